@@ -1,0 +1,3 @@
+#ifndef CAESNI_H
+#define CAESNI_H
+#endif

@@ -1,0 +1,3 @@
+import Testing
+@testable import MTProtoCrypto
+@Test func placeholder() { #expect(Bool(true)) }

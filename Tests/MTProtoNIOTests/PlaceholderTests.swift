@@ -1,0 +1,3 @@
+import Testing
+@testable import MTProtoNIO
+@Test func placeholder() { #expect(Bool(true)) }

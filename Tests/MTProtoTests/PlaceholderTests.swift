@@ -1,0 +1,3 @@
+import Testing
+@testable import MTProto
+@Test func placeholder() { #expect(Bool(true)) }

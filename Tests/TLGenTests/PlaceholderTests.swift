@@ -1,0 +1,3 @@
+import Testing
+@testable import TLGen
+@Test func placeholder() { #expect(Bool(true)) }

@@ -1,0 +1,3 @@
+import Testing
+@testable import TLSchema
+@Test func placeholder() { #expect(Bool(true)) }

@@ -1,0 +1,3 @@
+import Testing
+@testable import TL
+@Test func placeholder() { #expect(Bool(true)) }
