@@ -31,15 +31,17 @@ let package = Package(
         // Layer 2: crypto. AES-NI in C where Swift cannot reach the instructions; OpenSSL's bignums.
         .target(name: "CAESNI", cSettings: [.unsafeFlags(["-maes", "-msse4.1", "-O3"])]),
         .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        // zlib: gzip_packed in the core, CRC32 of the full transport.
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "MTProtoCrypto", dependencies: ["CAESNI", "COpenSSL"], swiftSettings: strict),
 
         // Layer 3: the sans-IO protocol core, client and server.
-        .target(name: "MTProto", dependencies: ["TL", "MTProtoSchema", "MTProtoCrypto"], swiftSettings: strict),
+        .target(name: "MTProto", dependencies: ["TL", "MTProtoSchema", "MTProtoCrypto", "CZlib"], swiftSettings: strict),
 
         // Layer 4: SwiftNIO transports and connections.
         .target(
             name: "MTProtoNIO",
-            dependencies: ["MTProto", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
+            dependencies: ["MTProto", "CZlib", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
             swiftSettings: strict
         ),
 
