@@ -1,0 +1,245 @@
+import Logging
+import MTProto
+import MTProtoCrypto
+import TL
+import TLSchema
+
+/// A Telegram client: connects to the account's home DC (creating or reusing its auth key),
+/// invokes any API method there or on another DC, and follows `*_MIGRATE_X` by moving the home DC
+/// (before login) or by re-invoking with an exported authorization (after).
+///
+/// It is the innermost `TelegramInvoking`: wrap it to add rate limits, flood-wait bookkeeping or
+/// retries. Time and randomness are injected; the session is loaded from and saved to a
+/// `SessionStorage`. Logs never contain keys, phone numbers, login codes or passwords.
+public actor TelegramClient: TelegramInvoking {
+    public nonisolated let configuration: TelegramClientConfiguration
+    private let storage: any SessionStorage
+    private let clock: any TelegramClock
+    private var entropy: any EntropySource
+    private let logger: Logger
+
+    private var state: SessionState
+    private var isLoaded = false
+    private var isClosed = false
+    private var dcTable: DCTable
+    private var connections: [Int: DCConnection] = [:]
+    private var authorizationImports: [Int: Task<Void, Never>] = [:]
+    private var importFailures: [Int: TelegramError] = [:]
+
+    public init(
+        configuration: TelegramClientConfiguration,
+        storage: any SessionStorage = InMemorySessionStorage(),
+        clock: any TelegramClock = SystemClock(),
+        entropy: any EntropySource = SystemEntropy(),
+        logger: Logger = Logger(label: "tgsm.client")
+    ) {
+        self.configuration = configuration
+        self.storage = storage
+        self.clock = clock
+        self.entropy = entropy
+        self.logger = logger
+        self.state = SessionState(homeDC: configuration.initialDC)
+        self.dcTable = configuration.dcTable
+    }
+
+    /// The DC the account lives on (or the one login started from).
+    public var homeDC: Int { state.homeDC }
+    /// Whether the home DC's key is logged in, as far as this client knows.
+    public var isAuthorized: Bool { state.isAuthorized }
+    /// The logged-in user's id, once a login or a stored session told it.
+    public var userID: Int64? { state.userID }
+    /// The DC addresses in use (the static table, updated by help.getConfig).
+    public var knownDCs: DCTable { dcTable }
+
+    /// Loads the stored session, connects to the home DC (running the key exchange if it has no
+    /// key yet), sends invokeWithLayer + initConnection, and reads help.getConfig's DC addresses.
+    public func connect() async throws(TelegramError) {
+        try await loadIfNeeded()
+        if configuration.fetchesConfigOnConnect {
+            let config = try await invoke(Api.functions.help.GetConfig())
+            dcTable.update(with: config)
+            logger.debug("DC table updated from help.getConfig", metadata: ["dcs": "\(dcTable.dcIDs)"])
+        } else {
+            _ = try await invoke(Api.functions.help.GetNearestDc())
+        }
+    }
+
+    public func invoke<Request: TLFunction>(_ request: Request, options: InvokeOptions) async throws(TelegramError) -> Request.Result {
+        try await loadIfNeeded()
+        var target = options.dc ?? state.homeDC
+        var visited = [target]
+        while true {
+            let connection = try connection(for: target)
+            do {
+                let result = try await connection.invoke(request, timeout: options.timeout ?? configuration.defaultTimeout)
+                await noteAuthorization(in: result, dc: target)
+                return result
+            } catch {
+                guard case .rpc(let rpc, _) = error else { throw error }
+                if let loss = rpc.authorizationLoss, target == state.homeDC, state.isAuthorized {
+                    logger.warning("authorization lost; log in again", metadata: ["reason": "\(loss.rawValue)"])
+                    state.dcs[target]?.isAuthorized = false
+                    await save()
+                }
+                guard options.followsMigrations else { throw error }
+                switch MigrationPolicy.decide(rpc, isAuthorized: state.isAuthorized, currentDC: target, homeDC: state.homeDC) {
+                case .surface:
+                    throw error
+                case .switchHome(let dc):
+                    guard visited.count <= configuration.maximumMigrations else { throw .migrationLoop(method: Request.tlName, dcs: visited + [dc]) }
+                    logger.info("home DC moved", metadata: ["from": "\(state.homeDC)", "to": "\(dc)", "reason": "\(rpc.name)"])
+                    state.homeDC = dc
+                    await save()
+                    target = dc
+                case .reinvoke(let dc, let importAuthorization):
+                    guard visited.count <= configuration.maximumMigrations else { throw .migrationLoop(method: Request.tlName, dcs: visited + [dc]) }
+                    logger.debug("re-invoking on another DC", metadata: ["method": "\(Request.tlName)", "dc": "\(dc)", "reason": "\(rpc.name)"])
+                    if importAuthorization { try await ensureAuthorization(on: dc) }
+                    target = dc
+                }
+                visited.append(target)
+            }
+        }
+    }
+
+    /// Closes every connection; pending calls fail with `.closed`, later calls too.
+    public func close() async {
+        guard !isClosed else { return }
+        isClosed = true
+        let all = connections.values
+        connections.removeAll()
+        for connection in all { await connection.close() }
+    }
+
+    // MARK: - Authorization across DCs
+
+    /// Makes `dc` accept this account: auth.exportAuthorization on the home DC, auth.importAuthorization on `dc`.
+    public func ensureAuthorization(on dc: Int) async throws(TelegramError) {
+        if dc == state.homeDC || state.dcs[dc]?.isAuthorized == true { return }
+        if let running = authorizationImports[dc] {
+            await running.value
+        } else {
+            let task = Task { await self.importAuthorization(on: dc) }
+            authorizationImports[dc] = task
+            await task.value
+            authorizationImports[dc] = nil
+        }
+        if let failure = importFailures.removeValue(forKey: dc) { throw failure }
+    }
+
+    private func importAuthorization(on dc: Int) async {
+        do throws(TelegramError) {
+            let exported = try await invoke(Api.functions.auth.ExportAuthorization(dcId: Int32(dc)), options: InvokeOptions(dc: state.homeDC))
+            guard case .exportedAuthorization(let value) = exported else { return }
+            let imported = try await connection(for: dc).invoke(
+                Api.functions.auth.ImportAuthorization(id: value.id, bytes: value.bytes), timeout: configuration.defaultTimeout)
+            if case .authorization = imported {
+                state.dcs[dc, default: DCSessionState()].isAuthorized = true
+                await save()
+                logger.debug("authorization imported", metadata: ["dc": "\(dc)"])
+            } else {
+                importFailures[dc] = .rpc(RPCError(code: 401, message: "AUTH_KEY_UNREGISTERED"), method: "auth.importAuthorization")
+            }
+        } catch {
+            importFailures[dc] = error
+        }
+    }
+
+    private func noteAuthorization<Result>(in result: Result, dc: Int) async {
+        let authorization: Api.auth.Authorization?
+        if let value = result as? Api.auth.Authorization {
+            authorization = value
+        } else if let token = result as? Api.auth.LoginToken, case .loginTokenSuccess(let success) = token {
+            authorization = success.authorization
+        } else if let sent = result as? Api.auth.SentCode, case .sentCodeSuccess(let success) = sent {
+            authorization = success.authorization
+        } else {
+            authorization = nil
+        }
+        guard case .authorization(let value) = authorization else { return }
+        state.dcs[dc, default: DCSessionState()].isAuthorized = true
+        if dc != state.homeDC {
+            // A login completed on another DC (e.g. QR login's loginTokenMigrateTo): that is home now.
+            state.homeDC = dc
+        }
+        switch value.user {
+        case .user(let user):
+            state.userID = user.id
+            state.isBot = user.bot
+        case .userEmpty(let empty):
+            state.userID = empty.id
+        }
+        logger.info("logged in", metadata: ["dc": "\(dc)"])
+        await save()
+    }
+
+    // MARK: - Connections and storage
+
+    private func connection(for dc: Int) throws(TelegramError) -> DCConnection {
+        guard !isClosed else { throw .closed }
+        if let existing = connections[dc] { return existing }
+        guard let address = dcTable.address(for: dc) else { throw .unknownDC(dc) }
+        let persistence = DCConnection.Persistence(
+            keyEstablished: { [weak self] keyState in await self?.keyEstablished(keyState, dc: dc) },
+            saltChanged: { [weak self] salt, offset in await self?.saltChanged(salt, offset, dc: dc) })
+        var connectionEntropy = entropy
+        // Each connection gets its own stream, so deterministic test sources do not repeat ids across DCs.
+        let seed = entropy.bytes(8)
+        connectionEntropy = SeededEntropy(base: connectionEntropy, salt: seed)
+        let connection = DCConnection(
+            dcID: dc, address: address, state: state.dcs[dc] ?? DCSessionState(), configuration: configuration,
+            clock: clock, entropy: connectionEntropy, logger: logger, persistence: persistence)
+        connections[dc] = connection
+        return connection
+    }
+
+    private func keyEstablished(_ keyState: DCSessionState, dc: Int) async {
+        var updated = keyState
+        updated.isAuthorized = false
+        state.dcs[dc] = updated
+        await save()
+    }
+
+    private func saltChanged(_ salt: Int64, _ offset: Double, dc: Int) async {
+        guard state.dcs[dc] != nil else { return }
+        state.dcs[dc]?.serverSalt = salt
+        state.dcs[dc]?.timeOffset = offset
+        await save()
+    }
+
+    private func loadIfNeeded() async throws(TelegramError) {
+        guard !isLoaded else { return }
+        guard !isClosed else { throw .closed }
+        do {
+            if let stored = try await storage.load() { state = stored }
+        } catch {
+            throw .storage(reason: "\(error)")
+        }
+        isLoaded = true
+    }
+
+    private func save() async {
+        do {
+            try await storage.save(state)
+        } catch {
+            logger.error("session storage failed to save", metadata: ["error": "\(error)"])
+        }
+    }
+}
+
+/// Mixes a per-connection salt into another entropy source's output, so copies of one
+/// deterministic source give different streams; the system CSPRNG is unaffected in quality.
+struct SeededEntropy: EntropySource {
+    var base: any EntropySource
+    let salt: [UInt8]
+    var counter: UInt64 = 0
+
+    mutating func fill(_ buffer: UnsafeMutableRawBufferPointer) {
+        base.fill(buffer)
+        guard !salt.isEmpty else { return }
+        for index in 0..<buffer.count {
+            buffer[index] ^= salt[Int((counter &+ UInt64(index)) % UInt64(salt.count))]
+        }
+        counter &+= UInt64(buffer.count)
+    }
+}

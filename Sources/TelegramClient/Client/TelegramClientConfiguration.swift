@@ -1,0 +1,78 @@
+import MTProtoCrypto
+import MTProtoNIO
+
+/// What a client needs to know before it connects. The application fields go into initConnection.
+public struct TelegramClientConfiguration: Sendable {
+    /// api_id and api_hash from my.telegram.org.
+    public var apiID: Int32
+    public var apiHash: String
+    public var deviceModel: String
+    public var systemVersion: String
+    public var appVersion: String
+    public var systemLangCode: String
+    public var langPack: String
+    public var langCode: String
+    /// The API layer wrapped around the first call of every connection (invokeWithLayer).
+    public var layer: Int32
+    /// The DC to start from when the storage has no session yet.
+    public var initialDC: Int
+    /// The static DC table used until help.getConfig has been read.
+    public var dcTable: DCTable
+    /// Whether these are Telegram's test DCs: the key exchange then names DC `id + 10000`.
+    public var isTestServer: Bool
+    /// The RSA keys the key exchange trusts.
+    public var serverKeys: [RSAPublicKey]
+    public var transport: TransportKind
+    /// Seconds a call waits for its answer unless its options say otherwise; nil waits forever.
+    public var defaultTimeout: Double?
+    /// Seconds the key exchange may take.
+    public var handshakeTimeout: Double
+    public var reconnect: ReconnectPolicy
+    /// How many `*_MIGRATE_X` one call follows before giving up.
+    public var maximumMigrations: Int
+    /// Whether help.getConfig is read after the first connection, to learn the DCs' current addresses.
+    public var fetchesConfigOnConnect: Bool
+
+    public init(
+        apiID: Int32,
+        apiHash: String,
+        serverKeys: [RSAPublicKey],
+        dcTable: DCTable = .production,
+        initialDC: Int = 2,
+        isTestServer: Bool = false,
+        deviceModel: String = "tgsm",
+        systemVersion: String = "Linux",
+        appVersion: String = "0.1",
+        systemLangCode: String = "en",
+        langPack: String = "",
+        langCode: String = "en",
+        layer: Int32 = 229,
+        transport: TransportKind = .intermediate,
+        defaultTimeout: Double? = 60,
+        handshakeTimeout: Double = 30,
+        reconnect: ReconnectPolicy = ReconnectPolicy(),
+        maximumMigrations: Int = 5,
+        fetchesConfigOnConnect: Bool = true
+    ) {
+        precondition(!serverKeys.isEmpty, "the key exchange needs at least one trusted server key")
+        self.apiID = apiID
+        self.apiHash = apiHash
+        self.serverKeys = serverKeys
+        self.dcTable = dcTable
+        self.initialDC = initialDC
+        self.isTestServer = isTestServer
+        self.deviceModel = deviceModel
+        self.systemVersion = systemVersion
+        self.appVersion = appVersion
+        self.systemLangCode = systemLangCode
+        self.langPack = langPack
+        self.langCode = langCode
+        self.layer = layer
+        self.transport = transport
+        self.defaultTimeout = defaultTimeout
+        self.handshakeTimeout = handshakeTimeout
+        self.reconnect = reconnect
+        self.maximumMigrations = maximumMigrations
+        self.fetchesConfigOnConnect = fetchesConfigOnConnect
+    }
+}

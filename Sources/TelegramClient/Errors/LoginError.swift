@@ -1,0 +1,118 @@
+import MTProto
+import MTProtoCrypto
+
+/// Why a login step failed, as a caller switches on it. Phone numbers, codes and passwords are
+/// never part of a description.
+public enum LoginError: Error, Sendable, CustomStringConvertible {
+    /// PHONE_NUMBER_INVALID: the number is malformed or not a Telegram number.
+    case phoneNumberInvalid
+    /// PHONE_NUMBER_BANNED: the number is banned from Telegram.
+    case phoneNumberBanned
+    /// PHONE_NUMBER_FLOOD / PHONE_PASSWORD_FLOOD: too many attempts for this number.
+    case phoneNumberFlood
+    /// PHONE_CODE_INVALID: the code does not match.
+    case phoneCodeInvalid
+    /// PHONE_CODE_EXPIRED: the code expired or a newer one was sent.
+    case phoneCodeExpired
+    /// PHONE_CODE_EMPTY: no code was given.
+    case phoneCodeEmpty
+    /// PASSWORD_HASH_INVALID: the 2FA password is wrong.
+    case passwordInvalid
+    /// SESSION_PASSWORD_NEEDED: the account has 2FA; continue with `checkPassword`.
+    case passwordNeeded(hint: String?)
+    /// account.getPassword said the account has no password, yet one was asked for.
+    case passwordNotSet
+    /// The server's 2FA algorithm is not the one this client implements (update the client).
+    case unsupportedPasswordAlgorithm
+    /// The server's SRP parameters or srp_B are unsafe; the password proof was not sent.
+    case unsafePasswordParameters(SRPError)
+    /// SRP_ID_INVALID: the password parameters changed meanwhile; run `checkPassword` again.
+    case passwordParametersChanged
+    /// The number has no account yet: call `signUp` (the terms of service, if any, are attached).
+    case signUpRequired(termsOfService: String?)
+    /// FIRSTNAME_INVALID / LASTNAME_INVALID during sign-up.
+    case nameInvalid
+    /// ACCESS_TOKEN_INVALID / ACCESS_TOKEN_EXPIRED: the bot token is wrong or revoked.
+    case botTokenInvalid
+    /// API_ID_INVALID / API_ID_PUBLISHED_FLOOD: the api_id/api_hash pair is refused.
+    case apiIDInvalid
+    /// auth.sentCodePaymentRequired: Telegram asks for a payment before sending a code to this number.
+    case paymentRequired
+    /// A wait the server asked for (FLOOD_WAIT_X...): try again after `seconds`.
+    case floodWait(seconds: Int)
+    /// Any other failure of the request (transport, timeouts, unknown RPC errors).
+    case request(TelegramError)
+
+    /// Maps an RPC error of a login call to its case; errors that are not about the login stay `.request`.
+    public init(_ error: TelegramError) {
+        guard let rpc = error.rpcError else {
+            self = .request(error)
+            return
+        }
+        if let seconds = rpc.waitSeconds {
+            self = .floodWait(seconds: seconds)
+            return
+        }
+        switch rpc.message {
+        case "PHONE_NUMBER_INVALID": self = .phoneNumberInvalid
+        case "PHONE_NUMBER_BANNED": self = .phoneNumberBanned
+        case "PHONE_NUMBER_FLOOD", "PHONE_PASSWORD_FLOOD": self = .phoneNumberFlood
+        case "PHONE_CODE_INVALID": self = .phoneCodeInvalid
+        case "PHONE_CODE_EXPIRED": self = .phoneCodeExpired
+        case "PHONE_CODE_EMPTY": self = .phoneCodeEmpty
+        case "PASSWORD_HASH_INVALID": self = .passwordInvalid
+        case "SESSION_PASSWORD_NEEDED": self = .passwordNeeded(hint: nil)
+        case "SRP_ID_INVALID": self = .passwordParametersChanged
+        case "FIRSTNAME_INVALID", "LASTNAME_INVALID": self = .nameInvalid
+        case "ACCESS_TOKEN_INVALID", "ACCESS_TOKEN_EXPIRED": self = .botTokenInvalid
+        case "API_ID_INVALID", "API_ID_PUBLISHED_FLOOD": self = .apiIDInvalid
+        case "PHONE_NUMBER_UNOCCUPIED": self = .signUpRequired(termsOfService: nil)
+        default: self = .request(error)
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .phoneNumberInvalid:
+            "the phone number was refused (PHONE_NUMBER_INVALID): give it in international format, digits only, with the country code"
+        case .phoneNumberBanned:
+            "this phone number is banned from Telegram (PHONE_NUMBER_BANNED): use another number or contact Telegram support"
+        case .phoneNumberFlood:
+            "too many login attempts for this number: wait (hours, not minutes) before asking for a code again"
+        case .phoneCodeInvalid:
+            "the login code is wrong (PHONE_CODE_INVALID): ask the user for the code again, it is the one just received"
+        case .phoneCodeExpired:
+            "the login code expired or was replaced by a newer one (PHONE_CODE_EXPIRED): call sendCode again and use the new code"
+        case .phoneCodeEmpty:
+            "no login code was given (PHONE_CODE_EMPTY): ask the user for the code"
+        case .passwordInvalid:
+            "the 2FA password is wrong (PASSWORD_HASH_INVALID): ask the user again; the password is not kept"
+        case .passwordNeeded(let hint):
+            "the account is protected by a 2FA password (SESSION_PASSWORD_NEEDED): call checkPassword"
+                + (hint.map { " (the account's hint is \"\($0)\")" } ?? "")
+        case .passwordNotSet:
+            "the account has no 2FA password, so none can be checked: the login is complete without one, or the account changed meanwhile"
+        case .unsupportedPasswordAlgorithm:
+            "the server's 2FA algorithm is unknown to this client: update the client (or log in from an official app)"
+        case .unsafePasswordParameters(let error):
+            "the server's 2FA parameters are unsafe, so the password proof was not sent: \(error)"
+        case .passwordParametersChanged:
+            "the 2FA parameters changed while checking the password (SRP_ID_INVALID): call checkPassword again"
+        case .signUpRequired(let terms):
+            "no account uses this number yet: call signUp with a first and last name"
+                + (terms == nil ? "" : " after showing the user the terms of service attached to this error")
+        case .nameInvalid:
+            "the first or last name was refused during sign-up (FIRSTNAME_INVALID/LASTNAME_INVALID): give a non-empty name of at most 64 characters"
+        case .botTokenInvalid:
+            "the bot token is wrong or was revoked (ACCESS_TOKEN_INVALID): get the current token from @BotFather"
+        case .apiIDInvalid:
+            "the api_id/api_hash pair was refused (API_ID_INVALID): use the values from my.telegram.org for this application"
+        case .paymentRequired:
+            "Telegram asks for a payment before sending a login code to this number (auth.sentCodePaymentRequired): log in from an official app first"
+        case .floodWait(let seconds):
+            "too many login requests: wait \(seconds) s before the next attempt (FLOOD_WAIT)"
+        case .request(let error):
+            "the login request failed: \(error)"
+        }
+    }
+}

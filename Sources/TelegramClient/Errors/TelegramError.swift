@@ -1,0 +1,100 @@
+import MTProto
+import MTProtoNIO
+
+/// Everything `invoke` can fail with. Each case says what happened; `description` adds why and what
+/// to do; `advice` gives the decision as a value for middlewares (wait, migrate, log in again...).
+public enum TelegramError: Error, Sendable, CustomStringConvertible {
+    /// The server answered the request with rpc_error (after the client followed what it follows
+    /// by itself: migrations, bad salts, clock corrections).
+    case rpc(RPCError, method: String)
+    /// The server closed the transport with an error code instead of a packet
+    /// (-404 auth key not found, -429 too many connections, -444 invalid DC, -403 forbidden).
+    case transport(TransportErrorCode, dc: Int)
+    /// No connection to the DC could be made within the reconnect budget.
+    case connectionFailed(dc: Int, attempts: Int, reason: String)
+    /// The key exchange with the DC failed.
+    case handshakeFailed(dc: Int, reason: String)
+    /// No answer within the timeout. The request may still have run on the server.
+    case timeout(method: String, seconds: Double)
+    /// The calling task was cancelled; the server was told to drop the answer if it was sent.
+    case cancelled(method: String)
+    /// The answer arrived but could not be decoded as the method's result type.
+    case undecodableResult(method: String, reason: String)
+    /// The server refused the message at the MTProto level (bad_msg_notification that a resend
+    /// cannot fix); this is a client bug.
+    case rejected(method: String, reason: String)
+    /// The client was closed while the request was pending, or `invoke` was called after `close()`.
+    case closed
+    /// A DC id that neither the static table nor help.getConfig's dc_options knows.
+    case unknownDC(Int)
+    /// Too many `*_MIGRATE_X` in a row for one request: the servers disagree about where it belongs.
+    case migrationLoop(method: String, dcs: [Int])
+    /// The session storage failed to load or save.
+    case storage(reason: String)
+
+    /// The decision a middleware or an operator acts on.
+    public var advice: RPCErrorAdvice? {
+        switch self {
+        case .rpc(let error, _): error.advice
+        case .transport(let code, _):
+            switch code.rawValue {
+            case -404: .newAuthKey
+            case -429: .wait(seconds: 1, reason: .other)
+            default: .retryLater
+            }
+        case .timeout, .connectionFailed: .retryLater
+        default: nil
+        }
+    }
+
+    /// The RPC error, if the server answered with one.
+    public var rpcError: RPCError? {
+        if case .rpc(let error, _) = self { return error }
+        return nil
+    }
+
+    public var description: String {
+        switch self {
+        case .rpc(let error, let method):
+            "\(method) failed: \(error)"
+        case .transport(let code, let dc):
+            switch code.rawValue {
+            case -404:
+                "DC \(dc) closed the connection with transport error -404: it does not know this auth key (it was "
+                    + "destroyed or belongs to another server); delete the stored key for this DC, and log in again if it was the home DC"
+            case -429:
+                "DC \(dc) closed the connection with transport error -429: too many connections or requests from this "
+                    + "address; the client backs off and reconnects, open fewer connections"
+            case -444:
+                "DC \(dc) closed the connection with transport error -444: invalid DC id when connecting; check the DC table"
+            default:
+                "DC \(dc) closed the connection with transport error \(code.rawValue) (\(code)); reconnect later"
+            }
+        case .connectionFailed(let dc, let attempts, let reason):
+            "could not connect to DC \(dc) after \(attempts) attempts (\(reason)): check the address in the DC table "
+                + "and the network; the client gives up to let the caller decide when to try again"
+        case .handshakeFailed(let dc, let reason):
+            "the key exchange with DC \(dc) failed (\(reason)): the server is not a genuine Telegram DC for the "
+                + "configured RSA keys, or the connection was corrupted; check the server keys and address"
+        case .timeout(let method, let seconds):
+            "\(method) got no answer within \(seconds) s; the server may still run it, so repeat it only if it is "
+                + "safe to repeat, or raise the timeout"
+        case .cancelled(let method):
+            "\(method) was cancelled by its caller; the server was asked to drop the answer, but may still have run it"
+        case .undecodableResult(let method, let reason):
+            "the answer to \(method) could not be decoded (\(reason)): the server speaks another API layer or sent "
+                + "a corrupt answer; the request did run"
+        case .rejected(let method, let reason):
+            "the server refused the message carrying \(method) (\(reason)); this is a client bug, report it"
+        case .closed:
+            "the client is closed: create a new one (or call connect again) to send requests"
+        case .unknownDC(let dc):
+            "DC \(dc) is neither in the static DC table nor in help.getConfig's dc_options; add its address to the configuration"
+        case .migrationLoop(let method, let dcs):
+            "\(method) was sent to DC after DC (\(dcs.map(String.init).joined(separator: " → "))) by *_MIGRATE_X "
+                + "answers without settling; the DCs disagree, try again later"
+        case .storage(let reason):
+            "the session storage failed (\(reason)); check the store, the session continues in memory"
+        }
+    }
+}

@@ -1,0 +1,35 @@
+import TL
+
+/// The one seam of the client: send any API function, get its typed result or a `TelegramError`.
+///
+/// Everything above the client (rate gates, the flood-wait ledger, retries, workers) composes
+/// around this protocol by wrapping another `TelegramInvoking`, the way gotd composes middlewares:
+/// a wrapper receives the request and its options, may wait, rewrite options or retry, and calls
+/// the wrapped invoker. `TelegramClient` is the innermost implementation.
+public protocol TelegramInvoking: Sendable {
+    func invoke<Request: TLFunction>(_ request: Request, options: InvokeOptions) async throws(TelegramError) -> Request.Result
+}
+
+extension TelegramInvoking {
+    /// Invokes on the home DC with the client's default timeout.
+    public func invoke<Request: TLFunction>(_ request: Request) async throws(TelegramError) -> Request.Result {
+        try await invoke(request, options: InvokeOptions())
+    }
+}
+
+/// Per-call knobs a caller or a middleware may set.
+public struct InvokeOptions: Sendable, Hashable {
+    /// The DC to run the request on; nil means the home DC (the account's).
+    public var dc: Int?
+    /// Seconds to wait for the answer before failing with `.timeout`; nil uses the client's default.
+    public var timeout: Double?
+    /// Whether `*_MIGRATE_X` answers may be followed automatically (switching the home DC or
+    /// re-invoking on another DC). A middleware that wants to see them itself turns this off.
+    public var followsMigrations: Bool
+
+    public init(dc: Int? = nil, timeout: Double? = nil, followsMigrations: Bool = true) {
+        self.dc = dc
+        self.timeout = timeout
+        self.followsMigrations = followsMigrations
+    }
+}

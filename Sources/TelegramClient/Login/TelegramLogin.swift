@@ -1,0 +1,209 @@
+import MTProtoCrypto
+import TLSchema
+
+/// A login code that was sent: what the next step needs. Its description hides the hash.
+public struct SentLoginCode: Sendable, CustomStringConvertible {
+    /// Opaque server token tying the code to this request; secret enough not to be logged.
+    public let phoneCodeHash: String
+    public let type: Api.auth.SentCodeType
+    public let nextType: Api.auth.CodeType?
+    /// Seconds before `resendCode` may be used.
+    public let timeout: Int32?
+
+    public var description: String {
+        "SentLoginCode(type: \(Self.typeName(type)), timeout: \(timeout.map(String.init) ?? "none"))"
+    }
+
+    static func typeName(_ type: Api.auth.SentCodeType) -> String {
+        switch type {
+        case .sentCodeTypeApp: "app"
+        case .sentCodeTypeSms, .sentCodeTypeSmsWord, .sentCodeTypeSmsPhrase, .sentCodeTypeFragmentSms, .sentCodeTypeFirebaseSms: "sms"
+        case .sentCodeTypeCall, .sentCodeTypeFlashCall, .sentCodeTypeMissedCall: "call"
+        case .sentCodeTypeEmailCode, .sentCodeTypeSetUpEmailRequired: "email"
+        }
+    }
+}
+
+/// How a code request ended.
+public enum CodeRequestResult: Sendable {
+    case codeSent(SentLoginCode)
+    /// The server logged in without a code (auth.sentCodeSuccess).
+    case loggedIn(Api.User)
+}
+
+/// The login flows, written against the `invoke` seam only: phone code, sign-up, 2FA (SRP),
+/// bot token, and QR login. The home-DC switch of PHONE_MIGRATE happens inside the client's
+/// `invoke`, so these flows never see it. Secrets (phone number, code, password) are only passed
+/// through to the request; nothing here logs or stores them.
+public struct TelegramLogin: Sendable {
+    public let invoker: any TelegramInvoking
+    public let apiID: Int32
+    public let apiHash: String
+    private let entropy: any EntropySource
+
+    public init(invoker: any TelegramInvoking, apiID: Int32, apiHash: String, entropy: any EntropySource = SystemEntropy()) {
+        self.invoker = invoker
+        self.apiID = apiID
+        self.apiHash = apiHash
+        self.entropy = entropy
+    }
+
+    public init(client: TelegramClient, entropy: any EntropySource = SystemEntropy()) {
+        self.init(invoker: client, apiID: client.configuration.apiID, apiHash: client.configuration.apiHash, entropy: entropy)
+    }
+
+    /// auth.sendCode.
+    public func sendCode(phoneNumber: String, settings: Api.CodeSettings = .codeSettings(Api.CodeSettings.CodeSettings())) async throws(LoginError) -> CodeRequestResult {
+        let sent = try await call(Api.functions.auth.SendCode(phoneNumber: phoneNumber, apiId: apiID, apiHash: apiHash, settings: settings))
+        switch sent {
+        case .sentCode(let code):
+            return .codeSent(SentLoginCode(phoneCodeHash: code.phoneCodeHash, type: code.type, nextType: code.nextType, timeout: code.timeout))
+        case .sentCodeSuccess(let success):
+            return .loggedIn(try Self.user(from: success.authorization))
+        case .sentCodePaymentRequired:
+            throw .paymentRequired
+        }
+    }
+
+    /// auth.signIn with the code. Throws `.passwordNeeded` (continue with `checkPassword`) or
+    /// `.signUpRequired` (continue with `signUp`).
+    public func signIn(phoneNumber: String, code: String, sentCode: SentLoginCode) async throws(LoginError) -> Api.User {
+        do {
+            let authorization = try await call(Api.functions.auth.SignIn(phoneNumber: phoneNumber, phoneCodeHash: sentCode.phoneCodeHash, phoneCode: code))
+            return try Self.user(from: authorization)
+        } catch .passwordNeeded {
+            throw .passwordNeeded(hint: await passwordHint())
+        }
+    }
+
+    /// auth.signUp, after signIn threw `.signUpRequired`.
+    public func signUp(phoneNumber: String, sentCode: SentLoginCode, firstName: String, lastName: String = "") async throws(LoginError) -> Api.User {
+        let authorization = try await call(Api.functions.auth.SignUp(
+            phoneNumber: phoneNumber, phoneCodeHash: sentCode.phoneCodeHash, firstName: firstName, lastName: lastName))
+        return try Self.user(from: authorization)
+    }
+
+    /// account.getPassword, the SRP proof (MTProtoCrypto), auth.checkPassword. The password is
+    /// used for the proof and dropped; only the proof goes on the wire.
+    public func checkPassword(_ password: String) async throws(LoginError) -> Api.User {
+        let check = try await passwordCheck(password)
+        let authorization = try await call(Api.functions.auth.CheckPassword(password: check))
+        return try Self.user(from: authorization)
+    }
+
+    /// auth.importBotAuthorization.
+    public func signInBot(token: String) async throws(LoginError) -> Api.User {
+        let authorization = try await call(Api.functions.auth.ImportBotAuthorization(flags: 0, apiId: apiID, apiHash: apiHash, botAuthToken: token))
+        return try Self.user(from: authorization)
+    }
+
+    /// One QR-login step: auth.exportLoginToken. Show `.token` as `tg://login?token=<base64url>`
+    /// and call again after updateLoginToken (or when it expires).
+    public func exportLoginToken(exceptIDs: [Int64] = []) async throws(LoginError) -> QRLoginStep {
+        let token = try await call(Api.functions.auth.ExportLoginToken(apiId: apiID, apiHash: apiHash, exceptIds: exceptIDs))
+        return try await step(from: token)
+    }
+
+    private func step(from token: Api.auth.LoginToken) async throws(LoginError) -> QRLoginStep {
+        switch token {
+        case .loginToken(let value):
+            return .token(value.token, expires: value.expires)
+        case .loginTokenMigrateTo(let migrate):
+            // The account lives on another DC: import the token there; the client makes it home.
+            do {
+                let imported = try await invoker.invoke(Api.functions.auth.ImportLoginToken(token: migrate.token), options: InvokeOptions(dc: Int(migrate.dcId)))
+                return try await step(from: imported)
+            } catch {
+                throw LoginError(error)
+            }
+        case .loginTokenSuccess(let success):
+            return .loggedIn(try Self.user(from: success.authorization))
+        }
+    }
+
+    /// The whole phone login in one call: asks `code` for the code, `password` if the account has
+    /// 2FA, and signs up with `signUpName` when the number is new (fails with `.signUpRequired` if nil).
+    public func logIn(
+        phoneNumber: String,
+        code: @Sendable (SentLoginCode) async throws -> String,
+        password: @Sendable (_ hint: String?) async throws -> String,
+        signUpName: (first: String, last: String)? = nil
+    ) async throws(LoginError) -> Api.User {
+        let sent: SentLoginCode
+        switch try await sendCode(phoneNumber: phoneNumber) {
+        case .loggedIn(let user): return user
+        case .codeSent(let value): sent = value
+        }
+        let enteredCode: String
+        do { enteredCode = try await code(sent) } catch { throw .phoneCodeEmpty }
+        do {
+            return try await signIn(phoneNumber: phoneNumber, code: enteredCode, sentCode: sent)
+        } catch .passwordNeeded(let hint) {
+            let entered: String
+            do { entered = try await password(hint) } catch { throw .passwordNeeded(hint: hint) }
+            return try await checkPassword(entered)
+        } catch .signUpRequired(let terms) {
+            guard let signUpName else { throw .signUpRequired(termsOfService: terms) }
+            return try await signUp(phoneNumber: phoneNumber, sentCode: sent, firstName: signUpName.first, lastName: signUpName.last)
+        }
+    }
+
+    // MARK: - Helpers
+
+    private func call<Request: TLFunction>(_ request: Request) async throws(LoginError) -> Request.Result {
+        do {
+            return try await invoker.invoke(request, options: InvokeOptions())
+        } catch {
+            throw LoginError(error)
+        }
+    }
+
+    private func passwordHint() async -> String? {
+        guard let password = try? await invoker.invoke(Api.functions.account.GetPassword(), options: InvokeOptions()) else { return nil }
+        switch password {
+        case .password(let value): return value.hint
+        }
+    }
+
+    /// Builds inputCheckPasswordSRP from account.getPassword.
+    func passwordCheck(_ password: String) async throws(LoginError) -> Api.InputCheckPasswordSRP {
+        let settings = try await call(Api.functions.account.GetPassword())
+        guard case .password(let value) = settings else { throw .passwordNotSet }
+        guard value.hasPassword, let algorithm = value.currentAlgo, let srpB = value.srpB, let srpID = value.srpId else {
+            throw .passwordNotSet
+        }
+        guard case .passwordKdfAlgoSHA256SHA256PBKDF2HMACSHA512iter100000SHA256ModPow(let kdf) = algorithm else {
+            throw .unsupportedPasswordAlgorithm
+        }
+        let parameters = SRP.Parameters(salt1: kdf.salt1, salt2: kdf.salt2, g: kdf.g, p: kdf.p)
+        var source = entropy
+        do {
+            let check = try SRP.computeCheck(password: password, parameters: parameters, srpB: srpB, entropy: &source)
+            return .inputCheckPasswordSRP(Api.InputCheckPasswordSRP.InputCheckPasswordSRP(srpId: srpID, A: check.a, M1: check.m1))
+        } catch {
+            throw .unsafePasswordParameters(error)
+        }
+    }
+
+    static func user(from authorization: Api.auth.Authorization) throws(LoginError) -> Api.User {
+        switch authorization {
+        case .authorization(let value):
+            return value.user
+        case .authorizationSignUpRequired(let required):
+            throw .signUpRequired(termsOfService: required.termsOfService.map(Self.termsText))
+        }
+    }
+
+    private static func termsText(_ terms: Api.help.TermsOfService) -> String {
+        switch terms {
+        case .termsOfService(let value): value.text
+        }
+    }
+}
+
+/// Where a QR login stands.
+public enum QRLoginStep: Sendable {
+    /// Show this token (as `tg://login?token=` + base64url) until `expires` (unix seconds).
+    case token([UInt8], expires: Int32)
+    case loggedIn(Api.User)
+}

@@ -1,0 +1,60 @@
+import MTProtoCrypto
+
+/// What the client keeps about one DC between runs.
+public struct DCSessionState: Sendable, Equatable {
+    /// The permanent auth key for this DC. Secret: never logged.
+    public var authKey: AuthKey?
+    /// The last server salt in use, so a restart does not start with bad_server_salt.
+    public var serverSalt: Int64
+    /// Server clock minus local clock, seconds.
+    public var timeOffset: Double
+    /// Whether this key is bound to the account (logged in, or an authorization was imported).
+    public var isAuthorized: Bool
+
+    public init(authKey: AuthKey? = nil, serverSalt: Int64 = 0, timeOffset: Double = 0, isAuthorized: Bool = false) {
+        self.authKey = authKey
+        self.serverSalt = serverSalt
+        self.timeOffset = timeOffset
+        self.isAuthorized = isAuthorized
+    }
+}
+
+/// Everything the client persists: the home DC, the per-DC keys, and who is logged in.
+public struct SessionState: Sendable, Equatable {
+    public var homeDC: Int
+    public var dcs: [Int: DCSessionState]
+    /// The logged-in user's id, when known.
+    public var userID: Int64?
+    public var isBot: Bool
+
+    public init(homeDC: Int, dcs: [Int: DCSessionState] = [:], userID: Int64? = nil, isBot: Bool = false) {
+        self.homeDC = homeDC
+        self.dcs = dcs
+        self.userID = userID
+        self.isBot = isBot
+    }
+
+    public var isAuthorized: Bool { dcs[homeDC]?.isAuthorized ?? false }
+}
+
+/// Where the client loads its session from and saves it to. The client saves after every change
+/// that matters (new key, home DC move, login, imported authorization); the session manager
+/// supplies a persistent implementation, tests and throwaway clients use `InMemorySessionStorage`.
+public protocol SessionStorage: Sendable {
+    /// The stored session, or nil when none exists yet.
+    func load() async throws -> SessionState?
+    func save(_ state: SessionState) async throws
+}
+
+/// Keeps the session in memory only: it is lost with the process.
+public actor InMemorySessionStorage: SessionStorage {
+    private var state: SessionState?
+
+    public init(_ state: SessionState? = nil) {
+        self.state = state
+    }
+
+    public func load() -> SessionState? { state }
+
+    public func save(_ state: SessionState) { self.state = state }
+}
