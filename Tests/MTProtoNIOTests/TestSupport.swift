@@ -21,11 +21,8 @@ struct ScriptedEntropy: EntropySource {
 
 /// A payload whose bytes depend on its length and a seed, so frames of equal size still differ.
 func payload(_ count: Int, seed: UInt8 = 0) -> ByteBuffer {
-    var buffer = ByteBufferAllocator().buffer(capacity: count)
-    for index in 0..<count {
-        buffer.writeInteger(UInt8(truncatingIfNeeded: index &* 31 &+ Int(seed) &* 7 &+ 1))
-    }
-    return buffer
+    let bytes = (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ Int(seed) &* 7 &+ 1) }
+    return ByteBufferAllocator().buffer(bytes: bytes)
 }
 
 func bytes(_ array: [UInt8]) -> ByteBuffer {
