@@ -27,10 +27,15 @@ public func runFuzzer(_ body: @escaping (UnsafeRawBufferPointer) -> Void) -> Nev
     var argc = Int32(CommandLine.arguments.count)
     let status = arguments.withUnsafeMutableBufferPointer { buffer -> Int32 in
         var argv = buffer.baseAddress
-        return LLVMFuzzerRunDriver(&argc, &argv) { data, size in
-            fuzzBody?(UnsafeRawBufferPointer(start: data, count: size))
-            return 0
-        }
+        return LLVMFuzzerRunDriver(&argc, &argv, fuzzTestOneInput)
     }
     exit(status)
+}
+
+/// The entry libFuzzer's runtime links against. Defined even though the driver above is what runs:
+/// debug links pull in libFuzzer's `main`, which needs the symbol.
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzTestOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
+    fuzzBody?(UnsafeRawBufferPointer(start: data, count: size))
+    return 0
 }

@@ -1,7 +1,12 @@
 import FuzzSupport
+import TL
 
-runFuzzer { bytes in
-    if bytes.count > 3, bytes[0] == 0x46, bytes[1] == 0x55, bytes[2] == 0x5a {
-        _ = bytes.reduce(0, &+)
-    }
+// Tiny limits make the refusal paths (over-long bytes, big vectors, deep nesting) reachable with
+// short inputs; the defaults check that ordinary inputs decode.
+let tinyLimits = TLReader.Limits(maxBytesLength: 300, maxVectorCount: 8, maxDepth: 4, maxInflatedLength: 512)
+
+runFuzzer { raw in
+    let input = Array(raw)
+    PrimitiveFuzz.run(input, limits: TLReader.Limits())
+    PrimitiveFuzz.run(input, limits: tinyLimits)
 }
