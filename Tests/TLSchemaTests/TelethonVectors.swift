@@ -82,6 +82,9 @@ indirect enum FieldTree: Decodable, Equatable, CustomStringConvertible {
                 return "\(path): \(ours) vs \(theirs)"
             }
             return nil
+        case (.string(let ours), .string(let theirs)):
+            // By UTF-8 bytes: Swift's `==` treats canonically equivalent strings (NFC/NFD) as equal.
+            return ours.utf8.elementsEqual(theirs.utf8) ? nil : "\(path): \(self) vs \(expected)"
         case (.array(let ours), .array(let theirs)):
             guard ours.count == theirs.count else {
                 return "\(path): \(ours.count) items vs \(theirs.count)"
