@@ -8,6 +8,7 @@ Each line of the output is one JSON object:
   schema  "api" or "mtproto": which generated module decodes it
   name    the TL constructor name; id: its constructor id as 8 hex digits
   kind    "type" or "function"
+  type    the TL type it belongs to (a function's: its result type), e.g. "messages.Messages"
   hex     bytes(obj) as Telethon serializes it
   tree    the normalized field tree (see tlschema.py)
 
@@ -660,6 +661,7 @@ def main() -> int:
             "name": combinator.name,
             "id": f"{combinator.id:08x}",
             "kind": "function" if combinator.is_function else "type",
+            "type": combinator.result,
             "hex": data.hex(),
             "tree": tree,
         }, ensure_ascii=False, sort_keys=False))

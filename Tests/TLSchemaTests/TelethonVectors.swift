@@ -9,6 +9,7 @@ struct TelethonVector: Decodable, CustomTestStringConvertible {
     let name: String
     let id: String
     let kind: String
+    let type: String
     let hex: String
     let tree: FieldTree
 
