@@ -12,6 +12,7 @@ let package = Package(
     products: [
         .library(name: "TL", targets: ["TL"]),
         .library(name: "TLSchema", targets: ["TLSchema"]),
+        .library(name: "MTProtoSchema", targets: ["MTProtoSchema"]),
         .library(name: "MTProtoCrypto", targets: ["MTProtoCrypto"]),
         .library(name: "MTProto", targets: ["MTProto"]),
         .library(name: "MTProtoNIO", targets: ["MTProtoNIO"]),
