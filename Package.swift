@@ -12,6 +12,7 @@ let package = Package(
     products: [
         .library(name: "TL", targets: ["TL"]),
         .library(name: "TLSchema", targets: ["TLSchema"]),
+        .library(name: "MTProtoSchema", targets: ["MTProtoSchema"]),
         .library(name: "MTProtoCrypto", targets: ["MTProtoCrypto"]),
         .library(name: "MTProto", targets: ["MTProto"]),
         .library(name: "MTProtoNIO", targets: ["MTProtoNIO"]),
@@ -88,7 +89,7 @@ let package = Package(
         .testTarget(name: "TLGenTests", dependencies: ["TLGen"], swiftSettings: strict),
         .testTarget(name: "TLSchemaTests", dependencies: ["TL", "TLSchema", "MTProtoSchema"], swiftSettings: strict),
         .testTarget(name: "MTProtoCryptoTests", dependencies: ["MTProtoCrypto"], swiftSettings: strict),
-        .testTarget(name: "MTProtoTests", dependencies: ["MTProto"], swiftSettings: strict),
+        .testTarget(name: "MTProtoTests", dependencies: ["MTProto", "MTProtoSchema", "TL"], swiftSettings: strict),
         .testTarget(
             name: "MTProtoNIOTests",
             dependencies: ["MTProtoNIO", .product(name: "NIOEmbedded", package: "swift-nio"), .product(name: "NIOTestUtils", package: "swift-nio")],

@@ -147,3 +147,64 @@ void caesni_aes256_decrypt_block(const uint8_t key[32], const uint8_t input[16],
     _mm_storeu_si128((__m128i *)output, decrypt_block(_mm_loadu_si128((const __m128i *)input), d));
     memset(d, 0, sizeof(d));
 }
+
+// AES-128 (test vectors only): 10 rounds, every round key from the previous one with RotWord.
+#define EXPAND128(k, i, rcon) k[i] = expand_even(k[i - 1], _mm_aeskeygenassist_si128(k[i - 1], rcon));
+
+static void expand_encrypt_key128(const uint8_t key[16], __m128i k[11]) {
+    k[0] = _mm_loadu_si128((const __m128i *)key);
+    EXPAND128(k, 1, 0x01)
+    EXPAND128(k, 2, 0x02)
+    EXPAND128(k, 3, 0x04)
+    EXPAND128(k, 4, 0x08)
+    EXPAND128(k, 5, 0x10)
+    EXPAND128(k, 6, 0x20)
+    EXPAND128(k, 7, 0x40)
+    EXPAND128(k, 8, 0x80)
+    EXPAND128(k, 9, 0x1b)
+    EXPAND128(k, 10, 0x36)
+}
+
+void caesni_aes128_ige_encrypt(const uint8_t *input, uint8_t *output, size_t length,
+                               const uint8_t key[16], const uint8_t iv[32]) {
+    __m128i k[11];
+    expand_encrypt_key128(key, k);
+    __m128i previous_cipher = _mm_loadu_si128((const __m128i *)iv);
+    __m128i previous_plain = _mm_loadu_si128((const __m128i *)(iv + 16));
+    for (size_t offset = 0; offset + 16 <= length; offset += 16) {
+        const __m128i plain = _mm_loadu_si128((const __m128i *)(input + offset));
+        __m128i block = _mm_xor_si128(_mm_xor_si128(plain, previous_cipher), k[0]);
+        for (int round = 1; round < 10; round++) {
+            block = _mm_aesenc_si128(block, k[round]);
+        }
+        const __m128i cipher = _mm_xor_si128(_mm_aesenclast_si128(block, k[10]), previous_plain);
+        _mm_storeu_si128((__m128i *)(output + offset), cipher);
+        previous_cipher = cipher;
+        previous_plain = plain;
+    }
+}
+
+void caesni_aes128_ige_decrypt(const uint8_t *input, uint8_t *output, size_t length,
+                               const uint8_t key[16], const uint8_t iv[32]) {
+    __m128i k[11];
+    __m128i d[11];
+    expand_encrypt_key128(key, k);
+    d[0] = k[10];
+    for (int i = 1; i < 10; i++) {
+        d[i] = _mm_aesimc_si128(k[10 - i]);
+    }
+    d[10] = k[0];
+    __m128i previous_cipher = _mm_loadu_si128((const __m128i *)iv);
+    __m128i previous_plain = _mm_loadu_si128((const __m128i *)(iv + 16));
+    for (size_t offset = 0; offset + 16 <= length; offset += 16) {
+        const __m128i cipher = _mm_loadu_si128((const __m128i *)(input + offset));
+        __m128i block = _mm_xor_si128(_mm_xor_si128(cipher, previous_plain), d[0]);
+        for (int round = 1; round < 10; round++) {
+            block = _mm_aesdec_si128(block, d[round]);
+        }
+        const __m128i plain = _mm_xor_si128(_mm_aesdeclast_si128(block, d[10]), previous_cipher);
+        _mm_storeu_si128((__m128i *)(output + offset), plain);
+        previous_cipher = cipher;
+        previous_plain = plain;
+    }
+}
