@@ -170,7 +170,7 @@ actor DCConnection {
         let clock = self.clock
         timer = Task {
             do { try await clock.sleep(for: max(0, deadline - clock.now())) } catch { return }
-            await self.timerFired()
+            self.timerFired()
         }
     }
 
@@ -273,7 +273,7 @@ actor DCConnection {
                     }
                     linkEstablished(writer: packetWriter)
                     defer { packetWriter.finish() }
-                    while let frame = try await frames.next() {
+                    while let frame = try await frames.next(isolation: self) {
                         handle(frame)
                     }
                 }
@@ -306,7 +306,7 @@ actor DCConnection {
         }
         defer { watchdog.cancel() }
         try await outbound.write(.packet(ByteBuffer(bytes: handshake.start(now: startedAt))))
-        while let frame = try await frames.next() {
+        while let frame = try await frames.next(isolation: self) {
             switch frame {
             case .packet(let buffer):
                 let action: ClientHandshake.Action

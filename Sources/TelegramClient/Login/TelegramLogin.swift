@@ -1,4 +1,5 @@
 import MTProtoCrypto
+import TL
 import TLSchema
 
 /// A login code that was sent: what the next step needs. Its description hides the hash.
@@ -68,7 +69,7 @@ public struct TelegramLogin: Sendable {
     /// auth.signIn with the code. Throws `.passwordNeeded` (continue with `checkPassword`) or
     /// `.signUpRequired` (continue with `signUp`).
     public func signIn(phoneNumber: String, code: String, sentCode: SentLoginCode) async throws(LoginError) -> Api.User {
-        do {
+        do throws(LoginError) {
             let authorization = try await call(Api.functions.auth.SignIn(phoneNumber: phoneNumber, phoneCodeHash: sentCode.phoneCodeHash, phoneCode: code))
             return try Self.user(from: authorization)
         } catch .passwordNeeded {
@@ -110,12 +111,13 @@ public struct TelegramLogin: Sendable {
             return .token(value.token, expires: value.expires)
         case .loginTokenMigrateTo(let migrate):
             // The account lives on another DC: import the token there; the client makes it home.
-            do {
-                let imported = try await invoker.invoke(Api.functions.auth.ImportLoginToken(token: migrate.token), options: InvokeOptions(dc: Int(migrate.dcId)))
-                return try await step(from: imported)
+            let imported: Api.auth.LoginToken
+            do throws(TelegramError) {
+                imported = try await invoker.invoke(Api.functions.auth.ImportLoginToken(token: migrate.token), options: InvokeOptions(dc: Int(migrate.dcId)))
             } catch {
                 throw LoginError(error)
             }
+            return try await step(from: imported)
         case .loginTokenSuccess(let success):
             return .loggedIn(try Self.user(from: success.authorization))
         }
@@ -136,7 +138,7 @@ public struct TelegramLogin: Sendable {
         }
         let enteredCode: String
         do { enteredCode = try await code(sent) } catch { throw .phoneCodeEmpty }
-        do {
+        do throws(LoginError) {
             return try await signIn(phoneNumber: phoneNumber, code: enteredCode, sentCode: sent)
         } catch .passwordNeeded(let hint) {
             let entered: String
@@ -151,7 +153,7 @@ public struct TelegramLogin: Sendable {
     // MARK: - Helpers
 
     private func call<Request: TLFunction>(_ request: Request) async throws(LoginError) -> Request.Result {
-        do {
+        do throws(TelegramError) {
             return try await invoker.invoke(request, options: InvokeOptions())
         } catch {
             throw LoginError(error)
@@ -177,7 +179,7 @@ public struct TelegramLogin: Sendable {
         }
         let parameters = SRP.Parameters(salt1: kdf.salt1, salt2: kdf.salt2, g: kdf.g, p: kdf.p)
         var source = entropy
-        do {
+        do throws(SRPError) {
             let check = try SRP.computeCheck(password: password, parameters: parameters, srpB: srpB, entropy: &source)
             return .inputCheckPasswordSRP(Api.InputCheckPasswordSRP.InputCheckPasswordSRP(srpId: srpID, A: check.a, M1: check.m1))
         } catch {
