@@ -95,7 +95,7 @@ let package = Package(
             dependencies: ["MTProtoNIO", .product(name: "NIOEmbedded", package: "swift-nio"), .product(name: "NIOTestUtils", package: "swift-nio")],
             swiftSettings: strict
         ),
-        .testTarget(name: "TelegramClientTests", dependencies: ["TelegramClient"], swiftSettings: strict),
+        .testTarget(name: "TelegramClientTests", dependencies: ["TelegramClient", "MTProto", "MTProtoCrypto", "TL", "TLSchema"], swiftSettings: strict),
         .testTarget(name: "TestDCTests", dependencies: ["TestDC"], swiftSettings: strict),
         // Our client against the test DC over loopback TCP.
         .testTarget(name: "EndToEndTests", dependencies: ["TelegramClient", "TestDC"], swiftSettings: strict),

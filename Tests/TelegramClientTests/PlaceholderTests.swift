@@ -1,3 +1,0 @@
-import Testing
-@testable import TelegramClient
-@Test func placeholder() { #expect(Bool(true)) }

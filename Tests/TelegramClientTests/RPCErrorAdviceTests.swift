@@ -1,0 +1,67 @@
+import MTProto
+import Testing
+@testable import TelegramClient
+
+@Suite struct RPCErrorAdviceTests {
+    @Test(arguments: [
+        ("FLOOD_WAIT_30", 30, RPCErrorAdvice.WaitReason.flood),
+        ("FLOOD_PREMIUM_WAIT_7", 7, .floodPremium),
+        ("SLOWMODE_WAIT_120", 120, .slowMode),
+        ("TAKEOUT_INIT_DELAY_WAIT_5", 5, .other),
+    ])
+    func waitsCarryTheirSeconds(message: String, seconds: Int, reason: RPCErrorAdvice.WaitReason) {
+        let error = RPCError(code: 420, message: message)
+        #expect(error.advice == .wait(seconds: seconds, reason: reason))
+        #expect(TelegramError.rpc(error, method: "messages.sendMessage").description.contains("\(seconds) s"))
+    }
+
+    @Test(arguments: [
+        ("PHONE_MIGRATE_2", MigrationKind.phone, 2),
+        ("NETWORK_MIGRATE_3", .network, 3),
+        ("USER_MIGRATE_4", .user, 4),
+        ("FILE_MIGRATE_5", .file, 5),
+        ("STATS_MIGRATE_1", .stats, 1),
+    ])
+    func migrationsNameTheirKindAndDC(message: String, kind: MigrationKind, dc: Int) {
+        #expect(RPCError(code: 303, message: message).advice == .migrate(kind, dc: dc))
+    }
+
+    @Test(arguments: [
+        ("AUTH_KEY_UNREGISTERED", AuthorizationLoss.keyUnregistered),
+        ("SESSION_REVOKED", .sessionRevoked),
+        ("SESSION_EXPIRED", .sessionExpired),
+        ("USER_DEACTIVATED", .userDeactivated),
+        ("USER_DEACTIVATED_BAN", .userDeactivated),
+        ("AUTH_KEY_INVALID", .keyInvalid),
+    ])
+    func lostAuthorizationsTellToLogInAgain(message: String, loss: AuthorizationLoss) {
+        let error = RPCError(code: 401, message: message)
+        #expect(error.advice == .reLogin(loss))
+        #expect(loss.description.contains(message.hasPrefix("USER_DEACTIVATED") ? "USER_DEACTIVATED" : message))
+    }
+
+    @Test func duplicatedKeyAsksForANewKey() {
+        #expect(RPCError(code: 406, message: "AUTH_KEY_DUPLICATED").advice == .newAuthKey)
+    }
+
+    @Test func serverFailuresAreRetryLater() {
+        #expect(RPCError(code: 500, message: "INTERNAL_SERVER_ERROR").advice == .retryLater)
+        #expect(RPCError(code: -503, message: "Timeout").advice == .retryLater)
+    }
+
+    @Test func badRequestsAskToFixTheRequest() {
+        #expect(RPCError(code: 400, message: "PEER_ID_INVALID").advice == .fixRequest)
+        #expect(RPCError(code: 403, message: "CHAT_WRITE_FORBIDDEN").advice == .fixRequest)
+    }
+
+    @Test func transportErrorsHaveAdviceAndGuidance() {
+        let notFound = TelegramError.transport(.authKeyNotFound, dc: 2)
+        #expect(notFound.advice == .newAuthKey)
+        #expect(notFound.description.contains("-404"))
+        #expect(notFound.description.contains("log in again"))
+        let flood = TelegramError.transport(.transportFlood, dc: 2)
+        #expect(flood.advice == .wait(seconds: 1, reason: .other))
+        #expect(TelegramError.timeout(method: "help.getConfig", seconds: 5).advice == .retryLater)
+        #expect(TelegramError.cancelled(method: "help.getConfig").advice == nil)
+    }
+}

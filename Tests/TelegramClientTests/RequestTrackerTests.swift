@@ -1,0 +1,57 @@
+import MTProto
+import Testing
+@testable import TelegramClient
+
+@Suite struct RequestTrackerTests {
+    private let start = UnixTime(seconds: 1_700_000_000)
+
+    @Test func answersReachTheirCallExactlyOnce() {
+        var tracker = RequestTracker<String>()
+        let token = tracker.makeToken()
+        tracker.register(token, method: "help.getConfig", now: start, timeout: 10, completion: "a")
+        tracker.attach(token, to: RequestID(rawValue: 7))
+        #expect(tracker.complete(RequestID(rawValue: 7))?.completion == "a")
+        #expect(tracker.complete(RequestID(rawValue: 7)) == nil)
+        #expect(tracker.isEmpty)
+    }
+
+    @Test func deadlinesExpireAtTheInjectedTimeAndNotBefore() {
+        var tracker = RequestTracker<String>()
+        let short = tracker.makeToken()
+        let long = tracker.makeToken()
+        let forever = tracker.makeToken()
+        tracker.register(short, method: "a", now: start, timeout: 5, completion: "short")
+        tracker.register(long, method: "b", now: start, timeout: 30, completion: "long")
+        tracker.register(forever, method: "c", now: start, timeout: nil, completion: "forever")
+        #expect(tracker.nextDeadline == start + 5)
+        #expect(tracker.expire(now: start + 4.999).isEmpty)
+        #expect(tracker.expire(now: start + 5).map(\.completion) == ["short"])
+        #expect(tracker.nextDeadline == start + 30)
+        #expect(tracker.expire(now: start + 1000).map(\.completion) == ["long"])
+        #expect(tracker.nextDeadline == nil)
+        #expect(tracker.count == 1)
+    }
+
+    @Test func aCancelledCallIgnoresItsLateAnswer() {
+        var tracker = RequestTracker<String>()
+        let token = tracker.makeToken()
+        tracker.register(token, method: "messages.getHistory", now: start, timeout: nil, completion: "x")
+        tracker.attach(token, to: RequestID(rawValue: 3))
+        let removed = tracker.remove(token)
+        #expect(removed?.requestID == RequestID(rawValue: 3))
+        #expect(tracker.complete(RequestID(rawValue: 3)) == nil)
+        #expect(tracker.requestsInFlight.isEmpty)
+    }
+
+    @Test func onlyAttachedCallsAreInDoubtAfterAReconnect() {
+        var tracker = RequestTracker<Int>()
+        let sent = tracker.makeToken()
+        let queued = tracker.makeToken()
+        tracker.register(sent, method: "a", now: start, timeout: nil, completion: 1)
+        tracker.register(queued, method: "b", now: start, timeout: nil, completion: 2)
+        tracker.attach(sent, to: RequestID(rawValue: 9))
+        #expect(tracker.requestsInFlight == [RequestID(rawValue: 9)])
+        #expect(tracker.removeAll().map(\.completion) == [1, 2])
+        #expect(tracker.isEmpty)
+    }
+}

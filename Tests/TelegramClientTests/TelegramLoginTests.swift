@@ -1,0 +1,194 @@
+import MTProto
+import MTProtoCrypto
+import TL
+import TLSchema
+import Testing
+@testable import TelegramClient
+
+@Suite struct TelegramLoginTests {
+    static let phone = "+19995550123"
+    static let hash = "hash-1"
+    static let user = makeUser(id: 42)
+
+    static func sentCode() -> [UInt8] {
+        Api.auth.SentCode.sentCode(Api.auth.SentCode.SentCode(
+            type: .sentCodeTypeApp(Api.auth.SentCodeType.SentCodeTypeApp(length: 5)), phoneCodeHash: hash, timeout: 60)).serialized()
+    }
+
+    private func login(_ invoker: ScriptedInvoker) -> TelegramLogin {
+        TelegramLogin(invoker: invoker, apiID: 17, apiHash: "api-hash", entropy: SeededTestEntropy(seed: 1))
+    }
+
+    @Test func codeLoginSendsTheCodeWithTheHashAndReturnsTheUser() async throws {
+        let invoker = ScriptedInvoker { request, _ throws(TelegramError) in
+            switch request {
+            case let send as Api.functions.auth.SendCode:
+                #expect(send.phoneNumber == Self.phone && send.apiId == 17 && send.apiHash == "api-hash")
+                return Self.sentCode()
+            case let signIn as Api.functions.auth.SignIn:
+                #expect(signIn.phoneCodeHash == Self.hash && signIn.phoneCode == "12345" && signIn.phoneNumber == Self.phone)
+                return authorization(for: Self.user).serialized()
+            default:
+                throw rpcError(400, "UNEXPECTED")
+            }
+        }
+        let user = try await login(invoker).logIn(phoneNumber: Self.phone, code: { sent in
+            #expect(!sent.description.contains(Self.hash))
+            return "12345"
+        }, password: { _ in Issue.record("no password expected"); return "" })
+        #expect(user == Self.user)
+        #expect(await invoker.methods == ["auth.sendCode", "auth.signIn"])
+    }
+
+    /// The fake server holds a real SRP verifier and checks the client's proof, so only the right
+    /// password logs in.
+    static func passwordServer(password: String) throws -> SRPServerSession {
+        let parameters = SRP.Parameters(salt1: Array(repeating: 1, count: 40), salt2: Array(repeating: 2, count: 16), g: 3, p: DHGroup.telegramPrime)
+        let verifier = try SRP.verifier(password: password, parameters: parameters)
+        var entropy = SeededTestEntropy(seed: 99)
+        return try SRPServerSession(parameters: parameters, verifier: verifier, entropy: &entropy)
+    }
+
+    static func passwordInvoker(server: SRPServerSession) -> ScriptedInvoker {
+        ScriptedInvoker { request, _ throws(TelegramError) in
+            switch request {
+            case is Api.functions.auth.SendCode:
+                return Self.sentCode()
+            case is Api.functions.auth.SignIn:
+                throw rpcError(401, "SESSION_PASSWORD_NEEDED")
+            case is Api.functions.account.GetPassword:
+                let algo = Api.PasswordKdfAlgo.passwordKdfAlgoSHA256SHA256PBKDF2HMACSHA512iter100000SHA256ModPow(.init(
+                    salt1: server.parameters.salt1, salt2: server.parameters.salt2, g: server.parameters.g, p: server.parameters.p))
+                return Api.account.Password.password(Api.account.Password.Password(
+                    hasPassword: true, currentAlgo: algo, srpB: server.b, srpId: 555, hint: "pet",
+                    newAlgo: .passwordKdfAlgoUnknown(.init()), newSecureAlgo: .securePasswordKdfAlgoUnknown(.init()), secureRandom: [])).serialized()
+            case let check as Api.functions.auth.CheckPassword:
+                guard case .inputCheckPasswordSRP(let proof) = check.password, proof.srpId == 555 else { throw rpcError(400, "SRP_ID_INVALID") }
+                let valid = (try? server.verify(SRPCheck(a: proof.A, m1: proof.M1))) ?? false
+                guard valid else { throw rpcError(400, "PASSWORD_HASH_INVALID") }
+                return authorization(for: Self.user).serialized()
+            default:
+                throw rpcError(400, "UNEXPECTED")
+            }
+        }
+    }
+
+    @Test func twoFactorLoginProvesThePasswordWithSRP() async throws {
+        let invoker = Self.passwordInvoker(server: try Self.passwordServer(password: "correct horse"))
+        let user = try await login(invoker).logIn(phoneNumber: Self.phone, code: { _ in "12345" }, password: { hint in
+            #expect(hint == "pet")
+            return "correct horse"
+        })
+        #expect(user == Self.user)
+        #expect(await invoker.methods == ["auth.sendCode", "auth.signIn", "account.getPassword", "account.getPassword", "auth.checkPassword"])
+    }
+
+    @Test func aWrongPasswordIsPasswordInvalid() async throws {
+        let invoker = Self.passwordInvoker(server: try Self.passwordServer(password: "correct horse"))
+        await #expect {
+            _ = try await login(invoker).checkPassword("hunter2-guess")
+        } throws: { error in
+            guard case LoginError.passwordInvalid = error else { return false }
+            return !String(describing: error).contains("hunter2")
+        }
+    }
+
+    @Test func signUpRequiredCallsSignUpWithTheSameHash() async throws {
+        let invoker = ScriptedInvoker { request, _ throws(TelegramError) in
+            switch request {
+            case is Api.functions.auth.SendCode:
+                return Self.sentCode()
+            case is Api.functions.auth.SignIn:
+                return Api.auth.Authorization.authorizationSignUpRequired(.init()).serialized()
+            case let signUp as Api.functions.auth.SignUp:
+                #expect(signUp.phoneCodeHash == Self.hash && signUp.firstName == "Ada" && signUp.lastName == "L")
+                return authorization(for: Self.user).serialized()
+            default:
+                throw rpcError(400, "UNEXPECTED")
+            }
+        }
+        let flow = login(invoker)
+        await #expect(throws: LoginError.self) {
+            _ = try await flow.logIn(phoneNumber: Self.phone, code: { _ in "1" }, password: { _ in "" })
+        }
+        let user = try await flow.logIn(phoneNumber: Self.phone, code: { _ in "1" }, password: { _ in "" }, signUpName: ("Ada", "L"))
+        #expect(user == Self.user)
+    }
+
+    @Test func botLoginImportsTheToken() async throws {
+        let bot = makeUser(id: 7, bot: true)
+        let invoker = ScriptedInvoker { request, _ throws(TelegramError) in
+            guard let importBot = request as? Api.functions.auth.ImportBotAuthorization, importBot.botAuthToken == "7:token" else {
+                throw rpcError(400, "ACCESS_TOKEN_INVALID")
+            }
+            return authorization(for: bot).serialized()
+        }
+        #expect(try await login(invoker).signInBot(token: "7:token") == bot)
+        await #expect {
+            _ = try await login(invoker).signInBot(token: "bad")
+        } throws: { error in
+            if case LoginError.botTokenInvalid = error { return true }
+            return false
+        }
+    }
+
+    @Test func qrLoginFollowsMigrateToOnTheNamedDC() async throws {
+        let invoker = ScriptedInvoker { request, options throws(TelegramError) in
+            switch request {
+            case is Api.functions.auth.ExportLoginToken:
+                return Api.auth.LoginToken.loginTokenMigrateTo(.init(dcId: 4, token: [1, 2, 3])).serialized()
+            case let importToken as Api.functions.auth.ImportLoginToken:
+                #expect(options.dc == 4 && importToken.token == [1, 2, 3])
+                return Api.auth.LoginToken.loginTokenSuccess(.init(authorization: authorization(for: Self.user))).serialized()
+            default:
+                throw rpcError(400, "UNEXPECTED")
+            }
+        }
+        guard case .loggedIn(let user) = try await login(invoker).exportLoginToken() else {
+            Issue.record("QR login did not complete")
+            return
+        }
+        #expect(user == Self.user)
+    }
+
+    @Test(arguments: [
+        ("PHONE_NUMBER_INVALID", "phoneNumberInvalid"),
+        ("PHONE_CODE_INVALID", "phoneCodeInvalid"),
+        ("PHONE_CODE_EXPIRED", "phoneCodeExpired"),
+        ("PASSWORD_HASH_INVALID", "passwordInvalid"),
+        ("SESSION_PASSWORD_NEEDED", "passwordNeeded"),
+        ("PHONE_NUMBER_BANNED", "phoneNumberBanned"),
+        ("FLOOD_WAIT_40", "floodWait"),
+        ("SOMETHING_ELSE", "request"),
+    ])
+    func rpcErrorsBecomeLoginCases(message: String, expected: String) {
+        let error = LoginError(rpcError(400, message))
+        #expect(String(describing: error).isEmpty == false)
+        #expect(Self.caseName(error) == expected)
+        if case .floodWait(let seconds) = error { #expect(seconds == 40) }
+    }
+
+    static func caseName(_ error: LoginError) -> String {
+        switch error {
+        case .phoneNumberInvalid: "phoneNumberInvalid"
+        case .phoneCodeInvalid: "phoneCodeInvalid"
+        case .phoneCodeExpired: "phoneCodeExpired"
+        case .passwordInvalid: "passwordInvalid"
+        case .passwordNeeded: "passwordNeeded"
+        case .phoneNumberBanned: "phoneNumberBanned"
+        case .floodWait: "floodWait"
+        case .request: "request"
+        default: "other"
+        }
+    }
+
+    @Test func sendCodeMapsPhoneNumberInvalid() async {
+        let invoker = ScriptedInvoker { _, _ throws(TelegramError) in throw rpcError(400, "PHONE_NUMBER_INVALID") }
+        await #expect {
+            _ = try await login(invoker).sendCode(phoneNumber: "12")
+        } throws: { error in
+            guard case LoginError.phoneNumberInvalid = error else { return false }
+            return !String(describing: error).contains("12")
+        }
+    }
+}
