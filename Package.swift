@@ -46,7 +46,7 @@ let package = Package(
         // Layer 4: SwiftNIO transports and connections.
         .target(
             name: "MTProtoNIO",
-            dependencies: ["MTProto", "CZlib", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
+            dependencies: ["MTProto", "MTProtoCrypto", "CZlib", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
             swiftSettings: strict
         ),
 
@@ -91,7 +91,7 @@ let package = Package(
         .testTarget(name: "MTProtoTests", dependencies: ["MTProto"], swiftSettings: strict),
         .testTarget(
             name: "MTProtoNIOTests",
-            dependencies: ["MTProtoNIO", .product(name: "NIOEmbedded", package: "swift-nio")],
+            dependencies: ["MTProtoNIO", .product(name: "NIOEmbedded", package: "swift-nio"), .product(name: "NIOTestUtils", package: "swift-nio")],
             swiftSettings: strict
         ),
         .testTarget(name: "TelegramClientTests", dependencies: ["TelegramClient"], swiftSettings: strict),

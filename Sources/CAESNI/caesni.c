@@ -1,1 +1,149 @@
 #include "caesni.h"
+
+#include <cpuid.h>
+#include <string.h>
+#include <wmmintrin.h>
+#include <smmintrin.h>
+
+int caesni_available(void) {
+    unsigned int eax = 0, ebx = 0, ecx = 0, edx = 0;
+    if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) {
+        return 0;
+    }
+    const unsigned int aes = 1u << 25;
+    const unsigned int sse41 = 1u << 19;
+    return (ecx & aes) && (ecx & sse41) ? 1 : 0;
+}
+
+// AES-256 key expansion (FIPS-197 5.2) with aeskeygenassist: even round keys take RotWord+SubWord
+// with the round constant (lane 3), odd ones take SubWord only (lane 2).
+static inline __m128i expand_even(__m128i previous, __m128i assist) {
+    assist = _mm_shuffle_epi32(assist, 0xff);
+    previous = _mm_xor_si128(previous, _mm_slli_si128(previous, 4));
+    previous = _mm_xor_si128(previous, _mm_slli_si128(previous, 4));
+    previous = _mm_xor_si128(previous, _mm_slli_si128(previous, 4));
+    return _mm_xor_si128(previous, assist);
+}
+
+static inline __m128i expand_odd(__m128i previous, __m128i assist) {
+    assist = _mm_shuffle_epi32(assist, 0xaa);
+    previous = _mm_xor_si128(previous, _mm_slli_si128(previous, 4));
+    previous = _mm_xor_si128(previous, _mm_slli_si128(previous, 4));
+    previous = _mm_xor_si128(previous, _mm_slli_si128(previous, 4));
+    return _mm_xor_si128(previous, assist);
+}
+
+// The round constant must be an immediate, hence a macro rather than a loop.
+#define EXPAND_PAIR(k, i, rcon)                                                        \
+    k[i] = expand_even(k[i - 2], _mm_aeskeygenassist_si128(k[i - 1], rcon));           \
+    k[i + 1] = expand_odd(k[i - 1], _mm_aeskeygenassist_si128(k[i], 0x00));
+
+static inline void expand_encrypt_key(const uint8_t key[32], __m128i k[15]) {
+    k[0] = _mm_loadu_si128((const __m128i *)key);
+    k[1] = _mm_loadu_si128((const __m128i *)(key + 16));
+    EXPAND_PAIR(k, 2, 0x01)
+    EXPAND_PAIR(k, 4, 0x02)
+    EXPAND_PAIR(k, 6, 0x04)
+    EXPAND_PAIR(k, 8, 0x08)
+    EXPAND_PAIR(k, 10, 0x10)
+    EXPAND_PAIR(k, 12, 0x20)
+    k[14] = expand_even(k[12], _mm_aeskeygenassist_si128(k[13], 0x40));
+}
+
+// The equivalent inverse cipher (FIPS-197 5.3.5): reversed round keys, InvMixColumns applied to the
+// inner ones, so aesdec can walk them in order.
+static inline void expand_decrypt_key(const uint8_t key[32], __m128i d[15]) {
+    __m128i k[15];
+    expand_encrypt_key(key, k);
+    d[0] = k[14];
+    for (int i = 1; i < 14; i++) {
+        d[i] = _mm_aesimc_si128(k[14 - i]);
+    }
+    d[14] = k[0];
+    memset(k, 0, sizeof(k));
+}
+
+static inline __m128i encrypt_block(__m128i block, const __m128i k[15]) {
+    block = _mm_xor_si128(block, k[0]);
+    block = _mm_aesenc_si128(block, k[1]);
+    block = _mm_aesenc_si128(block, k[2]);
+    block = _mm_aesenc_si128(block, k[3]);
+    block = _mm_aesenc_si128(block, k[4]);
+    block = _mm_aesenc_si128(block, k[5]);
+    block = _mm_aesenc_si128(block, k[6]);
+    block = _mm_aesenc_si128(block, k[7]);
+    block = _mm_aesenc_si128(block, k[8]);
+    block = _mm_aesenc_si128(block, k[9]);
+    block = _mm_aesenc_si128(block, k[10]);
+    block = _mm_aesenc_si128(block, k[11]);
+    block = _mm_aesenc_si128(block, k[12]);
+    block = _mm_aesenc_si128(block, k[13]);
+    return _mm_aesenclast_si128(block, k[14]);
+}
+
+static inline __m128i decrypt_block(__m128i block, const __m128i d[15]) {
+    block = _mm_xor_si128(block, d[0]);
+    block = _mm_aesdec_si128(block, d[1]);
+    block = _mm_aesdec_si128(block, d[2]);
+    block = _mm_aesdec_si128(block, d[3]);
+    block = _mm_aesdec_si128(block, d[4]);
+    block = _mm_aesdec_si128(block, d[5]);
+    block = _mm_aesdec_si128(block, d[6]);
+    block = _mm_aesdec_si128(block, d[7]);
+    block = _mm_aesdec_si128(block, d[8]);
+    block = _mm_aesdec_si128(block, d[9]);
+    block = _mm_aesdec_si128(block, d[10]);
+    block = _mm_aesdec_si128(block, d[11]);
+    block = _mm_aesdec_si128(block, d[12]);
+    block = _mm_aesdec_si128(block, d[13]);
+    return _mm_aesdeclast_si128(block, d[14]);
+}
+
+void caesni_aes256_ige_encrypt(const uint8_t *input, uint8_t *output, size_t length,
+                               const uint8_t key[32], const uint8_t iv[32]) {
+    __m128i k[15];
+    expand_encrypt_key(key, k);
+    __m128i previous_cipher = _mm_loadu_si128((const __m128i *)iv);
+    __m128i previous_plain = _mm_loadu_si128((const __m128i *)(iv + 16));
+    for (size_t offset = 0; offset + 16 <= length; offset += 16) {
+        // Loaded before the store so that input == output works.
+        const __m128i plain = _mm_loadu_si128((const __m128i *)(input + offset));
+        const __m128i cipher =
+            _mm_xor_si128(encrypt_block(_mm_xor_si128(plain, previous_cipher), k), previous_plain);
+        _mm_storeu_si128((__m128i *)(output + offset), cipher);
+        previous_cipher = cipher;
+        previous_plain = plain;
+    }
+    memset(k, 0, sizeof(k));
+}
+
+void caesni_aes256_ige_decrypt(const uint8_t *input, uint8_t *output, size_t length,
+                               const uint8_t key[32], const uint8_t iv[32]) {
+    __m128i d[15];
+    expand_decrypt_key(key, d);
+    __m128i previous_cipher = _mm_loadu_si128((const __m128i *)iv);
+    __m128i previous_plain = _mm_loadu_si128((const __m128i *)(iv + 16));
+    for (size_t offset = 0; offset + 16 <= length; offset += 16) {
+        const __m128i cipher = _mm_loadu_si128((const __m128i *)(input + offset));
+        const __m128i plain =
+            _mm_xor_si128(decrypt_block(_mm_xor_si128(cipher, previous_plain), d), previous_cipher);
+        _mm_storeu_si128((__m128i *)(output + offset), plain);
+        previous_cipher = cipher;
+        previous_plain = plain;
+    }
+    memset(d, 0, sizeof(d));
+}
+
+void caesni_aes256_encrypt_block(const uint8_t key[32], const uint8_t input[16], uint8_t output[16]) {
+    __m128i k[15];
+    expand_encrypt_key(key, k);
+    _mm_storeu_si128((__m128i *)output, encrypt_block(_mm_loadu_si128((const __m128i *)input), k));
+    memset(k, 0, sizeof(k));
+}
+
+void caesni_aes256_decrypt_block(const uint8_t key[32], const uint8_t input[16], uint8_t output[16]) {
+    __m128i d[15];
+    expand_decrypt_key(key, d);
+    _mm_storeu_si128((__m128i *)output, decrypt_block(_mm_loadu_si128((const __m128i *)input), d));
+    memset(d, 0, sizeof(d));
+}

@@ -1,0 +1,42 @@
+import COpenSSL
+
+/// SHA-1 and SHA-256 through OpenSSL. MTProto hashes concatenations everywhere, so each function also
+/// takes several parts and hashes them as one message without building the concatenation.
+public enum Hashing {
+    public static func sha1(_ data: [UInt8]) -> [UInt8] { sha1(parts: [data]) }
+
+    public static func sha256(_ data: [UInt8]) -> [UInt8] { sha256(parts: [data]) }
+
+    public static func sha1(parts: [[UInt8]]) -> [UInt8] {
+        var context = SHA_CTX()
+        SHA1_Init(&context)
+        for part in parts {
+            part.withUnsafeBytes { _ = SHA1_Update(&context, $0.baseAddress, $0.count) }
+        }
+        var digest = [UInt8](repeating: 0, count: 20)
+        digest.withUnsafeMutableBufferPointer { _ = SHA1_Final($0.baseAddress, &context) }
+        return digest
+    }
+
+    public static func sha256(parts: [[UInt8]]) -> [UInt8] {
+        var context = SHA256_CTX()
+        SHA256_Init(&context)
+        for part in parts {
+            part.withUnsafeBytes { _ = SHA256_Update(&context, $0.baseAddress, $0.count) }
+        }
+        var digest = [UInt8](repeating: 0, count: 32)
+        digest.withUnsafeMutableBufferPointer { _ = SHA256_Final($0.baseAddress, &context) }
+        return digest
+    }
+
+    /// SHA-256 of raw memory: the message-key path hashes a slice of a packet buffer without copying it.
+    public static func sha256(_ prefix: UnsafeRawBufferPointer, _ data: UnsafeRawBufferPointer) -> [UInt8] {
+        var context = SHA256_CTX()
+        SHA256_Init(&context)
+        _ = SHA256_Update(&context, prefix.baseAddress, prefix.count)
+        _ = SHA256_Update(&context, data.baseAddress, data.count)
+        var digest = [UInt8](repeating: 0, count: 32)
+        digest.withUnsafeMutableBufferPointer { _ = SHA256_Final($0.baseAddress, &context) }
+        return digest
+    }
+}

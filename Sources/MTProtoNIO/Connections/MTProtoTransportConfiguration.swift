@@ -1,0 +1,41 @@
+import MTProtoCrypto
+import NIOCore
+
+/// What a connection needs beyond the transport kind: limits, the padding source, and the receive
+/// buffer sizes that decide how much memory an idle connection keeps.
+public struct MTProtoTransportConfiguration: Sendable {
+    public var limits: TransportLimits
+    /// Padding lengths and bytes of padded intermediate.
+    public var entropy: any EntropySource
+    /// Most padding bytes of padded intermediate (0...15).
+    public var maximumPadding: Int
+    /// Bytes read per socket read: NIO sizes each read from this range and never shrinks a channel's
+    /// buffer below what it once grew to, so the maximum bounds what every idle connection keeps
+    /// (default maximum 64 KiB would keep ~64 KiB per connection after one large message; 8 KiB keeps
+    /// ~12 KiB). Large frames still arrive whole, in more reads.
+    public var receiveBufferSizes: (minimum: Int, initial: Int, maximum: Int)
+
+    public init(
+        limits: TransportLimits = .default,
+        entropy: any EntropySource = SystemEntropy(),
+        maximumPadding: Int = 15,
+        receiveBufferSizes: (minimum: Int, initial: Int, maximum: Int) = (minimum: 64, initial: 512, maximum: 8192)
+    ) {
+        self.limits = limits
+        self.entropy = entropy
+        self.maximumPadding = maximumPadding
+        self.receiveBufferSizes = receiveBufferSizes
+    }
+
+    public var receiveAllocator: AdaptiveRecvByteBufferAllocator {
+        AdaptiveRecvByteBufferAllocator(
+            minimum: receiveBufferSizes.minimum,
+            initial: receiveBufferSizes.initial,
+            maximum: receiveBufferSizes.maximum
+        )
+    }
+
+    public func framing(_ kind: TransportKind, role: TransportRole) -> TransportFraming {
+        TransportFraming(kind: kind, role: role, limits: limits, entropy: entropy, maximumPadding: maximumPadding)
+    }
+}

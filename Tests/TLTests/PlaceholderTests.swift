@@ -1,3 +1,0 @@
-import Testing
-@testable import TL
-@Test func placeholder() { #expect(Bool(true)) }
