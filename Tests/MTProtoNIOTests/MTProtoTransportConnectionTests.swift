@@ -1,0 +1,145 @@
+import NIOCore
+import NIOPosix
+import Testing
+
+@testable import MTProtoNIO
+
+/// What a test server's connections report, in order.
+enum ServerEvent: Sendable, Equatable {
+    case detected(TransportKind)
+    case closed
+}
+
+/// The per-connection handler of the test server: answers a quick-ack request with a quick ack,
+/// a packet starting with 0xffffffff with transport error -404, and echoes every packet.
+final class EchoHandler: ChannelInboundHandler {
+    typealias InboundIn = TransportFrame
+    typealias OutboundOut = TransportFrame
+
+    private let events: AsyncStream<ServerEvent>.Continuation
+
+    init(events: AsyncStream<ServerEvent>.Continuation) { self.events = events }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? MTProtoTransportDetected { events.yield(.detected(event.kind)) }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .packet(let packet):
+            if packet.getInteger(at: packet.readerIndex, as: UInt32.self) == 0xffff_ffff {
+                context.writeAndFlush(wrapOutboundOut(.transportError(.authKeyNotFound)), promise: nil)
+            } else {
+                context.writeAndFlush(wrapOutboundOut(.packet(packet)), promise: nil)
+            }
+        case .packetRequestingQuickAck(let packet):
+            context.write(wrapOutboundOut(.quickAck(0x8000_0000 | UInt32(packet.readableBytes))), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(.packet(packet)), promise: nil)
+        case .quickAck, .transportError:
+            context.close(promise: nil)
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        events.yield(.closed)
+        context.fireChannelInactive()
+    }
+}
+
+/// Everything the peer sends until it closes. A server that closes with unread input makes the
+/// kernel send a reset instead of a FIN: that counts as closed too.
+func framesUntilClosed<Element: Sendable>(_ inbound: NIOAsyncChannelInboundStream<Element>) async throws -> [Element] {
+    var received: [Element] = []
+    do {
+        for try await element in inbound { received.append(element) }
+    } catch let error as IOError where error.errnoCode == ECONNRESET {}
+    return received
+}
+
+@Suite struct MTProtoTransportConnectionTests {
+    private func startServer(
+        configuration: MTProtoTransportConfiguration = exactPadding
+    ) async throws -> (MTProtoTransportServer, AsyncStream<ServerEvent>, port: Int) {
+        let (events, continuation) = AsyncStream.makeStream(of: ServerEvent.self)
+        let server = try await MTProtoTransportServer.bind(host: "127.0.0.1", port: 0, configuration: configuration) { _ in
+            EchoHandler(events: continuation)
+        }
+        let port = try #require(server.localAddress?.port)
+        return (server, events, port)
+    }
+
+    @Test(arguments: TransportKind.allCases)
+    func clientAndServerExchangeFramesThenCloseCleanly(kind: TransportKind) async throws {
+        let (server, events, port) = try await startServer()
+        var serverEvents = events.makeAsyncIterator()
+
+        let client = try await MTProtoTransportClient.connect(host: "127.0.0.1", port: port, transport: kind, configuration: exactPadding)
+        let sent = roundTripSizes.enumerated().map { payload($0.element, seed: UInt8($0.offset)) }
+        let received = try await client.executeThenClose { inbound, outbound in
+            for packet in sent { try await outbound.write(.packet(packet)) }
+            // Real MTProto packets are at least 24 bytes: shorter ones holding a negative int32 may be
+            // read as transport errors (see FrameRules.inboundFrame).
+            try await outbound.write(.packetRequestingQuickAck(payload(24, seed: 9)))
+            var frames: [TransportFrame] = []
+            for try await frame in inbound {
+                frames.append(frame)
+                if frames.count == sent.count + 2 { break }
+            }
+            return frames
+        }
+        #expect(received == sent.map { .packet($0) } + [.quickAck(0x8000_0018), .packet(payload(24, seed: 9))])
+
+        #expect(await serverEvents.next() == .detected(kind))
+        #expect(await serverEvents.next() == .closed, "the server sees the client's close")
+        try await server.close()
+    }
+
+    @Test(arguments: TransportKind.allCases)
+    func serverTransportErrorReachesTheClientTyped(kind: TransportKind) async throws {
+        let (server, _, port) = try await startServer()
+        let client = try await MTProtoTransportClient.connect(host: "127.0.0.1", port: port, transport: kind)
+        let first = try await client.executeThenClose { inbound, outbound in
+            try await outbound.write(.packet(bytes([0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0])))
+            var iterator = inbound.makeAsyncIterator()
+            return try await iterator.next()
+        }
+        #expect(first == .transportError(.authKeyNotFound))
+        try await server.close()
+    }
+
+    @Test func obfuscatedClientIsDisconnectedWithoutAReply() async throws {
+        let (server, events, port) = try await startServer()
+        var serverEvents = events.makeAsyncIterator()
+        // A raw socket stands in for an obfuscated2 client: 64 random-looking bytes, no tag.
+        let raw = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connect(host: "127.0.0.1", port: port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                }
+            }
+        let reply = try await raw.executeThenClose { inbound, outbound in
+            try await outbound.write(bytes((0..<64).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ 0x35) }))
+            return try await framesUntilClosed(inbound).reduce(0) { $0 + $1.readableBytes }
+        }
+        #expect(reply == 0)
+        #expect(await serverEvents.next() == .closed)
+        try await server.close()
+    }
+
+    @Test func oversizedFrameClosesTheServerConnection() async throws {
+        let (server, events, port) = try await startServer(
+            configuration: MTProtoTransportConfiguration(limits: TransportLimits(maximumFrameLength: 1024))
+        )
+        var serverEvents = events.makeAsyncIterator()
+        let client = try await MTProtoTransportClient.connect(host: "127.0.0.1", port: port, transport: .intermediate)
+        let frames = try await client.executeThenClose { inbound, outbound in
+            try await outbound.write(.packet(payload(2048)))
+            return try await framesUntilClosed(inbound)
+        }
+        #expect(frames.isEmpty)
+        #expect(await serverEvents.next() == .detected(.intermediate))
+        #expect(await serverEvents.next() == .closed)
+        try await server.close()
+    }
+}

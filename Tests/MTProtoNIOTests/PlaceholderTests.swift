@@ -1,3 +1,0 @@
-import Testing
-@testable import MTProtoNIO
-@Test func placeholder() { #expect(Bool(true)) }

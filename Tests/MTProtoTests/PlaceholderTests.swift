@@ -1,3 +1,0 @@
-import Testing
-@testable import MTProto
-@Test func placeholder() { #expect(Bool(true)) }
