@@ -140,7 +140,7 @@ extension DCState {
             let updated = world.channels[index]
             var message = apiMessage(stored, in: updated)
             if case .message(let plain) = message {
-                message = .message(Api.Message.Message(out: true, post: plain.post, fromId: plain.fromId, peerId: plain.peerId, date: date, message: text))
+                message = .message(Api.Message.Message(out: true, post: plain.post, id: id, fromId: plain.fromId, peerId: plain.peerId, date: date, message: text))
             }
             return .encode(Api.Updates.updates(Api.Updates.Updates(
                 updates: [

@@ -25,14 +25,14 @@ extension DCState {
 
     func apiMessage(_ message: World.Message, in channel: World.Channel) -> Api.Message {
         .message(Api.Message.Message(
-            post: channel.broadcast, fromId: message.fromID.map { .peerUser(Api.Peer.PeerUser(userId: $0)) },
+            post: channel.broadcast, id: message.id, fromId: message.fromID.map { .peerUser(Api.Peer.PeerUser(userId: $0)) },
             peerId: .peerChannel(Api.Peer.PeerChannel(channelId: channel.id)), date: message.date, message: message.text
         ))
     }
 
     func apiMessage(_ message: PrivateMessage) -> Api.Message {
         .message(Api.Message.Message(
-            out: message.out, fromId: .peerUser(Api.Peer.PeerUser(userId: message.fromID)),
+            out: message.out, id: message.id, fromId: .peerUser(Api.Peer.PeerUser(userId: message.fromID)),
             peerId: .peerUser(Api.Peer.PeerUser(userId: message.peerUserID)), date: message.date, message: message.text
         ))
     }
