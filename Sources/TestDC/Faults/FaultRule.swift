@@ -160,6 +160,16 @@ public struct FaultRule: Codable, Sendable, Equatable {
         self.match = match
         self.effect = effect
     }
+
+    enum CodingKeys: String, CodingKey { case id, match, effect }
+
+    /// `id` and `match` may be omitted in JSON: the engine assigns the id, an empty match matches all.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        id = try container.decodeIfPresent(Int.self, forKey: .id) ?? 0
+        match = try container.decodeIfPresent(FaultMatch.self, forKey: .match) ?? FaultMatch()
+        effect = try container.decode(FaultEffect.self, forKey: .effect)
+    }
 }
 
 /// One call as the fault engine sees it.
