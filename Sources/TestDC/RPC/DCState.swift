@@ -1,0 +1,176 @@
+import MTProtoCrypto
+import TLSchema
+
+/// Where one DC of the test cluster listens, as help.getConfig lists it.
+public struct DCAddress: Codable, Sendable, Equatable {
+    public var id: Int32
+    public var host: String
+    public var port: Int
+
+    public init(id: Int32, host: String, port: Int) {
+        self.id = id
+        self.host = host
+        self.port = port
+    }
+}
+
+/// Who is calling: the DC, the connection's auth key, and (once logged in) the account.
+public struct CallContext: Sendable, Equatable {
+    public var dc: Int32
+    public var authKeyID: Int64
+    public var connectionID: Int
+
+    public init(dc: Int32, authKeyID: Int64, connectionID: Int = 0) {
+        self.dc = dc
+        self.authKeyID = authKeyID
+        self.connectionID = connectionID
+    }
+}
+
+/// A login code the DC "sent" (tests read it back instead of an SMS).
+public struct SentLoginCode: Sendable, Equatable, Codable {
+    public var phone: String
+    public var code: String
+    public var phoneCodeHash: String
+    public var dc: Int32
+    /// Unix seconds when it was sent.
+    public var sentAt: Double
+}
+
+/// A message in someone's private box (ids are per account, as on Telegram).
+struct PrivateMessage: Sendable, Equatable {
+    var id: Int32
+    /// The other side of the dialog (the box owner's peer).
+    var peerUserID: Int64
+    var out: Bool
+    var fromID: Int64
+    var date: Int32
+    var text: String
+}
+
+/// The mutable state of the whole test cluster: the world, logins, auth keys, faults. Every DC of
+/// a cluster shares one, as Telegram's DCs share the account database. A value type, guarded by the
+/// server's lock; handlers take it `inout` so tests drive them without sockets.
+public struct DCState: Sendable {
+    public var world: World
+    public var dcs: [DCAddress]
+    public var faults = FaultEngine()
+    /// (dc, auth key id) → user id.
+    public private(set) var authorizations: [AuthKeyRef: Int64] = [:]
+    /// Auth keys each DC has negotiated, by id.
+    var authKeys: [AuthKeyRef: AuthKey] = [:]
+    /// Keys dropped by a fault (AUTH_KEY_DUPLICATED): the transport answers -404 for them.
+    var droppedKeys: Set<AuthKeyRef> = []
+    /// The last code sent to each phone.
+    public private(set) var sentCodes: [String: SentLoginCode] = [:]
+    /// A pending 2FA check per key: account.getPassword's srp_id and SRP state.
+    var pendingPasswordChecks: [AuthKeyRef: (srpID: Int64, session: SRPServerSession)] = [:]
+    /// SRP parameters and verifier per user id, derived from the world's plain password on first use.
+    var passwordVerifiers: [Int64: (parameters: SRP.Parameters, verifier: [UInt8])] = [:]
+    /// Keys of logins waiting for the 2FA password: (dc, key) → user id.
+    var awaitingPassword: [AuthKeyRef: Int64] = [:]
+    /// auth.exportAuthorization tokens: id → (user, bytes, target dc).
+    var exportedAuthorizations: [Int64: (userID: Int64, bytes: [UInt8], dc: Int32)] = [:]
+    var privateBoxes: [Int64: [PrivateMessage]] = [:]
+    /// pts of each account's common box and of each channel.
+    var userPts: [Int64: Int32] = [:]
+    var channelPts: [Int64: Int32] = [:]
+    var entropy: any EntropySource
+    /// How long a login code stays valid.
+    public var codeLifetime: Double = 300
+
+    public init(world: World, dcs: [DCAddress], entropy: any EntropySource = SystemEntropy()) {
+        self.world = world
+        self.dcs = dcs
+        self.entropy = entropy
+    }
+
+    public struct AuthKeyRef: Hashable, Sendable {
+        public var dc: Int32
+        public var keyID: Int64
+        public init(dc: Int32, keyID: Int64) {
+            self.dc = dc
+            self.keyID = keyID
+        }
+    }
+
+    // MARK: - Keys and logins
+
+    /// Records a key a handshake produced on `dc`.
+    public mutating func registerAuthKey(_ key: AuthKey, dc: Int32) {
+        let ref = AuthKeyRef(dc: dc, keyID: key.id)
+        authKeys[ref] = key
+        droppedKeys.remove(ref)
+    }
+
+    public func authKey(id: Int64, dc: Int32) -> AuthKey? {
+        let ref = AuthKeyRef(dc: dc, keyID: id)
+        return droppedKeys.contains(ref) ? nil : authKeys[ref]
+    }
+
+    public func authKeyIDs(dc: Int32) -> [Int64] {
+        authKeys.keys.filter { $0.dc == dc && !droppedKeys.contains($0) }.map(\.keyID).sorted()
+    }
+
+    public func userID(for context: CallContext) -> Int64? {
+        authorizations[AuthKeyRef(dc: context.dc, keyID: context.authKeyID)]
+    }
+
+    mutating func bind(_ context: CallContext, to userID: Int64) {
+        let ref = AuthKeyRef(dc: context.dc, keyID: context.authKeyID)
+        authorizations[ref] = userID
+        awaitingPassword[ref] = nil
+        pendingPasswordChecks[ref] = nil
+    }
+
+    /// Logs the key out (auth.logOut, AUTH_KEY_UNREGISTERED and SESSION_REVOKED faults).
+    public mutating func revokeAuthorization(dc: Int32, keyID: Int64) {
+        authorizations[AuthKeyRef(dc: dc, keyID: keyID)] = nil
+    }
+
+    /// Forgets the key itself (AUTH_KEY_DUPLICATED): later packets under it get transport error -404.
+    public mutating func dropAuthKey(dc: Int32, keyID: Int64) {
+        let ref = AuthKeyRef(dc: dc, keyID: keyID)
+        authorizations[ref] = nil
+        droppedKeys.insert(ref)
+    }
+
+    // MARK: - World lookups
+
+    func user(id: Int64) -> World.User? { world.users.first { $0.id == id } }
+    func user(phone: String) -> World.User? { world.users.first { $0.phone == phone } }
+    func channel(id: Int64) -> World.Channel? { world.channels.first { $0.id == id } }
+
+    /// The login code for a phone: its last five digits reversed, so a test can compute it too.
+    public static func loginCode(for phone: String) -> String {
+        let digits = World.normalizePhone(phone)
+        let tail = String(digits.suffix(5).reversed())
+        return tail.count == 5 ? tail : tail + String(repeating: "0", count: 5 - tail.count)
+    }
+
+    mutating func randomInt64() -> Int64 {
+        let bytes = entropy.bytes(8)
+        return bytes.reduce(Int64(0)) { ($0 << 8) | Int64($1) }
+    }
+
+    mutating func randomHex(_ count: Int) -> String {
+        entropy.bytes(count).map { String($0, radix: 16).leftPadded(2) }.joined()
+    }
+
+    mutating func recordCode(_ code: SentLoginCode) { sentCodes[code.phone] = code }
+    mutating func consumeCode(phone: String) { sentCodes[phone] = nil }
+
+    mutating func nextPts(user: Int64) -> Int32 {
+        let next = (userPts[user] ?? 1) + 1
+        userPts[user] = next
+        return next
+    }
+
+    func pts(user: Int64) -> Int32 { userPts[user] ?? 1 }
+}
+
+extension String {
+    func leftPadded(_ width: Int) -> String {
+        count >= width ? self : String(repeating: "0", count: width - count) + self
+    }
+}

@@ -1,0 +1,174 @@
+import TL
+import TLSchema
+
+/// Users, usernames, history and sending.
+extension DCState {
+    enum ResolvedPeer {
+        case user(World.User)
+        case channel(World.Channel)
+    }
+
+    func resolveUser(_ input: Api.InputUser, viewer: Int64?) throws -> World.User {
+        switch input {
+        case .inputUserSelf:
+            if let viewer, let me = user(id: viewer) { return me }
+        case .inputUser(let value):
+            if let found = user(id: value.userId), found.accessHash == value.accessHash { return found }
+        default:
+            break
+        }
+        throw RequestError(code: 400, message: "USER_ID_INVALID")
+    }
+
+    func resolvePeer(_ input: Api.InputPeer, viewer: Int64?) throws -> ResolvedPeer {
+        switch input {
+        case .inputPeerSelf:
+            if let viewer, let me = user(id: viewer) { return .user(me) }
+        case .inputPeerUser(let value):
+            if let found = user(id: value.userId), found.accessHash == value.accessHash { return .user(found) }
+        case .inputPeerChannel(let value):
+            if let found = channel(id: value.channelId), found.accessHash == value.accessHash { return .channel(found) }
+            throw RequestError(code: 400, message: "CHANNEL_INVALID")
+        default:
+            break
+        }
+        throw RequestError(code: 400, message: "PEER_ID_INVALID")
+    }
+
+    func resolveChannel(_ input: Api.InputChannel) throws -> World.Channel {
+        if case .inputChannel(let value) = input, let found = channel(id: value.channelId), found.accessHash == value.accessHash {
+            return found
+        }
+        throw RequestError(code: 400, message: "CHANNEL_INVALID")
+    }
+
+    func getUsers(_ request: Api.functions.users.GetUsers, viewer: Int64?) throws -> RPCAnswer {
+        let users = request.id.compactMap { try? resolveUser($0, viewer: viewer) }
+        var writer = TLWriter()
+        writer.writeVector(users.map { apiUser($0, viewer: viewer) }) { $1.encode(to: &$0) }
+        return .result(writer.bytes)
+    }
+
+    func getFullUser(_ request: Api.functions.users.GetFullUser, viewer: Int64?) throws -> RPCAnswer {
+        let user = try resolveUser(request.id, viewer: viewer)
+        let full = Api.UserFull.userFull(Api.UserFull.UserFull(
+            id: user.id, about: user.bot ? "A bot of the test DC" : nil,
+            settings: .peerSettings(Api.PeerSettings.PeerSettings()),
+            notifySettings: .peerNotifySettings(Api.PeerNotifySettings.PeerNotifySettings()), commonChatsCount: 0))
+        return .encode(Api.users.UserFull.userFull(Api.users.UserFull.UserFull(fullUser: full, chats: [], users: [apiUser(user, viewer: viewer)])))
+    }
+
+    func resolveUsername(_ request: Api.functions.contacts.ResolveUsername, viewer: Int64?) throws -> RPCAnswer {
+        var name = request.username.lowercased()
+        if name.hasPrefix("@") { name.removeFirst() }
+        guard !name.isEmpty else { throw RequestError(code: 400, message: "USERNAME_INVALID") }
+        if let user = world.users.first(where: { $0.username?.lowercased() == name }) {
+            return .encode(Api.contacts.ResolvedPeer.resolvedPeer(Api.contacts.ResolvedPeer.ResolvedPeer(
+                peer: .peerUser(Api.Peer.PeerUser(userId: user.id)), chats: [], users: [apiUser(user, viewer: viewer)])))
+        }
+        if let channel = world.channels.first(where: { $0.username?.lowercased() == name }) {
+            return .encode(Api.contacts.ResolvedPeer.resolvedPeer(Api.contacts.ResolvedPeer.ResolvedPeer(
+                peer: .peerChannel(Api.Peer.PeerChannel(channelId: channel.id)), chats: [apiChannel(channel)],
+                users: apiUsers(channel.messages.compactMap(\.fromID), viewer: viewer))))
+        }
+        throw RequestError(code: 400, message: "USERNAME_NOT_OCCUPIED")
+    }
+
+    /// Telegram's paging, newest first: offset_id/offset_date pick the start (exclusive), add_offset
+    /// shifts it, min_id/max_id bound the ids (exclusive), limit caps the page at 100.
+    static func page<M>(_ newestFirst: [M], id: (M) -> Int32, date: (M) -> Int32, request: Api.functions.messages.GetHistory) -> [M] {
+        let bounded = newestFirst.filter { (request.maxId <= 0 || id($0) < request.maxId) && (request.minId <= 0 || id($0) > request.minId) }
+        var start = 0
+        if request.offsetId > 0 {
+            start = bounded.firstIndex { id($0) < request.offsetId } ?? bounded.count
+        } else if request.offsetDate > 0 {
+            start = bounded.firstIndex { date($0) < request.offsetDate } ?? bounded.count
+        }
+        start += Int(request.addOffset)
+        let limit = Int(max(0, min(request.limit == 0 ? 20 : request.limit, 100)))
+        let lower = max(0, start)
+        let upper = min(bounded.count, start + limit)
+        guard lower < upper else { return [] }
+        return Array(bounded[lower..<upper])
+    }
+
+    func getHistory(_ request: Api.functions.messages.GetHistory, viewer: Int64?) throws -> RPCAnswer {
+        let me = viewer ?? 0
+        switch try resolvePeer(request.peer, viewer: viewer) {
+        case .channel(let channel):
+            let page = Self.page(channel.messages.reversed(), id: \.id, date: \.date, request: request)
+            return .encode(Api.messages.Messages.channelMessages(Api.messages.Messages.ChannelMessages(
+                pts: channelPts[channel.id] ?? Int32(channel.messages.count + 1), count: Int32(channel.messages.count),
+                messages: page.map { apiMessage($0, in: channel) }, topics: [], chats: [apiChannel(channel)],
+                users: apiUsers(page.compactMap(\.fromID), viewer: viewer))))
+        case .user(let peer):
+            let dialog = (privateBoxes[me] ?? []).filter { $0.peerUserID == peer.id }
+            let page = Self.page(dialog.reversed(), id: \.id, date: \.date, request: request)
+            let users = apiUsers([me, peer.id], viewer: viewer)
+            if page.count == dialog.count {
+                return .encode(Api.messages.Messages.messages(Api.messages.Messages.Messages(
+                    messages: page.map(apiMessage), topics: [], chats: [], users: users)))
+            }
+            return .encode(Api.messages.Messages.messagesSlice(Api.messages.Messages.MessagesSlice(
+                count: Int32(dialog.count), messages: page.map(apiMessage), topics: [], chats: [], users: users)))
+        }
+    }
+
+    mutating func sendMessage(_ request: Api.functions.messages.SendMessage, viewer: Int64?, now: Double) throws -> RPCAnswer {
+        guard let me = viewer else { throw RequestError(code: 401, message: "AUTH_KEY_UNREGISTERED") }
+        let text = request.message
+        guard !text.isEmpty else { throw RequestError(code: 400, message: "MESSAGE_EMPTY") }
+        guard text.count <= 4096 else { throw RequestError(code: 400, message: "MESSAGE_TOO_LONG") }
+        let date = Int32(now)
+        switch try resolvePeer(request.peer, viewer: viewer) {
+        case .user(let peer):
+            let id = appendPrivate(owner: me, peer: peer.id, out: true, from: me, date: date, text: text)
+            let pts = nextPts(user: me)
+            if peer.id != me {
+                _ = appendPrivate(owner: peer.id, peer: me, out: false, from: me, date: date, text: text)
+                _ = nextPts(user: peer.id)
+            }
+            return .encode(Api.Updates.updateShortSentMessage(Api.Updates.UpdateShortSentMessage(out: true, id: id, pts: pts, ptsCount: 1, date: date)))
+        case .channel(let channel):
+            guard !channel.broadcast || channel.creatorID == me else { throw RequestError(code: 403, message: "CHAT_WRITE_FORBIDDEN") }
+            guard let index = world.channels.firstIndex(where: { $0.id == channel.id }) else { throw RequestError(code: 400, message: "CHANNEL_INVALID") }
+            let id = (world.channels[index].messages.last?.id ?? 0) + 1
+            let stored = World.Message(id: id, fromID: channel.broadcast ? nil : me, date: date, text: text)
+            world.channels[index].messages.append(stored)
+            let pts = (channelPts[channel.id] ?? Int32(channel.messages.count + 1)) + 1
+            channelPts[channel.id] = pts
+            let updated = world.channels[index]
+            var message = apiMessage(stored, in: updated)
+            if case .message(let plain) = message {
+                message = .message(Api.Message.Message(out: true, post: plain.post, id: id, fromId: plain.fromId, peerId: plain.peerId, date: date, message: text))
+            }
+            return .encode(Api.Updates.updates(Api.Updates.Updates(
+                updates: [
+                    .updateMessageID(Api.Update.UpdateMessageID(id: id, randomId: request.randomId)),
+                    .updateNewChannelMessage(Api.Update.UpdateNewChannelMessage(message: message, pts: pts, ptsCount: 1)),
+                ],
+                users: apiUsers([me], viewer: me), chats: [apiChannel(updated)], date: date, seq: 0)))
+        }
+    }
+
+    private mutating func appendPrivate(owner: Int64, peer: Int64, out: Bool, from: Int64, date: Int32, text: String) -> Int32 {
+        let id = (privateBoxes[owner]?.last?.id ?? 0) + 1
+        privateBoxes[owner, default: []].append(PrivateMessage(id: id, peerUserID: peer, out: out, fromID: from, date: date, text: text))
+        return id
+    }
+
+    func channelMessages(_ request: Api.functions.channels.GetMessages, viewer: Int64?) throws -> RPCAnswer {
+        let channel = try resolveChannel(request.channel)
+        let messages: [Api.Message] = request.id.map { input in
+            if case .inputMessageID(let wanted) = input, let found = channel.messages.first(where: { $0.id == wanted.id }) {
+                return apiMessage(found, in: channel)
+            }
+            let id: Int32 = if case .inputMessageID(let wanted) = input { wanted.id } else { 0 }
+            return .messageEmpty(Api.Message.MessageEmpty(id: id))
+        }
+        return .encode(Api.messages.Messages.channelMessages(Api.messages.Messages.ChannelMessages(
+            pts: channelPts[channel.id] ?? Int32(channel.messages.count + 1), count: Int32(channel.messages.count),
+            messages: messages, topics: [], chats: [apiChannel(channel)],
+            users: apiUsers(channel.messages.compactMap(\.fromID), viewer: viewer))))
+    }
+}

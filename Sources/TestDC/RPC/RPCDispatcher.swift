@@ -1,0 +1,200 @@
+import MTProtoCrypto
+import TL
+import TLSchema
+
+/// A handler's answer: a serialized result, or an rpc_error.
+public enum RPCAnswer: Sendable, Equatable {
+    case result([UInt8])
+    case error(code: Int32, message: String)
+
+    static func encode(_ value: some TLEncodable) -> RPCAnswer { .result(value.serialized()) }
+}
+
+/// One call after unwrapping, fault rules and the handler: what the connection must do.
+public struct HandledCall: Sendable, Equatable {
+    /// The TL name of the innermost method (or `#xxxxxxxx` when the schema does not know it).
+    public var method: String
+    public var decision: FaultDecision
+    /// nil when the fault says not to answer (dropped connection, transport error, bad_server_salt).
+    public var answer: RPCAnswer?
+}
+
+/// Refusal of a request before any handler ran.
+struct RequestError: Error {
+    var code: Int32
+    var message: String
+}
+
+enum WrapperID {
+    static let invokeWithLayer: UInt32 = 0xda9b0d0d
+    static let initConnection: UInt32 = 0xc1cd5ea9
+    static let invokeWithoutUpdates: UInt32 = 0xbf9459b7
+    static let invokeAfterMsg: UInt32 = 0xcb9f372d
+}
+
+extension DCState {
+    static let methodNames: [UInt32: String] = {
+        var names: [UInt32: String] = [:]
+        for type in Api.functionTypes { names[type.constructorID] = type.tlName }
+        return names
+    }()
+
+    /// Methods that work before login; everything else needs an authorized key (401 AUTH_KEY_UNREGISTERED).
+    static let unauthenticatedMethods: Set<String> = [
+        "help.getConfig", "help.getNearestDc", "auth.sendCode", "auth.signIn", "auth.signUp", "auth.checkPassword",
+        "account.getPassword", "auth.importBotAuthorization", "auth.importAuthorization", "auth.logOut",
+        "auth.resendCode", "auth.cancelCode", "help.getAppConfig", "langpack.getLangPack", "langpack.getStrings",
+        "langpack.getLanguages", "help.getCountriesList",
+    ]
+
+    /// Strips invokeWithLayer / initConnection / invokeWithoutUpdates / invokeAfterMsg, returning
+    /// the inner query's bytes.
+    static func unwrap(_ body: [UInt8]) throws -> [UInt8] {
+        var current = body
+        for _ in 0..<8 {
+            var reader = TLReader(current)
+            let id = try reader.readConstructorID()
+            switch id {
+            case WrapperID.invokeWithLayer:
+                _ = try reader.readInt32()
+            case WrapperID.invokeWithoutUpdates:
+                break
+            case WrapperID.invokeAfterMsg:
+                _ = try reader.readInt64()
+            case WrapperID.initConnection:
+                let flags = try reader.readUInt32()
+                _ = try reader.readInt32()
+                for _ in 0..<6 { _ = try reader.readString() }
+                if flags & 1 != 0 { _ = try Api.InputClientProxy(from: &reader) }
+                if flags & 2 != 0 { _ = try Api.JSONValue(from: &reader) }
+            default:
+                return current
+            }
+            current = Array(current[reader.position...])
+        }
+        throw RequestError(code: 400, message: "INPUT_REQUEST_TOO_LONG")
+    }
+
+    static func methodName(of body: [UInt8]) -> (id: UInt32, name: String) {
+        var reader = TLReader(body)
+        let id = (try? reader.readConstructorID()) ?? 0
+        return (id, methodNames[id] ?? "#" + String(id, radix: 16).leftPadded(8))
+    }
+
+    /// Unwraps, applies the fault rules, and answers one RPC request.
+    public mutating func handle(_ body: [UInt8], context: CallContext, now: Double) -> HandledCall {
+        let inner: [UInt8]
+        do {
+            inner = try Self.unwrap(body)
+        } catch let error as RequestError {
+            return HandledCall(method: "?", decision: FaultDecision(), answer: .error(code: error.code, message: error.message))
+        } catch {
+            return HandledCall(method: "?", decision: FaultDecision(), answer: .error(code: 400, message: "INPUT_FETCH_FAIL"))
+        }
+        let (id, method) = Self.methodName(of: inner)
+        let account = userID(for: context)
+        let phone = Self.phoneArgument(of: inner, id: id) ?? account.flatMap { user(id: $0)?.phone }
+        let decision = faults.decide(FaultCall(dc: context.dc, method: method, account: account, phone: phone), now: now)
+        var call = HandledCall(method: method, decision: decision, answer: nil)
+        switch decision.outcome {
+        case .proceed, .dropAfterAnswer:
+            call.answer = answer(inner, id: id, method: method, context: context, now: now)
+        case .rpcError(let code, let message):
+            call.answer = .error(code: code, message: message)
+        case .revokeAuthorization(let message):
+            revokeAuthorization(dc: context.dc, keyID: context.authKeyID)
+            call.answer = .error(code: 401, message: message)
+        case .dropAuthKey(let message):
+            dropAuthKey(dc: context.dc, keyID: context.authKeyID)
+            call.answer = .error(code: 406, message: message)
+        case .transportError, .dropBeforeAnswer, .badServerSalt:
+            call.answer = nil
+        }
+        return call
+    }
+
+    /// The phone number a login method is about, so fault rules can match it before login.
+    static func phoneArgument(of body: [UInt8], id: UInt32) -> String? {
+        switch id {
+        case Api.functions.auth.SendCode.constructorID:
+            return (try? Api.functions.auth.SendCode(serialized: body)).map { World.normalizePhone($0.phoneNumber) }
+        case Api.functions.auth.SignIn.constructorID:
+            return (try? Api.functions.auth.SignIn(serialized: body)).map { World.normalizePhone($0.phoneNumber) }
+        case Api.functions.auth.SignUp.constructorID:
+            return (try? Api.functions.auth.SignUp(serialized: body)).map { World.normalizePhone($0.phoneNumber) }
+        default:
+            return nil
+        }
+    }
+
+    mutating func answer(_ body: [UInt8], id: UInt32, method: String, context: CallContext, now: Double) -> RPCAnswer {
+        let viewer = userID(for: context)
+        if viewer == nil, !Self.unauthenticatedMethods.contains(method) {
+            return .error(code: 401, message: "AUTH_KEY_UNREGISTERED")
+        }
+        if let viewer, let account = user(id: viewer), account.deactivated {
+            return .error(code: 401, message: "USER_DEACTIVATED")
+        }
+        do {
+            return try route(body, id: id, context: context, viewer: viewer, now: now)
+        } catch let error as RequestError {
+            return .error(code: error.code, message: error.message)
+        } catch {
+            // The body did not decode as the schema says.
+            return .error(code: 400, message: "INPUT_FETCH_ERROR")
+        }
+    }
+
+    private mutating func route(_ body: [UInt8], id: UInt32, context: CallContext, viewer: Int64?, now: Double) throws -> RPCAnswer {
+        typealias F = Api.functions
+        switch id {
+        case F.help.GetConfig.constructorID:
+            return .encode(config(thisDC: context.dc, now: Int32(now)))
+        case F.help.GetNearestDc.constructorID:
+            return .encode(Api.NearestDc.nearestDc(Api.NearestDc.NearestDc(country: "XX", thisDc: context.dc, nearestDc: context.dc)))
+        case F.auth.SendCode.constructorID:
+            return try sendCode(F.auth.SendCode(serialized: body), context: context, now: now)
+        case F.auth.SignIn.constructorID:
+            return try signIn(F.auth.SignIn(serialized: body), context: context, now: now)
+        case F.auth.SignUp.constructorID:
+            return try signUp(F.auth.SignUp(serialized: body), context: context, now: now)
+        case F.account.GetPassword.constructorID:
+            return try getPassword(context: context, viewer: viewer)
+        case F.auth.CheckPassword.constructorID:
+            return try checkPassword(F.auth.CheckPassword(serialized: body), context: context)
+        case F.auth.ImportBotAuthorization.constructorID:
+            return try importBotAuthorization(F.auth.ImportBotAuthorization(serialized: body), context: context)
+        case F.auth.ExportAuthorization.constructorID:
+            return try exportAuthorization(F.auth.ExportAuthorization(serialized: body), context: context, viewer: viewer)
+        case F.auth.ImportAuthorization.constructorID:
+            return try importAuthorization(F.auth.ImportAuthorization(serialized: body), context: context)
+        case F.auth.LogOut.constructorID:
+            revokeAuthorization(dc: context.dc, keyID: context.authKeyID)
+            return .encode(Api.auth.LoggedOut.loggedOut(Api.auth.LoggedOut.LoggedOut()))
+        case F.users.GetUsers.constructorID:
+            return try getUsers(F.users.GetUsers(serialized: body), viewer: viewer)
+        case F.users.GetFullUser.constructorID:
+            return try getFullUser(F.users.GetFullUser(serialized: body), viewer: viewer)
+        case F.contacts.ResolveUsername.constructorID:
+            return try resolveUsername(F.contacts.ResolveUsername(serialized: body), viewer: viewer)
+        case F.messages.GetHistory.constructorID:
+            return try getHistory(F.messages.GetHistory(serialized: body), viewer: viewer)
+        case F.messages.SendMessage.constructorID:
+            return try sendMessage(F.messages.SendMessage(serialized: body), viewer: viewer, now: now)
+        case F.channels.GetMessages.constructorID:
+            return try channelMessages(F.channels.GetMessages(serialized: body), viewer: viewer)
+        case F.updates.GetState.constructorID:
+            let me = viewer ?? 0
+            return .encode(Api.updates.State.state(Api.updates.State.State(pts: pts(user: me), qts: 0, date: Int32(now), seq: 1, unreadCount: 0)))
+        case F.updates.GetDifference.constructorID:
+            return .encode(Api.updates.Difference.differenceEmpty(Api.updates.Difference.DifferenceEmpty(date: Int32(now), seq: 1)))
+        case F.updates.GetChannelDifference.constructorID:
+            let request = try F.updates.GetChannelDifference(serialized: body)
+            let channel = try resolveChannel(request.channel)
+            return .encode(Api.updates.ChannelDifference.channelDifferenceEmpty(
+                Api.updates.ChannelDifference.ChannelDifferenceEmpty(final: true, pts: channelPts[channel.id] ?? Int32(channel.messages.count + 1))))
+        default:
+            return .error(code: 400, message: "INPUT_METHOD_INVALID")
+        }
+    }
+}

@@ -1,2 +1,0 @@
-import TestDC
-import TelegramClient

@@ -1,0 +1,233 @@
+#!/usr/bin/env python3
+"""Telethon 1.45 against `tgsm testdc`, using only what docs/TESTDC.md documents.
+
+Starts the test DC on ephemeral ports with a fresh state directory, trusts the DCs' PEM keys,
+and walks a real client through key exchange, login (code and 2FA), reads, a send, a username,
+an injected FLOOD_WAIT and a PHONE_MIGRATE. Prints one line per step and `N passed, M failed`;
+exits non-zero on any failure.
+
+usage: telethon_interop.py [path/to/tgsm]   (default: .build/debug/tgsm)
+"""
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+
+from telethon import TelegramClient, errors, functions
+from telethon.crypto import rsa
+from telethon.sessions import MemorySession
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+API_ID, API_HASH = 1, "0123456789abcdef0123456789abcdef"
+
+passed = 0
+failed = 0
+
+
+def report(name, ok, detail=""):
+    global passed, failed
+    if ok:
+        passed += 1
+        print(f"PASS {name}" + (f": {detail}" if detail else ""), flush=True)
+    else:
+        failed += 1
+        print(f"FAIL {name}" + (f": {detail}" if detail else ""), flush=True)
+
+
+class Control:
+    def __init__(self, url):
+        self.url = url.rstrip("/")
+
+    def call(self, method, path, body=None):
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.url + path, data=data, method=method,
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read() or b"null")
+
+    def code(self, phone):
+        return self.call("GET", f"/codes/{phone}")["code"]
+
+
+def start_testdc(binary, state_dir):
+    process = subprocess.Popen(
+        [binary, "testdc", "--host", "127.0.0.1", "--base-port", "0", "--state-dir", state_dir, "--log-level", "notice"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 120
+    output = []
+    while time.time() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        output.append(line)
+        if line.strip() == "ready":
+            # Keep draining its output so a full pipe never blocks the server; show it on failure.
+            threading.Thread(target=lambda: [print("  testdc| " + l, end="", flush=True) for l in process.stdout], daemon=True).start()
+            return process
+    process.kill()
+    raise RuntimeError("tgsm testdc did not become ready:\n" + "".join(output))
+
+
+async def step(name, coroutine):
+    try:
+        detail = await coroutine
+        report(name, True, detail or "")
+        return True
+    except Exception as error:  # every failure is reported, the run goes on
+        report(name, False, f"{type(error).__name__}: {error}")
+        return False
+
+
+def new_client(dcs, dc_id):
+    session = MemorySession()
+    entry = next(dc for dc in dcs if dc["id"] == dc_id)
+    session.set_dc(dc_id, entry["host"], entry["port"])
+    return TelegramClient(session, API_ID, API_HASH, flood_sleep_threshold=0, request_retries=1,
+                          connection_retries=1, retry_delay=0, timeout=15)
+
+
+async def run(dcs, control):
+    alice = new_client(dcs, 1)
+    bob = new_client(dcs, 1)
+    carol = new_client(dcs, 1)
+
+    async def key_exchange():
+        await alice.connect()
+        assert alice.is_connected(), "not connected"
+        key = alice.session.auth_key
+        assert key is not None and len(key.key) == 256, "no 2048-bit auth key"
+        return f"auth key id {key.key_id}"
+
+    async def login_with_code():
+        sent = await alice.send_code_request("+15550001")
+        code = control.code("15550001")
+        user = await alice.sign_in("+15550001", code, phone_code_hash=sent.phone_code_hash)
+        assert user.id == 1001, f"signed in as {user.id}"
+        assert await alice.is_user_authorized()
+        return "signed in as user 1001"
+
+    async def get_me():
+        me = await alice.get_me()
+        assert me.id == 1001 and me.username == "alice" and me.first_name == "Alice", repr(me)
+        return f"@{me.username}"
+
+    async def iter_messages():
+        messages = [m async for m in alice.iter_messages("testnews", limit=25)]
+        assert len(messages) == 25, f"{len(messages)} messages"
+        assert [m.id for m in messages] == list(range(30, 5, -1)), [m.id for m in messages]
+        assert messages[0].message == "News post #30", messages[0].message
+        older = [m async for m in alice.iter_messages("testnews", offset_id=6)]
+        assert [m.id for m in older] == [5, 4, 3, 2, 1], [m.id for m in older]
+        return "30..6 then 5..1"
+
+    async def send_message():
+        sent = await alice.send_message("bob", "hello from telethon")
+        assert sent.id >= 1 and sent.message == "hello from telethon", repr(sent)
+        history = await alice.get_messages("bob", limit=5)
+        assert any(m.message == "hello from telethon" for m in history), [m.message for m in history]
+        return f"message id {sent.id}"
+
+    async def resolve_username():
+        entity = await alice.get_entity("carol")
+        assert entity.id == 1003 and entity.first_name == "Carol", repr(entity)
+        return "@carol is user 1003"
+
+    async def flood_wait():
+        control.call("POST", "/faults", {"match": {"method": "users.getFullUser", "account": 1001, "count": 1},
+                                          "effect": {"kind": "floodWait", "seconds": 42}})
+        try:
+            await alice(functions.users.GetFullUserRequest("bob"))
+        except errors.FloodWaitError as error:
+            assert error.seconds == 42, f"waited {error.seconds}"
+            # Telethon itself now refuses the same request for 42 s; the DC's rule fired exactly once.
+            rules = control.call("GET", "/faults")["rules"]
+            assert [rule["fired"] for rule in rules] == [1], rules
+            control.call("DELETE", "/faults")
+            return "FloodWaitError(seconds=42), rule fired once"
+        raise AssertionError("no FloodWaitError")
+
+    async def two_factor():
+        await bob.connect()
+        sent = await bob.send_code_request("+15550002")
+        try:
+            await bob.sign_in("+15550002", control.code("15550002"), phone_code_hash=sent.phone_code_hash)
+            raise AssertionError("no SessionPasswordNeededError")
+        except errors.SessionPasswordNeededError:
+            pass
+        try:
+            await bob.sign_in(password="wrong password")
+            raise AssertionError("a wrong password was accepted")
+        except errors.PasswordHashInvalidError:
+            pass
+        user = await bob.sign_in(password="hunter2")
+        assert user.id == 1002, f"signed in as {user.id}"
+        me = await bob.get_me()
+        assert me.id == 1002
+        return "SESSION_PASSWORD_NEEDED, PASSWORD_HASH_INVALID, then SRP accepted"
+
+    async def phone_migrate():
+        await carol.connect()
+        assert carol.session.dc_id == 1
+        sent = await carol.send_code_request("+15550003")
+        assert carol.session.dc_id == 2, f"still on DC {carol.session.dc_id}"
+        user = await carol.sign_in("+15550003", control.code("15550003"), phone_code_hash=sent.phone_code_hash)
+        assert user.id == 1003
+        me = await carol.get_me()
+        assert me.id == 1003 and carol.session.dc_id == 2
+        return "PHONE_MIGRATE_2 followed, logged in on DC 2"
+
+    await step("key exchange", key_exchange())
+    await step("login with code", login_with_code())
+    await step("get_me", get_me())
+    await step("iter_messages on a channel", iter_messages())
+    await step("send_message", send_message())
+    await step("resolve a username", resolve_username())
+    await step("FloodWaitError with the injected seconds", flood_wait())
+    await step("2FA login", two_factor())
+    await step("PHONE_MIGRATE to DC 2", phone_migrate())
+
+    for client in (alice, bob, carol):
+        await client.disconnect()
+
+
+def main():
+    binary = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, ".build", "debug", "tgsm")
+    state_dir = tempfile.mkdtemp(prefix="tgsm-testdc-")
+    process = None
+    try:
+        process = start_testdc(binary, state_dir)
+        with open(os.path.join(state_dir, "dcs.json")) as table_file:
+            table = json.load(table_file)
+        dcs = table["dcs"]
+        control = Control(table["control"]["url"])
+        report("control endpoint health", control.call("GET", "/health")["status"] == "ok")
+        # Trust only the test DC's keys, read from the PEM files it wrote.
+        rsa._server_keys.clear()
+        for dc in dcs:
+            with open(os.path.join(state_dir, dc["publicKeyFile"])) as pem:
+                rsa.add_key(pem.read(), old=False)
+        asyncio.run(run(dcs, control))
+    except Exception as error:
+        report("setup", False, f"{type(error).__name__}: {error}")
+    finally:
+        if process is not None:
+            process.terminate()
+            try:
+                code = process.wait(timeout=20)
+                report("tgsm testdc exits cleanly on SIGTERM", code == 0, f"exit code {code}")
+            except subprocess.TimeoutExpired:
+                process.kill()
+                report("tgsm testdc exits cleanly on SIGTERM", False, "still running 20 s after SIGTERM")
+        shutil.rmtree(state_dir, ignore_errors=True)
+    print(f"{passed} passed, {failed} failed")
+    sys.exit(0 if failed == 0 else 1)
+
+
+if __name__ == "__main__":
+    main()
