@@ -76,16 +76,29 @@ var buffer = entropy.bytes(mebibyte)
     report("modexp_2048_constant_time", secretModexp * 1e3, "ms")
     report("modexp_2048_variable_time", plainModexp * 1e3, "ms")
 
-    // Worst case for rho: two primes near 2^31.5 (pq just below 2^63).
-    let pq: UInt64 = 3_037_000_493 * 3_037_000_453
-    let factor = try measure(iterations: 200) { sink ^= UInt8(truncatingIfNeeded: try PQFactorization.factor(pq).p) }
+    // pq: rho's cost varies with the numbers, so time many: Telegram-like pq (two primes in
+    // [2^31, 2^31.5), as our server makes them) and full 64-bit pq (two primes just below 2^32).
     var pqEntropy = SeededEntropy(seed: 1)
-    let generated = (0..<200).map { _ in PQFactorization.generate(entropy: &pqEntropy).pq }
-    let factorMany = try measure(trials: 3, iterations: 1) {
-        for value in generated { sink ^= UInt8(truncatingIfNeeded: try PQFactorization.factor(value).p) }
-    } / Double(generated.count)
-    report("pq_factor_worst_case", factor * 1e6, "us")
-    report("pq_factor_mean_of_200_random", factorMany * 1e6, "us")
+    let telegramLike = (0..<300).map { _ in PQFactorization.generate(entropy: &pqEntropy).pq }
+    var fullWidth: [UInt64] = []
+    while fullWidth.count < 300 {
+        let primes = (0..<2).map { _ -> UInt64 in
+            while true {
+                let candidate = (UInt64(pqEntropy.bytes(4).reduce(UInt32(0)) { $0 << 8 | UInt32($1) }) | 0x8000_0001)
+                if PQFactorization.isPrime(candidate) { return candidate }
+            }
+        }
+        if primes[0] != primes[1] { fullWidth.append(primes[0] * primes[1]) }
+    }
+    for (name, values) in [("pq_factor_below_2^63", telegramLike), ("pq_factor_full_64bit", fullWidth)] {
+        var times: [Double] = []
+        for value in values {
+            times.append(try measure(trials: 3, iterations: 1) { sink ^= UInt8(truncatingIfNeeded: try PQFactorization.factor(value).p) })
+        }
+        report("\(name)_mean_of_\(values.count)", times.reduce(0, +) / Double(times.count) * 1e6, "us")
+        report("\(name)_max_of_\(values.count)", (times.max() ?? 0) * 1e6, "us")
+    }
+    let pq: UInt64 = 3_037_000_493 * 3_037_000_453
 
     let authKey = try AuthKey(entropy.bytes(256))
     let message = entropy.bytes(1024)
