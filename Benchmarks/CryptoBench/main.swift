@@ -74,6 +74,12 @@ var buffer = entropy.bytes(mebibyte)
         sink ^= ModularArithmetic.power(generator, secret, modulus: DHGroup.telegramPrime)[0]
     }
     report("modexp_2048_constant_time", secretModexp * 1e3, "ms")
+    // A safe prime that is not Telegram's (RFC 3526 group 14): the full check of p and (p - 1) / 2,
+    // done once per process (later groups with that prime hit the cache).
+    let rfc3526 = rfc3526Group14
+    let start = threadCPUSeconds()
+    _ = try DHGroup(prime: rfc3526, generator: 2)
+    report("dh_prime_full_safety_check_once", (threadCPUSeconds() - start) * 1e3, "ms")
     report("modexp_2048_variable_time", plainModexp * 1e3, "ms")
 
     // pq: rho's cost varies with the numbers, so time many: Telegram-like pq (two primes in
@@ -157,6 +163,17 @@ var buffer = entropy.bytes(mebibyte)
     }
     report("srp_password_hash_pbkdf2_100000", proof * 1e3, "ms")
 }
+
+let rfc3526Group14: [UInt8] = {
+    let text = "FFFFFFFFFFFFFFFFC90FDAA22168C234C4C6628B80DC1CD129024E088A67CC74020BBEA63B139B22514A08798E3404DD"
+        + "EF9519B3CD3A431B302B0A6DF25F14374FE1356D6D51C245E485B576625E7EC6F44C42E9A637ED6B0BFF5CB6F406B7ED"
+        + "EE386BFB5A899FA5AE9F24117C4B1FE649286651ECE45B3DC2007CB8A163BF0598DA48361C55D39A69163FA8FD24CF5F"
+        + "83655D23DCA3AD961C62F356208552BB9ED529077096966D670C354E4ABC9804F1746C08CA18217C32905E462E36CE3B"
+        + "E39E772C180E86039B2783A2EC07A28FB5C55DF06F4C52C9DE2BCBF6955817183995497CEA956AE515D2261898FA0510"
+        + "15728E5A8AACAA68FFFFFFFFFFFFFFFF"
+    let digits = Array(text.utf8)
+    return stride(from: 0, to: digits.count, by: 2).map { UInt8(String(decoding: digits[$0..<($0 + 2)], as: UTF8.self), radix: 16) ?? 0 }
+}()
 
 /// SplitMix64, so the generated pq values are the same on every run.
 struct SeededEntropy: EntropySource {
