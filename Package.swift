@@ -35,11 +35,13 @@ let package = Package(
         .target(name: "TLSchema", dependencies: ["TL"], swiftSettings: strict),
 
         // Layer 2: crypto. AES-NI in C where Swift cannot reach the instructions; OpenSSL's bignums.
-        .target(name: "CAESNI", cSettings: [.unsafeFlags(["-maes", "-msse4.1", "-O3"])]),
+        // AES-NI is enabled per function in the C source (no unsafe flags: the package stays usable as a dependency).
+        .target(name: "CAESNI"),
         .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         // zlib: gzip_packed in the core, CRC32 of the full transport.
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "MTProtoCrypto", dependencies: ["CAESNI", "COpenSSL"], swiftSettings: strict),
+        .executableTarget(name: "CryptoBench", dependencies: ["MTProtoCrypto"], path: "Benchmarks/CryptoBench", exclude: ["peers.py"], swiftSettings: strict),
 
         // Layer 3: the sans-IO protocol core, client and server.
         .target(name: "MTProto", dependencies: ["TL", "MTProtoSchema", "MTProtoCrypto", "CZlib"], swiftSettings: strict),

@@ -68,6 +68,29 @@ struct DiffieHellmanTests {
         #expect(throws: DHError.primeWrongSize(bits: 0)) { try DHGroup(prime: [], generator: 3) }
     }
 
+    /// RFC 3526 group 14: a 2048-bit safe prime that is not Telegram's, so it takes the full
+    /// primality path (p mod 24 = 23 and p mod 5 = 4, p mod 7 = 5: every g in 2...7 is a residue).
+    static let rfc3526Group14 = hex("""
+        FFFFFFFFFFFFFFFFC90FDAA22168C234C4C6628B80DC1CD129024E088A67CC74020BBEA63B139B22514A08798E3404DD\
+        EF9519B3CD3A431B302B0A6DF25F14374FE1356D6D51C245E485B576625E7EC6F44C42E9A637ED6B0BFF5CB6F406B7ED\
+        EE386BFB5A899FA5AE9F24117C4B1FE649286651ECE45B3DC2007CB8A163BF0598DA48361C55D39A69163FA8FD24CF5F\
+        83655D23DCA3AD961C62F356208552BB9ED529077096966D670C354E4ABC9804F1746C08CA18217C32905E462E36CE3B\
+        E39E772C180E86039B2783A2EC07A28FB5C55DF06F4C52C9DE2BCBF6955817183995497CEA956AE515D2261898FA0510\
+        15728E5A8AACAA68FFFFFFFFFFFFFFFF
+        """)
+
+    @Test func anotherSafePrimePassesTheFullCheck() throws {
+        let group = try DHGroup(prime: Self.rfc3526Group14, generator: 2)
+        #expect(group.prime == Self.rfc3526Group14)
+        // Proven once, remembered: a second group with the same prime is accepted as well.
+        #expect(DHGroup.provenSafePrimes.withLock { $0.contains(Self.rfc3526Group14) })
+        #expect(try DHGroup(prime: Self.rfc3526Group14, generator: 4).generator == 4)
+        for g in Int32(2)...7 { #expect(try DHGroup(prime: Self.rfc3526Group14, generator: g).generator == g) }
+        var entropy = SeededEntropy(seed: 9)
+        let a = group.generateKeyPair(entropy: &entropy), b = group.generateKeyPair(entropy: &entropy)
+        #expect(try group.sharedKey(peerPublicValue: b.publicValue, secret: a.secret) == group.sharedKey(peerPublicValue: a.publicValue, secret: b.secret))
+    }
+
     @Test func leadingZerosInThePrimeAreAccepted() throws {
         #expect(try DHGroup(prime: [0, 0] + DHGroup.telegramPrime, generator: 3).prime == DHGroup.telegramPrime)
     }

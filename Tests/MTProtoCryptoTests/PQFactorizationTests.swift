@@ -1,5 +1,5 @@
 import Testing
-import MTProtoCrypto
+@testable import MTProtoCrypto
 
 @Suite("pq factorization")
 struct PQFactorizationTests {
@@ -14,6 +14,42 @@ struct PQFactorizationTests {
         for vector in TelethonVectors.pq {
             let (p, q) = try PQFactorization.factor(vector.pq)
             #expect(p == vector.p && q == vector.q)
+        }
+    }
+
+    /// pq above 2^63 exercises the overflow paths of the Montgomery reduction.
+    @Test func fullWidth64BitProducts() throws {
+        let cases: [(UInt64, UInt64)] = [(4_294_967_279, 4_294_967_291), (3_037_000_453, 4_294_967_291), (2, 4_294_967_291)]
+        for (p, q) in cases {
+            let factors = try PQFactorization.factor(p * q)
+            #expect(factors.p == p && factors.q == q)
+        }
+        var entropy = SeededEntropy(seed: 12)
+        var checked = 0
+        while checked < 40 {
+            let candidates = (0..<2).map { _ in UInt64(entropy.bytes(4).reduce(UInt32(0)) { $0 << 8 | UInt32($1) }) | 0x8000_0001 }
+            guard PQFactorization.isPrime(candidates[0]), PQFactorization.isPrime(candidates[1]), candidates[0] != candidates[1] else { continue }
+            let factors = try PQFactorization.factor(candidates[0] * candidates[1])
+            #expect(factors.p == candidates.min() && factors.q == candidates.max())
+            checked += 1
+        }
+    }
+
+    @Test func montgomeryArithmeticMatchesPlainArithmetic() {
+        var entropy = SeededEntropy(seed: 13)
+        func random() -> UInt64 { entropy.bytes(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) } }
+        for modulus in [UInt64(3), 0x7FFF_FFFF, 0x8000_0000_0000_0001, UInt64.max, UInt64.max - 58] + (0..<50).map({ _ in random() | 1 }) {
+            let m = Montgomery(modulus: modulus)
+            for _ in 0..<50 {
+                let a = random() % modulus, b = random() % modulus
+                let product = a.multipliedFullWidth(by: b)
+                let expected = modulus.dividingFullWidth((high: product.high, low: product.low)).remainder
+                #expect(m.multiply(m.toMontgomery(a), m.toMontgomery(b)) == m.toMontgomery(expected))
+                let (sum, overflow) = a.addingReportingOverflow(b)
+                let expectedSum = overflow || sum >= modulus ? sum &- modulus : sum
+                #expect(m.add(a, b) == expectedSum)
+                #expect(m.distance(a, b) == (a > b ? a - b : b - a))
+            }
         }
     }
 
