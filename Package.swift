@@ -45,6 +45,13 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        .executableTarget(
+            name: "TransportBenchmark",
+            dependencies: ["MTProtoNIO", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
+            path: "Benchmarks/TransportBenchmark",
+            swiftSettings: strict
+        ),
+
         .testTarget(name: "TLTests", dependencies: ["TL"], swiftSettings: strict),
         .testTarget(name: "TLGenTests", dependencies: ["TLGen"], swiftSettings: strict),
         .testTarget(name: "TLSchemaTests", dependencies: ["TL", "TLSchema", "MTProtoSchema"], swiftSettings: strict),
