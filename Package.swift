@@ -21,6 +21,14 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
+        // Benchmark of layer 4 (run in release): idle memory per connection, framing throughput vs Telethon.
+        .executableTarget(
+            name: "TransportBenchmark",
+            dependencies: ["MTProtoNIO", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
+            path: "Benchmarks/TransportBenchmark",
+            swiftSettings: strict
+        ),
+
         // Layer 1: TL. The runtime, the generator, and the generated schemas.
         .target(name: "TL", swiftSettings: strict),
         .target(name: "TLGen", swiftSettings: strict),
@@ -34,13 +42,6 @@ let package = Package(
         // zlib: gzip_packed in the core, CRC32 of the full transport.
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "MTProtoCrypto", dependencies: ["CAESNI", "COpenSSL"], swiftSettings: strict),
-        // Benchmark of layer 4 (run in release): idle memory per connection, framing throughput vs Telethon.
-        .executableTarget(
-            name: "TransportBenchmark",
-            dependencies: ["MTProtoNIO", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
-            path: "Benchmarks/TransportBenchmark",
-            swiftSettings: strict
-        ),
 
         // Layer 3: the sans-IO protocol core, client and server.
         .target(name: "MTProto", dependencies: ["TL", "MTProtoSchema", "MTProtoCrypto", "CZlib"], swiftSettings: strict),
