@@ -1,5 +1,5 @@
 // Transport figures, run in release:
-//   swift run -c release TransportBenchmark memory [connections] [transport]
+//   swift run -c release TransportBenchmark memory [connections] [transport] [receive buffer maximum]
 //   swift run -c release TransportBenchmark throughput [python]
 //
 // memory: this process runs an echo server; a child process (this executable, `clients` mode) opens
@@ -70,14 +70,22 @@ final class EchoHandler: ChannelInboundHandler {
     }
 }
 
-func runMemoryServer(connections: Int, transport: String) async throws {
-    let server = try await MTProtoTransportServer.bind(host: "127.0.0.1", port: 0) { _ in EchoHandler() }
+func configuration(receiveMaximum: Int) -> MTProtoTransportConfiguration {
+    MTProtoTransportConfiguration(receiveBufferSizes: (minimum: 64, initial: min(512, receiveMaximum), maximum: receiveMaximum))
+}
+
+func runMemoryServer(connections: Int, transport: String, receiveMaximum: Int) async throws {
+    let server = try await MTProtoTransportServer.bind(
+        host: "127.0.0.1",
+        port: 0,
+        configuration: configuration(receiveMaximum: receiveMaximum)
+    ) { _ in EchoHandler() }
     let port = server.localAddress?.port ?? 0
     let baseline = trimmedResidentKiB()
 
     let child = Process()
     child.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
-    child.arguments = ["clients", "\(port)", "\(connections)", transport]
+    child.arguments = ["clients", "\(port)", "\(connections)", transport, "\(receiveMaximum)"]
     let toChild = Pipe()
     let fromChild = Pipe()
     child.standardInput = toChild
@@ -93,7 +101,7 @@ func runMemoryServer(connections: Int, transport: String) async throws {
     }
     func tell(_ word: String) { toChild.fileHandleForWriting.write(Data((word + "\n").utf8)) }
 
-    print("transport \(transport), \(connections) idle connections over loopback")
+    print("transport \(transport), \(connections) idle connections over loopback, receive buffer maximum \(receiveMaximum)")
     let idleLine = try expect("idle")
     let idle = residentKiB() - baseline
     print("  server: idle \(perConnection(idle, connections)) per connection (RSS +\(idle) KiB)")
@@ -127,9 +135,9 @@ struct ClientConnection: Sendable {
     let echoes: [EventLoopFuture<Void>]
 }
 
-func runMemoryClients(port: Int, connections: Int, transport: TransportKind) async throws {
+func runMemoryClients(port: Int, connections: Int, transport: TransportKind, receiveMaximum: Int) async throws {
     let baseline = trimmedResidentKiB()
-    let bootstrap = MTProtoTransportClient.bootstrap()
+    let bootstrap = MTProtoTransportClient.bootstrap(configuration: configuration(receiveMaximum: receiveMaximum))
     var clients: [ClientConnection] = []
     for _ in 0..<connections {
         let client = try await bootstrap.connect(host: "127.0.0.1", port: port) { channel in
@@ -244,15 +252,18 @@ switch arguments.first {
 case "memory":
     let connections = arguments.dropFirst().first.flatMap { Int($0) } ?? 2000
     let transport = arguments.dropFirst(2).first ?? "full"
-    try await runMemoryServer(connections: connections, transport: transport)
+    let receiveMaximum = arguments.dropFirst(3).first.flatMap { Int($0) } ?? 8192
+    try await runMemoryServer(connections: connections, transport: transport, receiveMaximum: receiveMaximum)
 case "clients":
     let values = Array(arguments.dropFirst())
-    guard values.count == 3, let port = Int(values[0]), let count = Int(values[1]), let kind = TransportKind(rawValue: values[2]) else {
-        fatalError("usage: clients PORT COUNT TRANSPORT")
+    guard values.count == 4, let port = Int(values[0]), let count = Int(values[1]),
+        let kind = TransportKind(rawValue: values[2]), let receiveMaximum = Int(values[3])
+    else {
+        fatalError("usage: clients PORT COUNT TRANSPORT RECEIVE_MAXIMUM")
     }
-    try await runMemoryClients(port: port, connections: count, transport: kind)
+    try await runMemoryClients(port: port, connections: count, transport: kind, receiveMaximum: receiveMaximum)
 case "throughput":
     try runThroughput(python: arguments.dropFirst().first)
 default:
-    print("usage: TransportBenchmark memory [connections] [transport] | throughput [python]")
+    print("usage: TransportBenchmark memory [connections] [transport] [receive maximum] | throughput [python]")
 }
