@@ -27,6 +27,14 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     ],
     targets: [
+        // Benchmark of layer 4 (run in release): idle memory per connection, framing throughput vs Telethon.
+        .executableTarget(
+            name: "TransportBenchmark",
+            dependencies: ["MTProtoNIO", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
+            path: "Benchmarks/TransportBenchmark",
+            swiftSettings: strict
+        ),
+
         // Layer 1: TL. The runtime, the generator, and the generated schemas.
         .target(name: "TL", swiftSettings: strict),
         .target(name: "TLGen", swiftSettings: strict),

@@ -113,6 +113,6 @@ func decodingError<F: MTProtoFraming>(_ framing: F, _ stream: ByteBuffer) -> MTP
 
 let roundTripSizes = [4, 1024, 1024 * 1024]
 
-/// Padded intermediate with 0–3 padding bytes, which the receiver strips exactly (see
-/// `PaddedIntermediateFraming`), so tests can compare payloads byte for byte.
+/// Padded intermediate with 0–3 padding bytes (also the default), which the receiver strips exactly
+/// (see `PaddedIntermediateFraming`), so tests can compare payloads byte for byte.
 let exactPadding = MTProtoTransportConfiguration(maximumPadding: 3)
