@@ -12,6 +12,7 @@ let package = Package(
     products: [
         .library(name: "TL", targets: ["TL"]),
         .library(name: "TLSchema", targets: ["TLSchema"]),
+        .library(name: "MTProtoSchema", targets: ["MTProtoSchema"]),
         .library(name: "MTProtoCrypto", targets: ["MTProtoCrypto"]),
         .library(name: "MTProto", targets: ["MTProto"]),
         .library(name: "MTProtoNIO", targets: ["MTProtoNIO"]),
@@ -27,6 +28,7 @@ let package = Package(
         .executableTarget(name: "tl-gen", dependencies: ["TLGen"], swiftSettings: strict),
         .target(name: "MTProtoSchema", dependencies: ["TL"], swiftSettings: strict),
         .target(name: "TLSchema", dependencies: ["TL"], swiftSettings: strict),
+        .executableTarget(name: "TLBench", dependencies: ["TL", "TLSchema"], path: "Benchmarks/TLBench", swiftSettings: strict),
 
         // Layer 2: crypto. AES-NI in C where Swift cannot reach the instructions; OpenSSL's bignums.
         .target(name: "CAESNI", cSettings: [.unsafeFlags(["-maes", "-msse4.1", "-O3"])]),
