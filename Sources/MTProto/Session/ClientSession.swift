@@ -575,3 +575,10 @@ extension Array {
         return stride(from: 0, to: count, by: size).map { Array(self[$0..<Swift.min($0 + size, count)]) }
     }
 }
+
+extension ClientSession: CustomStringConvertible {
+    /// Ids and counts only: never key material.
+    public var description: String {
+        "ClientSession(session: \(String(UInt64(bitPattern: sessionID), radix: 16)), \(authKey), pending requests: \(pendingRequests.count), time offset: \(timeOffset) s)"
+    }
+}

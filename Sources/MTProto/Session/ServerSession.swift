@@ -357,3 +357,11 @@ public struct ServerSession: Sendable {
             entropy: &entropy, maxExtraPaddingBlocks: configuration.maxExtraPaddingBlocks)
     }
 }
+
+extension ServerSession: CustomStringConvertible {
+    /// Ids and counts only: never key material.
+    public var description: String {
+        let session = clientSessionID.map { String(UInt64(bitPattern: $0), radix: 16) } ?? "none yet"
+        return "ServerSession(client session: \(session), \(authKey), open requests: \(openRequests.count))"
+    }
+}
