@@ -6,7 +6,7 @@ import MTProtoCrypto
 @Suite struct ServerSessionTests {
     var peer = RawPeer()
     var server = ServerSession(
-        authKey: Fixtures.authKey(), salts: ServerSaltSchedule(initialSalt: Fixtures.initialSalt, validSince: Fixtures.start + -10),
+        authKey: Fixtures.authKey(), salts: ServerSaltSchedule(initialSalt: Fixtures.initialSalt, validSince: Fixtures.start + -10, seed: Array(repeating: 9, count: 32)),
         entropy: SeededEntropy(seed: 4))
     let now = Fixtures.start
 

@@ -52,7 +52,7 @@ import MTProtoCrypto
     }
 
     func server() throws -> ServerSession {
-        ServerSession(authKey: try Self.key(), salts: ServerSaltSchedule(initialSalt: Self.salt, validSince: Self.now + -10), entropy: SeededEntropy(seed: 1))
+        ServerSession(authKey: try Self.key(), salts: ServerSaltSchedule(initialSalt: Self.salt, validSince: Self.now + -10, seed: Array(repeating: 9, count: 32)), entropy: SeededEntropy(seed: 1))
     }
 
     func int64(_ value: Any?) throws -> Int64 { try #require((value as? NSNumber)?.int64Value) }

@@ -29,7 +29,7 @@ public struct ServerSession: Sendable {
     public let authKey: AuthKey
     /// The client's current session id; nil until its first accepted message.
     public private(set) var clientSessionID: Int64?
-    public private(set) var salts: ServerSaltSchedule
+    public let salts: ServerSaltSchedule
     public var configuration: SessionConfiguration
 
     private var messageIDs = MessageIDGenerator()
@@ -77,7 +77,7 @@ public struct ServerSession: Sendable {
             return reject(outer, code: BadMessageCode.messageIDTooHigh, sessionID: decrypted.sessionID, now: now)
         }
         if !salts.accepts(decrypted.salt, at: now) {
-            let salt = salts.current(at: now, entropy: &entropy)
+            let salt = salts.current(at: now)
             let notice = ServiceMessage.badServerSalt(
                 badMessageID: outer.messageID, badSeqNo: outer.seqNo, code: BadMessageCode.badServerSalt, newSalt: salt)
             return [.send(sealAlone(notice.serialized, sessionID: decrypted.sessionID, now: now)),
@@ -126,7 +126,7 @@ public struct ServerSession: Sendable {
         }
 
         if isNewSession, let first = messages.map(\.messageID).min() {
-            let salt = salts.current(at: now, entropy: &entropy)
+            let salt = salts.current(at: now)
             let uniqueID = entropy.bytes(8).withUnsafeBytes { $0.loadUnaligned(as: Int64.self) }
             let notice = ServiceMessage.newSessionCreated(firstMessageID: first, uniqueID: uniqueID, serverSalt: salt)
             outbox.append(Outbound(purpose: .notification, body: notice.serialized, contentRelated: true))
@@ -220,7 +220,7 @@ public struct ServerSession: Sendable {
                 respond(ServiceMessage.msgsStateInfo(requestMessageID: id, info: ids.map(state(of:))), to: id)
             }
         case .getFutureSalts(let count):
-            let upcoming = salts.upcoming(Int(count), at: now, entropy: &entropy)
+            let upcoming = salts.upcoming(Int(count), at: now)
             respond(ServiceMessage.futureSalts(requestMessageID: id, now: Int32(clamping: Int64(now.seconds)), salts: upcoming), to: id)
         case .destroySession(let sessionID):
             // This machine knows one session; the owner decides about the others (see the action).
@@ -296,7 +296,7 @@ public struct ServerSession: Sendable {
         guard let sessionID = clientSessionID else { return [] }
         let originals = ids.compactMap { unacknowledged[$0] }
         guard !originals.isEmpty else { return [] }
-        let salt = salts.current(at: now, entropy: &entropy)
+        let salt = salts.current(at: now)
         var actions: [ServerSessionAction] = []
         for run in MessageContainer.plan(bodySizes: originals.map(\.body.count), maxCount: configuration.maxContainerMessages, maxBytes: configuration.maxContainerBytes) {
             let container = SessionMessage(
@@ -327,7 +327,7 @@ public struct ServerSession: Sendable {
         items += outbox
         outbox.removeAll()
         guard !items.isEmpty else { return [] }
-        let salt = salts.current(at: now, entropy: &entropy)
+        let salt = salts.current(at: now)
         var actions: [ServerSessionAction] = []
         for run in MessageContainer.plan(bodySizes: items.map(\.body.count), maxCount: configuration.maxContainerMessages, maxBytes: configuration.maxContainerBytes) {
             var messages: [SessionMessage] = []
@@ -378,7 +378,7 @@ public struct ServerSession: Sendable {
     }
 
     private mutating func sealAlone(_ body: [UInt8], sessionID: Int64, now: UnixTime) -> [UInt8] {
-        let salt = salts.current(at: now, entropy: &entropy)
+        let salt = salts.current(at: now)
         let message = SessionMessage(messageID: messageIDs.next(now: now, kind: .serverResponse), seqNo: seqNos.next(contentRelated: false), body: body)
         return seal(message, salt: salt, sessionID: sessionID)
     }
