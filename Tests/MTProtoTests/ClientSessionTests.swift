@@ -246,4 +246,20 @@ import MTProtoCrypto
         let resultCount = pair.clientEvents.filter { if case .rpcResult = $0 { true } else { false } }.count
         #expect(resultCount == 1)
     }
+
+    @Test func aCancelledRequestIsDroppedOnBothSides() throws {
+        var pair = SessionPair()
+        let queued = pair.client.enqueue(request: Fixtures.request(19))
+        #expect(pair.client.cancel(queued, now: pair.now).isEmpty, "never sent: just forgotten")
+        let (id, actions) = pair.client.send(request: Fixtures.request(20), now: pair.now)
+        pair.clientDid(actions)
+        pair.clientDid(pair.client.cancel(id, now: pair.now))
+        #expect(pair.client.pendingRequests.isEmpty)
+        // The server gets both the query and the drop before answering: the answer is never sent.
+        try pair.run { _, _ in nil }
+        let requests = pair.serverEvents.compactMap { if case .request(let messageID, _) = $0 { messageID } else { nil } }
+        #expect(requests.count == 1)
+        #expect(pair.server.answer(request: requests[0], result: [1, 2, 3, 4], now: pair.now).isEmpty)
+        #expect(!pair.clientEvents.contains { if case .rpcResult = $0 { true } else { false } })
+    }
 }
