@@ -154,11 +154,25 @@ import MTProtoCrypto
         #expect(!actions.contains { if case .rpcResult = $0 { true } else { false } })
     }
 
-    @Test mutating func seqNoTroubleResetsTheSessionAndResendsTheRefusedMessage() throws {
+    @Test(arguments: [Int32(18), 19, 20, 48])
+    mutating func fixableCodesResendUnderANewMessageID(code: Int32) throws {
+        let (request, actions) = client.send(request: Fixtures.request(6), now: now)
+        let sent = try peer.open(try #require(packets(actions).first), direction: .clientToServer)
+        let notice = ServiceMessage.badMsgNotification(badMessageID: sent.messageID, badSeqNo: sent.seqNo, code: code).serialized
+        let again = try client.receive(peer.packet(messageID: serverMessageID(now), seqNo: 0, body: notice, direction: .serverToClient), now: now)
+        let resent = try peer.open(try #require(packets(again).first), direction: .clientToServer)
+        #expect(resent.messageID > sent.messageID)
+        #expect(client.messageID(of: request) == resent.messageID)
+        #expect(resent.body == Fixtures.request(6))
+        #expect(client.timeOffset == 0, "only 16/17 move the clock")
+    }
+
+    @Test(arguments: [Int32(32), 33])
+    mutating func seqNoTroubleResetsTheSessionAndResendsTheRefusedMessage(code: Int32) throws {
         let (request, actions) = client.send(request: Fixtures.request(4), now: now)
         let sent = try peer.open(try #require(packets(actions).first), direction: .clientToServer)
         let oldSession = client.sessionID
-        let notice = ServiceMessage.badMsgNotification(badMessageID: sent.messageID, badSeqNo: sent.seqNo, code: 32).serialized
+        let notice = ServiceMessage.badMsgNotification(badMessageID: sent.messageID, badSeqNo: sent.seqNo, code: code).serialized
         let reset = try client.receive(peer.packet(messageID: serverMessageID(now), seqNo: 0, body: notice, direction: .serverToClient), now: now)
         #expect(client.sessionID != oldSession)
         #expect(reset.contains(.sessionReset(newSessionID: client.sessionID, inDoubt: [])))

@@ -6,7 +6,7 @@ import MTProtoCrypto
 @Suite struct ServerSessionTests {
     var peer = RawPeer()
     var server = ServerSession(
-        authKey: Fixtures.authKey(), salts: ServerSaltSchedule(initialSalt: Fixtures.initialSalt, validSince: Fixtures.start + -10),
+        authKey: Fixtures.authKey(), salts: ServerSaltSchedule(initialSalt: Fixtures.initialSalt, validSince: Fixtures.start + -10, seed: Array(repeating: 9, count: 32)),
         entropy: SeededEntropy(seed: 4))
     let now = Fixtures.start
 
@@ -154,5 +154,20 @@ import MTProtoCrypto
         let bomb = try #require(GzipPacked.pack([UInt8](repeating: 0, count: 17 << 20)))
         let actions = try send(bomb, messageID: base + 4, seqNo: 3)
         #expect(actions.contains(.messageDiscarded(messageID: base + 4, .gzip(.outputTooLarge(limit: 16 << 20)))))
+    }
+
+    @Test mutating func aRepeatedQueryGetsItsUnacknowledgedAnswerAgainUnderTheSameID() throws {
+        let id = clientMessageID(now)
+        let packet = peer.packet(messageID: id, seqNo: 1, body: Fixtures.request(8), direction: .clientToServer)
+        _ = try server.receive(packet, now: now)
+        let answer = try peer.open(try #require(packets(server.answer(request: id, result: [5, 6, 7, 8], now: now)).first))
+        let again = try server.receive(packet, now: now)
+        let resent = try peer.open(try #require(packets(again).first))
+        let inner = try MessageContainer.decode(resent.body, containerID: resent.messageID)
+        #expect(inner.map(\.messageID) == [answer.messageID], "the original msg_id, wrapped in a new container")
+        #expect(try ServiceMessage.decode(inner[0].body) == .rpcResult(requestMessageID: id, result: [5, 6, 7, 8]))
+        // Once acknowledged, a repeat is just ignored.
+        _ = try send(ServiceMessage.msgsAck([answer.messageID]).serialized, messageID: id + 4, seqNo: 2)
+        #expect(try server.receive(packet, now: now).isEmpty)
     }
 }

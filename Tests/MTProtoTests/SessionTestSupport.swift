@@ -69,7 +69,7 @@ struct SessionPair {
             authKey: key, sessionID: Fixtures.sessionID, serverSalt: clientSalt, timeOffset: clientClockSkew,
             entropy: SeededEntropy(seed: seed), configuration: configuration)
         server = ServerSession(
-            authKey: key, salts: ServerSaltSchedule(initialSalt: Fixtures.initialSalt, validSince: Fixtures.start + -10),
+            authKey: key, salts: ServerSaltSchedule(initialSalt: Fixtures.initialSalt, validSince: Fixtures.start + -10, seed: Array(repeating: 9, count: 32)),
             entropy: SeededEntropy(seed: seed &+ 1), configuration: configuration)
     }
 

@@ -2,7 +2,7 @@
 // that pass the envelope checks, so fuzzing reaches the session logic instead of dying at msg_key.
 
 /// xorshift-style counter entropy: deterministic, so a saved crash replays identically.
-public struct FuzzEntropy {
+public struct FuzzEntropy: Sendable {
     public var state: UInt64
 
     public init(seed: UInt64) { state = seed | 1 }

@@ -38,7 +38,7 @@ func checkOutput(_ actions: [ServerSessionAction]) {
 runFuzzer { raw in
     var input = FuzzInput(Array(raw))
     var server = ServerSession(
-        authKey: key, salts: ServerSaltSchedule(initialSalt: salt, validSince: now + -60),
+        authKey: key, salts: ServerSaltSchedule(initialSalt: salt, validSince: now + -60, seed: Array(repeating: 9, count: 32)),
         entropy: Entropy(inner: FuzzEntropy(seed: 9)))
 
     let mode = input.byte() % 4
