@@ -108,7 +108,7 @@ public struct SwiftEmitter {
         return text
     }
 
-    func definitionLine(tl combinator: TLCombinator) -> String {
+    func definitionLine(tl combinator: TLDeclaration) -> String {
         var parts = ["\(combinator.name)#\(hex(combinator.id))"]
         for parameter in combinator.typeParameters { parts.append("{\(parameter):Type}") }
         for field in combinator.fields {
@@ -209,13 +209,22 @@ public struct SwiftEmitter {
         }
         text += "\(indent)}\n\n"
 
+        // Flag words no field refers to are still on the wire; they read as ignored and write as 0.
+        let usedFlagWords = Set(stored.compactMap { field -> String? in
+            switch field.kind {
+            case let .flagOnly(flagsField, _), let .optional(flagsField, _, _): return flagsField
+            default: return nil
+            }
+        })
+
         // Decoding the bare form.
         text += "\(indent)public init(bareFrom reader: inout TLReader) throws {\n"
         for field in combinator.fields {
             let property = "self.\(SwiftNaming.escaped(field.swiftName))"
             switch field.kind {
             case .flags:
-                text += "\(indent)    let \(field.tlName) = try reader.readUInt32()\n"
+                let binding = usedFlagWords.contains(field.tlName) ? "let \(field.tlName)" : "_"
+                text += "\(indent)    \(binding) = try reader.readUInt32()\n"
             case let .plain(codec):
                 text += "\(indent)    \(property) = \(codec.decode("reader"))\n"
             case let .flagOnly(flagsField, bit):
@@ -238,6 +247,7 @@ public struct SwiftEmitter {
                 default: break
                 }
             }
+            guard usedFlagWords.contains(word.tlName) else { continue }
             text += "\(indent)    var \(word.tlName): Swift.UInt32 = 0\n"
             for (bit, fields) in bits.sorted(by: { $0.key < $1.key }) {
                 let presence = fields.map(presenceExpression)
@@ -254,7 +264,7 @@ public struct SwiftEmitter {
             let property = "self.\(SwiftNaming.escaped(field.swiftName))"
             switch field.kind {
             case .flags:
-                text += "\(indent)    writer.writeUInt32(\(field.tlName))\n"
+                text += "\(indent)    writer.writeUInt32(\(usedFlagWords.contains(field.tlName) ? field.tlName : "0"))\n"
             case let .plain(codec):
                 text += "\(indent)    \(codec.encode(property, "writer"))\n"
             case .flagOnly:

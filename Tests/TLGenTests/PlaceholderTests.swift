@@ -1,3 +1,0 @@
-import Testing
-@testable import TLGen
-@Test func placeholder() { #expect(Bool(true)) }
