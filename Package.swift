@@ -12,6 +12,7 @@ let package = Package(
     products: [
         .library(name: "TL", targets: ["TL"]),
         .library(name: "TLSchema", targets: ["TLSchema"]),
+        .library(name: "MTProtoSchema", targets: ["MTProtoSchema"]),
         .library(name: "MTProtoCrypto", targets: ["MTProtoCrypto"]),
         .library(name: "MTProto", targets: ["MTProto"]),
         .library(name: "MTProtoNIO", targets: ["MTProtoNIO"]),
@@ -26,19 +27,30 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     ],
     targets: [
+        // Benchmark of layer 4 (run in release): idle memory per connection, framing throughput vs Telethon.
+        .executableTarget(
+            name: "TransportBenchmark",
+            dependencies: ["MTProtoNIO", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
+            path: "Benchmarks/TransportBenchmark",
+            swiftSettings: strict
+        ),
+
         // Layer 1: TL. The runtime, the generator, and the generated schemas.
         .target(name: "TL", swiftSettings: strict),
         .target(name: "TLGen", swiftSettings: strict),
         .executableTarget(name: "tl-gen", dependencies: ["TLGen"], swiftSettings: strict),
         .target(name: "MTProtoSchema", dependencies: ["TL"], swiftSettings: strict),
         .target(name: "TLSchema", dependencies: ["TL"], swiftSettings: strict),
+        .executableTarget(name: "TLBench", dependencies: ["TL", "TLSchema"], path: "Benchmarks/TLBench", swiftSettings: strict),
 
         // Layer 2: crypto. AES-NI in C where Swift cannot reach the instructions; OpenSSL's bignums.
-        .target(name: "CAESNI", cSettings: [.unsafeFlags(["-maes", "-msse4.1", "-O3"])]),
+        // AES-NI is enabled per function in the C source (no unsafe flags: the package stays usable as a dependency).
+        .target(name: "CAESNI"),
         .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         // zlib: gzip_packed in the core, CRC32 of the full transport.
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "MTProtoCrypto", dependencies: ["CAESNI", "COpenSSL"], swiftSettings: strict),
+        .executableTarget(name: "CryptoBench", dependencies: ["MTProtoCrypto"], path: "Benchmarks/CryptoBench", exclude: ["peers.py"], swiftSettings: strict),
 
         // Layer 3: the sans-IO protocol core, client and server.
         .target(name: "MTProto", dependencies: ["TL", "MTProtoSchema", "MTProtoCrypto", "CZlib"], swiftSettings: strict),
@@ -86,9 +98,9 @@ let package = Package(
 
         .testTarget(name: "TLTests", dependencies: ["TL"], swiftSettings: strict),
         .testTarget(name: "TLGenTests", dependencies: ["TLGen"], swiftSettings: strict),
-        .testTarget(name: "TLSchemaTests", dependencies: ["TL", "TLSchema", "MTProtoSchema"], swiftSettings: strict),
+        .testTarget(name: "TLSchemaTests", dependencies: ["TL", "TLGen", "TLSchema", "MTProtoSchema"], swiftSettings: strict),
         .testTarget(name: "MTProtoCryptoTests", dependencies: ["MTProtoCrypto"], swiftSettings: strict),
-        .testTarget(name: "MTProtoTests", dependencies: ["MTProto"], swiftSettings: strict),
+        .testTarget(name: "MTProtoTests", dependencies: ["MTProto", "MTProtoSchema", "TL"], swiftSettings: strict),
         .testTarget(
             name: "MTProtoNIOTests",
             dependencies: ["MTProtoNIO", .product(name: "NIOEmbedded", package: "swift-nio"), .product(name: "NIOTestUtils", package: "swift-nio")],

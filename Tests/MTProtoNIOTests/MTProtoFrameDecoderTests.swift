@@ -16,6 +16,17 @@ final class DetectionRecorder: ChannelInboundHandler {
     }
 }
 
+/// A byte-level handler nearer the socket than the framing, as an obfuscation layer would be.
+final class OutboundByteRecorder: ChannelOutboundHandler {
+    typealias OutboundIn = ByteBuffer
+    var written: [ByteBuffer] = []
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        written.append(unwrapOutboundIn(data))
+        context.write(data, promise: promise)
+    }
+}
+
 @Suite struct MTProtoFrameDecoderTests {
     /// NIO's own checker: single reads, byte-by-byte drip feed and everything coalesced in one read.
     @Test(arguments: [TransportKind.abridged, .intermediate, .paddedIntermediate])
@@ -61,6 +72,20 @@ final class DetectionRecorder: ChannelInboundHandler {
         try channel.writeOutbound(TransportFrame.packet(payload(16, seed: 2)))
         let reply = try #require(try channel.readOutbound(as: ByteBuffer.self))
         #expect(try client.decodeOne(reply) == .packet(payload(16, seed: 2)))
+        #expect(try channel.finish().isClean)
+    }
+
+    @Test func detectedEncoderSitsBetweenTheCallerAndByteLevelHandlers() throws {
+        let channel = EmbeddedChannel()
+        let bytesOut = OutboundByteRecorder()
+        try channel.pipeline.syncOperations.addHandler(bytesOut)
+        try channel.pipeline.syncOperations.addMTProtoServerHandlers()
+        try channel.writeInbound(bytes([0xef, 0x01, 1, 2, 3, 4]))
+        #expect(try channel.readInbound(as: TransportFrame.self) == .packet(bytes([1, 2, 3, 4])))
+
+        try channel.writeOutbound(TransportFrame.packet(bytes([5, 6, 7, 8])))
+        #expect(bytesOut.written == [bytes([0x01, 5, 6, 7, 8])], "the byte-level handler sees the framed bytes")
+        #expect(try channel.readOutbound(as: ByteBuffer.self) == bytes([0x01, 5, 6, 7, 8]))
         #expect(try channel.finish().isClean)
     }
 

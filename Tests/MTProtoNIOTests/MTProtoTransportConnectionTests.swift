@@ -127,6 +127,26 @@ func framesUntilClosed<Element: Sendable>(_ inbound: NIOAsyncChannelInboundStrea
         try await server.close()
     }
 
+    @Test func closingTheServerClosesItsConnections() async throws {
+        let (server, events, port) = try await startServer()
+        var serverEvents = events.makeAsyncIterator()
+        let client = try await MTProtoTransportClient.connect(host: "127.0.0.1", port: port, transport: .abridged)
+        let frames = try await client.executeThenClose { inbound, outbound in
+            try await outbound.write(.packet(payload(24)))
+            var iterator = inbound.makeAsyncIterator()
+            let echo = try await iterator.next()
+            #expect(server.openConnectionCount == 1)
+            try await server.close()
+            var rest: [TransportFrame] = []
+            while let frame = try await iterator.next() { rest.append(frame) }  // ends when the server closes
+            return [echo] + rest.map { $0 }
+        }
+        #expect(frames == [.packet(payload(24))])
+        #expect(await serverEvents.next() == .detected(.abridged))
+        #expect(await serverEvents.next() == .closed)
+        #expect(server.openConnectionCount == 0)
+    }
+
     @Test func oversizedFrameClosesTheServerConnection() async throws {
         let (server, events, port) = try await startServer(
             configuration: MTProtoTransportConfiguration(limits: TransportLimits(maximumFrameLength: 1024))

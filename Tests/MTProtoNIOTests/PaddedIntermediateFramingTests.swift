@@ -26,7 +26,7 @@ import Testing
     @Test(arguments: 0...15)
     func paddingOfEachLengthIsAppendedAndCounted(padding: Int) throws {
         let paddingBytes = (0..<padding).map { UInt8(0xc0 + $0) }
-        var server = PaddedIntermediateFraming(role: .server, entropy: ScriptedEntropy([UInt8(padding)] + paddingBytes))
+        var server = PaddedIntermediateFraming(role: .server, entropy: ScriptedEntropy([UInt8(padding)] + paddingBytes), maximumPadding: 15)
         let wire = server.encode(.packet(payload(8)))
         #expect(wire.getInteger(at: 0, endianness: .little, as: UInt32.self) == UInt32(8 + padding))
         #expect(wire.getBytes(at: 12, length: padding) == paddingBytes)
@@ -37,8 +37,15 @@ import Testing
         #expect(try PaddedIntermediateFraming(role: .client).decodeOne(wire) == .packet(expected))
     }
 
+    @Test func defaultPaddingIsAtMostThreeBytes() throws {
+        var server = PaddedIntermediateFraming(role: .server, entropy: ScriptedEntropy([0xff, 1, 2, 3]))
+        let wire = server.encode(.packet(payload(4)))
+        #expect(wire.readableBytes == 4 + 4 + 3, "0xff % 4 = 3 padding bytes")
+        #expect(try PaddedIntermediateFraming(role: .client).decodeOne(wire) == .packet(payload(4)))
+    }
+
     @Test func paddingLengthComesFromTheEntropyModuloSixteen() {
-        var server = PaddedIntermediateFraming(role: .server, entropy: ScriptedEntropy([0xf3]))
+        var server = PaddedIntermediateFraming(role: .server, entropy: ScriptedEntropy([0xf3]), maximumPadding: 15)
         let wire = server.encode(.packet(payload(4)))
         #expect(wire.readableBytes == 4 + 4 + 3, "0xf3 % 16 = 3 padding bytes")
     }
@@ -61,7 +68,11 @@ import Testing
 
     @Test(arguments: [0, 3, 7, 12, 15])
     func transportErrorIsRecognizedDespitePadding(padding: Int) throws {
-        var server = PaddedIntermediateFraming(role: .server, entropy: ScriptedEntropy([UInt8(padding)] + Array(repeating: 0x55, count: padding)))
+        var server = PaddedIntermediateFraming(
+            role: .server,
+            entropy: ScriptedEntropy([UInt8(padding)] + Array(repeating: 0x55, count: padding)),
+            maximumPadding: 15
+        )
         let wire = server.encode(.transportError(.transportFlood))
         #expect(try PaddedIntermediateFraming(role: .client).decodeOne(wire) == .transportError(.transportFlood))
     }

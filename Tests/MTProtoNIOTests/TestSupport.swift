@@ -21,11 +21,8 @@ struct ScriptedEntropy: EntropySource {
 
 /// A payload whose bytes depend on its length and a seed, so frames of equal size still differ.
 func payload(_ count: Int, seed: UInt8 = 0) -> ByteBuffer {
-    var buffer = ByteBufferAllocator().buffer(capacity: count)
-    for index in 0..<count {
-        buffer.writeInteger(UInt8(truncatingIfNeeded: index &* 31 &+ Int(seed) &* 7 &+ 1))
-    }
-    return buffer
+    let bytes = (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ Int(seed) &* 7 &+ 1) }
+    return ByteBufferAllocator().buffer(bytes: bytes)
 }
 
 func bytes(_ array: [UInt8]) -> ByteBuffer {
@@ -116,6 +113,6 @@ func decodingError<F: MTProtoFraming>(_ framing: F, _ stream: ByteBuffer) -> MTP
 
 let roundTripSizes = [4, 1024, 1024 * 1024]
 
-/// Padded intermediate with 0–3 padding bytes, which the receiver strips exactly (see
-/// `PaddedIntermediateFraming`), so tests can compare payloads byte for byte.
+/// Padded intermediate with 0–3 padding bytes (also the default), which the receiver strips exactly
+/// (see `PaddedIntermediateFraming`), so tests can compare payloads byte for byte.
 let exactPadding = MTProtoTransportConfiguration(maximumPadding: 3)

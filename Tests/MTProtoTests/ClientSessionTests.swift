@@ -209,4 +209,57 @@ import MTProtoCrypto
         try pair.run()
         #expect(pair.clientEvents.contains(.update(update)))
     }
+
+    @Test func aRejectedContainerHasAllItsContentsResent() throws {
+        var pair = SessionPair(clientSalt: 0, clientClockSkew: 600)
+        let first = pair.client.enqueue(request: Fixtures.request(16))
+        let second = pair.client.enqueue(request: Fixtures.request(17))
+        pair.clientDid(pair.client.ping(id: 3, now: pair.now))
+        #expect(pair.toServer.count == 1)
+        try pair.run()
+        #expect(pair.rejections == [BadMessageCode.messageIDTooHigh, BadMessageCode.badServerSalt])
+        #expect(Set(pair.results.keys) == [first, second])
+        #expect(pair.clientEvents.contains(.pong(pingID: 3)))
+    }
+
+    @Test func answersLostWithAConnectionArriveOnceWhenTheServerResends() throws {
+        var pair = SessionPair()
+        let (id, actions) = pair.client.send(request: Fixtures.request(18), now: pair.now)
+        pair.clientDid(actions)
+        // Deliver the query, then lose everything the server sends back (the connection dropped).
+        for packet in pair.toServer {
+            for case .request(let messageID, let body) in try pair.server.receive(packet, now: pair.now) {
+                _ = pair.server.answer(request: messageID, result: body, now: pair.now)
+            }
+        }
+        pair.toServer.removeAll()
+        #expect(pair.results.isEmpty)
+        // On the new connection the server resends what the client never acknowledged.
+        pair.now = pair.now + 2
+        pair.serverDid(pair.server.resendUnacknowledged(now: pair.now))
+        try pair.run()
+        #expect(pair.results[id] == Fixtures.request(18))
+        // Acknowledged now: nothing left to resend, and a second copy would be dropped as a duplicate.
+        pair.clientDid(pair.client.flush(now: pair.now))
+        try pair.run()
+        #expect(pair.server.resendUnacknowledged(now: pair.now).isEmpty)
+        let resultCount = pair.clientEvents.filter { if case .rpcResult = $0 { true } else { false } }.count
+        #expect(resultCount == 1)
+    }
+
+    @Test func aCancelledRequestIsDroppedOnBothSides() throws {
+        var pair = SessionPair()
+        let queued = pair.client.enqueue(request: Fixtures.request(19))
+        #expect(pair.client.cancel(queued, now: pair.now).isEmpty, "never sent: just forgotten")
+        let (id, actions) = pair.client.send(request: Fixtures.request(20), now: pair.now)
+        pair.clientDid(actions)
+        pair.clientDid(pair.client.cancel(id, now: pair.now))
+        #expect(pair.client.pendingRequests.isEmpty)
+        // The server gets both the query and the drop before answering: the answer is never sent.
+        try pair.run { _, _ in nil }
+        let requests = pair.serverEvents.compactMap { if case .request(let messageID, _) = $0 { messageID } else { nil } }
+        #expect(requests.count == 1)
+        #expect(pair.server.answer(request: requests[0], result: [1, 2, 3, 4], now: pair.now).isEmpty)
+        #expect(!pair.clientEvents.contains { if case .rpcResult = $0 { true } else { false } })
+    }
 }

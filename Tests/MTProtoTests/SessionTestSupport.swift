@@ -69,7 +69,7 @@ struct SessionPair {
             authKey: key, sessionID: Fixtures.sessionID, serverSalt: clientSalt, timeOffset: clientClockSkew,
             entropy: SeededEntropy(seed: seed), configuration: configuration)
         server = ServerSession(
-            authKey: key, salts: ServerSaltSchedule(initialSalt: Fixtures.initialSalt, validSince: Fixtures.start + -10),
+            authKey: key, salts: ServerSaltSchedule(initialSalt: Fixtures.initialSalt, validSince: Fixtures.start + -10, seed: Array(repeating: 9, count: 32)),
             entropy: SeededEntropy(seed: seed &+ 1), configuration: configuration)
     }
 
@@ -116,4 +116,48 @@ struct SessionPair {
     var rejections: [Int32] {
         serverEvents.compactMap { if case .messageRejected(_, let code) = $0 { code } else { nil } }
     }
+}
+
+/// Hand-made packets for the hostile-peer and server tests: any header, any body.
+struct RawPeer {
+    var key = Fixtures.authKey()
+    var entropy: any EntropySource = SeededEntropy(seed: 99)
+
+    mutating func packet(
+        messageID: Int64, seqNo: Int32, body: [UInt8], salt: Int64 = Fixtures.initialSalt,
+        sessionID: Int64 = Fixtures.sessionID, direction: Direction
+    ) -> [UInt8] {
+        Envelope.seal(
+            SessionMessage(messageID: messageID, seqNo: seqNo, body: body), salt: salt, sessionID: sessionID,
+            authKey: key, direction: direction, entropy: &entropy, maxExtraPaddingBlocks: 0)
+    }
+
+    /// A packet whose plaintext is exactly `plaintext` + `padding` bytes, valid msg_key included:
+    /// for checks that only a well-encrypted packet can reach (lengths, padding).
+    func packet(plaintext: [UInt8], direction: Direction) throws -> [UInt8] {
+        try MessageCrypto.encrypt(paddedPlaintext: plaintext, authKey: key, direction: direction)
+    }
+
+    func open(_ packet: [UInt8], direction: Direction = .serverToClient) throws -> DecryptedMessage {
+        try Envelope.open(packet, authKey: key, direction: direction)
+    }
+}
+
+/// Server msg_ids at a given time, for packets a test forges on the server's behalf.
+func serverMessageID(_ time: UnixTime, kind: MessageIDKind = .serverResponse, step: Int64 = 0) -> Int64 {
+    var generator = MessageIDGenerator()
+    return generator.next(now: time, kind: kind) + step * 4
+}
+
+func clientMessageID(_ time: UnixTime, step: Int64 = 0) -> Int64 {
+    var generator = MessageIDGenerator()
+    return generator.next(now: time, kind: .client) + step * 4
+}
+
+func packets(_ actions: [ServerSessionAction]) -> [[UInt8]] {
+    actions.compactMap { if case .send(let packet) = $0 { packet } else { nil } }
+}
+
+func packets(_ actions: [ClientSessionAction]) -> [[UInt8]] {
+    actions.compactMap { if case .send(let packet) = $0 { packet } else { nil } }
 }

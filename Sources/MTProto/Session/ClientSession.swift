@@ -125,6 +125,21 @@ public struct ClientSession: Sendable {
         return flush(now: now)
     }
 
+    /// Gives up on a request (a timeout, a caller that went away): no action names it again. If it
+    /// was already sent, rpc_drop_answer asks the server to drop its answer instead of sending (and
+    /// re-sending) it; a result that still arrives is acknowledged and ignored.
+    public mutating func cancel(_ request: RequestID, now: UnixTime) -> [ClientSessionAction] {
+        if let index = outbox.firstIndex(where: { $0.purpose == .request(request) }) {
+            outbox.remove(at: index)
+            return []
+        }
+        guard let messageID = requestMessageIDs[request] else { return [] }
+        complete(request)
+        let body = ServiceMessage.rpcDropAnswer(requestMessageID: messageID).serialized
+        outbox.append(Outbound(purpose: .dropAnswer, body: body, contentRelated: true))
+        return flush(now: now)
+    }
+
     /// Switches to a new session id (e.g. after the transport was replaced and the owner wants a
     /// fresh session). seq_no and the replay window restart; pending requests stay pending, to be
     /// resent or abandoned by the caller. Returns the new id.
@@ -430,6 +445,10 @@ public struct ClientSession: Sendable {
     ) {
         if let entry = sent[requestMessageID] {
             switch entry.outbound.purpose {
+            case .dropAnswer:
+                // rpc_answer_unknown / _dropped_running / _dropped: the request is already forgotten.
+                sent.removeValue(forKey: requestMessageID)
+                return
             case .futureSalts, .destroySession, .ping:
                 // Service queries whose answer a server may also wrap in rpc_result.
                 var inner = result
@@ -533,6 +552,7 @@ struct Outbound: Sendable, Equatable {
         case ping(Int64)
         case futureSalts
         case destroySession(Int64)
+        case dropAnswer
         case stateRequest([Int64])
         case stateInfo
         case acks([Int64])
@@ -549,7 +569,7 @@ struct Outbound: Sendable, Equatable {
         /// Kept until answered, however long that takes.
         var awaitsAnswer: Bool {
             switch self {
-            case .request, .ping, .futureSalts, .destroySession, .stateRequest: true
+            case .request, .ping, .futureSalts, .destroySession, .dropAnswer, .stateRequest: true
             default: false
             }
         }
@@ -573,5 +593,12 @@ extension Array {
     func chunked(_ size: Int) -> [[Element]] {
         precondition(size > 0, "chunk size must be positive")
         return stride(from: 0, to: count, by: size).map { Array(self[$0..<Swift.min($0 + size, count)]) }
+    }
+}
+
+extension ClientSession: CustomStringConvertible {
+    /// Ids and counts only: never key material.
+    public var description: String {
+        "ClientSession(session: \(String(UInt64(bitPattern: sessionID), radix: 16)), \(authKey), pending requests: \(pendingRequests.count), time offset: \(timeOffset) s)"
     }
 }

@@ -29,7 +29,7 @@ public struct ServerSession: Sendable {
     public let authKey: AuthKey
     /// The client's current session id; nil until its first accepted message.
     public private(set) var clientSessionID: Int64?
-    public private(set) var salts: ServerSaltSchedule
+    public let salts: ServerSaltSchedule
     public var configuration: SessionConfiguration
 
     private var messageIDs = MessageIDGenerator()
@@ -41,8 +41,11 @@ public struct ServerSession: Sendable {
     private var oldestPendingAck: UnixTime?
     /// Requests handed up and not answered yet.
     private var openRequests: Set<Int64> = []
-    /// Content-related messages the client has not acknowledged, for msg_resend_req (bounded).
-    private var unacknowledged: [Int64: SentMessage] = [:]
+    /// Content-related messages the client has not acknowledged, as sent: resent with their
+    /// original msg_id inside a new container (msg_resend_req, a new connection, a repeated query).
+    private var unacknowledged: [Int64: SessionMessage] = [:]
+    /// The msg_id of the rpc_result that answered each recent query, for repeated queries.
+    private var answers: [Int64: Int64] = [:]
     private static let maxUnacknowledged = 1024
 
     public init(authKey: AuthKey, salts: ServerSaltSchedule, entropy: any EntropySource, configuration: SessionConfiguration = SessionConfiguration()) {
@@ -74,7 +77,7 @@ public struct ServerSession: Sendable {
             return reject(outer, code: BadMessageCode.messageIDTooHigh, sessionID: decrypted.sessionID, now: now)
         }
         if !salts.accepts(decrypted.salt, at: now) {
-            let salt = salts.current(at: now, entropy: &entropy)
+            let salt = salts.current(at: now)
             let notice = ServiceMessage.badServerSalt(
                 badMessageID: outer.messageID, badSeqNo: outer.seqNo, code: BadMessageCode.badServerSalt, newSalt: salt)
             return [.send(sealAlone(notice.serialized, sessionID: decrypted.sessionID, now: now)),
@@ -90,6 +93,7 @@ public struct ServerSession: Sendable {
             pendingAcks.removeAll()
             oldestPendingAck = nil
             unacknowledged.removeAll()
+            answers.removeAll()
             openRequests.removeAll()
             isNewSession = true
         }
@@ -97,9 +101,13 @@ public struct ServerSession: Sendable {
         switch received.verdict(for: outer.messageID) {
         case .fresh: break
         case .duplicate:
-            // A repeated container id is code 19; a repeated message is silently ignored.
+            // A repeated container id is code 19; a repeated query gets its answer again if the
+            // client has not acknowledged it (mtproto/service_messages_about_messages).
             if WireConstructor.of(outer.body) == WireConstructor.messageContainer {
                 return reject(outer, code: BadMessageCode.containerIDReused, sessionID: decrypted.sessionID, now: now)
+            }
+            if let answer = answers[outer.messageID], unacknowledged[answer] != nil {
+                return resend([answer], now: now)
             }
             return []
         case .tooOld:
@@ -118,7 +126,7 @@ public struct ServerSession: Sendable {
         }
 
         if isNewSession, let first = messages.map(\.messageID).min() {
-            let salt = salts.current(at: now, entropy: &entropy)
+            let salt = salts.current(at: now)
             let uniqueID = entropy.bytes(8).withUnsafeBytes { $0.loadUnaligned(as: Int64.self) }
             let notice = ServiceMessage.newSessionCreated(firstMessageID: first, uniqueID: uniqueID, serverSalt: salt)
             outbox.append(Outbound(purpose: .notification, body: notice.serialized, contentRelated: true))
@@ -206,17 +214,13 @@ public struct ServerSession: Sendable {
         case .msgsStateReq(let ids):
             respond(ServiceMessage.msgsStateInfo(requestMessageID: id, info: ids.map(state(of:))), to: id)
         case .msgResendReq(let ids):
-            let known = ids.compactMap { unacknowledged[$0] }
-            if known.count == ids.count {
-                for entry in known {
-                    unacknowledged.removeValue(forKey: entry.messageID)
-                    outbox.append(entry.outbound)
-                }
+            if ids.allSatisfy({ unacknowledged[$0] != nil }) {
+                actions += resend(ids, now: now)
             } else {
                 respond(ServiceMessage.msgsStateInfo(requestMessageID: id, info: ids.map(state(of:))), to: id)
             }
         case .getFutureSalts(let count):
-            let upcoming = salts.upcoming(Int(count), at: now, entropy: &entropy)
+            let upcoming = salts.upcoming(Int(count), at: now)
             respond(ServiceMessage.futureSalts(requestMessageID: id, now: Int32(clamping: Int64(now.seconds)), salts: upcoming), to: id)
         case .destroySession(let sessionID):
             // This machine knows one session; the owner decides about the others (see the action).
@@ -279,6 +283,30 @@ public struct ServerSession: Sendable {
         return flush(now: now)
     }
 
+    /// Sends every content-related message the client has not acknowledged again, under its
+    /// original msg_id inside a fresh container: what the spec has a server do when the client
+    /// reconnects ("the server will resend not-yet acknowledged content-related messages to a new
+    /// connection"), and the client's replay window drops what it already had.
+    public mutating func resendUnacknowledged(now: UnixTime) -> [ServerSessionAction] {
+        resend(unacknowledged.keys.sorted(), now: now)
+    }
+
+    /// Original messages in containers: a message must never be re-sent alone with its old msg_id.
+    private mutating func resend(_ ids: [Int64], now: UnixTime) -> [ServerSessionAction] {
+        guard let sessionID = clientSessionID else { return [] }
+        let originals = ids.compactMap { unacknowledged[$0] }
+        guard !originals.isEmpty else { return [] }
+        let salt = salts.current(at: now)
+        var actions: [ServerSessionAction] = []
+        for run in MessageContainer.plan(bodySizes: originals.map(\.body.count), maxCount: configuration.maxContainerMessages, maxBytes: configuration.maxContainerBytes) {
+            let container = SessionMessage(
+                messageID: messageIDs.next(now: now, kind: .serverResponse),
+                seqNo: seqNos.next(contentRelated: false), body: MessageContainer.encode(Array(originals[run])))
+            actions.append(.send(seal(container, salt: salt, sessionID: sessionID)))
+        }
+        return actions
+    }
+
     /// Acknowledgements that waited long enough.
     public mutating func tick(now: UnixTime) -> [ServerSessionAction] {
         if let oldest = oldestPendingAck, now - oldest >= configuration.ackFlushDelay { return flush(now: now) }
@@ -299,7 +327,7 @@ public struct ServerSession: Sendable {
         items += outbox
         outbox.removeAll()
         guard !items.isEmpty else { return [] }
-        let salt = salts.current(at: now, entropy: &entropy)
+        let salt = salts.current(at: now)
         var actions: [ServerSessionAction] = []
         for run in MessageContainer.plan(bodySizes: items.map(\.body.count), maxCount: configuration.maxContainerMessages, maxBytes: configuration.maxContainerBytes) {
             var messages: [SessionMessage] = []
@@ -312,7 +340,11 @@ public struct ServerSession: Sendable {
                     if unacknowledged.count >= Self.maxUnacknowledged, let oldest = unacknowledged.keys.min() {
                         unacknowledged.removeValue(forKey: oldest)
                     }
-                    unacknowledged[message.messageID] = SentMessage(outbound: item, messageID: message.messageID, seqNo: message.seqNo, sentAt: now)
+                    unacknowledged[message.messageID] = message
+                    if case .response(let request) = item.purpose, WireConstructor.of(item.body) == WireConstructor.rpcResult {
+                        if answers.count >= Self.maxUnacknowledged, let oldest = answers.keys.min() { answers.removeValue(forKey: oldest) }
+                        answers[request] = message.messageID
+                    }
                 }
                 messages.append(message)
             }
@@ -346,7 +378,7 @@ public struct ServerSession: Sendable {
     }
 
     private mutating func sealAlone(_ body: [UInt8], sessionID: Int64, now: UnixTime) -> [UInt8] {
-        let salt = salts.current(at: now, entropy: &entropy)
+        let salt = salts.current(at: now)
         let message = SessionMessage(messageID: messageIDs.next(now: now, kind: .serverResponse), seqNo: seqNos.next(contentRelated: false), body: body)
         return seal(message, salt: salt, sessionID: sessionID)
     }
@@ -355,5 +387,13 @@ public struct ServerSession: Sendable {
         Envelope.seal(
             message, salt: salt, sessionID: sessionID, authKey: authKey, direction: .serverToClient,
             entropy: &entropy, maxExtraPaddingBlocks: configuration.maxExtraPaddingBlocks)
+    }
+}
+
+extension ServerSession: CustomStringConvertible {
+    /// Ids and counts only: never key material.
+    public var description: String {
+        let session = clientSessionID.map { String(UInt64(bitPattern: $0), radix: 16) } ?? "none yet"
+        return "ServerSession(client session: \(session), \(authKey), open requests: \(openRequests.count))"
     }
 }

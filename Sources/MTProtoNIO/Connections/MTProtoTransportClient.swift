@@ -14,9 +14,11 @@ public enum MTProtoTransportClient {
         port: Int,
         transport: TransportKind,
         configuration: MTProtoTransportConfiguration = MTProtoTransportConfiguration(),
+        connectTimeout: TimeAmount = .seconds(10),
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> NIOAsyncChannel<TransportFrame, TransportFrame> {
         try await bootstrap(group: group, configuration: configuration)
+            .connectTimeout(connectTimeout)
             .connect(host: host, port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addMTProtoClientHandlers(

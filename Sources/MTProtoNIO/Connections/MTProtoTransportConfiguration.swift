@@ -7,7 +7,7 @@ public struct MTProtoTransportConfiguration: Sendable {
     public var limits: TransportLimits
     /// Padding lengths and bytes of padded intermediate.
     public var entropy: any EntropySource
-    /// Most padding bytes of padded intermediate (0...15).
+    /// Most padding bytes of padded intermediate (0...15; default 3, see `PaddedIntermediateFraming`).
     public var maximumPadding: Int
     /// Bytes read per socket read: NIO sizes each read from this range and never shrinks a channel's
     /// buffer below what it once grew to, so the maximum bounds what every idle connection keeps
@@ -18,7 +18,7 @@ public struct MTProtoTransportConfiguration: Sendable {
     public init(
         limits: TransportLimits = .default,
         entropy: any EntropySource = SystemEntropy(),
-        maximumPadding: Int = 15,
+        maximumPadding: Int = 3,
         receiveBufferSizes: (minimum: Int, initial: Int, maximum: Int) = (minimum: 64, initial: 512, maximum: 8192)
     ) {
         self.limits = limits

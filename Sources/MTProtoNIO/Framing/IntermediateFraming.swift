@@ -27,7 +27,7 @@ public struct IntermediateFraming: MTProtoFraming {
             buffer.writeBytes(TransportKind.intermediate.tag)
             tagPending = false
         }
-        IntermediateWire.encode(frame, padding: [], into: &buffer)
+        IntermediateWire.encode(frame, padding: UnsafeRawBufferPointer(start: nil, count: 0), into: &buffer)
     }
 
     public mutating func decode(from buffer: inout ByteBuffer) throws(MTProtoTransportError) -> TransportFrame? {
@@ -35,17 +35,18 @@ public struct IntermediateFraming: MTProtoFraming {
     }
 }
 
-/// Padded intermediate: tag `0xdddddddd`; like intermediate, but 0–15 random bytes follow each
-/// payload and the length covers them, so packet sizes do not show through obfuscation.
+/// Padded intermediate: tag `0xdddddddd`; like intermediate, but random bytes (0–15 in the spec)
+/// follow each payload and the length covers them, so packet sizes do not show through obfuscation.
 ///
-/// The receiver cannot know how much padding was added. It drops `length % 4` bytes (exact for
-/// senders that pad 0–3 bytes, as Telethon does); padding of 4–15 bytes (tdlib, this encoder) leaves
-/// whole trailing words, which the MTProto layer ignores because it takes lengths from the message
-/// itself (plain: `message_data_length`; encrypted: the data is a multiple of 16 bytes).
+/// The receiver cannot know how much padding was added. It drops `length % 4` bytes, which is exact
+/// when the sender pads 0–3 bytes, as Telethon does and as this encoder does by default. A sender
+/// that pads 4–15 bytes (tdlib) leaves whole trailing words in the payload, which the MTProto layer
+/// must then ignore (plain: trust `message_data_length`; encrypted: only whole 16-byte blocks).
 public struct PaddedIntermediateFraming: MTProtoFraming {
     public let role: TransportRole
     public let limits: TransportLimits
-    /// The most padding bytes added to a packet: the spec allows 0–15.
+    /// The most padding bytes added to a packet: the spec allows up to 15; the default 3 lets every
+    /// receiver strip the padding exactly (see above).
     public let maximumPadding: Int
     private var entropy: any EntropySource
     private var tagPending: Bool
@@ -59,7 +60,7 @@ public struct PaddedIntermediateFraming: MTProtoFraming {
         role: TransportRole,
         limits: TransportLimits = .default,
         entropy: any EntropySource = SystemEntropy(),
-        maximumPadding: Int = 15
+        maximumPadding: Int = 3
     ) {
         precondition((0...15).contains(maximumPadding), "padded intermediate pads 0 to 15 bytes, asked for \(maximumPadding)")
         self.role = role
@@ -79,15 +80,19 @@ public struct PaddedIntermediateFraming: MTProtoFraming {
             buffer.writeBytes(TransportKind.paddedIntermediate.tag)
             tagPending = false
         }
-        var padding: [UInt8] = []
         switch frame {
         case .packet, .packetRequestingQuickAck, .transportError:
-            let count = Int(entropy.bytes(1)[0]) % (maximumPadding + 1)
-            padding = entropy.bytes(count)
+            // One draw per packet, no larger than needed (the system source costs a syscall per 8
+            // bytes): the first byte picks the count, the next ones are the padding.
+            withUnsafeTemporaryAllocation(byteCount: 1 + maximumPadding, alignment: 1) { random in
+                entropy.fill(random)
+                let count = Int(random[0]) % (maximumPadding + 1)
+                IntermediateWire.encode(frame, padding: UnsafeRawBufferPointer(rebasing: random[1..<(1 + count)]), into: &buffer)
+            }
         case .quickAck:
-            break  // a bare 4-byte word: a length after it would be misread
+            // A bare 4-byte word: a length after it would be misread.
+            IntermediateWire.encode(frame, padding: UnsafeRawBufferPointer(start: nil, count: 0), into: &buffer)
         }
-        IntermediateWire.encode(frame, padding: padding, into: &buffer)
     }
 
     public mutating func decode(from buffer: inout ByteBuffer) throws(MTProtoTransportError) -> TransportFrame? {
@@ -109,7 +114,7 @@ enum IntermediateWire {
         }
     }
 
-    static func encode(_ frame: TransportFrame, padding: [UInt8], into buffer: inout ByteBuffer) {
+    static func encode(_ frame: TransportFrame, padding: UnsafeRawBufferPointer, into buffer: inout ByteBuffer) {
         switch frame {
         case .packet(var payload):
             buffer.writeInteger(UInt32(payload.readableBytes + padding.count), endianness: .little)

@@ -15,7 +15,7 @@ public enum TransportFraming: MTProtoFraming {
         role: TransportRole,
         limits: TransportLimits = .default,
         entropy: any EntropySource = SystemEntropy(),
-        maximumPadding: Int = 15
+        maximumPadding: Int = 3
     ) {
         switch kind {
         case .abridged: self = .abridged(AbridgedFraming(role: role, limits: limits))

@@ -7,7 +7,7 @@ public enum TransportKind: String, Sendable, Hashable, CaseIterable, CustomStrin
     case abridged
     /// `0xeeeeeeee`, then a 4-byte little-endian length.
     case intermediate
-    /// `0xdddddddd`, then a 4-byte little-endian length that covers 0–15 random padding bytes.
+    /// `0xdddddddd`, then a 4-byte little-endian length that covers random padding bytes (0–15).
     case paddedIntermediate
     /// No tag: length, seq_no, payload, CRC32.
     case full

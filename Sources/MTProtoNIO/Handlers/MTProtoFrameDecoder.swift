@@ -7,7 +7,7 @@ public struct MTProtoTransportDetected: Sendable, Hashable {
 
 /// Reads `TransportFrame`s from bytes (wrap in `ByteToMessageHandler`). On a client it is built with
 /// the transport it speaks; on a server it first detects the transport from the client's first bytes,
-/// then installs the matching `MTProtoFrameEncoder` at the front of the pipeline and fires
+/// then installs the matching `MTProtoFrameEncoder` just in front of itself and fires
 /// `MTProtoTransportDetected`. Framing errors are thrown as `MTProtoTransportError`.
 public struct MTProtoFrameDecoder: ByteToMessageDecoder {
     public typealias InboundOut = TransportFrame
@@ -38,7 +38,9 @@ public struct MTProtoFrameDecoder: ByteToMessageDecoder {
             }
             state = .decoding(configuration.framing(kind, role: .server))
             let encoder = MTProtoFrameEncoder(framing: configuration.framing(kind, role: .server))
-            try context.pipeline.syncOperations.addHandler(encoder, position: .first)
+            // Right in front of this decoder, not at the pipeline's head: a byte-level handler there
+            // (a future obfuscation layer, a traffic counter) must still see the framed bytes.
+            try context.pipeline.syncOperations.addHandler(encoder, position: .before(context.handler))
             context.fireUserInboundEventTriggered(MTProtoTransportDetected(kind: kind))
             return .continue
         case .decoding(var framing):

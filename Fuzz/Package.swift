@@ -1,0 +1,30 @@
+// swift-tools-version: 6.2
+import PackageDescription
+
+// libFuzzer targets, kept out of the root package so its build never links libFuzzer.
+// Build and run one with scripts/fuzz NAME SECONDS (it passes -sanitize=fuzzer and -use-ld=lld).
+//
+// To add a target: create Sources/<Name>/main.swift (call `runFuzzer { bytes in ... }` from
+// FuzzSupport at top level) and add one line below with the tgsm products it needs.
+let fuzzTargets: [(name: String, products: [String])] = [
+    ("TLDecoderFuzz", ["TL", "TLSchema", "MTProtoSchema"]),
+    ("SessionClientDecodeFuzz", ["MTProto", "MTProtoCrypto"]),
+    ("SessionServerDecodeFuzz", ["MTProto", "MTProtoCrypto"]),
+]
+
+let strict: [SwiftSetting] = [.treatAllWarnings(as: .error)]
+
+let package = Package(
+    name: "tgsm-fuzz",
+    platforms: [.macOS(.v15)],
+    dependencies: [.package(name: "tgsm", path: "..")],
+    targets: [
+        .target(name: "FuzzSupport", swiftSettings: strict),
+    ] + fuzzTargets.map { target in
+        .executableTarget(
+            name: target.name,
+            dependencies: ["FuzzSupport"] + target.products.map { .product(name: $0, package: "tgsm") },
+            swiftSettings: strict
+        )
+    }
+)

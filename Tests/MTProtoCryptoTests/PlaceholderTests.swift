@@ -1,3 +1,0 @@
-import Testing
-@testable import MTProtoCrypto
-@Test func placeholder() { #expect(Bool(true)) }

@@ -1,0 +1,94 @@
+import Foundation
+import NIOCore
+import Testing
+
+@testable import MTProtoNIO
+
+/// Bytes Telethon 1.45.0's own transport codecs produced (Tests/Interop/make_transport_vectors.py):
+/// our client framing must put the same bytes on the wire, and our server must reject Telethon's
+/// obfuscated2 headers instead of misparsing them.
+@Suite struct TelethonTransportVectorsTests {
+    struct Vectors: Decodable {
+        struct Stream: Decodable {
+            let transport: String
+            let tag: String
+            let packets: [Packet]
+        }
+        struct Packet: Decodable {
+            let size: Int
+            let seed: Int
+            let length: Int
+            let head: String
+            let tail: String
+        }
+        struct Obfuscated: Decodable {
+            let codec: String
+            let header: String
+        }
+        let telethon: String
+        let streams: [Stream]
+        let obfuscated2Headers: [Obfuscated]
+    }
+
+    static func load() throws -> Vectors {
+        let url = URL(fileURLWithPath: #filePath)
+            .deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Interop/transport-vectors.json")
+        return try JSONDecoder().decode(Vectors.self, from: Data(contentsOf: url))
+    }
+
+    static func hex(_ buffer: ByteBuffer, at index: Int, length: Int) -> String {
+        (buffer.getBytes(at: index, length: length) ?? []).map { String(format: "%02x", $0) }.joined()
+    }
+
+    @Test func vectorsComeFromThePinnedTelethon() throws {
+        let vectors = try Self.load()
+        #expect(vectors.telethon == "1.45.0")
+        #expect(Set(vectors.streams.map(\.transport)) == ["abridged", "intermediate", "full"])
+    }
+
+    @Test(arguments: ["abridged", "intermediate", "full"])
+    func clientFramingWritesTelethonsBytes(transport: String) throws {
+        let vectors = try Self.load()
+        let stream = try #require(vectors.streams.first { $0.transport == transport })
+        let kind = try #require(TransportKind(rawValue: transport))
+        #expect(kind.tag.map { String(format: "%02x", $0) }.joined() == stream.tag)
+
+        var client = TransportFraming(kind: kind, role: .client)
+        var server = TransportFraming(kind: kind, role: .server)
+        for (index, packet) in stream.packets.enumerated() {
+            let sent = payload(packet.size, seed: UInt8(packet.seed))
+            var wire = client.encode(.packet(sent))
+            if index == 0 { wire.moveReaderIndex(forwardBy: kind.tag.count) }
+            let start = wire.readerIndex
+            #expect(wire.readableBytes == packet.length, "\(transport) packet \(index): length")
+            #expect(Self.hex(wire, at: start, length: min(12, wire.readableBytes)) == packet.head, "\(transport) packet \(index): head")
+            #expect(Self.hex(wire, at: wire.writerIndex - min(8, wire.readableBytes), length: min(8, wire.readableBytes)) == packet.tail, "\(transport) packet \(index): tail")
+            #expect(try server.decode(from: &wire) == .packet(sent))
+        }
+    }
+
+    @Test func telethonObfuscatedHeadersAreRejected() throws {
+        let vectors = try Self.load()
+        #expect(vectors.obfuscated2Headers.count == 12)
+        for vector in vectors.obfuscated2Headers {
+            var header = ByteBuffer(bytes: try #require(Self.bytes(fromHex: vector.header)))
+            var detector = TransportDetector()
+            #expect(throws: MTProtoTransportError.unrecognizedTransport, "\(vector.codec)") {
+                try detector.detect(from: &header)
+            }
+        }
+    }
+
+    static func bytes(fromHex hex: String) -> [UInt8]? {
+        var result: [UInt8] = []
+        var index = hex.startIndex
+        while index < hex.endIndex {
+            let next = hex.index(index, offsetBy: 2, limitedBy: hex.endIndex) ?? hex.endIndex
+            guard let byte = UInt8(hex[index..<next], radix: 16) else { return nil }
+            result.append(byte)
+            index = next
+        }
+        return result
+    }
+}

@@ -1,3 +1,0 @@
-import Testing
-@testable import TLSchema
-@Test func placeholder() { #expect(Bool(true)) }
