@@ -107,26 +107,31 @@ def server_msg_id(offset_seconds, low_bits, step=0):
 
 def main(path):
     vectors = []
+    # One client conversation, as Telethon's sender would produce it on one connection: its first
+    # message carries salt 0; after bad_server_salt it resends under the right salt; then a ping,
+    # an ack with a query in a container, and a query long enough to be gzip'd.
+    state = client_state(salt=0)
+    first = init_connection()
+    packet, ids, _ = pack(state, [(first, True)])
+    vectors.append({"label": "client-first-message-salt-zero", "direction": "client", "hex": packet.hex(), "salt": 0,
+                    "requests": [], "rejected": [ids[0], 48]})
 
-    state = client_state()
+    state.salt = SALT
+    packet, ids, _ = pack(state, [(first, True)])
+    vectors.append({"label": "client-resent-after-bad-salt", "direction": "client", "hex": packet.hex(), "salt": SALT,
+                    "requests": [[ids[0], first.hex()]]})
+
     ping = bytes(functions.PingRequest(ping_id=0x1122334455))
     packet, ids, _ = pack(state, [(ping, True)])
     vectors.append({"label": "client-ping", "direction": "client", "hex": packet.hex(), "salt": SALT,
                     "requests": [], "ping": [ids[0], 0x1122334455]})
 
-    state = client_state(salt=0)
-    packet, ids, _ = pack(state, [(init_connection(), True)])
-    vectors.append({"label": "client-first-message-salt-zero", "direction": "client", "hex": packet.hex(), "salt": 0,
-                    "requests": [], "rejected": [ids[0], 48]})
-
-    state = client_state()
     ack = bytes(types.MsgsAck([server_msg_id(0, 1), server_msg_id(0, 3, 1)]))
-    query = init_connection()
+    query = bytes(functions.help.GetNearestDcRequest())
     packet, ids, container = pack(state, [(ack, False), (query, True)])
     vectors.append({"label": "client-container-ack-and-query", "direction": "client", "hex": packet.hex(), "salt": SALT,
                     "requests": [[ids[1], query.hex()]], "container": container})
 
-    state = client_state()
     long_text = bytes(functions.messages.SendMessageRequest(
         peer=types.InputPeerSelf(), message="tgsm " * 400, random_id=424242))
     packet, ids, _ = pack(state, [(long_text, True)])

@@ -41,4 +41,11 @@ import Testing
         #expect(try RPCError.decode(error.serialized) == error)
         #expect(throws: SessionError.self) { try RPCError.decode(Array(error.serialized.prefix(10))) }
     }
+
+    @Test func absurdNumbersStayInTheName() {
+        let error = RPCError(code: 420, message: "FLOOD_WAIT_99999999999999999999999")
+        #expect(error.argument == nil)
+        #expect(error.waitSeconds == nil)
+        #expect(error.name == error.message)
+    }
 }

@@ -86,7 +86,7 @@ import MTProtoCrypto
         #expect(actions.contains(.messageRejected(messageID: rejected[0].int64Value, code: 48)))
     }
 
-    @Test(arguments: ["client-container-ack-and-query", "client-gzip-query"])
+    @Test(arguments: ["client-resent-after-bad-salt", "client-container-ack-and-query", "client-gzip-query"])
     func telethonsQueriesAreHandedUpUnwrapped(label: String) throws {
         let vector = try #require(try Self.vectors()[label])
         var server = try server()
@@ -125,5 +125,36 @@ import MTProtoCrypto
         }
         #expect(try RPCError.decode(result) == RPCError(code: 420, message: "FLOOD_WAIT_31"))
         _ = try client.receive(error.packet, now: Self.now)
+    }
+
+    /// What our server answers to Telethon's packets, byte for byte (seeded entropy, fixed clock).
+    /// `Tests/Interop/check_session_packets.py` (run by scripts/check-session-vectors) makes Telethon
+    /// decrypt and parse exactly these packets; this test keeps them what the code produces.
+    /// After an intended change: `TGSM_WRITE_SESSION_PACKETS=1 swift test --filter TelethonSessionVectors`.
+    @Test func ourServerPacketsForTelethonAreTheCheckedOnes() throws {
+        let vectors = try Self.vectors()
+        var server = try server()
+        var produced: [[UInt8]] = []
+        let order = ["client-first-message-salt-zero", "client-resent-after-bad-salt", "client-ping", "client-container-ack-and-query", "client-gzip-query"]
+        for label in order {
+            let vector = try #require(vectors[label])
+            let actions = try server.receive(vector.packet, now: Self.now)
+            produced += packets(actions)
+            for case .request(let id, let body) in actions {
+                // Short answers travel as they are; the long one must come back gzip_packed.
+                let result = label == "client-gzip-query" ? body + body : Array(body.reversed())
+                produced += packets(server.answer(request: id, result: result, now: Self.now))
+            }
+        }
+        produced += packets(server.push([0x7e, 0xaf, 0x17, 0xe3], now: Self.now))  // updatesTooLong
+
+        let lines = produced.map { packet in "{\"hex\": \"\(packet.map { String(format: "%02x", $0) }.joined())\"}" }
+        let text = lines.joined(separator: "\n") + "\n"
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Interop/session-server-packets.jsonl")
+        if ProcessInfo.processInfo.environment["TGSM_WRITE_SESSION_PACKETS"] == "1" {
+            try text.write(to: url, atomically: true, encoding: .utf8)
+        }
+        #expect(try String(contentsOf: url, encoding: .utf8) == text, "regenerate with TGSM_WRITE_SESSION_PACKETS=1, then scripts/check-session-vectors")
     }
 }

@@ -23,7 +23,8 @@ public enum GzipPacked {
 
     /// Serialized `gzip_packed` around `object`, or nil when compressing would not make it smaller.
     public static func pack(_ object: [UInt8]) -> [UInt8]? {
-        guard let archive = deflate(object) else { return nil }
+        // TL bytes stop at 16 MiB; an archive that large travels uncompressed instead.
+        guard let archive = deflate(object), archive.count < 1 << 24 else { return nil }
         var writer = WireWriter(capacity: archive.count + 12)
         writer.write(WireConstructor.gzipPacked)
         writer.writeBytes(archive)

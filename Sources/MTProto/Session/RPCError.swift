@@ -17,7 +17,9 @@ public struct RPCError: Error, Sendable, Hashable, CustomStringConvertible {
         var argument: Int?
         // The first segment is never the argument: "2FA_CONFIRM_WAIT_X" starts with a digit.
         for index in parts.indices.dropFirst() where !parts[index].isEmpty && parts[index].allSatisfy(\.isASCIIDigitCharacter) {
-            argument = Int(parts[index])
+            // A number too large for Int is not an argument anyone can use: keep the name as sent.
+            guard let value = Int(parts[index]) else { break }
+            argument = value
             parts[index] = "X"
             break
         }

@@ -27,7 +27,7 @@ public struct IntermediateFraming: MTProtoFraming {
             buffer.writeBytes(TransportKind.intermediate.tag)
             tagPending = false
         }
-        IntermediateWire.encode(frame, padding: [], into: &buffer)
+        IntermediateWire.encode(frame, padding: UnsafeRawBufferPointer(start: nil, count: 0), into: &buffer)
     }
 
     public mutating func decode(from buffer: inout ByteBuffer) throws(MTProtoTransportError) -> TransportFrame? {
@@ -80,15 +80,19 @@ public struct PaddedIntermediateFraming: MTProtoFraming {
             buffer.writeBytes(TransportKind.paddedIntermediate.tag)
             tagPending = false
         }
-        var padding: [UInt8] = []
         switch frame {
         case .packet, .packetRequestingQuickAck, .transportError:
-            let count = Int(entropy.bytes(1)[0]) % (maximumPadding + 1)
-            padding = entropy.bytes(count)
+            // One draw per packet, no larger than needed (the system source costs a syscall per 8
+            // bytes): the first byte picks the count, the next ones are the padding.
+            withUnsafeTemporaryAllocation(byteCount: 1 + maximumPadding, alignment: 1) { random in
+                entropy.fill(random)
+                let count = Int(random[0]) % (maximumPadding + 1)
+                IntermediateWire.encode(frame, padding: UnsafeRawBufferPointer(rebasing: random[1..<(1 + count)]), into: &buffer)
+            }
         case .quickAck:
-            break  // a bare 4-byte word: a length after it would be misread
+            // A bare 4-byte word: a length after it would be misread.
+            IntermediateWire.encode(frame, padding: UnsafeRawBufferPointer(start: nil, count: 0), into: &buffer)
         }
-        IntermediateWire.encode(frame, padding: padding, into: &buffer)
     }
 
     public mutating func decode(from buffer: inout ByteBuffer) throws(MTProtoTransportError) -> TransportFrame? {
@@ -110,7 +114,7 @@ enum IntermediateWire {
         }
     }
 
-    static func encode(_ frame: TransportFrame, padding: [UInt8], into buffer: inout ByteBuffer) {
+    static func encode(_ frame: TransportFrame, padding: UnsafeRawBufferPointer, into buffer: inout ByteBuffer) {
         switch frame {
         case .packet(var payload):
             buffer.writeInteger(UInt32(payload.readableBytes + padding.count), endianness: .little)

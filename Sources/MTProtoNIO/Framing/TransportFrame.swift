@@ -2,6 +2,9 @@ import NIOCore
 
 /// One unit of an MTProto transport, in either direction. The payload of a packet is opaque to the
 /// transport: an MTProto message (plain or encrypted) whose length is a non-zero multiple of 4.
+///
+/// A decoded payload is a slice of the connection's receive buffer, not a copy: holding it keeps that
+/// whole buffer alive (up to the largest frame received). Decrypt or copy it, then let it go.
 public enum TransportFrame: Sendable, Hashable {
     /// An MTProto packet.
     case packet(ByteBuffer)

@@ -51,7 +51,7 @@ struct ControlResponse: Sendable {
 
     static func json(_ value: some Encodable, status: HTTPResponseStatus = .ok) -> ControlResponse {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let data = (try? encoder.encode(value)) ?? Data("{}".utf8)
         return ControlResponse(status: status, body: data)
     }

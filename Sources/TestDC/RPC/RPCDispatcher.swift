@@ -128,6 +128,8 @@ extension DCState {
     }
 
     mutating func answer(_ body: [UInt8], id: UInt32, method: String, context: CallContext, now: Double) -> RPCAnswer {
+        // A number the schema does not know is refused whoever asks, as Telegram does.
+        guard Self.methodNames[id] != nil else { return .error(code: 400, message: "INPUT_METHOD_INVALID") }
         let viewer = userID(for: context)
         if viewer == nil, !Self.unauthenticatedMethods.contains(method) {
             return .error(code: 401, message: "AUTH_KEY_UNREGISTERED")
