@@ -109,6 +109,10 @@ let package = Package(
         .testTarget(name: "TelegramClientTests", dependencies: ["TelegramClient", "MTProto", "MTProtoCrypto", "TL", "TLSchema"], swiftSettings: strict),
         .testTarget(name: "TestDCTests", dependencies: ["TestDC"], swiftSettings: strict),
         // Our client against the test DC over loopback TCP.
-        .testTarget(name: "EndToEndTests", dependencies: ["TelegramClient", "TestDC"], swiftSettings: strict),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: ["TelegramClient", "TestDC", "MTProto", "MTProtoCrypto", "TLSchema", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
     ]
 )

@@ -1,3 +1,0 @@
-import Testing
-@testable import TestDC
-@Test func placeholder() { #expect(Bool(true)) }
