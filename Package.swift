@@ -111,7 +111,7 @@ let package = Package(
         // Our client against the test DC over loopback TCP.
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["TelegramClient", "TestDC", "MTProto", "MTProtoCrypto", "TLSchema", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["TelegramClient", "TestDC", "MTProto", "MTProtoCrypto", "TL", "TLSchema", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
     ]

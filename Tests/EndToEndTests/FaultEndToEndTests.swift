@@ -1,0 +1,247 @@
+import MTProto
+import TLSchema
+import TL
+import TestDC
+import Testing
+import class TelegramClient.TelegramClient
+@testable import TelegramClient
+
+/// Every fault kind of the test DC, each asserting what the client did about it.
+@Suite struct FaultEndToEndTests {
+    private static let nearest = Api.functions.help.GetNearestDc()
+
+    private func loggedIn(_ cluster: Cluster, storage: InMemorySessionStorage = InMemorySessionStorage(), timeout: Double? = 10) async throws -> TelegramClient {
+        let client = cluster.client(storage: storage, timeout: timeout)
+        try await client.connect()
+        _ = try await cluster.logIn(client, phone: alice.phone)
+        return client
+    }
+
+    private func fault(_ cluster: Cluster, method: String, dc: Int32? = nil, count: Int? = 1, _ effect: FaultEffect) throws {
+        try cluster.dc.addFault(FaultRule(match: FaultMatch(dc: dc, method: method, count: count), effect: effect))
+    }
+
+    private func rpcFailure<R: TLFunction>(_ client: TelegramClient, _ request: R, options: InvokeOptions = InvokeOptions()) async -> TelegramError? {
+        do throws(TelegramError) {
+            _ = try await client.invoke(request, options: options)
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    @Test(arguments: [
+        (FaultEffect.Kind.floodWait, RPCErrorAdvice.WaitReason.flood),
+        (.slowmodeWait, .slowMode),
+        (.floodPremiumWait, .floodPremium),
+    ])
+    func waitsSurfaceWithTheirSeconds(kind: FaultEffect.Kind, reason: RPCErrorAdvice.WaitReason) async throws {
+        let cluster = try await Cluster.start()
+        let client = try await loggedIn(cluster)
+        try fault(cluster, method: "help.getNearestDc", FaultEffect(kind: kind, seconds: 17))
+        let error = try #require(await rpcFailure(client, Self.nearest))
+        #expect(error.rpcError?.waitSeconds == 17)
+        #expect(error.advice == .wait(seconds: 17, reason: reason))
+        #expect(error.description.contains("17 s"))
+        // The wait is the caller's to honour (a middleware's flood-wait ledger); the client does not sleep.
+        _ = try await client.invoke(Self.nearest)
+        await client.close()
+        await cluster.shutdown()
+    }
+
+    @Test func droppedBeforeTheAnswerIsRecoveredAfterReconnect() async throws {
+        let cluster = try await Cluster.start()
+        let client = try await loggedIn(cluster)
+        try fault(cluster, method: "users.getUsers", .dropBeforeAnswer)
+        let users = try await client.invoke(Api.functions.users.GetUsers(id: [.inputUserSelf(.init())]))
+        #expect(users.map(\.userID) == [alice.id])
+        await client.close()
+        await cluster.shutdown()
+    }
+
+    @Test func droppedAfterTheAnswerDeliversItAndReconnectsForTheNext() async throws {
+        let cluster = try await Cluster.start()
+        let client = try await loggedIn(cluster)
+        try fault(cluster, method: "help.getNearestDc", .dropAfterAnswer)
+        _ = try await client.invoke(Self.nearest)
+        let users = try await client.invoke(Api.functions.users.GetUsers(id: [.inputUserSelf(.init())]))
+        #expect(users.map(\.userID) == [alice.id])
+        await client.close()
+        await cluster.shutdown()
+    }
+
+    @Test func aDelayWithinTheTimeoutIsWaitedForAndOneBeyondTimesOut() async throws {
+        let cluster = try await Cluster.start()
+        let client = try await loggedIn(cluster)
+        try fault(cluster, method: "help.getNearestDc", .delay(milliseconds: 100))
+        _ = try await client.invoke(Self.nearest, options: InvokeOptions(timeout: 5))
+        try fault(cluster, method: "help.getNearestDc", .delay(milliseconds: 3000))
+        let error = try #require(await rpcFailure(client, Self.nearest, options: InvokeOptions(timeout: 0.3)))
+        guard case .timeout(let method, let seconds) = error else {
+            Issue.record("expected a timeout, got \(error)")
+            return
+        }
+        #expect(method == "help.getNearestDc" && seconds == 0.3)
+        // The connection is still usable.
+        _ = try await client.invoke(Self.nearest)
+        await client.close()
+        await cluster.shutdown()
+    }
+
+    @Test func badServerSaltIsRetriedTransparently() async throws {
+        let cluster = try await Cluster.start()
+        let client = try await loggedIn(cluster)
+        try fault(cluster, method: "users.getUsers", FaultEffect(kind: .badServerSalt))
+        let users = try await client.invoke(Api.functions.users.GetUsers(id: [.inputUserSelf(.init())]))
+        #expect(users.map(\.userID) == [alice.id])
+        await client.close()
+        await cluster.shutdown()
+    }
+
+    @Test func aServerClockOffsetIsCorrectedTransparently() async throws {
+        let cluster = try await Cluster.start()
+        let storage = InMemorySessionStorage()
+        let client = try await loggedIn(cluster, storage: storage)
+        await client.close()
+        // The server's clock jumps 10 minutes ahead: the stored offset is now wrong, msg_ids are
+        // "too low" (16) until the session machine corrects its offset from the notification.
+        cluster.dc.core.withState { $0.faults.setClockOffset(600, dc: 1) }
+        let again = cluster.client(storage: storage)
+        let users = try await again.invoke(Api.functions.users.GetUsers(id: [.inputUserSelf(.init())]))
+        #expect(users.map(\.userID) == [alice.id])
+        await again.close()
+        await cluster.shutdown()
+    }
+
+    @Test func aLocalClockSkewIsCorrectedTransparently() async throws {
+        let cluster = try await Cluster.start()
+        let storage = InMemorySessionStorage()
+        let client = try await loggedIn(cluster, storage: storage)
+        await client.close()
+        let skewed = cluster.client(storage: storage, clock: SkewedClock(skew: -900))
+        let users = try await skewed.invoke(Api.functions.users.GetUsers(id: [.inputUserSelf(.init())]))
+        #expect(users.map(\.userID) == [alice.id])
+        await skewed.close()
+        await cluster.shutdown()
+    }
+
+    /// Decision: 500 is surfaced, not retried: the request may have run, and only the caller knows
+    /// whether it is safe to repeat (`advice == .retryLater`).
+    @Test func internalErrorIsSurfacedAsRetryLater() async throws {
+        let cluster = try await Cluster.start()
+        let client = try await loggedIn(cluster)
+        try fault(cluster, method: "help.getNearestDc", FaultEffect(kind: .internalError))
+        let error = try #require(await rpcFailure(client, Self.nearest))
+        #expect(error.rpcError?.code == 500)
+        #expect(error.advice == .retryLater)
+        await client.close()
+        await cluster.shutdown()
+    }
+
+    @Test(arguments: [429, 503])
+    func transientTransportErrorsReconnectAndRecover(code: Int32) async throws {
+        let cluster = try await Cluster.start()
+        let client = try await loggedIn(cluster)
+        try fault(cluster, method: "users.getUsers", .transportError(code))
+        let users = try await client.invoke(Api.functions.users.GetUsers(id: [.inputUserSelf(.init())]))
+        #expect(users.map(\.userID) == [alice.id])
+        await client.close()
+        await cluster.shutdown()
+    }
+
+    @Test func authKeyNotFoundFailsWithTypedTransportError() async throws {
+        let cluster = try await Cluster.start()
+        let client = try await loggedIn(cluster)
+        try fault(cluster, method: "users.getUsers", .transportError(404))
+        let error = try #require(await rpcFailure(client, Api.functions.users.GetUsers(id: [.inputUserSelf(.init())])))
+        guard case .transport(let transportCode, let dc) = error else {
+            Issue.record("expected a transport error, got \(error)")
+            return
+        }
+        #expect(transportCode.rawValue == -404 && dc == 1)
+        #expect(error.advice == .newAuthKey)
+        await client.close()
+        await cluster.shutdown()
+    }
+
+    @Test func fileMigrateReinvokesOnTheOtherDCWithAnImportedAuthorization() async throws {
+        let cluster = try await Cluster.start()
+        let storage = InMemorySessionStorage()
+        let client = try await loggedIn(cluster, storage: storage)
+        try fault(cluster, method: "users.getUsers", dc: 1, FaultEffect.migrate(.file, to: 2))
+        let users = try await client.invoke(Api.functions.users.GetUsers(id: [.inputUserSelf(.init())]))
+        #expect(users.map(\.userID) == [alice.id])
+        let stored = try #require(await storage.load())
+        #expect(stored.homeDC == 1)
+        #expect(stored.dcs[2]?.isAuthorized == true)
+        #expect(stored.dcs[2]?.authKey != nil)
+        await client.close()
+        await cluster.shutdown()
+    }
+
+    @Test func userMigrateAfterLoginReinvokesWithImportedAuthorization() async throws {
+        let cluster = try await Cluster.start()
+        let storage = InMemorySessionStorage()
+        let client = try await loggedIn(cluster, storage: storage)
+        try fault(cluster, method: "users.getUsers", dc: 1, FaultEffect.migrate(.user, to: 3))
+        let users = try await client.invoke(Api.functions.users.GetUsers(id: [.inputUserSelf(.init())]))
+        #expect(users.map(\.userID) == [alice.id])
+        #expect(try #require(await storage.load()).dcs[3]?.isAuthorized == true)
+        await client.close()
+        await cluster.shutdown()
+    }
+
+    @Test(arguments: [
+        (FaultEffect.Kind.authKeyUnregistered, AuthorizationLoss.keyUnregistered),
+        (.sessionRevoked, .sessionRevoked),
+        (.userDeactivated, .userDeactivated),
+    ])
+    func lostAuthorizationTellsTheOperatorToLogInAgain(kind: FaultEffect.Kind, loss: AuthorizationLoss) async throws {
+        let cluster = try await Cluster.start()
+        let client = try await loggedIn(cluster)
+        try fault(cluster, method: "users.getUsers", FaultEffect(kind: kind))
+        let error = try #require(await rpcFailure(client, Api.functions.users.GetUsers(id: [.inputUserSelf(.init())])))
+        #expect(error.advice == .reLogin(loss))
+        #expect(error.description.contains("log in again") || error.description.contains("deactivated") || error.description.contains("banned"))
+        #expect(await client.isAuthorized == false)
+        await client.close()
+        await cluster.shutdown()
+    }
+
+    @Test func authKeyDuplicatedAsksForANewKey() async throws {
+        let cluster = try await Cluster.start()
+        let client = try await loggedIn(cluster)
+        try fault(cluster, method: "users.getUsers", FaultEffect(kind: .authKeyDuplicated))
+        let error = try #require(await rpcFailure(client, Api.functions.users.GetUsers(id: [.inputUserSelf(.init())])))
+        #expect(error.rpcError?.message == "AUTH_KEY_DUPLICATED")
+        #expect(error.advice == .newAuthKey)
+        await client.close()
+        await cluster.shutdown()
+    }
+
+    @Test func cancellingACallEndsItWithCancelled() async throws {
+        let cluster = try await Cluster.start()
+        let client = try await loggedIn(cluster)
+        try fault(cluster, method: "help.getNearestDc", .delay(milliseconds: 5000))
+        let call = Task { () -> TelegramError? in
+            do throws(TelegramError) {
+                _ = try await client.invoke(Self.nearest, options: InvokeOptions(timeout: 30))
+                return nil
+            } catch {
+                return error
+            }
+        }
+        // Let the request reach the server before cancelling it.
+        _ = try await client.invoke(Api.functions.users.GetUsers(id: [.inputUserSelf(.init())]))
+        call.cancel()
+        let error = await call.value
+        guard case .cancelled(let method) = error else {
+            Issue.record("expected cancellation, got \(String(describing: error))")
+            return
+        }
+        #expect(method == "help.getNearestDc")
+        _ = try await client.invoke(Api.functions.users.GetUsers(id: [.inputUserSelf(.init())]))
+        await client.close()
+        await cluster.shutdown()
+    }
+}
