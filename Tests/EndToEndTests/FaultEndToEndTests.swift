@@ -55,6 +55,8 @@ import class TelegramClient.TelegramClient
         try fault(cluster, method: "users.getUsers", .dropBeforeAnswer)
         let users = try await client.invoke(Api.functions.users.GetUsers(id: [.inputUserSelf(.init())]))
         #expect(users.map(\.userID) == [alice.id])
+        let statistics = try #require(await client.statistics()[1])
+        #expect(statistics.connections == 2 && statistics.connectionsLost == 1 && statistics.requestsInDoubt == 1)
         await client.close()
         await cluster.shutdown()
     }
@@ -66,6 +68,9 @@ import class TelegramClient.TelegramClient
         _ = try await client.invoke(Self.nearest)
         let users = try await client.invoke(Api.functions.users.GetUsers(id: [.inputUserSelf(.init())]))
         #expect(users.map(\.userID) == [alice.id])
+        // The next call may race the server's close (then it is in doubt and recovered); either way
+        // it runs on a second connection.
+        #expect(await client.statistics()[1]?.connections == 2)
         await client.close()
         await cluster.shutdown()
     }
@@ -82,6 +87,7 @@ import class TelegramClient.TelegramClient
             return
         }
         #expect(method == "help.getNearestDc" && seconds == 0.3)
+        #expect(await client.statistics()[1]?.timeouts == 1)
         // The connection is still usable.
         _ = try await client.invoke(Self.nearest)
         await client.close()
@@ -145,6 +151,8 @@ import class TelegramClient.TelegramClient
         try fault(cluster, method: "users.getUsers", .transportError(code))
         let users = try await client.invoke(Api.functions.users.GetUsers(id: [.inputUserSelf(.init())]))
         #expect(users.map(\.userID) == [alice.id])
+        let statistics = try #require(await client.statistics()[1])
+        #expect(statistics.transportErrors == 1 && statistics.connections == 2 && statistics.requestsInDoubt == 1)
         await client.close()
         await cluster.shutdown()
     }
@@ -175,6 +183,7 @@ import class TelegramClient.TelegramClient
         #expect(stored.homeDC == 1)
         #expect(stored.dcs[2]?.isAuthorized == true)
         #expect(stored.dcs[2]?.authKey != nil)
+        #expect(await client.statistics()[2]?.keyExchanges == 1)
         await client.close()
         await cluster.shutdown()
     }
@@ -240,6 +249,7 @@ import class TelegramClient.TelegramClient
             return
         }
         #expect(method == "help.getNearestDc")
+        #expect(await client.statistics()[1]?.cancellations == 1)
         _ = try await client.invoke(Api.functions.users.GetUsers(id: [.inputUserSelf(.init())]))
         await client.close()
         await cluster.shutdown()

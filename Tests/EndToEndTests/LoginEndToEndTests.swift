@@ -16,12 +16,14 @@ import class TelegramClient.TelegramClient
         #expect(stored.dcs[1]?.authKey != nil)
         #expect(stored.isAuthorized == false)
         #expect(await client.knownDCs.dcIDs == [1, 2, 3])
+        #expect(await client.statistics()[1]?.keyExchanges == 1)
         await client.close()
 
         // A second client reuses the stored key: no new exchange, same key id.
         let again = cluster.client(storage: storage)
         try await again.connect()
         #expect(try #require(await storage.load()).dcs[1]?.authKey?.id == stored.dcs[1]?.authKey?.id)
+        #expect(await again.statistics()[1]?.keyExchanges == 0)
         await again.close()
         await cluster.shutdown()
     }

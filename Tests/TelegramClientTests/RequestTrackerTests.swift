@@ -8,7 +8,7 @@ import Testing
     @Test func answersReachTheirCallExactlyOnce() {
         var tracker = RequestTracker<String>()
         let token = tracker.makeToken()
-        tracker.register(token, method: "help.getConfig", now: start, timeout: 10, completion: "a")
+        tracker.register(token, method: "help.getConfig", timeout: 10, completion: "a")
         tracker.attach(token, to: RequestID(rawValue: 7))
         #expect(tracker.complete(RequestID(rawValue: 7))?.completion == "a")
         #expect(tracker.complete(RequestID(rawValue: 7)) == nil)
@@ -20,9 +20,12 @@ import Testing
         let short = tracker.makeToken()
         let long = tracker.makeToken()
         let forever = tracker.makeToken()
-        tracker.register(short, method: "a", now: start, timeout: 5, completion: "short")
-        tracker.register(long, method: "b", now: start, timeout: 30, completion: "long")
-        tracker.register(forever, method: "c", now: start, timeout: nil, completion: "forever")
+        tracker.register(short, method: "a", timeout: 5, completion: "short")
+        tracker.register(long, method: "b", timeout: 30, completion: "long")
+        tracker.register(forever, method: "c", timeout: nil, completion: "forever")
+        #expect(tracker.nextDeadline == nil)
+        for token in [short, long, forever] { tracker.arm(token, now: start) }
+        tracker.arm(short, now: start + 100)
         #expect(tracker.nextDeadline == start + 5)
         #expect(tracker.expire(now: start + 4.999).isEmpty)
         #expect(tracker.expire(now: start + 5).map(\.completion) == ["short"])
@@ -32,10 +35,20 @@ import Testing
         #expect(tracker.count == 1)
     }
 
+    @Test func theTimeoutStartsWhenTheCallIsArmedNotWhenItWaitsForAConnection() {
+        var tracker = RequestTracker<String>()
+        let token = tracker.makeToken()
+        tracker.register(token, method: "help.getConfig", timeout: 10, completion: "c")
+        #expect(tracker.expire(now: start + 1000).isEmpty)
+        tracker.arm(token, now: start + 1000)
+        #expect(tracker.expire(now: start + 1009).isEmpty)
+        #expect(tracker.expire(now: start + 1010).map(\.completion) == ["c"])
+    }
+
     @Test func aCancelledCallIgnoresItsLateAnswer() {
         var tracker = RequestTracker<String>()
         let token = tracker.makeToken()
-        tracker.register(token, method: "messages.getHistory", now: start, timeout: nil, completion: "x")
+        tracker.register(token, method: "messages.getHistory", timeout: nil, completion: "x")
         tracker.attach(token, to: RequestID(rawValue: 3))
         let removed = tracker.remove(token)
         #expect(removed?.requestID == RequestID(rawValue: 3))
@@ -47,8 +60,8 @@ import Testing
         var tracker = RequestTracker<Int>()
         let sent = tracker.makeToken()
         let queued = tracker.makeToken()
-        tracker.register(sent, method: "a", now: start, timeout: nil, completion: 1)
-        tracker.register(queued, method: "b", now: start, timeout: nil, completion: 2)
+        tracker.register(sent, method: "a", timeout: nil, completion: 1)
+        tracker.register(queued, method: "b", timeout: nil, completion: 2)
         tracker.attach(sent, to: RequestID(rawValue: 9))
         #expect(tracker.requestsInFlight == [RequestID(rawValue: 9)])
         #expect(tracker.removeAll().map(\.completion) == [1, 2])

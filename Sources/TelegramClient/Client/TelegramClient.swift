@@ -111,6 +111,13 @@ public actor TelegramClient: TelegramInvoking {
         for connection in all { await connection.close() }
     }
 
+    /// What each DC connection did so far (connections, key exchanges, requests in doubt...).
+    public func statistics() async -> [Int: ConnectionStatistics] {
+        var result: [Int: ConnectionStatistics] = [:]
+        for (dc, connection) in connections { result[dc] = await connection.statistics }
+        return result
+    }
+
     // MARK: - Authorization across DCs
 
     /// Makes `dc` accept this account: auth.exportAuthorization on the home DC, auth.importAuthorization on `dc`.

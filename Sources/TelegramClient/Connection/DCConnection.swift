@@ -43,6 +43,7 @@ actor DCConnection {
     private var lastTransportError: TransportErrorCode?
     private var lastSavedSalt: Int64 = 0
     private var isClosed = false
+    private(set) var statistics = ConnectionStatistics()
 
     init(
         dcID: Int, address: DCAddress, state: DCSessionState, configuration: TelegramClientConfiguration,
@@ -117,7 +118,7 @@ actor DCConnection {
             return
         }
         let now = clock.now()
-        tracker.register(token, method: method, now: now, timeout: timeout, completion: completion)
+        tracker.register(token, method: method, timeout: timeout, completion: completion)
         if session == nil {
             parked.append((token, body))
         } else {
@@ -132,6 +133,7 @@ actor DCConnection {
         guard session != nil else { return }
         let wrap = needsInitConnection
         needsInitConnection = false
+        tracker.arm(token, now: now)
         let bytes = body(wrap)
         if writer != nil {
             guard let (request, actions) = session?.send(request: bytes, now: now) else { return }
@@ -148,6 +150,7 @@ actor DCConnection {
             return
         }
         parked.removeAll { $0.0 == token }
+        statistics.cancellations += 1
         logger.debug("call cancelled", metadata: ["method": "\(entry.method)"])
         dropAnswer(of: entry.requestID)
         entry.completion.resume(returning: .failure(.cancelled(method: entry.method)))
@@ -180,6 +183,7 @@ actor DCConnection {
         let now = clock.now()
         for entry in tracker.expire(now: now) {
             logger.debug("call timed out", metadata: ["method": "\(entry.method)"])
+            statistics.timeouts += 1
             dropAnswer(of: entry.requestID)
             entry.completion.resume(returning: .failure(.timeout(method: entry.method, seconds: entry.timeout ?? 0)))
         }
@@ -255,6 +259,7 @@ actor DCConnection {
             return LinkOutcome(established: false, failure: .ended, reason: "closed")
         }
         channel = asyncChannel.channel
+        statistics.connections += 1
         logger.debug("connected", metadata: ["address": "\(address)"])
         var established = false
         do {
@@ -334,6 +339,7 @@ actor DCConnection {
 
     private func installKey(_ result: HandshakeResult) {
         logger.info("auth key created", metadata: ["retries": "\(result.retryCount)"])
+        statistics.keyExchanges += 1
         session = Self.makeSession(key: result.authKey, salt: result.serverSalt, timeOffset: result.serverTimeOffset, entropy: &entropy)
         needsInitConnection = true
         lastSavedSalt = result.serverSalt
@@ -346,10 +352,12 @@ actor DCConnection {
         self.writer = writer
         guard session != nil else { return }
         let now = clock.now()
-        let inDoubt = tracker.requestsInFlight
+        // Only requests that went out under a msg_id can be in doubt; queued ones go out at the flush.
+        let inDoubt = tracker.requestsInFlight.filter { session?.messageID(of: $0) != nil }
         var actions: [ClientSessionAction] = []
         if !inDoubt.isEmpty {
             logger.debug("asking the server about requests in doubt", metadata: ["count": "\(inDoubt.count)"])
+            statistics.requestsInDoubt += inDoubt.count
             actions += session?.requestState(of: inDoubt, now: now) ?? []
         }
         let waiting = parked
@@ -359,9 +367,11 @@ actor DCConnection {
         }
         actions += session?.flush(now: now) ?? []
         perform(actions)
+        scheduleTimer(now: now)
     }
 
     private func linkEnded() {
+        if !tracker.isEmpty { statistics.connectionsLost += 1 }
         writer?.finish()
         writer = nil
         channel = nil
@@ -376,6 +386,7 @@ actor DCConnection {
         case .transportError(let code):
             logger.notice("transport error from the server", metadata: ["code": "\(code.rawValue)"])
             lastTransportError = code
+            statistics.transportErrors += 1
             channel?.close(promise: nil)
         case .quickAck, .packetRequestingQuickAck:
             break
@@ -434,6 +445,7 @@ actor DCConnection {
                 if case .sessionReset = action { needsInitConnection = true }
                 if !resend.isEmpty, let actions = session?.resend(resend, now: clock.now()) {
                     logger.debug("resending requests the new session never saw", metadata: ["count": "\(resend.count)"])
+                    statistics.requestsResent += resend.count
                     perform(actions)
                 }
             case .update, .pong, .futureSalts, .sessionDestroyed:

@@ -12,7 +12,7 @@ struct CallToken: Hashable, Sendable, Comparable {
 struct RequestTracker<Completion> {
     struct Entry {
         let method: String
-        let deadline: UnixTime?
+        var deadline: UnixTime?
         let timeout: Double?
         var requestID: RequestID?
         let completion: Completion
@@ -31,9 +31,17 @@ struct RequestTracker<Completion> {
         return CallToken(rawValue: nextToken)
     }
 
-    mutating func register(_ token: CallToken, method: String, now: UnixTime, timeout: Double?, completion: Completion) {
+    /// Registers a call. Its timeout starts only when it is `arm`ed (handed to a live session), so
+    /// connecting and the key exchange, bounded by their own limits, do not eat into it.
+    mutating func register(_ token: CallToken, method: String, timeout: Double?, completion: Completion) {
         precondition(entries[token] == nil, "a call token was registered twice")
-        entries[token] = Entry(method: method, deadline: timeout.map { now + $0 }, timeout: timeout, requestID: nil, completion: completion)
+        entries[token] = Entry(method: method, deadline: nil, timeout: timeout, requestID: nil, completion: completion)
+    }
+
+    /// Starts the call's timeout at `now` (once).
+    mutating func arm(_ token: CallToken, now: UnixTime) {
+        guard let entry = entries[token], entry.deadline == nil, let timeout = entry.timeout else { return }
+        entries[token]?.deadline = now + timeout
     }
 
     /// Links the call to the session machine's request once it is queued.

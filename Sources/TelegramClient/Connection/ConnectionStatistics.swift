@@ -1,0 +1,20 @@
+/// Counters of what a DC connection did, for operators and for tests that assert the client's
+/// behaviour (it reconnected, it recovered requests in doubt, it ran a key exchange).
+public struct ConnectionStatistics: Sendable, Hashable {
+    /// TCP connections established.
+    public var connections = 0
+    /// Key exchanges completed.
+    public var keyExchanges = 0
+    /// Connections lost while calls were waiting (each followed by a reconnect attempt).
+    public var connectionsLost = 0
+    /// Requests in doubt after a reconnect, about which the server was asked (msgs_state_req).
+    public var requestsInDoubt = 0
+    /// Requests sent again because a new server session never saw them.
+    public var requestsResent = 0
+    /// Transport error codes received (-404, -429...).
+    public var transportErrors = 0
+    public var timeouts = 0
+    public var cancellations = 0
+
+    public init() {}
+}
