@@ -33,6 +33,7 @@ let package = Package(
         .executableTarget(name: "tl-gen", dependencies: ["TLGen"], swiftSettings: strict),
         .target(name: "MTProtoSchema", dependencies: ["TL"], swiftSettings: strict),
         .target(name: "TLSchema", dependencies: ["TL"], swiftSettings: strict),
+        .executableTarget(name: "TLBench", dependencies: ["TL", "TLSchema"], path: "Benchmarks/TLBench", swiftSettings: strict),
 
         // Layer 2: crypto. AES-NI in C where Swift cannot reach the instructions; OpenSSL's bignums.
         // AES-NI is enabled per function in the C source (no unsafe flags: the package stays usable as a dependency).
