@@ -35,14 +35,17 @@ public struct ClientSession: Sendable {
     private var nextRequestNumber: UInt64 = 1
 
     /// `timeOffset`: server clock minus local clock, in seconds, if already known (e.g. from the
-    /// handshake's server_time); 16/17 notifications correct it later anyway.
+    /// handshake's server_time); 16/17 notifications correct it later anyway. `futureSalts`: salts
+    /// kept from an earlier run (salts belong to the auth key, not the session). A restarted client
+    /// should pass a fresh `sessionID`: seq_no and the replay window are not persisted.
     public init(
-        authKey: AuthKey, sessionID: Int64, serverSalt: Int64, timeOffset: Double = 0,
+        authKey: AuthKey, sessionID: Int64, serverSalt: Int64, timeOffset: Double = 0, futureSalts: [FutureSalt] = [],
         entropy: any EntropySource, configuration: SessionConfiguration = SessionConfiguration()
     ) {
         self.authKey = authKey
         self.sessionID = sessionID
         self.serverSalt = serverSalt
+        self.futureSalts = futureSalts.sorted { $0.validSince < $1.validSince }
         self.messageIDs = MessageIDGenerator(timeOffset: timeOffset)
         self.received = ReceivedMessageWindow(capacity: configuration.receivedWindowCapacity)
         self.entropy = entropy
@@ -351,6 +354,12 @@ public struct ClientSession: Sendable {
                 actions.append(.messageDiscarded(messageID: message.messageID, error))
                 return
             }
+        }
+        // A container can only stand at the top of a packet; one that arrives gzip'd or as a
+        // container's element would smuggle messages past the container checks.
+        if WireConstructor.of(body) == WireConstructor.messageContainer {
+            actions.append(.messageDiscarded(messageID: message.messageID, .nestedContainer(messageID: message.messageID)))
+            return
         }
         let service: ServiceMessage
         do {

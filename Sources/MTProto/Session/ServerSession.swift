@@ -191,6 +191,12 @@ public struct ServerSession: Sendable {
                 return
             }
         }
+        // A container can only stand at the top of a packet; one that arrives gzip'd or as a
+        // container's element would smuggle messages past the container checks.
+        if WireConstructor.of(body) == WireConstructor.messageContainer {
+            actions.append(.messageDiscarded(messageID: message.messageID, .nestedContainer(messageID: message.messageID)))
+            return
+        }
         let service: ServiceMessage
         do {
             service = try ServiceMessage.decode(body)
