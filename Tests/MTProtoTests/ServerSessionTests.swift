@@ -186,4 +186,16 @@ import MTProtoCrypto
         #expect(actions.contains(.messageDiscarded(messageID: base + 16, .nestedContainer(messageID: base + 16))))
         #expect(!actions.contains { if case .request = $0 { true } else { false } })
     }
+
+    @Test mutating func latePacketsOfALeftSessionDoNotDisturbTheNewOne() throws {
+        let base = clientMessageID(now)
+        let old = peer.packet(messageID: base + 8, seqNo: 3, body: Fixtures.request(1), sessionID: 0xA, direction: .clientToServer)
+        _ = try server.receive(peer.packet(messageID: base, seqNo: 1, body: Fixtures.request(0), sessionID: 0xA, direction: .clientToServer), now: now)
+        let fresh = try server.receive(peer.packet(messageID: base + 4, seqNo: 1, body: Fixtures.request(2), sessionID: 0xB, direction: .clientToServer), now: now)
+        #expect(fresh.contains(.sessionCreated(sessionID: 0xB, firstMessageID: base + 4)))
+        let late = try server.receive(old, now: now)
+        #expect(late == [.messageDiscarded(messageID: base + 8, .wrongSession(received: 0xA, expected: 0xB))])
+        #expect(server.clientSessionID == 0xB)
+        #expect(!server.answer(request: base + 4, result: [1, 2, 3, 4], now: now).isEmpty, "the live session's query is still open")
+    }
 }
