@@ -106,37 +106,86 @@ AESNI static inline __m128i decrypt_block(__m128i block, const __m128i d[15]) {
     return _mm_aesdeclast_si128(block, d[14]);
 }
 
+// IGE is serial in both directions: block i+1's input needs block i's output. The final AES round
+// ends with a plain XOR of the round key, so the IGE XORs around it fold into that key:
+// aesenclast(t, k14 ^ a ^ b) == aesenclast(t, k14) ^ a ^ b. The loop below feeds each block's last
+// round straight into the next block's first-round input, leaving only the 14 AES instructions on
+// the dependency chain; the output block is recovered off the chain.
 AESNI void caesni_aes256_ige_encrypt(const uint8_t *input, uint8_t *output, size_t length,
-                               const uint8_t key[32], const uint8_t iv[32]) {
+                                     const uint8_t key[32], const uint8_t iv[32]) {
+    if (length < 16) {
+        return;
+    }
     __m128i k[15];
     expand_encrypt_key(key, k);
-    __m128i previous_cipher = _mm_loadu_si128((const __m128i *)iv);
+    const __m128i zero = _mm_setzero_si128();
     __m128i previous_plain = _mm_loadu_si128((const __m128i *)(iv + 16));
-    for (size_t offset = 0; offset + 16 <= length; offset += 16) {
-        // Loaded before the store so that input == output works.
-        const __m128i plain = _mm_loadu_si128((const __m128i *)(input + offset));
-        const __m128i cipher =
-            _mm_xor_si128(encrypt_block(_mm_xor_si128(plain, previous_cipher), k), previous_plain);
-        _mm_storeu_si128((__m128i *)(output + offset), cipher);
-        previous_cipher = cipher;
+    __m128i plain = _mm_loadu_si128((const __m128i *)input);
+    // state = plain_i ^ cipher_{i-1} ^ k0: the input of round 1.
+    __m128i state = _mm_xor_si128(_mm_xor_si128(plain, _mm_loadu_si128((const __m128i *)iv)), k[0]);
+    for (size_t offset = 0; offset < length; offset += 16) {
+        // Loaded before this block's store, so input == output works.
+        const __m128i next_plain =
+            offset + 16 < length ? _mm_loadu_si128((const __m128i *)(input + offset + 16)) : zero;
+        const __m128i last_key =
+            _mm_xor_si128(_mm_xor_si128(k[14], previous_plain), _mm_xor_si128(next_plain, k[0]));
+        __m128i t = _mm_aesenc_si128(state, k[1]);
+        t = _mm_aesenc_si128(t, k[2]);
+        t = _mm_aesenc_si128(t, k[3]);
+        t = _mm_aesenc_si128(t, k[4]);
+        t = _mm_aesenc_si128(t, k[5]);
+        t = _mm_aesenc_si128(t, k[6]);
+        t = _mm_aesenc_si128(t, k[7]);
+        t = _mm_aesenc_si128(t, k[8]);
+        t = _mm_aesenc_si128(t, k[9]);
+        t = _mm_aesenc_si128(t, k[10]);
+        t = _mm_aesenc_si128(t, k[11]);
+        t = _mm_aesenc_si128(t, k[12]);
+        t = _mm_aesenc_si128(t, k[13]);
+        // next state = next_plain ^ cipher_i ^ k0; cipher_i is recovered from it.
+        state = _mm_aesenclast_si128(t, last_key);
+        _mm_storeu_si128((__m128i *)(output + offset), _mm_xor_si128(state, _mm_xor_si128(next_plain, k[0])));
         previous_plain = plain;
+        plain = next_plain;
     }
     memset(k, 0, sizeof(k));
 }
 
 AESNI void caesni_aes256_ige_decrypt(const uint8_t *input, uint8_t *output, size_t length,
-                               const uint8_t key[32], const uint8_t iv[32]) {
+                                     const uint8_t key[32], const uint8_t iv[32]) {
+    if (length < 16) {
+        return;
+    }
     __m128i d[15];
     expand_decrypt_key(key, d);
+    const __m128i zero = _mm_setzero_si128();
     __m128i previous_cipher = _mm_loadu_si128((const __m128i *)iv);
-    __m128i previous_plain = _mm_loadu_si128((const __m128i *)(iv + 16));
-    for (size_t offset = 0; offset + 16 <= length; offset += 16) {
-        const __m128i cipher = _mm_loadu_si128((const __m128i *)(input + offset));
-        const __m128i plain =
-            _mm_xor_si128(decrypt_block(_mm_xor_si128(cipher, previous_plain), d), previous_cipher);
-        _mm_storeu_si128((__m128i *)(output + offset), plain);
+    __m128i cipher = _mm_loadu_si128((const __m128i *)input);
+    // state = cipher_i ^ plain_{i-1} ^ d0: the input of the first inverse round.
+    __m128i state = _mm_xor_si128(_mm_xor_si128(cipher, _mm_loadu_si128((const __m128i *)(iv + 16))), d[0]);
+    for (size_t offset = 0; offset < length; offset += 16) {
+        const __m128i next_cipher =
+            offset + 16 < length ? _mm_loadu_si128((const __m128i *)(input + offset + 16)) : zero;
+        const __m128i last_key =
+            _mm_xor_si128(_mm_xor_si128(d[14], previous_cipher), _mm_xor_si128(next_cipher, d[0]));
+        __m128i t = _mm_aesdec_si128(state, d[1]);
+        t = _mm_aesdec_si128(t, d[2]);
+        t = _mm_aesdec_si128(t, d[3]);
+        t = _mm_aesdec_si128(t, d[4]);
+        t = _mm_aesdec_si128(t, d[5]);
+        t = _mm_aesdec_si128(t, d[6]);
+        t = _mm_aesdec_si128(t, d[7]);
+        t = _mm_aesdec_si128(t, d[8]);
+        t = _mm_aesdec_si128(t, d[9]);
+        t = _mm_aesdec_si128(t, d[10]);
+        t = _mm_aesdec_si128(t, d[11]);
+        t = _mm_aesdec_si128(t, d[12]);
+        t = _mm_aesdec_si128(t, d[13]);
+        // next state = next_cipher ^ plain_i ^ d0; plain_i is recovered from it.
+        state = _mm_aesdeclast_si128(t, last_key);
+        _mm_storeu_si128((__m128i *)(output + offset), _mm_xor_si128(state, _mm_xor_si128(next_cipher, d[0])));
         previous_cipher = cipher;
-        previous_plain = plain;
+        cipher = next_cipher;
     }
     memset(d, 0, sizeof(d));
 }

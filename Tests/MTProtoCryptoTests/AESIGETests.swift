@@ -87,6 +87,21 @@ struct AESIGETests {
         #expect(viaAESNI == plaintext && viaOpenSSL == plaintext)
     }
 
+    @Test func backendsAgreeOnEveryLengthUpTo2KiB() throws {
+        guard AESIGE.hardwareAccelerated else { return }
+        var entropy = SeededEntropy(seed: 8)
+        for blocks in 1...128 {
+            let key = entropy.bytes(32), iv = entropy.bytes(32)
+            let plaintext = entropy.bytes(16 * blocks)
+            var viaAESNI = plaintext, viaOpenSSL = plaintext
+            try AESIGE.encrypt(&viaAESNI, key: key, iv: iv, backend: .aesni)
+            try AESIGE.encrypt(&viaOpenSSL, key: key, iv: iv, backend: .openSSL)
+            #expect(viaAESNI == viaOpenSSL)
+            try AESIGE.decrypt(&viaAESNI, key: key, iv: iv, backend: .aesni)
+            #expect(viaAESNI == plaintext)
+        }
+    }
+
     @Test func emptyInputIsAllowedAndUnchanged() throws {
         #expect(try AESIGE.encrypt([], key: [UInt8](repeating: 1, count: 32), iv: [UInt8](repeating: 2, count: 32)) == [])
     }

@@ -81,6 +81,18 @@ struct MessageCryptoTests {
         }
     }
 
+    /// Random packets carrying the right auth_key_id reach the AES and msg_key path: always a typed error.
+    @Test func randomPacketsAreRejectedWithoutCrashing() {
+        var entropy = SeededEntropy(seed: 23)
+        for length in 0..<300 {
+            var packet = entropy.bytes(length)
+            if length >= 8 { packet.replaceSubrange(0..<8, with: authKey.idBytes) }
+            #expect(throws: MessageCryptoError.self) {
+                _ = try MessageCrypto.decryptMessage(packet, authKey: authKey, direction: .clientToServer)
+            }
+        }
+    }
+
     @Test func wrongDirectionIsAMessageKeyMismatch() {
         #expect(throws: MessageCryptoError.messageKeyMismatch) {
             _ = try MessageCrypto.decrypt(hex(TelethonVectors.clientPacket), authKey: authKey, direction: .serverToClient)

@@ -84,6 +84,34 @@ struct RSAPublicKeyTests {
         #expect(throws: RSAError.self) { try RSAPublicKey(pem: truncated) }
     }
 
+    /// Garbage and mutated keys only ever produce a key or a typed error.
+    @Test func mutatedKeysNeverCrash() throws {
+        var entropy = SeededEntropy(seed: 17)
+        let der = try RSAPublicKey(pem: TestKeys.publicKey2048SPKI).pkcs1DER
+        var accepted = 0
+        for round in 0..<2000 {
+            var mutated = der
+            if round % 3 == 0 {
+                mutated = entropy.bytes(Int(entropy.bytes(1)[0]))
+            } else {
+                for _ in 0..<(1 + round % 4) {
+                    let index = Int(entropy.bytes(2).reduce(0) { $0 << 8 | Int($1) }) % mutated.count
+                    mutated[index] = entropy.bytes(1)[0]
+                }
+                if round % 5 == 0 { mutated = Array(mutated.prefix(Int(entropy.bytes(1)[0]))) }
+            }
+            do {
+                _ = try RSAPublicKey(pkcs1DER: mutated)
+                accepted += 1
+            } catch {
+                #expect(!error.description.isEmpty)
+            }
+            #expect(throws: RSAError.self) { _ = try RSAPublicKey(subjectPublicKeyInfoDER: mutated) }
+        }
+        // Changing modulus bytes keeps a valid structure: some mutations must still parse.
+        #expect(accepted > 0)
+    }
+
     @Test func nonRSASubjectPublicKeyInfoIsRejected() {
         // SEQUENCE { SEQUENCE { OID 1.2.840.10045.2.1 (EC) }, BIT STRING { 0 } }
         let der: [UInt8] = [0x30, 0x0F, 0x30, 0x09, 0x06, 0x07, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x02, 0x01, 0x03, 0x02, 0x00, 0x00]
