@@ -84,10 +84,17 @@ async def step(name, coroutine):
         return False
 
 
-def new_client(dcs, dc_id):
+def signed64(value):
+    """Telethon keeps key ids unsigned; the DC table and the control endpoint use TL's signed long."""
+    return value - (1 << 64) if value >= (1 << 63) else value
+
+
+def new_client(dcs, dc_id, auth_key=None):
     session = MemorySession()
     entry = next(dc for dc in dcs if dc["id"] == dc_id)
     session.set_dc(dc_id, entry["host"], entry["port"])
+    if auth_key is not None:
+        session.auth_key = auth_key
     return TelegramClient(session, API_ID, API_HASH, flood_sleep_threshold=0, request_retries=1,
                           connection_retries=1, retry_delay=0, timeout=15)
 
@@ -182,6 +189,73 @@ async def run(dcs, control):
         assert me.id == 1003 and carol.session.dc_id == 2
         return "PHONE_MIGRATE_2 followed, logged in on DC 2"
 
+    def fired_once(kind):
+        rules = [rule for rule in control.call("GET", "/faults")["rules"] if rule["effect"]["kind"] == kind]
+        assert [rule["fired"] for rule in rules] == [1], rules
+        control.call("DELETE", "/faults")
+
+    async def bad_server_salt():
+        control.call("POST", "/faults", {"match": {"method": "users.getUsers", "account": 1001, "count": 1},
+                                          "effect": {"kind": "badServerSalt"}})
+        me = await alice.get_me()
+        assert me.id == 1001
+        fired_once("badServerSalt")
+        return "salt changed mid-session, request resent and answered"
+
+    async def dropped_connection():
+        control.call("POST", "/faults", {"match": {"method": "updates.getState", "account": 1001, "count": 1},
+                                          "effect": {"kind": "dropBeforeAnswer"}})
+        state = await alice(functions.updates.GetStateRequest())
+        assert state.pts >= 1
+        fired_once("dropBeforeAnswer")
+        return "Telethon reconnected and got its answer"
+
+    async def delayed_answer():
+        control.call("POST", "/faults", {"match": {"method": "help.getNearestDc", "count": 1},
+                                          "effect": {"kind": "delay", "milliseconds": 300}})
+        nearest = await alice(functions.help.GetNearestDcRequest())
+        assert nearest.this_dc == 1
+        fired_once("delay")
+        return "answered after the injected delay"
+
+    async def duplicated_key():
+        # A second client with the same auth key and its own session id while alice's connection lives:
+        # its first request (help.getConfig inside connect) meets the rule.
+        twin = new_client(dcs, 1, auth_key=alice.session.auth_key)
+        try:
+            await twin.connect()
+            await twin(functions.updates.GetStateRequest())
+            raise AssertionError("no AUTH_KEY_DUPLICATED")
+        except errors.AuthKeyDuplicatedError:
+            pass
+        finally:
+            await twin.disconnect()
+        keys = control.call("GET", "/keys")
+        assert signed64(alice.session.auth_key.key_id) not in [key["keyID"] for key in keys], keys
+        try:
+            await alice(functions.updates.GetStateRequest())
+            raise AssertionError("the duplicated key still works")
+        except errors.AuthKeyDuplicatedError:
+            pass
+        return "406 AUTH_KEY_DUPLICATED, the key forgotten for both"
+
+    async def revoked_key():
+        control.call("POST", "/faults", {"match": {"account": 1003, "count": 1}, "effect": {"kind": "authKeyUnregistered"}})
+        try:
+            await carol(functions.updates.GetStateRequest())
+            raise AssertionError("no AuthKeyUnregisteredError")
+        except errors.AuthKeyUnregisteredError:
+            pass
+        control.call("DELETE", "/faults")
+        keys = control.call("GET", "/keys")
+        assert [key.get("userID") for key in keys if key["keyID"] == signed64(carol.session.auth_key.key_id)] == [None], keys
+        try:
+            await carol(functions.updates.GetStateRequest())
+            raise AssertionError("still logged in")
+        except errors.AuthKeyUnregisteredError:
+            pass
+        return "401 AUTH_KEY_UNREGISTERED, then logged out"
+
     await step("key exchange", key_exchange())
     await step("login with code", login_with_code())
     await step("get_me", get_me())
@@ -191,6 +265,11 @@ async def run(dcs, control):
     await step("FloodWaitError with the injected seconds", flood_wait())
     await step("2FA login", two_factor())
     await step("PHONE_MIGRATE to DC 2", phone_migrate())
+    await step("bad_server_salt injected", bad_server_salt())
+    await step("connection dropped before the answer", dropped_connection())
+    await step("delayed answer", delayed_answer())
+    await step("revoked key (AUTH_KEY_UNREGISTERED)", revoked_key())
+    await step("AUTH_KEY_DUPLICATED for one key in two live sessions", duplicated_key())
 
     for client in (alice, bob, carol):
         await client.disconnect()

@@ -200,6 +200,15 @@ import Testing
         #expect(state.userID(for: Client().context) == nil)
     }
 
+    @Test func aDroppedKeyIsRefusedOnEveryCallAndForgotten() throws {
+        var state = try loggedIn()
+        try state.faults.add(FaultRule(match: FaultMatch(method: "updates.getState", count: 1), effect: FaultEffect(kind: .authKeyDuplicated)))
+        #expect(call(&state, F.updates.GetState()) == .error(code: 406, message: "AUTH_KEY_DUPLICATED"))
+        #expect(call(&state, F.help.GetConfig()) == .error(code: 406, message: "AUTH_KEY_DUPLICATED"))
+        #expect(state.authKeyIDs(dc: 1).isEmpty)
+        #expect(state.userID(for: Client().context) == nil)
+    }
+
     @Test func phoneFaultsMatchBeforeLogin() throws {
         var state = DCState.forTests()
         try state.faults.add(FaultRule(match: FaultMatch(method: "auth.sendCode", phone: "+1 555 0001"), effect: .migrate(.phone, to: 3)))
