@@ -107,7 +107,11 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "TelegramClientTests", dependencies: ["TelegramClient"], swiftSettings: strict),
-        .testTarget(name: "TestDCTests", dependencies: ["TestDC"], swiftSettings: strict),
+        .testTarget(
+            name: "TestDCTests",
+            dependencies: ["TestDC", "MTProto", "MTProtoNIO", .product(name: "NIOEmbedded", package: "swift-nio")],
+            swiftSettings: strict
+        ),
         // Our client against the test DC over loopback TCP.
         .testTarget(name: "EndToEndTests", dependencies: ["TelegramClient", "TestDC"], swiftSettings: strict),
     ]

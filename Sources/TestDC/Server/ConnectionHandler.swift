@@ -22,6 +22,8 @@ final class TestDCConnectionHandler: ChannelInboundHandler {
     private var handshakeSalts: [Int64: Int64] = [:]
     private var entropy: any EntropySource = SystemEntropy()
     private var closed = false
+    /// Bumped when a fault restarts the session: what the old session still had to send is dropped.
+    private var sessionGeneration = 0
 
     init(core: TestDCCore, dc: Int32, handshakeConfiguration: ServerHandshake.Configuration, logger: Logger) {
         self.core = core
@@ -124,10 +126,11 @@ final class TestDCConnectionHandler: ChannelInboundHandler {
     }
 
     private func perform(_ context: ChannelHandlerContext, _ actions: [ServerSessionAction], now: UnixTime) {
+        let generation = sessionGeneration
         for action in actions {
             switch action {
             case .send(let bytes):
-                write(context, bytes)
+                if generation == sessionGeneration { write(context, bytes) }
             case .sessionCreated(let sessionID, _):
                 core.updateConnection(connectionID) { $0.sessionID = sessionID }
             case .request(let messageID, let body):
@@ -222,6 +225,7 @@ final class TestDCConnectionHandler: ChannelInboundHandler {
         let schedule = ServerSaltSchedule(initialSalt: newSalt, validSince: now, entropy: &saltEntropy)
         core.withState { $0.replaceSaltSchedule(schedule, dc: dc, keyID: current.authKey.id) }
         session = ServerSession(authKey: current.authKey, salts: schedule, entropy: SystemEntropy())
+        sessionGeneration += 1
         write(context, packet)
     }
 
