@@ -11,6 +11,7 @@ usage: telethon_interop.py [path/to/tgsm]   (default: .build/debug/tgsm)
 import asyncio
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -28,6 +29,9 @@ API_ID, API_HASH = 1, "0123456789abcdef0123456789abcdef"
 
 passed = 0
 failed = 0
+SERVER_LOG = []
+# What the DC's logs must never show, even at debug level: phones, login codes, the 2FA password.
+SECRETS = ["15550001", "15550002", "15550003", "10005", "20005", "30005", "hunter2"]
 
 
 def report(name, ok, detail=""):
@@ -57,7 +61,7 @@ class Control:
 
 def start_testdc(binary, state_dir):
     process = subprocess.Popen(
-        [binary, "testdc", "--host", "127.0.0.1", "--base-port", "0", "--state-dir", state_dir, "--log-level", "notice"],
+        [binary, "testdc", "--host", "127.0.0.1", "--base-port", "0", "--state-dir", state_dir, "--log-level", "debug"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + 120
     output = []
@@ -67,8 +71,13 @@ def start_testdc(binary, state_dir):
             break
         output.append(line)
         if line.strip() == "ready":
-            # Keep draining its output so a full pipe never blocks the server; show it on failure.
-            threading.Thread(target=lambda: [print("  testdc| " + l, end="", flush=True) for l in process.stdout], daemon=True).start()
+            # Keep draining its output so a full pipe never blocks the server; kept for the log check.
+            def drain():
+                for line in process.stdout:
+                    SERVER_LOG.append(line)
+            process.reader = threading.Thread(target=drain, daemon=True)
+            process.reader.start()
+            SERVER_LOG.extend(output)
             return process
     process.kill()
     raise RuntimeError("tgsm testdc did not become ready:\n" + "".join(output))
@@ -303,6 +312,12 @@ def main():
             except subprocess.TimeoutExpired:
                 process.kill()
                 report("tgsm testdc exits cleanly on SIGTERM", False, "still running 20 s after SIGTERM")
+            process.reader.join(timeout=5)
+            # Whole tokens only: a 19-digit key id may contain "10005" by chance.
+            leaked = [secret for secret in SECRETS if any(re.search(rf"(?<![0-9A-Za-z]){secret}(?![0-9A-Za-z])", line) for line in SERVER_LOG)]
+            rpc_lines = sum(1 for line in SERVER_LOG if " rpc" in line or "method=" in line)
+            report("debug logs hold no phone, code or password", not leaked and rpc_lines > 0,
+                   f"{len(SERVER_LOG)} log lines, {rpc_lines} RPC lines" + (f", leaked {leaked}" if leaked else ""))
         shutil.rmtree(state_dir, ignore_errors=True)
     print(f"{passed} passed, {failed} failed")
     sys.exit(0 if failed == 0 else 1)
