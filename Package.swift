@@ -108,7 +108,11 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "TelegramClientTests", dependencies: ["TelegramClient", "MTProto", "MTProtoCrypto", "TL", "TLSchema"], swiftSettings: strict),
-        .testTarget(name: "TestDCTests", dependencies: ["TestDC"], swiftSettings: strict),
+        .testTarget(
+            name: "TestDCTests",
+            dependencies: ["TestDC", "MTProto", "MTProtoNIO", .product(name: "NIOEmbedded", package: "swift-nio")],
+            swiftSettings: strict
+        ),
         // Our client against the test DC over loopback TCP.
         .testTarget(
             name: "EndToEndTests",

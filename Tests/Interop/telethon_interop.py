@@ -11,6 +11,7 @@ usage: telethon_interop.py [path/to/tgsm]   (default: .build/debug/tgsm)
 import asyncio
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -28,6 +29,9 @@ API_ID, API_HASH = 1, "0123456789abcdef0123456789abcdef"
 
 passed = 0
 failed = 0
+SERVER_LOG = []
+# What the DC's logs must never show, even at debug level: phones, login codes, the 2FA password.
+SECRETS = ["15550001", "15550002", "15550003", "10005", "20005", "30005", "hunter2"]
 
 
 def report(name, ok, detail=""):
@@ -57,7 +61,7 @@ class Control:
 
 def start_testdc(binary, state_dir):
     process = subprocess.Popen(
-        [binary, "testdc", "--host", "127.0.0.1", "--base-port", "0", "--state-dir", state_dir, "--log-level", "notice"],
+        [binary, "testdc", "--host", "127.0.0.1", "--base-port", "0", "--state-dir", state_dir, "--log-level", "debug"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + 120
     output = []
@@ -67,8 +71,13 @@ def start_testdc(binary, state_dir):
             break
         output.append(line)
         if line.strip() == "ready":
-            # Keep draining its output so a full pipe never blocks the server; show it on failure.
-            threading.Thread(target=lambda: [print("  testdc| " + l, end="", flush=True) for l in process.stdout], daemon=True).start()
+            # Keep draining its output so a full pipe never blocks the server; kept for the log check.
+            def drain():
+                for line in process.stdout:
+                    SERVER_LOG.append(line)
+            process.reader = threading.Thread(target=drain, daemon=True)
+            process.reader.start()
+            SERVER_LOG.extend(output)
             return process
     process.kill()
     raise RuntimeError("tgsm testdc did not become ready:\n" + "".join(output))
@@ -84,10 +93,17 @@ async def step(name, coroutine):
         return False
 
 
-def new_client(dcs, dc_id):
+def signed64(value):
+    """Telethon keeps key ids unsigned; the DC table and the control endpoint use TL's signed long."""
+    return value - (1 << 64) if value >= (1 << 63) else value
+
+
+def new_client(dcs, dc_id, auth_key=None):
     session = MemorySession()
     entry = next(dc for dc in dcs if dc["id"] == dc_id)
     session.set_dc(dc_id, entry["host"], entry["port"])
+    if auth_key is not None:
+        session.auth_key = auth_key
     return TelegramClient(session, API_ID, API_HASH, flood_sleep_threshold=0, request_retries=1,
                           connection_retries=1, retry_delay=0, timeout=15)
 
@@ -182,6 +198,73 @@ async def run(dcs, control):
         assert me.id == 1003 and carol.session.dc_id == 2
         return "PHONE_MIGRATE_2 followed, logged in on DC 2"
 
+    def fired_once(kind):
+        rules = [rule for rule in control.call("GET", "/faults")["rules"] if rule["effect"]["kind"] == kind]
+        assert [rule["fired"] for rule in rules] == [1], rules
+        control.call("DELETE", "/faults")
+
+    async def bad_server_salt():
+        control.call("POST", "/faults", {"match": {"method": "users.getUsers", "account": 1001, "count": 1},
+                                          "effect": {"kind": "badServerSalt"}})
+        me = await alice.get_me()
+        assert me.id == 1001
+        fired_once("badServerSalt")
+        return "salt changed mid-session, request resent and answered"
+
+    async def dropped_connection():
+        control.call("POST", "/faults", {"match": {"method": "updates.getState", "account": 1001, "count": 1},
+                                          "effect": {"kind": "dropBeforeAnswer"}})
+        state = await alice(functions.updates.GetStateRequest())
+        assert state.pts >= 1
+        fired_once("dropBeforeAnswer")
+        return "Telethon reconnected and got its answer"
+
+    async def delayed_answer():
+        control.call("POST", "/faults", {"match": {"method": "help.getNearestDc", "count": 1},
+                                          "effect": {"kind": "delay", "milliseconds": 300}})
+        nearest = await alice(functions.help.GetNearestDcRequest())
+        assert nearest.this_dc == 1
+        fired_once("delay")
+        return "answered after the injected delay"
+
+    async def duplicated_key():
+        # A second client with the same auth key and its own session id while alice's connection lives:
+        # its first request (help.getConfig inside connect) meets the rule.
+        twin = new_client(dcs, 1, auth_key=alice.session.auth_key)
+        try:
+            await twin.connect()
+            await twin(functions.updates.GetStateRequest())
+            raise AssertionError("no AUTH_KEY_DUPLICATED")
+        except errors.AuthKeyDuplicatedError:
+            pass
+        finally:
+            await twin.disconnect()
+        keys = control.call("GET", "/keys")
+        assert signed64(alice.session.auth_key.key_id) not in [key["keyID"] for key in keys], keys
+        try:
+            await alice(functions.updates.GetStateRequest())
+            raise AssertionError("the duplicated key still works")
+        except errors.AuthKeyDuplicatedError:
+            pass
+        return "406 AUTH_KEY_DUPLICATED, the key forgotten for both"
+
+    async def revoked_key():
+        control.call("POST", "/faults", {"match": {"account": 1003, "count": 1}, "effect": {"kind": "authKeyUnregistered"}})
+        try:
+            await carol(functions.updates.GetStateRequest())
+            raise AssertionError("no AuthKeyUnregisteredError")
+        except errors.AuthKeyUnregisteredError:
+            pass
+        control.call("DELETE", "/faults")
+        keys = control.call("GET", "/keys")
+        assert [key.get("userID") for key in keys if key["keyID"] == signed64(carol.session.auth_key.key_id)] == [None], keys
+        try:
+            await carol(functions.updates.GetStateRequest())
+            raise AssertionError("still logged in")
+        except errors.AuthKeyUnregisteredError:
+            pass
+        return "401 AUTH_KEY_UNREGISTERED, then logged out"
+
     await step("key exchange", key_exchange())
     await step("login with code", login_with_code())
     await step("get_me", get_me())
@@ -191,6 +274,11 @@ async def run(dcs, control):
     await step("FloodWaitError with the injected seconds", flood_wait())
     await step("2FA login", two_factor())
     await step("PHONE_MIGRATE to DC 2", phone_migrate())
+    await step("bad_server_salt injected", bad_server_salt())
+    await step("connection dropped before the answer", dropped_connection())
+    await step("delayed answer", delayed_answer())
+    await step("revoked key (AUTH_KEY_UNREGISTERED)", revoked_key())
+    await step("AUTH_KEY_DUPLICATED for one key in two live sessions", duplicated_key())
 
     for client in (alice, bob, carol):
         await client.disconnect()
@@ -224,6 +312,12 @@ def main():
             except subprocess.TimeoutExpired:
                 process.kill()
                 report("tgsm testdc exits cleanly on SIGTERM", False, "still running 20 s after SIGTERM")
+            process.reader.join(timeout=5)
+            # Whole tokens only: a 19-digit key id may contain "10005" by chance.
+            leaked = [secret for secret in SECRETS if any(re.search(rf"(?<![0-9A-Za-z]){secret}(?![0-9A-Za-z])", line) for line in SERVER_LOG)]
+            rpc_lines = sum(1 for line in SERVER_LOG if " rpc" in line or "method=" in line)
+            report("debug logs hold no phone, code or password", not leaked and rpc_lines > 0,
+                   f"{len(SERVER_LOG)} log lines, {rpc_lines} RPC lines" + (f", leaked {leaked}" if leaked else ""))
         shutil.rmtree(state_dir, ignore_errors=True)
     print(f"{passed} passed, {failed} failed")
     sys.exit(0 if failed == 0 else 1)

@@ -200,6 +200,21 @@ import Testing
         #expect(state.userID(for: Client().context) == nil)
     }
 
+    @Test func aDroppedKeyIsRefusedOnEveryCallAndForgotten() throws {
+        var state = DCState.forTests()
+        let key = try AuthKeyFixture.make()
+        state.registerAuthKey(key, dc: 1)
+        let client = Client(dc: 1, keyID: key.id)
+        state.bind(client.context, to: 1001)
+        #expect(state.authKeyIDs(dc: 1) == [key.id])
+        try state.faults.add(FaultRule(match: FaultMatch(method: "updates.getState", count: 1), effect: FaultEffect(kind: .authKeyDuplicated)))
+        #expect(call(&state, F.updates.GetState(), as: client) == .error(code: 406, message: "AUTH_KEY_DUPLICATED"))
+        #expect(call(&state, F.help.GetConfig(), as: client) == .error(code: 406, message: "AUTH_KEY_DUPLICATED"))
+        #expect(state.authKeyIDs(dc: 1).isEmpty)
+        #expect(state.authKey(id: key.id, dc: 1) == nil)
+        #expect(state.userID(for: client.context) == nil)
+    }
+
     @Test func phoneFaultsMatchBeforeLogin() throws {
         var state = DCState.forTests()
         try state.faults.add(FaultRule(match: FaultMatch(method: "auth.sendCode", phone: "+1 555 0001"), effect: .migrate(.phone, to: 3)))

@@ -1,3 +1,4 @@
+import MTProto
 import MTProtoCrypto
 import TLSchema
 
@@ -75,6 +76,8 @@ public struct DCState: Sendable {
     /// pts of each account's common box and of each channel.
     var userPts: [Int64: Int32] = [:]
     var channelPts: [Int64: Int32] = [:]
+    /// One salt schedule per auth key, so a reconnect with the same key keeps a valid salt.
+    var saltSchedules: [AuthKeyRef: ServerSaltSchedule] = [:]
     var entropy: any EntropySource
     /// How long a login code stays valid.
     public var codeLifetime: Double = 300
@@ -133,6 +136,20 @@ public struct DCState: Sendable {
         let ref = AuthKeyRef(dc: dc, keyID: keyID)
         authorizations[ref] = nil
         droppedKeys.insert(ref)
+    }
+
+    /// The key's salt schedule, made by `make` on first use.
+    public mutating func saltSchedule(dc: Int32, keyID: Int64, make: () -> ServerSaltSchedule) -> ServerSaltSchedule {
+        let ref = AuthKeyRef(dc: dc, keyID: keyID)
+        if let known = saltSchedules[ref] { return known }
+        let schedule = make()
+        saltSchedules[ref] = schedule
+        return schedule
+    }
+
+    /// A forced salt change (the badServerSalt fault).
+    public mutating func replaceSaltSchedule(_ schedule: ServerSaltSchedule, dc: Int32, keyID: Int64) {
+        saltSchedules[AuthKeyRef(dc: dc, keyID: keyID)] = schedule
     }
 
     // MARK: - World lookups

@@ -128,6 +128,10 @@ extension DCState {
     }
 
     mutating func answer(_ body: [UInt8], id: UInt32, method: String, context: CallContext, now: Double) -> RPCAnswer {
+        // A session still open on a key the DC has forgotten learns why on every call.
+        if droppedKeys.contains(AuthKeyRef(dc: context.dc, keyID: context.authKeyID)) {
+            return .error(code: 406, message: "AUTH_KEY_DUPLICATED")
+        }
         // A number the schema does not know is refused whoever asks, as Telegram does.
         guard Self.methodNames[id] != nil else { return .error(code: 400, message: "INPUT_METHOD_INVALID") }
         let viewer = userID(for: context)

@@ -22,6 +22,8 @@ final class TestDCConnectionHandler: ChannelInboundHandler {
     private var handshakeSalts: [Int64: Int64] = [:]
     private var entropy: any EntropySource = SystemEntropy()
     private var closed = false
+    /// Bumped when a fault restarts the session: what the old session still had to send is dropped.
+    private var sessionGeneration = 0
 
     init(core: TestDCCore, dc: Int32, handshakeConfiguration: ServerHandshake.Configuration, logger: Logger) {
         self.core = core
@@ -101,8 +103,14 @@ final class TestDCConnectionHandler: ChannelInboundHandler {
             guard let key = core.withState({ $0.authKey(id: keyID, dc: dc) }) else {
                 return fail(context, code: 404, reason: "unknown auth key id \(keyID)")
             }
-            let salt = handshakeSalts[keyID] ?? Int64(bitPattern: UInt64.random(in: .min ... .max))
-            session = ServerSession(authKey: key, salts: ServerSaltSchedule(initialSalt: salt, validSince: now), entropy: SystemEntropy())
+            let schedule = core.withState { state in
+                state.saltSchedule(dc: dc, keyID: keyID) {
+                    var entropy = SystemEntropy()
+                    let salt = handshakeSalts[keyID] ?? Int64(bitPattern: UInt64.random(in: .min ... .max))
+                    return ServerSaltSchedule(initialSalt: salt, validSince: now, entropy: &entropy)
+                }
+            }
+            session = ServerSession(authKey: key, salts: schedule, entropy: SystemEntropy())
             core.updateConnection(connectionID) { $0.authKeyID = keyID; $0.sessionID = nil }
         }
         guard var machine = session else { return }
@@ -118,10 +126,11 @@ final class TestDCConnectionHandler: ChannelInboundHandler {
     }
 
     private func perform(_ context: ChannelHandlerContext, _ actions: [ServerSessionAction], now: UnixTime) {
+        let generation = sessionGeneration
         for action in actions {
             switch action {
             case .send(let bytes):
-                write(context, bytes)
+                if generation == sessionGeneration { write(context, bytes) }
             case .sessionCreated(let sessionID, _):
                 core.updateConnection(connectionID) { $0.sessionID = sessionID }
             case .request(let messageID, let body):
@@ -212,7 +221,11 @@ final class TestDCConnectionHandler: ChannelInboundHandler {
         plain.writeInt32(Int32(body.count))
         plain.writeRawBytes(body.bytes)
         let packet = MessageCrypto.encrypt(plain.bytes, authKey: current.authKey, direction: .serverToClient, entropy: &entropy)
-        session = ServerSession(authKey: current.authKey, salts: ServerSaltSchedule(initialSalt: newSalt, validSince: now), entropy: SystemEntropy())
+        var saltEntropy = SystemEntropy()
+        let schedule = ServerSaltSchedule(initialSalt: newSalt, validSince: now, entropy: &saltEntropy)
+        core.withState { $0.replaceSaltSchedule(schedule, dc: dc, keyID: current.authKey.id) }
+        session = ServerSession(authKey: current.authKey, salts: schedule, entropy: SystemEntropy())
+        sessionGeneration += 1
         write(context, packet)
     }
 
