@@ -55,6 +55,11 @@ let package = Package(
         // Layer 3: the sans-IO protocol core, client and server.
         .target(name: "MTProto", dependencies: ["TL", "MTProtoSchema", "MTProtoCrypto", "CZlib"], swiftSettings: strict),
         .executableTarget(name: "SessionBench", dependencies: ["MTProto", "MTProtoCrypto"], path: "Benchmarks/SessionBench", exclude: ["peers.py"], swiftSettings: strict),
+        .executableTarget(
+            name: "ClientBench",
+            dependencies: ["TelegramClient", "TestDC", "MTProtoCrypto", "TLSchema", .product(name: "Logging", package: "swift-log")],
+            path: "Benchmarks/ClientBench", exclude: ["telethon_peer.py"], swiftSettings: strict
+        ),
 
         // Layer 4: SwiftNIO transports and connections.
         .target(

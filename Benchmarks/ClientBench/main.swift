@@ -1,0 +1,206 @@
+// Client benchmark: round trips per second and p50/p99 latency of help.getNearestDc (1 and 64 in
+// flight) and a 100-message messages.getHistory, ours vs Telethon 1.45 against the same test DC in
+// one run; then resident memory per idle connected client (ours: 1,000 in one process; Telethon:
+// `TELETHON_CLIENTS` in one process). The test DC runs in a child process (this executable with
+// `serve`), so neither side's memory figure includes the server.
+//
+// usage: ClientBench [python]   (run in release: scripts/bench-client)
+import Foundation
+import Logging
+import MTProtoCrypto
+import TLSchema
+import TelegramClient
+import TestDC
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// glibc keeps freed heap pages; trimming before reading RSS counts only what is live.
+@_silgen_name("malloc_trim") func trimHeap(_ pad: Int) -> Int32
+
+let quiet = Logger(label: "bench") { _ in SwiftLogNoOpLogHandler() }
+let environment = ProcessInfo.processInfo.environment
+let sequentialCalls = Int(environment["CALLS"] ?? "") ?? 3000
+let parallelCalls = Int(environment["PARALLEL_CALLS"] ?? "") ?? 12800
+let historyCalls = Int(environment["HISTORY_CALLS"] ?? "") ?? 1000
+let idleClients = Int(environment["IDLE_CLIENTS"] ?? "") ?? 1000
+let telethonClients = Int(environment["TELETHON_CLIENTS"] ?? "") ?? 200
+let botToken = "1005:test-bot-token"
+
+// MARK: - Server mode
+
+/// A world with a 150-message channel, so getHistory(limit: 100) returns a full page.
+func benchWorld() -> World {
+    var world = World.default
+    let base: Int32 = 1_700_000_000
+    world.channels.append(World.Channel(
+        id: 3001, accessHash: 0x3001, title: "Bench", username: "bench", broadcast: true, creatorID: 1001,
+        messages: (1...150).map { World.Message(id: Int32($0), date: base + Int32($0), text: "bench message number \($0) with some text") }))
+    return world
+}
+
+if CommandLine.arguments.dropFirst().first == "serve" {
+    let cluster = try await TestDCServer.start(TestDCConfiguration(dcCount: 1, controlEnabled: false, world: benchWorld(), logger: quiet))
+    guard let entry = cluster.table.dcs.first else { exit(1) }
+    let line: [String: Any] = ["host": entry.host, "port": entry.port, "pem": entry.publicKeyPEM]
+    let data = try JSONSerialization.data(withJSONObject: line)
+    FileHandle.standardOutput.write(data + Data("\n".utf8))
+    // Serve until the parent closes our stdin.
+    while let _ = readLine() {}
+    exit(0)
+}
+
+// MARK: - Measurements
+
+func residentBytes() -> Int {
+    guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
+    let fields = text.split(separator: " ")
+    guard fields.count > 1, let pages = Int(fields[1]) else { return 0 }
+    return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+}
+
+struct Figures {
+    var name: String
+    var calls: Int
+    var seconds: Double
+    var latencies: [Double]
+
+    var perSecond: Double { Double(calls) / seconds }
+    func percentile(_ p: Double) -> Double {
+        let sorted = latencies.sorted()
+        guard !sorted.isEmpty else { return 0 }
+        return sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]
+    }
+}
+
+func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+
+func measure(_ name: String, calls: Int, inFlight: Int, _ body: @escaping @Sendable () async throws -> Void) async throws -> Figures {
+    let perWorker = calls / inFlight
+    let start = now()
+    let latencies = try await withThrowingTaskGroup(of: [Double].self) { group in
+        for _ in 0..<inFlight {
+            group.addTask {
+                var mine: [Double] = []
+                mine.reserveCapacity(perWorker)
+                for _ in 0..<perWorker {
+                    let begin = now()
+                    try await body()
+                    mine.append(now() - begin)
+                }
+                return mine
+            }
+        }
+        var all: [Double] = []
+        for try await part in group { all += part }
+        return all
+    }
+    return Figures(name: name, calls: perWorker * inFlight, seconds: now() - start, latencies: latencies)
+}
+
+// MARK: - Run
+
+let python = CommandLine.arguments.dropFirst().first ?? ".build/venv/bin/python"
+let server = Process()
+server.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
+server.arguments = ["serve"]
+let serverIn = Pipe()
+let serverOut = Pipe()
+server.standardInput = serverIn
+server.standardOutput = serverOut
+try server.run()
+guard let firstLine = String(decoding: serverOut.fileHandleForReading.availableData, as: UTF8.self).split(separator: "\n").first,
+      let info = try JSONSerialization.jsonObject(with: Data(firstLine.utf8)) as? [String: Any],
+      let host = info["host"] as? String, let port = info["port"] as? Int, let pem = info["pem"] as? String
+else {
+    print("the test DC child did not report its address")
+    exit(1)
+}
+
+let key = try RSAPublicKey(pem: pem)
+func configuration() -> TelegramClientConfiguration {
+    TelegramClientConfiguration(
+        apiID: 1, apiHash: "bench", serverKeys: [key], dcTable: DCTable([1: [DCAddress(host: host, port: port)]]), initialDC: 1,
+        defaultTimeout: 60, fetchesConfigOnConnect: false)
+}
+
+let client = TelegramClient(configuration: configuration(), logger: quiet)
+try await client.connect()
+_ = try await TelegramLogin(client: client).signInBot(token: botToken)
+let channel = Api.InputPeer.inputPeerChannel(.init(channelId: 3001, accessHash: 0x3001))
+let history = Api.functions.messages.GetHistory(peer: channel, offsetId: 0, offsetDate: 0, addOffset: 0, limit: 100, maxId: 0, minId: 0, hash: 0)
+if case .channelMessages(let page) = try await client.invoke(history) {
+    precondition(page.messages.count == 100, "getHistory returned \(page.messages.count) messages, not 100")
+}
+_ = try await measure("warm-up", calls: 200, inFlight: 8) { _ = try await client.invoke(Api.functions.help.GetNearestDc()) }
+
+var ours: [Figures] = []
+ours.append(try await measure("help.getNearestDc x1", calls: sequentialCalls, inFlight: 1) { _ = try await client.invoke(Api.functions.help.GetNearestDc()) })
+ours.append(try await measure("help.getNearestDc x64", calls: parallelCalls, inFlight: 64) { _ = try await client.invoke(Api.functions.help.GetNearestDc()) })
+ours.append(try await measure("messages.getHistory(100) x1", calls: historyCalls, inFlight: 1) { _ = try await client.invoke(history) })
+await client.close()
+
+// Telethon against the same DC.
+let pemFile = FileManager.default.temporaryDirectory.appendingPathComponent("clientbench-\(getpid()).pem")
+try pem.write(to: pemFile, atomically: true, encoding: .utf8)
+let peer = Process()
+peer.executableURL = URL(fileURLWithPath: python)
+let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("telethon_peer.py").path
+peer.arguments = [script, host, String(port), pemFile.path, botToken, String(sequentialCalls), String(parallelCalls), String(historyCalls), String(telethonClients)]
+let peerOut = Pipe()
+peer.standardOutput = peerOut
+try peer.run()
+let peerData = peerOut.fileHandleForReading.readDataToEndOfFile()
+peer.waitUntilExit()
+let peerResult = (try? JSONSerialization.jsonObject(with: peerData)) as? [String: Any]
+
+// Memory: 1,000 of ours, idle and connected, in this process.
+let before = residentBytes()
+var idle: [TelegramClient] = []
+var index = 0
+while index < idleClients {
+    let batch = min(50, idleClients - index)
+    let made = (0..<batch).map { _ in TelegramClient(configuration: configuration(), logger: quiet) }
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        for one in made { group.addTask { try await one.connect() } }
+        try await group.waitForAll()
+    }
+    idle += made
+    index += batch
+}
+try await Task.sleep(for: .seconds(1))
+_ = trimHeap(0)
+let after = residentBytes()
+let oursPerClient = Double(after - before) / Double(idleClients) / 1024
+for one in idle { await one.close() }
+
+// MARK: - Report
+
+func ms(_ seconds: Double) -> String { String(format: "%.3f", seconds * 1000) }
+#if DEBUG
+let buildKind = "DEBUG build: figures are not meaningful, run scripts/bench-client"
+#else
+let buildKind = "release build"
+#endif
+func pad(_ text: String, _ width: Int) -> String { text.count >= width ? text : String(repeating: " ", count: width - text.count) + text }
+func number(_ value: Double) -> String { String(format: "%.0f", value) }
+print("ClientBench: loopback, test DC in a child process, \(buildKind)")
+print("workload".padding(toLength: 30, withPad: " ", startingAt: 0) + pad("ours rps", 10) + pad("p50 ms", 9) + pad("p99 ms", 9)
+      + " |" + pad("telethon rps", 13) + pad("p50 ms", 9) + pad("p99 ms", 9) + " |" + pad("rps ratio", 10))
+let peerRows = peerResult?["rows"] as? [[String: Any]] ?? []
+for (offset, row) in ours.enumerated() {
+    let theirs = offset < peerRows.count ? peerRows[offset] : [:]
+    let theirRPS = theirs["rps"] as? Double ?? 0
+    let ratio = theirRPS > 0 ? String(format: "%.2fx", row.perSecond / theirRPS) : "n/a"
+    print(row.name.padding(toLength: 30, withPad: " ", startingAt: 0) + pad(number(row.perSecond), 10) + pad(ms(row.percentile(0.5)), 9)
+          + pad(ms(row.percentile(0.99)), 9) + " |" + pad(number(theirRPS), 13) + pad(ms(theirs["p50"] as? Double ?? 0), 9)
+          + pad(ms(theirs["p99"] as? Double ?? 0), 9) + " |" + pad(ratio, 10))
+}
+let theirKiB = peerResult?["kib_per_client"] as? Double ?? 0
+print(String(format: "idle connected client RSS: ours %.1f KiB (%d clients), telethon %.1f KiB (%d clients): ours is %.2fx telethon's",
+             oursPerClient, idleClients, theirKiB, peerResult?["clients"] as? Int ?? 0, theirKiB > 0 ? oursPerClient / theirKiB : 0))
+if peerResult == nil { print("telethon peer failed: \(String(decoding: peerData, as: UTF8.self))") }
+try? serverIn.fileHandleForWriting.close()
+server.waitUntilExit()
+try? FileManager.default.removeItem(at: pemFile)
