@@ -70,8 +70,6 @@ actor DCConnection {
         return ClientSession(authKey: key, sessionID: sessionID, serverSalt: salt, timeOffset: timeOffset, entropy: entropy)
     }
 
-    var hasAuthKey: Bool { session != nil }
-    var callsInFlight: Int { tracker.count + parked.count }
 
     // MARK: - Calls
 
@@ -92,11 +90,6 @@ actor DCConnection {
         } catch {
             throw .undecodableResult(method: method, reason: "\(error)")
         }
-    }
-
-    /// Makes sure a connection exists (running the key exchange if there is no key yet).
-    func connect() async throws(TelegramError) {
-        _ = try await invoke(Api.functions.help.GetNearestDc(), timeout: configuration.handshakeTimeout + 30)
     }
 
     private func call(method: String, timeout: Double?, body: @escaping @Sendable (Bool) -> [UInt8]) async throws(TelegramError) -> [UInt8] {
