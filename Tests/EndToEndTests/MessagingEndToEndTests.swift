@@ -30,6 +30,26 @@ import class TelegramClient.TelegramClient
         await cluster.shutdown()
     }
 
+    /// A 3,000-character message is over the session's gzip threshold: it goes out gzip_packed and
+    /// the server stores the inflated text.
+    @Test func aLargeRequestGoesOutGzippedAndArrivesIntact() async throws {
+        let cluster = try await Cluster.start()
+        let client = cluster.client()
+        _ = try await cluster.logIn(client, phone: alice.phone)
+        let bobPeer = Api.InputPeer.inputPeerUser(.init(userId: bob.id, accessHash: bob.accessHash))
+        let text = String(repeating: "compressible text ", count: 166)
+        _ = try await client.invoke(Api.functions.messages.SendMessage(peer: bobPeer, message: text, randomId: 7))
+        let history = try await client.invoke(Api.functions.messages.GetHistory(
+            peer: bobPeer, offsetId: 0, offsetDate: 0, addOffset: 0, limit: 10, maxId: 0, minId: 0, hash: 0))
+        guard case .messages(let value) = history else {
+            Issue.record("unexpected history \(history)")
+            return
+        }
+        #expect(value.messages.compactMap(Self.text).contains(text))
+        await client.close()
+        await cluster.shutdown()
+    }
+
     @Test func manyRequestsInFlightOnOneConnection() async throws {
         let cluster = try await Cluster.start()
         let client = cluster.client()
