@@ -89,6 +89,7 @@ public struct ClientHandshake: Sendable {
     /// The first message: req_pq_multi with a fresh nonce.
     public mutating func start(now: UnixTime) -> [UInt8] {
         guard case .idle = state else { preconditionFailure("ClientHandshake.start(now:) called twice") }
+        precondition(now.seconds.isFinite, "ClientHandshake.start needs a finite time")
         let nonce = HandshakeRandom.int128(&entropy)
         state = .awaitingResPQ(nonce: nonce)
         return envelope(MT.functions.ReqPqMulti(nonce: nonce), now: now)
@@ -96,6 +97,7 @@ public struct ClientHandshake: Sendable {
 
     /// Handles one message from the server.
     public mutating func receive(_ packet: [UInt8], now: UnixTime) throws(HandshakeError) -> Action {
+        precondition(now.seconds.isFinite, "ClientHandshake.receive needs a finite time")
         do {
             return try process(packet, now: now)
         } catch {

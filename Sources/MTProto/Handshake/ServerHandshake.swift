@@ -109,6 +109,7 @@ public struct ServerHandshake: Sendable {
 
     /// Handles one message from the client.
     public mutating func receive(_ packet: [UInt8], now: UnixTime) throws(HandshakeError) -> Action {
+        precondition(now.seconds.isFinite, "ServerHandshake.receive needs a finite time")
         do {
             return try process(packet, now: now)
         } catch {
