@@ -16,10 +16,15 @@ let package = Package(
         .library(name: "MTProtoCrypto", targets: ["MTProtoCrypto"]),
         .library(name: "MTProto", targets: ["MTProto"]),
         .library(name: "MTProtoNIO", targets: ["MTProtoNIO"]),
+        .library(name: "TelegramClient", targets: ["TelegramClient"]),
+        .library(name: "TestDC", targets: ["TestDC"]),
+        .executable(name: "tgsm", targets: ["tgsm"]),
         .executable(name: "tl-gen", targets: ["tl-gen"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     ],
     targets: [
         // Layer 1: TL. The runtime, the generator, and the generated schemas.
@@ -31,11 +36,13 @@ let package = Package(
         .executableTarget(name: "TLBench", dependencies: ["TL", "TLSchema"], path: "Benchmarks/TLBench", swiftSettings: strict),
 
         // Layer 2: crypto. AES-NI in C where Swift cannot reach the instructions; OpenSSL's bignums.
-        .target(name: "CAESNI", cSettings: [.unsafeFlags(["-maes", "-msse4.1", "-O3"])]),
+        // AES-NI is enabled per function in the C source (no unsafe flags: the package stays usable as a dependency).
+        .target(name: "CAESNI"),
         .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         // zlib: gzip_packed in the core, CRC32 of the full transport.
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "MTProtoCrypto", dependencies: ["CAESNI", "COpenSSL"], swiftSettings: strict),
+        .executableTarget(name: "CryptoBench", dependencies: ["MTProtoCrypto"], path: "Benchmarks/CryptoBench", exclude: ["peers.py"], swiftSettings: strict),
 
         // Layer 3: the sans-IO protocol core, client and server.
         .target(name: "MTProto", dependencies: ["TL", "MTProtoSchema", "MTProtoCrypto", "CZlib"], swiftSettings: strict),
@@ -47,9 +54,43 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        // Layer 5: the client.
+        .target(
+            name: "TelegramClient",
+            dependencies: [
+                "MTProtoNIO", "MTProto", "MTProtoCrypto", "TL", "TLSchema",
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+
+        // Layer 8: the Telegram-compatible test DC.
+        .target(
+            name: "TestDC",
+            dependencies: [
+                "MTProtoNIO", "MTProto", "MTProtoCrypto", "TL", "TLSchema",
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+
+        // Layer 9: the command-line tool.
+        .executableTarget(
+            name: "tgsm",
+            dependencies: [
+                "TestDC", "TelegramClient",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+
         .testTarget(name: "TLTests", dependencies: ["TL"], swiftSettings: strict),
         .testTarget(name: "TLGenTests", dependencies: ["TLGen"], swiftSettings: strict),
-        .testTarget(name: "TLSchemaTests", dependencies: ["TL", "TLSchema", "MTProtoSchema"], swiftSettings: strict),
+        .testTarget(name: "TLSchemaTests", dependencies: ["TL", "TLGen", "TLSchema", "MTProtoSchema"], swiftSettings: strict),
         .testTarget(name: "MTProtoCryptoTests", dependencies: ["MTProtoCrypto"], swiftSettings: strict),
         .testTarget(name: "MTProtoTests", dependencies: ["MTProto"], swiftSettings: strict),
         .testTarget(
@@ -57,5 +98,9 @@ let package = Package(
             dependencies: ["MTProtoNIO", .product(name: "NIOEmbedded", package: "swift-nio")],
             swiftSettings: strict
         ),
+        .testTarget(name: "TelegramClientTests", dependencies: ["TelegramClient"], swiftSettings: strict),
+        .testTarget(name: "TestDCTests", dependencies: ["TestDC"], swiftSettings: strict),
+        // Our client against the test DC over loopback TCP.
+        .testTarget(name: "EndToEndTests", dependencies: ["TelegramClient", "TestDC"], swiftSettings: strict),
     ]
 )

@@ -84,7 +84,15 @@ public enum AESIGE {
         guard length % 16 == 0 else { throw .lengthNotMultipleOfBlock(length: length) }
     }
 
-    private enum Operation { case encrypt, decrypt }
+    enum Operation { case encrypt, decrypt }
+
+    /// AES-128-IGE, for the published IGE test vectors only (they all use 128-bit keys).
+    static func aes128(_ operation: Operation, _ data: [UInt8], key: [UInt8], iv: [UInt8], backend: Backend) -> [UInt8] {
+        precondition(key.count == 16 && iv.count == 32 && data.count % 16 == 0, "AES-128-IGE test helper misuse")
+        var output = data
+        output.withUnsafeMutableBytes { run(operation, $0, key: key, iv: iv, backend: backend) }
+        return output
+    }
 
     private static func run(_ operation: Operation, _ buffer: UnsafeMutableRawBufferPointer, key: [UInt8], iv: [UInt8], backend: Backend) {
         guard buffer.count > 0, let base = buffer.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return }
@@ -93,9 +101,11 @@ public enum AESIGE {
             precondition(hardwareAccelerated, "AES-NI backend requested on a CPU without AES-NI")
             key.withUnsafeBufferPointer { keyBytes in
                 iv.withUnsafeBufferPointer { ivBytes in
-                    switch operation {
-                    case .encrypt: caesni_aes256_ige_encrypt(base, base, buffer.count, keyBytes.baseAddress, ivBytes.baseAddress)
-                    case .decrypt: caesni_aes256_ige_decrypt(base, base, buffer.count, keyBytes.baseAddress, ivBytes.baseAddress)
+                    switch (operation, keyBytes.count) {
+                    case (.encrypt, 32): caesni_aes256_ige_encrypt(base, base, buffer.count, keyBytes.baseAddress, ivBytes.baseAddress)
+                    case (.decrypt, 32): caesni_aes256_ige_decrypt(base, base, buffer.count, keyBytes.baseAddress, ivBytes.baseAddress)
+                    case (.encrypt, _): caesni_aes128_ige_encrypt(base, base, buffer.count, keyBytes.baseAddress, ivBytes.baseAddress)
+                    case (.decrypt, _): caesni_aes128_ige_decrypt(base, base, buffer.count, keyBytes.baseAddress, ivBytes.baseAddress)
                     }
                 }
             }
@@ -110,10 +120,11 @@ public enum AESIGE {
             preconditionFailure("OpenSSL could not allocate a cipher context (out of memory)")
         }
         defer { EVP_CIPHER_CTX_free(context) }
+        let cipher = key.count == 32 ? EVP_aes_256_ecb() : EVP_aes_128_ecb()
         let initialised = key.withUnsafeBufferPointer { keyBytes in
             switch operation {
-            case .encrypt: EVP_EncryptInit_ex(context, EVP_aes_256_ecb(), nil, keyBytes.baseAddress, nil)
-            case .decrypt: EVP_DecryptInit_ex(context, EVP_aes_256_ecb(), nil, keyBytes.baseAddress, nil)
+            case .encrypt: EVP_EncryptInit_ex(context, cipher, nil, keyBytes.baseAddress, nil)
+            case .decrypt: EVP_DecryptInit_ex(context, cipher, nil, keyBytes.baseAddress, nil)
             }
         }
         precondition(initialised == 1, "OpenSSL refused AES-256-ECB initialisation")
@@ -154,4 +165,15 @@ public enum AESIGE {
             offset += 16
         }
     }
+}
+
+/// Single AES-256 blocks through the AES-NI code, for the FIPS-197 known-answer test.
+func caesniEncryptBlock(key: [UInt8], input: [UInt8], output: inout [UInt8]) {
+    precondition(key.count == 32 && input.count == 16 && output.count == 16 && AESIGE.hardwareAccelerated)
+    caesni_aes256_encrypt_block(key, input, &output)
+}
+
+func caesniDecryptBlock(key: [UInt8], input: [UInt8], output: inout [UInt8]) {
+    precondition(key.count == 32 && input.count == 16 && output.count == 16 && AESIGE.hardwareAccelerated)
+    caesni_aes256_decrypt_block(key, input, &output)
 }

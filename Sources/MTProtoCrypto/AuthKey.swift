@@ -12,7 +12,7 @@ public enum AuthKeyError: Error, Equatable, Sendable, CustomStringConvertible {
 }
 
 /// A 2048-bit MTProto authorization key with its identifiers. Its description never shows key bytes.
-public struct AuthKey: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible {
+public struct AuthKey: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
     /// The 256 key bytes. Secret: never log them.
     public let bytes: [UInt8]
     /// auth_key_id: the 64 lower-order bits of SHA1(auth_key), i.e. the last 8 bytes of the digest
@@ -45,6 +45,9 @@ public struct AuthKey: Sendable, Equatable, CustomStringConvertible, CustomDebug
     }
 
     public var debugDescription: String { description }
+
+    /// `dump` and debuggers see the id only.
+    public var customMirror: Mirror { Mirror(self, children: ["id": id], displayStyle: .struct) }
 
     /// Constant time: comparing keys must not leak where they differ.
     public static func == (lhs: AuthKey, rhs: AuthKey) -> Bool {

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// A violation of the spec's Diffie-Hellman checks (`mtproto/auth_key`, `mtproto/security_guidelines`).
 /// Each means the peer's parameters are unsafe: abort the handshake.
 public enum DHError: Error, Equatable, Sendable, CustomStringConvertible {
@@ -64,13 +66,23 @@ public struct DHGroup: Sendable, Equatable {
         guard p.bitCount == 2048 else { throw .primeWrongSize(bits: p.bitCount) }
         try DHGroup.checkGenerator(generator, prime: p)
         let canonical = p.bytes(paddedTo: 256)
-        if canonical != DHGroup.telegramPrime {
+        let known = canonical == DHGroup.telegramPrime || DHGroup.provenSafePrimes.withLock { $0.contains(canonical) }
+        if !known {
             guard p.isProbablePrime else { throw .primeNotPrime }
             guard p.shiftedRight(by: 1).isProbablePrime else { throw .primeNotSafe }
+            DHGroup.provenSafePrimes.withLock { proven in
+                if proven.count < DHGroup.provenSafePrimesLimit { proven.insert(canonical) }
+            }
         }
         self.prime = canonical
         self.generator = generator
     }
+
+    /// Safe primes already proven in this process: the two primality tests take a few hundred
+    /// milliseconds, and the spec suggests caching the result since servers rarely change p.
+    static let provenSafePrimes = Mutex<Set<[UInt8]>>([])
+    /// A bound, so a hostile server cannot grow the cache without end.
+    static let provenSafePrimesLimit = 16
 
     /// Telegram's prime with a generator (checked like any other).
     public static func telegram(generator: Int32) throws(DHError) -> DHGroup {

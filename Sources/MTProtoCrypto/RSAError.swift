@@ -1,3 +1,5 @@
+import COpenSSL
+
 /// Why an RSA operation or key import failed.
 public enum RSAError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The text has no `-----BEGIN ...-----`/`-----END ...-----` block.
@@ -59,5 +61,3 @@ public enum RSAError: Error, Equatable, Sendable, CustomStringConvertible {
         return .openSSL("\(operation): \(text)")
     }
 }
-
-import COpenSSL

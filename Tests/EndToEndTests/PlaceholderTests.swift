@@ -1,3 +1,3 @@
 import Testing
-@testable import MTProtoCrypto
+@testable import TestDC
 @Test func placeholder() { #expect(Bool(true)) }

@@ -1,0 +1,2 @@
+import TestDC
+import TelegramClient

@@ -1,0 +1,3 @@
+import Testing
+@testable import TelegramClient
+@Test func placeholder() { #expect(Bool(true)) }

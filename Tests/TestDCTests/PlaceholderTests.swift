@@ -1,0 +1,3 @@
+import Testing
+@testable import TestDC
+@Test func placeholder() { #expect(Bool(true)) }
