@@ -46,6 +46,7 @@ let package = Package(
 
         // Layer 3: the sans-IO protocol core, client and server.
         .target(name: "MTProto", dependencies: ["TL", "MTProtoSchema", "MTProtoCrypto", "CZlib"], swiftSettings: strict),
+        .executableTarget(name: "SessionBench", dependencies: ["MTProto", "MTProtoCrypto"], path: "Benchmarks/SessionBench", exclude: ["peers.py"], swiftSettings: strict),
 
         // Layer 4: SwiftNIO transports and connections.
         .target(
@@ -92,7 +93,7 @@ let package = Package(
         .testTarget(name: "TLGenTests", dependencies: ["TLGen"], swiftSettings: strict),
         .testTarget(name: "TLSchemaTests", dependencies: ["TL", "TLGen", "TLSchema", "MTProtoSchema"], swiftSettings: strict),
         .testTarget(name: "MTProtoCryptoTests", dependencies: ["MTProtoCrypto"], swiftSettings: strict),
-        .testTarget(name: "MTProtoTests", dependencies: ["MTProto"], swiftSettings: strict),
+        .testTarget(name: "MTProtoTests", dependencies: ["MTProto", "MTProtoSchema", "TL"], swiftSettings: strict),
         .testTarget(
             name: "MTProtoNIOTests",
             dependencies: ["MTProtoNIO", .product(name: "NIOEmbedded", package: "swift-nio")],

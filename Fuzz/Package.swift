@@ -9,6 +9,8 @@ import PackageDescription
 let fuzzTargets: [(name: String, products: [String])] = [
     ("TLDecoderFuzz", ["TL", "TLSchema", "MTProtoSchema"]),
     ("HandshakeServerFuzz", ["MTProto", "MTProtoCrypto"]),
+    ("SessionClientDecodeFuzz", ["MTProto", "MTProtoCrypto"]),
+    ("SessionServerDecodeFuzz", ["MTProto", "MTProtoCrypto"]),
 ]
 
 let strict: [SwiftSetting] = [.treatAllWarnings(as: .error)]

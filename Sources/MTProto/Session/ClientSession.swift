@@ -1,0 +1,615 @@
+import MTProtoCrypto
+
+/// The client end of an encrypted MTProto session, sans IO: inputs are method calls carrying `now`,
+/// outputs are `ClientSessionAction`s (packets to write, results, events). It owns msg_id/seq_no
+/// generation, the receive checks of security_guidelines, containers, gzip, acknowledgements,
+/// request tracking and the service messages that repair salts, clocks and sessions.
+///
+/// One value per session (auth key + session id); the connection owner feeds it every packet of
+/// the transport and writes every `.send`. A fatal `SessionError` from `receive` means: close the
+/// connection, reconnect, and call `requestState(of:now:)` or `resend(_:now:)` for what is pending.
+public struct ClientSession: Sendable {
+    public let authKey: AuthKey
+    public private(set) var sessionID: Int64
+    /// The salt the next packet carries.
+    public private(set) var serverSalt: Int64
+    /// Salts from future_salts, used when their validity starts.
+    public private(set) var futureSalts: [FutureSalt] = []
+    public var configuration: SessionConfiguration
+    /// Whether server msg_ids are checked against the clock: once the offset is known good (a server
+    /// message inside the window, or a 16/17 correction). Before, a skewed local clock would make
+    /// every server message look stale and the skew could never be repaired.
+    public private(set) var isTimeSynchronized = false
+
+    private var messageIDs: MessageIDGenerator
+    private var seqNos = SequenceNumberCounter()
+    private var received: ReceivedMessageWindow
+    private var entropy: any EntropySource
+    private var outbox: [Outbound] = []
+    private var pendingAcks: [Int64] = []
+    private var oldestPendingAck: UnixTime?
+    private var sent: [Int64: SentMessage] = [:]
+    private var requestMessageIDs: [RequestID: Int64] = [:]
+    /// Earlier msg_ids of requests that were resent, so a late answer to the old id still lands.
+    private var supersededMessageIDs: [Int64: RequestID] = [:]
+    private var nextRequestNumber: UInt64 = 1
+
+    /// `timeOffset`: server clock minus local clock, in seconds, if already known (e.g. from the
+    /// handshake's server_time); 16/17 notifications correct it later anyway. `futureSalts`: salts
+    /// kept from an earlier run (salts belong to the auth key, not the session). A restarted client
+    /// should pass a fresh `sessionID`: seq_no and the replay window are not persisted.
+    public init(
+        authKey: AuthKey, sessionID: Int64, serverSalt: Int64, timeOffset: Double = 0, futureSalts: [FutureSalt] = [],
+        entropy: any EntropySource, configuration: SessionConfiguration = SessionConfiguration()
+    ) {
+        self.authKey = authKey
+        self.sessionID = sessionID
+        self.serverSalt = serverSalt
+        self.futureSalts = futureSalts.sorted { $0.validSince < $1.validSince }
+        self.messageIDs = MessageIDGenerator(timeOffset: timeOffset)
+        self.received = ReceivedMessageWindow(capacity: configuration.receivedWindowCapacity)
+        self.entropy = entropy
+        self.configuration = configuration
+    }
+
+    /// Server clock minus local clock, in seconds.
+    public var timeOffset: Double { messageIDs.timeOffset }
+
+    public mutating func setTimeOffset(_ offset: Double) { messageIDs.setTimeOffset(offset) }
+
+    /// Requests sent or queued and not yet answered.
+    public var pendingRequests: [RequestID] { requestMessageIDs.keys.sorted() + outbox.compactMap(\.purpose.requestID) }
+
+    /// The msg_id a request was last sent under, for the API layer (e.g. invokeAfterMsg).
+    public func messageID(of request: RequestID) -> Int64? { requestMessageIDs[request] }
+
+    // MARK: - Sending
+
+    /// Queues an RPC query (a serialized API function call) for the next `flush`.
+    public mutating func enqueue(request body: [UInt8]) -> RequestID {
+        let id = RequestID(rawValue: nextRequestNumber)
+        nextRequestNumber += 1
+        var payload = body
+        if body.count >= configuration.gzipThreshold, let packed = GzipPacked.pack(body) { payload = packed }
+        outbox.append(Outbound(purpose: .request(id), body: payload, contentRelated: true))
+        return id
+    }
+
+    /// Queues a request and sends everything pending (acks included) right away.
+    public mutating func send(request body: [UInt8], now: UnixTime) -> (RequestID, [ClientSessionAction]) {
+        let id = enqueue(request: body)
+        return (id, flush(now: now))
+    }
+
+    public mutating func ping(id pingID: Int64, now: UnixTime) -> [ClientSessionAction] {
+        outbox.append(Outbound(purpose: .ping(pingID), body: ServiceMessage.ping(pingID: pingID).serialized, contentRelated: true))
+        return flush(now: now)
+    }
+
+    /// ping_delay_disconnect: the server closes the connection `disconnectDelay` seconds after the
+    /// last such ping, so a client that pings every 60 s with 75 s notices a dead link server-side too.
+    public mutating func pingDelayDisconnect(id pingID: Int64, disconnectDelay: Int32, now: UnixTime) -> [ClientSessionAction] {
+        let body = ServiceMessage.pingDelayDisconnect(pingID: pingID, disconnectDelay: disconnectDelay).serialized
+        outbox.append(Outbound(purpose: .ping(pingID), body: body, contentRelated: true))
+        return flush(now: now)
+    }
+
+    /// get_future_salts: between 1 and 64 salts ahead, stored when they arrive.
+    public mutating func requestFutureSalts(count: Int32, now: UnixTime) -> [ClientSessionAction] {
+        let clamped = min(max(count, 1), 64)
+        outbox.append(Outbound(purpose: .futureSalts, body: ServiceMessage.getFutureSalts(count: clamped).serialized, contentRelated: true))
+        return flush(now: now)
+    }
+
+    /// destroy_session for another session of the same auth key (e.g. the one before a restart).
+    public mutating func destroySession(_ otherSessionID: Int64, now: UnixTime) -> [ClientSessionAction] {
+        let body = ServiceMessage.destroySession(sessionID: otherSessionID).serialized
+        outbox.append(Outbound(purpose: .destroySession(otherSessionID), body: body, contentRelated: true))
+        return flush(now: now)
+    }
+
+    /// msgs_state_req for requests whose fate is unknown (typically after a reconnect): those the
+    /// server reports as not received are resent with new msg_ids when the answer arrives.
+    public mutating func requestState(of requests: [RequestID], now: UnixTime) -> [ClientSessionAction] {
+        let ids = requests.compactMap { requestMessageIDs[$0] }
+        guard !ids.isEmpty else { return flush(now: now) }
+        for chunk in ids.chunked(ServiceMessage.maxIDs) {
+            outbox.append(Outbound(purpose: .stateRequest(chunk), body: ServiceMessage.msgsStateReq(chunk).serialized, contentRelated: false))
+        }
+        return flush(now: now)
+    }
+
+    /// Sends pending requests again under new msg_ids (after new_session_created or a reset, when
+    /// the caller decides they are safe to repeat). Unknown or already answered ids are skipped.
+    public mutating func resend(_ requests: [RequestID], now: UnixTime) -> [ClientSessionAction] {
+        for request in requests {
+            if let messageID = requestMessageIDs[request] { resendMessage(messageID) }
+        }
+        return flush(now: now)
+    }
+
+    /// Gives up on a request (a timeout, a caller that went away): no action names it again. If it
+    /// was already sent, rpc_drop_answer asks the server to drop its answer instead of sending (and
+    /// re-sending) it; a result that still arrives is acknowledged and ignored.
+    public mutating func cancel(_ request: RequestID, now: UnixTime) -> [ClientSessionAction] {
+        if let index = outbox.firstIndex(where: { $0.purpose == .request(request) }) {
+            outbox.remove(at: index)
+            return []
+        }
+        guard let messageID = requestMessageIDs[request] else { return [] }
+        complete(request)
+        let body = ServiceMessage.rpcDropAnswer(requestMessageID: messageID).serialized
+        outbox.append(Outbound(purpose: .dropAnswer, body: body, contentRelated: true))
+        return flush(now: now)
+    }
+
+    /// Switches to a new session id (e.g. after the transport was replaced and the owner wants a
+    /// fresh session). seq_no and the replay window restart; pending requests stay pending, to be
+    /// resent or abandoned by the caller. Returns the new id.
+    @discardableResult
+    public mutating func startNewSession() -> Int64 {
+        var newID: Int64 = 0
+        repeat {
+            newID = entropy.bytes(8).withUnsafeBytes { $0.loadUnaligned(as: Int64.self) }
+        } while newID == 0 || newID == sessionID
+        sessionID = newID
+        seqNos = SequenceNumberCounter()
+        received.removeAll()
+        pendingAcks.removeAll()
+        oldestPendingAck = nil
+        return newID
+    }
+
+    /// Encrypts everything queued, with waiting acknowledgements, into as few packets as the
+    /// container limits allow.
+    public mutating func flush(now: UnixTime) -> [ClientSessionAction] {
+        var items: [Outbound] = []
+        if !pendingAcks.isEmpty {
+            for chunk in pendingAcks.chunked(ServiceMessage.maxIDs) {
+                items.append(Outbound(purpose: .acks(chunk), body: ServiceMessage.msgsAck(chunk).serialized, contentRelated: false))
+            }
+            pendingAcks.removeAll()
+            oldestPendingAck = nil
+        }
+        items.append(contentsOf: outbox)
+        outbox.removeAll()
+        guard !items.isEmpty else { return [] }
+        selectSalt(now: now)
+
+        var actions: [ClientSessionAction] = []
+        let runs = MessageContainer.plan(
+            bodySizes: items.map(\.body.count), maxCount: configuration.maxContainerMessages, maxBytes: configuration.maxContainerBytes)
+        for run in runs {
+            if run.count == 1 {
+                let message = record(items[run.lowerBound], now: now)
+                actions.append(.send(seal(message)))
+                continue
+            }
+            var inner: [SessionMessage] = []
+            for index in run { inner.append(record(items[index], now: now)) }
+            let containerID = messageIDs.next(now: now, kind: .client)
+            let containerSeqNo = seqNos.next(contentRelated: false)
+            sent[containerID] = SentMessage(
+                outbound: Outbound(purpose: .container(inner.map(\.messageID)), body: [], contentRelated: false),
+                messageID: containerID, seqNo: containerSeqNo, sentAt: now)
+            let container = SessionMessage(messageID: containerID, seqNo: containerSeqNo, body: MessageContainer.encode(inner))
+            actions.append(.send(seal(container)))
+        }
+        return actions
+    }
+
+    /// Time-driven work: acknowledgements that waited long enough, and forgetting old sent records.
+    public mutating func tick(now: UnixTime) -> [ClientSessionAction] {
+        let horizon = now.seconds - configuration.sentMessageRetention
+        // Messages expecting no answer matter only until the server confirms them (msgs_ack,
+        // msgs_state_info) or they are too old for the server to name in a notification.
+        sent = sent.filter { _, entry in
+            entry.outbound.purpose.awaitsAnswer || (!entry.acknowledged && entry.sentAt.seconds >= horizon)
+        }
+        if let oldest = oldestPendingAck, now - oldest >= configuration.ackFlushDelay { return flush(now: now) }
+        if !outbox.isEmpty { return flush(now: now) }
+        return []
+    }
+
+    private mutating func record(_ item: Outbound, now: UnixTime) -> SessionMessage {
+        let messageID = messageIDs.next(now: now, kind: .client)
+        let seqNo = seqNos.next(contentRelated: item.contentRelated)
+        if case .request(let request) = item.purpose { requestMessageIDs[request] = messageID }
+        sent[messageID] = SentMessage(outbound: item, messageID: messageID, seqNo: seqNo, sentAt: now)
+        return SessionMessage(messageID: messageID, seqNo: seqNo, body: item.body)
+    }
+
+    private mutating func seal(_ message: SessionMessage) -> [UInt8] {
+        Envelope.seal(
+            message, salt: serverSalt, sessionID: sessionID, authKey: authKey, direction: .clientToServer,
+            entropy: &entropy, maxExtraPaddingBlocks: configuration.maxExtraPaddingBlocks)
+    }
+
+    /// Moves to a future salt once its validity has begun (server time), dropping expired ones.
+    private mutating func selectSalt(now: UnixTime) {
+        guard !futureSalts.isEmpty else { return }
+        let serverTime = now.seconds + messageIDs.timeOffset
+        futureSalts.removeAll { Double($0.validUntil) <= serverTime }
+        if let valid = futureSalts.filter({ $0.isValid(at: serverTime) }).max(by: { $0.validSince < $1.validSince }) {
+            serverSalt = valid.salt
+        }
+    }
+
+    /// Takes a sent message out of the books and queues its content again (new msg_id at flush).
+    /// Containers resend their contents; acks go back to the pending list.
+    @discardableResult
+    private mutating func resendMessage(_ messageID: Int64) -> Bool {
+        guard let entry = sent.removeValue(forKey: messageID) else { return false }
+        switch entry.outbound.purpose {
+        case .container(let inner):
+            for id in inner { resendMessage(id) }
+        case .acks(let ids):
+            if oldestPendingAck == nil { oldestPendingAck = entry.sentAt }
+            pendingAcks.append(contentsOf: ids)
+        case .request(let request):
+            supersededMessageIDs[messageID] = request
+            requestMessageIDs.removeValue(forKey: request)
+            outbox.append(entry.outbound)
+        default:
+            outbox.append(entry.outbound)
+        }
+        return true
+    }
+
+    /// Forgets a request that got its final answer, under every msg_id it had.
+    private mutating func complete(_ request: RequestID) {
+        if let messageID = requestMessageIDs.removeValue(forKey: request) { sent.removeValue(forKey: messageID) }
+        supersededMessageIDs = supersededMessageIDs.filter { $0.value != request }
+    }
+
+    private func requestsInside(_ messageID: Int64) -> [RequestID] {
+        guard let entry = sent[messageID] else { return [] }
+        switch entry.outbound.purpose {
+        case .request(let request): return [request]
+        case .container(let inner): return inner.flatMap { requestsInside($0) }
+        default: return []
+        }
+    }
+
+    // MARK: - Receiving
+
+    /// Decrypts and checks one packet from the server and handles what it carries.
+    /// Throws when the packet (or its container) must be dropped as a whole; see `SessionError.isFatal`.
+    public mutating func receive(_ packet: [UInt8], now: UnixTime) throws(SessionError) -> [ClientSessionAction] {
+        let decrypted = try Envelope.open(packet, authKey: authKey, direction: .serverToClient)
+        guard decrypted.sessionID == sessionID else {
+            throw .wrongSession(received: decrypted.sessionID, expected: sessionID)
+        }
+        let outer = SessionMessage(messageID: decrypted.messageID, seqNo: decrypted.seqNo, body: decrypted.body)
+        try checkIdentity(outer.messageID)
+
+        var messages = [outer]
+        if WireConstructor.of(outer.body) == WireConstructor.messageContainer {
+            messages = try MessageContainer.decode(outer.body, containerID: outer.messageID)
+            for inner in messages where MessageIDGenerator.kind(of: inner.messageID) != .serverResponse
+                && MessageIDGenerator.kind(of: inner.messageID) != .serverInitiated {
+                throw .wrongMessageIDParity(messageID: inner.messageID)
+            }
+        }
+        try checkTime(outer.messageID, carrying: messages, now: now)
+
+        received.insert(outer.messageID, seqNo: outer.seqNo)
+        var actions: [ClientSessionAction] = []
+        let isContainer = messages.count != 1 || messages[0].messageID != outer.messageID
+        for message in messages {
+            if isContainer {
+                // The server resends unacknowledged messages in new containers: ack again, handle once.
+                if received.verdict(for: message.messageID) != .fresh {
+                    if message.isContentRelated { acknowledge(message.messageID, now: now) }
+                    continue
+                }
+                received.insert(message.messageID, seqNo: message.seqNo)
+            }
+            handle(message, now: now, actions: &actions)
+        }
+        if pendingAcks.count >= configuration.ackFlushCount || !outbox.isEmpty {
+            actions.append(contentsOf: flush(now: now))
+        }
+        return actions
+    }
+
+    private func checkIdentity(_ messageID: Int64) throws(SessionError) {
+        switch MessageIDGenerator.kind(of: messageID) {
+        case .serverResponse, .serverInitiated: break
+        default: throw .wrongMessageIDParity(messageID: messageID)
+        }
+        switch received.verdict(for: messageID) {
+        case .fresh: break
+        case .duplicate: throw .duplicateMessage(messageID: messageID)
+        case .tooOld: throw .messageIDTooOld(messageID: messageID)
+        }
+    }
+
+    /// security_guidelines: the client checks the time window only once it trusts its clock, and
+    /// still processes salt and time notifications whose msg_id looks off (they exist to fix that).
+    private mutating func checkTime(_ messageID: Int64, carrying messages: [SessionMessage], now: UnixTime) throws(SessionError) {
+        let offset = MessageIDGenerator.seconds(of: messageID) - (now.seconds + messageIDs.timeOffset)
+        let inWindow = offset >= -configuration.maxMessageAge && offset <= configuration.maxMessageLead
+        if inWindow {
+            isTimeSynchronized = true
+            return
+        }
+        guard isTimeSynchronized else { return }
+        let exempt = messages.contains { message in
+            let constructor = WireConstructor.of(message.body)
+            return constructor == WireConstructor.badMsgNotification || constructor == WireConstructor.badServerSalt
+        }
+        if !exempt { throw .messageTimeOutOfWindow(messageID: messageID, secondsFromNow: offset) }
+    }
+
+    private mutating func acknowledge(_ messageID: Int64, now: UnixTime) {
+        if oldestPendingAck == nil { oldestPendingAck = now }
+        pendingAcks.append(messageID)
+    }
+
+    private mutating func handle(_ message: SessionMessage, now: UnixTime, actions: inout [ClientSessionAction]) {
+        if message.isContentRelated { acknowledge(message.messageID, now: now) }
+        var body = message.body
+        if WireConstructor.of(body) == WireConstructor.gzipPacked {
+            do {
+                body = try GzipPacked.unpack(body, limit: configuration.maxInflatedBytes)
+            } catch {
+                actions.append(.messageDiscarded(messageID: message.messageID, error))
+                return
+            }
+        }
+        // A container can only stand at the top of a packet; one that arrives gzip'd or as a
+        // container's element would smuggle messages past the container checks.
+        if WireConstructor.of(body) == WireConstructor.messageContainer {
+            actions.append(.messageDiscarded(messageID: message.messageID, .nestedContainer(messageID: message.messageID)))
+            return
+        }
+        let service: ServiceMessage
+        do {
+            service = try ServiceMessage.decode(body)
+        } catch {
+            actions.append(.messageDiscarded(messageID: message.messageID, error))
+            return
+        }
+        handle(service, body: body, messageID: message.messageID, now: now, actions: &actions)
+    }
+
+    private mutating func handle(
+        _ service: ServiceMessage, body: [UInt8], messageID: Int64, now: UnixTime, actions: inout [ClientSessionAction]
+    ) {
+        switch service {
+        case .content:
+            actions.append(.update(body))
+
+        case .rpcResult(let requestMessageID, let result):
+            handleResult(of: requestMessageID, result: result, messageID: messageID, now: now, actions: &actions)
+
+        case .msgsAck(let ids):
+            for id in ids { sent[id]?.acknowledged = true }
+
+        case .badServerSalt(let badID, _, _, let newSalt):
+            guard sent[badID] != nil else { return }
+            serverSalt = newSalt
+            // The server just told us which salt it wants: stored future salts are evidently stale.
+            futureSalts.removeAll()
+            resendMessage(badID)
+
+        case .badMsgNotification(let badID, _, let code):
+            handleBadMessage(badID, code: code, notificationID: messageID, now: now, actions: &actions)
+
+        case .newSessionCreated(let firstMessageID, _, let salt):
+            serverSalt = salt
+            let inDoubt = requestMessageIDs.filter { $0.value < firstMessageID }.map(\.key).sorted()
+            actions.append(.newSessionCreated(firstMessageID: firstMessageID, inDoubt: inDoubt))
+
+        case .futureSalts(let requestMessageID, _, let salts):
+            guard let entry = sent[requestMessageID], case .futureSalts = entry.outbound.purpose else { return }
+            sent.removeValue(forKey: requestMessageID)
+            futureSalts = salts.sorted { $0.validSince < $1.validSince }
+            actions.append(.futureSalts(futureSalts))
+
+        case .pong(let pingMessageID, let pingID):
+            guard let entry = sent[pingMessageID], case .ping(let expected) = entry.outbound.purpose, expected == pingID else { return }
+            sent.removeValue(forKey: pingMessageID)
+            actions.append(.pong(pingID: pingID))
+
+        case .destroySessionResult(let destroyed, let existed):
+            guard let key = sent.first(where: { $0.value.outbound.purpose == .destroySession(destroyed) })?.key else { return }
+            sent.removeValue(forKey: key)
+            actions.append(.sessionDestroyed(sessionID: destroyed, existed: existed))
+
+        case .msgsStateReq(let ids):
+            let info = ids.map { received.status(of: $0) }
+            outbox.append(Outbound(purpose: .stateInfo, body: ServiceMessage.msgsStateInfo(requestMessageID: messageID, info: info).serialized, contentRelated: false))
+
+        case .msgsStateInfo(let requestMessageID, let info):
+            guard let entry = sent[requestMessageID], case .stateRequest(let ids) = entry.outbound.purpose else { return }
+            sent.removeValue(forKey: requestMessageID)
+            applyStates(ids: ids, info: info)
+
+        case .msgsAllInfo(let ids, let info):
+            applyStates(ids: ids, info: info)
+
+        case .msgDetailedInfo(let original, let answerID, _, _):
+            sent[original]?.acknowledged = true
+            askForAnswer(answerID, now: now)
+
+        case .msgNewDetailedInfo(let answerID, _, _):
+            askForAnswer(answerID, now: now)
+
+        case .msgResendReq(let ids):
+            for id in ids { resendMessage(id) }
+
+        case .messageCopy(let original):
+            guard received.verdict(for: original.messageID) == .fresh,
+                  WireConstructor.of(original.body) != WireConstructor.messageContainer else { return }
+            received.insert(original.messageID, seqNo: original.seqNo)
+            handle(original, now: now, actions: &actions)
+
+        case .msgResendAnsReq, .ping, .pingDelayDisconnect, .destroySession, .getFutureSalts, .httpWait, .rpcDropAnswer:
+            // Client-to-server constructors: a server has no business sending them; ignored.
+            actions.append(.messageDiscarded(messageID: messageID, .malformedMessage(reason: "client-side constructor sent by the server")))
+        }
+    }
+
+    private mutating func handleResult(
+        of requestMessageID: Int64, result: [UInt8], messageID: Int64, now: UnixTime, actions: inout [ClientSessionAction]
+    ) {
+        if let entry = sent[requestMessageID] {
+            switch entry.outbound.purpose {
+            case .dropAnswer:
+                // rpc_answer_unknown / _dropped_running / _dropped: the request is already forgotten.
+                sent.removeValue(forKey: requestMessageID)
+                return
+            case .futureSalts, .destroySession, .ping:
+                // Service queries whose answer a server may also wrap in rpc_result.
+                var inner = result
+                if WireConstructor.of(inner) == WireConstructor.gzipPacked,
+                   let unpacked = try? GzipPacked.unpack(inner, limit: configuration.maxInflatedBytes) {
+                    inner = unpacked
+                }
+                if let service = try? ServiceMessage.decode(inner), service != .content {
+                    handle(service, body: inner, messageID: messageID, now: now, actions: &actions)
+                }
+                return
+            default:
+                break
+            }
+        }
+        let request: RequestID
+        if let entry = sent[requestMessageID], case .request(let pending) = entry.outbound.purpose {
+            request = pending
+        } else if let pending = supersededMessageIDs[requestMessageID], requestMessageIDs[pending] != nil {
+            request = pending
+        } else {
+            return
+        }
+        complete(request)
+        var payload = result
+        if WireConstructor.of(payload) == WireConstructor.gzipPacked {
+            do {
+                payload = try GzipPacked.unpack(payload, limit: configuration.maxInflatedBytes)
+            } catch {
+                actions.append(.requestFailed(request, .undecodableResult(error)))
+                return
+            }
+        }
+        if WireConstructor.of(payload) == WireConstructor.rpcError {
+            do {
+                actions.append(.rpcError(request, try RPCError.decode(payload)))
+            } catch {
+                actions.append(.requestFailed(request, .undecodableResult(error)))
+            }
+            return
+        }
+        actions.append(.rpcResult(request, payload))
+    }
+
+    private mutating func handleBadMessage(
+        _ badID: Int64, code: Int32, notificationID: Int64, now: UnixTime, actions: inout [ClientSessionAction]
+    ) {
+        // Only notifications about something we really sent may move the clock or the session.
+        guard sent[badID] != nil else { return }
+        switch code {
+        case BadMessageCode.messageIDTooLow, BadMessageCode.messageIDTooHigh:
+            messageIDs.synchronize(serverMessageID: notificationID, now: now)
+            isTimeSynchronized = true
+            resendMessage(badID)
+        case BadMessageCode.messageIDLowBits, BadMessageCode.containerIDReused, BadMessageCode.messageTooOld,
+             BadMessageCode.badServerSalt:
+            resendMessage(badID)
+        case BadMessageCode.seqNoTooLow, BadMessageCode.seqNoTooHigh:
+            // The spec offers no way to learn the server's expectation; a new session restarts
+            // seq_no from zero on both sides. Only the refused message is known to be unprocessed.
+            let refused = Set(requestsInside(badID))
+            startNewSession()
+            resendMessage(badID)
+            let inDoubt = requestMessageIDs.keys.filter { !refused.contains($0) }.sorted()
+            actions.append(.sessionReset(newSessionID: sessionID, inDoubt: inDoubt))
+        default:
+            for request in requestsInside(badID) {
+                complete(request)
+                actions.append(.requestFailed(request, .rejected(code: code)))
+            }
+            sent.removeValue(forKey: badID)
+        }
+    }
+
+    /// msgs_state_info statuses: 1, 2, 3 mean the server does not have the message: send it again
+    /// (under a new msg_id, as the spec requires); 4 means received.
+    private mutating func applyStates(ids: [Int64], info: [UInt8]) {
+        for (id, status) in zip(ids, info) {
+            switch status & 7 {
+            case 1, 2, 3: resendMessage(id)
+            case 4: sent[id]?.acknowledged = true
+            default: break
+            }
+        }
+    }
+
+    /// msg_detailed_info / msg_new_detailed_info: ack an answer we have, ask again for one we lack.
+    private mutating func askForAnswer(_ answerID: Int64, now: UnixTime) {
+        if received.contains(answerID) {
+            acknowledge(answerID, now: now)
+        } else {
+            outbox.append(Outbound(purpose: .resendRequest, body: ServiceMessage.msgResendReq([answerID]).serialized, contentRelated: false))
+        }
+    }
+}
+
+/// A message waiting to be sent, with what the session must remember about it.
+struct Outbound: Sendable, Equatable {
+    enum Purpose: Sendable, Hashable {
+        case request(RequestID)
+        case ping(Int64)
+        case futureSalts
+        case destroySession(Int64)
+        case dropAnswer
+        case stateRequest([Int64])
+        case stateInfo
+        case acks([Int64])
+        case resendRequest
+        case container([Int64])
+        case response(toMessageID: Int64)
+        case notification
+
+        var requestID: RequestID? {
+            if case .request(let id) = self { return id }
+            return nil
+        }
+
+        /// Kept until answered, however long that takes.
+        var awaitsAnswer: Bool {
+            switch self {
+            case .request, .ping, .futureSalts, .destroySession, .dropAnswer, .stateRequest: true
+            default: false
+            }
+        }
+    }
+
+    var purpose: Purpose
+    var body: [UInt8]
+    var contentRelated: Bool
+}
+
+struct SentMessage: Sendable, Equatable {
+    var outbound: Outbound
+    var messageID: Int64
+    var seqNo: Int32
+    var sentAt: UnixTime
+    var acknowledged = false
+}
+
+extension Array {
+    func chunked(_ size: Int) -> [[Element]] {
+        precondition(size > 0, "chunk size must be positive")
+        return stride(from: 0, to: count, by: size).map { Array(self[$0..<Swift.min($0 + size, count)]) }
+    }
+}
+
+extension ClientSession: CustomStringConvertible {
+    /// Ids and counts only: never key material.
+    public var description: String {
+        "ClientSession(session: \(String(UInt64(bitPattern: sessionID), radix: 16)), \(authKey), pending requests: \(pendingRequests.count), time offset: \(timeOffset) s)"
+    }
+}

@@ -1,0 +1,17 @@
+import CZlib
+import TL
+
+/// The zlib-backed `gzip_packed` codec TL's reader and writer call through their hooks, so generated
+/// API types can read gzip'd fields with the same bounded inflation as the session.
+public struct ZlibGzip: TLInflater, TLDeflater {
+    public init() {}
+
+    public func inflate(_ compressed: [UInt8], maxOutputCount: Int) throws -> [UInt8] {
+        try GzipPacked.inflate(compressed, limit: maxOutputCount)
+    }
+
+    public func deflate(_ plain: [UInt8]) throws -> [UInt8] {
+        guard let archive = GzipPacked.deflate(plain) else { throw GzipPacked.Failure.corrupt(zlibCode: Z_STREAM_ERROR) }
+        return archive
+    }
+}

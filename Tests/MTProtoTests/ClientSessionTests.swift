@@ -1,0 +1,280 @@
+import Testing
+import MTProtoCrypto
+@testable import MTProto
+
+/// The client machine driven against the real server machine in memory: every repair path of the
+/// service layer ends in the request's answer.
+@Suite struct ClientSessionTests {
+    @Test func aRequestGetsItsResult() throws {
+        var pair = SessionPair()
+        let body = Fixtures.request(0xCAFE_0001)
+        let (id, actions) = pair.client.send(request: body, now: pair.now)
+        pair.clientDid(actions)
+        #expect(pair.toServer.count == 1)
+        try pair.run()
+        #expect(pair.results[id] == body.reversed())
+        #expect(pair.client.pendingRequests.isEmpty)
+    }
+
+    @Test func saltZeroLikeTelethonIsRepairedByBadServerSalt() throws {
+        var pair = SessionPair(clientSalt: 0)
+        let (id, actions) = pair.client.send(request: Fixtures.request(1), now: pair.now)
+        pair.clientDid(actions)
+        try pair.run()
+        #expect(pair.rejections == [BadMessageCode.badServerSalt])
+        #expect(pair.client.serverSalt == Fixtures.initialSalt)
+        #expect(pair.results[id] != nil)
+    }
+
+    @Test(arguments: [-900.0, 900.0])
+    func aSkewedClockIsFixedByBadMsgNotification(skew: Double) throws {
+        var pair = SessionPair(clientClockSkew: skew)
+        let (id, actions) = pair.client.send(request: Fixtures.request(2), now: pair.now)
+        pair.clientDid(actions)
+        try pair.run()
+        #expect(pair.rejections == [skew < 0 ? BadMessageCode.messageIDTooLow : BadMessageCode.messageIDTooHigh])
+        #expect(abs(pair.client.timeOffset) < 1, "offset now matches the server clock")
+        #expect(pair.client.isTimeSynchronized)
+        #expect(pair.results[id] != nil)
+    }
+
+    @Test func badSaltAndSkewTogetherStillSucceed() throws {
+        var pair = SessionPair(clientSalt: 0, clientClockSkew: 1000)
+        let (id, actions) = pair.client.send(request: Fixtures.request(3), now: pair.now)
+        pair.clientDid(actions)
+        try pair.run()
+        #expect(pair.rejections == [BadMessageCode.messageIDTooHigh, BadMessageCode.badServerSalt])
+        #expect(pair.results[id] != nil)
+    }
+
+    @Test func theServerReportsTheNewSessionAndTheClientStoresItsSalt() throws {
+        var pair = SessionPair()
+        let (first, actions) = pair.client.send(request: Fixtures.request(4), now: pair.now)
+        let firstMessageID = try #require(pair.client.messageID(of: first))
+        pair.clientDid(actions)
+        try pair.run()
+        #expect(pair.serverEvents.contains(.sessionCreated(sessionID: Fixtures.sessionID, firstMessageID: firstMessageID)))
+        #expect(pair.clientEvents.contains(.newSessionCreated(firstMessageID: firstMessageID, inDoubt: [])))
+    }
+
+    @Test func requestsSentBeforeTheServersNewSessionAreReportedInDoubt() throws {
+        var pair = SessionPair()
+        // The first packet is lost: the server never sees request `lost`.
+        let (lost, lostActions) = pair.client.send(request: Fixtures.request(5), now: pair.now)
+        _ = lostActions
+        pair.now = pair.now + 1
+        let (second, actions) = pair.client.send(request: Fixtures.request(6), now: pair.now)
+        pair.clientDid(actions)
+        try pair.run()
+        let secondID = pair.clientEvents.compactMap { event -> Int64? in
+            if case .newSessionCreated(let first, let inDoubt) = event, inDoubt == [lost] { return first }
+            return nil
+        }
+        #expect(secondID.count == 1)
+        #expect(pair.results[second] != nil)
+        // The caller decides the lost request is safe to repeat.
+        pair.clientDid(pair.client.resend([lost], now: pair.now))
+        try pair.run()
+        #expect(pair.results[lost] != nil)
+    }
+
+    @Test func severalRequestsTravelInOneContainerWithTheAcks() throws {
+        var pair = SessionPair()
+        let first = pair.client.enqueue(request: Fixtures.request(7))
+        let second = pair.client.enqueue(request: Fixtures.request(8))
+        let third = pair.client.enqueue(request: Fixtures.request(9))
+        pair.clientDid(pair.client.flush(now: pair.now))
+        #expect(pair.toServer.count == 1, "one container")
+        try pair.run()
+        #expect(Set(pair.results.keys) == [first, second, third])
+        let requests = pair.serverEvents.filter { if case .request = $0 { true } else { false } }
+        #expect(requests.count == 3)
+    }
+
+    @Test func largeRequestsAndResultsTravelGzipped() throws {
+        var pair = SessionPair()
+        let big = Fixtures.request(10) + [UInt8](repeating: 0x20, count: 50_000)
+        let (id, actions) = pair.client.send(request: big, now: pair.now)
+        pair.clientDid(actions)
+        let packetSize = try #require(pair.toServer.first?.count)
+        #expect(packetSize < 5_000, "the request went out gzip_packed")
+        try pair.run { _, body in body + body }
+        let received = pair.serverEvents.compactMap { if case .request(_, let body) = $0 { body } else { nil } }
+        #expect(received == [big], "the server unpacked gzip_packed before handing the query up")
+        #expect(pair.results[id] == big + big)
+    }
+
+    @Test func rpcErrorsArriveTyped() throws {
+        var pair = SessionPair()
+        let (id, actions) = pair.client.send(request: Fixtures.request(11), now: pair.now)
+        pair.clientDid(actions)
+        try pair.run { _, _ in RPCError(code: 420, message: "FLOOD_WAIT_17").serialized }
+        #expect(pair.clientEvents.contains(.rpcError(id, RPCError(code: 420, message: "FLOOD_WAIT_17"))))
+        #expect(pair.client.pendingRequests.isEmpty)
+    }
+
+    @Test func pingGetsPongAndPingDelayDisconnectArmsTheServerTimer() throws {
+        var pair = SessionPair()
+        pair.clientDid(pair.client.ping(id: 77, now: pair.now))
+        try pair.run()
+        #expect(pair.clientEvents.contains(.pong(pingID: 77)))
+        pair.clientDid(pair.client.pingDelayDisconnect(id: 78, disconnectDelay: 75, now: pair.now))
+        try pair.run()
+        #expect(pair.clientEvents.contains(.pong(pingID: 78)))
+        #expect(pair.serverEvents.contains(.disconnectAfter(seconds: 75)))
+    }
+
+    @Test func futureSaltsAreStoredAndUsedWhenTheirTimeComes() throws {
+        var pair = SessionPair()
+        pair.clientDid(pair.client.requestFutureSalts(count: 3, now: pair.now))
+        try pair.run()
+        let salts = pair.clientEvents.compactMap { if case .futureSalts(let list) = $0 { list } else { nil } }.first
+        let list = try #require(salts)
+        #expect(list.count == 3)
+        #expect(list[0].salt == Fixtures.initialSalt)
+        // Two hours later the first salt has expired and the server has moved on: no bad_server_salt.
+        pair.now = pair.now + 7_300
+        let (id, actions) = pair.client.send(request: Fixtures.request(12), now: pair.now)
+        pair.clientDid(actions)
+        #expect(pair.client.serverSalt == list[2].salt)
+        try pair.run()
+        #expect(pair.rejections.isEmpty)
+        #expect(pair.results[id] != nil)
+    }
+
+    @Test func contentRelatedMessagesAreAcknowledgedByCountAndByTime() throws {
+        var configuration = SessionConfiguration()
+        configuration.ackFlushCount = 4
+        var pair = SessionPair(configuration: configuration)
+        pair.clientDid(pair.client.ping(id: 1, now: pair.now))
+        try pair.run()
+        let acked = { (pair: SessionPair) in pair.serverEvents.flatMap { if case .acknowledged(let ids) = $0 { ids } else { [] } } }
+        // new_session_created is waiting for an ack; nothing was sent yet.
+        #expect(acked(pair).isEmpty)
+        #expect(pair.client.tick(now: pair.now + 1).isEmpty)
+        pair.now = pair.now + 31
+        pair.clientDid(pair.client.tick(now: pair.now))
+        try pair.run()
+        #expect(acked(pair).count == 1)
+
+        for _ in 0..<4 { pair.serverDid(pair.server.push(Fixtures.request(0xBEEF), now: pair.now)) }
+        try pair.run()
+        #expect(acked(pair).count == 5, "the fourth update flushed the acks on its own")
+        let updates = pair.clientEvents.filter { if case .update = $0 { true } else { false } }
+        #expect(updates.count == 4)
+    }
+
+    @Test func stateRequestsResendWhatTheServerNeverGot() throws {
+        var pair = SessionPair()
+        pair.clientDid(pair.client.ping(id: 5, now: pair.now))
+        try pair.run()
+        // This request's packet is lost on the way.
+        let (lost, _) = pair.client.send(request: Fixtures.request(13), now: pair.now)
+        pair.now = pair.now + 5
+        pair.clientDid(pair.client.requestState(of: [lost], now: pair.now))
+        try pair.run()
+        #expect(pair.results[lost] != nil, "status 'not received' made the client resend it")
+    }
+
+    @Test func destroySessionIsAnswered() throws {
+        var pair = SessionPair()
+        pair.clientDid(pair.client.destroySession(0x5555, now: pair.now))
+        try pair.run()
+        #expect(pair.clientEvents.contains(.sessionDestroyed(sessionID: 0x5555, existed: false)))
+        #expect(pair.serverEvents.contains(.destroySessionRequested(sessionID: 0x5555)))
+    }
+
+    @Test func aNewClientSessionIsNoticedByTheServer() throws {
+        var pair = SessionPair()
+        let (first, actions) = pair.client.send(request: Fixtures.request(14), now: pair.now)
+        pair.clientDid(actions)
+        try pair.run()
+        #expect(pair.results[first] != nil)
+        let newSession = pair.client.startNewSession()
+        let (second, more) = pair.client.send(request: Fixtures.request(15), now: pair.now)
+        pair.clientDid(more)
+        try pair.run()
+        #expect(pair.server.clientSessionID == newSession)
+        #expect(pair.results[second] != nil)
+        let created = pair.serverEvents.filter { if case .sessionCreated = $0 { true } else { false } }
+        #expect(created.count == 2)
+    }
+
+    @Test func updatesFromTheServerSurfaceAsRawBytes() throws {
+        var pair = SessionPair()
+        pair.clientDid(pair.client.ping(id: 9, now: pair.now))
+        try pair.run()
+        let update = Fixtures.request(0x7777_0000, payload: 40)
+        pair.serverDid(pair.server.push(update, now: pair.now))
+        try pair.run()
+        #expect(pair.clientEvents.contains(.update(update)))
+    }
+
+    @Test func aRejectedContainerHasAllItsContentsResent() throws {
+        var pair = SessionPair(clientSalt: 0, clientClockSkew: 600)
+        let first = pair.client.enqueue(request: Fixtures.request(16))
+        let second = pair.client.enqueue(request: Fixtures.request(17))
+        pair.clientDid(pair.client.ping(id: 3, now: pair.now))
+        #expect(pair.toServer.count == 1)
+        try pair.run()
+        #expect(pair.rejections == [BadMessageCode.messageIDTooHigh, BadMessageCode.badServerSalt])
+        #expect(Set(pair.results.keys) == [first, second])
+        #expect(pair.clientEvents.contains(.pong(pingID: 3)))
+    }
+
+    @Test func answersLostWithAConnectionArriveOnceWhenTheServerResends() throws {
+        var pair = SessionPair()
+        let (id, actions) = pair.client.send(request: Fixtures.request(18), now: pair.now)
+        pair.clientDid(actions)
+        // Deliver the query, then lose everything the server sends back (the connection dropped).
+        for packet in pair.toServer {
+            for case .request(let messageID, let body) in try pair.server.receive(packet, now: pair.now) {
+                _ = pair.server.answer(request: messageID, result: body, now: pair.now)
+            }
+        }
+        pair.toServer.removeAll()
+        #expect(pair.results.isEmpty)
+        // On the new connection the server resends what the client never acknowledged.
+        pair.now = pair.now + 2
+        pair.serverDid(pair.server.resendUnacknowledged(now: pair.now))
+        try pair.run()
+        #expect(pair.results[id] == Fixtures.request(18))
+        // Acknowledged now: nothing left to resend, and a second copy would be dropped as a duplicate.
+        pair.clientDid(pair.client.flush(now: pair.now))
+        try pair.run()
+        #expect(pair.server.resendUnacknowledged(now: pair.now).isEmpty)
+        let resultCount = pair.clientEvents.filter { if case .rpcResult = $0 { true } else { false } }.count
+        #expect(resultCount == 1)
+    }
+
+    @Test func aCancelledRequestIsDroppedOnBothSides() throws {
+        var pair = SessionPair()
+        let queued = pair.client.enqueue(request: Fixtures.request(19))
+        #expect(pair.client.cancel(queued, now: pair.now).isEmpty, "never sent: just forgotten")
+        let (id, actions) = pair.client.send(request: Fixtures.request(20), now: pair.now)
+        pair.clientDid(actions)
+        pair.clientDid(pair.client.cancel(id, now: pair.now))
+        #expect(pair.client.pendingRequests.isEmpty)
+        // The server gets both the query and the drop before answering: the answer is never sent.
+        try pair.run { _, _ in nil }
+        let requests = pair.serverEvents.compactMap { if case .request(let messageID, _) = $0 { messageID } else { nil } }
+        #expect(requests.count == 1)
+        #expect(pair.server.answer(request: requests[0], result: [1, 2, 3, 4], now: pair.now).isEmpty)
+        #expect(!pair.clientEvents.contains { if case .rpcResult = $0 { true } else { false } })
+    }
+
+    @Test func saltsKeptFromAnEarlierRunAreUsedWhenValid() throws {
+        let stored = [
+            FutureSalt(validSince: Int32(Fixtures.start.seconds) - 100, validUntil: Int32(Fixtures.start.seconds) + 3000, salt: 0x5A17),
+            FutureSalt(validSince: Int32(Fixtures.start.seconds) + 3000, validUntil: Int32(Fixtures.start.seconds) + 9000, salt: 0x5A18),
+        ]
+        var client = ClientSession(
+            authKey: Fixtures.authKey(), sessionID: 1, serverSalt: 0, futureSalts: stored, entropy: SeededEntropy(seed: 1))
+        let (_, actions) = client.send(request: Fixtures.request(1), now: Fixtures.start)
+        let sent = try RawPeer().open(try #require(packets(actions).first), direction: .clientToServer)
+        #expect(sent.salt == 0x5A17)
+        _ = client.send(request: Fixtures.request(2), now: Fixtures.start + 3500)
+        #expect(client.serverSalt == 0x5A18)
+        #expect(client.futureSalts.count == 1, "expired salts are dropped")
+    }
+}

@@ -1,0 +1,70 @@
+import Testing
+@testable import MTProto
+
+@Suite struct MessageIDGeneratorTests {
+    @Test func clientIDsAreDivisibleByFourAndStrictlyIncreasingWithinOneTick() {
+        var generator = MessageIDGenerator()
+        var previous: Int64 = 0
+        var seen = Set<Int64>()
+        for _ in 0..<10_000 {
+            let id = generator.next(now: Fixtures.start, kind: .client)
+            #expect(id % 4 == 0)
+            #expect(id > previous)
+            #expect(id & 0xffff_ffff != 0)
+            seen.insert(id)
+            previous = id
+        }
+        #expect(seen.count == 10_000)
+    }
+
+    @Test func serverIDsCarryTheirParity() {
+        var generator = MessageIDGenerator()
+        for index in 0..<100 {
+            let kind: MessageIDKind = index % 2 == 0 ? .serverResponse : .serverInitiated
+            let id = generator.next(now: Fixtures.start, kind: kind)
+            #expect(id & 3 == (kind == .serverResponse ? 1 : 3))
+            #expect(MessageIDGenerator.kind(of: id) == kind)
+        }
+    }
+
+    @Test func idsEncodeTheCorrectedTime() {
+        var generator = MessageIDGenerator(timeOffset: 42.5)
+        let id = generator.next(now: Fixtures.start, kind: .client)
+        let encoded = MessageIDGenerator.seconds(of: id)
+        #expect(abs(encoded - (Fixtures.start.seconds + 42.5)) < 0.001)
+        #expect(id >> 32 == Int64(Fixtures.start.seconds + 42.5))
+    }
+
+    @Test func synchronizingToAServerIDMovesTheClockAndDropsTheOldFloor() {
+        var generator = MessageIDGenerator(timeOffset: 3600)
+        let ahead = generator.next(now: Fixtures.start, kind: .client)
+        var server = MessageIDGenerator()
+        let serverID = server.next(now: Fixtures.start, kind: .serverResponse)
+        generator.synchronize(serverMessageID: serverID, now: Fixtures.start)
+        #expect(abs(generator.timeOffset) < 0.001)
+        let corrected = generator.next(now: Fixtures.start + 1, kind: .client)
+        #expect(corrected < ahead, "ids issued under the skewed clock must not hold later ids up")
+        #expect(abs(MessageIDGenerator.seconds(of: corrected) - (Fixtures.start.seconds + 1)) < 0.001)
+    }
+
+    @Test func nonsenseClocksDoNotTrap() {
+        var generator = MessageIDGenerator(timeOffset: .infinity)
+        #expect(generator.timeOffset == 0)
+        _ = generator.next(now: UnixTime(seconds: -5), kind: .client)
+        _ = generator.next(now: UnixTime(seconds: .nan), kind: .client)
+        _ = generator.next(now: UnixTime(seconds: 1e300), kind: .client)
+        generator.setTimeOffset(.nan)
+        #expect(generator.timeOffset == 0)
+    }
+
+    @Test func seqNoCountsContentRelatedMessages() {
+        var counter = SequenceNumberCounter()
+        #expect(counter.next(contentRelated: false) == 0)
+        #expect(counter.next(contentRelated: true) == 1)
+        #expect(counter.next(contentRelated: true) == 3)
+        #expect(counter.next(contentRelated: false) == 4)
+        #expect(counter.next(contentRelated: false) == 4)
+        #expect(counter.next(contentRelated: true) == 5)
+        #expect(counter.contentRelatedSent == 3)
+    }
+}
