@@ -407,7 +407,10 @@ public struct ServerSession: Sendable {
     }
 }
 
-extension ServerSession: CustomStringConvertible {
+extension ServerSession: CustomStringConvertible, CustomReflectable {
+    /// `dump` and debuggers see the description, not the key's bytes or the salt seed.
+    public var customMirror: Mirror { Mirror(self, children: ["description": description]) }
+
     /// Ids and counts only: never key material.
     public var description: String {
         let session = clientSessionID.map { String(UInt64(bitPattern: $0), radix: 16) } ?? "none yet"
