@@ -49,7 +49,7 @@ let package = Package(
 
         .testTarget(name: "TLTests", dependencies: ["TL"], swiftSettings: strict),
         .testTarget(name: "TLGenTests", dependencies: ["TLGen"], swiftSettings: strict),
-        .testTarget(name: "TLSchemaTests", dependencies: ["TL", "TLSchema", "MTProtoSchema"], swiftSettings: strict),
+        .testTarget(name: "TLSchemaTests", dependencies: ["TL", "TLGen", "TLSchema", "MTProtoSchema"], swiftSettings: strict),
         .testTarget(name: "MTProtoCryptoTests", dependencies: ["MTProtoCrypto"], swiftSettings: strict),
         .testTarget(name: "MTProtoTests", dependencies: ["MTProto"], swiftSettings: strict),
         .testTarget(

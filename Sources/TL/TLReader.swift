@@ -34,6 +34,7 @@ public struct TLReader: Sendable {
     public let inflater: (any TLInflater)?
 
     @usableFromInline let storage: [UInt8]
+    @usableFromInline let start: Int
     @usableFromInline let end: Int
     @usableFromInline var position_: Int
     @usableFromInline var depth: Int
@@ -41,6 +42,7 @@ public struct TLReader: Sendable {
     /// A reader over all of `bytes`.
     public init(_ bytes: [UInt8], limits: Limits = Limits(), inflater: (any TLInflater)? = nil) {
         self.storage = bytes
+        self.start = 0
         self.end = bytes.count
         self.position_ = 0
         self.depth = 0
@@ -52,6 +54,7 @@ public struct TLReader: Sendable {
     public init(_ bytes: [UInt8], range: Range<Int>, limits: Limits = Limits(), inflater: (any TLInflater)? = nil) {
         precondition(range.lowerBound >= 0 && range.upperBound <= bytes.count, "TLReader range \(range) is outside the buffer")
         self.storage = bytes
+        self.start = range.lowerBound
         self.end = range.upperBound
         self.position_ = range.lowerBound
         self.depth = 0
@@ -62,9 +65,9 @@ public struct TLReader: Sendable {
     /// Offset of the next byte to read.
     @inlinable public var position: Int { position_ }
 
-    /// Moves the read position (for hand-parsed framing); `offset` must lie within the buffer.
+    /// Moves the read position (for hand-parsed framing); `offset` must lie within the reader's range.
     public mutating func seek(to offset: Int) {
-        precondition(offset >= 0 && offset <= end, "TLReader.seek(to: \(offset)) is outside the buffer")
+        precondition(offset >= start && offset <= end, "TLReader.seek(to: \(offset)) is outside \(start)..<\(end)")
         position_ = offset
     }
 
@@ -108,6 +111,12 @@ public struct TLReader: Sendable {
         let raw = storage.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset, as: T.self) }
         position_ = offset + size
         return T(littleEndian: raw)
+    }
+
+    /// The next constructor number without consuming it (to dispatch on it).
+    @inlinable public func peekConstructorID() throws -> UInt32 {
+        var copy = self
+        return try copy.load(UInt32.self, "constructor number")
     }
 
     /// A constructor number (the first word of every boxed value).

@@ -26,7 +26,7 @@ public struct GeneratorOptions: Sendable {
         self.command = command
     }
 
-    /// `Schema/api.tl` → `Api` in module TLSchema.
+    /// `Schema/api.tl` → `Api` in module ParsedSchema.
     public static func api(command: String) -> GeneratorOptions {
         GeneratorOptions(root: "Api", typeFileCount: 28, functionFileCount: 12, command: command)
     }

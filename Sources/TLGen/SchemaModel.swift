@@ -17,7 +17,7 @@ public struct SchemaModel: Sendable {
     }
 
     public struct Combinator: Sendable {
-        public var tl: TLCombinator
+        public var tl: TLDeclaration
         public var id: UInt32
         /// Struct name (last component).
         public var structName: String
@@ -41,7 +41,7 @@ public struct SchemaModel: Sendable {
     public var types: [BoxedType]
     public var functions: [Combinator]
     /// Hand-parsed combinators: verified, emitted as constants only.
-    public var handParsed: [TLCombinator]
+    public var handParsed: [TLDeclaration]
     /// TL namespaces of types and of functions.
     public var typeNamespaces: [String]
     public var functionNamespaces: [String]
@@ -145,8 +145,8 @@ extension SchemaModel {
     static let builtinTypes: Set<String> = ["Bool", "True", "Vector", "Null", "Error"]
 
     /// Checks `schema` (every number against its CRC32, every type reference) and resolves it.
-    public init(schema: TLSchema, fileName: String, options: GeneratorOptions, layer: Int? = nil) throws {
-        func fail(_ combinator: TLCombinator, _ message: String) -> TLSchemaError {
+    public init(schema: ParsedSchema, fileName: String, options: GeneratorOptions, layer: Int? = nil) throws {
+        func fail(_ combinator: TLDeclaration, _ message: String) -> TLSchemaError {
             TLSchemaError(file: fileName, line: combinator.line, message: "\(combinator.name): \(message)")
         }
 
@@ -171,10 +171,10 @@ extension SchemaModel {
         }
 
         // 2. Partition.
-        var handParsed: [TLCombinator] = []
-        var constructorsByType: [String: [TLCombinator]] = [:]
-        var constructorsByName: [String: TLCombinator] = [:]
-        var functions: [TLCombinator] = []
+        var handParsed: [TLDeclaration] = []
+        var constructorsByType: [String: [TLDeclaration]] = [:]
+        var constructorsByName: [String: TLDeclaration] = [:]
+        var functions: [TLDeclaration] = []
         for combinator in schema.combinators {
             if options.handParsed[combinator.name] != nil {
                 handParsed.append(combinator)
@@ -204,12 +204,12 @@ extension SchemaModel {
             let last = SwiftNaming.typeName(components.removeLast())
             return ([root] + components + [last]).joined(separator: ".")
         }
-        func constructorPath(_ combinator: TLCombinator) -> String {
+        func constructorPath(_ combinator: TLDeclaration) -> String {
             guard case let .name(typeName) = combinator.result else { return "" }
             return typePath(typeName) + "." + SwiftNaming.upperCamel(combinator.localName)
         }
 
-        func codec(_ type: TLTypeExpression, in combinator: TLCombinator, elementOfBareVector: Bool = false) throws -> Codec {
+        func codec(_ type: TLTypeExpression, in combinator: TLDeclaration, elementOfBareVector: Bool = false) throws -> Codec {
             switch type {
             case let .name(name):
                 if let primitive = Self.primitives[name] { return primitive }
@@ -247,7 +247,7 @@ extension SchemaModel {
             }
         }
 
-        func fields(of combinator: TLCombinator) throws -> [Field] {
+        func fields(of combinator: TLDeclaration) throws -> [Field] {
             var result: [Field] = []
             var swiftNames: Set<String> = []
             for field in combinator.fields {

@@ -108,7 +108,7 @@ public struct SwiftEmitter {
         return text
     }
 
-    func definitionLine(tl combinator: TLCombinator) -> String {
+    func definitionLine(tl combinator: TLDeclaration) -> String {
         var parts = ["\(combinator.name)#\(hex(combinator.id))"]
         for parameter in combinator.typeParameters { parts.append("{\(parameter):Type}") }
         for field in combinator.fields {

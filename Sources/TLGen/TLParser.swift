@@ -22,9 +22,9 @@ public struct TLParser {
         self.fileName = fileName
     }
 
-    public func parse(_ text: String) throws -> TLSchema {
-        var combinators: [TLCombinator] = []
-        var kind = TLCombinator.Kind.constructor
+    public func parse(_ text: String) throws -> ParsedSchema {
+        var combinators: [TLDeclaration] = []
+        var kind = TLDeclaration.Kind.constructor
         var pending = ""
         var pendingLine = 0
         var inBlockComment = false
@@ -80,10 +80,10 @@ public struct TLParser {
         guard pending.trimmingWhitespace().isEmpty else {
             throw TLSchemaError(file: fileName, line: pendingLine, message: "declaration is not terminated by ';'")
         }
-        return TLSchema(combinators: combinators)
+        return ParsedSchema(combinators: combinators)
     }
 
-    func parseDeclaration(_ text: String, kind: TLCombinator.Kind, line: Int) throws -> TLCombinator {
+    func parseDeclaration(_ text: String, kind: TLDeclaration.Kind, line: Int) throws -> TLDeclaration {
         func fail(_ message: String) -> TLSchemaError {
             TLSchemaError(file: fileName, line: line, message: "\(message) in '\(text)'")
         }
@@ -143,7 +143,7 @@ public struct TLParser {
         }
         let resultText = tokens[(equals + 1)...].joined(separator: " ")
         let result = try parseType(resultText, fail: fail)
-        return TLCombinator(name: name, declaredID: declaredID, typeParameters: typeParameters, fields: fields, result: result, kind: kind, line: line)
+        return TLDeclaration(name: name, declaredID: declaredID, typeParameters: typeParameters, fields: fields, result: result, kind: kind, line: line)
     }
 
     func parseType(_ text: String, fail: (String) -> TLSchemaError) throws -> TLTypeExpression {

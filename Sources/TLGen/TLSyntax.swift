@@ -42,7 +42,7 @@ public struct TLField: Sendable, Equatable {
 }
 
 /// One combinator declaration: a constructor (in a `---types---` section) or a function.
-public struct TLCombinator: Sendable, Equatable {
+public struct TLDeclaration: Sendable, Equatable {
     public enum Kind: Sendable, Equatable {
         case constructor
         case function
@@ -130,13 +130,13 @@ public struct TLCombinator: Sendable, Equatable {
 }
 
 /// A parsed schema file.
-public struct TLSchema: Sendable, Equatable {
-    public var combinators: [TLCombinator]
+public struct ParsedSchema: Sendable, Equatable {
+    public var combinators: [TLDeclaration]
 
-    public init(combinators: [TLCombinator]) {
+    public init(combinators: [TLDeclaration]) {
         self.combinators = combinators
     }
 
-    public var constructors: [TLCombinator] { combinators.filter { $0.kind == .constructor } }
-    public var functions: [TLCombinator] { combinators.filter { $0.kind == .function } }
+    public var constructors: [TLDeclaration] { combinators.filter { $0.kind == .constructor } }
+    public var functions: [TLDeclaration] { combinators.filter { $0.kind == .function } }
 }

@@ -14,12 +14,16 @@ guard arguments.count == 3 else {
 let preset = arguments[arguments.startIndex]
 let schemaPath = arguments[arguments.startIndex + 1]
 let outputPath = arguments[arguments.startIndex + 2]
-let command = "scripts/generate"
+// The header names the canonical invocation (not this one's paths, so `scripts/generate --check`
+// can regenerate into a temporary folder and compare byte for byte).
+func command(_ preset: String, _ schema: String, _ output: String) -> String {
+    "scripts/generate (swift run tl-gen \(preset) \(schema) \(output))"
+}
 
 let options: GeneratorOptions
 switch preset {
-case "api": options = .api(command: command)
-case "mtproto": options = .mtproto(command: command)
+case "api": options = .api(command: command("api", "Schema/api.tl", "Sources/TLSchema/Generated"))
+case "mtproto": options = .mtproto(command: command("mtproto", "Schema/mtproto.tl", "Sources/MTProtoSchema/Generated"))
 default:
     FileHandle.standardError.write(Data("tl-gen: unknown preset '\(preset)'\n\(usage)\n".utf8))
     exit(2)

@@ -2,7 +2,7 @@ import Testing
 @testable import TLGen
 
 @Suite struct TLCombinatorTests {
-    private func combinator(_ line: String, functions: Bool = false) throws -> TLCombinator {
+    private func combinator(_ line: String, functions: Bool = false) throws -> TLDeclaration {
         try TLParser(fileName: "test.tl").parse((functions ? "---functions---\n" : "") + line).combinators[0]
     }
 

@@ -2,7 +2,7 @@ import Testing
 @testable import TLGen
 
 @Suite struct TLParserTests {
-    private func parse(_ text: String) throws -> TLSchema {
+    private func parse(_ text: String) throws -> ParsedSchema {
         try TLParser(fileName: "test.tl").parse(text)
     }
 
