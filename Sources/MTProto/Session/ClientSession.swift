@@ -284,7 +284,8 @@ public struct ClientSession: Sendable {
         try checkIdentity(outer.messageID)
 
         var messages = [outer]
-        if WireConstructor.of(outer.body) == WireConstructor.messageContainer {
+        let isContainer = WireConstructor.of(outer.body) == WireConstructor.messageContainer
+        if isContainer {
             messages = try MessageContainer.decode(outer.body, containerID: outer.messageID)
             for inner in messages where MessageIDGenerator.kind(of: inner.messageID) != .serverResponse
                 && MessageIDGenerator.kind(of: inner.messageID) != .serverInitiated {
@@ -293,9 +294,8 @@ public struct ClientSession: Sendable {
         }
         try checkTime(outer.messageID, carrying: messages, now: now)
 
-        received.insert(outer.messageID, seqNo: outer.seqNo)
+        received.insert(outer.messageID, seqNo: outer.seqNo, isContainer: isContainer)
         var actions: [ClientSessionAction] = []
-        let isContainer = messages.count != 1 || messages[0].messageID != outer.messageID
         for message in messages {
             if isContainer {
                 // The server resends unacknowledged messages in new containers: ack again, handle once.
