@@ -117,6 +117,8 @@ import MTProtoCrypto
         expect(.wrongMessageIDParity(messageID: base + 11), for: peer.packet(messageID: base + 16, seqNo: 0, body: evenInner, direction: .serverToClient))
         let laterInner = MessageContainer.encode([SessionMessage(messageID: base + 25, seqNo: 1, body: Fixtures.request(1))])
         #expect(throws: SessionError.self) { try client.receive(peer.packet(messageID: base + 20, seqNo: 0, body: laterInner, direction: .serverToClient), now: now) }
+        // Empty containers are allowed (the server's answer to an expired http_wait).
+        #expect(try client.receive(peer.packet(messageID: base + 28, seqNo: 0, body: MessageContainer.encode([]), direction: .serverToClient), now: now).isEmpty)
         #expect(try stillUsable(step: 10))
     }
 

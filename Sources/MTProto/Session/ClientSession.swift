@@ -284,7 +284,8 @@ public struct ClientSession: Sendable {
         try checkIdentity(outer.messageID)
 
         var messages = [outer]
-        if WireConstructor.of(outer.body) == WireConstructor.messageContainer {
+        let isContainer = WireConstructor.of(outer.body) == WireConstructor.messageContainer
+        if isContainer {
             messages = try MessageContainer.decode(outer.body, containerID: outer.messageID)
             for inner in messages where MessageIDGenerator.kind(of: inner.messageID) != .serverResponse
                 && MessageIDGenerator.kind(of: inner.messageID) != .serverInitiated {
@@ -293,9 +294,8 @@ public struct ClientSession: Sendable {
         }
         try checkTime(outer.messageID, carrying: messages, now: now)
 
-        received.insert(outer.messageID, seqNo: outer.seqNo)
+        received.insert(outer.messageID, seqNo: outer.seqNo, isContainer: isContainer)
         var actions: [ClientSessionAction] = []
-        let isContainer = messages.count != 1 || messages[0].messageID != outer.messageID
         for message in messages {
             if isContainer {
                 // The server resends unacknowledged messages in new containers: ack again, handle once.
@@ -607,7 +607,10 @@ extension Array {
     }
 }
 
-extension ClientSession: CustomStringConvertible {
+extension ClientSession: CustomStringConvertible, CustomReflectable {
+    /// `dump` and debuggers see the description, not the key's bytes.
+    public var customMirror: Mirror { Mirror(self, children: ["description": description]) }
+
     /// Ids and counts only: never key material.
     public var description: String {
         "ClientSession(session: \(String(UInt64(bitPattern: sessionID), radix: 16)), \(authKey), pending requests: \(pendingRequests.count), time offset: \(timeOffset) s)"
