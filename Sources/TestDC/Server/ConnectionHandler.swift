@@ -135,7 +135,9 @@ final class TestDCConnectionHandler: ChannelInboundHandler {
                 core.updateConnection(connectionID) { $0.sessionID = sessionID }
             case .request(let messageID, let body):
                 handleRequest(context, messageID: messageID, body: body, now: now)
-            case .acknowledged, .messageRejected, .disconnectAfter, .destroySessionRequested, .messageDiscarded:
+            case .messageRejected(_, let code):
+                logger.debug("message rejected", metadata: ["bad_msg_code": "\(code)"])
+            case .acknowledged, .disconnectAfter, .destroySessionRequested, .messageDiscarded:
                 break
             }
         }
