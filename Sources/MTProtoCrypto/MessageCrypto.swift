@@ -162,7 +162,10 @@ public enum MessageCrypto {
         }
     }
 
-    /// Checks and decrypts a packet; returns the plaintext including its padding.
+    /// Checks and decrypts a packet; returns the plaintext including its padding. Only framing that
+    /// anyone on the wire can see (length, auth_key_id) is judged before decryption; nothing about the
+    /// content is looked at until msg_key has been verified, so the security guidelines' rule holds:
+    /// every content error answers like a failed msg_key check (callers drop the packet either way).
     public static func decrypt(_ packet: [UInt8], authKey: AuthKey, direction: Direction) throws(MessageCryptoError) -> [UInt8] {
         guard packet.count >= 24 + 16 else { throw .packetTooShort(packet.count) }
         let receivedID = Bytes.int64LittleEndian(packet[0..<8])

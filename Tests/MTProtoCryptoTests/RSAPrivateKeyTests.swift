@@ -95,6 +95,24 @@ struct RSAPrivateKeyTests {
         #expect(retried > 0)
     }
 
+    /// One key serves many connections at once (the test DC): concurrent decryptions must all succeed.
+    @Test func concurrentDecryptionsWithOneKey() async throws {
+        var entropy = SeededEntropy(seed: 40)
+        let inputs = (0..<8).map { _ in entropy.bytes(120) }
+        var ciphertexts: [[UInt8]] = []
+        for input in inputs { ciphertexts.append(try key.publicKey.encryptWithRSAPad(input, entropy: &entropy)) }
+        let shared = key
+        let results = try await withThrowingTaskGroup(of: (Int, [UInt8]).self) { group in
+            for (index, ciphertext) in ciphertexts.enumerated() {
+                group.addTask { (index, Array(try shared.decryptRSAPad(ciphertext)[0..<120])) }
+            }
+            var collected = [[UInt8]](repeating: [], count: inputs.count)
+            for try await (index, plaintext) in group { collected[index] = plaintext }
+            return collected
+        }
+        #expect(results == inputs)
+    }
+
     @Test func tamperedRSAPadIsAHashMismatch() throws {
         var entropy = SeededEntropy(seed: 6)
         let plaintext = try key.rawDecrypt(try key.publicKey.encryptWithRSAPad(Array(0..<64), entropy: &entropy))
