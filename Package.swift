@@ -54,6 +54,7 @@ let package = Package(
 
         // Layer 3: the sans-IO protocol core, client and server.
         .target(name: "MTProto", dependencies: ["TL", "MTProtoSchema", "MTProtoCrypto", "CZlib"], swiftSettings: strict),
+        .executableTarget(name: "SessionBench", dependencies: ["MTProto", "MTProtoCrypto"], path: "Benchmarks/SessionBench", exclude: ["peers.py"], swiftSettings: strict),
 
         // Layer 4: SwiftNIO transports and connections.
         .target(

@@ -262,4 +262,19 @@ import MTProtoCrypto
         #expect(pair.server.answer(request: requests[0], result: [1, 2, 3, 4], now: pair.now).isEmpty)
         #expect(!pair.clientEvents.contains { if case .rpcResult = $0 { true } else { false } })
     }
+
+    @Test func saltsKeptFromAnEarlierRunAreUsedWhenValid() throws {
+        let stored = [
+            FutureSalt(validSince: Int32(Fixtures.start.seconds) - 100, validUntil: Int32(Fixtures.start.seconds) + 3000, salt: 0x5A17),
+            FutureSalt(validSince: Int32(Fixtures.start.seconds) + 3000, validUntil: Int32(Fixtures.start.seconds) + 9000, salt: 0x5A18),
+        ]
+        var client = ClientSession(
+            authKey: Fixtures.authKey(), sessionID: 1, serverSalt: 0, futureSalts: stored, entropy: SeededEntropy(seed: 1))
+        let (_, actions) = client.send(request: Fixtures.request(1), now: Fixtures.start)
+        let sent = try RawPeer().open(try #require(packets(actions).first), direction: .clientToServer)
+        #expect(sent.salt == 0x5A17)
+        _ = client.send(request: Fixtures.request(2), now: Fixtures.start + 3500)
+        #expect(client.serverSalt == 0x5A18)
+        #expect(client.futureSalts.count == 1, "expired salts are dropped")
+    }
 }

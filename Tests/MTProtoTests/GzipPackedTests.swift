@@ -13,6 +13,9 @@ import Testing
     @Test func leavesIncompressibleBodiesAlone() {
         var entropy = SeededEntropy(seed: 3)
         #expect(GzipPacked.pack(entropy.bytes(600)) == nil)
+        #expect(GzipPacked.pack(entropy.bytes(100_000)) == nil, "judged by its first 8 KiB")
+        let compressibleTail = entropy.bytes(100) + [UInt8](repeating: 7, count: 100_000)
+        #expect(GzipPacked.pack(compressibleTail) != nil)
     }
 
     @Test func aZipBombStopsAtTheLimit() throws {

@@ -170,4 +170,32 @@ import MTProtoCrypto
         _ = try send(ServiceMessage.msgsAck([answer.messageID]).serialized, messageID: id + 4, seqNo: 2)
         #expect(try server.receive(packet, now: now).isEmpty)
     }
+
+    @Test mutating func messageCopiesAreUnwrappedOnceAndGzippedContainersRefused() throws {
+        let base = clientMessageID(now)
+        let original = SessionMessage(messageID: base, seqNo: 1, body: Fixtures.request(11))
+        let copy = ServiceMessage.messageCopy(original).serialized
+        #expect(try send(copy, messageID: base + 4, seqNo: 3).contains(.request(messageID: base, body: Fixtures.request(11))))
+        #expect(!(try send(copy, messageID: base + 8, seqNo: 5)).contains { if case .request = $0 { true } else { false } }, "the original id was already received")
+
+        let container = MessageContainer.encode([SessionMessage(messageID: base + 12, seqNo: 7, body: Fixtures.request(12))])
+        var packed = WireWriter()
+        packed.write(WireConstructor.gzipPacked)
+        packed.writeBytes(try #require(GzipPacked.deflate(container)))
+        let actions = try send(packed.bytes, messageID: base + 16, seqNo: 9)
+        #expect(actions.contains(.messageDiscarded(messageID: base + 16, .nestedContainer(messageID: base + 16))))
+        #expect(!actions.contains { if case .request = $0 { true } else { false } })
+    }
+
+    @Test mutating func latePacketsOfALeftSessionDoNotDisturbTheNewOne() throws {
+        let base = clientMessageID(now)
+        let old = peer.packet(messageID: base + 8, seqNo: 3, body: Fixtures.request(1), sessionID: 0xA, direction: .clientToServer)
+        _ = try server.receive(peer.packet(messageID: base, seqNo: 1, body: Fixtures.request(0), sessionID: 0xA, direction: .clientToServer), now: now)
+        let fresh = try server.receive(peer.packet(messageID: base + 4, seqNo: 1, body: Fixtures.request(2), sessionID: 0xB, direction: .clientToServer), now: now)
+        #expect(fresh.contains(.sessionCreated(sessionID: 0xB, firstMessageID: base + 4)))
+        let late = try server.receive(old, now: now)
+        #expect(late == [.messageDiscarded(messageID: base + 8, .wrongSession(received: 0xA, expected: 0xB))])
+        #expect(server.clientSessionID == 0xB)
+        #expect(!server.answer(request: base + 4, result: [1, 2, 3, 4], now: now).isEmpty, "the live session's query is still open")
+    }
 }

@@ -35,14 +35,17 @@ public struct ClientSession: Sendable {
     private var nextRequestNumber: UInt64 = 1
 
     /// `timeOffset`: server clock minus local clock, in seconds, if already known (e.g. from the
-    /// handshake's server_time); 16/17 notifications correct it later anyway.
+    /// handshake's server_time); 16/17 notifications correct it later anyway. `futureSalts`: salts
+    /// kept from an earlier run (salts belong to the auth key, not the session). A restarted client
+    /// should pass a fresh `sessionID`: seq_no and the replay window are not persisted.
     public init(
-        authKey: AuthKey, sessionID: Int64, serverSalt: Int64, timeOffset: Double = 0,
+        authKey: AuthKey, sessionID: Int64, serverSalt: Int64, timeOffset: Double = 0, futureSalts: [FutureSalt] = [],
         entropy: any EntropySource, configuration: SessionConfiguration = SessionConfiguration()
     ) {
         self.authKey = authKey
         self.sessionID = sessionID
         self.serverSalt = serverSalt
+        self.futureSalts = futureSalts.sorted { $0.validSince < $1.validSince }
         self.messageIDs = MessageIDGenerator(timeOffset: timeOffset)
         self.received = ReceivedMessageWindow(capacity: configuration.receivedWindowCapacity)
         self.entropy = entropy
@@ -178,15 +181,14 @@ public struct ClientSession: Sendable {
             bodySizes: items.map(\.body.count), maxCount: configuration.maxContainerMessages, maxBytes: configuration.maxContainerBytes)
         for run in runs {
             if run.count == 1 {
-                let message = record(items[run.lowerBound], now: now, containerID: nil)
+                let message = record(items[run.lowerBound], now: now)
                 actions.append(.send(seal(message)))
                 continue
             }
             var inner: [SessionMessage] = []
-            for index in run { inner.append(record(items[index], now: now, containerID: nil)) }
+            for index in run { inner.append(record(items[index], now: now)) }
             let containerID = messageIDs.next(now: now, kind: .client)
             let containerSeqNo = seqNos.next(contentRelated: false)
-            for message in inner { sent[message.messageID]?.containerID = containerID }
             sent[containerID] = SentMessage(
                 outbound: Outbound(purpose: .container(inner.map(\.messageID)), body: [], contentRelated: false),
                 messageID: containerID, seqNo: containerSeqNo, sentAt: now)
@@ -199,17 +201,21 @@ public struct ClientSession: Sendable {
     /// Time-driven work: acknowledgements that waited long enough, and forgetting old sent records.
     public mutating func tick(now: UnixTime) -> [ClientSessionAction] {
         let horizon = now.seconds - configuration.sentMessageRetention
-        sent = sent.filter { _, entry in entry.outbound.purpose.awaitsAnswer || entry.sentAt.seconds >= horizon }
+        // Messages expecting no answer matter only until the server confirms them (msgs_ack,
+        // msgs_state_info) or they are too old for the server to name in a notification.
+        sent = sent.filter { _, entry in
+            entry.outbound.purpose.awaitsAnswer || (!entry.acknowledged && entry.sentAt.seconds >= horizon)
+        }
         if let oldest = oldestPendingAck, now - oldest >= configuration.ackFlushDelay { return flush(now: now) }
         if !outbox.isEmpty { return flush(now: now) }
         return []
     }
 
-    private mutating func record(_ item: Outbound, now: UnixTime, containerID: Int64?) -> SessionMessage {
+    private mutating func record(_ item: Outbound, now: UnixTime) -> SessionMessage {
         let messageID = messageIDs.next(now: now, kind: .client)
         let seqNo = seqNos.next(contentRelated: item.contentRelated)
         if case .request(let request) = item.purpose { requestMessageIDs[request] = messageID }
-        sent[messageID] = SentMessage(outbound: item, messageID: messageID, seqNo: seqNo, sentAt: now, containerID: containerID)
+        sent[messageID] = SentMessage(outbound: item, messageID: messageID, seqNo: seqNo, sentAt: now)
         return SessionMessage(messageID: messageID, seqNo: seqNo, body: item.body)
     }
 
@@ -351,6 +357,12 @@ public struct ClientSession: Sendable {
                 actions.append(.messageDiscarded(messageID: message.messageID, error))
                 return
             }
+        }
+        // A container can only stand at the top of a packet; one that arrives gzip'd or as a
+        // container's element would smuggle messages past the container checks.
+        if WireConstructor.of(body) == WireConstructor.messageContainer {
+            actions.append(.messageDiscarded(messageID: message.messageID, .nestedContainer(messageID: message.messageID)))
+            return
         }
         let service: ServiceMessage
         do {
@@ -585,7 +597,6 @@ struct SentMessage: Sendable, Equatable {
     var messageID: Int64
     var seqNo: Int32
     var sentAt: UnixTime
-    var containerID: Int64?
     var acknowledged = false
 }
 

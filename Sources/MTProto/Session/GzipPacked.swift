@@ -23,6 +23,12 @@ public enum GzipPacked {
 
     /// Serialized `gzip_packed` around `object`, or nil when compressing would not make it smaller.
     public static func pack(_ object: [UInt8]) -> [UInt8]? {
+        // Large bodies are often incompressible (file parts, media): judge a sample first so a
+        // wasted attempt costs 8 KiB of deflate, not the whole body.
+        let sample = 8 * 1024
+        if object.count > 2 * sample {
+            guard let probe = deflate(Array(object[0..<sample])), probe.count < sample * 9 / 10 else { return nil }
+        }
         // TL bytes stop at 16 MiB; an archive that large travels uncompressed instead.
         guard let archive = deflate(object), archive.count < 1 << 24 else { return nil }
         var writer = WireWriter(capacity: archive.count + 12)
@@ -56,7 +62,9 @@ public enum GzipPacked {
     static func deflate(_ input: [UInt8]) -> [UInt8]? {
         var stream = z_stream()
         // windowBits 15 + 16: a gzip header and trailer, which is what the peers write and expect.
-        guard deflateInit2_(&stream, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY,
+        // Level 1: most bodies tried are incompressible (media, random ids) and the attempt is
+        // wasted, so it must be cheap; TL's repetitive text still shrinks well at this level.
+        guard deflateInit2_(&stream, Z_BEST_SPEED, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY,
                              zlibVersion(), Int32(MemoryLayout<z_stream>.size)) == Z_OK else { return nil }
         defer { deflateEnd(&stream) }
         let bound = Int(deflateBound(&stream, uLong(input.count))) + 32

@@ -39,6 +39,8 @@ public struct ServerSession: Sendable {
     private var outbox: [Outbound] = []
     private var pendingAcks: [Int64] = []
     private var oldestPendingAck: UnixTime?
+    /// Sessions the client moved away from: their late packets are dropped, not switched back to.
+    private var retiredSessionIDs: [Int64] = []
     /// Requests handed up and not answered yet.
     private var openRequests: Set<Int64> = []
     /// Content-related messages the client has not acknowledged, as sent: resent with their
@@ -84,9 +86,18 @@ public struct ServerSession: Sendable {
                     .messageRejected(messageID: outer.messageID, code: BadMessageCode.badServerSalt)]
         }
 
+        if retiredSessionIDs.contains(decrypted.sessionID), let current = clientSessionID {
+            // A late packet of a session the client has left (Telethon's old session can reach
+            // the new socket): switching back would wipe the live session's state.
+            return [.messageDiscarded(messageID: outer.messageID, .wrongSession(received: decrypted.sessionID, expected: current))]
+        }
         var isNewSession = false
         if clientSessionID != decrypted.sessionID {
             // A new session id (Telethon makes one per connection): its seq_no starts over.
+            if let previous = clientSessionID {
+                retiredSessionIDs.append(previous)
+                if retiredSessionIDs.count > 8 { retiredSessionIDs.removeFirst() }
+            }
             clientSessionID = decrypted.sessionID
             received.removeAll()
             seqNos = SequenceNumberCounter()
@@ -190,6 +201,12 @@ public struct ServerSession: Sendable {
                 actions.append(.messageDiscarded(messageID: message.messageID, error))
                 return
             }
+        }
+        // A container can only stand at the top of a packet; one that arrives gzip'd or as a
+        // container's element would smuggle messages past the container checks.
+        if WireConstructor.of(body) == WireConstructor.messageContainer {
+            actions.append(.messageDiscarded(messageID: message.messageID, .nestedContainer(messageID: message.messageID)))
+            return
         }
         let service: ServiceMessage
         do {
