@@ -24,6 +24,8 @@ final class TestDCConnectionHandler: ChannelInboundHandler {
     private var closed = false
     /// Bumped when a fault restarts the session: what the old session still had to send is dropped.
     private var sessionGeneration = 0
+    /// The close ping_delay_disconnect asked for; each new one replaces it.
+    private var pendingDisconnect: Scheduled<Void>?
 
     init(core: TestDCCore, dc: Int32, handshakeConfiguration: ServerHandshake.Configuration, logger: Logger) {
         self.core = core
@@ -42,6 +44,7 @@ final class TestDCConnectionHandler: ChannelInboundHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         closed = true
+        pendingDisconnect?.cancel()
         core.closeConnection(connectionID)
         logger.debug("connection closed")
         context.fireChannelInactive()
@@ -137,7 +140,14 @@ final class TestDCConnectionHandler: ChannelInboundHandler {
                 handleRequest(context, messageID: messageID, body: body, now: now)
             case .messageRejected(_, let code):
                 logger.debug("message rejected", metadata: ["bad_msg_code": "\(code)"])
-            case .acknowledged, .disconnectAfter, .destroySessionRequested, .messageDiscarded:
+            case .disconnectAfter(let seconds):
+                pendingDisconnect?.cancel()
+                let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+                pendingDisconnect = context.eventLoop.assumeIsolated().scheduleTask(in: .seconds(Int64(max(0, seconds)))) {
+                    self.closed = true
+                    bound.value.close(promise: nil)
+                }
+            case .acknowledged, .destroySessionRequested, .messageDiscarded:
                 break
             }
         }
