@@ -156,6 +156,9 @@ struct ControlAPI: Sendable {
             guard let request = try? JSONDecoder().decode(ClockRequest.self, from: body) else {
                 return .error(.badRequest, "expected {\"dc\": 1, \"offsetSeconds\": 120}")
             }
+            guard abs(request.offsetSeconds) <= 315_360_000 else {
+                return .error(.badRequest, "offsetSeconds must stay within ten years (±315360000)")
+            }
             core.withState { $0.faults.setClockOffset(request.offsetSeconds, dc: request.dc) }
             return .json(faultsView())
         case (.POST, "duplicate-key-detection", 1):

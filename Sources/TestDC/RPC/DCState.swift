@@ -178,12 +178,23 @@ public struct DCState: Sendable {
     mutating func consumeCode(phone: String) { sentCodes[phone] = nil }
 
     mutating func nextPts(user: Int64) -> Int32 {
-        let next = (userPts[user] ?? 1) + 1
+        let next = (userPts[user] ?? 1) &+ 1
         userPts[user] = next
         return next
     }
 
     func pts(user: Int64) -> Int32 { userPts[user] ?? 1 }
+
+    /// A TL date from the DC clock; a clock skewed past 2038 (or before 1970) is clamped, never a trap.
+    static func date(_ now: Double) -> Int32 {
+        guard now.isFinite else { return 0 }
+        return Int32(max(Double(Int32.min), min(Double(Int32.max), now.rounded(.down))))
+    }
+
+    /// The channel's pts: one per message unless sends moved it on.
+    func channelPts(_ channel: World.Channel) -> Int32 {
+        channelPts[channel.id] ?? Int32(clamping: channel.messages.count + 1)
+    }
 }
 
 extension String {
