@@ -18,8 +18,8 @@ final class TestDCConnectionHandler: ChannelInboundHandler {
     private var connectionID = 0
     private var handshake: ServerHandshake?
     private var session: ServerSession?
-    /// The salt each key's handshake derived, for the session that follows on this connection.
-    private var handshakeSalts: [Int64: Int64] = [:]
+    /// The salt the last handshake on this connection derived, for the session that follows.
+    private var handshakeSalt: (keyID: Int64, salt: Int64)?
     private var entropy: any EntropySource = SystemEntropy()
     private var closed = false
     /// Bumped when a fault restarts the session: what the old session still had to send is dropped.
@@ -88,7 +88,7 @@ final class TestDCConnectionHandler: ChannelInboundHandler {
             case .sendAndComplete(let reply, let result):
                 handshake = nil
                 core.withState { $0.registerAuthKey(result.authKey, dc: dc) }
-                handshakeSalts[result.authKey.id] = result.serverSalt
+                handshakeSalt = (result.authKey.id, result.serverSalt)
                 logger.info("auth key created", metadata: ["key_id": "\(result.authKey.id)", "retries": "\(result.retryCount)"])
                 write(context, reply)
             }
@@ -109,7 +109,7 @@ final class TestDCConnectionHandler: ChannelInboundHandler {
             let schedule = core.withState { state in
                 state.saltSchedule(dc: dc, keyID: keyID) {
                     var entropy = SystemEntropy()
-                    let salt = handshakeSalts[keyID] ?? Int64(bitPattern: UInt64.random(in: .min ... .max))
+                    let salt = handshakeSalt?.keyID == keyID ? handshakeSalt?.salt ?? 0 : Int64(bitPattern: UInt64.random(in: .min ... .max))
                     return ServerSaltSchedule(initialSalt: salt, validSince: now, entropy: &entropy)
                 }
             }
