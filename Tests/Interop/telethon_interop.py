@@ -84,9 +84,10 @@ def start_testdc(binary, state_dir):
 
 
 async def step(name, coroutine):
+    started = time.monotonic()
     try:
         detail = await coroutine
-        report(name, True, detail or "")
+        report(name, True, f"{detail or ''} ({time.monotonic() - started:.1f} s)")
         return True
     except Exception as error:  # every failure is reported, the run goes on
         report(name, False, f"{type(error).__name__}: {error}")

@@ -36,7 +36,7 @@ final class TestDCConnectionHandler: ChannelInboundHandler {
 
     func channelActive(context: ChannelHandlerContext) {
         let remote = context.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?"
-        connectionID = core.openConnection(dc: dc, remote: remote)
+        connectionID = core.openConnection(dc: dc, remote: remote, channel: context.channel)
         logger[metadataKey: "conn"] = "\(connectionID)"
         logger.debug("connection opened", metadata: ["remote": "\(remote)"])
         context.fireChannelActive()
