@@ -112,4 +112,35 @@ import MTProtoSchema
         })
         #expect(Set(MT.boxedTypes.map { $0.tlTypeName }) == generatedTypes)
     }
+
+    /// Random garbage after a valid constructor number never traps: it decodes or throws TLDecodingError.
+    @Test func garbageAfterAValidNumberIsRefusedWithoutTrapping() throws {
+        let file = try SchemaFile("api.tl")
+        var random = SplitMix64(seed: 0x6761_7262)
+        var refused = 0
+        for type in Api.boxedTypes {
+            for constructor in file.constructorsByType[type.tlTypeName] ?? [] {
+                for _ in 0..<4 {
+                    var bytes = withUnsafeBytes(of: constructor.id.littleEndian) { Array($0) }
+                    let length = Int(random.next() % 64)
+                    bytes += (0..<length).map { _ in UInt8(truncatingIfNeeded: random.next()) }
+                    if !decodes(type, bytes) { refused += 1 }
+                }
+            }
+        }
+        #expect(refused > 0)
+    }
+
+    private func decodes<T: TLBoxedType>(_: T.Type, _ bytes: [UInt8]) -> Bool {
+        var reader = TLReader(bytes)
+        do {
+            _ = try T(from: &reader)
+            return true
+        } catch is TLDecodingError {
+            return false
+        } catch {
+            Issue.record("foreign error \(error)")
+            return false
+        }
+    }
 }
