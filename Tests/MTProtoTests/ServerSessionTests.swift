@@ -96,7 +96,9 @@ import MTProtoCrypto
         #expect(try send(Fixtures.request(1), messageID: base + 1, seqNo: 1).contains(.messageRejected(messageID: base + 1, code: 18)))
         let container = MessageContainer.encode([SessionMessage(messageID: base, seqNo: 1, body: Fixtures.request(2))])
         _ = try send(container, messageID: base + 8, seqNo: 2)
-        #expect(try send(container, messageID: base + 8, seqNo: 2).contains(.messageRejected(messageID: base + 8, code: 19)))
+        #expect(try send(container, messageID: base + 8, seqNo: 2).isEmpty, "a replayed container is ignored, its query not run twice")
+        let reused = MessageContainer.encode([SessionMessage(messageID: base + 4, seqNo: 3, body: Fixtures.request(3))])
+        #expect(try send(reused, messageID: base, seqNo: 4).contains(.messageRejected(messageID: base, code: 19)), "a container reusing a message's id")
         let nested = MessageContainer.encode([SessionMessage(messageID: base + 12, seqNo: 2, body: container)])
         #expect(try send(nested, messageID: base + 16, seqNo: 2).contains(.messageRejected(messageID: base + 16, code: 64)))
     }

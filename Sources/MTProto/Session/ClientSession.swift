@@ -607,7 +607,10 @@ extension Array {
     }
 }
 
-extension ClientSession: CustomStringConvertible {
+extension ClientSession: CustomStringConvertible, CustomReflectable {
+    /// `dump` and debuggers see the description, not the key's bytes.
+    public var customMirror: Mirror { Mirror(self, children: ["description": description]) }
+
     /// Ids and counts only: never key material.
     public var description: String {
         "ClientSession(session: \(String(UInt64(bitPattern: sessionID), radix: 16)), \(authKey), pending requests: \(pendingRequests.count), time offset: \(timeOffset) s)"

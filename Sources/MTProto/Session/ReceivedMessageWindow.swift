@@ -5,6 +5,7 @@ struct ReceivedMessageWindow: Sendable, Hashable {
     struct Entry: Sendable, Hashable {
         var messageID: Int64
         var seqNo: Int32
+        var isContainer = false
     }
 
     enum Verdict: Equatable {
@@ -33,8 +34,12 @@ struct ReceivedMessageWindow: Sendable, Hashable {
     }
 
     func contains(_ messageID: Int64) -> Bool {
+        entry(messageID) != nil
+    }
+
+    func entry(_ messageID: Int64) -> Entry? {
         let index = insertionIndex(of: messageID)
-        return index < entries.count && entries[index].messageID == messageID
+        return index < entries.count && entries[index].messageID == messageID ? entries[index] : nil
     }
 
     /// The closest stored neighbours below and above `messageID`, for the seq_no checks.
@@ -47,10 +52,10 @@ struct ReceivedMessageWindow: Sendable, Hashable {
         return (below, above)
     }
 
-    mutating func insert(_ messageID: Int64, seqNo: Int32) {
+    mutating func insert(_ messageID: Int64, seqNo: Int32, isContainer: Bool = false) {
         let index = insertionIndex(of: messageID)
         if index < entries.count, entries[index].messageID == messageID { return }
-        entries.insert(Entry(messageID: messageID, seqNo: seqNo), at: index)
+        entries.insert(Entry(messageID: messageID, seqNo: seqNo, isContainer: isContainer), at: index)
         if entries.count > capacity { entries.removeFirst(entries.count - capacity) }
     }
 

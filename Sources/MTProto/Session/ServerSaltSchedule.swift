@@ -74,7 +74,10 @@ public struct ServerSaltSchedule: Sendable, Hashable {
     }
 }
 
-extension ServerSaltSchedule: CustomStringConvertible {
+extension ServerSaltSchedule: CustomStringConvertible, CustomReflectable {
+    /// `dump` and debuggers see no seed either.
+    public var customMirror: Mirror { Mirror(self, children: ["start": start, "period": period, "overlap": overlap]) }
+
     /// Never the seed: it predicts every future salt.
     public var description: String { "ServerSaltSchedule(start: \(start), period: \(period) s, overlap: \(overlap) s)" }
 }

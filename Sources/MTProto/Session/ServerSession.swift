@@ -112,15 +112,21 @@ public struct ServerSession: Sendable {
         switch received.verdict(for: outer.messageID) {
         case .fresh: break
         case .duplicate:
-            // A repeated container id is code 19; a repeated query gets its answer again if the
-            // client has not acknowledged it (mtproto/service_messages_about_messages).
-            if WireConstructor.of(outer.body) == WireConstructor.messageContainer {
+            // A repeated packet (a replay, or a client resending it whole) is ignored, except that
+            // queries in it get their answers again while the client has not acknowledged them
+            // (mtproto/service_messages_about_messages). Code 19 is for a container reusing the id
+            // of a different, earlier message: answering a replayed container with 19 would make
+            // the client resend, and the server run, queries it already ran.
+            let isContainer = WireConstructor.of(outer.body) == WireConstructor.messageContainer
+            if isContainer, received.entry(outer.messageID)?.isContainer == false {
                 return reject(outer, code: BadMessageCode.containerIDReused, sessionID: decrypted.sessionID, now: now)
             }
-            if let answer = answers[outer.messageID], unacknowledged[answer] != nil {
-                return resend([answer], now: now)
+            var repeated = [outer.messageID]
+            if isContainer, let inner = try? MessageContainer.decode(outer.body, containerID: outer.messageID) {
+                repeated = inner.map(\.messageID)
             }
-            return []
+            let answered = repeated.compactMap { answers[$0] }.filter { unacknowledged[$0] != nil }
+            return resend(answered, now: now)
         case .tooOld:
             return reject(outer, code: BadMessageCode.messageTooOld, sessionID: decrypted.sessionID, now: now)
         }
@@ -163,7 +169,7 @@ public struct ServerSession: Sendable {
             received.insert(message.messageID, seqNo: message.seqNo)
             handle(message, now: now, actions: &actions)
         }
-        if isContainer { received.insert(outer.messageID, seqNo: outer.seqNo) }
+        if isContainer { received.insert(outer.messageID, seqNo: outer.seqNo, isContainer: true) }
 
         actions += rejected
         if !outbox.isEmpty || pendingAcks.count >= configuration.ackFlushCount {
@@ -407,7 +413,10 @@ public struct ServerSession: Sendable {
     }
 }
 
-extension ServerSession: CustomStringConvertible {
+extension ServerSession: CustomStringConvertible, CustomReflectable {
+    /// `dump` and debuggers see the description, not the key's bytes or the salt seed.
+    public var customMirror: Mirror { Mirror(self, children: ["description": description]) }
+
     /// Ids and counts only: never key material.
     public var description: String {
         let session = clientSessionID.map { String(UInt64(bitPattern: $0), radix: 16) } ?? "none yet"
