@@ -32,8 +32,12 @@ public final class TestDCCore: Sendable {
         self.duplicateKeyDetection = Mutex(duplicateKeyDetection)
     }
 
+    /// Runs `body` under the lock; keys and logins it changed are saved before the lock is released.
     public func withState<R>(_ body: (inout DCState) throws -> R) rethrows -> R {
-        try state.withLock { try body(&$0) }
+        try state.withLock { state in
+            defer { state.saveAuthKeysIfChanged() }
+            return try body(&state)
+        }
     }
 
     /// The DC's clock: the real one plus the fault engine's offset for that DC.
