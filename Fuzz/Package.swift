@@ -8,6 +8,7 @@ import PackageDescription
 // FuzzSupport at top level) and add one line below with the tgsm products it needs.
 let fuzzTargets: [(name: String, products: [String])] = [
     ("TLDecoderFuzz", ["TL", "TLSchema", "MTProtoSchema"]),
+    ("HandshakeServerFuzz", ["MTProto", "MTProtoCrypto"]),
     ("SessionClientDecodeFuzz", ["MTProto", "MTProtoCrypto"]),
     ("SessionServerDecodeFuzz", ["MTProto", "MTProtoCrypto"]),
 ]

@@ -20,8 +20,8 @@ struct ClientHandshakeTests {
         var nextServerID: Int64 = 0x6900_0000_0000_0001
 
         init(seed: UInt64 = 11) {
-            client = ClientHandshake(configuration: .init(serverKeys: [TestKeys.server.publicKey], dcID: 2), entropy: SeededEntropy(seed: seed))
-            server = ServerHandshake(configuration: .init(keys: [TestKeys.server]), entropy: SeededEntropy(seed: seed + 1))
+            client = ClientHandshake(configuration: .init(serverKeys: [TestKeys.server.publicKey], dcID: 2), entropy: SplitMixEntropy(seed: seed))
+            server = ServerHandshake(configuration: .init(keys: [TestKeys.server]), entropy: SplitMixEntropy(seed: seed + 1))
         }
 
         var nonces: ExchangeNonces { ExchangeNonces(nonce: nonce, serverNonce: serverNonce, newNonce: newNonce) }
@@ -288,7 +288,7 @@ struct ClientHandshakeTests {
 
     @Test("random bytes and every truncation of the honest answer, at each step: a typed error, never a crash")
     func garbage() throws {
-        var random = SeededEntropy(seed: 99)
+        var random = SplitMixEntropy(seed: 99)
         for step in 0..<3 {
             var base = Scene()
             let honest: [UInt8] = switch step {

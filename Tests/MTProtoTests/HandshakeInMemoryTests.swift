@@ -116,8 +116,8 @@ struct HandshakeInMemoryTests {
 
     @Test("a req_pq_multi mid-exchange starts over on the same connection; an identical repeat gets an identical answer")
     func restartAndRepeat() throws {
-        var server = ServerHandshake(configuration: .init(keys: [TestKeys.server]), entropy: SeededEntropy(seed: 3))
-        var first = ClientHandshake(configuration: .init(serverKeys: [TestKeys.server.publicKey], dcID: 2), entropy: SeededEntropy(seed: 4))
+        var server = ServerHandshake(configuration: .init(keys: [TestKeys.server]), entropy: SplitMixEntropy(seed: 3))
+        var first = ClientHandshake(configuration: .init(serverKeys: [TestKeys.server.publicKey], dcID: 2), entropy: SplitMixEntropy(seed: 4))
         let now = UnixTime(seconds: 1_800_000_000)
         let reqPQ = first.start(now: now)
         guard case .send(let resPQ) = try server.receive(reqPQ, now: now) else { Issue.record("no resPQ"); return }
@@ -135,13 +135,13 @@ struct HandshakeInMemoryTests {
 
     @Test("a connection that keeps restarting is refused after maxAttempts")
     func tooManyAttempts() throws {
-        var server = ServerHandshake(configuration: .init(keys: [TestKeys.server], maxAttempts: 2), entropy: SeededEntropy(seed: 3))
+        var server = ServerHandshake(configuration: .init(keys: [TestKeys.server], maxAttempts: 2), entropy: SplitMixEntropy(seed: 3))
         let now = UnixTime(seconds: 1_800_000_000)
         for seed in UInt64(1)...2 {
-            var client = ClientHandshake(configuration: .init(serverKeys: [TestKeys.server.publicKey], dcID: 2), entropy: SeededEntropy(seed: seed))
+            var client = ClientHandshake(configuration: .init(serverKeys: [TestKeys.server.publicKey], dcID: 2), entropy: SplitMixEntropy(seed: seed))
             _ = try server.receive(client.start(now: now), now: now)
         }
-        var third = ClientHandshake(configuration: .init(serverKeys: [TestKeys.server.publicKey], dcID: 2), entropy: SeededEntropy(seed: 9))
+        var third = ClientHandshake(configuration: .init(serverKeys: [TestKeys.server.publicKey], dcID: 2), entropy: SplitMixEntropy(seed: 9))
         #expect(throws: HandshakeError.tooManyAttempts(limit: 2)) { try server.receive(third.start(now: now), now: now) }
     }
 

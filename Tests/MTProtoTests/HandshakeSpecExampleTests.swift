@@ -25,15 +25,15 @@ struct HandshakeSpecExampleTests {
 
     @Test("every envelope of the example parses and re-encodes to the same bytes, with the right msg_id parity")
     func envelopes() throws {
-        for (name, sender) in [
-            ("req_pq_multi", PlainMessageIDs.Sender.client), ("res_pq", .server), ("req_DH_params", .client),
-            ("server_DH_params_ok", .server), ("set_client_DH_params", .client), ("dh_gen_ok", .server),
+        for (name, kind) in [
+            ("req_pq_multi", MessageIDKind.client), ("res_pq", .serverResponse), ("req_DH_params", .client),
+            ("server_DH_params_ok", .serverResponse), ("set_client_DH_params", .client), ("dh_gen_ok", .serverResponse),
         ] {
             let bytes = example[name + ".message"]
             let message = try PlainMessage(decoding: bytes)
             #expect(message.encoded() == bytes, "\(name)")
             #expect(message.body == example.body(name), "\(name)")
-            #expect(PlainMessageIDs.isValid(message.messageID, from: sender), "\(name)")
+            #expect(MessageIDGenerator.kind(of: message.messageID) == kind, "\(name)")
         }
     }
 
@@ -164,7 +164,7 @@ struct HandshakeSpecExampleTests {
             return
         }
         let message = try PlainMessage(decoding: bytes)
-        #expect(PlainMessageIDs.isValid(message.messageID, from: .server))
+        #expect(MessageIDGenerator.kind(of: message.messageID) == .serverResponse)
         // Constructor, nonce and server_nonce are the example's; pq and the fingerprints are ours.
         #expect(Array(message.body.prefix(36)) == Array(example.body("res_pq").prefix(36)))
         guard case .resPQ(let resPQ) = try MT.ResPQ(serialized: message.body) else { return }

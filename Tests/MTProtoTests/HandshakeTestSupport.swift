@@ -4,7 +4,7 @@ import MTProtoCrypto
 
 /// A deterministic, non-cryptographic generator (SplitMix64) standing in for the system CSPRNG, so
 /// every run of a test draws the same nonces, exponents and paddings.
-struct SeededEntropy: EntropySource {
+struct SplitMixEntropy: EntropySource {
     private var state: UInt64
 
     init(seed: UInt64) { state = seed }
@@ -26,11 +26,11 @@ struct SeededEntropy: EntropySource {
 struct ScriptedEntropy: EntropySource {
     private var script: [UInt8]
     private var position = 0
-    private var fallback: SeededEntropy
+    private var fallback: SplitMixEntropy
 
     init(_ chunks: [[UInt8]], fallbackSeed: UInt64 = 1) {
         script = chunks.flatMap { $0 }
-        fallback = SeededEntropy(seed: fallbackSeed)
+        fallback = SplitMixEntropy(seed: fallbackSeed)
     }
 
     /// Bytes of the script not drawn yet.
@@ -153,8 +153,8 @@ struct HandshakePair {
         server serverConfiguration: ServerHandshake.Configuration = .init(keys: [TestKeys.server]),
         seed: UInt64 = 7
     ) {
-        client = ClientHandshake(configuration: configuration, entropy: SeededEntropy(seed: seed))
-        server = ServerHandshake(configuration: serverConfiguration, entropy: SeededEntropy(seed: seed ^ 0xDEAD_BEEF))
+        client = ClientHandshake(configuration: configuration, entropy: SplitMixEntropy(seed: seed))
+        server = ServerHandshake(configuration: serverConfiguration, entropy: SplitMixEntropy(seed: seed ^ 0xDEAD_BEEF))
     }
 
     /// Runs the exchange to the end; returns both results.

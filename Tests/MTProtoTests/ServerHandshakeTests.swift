@@ -20,7 +20,7 @@ struct ServerHandshakeTests {
         var nextID: Int64 = 0x6900_0000_0000_0000
 
         init(configuration: ServerHandshake.Configuration = .init(keys: [TestKeys.server], dcIDs: [2, 10002])) {
-            server = ServerHandshake(configuration: configuration, entropy: SeededEntropy(seed: 5))
+            server = ServerHandshake(configuration: configuration, entropy: SplitMixEntropy(seed: 5))
         }
 
         var nonces: ExchangeNonces { ExchangeNonces(nonce: nonce, serverNonce: serverNonce, newNonce: newNonce) }
@@ -54,7 +54,7 @@ struct ServerHandshakeTests {
         }
 
         func encrypted(_ inner: PQInnerData, legacy: Bool = false, key: RSAPublicKey = TestKeys.server.publicKey) throws -> [UInt8] {
-            var entropy = SeededEntropy(seed: 17)
+            var entropy = SplitMixEntropy(seed: 17)
             let data = inner.boxed.serialized()
             return legacy ? try key.encryptWithOldScheme(data, entropy: &entropy) : try key.encryptWithRSAPad(data, entropy: &entropy)
         }
@@ -156,7 +156,7 @@ struct ServerHandshakeTests {
             (.temporaryKeyLifetimeInvalid(-5), { c in try c.reqDHParams(encryptedData: c.encrypted(c.innerData(dc: nil, expiresIn: -5), legacy: true)) }),
             (.malformedMessage(.pqInnerData), { c in
                 // Validly encrypted, but the plaintext is no P_Q_inner_data.
-                var entropy = SeededEntropy(seed: 3)
+                var entropy = SplitMixEntropy(seed: 3)
                 let junk = try TestKeys.server.publicKey.encryptWithRSAPad([UInt8](repeating: 0x77, count: 100), entropy: &entropy)
                 return c.reqDHParams(encryptedData: junk)
             }),
@@ -263,7 +263,7 @@ struct ServerHandshakeTests {
 
     @Test("random bytes, truncations and a flipped byte anywhere in a request, at each step: a typed error, never a crash")
     func garbage() throws {
-        var random = SeededEntropy(seed: 77)
+        var random = SplitMixEntropy(seed: 77)
         for step in 0..<3 {
             var base = ManualClient()
             let request: [UInt8]

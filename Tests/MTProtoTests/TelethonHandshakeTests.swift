@@ -29,7 +29,7 @@ struct TelethonHandshakeTests {
         defer { peer.stop() }
         try peer.writeLine(TestKeys.server.publicKey.pkcs1PEM.trimmingCharacters(in: .whitespacesAndNewlines))
         var outcome = Outcome()
-        var server = ServerHandshake(configuration: .init(keys: [TestKeys.server]), entropy: SeededEntropy(seed: seed))
+        var server = ServerHandshake(configuration: .init(keys: [TestKeys.server]), entropy: SplitMixEntropy(seed: seed))
         var exchange = 0
         while let line = try peer.readLine() {
             let fields = line.split(separator: " ").map(String.init)
@@ -53,7 +53,7 @@ struct TelethonHandshakeTests {
                 outcome.offsets.append(Int(fields[2]) ?? .min)
                 outcome.attempts.append(Int(fields[3]) ?? .min)
                 exchange += 1
-                server = ServerHandshake(configuration: .init(keys: [TestKeys.server]), entropy: SeededEntropy(seed: seed &+ UInt64(exchange)))
+                server = ServerHandshake(configuration: .init(keys: [TestKeys.server]), entropy: SplitMixEntropy(seed: seed &+ UInt64(exchange)))
             case "DONE":
                 return outcome
             default:

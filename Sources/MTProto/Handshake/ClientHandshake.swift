@@ -77,7 +77,7 @@ public struct ClientHandshake: Sendable {
     let configuration: Configuration
     var state: State = .idle
     var entropy: any EntropySource
-    var messageIDs = PlainMessageIDs(sender: .client)
+    var messageIDs = MessageIDGenerator()
     /// server_time minus local time, learnt from server_DH_inner_data; corrects later msg_ids.
     var serverTimeOffset: Double = 0
 
@@ -89,6 +89,7 @@ public struct ClientHandshake: Sendable {
     /// The first message: req_pq_multi with a fresh nonce.
     public mutating func start(now: UnixTime) -> [UInt8] {
         guard case .idle = state else { preconditionFailure("ClientHandshake.start(now:) called twice") }
+        precondition(now.seconds.isFinite, "ClientHandshake.start needs a finite time")
         let nonce = HandshakeRandom.int128(&entropy)
         state = .awaitingResPQ(nonce: nonce)
         return envelope(MT.functions.ReqPqMulti(nonce: nonce), now: now)
@@ -96,6 +97,7 @@ public struct ClientHandshake: Sendable {
 
     /// Handles one message from the server.
     public mutating func receive(_ packet: [UInt8], now: UnixTime) throws(HandshakeError) -> Action {
+        precondition(now.seconds.isFinite, "ClientHandshake.receive needs a finite time")
         do {
             return try process(packet, now: now)
         } catch {
@@ -111,7 +113,8 @@ public struct ClientHandshake: Sendable {
         } catch {
             throw .malformedEnvelope(error)
         }
-        guard PlainMessageIDs.isValid(message.messageID, from: .server) else {
+        // Server ids are odd: 1 mod 4 for answers, 3 for messages of its own.
+        guard let kind = MessageIDGenerator.kind(of: message.messageID), kind != .client else {
             throw .invalidMessageID(message.messageID)
         }
         switch state {
@@ -150,7 +153,9 @@ public struct ClientHandshake: Sendable {
     }
 
     mutating func envelope(_ message: some TLEncodable, now: UnixTime) -> [UInt8] {
-        let id = messageIDs.next(at: now + serverTimeOffset)
+        // The offset goes into the time rather than the generator, which would drop its monotonic
+        // floor when the offset changes.
+        let id = messageIDs.next(now: now + serverTimeOffset, kind: .client)
         return PlainMessage(messageID: id, body: message.serialized()).encoded()
     }
 }

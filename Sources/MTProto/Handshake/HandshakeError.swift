@@ -125,7 +125,7 @@ public enum HandshakeError: Error, Sendable, Hashable, CustomStringConvertible {
 
 /// The messages of the key exchange, named for error reports and for `unexpectedMessage`.
 public enum HandshakeStep: String, Sendable, Hashable, CustomStringConvertible {
-    case reqPQ = "req_pq_multi"
+    case reqPQ = "req_pq/req_pq_multi"
     case resPQ = "resPQ"
     case reqDHParams = "req_DH_params"
     case pqInnerData = "p_q_inner_data"

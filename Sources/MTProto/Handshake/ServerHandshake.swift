@@ -97,7 +97,7 @@ public struct ServerHandshake: Sendable {
     let configuration: Configuration
     var state: State = .awaitingReqPQ
     var entropy: any EntropySource
-    var messageIDs = PlainMessageIDs(sender: .server)
+    var messageIDs = MessageIDGenerator()
     var attempts = 0
     /// The last request body and our answer to it, to answer an identical repeat identically.
     var lastExchange: (request: [UInt8], answer: [UInt8])?
@@ -109,6 +109,7 @@ public struct ServerHandshake: Sendable {
 
     /// Handles one message from the client.
     public mutating func receive(_ packet: [UInt8], now: UnixTime) throws(HandshakeError) -> Action {
+        precondition(now.seconds.isFinite, "ServerHandshake.receive needs a finite time")
         do {
             return try process(packet, now: now)
         } catch {
@@ -124,7 +125,7 @@ public struct ServerHandshake: Sendable {
         } catch {
             throw .malformedEnvelope(error)
         }
-        guard PlainMessageIDs.isValid(message.messageID, from: .client) else {
+        guard message.messageID != 0, MessageIDGenerator.kind(of: message.messageID) == .client else {
             throw .invalidMessageID(message.messageID)
         }
         let expected: HandshakeStep
@@ -161,6 +162,6 @@ public struct ServerHandshake: Sendable {
     }
 
     private mutating func envelope(_ body: [UInt8], now: UnixTime) -> [UInt8] {
-        PlainMessage(messageID: messageIDs.next(at: now), body: body).encoded()
+        PlainMessage(messageID: messageIDs.next(now: now, kind: .serverResponse), body: body).encoded()
     }
 }
