@@ -67,7 +67,7 @@ struct TestDCCommand: AsyncParsableCommand {
         }
         if let control = running.table.control { lines.append("  control endpoint: \(control.url)") }
         lines.append("  DC table: \(stateURL.appendingPathComponent("dcs.json").path)")
-        if let first = running.table.dcs.first { lines.append("DC 1 public key (PKCS#1):\n\(first.publicKeyPEM)") }
+        for dc in running.table.dcs { lines.append("DC \(dc.id) public key (PKCS#1):\n\(dc.publicKeyPEM)") }
         lines.append("ready")
         // Unbuffered: a script waiting for "ready" on a pipe must see it now.
         FileHandle.standardOutput.write(Data((lines.joined(separator: "\n") + "\n").utf8))

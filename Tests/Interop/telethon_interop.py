@@ -84,9 +84,10 @@ def start_testdc(binary, state_dir):
 
 
 async def step(name, coroutine):
+    started = time.monotonic()
     try:
         detail = await coroutine
-        report(name, True, detail or "")
+        report(name, True, f"{detail or ''} ({time.monotonic() - started:.1f} s)")
         return True
     except Exception as error:  # every failure is reported, the run goes on
         report(name, False, f"{type(error).__name__}: {error}")
@@ -227,6 +228,23 @@ async def run(dcs, control):
         fired_once("delay")
         return "answered after the injected delay"
 
+    async def clock_skew():
+        control.call("POST", "/clock", {"dc": 1, "offsetSeconds": 400})
+        try:
+            nearest = await alice(functions.help.GetNearestDcRequest())
+            assert nearest.this_dc == 1
+        finally:
+            control.call("POST", "/clock", {"dc": 1, "offsetSeconds": 0})
+        nearest = await alice(functions.help.GetNearestDcRequest())
+        assert nearest.this_dc == 1
+        for _ in range(20):
+            codes = {code for line in SERVER_LOG for code in re.findall(r"bad_msg_code=(\d+)", line)}
+            if {"16", "17"} <= codes:
+                break
+            await asyncio.sleep(0.1)
+        assert {"16", "17"} <= codes, f"bad_msg codes logged: {sorted(codes)}"
+        return "Telethon followed bad_msg_notification 16, then 17 when the clock came back"
+
     async def duplicated_key():
         # A second client with the same auth key and its own session id while alice's connection lives:
         # its first request (help.getConfig inside connect) meets the rule.
@@ -277,6 +295,7 @@ async def run(dcs, control):
     await step("bad_server_salt injected", bad_server_salt())
     await step("connection dropped before the answer", dropped_connection())
     await step("delayed answer", delayed_answer())
+    await step("server clock 400 s ahead, then back", clock_skew())
     await step("revoked key (AUTH_KEY_UNREGISTERED)", revoked_key())
     await step("AUTH_KEY_DUPLICATED for one key in two live sessions", duplicated_key())
 

@@ -164,6 +164,25 @@ import Testing
         #expect(error.waitSeconds == 17)
     }
 
+    @Test func pingDelayDisconnectClosesWhenDueAndANewOneReplacesIt() async throws {
+        let harness = try await Harness()
+        _ = try harness.handshake()
+        func ping(_ id: Int64, delay: Int32) throws {
+            guard var session = harness.session else { throw HarnessError.noSession }
+            for case .send(let bytes) in session.pingDelayDisconnect(id: id, disconnectDelay: delay, now: Self.now) {
+                _ = try harness.send(bytes)
+            }
+            harness.session = session
+        }
+        try ping(1, delay: 75)
+        harness.channel.embeddedEventLoop.advanceTime(by: .seconds(60))
+        try ping(2, delay: 75)
+        harness.channel.embeddedEventLoop.advanceTime(by: .seconds(60))
+        #expect(harness.channel.isActive)
+        harness.channel.embeddedEventLoop.advanceTime(by: .seconds(16))
+        #expect(!harness.channel.isActive)
+    }
+
     @Test func oneKeyInTwoLiveSessionsIsDuplicated() async throws {
         let first = try await Harness()
         let result = try first.handshake()

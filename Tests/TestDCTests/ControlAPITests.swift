@@ -59,6 +59,8 @@ import Testing
         #expect(api.handle(method: .POST, uri: "/clock", body: Data(#"{"dc": 2, "offsetSeconds": -90}"#.utf8)).status == .ok)
         #expect(api.core.now(dc: 2) == 1_800_000_000 - 90)
         #expect(api.core.now(dc: 1) == 1_800_000_000)
+        #expect(api.handle(method: .POST, uri: "/clock", body: Data(#"{"dc": 2, "offsetSeconds": 9999999999}"#.utf8)).status == .badRequest)
+        #expect(api.handle(method: .POST, uri: "/faults", body: Data(#"{"effect": {"kind": "delay", "milliseconds": 99999999999}}"#.utf8)).status == .badRequest)
         #expect(api.handle(method: .POST, uri: "/duplicate-key-detection", body: Data(#"{"enabled": false}"#.utf8)).status == .ok)
         #expect(!api.core.detectsDuplicateKeys)
     }

@@ -215,6 +215,13 @@ import Testing
         #expect(state.userID(for: client.context) == nil)
     }
 
+    @Test func aClockSkewedPast2038IsClampedNotATrap() throws {
+        var state = DCState.forTests()
+        guard case .config(let config) = try result(call(&state, F.help.GetConfig(), now: 1e12), as: Api.Config.self) else { return }
+        #expect(config.date == Int32.max)
+        #expect(DCState.date(-1e12) == Int32.min && DCState.date(.nan) == 0)
+    }
+
     @Test func phoneFaultsMatchBeforeLogin() throws {
         var state = DCState.forTests()
         try state.faults.add(FaultRule(match: FaultMatch(method: "auth.sendCode", phone: "+1 555 0001"), effect: .migrate(.phone, to: 3)))

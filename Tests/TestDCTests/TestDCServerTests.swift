@@ -1,4 +1,5 @@
 import Foundation
+import MTProtoCrypto
 import Testing
 @testable import TestDC
 
@@ -25,5 +26,44 @@ import Testing
         try await again.shutdown()
         #expect(again.table.dcs.map(\.fingerprint) == table.dcs.map(\.fingerprint))
         #expect(again.table.control == nil)
+    }
+
+    @Test func authKeysAndLoginsSurviveARestart() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("testdc-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let key = try AuthKeyFixture.make()
+        let other = try AuthKey(Array(key.bytes.reversed()))
+        let first = try await TestDCServer.start(TestDCConfiguration(basePort: 0, dcCount: 2, controlEnabled: false, stateDirectory: directory))
+        first.core.withState { state in
+            state.registerAuthKey(key, dc: 2)
+            state.bind(CallContext(dc: 2, authKeyID: key.id), to: 1003)
+            state.registerAuthKey(other, dc: 1)
+            state.dropAuthKey(dc: 1, keyID: other.id)
+        }
+        try await first.shutdown()
+        let file = directory.appendingPathComponent("authkeys.json")
+        let mode = try FileManager.default.attributesOfItem(atPath: file.path)[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+
+        let second = try await TestDCServer.start(TestDCConfiguration(basePort: 0, dcCount: 2, controlEnabled: false, stateDirectory: directory))
+        try await second.shutdown()
+        let restored = second.core.withState { state in
+            (state.authKeyIDs(dc: 2), state.authKeyIDs(dc: 1), state.userID(for: CallContext(dc: 2, authKeyID: key.id)), state.authKey(id: key.id, dc: 2))
+        }
+        #expect(restored.0 == [key.id])
+        #expect(restored.1.isEmpty)
+        #expect(restored.2 == 1003)
+        #expect(restored.3 == key)
+    }
+
+    @Test func aCorruptKeyFileIsAnErrorThatSaysWhatToDo() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("testdc-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try Data("not json".utf8).write(to: directory.appendingPathComponent("authkeys.json"))
+        let error = await #expect(throws: TestDCError.self) {
+            try await TestDCServer.start(TestDCConfiguration(basePort: 0, dcCount: 1, controlEnabled: false, stateDirectory: directory))
+        }
+        #expect(error?.description.contains("delete it") == true)
     }
 }

@@ -28,6 +28,12 @@ import Testing
         #expect(world.contacts == [[1, 2]])
     }
 
+    @Test func onlyUsersAreRequired() throws {
+        let world = try World.decode(Data(#"{"users": [{"id": 1, "firstName": "A"}]}"#.utf8))
+        #expect(world.channels.isEmpty && world.contacts.isEmpty)
+        #expect(throws: WorldError.self) { try World.decode(Data(#"{"users": [{"id": 1, "firstName": "A", "phone": "1"}, {"id": 2, "firstName": "B", "phone": "+1"}]}"#.utf8)) }
+    }
+
     @Test func refusesDuplicatePhonesAndUsernames() {
         let twoPhones = World(users: [
             World.User(id: 1, accessHash: 1, phone: "1", firstName: "A"),

@@ -156,7 +156,13 @@ struct ControlAPI: Sendable {
             guard let request = try? JSONDecoder().decode(ClockRequest.self, from: body) else {
                 return .error(.badRequest, "expected {\"dc\": 1, \"offsetSeconds\": 120}")
             }
+            guard abs(request.offsetSeconds) <= 315_360_000 else {
+                return .error(.badRequest, "offsetSeconds must stay within ten years (±315360000)")
+            }
             core.withState { $0.faults.setClockOffset(request.offsetSeconds, dc: request.dc) }
+            // A session's msg_ids never go backwards, so a clock that jumps needs fresh connections, as
+            // after a server restart; clients reconnect and meet the new time (bad_msg_notification 16/17).
+            core.disconnectAll(dc: request.dc)
             return .json(faultsView())
         case (.POST, "duplicate-key-detection", 1):
             guard let request = try? JSONDecoder().decode(ToggleRequest.self, from: body) else {

@@ -80,7 +80,7 @@ public struct FaultEngine: Sendable, Equatable {
             let firedBefore = fired[rule.id] ?? 0
             if let count = rule.match.count, firedBefore >= count { continue }
             if rule.effect.kind == .delay {
-                decision.delayMilliseconds += rule.effect.milliseconds ?? 0
+                decision.delayMilliseconds = min(decision.delayMilliseconds + (rule.effect.milliseconds ?? 0), FaultEffect.maxDelayMilliseconds)
                 fired[rule.id] = firedBefore + 1
                 decision.firedRuleIDs.append(rule.id)
                 continue

@@ -87,6 +87,9 @@ public struct FaultEffect: Codable, Sendable, Equatable {
         }
     }
 
+    /// One hour: longer holds are better modelled as a dropped connection.
+    public static let maxDelayMilliseconds = 3_600_000
+
     public var kind: Kind
     public var seconds: Int?
     public var escalation: Escalation?
@@ -127,7 +130,7 @@ public struct FaultEffect: Codable, Sendable, Equatable {
         }
         switch kind {
         case .floodWait, .slowmodeWait, .floodPremiumWait:
-            try need((seconds ?? -1) >= 0, "seconds (>= 0)")
+            try need((0...Int(Int32.max)).contains(seconds ?? -1), "seconds (0...2147483647)")
             if let escalation {
                 try need(escalation.windowSeconds > 0 && escalation.factor >= 1 && escalation.maxSeconds >= 0, "escalation {windowSeconds > 0, factor >= 1, maxSeconds >= 0}")
             }
@@ -140,7 +143,7 @@ public struct FaultEffect: Codable, Sendable, Equatable {
         case .transportError:
             try need((code ?? 0) > 0, "code (404, 429, 503...)")
         case .delay:
-            try need((milliseconds ?? -1) >= 0, "milliseconds (>= 0)")
+            try need((0...Self.maxDelayMilliseconds).contains(milliseconds ?? -1), "milliseconds (0...\(Self.maxDelayMilliseconds))")
         case .internalError, .dropBeforeAnswer, .dropAfterAnswer, .badServerSalt, .authKeyUnregistered, .sessionRevoked,
             .userDeactivated, .authKeyDuplicated:
             break

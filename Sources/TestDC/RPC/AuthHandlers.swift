@@ -57,7 +57,8 @@ extension DCState {
         guard user(phone: phone) == nil else { throw RequestError(code: 400, message: "PHONE_NUMBER_OCCUPIED") }
         let name = request.firstName.trimmingCharacters(in: .whitespaces)
         guard !name.isEmpty, name.count <= 64 else { throw RequestError(code: 400, message: "FIRSTNAME_INVALID") }
-        let id = (world.users.map(\.id).max() ?? 1000) + 1
+        let (id, overflow) = (world.users.map(\.id).max() ?? 1000).addingReportingOverflow(1)
+        guard !overflow else { throw RequestError(code: 400, message: "PHONE_NUMBER_INVALID") }
         let user = World.User(
             id: id, accessHash: randomInt64(), phone: phone, firstName: name,
             lastName: request.lastName.isEmpty ? nil : request.lastName, homeDC: context.dc)

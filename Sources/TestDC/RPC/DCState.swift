@@ -76,6 +76,11 @@ public struct DCState: Sendable {
     /// pts of each account's common box and of each channel.
     var userPts: [Int64: Int32] = [:]
     var channelPts: [Int64: Int32] = [:]
+    /// Where keys and logins are saved (`authkeys.json`); nil keeps them in memory only.
+    var authKeyStore: AuthKeyStore?
+    /// Bumped by every change to keys or logins; the store is written when it moved.
+    var authVersion = 0
+    var savedAuthVersion = 0
     /// One salt schedule per auth key, so a reconnect with the same key keeps a valid salt.
     var saltSchedules: [AuthKeyRef: ServerSaltSchedule] = [:]
     var entropy: any EntropySource
@@ -104,6 +109,7 @@ public struct DCState: Sendable {
         let ref = AuthKeyRef(dc: dc, keyID: key.id)
         authKeys[ref] = key
         droppedKeys.remove(ref)
+        authVersion &+= 1
     }
 
     public func authKey(id: Int64, dc: Int32) -> AuthKey? {
@@ -122,6 +128,7 @@ public struct DCState: Sendable {
     mutating func bind(_ context: CallContext, to userID: Int64) {
         let ref = AuthKeyRef(dc: context.dc, keyID: context.authKeyID)
         authorizations[ref] = userID
+        authVersion &+= 1
         awaitingPassword[ref] = nil
         pendingPasswordChecks[ref] = nil
     }
@@ -129,6 +136,7 @@ public struct DCState: Sendable {
     /// Logs the key out (auth.logOut, AUTH_KEY_UNREGISTERED and SESSION_REVOKED faults).
     public mutating func revokeAuthorization(dc: Int32, keyID: Int64) {
         authorizations[AuthKeyRef(dc: dc, keyID: keyID)] = nil
+        authVersion &+= 1
     }
 
     /// Forgets the key itself (AUTH_KEY_DUPLICATED): later packets under it get transport error -404.
@@ -136,6 +144,7 @@ public struct DCState: Sendable {
         let ref = AuthKeyRef(dc: dc, keyID: keyID)
         authorizations[ref] = nil
         droppedKeys.insert(ref)
+        authVersion &+= 1
     }
 
     /// The key's salt schedule, made by `make` on first use.
@@ -178,12 +187,23 @@ public struct DCState: Sendable {
     mutating func consumeCode(phone: String) { sentCodes[phone] = nil }
 
     mutating func nextPts(user: Int64) -> Int32 {
-        let next = (userPts[user] ?? 1) + 1
+        let next = (userPts[user] ?? 1) &+ 1
         userPts[user] = next
         return next
     }
 
     func pts(user: Int64) -> Int32 { userPts[user] ?? 1 }
+
+    /// A TL date from the DC clock; a clock skewed past 2038 (or before 1970) is clamped, never a trap.
+    static func date(_ now: Double) -> Int32 {
+        guard now.isFinite else { return 0 }
+        return Int32(max(Double(Int32.min), min(Double(Int32.max), now.rounded(.down))))
+    }
+
+    /// The channel's pts: one per message unless sends moved it on.
+    func channelPts(_ channel: World.Channel) -> Int32 {
+        channelPts[channel.id] ?? Int32(clamping: channel.messages.count + 1)
+    }
 }
 
 extension String {

@@ -98,7 +98,7 @@ extension DCState {
         case .channel(let channel):
             let page = Self.page(channel.messages.reversed(), id: \.id, date: \.date, request: request)
             return .encode(Api.messages.Messages.channelMessages(Api.messages.Messages.ChannelMessages(
-                pts: channelPts[channel.id] ?? Int32(channel.messages.count + 1), count: Int32(channel.messages.count),
+                pts: channelPts(channel), count: Int32(clamping: channel.messages.count),
                 messages: page.map { apiMessage($0, in: channel) }, topics: [], chats: [apiChannel(channel)],
                 users: apiUsers(page.compactMap(\.fromID), viewer: viewer))))
         case .user(let peer):
@@ -119,7 +119,7 @@ extension DCState {
         let text = request.message
         guard !text.isEmpty else { throw RequestError(code: 400, message: "MESSAGE_EMPTY") }
         guard text.count <= 4096 else { throw RequestError(code: 400, message: "MESSAGE_TOO_LONG") }
-        let date = Int32(now)
+        let date = Self.date(now)
         switch try resolvePeer(request.peer, viewer: viewer) {
         case .user(let peer):
             let id = appendPrivate(owner: me, peer: peer.id, out: true, from: me, date: date, text: text)
@@ -132,10 +132,11 @@ extension DCState {
         case .channel(let channel):
             guard !channel.broadcast || channel.creatorID == me else { throw RequestError(code: 403, message: "CHAT_WRITE_FORBIDDEN") }
             guard let index = world.channels.firstIndex(where: { $0.id == channel.id }) else { throw RequestError(code: 400, message: "CHANNEL_INVALID") }
-            let id = (world.channels[index].messages.last?.id ?? 0) + 1
+            let (id, overflow) = (world.channels[index].messages.last?.id ?? 0).addingReportingOverflow(1)
+            guard !overflow else { throw RequestError(code: 400, message: "MESSAGE_ID_INVALID") }
             let stored = World.Message(id: id, fromID: channel.broadcast ? nil : me, date: date, text: text)
             world.channels[index].messages.append(stored)
-            let pts = (channelPts[channel.id] ?? Int32(channel.messages.count + 1)) + 1
+            let pts = channelPts(channel) &+ 1
             channelPts[channel.id] = pts
             let updated = world.channels[index]
             var message = apiMessage(stored, in: updated)
@@ -152,7 +153,7 @@ extension DCState {
     }
 
     private mutating func appendPrivate(owner: Int64, peer: Int64, out: Bool, from: Int64, date: Int32, text: String) -> Int32 {
-        let id = (privateBoxes[owner]?.last?.id ?? 0) + 1
+        let id = (privateBoxes[owner]?.last?.id ?? 0) &+ 1
         privateBoxes[owner, default: []].append(PrivateMessage(id: id, peerUserID: peer, out: out, fromID: from, date: date, text: text))
         return id
     }
@@ -167,7 +168,7 @@ extension DCState {
             return .messageEmpty(Api.Message.MessageEmpty(id: id))
         }
         return .encode(Api.messages.Messages.channelMessages(Api.messages.Messages.ChannelMessages(
-            pts: channelPts[channel.id] ?? Int32(channel.messages.count + 1), count: Int32(channel.messages.count),
+            pts: channelPts(channel), count: Int32(clamping: channel.messages.count),
             messages: messages, topics: [], chats: [apiChannel(channel)],
             users: apiUsers(channel.messages.compactMap(\.fromID), viewer: viewer))))
     }

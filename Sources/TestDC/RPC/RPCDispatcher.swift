@@ -155,7 +155,7 @@ extension DCState {
         typealias F = Api.functions
         switch id {
         case F.help.GetConfig.constructorID:
-            return .encode(config(thisDC: context.dc, now: Int32(now)))
+            return .encode(config(thisDC: context.dc, now: Self.date(now)))
         case F.help.GetNearestDc.constructorID:
             return .encode(Api.NearestDc.nearestDc(Api.NearestDc.NearestDc(country: "XX", thisDc: context.dc, nearestDc: context.dc)))
         case F.auth.SendCode.constructorID:
@@ -191,14 +191,14 @@ extension DCState {
             return try channelMessages(F.channels.GetMessages(serialized: body), viewer: viewer)
         case F.updates.GetState.constructorID:
             let me = viewer ?? 0
-            return .encode(Api.updates.State.state(Api.updates.State.State(pts: pts(user: me), qts: 0, date: Int32(now), seq: 1, unreadCount: 0)))
+            return .encode(Api.updates.State.state(Api.updates.State.State(pts: pts(user: me), qts: 0, date: Self.date(now), seq: 1, unreadCount: 0)))
         case F.updates.GetDifference.constructorID:
-            return .encode(Api.updates.Difference.differenceEmpty(Api.updates.Difference.DifferenceEmpty(date: Int32(now), seq: 1)))
+            return .encode(Api.updates.Difference.differenceEmpty(Api.updates.Difference.DifferenceEmpty(date: Self.date(now), seq: 1)))
         case F.updates.GetChannelDifference.constructorID:
             let request = try F.updates.GetChannelDifference(serialized: body)
             let channel = try resolveChannel(request.channel)
             return .encode(Api.updates.ChannelDifference.channelDifferenceEmpty(
-                Api.updates.ChannelDifference.ChannelDifferenceEmpty(final: true, pts: channelPts[channel.id] ?? Int32(channel.messages.count + 1))))
+                Api.updates.ChannelDifference.ChannelDifferenceEmpty(final: true, pts: channelPts(channel))))
         default:
             return .error(code: 400, message: "INPUT_METHOD_INVALID")
         }

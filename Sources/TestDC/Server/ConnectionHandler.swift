@@ -18,12 +18,14 @@ final class TestDCConnectionHandler: ChannelInboundHandler {
     private var connectionID = 0
     private var handshake: ServerHandshake?
     private var session: ServerSession?
-    /// The salt each key's handshake derived, for the session that follows on this connection.
-    private var handshakeSalts: [Int64: Int64] = [:]
+    /// The salt the last handshake on this connection derived, for the session that follows.
+    private var handshakeSalt: (keyID: Int64, salt: Int64)?
     private var entropy: any EntropySource = SystemEntropy()
     private var closed = false
     /// Bumped when a fault restarts the session: what the old session still had to send is dropped.
     private var sessionGeneration = 0
+    /// The close ping_delay_disconnect asked for; each new one replaces it.
+    private var pendingDisconnect: Scheduled<Void>?
 
     init(core: TestDCCore, dc: Int32, handshakeConfiguration: ServerHandshake.Configuration, logger: Logger) {
         self.core = core
@@ -34,7 +36,7 @@ final class TestDCConnectionHandler: ChannelInboundHandler {
 
     func channelActive(context: ChannelHandlerContext) {
         let remote = context.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?"
-        connectionID = core.openConnection(dc: dc, remote: remote)
+        connectionID = core.openConnection(dc: dc, remote: remote, channel: context.channel)
         logger[metadataKey: "conn"] = "\(connectionID)"
         logger.debug("connection opened", metadata: ["remote": "\(remote)"])
         context.fireChannelActive()
@@ -42,6 +44,7 @@ final class TestDCConnectionHandler: ChannelInboundHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         closed = true
+        pendingDisconnect?.cancel()
         core.closeConnection(connectionID)
         logger.debug("connection closed")
         context.fireChannelInactive()
@@ -85,7 +88,7 @@ final class TestDCConnectionHandler: ChannelInboundHandler {
             case .sendAndComplete(let reply, let result):
                 handshake = nil
                 core.withState { $0.registerAuthKey(result.authKey, dc: dc) }
-                handshakeSalts[result.authKey.id] = result.serverSalt
+                handshakeSalt = (result.authKey.id, result.serverSalt)
                 logger.info("auth key created", metadata: ["key_id": "\(result.authKey.id)", "retries": "\(result.retryCount)"])
                 write(context, reply)
             }
@@ -106,7 +109,7 @@ final class TestDCConnectionHandler: ChannelInboundHandler {
             let schedule = core.withState { state in
                 state.saltSchedule(dc: dc, keyID: keyID) {
                     var entropy = SystemEntropy()
-                    let salt = handshakeSalts[keyID] ?? Int64(bitPattern: UInt64.random(in: .min ... .max))
+                    let salt = handshakeSalt?.keyID == keyID ? handshakeSalt?.salt ?? 0 : Int64(bitPattern: UInt64.random(in: .min ... .max))
                     return ServerSaltSchedule(initialSalt: salt, validSince: now, entropy: &entropy)
                 }
             }
@@ -135,7 +138,16 @@ final class TestDCConnectionHandler: ChannelInboundHandler {
                 core.updateConnection(connectionID) { $0.sessionID = sessionID }
             case .request(let messageID, let body):
                 handleRequest(context, messageID: messageID, body: body, now: now)
-            case .acknowledged, .messageRejected, .disconnectAfter, .destroySessionRequested, .messageDiscarded:
+            case .messageRejected(_, let code):
+                logger.debug("message rejected", metadata: ["bad_msg_code": "\(code)"])
+            case .disconnectAfter(let seconds):
+                pendingDisconnect?.cancel()
+                let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+                pendingDisconnect = context.eventLoop.assumeIsolated().scheduleTask(in: .seconds(Int64(max(0, seconds)))) {
+                    self.closed = true
+                    bound.value.close(promise: nil)
+                }
+            case .acknowledged, .destroySessionRequested, .messageDiscarded:
                 break
             }
         }
@@ -216,7 +228,9 @@ final class TestDCConnectionHandler: ChannelInboundHandler {
         var plain = TLWriter()
         plain.writeInt64(newSalt)
         plain.writeInt64(sessionID)
-        plain.writeInt64((Int64(now.seconds * 4_294_967_296) & ~3) | 1)
+        let whole = DCState.date(now.seconds)
+        let fraction = min(max(now.seconds - Double(whole), 0), 0.999_999)
+        plain.writeInt64(Int64(whole) << 32 | (Int64(fraction * 4_294_967_296) & ~3) | 1)
         plain.writeInt32(0)
         plain.writeInt32(Int32(body.count))
         plain.writeRawBytes(body.bytes)

@@ -1,5 +1,6 @@
-import Synchronization
 import MTProtoCrypto
+import NIOCore
+import Synchronization
 
 /// A connection the control endpoint can list: ids only, never key bytes.
 public struct LiveConnection: Codable, Sendable, Equatable {
@@ -18,6 +19,7 @@ public struct LiveConnection: Codable, Sendable, Equatable {
 public final class TestDCCore: Sendable {
     private let state: Mutex<DCState>
     private let connections = Mutex<[Int: LiveConnection]>([:])
+    private let channels = Mutex<[Int: any Channel]>([:])
     private let nextConnectionID = Atomic<Int>(1)
     /// Unix time, before any fault clock offset.
     public let clock: @Sendable () -> Double
@@ -30,8 +32,12 @@ public final class TestDCCore: Sendable {
         self.duplicateKeyDetection = Mutex(duplicateKeyDetection)
     }
 
+    /// Runs `body` under the lock; keys and logins it changed are saved before the lock is released.
     public func withState<R>(_ body: (inout DCState) throws -> R) rethrows -> R {
-        try state.withLock { try body(&$0) }
+        try state.withLock { state in
+            defer { state.saveAuthKeysIfChanged() }
+            return try body(&state)
+        }
     }
 
     /// The DC's clock: the real one plus the fault engine's offset for that DC.
@@ -46,14 +52,23 @@ public final class TestDCCore: Sendable {
 
     // MARK: - Connections
 
-    func openConnection(dc: Int32, remote: String) -> Int {
+    func openConnection(dc: Int32, remote: String, channel: any Channel) -> Int {
         let id = nextConnectionID.add(1, ordering: .relaxed).oldValue
         connections.withLock { $0[id] = LiveConnection(id: id, dc: dc, remote: remote) }
+        channels.withLock { $0[id] = channel }
         return id
     }
 
     func closeConnection(_ id: Int) {
         _ = connections.withLock { $0.removeValue(forKey: id) }
+        _ = channels.withLock { $0.removeValue(forKey: id) }
+    }
+
+    /// Closes every live connection of a DC (nil: of all DCs), as a restarting server would.
+    public func disconnectAll(dc: Int32? = nil) {
+        let ids = connections.withLock { table in table.values.filter { dc == nil || $0.dc == dc }.map(\.id) }
+        let doomed = channels.withLock { table in ids.compactMap { table[$0] } }
+        for channel in doomed { channel.close(promise: nil) }
     }
 
     func updateConnection(_ id: Int, _ change: (inout LiveConnection) -> Void) {

@@ -142,7 +142,15 @@ public enum TestDCServer {
         var keys: [Int32: RSAPrivateKey] = [:]
         for id in ids { keys[id] = try loadOrCreateKey(dc: id, directory: configuration.stateDirectory, logger: logger) }
 
-        let core = TestDCCore(state: DCState(world: configuration.world, dcs: []), clock: configuration.clock,
+        var initialState = DCState(world: configuration.world, dcs: [])
+        if let directory = configuration.stateDirectory {
+            let store = AuthKeyStore(url: directory.appendingPathComponent("authkeys.json"))
+            initialState.restore(try store.load())
+            initialState.authKeyStore = store
+            initialState.savedAuthVersion = initialState.authVersion
+            logger.info("auth keys restored", metadata: ["count": "\(initialState.storedAuthKeys.count)"])
+        }
+        let core = TestDCCore(state: initialState, clock: configuration.clock,
                               duplicateKeyDetection: configuration.detectsDuplicateKeys)
         var servers: [MTProtoTransportServer] = []
         var entries: [DCTable.Entry] = []

@@ -14,6 +14,16 @@ public struct World: Codable, Sendable, Equatable {
         self.contacts = contacts
     }
 
+    enum CodingKeys: String, CodingKey { case users, channels, contacts }
+
+    /// Only `users` is required; a world without channels or contacts is fine.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        users = try container.decode([User].self, forKey: .users)
+        channels = try container.decodeIfPresent([Channel].self, forKey: .channels) ?? []
+        contacts = try container.decodeIfPresent([[Int64]].self, forKey: .contacts) ?? []
+    }
+
     public struct User: Codable, Sendable, Equatable {
         public var id: Int64
         public var accessHash: Int64

@@ -1,0 +1,91 @@
+import Foundation
+import MTProtoCrypto
+
+/// `authkeys.json` in the state directory: every DC's auth keys and the account each is logged in
+/// as, so clients keep their keys and logins across restarts of the test DC. Holds secrets: the file
+/// is written with mode 0600 and its content never reaches a log.
+struct AuthKeyStore: Sendable {
+    let url: URL
+
+    struct Entry: Codable, Equatable {
+        var dc: Int32
+        /// The 256-byte key, hex.
+        var key: String
+        var userID: Int64?
+    }
+
+    func load() throws -> [Entry] {
+        guard FileManager.default.fileExists(atPath: url.path) else { return [] }
+        do {
+            return try JSONDecoder().decode([Entry].self, from: Data(contentsOf: url))
+        } catch {
+            throw TestDCError.stateDirectory(path: url.deletingLastPathComponent().path, reason: "\(url.lastPathComponent) is unreadable (\(error)); delete it to start without saved keys")
+        }
+    }
+
+    func save(_ entries: [Entry]) {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        guard let data = try? encoder.encode(entries) else { return }
+        // Created 0600 before the secret goes in; a failed write only costs clients a new key.
+        if !FileManager.default.fileExists(atPath: url.path) {
+            _ = FileManager.default.createFile(atPath: url.path, contents: nil, attributes: [.posixPermissions: 0o600])
+        }
+        guard let handle = try? FileHandle(forWritingTo: url) else { return }
+        defer { try? handle.close() }
+        try? handle.truncate(atOffset: 0)
+        try? handle.write(contentsOf: data)
+    }
+
+    static func hex(_ bytes: [UInt8]) -> String { bytes.map { String($0, radix: 16).leftPadded(2) }.joined() }
+
+    static func bytes(hex: String) -> [UInt8]? {
+        let digits = Array(hex.utf8)
+        guard digits.count % 2 == 0 else { return nil }
+        var result: [UInt8] = []
+        result.reserveCapacity(digits.count / 2)
+        var index = 0
+        while index < digits.count {
+            guard let high = nibble(digits[index]), let low = nibble(digits[index + 1]) else { return nil }
+            result.append(high << 4 | low)
+            index += 2
+        }
+        return result
+    }
+
+    private static func nibble(_ digit: UInt8) -> UInt8? {
+        switch digit {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): digit - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): digit - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): digit - UInt8(ascii: "A") + 10
+        default: nil
+        }
+    }
+}
+
+extension DCState {
+    /// The keys and logins as the store keeps them (dropped keys are left out).
+    var storedAuthKeys: [AuthKeyStore.Entry] {
+        authKeys.filter { !droppedKeys.contains($0.key) }
+            .sorted { ($0.key.dc, $0.key.keyID) < ($1.key.dc, $1.key.keyID) }
+            .map { AuthKeyStore.Entry(dc: $0.key.dc, key: AuthKeyStore.hex($0.value.bytes), userID: authorizations[$0.key]) }
+    }
+
+    /// Restores saved keys; entries that are malformed or name an account the world lacks lose only that part.
+    mutating func restore(_ entries: [AuthKeyStore.Entry]) {
+        for entry in entries {
+            guard let bytes = AuthKeyStore.bytes(hex: entry.key), let key = try? AuthKey(bytes) else { continue }
+            registerAuthKey(key, dc: entry.dc)
+            if let userID = entry.userID, user(id: userID) != nil {
+                bind(CallContext(dc: entry.dc, authKeyID: key.id), to: userID)
+            }
+        }
+    }
+
+    /// Writes the store when keys or logins changed since the last save.
+    mutating func saveAuthKeysIfChanged() {
+        guard let store = authKeyStore, authVersion != savedAuthVersion else { return }
+        store.save(storedAuthKeys)
+        savedAuthVersion = authVersion
+    }
+}
