@@ -199,24 +199,10 @@ public struct ServerSession: Sendable {
 
     private mutating func handle(_ message: SessionMessage, now: UnixTime, actions: inout [ServerSessionAction]) {
         if message.isContentRelated { acknowledge(message.messageID, now: now) }
-        var body = message.body
-        if WireConstructor.of(body) == WireConstructor.gzipPacked {
-            do {
-                body = try GzipPacked.unpack(body, limit: configuration.maxInflatedBytes)
-            } catch {
-                actions.append(.messageDiscarded(messageID: message.messageID, error))
-                return
-            }
-        }
-        // A container can only stand at the top of a packet; one that arrives gzip'd or as a
-        // container's element would smuggle messages past the container checks.
-        if WireConstructor.of(body) == WireConstructor.messageContainer {
-            actions.append(.messageDiscarded(messageID: message.messageID, .nestedContainer(messageID: message.messageID)))
-            return
-        }
+        let body: [UInt8]
         let service: ServiceMessage
         do {
-            service = try ServiceMessage.decode(body)
+            (body, service) = try message.unwrappedBody(inflateLimit: configuration.maxInflatedBytes)
         } catch {
             actions.append(.messageDiscarded(messageID: message.messageID, error))
             return

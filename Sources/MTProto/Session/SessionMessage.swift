@@ -15,6 +15,20 @@ public struct SessionMessage: Sendable, Hashable {
 
     /// Odd seq_no: the receiver must acknowledge it.
     public var isContentRelated: Bool { seqNo & 1 == 1 }
+
+    /// The body as both roles read it: gzip_packed inflated (bounded by `inflateLimit`), then
+    /// classified. A container can only stand at the top of a packet; one that arrives gzip'd or as a
+    /// container's element would smuggle messages past the container checks, so it is refused here.
+    func unwrappedBody(inflateLimit: Int) throws(SessionError) -> (body: [UInt8], service: ServiceMessage) {
+        var body = self.body
+        if WireConstructor.of(body) == WireConstructor.gzipPacked {
+            body = try GzipPacked.unpack(body, limit: inflateLimit)
+        }
+        if WireConstructor.of(body) == WireConstructor.messageContainer {
+            throw .nestedContainer(messageID: messageID)
+        }
+        return (body, try ServiceMessage.decode(body))
+    }
 }
 
 /// The encrypted envelope: salt, session_id and one message, sealed with MessageCrypto.
