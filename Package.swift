@@ -16,7 +16,8 @@ let package = Package(
         .library(name: "MTProtoCrypto", targets: ["MTProtoCrypto"]),
         .library(name: "MTProto", targets: ["MTProto"]),
         .library(name: "MTProtoNIO", targets: ["MTProtoNIO"]),
-        .library(name: "TelegramClient", targets: ["TelegramClient"]),
+        .library(name: "MTProtoClient", targets: ["MTProtoClient"]),
+        .library(name: "SessionManager", targets: ["SessionManager"]),
         .library(name: "TestDC", targets: ["TestDC"]),
         .executable(name: "tgsm", targets: ["tgsm"]),
         .executable(name: "tl-gen", targets: ["tl-gen"]),
@@ -25,6 +26,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         // Benchmark of layer 4 (run in release): idle memory per connection, framing throughput vs Telethon.
@@ -57,7 +59,7 @@ let package = Package(
         .executableTarget(name: "SessionBench", dependencies: ["MTProto", "MTProtoCrypto"], path: "Benchmarks/SessionBench", exclude: ["peers.py"], swiftSettings: strict),
         .executableTarget(
             name: "ClientBench",
-            dependencies: ["TelegramClient", "TestDC", "MTProtoCrypto", "TLSchema", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["MTProtoClient", "TestDC", "MTProtoCrypto", "TLSchema", .product(name: "Logging", package: "swift-log")],
             path: "Benchmarks/ClientBench", exclude: ["telethon_peer.py"], swiftSettings: strict
         ),
 
@@ -70,10 +72,21 @@ let package = Package(
 
         // Layer 5: the client.
         .target(
-            name: "TelegramClient",
+            name: "MTProtoClient",
             dependencies: [
                 "MTProtoNIO", "MTProto", "MTProtoCrypto", "TL", "TLSchema",
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+
+        // Layer 6: the session manager: persistent store, leases, flood ledger, rate gates, retries, health.
+        .target(
+            name: "SessionManager",
+            dependencies: [
+                "MTProtoClient", "MTProto", "MTProtoCrypto", "TL", "TLSchema",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
@@ -95,7 +108,7 @@ let package = Package(
         .executableTarget(
             name: "tgsm",
             dependencies: [
-                "TestDC", "TelegramClient",
+                "TestDC", "MTProtoClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -112,7 +125,8 @@ let package = Package(
             dependencies: ["MTProtoNIO", .product(name: "NIOEmbedded", package: "swift-nio"), .product(name: "NIOTestUtils", package: "swift-nio")],
             swiftSettings: strict
         ),
-        .testTarget(name: "TelegramClientTests", dependencies: ["TelegramClient", "MTProto", "MTProtoCrypto", "TL", "TLSchema"], swiftSettings: strict),
+        .testTarget(name: "MTProtoClientTests", dependencies: ["MTProtoClient", "MTProto", "MTProtoCrypto", "TL", "TLSchema"], swiftSettings: strict),
+        .testTarget(name: "SessionManagerTests", dependencies: ["SessionManager", "MTProtoClient", "MTProto", "TestDC"], swiftSettings: strict),
         .testTarget(
             name: "TestDCTests",
             dependencies: ["TestDC", "MTProto", "MTProtoNIO", .product(name: "NIOEmbedded", package: "swift-nio")],
@@ -121,7 +135,7 @@ let package = Package(
         // Our client against the test DC over loopback TCP.
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["TelegramClient", "TestDC", "MTProto", "MTProtoCrypto", "TL", "TLSchema", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["MTProtoClient", "TestDC", "MTProto", "MTProtoCrypto", "TL", "TLSchema", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
     ]

@@ -9,7 +9,7 @@ import Foundation
 import Logging
 import MTProtoCrypto
 import TLSchema
-import TelegramClient
+import MTProtoClient
 import TestDC
 
 #if canImport(Glibc)

@@ -3,10 +3,10 @@ import MTProto
 import MTProtoCrypto
 import TLSchema
 import TestDC
-import struct TelegramClient.DCAddress
-import struct TelegramClient.DCTable
-import class TelegramClient.TelegramClient
-@testable import TelegramClient
+import struct MTProtoClient.DCAddress
+import struct MTProtoClient.DCTable
+import class MTProtoClient.TelegramClient
+@testable import MTProtoClient
 
 /// A test DC cluster on ephemeral loopback ports plus clients configured for it.
 struct Cluster {

@@ -3,8 +3,8 @@ import TLSchema
 import TL
 import TestDC
 import Testing
-import class TelegramClient.TelegramClient
-@testable import TelegramClient
+import class MTProtoClient.TelegramClient
+@testable import MTProtoClient
 
 /// Every fault kind of the test DC, each asserting what the client did about it.
 @Suite struct FaultEndToEndTests {

@@ -4,8 +4,8 @@ import Synchronization
 import TLSchema
 import TestDC
 import Testing
-import class TelegramClient.TelegramClient
-@testable import TelegramClient
+import class MTProtoClient.TelegramClient
+@testable import MTProtoClient
 
 /// Collects every log line (message and metadata) a client writes, at trace level.
 final class CapturedLog: Sendable {

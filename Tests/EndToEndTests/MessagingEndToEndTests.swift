@@ -2,8 +2,8 @@ import MTProto
 import TLSchema
 import TestDC
 import Testing
-import class TelegramClient.TelegramClient
-@testable import TelegramClient
+import class MTProtoClient.TelegramClient
+@testable import MTProtoClient
 
 @Suite struct MessagingEndToEndTests {
     @Test func sendAMessageThenReadItBackWithGetHistory() async throws {

@@ -3,7 +3,7 @@ import MTProtoCrypto
 import TL
 import TLSchema
 import Testing
-@testable import TelegramClient
+@testable import MTProtoClient
 
 @Suite struct TelegramLoginTests {
     static let phone = "+19995550123"

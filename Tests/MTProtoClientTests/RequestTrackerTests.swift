@@ -1,6 +1,6 @@
 import MTProto
 import Testing
-@testable import TelegramClient
+@testable import MTProtoClient
 
 @Suite struct RequestTrackerTests {
     private let start = UnixTime(seconds: 1_700_000_000)

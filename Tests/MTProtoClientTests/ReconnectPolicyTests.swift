@@ -1,5 +1,5 @@
 import Testing
-@testable import TelegramClient
+@testable import MTProtoClient
 
 @Suite struct ReconnectPolicyTests {
     @Test func delaysGrowExponentiallyUpToTheCapThenStop() {

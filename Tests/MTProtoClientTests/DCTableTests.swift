@@ -1,6 +1,6 @@
 import TLSchema
 import Testing
-@testable import TelegramClient
+@testable import MTProtoClient
 
 @Suite struct DCTableTests {
     @Test func configReplacesListedDCsAndSkipsCDNAndMediaForAPICalls() {

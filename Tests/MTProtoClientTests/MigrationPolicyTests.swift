@@ -1,6 +1,6 @@
 import MTProto
 import Testing
-@testable import TelegramClient
+@testable import MTProtoClient
 
 @Suite struct MigrationPolicyTests {
     private func decide(_ message: String, authorized: Bool, current: Int = 1, home: Int = 1) -> MigrationDecision {

@@ -2,7 +2,7 @@ import MTProto
 import MTProtoCrypto
 import TL
 import TLSchema
-@testable import TelegramClient
+@testable import MTProtoClient
 
 /// A deterministic entropy source (SplitMix64) so SRP and ids replay identically.
 struct SeededTestEntropy: EntropySource {

@@ -1,6 +1,6 @@
 import MTProto
 import Testing
-@testable import TelegramClient
+@testable import MTProtoClient
 
 @Suite struct RPCErrorAdviceTests {
     @Test(arguments: [

@@ -1,0 +1,24 @@
+import MTProto
+
+/// Where the flood ledger and the send-code deadlines are persisted. The SQLite store and the
+/// PostgreSQL store implement it on their tables; tests may use an in-memory implementation.
+/// Every method is one transaction: a crash leaves either the old or the new record.
+public protocol FloodLedgerStore: Sendable {
+    /// Records a wait for (account, method, peer). When one is already recorded for that key, the
+    /// later `until` wins: a late duplicate answer must never shorten a wait.
+    func recordFloodWait(_ wait: FloodWait) async throws
+
+    /// The waits still active at `now`, for one account or (nil) for every account, soonest first.
+    func activeFloodWaits(account: AccountID?, at now: UnixTime) async throws -> [FloodWait]
+
+    /// Deletes records that ended before `now`, returning how many went.
+    @discardableResult
+    func purgeFloodWaits(endedBefore now: UnixTime) async throws -> Int
+
+    /// The earliest time at which auth.sendCode may be asked again for this phone, if one is set.
+    /// `phoneKey` is a digest of the phone number, never the number itself.
+    func sendCodeDeadline(account: AccountID, phoneKey: String) async throws -> UnixTime?
+
+    /// Sets (or, with nil, clears) the send-code deadline for this phone.
+    func setSendCodeDeadline(_ deadline: UnixTime?, account: AccountID, phoneKey: String) async throws
+}
