@@ -24,15 +24,17 @@ public struct ClientSession: Sendable {
     private var messageIDs: MessageIDGenerator
     private var seqNos = SequenceNumberCounter()
     private var received: ReceivedMessageWindow
-    private var entropy: any EntropySource
+    private var output: SessionOutput
     private var outbox: [Outbound] = []
-    private var pendingAcks: [Int64] = []
-    private var oldestPendingAck: UnixTime?
     private var sent: [Int64: SentMessage] = [:]
     private var requestMessageIDs: [RequestID: Int64] = [:]
     /// Earlier msg_ids of requests that were resent, so a late answer to the old id still lands.
     private var supersededMessageIDs: [Int64: RequestID] = [:]
     private var nextRequestNumber: UInt64 = 1
+    /// The highest msg_id of ours the server has answered or acknowledged: over one ordered
+    /// connection it has processed every packet sent before, so nothing older can still be named
+    /// by a bad_msg_notification and records that expect no answer can go.
+    private var highestConfirmedMessageID: Int64 = 0
 
     /// `timeOffset`: server clock minus local clock, in seconds, if already known (e.g. from the
     /// handshake's server_time); 16/17 notifications correct it later anyway. `futureSalts`: salts
@@ -48,7 +50,7 @@ public struct ClientSession: Sendable {
         self.futureSalts = futureSalts.sorted { $0.validSince < $1.validSince }
         self.messageIDs = MessageIDGenerator(timeOffset: timeOffset)
         self.received = ReceivedMessageWindow(capacity: configuration.receivedWindowCapacity)
-        self.entropy = entropy
+        self.output = SessionOutput(authKey: authKey, direction: .clientToServer, entropy: entropy)
         self.configuration = configuration
     }
 
@@ -62,6 +64,27 @@ public struct ClientSession: Sendable {
 
     /// The msg_id a request was last sent under, for the API layer (e.g. invokeAfterMsg).
     public func messageID(of request: RequestID) -> Int64? { requestMessageIDs[request] }
+
+    /// The sizes of the session's books, for leak tests and operators: all zero once every
+    /// request was answered or cancelled and `tick` ran past the retention of service messages.
+    public struct Bookkeeping: Sendable, Hashable {
+        public var sentMessages: Int
+        public var requests: Int
+        public var supersededMessageIDs: Int
+        public var queued: Int
+        public var pendingAcks: Int
+
+        public var isEmpty: Bool { sentMessages == 0 && requests == 0 && supersededMessageIDs == 0 && queued == 0 && pendingAcks == 0 }
+    }
+
+    public var bookkeeping: Bookkeeping {
+        Bookkeeping(
+            sentMessages: sent.count, requests: requestMessageIDs.count, supersededMessageIDs: supersededMessageIDs.count,
+            queued: outbox.count, pendingAcks: output.pendingAcks.count)
+    }
+
+    /// When waiting acknowledgements fall due for a flush of their own, for the owner's timer.
+    public var acknowledgementsDueAt: UnixTime? { output.acksDueAt(delay: configuration.ackFlushDelay) }
 
     // MARK: - Sending
 
@@ -132,15 +155,34 @@ public struct ClientSession: Sendable {
     /// was already sent, rpc_drop_answer asks the server to drop its answer instead of sending (and
     /// re-sending) it; a result that still arrives is acknowledged and ignored.
     public mutating func cancel(_ request: RequestID, now: UnixTime) -> [ClientSessionAction] {
+        cancel(request) ? flush(now: now) : []
+    }
+
+    /// `cancel(_:now:)` without sending: the rpc_drop_answer waits for the next flush (e.g. while
+    /// the connection is down). Returns whether something was queued.
+    @discardableResult
+    public mutating func cancel(_ request: RequestID) -> Bool {
         if let index = outbox.firstIndex(where: { $0.purpose == .request(request) }) {
             outbox.remove(at: index)
-            return []
+            return false
         }
-        guard let messageID = requestMessageIDs[request] else { return [] }
+        guard let messageID = requestMessageIDs[request] else {
+            complete(request)
+            return false
+        }
         complete(request)
         let body = ServiceMessage.rpcDropAnswer(requestMessageID: messageID).serialized
         outbox.append(Outbound(purpose: .dropAnswer, body: body, contentRelated: true))
-        return flush(now: now)
+        return true
+    }
+
+    /// msg_resend_ans_req for requests the server reported as received but whose answer never came:
+    /// the server sends the answer again if it has one. Queued for the next flush.
+    public mutating func requestAnswers(of requests: [RequestID]) {
+        let ids = requests.compactMap { requestMessageIDs[$0] }
+        for chunk in ids.chunked(ServiceMessage.maxIDs) {
+            outbox.append(Outbound(purpose: .resendRequest, body: ServiceMessage.msgResendAnsReq(chunk).serialized, contentRelated: false))
+        }
     }
 
     /// Switches to a new session id (e.g. after the transport was replaced and the owner wants a
@@ -150,27 +192,19 @@ public struct ClientSession: Sendable {
     public mutating func startNewSession() -> Int64 {
         var newID: Int64 = 0
         repeat {
-            newID = entropy.bytes(8).withUnsafeBytes { $0.loadUnaligned(as: Int64.self) }
+            newID = output.randomInt64()
         } while newID == 0 || newID == sessionID
         sessionID = newID
         seqNos = SequenceNumberCounter()
         received.removeAll()
-        pendingAcks.removeAll()
-        oldestPendingAck = nil
+        output.dropAcks()
         return newID
     }
 
     /// Encrypts everything queued, with waiting acknowledgements, into as few packets as the
     /// container limits allow.
     public mutating func flush(now: UnixTime) -> [ClientSessionAction] {
-        var items: [Outbound] = []
-        if !pendingAcks.isEmpty {
-            for chunk in pendingAcks.chunked(ServiceMessage.maxIDs) {
-                items.append(Outbound(purpose: .acks(chunk), body: ServiceMessage.msgsAck(chunk).serialized, contentRelated: false))
-            }
-            pendingAcks.removeAll()
-            oldestPendingAck = nil
-        }
+        var items = output.takeAcks()
         items.append(contentsOf: outbox)
         outbox.removeAll()
         guard !items.isEmpty else { return [] }
@@ -200,15 +234,45 @@ public struct ClientSession: Sendable {
 
     /// Time-driven work: acknowledgements that waited long enough, and forgetting old sent records.
     public mutating func tick(now: UnixTime) -> [ClientSessionAction] {
-        let horizon = now.seconds - configuration.sentMessageRetention
-        // Messages expecting no answer matter only until the server confirms them (msgs_ack,
-        // msgs_state_info) or they are too old for the server to name in a notification.
-        sent = sent.filter { _, entry in
-            entry.outbound.purpose.awaitsAnswer || (!entry.acknowledged && entry.sentAt.seconds >= horizon)
-        }
-        if let oldest = oldestPendingAck, now - oldest >= configuration.ackFlushDelay { return flush(now: now) }
+        prune(now: now)
+        if output.acksDue(now: now, delay: configuration.ackFlushDelay) { return flush(now: now) }
         if !outbox.isEmpty { return flush(now: now) }
         return []
+    }
+
+    /// Forgets sent records nothing can refer to any more. Requests stay until answered or
+    /// cancelled. Other messages that expect an answer (pings, state requests, rpc_drop_answer...)
+    /// stay until answered or `sentMessageRetention` old: an answer lost with a connection must not
+    /// pin them forever. Messages that expect none go once the server confirmed them or anything
+    /// sent after them, or when too old to be named by a notification; a container goes with the
+    /// last of its contents.
+    private mutating func prune(now: UnixTime) {
+        let horizon = now.seconds - configuration.sentMessageRetention
+        var kept: [Int64: SentMessage] = [:]
+        kept.reserveCapacity(sent.count)
+        var containers: [(Int64, SentMessage)] = []
+        for (messageID, entry) in sent {
+            switch entry.outbound.purpose {
+            case .request:
+                kept[messageID] = entry
+            case .container:
+                if entry.sentAt.seconds >= horizon { containers.append((messageID, entry)) }
+            default:
+                guard entry.sentAt.seconds >= horizon else { continue }
+                if entry.outbound.purpose.awaitsAnswer || (!entry.acknowledged && messageID > highestConfirmedMessageID) {
+                    kept[messageID] = entry
+                }
+            }
+        }
+        for (messageID, entry) in containers {
+            if case .container(let inner) = entry.outbound.purpose, inner.contains(where: { kept[$0] != nil }) {
+                kept[messageID] = entry
+            }
+        }
+        sent = kept
+        if !supersededMessageIDs.isEmpty {
+            supersededMessageIDs = supersededMessageIDs.filter { requestMessageIDs[$0.value] != nil }
+        }
     }
 
     private mutating func record(_ item: Outbound, now: UnixTime) -> SessionMessage {
@@ -220,9 +284,7 @@ public struct ClientSession: Sendable {
     }
 
     private mutating func seal(_ message: SessionMessage) -> [UInt8] {
-        Envelope.seal(
-            message, salt: serverSalt, sessionID: sessionID, authKey: authKey, direction: .clientToServer,
-            entropy: &entropy, maxExtraPaddingBlocks: configuration.maxExtraPaddingBlocks)
+        output.seal(message, salt: serverSalt, sessionID: sessionID, maxExtraPaddingBlocks: configuration.maxExtraPaddingBlocks)
     }
 
     /// Moves to a future salt once its validity has begun (server time), dropping expired ones.
@@ -244,8 +306,7 @@ public struct ClientSession: Sendable {
         case .container(let inner):
             for id in inner { resendMessage(id) }
         case .acks(let ids):
-            if oldestPendingAck == nil { oldestPendingAck = entry.sentAt }
-            pendingAcks.append(contentsOf: ids)
+            output.requeueAcks(ids, since: entry.sentAt)
         case .request(let request):
             supersededMessageIDs[messageID] = request
             requestMessageIDs.removeValue(forKey: request)
@@ -307,7 +368,7 @@ public struct ClientSession: Sendable {
             }
             handle(message, now: now, actions: &actions)
         }
-        if pendingAcks.count >= configuration.ackFlushCount || !outbox.isEmpty {
+        if output.pendingAcks.count >= configuration.ackFlushCount || !outbox.isEmpty {
             actions.append(contentsOf: flush(now: now))
         }
         return actions
@@ -343,8 +404,7 @@ public struct ClientSession: Sendable {
     }
 
     private mutating func acknowledge(_ messageID: Int64, now: UnixTime) {
-        if oldestPendingAck == nil { oldestPendingAck = now }
-        pendingAcks.append(messageID)
+        output.acknowledge(messageID, now: now)
     }
 
     private mutating func handle(_ message: SessionMessage, now: UnixTime, actions: inout [ClientSessionAction]) {
@@ -371,7 +431,13 @@ public struct ClientSession: Sendable {
             handleResult(of: requestMessageID, result: result, messageID: messageID, now: now, actions: &actions)
 
         case .msgsAck(let ids):
-            for id in ids { sent[id]?.acknowledged = true }
+            var confirmed: [RequestID] = []
+            for id in ids where sent[id] != nil {
+                sent[id]?.acknowledged = true
+                highestConfirmedMessageID = max(highestConfirmedMessageID, id)
+                if let request = sent[id]?.outbound.purpose.requestID { confirmed.append(request) }
+            }
+            if !confirmed.isEmpty { actions.append(.received(confirmed, byStateReport: false)) }
 
         case .badServerSalt(let badID, _, _, let newSalt):
             guard sent[badID] != nil else { return }
@@ -411,10 +477,10 @@ public struct ClientSession: Sendable {
         case .msgsStateInfo(let requestMessageID, let info):
             guard let entry = sent[requestMessageID], case .stateRequest(let ids) = entry.outbound.purpose else { return }
             sent.removeValue(forKey: requestMessageID)
-            applyStates(ids: ids, info: info)
+            applyStates(ids: ids, info: info, actions: &actions)
 
         case .msgsAllInfo(let ids, let info):
-            applyStates(ids: ids, info: info)
+            applyStates(ids: ids, info: info, actions: &actions)
 
         case .msgDetailedInfo(let original, let answerID, _, _):
             sent[original]?.acknowledged = true
@@ -471,6 +537,7 @@ public struct ClientSession: Sendable {
             return
         }
         complete(request)
+        highestConfirmedMessageID = max(highestConfirmedMessageID, requestMessageID)
         var payload = result
         if WireConstructor.of(payload) == WireConstructor.gzipPacked {
             do {
@@ -523,14 +590,20 @@ public struct ClientSession: Sendable {
 
     /// msgs_state_info statuses: 1, 2, 3 mean the server does not have the message: send it again
     /// (under a new msg_id, as the spec requires); 4 means received.
-    private mutating func applyStates(ids: [Int64], info: [UInt8]) {
+    private mutating func applyStates(ids: [Int64], info: [UInt8], actions: inout [ClientSessionAction]) {
+        var confirmed: [RequestID] = []
         for (id, status) in zip(ids, info) {
             switch status & 7 {
-            case 1, 2, 3: resendMessage(id)
-            case 4: sent[id]?.acknowledged = true
-            default: break
+            case 1, 2, 3:
+                resendMessage(id)
+            case 4 where sent[id] != nil:
+                sent[id]?.acknowledged = true
+                if let request = sent[id]?.outbound.purpose.requestID { confirmed.append(request) }
+            default:
+                break
             }
         }
+        if !confirmed.isEmpty { actions.append(.received(confirmed, byStateReport: true)) }
     }
 
     /// msg_detailed_info / msg_new_detailed_info: ack an answer we have, ask again for one we lack.
@@ -540,56 +613,6 @@ public struct ClientSession: Sendable {
         } else {
             outbox.append(Outbound(purpose: .resendRequest, body: ServiceMessage.msgResendReq([answerID]).serialized, contentRelated: false))
         }
-    }
-}
-
-/// A message waiting to be sent, with what the session must remember about it.
-struct Outbound: Sendable, Equatable {
-    enum Purpose: Sendable, Hashable {
-        case request(RequestID)
-        case ping(Int64)
-        case futureSalts
-        case destroySession(Int64)
-        case dropAnswer
-        case stateRequest([Int64])
-        case stateInfo
-        case acks([Int64])
-        case resendRequest
-        case container([Int64])
-        case response(toMessageID: Int64)
-        case notification
-
-        var requestID: RequestID? {
-            if case .request(let id) = self { return id }
-            return nil
-        }
-
-        /// Kept until answered, however long that takes.
-        var awaitsAnswer: Bool {
-            switch self {
-            case .request, .ping, .futureSalts, .destroySession, .dropAnswer, .stateRequest: true
-            default: false
-            }
-        }
-    }
-
-    var purpose: Purpose
-    var body: [UInt8]
-    var contentRelated: Bool
-}
-
-struct SentMessage: Sendable, Equatable {
-    var outbound: Outbound
-    var messageID: Int64
-    var seqNo: Int32
-    var sentAt: UnixTime
-    var acknowledged = false
-}
-
-extension Array {
-    func chunked(_ size: Int) -> [[Element]] {
-        precondition(size > 0, "chunk size must be positive")
-        return stride(from: 0, to: count, by: size).map { Array(self[$0..<Swift.min($0 + size, count)]) }
     }
 }
 

@@ -1,14 +1,3 @@
-/// Identifies one RPC request for its whole life, across the msg_ids it is (re)sent under.
-public struct RequestID: Sendable, Hashable, Comparable, CustomStringConvertible {
-    public let rawValue: UInt64
-
-    public init(rawValue: UInt64) { self.rawValue = rawValue }
-
-    public static func < (lhs: RequestID, rhs: RequestID) -> Bool { lhs.rawValue < rhs.rawValue }
-
-    public var description: String { "request #\(rawValue)" }
-}
-
 /// Why the server refused a request without answering it.
 public enum RequestFailure: Error, Sendable, Equatable, CustomStringConvertible {
     /// bad_msg_notification with a code that resending cannot fix (34, 35, 64 or unknown).
@@ -26,38 +15,6 @@ public enum RequestFailure: Error, Sendable, Equatable, CustomStringConvertible 
     }
 }
 
-/// bad_msg_notification's error codes (mtproto/service_messages_about_messages).
-public enum BadMessageCode {
-    public static let messageIDTooLow: Int32 = 16
-    public static let messageIDTooHigh: Int32 = 17
-    public static let messageIDLowBits: Int32 = 18
-    public static let containerIDReused: Int32 = 19
-    public static let messageTooOld: Int32 = 20
-    public static let seqNoTooLow: Int32 = 32
-    public static let seqNoTooHigh: Int32 = 33
-    public static let seqNoEvenExpected: Int32 = 34
-    public static let seqNoOddExpected: Int32 = 35
-    public static let badServerSalt: Int32 = 48
-    public static let invalidContainer: Int32 = 64
-
-    public static func explanation(_ code: Int32) -> String {
-        switch code {
-        case 16: "msg_id too low: the client clock is behind"
-        case 17: "msg_id too high: the client clock is ahead"
-        case 18: "msg_id's two low bits are wrong"
-        case 19: "container msg_id reused"
-        case 20: "message too old to tell whether it was received"
-        case 32: "seq_no too low"
-        case 33: "seq_no too high"
-        case 34: "even seq_no expected (not content-related)"
-        case 35: "odd seq_no expected (content-related)"
-        case 48: "wrong server salt"
-        case 64: "invalid container"
-        default: "unknown code"
-        }
-    }
-}
-
 /// What the client session asks its owner to do, or tells it, after an input.
 public enum ClientSessionAction: Sendable, Equatable {
     /// Write this encrypted packet to the transport.
@@ -68,6 +25,10 @@ public enum ClientSessionAction: Sendable, Equatable {
     case rpcError(RequestID, RPCError)
     /// The server refused the request at the MTProto level.
     case requestFailed(RequestID, RequestFailure)
+    /// The server confirmed it has these requests (msgs_ack, or status 4 in msgs_state_info /
+    /// msgs_all_info when `byStateReport`) and has not answered them yet: if the answer never
+    /// comes, they may have run.
+    case received([RequestID], byStateReport: Bool)
     /// A message the server sent on its own (updates): a serialized API object.
     case update([UInt8])
     /// The answer to `ping`/`pingDelayDisconnect`.

@@ -35,10 +35,8 @@ public struct ServerSession: Sendable {
     private var messageIDs = MessageIDGenerator()
     private var seqNos = SequenceNumberCounter()
     private var received: ReceivedMessageWindow
-    private var entropy: any EntropySource
+    private var output: SessionOutput
     private var outbox: [Outbound] = []
-    private var pendingAcks: [Int64] = []
-    private var oldestPendingAck: UnixTime?
     /// Sessions the client moved away from: their late packets are dropped, not switched back to.
     private var retiredSessionIDs: [Int64] = []
     /// Requests handed up and not answered yet.
@@ -53,7 +51,7 @@ public struct ServerSession: Sendable {
     public init(authKey: AuthKey, salts: ServerSaltSchedule, entropy: any EntropySource, configuration: SessionConfiguration = SessionConfiguration()) {
         self.authKey = authKey
         self.salts = salts
-        self.entropy = entropy
+        self.output = SessionOutput(authKey: authKey, direction: .serverToClient, entropy: entropy)
         self.configuration = configuration
         self.received = ReceivedMessageWindow(capacity: configuration.receivedWindowCapacity)
     }
@@ -101,8 +99,7 @@ public struct ServerSession: Sendable {
             clientSessionID = decrypted.sessionID
             received.removeAll()
             seqNos = SequenceNumberCounter()
-            pendingAcks.removeAll()
-            oldestPendingAck = nil
+            output.dropAcks()
             unacknowledged.removeAll()
             answers.removeAll()
             openRequests.removeAll()
@@ -144,7 +141,7 @@ public struct ServerSession: Sendable {
 
         if isNewSession, let first = messages.map(\.messageID).min() {
             let salt = salts.current(at: now)
-            let uniqueID = entropy.bytes(8).withUnsafeBytes { $0.loadUnaligned(as: Int64.self) }
+            let uniqueID = output.randomInt64()
             let notice = ServiceMessage.newSessionCreated(firstMessageID: first, uniqueID: uniqueID, serverSalt: salt)
             outbox.append(Outbound(purpose: .notification, body: notice.serialized, contentRelated: true))
             actions.append(.sessionCreated(sessionID: decrypted.sessionID, firstMessageID: first))
@@ -172,7 +169,7 @@ public struct ServerSession: Sendable {
         if isContainer { received.insert(outer.messageID, seqNo: outer.seqNo, isContainer: true) }
 
         actions += rejected
-        if !outbox.isEmpty || pendingAcks.count >= configuration.ackFlushCount {
+        if !outbox.isEmpty || output.pendingAcks.count >= configuration.ackFlushCount {
             actions += flush(now: now)
         }
         return actions
@@ -318,21 +315,14 @@ public struct ServerSession: Sendable {
 
     /// Acknowledgements that waited long enough.
     public mutating func tick(now: UnixTime) -> [ServerSessionAction] {
-        if let oldest = oldestPendingAck, now - oldest >= configuration.ackFlushDelay { return flush(now: now) }
+        if output.acksDue(now: now, delay: configuration.ackFlushDelay) { return flush(now: now) }
         return outbox.isEmpty ? [] : flush(now: now)
     }
 
     /// Everything queued plus waiting acks, packed into containers within the limits.
     public mutating func flush(now: UnixTime) -> [ServerSessionAction] {
         guard let sessionID = clientSessionID else { return [] }
-        var items: [Outbound] = []
-        if !pendingAcks.isEmpty {
-            for chunk in pendingAcks.chunked(ServiceMessage.maxIDs) {
-                items.append(Outbound(purpose: .acks(chunk), body: ServiceMessage.msgsAck(chunk).serialized, contentRelated: false))
-            }
-            pendingAcks.removeAll()
-            oldestPendingAck = nil
-        }
+        var items = output.takeAcks()
         items += outbox
         outbox.removeAll()
         guard !items.isEmpty else { return [] }
@@ -374,8 +364,7 @@ public struct ServerSession: Sendable {
     }
 
     private mutating func acknowledge(_ messageID: Int64, now: UnixTime) {
-        if oldestPendingAck == nil { oldestPendingAck = now }
-        pendingAcks.append(messageID)
+        output.acknowledge(messageID, now: now)
     }
 
     /// bad_msg_notification goes out alone: Telethon drops a container whose msg_id time looks off,
@@ -393,9 +382,7 @@ public struct ServerSession: Sendable {
     }
 
     private mutating func seal(_ message: SessionMessage, salt: Int64, sessionID: Int64) -> [UInt8] {
-        Envelope.seal(
-            message, salt: salt, sessionID: sessionID, authKey: authKey, direction: .serverToClient,
-            entropy: &entropy, maxExtraPaddingBlocks: configuration.maxExtraPaddingBlocks)
+        output.seal(message, salt: salt, sessionID: sessionID, maxExtraPaddingBlocks: configuration.maxExtraPaddingBlocks)
     }
 }
 

@@ -1,0 +1,10 @@
+/// Identifies one RPC request for its whole life, across the msg_ids it is (re)sent under.
+public struct RequestID: Sendable, Hashable, Comparable, CustomStringConvertible {
+    public let rawValue: UInt64
+
+    public init(rawValue: UInt64) { self.rawValue = rawValue }
+
+    public static func < (lhs: RequestID, rhs: RequestID) -> Bool { lhs.rawValue < rhs.rawValue }
+
+    public var description: String { "request #\(rawValue)" }
+}
