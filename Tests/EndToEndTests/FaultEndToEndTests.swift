@@ -82,11 +82,11 @@ import class MTProtoClient.TelegramClient
         _ = try await client.invoke(Self.nearest, options: InvokeOptions(timeout: 5))
         try fault(cluster, method: "help.getNearestDc", .delay(milliseconds: 3000))
         let error = try #require(await rpcFailure(client, Self.nearest, options: InvokeOptions(timeout: 0.3)))
-        guard case .timeout(let method, let seconds) = error else {
+        guard case .timeout(let method, let seconds, let delivery) = error else {
             Issue.record("expected a timeout, got \(error)")
             return
         }
-        #expect(method == "help.getNearestDc" && seconds == 0.3)
+        #expect(method == "help.getNearestDc" && seconds == 0.3 && delivery != .notSent)
         #expect(await client.statistics()[1]?.timeouts == 1)
         // The connection is still usable.
         _ = try await client.invoke(Self.nearest)
@@ -244,11 +244,11 @@ import class MTProtoClient.TelegramClient
         _ = try await client.invoke(Api.functions.users.GetUsers(id: [.inputUserSelf(.init())]))
         call.cancel()
         let error = await call.value
-        guard case .cancelled(let method) = error else {
+        guard case .cancelled(let method, let delivery) = error else {
             Issue.record("expected cancellation, got \(String(describing: error))")
             return
         }
-        #expect(method == "help.getNearestDc")
+        #expect(method == "help.getNearestDc" && delivery != .notSent)
         #expect(await client.statistics()[1]?.cancellations == 1)
         _ = try await client.invoke(Api.functions.users.GetUsers(id: [.inputUserSelf(.init())]))
         await client.close()

@@ -8,9 +8,9 @@ import Testing
     @Test func answersReachTheirCallExactlyOnce() {
         var tracker = RequestTracker<String>()
         let token = tracker.makeToken()
-        tracker.register(token, method: "help.getConfig", timeout: 10, completion: "a")
+        tracker.register(token, method: "help.getConfig", timeout: 10, payload: "a")
         tracker.attach(token, to: RequestID(rawValue: 7))
-        #expect(tracker.complete(RequestID(rawValue: 7))?.completion == "a")
+        #expect(tracker.complete(RequestID(rawValue: 7))?.0 == token)
         #expect(tracker.complete(RequestID(rawValue: 7)) == nil)
         #expect(tracker.isEmpty)
     }
@@ -20,17 +20,17 @@ import Testing
         let short = tracker.makeToken()
         let long = tracker.makeToken()
         let forever = tracker.makeToken()
-        tracker.register(short, method: "a", timeout: 5, completion: "short")
-        tracker.register(long, method: "b", timeout: 30, completion: "long")
-        tracker.register(forever, method: "c", timeout: nil, completion: "forever")
+        tracker.register(short, method: "a", timeout: 5, payload: "short")
+        tracker.register(long, method: "b", timeout: 30, payload: "long")
+        tracker.register(forever, method: "c", timeout: nil, payload: "forever")
         #expect(tracker.nextDeadline == nil)
         for token in [short, long, forever] { tracker.arm(token, now: start) }
         tracker.arm(short, now: start + 100)
         #expect(tracker.nextDeadline == start + 5)
         #expect(tracker.expire(now: start + 4.999).isEmpty)
-        #expect(tracker.expire(now: start + 5).map(\.completion) == ["short"])
+        #expect(tracker.expire(now: start + 5).map(\.1.payload) == ["short"])
         #expect(tracker.nextDeadline == start + 30)
-        #expect(tracker.expire(now: start + 1000).map(\.completion) == ["long"])
+        #expect(tracker.expire(now: start + 1000).map(\.1.payload) == ["long"])
         #expect(tracker.nextDeadline == nil)
         #expect(tracker.count == 1)
     }
@@ -38,17 +38,17 @@ import Testing
     @Test func theTimeoutStartsWhenTheCallIsArmedNotWhenItWaitsForAConnection() {
         var tracker = RequestTracker<String>()
         let token = tracker.makeToken()
-        tracker.register(token, method: "help.getConfig", timeout: 10, completion: "c")
+        tracker.register(token, method: "help.getConfig", timeout: 10, payload: "c")
         #expect(tracker.expire(now: start + 1000).isEmpty)
         tracker.arm(token, now: start + 1000)
         #expect(tracker.expire(now: start + 1009).isEmpty)
-        #expect(tracker.expire(now: start + 1010).map(\.completion) == ["c"])
+        #expect(tracker.expire(now: start + 1010).map(\.1.payload) == ["c"])
     }
 
     @Test func aCancelledCallIgnoresItsLateAnswer() {
         var tracker = RequestTracker<String>()
         let token = tracker.makeToken()
-        tracker.register(token, method: "messages.getHistory", timeout: nil, completion: "x")
+        tracker.register(token, method: "messages.getHistory", timeout: nil, payload: "x")
         tracker.attach(token, to: RequestID(rawValue: 3))
         let removed = tracker.remove(token)
         #expect(removed?.requestID == RequestID(rawValue: 3))
@@ -60,11 +60,12 @@ import Testing
         var tracker = RequestTracker<Int>()
         let sent = tracker.makeToken()
         let queued = tracker.makeToken()
-        tracker.register(sent, method: "a", timeout: nil, completion: 1)
-        tracker.register(queued, method: "b", timeout: nil, completion: 2)
+        tracker.register(sent, method: "a", timeout: nil, payload: 1)
+        tracker.register(queued, method: "b", timeout: nil, payload: 2)
         tracker.attach(sent, to: RequestID(rawValue: 9))
         #expect(tracker.requestsInFlight == [RequestID(rawValue: 9)])
-        #expect(tracker.removeAll().map(\.completion) == [1, 2])
+        #expect(tracker.parked.map(\.1) == [2], "only the unsent call still holds its body")
+        #expect(tracker.removeAll().map(\.0) == [sent, queued])
         #expect(tracker.isEmpty)
     }
 }

@@ -186,31 +186,28 @@ public actor TelegramClient: TelegramInvoking {
         guard !isClosed else { throw .closed }
         if let existing = connections[dc] { return existing }
         guard let address = dcTable.address(for: dc) else { throw .unknownDC(dc) }
-        let persistence = DCConnection.Persistence(
-            keyEstablished: { [weak self] keyState in await self?.keyEstablished(keyState, dc: dc) },
-            saltChanged: { [weak self] salt, offset in await self?.saltChanged(salt, offset, dc: dc) })
         var connectionEntropy = entropy
         // Each connection gets its own stream, so deterministic test sources do not repeat ids across DCs.
         let seed = entropy.bytes(8)
         connectionEntropy = SeededEntropy(base: connectionEntropy, salt: seed)
         let connection = DCConnection(
             dcID: dc, address: address, state: state.dcs[dc] ?? DCSessionState(), configuration: configuration,
-            clock: clock, entropy: connectionEntropy, logger: logger, persistence: persistence)
+            clock: clock, entropy: connectionEntropy, logger: logger,
+            persist: { [weak self] update in await self?.sessionUpdated(update, dc: dc) })
         connections[dc] = connection
         return connection
     }
 
-    private func keyEstablished(_ keyState: DCSessionState, dc: Int) async {
-        var updated = keyState
-        updated.isAuthorized = false
-        state.dcs[dc] = updated
-        await save()
-    }
-
-    private func saltChanged(_ salt: Int64, _ offset: Double, dc: Int) async {
-        guard state.dcs[dc] != nil else { return }
-        state.dcs[dc]?.serverSalt = salt
-        state.dcs[dc]?.timeOffset = offset
+    /// A connection's `.persist`: a new key (not bound to the account yet), or a salt or time
+    /// offset that changed under the known key.
+    private func sessionUpdated(_ update: DCSessionUpdate, dc: Int) async {
+        if update.isNewKey {
+            state.dcs[dc] = DCSessionState(authKey: update.authKey, serverSalt: update.serverSalt, timeOffset: update.timeOffset)
+        } else {
+            guard state.dcs[dc]?.authKey?.id == update.authKey.id else { return }
+            state.dcs[dc]?.serverSalt = update.serverSalt
+            state.dcs[dc]?.timeOffset = update.timeOffset
+        }
         await save()
     }
 

@@ -32,6 +32,16 @@ public struct TelegramClientConfiguration: Sendable {
     public var maximumMigrations: Int
     /// Whether help.getConfig is read after the first connection, to learn the DCs' current addresses.
     public var fetchesConfigOnConnect: Bool
+    /// Seconds between ping_delay_disconnect on an open connection (the server closes it if pings
+    /// stop for 1.25x this long, so a dead link is noticed on both sides); nil never pings.
+    public var pingInterval: Double?
+    /// When a request without an answer is asked about, and when it fails as in doubt.
+    public var inDoubt: InDoubtPolicy
+    /// Which requests are sent again when the server starts a new session under them.
+    public var resendPolicy: ResendPolicy
+    /// Receives every message a DC sends on its own (updates), in arrival order per DC, on the
+    /// connection's executor: return quickly (e.g. yield into an `AsyncStream`'s continuation).
+    public var updatesHandler: (@Sendable (IncomingUpdate) -> Void)?
 
     public init(
         apiID: Int32,
@@ -52,7 +62,11 @@ public struct TelegramClientConfiguration: Sendable {
         handshakeTimeout: Double = 30,
         reconnect: ReconnectPolicy = ReconnectPolicy(),
         maximumMigrations: Int = 5,
-        fetchesConfigOnConnect: Bool = true
+        fetchesConfigOnConnect: Bool = true,
+        pingInterval: Double? = 60,
+        inDoubt: InDoubtPolicy = InDoubtPolicy(),
+        resendPolicy: ResendPolicy = .readsOnly,
+        updatesHandler: (@Sendable (IncomingUpdate) -> Void)? = nil
     ) {
         precondition(!serverKeys.isEmpty, "the key exchange needs at least one trusted server key")
         self.apiID = apiID
@@ -74,5 +88,9 @@ public struct TelegramClientConfiguration: Sendable {
         self.reconnect = reconnect
         self.maximumMigrations = maximumMigrations
         self.fetchesConfigOnConnect = fetchesConfigOnConnect
+        self.pingInterval = pingInterval
+        self.inDoubt = inDoubt
+        self.resendPolicy = resendPolicy
+        self.updatesHandler = updatesHandler
     }
 }

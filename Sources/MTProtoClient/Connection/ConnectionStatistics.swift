@@ -15,6 +15,14 @@ public struct ConnectionStatistics: Sendable, Hashable {
     public var transportErrors = 0
     public var timeouts = 0
     public var cancellations = 0
+    /// msgs_state_req sent about requests that waited `InDoubtPolicy.stateCheckDelay` unanswered.
+    public var stateChecks = 0
+    /// msg_resend_ans_req sent for requests the server confirmed but never answered.
+    public var answerResendRequests = 0
+    /// Calls failed with `TelegramError.inDoubt`.
+    public var inDoubtFailures = 0
+    /// Messages the server sent on its own (updates) handed to the client.
+    public var updates = 0
 
     public init() {}
 }

@@ -7,15 +7,35 @@ struct CallToken: Hashable, Sendable, Comparable {
     static func < (lhs: CallToken, rhs: CallToken) -> Bool { lhs.rawValue < rhs.rawValue }
 }
 
-/// The calls waiting for an answer on one connection: who to complete, the method's name for
-/// errors, and the deadline. A plain value so timeouts and cancellation are tested without IO.
-struct RequestTracker<Completion> {
+/// The calls waiting for an answer on one connection: the method's name for errors, the deadline,
+/// how far the request got, and what to do next if no answer comes. A plain value so timeouts,
+/// cancellation and in-doubt handling are tested without IO.
+struct RequestTracker<Payload> {
+    /// The next step for a sent request that has no answer yet (see `InDoubtPolicy`).
+    enum FollowUp: Equatable {
+        /// Ask the server about it (msgs_state_req) at this time.
+        case checkState(at: UnixTime)
+        /// The server confirmed it; ask for the answer again (msg_resend_ans_req) at this time.
+        case askForAnswer(at: UnixTime)
+        /// Asked again; give up as in doubt at this time.
+        case giveUp(at: UnixTime)
+
+        var time: UnixTime {
+            switch self {
+            case .checkState(let at), .askForAnswer(let at), .giveUp(let at): at
+            }
+        }
+    }
+
     struct Entry {
         let method: String
         var deadline: UnixTime?
         let timeout: Double?
         var requestID: RequestID?
-        let completion: Completion
+        var delivery: RequestDelivery = .notSent
+        var followUp: FollowUp?
+        /// The request's body until it is handed to a session (then the session keeps it).
+        var payload: Payload?
     }
 
     private(set) var entries: [CallToken: Entry] = [:]
@@ -33,9 +53,9 @@ struct RequestTracker<Completion> {
 
     /// Registers a call. Its timeout starts only when it is `arm`ed (handed to a live session), so
     /// connecting and the key exchange, bounded by their own limits, do not eat into it.
-    mutating func register(_ token: CallToken, method: String, timeout: Double?, completion: Completion) {
+    mutating func register(_ token: CallToken, method: String, timeout: Double?, payload: Payload) {
         precondition(entries[token] == nil, "a call token was registered twice")
-        entries[token] = Entry(method: method, deadline: nil, timeout: timeout, requestID: nil, completion: completion)
+        entries[token] = Entry(method: method, deadline: nil, timeout: timeout, requestID: nil, payload: payload)
     }
 
     /// Starts the call's timeout at `now` (once).
@@ -44,20 +64,44 @@ struct RequestTracker<Completion> {
         entries[token]?.deadline = now + timeout
     }
 
-    /// Links the call to the session machine's request once it is queued.
+    /// Links the call to the session machine's request once it is queued; its body is the
+    /// session's to keep from now on.
     mutating func attach(_ token: CallToken, to request: RequestID) {
         guard entries[token] != nil else { return }
         entries[token]?.requestID = request
+        entries[token]?.payload = nil
         tokensByRequest[request] = token
     }
 
-    /// The call answered by `request`, removed; nil when it was cancelled or timed out before.
-    mutating func complete(_ request: RequestID) -> Entry? {
-        guard let token = tokensByRequest.removeValue(forKey: request) else { return nil }
-        return entries.removeValue(forKey: token)
+    /// The request went out on a connection; if unanswered it is asked about at `checkAt`.
+    mutating func markSent(_ token: CallToken, checkAt: UnixTime) {
+        guard entries[token] != nil else { return }
+        if entries[token]?.delivery == .notSent { entries[token]?.delivery = .sent }
+        entries[token]?.followUp = .checkState(at: checkAt)
     }
 
-    /// Removes a call (cancelled by its caller).
+    /// The server confirmed it has the request. A confirmation in answer to a state check
+    /// (`followUp` given) starts the wait for the answer.
+    mutating func markReceived(_ request: RequestID, followUp: FollowUp?) {
+        guard let token = tokensByRequest[request], entries[token] != nil else { return }
+        entries[token]?.delivery = .received
+        if let followUp { entries[token]?.followUp = followUp }
+    }
+
+    mutating func setFollowUp(_ token: CallToken, _ followUp: FollowUp?) {
+        guard entries[token] != nil else { return }
+        entries[token]?.followUp = followUp
+    }
+
+    func token(of request: RequestID) -> CallToken? { tokensByRequest[request] }
+
+    /// The call answered by `request`, removed; nil when it was cancelled or timed out before.
+    mutating func complete(_ request: RequestID) -> (CallToken, Entry)? {
+        guard let token = tokensByRequest.removeValue(forKey: request), let entry = entries.removeValue(forKey: token) else { return nil }
+        return (token, entry)
+    }
+
+    /// Removes a call (cancelled by its caller, or failed).
     mutating func remove(_ token: CallToken) -> Entry? {
         guard let entry = entries.removeValue(forKey: token) else { return nil }
         if let request = entry.requestID { tokensByRequest.removeValue(forKey: request) }
@@ -65,20 +109,36 @@ struct RequestTracker<Completion> {
     }
 
     /// Removes and returns every call whose deadline is at or before `now`, oldest token first.
-    mutating func expire(now: UnixTime) -> [Entry] {
+    mutating func expire(now: UnixTime) -> [(CallToken, Entry)] {
         let due = entries.filter { _, entry in entry.deadline.map { $0 <= now } ?? false }.keys.sorted()
-        return due.compactMap { remove($0) }
+        return due.compactMap { token in remove(token).map { (token, $0) } }
+    }
+
+    /// Calls whose follow-up is due at or before `now`, oldest token first.
+    func dueFollowUps(now: UnixTime) -> [(CallToken, FollowUp)] {
+        entries.compactMap { token, entry in
+            guard let followUp = entry.followUp, followUp.time <= now else { return nil }
+            return (token, followUp)
+        }.sorted { $0.0 < $1.0 }
     }
 
     /// The earliest deadline, for the timer.
     var nextDeadline: UnixTime? { entries.values.compactMap(\.deadline).min() }
 
+    /// The earliest follow-up, for the timer while connected.
+    var nextFollowUp: UnixTime? { entries.values.compactMap { $0.followUp?.time }.min() }
+
     /// Requests the session machine knows and that still have a waiting caller.
     var requestsInFlight: [RequestID] { tokensByRequest.keys.sorted() }
 
-    /// Removes everything (close, fatal failure).
-    mutating func removeAll() -> [Entry] {
-        let all = entries.keys.sorted().compactMap { entries[$0] }
+    /// Calls not yet handed to a session, oldest first, with their bodies.
+    var parked: [(CallToken, Payload)] {
+        entries.compactMap { token, entry in entry.requestID == nil ? entry.payload.map { (token, $0) } : nil }.sorted { $0.0 < $1.0 }
+    }
+
+    /// Removes everything (close, fatal failure), oldest token first.
+    mutating func removeAll() -> [(CallToken, Entry)] {
+        let all = entries.keys.sorted().compactMap { token in entries[token].map { (token, $0) } }
         entries.removeAll()
         tokensByRequest.removeAll()
         return all

@@ -14,10 +14,14 @@ public enum TelegramError: Error, Sendable, CustomStringConvertible {
     case connectionFailed(dc: Int, attempts: Int, reason: String)
     /// The key exchange with the DC failed.
     case handshakeFailed(dc: Int, reason: String)
-    /// No answer within the timeout. The request may still have run on the server.
-    case timeout(method: String, seconds: Double)
+    /// No answer within the timeout. `delivery` says how far the request got: only a request that
+    /// never left the client certainly did not run.
+    case timeout(method: String, seconds: Double, delivery: RequestDelivery)
     /// The calling task was cancelled; the server was told to drop the answer if it was sent.
-    case cancelled(method: String)
+    case cancelled(method: String, delivery: RequestDelivery)
+    /// The request reached the server but its outcome is unknown and the client stopped waiting:
+    /// it may have run. See `InDoubtReason`.
+    case inDoubt(method: String, reason: InDoubtReason)
     /// The answer arrived but could not be decoded as the method's result type.
     case undecodableResult(method: String, reason: String)
     /// The server refused the message at the MTProto level (bad_msg_notification that a resend
@@ -42,8 +46,21 @@ public enum TelegramError: Error, Sendable, CustomStringConvertible {
             case -429: .wait(seconds: 1, reason: .other)
             default: .retryLater
             }
-        case .timeout, .connectionFailed: .retryLater
+        case .timeout, .connectionFailed, .inDoubt: .retryLater
         default: nil
+        }
+    }
+
+    /// How far the failed request got, when the failure is about one request: `.notSent` means it
+    /// certainly did not run; `.sent` and `.received` mean it may have. Nil for failures of the
+    /// connection as a whole.
+    public var delivery: RequestDelivery? {
+        switch self {
+        case .timeout(_, _, let delivery), .cancelled(_, let delivery): delivery
+        case .inDoubt: .received
+        case .handshakeFailed, .unknownDC, .migrationLoop, .storage: .notSent
+        case .rpc, .undecodableResult, .rejected: .received
+        case .transport, .connectionFailed, .closed: nil
         }
     }
 
@@ -76,11 +93,25 @@ public enum TelegramError: Error, Sendable, CustomStringConvertible {
         case .handshakeFailed(let dc, let reason):
             "the key exchange with DC \(dc) failed (\(reason)): the server is not a genuine Telegram DC for the "
                 + "configured RSA keys, or the connection was corrupted; check the server keys and address"
-        case .timeout(let method, let seconds):
-            "\(method) got no answer within \(seconds) s; the server may still run it, so repeat it only if it is "
-                + "safe to repeat, or raise the timeout"
-        case .cancelled(let method):
-            "\(method) was cancelled by its caller; the server was asked to drop the answer, but may still have run it"
+        case .timeout(let method, let seconds, let delivery):
+            switch delivery {
+            case .notSent:
+                "\(method) got no answer within \(seconds) s and never left the client (no connection was ready), so it "
+                    + "did not run; check the connection to the DC, then repeat it or raise the timeout"
+            case .sent, .received:
+                "\(method) got no answer within \(seconds) s after it was \(delivery); the server may still run it, so "
+                    + "repeat it only if it is safe to repeat, or raise the timeout"
+            }
+        case .cancelled(let method, let delivery):
+            switch delivery {
+            case .notSent: "\(method) was cancelled by its caller before it was sent: it did not run"
+            case .sent, .received:
+                "\(method) was cancelled by its caller after it was \(delivery); the server was asked to drop the answer, "
+                    + "but may still have run it"
+            }
+        case .inDoubt(let method, let reason):
+            "\(method) may have run: \(reason). Check the result on the server (e.g. read the chat history) before "
+                + "repeating it, unless it is safe to repeat"
         case .undecodableResult(let method, let reason):
             "the answer to \(method) could not be decoded (\(reason)): the server speaks another API layer or sent "
                 + "a corrupt answer; the request did run"
@@ -95,6 +126,44 @@ public enum TelegramError: Error, Sendable, CustomStringConvertible {
                 + "answers without settling; the DCs disagree, try again later"
         case .storage(let reason):
             "the session storage failed (\(reason)); check the store, the session continues in memory"
+        }
+    }
+}
+
+/// How far a request got before it failed.
+public enum RequestDelivery: Sendable, Hashable, CustomStringConvertible {
+    /// Never written to a connection: it did not run.
+    case notSent
+    /// Written to a connection; the server never confirmed receiving it.
+    case sent
+    /// The server confirmed receiving it (msgs_ack or msgs_state_info) but sent no answer.
+    case received
+
+    public var description: String {
+        switch self {
+        case .notSent: "not sent"
+        case .sent: "sent (the server never confirmed it)"
+        case .received: "received by the server (it confirmed)"
+        }
+    }
+}
+
+/// Why a request ended in doubt rather than with an answer or a plain timeout.
+public enum InDoubtReason: Sendable, Hashable, CustomStringConvertible {
+    /// The server reported the request received (msgs_state_info), then neither answered within
+    /// `waited` seconds nor after being asked again (msg_resend_ans_req).
+    case noAnswerAfterReceipt(waited: Double)
+    /// The server started a new session (new_session_created or a seq_no reset) while the request
+    /// was pending, so its answer is lost, and the resend policy does not repeat this method.
+    case sessionChanged
+
+    public var description: String {
+        switch self {
+        case .noAnswerAfterReceipt(let waited):
+            "the server confirmed it received the request, then sent no answer within \(waited) s, even when asked again"
+        case .sessionChanged:
+            "the server started a new session while the request was pending and it is not marked safe to repeat "
+                + "(TelegramClientConfiguration.resendPolicy)"
         }
     }
 }

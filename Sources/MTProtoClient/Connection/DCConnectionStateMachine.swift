@@ -1,0 +1,527 @@
+import MTProto
+import MTProtoCrypto
+import MTProtoNIO
+import NIOCore
+
+/// What a DC connection does, as a value: every input (`invoke`, `cancel`, `connected`,
+/// `received`, `disconnected`, `timerFired`, `close`) takes `now` and returns the `Action`s an
+/// executor performs (connect, write, close the channel, wake me at, complete a call, persist,
+/// deliver an update). It owns the key exchange and the encrypted session machines, the calls in
+/// flight, their timeouts and in-doubt follow-ups, reconnect backoff, pings and the session's
+/// housekeeping, so all of that is tested without sockets or sleeps (`DCConnection` only
+/// executes). In the style of postgres-nio's `ConnectionStateMachine`.
+struct DCConnectionStateMachine {
+    struct Configuration: Sendable {
+        var dcID: Int
+        var handshake: ClientHandshake.Configuration
+        var handshakeTimeout: Double
+        var reconnect: ReconnectPolicy
+        var session = SessionConfiguration()
+        var pingInterval: Double?
+        var inDoubt = InDoubtPolicy()
+        var resendPolicy = ResendPolicy.readsOnly
+        /// Bytes put before the first request of a session: invokeWithLayer + initConnection up to
+        /// their `query` field, which is last in both (so prefix + request is the wrapped call).
+        var firstCallPrefix: [UInt8]
+        /// How often the session's books are pruned while connected.
+        var housekeepingInterval: Double = 10
+    }
+
+    enum State {
+        /// No link and no calls waiting; the session (when the DC's key is known) is kept.
+        case idle(ClientSession?)
+        /// A transport connection is being opened; `attempt` counts from 1 since the last good link.
+        case connecting(ClientSession?, attempt: Int)
+        /// Connected without a key: the key exchange runs until `deadline`.
+        case exchangingKey(ClientHandshake, attempt: Int, deadline: UnixTime)
+        /// Connected with an encrypted session.
+        case ready(ClientSession)
+        /// Waiting before the next connection attempt.
+        case backingOff(until: UnixTime, session: ClientSession?, attempt: Int)
+        /// The last attempt failed with this error (every waiting call got it); the next call retries.
+        case failed(TelegramError, session: ClientSession?)
+        case closed
+        /// Transient, while a state's session is mutated in place (avoids copying it).
+        case modifying
+    }
+
+    enum Action {
+        /// Open a transport connection to the DC, then report `connected` or `disconnected`.
+        case connect
+        /// Write this packet to the open connection.
+        case write([UInt8])
+        /// Close the connection; `disconnected` follows.
+        case closeChannel
+        /// Call `timerFired` at this time (replaces an earlier request).
+        case wake(at: UnixTime)
+        /// Resume the call with its serialized result or its error.
+        case complete(CallToken, Result<[UInt8], TelegramError>)
+        /// Save the DC's session state (a new key, a salt or time-offset change).
+        case persist(DCSessionUpdate)
+        /// A message the server sent on its own (updates).
+        case deliverUpdate([UInt8])
+    }
+
+    let configuration: Configuration
+    private(set) var state: State
+    private(set) var statistics = ConnectionStatistics()
+    private var calls = RequestTracker<[UInt8]>()
+    private var entropy: any EntropySource
+    private var needsInitConnection = true
+    private var lastTransportError: TransportErrorCode?
+    /// Why the current link must end in failure instead of a reconnect (a key exchange that failed).
+    private var handshakeFailure: String?
+    private var lastReason = "no attempt"
+    private var persistedSalt: Int64 = 0
+    private var persistedOffset: Double = 0
+    private var nextPingAt: UnixTime?
+    private var nextPingID: Int64 = 1
+    private var nextHousekeepingAt: UnixTime?
+    private var scheduledWake: UnixTime?
+
+    init(configuration: Configuration, state: DCSessionState, entropy: any EntropySource) {
+        self.configuration = configuration
+        self.entropy = entropy
+        self.state = .idle(nil)
+        if let key = state.authKey {
+            self.state = .idle(makeSession(key: key, salt: state.serverSalt, timeOffset: state.timeOffset))
+            persistedSalt = state.serverSalt
+            persistedOffset = state.timeOffset
+        }
+    }
+
+    private mutating func makeSession(key: AuthKey, salt: Int64, timeOffset: Double) -> ClientSession {
+        var sessionID: Int64 = 0
+        while sessionID == 0 { sessionID = entropy.bytes(8).withUnsafeBytes { $0.loadUnaligned(as: Int64.self) } }
+        return ClientSession(
+            authKey: key, sessionID: sessionID, serverSalt: salt, timeOffset: timeOffset, entropy: entropy,
+            configuration: configuration.session)
+    }
+
+    mutating func makeToken() -> CallToken { calls.makeToken() }
+
+    /// The calls still waiting, for tests and statistics.
+    var pendingCalls: Int { calls.count }
+
+    /// The session's books, for leak tests.
+    var sessionBookkeeping: ClientSession.Bookkeeping? { session?.bookkeeping }
+
+    var session: ClientSession? {
+        switch state {
+        case .idle(let session), .connecting(let session, _), .backingOff(_, let session, _), .failed(_, let session): session
+        case .ready(let session): session
+        case .exchangingKey, .closed, .modifying: nil
+        }
+    }
+
+    // MARK: - Inputs
+
+    mutating func invoke(_ token: CallToken, method: String, body: [UInt8], timeout: Double?, now: UnixTime) -> [Action] {
+        if case .closed = state { return [.complete(token, .failure(.closed))] }
+        calls.register(token, method: method, timeout: timeout, payload: body)
+        var actions: [Action] = []
+        switch state {
+        case .ready(var session):
+            state = .modifying
+            submit(token, body: body, into: &session, now: now)
+            let sessionActions = session.flush(now: now)
+            state = .ready(session)
+            handle(sessionActions, now: now, into: &actions)
+        case .idle(let session), .failed(_, let session):
+            state = .connecting(session, attempt: 1)
+            actions.append(.connect)
+        case .connecting, .exchangingKey, .backingOff, .closed, .modifying:
+            break  // parked until the session is ready
+        }
+        scheduleWake(now: now, into: &actions)
+        return actions
+    }
+
+    mutating func cancel(_ token: CallToken, now: UnixTime) -> [Action] {
+        guard let entry = calls.remove(token) else { return [] }
+        statistics.cancellations += 1
+        var actions: [Action] = [.complete(token, .failure(.cancelled(method: entry.method, delivery: entry.delivery)))]
+        if let request = entry.requestID { forget(request, now: now, into: &actions) }
+        return actions
+    }
+
+    mutating func connected(now: UnixTime) -> [Action] {
+        guard case .connecting(let session, let attempt) = state else { return [.closeChannel] }
+        statistics.connections += 1
+        lastTransportError = nil
+        handshakeFailure = nil
+        var actions: [Action] = []
+        if let session {
+            state = .ready(session)
+            becameReady(now: now, into: &actions)
+        } else {
+            var handshake = ClientHandshake(configuration: configuration.handshake, entropy: entropy)
+            let first = handshake.start(now: now)
+            state = .exchangingKey(handshake, attempt: attempt, deadline: now + configuration.handshakeTimeout)
+            actions.append(.write(first))
+        }
+        scheduleWake(now: now, into: &actions)
+        return actions
+    }
+
+    mutating func received(_ frame: TransportFrame, now: UnixTime) -> [Action] {
+        let packet: [UInt8]
+        switch frame {
+        case .packet(let buffer), .packetRequestingQuickAck(let buffer):
+            packet = Array(buffer.readableBytesView)
+        case .transportError(let code):
+            lastTransportError = code
+            statistics.transportErrors += 1
+            if case .exchangingKey = state { handshakeFailure = "the server answered with transport error \(code.rawValue)" }
+            return [.closeChannel]
+        case .quickAck:
+            return []
+        }
+        var actions: [Action] = []
+        switch state {
+        case .exchangingKey(var handshake, let attempt, let deadline):
+            state = .modifying
+            do {
+                switch try handshake.receive(packet, now: now) {
+                case .send(let bytes):
+                    state = .exchangingKey(handshake, attempt: attempt, deadline: deadline)
+                    actions.append(.write(bytes))
+                case .completed(let result):
+                    statistics.keyExchanges += 1
+                    let session = makeSession(key: result.authKey, salt: result.serverSalt, timeOffset: result.serverTimeOffset)
+                    needsInitConnection = true
+                    persistedSalt = result.serverSalt
+                    persistedOffset = result.serverTimeOffset
+                    actions.append(.persist(DCSessionUpdate(
+                        authKey: result.authKey, serverSalt: result.serverSalt, timeOffset: result.serverTimeOffset, isNewKey: true)))
+                    state = .ready(session)
+                    becameReady(now: now, into: &actions)
+                }
+            } catch {
+                state = .exchangingKey(handshake, attempt: attempt, deadline: deadline)
+                handshakeFailure = "\(error)"
+                actions.append(.closeChannel)
+            }
+        case .ready(var session):
+            state = .modifying
+            let sessionActions: [ClientSessionAction]
+            do {
+                sessionActions = try session.receive(packet, now: now)
+            } catch {
+                state = .ready(session)
+                // A packet that is not an authentic message of this key: the link is not to be trusted.
+                return error.isFatal ? [.closeChannel] : []
+            }
+            state = .ready(session)
+            handle(sessionActions, now: now, into: &actions)
+            persistIfChanged(into: &actions)
+        default:
+            return []
+        }
+        scheduleWake(now: now, into: &actions)
+        return actions
+    }
+
+    /// The connection attempt failed, or the open connection ended (`reason` says why).
+    mutating func disconnected(reason: String, now: UnixTime) -> [Action] {
+        var actions: [Action] = []
+        let session = self.session
+        let nextAttempt: Int
+        switch state {
+        case .connecting(_, let attempt):
+            lastReason = reason
+            nextAttempt = attempt + 1
+        case .exchangingKey(_, let attempt, _):
+            if !calls.isEmpty { statistics.connectionsLost += 1 }
+            if let failure = handshakeFailure, lastTransportError?.rawValue != -404 {
+                handshakeFailure = nil
+                failAll(.handshakeFailed(dc: configuration.dcID, reason: failure), session: nil, now: now, into: &actions)
+                return actions
+            }
+            lastReason = reason
+            nextAttempt = attempt + 1
+        case .ready:
+            if !calls.isEmpty { statistics.connectionsLost += 1 }
+            lastReason = reason
+            nextAttempt = 1
+        case .idle, .backingOff, .failed, .closed, .modifying:
+            return []
+        }
+        nextPingAt = nil
+        nextHousekeepingAt = nil
+        if let code = lastTransportError, code.rawValue == -404 {
+            // The DC does not know this key: reconnecting with it cannot help.
+            failAll(.transport(code, dc: configuration.dcID), session: session, now: now, into: &actions)
+            return actions
+        }
+        if calls.isEmpty {
+            state = .idle(session)
+            return actions
+        }
+        reconnect(attempt: nextAttempt, session: session, now: now, into: &actions)
+        scheduleWake(now: now, into: &actions)
+        return actions
+    }
+
+    mutating func timerFired(now: UnixTime) -> [Action] {
+        scheduledWake = nil
+        var actions: [Action] = []
+        switch state {
+        case .backingOff(let until, let session, let attempt) where until <= now:
+            state = .connecting(session, attempt: attempt)
+            actions.append(.connect)
+        case .exchangingKey(_, _, let deadline) where deadline <= now && handshakeFailure == nil:
+            handshakeFailure = "no answer within \(configuration.handshakeTimeout) s"
+            actions.append(.closeChannel)
+        default:
+            break
+        }
+        for (token, entry) in calls.expire(now: now) {
+            statistics.timeouts += 1
+            if let request = entry.requestID { forget(request, now: now, into: &actions) }
+            actions.append(.complete(token, .failure(.timeout(method: entry.method, seconds: entry.timeout ?? 0, delivery: entry.delivery))))
+        }
+        if case .ready(var session) = state {
+            state = .modifying
+            followUp(now: now, session: &session, into: &actions)
+            var sessionActions: [ClientSessionAction] = []
+            if let pingAt = nextPingAt, pingAt <= now, let interval = configuration.pingInterval {
+                sessionActions += session.pingDelayDisconnect(id: nextPingID, disconnectDelay: Int32(interval * 1.25 + 0.5), now: now)
+                nextPingID += 1
+                nextPingAt = now + interval
+            }
+            if let housekeeping = nextHousekeepingAt, housekeeping <= now {
+                nextHousekeepingAt = now + configuration.housekeepingInterval
+            }
+            sessionActions += session.tick(now: now)
+            state = .ready(session)
+            handle(sessionActions, now: now, into: &actions)
+        }
+        scheduleWake(now: now, into: &actions)
+        return actions
+    }
+
+    mutating func close(now: UnixTime) -> [Action] {
+        var actions: [Action] = []
+        switch state {
+        case .closed: return []
+        case .connecting, .exchangingKey, .ready: actions.append(.closeChannel)
+        default: break
+        }
+        for (token, _) in calls.removeAll() { actions.append(.complete(token, .failure(.closed))) }
+        state = .closed
+        return actions
+    }
+
+    // MARK: - Internals
+
+    /// Hands a call to the session (queued; the caller flushes): the first of a session carries
+    /// invokeWithLayer + initConnection.
+    private mutating func submit(_ token: CallToken, body: [UInt8], into session: inout ClientSession, now: UnixTime) {
+        let bytes = needsInitConnection ? configuration.firstCallPrefix + body : body
+        needsInitConnection = false
+        calls.arm(token, now: now)
+        let request = session.enqueue(request: bytes)
+        calls.attach(token, to: request)
+        calls.markSent(token, checkAt: now + configuration.inDoubt.stateCheckDelay)
+    }
+
+    private mutating func becameReady(now: UnixTime, into actions: inout [Action]) {
+        guard case .ready(var session) = state else { return }
+        state = .modifying
+        // Only requests that went out under a msg_id can be in doubt; queued ones go out now.
+        let inDoubt = calls.requestsInFlight.filter { session.messageID(of: $0) != nil }
+        for request in inDoubt {
+            if let token = calls.token(of: request) { calls.markSent(token, checkAt: now + configuration.inDoubt.stateCheckDelay) }
+        }
+        for (token, body) in calls.parked { submit(token, body: body, into: &session, now: now) }
+        if !inDoubt.isEmpty { statistics.requestsInDoubt += inDoubt.count }
+        let sessionActions = session.requestState(of: inDoubt, now: now)
+        state = .ready(session)
+        if let interval = configuration.pingInterval { nextPingAt = now + interval }
+        nextHousekeepingAt = now + configuration.housekeepingInterval
+        handle(sessionActions, now: now, into: &actions)
+        persistIfChanged(into: &actions)
+    }
+
+    /// State checks, answer requests and in-doubt failures that fell due (ready only).
+    private mutating func followUp(now: UnixTime, session: inout ClientSession, into actions: inout [Action]) {
+        var check: [RequestID] = []
+        var ask: [RequestID] = []
+        let wait = configuration.inDoubt.answerWait
+        for (token, step) in calls.dueFollowUps(now: now) {
+            guard let request = calls.entries[token]?.requestID else { continue }
+            switch step {
+            case .checkState:
+                check.append(request)
+                calls.setFollowUp(token, .checkState(at: now + configuration.inDoubt.stateCheckDelay))
+            case .askForAnswer:
+                ask.append(request)
+                calls.setFollowUp(token, .giveUp(at: now + wait))
+            case .giveUp:
+                guard let entry = calls.remove(token) else { continue }
+                statistics.inDoubtFailures += 1
+                session.cancel(request)
+                actions.append(.complete(token, .failure(.inDoubt(method: entry.method, reason: .noAnswerAfterReceipt(waited: 2 * wait)))))
+            }
+        }
+        if !ask.isEmpty {
+            statistics.answerResendRequests += ask.count
+            session.requestAnswers(of: ask)
+        }
+        if !check.isEmpty { statistics.stateChecks += check.count }
+        let sessionActions = session.requestState(of: check, now: now)
+        handle(sessionActions, now: now, into: &actions)
+    }
+
+    private mutating func handle(_ sessionActions: [ClientSessionAction], now: UnixTime, into actions: inout [Action]) {
+        for action in sessionActions {
+            switch action {
+            case .send(let bytes):
+                actions.append(.write(bytes))
+            case .rpcResult(let request, let bytes):
+                if let (token, _) = calls.complete(request) { actions.append(.complete(token, .success(bytes))) }
+            case .rpcError(let request, let error):
+                if let (token, entry) = calls.complete(request) { actions.append(.complete(token, .failure(.rpc(error, method: entry.method)))) }
+            case .requestFailed(let request, let failure):
+                if let (token, entry) = calls.complete(request) {
+                    let error: TelegramError =
+                        switch failure {
+                        case .rejected: .rejected(method: entry.method, reason: "\(failure)")
+                        case .undecodableResult: .undecodableResult(method: entry.method, reason: "\(failure)")
+                        }
+                    actions.append(.complete(token, .failure(error)))
+                }
+            case .received(let requests, let byStateReport):
+                let followUp: RequestTracker<[UInt8]>.FollowUp? = byStateReport ? .askForAnswer(at: now + configuration.inDoubt.answerWait) : nil
+                for request in requests { calls.markReceived(request, followUp: followUp) }
+            case .update(let body):
+                statistics.updates += 1
+                actions.append(.deliverUpdate(body))
+            case .newSessionCreated(_, let inDoubt), .sessionReset(_, let inDoubt):
+                if case .sessionReset = action { needsInitConnection = true }
+                sessionChanged(under: inDoubt, now: now, into: &actions)
+            case .pong, .futureSalts, .sessionDestroyed, .messageDiscarded:
+                break
+            }
+        }
+    }
+
+    /// Requests caught by a new server session: repeated when the policy says they are safe,
+    /// failed in doubt otherwise.
+    private mutating func sessionChanged(under inDoubt: [RequestID], now: UnixTime, into actions: inout [Action]) {
+        var resend: [RequestID] = []
+        for request in inDoubt {
+            guard let token = calls.token(of: request), let method = calls.entries[token]?.method else { continue }
+            if configuration.resendPolicy.isSafeToRepeat(method) {
+                resend.append(request)
+            } else if let entry = calls.remove(token) {
+                statistics.inDoubtFailures += 1
+                forget(request, now: now, into: &actions)
+                actions.append(.complete(token, .failure(.inDoubt(method: entry.method, reason: .sessionChanged))))
+            }
+        }
+        guard !resend.isEmpty, case .ready(var session) = state else { return }
+        state = .modifying
+        statistics.requestsResent += resend.count
+        let sessionActions = session.resend(resend, now: now)
+        state = .ready(session)
+        handle(sessionActions, now: now, into: &actions)
+    }
+
+    /// Takes a request out of the session's books (rpc_drop_answer when it was sent): sent now
+    /// when connected, else with the next flush.
+    private mutating func forget(_ request: RequestID, now: UnixTime, into actions: inout [Action]) {
+        switch state {
+        case .ready(var session):
+            state = .modifying
+            let sessionActions = session.cancel(request, now: now)
+            state = .ready(session)
+            for case .send(let bytes) in sessionActions { actions.append(.write(bytes)) }
+        case .idle(var session?):
+            state = .modifying
+            session.cancel(request)
+            state = .idle(session)
+        case .connecting(var session?, let attempt):
+            state = .modifying
+            session.cancel(request)
+            state = .connecting(session, attempt: attempt)
+        case .backingOff(let until, var session?, let attempt):
+            state = .modifying
+            session.cancel(request)
+            state = .backingOff(until: until, session: session, attempt: attempt)
+        case .failed(let error, var session?):
+            state = .modifying
+            session.cancel(request)
+            state = .failed(error, session: session)
+        default:
+            break
+        }
+    }
+
+    private mutating func reconnect(attempt: Int, session: ClientSession?, now: UnixTime, into actions: inout [Action]) {
+        guard let delay = configuration.reconnect.delay(beforeAttempt: attempt) else {
+            let error: TelegramError =
+                if let code = lastTransportError { .transport(code, dc: configuration.dcID) } else {
+                    .connectionFailed(dc: configuration.dcID, attempts: attempt - 1, reason: lastReason)
+                }
+            failAll(error, session: session, now: now, into: &actions)
+            return
+        }
+        if delay > 0 {
+            state = .backingOff(until: now + delay, session: session, attempt: attempt)
+        } else {
+            state = .connecting(session, attempt: attempt)
+            actions.append(.connect)
+        }
+    }
+
+    /// Every waiting call fails with `error`; their requests leave the session's books.
+    private mutating func failAll(_ error: TelegramError, session: ClientSession?, now: UnixTime, into actions: inout [Action]) {
+        var session = session
+        state = .modifying
+        for (token, entry) in calls.removeAll() {
+            if let request = entry.requestID { session?.cancel(request) }
+            actions.append(.complete(token, .failure(error)))
+        }
+        state = .failed(error, session: session)
+    }
+
+    private mutating func persistIfChanged(into actions: inout [Action]) {
+        guard case .ready(let session) = state,
+              session.serverSalt != persistedSalt || session.timeOffset != persistedOffset else { return }
+        persistedSalt = session.serverSalt
+        persistedOffset = session.timeOffset
+        actions.append(.persist(DCSessionUpdate(
+            authKey: session.authKey, serverSalt: session.serverSalt, timeOffset: session.timeOffset, isNewKey: false)))
+    }
+
+    /// Asks for a wake-up at the earliest time something is due, when that is earlier than the
+    /// one already asked for (a wake-up that finds nothing due just asks for the next one).
+    private mutating func scheduleWake(now: UnixTime, into actions: inout [Action]) {
+        var candidates: [UnixTime?] = [calls.nextDeadline]
+        switch state {
+        case .backingOff(let until, _, _):
+            candidates.append(until)
+        case .exchangingKey(_, _, let deadline) where handshakeFailure == nil:
+            candidates.append(deadline)
+        case .ready(let session):
+            candidates += [calls.nextFollowUp, nextPingAt, nextHousekeepingAt, session.acknowledgementsDueAt]
+        default:
+            break
+        }
+        guard let target = candidates.compactMap({ $0 }).min() else { return }
+        if let scheduled = scheduledWake, scheduled <= target { return }
+        scheduledWake = target
+        actions.append(.wake(at: target))
+    }
+}
+
+/// What a connection asks its owner to save about the DC's session.
+struct DCSessionUpdate: Sendable, Equatable {
+    let authKey: AuthKey
+    let serverSalt: Int64
+    let timeOffset: Double
+    /// A new key from a key exchange: not bound to the account yet.
+    let isNewKey: Bool
+}

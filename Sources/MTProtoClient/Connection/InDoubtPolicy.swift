@@ -1,0 +1,18 @@
+/// How long a connection waits on a sent request before finding out what became of it, and how
+/// long after the server confirmed receiving it before giving up (`TelegramError.inDoubt`).
+///
+/// A request without an answer after `stateCheckDelay` seconds is asked about with
+/// msgs_state_req. The server says "not received" (the session resends it: it cannot have run) or
+/// "received". A received request gets `answerWait` more seconds, then msg_resend_ans_req asks for
+/// its answer again, then after `answerWait` more the call fails as in doubt: it may have run.
+/// The call's own timeout still applies and fires first when it is shorter.
+public struct InDoubtPolicy: Sendable, Hashable {
+    public var stateCheckDelay: Double
+    public var answerWait: Double
+
+    public init(stateCheckDelay: Double = 10, answerWait: Double = 10) {
+        precondition(stateCheckDelay > 0 && answerWait > 0, "in-doubt delays must be positive")
+        self.stateCheckDelay = stateCheckDelay
+        self.answerWait = answerWait
+    }
+}
