@@ -61,7 +61,7 @@ import Testing
         #expect(notFound.description.contains("log in again"))
         let flood = TelegramError.transport(.transportFlood, dc: 2)
         #expect(flood.advice == .wait(seconds: 1, reason: .other))
-        #expect(TelegramError.timeout(method: "help.getConfig", seconds: 5).advice == .retryLater)
-        #expect(TelegramError.cancelled(method: "help.getConfig").advice == nil)
+        #expect(TelegramError.timeout(method: "help.getConfig", seconds: 5, delivery: .sent).advice == .retryLater)
+        #expect(TelegramError.cancelled(method: "help.getConfig", delivery: .sent).advice == nil)
     }
 }

@@ -1,0 +1,290 @@
+import MTProto
+import MTProtoCrypto
+import MTProtoNIO
+import NIOCore
+import Testing
+@testable import MTProtoClient
+
+/// The connection's policy, driven against the core's real server machines in memory with an
+/// injected clock: connect, key exchange, answers, timeouts, cancellation, in-doubt requests,
+/// reconnects, timers and persistence, without a socket or a sleep.
+@Suite struct DCConnectionStateMachineTests {
+    private func success(_ dc: InMemoryDC, _ token: CallToken) -> [UInt8]? {
+        if case .success(let bytes) = dc.result(token) { return bytes }
+        return nil
+    }
+
+    @Test func aCallConnectsAndGetsItsAnswerWrappedOnlyTheFirstTime() {
+        var dc = InMemoryDC(key: InMemoryDC.key())
+        let first = dc.invoke(requestBody(1))
+        #expect(dc.connectionRequested && dc.connectRequests == 1)
+        dc.acceptConnection()
+        dc.pump()
+        #expect(success(dc, first) == Array((InMemoryDC.prefix + requestBody(1)).reversed()))
+        let second = dc.invoke(requestBody(2))
+        dc.pump()
+        #expect(success(dc, second) == Array(requestBody(2).reversed()))
+        #expect(dc.queries == [InMemoryDC.prefix + requestBody(1), requestBody(2)], "initConnection wraps only the first call")
+        #expect(dc.machine.pendingCalls == 0)
+        #expect(dc.machine.statistics.connections == 1)
+    }
+
+    @Test func withoutAKeyTheKeyExchangeRunsAndTheNewKeyIsPersisted() throws {
+        var dc = InMemoryDC(key: nil)
+        let call = dc.invoke(requestBody(3))
+        dc.acceptConnection()
+        dc.pump()
+        #expect(success(dc, call) != nil)
+        let update = try #require(dc.persisted.first)
+        #expect(update.isNewKey && update.authKey.id == dc.serverKey?.id)
+        #expect(dc.machine.statistics.keyExchanges == 1)
+    }
+
+    @Test func aKeyExchangeWithoutAnswerFailsAtItsDeadline() throws {
+        var dc = InMemoryDC(key: nil)
+        dc.serverReplies = false
+        let call = dc.invoke(requestBody(4))
+        dc.acceptConnection()
+        dc.advance(by: 10)
+        guard case .handshakeFailed(_, let reason) = dc.error(call) else {
+            Issue.record("expected a handshake failure, got \(String(describing: dc.result(call)))")
+            return
+        }
+        #expect(reason.contains("no answer within 10"))
+        #expect(dc.closeRequests == 1)
+    }
+
+    @Test func aTimeoutSaysTheRequestLeftAndLeavesNothingBehind() {
+        var dc = InMemoryDC(key: InMemoryDC.key())
+        dc.answer = { _ in .swallow }
+        let call = dc.invoke(requestBody(5), timeout: 5)
+        dc.acceptConnection()
+        dc.advance(by: 4.9)
+        #expect(dc.result(call) == nil)
+        dc.advance(by: 0.1)
+        guard case .timeout(_, let seconds, let delivery) = dc.error(call) else {
+            Issue.record("expected a timeout, got \(String(describing: dc.result(call)))")
+            return
+        }
+        #expect(seconds == 5 && delivery != .notSent)
+        // rpc_drop_answer went out and was answered; after the retention nothing is tracked.
+        dc.advance(by: 700)
+        #expect(dc.machine.sessionBookkeeping?.isEmpty == true, "\(String(describing: dc.machine.sessionBookkeeping))")
+    }
+
+    @Test func aCallCancelledBeforeItWasSentNeverReachesTheServer() {
+        var dc = InMemoryDC(key: InMemoryDC.key())
+        let call = dc.invoke(requestBody(6))
+        dc.cancel(call)
+        guard case .cancelled(_, let delivery) = dc.error(call) else {
+            Issue.record("expected a cancellation, got \(String(describing: dc.result(call)))")
+            return
+        }
+        #expect(delivery == .notSent)
+        dc.acceptConnection()
+        dc.pump()
+        #expect(dc.queries.isEmpty)
+        #expect(dc.machine.pendingCalls == 0)
+    }
+
+    @Test func aRequestTheServerTakesAndNeverAnswersEndsInDoubtAfterAskingAgain() {
+        var dc = InMemoryDC(key: InMemoryDC.key()) { $0.inDoubt = InDoubtPolicy(stateCheckDelay: 5, answerWait: 3) }
+        dc.answer = { _ in .swallow }
+        let call = dc.invoke(requestBody(7), method: "messages.sendMessage", timeout: nil)
+        dc.acceptConnection()
+        dc.advance(by: 5)
+        #expect(dc.machine.statistics.stateChecks == 1, "msgs_state_req after the check delay")
+        dc.advance(by: 3)
+        #expect(dc.machine.statistics.answerResendRequests == 1, "msg_resend_ans_req once the server said received")
+        #expect(dc.result(call) == nil)
+        dc.advance(by: 3)
+        guard case .inDoubt(let method, .noAnswerAfterReceipt(let waited)) = dc.error(call) else {
+            Issue.record("expected in doubt, got \(String(describing: dc.result(call)))")
+            return
+        }
+        #expect(method == "messages.sendMessage" && waited == 6)
+        #expect(dc.error(call)?.delivery == .received)
+        #expect(dc.machine.statistics.inDoubtFailures == 1)
+        dc.advance(by: 700)
+        #expect(dc.machine.sessionBookkeeping?.isEmpty == true)
+    }
+
+    @Test func aRequestTheServerReportsNeverReceivedIsResentAfterAReconnect() {
+        var dc = InMemoryDC(key: InMemoryDC.key())
+        let warmUp = dc.invoke(requestBody(80))
+        dc.acceptConnection()
+        dc.pump()
+        #expect(success(dc, warmUp) != nil)
+        // The packet carrying the next request is lost with the link: the server never sees it.
+        let call = dc.invoke(requestBody(8), method: "messages.sendMessage", timeout: nil)
+        dc.dropLink()
+        #expect(dc.connectionRequested, "a call is waiting: reconnect at once")
+        dc.advance(by: 1)
+        dc.acceptConnection()
+        dc.pump()
+        #expect(success(dc, call) == Array(requestBody(8).reversed()), "msgs_state_info said not received: resent, not failed")
+        #expect(dc.machine.statistics.connectionsLost == 1 && dc.machine.statistics.requestsInDoubt == 1)
+        #expect(dc.queries.filter { $0 == requestBody(8) }.count == 1)
+    }
+
+    @Test func aNewServerSessionResendsSafeRequestsAndFailsTheOthersInDoubt() {
+        var dc = InMemoryDC(key: InMemoryDC.key())
+        dc.answer = { _ in .swallow }
+        let read = dc.invoke(requestBody(9), method: "messages.getHistory", timeout: nil)
+        let write = dc.invoke(requestBody(10), method: "messages.sendMessage", timeout: nil)
+        dc.acceptConnection()
+        dc.pump()
+        #expect(dc.queries.count == 2)
+        // The server forgets the session (as the test DC does per connection) and now answers.
+        dc.answer = { .result(Array($0.reversed())) }
+        dc.advance(by: 1)
+        dc.dropLink(freshServerSession: true)
+        dc.acceptConnection()
+        dc.pump()
+        #expect(success(dc, read) == Array((InMemoryDC.prefix + requestBody(9)).reversed()), "the first call of the session carries initConnection")
+        guard case .inDoubt(let method, .sessionChanged) = dc.error(write) else {
+            Issue.record("expected in doubt, got \(String(describing: dc.result(write)))")
+            return
+        }
+        #expect(method == "messages.sendMessage")
+        #expect(dc.machine.statistics.requestsResent == 1)
+    }
+
+    @Test func theResendPolicyIsAConfigurationHook() {
+        var dc = InMemoryDC(key: InMemoryDC.key()) { $0.resendPolicy = .always }
+        dc.answer = { _ in .swallow }
+        let write = dc.invoke(requestBody(11), method: "messages.sendMessage", timeout: nil)
+        dc.acceptConnection()
+        dc.pump()
+        dc.answer = { .result(Array($0.reversed())) }
+        dc.advance(by: 1)
+        dc.dropLink(freshServerSession: true)
+        dc.acceptConnection()
+        dc.pump()
+        #expect(success(dc, write) != nil)
+    }
+
+    @Test func reconnectsBackOffThroughTheTimerAndGiveUpWithinTheBudget() {
+        var dc = InMemoryDC(key: InMemoryDC.key())
+        let call = dc.invoke(requestBody(12))
+        dc.refuseConnection()
+        #expect(!dc.connectionRequested, "the second attempt waits for the backoff")
+        dc.advance(by: 0.9)
+        #expect(!dc.connectionRequested)
+        dc.advance(by: 0.1)
+        #expect(dc.connectionRequested)
+        dc.refuseConnection()
+        dc.advance(by: 2)
+        dc.refuseConnection()
+        guard case .connectionFailed(_, let attempts, let reason) = dc.error(call) else {
+            Issue.record("expected connectionFailed, got \(String(describing: dc.result(call)))")
+            return
+        }
+        #expect(attempts == 3 && reason == "connection refused")
+        // The next call starts over.
+        _ = dc.invoke(requestBody(13))
+        #expect(dc.connectionRequested)
+    }
+
+    @Test func transportError404FailsTheCallsWithoutReconnecting() {
+        var dc = InMemoryDC(key: InMemoryDC.key())
+        dc.answer = { _ in .swallow }
+        let call = dc.invoke(requestBody(14))
+        dc.acceptConnection()
+        dc.pump()
+        var actions = dc.machine.received(.transportError(TransportErrorCode(rawValue: -404)), now: dc.now)
+        #expect(actions.count == 1)
+        actions = dc.machine.disconnected(reason: "closed", now: dc.now)
+        #expect(!actions.contains { if case .connect = $0 { true } else { false } })
+        let failed = actions.contains { action in
+            if case .complete(let token, .failure(.transport(let code, _))) = action { return token == call && code.rawValue == -404 }
+            return false
+        }
+        #expect(failed)
+    }
+
+    @Test func acknowledgementsAndPingsRunFromTheMachinesOwnTimer() {
+        var dc = InMemoryDC(key: InMemoryDC.key())
+        let call = dc.invoke(requestBody(15))
+        dc.acceptConnection()
+        dc.pump()
+        #expect(success(dc, call) != nil)
+        // An update arrives while no call waits: it is handed over, and its ack goes out by time.
+        dc.push(update: requestBody(0x7777))
+        #expect(dc.updates == [requestBody(0x7777)])
+        let acknowledgedBefore = dc.serverEvents.filter { if case .acknowledged = $0 { true } else { false } }.count
+        dc.advance(by: 30)
+        let acknowledgedAfter = dc.serverEvents.filter { if case .acknowledged = $0 { true } else { false } }.count
+        #expect(acknowledgedAfter == acknowledgedBefore + 1)
+        dc.advance(by: 30)
+        #expect(dc.serverEvents.contains(.disconnectAfter(seconds: 75)), "ping_delay_disconnect every 60 s")
+    }
+
+    @Test func aSaltChangeIsAPersistAction() {
+        var dc = InMemoryDC(key: InMemoryDC.key())
+        dc.acceptConnection()
+        // The client starts with a salt the server no longer accepts.
+        dc.machine = DCConnectionStateMachine(
+            configuration: dc.machine.configuration, state: DCSessionState(authKey: InMemoryDC.key(), serverSalt: 1), entropy: SeededTestEntropy(seed: 9))
+        let call = dc.invoke(requestBody(16))
+        dc.acceptConnection()
+        dc.pump()
+        #expect(success(dc, call) != nil)
+        #expect(dc.persisted.map(\.serverSalt) == [InMemoryDC.salt])
+        #expect(dc.persisted.allSatisfy { !$0.isNewKey })
+    }
+
+    @Test func closeFailsEveryCallAndRefusesNewOnes() {
+        var dc = InMemoryDC(key: InMemoryDC.key())
+        dc.answer = { _ in .swallow }
+        let call = dc.invoke(requestBody(17))
+        dc.acceptConnection()
+        dc.pump()
+        let actions = dc.machine.close(now: dc.now)
+        #expect(actions.contains { if case .closeChannel = $0 { true } else { false } })
+        #expect(actions.contains { if case .complete(call, .failure(.closed)) = $0 { true } else { false } })
+        let late = dc.machine.makeToken()
+        let refused = dc.machine.invoke(late, method: "x", body: [], timeout: nil, now: dc.now)
+        #expect(refused.contains { if case .complete(late, .failure(.closed)) = $0 { true } else { false } })
+    }
+
+    /// Point 2 of issue 12: nothing a call leaves behind accumulates.
+    @Test func aHundredThousandAnsweredCancelledAndTimedOutCallsLeaveEmptyTables() {
+        var dc = InMemoryDC(key: InMemoryDC.key())
+        // Every third query is swallowed (its call times out), every third is cancelled after it left.
+        dc.answer = { body in
+            let tag = body.suffix(12).prefix(4).withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) }
+            return tag % 3 == 0 ? .result([1, 0, 0, 0]) : .swallow
+        }
+        let total = 100_000
+        let batch = 500
+        _ = dc.invoke(requestBody(3, payload: 8), timeout: 1)
+        dc.acceptConnection()
+        dc.pump()
+        var answered = 0, cancelled = 0, timedOut = 0
+        for start in stride(from: 0, to: total, by: batch) {
+            var tokens: [(CallToken, UInt32)] = []
+            for index in start..<(start + batch) {
+                let tag = UInt32(index)
+                tokens.append((dc.invoke(requestBody(tag, payload: 8), timeout: 1), tag))
+            }
+            dc.pump()
+            for (token, tag) in tokens where tag % 3 == 1 { dc.cancel(token) }
+            dc.advance(by: 1)
+            for (token, tag) in tokens {
+                switch dc.result(token) {
+                case .success: answered += tag % 3 == 0 ? 1 : 0
+                case .failure(.cancelled): cancelled += 1
+                case .failure(.timeout): timedOut += 1
+                default: Issue.record("call \(tag) ended with \(String(describing: dc.result(token)))")
+                }
+            }
+            dc.forgetResults()
+        }
+        #expect(answered + cancelled + timedOut == total)
+        #expect(dc.machine.pendingCalls == 0)
+        dc.advance(by: 700)
+        let books = dc.machine.sessionBookkeeping
+        #expect(books?.isEmpty == true, "\(String(describing: books))")
+    }
+}
