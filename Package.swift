@@ -62,6 +62,12 @@ let package = Package(
             dependencies: ["MTProtoClient", "TestDC", "MTProtoCrypto", "TLSchema", .product(name: "Logging", package: "swift-log")],
             path: "Benchmarks/ClientBench", exclude: ["telethon_peer.py"], swiftSettings: strict
         ),
+        // Soak of layer 5 (run in release): one busy client for SOAK_MINUTES, RSS at start and end.
+        .executableTarget(
+            name: "SoakBench",
+            dependencies: ["MTProtoClient", "TestDC", "MTProtoCrypto", "TLSchema", .product(name: "Logging", package: "swift-log")],
+            path: "Benchmarks/SoakBench", swiftSettings: strict
+        ),
 
         // Layer 4: SwiftNIO transports and connections.
         .target(

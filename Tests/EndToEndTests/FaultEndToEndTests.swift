@@ -1,3 +1,4 @@
+import Logging
 import MTProto
 import TLSchema
 import TL
@@ -224,6 +225,34 @@ import class MTProtoClient.TelegramClient
         let error = try #require(await rpcFailure(client, Api.functions.users.GetUsers(id: [.inputUserSelf(.init())])))
         #expect(error.rpcError?.message == "AUTH_KEY_DUPLICATED")
         #expect(error.advice == .newAuthKey)
+        await client.close()
+        await cluster.shutdown()
+    }
+
+    /// Issue 12 point 4 end to end: the DC runs the request and never answers; the client asks
+    /// (msgs_state_req), hears "received", asks for the answer (msg_resend_ans_req), then fails the
+    /// call as in doubt well before its own timeout.
+    @Test func aSwallowedAnswerEndsInDoubtNotInATimeout() async throws {
+        let cluster = try await Cluster.start()
+        var configuration = cluster.configuration(timeout: 30)
+        configuration.inDoubt = InDoubtPolicy(stateCheckDelay: 0.2, answerWait: 0.2)
+        let quiet = Logger(label: "client") { _ in SwiftLogNoOpLogHandler() }
+        let client = TelegramClient(configuration: configuration, logger: quiet)
+        try await client.connect()
+        _ = try await cluster.logIn(client, phone: alice.phone)
+        try fault(cluster, method: "messages.sendMessage", .swallowAnswer)
+        let send = Api.functions.messages.SendMessage(
+            peer: .inputPeerUser(.init(userId: bob.id, accessHash: bob.accessHash)), message: "in doubt", randomId: 77)
+        let error = try #require(await rpcFailure(client, send))
+        guard case .inDoubt(let method, .noAnswerAfterReceipt) = error else {
+            Issue.record("expected in doubt, got \(error)")
+            return
+        }
+        #expect(method == "messages.sendMessage" && error.delivery == .received)
+        let statistics = try #require(await client.statistics()[1])
+        #expect(statistics.stateChecks >= 1 && statistics.answerResendRequests == 1 && statistics.inDoubtFailures == 1)
+        // The connection is still usable.
+        _ = try await client.invoke(Self.nearest)
         await client.close()
         await cluster.shutdown()
     }

@@ -63,6 +63,7 @@ import Testing
             (.transportError(503), .transportError(code: 503)),
             (.dropBeforeAnswer, .dropBeforeAnswer),
             (.dropAfterAnswer, .dropAfterAnswer),
+            (.swallowAnswer, .swallowAnswer),
             (FaultEffect(kind: .badServerSalt), .badServerSalt),
             (FaultEffect(kind: .authKeyUnregistered), .revokeAuthorization(message: "AUTH_KEY_UNREGISTERED")),
             (FaultEffect(kind: .sessionRevoked), .revokeAuthorization(message: "SESSION_REVOKED")),

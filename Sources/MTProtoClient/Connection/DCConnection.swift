@@ -61,7 +61,14 @@ actor DCConnection {
         saver = Task { for await update in stream { await persist(update) } }
     }
 
-    var statistics: ConnectionStatistics { machine.statistics }
+    var statistics: ConnectionStatistics {
+        var statistics = machine.statistics
+        statistics.pendingCalls = machine.pendingCalls
+        let books = machine.sessionBookkeeping
+        statistics.trackedMessages = books?.sentMessages ?? 0
+        statistics.trackedRequests = (books?.requests ?? 0) + (books?.queued ?? 0)
+        return statistics
+    }
 
     // MARK: - Calls
 

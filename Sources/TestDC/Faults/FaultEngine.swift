@@ -12,6 +12,7 @@ public struct FaultDecision: Sendable, Equatable {
         case transportError(code: Int32)
         case dropBeforeAnswer
         case dropAfterAnswer
+        case swallowAnswer
         case badServerSalt
         /// Answer the error and forget the key's authorization (AUTH_KEY_UNREGISTERED, SESSION_REVOKED).
         case revokeAuthorization(message: String)
@@ -114,6 +115,8 @@ public struct FaultEngine: Sendable, Equatable {
             return .dropBeforeAnswer
         case .dropAfterAnswer:
             return .dropAfterAnswer
+        case .swallowAnswer:
+            return .swallowAnswer
         case .badServerSalt:
             return .badServerSalt
         case .authKeyUnregistered:

@@ -52,6 +52,9 @@ public struct FaultEffect: Codable, Sendable, Equatable {
         case dropBeforeAnswer
         /// Answer, then close the connection.
         case dropAfterAnswer
+        /// Run the call and never send its answer; the connection stays open (the server reports
+        /// the request as received and being processed): what makes a client's request in doubt.
+        case swallowAnswer
         /// Hold the answer for `milliseconds`.
         case delay
         /// Answer this call with bad_server_salt: the DC moves to a new salt first.
@@ -122,6 +125,7 @@ public struct FaultEffect: Codable, Sendable, Equatable {
     public static func delay(milliseconds: Int) -> FaultEffect { FaultEffect(kind: .delay, milliseconds: milliseconds) }
     public static let dropBeforeAnswer = FaultEffect(kind: .dropBeforeAnswer)
     public static let dropAfterAnswer = FaultEffect(kind: .dropAfterAnswer)
+    public static let swallowAnswer = FaultEffect(kind: .swallowAnswer)
 
     /// Checks that the fields the kind needs are present and sane.
     public func validate() throws(FaultError) {
@@ -144,7 +148,7 @@ public struct FaultEffect: Codable, Sendable, Equatable {
             try need((code ?? 0) > 0, "code (404, 429, 503...)")
         case .delay:
             try need((0...Self.maxDelayMilliseconds).contains(milliseconds ?? -1), "milliseconds (0...\(Self.maxDelayMilliseconds))")
-        case .internalError, .dropBeforeAnswer, .dropAfterAnswer, .badServerSalt, .authKeyUnregistered, .sessionRevoked,
+        case .internalError, .dropBeforeAnswer, .dropAfterAnswer, .swallowAnswer, .badServerSalt, .authKeyUnregistered, .sessionRevoked,
             .userDeactivated, .authKeyDuplicated:
             break
         }

@@ -97,7 +97,7 @@ extension DCState {
         let decision = faults.decide(FaultCall(dc: context.dc, method: method, account: account, phone: phone), now: now)
         var call = HandledCall(method: method, decision: decision, answer: nil)
         switch decision.outcome {
-        case .proceed, .dropAfterAnswer:
+        case .proceed, .dropAfterAnswer, .swallowAnswer:
             call.answer = answer(inner, id: id, method: method, context: context, now: now)
         case .rpcError(let code, let message):
             call.answer = .error(code: code, message: message)

@@ -190,6 +190,8 @@ final class TestDCConnectionHandler: ChannelInboundHandler {
         case .badServerSalt:
             sendBadServerSalt(context, messageID: messageID, now: now)
             return
+        case .swallowAnswer:
+            return
         case .proceed, .rpcError, .revokeAuthorization, .dropAuthKey, .dropAfterAnswer:
             break
         }
