@@ -59,7 +59,7 @@ let package = Package(
         .executableTarget(name: "SessionBench", dependencies: ["MTProto", "MTProtoCrypto"], path: "Benchmarks/SessionBench", exclude: ["peers.py"], swiftSettings: strict),
         .executableTarget(
             name: "ClientBench",
-            dependencies: ["MTProtoClient", "TestDC", "MTProtoCrypto", "TLSchema", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["MTProtoClient", "TestDC", "MTProtoCrypto", "MTProtoNIO", "TLSchema", .product(name: "Logging", package: "swift-log")],
             path: "Benchmarks/ClientBench", exclude: ["telethon_peer.py"], swiftSettings: strict
         ),
         // Soak of layer 5 (run in release): one busy client for SOAK_MINUTES, RSS at start and end.
@@ -131,7 +131,7 @@ let package = Package(
             dependencies: ["MTProtoNIO", .product(name: "NIOEmbedded", package: "swift-nio"), .product(name: "NIOTestUtils", package: "swift-nio")],
             swiftSettings: strict
         ),
-        .testTarget(name: "MTProtoClientTests", dependencies: ["MTProtoClient", "MTProto", "MTProtoCrypto", "TL", "TLSchema"], swiftSettings: strict),
+        .testTarget(name: "MTProtoClientTests", dependencies: ["MTProtoClient", "MTProto", "MTProtoCrypto", "MTProtoNIO", "TL", "TLSchema"], swiftSettings: strict),
         .testTarget(name: "SessionManagerTests", dependencies: ["SessionManager", "MTProtoClient", "MTProto", "TestDC"], swiftSettings: strict),
         .testTarget(
             name: "TestDCTests",
@@ -141,7 +141,7 @@ let package = Package(
         // Our client against the test DC over loopback TCP.
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["MTProtoClient", "TestDC", "MTProto", "MTProtoCrypto", "TL", "TLSchema", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["MTProtoClient", "TestDC", "MTProto", "MTProtoCrypto", "MTProtoNIO", "TL", "TLSchema", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
     ]

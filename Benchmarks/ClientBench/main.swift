@@ -8,6 +8,7 @@
 import Foundation
 import Logging
 import MTProtoCrypto
+import MTProtoNIO
 import TLSchema
 import MTProtoClient
 import TestDC

@@ -56,8 +56,10 @@ guard decoded.serialized(capacity: payload.count) == payload else {
     fail("re-encoding the payload does not give Telethon's bytes back")
 }
 
-let decodeRate = try bestRate { consume(try Api.messages.Messages(serialized: payload)) }
-let encodeRate = bestRate { consume(decoded.serialized()) }
+// TLBENCH_ONLY=decode or =encode runs one side alone (for perf record); its other rate prints as 0.
+let only = ProcessInfo.processInfo.environment["TLBENCH_ONLY"]
+let decodeRate = only == "encode" ? 0 : try bestRate { consume(try Api.messages.Messages(serialized: payload)) }
+let encodeRate = only == "decode" ? 0 : bestRate { consume(decoded.serialized()) }
 let megabytes = Double(payload.count) / 1e6
 for (name, rate) in [("decode", decodeRate), ("encode", encodeRate)] {
     print("tgsm \(name) \(String(format: "%.2f", rate * megabytes)) \(String(format: "%.1f", rate)) \(String(format: "%.0f", rate * messagesPerPayload))")

@@ -1,3 +1,5 @@
+import COpenSSL
+
 /// Where every random byte of the protocol comes from: nonces, new_nonce, DH exponents, RSA_PAD keys
 /// and message padding. The core never reaches for a global generator, so tests can replay a
 /// recorded exchange (the spec's worked example) byte for byte, and production uses the system CSPRNG.
@@ -14,11 +16,29 @@ extension EntropySource {
     }
 }
 
-/// The operating system's CSPRNG (getrandom on Linux), through the standard library.
+/// The system's cryptographic generator, one call per buffer: OpenSSL's DRBG (RAND_bytes, seeded
+/// and reseeded from getrandom(2); what TDLib uses too). Message padding and nonces ask for 12 to
+/// 1,024 bytes at a time, and the standard library's generator made a getrandom system call per 8
+/// bytes of them. Swift's Glibc module does not export getrandom itself.
 public struct SystemEntropy: EntropySource {
     public init() {}
 
     public mutating func fill(_ buffer: UnsafeMutableRawBufferPointer) {
+        guard let base = buffer.baseAddress, buffer.count > 0 else { return }
+        var offset = 0
+        while offset < buffer.count {
+            // RAND_bytes takes an Int32 count.
+            let chunk = min(buffer.count - offset, Int(Int32.max))
+            guard RAND_bytes((base + offset).assumingMemoryBound(to: UInt8.self), Int32(chunk)) == 1 else {
+                // Only a DRBG that cannot seed itself gets here; the kernel's generator still answers.
+                fillFromStandardLibrary(UnsafeMutableRawBufferPointer(rebasing: buffer[offset...]))
+                return
+            }
+            offset += chunk
+        }
+    }
+
+    private func fillFromStandardLibrary(_ buffer: UnsafeMutableRawBufferPointer) {
         var generator = SystemRandomNumberGenerator()
         var offset = 0
         while offset < buffer.count {

@@ -23,7 +23,7 @@ extension TLEncodable {
     public func serialized(capacity: Int = 256) -> [UInt8] {
         var writer = TLWriter(capacity: capacity)
         encode(to: &writer)
-        return writer.bytes
+        return writer.takeBytes()
     }
 }
 
@@ -52,7 +52,9 @@ public protocol TLCombinator: TLEncodable, TLDecodable, Equatable {
 }
 
 extension TLCombinator {
-    public func encode(to writer: inout TLWriter) {
+    /// Inlinable so each boxed type's `encode(to:)` specializes it: called through the protocol,
+    /// every payload was copied field by field (a retain per field) before being written.
+    @inlinable public func encode(to writer: inout TLWriter) {
         writer.writeConstructorID(Self.constructorID)
         encodeBare(to: &writer)
     }

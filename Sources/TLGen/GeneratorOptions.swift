@@ -9,6 +9,9 @@ public struct GeneratorOptions: Sendable {
     /// Combinators with fields the schema cannot size (`Object`), parsed by hand elsewhere: their
     /// numbers are verified and emitted as constants, not as types. Name → why.
     public var handParsed: [String: String]
+    /// `string` fields that carry arbitrary bytes, not text: typed `[UInt8]` in Swift (the wire
+    /// form of `string` and `bytes` is the same). Combinator → field → why.
+    public var bytesFields: [String: [String: String]]
     /// How many files the types and the functions are spread over (the compile time of one
     /// huge file grows faster than linearly; ~40 files keep both cores busy).
     public var typeFileCount: Int
@@ -17,10 +20,11 @@ public struct GeneratorOptions: Sendable {
     public var command: String
 
     public init(root: String, idExceptions: [String: (id: UInt32, reason: String)] = [:], handParsed: [String: String] = [:],
-                typeFileCount: Int = 1, functionFileCount: Int = 1, command: String) {
+                bytesFields: [String: [String: String]] = [:], typeFileCount: Int = 1, functionFileCount: Int = 1, command: String) {
         self.root = root
         self.idExceptions = idExceptions
         self.handParsed = handParsed
+        self.bytesFields = bytesFields
         self.typeFileCount = typeFileCount
         self.functionFileCount = functionFileCount
         self.command = command
@@ -49,6 +53,13 @@ public struct GeneratorOptions: Sendable {
                 "msg_copy": "wraps a message (Object body)",
                 "rpc_result": "result:Object is typed by the request it answers, which only the session knows",
                 "gzip_packed": "stands in for any object; TLReader inflates it wherever a boxed value is expected",
+            ],
+            bytesFields: [
+                // mtproto/service_messages_about_messages: "info is a string that contains exactly
+                // one byte of message status for each message from the incoming msg_ids list";
+                // statuses such as 0x84 are not UTF-8, so a Swift String would mangle them.
+                "msgs_state_info": ["info": "one status byte per requested msg_id, not text"],
+                "msgs_all_info": ["info": "one status byte per listed msg_id, not text"],
             ],
             command: command
         )

@@ -198,6 +198,15 @@ extension SchemaModel {
             throw TLSchemaError(file: fileName, line: 0, message: "the hand-parsed combinator '\(name)' is not in the schema; remove it from GeneratorOptions")
         }
 
+        for (name, fieldNames) in options.bytesFields {
+            guard let combinator = schema.combinators.first(where: { $0.name == name }) else {
+                throw TLSchemaError(file: fileName, line: 0, message: "the bytes-field exception '\(name)' is not in the schema; remove it from GeneratorOptions")
+            }
+            for fieldName in fieldNames.keys where !combinator.fields.contains(where: { $0.name == fieldName }) {
+                throw fail(combinator, "has no field \(fieldName), listed in GeneratorOptions.bytesFields")
+            }
+        }
+
         let root = options.root
         func typePath(_ tlType: String) -> String {
             var components = tlType.split(separator: ".").map(String.init)
@@ -258,7 +267,14 @@ extension SchemaModel {
                     kind = .flags
                 case let .plain(type):
                     if type == .name("true") { throw fail(combinator, "field \(field.name) is an unconditional 'true'") }
-                    kind = .plain(try codec(type, in: combinator))
+                    if options.bytesFields[combinator.name]?[field.name] != nil {
+                        guard type == .name("string") else {
+                            throw fail(combinator, "field \(field.name) is listed in GeneratorOptions.bytesFields but is not a plain string")
+                        }
+                        kind = .plain(.bytes)
+                    } else {
+                        kind = .plain(try codec(type, in: combinator))
+                    }
                 case let .conditional(flagsField, bit, type):
                     if type == .name("true") {
                         kind = .flagOnly(flagsField: flagsField, bit: bit)

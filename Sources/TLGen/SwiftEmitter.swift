@@ -1,9 +1,12 @@
 /// Writes the Swift source of a checked schema: file name → contents.
 ///
-/// Shape (what keeps a 2,500-combinator schema compiling in about a minute): an `indirect enum`
-/// per boxed type with one case per constructor, a struct with `let` fields per constructor and
-/// per function, synthesized `Equatable`, one `switch` on the constructor number per type, and
-/// the output split over many files so both cores compile it.
+/// Shape (what keeps a 2,500-combinator schema compiling in about a minute): an enum per boxed
+/// type with one case per constructor, a final class with `let` fields per constructor (an
+/// immutable object: copying one, as every `switch` on its enum does, is one retain; as an
+/// `indirect` enum's struct payload it was a retain per field, 40% of encoding time), a struct
+/// per function, `Equatable` (field by field, one statement each: a long `&&` chain of `==`
+/// overloads is slow to type-check), one `switch` on the constructor number per type, and the
+/// output split over many files so both cores compile it.
 public struct SwiftEmitter {
     public var model: SchemaModel
     public var sourceName: String
@@ -81,6 +84,13 @@ public struct SwiftEmitter {
         text += "    public static let boxedTypes: [any TLBoxedType.Type] = [\n"
         for type in model.types { text += "        \(type.swiftPath).self,\n" }
         text += "    ]\n\n"
+        text += "    /// The boxed type of every constructor, by number: `TLObjectDecoder(\(root).constructorTypes)`\n"
+        text += "    /// decodes any object (a stored raw update, a dump) without knowing its type first.\n"
+        text += "    public static let constructorTypes: [(id: Swift.UInt32, type: any TLBoxedType.Type)] = [\n"
+        for type in model.types {
+            for constructor in type.constructors { text += "        (0x\(hex(constructor.id)), \(type.swiftPath).self),\n" }
+        }
+        text += "    ]\n\n"
         text += "    /// Every non-generic function, for tools and tests that work from TL names (`tlName`).\n"
         text += "    public static let functionTypes: [any TLFunction.Type] = [\n"
         for function in model.functions where function.typeParameters.isEmpty { text += "        \(function.swiftPath).self,\n" }
@@ -129,7 +139,7 @@ public struct SwiftEmitter {
         let name = String(type.swiftPath[type.swiftPath.index(after: type.swiftPath.lastIndex(of: ".") ?? type.swiftPath.startIndex)...])
         var text = "extension \(parent) {\n"
         text += "    /// TL type `\(type.tlName)`.\n"
-        text += "    public indirect enum \(name): TLBoxedType {\n"
+        text += "    public enum \(name): TLBoxedType {\n"
         for constructor in type.constructors {
             text += "        case \(SwiftNaming.escaped(constructor.caseName))(\(constructor.swiftPath))\n"
         }
@@ -175,7 +185,8 @@ public struct SwiftEmitter {
         var text = "extension \(parent) {\n"
         text += "    /// `\(definitionLine(tl: combinator.tl))`\n"
         let genericClause = generic.map { "<\($0): TLFunction>" } ?? ""
-        text += "    public struct \(combinator.structName)\(genericClause): \(isFunction ? "TLFunction" : "TLCombinator") {\n"
+        let kind = isFunction ? "struct" : "final class"
+        text += "    public \(kind) \(combinator.structName)\(genericClause): \(isFunction ? "TLFunction" : "TLCombinator") {\n"
         if let result = combinator.result {
             text += "\(indent)public typealias Result = \(result.swiftType)\n"
         }
@@ -274,6 +285,17 @@ public struct SwiftEmitter {
             }
         }
         text += "\(indent)}\n"
+        if !isFunction {
+            // A class gets no synthesized ==; compare the fields as a struct would.
+            text += "\n\(indent)public static func == (lhs: \(combinator.structName), rhs: \(combinator.structName)) -> Swift.Bool {\n"
+            text += "\(indent)    if lhs === rhs { return true }\n"
+            for field in stored {
+                let name = SwiftNaming.escaped(field.swiftName)
+                text += "\(indent)    guard lhs.\(name) == rhs.\(name) else { return false }\n"
+            }
+            text += "\(indent)    return true\n"
+            text += "\(indent)}\n"
+        }
         text += "    }\n"
         text += "}\n"
         return text

@@ -2,10 +2,8 @@ import Logging
 import MTProto
 import MTProtoCrypto
 import TLSchema
+import MTProtoNIO
 import TestDC
-import struct MTProtoClient.DCAddress
-import struct MTProtoClient.DCTable
-import class MTProtoClient.TelegramClient
 @testable import MTProtoClient
 
 /// A test DC cluster on ephemeral loopback ports plus clients configured for it.
@@ -18,8 +16,7 @@ struct Cluster {
         let quiet = Logger(label: "testdc") { _ in SwiftLogNoOpLogHandler() }
         let running = try await TestDCServer.start(TestDCConfiguration(dcCount: dcCount, controlEnabled: false, logger: quiet))
         let keys = try running.publicKeyPEMs.values.map { pem throws(RSAError) in try RSAPublicKey(pem: pem) }
-        var addresses: [Int: [DCAddress]] = [:]
-        for entry in running.dcs { addresses[Int(entry.id)] = [DCAddress(host: entry.host, port: entry.port)] }
+        let addresses = Dictionary(uniqueKeysWithValues: running.dcs.map { (Int($0.key), [$0.value]) })
         return Cluster(dc: running, keys: keys, table: DCTable(addresses))
     }
 

@@ -9,7 +9,7 @@ has Telethon's own names (`is_self`, `from_`). The tree uses TL names and TL sem
 - `int`, `long`: JSON integers (dates too, as Unix seconds); `int128`/`int256`: lower-case hex of
   the little-endian wire bytes;
 - `double`: a JSON string of Python's `float.hex()`, so the value survives JSON exactly;
-- `string`: the text; `bytes`: lower-case hex;
+- `string`: the text; `bytes` (and the `string` fields of BYTES_FIELDS): lower-case hex;
 - `Bool` and `flags.N?true`: JSON booleans (an absent `true` flag is `false`);
 - an absent optional field: `null`; vectors: JSON arrays.
 """
@@ -23,6 +23,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_FILES = {"api": ROOT / "Schema" / "api.tl", "mtproto": ROOT / "Schema" / "mtproto.tl"}
+
+# `string` fields that carry raw bytes, typed `[UInt8]` by our generator (GeneratorOptions.bytesFields
+# in Sources/TLGen): their tree value is hex, like `bytes`. Telethon keeps them as str.
+BYTES_FIELDS = {("msgs_state_info", "info"), ("msgs_all_info", "info")}
 
 # Telethon renames the TL fields that are Python keywords or clash with `self`.
 TELETHON_ATTRIBUTE = {"self": "is_self", "from": "from_"}
@@ -107,6 +111,10 @@ class Normalizer:
             if param.type == "#":
                 continue
             value = getattr(obj, TELETHON_ATTRIBUTE.get(param.name, param.name))
+            if (combinator.name, param.name) in BYTES_FIELDS and param.type == "string":
+                param = Param(param.name, "bytes", param.flag)
+                if isinstance(value, str):
+                    value = value.encode("utf-8")
             node[param.name] = self.value(value, param)
         return node
 

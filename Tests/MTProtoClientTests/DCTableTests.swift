@@ -1,5 +1,6 @@
 import TLSchema
 import Testing
+import MTProtoNIO
 @testable import MTProtoClient
 
 @Suite struct DCTableTests {

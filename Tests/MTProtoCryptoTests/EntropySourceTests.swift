@@ -3,7 +3,7 @@ import MTProtoCrypto
 
 @Suite("EntropySource")
 struct EntropySourceTests {
-    @Test("system entropy fills every byte, whatever the size", arguments: [0, 1, 7, 8, 9, 255, 4096])
+    @Test("system entropy fills every byte, whatever the size", arguments: [0, 1, 7, 8, 9, 255, 256, 257, 4096, 1_000_003])
     func systemEntropyFillsEveryByte(count: Int) {
         var entropy = SystemEntropy()
         // A byte left unwritten stays 0 in every draw; a written one is 0 in all 8 draws with odds 2^-64.

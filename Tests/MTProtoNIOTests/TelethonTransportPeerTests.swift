@@ -7,15 +7,12 @@ import Testing
 /// Telethon 1.45.0 connects to our server over real TCP with each of its transports (full,
 /// abridged, intermediate) and checks the echoes and a -404 transport error; its obfuscated2
 /// connection must be refused. Needs the pinned venv: `scripts/setup-python` (`scripts/test` runs it).
-@Suite struct TelethonTransportPeerTests {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+@Suite(.enabled(if: PythonVenv.shouldRun, "needs the pinned Python venv: run scripts/setup-python"))
+struct TelethonTransportPeerTests {
+    static let root = PythonVenv.packageRoot
 
     @Test func telethonSpeaksEveryTransportWithOurServer() async throws {
-        let python = Self.root.appendingPathComponent(".build/venv/bin/python")
-        try #require(
-            FileManager.default.isExecutableFile(atPath: python.path),
-            "no Python venv at \(python.path): run scripts/setup-python once"
-        )
+        let python = try #require(PythonVenv.python, "\(PythonVenv.missing)")
         let (events, continuation) = AsyncStream.makeStream(of: ServerEvent.self)
         let server = try await MTProtoTransportServer.bind(host: "127.0.0.1", port: 0) { _ in
             EchoHandler(events: continuation)

@@ -73,6 +73,53 @@ import MTProtoCrypto
         #expect(update.messageID & 3 == 3)
     }
 
+    @Test mutating func rotatingTheSaltRefusesTheOpenRequestWithTheNewSalt() throws {
+        let id = clientMessageID(now)
+        _ = try send(Fixtures.request(3), messageID: id, seqNo: 1)
+        let fresh = ServerSaltSchedule(initialSalt: 0x0102_0304, validSince: now, seed: Array(repeating: 7, count: 32))
+        let actions = server.rotateSalt(to: fresh, refusing: id, now: now)
+        let sent = packets(actions)
+        #expect(sent.count == 1)
+        let notice = try peer.open(sent[0])
+        #expect(try ServiceMessage.decode(notice.body) == .badServerSalt(badMessageID: id, badSeqNo: 1, code: 48, newSalt: 0x0102_0304))
+        #expect(actions.contains(.messageRejected(messageID: id, code: 48)))
+        #expect(server.answer(request: id, result: [1], now: now).isEmpty, "the refused request is no longer open")
+        // The old salt is refused from now on, the new one accepted.
+        #expect(try send(Fixtures.request(4), messageID: id + 4, seqNo: 3).contains(.messageRejected(messageID: id + 4, code: 48)))
+        #expect(try send(Fixtures.request(4), messageID: id + 8, seqNo: 3, salt: 0x0102_0304).contains(.request(messageID: id + 8, body: Fixtures.request(4))))
+    }
+
+    @Test mutating func aQuerySentAgainInANewContainerGetsItsAnswerAgainNotARun() throws {
+        let base = clientMessageID(now)
+        _ = try send(Fixtures.request(5), messageID: base, seqNo: 1)
+        let answered = try messages(server.answer(request: base, result: [5, 5, 5, 5], now: now))
+        let answer = try #require(answered.first { WireConstructor.of($0.body) == WireConstructor.rpcResult })
+        // The client, unsure the query arrived, sends it again (same msg_id) in a new container.
+        let again = MessageContainer.encode([SessionMessage(messageID: base, seqNo: 1, body: Fixtures.request(5))])
+        let actions = try send(again, messageID: base + 4, seqNo: 2)
+        #expect(!actions.contains { if case .request = $0 { true } else { false } }, "the query does not run twice")
+        #expect(try messages(actions).contains { $0.messageID == answer.messageID && $0.body == answer.body }, "the answer goes again under its own msg_id")
+    }
+
+    /// The messages inside the server's packets, containers opened.
+    func messages(_ actions: [ServerSessionAction]) throws -> [SessionMessage] {
+        try packets(actions).flatMap { packet -> [SessionMessage] in
+            let message = try peer.open(packet)
+            return WireConstructor.of(message.body) == WireConstructor.messageContainer
+                ? try MessageContainer.decode(message.body, containerID: message.messageID)
+                : [SessionMessage(messageID: message.messageID, seqNo: message.seqNo, body: message.body)]
+        }
+    }
+
+    @Test mutating func openThenReceiveIsReceive() throws {
+        let id = clientMessageID(now)
+        let packet = peer.packet(messageID: id, seqNo: 1, body: Fixtures.request(6), direction: .clientToServer)
+        let opened = try ServerSession.open(packet, authKey: Fixtures.authKey())
+        #expect(opened.sessionID == Fixtures.sessionID)
+        #expect(server.receive(opened, now: now).contains(.request(messageID: id, body: Fixtures.request(6))))
+        #expect(throws: SessionError.self) { try ServerSession.open(packet, authKey: Fixtures.authKey(seed: 2)) }
+    }
+
     @Test mutating func seqNoRulesEarnThirtyTwoToThirtyFive() throws {
         let base = clientMessageID(now)
         _ = try send(Fixtures.request(1), messageID: base, seqNo: 5)

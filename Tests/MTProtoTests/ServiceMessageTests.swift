@@ -11,8 +11,9 @@ import MTProtoSchema
         (.badMsgNotification(badMessageID: 77, badSeqNo: 5, code: 16), MT.BadMsgNotification.BadMsgNotification(badMsgId: 77, badMsgSeqno: 5, errorCode: 16)),
         (.badServerSalt(badMessageID: 78, badSeqNo: 6, code: 48, newSalt: -9), MT.BadMsgNotification.BadServerSalt(badMsgId: 78, badMsgSeqno: 6, errorCode: 48, newServerSalt: -9)),
         (.msgsStateReq([5, 6]), MT.MsgsStateReq.MsgsStateReq(msgIds: [5, 6])),
-        (.msgsStateInfo(requestMessageID: 9, info: [1, 4, 36]), MT.MsgsStateInfo.MsgsStateInfo(reqMsgId: 9, info: "\u{1}\u{4}$")),
-        (.msgsAllInfo([3], info: [4]), MT.MsgsAllInfo.MsgsAllInfo(msgIds: [3], info: "\u{4}")),
+        // 0xa4 (received, answer sent, acknowledged) is not UTF-8: the generated type keeps bytes too.
+        (.msgsStateInfo(requestMessageID: 9, info: [1, 4, 36, 0xa4]), MT.MsgsStateInfo.MsgsStateInfo(reqMsgId: 9, info: [1, 4, 36, 0xa4])),
+        (.msgsAllInfo([3, 5], info: [4, 0x84]), MT.MsgsAllInfo.MsgsAllInfo(msgIds: [3, 5], info: [4, 0x84])),
         (.msgDetailedInfo(messageID: 1, answerMessageID: 2, bytes: 3, status: 0), MT.MsgDetailedInfo.MsgDetailedInfo(msgId: 1, answerMsgId: 2, bytes: 3, status: 0)),
         (.msgNewDetailedInfo(answerMessageID: 2, bytes: 3, status: 0), MT.MsgDetailedInfo.MsgNewDetailedInfo(answerMsgId: 2, bytes: 3, status: 0)),
         (.msgResendReq([8]), MT.MsgResendReq.MsgResendReq(msgIds: [8])),

@@ -9,7 +9,7 @@ import Testing
 /// (`Tests/Interop/telethon_handshake.py`). It sends the legacy form (p_q_inner_data under SHA-1 +
 /// raw RSA) and keeps the key in minimal-length form, so this covers both server-side tolerances.
 /// Needs the pinned venv (`scripts/setup-python`); skipped without it.
-@Suite("Handshake: Telethon 1.45 as the client", .enabled(if: TelethonPeer.python != nil))
+@Suite("Handshake: Telethon 1.45 as the client", .enabled(if: PythonVenv.shouldRun, "needs the pinned Python venv: run scripts/setup-python"))
 struct TelethonHandshakeTests {
     /// Telethon's clock, pinned by the script; our server's clock runs 30.75 s ahead of it.
     static let telethonNow = 1_759_500_000.0
@@ -96,12 +96,7 @@ struct TelethonHandshakeTests {
 
 /// The venv's Python running `Tests/Interop/telethon_handshake.py`, spoken to line by line.
 final class TelethonPeer {
-    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-
-    static let python: URL? = {
-        let url = packageRoot.appendingPathComponent(".build/venv/bin/python")
-        return FileManager.default.isExecutableFile(atPath: url.path) ? url : nil
-    }()
+    static let packageRoot = PythonVenv.packageRoot
 
     enum PeerError: Error, CustomStringConvertible {
         case noPython
@@ -110,7 +105,7 @@ final class TelethonPeer {
 
         var description: String {
             switch self {
-            case .noPython: "no Python venv at .build/venv: run scripts/setup-python"
+            case .noPython: PythonVenv.missing
             case .unexpectedLine(let line): "the Telethon script printed an unexpected line: \(line.prefix(200))"
             case .exitedEarly(let stderr): "the Telethon script stopped early; its stderr:\n\(stderr)"
             }
@@ -124,7 +119,7 @@ final class TelethonPeer {
     private var buffer: [UInt8] = []
 
     init(arguments: [String]) throws {
-        guard let python = Self.python else { throw PeerError.noPython }
+        guard let python = PythonVenv.python else { throw PeerError.noPython }
         process.executableURL = python
         process.arguments = [Self.packageRoot.appendingPathComponent("Tests/Interop/telethon_handshake.py").path] + arguments
         process.standardInput = input

@@ -56,6 +56,21 @@ import Testing
         #expect(schemaError(text, options: partial)?.line == 2)
     }
 
+    @Test func listedStringFieldsBecomeBytes() throws {
+        let line = "msgs_state_info#04deb57d req_msg_id:long info:string = MsgsStateInfo;"
+        let options = GeneratorOptions(root: "T", bytesFields: ["msgs_state_info": ["info": "test"]], command: "test")
+        let info = try #require(try model(line, options: options).types.first?.constructors.first?.fields.last)
+        guard case let .plain(codec) = info.kind else { Issue.record("info should be a plain field"); return }
+        #expect(codec == .bytes)
+        // Without the option it stays text; a listed field that is missing or not a string is stale.
+        if case let .plain(plain) = try #require(try model(line).types.first?.constructors.first?.fields.last).kind {
+            #expect(plain == .string)
+        }
+        #expect(schemaError(line, options: GeneratorOptions(root: "T", bytesFields: ["msgs_state_info": ["nope": "test"]], command: "test")) != nil)
+        #expect(schemaError(line, options: GeneratorOptions(root: "T", bytesFields: ["msgs_state_info": ["req_msg_id": "test"]], command: "test")) != nil)
+        #expect(schemaError(line, options: GeneratorOptions(root: "T", bytesFields: ["absent": ["info": "test"]], command: "test")) != nil)
+    }
+
     @Test func unknownTypesAndBuiltinsAreRefused() {
         #expect(schemaError("a#6a4ee3ab x:Nope = A;") != nil)
         #expect(schemaError("boolTrue#997275b5 = Bool;") != nil)

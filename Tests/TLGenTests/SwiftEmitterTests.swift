@@ -21,14 +21,15 @@ import Testing
             inputPeerUser#dde8a54c user_id:long access_hash:long = InputPeer;
             """)
         let types = try #require(output["Types01.swift"])
-        #expect(types.contains("public indirect enum InputPeer: TLBoxedType {"))
+        #expect(types.contains("public enum InputPeer: TLBoxedType {"))
         #expect(types.contains("case inputPeerUser(T.InputPeer.InputPeerUser)"))
-        #expect(types.contains("public struct InputPeerUser: TLCombinator {"))
+        #expect(types.contains("public final class InputPeerUser: TLCombinator {"))
+        #expect(types.contains("guard lhs.userId == rhs.userId else { return false }"))
         #expect(types.contains("public static let constructorID: Swift.UInt32 = 0xdde8a54c"))
         #expect(types.contains("public static let tlName = \"inputPeerUser\""))
         #expect(types.contains("public let accessHash: Swift.Int64"))
         #expect(types.components(separatedBy: "switch id {").count == 2)
-        #expect(!types.contains("static func =="))
+        #expect(types.contains("static func == (lhs: InputPeerUser, rhs: InputPeerUser)"), "classes compare field by field")
     }
 
     @Test func genericWrappersTakeTheWrappedFunctionsResult() throws {

@@ -183,6 +183,86 @@ import Testing
         #expect(!harness.channel.isActive)
     }
 
+    /// A request whose answer is ready only after the client lost its connection: the client comes
+    /// back with the same session id and sends the same message again (it cannot know whether the
+    /// request ran). The answer comes from the session; the handler ran once.
+    @Test func aRequestSentAgainAfterAReconnectIsAnsweredFromTheSessionNotRunTwice() async throws {
+        let first = try await Harness()
+        _ = try first.handshake()
+        _ = try first.core.withState { try $0.faults.add(FaultRule(match: FaultMatch(method: "help.getNearestDc", count: 1), effect: .delay(milliseconds: 5000))) }
+        var client = try #require(first.session)
+        let (request, actions) = client.send(request: F.help.GetNearestDc().serialized(), now: Self.now)
+        let sent = actions.compactMap { if case .send(let bytes) = $0 { bytes } else { nil } }
+        for packet in sent { _ = try first.send(packet) }
+        #expect(first.core.withState { $0.handlerRuns["help.getNearestDc"] } == 1)
+        try await first.channel.close()
+        first.channel.embeddedEventLoop.advanceTime(by: .seconds(6))  // the answer is ready; nobody to send it to
+
+        let second = try await Harness(core: first.core)
+        var answer: [UInt8]?
+        for packet in sent {
+            for frame in try second.send(packet) {
+                for case .rpcResult(request, let result) in try client.receive(try #require(Harness.bytes(frame)), now: Self.now) { answer = result }
+            }
+        }
+        guard case .nearestDc(let nearest) = try Api.NearestDc(serialized: try #require(answer, "the session's answer reaches the new connection")) else { return }
+        #expect(nearest.thisDc == 1)
+        #expect(first.core.withState { $0.handlerRuns["help.getNearestDc"] } == 1, "answered from the session, not run again")
+        #expect(first.core.sessionCount == 1)
+    }
+
+    /// The client comes back while the request is still running: asking again runs nothing, and
+    /// the answer, when ready, goes to the connection the client uses now.
+    @Test func anAnswerReadyAfterTheClientMovedGoesToItsNewConnection() async throws {
+        let first = try await Harness()
+        _ = try first.handshake()
+        _ = try first.core.withState { try $0.faults.add(FaultRule(match: FaultMatch(method: "help.getNearestDc", count: 1), effect: .delay(milliseconds: 5000))) }
+        var client = try #require(first.session)
+        let (request, actions) = client.send(request: F.help.GetNearestDc().serialized(), now: Self.now)
+        let sent = actions.compactMap { if case .send(let bytes) = $0 { bytes } else { nil } }
+        for packet in sent { _ = try first.send(packet) }
+        try await first.channel.close()
+
+        let second = try await Harness(core: first.core)
+        for packet in sent {
+            for frame in try second.send(packet) {
+                for case .rpcResult(request, _) in try client.receive(try #require(Harness.bytes(frame)), now: Self.now) {
+                    Issue.record("answered before the handler finished")
+                }
+            }
+        }
+        first.channel.embeddedEventLoop.advanceTime(by: .seconds(6))
+        var answered = false
+        while let frame = try second.channel.readOutbound(as: TransportFrame.self) {
+            for case .rpcResult(request, _) in try client.receive(try #require(Harness.bytes(frame)), now: Self.now) { answered = true }
+        }
+        #expect(answered)
+        #expect(first.core.withState { $0.handlerRuns["help.getNearestDc"] } == 1)
+    }
+
+    @Test func serverSessionsExpireWhenIdleAndStayWithinTheirLimit() {
+        func session(_ id: Int64) -> ServerSession {
+            ServerSession(
+                authKey: Self.sessionKey, salts: ServerSaltSchedule(initialSalt: 1, validSince: Self.now, seed: [UInt8](repeating: 1, count: 32)),
+                entropy: SeededEntropy(seed: UInt64(id)))
+        }
+        var table = ServerSessionTable(capacity: 3, idleLifetime: 100)
+        for id in Int64(1)...5 {
+            table.receiving(.init(dc: 1, keyID: 7, sessionID: id), on: 1, now: 1000 + Double(id), make: { session(id) }) { _, _ in }
+        }
+        #expect(table.count == 3, "the least recently used went first")
+        #expect(Set(table.entries.keys.map(\.sessionID)) == [3, 4, 5])
+        let moved = table.receiving(.init(dc: 1, keyID: 7, sessionID: 5), on: 2, now: 1010, make: { session(5) }) { _, moved in moved }
+        #expect(moved, "a packet on another connection moves the session there")
+        table.receiving(.init(dc: 1, keyID: 7, sessionID: 9), on: 2, now: 1200, make: { session(9) }) { _, _ in }
+        #expect(Set(table.entries.keys.map(\.sessionID)) == [9], "idle sessions expired")
+    }
+
+    static let sessionKey: AuthKey = {
+        var entropy = SeededEntropy(seed: 77)
+        do { return try AuthKey(entropy.bytes(256)) } catch { preconditionFailure("256 bytes make an auth key: \(error)") }
+    }()
+
     @Test func oneKeyInTwoLiveSessionsIsDuplicated() async throws {
         let first = try await Harness()
         let result = try first.handshake()

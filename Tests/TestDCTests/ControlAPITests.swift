@@ -8,7 +8,7 @@ import Testing
 @Suite struct ControlAPITests {
     func makeAPI() -> ControlAPI {
         let core = TestDCCore(state: DCState.forTests(), clock: { 1_800_000_000 })
-        let table = DCTable(dcs: [], control: nil)
+        let table = ClusterTable(dcs: [], control: nil)
         return ControlAPI(core: core, table: { table })
     }
 

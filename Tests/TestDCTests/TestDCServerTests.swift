@@ -15,11 +15,11 @@ import Testing
         #expect(Set(table.dcs.map(\.port)).count == 2 && !table.dcs.contains { $0.port == 0 })
         #expect(Set(table.dcs.map(\.fingerprint)).count == 2)
         #expect(table.control?.port ?? 0 > 0)
-        let written = try JSONDecoder().decode(DCTable.self, from: Data(contentsOf: directory.appendingPathComponent("dcs.json")))
+        let written = try JSONDecoder().decode(ClusterTable.self, from: Data(contentsOf: directory.appendingPathComponent("dcs.json")))
         #expect(written == table)
         let pem = try String(contentsOf: directory.appendingPathComponent("dc1.pub.pem"), encoding: .utf8)
         #expect(pem.hasPrefix("-----BEGIN RSA PUBLIC KEY-----"))
-        #expect(running.core.withState { $0.dcs.map(\.port) } == table.dcs.map(\.port))
+        #expect(running.core.withState { $0.dcs.sorted { $0.key < $1.key }.map(\.value.port) } == table.dcs.map(\.port))
 
         // A second start reuses the persisted keys.
         let again = try await TestDCServer.start(TestDCConfiguration(basePort: 0, dcCount: 2, controlEnabled: false, stateDirectory: directory))

@@ -1,4 +1,5 @@
 import MTProtoCrypto
+import MTProtoNIO
 @testable import TestDC
 
 /// SplitMix64: a reproducible entropy source so every test run draws the same bytes.
@@ -21,7 +22,7 @@ struct SeededEntropy: EntropySource {
 extension DCState {
     static func forTests(world: World = .default, dcCount: Int32 = 3) -> DCState {
         DCState(
-            world: world, dcs: (1...dcCount).map { DCAddress(id: $0, host: "127.0.0.1", port: 20000 + Int($0)) },
+            world: world, dcs: Dictionary(uniqueKeysWithValues: (1...dcCount).map { ($0, DCAddress(host: "127.0.0.1", port: 20000 + Int($0))) }),
             entropy: SeededEntropy(seed: 42))
     }
 }

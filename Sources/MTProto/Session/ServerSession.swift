@@ -22,14 +22,15 @@ public enum ServerSessionAction: Sendable, Equatable {
 }
 
 /// The server end of an encrypted MTProto session, sans IO: the mirror of `ClientSession` that the
-/// test DC runs per connection. It applies the receive checks from the server's side and answers
+/// test DC keeps per (auth key, client session id), across the client's connections. It applies the receive checks from the server's side and answers
 /// the service layer itself (salts, time, seq_no, new sessions, pings, state requests, future
 /// salts), handing only RPC queries up.
 public struct ServerSession: Sendable {
     public let authKey: AuthKey
     /// The client's current session id; nil until its first accepted message.
     public private(set) var clientSessionID: Int64?
-    public let salts: ServerSaltSchedule
+    /// Replaced by `rotateSalt(to:refusing:now:)`.
+    public private(set) var salts: ServerSaltSchedule
     public var configuration: SessionConfiguration
 
     private var messageIDs = MessageIDGenerator()
@@ -62,7 +63,18 @@ public struct ServerSession: Sendable {
     /// hands RPC queries up. Throws only when the packet is not an authentic message of this key
     /// (always fatal: the owner closes the connection); everything else is answered in-protocol.
     public mutating func receive(_ packet: [UInt8], now: UnixTime) throws(SessionError) -> [ServerSessionAction] {
-        let decrypted = try Envelope.open(packet, authKey: authKey, direction: .clientToServer)
+        receive(try Self.open(packet, authKey: authKey), now: now)
+    }
+
+    /// Decrypts and authenticates a client packet without a session: an owner that keeps one
+    /// session per client session id reads the id here, then hands the message to that session's
+    /// `receive(_:now:)`. Throws when the packet is not an authentic message of `authKey`.
+    public static func open(_ packet: [UInt8], authKey: AuthKey) throws(SessionError) -> DecryptedMessage {
+        try Envelope.open(packet, authKey: authKey, direction: .clientToServer)
+    }
+
+    /// `receive(_:now:)` for a packet `open(_:authKey:)` already decrypted with this session's key.
+    public mutating func receive(_ decrypted: DecryptedMessage, now: UnixTime) -> [ServerSessionAction] {
         let outer = SessionMessage(messageID: decrypted.messageID, seqNo: decrypted.seqNo, body: decrypted.body)
         var actions: [ServerSessionAction] = []
 
@@ -148,6 +160,7 @@ public struct ServerSession: Sendable {
         }
 
         var rejected: [ServerSessionAction] = []
+        var repeatedQueries: [Int64] = []
         for message in messages {
             if isContainer {
                 guard MessageIDGenerator.kind(of: message.messageID) == .client else {
@@ -156,6 +169,9 @@ public struct ServerSession: Sendable {
                 }
                 if received.verdict(for: message.messageID) != .fresh {
                     if message.isContentRelated { acknowledge(message.messageID, now: now) }
+                    // A query sent again in a new container (a client unsure whether it arrived):
+                    // its answer, when the client has not acknowledged it, goes again; it never runs twice.
+                    if let answer = answers[message.messageID], unacknowledged[answer] != nil { repeatedQueries.append(answer) }
                     continue
                 }
             }
@@ -169,6 +185,7 @@ public struct ServerSession: Sendable {
         if isContainer { received.insert(outer.messageID, seqNo: outer.seqNo, isContainer: true) }
 
         actions += rejected
+        actions += resend(repeatedQueries, now: now)
         if !outbox.isEmpty || output.pendingAcks.count >= configuration.ackFlushCount {
             actions += flush(now: now)
         }
@@ -311,6 +328,20 @@ public struct ServerSession: Sendable {
             actions.append(.send(seal(container, salt: salt, sessionID: sessionID)))
         }
         return actions
+    }
+
+    /// A forced salt change (the server rotated its salt just before `request` arrived): from now on
+    /// the session announces and accepts `salts`, and the open query `request` is refused with
+    /// bad_server_salt carrying the new salt, so the client resends it under a new msg_id and that
+    /// salt. The request is no longer open: an answer to it is ignored.
+    public mutating func rotateSalt(to salts: ServerSaltSchedule, refusing request: Int64, now: UnixTime) -> [ServerSessionAction] {
+        self.salts = salts
+        guard let sessionID = clientSessionID, openRequests.remove(request) != nil else { return [] }
+        let notice = ServiceMessage.badServerSalt(
+            badMessageID: request, badSeqNo: received.entry(request)?.seqNo ?? 0, code: BadMessageCode.badServerSalt,
+            newSalt: salts.current(at: now))
+        return [.send(sealAlone(notice.serialized, sessionID: sessionID, now: now)),
+                .messageRejected(messageID: request, code: BadMessageCode.badServerSalt)]
     }
 
     /// Acknowledgements that waited long enough.

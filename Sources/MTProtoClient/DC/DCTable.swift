@@ -1,22 +1,5 @@
+import MTProtoNIO
 import TLSchema
-
-/// Where one DC can be reached.
-public struct DCAddress: Sendable, Hashable, CustomStringConvertible {
-    public var host: String
-    public var port: Int
-    public var isIPv6: Bool
-    /// Only for file downloads/uploads (dcOption.media_only).
-    public var isMediaOnly: Bool
-
-    public init(host: String, port: Int, isIPv6: Bool = false, isMediaOnly: Bool = false) {
-        self.host = host
-        self.port = port
-        self.isIPv6 = isIPv6
-        self.isMediaOnly = isMediaOnly
-    }
-
-    public var description: String { isIPv6 ? "[\(host)]:\(port)" : "\(host):\(port)" }
-}
 
 /// The DCs the client knows: a static table at start, replaced by help.getConfig's dc_options
 /// once the client has them (the production addresses do change).

@@ -37,6 +37,52 @@ public enum MT {
         MT.help.ConfigSimple.self,
     ]
 
+    /// The boxed type of every constructor, by number: `TLObjectDecoder(MT.constructorTypes)`
+    /// decodes any object (a stored raw update, a dump) without knowing its type first.
+    public static let constructorTypes: [(id: Swift.UInt32, type: any TLBoxedType.Type)] = [
+        (0x4679b65f, MT.AccessPointRule.self),
+        (0xa7eff811, MT.BadMsgNotification.self),
+        (0xedab447b, MT.BadMsgNotification.self),
+        (0x75a3f765, MT.BindAuthKeyInner.self),
+        (0x6643b654, MT.Client_DH_Inner_Data.self),
+        (0xf660e1d4, MT.DestroyAuthKeyRes.self),
+        (0x0a9f2259, MT.DestroyAuthKeyRes.self),
+        (0xea109b13, MT.DestroyAuthKeyRes.self),
+        (0xe22045fc, MT.DestroySessionRes.self),
+        (0x62d350c9, MT.DestroySessionRes.self),
+        (0x0949d9dc, MT.FutureSalt.self),
+        (0xae500895, MT.FutureSalts.self),
+        (0x9299359f, MT.HttpWait.self),
+        (0xd433ad73, MT.IpPort.self),
+        (0x37982646, MT.IpPort.self),
+        (0x276d3ec6, MT.MsgDetailedInfo.self),
+        (0x809db6df, MT.MsgDetailedInfo.self),
+        (0x7d861a08, MT.MsgResendReq.self),
+        (0x8610baeb, MT.MsgResendReq.self),
+        (0x62d6b459, MT.MsgsAck.self),
+        (0x8cc0d131, MT.MsgsAllInfo.self),
+        (0x04deb57d, MT.MsgsStateInfo.self),
+        (0xda69fb52, MT.MsgsStateReq.self),
+        (0x9ec20908, MT.NewSession.self),
+        (0x83c95aec, MT.P_Q_inner_data.self),
+        (0xa9f55f95, MT.P_Q_inner_data.self),
+        (0x3c6a84d4, MT.P_Q_inner_data.self),
+        (0x56fddf88, MT.P_Q_inner_data.self),
+        (0x347773c5, MT.Pong.self),
+        (0x05162463, MT.ResPQ.self),
+        (0x5e2ad36e, MT.RpcDropAnswer.self),
+        (0xcd78e586, MT.RpcDropAnswer.self),
+        (0xa43ad8b7, MT.RpcDropAnswer.self),
+        (0x2144ca19, MT.RpcError.self),
+        (0x79cb045d, MT.Server_DH_Params.self),
+        (0xd0e8075c, MT.Server_DH_Params.self),
+        (0xb5890dba, MT.Server_DH_inner_data.self),
+        (0x3bcbf734, MT.Set_client_DH_params_answer.self),
+        (0x46dc1fb9, MT.Set_client_DH_params_answer.self),
+        (0xa69dae02, MT.Set_client_DH_params_answer.self),
+        (0x5a592a6c, MT.help.ConfigSimple.self),
+    ]
+
     /// Every non-generic function, for tools and tests that work from TL names (`tlName`).
     public static let functionTypes: [any TLFunction.Type] = [
         MT.functions.contest.SaveDeveloperInfo.self,

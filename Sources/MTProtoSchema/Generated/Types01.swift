@@ -5,7 +5,7 @@ import TL
 
 extension MT {
     /// TL type `AccessPointRule`.
-    public indirect enum AccessPointRule: TLBoxedType {
+    public enum AccessPointRule: TLBoxedType {
         case accessPointRule(MT.AccessPointRule.AccessPointRule)
 
         public static let tlTypeName = "AccessPointRule"
@@ -30,7 +30,7 @@ extension MT {
 
 extension MT.AccessPointRule {
     /// `accessPointRule#4679b65f phone_prefix_rules:string dc_id:int ips:vector<IpPort> = AccessPointRule;`
-    public struct AccessPointRule: TLCombinator {
+    public final class AccessPointRule: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x4679b65f
         public static let tlName = "accessPointRule"
 
@@ -55,12 +55,20 @@ extension MT.AccessPointRule {
             writer.writeInt32(self.dcId)
             writer.writeBareVector(self.ips) { $1.encode(to: &$0) }
         }
+
+        public static func == (lhs: AccessPointRule, rhs: AccessPointRule) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.phonePrefixRules == rhs.phonePrefixRules else { return false }
+            guard lhs.dcId == rhs.dcId else { return false }
+            guard lhs.ips == rhs.ips else { return false }
+            return true
+        }
     }
 }
 
 extension MT {
     /// TL type `BadMsgNotification`.
-    public indirect enum BadMsgNotification: TLBoxedType {
+    public enum BadMsgNotification: TLBoxedType {
         case badMsgNotification(MT.BadMsgNotification.BadMsgNotification)
         case badServerSalt(MT.BadMsgNotification.BadServerSalt)
 
@@ -88,7 +96,7 @@ extension MT {
 
 extension MT.BadMsgNotification {
     /// `bad_msg_notification#a7eff811 bad_msg_id:long bad_msg_seqno:int error_code:int = BadMsgNotification;`
-    public struct BadMsgNotification: TLCombinator {
+    public final class BadMsgNotification: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xa7eff811
         public static let tlName = "bad_msg_notification"
 
@@ -113,12 +121,20 @@ extension MT.BadMsgNotification {
             writer.writeInt32(self.badMsgSeqno)
             writer.writeInt32(self.errorCode)
         }
+
+        public static func == (lhs: BadMsgNotification, rhs: BadMsgNotification) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.badMsgId == rhs.badMsgId else { return false }
+            guard lhs.badMsgSeqno == rhs.badMsgSeqno else { return false }
+            guard lhs.errorCode == rhs.errorCode else { return false }
+            return true
+        }
     }
 }
 
 extension MT.BadMsgNotification {
     /// `bad_server_salt#edab447b bad_msg_id:long bad_msg_seqno:int error_code:int new_server_salt:long = BadMsgNotification;`
-    public struct BadServerSalt: TLCombinator {
+    public final class BadServerSalt: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xedab447b
         public static let tlName = "bad_server_salt"
 
@@ -147,12 +163,21 @@ extension MT.BadMsgNotification {
             writer.writeInt32(self.errorCode)
             writer.writeInt64(self.newServerSalt)
         }
+
+        public static func == (lhs: BadServerSalt, rhs: BadServerSalt) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.badMsgId == rhs.badMsgId else { return false }
+            guard lhs.badMsgSeqno == rhs.badMsgSeqno else { return false }
+            guard lhs.errorCode == rhs.errorCode else { return false }
+            guard lhs.newServerSalt == rhs.newServerSalt else { return false }
+            return true
+        }
     }
 }
 
 extension MT {
     /// TL type `BindAuthKeyInner`.
-    public indirect enum BindAuthKeyInner: TLBoxedType {
+    public enum BindAuthKeyInner: TLBoxedType {
         case bindAuthKeyInner(MT.BindAuthKeyInner.BindAuthKeyInner)
 
         public static let tlTypeName = "BindAuthKeyInner"
@@ -177,7 +202,7 @@ extension MT {
 
 extension MT.BindAuthKeyInner {
     /// `bind_auth_key_inner#75a3f765 nonce:long temp_auth_key_id:long perm_auth_key_id:long temp_session_id:long expires_at:int = BindAuthKeyInner;`
-    public struct BindAuthKeyInner: TLCombinator {
+    public final class BindAuthKeyInner: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x75a3f765
         public static let tlName = "bind_auth_key_inner"
 
@@ -210,12 +235,22 @@ extension MT.BindAuthKeyInner {
             writer.writeInt64(self.tempSessionId)
             writer.writeInt32(self.expiresAt)
         }
+
+        public static func == (lhs: BindAuthKeyInner, rhs: BindAuthKeyInner) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.nonce == rhs.nonce else { return false }
+            guard lhs.tempAuthKeyId == rhs.tempAuthKeyId else { return false }
+            guard lhs.permAuthKeyId == rhs.permAuthKeyId else { return false }
+            guard lhs.tempSessionId == rhs.tempSessionId else { return false }
+            guard lhs.expiresAt == rhs.expiresAt else { return false }
+            return true
+        }
     }
 }
 
 extension MT {
     /// TL type `Client_DH_Inner_Data`.
-    public indirect enum Client_DH_Inner_Data: TLBoxedType {
+    public enum Client_DH_Inner_Data: TLBoxedType {
         case clientDHInnerData(MT.Client_DH_Inner_Data.ClientDHInnerData)
 
         public static let tlTypeName = "Client_DH_Inner_Data"
@@ -240,7 +275,7 @@ extension MT {
 
 extension MT.Client_DH_Inner_Data {
     /// `client_DH_inner_data#6643b654 nonce:int128 server_nonce:int128 retry_id:long g_b:bytes = Client_DH_Inner_Data;`
-    public struct ClientDHInnerData: TLCombinator {
+    public final class ClientDHInnerData: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x6643b654
         public static let tlName = "client_DH_inner_data"
 
@@ -269,12 +304,21 @@ extension MT.Client_DH_Inner_Data {
             writer.writeInt64(self.retryId)
             writer.writeBytes(self.gB)
         }
+
+        public static func == (lhs: ClientDHInnerData, rhs: ClientDHInnerData) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.nonce == rhs.nonce else { return false }
+            guard lhs.serverNonce == rhs.serverNonce else { return false }
+            guard lhs.retryId == rhs.retryId else { return false }
+            guard lhs.gB == rhs.gB else { return false }
+            return true
+        }
     }
 }
 
 extension MT {
     /// TL type `DestroyAuthKeyRes`.
-    public indirect enum DestroyAuthKeyRes: TLBoxedType {
+    public enum DestroyAuthKeyRes: TLBoxedType {
         case destroyAuthKeyOk(MT.DestroyAuthKeyRes.DestroyAuthKeyOk)
         case destroyAuthKeyNone(MT.DestroyAuthKeyRes.DestroyAuthKeyNone)
         case destroyAuthKeyFail(MT.DestroyAuthKeyRes.DestroyAuthKeyFail)
@@ -305,7 +349,7 @@ extension MT {
 
 extension MT.DestroyAuthKeyRes {
     /// `destroy_auth_key_ok#f660e1d4 = DestroyAuthKeyRes;`
-    public struct DestroyAuthKeyOk: TLCombinator {
+    public final class DestroyAuthKeyOk: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xf660e1d4
         public static let tlName = "destroy_auth_key_ok"
 
@@ -317,12 +361,17 @@ extension MT.DestroyAuthKeyRes {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: DestroyAuthKeyOk, rhs: DestroyAuthKeyOk) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension MT.DestroyAuthKeyRes {
     /// `destroy_auth_key_none#0a9f2259 = DestroyAuthKeyRes;`
-    public struct DestroyAuthKeyNone: TLCombinator {
+    public final class DestroyAuthKeyNone: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x0a9f2259
         public static let tlName = "destroy_auth_key_none"
 
@@ -334,12 +383,17 @@ extension MT.DestroyAuthKeyRes {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: DestroyAuthKeyNone, rhs: DestroyAuthKeyNone) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension MT.DestroyAuthKeyRes {
     /// `destroy_auth_key_fail#ea109b13 = DestroyAuthKeyRes;`
-    public struct DestroyAuthKeyFail: TLCombinator {
+    public final class DestroyAuthKeyFail: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xea109b13
         public static let tlName = "destroy_auth_key_fail"
 
@@ -351,12 +405,17 @@ extension MT.DestroyAuthKeyRes {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: DestroyAuthKeyFail, rhs: DestroyAuthKeyFail) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension MT {
     /// TL type `DestroySessionRes`.
-    public indirect enum DestroySessionRes: TLBoxedType {
+    public enum DestroySessionRes: TLBoxedType {
         case destroySessionOk(MT.DestroySessionRes.DestroySessionOk)
         case destroySessionNone(MT.DestroySessionRes.DestroySessionNone)
 
@@ -384,7 +443,7 @@ extension MT {
 
 extension MT.DestroySessionRes {
     /// `destroy_session_ok#e22045fc session_id:long = DestroySessionRes;`
-    public struct DestroySessionOk: TLCombinator {
+    public final class DestroySessionOk: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xe22045fc
         public static let tlName = "destroy_session_ok"
 
@@ -401,12 +460,18 @@ extension MT.DestroySessionRes {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeInt64(self.sessionId)
         }
+
+        public static func == (lhs: DestroySessionOk, rhs: DestroySessionOk) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.sessionId == rhs.sessionId else { return false }
+            return true
+        }
     }
 }
 
 extension MT.DestroySessionRes {
     /// `destroy_session_none#62d350c9 session_id:long = DestroySessionRes;`
-    public struct DestroySessionNone: TLCombinator {
+    public final class DestroySessionNone: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x62d350c9
         public static let tlName = "destroy_session_none"
 
@@ -423,12 +488,18 @@ extension MT.DestroySessionRes {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeInt64(self.sessionId)
         }
+
+        public static func == (lhs: DestroySessionNone, rhs: DestroySessionNone) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.sessionId == rhs.sessionId else { return false }
+            return true
+        }
     }
 }
 
 extension MT {
     /// TL type `FutureSalt`.
-    public indirect enum FutureSalt: TLBoxedType {
+    public enum FutureSalt: TLBoxedType {
         case futureSalt(MT.FutureSalt.FutureSalt)
 
         public static let tlTypeName = "FutureSalt"
@@ -453,7 +524,7 @@ extension MT {
 
 extension MT.FutureSalt {
     /// `future_salt#0949d9dc valid_since:int valid_until:int salt:long = FutureSalt;`
-    public struct FutureSalt: TLCombinator {
+    public final class FutureSalt: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x0949d9dc
         public static let tlName = "future_salt"
 
@@ -478,12 +549,20 @@ extension MT.FutureSalt {
             writer.writeInt32(self.validUntil)
             writer.writeInt64(self.salt)
         }
+
+        public static func == (lhs: FutureSalt, rhs: FutureSalt) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.validSince == rhs.validSince else { return false }
+            guard lhs.validUntil == rhs.validUntil else { return false }
+            guard lhs.salt == rhs.salt else { return false }
+            return true
+        }
     }
 }
 
 extension MT {
     /// TL type `FutureSalts`.
-    public indirect enum FutureSalts: TLBoxedType {
+    public enum FutureSalts: TLBoxedType {
         case futureSalts(MT.FutureSalts.FutureSalts)
 
         public static let tlTypeName = "FutureSalts"
@@ -508,7 +587,7 @@ extension MT {
 
 extension MT.FutureSalts {
     /// `future_salts#ae500895 req_msg_id:long now:int salts:vector<future_salt> = FutureSalts;`
-    public struct FutureSalts: TLCombinator {
+    public final class FutureSalts: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xae500895
         public static let tlName = "future_salts"
 
@@ -533,12 +612,20 @@ extension MT.FutureSalts {
             writer.writeInt32(self.now)
             writer.writeBareVector(self.salts) { $1.encodeBare(to: &$0) }
         }
+
+        public static func == (lhs: FutureSalts, rhs: FutureSalts) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.reqMsgId == rhs.reqMsgId else { return false }
+            guard lhs.now == rhs.now else { return false }
+            guard lhs.salts == rhs.salts else { return false }
+            return true
+        }
     }
 }
 
 extension MT {
     /// TL type `HttpWait`.
-    public indirect enum HttpWait: TLBoxedType {
+    public enum HttpWait: TLBoxedType {
         case httpWait(MT.HttpWait.HttpWait)
 
         public static let tlTypeName = "HttpWait"
@@ -563,7 +650,7 @@ extension MT {
 
 extension MT.HttpWait {
     /// `http_wait#9299359f max_delay:int wait_after:int max_wait:int = HttpWait;`
-    public struct HttpWait: TLCombinator {
+    public final class HttpWait: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x9299359f
         public static let tlName = "http_wait"
 
@@ -588,12 +675,20 @@ extension MT.HttpWait {
             writer.writeInt32(self.waitAfter)
             writer.writeInt32(self.maxWait)
         }
+
+        public static func == (lhs: HttpWait, rhs: HttpWait) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.maxDelay == rhs.maxDelay else { return false }
+            guard lhs.waitAfter == rhs.waitAfter else { return false }
+            guard lhs.maxWait == rhs.maxWait else { return false }
+            return true
+        }
     }
 }
 
 extension MT {
     /// TL type `IpPort`.
-    public indirect enum IpPort: TLBoxedType {
+    public enum IpPort: TLBoxedType {
         case ipPort(MT.IpPort.IpPort)
         case ipPortSecret(MT.IpPort.IpPortSecret)
 
@@ -621,7 +716,7 @@ extension MT {
 
 extension MT.IpPort {
     /// `ipPort#d433ad73 ipv4:int port:int = IpPort;`
-    public struct IpPort: TLCombinator {
+    public final class IpPort: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xd433ad73
         public static let tlName = "ipPort"
 
@@ -642,12 +737,19 @@ extension MT.IpPort {
             writer.writeInt32(self.ipv4)
             writer.writeInt32(self.port)
         }
+
+        public static func == (lhs: IpPort, rhs: IpPort) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.ipv4 == rhs.ipv4 else { return false }
+            guard lhs.port == rhs.port else { return false }
+            return true
+        }
     }
 }
 
 extension MT.IpPort {
     /// `ipPortSecret#37982646 ipv4:int port:int secret:bytes = IpPort;`
-    public struct IpPortSecret: TLCombinator {
+    public final class IpPortSecret: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x37982646
         public static let tlName = "ipPortSecret"
 
@@ -672,12 +774,20 @@ extension MT.IpPort {
             writer.writeInt32(self.port)
             writer.writeBytes(self.secret)
         }
+
+        public static func == (lhs: IpPortSecret, rhs: IpPortSecret) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.ipv4 == rhs.ipv4 else { return false }
+            guard lhs.port == rhs.port else { return false }
+            guard lhs.secret == rhs.secret else { return false }
+            return true
+        }
     }
 }
 
 extension MT {
     /// TL type `MsgDetailedInfo`.
-    public indirect enum MsgDetailedInfo: TLBoxedType {
+    public enum MsgDetailedInfo: TLBoxedType {
         case msgDetailedInfo(MT.MsgDetailedInfo.MsgDetailedInfo)
         case msgNewDetailedInfo(MT.MsgDetailedInfo.MsgNewDetailedInfo)
 
@@ -705,7 +815,7 @@ extension MT {
 
 extension MT.MsgDetailedInfo {
     /// `msg_detailed_info#276d3ec6 msg_id:long answer_msg_id:long bytes:int status:int = MsgDetailedInfo;`
-    public struct MsgDetailedInfo: TLCombinator {
+    public final class MsgDetailedInfo: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x276d3ec6
         public static let tlName = "msg_detailed_info"
 
@@ -734,12 +844,21 @@ extension MT.MsgDetailedInfo {
             writer.writeInt32(self.bytes)
             writer.writeInt32(self.status)
         }
+
+        public static func == (lhs: MsgDetailedInfo, rhs: MsgDetailedInfo) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.msgId == rhs.msgId else { return false }
+            guard lhs.answerMsgId == rhs.answerMsgId else { return false }
+            guard lhs.bytes == rhs.bytes else { return false }
+            guard lhs.status == rhs.status else { return false }
+            return true
+        }
     }
 }
 
 extension MT.MsgDetailedInfo {
     /// `msg_new_detailed_info#809db6df answer_msg_id:long bytes:int status:int = MsgDetailedInfo;`
-    public struct MsgNewDetailedInfo: TLCombinator {
+    public final class MsgNewDetailedInfo: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x809db6df
         public static let tlName = "msg_new_detailed_info"
 
@@ -764,12 +883,20 @@ extension MT.MsgDetailedInfo {
             writer.writeInt32(self.bytes)
             writer.writeInt32(self.status)
         }
+
+        public static func == (lhs: MsgNewDetailedInfo, rhs: MsgNewDetailedInfo) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.answerMsgId == rhs.answerMsgId else { return false }
+            guard lhs.bytes == rhs.bytes else { return false }
+            guard lhs.status == rhs.status else { return false }
+            return true
+        }
     }
 }
 
 extension MT {
     /// TL type `MsgResendReq`.
-    public indirect enum MsgResendReq: TLBoxedType {
+    public enum MsgResendReq: TLBoxedType {
         case msgResendReq(MT.MsgResendReq.MsgResendReq)
         case msgResendAnsReq(MT.MsgResendReq.MsgResendAnsReq)
 
@@ -797,7 +924,7 @@ extension MT {
 
 extension MT.MsgResendReq {
     /// `msg_resend_req#7d861a08 msg_ids:Vector<long> = MsgResendReq;`
-    public struct MsgResendReq: TLCombinator {
+    public final class MsgResendReq: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x7d861a08
         public static let tlName = "msg_resend_req"
 
@@ -814,12 +941,18 @@ extension MT.MsgResendReq {
         public func encodeBare(to writer: inout TLWriter) {
             self.msgIds.encode(to: &writer)
         }
+
+        public static func == (lhs: MsgResendReq, rhs: MsgResendReq) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.msgIds == rhs.msgIds else { return false }
+            return true
+        }
     }
 }
 
 extension MT.MsgResendReq {
     /// `msg_resend_ans_req#8610baeb msg_ids:Vector<long> = MsgResendReq;`
-    public struct MsgResendAnsReq: TLCombinator {
+    public final class MsgResendAnsReq: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x8610baeb
         public static let tlName = "msg_resend_ans_req"
 
@@ -836,12 +969,18 @@ extension MT.MsgResendReq {
         public func encodeBare(to writer: inout TLWriter) {
             self.msgIds.encode(to: &writer)
         }
+
+        public static func == (lhs: MsgResendAnsReq, rhs: MsgResendAnsReq) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.msgIds == rhs.msgIds else { return false }
+            return true
+        }
     }
 }
 
 extension MT {
     /// TL type `MsgsAck`.
-    public indirect enum MsgsAck: TLBoxedType {
+    public enum MsgsAck: TLBoxedType {
         case msgsAck(MT.MsgsAck.MsgsAck)
 
         public static let tlTypeName = "MsgsAck"
@@ -866,7 +1005,7 @@ extension MT {
 
 extension MT.MsgsAck {
     /// `msgs_ack#62d6b459 msg_ids:Vector<long> = MsgsAck;`
-    public struct MsgsAck: TLCombinator {
+    public final class MsgsAck: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x62d6b459
         public static let tlName = "msgs_ack"
 
@@ -883,12 +1022,18 @@ extension MT.MsgsAck {
         public func encodeBare(to writer: inout TLWriter) {
             self.msgIds.encode(to: &writer)
         }
+
+        public static func == (lhs: MsgsAck, rhs: MsgsAck) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.msgIds == rhs.msgIds else { return false }
+            return true
+        }
     }
 }
 
 extension MT {
     /// TL type `MsgsAllInfo`.
-    public indirect enum MsgsAllInfo: TLBoxedType {
+    public enum MsgsAllInfo: TLBoxedType {
         case msgsAllInfo(MT.MsgsAllInfo.MsgsAllInfo)
 
         public static let tlTypeName = "MsgsAllInfo"
@@ -913,33 +1058,40 @@ extension MT {
 
 extension MT.MsgsAllInfo {
     /// `msgs_all_info#8cc0d131 msg_ids:Vector<long> info:string = MsgsAllInfo;`
-    public struct MsgsAllInfo: TLCombinator {
+    public final class MsgsAllInfo: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x8cc0d131
         public static let tlName = "msgs_all_info"
 
         public let msgIds: [Swift.Int64]
-        public let info: Swift.String
+        public let info: [Swift.UInt8]
 
-        public init(msgIds: [Swift.Int64], info: Swift.String) {
+        public init(msgIds: [Swift.Int64], info: [Swift.UInt8]) {
             self.msgIds = msgIds
             self.info = info
         }
 
         public init(bareFrom reader: inout TLReader) throws {
             self.msgIds = try [Swift.Int64](from: &reader)
-            self.info = try reader.readString()
+            self.info = try reader.readBytes()
         }
 
         public func encodeBare(to writer: inout TLWriter) {
             self.msgIds.encode(to: &writer)
-            writer.writeString(self.info)
+            writer.writeBytes(self.info)
+        }
+
+        public static func == (lhs: MsgsAllInfo, rhs: MsgsAllInfo) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.msgIds == rhs.msgIds else { return false }
+            guard lhs.info == rhs.info else { return false }
+            return true
         }
     }
 }
 
 extension MT {
     /// TL type `MsgsStateInfo`.
-    public indirect enum MsgsStateInfo: TLBoxedType {
+    public enum MsgsStateInfo: TLBoxedType {
         case msgsStateInfo(MT.MsgsStateInfo.MsgsStateInfo)
 
         public static let tlTypeName = "MsgsStateInfo"
@@ -964,33 +1116,40 @@ extension MT {
 
 extension MT.MsgsStateInfo {
     /// `msgs_state_info#04deb57d req_msg_id:long info:string = MsgsStateInfo;`
-    public struct MsgsStateInfo: TLCombinator {
+    public final class MsgsStateInfo: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x04deb57d
         public static let tlName = "msgs_state_info"
 
         public let reqMsgId: Swift.Int64
-        public let info: Swift.String
+        public let info: [Swift.UInt8]
 
-        public init(reqMsgId: Swift.Int64, info: Swift.String) {
+        public init(reqMsgId: Swift.Int64, info: [Swift.UInt8]) {
             self.reqMsgId = reqMsgId
             self.info = info
         }
 
         public init(bareFrom reader: inout TLReader) throws {
             self.reqMsgId = try reader.readInt64()
-            self.info = try reader.readString()
+            self.info = try reader.readBytes()
         }
 
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeInt64(self.reqMsgId)
-            writer.writeString(self.info)
+            writer.writeBytes(self.info)
+        }
+
+        public static func == (lhs: MsgsStateInfo, rhs: MsgsStateInfo) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.reqMsgId == rhs.reqMsgId else { return false }
+            guard lhs.info == rhs.info else { return false }
+            return true
         }
     }
 }
 
 extension MT {
     /// TL type `MsgsStateReq`.
-    public indirect enum MsgsStateReq: TLBoxedType {
+    public enum MsgsStateReq: TLBoxedType {
         case msgsStateReq(MT.MsgsStateReq.MsgsStateReq)
 
         public static let tlTypeName = "MsgsStateReq"
@@ -1015,7 +1174,7 @@ extension MT {
 
 extension MT.MsgsStateReq {
     /// `msgs_state_req#da69fb52 msg_ids:Vector<long> = MsgsStateReq;`
-    public struct MsgsStateReq: TLCombinator {
+    public final class MsgsStateReq: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xda69fb52
         public static let tlName = "msgs_state_req"
 
@@ -1032,12 +1191,18 @@ extension MT.MsgsStateReq {
         public func encodeBare(to writer: inout TLWriter) {
             self.msgIds.encode(to: &writer)
         }
+
+        public static func == (lhs: MsgsStateReq, rhs: MsgsStateReq) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.msgIds == rhs.msgIds else { return false }
+            return true
+        }
     }
 }
 
 extension MT {
     /// TL type `NewSession`.
-    public indirect enum NewSession: TLBoxedType {
+    public enum NewSession: TLBoxedType {
         case newSessionCreated(MT.NewSession.NewSessionCreated)
 
         public static let tlTypeName = "NewSession"
@@ -1062,7 +1227,7 @@ extension MT {
 
 extension MT.NewSession {
     /// `new_session_created#9ec20908 first_msg_id:long unique_id:long server_salt:long = NewSession;`
-    public struct NewSessionCreated: TLCombinator {
+    public final class NewSessionCreated: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x9ec20908
         public static let tlName = "new_session_created"
 
@@ -1087,12 +1252,20 @@ extension MT.NewSession {
             writer.writeInt64(self.uniqueId)
             writer.writeInt64(self.serverSalt)
         }
+
+        public static func == (lhs: NewSessionCreated, rhs: NewSessionCreated) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.firstMsgId == rhs.firstMsgId else { return false }
+            guard lhs.uniqueId == rhs.uniqueId else { return false }
+            guard lhs.serverSalt == rhs.serverSalt else { return false }
+            return true
+        }
     }
 }
 
 extension MT {
     /// TL type `P_Q_inner_data`.
-    public indirect enum P_Q_inner_data: TLBoxedType {
+    public enum P_Q_inner_data: TLBoxedType {
         case pQInnerData(MT.P_Q_inner_data.PQInnerData)
         case pQInnerDataDc(MT.P_Q_inner_data.PQInnerDataDc)
         case pQInnerDataTemp(MT.P_Q_inner_data.PQInnerDataTemp)
@@ -1126,7 +1299,7 @@ extension MT {
 
 extension MT.P_Q_inner_data {
     /// `p_q_inner_data#83c95aec pq:bytes p:bytes q:bytes nonce:int128 server_nonce:int128 new_nonce:int256 = P_Q_inner_data;`
-    public struct PQInnerData: TLCombinator {
+    public final class PQInnerData: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x83c95aec
         public static let tlName = "p_q_inner_data"
 
@@ -1163,12 +1336,23 @@ extension MT.P_Q_inner_data {
             writer.writeInt128(self.serverNonce)
             writer.writeInt256(self.newNonce)
         }
+
+        public static func == (lhs: PQInnerData, rhs: PQInnerData) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.pq == rhs.pq else { return false }
+            guard lhs.p == rhs.p else { return false }
+            guard lhs.q == rhs.q else { return false }
+            guard lhs.nonce == rhs.nonce else { return false }
+            guard lhs.serverNonce == rhs.serverNonce else { return false }
+            guard lhs.newNonce == rhs.newNonce else { return false }
+            return true
+        }
     }
 }
 
 extension MT.P_Q_inner_data {
     /// `p_q_inner_data_dc#a9f55f95 pq:bytes p:bytes q:bytes nonce:int128 server_nonce:int128 new_nonce:int256 dc:int = P_Q_inner_data;`
-    public struct PQInnerDataDc: TLCombinator {
+    public final class PQInnerDataDc: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xa9f55f95
         public static let tlName = "p_q_inner_data_dc"
 
@@ -1209,12 +1393,24 @@ extension MT.P_Q_inner_data {
             writer.writeInt256(self.newNonce)
             writer.writeInt32(self.dc)
         }
+
+        public static func == (lhs: PQInnerDataDc, rhs: PQInnerDataDc) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.pq == rhs.pq else { return false }
+            guard lhs.p == rhs.p else { return false }
+            guard lhs.q == rhs.q else { return false }
+            guard lhs.nonce == rhs.nonce else { return false }
+            guard lhs.serverNonce == rhs.serverNonce else { return false }
+            guard lhs.newNonce == rhs.newNonce else { return false }
+            guard lhs.dc == rhs.dc else { return false }
+            return true
+        }
     }
 }
 
 extension MT.P_Q_inner_data {
     /// `p_q_inner_data_temp#3c6a84d4 pq:bytes p:bytes q:bytes nonce:int128 server_nonce:int128 new_nonce:int256 expires_in:int = P_Q_inner_data;`
-    public struct PQInnerDataTemp: TLCombinator {
+    public final class PQInnerDataTemp: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x3c6a84d4
         public static let tlName = "p_q_inner_data_temp"
 
@@ -1255,12 +1451,24 @@ extension MT.P_Q_inner_data {
             writer.writeInt256(self.newNonce)
             writer.writeInt32(self.expiresIn)
         }
+
+        public static func == (lhs: PQInnerDataTemp, rhs: PQInnerDataTemp) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.pq == rhs.pq else { return false }
+            guard lhs.p == rhs.p else { return false }
+            guard lhs.q == rhs.q else { return false }
+            guard lhs.nonce == rhs.nonce else { return false }
+            guard lhs.serverNonce == rhs.serverNonce else { return false }
+            guard lhs.newNonce == rhs.newNonce else { return false }
+            guard lhs.expiresIn == rhs.expiresIn else { return false }
+            return true
+        }
     }
 }
 
 extension MT.P_Q_inner_data {
     /// `p_q_inner_data_temp_dc#56fddf88 pq:bytes p:bytes q:bytes nonce:int128 server_nonce:int128 new_nonce:int256 dc:int expires_in:int = P_Q_inner_data;`
-    public struct PQInnerDataTempDc: TLCombinator {
+    public final class PQInnerDataTempDc: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x56fddf88
         public static let tlName = "p_q_inner_data_temp_dc"
 
@@ -1305,12 +1513,25 @@ extension MT.P_Q_inner_data {
             writer.writeInt32(self.dc)
             writer.writeInt32(self.expiresIn)
         }
+
+        public static func == (lhs: PQInnerDataTempDc, rhs: PQInnerDataTempDc) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.pq == rhs.pq else { return false }
+            guard lhs.p == rhs.p else { return false }
+            guard lhs.q == rhs.q else { return false }
+            guard lhs.nonce == rhs.nonce else { return false }
+            guard lhs.serverNonce == rhs.serverNonce else { return false }
+            guard lhs.newNonce == rhs.newNonce else { return false }
+            guard lhs.dc == rhs.dc else { return false }
+            guard lhs.expiresIn == rhs.expiresIn else { return false }
+            return true
+        }
     }
 }
 
 extension MT {
     /// TL type `Pong`.
-    public indirect enum Pong: TLBoxedType {
+    public enum Pong: TLBoxedType {
         case pong(MT.Pong.Pong)
 
         public static let tlTypeName = "Pong"
@@ -1335,7 +1556,7 @@ extension MT {
 
 extension MT.Pong {
     /// `pong#347773c5 msg_id:long ping_id:long = Pong;`
-    public struct Pong: TLCombinator {
+    public final class Pong: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x347773c5
         public static let tlName = "pong"
 
@@ -1356,12 +1577,19 @@ extension MT.Pong {
             writer.writeInt64(self.msgId)
             writer.writeInt64(self.pingId)
         }
+
+        public static func == (lhs: Pong, rhs: Pong) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.msgId == rhs.msgId else { return false }
+            guard lhs.pingId == rhs.pingId else { return false }
+            return true
+        }
     }
 }
 
 extension MT {
     /// TL type `ResPQ`.
-    public indirect enum ResPQ: TLBoxedType {
+    public enum ResPQ: TLBoxedType {
         case resPQ(MT.ResPQ.ResPQ)
 
         public static let tlTypeName = "ResPQ"
@@ -1386,7 +1614,7 @@ extension MT {
 
 extension MT.ResPQ {
     /// `resPQ#05162463 nonce:int128 server_nonce:int128 pq:bytes server_public_key_fingerprints:Vector<long> = ResPQ;`
-    public struct ResPQ: TLCombinator {
+    public final class ResPQ: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x05162463
         public static let tlName = "resPQ"
 
@@ -1415,12 +1643,21 @@ extension MT.ResPQ {
             writer.writeBytes(self.pq)
             self.serverPublicKeyFingerprints.encode(to: &writer)
         }
+
+        public static func == (lhs: ResPQ, rhs: ResPQ) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.nonce == rhs.nonce else { return false }
+            guard lhs.serverNonce == rhs.serverNonce else { return false }
+            guard lhs.pq == rhs.pq else { return false }
+            guard lhs.serverPublicKeyFingerprints == rhs.serverPublicKeyFingerprints else { return false }
+            return true
+        }
     }
 }
 
 extension MT {
     /// TL type `RpcDropAnswer`.
-    public indirect enum RpcDropAnswer: TLBoxedType {
+    public enum RpcDropAnswer: TLBoxedType {
         case rpcAnswerUnknown(MT.RpcDropAnswer.RpcAnswerUnknown)
         case rpcAnswerDroppedRunning(MT.RpcDropAnswer.RpcAnswerDroppedRunning)
         case rpcAnswerDropped(MT.RpcDropAnswer.RpcAnswerDropped)
@@ -1451,7 +1688,7 @@ extension MT {
 
 extension MT.RpcDropAnswer {
     /// `rpc_answer_unknown#5e2ad36e = RpcDropAnswer;`
-    public struct RpcAnswerUnknown: TLCombinator {
+    public final class RpcAnswerUnknown: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x5e2ad36e
         public static let tlName = "rpc_answer_unknown"
 
@@ -1463,12 +1700,17 @@ extension MT.RpcDropAnswer {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: RpcAnswerUnknown, rhs: RpcAnswerUnknown) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension MT.RpcDropAnswer {
     /// `rpc_answer_dropped_running#cd78e586 = RpcDropAnswer;`
-    public struct RpcAnswerDroppedRunning: TLCombinator {
+    public final class RpcAnswerDroppedRunning: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xcd78e586
         public static let tlName = "rpc_answer_dropped_running"
 
@@ -1480,12 +1722,17 @@ extension MT.RpcDropAnswer {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: RpcAnswerDroppedRunning, rhs: RpcAnswerDroppedRunning) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension MT.RpcDropAnswer {
     /// `rpc_answer_dropped#a43ad8b7 msg_id:long seq_no:int bytes:int = RpcDropAnswer;`
-    public struct RpcAnswerDropped: TLCombinator {
+    public final class RpcAnswerDropped: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xa43ad8b7
         public static let tlName = "rpc_answer_dropped"
 
@@ -1510,12 +1757,20 @@ extension MT.RpcDropAnswer {
             writer.writeInt32(self.seqNo)
             writer.writeInt32(self.bytes)
         }
+
+        public static func == (lhs: RpcAnswerDropped, rhs: RpcAnswerDropped) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.msgId == rhs.msgId else { return false }
+            guard lhs.seqNo == rhs.seqNo else { return false }
+            guard lhs.bytes == rhs.bytes else { return false }
+            return true
+        }
     }
 }
 
 extension MT {
     /// TL type `RpcError`.
-    public indirect enum RpcError: TLBoxedType {
+    public enum RpcError: TLBoxedType {
         case rpcError(MT.RpcError.RpcError)
 
         public static let tlTypeName = "RpcError"
@@ -1540,7 +1795,7 @@ extension MT {
 
 extension MT.RpcError {
     /// `rpc_error#2144ca19 error_code:int error_message:string = RpcError;`
-    public struct RpcError: TLCombinator {
+    public final class RpcError: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x2144ca19
         public static let tlName = "rpc_error"
 
@@ -1561,12 +1816,19 @@ extension MT.RpcError {
             writer.writeInt32(self.errorCode)
             writer.writeString(self.errorMessage)
         }
+
+        public static func == (lhs: RpcError, rhs: RpcError) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.errorCode == rhs.errorCode else { return false }
+            guard lhs.errorMessage == rhs.errorMessage else { return false }
+            return true
+        }
     }
 }
 
 extension MT {
     /// TL type `Server_DH_Params`.
-    public indirect enum Server_DH_Params: TLBoxedType {
+    public enum Server_DH_Params: TLBoxedType {
         case serverDHParamsFail(MT.Server_DH_Params.ServerDHParamsFail)
         case serverDHParamsOk(MT.Server_DH_Params.ServerDHParamsOk)
 
@@ -1594,7 +1856,7 @@ extension MT {
 
 extension MT.Server_DH_Params {
     /// `server_DH_params_fail#79cb045d nonce:int128 server_nonce:int128 new_nonce_hash:int128 = Server_DH_Params;`
-    public struct ServerDHParamsFail: TLCombinator {
+    public final class ServerDHParamsFail: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x79cb045d
         public static let tlName = "server_DH_params_fail"
 
@@ -1619,12 +1881,20 @@ extension MT.Server_DH_Params {
             writer.writeInt128(self.serverNonce)
             writer.writeInt128(self.newNonceHash)
         }
+
+        public static func == (lhs: ServerDHParamsFail, rhs: ServerDHParamsFail) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.nonce == rhs.nonce else { return false }
+            guard lhs.serverNonce == rhs.serverNonce else { return false }
+            guard lhs.newNonceHash == rhs.newNonceHash else { return false }
+            return true
+        }
     }
 }
 
 extension MT.Server_DH_Params {
     /// `server_DH_params_ok#d0e8075c nonce:int128 server_nonce:int128 encrypted_answer:bytes = Server_DH_Params;`
-    public struct ServerDHParamsOk: TLCombinator {
+    public final class ServerDHParamsOk: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xd0e8075c
         public static let tlName = "server_DH_params_ok"
 
@@ -1649,12 +1919,20 @@ extension MT.Server_DH_Params {
             writer.writeInt128(self.serverNonce)
             writer.writeBytes(self.encryptedAnswer)
         }
+
+        public static func == (lhs: ServerDHParamsOk, rhs: ServerDHParamsOk) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.nonce == rhs.nonce else { return false }
+            guard lhs.serverNonce == rhs.serverNonce else { return false }
+            guard lhs.encryptedAnswer == rhs.encryptedAnswer else { return false }
+            return true
+        }
     }
 }
 
 extension MT {
     /// TL type `Server_DH_inner_data`.
-    public indirect enum Server_DH_inner_data: TLBoxedType {
+    public enum Server_DH_inner_data: TLBoxedType {
         case serverDHInnerData(MT.Server_DH_inner_data.ServerDHInnerData)
 
         public static let tlTypeName = "Server_DH_inner_data"
@@ -1679,7 +1957,7 @@ extension MT {
 
 extension MT.Server_DH_inner_data {
     /// `server_DH_inner_data#b5890dba nonce:int128 server_nonce:int128 g:int dh_prime:bytes g_a:bytes server_time:int = Server_DH_inner_data;`
-    public struct ServerDHInnerData: TLCombinator {
+    public final class ServerDHInnerData: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xb5890dba
         public static let tlName = "server_DH_inner_data"
 
@@ -1716,12 +1994,23 @@ extension MT.Server_DH_inner_data {
             writer.writeBytes(self.gA)
             writer.writeInt32(self.serverTime)
         }
+
+        public static func == (lhs: ServerDHInnerData, rhs: ServerDHInnerData) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.nonce == rhs.nonce else { return false }
+            guard lhs.serverNonce == rhs.serverNonce else { return false }
+            guard lhs.g == rhs.g else { return false }
+            guard lhs.dhPrime == rhs.dhPrime else { return false }
+            guard lhs.gA == rhs.gA else { return false }
+            guard lhs.serverTime == rhs.serverTime else { return false }
+            return true
+        }
     }
 }
 
 extension MT {
     /// TL type `Set_client_DH_params_answer`.
-    public indirect enum Set_client_DH_params_answer: TLBoxedType {
+    public enum Set_client_DH_params_answer: TLBoxedType {
         case dhGenOk(MT.Set_client_DH_params_answer.DhGenOk)
         case dhGenRetry(MT.Set_client_DH_params_answer.DhGenRetry)
         case dhGenFail(MT.Set_client_DH_params_answer.DhGenFail)
@@ -1752,7 +2041,7 @@ extension MT {
 
 extension MT.Set_client_DH_params_answer {
     /// `dh_gen_ok#3bcbf734 nonce:int128 server_nonce:int128 new_nonce_hash1:int128 = Set_client_DH_params_answer;`
-    public struct DhGenOk: TLCombinator {
+    public final class DhGenOk: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x3bcbf734
         public static let tlName = "dh_gen_ok"
 
@@ -1777,12 +2066,20 @@ extension MT.Set_client_DH_params_answer {
             writer.writeInt128(self.serverNonce)
             writer.writeInt128(self.newNonceHash1)
         }
+
+        public static func == (lhs: DhGenOk, rhs: DhGenOk) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.nonce == rhs.nonce else { return false }
+            guard lhs.serverNonce == rhs.serverNonce else { return false }
+            guard lhs.newNonceHash1 == rhs.newNonceHash1 else { return false }
+            return true
+        }
     }
 }
 
 extension MT.Set_client_DH_params_answer {
     /// `dh_gen_retry#46dc1fb9 nonce:int128 server_nonce:int128 new_nonce_hash2:int128 = Set_client_DH_params_answer;`
-    public struct DhGenRetry: TLCombinator {
+    public final class DhGenRetry: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x46dc1fb9
         public static let tlName = "dh_gen_retry"
 
@@ -1807,12 +2104,20 @@ extension MT.Set_client_DH_params_answer {
             writer.writeInt128(self.serverNonce)
             writer.writeInt128(self.newNonceHash2)
         }
+
+        public static func == (lhs: DhGenRetry, rhs: DhGenRetry) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.nonce == rhs.nonce else { return false }
+            guard lhs.serverNonce == rhs.serverNonce else { return false }
+            guard lhs.newNonceHash2 == rhs.newNonceHash2 else { return false }
+            return true
+        }
     }
 }
 
 extension MT.Set_client_DH_params_answer {
     /// `dh_gen_fail#a69dae02 nonce:int128 server_nonce:int128 new_nonce_hash3:int128 = Set_client_DH_params_answer;`
-    public struct DhGenFail: TLCombinator {
+    public final class DhGenFail: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xa69dae02
         public static let tlName = "dh_gen_fail"
 
@@ -1837,12 +2142,20 @@ extension MT.Set_client_DH_params_answer {
             writer.writeInt128(self.serverNonce)
             writer.writeInt128(self.newNonceHash3)
         }
+
+        public static func == (lhs: DhGenFail, rhs: DhGenFail) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.nonce == rhs.nonce else { return false }
+            guard lhs.serverNonce == rhs.serverNonce else { return false }
+            guard lhs.newNonceHash3 == rhs.newNonceHash3 else { return false }
+            return true
+        }
     }
 }
 
 extension MT.help {
     /// TL type `help.ConfigSimple`.
-    public indirect enum ConfigSimple: TLBoxedType {
+    public enum ConfigSimple: TLBoxedType {
         case configSimple(MT.help.ConfigSimple.ConfigSimple)
 
         public static let tlTypeName = "help.ConfigSimple"
@@ -1867,7 +2180,7 @@ extension MT.help {
 
 extension MT.help.ConfigSimple {
     /// `help.configSimple#5a592a6c date:int expires:int rules:vector<AccessPointRule> = help.ConfigSimple;`
-    public struct ConfigSimple: TLCombinator {
+    public final class ConfigSimple: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x5a592a6c
         public static let tlName = "help.configSimple"
 
@@ -1891,6 +2204,14 @@ extension MT.help.ConfigSimple {
             writer.writeInt32(self.date)
             writer.writeInt32(self.expires)
             writer.writeBareVector(self.rules) { $1.encode(to: &$0) }
+        }
+
+        public static func == (lhs: ConfigSimple, rhs: ConfigSimple) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.date == rhs.date else { return false }
+            guard lhs.expires == rhs.expires else { return false }
+            guard lhs.rules == rhs.rules else { return false }
+            return true
         }
     }
 }

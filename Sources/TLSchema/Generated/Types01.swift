@@ -5,7 +5,7 @@ import TL
 
 extension Api {
     /// TL type `AccountDaysTTL`.
-    public indirect enum AccountDaysTTL: TLBoxedType {
+    public enum AccountDaysTTL: TLBoxedType {
         case accountDaysTTL(Api.AccountDaysTTL.AccountDaysTTL)
 
         public static let tlTypeName = "AccountDaysTTL"
@@ -30,7 +30,7 @@ extension Api {
 
 extension Api.AccountDaysTTL {
     /// `accountDaysTTL#b8d0afdf days:int = AccountDaysTTL;`
-    public struct AccountDaysTTL: TLCombinator {
+    public final class AccountDaysTTL: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xb8d0afdf
         public static let tlName = "accountDaysTTL"
 
@@ -47,12 +47,18 @@ extension Api.AccountDaysTTL {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeInt32(self.days)
         }
+
+        public static func == (lhs: AccountDaysTTL, rhs: AccountDaysTTL) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.days == rhs.days else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `AiComposeTone`.
-    public indirect enum AiComposeTone: TLBoxedType {
+    public enum AiComposeTone: TLBoxedType {
         case aiComposeTone(Api.AiComposeTone.AiComposeTone)
         case aiComposeToneDefault(Api.AiComposeTone.AiComposeToneDefault)
 
@@ -80,7 +86,7 @@ extension Api {
 
 extension Api.AiComposeTone {
     /// `aiComposeTone#cff63ea9 flags:# creator:flags.0?true id:long access_hash:long slug:string title:string emoji_id:flags.1?long prompt:flags.4?string installs_count:flags.2?int author_id:flags.3?long example_english:flags.5?AiComposeToneExample = AiComposeTone;`
-    public struct AiComposeTone: TLCombinator {
+    public final class AiComposeTone: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xcff63ea9
         public static let tlName = "aiComposeTone"
 
@@ -141,12 +147,27 @@ extension Api.AiComposeTone {
             if let value = self.authorId { writer.writeInt64(value) }
             if let value = self.exampleEnglish { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: AiComposeTone, rhs: AiComposeTone) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.creator == rhs.creator else { return false }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.accessHash == rhs.accessHash else { return false }
+            guard lhs.slug == rhs.slug else { return false }
+            guard lhs.title == rhs.title else { return false }
+            guard lhs.emojiId == rhs.emojiId else { return false }
+            guard lhs.prompt == rhs.prompt else { return false }
+            guard lhs.installsCount == rhs.installsCount else { return false }
+            guard lhs.authorId == rhs.authorId else { return false }
+            guard lhs.exampleEnglish == rhs.exampleEnglish else { return false }
+            return true
+        }
     }
 }
 
 extension Api.AiComposeTone {
     /// `aiComposeToneDefault#9bad6414 tone:string emoji_id:long title:string = AiComposeTone;`
-    public struct AiComposeToneDefault: TLCombinator {
+    public final class AiComposeToneDefault: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x9bad6414
         public static let tlName = "aiComposeToneDefault"
 
@@ -171,12 +192,20 @@ extension Api.AiComposeTone {
             writer.writeInt64(self.emojiId)
             writer.writeString(self.title)
         }
+
+        public static func == (lhs: AiComposeToneDefault, rhs: AiComposeToneDefault) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.tone == rhs.tone else { return false }
+            guard lhs.emojiId == rhs.emojiId else { return false }
+            guard lhs.title == rhs.title else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `AiComposeToneExample`.
-    public indirect enum AiComposeToneExample: TLBoxedType {
+    public enum AiComposeToneExample: TLBoxedType {
         case aiComposeToneExample(Api.AiComposeToneExample.AiComposeToneExample)
 
         public static let tlTypeName = "AiComposeToneExample"
@@ -201,7 +230,7 @@ extension Api {
 
 extension Api.AiComposeToneExample {
     /// `aiComposeToneExample#f1d628ec from:TextWithEntities to:TextWithEntities = AiComposeToneExample;`
-    public struct AiComposeToneExample: TLCombinator {
+    public final class AiComposeToneExample: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xf1d628ec
         public static let tlName = "aiComposeToneExample"
 
@@ -222,12 +251,19 @@ extension Api.AiComposeToneExample {
             self.from.encode(to: &writer)
             self.to.encode(to: &writer)
         }
+
+        public static func == (lhs: AiComposeToneExample, rhs: AiComposeToneExample) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.from == rhs.from else { return false }
+            guard lhs.to == rhs.to else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `AttachMenuBot`.
-    public indirect enum AttachMenuBot: TLBoxedType {
+    public enum AttachMenuBot: TLBoxedType {
         case attachMenuBot(Api.AttachMenuBot.AttachMenuBot)
 
         public static let tlTypeName = "AttachMenuBot"
@@ -252,7 +288,7 @@ extension Api {
 
 extension Api.AttachMenuBot {
     /// `attachMenuBot#d90d8dfe flags:# inactive:flags.0?true has_settings:flags.1?true request_write_access:flags.2?true show_in_attach_menu:flags.3?true show_in_side_menu:flags.4?true side_menu_disclaimer_needed:flags.5?true bot_id:long short_name:string peer_types:flags.3?Vector<AttachMenuPeerType> icons:Vector<AttachMenuBotIcon> = AttachMenuBot;`
-    public struct AttachMenuBot: TLCombinator {
+    public final class AttachMenuBot: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xd90d8dfe
         public static let tlName = "attachMenuBot"
 
@@ -309,12 +345,27 @@ extension Api.AttachMenuBot {
             if let value = self.peerTypes { value.encode(to: &writer) }
             self.icons.encode(to: &writer)
         }
+
+        public static func == (lhs: AttachMenuBot, rhs: AttachMenuBot) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.inactive == rhs.inactive else { return false }
+            guard lhs.hasSettings == rhs.hasSettings else { return false }
+            guard lhs.requestWriteAccess == rhs.requestWriteAccess else { return false }
+            guard lhs.showInAttachMenu == rhs.showInAttachMenu else { return false }
+            guard lhs.showInSideMenu == rhs.showInSideMenu else { return false }
+            guard lhs.sideMenuDisclaimerNeeded == rhs.sideMenuDisclaimerNeeded else { return false }
+            guard lhs.botId == rhs.botId else { return false }
+            guard lhs.shortName == rhs.shortName else { return false }
+            guard lhs.peerTypes == rhs.peerTypes else { return false }
+            guard lhs.icons == rhs.icons else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `AttachMenuBotIcon`.
-    public indirect enum AttachMenuBotIcon: TLBoxedType {
+    public enum AttachMenuBotIcon: TLBoxedType {
         case attachMenuBotIcon(Api.AttachMenuBotIcon.AttachMenuBotIcon)
 
         public static let tlTypeName = "AttachMenuBotIcon"
@@ -339,7 +390,7 @@ extension Api {
 
 extension Api.AttachMenuBotIcon {
     /// `attachMenuBotIcon#b2a7386b flags:# name:string icon:Document colors:flags.0?Vector<AttachMenuBotIconColor> = AttachMenuBotIcon;`
-    public struct AttachMenuBotIcon: TLCombinator {
+    public final class AttachMenuBotIcon: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xb2a7386b
         public static let tlName = "attachMenuBotIcon"
 
@@ -368,12 +419,20 @@ extension Api.AttachMenuBotIcon {
             self.icon.encode(to: &writer)
             if let value = self.colors { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: AttachMenuBotIcon, rhs: AttachMenuBotIcon) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.name == rhs.name else { return false }
+            guard lhs.icon == rhs.icon else { return false }
+            guard lhs.colors == rhs.colors else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `AttachMenuBotIconColor`.
-    public indirect enum AttachMenuBotIconColor: TLBoxedType {
+    public enum AttachMenuBotIconColor: TLBoxedType {
         case attachMenuBotIconColor(Api.AttachMenuBotIconColor.AttachMenuBotIconColor)
 
         public static let tlTypeName = "AttachMenuBotIconColor"
@@ -398,7 +457,7 @@ extension Api {
 
 extension Api.AttachMenuBotIconColor {
     /// `attachMenuBotIconColor#4576f3f0 name:string color:int = AttachMenuBotIconColor;`
-    public struct AttachMenuBotIconColor: TLCombinator {
+    public final class AttachMenuBotIconColor: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x4576f3f0
         public static let tlName = "attachMenuBotIconColor"
 
@@ -419,12 +478,19 @@ extension Api.AttachMenuBotIconColor {
             writer.writeString(self.name)
             writer.writeInt32(self.color)
         }
+
+        public static func == (lhs: AttachMenuBotIconColor, rhs: AttachMenuBotIconColor) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.name == rhs.name else { return false }
+            guard lhs.color == rhs.color else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `AttachMenuBots`.
-    public indirect enum AttachMenuBots: TLBoxedType {
+    public enum AttachMenuBots: TLBoxedType {
         case attachMenuBotsNotModified(Api.AttachMenuBots.AttachMenuBotsNotModified)
         case attachMenuBots(Api.AttachMenuBots.AttachMenuBots)
 
@@ -452,7 +518,7 @@ extension Api {
 
 extension Api.AttachMenuBots {
     /// `attachMenuBotsNotModified#f1d88a5c = AttachMenuBots;`
-    public struct AttachMenuBotsNotModified: TLCombinator {
+    public final class AttachMenuBotsNotModified: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xf1d88a5c
         public static let tlName = "attachMenuBotsNotModified"
 
@@ -464,12 +530,17 @@ extension Api.AttachMenuBots {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: AttachMenuBotsNotModified, rhs: AttachMenuBotsNotModified) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.AttachMenuBots {
     /// `attachMenuBots#3c4301c0 hash:long bots:Vector<AttachMenuBot> users:Vector<User> = AttachMenuBots;`
-    public struct AttachMenuBots: TLCombinator {
+    public final class AttachMenuBots: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x3c4301c0
         public static let tlName = "attachMenuBots"
 
@@ -494,12 +565,20 @@ extension Api.AttachMenuBots {
             self.bots.encode(to: &writer)
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: AttachMenuBots, rhs: AttachMenuBots) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.hash == rhs.hash else { return false }
+            guard lhs.bots == rhs.bots else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `AttachMenuBotsBot`.
-    public indirect enum AttachMenuBotsBot: TLBoxedType {
+    public enum AttachMenuBotsBot: TLBoxedType {
         case attachMenuBotsBot(Api.AttachMenuBotsBot.AttachMenuBotsBot)
 
         public static let tlTypeName = "AttachMenuBotsBot"
@@ -524,7 +603,7 @@ extension Api {
 
 extension Api.AttachMenuBotsBot {
     /// `attachMenuBotsBot#93bf667f bot:AttachMenuBot users:Vector<User> = AttachMenuBotsBot;`
-    public struct AttachMenuBotsBot: TLCombinator {
+    public final class AttachMenuBotsBot: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x93bf667f
         public static let tlName = "attachMenuBotsBot"
 
@@ -545,12 +624,19 @@ extension Api.AttachMenuBotsBot {
             self.bot.encode(to: &writer)
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: AttachMenuBotsBot, rhs: AttachMenuBotsBot) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.bot == rhs.bot else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `AttachMenuPeerType`.
-    public indirect enum AttachMenuPeerType: TLBoxedType {
+    public enum AttachMenuPeerType: TLBoxedType {
         case attachMenuPeerTypeSameBotPM(Api.AttachMenuPeerType.AttachMenuPeerTypeSameBotPM)
         case attachMenuPeerTypeBotPM(Api.AttachMenuPeerType.AttachMenuPeerTypeBotPM)
         case attachMenuPeerTypePM(Api.AttachMenuPeerType.AttachMenuPeerTypePM)
@@ -587,7 +673,7 @@ extension Api {
 
 extension Api.AttachMenuPeerType {
     /// `attachMenuPeerTypeSameBotPM#7d6be90e = AttachMenuPeerType;`
-    public struct AttachMenuPeerTypeSameBotPM: TLCombinator {
+    public final class AttachMenuPeerTypeSameBotPM: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x7d6be90e
         public static let tlName = "attachMenuPeerTypeSameBotPM"
 
@@ -599,12 +685,17 @@ extension Api.AttachMenuPeerType {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: AttachMenuPeerTypeSameBotPM, rhs: AttachMenuPeerTypeSameBotPM) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.AttachMenuPeerType {
     /// `attachMenuPeerTypeBotPM#c32bfa1a = AttachMenuPeerType;`
-    public struct AttachMenuPeerTypeBotPM: TLCombinator {
+    public final class AttachMenuPeerTypeBotPM: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xc32bfa1a
         public static let tlName = "attachMenuPeerTypeBotPM"
 
@@ -616,12 +707,17 @@ extension Api.AttachMenuPeerType {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: AttachMenuPeerTypeBotPM, rhs: AttachMenuPeerTypeBotPM) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.AttachMenuPeerType {
     /// `attachMenuPeerTypePM#f146d31f = AttachMenuPeerType;`
-    public struct AttachMenuPeerTypePM: TLCombinator {
+    public final class AttachMenuPeerTypePM: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xf146d31f
         public static let tlName = "attachMenuPeerTypePM"
 
@@ -633,12 +729,17 @@ extension Api.AttachMenuPeerType {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: AttachMenuPeerTypePM, rhs: AttachMenuPeerTypePM) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.AttachMenuPeerType {
     /// `attachMenuPeerTypeChat#0509113f = AttachMenuPeerType;`
-    public struct AttachMenuPeerTypeChat: TLCombinator {
+    public final class AttachMenuPeerTypeChat: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x0509113f
         public static let tlName = "attachMenuPeerTypeChat"
 
@@ -650,12 +751,17 @@ extension Api.AttachMenuPeerType {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: AttachMenuPeerTypeChat, rhs: AttachMenuPeerTypeChat) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.AttachMenuPeerType {
     /// `attachMenuPeerTypeBroadcast#7bfbdefc = AttachMenuPeerType;`
-    public struct AttachMenuPeerTypeBroadcast: TLCombinator {
+    public final class AttachMenuPeerTypeBroadcast: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x7bfbdefc
         public static let tlName = "attachMenuPeerTypeBroadcast"
 
@@ -667,12 +773,17 @@ extension Api.AttachMenuPeerType {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: AttachMenuPeerTypeBroadcast, rhs: AttachMenuPeerTypeBroadcast) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `AuctionBidLevel`.
-    public indirect enum AuctionBidLevel: TLBoxedType {
+    public enum AuctionBidLevel: TLBoxedType {
         case auctionBidLevel(Api.AuctionBidLevel.AuctionBidLevel)
 
         public static let tlTypeName = "AuctionBidLevel"
@@ -697,7 +808,7 @@ extension Api {
 
 extension Api.AuctionBidLevel {
     /// `auctionBidLevel#310240cc pos:int amount:long date:int = AuctionBidLevel;`
-    public struct AuctionBidLevel: TLCombinator {
+    public final class AuctionBidLevel: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x310240cc
         public static let tlName = "auctionBidLevel"
 
@@ -722,12 +833,20 @@ extension Api.AuctionBidLevel {
             writer.writeInt64(self.amount)
             writer.writeInt32(self.date)
         }
+
+        public static func == (lhs: AuctionBidLevel, rhs: AuctionBidLevel) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.pos == rhs.pos else { return false }
+            guard lhs.amount == rhs.amount else { return false }
+            guard lhs.date == rhs.date else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `Authorization`.
-    public indirect enum Authorization: TLBoxedType {
+    public enum Authorization: TLBoxedType {
         case authorization(Api.Authorization.Authorization)
 
         public static let tlTypeName = "Authorization"
@@ -752,7 +871,7 @@ extension Api {
 
 extension Api.Authorization {
     /// `authorization#ad01d61d flags:# current:flags.0?true official_app:flags.1?true password_pending:flags.2?true encrypted_requests_disabled:flags.3?true call_requests_disabled:flags.4?true unconfirmed:flags.5?true hash:long device_model:string platform:string system_version:string api_id:int app_name:string app_version:string date_created:int date_active:int ip:string country:string region:string = Authorization;`
-    public struct Authorization: TLCombinator {
+    public final class Authorization: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xad01d61d
         public static let tlName = "authorization"
 
@@ -840,12 +959,35 @@ extension Api.Authorization {
             writer.writeString(self.country)
             writer.writeString(self.region)
         }
+
+        public static func == (lhs: Authorization, rhs: Authorization) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.current == rhs.current else { return false }
+            guard lhs.officialApp == rhs.officialApp else { return false }
+            guard lhs.passwordPending == rhs.passwordPending else { return false }
+            guard lhs.encryptedRequestsDisabled == rhs.encryptedRequestsDisabled else { return false }
+            guard lhs.callRequestsDisabled == rhs.callRequestsDisabled else { return false }
+            guard lhs.unconfirmed == rhs.unconfirmed else { return false }
+            guard lhs.hash == rhs.hash else { return false }
+            guard lhs.deviceModel == rhs.deviceModel else { return false }
+            guard lhs.platform == rhs.platform else { return false }
+            guard lhs.systemVersion == rhs.systemVersion else { return false }
+            guard lhs.apiId == rhs.apiId else { return false }
+            guard lhs.appName == rhs.appName else { return false }
+            guard lhs.appVersion == rhs.appVersion else { return false }
+            guard lhs.dateCreated == rhs.dateCreated else { return false }
+            guard lhs.dateActive == rhs.dateActive else { return false }
+            guard lhs.ip == rhs.ip else { return false }
+            guard lhs.country == rhs.country else { return false }
+            guard lhs.region == rhs.region else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `AutoDownloadSettings`.
-    public indirect enum AutoDownloadSettings: TLBoxedType {
+    public enum AutoDownloadSettings: TLBoxedType {
         case autoDownloadSettings(Api.AutoDownloadSettings.AutoDownloadSettings)
 
         public static let tlTypeName = "AutoDownloadSettings"
@@ -870,7 +1012,7 @@ extension Api {
 
 extension Api.AutoDownloadSettings {
     /// `autoDownloadSettings#baa57628 flags:# disabled:flags.0?true video_preload_large:flags.1?true audio_preload_next:flags.2?true phonecalls_less_data:flags.3?true stories_preload:flags.4?true photo_size_max:int video_size_max:long file_size_max:long video_upload_maxbitrate:int small_queue_active_operations_max:int large_queue_active_operations_max:int = AutoDownloadSettings;`
-    public struct AutoDownloadSettings: TLCombinator {
+    public final class AutoDownloadSettings: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xbaa57628
         public static let tlName = "autoDownloadSettings"
 
@@ -930,12 +1072,28 @@ extension Api.AutoDownloadSettings {
             writer.writeInt32(self.smallQueueActiveOperationsMax)
             writer.writeInt32(self.largeQueueActiveOperationsMax)
         }
+
+        public static func == (lhs: AutoDownloadSettings, rhs: AutoDownloadSettings) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.disabled == rhs.disabled else { return false }
+            guard lhs.videoPreloadLarge == rhs.videoPreloadLarge else { return false }
+            guard lhs.audioPreloadNext == rhs.audioPreloadNext else { return false }
+            guard lhs.phonecallsLessData == rhs.phonecallsLessData else { return false }
+            guard lhs.storiesPreload == rhs.storiesPreload else { return false }
+            guard lhs.photoSizeMax == rhs.photoSizeMax else { return false }
+            guard lhs.videoSizeMax == rhs.videoSizeMax else { return false }
+            guard lhs.fileSizeMax == rhs.fileSizeMax else { return false }
+            guard lhs.videoUploadMaxbitrate == rhs.videoUploadMaxbitrate else { return false }
+            guard lhs.smallQueueActiveOperationsMax == rhs.smallQueueActiveOperationsMax else { return false }
+            guard lhs.largeQueueActiveOperationsMax == rhs.largeQueueActiveOperationsMax else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `AutoSaveException`.
-    public indirect enum AutoSaveException: TLBoxedType {
+    public enum AutoSaveException: TLBoxedType {
         case autoSaveException(Api.AutoSaveException.AutoSaveException)
 
         public static let tlTypeName = "AutoSaveException"
@@ -960,7 +1118,7 @@ extension Api {
 
 extension Api.AutoSaveException {
     /// `autoSaveException#81602d47 peer:Peer settings:AutoSaveSettings = AutoSaveException;`
-    public struct AutoSaveException: TLCombinator {
+    public final class AutoSaveException: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x81602d47
         public static let tlName = "autoSaveException"
 
@@ -981,12 +1139,19 @@ extension Api.AutoSaveException {
             self.peer.encode(to: &writer)
             self.settings.encode(to: &writer)
         }
+
+        public static func == (lhs: AutoSaveException, rhs: AutoSaveException) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.peer == rhs.peer else { return false }
+            guard lhs.settings == rhs.settings else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `AutoSaveSettings`.
-    public indirect enum AutoSaveSettings: TLBoxedType {
+    public enum AutoSaveSettings: TLBoxedType {
         case autoSaveSettings(Api.AutoSaveSettings.AutoSaveSettings)
 
         public static let tlTypeName = "AutoSaveSettings"
@@ -1011,7 +1176,7 @@ extension Api {
 
 extension Api.AutoSaveSettings {
     /// `autoSaveSettings#c84834ce flags:# photos:flags.0?true videos:flags.1?true video_max_size:flags.2?long = AutoSaveSettings;`
-    public struct AutoSaveSettings: TLCombinator {
+    public final class AutoSaveSettings: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xc84834ce
         public static let tlName = "autoSaveSettings"
 
@@ -1040,12 +1205,20 @@ extension Api.AutoSaveSettings {
             writer.writeUInt32(flags)
             if let value = self.videoMaxSize { writer.writeInt64(value) }
         }
+
+        public static func == (lhs: AutoSaveSettings, rhs: AutoSaveSettings) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.photos == rhs.photos else { return false }
+            guard lhs.videos == rhs.videos else { return false }
+            guard lhs.videoMaxSize == rhs.videoMaxSize else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `AvailableEffect`.
-    public indirect enum AvailableEffect: TLBoxedType {
+    public enum AvailableEffect: TLBoxedType {
         case availableEffect(Api.AvailableEffect.AvailableEffect)
 
         public static let tlTypeName = "AvailableEffect"
@@ -1070,7 +1243,7 @@ extension Api {
 
 extension Api.AvailableEffect {
     /// `availableEffect#93c3e27e flags:# premium_required:flags.2?true id:long emoticon:string static_icon_id:flags.0?long effect_sticker_id:long effect_animation_id:flags.1?long = AvailableEffect;`
-    public struct AvailableEffect: TLCombinator {
+    public final class AvailableEffect: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x93c3e27e
         public static let tlName = "availableEffect"
 
@@ -1112,12 +1285,23 @@ extension Api.AvailableEffect {
             writer.writeInt64(self.effectStickerId)
             if let value = self.effectAnimationId { writer.writeInt64(value) }
         }
+
+        public static func == (lhs: AvailableEffect, rhs: AvailableEffect) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.premiumRequired == rhs.premiumRequired else { return false }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.emoticon == rhs.emoticon else { return false }
+            guard lhs.staticIconId == rhs.staticIconId else { return false }
+            guard lhs.effectStickerId == rhs.effectStickerId else { return false }
+            guard lhs.effectAnimationId == rhs.effectAnimationId else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `AvailableReaction`.
-    public indirect enum AvailableReaction: TLBoxedType {
+    public enum AvailableReaction: TLBoxedType {
         case availableReaction(Api.AvailableReaction.AvailableReaction)
 
         public static let tlTypeName = "AvailableReaction"
@@ -1142,7 +1326,7 @@ extension Api {
 
 extension Api.AvailableReaction {
     /// `availableReaction#c077ec01 flags:# inactive:flags.0?true premium:flags.2?true reaction:string title:string static_icon:Document appear_animation:Document select_animation:Document activate_animation:Document effect_animation:Document around_animation:flags.1?Document center_icon:flags.1?Document = AvailableReaction;`
-    public struct AvailableReaction: TLCombinator {
+    public final class AvailableReaction: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xc077ec01
         public static let tlName = "availableReaction"
 
@@ -1204,12 +1388,28 @@ extension Api.AvailableReaction {
             if let value = self.aroundAnimation { value.encode(to: &writer) }
             if let value = self.centerIcon { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: AvailableReaction, rhs: AvailableReaction) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.inactive == rhs.inactive else { return false }
+            guard lhs.premium == rhs.premium else { return false }
+            guard lhs.reaction == rhs.reaction else { return false }
+            guard lhs.title == rhs.title else { return false }
+            guard lhs.staticIcon == rhs.staticIcon else { return false }
+            guard lhs.appearAnimation == rhs.appearAnimation else { return false }
+            guard lhs.selectAnimation == rhs.selectAnimation else { return false }
+            guard lhs.activateAnimation == rhs.activateAnimation else { return false }
+            guard lhs.effectAnimation == rhs.effectAnimation else { return false }
+            guard lhs.aroundAnimation == rhs.aroundAnimation else { return false }
+            guard lhs.centerIcon == rhs.centerIcon else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `BankCardOpenUrl`.
-    public indirect enum BankCardOpenUrl: TLBoxedType {
+    public enum BankCardOpenUrl: TLBoxedType {
         case bankCardOpenUrl(Api.BankCardOpenUrl.BankCardOpenUrl)
 
         public static let tlTypeName = "BankCardOpenUrl"
@@ -1234,7 +1434,7 @@ extension Api {
 
 extension Api.BankCardOpenUrl {
     /// `bankCardOpenUrl#f568028a url:string name:string = BankCardOpenUrl;`
-    public struct BankCardOpenUrl: TLCombinator {
+    public final class BankCardOpenUrl: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xf568028a
         public static let tlName = "bankCardOpenUrl"
 
@@ -1255,12 +1455,19 @@ extension Api.BankCardOpenUrl {
             writer.writeString(self.url)
             writer.writeString(self.name)
         }
+
+        public static func == (lhs: BankCardOpenUrl, rhs: BankCardOpenUrl) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.url == rhs.url else { return false }
+            guard lhs.name == rhs.name else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `BaseTheme`.
-    public indirect enum BaseTheme: TLBoxedType {
+    public enum BaseTheme: TLBoxedType {
         case baseThemeClassic(Api.BaseTheme.BaseThemeClassic)
         case baseThemeDay(Api.BaseTheme.BaseThemeDay)
         case baseThemeNight(Api.BaseTheme.BaseThemeNight)
@@ -1297,7 +1504,7 @@ extension Api {
 
 extension Api.BaseTheme {
     /// `baseThemeClassic#c3a12462 = BaseTheme;`
-    public struct BaseThemeClassic: TLCombinator {
+    public final class BaseThemeClassic: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xc3a12462
         public static let tlName = "baseThemeClassic"
 
@@ -1309,12 +1516,17 @@ extension Api.BaseTheme {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: BaseThemeClassic, rhs: BaseThemeClassic) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.BaseTheme {
     /// `baseThemeDay#fbd81688 = BaseTheme;`
-    public struct BaseThemeDay: TLCombinator {
+    public final class BaseThemeDay: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xfbd81688
         public static let tlName = "baseThemeDay"
 
@@ -1326,12 +1538,17 @@ extension Api.BaseTheme {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: BaseThemeDay, rhs: BaseThemeDay) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.BaseTheme {
     /// `baseThemeNight#b7b31ea8 = BaseTheme;`
-    public struct BaseThemeNight: TLCombinator {
+    public final class BaseThemeNight: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xb7b31ea8
         public static let tlName = "baseThemeNight"
 
@@ -1343,12 +1560,17 @@ extension Api.BaseTheme {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: BaseThemeNight, rhs: BaseThemeNight) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.BaseTheme {
     /// `baseThemeTinted#6d5f77ee = BaseTheme;`
-    public struct BaseThemeTinted: TLCombinator {
+    public final class BaseThemeTinted: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x6d5f77ee
         public static let tlName = "baseThemeTinted"
 
@@ -1360,12 +1582,17 @@ extension Api.BaseTheme {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: BaseThemeTinted, rhs: BaseThemeTinted) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.BaseTheme {
     /// `baseThemeArctic#5b11125a = BaseTheme;`
-    public struct BaseThemeArctic: TLCombinator {
+    public final class BaseThemeArctic: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x5b11125a
         public static let tlName = "baseThemeArctic"
 
@@ -1377,12 +1604,17 @@ extension Api.BaseTheme {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: BaseThemeArctic, rhs: BaseThemeArctic) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `Birthday`.
-    public indirect enum Birthday: TLBoxedType {
+    public enum Birthday: TLBoxedType {
         case birthday(Api.Birthday.Birthday)
 
         public static let tlTypeName = "Birthday"
@@ -1407,7 +1639,7 @@ extension Api {
 
 extension Api.Birthday {
     /// `birthday#6c8e1e06 flags:# day:int month:int year:flags.0?int = Birthday;`
-    public struct Birthday: TLCombinator {
+    public final class Birthday: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x6c8e1e06
         public static let tlName = "birthday"
 
@@ -1436,12 +1668,20 @@ extension Api.Birthday {
             writer.writeInt32(self.month)
             if let value = self.year { writer.writeInt32(value) }
         }
+
+        public static func == (lhs: Birthday, rhs: Birthday) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.day == rhs.day else { return false }
+            guard lhs.month == rhs.month else { return false }
+            guard lhs.year == rhs.year else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `Boost`.
-    public indirect enum Boost: TLBoxedType {
+    public enum Boost: TLBoxedType {
         case boost(Api.Boost.Boost)
 
         public static let tlTypeName = "Boost"
@@ -1466,7 +1706,7 @@ extension Api {
 
 extension Api.Boost {
     /// `boost#4b3e14d6 flags:# gift:flags.1?true giveaway:flags.2?true unclaimed:flags.3?true id:string user_id:flags.0?long giveaway_msg_id:flags.2?int date:int expires:int used_gift_slug:flags.4?string multiplier:flags.5?int stars:flags.6?long = Boost;`
-    public struct Boost: TLCombinator {
+    public final class Boost: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x4b3e14d6
         public static let tlName = "boost"
 
@@ -1531,12 +1771,28 @@ extension Api.Boost {
             if let value = self.multiplier { writer.writeInt32(value) }
             if let value = self.stars { writer.writeInt64(value) }
         }
+
+        public static func == (lhs: Boost, rhs: Boost) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.gift == rhs.gift else { return false }
+            guard lhs.giveaway == rhs.giveaway else { return false }
+            guard lhs.unclaimed == rhs.unclaimed else { return false }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.userId == rhs.userId else { return false }
+            guard lhs.giveawayMsgId == rhs.giveawayMsgId else { return false }
+            guard lhs.date == rhs.date else { return false }
+            guard lhs.expires == rhs.expires else { return false }
+            guard lhs.usedGiftSlug == rhs.usedGiftSlug else { return false }
+            guard lhs.multiplier == rhs.multiplier else { return false }
+            guard lhs.stars == rhs.stars else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `BotApp`.
-    public indirect enum BotApp: TLBoxedType {
+    public enum BotApp: TLBoxedType {
         case botAppNotModified(Api.BotApp.BotAppNotModified)
         case botApp(Api.BotApp.BotApp)
 
@@ -1564,7 +1820,7 @@ extension Api {
 
 extension Api.BotApp {
     /// `botAppNotModified#5da674b7 = BotApp;`
-    public struct BotAppNotModified: TLCombinator {
+    public final class BotAppNotModified: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x5da674b7
         public static let tlName = "botAppNotModified"
 
@@ -1576,12 +1832,17 @@ extension Api.BotApp {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: BotAppNotModified, rhs: BotAppNotModified) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.BotApp {
     /// `botApp#95fcd1d6 flags:# id:long access_hash:long short_name:string title:string description:string photo:Photo document:flags.0?Document hash:long = BotApp;`
-    public struct BotApp: TLCombinator {
+    public final class BotApp: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x95fcd1d6
         public static let tlName = "botApp"
 
@@ -1630,12 +1891,25 @@ extension Api.BotApp {
             if let value = self.document { value.encode(to: &writer) }
             writer.writeInt64(self.hash)
         }
+
+        public static func == (lhs: BotApp, rhs: BotApp) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.accessHash == rhs.accessHash else { return false }
+            guard lhs.shortName == rhs.shortName else { return false }
+            guard lhs.title == rhs.title else { return false }
+            guard lhs.description == rhs.description else { return false }
+            guard lhs.photo == rhs.photo else { return false }
+            guard lhs.document == rhs.document else { return false }
+            guard lhs.hash == rhs.hash else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `BotAppSettings`.
-    public indirect enum BotAppSettings: TLBoxedType {
+    public enum BotAppSettings: TLBoxedType {
         case botAppSettings(Api.BotAppSettings.BotAppSettings)
 
         public static let tlTypeName = "BotAppSettings"
@@ -1660,7 +1934,7 @@ extension Api {
 
 extension Api.BotAppSettings {
     /// `botAppSettings#c99b1950 flags:# placeholder_path:flags.0?bytes background_color:flags.1?int background_dark_color:flags.2?int header_color:flags.3?int header_dark_color:flags.4?int = BotAppSettings;`
-    public struct BotAppSettings: TLCombinator {
+    public final class BotAppSettings: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xc99b1950
         public static let tlName = "botAppSettings"
 
@@ -1701,12 +1975,22 @@ extension Api.BotAppSettings {
             if let value = self.headerColor { writer.writeInt32(value) }
             if let value = self.headerDarkColor { writer.writeInt32(value) }
         }
+
+        public static func == (lhs: BotAppSettings, rhs: BotAppSettings) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.placeholderPath == rhs.placeholderPath else { return false }
+            guard lhs.backgroundColor == rhs.backgroundColor else { return false }
+            guard lhs.backgroundDarkColor == rhs.backgroundDarkColor else { return false }
+            guard lhs.headerColor == rhs.headerColor else { return false }
+            guard lhs.headerDarkColor == rhs.headerDarkColor else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `BotBusinessConnection`.
-    public indirect enum BotBusinessConnection: TLBoxedType {
+    public enum BotBusinessConnection: TLBoxedType {
         case botBusinessConnection(Api.BotBusinessConnection.BotBusinessConnection)
 
         public static let tlTypeName = "BotBusinessConnection"
@@ -1731,7 +2015,7 @@ extension Api {
 
 extension Api.BotBusinessConnection {
     /// `botBusinessConnection#8f34b2f5 flags:# disabled:flags.1?true connection_id:string user_id:long dc_id:int date:int rights:flags.2?BusinessBotRights = BotBusinessConnection;`
-    public struct BotBusinessConnection: TLCombinator {
+    public final class BotBusinessConnection: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x8f34b2f5
         public static let tlName = "botBusinessConnection"
 
@@ -1772,12 +2056,23 @@ extension Api.BotBusinessConnection {
             writer.writeInt32(self.date)
             if let value = self.rights { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: BotBusinessConnection, rhs: BotBusinessConnection) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.disabled == rhs.disabled else { return false }
+            guard lhs.connectionId == rhs.connectionId else { return false }
+            guard lhs.userId == rhs.userId else { return false }
+            guard lhs.dcId == rhs.dcId else { return false }
+            guard lhs.date == rhs.date else { return false }
+            guard lhs.rights == rhs.rights else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `BotCommand`.
-    public indirect enum BotCommand: TLBoxedType {
+    public enum BotCommand: TLBoxedType {
         case botCommand(Api.BotCommand.BotCommand)
 
         public static let tlTypeName = "BotCommand"
@@ -1802,7 +2097,7 @@ extension Api {
 
 extension Api.BotCommand {
     /// `botCommand#9852d6d2 flags:# ephemeral:flags.0?true command:string description:string = BotCommand;`
-    public struct BotCommand: TLCombinator {
+    public final class BotCommand: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x9852d6d2
         public static let tlName = "botCommand"
 
@@ -1830,12 +2125,20 @@ extension Api.BotCommand {
             writer.writeString(self.command)
             writer.writeString(self.description)
         }
+
+        public static func == (lhs: BotCommand, rhs: BotCommand) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.ephemeral == rhs.ephemeral else { return false }
+            guard lhs.command == rhs.command else { return false }
+            guard lhs.description == rhs.description else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `BotCommandScope`.
-    public indirect enum BotCommandScope: TLBoxedType {
+    public enum BotCommandScope: TLBoxedType {
         case botCommandScopeDefault(Api.BotCommandScope.BotCommandScopeDefault)
         case botCommandScopeUsers(Api.BotCommandScope.BotCommandScopeUsers)
         case botCommandScopeChats(Api.BotCommandScope.BotCommandScopeChats)
@@ -1878,7 +2181,7 @@ extension Api {
 
 extension Api.BotCommandScope {
     /// `botCommandScopeDefault#2f6cb2ab = BotCommandScope;`
-    public struct BotCommandScopeDefault: TLCombinator {
+    public final class BotCommandScopeDefault: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x2f6cb2ab
         public static let tlName = "botCommandScopeDefault"
 
@@ -1890,12 +2193,17 @@ extension Api.BotCommandScope {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: BotCommandScopeDefault, rhs: BotCommandScopeDefault) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.BotCommandScope {
     /// `botCommandScopeUsers#3c4f04d8 = BotCommandScope;`
-    public struct BotCommandScopeUsers: TLCombinator {
+    public final class BotCommandScopeUsers: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x3c4f04d8
         public static let tlName = "botCommandScopeUsers"
 
@@ -1907,12 +2215,17 @@ extension Api.BotCommandScope {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: BotCommandScopeUsers, rhs: BotCommandScopeUsers) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.BotCommandScope {
     /// `botCommandScopeChats#6fe1a881 = BotCommandScope;`
-    public struct BotCommandScopeChats: TLCombinator {
+    public final class BotCommandScopeChats: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x6fe1a881
         public static let tlName = "botCommandScopeChats"
 
@@ -1924,12 +2237,17 @@ extension Api.BotCommandScope {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: BotCommandScopeChats, rhs: BotCommandScopeChats) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.BotCommandScope {
     /// `botCommandScopeChatAdmins#b9aa606a = BotCommandScope;`
-    public struct BotCommandScopeChatAdmins: TLCombinator {
+    public final class BotCommandScopeChatAdmins: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xb9aa606a
         public static let tlName = "botCommandScopeChatAdmins"
 
@@ -1941,12 +2259,17 @@ extension Api.BotCommandScope {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: BotCommandScopeChatAdmins, rhs: BotCommandScopeChatAdmins) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.BotCommandScope {
     /// `botCommandScopePeer#db9d897d peer:InputPeer = BotCommandScope;`
-    public struct BotCommandScopePeer: TLCombinator {
+    public final class BotCommandScopePeer: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xdb9d897d
         public static let tlName = "botCommandScopePeer"
 
@@ -1963,12 +2286,18 @@ extension Api.BotCommandScope {
         public func encodeBare(to writer: inout TLWriter) {
             self.peer.encode(to: &writer)
         }
+
+        public static func == (lhs: BotCommandScopePeer, rhs: BotCommandScopePeer) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.peer == rhs.peer else { return false }
+            return true
+        }
     }
 }
 
 extension Api.BotCommandScope {
     /// `botCommandScopePeerAdmins#3fd863d1 peer:InputPeer = BotCommandScope;`
-    public struct BotCommandScopePeerAdmins: TLCombinator {
+    public final class BotCommandScopePeerAdmins: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x3fd863d1
         public static let tlName = "botCommandScopePeerAdmins"
 
@@ -1985,12 +2314,18 @@ extension Api.BotCommandScope {
         public func encodeBare(to writer: inout TLWriter) {
             self.peer.encode(to: &writer)
         }
+
+        public static func == (lhs: BotCommandScopePeerAdmins, rhs: BotCommandScopePeerAdmins) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.peer == rhs.peer else { return false }
+            return true
+        }
     }
 }
 
 extension Api.BotCommandScope {
     /// `botCommandScopePeerUser#0a1321f3 peer:InputPeer user_id:InputUser = BotCommandScope;`
-    public struct BotCommandScopePeerUser: TLCombinator {
+    public final class BotCommandScopePeerUser: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x0a1321f3
         public static let tlName = "botCommandScopePeerUser"
 
@@ -2011,12 +2346,19 @@ extension Api.BotCommandScope {
             self.peer.encode(to: &writer)
             self.userId.encode(to: &writer)
         }
+
+        public static func == (lhs: BotCommandScopePeerUser, rhs: BotCommandScopePeerUser) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.peer == rhs.peer else { return false }
+            guard lhs.userId == rhs.userId else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `BotInfo`.
-    public indirect enum BotInfo: TLBoxedType {
+    public enum BotInfo: TLBoxedType {
         case botInfo(Api.BotInfo.BotInfo)
 
         public static let tlTypeName = "BotInfo"
@@ -2041,7 +2383,7 @@ extension Api {
 
 extension Api.BotInfo {
     /// `botInfo#4d8a0299 flags:# has_preview_medias:flags.6?true user_id:flags.0?long description:flags.1?string description_photo:flags.4?Photo description_document:flags.5?Document commands:flags.2?Vector<BotCommand> menu_button:flags.3?BotMenuButton privacy_policy_url:flags.7?string app_settings:flags.8?BotAppSettings verifier_settings:flags.9?BotVerifierSettings = BotInfo;`
-    public struct BotInfo: TLCombinator {
+    public final class BotInfo: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x4d8a0299
         public static let tlName = "botInfo"
 
@@ -2106,12 +2448,27 @@ extension Api.BotInfo {
             if let value = self.appSettings { value.encode(to: &writer) }
             if let value = self.verifierSettings { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: BotInfo, rhs: BotInfo) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.hasPreviewMedias == rhs.hasPreviewMedias else { return false }
+            guard lhs.userId == rhs.userId else { return false }
+            guard lhs.description == rhs.description else { return false }
+            guard lhs.descriptionPhoto == rhs.descriptionPhoto else { return false }
+            guard lhs.descriptionDocument == rhs.descriptionDocument else { return false }
+            guard lhs.commands == rhs.commands else { return false }
+            guard lhs.menuButton == rhs.menuButton else { return false }
+            guard lhs.privacyPolicyUrl == rhs.privacyPolicyUrl else { return false }
+            guard lhs.appSettings == rhs.appSettings else { return false }
+            guard lhs.verifierSettings == rhs.verifierSettings else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `BotInlineMessage`.
-    public indirect enum BotInlineMessage: TLBoxedType {
+    public enum BotInlineMessage: TLBoxedType {
         case botInlineMessageMediaAuto(Api.BotInlineMessage.BotInlineMessageMediaAuto)
         case botInlineMessageText(Api.BotInlineMessage.BotInlineMessageText)
         case botInlineMessageMediaGeo(Api.BotInlineMessage.BotInlineMessageMediaGeo)
@@ -2157,7 +2514,7 @@ extension Api {
 
 extension Api.BotInlineMessage {
     /// `botInlineMessageMediaAuto#764cf810 flags:# invert_media:flags.3?true message:string entities:flags.1?Vector<MessageEntity> reply_markup:flags.2?ReplyMarkup = BotInlineMessage;`
-    public struct BotInlineMessageMediaAuto: TLCombinator {
+    public final class BotInlineMessageMediaAuto: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x764cf810
         public static let tlName = "botInlineMessageMediaAuto"
 
@@ -2191,12 +2548,21 @@ extension Api.BotInlineMessage {
             if let value = self.entities { value.encode(to: &writer) }
             if let value = self.replyMarkup { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: BotInlineMessageMediaAuto, rhs: BotInlineMessageMediaAuto) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.invertMedia == rhs.invertMedia else { return false }
+            guard lhs.message == rhs.message else { return false }
+            guard lhs.entities == rhs.entities else { return false }
+            guard lhs.replyMarkup == rhs.replyMarkup else { return false }
+            return true
+        }
     }
 }
 
 extension Api.BotInlineMessage {
     /// `botInlineMessageText#8c7f65e2 flags:# no_webpage:flags.0?true invert_media:flags.3?true message:string entities:flags.1?Vector<MessageEntity> reply_markup:flags.2?ReplyMarkup = BotInlineMessage;`
-    public struct BotInlineMessageText: TLCombinator {
+    public final class BotInlineMessageText: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x8c7f65e2
         public static let tlName = "botInlineMessageText"
 
@@ -2234,12 +2600,22 @@ extension Api.BotInlineMessage {
             if let value = self.entities { value.encode(to: &writer) }
             if let value = self.replyMarkup { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: BotInlineMessageText, rhs: BotInlineMessageText) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.noWebpage == rhs.noWebpage else { return false }
+            guard lhs.invertMedia == rhs.invertMedia else { return false }
+            guard lhs.message == rhs.message else { return false }
+            guard lhs.entities == rhs.entities else { return false }
+            guard lhs.replyMarkup == rhs.replyMarkup else { return false }
+            return true
+        }
     }
 }
 
 extension Api.BotInlineMessage {
     /// `botInlineMessageMediaGeo#051846fd flags:# geo:GeoPoint heading:flags.0?int period:flags.1?int proximity_notification_radius:flags.3?int reply_markup:flags.2?ReplyMarkup = BotInlineMessage;`
-    public struct BotInlineMessageMediaGeo: TLCombinator {
+    public final class BotInlineMessageMediaGeo: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x051846fd
         public static let tlName = "botInlineMessageMediaGeo"
 
@@ -2279,12 +2655,22 @@ extension Api.BotInlineMessage {
             if let value = self.proximityNotificationRadius { writer.writeInt32(value) }
             if let value = self.replyMarkup { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: BotInlineMessageMediaGeo, rhs: BotInlineMessageMediaGeo) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.geo == rhs.geo else { return false }
+            guard lhs.heading == rhs.heading else { return false }
+            guard lhs.period == rhs.period else { return false }
+            guard lhs.proximityNotificationRadius == rhs.proximityNotificationRadius else { return false }
+            guard lhs.replyMarkup == rhs.replyMarkup else { return false }
+            return true
+        }
     }
 }
 
 extension Api.BotInlineMessage {
     /// `botInlineMessageMediaVenue#8a86659c flags:# geo:GeoPoint title:string address:string provider:string venue_id:string venue_type:string reply_markup:flags.2?ReplyMarkup = BotInlineMessage;`
-    public struct BotInlineMessageMediaVenue: TLCombinator {
+    public final class BotInlineMessageMediaVenue: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x8a86659c
         public static let tlName = "botInlineMessageMediaVenue"
 
@@ -2329,12 +2715,24 @@ extension Api.BotInlineMessage {
             writer.writeString(self.venueType)
             if let value = self.replyMarkup { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: BotInlineMessageMediaVenue, rhs: BotInlineMessageMediaVenue) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.geo == rhs.geo else { return false }
+            guard lhs.title == rhs.title else { return false }
+            guard lhs.address == rhs.address else { return false }
+            guard lhs.provider == rhs.provider else { return false }
+            guard lhs.venueId == rhs.venueId else { return false }
+            guard lhs.venueType == rhs.venueType else { return false }
+            guard lhs.replyMarkup == rhs.replyMarkup else { return false }
+            return true
+        }
     }
 }
 
 extension Api.BotInlineMessage {
     /// `botInlineMessageMediaContact#18d1cdc2 flags:# phone_number:string first_name:string last_name:string vcard:string reply_markup:flags.2?ReplyMarkup = BotInlineMessage;`
-    public struct BotInlineMessageMediaContact: TLCombinator {
+    public final class BotInlineMessageMediaContact: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x18d1cdc2
         public static let tlName = "botInlineMessageMediaContact"
 
@@ -2371,12 +2769,22 @@ extension Api.BotInlineMessage {
             writer.writeString(self.vcard)
             if let value = self.replyMarkup { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: BotInlineMessageMediaContact, rhs: BotInlineMessageMediaContact) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.phoneNumber == rhs.phoneNumber else { return false }
+            guard lhs.firstName == rhs.firstName else { return false }
+            guard lhs.lastName == rhs.lastName else { return false }
+            guard lhs.vcard == rhs.vcard else { return false }
+            guard lhs.replyMarkup == rhs.replyMarkup else { return false }
+            return true
+        }
     }
 }
 
 extension Api.BotInlineMessage {
     /// `botInlineMessageMediaInvoice#354a9b09 flags:# shipping_address_requested:flags.1?true test:flags.3?true title:string description:string photo:flags.0?WebDocument currency:string total_amount:long reply_markup:flags.2?ReplyMarkup = BotInlineMessage;`
-    public struct BotInlineMessageMediaInvoice: TLCombinator {
+    public final class BotInlineMessageMediaInvoice: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x354a9b09
         public static let tlName = "botInlineMessageMediaInvoice"
 
@@ -2426,12 +2834,25 @@ extension Api.BotInlineMessage {
             writer.writeInt64(self.totalAmount)
             if let value = self.replyMarkup { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: BotInlineMessageMediaInvoice, rhs: BotInlineMessageMediaInvoice) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.shippingAddressRequested == rhs.shippingAddressRequested else { return false }
+            guard lhs.test == rhs.test else { return false }
+            guard lhs.title == rhs.title else { return false }
+            guard lhs.description == rhs.description else { return false }
+            guard lhs.photo == rhs.photo else { return false }
+            guard lhs.currency == rhs.currency else { return false }
+            guard lhs.totalAmount == rhs.totalAmount else { return false }
+            guard lhs.replyMarkup == rhs.replyMarkup else { return false }
+            return true
+        }
     }
 }
 
 extension Api.BotInlineMessage {
     /// `botInlineMessageMediaWebPage#809ad9a6 flags:# invert_media:flags.3?true force_large_media:flags.4?true force_small_media:flags.5?true manual:flags.7?true safe:flags.8?true message:string entities:flags.1?Vector<MessageEntity> url:string reply_markup:flags.2?ReplyMarkup = BotInlineMessage;`
-    public struct BotInlineMessageMediaWebPage: TLCombinator {
+    public final class BotInlineMessageMediaWebPage: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x809ad9a6
         public static let tlName = "botInlineMessageMediaWebPage"
 
@@ -2485,12 +2906,26 @@ extension Api.BotInlineMessage {
             writer.writeString(self.url)
             if let value = self.replyMarkup { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: BotInlineMessageMediaWebPage, rhs: BotInlineMessageMediaWebPage) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.invertMedia == rhs.invertMedia else { return false }
+            guard lhs.forceLargeMedia == rhs.forceLargeMedia else { return false }
+            guard lhs.forceSmallMedia == rhs.forceSmallMedia else { return false }
+            guard lhs.manual == rhs.manual else { return false }
+            guard lhs.safe == rhs.safe else { return false }
+            guard lhs.message == rhs.message else { return false }
+            guard lhs.entities == rhs.entities else { return false }
+            guard lhs.url == rhs.url else { return false }
+            guard lhs.replyMarkup == rhs.replyMarkup else { return false }
+            return true
+        }
     }
 }
 
 extension Api.BotInlineMessage {
     /// `botInlineMessageRichMessage#0a617e7b flags:# reply_markup:flags.2?ReplyMarkup rich_message:RichMessage = BotInlineMessage;`
-    public struct BotInlineMessageRichMessage: TLCombinator {
+    public final class BotInlineMessageRichMessage: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x0a617e7b
         public static let tlName = "botInlineMessageRichMessage"
 
@@ -2515,12 +2950,19 @@ extension Api.BotInlineMessage {
             if let value = self.replyMarkup { value.encode(to: &writer) }
             self.richMessage.encode(to: &writer)
         }
+
+        public static func == (lhs: BotInlineMessageRichMessage, rhs: BotInlineMessageRichMessage) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.replyMarkup == rhs.replyMarkup else { return false }
+            guard lhs.richMessage == rhs.richMessage else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `BotInlineResult`.
-    public indirect enum BotInlineResult: TLBoxedType {
+    public enum BotInlineResult: TLBoxedType {
         case botInlineResult(Api.BotInlineResult.BotInlineResult)
         case botInlineMediaResult(Api.BotInlineResult.BotInlineMediaResult)
 
@@ -2548,7 +2990,7 @@ extension Api {
 
 extension Api.BotInlineResult {
     /// `botInlineResult#11965f3a flags:# id:string type:string title:flags.1?string description:flags.2?string url:flags.3?string thumb:flags.4?WebDocument content:flags.5?WebDocument send_message:BotInlineMessage = BotInlineResult;`
-    public struct BotInlineResult: TLCombinator {
+    public final class BotInlineResult: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x11965f3a
         public static let tlName = "botInlineResult"
 
@@ -2601,12 +3043,25 @@ extension Api.BotInlineResult {
             if let value = self.content { value.encode(to: &writer) }
             self.sendMessage.encode(to: &writer)
         }
+
+        public static func == (lhs: BotInlineResult, rhs: BotInlineResult) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.type == rhs.type else { return false }
+            guard lhs.title == rhs.title else { return false }
+            guard lhs.description == rhs.description else { return false }
+            guard lhs.url == rhs.url else { return false }
+            guard lhs.thumb == rhs.thumb else { return false }
+            guard lhs.content == rhs.content else { return false }
+            guard lhs.sendMessage == rhs.sendMessage else { return false }
+            return true
+        }
     }
 }
 
 extension Api.BotInlineResult {
     /// `botInlineMediaResult#17db940b flags:# id:string type:string photo:flags.0?Photo document:flags.1?Document title:flags.2?string description:flags.3?string send_message:BotInlineMessage = BotInlineResult;`
-    public struct BotInlineMediaResult: TLCombinator {
+    public final class BotInlineMediaResult: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x17db940b
         public static let tlName = "botInlineMediaResult"
 
@@ -2654,12 +3109,24 @@ extension Api.BotInlineResult {
             if let value = self.description { writer.writeString(value) }
             self.sendMessage.encode(to: &writer)
         }
+
+        public static func == (lhs: BotInlineMediaResult, rhs: BotInlineMediaResult) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.type == rhs.type else { return false }
+            guard lhs.photo == rhs.photo else { return false }
+            guard lhs.document == rhs.document else { return false }
+            guard lhs.title == rhs.title else { return false }
+            guard lhs.description == rhs.description else { return false }
+            guard lhs.sendMessage == rhs.sendMessage else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `BotMenuButton`.
-    public indirect enum BotMenuButton: TLBoxedType {
+    public enum BotMenuButton: TLBoxedType {
         case botMenuButtonDefault(Api.BotMenuButton.BotMenuButtonDefault)
         case botMenuButtonCommands(Api.BotMenuButton.BotMenuButtonCommands)
         case botMenuButton(Api.BotMenuButton.BotMenuButton)
@@ -2690,7 +3157,7 @@ extension Api {
 
 extension Api.BotMenuButton {
     /// `botMenuButtonDefault#7533a588 = BotMenuButton;`
-    public struct BotMenuButtonDefault: TLCombinator {
+    public final class BotMenuButtonDefault: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x7533a588
         public static let tlName = "botMenuButtonDefault"
 
@@ -2702,12 +3169,17 @@ extension Api.BotMenuButton {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: BotMenuButtonDefault, rhs: BotMenuButtonDefault) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.BotMenuButton {
     /// `botMenuButtonCommands#4258c205 = BotMenuButton;`
-    public struct BotMenuButtonCommands: TLCombinator {
+    public final class BotMenuButtonCommands: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x4258c205
         public static let tlName = "botMenuButtonCommands"
 
@@ -2719,12 +3191,17 @@ extension Api.BotMenuButton {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: BotMenuButtonCommands, rhs: BotMenuButtonCommands) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.BotMenuButton {
     /// `botMenuButton#c7b57ce6 text:string url:string = BotMenuButton;`
-    public struct BotMenuButton: TLCombinator {
+    public final class BotMenuButton: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xc7b57ce6
         public static let tlName = "botMenuButton"
 
@@ -2745,12 +3222,19 @@ extension Api.BotMenuButton {
             writer.writeString(self.text)
             writer.writeString(self.url)
         }
+
+        public static func == (lhs: BotMenuButton, rhs: BotMenuButton) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.text == rhs.text else { return false }
+            guard lhs.url == rhs.url else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `BotPreviewMedia`.
-    public indirect enum BotPreviewMedia: TLBoxedType {
+    public enum BotPreviewMedia: TLBoxedType {
         case botPreviewMedia(Api.BotPreviewMedia.BotPreviewMedia)
 
         public static let tlTypeName = "BotPreviewMedia"
@@ -2775,7 +3259,7 @@ extension Api {
 
 extension Api.BotPreviewMedia {
     /// `botPreviewMedia#23e91ba3 date:int media:MessageMedia = BotPreviewMedia;`
-    public struct BotPreviewMedia: TLCombinator {
+    public final class BotPreviewMedia: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x23e91ba3
         public static let tlName = "botPreviewMedia"
 
@@ -2796,12 +3280,19 @@ extension Api.BotPreviewMedia {
             writer.writeInt32(self.date)
             self.media.encode(to: &writer)
         }
+
+        public static func == (lhs: BotPreviewMedia, rhs: BotPreviewMedia) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.date == rhs.date else { return false }
+            guard lhs.media == rhs.media else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `BotVerification`.
-    public indirect enum BotVerification: TLBoxedType {
+    public enum BotVerification: TLBoxedType {
         case botVerification(Api.BotVerification.BotVerification)
 
         public static let tlTypeName = "BotVerification"
@@ -2826,7 +3317,7 @@ extension Api {
 
 extension Api.BotVerification {
     /// `botVerification#f93cd45c bot_id:long icon:long description:string = BotVerification;`
-    public struct BotVerification: TLCombinator {
+    public final class BotVerification: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xf93cd45c
         public static let tlName = "botVerification"
 
@@ -2851,12 +3342,20 @@ extension Api.BotVerification {
             writer.writeInt64(self.icon)
             writer.writeString(self.description)
         }
+
+        public static func == (lhs: BotVerification, rhs: BotVerification) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.botId == rhs.botId else { return false }
+            guard lhs.icon == rhs.icon else { return false }
+            guard lhs.description == rhs.description else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `BotVerifierSettings`.
-    public indirect enum BotVerifierSettings: TLBoxedType {
+    public enum BotVerifierSettings: TLBoxedType {
         case botVerifierSettings(Api.BotVerifierSettings.BotVerifierSettings)
 
         public static let tlTypeName = "BotVerifierSettings"
@@ -2881,7 +3380,7 @@ extension Api {
 
 extension Api.BotVerifierSettings {
     /// `botVerifierSettings#b0cd6617 flags:# can_modify_custom_description:flags.1?true icon:long company:string custom_description:flags.0?string = BotVerifierSettings;`
-    public struct BotVerifierSettings: TLCombinator {
+    public final class BotVerifierSettings: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xb0cd6617
         public static let tlName = "botVerifierSettings"
 
@@ -2913,6 +3412,15 @@ extension Api.BotVerifierSettings {
             writer.writeInt64(self.icon)
             writer.writeString(self.company)
             if let value = self.customDescription { writer.writeString(value) }
+        }
+
+        public static func == (lhs: BotVerifierSettings, rhs: BotVerifierSettings) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.canModifyCustomDescription == rhs.canModifyCustomDescription else { return false }
+            guard lhs.icon == rhs.icon else { return false }
+            guard lhs.company == rhs.company else { return false }
+            guard lhs.customDescription == rhs.customDescription else { return false }
+            return true
         }
     }
 }

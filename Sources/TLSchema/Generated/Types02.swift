@@ -5,7 +5,7 @@ import TL
 
 extension Api {
     /// TL type `BusinessAwayMessage`.
-    public indirect enum BusinessAwayMessage: TLBoxedType {
+    public enum BusinessAwayMessage: TLBoxedType {
         case businessAwayMessage(Api.BusinessAwayMessage.BusinessAwayMessage)
 
         public static let tlTypeName = "BusinessAwayMessage"
@@ -30,7 +30,7 @@ extension Api {
 
 extension Api.BusinessAwayMessage {
     /// `businessAwayMessage#ef156a5c flags:# offline_only:flags.0?true shortcut_id:int schedule:BusinessAwayMessageSchedule recipients:BusinessRecipients = BusinessAwayMessage;`
-    public struct BusinessAwayMessage: TLCombinator {
+    public final class BusinessAwayMessage: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xef156a5c
         public static let tlName = "businessAwayMessage"
 
@@ -62,12 +62,21 @@ extension Api.BusinessAwayMessage {
             self.schedule.encode(to: &writer)
             self.recipients.encode(to: &writer)
         }
+
+        public static func == (lhs: BusinessAwayMessage, rhs: BusinessAwayMessage) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.offlineOnly == rhs.offlineOnly else { return false }
+            guard lhs.shortcutId == rhs.shortcutId else { return false }
+            guard lhs.schedule == rhs.schedule else { return false }
+            guard lhs.recipients == rhs.recipients else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `BusinessAwayMessageSchedule`.
-    public indirect enum BusinessAwayMessageSchedule: TLBoxedType {
+    public enum BusinessAwayMessageSchedule: TLBoxedType {
         case businessAwayMessageScheduleAlways(Api.BusinessAwayMessageSchedule.BusinessAwayMessageScheduleAlways)
         case businessAwayMessageScheduleOutsideWorkHours(Api.BusinessAwayMessageSchedule.BusinessAwayMessageScheduleOutsideWorkHours)
         case businessAwayMessageScheduleCustom(Api.BusinessAwayMessageSchedule.BusinessAwayMessageScheduleCustom)
@@ -98,7 +107,7 @@ extension Api {
 
 extension Api.BusinessAwayMessageSchedule {
     /// `businessAwayMessageScheduleAlways#c9b9e2b9 = BusinessAwayMessageSchedule;`
-    public struct BusinessAwayMessageScheduleAlways: TLCombinator {
+    public final class BusinessAwayMessageScheduleAlways: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xc9b9e2b9
         public static let tlName = "businessAwayMessageScheduleAlways"
 
@@ -110,12 +119,17 @@ extension Api.BusinessAwayMessageSchedule {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: BusinessAwayMessageScheduleAlways, rhs: BusinessAwayMessageScheduleAlways) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.BusinessAwayMessageSchedule {
     /// `businessAwayMessageScheduleOutsideWorkHours#c3f2f501 = BusinessAwayMessageSchedule;`
-    public struct BusinessAwayMessageScheduleOutsideWorkHours: TLCombinator {
+    public final class BusinessAwayMessageScheduleOutsideWorkHours: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xc3f2f501
         public static let tlName = "businessAwayMessageScheduleOutsideWorkHours"
 
@@ -127,12 +141,17 @@ extension Api.BusinessAwayMessageSchedule {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: BusinessAwayMessageScheduleOutsideWorkHours, rhs: BusinessAwayMessageScheduleOutsideWorkHours) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.BusinessAwayMessageSchedule {
     /// `businessAwayMessageScheduleCustom#cc4d9ecc start_date:int end_date:int = BusinessAwayMessageSchedule;`
-    public struct BusinessAwayMessageScheduleCustom: TLCombinator {
+    public final class BusinessAwayMessageScheduleCustom: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xcc4d9ecc
         public static let tlName = "businessAwayMessageScheduleCustom"
 
@@ -153,12 +172,19 @@ extension Api.BusinessAwayMessageSchedule {
             writer.writeInt32(self.startDate)
             writer.writeInt32(self.endDate)
         }
+
+        public static func == (lhs: BusinessAwayMessageScheduleCustom, rhs: BusinessAwayMessageScheduleCustom) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.startDate == rhs.startDate else { return false }
+            guard lhs.endDate == rhs.endDate else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `BusinessBotRecipients`.
-    public indirect enum BusinessBotRecipients: TLBoxedType {
+    public enum BusinessBotRecipients: TLBoxedType {
         case businessBotRecipients(Api.BusinessBotRecipients.BusinessBotRecipients)
 
         public static let tlTypeName = "BusinessBotRecipients"
@@ -183,7 +209,7 @@ extension Api {
 
 extension Api.BusinessBotRecipients {
     /// `businessBotRecipients#b88cf373 flags:# existing_chats:flags.0?true new_chats:flags.1?true contacts:flags.2?true non_contacts:flags.3?true exclude_selected:flags.5?true users:flags.4?Vector<long> exclude_users:flags.6?Vector<long> = BusinessBotRecipients;`
-    public struct BusinessBotRecipients: TLCombinator {
+    public final class BusinessBotRecipients: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xb88cf373
         public static let tlName = "businessBotRecipients"
 
@@ -229,12 +255,24 @@ extension Api.BusinessBotRecipients {
             if let value = self.users { value.encode(to: &writer) }
             if let value = self.excludeUsers { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: BusinessBotRecipients, rhs: BusinessBotRecipients) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.existingChats == rhs.existingChats else { return false }
+            guard lhs.newChats == rhs.newChats else { return false }
+            guard lhs.contacts == rhs.contacts else { return false }
+            guard lhs.nonContacts == rhs.nonContacts else { return false }
+            guard lhs.excludeSelected == rhs.excludeSelected else { return false }
+            guard lhs.users == rhs.users else { return false }
+            guard lhs.excludeUsers == rhs.excludeUsers else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `BusinessBotRights`.
-    public indirect enum BusinessBotRights: TLBoxedType {
+    public enum BusinessBotRights: TLBoxedType {
         case businessBotRights(Api.BusinessBotRights.BusinessBotRights)
 
         public static let tlTypeName = "BusinessBotRights"
@@ -259,7 +297,7 @@ extension Api {
 
 extension Api.BusinessBotRights {
     /// `businessBotRights#a0624cf7 flags:# reply:flags.0?true read_messages:flags.1?true delete_sent_messages:flags.2?true delete_received_messages:flags.3?true edit_name:flags.4?true edit_bio:flags.5?true edit_profile_photo:flags.6?true edit_username:flags.7?true view_gifts:flags.8?true sell_gifts:flags.9?true change_gift_settings:flags.10?true transfer_and_upgrade_gifts:flags.11?true transfer_stars:flags.12?true manage_stories:flags.13?true = BusinessBotRights;`
-    public struct BusinessBotRights: TLCombinator {
+    public final class BusinessBotRights: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xa0624cf7
         public static let tlName = "businessBotRights"
 
@@ -331,12 +369,31 @@ extension Api.BusinessBotRights {
             if self.manageStories { flags |= 0x2000 }
             writer.writeUInt32(flags)
         }
+
+        public static func == (lhs: BusinessBotRights, rhs: BusinessBotRights) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.reply == rhs.reply else { return false }
+            guard lhs.readMessages == rhs.readMessages else { return false }
+            guard lhs.deleteSentMessages == rhs.deleteSentMessages else { return false }
+            guard lhs.deleteReceivedMessages == rhs.deleteReceivedMessages else { return false }
+            guard lhs.editName == rhs.editName else { return false }
+            guard lhs.editBio == rhs.editBio else { return false }
+            guard lhs.editProfilePhoto == rhs.editProfilePhoto else { return false }
+            guard lhs.editUsername == rhs.editUsername else { return false }
+            guard lhs.viewGifts == rhs.viewGifts else { return false }
+            guard lhs.sellGifts == rhs.sellGifts else { return false }
+            guard lhs.changeGiftSettings == rhs.changeGiftSettings else { return false }
+            guard lhs.transferAndUpgradeGifts == rhs.transferAndUpgradeGifts else { return false }
+            guard lhs.transferStars == rhs.transferStars else { return false }
+            guard lhs.manageStories == rhs.manageStories else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `BusinessChatLink`.
-    public indirect enum BusinessChatLink: TLBoxedType {
+    public enum BusinessChatLink: TLBoxedType {
         case businessChatLink(Api.BusinessChatLink.BusinessChatLink)
 
         public static let tlTypeName = "BusinessChatLink"
@@ -361,7 +418,7 @@ extension Api {
 
 extension Api.BusinessChatLink {
     /// `businessChatLink#b4ae666f flags:# link:string message:string entities:flags.0?Vector<MessageEntity> title:flags.1?string views:int = BusinessChatLink;`
-    public struct BusinessChatLink: TLCombinator {
+    public final class BusinessChatLink: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xb4ae666f
         public static let tlName = "businessChatLink"
 
@@ -399,12 +456,22 @@ extension Api.BusinessChatLink {
             if let value = self.title { writer.writeString(value) }
             writer.writeInt32(self.views)
         }
+
+        public static func == (lhs: BusinessChatLink, rhs: BusinessChatLink) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.link == rhs.link else { return false }
+            guard lhs.message == rhs.message else { return false }
+            guard lhs.entities == rhs.entities else { return false }
+            guard lhs.title == rhs.title else { return false }
+            guard lhs.views == rhs.views else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `BusinessGreetingMessage`.
-    public indirect enum BusinessGreetingMessage: TLBoxedType {
+    public enum BusinessGreetingMessage: TLBoxedType {
         case businessGreetingMessage(Api.BusinessGreetingMessage.BusinessGreetingMessage)
 
         public static let tlTypeName = "BusinessGreetingMessage"
@@ -429,7 +496,7 @@ extension Api {
 
 extension Api.BusinessGreetingMessage {
     /// `businessGreetingMessage#e519abab shortcut_id:int recipients:BusinessRecipients no_activity_days:int = BusinessGreetingMessage;`
-    public struct BusinessGreetingMessage: TLCombinator {
+    public final class BusinessGreetingMessage: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xe519abab
         public static let tlName = "businessGreetingMessage"
 
@@ -454,12 +521,20 @@ extension Api.BusinessGreetingMessage {
             self.recipients.encode(to: &writer)
             writer.writeInt32(self.noActivityDays)
         }
+
+        public static func == (lhs: BusinessGreetingMessage, rhs: BusinessGreetingMessage) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.shortcutId == rhs.shortcutId else { return false }
+            guard lhs.recipients == rhs.recipients else { return false }
+            guard lhs.noActivityDays == rhs.noActivityDays else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `BusinessIntro`.
-    public indirect enum BusinessIntro: TLBoxedType {
+    public enum BusinessIntro: TLBoxedType {
         case businessIntro(Api.BusinessIntro.BusinessIntro)
 
         public static let tlTypeName = "BusinessIntro"
@@ -484,7 +559,7 @@ extension Api {
 
 extension Api.BusinessIntro {
     /// `businessIntro#5a0a066d flags:# title:string description:string sticker:flags.0?Document = BusinessIntro;`
-    public struct BusinessIntro: TLCombinator {
+    public final class BusinessIntro: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x5a0a066d
         public static let tlName = "businessIntro"
 
@@ -513,12 +588,20 @@ extension Api.BusinessIntro {
             writer.writeString(self.description)
             if let value = self.sticker { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: BusinessIntro, rhs: BusinessIntro) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.title == rhs.title else { return false }
+            guard lhs.description == rhs.description else { return false }
+            guard lhs.sticker == rhs.sticker else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `BusinessLocation`.
-    public indirect enum BusinessLocation: TLBoxedType {
+    public enum BusinessLocation: TLBoxedType {
         case businessLocation(Api.BusinessLocation.BusinessLocation)
 
         public static let tlTypeName = "BusinessLocation"
@@ -543,7 +626,7 @@ extension Api {
 
 extension Api.BusinessLocation {
     /// `businessLocation#ac5c1af7 flags:# geo_point:flags.0?GeoPoint address:string = BusinessLocation;`
-    public struct BusinessLocation: TLCombinator {
+    public final class BusinessLocation: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xac5c1af7
         public static let tlName = "businessLocation"
 
@@ -568,12 +651,19 @@ extension Api.BusinessLocation {
             if let value = self.geoPoint { value.encode(to: &writer) }
             writer.writeString(self.address)
         }
+
+        public static func == (lhs: BusinessLocation, rhs: BusinessLocation) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.geoPoint == rhs.geoPoint else { return false }
+            guard lhs.address == rhs.address else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `BusinessRecipients`.
-    public indirect enum BusinessRecipients: TLBoxedType {
+    public enum BusinessRecipients: TLBoxedType {
         case businessRecipients(Api.BusinessRecipients.BusinessRecipients)
 
         public static let tlTypeName = "BusinessRecipients"
@@ -598,7 +688,7 @@ extension Api {
 
 extension Api.BusinessRecipients {
     /// `businessRecipients#21108ff7 flags:# existing_chats:flags.0?true new_chats:flags.1?true contacts:flags.2?true non_contacts:flags.3?true exclude_selected:flags.5?true users:flags.4?Vector<long> = BusinessRecipients;`
-    public struct BusinessRecipients: TLCombinator {
+    public final class BusinessRecipients: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x21108ff7
         public static let tlName = "businessRecipients"
 
@@ -639,12 +729,23 @@ extension Api.BusinessRecipients {
             writer.writeUInt32(flags)
             if let value = self.users { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: BusinessRecipients, rhs: BusinessRecipients) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.existingChats == rhs.existingChats else { return false }
+            guard lhs.newChats == rhs.newChats else { return false }
+            guard lhs.contacts == rhs.contacts else { return false }
+            guard lhs.nonContacts == rhs.nonContacts else { return false }
+            guard lhs.excludeSelected == rhs.excludeSelected else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `BusinessWeeklyOpen`.
-    public indirect enum BusinessWeeklyOpen: TLBoxedType {
+    public enum BusinessWeeklyOpen: TLBoxedType {
         case businessWeeklyOpen(Api.BusinessWeeklyOpen.BusinessWeeklyOpen)
 
         public static let tlTypeName = "BusinessWeeklyOpen"
@@ -669,7 +770,7 @@ extension Api {
 
 extension Api.BusinessWeeklyOpen {
     /// `businessWeeklyOpen#120b1ab9 start_minute:int end_minute:int = BusinessWeeklyOpen;`
-    public struct BusinessWeeklyOpen: TLCombinator {
+    public final class BusinessWeeklyOpen: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x120b1ab9
         public static let tlName = "businessWeeklyOpen"
 
@@ -690,12 +791,19 @@ extension Api.BusinessWeeklyOpen {
             writer.writeInt32(self.startMinute)
             writer.writeInt32(self.endMinute)
         }
+
+        public static func == (lhs: BusinessWeeklyOpen, rhs: BusinessWeeklyOpen) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.startMinute == rhs.startMinute else { return false }
+            guard lhs.endMinute == rhs.endMinute else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `BusinessWorkHours`.
-    public indirect enum BusinessWorkHours: TLBoxedType {
+    public enum BusinessWorkHours: TLBoxedType {
         case businessWorkHours(Api.BusinessWorkHours.BusinessWorkHours)
 
         public static let tlTypeName = "BusinessWorkHours"
@@ -720,7 +828,7 @@ extension Api {
 
 extension Api.BusinessWorkHours {
     /// `businessWorkHours#8c92b098 flags:# open_now:flags.0?true timezone_id:string weekly_open:Vector<BusinessWeeklyOpen> = BusinessWorkHours;`
-    public struct BusinessWorkHours: TLCombinator {
+    public final class BusinessWorkHours: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x8c92b098
         public static let tlName = "businessWorkHours"
 
@@ -748,12 +856,20 @@ extension Api.BusinessWorkHours {
             writer.writeString(self.timezoneId)
             self.weeklyOpen.encode(to: &writer)
         }
+
+        public static func == (lhs: BusinessWorkHours, rhs: BusinessWorkHours) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.openNow == rhs.openNow else { return false }
+            guard lhs.timezoneId == rhs.timezoneId else { return false }
+            guard lhs.weeklyOpen == rhs.weeklyOpen else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `ButtonType`.
-    public indirect enum ButtonType: TLBoxedType {
+    public enum ButtonType: TLBoxedType {
         case buttonTypeDefault(Api.ButtonType.ButtonTypeDefault)
         case buttonTypeRequestPhone(Api.ButtonType.ButtonTypeRequestPhone)
         case buttonTypeRequestGeoLocation(Api.ButtonType.ButtonTypeRequestGeoLocation)
@@ -796,7 +912,7 @@ extension Api {
 
 extension Api.ButtonType {
     /// `buttonTypeDefault#c9dd90e9 = ButtonType;`
-    public struct ButtonTypeDefault: TLCombinator {
+    public final class ButtonTypeDefault: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xc9dd90e9
         public static let tlName = "buttonTypeDefault"
 
@@ -808,12 +924,17 @@ extension Api.ButtonType {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: ButtonTypeDefault, rhs: ButtonTypeDefault) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.ButtonType {
     /// `buttonTypeRequestPhone#df3d36f9 = ButtonType;`
-    public struct ButtonTypeRequestPhone: TLCombinator {
+    public final class ButtonTypeRequestPhone: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xdf3d36f9
         public static let tlName = "buttonTypeRequestPhone"
 
@@ -825,12 +946,17 @@ extension Api.ButtonType {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: ButtonTypeRequestPhone, rhs: ButtonTypeRequestPhone) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.ButtonType {
     /// `buttonTypeRequestGeoLocation#9beee140 = ButtonType;`
-    public struct ButtonTypeRequestGeoLocation: TLCombinator {
+    public final class ButtonTypeRequestGeoLocation: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x9beee140
         public static let tlName = "buttonTypeRequestGeoLocation"
 
@@ -842,12 +968,17 @@ extension Api.ButtonType {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: ButtonTypeRequestGeoLocation, rhs: ButtonTypeRequestGeoLocation) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.ButtonType {
     /// `buttonTypeRequestPoll#aacfff84 flags:# quiz:flags.0?Bool = ButtonType;`
-    public struct ButtonTypeRequestPoll: TLCombinator {
+    public final class ButtonTypeRequestPoll: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xaacfff84
         public static let tlName = "buttonTypeRequestPoll"
 
@@ -868,12 +999,18 @@ extension Api.ButtonType {
             writer.writeUInt32(flags)
             if let value = self.quiz { writer.writeBool(value) }
         }
+
+        public static func == (lhs: ButtonTypeRequestPoll, rhs: ButtonTypeRequestPoll) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.quiz == rhs.quiz else { return false }
+            return true
+        }
     }
 }
 
 extension Api.ButtonType {
     /// `buttonTypeRequestPeer#4f58a237 flags:# button_id:int peer_type:RequestPeerType max_quantity:int = ButtonType;`
-    public struct ButtonTypeRequestPeer: TLCombinator {
+    public final class ButtonTypeRequestPeer: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x4f58a237
         public static let tlName = "buttonTypeRequestPeer"
 
@@ -900,12 +1037,20 @@ extension Api.ButtonType {
             self.peerType.encode(to: &writer)
             writer.writeInt32(self.maxQuantity)
         }
+
+        public static func == (lhs: ButtonTypeRequestPeer, rhs: ButtonTypeRequestPeer) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.buttonId == rhs.buttonId else { return false }
+            guard lhs.peerType == rhs.peerType else { return false }
+            guard lhs.maxQuantity == rhs.maxQuantity else { return false }
+            return true
+        }
     }
 }
 
 extension Api.ButtonType {
     /// `inputButtonTypeRequestPeer#3fe268fe flags:# name_requested:flags.0?true username_requested:flags.1?true photo_requested:flags.2?true button_id:int peer_type:RequestPeerType max_quantity:int = ButtonType;`
-    public struct InputButtonTypeRequestPeer: TLCombinator {
+    public final class InputButtonTypeRequestPeer: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x3fe268fe
         public static let tlName = "inputButtonTypeRequestPeer"
 
@@ -945,12 +1090,23 @@ extension Api.ButtonType {
             self.peerType.encode(to: &writer)
             writer.writeInt32(self.maxQuantity)
         }
+
+        public static func == (lhs: InputButtonTypeRequestPeer, rhs: InputButtonTypeRequestPeer) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.nameRequested == rhs.nameRequested else { return false }
+            guard lhs.usernameRequested == rhs.usernameRequested else { return false }
+            guard lhs.photoRequested == rhs.photoRequested else { return false }
+            guard lhs.buttonId == rhs.buttonId else { return false }
+            guard lhs.peerType == rhs.peerType else { return false }
+            guard lhs.maxQuantity == rhs.maxQuantity else { return false }
+            return true
+        }
     }
 }
 
 extension Api.ButtonType {
     /// `buttonTypeSimpleWebView#c01a597a url:string = ButtonType;`
-    public struct ButtonTypeSimpleWebView: TLCombinator {
+    public final class ButtonTypeSimpleWebView: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xc01a597a
         public static let tlName = "buttonTypeSimpleWebView"
 
@@ -967,12 +1123,18 @@ extension Api.ButtonType {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeString(self.url)
         }
+
+        public static func == (lhs: ButtonTypeSimpleWebView, rhs: ButtonTypeSimpleWebView) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.url == rhs.url else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `CdnConfig`.
-    public indirect enum CdnConfig: TLBoxedType {
+    public enum CdnConfig: TLBoxedType {
         case cdnConfig(Api.CdnConfig.CdnConfig)
 
         public static let tlTypeName = "CdnConfig"
@@ -997,7 +1159,7 @@ extension Api {
 
 extension Api.CdnConfig {
     /// `cdnConfig#5725e40a public_keys:Vector<CdnPublicKey> = CdnConfig;`
-    public struct CdnConfig: TLCombinator {
+    public final class CdnConfig: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x5725e40a
         public static let tlName = "cdnConfig"
 
@@ -1014,12 +1176,18 @@ extension Api.CdnConfig {
         public func encodeBare(to writer: inout TLWriter) {
             self.publicKeys.encode(to: &writer)
         }
+
+        public static func == (lhs: CdnConfig, rhs: CdnConfig) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.publicKeys == rhs.publicKeys else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `CdnPublicKey`.
-    public indirect enum CdnPublicKey: TLBoxedType {
+    public enum CdnPublicKey: TLBoxedType {
         case cdnPublicKey(Api.CdnPublicKey.CdnPublicKey)
 
         public static let tlTypeName = "CdnPublicKey"
@@ -1044,7 +1212,7 @@ extension Api {
 
 extension Api.CdnPublicKey {
     /// `cdnPublicKey#c982eaba dc_id:int public_key:string = CdnPublicKey;`
-    public struct CdnPublicKey: TLCombinator {
+    public final class CdnPublicKey: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xc982eaba
         public static let tlName = "cdnPublicKey"
 
@@ -1065,12 +1233,19 @@ extension Api.CdnPublicKey {
             writer.writeInt32(self.dcId)
             writer.writeString(self.publicKey)
         }
+
+        public static func == (lhs: CdnPublicKey, rhs: CdnPublicKey) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.dcId == rhs.dcId else { return false }
+            guard lhs.publicKey == rhs.publicKey else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `ChannelAdminLogEvent`.
-    public indirect enum ChannelAdminLogEvent: TLBoxedType {
+    public enum ChannelAdminLogEvent: TLBoxedType {
         case channelAdminLogEvent(Api.ChannelAdminLogEvent.ChannelAdminLogEvent)
 
         public static let tlTypeName = "ChannelAdminLogEvent"
@@ -1095,7 +1270,7 @@ extension Api {
 
 extension Api.ChannelAdminLogEvent {
     /// `channelAdminLogEvent#1fad68cd id:long date:int user_id:long action:ChannelAdminLogEventAction = ChannelAdminLogEvent;`
-    public struct ChannelAdminLogEvent: TLCombinator {
+    public final class ChannelAdminLogEvent: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x1fad68cd
         public static let tlName = "channelAdminLogEvent"
 
@@ -1124,12 +1299,21 @@ extension Api.ChannelAdminLogEvent {
             writer.writeInt64(self.userId)
             self.action.encode(to: &writer)
         }
+
+        public static func == (lhs: ChannelAdminLogEvent, rhs: ChannelAdminLogEvent) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.date == rhs.date else { return false }
+            guard lhs.userId == rhs.userId else { return false }
+            guard lhs.action == rhs.action else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `ChannelAdminLogEventAction`.
-    public indirect enum ChannelAdminLogEventAction: TLBoxedType {
+    public enum ChannelAdminLogEventAction: TLBoxedType {
         case channelAdminLogEventActionChangeTitle(Api.ChannelAdminLogEventAction.ChannelAdminLogEventActionChangeTitle)
         case channelAdminLogEventActionChangeAbout(Api.ChannelAdminLogEventAction.ChannelAdminLogEventActionChangeAbout)
         case channelAdminLogEventActionChangeUsername(Api.ChannelAdminLogEventAction.ChannelAdminLogEventActionChangeUsername)
@@ -1307,7 +1491,7 @@ extension Api {
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionChangeTitle#e6dfb825 prev_value:string new_value:string = ChannelAdminLogEventAction;`
-    public struct ChannelAdminLogEventActionChangeTitle: TLCombinator {
+    public final class ChannelAdminLogEventActionChangeTitle: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xe6dfb825
         public static let tlName = "channelAdminLogEventActionChangeTitle"
 
@@ -1328,12 +1512,19 @@ extension Api.ChannelAdminLogEventAction {
             writer.writeString(self.prevValue)
             writer.writeString(self.newValue)
         }
+
+        public static func == (lhs: ChannelAdminLogEventActionChangeTitle, rhs: ChannelAdminLogEventActionChangeTitle) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.prevValue == rhs.prevValue else { return false }
+            guard lhs.newValue == rhs.newValue else { return false }
+            return true
+        }
     }
 }
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionChangeAbout#55188a2e prev_value:string new_value:string = ChannelAdminLogEventAction;`
-    public struct ChannelAdminLogEventActionChangeAbout: TLCombinator {
+    public final class ChannelAdminLogEventActionChangeAbout: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x55188a2e
         public static let tlName = "channelAdminLogEventActionChangeAbout"
 
@@ -1354,12 +1545,19 @@ extension Api.ChannelAdminLogEventAction {
             writer.writeString(self.prevValue)
             writer.writeString(self.newValue)
         }
+
+        public static func == (lhs: ChannelAdminLogEventActionChangeAbout, rhs: ChannelAdminLogEventActionChangeAbout) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.prevValue == rhs.prevValue else { return false }
+            guard lhs.newValue == rhs.newValue else { return false }
+            return true
+        }
     }
 }
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionChangeUsername#6a4afc38 prev_value:string new_value:string = ChannelAdminLogEventAction;`
-    public struct ChannelAdminLogEventActionChangeUsername: TLCombinator {
+    public final class ChannelAdminLogEventActionChangeUsername: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x6a4afc38
         public static let tlName = "channelAdminLogEventActionChangeUsername"
 
@@ -1380,12 +1578,19 @@ extension Api.ChannelAdminLogEventAction {
             writer.writeString(self.prevValue)
             writer.writeString(self.newValue)
         }
+
+        public static func == (lhs: ChannelAdminLogEventActionChangeUsername, rhs: ChannelAdminLogEventActionChangeUsername) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.prevValue == rhs.prevValue else { return false }
+            guard lhs.newValue == rhs.newValue else { return false }
+            return true
+        }
     }
 }
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionChangePhoto#434bd2af prev_photo:Photo new_photo:Photo = ChannelAdminLogEventAction;`
-    public struct ChannelAdminLogEventActionChangePhoto: TLCombinator {
+    public final class ChannelAdminLogEventActionChangePhoto: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x434bd2af
         public static let tlName = "channelAdminLogEventActionChangePhoto"
 
@@ -1406,12 +1611,19 @@ extension Api.ChannelAdminLogEventAction {
             self.prevPhoto.encode(to: &writer)
             self.newPhoto.encode(to: &writer)
         }
+
+        public static func == (lhs: ChannelAdminLogEventActionChangePhoto, rhs: ChannelAdminLogEventActionChangePhoto) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.prevPhoto == rhs.prevPhoto else { return false }
+            guard lhs.newPhoto == rhs.newPhoto else { return false }
+            return true
+        }
     }
 }
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionToggleInvites#1b7907ae new_value:Bool = ChannelAdminLogEventAction;`
-    public struct ChannelAdminLogEventActionToggleInvites: TLCombinator {
+    public final class ChannelAdminLogEventActionToggleInvites: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x1b7907ae
         public static let tlName = "channelAdminLogEventActionToggleInvites"
 
@@ -1428,12 +1640,18 @@ extension Api.ChannelAdminLogEventAction {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeBool(self.newValue)
         }
+
+        public static func == (lhs: ChannelAdminLogEventActionToggleInvites, rhs: ChannelAdminLogEventActionToggleInvites) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.newValue == rhs.newValue else { return false }
+            return true
+        }
     }
 }
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionToggleSignatures#26ae0971 new_value:Bool = ChannelAdminLogEventAction;`
-    public struct ChannelAdminLogEventActionToggleSignatures: TLCombinator {
+    public final class ChannelAdminLogEventActionToggleSignatures: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x26ae0971
         public static let tlName = "channelAdminLogEventActionToggleSignatures"
 
@@ -1450,12 +1668,18 @@ extension Api.ChannelAdminLogEventAction {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeBool(self.newValue)
         }
+
+        public static func == (lhs: ChannelAdminLogEventActionToggleSignatures, rhs: ChannelAdminLogEventActionToggleSignatures) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.newValue == rhs.newValue else { return false }
+            return true
+        }
     }
 }
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionUpdatePinned#e9e82c18 message:Message = ChannelAdminLogEventAction;`
-    public struct ChannelAdminLogEventActionUpdatePinned: TLCombinator {
+    public final class ChannelAdminLogEventActionUpdatePinned: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xe9e82c18
         public static let tlName = "channelAdminLogEventActionUpdatePinned"
 
@@ -1472,12 +1696,18 @@ extension Api.ChannelAdminLogEventAction {
         public func encodeBare(to writer: inout TLWriter) {
             self.message.encode(to: &writer)
         }
+
+        public static func == (lhs: ChannelAdminLogEventActionUpdatePinned, rhs: ChannelAdminLogEventActionUpdatePinned) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.message == rhs.message else { return false }
+            return true
+        }
     }
 }
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionEditMessage#709b2405 prev_message:Message new_message:Message = ChannelAdminLogEventAction;`
-    public struct ChannelAdminLogEventActionEditMessage: TLCombinator {
+    public final class ChannelAdminLogEventActionEditMessage: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x709b2405
         public static let tlName = "channelAdminLogEventActionEditMessage"
 
@@ -1498,12 +1728,19 @@ extension Api.ChannelAdminLogEventAction {
             self.prevMessage.encode(to: &writer)
             self.newMessage.encode(to: &writer)
         }
+
+        public static func == (lhs: ChannelAdminLogEventActionEditMessage, rhs: ChannelAdminLogEventActionEditMessage) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.prevMessage == rhs.prevMessage else { return false }
+            guard lhs.newMessage == rhs.newMessage else { return false }
+            return true
+        }
     }
 }
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionDeleteMessage#42e047bb message:Message = ChannelAdminLogEventAction;`
-    public struct ChannelAdminLogEventActionDeleteMessage: TLCombinator {
+    public final class ChannelAdminLogEventActionDeleteMessage: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x42e047bb
         public static let tlName = "channelAdminLogEventActionDeleteMessage"
 
@@ -1520,12 +1757,18 @@ extension Api.ChannelAdminLogEventAction {
         public func encodeBare(to writer: inout TLWriter) {
             self.message.encode(to: &writer)
         }
+
+        public static func == (lhs: ChannelAdminLogEventActionDeleteMessage, rhs: ChannelAdminLogEventActionDeleteMessage) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.message == rhs.message else { return false }
+            return true
+        }
     }
 }
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionParticipantJoin#183040d3 = ChannelAdminLogEventAction;`
-    public struct ChannelAdminLogEventActionParticipantJoin: TLCombinator {
+    public final class ChannelAdminLogEventActionParticipantJoin: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x183040d3
         public static let tlName = "channelAdminLogEventActionParticipantJoin"
 
@@ -1537,12 +1780,17 @@ extension Api.ChannelAdminLogEventAction {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: ChannelAdminLogEventActionParticipantJoin, rhs: ChannelAdminLogEventActionParticipantJoin) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionParticipantLeave#f89777f2 = ChannelAdminLogEventAction;`
-    public struct ChannelAdminLogEventActionParticipantLeave: TLCombinator {
+    public final class ChannelAdminLogEventActionParticipantLeave: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xf89777f2
         public static let tlName = "channelAdminLogEventActionParticipantLeave"
 
@@ -1554,12 +1802,17 @@ extension Api.ChannelAdminLogEventAction {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: ChannelAdminLogEventActionParticipantLeave, rhs: ChannelAdminLogEventActionParticipantLeave) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionParticipantInvite#e31c34d8 participant:ChannelParticipant = ChannelAdminLogEventAction;`
-    public struct ChannelAdminLogEventActionParticipantInvite: TLCombinator {
+    public final class ChannelAdminLogEventActionParticipantInvite: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xe31c34d8
         public static let tlName = "channelAdminLogEventActionParticipantInvite"
 
@@ -1576,12 +1829,18 @@ extension Api.ChannelAdminLogEventAction {
         public func encodeBare(to writer: inout TLWriter) {
             self.participant.encode(to: &writer)
         }
+
+        public static func == (lhs: ChannelAdminLogEventActionParticipantInvite, rhs: ChannelAdminLogEventActionParticipantInvite) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.participant == rhs.participant else { return false }
+            return true
+        }
     }
 }
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionParticipantToggleBan#e6d83d7e prev_participant:ChannelParticipant new_participant:ChannelParticipant = ChannelAdminLogEventAction;`
-    public struct ChannelAdminLogEventActionParticipantToggleBan: TLCombinator {
+    public final class ChannelAdminLogEventActionParticipantToggleBan: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xe6d83d7e
         public static let tlName = "channelAdminLogEventActionParticipantToggleBan"
 
@@ -1602,12 +1861,19 @@ extension Api.ChannelAdminLogEventAction {
             self.prevParticipant.encode(to: &writer)
             self.newParticipant.encode(to: &writer)
         }
+
+        public static func == (lhs: ChannelAdminLogEventActionParticipantToggleBan, rhs: ChannelAdminLogEventActionParticipantToggleBan) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.prevParticipant == rhs.prevParticipant else { return false }
+            guard lhs.newParticipant == rhs.newParticipant else { return false }
+            return true
+        }
     }
 }
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionParticipantToggleAdmin#d5676710 prev_participant:ChannelParticipant new_participant:ChannelParticipant = ChannelAdminLogEventAction;`
-    public struct ChannelAdminLogEventActionParticipantToggleAdmin: TLCombinator {
+    public final class ChannelAdminLogEventActionParticipantToggleAdmin: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xd5676710
         public static let tlName = "channelAdminLogEventActionParticipantToggleAdmin"
 
@@ -1628,12 +1894,19 @@ extension Api.ChannelAdminLogEventAction {
             self.prevParticipant.encode(to: &writer)
             self.newParticipant.encode(to: &writer)
         }
+
+        public static func == (lhs: ChannelAdminLogEventActionParticipantToggleAdmin, rhs: ChannelAdminLogEventActionParticipantToggleAdmin) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.prevParticipant == rhs.prevParticipant else { return false }
+            guard lhs.newParticipant == rhs.newParticipant else { return false }
+            return true
+        }
     }
 }
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionChangeStickerSet#b1c3caa7 prev_stickerset:InputStickerSet new_stickerset:InputStickerSet = ChannelAdminLogEventAction;`
-    public struct ChannelAdminLogEventActionChangeStickerSet: TLCombinator {
+    public final class ChannelAdminLogEventActionChangeStickerSet: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xb1c3caa7
         public static let tlName = "channelAdminLogEventActionChangeStickerSet"
 
@@ -1654,12 +1927,19 @@ extension Api.ChannelAdminLogEventAction {
             self.prevStickerset.encode(to: &writer)
             self.newStickerset.encode(to: &writer)
         }
+
+        public static func == (lhs: ChannelAdminLogEventActionChangeStickerSet, rhs: ChannelAdminLogEventActionChangeStickerSet) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.prevStickerset == rhs.prevStickerset else { return false }
+            guard lhs.newStickerset == rhs.newStickerset else { return false }
+            return true
+        }
     }
 }
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionTogglePreHistoryHidden#5f5c95f1 new_value:Bool = ChannelAdminLogEventAction;`
-    public struct ChannelAdminLogEventActionTogglePreHistoryHidden: TLCombinator {
+    public final class ChannelAdminLogEventActionTogglePreHistoryHidden: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x5f5c95f1
         public static let tlName = "channelAdminLogEventActionTogglePreHistoryHidden"
 
@@ -1676,12 +1956,18 @@ extension Api.ChannelAdminLogEventAction {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeBool(self.newValue)
         }
+
+        public static func == (lhs: ChannelAdminLogEventActionTogglePreHistoryHidden, rhs: ChannelAdminLogEventActionTogglePreHistoryHidden) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.newValue == rhs.newValue else { return false }
+            return true
+        }
     }
 }
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionDefaultBannedRights#2df5fc0a prev_banned_rights:ChatBannedRights new_banned_rights:ChatBannedRights = ChannelAdminLogEventAction;`
-    public struct ChannelAdminLogEventActionDefaultBannedRights: TLCombinator {
+    public final class ChannelAdminLogEventActionDefaultBannedRights: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x2df5fc0a
         public static let tlName = "channelAdminLogEventActionDefaultBannedRights"
 
@@ -1702,12 +1988,19 @@ extension Api.ChannelAdminLogEventAction {
             self.prevBannedRights.encode(to: &writer)
             self.newBannedRights.encode(to: &writer)
         }
+
+        public static func == (lhs: ChannelAdminLogEventActionDefaultBannedRights, rhs: ChannelAdminLogEventActionDefaultBannedRights) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.prevBannedRights == rhs.prevBannedRights else { return false }
+            guard lhs.newBannedRights == rhs.newBannedRights else { return false }
+            return true
+        }
     }
 }
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionStopPoll#8f079643 message:Message = ChannelAdminLogEventAction;`
-    public struct ChannelAdminLogEventActionStopPoll: TLCombinator {
+    public final class ChannelAdminLogEventActionStopPoll: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x8f079643
         public static let tlName = "channelAdminLogEventActionStopPoll"
 
@@ -1724,12 +2017,18 @@ extension Api.ChannelAdminLogEventAction {
         public func encodeBare(to writer: inout TLWriter) {
             self.message.encode(to: &writer)
         }
+
+        public static func == (lhs: ChannelAdminLogEventActionStopPoll, rhs: ChannelAdminLogEventActionStopPoll) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.message == rhs.message else { return false }
+            return true
+        }
     }
 }
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionChangeLinkedChat#050c7ac8 prev_value:long new_value:long = ChannelAdminLogEventAction;`
-    public struct ChannelAdminLogEventActionChangeLinkedChat: TLCombinator {
+    public final class ChannelAdminLogEventActionChangeLinkedChat: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x050c7ac8
         public static let tlName = "channelAdminLogEventActionChangeLinkedChat"
 
@@ -1750,12 +2049,19 @@ extension Api.ChannelAdminLogEventAction {
             writer.writeInt64(self.prevValue)
             writer.writeInt64(self.newValue)
         }
+
+        public static func == (lhs: ChannelAdminLogEventActionChangeLinkedChat, rhs: ChannelAdminLogEventActionChangeLinkedChat) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.prevValue == rhs.prevValue else { return false }
+            guard lhs.newValue == rhs.newValue else { return false }
+            return true
+        }
     }
 }
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionChangeLocation#0e6b76ae prev_value:ChannelLocation new_value:ChannelLocation = ChannelAdminLogEventAction;`
-    public struct ChannelAdminLogEventActionChangeLocation: TLCombinator {
+    public final class ChannelAdminLogEventActionChangeLocation: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x0e6b76ae
         public static let tlName = "channelAdminLogEventActionChangeLocation"
 
@@ -1776,12 +2082,19 @@ extension Api.ChannelAdminLogEventAction {
             self.prevValue.encode(to: &writer)
             self.newValue.encode(to: &writer)
         }
+
+        public static func == (lhs: ChannelAdminLogEventActionChangeLocation, rhs: ChannelAdminLogEventActionChangeLocation) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.prevValue == rhs.prevValue else { return false }
+            guard lhs.newValue == rhs.newValue else { return false }
+            return true
+        }
     }
 }
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionToggleSlowMode#53909779 prev_value:int new_value:int = ChannelAdminLogEventAction;`
-    public struct ChannelAdminLogEventActionToggleSlowMode: TLCombinator {
+    public final class ChannelAdminLogEventActionToggleSlowMode: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x53909779
         public static let tlName = "channelAdminLogEventActionToggleSlowMode"
 
@@ -1802,12 +2115,19 @@ extension Api.ChannelAdminLogEventAction {
             writer.writeInt32(self.prevValue)
             writer.writeInt32(self.newValue)
         }
+
+        public static func == (lhs: ChannelAdminLogEventActionToggleSlowMode, rhs: ChannelAdminLogEventActionToggleSlowMode) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.prevValue == rhs.prevValue else { return false }
+            guard lhs.newValue == rhs.newValue else { return false }
+            return true
+        }
     }
 }
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionStartGroupCall#23209745 call:InputGroupCall = ChannelAdminLogEventAction;`
-    public struct ChannelAdminLogEventActionStartGroupCall: TLCombinator {
+    public final class ChannelAdminLogEventActionStartGroupCall: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x23209745
         public static let tlName = "channelAdminLogEventActionStartGroupCall"
 
@@ -1824,12 +2144,18 @@ extension Api.ChannelAdminLogEventAction {
         public func encodeBare(to writer: inout TLWriter) {
             self.call.encode(to: &writer)
         }
+
+        public static func == (lhs: ChannelAdminLogEventActionStartGroupCall, rhs: ChannelAdminLogEventActionStartGroupCall) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.call == rhs.call else { return false }
+            return true
+        }
     }
 }
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionDiscardGroupCall#db9f9140 call:InputGroupCall = ChannelAdminLogEventAction;`
-    public struct ChannelAdminLogEventActionDiscardGroupCall: TLCombinator {
+    public final class ChannelAdminLogEventActionDiscardGroupCall: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xdb9f9140
         public static let tlName = "channelAdminLogEventActionDiscardGroupCall"
 
@@ -1846,12 +2172,18 @@ extension Api.ChannelAdminLogEventAction {
         public func encodeBare(to writer: inout TLWriter) {
             self.call.encode(to: &writer)
         }
+
+        public static func == (lhs: ChannelAdminLogEventActionDiscardGroupCall, rhs: ChannelAdminLogEventActionDiscardGroupCall) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.call == rhs.call else { return false }
+            return true
+        }
     }
 }
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionParticipantMute#f92424d2 participant:GroupCallParticipant = ChannelAdminLogEventAction;`
-    public struct ChannelAdminLogEventActionParticipantMute: TLCombinator {
+    public final class ChannelAdminLogEventActionParticipantMute: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xf92424d2
         public static let tlName = "channelAdminLogEventActionParticipantMute"
 
@@ -1868,12 +2200,18 @@ extension Api.ChannelAdminLogEventAction {
         public func encodeBare(to writer: inout TLWriter) {
             self.participant.encode(to: &writer)
         }
+
+        public static func == (lhs: ChannelAdminLogEventActionParticipantMute, rhs: ChannelAdminLogEventActionParticipantMute) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.participant == rhs.participant else { return false }
+            return true
+        }
     }
 }
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionParticipantUnmute#e64429c0 participant:GroupCallParticipant = ChannelAdminLogEventAction;`
-    public struct ChannelAdminLogEventActionParticipantUnmute: TLCombinator {
+    public final class ChannelAdminLogEventActionParticipantUnmute: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xe64429c0
         public static let tlName = "channelAdminLogEventActionParticipantUnmute"
 
@@ -1890,12 +2228,18 @@ extension Api.ChannelAdminLogEventAction {
         public func encodeBare(to writer: inout TLWriter) {
             self.participant.encode(to: &writer)
         }
+
+        public static func == (lhs: ChannelAdminLogEventActionParticipantUnmute, rhs: ChannelAdminLogEventActionParticipantUnmute) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.participant == rhs.participant else { return false }
+            return true
+        }
     }
 }
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionToggleGroupCallSetting#56d6a247 join_muted:Bool = ChannelAdminLogEventAction;`
-    public struct ChannelAdminLogEventActionToggleGroupCallSetting: TLCombinator {
+    public final class ChannelAdminLogEventActionToggleGroupCallSetting: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x56d6a247
         public static let tlName = "channelAdminLogEventActionToggleGroupCallSetting"
 
@@ -1912,12 +2256,18 @@ extension Api.ChannelAdminLogEventAction {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeBool(self.joinMuted)
         }
+
+        public static func == (lhs: ChannelAdminLogEventActionToggleGroupCallSetting, rhs: ChannelAdminLogEventActionToggleGroupCallSetting) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.joinMuted == rhs.joinMuted else { return false }
+            return true
+        }
     }
 }
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionParticipantJoinByInvite#fe9fc158 flags:# via_chatlist:flags.0?true invite:ExportedChatInvite = ChannelAdminLogEventAction;`
-    public struct ChannelAdminLogEventActionParticipantJoinByInvite: TLCombinator {
+    public final class ChannelAdminLogEventActionParticipantJoinByInvite: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xfe9fc158
         public static let tlName = "channelAdminLogEventActionParticipantJoinByInvite"
 
@@ -1941,12 +2291,19 @@ extension Api.ChannelAdminLogEventAction {
             writer.writeUInt32(flags)
             self.invite.encode(to: &writer)
         }
+
+        public static func == (lhs: ChannelAdminLogEventActionParticipantJoinByInvite, rhs: ChannelAdminLogEventActionParticipantJoinByInvite) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.viaChatlist == rhs.viaChatlist else { return false }
+            guard lhs.invite == rhs.invite else { return false }
+            return true
+        }
     }
 }
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionExportedInviteDelete#5a50fca4 invite:ExportedChatInvite = ChannelAdminLogEventAction;`
-    public struct ChannelAdminLogEventActionExportedInviteDelete: TLCombinator {
+    public final class ChannelAdminLogEventActionExportedInviteDelete: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x5a50fca4
         public static let tlName = "channelAdminLogEventActionExportedInviteDelete"
 
@@ -1963,12 +2320,18 @@ extension Api.ChannelAdminLogEventAction {
         public func encodeBare(to writer: inout TLWriter) {
             self.invite.encode(to: &writer)
         }
+
+        public static func == (lhs: ChannelAdminLogEventActionExportedInviteDelete, rhs: ChannelAdminLogEventActionExportedInviteDelete) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.invite == rhs.invite else { return false }
+            return true
+        }
     }
 }
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionExportedInviteRevoke#410a134e invite:ExportedChatInvite = ChannelAdminLogEventAction;`
-    public struct ChannelAdminLogEventActionExportedInviteRevoke: TLCombinator {
+    public final class ChannelAdminLogEventActionExportedInviteRevoke: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x410a134e
         public static let tlName = "channelAdminLogEventActionExportedInviteRevoke"
 
@@ -1985,12 +2348,18 @@ extension Api.ChannelAdminLogEventAction {
         public func encodeBare(to writer: inout TLWriter) {
             self.invite.encode(to: &writer)
         }
+
+        public static func == (lhs: ChannelAdminLogEventActionExportedInviteRevoke, rhs: ChannelAdminLogEventActionExportedInviteRevoke) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.invite == rhs.invite else { return false }
+            return true
+        }
     }
 }
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionExportedInviteEdit#e90ebb59 prev_invite:ExportedChatInvite new_invite:ExportedChatInvite = ChannelAdminLogEventAction;`
-    public struct ChannelAdminLogEventActionExportedInviteEdit: TLCombinator {
+    public final class ChannelAdminLogEventActionExportedInviteEdit: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xe90ebb59
         public static let tlName = "channelAdminLogEventActionExportedInviteEdit"
 
@@ -2011,12 +2380,19 @@ extension Api.ChannelAdminLogEventAction {
             self.prevInvite.encode(to: &writer)
             self.newInvite.encode(to: &writer)
         }
+
+        public static func == (lhs: ChannelAdminLogEventActionExportedInviteEdit, rhs: ChannelAdminLogEventActionExportedInviteEdit) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.prevInvite == rhs.prevInvite else { return false }
+            guard lhs.newInvite == rhs.newInvite else { return false }
+            return true
+        }
     }
 }
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionParticipantVolume#3e7f6847 participant:GroupCallParticipant = ChannelAdminLogEventAction;`
-    public struct ChannelAdminLogEventActionParticipantVolume: TLCombinator {
+    public final class ChannelAdminLogEventActionParticipantVolume: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x3e7f6847
         public static let tlName = "channelAdminLogEventActionParticipantVolume"
 
@@ -2033,12 +2409,18 @@ extension Api.ChannelAdminLogEventAction {
         public func encodeBare(to writer: inout TLWriter) {
             self.participant.encode(to: &writer)
         }
+
+        public static func == (lhs: ChannelAdminLogEventActionParticipantVolume, rhs: ChannelAdminLogEventActionParticipantVolume) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.participant == rhs.participant else { return false }
+            return true
+        }
     }
 }
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionChangeHistoryTTL#6e941a38 prev_value:int new_value:int = ChannelAdminLogEventAction;`
-    public struct ChannelAdminLogEventActionChangeHistoryTTL: TLCombinator {
+    public final class ChannelAdminLogEventActionChangeHistoryTTL: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x6e941a38
         public static let tlName = "channelAdminLogEventActionChangeHistoryTTL"
 
@@ -2059,12 +2441,19 @@ extension Api.ChannelAdminLogEventAction {
             writer.writeInt32(self.prevValue)
             writer.writeInt32(self.newValue)
         }
+
+        public static func == (lhs: ChannelAdminLogEventActionChangeHistoryTTL, rhs: ChannelAdminLogEventActionChangeHistoryTTL) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.prevValue == rhs.prevValue else { return false }
+            guard lhs.newValue == rhs.newValue else { return false }
+            return true
+        }
     }
 }
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionParticipantJoinByRequest#afb6144a invite:ExportedChatInvite approved_by:long = ChannelAdminLogEventAction;`
-    public struct ChannelAdminLogEventActionParticipantJoinByRequest: TLCombinator {
+    public final class ChannelAdminLogEventActionParticipantJoinByRequest: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xafb6144a
         public static let tlName = "channelAdminLogEventActionParticipantJoinByRequest"
 
@@ -2085,12 +2474,19 @@ extension Api.ChannelAdminLogEventAction {
             self.invite.encode(to: &writer)
             writer.writeInt64(self.approvedBy)
         }
+
+        public static func == (lhs: ChannelAdminLogEventActionParticipantJoinByRequest, rhs: ChannelAdminLogEventActionParticipantJoinByRequest) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.invite == rhs.invite else { return false }
+            guard lhs.approvedBy == rhs.approvedBy else { return false }
+            return true
+        }
     }
 }
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionToggleNoForwards#cb2ac766 new_value:Bool = ChannelAdminLogEventAction;`
-    public struct ChannelAdminLogEventActionToggleNoForwards: TLCombinator {
+    public final class ChannelAdminLogEventActionToggleNoForwards: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xcb2ac766
         public static let tlName = "channelAdminLogEventActionToggleNoForwards"
 
@@ -2107,12 +2503,18 @@ extension Api.ChannelAdminLogEventAction {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeBool(self.newValue)
         }
+
+        public static func == (lhs: ChannelAdminLogEventActionToggleNoForwards, rhs: ChannelAdminLogEventActionToggleNoForwards) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.newValue == rhs.newValue else { return false }
+            return true
+        }
     }
 }
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionSendMessage#278f2868 message:Message = ChannelAdminLogEventAction;`
-    public struct ChannelAdminLogEventActionSendMessage: TLCombinator {
+    public final class ChannelAdminLogEventActionSendMessage: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x278f2868
         public static let tlName = "channelAdminLogEventActionSendMessage"
 
@@ -2129,12 +2531,18 @@ extension Api.ChannelAdminLogEventAction {
         public func encodeBare(to writer: inout TLWriter) {
             self.message.encode(to: &writer)
         }
+
+        public static func == (lhs: ChannelAdminLogEventActionSendMessage, rhs: ChannelAdminLogEventActionSendMessage) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.message == rhs.message else { return false }
+            return true
+        }
     }
 }
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionChangeAvailableReactions#be4e0ef8 prev_value:ChatReactions new_value:ChatReactions = ChannelAdminLogEventAction;`
-    public struct ChannelAdminLogEventActionChangeAvailableReactions: TLCombinator {
+    public final class ChannelAdminLogEventActionChangeAvailableReactions: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xbe4e0ef8
         public static let tlName = "channelAdminLogEventActionChangeAvailableReactions"
 
@@ -2155,12 +2563,19 @@ extension Api.ChannelAdminLogEventAction {
             self.prevValue.encode(to: &writer)
             self.newValue.encode(to: &writer)
         }
+
+        public static func == (lhs: ChannelAdminLogEventActionChangeAvailableReactions, rhs: ChannelAdminLogEventActionChangeAvailableReactions) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.prevValue == rhs.prevValue else { return false }
+            guard lhs.newValue == rhs.newValue else { return false }
+            return true
+        }
     }
 }
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionChangeUsernames#f04fb3a9 prev_value:Vector<string> new_value:Vector<string> = ChannelAdminLogEventAction;`
-    public struct ChannelAdminLogEventActionChangeUsernames: TLCombinator {
+    public final class ChannelAdminLogEventActionChangeUsernames: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xf04fb3a9
         public static let tlName = "channelAdminLogEventActionChangeUsernames"
 
@@ -2181,12 +2596,19 @@ extension Api.ChannelAdminLogEventAction {
             self.prevValue.encode(to: &writer)
             self.newValue.encode(to: &writer)
         }
+
+        public static func == (lhs: ChannelAdminLogEventActionChangeUsernames, rhs: ChannelAdminLogEventActionChangeUsernames) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.prevValue == rhs.prevValue else { return false }
+            guard lhs.newValue == rhs.newValue else { return false }
+            return true
+        }
     }
 }
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionToggleForum#02cc6383 new_value:Bool = ChannelAdminLogEventAction;`
-    public struct ChannelAdminLogEventActionToggleForum: TLCombinator {
+    public final class ChannelAdminLogEventActionToggleForum: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x02cc6383
         public static let tlName = "channelAdminLogEventActionToggleForum"
 
@@ -2203,12 +2625,18 @@ extension Api.ChannelAdminLogEventAction {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeBool(self.newValue)
         }
+
+        public static func == (lhs: ChannelAdminLogEventActionToggleForum, rhs: ChannelAdminLogEventActionToggleForum) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.newValue == rhs.newValue else { return false }
+            return true
+        }
     }
 }
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionCreateTopic#58707d28 topic:ForumTopic = ChannelAdminLogEventAction;`
-    public struct ChannelAdminLogEventActionCreateTopic: TLCombinator {
+    public final class ChannelAdminLogEventActionCreateTopic: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x58707d28
         public static let tlName = "channelAdminLogEventActionCreateTopic"
 
@@ -2225,12 +2653,18 @@ extension Api.ChannelAdminLogEventAction {
         public func encodeBare(to writer: inout TLWriter) {
             self.topic.encode(to: &writer)
         }
+
+        public static func == (lhs: ChannelAdminLogEventActionCreateTopic, rhs: ChannelAdminLogEventActionCreateTopic) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.topic == rhs.topic else { return false }
+            return true
+        }
     }
 }
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionEditTopic#f06fe208 prev_topic:ForumTopic new_topic:ForumTopic = ChannelAdminLogEventAction;`
-    public struct ChannelAdminLogEventActionEditTopic: TLCombinator {
+    public final class ChannelAdminLogEventActionEditTopic: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xf06fe208
         public static let tlName = "channelAdminLogEventActionEditTopic"
 
@@ -2251,12 +2685,19 @@ extension Api.ChannelAdminLogEventAction {
             self.prevTopic.encode(to: &writer)
             self.newTopic.encode(to: &writer)
         }
+
+        public static func == (lhs: ChannelAdminLogEventActionEditTopic, rhs: ChannelAdminLogEventActionEditTopic) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.prevTopic == rhs.prevTopic else { return false }
+            guard lhs.newTopic == rhs.newTopic else { return false }
+            return true
+        }
     }
 }
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionDeleteTopic#ae168909 topic:ForumTopic = ChannelAdminLogEventAction;`
-    public struct ChannelAdminLogEventActionDeleteTopic: TLCombinator {
+    public final class ChannelAdminLogEventActionDeleteTopic: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xae168909
         public static let tlName = "channelAdminLogEventActionDeleteTopic"
 
@@ -2273,12 +2714,18 @@ extension Api.ChannelAdminLogEventAction {
         public func encodeBare(to writer: inout TLWriter) {
             self.topic.encode(to: &writer)
         }
+
+        public static func == (lhs: ChannelAdminLogEventActionDeleteTopic, rhs: ChannelAdminLogEventActionDeleteTopic) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.topic == rhs.topic else { return false }
+            return true
+        }
     }
 }
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionPinTopic#5d8d353b flags:# prev_topic:flags.0?ForumTopic new_topic:flags.1?ForumTopic = ChannelAdminLogEventAction;`
-    public struct ChannelAdminLogEventActionPinTopic: TLCombinator {
+    public final class ChannelAdminLogEventActionPinTopic: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x5d8d353b
         public static let tlName = "channelAdminLogEventActionPinTopic"
 
@@ -2304,12 +2751,19 @@ extension Api.ChannelAdminLogEventAction {
             if let value = self.prevTopic { value.encode(to: &writer) }
             if let value = self.newTopic { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: ChannelAdminLogEventActionPinTopic, rhs: ChannelAdminLogEventActionPinTopic) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.prevTopic == rhs.prevTopic else { return false }
+            guard lhs.newTopic == rhs.newTopic else { return false }
+            return true
+        }
     }
 }
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionToggleAntiSpam#64f36dfc new_value:Bool = ChannelAdminLogEventAction;`
-    public struct ChannelAdminLogEventActionToggleAntiSpam: TLCombinator {
+    public final class ChannelAdminLogEventActionToggleAntiSpam: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x64f36dfc
         public static let tlName = "channelAdminLogEventActionToggleAntiSpam"
 
@@ -2326,12 +2780,18 @@ extension Api.ChannelAdminLogEventAction {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeBool(self.newValue)
         }
+
+        public static func == (lhs: ChannelAdminLogEventActionToggleAntiSpam, rhs: ChannelAdminLogEventActionToggleAntiSpam) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.newValue == rhs.newValue else { return false }
+            return true
+        }
     }
 }
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionChangePeerColor#5796e780 prev_value:PeerColor new_value:PeerColor = ChannelAdminLogEventAction;`
-    public struct ChannelAdminLogEventActionChangePeerColor: TLCombinator {
+    public final class ChannelAdminLogEventActionChangePeerColor: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x5796e780
         public static let tlName = "channelAdminLogEventActionChangePeerColor"
 
@@ -2352,12 +2812,19 @@ extension Api.ChannelAdminLogEventAction {
             self.prevValue.encode(to: &writer)
             self.newValue.encode(to: &writer)
         }
+
+        public static func == (lhs: ChannelAdminLogEventActionChangePeerColor, rhs: ChannelAdminLogEventActionChangePeerColor) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.prevValue == rhs.prevValue else { return false }
+            guard lhs.newValue == rhs.newValue else { return false }
+            return true
+        }
     }
 }
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionChangeProfilePeerColor#5e477b25 prev_value:PeerColor new_value:PeerColor = ChannelAdminLogEventAction;`
-    public struct ChannelAdminLogEventActionChangeProfilePeerColor: TLCombinator {
+    public final class ChannelAdminLogEventActionChangeProfilePeerColor: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x5e477b25
         public static let tlName = "channelAdminLogEventActionChangeProfilePeerColor"
 
@@ -2378,12 +2845,19 @@ extension Api.ChannelAdminLogEventAction {
             self.prevValue.encode(to: &writer)
             self.newValue.encode(to: &writer)
         }
+
+        public static func == (lhs: ChannelAdminLogEventActionChangeProfilePeerColor, rhs: ChannelAdminLogEventActionChangeProfilePeerColor) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.prevValue == rhs.prevValue else { return false }
+            guard lhs.newValue == rhs.newValue else { return false }
+            return true
+        }
     }
 }
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionChangeWallpaper#31bb5d52 prev_value:WallPaper new_value:WallPaper = ChannelAdminLogEventAction;`
-    public struct ChannelAdminLogEventActionChangeWallpaper: TLCombinator {
+    public final class ChannelAdminLogEventActionChangeWallpaper: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x31bb5d52
         public static let tlName = "channelAdminLogEventActionChangeWallpaper"
 
@@ -2404,12 +2878,19 @@ extension Api.ChannelAdminLogEventAction {
             self.prevValue.encode(to: &writer)
             self.newValue.encode(to: &writer)
         }
+
+        public static func == (lhs: ChannelAdminLogEventActionChangeWallpaper, rhs: ChannelAdminLogEventActionChangeWallpaper) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.prevValue == rhs.prevValue else { return false }
+            guard lhs.newValue == rhs.newValue else { return false }
+            return true
+        }
     }
 }
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionChangeEmojiStatus#3ea9feb1 prev_value:EmojiStatus new_value:EmojiStatus = ChannelAdminLogEventAction;`
-    public struct ChannelAdminLogEventActionChangeEmojiStatus: TLCombinator {
+    public final class ChannelAdminLogEventActionChangeEmojiStatus: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x3ea9feb1
         public static let tlName = "channelAdminLogEventActionChangeEmojiStatus"
 
@@ -2430,12 +2911,19 @@ extension Api.ChannelAdminLogEventAction {
             self.prevValue.encode(to: &writer)
             self.newValue.encode(to: &writer)
         }
+
+        public static func == (lhs: ChannelAdminLogEventActionChangeEmojiStatus, rhs: ChannelAdminLogEventActionChangeEmojiStatus) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.prevValue == rhs.prevValue else { return false }
+            guard lhs.newValue == rhs.newValue else { return false }
+            return true
+        }
     }
 }
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionChangeEmojiStickerSet#46d840ab prev_stickerset:InputStickerSet new_stickerset:InputStickerSet = ChannelAdminLogEventAction;`
-    public struct ChannelAdminLogEventActionChangeEmojiStickerSet: TLCombinator {
+    public final class ChannelAdminLogEventActionChangeEmojiStickerSet: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x46d840ab
         public static let tlName = "channelAdminLogEventActionChangeEmojiStickerSet"
 
@@ -2456,12 +2944,19 @@ extension Api.ChannelAdminLogEventAction {
             self.prevStickerset.encode(to: &writer)
             self.newStickerset.encode(to: &writer)
         }
+
+        public static func == (lhs: ChannelAdminLogEventActionChangeEmojiStickerSet, rhs: ChannelAdminLogEventActionChangeEmojiStickerSet) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.prevStickerset == rhs.prevStickerset else { return false }
+            guard lhs.newStickerset == rhs.newStickerset else { return false }
+            return true
+        }
     }
 }
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionToggleSignatureProfiles#60a79c79 new_value:Bool = ChannelAdminLogEventAction;`
-    public struct ChannelAdminLogEventActionToggleSignatureProfiles: TLCombinator {
+    public final class ChannelAdminLogEventActionToggleSignatureProfiles: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x60a79c79
         public static let tlName = "channelAdminLogEventActionToggleSignatureProfiles"
 
@@ -2478,12 +2973,18 @@ extension Api.ChannelAdminLogEventAction {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeBool(self.newValue)
         }
+
+        public static func == (lhs: ChannelAdminLogEventActionToggleSignatureProfiles, rhs: ChannelAdminLogEventActionToggleSignatureProfiles) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.newValue == rhs.newValue else { return false }
+            return true
+        }
     }
 }
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionParticipantSubExtend#64642db3 prev_participant:ChannelParticipant new_participant:ChannelParticipant = ChannelAdminLogEventAction;`
-    public struct ChannelAdminLogEventActionParticipantSubExtend: TLCombinator {
+    public final class ChannelAdminLogEventActionParticipantSubExtend: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x64642db3
         public static let tlName = "channelAdminLogEventActionParticipantSubExtend"
 
@@ -2504,12 +3005,19 @@ extension Api.ChannelAdminLogEventAction {
             self.prevParticipant.encode(to: &writer)
             self.newParticipant.encode(to: &writer)
         }
+
+        public static func == (lhs: ChannelAdminLogEventActionParticipantSubExtend, rhs: ChannelAdminLogEventActionParticipantSubExtend) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.prevParticipant == rhs.prevParticipant else { return false }
+            guard lhs.newParticipant == rhs.newParticipant else { return false }
+            return true
+        }
     }
 }
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionToggleAutotranslation#c517f77e new_value:Bool = ChannelAdminLogEventAction;`
-    public struct ChannelAdminLogEventActionToggleAutotranslation: TLCombinator {
+    public final class ChannelAdminLogEventActionToggleAutotranslation: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xc517f77e
         public static let tlName = "channelAdminLogEventActionToggleAutotranslation"
 
@@ -2526,12 +3034,18 @@ extension Api.ChannelAdminLogEventAction {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeBool(self.newValue)
         }
+
+        public static func == (lhs: ChannelAdminLogEventActionToggleAutotranslation, rhs: ChannelAdminLogEventActionToggleAutotranslation) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.newValue == rhs.newValue else { return false }
+            return true
+        }
     }
 }
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionParticipantEditRank#5806b4ec user_id:long prev_rank:string new_rank:string = ChannelAdminLogEventAction;`
-    public struct ChannelAdminLogEventActionParticipantEditRank: TLCombinator {
+    public final class ChannelAdminLogEventActionParticipantEditRank: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x5806b4ec
         public static let tlName = "channelAdminLogEventActionParticipantEditRank"
 
@@ -2555,6 +3069,14 @@ extension Api.ChannelAdminLogEventAction {
             writer.writeInt64(self.userId)
             writer.writeString(self.prevRank)
             writer.writeString(self.newRank)
+        }
+
+        public static func == (lhs: ChannelAdminLogEventActionParticipantEditRank, rhs: ChannelAdminLogEventActionParticipantEditRank) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.userId == rhs.userId else { return false }
+            guard lhs.prevRank == rhs.prevRank else { return false }
+            guard lhs.newRank == rhs.newRank else { return false }
+            return true
         }
     }
 }

@@ -5,7 +5,7 @@ import TL
 
 extension Api {
     /// TL type `ChannelAdminLogEventsFilter`.
-    public indirect enum ChannelAdminLogEventsFilter: TLBoxedType {
+    public enum ChannelAdminLogEventsFilter: TLBoxedType {
         case channelAdminLogEventsFilter(Api.ChannelAdminLogEventsFilter.ChannelAdminLogEventsFilter)
 
         public static let tlTypeName = "ChannelAdminLogEventsFilter"
@@ -30,7 +30,7 @@ extension Api {
 
 extension Api.ChannelAdminLogEventsFilter {
     /// `channelAdminLogEventsFilter#ea107ae4 flags:# join:flags.0?true leave:flags.1?true invite:flags.2?true ban:flags.3?true unban:flags.4?true kick:flags.5?true unkick:flags.6?true promote:flags.7?true demote:flags.8?true info:flags.9?true settings:flags.10?true pinned:flags.11?true edit:flags.12?true delete:flags.13?true group_call:flags.14?true invites:flags.15?true send:flags.16?true forums:flags.17?true sub_extend:flags.18?true edit_rank:flags.19?true = ChannelAdminLogEventsFilter;`
-    public struct ChannelAdminLogEventsFilter: TLCombinator {
+    public final class ChannelAdminLogEventsFilter: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xea107ae4
         public static let tlName = "channelAdminLogEventsFilter"
 
@@ -126,12 +126,37 @@ extension Api.ChannelAdminLogEventsFilter {
             if self.editRank { flags |= 0x80000 }
             writer.writeUInt32(flags)
         }
+
+        public static func == (lhs: ChannelAdminLogEventsFilter, rhs: ChannelAdminLogEventsFilter) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.join == rhs.join else { return false }
+            guard lhs.leave == rhs.leave else { return false }
+            guard lhs.invite == rhs.invite else { return false }
+            guard lhs.ban == rhs.ban else { return false }
+            guard lhs.unban == rhs.unban else { return false }
+            guard lhs.kick == rhs.kick else { return false }
+            guard lhs.unkick == rhs.unkick else { return false }
+            guard lhs.promote == rhs.promote else { return false }
+            guard lhs.demote == rhs.demote else { return false }
+            guard lhs.info == rhs.info else { return false }
+            guard lhs.settings == rhs.settings else { return false }
+            guard lhs.pinned == rhs.pinned else { return false }
+            guard lhs.edit == rhs.edit else { return false }
+            guard lhs.delete == rhs.delete else { return false }
+            guard lhs.groupCall == rhs.groupCall else { return false }
+            guard lhs.invites == rhs.invites else { return false }
+            guard lhs.send == rhs.send else { return false }
+            guard lhs.forums == rhs.forums else { return false }
+            guard lhs.subExtend == rhs.subExtend else { return false }
+            guard lhs.editRank == rhs.editRank else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `ChannelLocation`.
-    public indirect enum ChannelLocation: TLBoxedType {
+    public enum ChannelLocation: TLBoxedType {
         case channelLocationEmpty(Api.ChannelLocation.ChannelLocationEmpty)
         case channelLocation(Api.ChannelLocation.ChannelLocation)
 
@@ -159,7 +184,7 @@ extension Api {
 
 extension Api.ChannelLocation {
     /// `channelLocationEmpty#bfb5ad8b = ChannelLocation;`
-    public struct ChannelLocationEmpty: TLCombinator {
+    public final class ChannelLocationEmpty: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xbfb5ad8b
         public static let tlName = "channelLocationEmpty"
 
@@ -171,12 +196,17 @@ extension Api.ChannelLocation {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: ChannelLocationEmpty, rhs: ChannelLocationEmpty) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.ChannelLocation {
     /// `channelLocation#209b82db geo_point:GeoPoint address:string = ChannelLocation;`
-    public struct ChannelLocation: TLCombinator {
+    public final class ChannelLocation: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x209b82db
         public static let tlName = "channelLocation"
 
@@ -197,12 +227,19 @@ extension Api.ChannelLocation {
             self.geoPoint.encode(to: &writer)
             writer.writeString(self.address)
         }
+
+        public static func == (lhs: ChannelLocation, rhs: ChannelLocation) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.geoPoint == rhs.geoPoint else { return false }
+            guard lhs.address == rhs.address else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `ChannelMessagesFilter`.
-    public indirect enum ChannelMessagesFilter: TLBoxedType {
+    public enum ChannelMessagesFilter: TLBoxedType {
         case channelMessagesFilterEmpty(Api.ChannelMessagesFilter.ChannelMessagesFilterEmpty)
         case channelMessagesFilter(Api.ChannelMessagesFilter.ChannelMessagesFilter)
 
@@ -230,7 +267,7 @@ extension Api {
 
 extension Api.ChannelMessagesFilter {
     /// `channelMessagesFilterEmpty#94d42ee7 = ChannelMessagesFilter;`
-    public struct ChannelMessagesFilterEmpty: TLCombinator {
+    public final class ChannelMessagesFilterEmpty: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x94d42ee7
         public static let tlName = "channelMessagesFilterEmpty"
 
@@ -242,12 +279,17 @@ extension Api.ChannelMessagesFilter {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: ChannelMessagesFilterEmpty, rhs: ChannelMessagesFilterEmpty) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.ChannelMessagesFilter {
     /// `channelMessagesFilter#cd77d957 flags:# exclude_new_messages:flags.1?true ranges:Vector<MessageRange> = ChannelMessagesFilter;`
-    public struct ChannelMessagesFilter: TLCombinator {
+    public final class ChannelMessagesFilter: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xcd77d957
         public static let tlName = "channelMessagesFilter"
 
@@ -271,12 +313,19 @@ extension Api.ChannelMessagesFilter {
             writer.writeUInt32(flags)
             self.ranges.encode(to: &writer)
         }
+
+        public static func == (lhs: ChannelMessagesFilter, rhs: ChannelMessagesFilter) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.excludeNewMessages == rhs.excludeNewMessages else { return false }
+            guard lhs.ranges == rhs.ranges else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `ChannelParticipant`.
-    public indirect enum ChannelParticipant: TLBoxedType {
+    public enum ChannelParticipant: TLBoxedType {
         case channelParticipant(Api.ChannelParticipant.ChannelParticipant)
         case channelParticipantSelf(Api.ChannelParticipant.ChannelParticipantSelf)
         case channelParticipantCreator(Api.ChannelParticipant.ChannelParticipantCreator)
@@ -316,7 +365,7 @@ extension Api {
 
 extension Api.ChannelParticipant {
     /// `channelParticipant#1bd54456 flags:# user_id:long date:int subscription_until_date:flags.0?int rank:flags.2?string = ChannelParticipant;`
-    public struct ChannelParticipant: TLCombinator {
+    public final class ChannelParticipant: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x1bd54456
         public static let tlName = "channelParticipant"
 
@@ -350,12 +399,21 @@ extension Api.ChannelParticipant {
             if let value = self.subscriptionUntilDate { writer.writeInt32(value) }
             if let value = self.rank { writer.writeString(value) }
         }
+
+        public static func == (lhs: ChannelParticipant, rhs: ChannelParticipant) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.userId == rhs.userId else { return false }
+            guard lhs.date == rhs.date else { return false }
+            guard lhs.subscriptionUntilDate == rhs.subscriptionUntilDate else { return false }
+            guard lhs.rank == rhs.rank else { return false }
+            return true
+        }
     }
 }
 
 extension Api.ChannelParticipant {
     /// `channelParticipantSelf#a9478a1a flags:# via_request:flags.0?true user_id:long inviter_id:long date:int subscription_until_date:flags.1?int rank:flags.2?string = ChannelParticipant;`
-    public struct ChannelParticipantSelf: TLCombinator {
+    public final class ChannelParticipantSelf: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xa9478a1a
         public static let tlName = "channelParticipantSelf"
 
@@ -397,12 +455,23 @@ extension Api.ChannelParticipant {
             if let value = self.subscriptionUntilDate { writer.writeInt32(value) }
             if let value = self.rank { writer.writeString(value) }
         }
+
+        public static func == (lhs: ChannelParticipantSelf, rhs: ChannelParticipantSelf) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.viaRequest == rhs.viaRequest else { return false }
+            guard lhs.userId == rhs.userId else { return false }
+            guard lhs.inviterId == rhs.inviterId else { return false }
+            guard lhs.date == rhs.date else { return false }
+            guard lhs.subscriptionUntilDate == rhs.subscriptionUntilDate else { return false }
+            guard lhs.rank == rhs.rank else { return false }
+            return true
+        }
     }
 }
 
 extension Api.ChannelParticipant {
     /// `channelParticipantCreator#2fe601d3 flags:# user_id:long admin_rights:ChatAdminRights rank:flags.0?string = ChannelParticipant;`
-    public struct ChannelParticipantCreator: TLCombinator {
+    public final class ChannelParticipantCreator: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x2fe601d3
         public static let tlName = "channelParticipantCreator"
 
@@ -431,12 +500,20 @@ extension Api.ChannelParticipant {
             self.adminRights.encode(to: &writer)
             if let value = self.rank { writer.writeString(value) }
         }
+
+        public static func == (lhs: ChannelParticipantCreator, rhs: ChannelParticipantCreator) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.userId == rhs.userId else { return false }
+            guard lhs.adminRights == rhs.adminRights else { return false }
+            guard lhs.rank == rhs.rank else { return false }
+            return true
+        }
     }
 }
 
 extension Api.ChannelParticipant {
     /// `channelParticipantAdmin#34c3bb53 flags:# can_edit:flags.0?true self:flags.1?true user_id:long inviter_id:flags.1?long promoted_by:long date:int admin_rights:ChatAdminRights rank:flags.2?string = ChannelParticipant;`
-    public struct ChannelParticipantAdmin: TLCombinator {
+    public final class ChannelParticipantAdmin: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x34c3bb53
         public static let tlName = "channelParticipantAdmin"
 
@@ -486,12 +563,25 @@ extension Api.ChannelParticipant {
             self.adminRights.encode(to: &writer)
             if let value = self.rank { writer.writeString(value) }
         }
+
+        public static func == (lhs: ChannelParticipantAdmin, rhs: ChannelParticipantAdmin) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.canEdit == rhs.canEdit else { return false }
+            guard lhs.isSelf == rhs.isSelf else { return false }
+            guard lhs.userId == rhs.userId else { return false }
+            guard lhs.inviterId == rhs.inviterId else { return false }
+            guard lhs.promotedBy == rhs.promotedBy else { return false }
+            guard lhs.date == rhs.date else { return false }
+            guard lhs.adminRights == rhs.adminRights else { return false }
+            guard lhs.rank == rhs.rank else { return false }
+            return true
+        }
     }
 }
 
 extension Api.ChannelParticipant {
     /// `channelParticipantBanned#d5f0ad91 flags:# left:flags.0?true peer:Peer kicked_by:long date:int banned_rights:ChatBannedRights rank:flags.2?string = ChannelParticipant;`
-    public struct ChannelParticipantBanned: TLCombinator {
+    public final class ChannelParticipantBanned: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xd5f0ad91
         public static let tlName = "channelParticipantBanned"
 
@@ -532,12 +622,23 @@ extension Api.ChannelParticipant {
             self.bannedRights.encode(to: &writer)
             if let value = self.rank { writer.writeString(value) }
         }
+
+        public static func == (lhs: ChannelParticipantBanned, rhs: ChannelParticipantBanned) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.left == rhs.left else { return false }
+            guard lhs.peer == rhs.peer else { return false }
+            guard lhs.kickedBy == rhs.kickedBy else { return false }
+            guard lhs.date == rhs.date else { return false }
+            guard lhs.bannedRights == rhs.bannedRights else { return false }
+            guard lhs.rank == rhs.rank else { return false }
+            return true
+        }
     }
 }
 
 extension Api.ChannelParticipant {
     /// `channelParticipantLeft#1b03f006 peer:Peer = ChannelParticipant;`
-    public struct ChannelParticipantLeft: TLCombinator {
+    public final class ChannelParticipantLeft: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x1b03f006
         public static let tlName = "channelParticipantLeft"
 
@@ -554,12 +655,18 @@ extension Api.ChannelParticipant {
         public func encodeBare(to writer: inout TLWriter) {
             self.peer.encode(to: &writer)
         }
+
+        public static func == (lhs: ChannelParticipantLeft, rhs: ChannelParticipantLeft) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.peer == rhs.peer else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `ChannelParticipantsFilter`.
-    public indirect enum ChannelParticipantsFilter: TLBoxedType {
+    public enum ChannelParticipantsFilter: TLBoxedType {
         case channelParticipantsRecent(Api.ChannelParticipantsFilter.ChannelParticipantsRecent)
         case channelParticipantsAdmins(Api.ChannelParticipantsFilter.ChannelParticipantsAdmins)
         case channelParticipantsKicked(Api.ChannelParticipantsFilter.ChannelParticipantsKicked)
@@ -605,7 +712,7 @@ extension Api {
 
 extension Api.ChannelParticipantsFilter {
     /// `channelParticipantsRecent#de3f3c79 = ChannelParticipantsFilter;`
-    public struct ChannelParticipantsRecent: TLCombinator {
+    public final class ChannelParticipantsRecent: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xde3f3c79
         public static let tlName = "channelParticipantsRecent"
 
@@ -617,12 +724,17 @@ extension Api.ChannelParticipantsFilter {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: ChannelParticipantsRecent, rhs: ChannelParticipantsRecent) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.ChannelParticipantsFilter {
     /// `channelParticipantsAdmins#b4608969 = ChannelParticipantsFilter;`
-    public struct ChannelParticipantsAdmins: TLCombinator {
+    public final class ChannelParticipantsAdmins: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xb4608969
         public static let tlName = "channelParticipantsAdmins"
 
@@ -634,12 +746,17 @@ extension Api.ChannelParticipantsFilter {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: ChannelParticipantsAdmins, rhs: ChannelParticipantsAdmins) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.ChannelParticipantsFilter {
     /// `channelParticipantsKicked#a3b54985 q:string = ChannelParticipantsFilter;`
-    public struct ChannelParticipantsKicked: TLCombinator {
+    public final class ChannelParticipantsKicked: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xa3b54985
         public static let tlName = "channelParticipantsKicked"
 
@@ -656,12 +773,18 @@ extension Api.ChannelParticipantsFilter {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeString(self.q)
         }
+
+        public static func == (lhs: ChannelParticipantsKicked, rhs: ChannelParticipantsKicked) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.q == rhs.q else { return false }
+            return true
+        }
     }
 }
 
 extension Api.ChannelParticipantsFilter {
     /// `channelParticipantsBots#b0d1865b = ChannelParticipantsFilter;`
-    public struct ChannelParticipantsBots: TLCombinator {
+    public final class ChannelParticipantsBots: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xb0d1865b
         public static let tlName = "channelParticipantsBots"
 
@@ -673,12 +796,17 @@ extension Api.ChannelParticipantsFilter {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: ChannelParticipantsBots, rhs: ChannelParticipantsBots) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.ChannelParticipantsFilter {
     /// `channelParticipantsBanned#1427a5e1 q:string = ChannelParticipantsFilter;`
-    public struct ChannelParticipantsBanned: TLCombinator {
+    public final class ChannelParticipantsBanned: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x1427a5e1
         public static let tlName = "channelParticipantsBanned"
 
@@ -695,12 +823,18 @@ extension Api.ChannelParticipantsFilter {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeString(self.q)
         }
+
+        public static func == (lhs: ChannelParticipantsBanned, rhs: ChannelParticipantsBanned) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.q == rhs.q else { return false }
+            return true
+        }
     }
 }
 
 extension Api.ChannelParticipantsFilter {
     /// `channelParticipantsSearch#0656ac4b q:string = ChannelParticipantsFilter;`
-    public struct ChannelParticipantsSearch: TLCombinator {
+    public final class ChannelParticipantsSearch: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x0656ac4b
         public static let tlName = "channelParticipantsSearch"
 
@@ -717,12 +851,18 @@ extension Api.ChannelParticipantsFilter {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeString(self.q)
         }
+
+        public static func == (lhs: ChannelParticipantsSearch, rhs: ChannelParticipantsSearch) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.q == rhs.q else { return false }
+            return true
+        }
     }
 }
 
 extension Api.ChannelParticipantsFilter {
     /// `channelParticipantsContacts#bb6ae88d q:string = ChannelParticipantsFilter;`
-    public struct ChannelParticipantsContacts: TLCombinator {
+    public final class ChannelParticipantsContacts: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xbb6ae88d
         public static let tlName = "channelParticipantsContacts"
 
@@ -739,12 +879,18 @@ extension Api.ChannelParticipantsFilter {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeString(self.q)
         }
+
+        public static func == (lhs: ChannelParticipantsContacts, rhs: ChannelParticipantsContacts) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.q == rhs.q else { return false }
+            return true
+        }
     }
 }
 
 extension Api.ChannelParticipantsFilter {
     /// `channelParticipantsMentions#e04b5ceb flags:# q:flags.0?string top_msg_id:flags.1?int = ChannelParticipantsFilter;`
-    public struct ChannelParticipantsMentions: TLCombinator {
+    public final class ChannelParticipantsMentions: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xe04b5ceb
         public static let tlName = "channelParticipantsMentions"
 
@@ -770,12 +916,19 @@ extension Api.ChannelParticipantsFilter {
             if let value = self.q { writer.writeString(value) }
             if let value = self.topMsgId { writer.writeInt32(value) }
         }
+
+        public static func == (lhs: ChannelParticipantsMentions, rhs: ChannelParticipantsMentions) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.q == rhs.q else { return false }
+            guard lhs.topMsgId == rhs.topMsgId else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `Chat`.
-    public indirect enum Chat: TLBoxedType {
+    public enum Chat: TLBoxedType {
         case chatEmpty(Api.Chat.ChatEmpty)
         case chat(Api.Chat.Chat)
         case chatForbidden(Api.Chat.ChatForbidden)
@@ -818,7 +971,7 @@ extension Api {
 
 extension Api.Chat {
     /// `chatEmpty#29562865 id:long = Chat;`
-    public struct ChatEmpty: TLCombinator {
+    public final class ChatEmpty: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x29562865
         public static let tlName = "chatEmpty"
 
@@ -835,12 +988,18 @@ extension Api.Chat {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeInt64(self.id)
         }
+
+        public static func == (lhs: ChatEmpty, rhs: ChatEmpty) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.id == rhs.id else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Chat {
     /// `chat#41cbf256 flags:# creator:flags.0?true left:flags.2?true deactivated:flags.5?true call_active:flags.23?true call_not_empty:flags.24?true noforwards:flags.25?true id:long title:string photo:ChatPhoto participants_count:int date:int version:int migrated_to:flags.6?InputChannel admin_rights:flags.14?ChatAdminRights default_banned_rights:flags.18?ChatBannedRights = Chat;`
-    public struct Chat: TLCombinator {
+    public final class Chat: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x41cbf256
         public static let tlName = "chat"
 
@@ -919,12 +1078,32 @@ extension Api.Chat {
             if let value = self.adminRights { value.encode(to: &writer) }
             if let value = self.defaultBannedRights { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: Chat, rhs: Chat) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.creator == rhs.creator else { return false }
+            guard lhs.left == rhs.left else { return false }
+            guard lhs.deactivated == rhs.deactivated else { return false }
+            guard lhs.callActive == rhs.callActive else { return false }
+            guard lhs.callNotEmpty == rhs.callNotEmpty else { return false }
+            guard lhs.noforwards == rhs.noforwards else { return false }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.title == rhs.title else { return false }
+            guard lhs.photo == rhs.photo else { return false }
+            guard lhs.participantsCount == rhs.participantsCount else { return false }
+            guard lhs.date == rhs.date else { return false }
+            guard lhs.version == rhs.version else { return false }
+            guard lhs.migratedTo == rhs.migratedTo else { return false }
+            guard lhs.adminRights == rhs.adminRights else { return false }
+            guard lhs.defaultBannedRights == rhs.defaultBannedRights else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Chat {
     /// `chatForbidden#6592a1a7 id:long title:string = Chat;`
-    public struct ChatForbidden: TLCombinator {
+    public final class ChatForbidden: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x6592a1a7
         public static let tlName = "chatForbidden"
 
@@ -945,12 +1124,19 @@ extension Api.Chat {
             writer.writeInt64(self.id)
             writer.writeString(self.title)
         }
+
+        public static func == (lhs: ChatForbidden, rhs: ChatForbidden) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.title == rhs.title else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Chat {
     /// `channel#d49f34c6 flags:# creator:flags.0?true left:flags.2?true broadcast:flags.5?true verified:flags.7?true megagroup:flags.8?true restricted:flags.9?true signatures:flags.11?true min:flags.12?true scam:flags.19?true has_link:flags.20?true has_geo:flags.21?true slowmode_enabled:flags.22?true call_active:flags.23?true call_not_empty:flags.24?true fake:flags.25?true gigagroup:flags.26?true noforwards:flags.27?true join_to_send:flags.28?true join_request:flags.29?true forum:flags.30?true flags2:# stories_hidden:flags2.1?true stories_hidden_min:flags2.2?true stories_unavailable:flags2.3?true signature_profiles:flags2.12?true autotranslation:flags2.15?true broadcast_messages_allowed:flags2.16?true monoforum:flags2.17?true forum_tabs:flags2.19?true id:long access_hash:flags.13?long title:string username:flags.6?string photo:ChatPhoto date:int restriction_reason:flags.9?Vector<RestrictionReason> admin_rights:flags.14?ChatAdminRights banned_rights:flags.15?ChatBannedRights default_banned_rights:flags.18?ChatBannedRights participants_count:flags.17?int usernames:flags2.0?Vector<Username> stories_max_id:flags2.4?RecentStory color:flags2.7?PeerColor profile_color:flags2.8?PeerColor emoji_status:flags2.9?EmojiStatus level:flags2.10?int subscription_until_date:flags2.11?int bot_verification_icon:flags2.13?long send_paid_messages_stars:flags2.14?long linked_monoforum_id:flags2.18?long linked_community_id:flags2.20?long = Chat;`
-    public struct Channel: TLCombinator {
+    public final class Channel: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xd49f34c6
         public static let tlName = "channel"
 
@@ -1187,12 +1373,67 @@ extension Api.Chat {
             if let value = self.linkedMonoforumId { writer.writeInt64(value) }
             if let value = self.linkedCommunityId { writer.writeInt64(value) }
         }
+
+        public static func == (lhs: Channel, rhs: Channel) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.creator == rhs.creator else { return false }
+            guard lhs.left == rhs.left else { return false }
+            guard lhs.broadcast == rhs.broadcast else { return false }
+            guard lhs.verified == rhs.verified else { return false }
+            guard lhs.megagroup == rhs.megagroup else { return false }
+            guard lhs.restricted == rhs.restricted else { return false }
+            guard lhs.signatures == rhs.signatures else { return false }
+            guard lhs.min == rhs.min else { return false }
+            guard lhs.scam == rhs.scam else { return false }
+            guard lhs.hasLink == rhs.hasLink else { return false }
+            guard lhs.hasGeo == rhs.hasGeo else { return false }
+            guard lhs.slowmodeEnabled == rhs.slowmodeEnabled else { return false }
+            guard lhs.callActive == rhs.callActive else { return false }
+            guard lhs.callNotEmpty == rhs.callNotEmpty else { return false }
+            guard lhs.fake == rhs.fake else { return false }
+            guard lhs.gigagroup == rhs.gigagroup else { return false }
+            guard lhs.noforwards == rhs.noforwards else { return false }
+            guard lhs.joinToSend == rhs.joinToSend else { return false }
+            guard lhs.joinRequest == rhs.joinRequest else { return false }
+            guard lhs.forum == rhs.forum else { return false }
+            guard lhs.storiesHidden == rhs.storiesHidden else { return false }
+            guard lhs.storiesHiddenMin == rhs.storiesHiddenMin else { return false }
+            guard lhs.storiesUnavailable == rhs.storiesUnavailable else { return false }
+            guard lhs.signatureProfiles == rhs.signatureProfiles else { return false }
+            guard lhs.autotranslation == rhs.autotranslation else { return false }
+            guard lhs.broadcastMessagesAllowed == rhs.broadcastMessagesAllowed else { return false }
+            guard lhs.monoforum == rhs.monoforum else { return false }
+            guard lhs.forumTabs == rhs.forumTabs else { return false }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.accessHash == rhs.accessHash else { return false }
+            guard lhs.title == rhs.title else { return false }
+            guard lhs.username == rhs.username else { return false }
+            guard lhs.photo == rhs.photo else { return false }
+            guard lhs.date == rhs.date else { return false }
+            guard lhs.restrictionReason == rhs.restrictionReason else { return false }
+            guard lhs.adminRights == rhs.adminRights else { return false }
+            guard lhs.bannedRights == rhs.bannedRights else { return false }
+            guard lhs.defaultBannedRights == rhs.defaultBannedRights else { return false }
+            guard lhs.participantsCount == rhs.participantsCount else { return false }
+            guard lhs.usernames == rhs.usernames else { return false }
+            guard lhs.storiesMaxId == rhs.storiesMaxId else { return false }
+            guard lhs.color == rhs.color else { return false }
+            guard lhs.profileColor == rhs.profileColor else { return false }
+            guard lhs.emojiStatus == rhs.emojiStatus else { return false }
+            guard lhs.level == rhs.level else { return false }
+            guard lhs.subscriptionUntilDate == rhs.subscriptionUntilDate else { return false }
+            guard lhs.botVerificationIcon == rhs.botVerificationIcon else { return false }
+            guard lhs.sendPaidMessagesStars == rhs.sendPaidMessagesStars else { return false }
+            guard lhs.linkedMonoforumId == rhs.linkedMonoforumId else { return false }
+            guard lhs.linkedCommunityId == rhs.linkedCommunityId else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Chat {
     /// `channelForbidden#17d493d5 flags:# broadcast:flags.5?true megagroup:flags.8?true monoforum:flags.10?true id:long access_hash:long title:string until_date:flags.16?int = Chat;`
-    public struct ChannelForbidden: TLCombinator {
+    public final class ChannelForbidden: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x17d493d5
         public static let tlName = "channelForbidden"
 
@@ -1237,12 +1478,24 @@ extension Api.Chat {
             writer.writeString(self.title)
             if let value = self.untilDate { writer.writeInt32(value) }
         }
+
+        public static func == (lhs: ChannelForbidden, rhs: ChannelForbidden) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.broadcast == rhs.broadcast else { return false }
+            guard lhs.megagroup == rhs.megagroup else { return false }
+            guard lhs.monoforum == rhs.monoforum else { return false }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.accessHash == rhs.accessHash else { return false }
+            guard lhs.title == rhs.title else { return false }
+            guard lhs.untilDate == rhs.untilDate else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Chat {
     /// `communityForbidden#fd3cdab8 flags:# id:long access_hash:flags.13?long title:string = Chat;`
-    public struct CommunityForbidden: TLCombinator {
+    public final class CommunityForbidden: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xfd3cdab8
         public static let tlName = "communityForbidden"
 
@@ -1271,12 +1524,20 @@ extension Api.Chat {
             if let value = self.accessHash { writer.writeInt64(value) }
             writer.writeString(self.title)
         }
+
+        public static func == (lhs: CommunityForbidden, rhs: CommunityForbidden) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.accessHash == rhs.accessHash else { return false }
+            guard lhs.title == rhs.title else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Chat {
     /// `community#65efe954 flags:# creator:flags.0?true left:flags.2?true min:flags.12?true flags2:# collapsed_in_dialogs:flags2.20?true id:long access_hash:flags.13?long title:string photo:ChatPhoto date:int admin_rights:flags.14?ChatAdminRights default_banned_rights:flags.18?ChatBannedRights = Chat;`
-    public struct Community: TLCombinator {
+    public final class Community: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x65efe954
         public static let tlName = "community"
 
@@ -1342,12 +1603,28 @@ extension Api.Chat {
             if let value = self.adminRights { value.encode(to: &writer) }
             if let value = self.defaultBannedRights { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: Community, rhs: Community) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.creator == rhs.creator else { return false }
+            guard lhs.left == rhs.left else { return false }
+            guard lhs.min == rhs.min else { return false }
+            guard lhs.collapsedInDialogs == rhs.collapsedInDialogs else { return false }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.accessHash == rhs.accessHash else { return false }
+            guard lhs.title == rhs.title else { return false }
+            guard lhs.photo == rhs.photo else { return false }
+            guard lhs.date == rhs.date else { return false }
+            guard lhs.adminRights == rhs.adminRights else { return false }
+            guard lhs.defaultBannedRights == rhs.defaultBannedRights else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `ChatAdminRights`.
-    public indirect enum ChatAdminRights: TLBoxedType {
+    public enum ChatAdminRights: TLBoxedType {
         case chatAdminRights(Api.ChatAdminRights.ChatAdminRights)
 
         public static let tlTypeName = "ChatAdminRights"
@@ -1372,7 +1649,7 @@ extension Api {
 
 extension Api.ChatAdminRights {
     /// `chatAdminRights#5fb224d5 flags:# change_info:flags.0?true post_messages:flags.1?true edit_messages:flags.2?true delete_messages:flags.3?true ban_users:flags.4?true invite_users:flags.5?true pin_messages:flags.7?true add_admins:flags.9?true anonymous:flags.10?true manage_call:flags.11?true other:flags.12?true manage_topics:flags.13?true post_stories:flags.14?true edit_stories:flags.15?true delete_stories:flags.16?true manage_direct_messages:flags.17?true manage_ranks:flags.18?true manage_linked_peers:flags.19?true manage_welcome_messages:flags.20?true = ChatAdminRights;`
-    public struct ChatAdminRights: TLCombinator {
+    public final class ChatAdminRights: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x5fb224d5
         public static let tlName = "chatAdminRights"
 
@@ -1464,12 +1741,36 @@ extension Api.ChatAdminRights {
             if self.manageWelcomeMessages { flags |= 0x100000 }
             writer.writeUInt32(flags)
         }
+
+        public static func == (lhs: ChatAdminRights, rhs: ChatAdminRights) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.changeInfo == rhs.changeInfo else { return false }
+            guard lhs.postMessages == rhs.postMessages else { return false }
+            guard lhs.editMessages == rhs.editMessages else { return false }
+            guard lhs.deleteMessages == rhs.deleteMessages else { return false }
+            guard lhs.banUsers == rhs.banUsers else { return false }
+            guard lhs.inviteUsers == rhs.inviteUsers else { return false }
+            guard lhs.pinMessages == rhs.pinMessages else { return false }
+            guard lhs.addAdmins == rhs.addAdmins else { return false }
+            guard lhs.anonymous == rhs.anonymous else { return false }
+            guard lhs.manageCall == rhs.manageCall else { return false }
+            guard lhs.other == rhs.other else { return false }
+            guard lhs.manageTopics == rhs.manageTopics else { return false }
+            guard lhs.postStories == rhs.postStories else { return false }
+            guard lhs.editStories == rhs.editStories else { return false }
+            guard lhs.deleteStories == rhs.deleteStories else { return false }
+            guard lhs.manageDirectMessages == rhs.manageDirectMessages else { return false }
+            guard lhs.manageRanks == rhs.manageRanks else { return false }
+            guard lhs.manageLinkedPeers == rhs.manageLinkedPeers else { return false }
+            guard lhs.manageWelcomeMessages == rhs.manageWelcomeMessages else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `ChatAdminWithInvites`.
-    public indirect enum ChatAdminWithInvites: TLBoxedType {
+    public enum ChatAdminWithInvites: TLBoxedType {
         case chatAdminWithInvites(Api.ChatAdminWithInvites.ChatAdminWithInvites)
 
         public static let tlTypeName = "ChatAdminWithInvites"
@@ -1494,7 +1795,7 @@ extension Api {
 
 extension Api.ChatAdminWithInvites {
     /// `chatAdminWithInvites#f2ecef23 admin_id:long invites_count:int revoked_invites_count:int = ChatAdminWithInvites;`
-    public struct ChatAdminWithInvites: TLCombinator {
+    public final class ChatAdminWithInvites: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xf2ecef23
         public static let tlName = "chatAdminWithInvites"
 
@@ -1519,12 +1820,20 @@ extension Api.ChatAdminWithInvites {
             writer.writeInt32(self.invitesCount)
             writer.writeInt32(self.revokedInvitesCount)
         }
+
+        public static func == (lhs: ChatAdminWithInvites, rhs: ChatAdminWithInvites) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.adminId == rhs.adminId else { return false }
+            guard lhs.invitesCount == rhs.invitesCount else { return false }
+            guard lhs.revokedInvitesCount == rhs.revokedInvitesCount else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `ChatBannedRights`.
-    public indirect enum ChatBannedRights: TLBoxedType {
+    public enum ChatBannedRights: TLBoxedType {
         case chatBannedRights(Api.ChatBannedRights.ChatBannedRights)
 
         public static let tlTypeName = "ChatBannedRights"
@@ -1549,7 +1858,7 @@ extension Api {
 
 extension Api.ChatBannedRights {
     /// `chatBannedRights#9f120418 flags:# view_messages:flags.0?true send_messages:flags.1?true send_media:flags.2?true send_stickers:flags.3?true send_gifs:flags.4?true send_games:flags.5?true send_inline:flags.6?true embed_links:flags.7?true send_polls:flags.8?true change_info:flags.10?true invite_users:flags.15?true pin_messages:flags.17?true manage_topics:flags.18?true send_photos:flags.19?true send_videos:flags.20?true send_roundvideos:flags.21?true send_audios:flags.22?true send_voices:flags.23?true send_docs:flags.24?true send_plain:flags.25?true edit_rank:flags.26?true send_reactions:flags.27?true manage_linked_peers:flags.28?true until_date:int = ChatBannedRights;`
-    public struct ChatBannedRights: TLCombinator {
+    public final class ChatBannedRights: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x9f120418
         public static let tlName = "chatBannedRights"
 
@@ -1661,12 +1970,41 @@ extension Api.ChatBannedRights {
             writer.writeUInt32(flags)
             writer.writeInt32(self.untilDate)
         }
+
+        public static func == (lhs: ChatBannedRights, rhs: ChatBannedRights) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.viewMessages == rhs.viewMessages else { return false }
+            guard lhs.sendMessages == rhs.sendMessages else { return false }
+            guard lhs.sendMedia == rhs.sendMedia else { return false }
+            guard lhs.sendStickers == rhs.sendStickers else { return false }
+            guard lhs.sendGifs == rhs.sendGifs else { return false }
+            guard lhs.sendGames == rhs.sendGames else { return false }
+            guard lhs.sendInline == rhs.sendInline else { return false }
+            guard lhs.embedLinks == rhs.embedLinks else { return false }
+            guard lhs.sendPolls == rhs.sendPolls else { return false }
+            guard lhs.changeInfo == rhs.changeInfo else { return false }
+            guard lhs.inviteUsers == rhs.inviteUsers else { return false }
+            guard lhs.pinMessages == rhs.pinMessages else { return false }
+            guard lhs.manageTopics == rhs.manageTopics else { return false }
+            guard lhs.sendPhotos == rhs.sendPhotos else { return false }
+            guard lhs.sendVideos == rhs.sendVideos else { return false }
+            guard lhs.sendRoundvideos == rhs.sendRoundvideos else { return false }
+            guard lhs.sendAudios == rhs.sendAudios else { return false }
+            guard lhs.sendVoices == rhs.sendVoices else { return false }
+            guard lhs.sendDocs == rhs.sendDocs else { return false }
+            guard lhs.sendPlain == rhs.sendPlain else { return false }
+            guard lhs.editRank == rhs.editRank else { return false }
+            guard lhs.sendReactions == rhs.sendReactions else { return false }
+            guard lhs.manageLinkedPeers == rhs.manageLinkedPeers else { return false }
+            guard lhs.untilDate == rhs.untilDate else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `ChatFull`.
-    public indirect enum ChatFull: TLBoxedType {
+    public enum ChatFull: TLBoxedType {
         case chatFull(Api.ChatFull.ChatFull)
         case channelFull(Api.ChatFull.ChannelFull)
         case communityFull(Api.ChatFull.CommunityFull)
@@ -1697,7 +2035,7 @@ extension Api {
 
 extension Api.ChatFull {
     /// `chatFull#2633421b flags:# can_set_username:flags.7?true has_scheduled:flags.8?true translations_disabled:flags.19?true has_welcome_messages:flags.21?true id:long about:string participants:ChatParticipants chat_photo:flags.2?Photo notify_settings:PeerNotifySettings exported_invite:flags.13?ExportedChatInvite bot_info:flags.3?Vector<BotInfo> pinned_msg_id:flags.6?int folder_id:flags.11?int call:flags.12?InputGroupCall ttl_period:flags.14?int groupcall_default_join_as:flags.15?Peer theme_emoticon:flags.16?string requests_pending:flags.17?int recent_requesters:flags.17?Vector<long> available_reactions:flags.18?ChatReactions reactions_limit:flags.20?int = ChatFull;`
-    public struct ChatFull: TLCombinator {
+    public final class ChatFull: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x2633421b
         public static let tlName = "chatFull"
 
@@ -1810,12 +2148,38 @@ extension Api.ChatFull {
             if let value = self.availableReactions { value.encode(to: &writer) }
             if let value = self.reactionsLimit { writer.writeInt32(value) }
         }
+
+        public static func == (lhs: ChatFull, rhs: ChatFull) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.canSetUsername == rhs.canSetUsername else { return false }
+            guard lhs.hasScheduled == rhs.hasScheduled else { return false }
+            guard lhs.translationsDisabled == rhs.translationsDisabled else { return false }
+            guard lhs.hasWelcomeMessages == rhs.hasWelcomeMessages else { return false }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.about == rhs.about else { return false }
+            guard lhs.participants == rhs.participants else { return false }
+            guard lhs.chatPhoto == rhs.chatPhoto else { return false }
+            guard lhs.notifySettings == rhs.notifySettings else { return false }
+            guard lhs.exportedInvite == rhs.exportedInvite else { return false }
+            guard lhs.botInfo == rhs.botInfo else { return false }
+            guard lhs.pinnedMsgId == rhs.pinnedMsgId else { return false }
+            guard lhs.folderId == rhs.folderId else { return false }
+            guard lhs.call == rhs.call else { return false }
+            guard lhs.ttlPeriod == rhs.ttlPeriod else { return false }
+            guard lhs.groupcallDefaultJoinAs == rhs.groupcallDefaultJoinAs else { return false }
+            guard lhs.themeEmoticon == rhs.themeEmoticon else { return false }
+            guard lhs.requestsPending == rhs.requestsPending else { return false }
+            guard lhs.recentRequesters == rhs.recentRequesters else { return false }
+            guard lhs.availableReactions == rhs.availableReactions else { return false }
+            guard lhs.reactionsLimit == rhs.reactionsLimit else { return false }
+            return true
+        }
     }
 }
 
 extension Api.ChatFull {
     /// `channelFull#a04e8d3a flags:# can_view_participants:flags.3?true can_set_username:flags.6?true can_set_stickers:flags.7?true hidden_prehistory:flags.10?true can_set_location:flags.16?true has_scheduled:flags.19?true can_view_stats:flags.20?true blocked:flags.22?true flags2:# can_delete_channel:flags2.0?true antispam:flags2.1?true participants_hidden:flags2.2?true translations_disabled:flags2.3?true stories_pinned_available:flags2.5?true view_forum_as_messages:flags2.6?true restricted_sponsored:flags2.11?true can_view_revenue:flags2.12?true paid_media_allowed:flags2.14?true can_view_stars_revenue:flags2.15?true paid_reactions_available:flags2.16?true stargifts_available:flags2.19?true paid_messages_available:flags2.20?true has_welcome_messages:flags2.24?true id:long about:string participants_count:flags.0?int admins_count:flags.1?int kicked_count:flags.2?int banned_count:flags.2?int online_count:flags.13?int read_inbox_max_id:int read_outbox_max_id:int unread_count:int chat_photo:Photo notify_settings:PeerNotifySettings exported_invite:flags.23?ExportedChatInvite bot_info:Vector<BotInfo> migrated_from_chat_id:flags.4?long migrated_from_max_id:flags.4?int pinned_msg_id:flags.5?int stickerset:flags.8?StickerSet available_min_id:flags.9?int folder_id:flags.11?int linked_chat_id:flags.14?long location:flags.15?ChannelLocation slowmode_seconds:flags.17?int slowmode_next_send_date:flags.18?int stats_dc:flags.12?int pts:int call:flags.21?InputGroupCall ttl_period:flags.24?int pending_suggestions:flags.25?Vector<string> groupcall_default_join_as:flags.26?Peer theme_emoticon:flags.27?string requests_pending:flags.28?int recent_requesters:flags.28?Vector<long> default_send_as:flags.29?Peer available_reactions:flags.30?ChatReactions reactions_limit:flags2.13?int stories:flags2.4?PeerStories wallpaper:flags2.7?WallPaper boosts_applied:flags2.8?int boosts_unrestrict:flags2.9?int emojiset:flags2.10?StickerSet bot_verification:flags2.17?BotVerification stargifts_count:flags2.18?int send_paid_messages_stars:flags2.21?long main_tab:flags2.22?ProfileTab guard_bot_id:flags2.23?long = ChatFull;`
-    public struct ChannelFull: TLCombinator {
+    public final class ChannelFull: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xa04e8d3a
         public static let tlName = "channelFull"
 
@@ -2143,12 +2507,85 @@ extension Api.ChatFull {
             if let value = self.mainTab { value.encode(to: &writer) }
             if let value = self.guardBotId { writer.writeInt64(value) }
         }
+
+        public static func == (lhs: ChannelFull, rhs: ChannelFull) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.canViewParticipants == rhs.canViewParticipants else { return false }
+            guard lhs.canSetUsername == rhs.canSetUsername else { return false }
+            guard lhs.canSetStickers == rhs.canSetStickers else { return false }
+            guard lhs.hiddenPrehistory == rhs.hiddenPrehistory else { return false }
+            guard lhs.canSetLocation == rhs.canSetLocation else { return false }
+            guard lhs.hasScheduled == rhs.hasScheduled else { return false }
+            guard lhs.canViewStats == rhs.canViewStats else { return false }
+            guard lhs.blocked == rhs.blocked else { return false }
+            guard lhs.canDeleteChannel == rhs.canDeleteChannel else { return false }
+            guard lhs.antispam == rhs.antispam else { return false }
+            guard lhs.participantsHidden == rhs.participantsHidden else { return false }
+            guard lhs.translationsDisabled == rhs.translationsDisabled else { return false }
+            guard lhs.storiesPinnedAvailable == rhs.storiesPinnedAvailable else { return false }
+            guard lhs.viewForumAsMessages == rhs.viewForumAsMessages else { return false }
+            guard lhs.restrictedSponsored == rhs.restrictedSponsored else { return false }
+            guard lhs.canViewRevenue == rhs.canViewRevenue else { return false }
+            guard lhs.paidMediaAllowed == rhs.paidMediaAllowed else { return false }
+            guard lhs.canViewStarsRevenue == rhs.canViewStarsRevenue else { return false }
+            guard lhs.paidReactionsAvailable == rhs.paidReactionsAvailable else { return false }
+            guard lhs.stargiftsAvailable == rhs.stargiftsAvailable else { return false }
+            guard lhs.paidMessagesAvailable == rhs.paidMessagesAvailable else { return false }
+            guard lhs.hasWelcomeMessages == rhs.hasWelcomeMessages else { return false }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.about == rhs.about else { return false }
+            guard lhs.participantsCount == rhs.participantsCount else { return false }
+            guard lhs.adminsCount == rhs.adminsCount else { return false }
+            guard lhs.kickedCount == rhs.kickedCount else { return false }
+            guard lhs.bannedCount == rhs.bannedCount else { return false }
+            guard lhs.onlineCount == rhs.onlineCount else { return false }
+            guard lhs.readInboxMaxId == rhs.readInboxMaxId else { return false }
+            guard lhs.readOutboxMaxId == rhs.readOutboxMaxId else { return false }
+            guard lhs.unreadCount == rhs.unreadCount else { return false }
+            guard lhs.chatPhoto == rhs.chatPhoto else { return false }
+            guard lhs.notifySettings == rhs.notifySettings else { return false }
+            guard lhs.exportedInvite == rhs.exportedInvite else { return false }
+            guard lhs.botInfo == rhs.botInfo else { return false }
+            guard lhs.migratedFromChatId == rhs.migratedFromChatId else { return false }
+            guard lhs.migratedFromMaxId == rhs.migratedFromMaxId else { return false }
+            guard lhs.pinnedMsgId == rhs.pinnedMsgId else { return false }
+            guard lhs.stickerset == rhs.stickerset else { return false }
+            guard lhs.availableMinId == rhs.availableMinId else { return false }
+            guard lhs.folderId == rhs.folderId else { return false }
+            guard lhs.linkedChatId == rhs.linkedChatId else { return false }
+            guard lhs.location == rhs.location else { return false }
+            guard lhs.slowmodeSeconds == rhs.slowmodeSeconds else { return false }
+            guard lhs.slowmodeNextSendDate == rhs.slowmodeNextSendDate else { return false }
+            guard lhs.statsDc == rhs.statsDc else { return false }
+            guard lhs.pts == rhs.pts else { return false }
+            guard lhs.call == rhs.call else { return false }
+            guard lhs.ttlPeriod == rhs.ttlPeriod else { return false }
+            guard lhs.pendingSuggestions == rhs.pendingSuggestions else { return false }
+            guard lhs.groupcallDefaultJoinAs == rhs.groupcallDefaultJoinAs else { return false }
+            guard lhs.themeEmoticon == rhs.themeEmoticon else { return false }
+            guard lhs.requestsPending == rhs.requestsPending else { return false }
+            guard lhs.recentRequesters == rhs.recentRequesters else { return false }
+            guard lhs.defaultSendAs == rhs.defaultSendAs else { return false }
+            guard lhs.availableReactions == rhs.availableReactions else { return false }
+            guard lhs.reactionsLimit == rhs.reactionsLimit else { return false }
+            guard lhs.stories == rhs.stories else { return false }
+            guard lhs.wallpaper == rhs.wallpaper else { return false }
+            guard lhs.boostsApplied == rhs.boostsApplied else { return false }
+            guard lhs.boostsUnrestrict == rhs.boostsUnrestrict else { return false }
+            guard lhs.emojiset == rhs.emojiset else { return false }
+            guard lhs.botVerification == rhs.botVerification else { return false }
+            guard lhs.stargiftsCount == rhs.stargiftsCount else { return false }
+            guard lhs.sendPaidMessagesStars == rhs.sendPaidMessagesStars else { return false }
+            guard lhs.mainTab == rhs.mainTab else { return false }
+            guard lhs.guardBotId == rhs.guardBotId else { return false }
+            return true
+        }
     }
 }
 
 extension Api.ChatFull {
     /// `communityFull#cbb7a507 flags:# id:long about:string chat_photo:Photo linked_peers:Vector<CommunityPeer> admins_count:flags.1?int kicked_count:flags.2?int peer_link_requests_pending:flags.0?int = ChatFull;`
-    public struct CommunityFull: TLCombinator {
+    public final class CommunityFull: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xcbb7a507
         public static let tlName = "communityFull"
 
@@ -2195,12 +2632,24 @@ extension Api.ChatFull {
             if let value = self.kickedCount { writer.writeInt32(value) }
             if let value = self.peerLinkRequestsPending { writer.writeInt32(value) }
         }
+
+        public static func == (lhs: CommunityFull, rhs: CommunityFull) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.about == rhs.about else { return false }
+            guard lhs.chatPhoto == rhs.chatPhoto else { return false }
+            guard lhs.linkedPeers == rhs.linkedPeers else { return false }
+            guard lhs.adminsCount == rhs.adminsCount else { return false }
+            guard lhs.kickedCount == rhs.kickedCount else { return false }
+            guard lhs.peerLinkRequestsPending == rhs.peerLinkRequestsPending else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `ChatInvite`.
-    public indirect enum ChatInvite: TLBoxedType {
+    public enum ChatInvite: TLBoxedType {
         case chatInviteAlready(Api.ChatInvite.ChatInviteAlready)
         case chatInvite(Api.ChatInvite.ChatInvite)
         case chatInvitePeek(Api.ChatInvite.ChatInvitePeek)
@@ -2231,7 +2680,7 @@ extension Api {
 
 extension Api.ChatInvite {
     /// `chatInviteAlready#5a686d7c chat:Chat = ChatInvite;`
-    public struct ChatInviteAlready: TLCombinator {
+    public final class ChatInviteAlready: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x5a686d7c
         public static let tlName = "chatInviteAlready"
 
@@ -2248,12 +2697,18 @@ extension Api.ChatInvite {
         public func encodeBare(to writer: inout TLWriter) {
             self.chat.encode(to: &writer)
         }
+
+        public static func == (lhs: ChatInviteAlready, rhs: ChatInviteAlready) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.chat == rhs.chat else { return false }
+            return true
+        }
     }
 }
 
 extension Api.ChatInvite {
     /// `chatInvite#5c9d3702 flags:# channel:flags.0?true broadcast:flags.1?true public:flags.2?true megagroup:flags.3?true request_needed:flags.6?true verified:flags.7?true scam:flags.8?true fake:flags.9?true can_refulfill_subscription:flags.11?true title:string about:flags.5?string photo:Photo participants_count:int participants:flags.4?Vector<User> color:int subscription_pricing:flags.10?StarsSubscriptionPricing subscription_form_id:flags.12?long bot_verification:flags.13?BotVerification = ChatInvite;`
-    public struct ChatInvite: TLCombinator {
+    public final class ChatInvite: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x5c9d3702
         public static let tlName = "chatInvite"
 
@@ -2346,12 +2801,35 @@ extension Api.ChatInvite {
             if let value = self.subscriptionFormId { writer.writeInt64(value) }
             if let value = self.botVerification { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: ChatInvite, rhs: ChatInvite) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.channel == rhs.channel else { return false }
+            guard lhs.broadcast == rhs.broadcast else { return false }
+            guard lhs.`public` == rhs.`public` else { return false }
+            guard lhs.megagroup == rhs.megagroup else { return false }
+            guard lhs.requestNeeded == rhs.requestNeeded else { return false }
+            guard lhs.verified == rhs.verified else { return false }
+            guard lhs.scam == rhs.scam else { return false }
+            guard lhs.fake == rhs.fake else { return false }
+            guard lhs.canRefulfillSubscription == rhs.canRefulfillSubscription else { return false }
+            guard lhs.title == rhs.title else { return false }
+            guard lhs.about == rhs.about else { return false }
+            guard lhs.photo == rhs.photo else { return false }
+            guard lhs.participantsCount == rhs.participantsCount else { return false }
+            guard lhs.participants == rhs.participants else { return false }
+            guard lhs.color == rhs.color else { return false }
+            guard lhs.subscriptionPricing == rhs.subscriptionPricing else { return false }
+            guard lhs.subscriptionFormId == rhs.subscriptionFormId else { return false }
+            guard lhs.botVerification == rhs.botVerification else { return false }
+            return true
+        }
     }
 }
 
 extension Api.ChatInvite {
     /// `chatInvitePeek#61695cb0 chat:Chat expires:int = ChatInvite;`
-    public struct ChatInvitePeek: TLCombinator {
+    public final class ChatInvitePeek: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x61695cb0
         public static let tlName = "chatInvitePeek"
 
@@ -2372,12 +2850,19 @@ extension Api.ChatInvite {
             self.chat.encode(to: &writer)
             writer.writeInt32(self.expires)
         }
+
+        public static func == (lhs: ChatInvitePeek, rhs: ChatInvitePeek) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.chat == rhs.chat else { return false }
+            guard lhs.expires == rhs.expires else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `ChatInviteImporter`.
-    public indirect enum ChatInviteImporter: TLBoxedType {
+    public enum ChatInviteImporter: TLBoxedType {
         case chatInviteImporter(Api.ChatInviteImporter.ChatInviteImporter)
 
         public static let tlTypeName = "ChatInviteImporter"
@@ -2402,7 +2887,7 @@ extension Api {
 
 extension Api.ChatInviteImporter {
     /// `chatInviteImporter#8c5adfd9 flags:# requested:flags.0?true via_chatlist:flags.3?true user_id:long date:int about:flags.2?string approved_by:flags.1?long = ChatInviteImporter;`
-    public struct ChatInviteImporter: TLCombinator {
+    public final class ChatInviteImporter: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x8c5adfd9
         public static let tlName = "chatInviteImporter"
 
@@ -2444,12 +2929,23 @@ extension Api.ChatInviteImporter {
             if let value = self.about { writer.writeString(value) }
             if let value = self.approvedBy { writer.writeInt64(value) }
         }
+
+        public static func == (lhs: ChatInviteImporter, rhs: ChatInviteImporter) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.requested == rhs.requested else { return false }
+            guard lhs.viaChatlist == rhs.viaChatlist else { return false }
+            guard lhs.userId == rhs.userId else { return false }
+            guard lhs.date == rhs.date else { return false }
+            guard lhs.about == rhs.about else { return false }
+            guard lhs.approvedBy == rhs.approvedBy else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `ChatOnlines`.
-    public indirect enum ChatOnlines: TLBoxedType {
+    public enum ChatOnlines: TLBoxedType {
         case chatOnlines(Api.ChatOnlines.ChatOnlines)
 
         public static let tlTypeName = "ChatOnlines"
@@ -2474,7 +2970,7 @@ extension Api {
 
 extension Api.ChatOnlines {
     /// `chatOnlines#f041e250 onlines:int = ChatOnlines;`
-    public struct ChatOnlines: TLCombinator {
+    public final class ChatOnlines: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xf041e250
         public static let tlName = "chatOnlines"
 
@@ -2491,12 +2987,18 @@ extension Api.ChatOnlines {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeInt32(self.onlines)
         }
+
+        public static func == (lhs: ChatOnlines, rhs: ChatOnlines) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.onlines == rhs.onlines else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `ChatParticipant`.
-    public indirect enum ChatParticipant: TLBoxedType {
+    public enum ChatParticipant: TLBoxedType {
         case chatParticipant(Api.ChatParticipant.ChatParticipant)
         case chatParticipantCreator(Api.ChatParticipant.ChatParticipantCreator)
         case chatParticipantAdmin(Api.ChatParticipant.ChatParticipantAdmin)
@@ -2527,7 +3029,7 @@ extension Api {
 
 extension Api.ChatParticipant {
     /// `chatParticipant#38e79fde flags:# user_id:long inviter_id:long date:int rank:flags.0?string = ChatParticipant;`
-    public struct ChatParticipant: TLCombinator {
+    public final class ChatParticipant: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x38e79fde
         public static let tlName = "chatParticipant"
 
@@ -2560,12 +3062,21 @@ extension Api.ChatParticipant {
             writer.writeInt32(self.date)
             if let value = self.rank { writer.writeString(value) }
         }
+
+        public static func == (lhs: ChatParticipant, rhs: ChatParticipant) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.userId == rhs.userId else { return false }
+            guard lhs.inviterId == rhs.inviterId else { return false }
+            guard lhs.date == rhs.date else { return false }
+            guard lhs.rank == rhs.rank else { return false }
+            return true
+        }
     }
 }
 
 extension Api.ChatParticipant {
     /// `chatParticipantCreator#e1f867b8 flags:# user_id:long rank:flags.0?string = ChatParticipant;`
-    public struct ChatParticipantCreator: TLCombinator {
+    public final class ChatParticipantCreator: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xe1f867b8
         public static let tlName = "chatParticipantCreator"
 
@@ -2590,12 +3101,19 @@ extension Api.ChatParticipant {
             writer.writeInt64(self.userId)
             if let value = self.rank { writer.writeString(value) }
         }
+
+        public static func == (lhs: ChatParticipantCreator, rhs: ChatParticipantCreator) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.userId == rhs.userId else { return false }
+            guard lhs.rank == rhs.rank else { return false }
+            return true
+        }
     }
 }
 
 extension Api.ChatParticipant {
     /// `chatParticipantAdmin#0360d5d2 flags:# user_id:long inviter_id:long date:int rank:flags.0?string = ChatParticipant;`
-    public struct ChatParticipantAdmin: TLCombinator {
+    public final class ChatParticipantAdmin: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x0360d5d2
         public static let tlName = "chatParticipantAdmin"
 
@@ -2628,12 +3146,21 @@ extension Api.ChatParticipant {
             writer.writeInt32(self.date)
             if let value = self.rank { writer.writeString(value) }
         }
+
+        public static func == (lhs: ChatParticipantAdmin, rhs: ChatParticipantAdmin) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.userId == rhs.userId else { return false }
+            guard lhs.inviterId == rhs.inviterId else { return false }
+            guard lhs.date == rhs.date else { return false }
+            guard lhs.rank == rhs.rank else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `ChatParticipants`.
-    public indirect enum ChatParticipants: TLBoxedType {
+    public enum ChatParticipants: TLBoxedType {
         case chatParticipantsForbidden(Api.ChatParticipants.ChatParticipantsForbidden)
         case chatParticipants(Api.ChatParticipants.ChatParticipants)
 
@@ -2661,7 +3188,7 @@ extension Api {
 
 extension Api.ChatParticipants {
     /// `chatParticipantsForbidden#8763d3e1 flags:# chat_id:long self_participant:flags.0?ChatParticipant = ChatParticipants;`
-    public struct ChatParticipantsForbidden: TLCombinator {
+    public final class ChatParticipantsForbidden: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x8763d3e1
         public static let tlName = "chatParticipantsForbidden"
 
@@ -2686,12 +3213,19 @@ extension Api.ChatParticipants {
             writer.writeInt64(self.chatId)
             if let value = self.selfParticipant { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: ChatParticipantsForbidden, rhs: ChatParticipantsForbidden) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.chatId == rhs.chatId else { return false }
+            guard lhs.selfParticipant == rhs.selfParticipant else { return false }
+            return true
+        }
     }
 }
 
 extension Api.ChatParticipants {
     /// `chatParticipants#3cbc93f8 chat_id:long participants:Vector<ChatParticipant> version:int = ChatParticipants;`
-    public struct ChatParticipants: TLCombinator {
+    public final class ChatParticipants: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x3cbc93f8
         public static let tlName = "chatParticipants"
 
@@ -2716,12 +3250,20 @@ extension Api.ChatParticipants {
             self.participants.encode(to: &writer)
             writer.writeInt32(self.version)
         }
+
+        public static func == (lhs: ChatParticipants, rhs: ChatParticipants) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.chatId == rhs.chatId else { return false }
+            guard lhs.participants == rhs.participants else { return false }
+            guard lhs.version == rhs.version else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `ChatPhoto`.
-    public indirect enum ChatPhoto: TLBoxedType {
+    public enum ChatPhoto: TLBoxedType {
         case chatPhotoEmpty(Api.ChatPhoto.ChatPhotoEmpty)
         case chatPhoto(Api.ChatPhoto.ChatPhoto)
 
@@ -2749,7 +3291,7 @@ extension Api {
 
 extension Api.ChatPhoto {
     /// `chatPhotoEmpty#37c1011c = ChatPhoto;`
-    public struct ChatPhotoEmpty: TLCombinator {
+    public final class ChatPhotoEmpty: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x37c1011c
         public static let tlName = "chatPhotoEmpty"
 
@@ -2761,12 +3303,17 @@ extension Api.ChatPhoto {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: ChatPhotoEmpty, rhs: ChatPhotoEmpty) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.ChatPhoto {
     /// `chatPhoto#1c6e1c11 flags:# has_video:flags.0?true photo_id:long stripped_thumb:flags.1?bytes dc_id:int = ChatPhoto;`
-    public struct ChatPhoto: TLCombinator {
+    public final class ChatPhoto: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x1c6e1c11
         public static let tlName = "chatPhoto"
 
@@ -2799,12 +3346,21 @@ extension Api.ChatPhoto {
             if let value = self.strippedThumb { writer.writeBytes(value) }
             writer.writeInt32(self.dcId)
         }
+
+        public static func == (lhs: ChatPhoto, rhs: ChatPhoto) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.hasVideo == rhs.hasVideo else { return false }
+            guard lhs.photoId == rhs.photoId else { return false }
+            guard lhs.strippedThumb == rhs.strippedThumb else { return false }
+            guard lhs.dcId == rhs.dcId else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `ChatReactions`.
-    public indirect enum ChatReactions: TLBoxedType {
+    public enum ChatReactions: TLBoxedType {
         case chatReactionsNone(Api.ChatReactions.ChatReactionsNone)
         case chatReactionsAll(Api.ChatReactions.ChatReactionsAll)
         case chatReactionsSome(Api.ChatReactions.ChatReactionsSome)
@@ -2835,7 +3391,7 @@ extension Api {
 
 extension Api.ChatReactions {
     /// `chatReactionsNone#eafc32bc = ChatReactions;`
-    public struct ChatReactionsNone: TLCombinator {
+    public final class ChatReactionsNone: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xeafc32bc
         public static let tlName = "chatReactionsNone"
 
@@ -2847,12 +3403,17 @@ extension Api.ChatReactions {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: ChatReactionsNone, rhs: ChatReactionsNone) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.ChatReactions {
     /// `chatReactionsAll#52928bca flags:# allow_custom:flags.0?true = ChatReactions;`
-    public struct ChatReactionsAll: TLCombinator {
+    public final class ChatReactionsAll: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x52928bca
         public static let tlName = "chatReactionsAll"
 
@@ -2872,12 +3433,18 @@ extension Api.ChatReactions {
             if self.allowCustom { flags |= 0x1 }
             writer.writeUInt32(flags)
         }
+
+        public static func == (lhs: ChatReactionsAll, rhs: ChatReactionsAll) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.allowCustom == rhs.allowCustom else { return false }
+            return true
+        }
     }
 }
 
 extension Api.ChatReactions {
     /// `chatReactionsSome#661d4037 reactions:Vector<Reaction> = ChatReactions;`
-    public struct ChatReactionsSome: TLCombinator {
+    public final class ChatReactionsSome: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x661d4037
         public static let tlName = "chatReactionsSome"
 
@@ -2894,12 +3461,18 @@ extension Api.ChatReactions {
         public func encodeBare(to writer: inout TLWriter) {
             self.reactions.encode(to: &writer)
         }
+
+        public static func == (lhs: ChatReactionsSome, rhs: ChatReactionsSome) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.reactions == rhs.reactions else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `ChatTheme`.
-    public indirect enum ChatTheme: TLBoxedType {
+    public enum ChatTheme: TLBoxedType {
         case chatTheme(Api.ChatTheme.ChatTheme)
         case chatThemeUniqueGift(Api.ChatTheme.ChatThemeUniqueGift)
 
@@ -2927,7 +3500,7 @@ extension Api {
 
 extension Api.ChatTheme {
     /// `chatTheme#c3dffc04 emoticon:string = ChatTheme;`
-    public struct ChatTheme: TLCombinator {
+    public final class ChatTheme: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xc3dffc04
         public static let tlName = "chatTheme"
 
@@ -2944,12 +3517,18 @@ extension Api.ChatTheme {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeString(self.emoticon)
         }
+
+        public static func == (lhs: ChatTheme, rhs: ChatTheme) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.emoticon == rhs.emoticon else { return false }
+            return true
+        }
     }
 }
 
 extension Api.ChatTheme {
     /// `chatThemeUniqueGift#3458f9c8 gift:StarGift theme_settings:Vector<ThemeSettings> = ChatTheme;`
-    public struct ChatThemeUniqueGift: TLCombinator {
+    public final class ChatThemeUniqueGift: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x3458f9c8
         public static let tlName = "chatThemeUniqueGift"
 
@@ -2970,12 +3549,19 @@ extension Api.ChatTheme {
             self.gift.encode(to: &writer)
             self.themeSettings.encode(to: &writer)
         }
+
+        public static func == (lhs: ChatThemeUniqueGift, rhs: ChatThemeUniqueGift) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.gift == rhs.gift else { return false }
+            guard lhs.themeSettings == rhs.themeSettings else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `CodeSettings`.
-    public indirect enum CodeSettings: TLBoxedType {
+    public enum CodeSettings: TLBoxedType {
         case codeSettings(Api.CodeSettings.CodeSettings)
 
         public static let tlTypeName = "CodeSettings"
@@ -3000,7 +3586,7 @@ extension Api {
 
 extension Api.CodeSettings {
     /// `codeSettings#ad253d78 flags:# allow_flashcall:flags.0?true current_number:flags.1?true allow_app_hash:flags.4?true allow_missed_call:flags.5?true allow_firebase:flags.7?true unknown_number:flags.9?true logout_tokens:flags.6?Vector<bytes> token:flags.8?string app_sandbox:flags.8?Bool = CodeSettings;`
-    public struct CodeSettings: TLCombinator {
+    public final class CodeSettings: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xad253d78
         public static let tlName = "codeSettings"
 
@@ -3055,12 +3641,26 @@ extension Api.CodeSettings {
             if let value = self.token { writer.writeString(value) }
             if let value = self.appSandbox { writer.writeBool(value) }
         }
+
+        public static func == (lhs: CodeSettings, rhs: CodeSettings) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.allowFlashcall == rhs.allowFlashcall else { return false }
+            guard lhs.currentNumber == rhs.currentNumber else { return false }
+            guard lhs.allowAppHash == rhs.allowAppHash else { return false }
+            guard lhs.allowMissedCall == rhs.allowMissedCall else { return false }
+            guard lhs.allowFirebase == rhs.allowFirebase else { return false }
+            guard lhs.unknownNumber == rhs.unknownNumber else { return false }
+            guard lhs.logoutTokens == rhs.logoutTokens else { return false }
+            guard lhs.token == rhs.token else { return false }
+            guard lhs.appSandbox == rhs.appSandbox else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `CommunityPeer`.
-    public indirect enum CommunityPeer: TLBoxedType {
+    public enum CommunityPeer: TLBoxedType {
         case communityPeer(Api.CommunityPeer.CommunityPeer)
 
         public static let tlTypeName = "CommunityPeer"
@@ -3085,7 +3685,7 @@ extension Api {
 
 extension Api.CommunityPeer {
     /// `communityPeer#76141ebd flags:# can_view_history:flags.2?true visible:flags.0?Bool peer:Peer = CommunityPeer;`
-    public struct CommunityPeer: TLCombinator {
+    public final class CommunityPeer: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x76141ebd
         public static let tlName = "communityPeer"
 
@@ -3114,12 +3714,20 @@ extension Api.CommunityPeer {
             if let value = self.visible { writer.writeBool(value) }
             self.peer.encode(to: &writer)
         }
+
+        public static func == (lhs: CommunityPeer, rhs: CommunityPeer) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.canViewHistory == rhs.canViewHistory else { return false }
+            guard lhs.visible == rhs.visible else { return false }
+            guard lhs.peer == rhs.peer else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `CommunityPeerRequest`.
-    public indirect enum CommunityPeerRequest: TLBoxedType {
+    public enum CommunityPeerRequest: TLBoxedType {
         case communityPeerRequest(Api.CommunityPeerRequest.CommunityPeerRequest)
 
         public static let tlTypeName = "CommunityPeerRequest"
@@ -3144,7 +3752,7 @@ extension Api {
 
 extension Api.CommunityPeerRequest {
     /// `communityPeerRequest#7beafa85 flags:# visible:flags.0?true peer:Peer requested_by:long date:int = CommunityPeerRequest;`
-    public struct CommunityPeerRequest: TLCombinator {
+    public final class CommunityPeerRequest: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x7beafa85
         public static let tlName = "communityPeerRequest"
 
@@ -3176,12 +3784,21 @@ extension Api.CommunityPeerRequest {
             writer.writeInt64(self.requestedBy)
             writer.writeInt32(self.date)
         }
+
+        public static func == (lhs: CommunityPeerRequest, rhs: CommunityPeerRequest) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.visible == rhs.visible else { return false }
+            guard lhs.peer == rhs.peer else { return false }
+            guard lhs.requestedBy == rhs.requestedBy else { return false }
+            guard lhs.date == rhs.date else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `Config`.
-    public indirect enum Config: TLBoxedType {
+    public enum Config: TLBoxedType {
         case config(Api.Config.Config)
 
         public static let tlTypeName = "Config"
@@ -3206,7 +3823,7 @@ extension Api {
 
 extension Api.Config {
     /// `config#cc1a241e flags:# default_p2p_contacts:flags.3?true preload_featured_stickers:flags.4?true revoke_pm_inbox:flags.6?true blocked_mode:flags.8?true force_try_ipv6:flags.14?true date:int expires:int test_mode:Bool this_dc:int dc_options:Vector<DcOption> dc_txt_domain_name:string chat_size_max:int megagroup_size_max:int forwarded_count_max:int online_update_period_ms:int offline_blur_timeout_ms:int offline_idle_timeout_ms:int online_cloud_timeout_ms:int notify_cloud_delay_ms:int notify_default_delay_ms:int push_chat_period_ms:int push_chat_limit:int edit_time_limit:int revoke_time_limit:int revoke_pm_time_limit:int rating_e_decay:int stickers_recent_limit:int channels_read_media_period:int tmp_sessions:flags.0?int call_receive_timeout_ms:int call_ring_timeout_ms:int call_connect_timeout_ms:int call_packet_timeout_ms:int me_url_prefix:string autoupdate_url_prefix:flags.7?string gif_search_username:flags.9?string venue_search_username:flags.10?string img_search_username:flags.11?string static_maps_provider:flags.12?string caption_length_max:int message_length_max:int webfile_dc_id:int suggested_lang_code:flags.2?string lang_pack_version:flags.2?int base_lang_pack_version:flags.2?int reactions_default:flags.15?Reaction autologin_token:flags.16?string = Config;`
-    public struct Config: TLCombinator {
+    public final class Config: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xcc1a241e
         public static let tlName = "config"
 
@@ -3420,12 +4037,64 @@ extension Api.Config {
             if let value = self.reactionsDefault { value.encode(to: &writer) }
             if let value = self.autologinToken { writer.writeString(value) }
         }
+
+        public static func == (lhs: Config, rhs: Config) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.defaultP2pContacts == rhs.defaultP2pContacts else { return false }
+            guard lhs.preloadFeaturedStickers == rhs.preloadFeaturedStickers else { return false }
+            guard lhs.revokePmInbox == rhs.revokePmInbox else { return false }
+            guard lhs.blockedMode == rhs.blockedMode else { return false }
+            guard lhs.forceTryIpv6 == rhs.forceTryIpv6 else { return false }
+            guard lhs.date == rhs.date else { return false }
+            guard lhs.expires == rhs.expires else { return false }
+            guard lhs.testMode == rhs.testMode else { return false }
+            guard lhs.thisDc == rhs.thisDc else { return false }
+            guard lhs.dcOptions == rhs.dcOptions else { return false }
+            guard lhs.dcTxtDomainName == rhs.dcTxtDomainName else { return false }
+            guard lhs.chatSizeMax == rhs.chatSizeMax else { return false }
+            guard lhs.megagroupSizeMax == rhs.megagroupSizeMax else { return false }
+            guard lhs.forwardedCountMax == rhs.forwardedCountMax else { return false }
+            guard lhs.onlineUpdatePeriodMs == rhs.onlineUpdatePeriodMs else { return false }
+            guard lhs.offlineBlurTimeoutMs == rhs.offlineBlurTimeoutMs else { return false }
+            guard lhs.offlineIdleTimeoutMs == rhs.offlineIdleTimeoutMs else { return false }
+            guard lhs.onlineCloudTimeoutMs == rhs.onlineCloudTimeoutMs else { return false }
+            guard lhs.notifyCloudDelayMs == rhs.notifyCloudDelayMs else { return false }
+            guard lhs.notifyDefaultDelayMs == rhs.notifyDefaultDelayMs else { return false }
+            guard lhs.pushChatPeriodMs == rhs.pushChatPeriodMs else { return false }
+            guard lhs.pushChatLimit == rhs.pushChatLimit else { return false }
+            guard lhs.editTimeLimit == rhs.editTimeLimit else { return false }
+            guard lhs.revokeTimeLimit == rhs.revokeTimeLimit else { return false }
+            guard lhs.revokePmTimeLimit == rhs.revokePmTimeLimit else { return false }
+            guard lhs.ratingEDecay == rhs.ratingEDecay else { return false }
+            guard lhs.stickersRecentLimit == rhs.stickersRecentLimit else { return false }
+            guard lhs.channelsReadMediaPeriod == rhs.channelsReadMediaPeriod else { return false }
+            guard lhs.tmpSessions == rhs.tmpSessions else { return false }
+            guard lhs.callReceiveTimeoutMs == rhs.callReceiveTimeoutMs else { return false }
+            guard lhs.callRingTimeoutMs == rhs.callRingTimeoutMs else { return false }
+            guard lhs.callConnectTimeoutMs == rhs.callConnectTimeoutMs else { return false }
+            guard lhs.callPacketTimeoutMs == rhs.callPacketTimeoutMs else { return false }
+            guard lhs.meUrlPrefix == rhs.meUrlPrefix else { return false }
+            guard lhs.autoupdateUrlPrefix == rhs.autoupdateUrlPrefix else { return false }
+            guard lhs.gifSearchUsername == rhs.gifSearchUsername else { return false }
+            guard lhs.venueSearchUsername == rhs.venueSearchUsername else { return false }
+            guard lhs.imgSearchUsername == rhs.imgSearchUsername else { return false }
+            guard lhs.staticMapsProvider == rhs.staticMapsProvider else { return false }
+            guard lhs.captionLengthMax == rhs.captionLengthMax else { return false }
+            guard lhs.messageLengthMax == rhs.messageLengthMax else { return false }
+            guard lhs.webfileDcId == rhs.webfileDcId else { return false }
+            guard lhs.suggestedLangCode == rhs.suggestedLangCode else { return false }
+            guard lhs.langPackVersion == rhs.langPackVersion else { return false }
+            guard lhs.baseLangPackVersion == rhs.baseLangPackVersion else { return false }
+            guard lhs.reactionsDefault == rhs.reactionsDefault else { return false }
+            guard lhs.autologinToken == rhs.autologinToken else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `ConnectedBot`.
-    public indirect enum ConnectedBot: TLBoxedType {
+    public enum ConnectedBot: TLBoxedType {
         case connectedBot(Api.ConnectedBot.ConnectedBot)
 
         public static let tlTypeName = "ConnectedBot"
@@ -3450,7 +4119,7 @@ extension Api {
 
 extension Api.ConnectedBot {
     /// `connectedBot#033ed001 flags:# bot_id:long recipients:BusinessBotRecipients rights:BusinessBotRights device:flags.0?string date:flags.1?int location:flags.2?string = ConnectedBot;`
-    public struct ConnectedBot: TLCombinator {
+    public final class ConnectedBot: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x033ed001
         public static let tlName = "connectedBot"
 
@@ -3493,12 +4162,23 @@ extension Api.ConnectedBot {
             if let value = self.date { writer.writeInt32(value) }
             if let value = self.location { writer.writeString(value) }
         }
+
+        public static func == (lhs: ConnectedBot, rhs: ConnectedBot) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.botId == rhs.botId else { return false }
+            guard lhs.recipients == rhs.recipients else { return false }
+            guard lhs.rights == rhs.rights else { return false }
+            guard lhs.device == rhs.device else { return false }
+            guard lhs.date == rhs.date else { return false }
+            guard lhs.location == rhs.location else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `ConnectedBotStarRef`.
-    public indirect enum ConnectedBotStarRef: TLBoxedType {
+    public enum ConnectedBotStarRef: TLBoxedType {
         case connectedBotStarRef(Api.ConnectedBotStarRef.ConnectedBotStarRef)
 
         public static let tlTypeName = "ConnectedBotStarRef"
@@ -3523,7 +4203,7 @@ extension Api {
 
 extension Api.ConnectedBotStarRef {
     /// `connectedBotStarRef#19a13f71 flags:# revoked:flags.1?true url:string date:int bot_id:long commission_permille:int duration_months:flags.0?int participants:long revenue:long = ConnectedBotStarRef;`
-    public struct ConnectedBotStarRef: TLCombinator {
+    public final class ConnectedBotStarRef: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x19a13f71
         public static let tlName = "connectedBotStarRef"
 
@@ -3572,12 +4252,25 @@ extension Api.ConnectedBotStarRef {
             writer.writeInt64(self.participants)
             writer.writeInt64(self.revenue)
         }
+
+        public static func == (lhs: ConnectedBotStarRef, rhs: ConnectedBotStarRef) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.revoked == rhs.revoked else { return false }
+            guard lhs.url == rhs.url else { return false }
+            guard lhs.date == rhs.date else { return false }
+            guard lhs.botId == rhs.botId else { return false }
+            guard lhs.commissionPermille == rhs.commissionPermille else { return false }
+            guard lhs.durationMonths == rhs.durationMonths else { return false }
+            guard lhs.participants == rhs.participants else { return false }
+            guard lhs.revenue == rhs.revenue else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `Contact`.
-    public indirect enum Contact: TLBoxedType {
+    public enum Contact: TLBoxedType {
         case contact(Api.Contact.Contact)
 
         public static let tlTypeName = "Contact"
@@ -3602,7 +4295,7 @@ extension Api {
 
 extension Api.Contact {
     /// `contact#145ade0b user_id:long mutual:Bool = Contact;`
-    public struct Contact: TLCombinator {
+    public final class Contact: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x145ade0b
         public static let tlName = "contact"
 
@@ -3623,12 +4316,19 @@ extension Api.Contact {
             writer.writeInt64(self.userId)
             writer.writeBool(self.mutual)
         }
+
+        public static func == (lhs: Contact, rhs: Contact) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.userId == rhs.userId else { return false }
+            guard lhs.mutual == rhs.mutual else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `ContactBirthday`.
-    public indirect enum ContactBirthday: TLBoxedType {
+    public enum ContactBirthday: TLBoxedType {
         case contactBirthday(Api.ContactBirthday.ContactBirthday)
 
         public static let tlTypeName = "ContactBirthday"
@@ -3653,7 +4353,7 @@ extension Api {
 
 extension Api.ContactBirthday {
     /// `contactBirthday#1d998733 contact_id:long birthday:Birthday = ContactBirthday;`
-    public struct ContactBirthday: TLCombinator {
+    public final class ContactBirthday: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x1d998733
         public static let tlName = "contactBirthday"
 
@@ -3674,12 +4374,19 @@ extension Api.ContactBirthday {
             writer.writeInt64(self.contactId)
             self.birthday.encode(to: &writer)
         }
+
+        public static func == (lhs: ContactBirthday, rhs: ContactBirthday) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.contactId == rhs.contactId else { return false }
+            guard lhs.birthday == rhs.birthday else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `ContactStatus`.
-    public indirect enum ContactStatus: TLBoxedType {
+    public enum ContactStatus: TLBoxedType {
         case contactStatus(Api.ContactStatus.ContactStatus)
 
         public static let tlTypeName = "ContactStatus"
@@ -3704,7 +4411,7 @@ extension Api {
 
 extension Api.ContactStatus {
     /// `contactStatus#16d9703b user_id:long status:UserStatus = ContactStatus;`
-    public struct ContactStatus: TLCombinator {
+    public final class ContactStatus: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x16d9703b
         public static let tlName = "contactStatus"
 
@@ -3725,12 +4432,19 @@ extension Api.ContactStatus {
             writer.writeInt64(self.userId)
             self.status.encode(to: &writer)
         }
+
+        public static func == (lhs: ContactStatus, rhs: ContactStatus) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.userId == rhs.userId else { return false }
+            guard lhs.status == rhs.status else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `DataJSON`.
-    public indirect enum DataJSON: TLBoxedType {
+    public enum DataJSON: TLBoxedType {
         case dataJSON(Api.DataJSON.DataJSON)
 
         public static let tlTypeName = "DataJSON"
@@ -3755,7 +4469,7 @@ extension Api {
 
 extension Api.DataJSON {
     /// `dataJSON#7d748d04 data:string = DataJSON;`
-    public struct DataJSON: TLCombinator {
+    public final class DataJSON: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x7d748d04
         public static let tlName = "dataJSON"
 
@@ -3771,6 +4485,12 @@ extension Api.DataJSON {
 
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeString(self.data)
+        }
+
+        public static func == (lhs: DataJSON, rhs: DataJSON) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.data == rhs.data else { return false }
+            return true
         }
     }
 }

@@ -5,7 +5,7 @@ import TL
 
 extension Api {
     /// TL type `DcOption`.
-    public indirect enum DcOption: TLBoxedType {
+    public enum DcOption: TLBoxedType {
         case dcOption(Api.DcOption.DcOption)
 
         public static let tlTypeName = "DcOption"
@@ -30,7 +30,7 @@ extension Api {
 
 extension Api.DcOption {
     /// `dcOption#18b7a10d flags:# ipv6:flags.0?true media_only:flags.1?true tcpo_only:flags.2?true cdn:flags.3?true static:flags.4?true this_port_only:flags.5?true id:int ip_address:string port:int secret:flags.10?bytes = DcOption;`
-    public struct DcOption: TLCombinator {
+    public final class DcOption: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x18b7a10d
         public static let tlName = "dcOption"
 
@@ -87,12 +87,27 @@ extension Api.DcOption {
             writer.writeInt32(self.port)
             if let value = self.secret { writer.writeBytes(value) }
         }
+
+        public static func == (lhs: DcOption, rhs: DcOption) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.ipv6 == rhs.ipv6 else { return false }
+            guard lhs.mediaOnly == rhs.mediaOnly else { return false }
+            guard lhs.tcpoOnly == rhs.tcpoOnly else { return false }
+            guard lhs.cdn == rhs.cdn else { return false }
+            guard lhs.`static` == rhs.`static` else { return false }
+            guard lhs.thisPortOnly == rhs.thisPortOnly else { return false }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.ipAddress == rhs.ipAddress else { return false }
+            guard lhs.port == rhs.port else { return false }
+            guard lhs.secret == rhs.secret else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `DefaultHistoryTTL`.
-    public indirect enum DefaultHistoryTTL: TLBoxedType {
+    public enum DefaultHistoryTTL: TLBoxedType {
         case defaultHistoryTTL(Api.DefaultHistoryTTL.DefaultHistoryTTL)
 
         public static let tlTypeName = "DefaultHistoryTTL"
@@ -117,7 +132,7 @@ extension Api {
 
 extension Api.DefaultHistoryTTL {
     /// `defaultHistoryTTL#43b46b20 period:int = DefaultHistoryTTL;`
-    public struct DefaultHistoryTTL: TLCombinator {
+    public final class DefaultHistoryTTL: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x43b46b20
         public static let tlName = "defaultHistoryTTL"
 
@@ -134,12 +149,18 @@ extension Api.DefaultHistoryTTL {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeInt32(self.period)
         }
+
+        public static func == (lhs: DefaultHistoryTTL, rhs: DefaultHistoryTTL) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.period == rhs.period else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `Dialog`.
-    public indirect enum Dialog: TLBoxedType {
+    public enum Dialog: TLBoxedType {
         case dialog(Api.Dialog.Dialog)
         case dialogFolder(Api.Dialog.DialogFolder)
         case dialogCommunity(Api.Dialog.DialogCommunity)
@@ -170,7 +191,7 @@ extension Api {
 
 extension Api.Dialog {
     /// `dialog#fc89f7f3 flags:# pinned:flags.2?true unread_mark:flags.3?true view_forum_as_messages:flags.6?true peer:Peer top_message:int read_inbox_max_id:int read_outbox_max_id:int unread_count:int unread_mentions_count:int unread_reactions_count:int unread_poll_votes_count:int notify_settings:PeerNotifySettings pts:flags.0?int draft:flags.1?DraftMessage folder_id:flags.4?int ttl_period:flags.5?int = Dialog;`
-    public struct Dialog: TLCombinator {
+    public final class Dialog: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xfc89f7f3
         public static let tlName = "dialog"
 
@@ -254,12 +275,33 @@ extension Api.Dialog {
             if let value = self.folderId { writer.writeInt32(value) }
             if let value = self.ttlPeriod { writer.writeInt32(value) }
         }
+
+        public static func == (lhs: Dialog, rhs: Dialog) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.pinned == rhs.pinned else { return false }
+            guard lhs.unreadMark == rhs.unreadMark else { return false }
+            guard lhs.viewForumAsMessages == rhs.viewForumAsMessages else { return false }
+            guard lhs.peer == rhs.peer else { return false }
+            guard lhs.topMessage == rhs.topMessage else { return false }
+            guard lhs.readInboxMaxId == rhs.readInboxMaxId else { return false }
+            guard lhs.readOutboxMaxId == rhs.readOutboxMaxId else { return false }
+            guard lhs.unreadCount == rhs.unreadCount else { return false }
+            guard lhs.unreadMentionsCount == rhs.unreadMentionsCount else { return false }
+            guard lhs.unreadReactionsCount == rhs.unreadReactionsCount else { return false }
+            guard lhs.unreadPollVotesCount == rhs.unreadPollVotesCount else { return false }
+            guard lhs.notifySettings == rhs.notifySettings else { return false }
+            guard lhs.pts == rhs.pts else { return false }
+            guard lhs.draft == rhs.draft else { return false }
+            guard lhs.folderId == rhs.folderId else { return false }
+            guard lhs.ttlPeriod == rhs.ttlPeriod else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Dialog {
     /// `dialogFolder#71bd134c flags:# pinned:flags.2?true folder:Folder peer:Peer top_message:int unread_muted_peers_count:int unread_unmuted_peers_count:int unread_muted_messages_count:int unread_unmuted_messages_count:int = Dialog;`
-    public struct DialogFolder: TLCombinator {
+    public final class DialogFolder: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x71bd134c
         public static let tlName = "dialogFolder"
 
@@ -307,12 +349,25 @@ extension Api.Dialog {
             writer.writeInt32(self.unreadMutedMessagesCount)
             writer.writeInt32(self.unreadUnmutedMessagesCount)
         }
+
+        public static func == (lhs: DialogFolder, rhs: DialogFolder) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.pinned == rhs.pinned else { return false }
+            guard lhs.folder == rhs.folder else { return false }
+            guard lhs.peer == rhs.peer else { return false }
+            guard lhs.topMessage == rhs.topMessage else { return false }
+            guard lhs.unreadMutedPeersCount == rhs.unreadMutedPeersCount else { return false }
+            guard lhs.unreadUnmutedPeersCount == rhs.unreadUnmutedPeersCount else { return false }
+            guard lhs.unreadMutedMessagesCount == rhs.unreadMutedMessagesCount else { return false }
+            guard lhs.unreadUnmutedMessagesCount == rhs.unreadUnmutedMessagesCount else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Dialog {
     /// `dialogCommunity#f78a0973 flags:# pinned:flags.2?true community_id:long notify_settings:PeerNotifySettings = Dialog;`
-    public struct DialogCommunity: TLCombinator {
+    public final class DialogCommunity: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xf78a0973
         public static let tlName = "dialogCommunity"
 
@@ -340,12 +395,20 @@ extension Api.Dialog {
             writer.writeInt64(self.communityId)
             self.notifySettings.encode(to: &writer)
         }
+
+        public static func == (lhs: DialogCommunity, rhs: DialogCommunity) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.pinned == rhs.pinned else { return false }
+            guard lhs.communityId == rhs.communityId else { return false }
+            guard lhs.notifySettings == rhs.notifySettings else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `DialogFilter`.
-    public indirect enum DialogFilter: TLBoxedType {
+    public enum DialogFilter: TLBoxedType {
         case dialogFilter(Api.DialogFilter.DialogFilter)
         case dialogFilterDefault(Api.DialogFilter.DialogFilterDefault)
         case dialogFilterChatlist(Api.DialogFilter.DialogFilterChatlist)
@@ -376,7 +439,7 @@ extension Api {
 
 extension Api.DialogFilter {
     /// `dialogFilter#aa472651 flags:# contacts:flags.0?true non_contacts:flags.1?true groups:flags.2?true broadcasts:flags.3?true bots:flags.4?true exclude_muted:flags.11?true exclude_read:flags.12?true exclude_archived:flags.13?true title_noanimate:flags.28?true id:int title:TextWithEntities emoticon:flags.25?string color:flags.27?int pinned_peers:Vector<InputPeer> include_peers:Vector<InputPeer> exclude_peers:Vector<InputPeer> = DialogFilter;`
-    public struct DialogFilter: TLCombinator {
+    public final class DialogFilter: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xaa472651
         public static let tlName = "dialogFilter"
 
@@ -458,12 +521,33 @@ extension Api.DialogFilter {
             self.includePeers.encode(to: &writer)
             self.excludePeers.encode(to: &writer)
         }
+
+        public static func == (lhs: DialogFilter, rhs: DialogFilter) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.contacts == rhs.contacts else { return false }
+            guard lhs.nonContacts == rhs.nonContacts else { return false }
+            guard lhs.groups == rhs.groups else { return false }
+            guard lhs.broadcasts == rhs.broadcasts else { return false }
+            guard lhs.bots == rhs.bots else { return false }
+            guard lhs.excludeMuted == rhs.excludeMuted else { return false }
+            guard lhs.excludeRead == rhs.excludeRead else { return false }
+            guard lhs.excludeArchived == rhs.excludeArchived else { return false }
+            guard lhs.titleNoanimate == rhs.titleNoanimate else { return false }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.title == rhs.title else { return false }
+            guard lhs.emoticon == rhs.emoticon else { return false }
+            guard lhs.color == rhs.color else { return false }
+            guard lhs.pinnedPeers == rhs.pinnedPeers else { return false }
+            guard lhs.includePeers == rhs.includePeers else { return false }
+            guard lhs.excludePeers == rhs.excludePeers else { return false }
+            return true
+        }
     }
 }
 
 extension Api.DialogFilter {
     /// `dialogFilterDefault#363293ae = DialogFilter;`
-    public struct DialogFilterDefault: TLCombinator {
+    public final class DialogFilterDefault: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x363293ae
         public static let tlName = "dialogFilterDefault"
 
@@ -475,12 +559,17 @@ extension Api.DialogFilter {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: DialogFilterDefault, rhs: DialogFilterDefault) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.DialogFilter {
     /// `dialogFilterChatlist#96537bd7 flags:# has_my_invites:flags.26?true title_noanimate:flags.28?true id:int title:TextWithEntities emoticon:flags.25?string color:flags.27?int pinned_peers:Vector<InputPeer> include_peers:Vector<InputPeer> = DialogFilter;`
-    public struct DialogFilterChatlist: TLCombinator {
+    public final class DialogFilterChatlist: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x96537bd7
         public static let tlName = "dialogFilterChatlist"
 
@@ -530,12 +619,25 @@ extension Api.DialogFilter {
             self.pinnedPeers.encode(to: &writer)
             self.includePeers.encode(to: &writer)
         }
+
+        public static func == (lhs: DialogFilterChatlist, rhs: DialogFilterChatlist) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.hasMyInvites == rhs.hasMyInvites else { return false }
+            guard lhs.titleNoanimate == rhs.titleNoanimate else { return false }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.title == rhs.title else { return false }
+            guard lhs.emoticon == rhs.emoticon else { return false }
+            guard lhs.color == rhs.color else { return false }
+            guard lhs.pinnedPeers == rhs.pinnedPeers else { return false }
+            guard lhs.includePeers == rhs.includePeers else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `DialogFilterSuggested`.
-    public indirect enum DialogFilterSuggested: TLBoxedType {
+    public enum DialogFilterSuggested: TLBoxedType {
         case dialogFilterSuggested(Api.DialogFilterSuggested.DialogFilterSuggested)
 
         public static let tlTypeName = "DialogFilterSuggested"
@@ -560,7 +662,7 @@ extension Api {
 
 extension Api.DialogFilterSuggested {
     /// `dialogFilterSuggested#77744d4a filter:DialogFilter description:string = DialogFilterSuggested;`
-    public struct DialogFilterSuggested: TLCombinator {
+    public final class DialogFilterSuggested: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x77744d4a
         public static let tlName = "dialogFilterSuggested"
 
@@ -581,12 +683,19 @@ extension Api.DialogFilterSuggested {
             self.filter.encode(to: &writer)
             writer.writeString(self.description)
         }
+
+        public static func == (lhs: DialogFilterSuggested, rhs: DialogFilterSuggested) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.filter == rhs.filter else { return false }
+            guard lhs.description == rhs.description else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `DialogPeer`.
-    public indirect enum DialogPeer: TLBoxedType {
+    public enum DialogPeer: TLBoxedType {
         case dialogPeer(Api.DialogPeer.DialogPeer)
         case dialogPeerFolder(Api.DialogPeer.DialogPeerFolder)
         case dialogPeerCommunity(Api.DialogPeer.DialogPeerCommunity)
@@ -617,7 +726,7 @@ extension Api {
 
 extension Api.DialogPeer {
     /// `dialogPeer#e56dbf05 peer:Peer = DialogPeer;`
-    public struct DialogPeer: TLCombinator {
+    public final class DialogPeer: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xe56dbf05
         public static let tlName = "dialogPeer"
 
@@ -634,12 +743,18 @@ extension Api.DialogPeer {
         public func encodeBare(to writer: inout TLWriter) {
             self.peer.encode(to: &writer)
         }
+
+        public static func == (lhs: DialogPeer, rhs: DialogPeer) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.peer == rhs.peer else { return false }
+            return true
+        }
     }
 }
 
 extension Api.DialogPeer {
     /// `dialogPeerFolder#514519e2 folder_id:int = DialogPeer;`
-    public struct DialogPeerFolder: TLCombinator {
+    public final class DialogPeerFolder: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x514519e2
         public static let tlName = "dialogPeerFolder"
 
@@ -656,12 +771,18 @@ extension Api.DialogPeer {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeInt32(self.folderId)
         }
+
+        public static func == (lhs: DialogPeerFolder, rhs: DialogPeerFolder) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.folderId == rhs.folderId else { return false }
+            return true
+        }
     }
 }
 
 extension Api.DialogPeer {
     /// `dialogPeerCommunity#2f65c8e4 community_id:long = DialogPeer;`
-    public struct DialogPeerCommunity: TLCombinator {
+    public final class DialogPeerCommunity: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x2f65c8e4
         public static let tlName = "dialogPeerCommunity"
 
@@ -678,12 +799,18 @@ extension Api.DialogPeer {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeInt64(self.communityId)
         }
+
+        public static func == (lhs: DialogPeerCommunity, rhs: DialogPeerCommunity) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.communityId == rhs.communityId else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `DisallowedGiftsSettings`.
-    public indirect enum DisallowedGiftsSettings: TLBoxedType {
+    public enum DisallowedGiftsSettings: TLBoxedType {
         case disallowedGiftsSettings(Api.DisallowedGiftsSettings.DisallowedGiftsSettings)
 
         public static let tlTypeName = "DisallowedGiftsSettings"
@@ -708,7 +835,7 @@ extension Api {
 
 extension Api.DisallowedGiftsSettings {
     /// `disallowedGiftsSettings#71f276c4 flags:# disallow_unlimited_stargifts:flags.0?true disallow_limited_stargifts:flags.1?true disallow_unique_stargifts:flags.2?true disallow_premium_gifts:flags.3?true disallow_stargifts_from_channels:flags.4?true = DisallowedGiftsSettings;`
-    public struct DisallowedGiftsSettings: TLCombinator {
+    public final class DisallowedGiftsSettings: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x71f276c4
         public static let tlName = "disallowedGiftsSettings"
 
@@ -744,12 +871,22 @@ extension Api.DisallowedGiftsSettings {
             if self.disallowStargiftsFromChannels { flags |= 0x10 }
             writer.writeUInt32(flags)
         }
+
+        public static func == (lhs: DisallowedGiftsSettings, rhs: DisallowedGiftsSettings) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.disallowUnlimitedStargifts == rhs.disallowUnlimitedStargifts else { return false }
+            guard lhs.disallowLimitedStargifts == rhs.disallowLimitedStargifts else { return false }
+            guard lhs.disallowUniqueStargifts == rhs.disallowUniqueStargifts else { return false }
+            guard lhs.disallowPremiumGifts == rhs.disallowPremiumGifts else { return false }
+            guard lhs.disallowStargiftsFromChannels == rhs.disallowStargiftsFromChannels else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `Document`.
-    public indirect enum Document: TLBoxedType {
+    public enum Document: TLBoxedType {
         case documentEmpty(Api.Document.DocumentEmpty)
         case document(Api.Document.Document)
 
@@ -777,7 +914,7 @@ extension Api {
 
 extension Api.Document {
     /// `documentEmpty#36f8c871 id:long = Document;`
-    public struct DocumentEmpty: TLCombinator {
+    public final class DocumentEmpty: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x36f8c871
         public static let tlName = "documentEmpty"
 
@@ -794,12 +931,18 @@ extension Api.Document {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeInt64(self.id)
         }
+
+        public static func == (lhs: DocumentEmpty, rhs: DocumentEmpty) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.id == rhs.id else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Document {
     /// `document#8fd4c4d8 flags:# id:long access_hash:long file_reference:bytes date:int mime_type:string size:long thumbs:flags.0?Vector<PhotoSize> video_thumbs:flags.1?Vector<VideoSize> dc_id:int attributes:Vector<DocumentAttribute> = Document;`
-    public struct Document: TLCombinator {
+    public final class Document: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x8fd4c4d8
         public static let tlName = "document"
 
@@ -857,12 +1000,27 @@ extension Api.Document {
             writer.writeInt32(self.dcId)
             self.attributes.encode(to: &writer)
         }
+
+        public static func == (lhs: Document, rhs: Document) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.accessHash == rhs.accessHash else { return false }
+            guard lhs.fileReference == rhs.fileReference else { return false }
+            guard lhs.date == rhs.date else { return false }
+            guard lhs.mimeType == rhs.mimeType else { return false }
+            guard lhs.size == rhs.size else { return false }
+            guard lhs.thumbs == rhs.thumbs else { return false }
+            guard lhs.videoThumbs == rhs.videoThumbs else { return false }
+            guard lhs.dcId == rhs.dcId else { return false }
+            guard lhs.attributes == rhs.attributes else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `DocumentAttribute`.
-    public indirect enum DocumentAttribute: TLBoxedType {
+    public enum DocumentAttribute: TLBoxedType {
         case documentAttributeImageSize(Api.DocumentAttribute.DocumentAttributeImageSize)
         case documentAttributeAnimated(Api.DocumentAttribute.DocumentAttributeAnimated)
         case documentAttributeSticker(Api.DocumentAttribute.DocumentAttributeSticker)
@@ -908,7 +1066,7 @@ extension Api {
 
 extension Api.DocumentAttribute {
     /// `documentAttributeImageSize#6c37c15c w:int h:int = DocumentAttribute;`
-    public struct DocumentAttributeImageSize: TLCombinator {
+    public final class DocumentAttributeImageSize: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x6c37c15c
         public static let tlName = "documentAttributeImageSize"
 
@@ -929,12 +1087,19 @@ extension Api.DocumentAttribute {
             writer.writeInt32(self.w)
             writer.writeInt32(self.h)
         }
+
+        public static func == (lhs: DocumentAttributeImageSize, rhs: DocumentAttributeImageSize) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.w == rhs.w else { return false }
+            guard lhs.h == rhs.h else { return false }
+            return true
+        }
     }
 }
 
 extension Api.DocumentAttribute {
     /// `documentAttributeAnimated#11b58939 = DocumentAttribute;`
-    public struct DocumentAttributeAnimated: TLCombinator {
+    public final class DocumentAttributeAnimated: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x11b58939
         public static let tlName = "documentAttributeAnimated"
 
@@ -946,12 +1111,17 @@ extension Api.DocumentAttribute {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: DocumentAttributeAnimated, rhs: DocumentAttributeAnimated) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.DocumentAttribute {
     /// `documentAttributeSticker#6319d612 flags:# mask:flags.1?true alt:string stickerset:InputStickerSet mask_coords:flags.0?MaskCoords = DocumentAttribute;`
-    public struct DocumentAttributeSticker: TLCombinator {
+    public final class DocumentAttributeSticker: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x6319d612
         public static let tlName = "documentAttributeSticker"
 
@@ -984,12 +1154,21 @@ extension Api.DocumentAttribute {
             self.stickerset.encode(to: &writer)
             if let value = self.maskCoords { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: DocumentAttributeSticker, rhs: DocumentAttributeSticker) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.mask == rhs.mask else { return false }
+            guard lhs.alt == rhs.alt else { return false }
+            guard lhs.stickerset == rhs.stickerset else { return false }
+            guard lhs.maskCoords == rhs.maskCoords else { return false }
+            return true
+        }
     }
 }
 
 extension Api.DocumentAttribute {
     /// `documentAttributeVideo#43c57c48 flags:# round_message:flags.0?true supports_streaming:flags.1?true nosound:flags.3?true duration:double w:int h:int preload_prefix_size:flags.2?int video_start_ts:flags.4?double video_codec:flags.5?string = DocumentAttribute;`
-    public struct DocumentAttributeVideo: TLCombinator {
+    public final class DocumentAttributeVideo: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x43c57c48
         public static let tlName = "documentAttributeVideo"
 
@@ -1044,12 +1223,26 @@ extension Api.DocumentAttribute {
             if let value = self.videoStartTs { writer.writeDouble(value) }
             if let value = self.videoCodec { writer.writeString(value) }
         }
+
+        public static func == (lhs: DocumentAttributeVideo, rhs: DocumentAttributeVideo) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.roundMessage == rhs.roundMessage else { return false }
+            guard lhs.supportsStreaming == rhs.supportsStreaming else { return false }
+            guard lhs.nosound == rhs.nosound else { return false }
+            guard lhs.duration == rhs.duration else { return false }
+            guard lhs.w == rhs.w else { return false }
+            guard lhs.h == rhs.h else { return false }
+            guard lhs.preloadPrefixSize == rhs.preloadPrefixSize else { return false }
+            guard lhs.videoStartTs == rhs.videoStartTs else { return false }
+            guard lhs.videoCodec == rhs.videoCodec else { return false }
+            return true
+        }
     }
 }
 
 extension Api.DocumentAttribute {
     /// `documentAttributeAudio#9852f9c6 flags:# voice:flags.10?true duration:int title:flags.0?string performer:flags.1?string waveform:flags.2?bytes = DocumentAttribute;`
-    public struct DocumentAttributeAudio: TLCombinator {
+    public final class DocumentAttributeAudio: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x9852f9c6
         public static let tlName = "documentAttributeAudio"
 
@@ -1088,12 +1281,22 @@ extension Api.DocumentAttribute {
             if let value = self.performer { writer.writeString(value) }
             if let value = self.waveform { writer.writeBytes(value) }
         }
+
+        public static func == (lhs: DocumentAttributeAudio, rhs: DocumentAttributeAudio) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.voice == rhs.voice else { return false }
+            guard lhs.duration == rhs.duration else { return false }
+            guard lhs.title == rhs.title else { return false }
+            guard lhs.performer == rhs.performer else { return false }
+            guard lhs.waveform == rhs.waveform else { return false }
+            return true
+        }
     }
 }
 
 extension Api.DocumentAttribute {
     /// `documentAttributeFilename#15590068 file_name:string = DocumentAttribute;`
-    public struct DocumentAttributeFilename: TLCombinator {
+    public final class DocumentAttributeFilename: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x15590068
         public static let tlName = "documentAttributeFilename"
 
@@ -1110,12 +1313,18 @@ extension Api.DocumentAttribute {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeString(self.fileName)
         }
+
+        public static func == (lhs: DocumentAttributeFilename, rhs: DocumentAttributeFilename) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.fileName == rhs.fileName else { return false }
+            return true
+        }
     }
 }
 
 extension Api.DocumentAttribute {
     /// `documentAttributeHasStickers#9801d2f7 = DocumentAttribute;`
-    public struct DocumentAttributeHasStickers: TLCombinator {
+    public final class DocumentAttributeHasStickers: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x9801d2f7
         public static let tlName = "documentAttributeHasStickers"
 
@@ -1127,12 +1336,17 @@ extension Api.DocumentAttribute {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: DocumentAttributeHasStickers, rhs: DocumentAttributeHasStickers) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.DocumentAttribute {
     /// `documentAttributeCustomEmoji#fd149899 flags:# free:flags.0?true text_color:flags.1?true alt:string stickerset:InputStickerSet = DocumentAttribute;`
-    public struct DocumentAttributeCustomEmoji: TLCombinator {
+    public final class DocumentAttributeCustomEmoji: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xfd149899
         public static let tlName = "documentAttributeCustomEmoji"
 
@@ -1164,12 +1378,21 @@ extension Api.DocumentAttribute {
             writer.writeString(self.alt)
             self.stickerset.encode(to: &writer)
         }
+
+        public static func == (lhs: DocumentAttributeCustomEmoji, rhs: DocumentAttributeCustomEmoji) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.free == rhs.free else { return false }
+            guard lhs.textColor == rhs.textColor else { return false }
+            guard lhs.alt == rhs.alt else { return false }
+            guard lhs.stickerset == rhs.stickerset else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `DraftMessage`.
-    public indirect enum DraftMessage: TLBoxedType {
+    public enum DraftMessage: TLBoxedType {
         case draftMessageEmpty(Api.DraftMessage.DraftMessageEmpty)
         case draftMessage(Api.DraftMessage.DraftMessage)
 
@@ -1197,7 +1420,7 @@ extension Api {
 
 extension Api.DraftMessage {
     /// `draftMessageEmpty#1b0c841a flags:# date:flags.0?int = DraftMessage;`
-    public struct DraftMessageEmpty: TLCombinator {
+    public final class DraftMessageEmpty: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x1b0c841a
         public static let tlName = "draftMessageEmpty"
 
@@ -1218,12 +1441,18 @@ extension Api.DraftMessage {
             writer.writeUInt32(flags)
             if let value = self.date { writer.writeInt32(value) }
         }
+
+        public static func == (lhs: DraftMessageEmpty, rhs: DraftMessageEmpty) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.date == rhs.date else { return false }
+            return true
+        }
     }
 }
 
 extension Api.DraftMessage {
     /// `draftMessage#60fe3294 flags:# no_webpage:flags.1?true invert_media:flags.6?true reply_to:flags.4?InputReplyTo message:string entities:flags.3?Vector<MessageEntity> media:flags.5?InputMedia date:int effect:flags.7?long suggested_post:flags.8?SuggestedPost rich_message:flags.9?RichMessage = DraftMessage;`
-    public struct DraftMessage: TLCombinator {
+    public final class DraftMessage: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x60fe3294
         public static let tlName = "draftMessage"
 
@@ -1285,12 +1514,27 @@ extension Api.DraftMessage {
             if let value = self.suggestedPost { value.encode(to: &writer) }
             if let value = self.richMessage { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: DraftMessage, rhs: DraftMessage) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.noWebpage == rhs.noWebpage else { return false }
+            guard lhs.invertMedia == rhs.invertMedia else { return false }
+            guard lhs.replyTo == rhs.replyTo else { return false }
+            guard lhs.message == rhs.message else { return false }
+            guard lhs.entities == rhs.entities else { return false }
+            guard lhs.media == rhs.media else { return false }
+            guard lhs.date == rhs.date else { return false }
+            guard lhs.effect == rhs.effect else { return false }
+            guard lhs.suggestedPost == rhs.suggestedPost else { return false }
+            guard lhs.richMessage == rhs.richMessage else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `EmailVerification`.
-    public indirect enum EmailVerification: TLBoxedType {
+    public enum EmailVerification: TLBoxedType {
         case emailVerificationCode(Api.EmailVerification.EmailVerificationCode)
         case emailVerificationGoogle(Api.EmailVerification.EmailVerificationGoogle)
         case emailVerificationApple(Api.EmailVerification.EmailVerificationApple)
@@ -1321,7 +1565,7 @@ extension Api {
 
 extension Api.EmailVerification {
     /// `emailVerificationCode#922e55a9 code:string = EmailVerification;`
-    public struct EmailVerificationCode: TLCombinator {
+    public final class EmailVerificationCode: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x922e55a9
         public static let tlName = "emailVerificationCode"
 
@@ -1338,12 +1582,18 @@ extension Api.EmailVerification {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeString(self.code)
         }
+
+        public static func == (lhs: EmailVerificationCode, rhs: EmailVerificationCode) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.code == rhs.code else { return false }
+            return true
+        }
     }
 }
 
 extension Api.EmailVerification {
     /// `emailVerificationGoogle#db909ec2 token:string = EmailVerification;`
-    public struct EmailVerificationGoogle: TLCombinator {
+    public final class EmailVerificationGoogle: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xdb909ec2
         public static let tlName = "emailVerificationGoogle"
 
@@ -1360,12 +1610,18 @@ extension Api.EmailVerification {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeString(self.token)
         }
+
+        public static func == (lhs: EmailVerificationGoogle, rhs: EmailVerificationGoogle) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.token == rhs.token else { return false }
+            return true
+        }
     }
 }
 
 extension Api.EmailVerification {
     /// `emailVerificationApple#96d074fd token:string = EmailVerification;`
-    public struct EmailVerificationApple: TLCombinator {
+    public final class EmailVerificationApple: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x96d074fd
         public static let tlName = "emailVerificationApple"
 
@@ -1382,12 +1638,18 @@ extension Api.EmailVerification {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeString(self.token)
         }
+
+        public static func == (lhs: EmailVerificationApple, rhs: EmailVerificationApple) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.token == rhs.token else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `EmailVerifyPurpose`.
-    public indirect enum EmailVerifyPurpose: TLBoxedType {
+    public enum EmailVerifyPurpose: TLBoxedType {
         case emailVerifyPurposeLoginSetup(Api.EmailVerifyPurpose.EmailVerifyPurposeLoginSetup)
         case emailVerifyPurposeLoginChange(Api.EmailVerifyPurpose.EmailVerifyPurposeLoginChange)
         case emailVerifyPurposePassport(Api.EmailVerifyPurpose.EmailVerifyPurposePassport)
@@ -1418,7 +1680,7 @@ extension Api {
 
 extension Api.EmailVerifyPurpose {
     /// `emailVerifyPurposeLoginSetup#4345be73 phone_number:string phone_code_hash:string = EmailVerifyPurpose;`
-    public struct EmailVerifyPurposeLoginSetup: TLCombinator {
+    public final class EmailVerifyPurposeLoginSetup: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x4345be73
         public static let tlName = "emailVerifyPurposeLoginSetup"
 
@@ -1439,12 +1701,19 @@ extension Api.EmailVerifyPurpose {
             writer.writeString(self.phoneNumber)
             writer.writeString(self.phoneCodeHash)
         }
+
+        public static func == (lhs: EmailVerifyPurposeLoginSetup, rhs: EmailVerifyPurposeLoginSetup) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.phoneNumber == rhs.phoneNumber else { return false }
+            guard lhs.phoneCodeHash == rhs.phoneCodeHash else { return false }
+            return true
+        }
     }
 }
 
 extension Api.EmailVerifyPurpose {
     /// `emailVerifyPurposeLoginChange#527d22eb = EmailVerifyPurpose;`
-    public struct EmailVerifyPurposeLoginChange: TLCombinator {
+    public final class EmailVerifyPurposeLoginChange: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x527d22eb
         public static let tlName = "emailVerifyPurposeLoginChange"
 
@@ -1456,12 +1725,17 @@ extension Api.EmailVerifyPurpose {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: EmailVerifyPurposeLoginChange, rhs: EmailVerifyPurposeLoginChange) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.EmailVerifyPurpose {
     /// `emailVerifyPurposePassport#bbf51685 = EmailVerifyPurpose;`
-    public struct EmailVerifyPurposePassport: TLCombinator {
+    public final class EmailVerifyPurposePassport: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xbbf51685
         public static let tlName = "emailVerifyPurposePassport"
 
@@ -1473,12 +1747,17 @@ extension Api.EmailVerifyPurpose {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: EmailVerifyPurposePassport, rhs: EmailVerifyPurposePassport) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `EmojiGroup`.
-    public indirect enum EmojiGroup: TLBoxedType {
+    public enum EmojiGroup: TLBoxedType {
         case emojiGroup(Api.EmojiGroup.EmojiGroup)
         case emojiGroupGreeting(Api.EmojiGroup.EmojiGroupGreeting)
         case emojiGroupPremium(Api.EmojiGroup.EmojiGroupPremium)
@@ -1509,7 +1788,7 @@ extension Api {
 
 extension Api.EmojiGroup {
     /// `emojiGroup#7a9abda9 title:string icon_emoji_id:long emoticons:Vector<string> = EmojiGroup;`
-    public struct EmojiGroup: TLCombinator {
+    public final class EmojiGroup: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x7a9abda9
         public static let tlName = "emojiGroup"
 
@@ -1534,12 +1813,20 @@ extension Api.EmojiGroup {
             writer.writeInt64(self.iconEmojiId)
             self.emoticons.encode(to: &writer)
         }
+
+        public static func == (lhs: EmojiGroup, rhs: EmojiGroup) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.title == rhs.title else { return false }
+            guard lhs.iconEmojiId == rhs.iconEmojiId else { return false }
+            guard lhs.emoticons == rhs.emoticons else { return false }
+            return true
+        }
     }
 }
 
 extension Api.EmojiGroup {
     /// `emojiGroupGreeting#80d26cc7 title:string icon_emoji_id:long emoticons:Vector<string> = EmojiGroup;`
-    public struct EmojiGroupGreeting: TLCombinator {
+    public final class EmojiGroupGreeting: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x80d26cc7
         public static let tlName = "emojiGroupGreeting"
 
@@ -1564,12 +1851,20 @@ extension Api.EmojiGroup {
             writer.writeInt64(self.iconEmojiId)
             self.emoticons.encode(to: &writer)
         }
+
+        public static func == (lhs: EmojiGroupGreeting, rhs: EmojiGroupGreeting) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.title == rhs.title else { return false }
+            guard lhs.iconEmojiId == rhs.iconEmojiId else { return false }
+            guard lhs.emoticons == rhs.emoticons else { return false }
+            return true
+        }
     }
 }
 
 extension Api.EmojiGroup {
     /// `emojiGroupPremium#093bcf34 title:string icon_emoji_id:long = EmojiGroup;`
-    public struct EmojiGroupPremium: TLCombinator {
+    public final class EmojiGroupPremium: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x093bcf34
         public static let tlName = "emojiGroupPremium"
 
@@ -1590,12 +1885,19 @@ extension Api.EmojiGroup {
             writer.writeString(self.title)
             writer.writeInt64(self.iconEmojiId)
         }
+
+        public static func == (lhs: EmojiGroupPremium, rhs: EmojiGroupPremium) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.title == rhs.title else { return false }
+            guard lhs.iconEmojiId == rhs.iconEmojiId else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `EmojiKeyword`.
-    public indirect enum EmojiKeyword: TLBoxedType {
+    public enum EmojiKeyword: TLBoxedType {
         case emojiKeyword(Api.EmojiKeyword.EmojiKeyword)
         case emojiKeywordDeleted(Api.EmojiKeyword.EmojiKeywordDeleted)
 
@@ -1623,7 +1925,7 @@ extension Api {
 
 extension Api.EmojiKeyword {
     /// `emojiKeyword#d5b3b9f9 keyword:string emoticons:Vector<string> = EmojiKeyword;`
-    public struct EmojiKeyword: TLCombinator {
+    public final class EmojiKeyword: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xd5b3b9f9
         public static let tlName = "emojiKeyword"
 
@@ -1644,12 +1946,19 @@ extension Api.EmojiKeyword {
             writer.writeString(self.keyword)
             self.emoticons.encode(to: &writer)
         }
+
+        public static func == (lhs: EmojiKeyword, rhs: EmojiKeyword) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.keyword == rhs.keyword else { return false }
+            guard lhs.emoticons == rhs.emoticons else { return false }
+            return true
+        }
     }
 }
 
 extension Api.EmojiKeyword {
     /// `emojiKeywordDeleted#236df622 keyword:string emoticons:Vector<string> = EmojiKeyword;`
-    public struct EmojiKeywordDeleted: TLCombinator {
+    public final class EmojiKeywordDeleted: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x236df622
         public static let tlName = "emojiKeywordDeleted"
 
@@ -1670,12 +1979,19 @@ extension Api.EmojiKeyword {
             writer.writeString(self.keyword)
             self.emoticons.encode(to: &writer)
         }
+
+        public static func == (lhs: EmojiKeywordDeleted, rhs: EmojiKeywordDeleted) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.keyword == rhs.keyword else { return false }
+            guard lhs.emoticons == rhs.emoticons else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `EmojiKeywordsDifference`.
-    public indirect enum EmojiKeywordsDifference: TLBoxedType {
+    public enum EmojiKeywordsDifference: TLBoxedType {
         case emojiKeywordsDifference(Api.EmojiKeywordsDifference.EmojiKeywordsDifference)
 
         public static let tlTypeName = "EmojiKeywordsDifference"
@@ -1700,7 +2016,7 @@ extension Api {
 
 extension Api.EmojiKeywordsDifference {
     /// `emojiKeywordsDifference#5cc761bd lang_code:string from_version:int version:int keywords:Vector<EmojiKeyword> = EmojiKeywordsDifference;`
-    public struct EmojiKeywordsDifference: TLCombinator {
+    public final class EmojiKeywordsDifference: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x5cc761bd
         public static let tlName = "emojiKeywordsDifference"
 
@@ -1729,12 +2045,21 @@ extension Api.EmojiKeywordsDifference {
             writer.writeInt32(self.version)
             self.keywords.encode(to: &writer)
         }
+
+        public static func == (lhs: EmojiKeywordsDifference, rhs: EmojiKeywordsDifference) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.langCode == rhs.langCode else { return false }
+            guard lhs.fromVersion == rhs.fromVersion else { return false }
+            guard lhs.version == rhs.version else { return false }
+            guard lhs.keywords == rhs.keywords else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `EmojiLanguage`.
-    public indirect enum EmojiLanguage: TLBoxedType {
+    public enum EmojiLanguage: TLBoxedType {
         case emojiLanguage(Api.EmojiLanguage.EmojiLanguage)
 
         public static let tlTypeName = "EmojiLanguage"
@@ -1759,7 +2084,7 @@ extension Api {
 
 extension Api.EmojiLanguage {
     /// `emojiLanguage#b3fb5361 lang_code:string = EmojiLanguage;`
-    public struct EmojiLanguage: TLCombinator {
+    public final class EmojiLanguage: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xb3fb5361
         public static let tlName = "emojiLanguage"
 
@@ -1776,12 +2101,18 @@ extension Api.EmojiLanguage {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeString(self.langCode)
         }
+
+        public static func == (lhs: EmojiLanguage, rhs: EmojiLanguage) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.langCode == rhs.langCode else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `EmojiList`.
-    public indirect enum EmojiList: TLBoxedType {
+    public enum EmojiList: TLBoxedType {
         case emojiListNotModified(Api.EmojiList.EmojiListNotModified)
         case emojiList(Api.EmojiList.EmojiList)
 
@@ -1809,7 +2140,7 @@ extension Api {
 
 extension Api.EmojiList {
     /// `emojiListNotModified#481eadfa = EmojiList;`
-    public struct EmojiListNotModified: TLCombinator {
+    public final class EmojiListNotModified: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x481eadfa
         public static let tlName = "emojiListNotModified"
 
@@ -1821,12 +2152,17 @@ extension Api.EmojiList {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: EmojiListNotModified, rhs: EmojiListNotModified) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.EmojiList {
     /// `emojiList#7a1e11d1 hash:long document_id:Vector<long> = EmojiList;`
-    public struct EmojiList: TLCombinator {
+    public final class EmojiList: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x7a1e11d1
         public static let tlName = "emojiList"
 
@@ -1847,12 +2183,19 @@ extension Api.EmojiList {
             writer.writeInt64(self.hash)
             self.documentId.encode(to: &writer)
         }
+
+        public static func == (lhs: EmojiList, rhs: EmojiList) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.hash == rhs.hash else { return false }
+            guard lhs.documentId == rhs.documentId else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `EmojiStatus`.
-    public indirect enum EmojiStatus: TLBoxedType {
+    public enum EmojiStatus: TLBoxedType {
         case emojiStatusEmpty(Api.EmojiStatus.EmojiStatusEmpty)
         case emojiStatus(Api.EmojiStatus.EmojiStatus)
         case emojiStatusCollectible(Api.EmojiStatus.EmojiStatusCollectible)
@@ -1886,7 +2229,7 @@ extension Api {
 
 extension Api.EmojiStatus {
     /// `emojiStatusEmpty#2de11aae = EmojiStatus;`
-    public struct EmojiStatusEmpty: TLCombinator {
+    public final class EmojiStatusEmpty: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x2de11aae
         public static let tlName = "emojiStatusEmpty"
 
@@ -1898,12 +2241,17 @@ extension Api.EmojiStatus {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: EmojiStatusEmpty, rhs: EmojiStatusEmpty) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.EmojiStatus {
     /// `emojiStatus#e7ff068a flags:# document_id:long until:flags.0?int = EmojiStatus;`
-    public struct EmojiStatus: TLCombinator {
+    public final class EmojiStatus: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xe7ff068a
         public static let tlName = "emojiStatus"
 
@@ -1928,12 +2276,19 @@ extension Api.EmojiStatus {
             writer.writeInt64(self.documentId)
             if let value = self.until { writer.writeInt32(value) }
         }
+
+        public static func == (lhs: EmojiStatus, rhs: EmojiStatus) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.documentId == rhs.documentId else { return false }
+            guard lhs.until == rhs.until else { return false }
+            return true
+        }
     }
 }
 
 extension Api.EmojiStatus {
     /// `emojiStatusCollectible#7184603b flags:# collectible_id:long document_id:long title:string slug:string pattern_document_id:long center_color:int edge_color:int pattern_color:int text_color:int until:flags.0?int = EmojiStatus;`
-    public struct EmojiStatusCollectible: TLCombinator {
+    public final class EmojiStatusCollectible: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x7184603b
         public static let tlName = "emojiStatusCollectible"
 
@@ -1990,12 +2345,27 @@ extension Api.EmojiStatus {
             writer.writeInt32(self.textColor)
             if let value = self.until { writer.writeInt32(value) }
         }
+
+        public static func == (lhs: EmojiStatusCollectible, rhs: EmojiStatusCollectible) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.collectibleId == rhs.collectibleId else { return false }
+            guard lhs.documentId == rhs.documentId else { return false }
+            guard lhs.title == rhs.title else { return false }
+            guard lhs.slug == rhs.slug else { return false }
+            guard lhs.patternDocumentId == rhs.patternDocumentId else { return false }
+            guard lhs.centerColor == rhs.centerColor else { return false }
+            guard lhs.edgeColor == rhs.edgeColor else { return false }
+            guard lhs.patternColor == rhs.patternColor else { return false }
+            guard lhs.textColor == rhs.textColor else { return false }
+            guard lhs.until == rhs.until else { return false }
+            return true
+        }
     }
 }
 
 extension Api.EmojiStatus {
     /// `inputEmojiStatusCollectible#07141dbf flags:# collectible_id:long until:flags.0?int = EmojiStatus;`
-    public struct InputEmojiStatusCollectible: TLCombinator {
+    public final class InputEmojiStatusCollectible: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x07141dbf
         public static let tlName = "inputEmojiStatusCollectible"
 
@@ -2020,12 +2390,19 @@ extension Api.EmojiStatus {
             writer.writeInt64(self.collectibleId)
             if let value = self.until { writer.writeInt32(value) }
         }
+
+        public static func == (lhs: InputEmojiStatusCollectible, rhs: InputEmojiStatusCollectible) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.collectibleId == rhs.collectibleId else { return false }
+            guard lhs.until == rhs.until else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `EmojiURL`.
-    public indirect enum EmojiURL: TLBoxedType {
+    public enum EmojiURL: TLBoxedType {
         case emojiURL(Api.EmojiURL.EmojiURL)
 
         public static let tlTypeName = "EmojiURL"
@@ -2050,7 +2427,7 @@ extension Api {
 
 extension Api.EmojiURL {
     /// `emojiURL#a575739d url:string = EmojiURL;`
-    public struct EmojiURL: TLCombinator {
+    public final class EmojiURL: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xa575739d
         public static let tlName = "emojiURL"
 
@@ -2067,12 +2444,18 @@ extension Api.EmojiURL {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeString(self.url)
         }
+
+        public static func == (lhs: EmojiURL, rhs: EmojiURL) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.url == rhs.url else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `EncryptedChat`.
-    public indirect enum EncryptedChat: TLBoxedType {
+    public enum EncryptedChat: TLBoxedType {
         case encryptedChatEmpty(Api.EncryptedChat.EncryptedChatEmpty)
         case encryptedChatWaiting(Api.EncryptedChat.EncryptedChatWaiting)
         case encryptedChatRequested(Api.EncryptedChat.EncryptedChatRequested)
@@ -2109,7 +2492,7 @@ extension Api {
 
 extension Api.EncryptedChat {
     /// `encryptedChatEmpty#ab7ec0a0 id:int = EncryptedChat;`
-    public struct EncryptedChatEmpty: TLCombinator {
+    public final class EncryptedChatEmpty: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xab7ec0a0
         public static let tlName = "encryptedChatEmpty"
 
@@ -2126,12 +2509,18 @@ extension Api.EncryptedChat {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeInt32(self.id)
         }
+
+        public static func == (lhs: EncryptedChatEmpty, rhs: EncryptedChatEmpty) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.id == rhs.id else { return false }
+            return true
+        }
     }
 }
 
 extension Api.EncryptedChat {
     /// `encryptedChatWaiting#66b25953 id:int access_hash:long date:int admin_id:long participant_id:long = EncryptedChat;`
-    public struct EncryptedChatWaiting: TLCombinator {
+    public final class EncryptedChatWaiting: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x66b25953
         public static let tlName = "encryptedChatWaiting"
 
@@ -2164,12 +2553,22 @@ extension Api.EncryptedChat {
             writer.writeInt64(self.adminId)
             writer.writeInt64(self.participantId)
         }
+
+        public static func == (lhs: EncryptedChatWaiting, rhs: EncryptedChatWaiting) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.accessHash == rhs.accessHash else { return false }
+            guard lhs.date == rhs.date else { return false }
+            guard lhs.adminId == rhs.adminId else { return false }
+            guard lhs.participantId == rhs.participantId else { return false }
+            return true
+        }
     }
 }
 
 extension Api.EncryptedChat {
     /// `encryptedChatRequested#48f1d94c flags:# folder_id:flags.0?int id:int access_hash:long date:int admin_id:long participant_id:long g_a:bytes = EncryptedChat;`
-    public struct EncryptedChatRequested: TLCombinator {
+    public final class EncryptedChatRequested: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x48f1d94c
         public static let tlName = "encryptedChatRequested"
 
@@ -2214,12 +2613,24 @@ extension Api.EncryptedChat {
             writer.writeInt64(self.participantId)
             writer.writeBytes(self.gA)
         }
+
+        public static func == (lhs: EncryptedChatRequested, rhs: EncryptedChatRequested) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.folderId == rhs.folderId else { return false }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.accessHash == rhs.accessHash else { return false }
+            guard lhs.date == rhs.date else { return false }
+            guard lhs.adminId == rhs.adminId else { return false }
+            guard lhs.participantId == rhs.participantId else { return false }
+            guard lhs.gA == rhs.gA else { return false }
+            return true
+        }
     }
 }
 
 extension Api.EncryptedChat {
     /// `encryptedChat#61f0d4c7 id:int access_hash:long date:int admin_id:long participant_id:long g_a_or_b:bytes key_fingerprint:long = EncryptedChat;`
-    public struct EncryptedChat: TLCombinator {
+    public final class EncryptedChat: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x61f0d4c7
         public static let tlName = "encryptedChat"
 
@@ -2260,12 +2671,24 @@ extension Api.EncryptedChat {
             writer.writeBytes(self.gAOrB)
             writer.writeInt64(self.keyFingerprint)
         }
+
+        public static func == (lhs: EncryptedChat, rhs: EncryptedChat) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.accessHash == rhs.accessHash else { return false }
+            guard lhs.date == rhs.date else { return false }
+            guard lhs.adminId == rhs.adminId else { return false }
+            guard lhs.participantId == rhs.participantId else { return false }
+            guard lhs.gAOrB == rhs.gAOrB else { return false }
+            guard lhs.keyFingerprint == rhs.keyFingerprint else { return false }
+            return true
+        }
     }
 }
 
 extension Api.EncryptedChat {
     /// `encryptedChatDiscarded#1e1c7c45 flags:# history_deleted:flags.0?true id:int = EncryptedChat;`
-    public struct EncryptedChatDiscarded: TLCombinator {
+    public final class EncryptedChatDiscarded: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x1e1c7c45
         public static let tlName = "encryptedChatDiscarded"
 
@@ -2289,12 +2712,19 @@ extension Api.EncryptedChat {
             writer.writeUInt32(flags)
             writer.writeInt32(self.id)
         }
+
+        public static func == (lhs: EncryptedChatDiscarded, rhs: EncryptedChatDiscarded) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.historyDeleted == rhs.historyDeleted else { return false }
+            guard lhs.id == rhs.id else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `EncryptedFile`.
-    public indirect enum EncryptedFile: TLBoxedType {
+    public enum EncryptedFile: TLBoxedType {
         case encryptedFileEmpty(Api.EncryptedFile.EncryptedFileEmpty)
         case encryptedFile(Api.EncryptedFile.EncryptedFile)
 
@@ -2322,7 +2752,7 @@ extension Api {
 
 extension Api.EncryptedFile {
     /// `encryptedFileEmpty#c21f497e = EncryptedFile;`
-    public struct EncryptedFileEmpty: TLCombinator {
+    public final class EncryptedFileEmpty: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xc21f497e
         public static let tlName = "encryptedFileEmpty"
 
@@ -2334,12 +2764,17 @@ extension Api.EncryptedFile {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: EncryptedFileEmpty, rhs: EncryptedFileEmpty) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.EncryptedFile {
     /// `encryptedFile#a8008cd8 id:long access_hash:long size:long dc_id:int key_fingerprint:int = EncryptedFile;`
-    public struct EncryptedFile: TLCombinator {
+    public final class EncryptedFile: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xa8008cd8
         public static let tlName = "encryptedFile"
 
@@ -2372,12 +2807,22 @@ extension Api.EncryptedFile {
             writer.writeInt32(self.dcId)
             writer.writeInt32(self.keyFingerprint)
         }
+
+        public static func == (lhs: EncryptedFile, rhs: EncryptedFile) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.accessHash == rhs.accessHash else { return false }
+            guard lhs.size == rhs.size else { return false }
+            guard lhs.dcId == rhs.dcId else { return false }
+            guard lhs.keyFingerprint == rhs.keyFingerprint else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `EncryptedMessage`.
-    public indirect enum EncryptedMessage: TLBoxedType {
+    public enum EncryptedMessage: TLBoxedType {
         case encryptedMessage(Api.EncryptedMessage.EncryptedMessage)
         case encryptedMessageService(Api.EncryptedMessage.EncryptedMessageService)
 
@@ -2405,7 +2850,7 @@ extension Api {
 
 extension Api.EncryptedMessage {
     /// `encryptedMessage#ed18c118 random_id:long chat_id:int date:int bytes:bytes file:EncryptedFile = EncryptedMessage;`
-    public struct EncryptedMessage: TLCombinator {
+    public final class EncryptedMessage: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xed18c118
         public static let tlName = "encryptedMessage"
 
@@ -2438,12 +2883,22 @@ extension Api.EncryptedMessage {
             writer.writeBytes(self.bytes)
             self.file.encode(to: &writer)
         }
+
+        public static func == (lhs: EncryptedMessage, rhs: EncryptedMessage) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.randomId == rhs.randomId else { return false }
+            guard lhs.chatId == rhs.chatId else { return false }
+            guard lhs.date == rhs.date else { return false }
+            guard lhs.bytes == rhs.bytes else { return false }
+            guard lhs.file == rhs.file else { return false }
+            return true
+        }
     }
 }
 
 extension Api.EncryptedMessage {
     /// `encryptedMessageService#23734b06 random_id:long chat_id:int date:int bytes:bytes = EncryptedMessage;`
-    public struct EncryptedMessageService: TLCombinator {
+    public final class EncryptedMessageService: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x23734b06
         public static let tlName = "encryptedMessageService"
 
@@ -2472,12 +2927,21 @@ extension Api.EncryptedMessage {
             writer.writeInt32(self.date)
             writer.writeBytes(self.bytes)
         }
+
+        public static func == (lhs: EncryptedMessageService, rhs: EncryptedMessageService) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.randomId == rhs.randomId else { return false }
+            guard lhs.chatId == rhs.chatId else { return false }
+            guard lhs.date == rhs.date else { return false }
+            guard lhs.bytes == rhs.bytes else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `EphemeralMessage`.
-    public indirect enum EphemeralMessage: TLBoxedType {
+    public enum EphemeralMessage: TLBoxedType {
         case ephemeralMessage(Api.EphemeralMessage.EphemeralMessage)
 
         public static let tlTypeName = "EphemeralMessage"
@@ -2502,7 +2966,7 @@ extension Api {
 
 extension Api.EphemeralMessage {
     /// `ephemeralMessage#dd27bee9 flags:# out:flags.0?true welcome_template:flags.5?true invert_media:flags.7?true noforwards:flags.12?true id:int from_id:Peer peer_id:flags.9?Peer receiver_id:long top_msg_id:flags.1?int date:int message:string entities:flags.2?Vector<MessageEntity> media:flags.3?MessageMedia reply_markup:flags.4?ReplyMarkup reply_to:flags.6?MessageReplyHeader rich_message:flags.8?RichMessage chat_instance:flags.10?long anchor_msg_id:flags.11?int = EphemeralMessage;`
-    public struct EphemeralMessage: TLCombinator {
+    public final class EphemeralMessage: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xdd27bee9
         public static let tlName = "ephemeralMessage"
 
@@ -2599,12 +3063,35 @@ extension Api.EphemeralMessage {
             if let value = self.chatInstance { writer.writeInt64(value) }
             if let value = self.anchorMsgId { writer.writeInt32(value) }
         }
+
+        public static func == (lhs: EphemeralMessage, rhs: EphemeralMessage) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.out == rhs.out else { return false }
+            guard lhs.welcomeTemplate == rhs.welcomeTemplate else { return false }
+            guard lhs.invertMedia == rhs.invertMedia else { return false }
+            guard lhs.noforwards == rhs.noforwards else { return false }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.fromId == rhs.fromId else { return false }
+            guard lhs.peerId == rhs.peerId else { return false }
+            guard lhs.receiverId == rhs.receiverId else { return false }
+            guard lhs.topMsgId == rhs.topMsgId else { return false }
+            guard lhs.date == rhs.date else { return false }
+            guard lhs.message == rhs.message else { return false }
+            guard lhs.entities == rhs.entities else { return false }
+            guard lhs.media == rhs.media else { return false }
+            guard lhs.replyMarkup == rhs.replyMarkup else { return false }
+            guard lhs.replyTo == rhs.replyTo else { return false }
+            guard lhs.richMessage == rhs.richMessage else { return false }
+            guard lhs.chatInstance == rhs.chatInstance else { return false }
+            guard lhs.anchorMsgId == rhs.anchorMsgId else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `ExportedChatInvite`.
-    public indirect enum ExportedChatInvite: TLBoxedType {
+    public enum ExportedChatInvite: TLBoxedType {
         case chatInviteExported(Api.ExportedChatInvite.ChatInviteExported)
         case chatInvitePublicJoinRequests(Api.ExportedChatInvite.ChatInvitePublicJoinRequests)
 
@@ -2632,7 +3119,7 @@ extension Api {
 
 extension Api.ExportedChatInvite {
     /// `chatInviteExported#a22cbd96 flags:# revoked:flags.0?true permanent:flags.5?true request_needed:flags.6?true link:string admin_id:long date:int start_date:flags.4?int expire_date:flags.1?int usage_limit:flags.2?int usage:flags.3?int requested:flags.7?int subscription_expired:flags.10?int title:flags.8?string subscription_pricing:flags.9?StarsSubscriptionPricing = ExportedChatInvite;`
-    public struct ChatInviteExported: TLCombinator {
+    public final class ChatInviteExported: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xa22cbd96
         public static let tlName = "chatInviteExported"
 
@@ -2712,12 +3199,31 @@ extension Api.ExportedChatInvite {
             if let value = self.title { writer.writeString(value) }
             if let value = self.subscriptionPricing { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: ChatInviteExported, rhs: ChatInviteExported) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.revoked == rhs.revoked else { return false }
+            guard lhs.permanent == rhs.permanent else { return false }
+            guard lhs.requestNeeded == rhs.requestNeeded else { return false }
+            guard lhs.link == rhs.link else { return false }
+            guard lhs.adminId == rhs.adminId else { return false }
+            guard lhs.date == rhs.date else { return false }
+            guard lhs.startDate == rhs.startDate else { return false }
+            guard lhs.expireDate == rhs.expireDate else { return false }
+            guard lhs.usageLimit == rhs.usageLimit else { return false }
+            guard lhs.usage == rhs.usage else { return false }
+            guard lhs.requested == rhs.requested else { return false }
+            guard lhs.subscriptionExpired == rhs.subscriptionExpired else { return false }
+            guard lhs.title == rhs.title else { return false }
+            guard lhs.subscriptionPricing == rhs.subscriptionPricing else { return false }
+            return true
+        }
     }
 }
 
 extension Api.ExportedChatInvite {
     /// `chatInvitePublicJoinRequests#ed107ab7 = ExportedChatInvite;`
-    public struct ChatInvitePublicJoinRequests: TLCombinator {
+    public final class ChatInvitePublicJoinRequests: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xed107ab7
         public static let tlName = "chatInvitePublicJoinRequests"
 
@@ -2729,12 +3235,17 @@ extension Api.ExportedChatInvite {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: ChatInvitePublicJoinRequests, rhs: ChatInvitePublicJoinRequests) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `ExportedChatlistInvite`.
-    public indirect enum ExportedChatlistInvite: TLBoxedType {
+    public enum ExportedChatlistInvite: TLBoxedType {
         case exportedChatlistInvite(Api.ExportedChatlistInvite.ExportedChatlistInvite)
 
         public static let tlTypeName = "ExportedChatlistInvite"
@@ -2759,7 +3270,7 @@ extension Api {
 
 extension Api.ExportedChatlistInvite {
     /// `exportedChatlistInvite#0c5181ac flags:# title:string url:string peers:Vector<Peer> = ExportedChatlistInvite;`
-    public struct ExportedChatlistInvite: TLCombinator {
+    public final class ExportedChatlistInvite: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x0c5181ac
         public static let tlName = "exportedChatlistInvite"
 
@@ -2786,12 +3297,20 @@ extension Api.ExportedChatlistInvite {
             writer.writeString(self.url)
             self.peers.encode(to: &writer)
         }
+
+        public static func == (lhs: ExportedChatlistInvite, rhs: ExportedChatlistInvite) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.title == rhs.title else { return false }
+            guard lhs.url == rhs.url else { return false }
+            guard lhs.peers == rhs.peers else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `ExportedContactToken`.
-    public indirect enum ExportedContactToken: TLBoxedType {
+    public enum ExportedContactToken: TLBoxedType {
         case exportedContactToken(Api.ExportedContactToken.ExportedContactToken)
 
         public static let tlTypeName = "ExportedContactToken"
@@ -2816,7 +3335,7 @@ extension Api {
 
 extension Api.ExportedContactToken {
     /// `exportedContactToken#41bf109b url:string expires:int = ExportedContactToken;`
-    public struct ExportedContactToken: TLCombinator {
+    public final class ExportedContactToken: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x41bf109b
         public static let tlName = "exportedContactToken"
 
@@ -2836,6 +3355,13 @@ extension Api.ExportedContactToken {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeString(self.url)
             writer.writeInt32(self.expires)
+        }
+
+        public static func == (lhs: ExportedContactToken, rhs: ExportedContactToken) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.url == rhs.url else { return false }
+            guard lhs.expires == rhs.expires else { return false }
+            return true
         }
     }
 }

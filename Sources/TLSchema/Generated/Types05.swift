@@ -5,7 +5,7 @@ import TL
 
 extension Api {
     /// TL type `ExportedMessageLink`.
-    public indirect enum ExportedMessageLink: TLBoxedType {
+    public enum ExportedMessageLink: TLBoxedType {
         case exportedMessageLink(Api.ExportedMessageLink.ExportedMessageLink)
 
         public static let tlTypeName = "ExportedMessageLink"
@@ -30,7 +30,7 @@ extension Api {
 
 extension Api.ExportedMessageLink {
     /// `exportedMessageLink#5dab1af4 link:string html:string = ExportedMessageLink;`
-    public struct ExportedMessageLink: TLCombinator {
+    public final class ExportedMessageLink: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x5dab1af4
         public static let tlName = "exportedMessageLink"
 
@@ -51,12 +51,19 @@ extension Api.ExportedMessageLink {
             writer.writeString(self.link)
             writer.writeString(self.html)
         }
+
+        public static func == (lhs: ExportedMessageLink, rhs: ExportedMessageLink) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.link == rhs.link else { return false }
+            guard lhs.html == rhs.html else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `ExportedStoryLink`.
-    public indirect enum ExportedStoryLink: TLBoxedType {
+    public enum ExportedStoryLink: TLBoxedType {
         case exportedStoryLink(Api.ExportedStoryLink.ExportedStoryLink)
 
         public static let tlTypeName = "ExportedStoryLink"
@@ -81,7 +88,7 @@ extension Api {
 
 extension Api.ExportedStoryLink {
     /// `exportedStoryLink#3fc9053b link:string = ExportedStoryLink;`
-    public struct ExportedStoryLink: TLCombinator {
+    public final class ExportedStoryLink: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x3fc9053b
         public static let tlName = "exportedStoryLink"
 
@@ -98,12 +105,18 @@ extension Api.ExportedStoryLink {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeString(self.link)
         }
+
+        public static func == (lhs: ExportedStoryLink, rhs: ExportedStoryLink) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.link == rhs.link else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `FactCheck`.
-    public indirect enum FactCheck: TLBoxedType {
+    public enum FactCheck: TLBoxedType {
         case factCheck(Api.FactCheck.FactCheck)
 
         public static let tlTypeName = "FactCheck"
@@ -128,7 +141,7 @@ extension Api {
 
 extension Api.FactCheck {
     /// `factCheck#b89bfccf flags:# need_check:flags.0?true country:flags.1?string text:flags.1?TextWithEntities hash:long = FactCheck;`
-    public struct FactCheck: TLCombinator {
+    public final class FactCheck: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xb89bfccf
         public static let tlName = "factCheck"
 
@@ -162,12 +175,21 @@ extension Api.FactCheck {
             if let value = self.text { value.encode(to: &writer) }
             writer.writeInt64(self.hash)
         }
+
+        public static func == (lhs: FactCheck, rhs: FactCheck) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.needCheck == rhs.needCheck else { return false }
+            guard lhs.country == rhs.country else { return false }
+            guard lhs.text == rhs.text else { return false }
+            guard lhs.hash == rhs.hash else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `FileHash`.
-    public indirect enum FileHash: TLBoxedType {
+    public enum FileHash: TLBoxedType {
         case fileHash(Api.FileHash.FileHash)
 
         public static let tlTypeName = "FileHash"
@@ -192,7 +214,7 @@ extension Api {
 
 extension Api.FileHash {
     /// `fileHash#f39b035c offset:long limit:int hash:bytes = FileHash;`
-    public struct FileHash: TLCombinator {
+    public final class FileHash: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xf39b035c
         public static let tlName = "fileHash"
 
@@ -217,12 +239,20 @@ extension Api.FileHash {
             writer.writeInt32(self.limit)
             writer.writeBytes(self.hash)
         }
+
+        public static func == (lhs: FileHash, rhs: FileHash) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.offset == rhs.offset else { return false }
+            guard lhs.limit == rhs.limit else { return false }
+            guard lhs.hash == rhs.hash else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `Folder`.
-    public indirect enum Folder: TLBoxedType {
+    public enum Folder: TLBoxedType {
         case folder(Api.Folder.Folder)
 
         public static let tlTypeName = "Folder"
@@ -247,7 +277,7 @@ extension Api {
 
 extension Api.Folder {
     /// `folder#ff544e65 flags:# autofill_new_broadcasts:flags.0?true autofill_public_groups:flags.1?true autofill_new_correspondents:flags.2?true id:int title:string photo:flags.3?ChatPhoto = Folder;`
-    public struct Folder: TLCombinator {
+    public final class Folder: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xff544e65
         public static let tlName = "folder"
 
@@ -288,12 +318,23 @@ extension Api.Folder {
             writer.writeString(self.title)
             if let value = self.photo { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: Folder, rhs: Folder) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.autofillNewBroadcasts == rhs.autofillNewBroadcasts else { return false }
+            guard lhs.autofillPublicGroups == rhs.autofillPublicGroups else { return false }
+            guard lhs.autofillNewCorrespondents == rhs.autofillNewCorrespondents else { return false }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.title == rhs.title else { return false }
+            guard lhs.photo == rhs.photo else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `FolderPeer`.
-    public indirect enum FolderPeer: TLBoxedType {
+    public enum FolderPeer: TLBoxedType {
         case folderPeer(Api.FolderPeer.FolderPeer)
 
         public static let tlTypeName = "FolderPeer"
@@ -318,7 +359,7 @@ extension Api {
 
 extension Api.FolderPeer {
     /// `folderPeer#e9baa668 peer:Peer folder_id:int = FolderPeer;`
-    public struct FolderPeer: TLCombinator {
+    public final class FolderPeer: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xe9baa668
         public static let tlName = "folderPeer"
 
@@ -339,12 +380,19 @@ extension Api.FolderPeer {
             self.peer.encode(to: &writer)
             writer.writeInt32(self.folderId)
         }
+
+        public static func == (lhs: FolderPeer, rhs: FolderPeer) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.peer == rhs.peer else { return false }
+            guard lhs.folderId == rhs.folderId else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `ForumTopic`.
-    public indirect enum ForumTopic: TLBoxedType {
+    public enum ForumTopic: TLBoxedType {
         case forumTopicDeleted(Api.ForumTopic.ForumTopicDeleted)
         case forumTopic(Api.ForumTopic.ForumTopic)
 
@@ -372,7 +420,7 @@ extension Api {
 
 extension Api.ForumTopic {
     /// `forumTopicDeleted#023f109b id:int = ForumTopic;`
-    public struct ForumTopicDeleted: TLCombinator {
+    public final class ForumTopicDeleted: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x023f109b
         public static let tlName = "forumTopicDeleted"
 
@@ -389,12 +437,18 @@ extension Api.ForumTopic {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeInt32(self.id)
         }
+
+        public static func == (lhs: ForumTopicDeleted, rhs: ForumTopicDeleted) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.id == rhs.id else { return false }
+            return true
+        }
     }
 }
 
 extension Api.ForumTopic {
     /// `forumTopic#fcdad815 flags:# my:flags.1?true closed:flags.2?true pinned:flags.3?true short:flags.5?true hidden:flags.6?true title_missing:flags.7?true id:int date:int peer:Peer title:string icon_color:int icon_emoji_id:flags.0?long top_message:int read_inbox_max_id:int read_outbox_max_id:int unread_count:int unread_mentions_count:int unread_reactions_count:int unread_poll_votes_count:int from_id:Peer notify_settings:PeerNotifySettings draft:flags.4?DraftMessage = ForumTopic;`
-    public struct ForumTopic: TLCombinator {
+    public final class ForumTopic: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xfcdad815
         public static let tlName = "forumTopic"
 
@@ -500,12 +554,39 @@ extension Api.ForumTopic {
             self.notifySettings.encode(to: &writer)
             if let value = self.draft { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: ForumTopic, rhs: ForumTopic) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.my == rhs.my else { return false }
+            guard lhs.closed == rhs.closed else { return false }
+            guard lhs.pinned == rhs.pinned else { return false }
+            guard lhs.short == rhs.short else { return false }
+            guard lhs.hidden == rhs.hidden else { return false }
+            guard lhs.titleMissing == rhs.titleMissing else { return false }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.date == rhs.date else { return false }
+            guard lhs.peer == rhs.peer else { return false }
+            guard lhs.title == rhs.title else { return false }
+            guard lhs.iconColor == rhs.iconColor else { return false }
+            guard lhs.iconEmojiId == rhs.iconEmojiId else { return false }
+            guard lhs.topMessage == rhs.topMessage else { return false }
+            guard lhs.readInboxMaxId == rhs.readInboxMaxId else { return false }
+            guard lhs.readOutboxMaxId == rhs.readOutboxMaxId else { return false }
+            guard lhs.unreadCount == rhs.unreadCount else { return false }
+            guard lhs.unreadMentionsCount == rhs.unreadMentionsCount else { return false }
+            guard lhs.unreadReactionsCount == rhs.unreadReactionsCount else { return false }
+            guard lhs.unreadPollVotesCount == rhs.unreadPollVotesCount else { return false }
+            guard lhs.fromId == rhs.fromId else { return false }
+            guard lhs.notifySettings == rhs.notifySettings else { return false }
+            guard lhs.draft == rhs.draft else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `FoundStory`.
-    public indirect enum FoundStory: TLBoxedType {
+    public enum FoundStory: TLBoxedType {
         case foundStory(Api.FoundStory.FoundStory)
 
         public static let tlTypeName = "FoundStory"
@@ -530,7 +611,7 @@ extension Api {
 
 extension Api.FoundStory {
     /// `foundStory#e87acbc0 peer:Peer story:StoryItem = FoundStory;`
-    public struct FoundStory: TLCombinator {
+    public final class FoundStory: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xe87acbc0
         public static let tlName = "foundStory"
 
@@ -551,12 +632,19 @@ extension Api.FoundStory {
             self.peer.encode(to: &writer)
             self.story.encode(to: &writer)
         }
+
+        public static func == (lhs: FoundStory, rhs: FoundStory) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.peer == rhs.peer else { return false }
+            guard lhs.story == rhs.story else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `Game`.
-    public indirect enum Game: TLBoxedType {
+    public enum Game: TLBoxedType {
         case game(Api.Game.Game)
 
         public static let tlTypeName = "Game"
@@ -581,7 +669,7 @@ extension Api {
 
 extension Api.Game {
     /// `game#bdf9653b flags:# id:long access_hash:long short_name:string title:string description:string photo:Photo document:flags.0?Document = Game;`
-    public struct Game: TLCombinator {
+    public final class Game: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xbdf9653b
         public static let tlName = "game"
 
@@ -626,12 +714,24 @@ extension Api.Game {
             self.photo.encode(to: &writer)
             if let value = self.document { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: Game, rhs: Game) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.accessHash == rhs.accessHash else { return false }
+            guard lhs.shortName == rhs.shortName else { return false }
+            guard lhs.title == rhs.title else { return false }
+            guard lhs.description == rhs.description else { return false }
+            guard lhs.photo == rhs.photo else { return false }
+            guard lhs.document == rhs.document else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `GeoPoint`.
-    public indirect enum GeoPoint: TLBoxedType {
+    public enum GeoPoint: TLBoxedType {
         case geoPointEmpty(Api.GeoPoint.GeoPointEmpty)
         case geoPoint(Api.GeoPoint.GeoPoint)
 
@@ -659,7 +759,7 @@ extension Api {
 
 extension Api.GeoPoint {
     /// `geoPointEmpty#1117dd5f = GeoPoint;`
-    public struct GeoPointEmpty: TLCombinator {
+    public final class GeoPointEmpty: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x1117dd5f
         public static let tlName = "geoPointEmpty"
 
@@ -671,12 +771,17 @@ extension Api.GeoPoint {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: GeoPointEmpty, rhs: GeoPointEmpty) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.GeoPoint {
     /// `geoPoint#b2a2f663 flags:# long:double lat:double access_hash:long accuracy_radius:flags.0?int = GeoPoint;`
-    public struct GeoPoint: TLCombinator {
+    public final class GeoPoint: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xb2a2f663
         public static let tlName = "geoPoint"
 
@@ -709,12 +814,21 @@ extension Api.GeoPoint {
             writer.writeInt64(self.accessHash)
             if let value = self.accuracyRadius { writer.writeInt32(value) }
         }
+
+        public static func == (lhs: GeoPoint, rhs: GeoPoint) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.long == rhs.long else { return false }
+            guard lhs.lat == rhs.lat else { return false }
+            guard lhs.accessHash == rhs.accessHash else { return false }
+            guard lhs.accuracyRadius == rhs.accuracyRadius else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `GeoPointAddress`.
-    public indirect enum GeoPointAddress: TLBoxedType {
+    public enum GeoPointAddress: TLBoxedType {
         case geoPointAddress(Api.GeoPointAddress.GeoPointAddress)
 
         public static let tlTypeName = "GeoPointAddress"
@@ -739,7 +853,7 @@ extension Api {
 
 extension Api.GeoPointAddress {
     /// `geoPointAddress#de4c5d93 flags:# country_iso2:string state:flags.0?string city:flags.1?string street:flags.2?string = GeoPointAddress;`
-    public struct GeoPointAddress: TLCombinator {
+    public final class GeoPointAddress: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xde4c5d93
         public static let tlName = "geoPointAddress"
 
@@ -774,12 +888,21 @@ extension Api.GeoPointAddress {
             if let value = self.city { writer.writeString(value) }
             if let value = self.street { writer.writeString(value) }
         }
+
+        public static func == (lhs: GeoPointAddress, rhs: GeoPointAddress) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.countryIso2 == rhs.countryIso2 else { return false }
+            guard lhs.state == rhs.state else { return false }
+            guard lhs.city == rhs.city else { return false }
+            guard lhs.street == rhs.street else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `GlobalPrivacySettings`.
-    public indirect enum GlobalPrivacySettings: TLBoxedType {
+    public enum GlobalPrivacySettings: TLBoxedType {
         case globalPrivacySettings(Api.GlobalPrivacySettings.GlobalPrivacySettings)
 
         public static let tlTypeName = "GlobalPrivacySettings"
@@ -804,7 +927,7 @@ extension Api {
 
 extension Api.GlobalPrivacySettings {
     /// `globalPrivacySettings#fe41b34f flags:# archive_and_mute_new_noncontact_peers:flags.0?true keep_archived_unmuted:flags.1?true keep_archived_folders:flags.2?true hide_read_marks:flags.3?true new_noncontact_peers_require_premium:flags.4?true display_gifts_button:flags.7?true noncontact_peers_paid_stars:flags.5?long disallowed_gifts:flags.6?DisallowedGiftsSettings = GlobalPrivacySettings;`
-    public struct GlobalPrivacySettings: TLCombinator {
+    public final class GlobalPrivacySettings: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xfe41b34f
         public static let tlName = "globalPrivacySettings"
 
@@ -854,12 +977,25 @@ extension Api.GlobalPrivacySettings {
             if let value = self.noncontactPeersPaidStars { writer.writeInt64(value) }
             if let value = self.disallowedGifts { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: GlobalPrivacySettings, rhs: GlobalPrivacySettings) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.archiveAndMuteNewNoncontactPeers == rhs.archiveAndMuteNewNoncontactPeers else { return false }
+            guard lhs.keepArchivedUnmuted == rhs.keepArchivedUnmuted else { return false }
+            guard lhs.keepArchivedFolders == rhs.keepArchivedFolders else { return false }
+            guard lhs.hideReadMarks == rhs.hideReadMarks else { return false }
+            guard lhs.newNoncontactPeersRequirePremium == rhs.newNoncontactPeersRequirePremium else { return false }
+            guard lhs.displayGiftsButton == rhs.displayGiftsButton else { return false }
+            guard lhs.noncontactPeersPaidStars == rhs.noncontactPeersPaidStars else { return false }
+            guard lhs.disallowedGifts == rhs.disallowedGifts else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `GroupCall`.
-    public indirect enum GroupCall: TLBoxedType {
+    public enum GroupCall: TLBoxedType {
         case groupCallDiscarded(Api.GroupCall.GroupCallDiscarded)
         case groupCall(Api.GroupCall.GroupCall)
 
@@ -887,7 +1023,7 @@ extension Api {
 
 extension Api.GroupCall {
     /// `groupCallDiscarded#7780bcb4 id:long access_hash:long duration:int = GroupCall;`
-    public struct GroupCallDiscarded: TLCombinator {
+    public final class GroupCallDiscarded: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x7780bcb4
         public static let tlName = "groupCallDiscarded"
 
@@ -912,12 +1048,20 @@ extension Api.GroupCall {
             writer.writeInt64(self.accessHash)
             writer.writeInt32(self.duration)
         }
+
+        public static func == (lhs: GroupCallDiscarded, rhs: GroupCallDiscarded) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.accessHash == rhs.accessHash else { return false }
+            guard lhs.duration == rhs.duration else { return false }
+            return true
+        }
     }
 }
 
 extension Api.GroupCall {
     /// `groupCall#efb2b617 flags:# join_muted:flags.1?true can_change_join_muted:flags.2?true join_date_asc:flags.6?true schedule_start_subscribed:flags.8?true can_start_video:flags.9?true record_video_active:flags.11?true rtmp_stream:flags.12?true listeners_hidden:flags.13?true conference:flags.14?true creator:flags.15?true messages_enabled:flags.17?true can_change_messages_enabled:flags.18?true min:flags.19?true id:long access_hash:long participants_count:int title:flags.3?string stream_dc_id:flags.4?int record_start_date:flags.5?int schedule_date:flags.7?int unmuted_video_count:flags.10?int unmuted_video_limit:int version:int invite_link:flags.16?string send_paid_messages_stars:flags.20?long default_send_as:flags.21?Peer = GroupCall;`
-    public struct GroupCall: TLCombinator {
+    public final class GroupCall: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xefb2b617
         public static let tlName = "groupCall"
 
@@ -1045,12 +1189,43 @@ extension Api.GroupCall {
             if let value = self.sendPaidMessagesStars { writer.writeInt64(value) }
             if let value = self.defaultSendAs { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: GroupCall, rhs: GroupCall) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.joinMuted == rhs.joinMuted else { return false }
+            guard lhs.canChangeJoinMuted == rhs.canChangeJoinMuted else { return false }
+            guard lhs.joinDateAsc == rhs.joinDateAsc else { return false }
+            guard lhs.scheduleStartSubscribed == rhs.scheduleStartSubscribed else { return false }
+            guard lhs.canStartVideo == rhs.canStartVideo else { return false }
+            guard lhs.recordVideoActive == rhs.recordVideoActive else { return false }
+            guard lhs.rtmpStream == rhs.rtmpStream else { return false }
+            guard lhs.listenersHidden == rhs.listenersHidden else { return false }
+            guard lhs.conference == rhs.conference else { return false }
+            guard lhs.creator == rhs.creator else { return false }
+            guard lhs.messagesEnabled == rhs.messagesEnabled else { return false }
+            guard lhs.canChangeMessagesEnabled == rhs.canChangeMessagesEnabled else { return false }
+            guard lhs.min == rhs.min else { return false }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.accessHash == rhs.accessHash else { return false }
+            guard lhs.participantsCount == rhs.participantsCount else { return false }
+            guard lhs.title == rhs.title else { return false }
+            guard lhs.streamDcId == rhs.streamDcId else { return false }
+            guard lhs.recordStartDate == rhs.recordStartDate else { return false }
+            guard lhs.scheduleDate == rhs.scheduleDate else { return false }
+            guard lhs.unmutedVideoCount == rhs.unmutedVideoCount else { return false }
+            guard lhs.unmutedVideoLimit == rhs.unmutedVideoLimit else { return false }
+            guard lhs.version == rhs.version else { return false }
+            guard lhs.inviteLink == rhs.inviteLink else { return false }
+            guard lhs.sendPaidMessagesStars == rhs.sendPaidMessagesStars else { return false }
+            guard lhs.defaultSendAs == rhs.defaultSendAs else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `GroupCallDonor`.
-    public indirect enum GroupCallDonor: TLBoxedType {
+    public enum GroupCallDonor: TLBoxedType {
         case groupCallDonor(Api.GroupCallDonor.GroupCallDonor)
 
         public static let tlTypeName = "GroupCallDonor"
@@ -1075,7 +1250,7 @@ extension Api {
 
 extension Api.GroupCallDonor {
     /// `groupCallDonor#ee430c85 flags:# top:flags.0?true my:flags.1?true peer_id:flags.3?Peer stars:long = GroupCallDonor;`
-    public struct GroupCallDonor: TLCombinator {
+    public final class GroupCallDonor: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xee430c85
         public static let tlName = "groupCallDonor"
 
@@ -1108,12 +1283,21 @@ extension Api.GroupCallDonor {
             if let value = self.peerId { value.encode(to: &writer) }
             writer.writeInt64(self.stars)
         }
+
+        public static func == (lhs: GroupCallDonor, rhs: GroupCallDonor) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.top == rhs.top else { return false }
+            guard lhs.my == rhs.my else { return false }
+            guard lhs.peerId == rhs.peerId else { return false }
+            guard lhs.stars == rhs.stars else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `GroupCallMessage`.
-    public indirect enum GroupCallMessage: TLBoxedType {
+    public enum GroupCallMessage: TLBoxedType {
         case groupCallMessage(Api.GroupCallMessage.GroupCallMessage)
 
         public static let tlTypeName = "GroupCallMessage"
@@ -1138,7 +1322,7 @@ extension Api {
 
 extension Api.GroupCallMessage {
     /// `groupCallMessage#1a8afc7e flags:# from_admin:flags.1?true id:int from_id:Peer date:int message:TextWithEntities paid_message_stars:flags.0?long = GroupCallMessage;`
-    public struct GroupCallMessage: TLCombinator {
+    public final class GroupCallMessage: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x1a8afc7e
         public static let tlName = "groupCallMessage"
 
@@ -1179,12 +1363,23 @@ extension Api.GroupCallMessage {
             self.message.encode(to: &writer)
             if let value = self.paidMessageStars { writer.writeInt64(value) }
         }
+
+        public static func == (lhs: GroupCallMessage, rhs: GroupCallMessage) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.fromAdmin == rhs.fromAdmin else { return false }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.fromId == rhs.fromId else { return false }
+            guard lhs.date == rhs.date else { return false }
+            guard lhs.message == rhs.message else { return false }
+            guard lhs.paidMessageStars == rhs.paidMessageStars else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `GroupCallParticipant`.
-    public indirect enum GroupCallParticipant: TLBoxedType {
+    public enum GroupCallParticipant: TLBoxedType {
         case groupCallParticipant(Api.GroupCallParticipant.GroupCallParticipant)
 
         public static let tlTypeName = "GroupCallParticipant"
@@ -1209,7 +1404,7 @@ extension Api {
 
 extension Api.GroupCallParticipant {
     /// `groupCallParticipant#2a3dc7ac flags:# muted:flags.0?true left:flags.1?true can_self_unmute:flags.2?true just_joined:flags.4?true versioned:flags.5?true min:flags.8?true muted_by_you:flags.9?true volume_by_admin:flags.10?true self:flags.12?true video_joined:flags.15?true peer:Peer date:int active_date:flags.3?int source:int volume:flags.7?int about:flags.11?string raise_hand_rating:flags.13?long video:flags.6?GroupCallParticipantVideo presentation:flags.14?GroupCallParticipantVideo paid_stars_total:flags.16?long = GroupCallParticipant;`
-    public struct GroupCallParticipant: TLCombinator {
+    public final class GroupCallParticipant: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x2a3dc7ac
         public static let tlName = "groupCallParticipant"
 
@@ -1312,12 +1507,37 @@ extension Api.GroupCallParticipant {
             if let value = self.presentation { value.encode(to: &writer) }
             if let value = self.paidStarsTotal { writer.writeInt64(value) }
         }
+
+        public static func == (lhs: GroupCallParticipant, rhs: GroupCallParticipant) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.muted == rhs.muted else { return false }
+            guard lhs.left == rhs.left else { return false }
+            guard lhs.canSelfUnmute == rhs.canSelfUnmute else { return false }
+            guard lhs.justJoined == rhs.justJoined else { return false }
+            guard lhs.versioned == rhs.versioned else { return false }
+            guard lhs.min == rhs.min else { return false }
+            guard lhs.mutedByYou == rhs.mutedByYou else { return false }
+            guard lhs.volumeByAdmin == rhs.volumeByAdmin else { return false }
+            guard lhs.isSelf == rhs.isSelf else { return false }
+            guard lhs.videoJoined == rhs.videoJoined else { return false }
+            guard lhs.peer == rhs.peer else { return false }
+            guard lhs.date == rhs.date else { return false }
+            guard lhs.activeDate == rhs.activeDate else { return false }
+            guard lhs.source == rhs.source else { return false }
+            guard lhs.volume == rhs.volume else { return false }
+            guard lhs.about == rhs.about else { return false }
+            guard lhs.raiseHandRating == rhs.raiseHandRating else { return false }
+            guard lhs.video == rhs.video else { return false }
+            guard lhs.presentation == rhs.presentation else { return false }
+            guard lhs.paidStarsTotal == rhs.paidStarsTotal else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `GroupCallParticipantVideo`.
-    public indirect enum GroupCallParticipantVideo: TLBoxedType {
+    public enum GroupCallParticipantVideo: TLBoxedType {
         case groupCallParticipantVideo(Api.GroupCallParticipantVideo.GroupCallParticipantVideo)
 
         public static let tlTypeName = "GroupCallParticipantVideo"
@@ -1342,7 +1562,7 @@ extension Api {
 
 extension Api.GroupCallParticipantVideo {
     /// `groupCallParticipantVideo#67753ac8 flags:# paused:flags.0?true endpoint:string source_groups:Vector<GroupCallParticipantVideoSourceGroup> audio_source:flags.1?int = GroupCallParticipantVideo;`
-    public struct GroupCallParticipantVideo: TLCombinator {
+    public final class GroupCallParticipantVideo: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x67753ac8
         public static let tlName = "groupCallParticipantVideo"
 
@@ -1375,12 +1595,21 @@ extension Api.GroupCallParticipantVideo {
             self.sourceGroups.encode(to: &writer)
             if let value = self.audioSource { writer.writeInt32(value) }
         }
+
+        public static func == (lhs: GroupCallParticipantVideo, rhs: GroupCallParticipantVideo) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.paused == rhs.paused else { return false }
+            guard lhs.endpoint == rhs.endpoint else { return false }
+            guard lhs.sourceGroups == rhs.sourceGroups else { return false }
+            guard lhs.audioSource == rhs.audioSource else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `GroupCallParticipantVideoSourceGroup`.
-    public indirect enum GroupCallParticipantVideoSourceGroup: TLBoxedType {
+    public enum GroupCallParticipantVideoSourceGroup: TLBoxedType {
         case groupCallParticipantVideoSourceGroup(Api.GroupCallParticipantVideoSourceGroup.GroupCallParticipantVideoSourceGroup)
 
         public static let tlTypeName = "GroupCallParticipantVideoSourceGroup"
@@ -1405,7 +1634,7 @@ extension Api {
 
 extension Api.GroupCallParticipantVideoSourceGroup {
     /// `groupCallParticipantVideoSourceGroup#dcb118b7 semantics:string sources:Vector<int> = GroupCallParticipantVideoSourceGroup;`
-    public struct GroupCallParticipantVideoSourceGroup: TLCombinator {
+    public final class GroupCallParticipantVideoSourceGroup: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xdcb118b7
         public static let tlName = "groupCallParticipantVideoSourceGroup"
 
@@ -1426,12 +1655,19 @@ extension Api.GroupCallParticipantVideoSourceGroup {
             writer.writeString(self.semantics)
             self.sources.encode(to: &writer)
         }
+
+        public static func == (lhs: GroupCallParticipantVideoSourceGroup, rhs: GroupCallParticipantVideoSourceGroup) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.semantics == rhs.semantics else { return false }
+            guard lhs.sources == rhs.sources else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `GroupCallStreamChannel`.
-    public indirect enum GroupCallStreamChannel: TLBoxedType {
+    public enum GroupCallStreamChannel: TLBoxedType {
         case groupCallStreamChannel(Api.GroupCallStreamChannel.GroupCallStreamChannel)
 
         public static let tlTypeName = "GroupCallStreamChannel"
@@ -1456,7 +1692,7 @@ extension Api {
 
 extension Api.GroupCallStreamChannel {
     /// `groupCallStreamChannel#80eb48af channel:int scale:int last_timestamp_ms:long = GroupCallStreamChannel;`
-    public struct GroupCallStreamChannel: TLCombinator {
+    public final class GroupCallStreamChannel: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x80eb48af
         public static let tlName = "groupCallStreamChannel"
 
@@ -1481,12 +1717,20 @@ extension Api.GroupCallStreamChannel {
             writer.writeInt32(self.scale)
             writer.writeInt64(self.lastTimestampMs)
         }
+
+        public static func == (lhs: GroupCallStreamChannel, rhs: GroupCallStreamChannel) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.channel == rhs.channel else { return false }
+            guard lhs.scale == rhs.scale else { return false }
+            guard lhs.lastTimestampMs == rhs.lastTimestampMs else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `HighScore`.
-    public indirect enum HighScore: TLBoxedType {
+    public enum HighScore: TLBoxedType {
         case highScore(Api.HighScore.HighScore)
 
         public static let tlTypeName = "HighScore"
@@ -1511,7 +1755,7 @@ extension Api {
 
 extension Api.HighScore {
     /// `highScore#73a379eb pos:int user_id:long score:int = HighScore;`
-    public struct HighScore: TLCombinator {
+    public final class HighScore: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x73a379eb
         public static let tlName = "highScore"
 
@@ -1536,12 +1780,20 @@ extension Api.HighScore {
             writer.writeInt64(self.userId)
             writer.writeInt32(self.score)
         }
+
+        public static func == (lhs: HighScore, rhs: HighScore) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.pos == rhs.pos else { return false }
+            guard lhs.userId == rhs.userId else { return false }
+            guard lhs.score == rhs.score else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `ImportedContact`.
-    public indirect enum ImportedContact: TLBoxedType {
+    public enum ImportedContact: TLBoxedType {
         case importedContact(Api.ImportedContact.ImportedContact)
 
         public static let tlTypeName = "ImportedContact"
@@ -1566,7 +1818,7 @@ extension Api {
 
 extension Api.ImportedContact {
     /// `importedContact#c13e3c50 user_id:long client_id:long = ImportedContact;`
-    public struct ImportedContact: TLCombinator {
+    public final class ImportedContact: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xc13e3c50
         public static let tlName = "importedContact"
 
@@ -1587,12 +1839,19 @@ extension Api.ImportedContact {
             writer.writeInt64(self.userId)
             writer.writeInt64(self.clientId)
         }
+
+        public static func == (lhs: ImportedContact, rhs: ImportedContact) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.userId == rhs.userId else { return false }
+            guard lhs.clientId == rhs.clientId else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `InlineBotSwitchPM`.
-    public indirect enum InlineBotSwitchPM: TLBoxedType {
+    public enum InlineBotSwitchPM: TLBoxedType {
         case inlineBotSwitchPM(Api.InlineBotSwitchPM.InlineBotSwitchPM)
 
         public static let tlTypeName = "InlineBotSwitchPM"
@@ -1617,7 +1876,7 @@ extension Api {
 
 extension Api.InlineBotSwitchPM {
     /// `inlineBotSwitchPM#3c20629f text:string start_param:string = InlineBotSwitchPM;`
-    public struct InlineBotSwitchPM: TLCombinator {
+    public final class InlineBotSwitchPM: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x3c20629f
         public static let tlName = "inlineBotSwitchPM"
 
@@ -1638,12 +1897,19 @@ extension Api.InlineBotSwitchPM {
             writer.writeString(self.text)
             writer.writeString(self.startParam)
         }
+
+        public static func == (lhs: InlineBotSwitchPM, rhs: InlineBotSwitchPM) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.text == rhs.text else { return false }
+            guard lhs.startParam == rhs.startParam else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `InlineBotWebView`.
-    public indirect enum InlineBotWebView: TLBoxedType {
+    public enum InlineBotWebView: TLBoxedType {
         case inlineBotWebView(Api.InlineBotWebView.InlineBotWebView)
 
         public static let tlTypeName = "InlineBotWebView"
@@ -1668,7 +1934,7 @@ extension Api {
 
 extension Api.InlineBotWebView {
     /// `inlineBotWebView#b57295d5 text:string url:string = InlineBotWebView;`
-    public struct InlineBotWebView: TLCombinator {
+    public final class InlineBotWebView: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xb57295d5
         public static let tlName = "inlineBotWebView"
 
@@ -1689,12 +1955,19 @@ extension Api.InlineBotWebView {
             writer.writeString(self.text)
             writer.writeString(self.url)
         }
+
+        public static func == (lhs: InlineBotWebView, rhs: InlineBotWebView) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.text == rhs.text else { return false }
+            guard lhs.url == rhs.url else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `InlineButtonType`.
-    public indirect enum InlineButtonType: TLBoxedType {
+    public enum InlineButtonType: TLBoxedType {
         case inlineButtonTypeUrl(Api.InlineButtonType.InlineButtonTypeUrl)
         case inlineButtonTypeUrlAuth(Api.InlineButtonType.InlineButtonTypeUrlAuth)
         case inputInlineButtonTypeUrlAuth(Api.InlineButtonType.InputInlineButtonTypeUrlAuth)
@@ -1752,7 +2025,7 @@ extension Api {
 
 extension Api.InlineButtonType {
     /// `inlineButtonTypeUrl#eca4f8d4 url:string = InlineButtonType;`
-    public struct InlineButtonTypeUrl: TLCombinator {
+    public final class InlineButtonTypeUrl: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xeca4f8d4
         public static let tlName = "inlineButtonTypeUrl"
 
@@ -1769,12 +2042,18 @@ extension Api.InlineButtonType {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeString(self.url)
         }
+
+        public static func == (lhs: InlineButtonTypeUrl, rhs: InlineButtonTypeUrl) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.url == rhs.url else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InlineButtonType {
     /// `inlineButtonTypeUrlAuth#bfd02da2 flags:# fwd_text:flags.0?string url:string button_id:int = InlineButtonType;`
-    public struct InlineButtonTypeUrlAuth: TLCombinator {
+    public final class InlineButtonTypeUrlAuth: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xbfd02da2
         public static let tlName = "inlineButtonTypeUrlAuth"
 
@@ -1803,12 +2082,20 @@ extension Api.InlineButtonType {
             writer.writeString(self.url)
             writer.writeInt32(self.buttonId)
         }
+
+        public static func == (lhs: InlineButtonTypeUrlAuth, rhs: InlineButtonTypeUrlAuth) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.fwdText == rhs.fwdText else { return false }
+            guard lhs.url == rhs.url else { return false }
+            guard lhs.buttonId == rhs.buttonId else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InlineButtonType {
     /// `inputInlineButtonTypeUrlAuth#9961bcb4 flags:# request_write_access:flags.0?true fwd_text:flags.1?string url:string bot:flags.2?InputUser = InlineButtonType;`
-    public struct InputInlineButtonTypeUrlAuth: TLCombinator {
+    public final class InputInlineButtonTypeUrlAuth: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x9961bcb4
         public static let tlName = "inputInlineButtonTypeUrlAuth"
 
@@ -1842,12 +2129,21 @@ extension Api.InlineButtonType {
             writer.writeString(self.url)
             if let value = self.bot { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: InputInlineButtonTypeUrlAuth, rhs: InputInlineButtonTypeUrlAuth) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.requestWriteAccess == rhs.requestWriteAccess else { return false }
+            guard lhs.fwdText == rhs.fwdText else { return false }
+            guard lhs.url == rhs.url else { return false }
+            guard lhs.bot == rhs.bot else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InlineButtonType {
     /// `inlineButtonTypeWebView#3bcab5b4 url:string = InlineButtonType;`
-    public struct InlineButtonTypeWebView: TLCombinator {
+    public final class InlineButtonTypeWebView: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x3bcab5b4
         public static let tlName = "inlineButtonTypeWebView"
 
@@ -1864,12 +2160,18 @@ extension Api.InlineButtonType {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeString(self.url)
         }
+
+        public static func == (lhs: InlineButtonTypeWebView, rhs: InlineButtonTypeWebView) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.url == rhs.url else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InlineButtonType {
     /// `inlineButtonTypeCallback#2955bc38 flags:# requires_password:flags.0?true data:bytes = InlineButtonType;`
-    public struct InlineButtonTypeCallback: TLCombinator {
+    public final class InlineButtonTypeCallback: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x2955bc38
         public static let tlName = "inlineButtonTypeCallback"
 
@@ -1893,12 +2195,19 @@ extension Api.InlineButtonType {
             writer.writeUInt32(flags)
             writer.writeBytes(self.data)
         }
+
+        public static func == (lhs: InlineButtonTypeCallback, rhs: InlineButtonTypeCallback) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.requiresPassword == rhs.requiresPassword else { return false }
+            guard lhs.data == rhs.data else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InlineButtonType {
     /// `inlineButtonTypeGame#5cd3709d = InlineButtonType;`
-    public struct InlineButtonTypeGame: TLCombinator {
+    public final class InlineButtonTypeGame: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x5cd3709d
         public static let tlName = "inlineButtonTypeGame"
 
@@ -1910,12 +2219,17 @@ extension Api.InlineButtonType {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: InlineButtonTypeGame, rhs: InlineButtonTypeGame) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.InlineButtonType {
     /// `inlineButtonTypeBuy#48bad7a5 = InlineButtonType;`
-    public struct InlineButtonTypeBuy: TLCombinator {
+    public final class InlineButtonTypeBuy: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x48bad7a5
         public static let tlName = "inlineButtonTypeBuy"
 
@@ -1927,12 +2241,17 @@ extension Api.InlineButtonType {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: InlineButtonTypeBuy, rhs: InlineButtonTypeBuy) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.InlineButtonType {
     /// `inlineButtonTypeSwitchInline#93773ff5 flags:# same_peer:flags.0?true query:string peer_types:flags.1?Vector<InlineQueryPeerType> = InlineButtonType;`
-    public struct InlineButtonTypeSwitchInline: TLCombinator {
+    public final class InlineButtonTypeSwitchInline: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x93773ff5
         public static let tlName = "inlineButtonTypeSwitchInline"
 
@@ -1961,12 +2280,20 @@ extension Api.InlineButtonType {
             writer.writeString(self.query)
             if let value = self.peerTypes { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: InlineButtonTypeSwitchInline, rhs: InlineButtonTypeSwitchInline) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.samePeer == rhs.samePeer else { return false }
+            guard lhs.query == rhs.query else { return false }
+            guard lhs.peerTypes == rhs.peerTypes else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InlineButtonType {
     /// `inlineButtonTypeUserProfile#3fa33fcf user_id:long = InlineButtonType;`
-    public struct InlineButtonTypeUserProfile: TLCombinator {
+    public final class InlineButtonTypeUserProfile: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x3fa33fcf
         public static let tlName = "inlineButtonTypeUserProfile"
 
@@ -1983,12 +2310,18 @@ extension Api.InlineButtonType {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeInt64(self.userId)
         }
+
+        public static func == (lhs: InlineButtonTypeUserProfile, rhs: InlineButtonTypeUserProfile) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.userId == rhs.userId else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InlineButtonType {
     /// `inputInlineButtonTypeUserProfile#53f3ce5a user_id:InputUser = InlineButtonType;`
-    public struct InputInlineButtonTypeUserProfile: TLCombinator {
+    public final class InputInlineButtonTypeUserProfile: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x53f3ce5a
         public static let tlName = "inputInlineButtonTypeUserProfile"
 
@@ -2005,12 +2338,18 @@ extension Api.InlineButtonType {
         public func encodeBare(to writer: inout TLWriter) {
             self.userId.encode(to: &writer)
         }
+
+        public static func == (lhs: InputInlineButtonTypeUserProfile, rhs: InputInlineButtonTypeUserProfile) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.userId == rhs.userId else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InlineButtonType {
     /// `inlineButtonTypeCopy#b41d3272 copy_text:string = InlineButtonType;`
-    public struct InlineButtonTypeCopy: TLCombinator {
+    public final class InlineButtonTypeCopy: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xb41d3272
         public static let tlName = "inlineButtonTypeCopy"
 
@@ -2027,12 +2366,18 @@ extension Api.InlineButtonType {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeString(self.copyText)
         }
+
+        public static func == (lhs: InlineButtonTypeCopy, rhs: InlineButtonTypeCopy) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.copyText == rhs.copyText else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InlineButtonType {
     /// `inlineButtonTypeDisabled#a438619d = InlineButtonType;`
-    public struct InlineButtonTypeDisabled: TLCombinator {
+    public final class InlineButtonTypeDisabled: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xa438619d
         public static let tlName = "inlineButtonTypeDisabled"
 
@@ -2044,12 +2389,17 @@ extension Api.InlineButtonType {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: InlineButtonTypeDisabled, rhs: InlineButtonTypeDisabled) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `InlineQueryPeerType`.
-    public indirect enum InlineQueryPeerType: TLBoxedType {
+    public enum InlineQueryPeerType: TLBoxedType {
         case inlineQueryPeerTypeSameBotPM(Api.InlineQueryPeerType.InlineQueryPeerTypeSameBotPM)
         case inlineQueryPeerTypePM(Api.InlineQueryPeerType.InlineQueryPeerTypePM)
         case inlineQueryPeerTypeChat(Api.InlineQueryPeerType.InlineQueryPeerTypeChat)
@@ -2089,7 +2439,7 @@ extension Api {
 
 extension Api.InlineQueryPeerType {
     /// `inlineQueryPeerTypeSameBotPM#3081ed9d = InlineQueryPeerType;`
-    public struct InlineQueryPeerTypeSameBotPM: TLCombinator {
+    public final class InlineQueryPeerTypeSameBotPM: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x3081ed9d
         public static let tlName = "inlineQueryPeerTypeSameBotPM"
 
@@ -2101,12 +2451,17 @@ extension Api.InlineQueryPeerType {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: InlineQueryPeerTypeSameBotPM, rhs: InlineQueryPeerTypeSameBotPM) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.InlineQueryPeerType {
     /// `inlineQueryPeerTypePM#833c0fac = InlineQueryPeerType;`
-    public struct InlineQueryPeerTypePM: TLCombinator {
+    public final class InlineQueryPeerTypePM: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x833c0fac
         public static let tlName = "inlineQueryPeerTypePM"
 
@@ -2118,12 +2473,17 @@ extension Api.InlineQueryPeerType {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: InlineQueryPeerTypePM, rhs: InlineQueryPeerTypePM) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.InlineQueryPeerType {
     /// `inlineQueryPeerTypeChat#d766c50a = InlineQueryPeerType;`
-    public struct InlineQueryPeerTypeChat: TLCombinator {
+    public final class InlineQueryPeerTypeChat: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xd766c50a
         public static let tlName = "inlineQueryPeerTypeChat"
 
@@ -2135,12 +2495,17 @@ extension Api.InlineQueryPeerType {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: InlineQueryPeerTypeChat, rhs: InlineQueryPeerTypeChat) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.InlineQueryPeerType {
     /// `inlineQueryPeerTypeMegagroup#5ec4be43 = InlineQueryPeerType;`
-    public struct InlineQueryPeerTypeMegagroup: TLCombinator {
+    public final class InlineQueryPeerTypeMegagroup: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x5ec4be43
         public static let tlName = "inlineQueryPeerTypeMegagroup"
 
@@ -2152,12 +2517,17 @@ extension Api.InlineQueryPeerType {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: InlineQueryPeerTypeMegagroup, rhs: InlineQueryPeerTypeMegagroup) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.InlineQueryPeerType {
     /// `inlineQueryPeerTypeBroadcast#6334ee9a = InlineQueryPeerType;`
-    public struct InlineQueryPeerTypeBroadcast: TLCombinator {
+    public final class InlineQueryPeerTypeBroadcast: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x6334ee9a
         public static let tlName = "inlineQueryPeerTypeBroadcast"
 
@@ -2169,12 +2539,17 @@ extension Api.InlineQueryPeerType {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: InlineQueryPeerTypeBroadcast, rhs: InlineQueryPeerTypeBroadcast) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.InlineQueryPeerType {
     /// `inlineQueryPeerTypeBotPM#0e3b2d0c = InlineQueryPeerType;`
-    public struct InlineQueryPeerTypeBotPM: TLCombinator {
+    public final class InlineQueryPeerTypeBotPM: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x0e3b2d0c
         public static let tlName = "inlineQueryPeerTypeBotPM"
 
@@ -2186,12 +2561,17 @@ extension Api.InlineQueryPeerType {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: InlineQueryPeerTypeBotPM, rhs: InlineQueryPeerTypeBotPM) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `InputAiComposeTone`.
-    public indirect enum InputAiComposeTone: TLBoxedType {
+    public enum InputAiComposeTone: TLBoxedType {
         case inputAiComposeToneDefault(Api.InputAiComposeTone.InputAiComposeToneDefault)
         case inputAiComposeToneID(Api.InputAiComposeTone.InputAiComposeToneID)
         case inputAiComposeToneSlug(Api.InputAiComposeTone.InputAiComposeToneSlug)
@@ -2225,7 +2605,7 @@ extension Api {
 
 extension Api.InputAiComposeTone {
     /// `inputAiComposeToneDefault#1fe9a9bf tone:string = InputAiComposeTone;`
-    public struct InputAiComposeToneDefault: TLCombinator {
+    public final class InputAiComposeToneDefault: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x1fe9a9bf
         public static let tlName = "inputAiComposeToneDefault"
 
@@ -2242,12 +2622,18 @@ extension Api.InputAiComposeTone {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeString(self.tone)
         }
+
+        public static func == (lhs: InputAiComposeToneDefault, rhs: InputAiComposeToneDefault) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.tone == rhs.tone else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputAiComposeTone {
     /// `inputAiComposeToneID#0773c080 id:long access_hash:long = InputAiComposeTone;`
-    public struct InputAiComposeToneID: TLCombinator {
+    public final class InputAiComposeToneID: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x0773c080
         public static let tlName = "inputAiComposeToneID"
 
@@ -2268,12 +2654,19 @@ extension Api.InputAiComposeTone {
             writer.writeInt64(self.id)
             writer.writeInt64(self.accessHash)
         }
+
+        public static func == (lhs: InputAiComposeToneID, rhs: InputAiComposeToneID) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.accessHash == rhs.accessHash else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputAiComposeTone {
     /// `inputAiComposeToneSlug#1fa01357 slug:string = InputAiComposeTone;`
-    public struct InputAiComposeToneSlug: TLCombinator {
+    public final class InputAiComposeToneSlug: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x1fa01357
         public static let tlName = "inputAiComposeToneSlug"
 
@@ -2290,12 +2683,18 @@ extension Api.InputAiComposeTone {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeString(self.slug)
         }
+
+        public static func == (lhs: InputAiComposeToneSlug, rhs: InputAiComposeToneSlug) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.slug == rhs.slug else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputAiComposeTone {
     /// `inputAiComposeToneSingleUse#0e0c35af custom_prompt:string = InputAiComposeTone;`
-    public struct InputAiComposeToneSingleUse: TLCombinator {
+    public final class InputAiComposeToneSingleUse: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x0e0c35af
         public static let tlName = "inputAiComposeToneSingleUse"
 
@@ -2312,12 +2711,18 @@ extension Api.InputAiComposeTone {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeString(self.customPrompt)
         }
+
+        public static func == (lhs: InputAiComposeToneSingleUse, rhs: InputAiComposeToneSingleUse) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.customPrompt == rhs.customPrompt else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `InputAppEvent`.
-    public indirect enum InputAppEvent: TLBoxedType {
+    public enum InputAppEvent: TLBoxedType {
         case inputAppEvent(Api.InputAppEvent.InputAppEvent)
 
         public static let tlTypeName = "InputAppEvent"
@@ -2342,7 +2747,7 @@ extension Api {
 
 extension Api.InputAppEvent {
     /// `inputAppEvent#1d1b1245 time:double type:string peer:long data:JSONValue = InputAppEvent;`
-    public struct InputAppEvent: TLCombinator {
+    public final class InputAppEvent: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x1d1b1245
         public static let tlName = "inputAppEvent"
 
@@ -2371,12 +2776,21 @@ extension Api.InputAppEvent {
             writer.writeInt64(self.peer)
             self.data.encode(to: &writer)
         }
+
+        public static func == (lhs: InputAppEvent, rhs: InputAppEvent) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.time == rhs.time else { return false }
+            guard lhs.type == rhs.type else { return false }
+            guard lhs.peer == rhs.peer else { return false }
+            guard lhs.data == rhs.data else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `InputBotApp`.
-    public indirect enum InputBotApp: TLBoxedType {
+    public enum InputBotApp: TLBoxedType {
         case inputBotAppID(Api.InputBotApp.InputBotAppID)
         case inputBotAppShortName(Api.InputBotApp.InputBotAppShortName)
 
@@ -2404,7 +2818,7 @@ extension Api {
 
 extension Api.InputBotApp {
     /// `inputBotAppID#a920bd7a id:long access_hash:long = InputBotApp;`
-    public struct InputBotAppID: TLCombinator {
+    public final class InputBotAppID: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xa920bd7a
         public static let tlName = "inputBotAppID"
 
@@ -2425,12 +2839,19 @@ extension Api.InputBotApp {
             writer.writeInt64(self.id)
             writer.writeInt64(self.accessHash)
         }
+
+        public static func == (lhs: InputBotAppID, rhs: InputBotAppID) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.accessHash == rhs.accessHash else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputBotApp {
     /// `inputBotAppShortName#908c0407 bot_id:InputUser short_name:string = InputBotApp;`
-    public struct InputBotAppShortName: TLCombinator {
+    public final class InputBotAppShortName: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x908c0407
         public static let tlName = "inputBotAppShortName"
 
@@ -2451,12 +2872,19 @@ extension Api.InputBotApp {
             self.botId.encode(to: &writer)
             writer.writeString(self.shortName)
         }
+
+        public static func == (lhs: InputBotAppShortName, rhs: InputBotAppShortName) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.botId == rhs.botId else { return false }
+            guard lhs.shortName == rhs.shortName else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `InputBotInlineMessage`.
-    public indirect enum InputBotInlineMessage: TLBoxedType {
+    public enum InputBotInlineMessage: TLBoxedType {
         case inputBotInlineMessageMediaAuto(Api.InputBotInlineMessage.InputBotInlineMessageMediaAuto)
         case inputBotInlineMessageText(Api.InputBotInlineMessage.InputBotInlineMessageText)
         case inputBotInlineMessageMediaGeo(Api.InputBotInlineMessage.InputBotInlineMessageMediaGeo)
@@ -2505,7 +2933,7 @@ extension Api {
 
 extension Api.InputBotInlineMessage {
     /// `inputBotInlineMessageMediaAuto#3380c786 flags:# invert_media:flags.3?true message:string entities:flags.1?Vector<MessageEntity> reply_markup:flags.2?ReplyMarkup = InputBotInlineMessage;`
-    public struct InputBotInlineMessageMediaAuto: TLCombinator {
+    public final class InputBotInlineMessageMediaAuto: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x3380c786
         public static let tlName = "inputBotInlineMessageMediaAuto"
 
@@ -2539,12 +2967,21 @@ extension Api.InputBotInlineMessage {
             if let value = self.entities { value.encode(to: &writer) }
             if let value = self.replyMarkup { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: InputBotInlineMessageMediaAuto, rhs: InputBotInlineMessageMediaAuto) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.invertMedia == rhs.invertMedia else { return false }
+            guard lhs.message == rhs.message else { return false }
+            guard lhs.entities == rhs.entities else { return false }
+            guard lhs.replyMarkup == rhs.replyMarkup else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputBotInlineMessage {
     /// `inputBotInlineMessageText#3dcd7a87 flags:# no_webpage:flags.0?true invert_media:flags.3?true message:string entities:flags.1?Vector<MessageEntity> reply_markup:flags.2?ReplyMarkup = InputBotInlineMessage;`
-    public struct InputBotInlineMessageText: TLCombinator {
+    public final class InputBotInlineMessageText: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x3dcd7a87
         public static let tlName = "inputBotInlineMessageText"
 
@@ -2582,12 +3019,22 @@ extension Api.InputBotInlineMessage {
             if let value = self.entities { value.encode(to: &writer) }
             if let value = self.replyMarkup { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: InputBotInlineMessageText, rhs: InputBotInlineMessageText) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.noWebpage == rhs.noWebpage else { return false }
+            guard lhs.invertMedia == rhs.invertMedia else { return false }
+            guard lhs.message == rhs.message else { return false }
+            guard lhs.entities == rhs.entities else { return false }
+            guard lhs.replyMarkup == rhs.replyMarkup else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputBotInlineMessage {
     /// `inputBotInlineMessageMediaGeo#96929a85 flags:# geo_point:InputGeoPoint heading:flags.0?int period:flags.1?int proximity_notification_radius:flags.3?int reply_markup:flags.2?ReplyMarkup = InputBotInlineMessage;`
-    public struct InputBotInlineMessageMediaGeo: TLCombinator {
+    public final class InputBotInlineMessageMediaGeo: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x96929a85
         public static let tlName = "inputBotInlineMessageMediaGeo"
 
@@ -2627,12 +3074,22 @@ extension Api.InputBotInlineMessage {
             if let value = self.proximityNotificationRadius { writer.writeInt32(value) }
             if let value = self.replyMarkup { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: InputBotInlineMessageMediaGeo, rhs: InputBotInlineMessageMediaGeo) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.geoPoint == rhs.geoPoint else { return false }
+            guard lhs.heading == rhs.heading else { return false }
+            guard lhs.period == rhs.period else { return false }
+            guard lhs.proximityNotificationRadius == rhs.proximityNotificationRadius else { return false }
+            guard lhs.replyMarkup == rhs.replyMarkup else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputBotInlineMessage {
     /// `inputBotInlineMessageMediaVenue#417bbf11 flags:# geo_point:InputGeoPoint title:string address:string provider:string venue_id:string venue_type:string reply_markup:flags.2?ReplyMarkup = InputBotInlineMessage;`
-    public struct InputBotInlineMessageMediaVenue: TLCombinator {
+    public final class InputBotInlineMessageMediaVenue: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x417bbf11
         public static let tlName = "inputBotInlineMessageMediaVenue"
 
@@ -2677,12 +3134,24 @@ extension Api.InputBotInlineMessage {
             writer.writeString(self.venueType)
             if let value = self.replyMarkup { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: InputBotInlineMessageMediaVenue, rhs: InputBotInlineMessageMediaVenue) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.geoPoint == rhs.geoPoint else { return false }
+            guard lhs.title == rhs.title else { return false }
+            guard lhs.address == rhs.address else { return false }
+            guard lhs.provider == rhs.provider else { return false }
+            guard lhs.venueId == rhs.venueId else { return false }
+            guard lhs.venueType == rhs.venueType else { return false }
+            guard lhs.replyMarkup == rhs.replyMarkup else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputBotInlineMessage {
     /// `inputBotInlineMessageMediaContact#a6edbffd flags:# phone_number:string first_name:string last_name:string vcard:string reply_markup:flags.2?ReplyMarkup = InputBotInlineMessage;`
-    public struct InputBotInlineMessageMediaContact: TLCombinator {
+    public final class InputBotInlineMessageMediaContact: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xa6edbffd
         public static let tlName = "inputBotInlineMessageMediaContact"
 
@@ -2719,12 +3188,22 @@ extension Api.InputBotInlineMessage {
             writer.writeString(self.vcard)
             if let value = self.replyMarkup { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: InputBotInlineMessageMediaContact, rhs: InputBotInlineMessageMediaContact) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.phoneNumber == rhs.phoneNumber else { return false }
+            guard lhs.firstName == rhs.firstName else { return false }
+            guard lhs.lastName == rhs.lastName else { return false }
+            guard lhs.vcard == rhs.vcard else { return false }
+            guard lhs.replyMarkup == rhs.replyMarkup else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputBotInlineMessage {
     /// `inputBotInlineMessageGame#4b425864 flags:# reply_markup:flags.2?ReplyMarkup = InputBotInlineMessage;`
-    public struct InputBotInlineMessageGame: TLCombinator {
+    public final class InputBotInlineMessageGame: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x4b425864
         public static let tlName = "inputBotInlineMessageGame"
 
@@ -2745,12 +3224,18 @@ extension Api.InputBotInlineMessage {
             writer.writeUInt32(flags)
             if let value = self.replyMarkup { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: InputBotInlineMessageGame, rhs: InputBotInlineMessageGame) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.replyMarkup == rhs.replyMarkup else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputBotInlineMessage {
     /// `inputBotInlineMessageMediaInvoice#d7e78225 flags:# title:string description:string photo:flags.0?InputWebDocument invoice:Invoice payload:bytes provider:string provider_data:DataJSON reply_markup:flags.2?ReplyMarkup = InputBotInlineMessage;`
-    public struct InputBotInlineMessageMediaInvoice: TLCombinator {
+    public final class InputBotInlineMessageMediaInvoice: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xd7e78225
         public static let tlName = "inputBotInlineMessageMediaInvoice"
 
@@ -2800,12 +3285,25 @@ extension Api.InputBotInlineMessage {
             self.providerData.encode(to: &writer)
             if let value = self.replyMarkup { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: InputBotInlineMessageMediaInvoice, rhs: InputBotInlineMessageMediaInvoice) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.title == rhs.title else { return false }
+            guard lhs.description == rhs.description else { return false }
+            guard lhs.photo == rhs.photo else { return false }
+            guard lhs.invoice == rhs.invoice else { return false }
+            guard lhs.payload == rhs.payload else { return false }
+            guard lhs.provider == rhs.provider else { return false }
+            guard lhs.providerData == rhs.providerData else { return false }
+            guard lhs.replyMarkup == rhs.replyMarkup else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputBotInlineMessage {
     /// `inputBotInlineMessageMediaWebPage#bddcc510 flags:# invert_media:flags.3?true force_large_media:flags.4?true force_small_media:flags.5?true optional:flags.6?true message:string entities:flags.1?Vector<MessageEntity> url:string reply_markup:flags.2?ReplyMarkup = InputBotInlineMessage;`
-    public struct InputBotInlineMessageMediaWebPage: TLCombinator {
+    public final class InputBotInlineMessageMediaWebPage: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xbddcc510
         public static let tlName = "inputBotInlineMessageMediaWebPage"
 
@@ -2855,12 +3353,25 @@ extension Api.InputBotInlineMessage {
             writer.writeString(self.url)
             if let value = self.replyMarkup { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: InputBotInlineMessageMediaWebPage, rhs: InputBotInlineMessageMediaWebPage) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.invertMedia == rhs.invertMedia else { return false }
+            guard lhs.forceLargeMedia == rhs.forceLargeMedia else { return false }
+            guard lhs.forceSmallMedia == rhs.forceSmallMedia else { return false }
+            guard lhs.optional == rhs.optional else { return false }
+            guard lhs.message == rhs.message else { return false }
+            guard lhs.entities == rhs.entities else { return false }
+            guard lhs.url == rhs.url else { return false }
+            guard lhs.replyMarkup == rhs.replyMarkup else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputBotInlineMessage {
     /// `inputBotInlineMessageRichMessage#b43df56c flags:# reply_markup:flags.2?ReplyMarkup rich_message:InputRichMessage = InputBotInlineMessage;`
-    public struct InputBotInlineMessageRichMessage: TLCombinator {
+    public final class InputBotInlineMessageRichMessage: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xb43df56c
         public static let tlName = "inputBotInlineMessageRichMessage"
 
@@ -2884,6 +3395,13 @@ extension Api.InputBotInlineMessage {
             writer.writeUInt32(flags)
             if let value = self.replyMarkup { value.encode(to: &writer) }
             self.richMessage.encode(to: &writer)
+        }
+
+        public static func == (lhs: InputBotInlineMessageRichMessage, rhs: InputBotInlineMessageRichMessage) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.replyMarkup == rhs.replyMarkup else { return false }
+            guard lhs.richMessage == rhs.richMessage else { return false }
+            return true
         }
     }
 }

@@ -5,7 +5,7 @@ import TL
 
 extension Api {
     /// TL type `InputBotInlineMessageID`.
-    public indirect enum InputBotInlineMessageID: TLBoxedType {
+    public enum InputBotInlineMessageID: TLBoxedType {
         case inputBotInlineMessageID(Api.InputBotInlineMessageID.InputBotInlineMessageID)
         case inputBotInlineMessageID64(Api.InputBotInlineMessageID.InputBotInlineMessageID64)
 
@@ -33,7 +33,7 @@ extension Api {
 
 extension Api.InputBotInlineMessageID {
     /// `inputBotInlineMessageID#890c3d89 dc_id:int id:long access_hash:long = InputBotInlineMessageID;`
-    public struct InputBotInlineMessageID: TLCombinator {
+    public final class InputBotInlineMessageID: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x890c3d89
         public static let tlName = "inputBotInlineMessageID"
 
@@ -58,12 +58,20 @@ extension Api.InputBotInlineMessageID {
             writer.writeInt64(self.id)
             writer.writeInt64(self.accessHash)
         }
+
+        public static func == (lhs: InputBotInlineMessageID, rhs: InputBotInlineMessageID) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.dcId == rhs.dcId else { return false }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.accessHash == rhs.accessHash else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputBotInlineMessageID {
     /// `inputBotInlineMessageID64#b6d915d7 dc_id:int owner_id:long id:int access_hash:long = InputBotInlineMessageID;`
-    public struct InputBotInlineMessageID64: TLCombinator {
+    public final class InputBotInlineMessageID64: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xb6d915d7
         public static let tlName = "inputBotInlineMessageID64"
 
@@ -92,12 +100,21 @@ extension Api.InputBotInlineMessageID {
             writer.writeInt32(self.id)
             writer.writeInt64(self.accessHash)
         }
+
+        public static func == (lhs: InputBotInlineMessageID64, rhs: InputBotInlineMessageID64) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.dcId == rhs.dcId else { return false }
+            guard lhs.ownerId == rhs.ownerId else { return false }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.accessHash == rhs.accessHash else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `InputBotInlineResult`.
-    public indirect enum InputBotInlineResult: TLBoxedType {
+    public enum InputBotInlineResult: TLBoxedType {
         case inputBotInlineResult(Api.InputBotInlineResult.InputBotInlineResult)
         case inputBotInlineResultPhoto(Api.InputBotInlineResult.InputBotInlineResultPhoto)
         case inputBotInlineResultDocument(Api.InputBotInlineResult.InputBotInlineResultDocument)
@@ -131,7 +148,7 @@ extension Api {
 
 extension Api.InputBotInlineResult {
     /// `inputBotInlineResult#88bf9319 flags:# id:string type:string title:flags.1?string description:flags.2?string url:flags.3?string thumb:flags.4?InputWebDocument content:flags.5?InputWebDocument send_message:InputBotInlineMessage = InputBotInlineResult;`
-    public struct InputBotInlineResult: TLCombinator {
+    public final class InputBotInlineResult: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x88bf9319
         public static let tlName = "inputBotInlineResult"
 
@@ -184,12 +201,25 @@ extension Api.InputBotInlineResult {
             if let value = self.content { value.encode(to: &writer) }
             self.sendMessage.encode(to: &writer)
         }
+
+        public static func == (lhs: InputBotInlineResult, rhs: InputBotInlineResult) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.type == rhs.type else { return false }
+            guard lhs.title == rhs.title else { return false }
+            guard lhs.description == rhs.description else { return false }
+            guard lhs.url == rhs.url else { return false }
+            guard lhs.thumb == rhs.thumb else { return false }
+            guard lhs.content == rhs.content else { return false }
+            guard lhs.sendMessage == rhs.sendMessage else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputBotInlineResult {
     /// `inputBotInlineResultPhoto#a8d864a7 id:string type:string photo:InputPhoto send_message:InputBotInlineMessage = InputBotInlineResult;`
-    public struct InputBotInlineResultPhoto: TLCombinator {
+    public final class InputBotInlineResultPhoto: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xa8d864a7
         public static let tlName = "inputBotInlineResultPhoto"
 
@@ -218,12 +248,21 @@ extension Api.InputBotInlineResult {
             self.photo.encode(to: &writer)
             self.sendMessage.encode(to: &writer)
         }
+
+        public static func == (lhs: InputBotInlineResultPhoto, rhs: InputBotInlineResultPhoto) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.type == rhs.type else { return false }
+            guard lhs.photo == rhs.photo else { return false }
+            guard lhs.sendMessage == rhs.sendMessage else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputBotInlineResult {
     /// `inputBotInlineResultDocument#fff8fdc4 flags:# id:string type:string title:flags.1?string description:flags.2?string document:InputDocument send_message:InputBotInlineMessage = InputBotInlineResult;`
-    public struct InputBotInlineResultDocument: TLCombinator {
+    public final class InputBotInlineResultDocument: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xfff8fdc4
         public static let tlName = "inputBotInlineResultDocument"
 
@@ -265,12 +304,23 @@ extension Api.InputBotInlineResult {
             self.document.encode(to: &writer)
             self.sendMessage.encode(to: &writer)
         }
+
+        public static func == (lhs: InputBotInlineResultDocument, rhs: InputBotInlineResultDocument) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.type == rhs.type else { return false }
+            guard lhs.title == rhs.title else { return false }
+            guard lhs.description == rhs.description else { return false }
+            guard lhs.document == rhs.document else { return false }
+            guard lhs.sendMessage == rhs.sendMessage else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputBotInlineResult {
     /// `inputBotInlineResultGame#4fa417f2 id:string short_name:string send_message:InputBotInlineMessage = InputBotInlineResult;`
-    public struct InputBotInlineResultGame: TLCombinator {
+    public final class InputBotInlineResultGame: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x4fa417f2
         public static let tlName = "inputBotInlineResultGame"
 
@@ -295,12 +345,20 @@ extension Api.InputBotInlineResult {
             writer.writeString(self.shortName)
             self.sendMessage.encode(to: &writer)
         }
+
+        public static func == (lhs: InputBotInlineResultGame, rhs: InputBotInlineResultGame) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.shortName == rhs.shortName else { return false }
+            guard lhs.sendMessage == rhs.sendMessage else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `InputBusinessAwayMessage`.
-    public indirect enum InputBusinessAwayMessage: TLBoxedType {
+    public enum InputBusinessAwayMessage: TLBoxedType {
         case inputBusinessAwayMessage(Api.InputBusinessAwayMessage.InputBusinessAwayMessage)
 
         public static let tlTypeName = "InputBusinessAwayMessage"
@@ -325,7 +383,7 @@ extension Api {
 
 extension Api.InputBusinessAwayMessage {
     /// `inputBusinessAwayMessage#832175e0 flags:# offline_only:flags.0?true shortcut_id:int schedule:BusinessAwayMessageSchedule recipients:InputBusinessRecipients = InputBusinessAwayMessage;`
-    public struct InputBusinessAwayMessage: TLCombinator {
+    public final class InputBusinessAwayMessage: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x832175e0
         public static let tlName = "inputBusinessAwayMessage"
 
@@ -357,12 +415,21 @@ extension Api.InputBusinessAwayMessage {
             self.schedule.encode(to: &writer)
             self.recipients.encode(to: &writer)
         }
+
+        public static func == (lhs: InputBusinessAwayMessage, rhs: InputBusinessAwayMessage) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.offlineOnly == rhs.offlineOnly else { return false }
+            guard lhs.shortcutId == rhs.shortcutId else { return false }
+            guard lhs.schedule == rhs.schedule else { return false }
+            guard lhs.recipients == rhs.recipients else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `InputBusinessBotRecipients`.
-    public indirect enum InputBusinessBotRecipients: TLBoxedType {
+    public enum InputBusinessBotRecipients: TLBoxedType {
         case inputBusinessBotRecipients(Api.InputBusinessBotRecipients.InputBusinessBotRecipients)
 
         public static let tlTypeName = "InputBusinessBotRecipients"
@@ -387,7 +454,7 @@ extension Api {
 
 extension Api.InputBusinessBotRecipients {
     /// `inputBusinessBotRecipients#c4e5921e flags:# existing_chats:flags.0?true new_chats:flags.1?true contacts:flags.2?true non_contacts:flags.3?true exclude_selected:flags.5?true users:flags.4?Vector<InputUser> exclude_users:flags.6?Vector<InputUser> = InputBusinessBotRecipients;`
-    public struct InputBusinessBotRecipients: TLCombinator {
+    public final class InputBusinessBotRecipients: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xc4e5921e
         public static let tlName = "inputBusinessBotRecipients"
 
@@ -433,12 +500,24 @@ extension Api.InputBusinessBotRecipients {
             if let value = self.users { value.encode(to: &writer) }
             if let value = self.excludeUsers { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: InputBusinessBotRecipients, rhs: InputBusinessBotRecipients) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.existingChats == rhs.existingChats else { return false }
+            guard lhs.newChats == rhs.newChats else { return false }
+            guard lhs.contacts == rhs.contacts else { return false }
+            guard lhs.nonContacts == rhs.nonContacts else { return false }
+            guard lhs.excludeSelected == rhs.excludeSelected else { return false }
+            guard lhs.users == rhs.users else { return false }
+            guard lhs.excludeUsers == rhs.excludeUsers else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `InputBusinessChatLink`.
-    public indirect enum InputBusinessChatLink: TLBoxedType {
+    public enum InputBusinessChatLink: TLBoxedType {
         case inputBusinessChatLink(Api.InputBusinessChatLink.InputBusinessChatLink)
 
         public static let tlTypeName = "InputBusinessChatLink"
@@ -463,7 +542,7 @@ extension Api {
 
 extension Api.InputBusinessChatLink {
     /// `inputBusinessChatLink#11679fa7 flags:# message:string entities:flags.0?Vector<MessageEntity> title:flags.1?string = InputBusinessChatLink;`
-    public struct InputBusinessChatLink: TLCombinator {
+    public final class InputBusinessChatLink: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x11679fa7
         public static let tlName = "inputBusinessChatLink"
 
@@ -493,12 +572,20 @@ extension Api.InputBusinessChatLink {
             if let value = self.entities { value.encode(to: &writer) }
             if let value = self.title { writer.writeString(value) }
         }
+
+        public static func == (lhs: InputBusinessChatLink, rhs: InputBusinessChatLink) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.message == rhs.message else { return false }
+            guard lhs.entities == rhs.entities else { return false }
+            guard lhs.title == rhs.title else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `InputBusinessGreetingMessage`.
-    public indirect enum InputBusinessGreetingMessage: TLBoxedType {
+    public enum InputBusinessGreetingMessage: TLBoxedType {
         case inputBusinessGreetingMessage(Api.InputBusinessGreetingMessage.InputBusinessGreetingMessage)
 
         public static let tlTypeName = "InputBusinessGreetingMessage"
@@ -523,7 +610,7 @@ extension Api {
 
 extension Api.InputBusinessGreetingMessage {
     /// `inputBusinessGreetingMessage#0194cb3b shortcut_id:int recipients:InputBusinessRecipients no_activity_days:int = InputBusinessGreetingMessage;`
-    public struct InputBusinessGreetingMessage: TLCombinator {
+    public final class InputBusinessGreetingMessage: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x0194cb3b
         public static let tlName = "inputBusinessGreetingMessage"
 
@@ -548,12 +635,20 @@ extension Api.InputBusinessGreetingMessage {
             self.recipients.encode(to: &writer)
             writer.writeInt32(self.noActivityDays)
         }
+
+        public static func == (lhs: InputBusinessGreetingMessage, rhs: InputBusinessGreetingMessage) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.shortcutId == rhs.shortcutId else { return false }
+            guard lhs.recipients == rhs.recipients else { return false }
+            guard lhs.noActivityDays == rhs.noActivityDays else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `InputBusinessIntro`.
-    public indirect enum InputBusinessIntro: TLBoxedType {
+    public enum InputBusinessIntro: TLBoxedType {
         case inputBusinessIntro(Api.InputBusinessIntro.InputBusinessIntro)
 
         public static let tlTypeName = "InputBusinessIntro"
@@ -578,7 +673,7 @@ extension Api {
 
 extension Api.InputBusinessIntro {
     /// `inputBusinessIntro#09c469cd flags:# title:string description:string sticker:flags.0?InputDocument = InputBusinessIntro;`
-    public struct InputBusinessIntro: TLCombinator {
+    public final class InputBusinessIntro: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x09c469cd
         public static let tlName = "inputBusinessIntro"
 
@@ -607,12 +702,20 @@ extension Api.InputBusinessIntro {
             writer.writeString(self.description)
             if let value = self.sticker { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: InputBusinessIntro, rhs: InputBusinessIntro) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.title == rhs.title else { return false }
+            guard lhs.description == rhs.description else { return false }
+            guard lhs.sticker == rhs.sticker else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `InputBusinessRecipients`.
-    public indirect enum InputBusinessRecipients: TLBoxedType {
+    public enum InputBusinessRecipients: TLBoxedType {
         case inputBusinessRecipients(Api.InputBusinessRecipients.InputBusinessRecipients)
 
         public static let tlTypeName = "InputBusinessRecipients"
@@ -637,7 +740,7 @@ extension Api {
 
 extension Api.InputBusinessRecipients {
     /// `inputBusinessRecipients#6f8b32aa flags:# existing_chats:flags.0?true new_chats:flags.1?true contacts:flags.2?true non_contacts:flags.3?true exclude_selected:flags.5?true users:flags.4?Vector<InputUser> = InputBusinessRecipients;`
-    public struct InputBusinessRecipients: TLCombinator {
+    public final class InputBusinessRecipients: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x6f8b32aa
         public static let tlName = "inputBusinessRecipients"
 
@@ -678,12 +781,23 @@ extension Api.InputBusinessRecipients {
             writer.writeUInt32(flags)
             if let value = self.users { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: InputBusinessRecipients, rhs: InputBusinessRecipients) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.existingChats == rhs.existingChats else { return false }
+            guard lhs.newChats == rhs.newChats else { return false }
+            guard lhs.contacts == rhs.contacts else { return false }
+            guard lhs.nonContacts == rhs.nonContacts else { return false }
+            guard lhs.excludeSelected == rhs.excludeSelected else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `InputChannel`.
-    public indirect enum InputChannel: TLBoxedType {
+    public enum InputChannel: TLBoxedType {
         case inputChannelEmpty(Api.InputChannel.InputChannelEmpty)
         case inputChannel(Api.InputChannel.InputChannel)
         case inputChannelFromMessage(Api.InputChannel.InputChannelFromMessage)
@@ -714,7 +828,7 @@ extension Api {
 
 extension Api.InputChannel {
     /// `inputChannelEmpty#ee8c1e86 = InputChannel;`
-    public struct InputChannelEmpty: TLCombinator {
+    public final class InputChannelEmpty: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xee8c1e86
         public static let tlName = "inputChannelEmpty"
 
@@ -726,12 +840,17 @@ extension Api.InputChannel {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: InputChannelEmpty, rhs: InputChannelEmpty) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.InputChannel {
     /// `inputChannel#f35aec28 channel_id:long access_hash:long = InputChannel;`
-    public struct InputChannel: TLCombinator {
+    public final class InputChannel: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xf35aec28
         public static let tlName = "inputChannel"
 
@@ -752,12 +871,19 @@ extension Api.InputChannel {
             writer.writeInt64(self.channelId)
             writer.writeInt64(self.accessHash)
         }
+
+        public static func == (lhs: InputChannel, rhs: InputChannel) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.channelId == rhs.channelId else { return false }
+            guard lhs.accessHash == rhs.accessHash else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputChannel {
     /// `inputChannelFromMessage#5b934f9d peer:InputPeer msg_id:int channel_id:long = InputChannel;`
-    public struct InputChannelFromMessage: TLCombinator {
+    public final class InputChannelFromMessage: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x5b934f9d
         public static let tlName = "inputChannelFromMessage"
 
@@ -782,12 +908,20 @@ extension Api.InputChannel {
             writer.writeInt32(self.msgId)
             writer.writeInt64(self.channelId)
         }
+
+        public static func == (lhs: InputChannelFromMessage, rhs: InputChannelFromMessage) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.peer == rhs.peer else { return false }
+            guard lhs.msgId == rhs.msgId else { return false }
+            guard lhs.channelId == rhs.channelId else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `InputChatPhoto`.
-    public indirect enum InputChatPhoto: TLBoxedType {
+    public enum InputChatPhoto: TLBoxedType {
         case inputChatPhotoEmpty(Api.InputChatPhoto.InputChatPhotoEmpty)
         case inputChatUploadedPhoto(Api.InputChatPhoto.InputChatUploadedPhoto)
         case inputChatPhoto(Api.InputChatPhoto.InputChatPhoto)
@@ -818,7 +952,7 @@ extension Api {
 
 extension Api.InputChatPhoto {
     /// `inputChatPhotoEmpty#1ca48f57 = InputChatPhoto;`
-    public struct InputChatPhotoEmpty: TLCombinator {
+    public final class InputChatPhotoEmpty: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x1ca48f57
         public static let tlName = "inputChatPhotoEmpty"
 
@@ -830,12 +964,17 @@ extension Api.InputChatPhoto {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: InputChatPhotoEmpty, rhs: InputChatPhotoEmpty) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.InputChatPhoto {
     /// `inputChatUploadedPhoto#bdcdaec0 flags:# file:flags.0?InputFile video:flags.1?InputFile video_start_ts:flags.2?double video_emoji_markup:flags.3?VideoSize = InputChatPhoto;`
-    public struct InputChatUploadedPhoto: TLCombinator {
+    public final class InputChatUploadedPhoto: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xbdcdaec0
         public static let tlName = "inputChatUploadedPhoto"
 
@@ -871,12 +1010,21 @@ extension Api.InputChatPhoto {
             if let value = self.videoStartTs { writer.writeDouble(value) }
             if let value = self.videoEmojiMarkup { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: InputChatUploadedPhoto, rhs: InputChatUploadedPhoto) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.file == rhs.file else { return false }
+            guard lhs.video == rhs.video else { return false }
+            guard lhs.videoStartTs == rhs.videoStartTs else { return false }
+            guard lhs.videoEmojiMarkup == rhs.videoEmojiMarkup else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputChatPhoto {
     /// `inputChatPhoto#8953ad37 id:InputPhoto = InputChatPhoto;`
-    public struct InputChatPhoto: TLCombinator {
+    public final class InputChatPhoto: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x8953ad37
         public static let tlName = "inputChatPhoto"
 
@@ -893,12 +1041,18 @@ extension Api.InputChatPhoto {
         public func encodeBare(to writer: inout TLWriter) {
             self.id.encode(to: &writer)
         }
+
+        public static func == (lhs: InputChatPhoto, rhs: InputChatPhoto) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.id == rhs.id else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `InputChatTheme`.
-    public indirect enum InputChatTheme: TLBoxedType {
+    public enum InputChatTheme: TLBoxedType {
         case inputChatThemeEmpty(Api.InputChatTheme.InputChatThemeEmpty)
         case inputChatTheme(Api.InputChatTheme.InputChatTheme)
         case inputChatThemeUniqueGift(Api.InputChatTheme.InputChatThemeUniqueGift)
@@ -929,7 +1083,7 @@ extension Api {
 
 extension Api.InputChatTheme {
     /// `inputChatThemeEmpty#83268483 = InputChatTheme;`
-    public struct InputChatThemeEmpty: TLCombinator {
+    public final class InputChatThemeEmpty: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x83268483
         public static let tlName = "inputChatThemeEmpty"
 
@@ -941,12 +1095,17 @@ extension Api.InputChatTheme {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: InputChatThemeEmpty, rhs: InputChatThemeEmpty) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.InputChatTheme {
     /// `inputChatTheme#c93de95c emoticon:string = InputChatTheme;`
-    public struct InputChatTheme: TLCombinator {
+    public final class InputChatTheme: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xc93de95c
         public static let tlName = "inputChatTheme"
 
@@ -963,12 +1122,18 @@ extension Api.InputChatTheme {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeString(self.emoticon)
         }
+
+        public static func == (lhs: InputChatTheme, rhs: InputChatTheme) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.emoticon == rhs.emoticon else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputChatTheme {
     /// `inputChatThemeUniqueGift#87e5dfe4 slug:string = InputChatTheme;`
-    public struct InputChatThemeUniqueGift: TLCombinator {
+    public final class InputChatThemeUniqueGift: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x87e5dfe4
         public static let tlName = "inputChatThemeUniqueGift"
 
@@ -985,12 +1150,18 @@ extension Api.InputChatTheme {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeString(self.slug)
         }
+
+        public static func == (lhs: InputChatThemeUniqueGift, rhs: InputChatThemeUniqueGift) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.slug == rhs.slug else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `InputChatlist`.
-    public indirect enum InputChatlist: TLBoxedType {
+    public enum InputChatlist: TLBoxedType {
         case inputChatlistDialogFilter(Api.InputChatlist.InputChatlistDialogFilter)
 
         public static let tlTypeName = "InputChatlist"
@@ -1015,7 +1186,7 @@ extension Api {
 
 extension Api.InputChatlist {
     /// `inputChatlistDialogFilter#f3e0da33 filter_id:int = InputChatlist;`
-    public struct InputChatlistDialogFilter: TLCombinator {
+    public final class InputChatlistDialogFilter: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xf3e0da33
         public static let tlName = "inputChatlistDialogFilter"
 
@@ -1032,12 +1203,18 @@ extension Api.InputChatlist {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeInt32(self.filterId)
         }
+
+        public static func == (lhs: InputChatlistDialogFilter, rhs: InputChatlistDialogFilter) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.filterId == rhs.filterId else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `InputCheckPasswordSRP`.
-    public indirect enum InputCheckPasswordSRP: TLBoxedType {
+    public enum InputCheckPasswordSRP: TLBoxedType {
         case inputCheckPasswordEmpty(Api.InputCheckPasswordSRP.InputCheckPasswordEmpty)
         case inputCheckPasswordSRP(Api.InputCheckPasswordSRP.InputCheckPasswordSRP)
 
@@ -1065,7 +1242,7 @@ extension Api {
 
 extension Api.InputCheckPasswordSRP {
     /// `inputCheckPasswordEmpty#9880f658 = InputCheckPasswordSRP;`
-    public struct InputCheckPasswordEmpty: TLCombinator {
+    public final class InputCheckPasswordEmpty: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x9880f658
         public static let tlName = "inputCheckPasswordEmpty"
 
@@ -1077,12 +1254,17 @@ extension Api.InputCheckPasswordSRP {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: InputCheckPasswordEmpty, rhs: InputCheckPasswordEmpty) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.InputCheckPasswordSRP {
     /// `inputCheckPasswordSRP#d27ff082 srp_id:long A:bytes M1:bytes = InputCheckPasswordSRP;`
-    public struct InputCheckPasswordSRP: TLCombinator {
+    public final class InputCheckPasswordSRP: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xd27ff082
         public static let tlName = "inputCheckPasswordSRP"
 
@@ -1107,12 +1289,20 @@ extension Api.InputCheckPasswordSRP {
             writer.writeBytes(self.A)
             writer.writeBytes(self.M1)
         }
+
+        public static func == (lhs: InputCheckPasswordSRP, rhs: InputCheckPasswordSRP) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.srpId == rhs.srpId else { return false }
+            guard lhs.A == rhs.A else { return false }
+            guard lhs.M1 == rhs.M1 else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `InputClientProxy`.
-    public indirect enum InputClientProxy: TLBoxedType {
+    public enum InputClientProxy: TLBoxedType {
         case inputClientProxy(Api.InputClientProxy.InputClientProxy)
 
         public static let tlTypeName = "InputClientProxy"
@@ -1137,7 +1327,7 @@ extension Api {
 
 extension Api.InputClientProxy {
     /// `inputClientProxy#75588b3f address:string port:int = InputClientProxy;`
-    public struct InputClientProxy: TLCombinator {
+    public final class InputClientProxy: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x75588b3f
         public static let tlName = "inputClientProxy"
 
@@ -1158,12 +1348,19 @@ extension Api.InputClientProxy {
             writer.writeString(self.address)
             writer.writeInt32(self.port)
         }
+
+        public static func == (lhs: InputClientProxy, rhs: InputClientProxy) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.address == rhs.address else { return false }
+            guard lhs.port == rhs.port else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `InputCollectible`.
-    public indirect enum InputCollectible: TLBoxedType {
+    public enum InputCollectible: TLBoxedType {
         case inputCollectibleUsername(Api.InputCollectible.InputCollectibleUsername)
         case inputCollectiblePhone(Api.InputCollectible.InputCollectiblePhone)
 
@@ -1191,7 +1388,7 @@ extension Api {
 
 extension Api.InputCollectible {
     /// `inputCollectibleUsername#e39460a9 username:string = InputCollectible;`
-    public struct InputCollectibleUsername: TLCombinator {
+    public final class InputCollectibleUsername: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xe39460a9
         public static let tlName = "inputCollectibleUsername"
 
@@ -1208,12 +1405,18 @@ extension Api.InputCollectible {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeString(self.username)
         }
+
+        public static func == (lhs: InputCollectibleUsername, rhs: InputCollectibleUsername) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.username == rhs.username else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputCollectible {
     /// `inputCollectiblePhone#a2e214a4 phone:string = InputCollectible;`
-    public struct InputCollectiblePhone: TLCombinator {
+    public final class InputCollectiblePhone: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xa2e214a4
         public static let tlName = "inputCollectiblePhone"
 
@@ -1230,12 +1433,18 @@ extension Api.InputCollectible {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeString(self.phone)
         }
+
+        public static func == (lhs: InputCollectiblePhone, rhs: InputCollectiblePhone) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.phone == rhs.phone else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `InputContact`.
-    public indirect enum InputContact: TLBoxedType {
+    public enum InputContact: TLBoxedType {
         case inputPhoneContact(Api.InputContact.InputPhoneContact)
 
         public static let tlTypeName = "InputContact"
@@ -1260,7 +1469,7 @@ extension Api {
 
 extension Api.InputContact {
     /// `inputPhoneContact#6a1dc4be flags:# client_id:long phone:string first_name:string last_name:string note:flags.0?TextWithEntities = InputContact;`
-    public struct InputPhoneContact: TLCombinator {
+    public final class InputPhoneContact: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x6a1dc4be
         public static let tlName = "inputPhoneContact"
 
@@ -1297,12 +1506,22 @@ extension Api.InputContact {
             writer.writeString(self.lastName)
             if let value = self.note { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: InputPhoneContact, rhs: InputPhoneContact) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.clientId == rhs.clientId else { return false }
+            guard lhs.phone == rhs.phone else { return false }
+            guard lhs.firstName == rhs.firstName else { return false }
+            guard lhs.lastName == rhs.lastName else { return false }
+            guard lhs.note == rhs.note else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `InputDialogPeer`.
-    public indirect enum InputDialogPeer: TLBoxedType {
+    public enum InputDialogPeer: TLBoxedType {
         case inputDialogPeer(Api.InputDialogPeer.InputDialogPeer)
         case inputDialogPeerFolder(Api.InputDialogPeer.InputDialogPeerFolder)
         case inputDialogPeerCommunity(Api.InputDialogPeer.InputDialogPeerCommunity)
@@ -1333,7 +1552,7 @@ extension Api {
 
 extension Api.InputDialogPeer {
     /// `inputDialogPeer#fcaafeb7 peer:InputPeer = InputDialogPeer;`
-    public struct InputDialogPeer: TLCombinator {
+    public final class InputDialogPeer: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xfcaafeb7
         public static let tlName = "inputDialogPeer"
 
@@ -1350,12 +1569,18 @@ extension Api.InputDialogPeer {
         public func encodeBare(to writer: inout TLWriter) {
             self.peer.encode(to: &writer)
         }
+
+        public static func == (lhs: InputDialogPeer, rhs: InputDialogPeer) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.peer == rhs.peer else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputDialogPeer {
     /// `inputDialogPeerFolder#64600527 folder_id:int = InputDialogPeer;`
-    public struct InputDialogPeerFolder: TLCombinator {
+    public final class InputDialogPeerFolder: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x64600527
         public static let tlName = "inputDialogPeerFolder"
 
@@ -1372,12 +1597,18 @@ extension Api.InputDialogPeer {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeInt32(self.folderId)
         }
+
+        public static func == (lhs: InputDialogPeerFolder, rhs: InputDialogPeerFolder) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.folderId == rhs.folderId else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputDialogPeer {
     /// `inputDialogPeerCommunity#69ef72c4 community:InputChannel = InputDialogPeer;`
-    public struct InputDialogPeerCommunity: TLCombinator {
+    public final class InputDialogPeerCommunity: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x69ef72c4
         public static let tlName = "inputDialogPeerCommunity"
 
@@ -1394,12 +1625,18 @@ extension Api.InputDialogPeer {
         public func encodeBare(to writer: inout TLWriter) {
             self.community.encode(to: &writer)
         }
+
+        public static func == (lhs: InputDialogPeerCommunity, rhs: InputDialogPeerCommunity) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.community == rhs.community else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `InputDocument`.
-    public indirect enum InputDocument: TLBoxedType {
+    public enum InputDocument: TLBoxedType {
         case inputDocumentEmpty(Api.InputDocument.InputDocumentEmpty)
         case inputDocument(Api.InputDocument.InputDocument)
 
@@ -1427,7 +1664,7 @@ extension Api {
 
 extension Api.InputDocument {
     /// `inputDocumentEmpty#72f0eaae = InputDocument;`
-    public struct InputDocumentEmpty: TLCombinator {
+    public final class InputDocumentEmpty: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x72f0eaae
         public static let tlName = "inputDocumentEmpty"
 
@@ -1439,12 +1676,17 @@ extension Api.InputDocument {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: InputDocumentEmpty, rhs: InputDocumentEmpty) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.InputDocument {
     /// `inputDocument#1abfb575 id:long access_hash:long file_reference:bytes = InputDocument;`
-    public struct InputDocument: TLCombinator {
+    public final class InputDocument: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x1abfb575
         public static let tlName = "inputDocument"
 
@@ -1469,12 +1711,20 @@ extension Api.InputDocument {
             writer.writeInt64(self.accessHash)
             writer.writeBytes(self.fileReference)
         }
+
+        public static func == (lhs: InputDocument, rhs: InputDocument) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.accessHash == rhs.accessHash else { return false }
+            guard lhs.fileReference == rhs.fileReference else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `InputEncryptedChat`.
-    public indirect enum InputEncryptedChat: TLBoxedType {
+    public enum InputEncryptedChat: TLBoxedType {
         case inputEncryptedChat(Api.InputEncryptedChat.InputEncryptedChat)
 
         public static let tlTypeName = "InputEncryptedChat"
@@ -1499,7 +1749,7 @@ extension Api {
 
 extension Api.InputEncryptedChat {
     /// `inputEncryptedChat#f141b5e1 chat_id:int access_hash:long = InputEncryptedChat;`
-    public struct InputEncryptedChat: TLCombinator {
+    public final class InputEncryptedChat: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xf141b5e1
         public static let tlName = "inputEncryptedChat"
 
@@ -1520,12 +1770,19 @@ extension Api.InputEncryptedChat {
             writer.writeInt32(self.chatId)
             writer.writeInt64(self.accessHash)
         }
+
+        public static func == (lhs: InputEncryptedChat, rhs: InputEncryptedChat) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.chatId == rhs.chatId else { return false }
+            guard lhs.accessHash == rhs.accessHash else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `InputEncryptedFile`.
-    public indirect enum InputEncryptedFile: TLBoxedType {
+    public enum InputEncryptedFile: TLBoxedType {
         case inputEncryptedFileEmpty(Api.InputEncryptedFile.InputEncryptedFileEmpty)
         case inputEncryptedFileUploaded(Api.InputEncryptedFile.InputEncryptedFileUploaded)
         case inputEncryptedFile(Api.InputEncryptedFile.InputEncryptedFile)
@@ -1559,7 +1816,7 @@ extension Api {
 
 extension Api.InputEncryptedFile {
     /// `inputEncryptedFileEmpty#1837c364 = InputEncryptedFile;`
-    public struct InputEncryptedFileEmpty: TLCombinator {
+    public final class InputEncryptedFileEmpty: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x1837c364
         public static let tlName = "inputEncryptedFileEmpty"
 
@@ -1571,12 +1828,17 @@ extension Api.InputEncryptedFile {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: InputEncryptedFileEmpty, rhs: InputEncryptedFileEmpty) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.InputEncryptedFile {
     /// `inputEncryptedFileUploaded#64bd0306 id:long parts:int md5_checksum:string key_fingerprint:int = InputEncryptedFile;`
-    public struct InputEncryptedFileUploaded: TLCombinator {
+    public final class InputEncryptedFileUploaded: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x64bd0306
         public static let tlName = "inputEncryptedFileUploaded"
 
@@ -1605,12 +1867,21 @@ extension Api.InputEncryptedFile {
             writer.writeString(self.md5Checksum)
             writer.writeInt32(self.keyFingerprint)
         }
+
+        public static func == (lhs: InputEncryptedFileUploaded, rhs: InputEncryptedFileUploaded) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.parts == rhs.parts else { return false }
+            guard lhs.md5Checksum == rhs.md5Checksum else { return false }
+            guard lhs.keyFingerprint == rhs.keyFingerprint else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputEncryptedFile {
     /// `inputEncryptedFile#5a17b5e5 id:long access_hash:long = InputEncryptedFile;`
-    public struct InputEncryptedFile: TLCombinator {
+    public final class InputEncryptedFile: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x5a17b5e5
         public static let tlName = "inputEncryptedFile"
 
@@ -1631,12 +1902,19 @@ extension Api.InputEncryptedFile {
             writer.writeInt64(self.id)
             writer.writeInt64(self.accessHash)
         }
+
+        public static func == (lhs: InputEncryptedFile, rhs: InputEncryptedFile) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.accessHash == rhs.accessHash else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputEncryptedFile {
     /// `inputEncryptedFileBigUploaded#2dc173c8 id:long parts:int key_fingerprint:int = InputEncryptedFile;`
-    public struct InputEncryptedFileBigUploaded: TLCombinator {
+    public final class InputEncryptedFileBigUploaded: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x2dc173c8
         public static let tlName = "inputEncryptedFileBigUploaded"
 
@@ -1661,12 +1939,20 @@ extension Api.InputEncryptedFile {
             writer.writeInt32(self.parts)
             writer.writeInt32(self.keyFingerprint)
         }
+
+        public static func == (lhs: InputEncryptedFileBigUploaded, rhs: InputEncryptedFileBigUploaded) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.parts == rhs.parts else { return false }
+            guard lhs.keyFingerprint == rhs.keyFingerprint else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `InputFile`.
-    public indirect enum InputFile: TLBoxedType {
+    public enum InputFile: TLBoxedType {
         case inputFile(Api.InputFile.InputFile)
         case inputFileBig(Api.InputFile.InputFileBig)
         case inputFileStoryDocument(Api.InputFile.InputFileStoryDocument)
@@ -1697,7 +1983,7 @@ extension Api {
 
 extension Api.InputFile {
     /// `inputFile#f52ff27f id:long parts:int name:string md5_checksum:string = InputFile;`
-    public struct InputFile: TLCombinator {
+    public final class InputFile: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xf52ff27f
         public static let tlName = "inputFile"
 
@@ -1726,12 +2012,21 @@ extension Api.InputFile {
             writer.writeString(self.name)
             writer.writeString(self.md5Checksum)
         }
+
+        public static func == (lhs: InputFile, rhs: InputFile) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.parts == rhs.parts else { return false }
+            guard lhs.name == rhs.name else { return false }
+            guard lhs.md5Checksum == rhs.md5Checksum else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputFile {
     /// `inputFileBig#fa4f0bb5 id:long parts:int name:string = InputFile;`
-    public struct InputFileBig: TLCombinator {
+    public final class InputFileBig: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xfa4f0bb5
         public static let tlName = "inputFileBig"
 
@@ -1756,12 +2051,20 @@ extension Api.InputFile {
             writer.writeInt32(self.parts)
             writer.writeString(self.name)
         }
+
+        public static func == (lhs: InputFileBig, rhs: InputFileBig) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.parts == rhs.parts else { return false }
+            guard lhs.name == rhs.name else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputFile {
     /// `inputFileStoryDocument#62dc8b48 id:InputDocument = InputFile;`
-    public struct InputFileStoryDocument: TLCombinator {
+    public final class InputFileStoryDocument: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x62dc8b48
         public static let tlName = "inputFileStoryDocument"
 
@@ -1778,12 +2081,18 @@ extension Api.InputFile {
         public func encodeBare(to writer: inout TLWriter) {
             self.id.encode(to: &writer)
         }
+
+        public static func == (lhs: InputFileStoryDocument, rhs: InputFileStoryDocument) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.id == rhs.id else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `InputFileLocation`.
-    public indirect enum InputFileLocation: TLBoxedType {
+    public enum InputFileLocation: TLBoxedType {
         case inputFileLocation(Api.InputFileLocation.InputFileLocation)
         case inputEncryptedFileLocation(Api.InputFileLocation.InputEncryptedFileLocation)
         case inputDocumentFileLocation(Api.InputFileLocation.InputDocumentFileLocation)
@@ -1835,7 +2144,7 @@ extension Api {
 
 extension Api.InputFileLocation {
     /// `inputFileLocation#dfdaabe1 volume_id:long local_id:int secret:long file_reference:bytes = InputFileLocation;`
-    public struct InputFileLocation: TLCombinator {
+    public final class InputFileLocation: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xdfdaabe1
         public static let tlName = "inputFileLocation"
 
@@ -1864,12 +2173,21 @@ extension Api.InputFileLocation {
             writer.writeInt64(self.secret)
             writer.writeBytes(self.fileReference)
         }
+
+        public static func == (lhs: InputFileLocation, rhs: InputFileLocation) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.volumeId == rhs.volumeId else { return false }
+            guard lhs.localId == rhs.localId else { return false }
+            guard lhs.secret == rhs.secret else { return false }
+            guard lhs.fileReference == rhs.fileReference else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputFileLocation {
     /// `inputEncryptedFileLocation#f5235d55 id:long access_hash:long = InputFileLocation;`
-    public struct InputEncryptedFileLocation: TLCombinator {
+    public final class InputEncryptedFileLocation: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xf5235d55
         public static let tlName = "inputEncryptedFileLocation"
 
@@ -1890,12 +2208,19 @@ extension Api.InputFileLocation {
             writer.writeInt64(self.id)
             writer.writeInt64(self.accessHash)
         }
+
+        public static func == (lhs: InputEncryptedFileLocation, rhs: InputEncryptedFileLocation) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.accessHash == rhs.accessHash else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputFileLocation {
     /// `inputDocumentFileLocation#bad07584 id:long access_hash:long file_reference:bytes thumb_size:string = InputFileLocation;`
-    public struct InputDocumentFileLocation: TLCombinator {
+    public final class InputDocumentFileLocation: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xbad07584
         public static let tlName = "inputDocumentFileLocation"
 
@@ -1924,12 +2249,21 @@ extension Api.InputFileLocation {
             writer.writeBytes(self.fileReference)
             writer.writeString(self.thumbSize)
         }
+
+        public static func == (lhs: InputDocumentFileLocation, rhs: InputDocumentFileLocation) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.accessHash == rhs.accessHash else { return false }
+            guard lhs.fileReference == rhs.fileReference else { return false }
+            guard lhs.thumbSize == rhs.thumbSize else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputFileLocation {
     /// `inputSecureFileLocation#cbc7ee28 id:long access_hash:long = InputFileLocation;`
-    public struct InputSecureFileLocation: TLCombinator {
+    public final class InputSecureFileLocation: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xcbc7ee28
         public static let tlName = "inputSecureFileLocation"
 
@@ -1950,12 +2284,19 @@ extension Api.InputFileLocation {
             writer.writeInt64(self.id)
             writer.writeInt64(self.accessHash)
         }
+
+        public static func == (lhs: InputSecureFileLocation, rhs: InputSecureFileLocation) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.accessHash == rhs.accessHash else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputFileLocation {
     /// `inputTakeoutFileLocation#29be5899 = InputFileLocation;`
-    public struct InputTakeoutFileLocation: TLCombinator {
+    public final class InputTakeoutFileLocation: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x29be5899
         public static let tlName = "inputTakeoutFileLocation"
 
@@ -1967,12 +2308,17 @@ extension Api.InputFileLocation {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: InputTakeoutFileLocation, rhs: InputTakeoutFileLocation) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.InputFileLocation {
     /// `inputPhotoFileLocation#40181ffe id:long access_hash:long file_reference:bytes thumb_size:string = InputFileLocation;`
-    public struct InputPhotoFileLocation: TLCombinator {
+    public final class InputPhotoFileLocation: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x40181ffe
         public static let tlName = "inputPhotoFileLocation"
 
@@ -2001,12 +2347,21 @@ extension Api.InputFileLocation {
             writer.writeBytes(self.fileReference)
             writer.writeString(self.thumbSize)
         }
+
+        public static func == (lhs: InputPhotoFileLocation, rhs: InputPhotoFileLocation) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.accessHash == rhs.accessHash else { return false }
+            guard lhs.fileReference == rhs.fileReference else { return false }
+            guard lhs.thumbSize == rhs.thumbSize else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputFileLocation {
     /// `inputPhotoLegacyFileLocation#d83466f3 id:long access_hash:long file_reference:bytes volume_id:long local_id:int secret:long = InputFileLocation;`
-    public struct InputPhotoLegacyFileLocation: TLCombinator {
+    public final class InputPhotoLegacyFileLocation: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xd83466f3
         public static let tlName = "inputPhotoLegacyFileLocation"
 
@@ -2043,12 +2398,23 @@ extension Api.InputFileLocation {
             writer.writeInt32(self.localId)
             writer.writeInt64(self.secret)
         }
+
+        public static func == (lhs: InputPhotoLegacyFileLocation, rhs: InputPhotoLegacyFileLocation) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.accessHash == rhs.accessHash else { return false }
+            guard lhs.fileReference == rhs.fileReference else { return false }
+            guard lhs.volumeId == rhs.volumeId else { return false }
+            guard lhs.localId == rhs.localId else { return false }
+            guard lhs.secret == rhs.secret else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputFileLocation {
     /// `inputPeerPhotoFileLocation#37257e99 flags:# big:flags.0?true peer:InputPeer photo_id:long = InputFileLocation;`
-    public struct InputPeerPhotoFileLocation: TLCombinator {
+    public final class InputPeerPhotoFileLocation: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x37257e99
         public static let tlName = "inputPeerPhotoFileLocation"
 
@@ -2076,12 +2442,20 @@ extension Api.InputFileLocation {
             self.peer.encode(to: &writer)
             writer.writeInt64(self.photoId)
         }
+
+        public static func == (lhs: InputPeerPhotoFileLocation, rhs: InputPeerPhotoFileLocation) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.big == rhs.big else { return false }
+            guard lhs.peer == rhs.peer else { return false }
+            guard lhs.photoId == rhs.photoId else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputFileLocation {
     /// `inputStickerSetThumb#9d84f3db stickerset:InputStickerSet thumb_version:int = InputFileLocation;`
-    public struct InputStickerSetThumb: TLCombinator {
+    public final class InputStickerSetThumb: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x9d84f3db
         public static let tlName = "inputStickerSetThumb"
 
@@ -2102,12 +2476,19 @@ extension Api.InputFileLocation {
             self.stickerset.encode(to: &writer)
             writer.writeInt32(self.thumbVersion)
         }
+
+        public static func == (lhs: InputStickerSetThumb, rhs: InputStickerSetThumb) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.stickerset == rhs.stickerset else { return false }
+            guard lhs.thumbVersion == rhs.thumbVersion else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputFileLocation {
     /// `inputGroupCallStream#0598a92a flags:# call:InputGroupCall time_ms:long scale:int video_channel:flags.0?int video_quality:flags.0?int = InputFileLocation;`
-    public struct InputGroupCallStream: TLCombinator {
+    public final class InputGroupCallStream: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x0598a92a
         public static let tlName = "inputGroupCallStream"
 
@@ -2145,12 +2526,22 @@ extension Api.InputFileLocation {
             if let value = self.videoChannel { writer.writeInt32(value) }
             if let value = self.videoQuality { writer.writeInt32(value) }
         }
+
+        public static func == (lhs: InputGroupCallStream, rhs: InputGroupCallStream) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.call == rhs.call else { return false }
+            guard lhs.timeMs == rhs.timeMs else { return false }
+            guard lhs.scale == rhs.scale else { return false }
+            guard lhs.videoChannel == rhs.videoChannel else { return false }
+            guard lhs.videoQuality == rhs.videoQuality else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `InputFolderPeer`.
-    public indirect enum InputFolderPeer: TLBoxedType {
+    public enum InputFolderPeer: TLBoxedType {
         case inputFolderPeer(Api.InputFolderPeer.InputFolderPeer)
 
         public static let tlTypeName = "InputFolderPeer"
@@ -2175,7 +2566,7 @@ extension Api {
 
 extension Api.InputFolderPeer {
     /// `inputFolderPeer#fbd2c296 peer:InputPeer folder_id:int = InputFolderPeer;`
-    public struct InputFolderPeer: TLCombinator {
+    public final class InputFolderPeer: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xfbd2c296
         public static let tlName = "inputFolderPeer"
 
@@ -2196,12 +2587,19 @@ extension Api.InputFolderPeer {
             self.peer.encode(to: &writer)
             writer.writeInt32(self.folderId)
         }
+
+        public static func == (lhs: InputFolderPeer, rhs: InputFolderPeer) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.peer == rhs.peer else { return false }
+            guard lhs.folderId == rhs.folderId else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `InputGame`.
-    public indirect enum InputGame: TLBoxedType {
+    public enum InputGame: TLBoxedType {
         case inputGameID(Api.InputGame.InputGameID)
         case inputGameShortName(Api.InputGame.InputGameShortName)
 
@@ -2229,7 +2627,7 @@ extension Api {
 
 extension Api.InputGame {
     /// `inputGameID#032c3e77 id:long access_hash:long = InputGame;`
-    public struct InputGameID: TLCombinator {
+    public final class InputGameID: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x032c3e77
         public static let tlName = "inputGameID"
 
@@ -2250,12 +2648,19 @@ extension Api.InputGame {
             writer.writeInt64(self.id)
             writer.writeInt64(self.accessHash)
         }
+
+        public static func == (lhs: InputGameID, rhs: InputGameID) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.accessHash == rhs.accessHash else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputGame {
     /// `inputGameShortName#c331e80a bot_id:InputUser short_name:string = InputGame;`
-    public struct InputGameShortName: TLCombinator {
+    public final class InputGameShortName: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xc331e80a
         public static let tlName = "inputGameShortName"
 
@@ -2276,12 +2681,19 @@ extension Api.InputGame {
             self.botId.encode(to: &writer)
             writer.writeString(self.shortName)
         }
+
+        public static func == (lhs: InputGameShortName, rhs: InputGameShortName) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.botId == rhs.botId else { return false }
+            guard lhs.shortName == rhs.shortName else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `InputGeoPoint`.
-    public indirect enum InputGeoPoint: TLBoxedType {
+    public enum InputGeoPoint: TLBoxedType {
         case inputGeoPointEmpty(Api.InputGeoPoint.InputGeoPointEmpty)
         case inputGeoPoint(Api.InputGeoPoint.InputGeoPoint)
 
@@ -2309,7 +2721,7 @@ extension Api {
 
 extension Api.InputGeoPoint {
     /// `inputGeoPointEmpty#e4c123d6 = InputGeoPoint;`
-    public struct InputGeoPointEmpty: TLCombinator {
+    public final class InputGeoPointEmpty: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xe4c123d6
         public static let tlName = "inputGeoPointEmpty"
 
@@ -2321,12 +2733,17 @@ extension Api.InputGeoPoint {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: InputGeoPointEmpty, rhs: InputGeoPointEmpty) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.InputGeoPoint {
     /// `inputGeoPoint#48222faf flags:# lat:double long:double accuracy_radius:flags.0?int = InputGeoPoint;`
-    public struct InputGeoPoint: TLCombinator {
+    public final class InputGeoPoint: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x48222faf
         public static let tlName = "inputGeoPoint"
 
@@ -2355,12 +2772,20 @@ extension Api.InputGeoPoint {
             writer.writeDouble(self.long)
             if let value = self.accuracyRadius { writer.writeInt32(value) }
         }
+
+        public static func == (lhs: InputGeoPoint, rhs: InputGeoPoint) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.lat == rhs.lat else { return false }
+            guard lhs.long == rhs.long else { return false }
+            guard lhs.accuracyRadius == rhs.accuracyRadius else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `InputGroupCall`.
-    public indirect enum InputGroupCall: TLBoxedType {
+    public enum InputGroupCall: TLBoxedType {
         case inputGroupCall(Api.InputGroupCall.InputGroupCall)
         case inputGroupCallSlug(Api.InputGroupCall.InputGroupCallSlug)
         case inputGroupCallInviteMessage(Api.InputGroupCall.InputGroupCallInviteMessage)
@@ -2391,7 +2816,7 @@ extension Api {
 
 extension Api.InputGroupCall {
     /// `inputGroupCall#d8aa840f id:long access_hash:long = InputGroupCall;`
-    public struct InputGroupCall: TLCombinator {
+    public final class InputGroupCall: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xd8aa840f
         public static let tlName = "inputGroupCall"
 
@@ -2412,12 +2837,19 @@ extension Api.InputGroupCall {
             writer.writeInt64(self.id)
             writer.writeInt64(self.accessHash)
         }
+
+        public static func == (lhs: InputGroupCall, rhs: InputGroupCall) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.accessHash == rhs.accessHash else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputGroupCall {
     /// `inputGroupCallSlug#fe06823f slug:string = InputGroupCall;`
-    public struct InputGroupCallSlug: TLCombinator {
+    public final class InputGroupCallSlug: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xfe06823f
         public static let tlName = "inputGroupCallSlug"
 
@@ -2434,12 +2866,18 @@ extension Api.InputGroupCall {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeString(self.slug)
         }
+
+        public static func == (lhs: InputGroupCallSlug, rhs: InputGroupCallSlug) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.slug == rhs.slug else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputGroupCall {
     /// `inputGroupCallInviteMessage#8c10603f msg_id:int = InputGroupCall;`
-    public struct InputGroupCallInviteMessage: TLCombinator {
+    public final class InputGroupCallInviteMessage: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x8c10603f
         public static let tlName = "inputGroupCallInviteMessage"
 
@@ -2455,6 +2893,12 @@ extension Api.InputGroupCall {
 
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeInt32(self.msgId)
+        }
+
+        public static func == (lhs: InputGroupCallInviteMessage, rhs: InputGroupCallInviteMessage) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.msgId == rhs.msgId else { return false }
+            return true
         }
     }
 }

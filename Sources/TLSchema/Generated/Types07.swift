@@ -5,7 +5,7 @@ import TL
 
 extension Api {
     /// TL type `InputInvoice`.
-    public indirect enum InputInvoice: TLBoxedType {
+    public enum InputInvoice: TLBoxedType {
         case inputInvoiceMessage(Api.InputInvoice.InputInvoiceMessage)
         case inputInvoiceSlug(Api.InputInvoice.InputInvoiceSlug)
         case inputInvoicePremiumGiftCode(Api.InputInvoice.InputInvoicePremiumGiftCode)
@@ -72,7 +72,7 @@ extension Api {
 
 extension Api.InputInvoice {
     /// `inputInvoiceMessage#c5b56859 peer:InputPeer msg_id:int = InputInvoice;`
-    public struct InputInvoiceMessage: TLCombinator {
+    public final class InputInvoiceMessage: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xc5b56859
         public static let tlName = "inputInvoiceMessage"
 
@@ -93,12 +93,19 @@ extension Api.InputInvoice {
             self.peer.encode(to: &writer)
             writer.writeInt32(self.msgId)
         }
+
+        public static func == (lhs: InputInvoiceMessage, rhs: InputInvoiceMessage) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.peer == rhs.peer else { return false }
+            guard lhs.msgId == rhs.msgId else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputInvoice {
     /// `inputInvoiceSlug#c326caef slug:string = InputInvoice;`
-    public struct InputInvoiceSlug: TLCombinator {
+    public final class InputInvoiceSlug: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xc326caef
         public static let tlName = "inputInvoiceSlug"
 
@@ -115,12 +122,18 @@ extension Api.InputInvoice {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeString(self.slug)
         }
+
+        public static func == (lhs: InputInvoiceSlug, rhs: InputInvoiceSlug) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.slug == rhs.slug else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputInvoice {
     /// `inputInvoicePremiumGiftCode#98986c0d purpose:InputStorePaymentPurpose option:PremiumGiftCodeOption = InputInvoice;`
-    public struct InputInvoicePremiumGiftCode: TLCombinator {
+    public final class InputInvoicePremiumGiftCode: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x98986c0d
         public static let tlName = "inputInvoicePremiumGiftCode"
 
@@ -141,12 +154,19 @@ extension Api.InputInvoice {
             self.purpose.encode(to: &writer)
             self.option.encode(to: &writer)
         }
+
+        public static func == (lhs: InputInvoicePremiumGiftCode, rhs: InputInvoicePremiumGiftCode) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.purpose == rhs.purpose else { return false }
+            guard lhs.option == rhs.option else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputInvoice {
     /// `inputInvoiceStars#65f00ce3 purpose:InputStorePaymentPurpose = InputInvoice;`
-    public struct InputInvoiceStars: TLCombinator {
+    public final class InputInvoiceStars: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x65f00ce3
         public static let tlName = "inputInvoiceStars"
 
@@ -163,12 +183,18 @@ extension Api.InputInvoice {
         public func encodeBare(to writer: inout TLWriter) {
             self.purpose.encode(to: &writer)
         }
+
+        public static func == (lhs: InputInvoiceStars, rhs: InputInvoiceStars) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.purpose == rhs.purpose else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputInvoice {
     /// `inputInvoiceChatInviteSubscription#34e793f1 hash:string = InputInvoice;`
-    public struct InputInvoiceChatInviteSubscription: TLCombinator {
+    public final class InputInvoiceChatInviteSubscription: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x34e793f1
         public static let tlName = "inputInvoiceChatInviteSubscription"
 
@@ -185,12 +211,18 @@ extension Api.InputInvoice {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeString(self.hash)
         }
+
+        public static func == (lhs: InputInvoiceChatInviteSubscription, rhs: InputInvoiceChatInviteSubscription) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.hash == rhs.hash else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputInvoice {
     /// `inputInvoiceStarGift#e8625e92 flags:# hide_name:flags.0?true include_upgrade:flags.2?true peer:InputPeer gift_id:long message:flags.1?TextWithEntities = InputInvoice;`
-    public struct InputInvoiceStarGift: TLCombinator {
+    public final class InputInvoiceStarGift: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xe8625e92
         public static let tlName = "inputInvoiceStarGift"
 
@@ -227,12 +259,22 @@ extension Api.InputInvoice {
             writer.writeInt64(self.giftId)
             if let value = self.message { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: InputInvoiceStarGift, rhs: InputInvoiceStarGift) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.hideName == rhs.hideName else { return false }
+            guard lhs.includeUpgrade == rhs.includeUpgrade else { return false }
+            guard lhs.peer == rhs.peer else { return false }
+            guard lhs.giftId == rhs.giftId else { return false }
+            guard lhs.message == rhs.message else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputInvoice {
     /// `inputInvoiceStarGiftUpgrade#4d818d5d flags:# keep_original_details:flags.0?true stargift:InputSavedStarGift = InputInvoice;`
-    public struct InputInvoiceStarGiftUpgrade: TLCombinator {
+    public final class InputInvoiceStarGiftUpgrade: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x4d818d5d
         public static let tlName = "inputInvoiceStarGiftUpgrade"
 
@@ -256,12 +298,19 @@ extension Api.InputInvoice {
             writer.writeUInt32(flags)
             self.stargift.encode(to: &writer)
         }
+
+        public static func == (lhs: InputInvoiceStarGiftUpgrade, rhs: InputInvoiceStarGiftUpgrade) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.keepOriginalDetails == rhs.keepOriginalDetails else { return false }
+            guard lhs.stargift == rhs.stargift else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputInvoice {
     /// `inputInvoiceStarGiftTransfer#4a5f5bd9 stargift:InputSavedStarGift to_id:InputPeer = InputInvoice;`
-    public struct InputInvoiceStarGiftTransfer: TLCombinator {
+    public final class InputInvoiceStarGiftTransfer: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x4a5f5bd9
         public static let tlName = "inputInvoiceStarGiftTransfer"
 
@@ -282,12 +331,19 @@ extension Api.InputInvoice {
             self.stargift.encode(to: &writer)
             self.toId.encode(to: &writer)
         }
+
+        public static func == (lhs: InputInvoiceStarGiftTransfer, rhs: InputInvoiceStarGiftTransfer) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.stargift == rhs.stargift else { return false }
+            guard lhs.toId == rhs.toId else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputInvoice {
     /// `inputInvoicePremiumGiftStars#dabab2ef flags:# user_id:InputUser months:int message:flags.0?TextWithEntities = InputInvoice;`
-    public struct InputInvoicePremiumGiftStars: TLCombinator {
+    public final class InputInvoicePremiumGiftStars: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xdabab2ef
         public static let tlName = "inputInvoicePremiumGiftStars"
 
@@ -316,12 +372,20 @@ extension Api.InputInvoice {
             writer.writeInt32(self.months)
             if let value = self.message { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: InputInvoicePremiumGiftStars, rhs: InputInvoicePremiumGiftStars) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.userId == rhs.userId else { return false }
+            guard lhs.months == rhs.months else { return false }
+            guard lhs.message == rhs.message else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputInvoice {
     /// `inputInvoiceBusinessBotTransferStars#f4997e42 bot:InputUser stars:long = InputInvoice;`
-    public struct InputInvoiceBusinessBotTransferStars: TLCombinator {
+    public final class InputInvoiceBusinessBotTransferStars: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xf4997e42
         public static let tlName = "inputInvoiceBusinessBotTransferStars"
 
@@ -342,12 +406,19 @@ extension Api.InputInvoice {
             self.bot.encode(to: &writer)
             writer.writeInt64(self.stars)
         }
+
+        public static func == (lhs: InputInvoiceBusinessBotTransferStars, rhs: InputInvoiceBusinessBotTransferStars) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.bot == rhs.bot else { return false }
+            guard lhs.stars == rhs.stars else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputInvoice {
     /// `inputInvoiceStarGiftResale#e9b0c658 flags:# ton:flags.0?true show_name:flags.2?true slug:string to_id:InputPeer message:flags.1?TextWithEntities = InputInvoice;`
-    public struct InputInvoiceStarGiftResale: TLCombinator {
+    public final class InputInvoiceStarGiftResale: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xe9b0c658
         public static let tlName = "inputInvoiceStarGiftResale"
 
@@ -384,12 +455,22 @@ extension Api.InputInvoice {
             self.toId.encode(to: &writer)
             if let value = self.message { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: InputInvoiceStarGiftResale, rhs: InputInvoiceStarGiftResale) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.ton == rhs.ton else { return false }
+            guard lhs.showName == rhs.showName else { return false }
+            guard lhs.slug == rhs.slug else { return false }
+            guard lhs.toId == rhs.toId else { return false }
+            guard lhs.message == rhs.message else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputInvoice {
     /// `inputInvoiceStarGiftPrepaidUpgrade#9a0b48b8 peer:InputPeer hash:string = InputInvoice;`
-    public struct InputInvoiceStarGiftPrepaidUpgrade: TLCombinator {
+    public final class InputInvoiceStarGiftPrepaidUpgrade: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x9a0b48b8
         public static let tlName = "inputInvoiceStarGiftPrepaidUpgrade"
 
@@ -410,12 +491,19 @@ extension Api.InputInvoice {
             self.peer.encode(to: &writer)
             writer.writeString(self.hash)
         }
+
+        public static func == (lhs: InputInvoiceStarGiftPrepaidUpgrade, rhs: InputInvoiceStarGiftPrepaidUpgrade) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.peer == rhs.peer else { return false }
+            guard lhs.hash == rhs.hash else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputInvoice {
     /// `inputInvoicePremiumAuthCode#3e77f614 purpose:InputStorePaymentPurpose = InputInvoice;`
-    public struct InputInvoicePremiumAuthCode: TLCombinator {
+    public final class InputInvoicePremiumAuthCode: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x3e77f614
         public static let tlName = "inputInvoicePremiumAuthCode"
 
@@ -432,12 +520,18 @@ extension Api.InputInvoice {
         public func encodeBare(to writer: inout TLWriter) {
             self.purpose.encode(to: &writer)
         }
+
+        public static func == (lhs: InputInvoicePremiumAuthCode, rhs: InputInvoicePremiumAuthCode) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.purpose == rhs.purpose else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputInvoice {
     /// `inputInvoiceStarGiftDropOriginalDetails#0923d8d1 stargift:InputSavedStarGift = InputInvoice;`
-    public struct InputInvoiceStarGiftDropOriginalDetails: TLCombinator {
+    public final class InputInvoiceStarGiftDropOriginalDetails: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x0923d8d1
         public static let tlName = "inputInvoiceStarGiftDropOriginalDetails"
 
@@ -454,12 +548,18 @@ extension Api.InputInvoice {
         public func encodeBare(to writer: inout TLWriter) {
             self.stargift.encode(to: &writer)
         }
+
+        public static func == (lhs: InputInvoiceStarGiftDropOriginalDetails, rhs: InputInvoiceStarGiftDropOriginalDetails) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.stargift == rhs.stargift else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputInvoice {
     /// `inputInvoiceStarGiftAuctionBid#1ecafa10 flags:# hide_name:flags.0?true update_bid:flags.2?true peer:flags.3?InputPeer gift_id:long bid_amount:long message:flags.1?TextWithEntities = InputInvoice;`
-    public struct InputInvoiceStarGiftAuctionBid: TLCombinator {
+    public final class InputInvoiceStarGiftAuctionBid: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x1ecafa10
         public static let tlName = "inputInvoiceStarGiftAuctionBid"
 
@@ -501,12 +601,23 @@ extension Api.InputInvoice {
             writer.writeInt64(self.bidAmount)
             if let value = self.message { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: InputInvoiceStarGiftAuctionBid, rhs: InputInvoiceStarGiftAuctionBid) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.hideName == rhs.hideName else { return false }
+            guard lhs.updateBid == rhs.updateBid else { return false }
+            guard lhs.peer == rhs.peer else { return false }
+            guard lhs.giftId == rhs.giftId else { return false }
+            guard lhs.bidAmount == rhs.bidAmount else { return false }
+            guard lhs.message == rhs.message else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `InputMedia`.
-    public indirect enum InputMedia: TLBoxedType {
+    public enum InputMedia: TLBoxedType {
         case inputMediaEmpty(Api.InputMedia.InputMediaEmpty)
         case inputMediaUploadedPhoto(Api.InputMedia.InputMediaUploadedPhoto)
         case inputMediaPhoto(Api.InputMedia.InputMediaPhoto)
@@ -588,7 +699,7 @@ extension Api {
 
 extension Api.InputMedia {
     /// `inputMediaEmpty#9664f57f = InputMedia;`
-    public struct InputMediaEmpty: TLCombinator {
+    public final class InputMediaEmpty: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x9664f57f
         public static let tlName = "inputMediaEmpty"
 
@@ -600,12 +711,17 @@ extension Api.InputMedia {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: InputMediaEmpty, rhs: InputMediaEmpty) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.InputMedia {
     /// `inputMediaUploadedPhoto#7d8375da flags:# spoiler:flags.2?true live_photo:flags.3?true file:InputFile stickers:flags.0?Vector<InputDocument> ttl_seconds:flags.1?int video:flags.3?InputDocument = InputMedia;`
-    public struct InputMediaUploadedPhoto: TLCombinator {
+    public final class InputMediaUploadedPhoto: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x7d8375da
         public static let tlName = "inputMediaUploadedPhoto"
 
@@ -648,12 +764,23 @@ extension Api.InputMedia {
             if let value = self.ttlSeconds { writer.writeInt32(value) }
             if let value = self.video { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: InputMediaUploadedPhoto, rhs: InputMediaUploadedPhoto) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.spoiler == rhs.spoiler else { return false }
+            guard lhs.livePhoto == rhs.livePhoto else { return false }
+            guard lhs.file == rhs.file else { return false }
+            guard lhs.stickers == rhs.stickers else { return false }
+            guard lhs.ttlSeconds == rhs.ttlSeconds else { return false }
+            guard lhs.video == rhs.video else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputMedia {
     /// `inputMediaPhoto#e3af4434 flags:# spoiler:flags.1?true live_photo:flags.2?true id:InputPhoto ttl_seconds:flags.0?int video:flags.2?InputDocument = InputMedia;`
-    public struct InputMediaPhoto: TLCombinator {
+    public final class InputMediaPhoto: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xe3af4434
         public static let tlName = "inputMediaPhoto"
 
@@ -691,12 +818,22 @@ extension Api.InputMedia {
             if let value = self.ttlSeconds { writer.writeInt32(value) }
             if let value = self.video { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: InputMediaPhoto, rhs: InputMediaPhoto) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.spoiler == rhs.spoiler else { return false }
+            guard lhs.livePhoto == rhs.livePhoto else { return false }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.ttlSeconds == rhs.ttlSeconds else { return false }
+            guard lhs.video == rhs.video else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputMedia {
     /// `inputMediaGeoPoint#f9c44144 geo_point:InputGeoPoint = InputMedia;`
-    public struct InputMediaGeoPoint: TLCombinator {
+    public final class InputMediaGeoPoint: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xf9c44144
         public static let tlName = "inputMediaGeoPoint"
 
@@ -713,12 +850,18 @@ extension Api.InputMedia {
         public func encodeBare(to writer: inout TLWriter) {
             self.geoPoint.encode(to: &writer)
         }
+
+        public static func == (lhs: InputMediaGeoPoint, rhs: InputMediaGeoPoint) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.geoPoint == rhs.geoPoint else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputMedia {
     /// `inputMediaContact#f8ab7dfb phone_number:string first_name:string last_name:string vcard:string = InputMedia;`
-    public struct InputMediaContact: TLCombinator {
+    public final class InputMediaContact: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xf8ab7dfb
         public static let tlName = "inputMediaContact"
 
@@ -747,12 +890,21 @@ extension Api.InputMedia {
             writer.writeString(self.lastName)
             writer.writeString(self.vcard)
         }
+
+        public static func == (lhs: InputMediaContact, rhs: InputMediaContact) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.phoneNumber == rhs.phoneNumber else { return false }
+            guard lhs.firstName == rhs.firstName else { return false }
+            guard lhs.lastName == rhs.lastName else { return false }
+            guard lhs.vcard == rhs.vcard else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputMedia {
     /// `inputMediaUploadedDocument#037c9330 flags:# nosound_video:flags.3?true force_file:flags.4?true spoiler:flags.5?true file:InputFile thumb:flags.2?InputFile mime_type:string attributes:Vector<DocumentAttribute> stickers:flags.0?Vector<InputDocument> video_cover:flags.6?InputPhoto video_timestamp:flags.7?int ttl_seconds:flags.1?int = InputMedia;`
-    public struct InputMediaUploadedDocument: TLCombinator {
+    public final class InputMediaUploadedDocument: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x037c9330
         public static let tlName = "inputMediaUploadedDocument"
 
@@ -817,12 +969,28 @@ extension Api.InputMedia {
             if let value = self.videoTimestamp { writer.writeInt32(value) }
             if let value = self.ttlSeconds { writer.writeInt32(value) }
         }
+
+        public static func == (lhs: InputMediaUploadedDocument, rhs: InputMediaUploadedDocument) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.nosoundVideo == rhs.nosoundVideo else { return false }
+            guard lhs.forceFile == rhs.forceFile else { return false }
+            guard lhs.spoiler == rhs.spoiler else { return false }
+            guard lhs.file == rhs.file else { return false }
+            guard lhs.thumb == rhs.thumb else { return false }
+            guard lhs.mimeType == rhs.mimeType else { return false }
+            guard lhs.attributes == rhs.attributes else { return false }
+            guard lhs.stickers == rhs.stickers else { return false }
+            guard lhs.videoCover == rhs.videoCover else { return false }
+            guard lhs.videoTimestamp == rhs.videoTimestamp else { return false }
+            guard lhs.ttlSeconds == rhs.ttlSeconds else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputMedia {
     /// `inputMediaDocument#a8763ab5 flags:# spoiler:flags.2?true id:InputDocument video_cover:flags.3?InputPhoto video_timestamp:flags.4?int ttl_seconds:flags.0?int query:flags.1?string = InputMedia;`
-    public struct InputMediaDocument: TLCombinator {
+    public final class InputMediaDocument: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xa8763ab5
         public static let tlName = "inputMediaDocument"
 
@@ -866,12 +1034,23 @@ extension Api.InputMedia {
             if let value = self.ttlSeconds { writer.writeInt32(value) }
             if let value = self.query { writer.writeString(value) }
         }
+
+        public static func == (lhs: InputMediaDocument, rhs: InputMediaDocument) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.spoiler == rhs.spoiler else { return false }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.videoCover == rhs.videoCover else { return false }
+            guard lhs.videoTimestamp == rhs.videoTimestamp else { return false }
+            guard lhs.ttlSeconds == rhs.ttlSeconds else { return false }
+            guard lhs.query == rhs.query else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputMedia {
     /// `inputMediaVenue#c13d1c11 geo_point:InputGeoPoint title:string address:string provider:string venue_id:string venue_type:string = InputMedia;`
-    public struct InputMediaVenue: TLCombinator {
+    public final class InputMediaVenue: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xc13d1c11
         public static let tlName = "inputMediaVenue"
 
@@ -908,12 +1087,23 @@ extension Api.InputMedia {
             writer.writeString(self.venueId)
             writer.writeString(self.venueType)
         }
+
+        public static func == (lhs: InputMediaVenue, rhs: InputMediaVenue) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.geoPoint == rhs.geoPoint else { return false }
+            guard lhs.title == rhs.title else { return false }
+            guard lhs.address == rhs.address else { return false }
+            guard lhs.provider == rhs.provider else { return false }
+            guard lhs.venueId == rhs.venueId else { return false }
+            guard lhs.venueType == rhs.venueType else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputMedia {
     /// `inputMediaPhotoExternal#e5bbfe1a flags:# spoiler:flags.1?true url:string ttl_seconds:flags.0?int = InputMedia;`
-    public struct InputMediaPhotoExternal: TLCombinator {
+    public final class InputMediaPhotoExternal: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xe5bbfe1a
         public static let tlName = "inputMediaPhotoExternal"
 
@@ -942,12 +1132,20 @@ extension Api.InputMedia {
             writer.writeString(self.url)
             if let value = self.ttlSeconds { writer.writeInt32(value) }
         }
+
+        public static func == (lhs: InputMediaPhotoExternal, rhs: InputMediaPhotoExternal) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.spoiler == rhs.spoiler else { return false }
+            guard lhs.url == rhs.url else { return false }
+            guard lhs.ttlSeconds == rhs.ttlSeconds else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputMedia {
     /// `inputMediaDocumentExternal#779600f9 flags:# spoiler:flags.1?true url:string ttl_seconds:flags.0?int video_cover:flags.2?InputPhoto video_timestamp:flags.3?int = InputMedia;`
-    public struct InputMediaDocumentExternal: TLCombinator {
+    public final class InputMediaDocumentExternal: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x779600f9
         public static let tlName = "inputMediaDocumentExternal"
 
@@ -986,12 +1184,22 @@ extension Api.InputMedia {
             if let value = self.videoCover { value.encode(to: &writer) }
             if let value = self.videoTimestamp { writer.writeInt32(value) }
         }
+
+        public static func == (lhs: InputMediaDocumentExternal, rhs: InputMediaDocumentExternal) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.spoiler == rhs.spoiler else { return false }
+            guard lhs.url == rhs.url else { return false }
+            guard lhs.ttlSeconds == rhs.ttlSeconds else { return false }
+            guard lhs.videoCover == rhs.videoCover else { return false }
+            guard lhs.videoTimestamp == rhs.videoTimestamp else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputMedia {
     /// `inputMediaGame#d33f43f3 id:InputGame = InputMedia;`
-    public struct InputMediaGame: TLCombinator {
+    public final class InputMediaGame: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xd33f43f3
         public static let tlName = "inputMediaGame"
 
@@ -1008,12 +1216,18 @@ extension Api.InputMedia {
         public func encodeBare(to writer: inout TLWriter) {
             self.id.encode(to: &writer)
         }
+
+        public static func == (lhs: InputMediaGame, rhs: InputMediaGame) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.id == rhs.id else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputMedia {
     /// `inputMediaInvoice#405fef0d flags:# title:string description:string photo:flags.0?InputWebDocument invoice:Invoice payload:bytes provider:flags.3?string provider_data:DataJSON start_param:flags.1?string extended_media:flags.2?InputMedia = InputMedia;`
-    public struct InputMediaInvoice: TLCombinator {
+    public final class InputMediaInvoice: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x405fef0d
         public static let tlName = "inputMediaInvoice"
 
@@ -1069,12 +1283,26 @@ extension Api.InputMedia {
             if let value = self.startParam { writer.writeString(value) }
             if let value = self.extendedMedia { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: InputMediaInvoice, rhs: InputMediaInvoice) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.title == rhs.title else { return false }
+            guard lhs.description == rhs.description else { return false }
+            guard lhs.photo == rhs.photo else { return false }
+            guard lhs.invoice == rhs.invoice else { return false }
+            guard lhs.payload == rhs.payload else { return false }
+            guard lhs.provider == rhs.provider else { return false }
+            guard lhs.providerData == rhs.providerData else { return false }
+            guard lhs.startParam == rhs.startParam else { return false }
+            guard lhs.extendedMedia == rhs.extendedMedia else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputMedia {
     /// `inputMediaGeoLive#971fa843 flags:# stopped:flags.0?true geo_point:InputGeoPoint heading:flags.2?int period:flags.1?int proximity_notification_radius:flags.3?int = InputMedia;`
-    public struct InputMediaGeoLive: TLCombinator {
+    public final class InputMediaGeoLive: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x971fa843
         public static let tlName = "inputMediaGeoLive"
 
@@ -1113,12 +1341,22 @@ extension Api.InputMedia {
             if let value = self.period { writer.writeInt32(value) }
             if let value = self.proximityNotificationRadius { writer.writeInt32(value) }
         }
+
+        public static func == (lhs: InputMediaGeoLive, rhs: InputMediaGeoLive) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.stopped == rhs.stopped else { return false }
+            guard lhs.geoPoint == rhs.geoPoint else { return false }
+            guard lhs.heading == rhs.heading else { return false }
+            guard lhs.period == rhs.period else { return false }
+            guard lhs.proximityNotificationRadius == rhs.proximityNotificationRadius else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputMedia {
     /// `inputMediaPoll#883a4108 flags:# poll:Poll correct_answers:flags.0?Vector<int> attached_media:flags.3?InputMedia solution:flags.1?string solution_entities:flags.1?Vector<MessageEntity> solution_media:flags.2?InputMedia = InputMedia;`
-    public struct InputMediaPoll: TLCombinator {
+    public final class InputMediaPoll: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x883a4108
         public static let tlName = "inputMediaPoll"
 
@@ -1163,12 +1401,23 @@ extension Api.InputMedia {
             if let value = self.solutionEntities { value.encode(to: &writer) }
             if let value = self.solutionMedia { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: InputMediaPoll, rhs: InputMediaPoll) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.poll == rhs.poll else { return false }
+            guard lhs.correctAnswers == rhs.correctAnswers else { return false }
+            guard lhs.attachedMedia == rhs.attachedMedia else { return false }
+            guard lhs.solution == rhs.solution else { return false }
+            guard lhs.solutionEntities == rhs.solutionEntities else { return false }
+            guard lhs.solutionMedia == rhs.solutionMedia else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputMedia {
     /// `inputMediaDice#e66fbf7b emoticon:string = InputMedia;`
-    public struct InputMediaDice: TLCombinator {
+    public final class InputMediaDice: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xe66fbf7b
         public static let tlName = "inputMediaDice"
 
@@ -1185,12 +1434,18 @@ extension Api.InputMedia {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeString(self.emoticon)
         }
+
+        public static func == (lhs: InputMediaDice, rhs: InputMediaDice) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.emoticon == rhs.emoticon else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputMedia {
     /// `inputMediaStory#89fdd778 peer:InputPeer id:int = InputMedia;`
-    public struct InputMediaStory: TLCombinator {
+    public final class InputMediaStory: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x89fdd778
         public static let tlName = "inputMediaStory"
 
@@ -1211,12 +1466,19 @@ extension Api.InputMedia {
             self.peer.encode(to: &writer)
             writer.writeInt32(self.id)
         }
+
+        public static func == (lhs: InputMediaStory, rhs: InputMediaStory) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.peer == rhs.peer else { return false }
+            guard lhs.id == rhs.id else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputMedia {
     /// `inputMediaWebPage#c21b8849 flags:# force_large_media:flags.0?true force_small_media:flags.1?true optional:flags.2?true url:string = InputMedia;`
-    public struct InputMediaWebPage: TLCombinator {
+    public final class InputMediaWebPage: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xc21b8849
         public static let tlName = "inputMediaWebPage"
 
@@ -1248,12 +1510,21 @@ extension Api.InputMedia {
             writer.writeUInt32(flags)
             writer.writeString(self.url)
         }
+
+        public static func == (lhs: InputMediaWebPage, rhs: InputMediaWebPage) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.forceLargeMedia == rhs.forceLargeMedia else { return false }
+            guard lhs.forceSmallMedia == rhs.forceSmallMedia else { return false }
+            guard lhs.optional == rhs.optional else { return false }
+            guard lhs.url == rhs.url else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputMedia {
     /// `inputMediaPaidMedia#c4103386 flags:# stars_amount:long extended_media:Vector<InputMedia> payload:flags.0?string = InputMedia;`
-    public struct InputMediaPaidMedia: TLCombinator {
+    public final class InputMediaPaidMedia: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xc4103386
         public static let tlName = "inputMediaPaidMedia"
 
@@ -1282,12 +1553,20 @@ extension Api.InputMedia {
             self.extendedMedia.encode(to: &writer)
             if let value = self.payload { writer.writeString(value) }
         }
+
+        public static func == (lhs: InputMediaPaidMedia, rhs: InputMediaPaidMedia) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.starsAmount == rhs.starsAmount else { return false }
+            guard lhs.extendedMedia == rhs.extendedMedia else { return false }
+            guard lhs.payload == rhs.payload else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputMedia {
     /// `inputMediaTodo#9fc55fde todo:TodoList = InputMedia;`
-    public struct InputMediaTodo: TLCombinator {
+    public final class InputMediaTodo: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x9fc55fde
         public static let tlName = "inputMediaTodo"
 
@@ -1304,12 +1583,18 @@ extension Api.InputMedia {
         public func encodeBare(to writer: inout TLWriter) {
             self.todo.encode(to: &writer)
         }
+
+        public static func == (lhs: InputMediaTodo, rhs: InputMediaTodo) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.todo == rhs.todo else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputMedia {
     /// `inputMediaStakeDice#f3a9244a game_hash:string ton_amount:long client_seed:bytes = InputMedia;`
-    public struct InputMediaStakeDice: TLCombinator {
+    public final class InputMediaStakeDice: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xf3a9244a
         public static let tlName = "inputMediaStakeDice"
 
@@ -1334,12 +1619,20 @@ extension Api.InputMedia {
             writer.writeInt64(self.tonAmount)
             writer.writeBytes(self.clientSeed)
         }
+
+        public static func == (lhs: InputMediaStakeDice, rhs: InputMediaStakeDice) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.gameHash == rhs.gameHash else { return false }
+            guard lhs.tonAmount == rhs.tonAmount else { return false }
+            guard lhs.clientSeed == rhs.clientSeed else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `InputMessage`.
-    public indirect enum InputMessage: TLBoxedType {
+    public enum InputMessage: TLBoxedType {
         case inputMessageID(Api.InputMessage.InputMessageID)
         case inputMessageReplyTo(Api.InputMessage.InputMessageReplyTo)
         case inputMessagePinned(Api.InputMessage.InputMessagePinned)
@@ -1373,7 +1666,7 @@ extension Api {
 
 extension Api.InputMessage {
     /// `inputMessageID#a676a322 id:int = InputMessage;`
-    public struct InputMessageID: TLCombinator {
+    public final class InputMessageID: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xa676a322
         public static let tlName = "inputMessageID"
 
@@ -1390,12 +1683,18 @@ extension Api.InputMessage {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeInt32(self.id)
         }
+
+        public static func == (lhs: InputMessageID, rhs: InputMessageID) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.id == rhs.id else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputMessage {
     /// `inputMessageReplyTo#bad88395 id:int = InputMessage;`
-    public struct InputMessageReplyTo: TLCombinator {
+    public final class InputMessageReplyTo: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xbad88395
         public static let tlName = "inputMessageReplyTo"
 
@@ -1412,12 +1711,18 @@ extension Api.InputMessage {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeInt32(self.id)
         }
+
+        public static func == (lhs: InputMessageReplyTo, rhs: InputMessageReplyTo) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.id == rhs.id else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputMessage {
     /// `inputMessagePinned#86872538 = InputMessage;`
-    public struct InputMessagePinned: TLCombinator {
+    public final class InputMessagePinned: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x86872538
         public static let tlName = "inputMessagePinned"
 
@@ -1429,12 +1734,17 @@ extension Api.InputMessage {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: InputMessagePinned, rhs: InputMessagePinned) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.InputMessage {
     /// `inputMessageCallbackQuery#acfa1a7e id:int query_id:long = InputMessage;`
-    public struct InputMessageCallbackQuery: TLCombinator {
+    public final class InputMessageCallbackQuery: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xacfa1a7e
         public static let tlName = "inputMessageCallbackQuery"
 
@@ -1455,12 +1765,19 @@ extension Api.InputMessage {
             writer.writeInt32(self.id)
             writer.writeInt64(self.queryId)
         }
+
+        public static func == (lhs: InputMessageCallbackQuery, rhs: InputMessageCallbackQuery) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.queryId == rhs.queryId else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `InputMessageReadMetric`.
-    public indirect enum InputMessageReadMetric: TLBoxedType {
+    public enum InputMessageReadMetric: TLBoxedType {
         case inputMessageReadMetric(Api.InputMessageReadMetric.InputMessageReadMetric)
 
         public static let tlTypeName = "InputMessageReadMetric"
@@ -1485,7 +1802,7 @@ extension Api {
 
 extension Api.InputMessageReadMetric {
     /// `inputMessageReadMetric#402b4495 msg_id:int view_id:long time_in_view_ms:int active_time_in_view_ms:int height_to_viewport_ratio_permille:int seen_range_ratio_permille:int = InputMessageReadMetric;`
-    public struct InputMessageReadMetric: TLCombinator {
+    public final class InputMessageReadMetric: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x402b4495
         public static let tlName = "inputMessageReadMetric"
 
@@ -1522,12 +1839,23 @@ extension Api.InputMessageReadMetric {
             writer.writeInt32(self.heightToViewportRatioPermille)
             writer.writeInt32(self.seenRangeRatioPermille)
         }
+
+        public static func == (lhs: InputMessageReadMetric, rhs: InputMessageReadMetric) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.msgId == rhs.msgId else { return false }
+            guard lhs.viewId == rhs.viewId else { return false }
+            guard lhs.timeInViewMs == rhs.timeInViewMs else { return false }
+            guard lhs.activeTimeInViewMs == rhs.activeTimeInViewMs else { return false }
+            guard lhs.heightToViewportRatioPermille == rhs.heightToViewportRatioPermille else { return false }
+            guard lhs.seenRangeRatioPermille == rhs.seenRangeRatioPermille else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `InputNotifyPeer`.
-    public indirect enum InputNotifyPeer: TLBoxedType {
+    public enum InputNotifyPeer: TLBoxedType {
         case inputNotifyPeer(Api.InputNotifyPeer.InputNotifyPeer)
         case inputNotifyUsers(Api.InputNotifyPeer.InputNotifyUsers)
         case inputNotifyChats(Api.InputNotifyPeer.InputNotifyChats)
@@ -1567,7 +1895,7 @@ extension Api {
 
 extension Api.InputNotifyPeer {
     /// `inputNotifyPeer#b8bc5b0c peer:InputPeer = InputNotifyPeer;`
-    public struct InputNotifyPeer: TLCombinator {
+    public final class InputNotifyPeer: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xb8bc5b0c
         public static let tlName = "inputNotifyPeer"
 
@@ -1584,12 +1912,18 @@ extension Api.InputNotifyPeer {
         public func encodeBare(to writer: inout TLWriter) {
             self.peer.encode(to: &writer)
         }
+
+        public static func == (lhs: InputNotifyPeer, rhs: InputNotifyPeer) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.peer == rhs.peer else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputNotifyPeer {
     /// `inputNotifyUsers#193b4417 = InputNotifyPeer;`
-    public struct InputNotifyUsers: TLCombinator {
+    public final class InputNotifyUsers: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x193b4417
         public static let tlName = "inputNotifyUsers"
 
@@ -1601,12 +1935,17 @@ extension Api.InputNotifyPeer {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: InputNotifyUsers, rhs: InputNotifyUsers) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.InputNotifyPeer {
     /// `inputNotifyChats#4a95e84e = InputNotifyPeer;`
-    public struct InputNotifyChats: TLCombinator {
+    public final class InputNotifyChats: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x4a95e84e
         public static let tlName = "inputNotifyChats"
 
@@ -1618,12 +1957,17 @@ extension Api.InputNotifyPeer {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: InputNotifyChats, rhs: InputNotifyChats) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.InputNotifyPeer {
     /// `inputNotifyBroadcasts#b1db7c7e = InputNotifyPeer;`
-    public struct InputNotifyBroadcasts: TLCombinator {
+    public final class InputNotifyBroadcasts: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xb1db7c7e
         public static let tlName = "inputNotifyBroadcasts"
 
@@ -1635,12 +1979,17 @@ extension Api.InputNotifyPeer {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: InputNotifyBroadcasts, rhs: InputNotifyBroadcasts) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.InputNotifyPeer {
     /// `inputNotifyForumTopic#5c467992 peer:InputPeer top_msg_id:int = InputNotifyPeer;`
-    public struct InputNotifyForumTopic: TLCombinator {
+    public final class InputNotifyForumTopic: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x5c467992
         public static let tlName = "inputNotifyForumTopic"
 
@@ -1661,12 +2010,19 @@ extension Api.InputNotifyPeer {
             self.peer.encode(to: &writer)
             writer.writeInt32(self.topMsgId)
         }
+
+        public static func == (lhs: InputNotifyForumTopic, rhs: InputNotifyForumTopic) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.peer == rhs.peer else { return false }
+            guard lhs.topMsgId == rhs.topMsgId else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputNotifyPeer {
     /// `inputNotifyCommunity#27bb1adc community:InputChannel = InputNotifyPeer;`
-    public struct InputNotifyCommunity: TLCombinator {
+    public final class InputNotifyCommunity: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x27bb1adc
         public static let tlName = "inputNotifyCommunity"
 
@@ -1683,12 +2039,18 @@ extension Api.InputNotifyPeer {
         public func encodeBare(to writer: inout TLWriter) {
             self.community.encode(to: &writer)
         }
+
+        public static func == (lhs: InputNotifyCommunity, rhs: InputNotifyCommunity) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.community == rhs.community else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `InputPasskeyCredential`.
-    public indirect enum InputPasskeyCredential: TLBoxedType {
+    public enum InputPasskeyCredential: TLBoxedType {
         case inputPasskeyCredentialPublicKey(Api.InputPasskeyCredential.InputPasskeyCredentialPublicKey)
         case inputPasskeyCredentialFirebasePNV(Api.InputPasskeyCredential.InputPasskeyCredentialFirebasePNV)
 
@@ -1716,7 +2078,7 @@ extension Api {
 
 extension Api.InputPasskeyCredential {
     /// `inputPasskeyCredentialPublicKey#3c27b78f id:string raw_id:string response:InputPasskeyResponse = InputPasskeyCredential;`
-    public struct InputPasskeyCredentialPublicKey: TLCombinator {
+    public final class InputPasskeyCredentialPublicKey: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x3c27b78f
         public static let tlName = "inputPasskeyCredentialPublicKey"
 
@@ -1741,12 +2103,20 @@ extension Api.InputPasskeyCredential {
             writer.writeString(self.rawId)
             self.response.encode(to: &writer)
         }
+
+        public static func == (lhs: InputPasskeyCredentialPublicKey, rhs: InputPasskeyCredentialPublicKey) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.rawId == rhs.rawId else { return false }
+            guard lhs.response == rhs.response else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputPasskeyCredential {
     /// `inputPasskeyCredentialFirebasePNV#5b1ccb28 pnv_token:string = InputPasskeyCredential;`
-    public struct InputPasskeyCredentialFirebasePNV: TLCombinator {
+    public final class InputPasskeyCredentialFirebasePNV: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x5b1ccb28
         public static let tlName = "inputPasskeyCredentialFirebasePNV"
 
@@ -1763,12 +2133,18 @@ extension Api.InputPasskeyCredential {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeString(self.pnvToken)
         }
+
+        public static func == (lhs: InputPasskeyCredentialFirebasePNV, rhs: InputPasskeyCredentialFirebasePNV) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.pnvToken == rhs.pnvToken else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `InputPasskeyResponse`.
-    public indirect enum InputPasskeyResponse: TLBoxedType {
+    public enum InputPasskeyResponse: TLBoxedType {
         case inputPasskeyResponseRegister(Api.InputPasskeyResponse.InputPasskeyResponseRegister)
         case inputPasskeyResponseLogin(Api.InputPasskeyResponse.InputPasskeyResponseLogin)
 
@@ -1796,7 +2172,7 @@ extension Api {
 
 extension Api.InputPasskeyResponse {
     /// `inputPasskeyResponseRegister#3e63935c client_data:DataJSON attestation_data:bytes = InputPasskeyResponse;`
-    public struct InputPasskeyResponseRegister: TLCombinator {
+    public final class InputPasskeyResponseRegister: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x3e63935c
         public static let tlName = "inputPasskeyResponseRegister"
 
@@ -1817,12 +2193,19 @@ extension Api.InputPasskeyResponse {
             self.clientData.encode(to: &writer)
             writer.writeBytes(self.attestationData)
         }
+
+        public static func == (lhs: InputPasskeyResponseRegister, rhs: InputPasskeyResponseRegister) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.clientData == rhs.clientData else { return false }
+            guard lhs.attestationData == rhs.attestationData else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputPasskeyResponse {
     /// `inputPasskeyResponseLogin#c31fc14a client_data:DataJSON authenticator_data:bytes signature:bytes user_handle:string = InputPasskeyResponse;`
-    public struct InputPasskeyResponseLogin: TLCombinator {
+    public final class InputPasskeyResponseLogin: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xc31fc14a
         public static let tlName = "inputPasskeyResponseLogin"
 
@@ -1851,12 +2234,21 @@ extension Api.InputPasskeyResponse {
             writer.writeBytes(self.signature)
             writer.writeString(self.userHandle)
         }
+
+        public static func == (lhs: InputPasskeyResponseLogin, rhs: InputPasskeyResponseLogin) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.clientData == rhs.clientData else { return false }
+            guard lhs.authenticatorData == rhs.authenticatorData else { return false }
+            guard lhs.signature == rhs.signature else { return false }
+            guard lhs.userHandle == rhs.userHandle else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `InputPaymentCredentials`.
-    public indirect enum InputPaymentCredentials: TLBoxedType {
+    public enum InputPaymentCredentials: TLBoxedType {
         case inputPaymentCredentialsSaved(Api.InputPaymentCredentials.InputPaymentCredentialsSaved)
         case inputPaymentCredentials(Api.InputPaymentCredentials.InputPaymentCredentials)
         case inputPaymentCredentialsApplePay(Api.InputPaymentCredentials.InputPaymentCredentialsApplePay)
@@ -1890,7 +2282,7 @@ extension Api {
 
 extension Api.InputPaymentCredentials {
     /// `inputPaymentCredentialsSaved#c10eb2cf id:string tmp_password:bytes = InputPaymentCredentials;`
-    public struct InputPaymentCredentialsSaved: TLCombinator {
+    public final class InputPaymentCredentialsSaved: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xc10eb2cf
         public static let tlName = "inputPaymentCredentialsSaved"
 
@@ -1911,12 +2303,19 @@ extension Api.InputPaymentCredentials {
             writer.writeString(self.id)
             writer.writeBytes(self.tmpPassword)
         }
+
+        public static func == (lhs: InputPaymentCredentialsSaved, rhs: InputPaymentCredentialsSaved) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.tmpPassword == rhs.tmpPassword else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputPaymentCredentials {
     /// `inputPaymentCredentials#3417d728 flags:# save:flags.0?true data:DataJSON = InputPaymentCredentials;`
-    public struct InputPaymentCredentials: TLCombinator {
+    public final class InputPaymentCredentials: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x3417d728
         public static let tlName = "inputPaymentCredentials"
 
@@ -1940,12 +2339,19 @@ extension Api.InputPaymentCredentials {
             writer.writeUInt32(flags)
             self.data.encode(to: &writer)
         }
+
+        public static func == (lhs: InputPaymentCredentials, rhs: InputPaymentCredentials) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.save == rhs.save else { return false }
+            guard lhs.data == rhs.data else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputPaymentCredentials {
     /// `inputPaymentCredentialsApplePay#0aa1c39f payment_data:DataJSON = InputPaymentCredentials;`
-    public struct InputPaymentCredentialsApplePay: TLCombinator {
+    public final class InputPaymentCredentialsApplePay: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x0aa1c39f
         public static let tlName = "inputPaymentCredentialsApplePay"
 
@@ -1962,12 +2368,18 @@ extension Api.InputPaymentCredentials {
         public func encodeBare(to writer: inout TLWriter) {
             self.paymentData.encode(to: &writer)
         }
+
+        public static func == (lhs: InputPaymentCredentialsApplePay, rhs: InputPaymentCredentialsApplePay) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.paymentData == rhs.paymentData else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputPaymentCredentials {
     /// `inputPaymentCredentialsGooglePay#8ac32801 payment_token:DataJSON = InputPaymentCredentials;`
-    public struct InputPaymentCredentialsGooglePay: TLCombinator {
+    public final class InputPaymentCredentialsGooglePay: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x8ac32801
         public static let tlName = "inputPaymentCredentialsGooglePay"
 
@@ -1984,12 +2396,18 @@ extension Api.InputPaymentCredentials {
         public func encodeBare(to writer: inout TLWriter) {
             self.paymentToken.encode(to: &writer)
         }
+
+        public static func == (lhs: InputPaymentCredentialsGooglePay, rhs: InputPaymentCredentialsGooglePay) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.paymentToken == rhs.paymentToken else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `InputPeer`.
-    public indirect enum InputPeer: TLBoxedType {
+    public enum InputPeer: TLBoxedType {
         case inputPeerEmpty(Api.InputPeer.InputPeerEmpty)
         case inputPeerSelf(Api.InputPeer.InputPeerSelf)
         case inputPeerChat(Api.InputPeer.InputPeerChat)
@@ -2032,7 +2450,7 @@ extension Api {
 
 extension Api.InputPeer {
     /// `inputPeerEmpty#7f3b18ea = InputPeer;`
-    public struct InputPeerEmpty: TLCombinator {
+    public final class InputPeerEmpty: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x7f3b18ea
         public static let tlName = "inputPeerEmpty"
 
@@ -2044,12 +2462,17 @@ extension Api.InputPeer {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: InputPeerEmpty, rhs: InputPeerEmpty) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.InputPeer {
     /// `inputPeerSelf#7da07ec9 = InputPeer;`
-    public struct InputPeerSelf: TLCombinator {
+    public final class InputPeerSelf: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x7da07ec9
         public static let tlName = "inputPeerSelf"
 
@@ -2061,12 +2484,17 @@ extension Api.InputPeer {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: InputPeerSelf, rhs: InputPeerSelf) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.InputPeer {
     /// `inputPeerChat#35a95cb9 chat_id:long = InputPeer;`
-    public struct InputPeerChat: TLCombinator {
+    public final class InputPeerChat: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x35a95cb9
         public static let tlName = "inputPeerChat"
 
@@ -2083,12 +2511,18 @@ extension Api.InputPeer {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeInt64(self.chatId)
         }
+
+        public static func == (lhs: InputPeerChat, rhs: InputPeerChat) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.chatId == rhs.chatId else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputPeer {
     /// `inputPeerUser#dde8a54c user_id:long access_hash:long = InputPeer;`
-    public struct InputPeerUser: TLCombinator {
+    public final class InputPeerUser: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xdde8a54c
         public static let tlName = "inputPeerUser"
 
@@ -2109,12 +2543,19 @@ extension Api.InputPeer {
             writer.writeInt64(self.userId)
             writer.writeInt64(self.accessHash)
         }
+
+        public static func == (lhs: InputPeerUser, rhs: InputPeerUser) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.userId == rhs.userId else { return false }
+            guard lhs.accessHash == rhs.accessHash else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputPeer {
     /// `inputPeerChannel#27bcbbfc channel_id:long access_hash:long = InputPeer;`
-    public struct InputPeerChannel: TLCombinator {
+    public final class InputPeerChannel: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x27bcbbfc
         public static let tlName = "inputPeerChannel"
 
@@ -2135,12 +2576,19 @@ extension Api.InputPeer {
             writer.writeInt64(self.channelId)
             writer.writeInt64(self.accessHash)
         }
+
+        public static func == (lhs: InputPeerChannel, rhs: InputPeerChannel) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.channelId == rhs.channelId else { return false }
+            guard lhs.accessHash == rhs.accessHash else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputPeer {
     /// `inputPeerUserFromMessage#a87b0a1c peer:InputPeer msg_id:int user_id:long = InputPeer;`
-    public struct InputPeerUserFromMessage: TLCombinator {
+    public final class InputPeerUserFromMessage: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xa87b0a1c
         public static let tlName = "inputPeerUserFromMessage"
 
@@ -2165,12 +2613,20 @@ extension Api.InputPeer {
             writer.writeInt32(self.msgId)
             writer.writeInt64(self.userId)
         }
+
+        public static func == (lhs: InputPeerUserFromMessage, rhs: InputPeerUserFromMessage) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.peer == rhs.peer else { return false }
+            guard lhs.msgId == rhs.msgId else { return false }
+            guard lhs.userId == rhs.userId else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputPeer {
     /// `inputPeerChannelFromMessage#bd2a0840 peer:InputPeer msg_id:int channel_id:long = InputPeer;`
-    public struct InputPeerChannelFromMessage: TLCombinator {
+    public final class InputPeerChannelFromMessage: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xbd2a0840
         public static let tlName = "inputPeerChannelFromMessage"
 
@@ -2194,6 +2650,14 @@ extension Api.InputPeer {
             self.peer.encode(to: &writer)
             writer.writeInt32(self.msgId)
             writer.writeInt64(self.channelId)
+        }
+
+        public static func == (lhs: InputPeerChannelFromMessage, rhs: InputPeerChannelFromMessage) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.peer == rhs.peer else { return false }
+            guard lhs.msgId == rhs.msgId else { return false }
+            guard lhs.channelId == rhs.channelId else { return false }
+            return true
         }
     }
 }

@@ -5,7 +5,7 @@ import TL
 
 extension Api {
     /// TL type `InputPeerNotifySettings`.
-    public indirect enum InputPeerNotifySettings: TLBoxedType {
+    public enum InputPeerNotifySettings: TLBoxedType {
         case inputPeerNotifySettings(Api.InputPeerNotifySettings.InputPeerNotifySettings)
 
         public static let tlTypeName = "InputPeerNotifySettings"
@@ -30,7 +30,7 @@ extension Api {
 
 extension Api.InputPeerNotifySettings {
     /// `inputPeerNotifySettings#cacb6ae2 flags:# show_previews:flags.0?Bool silent:flags.1?Bool mute_until:flags.2?int sound:flags.3?NotificationSound stories_muted:flags.6?Bool stories_hide_sender:flags.7?Bool stories_sound:flags.8?NotificationSound = InputPeerNotifySettings;`
-    public struct InputPeerNotifySettings: TLCombinator {
+    public final class InputPeerNotifySettings: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xcacb6ae2
         public static let tlName = "inputPeerNotifySettings"
 
@@ -81,12 +81,24 @@ extension Api.InputPeerNotifySettings {
             if let value = self.storiesHideSender { writer.writeBool(value) }
             if let value = self.storiesSound { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: InputPeerNotifySettings, rhs: InputPeerNotifySettings) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.showPreviews == rhs.showPreviews else { return false }
+            guard lhs.silent == rhs.silent else { return false }
+            guard lhs.muteUntil == rhs.muteUntil else { return false }
+            guard lhs.sound == rhs.sound else { return false }
+            guard lhs.storiesMuted == rhs.storiesMuted else { return false }
+            guard lhs.storiesHideSender == rhs.storiesHideSender else { return false }
+            guard lhs.storiesSound == rhs.storiesSound else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `InputPhoneCall`.
-    public indirect enum InputPhoneCall: TLBoxedType {
+    public enum InputPhoneCall: TLBoxedType {
         case inputPhoneCall(Api.InputPhoneCall.InputPhoneCall)
 
         public static let tlTypeName = "InputPhoneCall"
@@ -111,7 +123,7 @@ extension Api {
 
 extension Api.InputPhoneCall {
     /// `inputPhoneCall#1e36fded id:long access_hash:long = InputPhoneCall;`
-    public struct InputPhoneCall: TLCombinator {
+    public final class InputPhoneCall: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x1e36fded
         public static let tlName = "inputPhoneCall"
 
@@ -132,12 +144,19 @@ extension Api.InputPhoneCall {
             writer.writeInt64(self.id)
             writer.writeInt64(self.accessHash)
         }
+
+        public static func == (lhs: InputPhoneCall, rhs: InputPhoneCall) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.accessHash == rhs.accessHash else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `InputPhoto`.
-    public indirect enum InputPhoto: TLBoxedType {
+    public enum InputPhoto: TLBoxedType {
         case inputPhotoEmpty(Api.InputPhoto.InputPhotoEmpty)
         case inputPhoto(Api.InputPhoto.InputPhoto)
 
@@ -165,7 +184,7 @@ extension Api {
 
 extension Api.InputPhoto {
     /// `inputPhotoEmpty#1cd7bf0d = InputPhoto;`
-    public struct InputPhotoEmpty: TLCombinator {
+    public final class InputPhotoEmpty: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x1cd7bf0d
         public static let tlName = "inputPhotoEmpty"
 
@@ -177,12 +196,17 @@ extension Api.InputPhoto {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: InputPhotoEmpty, rhs: InputPhotoEmpty) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.InputPhoto {
     /// `inputPhoto#3bb3b94a id:long access_hash:long file_reference:bytes = InputPhoto;`
-    public struct InputPhoto: TLCombinator {
+    public final class InputPhoto: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x3bb3b94a
         public static let tlName = "inputPhoto"
 
@@ -207,12 +231,20 @@ extension Api.InputPhoto {
             writer.writeInt64(self.accessHash)
             writer.writeBytes(self.fileReference)
         }
+
+        public static func == (lhs: InputPhoto, rhs: InputPhoto) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.accessHash == rhs.accessHash else { return false }
+            guard lhs.fileReference == rhs.fileReference else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `InputPrivacyKey`.
-    public indirect enum InputPrivacyKey: TLBoxedType {
+    public enum InputPrivacyKey: TLBoxedType {
         case inputPrivacyKeyStatusTimestamp(Api.InputPrivacyKey.InputPrivacyKeyStatusTimestamp)
         case inputPrivacyKeyChatInvite(Api.InputPrivacyKey.InputPrivacyKeyChatInvite)
         case inputPrivacyKeyPhoneCall(Api.InputPrivacyKey.InputPrivacyKeyPhoneCall)
@@ -276,7 +308,7 @@ extension Api {
 
 extension Api.InputPrivacyKey {
     /// `inputPrivacyKeyStatusTimestamp#4f96cb18 = InputPrivacyKey;`
-    public struct InputPrivacyKeyStatusTimestamp: TLCombinator {
+    public final class InputPrivacyKeyStatusTimestamp: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x4f96cb18
         public static let tlName = "inputPrivacyKeyStatusTimestamp"
 
@@ -288,12 +320,17 @@ extension Api.InputPrivacyKey {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: InputPrivacyKeyStatusTimestamp, rhs: InputPrivacyKeyStatusTimestamp) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.InputPrivacyKey {
     /// `inputPrivacyKeyChatInvite#bdfb0426 = InputPrivacyKey;`
-    public struct InputPrivacyKeyChatInvite: TLCombinator {
+    public final class InputPrivacyKeyChatInvite: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xbdfb0426
         public static let tlName = "inputPrivacyKeyChatInvite"
 
@@ -305,12 +342,17 @@ extension Api.InputPrivacyKey {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: InputPrivacyKeyChatInvite, rhs: InputPrivacyKeyChatInvite) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.InputPrivacyKey {
     /// `inputPrivacyKeyPhoneCall#fabadc5f = InputPrivacyKey;`
-    public struct InputPrivacyKeyPhoneCall: TLCombinator {
+    public final class InputPrivacyKeyPhoneCall: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xfabadc5f
         public static let tlName = "inputPrivacyKeyPhoneCall"
 
@@ -322,12 +364,17 @@ extension Api.InputPrivacyKey {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: InputPrivacyKeyPhoneCall, rhs: InputPrivacyKeyPhoneCall) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.InputPrivacyKey {
     /// `inputPrivacyKeyPhoneP2P#db9e70d2 = InputPrivacyKey;`
-    public struct InputPrivacyKeyPhoneP2P: TLCombinator {
+    public final class InputPrivacyKeyPhoneP2P: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xdb9e70d2
         public static let tlName = "inputPrivacyKeyPhoneP2P"
 
@@ -339,12 +386,17 @@ extension Api.InputPrivacyKey {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: InputPrivacyKeyPhoneP2P, rhs: InputPrivacyKeyPhoneP2P) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.InputPrivacyKey {
     /// `inputPrivacyKeyForwards#a4dd4c08 = InputPrivacyKey;`
-    public struct InputPrivacyKeyForwards: TLCombinator {
+    public final class InputPrivacyKeyForwards: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xa4dd4c08
         public static let tlName = "inputPrivacyKeyForwards"
 
@@ -356,12 +408,17 @@ extension Api.InputPrivacyKey {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: InputPrivacyKeyForwards, rhs: InputPrivacyKeyForwards) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.InputPrivacyKey {
     /// `inputPrivacyKeyProfilePhoto#5719bacc = InputPrivacyKey;`
-    public struct InputPrivacyKeyProfilePhoto: TLCombinator {
+    public final class InputPrivacyKeyProfilePhoto: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x5719bacc
         public static let tlName = "inputPrivacyKeyProfilePhoto"
 
@@ -373,12 +430,17 @@ extension Api.InputPrivacyKey {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: InputPrivacyKeyProfilePhoto, rhs: InputPrivacyKeyProfilePhoto) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.InputPrivacyKey {
     /// `inputPrivacyKeyPhoneNumber#0352dafa = InputPrivacyKey;`
-    public struct InputPrivacyKeyPhoneNumber: TLCombinator {
+    public final class InputPrivacyKeyPhoneNumber: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x0352dafa
         public static let tlName = "inputPrivacyKeyPhoneNumber"
 
@@ -390,12 +452,17 @@ extension Api.InputPrivacyKey {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: InputPrivacyKeyPhoneNumber, rhs: InputPrivacyKeyPhoneNumber) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.InputPrivacyKey {
     /// `inputPrivacyKeyAddedByPhone#d1219bdd = InputPrivacyKey;`
-    public struct InputPrivacyKeyAddedByPhone: TLCombinator {
+    public final class InputPrivacyKeyAddedByPhone: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xd1219bdd
         public static let tlName = "inputPrivacyKeyAddedByPhone"
 
@@ -407,12 +474,17 @@ extension Api.InputPrivacyKey {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: InputPrivacyKeyAddedByPhone, rhs: InputPrivacyKeyAddedByPhone) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.InputPrivacyKey {
     /// `inputPrivacyKeyVoiceMessages#aee69d68 = InputPrivacyKey;`
-    public struct InputPrivacyKeyVoiceMessages: TLCombinator {
+    public final class InputPrivacyKeyVoiceMessages: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xaee69d68
         public static let tlName = "inputPrivacyKeyVoiceMessages"
 
@@ -424,12 +496,17 @@ extension Api.InputPrivacyKey {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: InputPrivacyKeyVoiceMessages, rhs: InputPrivacyKeyVoiceMessages) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.InputPrivacyKey {
     /// `inputPrivacyKeyAbout#3823cc40 = InputPrivacyKey;`
-    public struct InputPrivacyKeyAbout: TLCombinator {
+    public final class InputPrivacyKeyAbout: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x3823cc40
         public static let tlName = "inputPrivacyKeyAbout"
 
@@ -441,12 +518,17 @@ extension Api.InputPrivacyKey {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: InputPrivacyKeyAbout, rhs: InputPrivacyKeyAbout) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.InputPrivacyKey {
     /// `inputPrivacyKeyBirthday#d65a11cc = InputPrivacyKey;`
-    public struct InputPrivacyKeyBirthday: TLCombinator {
+    public final class InputPrivacyKeyBirthday: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xd65a11cc
         public static let tlName = "inputPrivacyKeyBirthday"
 
@@ -458,12 +540,17 @@ extension Api.InputPrivacyKey {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: InputPrivacyKeyBirthday, rhs: InputPrivacyKeyBirthday) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.InputPrivacyKey {
     /// `inputPrivacyKeyStarGiftsAutoSave#e1732341 = InputPrivacyKey;`
-    public struct InputPrivacyKeyStarGiftsAutoSave: TLCombinator {
+    public final class InputPrivacyKeyStarGiftsAutoSave: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xe1732341
         public static let tlName = "inputPrivacyKeyStarGiftsAutoSave"
 
@@ -475,12 +562,17 @@ extension Api.InputPrivacyKey {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: InputPrivacyKeyStarGiftsAutoSave, rhs: InputPrivacyKeyStarGiftsAutoSave) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.InputPrivacyKey {
     /// `inputPrivacyKeyNoPaidMessages#bdc597b4 = InputPrivacyKey;`
-    public struct InputPrivacyKeyNoPaidMessages: TLCombinator {
+    public final class InputPrivacyKeyNoPaidMessages: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xbdc597b4
         public static let tlName = "inputPrivacyKeyNoPaidMessages"
 
@@ -492,12 +584,17 @@ extension Api.InputPrivacyKey {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: InputPrivacyKeyNoPaidMessages, rhs: InputPrivacyKeyNoPaidMessages) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.InputPrivacyKey {
     /// `inputPrivacyKeySavedMusic#4dbe9226 = InputPrivacyKey;`
-    public struct InputPrivacyKeySavedMusic: TLCombinator {
+    public final class InputPrivacyKeySavedMusic: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x4dbe9226
         public static let tlName = "inputPrivacyKeySavedMusic"
 
@@ -509,12 +606,17 @@ extension Api.InputPrivacyKey {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: InputPrivacyKeySavedMusic, rhs: InputPrivacyKeySavedMusic) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `InputPrivacyRule`.
-    public indirect enum InputPrivacyRule: TLBoxedType {
+    public enum InputPrivacyRule: TLBoxedType {
         case inputPrivacyValueAllowContacts(Api.InputPrivacyRule.InputPrivacyValueAllowContacts)
         case inputPrivacyValueAllowAll(Api.InputPrivacyRule.InputPrivacyValueAllowAll)
         case inputPrivacyValueAllowUsers(Api.InputPrivacyRule.InputPrivacyValueAllowUsers)
@@ -572,7 +674,7 @@ extension Api {
 
 extension Api.InputPrivacyRule {
     /// `inputPrivacyValueAllowContacts#0d09e07b = InputPrivacyRule;`
-    public struct InputPrivacyValueAllowContacts: TLCombinator {
+    public final class InputPrivacyValueAllowContacts: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x0d09e07b
         public static let tlName = "inputPrivacyValueAllowContacts"
 
@@ -584,12 +686,17 @@ extension Api.InputPrivacyRule {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: InputPrivacyValueAllowContacts, rhs: InputPrivacyValueAllowContacts) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.InputPrivacyRule {
     /// `inputPrivacyValueAllowAll#184b35ce = InputPrivacyRule;`
-    public struct InputPrivacyValueAllowAll: TLCombinator {
+    public final class InputPrivacyValueAllowAll: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x184b35ce
         public static let tlName = "inputPrivacyValueAllowAll"
 
@@ -601,12 +708,17 @@ extension Api.InputPrivacyRule {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: InputPrivacyValueAllowAll, rhs: InputPrivacyValueAllowAll) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.InputPrivacyRule {
     /// `inputPrivacyValueAllowUsers#131cc67f users:Vector<InputUser> = InputPrivacyRule;`
-    public struct InputPrivacyValueAllowUsers: TLCombinator {
+    public final class InputPrivacyValueAllowUsers: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x131cc67f
         public static let tlName = "inputPrivacyValueAllowUsers"
 
@@ -623,12 +735,18 @@ extension Api.InputPrivacyRule {
         public func encodeBare(to writer: inout TLWriter) {
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: InputPrivacyValueAllowUsers, rhs: InputPrivacyValueAllowUsers) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputPrivacyRule {
     /// `inputPrivacyValueDisallowContacts#0ba52007 = InputPrivacyRule;`
-    public struct InputPrivacyValueDisallowContacts: TLCombinator {
+    public final class InputPrivacyValueDisallowContacts: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x0ba52007
         public static let tlName = "inputPrivacyValueDisallowContacts"
 
@@ -640,12 +758,17 @@ extension Api.InputPrivacyRule {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: InputPrivacyValueDisallowContacts, rhs: InputPrivacyValueDisallowContacts) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.InputPrivacyRule {
     /// `inputPrivacyValueDisallowAll#d66b66c9 = InputPrivacyRule;`
-    public struct InputPrivacyValueDisallowAll: TLCombinator {
+    public final class InputPrivacyValueDisallowAll: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xd66b66c9
         public static let tlName = "inputPrivacyValueDisallowAll"
 
@@ -657,12 +780,17 @@ extension Api.InputPrivacyRule {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: InputPrivacyValueDisallowAll, rhs: InputPrivacyValueDisallowAll) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.InputPrivacyRule {
     /// `inputPrivacyValueDisallowUsers#90110467 users:Vector<InputUser> = InputPrivacyRule;`
-    public struct InputPrivacyValueDisallowUsers: TLCombinator {
+    public final class InputPrivacyValueDisallowUsers: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x90110467
         public static let tlName = "inputPrivacyValueDisallowUsers"
 
@@ -679,12 +807,18 @@ extension Api.InputPrivacyRule {
         public func encodeBare(to writer: inout TLWriter) {
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: InputPrivacyValueDisallowUsers, rhs: InputPrivacyValueDisallowUsers) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputPrivacyRule {
     /// `inputPrivacyValueAllowChatParticipants#840649cf chats:Vector<long> = InputPrivacyRule;`
-    public struct InputPrivacyValueAllowChatParticipants: TLCombinator {
+    public final class InputPrivacyValueAllowChatParticipants: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x840649cf
         public static let tlName = "inputPrivacyValueAllowChatParticipants"
 
@@ -701,12 +835,18 @@ extension Api.InputPrivacyRule {
         public func encodeBare(to writer: inout TLWriter) {
             self.chats.encode(to: &writer)
         }
+
+        public static func == (lhs: InputPrivacyValueAllowChatParticipants, rhs: InputPrivacyValueAllowChatParticipants) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.chats == rhs.chats else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputPrivacyRule {
     /// `inputPrivacyValueDisallowChatParticipants#e94f0f86 chats:Vector<long> = InputPrivacyRule;`
-    public struct InputPrivacyValueDisallowChatParticipants: TLCombinator {
+    public final class InputPrivacyValueDisallowChatParticipants: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xe94f0f86
         public static let tlName = "inputPrivacyValueDisallowChatParticipants"
 
@@ -723,12 +863,18 @@ extension Api.InputPrivacyRule {
         public func encodeBare(to writer: inout TLWriter) {
             self.chats.encode(to: &writer)
         }
+
+        public static func == (lhs: InputPrivacyValueDisallowChatParticipants, rhs: InputPrivacyValueDisallowChatParticipants) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.chats == rhs.chats else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputPrivacyRule {
     /// `inputPrivacyValueAllowCloseFriends#2f453e49 = InputPrivacyRule;`
-    public struct InputPrivacyValueAllowCloseFriends: TLCombinator {
+    public final class InputPrivacyValueAllowCloseFriends: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x2f453e49
         public static let tlName = "inputPrivacyValueAllowCloseFriends"
 
@@ -740,12 +886,17 @@ extension Api.InputPrivacyRule {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: InputPrivacyValueAllowCloseFriends, rhs: InputPrivacyValueAllowCloseFriends) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.InputPrivacyRule {
     /// `inputPrivacyValueAllowPremium#77cdc9f1 = InputPrivacyRule;`
-    public struct InputPrivacyValueAllowPremium: TLCombinator {
+    public final class InputPrivacyValueAllowPremium: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x77cdc9f1
         public static let tlName = "inputPrivacyValueAllowPremium"
 
@@ -757,12 +908,17 @@ extension Api.InputPrivacyRule {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: InputPrivacyValueAllowPremium, rhs: InputPrivacyValueAllowPremium) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.InputPrivacyRule {
     /// `inputPrivacyValueAllowBots#5a4fcce5 = InputPrivacyRule;`
-    public struct InputPrivacyValueAllowBots: TLCombinator {
+    public final class InputPrivacyValueAllowBots: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x5a4fcce5
         public static let tlName = "inputPrivacyValueAllowBots"
 
@@ -774,12 +930,17 @@ extension Api.InputPrivacyRule {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: InputPrivacyValueAllowBots, rhs: InputPrivacyValueAllowBots) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.InputPrivacyRule {
     /// `inputPrivacyValueDisallowBots#c4e57915 = InputPrivacyRule;`
-    public struct InputPrivacyValueDisallowBots: TLCombinator {
+    public final class InputPrivacyValueDisallowBots: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xc4e57915
         public static let tlName = "inputPrivacyValueDisallowBots"
 
@@ -791,12 +952,17 @@ extension Api.InputPrivacyRule {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: InputPrivacyValueDisallowBots, rhs: InputPrivacyValueDisallowBots) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `InputQuickReplyShortcut`.
-    public indirect enum InputQuickReplyShortcut: TLBoxedType {
+    public enum InputQuickReplyShortcut: TLBoxedType {
         case inputQuickReplyShortcut(Api.InputQuickReplyShortcut.InputQuickReplyShortcut)
         case inputQuickReplyShortcutId(Api.InputQuickReplyShortcut.InputQuickReplyShortcutId)
 
@@ -824,7 +990,7 @@ extension Api {
 
 extension Api.InputQuickReplyShortcut {
     /// `inputQuickReplyShortcut#24596d41 shortcut:string = InputQuickReplyShortcut;`
-    public struct InputQuickReplyShortcut: TLCombinator {
+    public final class InputQuickReplyShortcut: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x24596d41
         public static let tlName = "inputQuickReplyShortcut"
 
@@ -841,12 +1007,18 @@ extension Api.InputQuickReplyShortcut {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeString(self.shortcut)
         }
+
+        public static func == (lhs: InputQuickReplyShortcut, rhs: InputQuickReplyShortcut) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.shortcut == rhs.shortcut else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputQuickReplyShortcut {
     /// `inputQuickReplyShortcutId#01190cf1 shortcut_id:int = InputQuickReplyShortcut;`
-    public struct InputQuickReplyShortcutId: TLCombinator {
+    public final class InputQuickReplyShortcutId: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x01190cf1
         public static let tlName = "inputQuickReplyShortcutId"
 
@@ -863,12 +1035,18 @@ extension Api.InputQuickReplyShortcut {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeInt32(self.shortcutId)
         }
+
+        public static func == (lhs: InputQuickReplyShortcutId, rhs: InputQuickReplyShortcutId) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.shortcutId == rhs.shortcutId else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `InputReplyTo`.
-    public indirect enum InputReplyTo: TLBoxedType {
+    public enum InputReplyTo: TLBoxedType {
         case inputReplyToMessage(Api.InputReplyTo.InputReplyToMessage)
         case inputReplyToStory(Api.InputReplyTo.InputReplyToStory)
         case inputReplyToMonoForum(Api.InputReplyTo.InputReplyToMonoForum)
@@ -902,7 +1080,7 @@ extension Api {
 
 extension Api.InputReplyTo {
     /// `inputReplyToMessage#3bd4b7c2 flags:# reply_to_msg_id:int top_msg_id:flags.0?int reply_to_peer_id:flags.1?InputPeer quote_text:flags.2?string quote_entities:flags.3?Vector<MessageEntity> quote_offset:flags.4?int monoforum_peer_id:flags.5?InputPeer todo_item_id:flags.6?int poll_option:flags.7?bytes = InputReplyTo;`
-    public struct InputReplyToMessage: TLCombinator {
+    public final class InputReplyToMessage: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x3bd4b7c2
         public static let tlName = "inputReplyToMessage"
 
@@ -962,12 +1140,26 @@ extension Api.InputReplyTo {
             if let value = self.todoItemId { writer.writeInt32(value) }
             if let value = self.pollOption { writer.writeBytes(value) }
         }
+
+        public static func == (lhs: InputReplyToMessage, rhs: InputReplyToMessage) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.replyToMsgId == rhs.replyToMsgId else { return false }
+            guard lhs.topMsgId == rhs.topMsgId else { return false }
+            guard lhs.replyToPeerId == rhs.replyToPeerId else { return false }
+            guard lhs.quoteText == rhs.quoteText else { return false }
+            guard lhs.quoteEntities == rhs.quoteEntities else { return false }
+            guard lhs.quoteOffset == rhs.quoteOffset else { return false }
+            guard lhs.monoforumPeerId == rhs.monoforumPeerId else { return false }
+            guard lhs.todoItemId == rhs.todoItemId else { return false }
+            guard lhs.pollOption == rhs.pollOption else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputReplyTo {
     /// `inputReplyToStory#5881323a peer:InputPeer story_id:int = InputReplyTo;`
-    public struct InputReplyToStory: TLCombinator {
+    public final class InputReplyToStory: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x5881323a
         public static let tlName = "inputReplyToStory"
 
@@ -988,12 +1180,19 @@ extension Api.InputReplyTo {
             self.peer.encode(to: &writer)
             writer.writeInt32(self.storyId)
         }
+
+        public static func == (lhs: InputReplyToStory, rhs: InputReplyToStory) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.peer == rhs.peer else { return false }
+            guard lhs.storyId == rhs.storyId else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputReplyTo {
     /// `inputReplyToMonoForum#69d66c45 monoforum_peer_id:InputPeer = InputReplyTo;`
-    public struct InputReplyToMonoForum: TLCombinator {
+    public final class InputReplyToMonoForum: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x69d66c45
         public static let tlName = "inputReplyToMonoForum"
 
@@ -1010,12 +1209,18 @@ extension Api.InputReplyTo {
         public func encodeBare(to writer: inout TLWriter) {
             self.monoforumPeerId.encode(to: &writer)
         }
+
+        public static func == (lhs: InputReplyToMonoForum, rhs: InputReplyToMonoForum) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.monoforumPeerId == rhs.monoforumPeerId else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputReplyTo {
     /// `inputReplyToEphemeralMessage#4119b95e id:int = InputReplyTo;`
-    public struct InputReplyToEphemeralMessage: TLCombinator {
+    public final class InputReplyToEphemeralMessage: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x4119b95e
         public static let tlName = "inputReplyToEphemeralMessage"
 
@@ -1032,12 +1237,18 @@ extension Api.InputReplyTo {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeInt32(self.id)
         }
+
+        public static func == (lhs: InputReplyToEphemeralMessage, rhs: InputReplyToEphemeralMessage) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.id == rhs.id else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `InputRichFile`.
-    public indirect enum InputRichFile: TLBoxedType {
+    public enum InputRichFile: TLBoxedType {
         case inputRichFilePhoto(Api.InputRichFile.InputRichFilePhoto)
         case inputRichFileDocument(Api.InputRichFile.InputRichFileDocument)
 
@@ -1065,7 +1276,7 @@ extension Api {
 
 extension Api.InputRichFile {
     /// `inputRichFilePhoto#9b00622b id:string photo:InputPhoto = InputRichFile;`
-    public struct InputRichFilePhoto: TLCombinator {
+    public final class InputRichFilePhoto: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x9b00622b
         public static let tlName = "inputRichFilePhoto"
 
@@ -1086,12 +1297,19 @@ extension Api.InputRichFile {
             writer.writeString(self.id)
             self.photo.encode(to: &writer)
         }
+
+        public static func == (lhs: InputRichFilePhoto, rhs: InputRichFilePhoto) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.photo == rhs.photo else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputRichFile {
     /// `inputRichFileDocument#83281dbd id:string document:InputDocument = InputRichFile;`
-    public struct InputRichFileDocument: TLCombinator {
+    public final class InputRichFileDocument: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x83281dbd
         public static let tlName = "inputRichFileDocument"
 
@@ -1112,12 +1330,19 @@ extension Api.InputRichFile {
             writer.writeString(self.id)
             self.document.encode(to: &writer)
         }
+
+        public static func == (lhs: InputRichFileDocument, rhs: InputRichFileDocument) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.document == rhs.document else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `InputRichMessage`.
-    public indirect enum InputRichMessage: TLBoxedType {
+    public enum InputRichMessage: TLBoxedType {
         case inputRichMessage(Api.InputRichMessage.InputRichMessage)
         case inputRichMessageHTML(Api.InputRichMessage.InputRichMessageHTML)
         case inputRichMessageMarkdown(Api.InputRichMessage.InputRichMessageMarkdown)
@@ -1148,7 +1373,7 @@ extension Api {
 
 extension Api.InputRichMessage {
     /// `inputRichMessage#e4c449fc flags:# rtl:flags.0?true noautolink:flags.1?true blocks:Vector<PageBlock> photos:flags.2?Vector<InputPhoto> documents:flags.3?Vector<InputDocument> users:flags.4?Vector<InputUser> = InputRichMessage;`
-    public struct InputRichMessage: TLCombinator {
+    public final class InputRichMessage: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xe4c449fc
         public static let tlName = "inputRichMessage"
 
@@ -1191,12 +1416,23 @@ extension Api.InputRichMessage {
             if let value = self.documents { value.encode(to: &writer) }
             if let value = self.users { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: InputRichMessage, rhs: InputRichMessage) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.rtl == rhs.rtl else { return false }
+            guard lhs.noautolink == rhs.noautolink else { return false }
+            guard lhs.blocks == rhs.blocks else { return false }
+            guard lhs.photos == rhs.photos else { return false }
+            guard lhs.documents == rhs.documents else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputRichMessage {
     /// `inputRichMessageHTML#dacb836a flags:# rtl:flags.0?true noautolink:flags.1?true html:string files:flags.2?Vector<InputRichFile> = InputRichMessage;`
-    public struct InputRichMessageHTML: TLCombinator {
+    public final class InputRichMessageHTML: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xdacb836a
         public static let tlName = "inputRichMessageHTML"
 
@@ -1229,12 +1465,21 @@ extension Api.InputRichMessage {
             writer.writeString(self.html)
             if let value = self.files { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: InputRichMessageHTML, rhs: InputRichMessageHTML) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.rtl == rhs.rtl else { return false }
+            guard lhs.noautolink == rhs.noautolink else { return false }
+            guard lhs.html == rhs.html else { return false }
+            guard lhs.files == rhs.files else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputRichMessage {
     /// `inputRichMessageMarkdown#004b572c flags:# rtl:flags.0?true noautolink:flags.1?true markdown:string files:flags.2?Vector<InputRichFile> = InputRichMessage;`
-    public struct InputRichMessageMarkdown: TLCombinator {
+    public final class InputRichMessageMarkdown: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x004b572c
         public static let tlName = "inputRichMessageMarkdown"
 
@@ -1267,12 +1512,21 @@ extension Api.InputRichMessage {
             writer.writeString(self.markdown)
             if let value = self.files { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: InputRichMessageMarkdown, rhs: InputRichMessageMarkdown) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.rtl == rhs.rtl else { return false }
+            guard lhs.noautolink == rhs.noautolink else { return false }
+            guard lhs.markdown == rhs.markdown else { return false }
+            guard lhs.files == rhs.files else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `InputSavedStarGift`.
-    public indirect enum InputSavedStarGift: TLBoxedType {
+    public enum InputSavedStarGift: TLBoxedType {
         case inputSavedStarGiftUser(Api.InputSavedStarGift.InputSavedStarGiftUser)
         case inputSavedStarGiftChat(Api.InputSavedStarGift.InputSavedStarGiftChat)
         case inputSavedStarGiftSlug(Api.InputSavedStarGift.InputSavedStarGiftSlug)
@@ -1303,7 +1557,7 @@ extension Api {
 
 extension Api.InputSavedStarGift {
     /// `inputSavedStarGiftUser#69279795 msg_id:int = InputSavedStarGift;`
-    public struct InputSavedStarGiftUser: TLCombinator {
+    public final class InputSavedStarGiftUser: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x69279795
         public static let tlName = "inputSavedStarGiftUser"
 
@@ -1320,12 +1574,18 @@ extension Api.InputSavedStarGift {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeInt32(self.msgId)
         }
+
+        public static func == (lhs: InputSavedStarGiftUser, rhs: InputSavedStarGiftUser) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.msgId == rhs.msgId else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputSavedStarGift {
     /// `inputSavedStarGiftChat#f101aa7f peer:InputPeer saved_id:long = InputSavedStarGift;`
-    public struct InputSavedStarGiftChat: TLCombinator {
+    public final class InputSavedStarGiftChat: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xf101aa7f
         public static let tlName = "inputSavedStarGiftChat"
 
@@ -1346,12 +1606,19 @@ extension Api.InputSavedStarGift {
             self.peer.encode(to: &writer)
             writer.writeInt64(self.savedId)
         }
+
+        public static func == (lhs: InputSavedStarGiftChat, rhs: InputSavedStarGiftChat) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.peer == rhs.peer else { return false }
+            guard lhs.savedId == rhs.savedId else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputSavedStarGift {
     /// `inputSavedStarGiftSlug#2085c238 slug:string = InputSavedStarGift;`
-    public struct InputSavedStarGiftSlug: TLCombinator {
+    public final class InputSavedStarGiftSlug: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x2085c238
         public static let tlName = "inputSavedStarGiftSlug"
 
@@ -1368,12 +1635,18 @@ extension Api.InputSavedStarGift {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeString(self.slug)
         }
+
+        public static func == (lhs: InputSavedStarGiftSlug, rhs: InputSavedStarGiftSlug) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.slug == rhs.slug else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `InputSecureFile`.
-    public indirect enum InputSecureFile: TLBoxedType {
+    public enum InputSecureFile: TLBoxedType {
         case inputSecureFileUploaded(Api.InputSecureFile.InputSecureFileUploaded)
         case inputSecureFile(Api.InputSecureFile.InputSecureFile)
 
@@ -1401,7 +1674,7 @@ extension Api {
 
 extension Api.InputSecureFile {
     /// `inputSecureFileUploaded#3334b0f0 id:long parts:int md5_checksum:string file_hash:bytes secret:bytes = InputSecureFile;`
-    public struct InputSecureFileUploaded: TLCombinator {
+    public final class InputSecureFileUploaded: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x3334b0f0
         public static let tlName = "inputSecureFileUploaded"
 
@@ -1434,12 +1707,22 @@ extension Api.InputSecureFile {
             writer.writeBytes(self.fileHash)
             writer.writeBytes(self.secret)
         }
+
+        public static func == (lhs: InputSecureFileUploaded, rhs: InputSecureFileUploaded) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.parts == rhs.parts else { return false }
+            guard lhs.md5Checksum == rhs.md5Checksum else { return false }
+            guard lhs.fileHash == rhs.fileHash else { return false }
+            guard lhs.secret == rhs.secret else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputSecureFile {
     /// `inputSecureFile#5367e5be id:long access_hash:long = InputSecureFile;`
-    public struct InputSecureFile: TLCombinator {
+    public final class InputSecureFile: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x5367e5be
         public static let tlName = "inputSecureFile"
 
@@ -1460,12 +1743,19 @@ extension Api.InputSecureFile {
             writer.writeInt64(self.id)
             writer.writeInt64(self.accessHash)
         }
+
+        public static func == (lhs: InputSecureFile, rhs: InputSecureFile) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.accessHash == rhs.accessHash else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `InputSecureValue`.
-    public indirect enum InputSecureValue: TLBoxedType {
+    public enum InputSecureValue: TLBoxedType {
         case inputSecureValue(Api.InputSecureValue.InputSecureValue)
 
         public static let tlTypeName = "InputSecureValue"
@@ -1490,7 +1780,7 @@ extension Api {
 
 extension Api.InputSecureValue {
     /// `inputSecureValue#db21d0a7 flags:# type:SecureValueType data:flags.0?SecureData front_side:flags.1?InputSecureFile reverse_side:flags.2?InputSecureFile selfie:flags.3?InputSecureFile translation:flags.6?Vector<InputSecureFile> files:flags.4?Vector<InputSecureFile> plain_data:flags.5?SecurePlainData = InputSecureValue;`
-    public struct InputSecureValue: TLCombinator {
+    public final class InputSecureValue: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xdb21d0a7
         public static let tlName = "inputSecureValue"
 
@@ -1545,12 +1835,25 @@ extension Api.InputSecureValue {
             if let value = self.files { value.encode(to: &writer) }
             if let value = self.plainData { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: InputSecureValue, rhs: InputSecureValue) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.type == rhs.type else { return false }
+            guard lhs.data == rhs.data else { return false }
+            guard lhs.frontSide == rhs.frontSide else { return false }
+            guard lhs.reverseSide == rhs.reverseSide else { return false }
+            guard lhs.selfie == rhs.selfie else { return false }
+            guard lhs.translation == rhs.translation else { return false }
+            guard lhs.files == rhs.files else { return false }
+            guard lhs.plainData == rhs.plainData else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `InputSingleMedia`.
-    public indirect enum InputSingleMedia: TLBoxedType {
+    public enum InputSingleMedia: TLBoxedType {
         case inputSingleMedia(Api.InputSingleMedia.InputSingleMedia)
 
         public static let tlTypeName = "InputSingleMedia"
@@ -1575,7 +1878,7 @@ extension Api {
 
 extension Api.InputSingleMedia {
     /// `inputSingleMedia#1cc6e91f flags:# media:InputMedia random_id:long message:string entities:flags.0?Vector<MessageEntity> = InputSingleMedia;`
-    public struct InputSingleMedia: TLCombinator {
+    public final class InputSingleMedia: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x1cc6e91f
         public static let tlName = "inputSingleMedia"
 
@@ -1608,12 +1911,21 @@ extension Api.InputSingleMedia {
             writer.writeString(self.message)
             if let value = self.entities { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: InputSingleMedia, rhs: InputSingleMedia) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.media == rhs.media else { return false }
+            guard lhs.randomId == rhs.randomId else { return false }
+            guard lhs.message == rhs.message else { return false }
+            guard lhs.entities == rhs.entities else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `InputStarGiftAuction`.
-    public indirect enum InputStarGiftAuction: TLBoxedType {
+    public enum InputStarGiftAuction: TLBoxedType {
         case inputStarGiftAuction(Api.InputStarGiftAuction.InputStarGiftAuction)
         case inputStarGiftAuctionSlug(Api.InputStarGiftAuction.InputStarGiftAuctionSlug)
 
@@ -1641,7 +1953,7 @@ extension Api {
 
 extension Api.InputStarGiftAuction {
     /// `inputStarGiftAuction#02e16c98 gift_id:long = InputStarGiftAuction;`
-    public struct InputStarGiftAuction: TLCombinator {
+    public final class InputStarGiftAuction: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x02e16c98
         public static let tlName = "inputStarGiftAuction"
 
@@ -1658,12 +1970,18 @@ extension Api.InputStarGiftAuction {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeInt64(self.giftId)
         }
+
+        public static func == (lhs: InputStarGiftAuction, rhs: InputStarGiftAuction) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.giftId == rhs.giftId else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputStarGiftAuction {
     /// `inputStarGiftAuctionSlug#7ab58308 slug:string = InputStarGiftAuction;`
-    public struct InputStarGiftAuctionSlug: TLCombinator {
+    public final class InputStarGiftAuctionSlug: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x7ab58308
         public static let tlName = "inputStarGiftAuctionSlug"
 
@@ -1680,12 +1998,18 @@ extension Api.InputStarGiftAuction {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeString(self.slug)
         }
+
+        public static func == (lhs: InputStarGiftAuctionSlug, rhs: InputStarGiftAuctionSlug) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.slug == rhs.slug else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `InputStarsTransaction`.
-    public indirect enum InputStarsTransaction: TLBoxedType {
+    public enum InputStarsTransaction: TLBoxedType {
         case inputStarsTransaction(Api.InputStarsTransaction.InputStarsTransaction)
 
         public static let tlTypeName = "InputStarsTransaction"
@@ -1710,7 +2034,7 @@ extension Api {
 
 extension Api.InputStarsTransaction {
     /// `inputStarsTransaction#206ae6d1 flags:# refund:flags.0?true id:string = InputStarsTransaction;`
-    public struct InputStarsTransaction: TLCombinator {
+    public final class InputStarsTransaction: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x206ae6d1
         public static let tlName = "inputStarsTransaction"
 
@@ -1734,12 +2058,19 @@ extension Api.InputStarsTransaction {
             writer.writeUInt32(flags)
             writer.writeString(self.id)
         }
+
+        public static func == (lhs: InputStarsTransaction, rhs: InputStarsTransaction) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.refund == rhs.refund else { return false }
+            guard lhs.id == rhs.id else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `InputStickerSet`.
-    public indirect enum InputStickerSet: TLBoxedType {
+    public enum InputStickerSet: TLBoxedType {
         case inputStickerSetEmpty(Api.InputStickerSet.InputStickerSetEmpty)
         case inputStickerSetID(Api.InputStickerSet.InputStickerSetID)
         case inputStickerSetShortName(Api.InputStickerSet.InputStickerSetShortName)
@@ -1797,7 +2128,7 @@ extension Api {
 
 extension Api.InputStickerSet {
     /// `inputStickerSetEmpty#ffb62b95 = InputStickerSet;`
-    public struct InputStickerSetEmpty: TLCombinator {
+    public final class InputStickerSetEmpty: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xffb62b95
         public static let tlName = "inputStickerSetEmpty"
 
@@ -1809,12 +2140,17 @@ extension Api.InputStickerSet {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: InputStickerSetEmpty, rhs: InputStickerSetEmpty) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.InputStickerSet {
     /// `inputStickerSetID#9de7a269 id:long access_hash:long = InputStickerSet;`
-    public struct InputStickerSetID: TLCombinator {
+    public final class InputStickerSetID: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x9de7a269
         public static let tlName = "inputStickerSetID"
 
@@ -1835,12 +2171,19 @@ extension Api.InputStickerSet {
             writer.writeInt64(self.id)
             writer.writeInt64(self.accessHash)
         }
+
+        public static func == (lhs: InputStickerSetID, rhs: InputStickerSetID) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.accessHash == rhs.accessHash else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputStickerSet {
     /// `inputStickerSetShortName#861cc8a0 short_name:string = InputStickerSet;`
-    public struct InputStickerSetShortName: TLCombinator {
+    public final class InputStickerSetShortName: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x861cc8a0
         public static let tlName = "inputStickerSetShortName"
 
@@ -1857,12 +2200,18 @@ extension Api.InputStickerSet {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeString(self.shortName)
         }
+
+        public static func == (lhs: InputStickerSetShortName, rhs: InputStickerSetShortName) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.shortName == rhs.shortName else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputStickerSet {
     /// `inputStickerSetAnimatedEmoji#028703c8 = InputStickerSet;`
-    public struct InputStickerSetAnimatedEmoji: TLCombinator {
+    public final class InputStickerSetAnimatedEmoji: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x028703c8
         public static let tlName = "inputStickerSetAnimatedEmoji"
 
@@ -1874,12 +2223,17 @@ extension Api.InputStickerSet {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: InputStickerSetAnimatedEmoji, rhs: InputStickerSetAnimatedEmoji) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.InputStickerSet {
     /// `inputStickerSetDice#e67f520e emoticon:string = InputStickerSet;`
-    public struct InputStickerSetDice: TLCombinator {
+    public final class InputStickerSetDice: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xe67f520e
         public static let tlName = "inputStickerSetDice"
 
@@ -1896,12 +2250,18 @@ extension Api.InputStickerSet {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeString(self.emoticon)
         }
+
+        public static func == (lhs: InputStickerSetDice, rhs: InputStickerSetDice) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.emoticon == rhs.emoticon else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputStickerSet {
     /// `inputStickerSetAnimatedEmojiAnimations#0cde3739 = InputStickerSet;`
-    public struct InputStickerSetAnimatedEmojiAnimations: TLCombinator {
+    public final class InputStickerSetAnimatedEmojiAnimations: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x0cde3739
         public static let tlName = "inputStickerSetAnimatedEmojiAnimations"
 
@@ -1913,12 +2273,17 @@ extension Api.InputStickerSet {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: InputStickerSetAnimatedEmojiAnimations, rhs: InputStickerSetAnimatedEmojiAnimations) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.InputStickerSet {
     /// `inputStickerSetPremiumGifts#c88b3b02 = InputStickerSet;`
-    public struct InputStickerSetPremiumGifts: TLCombinator {
+    public final class InputStickerSetPremiumGifts: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xc88b3b02
         public static let tlName = "inputStickerSetPremiumGifts"
 
@@ -1930,12 +2295,17 @@ extension Api.InputStickerSet {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: InputStickerSetPremiumGifts, rhs: InputStickerSetPremiumGifts) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.InputStickerSet {
     /// `inputStickerSetEmojiGenericAnimations#04c4d4ce = InputStickerSet;`
-    public struct InputStickerSetEmojiGenericAnimations: TLCombinator {
+    public final class InputStickerSetEmojiGenericAnimations: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x04c4d4ce
         public static let tlName = "inputStickerSetEmojiGenericAnimations"
 
@@ -1947,12 +2317,17 @@ extension Api.InputStickerSet {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: InputStickerSetEmojiGenericAnimations, rhs: InputStickerSetEmojiGenericAnimations) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.InputStickerSet {
     /// `inputStickerSetEmojiDefaultStatuses#29d0f5ee = InputStickerSet;`
-    public struct InputStickerSetEmojiDefaultStatuses: TLCombinator {
+    public final class InputStickerSetEmojiDefaultStatuses: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x29d0f5ee
         public static let tlName = "inputStickerSetEmojiDefaultStatuses"
 
@@ -1964,12 +2339,17 @@ extension Api.InputStickerSet {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: InputStickerSetEmojiDefaultStatuses, rhs: InputStickerSetEmojiDefaultStatuses) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.InputStickerSet {
     /// `inputStickerSetEmojiDefaultTopicIcons#44c1f8e9 = InputStickerSet;`
-    public struct InputStickerSetEmojiDefaultTopicIcons: TLCombinator {
+    public final class InputStickerSetEmojiDefaultTopicIcons: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x44c1f8e9
         public static let tlName = "inputStickerSetEmojiDefaultTopicIcons"
 
@@ -1981,12 +2361,17 @@ extension Api.InputStickerSet {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: InputStickerSetEmojiDefaultTopicIcons, rhs: InputStickerSetEmojiDefaultTopicIcons) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.InputStickerSet {
     /// `inputStickerSetEmojiChannelDefaultStatuses#49748553 = InputStickerSet;`
-    public struct InputStickerSetEmojiChannelDefaultStatuses: TLCombinator {
+    public final class InputStickerSetEmojiChannelDefaultStatuses: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x49748553
         public static let tlName = "inputStickerSetEmojiChannelDefaultStatuses"
 
@@ -1998,12 +2383,17 @@ extension Api.InputStickerSet {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: InputStickerSetEmojiChannelDefaultStatuses, rhs: InputStickerSetEmojiChannelDefaultStatuses) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.InputStickerSet {
     /// `inputStickerSetTonGifts#1cf671a0 = InputStickerSet;`
-    public struct InputStickerSetTonGifts: TLCombinator {
+    public final class InputStickerSetTonGifts: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x1cf671a0
         public static let tlName = "inputStickerSetTonGifts"
 
@@ -2014,6 +2404,11 @@ extension Api.InputStickerSet {
         }
 
         public func encodeBare(to writer: inout TLWriter) {
+        }
+
+        public static func == (lhs: InputStickerSetTonGifts, rhs: InputStickerSetTonGifts) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
         }
     }
 }

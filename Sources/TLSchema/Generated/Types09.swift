@@ -5,7 +5,7 @@ import TL
 
 extension Api {
     /// TL type `InputStickerSetItem`.
-    public indirect enum InputStickerSetItem: TLBoxedType {
+    public enum InputStickerSetItem: TLBoxedType {
         case inputStickerSetItem(Api.InputStickerSetItem.InputStickerSetItem)
 
         public static let tlTypeName = "InputStickerSetItem"
@@ -30,7 +30,7 @@ extension Api {
 
 extension Api.InputStickerSetItem {
     /// `inputStickerSetItem#32da9e9c flags:# document:InputDocument emoji:string mask_coords:flags.0?MaskCoords keywords:flags.1?string = InputStickerSetItem;`
-    public struct InputStickerSetItem: TLCombinator {
+    public final class InputStickerSetItem: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x32da9e9c
         public static let tlName = "inputStickerSetItem"
 
@@ -64,12 +64,21 @@ extension Api.InputStickerSetItem {
             if let value = self.maskCoords { value.encode(to: &writer) }
             if let value = self.keywords { writer.writeString(value) }
         }
+
+        public static func == (lhs: InputStickerSetItem, rhs: InputStickerSetItem) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.document == rhs.document else { return false }
+            guard lhs.emoji == rhs.emoji else { return false }
+            guard lhs.maskCoords == rhs.maskCoords else { return false }
+            guard lhs.keywords == rhs.keywords else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `InputStickeredMedia`.
-    public indirect enum InputStickeredMedia: TLBoxedType {
+    public enum InputStickeredMedia: TLBoxedType {
         case inputStickeredMediaPhoto(Api.InputStickeredMedia.InputStickeredMediaPhoto)
         case inputStickeredMediaDocument(Api.InputStickeredMedia.InputStickeredMediaDocument)
 
@@ -97,7 +106,7 @@ extension Api {
 
 extension Api.InputStickeredMedia {
     /// `inputStickeredMediaPhoto#4a992157 id:InputPhoto = InputStickeredMedia;`
-    public struct InputStickeredMediaPhoto: TLCombinator {
+    public final class InputStickeredMediaPhoto: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x4a992157
         public static let tlName = "inputStickeredMediaPhoto"
 
@@ -114,12 +123,18 @@ extension Api.InputStickeredMedia {
         public func encodeBare(to writer: inout TLWriter) {
             self.id.encode(to: &writer)
         }
+
+        public static func == (lhs: InputStickeredMediaPhoto, rhs: InputStickeredMediaPhoto) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.id == rhs.id else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputStickeredMedia {
     /// `inputStickeredMediaDocument#0438865b id:InputDocument = InputStickeredMedia;`
-    public struct InputStickeredMediaDocument: TLCombinator {
+    public final class InputStickeredMediaDocument: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x0438865b
         public static let tlName = "inputStickeredMediaDocument"
 
@@ -136,12 +151,18 @@ extension Api.InputStickeredMedia {
         public func encodeBare(to writer: inout TLWriter) {
             self.id.encode(to: &writer)
         }
+
+        public static func == (lhs: InputStickeredMediaDocument, rhs: InputStickeredMediaDocument) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.id == rhs.id else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `InputStorePaymentPurpose`.
-    public indirect enum InputStorePaymentPurpose: TLBoxedType {
+    public enum InputStorePaymentPurpose: TLBoxedType {
         case inputStorePaymentPremiumSubscription(Api.InputStorePaymentPurpose.InputStorePaymentPremiumSubscription)
         case inputStorePaymentGiftPremium(Api.InputStorePaymentPurpose.InputStorePaymentGiftPremium)
         case inputStorePaymentPremiumGiftCode(Api.InputStorePaymentPurpose.InputStorePaymentPremiumGiftCode)
@@ -187,7 +208,7 @@ extension Api {
 
 extension Api.InputStorePaymentPurpose {
     /// `inputStorePaymentPremiumSubscription#a6751e66 flags:# restore:flags.0?true upgrade:flags.1?true = InputStorePaymentPurpose;`
-    public struct InputStorePaymentPremiumSubscription: TLCombinator {
+    public final class InputStorePaymentPremiumSubscription: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xa6751e66
         public static let tlName = "inputStorePaymentPremiumSubscription"
 
@@ -211,12 +232,19 @@ extension Api.InputStorePaymentPurpose {
             if self.upgrade { flags |= 0x2 }
             writer.writeUInt32(flags)
         }
+
+        public static func == (lhs: InputStorePaymentPremiumSubscription, rhs: InputStorePaymentPremiumSubscription) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.restore == rhs.restore else { return false }
+            guard lhs.upgrade == rhs.upgrade else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputStorePaymentPurpose {
     /// `inputStorePaymentGiftPremium#616f7fe8 user_id:InputUser currency:string amount:long = InputStorePaymentPurpose;`
-    public struct InputStorePaymentGiftPremium: TLCombinator {
+    public final class InputStorePaymentGiftPremium: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x616f7fe8
         public static let tlName = "inputStorePaymentGiftPremium"
 
@@ -241,12 +269,20 @@ extension Api.InputStorePaymentPurpose {
             writer.writeString(self.currency)
             writer.writeInt64(self.amount)
         }
+
+        public static func == (lhs: InputStorePaymentGiftPremium, rhs: InputStorePaymentGiftPremium) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.userId == rhs.userId else { return false }
+            guard lhs.currency == rhs.currency else { return false }
+            guard lhs.amount == rhs.amount else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputStorePaymentPurpose {
     /// `inputStorePaymentPremiumGiftCode#fb790393 flags:# users:Vector<InputUser> boost_peer:flags.0?InputPeer currency:string amount:long message:flags.1?TextWithEntities = InputStorePaymentPurpose;`
-    public struct InputStorePaymentPremiumGiftCode: TLCombinator {
+    public final class InputStorePaymentPremiumGiftCode: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xfb790393
         public static let tlName = "inputStorePaymentPremiumGiftCode"
 
@@ -284,12 +320,22 @@ extension Api.InputStorePaymentPurpose {
             writer.writeInt64(self.amount)
             if let value = self.message { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: InputStorePaymentPremiumGiftCode, rhs: InputStorePaymentPremiumGiftCode) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.users == rhs.users else { return false }
+            guard lhs.boostPeer == rhs.boostPeer else { return false }
+            guard lhs.currency == rhs.currency else { return false }
+            guard lhs.amount == rhs.amount else { return false }
+            guard lhs.message == rhs.message else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputStorePaymentPurpose {
     /// `inputStorePaymentPremiumGiveaway#160544ca flags:# only_new_subscribers:flags.0?true winners_are_visible:flags.3?true boost_peer:InputPeer additional_peers:flags.1?Vector<InputPeer> countries_iso2:flags.2?Vector<string> prize_description:flags.4?string random_id:long until_date:int currency:string amount:long = InputStorePaymentPurpose;`
-    public struct InputStorePaymentPremiumGiveaway: TLCombinator {
+    public final class InputStorePaymentPremiumGiveaway: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x160544ca
         public static let tlName = "inputStorePaymentPremiumGiveaway"
 
@@ -348,12 +394,27 @@ extension Api.InputStorePaymentPurpose {
             writer.writeString(self.currency)
             writer.writeInt64(self.amount)
         }
+
+        public static func == (lhs: InputStorePaymentPremiumGiveaway, rhs: InputStorePaymentPremiumGiveaway) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.onlyNewSubscribers == rhs.onlyNewSubscribers else { return false }
+            guard lhs.winnersAreVisible == rhs.winnersAreVisible else { return false }
+            guard lhs.boostPeer == rhs.boostPeer else { return false }
+            guard lhs.additionalPeers == rhs.additionalPeers else { return false }
+            guard lhs.countriesIso2 == rhs.countriesIso2 else { return false }
+            guard lhs.prizeDescription == rhs.prizeDescription else { return false }
+            guard lhs.randomId == rhs.randomId else { return false }
+            guard lhs.untilDate == rhs.untilDate else { return false }
+            guard lhs.currency == rhs.currency else { return false }
+            guard lhs.amount == rhs.amount else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputStorePaymentPurpose {
     /// `inputStorePaymentStarsTopup#f9a2a6cb flags:# stars:long currency:string amount:long spend_purpose_peer:flags.0?InputPeer = InputStorePaymentPurpose;`
-    public struct InputStorePaymentStarsTopup: TLCombinator {
+    public final class InputStorePaymentStarsTopup: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xf9a2a6cb
         public static let tlName = "inputStorePaymentStarsTopup"
 
@@ -386,12 +447,21 @@ extension Api.InputStorePaymentPurpose {
             writer.writeInt64(self.amount)
             if let value = self.spendPurposePeer { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: InputStorePaymentStarsTopup, rhs: InputStorePaymentStarsTopup) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.stars == rhs.stars else { return false }
+            guard lhs.currency == rhs.currency else { return false }
+            guard lhs.amount == rhs.amount else { return false }
+            guard lhs.spendPurposePeer == rhs.spendPurposePeer else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputStorePaymentPurpose {
     /// `inputStorePaymentStarsGift#1d741ef7 user_id:InputUser stars:long currency:string amount:long = InputStorePaymentPurpose;`
-    public struct InputStorePaymentStarsGift: TLCombinator {
+    public final class InputStorePaymentStarsGift: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x1d741ef7
         public static let tlName = "inputStorePaymentStarsGift"
 
@@ -420,12 +490,21 @@ extension Api.InputStorePaymentPurpose {
             writer.writeString(self.currency)
             writer.writeInt64(self.amount)
         }
+
+        public static func == (lhs: InputStorePaymentStarsGift, rhs: InputStorePaymentStarsGift) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.userId == rhs.userId else { return false }
+            guard lhs.stars == rhs.stars else { return false }
+            guard lhs.currency == rhs.currency else { return false }
+            guard lhs.amount == rhs.amount else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputStorePaymentPurpose {
     /// `inputStorePaymentStarsGiveaway#751f08fa flags:# only_new_subscribers:flags.0?true winners_are_visible:flags.3?true stars:long boost_peer:InputPeer additional_peers:flags.1?Vector<InputPeer> countries_iso2:flags.2?Vector<string> prize_description:flags.4?string random_id:long until_date:int currency:string amount:long users:int = InputStorePaymentPurpose;`
-    public struct InputStorePaymentStarsGiveaway: TLCombinator {
+    public final class InputStorePaymentStarsGiveaway: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x751f08fa
         public static let tlName = "inputStorePaymentStarsGiveaway"
 
@@ -492,12 +571,29 @@ extension Api.InputStorePaymentPurpose {
             writer.writeInt64(self.amount)
             writer.writeInt32(self.users)
         }
+
+        public static func == (lhs: InputStorePaymentStarsGiveaway, rhs: InputStorePaymentStarsGiveaway) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.onlyNewSubscribers == rhs.onlyNewSubscribers else { return false }
+            guard lhs.winnersAreVisible == rhs.winnersAreVisible else { return false }
+            guard lhs.stars == rhs.stars else { return false }
+            guard lhs.boostPeer == rhs.boostPeer else { return false }
+            guard lhs.additionalPeers == rhs.additionalPeers else { return false }
+            guard lhs.countriesIso2 == rhs.countriesIso2 else { return false }
+            guard lhs.prizeDescription == rhs.prizeDescription else { return false }
+            guard lhs.randomId == rhs.randomId else { return false }
+            guard lhs.untilDate == rhs.untilDate else { return false }
+            guard lhs.currency == rhs.currency else { return false }
+            guard lhs.amount == rhs.amount else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputStorePaymentPurpose {
     /// `inputStorePaymentAuthCode#3fc18057 flags:# restore:flags.0?true phone_number:string phone_code_hash:string premium_days:int currency:string amount:long = InputStorePaymentPurpose;`
-    public struct InputStorePaymentAuthCode: TLCombinator {
+    public final class InputStorePaymentAuthCode: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x3fc18057
         public static let tlName = "inputStorePaymentAuthCode"
 
@@ -537,12 +633,23 @@ extension Api.InputStorePaymentPurpose {
             writer.writeString(self.currency)
             writer.writeInt64(self.amount)
         }
+
+        public static func == (lhs: InputStorePaymentAuthCode, rhs: InputStorePaymentAuthCode) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.restore == rhs.restore else { return false }
+            guard lhs.phoneNumber == rhs.phoneNumber else { return false }
+            guard lhs.phoneCodeHash == rhs.phoneCodeHash else { return false }
+            guard lhs.premiumDays == rhs.premiumDays else { return false }
+            guard lhs.currency == rhs.currency else { return false }
+            guard lhs.amount == rhs.amount else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `InputTheme`.
-    public indirect enum InputTheme: TLBoxedType {
+    public enum InputTheme: TLBoxedType {
         case inputTheme(Api.InputTheme.InputTheme)
         case inputThemeSlug(Api.InputTheme.InputThemeSlug)
 
@@ -570,7 +677,7 @@ extension Api {
 
 extension Api.InputTheme {
     /// `inputTheme#3c5693e9 id:long access_hash:long = InputTheme;`
-    public struct InputTheme: TLCombinator {
+    public final class InputTheme: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x3c5693e9
         public static let tlName = "inputTheme"
 
@@ -591,12 +698,19 @@ extension Api.InputTheme {
             writer.writeInt64(self.id)
             writer.writeInt64(self.accessHash)
         }
+
+        public static func == (lhs: InputTheme, rhs: InputTheme) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.accessHash == rhs.accessHash else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputTheme {
     /// `inputThemeSlug#f5890df1 slug:string = InputTheme;`
-    public struct InputThemeSlug: TLCombinator {
+    public final class InputThemeSlug: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xf5890df1
         public static let tlName = "inputThemeSlug"
 
@@ -613,12 +727,18 @@ extension Api.InputTheme {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeString(self.slug)
         }
+
+        public static func == (lhs: InputThemeSlug, rhs: InputThemeSlug) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.slug == rhs.slug else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `InputThemeSettings`.
-    public indirect enum InputThemeSettings: TLBoxedType {
+    public enum InputThemeSettings: TLBoxedType {
         case inputThemeSettings(Api.InputThemeSettings.InputThemeSettings)
 
         public static let tlTypeName = "InputThemeSettings"
@@ -643,7 +763,7 @@ extension Api {
 
 extension Api.InputThemeSettings {
     /// `inputThemeSettings#8fde504f flags:# message_colors_animated:flags.2?true base_theme:BaseTheme accent_color:int outbox_accent_color:flags.3?int message_colors:flags.0?Vector<int> wallpaper:flags.1?InputWallPaper wallpaper_settings:flags.1?WallPaperSettings = InputThemeSettings;`
-    public struct InputThemeSettings: TLCombinator {
+    public final class InputThemeSettings: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x8fde504f
         public static let tlName = "inputThemeSettings"
 
@@ -691,12 +811,24 @@ extension Api.InputThemeSettings {
             if let value = self.wallpaper { value.encode(to: &writer) }
             if let value = self.wallpaperSettings { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: InputThemeSettings, rhs: InputThemeSettings) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.messageColorsAnimated == rhs.messageColorsAnimated else { return false }
+            guard lhs.baseTheme == rhs.baseTheme else { return false }
+            guard lhs.accentColor == rhs.accentColor else { return false }
+            guard lhs.outboxAccentColor == rhs.outboxAccentColor else { return false }
+            guard lhs.messageColors == rhs.messageColors else { return false }
+            guard lhs.wallpaper == rhs.wallpaper else { return false }
+            guard lhs.wallpaperSettings == rhs.wallpaperSettings else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `InputUser`.
-    public indirect enum InputUser: TLBoxedType {
+    public enum InputUser: TLBoxedType {
         case inputUserEmpty(Api.InputUser.InputUserEmpty)
         case inputUserSelf(Api.InputUser.InputUserSelf)
         case inputUser(Api.InputUser.InputUser)
@@ -730,7 +862,7 @@ extension Api {
 
 extension Api.InputUser {
     /// `inputUserEmpty#b98886cf = InputUser;`
-    public struct InputUserEmpty: TLCombinator {
+    public final class InputUserEmpty: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xb98886cf
         public static let tlName = "inputUserEmpty"
 
@@ -742,12 +874,17 @@ extension Api.InputUser {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: InputUserEmpty, rhs: InputUserEmpty) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.InputUser {
     /// `inputUserSelf#f7c1b13f = InputUser;`
-    public struct InputUserSelf: TLCombinator {
+    public final class InputUserSelf: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xf7c1b13f
         public static let tlName = "inputUserSelf"
 
@@ -759,12 +896,17 @@ extension Api.InputUser {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: InputUserSelf, rhs: InputUserSelf) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.InputUser {
     /// `inputUser#f21158c6 user_id:long access_hash:long = InputUser;`
-    public struct InputUser: TLCombinator {
+    public final class InputUser: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xf21158c6
         public static let tlName = "inputUser"
 
@@ -785,12 +927,19 @@ extension Api.InputUser {
             writer.writeInt64(self.userId)
             writer.writeInt64(self.accessHash)
         }
+
+        public static func == (lhs: InputUser, rhs: InputUser) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.userId == rhs.userId else { return false }
+            guard lhs.accessHash == rhs.accessHash else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputUser {
     /// `inputUserFromMessage#1da448e2 peer:InputPeer msg_id:int user_id:long = InputUser;`
-    public struct InputUserFromMessage: TLCombinator {
+    public final class InputUserFromMessage: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x1da448e2
         public static let tlName = "inputUserFromMessage"
 
@@ -815,12 +964,20 @@ extension Api.InputUser {
             writer.writeInt32(self.msgId)
             writer.writeInt64(self.userId)
         }
+
+        public static func == (lhs: InputUserFromMessage, rhs: InputUserFromMessage) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.peer == rhs.peer else { return false }
+            guard lhs.msgId == rhs.msgId else { return false }
+            guard lhs.userId == rhs.userId else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `InputWallPaper`.
-    public indirect enum InputWallPaper: TLBoxedType {
+    public enum InputWallPaper: TLBoxedType {
         case inputWallPaper(Api.InputWallPaper.InputWallPaper)
         case inputWallPaperSlug(Api.InputWallPaper.InputWallPaperSlug)
         case inputWallPaperNoFile(Api.InputWallPaper.InputWallPaperNoFile)
@@ -851,7 +1008,7 @@ extension Api {
 
 extension Api.InputWallPaper {
     /// `inputWallPaper#e630b979 id:long access_hash:long = InputWallPaper;`
-    public struct InputWallPaper: TLCombinator {
+    public final class InputWallPaper: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xe630b979
         public static let tlName = "inputWallPaper"
 
@@ -872,12 +1029,19 @@ extension Api.InputWallPaper {
             writer.writeInt64(self.id)
             writer.writeInt64(self.accessHash)
         }
+
+        public static func == (lhs: InputWallPaper, rhs: InputWallPaper) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.accessHash == rhs.accessHash else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputWallPaper {
     /// `inputWallPaperSlug#72091c80 slug:string = InputWallPaper;`
-    public struct InputWallPaperSlug: TLCombinator {
+    public final class InputWallPaperSlug: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x72091c80
         public static let tlName = "inputWallPaperSlug"
 
@@ -894,12 +1058,18 @@ extension Api.InputWallPaper {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeString(self.slug)
         }
+
+        public static func == (lhs: InputWallPaperSlug, rhs: InputWallPaperSlug) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.slug == rhs.slug else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputWallPaper {
     /// `inputWallPaperNoFile#967a462e id:long = InputWallPaper;`
-    public struct InputWallPaperNoFile: TLCombinator {
+    public final class InputWallPaperNoFile: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x967a462e
         public static let tlName = "inputWallPaperNoFile"
 
@@ -916,12 +1086,18 @@ extension Api.InputWallPaper {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeInt64(self.id)
         }
+
+        public static func == (lhs: InputWallPaperNoFile, rhs: InputWallPaperNoFile) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.id == rhs.id else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `InputWebDocument`.
-    public indirect enum InputWebDocument: TLBoxedType {
+    public enum InputWebDocument: TLBoxedType {
         case inputWebDocument(Api.InputWebDocument.InputWebDocument)
 
         public static let tlTypeName = "InputWebDocument"
@@ -946,7 +1122,7 @@ extension Api {
 
 extension Api.InputWebDocument {
     /// `inputWebDocument#9bed434d url:string size:int mime_type:string attributes:Vector<DocumentAttribute> = InputWebDocument;`
-    public struct InputWebDocument: TLCombinator {
+    public final class InputWebDocument: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x9bed434d
         public static let tlName = "inputWebDocument"
 
@@ -975,12 +1151,21 @@ extension Api.InputWebDocument {
             writer.writeString(self.mimeType)
             self.attributes.encode(to: &writer)
         }
+
+        public static func == (lhs: InputWebDocument, rhs: InputWebDocument) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.url == rhs.url else { return false }
+            guard lhs.size == rhs.size else { return false }
+            guard lhs.mimeType == rhs.mimeType else { return false }
+            guard lhs.attributes == rhs.attributes else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `InputWebFileLocation`.
-    public indirect enum InputWebFileLocation: TLBoxedType {
+    public enum InputWebFileLocation: TLBoxedType {
         case inputWebFileLocation(Api.InputWebFileLocation.InputWebFileLocation)
         case inputWebFileGeoPointLocation(Api.InputWebFileLocation.InputWebFileGeoPointLocation)
         case inputWebFileAudioAlbumThumbLocation(Api.InputWebFileLocation.InputWebFileAudioAlbumThumbLocation)
@@ -1011,7 +1196,7 @@ extension Api {
 
 extension Api.InputWebFileLocation {
     /// `inputWebFileLocation#c239d686 url:string access_hash:long = InputWebFileLocation;`
-    public struct InputWebFileLocation: TLCombinator {
+    public final class InputWebFileLocation: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xc239d686
         public static let tlName = "inputWebFileLocation"
 
@@ -1032,12 +1217,19 @@ extension Api.InputWebFileLocation {
             writer.writeString(self.url)
             writer.writeInt64(self.accessHash)
         }
+
+        public static func == (lhs: InputWebFileLocation, rhs: InputWebFileLocation) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.url == rhs.url else { return false }
+            guard lhs.accessHash == rhs.accessHash else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputWebFileLocation {
     /// `inputWebFileGeoPointLocation#9f2221c9 geo_point:InputGeoPoint access_hash:long w:int h:int zoom:int scale:int = InputWebFileLocation;`
-    public struct InputWebFileGeoPointLocation: TLCombinator {
+    public final class InputWebFileGeoPointLocation: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x9f2221c9
         public static let tlName = "inputWebFileGeoPointLocation"
 
@@ -1074,12 +1266,23 @@ extension Api.InputWebFileLocation {
             writer.writeInt32(self.zoom)
             writer.writeInt32(self.scale)
         }
+
+        public static func == (lhs: InputWebFileGeoPointLocation, rhs: InputWebFileGeoPointLocation) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.geoPoint == rhs.geoPoint else { return false }
+            guard lhs.accessHash == rhs.accessHash else { return false }
+            guard lhs.w == rhs.w else { return false }
+            guard lhs.h == rhs.h else { return false }
+            guard lhs.zoom == rhs.zoom else { return false }
+            guard lhs.scale == rhs.scale else { return false }
+            return true
+        }
     }
 }
 
 extension Api.InputWebFileLocation {
     /// `inputWebFileAudioAlbumThumbLocation#f46fe924 flags:# small:flags.2?true document:flags.0?InputDocument title:flags.1?string performer:flags.1?string = InputWebFileLocation;`
-    public struct InputWebFileAudioAlbumThumbLocation: TLCombinator {
+    public final class InputWebFileAudioAlbumThumbLocation: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xf46fe924
         public static let tlName = "inputWebFileAudioAlbumThumbLocation"
 
@@ -1114,12 +1317,21 @@ extension Api.InputWebFileLocation {
             if let value = self.title { writer.writeString(value) }
             if let value = self.performer { writer.writeString(value) }
         }
+
+        public static func == (lhs: InputWebFileAudioAlbumThumbLocation, rhs: InputWebFileAudioAlbumThumbLocation) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.small == rhs.small else { return false }
+            guard lhs.document == rhs.document else { return false }
+            guard lhs.title == rhs.title else { return false }
+            guard lhs.performer == rhs.performer else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `Invoice`.
-    public indirect enum Invoice: TLBoxedType {
+    public enum Invoice: TLBoxedType {
         case invoice(Api.Invoice.Invoice)
 
         public static let tlTypeName = "Invoice"
@@ -1144,7 +1356,7 @@ extension Api {
 
 extension Api.Invoice {
     /// `invoice#049ee584 flags:# test:flags.0?true name_requested:flags.1?true phone_requested:flags.2?true email_requested:flags.3?true shipping_address_requested:flags.4?true flexible:flags.5?true phone_to_provider:flags.6?true email_to_provider:flags.7?true recurring:flags.9?true currency:string prices:Vector<LabeledPrice> max_tip_amount:flags.8?long suggested_tip_amounts:flags.8?Vector<long> terms_url:flags.10?string subscription_period:flags.11?int = Invoice;`
-    public struct Invoice: TLCombinator {
+    public final class Invoice: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x049ee584
         public static let tlName = "invoice"
 
@@ -1224,12 +1436,32 @@ extension Api.Invoice {
             if let value = self.termsUrl { writer.writeString(value) }
             if let value = self.subscriptionPeriod { writer.writeInt32(value) }
         }
+
+        public static func == (lhs: Invoice, rhs: Invoice) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.test == rhs.test else { return false }
+            guard lhs.nameRequested == rhs.nameRequested else { return false }
+            guard lhs.phoneRequested == rhs.phoneRequested else { return false }
+            guard lhs.emailRequested == rhs.emailRequested else { return false }
+            guard lhs.shippingAddressRequested == rhs.shippingAddressRequested else { return false }
+            guard lhs.flexible == rhs.flexible else { return false }
+            guard lhs.phoneToProvider == rhs.phoneToProvider else { return false }
+            guard lhs.emailToProvider == rhs.emailToProvider else { return false }
+            guard lhs.recurring == rhs.recurring else { return false }
+            guard lhs.currency == rhs.currency else { return false }
+            guard lhs.prices == rhs.prices else { return false }
+            guard lhs.maxTipAmount == rhs.maxTipAmount else { return false }
+            guard lhs.suggestedTipAmounts == rhs.suggestedTipAmounts else { return false }
+            guard lhs.termsUrl == rhs.termsUrl else { return false }
+            guard lhs.subscriptionPeriod == rhs.subscriptionPeriod else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `JSONObjectValue`.
-    public indirect enum JSONObjectValue: TLBoxedType {
+    public enum JSONObjectValue: TLBoxedType {
         case jsonObjectValue(Api.JSONObjectValue.JsonObjectValue)
 
         public static let tlTypeName = "JSONObjectValue"
@@ -1254,7 +1486,7 @@ extension Api {
 
 extension Api.JSONObjectValue {
     /// `jsonObjectValue#c0de1bd9 key:string value:JSONValue = JSONObjectValue;`
-    public struct JsonObjectValue: TLCombinator {
+    public final class JsonObjectValue: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xc0de1bd9
         public static let tlName = "jsonObjectValue"
 
@@ -1275,12 +1507,19 @@ extension Api.JSONObjectValue {
             writer.writeString(self.key)
             self.value.encode(to: &writer)
         }
+
+        public static func == (lhs: JsonObjectValue, rhs: JsonObjectValue) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.key == rhs.key else { return false }
+            guard lhs.value == rhs.value else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `JSONValue`.
-    public indirect enum JSONValue: TLBoxedType {
+    public enum JSONValue: TLBoxedType {
         case jsonNull(Api.JSONValue.JsonNull)
         case jsonBool(Api.JSONValue.JsonBool)
         case jsonNumber(Api.JSONValue.JsonNumber)
@@ -1320,7 +1559,7 @@ extension Api {
 
 extension Api.JSONValue {
     /// `jsonNull#3f6d7b68 = JSONValue;`
-    public struct JsonNull: TLCombinator {
+    public final class JsonNull: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x3f6d7b68
         public static let tlName = "jsonNull"
 
@@ -1332,12 +1571,17 @@ extension Api.JSONValue {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: JsonNull, rhs: JsonNull) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.JSONValue {
     /// `jsonBool#c7345e6a value:Bool = JSONValue;`
-    public struct JsonBool: TLCombinator {
+    public final class JsonBool: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xc7345e6a
         public static let tlName = "jsonBool"
 
@@ -1354,12 +1598,18 @@ extension Api.JSONValue {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeBool(self.value)
         }
+
+        public static func == (lhs: JsonBool, rhs: JsonBool) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.value == rhs.value else { return false }
+            return true
+        }
     }
 }
 
 extension Api.JSONValue {
     /// `jsonNumber#2be0dfa4 value:double = JSONValue;`
-    public struct JsonNumber: TLCombinator {
+    public final class JsonNumber: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x2be0dfa4
         public static let tlName = "jsonNumber"
 
@@ -1376,12 +1626,18 @@ extension Api.JSONValue {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeDouble(self.value)
         }
+
+        public static func == (lhs: JsonNumber, rhs: JsonNumber) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.value == rhs.value else { return false }
+            return true
+        }
     }
 }
 
 extension Api.JSONValue {
     /// `jsonString#b71e767a value:string = JSONValue;`
-    public struct JsonString: TLCombinator {
+    public final class JsonString: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xb71e767a
         public static let tlName = "jsonString"
 
@@ -1398,12 +1654,18 @@ extension Api.JSONValue {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeString(self.value)
         }
+
+        public static func == (lhs: JsonString, rhs: JsonString) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.value == rhs.value else { return false }
+            return true
+        }
     }
 }
 
 extension Api.JSONValue {
     /// `jsonArray#f7444763 value:Vector<JSONValue> = JSONValue;`
-    public struct JsonArray: TLCombinator {
+    public final class JsonArray: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xf7444763
         public static let tlName = "jsonArray"
 
@@ -1420,12 +1682,18 @@ extension Api.JSONValue {
         public func encodeBare(to writer: inout TLWriter) {
             self.value.encode(to: &writer)
         }
+
+        public static func == (lhs: JsonArray, rhs: JsonArray) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.value == rhs.value else { return false }
+            return true
+        }
     }
 }
 
 extension Api.JSONValue {
     /// `jsonObject#99c1d49d value:Vector<JSONObjectValue> = JSONValue;`
-    public struct JsonObject: TLCombinator {
+    public final class JsonObject: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x99c1d49d
         public static let tlName = "jsonObject"
 
@@ -1442,12 +1710,18 @@ extension Api.JSONValue {
         public func encodeBare(to writer: inout TLWriter) {
             self.value.encode(to: &writer)
         }
+
+        public static func == (lhs: JsonObject, rhs: JsonObject) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.value == rhs.value else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `JoinChatBotResult`.
-    public indirect enum JoinChatBotResult: TLBoxedType {
+    public enum JoinChatBotResult: TLBoxedType {
         case joinChatBotResultApproved(Api.JoinChatBotResult.JoinChatBotResultApproved)
         case joinChatBotResultDeclined(Api.JoinChatBotResult.JoinChatBotResultDeclined)
         case joinChatBotResultQueued(Api.JoinChatBotResult.JoinChatBotResultQueued)
@@ -1481,7 +1755,7 @@ extension Api {
 
 extension Api.JoinChatBotResult {
     /// `joinChatBotResultApproved#ae152a69 = JoinChatBotResult;`
-    public struct JoinChatBotResultApproved: TLCombinator {
+    public final class JoinChatBotResultApproved: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xae152a69
         public static let tlName = "joinChatBotResultApproved"
 
@@ -1493,12 +1767,17 @@ extension Api.JoinChatBotResult {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: JoinChatBotResultApproved, rhs: JoinChatBotResultApproved) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.JoinChatBotResult {
     /// `joinChatBotResultDeclined#0efa0194 = JoinChatBotResult;`
-    public struct JoinChatBotResultDeclined: TLCombinator {
+    public final class JoinChatBotResultDeclined: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x0efa0194
         public static let tlName = "joinChatBotResultDeclined"
 
@@ -1510,12 +1789,17 @@ extension Api.JoinChatBotResult {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: JoinChatBotResultDeclined, rhs: JoinChatBotResultDeclined) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.JoinChatBotResult {
     /// `joinChatBotResultQueued#98a3a840 = JoinChatBotResult;`
-    public struct JoinChatBotResultQueued: TLCombinator {
+    public final class JoinChatBotResultQueued: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x98a3a840
         public static let tlName = "joinChatBotResultQueued"
 
@@ -1527,12 +1811,17 @@ extension Api.JoinChatBotResult {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: JoinChatBotResultQueued, rhs: JoinChatBotResultQueued) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.JoinChatBotResult {
     /// `joinChatBotResultWebView#d6e3b813 url:string = JoinChatBotResult;`
-    public struct JoinChatBotResultWebView: TLCombinator {
+    public final class JoinChatBotResultWebView: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xd6e3b813
         public static let tlName = "joinChatBotResultWebView"
 
@@ -1549,12 +1838,18 @@ extension Api.JoinChatBotResult {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeString(self.url)
         }
+
+        public static func == (lhs: JoinChatBotResultWebView, rhs: JoinChatBotResultWebView) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.url == rhs.url else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `KeyboardButton`.
-    public indirect enum KeyboardButton: TLBoxedType {
+    public enum KeyboardButton: TLBoxedType {
         case keyboardButton(Api.KeyboardButton.KeyboardButton)
 
         public static let tlTypeName = "KeyboardButton"
@@ -1579,7 +1874,7 @@ extension Api {
 
 extension Api.KeyboardButton {
     /// `keyboardButton#2f67a72f flags:# style:flags.10?KeyboardButtonStyle text:string type:ButtonType = KeyboardButton;`
-    public struct KeyboardButton: TLCombinator {
+    public final class KeyboardButton: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x2f67a72f
         public static let tlName = "keyboardButton"
 
@@ -1608,12 +1903,20 @@ extension Api.KeyboardButton {
             writer.writeString(self.text)
             self.type.encode(to: &writer)
         }
+
+        public static func == (lhs: KeyboardButton, rhs: KeyboardButton) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.style == rhs.style else { return false }
+            guard lhs.text == rhs.text else { return false }
+            guard lhs.type == rhs.type else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `KeyboardButtonRow`.
-    public indirect enum KeyboardButtonRow: TLBoxedType {
+    public enum KeyboardButtonRow: TLBoxedType {
         case keyboardButtonRow(Api.KeyboardButtonRow.KeyboardButtonRow)
 
         public static let tlTypeName = "KeyboardButtonRow"
@@ -1638,7 +1941,7 @@ extension Api {
 
 extension Api.KeyboardButtonRow {
     /// `keyboardButtonRow#77608b83 buttons:Vector<KeyboardButton> = KeyboardButtonRow;`
-    public struct KeyboardButtonRow: TLCombinator {
+    public final class KeyboardButtonRow: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x77608b83
         public static let tlName = "keyboardButtonRow"
 
@@ -1655,12 +1958,18 @@ extension Api.KeyboardButtonRow {
         public func encodeBare(to writer: inout TLWriter) {
             self.buttons.encode(to: &writer)
         }
+
+        public static func == (lhs: KeyboardButtonRow, rhs: KeyboardButtonRow) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.buttons == rhs.buttons else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `KeyboardButtonStyle`.
-    public indirect enum KeyboardButtonStyle: TLBoxedType {
+    public enum KeyboardButtonStyle: TLBoxedType {
         case keyboardButtonStyle(Api.KeyboardButtonStyle.KeyboardButtonStyle)
 
         public static let tlTypeName = "KeyboardButtonStyle"
@@ -1685,7 +1994,7 @@ extension Api {
 
 extension Api.KeyboardButtonStyle {
     /// `keyboardButtonStyle#4fdd3430 flags:# bg_primary:flags.0?true bg_danger:flags.1?true bg_success:flags.2?true icon:flags.3?long = KeyboardButtonStyle;`
-    public struct KeyboardButtonStyle: TLCombinator {
+    public final class KeyboardButtonStyle: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x4fdd3430
         public static let tlName = "keyboardButtonStyle"
 
@@ -1718,12 +2027,21 @@ extension Api.KeyboardButtonStyle {
             writer.writeUInt32(flags)
             if let value = self.icon { writer.writeInt64(value) }
         }
+
+        public static func == (lhs: KeyboardButtonStyle, rhs: KeyboardButtonStyle) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.bgPrimary == rhs.bgPrimary else { return false }
+            guard lhs.bgDanger == rhs.bgDanger else { return false }
+            guard lhs.bgSuccess == rhs.bgSuccess else { return false }
+            guard lhs.icon == rhs.icon else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `KeyboardInlineButton`.
-    public indirect enum KeyboardInlineButton: TLBoxedType {
+    public enum KeyboardInlineButton: TLBoxedType {
         case keyboardInlineButton(Api.KeyboardInlineButton.KeyboardInlineButton)
 
         public static let tlTypeName = "KeyboardInlineButton"
@@ -1748,7 +2066,7 @@ extension Api {
 
 extension Api.KeyboardInlineButton {
     /// `keyboardInlineButton#11c1a322 flags:# style:flags.10?KeyboardButtonStyle text:string type:InlineButtonType = KeyboardInlineButton;`
-    public struct KeyboardInlineButton: TLCombinator {
+    public final class KeyboardInlineButton: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x11c1a322
         public static let tlName = "keyboardInlineButton"
 
@@ -1777,12 +2095,20 @@ extension Api.KeyboardInlineButton {
             writer.writeString(self.text)
             self.type.encode(to: &writer)
         }
+
+        public static func == (lhs: KeyboardInlineButton, rhs: KeyboardInlineButton) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.style == rhs.style else { return false }
+            guard lhs.text == rhs.text else { return false }
+            guard lhs.type == rhs.type else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `KeyboardInlineButtonRow`.
-    public indirect enum KeyboardInlineButtonRow: TLBoxedType {
+    public enum KeyboardInlineButtonRow: TLBoxedType {
         case keyboardInlineButtonRow(Api.KeyboardInlineButtonRow.KeyboardInlineButtonRow)
 
         public static let tlTypeName = "KeyboardInlineButtonRow"
@@ -1807,7 +2133,7 @@ extension Api {
 
 extension Api.KeyboardInlineButtonRow {
     /// `keyboardInlineButtonRow#19420af6 buttons:Vector<KeyboardInlineButton> = KeyboardInlineButtonRow;`
-    public struct KeyboardInlineButtonRow: TLCombinator {
+    public final class KeyboardInlineButtonRow: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x19420af6
         public static let tlName = "keyboardInlineButtonRow"
 
@@ -1824,12 +2150,18 @@ extension Api.KeyboardInlineButtonRow {
         public func encodeBare(to writer: inout TLWriter) {
             self.buttons.encode(to: &writer)
         }
+
+        public static func == (lhs: KeyboardInlineButtonRow, rhs: KeyboardInlineButtonRow) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.buttons == rhs.buttons else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `LabeledPrice`.
-    public indirect enum LabeledPrice: TLBoxedType {
+    public enum LabeledPrice: TLBoxedType {
         case labeledPrice(Api.LabeledPrice.LabeledPrice)
 
         public static let tlTypeName = "LabeledPrice"
@@ -1854,7 +2186,7 @@ extension Api {
 
 extension Api.LabeledPrice {
     /// `labeledPrice#cb296bf8 label:string amount:long = LabeledPrice;`
-    public struct LabeledPrice: TLCombinator {
+    public final class LabeledPrice: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xcb296bf8
         public static let tlName = "labeledPrice"
 
@@ -1875,12 +2207,19 @@ extension Api.LabeledPrice {
             writer.writeString(self.label)
             writer.writeInt64(self.amount)
         }
+
+        public static func == (lhs: LabeledPrice, rhs: LabeledPrice) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.label == rhs.label else { return false }
+            guard lhs.amount == rhs.amount else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `LangPackDifference`.
-    public indirect enum LangPackDifference: TLBoxedType {
+    public enum LangPackDifference: TLBoxedType {
         case langPackDifference(Api.LangPackDifference.LangPackDifference)
 
         public static let tlTypeName = "LangPackDifference"
@@ -1905,7 +2244,7 @@ extension Api {
 
 extension Api.LangPackDifference {
     /// `langPackDifference#f385c1f6 lang_code:string from_version:int version:int strings:Vector<LangPackString> = LangPackDifference;`
-    public struct LangPackDifference: TLCombinator {
+    public final class LangPackDifference: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xf385c1f6
         public static let tlName = "langPackDifference"
 
@@ -1934,12 +2273,21 @@ extension Api.LangPackDifference {
             writer.writeInt32(self.version)
             self.strings.encode(to: &writer)
         }
+
+        public static func == (lhs: LangPackDifference, rhs: LangPackDifference) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.langCode == rhs.langCode else { return false }
+            guard lhs.fromVersion == rhs.fromVersion else { return false }
+            guard lhs.version == rhs.version else { return false }
+            guard lhs.strings == rhs.strings else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `LangPackLanguage`.
-    public indirect enum LangPackLanguage: TLBoxedType {
+    public enum LangPackLanguage: TLBoxedType {
         case langPackLanguage(Api.LangPackLanguage.LangPackLanguage)
 
         public static let tlTypeName = "LangPackLanguage"
@@ -1964,7 +2312,7 @@ extension Api {
 
 extension Api.LangPackLanguage {
     /// `langPackLanguage#eeca5ce3 flags:# official:flags.0?true rtl:flags.2?true beta:flags.3?true name:string native_name:string lang_code:string base_lang_code:flags.1?string plural_code:string strings_count:int translated_count:int translations_url:string = LangPackLanguage;`
-    public struct LangPackLanguage: TLCombinator {
+    public final class LangPackLanguage: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xeeca5ce3
         public static let tlName = "langPackLanguage"
 
@@ -2025,12 +2373,28 @@ extension Api.LangPackLanguage {
             writer.writeInt32(self.translatedCount)
             writer.writeString(self.translationsUrl)
         }
+
+        public static func == (lhs: LangPackLanguage, rhs: LangPackLanguage) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.official == rhs.official else { return false }
+            guard lhs.rtl == rhs.rtl else { return false }
+            guard lhs.beta == rhs.beta else { return false }
+            guard lhs.name == rhs.name else { return false }
+            guard lhs.nativeName == rhs.nativeName else { return false }
+            guard lhs.langCode == rhs.langCode else { return false }
+            guard lhs.baseLangCode == rhs.baseLangCode else { return false }
+            guard lhs.pluralCode == rhs.pluralCode else { return false }
+            guard lhs.stringsCount == rhs.stringsCount else { return false }
+            guard lhs.translatedCount == rhs.translatedCount else { return false }
+            guard lhs.translationsUrl == rhs.translationsUrl else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `LangPackString`.
-    public indirect enum LangPackString: TLBoxedType {
+    public enum LangPackString: TLBoxedType {
         case langPackString(Api.LangPackString.LangPackString)
         case langPackStringPluralized(Api.LangPackString.LangPackStringPluralized)
         case langPackStringDeleted(Api.LangPackString.LangPackStringDeleted)
@@ -2061,7 +2425,7 @@ extension Api {
 
 extension Api.LangPackString {
     /// `langPackString#cad181f6 key:string value:string = LangPackString;`
-    public struct LangPackString: TLCombinator {
+    public final class LangPackString: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xcad181f6
         public static let tlName = "langPackString"
 
@@ -2082,12 +2446,19 @@ extension Api.LangPackString {
             writer.writeString(self.key)
             writer.writeString(self.value)
         }
+
+        public static func == (lhs: LangPackString, rhs: LangPackString) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.key == rhs.key else { return false }
+            guard lhs.value == rhs.value else { return false }
+            return true
+        }
     }
 }
 
 extension Api.LangPackString {
     /// `langPackStringPluralized#6c47ac9f flags:# key:string zero_value:flags.0?string one_value:flags.1?string two_value:flags.2?string few_value:flags.3?string many_value:flags.4?string other_value:string = LangPackString;`
-    public struct LangPackStringPluralized: TLCombinator {
+    public final class LangPackStringPluralized: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x6c47ac9f
         public static let tlName = "langPackStringPluralized"
 
@@ -2136,12 +2507,24 @@ extension Api.LangPackString {
             if let value = self.manyValue { writer.writeString(value) }
             writer.writeString(self.otherValue)
         }
+
+        public static func == (lhs: LangPackStringPluralized, rhs: LangPackStringPluralized) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.key == rhs.key else { return false }
+            guard lhs.zeroValue == rhs.zeroValue else { return false }
+            guard lhs.oneValue == rhs.oneValue else { return false }
+            guard lhs.twoValue == rhs.twoValue else { return false }
+            guard lhs.fewValue == rhs.fewValue else { return false }
+            guard lhs.manyValue == rhs.manyValue else { return false }
+            guard lhs.otherValue == rhs.otherValue else { return false }
+            return true
+        }
     }
 }
 
 extension Api.LangPackString {
     /// `langPackStringDeleted#2979eeb2 key:string = LangPackString;`
-    public struct LangPackStringDeleted: TLCombinator {
+    public final class LangPackStringDeleted: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x2979eeb2
         public static let tlName = "langPackStringDeleted"
 
@@ -2158,12 +2541,18 @@ extension Api.LangPackString {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeString(self.key)
         }
+
+        public static func == (lhs: LangPackStringDeleted, rhs: LangPackStringDeleted) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.key == rhs.key else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `MaskCoords`.
-    public indirect enum MaskCoords: TLBoxedType {
+    public enum MaskCoords: TLBoxedType {
         case maskCoords(Api.MaskCoords.MaskCoords)
 
         public static let tlTypeName = "MaskCoords"
@@ -2188,7 +2577,7 @@ extension Api {
 
 extension Api.MaskCoords {
     /// `maskCoords#aed6dbb2 n:int x:double y:double zoom:double = MaskCoords;`
-    public struct MaskCoords: TLCombinator {
+    public final class MaskCoords: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xaed6dbb2
         public static let tlName = "maskCoords"
 
@@ -2217,12 +2606,21 @@ extension Api.MaskCoords {
             writer.writeDouble(self.y)
             writer.writeDouble(self.zoom)
         }
+
+        public static func == (lhs: MaskCoords, rhs: MaskCoords) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.n == rhs.n else { return false }
+            guard lhs.x == rhs.x else { return false }
+            guard lhs.y == rhs.y else { return false }
+            guard lhs.zoom == rhs.zoom else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `MediaArea`.
-    public indirect enum MediaArea: TLBoxedType {
+    public enum MediaArea: TLBoxedType {
         case mediaAreaVenue(Api.MediaArea.MediaAreaVenue)
         case inputMediaAreaVenue(Api.MediaArea.InputMediaAreaVenue)
         case mediaAreaGeoPoint(Api.MediaArea.MediaAreaGeoPoint)
@@ -2271,7 +2669,7 @@ extension Api {
 
 extension Api.MediaArea {
     /// `mediaAreaVenue#be82db9c coordinates:MediaAreaCoordinates geo:GeoPoint title:string address:string provider:string venue_id:string venue_type:string = MediaArea;`
-    public struct MediaAreaVenue: TLCombinator {
+    public final class MediaAreaVenue: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xbe82db9c
         public static let tlName = "mediaAreaVenue"
 
@@ -2312,12 +2710,24 @@ extension Api.MediaArea {
             writer.writeString(self.venueId)
             writer.writeString(self.venueType)
         }
+
+        public static func == (lhs: MediaAreaVenue, rhs: MediaAreaVenue) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.coordinates == rhs.coordinates else { return false }
+            guard lhs.geo == rhs.geo else { return false }
+            guard lhs.title == rhs.title else { return false }
+            guard lhs.address == rhs.address else { return false }
+            guard lhs.provider == rhs.provider else { return false }
+            guard lhs.venueId == rhs.venueId else { return false }
+            guard lhs.venueType == rhs.venueType else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MediaArea {
     /// `inputMediaAreaVenue#b282217f coordinates:MediaAreaCoordinates query_id:long result_id:string = MediaArea;`
-    public struct InputMediaAreaVenue: TLCombinator {
+    public final class InputMediaAreaVenue: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xb282217f
         public static let tlName = "inputMediaAreaVenue"
 
@@ -2342,12 +2752,20 @@ extension Api.MediaArea {
             writer.writeInt64(self.queryId)
             writer.writeString(self.resultId)
         }
+
+        public static func == (lhs: InputMediaAreaVenue, rhs: InputMediaAreaVenue) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.coordinates == rhs.coordinates else { return false }
+            guard lhs.queryId == rhs.queryId else { return false }
+            guard lhs.resultId == rhs.resultId else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MediaArea {
     /// `mediaAreaGeoPoint#cad5452d flags:# coordinates:MediaAreaCoordinates geo:GeoPoint address:flags.0?GeoPointAddress = MediaArea;`
-    public struct MediaAreaGeoPoint: TLCombinator {
+    public final class MediaAreaGeoPoint: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xcad5452d
         public static let tlName = "mediaAreaGeoPoint"
 
@@ -2376,12 +2794,20 @@ extension Api.MediaArea {
             self.geo.encode(to: &writer)
             if let value = self.address { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: MediaAreaGeoPoint, rhs: MediaAreaGeoPoint) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.coordinates == rhs.coordinates else { return false }
+            guard lhs.geo == rhs.geo else { return false }
+            guard lhs.address == rhs.address else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MediaArea {
     /// `mediaAreaSuggestedReaction#14455871 flags:# dark:flags.0?true flipped:flags.1?true coordinates:MediaAreaCoordinates reaction:Reaction = MediaArea;`
-    public struct MediaAreaSuggestedReaction: TLCombinator {
+    public final class MediaAreaSuggestedReaction: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x14455871
         public static let tlName = "mediaAreaSuggestedReaction"
 
@@ -2413,12 +2839,21 @@ extension Api.MediaArea {
             self.coordinates.encode(to: &writer)
             self.reaction.encode(to: &writer)
         }
+
+        public static func == (lhs: MediaAreaSuggestedReaction, rhs: MediaAreaSuggestedReaction) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.dark == rhs.dark else { return false }
+            guard lhs.flipped == rhs.flipped else { return false }
+            guard lhs.coordinates == rhs.coordinates else { return false }
+            guard lhs.reaction == rhs.reaction else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MediaArea {
     /// `mediaAreaChannelPost#770416af coordinates:MediaAreaCoordinates channel_id:long msg_id:int = MediaArea;`
-    public struct MediaAreaChannelPost: TLCombinator {
+    public final class MediaAreaChannelPost: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x770416af
         public static let tlName = "mediaAreaChannelPost"
 
@@ -2443,12 +2878,20 @@ extension Api.MediaArea {
             writer.writeInt64(self.channelId)
             writer.writeInt32(self.msgId)
         }
+
+        public static func == (lhs: MediaAreaChannelPost, rhs: MediaAreaChannelPost) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.coordinates == rhs.coordinates else { return false }
+            guard lhs.channelId == rhs.channelId else { return false }
+            guard lhs.msgId == rhs.msgId else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MediaArea {
     /// `inputMediaAreaChannelPost#2271f2bf coordinates:MediaAreaCoordinates channel:InputChannel msg_id:int = MediaArea;`
-    public struct InputMediaAreaChannelPost: TLCombinator {
+    public final class InputMediaAreaChannelPost: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x2271f2bf
         public static let tlName = "inputMediaAreaChannelPost"
 
@@ -2473,12 +2916,20 @@ extension Api.MediaArea {
             self.channel.encode(to: &writer)
             writer.writeInt32(self.msgId)
         }
+
+        public static func == (lhs: InputMediaAreaChannelPost, rhs: InputMediaAreaChannelPost) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.coordinates == rhs.coordinates else { return false }
+            guard lhs.channel == rhs.channel else { return false }
+            guard lhs.msgId == rhs.msgId else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MediaArea {
     /// `mediaAreaUrl#37381085 coordinates:MediaAreaCoordinates url:string = MediaArea;`
-    public struct MediaAreaUrl: TLCombinator {
+    public final class MediaAreaUrl: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x37381085
         public static let tlName = "mediaAreaUrl"
 
@@ -2499,12 +2950,19 @@ extension Api.MediaArea {
             self.coordinates.encode(to: &writer)
             writer.writeString(self.url)
         }
+
+        public static func == (lhs: MediaAreaUrl, rhs: MediaAreaUrl) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.coordinates == rhs.coordinates else { return false }
+            guard lhs.url == rhs.url else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MediaArea {
     /// `mediaAreaWeather#49a6549c coordinates:MediaAreaCoordinates emoji:string temperature_c:double color:int = MediaArea;`
-    public struct MediaAreaWeather: TLCombinator {
+    public final class MediaAreaWeather: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x49a6549c
         public static let tlName = "mediaAreaWeather"
 
@@ -2533,12 +2991,21 @@ extension Api.MediaArea {
             writer.writeDouble(self.temperatureC)
             writer.writeInt32(self.color)
         }
+
+        public static func == (lhs: MediaAreaWeather, rhs: MediaAreaWeather) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.coordinates == rhs.coordinates else { return false }
+            guard lhs.emoji == rhs.emoji else { return false }
+            guard lhs.temperatureC == rhs.temperatureC else { return false }
+            guard lhs.color == rhs.color else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MediaArea {
     /// `mediaAreaStarGift#5787686d coordinates:MediaAreaCoordinates slug:string = MediaArea;`
-    public struct MediaAreaStarGift: TLCombinator {
+    public final class MediaAreaStarGift: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x5787686d
         public static let tlName = "mediaAreaStarGift"
 
@@ -2559,12 +3026,19 @@ extension Api.MediaArea {
             self.coordinates.encode(to: &writer)
             writer.writeString(self.slug)
         }
+
+        public static func == (lhs: MediaAreaStarGift, rhs: MediaAreaStarGift) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.coordinates == rhs.coordinates else { return false }
+            guard lhs.slug == rhs.slug else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `MediaAreaCoordinates`.
-    public indirect enum MediaAreaCoordinates: TLBoxedType {
+    public enum MediaAreaCoordinates: TLBoxedType {
         case mediaAreaCoordinates(Api.MediaAreaCoordinates.MediaAreaCoordinates)
 
         public static let tlTypeName = "MediaAreaCoordinates"
@@ -2589,7 +3063,7 @@ extension Api {
 
 extension Api.MediaAreaCoordinates {
     /// `mediaAreaCoordinates#cfc9e002 flags:# x:double y:double w:double h:double rotation:double radius:flags.0?double = MediaAreaCoordinates;`
-    public struct MediaAreaCoordinates: TLCombinator {
+    public final class MediaAreaCoordinates: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xcfc9e002
         public static let tlName = "mediaAreaCoordinates"
 
@@ -2629,6 +3103,17 @@ extension Api.MediaAreaCoordinates {
             writer.writeDouble(self.h)
             writer.writeDouble(self.rotation)
             if let value = self.radius { writer.writeDouble(value) }
+        }
+
+        public static func == (lhs: MediaAreaCoordinates, rhs: MediaAreaCoordinates) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.x == rhs.x else { return false }
+            guard lhs.y == rhs.y else { return false }
+            guard lhs.w == rhs.w else { return false }
+            guard lhs.h == rhs.h else { return false }
+            guard lhs.rotation == rhs.rotation else { return false }
+            guard lhs.radius == rhs.radius else { return false }
+            return true
         }
     }
 }

@@ -5,7 +5,7 @@ import TL
 
 extension Api {
     /// TL type `Message`.
-    public indirect enum Message: TLBoxedType {
+    public enum Message: TLBoxedType {
         case messageEmpty(Api.Message.MessageEmpty)
         case message(Api.Message.Message)
         case messageService(Api.Message.MessageService)
@@ -36,7 +36,7 @@ extension Api {
 
 extension Api.Message {
     /// `messageEmpty#90a6ca84 flags:# id:int peer_id:flags.0?Peer = Message;`
-    public struct MessageEmpty: TLCombinator {
+    public final class MessageEmpty: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x90a6ca84
         public static let tlName = "messageEmpty"
 
@@ -61,12 +61,19 @@ extension Api.Message {
             writer.writeInt32(self.id)
             if let value = self.peerId { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: MessageEmpty, rhs: MessageEmpty) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.peerId == rhs.peerId else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Message {
     /// `message#7600b9d3 flags:# out:flags.1?true mentioned:flags.4?true media_unread:flags.5?true silent:flags.13?true post:flags.14?true from_scheduled:flags.18?true legacy:flags.19?true edit_hide:flags.21?true pinned:flags.24?true noforwards:flags.26?true invert_media:flags.27?true flags2:# offline:flags2.1?true video_processing_pending:flags2.4?true paid_suggested_post_stars:flags2.8?true paid_suggested_post_ton:flags2.9?true id:int from_id:flags.8?Peer from_boosts_applied:flags.29?int from_rank:flags2.12?string peer_id:Peer saved_peer_id:flags.28?Peer fwd_from:flags.2?MessageFwdHeader via_bot_id:flags.11?long via_business_bot_id:flags2.0?long guestchat_via_from:flags2.19?Peer reply_to:flags.3?MessageReplyHeader date:int message:string media:flags.9?MessageMedia reply_markup:flags.6?ReplyMarkup entities:flags.7?Vector<MessageEntity> views:flags.10?int forwards:flags.10?int replies:flags.23?MessageReplies edit_date:flags.15?int post_author:flags.16?string grouped_id:flags.17?long reactions:flags.20?MessageReactions restriction_reason:flags.22?Vector<RestrictionReason> ttl_period:flags.25?int quick_reply_shortcut_id:flags.30?int effect:flags2.2?long factcheck:flags2.3?FactCheck report_delivery_until_date:flags2.5?int paid_message_stars:flags2.6?long suggested_post:flags2.7?SuggestedPost schedule_repeat_period:flags2.10?int summary_from_language:flags2.11?string rich_message:flags2.13?RichMessage = Message;`
-    public struct Message: TLCombinator {
+    public final class Message: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x7600b9d3
         public static let tlName = "message"
 
@@ -311,12 +318,66 @@ extension Api.Message {
             if let value = self.summaryFromLanguage { writer.writeString(value) }
             if let value = self.richMessage { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: Message, rhs: Message) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.out == rhs.out else { return false }
+            guard lhs.mentioned == rhs.mentioned else { return false }
+            guard lhs.mediaUnread == rhs.mediaUnread else { return false }
+            guard lhs.silent == rhs.silent else { return false }
+            guard lhs.post == rhs.post else { return false }
+            guard lhs.fromScheduled == rhs.fromScheduled else { return false }
+            guard lhs.legacy == rhs.legacy else { return false }
+            guard lhs.editHide == rhs.editHide else { return false }
+            guard lhs.pinned == rhs.pinned else { return false }
+            guard lhs.noforwards == rhs.noforwards else { return false }
+            guard lhs.invertMedia == rhs.invertMedia else { return false }
+            guard lhs.offline == rhs.offline else { return false }
+            guard lhs.videoProcessingPending == rhs.videoProcessingPending else { return false }
+            guard lhs.paidSuggestedPostStars == rhs.paidSuggestedPostStars else { return false }
+            guard lhs.paidSuggestedPostTon == rhs.paidSuggestedPostTon else { return false }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.fromId == rhs.fromId else { return false }
+            guard lhs.fromBoostsApplied == rhs.fromBoostsApplied else { return false }
+            guard lhs.fromRank == rhs.fromRank else { return false }
+            guard lhs.peerId == rhs.peerId else { return false }
+            guard lhs.savedPeerId == rhs.savedPeerId else { return false }
+            guard lhs.fwdFrom == rhs.fwdFrom else { return false }
+            guard lhs.viaBotId == rhs.viaBotId else { return false }
+            guard lhs.viaBusinessBotId == rhs.viaBusinessBotId else { return false }
+            guard lhs.guestchatViaFrom == rhs.guestchatViaFrom else { return false }
+            guard lhs.replyTo == rhs.replyTo else { return false }
+            guard lhs.date == rhs.date else { return false }
+            guard lhs.message == rhs.message else { return false }
+            guard lhs.media == rhs.media else { return false }
+            guard lhs.replyMarkup == rhs.replyMarkup else { return false }
+            guard lhs.entities == rhs.entities else { return false }
+            guard lhs.views == rhs.views else { return false }
+            guard lhs.forwards == rhs.forwards else { return false }
+            guard lhs.replies == rhs.replies else { return false }
+            guard lhs.editDate == rhs.editDate else { return false }
+            guard lhs.postAuthor == rhs.postAuthor else { return false }
+            guard lhs.groupedId == rhs.groupedId else { return false }
+            guard lhs.reactions == rhs.reactions else { return false }
+            guard lhs.restrictionReason == rhs.restrictionReason else { return false }
+            guard lhs.ttlPeriod == rhs.ttlPeriod else { return false }
+            guard lhs.quickReplyShortcutId == rhs.quickReplyShortcutId else { return false }
+            guard lhs.effect == rhs.effect else { return false }
+            guard lhs.factcheck == rhs.factcheck else { return false }
+            guard lhs.reportDeliveryUntilDate == rhs.reportDeliveryUntilDate else { return false }
+            guard lhs.paidMessageStars == rhs.paidMessageStars else { return false }
+            guard lhs.suggestedPost == rhs.suggestedPost else { return false }
+            guard lhs.scheduleRepeatPeriod == rhs.scheduleRepeatPeriod else { return false }
+            guard lhs.summaryFromLanguage == rhs.summaryFromLanguage else { return false }
+            guard lhs.richMessage == rhs.richMessage else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Message {
     /// `messageService#7a800e0a flags:# out:flags.1?true mentioned:flags.4?true media_unread:flags.5?true reactions_are_possible:flags.9?true silent:flags.13?true post:flags.14?true legacy:flags.19?true id:int from_id:flags.8?Peer peer_id:Peer saved_peer_id:flags.28?Peer reply_to:flags.3?MessageReplyHeader date:int action:MessageAction reactions:flags.20?MessageReactions ttl_period:flags.25?int = Message;`
-    public struct MessageService: TLCombinator {
+    public final class MessageService: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x7a800e0a
         public static let tlName = "messageService"
 
@@ -401,12 +462,33 @@ extension Api.Message {
             if let value = self.reactions { value.encode(to: &writer) }
             if let value = self.ttlPeriod { writer.writeInt32(value) }
         }
+
+        public static func == (lhs: MessageService, rhs: MessageService) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.out == rhs.out else { return false }
+            guard lhs.mentioned == rhs.mentioned else { return false }
+            guard lhs.mediaUnread == rhs.mediaUnread else { return false }
+            guard lhs.reactionsArePossible == rhs.reactionsArePossible else { return false }
+            guard lhs.silent == rhs.silent else { return false }
+            guard lhs.post == rhs.post else { return false }
+            guard lhs.legacy == rhs.legacy else { return false }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.fromId == rhs.fromId else { return false }
+            guard lhs.peerId == rhs.peerId else { return false }
+            guard lhs.savedPeerId == rhs.savedPeerId else { return false }
+            guard lhs.replyTo == rhs.replyTo else { return false }
+            guard lhs.date == rhs.date else { return false }
+            guard lhs.action == rhs.action else { return false }
+            guard lhs.reactions == rhs.reactions else { return false }
+            guard lhs.ttlPeriod == rhs.ttlPeriod else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `MessageAction`.
-    public indirect enum MessageAction: TLBoxedType {
+    public enum MessageAction: TLBoxedType {
         case messageActionEmpty(Api.MessageAction.MessageActionEmpty)
         case messageActionChatCreate(Api.MessageAction.MessageActionChatCreate)
         case messageActionChatEditTitle(Api.MessageAction.MessageActionChatEditTitle)
@@ -635,7 +717,7 @@ extension Api {
 
 extension Api.MessageAction {
     /// `messageActionEmpty#b6aef7b0 = MessageAction;`
-    public struct MessageActionEmpty: TLCombinator {
+    public final class MessageActionEmpty: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xb6aef7b0
         public static let tlName = "messageActionEmpty"
 
@@ -647,12 +729,17 @@ extension Api.MessageAction {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: MessageActionEmpty, rhs: MessageActionEmpty) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.MessageAction {
     /// `messageActionChatCreate#bd47cbad title:string users:Vector<long> = MessageAction;`
-    public struct MessageActionChatCreate: TLCombinator {
+    public final class MessageActionChatCreate: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xbd47cbad
         public static let tlName = "messageActionChatCreate"
 
@@ -673,12 +760,19 @@ extension Api.MessageAction {
             writer.writeString(self.title)
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: MessageActionChatCreate, rhs: MessageActionChatCreate) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.title == rhs.title else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageAction {
     /// `messageActionChatEditTitle#b5a1ce5a title:string = MessageAction;`
-    public struct MessageActionChatEditTitle: TLCombinator {
+    public final class MessageActionChatEditTitle: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xb5a1ce5a
         public static let tlName = "messageActionChatEditTitle"
 
@@ -695,12 +789,18 @@ extension Api.MessageAction {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeString(self.title)
         }
+
+        public static func == (lhs: MessageActionChatEditTitle, rhs: MessageActionChatEditTitle) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.title == rhs.title else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageAction {
     /// `messageActionChatEditPhoto#7fcb13a8 photo:Photo = MessageAction;`
-    public struct MessageActionChatEditPhoto: TLCombinator {
+    public final class MessageActionChatEditPhoto: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x7fcb13a8
         public static let tlName = "messageActionChatEditPhoto"
 
@@ -717,12 +817,18 @@ extension Api.MessageAction {
         public func encodeBare(to writer: inout TLWriter) {
             self.photo.encode(to: &writer)
         }
+
+        public static func == (lhs: MessageActionChatEditPhoto, rhs: MessageActionChatEditPhoto) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.photo == rhs.photo else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageAction {
     /// `messageActionChatDeletePhoto#95e3fbef = MessageAction;`
-    public struct MessageActionChatDeletePhoto: TLCombinator {
+    public final class MessageActionChatDeletePhoto: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x95e3fbef
         public static let tlName = "messageActionChatDeletePhoto"
 
@@ -734,12 +840,17 @@ extension Api.MessageAction {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: MessageActionChatDeletePhoto, rhs: MessageActionChatDeletePhoto) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.MessageAction {
     /// `messageActionChatAddUser#15cefd00 users:Vector<long> = MessageAction;`
-    public struct MessageActionChatAddUser: TLCombinator {
+    public final class MessageActionChatAddUser: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x15cefd00
         public static let tlName = "messageActionChatAddUser"
 
@@ -756,12 +867,18 @@ extension Api.MessageAction {
         public func encodeBare(to writer: inout TLWriter) {
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: MessageActionChatAddUser, rhs: MessageActionChatAddUser) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageAction {
     /// `messageActionChatDeleteUser#a43f30cc user_id:long = MessageAction;`
-    public struct MessageActionChatDeleteUser: TLCombinator {
+    public final class MessageActionChatDeleteUser: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xa43f30cc
         public static let tlName = "messageActionChatDeleteUser"
 
@@ -778,12 +895,18 @@ extension Api.MessageAction {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeInt64(self.userId)
         }
+
+        public static func == (lhs: MessageActionChatDeleteUser, rhs: MessageActionChatDeleteUser) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.userId == rhs.userId else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageAction {
     /// `messageActionChatJoinedByLink#031224c3 inviter_id:long = MessageAction;`
-    public struct MessageActionChatJoinedByLink: TLCombinator {
+    public final class MessageActionChatJoinedByLink: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x031224c3
         public static let tlName = "messageActionChatJoinedByLink"
 
@@ -800,12 +923,18 @@ extension Api.MessageAction {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeInt64(self.inviterId)
         }
+
+        public static func == (lhs: MessageActionChatJoinedByLink, rhs: MessageActionChatJoinedByLink) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.inviterId == rhs.inviterId else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageAction {
     /// `messageActionChannelCreate#95d2ac92 title:string = MessageAction;`
-    public struct MessageActionChannelCreate: TLCombinator {
+    public final class MessageActionChannelCreate: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x95d2ac92
         public static let tlName = "messageActionChannelCreate"
 
@@ -822,12 +951,18 @@ extension Api.MessageAction {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeString(self.title)
         }
+
+        public static func == (lhs: MessageActionChannelCreate, rhs: MessageActionChannelCreate) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.title == rhs.title else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageAction {
     /// `messageActionChatMigrateTo#e1037f92 channel_id:long = MessageAction;`
-    public struct MessageActionChatMigrateTo: TLCombinator {
+    public final class MessageActionChatMigrateTo: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xe1037f92
         public static let tlName = "messageActionChatMigrateTo"
 
@@ -844,12 +979,18 @@ extension Api.MessageAction {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeInt64(self.channelId)
         }
+
+        public static func == (lhs: MessageActionChatMigrateTo, rhs: MessageActionChatMigrateTo) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.channelId == rhs.channelId else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageAction {
     /// `messageActionChannelMigrateFrom#ea3948e9 title:string chat_id:long = MessageAction;`
-    public struct MessageActionChannelMigrateFrom: TLCombinator {
+    public final class MessageActionChannelMigrateFrom: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xea3948e9
         public static let tlName = "messageActionChannelMigrateFrom"
 
@@ -870,12 +1011,19 @@ extension Api.MessageAction {
             writer.writeString(self.title)
             writer.writeInt64(self.chatId)
         }
+
+        public static func == (lhs: MessageActionChannelMigrateFrom, rhs: MessageActionChannelMigrateFrom) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.title == rhs.title else { return false }
+            guard lhs.chatId == rhs.chatId else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageAction {
     /// `messageActionPinMessage#94bd38ed = MessageAction;`
-    public struct MessageActionPinMessage: TLCombinator {
+    public final class MessageActionPinMessage: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x94bd38ed
         public static let tlName = "messageActionPinMessage"
 
@@ -887,12 +1035,17 @@ extension Api.MessageAction {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: MessageActionPinMessage, rhs: MessageActionPinMessage) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.MessageAction {
     /// `messageActionHistoryClear#9fbab604 = MessageAction;`
-    public struct MessageActionHistoryClear: TLCombinator {
+    public final class MessageActionHistoryClear: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x9fbab604
         public static let tlName = "messageActionHistoryClear"
 
@@ -904,12 +1057,17 @@ extension Api.MessageAction {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: MessageActionHistoryClear, rhs: MessageActionHistoryClear) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.MessageAction {
     /// `messageActionGameScore#92a72876 game_id:long score:int = MessageAction;`
-    public struct MessageActionGameScore: TLCombinator {
+    public final class MessageActionGameScore: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x92a72876
         public static let tlName = "messageActionGameScore"
 
@@ -930,12 +1088,19 @@ extension Api.MessageAction {
             writer.writeInt64(self.gameId)
             writer.writeInt32(self.score)
         }
+
+        public static func == (lhs: MessageActionGameScore, rhs: MessageActionGameScore) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.gameId == rhs.gameId else { return false }
+            guard lhs.score == rhs.score else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageAction {
     /// `messageActionPaymentSentMe#ffa00ccc flags:# recurring_init:flags.2?true recurring_used:flags.3?true currency:string total_amount:long payload:bytes info:flags.0?PaymentRequestedInfo shipping_option_id:flags.1?string charge:PaymentCharge subscription_until_date:flags.4?int = MessageAction;`
-    public struct MessageActionPaymentSentMe: TLCombinator {
+    public final class MessageActionPaymentSentMe: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xffa00ccc
         public static let tlName = "messageActionPaymentSentMe"
 
@@ -990,12 +1155,26 @@ extension Api.MessageAction {
             self.charge.encode(to: &writer)
             if let value = self.subscriptionUntilDate { writer.writeInt32(value) }
         }
+
+        public static func == (lhs: MessageActionPaymentSentMe, rhs: MessageActionPaymentSentMe) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.recurringInit == rhs.recurringInit else { return false }
+            guard lhs.recurringUsed == rhs.recurringUsed else { return false }
+            guard lhs.currency == rhs.currency else { return false }
+            guard lhs.totalAmount == rhs.totalAmount else { return false }
+            guard lhs.payload == rhs.payload else { return false }
+            guard lhs.info == rhs.info else { return false }
+            guard lhs.shippingOptionId == rhs.shippingOptionId else { return false }
+            guard lhs.charge == rhs.charge else { return false }
+            guard lhs.subscriptionUntilDate == rhs.subscriptionUntilDate else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageAction {
     /// `messageActionPaymentSent#c624b16e flags:# recurring_init:flags.2?true recurring_used:flags.3?true currency:string total_amount:long invoice_slug:flags.0?string subscription_until_date:flags.4?int = MessageAction;`
-    public struct MessageActionPaymentSent: TLCombinator {
+    public final class MessageActionPaymentSent: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xc624b16e
         public static let tlName = "messageActionPaymentSent"
 
@@ -1037,12 +1216,23 @@ extension Api.MessageAction {
             if let value = self.invoiceSlug { writer.writeString(value) }
             if let value = self.subscriptionUntilDate { writer.writeInt32(value) }
         }
+
+        public static func == (lhs: MessageActionPaymentSent, rhs: MessageActionPaymentSent) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.recurringInit == rhs.recurringInit else { return false }
+            guard lhs.recurringUsed == rhs.recurringUsed else { return false }
+            guard lhs.currency == rhs.currency else { return false }
+            guard lhs.totalAmount == rhs.totalAmount else { return false }
+            guard lhs.invoiceSlug == rhs.invoiceSlug else { return false }
+            guard lhs.subscriptionUntilDate == rhs.subscriptionUntilDate else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageAction {
     /// `messageActionPhoneCall#80e11a7f flags:# video:flags.2?true call_id:long reason:flags.0?PhoneCallDiscardReason duration:flags.1?int = MessageAction;`
-    public struct MessageActionPhoneCall: TLCombinator {
+    public final class MessageActionPhoneCall: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x80e11a7f
         public static let tlName = "messageActionPhoneCall"
 
@@ -1076,12 +1266,21 @@ extension Api.MessageAction {
             if let value = self.reason { value.encode(to: &writer) }
             if let value = self.duration { writer.writeInt32(value) }
         }
+
+        public static func == (lhs: MessageActionPhoneCall, rhs: MessageActionPhoneCall) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.video == rhs.video else { return false }
+            guard lhs.callId == rhs.callId else { return false }
+            guard lhs.reason == rhs.reason else { return false }
+            guard lhs.duration == rhs.duration else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageAction {
     /// `messageActionScreenshotTaken#4792929b = MessageAction;`
-    public struct MessageActionScreenshotTaken: TLCombinator {
+    public final class MessageActionScreenshotTaken: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x4792929b
         public static let tlName = "messageActionScreenshotTaken"
 
@@ -1093,12 +1292,17 @@ extension Api.MessageAction {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: MessageActionScreenshotTaken, rhs: MessageActionScreenshotTaken) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.MessageAction {
     /// `messageActionCustomAction#fae69f56 message:string = MessageAction;`
-    public struct MessageActionCustomAction: TLCombinator {
+    public final class MessageActionCustomAction: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xfae69f56
         public static let tlName = "messageActionCustomAction"
 
@@ -1115,12 +1319,18 @@ extension Api.MessageAction {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeString(self.message)
         }
+
+        public static func == (lhs: MessageActionCustomAction, rhs: MessageActionCustomAction) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.message == rhs.message else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageAction {
     /// `messageActionBotAllowed#c516d679 flags:# attach_menu:flags.1?true from_request:flags.3?true domain:flags.0?string app:flags.2?BotApp = MessageAction;`
-    public struct MessageActionBotAllowed: TLCombinator {
+    public final class MessageActionBotAllowed: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xc516d679
         public static let tlName = "messageActionBotAllowed"
 
@@ -1154,12 +1364,21 @@ extension Api.MessageAction {
             if let value = self.domain { writer.writeString(value) }
             if let value = self.app { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: MessageActionBotAllowed, rhs: MessageActionBotAllowed) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.attachMenu == rhs.attachMenu else { return false }
+            guard lhs.fromRequest == rhs.fromRequest else { return false }
+            guard lhs.domain == rhs.domain else { return false }
+            guard lhs.app == rhs.app else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageAction {
     /// `messageActionSecureValuesSentMe#1b287353 values:Vector<SecureValue> credentials:SecureCredentialsEncrypted = MessageAction;`
-    public struct MessageActionSecureValuesSentMe: TLCombinator {
+    public final class MessageActionSecureValuesSentMe: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x1b287353
         public static let tlName = "messageActionSecureValuesSentMe"
 
@@ -1180,12 +1399,19 @@ extension Api.MessageAction {
             self.values.encode(to: &writer)
             self.credentials.encode(to: &writer)
         }
+
+        public static func == (lhs: MessageActionSecureValuesSentMe, rhs: MessageActionSecureValuesSentMe) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.values == rhs.values else { return false }
+            guard lhs.credentials == rhs.credentials else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageAction {
     /// `messageActionSecureValuesSent#d95c6154 types:Vector<SecureValueType> = MessageAction;`
-    public struct MessageActionSecureValuesSent: TLCombinator {
+    public final class MessageActionSecureValuesSent: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xd95c6154
         public static let tlName = "messageActionSecureValuesSent"
 
@@ -1202,12 +1428,18 @@ extension Api.MessageAction {
         public func encodeBare(to writer: inout TLWriter) {
             self.types.encode(to: &writer)
         }
+
+        public static func == (lhs: MessageActionSecureValuesSent, rhs: MessageActionSecureValuesSent) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.types == rhs.types else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageAction {
     /// `messageActionContactSignUp#f3f25f76 = MessageAction;`
-    public struct MessageActionContactSignUp: TLCombinator {
+    public final class MessageActionContactSignUp: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xf3f25f76
         public static let tlName = "messageActionContactSignUp"
 
@@ -1219,12 +1451,17 @@ extension Api.MessageAction {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: MessageActionContactSignUp, rhs: MessageActionContactSignUp) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.MessageAction {
     /// `messageActionGeoProximityReached#98e0d697 from_id:Peer to_id:Peer distance:int = MessageAction;`
-    public struct MessageActionGeoProximityReached: TLCombinator {
+    public final class MessageActionGeoProximityReached: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x98e0d697
         public static let tlName = "messageActionGeoProximityReached"
 
@@ -1249,12 +1486,20 @@ extension Api.MessageAction {
             self.toId.encode(to: &writer)
             writer.writeInt32(self.distance)
         }
+
+        public static func == (lhs: MessageActionGeoProximityReached, rhs: MessageActionGeoProximityReached) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.fromId == rhs.fromId else { return false }
+            guard lhs.toId == rhs.toId else { return false }
+            guard lhs.distance == rhs.distance else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageAction {
     /// `messageActionGroupCall#7a0d7f42 flags:# call:InputGroupCall duration:flags.0?int = MessageAction;`
-    public struct MessageActionGroupCall: TLCombinator {
+    public final class MessageActionGroupCall: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x7a0d7f42
         public static let tlName = "messageActionGroupCall"
 
@@ -1279,12 +1524,19 @@ extension Api.MessageAction {
             self.call.encode(to: &writer)
             if let value = self.duration { writer.writeInt32(value) }
         }
+
+        public static func == (lhs: MessageActionGroupCall, rhs: MessageActionGroupCall) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.call == rhs.call else { return false }
+            guard lhs.duration == rhs.duration else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageAction {
     /// `messageActionInviteToGroupCall#502f92f7 call:InputGroupCall users:Vector<long> = MessageAction;`
-    public struct MessageActionInviteToGroupCall: TLCombinator {
+    public final class MessageActionInviteToGroupCall: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x502f92f7
         public static let tlName = "messageActionInviteToGroupCall"
 
@@ -1305,12 +1557,19 @@ extension Api.MessageAction {
             self.call.encode(to: &writer)
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: MessageActionInviteToGroupCall, rhs: MessageActionInviteToGroupCall) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.call == rhs.call else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageAction {
     /// `messageActionSetMessagesTTL#3c134d7b flags:# period:int auto_setting_from:flags.0?long = MessageAction;`
-    public struct MessageActionSetMessagesTTL: TLCombinator {
+    public final class MessageActionSetMessagesTTL: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x3c134d7b
         public static let tlName = "messageActionSetMessagesTTL"
 
@@ -1335,12 +1594,19 @@ extension Api.MessageAction {
             writer.writeInt32(self.period)
             if let value = self.autoSettingFrom { writer.writeInt64(value) }
         }
+
+        public static func == (lhs: MessageActionSetMessagesTTL, rhs: MessageActionSetMessagesTTL) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.period == rhs.period else { return false }
+            guard lhs.autoSettingFrom == rhs.autoSettingFrom else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageAction {
     /// `messageActionGroupCallScheduled#b3a07661 call:InputGroupCall schedule_date:int = MessageAction;`
-    public struct MessageActionGroupCallScheduled: TLCombinator {
+    public final class MessageActionGroupCallScheduled: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xb3a07661
         public static let tlName = "messageActionGroupCallScheduled"
 
@@ -1361,12 +1627,19 @@ extension Api.MessageAction {
             self.call.encode(to: &writer)
             writer.writeInt32(self.scheduleDate)
         }
+
+        public static func == (lhs: MessageActionGroupCallScheduled, rhs: MessageActionGroupCallScheduled) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.call == rhs.call else { return false }
+            guard lhs.scheduleDate == rhs.scheduleDate else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageAction {
     /// `messageActionSetChatTheme#b91bbd3a theme:ChatTheme = MessageAction;`
-    public struct MessageActionSetChatTheme: TLCombinator {
+    public final class MessageActionSetChatTheme: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xb91bbd3a
         public static let tlName = "messageActionSetChatTheme"
 
@@ -1383,12 +1656,18 @@ extension Api.MessageAction {
         public func encodeBare(to writer: inout TLWriter) {
             self.theme.encode(to: &writer)
         }
+
+        public static func == (lhs: MessageActionSetChatTheme, rhs: MessageActionSetChatTheme) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.theme == rhs.theme else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageAction {
     /// `messageActionChatJoinedByRequest#ebbca3cb = MessageAction;`
-    public struct MessageActionChatJoinedByRequest: TLCombinator {
+    public final class MessageActionChatJoinedByRequest: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xebbca3cb
         public static let tlName = "messageActionChatJoinedByRequest"
 
@@ -1400,12 +1679,17 @@ extension Api.MessageAction {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: MessageActionChatJoinedByRequest, rhs: MessageActionChatJoinedByRequest) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.MessageAction {
     /// `messageActionWebViewDataSentMe#47dd8079 text:string data:string = MessageAction;`
-    public struct MessageActionWebViewDataSentMe: TLCombinator {
+    public final class MessageActionWebViewDataSentMe: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x47dd8079
         public static let tlName = "messageActionWebViewDataSentMe"
 
@@ -1426,12 +1710,19 @@ extension Api.MessageAction {
             writer.writeString(self.text)
             writer.writeString(self.data)
         }
+
+        public static func == (lhs: MessageActionWebViewDataSentMe, rhs: MessageActionWebViewDataSentMe) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.text == rhs.text else { return false }
+            guard lhs.data == rhs.data else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageAction {
     /// `messageActionWebViewDataSent#b4c38cb5 text:string = MessageAction;`
-    public struct MessageActionWebViewDataSent: TLCombinator {
+    public final class MessageActionWebViewDataSent: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xb4c38cb5
         public static let tlName = "messageActionWebViewDataSent"
 
@@ -1448,12 +1739,18 @@ extension Api.MessageAction {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeString(self.text)
         }
+
+        public static func == (lhs: MessageActionWebViewDataSent, rhs: MessageActionWebViewDataSent) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.text == rhs.text else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageAction {
     /// `messageActionGiftPremium#48e91302 flags:# currency:string amount:long days:int crypto_currency:flags.0?string crypto_amount:flags.0?long message:flags.1?TextWithEntities = MessageAction;`
-    public struct MessageActionGiftPremium: TLCombinator {
+    public final class MessageActionGiftPremium: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x48e91302
         public static let tlName = "messageActionGiftPremium"
 
@@ -1496,12 +1793,23 @@ extension Api.MessageAction {
             if let value = self.cryptoAmount { writer.writeInt64(value) }
             if let value = self.message { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: MessageActionGiftPremium, rhs: MessageActionGiftPremium) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.currency == rhs.currency else { return false }
+            guard lhs.amount == rhs.amount else { return false }
+            guard lhs.days == rhs.days else { return false }
+            guard lhs.cryptoCurrency == rhs.cryptoCurrency else { return false }
+            guard lhs.cryptoAmount == rhs.cryptoAmount else { return false }
+            guard lhs.message == rhs.message else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageAction {
     /// `messageActionTopicCreate#0d999256 flags:# title_missing:flags.1?true title:string icon_color:int icon_emoji_id:flags.0?long = MessageAction;`
-    public struct MessageActionTopicCreate: TLCombinator {
+    public final class MessageActionTopicCreate: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x0d999256
         public static let tlName = "messageActionTopicCreate"
 
@@ -1534,12 +1842,21 @@ extension Api.MessageAction {
             writer.writeInt32(self.iconColor)
             if let value = self.iconEmojiId { writer.writeInt64(value) }
         }
+
+        public static func == (lhs: MessageActionTopicCreate, rhs: MessageActionTopicCreate) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.titleMissing == rhs.titleMissing else { return false }
+            guard lhs.title == rhs.title else { return false }
+            guard lhs.iconColor == rhs.iconColor else { return false }
+            guard lhs.iconEmojiId == rhs.iconEmojiId else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageAction {
     /// `messageActionTopicEdit#c0944820 flags:# title:flags.0?string icon_emoji_id:flags.1?long closed:flags.2?Bool hidden:flags.3?Bool = MessageAction;`
-    public struct MessageActionTopicEdit: TLCombinator {
+    public final class MessageActionTopicEdit: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xc0944820
         public static let tlName = "messageActionTopicEdit"
 
@@ -1575,12 +1892,21 @@ extension Api.MessageAction {
             if let value = self.closed { writer.writeBool(value) }
             if let value = self.hidden { writer.writeBool(value) }
         }
+
+        public static func == (lhs: MessageActionTopicEdit, rhs: MessageActionTopicEdit) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.title == rhs.title else { return false }
+            guard lhs.iconEmojiId == rhs.iconEmojiId else { return false }
+            guard lhs.closed == rhs.closed else { return false }
+            guard lhs.hidden == rhs.hidden else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageAction {
     /// `messageActionSuggestProfilePhoto#57de635e photo:Photo = MessageAction;`
-    public struct MessageActionSuggestProfilePhoto: TLCombinator {
+    public final class MessageActionSuggestProfilePhoto: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x57de635e
         public static let tlName = "messageActionSuggestProfilePhoto"
 
@@ -1597,12 +1923,18 @@ extension Api.MessageAction {
         public func encodeBare(to writer: inout TLWriter) {
             self.photo.encode(to: &writer)
         }
+
+        public static func == (lhs: MessageActionSuggestProfilePhoto, rhs: MessageActionSuggestProfilePhoto) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.photo == rhs.photo else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageAction {
     /// `messageActionRequestedPeer#31518e9b button_id:int peers:Vector<Peer> = MessageAction;`
-    public struct MessageActionRequestedPeer: TLCombinator {
+    public final class MessageActionRequestedPeer: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x31518e9b
         public static let tlName = "messageActionRequestedPeer"
 
@@ -1623,12 +1955,19 @@ extension Api.MessageAction {
             writer.writeInt32(self.buttonId)
             self.peers.encode(to: &writer)
         }
+
+        public static func == (lhs: MessageActionRequestedPeer, rhs: MessageActionRequestedPeer) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.buttonId == rhs.buttonId else { return false }
+            guard lhs.peers == rhs.peers else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageAction {
     /// `messageActionSetChatWallPaper#5060a3f4 flags:# same:flags.0?true for_both:flags.1?true wallpaper:WallPaper = MessageAction;`
-    public struct MessageActionSetChatWallPaper: TLCombinator {
+    public final class MessageActionSetChatWallPaper: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x5060a3f4
         public static let tlName = "messageActionSetChatWallPaper"
 
@@ -1656,12 +1995,20 @@ extension Api.MessageAction {
             writer.writeUInt32(flags)
             self.wallpaper.encode(to: &writer)
         }
+
+        public static func == (lhs: MessageActionSetChatWallPaper, rhs: MessageActionSetChatWallPaper) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.same == rhs.same else { return false }
+            guard lhs.forBoth == rhs.forBoth else { return false }
+            guard lhs.wallpaper == rhs.wallpaper else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageAction {
     /// `messageActionGiftCode#31c48347 flags:# via_giveaway:flags.0?true unclaimed:flags.5?true boost_peer:flags.1?Peer days:int slug:string currency:flags.2?string amount:flags.2?long crypto_currency:flags.3?string crypto_amount:flags.3?long message:flags.4?TextWithEntities = MessageAction;`
-    public struct MessageActionGiftCode: TLCombinator {
+    public final class MessageActionGiftCode: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x31c48347
         public static let tlName = "messageActionGiftCode"
 
@@ -1723,12 +2070,27 @@ extension Api.MessageAction {
             if let value = self.cryptoAmount { writer.writeInt64(value) }
             if let value = self.message { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: MessageActionGiftCode, rhs: MessageActionGiftCode) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.viaGiveaway == rhs.viaGiveaway else { return false }
+            guard lhs.unclaimed == rhs.unclaimed else { return false }
+            guard lhs.boostPeer == rhs.boostPeer else { return false }
+            guard lhs.days == rhs.days else { return false }
+            guard lhs.slug == rhs.slug else { return false }
+            guard lhs.currency == rhs.currency else { return false }
+            guard lhs.amount == rhs.amount else { return false }
+            guard lhs.cryptoCurrency == rhs.cryptoCurrency else { return false }
+            guard lhs.cryptoAmount == rhs.cryptoAmount else { return false }
+            guard lhs.message == rhs.message else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageAction {
     /// `messageActionGiveawayLaunch#a80f51e4 flags:# stars:flags.0?long = MessageAction;`
-    public struct MessageActionGiveawayLaunch: TLCombinator {
+    public final class MessageActionGiveawayLaunch: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xa80f51e4
         public static let tlName = "messageActionGiveawayLaunch"
 
@@ -1749,12 +2111,18 @@ extension Api.MessageAction {
             writer.writeUInt32(flags)
             if let value = self.stars { writer.writeInt64(value) }
         }
+
+        public static func == (lhs: MessageActionGiveawayLaunch, rhs: MessageActionGiveawayLaunch) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.stars == rhs.stars else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageAction {
     /// `messageActionGiveawayResults#87e2f155 flags:# stars:flags.0?true winners_count:int unclaimed_count:int = MessageAction;`
-    public struct MessageActionGiveawayResults: TLCombinator {
+    public final class MessageActionGiveawayResults: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x87e2f155
         public static let tlName = "messageActionGiveawayResults"
 
@@ -1782,12 +2150,20 @@ extension Api.MessageAction {
             writer.writeInt32(self.winnersCount)
             writer.writeInt32(self.unclaimedCount)
         }
+
+        public static func == (lhs: MessageActionGiveawayResults, rhs: MessageActionGiveawayResults) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.stars == rhs.stars else { return false }
+            guard lhs.winnersCount == rhs.winnersCount else { return false }
+            guard lhs.unclaimedCount == rhs.unclaimedCount else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageAction {
     /// `messageActionBoostApply#cc02aa6d boosts:int = MessageAction;`
-    public struct MessageActionBoostApply: TLCombinator {
+    public final class MessageActionBoostApply: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xcc02aa6d
         public static let tlName = "messageActionBoostApply"
 
@@ -1804,12 +2180,18 @@ extension Api.MessageAction {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeInt32(self.boosts)
         }
+
+        public static func == (lhs: MessageActionBoostApply, rhs: MessageActionBoostApply) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.boosts == rhs.boosts else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageAction {
     /// `messageActionRequestedPeerSentMe#93b31848 button_id:int peers:Vector<RequestedPeer> = MessageAction;`
-    public struct MessageActionRequestedPeerSentMe: TLCombinator {
+    public final class MessageActionRequestedPeerSentMe: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x93b31848
         public static let tlName = "messageActionRequestedPeerSentMe"
 
@@ -1830,12 +2212,19 @@ extension Api.MessageAction {
             writer.writeInt32(self.buttonId)
             self.peers.encode(to: &writer)
         }
+
+        public static func == (lhs: MessageActionRequestedPeerSentMe, rhs: MessageActionRequestedPeerSentMe) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.buttonId == rhs.buttonId else { return false }
+            guard lhs.peers == rhs.peers else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageAction {
     /// `messageActionPaymentRefunded#41b3e202 flags:# peer:Peer currency:string total_amount:long payload:flags.0?bytes charge:PaymentCharge = MessageAction;`
-    public struct MessageActionPaymentRefunded: TLCombinator {
+    public final class MessageActionPaymentRefunded: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x41b3e202
         public static let tlName = "messageActionPaymentRefunded"
 
@@ -1872,12 +2261,22 @@ extension Api.MessageAction {
             if let value = self.payload { writer.writeBytes(value) }
             self.charge.encode(to: &writer)
         }
+
+        public static func == (lhs: MessageActionPaymentRefunded, rhs: MessageActionPaymentRefunded) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.peer == rhs.peer else { return false }
+            guard lhs.currency == rhs.currency else { return false }
+            guard lhs.totalAmount == rhs.totalAmount else { return false }
+            guard lhs.payload == rhs.payload else { return false }
+            guard lhs.charge == rhs.charge else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageAction {
     /// `messageActionGiftStars#45d5b021 flags:# currency:string amount:long stars:long crypto_currency:flags.0?string crypto_amount:flags.0?long transaction_id:flags.1?string = MessageAction;`
-    public struct MessageActionGiftStars: TLCombinator {
+    public final class MessageActionGiftStars: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x45d5b021
         public static let tlName = "messageActionGiftStars"
 
@@ -1920,12 +2319,23 @@ extension Api.MessageAction {
             if let value = self.cryptoAmount { writer.writeInt64(value) }
             if let value = self.transactionId { writer.writeString(value) }
         }
+
+        public static func == (lhs: MessageActionGiftStars, rhs: MessageActionGiftStars) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.currency == rhs.currency else { return false }
+            guard lhs.amount == rhs.amount else { return false }
+            guard lhs.stars == rhs.stars else { return false }
+            guard lhs.cryptoCurrency == rhs.cryptoCurrency else { return false }
+            guard lhs.cryptoAmount == rhs.cryptoAmount else { return false }
+            guard lhs.transactionId == rhs.transactionId else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageAction {
     /// `messageActionPrizeStars#b00c47a2 flags:# unclaimed:flags.0?true stars:long transaction_id:string boost_peer:Peer giveaway_msg_id:int = MessageAction;`
-    public struct MessageActionPrizeStars: TLCombinator {
+    public final class MessageActionPrizeStars: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xb00c47a2
         public static let tlName = "messageActionPrizeStars"
 
@@ -1961,12 +2371,22 @@ extension Api.MessageAction {
             self.boostPeer.encode(to: &writer)
             writer.writeInt32(self.giveawayMsgId)
         }
+
+        public static func == (lhs: MessageActionPrizeStars, rhs: MessageActionPrizeStars) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.unclaimed == rhs.unclaimed else { return false }
+            guard lhs.stars == rhs.stars else { return false }
+            guard lhs.transactionId == rhs.transactionId else { return false }
+            guard lhs.boostPeer == rhs.boostPeer else { return false }
+            guard lhs.giveawayMsgId == rhs.giveawayMsgId else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageAction {
     /// `messageActionStarGift#ea2c31d3 flags:# name_hidden:flags.0?true saved:flags.2?true converted:flags.3?true upgraded:flags.5?true refunded:flags.9?true can_upgrade:flags.10?true prepaid_upgrade:flags.13?true upgrade_separate:flags.16?true auction_acquired:flags.17?true gift:StarGift message:flags.1?TextWithEntities convert_stars:flags.4?long upgrade_msg_id:flags.5?int upgrade_stars:flags.8?long from_id:flags.11?Peer peer:flags.12?Peer saved_id:flags.12?long prepaid_upgrade_hash:flags.14?string gift_msg_id:flags.15?int to_id:flags.18?Peer gift_num:flags.19?int = MessageAction;`
-    public struct MessageActionStarGift: TLCombinator {
+    public final class MessageActionStarGift: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xea2c31d3
         public static let tlName = "messageActionStarGift"
 
@@ -2077,12 +2497,38 @@ extension Api.MessageAction {
             if let value = self.toId { value.encode(to: &writer) }
             if let value = self.giftNum { writer.writeInt32(value) }
         }
+
+        public static func == (lhs: MessageActionStarGift, rhs: MessageActionStarGift) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.nameHidden == rhs.nameHidden else { return false }
+            guard lhs.saved == rhs.saved else { return false }
+            guard lhs.converted == rhs.converted else { return false }
+            guard lhs.upgraded == rhs.upgraded else { return false }
+            guard lhs.refunded == rhs.refunded else { return false }
+            guard lhs.canUpgrade == rhs.canUpgrade else { return false }
+            guard lhs.prepaidUpgrade == rhs.prepaidUpgrade else { return false }
+            guard lhs.upgradeSeparate == rhs.upgradeSeparate else { return false }
+            guard lhs.auctionAcquired == rhs.auctionAcquired else { return false }
+            guard lhs.gift == rhs.gift else { return false }
+            guard lhs.message == rhs.message else { return false }
+            guard lhs.convertStars == rhs.convertStars else { return false }
+            guard lhs.upgradeMsgId == rhs.upgradeMsgId else { return false }
+            guard lhs.upgradeStars == rhs.upgradeStars else { return false }
+            guard lhs.fromId == rhs.fromId else { return false }
+            guard lhs.peer == rhs.peer else { return false }
+            guard lhs.savedId == rhs.savedId else { return false }
+            guard lhs.prepaidUpgradeHash == rhs.prepaidUpgradeHash else { return false }
+            guard lhs.giftMsgId == rhs.giftMsgId else { return false }
+            guard lhs.toId == rhs.toId else { return false }
+            guard lhs.giftNum == rhs.giftNum else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageAction {
     /// `messageActionStarGiftUnique#7e1c1187 flags:# upgrade:flags.0?true transferred:flags.1?true saved:flags.2?true refunded:flags.5?true prepaid_upgrade:flags.11?true assigned:flags.13?true from_offer:flags.14?true craft:flags.16?true name_hidden:flags.17?true gift:StarGift can_export_at:flags.3?int transfer_stars:flags.4?long from_id:flags.6?Peer peer:flags.7?Peer saved_id:flags.7?long resale_amount:flags.8?StarsAmount can_transfer_at:flags.9?int can_resell_at:flags.10?int drop_original_details_stars:flags.12?long can_craft_at:flags.15?int message:flags.18?TextWithEntities = MessageAction;`
-    public struct MessageActionStarGiftUnique: TLCombinator {
+    public final class MessageActionStarGiftUnique: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x7e1c1187
         public static let tlName = "messageActionStarGiftUnique"
 
@@ -2193,12 +2639,38 @@ extension Api.MessageAction {
             if let value = self.canCraftAt { writer.writeInt32(value) }
             if let value = self.message { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: MessageActionStarGiftUnique, rhs: MessageActionStarGiftUnique) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.upgrade == rhs.upgrade else { return false }
+            guard lhs.transferred == rhs.transferred else { return false }
+            guard lhs.saved == rhs.saved else { return false }
+            guard lhs.refunded == rhs.refunded else { return false }
+            guard lhs.prepaidUpgrade == rhs.prepaidUpgrade else { return false }
+            guard lhs.assigned == rhs.assigned else { return false }
+            guard lhs.fromOffer == rhs.fromOffer else { return false }
+            guard lhs.craft == rhs.craft else { return false }
+            guard lhs.nameHidden == rhs.nameHidden else { return false }
+            guard lhs.gift == rhs.gift else { return false }
+            guard lhs.canExportAt == rhs.canExportAt else { return false }
+            guard lhs.transferStars == rhs.transferStars else { return false }
+            guard lhs.fromId == rhs.fromId else { return false }
+            guard lhs.peer == rhs.peer else { return false }
+            guard lhs.savedId == rhs.savedId else { return false }
+            guard lhs.resaleAmount == rhs.resaleAmount else { return false }
+            guard lhs.canTransferAt == rhs.canTransferAt else { return false }
+            guard lhs.canResellAt == rhs.canResellAt else { return false }
+            guard lhs.dropOriginalDetailsStars == rhs.dropOriginalDetailsStars else { return false }
+            guard lhs.canCraftAt == rhs.canCraftAt else { return false }
+            guard lhs.message == rhs.message else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageAction {
     /// `messageActionPaidMessagesRefunded#ac1f1fcd count:int stars:long = MessageAction;`
-    public struct MessageActionPaidMessagesRefunded: TLCombinator {
+    public final class MessageActionPaidMessagesRefunded: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xac1f1fcd
         public static let tlName = "messageActionPaidMessagesRefunded"
 
@@ -2219,12 +2691,19 @@ extension Api.MessageAction {
             writer.writeInt32(self.count)
             writer.writeInt64(self.stars)
         }
+
+        public static func == (lhs: MessageActionPaidMessagesRefunded, rhs: MessageActionPaidMessagesRefunded) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.count == rhs.count else { return false }
+            guard lhs.stars == rhs.stars else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageAction {
     /// `messageActionPaidMessagesPrice#84b88578 flags:# broadcast_messages_allowed:flags.0?true stars:long = MessageAction;`
-    public struct MessageActionPaidMessagesPrice: TLCombinator {
+    public final class MessageActionPaidMessagesPrice: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x84b88578
         public static let tlName = "messageActionPaidMessagesPrice"
 
@@ -2248,12 +2727,19 @@ extension Api.MessageAction {
             writer.writeUInt32(flags)
             writer.writeInt64(self.stars)
         }
+
+        public static func == (lhs: MessageActionPaidMessagesPrice, rhs: MessageActionPaidMessagesPrice) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.broadcastMessagesAllowed == rhs.broadcastMessagesAllowed else { return false }
+            guard lhs.stars == rhs.stars else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageAction {
     /// `messageActionConferenceCall#2ffe2f7a flags:# missed:flags.0?true active:flags.1?true video:flags.4?true call_id:long duration:flags.2?int other_participants:flags.3?Vector<Peer> = MessageAction;`
-    public struct MessageActionConferenceCall: TLCombinator {
+    public final class MessageActionConferenceCall: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x2ffe2f7a
         public static let tlName = "messageActionConferenceCall"
 
@@ -2295,12 +2781,23 @@ extension Api.MessageAction {
             if let value = self.duration { writer.writeInt32(value) }
             if let value = self.otherParticipants { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: MessageActionConferenceCall, rhs: MessageActionConferenceCall) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.missed == rhs.missed else { return false }
+            guard lhs.active == rhs.active else { return false }
+            guard lhs.video == rhs.video else { return false }
+            guard lhs.callId == rhs.callId else { return false }
+            guard lhs.duration == rhs.duration else { return false }
+            guard lhs.otherParticipants == rhs.otherParticipants else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageAction {
     /// `messageActionTodoCompletions#cc7c5c89 completed:Vector<int> incompleted:Vector<int> = MessageAction;`
-    public struct MessageActionTodoCompletions: TLCombinator {
+    public final class MessageActionTodoCompletions: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xcc7c5c89
         public static let tlName = "messageActionTodoCompletions"
 
@@ -2321,12 +2818,19 @@ extension Api.MessageAction {
             self.completed.encode(to: &writer)
             self.incompleted.encode(to: &writer)
         }
+
+        public static func == (lhs: MessageActionTodoCompletions, rhs: MessageActionTodoCompletions) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.completed == rhs.completed else { return false }
+            guard lhs.incompleted == rhs.incompleted else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageAction {
     /// `messageActionTodoAppendTasks#c7edbc83 list:Vector<TodoItem> = MessageAction;`
-    public struct MessageActionTodoAppendTasks: TLCombinator {
+    public final class MessageActionTodoAppendTasks: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xc7edbc83
         public static let tlName = "messageActionTodoAppendTasks"
 
@@ -2343,12 +2847,18 @@ extension Api.MessageAction {
         public func encodeBare(to writer: inout TLWriter) {
             self.list.encode(to: &writer)
         }
+
+        public static func == (lhs: MessageActionTodoAppendTasks, rhs: MessageActionTodoAppendTasks) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.list == rhs.list else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageAction {
     /// `messageActionSuggestedPostApproval#ee7a1596 flags:# rejected:flags.0?true balance_too_low:flags.1?true reject_comment:flags.2?string schedule_date:flags.3?int price:flags.4?StarsAmount = MessageAction;`
-    public struct MessageActionSuggestedPostApproval: TLCombinator {
+    public final class MessageActionSuggestedPostApproval: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xee7a1596
         public static let tlName = "messageActionSuggestedPostApproval"
 
@@ -2387,12 +2897,22 @@ extension Api.MessageAction {
             if let value = self.scheduleDate { writer.writeInt32(value) }
             if let value = self.price { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: MessageActionSuggestedPostApproval, rhs: MessageActionSuggestedPostApproval) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.rejected == rhs.rejected else { return false }
+            guard lhs.balanceTooLow == rhs.balanceTooLow else { return false }
+            guard lhs.rejectComment == rhs.rejectComment else { return false }
+            guard lhs.scheduleDate == rhs.scheduleDate else { return false }
+            guard lhs.price == rhs.price else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageAction {
     /// `messageActionSuggestedPostSuccess#95ddcf69 price:StarsAmount = MessageAction;`
-    public struct MessageActionSuggestedPostSuccess: TLCombinator {
+    public final class MessageActionSuggestedPostSuccess: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x95ddcf69
         public static let tlName = "messageActionSuggestedPostSuccess"
 
@@ -2409,12 +2929,18 @@ extension Api.MessageAction {
         public func encodeBare(to writer: inout TLWriter) {
             self.price.encode(to: &writer)
         }
+
+        public static func == (lhs: MessageActionSuggestedPostSuccess, rhs: MessageActionSuggestedPostSuccess) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.price == rhs.price else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageAction {
     /// `messageActionSuggestedPostRefund#69f916f8 flags:# payer_initiated:flags.0?true = MessageAction;`
-    public struct MessageActionSuggestedPostRefund: TLCombinator {
+    public final class MessageActionSuggestedPostRefund: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x69f916f8
         public static let tlName = "messageActionSuggestedPostRefund"
 
@@ -2434,12 +2960,18 @@ extension Api.MessageAction {
             if self.payerInitiated { flags |= 0x1 }
             writer.writeUInt32(flags)
         }
+
+        public static func == (lhs: MessageActionSuggestedPostRefund, rhs: MessageActionSuggestedPostRefund) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.payerInitiated == rhs.payerInitiated else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageAction {
     /// `messageActionGiftTon#a8a3c699 flags:# currency:string amount:long crypto_currency:string crypto_amount:long transaction_id:flags.0?string = MessageAction;`
-    public struct MessageActionGiftTon: TLCombinator {
+    public final class MessageActionGiftTon: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xa8a3c699
         public static let tlName = "messageActionGiftTon"
 
@@ -2476,12 +3008,22 @@ extension Api.MessageAction {
             writer.writeInt64(self.cryptoAmount)
             if let value = self.transactionId { writer.writeString(value) }
         }
+
+        public static func == (lhs: MessageActionGiftTon, rhs: MessageActionGiftTon) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.currency == rhs.currency else { return false }
+            guard lhs.amount == rhs.amount else { return false }
+            guard lhs.cryptoCurrency == rhs.cryptoCurrency else { return false }
+            guard lhs.cryptoAmount == rhs.cryptoAmount else { return false }
+            guard lhs.transactionId == rhs.transactionId else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageAction {
     /// `messageActionSuggestBirthday#2c8f2a25 birthday:Birthday = MessageAction;`
-    public struct MessageActionSuggestBirthday: TLCombinator {
+    public final class MessageActionSuggestBirthday: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x2c8f2a25
         public static let tlName = "messageActionSuggestBirthday"
 
@@ -2498,12 +3040,18 @@ extension Api.MessageAction {
         public func encodeBare(to writer: inout TLWriter) {
             self.birthday.encode(to: &writer)
         }
+
+        public static func == (lhs: MessageActionSuggestBirthday, rhs: MessageActionSuggestBirthday) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.birthday == rhs.birthday else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageAction {
     /// `messageActionStarGiftPurchaseOffer#774278d4 flags:# accepted:flags.0?true declined:flags.1?true gift:StarGift price:StarsAmount expires_at:int = MessageAction;`
-    public struct MessageActionStarGiftPurchaseOffer: TLCombinator {
+    public final class MessageActionStarGiftPurchaseOffer: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x774278d4
         public static let tlName = "messageActionStarGiftPurchaseOffer"
 
@@ -2539,12 +3087,22 @@ extension Api.MessageAction {
             self.price.encode(to: &writer)
             writer.writeInt32(self.expiresAt)
         }
+
+        public static func == (lhs: MessageActionStarGiftPurchaseOffer, rhs: MessageActionStarGiftPurchaseOffer) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.accepted == rhs.accepted else { return false }
+            guard lhs.declined == rhs.declined else { return false }
+            guard lhs.gift == rhs.gift else { return false }
+            guard lhs.price == rhs.price else { return false }
+            guard lhs.expiresAt == rhs.expiresAt else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageAction {
     /// `messageActionStarGiftPurchaseOfferDeclined#73ada76b flags:# expired:flags.0?true gift:StarGift price:StarsAmount = MessageAction;`
-    public struct MessageActionStarGiftPurchaseOfferDeclined: TLCombinator {
+    public final class MessageActionStarGiftPurchaseOfferDeclined: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x73ada76b
         public static let tlName = "messageActionStarGiftPurchaseOfferDeclined"
 
@@ -2572,12 +3130,20 @@ extension Api.MessageAction {
             self.gift.encode(to: &writer)
             self.price.encode(to: &writer)
         }
+
+        public static func == (lhs: MessageActionStarGiftPurchaseOfferDeclined, rhs: MessageActionStarGiftPurchaseOfferDeclined) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.expired == rhs.expired else { return false }
+            guard lhs.gift == rhs.gift else { return false }
+            guard lhs.price == rhs.price else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageAction {
     /// `messageActionNewCreatorPending#b07ed085 new_creator_id:long = MessageAction;`
-    public struct MessageActionNewCreatorPending: TLCombinator {
+    public final class MessageActionNewCreatorPending: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xb07ed085
         public static let tlName = "messageActionNewCreatorPending"
 
@@ -2594,12 +3160,18 @@ extension Api.MessageAction {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeInt64(self.newCreatorId)
         }
+
+        public static func == (lhs: MessageActionNewCreatorPending, rhs: MessageActionNewCreatorPending) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.newCreatorId == rhs.newCreatorId else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageAction {
     /// `messageActionChangeCreator#e188503b new_creator_id:long = MessageAction;`
-    public struct MessageActionChangeCreator: TLCombinator {
+    public final class MessageActionChangeCreator: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xe188503b
         public static let tlName = "messageActionChangeCreator"
 
@@ -2616,12 +3188,18 @@ extension Api.MessageAction {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeInt64(self.newCreatorId)
         }
+
+        public static func == (lhs: MessageActionChangeCreator, rhs: MessageActionChangeCreator) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.newCreatorId == rhs.newCreatorId else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageAction {
     /// `messageActionNoForwardsToggle#bf7d6572 prev_value:Bool new_value:Bool = MessageAction;`
-    public struct MessageActionNoForwardsToggle: TLCombinator {
+    public final class MessageActionNoForwardsToggle: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xbf7d6572
         public static let tlName = "messageActionNoForwardsToggle"
 
@@ -2642,12 +3220,19 @@ extension Api.MessageAction {
             writer.writeBool(self.prevValue)
             writer.writeBool(self.newValue)
         }
+
+        public static func == (lhs: MessageActionNoForwardsToggle, rhs: MessageActionNoForwardsToggle) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.prevValue == rhs.prevValue else { return false }
+            guard lhs.newValue == rhs.newValue else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageAction {
     /// `messageActionNoForwardsRequest#3e2793ba flags:# expired:flags.0?true prev_value:Bool new_value:Bool = MessageAction;`
-    public struct MessageActionNoForwardsRequest: TLCombinator {
+    public final class MessageActionNoForwardsRequest: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x3e2793ba
         public static let tlName = "messageActionNoForwardsRequest"
 
@@ -2675,12 +3260,20 @@ extension Api.MessageAction {
             writer.writeBool(self.prevValue)
             writer.writeBool(self.newValue)
         }
+
+        public static func == (lhs: MessageActionNoForwardsRequest, rhs: MessageActionNoForwardsRequest) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.expired == rhs.expired else { return false }
+            guard lhs.prevValue == rhs.prevValue else { return false }
+            guard lhs.newValue == rhs.newValue else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageAction {
     /// `messageActionPollAppendAnswer#9da1cd6c answer:PollAnswer = MessageAction;`
-    public struct MessageActionPollAppendAnswer: TLCombinator {
+    public final class MessageActionPollAppendAnswer: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x9da1cd6c
         public static let tlName = "messageActionPollAppendAnswer"
 
@@ -2697,12 +3290,18 @@ extension Api.MessageAction {
         public func encodeBare(to writer: inout TLWriter) {
             self.answer.encode(to: &writer)
         }
+
+        public static func == (lhs: MessageActionPollAppendAnswer, rhs: MessageActionPollAppendAnswer) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.answer == rhs.answer else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageAction {
     /// `messageActionPollDeleteAnswer#399674dc answer:PollAnswer = MessageAction;`
-    public struct MessageActionPollDeleteAnswer: TLCombinator {
+    public final class MessageActionPollDeleteAnswer: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x399674dc
         public static let tlName = "messageActionPollDeleteAnswer"
 
@@ -2719,12 +3318,18 @@ extension Api.MessageAction {
         public func encodeBare(to writer: inout TLWriter) {
             self.answer.encode(to: &writer)
         }
+
+        public static func == (lhs: MessageActionPollDeleteAnswer, rhs: MessageActionPollDeleteAnswer) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.answer == rhs.answer else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageAction {
     /// `messageActionManagedBotCreated#16605e3e bot_id:long = MessageAction;`
-    public struct MessageActionManagedBotCreated: TLCombinator {
+    public final class MessageActionManagedBotCreated: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x16605e3e
         public static let tlName = "messageActionManagedBotCreated"
 
@@ -2741,12 +3346,18 @@ extension Api.MessageAction {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeInt64(self.botId)
         }
+
+        public static func == (lhs: MessageActionManagedBotCreated, rhs: MessageActionManagedBotCreated) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.botId == rhs.botId else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageAction {
     /// `messageActionChangeCommunity#5d20bae8 flags:# community_id:flags.0?long = MessageAction;`
-    public struct MessageActionChangeCommunity: TLCombinator {
+    public final class MessageActionChangeCommunity: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x5d20bae8
         public static let tlName = "messageActionChangeCommunity"
 
@@ -2767,12 +3378,18 @@ extension Api.MessageAction {
             writer.writeUInt32(flags)
             if let value = self.communityId { writer.writeInt64(value) }
         }
+
+        public static func == (lhs: MessageActionChangeCommunity, rhs: MessageActionChangeCommunity) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.communityId == rhs.communityId else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageAction {
     /// `messageActionChatJoinedViaCommunity#4a8bfe80 community_id:long = MessageAction;`
-    public struct MessageActionChatJoinedViaCommunity: TLCombinator {
+    public final class MessageActionChatJoinedViaCommunity: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x4a8bfe80
         public static let tlName = "messageActionChatJoinedViaCommunity"
 
@@ -2788,6 +3405,12 @@ extension Api.MessageAction {
 
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeInt64(self.communityId)
+        }
+
+        public static func == (lhs: MessageActionChatJoinedViaCommunity, rhs: MessageActionChatJoinedViaCommunity) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.communityId == rhs.communityId else { return false }
+            return true
         }
     }
 }

@@ -5,7 +5,7 @@ import TL
 
 extension Api {
     /// TL type `MessageEntity`.
-    public indirect enum MessageEntity: TLBoxedType {
+    public enum MessageEntity: TLBoxedType {
         case messageEntityUnknown(Api.MessageEntity.MessageEntityUnknown)
         case messageEntityMention(Api.MessageEntity.MessageEntityMention)
         case messageEntityHashtag(Api.MessageEntity.MessageEntityHashtag)
@@ -102,7 +102,7 @@ extension Api {
 
 extension Api.MessageEntity {
     /// `messageEntityUnknown#bb92ba95 offset:int length:int = MessageEntity;`
-    public struct MessageEntityUnknown: TLCombinator {
+    public final class MessageEntityUnknown: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xbb92ba95
         public static let tlName = "messageEntityUnknown"
 
@@ -123,12 +123,19 @@ extension Api.MessageEntity {
             writer.writeInt32(self.offset)
             writer.writeInt32(self.length)
         }
+
+        public static func == (lhs: MessageEntityUnknown, rhs: MessageEntityUnknown) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.offset == rhs.offset else { return false }
+            guard lhs.length == rhs.length else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageEntity {
     /// `messageEntityMention#fa04579d offset:int length:int = MessageEntity;`
-    public struct MessageEntityMention: TLCombinator {
+    public final class MessageEntityMention: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xfa04579d
         public static let tlName = "messageEntityMention"
 
@@ -149,12 +156,19 @@ extension Api.MessageEntity {
             writer.writeInt32(self.offset)
             writer.writeInt32(self.length)
         }
+
+        public static func == (lhs: MessageEntityMention, rhs: MessageEntityMention) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.offset == rhs.offset else { return false }
+            guard lhs.length == rhs.length else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageEntity {
     /// `messageEntityHashtag#6f635b0d offset:int length:int = MessageEntity;`
-    public struct MessageEntityHashtag: TLCombinator {
+    public final class MessageEntityHashtag: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x6f635b0d
         public static let tlName = "messageEntityHashtag"
 
@@ -175,12 +189,19 @@ extension Api.MessageEntity {
             writer.writeInt32(self.offset)
             writer.writeInt32(self.length)
         }
+
+        public static func == (lhs: MessageEntityHashtag, rhs: MessageEntityHashtag) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.offset == rhs.offset else { return false }
+            guard lhs.length == rhs.length else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageEntity {
     /// `messageEntityBotCommand#6cef8ac7 offset:int length:int = MessageEntity;`
-    public struct MessageEntityBotCommand: TLCombinator {
+    public final class MessageEntityBotCommand: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x6cef8ac7
         public static let tlName = "messageEntityBotCommand"
 
@@ -201,12 +222,19 @@ extension Api.MessageEntity {
             writer.writeInt32(self.offset)
             writer.writeInt32(self.length)
         }
+
+        public static func == (lhs: MessageEntityBotCommand, rhs: MessageEntityBotCommand) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.offset == rhs.offset else { return false }
+            guard lhs.length == rhs.length else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageEntity {
     /// `messageEntityUrl#6ed02538 offset:int length:int = MessageEntity;`
-    public struct MessageEntityUrl: TLCombinator {
+    public final class MessageEntityUrl: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x6ed02538
         public static let tlName = "messageEntityUrl"
 
@@ -227,12 +255,19 @@ extension Api.MessageEntity {
             writer.writeInt32(self.offset)
             writer.writeInt32(self.length)
         }
+
+        public static func == (lhs: MessageEntityUrl, rhs: MessageEntityUrl) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.offset == rhs.offset else { return false }
+            guard lhs.length == rhs.length else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageEntity {
     /// `messageEntityEmail#64e475c2 offset:int length:int = MessageEntity;`
-    public struct MessageEntityEmail: TLCombinator {
+    public final class MessageEntityEmail: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x64e475c2
         public static let tlName = "messageEntityEmail"
 
@@ -253,12 +288,19 @@ extension Api.MessageEntity {
             writer.writeInt32(self.offset)
             writer.writeInt32(self.length)
         }
+
+        public static func == (lhs: MessageEntityEmail, rhs: MessageEntityEmail) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.offset == rhs.offset else { return false }
+            guard lhs.length == rhs.length else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageEntity {
     /// `messageEntityBold#bd610bc9 offset:int length:int = MessageEntity;`
-    public struct MessageEntityBold: TLCombinator {
+    public final class MessageEntityBold: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xbd610bc9
         public static let tlName = "messageEntityBold"
 
@@ -279,12 +321,19 @@ extension Api.MessageEntity {
             writer.writeInt32(self.offset)
             writer.writeInt32(self.length)
         }
+
+        public static func == (lhs: MessageEntityBold, rhs: MessageEntityBold) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.offset == rhs.offset else { return false }
+            guard lhs.length == rhs.length else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageEntity {
     /// `messageEntityItalic#826f8b60 offset:int length:int = MessageEntity;`
-    public struct MessageEntityItalic: TLCombinator {
+    public final class MessageEntityItalic: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x826f8b60
         public static let tlName = "messageEntityItalic"
 
@@ -305,12 +354,19 @@ extension Api.MessageEntity {
             writer.writeInt32(self.offset)
             writer.writeInt32(self.length)
         }
+
+        public static func == (lhs: MessageEntityItalic, rhs: MessageEntityItalic) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.offset == rhs.offset else { return false }
+            guard lhs.length == rhs.length else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageEntity {
     /// `messageEntityCode#28a20571 offset:int length:int = MessageEntity;`
-    public struct MessageEntityCode: TLCombinator {
+    public final class MessageEntityCode: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x28a20571
         public static let tlName = "messageEntityCode"
 
@@ -331,12 +387,19 @@ extension Api.MessageEntity {
             writer.writeInt32(self.offset)
             writer.writeInt32(self.length)
         }
+
+        public static func == (lhs: MessageEntityCode, rhs: MessageEntityCode) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.offset == rhs.offset else { return false }
+            guard lhs.length == rhs.length else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageEntity {
     /// `messageEntityPre#73924be0 offset:int length:int language:string = MessageEntity;`
-    public struct MessageEntityPre: TLCombinator {
+    public final class MessageEntityPre: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x73924be0
         public static let tlName = "messageEntityPre"
 
@@ -361,12 +424,20 @@ extension Api.MessageEntity {
             writer.writeInt32(self.length)
             writer.writeString(self.language)
         }
+
+        public static func == (lhs: MessageEntityPre, rhs: MessageEntityPre) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.offset == rhs.offset else { return false }
+            guard lhs.length == rhs.length else { return false }
+            guard lhs.language == rhs.language else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageEntity {
     /// `messageEntityTextUrl#76a6d327 offset:int length:int url:string = MessageEntity;`
-    public struct MessageEntityTextUrl: TLCombinator {
+    public final class MessageEntityTextUrl: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x76a6d327
         public static let tlName = "messageEntityTextUrl"
 
@@ -391,12 +462,20 @@ extension Api.MessageEntity {
             writer.writeInt32(self.length)
             writer.writeString(self.url)
         }
+
+        public static func == (lhs: MessageEntityTextUrl, rhs: MessageEntityTextUrl) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.offset == rhs.offset else { return false }
+            guard lhs.length == rhs.length else { return false }
+            guard lhs.url == rhs.url else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageEntity {
     /// `messageEntityMentionName#dc7b1140 offset:int length:int user_id:long = MessageEntity;`
-    public struct MessageEntityMentionName: TLCombinator {
+    public final class MessageEntityMentionName: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xdc7b1140
         public static let tlName = "messageEntityMentionName"
 
@@ -421,12 +500,20 @@ extension Api.MessageEntity {
             writer.writeInt32(self.length)
             writer.writeInt64(self.userId)
         }
+
+        public static func == (lhs: MessageEntityMentionName, rhs: MessageEntityMentionName) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.offset == rhs.offset else { return false }
+            guard lhs.length == rhs.length else { return false }
+            guard lhs.userId == rhs.userId else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageEntity {
     /// `inputMessageEntityMentionName#208e68c9 offset:int length:int user_id:InputUser = MessageEntity;`
-    public struct InputMessageEntityMentionName: TLCombinator {
+    public final class InputMessageEntityMentionName: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x208e68c9
         public static let tlName = "inputMessageEntityMentionName"
 
@@ -451,12 +538,20 @@ extension Api.MessageEntity {
             writer.writeInt32(self.length)
             self.userId.encode(to: &writer)
         }
+
+        public static func == (lhs: InputMessageEntityMentionName, rhs: InputMessageEntityMentionName) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.offset == rhs.offset else { return false }
+            guard lhs.length == rhs.length else { return false }
+            guard lhs.userId == rhs.userId else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageEntity {
     /// `messageEntityPhone#9b69e34b offset:int length:int = MessageEntity;`
-    public struct MessageEntityPhone: TLCombinator {
+    public final class MessageEntityPhone: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x9b69e34b
         public static let tlName = "messageEntityPhone"
 
@@ -477,12 +572,19 @@ extension Api.MessageEntity {
             writer.writeInt32(self.offset)
             writer.writeInt32(self.length)
         }
+
+        public static func == (lhs: MessageEntityPhone, rhs: MessageEntityPhone) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.offset == rhs.offset else { return false }
+            guard lhs.length == rhs.length else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageEntity {
     /// `messageEntityCashtag#4c4e743f offset:int length:int = MessageEntity;`
-    public struct MessageEntityCashtag: TLCombinator {
+    public final class MessageEntityCashtag: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x4c4e743f
         public static let tlName = "messageEntityCashtag"
 
@@ -503,12 +605,19 @@ extension Api.MessageEntity {
             writer.writeInt32(self.offset)
             writer.writeInt32(self.length)
         }
+
+        public static func == (lhs: MessageEntityCashtag, rhs: MessageEntityCashtag) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.offset == rhs.offset else { return false }
+            guard lhs.length == rhs.length else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageEntity {
     /// `messageEntityUnderline#9c4e7e8b offset:int length:int = MessageEntity;`
-    public struct MessageEntityUnderline: TLCombinator {
+    public final class MessageEntityUnderline: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x9c4e7e8b
         public static let tlName = "messageEntityUnderline"
 
@@ -529,12 +638,19 @@ extension Api.MessageEntity {
             writer.writeInt32(self.offset)
             writer.writeInt32(self.length)
         }
+
+        public static func == (lhs: MessageEntityUnderline, rhs: MessageEntityUnderline) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.offset == rhs.offset else { return false }
+            guard lhs.length == rhs.length else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageEntity {
     /// `messageEntityStrike#bf0693d4 offset:int length:int = MessageEntity;`
-    public struct MessageEntityStrike: TLCombinator {
+    public final class MessageEntityStrike: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xbf0693d4
         public static let tlName = "messageEntityStrike"
 
@@ -555,12 +671,19 @@ extension Api.MessageEntity {
             writer.writeInt32(self.offset)
             writer.writeInt32(self.length)
         }
+
+        public static func == (lhs: MessageEntityStrike, rhs: MessageEntityStrike) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.offset == rhs.offset else { return false }
+            guard lhs.length == rhs.length else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageEntity {
     /// `messageEntityBankCard#761e6af4 offset:int length:int = MessageEntity;`
-    public struct MessageEntityBankCard: TLCombinator {
+    public final class MessageEntityBankCard: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x761e6af4
         public static let tlName = "messageEntityBankCard"
 
@@ -581,12 +704,19 @@ extension Api.MessageEntity {
             writer.writeInt32(self.offset)
             writer.writeInt32(self.length)
         }
+
+        public static func == (lhs: MessageEntityBankCard, rhs: MessageEntityBankCard) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.offset == rhs.offset else { return false }
+            guard lhs.length == rhs.length else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageEntity {
     /// `messageEntitySpoiler#32ca960f offset:int length:int = MessageEntity;`
-    public struct MessageEntitySpoiler: TLCombinator {
+    public final class MessageEntitySpoiler: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x32ca960f
         public static let tlName = "messageEntitySpoiler"
 
@@ -607,12 +737,19 @@ extension Api.MessageEntity {
             writer.writeInt32(self.offset)
             writer.writeInt32(self.length)
         }
+
+        public static func == (lhs: MessageEntitySpoiler, rhs: MessageEntitySpoiler) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.offset == rhs.offset else { return false }
+            guard lhs.length == rhs.length else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageEntity {
     /// `messageEntityCustomEmoji#c8cf05f8 offset:int length:int document_id:long = MessageEntity;`
-    public struct MessageEntityCustomEmoji: TLCombinator {
+    public final class MessageEntityCustomEmoji: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xc8cf05f8
         public static let tlName = "messageEntityCustomEmoji"
 
@@ -637,12 +774,20 @@ extension Api.MessageEntity {
             writer.writeInt32(self.length)
             writer.writeInt64(self.documentId)
         }
+
+        public static func == (lhs: MessageEntityCustomEmoji, rhs: MessageEntityCustomEmoji) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.offset == rhs.offset else { return false }
+            guard lhs.length == rhs.length else { return false }
+            guard lhs.documentId == rhs.documentId else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageEntity {
     /// `messageEntityBlockquote#f1ccaaac flags:# collapsed:flags.0?true offset:int length:int = MessageEntity;`
-    public struct MessageEntityBlockquote: TLCombinator {
+    public final class MessageEntityBlockquote: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xf1ccaaac
         public static let tlName = "messageEntityBlockquote"
 
@@ -670,12 +815,20 @@ extension Api.MessageEntity {
             writer.writeInt32(self.offset)
             writer.writeInt32(self.length)
         }
+
+        public static func == (lhs: MessageEntityBlockquote, rhs: MessageEntityBlockquote) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.collapsed == rhs.collapsed else { return false }
+            guard lhs.offset == rhs.offset else { return false }
+            guard lhs.length == rhs.length else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageEntity {
     /// `messageEntityFormattedDate#904ac7c7 flags:# relative:flags.0?true short_time:flags.1?true long_time:flags.2?true short_date:flags.3?true long_date:flags.4?true day_of_week:flags.5?true offset:int length:int date:int = MessageEntity;`
-    public struct MessageEntityFormattedDate: TLCombinator {
+    public final class MessageEntityFormattedDate: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x904ac7c7
         public static let tlName = "messageEntityFormattedDate"
 
@@ -727,12 +880,26 @@ extension Api.MessageEntity {
             writer.writeInt32(self.length)
             writer.writeInt32(self.date)
         }
+
+        public static func == (lhs: MessageEntityFormattedDate, rhs: MessageEntityFormattedDate) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.relative == rhs.relative else { return false }
+            guard lhs.shortTime == rhs.shortTime else { return false }
+            guard lhs.longTime == rhs.longTime else { return false }
+            guard lhs.shortDate == rhs.shortDate else { return false }
+            guard lhs.longDate == rhs.longDate else { return false }
+            guard lhs.dayOfWeek == rhs.dayOfWeek else { return false }
+            guard lhs.offset == rhs.offset else { return false }
+            guard lhs.length == rhs.length else { return false }
+            guard lhs.date == rhs.date else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageEntity {
     /// `messageEntityDiffInsert#71777116 offset:int length:int = MessageEntity;`
-    public struct MessageEntityDiffInsert: TLCombinator {
+    public final class MessageEntityDiffInsert: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x71777116
         public static let tlName = "messageEntityDiffInsert"
 
@@ -753,12 +920,19 @@ extension Api.MessageEntity {
             writer.writeInt32(self.offset)
             writer.writeInt32(self.length)
         }
+
+        public static func == (lhs: MessageEntityDiffInsert, rhs: MessageEntityDiffInsert) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.offset == rhs.offset else { return false }
+            guard lhs.length == rhs.length else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageEntity {
     /// `messageEntityDiffReplace#c6c1e5a7 offset:int length:int old_text:string = MessageEntity;`
-    public struct MessageEntityDiffReplace: TLCombinator {
+    public final class MessageEntityDiffReplace: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xc6c1e5a7
         public static let tlName = "messageEntityDiffReplace"
 
@@ -783,12 +957,20 @@ extension Api.MessageEntity {
             writer.writeInt32(self.length)
             writer.writeString(self.oldText)
         }
+
+        public static func == (lhs: MessageEntityDiffReplace, rhs: MessageEntityDiffReplace) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.offset == rhs.offset else { return false }
+            guard lhs.length == rhs.length else { return false }
+            guard lhs.oldText == rhs.oldText else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageEntity {
     /// `messageEntityDiffDelete#0652c1c5 offset:int length:int = MessageEntity;`
-    public struct MessageEntityDiffDelete: TLCombinator {
+    public final class MessageEntityDiffDelete: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x0652c1c5
         public static let tlName = "messageEntityDiffDelete"
 
@@ -809,12 +991,19 @@ extension Api.MessageEntity {
             writer.writeInt32(self.offset)
             writer.writeInt32(self.length)
         }
+
+        public static func == (lhs: MessageEntityDiffDelete, rhs: MessageEntityDiffDelete) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.offset == rhs.offset else { return false }
+            guard lhs.length == rhs.length else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `MessageExtendedMedia`.
-    public indirect enum MessageExtendedMedia: TLBoxedType {
+    public enum MessageExtendedMedia: TLBoxedType {
         case messageExtendedMediaPreview(Api.MessageExtendedMedia.MessageExtendedMediaPreview)
         case messageExtendedMedia(Api.MessageExtendedMedia.MessageExtendedMedia)
 
@@ -842,7 +1031,7 @@ extension Api {
 
 extension Api.MessageExtendedMedia {
     /// `messageExtendedMediaPreview#ad628cc8 flags:# w:flags.0?int h:flags.0?int thumb:flags.1?PhotoSize video_duration:flags.2?int = MessageExtendedMedia;`
-    public struct MessageExtendedMediaPreview: TLCombinator {
+    public final class MessageExtendedMediaPreview: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xad628cc8
         public static let tlName = "messageExtendedMediaPreview"
 
@@ -878,12 +1067,21 @@ extension Api.MessageExtendedMedia {
             if let value = self.thumb { value.encode(to: &writer) }
             if let value = self.videoDuration { writer.writeInt32(value) }
         }
+
+        public static func == (lhs: MessageExtendedMediaPreview, rhs: MessageExtendedMediaPreview) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.w == rhs.w else { return false }
+            guard lhs.h == rhs.h else { return false }
+            guard lhs.thumb == rhs.thumb else { return false }
+            guard lhs.videoDuration == rhs.videoDuration else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageExtendedMedia {
     /// `messageExtendedMedia#ee479c64 media:MessageMedia = MessageExtendedMedia;`
-    public struct MessageExtendedMedia: TLCombinator {
+    public final class MessageExtendedMedia: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xee479c64
         public static let tlName = "messageExtendedMedia"
 
@@ -900,12 +1098,18 @@ extension Api.MessageExtendedMedia {
         public func encodeBare(to writer: inout TLWriter) {
             self.media.encode(to: &writer)
         }
+
+        public static func == (lhs: MessageExtendedMedia, rhs: MessageExtendedMedia) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.media == rhs.media else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `MessageFwdHeader`.
-    public indirect enum MessageFwdHeader: TLBoxedType {
+    public enum MessageFwdHeader: TLBoxedType {
         case messageFwdHeader(Api.MessageFwdHeader.MessageFwdHeader)
 
         public static let tlTypeName = "MessageFwdHeader"
@@ -930,7 +1134,7 @@ extension Api {
 
 extension Api.MessageFwdHeader {
     /// `messageFwdHeader#4e4df4bb flags:# imported:flags.7?true saved_out:flags.11?true from_id:flags.0?Peer from_name:flags.5?string date:int channel_post:flags.2?int post_author:flags.3?string saved_from_peer:flags.4?Peer saved_from_msg_id:flags.4?int saved_from_id:flags.8?Peer saved_from_name:flags.9?string saved_date:flags.10?int psa_type:flags.6?string = MessageFwdHeader;`
-    public struct MessageFwdHeader: TLCombinator {
+    public final class MessageFwdHeader: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x4e4df4bb
         public static let tlName = "messageFwdHeader"
 
@@ -1008,12 +1212,30 @@ extension Api.MessageFwdHeader {
             if let value = self.savedDate { writer.writeInt32(value) }
             if let value = self.psaType { writer.writeString(value) }
         }
+
+        public static func == (lhs: MessageFwdHeader, rhs: MessageFwdHeader) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.imported == rhs.imported else { return false }
+            guard lhs.savedOut == rhs.savedOut else { return false }
+            guard lhs.fromId == rhs.fromId else { return false }
+            guard lhs.fromName == rhs.fromName else { return false }
+            guard lhs.date == rhs.date else { return false }
+            guard lhs.channelPost == rhs.channelPost else { return false }
+            guard lhs.postAuthor == rhs.postAuthor else { return false }
+            guard lhs.savedFromPeer == rhs.savedFromPeer else { return false }
+            guard lhs.savedFromMsgId == rhs.savedFromMsgId else { return false }
+            guard lhs.savedFromId == rhs.savedFromId else { return false }
+            guard lhs.savedFromName == rhs.savedFromName else { return false }
+            guard lhs.savedDate == rhs.savedDate else { return false }
+            guard lhs.psaType == rhs.psaType else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `MessageMedia`.
-    public indirect enum MessageMedia: TLBoxedType {
+    public enum MessageMedia: TLBoxedType {
         case messageMediaEmpty(Api.MessageMedia.MessageMediaEmpty)
         case messageMediaPhoto(Api.MessageMedia.MessageMediaPhoto)
         case messageMediaGeo(Api.MessageMedia.MessageMediaGeo)
@@ -1092,7 +1314,7 @@ extension Api {
 
 extension Api.MessageMedia {
     /// `messageMediaEmpty#3ded6320 = MessageMedia;`
-    public struct MessageMediaEmpty: TLCombinator {
+    public final class MessageMediaEmpty: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x3ded6320
         public static let tlName = "messageMediaEmpty"
 
@@ -1104,12 +1326,17 @@ extension Api.MessageMedia {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: MessageMediaEmpty, rhs: MessageMediaEmpty) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.MessageMedia {
     /// `messageMediaPhoto#e216eb63 flags:# spoiler:flags.3?true live_photo:flags.4?true photo:flags.0?Photo ttl_seconds:flags.2?int video:flags.4?Document = MessageMedia;`
-    public struct MessageMediaPhoto: TLCombinator {
+    public final class MessageMediaPhoto: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xe216eb63
         public static let tlName = "messageMediaPhoto"
 
@@ -1148,12 +1375,22 @@ extension Api.MessageMedia {
             if let value = self.ttlSeconds { writer.writeInt32(value) }
             if let value = self.video { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: MessageMediaPhoto, rhs: MessageMediaPhoto) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.spoiler == rhs.spoiler else { return false }
+            guard lhs.livePhoto == rhs.livePhoto else { return false }
+            guard lhs.photo == rhs.photo else { return false }
+            guard lhs.ttlSeconds == rhs.ttlSeconds else { return false }
+            guard lhs.video == rhs.video else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageMedia {
     /// `messageMediaGeo#56e0d474 geo:GeoPoint = MessageMedia;`
-    public struct MessageMediaGeo: TLCombinator {
+    public final class MessageMediaGeo: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x56e0d474
         public static let tlName = "messageMediaGeo"
 
@@ -1170,12 +1407,18 @@ extension Api.MessageMedia {
         public func encodeBare(to writer: inout TLWriter) {
             self.geo.encode(to: &writer)
         }
+
+        public static func == (lhs: MessageMediaGeo, rhs: MessageMediaGeo) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.geo == rhs.geo else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageMedia {
     /// `messageMediaContact#70322949 phone_number:string first_name:string last_name:string vcard:string user_id:long = MessageMedia;`
-    public struct MessageMediaContact: TLCombinator {
+    public final class MessageMediaContact: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x70322949
         public static let tlName = "messageMediaContact"
 
@@ -1208,12 +1451,22 @@ extension Api.MessageMedia {
             writer.writeString(self.vcard)
             writer.writeInt64(self.userId)
         }
+
+        public static func == (lhs: MessageMediaContact, rhs: MessageMediaContact) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.phoneNumber == rhs.phoneNumber else { return false }
+            guard lhs.firstName == rhs.firstName else { return false }
+            guard lhs.lastName == rhs.lastName else { return false }
+            guard lhs.vcard == rhs.vcard else { return false }
+            guard lhs.userId == rhs.userId else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageMedia {
     /// `messageMediaUnsupported#9f84f49e = MessageMedia;`
-    public struct MessageMediaUnsupported: TLCombinator {
+    public final class MessageMediaUnsupported: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x9f84f49e
         public static let tlName = "messageMediaUnsupported"
 
@@ -1225,12 +1478,17 @@ extension Api.MessageMedia {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: MessageMediaUnsupported, rhs: MessageMediaUnsupported) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.MessageMedia {
     /// `messageMediaDocument#52d8ccd9 flags:# nopremium:flags.3?true spoiler:flags.4?true video:flags.6?true round:flags.7?true voice:flags.8?true document:flags.0?Document alt_documents:flags.5?Vector<Document> video_cover:flags.9?Photo video_timestamp:flags.10?int ttl_seconds:flags.2?int = MessageMedia;`
-    public struct MessageMediaDocument: TLCombinator {
+    public final class MessageMediaDocument: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x52d8ccd9
         public static let tlName = "messageMediaDocument"
 
@@ -1291,12 +1549,27 @@ extension Api.MessageMedia {
             if let value = self.videoTimestamp { writer.writeInt32(value) }
             if let value = self.ttlSeconds { writer.writeInt32(value) }
         }
+
+        public static func == (lhs: MessageMediaDocument, rhs: MessageMediaDocument) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.nopremium == rhs.nopremium else { return false }
+            guard lhs.spoiler == rhs.spoiler else { return false }
+            guard lhs.video == rhs.video else { return false }
+            guard lhs.round == rhs.round else { return false }
+            guard lhs.voice == rhs.voice else { return false }
+            guard lhs.document == rhs.document else { return false }
+            guard lhs.altDocuments == rhs.altDocuments else { return false }
+            guard lhs.videoCover == rhs.videoCover else { return false }
+            guard lhs.videoTimestamp == rhs.videoTimestamp else { return false }
+            guard lhs.ttlSeconds == rhs.ttlSeconds else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageMedia {
     /// `messageMediaWebPage#ddf10c3b flags:# force_large_media:flags.0?true force_small_media:flags.1?true manual:flags.3?true safe:flags.4?true webpage:WebPage = MessageMedia;`
-    public struct MessageMediaWebPage: TLCombinator {
+    public final class MessageMediaWebPage: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xddf10c3b
         public static let tlName = "messageMediaWebPage"
 
@@ -1332,12 +1605,22 @@ extension Api.MessageMedia {
             writer.writeUInt32(flags)
             self.webpage.encode(to: &writer)
         }
+
+        public static func == (lhs: MessageMediaWebPage, rhs: MessageMediaWebPage) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.forceLargeMedia == rhs.forceLargeMedia else { return false }
+            guard lhs.forceSmallMedia == rhs.forceSmallMedia else { return false }
+            guard lhs.manual == rhs.manual else { return false }
+            guard lhs.safe == rhs.safe else { return false }
+            guard lhs.webpage == rhs.webpage else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageMedia {
     /// `messageMediaVenue#2ec0533f geo:GeoPoint title:string address:string provider:string venue_id:string venue_type:string = MessageMedia;`
-    public struct MessageMediaVenue: TLCombinator {
+    public final class MessageMediaVenue: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x2ec0533f
         public static let tlName = "messageMediaVenue"
 
@@ -1374,12 +1657,23 @@ extension Api.MessageMedia {
             writer.writeString(self.venueId)
             writer.writeString(self.venueType)
         }
+
+        public static func == (lhs: MessageMediaVenue, rhs: MessageMediaVenue) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.geo == rhs.geo else { return false }
+            guard lhs.title == rhs.title else { return false }
+            guard lhs.address == rhs.address else { return false }
+            guard lhs.provider == rhs.provider else { return false }
+            guard lhs.venueId == rhs.venueId else { return false }
+            guard lhs.venueType == rhs.venueType else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageMedia {
     /// `messageMediaGame#fdb19008 game:Game = MessageMedia;`
-    public struct MessageMediaGame: TLCombinator {
+    public final class MessageMediaGame: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xfdb19008
         public static let tlName = "messageMediaGame"
 
@@ -1396,12 +1690,18 @@ extension Api.MessageMedia {
         public func encodeBare(to writer: inout TLWriter) {
             self.game.encode(to: &writer)
         }
+
+        public static func == (lhs: MessageMediaGame, rhs: MessageMediaGame) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.game == rhs.game else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageMedia {
     /// `messageMediaInvoice#f6a548d3 flags:# shipping_address_requested:flags.1?true test:flags.3?true title:string description:string photo:flags.0?WebDocument receipt_msg_id:flags.2?int currency:string total_amount:long start_param:string extended_media:flags.4?MessageExtendedMedia = MessageMedia;`
-    public struct MessageMediaInvoice: TLCombinator {
+    public final class MessageMediaInvoice: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xf6a548d3
         public static let tlName = "messageMediaInvoice"
 
@@ -1460,12 +1760,27 @@ extension Api.MessageMedia {
             writer.writeString(self.startParam)
             if let value = self.extendedMedia { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: MessageMediaInvoice, rhs: MessageMediaInvoice) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.shippingAddressRequested == rhs.shippingAddressRequested else { return false }
+            guard lhs.test == rhs.test else { return false }
+            guard lhs.title == rhs.title else { return false }
+            guard lhs.description == rhs.description else { return false }
+            guard lhs.photo == rhs.photo else { return false }
+            guard lhs.receiptMsgId == rhs.receiptMsgId else { return false }
+            guard lhs.currency == rhs.currency else { return false }
+            guard lhs.totalAmount == rhs.totalAmount else { return false }
+            guard lhs.startParam == rhs.startParam else { return false }
+            guard lhs.extendedMedia == rhs.extendedMedia else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageMedia {
     /// `messageMediaGeoLive#b940c666 flags:# geo:GeoPoint heading:flags.0?int period:int proximity_notification_radius:flags.1?int = MessageMedia;`
-    public struct MessageMediaGeoLive: TLCombinator {
+    public final class MessageMediaGeoLive: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xb940c666
         public static let tlName = "messageMediaGeoLive"
 
@@ -1499,12 +1814,21 @@ extension Api.MessageMedia {
             writer.writeInt32(self.period)
             if let value = self.proximityNotificationRadius { writer.writeInt32(value) }
         }
+
+        public static func == (lhs: MessageMediaGeoLive, rhs: MessageMediaGeoLive) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.geo == rhs.geo else { return false }
+            guard lhs.heading == rhs.heading else { return false }
+            guard lhs.period == rhs.period else { return false }
+            guard lhs.proximityNotificationRadius == rhs.proximityNotificationRadius else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageMedia {
     /// `messageMediaPoll#773f4e66 flags:# poll:Poll results:PollResults attached_media:flags.0?MessageMedia = MessageMedia;`
-    public struct MessageMediaPoll: TLCombinator {
+    public final class MessageMediaPoll: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x773f4e66
         public static let tlName = "messageMediaPoll"
 
@@ -1533,12 +1857,20 @@ extension Api.MessageMedia {
             self.results.encode(to: &writer)
             if let value = self.attachedMedia { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: MessageMediaPoll, rhs: MessageMediaPoll) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.poll == rhs.poll else { return false }
+            guard lhs.results == rhs.results else { return false }
+            guard lhs.attachedMedia == rhs.attachedMedia else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageMedia {
     /// `messageMediaDice#08cbec07 flags:# value:int emoticon:string game_outcome:flags.0?messages.EmojiGameOutcome = MessageMedia;`
-    public struct MessageMediaDice: TLCombinator {
+    public final class MessageMediaDice: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x08cbec07
         public static let tlName = "messageMediaDice"
 
@@ -1567,12 +1899,20 @@ extension Api.MessageMedia {
             writer.writeString(self.emoticon)
             if let value = self.gameOutcome { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: MessageMediaDice, rhs: MessageMediaDice) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.value == rhs.value else { return false }
+            guard lhs.emoticon == rhs.emoticon else { return false }
+            guard lhs.gameOutcome == rhs.gameOutcome else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageMedia {
     /// `messageMediaStory#68cb6283 flags:# via_mention:flags.1?true peer:Peer id:int story:flags.0?StoryItem = MessageMedia;`
-    public struct MessageMediaStory: TLCombinator {
+    public final class MessageMediaStory: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x68cb6283
         public static let tlName = "messageMediaStory"
 
@@ -1605,12 +1945,21 @@ extension Api.MessageMedia {
             writer.writeInt32(self.id)
             if let value = self.story { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: MessageMediaStory, rhs: MessageMediaStory) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.viaMention == rhs.viaMention else { return false }
+            guard lhs.peer == rhs.peer else { return false }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.story == rhs.story else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageMedia {
     /// `messageMediaGiveaway#aa073beb flags:# only_new_subscribers:flags.0?true winners_are_visible:flags.2?true channels:Vector<long> countries_iso2:flags.1?Vector<string> prize_description:flags.3?string quantity:int months:flags.4?int stars:flags.5?long until_date:int = MessageMedia;`
-    public struct MessageMediaGiveaway: TLCombinator {
+    public final class MessageMediaGiveaway: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xaa073beb
         public static let tlName = "messageMediaGiveaway"
 
@@ -1666,12 +2015,26 @@ extension Api.MessageMedia {
             if let value = self.stars { writer.writeInt64(value) }
             writer.writeInt32(self.untilDate)
         }
+
+        public static func == (lhs: MessageMediaGiveaway, rhs: MessageMediaGiveaway) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.onlyNewSubscribers == rhs.onlyNewSubscribers else { return false }
+            guard lhs.winnersAreVisible == rhs.winnersAreVisible else { return false }
+            guard lhs.channels == rhs.channels else { return false }
+            guard lhs.countriesIso2 == rhs.countriesIso2 else { return false }
+            guard lhs.prizeDescription == rhs.prizeDescription else { return false }
+            guard lhs.quantity == rhs.quantity else { return false }
+            guard lhs.months == rhs.months else { return false }
+            guard lhs.stars == rhs.stars else { return false }
+            guard lhs.untilDate == rhs.untilDate else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageMedia {
     /// `messageMediaGiveawayResults#ceaa3ea1 flags:# only_new_subscribers:flags.0?true refunded:flags.2?true channel_id:long additional_peers_count:flags.3?int launch_msg_id:int winners_count:int unclaimed_count:int winners:Vector<long> months:flags.4?int stars:flags.5?long prize_description:flags.1?string until_date:int = MessageMedia;`
-    public struct MessageMediaGiveawayResults: TLCombinator {
+    public final class MessageMediaGiveawayResults: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xceaa3ea1
         public static let tlName = "messageMediaGiveawayResults"
 
@@ -1739,12 +2102,29 @@ extension Api.MessageMedia {
             if let value = self.prizeDescription { writer.writeString(value) }
             writer.writeInt32(self.untilDate)
         }
+
+        public static func == (lhs: MessageMediaGiveawayResults, rhs: MessageMediaGiveawayResults) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.onlyNewSubscribers == rhs.onlyNewSubscribers else { return false }
+            guard lhs.refunded == rhs.refunded else { return false }
+            guard lhs.channelId == rhs.channelId else { return false }
+            guard lhs.additionalPeersCount == rhs.additionalPeersCount else { return false }
+            guard lhs.launchMsgId == rhs.launchMsgId else { return false }
+            guard lhs.winnersCount == rhs.winnersCount else { return false }
+            guard lhs.unclaimedCount == rhs.unclaimedCount else { return false }
+            guard lhs.winners == rhs.winners else { return false }
+            guard lhs.months == rhs.months else { return false }
+            guard lhs.stars == rhs.stars else { return false }
+            guard lhs.prizeDescription == rhs.prizeDescription else { return false }
+            guard lhs.untilDate == rhs.untilDate else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageMedia {
     /// `messageMediaPaidMedia#a8852491 stars_amount:long extended_media:Vector<MessageExtendedMedia> = MessageMedia;`
-    public struct MessageMediaPaidMedia: TLCombinator {
+    public final class MessageMediaPaidMedia: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xa8852491
         public static let tlName = "messageMediaPaidMedia"
 
@@ -1765,12 +2145,19 @@ extension Api.MessageMedia {
             writer.writeInt64(self.starsAmount)
             self.extendedMedia.encode(to: &writer)
         }
+
+        public static func == (lhs: MessageMediaPaidMedia, rhs: MessageMediaPaidMedia) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.starsAmount == rhs.starsAmount else { return false }
+            guard lhs.extendedMedia == rhs.extendedMedia else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageMedia {
     /// `messageMediaToDo#8a53b014 flags:# todo:TodoList completions:flags.0?Vector<TodoCompletion> = MessageMedia;`
-    public struct MessageMediaToDo: TLCombinator {
+    public final class MessageMediaToDo: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x8a53b014
         public static let tlName = "messageMediaToDo"
 
@@ -1795,12 +2182,19 @@ extension Api.MessageMedia {
             self.todo.encode(to: &writer)
             if let value = self.completions { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: MessageMediaToDo, rhs: MessageMediaToDo) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.todo == rhs.todo else { return false }
+            guard lhs.completions == rhs.completions else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageMedia {
     /// `messageMediaVideoStream#ca5cab89 flags:# rtmp_stream:flags.0?true call:InputGroupCall = MessageMedia;`
-    public struct MessageMediaVideoStream: TLCombinator {
+    public final class MessageMediaVideoStream: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xca5cab89
         public static let tlName = "messageMediaVideoStream"
 
@@ -1824,12 +2218,19 @@ extension Api.MessageMedia {
             writer.writeUInt32(flags)
             self.call.encode(to: &writer)
         }
+
+        public static func == (lhs: MessageMediaVideoStream, rhs: MessageMediaVideoStream) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.rtmpStream == rhs.rtmpStream else { return false }
+            guard lhs.call == rhs.call else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `MessagePeerReaction`.
-    public indirect enum MessagePeerReaction: TLBoxedType {
+    public enum MessagePeerReaction: TLBoxedType {
         case messagePeerReaction(Api.MessagePeerReaction.MessagePeerReaction)
 
         public static let tlTypeName = "MessagePeerReaction"
@@ -1854,7 +2255,7 @@ extension Api {
 
 extension Api.MessagePeerReaction {
     /// `messagePeerReaction#8c79b63c flags:# big:flags.0?true unread:flags.1?true my:flags.2?true peer_id:Peer date:int reaction:Reaction = MessagePeerReaction;`
-    public struct MessagePeerReaction: TLCombinator {
+    public final class MessagePeerReaction: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x8c79b63c
         public static let tlName = "messagePeerReaction"
 
@@ -1894,12 +2295,23 @@ extension Api.MessagePeerReaction {
             writer.writeInt32(self.date)
             self.reaction.encode(to: &writer)
         }
+
+        public static func == (lhs: MessagePeerReaction, rhs: MessagePeerReaction) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.big == rhs.big else { return false }
+            guard lhs.unread == rhs.unread else { return false }
+            guard lhs.my == rhs.my else { return false }
+            guard lhs.peerId == rhs.peerId else { return false }
+            guard lhs.date == rhs.date else { return false }
+            guard lhs.reaction == rhs.reaction else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `MessagePeerVote`.
-    public indirect enum MessagePeerVote: TLBoxedType {
+    public enum MessagePeerVote: TLBoxedType {
         case messagePeerVote(Api.MessagePeerVote.MessagePeerVote)
         case messagePeerVoteInputOption(Api.MessagePeerVote.MessagePeerVoteInputOption)
         case messagePeerVoteMultiple(Api.MessagePeerVote.MessagePeerVoteMultiple)
@@ -1930,7 +2342,7 @@ extension Api {
 
 extension Api.MessagePeerVote {
     /// `messagePeerVote#b6cc2d5c peer:Peer option:bytes date:int = MessagePeerVote;`
-    public struct MessagePeerVote: TLCombinator {
+    public final class MessagePeerVote: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xb6cc2d5c
         public static let tlName = "messagePeerVote"
 
@@ -1955,12 +2367,20 @@ extension Api.MessagePeerVote {
             writer.writeBytes(self.option)
             writer.writeInt32(self.date)
         }
+
+        public static func == (lhs: MessagePeerVote, rhs: MessagePeerVote) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.peer == rhs.peer else { return false }
+            guard lhs.option == rhs.option else { return false }
+            guard lhs.date == rhs.date else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessagePeerVote {
     /// `messagePeerVoteInputOption#74cda504 peer:Peer date:int = MessagePeerVote;`
-    public struct MessagePeerVoteInputOption: TLCombinator {
+    public final class MessagePeerVoteInputOption: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x74cda504
         public static let tlName = "messagePeerVoteInputOption"
 
@@ -1981,12 +2401,19 @@ extension Api.MessagePeerVote {
             self.peer.encode(to: &writer)
             writer.writeInt32(self.date)
         }
+
+        public static func == (lhs: MessagePeerVoteInputOption, rhs: MessagePeerVoteInputOption) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.peer == rhs.peer else { return false }
+            guard lhs.date == rhs.date else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessagePeerVote {
     /// `messagePeerVoteMultiple#4628f6e6 peer:Peer options:Vector<bytes> date:int = MessagePeerVote;`
-    public struct MessagePeerVoteMultiple: TLCombinator {
+    public final class MessagePeerVoteMultiple: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x4628f6e6
         public static let tlName = "messagePeerVoteMultiple"
 
@@ -2011,12 +2438,20 @@ extension Api.MessagePeerVote {
             writer.writeBytesVector(self.options)
             writer.writeInt32(self.date)
         }
+
+        public static func == (lhs: MessagePeerVoteMultiple, rhs: MessagePeerVoteMultiple) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.peer == rhs.peer else { return false }
+            guard lhs.options == rhs.options else { return false }
+            guard lhs.date == rhs.date else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `MessageRange`.
-    public indirect enum MessageRange: TLBoxedType {
+    public enum MessageRange: TLBoxedType {
         case messageRange(Api.MessageRange.MessageRange)
 
         public static let tlTypeName = "MessageRange"
@@ -2041,7 +2476,7 @@ extension Api {
 
 extension Api.MessageRange {
     /// `messageRange#0ae30253 min_id:int max_id:int = MessageRange;`
-    public struct MessageRange: TLCombinator {
+    public final class MessageRange: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x0ae30253
         public static let tlName = "messageRange"
 
@@ -2062,12 +2497,19 @@ extension Api.MessageRange {
             writer.writeInt32(self.minId)
             writer.writeInt32(self.maxId)
         }
+
+        public static func == (lhs: MessageRange, rhs: MessageRange) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.minId == rhs.minId else { return false }
+            guard lhs.maxId == rhs.maxId else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `MessageReactions`.
-    public indirect enum MessageReactions: TLBoxedType {
+    public enum MessageReactions: TLBoxedType {
         case messageReactions(Api.MessageReactions.MessageReactions)
 
         public static let tlTypeName = "MessageReactions"
@@ -2092,7 +2534,7 @@ extension Api {
 
 extension Api.MessageReactions {
     /// `messageReactions#0a339f0b flags:# min:flags.0?true can_see_list:flags.2?true reactions_as_tags:flags.3?true results:Vector<ReactionCount> recent_reactions:flags.1?Vector<MessagePeerReaction> top_reactors:flags.4?Vector<MessageReactor> = MessageReactions;`
-    public struct MessageReactions: TLCombinator {
+    public final class MessageReactions: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x0a339f0b
         public static let tlName = "messageReactions"
 
@@ -2134,12 +2576,23 @@ extension Api.MessageReactions {
             if let value = self.recentReactions { value.encode(to: &writer) }
             if let value = self.topReactors { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: MessageReactions, rhs: MessageReactions) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.min == rhs.min else { return false }
+            guard lhs.canSeeList == rhs.canSeeList else { return false }
+            guard lhs.reactionsAsTags == rhs.reactionsAsTags else { return false }
+            guard lhs.results == rhs.results else { return false }
+            guard lhs.recentReactions == rhs.recentReactions else { return false }
+            guard lhs.topReactors == rhs.topReactors else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `MessageReactor`.
-    public indirect enum MessageReactor: TLBoxedType {
+    public enum MessageReactor: TLBoxedType {
         case messageReactor(Api.MessageReactor.MessageReactor)
 
         public static let tlTypeName = "MessageReactor"
@@ -2164,7 +2617,7 @@ extension Api {
 
 extension Api.MessageReactor {
     /// `messageReactor#4ba3a95a flags:# top:flags.0?true my:flags.1?true anonymous:flags.2?true peer_id:flags.3?Peer count:int = MessageReactor;`
-    public struct MessageReactor: TLCombinator {
+    public final class MessageReactor: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x4ba3a95a
         public static let tlName = "messageReactor"
 
@@ -2201,12 +2654,22 @@ extension Api.MessageReactor {
             if let value = self.peerId { value.encode(to: &writer) }
             writer.writeInt32(self.count)
         }
+
+        public static func == (lhs: MessageReactor, rhs: MessageReactor) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.top == rhs.top else { return false }
+            guard lhs.my == rhs.my else { return false }
+            guard lhs.anonymous == rhs.anonymous else { return false }
+            guard lhs.peerId == rhs.peerId else { return false }
+            guard lhs.count == rhs.count else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `MessageReplies`.
-    public indirect enum MessageReplies: TLBoxedType {
+    public enum MessageReplies: TLBoxedType {
         case messageReplies(Api.MessageReplies.MessageReplies)
 
         public static let tlTypeName = "MessageReplies"
@@ -2231,7 +2694,7 @@ extension Api {
 
 extension Api.MessageReplies {
     /// `messageReplies#83d60fc2 flags:# comments:flags.0?true replies:int replies_pts:int recent_repliers:flags.1?Vector<Peer> channel_id:flags.0?long max_id:flags.2?int read_max_id:flags.3?int = MessageReplies;`
-    public struct MessageReplies: TLCombinator {
+    public final class MessageReplies: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x83d60fc2
         public static let tlName = "messageReplies"
 
@@ -2279,12 +2742,24 @@ extension Api.MessageReplies {
             if let value = self.maxId { writer.writeInt32(value) }
             if let value = self.readMaxId { writer.writeInt32(value) }
         }
+
+        public static func == (lhs: MessageReplies, rhs: MessageReplies) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.comments == rhs.comments else { return false }
+            guard lhs.replies == rhs.replies else { return false }
+            guard lhs.repliesPts == rhs.repliesPts else { return false }
+            guard lhs.recentRepliers == rhs.recentRepliers else { return false }
+            guard lhs.channelId == rhs.channelId else { return false }
+            guard lhs.maxId == rhs.maxId else { return false }
+            guard lhs.readMaxId == rhs.readMaxId else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `MessageReplyHeader`.
-    public indirect enum MessageReplyHeader: TLBoxedType {
+    public enum MessageReplyHeader: TLBoxedType {
         case messageReplyHeader(Api.MessageReplyHeader.MessageReplyHeader)
         case messageReplyStoryHeader(Api.MessageReplyHeader.MessageReplyStoryHeader)
 
@@ -2312,7 +2787,7 @@ extension Api {
 
 extension Api.MessageReplyHeader {
     /// `messageReplyHeader#1b97dd66 flags:# reply_to_scheduled:flags.2?true forum_topic:flags.3?true quote:flags.9?true reply_to_ephemeral:flags.13?true reply_to_msg_id:flags.4?int reply_to_peer_id:flags.0?Peer reply_from:flags.5?MessageFwdHeader reply_media:flags.8?MessageMedia reply_to_top_id:flags.1?int quote_text:flags.6?string quote_entities:flags.7?Vector<MessageEntity> quote_offset:flags.10?int todo_item_id:flags.11?int poll_option:flags.12?bytes = MessageReplyHeader;`
-    public struct MessageReplyHeader: TLCombinator {
+    public final class MessageReplyHeader: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x1b97dd66
         public static let tlName = "messageReplyHeader"
 
@@ -2394,12 +2869,31 @@ extension Api.MessageReplyHeader {
             if let value = self.todoItemId { writer.writeInt32(value) }
             if let value = self.pollOption { writer.writeBytes(value) }
         }
+
+        public static func == (lhs: MessageReplyHeader, rhs: MessageReplyHeader) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.replyToScheduled == rhs.replyToScheduled else { return false }
+            guard lhs.forumTopic == rhs.forumTopic else { return false }
+            guard lhs.quote == rhs.quote else { return false }
+            guard lhs.replyToEphemeral == rhs.replyToEphemeral else { return false }
+            guard lhs.replyToMsgId == rhs.replyToMsgId else { return false }
+            guard lhs.replyToPeerId == rhs.replyToPeerId else { return false }
+            guard lhs.replyFrom == rhs.replyFrom else { return false }
+            guard lhs.replyMedia == rhs.replyMedia else { return false }
+            guard lhs.replyToTopId == rhs.replyToTopId else { return false }
+            guard lhs.quoteText == rhs.quoteText else { return false }
+            guard lhs.quoteEntities == rhs.quoteEntities else { return false }
+            guard lhs.quoteOffset == rhs.quoteOffset else { return false }
+            guard lhs.todoItemId == rhs.todoItemId else { return false }
+            guard lhs.pollOption == rhs.pollOption else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessageReplyHeader {
     /// `messageReplyStoryHeader#0e5af939 peer:Peer story_id:int = MessageReplyHeader;`
-    public struct MessageReplyStoryHeader: TLCombinator {
+    public final class MessageReplyStoryHeader: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x0e5af939
         public static let tlName = "messageReplyStoryHeader"
 
@@ -2420,12 +2914,19 @@ extension Api.MessageReplyHeader {
             self.peer.encode(to: &writer)
             writer.writeInt32(self.storyId)
         }
+
+        public static func == (lhs: MessageReplyStoryHeader, rhs: MessageReplyStoryHeader) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.peer == rhs.peer else { return false }
+            guard lhs.storyId == rhs.storyId else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `MessageReportOption`.
-    public indirect enum MessageReportOption: TLBoxedType {
+    public enum MessageReportOption: TLBoxedType {
         case messageReportOption(Api.MessageReportOption.MessageReportOption)
 
         public static let tlTypeName = "MessageReportOption"
@@ -2450,7 +2951,7 @@ extension Api {
 
 extension Api.MessageReportOption {
     /// `messageReportOption#7903e3d9 text:string option:bytes = MessageReportOption;`
-    public struct MessageReportOption: TLCombinator {
+    public final class MessageReportOption: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x7903e3d9
         public static let tlName = "messageReportOption"
 
@@ -2471,12 +2972,19 @@ extension Api.MessageReportOption {
             writer.writeString(self.text)
             writer.writeBytes(self.option)
         }
+
+        public static func == (lhs: MessageReportOption, rhs: MessageReportOption) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.text == rhs.text else { return false }
+            guard lhs.option == rhs.option else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `MessageViews`.
-    public indirect enum MessageViews: TLBoxedType {
+    public enum MessageViews: TLBoxedType {
         case messageViews(Api.MessageViews.MessageViews)
 
         public static let tlTypeName = "MessageViews"
@@ -2501,7 +3009,7 @@ extension Api {
 
 extension Api.MessageViews {
     /// `messageViews#455b853d flags:# views:flags.0?int forwards:flags.1?int replies:flags.2?MessageReplies = MessageViews;`
-    public struct MessageViews: TLCombinator {
+    public final class MessageViews: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x455b853d
         public static let tlName = "messageViews"
 
@@ -2531,6 +3039,14 @@ extension Api.MessageViews {
             if let value = self.views { writer.writeInt32(value) }
             if let value = self.forwards { writer.writeInt32(value) }
             if let value = self.replies { value.encode(to: &writer) }
+        }
+
+        public static func == (lhs: MessageViews, rhs: MessageViews) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.views == rhs.views else { return false }
+            guard lhs.forwards == rhs.forwards else { return false }
+            guard lhs.replies == rhs.replies else { return false }
+            return true
         }
     }
 }

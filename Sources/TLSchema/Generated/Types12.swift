@@ -5,7 +5,7 @@ import TL
 
 extension Api {
     /// TL type `MessagesFilter`.
-    public indirect enum MessagesFilter: TLBoxedType {
+    public enum MessagesFilter: TLBoxedType {
         case inputMessagesFilterEmpty(Api.MessagesFilter.InputMessagesFilterEmpty)
         case inputMessagesFilterPhotos(Api.MessagesFilter.InputMessagesFilterPhotos)
         case inputMessagesFilterVideo(Api.MessagesFilter.InputMessagesFilterVideo)
@@ -81,7 +81,7 @@ extension Api {
 
 extension Api.MessagesFilter {
     /// `inputMessagesFilterEmpty#57e2f66c = MessagesFilter;`
-    public struct InputMessagesFilterEmpty: TLCombinator {
+    public final class InputMessagesFilterEmpty: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x57e2f66c
         public static let tlName = "inputMessagesFilterEmpty"
 
@@ -93,12 +93,17 @@ extension Api.MessagesFilter {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: InputMessagesFilterEmpty, rhs: InputMessagesFilterEmpty) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.MessagesFilter {
     /// `inputMessagesFilterPhotos#9609a51c = MessagesFilter;`
-    public struct InputMessagesFilterPhotos: TLCombinator {
+    public final class InputMessagesFilterPhotos: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x9609a51c
         public static let tlName = "inputMessagesFilterPhotos"
 
@@ -110,12 +115,17 @@ extension Api.MessagesFilter {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: InputMessagesFilterPhotos, rhs: InputMessagesFilterPhotos) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.MessagesFilter {
     /// `inputMessagesFilterVideo#9fc00e65 = MessagesFilter;`
-    public struct InputMessagesFilterVideo: TLCombinator {
+    public final class InputMessagesFilterVideo: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x9fc00e65
         public static let tlName = "inputMessagesFilterVideo"
 
@@ -127,12 +137,17 @@ extension Api.MessagesFilter {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: InputMessagesFilterVideo, rhs: InputMessagesFilterVideo) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.MessagesFilter {
     /// `inputMessagesFilterPhotoVideo#56e9f0e4 = MessagesFilter;`
-    public struct InputMessagesFilterPhotoVideo: TLCombinator {
+    public final class InputMessagesFilterPhotoVideo: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x56e9f0e4
         public static let tlName = "inputMessagesFilterPhotoVideo"
 
@@ -144,12 +159,17 @@ extension Api.MessagesFilter {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: InputMessagesFilterPhotoVideo, rhs: InputMessagesFilterPhotoVideo) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.MessagesFilter {
     /// `inputMessagesFilterDocument#9eddf188 = MessagesFilter;`
-    public struct InputMessagesFilterDocument: TLCombinator {
+    public final class InputMessagesFilterDocument: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x9eddf188
         public static let tlName = "inputMessagesFilterDocument"
 
@@ -161,12 +181,17 @@ extension Api.MessagesFilter {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: InputMessagesFilterDocument, rhs: InputMessagesFilterDocument) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.MessagesFilter {
     /// `inputMessagesFilterUrl#7ef0dd87 = MessagesFilter;`
-    public struct InputMessagesFilterUrl: TLCombinator {
+    public final class InputMessagesFilterUrl: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x7ef0dd87
         public static let tlName = "inputMessagesFilterUrl"
 
@@ -178,12 +203,17 @@ extension Api.MessagesFilter {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: InputMessagesFilterUrl, rhs: InputMessagesFilterUrl) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.MessagesFilter {
     /// `inputMessagesFilterGif#ffc86587 = MessagesFilter;`
-    public struct InputMessagesFilterGif: TLCombinator {
+    public final class InputMessagesFilterGif: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xffc86587
         public static let tlName = "inputMessagesFilterGif"
 
@@ -195,12 +225,17 @@ extension Api.MessagesFilter {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: InputMessagesFilterGif, rhs: InputMessagesFilterGif) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.MessagesFilter {
     /// `inputMessagesFilterVoice#50f5c392 = MessagesFilter;`
-    public struct InputMessagesFilterVoice: TLCombinator {
+    public final class InputMessagesFilterVoice: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x50f5c392
         public static let tlName = "inputMessagesFilterVoice"
 
@@ -212,12 +247,17 @@ extension Api.MessagesFilter {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: InputMessagesFilterVoice, rhs: InputMessagesFilterVoice) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.MessagesFilter {
     /// `inputMessagesFilterMusic#3751b49e = MessagesFilter;`
-    public struct InputMessagesFilterMusic: TLCombinator {
+    public final class InputMessagesFilterMusic: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x3751b49e
         public static let tlName = "inputMessagesFilterMusic"
 
@@ -229,12 +269,17 @@ extension Api.MessagesFilter {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: InputMessagesFilterMusic, rhs: InputMessagesFilterMusic) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.MessagesFilter {
     /// `inputMessagesFilterChatPhotos#3a20ecb8 = MessagesFilter;`
-    public struct InputMessagesFilterChatPhotos: TLCombinator {
+    public final class InputMessagesFilterChatPhotos: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x3a20ecb8
         public static let tlName = "inputMessagesFilterChatPhotos"
 
@@ -246,12 +291,17 @@ extension Api.MessagesFilter {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: InputMessagesFilterChatPhotos, rhs: InputMessagesFilterChatPhotos) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.MessagesFilter {
     /// `inputMessagesFilterPhoneCalls#80c99768 flags:# missed:flags.0?true = MessagesFilter;`
-    public struct InputMessagesFilterPhoneCalls: TLCombinator {
+    public final class InputMessagesFilterPhoneCalls: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x80c99768
         public static let tlName = "inputMessagesFilterPhoneCalls"
 
@@ -271,12 +321,18 @@ extension Api.MessagesFilter {
             if self.missed { flags |= 0x1 }
             writer.writeUInt32(flags)
         }
+
+        public static func == (lhs: InputMessagesFilterPhoneCalls, rhs: InputMessagesFilterPhoneCalls) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.missed == rhs.missed else { return false }
+            return true
+        }
     }
 }
 
 extension Api.MessagesFilter {
     /// `inputMessagesFilterRoundVoice#7a7c17a4 = MessagesFilter;`
-    public struct InputMessagesFilterRoundVoice: TLCombinator {
+    public final class InputMessagesFilterRoundVoice: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x7a7c17a4
         public static let tlName = "inputMessagesFilterRoundVoice"
 
@@ -288,12 +344,17 @@ extension Api.MessagesFilter {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: InputMessagesFilterRoundVoice, rhs: InputMessagesFilterRoundVoice) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.MessagesFilter {
     /// `inputMessagesFilterRoundVideo#b549da53 = MessagesFilter;`
-    public struct InputMessagesFilterRoundVideo: TLCombinator {
+    public final class InputMessagesFilterRoundVideo: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xb549da53
         public static let tlName = "inputMessagesFilterRoundVideo"
 
@@ -305,12 +366,17 @@ extension Api.MessagesFilter {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: InputMessagesFilterRoundVideo, rhs: InputMessagesFilterRoundVideo) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.MessagesFilter {
     /// `inputMessagesFilterMyMentions#c1f8e69a = MessagesFilter;`
-    public struct InputMessagesFilterMyMentions: TLCombinator {
+    public final class InputMessagesFilterMyMentions: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xc1f8e69a
         public static let tlName = "inputMessagesFilterMyMentions"
 
@@ -322,12 +388,17 @@ extension Api.MessagesFilter {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: InputMessagesFilterMyMentions, rhs: InputMessagesFilterMyMentions) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.MessagesFilter {
     /// `inputMessagesFilterGeo#e7026d0d = MessagesFilter;`
-    public struct InputMessagesFilterGeo: TLCombinator {
+    public final class InputMessagesFilterGeo: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xe7026d0d
         public static let tlName = "inputMessagesFilterGeo"
 
@@ -339,12 +410,17 @@ extension Api.MessagesFilter {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: InputMessagesFilterGeo, rhs: InputMessagesFilterGeo) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.MessagesFilter {
     /// `inputMessagesFilterContacts#e062db83 = MessagesFilter;`
-    public struct InputMessagesFilterContacts: TLCombinator {
+    public final class InputMessagesFilterContacts: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xe062db83
         public static let tlName = "inputMessagesFilterContacts"
 
@@ -356,12 +432,17 @@ extension Api.MessagesFilter {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: InputMessagesFilterContacts, rhs: InputMessagesFilterContacts) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.MessagesFilter {
     /// `inputMessagesFilterPinned#1bb00451 = MessagesFilter;`
-    public struct InputMessagesFilterPinned: TLCombinator {
+    public final class InputMessagesFilterPinned: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x1bb00451
         public static let tlName = "inputMessagesFilterPinned"
 
@@ -373,12 +454,17 @@ extension Api.MessagesFilter {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: InputMessagesFilterPinned, rhs: InputMessagesFilterPinned) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.MessagesFilter {
     /// `inputMessagesFilterPoll#fa2bc90a = MessagesFilter;`
-    public struct InputMessagesFilterPoll: TLCombinator {
+    public final class InputMessagesFilterPoll: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xfa2bc90a
         public static let tlName = "inputMessagesFilterPoll"
 
@@ -390,12 +476,17 @@ extension Api.MessagesFilter {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: InputMessagesFilterPoll, rhs: InputMessagesFilterPoll) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `MissingInvitee`.
-    public indirect enum MissingInvitee: TLBoxedType {
+    public enum MissingInvitee: TLBoxedType {
         case missingInvitee(Api.MissingInvitee.MissingInvitee)
 
         public static let tlTypeName = "MissingInvitee"
@@ -420,7 +511,7 @@ extension Api {
 
 extension Api.MissingInvitee {
     /// `missingInvitee#628c9224 flags:# premium_would_allow_invite:flags.0?true premium_required_for_pm:flags.1?true user_id:long = MissingInvitee;`
-    public struct MissingInvitee: TLCombinator {
+    public final class MissingInvitee: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x628c9224
         public static let tlName = "missingInvitee"
 
@@ -448,12 +539,20 @@ extension Api.MissingInvitee {
             writer.writeUInt32(flags)
             writer.writeInt64(self.userId)
         }
+
+        public static func == (lhs: MissingInvitee, rhs: MissingInvitee) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.premiumWouldAllowInvite == rhs.premiumWouldAllowInvite else { return false }
+            guard lhs.premiumRequiredForPm == rhs.premiumRequiredForPm else { return false }
+            guard lhs.userId == rhs.userId else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `MyBoost`.
-    public indirect enum MyBoost: TLBoxedType {
+    public enum MyBoost: TLBoxedType {
         case myBoost(Api.MyBoost.MyBoost)
 
         public static let tlTypeName = "MyBoost"
@@ -478,7 +577,7 @@ extension Api {
 
 extension Api.MyBoost {
     /// `myBoost#c448415c flags:# slot:int peer:flags.0?Peer date:int expires:int cooldown_until_date:flags.1?int = MyBoost;`
-    public struct MyBoost: TLCombinator {
+    public final class MyBoost: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xc448415c
         public static let tlName = "myBoost"
 
@@ -516,12 +615,22 @@ extension Api.MyBoost {
             writer.writeInt32(self.expires)
             if let value = self.cooldownUntilDate { writer.writeInt32(value) }
         }
+
+        public static func == (lhs: MyBoost, rhs: MyBoost) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.slot == rhs.slot else { return false }
+            guard lhs.peer == rhs.peer else { return false }
+            guard lhs.date == rhs.date else { return false }
+            guard lhs.expires == rhs.expires else { return false }
+            guard lhs.cooldownUntilDate == rhs.cooldownUntilDate else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `NearestDc`.
-    public indirect enum NearestDc: TLBoxedType {
+    public enum NearestDc: TLBoxedType {
         case nearestDc(Api.NearestDc.NearestDc)
 
         public static let tlTypeName = "NearestDc"
@@ -546,7 +655,7 @@ extension Api {
 
 extension Api.NearestDc {
     /// `nearestDc#8e1a1775 country:string this_dc:int nearest_dc:int = NearestDc;`
-    public struct NearestDc: TLCombinator {
+    public final class NearestDc: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x8e1a1775
         public static let tlName = "nearestDc"
 
@@ -571,12 +680,20 @@ extension Api.NearestDc {
             writer.writeInt32(self.thisDc)
             writer.writeInt32(self.nearestDc)
         }
+
+        public static func == (lhs: NearestDc, rhs: NearestDc) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.country == rhs.country else { return false }
+            guard lhs.thisDc == rhs.thisDc else { return false }
+            guard lhs.nearestDc == rhs.nearestDc else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `NotificationSound`.
-    public indirect enum NotificationSound: TLBoxedType {
+    public enum NotificationSound: TLBoxedType {
         case notificationSoundDefault(Api.NotificationSound.NotificationSoundDefault)
         case notificationSoundNone(Api.NotificationSound.NotificationSoundNone)
         case notificationSoundLocal(Api.NotificationSound.NotificationSoundLocal)
@@ -610,7 +727,7 @@ extension Api {
 
 extension Api.NotificationSound {
     /// `notificationSoundDefault#97e8bebe = NotificationSound;`
-    public struct NotificationSoundDefault: TLCombinator {
+    public final class NotificationSoundDefault: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x97e8bebe
         public static let tlName = "notificationSoundDefault"
 
@@ -622,12 +739,17 @@ extension Api.NotificationSound {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: NotificationSoundDefault, rhs: NotificationSoundDefault) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.NotificationSound {
     /// `notificationSoundNone#6f0c34df = NotificationSound;`
-    public struct NotificationSoundNone: TLCombinator {
+    public final class NotificationSoundNone: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x6f0c34df
         public static let tlName = "notificationSoundNone"
 
@@ -639,12 +761,17 @@ extension Api.NotificationSound {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: NotificationSoundNone, rhs: NotificationSoundNone) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.NotificationSound {
     /// `notificationSoundLocal#830b9ae4 title:string data:string = NotificationSound;`
-    public struct NotificationSoundLocal: TLCombinator {
+    public final class NotificationSoundLocal: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x830b9ae4
         public static let tlName = "notificationSoundLocal"
 
@@ -665,12 +792,19 @@ extension Api.NotificationSound {
             writer.writeString(self.title)
             writer.writeString(self.data)
         }
+
+        public static func == (lhs: NotificationSoundLocal, rhs: NotificationSoundLocal) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.title == rhs.title else { return false }
+            guard lhs.data == rhs.data else { return false }
+            return true
+        }
     }
 }
 
 extension Api.NotificationSound {
     /// `notificationSoundRingtone#ff6c8049 id:long = NotificationSound;`
-    public struct NotificationSoundRingtone: TLCombinator {
+    public final class NotificationSoundRingtone: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xff6c8049
         public static let tlName = "notificationSoundRingtone"
 
@@ -687,12 +821,18 @@ extension Api.NotificationSound {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeInt64(self.id)
         }
+
+        public static func == (lhs: NotificationSoundRingtone, rhs: NotificationSoundRingtone) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.id == rhs.id else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `NotifyPeer`.
-    public indirect enum NotifyPeer: TLBoxedType {
+    public enum NotifyPeer: TLBoxedType {
         case notifyPeer(Api.NotifyPeer.NotifyPeer)
         case notifyUsers(Api.NotifyPeer.NotifyUsers)
         case notifyChats(Api.NotifyPeer.NotifyChats)
@@ -732,7 +872,7 @@ extension Api {
 
 extension Api.NotifyPeer {
     /// `notifyPeer#9fd40bd8 peer:Peer = NotifyPeer;`
-    public struct NotifyPeer: TLCombinator {
+    public final class NotifyPeer: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x9fd40bd8
         public static let tlName = "notifyPeer"
 
@@ -749,12 +889,18 @@ extension Api.NotifyPeer {
         public func encodeBare(to writer: inout TLWriter) {
             self.peer.encode(to: &writer)
         }
+
+        public static func == (lhs: NotifyPeer, rhs: NotifyPeer) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.peer == rhs.peer else { return false }
+            return true
+        }
     }
 }
 
 extension Api.NotifyPeer {
     /// `notifyUsers#b4c83b4c = NotifyPeer;`
-    public struct NotifyUsers: TLCombinator {
+    public final class NotifyUsers: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xb4c83b4c
         public static let tlName = "notifyUsers"
 
@@ -766,12 +912,17 @@ extension Api.NotifyPeer {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: NotifyUsers, rhs: NotifyUsers) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.NotifyPeer {
     /// `notifyChats#c007cec3 = NotifyPeer;`
-    public struct NotifyChats: TLCombinator {
+    public final class NotifyChats: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xc007cec3
         public static let tlName = "notifyChats"
 
@@ -783,12 +934,17 @@ extension Api.NotifyPeer {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: NotifyChats, rhs: NotifyChats) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.NotifyPeer {
     /// `notifyBroadcasts#d612e8ef = NotifyPeer;`
-    public struct NotifyBroadcasts: TLCombinator {
+    public final class NotifyBroadcasts: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xd612e8ef
         public static let tlName = "notifyBroadcasts"
 
@@ -800,12 +956,17 @@ extension Api.NotifyPeer {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: NotifyBroadcasts, rhs: NotifyBroadcasts) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.NotifyPeer {
     /// `notifyForumTopic#226e6308 peer:Peer top_msg_id:int = NotifyPeer;`
-    public struct NotifyForumTopic: TLCombinator {
+    public final class NotifyForumTopic: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x226e6308
         public static let tlName = "notifyForumTopic"
 
@@ -826,12 +987,19 @@ extension Api.NotifyPeer {
             self.peer.encode(to: &writer)
             writer.writeInt32(self.topMsgId)
         }
+
+        public static func == (lhs: NotifyForumTopic, rhs: NotifyForumTopic) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.peer == rhs.peer else { return false }
+            guard lhs.topMsgId == rhs.topMsgId else { return false }
+            return true
+        }
     }
 }
 
 extension Api.NotifyPeer {
     /// `notifyCommunity#be376999 community_id:long = NotifyPeer;`
-    public struct NotifyCommunity: TLCombinator {
+    public final class NotifyCommunity: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xbe376999
         public static let tlName = "notifyCommunity"
 
@@ -848,12 +1016,18 @@ extension Api.NotifyPeer {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeInt64(self.communityId)
         }
+
+        public static func == (lhs: NotifyCommunity, rhs: NotifyCommunity) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.communityId == rhs.communityId else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `OutboxReadDate`.
-    public indirect enum OutboxReadDate: TLBoxedType {
+    public enum OutboxReadDate: TLBoxedType {
         case outboxReadDate(Api.OutboxReadDate.OutboxReadDate)
 
         public static let tlTypeName = "OutboxReadDate"
@@ -878,7 +1052,7 @@ extension Api {
 
 extension Api.OutboxReadDate {
     /// `outboxReadDate#3bb842ac date:int = OutboxReadDate;`
-    public struct OutboxReadDate: TLCombinator {
+    public final class OutboxReadDate: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x3bb842ac
         public static let tlName = "outboxReadDate"
 
@@ -895,12 +1069,18 @@ extension Api.OutboxReadDate {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeInt32(self.date)
         }
+
+        public static func == (lhs: OutboxReadDate, rhs: OutboxReadDate) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.date == rhs.date else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `Page`.
-    public indirect enum Page: TLBoxedType {
+    public enum Page: TLBoxedType {
         case page(Api.Page.Page)
 
         public static let tlTypeName = "Page"
@@ -925,7 +1105,7 @@ extension Api {
 
 extension Api.Page {
     /// `page#98657f0d flags:# part:flags.0?true rtl:flags.1?true v2:flags.2?true url:string blocks:Vector<PageBlock> photos:Vector<Photo> documents:Vector<Document> views:flags.3?int = Page;`
-    public struct Page: TLCombinator {
+    public final class Page: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x98657f0d
         public static let tlName = "page"
 
@@ -974,12 +1154,25 @@ extension Api.Page {
             self.documents.encode(to: &writer)
             if let value = self.views { writer.writeInt32(value) }
         }
+
+        public static func == (lhs: Page, rhs: Page) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.part == rhs.part else { return false }
+            guard lhs.rtl == rhs.rtl else { return false }
+            guard lhs.v2 == rhs.v2 else { return false }
+            guard lhs.url == rhs.url else { return false }
+            guard lhs.blocks == rhs.blocks else { return false }
+            guard lhs.photos == rhs.photos else { return false }
+            guard lhs.documents == rhs.documents else { return false }
+            guard lhs.views == rhs.views else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `PageBlock`.
-    public indirect enum PageBlock: TLBoxedType {
+    public enum PageBlock: TLBoxedType {
         case pageBlockUnsupported(Api.PageBlock.PageBlockUnsupported)
         case pageBlockTitle(Api.PageBlock.PageBlockTitle)
         case pageBlockSubtitle(Api.PageBlock.PageBlockSubtitle)
@@ -1124,7 +1317,7 @@ extension Api {
 
 extension Api.PageBlock {
     /// `pageBlockUnsupported#13567e8a = PageBlock;`
-    public struct PageBlockUnsupported: TLCombinator {
+    public final class PageBlockUnsupported: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x13567e8a
         public static let tlName = "pageBlockUnsupported"
 
@@ -1136,12 +1329,17 @@ extension Api.PageBlock {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: PageBlockUnsupported, rhs: PageBlockUnsupported) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.PageBlock {
     /// `pageBlockTitle#70abc3fd text:RichText = PageBlock;`
-    public struct PageBlockTitle: TLCombinator {
+    public final class PageBlockTitle: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x70abc3fd
         public static let tlName = "pageBlockTitle"
 
@@ -1158,12 +1356,18 @@ extension Api.PageBlock {
         public func encodeBare(to writer: inout TLWriter) {
             self.text.encode(to: &writer)
         }
+
+        public static func == (lhs: PageBlockTitle, rhs: PageBlockTitle) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.text == rhs.text else { return false }
+            return true
+        }
     }
 }
 
 extension Api.PageBlock {
     /// `pageBlockSubtitle#8ffa9a1f text:RichText = PageBlock;`
-    public struct PageBlockSubtitle: TLCombinator {
+    public final class PageBlockSubtitle: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x8ffa9a1f
         public static let tlName = "pageBlockSubtitle"
 
@@ -1180,12 +1384,18 @@ extension Api.PageBlock {
         public func encodeBare(to writer: inout TLWriter) {
             self.text.encode(to: &writer)
         }
+
+        public static func == (lhs: PageBlockSubtitle, rhs: PageBlockSubtitle) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.text == rhs.text else { return false }
+            return true
+        }
     }
 }
 
 extension Api.PageBlock {
     /// `pageBlockAuthorDate#baafe5e0 author:RichText published_date:int = PageBlock;`
-    public struct PageBlockAuthorDate: TLCombinator {
+    public final class PageBlockAuthorDate: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xbaafe5e0
         public static let tlName = "pageBlockAuthorDate"
 
@@ -1206,12 +1416,19 @@ extension Api.PageBlock {
             self.author.encode(to: &writer)
             writer.writeInt32(self.publishedDate)
         }
+
+        public static func == (lhs: PageBlockAuthorDate, rhs: PageBlockAuthorDate) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.author == rhs.author else { return false }
+            guard lhs.publishedDate == rhs.publishedDate else { return false }
+            return true
+        }
     }
 }
 
 extension Api.PageBlock {
     /// `pageBlockHeader#bfd064ec text:RichText = PageBlock;`
-    public struct PageBlockHeader: TLCombinator {
+    public final class PageBlockHeader: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xbfd064ec
         public static let tlName = "pageBlockHeader"
 
@@ -1228,12 +1445,18 @@ extension Api.PageBlock {
         public func encodeBare(to writer: inout TLWriter) {
             self.text.encode(to: &writer)
         }
+
+        public static func == (lhs: PageBlockHeader, rhs: PageBlockHeader) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.text == rhs.text else { return false }
+            return true
+        }
     }
 }
 
 extension Api.PageBlock {
     /// `pageBlockSubheader#f12bb6e1 text:RichText = PageBlock;`
-    public struct PageBlockSubheader: TLCombinator {
+    public final class PageBlockSubheader: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xf12bb6e1
         public static let tlName = "pageBlockSubheader"
 
@@ -1250,12 +1473,18 @@ extension Api.PageBlock {
         public func encodeBare(to writer: inout TLWriter) {
             self.text.encode(to: &writer)
         }
+
+        public static func == (lhs: PageBlockSubheader, rhs: PageBlockSubheader) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.text == rhs.text else { return false }
+            return true
+        }
     }
 }
 
 extension Api.PageBlock {
     /// `pageBlockParagraph#467a0766 text:RichText = PageBlock;`
-    public struct PageBlockParagraph: TLCombinator {
+    public final class PageBlockParagraph: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x467a0766
         public static let tlName = "pageBlockParagraph"
 
@@ -1272,12 +1501,18 @@ extension Api.PageBlock {
         public func encodeBare(to writer: inout TLWriter) {
             self.text.encode(to: &writer)
         }
+
+        public static func == (lhs: PageBlockParagraph, rhs: PageBlockParagraph) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.text == rhs.text else { return false }
+            return true
+        }
     }
 }
 
 extension Api.PageBlock {
     /// `pageBlockPreformatted#c070d93e text:RichText language:string = PageBlock;`
-    public struct PageBlockPreformatted: TLCombinator {
+    public final class PageBlockPreformatted: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xc070d93e
         public static let tlName = "pageBlockPreformatted"
 
@@ -1298,12 +1533,19 @@ extension Api.PageBlock {
             self.text.encode(to: &writer)
             writer.writeString(self.language)
         }
+
+        public static func == (lhs: PageBlockPreformatted, rhs: PageBlockPreformatted) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.text == rhs.text else { return false }
+            guard lhs.language == rhs.language else { return false }
+            return true
+        }
     }
 }
 
 extension Api.PageBlock {
     /// `pageBlockFooter#48870999 text:RichText = PageBlock;`
-    public struct PageBlockFooter: TLCombinator {
+    public final class PageBlockFooter: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x48870999
         public static let tlName = "pageBlockFooter"
 
@@ -1320,12 +1562,18 @@ extension Api.PageBlock {
         public func encodeBare(to writer: inout TLWriter) {
             self.text.encode(to: &writer)
         }
+
+        public static func == (lhs: PageBlockFooter, rhs: PageBlockFooter) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.text == rhs.text else { return false }
+            return true
+        }
     }
 }
 
 extension Api.PageBlock {
     /// `pageBlockDivider#db20b188 = PageBlock;`
-    public struct PageBlockDivider: TLCombinator {
+    public final class PageBlockDivider: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xdb20b188
         public static let tlName = "pageBlockDivider"
 
@@ -1337,12 +1585,17 @@ extension Api.PageBlock {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: PageBlockDivider, rhs: PageBlockDivider) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.PageBlock {
     /// `pageBlockAnchor#ce0d37b0 name:string = PageBlock;`
-    public struct PageBlockAnchor: TLCombinator {
+    public final class PageBlockAnchor: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xce0d37b0
         public static let tlName = "pageBlockAnchor"
 
@@ -1359,12 +1612,18 @@ extension Api.PageBlock {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeString(self.name)
         }
+
+        public static func == (lhs: PageBlockAnchor, rhs: PageBlockAnchor) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.name == rhs.name else { return false }
+            return true
+        }
     }
 }
 
 extension Api.PageBlock {
     /// `pageBlockList#e4e88011 items:Vector<PageListItem> = PageBlock;`
-    public struct PageBlockList: TLCombinator {
+    public final class PageBlockList: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xe4e88011
         public static let tlName = "pageBlockList"
 
@@ -1381,12 +1640,18 @@ extension Api.PageBlock {
         public func encodeBare(to writer: inout TLWriter) {
             self.items.encode(to: &writer)
         }
+
+        public static func == (lhs: PageBlockList, rhs: PageBlockList) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.items == rhs.items else { return false }
+            return true
+        }
     }
 }
 
 extension Api.PageBlock {
     /// `pageBlockBlockquote#66d1670b flags:# collapsed:flags.0?true text:RichText caption:RichText = PageBlock;`
-    public struct PageBlockBlockquote: TLCombinator {
+    public final class PageBlockBlockquote: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x66d1670b
         public static let tlName = "pageBlockBlockquote"
 
@@ -1414,12 +1679,20 @@ extension Api.PageBlock {
             self.text.encode(to: &writer)
             self.caption.encode(to: &writer)
         }
+
+        public static func == (lhs: PageBlockBlockquote, rhs: PageBlockBlockquote) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.collapsed == rhs.collapsed else { return false }
+            guard lhs.text == rhs.text else { return false }
+            guard lhs.caption == rhs.caption else { return false }
+            return true
+        }
     }
 }
 
 extension Api.PageBlock {
     /// `pageBlockPullquote#4f4456d3 text:RichText caption:RichText = PageBlock;`
-    public struct PageBlockPullquote: TLCombinator {
+    public final class PageBlockPullquote: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x4f4456d3
         public static let tlName = "pageBlockPullquote"
 
@@ -1440,12 +1713,19 @@ extension Api.PageBlock {
             self.text.encode(to: &writer)
             self.caption.encode(to: &writer)
         }
+
+        public static func == (lhs: PageBlockPullquote, rhs: PageBlockPullquote) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.text == rhs.text else { return false }
+            guard lhs.caption == rhs.caption else { return false }
+            return true
+        }
     }
 }
 
 extension Api.PageBlock {
     /// `pageBlockPhoto#1759c560 flags:# spoiler:flags.1?true photo_id:long caption:PageCaption url:flags.0?string webpage_id:flags.0?long = PageBlock;`
-    public struct PageBlockPhoto: TLCombinator {
+    public final class PageBlockPhoto: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x1759c560
         public static let tlName = "pageBlockPhoto"
 
@@ -1483,12 +1763,22 @@ extension Api.PageBlock {
             if let value = self.url { writer.writeString(value) }
             if let value = self.webpageId { writer.writeInt64(value) }
         }
+
+        public static func == (lhs: PageBlockPhoto, rhs: PageBlockPhoto) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.spoiler == rhs.spoiler else { return false }
+            guard lhs.photoId == rhs.photoId else { return false }
+            guard lhs.caption == rhs.caption else { return false }
+            guard lhs.url == rhs.url else { return false }
+            guard lhs.webpageId == rhs.webpageId else { return false }
+            return true
+        }
     }
 }
 
 extension Api.PageBlock {
     /// `pageBlockVideo#7c8fe7b6 flags:# autoplay:flags.0?true loop:flags.1?true spoiler:flags.2?true video_id:long caption:PageCaption = PageBlock;`
-    public struct PageBlockVideo: TLCombinator {
+    public final class PageBlockVideo: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x7c8fe7b6
         public static let tlName = "pageBlockVideo"
 
@@ -1524,12 +1814,22 @@ extension Api.PageBlock {
             writer.writeInt64(self.videoId)
             self.caption.encode(to: &writer)
         }
+
+        public static func == (lhs: PageBlockVideo, rhs: PageBlockVideo) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.autoplay == rhs.autoplay else { return false }
+            guard lhs.loop == rhs.loop else { return false }
+            guard lhs.spoiler == rhs.spoiler else { return false }
+            guard lhs.videoId == rhs.videoId else { return false }
+            guard lhs.caption == rhs.caption else { return false }
+            return true
+        }
     }
 }
 
 extension Api.PageBlock {
     /// `pageBlockCover#39f23300 cover:PageBlock = PageBlock;`
-    public struct PageBlockCover: TLCombinator {
+    public final class PageBlockCover: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x39f23300
         public static let tlName = "pageBlockCover"
 
@@ -1546,12 +1846,18 @@ extension Api.PageBlock {
         public func encodeBare(to writer: inout TLWriter) {
             self.cover.encode(to: &writer)
         }
+
+        public static func == (lhs: PageBlockCover, rhs: PageBlockCover) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.cover == rhs.cover else { return false }
+            return true
+        }
     }
 }
 
 extension Api.PageBlock {
     /// `pageBlockEmbed#a8718dc5 flags:# full_width:flags.0?true allow_scrolling:flags.3?true url:flags.1?string html:flags.2?string poster_photo_id:flags.4?long w:flags.5?int h:flags.5?int caption:PageCaption = PageBlock;`
-    public struct PageBlockEmbed: TLCombinator {
+    public final class PageBlockEmbed: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xa8718dc5
         public static let tlName = "pageBlockEmbed"
 
@@ -1604,12 +1910,25 @@ extension Api.PageBlock {
             if let value = self.h { writer.writeInt32(value) }
             self.caption.encode(to: &writer)
         }
+
+        public static func == (lhs: PageBlockEmbed, rhs: PageBlockEmbed) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.fullWidth == rhs.fullWidth else { return false }
+            guard lhs.allowScrolling == rhs.allowScrolling else { return false }
+            guard lhs.url == rhs.url else { return false }
+            guard lhs.html == rhs.html else { return false }
+            guard lhs.posterPhotoId == rhs.posterPhotoId else { return false }
+            guard lhs.w == rhs.w else { return false }
+            guard lhs.h == rhs.h else { return false }
+            guard lhs.caption == rhs.caption else { return false }
+            return true
+        }
     }
 }
 
 extension Api.PageBlock {
     /// `pageBlockEmbedPost#f259a80b url:string webpage_id:long author_photo_id:long author:string date:int blocks:Vector<PageBlock> caption:PageCaption = PageBlock;`
-    public struct PageBlockEmbedPost: TLCombinator {
+    public final class PageBlockEmbedPost: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xf259a80b
         public static let tlName = "pageBlockEmbedPost"
 
@@ -1650,12 +1969,24 @@ extension Api.PageBlock {
             self.blocks.encode(to: &writer)
             self.caption.encode(to: &writer)
         }
+
+        public static func == (lhs: PageBlockEmbedPost, rhs: PageBlockEmbedPost) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.url == rhs.url else { return false }
+            guard lhs.webpageId == rhs.webpageId else { return false }
+            guard lhs.authorPhotoId == rhs.authorPhotoId else { return false }
+            guard lhs.author == rhs.author else { return false }
+            guard lhs.date == rhs.date else { return false }
+            guard lhs.blocks == rhs.blocks else { return false }
+            guard lhs.caption == rhs.caption else { return false }
+            return true
+        }
     }
 }
 
 extension Api.PageBlock {
     /// `pageBlockCollage#65a0fa4d items:Vector<PageBlock> caption:PageCaption = PageBlock;`
-    public struct PageBlockCollage: TLCombinator {
+    public final class PageBlockCollage: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x65a0fa4d
         public static let tlName = "pageBlockCollage"
 
@@ -1676,12 +2007,19 @@ extension Api.PageBlock {
             self.items.encode(to: &writer)
             self.caption.encode(to: &writer)
         }
+
+        public static func == (lhs: PageBlockCollage, rhs: PageBlockCollage) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.items == rhs.items else { return false }
+            guard lhs.caption == rhs.caption else { return false }
+            return true
+        }
     }
 }
 
 extension Api.PageBlock {
     /// `pageBlockSlideshow#031f9590 items:Vector<PageBlock> caption:PageCaption = PageBlock;`
-    public struct PageBlockSlideshow: TLCombinator {
+    public final class PageBlockSlideshow: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x031f9590
         public static let tlName = "pageBlockSlideshow"
 
@@ -1702,12 +2040,19 @@ extension Api.PageBlock {
             self.items.encode(to: &writer)
             self.caption.encode(to: &writer)
         }
+
+        public static func == (lhs: PageBlockSlideshow, rhs: PageBlockSlideshow) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.items == rhs.items else { return false }
+            guard lhs.caption == rhs.caption else { return false }
+            return true
+        }
     }
 }
 
 extension Api.PageBlock {
     /// `pageBlockChannel#ef1751b5 channel:Chat = PageBlock;`
-    public struct PageBlockChannel: TLCombinator {
+    public final class PageBlockChannel: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xef1751b5
         public static let tlName = "pageBlockChannel"
 
@@ -1724,12 +2069,18 @@ extension Api.PageBlock {
         public func encodeBare(to writer: inout TLWriter) {
             self.channel.encode(to: &writer)
         }
+
+        public static func == (lhs: PageBlockChannel, rhs: PageBlockChannel) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.channel == rhs.channel else { return false }
+            return true
+        }
     }
 }
 
 extension Api.PageBlock {
     /// `pageBlockAudio#804361ea audio_id:long caption:PageCaption = PageBlock;`
-    public struct PageBlockAudio: TLCombinator {
+    public final class PageBlockAudio: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x804361ea
         public static let tlName = "pageBlockAudio"
 
@@ -1750,12 +2101,19 @@ extension Api.PageBlock {
             writer.writeInt64(self.audioId)
             self.caption.encode(to: &writer)
         }
+
+        public static func == (lhs: PageBlockAudio, rhs: PageBlockAudio) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.audioId == rhs.audioId else { return false }
+            guard lhs.caption == rhs.caption else { return false }
+            return true
+        }
     }
 }
 
 extension Api.PageBlock {
     /// `pageBlockKicker#1e148390 text:RichText = PageBlock;`
-    public struct PageBlockKicker: TLCombinator {
+    public final class PageBlockKicker: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x1e148390
         public static let tlName = "pageBlockKicker"
 
@@ -1772,12 +2130,18 @@ extension Api.PageBlock {
         public func encodeBare(to writer: inout TLWriter) {
             self.text.encode(to: &writer)
         }
+
+        public static func == (lhs: PageBlockKicker, rhs: PageBlockKicker) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.text == rhs.text else { return false }
+            return true
+        }
     }
 }
 
 extension Api.PageBlock {
     /// `pageBlockTable#bf4dea82 flags:# bordered:flags.0?true striped:flags.1?true compact:flags.2?true title:RichText rows:Vector<PageTableRow> = PageBlock;`
-    public struct PageBlockTable: TLCombinator {
+    public final class PageBlockTable: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xbf4dea82
         public static let tlName = "pageBlockTable"
 
@@ -1813,12 +2177,22 @@ extension Api.PageBlock {
             self.title.encode(to: &writer)
             self.rows.encode(to: &writer)
         }
+
+        public static func == (lhs: PageBlockTable, rhs: PageBlockTable) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.bordered == rhs.bordered else { return false }
+            guard lhs.striped == rhs.striped else { return false }
+            guard lhs.compact == rhs.compact else { return false }
+            guard lhs.title == rhs.title else { return false }
+            guard lhs.rows == rhs.rows else { return false }
+            return true
+        }
     }
 }
 
 extension Api.PageBlock {
     /// `pageBlockOrderedList#1fd6f6c1 flags:# reversed:flags.2?true items:Vector<PageListOrderedItem> start:flags.0?int type:flags.1?string = PageBlock;`
-    public struct PageBlockOrderedList: TLCombinator {
+    public final class PageBlockOrderedList: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x1fd6f6c1
         public static let tlName = "pageBlockOrderedList"
 
@@ -1852,12 +2226,21 @@ extension Api.PageBlock {
             if let value = self.start { writer.writeInt32(value) }
             if let value = self.type { writer.writeString(value) }
         }
+
+        public static func == (lhs: PageBlockOrderedList, rhs: PageBlockOrderedList) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.reversed == rhs.reversed else { return false }
+            guard lhs.items == rhs.items else { return false }
+            guard lhs.start == rhs.start else { return false }
+            guard lhs.type == rhs.type else { return false }
+            return true
+        }
     }
 }
 
 extension Api.PageBlock {
     /// `pageBlockDetails#76768bed flags:# open:flags.0?true blocks:Vector<PageBlock> title:RichText = PageBlock;`
-    public struct PageBlockDetails: TLCombinator {
+    public final class PageBlockDetails: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x76768bed
         public static let tlName = "pageBlockDetails"
 
@@ -1885,12 +2268,20 @@ extension Api.PageBlock {
             self.blocks.encode(to: &writer)
             self.title.encode(to: &writer)
         }
+
+        public static func == (lhs: PageBlockDetails, rhs: PageBlockDetails) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.`open` == rhs.`open` else { return false }
+            guard lhs.blocks == rhs.blocks else { return false }
+            guard lhs.title == rhs.title else { return false }
+            return true
+        }
     }
 }
 
 extension Api.PageBlock {
     /// `pageBlockRelatedArticles#16115a96 title:RichText articles:Vector<PageRelatedArticle> = PageBlock;`
-    public struct PageBlockRelatedArticles: TLCombinator {
+    public final class PageBlockRelatedArticles: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x16115a96
         public static let tlName = "pageBlockRelatedArticles"
 
@@ -1911,12 +2302,19 @@ extension Api.PageBlock {
             self.title.encode(to: &writer)
             self.articles.encode(to: &writer)
         }
+
+        public static func == (lhs: PageBlockRelatedArticles, rhs: PageBlockRelatedArticles) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.title == rhs.title else { return false }
+            guard lhs.articles == rhs.articles else { return false }
+            return true
+        }
     }
 }
 
 extension Api.PageBlock {
     /// `pageBlockMap#a44f3ef6 geo:GeoPoint zoom:int w:int h:int caption:PageCaption = PageBlock;`
-    public struct PageBlockMap: TLCombinator {
+    public final class PageBlockMap: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xa44f3ef6
         public static let tlName = "pageBlockMap"
 
@@ -1949,12 +2347,22 @@ extension Api.PageBlock {
             writer.writeInt32(self.h)
             self.caption.encode(to: &writer)
         }
+
+        public static func == (lhs: PageBlockMap, rhs: PageBlockMap) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.geo == rhs.geo else { return false }
+            guard lhs.zoom == rhs.zoom else { return false }
+            guard lhs.w == rhs.w else { return false }
+            guard lhs.h == rhs.h else { return false }
+            guard lhs.caption == rhs.caption else { return false }
+            return true
+        }
     }
 }
 
 extension Api.PageBlock {
     /// `pageBlockHeading1#baff072f text:RichText = PageBlock;`
-    public struct PageBlockHeading1: TLCombinator {
+    public final class PageBlockHeading1: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xbaff072f
         public static let tlName = "pageBlockHeading1"
 
@@ -1971,12 +2379,18 @@ extension Api.PageBlock {
         public func encodeBare(to writer: inout TLWriter) {
             self.text.encode(to: &writer)
         }
+
+        public static func == (lhs: PageBlockHeading1, rhs: PageBlockHeading1) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.text == rhs.text else { return false }
+            return true
+        }
     }
 }
 
 extension Api.PageBlock {
     /// `pageBlockHeading2#096b2aec text:RichText = PageBlock;`
-    public struct PageBlockHeading2: TLCombinator {
+    public final class PageBlockHeading2: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x096b2aec
         public static let tlName = "pageBlockHeading2"
 
@@ -1993,12 +2407,18 @@ extension Api.PageBlock {
         public func encodeBare(to writer: inout TLWriter) {
             self.text.encode(to: &writer)
         }
+
+        public static func == (lhs: PageBlockHeading2, rhs: PageBlockHeading2) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.text == rhs.text else { return false }
+            return true
+        }
     }
 }
 
 extension Api.PageBlock {
     /// `pageBlockHeading3#67e731ad text:RichText = PageBlock;`
-    public struct PageBlockHeading3: TLCombinator {
+    public final class PageBlockHeading3: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x67e731ad
         public static let tlName = "pageBlockHeading3"
 
@@ -2015,12 +2435,18 @@ extension Api.PageBlock {
         public func encodeBare(to writer: inout TLWriter) {
             self.text.encode(to: &writer)
         }
+
+        public static func == (lhs: PageBlockHeading3, rhs: PageBlockHeading3) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.text == rhs.text else { return false }
+            return true
+        }
     }
 }
 
 extension Api.PageBlock {
     /// `pageBlockHeading4#b532772b text:RichText = PageBlock;`
-    public struct PageBlockHeading4: TLCombinator {
+    public final class PageBlockHeading4: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xb532772b
         public static let tlName = "pageBlockHeading4"
 
@@ -2037,12 +2463,18 @@ extension Api.PageBlock {
         public func encodeBare(to writer: inout TLWriter) {
             self.text.encode(to: &writer)
         }
+
+        public static func == (lhs: PageBlockHeading4, rhs: PageBlockHeading4) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.text == rhs.text else { return false }
+            return true
+        }
     }
 }
 
 extension Api.PageBlock {
     /// `pageBlockHeading5#dbbe6c6a text:RichText = PageBlock;`
-    public struct PageBlockHeading5: TLCombinator {
+    public final class PageBlockHeading5: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xdbbe6c6a
         public static let tlName = "pageBlockHeading5"
 
@@ -2059,12 +2491,18 @@ extension Api.PageBlock {
         public func encodeBare(to writer: inout TLWriter) {
             self.text.encode(to: &writer)
         }
+
+        public static func == (lhs: PageBlockHeading5, rhs: PageBlockHeading5) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.text == rhs.text else { return false }
+            return true
+        }
     }
 }
 
 extension Api.PageBlock {
     /// `pageBlockHeading6#682a41a9 text:RichText = PageBlock;`
-    public struct PageBlockHeading6: TLCombinator {
+    public final class PageBlockHeading6: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x682a41a9
         public static let tlName = "pageBlockHeading6"
 
@@ -2081,12 +2519,18 @@ extension Api.PageBlock {
         public func encodeBare(to writer: inout TLWriter) {
             self.text.encode(to: &writer)
         }
+
+        public static func == (lhs: PageBlockHeading6, rhs: PageBlockHeading6) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.text == rhs.text else { return false }
+            return true
+        }
     }
 }
 
 extension Api.PageBlock {
     /// `pageBlockMath#59080c20 source:string = PageBlock;`
-    public struct PageBlockMath: TLCombinator {
+    public final class PageBlockMath: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x59080c20
         public static let tlName = "pageBlockMath"
 
@@ -2103,12 +2547,18 @@ extension Api.PageBlock {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeString(self.source)
         }
+
+        public static func == (lhs: PageBlockMath, rhs: PageBlockMath) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.source == rhs.source else { return false }
+            return true
+        }
     }
 }
 
 extension Api.PageBlock {
     /// `pageBlockThinking#3c29a3e2 text:RichText = PageBlock;`
-    public struct PageBlockThinking: TLCombinator {
+    public final class PageBlockThinking: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x3c29a3e2
         public static let tlName = "pageBlockThinking"
 
@@ -2125,12 +2575,18 @@ extension Api.PageBlock {
         public func encodeBare(to writer: inout TLWriter) {
             self.text.encode(to: &writer)
         }
+
+        public static func == (lhs: PageBlockThinking, rhs: PageBlockThinking) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.text == rhs.text else { return false }
+            return true
+        }
     }
 }
 
 extension Api.PageBlock {
     /// `inputPageBlockMap#574b617f geo:InputGeoPoint zoom:int w:int h:int caption:PageCaption = PageBlock;`
-    public struct InputPageBlockMap: TLCombinator {
+    public final class InputPageBlockMap: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x574b617f
         public static let tlName = "inputPageBlockMap"
 
@@ -2163,12 +2619,22 @@ extension Api.PageBlock {
             writer.writeInt32(self.h)
             self.caption.encode(to: &writer)
         }
+
+        public static func == (lhs: InputPageBlockMap, rhs: InputPageBlockMap) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.geo == rhs.geo else { return false }
+            guard lhs.zoom == rhs.zoom else { return false }
+            guard lhs.w == rhs.w else { return false }
+            guard lhs.h == rhs.h else { return false }
+            guard lhs.caption == rhs.caption else { return false }
+            return true
+        }
     }
 }
 
 extension Api.PageBlock {
     /// `pageBlockBlockquoteBlocks#0e6e47c4 blocks:Vector<PageBlock> caption:RichText = PageBlock;`
-    public struct PageBlockBlockquoteBlocks: TLCombinator {
+    public final class PageBlockBlockquoteBlocks: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x0e6e47c4
         public static let tlName = "pageBlockBlockquoteBlocks"
 
@@ -2189,12 +2655,19 @@ extension Api.PageBlock {
             self.blocks.encode(to: &writer)
             self.caption.encode(to: &writer)
         }
+
+        public static func == (lhs: PageBlockBlockquoteBlocks, rhs: PageBlockBlockquoteBlocks) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.blocks == rhs.blocks else { return false }
+            guard lhs.caption == rhs.caption else { return false }
+            return true
+        }
     }
 }
 
 extension Api.PageBlock {
     /// `pageBlockButtonRow#6d640318 flags:# align_left:flags.0?true align_center:flags.1?true align_right:flags.2?true buttons:Vector<PageButton> = PageBlock;`
-    public struct PageBlockButtonRow: TLCombinator {
+    public final class PageBlockButtonRow: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x6d640318
         public static let tlName = "pageBlockButtonRow"
 
@@ -2226,12 +2699,21 @@ extension Api.PageBlock {
             writer.writeUInt32(flags)
             self.buttons.encode(to: &writer)
         }
+
+        public static func == (lhs: PageBlockButtonRow, rhs: PageBlockButtonRow) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.alignLeft == rhs.alignLeft else { return false }
+            guard lhs.alignCenter == rhs.alignCenter else { return false }
+            guard lhs.alignRight == rhs.alignRight else { return false }
+            guard lhs.buttons == rhs.buttons else { return false }
+            return true
+        }
     }
 }
 
 extension Api.PageBlock {
     /// `pageBlockDocument#38fa3ba3 document_id:long caption:PageCaption = PageBlock;`
-    public struct PageBlockDocument: TLCombinator {
+    public final class PageBlockDocument: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x38fa3ba3
         public static let tlName = "pageBlockDocument"
 
@@ -2251,6 +2733,13 @@ extension Api.PageBlock {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeInt64(self.documentId)
             self.caption.encode(to: &writer)
+        }
+
+        public static func == (lhs: PageBlockDocument, rhs: PageBlockDocument) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.documentId == rhs.documentId else { return false }
+            guard lhs.caption == rhs.caption else { return false }
+            return true
         }
     }
 }

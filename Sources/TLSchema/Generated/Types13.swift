@@ -5,7 +5,7 @@ import TL
 
 extension Api {
     /// TL type `PageButton`.
-    public indirect enum PageButton: TLBoxedType {
+    public enum PageButton: TLBoxedType {
         case pageButton(Api.PageButton.PageButton)
 
         public static let tlTypeName = "PageButton"
@@ -30,7 +30,7 @@ extension Api {
 
 extension Api.PageButton {
     /// `pageButton#692a5488 flags:# text:RichText type:InlineButtonType style:flags.0?RichButtonStyle = PageButton;`
-    public struct PageButton: TLCombinator {
+    public final class PageButton: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x692a5488
         public static let tlName = "pageButton"
 
@@ -59,12 +59,20 @@ extension Api.PageButton {
             self.type.encode(to: &writer)
             if let value = self.style { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: PageButton, rhs: PageButton) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.text == rhs.text else { return false }
+            guard lhs.type == rhs.type else { return false }
+            guard lhs.style == rhs.style else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `PageCaption`.
-    public indirect enum PageCaption: TLBoxedType {
+    public enum PageCaption: TLBoxedType {
         case pageCaption(Api.PageCaption.PageCaption)
 
         public static let tlTypeName = "PageCaption"
@@ -89,7 +97,7 @@ extension Api {
 
 extension Api.PageCaption {
     /// `pageCaption#6f747657 text:RichText credit:RichText = PageCaption;`
-    public struct PageCaption: TLCombinator {
+    public final class PageCaption: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x6f747657
         public static let tlName = "pageCaption"
 
@@ -110,12 +118,19 @@ extension Api.PageCaption {
             self.text.encode(to: &writer)
             self.credit.encode(to: &writer)
         }
+
+        public static func == (lhs: PageCaption, rhs: PageCaption) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.text == rhs.text else { return false }
+            guard lhs.credit == rhs.credit else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `PageListItem`.
-    public indirect enum PageListItem: TLBoxedType {
+    public enum PageListItem: TLBoxedType {
         case pageListItemText(Api.PageListItem.PageListItemText)
         case pageListItemBlocks(Api.PageListItem.PageListItemBlocks)
 
@@ -143,7 +158,7 @@ extension Api {
 
 extension Api.PageListItem {
     /// `pageListItemText#2f58683c flags:# checkbox:flags.0?true checked:flags.1?true text:RichText = PageListItem;`
-    public struct PageListItemText: TLCombinator {
+    public final class PageListItemText: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x2f58683c
         public static let tlName = "pageListItemText"
 
@@ -171,12 +186,20 @@ extension Api.PageListItem {
             writer.writeUInt32(flags)
             self.text.encode(to: &writer)
         }
+
+        public static func == (lhs: PageListItemText, rhs: PageListItemText) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.checkbox == rhs.checkbox else { return false }
+            guard lhs.checked == rhs.checked else { return false }
+            guard lhs.text == rhs.text else { return false }
+            return true
+        }
     }
 }
 
 extension Api.PageListItem {
     /// `pageListItemBlocks#63ca67aa flags:# checkbox:flags.0?true checked:flags.1?true blocks:Vector<PageBlock> = PageListItem;`
-    public struct PageListItemBlocks: TLCombinator {
+    public final class PageListItemBlocks: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x63ca67aa
         public static let tlName = "pageListItemBlocks"
 
@@ -204,12 +227,20 @@ extension Api.PageListItem {
             writer.writeUInt32(flags)
             self.blocks.encode(to: &writer)
         }
+
+        public static func == (lhs: PageListItemBlocks, rhs: PageListItemBlocks) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.checkbox == rhs.checkbox else { return false }
+            guard lhs.checked == rhs.checked else { return false }
+            guard lhs.blocks == rhs.blocks else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `PageListOrderedItem`.
-    public indirect enum PageListOrderedItem: TLBoxedType {
+    public enum PageListOrderedItem: TLBoxedType {
         case pageListOrderedItemText(Api.PageListOrderedItem.PageListOrderedItemText)
         case pageListOrderedItemBlocks(Api.PageListOrderedItem.PageListOrderedItemBlocks)
 
@@ -237,7 +268,7 @@ extension Api {
 
 extension Api.PageListOrderedItem {
     /// `pageListOrderedItemText#15031189 flags:# checkbox:flags.0?true checked:flags.1?true num:flags.2?string text:RichText value:flags.3?int type:flags.4?string = PageListOrderedItem;`
-    public struct PageListOrderedItemText: TLCombinator {
+    public final class PageListOrderedItemText: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x15031189
         public static let tlName = "pageListOrderedItemText"
 
@@ -280,12 +311,23 @@ extension Api.PageListOrderedItem {
             if let value = self.value { writer.writeInt32(value) }
             if let value = self.type { writer.writeString(value) }
         }
+
+        public static func == (lhs: PageListOrderedItemText, rhs: PageListOrderedItemText) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.checkbox == rhs.checkbox else { return false }
+            guard lhs.checked == rhs.checked else { return false }
+            guard lhs.num == rhs.num else { return false }
+            guard lhs.text == rhs.text else { return false }
+            guard lhs.value == rhs.value else { return false }
+            guard lhs.type == rhs.type else { return false }
+            return true
+        }
     }
 }
 
 extension Api.PageListOrderedItem {
     /// `pageListOrderedItemBlocks#8ff2d5f0 flags:# checkbox:flags.0?true checked:flags.1?true num:flags.2?string blocks:Vector<PageBlock> value:flags.3?int type:flags.4?string = PageListOrderedItem;`
-    public struct PageListOrderedItemBlocks: TLCombinator {
+    public final class PageListOrderedItemBlocks: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x8ff2d5f0
         public static let tlName = "pageListOrderedItemBlocks"
 
@@ -328,12 +370,23 @@ extension Api.PageListOrderedItem {
             if let value = self.value { writer.writeInt32(value) }
             if let value = self.type { writer.writeString(value) }
         }
+
+        public static func == (lhs: PageListOrderedItemBlocks, rhs: PageListOrderedItemBlocks) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.checkbox == rhs.checkbox else { return false }
+            guard lhs.checked == rhs.checked else { return false }
+            guard lhs.num == rhs.num else { return false }
+            guard lhs.blocks == rhs.blocks else { return false }
+            guard lhs.value == rhs.value else { return false }
+            guard lhs.type == rhs.type else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `PageRelatedArticle`.
-    public indirect enum PageRelatedArticle: TLBoxedType {
+    public enum PageRelatedArticle: TLBoxedType {
         case pageRelatedArticle(Api.PageRelatedArticle.PageRelatedArticle)
 
         public static let tlTypeName = "PageRelatedArticle"
@@ -358,7 +411,7 @@ extension Api {
 
 extension Api.PageRelatedArticle {
     /// `pageRelatedArticle#b390dc08 flags:# url:string webpage_id:long title:flags.0?string description:flags.1?string photo_id:flags.2?long author:flags.3?string published_date:flags.4?int = PageRelatedArticle;`
-    public struct PageRelatedArticle: TLCombinator {
+    public final class PageRelatedArticle: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xb390dc08
         public static let tlName = "pageRelatedArticle"
 
@@ -407,12 +460,24 @@ extension Api.PageRelatedArticle {
             if let value = self.author { writer.writeString(value) }
             if let value = self.publishedDate { writer.writeInt32(value) }
         }
+
+        public static func == (lhs: PageRelatedArticle, rhs: PageRelatedArticle) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.url == rhs.url else { return false }
+            guard lhs.webpageId == rhs.webpageId else { return false }
+            guard lhs.title == rhs.title else { return false }
+            guard lhs.description == rhs.description else { return false }
+            guard lhs.photoId == rhs.photoId else { return false }
+            guard lhs.author == rhs.author else { return false }
+            guard lhs.publishedDate == rhs.publishedDate else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `PageTableCell`.
-    public indirect enum PageTableCell: TLBoxedType {
+    public enum PageTableCell: TLBoxedType {
         case pageTableCell(Api.PageTableCell.PageTableCell)
 
         public static let tlTypeName = "PageTableCell"
@@ -437,7 +502,7 @@ extension Api {
 
 extension Api.PageTableCell {
     /// `pageTableCell#34566b6a flags:# header:flags.0?true align_center:flags.3?true align_right:flags.4?true valign_middle:flags.5?true valign_bottom:flags.6?true text:flags.7?RichText colspan:flags.1?int rowspan:flags.2?int = PageTableCell;`
-    public struct PageTableCell: TLCombinator {
+    public final class PageTableCell: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x34566b6a
         public static let tlName = "pageTableCell"
 
@@ -488,12 +553,25 @@ extension Api.PageTableCell {
             if let value = self.colspan { writer.writeInt32(value) }
             if let value = self.rowspan { writer.writeInt32(value) }
         }
+
+        public static func == (lhs: PageTableCell, rhs: PageTableCell) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.header == rhs.header else { return false }
+            guard lhs.alignCenter == rhs.alignCenter else { return false }
+            guard lhs.alignRight == rhs.alignRight else { return false }
+            guard lhs.valignMiddle == rhs.valignMiddle else { return false }
+            guard lhs.valignBottom == rhs.valignBottom else { return false }
+            guard lhs.text == rhs.text else { return false }
+            guard lhs.colspan == rhs.colspan else { return false }
+            guard lhs.rowspan == rhs.rowspan else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `PageTableRow`.
-    public indirect enum PageTableRow: TLBoxedType {
+    public enum PageTableRow: TLBoxedType {
         case pageTableRow(Api.PageTableRow.PageTableRow)
 
         public static let tlTypeName = "PageTableRow"
@@ -518,7 +596,7 @@ extension Api {
 
 extension Api.PageTableRow {
     /// `pageTableRow#e0c0c5e5 cells:Vector<PageTableCell> = PageTableRow;`
-    public struct PageTableRow: TLCombinator {
+    public final class PageTableRow: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xe0c0c5e5
         public static let tlName = "pageTableRow"
 
@@ -535,12 +613,18 @@ extension Api.PageTableRow {
         public func encodeBare(to writer: inout TLWriter) {
             self.cells.encode(to: &writer)
         }
+
+        public static func == (lhs: PageTableRow, rhs: PageTableRow) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.cells == rhs.cells else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `PaidReactionPrivacy`.
-    public indirect enum PaidReactionPrivacy: TLBoxedType {
+    public enum PaidReactionPrivacy: TLBoxedType {
         case paidReactionPrivacyDefault(Api.PaidReactionPrivacy.PaidReactionPrivacyDefault)
         case paidReactionPrivacyAnonymous(Api.PaidReactionPrivacy.PaidReactionPrivacyAnonymous)
         case paidReactionPrivacyPeer(Api.PaidReactionPrivacy.PaidReactionPrivacyPeer)
@@ -571,7 +655,7 @@ extension Api {
 
 extension Api.PaidReactionPrivacy {
     /// `paidReactionPrivacyDefault#206ad49e = PaidReactionPrivacy;`
-    public struct PaidReactionPrivacyDefault: TLCombinator {
+    public final class PaidReactionPrivacyDefault: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x206ad49e
         public static let tlName = "paidReactionPrivacyDefault"
 
@@ -583,12 +667,17 @@ extension Api.PaidReactionPrivacy {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: PaidReactionPrivacyDefault, rhs: PaidReactionPrivacyDefault) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.PaidReactionPrivacy {
     /// `paidReactionPrivacyAnonymous#1f0c1ad9 = PaidReactionPrivacy;`
-    public struct PaidReactionPrivacyAnonymous: TLCombinator {
+    public final class PaidReactionPrivacyAnonymous: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x1f0c1ad9
         public static let tlName = "paidReactionPrivacyAnonymous"
 
@@ -600,12 +689,17 @@ extension Api.PaidReactionPrivacy {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: PaidReactionPrivacyAnonymous, rhs: PaidReactionPrivacyAnonymous) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.PaidReactionPrivacy {
     /// `paidReactionPrivacyPeer#dc6cfcf0 peer:InputPeer = PaidReactionPrivacy;`
-    public struct PaidReactionPrivacyPeer: TLCombinator {
+    public final class PaidReactionPrivacyPeer: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xdc6cfcf0
         public static let tlName = "paidReactionPrivacyPeer"
 
@@ -622,12 +716,18 @@ extension Api.PaidReactionPrivacy {
         public func encodeBare(to writer: inout TLWriter) {
             self.peer.encode(to: &writer)
         }
+
+        public static func == (lhs: PaidReactionPrivacyPeer, rhs: PaidReactionPrivacyPeer) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.peer == rhs.peer else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `Passkey`.
-    public indirect enum Passkey: TLBoxedType {
+    public enum Passkey: TLBoxedType {
         case passkey(Api.Passkey.Passkey)
 
         public static let tlTypeName = "Passkey"
@@ -652,7 +752,7 @@ extension Api {
 
 extension Api.Passkey {
     /// `passkey#98613ebf flags:# id:string name:string date:int software_emoji_id:flags.0?long last_usage_date:flags.1?int = Passkey;`
-    public struct Passkey: TLCombinator {
+    public final class Passkey: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x98613ebf
         public static let tlName = "passkey"
 
@@ -690,12 +790,22 @@ extension Api.Passkey {
             if let value = self.softwareEmojiId { writer.writeInt64(value) }
             if let value = self.lastUsageDate { writer.writeInt32(value) }
         }
+
+        public static func == (lhs: Passkey, rhs: Passkey) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.name == rhs.name else { return false }
+            guard lhs.date == rhs.date else { return false }
+            guard lhs.softwareEmojiId == rhs.softwareEmojiId else { return false }
+            guard lhs.lastUsageDate == rhs.lastUsageDate else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `PasswordKdfAlgo`.
-    public indirect enum PasswordKdfAlgo: TLBoxedType {
+    public enum PasswordKdfAlgo: TLBoxedType {
         case passwordKdfAlgoUnknown(Api.PasswordKdfAlgo.PasswordKdfAlgoUnknown)
         case passwordKdfAlgoSHA256SHA256PBKDF2HMACSHA512iter100000SHA256ModPow(Api.PasswordKdfAlgo.PasswordKdfAlgoSHA256SHA256PBKDF2HMACSHA512iter100000SHA256ModPow)
 
@@ -723,7 +833,7 @@ extension Api {
 
 extension Api.PasswordKdfAlgo {
     /// `passwordKdfAlgoUnknown#d45ab096 = PasswordKdfAlgo;`
-    public struct PasswordKdfAlgoUnknown: TLCombinator {
+    public final class PasswordKdfAlgoUnknown: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xd45ab096
         public static let tlName = "passwordKdfAlgoUnknown"
 
@@ -735,12 +845,17 @@ extension Api.PasswordKdfAlgo {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: PasswordKdfAlgoUnknown, rhs: PasswordKdfAlgoUnknown) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.PasswordKdfAlgo {
     /// `passwordKdfAlgoSHA256SHA256PBKDF2HMACSHA512iter100000SHA256ModPow#3a912d4a salt1:bytes salt2:bytes g:int p:bytes = PasswordKdfAlgo;`
-    public struct PasswordKdfAlgoSHA256SHA256PBKDF2HMACSHA512iter100000SHA256ModPow: TLCombinator {
+    public final class PasswordKdfAlgoSHA256SHA256PBKDF2HMACSHA512iter100000SHA256ModPow: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x3a912d4a
         public static let tlName = "passwordKdfAlgoSHA256SHA256PBKDF2HMACSHA512iter100000SHA256ModPow"
 
@@ -769,12 +884,21 @@ extension Api.PasswordKdfAlgo {
             writer.writeInt32(self.g)
             writer.writeBytes(self.p)
         }
+
+        public static func == (lhs: PasswordKdfAlgoSHA256SHA256PBKDF2HMACSHA512iter100000SHA256ModPow, rhs: PasswordKdfAlgoSHA256SHA256PBKDF2HMACSHA512iter100000SHA256ModPow) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.salt1 == rhs.salt1 else { return false }
+            guard lhs.salt2 == rhs.salt2 else { return false }
+            guard lhs.g == rhs.g else { return false }
+            guard lhs.p == rhs.p else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `PaymentCharge`.
-    public indirect enum PaymentCharge: TLBoxedType {
+    public enum PaymentCharge: TLBoxedType {
         case paymentCharge(Api.PaymentCharge.PaymentCharge)
 
         public static let tlTypeName = "PaymentCharge"
@@ -799,7 +923,7 @@ extension Api {
 
 extension Api.PaymentCharge {
     /// `paymentCharge#ea02c27e id:string provider_charge_id:string = PaymentCharge;`
-    public struct PaymentCharge: TLCombinator {
+    public final class PaymentCharge: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xea02c27e
         public static let tlName = "paymentCharge"
 
@@ -820,12 +944,19 @@ extension Api.PaymentCharge {
             writer.writeString(self.id)
             writer.writeString(self.providerChargeId)
         }
+
+        public static func == (lhs: PaymentCharge, rhs: PaymentCharge) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.providerChargeId == rhs.providerChargeId else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `PaymentFormMethod`.
-    public indirect enum PaymentFormMethod: TLBoxedType {
+    public enum PaymentFormMethod: TLBoxedType {
         case paymentFormMethod(Api.PaymentFormMethod.PaymentFormMethod)
 
         public static let tlTypeName = "PaymentFormMethod"
@@ -850,7 +981,7 @@ extension Api {
 
 extension Api.PaymentFormMethod {
     /// `paymentFormMethod#88f8f21b url:string title:string = PaymentFormMethod;`
-    public struct PaymentFormMethod: TLCombinator {
+    public final class PaymentFormMethod: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x88f8f21b
         public static let tlName = "paymentFormMethod"
 
@@ -871,12 +1002,19 @@ extension Api.PaymentFormMethod {
             writer.writeString(self.url)
             writer.writeString(self.title)
         }
+
+        public static func == (lhs: PaymentFormMethod, rhs: PaymentFormMethod) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.url == rhs.url else { return false }
+            guard lhs.title == rhs.title else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `PaymentRequestedInfo`.
-    public indirect enum PaymentRequestedInfo: TLBoxedType {
+    public enum PaymentRequestedInfo: TLBoxedType {
         case paymentRequestedInfo(Api.PaymentRequestedInfo.PaymentRequestedInfo)
 
         public static let tlTypeName = "PaymentRequestedInfo"
@@ -901,7 +1039,7 @@ extension Api {
 
 extension Api.PaymentRequestedInfo {
     /// `paymentRequestedInfo#909c3f94 flags:# name:flags.0?string phone:flags.1?string email:flags.2?string shipping_address:flags.3?PostAddress = PaymentRequestedInfo;`
-    public struct PaymentRequestedInfo: TLCombinator {
+    public final class PaymentRequestedInfo: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x909c3f94
         public static let tlName = "paymentRequestedInfo"
 
@@ -937,12 +1075,21 @@ extension Api.PaymentRequestedInfo {
             if let value = self.email { writer.writeString(value) }
             if let value = self.shippingAddress { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: PaymentRequestedInfo, rhs: PaymentRequestedInfo) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.name == rhs.name else { return false }
+            guard lhs.phone == rhs.phone else { return false }
+            guard lhs.email == rhs.email else { return false }
+            guard lhs.shippingAddress == rhs.shippingAddress else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `PaymentSavedCredentials`.
-    public indirect enum PaymentSavedCredentials: TLBoxedType {
+    public enum PaymentSavedCredentials: TLBoxedType {
         case paymentSavedCredentialsCard(Api.PaymentSavedCredentials.PaymentSavedCredentialsCard)
 
         public static let tlTypeName = "PaymentSavedCredentials"
@@ -967,7 +1114,7 @@ extension Api {
 
 extension Api.PaymentSavedCredentials {
     /// `paymentSavedCredentialsCard#cdc27a1f id:string title:string = PaymentSavedCredentials;`
-    public struct PaymentSavedCredentialsCard: TLCombinator {
+    public final class PaymentSavedCredentialsCard: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xcdc27a1f
         public static let tlName = "paymentSavedCredentialsCard"
 
@@ -988,12 +1135,19 @@ extension Api.PaymentSavedCredentials {
             writer.writeString(self.id)
             writer.writeString(self.title)
         }
+
+        public static func == (lhs: PaymentSavedCredentialsCard, rhs: PaymentSavedCredentialsCard) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.title == rhs.title else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `Peer`.
-    public indirect enum Peer: TLBoxedType {
+    public enum Peer: TLBoxedType {
         case peerUser(Api.Peer.PeerUser)
         case peerChat(Api.Peer.PeerChat)
         case peerChannel(Api.Peer.PeerChannel)
@@ -1024,7 +1178,7 @@ extension Api {
 
 extension Api.Peer {
     /// `peerUser#59511722 user_id:long = Peer;`
-    public struct PeerUser: TLCombinator {
+    public final class PeerUser: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x59511722
         public static let tlName = "peerUser"
 
@@ -1041,12 +1195,18 @@ extension Api.Peer {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeInt64(self.userId)
         }
+
+        public static func == (lhs: PeerUser, rhs: PeerUser) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.userId == rhs.userId else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Peer {
     /// `peerChat#36c6019a chat_id:long = Peer;`
-    public struct PeerChat: TLCombinator {
+    public final class PeerChat: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x36c6019a
         public static let tlName = "peerChat"
 
@@ -1063,12 +1223,18 @@ extension Api.Peer {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeInt64(self.chatId)
         }
+
+        public static func == (lhs: PeerChat, rhs: PeerChat) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.chatId == rhs.chatId else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Peer {
     /// `peerChannel#a2a5371e channel_id:long = Peer;`
-    public struct PeerChannel: TLCombinator {
+    public final class PeerChannel: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xa2a5371e
         public static let tlName = "peerChannel"
 
@@ -1085,12 +1251,18 @@ extension Api.Peer {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeInt64(self.channelId)
         }
+
+        public static func == (lhs: PeerChannel, rhs: PeerChannel) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.channelId == rhs.channelId else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `PeerBlocked`.
-    public indirect enum PeerBlocked: TLBoxedType {
+    public enum PeerBlocked: TLBoxedType {
         case peerBlocked(Api.PeerBlocked.PeerBlocked)
 
         public static let tlTypeName = "PeerBlocked"
@@ -1115,7 +1287,7 @@ extension Api {
 
 extension Api.PeerBlocked {
     /// `peerBlocked#e8fd8014 peer_id:Peer date:int = PeerBlocked;`
-    public struct PeerBlocked: TLCombinator {
+    public final class PeerBlocked: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xe8fd8014
         public static let tlName = "peerBlocked"
 
@@ -1136,12 +1308,19 @@ extension Api.PeerBlocked {
             self.peerId.encode(to: &writer)
             writer.writeInt32(self.date)
         }
+
+        public static func == (lhs: PeerBlocked, rhs: PeerBlocked) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.peerId == rhs.peerId else { return false }
+            guard lhs.date == rhs.date else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `PeerColor`.
-    public indirect enum PeerColor: TLBoxedType {
+    public enum PeerColor: TLBoxedType {
         case peerColor(Api.PeerColor.PeerColor)
         case peerColorCollectible(Api.PeerColor.PeerColorCollectible)
         case inputPeerColorCollectible(Api.PeerColor.InputPeerColorCollectible)
@@ -1172,7 +1351,7 @@ extension Api {
 
 extension Api.PeerColor {
     /// `peerColor#b54b5acf flags:# color:flags.0?int background_emoji_id:flags.1?long = PeerColor;`
-    public struct PeerColor: TLCombinator {
+    public final class PeerColor: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xb54b5acf
         public static let tlName = "peerColor"
 
@@ -1198,12 +1377,19 @@ extension Api.PeerColor {
             if let value = self.color { writer.writeInt32(value) }
             if let value = self.backgroundEmojiId { writer.writeInt64(value) }
         }
+
+        public static func == (lhs: PeerColor, rhs: PeerColor) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.color == rhs.color else { return false }
+            guard lhs.backgroundEmojiId == rhs.backgroundEmojiId else { return false }
+            return true
+        }
     }
 }
 
 extension Api.PeerColor {
     /// `peerColorCollectible#b9c0639a flags:# collectible_id:long gift_emoji_id:long background_emoji_id:long accent_color:int colors:Vector<int> dark_accent_color:flags.0?int dark_colors:flags.1?Vector<int> = PeerColor;`
-    public struct PeerColorCollectible: TLCombinator {
+    public final class PeerColorCollectible: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xb9c0639a
         public static let tlName = "peerColorCollectible"
 
@@ -1249,12 +1435,24 @@ extension Api.PeerColor {
             if let value = self.darkAccentColor { writer.writeInt32(value) }
             if let value = self.darkColors { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: PeerColorCollectible, rhs: PeerColorCollectible) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.collectibleId == rhs.collectibleId else { return false }
+            guard lhs.giftEmojiId == rhs.giftEmojiId else { return false }
+            guard lhs.backgroundEmojiId == rhs.backgroundEmojiId else { return false }
+            guard lhs.accentColor == rhs.accentColor else { return false }
+            guard lhs.colors == rhs.colors else { return false }
+            guard lhs.darkAccentColor == rhs.darkAccentColor else { return false }
+            guard lhs.darkColors == rhs.darkColors else { return false }
+            return true
+        }
     }
 }
 
 extension Api.PeerColor {
     /// `inputPeerColorCollectible#b8ea86a9 collectible_id:long = PeerColor;`
-    public struct InputPeerColorCollectible: TLCombinator {
+    public final class InputPeerColorCollectible: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xb8ea86a9
         public static let tlName = "inputPeerColorCollectible"
 
@@ -1271,12 +1469,18 @@ extension Api.PeerColor {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeInt64(self.collectibleId)
         }
+
+        public static func == (lhs: InputPeerColorCollectible, rhs: InputPeerColorCollectible) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.collectibleId == rhs.collectibleId else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `PeerLocated`.
-    public indirect enum PeerLocated: TLBoxedType {
+    public enum PeerLocated: TLBoxedType {
         case peerLocated(Api.PeerLocated.PeerLocated)
         case peerSelfLocated(Api.PeerLocated.PeerSelfLocated)
 
@@ -1304,7 +1508,7 @@ extension Api {
 
 extension Api.PeerLocated {
     /// `peerLocated#ca461b5d peer:Peer expires:int distance:int = PeerLocated;`
-    public struct PeerLocated: TLCombinator {
+    public final class PeerLocated: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xca461b5d
         public static let tlName = "peerLocated"
 
@@ -1329,12 +1533,20 @@ extension Api.PeerLocated {
             writer.writeInt32(self.expires)
             writer.writeInt32(self.distance)
         }
+
+        public static func == (lhs: PeerLocated, rhs: PeerLocated) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.peer == rhs.peer else { return false }
+            guard lhs.expires == rhs.expires else { return false }
+            guard lhs.distance == rhs.distance else { return false }
+            return true
+        }
     }
 }
 
 extension Api.PeerLocated {
     /// `peerSelfLocated#f8ec284b expires:int = PeerLocated;`
-    public struct PeerSelfLocated: TLCombinator {
+    public final class PeerSelfLocated: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xf8ec284b
         public static let tlName = "peerSelfLocated"
 
@@ -1351,12 +1563,18 @@ extension Api.PeerLocated {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeInt32(self.expires)
         }
+
+        public static func == (lhs: PeerSelfLocated, rhs: PeerSelfLocated) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.expires == rhs.expires else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `PeerNotifySettings`.
-    public indirect enum PeerNotifySettings: TLBoxedType {
+    public enum PeerNotifySettings: TLBoxedType {
         case peerNotifySettings(Api.PeerNotifySettings.PeerNotifySettings)
 
         public static let tlTypeName = "PeerNotifySettings"
@@ -1381,7 +1599,7 @@ extension Api {
 
 extension Api.PeerNotifySettings {
     /// `peerNotifySettings#99622c0c flags:# show_previews:flags.0?Bool silent:flags.1?Bool mute_until:flags.2?int ios_sound:flags.3?NotificationSound android_sound:flags.4?NotificationSound other_sound:flags.5?NotificationSound stories_muted:flags.6?Bool stories_hide_sender:flags.7?Bool stories_ios_sound:flags.8?NotificationSound stories_android_sound:flags.9?NotificationSound stories_other_sound:flags.10?NotificationSound = PeerNotifySettings;`
-    public struct PeerNotifySettings: TLCombinator {
+    public final class PeerNotifySettings: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x99622c0c
         public static let tlName = "peerNotifySettings"
 
@@ -1452,12 +1670,28 @@ extension Api.PeerNotifySettings {
             if let value = self.storiesAndroidSound { value.encode(to: &writer) }
             if let value = self.storiesOtherSound { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: PeerNotifySettings, rhs: PeerNotifySettings) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.showPreviews == rhs.showPreviews else { return false }
+            guard lhs.silent == rhs.silent else { return false }
+            guard lhs.muteUntil == rhs.muteUntil else { return false }
+            guard lhs.iosSound == rhs.iosSound else { return false }
+            guard lhs.androidSound == rhs.androidSound else { return false }
+            guard lhs.otherSound == rhs.otherSound else { return false }
+            guard lhs.storiesMuted == rhs.storiesMuted else { return false }
+            guard lhs.storiesHideSender == rhs.storiesHideSender else { return false }
+            guard lhs.storiesIosSound == rhs.storiesIosSound else { return false }
+            guard lhs.storiesAndroidSound == rhs.storiesAndroidSound else { return false }
+            guard lhs.storiesOtherSound == rhs.storiesOtherSound else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `PeerSettings`.
-    public indirect enum PeerSettings: TLBoxedType {
+    public enum PeerSettings: TLBoxedType {
         case peerSettings(Api.PeerSettings.PeerSettings)
 
         public static let tlTypeName = "PeerSettings"
@@ -1482,7 +1716,7 @@ extension Api {
 
 extension Api.PeerSettings {
     /// `peerSettings#f47741f7 flags:# report_spam:flags.0?true add_contact:flags.1?true block_contact:flags.2?true share_contact:flags.3?true need_contacts_exception:flags.4?true report_geo:flags.5?true autoarchived:flags.7?true invite_members:flags.8?true request_chat_broadcast:flags.10?true business_bot_paused:flags.11?true business_bot_can_reply:flags.12?true geo_distance:flags.6?int request_chat_title:flags.9?string request_chat_date:flags.9?int business_bot_id:flags.13?long business_bot_manage_url:flags.13?string charge_paid_message_stars:flags.14?long registration_month:flags.15?string phone_country:flags.16?string name_change_date:flags.17?int photo_change_date:flags.18?int = PeerSettings;`
-    public struct PeerSettings: TLCombinator {
+    public final class PeerSettings: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xf47741f7
         public static let tlName = "peerSettings"
 
@@ -1592,12 +1826,38 @@ extension Api.PeerSettings {
             if let value = self.nameChangeDate { writer.writeInt32(value) }
             if let value = self.photoChangeDate { writer.writeInt32(value) }
         }
+
+        public static func == (lhs: PeerSettings, rhs: PeerSettings) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.reportSpam == rhs.reportSpam else { return false }
+            guard lhs.addContact == rhs.addContact else { return false }
+            guard lhs.blockContact == rhs.blockContact else { return false }
+            guard lhs.shareContact == rhs.shareContact else { return false }
+            guard lhs.needContactsException == rhs.needContactsException else { return false }
+            guard lhs.reportGeo == rhs.reportGeo else { return false }
+            guard lhs.autoarchived == rhs.autoarchived else { return false }
+            guard lhs.inviteMembers == rhs.inviteMembers else { return false }
+            guard lhs.requestChatBroadcast == rhs.requestChatBroadcast else { return false }
+            guard lhs.businessBotPaused == rhs.businessBotPaused else { return false }
+            guard lhs.businessBotCanReply == rhs.businessBotCanReply else { return false }
+            guard lhs.geoDistance == rhs.geoDistance else { return false }
+            guard lhs.requestChatTitle == rhs.requestChatTitle else { return false }
+            guard lhs.requestChatDate == rhs.requestChatDate else { return false }
+            guard lhs.businessBotId == rhs.businessBotId else { return false }
+            guard lhs.businessBotManageUrl == rhs.businessBotManageUrl else { return false }
+            guard lhs.chargePaidMessageStars == rhs.chargePaidMessageStars else { return false }
+            guard lhs.registrationMonth == rhs.registrationMonth else { return false }
+            guard lhs.phoneCountry == rhs.phoneCountry else { return false }
+            guard lhs.nameChangeDate == rhs.nameChangeDate else { return false }
+            guard lhs.photoChangeDate == rhs.photoChangeDate else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `PeerStories`.
-    public indirect enum PeerStories: TLBoxedType {
+    public enum PeerStories: TLBoxedType {
         case peerStories(Api.PeerStories.PeerStories)
 
         public static let tlTypeName = "PeerStories"
@@ -1622,7 +1882,7 @@ extension Api {
 
 extension Api.PeerStories {
     /// `peerStories#9a35e999 flags:# peer:Peer max_read_id:flags.0?int stories:Vector<StoryItem> = PeerStories;`
-    public struct PeerStories: TLCombinator {
+    public final class PeerStories: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x9a35e999
         public static let tlName = "peerStories"
 
@@ -1651,12 +1911,20 @@ extension Api.PeerStories {
             if let value = self.maxReadId { writer.writeInt32(value) }
             self.stories.encode(to: &writer)
         }
+
+        public static func == (lhs: PeerStories, rhs: PeerStories) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.peer == rhs.peer else { return false }
+            guard lhs.maxReadId == rhs.maxReadId else { return false }
+            guard lhs.stories == rhs.stories else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `PendingSuggestion`.
-    public indirect enum PendingSuggestion: TLBoxedType {
+    public enum PendingSuggestion: TLBoxedType {
         case pendingSuggestion(Api.PendingSuggestion.PendingSuggestion)
 
         public static let tlTypeName = "PendingSuggestion"
@@ -1681,7 +1949,7 @@ extension Api {
 
 extension Api.PendingSuggestion {
     /// `pendingSuggestion#e7e82e12 suggestion:string title:TextWithEntities description:TextWithEntities url:string = PendingSuggestion;`
-    public struct PendingSuggestion: TLCombinator {
+    public final class PendingSuggestion: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xe7e82e12
         public static let tlName = "pendingSuggestion"
 
@@ -1710,12 +1978,21 @@ extension Api.PendingSuggestion {
             self.description.encode(to: &writer)
             writer.writeString(self.url)
         }
+
+        public static func == (lhs: PendingSuggestion, rhs: PendingSuggestion) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.suggestion == rhs.suggestion else { return false }
+            guard lhs.title == rhs.title else { return false }
+            guard lhs.description == rhs.description else { return false }
+            guard lhs.url == rhs.url else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `PhoneCall`.
-    public indirect enum PhoneCall: TLBoxedType {
+    public enum PhoneCall: TLBoxedType {
         case phoneCallEmpty(Api.PhoneCall.PhoneCallEmpty)
         case phoneCallWaiting(Api.PhoneCall.PhoneCallWaiting)
         case phoneCallRequested(Api.PhoneCall.PhoneCallRequested)
@@ -1755,7 +2032,7 @@ extension Api {
 
 extension Api.PhoneCall {
     /// `phoneCallEmpty#5366c915 id:long = PhoneCall;`
-    public struct PhoneCallEmpty: TLCombinator {
+    public final class PhoneCallEmpty: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x5366c915
         public static let tlName = "phoneCallEmpty"
 
@@ -1772,12 +2049,18 @@ extension Api.PhoneCall {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeInt64(self.id)
         }
+
+        public static func == (lhs: PhoneCallEmpty, rhs: PhoneCallEmpty) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.id == rhs.id else { return false }
+            return true
+        }
     }
 }
 
 extension Api.PhoneCall {
     /// `phoneCallWaiting#c5226f17 flags:# video:flags.6?true id:long access_hash:long date:int admin_id:long participant_id:long protocol:PhoneCallProtocol receive_date:flags.0?int = PhoneCall;`
-    public struct PhoneCallWaiting: TLCombinator {
+    public final class PhoneCallWaiting: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xc5226f17
         public static let tlName = "phoneCallWaiting"
 
@@ -1826,12 +2109,25 @@ extension Api.PhoneCall {
             self.`protocol`.encode(to: &writer)
             if let value = self.receiveDate { writer.writeInt32(value) }
         }
+
+        public static func == (lhs: PhoneCallWaiting, rhs: PhoneCallWaiting) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.video == rhs.video else { return false }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.accessHash == rhs.accessHash else { return false }
+            guard lhs.date == rhs.date else { return false }
+            guard lhs.adminId == rhs.adminId else { return false }
+            guard lhs.participantId == rhs.participantId else { return false }
+            guard lhs.`protocol` == rhs.`protocol` else { return false }
+            guard lhs.receiveDate == rhs.receiveDate else { return false }
+            return true
+        }
     }
 }
 
 extension Api.PhoneCall {
     /// `phoneCallRequested#14b0ed0c flags:# video:flags.6?true id:long access_hash:long date:int admin_id:long participant_id:long g_a_hash:bytes protocol:PhoneCallProtocol = PhoneCall;`
-    public struct PhoneCallRequested: TLCombinator {
+    public final class PhoneCallRequested: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x14b0ed0c
         public static let tlName = "phoneCallRequested"
 
@@ -1879,12 +2175,25 @@ extension Api.PhoneCall {
             writer.writeBytes(self.gAHash)
             self.`protocol`.encode(to: &writer)
         }
+
+        public static func == (lhs: PhoneCallRequested, rhs: PhoneCallRequested) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.video == rhs.video else { return false }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.accessHash == rhs.accessHash else { return false }
+            guard lhs.date == rhs.date else { return false }
+            guard lhs.adminId == rhs.adminId else { return false }
+            guard lhs.participantId == rhs.participantId else { return false }
+            guard lhs.gAHash == rhs.gAHash else { return false }
+            guard lhs.`protocol` == rhs.`protocol` else { return false }
+            return true
+        }
     }
 }
 
 extension Api.PhoneCall {
     /// `phoneCallAccepted#3660c311 flags:# video:flags.6?true id:long access_hash:long date:int admin_id:long participant_id:long g_b:bytes protocol:PhoneCallProtocol = PhoneCall;`
-    public struct PhoneCallAccepted: TLCombinator {
+    public final class PhoneCallAccepted: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x3660c311
         public static let tlName = "phoneCallAccepted"
 
@@ -1932,12 +2241,25 @@ extension Api.PhoneCall {
             writer.writeBytes(self.gB)
             self.`protocol`.encode(to: &writer)
         }
+
+        public static func == (lhs: PhoneCallAccepted, rhs: PhoneCallAccepted) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.video == rhs.video else { return false }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.accessHash == rhs.accessHash else { return false }
+            guard lhs.date == rhs.date else { return false }
+            guard lhs.adminId == rhs.adminId else { return false }
+            guard lhs.participantId == rhs.participantId else { return false }
+            guard lhs.gB == rhs.gB else { return false }
+            guard lhs.`protocol` == rhs.`protocol` else { return false }
+            return true
+        }
     }
 }
 
 extension Api.PhoneCall {
     /// `phoneCall#30535af5 flags:# p2p_allowed:flags.5?true video:flags.6?true conference_supported:flags.8?true id:long access_hash:long date:int admin_id:long participant_id:long g_a_or_b:bytes key_fingerprint:long protocol:PhoneCallProtocol connections:Vector<PhoneConnection> start_date:int custom_parameters:flags.7?DataJSON = PhoneCall;`
-    public struct PhoneCall: TLCombinator {
+    public final class PhoneCall: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x30535af5
         public static let tlName = "phoneCall"
 
@@ -2010,12 +2332,31 @@ extension Api.PhoneCall {
             writer.writeInt32(self.startDate)
             if let value = self.customParameters { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: PhoneCall, rhs: PhoneCall) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.p2pAllowed == rhs.p2pAllowed else { return false }
+            guard lhs.video == rhs.video else { return false }
+            guard lhs.conferenceSupported == rhs.conferenceSupported else { return false }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.accessHash == rhs.accessHash else { return false }
+            guard lhs.date == rhs.date else { return false }
+            guard lhs.adminId == rhs.adminId else { return false }
+            guard lhs.participantId == rhs.participantId else { return false }
+            guard lhs.gAOrB == rhs.gAOrB else { return false }
+            guard lhs.keyFingerprint == rhs.keyFingerprint else { return false }
+            guard lhs.`protocol` == rhs.`protocol` else { return false }
+            guard lhs.connections == rhs.connections else { return false }
+            guard lhs.startDate == rhs.startDate else { return false }
+            guard lhs.customParameters == rhs.customParameters else { return false }
+            return true
+        }
     }
 }
 
 extension Api.PhoneCall {
     /// `phoneCallDiscarded#50ca4de1 flags:# need_rating:flags.2?true need_debug:flags.3?true video:flags.6?true id:long reason:flags.0?PhoneCallDiscardReason duration:flags.1?int = PhoneCall;`
-    public struct PhoneCallDiscarded: TLCombinator {
+    public final class PhoneCallDiscarded: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x50ca4de1
         public static let tlName = "phoneCallDiscarded"
 
@@ -2057,12 +2398,23 @@ extension Api.PhoneCall {
             if let value = self.reason { value.encode(to: &writer) }
             if let value = self.duration { writer.writeInt32(value) }
         }
+
+        public static func == (lhs: PhoneCallDiscarded, rhs: PhoneCallDiscarded) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.needRating == rhs.needRating else { return false }
+            guard lhs.needDebug == rhs.needDebug else { return false }
+            guard lhs.video == rhs.video else { return false }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.reason == rhs.reason else { return false }
+            guard lhs.duration == rhs.duration else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `PhoneCallDiscardReason`.
-    public indirect enum PhoneCallDiscardReason: TLBoxedType {
+    public enum PhoneCallDiscardReason: TLBoxedType {
         case phoneCallDiscardReasonMissed(Api.PhoneCallDiscardReason.PhoneCallDiscardReasonMissed)
         case phoneCallDiscardReasonDisconnect(Api.PhoneCallDiscardReason.PhoneCallDiscardReasonDisconnect)
         case phoneCallDiscardReasonHangup(Api.PhoneCallDiscardReason.PhoneCallDiscardReasonHangup)
@@ -2099,7 +2451,7 @@ extension Api {
 
 extension Api.PhoneCallDiscardReason {
     /// `phoneCallDiscardReasonMissed#85e42301 = PhoneCallDiscardReason;`
-    public struct PhoneCallDiscardReasonMissed: TLCombinator {
+    public final class PhoneCallDiscardReasonMissed: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x85e42301
         public static let tlName = "phoneCallDiscardReasonMissed"
 
@@ -2111,12 +2463,17 @@ extension Api.PhoneCallDiscardReason {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: PhoneCallDiscardReasonMissed, rhs: PhoneCallDiscardReasonMissed) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.PhoneCallDiscardReason {
     /// `phoneCallDiscardReasonDisconnect#e095c1a0 = PhoneCallDiscardReason;`
-    public struct PhoneCallDiscardReasonDisconnect: TLCombinator {
+    public final class PhoneCallDiscardReasonDisconnect: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xe095c1a0
         public static let tlName = "phoneCallDiscardReasonDisconnect"
 
@@ -2128,12 +2485,17 @@ extension Api.PhoneCallDiscardReason {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: PhoneCallDiscardReasonDisconnect, rhs: PhoneCallDiscardReasonDisconnect) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.PhoneCallDiscardReason {
     /// `phoneCallDiscardReasonHangup#57adc690 = PhoneCallDiscardReason;`
-    public struct PhoneCallDiscardReasonHangup: TLCombinator {
+    public final class PhoneCallDiscardReasonHangup: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x57adc690
         public static let tlName = "phoneCallDiscardReasonHangup"
 
@@ -2145,12 +2507,17 @@ extension Api.PhoneCallDiscardReason {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: PhoneCallDiscardReasonHangup, rhs: PhoneCallDiscardReasonHangup) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.PhoneCallDiscardReason {
     /// `phoneCallDiscardReasonBusy#faf7e8c9 = PhoneCallDiscardReason;`
-    public struct PhoneCallDiscardReasonBusy: TLCombinator {
+    public final class PhoneCallDiscardReasonBusy: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xfaf7e8c9
         public static let tlName = "phoneCallDiscardReasonBusy"
 
@@ -2162,12 +2529,17 @@ extension Api.PhoneCallDiscardReason {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: PhoneCallDiscardReasonBusy, rhs: PhoneCallDiscardReasonBusy) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.PhoneCallDiscardReason {
     /// `phoneCallDiscardReasonMigrateConferenceCall#9fbbf1f7 slug:string = PhoneCallDiscardReason;`
-    public struct PhoneCallDiscardReasonMigrateConferenceCall: TLCombinator {
+    public final class PhoneCallDiscardReasonMigrateConferenceCall: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x9fbbf1f7
         public static let tlName = "phoneCallDiscardReasonMigrateConferenceCall"
 
@@ -2184,12 +2556,18 @@ extension Api.PhoneCallDiscardReason {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeString(self.slug)
         }
+
+        public static func == (lhs: PhoneCallDiscardReasonMigrateConferenceCall, rhs: PhoneCallDiscardReasonMigrateConferenceCall) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.slug == rhs.slug else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `PhoneCallProtocol`.
-    public indirect enum PhoneCallProtocol: TLBoxedType {
+    public enum PhoneCallProtocol: TLBoxedType {
         case phoneCallProtocol(Api.PhoneCallProtocol.PhoneCallProtocol)
 
         public static let tlTypeName = "PhoneCallProtocol"
@@ -2214,7 +2592,7 @@ extension Api {
 
 extension Api.PhoneCallProtocol {
     /// `phoneCallProtocol#fc878fc8 flags:# udp_p2p:flags.0?true udp_reflector:flags.1?true min_layer:int max_layer:int library_versions:Vector<string> = PhoneCallProtocol;`
-    public struct PhoneCallProtocol: TLCombinator {
+    public final class PhoneCallProtocol: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xfc878fc8
         public static let tlName = "phoneCallProtocol"
 
@@ -2250,12 +2628,22 @@ extension Api.PhoneCallProtocol {
             writer.writeInt32(self.maxLayer)
             self.libraryVersions.encode(to: &writer)
         }
+
+        public static func == (lhs: PhoneCallProtocol, rhs: PhoneCallProtocol) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.udpP2p == rhs.udpP2p else { return false }
+            guard lhs.udpReflector == rhs.udpReflector else { return false }
+            guard lhs.minLayer == rhs.minLayer else { return false }
+            guard lhs.maxLayer == rhs.maxLayer else { return false }
+            guard lhs.libraryVersions == rhs.libraryVersions else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `PhoneConnection`.
-    public indirect enum PhoneConnection: TLBoxedType {
+    public enum PhoneConnection: TLBoxedType {
         case phoneConnection(Api.PhoneConnection.PhoneConnection)
         case phoneConnectionWebrtc(Api.PhoneConnection.PhoneConnectionWebrtc)
 
@@ -2283,7 +2671,7 @@ extension Api {
 
 extension Api.PhoneConnection {
     /// `phoneConnection#9cc123c7 flags:# tcp:flags.0?true id:long ip:string ipv6:string port:int peer_tag:bytes = PhoneConnection;`
-    public struct PhoneConnection: TLCombinator {
+    public final class PhoneConnection: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x9cc123c7
         public static let tlName = "phoneConnection"
 
@@ -2323,12 +2711,23 @@ extension Api.PhoneConnection {
             writer.writeInt32(self.port)
             writer.writeBytes(self.peerTag)
         }
+
+        public static func == (lhs: PhoneConnection, rhs: PhoneConnection) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.tcp == rhs.tcp else { return false }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.ip == rhs.ip else { return false }
+            guard lhs.ipv6 == rhs.ipv6 else { return false }
+            guard lhs.port == rhs.port else { return false }
+            guard lhs.peerTag == rhs.peerTag else { return false }
+            return true
+        }
     }
 }
 
 extension Api.PhoneConnection {
     /// `phoneConnectionWebrtc#635fe375 flags:# turn:flags.0?true stun:flags.1?true id:long ip:string ipv6:string port:int username:string password:string = PhoneConnection;`
-    public struct PhoneConnectionWebrtc: TLCombinator {
+    public final class PhoneConnectionWebrtc: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x635fe375
         public static let tlName = "phoneConnectionWebrtc"
 
@@ -2376,12 +2775,25 @@ extension Api.PhoneConnection {
             writer.writeString(self.username)
             writer.writeString(self.password)
         }
+
+        public static func == (lhs: PhoneConnectionWebrtc, rhs: PhoneConnectionWebrtc) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.turn == rhs.turn else { return false }
+            guard lhs.stun == rhs.stun else { return false }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.ip == rhs.ip else { return false }
+            guard lhs.ipv6 == rhs.ipv6 else { return false }
+            guard lhs.port == rhs.port else { return false }
+            guard lhs.username == rhs.username else { return false }
+            guard lhs.password == rhs.password else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `Photo`.
-    public indirect enum Photo: TLBoxedType {
+    public enum Photo: TLBoxedType {
         case photoEmpty(Api.Photo.PhotoEmpty)
         case photo(Api.Photo.Photo)
 
@@ -2409,7 +2821,7 @@ extension Api {
 
 extension Api.Photo {
     /// `photoEmpty#2331b22d id:long = Photo;`
-    public struct PhotoEmpty: TLCombinator {
+    public final class PhotoEmpty: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x2331b22d
         public static let tlName = "photoEmpty"
 
@@ -2426,12 +2838,18 @@ extension Api.Photo {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeInt64(self.id)
         }
+
+        public static func == (lhs: PhotoEmpty, rhs: PhotoEmpty) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.id == rhs.id else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Photo {
     /// `photo#fb197a65 flags:# has_stickers:flags.0?true id:long access_hash:long file_reference:bytes date:int sizes:Vector<PhotoSize> video_sizes:flags.1?Vector<VideoSize> dc_id:int = Photo;`
-    public struct Photo: TLCombinator {
+    public final class Photo: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xfb197a65
         public static let tlName = "photo"
 
@@ -2480,12 +2898,25 @@ extension Api.Photo {
             if let value = self.videoSizes { value.encode(to: &writer) }
             writer.writeInt32(self.dcId)
         }
+
+        public static func == (lhs: Photo, rhs: Photo) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.hasStickers == rhs.hasStickers else { return false }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.accessHash == rhs.accessHash else { return false }
+            guard lhs.fileReference == rhs.fileReference else { return false }
+            guard lhs.date == rhs.date else { return false }
+            guard lhs.sizes == rhs.sizes else { return false }
+            guard lhs.videoSizes == rhs.videoSizes else { return false }
+            guard lhs.dcId == rhs.dcId else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `PhotoSize`.
-    public indirect enum PhotoSize: TLBoxedType {
+    public enum PhotoSize: TLBoxedType {
         case photoSizeEmpty(Api.PhotoSize.PhotoSizeEmpty)
         case photoSize(Api.PhotoSize.PhotoSize)
         case photoCachedSize(Api.PhotoSize.PhotoCachedSize)
@@ -2525,7 +2956,7 @@ extension Api {
 
 extension Api.PhotoSize {
     /// `photoSizeEmpty#0e17e23c type:string = PhotoSize;`
-    public struct PhotoSizeEmpty: TLCombinator {
+    public final class PhotoSizeEmpty: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x0e17e23c
         public static let tlName = "photoSizeEmpty"
 
@@ -2542,12 +2973,18 @@ extension Api.PhotoSize {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeString(self.type)
         }
+
+        public static func == (lhs: PhotoSizeEmpty, rhs: PhotoSizeEmpty) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.type == rhs.type else { return false }
+            return true
+        }
     }
 }
 
 extension Api.PhotoSize {
     /// `photoSize#75c78e60 type:string w:int h:int size:int = PhotoSize;`
-    public struct PhotoSize: TLCombinator {
+    public final class PhotoSize: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x75c78e60
         public static let tlName = "photoSize"
 
@@ -2576,12 +3013,21 @@ extension Api.PhotoSize {
             writer.writeInt32(self.h)
             writer.writeInt32(self.size)
         }
+
+        public static func == (lhs: PhotoSize, rhs: PhotoSize) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.type == rhs.type else { return false }
+            guard lhs.w == rhs.w else { return false }
+            guard lhs.h == rhs.h else { return false }
+            guard lhs.size == rhs.size else { return false }
+            return true
+        }
     }
 }
 
 extension Api.PhotoSize {
     /// `photoCachedSize#021e1ad6 type:string w:int h:int bytes:bytes = PhotoSize;`
-    public struct PhotoCachedSize: TLCombinator {
+    public final class PhotoCachedSize: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x021e1ad6
         public static let tlName = "photoCachedSize"
 
@@ -2610,12 +3056,21 @@ extension Api.PhotoSize {
             writer.writeInt32(self.h)
             writer.writeBytes(self.bytes)
         }
+
+        public static func == (lhs: PhotoCachedSize, rhs: PhotoCachedSize) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.type == rhs.type else { return false }
+            guard lhs.w == rhs.w else { return false }
+            guard lhs.h == rhs.h else { return false }
+            guard lhs.bytes == rhs.bytes else { return false }
+            return true
+        }
     }
 }
 
 extension Api.PhotoSize {
     /// `photoStrippedSize#e0b0bc2e type:string bytes:bytes = PhotoSize;`
-    public struct PhotoStrippedSize: TLCombinator {
+    public final class PhotoStrippedSize: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xe0b0bc2e
         public static let tlName = "photoStrippedSize"
 
@@ -2636,12 +3091,19 @@ extension Api.PhotoSize {
             writer.writeString(self.type)
             writer.writeBytes(self.bytes)
         }
+
+        public static func == (lhs: PhotoStrippedSize, rhs: PhotoStrippedSize) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.type == rhs.type else { return false }
+            guard lhs.bytes == rhs.bytes else { return false }
+            return true
+        }
     }
 }
 
 extension Api.PhotoSize {
     /// `photoSizeProgressive#fa3efb95 type:string w:int h:int sizes:Vector<int> = PhotoSize;`
-    public struct PhotoSizeProgressive: TLCombinator {
+    public final class PhotoSizeProgressive: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xfa3efb95
         public static let tlName = "photoSizeProgressive"
 
@@ -2670,12 +3132,21 @@ extension Api.PhotoSize {
             writer.writeInt32(self.h)
             self.sizes.encode(to: &writer)
         }
+
+        public static func == (lhs: PhotoSizeProgressive, rhs: PhotoSizeProgressive) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.type == rhs.type else { return false }
+            guard lhs.w == rhs.w else { return false }
+            guard lhs.h == rhs.h else { return false }
+            guard lhs.sizes == rhs.sizes else { return false }
+            return true
+        }
     }
 }
 
 extension Api.PhotoSize {
     /// `photoPathSize#d8214d41 type:string bytes:bytes = PhotoSize;`
-    public struct PhotoPathSize: TLCombinator {
+    public final class PhotoPathSize: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xd8214d41
         public static let tlName = "photoPathSize"
 
@@ -2696,12 +3167,19 @@ extension Api.PhotoSize {
             writer.writeString(self.type)
             writer.writeBytes(self.bytes)
         }
+
+        public static func == (lhs: PhotoPathSize, rhs: PhotoPathSize) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.type == rhs.type else { return false }
+            guard lhs.bytes == rhs.bytes else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `Poll`.
-    public indirect enum Poll: TLBoxedType {
+    public enum Poll: TLBoxedType {
         case poll(Api.Poll.Poll)
 
         public static let tlTypeName = "Poll"
@@ -2726,7 +3204,7 @@ extension Api {
 
 extension Api.Poll {
     /// `poll#966e2dbf id:long flags:# closed:flags.0?true public_voters:flags.1?true multiple_choice:flags.2?true quiz:flags.3?true open_answers:flags.6?true revoting_disabled:flags.7?true shuffle_answers:flags.8?true hide_results_until_close:flags.9?true creator:flags.10?true subscribers_only:flags.11?true question:TextWithEntities answers:Vector<PollAnswer> close_period:flags.4?int close_date:flags.5?int countries_iso2:flags.12?Vector<string> hash:long = Poll;`
-    public struct Poll: TLCombinator {
+    public final class Poll: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x966e2dbf
         public static let tlName = "poll"
 
@@ -2813,12 +3291,34 @@ extension Api.Poll {
             if let value = self.countriesIso2 { value.encode(to: &writer) }
             writer.writeInt64(self.hash)
         }
+
+        public static func == (lhs: Poll, rhs: Poll) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.closed == rhs.closed else { return false }
+            guard lhs.publicVoters == rhs.publicVoters else { return false }
+            guard lhs.multipleChoice == rhs.multipleChoice else { return false }
+            guard lhs.quiz == rhs.quiz else { return false }
+            guard lhs.openAnswers == rhs.openAnswers else { return false }
+            guard lhs.revotingDisabled == rhs.revotingDisabled else { return false }
+            guard lhs.shuffleAnswers == rhs.shuffleAnswers else { return false }
+            guard lhs.hideResultsUntilClose == rhs.hideResultsUntilClose else { return false }
+            guard lhs.creator == rhs.creator else { return false }
+            guard lhs.subscribersOnly == rhs.subscribersOnly else { return false }
+            guard lhs.question == rhs.question else { return false }
+            guard lhs.answers == rhs.answers else { return false }
+            guard lhs.closePeriod == rhs.closePeriod else { return false }
+            guard lhs.closeDate == rhs.closeDate else { return false }
+            guard lhs.countriesIso2 == rhs.countriesIso2 else { return false }
+            guard lhs.hash == rhs.hash else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `PollAnswer`.
-    public indirect enum PollAnswer: TLBoxedType {
+    public enum PollAnswer: TLBoxedType {
         case pollAnswer(Api.PollAnswer.PollAnswer)
         case inputPollAnswer(Api.PollAnswer.InputPollAnswer)
 
@@ -2846,7 +3346,7 @@ extension Api {
 
 extension Api.PollAnswer {
     /// `pollAnswer#4b7d786a flags:# text:TextWithEntities option:bytes media:flags.0?MessageMedia added_by:flags.1?Peer date:flags.1?int = PollAnswer;`
-    public struct PollAnswer: TLCombinator {
+    public final class PollAnswer: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x4b7d786a
         public static let tlName = "pollAnswer"
 
@@ -2885,12 +3385,22 @@ extension Api.PollAnswer {
             if let value = self.addedBy { value.encode(to: &writer) }
             if let value = self.date { writer.writeInt32(value) }
         }
+
+        public static func == (lhs: PollAnswer, rhs: PollAnswer) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.text == rhs.text else { return false }
+            guard lhs.option == rhs.option else { return false }
+            guard lhs.media == rhs.media else { return false }
+            guard lhs.addedBy == rhs.addedBy else { return false }
+            guard lhs.date == rhs.date else { return false }
+            return true
+        }
     }
 }
 
 extension Api.PollAnswer {
     /// `inputPollAnswer#199fed96 flags:# text:TextWithEntities media:flags.0?InputMedia = PollAnswer;`
-    public struct InputPollAnswer: TLCombinator {
+    public final class InputPollAnswer: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x199fed96
         public static let tlName = "inputPollAnswer"
 
@@ -2915,12 +3425,19 @@ extension Api.PollAnswer {
             self.text.encode(to: &writer)
             if let value = self.media { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: InputPollAnswer, rhs: InputPollAnswer) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.text == rhs.text else { return false }
+            guard lhs.media == rhs.media else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `PollAnswerVoters`.
-    public indirect enum PollAnswerVoters: TLBoxedType {
+    public enum PollAnswerVoters: TLBoxedType {
         case pollAnswerVoters(Api.PollAnswerVoters.PollAnswerVoters)
 
         public static let tlTypeName = "PollAnswerVoters"
@@ -2945,7 +3462,7 @@ extension Api {
 
 extension Api.PollAnswerVoters {
     /// `pollAnswerVoters#3645230a flags:# chosen:flags.0?true correct:flags.1?true option:bytes voters:flags.2?int recent_voters:flags.2?Vector<Peer> = PollAnswerVoters;`
-    public struct PollAnswerVoters: TLCombinator {
+    public final class PollAnswerVoters: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x3645230a
         public static let tlName = "pollAnswerVoters"
 
@@ -2983,12 +3500,22 @@ extension Api.PollAnswerVoters {
             if let value = self.voters { writer.writeInt32(value) }
             if let value = self.recentVoters { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: PollAnswerVoters, rhs: PollAnswerVoters) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.chosen == rhs.chosen else { return false }
+            guard lhs.correct == rhs.correct else { return false }
+            guard lhs.option == rhs.option else { return false }
+            guard lhs.voters == rhs.voters else { return false }
+            guard lhs.recentVoters == rhs.recentVoters else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `PollResults`.
-    public indirect enum PollResults: TLBoxedType {
+    public enum PollResults: TLBoxedType {
         case pollResults(Api.PollResults.PollResults)
 
         public static let tlTypeName = "PollResults"
@@ -3013,7 +3540,7 @@ extension Api {
 
 extension Api.PollResults {
     /// `pollResults#ba7bb15e flags:# min:flags.0?true has_unread_votes:flags.6?true can_view_stats:flags.7?true results:flags.1?Vector<PollAnswerVoters> total_voters:flags.2?int recent_voters:flags.3?Vector<Peer> solution:flags.4?string solution_entities:flags.4?Vector<MessageEntity> solution_media:flags.5?MessageMedia = PollResults;`
-    public struct PollResults: TLCombinator {
+    public final class PollResults: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xba7bb15e
         public static let tlName = "pollResults"
 
@@ -3070,6 +3597,20 @@ extension Api.PollResults {
             if let value = self.solution { writer.writeString(value) }
             if let value = self.solutionEntities { value.encode(to: &writer) }
             if let value = self.solutionMedia { value.encode(to: &writer) }
+        }
+
+        public static func == (lhs: PollResults, rhs: PollResults) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.min == rhs.min else { return false }
+            guard lhs.hasUnreadVotes == rhs.hasUnreadVotes else { return false }
+            guard lhs.canViewStats == rhs.canViewStats else { return false }
+            guard lhs.results == rhs.results else { return false }
+            guard lhs.totalVoters == rhs.totalVoters else { return false }
+            guard lhs.recentVoters == rhs.recentVoters else { return false }
+            guard lhs.solution == rhs.solution else { return false }
+            guard lhs.solutionEntities == rhs.solutionEntities else { return false }
+            guard lhs.solutionMedia == rhs.solutionMedia else { return false }
+            return true
         }
     }
 }

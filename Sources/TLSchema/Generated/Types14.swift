@@ -5,7 +5,7 @@ import TL
 
 extension Api {
     /// TL type `PopularContact`.
-    public indirect enum PopularContact: TLBoxedType {
+    public enum PopularContact: TLBoxedType {
         case popularContact(Api.PopularContact.PopularContact)
 
         public static let tlTypeName = "PopularContact"
@@ -30,7 +30,7 @@ extension Api {
 
 extension Api.PopularContact {
     /// `popularContact#5ce14175 client_id:long importers:int = PopularContact;`
-    public struct PopularContact: TLCombinator {
+    public final class PopularContact: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x5ce14175
         public static let tlName = "popularContact"
 
@@ -51,12 +51,19 @@ extension Api.PopularContact {
             writer.writeInt64(self.clientId)
             writer.writeInt32(self.importers)
         }
+
+        public static func == (lhs: PopularContact, rhs: PopularContact) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.clientId == rhs.clientId else { return false }
+            guard lhs.importers == rhs.importers else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `PostAddress`.
-    public indirect enum PostAddress: TLBoxedType {
+    public enum PostAddress: TLBoxedType {
         case postAddress(Api.PostAddress.PostAddress)
 
         public static let tlTypeName = "PostAddress"
@@ -81,7 +88,7 @@ extension Api {
 
 extension Api.PostAddress {
     /// `postAddress#1e8caaeb street_line1:string street_line2:string city:string state:string country_iso2:string post_code:string = PostAddress;`
-    public struct PostAddress: TLCombinator {
+    public final class PostAddress: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x1e8caaeb
         public static let tlName = "postAddress"
 
@@ -118,12 +125,23 @@ extension Api.PostAddress {
             writer.writeString(self.countryIso2)
             writer.writeString(self.postCode)
         }
+
+        public static func == (lhs: PostAddress, rhs: PostAddress) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.streetLine1 == rhs.streetLine1 else { return false }
+            guard lhs.streetLine2 == rhs.streetLine2 else { return false }
+            guard lhs.city == rhs.city else { return false }
+            guard lhs.state == rhs.state else { return false }
+            guard lhs.countryIso2 == rhs.countryIso2 else { return false }
+            guard lhs.postCode == rhs.postCode else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `PostInteractionCounters`.
-    public indirect enum PostInteractionCounters: TLBoxedType {
+    public enum PostInteractionCounters: TLBoxedType {
         case postInteractionCountersMessage(Api.PostInteractionCounters.PostInteractionCountersMessage)
         case postInteractionCountersStory(Api.PostInteractionCounters.PostInteractionCountersStory)
 
@@ -151,7 +169,7 @@ extension Api {
 
 extension Api.PostInteractionCounters {
     /// `postInteractionCountersMessage#e7058e7f msg_id:int views:int forwards:int reactions:int = PostInteractionCounters;`
-    public struct PostInteractionCountersMessage: TLCombinator {
+    public final class PostInteractionCountersMessage: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xe7058e7f
         public static let tlName = "postInteractionCountersMessage"
 
@@ -180,12 +198,21 @@ extension Api.PostInteractionCounters {
             writer.writeInt32(self.forwards)
             writer.writeInt32(self.reactions)
         }
+
+        public static func == (lhs: PostInteractionCountersMessage, rhs: PostInteractionCountersMessage) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.msgId == rhs.msgId else { return false }
+            guard lhs.views == rhs.views else { return false }
+            guard lhs.forwards == rhs.forwards else { return false }
+            guard lhs.reactions == rhs.reactions else { return false }
+            return true
+        }
     }
 }
 
 extension Api.PostInteractionCounters {
     /// `postInteractionCountersStory#8a480e27 story_id:int views:int forwards:int reactions:int = PostInteractionCounters;`
-    public struct PostInteractionCountersStory: TLCombinator {
+    public final class PostInteractionCountersStory: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x8a480e27
         public static let tlName = "postInteractionCountersStory"
 
@@ -214,12 +241,21 @@ extension Api.PostInteractionCounters {
             writer.writeInt32(self.forwards)
             writer.writeInt32(self.reactions)
         }
+
+        public static func == (lhs: PostInteractionCountersStory, rhs: PostInteractionCountersStory) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.storyId == rhs.storyId else { return false }
+            guard lhs.views == rhs.views else { return false }
+            guard lhs.forwards == rhs.forwards else { return false }
+            guard lhs.reactions == rhs.reactions else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `PremiumGiftCodeOption`.
-    public indirect enum PremiumGiftCodeOption: TLBoxedType {
+    public enum PremiumGiftCodeOption: TLBoxedType {
         case premiumGiftCodeOption(Api.PremiumGiftCodeOption.PremiumGiftCodeOption)
 
         public static let tlTypeName = "PremiumGiftCodeOption"
@@ -244,7 +280,7 @@ extension Api {
 
 extension Api.PremiumGiftCodeOption {
     /// `premiumGiftCodeOption#257e962b flags:# users:int months:int store_product:flags.0?string store_quantity:flags.1?int currency:string amount:long = PremiumGiftCodeOption;`
-    public struct PremiumGiftCodeOption: TLCombinator {
+    public final class PremiumGiftCodeOption: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x257e962b
         public static let tlName = "premiumGiftCodeOption"
 
@@ -286,12 +322,23 @@ extension Api.PremiumGiftCodeOption {
             writer.writeString(self.currency)
             writer.writeInt64(self.amount)
         }
+
+        public static func == (lhs: PremiumGiftCodeOption, rhs: PremiumGiftCodeOption) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.users == rhs.users else { return false }
+            guard lhs.months == rhs.months else { return false }
+            guard lhs.storeProduct == rhs.storeProduct else { return false }
+            guard lhs.storeQuantity == rhs.storeQuantity else { return false }
+            guard lhs.currency == rhs.currency else { return false }
+            guard lhs.amount == rhs.amount else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `PremiumSubscriptionOption`.
-    public indirect enum PremiumSubscriptionOption: TLBoxedType {
+    public enum PremiumSubscriptionOption: TLBoxedType {
         case premiumSubscriptionOption(Api.PremiumSubscriptionOption.PremiumSubscriptionOption)
 
         public static let tlTypeName = "PremiumSubscriptionOption"
@@ -316,7 +363,7 @@ extension Api {
 
 extension Api.PremiumSubscriptionOption {
     /// `premiumSubscriptionOption#5f2d1df2 flags:# current:flags.1?true can_purchase_upgrade:flags.2?true transaction:flags.3?string months:int currency:string amount:long bot_url:string store_product:flags.0?string = PremiumSubscriptionOption;`
-    public struct PremiumSubscriptionOption: TLCombinator {
+    public final class PremiumSubscriptionOption: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x5f2d1df2
         public static let tlName = "premiumSubscriptionOption"
 
@@ -366,12 +413,25 @@ extension Api.PremiumSubscriptionOption {
             writer.writeString(self.botUrl)
             if let value = self.storeProduct { writer.writeString(value) }
         }
+
+        public static func == (lhs: PremiumSubscriptionOption, rhs: PremiumSubscriptionOption) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.current == rhs.current else { return false }
+            guard lhs.canPurchaseUpgrade == rhs.canPurchaseUpgrade else { return false }
+            guard lhs.transaction == rhs.transaction else { return false }
+            guard lhs.months == rhs.months else { return false }
+            guard lhs.currency == rhs.currency else { return false }
+            guard lhs.amount == rhs.amount else { return false }
+            guard lhs.botUrl == rhs.botUrl else { return false }
+            guard lhs.storeProduct == rhs.storeProduct else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `PrepaidGiveaway`.
-    public indirect enum PrepaidGiveaway: TLBoxedType {
+    public enum PrepaidGiveaway: TLBoxedType {
         case prepaidGiveaway(Api.PrepaidGiveaway.PrepaidGiveaway)
         case prepaidStarsGiveaway(Api.PrepaidGiveaway.PrepaidStarsGiveaway)
 
@@ -399,7 +459,7 @@ extension Api {
 
 extension Api.PrepaidGiveaway {
     /// `prepaidGiveaway#b2539d54 id:long months:int quantity:int date:int = PrepaidGiveaway;`
-    public struct PrepaidGiveaway: TLCombinator {
+    public final class PrepaidGiveaway: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xb2539d54
         public static let tlName = "prepaidGiveaway"
 
@@ -428,12 +488,21 @@ extension Api.PrepaidGiveaway {
             writer.writeInt32(self.quantity)
             writer.writeInt32(self.date)
         }
+
+        public static func == (lhs: PrepaidGiveaway, rhs: PrepaidGiveaway) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.months == rhs.months else { return false }
+            guard lhs.quantity == rhs.quantity else { return false }
+            guard lhs.date == rhs.date else { return false }
+            return true
+        }
     }
 }
 
 extension Api.PrepaidGiveaway {
     /// `prepaidStarsGiveaway#9a9d77e0 id:long stars:long quantity:int boosts:int date:int = PrepaidGiveaway;`
-    public struct PrepaidStarsGiveaway: TLCombinator {
+    public final class PrepaidStarsGiveaway: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x9a9d77e0
         public static let tlName = "prepaidStarsGiveaway"
 
@@ -466,12 +535,22 @@ extension Api.PrepaidGiveaway {
             writer.writeInt32(self.boosts)
             writer.writeInt32(self.date)
         }
+
+        public static func == (lhs: PrepaidStarsGiveaway, rhs: PrepaidStarsGiveaway) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.stars == rhs.stars else { return false }
+            guard lhs.quantity == rhs.quantity else { return false }
+            guard lhs.boosts == rhs.boosts else { return false }
+            guard lhs.date == rhs.date else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `PrivacyKey`.
-    public indirect enum PrivacyKey: TLBoxedType {
+    public enum PrivacyKey: TLBoxedType {
         case privacyKeyStatusTimestamp(Api.PrivacyKey.PrivacyKeyStatusTimestamp)
         case privacyKeyChatInvite(Api.PrivacyKey.PrivacyKeyChatInvite)
         case privacyKeyPhoneCall(Api.PrivacyKey.PrivacyKeyPhoneCall)
@@ -535,7 +614,7 @@ extension Api {
 
 extension Api.PrivacyKey {
     /// `privacyKeyStatusTimestamp#bc2eab30 = PrivacyKey;`
-    public struct PrivacyKeyStatusTimestamp: TLCombinator {
+    public final class PrivacyKeyStatusTimestamp: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xbc2eab30
         public static let tlName = "privacyKeyStatusTimestamp"
 
@@ -547,12 +626,17 @@ extension Api.PrivacyKey {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: PrivacyKeyStatusTimestamp, rhs: PrivacyKeyStatusTimestamp) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.PrivacyKey {
     /// `privacyKeyChatInvite#500e6dfa = PrivacyKey;`
-    public struct PrivacyKeyChatInvite: TLCombinator {
+    public final class PrivacyKeyChatInvite: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x500e6dfa
         public static let tlName = "privacyKeyChatInvite"
 
@@ -564,12 +648,17 @@ extension Api.PrivacyKey {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: PrivacyKeyChatInvite, rhs: PrivacyKeyChatInvite) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.PrivacyKey {
     /// `privacyKeyPhoneCall#3d662b7b = PrivacyKey;`
-    public struct PrivacyKeyPhoneCall: TLCombinator {
+    public final class PrivacyKeyPhoneCall: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x3d662b7b
         public static let tlName = "privacyKeyPhoneCall"
 
@@ -581,12 +670,17 @@ extension Api.PrivacyKey {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: PrivacyKeyPhoneCall, rhs: PrivacyKeyPhoneCall) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.PrivacyKey {
     /// `privacyKeyPhoneP2P#39491cc8 = PrivacyKey;`
-    public struct PrivacyKeyPhoneP2P: TLCombinator {
+    public final class PrivacyKeyPhoneP2P: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x39491cc8
         public static let tlName = "privacyKeyPhoneP2P"
 
@@ -598,12 +692,17 @@ extension Api.PrivacyKey {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: PrivacyKeyPhoneP2P, rhs: PrivacyKeyPhoneP2P) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.PrivacyKey {
     /// `privacyKeyForwards#69ec56a3 = PrivacyKey;`
-    public struct PrivacyKeyForwards: TLCombinator {
+    public final class PrivacyKeyForwards: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x69ec56a3
         public static let tlName = "privacyKeyForwards"
 
@@ -615,12 +714,17 @@ extension Api.PrivacyKey {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: PrivacyKeyForwards, rhs: PrivacyKeyForwards) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.PrivacyKey {
     /// `privacyKeyProfilePhoto#96151fed = PrivacyKey;`
-    public struct PrivacyKeyProfilePhoto: TLCombinator {
+    public final class PrivacyKeyProfilePhoto: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x96151fed
         public static let tlName = "privacyKeyProfilePhoto"
 
@@ -632,12 +736,17 @@ extension Api.PrivacyKey {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: PrivacyKeyProfilePhoto, rhs: PrivacyKeyProfilePhoto) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.PrivacyKey {
     /// `privacyKeyPhoneNumber#d19ae46d = PrivacyKey;`
-    public struct PrivacyKeyPhoneNumber: TLCombinator {
+    public final class PrivacyKeyPhoneNumber: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xd19ae46d
         public static let tlName = "privacyKeyPhoneNumber"
 
@@ -649,12 +758,17 @@ extension Api.PrivacyKey {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: PrivacyKeyPhoneNumber, rhs: PrivacyKeyPhoneNumber) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.PrivacyKey {
     /// `privacyKeyAddedByPhone#42ffd42b = PrivacyKey;`
-    public struct PrivacyKeyAddedByPhone: TLCombinator {
+    public final class PrivacyKeyAddedByPhone: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x42ffd42b
         public static let tlName = "privacyKeyAddedByPhone"
 
@@ -666,12 +780,17 @@ extension Api.PrivacyKey {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: PrivacyKeyAddedByPhone, rhs: PrivacyKeyAddedByPhone) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.PrivacyKey {
     /// `privacyKeyVoiceMessages#0697f414 = PrivacyKey;`
-    public struct PrivacyKeyVoiceMessages: TLCombinator {
+    public final class PrivacyKeyVoiceMessages: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x0697f414
         public static let tlName = "privacyKeyVoiceMessages"
 
@@ -683,12 +802,17 @@ extension Api.PrivacyKey {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: PrivacyKeyVoiceMessages, rhs: PrivacyKeyVoiceMessages) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.PrivacyKey {
     /// `privacyKeyAbout#a486b761 = PrivacyKey;`
-    public struct PrivacyKeyAbout: TLCombinator {
+    public final class PrivacyKeyAbout: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xa486b761
         public static let tlName = "privacyKeyAbout"
 
@@ -700,12 +824,17 @@ extension Api.PrivacyKey {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: PrivacyKeyAbout, rhs: PrivacyKeyAbout) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.PrivacyKey {
     /// `privacyKeyBirthday#2000a518 = PrivacyKey;`
-    public struct PrivacyKeyBirthday: TLCombinator {
+    public final class PrivacyKeyBirthday: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x2000a518
         public static let tlName = "privacyKeyBirthday"
 
@@ -717,12 +846,17 @@ extension Api.PrivacyKey {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: PrivacyKeyBirthday, rhs: PrivacyKeyBirthday) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.PrivacyKey {
     /// `privacyKeyStarGiftsAutoSave#2ca4fdf8 = PrivacyKey;`
-    public struct PrivacyKeyStarGiftsAutoSave: TLCombinator {
+    public final class PrivacyKeyStarGiftsAutoSave: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x2ca4fdf8
         public static let tlName = "privacyKeyStarGiftsAutoSave"
 
@@ -734,12 +868,17 @@ extension Api.PrivacyKey {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: PrivacyKeyStarGiftsAutoSave, rhs: PrivacyKeyStarGiftsAutoSave) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.PrivacyKey {
     /// `privacyKeyNoPaidMessages#17d348d2 = PrivacyKey;`
-    public struct PrivacyKeyNoPaidMessages: TLCombinator {
+    public final class PrivacyKeyNoPaidMessages: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x17d348d2
         public static let tlName = "privacyKeyNoPaidMessages"
 
@@ -751,12 +890,17 @@ extension Api.PrivacyKey {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: PrivacyKeyNoPaidMessages, rhs: PrivacyKeyNoPaidMessages) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.PrivacyKey {
     /// `privacyKeySavedMusic#ff7a571b = PrivacyKey;`
-    public struct PrivacyKeySavedMusic: TLCombinator {
+    public final class PrivacyKeySavedMusic: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xff7a571b
         public static let tlName = "privacyKeySavedMusic"
 
@@ -768,12 +912,17 @@ extension Api.PrivacyKey {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: PrivacyKeySavedMusic, rhs: PrivacyKeySavedMusic) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `PrivacyRule`.
-    public indirect enum PrivacyRule: TLBoxedType {
+    public enum PrivacyRule: TLBoxedType {
         case privacyValueAllowContacts(Api.PrivacyRule.PrivacyValueAllowContacts)
         case privacyValueAllowAll(Api.PrivacyRule.PrivacyValueAllowAll)
         case privacyValueAllowUsers(Api.PrivacyRule.PrivacyValueAllowUsers)
@@ -831,7 +980,7 @@ extension Api {
 
 extension Api.PrivacyRule {
     /// `privacyValueAllowContacts#fffe1bac = PrivacyRule;`
-    public struct PrivacyValueAllowContacts: TLCombinator {
+    public final class PrivacyValueAllowContacts: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xfffe1bac
         public static let tlName = "privacyValueAllowContacts"
 
@@ -843,12 +992,17 @@ extension Api.PrivacyRule {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: PrivacyValueAllowContacts, rhs: PrivacyValueAllowContacts) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.PrivacyRule {
     /// `privacyValueAllowAll#65427b82 = PrivacyRule;`
-    public struct PrivacyValueAllowAll: TLCombinator {
+    public final class PrivacyValueAllowAll: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x65427b82
         public static let tlName = "privacyValueAllowAll"
 
@@ -860,12 +1014,17 @@ extension Api.PrivacyRule {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: PrivacyValueAllowAll, rhs: PrivacyValueAllowAll) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.PrivacyRule {
     /// `privacyValueAllowUsers#b8905fb2 users:Vector<long> = PrivacyRule;`
-    public struct PrivacyValueAllowUsers: TLCombinator {
+    public final class PrivacyValueAllowUsers: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xb8905fb2
         public static let tlName = "privacyValueAllowUsers"
 
@@ -882,12 +1041,18 @@ extension Api.PrivacyRule {
         public func encodeBare(to writer: inout TLWriter) {
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: PrivacyValueAllowUsers, rhs: PrivacyValueAllowUsers) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.PrivacyRule {
     /// `privacyValueDisallowContacts#f888fa1a = PrivacyRule;`
-    public struct PrivacyValueDisallowContacts: TLCombinator {
+    public final class PrivacyValueDisallowContacts: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xf888fa1a
         public static let tlName = "privacyValueDisallowContacts"
 
@@ -899,12 +1064,17 @@ extension Api.PrivacyRule {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: PrivacyValueDisallowContacts, rhs: PrivacyValueDisallowContacts) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.PrivacyRule {
     /// `privacyValueDisallowAll#8b73e763 = PrivacyRule;`
-    public struct PrivacyValueDisallowAll: TLCombinator {
+    public final class PrivacyValueDisallowAll: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x8b73e763
         public static let tlName = "privacyValueDisallowAll"
 
@@ -916,12 +1086,17 @@ extension Api.PrivacyRule {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: PrivacyValueDisallowAll, rhs: PrivacyValueDisallowAll) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.PrivacyRule {
     /// `privacyValueDisallowUsers#e4621141 users:Vector<long> = PrivacyRule;`
-    public struct PrivacyValueDisallowUsers: TLCombinator {
+    public final class PrivacyValueDisallowUsers: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xe4621141
         public static let tlName = "privacyValueDisallowUsers"
 
@@ -938,12 +1113,18 @@ extension Api.PrivacyRule {
         public func encodeBare(to writer: inout TLWriter) {
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: PrivacyValueDisallowUsers, rhs: PrivacyValueDisallowUsers) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.PrivacyRule {
     /// `privacyValueAllowChatParticipants#6b134e8e chats:Vector<long> = PrivacyRule;`
-    public struct PrivacyValueAllowChatParticipants: TLCombinator {
+    public final class PrivacyValueAllowChatParticipants: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x6b134e8e
         public static let tlName = "privacyValueAllowChatParticipants"
 
@@ -960,12 +1141,18 @@ extension Api.PrivacyRule {
         public func encodeBare(to writer: inout TLWriter) {
             self.chats.encode(to: &writer)
         }
+
+        public static func == (lhs: PrivacyValueAllowChatParticipants, rhs: PrivacyValueAllowChatParticipants) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.chats == rhs.chats else { return false }
+            return true
+        }
     }
 }
 
 extension Api.PrivacyRule {
     /// `privacyValueDisallowChatParticipants#41c87565 chats:Vector<long> = PrivacyRule;`
-    public struct PrivacyValueDisallowChatParticipants: TLCombinator {
+    public final class PrivacyValueDisallowChatParticipants: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x41c87565
         public static let tlName = "privacyValueDisallowChatParticipants"
 
@@ -982,12 +1169,18 @@ extension Api.PrivacyRule {
         public func encodeBare(to writer: inout TLWriter) {
             self.chats.encode(to: &writer)
         }
+
+        public static func == (lhs: PrivacyValueDisallowChatParticipants, rhs: PrivacyValueDisallowChatParticipants) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.chats == rhs.chats else { return false }
+            return true
+        }
     }
 }
 
 extension Api.PrivacyRule {
     /// `privacyValueAllowCloseFriends#f7e8d89b = PrivacyRule;`
-    public struct PrivacyValueAllowCloseFriends: TLCombinator {
+    public final class PrivacyValueAllowCloseFriends: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xf7e8d89b
         public static let tlName = "privacyValueAllowCloseFriends"
 
@@ -999,12 +1192,17 @@ extension Api.PrivacyRule {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: PrivacyValueAllowCloseFriends, rhs: PrivacyValueAllowCloseFriends) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.PrivacyRule {
     /// `privacyValueAllowPremium#ece9814b = PrivacyRule;`
-    public struct PrivacyValueAllowPremium: TLCombinator {
+    public final class PrivacyValueAllowPremium: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xece9814b
         public static let tlName = "privacyValueAllowPremium"
 
@@ -1016,12 +1214,17 @@ extension Api.PrivacyRule {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: PrivacyValueAllowPremium, rhs: PrivacyValueAllowPremium) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.PrivacyRule {
     /// `privacyValueAllowBots#21461b5d = PrivacyRule;`
-    public struct PrivacyValueAllowBots: TLCombinator {
+    public final class PrivacyValueAllowBots: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x21461b5d
         public static let tlName = "privacyValueAllowBots"
 
@@ -1033,12 +1236,17 @@ extension Api.PrivacyRule {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: PrivacyValueAllowBots, rhs: PrivacyValueAllowBots) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.PrivacyRule {
     /// `privacyValueDisallowBots#f6a5f82f = PrivacyRule;`
-    public struct PrivacyValueDisallowBots: TLCombinator {
+    public final class PrivacyValueDisallowBots: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xf6a5f82f
         public static let tlName = "privacyValueDisallowBots"
 
@@ -1050,12 +1258,17 @@ extension Api.PrivacyRule {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: PrivacyValueDisallowBots, rhs: PrivacyValueDisallowBots) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `ProfileTab`.
-    public indirect enum ProfileTab: TLBoxedType {
+    public enum ProfileTab: TLBoxedType {
         case profileTabPosts(Api.ProfileTab.ProfileTabPosts)
         case profileTabGifts(Api.ProfileTab.ProfileTabGifts)
         case profileTabMedia(Api.ProfileTab.ProfileTabMedia)
@@ -1101,7 +1314,7 @@ extension Api {
 
 extension Api.ProfileTab {
     /// `profileTabPosts#b98cd696 = ProfileTab;`
-    public struct ProfileTabPosts: TLCombinator {
+    public final class ProfileTabPosts: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xb98cd696
         public static let tlName = "profileTabPosts"
 
@@ -1113,12 +1326,17 @@ extension Api.ProfileTab {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: ProfileTabPosts, rhs: ProfileTabPosts) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.ProfileTab {
     /// `profileTabGifts#4d4bd46a = ProfileTab;`
-    public struct ProfileTabGifts: TLCombinator {
+    public final class ProfileTabGifts: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x4d4bd46a
         public static let tlName = "profileTabGifts"
 
@@ -1130,12 +1348,17 @@ extension Api.ProfileTab {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: ProfileTabGifts, rhs: ProfileTabGifts) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.ProfileTab {
     /// `profileTabMedia#72c64955 = ProfileTab;`
-    public struct ProfileTabMedia: TLCombinator {
+    public final class ProfileTabMedia: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x72c64955
         public static let tlName = "profileTabMedia"
 
@@ -1147,12 +1370,17 @@ extension Api.ProfileTab {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: ProfileTabMedia, rhs: ProfileTabMedia) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.ProfileTab {
     /// `profileTabFiles#ab339c00 = ProfileTab;`
-    public struct ProfileTabFiles: TLCombinator {
+    public final class ProfileTabFiles: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xab339c00
         public static let tlName = "profileTabFiles"
 
@@ -1164,12 +1392,17 @@ extension Api.ProfileTab {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: ProfileTabFiles, rhs: ProfileTabFiles) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.ProfileTab {
     /// `profileTabMusic#9f27d26e = ProfileTab;`
-    public struct ProfileTabMusic: TLCombinator {
+    public final class ProfileTabMusic: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x9f27d26e
         public static let tlName = "profileTabMusic"
 
@@ -1181,12 +1414,17 @@ extension Api.ProfileTab {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: ProfileTabMusic, rhs: ProfileTabMusic) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.ProfileTab {
     /// `profileTabVoice#e477092e = ProfileTab;`
-    public struct ProfileTabVoice: TLCombinator {
+    public final class ProfileTabVoice: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xe477092e
         public static let tlName = "profileTabVoice"
 
@@ -1198,12 +1436,17 @@ extension Api.ProfileTab {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: ProfileTabVoice, rhs: ProfileTabVoice) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.ProfileTab {
     /// `profileTabLinks#d3656499 = ProfileTab;`
-    public struct ProfileTabLinks: TLCombinator {
+    public final class ProfileTabLinks: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xd3656499
         public static let tlName = "profileTabLinks"
 
@@ -1215,12 +1458,17 @@ extension Api.ProfileTab {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: ProfileTabLinks, rhs: ProfileTabLinks) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.ProfileTab {
     /// `profileTabGifs#a2c0f695 = ProfileTab;`
-    public struct ProfileTabGifs: TLCombinator {
+    public final class ProfileTabGifs: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xa2c0f695
         public static let tlName = "profileTabGifs"
 
@@ -1232,12 +1480,17 @@ extension Api.ProfileTab {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: ProfileTabGifs, rhs: ProfileTabGifs) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `PublicForward`.
-    public indirect enum PublicForward: TLBoxedType {
+    public enum PublicForward: TLBoxedType {
         case publicForwardMessage(Api.PublicForward.PublicForwardMessage)
         case publicForwardStory(Api.PublicForward.PublicForwardStory)
 
@@ -1265,7 +1518,7 @@ extension Api {
 
 extension Api.PublicForward {
     /// `publicForwardMessage#01f2bf4a message:Message = PublicForward;`
-    public struct PublicForwardMessage: TLCombinator {
+    public final class PublicForwardMessage: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x01f2bf4a
         public static let tlName = "publicForwardMessage"
 
@@ -1282,12 +1535,18 @@ extension Api.PublicForward {
         public func encodeBare(to writer: inout TLWriter) {
             self.message.encode(to: &writer)
         }
+
+        public static func == (lhs: PublicForwardMessage, rhs: PublicForwardMessage) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.message == rhs.message else { return false }
+            return true
+        }
     }
 }
 
 extension Api.PublicForward {
     /// `publicForwardStory#edf3add0 peer:Peer story:StoryItem = PublicForward;`
-    public struct PublicForwardStory: TLCombinator {
+    public final class PublicForwardStory: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xedf3add0
         public static let tlName = "publicForwardStory"
 
@@ -1308,12 +1567,19 @@ extension Api.PublicForward {
             self.peer.encode(to: &writer)
             self.story.encode(to: &writer)
         }
+
+        public static func == (lhs: PublicForwardStory, rhs: PublicForwardStory) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.peer == rhs.peer else { return false }
+            guard lhs.story == rhs.story else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `QuickReply`.
-    public indirect enum QuickReply: TLBoxedType {
+    public enum QuickReply: TLBoxedType {
         case quickReply(Api.QuickReply.QuickReply)
 
         public static let tlTypeName = "QuickReply"
@@ -1338,7 +1604,7 @@ extension Api {
 
 extension Api.QuickReply {
     /// `quickReply#0697102b shortcut_id:int shortcut:string top_message:int count:int = QuickReply;`
-    public struct QuickReply: TLCombinator {
+    public final class QuickReply: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x0697102b
         public static let tlName = "quickReply"
 
@@ -1367,12 +1633,21 @@ extension Api.QuickReply {
             writer.writeInt32(self.topMessage)
             writer.writeInt32(self.count)
         }
+
+        public static func == (lhs: QuickReply, rhs: QuickReply) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.shortcutId == rhs.shortcutId else { return false }
+            guard lhs.shortcut == rhs.shortcut else { return false }
+            guard lhs.topMessage == rhs.topMessage else { return false }
+            guard lhs.count == rhs.count else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `Reaction`.
-    public indirect enum Reaction: TLBoxedType {
+    public enum Reaction: TLBoxedType {
         case reactionEmpty(Api.Reaction.ReactionEmpty)
         case reactionEmoji(Api.Reaction.ReactionEmoji)
         case reactionCustomEmoji(Api.Reaction.ReactionCustomEmoji)
@@ -1406,7 +1681,7 @@ extension Api {
 
 extension Api.Reaction {
     /// `reactionEmpty#79f5d419 = Reaction;`
-    public struct ReactionEmpty: TLCombinator {
+    public final class ReactionEmpty: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x79f5d419
         public static let tlName = "reactionEmpty"
 
@@ -1418,12 +1693,17 @@ extension Api.Reaction {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: ReactionEmpty, rhs: ReactionEmpty) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.Reaction {
     /// `reactionEmoji#1b2286b8 emoticon:string = Reaction;`
-    public struct ReactionEmoji: TLCombinator {
+    public final class ReactionEmoji: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x1b2286b8
         public static let tlName = "reactionEmoji"
 
@@ -1440,12 +1720,18 @@ extension Api.Reaction {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeString(self.emoticon)
         }
+
+        public static func == (lhs: ReactionEmoji, rhs: ReactionEmoji) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.emoticon == rhs.emoticon else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Reaction {
     /// `reactionCustomEmoji#8935fc73 document_id:long = Reaction;`
-    public struct ReactionCustomEmoji: TLCombinator {
+    public final class ReactionCustomEmoji: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x8935fc73
         public static let tlName = "reactionCustomEmoji"
 
@@ -1462,12 +1748,18 @@ extension Api.Reaction {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeInt64(self.documentId)
         }
+
+        public static func == (lhs: ReactionCustomEmoji, rhs: ReactionCustomEmoji) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.documentId == rhs.documentId else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Reaction {
     /// `reactionPaid#523da4eb = Reaction;`
-    public struct ReactionPaid: TLCombinator {
+    public final class ReactionPaid: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x523da4eb
         public static let tlName = "reactionPaid"
 
@@ -1479,12 +1771,17 @@ extension Api.Reaction {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: ReactionPaid, rhs: ReactionPaid) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `ReactionCount`.
-    public indirect enum ReactionCount: TLBoxedType {
+    public enum ReactionCount: TLBoxedType {
         case reactionCount(Api.ReactionCount.ReactionCount)
 
         public static let tlTypeName = "ReactionCount"
@@ -1509,7 +1806,7 @@ extension Api {
 
 extension Api.ReactionCount {
     /// `reactionCount#a3d1cb80 flags:# chosen_order:flags.0?int reaction:Reaction count:int = ReactionCount;`
-    public struct ReactionCount: TLCombinator {
+    public final class ReactionCount: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xa3d1cb80
         public static let tlName = "reactionCount"
 
@@ -1538,12 +1835,20 @@ extension Api.ReactionCount {
             self.reaction.encode(to: &writer)
             writer.writeInt32(self.count)
         }
+
+        public static func == (lhs: ReactionCount, rhs: ReactionCount) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.chosenOrder == rhs.chosenOrder else { return false }
+            guard lhs.reaction == rhs.reaction else { return false }
+            guard lhs.count == rhs.count else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `ReactionNotificationsFrom`.
-    public indirect enum ReactionNotificationsFrom: TLBoxedType {
+    public enum ReactionNotificationsFrom: TLBoxedType {
         case reactionNotificationsFromContacts(Api.ReactionNotificationsFrom.ReactionNotificationsFromContacts)
         case reactionNotificationsFromAll(Api.ReactionNotificationsFrom.ReactionNotificationsFromAll)
 
@@ -1571,7 +1876,7 @@ extension Api {
 
 extension Api.ReactionNotificationsFrom {
     /// `reactionNotificationsFromContacts#bac3a61a = ReactionNotificationsFrom;`
-    public struct ReactionNotificationsFromContacts: TLCombinator {
+    public final class ReactionNotificationsFromContacts: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xbac3a61a
         public static let tlName = "reactionNotificationsFromContacts"
 
@@ -1583,12 +1888,17 @@ extension Api.ReactionNotificationsFrom {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: ReactionNotificationsFromContacts, rhs: ReactionNotificationsFromContacts) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.ReactionNotificationsFrom {
     /// `reactionNotificationsFromAll#4b9e22a0 = ReactionNotificationsFrom;`
-    public struct ReactionNotificationsFromAll: TLCombinator {
+    public final class ReactionNotificationsFromAll: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x4b9e22a0
         public static let tlName = "reactionNotificationsFromAll"
 
@@ -1600,12 +1910,17 @@ extension Api.ReactionNotificationsFrom {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: ReactionNotificationsFromAll, rhs: ReactionNotificationsFromAll) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `ReactionsNotifySettings`.
-    public indirect enum ReactionsNotifySettings: TLBoxedType {
+    public enum ReactionsNotifySettings: TLBoxedType {
         case reactionsNotifySettings(Api.ReactionsNotifySettings.ReactionsNotifySettings)
 
         public static let tlTypeName = "ReactionsNotifySettings"
@@ -1630,7 +1945,7 @@ extension Api {
 
 extension Api.ReactionsNotifySettings {
     /// `reactionsNotifySettings#71e4ea58 flags:# messages_notify_from:flags.0?ReactionNotificationsFrom stories_notify_from:flags.1?ReactionNotificationsFrom poll_votes_notify_from:flags.2?ReactionNotificationsFrom sound:NotificationSound show_previews:Bool = ReactionsNotifySettings;`
-    public struct ReactionsNotifySettings: TLCombinator {
+    public final class ReactionsNotifySettings: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x71e4ea58
         public static let tlName = "reactionsNotifySettings"
 
@@ -1669,12 +1984,22 @@ extension Api.ReactionsNotifySettings {
             self.sound.encode(to: &writer)
             writer.writeBool(self.showPreviews)
         }
+
+        public static func == (lhs: ReactionsNotifySettings, rhs: ReactionsNotifySettings) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.messagesNotifyFrom == rhs.messagesNotifyFrom else { return false }
+            guard lhs.storiesNotifyFrom == rhs.storiesNotifyFrom else { return false }
+            guard lhs.pollVotesNotifyFrom == rhs.pollVotesNotifyFrom else { return false }
+            guard lhs.sound == rhs.sound else { return false }
+            guard lhs.showPreviews == rhs.showPreviews else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `ReadParticipantDate`.
-    public indirect enum ReadParticipantDate: TLBoxedType {
+    public enum ReadParticipantDate: TLBoxedType {
         case readParticipantDate(Api.ReadParticipantDate.ReadParticipantDate)
 
         public static let tlTypeName = "ReadParticipantDate"
@@ -1699,7 +2024,7 @@ extension Api {
 
 extension Api.ReadParticipantDate {
     /// `readParticipantDate#4a4ff172 user_id:long date:int = ReadParticipantDate;`
-    public struct ReadParticipantDate: TLCombinator {
+    public final class ReadParticipantDate: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x4a4ff172
         public static let tlName = "readParticipantDate"
 
@@ -1720,12 +2045,19 @@ extension Api.ReadParticipantDate {
             writer.writeInt64(self.userId)
             writer.writeInt32(self.date)
         }
+
+        public static func == (lhs: ReadParticipantDate, rhs: ReadParticipantDate) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.userId == rhs.userId else { return false }
+            guard lhs.date == rhs.date else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `ReceivedNotifyMessage`.
-    public indirect enum ReceivedNotifyMessage: TLBoxedType {
+    public enum ReceivedNotifyMessage: TLBoxedType {
         case receivedNotifyMessage(Api.ReceivedNotifyMessage.ReceivedNotifyMessage)
 
         public static let tlTypeName = "ReceivedNotifyMessage"
@@ -1750,7 +2082,7 @@ extension Api {
 
 extension Api.ReceivedNotifyMessage {
     /// `receivedNotifyMessage#a384b779 id:int flags:int = ReceivedNotifyMessage;`
-    public struct ReceivedNotifyMessage: TLCombinator {
+    public final class ReceivedNotifyMessage: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xa384b779
         public static let tlName = "receivedNotifyMessage"
 
@@ -1771,12 +2103,19 @@ extension Api.ReceivedNotifyMessage {
             writer.writeInt32(self.id)
             writer.writeInt32(self.flags)
         }
+
+        public static func == (lhs: ReceivedNotifyMessage, rhs: ReceivedNotifyMessage) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.flags == rhs.flags else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `RecentMeUrl`.
-    public indirect enum RecentMeUrl: TLBoxedType {
+    public enum RecentMeUrl: TLBoxedType {
         case recentMeUrlUnknown(Api.RecentMeUrl.RecentMeUrlUnknown)
         case recentMeUrlUser(Api.RecentMeUrl.RecentMeUrlUser)
         case recentMeUrlChat(Api.RecentMeUrl.RecentMeUrlChat)
@@ -1813,7 +2152,7 @@ extension Api {
 
 extension Api.RecentMeUrl {
     /// `recentMeUrlUnknown#46e1d13d url:string = RecentMeUrl;`
-    public struct RecentMeUrlUnknown: TLCombinator {
+    public final class RecentMeUrlUnknown: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x46e1d13d
         public static let tlName = "recentMeUrlUnknown"
 
@@ -1830,12 +2169,18 @@ extension Api.RecentMeUrl {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeString(self.url)
         }
+
+        public static func == (lhs: RecentMeUrlUnknown, rhs: RecentMeUrlUnknown) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.url == rhs.url else { return false }
+            return true
+        }
     }
 }
 
 extension Api.RecentMeUrl {
     /// `recentMeUrlUser#b92c09e2 url:string user_id:long = RecentMeUrl;`
-    public struct RecentMeUrlUser: TLCombinator {
+    public final class RecentMeUrlUser: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xb92c09e2
         public static let tlName = "recentMeUrlUser"
 
@@ -1856,12 +2201,19 @@ extension Api.RecentMeUrl {
             writer.writeString(self.url)
             writer.writeInt64(self.userId)
         }
+
+        public static func == (lhs: RecentMeUrlUser, rhs: RecentMeUrlUser) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.url == rhs.url else { return false }
+            guard lhs.userId == rhs.userId else { return false }
+            return true
+        }
     }
 }
 
 extension Api.RecentMeUrl {
     /// `recentMeUrlChat#b2da71d2 url:string chat_id:long = RecentMeUrl;`
-    public struct RecentMeUrlChat: TLCombinator {
+    public final class RecentMeUrlChat: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xb2da71d2
         public static let tlName = "recentMeUrlChat"
 
@@ -1882,12 +2234,19 @@ extension Api.RecentMeUrl {
             writer.writeString(self.url)
             writer.writeInt64(self.chatId)
         }
+
+        public static func == (lhs: RecentMeUrlChat, rhs: RecentMeUrlChat) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.url == rhs.url else { return false }
+            guard lhs.chatId == rhs.chatId else { return false }
+            return true
+        }
     }
 }
 
 extension Api.RecentMeUrl {
     /// `recentMeUrlChatInvite#eb49081d url:string chat_invite:ChatInvite = RecentMeUrl;`
-    public struct RecentMeUrlChatInvite: TLCombinator {
+    public final class RecentMeUrlChatInvite: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xeb49081d
         public static let tlName = "recentMeUrlChatInvite"
 
@@ -1908,12 +2267,19 @@ extension Api.RecentMeUrl {
             writer.writeString(self.url)
             self.chatInvite.encode(to: &writer)
         }
+
+        public static func == (lhs: RecentMeUrlChatInvite, rhs: RecentMeUrlChatInvite) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.url == rhs.url else { return false }
+            guard lhs.chatInvite == rhs.chatInvite else { return false }
+            return true
+        }
     }
 }
 
 extension Api.RecentMeUrl {
     /// `recentMeUrlStickerSet#bc0a57dc url:string set:StickerSetCovered = RecentMeUrl;`
-    public struct RecentMeUrlStickerSet: TLCombinator {
+    public final class RecentMeUrlStickerSet: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xbc0a57dc
         public static let tlName = "recentMeUrlStickerSet"
 
@@ -1933,6 +2299,13 @@ extension Api.RecentMeUrl {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeString(self.url)
             self.set.encode(to: &writer)
+        }
+
+        public static func == (lhs: RecentMeUrlStickerSet, rhs: RecentMeUrlStickerSet) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.url == rhs.url else { return false }
+            guard lhs.set == rhs.set else { return false }
+            return true
         }
     }
 }

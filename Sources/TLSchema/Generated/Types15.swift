@@ -5,7 +5,7 @@ import TL
 
 extension Api {
     /// TL type `RecentStory`.
-    public indirect enum RecentStory: TLBoxedType {
+    public enum RecentStory: TLBoxedType {
         case recentStory(Api.RecentStory.RecentStory)
 
         public static let tlTypeName = "RecentStory"
@@ -30,7 +30,7 @@ extension Api {
 
 extension Api.RecentStory {
     /// `recentStory#711d692d flags:# live:flags.0?true max_id:flags.1?int = RecentStory;`
-    public struct RecentStory: TLCombinator {
+    public final class RecentStory: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x711d692d
         public static let tlName = "recentStory"
 
@@ -55,12 +55,19 @@ extension Api.RecentStory {
             writer.writeUInt32(flags)
             if let value = self.maxId { writer.writeInt32(value) }
         }
+
+        public static func == (lhs: RecentStory, rhs: RecentStory) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.live == rhs.live else { return false }
+            guard lhs.maxId == rhs.maxId else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `ReplyMarkup`.
-    public indirect enum ReplyMarkup: TLBoxedType {
+    public enum ReplyMarkup: TLBoxedType {
         case replyKeyboardHide(Api.ReplyMarkup.ReplyKeyboardHide)
         case replyKeyboardForceReply(Api.ReplyMarkup.ReplyKeyboardForceReply)
         case replyKeyboardMarkup(Api.ReplyMarkup.ReplyKeyboardMarkup)
@@ -94,7 +101,7 @@ extension Api {
 
 extension Api.ReplyMarkup {
     /// `replyKeyboardHide#a03e5b85 flags:# selective:flags.2?true = ReplyMarkup;`
-    public struct ReplyKeyboardHide: TLCombinator {
+    public final class ReplyKeyboardHide: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xa03e5b85
         public static let tlName = "replyKeyboardHide"
 
@@ -114,12 +121,18 @@ extension Api.ReplyMarkup {
             if self.selective { flags |= 0x4 }
             writer.writeUInt32(flags)
         }
+
+        public static func == (lhs: ReplyKeyboardHide, rhs: ReplyKeyboardHide) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.selective == rhs.selective else { return false }
+            return true
+        }
     }
 }
 
 extension Api.ReplyMarkup {
     /// `replyKeyboardForceReply#86b40b08 flags:# single_use:flags.1?true selective:flags.2?true placeholder:flags.3?string = ReplyMarkup;`
-    public struct ReplyKeyboardForceReply: TLCombinator {
+    public final class ReplyKeyboardForceReply: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x86b40b08
         public static let tlName = "replyKeyboardForceReply"
 
@@ -148,12 +161,20 @@ extension Api.ReplyMarkup {
             writer.writeUInt32(flags)
             if let value = self.placeholder { writer.writeString(value) }
         }
+
+        public static func == (lhs: ReplyKeyboardForceReply, rhs: ReplyKeyboardForceReply) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.singleUse == rhs.singleUse else { return false }
+            guard lhs.selective == rhs.selective else { return false }
+            guard lhs.placeholder == rhs.placeholder else { return false }
+            return true
+        }
     }
 }
 
 extension Api.ReplyMarkup {
     /// `replyKeyboardMarkup#85dd99d1 flags:# resize:flags.0?true single_use:flags.1?true selective:flags.2?true persistent:flags.4?true force_reply:flags.5?true rows:Vector<KeyboardButtonRow> placeholder:flags.3?string = ReplyMarkup;`
-    public struct ReplyKeyboardMarkup: TLCombinator {
+    public final class ReplyKeyboardMarkup: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x85dd99d1
         public static let tlName = "replyKeyboardMarkup"
 
@@ -198,12 +219,24 @@ extension Api.ReplyMarkup {
             self.rows.encode(to: &writer)
             if let value = self.placeholder { writer.writeString(value) }
         }
+
+        public static func == (lhs: ReplyKeyboardMarkup, rhs: ReplyKeyboardMarkup) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.resize == rhs.resize else { return false }
+            guard lhs.singleUse == rhs.singleUse else { return false }
+            guard lhs.selective == rhs.selective else { return false }
+            guard lhs.persistent == rhs.persistent else { return false }
+            guard lhs.forceReply == rhs.forceReply else { return false }
+            guard lhs.rows == rhs.rows else { return false }
+            guard lhs.placeholder == rhs.placeholder else { return false }
+            return true
+        }
     }
 }
 
 extension Api.ReplyMarkup {
     /// `replyInlineMarkup#b2b15770 flags:# force_reply:flags.5?true rows:Vector<KeyboardInlineButtonRow> = ReplyMarkup;`
-    public struct ReplyInlineMarkup: TLCombinator {
+    public final class ReplyInlineMarkup: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xb2b15770
         public static let tlName = "replyInlineMarkup"
 
@@ -227,12 +260,19 @@ extension Api.ReplyMarkup {
             writer.writeUInt32(flags)
             self.rows.encode(to: &writer)
         }
+
+        public static func == (lhs: ReplyInlineMarkup, rhs: ReplyInlineMarkup) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.forceReply == rhs.forceReply else { return false }
+            guard lhs.rows == rhs.rows else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `ReportReason`.
-    public indirect enum ReportReason: TLBoxedType {
+    public enum ReportReason: TLBoxedType {
         case inputReportReasonSpam(Api.ReportReason.InputReportReasonSpam)
         case inputReportReasonViolence(Api.ReportReason.InputReportReasonViolence)
         case inputReportReasonPornography(Api.ReportReason.InputReportReasonPornography)
@@ -284,7 +324,7 @@ extension Api {
 
 extension Api.ReportReason {
     /// `inputReportReasonSpam#58dbcab8 = ReportReason;`
-    public struct InputReportReasonSpam: TLCombinator {
+    public final class InputReportReasonSpam: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x58dbcab8
         public static let tlName = "inputReportReasonSpam"
 
@@ -296,12 +336,17 @@ extension Api.ReportReason {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: InputReportReasonSpam, rhs: InputReportReasonSpam) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.ReportReason {
     /// `inputReportReasonViolence#1e22c78d = ReportReason;`
-    public struct InputReportReasonViolence: TLCombinator {
+    public final class InputReportReasonViolence: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x1e22c78d
         public static let tlName = "inputReportReasonViolence"
 
@@ -313,12 +358,17 @@ extension Api.ReportReason {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: InputReportReasonViolence, rhs: InputReportReasonViolence) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.ReportReason {
     /// `inputReportReasonPornography#2e59d922 = ReportReason;`
-    public struct InputReportReasonPornography: TLCombinator {
+    public final class InputReportReasonPornography: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x2e59d922
         public static let tlName = "inputReportReasonPornography"
 
@@ -330,12 +380,17 @@ extension Api.ReportReason {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: InputReportReasonPornography, rhs: InputReportReasonPornography) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.ReportReason {
     /// `inputReportReasonChildAbuse#adf44ee3 = ReportReason;`
-    public struct InputReportReasonChildAbuse: TLCombinator {
+    public final class InputReportReasonChildAbuse: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xadf44ee3
         public static let tlName = "inputReportReasonChildAbuse"
 
@@ -347,12 +402,17 @@ extension Api.ReportReason {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: InputReportReasonChildAbuse, rhs: InputReportReasonChildAbuse) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.ReportReason {
     /// `inputReportReasonOther#c1e4a2b1 = ReportReason;`
-    public struct InputReportReasonOther: TLCombinator {
+    public final class InputReportReasonOther: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xc1e4a2b1
         public static let tlName = "inputReportReasonOther"
 
@@ -364,12 +424,17 @@ extension Api.ReportReason {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: InputReportReasonOther, rhs: InputReportReasonOther) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.ReportReason {
     /// `inputReportReasonCopyright#9b89f93a = ReportReason;`
-    public struct InputReportReasonCopyright: TLCombinator {
+    public final class InputReportReasonCopyright: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x9b89f93a
         public static let tlName = "inputReportReasonCopyright"
 
@@ -381,12 +446,17 @@ extension Api.ReportReason {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: InputReportReasonCopyright, rhs: InputReportReasonCopyright) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.ReportReason {
     /// `inputReportReasonGeoIrrelevant#dbd4feed = ReportReason;`
-    public struct InputReportReasonGeoIrrelevant: TLCombinator {
+    public final class InputReportReasonGeoIrrelevant: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xdbd4feed
         public static let tlName = "inputReportReasonGeoIrrelevant"
 
@@ -398,12 +468,17 @@ extension Api.ReportReason {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: InputReportReasonGeoIrrelevant, rhs: InputReportReasonGeoIrrelevant) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.ReportReason {
     /// `inputReportReasonFake#f5ddd6e7 = ReportReason;`
-    public struct InputReportReasonFake: TLCombinator {
+    public final class InputReportReasonFake: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xf5ddd6e7
         public static let tlName = "inputReportReasonFake"
 
@@ -415,12 +490,17 @@ extension Api.ReportReason {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: InputReportReasonFake, rhs: InputReportReasonFake) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.ReportReason {
     /// `inputReportReasonIllegalDrugs#0a8eb2be = ReportReason;`
-    public struct InputReportReasonIllegalDrugs: TLCombinator {
+    public final class InputReportReasonIllegalDrugs: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x0a8eb2be
         public static let tlName = "inputReportReasonIllegalDrugs"
 
@@ -432,12 +512,17 @@ extension Api.ReportReason {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: InputReportReasonIllegalDrugs, rhs: InputReportReasonIllegalDrugs) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.ReportReason {
     /// `inputReportReasonPersonalDetails#9ec7863d = ReportReason;`
-    public struct InputReportReasonPersonalDetails: TLCombinator {
+    public final class InputReportReasonPersonalDetails: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x9ec7863d
         public static let tlName = "inputReportReasonPersonalDetails"
 
@@ -449,12 +534,17 @@ extension Api.ReportReason {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: InputReportReasonPersonalDetails, rhs: InputReportReasonPersonalDetails) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `ReportResult`.
-    public indirect enum ReportResult: TLBoxedType {
+    public enum ReportResult: TLBoxedType {
         case reportResultChooseOption(Api.ReportResult.ReportResultChooseOption)
         case reportResultAddComment(Api.ReportResult.ReportResultAddComment)
         case reportResultReported(Api.ReportResult.ReportResultReported)
@@ -485,7 +575,7 @@ extension Api {
 
 extension Api.ReportResult {
     /// `reportResultChooseOption#f0e4e0b6 title:string options:Vector<MessageReportOption> = ReportResult;`
-    public struct ReportResultChooseOption: TLCombinator {
+    public final class ReportResultChooseOption: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xf0e4e0b6
         public static let tlName = "reportResultChooseOption"
 
@@ -506,12 +596,19 @@ extension Api.ReportResult {
             writer.writeString(self.title)
             self.options.encode(to: &writer)
         }
+
+        public static func == (lhs: ReportResultChooseOption, rhs: ReportResultChooseOption) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.title == rhs.title else { return false }
+            guard lhs.options == rhs.options else { return false }
+            return true
+        }
     }
 }
 
 extension Api.ReportResult {
     /// `reportResultAddComment#6f09ac31 flags:# optional:flags.0?true option:bytes = ReportResult;`
-    public struct ReportResultAddComment: TLCombinator {
+    public final class ReportResultAddComment: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x6f09ac31
         public static let tlName = "reportResultAddComment"
 
@@ -535,12 +632,19 @@ extension Api.ReportResult {
             writer.writeUInt32(flags)
             writer.writeBytes(self.option)
         }
+
+        public static func == (lhs: ReportResultAddComment, rhs: ReportResultAddComment) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.optional == rhs.optional else { return false }
+            guard lhs.option == rhs.option else { return false }
+            return true
+        }
     }
 }
 
 extension Api.ReportResult {
     /// `reportResultReported#8db33c4b = ReportResult;`
-    public struct ReportResultReported: TLCombinator {
+    public final class ReportResultReported: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x8db33c4b
         public static let tlName = "reportResultReported"
 
@@ -552,12 +656,17 @@ extension Api.ReportResult {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: ReportResultReported, rhs: ReportResultReported) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `RequestPeerType`.
-    public indirect enum RequestPeerType: TLBoxedType {
+    public enum RequestPeerType: TLBoxedType {
         case requestPeerTypeUser(Api.RequestPeerType.RequestPeerTypeUser)
         case requestPeerTypeChat(Api.RequestPeerType.RequestPeerTypeChat)
         case requestPeerTypeBroadcast(Api.RequestPeerType.RequestPeerTypeBroadcast)
@@ -591,7 +700,7 @@ extension Api {
 
 extension Api.RequestPeerType {
     /// `requestPeerTypeUser#5f3b8a00 flags:# bot:flags.0?Bool premium:flags.1?Bool = RequestPeerType;`
-    public struct RequestPeerTypeUser: TLCombinator {
+    public final class RequestPeerTypeUser: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x5f3b8a00
         public static let tlName = "requestPeerTypeUser"
 
@@ -617,12 +726,19 @@ extension Api.RequestPeerType {
             if let value = self.bot { writer.writeBool(value) }
             if let value = self.premium { writer.writeBool(value) }
         }
+
+        public static func == (lhs: RequestPeerTypeUser, rhs: RequestPeerTypeUser) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.bot == rhs.bot else { return false }
+            guard lhs.premium == rhs.premium else { return false }
+            return true
+        }
     }
 }
 
 extension Api.RequestPeerType {
     /// `requestPeerTypeChat#c9f06e1b flags:# creator:flags.0?true bot_participant:flags.5?true has_username:flags.3?Bool forum:flags.4?Bool user_admin_rights:flags.1?ChatAdminRights bot_admin_rights:flags.2?ChatAdminRights = RequestPeerType;`
-    public struct RequestPeerTypeChat: TLCombinator {
+    public final class RequestPeerTypeChat: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xc9f06e1b
         public static let tlName = "requestPeerTypeChat"
 
@@ -666,12 +782,23 @@ extension Api.RequestPeerType {
             if let value = self.userAdminRights { value.encode(to: &writer) }
             if let value = self.botAdminRights { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: RequestPeerTypeChat, rhs: RequestPeerTypeChat) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.creator == rhs.creator else { return false }
+            guard lhs.botParticipant == rhs.botParticipant else { return false }
+            guard lhs.hasUsername == rhs.hasUsername else { return false }
+            guard lhs.forum == rhs.forum else { return false }
+            guard lhs.userAdminRights == rhs.userAdminRights else { return false }
+            guard lhs.botAdminRights == rhs.botAdminRights else { return false }
+            return true
+        }
     }
 }
 
 extension Api.RequestPeerType {
     /// `requestPeerTypeBroadcast#339bef6c flags:# creator:flags.0?true has_username:flags.3?Bool user_admin_rights:flags.1?ChatAdminRights bot_admin_rights:flags.2?ChatAdminRights = RequestPeerType;`
-    public struct RequestPeerTypeBroadcast: TLCombinator {
+    public final class RequestPeerTypeBroadcast: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x339bef6c
         public static let tlName = "requestPeerTypeBroadcast"
 
@@ -706,12 +833,21 @@ extension Api.RequestPeerType {
             if let value = self.userAdminRights { value.encode(to: &writer) }
             if let value = self.botAdminRights { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: RequestPeerTypeBroadcast, rhs: RequestPeerTypeBroadcast) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.creator == rhs.creator else { return false }
+            guard lhs.hasUsername == rhs.hasUsername else { return false }
+            guard lhs.userAdminRights == rhs.userAdminRights else { return false }
+            guard lhs.botAdminRights == rhs.botAdminRights else { return false }
+            return true
+        }
     }
 }
 
 extension Api.RequestPeerType {
     /// `requestPeerTypeCreateBot#3e81e078 flags:# bot_managed:flags.0?true suggested_name:flags.1?string suggested_username:flags.2?string = RequestPeerType;`
-    public struct RequestPeerTypeCreateBot: TLCombinator {
+    public final class RequestPeerTypeCreateBot: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x3e81e078
         public static let tlName = "requestPeerTypeCreateBot"
 
@@ -741,12 +877,20 @@ extension Api.RequestPeerType {
             if let value = self.suggestedName { writer.writeString(value) }
             if let value = self.suggestedUsername { writer.writeString(value) }
         }
+
+        public static func == (lhs: RequestPeerTypeCreateBot, rhs: RequestPeerTypeCreateBot) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.botManaged == rhs.botManaged else { return false }
+            guard lhs.suggestedName == rhs.suggestedName else { return false }
+            guard lhs.suggestedUsername == rhs.suggestedUsername else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `RequestedPeer`.
-    public indirect enum RequestedPeer: TLBoxedType {
+    public enum RequestedPeer: TLBoxedType {
         case requestedPeerUser(Api.RequestedPeer.RequestedPeerUser)
         case requestedPeerChat(Api.RequestedPeer.RequestedPeerChat)
         case requestedPeerChannel(Api.RequestedPeer.RequestedPeerChannel)
@@ -777,7 +921,7 @@ extension Api {
 
 extension Api.RequestedPeer {
     /// `requestedPeerUser#d62ff46a flags:# user_id:long first_name:flags.0?string last_name:flags.0?string username:flags.1?string photo:flags.2?Photo = RequestedPeer;`
-    public struct RequestedPeerUser: TLCombinator {
+    public final class RequestedPeerUser: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xd62ff46a
         public static let tlName = "requestedPeerUser"
 
@@ -817,12 +961,22 @@ extension Api.RequestedPeer {
             if let value = self.username { writer.writeString(value) }
             if let value = self.photo { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: RequestedPeerUser, rhs: RequestedPeerUser) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.userId == rhs.userId else { return false }
+            guard lhs.firstName == rhs.firstName else { return false }
+            guard lhs.lastName == rhs.lastName else { return false }
+            guard lhs.username == rhs.username else { return false }
+            guard lhs.photo == rhs.photo else { return false }
+            return true
+        }
     }
 }
 
 extension Api.RequestedPeer {
     /// `requestedPeerChat#7307544f flags:# chat_id:long title:flags.0?string photo:flags.2?Photo = RequestedPeer;`
-    public struct RequestedPeerChat: TLCombinator {
+    public final class RequestedPeerChat: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x7307544f
         public static let tlName = "requestedPeerChat"
 
@@ -852,12 +1006,20 @@ extension Api.RequestedPeer {
             if let value = self.title { writer.writeString(value) }
             if let value = self.photo { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: RequestedPeerChat, rhs: RequestedPeerChat) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.chatId == rhs.chatId else { return false }
+            guard lhs.title == rhs.title else { return false }
+            guard lhs.photo == rhs.photo else { return false }
+            return true
+        }
     }
 }
 
 extension Api.RequestedPeer {
     /// `requestedPeerChannel#8ba403e4 flags:# channel_id:long title:flags.0?string username:flags.1?string photo:flags.2?Photo = RequestedPeer;`
-    public struct RequestedPeerChannel: TLCombinator {
+    public final class RequestedPeerChannel: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x8ba403e4
         public static let tlName = "requestedPeerChannel"
 
@@ -892,12 +1054,21 @@ extension Api.RequestedPeer {
             if let value = self.username { writer.writeString(value) }
             if let value = self.photo { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: RequestedPeerChannel, rhs: RequestedPeerChannel) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.channelId == rhs.channelId else { return false }
+            guard lhs.title == rhs.title else { return false }
+            guard lhs.username == rhs.username else { return false }
+            guard lhs.photo == rhs.photo else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `RequirementToContact`.
-    public indirect enum RequirementToContact: TLBoxedType {
+    public enum RequirementToContact: TLBoxedType {
         case requirementToContactEmpty(Api.RequirementToContact.RequirementToContactEmpty)
         case requirementToContactPremium(Api.RequirementToContact.RequirementToContactPremium)
         case requirementToContactPaidMessages(Api.RequirementToContact.RequirementToContactPaidMessages)
@@ -928,7 +1099,7 @@ extension Api {
 
 extension Api.RequirementToContact {
     /// `requirementToContactEmpty#050a9839 = RequirementToContact;`
-    public struct RequirementToContactEmpty: TLCombinator {
+    public final class RequirementToContactEmpty: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x050a9839
         public static let tlName = "requirementToContactEmpty"
 
@@ -940,12 +1111,17 @@ extension Api.RequirementToContact {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: RequirementToContactEmpty, rhs: RequirementToContactEmpty) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.RequirementToContact {
     /// `requirementToContactPremium#e581e4e9 = RequirementToContact;`
-    public struct RequirementToContactPremium: TLCombinator {
+    public final class RequirementToContactPremium: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xe581e4e9
         public static let tlName = "requirementToContactPremium"
 
@@ -957,12 +1133,17 @@ extension Api.RequirementToContact {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: RequirementToContactPremium, rhs: RequirementToContactPremium) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.RequirementToContact {
     /// `requirementToContactPaidMessages#b4f67e93 stars_amount:long = RequirementToContact;`
-    public struct RequirementToContactPaidMessages: TLCombinator {
+    public final class RequirementToContactPaidMessages: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xb4f67e93
         public static let tlName = "requirementToContactPaidMessages"
 
@@ -979,12 +1160,18 @@ extension Api.RequirementToContact {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeInt64(self.starsAmount)
         }
+
+        public static func == (lhs: RequirementToContactPaidMessages, rhs: RequirementToContactPaidMessages) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.starsAmount == rhs.starsAmount else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `RestrictionReason`.
-    public indirect enum RestrictionReason: TLBoxedType {
+    public enum RestrictionReason: TLBoxedType {
         case restrictionReason(Api.RestrictionReason.RestrictionReason)
 
         public static let tlTypeName = "RestrictionReason"
@@ -1009,7 +1196,7 @@ extension Api {
 
 extension Api.RestrictionReason {
     /// `restrictionReason#d072acb4 platform:string reason:string text:string = RestrictionReason;`
-    public struct RestrictionReason: TLCombinator {
+    public final class RestrictionReason: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xd072acb4
         public static let tlName = "restrictionReason"
 
@@ -1034,12 +1221,20 @@ extension Api.RestrictionReason {
             writer.writeString(self.reason)
             writer.writeString(self.text)
         }
+
+        public static func == (lhs: RestrictionReason, rhs: RestrictionReason) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.platform == rhs.platform else { return false }
+            guard lhs.reason == rhs.reason else { return false }
+            guard lhs.text == rhs.text else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `RichButtonStyle`.
-    public indirect enum RichButtonStyle: TLBoxedType {
+    public enum RichButtonStyle: TLBoxedType {
         case richButtonStyle(Api.RichButtonStyle.RichButtonStyle)
 
         public static let tlTypeName = "RichButtonStyle"
@@ -1064,7 +1259,7 @@ extension Api {
 
 extension Api.RichButtonStyle {
     /// `richButtonStyle#03c610bd flags:# bg_primary:flags.0?true bg_danger:flags.1?true bg_success:flags.2?true link:flags.3?true = RichButtonStyle;`
-    public struct RichButtonStyle: TLCombinator {
+    public final class RichButtonStyle: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x03c610bd
         public static let tlName = "richButtonStyle"
 
@@ -1096,12 +1291,21 @@ extension Api.RichButtonStyle {
             if self.link { flags |= 0x8 }
             writer.writeUInt32(flags)
         }
+
+        public static func == (lhs: RichButtonStyle, rhs: RichButtonStyle) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.bgPrimary == rhs.bgPrimary else { return false }
+            guard lhs.bgDanger == rhs.bgDanger else { return false }
+            guard lhs.bgSuccess == rhs.bgSuccess else { return false }
+            guard lhs.link == rhs.link else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `RichMessage`.
-    public indirect enum RichMessage: TLBoxedType {
+    public enum RichMessage: TLBoxedType {
         case richMessage(Api.RichMessage.RichMessage)
 
         public static let tlTypeName = "RichMessage"
@@ -1126,7 +1330,7 @@ extension Api {
 
 extension Api.RichMessage {
     /// `richMessage#baf39d8b flags:# rtl:flags.0?true part:flags.1?true blocks:Vector<PageBlock> photos:Vector<Photo> documents:Vector<Document> = RichMessage;`
-    public struct RichMessage: TLCombinator {
+    public final class RichMessage: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xbaf39d8b
         public static let tlName = "richMessage"
 
@@ -1162,12 +1366,22 @@ extension Api.RichMessage {
             self.photos.encode(to: &writer)
             self.documents.encode(to: &writer)
         }
+
+        public static func == (lhs: RichMessage, rhs: RichMessage) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.rtl == rhs.rtl else { return false }
+            guard lhs.part == rhs.part else { return false }
+            guard lhs.blocks == rhs.blocks else { return false }
+            guard lhs.photos == rhs.photos else { return false }
+            guard lhs.documents == rhs.documents else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `RichText`.
-    public indirect enum RichText: TLBoxedType {
+    public enum RichText: TLBoxedType {
         case textEmpty(Api.RichText.TextEmpty)
         case textPlain(Api.RichText.TextPlain)
         case textBold(Api.RichText.TextBold)
@@ -1282,7 +1496,7 @@ extension Api {
 
 extension Api.RichText {
     /// `textEmpty#dc3d824f = RichText;`
-    public struct TextEmpty: TLCombinator {
+    public final class TextEmpty: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xdc3d824f
         public static let tlName = "textEmpty"
 
@@ -1294,12 +1508,17 @@ extension Api.RichText {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: TextEmpty, rhs: TextEmpty) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.RichText {
     /// `textPlain#744694e0 text:string = RichText;`
-    public struct TextPlain: TLCombinator {
+    public final class TextPlain: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x744694e0
         public static let tlName = "textPlain"
 
@@ -1316,12 +1535,18 @@ extension Api.RichText {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeString(self.text)
         }
+
+        public static func == (lhs: TextPlain, rhs: TextPlain) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.text == rhs.text else { return false }
+            return true
+        }
     }
 }
 
 extension Api.RichText {
     /// `textBold#6724abc4 text:RichText = RichText;`
-    public struct TextBold: TLCombinator {
+    public final class TextBold: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x6724abc4
         public static let tlName = "textBold"
 
@@ -1338,12 +1563,18 @@ extension Api.RichText {
         public func encodeBare(to writer: inout TLWriter) {
             self.text.encode(to: &writer)
         }
+
+        public static func == (lhs: TextBold, rhs: TextBold) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.text == rhs.text else { return false }
+            return true
+        }
     }
 }
 
 extension Api.RichText {
     /// `textItalic#d912a59c text:RichText = RichText;`
-    public struct TextItalic: TLCombinator {
+    public final class TextItalic: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xd912a59c
         public static let tlName = "textItalic"
 
@@ -1360,12 +1591,18 @@ extension Api.RichText {
         public func encodeBare(to writer: inout TLWriter) {
             self.text.encode(to: &writer)
         }
+
+        public static func == (lhs: TextItalic, rhs: TextItalic) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.text == rhs.text else { return false }
+            return true
+        }
     }
 }
 
 extension Api.RichText {
     /// `textUnderline#c12622c4 text:RichText = RichText;`
-    public struct TextUnderline: TLCombinator {
+    public final class TextUnderline: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xc12622c4
         public static let tlName = "textUnderline"
 
@@ -1382,12 +1619,18 @@ extension Api.RichText {
         public func encodeBare(to writer: inout TLWriter) {
             self.text.encode(to: &writer)
         }
+
+        public static func == (lhs: TextUnderline, rhs: TextUnderline) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.text == rhs.text else { return false }
+            return true
+        }
     }
 }
 
 extension Api.RichText {
     /// `textStrike#9bf8bb95 text:RichText = RichText;`
-    public struct TextStrike: TLCombinator {
+    public final class TextStrike: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x9bf8bb95
         public static let tlName = "textStrike"
 
@@ -1404,12 +1647,18 @@ extension Api.RichText {
         public func encodeBare(to writer: inout TLWriter) {
             self.text.encode(to: &writer)
         }
+
+        public static func == (lhs: TextStrike, rhs: TextStrike) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.text == rhs.text else { return false }
+            return true
+        }
     }
 }
 
 extension Api.RichText {
     /// `textFixed#6c3f19b9 text:RichText = RichText;`
-    public struct TextFixed: TLCombinator {
+    public final class TextFixed: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x6c3f19b9
         public static let tlName = "textFixed"
 
@@ -1426,12 +1675,18 @@ extension Api.RichText {
         public func encodeBare(to writer: inout TLWriter) {
             self.text.encode(to: &writer)
         }
+
+        public static func == (lhs: TextFixed, rhs: TextFixed) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.text == rhs.text else { return false }
+            return true
+        }
     }
 }
 
 extension Api.RichText {
     /// `textUrl#3c2884c1 text:RichText url:string webpage_id:long = RichText;`
-    public struct TextUrl: TLCombinator {
+    public final class TextUrl: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x3c2884c1
         public static let tlName = "textUrl"
 
@@ -1456,12 +1711,20 @@ extension Api.RichText {
             writer.writeString(self.url)
             writer.writeInt64(self.webpageId)
         }
+
+        public static func == (lhs: TextUrl, rhs: TextUrl) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.text == rhs.text else { return false }
+            guard lhs.url == rhs.url else { return false }
+            guard lhs.webpageId == rhs.webpageId else { return false }
+            return true
+        }
     }
 }
 
 extension Api.RichText {
     /// `textEmail#de5a0dd6 text:RichText email:string = RichText;`
-    public struct TextEmail: TLCombinator {
+    public final class TextEmail: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xde5a0dd6
         public static let tlName = "textEmail"
 
@@ -1482,12 +1745,19 @@ extension Api.RichText {
             self.text.encode(to: &writer)
             writer.writeString(self.email)
         }
+
+        public static func == (lhs: TextEmail, rhs: TextEmail) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.text == rhs.text else { return false }
+            guard lhs.email == rhs.email else { return false }
+            return true
+        }
     }
 }
 
 extension Api.RichText {
     /// `textConcat#7e6260d7 texts:Vector<RichText> = RichText;`
-    public struct TextConcat: TLCombinator {
+    public final class TextConcat: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x7e6260d7
         public static let tlName = "textConcat"
 
@@ -1504,12 +1774,18 @@ extension Api.RichText {
         public func encodeBare(to writer: inout TLWriter) {
             self.texts.encode(to: &writer)
         }
+
+        public static func == (lhs: TextConcat, rhs: TextConcat) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.texts == rhs.texts else { return false }
+            return true
+        }
     }
 }
 
 extension Api.RichText {
     /// `textSubscript#ed6a8504 text:RichText = RichText;`
-    public struct TextSubscript: TLCombinator {
+    public final class TextSubscript: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xed6a8504
         public static let tlName = "textSubscript"
 
@@ -1526,12 +1802,18 @@ extension Api.RichText {
         public func encodeBare(to writer: inout TLWriter) {
             self.text.encode(to: &writer)
         }
+
+        public static func == (lhs: TextSubscript, rhs: TextSubscript) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.text == rhs.text else { return false }
+            return true
+        }
     }
 }
 
 extension Api.RichText {
     /// `textSuperscript#c7fb5e01 text:RichText = RichText;`
-    public struct TextSuperscript: TLCombinator {
+    public final class TextSuperscript: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xc7fb5e01
         public static let tlName = "textSuperscript"
 
@@ -1548,12 +1830,18 @@ extension Api.RichText {
         public func encodeBare(to writer: inout TLWriter) {
             self.text.encode(to: &writer)
         }
+
+        public static func == (lhs: TextSuperscript, rhs: TextSuperscript) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.text == rhs.text else { return false }
+            return true
+        }
     }
 }
 
 extension Api.RichText {
     /// `textMarked#034b8621 text:RichText = RichText;`
-    public struct TextMarked: TLCombinator {
+    public final class TextMarked: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x034b8621
         public static let tlName = "textMarked"
 
@@ -1570,12 +1858,18 @@ extension Api.RichText {
         public func encodeBare(to writer: inout TLWriter) {
             self.text.encode(to: &writer)
         }
+
+        public static func == (lhs: TextMarked, rhs: TextMarked) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.text == rhs.text else { return false }
+            return true
+        }
     }
 }
 
 extension Api.RichText {
     /// `textPhone#1ccb966a text:RichText phone:string = RichText;`
-    public struct TextPhone: TLCombinator {
+    public final class TextPhone: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x1ccb966a
         public static let tlName = "textPhone"
 
@@ -1596,12 +1890,19 @@ extension Api.RichText {
             self.text.encode(to: &writer)
             writer.writeString(self.phone)
         }
+
+        public static func == (lhs: TextPhone, rhs: TextPhone) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.text == rhs.text else { return false }
+            guard lhs.phone == rhs.phone else { return false }
+            return true
+        }
     }
 }
 
 extension Api.RichText {
     /// `textImage#081ccf4f document_id:long w:int h:int = RichText;`
-    public struct TextImage: TLCombinator {
+    public final class TextImage: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x081ccf4f
         public static let tlName = "textImage"
 
@@ -1626,12 +1927,20 @@ extension Api.RichText {
             writer.writeInt32(self.w)
             writer.writeInt32(self.h)
         }
+
+        public static func == (lhs: TextImage, rhs: TextImage) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.documentId == rhs.documentId else { return false }
+            guard lhs.w == rhs.w else { return false }
+            guard lhs.h == rhs.h else { return false }
+            return true
+        }
     }
 }
 
 extension Api.RichText {
     /// `textAnchor#35553762 text:RichText name:string = RichText;`
-    public struct TextAnchor: TLCombinator {
+    public final class TextAnchor: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x35553762
         public static let tlName = "textAnchor"
 
@@ -1652,12 +1961,19 @@ extension Api.RichText {
             self.text.encode(to: &writer)
             writer.writeString(self.name)
         }
+
+        public static func == (lhs: TextAnchor, rhs: TextAnchor) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.text == rhs.text else { return false }
+            guard lhs.name == rhs.name else { return false }
+            return true
+        }
     }
 }
 
 extension Api.RichText {
     /// `textMath#9d2eac97 source:string = RichText;`
-    public struct TextMath: TLCombinator {
+    public final class TextMath: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x9d2eac97
         public static let tlName = "textMath"
 
@@ -1674,12 +1990,18 @@ extension Api.RichText {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeString(self.source)
         }
+
+        public static func == (lhs: TextMath, rhs: TextMath) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.source == rhs.source else { return false }
+            return true
+        }
     }
 }
 
 extension Api.RichText {
     /// `textCustomEmoji#a26156c0 document_id:long alt:string = RichText;`
-    public struct TextCustomEmoji: TLCombinator {
+    public final class TextCustomEmoji: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xa26156c0
         public static let tlName = "textCustomEmoji"
 
@@ -1700,12 +2022,19 @@ extension Api.RichText {
             writer.writeInt64(self.documentId)
             writer.writeString(self.alt)
         }
+
+        public static func == (lhs: TextCustomEmoji, rhs: TextCustomEmoji) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.documentId == rhs.documentId else { return false }
+            guard lhs.alt == rhs.alt else { return false }
+            return true
+        }
     }
 }
 
 extension Api.RichText {
     /// `textSpoiler#4c2a5d62 text:RichText = RichText;`
-    public struct TextSpoiler: TLCombinator {
+    public final class TextSpoiler: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x4c2a5d62
         public static let tlName = "textSpoiler"
 
@@ -1722,12 +2051,18 @@ extension Api.RichText {
         public func encodeBare(to writer: inout TLWriter) {
             self.text.encode(to: &writer)
         }
+
+        public static func == (lhs: TextSpoiler, rhs: TextSpoiler) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.text == rhs.text else { return false }
+            return true
+        }
     }
 }
 
 extension Api.RichText {
     /// `textMention#cd24cf44 text:RichText = RichText;`
-    public struct TextMention: TLCombinator {
+    public final class TextMention: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xcd24cf44
         public static let tlName = "textMention"
 
@@ -1744,12 +2079,18 @@ extension Api.RichText {
         public func encodeBare(to writer: inout TLWriter) {
             self.text.encode(to: &writer)
         }
+
+        public static func == (lhs: TextMention, rhs: TextMention) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.text == rhs.text else { return false }
+            return true
+        }
     }
 }
 
 extension Api.RichText {
     /// `textHashtag#519524ea text:RichText = RichText;`
-    public struct TextHashtag: TLCombinator {
+    public final class TextHashtag: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x519524ea
         public static let tlName = "textHashtag"
 
@@ -1766,12 +2107,18 @@ extension Api.RichText {
         public func encodeBare(to writer: inout TLWriter) {
             self.text.encode(to: &writer)
         }
+
+        public static func == (lhs: TextHashtag, rhs: TextHashtag) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.text == rhs.text else { return false }
+            return true
+        }
     }
 }
 
 extension Api.RichText {
     /// `textBotCommand#02ff29d3 text:RichText = RichText;`
-    public struct TextBotCommand: TLCombinator {
+    public final class TextBotCommand: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x02ff29d3
         public static let tlName = "textBotCommand"
 
@@ -1788,12 +2135,18 @@ extension Api.RichText {
         public func encodeBare(to writer: inout TLWriter) {
             self.text.encode(to: &writer)
         }
+
+        public static func == (lhs: TextBotCommand, rhs: TextBotCommand) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.text == rhs.text else { return false }
+            return true
+        }
     }
 }
 
 extension Api.RichText {
     /// `textCashtag#7b9e1801 text:RichText = RichText;`
-    public struct TextCashtag: TLCombinator {
+    public final class TextCashtag: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x7b9e1801
         public static let tlName = "textCashtag"
 
@@ -1810,12 +2163,18 @@ extension Api.RichText {
         public func encodeBare(to writer: inout TLWriter) {
             self.text.encode(to: &writer)
         }
+
+        public static func == (lhs: TextCashtag, rhs: TextCashtag) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.text == rhs.text else { return false }
+            return true
+        }
     }
 }
 
 extension Api.RichText {
     /// `textAutoUrl#ac6a83aa text:RichText = RichText;`
-    public struct TextAutoUrl: TLCombinator {
+    public final class TextAutoUrl: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xac6a83aa
         public static let tlName = "textAutoUrl"
 
@@ -1832,12 +2191,18 @@ extension Api.RichText {
         public func encodeBare(to writer: inout TLWriter) {
             self.text.encode(to: &writer)
         }
+
+        public static func == (lhs: TextAutoUrl, rhs: TextAutoUrl) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.text == rhs.text else { return false }
+            return true
+        }
     }
 }
 
 extension Api.RichText {
     /// `textAutoEmail#c556a45d text:RichText = RichText;`
-    public struct TextAutoEmail: TLCombinator {
+    public final class TextAutoEmail: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xc556a45d
         public static let tlName = "textAutoEmail"
 
@@ -1854,12 +2219,18 @@ extension Api.RichText {
         public func encodeBare(to writer: inout TLWriter) {
             self.text.encode(to: &writer)
         }
+
+        public static func == (lhs: TextAutoEmail, rhs: TextAutoEmail) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.text == rhs.text else { return false }
+            return true
+        }
     }
 }
 
 extension Api.RichText {
     /// `textAutoPhone#24c26789 text:RichText = RichText;`
-    public struct TextAutoPhone: TLCombinator {
+    public final class TextAutoPhone: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x24c26789
         public static let tlName = "textAutoPhone"
 
@@ -1876,12 +2247,18 @@ extension Api.RichText {
         public func encodeBare(to writer: inout TLWriter) {
             self.text.encode(to: &writer)
         }
+
+        public static func == (lhs: TextAutoPhone, rhs: TextAutoPhone) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.text == rhs.text else { return false }
+            return true
+        }
     }
 }
 
 extension Api.RichText {
     /// `textBankCard#b956812d text:RichText = RichText;`
-    public struct TextBankCard: TLCombinator {
+    public final class TextBankCard: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xb956812d
         public static let tlName = "textBankCard"
 
@@ -1898,12 +2275,18 @@ extension Api.RichText {
         public func encodeBare(to writer: inout TLWriter) {
             self.text.encode(to: &writer)
         }
+
+        public static func == (lhs: TextBankCard, rhs: TextBankCard) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.text == rhs.text else { return false }
+            return true
+        }
     }
 }
 
 extension Api.RichText {
     /// `textMentionName#01a9fbfc text:RichText user_id:long = RichText;`
-    public struct TextMentionName: TLCombinator {
+    public final class TextMentionName: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x01a9fbfc
         public static let tlName = "textMentionName"
 
@@ -1924,12 +2307,19 @@ extension Api.RichText {
             self.text.encode(to: &writer)
             writer.writeInt64(self.userId)
         }
+
+        public static func == (lhs: TextMentionName, rhs: TextMentionName) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.text == rhs.text else { return false }
+            guard lhs.userId == rhs.userId else { return false }
+            return true
+        }
     }
 }
 
 extension Api.RichText {
     /// `textDate#a5b45e2b flags:# relative:flags.0?true short_time:flags.1?true long_time:flags.2?true short_date:flags.3?true long_date:flags.4?true day_of_week:flags.5?true text:RichText date:int = RichText;`
-    public struct TextDate: TLCombinator {
+    public final class TextDate: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xa5b45e2b
         public static let tlName = "textDate"
 
@@ -1977,12 +2367,25 @@ extension Api.RichText {
             self.text.encode(to: &writer)
             writer.writeInt32(self.date)
         }
+
+        public static func == (lhs: TextDate, rhs: TextDate) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.relative == rhs.relative else { return false }
+            guard lhs.shortTime == rhs.shortTime else { return false }
+            guard lhs.longTime == rhs.longTime else { return false }
+            guard lhs.shortDate == rhs.shortDate else { return false }
+            guard lhs.longDate == rhs.longDate else { return false }
+            guard lhs.dayOfWeek == rhs.dayOfWeek else { return false }
+            guard lhs.text == rhs.text else { return false }
+            guard lhs.date == rhs.date else { return false }
+            return true
+        }
     }
 }
 
 extension Api.RichText {
     /// `textDiff#9686cb50 text:RichText old_text:RichText = RichText;`
-    public struct TextDiff: TLCombinator {
+    public final class TextDiff: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x9686cb50
         public static let tlName = "textDiff"
 
@@ -2003,12 +2406,19 @@ extension Api.RichText {
             self.text.encode(to: &writer)
             self.oldText.encode(to: &writer)
         }
+
+        public static func == (lhs: TextDiff, rhs: TextDiff) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.text == rhs.text else { return false }
+            guard lhs.oldText == rhs.oldText else { return false }
+            return true
+        }
     }
 }
 
 extension Api.RichText {
     /// `textButton#afc79cd6 flags:# text:RichText type:InlineButtonType style:flags.0?RichButtonStyle = RichText;`
-    public struct TextButton: TLCombinator {
+    public final class TextButton: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xafc79cd6
         public static let tlName = "textButton"
 
@@ -2036,6 +2446,14 @@ extension Api.RichText {
             self.text.encode(to: &writer)
             self.type.encode(to: &writer)
             if let value = self.style { value.encode(to: &writer) }
+        }
+
+        public static func == (lhs: TextButton, rhs: TextButton) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.text == rhs.text else { return false }
+            guard lhs.type == rhs.type else { return false }
+            guard lhs.style == rhs.style else { return false }
+            return true
         }
     }
 }

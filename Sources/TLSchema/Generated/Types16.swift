@@ -5,7 +5,7 @@ import TL
 
 extension Api {
     /// TL type `SavedContact`.
-    public indirect enum SavedContact: TLBoxedType {
+    public enum SavedContact: TLBoxedType {
         case savedPhoneContact(Api.SavedContact.SavedPhoneContact)
 
         public static let tlTypeName = "SavedContact"
@@ -30,7 +30,7 @@ extension Api {
 
 extension Api.SavedContact {
     /// `savedPhoneContact#1142bd56 phone:string first_name:string last_name:string date:int = SavedContact;`
-    public struct SavedPhoneContact: TLCombinator {
+    public final class SavedPhoneContact: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x1142bd56
         public static let tlName = "savedPhoneContact"
 
@@ -59,12 +59,21 @@ extension Api.SavedContact {
             writer.writeString(self.lastName)
             writer.writeInt32(self.date)
         }
+
+        public static func == (lhs: SavedPhoneContact, rhs: SavedPhoneContact) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.phone == rhs.phone else { return false }
+            guard lhs.firstName == rhs.firstName else { return false }
+            guard lhs.lastName == rhs.lastName else { return false }
+            guard lhs.date == rhs.date else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `SavedDialog`.
-    public indirect enum SavedDialog: TLBoxedType {
+    public enum SavedDialog: TLBoxedType {
         case savedDialog(Api.SavedDialog.SavedDialog)
         case monoForumDialog(Api.SavedDialog.MonoForumDialog)
 
@@ -92,7 +101,7 @@ extension Api {
 
 extension Api.SavedDialog {
     /// `savedDialog#bd87cb6c flags:# pinned:flags.2?true peer:Peer top_message:int = SavedDialog;`
-    public struct SavedDialog: TLCombinator {
+    public final class SavedDialog: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xbd87cb6c
         public static let tlName = "savedDialog"
 
@@ -120,12 +129,20 @@ extension Api.SavedDialog {
             self.peer.encode(to: &writer)
             writer.writeInt32(self.topMessage)
         }
+
+        public static func == (lhs: SavedDialog, rhs: SavedDialog) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.pinned == rhs.pinned else { return false }
+            guard lhs.peer == rhs.peer else { return false }
+            guard lhs.topMessage == rhs.topMessage else { return false }
+            return true
+        }
     }
 }
 
 extension Api.SavedDialog {
     /// `monoForumDialog#64407ea7 flags:# unread_mark:flags.3?true nopaid_messages_exception:flags.4?true peer:Peer top_message:int read_inbox_max_id:int read_outbox_max_id:int unread_count:int unread_reactions_count:int draft:flags.1?DraftMessage = SavedDialog;`
-    public struct MonoForumDialog: TLCombinator {
+    public final class MonoForumDialog: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x64407ea7
         public static let tlName = "monoForumDialog"
 
@@ -178,12 +195,26 @@ extension Api.SavedDialog {
             writer.writeInt32(self.unreadReactionsCount)
             if let value = self.draft { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: MonoForumDialog, rhs: MonoForumDialog) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.unreadMark == rhs.unreadMark else { return false }
+            guard lhs.nopaidMessagesException == rhs.nopaidMessagesException else { return false }
+            guard lhs.peer == rhs.peer else { return false }
+            guard lhs.topMessage == rhs.topMessage else { return false }
+            guard lhs.readInboxMaxId == rhs.readInboxMaxId else { return false }
+            guard lhs.readOutboxMaxId == rhs.readOutboxMaxId else { return false }
+            guard lhs.unreadCount == rhs.unreadCount else { return false }
+            guard lhs.unreadReactionsCount == rhs.unreadReactionsCount else { return false }
+            guard lhs.draft == rhs.draft else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `SavedReactionTag`.
-    public indirect enum SavedReactionTag: TLBoxedType {
+    public enum SavedReactionTag: TLBoxedType {
         case savedReactionTag(Api.SavedReactionTag.SavedReactionTag)
 
         public static let tlTypeName = "SavedReactionTag"
@@ -208,7 +239,7 @@ extension Api {
 
 extension Api.SavedReactionTag {
     /// `savedReactionTag#cb6ff828 flags:# reaction:Reaction title:flags.0?string count:int = SavedReactionTag;`
-    public struct SavedReactionTag: TLCombinator {
+    public final class SavedReactionTag: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xcb6ff828
         public static let tlName = "savedReactionTag"
 
@@ -237,12 +268,20 @@ extension Api.SavedReactionTag {
             if let value = self.title { writer.writeString(value) }
             writer.writeInt32(self.count)
         }
+
+        public static func == (lhs: SavedReactionTag, rhs: SavedReactionTag) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.reaction == rhs.reaction else { return false }
+            guard lhs.title == rhs.title else { return false }
+            guard lhs.count == rhs.count else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `SavedStarGift`.
-    public indirect enum SavedStarGift: TLBoxedType {
+    public enum SavedStarGift: TLBoxedType {
         case savedStarGift(Api.SavedStarGift.SavedStarGift)
 
         public static let tlTypeName = "SavedStarGift"
@@ -267,7 +306,7 @@ extension Api {
 
 extension Api.SavedStarGift {
     /// `savedStarGift#41df43fc flags:# name_hidden:flags.0?true unsaved:flags.5?true refunded:flags.9?true can_upgrade:flags.10?true pinned_to_top:flags.12?true upgrade_separate:flags.17?true from_id:flags.1?Peer date:int gift:StarGift message:flags.2?TextWithEntities msg_id:flags.3?int saved_id:flags.11?long convert_stars:flags.4?long upgrade_stars:flags.6?long can_export_at:flags.7?int transfer_stars:flags.8?long can_transfer_at:flags.13?int can_resell_at:flags.14?int collection_id:flags.15?Vector<int> prepaid_upgrade_hash:flags.16?string drop_original_details_stars:flags.18?long gift_num:flags.19?int can_craft_at:flags.20?int = SavedStarGift;`
-    public struct SavedStarGift: TLCombinator {
+    public final class SavedStarGift: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x41df43fc
         public static let tlName = "savedStarGift"
 
@@ -390,12 +429,40 @@ extension Api.SavedStarGift {
             if let value = self.giftNum { writer.writeInt32(value) }
             if let value = self.canCraftAt { writer.writeInt32(value) }
         }
+
+        public static func == (lhs: SavedStarGift, rhs: SavedStarGift) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.nameHidden == rhs.nameHidden else { return false }
+            guard lhs.unsaved == rhs.unsaved else { return false }
+            guard lhs.refunded == rhs.refunded else { return false }
+            guard lhs.canUpgrade == rhs.canUpgrade else { return false }
+            guard lhs.pinnedToTop == rhs.pinnedToTop else { return false }
+            guard lhs.upgradeSeparate == rhs.upgradeSeparate else { return false }
+            guard lhs.fromId == rhs.fromId else { return false }
+            guard lhs.date == rhs.date else { return false }
+            guard lhs.gift == rhs.gift else { return false }
+            guard lhs.message == rhs.message else { return false }
+            guard lhs.msgId == rhs.msgId else { return false }
+            guard lhs.savedId == rhs.savedId else { return false }
+            guard lhs.convertStars == rhs.convertStars else { return false }
+            guard lhs.upgradeStars == rhs.upgradeStars else { return false }
+            guard lhs.canExportAt == rhs.canExportAt else { return false }
+            guard lhs.transferStars == rhs.transferStars else { return false }
+            guard lhs.canTransferAt == rhs.canTransferAt else { return false }
+            guard lhs.canResellAt == rhs.canResellAt else { return false }
+            guard lhs.collectionId == rhs.collectionId else { return false }
+            guard lhs.prepaidUpgradeHash == rhs.prepaidUpgradeHash else { return false }
+            guard lhs.dropOriginalDetailsStars == rhs.dropOriginalDetailsStars else { return false }
+            guard lhs.giftNum == rhs.giftNum else { return false }
+            guard lhs.canCraftAt == rhs.canCraftAt else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `SearchPostsFlood`.
-    public indirect enum SearchPostsFlood: TLBoxedType {
+    public enum SearchPostsFlood: TLBoxedType {
         case searchPostsFlood(Api.SearchPostsFlood.SearchPostsFlood)
 
         public static let tlTypeName = "SearchPostsFlood"
@@ -420,7 +487,7 @@ extension Api {
 
 extension Api.SearchPostsFlood {
     /// `searchPostsFlood#3e0b5b6a flags:# query_is_free:flags.0?true total_daily:int remains:int wait_till:flags.1?int stars_amount:long = SearchPostsFlood;`
-    public struct SearchPostsFlood: TLCombinator {
+    public final class SearchPostsFlood: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x3e0b5b6a
         public static let tlName = "searchPostsFlood"
 
@@ -457,12 +524,22 @@ extension Api.SearchPostsFlood {
             if let value = self.waitTill { writer.writeInt32(value) }
             writer.writeInt64(self.starsAmount)
         }
+
+        public static func == (lhs: SearchPostsFlood, rhs: SearchPostsFlood) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.queryIsFree == rhs.queryIsFree else { return false }
+            guard lhs.totalDaily == rhs.totalDaily else { return false }
+            guard lhs.remains == rhs.remains else { return false }
+            guard lhs.waitTill == rhs.waitTill else { return false }
+            guard lhs.starsAmount == rhs.starsAmount else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `SearchResultsCalendarPeriod`.
-    public indirect enum SearchResultsCalendarPeriod: TLBoxedType {
+    public enum SearchResultsCalendarPeriod: TLBoxedType {
         case searchResultsCalendarPeriod(Api.SearchResultsCalendarPeriod.SearchResultsCalendarPeriod)
 
         public static let tlTypeName = "SearchResultsCalendarPeriod"
@@ -487,7 +564,7 @@ extension Api {
 
 extension Api.SearchResultsCalendarPeriod {
     /// `searchResultsCalendarPeriod#c9b0539f date:int min_msg_id:int max_msg_id:int count:int = SearchResultsCalendarPeriod;`
-    public struct SearchResultsCalendarPeriod: TLCombinator {
+    public final class SearchResultsCalendarPeriod: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xc9b0539f
         public static let tlName = "searchResultsCalendarPeriod"
 
@@ -516,12 +593,21 @@ extension Api.SearchResultsCalendarPeriod {
             writer.writeInt32(self.maxMsgId)
             writer.writeInt32(self.count)
         }
+
+        public static func == (lhs: SearchResultsCalendarPeriod, rhs: SearchResultsCalendarPeriod) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.date == rhs.date else { return false }
+            guard lhs.minMsgId == rhs.minMsgId else { return false }
+            guard lhs.maxMsgId == rhs.maxMsgId else { return false }
+            guard lhs.count == rhs.count else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `SearchResultsPosition`.
-    public indirect enum SearchResultsPosition: TLBoxedType {
+    public enum SearchResultsPosition: TLBoxedType {
         case searchResultPosition(Api.SearchResultsPosition.SearchResultPosition)
 
         public static let tlTypeName = "SearchResultsPosition"
@@ -546,7 +632,7 @@ extension Api {
 
 extension Api.SearchResultsPosition {
     /// `searchResultPosition#7f648b67 msg_id:int date:int offset:int = SearchResultsPosition;`
-    public struct SearchResultPosition: TLCombinator {
+    public final class SearchResultPosition: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x7f648b67
         public static let tlName = "searchResultPosition"
 
@@ -571,12 +657,20 @@ extension Api.SearchResultsPosition {
             writer.writeInt32(self.date)
             writer.writeInt32(self.offset)
         }
+
+        public static func == (lhs: SearchResultPosition, rhs: SearchResultPosition) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.msgId == rhs.msgId else { return false }
+            guard lhs.date == rhs.date else { return false }
+            guard lhs.offset == rhs.offset else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `SecureCredentialsEncrypted`.
-    public indirect enum SecureCredentialsEncrypted: TLBoxedType {
+    public enum SecureCredentialsEncrypted: TLBoxedType {
         case secureCredentialsEncrypted(Api.SecureCredentialsEncrypted.SecureCredentialsEncrypted)
 
         public static let tlTypeName = "SecureCredentialsEncrypted"
@@ -601,7 +695,7 @@ extension Api {
 
 extension Api.SecureCredentialsEncrypted {
     /// `secureCredentialsEncrypted#33f0ea47 data:bytes hash:bytes secret:bytes = SecureCredentialsEncrypted;`
-    public struct SecureCredentialsEncrypted: TLCombinator {
+    public final class SecureCredentialsEncrypted: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x33f0ea47
         public static let tlName = "secureCredentialsEncrypted"
 
@@ -626,12 +720,20 @@ extension Api.SecureCredentialsEncrypted {
             writer.writeBytes(self.hash)
             writer.writeBytes(self.secret)
         }
+
+        public static func == (lhs: SecureCredentialsEncrypted, rhs: SecureCredentialsEncrypted) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.data == rhs.data else { return false }
+            guard lhs.hash == rhs.hash else { return false }
+            guard lhs.secret == rhs.secret else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `SecureData`.
-    public indirect enum SecureData: TLBoxedType {
+    public enum SecureData: TLBoxedType {
         case secureData(Api.SecureData.SecureData)
 
         public static let tlTypeName = "SecureData"
@@ -656,7 +758,7 @@ extension Api {
 
 extension Api.SecureData {
     /// `secureData#8aeabec3 data:bytes data_hash:bytes secret:bytes = SecureData;`
-    public struct SecureData: TLCombinator {
+    public final class SecureData: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x8aeabec3
         public static let tlName = "secureData"
 
@@ -681,12 +783,20 @@ extension Api.SecureData {
             writer.writeBytes(self.dataHash)
             writer.writeBytes(self.secret)
         }
+
+        public static func == (lhs: SecureData, rhs: SecureData) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.data == rhs.data else { return false }
+            guard lhs.dataHash == rhs.dataHash else { return false }
+            guard lhs.secret == rhs.secret else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `SecureFile`.
-    public indirect enum SecureFile: TLBoxedType {
+    public enum SecureFile: TLBoxedType {
         case secureFileEmpty(Api.SecureFile.SecureFileEmpty)
         case secureFile(Api.SecureFile.SecureFile)
 
@@ -714,7 +824,7 @@ extension Api {
 
 extension Api.SecureFile {
     /// `secureFileEmpty#64199744 = SecureFile;`
-    public struct SecureFileEmpty: TLCombinator {
+    public final class SecureFileEmpty: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x64199744
         public static let tlName = "secureFileEmpty"
 
@@ -726,12 +836,17 @@ extension Api.SecureFile {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: SecureFileEmpty, rhs: SecureFileEmpty) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.SecureFile {
     /// `secureFile#7d09c27e id:long access_hash:long size:long dc_id:int date:int file_hash:bytes secret:bytes = SecureFile;`
-    public struct SecureFile: TLCombinator {
+    public final class SecureFile: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x7d09c27e
         public static let tlName = "secureFile"
 
@@ -772,12 +887,24 @@ extension Api.SecureFile {
             writer.writeBytes(self.fileHash)
             writer.writeBytes(self.secret)
         }
+
+        public static func == (lhs: SecureFile, rhs: SecureFile) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.accessHash == rhs.accessHash else { return false }
+            guard lhs.size == rhs.size else { return false }
+            guard lhs.dcId == rhs.dcId else { return false }
+            guard lhs.date == rhs.date else { return false }
+            guard lhs.fileHash == rhs.fileHash else { return false }
+            guard lhs.secret == rhs.secret else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `SecurePasswordKdfAlgo`.
-    public indirect enum SecurePasswordKdfAlgo: TLBoxedType {
+    public enum SecurePasswordKdfAlgo: TLBoxedType {
         case securePasswordKdfAlgoUnknown(Api.SecurePasswordKdfAlgo.SecurePasswordKdfAlgoUnknown)
         case securePasswordKdfAlgoPBKDF2HMACSHA512iter100000(Api.SecurePasswordKdfAlgo.SecurePasswordKdfAlgoPBKDF2HMACSHA512iter100000)
         case securePasswordKdfAlgoSHA512(Api.SecurePasswordKdfAlgo.SecurePasswordKdfAlgoSHA512)
@@ -808,7 +935,7 @@ extension Api {
 
 extension Api.SecurePasswordKdfAlgo {
     /// `securePasswordKdfAlgoUnknown#004a8537 = SecurePasswordKdfAlgo;`
-    public struct SecurePasswordKdfAlgoUnknown: TLCombinator {
+    public final class SecurePasswordKdfAlgoUnknown: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x004a8537
         public static let tlName = "securePasswordKdfAlgoUnknown"
 
@@ -820,12 +947,17 @@ extension Api.SecurePasswordKdfAlgo {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: SecurePasswordKdfAlgoUnknown, rhs: SecurePasswordKdfAlgoUnknown) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.SecurePasswordKdfAlgo {
     /// `securePasswordKdfAlgoPBKDF2HMACSHA512iter100000#bbf2dda0 salt:bytes = SecurePasswordKdfAlgo;`
-    public struct SecurePasswordKdfAlgoPBKDF2HMACSHA512iter100000: TLCombinator {
+    public final class SecurePasswordKdfAlgoPBKDF2HMACSHA512iter100000: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xbbf2dda0
         public static let tlName = "securePasswordKdfAlgoPBKDF2HMACSHA512iter100000"
 
@@ -842,12 +974,18 @@ extension Api.SecurePasswordKdfAlgo {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeBytes(self.salt)
         }
+
+        public static func == (lhs: SecurePasswordKdfAlgoPBKDF2HMACSHA512iter100000, rhs: SecurePasswordKdfAlgoPBKDF2HMACSHA512iter100000) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.salt == rhs.salt else { return false }
+            return true
+        }
     }
 }
 
 extension Api.SecurePasswordKdfAlgo {
     /// `securePasswordKdfAlgoSHA512#86471d92 salt:bytes = SecurePasswordKdfAlgo;`
-    public struct SecurePasswordKdfAlgoSHA512: TLCombinator {
+    public final class SecurePasswordKdfAlgoSHA512: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x86471d92
         public static let tlName = "securePasswordKdfAlgoSHA512"
 
@@ -864,12 +1002,18 @@ extension Api.SecurePasswordKdfAlgo {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeBytes(self.salt)
         }
+
+        public static func == (lhs: SecurePasswordKdfAlgoSHA512, rhs: SecurePasswordKdfAlgoSHA512) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.salt == rhs.salt else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `SecurePlainData`.
-    public indirect enum SecurePlainData: TLBoxedType {
+    public enum SecurePlainData: TLBoxedType {
         case securePlainPhone(Api.SecurePlainData.SecurePlainPhone)
         case securePlainEmail(Api.SecurePlainData.SecurePlainEmail)
 
@@ -897,7 +1041,7 @@ extension Api {
 
 extension Api.SecurePlainData {
     /// `securePlainPhone#7d6099dd phone:string = SecurePlainData;`
-    public struct SecurePlainPhone: TLCombinator {
+    public final class SecurePlainPhone: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x7d6099dd
         public static let tlName = "securePlainPhone"
 
@@ -914,12 +1058,18 @@ extension Api.SecurePlainData {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeString(self.phone)
         }
+
+        public static func == (lhs: SecurePlainPhone, rhs: SecurePlainPhone) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.phone == rhs.phone else { return false }
+            return true
+        }
     }
 }
 
 extension Api.SecurePlainData {
     /// `securePlainEmail#21ec5a5f email:string = SecurePlainData;`
-    public struct SecurePlainEmail: TLCombinator {
+    public final class SecurePlainEmail: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x21ec5a5f
         public static let tlName = "securePlainEmail"
 
@@ -936,12 +1086,18 @@ extension Api.SecurePlainData {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeString(self.email)
         }
+
+        public static func == (lhs: SecurePlainEmail, rhs: SecurePlainEmail) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.email == rhs.email else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `SecureRequiredType`.
-    public indirect enum SecureRequiredType: TLBoxedType {
+    public enum SecureRequiredType: TLBoxedType {
         case secureRequiredType(Api.SecureRequiredType.SecureRequiredType)
         case secureRequiredTypeOneOf(Api.SecureRequiredType.SecureRequiredTypeOneOf)
 
@@ -969,7 +1125,7 @@ extension Api {
 
 extension Api.SecureRequiredType {
     /// `secureRequiredType#829d99da flags:# native_names:flags.0?true selfie_required:flags.1?true translation_required:flags.2?true type:SecureValueType = SecureRequiredType;`
-    public struct SecureRequiredType: TLCombinator {
+    public final class SecureRequiredType: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x829d99da
         public static let tlName = "secureRequiredType"
 
@@ -1001,12 +1157,21 @@ extension Api.SecureRequiredType {
             writer.writeUInt32(flags)
             self.type.encode(to: &writer)
         }
+
+        public static func == (lhs: SecureRequiredType, rhs: SecureRequiredType) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.nativeNames == rhs.nativeNames else { return false }
+            guard lhs.selfieRequired == rhs.selfieRequired else { return false }
+            guard lhs.translationRequired == rhs.translationRequired else { return false }
+            guard lhs.type == rhs.type else { return false }
+            return true
+        }
     }
 }
 
 extension Api.SecureRequiredType {
     /// `secureRequiredTypeOneOf#027477b4 types:Vector<SecureRequiredType> = SecureRequiredType;`
-    public struct SecureRequiredTypeOneOf: TLCombinator {
+    public final class SecureRequiredTypeOneOf: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x027477b4
         public static let tlName = "secureRequiredTypeOneOf"
 
@@ -1023,12 +1188,18 @@ extension Api.SecureRequiredType {
         public func encodeBare(to writer: inout TLWriter) {
             self.types.encode(to: &writer)
         }
+
+        public static func == (lhs: SecureRequiredTypeOneOf, rhs: SecureRequiredTypeOneOf) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.types == rhs.types else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `SecureSecretSettings`.
-    public indirect enum SecureSecretSettings: TLBoxedType {
+    public enum SecureSecretSettings: TLBoxedType {
         case secureSecretSettings(Api.SecureSecretSettings.SecureSecretSettings)
 
         public static let tlTypeName = "SecureSecretSettings"
@@ -1053,7 +1224,7 @@ extension Api {
 
 extension Api.SecureSecretSettings {
     /// `secureSecretSettings#1527bcac secure_algo:SecurePasswordKdfAlgo secure_secret:bytes secure_secret_id:long = SecureSecretSettings;`
-    public struct SecureSecretSettings: TLCombinator {
+    public final class SecureSecretSettings: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x1527bcac
         public static let tlName = "secureSecretSettings"
 
@@ -1078,12 +1249,20 @@ extension Api.SecureSecretSettings {
             writer.writeBytes(self.secureSecret)
             writer.writeInt64(self.secureSecretId)
         }
+
+        public static func == (lhs: SecureSecretSettings, rhs: SecureSecretSettings) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.secureAlgo == rhs.secureAlgo else { return false }
+            guard lhs.secureSecret == rhs.secureSecret else { return false }
+            guard lhs.secureSecretId == rhs.secureSecretId else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `SecureValue`.
-    public indirect enum SecureValue: TLBoxedType {
+    public enum SecureValue: TLBoxedType {
         case secureValue(Api.SecureValue.SecureValue)
 
         public static let tlTypeName = "SecureValue"
@@ -1108,7 +1287,7 @@ extension Api {
 
 extension Api.SecureValue {
     /// `secureValue#187fa0ca flags:# type:SecureValueType data:flags.0?SecureData front_side:flags.1?SecureFile reverse_side:flags.2?SecureFile selfie:flags.3?SecureFile translation:flags.6?Vector<SecureFile> files:flags.4?Vector<SecureFile> plain_data:flags.5?SecurePlainData hash:bytes = SecureValue;`
-    public struct SecureValue: TLCombinator {
+    public final class SecureValue: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x187fa0ca
         public static let tlName = "secureValue"
 
@@ -1167,12 +1346,26 @@ extension Api.SecureValue {
             if let value = self.plainData { value.encode(to: &writer) }
             writer.writeBytes(self.hash)
         }
+
+        public static func == (lhs: SecureValue, rhs: SecureValue) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.type == rhs.type else { return false }
+            guard lhs.data == rhs.data else { return false }
+            guard lhs.frontSide == rhs.frontSide else { return false }
+            guard lhs.reverseSide == rhs.reverseSide else { return false }
+            guard lhs.selfie == rhs.selfie else { return false }
+            guard lhs.translation == rhs.translation else { return false }
+            guard lhs.files == rhs.files else { return false }
+            guard lhs.plainData == rhs.plainData else { return false }
+            guard lhs.hash == rhs.hash else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `SecureValueError`.
-    public indirect enum SecureValueError: TLBoxedType {
+    public enum SecureValueError: TLBoxedType {
         case secureValueErrorData(Api.SecureValueError.SecureValueErrorData)
         case secureValueErrorFrontSide(Api.SecureValueError.SecureValueErrorFrontSide)
         case secureValueErrorReverseSide(Api.SecureValueError.SecureValueErrorReverseSide)
@@ -1221,7 +1414,7 @@ extension Api {
 
 extension Api.SecureValueError {
     /// `secureValueErrorData#e8a40bd9 type:SecureValueType data_hash:bytes field:string text:string = SecureValueError;`
-    public struct SecureValueErrorData: TLCombinator {
+    public final class SecureValueErrorData: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xe8a40bd9
         public static let tlName = "secureValueErrorData"
 
@@ -1250,12 +1443,21 @@ extension Api.SecureValueError {
             writer.writeString(self.field)
             writer.writeString(self.text)
         }
+
+        public static func == (lhs: SecureValueErrorData, rhs: SecureValueErrorData) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.type == rhs.type else { return false }
+            guard lhs.dataHash == rhs.dataHash else { return false }
+            guard lhs.field == rhs.field else { return false }
+            guard lhs.text == rhs.text else { return false }
+            return true
+        }
     }
 }
 
 extension Api.SecureValueError {
     /// `secureValueErrorFrontSide#00be3dfa type:SecureValueType file_hash:bytes text:string = SecureValueError;`
-    public struct SecureValueErrorFrontSide: TLCombinator {
+    public final class SecureValueErrorFrontSide: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x00be3dfa
         public static let tlName = "secureValueErrorFrontSide"
 
@@ -1280,12 +1482,20 @@ extension Api.SecureValueError {
             writer.writeBytes(self.fileHash)
             writer.writeString(self.text)
         }
+
+        public static func == (lhs: SecureValueErrorFrontSide, rhs: SecureValueErrorFrontSide) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.type == rhs.type else { return false }
+            guard lhs.fileHash == rhs.fileHash else { return false }
+            guard lhs.text == rhs.text else { return false }
+            return true
+        }
     }
 }
 
 extension Api.SecureValueError {
     /// `secureValueErrorReverseSide#868a2aa5 type:SecureValueType file_hash:bytes text:string = SecureValueError;`
-    public struct SecureValueErrorReverseSide: TLCombinator {
+    public final class SecureValueErrorReverseSide: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x868a2aa5
         public static let tlName = "secureValueErrorReverseSide"
 
@@ -1310,12 +1520,20 @@ extension Api.SecureValueError {
             writer.writeBytes(self.fileHash)
             writer.writeString(self.text)
         }
+
+        public static func == (lhs: SecureValueErrorReverseSide, rhs: SecureValueErrorReverseSide) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.type == rhs.type else { return false }
+            guard lhs.fileHash == rhs.fileHash else { return false }
+            guard lhs.text == rhs.text else { return false }
+            return true
+        }
     }
 }
 
 extension Api.SecureValueError {
     /// `secureValueErrorSelfie#e537ced6 type:SecureValueType file_hash:bytes text:string = SecureValueError;`
-    public struct SecureValueErrorSelfie: TLCombinator {
+    public final class SecureValueErrorSelfie: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xe537ced6
         public static let tlName = "secureValueErrorSelfie"
 
@@ -1340,12 +1558,20 @@ extension Api.SecureValueError {
             writer.writeBytes(self.fileHash)
             writer.writeString(self.text)
         }
+
+        public static func == (lhs: SecureValueErrorSelfie, rhs: SecureValueErrorSelfie) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.type == rhs.type else { return false }
+            guard lhs.fileHash == rhs.fileHash else { return false }
+            guard lhs.text == rhs.text else { return false }
+            return true
+        }
     }
 }
 
 extension Api.SecureValueError {
     /// `secureValueErrorFile#7a700873 type:SecureValueType file_hash:bytes text:string = SecureValueError;`
-    public struct SecureValueErrorFile: TLCombinator {
+    public final class SecureValueErrorFile: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x7a700873
         public static let tlName = "secureValueErrorFile"
 
@@ -1370,12 +1596,20 @@ extension Api.SecureValueError {
             writer.writeBytes(self.fileHash)
             writer.writeString(self.text)
         }
+
+        public static func == (lhs: SecureValueErrorFile, rhs: SecureValueErrorFile) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.type == rhs.type else { return false }
+            guard lhs.fileHash == rhs.fileHash else { return false }
+            guard lhs.text == rhs.text else { return false }
+            return true
+        }
     }
 }
 
 extension Api.SecureValueError {
     /// `secureValueErrorFiles#666220e9 type:SecureValueType file_hash:Vector<bytes> text:string = SecureValueError;`
-    public struct SecureValueErrorFiles: TLCombinator {
+    public final class SecureValueErrorFiles: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x666220e9
         public static let tlName = "secureValueErrorFiles"
 
@@ -1400,12 +1634,20 @@ extension Api.SecureValueError {
             writer.writeBytesVector(self.fileHash)
             writer.writeString(self.text)
         }
+
+        public static func == (lhs: SecureValueErrorFiles, rhs: SecureValueErrorFiles) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.type == rhs.type else { return false }
+            guard lhs.fileHash == rhs.fileHash else { return false }
+            guard lhs.text == rhs.text else { return false }
+            return true
+        }
     }
 }
 
 extension Api.SecureValueError {
     /// `secureValueError#869d758f type:SecureValueType hash:bytes text:string = SecureValueError;`
-    public struct SecureValueError: TLCombinator {
+    public final class SecureValueError: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x869d758f
         public static let tlName = "secureValueError"
 
@@ -1430,12 +1672,20 @@ extension Api.SecureValueError {
             writer.writeBytes(self.hash)
             writer.writeString(self.text)
         }
+
+        public static func == (lhs: SecureValueError, rhs: SecureValueError) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.type == rhs.type else { return false }
+            guard lhs.hash == rhs.hash else { return false }
+            guard lhs.text == rhs.text else { return false }
+            return true
+        }
     }
 }
 
 extension Api.SecureValueError {
     /// `secureValueErrorTranslationFile#a1144770 type:SecureValueType file_hash:bytes text:string = SecureValueError;`
-    public struct SecureValueErrorTranslationFile: TLCombinator {
+    public final class SecureValueErrorTranslationFile: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xa1144770
         public static let tlName = "secureValueErrorTranslationFile"
 
@@ -1460,12 +1710,20 @@ extension Api.SecureValueError {
             writer.writeBytes(self.fileHash)
             writer.writeString(self.text)
         }
+
+        public static func == (lhs: SecureValueErrorTranslationFile, rhs: SecureValueErrorTranslationFile) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.type == rhs.type else { return false }
+            guard lhs.fileHash == rhs.fileHash else { return false }
+            guard lhs.text == rhs.text else { return false }
+            return true
+        }
     }
 }
 
 extension Api.SecureValueError {
     /// `secureValueErrorTranslationFiles#34636dd8 type:SecureValueType file_hash:Vector<bytes> text:string = SecureValueError;`
-    public struct SecureValueErrorTranslationFiles: TLCombinator {
+    public final class SecureValueErrorTranslationFiles: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x34636dd8
         public static let tlName = "secureValueErrorTranslationFiles"
 
@@ -1490,12 +1748,20 @@ extension Api.SecureValueError {
             writer.writeBytesVector(self.fileHash)
             writer.writeString(self.text)
         }
+
+        public static func == (lhs: SecureValueErrorTranslationFiles, rhs: SecureValueErrorTranslationFiles) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.type == rhs.type else { return false }
+            guard lhs.fileHash == rhs.fileHash else { return false }
+            guard lhs.text == rhs.text else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `SecureValueHash`.
-    public indirect enum SecureValueHash: TLBoxedType {
+    public enum SecureValueHash: TLBoxedType {
         case secureValueHash(Api.SecureValueHash.SecureValueHash)
 
         public static let tlTypeName = "SecureValueHash"
@@ -1520,7 +1786,7 @@ extension Api {
 
 extension Api.SecureValueHash {
     /// `secureValueHash#ed1ecdb0 type:SecureValueType hash:bytes = SecureValueHash;`
-    public struct SecureValueHash: TLCombinator {
+    public final class SecureValueHash: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xed1ecdb0
         public static let tlName = "secureValueHash"
 
@@ -1541,12 +1807,19 @@ extension Api.SecureValueHash {
             self.type.encode(to: &writer)
             writer.writeBytes(self.hash)
         }
+
+        public static func == (lhs: SecureValueHash, rhs: SecureValueHash) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.type == rhs.type else { return false }
+            guard lhs.hash == rhs.hash else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `SecureValueType`.
-    public indirect enum SecureValueType: TLBoxedType {
+    public enum SecureValueType: TLBoxedType {
         case secureValueTypePersonalDetails(Api.SecureValueType.SecureValueTypePersonalDetails)
         case secureValueTypePassport(Api.SecureValueType.SecureValueTypePassport)
         case secureValueTypeDriverLicense(Api.SecureValueType.SecureValueTypeDriverLicense)
@@ -1607,7 +1880,7 @@ extension Api {
 
 extension Api.SecureValueType {
     /// `secureValueTypePersonalDetails#9d2a81e3 = SecureValueType;`
-    public struct SecureValueTypePersonalDetails: TLCombinator {
+    public final class SecureValueTypePersonalDetails: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x9d2a81e3
         public static let tlName = "secureValueTypePersonalDetails"
 
@@ -1619,12 +1892,17 @@ extension Api.SecureValueType {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: SecureValueTypePersonalDetails, rhs: SecureValueTypePersonalDetails) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.SecureValueType {
     /// `secureValueTypePassport#3dac6a00 = SecureValueType;`
-    public struct SecureValueTypePassport: TLCombinator {
+    public final class SecureValueTypePassport: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x3dac6a00
         public static let tlName = "secureValueTypePassport"
 
@@ -1636,12 +1914,17 @@ extension Api.SecureValueType {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: SecureValueTypePassport, rhs: SecureValueTypePassport) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.SecureValueType {
     /// `secureValueTypeDriverLicense#06e425c4 = SecureValueType;`
-    public struct SecureValueTypeDriverLicense: TLCombinator {
+    public final class SecureValueTypeDriverLicense: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x06e425c4
         public static let tlName = "secureValueTypeDriverLicense"
 
@@ -1653,12 +1936,17 @@ extension Api.SecureValueType {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: SecureValueTypeDriverLicense, rhs: SecureValueTypeDriverLicense) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.SecureValueType {
     /// `secureValueTypeIdentityCard#a0d0744b = SecureValueType;`
-    public struct SecureValueTypeIdentityCard: TLCombinator {
+    public final class SecureValueTypeIdentityCard: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xa0d0744b
         public static let tlName = "secureValueTypeIdentityCard"
 
@@ -1670,12 +1958,17 @@ extension Api.SecureValueType {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: SecureValueTypeIdentityCard, rhs: SecureValueTypeIdentityCard) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.SecureValueType {
     /// `secureValueTypeInternalPassport#99a48f23 = SecureValueType;`
-    public struct SecureValueTypeInternalPassport: TLCombinator {
+    public final class SecureValueTypeInternalPassport: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x99a48f23
         public static let tlName = "secureValueTypeInternalPassport"
 
@@ -1687,12 +1980,17 @@ extension Api.SecureValueType {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: SecureValueTypeInternalPassport, rhs: SecureValueTypeInternalPassport) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.SecureValueType {
     /// `secureValueTypeAddress#cbe31e26 = SecureValueType;`
-    public struct SecureValueTypeAddress: TLCombinator {
+    public final class SecureValueTypeAddress: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xcbe31e26
         public static let tlName = "secureValueTypeAddress"
 
@@ -1704,12 +2002,17 @@ extension Api.SecureValueType {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: SecureValueTypeAddress, rhs: SecureValueTypeAddress) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.SecureValueType {
     /// `secureValueTypeUtilityBill#fc36954e = SecureValueType;`
-    public struct SecureValueTypeUtilityBill: TLCombinator {
+    public final class SecureValueTypeUtilityBill: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xfc36954e
         public static let tlName = "secureValueTypeUtilityBill"
 
@@ -1721,12 +2024,17 @@ extension Api.SecureValueType {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: SecureValueTypeUtilityBill, rhs: SecureValueTypeUtilityBill) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.SecureValueType {
     /// `secureValueTypeBankStatement#89137c0d = SecureValueType;`
-    public struct SecureValueTypeBankStatement: TLCombinator {
+    public final class SecureValueTypeBankStatement: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x89137c0d
         public static let tlName = "secureValueTypeBankStatement"
 
@@ -1738,12 +2046,17 @@ extension Api.SecureValueType {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: SecureValueTypeBankStatement, rhs: SecureValueTypeBankStatement) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.SecureValueType {
     /// `secureValueTypeRentalAgreement#8b883488 = SecureValueType;`
-    public struct SecureValueTypeRentalAgreement: TLCombinator {
+    public final class SecureValueTypeRentalAgreement: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x8b883488
         public static let tlName = "secureValueTypeRentalAgreement"
 
@@ -1755,12 +2068,17 @@ extension Api.SecureValueType {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: SecureValueTypeRentalAgreement, rhs: SecureValueTypeRentalAgreement) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.SecureValueType {
     /// `secureValueTypePassportRegistration#99e3806a = SecureValueType;`
-    public struct SecureValueTypePassportRegistration: TLCombinator {
+    public final class SecureValueTypePassportRegistration: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x99e3806a
         public static let tlName = "secureValueTypePassportRegistration"
 
@@ -1772,12 +2090,17 @@ extension Api.SecureValueType {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: SecureValueTypePassportRegistration, rhs: SecureValueTypePassportRegistration) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.SecureValueType {
     /// `secureValueTypeTemporaryRegistration#ea02ec33 = SecureValueType;`
-    public struct SecureValueTypeTemporaryRegistration: TLCombinator {
+    public final class SecureValueTypeTemporaryRegistration: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xea02ec33
         public static let tlName = "secureValueTypeTemporaryRegistration"
 
@@ -1789,12 +2112,17 @@ extension Api.SecureValueType {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: SecureValueTypeTemporaryRegistration, rhs: SecureValueTypeTemporaryRegistration) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.SecureValueType {
     /// `secureValueTypePhone#b320aadb = SecureValueType;`
-    public struct SecureValueTypePhone: TLCombinator {
+    public final class SecureValueTypePhone: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xb320aadb
         public static let tlName = "secureValueTypePhone"
 
@@ -1806,12 +2134,17 @@ extension Api.SecureValueType {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: SecureValueTypePhone, rhs: SecureValueTypePhone) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.SecureValueType {
     /// `secureValueTypeEmail#8e3ca7ee = SecureValueType;`
-    public struct SecureValueTypeEmail: TLCombinator {
+    public final class SecureValueTypeEmail: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x8e3ca7ee
         public static let tlName = "secureValueTypeEmail"
 
@@ -1823,12 +2156,17 @@ extension Api.SecureValueType {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: SecureValueTypeEmail, rhs: SecureValueTypeEmail) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `SendAsPeer`.
-    public indirect enum SendAsPeer: TLBoxedType {
+    public enum SendAsPeer: TLBoxedType {
         case sendAsPeer(Api.SendAsPeer.SendAsPeer)
 
         public static let tlTypeName = "SendAsPeer"
@@ -1853,7 +2191,7 @@ extension Api {
 
 extension Api.SendAsPeer {
     /// `sendAsPeer#b81c7034 flags:# premium_required:flags.0?true peer:Peer = SendAsPeer;`
-    public struct SendAsPeer: TLCombinator {
+    public final class SendAsPeer: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xb81c7034
         public static let tlName = "sendAsPeer"
 
@@ -1877,12 +2215,19 @@ extension Api.SendAsPeer {
             writer.writeUInt32(flags)
             self.peer.encode(to: &writer)
         }
+
+        public static func == (lhs: SendAsPeer, rhs: SendAsPeer) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.premiumRequired == rhs.premiumRequired else { return false }
+            guard lhs.peer == rhs.peer else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `SendMessageAction`.
-    public indirect enum SendMessageAction: TLBoxedType {
+    public enum SendMessageAction: TLBoxedType {
         case sendMessageTypingAction(Api.SendMessageAction.SendMessageTypingAction)
         case sendMessageCancelAction(Api.SendMessageAction.SendMessageCancelAction)
         case sendMessageRecordVideoAction(Api.SendMessageAction.SendMessageRecordVideoAction)
@@ -1970,7 +2315,7 @@ extension Api {
 
 extension Api.SendMessageAction {
     /// `sendMessageTypingAction#16bf744e = SendMessageAction;`
-    public struct SendMessageTypingAction: TLCombinator {
+    public final class SendMessageTypingAction: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x16bf744e
         public static let tlName = "sendMessageTypingAction"
 
@@ -1982,12 +2327,17 @@ extension Api.SendMessageAction {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: SendMessageTypingAction, rhs: SendMessageTypingAction) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.SendMessageAction {
     /// `sendMessageCancelAction#fd5ec8f5 = SendMessageAction;`
-    public struct SendMessageCancelAction: TLCombinator {
+    public final class SendMessageCancelAction: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xfd5ec8f5
         public static let tlName = "sendMessageCancelAction"
 
@@ -1999,12 +2349,17 @@ extension Api.SendMessageAction {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: SendMessageCancelAction, rhs: SendMessageCancelAction) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.SendMessageAction {
     /// `sendMessageRecordVideoAction#a187d66f = SendMessageAction;`
-    public struct SendMessageRecordVideoAction: TLCombinator {
+    public final class SendMessageRecordVideoAction: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xa187d66f
         public static let tlName = "sendMessageRecordVideoAction"
 
@@ -2016,12 +2371,17 @@ extension Api.SendMessageAction {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: SendMessageRecordVideoAction, rhs: SendMessageRecordVideoAction) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.SendMessageAction {
     /// `sendMessageUploadVideoAction#e9763aec progress:int = SendMessageAction;`
-    public struct SendMessageUploadVideoAction: TLCombinator {
+    public final class SendMessageUploadVideoAction: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xe9763aec
         public static let tlName = "sendMessageUploadVideoAction"
 
@@ -2038,12 +2398,18 @@ extension Api.SendMessageAction {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeInt32(self.progress)
         }
+
+        public static func == (lhs: SendMessageUploadVideoAction, rhs: SendMessageUploadVideoAction) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.progress == rhs.progress else { return false }
+            return true
+        }
     }
 }
 
 extension Api.SendMessageAction {
     /// `sendMessageRecordAudioAction#d52f73f7 = SendMessageAction;`
-    public struct SendMessageRecordAudioAction: TLCombinator {
+    public final class SendMessageRecordAudioAction: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xd52f73f7
         public static let tlName = "sendMessageRecordAudioAction"
 
@@ -2055,12 +2421,17 @@ extension Api.SendMessageAction {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: SendMessageRecordAudioAction, rhs: SendMessageRecordAudioAction) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.SendMessageAction {
     /// `sendMessageUploadAudioAction#f351d7ab progress:int = SendMessageAction;`
-    public struct SendMessageUploadAudioAction: TLCombinator {
+    public final class SendMessageUploadAudioAction: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xf351d7ab
         public static let tlName = "sendMessageUploadAudioAction"
 
@@ -2077,12 +2448,18 @@ extension Api.SendMessageAction {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeInt32(self.progress)
         }
+
+        public static func == (lhs: SendMessageUploadAudioAction, rhs: SendMessageUploadAudioAction) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.progress == rhs.progress else { return false }
+            return true
+        }
     }
 }
 
 extension Api.SendMessageAction {
     /// `sendMessageUploadPhotoAction#d1d34a26 progress:int = SendMessageAction;`
-    public struct SendMessageUploadPhotoAction: TLCombinator {
+    public final class SendMessageUploadPhotoAction: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xd1d34a26
         public static let tlName = "sendMessageUploadPhotoAction"
 
@@ -2099,12 +2476,18 @@ extension Api.SendMessageAction {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeInt32(self.progress)
         }
+
+        public static func == (lhs: SendMessageUploadPhotoAction, rhs: SendMessageUploadPhotoAction) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.progress == rhs.progress else { return false }
+            return true
+        }
     }
 }
 
 extension Api.SendMessageAction {
     /// `sendMessageUploadDocumentAction#aa0cd9e4 progress:int = SendMessageAction;`
-    public struct SendMessageUploadDocumentAction: TLCombinator {
+    public final class SendMessageUploadDocumentAction: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xaa0cd9e4
         public static let tlName = "sendMessageUploadDocumentAction"
 
@@ -2121,12 +2504,18 @@ extension Api.SendMessageAction {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeInt32(self.progress)
         }
+
+        public static func == (lhs: SendMessageUploadDocumentAction, rhs: SendMessageUploadDocumentAction) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.progress == rhs.progress else { return false }
+            return true
+        }
     }
 }
 
 extension Api.SendMessageAction {
     /// `sendMessageGeoLocationAction#176f8ba1 = SendMessageAction;`
-    public struct SendMessageGeoLocationAction: TLCombinator {
+    public final class SendMessageGeoLocationAction: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x176f8ba1
         public static let tlName = "sendMessageGeoLocationAction"
 
@@ -2138,12 +2527,17 @@ extension Api.SendMessageAction {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: SendMessageGeoLocationAction, rhs: SendMessageGeoLocationAction) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.SendMessageAction {
     /// `sendMessageChooseContactAction#628cbc6f = SendMessageAction;`
-    public struct SendMessageChooseContactAction: TLCombinator {
+    public final class SendMessageChooseContactAction: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x628cbc6f
         public static let tlName = "sendMessageChooseContactAction"
 
@@ -2155,12 +2549,17 @@ extension Api.SendMessageAction {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: SendMessageChooseContactAction, rhs: SendMessageChooseContactAction) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.SendMessageAction {
     /// `sendMessageGamePlayAction#dd6a8f48 = SendMessageAction;`
-    public struct SendMessageGamePlayAction: TLCombinator {
+    public final class SendMessageGamePlayAction: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xdd6a8f48
         public static let tlName = "sendMessageGamePlayAction"
 
@@ -2172,12 +2571,17 @@ extension Api.SendMessageAction {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: SendMessageGamePlayAction, rhs: SendMessageGamePlayAction) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.SendMessageAction {
     /// `sendMessageRecordRoundAction#88f27fbc = SendMessageAction;`
-    public struct SendMessageRecordRoundAction: TLCombinator {
+    public final class SendMessageRecordRoundAction: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x88f27fbc
         public static let tlName = "sendMessageRecordRoundAction"
 
@@ -2189,12 +2593,17 @@ extension Api.SendMessageAction {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: SendMessageRecordRoundAction, rhs: SendMessageRecordRoundAction) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.SendMessageAction {
     /// `sendMessageUploadRoundAction#243e1c66 progress:int = SendMessageAction;`
-    public struct SendMessageUploadRoundAction: TLCombinator {
+    public final class SendMessageUploadRoundAction: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x243e1c66
         public static let tlName = "sendMessageUploadRoundAction"
 
@@ -2211,12 +2620,18 @@ extension Api.SendMessageAction {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeInt32(self.progress)
         }
+
+        public static func == (lhs: SendMessageUploadRoundAction, rhs: SendMessageUploadRoundAction) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.progress == rhs.progress else { return false }
+            return true
+        }
     }
 }
 
 extension Api.SendMessageAction {
     /// `speakingInGroupCallAction#d92c2285 = SendMessageAction;`
-    public struct SpeakingInGroupCallAction: TLCombinator {
+    public final class SpeakingInGroupCallAction: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xd92c2285
         public static let tlName = "speakingInGroupCallAction"
 
@@ -2228,12 +2643,17 @@ extension Api.SendMessageAction {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: SpeakingInGroupCallAction, rhs: SpeakingInGroupCallAction) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.SendMessageAction {
     /// `sendMessageHistoryImportAction#dbda9246 progress:int = SendMessageAction;`
-    public struct SendMessageHistoryImportAction: TLCombinator {
+    public final class SendMessageHistoryImportAction: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xdbda9246
         public static let tlName = "sendMessageHistoryImportAction"
 
@@ -2250,12 +2670,18 @@ extension Api.SendMessageAction {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeInt32(self.progress)
         }
+
+        public static func == (lhs: SendMessageHistoryImportAction, rhs: SendMessageHistoryImportAction) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.progress == rhs.progress else { return false }
+            return true
+        }
     }
 }
 
 extension Api.SendMessageAction {
     /// `sendMessageChooseStickerAction#b05ac6b1 = SendMessageAction;`
-    public struct SendMessageChooseStickerAction: TLCombinator {
+    public final class SendMessageChooseStickerAction: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xb05ac6b1
         public static let tlName = "sendMessageChooseStickerAction"
 
@@ -2267,12 +2693,17 @@ extension Api.SendMessageAction {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: SendMessageChooseStickerAction, rhs: SendMessageChooseStickerAction) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.SendMessageAction {
     /// `sendMessageEmojiInteraction#25972bcb emoticon:string msg_id:int interaction:DataJSON = SendMessageAction;`
-    public struct SendMessageEmojiInteraction: TLCombinator {
+    public final class SendMessageEmojiInteraction: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x25972bcb
         public static let tlName = "sendMessageEmojiInteraction"
 
@@ -2297,12 +2728,20 @@ extension Api.SendMessageAction {
             writer.writeInt32(self.msgId)
             self.interaction.encode(to: &writer)
         }
+
+        public static func == (lhs: SendMessageEmojiInteraction, rhs: SendMessageEmojiInteraction) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.emoticon == rhs.emoticon else { return false }
+            guard lhs.msgId == rhs.msgId else { return false }
+            guard lhs.interaction == rhs.interaction else { return false }
+            return true
+        }
     }
 }
 
 extension Api.SendMessageAction {
     /// `sendMessageEmojiInteractionSeen#b665902e emoticon:string = SendMessageAction;`
-    public struct SendMessageEmojiInteractionSeen: TLCombinator {
+    public final class SendMessageEmojiInteractionSeen: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xb665902e
         public static let tlName = "sendMessageEmojiInteractionSeen"
 
@@ -2319,12 +2758,18 @@ extension Api.SendMessageAction {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeString(self.emoticon)
         }
+
+        public static func == (lhs: SendMessageEmojiInteractionSeen, rhs: SendMessageEmojiInteractionSeen) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.emoticon == rhs.emoticon else { return false }
+            return true
+        }
     }
 }
 
 extension Api.SendMessageAction {
     /// `sendMessageTextDraftAction#3630b85a flags:# can_stop:flags.0?true keep_on_stop:flags.1?true random_id:long text:TextWithEntities = SendMessageAction;`
-    public struct SendMessageTextDraftAction: TLCombinator {
+    public final class SendMessageTextDraftAction: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x3630b85a
         public static let tlName = "sendMessageTextDraftAction"
 
@@ -2356,12 +2801,21 @@ extension Api.SendMessageAction {
             writer.writeInt64(self.randomId)
             self.text.encode(to: &writer)
         }
+
+        public static func == (lhs: SendMessageTextDraftAction, rhs: SendMessageTextDraftAction) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.canStop == rhs.canStop else { return false }
+            guard lhs.keepOnStop == rhs.keepOnStop else { return false }
+            guard lhs.randomId == rhs.randomId else { return false }
+            guard lhs.text == rhs.text else { return false }
+            return true
+        }
     }
 }
 
 extension Api.SendMessageAction {
     /// `inputSendMessageRichMessageDraftAction#a937c7be flags:# can_stop:flags.0?true keep_on_stop:flags.1?true random_id:long rich_message:InputRichMessage = SendMessageAction;`
-    public struct InputSendMessageRichMessageDraftAction: TLCombinator {
+    public final class InputSendMessageRichMessageDraftAction: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xa937c7be
         public static let tlName = "inputSendMessageRichMessageDraftAction"
 
@@ -2393,12 +2847,21 @@ extension Api.SendMessageAction {
             writer.writeInt64(self.randomId)
             self.richMessage.encode(to: &writer)
         }
+
+        public static func == (lhs: InputSendMessageRichMessageDraftAction, rhs: InputSendMessageRichMessageDraftAction) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.canStop == rhs.canStop else { return false }
+            guard lhs.keepOnStop == rhs.keepOnStop else { return false }
+            guard lhs.randomId == rhs.randomId else { return false }
+            guard lhs.richMessage == rhs.richMessage else { return false }
+            return true
+        }
     }
 }
 
 extension Api.SendMessageAction {
     /// `sendMessageRichMessageDraftAction#52564893 flags:# can_stop:flags.0?true keep_on_stop:flags.1?true random_id:long rich_message:RichMessage = SendMessageAction;`
-    public struct SendMessageRichMessageDraftAction: TLCombinator {
+    public final class SendMessageRichMessageDraftAction: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x52564893
         public static let tlName = "sendMessageRichMessageDraftAction"
 
@@ -2430,12 +2893,21 @@ extension Api.SendMessageAction {
             writer.writeInt64(self.randomId)
             self.richMessage.encode(to: &writer)
         }
+
+        public static func == (lhs: SendMessageRichMessageDraftAction, rhs: SendMessageRichMessageDraftAction) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.canStop == rhs.canStop else { return false }
+            guard lhs.keepOnStop == rhs.keepOnStop else { return false }
+            guard lhs.randomId == rhs.randomId else { return false }
+            guard lhs.richMessage == rhs.richMessage else { return false }
+            return true
+        }
     }
 }
 
 extension Api.SendMessageAction {
     /// `sendMessageStopDraftAction#fbf902b0 random_id:long = SendMessageAction;`
-    public struct SendMessageStopDraftAction: TLCombinator {
+    public final class SendMessageStopDraftAction: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xfbf902b0
         public static let tlName = "sendMessageStopDraftAction"
 
@@ -2451,6 +2923,12 @@ extension Api.SendMessageAction {
 
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeInt64(self.randomId)
+        }
+
+        public static func == (lhs: SendMessageStopDraftAction, rhs: SendMessageStopDraftAction) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.randomId == rhs.randomId else { return false }
+            return true
         }
     }
 }

@@ -5,7 +5,7 @@ import TL
 
 extension Api {
     /// TL type `ShippingOption`.
-    public indirect enum ShippingOption: TLBoxedType {
+    public enum ShippingOption: TLBoxedType {
         case shippingOption(Api.ShippingOption.ShippingOption)
 
         public static let tlTypeName = "ShippingOption"
@@ -30,7 +30,7 @@ extension Api {
 
 extension Api.ShippingOption {
     /// `shippingOption#b6213cdf id:string title:string prices:Vector<LabeledPrice> = ShippingOption;`
-    public struct ShippingOption: TLCombinator {
+    public final class ShippingOption: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xb6213cdf
         public static let tlName = "shippingOption"
 
@@ -55,12 +55,20 @@ extension Api.ShippingOption {
             writer.writeString(self.title)
             self.prices.encode(to: &writer)
         }
+
+        public static func == (lhs: ShippingOption, rhs: ShippingOption) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.title == rhs.title else { return false }
+            guard lhs.prices == rhs.prices else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `SmsJob`.
-    public indirect enum SmsJob: TLBoxedType {
+    public enum SmsJob: TLBoxedType {
         case smsJob(Api.SmsJob.SmsJob)
 
         public static let tlTypeName = "SmsJob"
@@ -85,7 +93,7 @@ extension Api {
 
 extension Api.SmsJob {
     /// `smsJob#e6a1eeb8 job_id:string phone_number:string text:string = SmsJob;`
-    public struct SmsJob: TLCombinator {
+    public final class SmsJob: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xe6a1eeb8
         public static let tlName = "smsJob"
 
@@ -110,12 +118,20 @@ extension Api.SmsJob {
             writer.writeString(self.phoneNumber)
             writer.writeString(self.text)
         }
+
+        public static func == (lhs: SmsJob, rhs: SmsJob) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.jobId == rhs.jobId else { return false }
+            guard lhs.phoneNumber == rhs.phoneNumber else { return false }
+            guard lhs.text == rhs.text else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `SponsoredMessage`.
-    public indirect enum SponsoredMessage: TLBoxedType {
+    public enum SponsoredMessage: TLBoxedType {
         case sponsoredMessage(Api.SponsoredMessage.SponsoredMessage)
 
         public static let tlTypeName = "SponsoredMessage"
@@ -140,7 +156,7 @@ extension Api {
 
 extension Api.SponsoredMessage {
     /// `sponsoredMessage#7dbf8673 flags:# recommended:flags.5?true can_report:flags.12?true random_id:bytes url:string title:string message:string entities:flags.1?Vector<MessageEntity> photo:flags.6?Photo media:flags.14?MessageMedia color:flags.13?PeerColor button_text:string sponsor_info:flags.7?string additional_info:flags.8?string min_display_duration:flags.15?int max_display_duration:flags.15?int = SponsoredMessage;`
-    public struct SponsoredMessage: TLCombinator {
+    public final class SponsoredMessage: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x7dbf8673
         public static let tlName = "sponsoredMessage"
 
@@ -224,12 +240,32 @@ extension Api.SponsoredMessage {
             if let value = self.minDisplayDuration { writer.writeInt32(value) }
             if let value = self.maxDisplayDuration { writer.writeInt32(value) }
         }
+
+        public static func == (lhs: SponsoredMessage, rhs: SponsoredMessage) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.recommended == rhs.recommended else { return false }
+            guard lhs.canReport == rhs.canReport else { return false }
+            guard lhs.randomId == rhs.randomId else { return false }
+            guard lhs.url == rhs.url else { return false }
+            guard lhs.title == rhs.title else { return false }
+            guard lhs.message == rhs.message else { return false }
+            guard lhs.entities == rhs.entities else { return false }
+            guard lhs.photo == rhs.photo else { return false }
+            guard lhs.media == rhs.media else { return false }
+            guard lhs.color == rhs.color else { return false }
+            guard lhs.buttonText == rhs.buttonText else { return false }
+            guard lhs.sponsorInfo == rhs.sponsorInfo else { return false }
+            guard lhs.additionalInfo == rhs.additionalInfo else { return false }
+            guard lhs.minDisplayDuration == rhs.minDisplayDuration else { return false }
+            guard lhs.maxDisplayDuration == rhs.maxDisplayDuration else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `SponsoredMessageReportOption`.
-    public indirect enum SponsoredMessageReportOption: TLBoxedType {
+    public enum SponsoredMessageReportOption: TLBoxedType {
         case sponsoredMessageReportOption(Api.SponsoredMessageReportOption.SponsoredMessageReportOption)
 
         public static let tlTypeName = "SponsoredMessageReportOption"
@@ -254,7 +290,7 @@ extension Api {
 
 extension Api.SponsoredMessageReportOption {
     /// `sponsoredMessageReportOption#430d3150 text:string option:bytes = SponsoredMessageReportOption;`
-    public struct SponsoredMessageReportOption: TLCombinator {
+    public final class SponsoredMessageReportOption: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x430d3150
         public static let tlName = "sponsoredMessageReportOption"
 
@@ -275,12 +311,19 @@ extension Api.SponsoredMessageReportOption {
             writer.writeString(self.text)
             writer.writeBytes(self.option)
         }
+
+        public static func == (lhs: SponsoredMessageReportOption, rhs: SponsoredMessageReportOption) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.text == rhs.text else { return false }
+            guard lhs.option == rhs.option else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `SponsoredPeer`.
-    public indirect enum SponsoredPeer: TLBoxedType {
+    public enum SponsoredPeer: TLBoxedType {
         case sponsoredPeer(Api.SponsoredPeer.SponsoredPeer)
 
         public static let tlTypeName = "SponsoredPeer"
@@ -305,7 +348,7 @@ extension Api {
 
 extension Api.SponsoredPeer {
     /// `sponsoredPeer#c69708d3 flags:# random_id:bytes peer:Peer sponsor_info:flags.0?string additional_info:flags.1?string = SponsoredPeer;`
-    public struct SponsoredPeer: TLCombinator {
+    public final class SponsoredPeer: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xc69708d3
         public static let tlName = "sponsoredPeer"
 
@@ -339,12 +382,21 @@ extension Api.SponsoredPeer {
             if let value = self.sponsorInfo { writer.writeString(value) }
             if let value = self.additionalInfo { writer.writeString(value) }
         }
+
+        public static func == (lhs: SponsoredPeer, rhs: SponsoredPeer) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.randomId == rhs.randomId else { return false }
+            guard lhs.peer == rhs.peer else { return false }
+            guard lhs.sponsorInfo == rhs.sponsorInfo else { return false }
+            guard lhs.additionalInfo == rhs.additionalInfo else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `StarGift`.
-    public indirect enum StarGift: TLBoxedType {
+    public enum StarGift: TLBoxedType {
         case starGift(Api.StarGift.StarGift)
         case starGiftUnique(Api.StarGift.StarGiftUnique)
 
@@ -372,7 +424,7 @@ extension Api {
 
 extension Api.StarGift {
     /// `starGift#313a9547 flags:# limited:flags.0?true sold_out:flags.1?true birthday:flags.2?true require_premium:flags.7?true limited_per_user:flags.8?true peer_color_available:flags.10?true auction:flags.11?true id:long sticker:Document stars:long availability_remains:flags.0?int availability_total:flags.0?int availability_resale:flags.4?long convert_stars:long first_sale_date:flags.1?int last_sale_date:flags.1?int upgrade_stars:flags.3?long resell_min_stars:flags.4?long title:flags.5?string released_by:flags.6?Peer per_user_total:flags.8?int per_user_remains:flags.8?int locked_until_date:flags.9?int auction_slug:flags.11?string gifts_per_round:flags.11?int auction_start_date:flags.11?int upgrade_variants:flags.12?int background:flags.13?StarGiftBackground = StarGift;`
-    public struct StarGift: TLCombinator {
+    public final class StarGift: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x313a9547
         public static let tlName = "starGift"
 
@@ -512,12 +564,45 @@ extension Api.StarGift {
             if let value = self.upgradeVariants { writer.writeInt32(value) }
             if let value = self.background { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: StarGift, rhs: StarGift) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.limited == rhs.limited else { return false }
+            guard lhs.soldOut == rhs.soldOut else { return false }
+            guard lhs.birthday == rhs.birthday else { return false }
+            guard lhs.requirePremium == rhs.requirePremium else { return false }
+            guard lhs.limitedPerUser == rhs.limitedPerUser else { return false }
+            guard lhs.peerColorAvailable == rhs.peerColorAvailable else { return false }
+            guard lhs.auction == rhs.auction else { return false }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.sticker == rhs.sticker else { return false }
+            guard lhs.stars == rhs.stars else { return false }
+            guard lhs.availabilityRemains == rhs.availabilityRemains else { return false }
+            guard lhs.availabilityTotal == rhs.availabilityTotal else { return false }
+            guard lhs.availabilityResale == rhs.availabilityResale else { return false }
+            guard lhs.convertStars == rhs.convertStars else { return false }
+            guard lhs.firstSaleDate == rhs.firstSaleDate else { return false }
+            guard lhs.lastSaleDate == rhs.lastSaleDate else { return false }
+            guard lhs.upgradeStars == rhs.upgradeStars else { return false }
+            guard lhs.resellMinStars == rhs.resellMinStars else { return false }
+            guard lhs.title == rhs.title else { return false }
+            guard lhs.releasedBy == rhs.releasedBy else { return false }
+            guard lhs.perUserTotal == rhs.perUserTotal else { return false }
+            guard lhs.perUserRemains == rhs.perUserRemains else { return false }
+            guard lhs.lockedUntilDate == rhs.lockedUntilDate else { return false }
+            guard lhs.auctionSlug == rhs.auctionSlug else { return false }
+            guard lhs.giftsPerRound == rhs.giftsPerRound else { return false }
+            guard lhs.auctionStartDate == rhs.auctionStartDate else { return false }
+            guard lhs.upgradeVariants == rhs.upgradeVariants else { return false }
+            guard lhs.background == rhs.background else { return false }
+            return true
+        }
     }
 }
 
 extension Api.StarGift {
     /// `starGiftUnique#85f0a9cd flags:# require_premium:flags.6?true resale_ton_only:flags.7?true theme_available:flags.9?true burned:flags.14?true crafted:flags.15?true id:long gift_id:long title:string slug:string num:int owner_id:flags.0?Peer owner_name:flags.1?string owner_address:flags.2?string attributes:Vector<StarGiftAttribute> availability_issued:int availability_total:int gift_address:flags.3?string resell_amount:flags.4?Vector<StarsAmount> released_by:flags.5?Peer value_amount:flags.8?long value_currency:flags.8?string value_usd_amount:flags.8?long theme_peer:flags.10?Peer peer_color:flags.11?PeerColor host_id:flags.12?Peer offer_min_stars:flags.13?int craft_chance_permille:flags.16?int = StarGift;`
-    public struct StarGiftUnique: TLCombinator {
+    public final class StarGiftUnique: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x85f0a9cd
         public static let tlName = "starGiftUnique"
 
@@ -654,12 +739,44 @@ extension Api.StarGift {
             if let value = self.offerMinStars { writer.writeInt32(value) }
             if let value = self.craftChancePermille { writer.writeInt32(value) }
         }
+
+        public static func == (lhs: StarGiftUnique, rhs: StarGiftUnique) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.requirePremium == rhs.requirePremium else { return false }
+            guard lhs.resaleTonOnly == rhs.resaleTonOnly else { return false }
+            guard lhs.themeAvailable == rhs.themeAvailable else { return false }
+            guard lhs.burned == rhs.burned else { return false }
+            guard lhs.crafted == rhs.crafted else { return false }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.giftId == rhs.giftId else { return false }
+            guard lhs.title == rhs.title else { return false }
+            guard lhs.slug == rhs.slug else { return false }
+            guard lhs.num == rhs.num else { return false }
+            guard lhs.ownerId == rhs.ownerId else { return false }
+            guard lhs.ownerName == rhs.ownerName else { return false }
+            guard lhs.ownerAddress == rhs.ownerAddress else { return false }
+            guard lhs.attributes == rhs.attributes else { return false }
+            guard lhs.availabilityIssued == rhs.availabilityIssued else { return false }
+            guard lhs.availabilityTotal == rhs.availabilityTotal else { return false }
+            guard lhs.giftAddress == rhs.giftAddress else { return false }
+            guard lhs.resellAmount == rhs.resellAmount else { return false }
+            guard lhs.releasedBy == rhs.releasedBy else { return false }
+            guard lhs.valueAmount == rhs.valueAmount else { return false }
+            guard lhs.valueCurrency == rhs.valueCurrency else { return false }
+            guard lhs.valueUsdAmount == rhs.valueUsdAmount else { return false }
+            guard lhs.themePeer == rhs.themePeer else { return false }
+            guard lhs.peerColor == rhs.peerColor else { return false }
+            guard lhs.hostId == rhs.hostId else { return false }
+            guard lhs.offerMinStars == rhs.offerMinStars else { return false }
+            guard lhs.craftChancePermille == rhs.craftChancePermille else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `StarGiftActiveAuctionState`.
-    public indirect enum StarGiftActiveAuctionState: TLBoxedType {
+    public enum StarGiftActiveAuctionState: TLBoxedType {
         case starGiftActiveAuctionState(Api.StarGiftActiveAuctionState.StarGiftActiveAuctionState)
 
         public static let tlTypeName = "StarGiftActiveAuctionState"
@@ -684,7 +801,7 @@ extension Api {
 
 extension Api.StarGiftActiveAuctionState {
     /// `starGiftActiveAuctionState#d31bc45d gift:StarGift state:StarGiftAuctionState user_state:StarGiftAuctionUserState = StarGiftActiveAuctionState;`
-    public struct StarGiftActiveAuctionState: TLCombinator {
+    public final class StarGiftActiveAuctionState: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xd31bc45d
         public static let tlName = "starGiftActiveAuctionState"
 
@@ -709,12 +826,20 @@ extension Api.StarGiftActiveAuctionState {
             self.state.encode(to: &writer)
             self.userState.encode(to: &writer)
         }
+
+        public static func == (lhs: StarGiftActiveAuctionState, rhs: StarGiftActiveAuctionState) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.gift == rhs.gift else { return false }
+            guard lhs.state == rhs.state else { return false }
+            guard lhs.userState == rhs.userState else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `StarGiftAttribute`.
-    public indirect enum StarGiftAttribute: TLBoxedType {
+    public enum StarGiftAttribute: TLBoxedType {
         case starGiftAttributeModel(Api.StarGiftAttribute.StarGiftAttributeModel)
         case starGiftAttributePattern(Api.StarGiftAttribute.StarGiftAttributePattern)
         case starGiftAttributeBackdrop(Api.StarGiftAttribute.StarGiftAttributeBackdrop)
@@ -748,7 +873,7 @@ extension Api {
 
 extension Api.StarGiftAttribute {
     /// `starGiftAttributeModel#565251e2 flags:# crafted:flags.0?true name:string document:Document rarity:StarGiftAttributeRarity = StarGiftAttribute;`
-    public struct StarGiftAttributeModel: TLCombinator {
+    public final class StarGiftAttributeModel: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x565251e2
         public static let tlName = "starGiftAttributeModel"
 
@@ -780,12 +905,21 @@ extension Api.StarGiftAttribute {
             self.document.encode(to: &writer)
             self.rarity.encode(to: &writer)
         }
+
+        public static func == (lhs: StarGiftAttributeModel, rhs: StarGiftAttributeModel) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.crafted == rhs.crafted else { return false }
+            guard lhs.name == rhs.name else { return false }
+            guard lhs.document == rhs.document else { return false }
+            guard lhs.rarity == rhs.rarity else { return false }
+            return true
+        }
     }
 }
 
 extension Api.StarGiftAttribute {
     /// `starGiftAttributePattern#4e7085ea name:string document:Document rarity:StarGiftAttributeRarity = StarGiftAttribute;`
-    public struct StarGiftAttributePattern: TLCombinator {
+    public final class StarGiftAttributePattern: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x4e7085ea
         public static let tlName = "starGiftAttributePattern"
 
@@ -810,12 +944,20 @@ extension Api.StarGiftAttribute {
             self.document.encode(to: &writer)
             self.rarity.encode(to: &writer)
         }
+
+        public static func == (lhs: StarGiftAttributePattern, rhs: StarGiftAttributePattern) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.name == rhs.name else { return false }
+            guard lhs.document == rhs.document else { return false }
+            guard lhs.rarity == rhs.rarity else { return false }
+            return true
+        }
     }
 }
 
 extension Api.StarGiftAttribute {
     /// `starGiftAttributeBackdrop#9f2504e4 name:string backdrop_id:int center_color:int edge_color:int pattern_color:int text_color:int rarity:StarGiftAttributeRarity = StarGiftAttribute;`
-    public struct StarGiftAttributeBackdrop: TLCombinator {
+    public final class StarGiftAttributeBackdrop: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x9f2504e4
         public static let tlName = "starGiftAttributeBackdrop"
 
@@ -856,12 +998,24 @@ extension Api.StarGiftAttribute {
             writer.writeInt32(self.textColor)
             self.rarity.encode(to: &writer)
         }
+
+        public static func == (lhs: StarGiftAttributeBackdrop, rhs: StarGiftAttributeBackdrop) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.name == rhs.name else { return false }
+            guard lhs.backdropId == rhs.backdropId else { return false }
+            guard lhs.centerColor == rhs.centerColor else { return false }
+            guard lhs.edgeColor == rhs.edgeColor else { return false }
+            guard lhs.patternColor == rhs.patternColor else { return false }
+            guard lhs.textColor == rhs.textColor else { return false }
+            guard lhs.rarity == rhs.rarity else { return false }
+            return true
+        }
     }
 }
 
 extension Api.StarGiftAttribute {
     /// `starGiftAttributeOriginalDetails#e0bff26c flags:# sender_id:flags.0?Peer recipient_id:Peer date:int message:flags.1?TextWithEntities = StarGiftAttribute;`
-    public struct StarGiftAttributeOriginalDetails: TLCombinator {
+    public final class StarGiftAttributeOriginalDetails: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xe0bff26c
         public static let tlName = "starGiftAttributeOriginalDetails"
 
@@ -895,12 +1049,21 @@ extension Api.StarGiftAttribute {
             writer.writeInt32(self.date)
             if let value = self.message { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: StarGiftAttributeOriginalDetails, rhs: StarGiftAttributeOriginalDetails) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.senderId == rhs.senderId else { return false }
+            guard lhs.recipientId == rhs.recipientId else { return false }
+            guard lhs.date == rhs.date else { return false }
+            guard lhs.message == rhs.message else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `StarGiftAttributeCounter`.
-    public indirect enum StarGiftAttributeCounter: TLBoxedType {
+    public enum StarGiftAttributeCounter: TLBoxedType {
         case starGiftAttributeCounter(Api.StarGiftAttributeCounter.StarGiftAttributeCounter)
 
         public static let tlTypeName = "StarGiftAttributeCounter"
@@ -925,7 +1088,7 @@ extension Api {
 
 extension Api.StarGiftAttributeCounter {
     /// `starGiftAttributeCounter#2eb1b658 attribute:StarGiftAttributeId count:int = StarGiftAttributeCounter;`
-    public struct StarGiftAttributeCounter: TLCombinator {
+    public final class StarGiftAttributeCounter: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x2eb1b658
         public static let tlName = "starGiftAttributeCounter"
 
@@ -946,12 +1109,19 @@ extension Api.StarGiftAttributeCounter {
             self.attribute.encode(to: &writer)
             writer.writeInt32(self.count)
         }
+
+        public static func == (lhs: StarGiftAttributeCounter, rhs: StarGiftAttributeCounter) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.attribute == rhs.attribute else { return false }
+            guard lhs.count == rhs.count else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `StarGiftAttributeId`.
-    public indirect enum StarGiftAttributeId: TLBoxedType {
+    public enum StarGiftAttributeId: TLBoxedType {
         case starGiftAttributeIdModel(Api.StarGiftAttributeId.StarGiftAttributeIdModel)
         case starGiftAttributeIdPattern(Api.StarGiftAttributeId.StarGiftAttributeIdPattern)
         case starGiftAttributeIdBackdrop(Api.StarGiftAttributeId.StarGiftAttributeIdBackdrop)
@@ -982,7 +1152,7 @@ extension Api {
 
 extension Api.StarGiftAttributeId {
     /// `starGiftAttributeIdModel#48aaae3c document_id:long = StarGiftAttributeId;`
-    public struct StarGiftAttributeIdModel: TLCombinator {
+    public final class StarGiftAttributeIdModel: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x48aaae3c
         public static let tlName = "starGiftAttributeIdModel"
 
@@ -999,12 +1169,18 @@ extension Api.StarGiftAttributeId {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeInt64(self.documentId)
         }
+
+        public static func == (lhs: StarGiftAttributeIdModel, rhs: StarGiftAttributeIdModel) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.documentId == rhs.documentId else { return false }
+            return true
+        }
     }
 }
 
 extension Api.StarGiftAttributeId {
     /// `starGiftAttributeIdPattern#4a162433 document_id:long = StarGiftAttributeId;`
-    public struct StarGiftAttributeIdPattern: TLCombinator {
+    public final class StarGiftAttributeIdPattern: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x4a162433
         public static let tlName = "starGiftAttributeIdPattern"
 
@@ -1021,12 +1197,18 @@ extension Api.StarGiftAttributeId {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeInt64(self.documentId)
         }
+
+        public static func == (lhs: StarGiftAttributeIdPattern, rhs: StarGiftAttributeIdPattern) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.documentId == rhs.documentId else { return false }
+            return true
+        }
     }
 }
 
 extension Api.StarGiftAttributeId {
     /// `starGiftAttributeIdBackdrop#1f01c757 backdrop_id:int = StarGiftAttributeId;`
-    public struct StarGiftAttributeIdBackdrop: TLCombinator {
+    public final class StarGiftAttributeIdBackdrop: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x1f01c757
         public static let tlName = "starGiftAttributeIdBackdrop"
 
@@ -1043,12 +1225,18 @@ extension Api.StarGiftAttributeId {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeInt32(self.backdropId)
         }
+
+        public static func == (lhs: StarGiftAttributeIdBackdrop, rhs: StarGiftAttributeIdBackdrop) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.backdropId == rhs.backdropId else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `StarGiftAttributeRarity`.
-    public indirect enum StarGiftAttributeRarity: TLBoxedType {
+    public enum StarGiftAttributeRarity: TLBoxedType {
         case starGiftAttributeRarity(Api.StarGiftAttributeRarity.StarGiftAttributeRarity)
         case starGiftAttributeRarityUncommon(Api.StarGiftAttributeRarity.StarGiftAttributeRarityUncommon)
         case starGiftAttributeRarityRare(Api.StarGiftAttributeRarity.StarGiftAttributeRarityRare)
@@ -1085,7 +1273,7 @@ extension Api {
 
 extension Api.StarGiftAttributeRarity {
     /// `starGiftAttributeRarity#36437737 permille:int = StarGiftAttributeRarity;`
-    public struct StarGiftAttributeRarity: TLCombinator {
+    public final class StarGiftAttributeRarity: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x36437737
         public static let tlName = "starGiftAttributeRarity"
 
@@ -1102,12 +1290,18 @@ extension Api.StarGiftAttributeRarity {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeInt32(self.permille)
         }
+
+        public static func == (lhs: StarGiftAttributeRarity, rhs: StarGiftAttributeRarity) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.permille == rhs.permille else { return false }
+            return true
+        }
     }
 }
 
 extension Api.StarGiftAttributeRarity {
     /// `starGiftAttributeRarityUncommon#dbce6389 = StarGiftAttributeRarity;`
-    public struct StarGiftAttributeRarityUncommon: TLCombinator {
+    public final class StarGiftAttributeRarityUncommon: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xdbce6389
         public static let tlName = "starGiftAttributeRarityUncommon"
 
@@ -1119,12 +1313,17 @@ extension Api.StarGiftAttributeRarity {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: StarGiftAttributeRarityUncommon, rhs: StarGiftAttributeRarityUncommon) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.StarGiftAttributeRarity {
     /// `starGiftAttributeRarityRare#f08d516b = StarGiftAttributeRarity;`
-    public struct StarGiftAttributeRarityRare: TLCombinator {
+    public final class StarGiftAttributeRarityRare: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xf08d516b
         public static let tlName = "starGiftAttributeRarityRare"
 
@@ -1136,12 +1335,17 @@ extension Api.StarGiftAttributeRarity {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: StarGiftAttributeRarityRare, rhs: StarGiftAttributeRarityRare) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.StarGiftAttributeRarity {
     /// `starGiftAttributeRarityEpic#78fbf3a8 = StarGiftAttributeRarity;`
-    public struct StarGiftAttributeRarityEpic: TLCombinator {
+    public final class StarGiftAttributeRarityEpic: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x78fbf3a8
         public static let tlName = "starGiftAttributeRarityEpic"
 
@@ -1153,12 +1357,17 @@ extension Api.StarGiftAttributeRarity {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: StarGiftAttributeRarityEpic, rhs: StarGiftAttributeRarityEpic) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.StarGiftAttributeRarity {
     /// `starGiftAttributeRarityLegendary#cef7e7a8 = StarGiftAttributeRarity;`
-    public struct StarGiftAttributeRarityLegendary: TLCombinator {
+    public final class StarGiftAttributeRarityLegendary: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xcef7e7a8
         public static let tlName = "starGiftAttributeRarityLegendary"
 
@@ -1170,12 +1379,17 @@ extension Api.StarGiftAttributeRarity {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: StarGiftAttributeRarityLegendary, rhs: StarGiftAttributeRarityLegendary) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `StarGiftAuctionAcquiredGift`.
-    public indirect enum StarGiftAuctionAcquiredGift: TLBoxedType {
+    public enum StarGiftAuctionAcquiredGift: TLBoxedType {
         case starGiftAuctionAcquiredGift(Api.StarGiftAuctionAcquiredGift.StarGiftAuctionAcquiredGift)
 
         public static let tlTypeName = "StarGiftAuctionAcquiredGift"
@@ -1200,7 +1414,7 @@ extension Api {
 
 extension Api.StarGiftAuctionAcquiredGift {
     /// `starGiftAuctionAcquiredGift#42b00348 flags:# name_hidden:flags.0?true peer:Peer date:int bid_amount:long round:int pos:int message:flags.1?TextWithEntities gift_num:flags.2?int = StarGiftAuctionAcquiredGift;`
-    public struct StarGiftAuctionAcquiredGift: TLCombinator {
+    public final class StarGiftAuctionAcquiredGift: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x42b00348
         public static let tlName = "starGiftAuctionAcquiredGift"
 
@@ -1250,12 +1464,25 @@ extension Api.StarGiftAuctionAcquiredGift {
             if let value = self.message { value.encode(to: &writer) }
             if let value = self.giftNum { writer.writeInt32(value) }
         }
+
+        public static func == (lhs: StarGiftAuctionAcquiredGift, rhs: StarGiftAuctionAcquiredGift) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.nameHidden == rhs.nameHidden else { return false }
+            guard lhs.peer == rhs.peer else { return false }
+            guard lhs.date == rhs.date else { return false }
+            guard lhs.bidAmount == rhs.bidAmount else { return false }
+            guard lhs.round == rhs.round else { return false }
+            guard lhs.pos == rhs.pos else { return false }
+            guard lhs.message == rhs.message else { return false }
+            guard lhs.giftNum == rhs.giftNum else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `StarGiftAuctionRound`.
-    public indirect enum StarGiftAuctionRound: TLBoxedType {
+    public enum StarGiftAuctionRound: TLBoxedType {
         case starGiftAuctionRound(Api.StarGiftAuctionRound.StarGiftAuctionRound)
         case starGiftAuctionRoundExtendable(Api.StarGiftAuctionRound.StarGiftAuctionRoundExtendable)
 
@@ -1283,7 +1510,7 @@ extension Api {
 
 extension Api.StarGiftAuctionRound {
     /// `starGiftAuctionRound#3aae0528 num:int duration:int = StarGiftAuctionRound;`
-    public struct StarGiftAuctionRound: TLCombinator {
+    public final class StarGiftAuctionRound: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x3aae0528
         public static let tlName = "starGiftAuctionRound"
 
@@ -1304,12 +1531,19 @@ extension Api.StarGiftAuctionRound {
             writer.writeInt32(self.num)
             writer.writeInt32(self.duration)
         }
+
+        public static func == (lhs: StarGiftAuctionRound, rhs: StarGiftAuctionRound) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.num == rhs.num else { return false }
+            guard lhs.duration == rhs.duration else { return false }
+            return true
+        }
     }
 }
 
 extension Api.StarGiftAuctionRound {
     /// `starGiftAuctionRoundExtendable#0aa021e5 num:int duration:int extend_top:int extend_window:int = StarGiftAuctionRound;`
-    public struct StarGiftAuctionRoundExtendable: TLCombinator {
+    public final class StarGiftAuctionRoundExtendable: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x0aa021e5
         public static let tlName = "starGiftAuctionRoundExtendable"
 
@@ -1338,12 +1572,21 @@ extension Api.StarGiftAuctionRound {
             writer.writeInt32(self.extendTop)
             writer.writeInt32(self.extendWindow)
         }
+
+        public static func == (lhs: StarGiftAuctionRoundExtendable, rhs: StarGiftAuctionRoundExtendable) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.num == rhs.num else { return false }
+            guard lhs.duration == rhs.duration else { return false }
+            guard lhs.extendTop == rhs.extendTop else { return false }
+            guard lhs.extendWindow == rhs.extendWindow else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `StarGiftAuctionState`.
-    public indirect enum StarGiftAuctionState: TLBoxedType {
+    public enum StarGiftAuctionState: TLBoxedType {
         case starGiftAuctionStateNotModified(Api.StarGiftAuctionState.StarGiftAuctionStateNotModified)
         case starGiftAuctionState(Api.StarGiftAuctionState.StarGiftAuctionState)
         case starGiftAuctionStateFinished(Api.StarGiftAuctionState.StarGiftAuctionStateFinished)
@@ -1374,7 +1617,7 @@ extension Api {
 
 extension Api.StarGiftAuctionState {
     /// `starGiftAuctionStateNotModified#fe333952 = StarGiftAuctionState;`
-    public struct StarGiftAuctionStateNotModified: TLCombinator {
+    public final class StarGiftAuctionStateNotModified: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xfe333952
         public static let tlName = "starGiftAuctionStateNotModified"
 
@@ -1386,12 +1629,17 @@ extension Api.StarGiftAuctionState {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: StarGiftAuctionStateNotModified, rhs: StarGiftAuctionStateNotModified) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.StarGiftAuctionState {
     /// `starGiftAuctionState#771a4e66 version:int start_date:int end_date:int min_bid_amount:long bid_levels:Vector<AuctionBidLevel> top_bidders:Vector<long> next_round_at:int last_gift_num:int gifts_left:int current_round:int total_rounds:int rounds:Vector<StarGiftAuctionRound> = StarGiftAuctionState;`
-    public struct StarGiftAuctionState: TLCombinator {
+    public final class StarGiftAuctionState: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x771a4e66
         public static let tlName = "starGiftAuctionState"
 
@@ -1452,12 +1700,29 @@ extension Api.StarGiftAuctionState {
             writer.writeInt32(self.totalRounds)
             self.rounds.encode(to: &writer)
         }
+
+        public static func == (lhs: StarGiftAuctionState, rhs: StarGiftAuctionState) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.version == rhs.version else { return false }
+            guard lhs.startDate == rhs.startDate else { return false }
+            guard lhs.endDate == rhs.endDate else { return false }
+            guard lhs.minBidAmount == rhs.minBidAmount else { return false }
+            guard lhs.bidLevels == rhs.bidLevels else { return false }
+            guard lhs.topBidders == rhs.topBidders else { return false }
+            guard lhs.nextRoundAt == rhs.nextRoundAt else { return false }
+            guard lhs.lastGiftNum == rhs.lastGiftNum else { return false }
+            guard lhs.giftsLeft == rhs.giftsLeft else { return false }
+            guard lhs.currentRound == rhs.currentRound else { return false }
+            guard lhs.totalRounds == rhs.totalRounds else { return false }
+            guard lhs.rounds == rhs.rounds else { return false }
+            return true
+        }
     }
 }
 
 extension Api.StarGiftAuctionState {
     /// `starGiftAuctionStateFinished#972dabbf flags:# start_date:int end_date:int average_price:long listed_count:flags.0?int fragment_listed_count:flags.1?int fragment_listed_url:flags.1?string = StarGiftAuctionState;`
-    public struct StarGiftAuctionStateFinished: TLCombinator {
+    public final class StarGiftAuctionStateFinished: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x972dabbf
         public static let tlName = "starGiftAuctionStateFinished"
 
@@ -1500,12 +1765,23 @@ extension Api.StarGiftAuctionState {
             if let value = self.fragmentListedCount { writer.writeInt32(value) }
             if let value = self.fragmentListedUrl { writer.writeString(value) }
         }
+
+        public static func == (lhs: StarGiftAuctionStateFinished, rhs: StarGiftAuctionStateFinished) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.startDate == rhs.startDate else { return false }
+            guard lhs.endDate == rhs.endDate else { return false }
+            guard lhs.averagePrice == rhs.averagePrice else { return false }
+            guard lhs.listedCount == rhs.listedCount else { return false }
+            guard lhs.fragmentListedCount == rhs.fragmentListedCount else { return false }
+            guard lhs.fragmentListedUrl == rhs.fragmentListedUrl else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `StarGiftAuctionUserState`.
-    public indirect enum StarGiftAuctionUserState: TLBoxedType {
+    public enum StarGiftAuctionUserState: TLBoxedType {
         case starGiftAuctionUserState(Api.StarGiftAuctionUserState.StarGiftAuctionUserState)
 
         public static let tlTypeName = "StarGiftAuctionUserState"
@@ -1530,7 +1806,7 @@ extension Api {
 
 extension Api.StarGiftAuctionUserState {
     /// `starGiftAuctionUserState#2eeed1c4 flags:# returned:flags.1?true bid_amount:flags.0?long bid_date:flags.0?int min_bid_amount:flags.0?long bid_peer:flags.0?Peer acquired_count:int = StarGiftAuctionUserState;`
-    public struct StarGiftAuctionUserState: TLCombinator {
+    public final class StarGiftAuctionUserState: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x2eeed1c4
         public static let tlName = "starGiftAuctionUserState"
 
@@ -1572,12 +1848,23 @@ extension Api.StarGiftAuctionUserState {
             if let value = self.bidPeer { value.encode(to: &writer) }
             writer.writeInt32(self.acquiredCount)
         }
+
+        public static func == (lhs: StarGiftAuctionUserState, rhs: StarGiftAuctionUserState) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.returned == rhs.returned else { return false }
+            guard lhs.bidAmount == rhs.bidAmount else { return false }
+            guard lhs.bidDate == rhs.bidDate else { return false }
+            guard lhs.minBidAmount == rhs.minBidAmount else { return false }
+            guard lhs.bidPeer == rhs.bidPeer else { return false }
+            guard lhs.acquiredCount == rhs.acquiredCount else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `StarGiftBackground`.
-    public indirect enum StarGiftBackground: TLBoxedType {
+    public enum StarGiftBackground: TLBoxedType {
         case starGiftBackground(Api.StarGiftBackground.StarGiftBackground)
 
         public static let tlTypeName = "StarGiftBackground"
@@ -1602,7 +1889,7 @@ extension Api {
 
 extension Api.StarGiftBackground {
     /// `starGiftBackground#aff56398 center_color:int edge_color:int text_color:int = StarGiftBackground;`
-    public struct StarGiftBackground: TLCombinator {
+    public final class StarGiftBackground: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xaff56398
         public static let tlName = "starGiftBackground"
 
@@ -1627,12 +1914,20 @@ extension Api.StarGiftBackground {
             writer.writeInt32(self.edgeColor)
             writer.writeInt32(self.textColor)
         }
+
+        public static func == (lhs: StarGiftBackground, rhs: StarGiftBackground) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.centerColor == rhs.centerColor else { return false }
+            guard lhs.edgeColor == rhs.edgeColor else { return false }
+            guard lhs.textColor == rhs.textColor else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `StarGiftCollection`.
-    public indirect enum StarGiftCollection: TLBoxedType {
+    public enum StarGiftCollection: TLBoxedType {
         case starGiftCollection(Api.StarGiftCollection.StarGiftCollection)
 
         public static let tlTypeName = "StarGiftCollection"
@@ -1657,7 +1952,7 @@ extension Api {
 
 extension Api.StarGiftCollection {
     /// `starGiftCollection#9d6b13b0 flags:# collection_id:int title:string icon:flags.0?Document gifts_count:int hash:long = StarGiftCollection;`
-    public struct StarGiftCollection: TLCombinator {
+    public final class StarGiftCollection: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x9d6b13b0
         public static let tlName = "starGiftCollection"
 
@@ -1694,12 +1989,22 @@ extension Api.StarGiftCollection {
             writer.writeInt32(self.giftsCount)
             writer.writeInt64(self.hash)
         }
+
+        public static func == (lhs: StarGiftCollection, rhs: StarGiftCollection) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.collectionId == rhs.collectionId else { return false }
+            guard lhs.title == rhs.title else { return false }
+            guard lhs.icon == rhs.icon else { return false }
+            guard lhs.giftsCount == rhs.giftsCount else { return false }
+            guard lhs.hash == rhs.hash else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `StarGiftUpgradePrice`.
-    public indirect enum StarGiftUpgradePrice: TLBoxedType {
+    public enum StarGiftUpgradePrice: TLBoxedType {
         case starGiftUpgradePrice(Api.StarGiftUpgradePrice.StarGiftUpgradePrice)
 
         public static let tlTypeName = "StarGiftUpgradePrice"
@@ -1724,7 +2029,7 @@ extension Api {
 
 extension Api.StarGiftUpgradePrice {
     /// `starGiftUpgradePrice#99ea331d date:int upgrade_stars:long = StarGiftUpgradePrice;`
-    public struct StarGiftUpgradePrice: TLCombinator {
+    public final class StarGiftUpgradePrice: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x99ea331d
         public static let tlName = "starGiftUpgradePrice"
 
@@ -1745,12 +2050,19 @@ extension Api.StarGiftUpgradePrice {
             writer.writeInt32(self.date)
             writer.writeInt64(self.upgradeStars)
         }
+
+        public static func == (lhs: StarGiftUpgradePrice, rhs: StarGiftUpgradePrice) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.date == rhs.date else { return false }
+            guard lhs.upgradeStars == rhs.upgradeStars else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `StarRefProgram`.
-    public indirect enum StarRefProgram: TLBoxedType {
+    public enum StarRefProgram: TLBoxedType {
         case starRefProgram(Api.StarRefProgram.StarRefProgram)
 
         public static let tlTypeName = "StarRefProgram"
@@ -1775,7 +2087,7 @@ extension Api {
 
 extension Api.StarRefProgram {
     /// `starRefProgram#dd0c66f2 flags:# bot_id:long commission_permille:int duration_months:flags.0?int end_date:flags.1?int daily_revenue_per_user:flags.2?StarsAmount = StarRefProgram;`
-    public struct StarRefProgram: TLCombinator {
+    public final class StarRefProgram: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xdd0c66f2
         public static let tlName = "starRefProgram"
 
@@ -1814,12 +2126,22 @@ extension Api.StarRefProgram {
             if let value = self.endDate { writer.writeInt32(value) }
             if let value = self.dailyRevenuePerUser { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: StarRefProgram, rhs: StarRefProgram) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.botId == rhs.botId else { return false }
+            guard lhs.commissionPermille == rhs.commissionPermille else { return false }
+            guard lhs.durationMonths == rhs.durationMonths else { return false }
+            guard lhs.endDate == rhs.endDate else { return false }
+            guard lhs.dailyRevenuePerUser == rhs.dailyRevenuePerUser else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `StarsAmount`.
-    public indirect enum StarsAmount: TLBoxedType {
+    public enum StarsAmount: TLBoxedType {
         case starsAmount(Api.StarsAmount.StarsAmount)
         case starsTonAmount(Api.StarsAmount.StarsTonAmount)
 
@@ -1847,7 +2169,7 @@ extension Api {
 
 extension Api.StarsAmount {
     /// `starsAmount#bbb6b4a3 amount:long nanos:int = StarsAmount;`
-    public struct StarsAmount: TLCombinator {
+    public final class StarsAmount: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xbbb6b4a3
         public static let tlName = "starsAmount"
 
@@ -1868,12 +2190,19 @@ extension Api.StarsAmount {
             writer.writeInt64(self.amount)
             writer.writeInt32(self.nanos)
         }
+
+        public static func == (lhs: StarsAmount, rhs: StarsAmount) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.amount == rhs.amount else { return false }
+            guard lhs.nanos == rhs.nanos else { return false }
+            return true
+        }
     }
 }
 
 extension Api.StarsAmount {
     /// `starsTonAmount#74aee3e0 amount:long = StarsAmount;`
-    public struct StarsTonAmount: TLCombinator {
+    public final class StarsTonAmount: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x74aee3e0
         public static let tlName = "starsTonAmount"
 
@@ -1890,12 +2219,18 @@ extension Api.StarsAmount {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeInt64(self.amount)
         }
+
+        public static func == (lhs: StarsTonAmount, rhs: StarsTonAmount) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.amount == rhs.amount else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `StarsGiftOption`.
-    public indirect enum StarsGiftOption: TLBoxedType {
+    public enum StarsGiftOption: TLBoxedType {
         case starsGiftOption(Api.StarsGiftOption.StarsGiftOption)
 
         public static let tlTypeName = "StarsGiftOption"
@@ -1920,7 +2255,7 @@ extension Api {
 
 extension Api.StarsGiftOption {
     /// `starsGiftOption#5e0589f1 flags:# extended:flags.1?true stars:long store_product:flags.0?string currency:string amount:long = StarsGiftOption;`
-    public struct StarsGiftOption: TLCombinator {
+    public final class StarsGiftOption: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x5e0589f1
         public static let tlName = "starsGiftOption"
 
@@ -1957,12 +2292,22 @@ extension Api.StarsGiftOption {
             writer.writeString(self.currency)
             writer.writeInt64(self.amount)
         }
+
+        public static func == (lhs: StarsGiftOption, rhs: StarsGiftOption) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.extended == rhs.extended else { return false }
+            guard lhs.stars == rhs.stars else { return false }
+            guard lhs.storeProduct == rhs.storeProduct else { return false }
+            guard lhs.currency == rhs.currency else { return false }
+            guard lhs.amount == rhs.amount else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `StarsGiveawayOption`.
-    public indirect enum StarsGiveawayOption: TLBoxedType {
+    public enum StarsGiveawayOption: TLBoxedType {
         case starsGiveawayOption(Api.StarsGiveawayOption.StarsGiveawayOption)
 
         public static let tlTypeName = "StarsGiveawayOption"
@@ -1987,7 +2332,7 @@ extension Api {
 
 extension Api.StarsGiveawayOption {
     /// `starsGiveawayOption#94ce852a flags:# extended:flags.0?true default:flags.1?true stars:long yearly_boosts:int store_product:flags.2?string currency:string amount:long winners:Vector<StarsGiveawayWinnersOption> = StarsGiveawayOption;`
-    public struct StarsGiveawayOption: TLCombinator {
+    public final class StarsGiveawayOption: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x94ce852a
         public static let tlName = "starsGiveawayOption"
 
@@ -2036,12 +2381,25 @@ extension Api.StarsGiveawayOption {
             writer.writeInt64(self.amount)
             self.winners.encode(to: &writer)
         }
+
+        public static func == (lhs: StarsGiveawayOption, rhs: StarsGiveawayOption) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.extended == rhs.extended else { return false }
+            guard lhs.`default` == rhs.`default` else { return false }
+            guard lhs.stars == rhs.stars else { return false }
+            guard lhs.yearlyBoosts == rhs.yearlyBoosts else { return false }
+            guard lhs.storeProduct == rhs.storeProduct else { return false }
+            guard lhs.currency == rhs.currency else { return false }
+            guard lhs.amount == rhs.amount else { return false }
+            guard lhs.winners == rhs.winners else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `StarsGiveawayWinnersOption`.
-    public indirect enum StarsGiveawayWinnersOption: TLBoxedType {
+    public enum StarsGiveawayWinnersOption: TLBoxedType {
         case starsGiveawayWinnersOption(Api.StarsGiveawayWinnersOption.StarsGiveawayWinnersOption)
 
         public static let tlTypeName = "StarsGiveawayWinnersOption"
@@ -2066,7 +2424,7 @@ extension Api {
 
 extension Api.StarsGiveawayWinnersOption {
     /// `starsGiveawayWinnersOption#54236209 flags:# default:flags.0?true users:int per_user_stars:long = StarsGiveawayWinnersOption;`
-    public struct StarsGiveawayWinnersOption: TLCombinator {
+    public final class StarsGiveawayWinnersOption: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x54236209
         public static let tlName = "starsGiveawayWinnersOption"
 
@@ -2094,12 +2452,20 @@ extension Api.StarsGiveawayWinnersOption {
             writer.writeInt32(self.users)
             writer.writeInt64(self.perUserStars)
         }
+
+        public static func == (lhs: StarsGiveawayWinnersOption, rhs: StarsGiveawayWinnersOption) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.`default` == rhs.`default` else { return false }
+            guard lhs.users == rhs.users else { return false }
+            guard lhs.perUserStars == rhs.perUserStars else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `StarsRating`.
-    public indirect enum StarsRating: TLBoxedType {
+    public enum StarsRating: TLBoxedType {
         case starsRating(Api.StarsRating.StarsRating)
 
         public static let tlTypeName = "StarsRating"
@@ -2124,7 +2490,7 @@ extension Api {
 
 extension Api.StarsRating {
     /// `starsRating#1b0e4f07 flags:# level:int current_level_stars:long stars:long next_level_stars:flags.0?long = StarsRating;`
-    public struct StarsRating: TLCombinator {
+    public final class StarsRating: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x1b0e4f07
         public static let tlName = "starsRating"
 
@@ -2157,12 +2523,21 @@ extension Api.StarsRating {
             writer.writeInt64(self.stars)
             if let value = self.nextLevelStars { writer.writeInt64(value) }
         }
+
+        public static func == (lhs: StarsRating, rhs: StarsRating) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.level == rhs.level else { return false }
+            guard lhs.currentLevelStars == rhs.currentLevelStars else { return false }
+            guard lhs.stars == rhs.stars else { return false }
+            guard lhs.nextLevelStars == rhs.nextLevelStars else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `StarsRevenueStatus`.
-    public indirect enum StarsRevenueStatus: TLBoxedType {
+    public enum StarsRevenueStatus: TLBoxedType {
         case starsRevenueStatus(Api.StarsRevenueStatus.StarsRevenueStatus)
 
         public static let tlTypeName = "StarsRevenueStatus"
@@ -2187,7 +2562,7 @@ extension Api {
 
 extension Api.StarsRevenueStatus {
     /// `starsRevenueStatus#febe5491 flags:# withdrawal_enabled:flags.0?true current_balance:StarsAmount available_balance:StarsAmount overall_revenue:StarsAmount next_withdrawal_at:flags.1?int = StarsRevenueStatus;`
-    public struct StarsRevenueStatus: TLCombinator {
+    public final class StarsRevenueStatus: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xfebe5491
         public static let tlName = "starsRevenueStatus"
 
@@ -2224,12 +2599,22 @@ extension Api.StarsRevenueStatus {
             self.overallRevenue.encode(to: &writer)
             if let value = self.nextWithdrawalAt { writer.writeInt32(value) }
         }
+
+        public static func == (lhs: StarsRevenueStatus, rhs: StarsRevenueStatus) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.withdrawalEnabled == rhs.withdrawalEnabled else { return false }
+            guard lhs.currentBalance == rhs.currentBalance else { return false }
+            guard lhs.availableBalance == rhs.availableBalance else { return false }
+            guard lhs.overallRevenue == rhs.overallRevenue else { return false }
+            guard lhs.nextWithdrawalAt == rhs.nextWithdrawalAt else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `StarsSubscription`.
-    public indirect enum StarsSubscription: TLBoxedType {
+    public enum StarsSubscription: TLBoxedType {
         case starsSubscription(Api.StarsSubscription.StarsSubscription)
 
         public static let tlTypeName = "StarsSubscription"
@@ -2254,7 +2639,7 @@ extension Api {
 
 extension Api.StarsSubscription {
     /// `starsSubscription#2e6eab1a flags:# canceled:flags.0?true can_refulfill:flags.1?true missing_balance:flags.2?true bot_canceled:flags.7?true id:string peer:Peer until_date:int pricing:StarsSubscriptionPricing chat_invite_hash:flags.3?string title:flags.4?string photo:flags.5?WebDocument invoice_slug:flags.6?string = StarsSubscription;`
-    public struct StarsSubscription: TLCombinator {
+    public final class StarsSubscription: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x2e6eab1a
         public static let tlName = "starsSubscription"
 
@@ -2322,12 +2707,29 @@ extension Api.StarsSubscription {
             if let value = self.photo { value.encode(to: &writer) }
             if let value = self.invoiceSlug { writer.writeString(value) }
         }
+
+        public static func == (lhs: StarsSubscription, rhs: StarsSubscription) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.canceled == rhs.canceled else { return false }
+            guard lhs.canRefulfill == rhs.canRefulfill else { return false }
+            guard lhs.missingBalance == rhs.missingBalance else { return false }
+            guard lhs.botCanceled == rhs.botCanceled else { return false }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.peer == rhs.peer else { return false }
+            guard lhs.untilDate == rhs.untilDate else { return false }
+            guard lhs.pricing == rhs.pricing else { return false }
+            guard lhs.chatInviteHash == rhs.chatInviteHash else { return false }
+            guard lhs.title == rhs.title else { return false }
+            guard lhs.photo == rhs.photo else { return false }
+            guard lhs.invoiceSlug == rhs.invoiceSlug else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `StarsSubscriptionPricing`.
-    public indirect enum StarsSubscriptionPricing: TLBoxedType {
+    public enum StarsSubscriptionPricing: TLBoxedType {
         case starsSubscriptionPricing(Api.StarsSubscriptionPricing.StarsSubscriptionPricing)
 
         public static let tlTypeName = "StarsSubscriptionPricing"
@@ -2352,7 +2754,7 @@ extension Api {
 
 extension Api.StarsSubscriptionPricing {
     /// `starsSubscriptionPricing#05416d58 period:int amount:long = StarsSubscriptionPricing;`
-    public struct StarsSubscriptionPricing: TLCombinator {
+    public final class StarsSubscriptionPricing: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x05416d58
         public static let tlName = "starsSubscriptionPricing"
 
@@ -2373,12 +2775,19 @@ extension Api.StarsSubscriptionPricing {
             writer.writeInt32(self.period)
             writer.writeInt64(self.amount)
         }
+
+        public static func == (lhs: StarsSubscriptionPricing, rhs: StarsSubscriptionPricing) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.period == rhs.period else { return false }
+            guard lhs.amount == rhs.amount else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `StarsTopupOption`.
-    public indirect enum StarsTopupOption: TLBoxedType {
+    public enum StarsTopupOption: TLBoxedType {
         case starsTopupOption(Api.StarsTopupOption.StarsTopupOption)
 
         public static let tlTypeName = "StarsTopupOption"
@@ -2403,7 +2812,7 @@ extension Api {
 
 extension Api.StarsTopupOption {
     /// `starsTopupOption#0bd915c0 flags:# extended:flags.1?true stars:long store_product:flags.0?string currency:string amount:long = StarsTopupOption;`
-    public struct StarsTopupOption: TLCombinator {
+    public final class StarsTopupOption: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x0bd915c0
         public static let tlName = "starsTopupOption"
 
@@ -2440,12 +2849,22 @@ extension Api.StarsTopupOption {
             writer.writeString(self.currency)
             writer.writeInt64(self.amount)
         }
+
+        public static func == (lhs: StarsTopupOption, rhs: StarsTopupOption) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.extended == rhs.extended else { return false }
+            guard lhs.stars == rhs.stars else { return false }
+            guard lhs.storeProduct == rhs.storeProduct else { return false }
+            guard lhs.currency == rhs.currency else { return false }
+            guard lhs.amount == rhs.amount else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `StarsTransaction`.
-    public indirect enum StarsTransaction: TLBoxedType {
+    public enum StarsTransaction: TLBoxedType {
         case starsTransaction(Api.StarsTransaction.StarsTransaction)
 
         public static let tlTypeName = "StarsTransaction"
@@ -2470,7 +2889,7 @@ extension Api {
 
 extension Api.StarsTransaction {
     /// `starsTransaction#13659eb0 flags:# refund:flags.3?true pending:flags.4?true failed:flags.6?true gift:flags.10?true reaction:flags.11?true stargift_upgrade:flags.18?true business_transfer:flags.21?true stargift_resale:flags.22?true posts_search:flags.24?true stargift_prepaid_upgrade:flags.25?true stargift_drop_original_details:flags.26?true phonegroup_message:flags.27?true stargift_auction_bid:flags.28?true offer:flags.29?true id:string amount:StarsAmount date:int peer:StarsTransactionPeer title:flags.0?string description:flags.1?string photo:flags.2?WebDocument transaction_date:flags.5?int transaction_url:flags.5?string bot_payload:flags.7?bytes msg_id:flags.8?int extended_media:flags.9?Vector<MessageMedia> subscription_period:flags.12?int giveaway_post_id:flags.13?int stargift:flags.14?StarGift floodskip_number:flags.15?int starref_commission_permille:flags.16?int starref_peer:flags.17?Peer starref_amount:flags.17?StarsAmount paid_messages:flags.19?int premium_gift_months:flags.20?int ads_proceeds_from_date:flags.23?int ads_proceeds_to_date:flags.23?int = StarsTransaction;`
-    public struct StarsTransaction: TLCombinator {
+    public final class StarsTransaction: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x13659eb0
         public static let tlName = "starsTransaction"
 
@@ -2653,12 +3072,54 @@ extension Api.StarsTransaction {
             if let value = self.adsProceedsFromDate { writer.writeInt32(value) }
             if let value = self.adsProceedsToDate { writer.writeInt32(value) }
         }
+
+        public static func == (lhs: StarsTransaction, rhs: StarsTransaction) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.refund == rhs.refund else { return false }
+            guard lhs.pending == rhs.pending else { return false }
+            guard lhs.failed == rhs.failed else { return false }
+            guard lhs.gift == rhs.gift else { return false }
+            guard lhs.reaction == rhs.reaction else { return false }
+            guard lhs.stargiftUpgrade == rhs.stargiftUpgrade else { return false }
+            guard lhs.businessTransfer == rhs.businessTransfer else { return false }
+            guard lhs.stargiftResale == rhs.stargiftResale else { return false }
+            guard lhs.postsSearch == rhs.postsSearch else { return false }
+            guard lhs.stargiftPrepaidUpgrade == rhs.stargiftPrepaidUpgrade else { return false }
+            guard lhs.stargiftDropOriginalDetails == rhs.stargiftDropOriginalDetails else { return false }
+            guard lhs.phonegroupMessage == rhs.phonegroupMessage else { return false }
+            guard lhs.stargiftAuctionBid == rhs.stargiftAuctionBid else { return false }
+            guard lhs.offer == rhs.offer else { return false }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.amount == rhs.amount else { return false }
+            guard lhs.date == rhs.date else { return false }
+            guard lhs.peer == rhs.peer else { return false }
+            guard lhs.title == rhs.title else { return false }
+            guard lhs.description == rhs.description else { return false }
+            guard lhs.photo == rhs.photo else { return false }
+            guard lhs.transactionDate == rhs.transactionDate else { return false }
+            guard lhs.transactionUrl == rhs.transactionUrl else { return false }
+            guard lhs.botPayload == rhs.botPayload else { return false }
+            guard lhs.msgId == rhs.msgId else { return false }
+            guard lhs.extendedMedia == rhs.extendedMedia else { return false }
+            guard lhs.subscriptionPeriod == rhs.subscriptionPeriod else { return false }
+            guard lhs.giveawayPostId == rhs.giveawayPostId else { return false }
+            guard lhs.stargift == rhs.stargift else { return false }
+            guard lhs.floodskipNumber == rhs.floodskipNumber else { return false }
+            guard lhs.starrefCommissionPermille == rhs.starrefCommissionPermille else { return false }
+            guard lhs.starrefPeer == rhs.starrefPeer else { return false }
+            guard lhs.starrefAmount == rhs.starrefAmount else { return false }
+            guard lhs.paidMessages == rhs.paidMessages else { return false }
+            guard lhs.premiumGiftMonths == rhs.premiumGiftMonths else { return false }
+            guard lhs.adsProceedsFromDate == rhs.adsProceedsFromDate else { return false }
+            guard lhs.adsProceedsToDate == rhs.adsProceedsToDate else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `StarsTransactionPeer`.
-    public indirect enum StarsTransactionPeer: TLBoxedType {
+    public enum StarsTransactionPeer: TLBoxedType {
         case starsTransactionPeerUnsupported(Api.StarsTransactionPeer.StarsTransactionPeerUnsupported)
         case starsTransactionPeerAppStore(Api.StarsTransactionPeer.StarsTransactionPeerAppStore)
         case starsTransactionPeerPlayMarket(Api.StarsTransactionPeer.StarsTransactionPeerPlayMarket)
@@ -2704,7 +3165,7 @@ extension Api {
 
 extension Api.StarsTransactionPeer {
     /// `starsTransactionPeerUnsupported#95f2bfe4 = StarsTransactionPeer;`
-    public struct StarsTransactionPeerUnsupported: TLCombinator {
+    public final class StarsTransactionPeerUnsupported: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x95f2bfe4
         public static let tlName = "starsTransactionPeerUnsupported"
 
@@ -2716,12 +3177,17 @@ extension Api.StarsTransactionPeer {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: StarsTransactionPeerUnsupported, rhs: StarsTransactionPeerUnsupported) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.StarsTransactionPeer {
     /// `starsTransactionPeerAppStore#b457b375 = StarsTransactionPeer;`
-    public struct StarsTransactionPeerAppStore: TLCombinator {
+    public final class StarsTransactionPeerAppStore: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xb457b375
         public static let tlName = "starsTransactionPeerAppStore"
 
@@ -2733,12 +3199,17 @@ extension Api.StarsTransactionPeer {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: StarsTransactionPeerAppStore, rhs: StarsTransactionPeerAppStore) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.StarsTransactionPeer {
     /// `starsTransactionPeerPlayMarket#7b560a0b = StarsTransactionPeer;`
-    public struct StarsTransactionPeerPlayMarket: TLCombinator {
+    public final class StarsTransactionPeerPlayMarket: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x7b560a0b
         public static let tlName = "starsTransactionPeerPlayMarket"
 
@@ -2750,12 +3221,17 @@ extension Api.StarsTransactionPeer {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: StarsTransactionPeerPlayMarket, rhs: StarsTransactionPeerPlayMarket) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.StarsTransactionPeer {
     /// `starsTransactionPeerPremiumBot#250dbaf8 = StarsTransactionPeer;`
-    public struct StarsTransactionPeerPremiumBot: TLCombinator {
+    public final class StarsTransactionPeerPremiumBot: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x250dbaf8
         public static let tlName = "starsTransactionPeerPremiumBot"
 
@@ -2767,12 +3243,17 @@ extension Api.StarsTransactionPeer {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: StarsTransactionPeerPremiumBot, rhs: StarsTransactionPeerPremiumBot) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.StarsTransactionPeer {
     /// `starsTransactionPeerFragment#e92fd902 = StarsTransactionPeer;`
-    public struct StarsTransactionPeerFragment: TLCombinator {
+    public final class StarsTransactionPeerFragment: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xe92fd902
         public static let tlName = "starsTransactionPeerFragment"
 
@@ -2784,12 +3265,17 @@ extension Api.StarsTransactionPeer {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: StarsTransactionPeerFragment, rhs: StarsTransactionPeerFragment) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.StarsTransactionPeer {
     /// `starsTransactionPeer#d80da15d peer:Peer = StarsTransactionPeer;`
-    public struct StarsTransactionPeer: TLCombinator {
+    public final class StarsTransactionPeer: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xd80da15d
         public static let tlName = "starsTransactionPeer"
 
@@ -2806,12 +3292,18 @@ extension Api.StarsTransactionPeer {
         public func encodeBare(to writer: inout TLWriter) {
             self.peer.encode(to: &writer)
         }
+
+        public static func == (lhs: StarsTransactionPeer, rhs: StarsTransactionPeer) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.peer == rhs.peer else { return false }
+            return true
+        }
     }
 }
 
 extension Api.StarsTransactionPeer {
     /// `starsTransactionPeerAds#60682812 = StarsTransactionPeer;`
-    public struct StarsTransactionPeerAds: TLCombinator {
+    public final class StarsTransactionPeerAds: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x60682812
         public static let tlName = "starsTransactionPeerAds"
 
@@ -2823,12 +3315,17 @@ extension Api.StarsTransactionPeer {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: StarsTransactionPeerAds, rhs: StarsTransactionPeerAds) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.StarsTransactionPeer {
     /// `starsTransactionPeerAPI#f9677aad = StarsTransactionPeer;`
-    public struct StarsTransactionPeerAPI: TLCombinator {
+    public final class StarsTransactionPeerAPI: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xf9677aad
         public static let tlName = "starsTransactionPeerAPI"
 
@@ -2840,12 +3337,17 @@ extension Api.StarsTransactionPeer {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: StarsTransactionPeerAPI, rhs: StarsTransactionPeerAPI) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `StatsAbsValueAndPrev`.
-    public indirect enum StatsAbsValueAndPrev: TLBoxedType {
+    public enum StatsAbsValueAndPrev: TLBoxedType {
         case statsAbsValueAndPrev(Api.StatsAbsValueAndPrev.StatsAbsValueAndPrev)
 
         public static let tlTypeName = "StatsAbsValueAndPrev"
@@ -2870,7 +3372,7 @@ extension Api {
 
 extension Api.StatsAbsValueAndPrev {
     /// `statsAbsValueAndPrev#cb43acde current:double previous:double = StatsAbsValueAndPrev;`
-    public struct StatsAbsValueAndPrev: TLCombinator {
+    public final class StatsAbsValueAndPrev: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xcb43acde
         public static let tlName = "statsAbsValueAndPrev"
 
@@ -2891,12 +3393,19 @@ extension Api.StatsAbsValueAndPrev {
             writer.writeDouble(self.current)
             writer.writeDouble(self.previous)
         }
+
+        public static func == (lhs: StatsAbsValueAndPrev, rhs: StatsAbsValueAndPrev) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.current == rhs.current else { return false }
+            guard lhs.previous == rhs.previous else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `StatsDateRangeDays`.
-    public indirect enum StatsDateRangeDays: TLBoxedType {
+    public enum StatsDateRangeDays: TLBoxedType {
         case statsDateRangeDays(Api.StatsDateRangeDays.StatsDateRangeDays)
 
         public static let tlTypeName = "StatsDateRangeDays"
@@ -2921,7 +3430,7 @@ extension Api {
 
 extension Api.StatsDateRangeDays {
     /// `statsDateRangeDays#b637edaf min_date:int max_date:int = StatsDateRangeDays;`
-    public struct StatsDateRangeDays: TLCombinator {
+    public final class StatsDateRangeDays: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xb637edaf
         public static let tlName = "statsDateRangeDays"
 
@@ -2942,12 +3451,19 @@ extension Api.StatsDateRangeDays {
             writer.writeInt32(self.minDate)
             writer.writeInt32(self.maxDate)
         }
+
+        public static func == (lhs: StatsDateRangeDays, rhs: StatsDateRangeDays) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.minDate == rhs.minDate else { return false }
+            guard lhs.maxDate == rhs.maxDate else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `StatsGraph`.
-    public indirect enum StatsGraph: TLBoxedType {
+    public enum StatsGraph: TLBoxedType {
         case statsGraphAsync(Api.StatsGraph.StatsGraphAsync)
         case statsGraphError(Api.StatsGraph.StatsGraphError)
         case statsGraph(Api.StatsGraph.StatsGraph)
@@ -2978,7 +3494,7 @@ extension Api {
 
 extension Api.StatsGraph {
     /// `statsGraphAsync#4a27eb2d token:string = StatsGraph;`
-    public struct StatsGraphAsync: TLCombinator {
+    public final class StatsGraphAsync: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x4a27eb2d
         public static let tlName = "statsGraphAsync"
 
@@ -2995,12 +3511,18 @@ extension Api.StatsGraph {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeString(self.token)
         }
+
+        public static func == (lhs: StatsGraphAsync, rhs: StatsGraphAsync) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.token == rhs.token else { return false }
+            return true
+        }
     }
 }
 
 extension Api.StatsGraph {
     /// `statsGraphError#bedc9822 error:string = StatsGraph;`
-    public struct StatsGraphError: TLCombinator {
+    public final class StatsGraphError: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xbedc9822
         public static let tlName = "statsGraphError"
 
@@ -3017,12 +3539,18 @@ extension Api.StatsGraph {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeString(self.error)
         }
+
+        public static func == (lhs: StatsGraphError, rhs: StatsGraphError) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.error == rhs.error else { return false }
+            return true
+        }
     }
 }
 
 extension Api.StatsGraph {
     /// `statsGraph#8ea464b6 flags:# json:DataJSON zoom_token:flags.0?string = StatsGraph;`
-    public struct StatsGraph: TLCombinator {
+    public final class StatsGraph: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x8ea464b6
         public static let tlName = "statsGraph"
 
@@ -3047,12 +3575,19 @@ extension Api.StatsGraph {
             self.json.encode(to: &writer)
             if let value = self.zoomToken { writer.writeString(value) }
         }
+
+        public static func == (lhs: StatsGraph, rhs: StatsGraph) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.json == rhs.json else { return false }
+            guard lhs.zoomToken == rhs.zoomToken else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `StatsGroupTopAdmin`.
-    public indirect enum StatsGroupTopAdmin: TLBoxedType {
+    public enum StatsGroupTopAdmin: TLBoxedType {
         case statsGroupTopAdmin(Api.StatsGroupTopAdmin.StatsGroupTopAdmin)
 
         public static let tlTypeName = "StatsGroupTopAdmin"
@@ -3077,7 +3612,7 @@ extension Api {
 
 extension Api.StatsGroupTopAdmin {
     /// `statsGroupTopAdmin#d7584c87 user_id:long deleted:int kicked:int banned:int = StatsGroupTopAdmin;`
-    public struct StatsGroupTopAdmin: TLCombinator {
+    public final class StatsGroupTopAdmin: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xd7584c87
         public static let tlName = "statsGroupTopAdmin"
 
@@ -3106,12 +3641,21 @@ extension Api.StatsGroupTopAdmin {
             writer.writeInt32(self.kicked)
             writer.writeInt32(self.banned)
         }
+
+        public static func == (lhs: StatsGroupTopAdmin, rhs: StatsGroupTopAdmin) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.userId == rhs.userId else { return false }
+            guard lhs.deleted == rhs.deleted else { return false }
+            guard lhs.kicked == rhs.kicked else { return false }
+            guard lhs.banned == rhs.banned else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `StatsGroupTopInviter`.
-    public indirect enum StatsGroupTopInviter: TLBoxedType {
+    public enum StatsGroupTopInviter: TLBoxedType {
         case statsGroupTopInviter(Api.StatsGroupTopInviter.StatsGroupTopInviter)
 
         public static let tlTypeName = "StatsGroupTopInviter"
@@ -3136,7 +3680,7 @@ extension Api {
 
 extension Api.StatsGroupTopInviter {
     /// `statsGroupTopInviter#535f779d user_id:long invitations:int = StatsGroupTopInviter;`
-    public struct StatsGroupTopInviter: TLCombinator {
+    public final class StatsGroupTopInviter: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x535f779d
         public static let tlName = "statsGroupTopInviter"
 
@@ -3157,12 +3701,19 @@ extension Api.StatsGroupTopInviter {
             writer.writeInt64(self.userId)
             writer.writeInt32(self.invitations)
         }
+
+        public static func == (lhs: StatsGroupTopInviter, rhs: StatsGroupTopInviter) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.userId == rhs.userId else { return false }
+            guard lhs.invitations == rhs.invitations else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `StatsGroupTopPoster`.
-    public indirect enum StatsGroupTopPoster: TLBoxedType {
+    public enum StatsGroupTopPoster: TLBoxedType {
         case statsGroupTopPoster(Api.StatsGroupTopPoster.StatsGroupTopPoster)
 
         public static let tlTypeName = "StatsGroupTopPoster"
@@ -3187,7 +3738,7 @@ extension Api {
 
 extension Api.StatsGroupTopPoster {
     /// `statsGroupTopPoster#9d04af9b user_id:long messages:int avg_chars:int = StatsGroupTopPoster;`
-    public struct StatsGroupTopPoster: TLCombinator {
+    public final class StatsGroupTopPoster: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x9d04af9b
         public static let tlName = "statsGroupTopPoster"
 
@@ -3211,6 +3762,14 @@ extension Api.StatsGroupTopPoster {
             writer.writeInt64(self.userId)
             writer.writeInt32(self.messages)
             writer.writeInt32(self.avgChars)
+        }
+
+        public static func == (lhs: StatsGroupTopPoster, rhs: StatsGroupTopPoster) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.userId == rhs.userId else { return false }
+            guard lhs.messages == rhs.messages else { return false }
+            guard lhs.avgChars == rhs.avgChars else { return false }
+            return true
         }
     }
 }

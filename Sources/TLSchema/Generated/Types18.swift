@@ -5,7 +5,7 @@ import TL
 
 extension Api {
     /// TL type `StatsPercentValue`.
-    public indirect enum StatsPercentValue: TLBoxedType {
+    public enum StatsPercentValue: TLBoxedType {
         case statsPercentValue(Api.StatsPercentValue.StatsPercentValue)
 
         public static let tlTypeName = "StatsPercentValue"
@@ -30,7 +30,7 @@ extension Api {
 
 extension Api.StatsPercentValue {
     /// `statsPercentValue#cbce2fe0 part:double total:double = StatsPercentValue;`
-    public struct StatsPercentValue: TLCombinator {
+    public final class StatsPercentValue: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xcbce2fe0
         public static let tlName = "statsPercentValue"
 
@@ -51,12 +51,19 @@ extension Api.StatsPercentValue {
             writer.writeDouble(self.part)
             writer.writeDouble(self.total)
         }
+
+        public static func == (lhs: StatsPercentValue, rhs: StatsPercentValue) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.part == rhs.part else { return false }
+            guard lhs.total == rhs.total else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `StatsURL`.
-    public indirect enum StatsURL: TLBoxedType {
+    public enum StatsURL: TLBoxedType {
         case statsURL(Api.StatsURL.StatsURL)
 
         public static let tlTypeName = "StatsURL"
@@ -81,7 +88,7 @@ extension Api {
 
 extension Api.StatsURL {
     /// `statsURL#47a971e0 url:string = StatsURL;`
-    public struct StatsURL: TLCombinator {
+    public final class StatsURL: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x47a971e0
         public static let tlName = "statsURL"
 
@@ -98,12 +105,18 @@ extension Api.StatsURL {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeString(self.url)
         }
+
+        public static func == (lhs: StatsURL, rhs: StatsURL) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.url == rhs.url else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `StickerKeyword`.
-    public indirect enum StickerKeyword: TLBoxedType {
+    public enum StickerKeyword: TLBoxedType {
         case stickerKeyword(Api.StickerKeyword.StickerKeyword)
 
         public static let tlTypeName = "StickerKeyword"
@@ -128,7 +141,7 @@ extension Api {
 
 extension Api.StickerKeyword {
     /// `stickerKeyword#fcfeb29c document_id:long keyword:Vector<string> = StickerKeyword;`
-    public struct StickerKeyword: TLCombinator {
+    public final class StickerKeyword: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xfcfeb29c
         public static let tlName = "stickerKeyword"
 
@@ -149,12 +162,19 @@ extension Api.StickerKeyword {
             writer.writeInt64(self.documentId)
             self.keyword.encode(to: &writer)
         }
+
+        public static func == (lhs: StickerKeyword, rhs: StickerKeyword) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.documentId == rhs.documentId else { return false }
+            guard lhs.keyword == rhs.keyword else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `StickerPack`.
-    public indirect enum StickerPack: TLBoxedType {
+    public enum StickerPack: TLBoxedType {
         case stickerPack(Api.StickerPack.StickerPack)
 
         public static let tlTypeName = "StickerPack"
@@ -179,7 +199,7 @@ extension Api {
 
 extension Api.StickerPack {
     /// `stickerPack#12b299d4 emoticon:string documents:Vector<long> = StickerPack;`
-    public struct StickerPack: TLCombinator {
+    public final class StickerPack: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x12b299d4
         public static let tlName = "stickerPack"
 
@@ -200,12 +220,19 @@ extension Api.StickerPack {
             writer.writeString(self.emoticon)
             self.documents.encode(to: &writer)
         }
+
+        public static func == (lhs: StickerPack, rhs: StickerPack) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.emoticon == rhs.emoticon else { return false }
+            guard lhs.documents == rhs.documents else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `StickerSet`.
-    public indirect enum StickerSet: TLBoxedType {
+    public enum StickerSet: TLBoxedType {
         case stickerSet(Api.StickerSet.StickerSet)
 
         public static let tlTypeName = "StickerSet"
@@ -230,7 +257,7 @@ extension Api {
 
 extension Api.StickerSet {
     /// `stickerSet#2dd14edc flags:# archived:flags.1?true official:flags.2?true masks:flags.3?true emojis:flags.7?true text_color:flags.9?true channel_emoji_status:flags.10?true creator:flags.11?true installed_date:flags.0?int id:long access_hash:long title:string short_name:string thumbs:flags.4?Vector<PhotoSize> thumb_dc_id:flags.4?int thumb_version:flags.4?int thumb_document_id:flags.8?long count:int hash:int = StickerSet;`
-    public struct StickerSet: TLCombinator {
+    public final class StickerSet: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x2dd14edc
         public static let tlName = "stickerSet"
 
@@ -322,12 +349,35 @@ extension Api.StickerSet {
             writer.writeInt32(self.count)
             writer.writeInt32(self.hash)
         }
+
+        public static func == (lhs: StickerSet, rhs: StickerSet) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.archived == rhs.archived else { return false }
+            guard lhs.official == rhs.official else { return false }
+            guard lhs.masks == rhs.masks else { return false }
+            guard lhs.emojis == rhs.emojis else { return false }
+            guard lhs.textColor == rhs.textColor else { return false }
+            guard lhs.channelEmojiStatus == rhs.channelEmojiStatus else { return false }
+            guard lhs.creator == rhs.creator else { return false }
+            guard lhs.installedDate == rhs.installedDate else { return false }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.accessHash == rhs.accessHash else { return false }
+            guard lhs.title == rhs.title else { return false }
+            guard lhs.shortName == rhs.shortName else { return false }
+            guard lhs.thumbs == rhs.thumbs else { return false }
+            guard lhs.thumbDcId == rhs.thumbDcId else { return false }
+            guard lhs.thumbVersion == rhs.thumbVersion else { return false }
+            guard lhs.thumbDocumentId == rhs.thumbDocumentId else { return false }
+            guard lhs.count == rhs.count else { return false }
+            guard lhs.hash == rhs.hash else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `StickerSetCovered`.
-    public indirect enum StickerSetCovered: TLBoxedType {
+    public enum StickerSetCovered: TLBoxedType {
         case stickerSetCovered(Api.StickerSetCovered.StickerSetCovered)
         case stickerSetMultiCovered(Api.StickerSetCovered.StickerSetMultiCovered)
         case stickerSetFullCovered(Api.StickerSetCovered.StickerSetFullCovered)
@@ -361,7 +411,7 @@ extension Api {
 
 extension Api.StickerSetCovered {
     /// `stickerSetCovered#6410a5d2 set:StickerSet cover:Document = StickerSetCovered;`
-    public struct StickerSetCovered: TLCombinator {
+    public final class StickerSetCovered: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x6410a5d2
         public static let tlName = "stickerSetCovered"
 
@@ -382,12 +432,19 @@ extension Api.StickerSetCovered {
             self.set.encode(to: &writer)
             self.cover.encode(to: &writer)
         }
+
+        public static func == (lhs: StickerSetCovered, rhs: StickerSetCovered) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.set == rhs.set else { return false }
+            guard lhs.cover == rhs.cover else { return false }
+            return true
+        }
     }
 }
 
 extension Api.StickerSetCovered {
     /// `stickerSetMultiCovered#3407e51b set:StickerSet covers:Vector<Document> = StickerSetCovered;`
-    public struct StickerSetMultiCovered: TLCombinator {
+    public final class StickerSetMultiCovered: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x3407e51b
         public static let tlName = "stickerSetMultiCovered"
 
@@ -408,12 +465,19 @@ extension Api.StickerSetCovered {
             self.set.encode(to: &writer)
             self.covers.encode(to: &writer)
         }
+
+        public static func == (lhs: StickerSetMultiCovered, rhs: StickerSetMultiCovered) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.set == rhs.set else { return false }
+            guard lhs.covers == rhs.covers else { return false }
+            return true
+        }
     }
 }
 
 extension Api.StickerSetCovered {
     /// `stickerSetFullCovered#40d13c0e set:StickerSet packs:Vector<StickerPack> keywords:Vector<StickerKeyword> documents:Vector<Document> = StickerSetCovered;`
-    public struct StickerSetFullCovered: TLCombinator {
+    public final class StickerSetFullCovered: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x40d13c0e
         public static let tlName = "stickerSetFullCovered"
 
@@ -442,12 +506,21 @@ extension Api.StickerSetCovered {
             self.keywords.encode(to: &writer)
             self.documents.encode(to: &writer)
         }
+
+        public static func == (lhs: StickerSetFullCovered, rhs: StickerSetFullCovered) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.set == rhs.set else { return false }
+            guard lhs.packs == rhs.packs else { return false }
+            guard lhs.keywords == rhs.keywords else { return false }
+            guard lhs.documents == rhs.documents else { return false }
+            return true
+        }
     }
 }
 
 extension Api.StickerSetCovered {
     /// `stickerSetNoCovered#77b15d1c set:StickerSet = StickerSetCovered;`
-    public struct StickerSetNoCovered: TLCombinator {
+    public final class StickerSetNoCovered: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x77b15d1c
         public static let tlName = "stickerSetNoCovered"
 
@@ -464,12 +537,18 @@ extension Api.StickerSetCovered {
         public func encodeBare(to writer: inout TLWriter) {
             self.set.encode(to: &writer)
         }
+
+        public static func == (lhs: StickerSetNoCovered, rhs: StickerSetNoCovered) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.set == rhs.set else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `StoriesStealthMode`.
-    public indirect enum StoriesStealthMode: TLBoxedType {
+    public enum StoriesStealthMode: TLBoxedType {
         case storiesStealthMode(Api.StoriesStealthMode.StoriesStealthMode)
 
         public static let tlTypeName = "StoriesStealthMode"
@@ -494,7 +573,7 @@ extension Api {
 
 extension Api.StoriesStealthMode {
     /// `storiesStealthMode#712e27fd flags:# active_until_date:flags.0?int cooldown_until_date:flags.1?int = StoriesStealthMode;`
-    public struct StoriesStealthMode: TLCombinator {
+    public final class StoriesStealthMode: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x712e27fd
         public static let tlName = "storiesStealthMode"
 
@@ -520,12 +599,19 @@ extension Api.StoriesStealthMode {
             if let value = self.activeUntilDate { writer.writeInt32(value) }
             if let value = self.cooldownUntilDate { writer.writeInt32(value) }
         }
+
+        public static func == (lhs: StoriesStealthMode, rhs: StoriesStealthMode) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.activeUntilDate == rhs.activeUntilDate else { return false }
+            guard lhs.cooldownUntilDate == rhs.cooldownUntilDate else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `StoryAlbum`.
-    public indirect enum StoryAlbum: TLBoxedType {
+    public enum StoryAlbum: TLBoxedType {
         case storyAlbum(Api.StoryAlbum.StoryAlbum)
 
         public static let tlTypeName = "StoryAlbum"
@@ -550,7 +636,7 @@ extension Api {
 
 extension Api.StoryAlbum {
     /// `storyAlbum#9325705a flags:# album_id:int title:string icon_photo:flags.0?Photo icon_video:flags.1?Document = StoryAlbum;`
-    public struct StoryAlbum: TLCombinator {
+    public final class StoryAlbum: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x9325705a
         public static let tlName = "storyAlbum"
 
@@ -584,12 +670,21 @@ extension Api.StoryAlbum {
             if let value = self.iconPhoto { value.encode(to: &writer) }
             if let value = self.iconVideo { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: StoryAlbum, rhs: StoryAlbum) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.albumId == rhs.albumId else { return false }
+            guard lhs.title == rhs.title else { return false }
+            guard lhs.iconPhoto == rhs.iconPhoto else { return false }
+            guard lhs.iconVideo == rhs.iconVideo else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `StoryFwdHeader`.
-    public indirect enum StoryFwdHeader: TLBoxedType {
+    public enum StoryFwdHeader: TLBoxedType {
         case storyFwdHeader(Api.StoryFwdHeader.StoryFwdHeader)
 
         public static let tlTypeName = "StoryFwdHeader"
@@ -614,7 +709,7 @@ extension Api {
 
 extension Api.StoryFwdHeader {
     /// `storyFwdHeader#b826e150 flags:# modified:flags.3?true from:flags.0?Peer from_name:flags.1?string story_id:flags.2?int = StoryFwdHeader;`
-    public struct StoryFwdHeader: TLCombinator {
+    public final class StoryFwdHeader: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xb826e150
         public static let tlName = "storyFwdHeader"
 
@@ -649,12 +744,21 @@ extension Api.StoryFwdHeader {
             if let value = self.fromName { writer.writeString(value) }
             if let value = self.storyId { writer.writeInt32(value) }
         }
+
+        public static func == (lhs: StoryFwdHeader, rhs: StoryFwdHeader) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.modified == rhs.modified else { return false }
+            guard lhs.from == rhs.from else { return false }
+            guard lhs.fromName == rhs.fromName else { return false }
+            guard lhs.storyId == rhs.storyId else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `StoryItem`.
-    public indirect enum StoryItem: TLBoxedType {
+    public enum StoryItem: TLBoxedType {
         case storyItemDeleted(Api.StoryItem.StoryItemDeleted)
         case storyItemSkipped(Api.StoryItem.StoryItemSkipped)
         case storyItem(Api.StoryItem.StoryItem)
@@ -685,7 +789,7 @@ extension Api {
 
 extension Api.StoryItem {
     /// `storyItemDeleted#51e6ee4f id:int = StoryItem;`
-    public struct StoryItemDeleted: TLCombinator {
+    public final class StoryItemDeleted: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x51e6ee4f
         public static let tlName = "storyItemDeleted"
 
@@ -702,12 +806,18 @@ extension Api.StoryItem {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeInt32(self.id)
         }
+
+        public static func == (lhs: StoryItemDeleted, rhs: StoryItemDeleted) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.id == rhs.id else { return false }
+            return true
+        }
     }
 }
 
 extension Api.StoryItem {
     /// `storyItemSkipped#ffadc913 flags:# close_friends:flags.8?true live:flags.9?true id:int date:int expire_date:int = StoryItem;`
-    public struct StoryItemSkipped: TLCombinator {
+    public final class StoryItemSkipped: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xffadc913
         public static let tlName = "storyItemSkipped"
 
@@ -743,12 +853,22 @@ extension Api.StoryItem {
             writer.writeInt32(self.date)
             writer.writeInt32(self.expireDate)
         }
+
+        public static func == (lhs: StoryItemSkipped, rhs: StoryItemSkipped) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.closeFriends == rhs.closeFriends else { return false }
+            guard lhs.live == rhs.live else { return false }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.date == rhs.date else { return false }
+            guard lhs.expireDate == rhs.expireDate else { return false }
+            return true
+        }
     }
 }
 
 extension Api.StoryItem {
     /// `storyItem#16a4b93c flags:# pinned:flags.5?true public:flags.7?true close_friends:flags.8?true min:flags.9?true noforwards:flags.10?true edited:flags.11?true contacts:flags.12?true selected_contacts:flags.13?true out:flags.16?true id:int date:int from_id:flags.18?Peer fwd_from:flags.17?StoryFwdHeader expire_date:int caption:flags.0?string entities:flags.1?Vector<MessageEntity> media:MessageMedia media_areas:flags.14?Vector<MediaArea> privacy:flags.2?Vector<PrivacyRule> views:flags.3?StoryViews sent_reaction:flags.15?Reaction albums:flags.19?Vector<int> music:flags.20?Document = StoryItem;`
-    public struct StoryItem: TLCombinator {
+    public final class StoryItem: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x16a4b93c
         public static let tlName = "storyItem"
 
@@ -866,12 +986,40 @@ extension Api.StoryItem {
             if let value = self.albums { value.encode(to: &writer) }
             if let value = self.music { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: StoryItem, rhs: StoryItem) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.pinned == rhs.pinned else { return false }
+            guard lhs.`public` == rhs.`public` else { return false }
+            guard lhs.closeFriends == rhs.closeFriends else { return false }
+            guard lhs.min == rhs.min else { return false }
+            guard lhs.noforwards == rhs.noforwards else { return false }
+            guard lhs.edited == rhs.edited else { return false }
+            guard lhs.contacts == rhs.contacts else { return false }
+            guard lhs.selectedContacts == rhs.selectedContacts else { return false }
+            guard lhs.out == rhs.out else { return false }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.date == rhs.date else { return false }
+            guard lhs.fromId == rhs.fromId else { return false }
+            guard lhs.fwdFrom == rhs.fwdFrom else { return false }
+            guard lhs.expireDate == rhs.expireDate else { return false }
+            guard lhs.caption == rhs.caption else { return false }
+            guard lhs.entities == rhs.entities else { return false }
+            guard lhs.media == rhs.media else { return false }
+            guard lhs.mediaAreas == rhs.mediaAreas else { return false }
+            guard lhs.privacy == rhs.privacy else { return false }
+            guard lhs.views == rhs.views else { return false }
+            guard lhs.sentReaction == rhs.sentReaction else { return false }
+            guard lhs.albums == rhs.albums else { return false }
+            guard lhs.music == rhs.music else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `StoryReaction`.
-    public indirect enum StoryReaction: TLBoxedType {
+    public enum StoryReaction: TLBoxedType {
         case storyReaction(Api.StoryReaction.StoryReaction)
         case storyReactionPublicForward(Api.StoryReaction.StoryReactionPublicForward)
         case storyReactionPublicRepost(Api.StoryReaction.StoryReactionPublicRepost)
@@ -902,7 +1050,7 @@ extension Api {
 
 extension Api.StoryReaction {
     /// `storyReaction#6090d6d5 peer_id:Peer date:int reaction:Reaction = StoryReaction;`
-    public struct StoryReaction: TLCombinator {
+    public final class StoryReaction: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x6090d6d5
         public static let tlName = "storyReaction"
 
@@ -927,12 +1075,20 @@ extension Api.StoryReaction {
             writer.writeInt32(self.date)
             self.reaction.encode(to: &writer)
         }
+
+        public static func == (lhs: StoryReaction, rhs: StoryReaction) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.peerId == rhs.peerId else { return false }
+            guard lhs.date == rhs.date else { return false }
+            guard lhs.reaction == rhs.reaction else { return false }
+            return true
+        }
     }
 }
 
 extension Api.StoryReaction {
     /// `storyReactionPublicForward#bbab2643 message:Message = StoryReaction;`
-    public struct StoryReactionPublicForward: TLCombinator {
+    public final class StoryReactionPublicForward: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xbbab2643
         public static let tlName = "storyReactionPublicForward"
 
@@ -949,12 +1105,18 @@ extension Api.StoryReaction {
         public func encodeBare(to writer: inout TLWriter) {
             self.message.encode(to: &writer)
         }
+
+        public static func == (lhs: StoryReactionPublicForward, rhs: StoryReactionPublicForward) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.message == rhs.message else { return false }
+            return true
+        }
     }
 }
 
 extension Api.StoryReaction {
     /// `storyReactionPublicRepost#cfcd0f13 peer_id:Peer story:StoryItem = StoryReaction;`
-    public struct StoryReactionPublicRepost: TLCombinator {
+    public final class StoryReactionPublicRepost: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xcfcd0f13
         public static let tlName = "storyReactionPublicRepost"
 
@@ -975,12 +1137,19 @@ extension Api.StoryReaction {
             self.peerId.encode(to: &writer)
             self.story.encode(to: &writer)
         }
+
+        public static func == (lhs: StoryReactionPublicRepost, rhs: StoryReactionPublicRepost) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.peerId == rhs.peerId else { return false }
+            guard lhs.story == rhs.story else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `StoryView`.
-    public indirect enum StoryView: TLBoxedType {
+    public enum StoryView: TLBoxedType {
         case storyView(Api.StoryView.StoryView)
         case storyViewPublicForward(Api.StoryView.StoryViewPublicForward)
         case storyViewPublicRepost(Api.StoryView.StoryViewPublicRepost)
@@ -1011,7 +1180,7 @@ extension Api {
 
 extension Api.StoryView {
     /// `storyView#b0bdeac5 flags:# blocked:flags.0?true blocked_my_stories_from:flags.1?true user_id:long date:int reaction:flags.2?Reaction = StoryView;`
-    public struct StoryView: TLCombinator {
+    public final class StoryView: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xb0bdeac5
         public static let tlName = "storyView"
 
@@ -1048,12 +1217,22 @@ extension Api.StoryView {
             writer.writeInt32(self.date)
             if let value = self.reaction { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: StoryView, rhs: StoryView) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.blocked == rhs.blocked else { return false }
+            guard lhs.blockedMyStoriesFrom == rhs.blockedMyStoriesFrom else { return false }
+            guard lhs.userId == rhs.userId else { return false }
+            guard lhs.date == rhs.date else { return false }
+            guard lhs.reaction == rhs.reaction else { return false }
+            return true
+        }
     }
 }
 
 extension Api.StoryView {
     /// `storyViewPublicForward#9083670b flags:# blocked:flags.0?true blocked_my_stories_from:flags.1?true message:Message = StoryView;`
-    public struct StoryViewPublicForward: TLCombinator {
+    public final class StoryViewPublicForward: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x9083670b
         public static let tlName = "storyViewPublicForward"
 
@@ -1081,12 +1260,20 @@ extension Api.StoryView {
             writer.writeUInt32(flags)
             self.message.encode(to: &writer)
         }
+
+        public static func == (lhs: StoryViewPublicForward, rhs: StoryViewPublicForward) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.blocked == rhs.blocked else { return false }
+            guard lhs.blockedMyStoriesFrom == rhs.blockedMyStoriesFrom else { return false }
+            guard lhs.message == rhs.message else { return false }
+            return true
+        }
     }
 }
 
 extension Api.StoryView {
     /// `storyViewPublicRepost#bd74cf49 flags:# blocked:flags.0?true blocked_my_stories_from:flags.1?true peer_id:Peer story:StoryItem = StoryView;`
-    public struct StoryViewPublicRepost: TLCombinator {
+    public final class StoryViewPublicRepost: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xbd74cf49
         public static let tlName = "storyViewPublicRepost"
 
@@ -1118,12 +1305,21 @@ extension Api.StoryView {
             self.peerId.encode(to: &writer)
             self.story.encode(to: &writer)
         }
+
+        public static func == (lhs: StoryViewPublicRepost, rhs: StoryViewPublicRepost) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.blocked == rhs.blocked else { return false }
+            guard lhs.blockedMyStoriesFrom == rhs.blockedMyStoriesFrom else { return false }
+            guard lhs.peerId == rhs.peerId else { return false }
+            guard lhs.story == rhs.story else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `StoryViews`.
-    public indirect enum StoryViews: TLBoxedType {
+    public enum StoryViews: TLBoxedType {
         case storyViews(Api.StoryViews.StoryViews)
 
         public static let tlTypeName = "StoryViews"
@@ -1148,7 +1344,7 @@ extension Api {
 
 extension Api.StoryViews {
     /// `storyViews#8d595cd6 flags:# has_viewers:flags.1?true views_count:int forwards_count:flags.2?int reactions:flags.3?Vector<ReactionCount> reactions_count:flags.4?int recent_viewers:flags.0?Vector<long> = StoryViews;`
-    public struct StoryViews: TLCombinator {
+    public final class StoryViews: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x8d595cd6
         public static let tlName = "storyViews"
 
@@ -1192,12 +1388,23 @@ extension Api.StoryViews {
             if let value = self.reactionsCount { writer.writeInt32(value) }
             if let value = self.recentViewers { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: StoryViews, rhs: StoryViews) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.hasViewers == rhs.hasViewers else { return false }
+            guard lhs.viewsCount == rhs.viewsCount else { return false }
+            guard lhs.forwardsCount == rhs.forwardsCount else { return false }
+            guard lhs.reactions == rhs.reactions else { return false }
+            guard lhs.reactionsCount == rhs.reactionsCount else { return false }
+            guard lhs.recentViewers == rhs.recentViewers else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `SuggestedPost`.
-    public indirect enum SuggestedPost: TLBoxedType {
+    public enum SuggestedPost: TLBoxedType {
         case suggestedPost(Api.SuggestedPost.SuggestedPost)
 
         public static let tlTypeName = "SuggestedPost"
@@ -1222,7 +1429,7 @@ extension Api {
 
 extension Api.SuggestedPost {
     /// `suggestedPost#0e8e37e5 flags:# accepted:flags.1?true rejected:flags.2?true price:flags.3?StarsAmount schedule_date:flags.0?int = SuggestedPost;`
-    public struct SuggestedPost: TLCombinator {
+    public final class SuggestedPost: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x0e8e37e5
         public static let tlName = "suggestedPost"
 
@@ -1256,12 +1463,21 @@ extension Api.SuggestedPost {
             if let value = self.price { value.encode(to: &writer) }
             if let value = self.scheduleDate { writer.writeInt32(value) }
         }
+
+        public static func == (lhs: SuggestedPost, rhs: SuggestedPost) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.accepted == rhs.accepted else { return false }
+            guard lhs.rejected == rhs.rejected else { return false }
+            guard lhs.price == rhs.price else { return false }
+            guard lhs.scheduleDate == rhs.scheduleDate else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `TextWithEntities`.
-    public indirect enum TextWithEntities: TLBoxedType {
+    public enum TextWithEntities: TLBoxedType {
         case textWithEntities(Api.TextWithEntities.TextWithEntities)
 
         public static let tlTypeName = "TextWithEntities"
@@ -1286,7 +1502,7 @@ extension Api {
 
 extension Api.TextWithEntities {
     /// `textWithEntities#751f3146 text:string entities:Vector<MessageEntity> = TextWithEntities;`
-    public struct TextWithEntities: TLCombinator {
+    public final class TextWithEntities: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x751f3146
         public static let tlName = "textWithEntities"
 
@@ -1307,12 +1523,19 @@ extension Api.TextWithEntities {
             writer.writeString(self.text)
             self.entities.encode(to: &writer)
         }
+
+        public static func == (lhs: TextWithEntities, rhs: TextWithEntities) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.text == rhs.text else { return false }
+            guard lhs.entities == rhs.entities else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `Theme`.
-    public indirect enum Theme: TLBoxedType {
+    public enum Theme: TLBoxedType {
         case theme(Api.Theme.Theme)
 
         public static let tlTypeName = "Theme"
@@ -1337,7 +1560,7 @@ extension Api {
 
 extension Api.Theme {
     /// `theme#a00e67d6 flags:# creator:flags.0?true default:flags.1?true for_chat:flags.5?true id:long access_hash:long slug:string title:string document:flags.2?Document settings:flags.3?Vector<ThemeSettings> emoticon:flags.6?string installs_count:flags.4?int = Theme;`
-    public struct Theme: TLCombinator {
+    public final class Theme: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xa00e67d6
         public static let tlName = "theme"
 
@@ -1401,12 +1624,28 @@ extension Api.Theme {
             if let value = self.emoticon { writer.writeString(value) }
             if let value = self.installsCount { writer.writeInt32(value) }
         }
+
+        public static func == (lhs: Theme, rhs: Theme) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.creator == rhs.creator else { return false }
+            guard lhs.`default` == rhs.`default` else { return false }
+            guard lhs.forChat == rhs.forChat else { return false }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.accessHash == rhs.accessHash else { return false }
+            guard lhs.slug == rhs.slug else { return false }
+            guard lhs.title == rhs.title else { return false }
+            guard lhs.document == rhs.document else { return false }
+            guard lhs.settings == rhs.settings else { return false }
+            guard lhs.emoticon == rhs.emoticon else { return false }
+            guard lhs.installsCount == rhs.installsCount else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `ThemeSettings`.
-    public indirect enum ThemeSettings: TLBoxedType {
+    public enum ThemeSettings: TLBoxedType {
         case themeSettings(Api.ThemeSettings.ThemeSettings)
 
         public static let tlTypeName = "ThemeSettings"
@@ -1431,7 +1670,7 @@ extension Api {
 
 extension Api.ThemeSettings {
     /// `themeSettings#fa58b6d4 flags:# message_colors_animated:flags.2?true base_theme:BaseTheme accent_color:int outbox_accent_color:flags.3?int message_colors:flags.0?Vector<int> wallpaper:flags.1?WallPaper = ThemeSettings;`
-    public struct ThemeSettings: TLCombinator {
+    public final class ThemeSettings: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xfa58b6d4
         public static let tlName = "themeSettings"
 
@@ -1474,12 +1713,23 @@ extension Api.ThemeSettings {
             if let value = self.messageColors { value.encode(to: &writer) }
             if let value = self.wallpaper { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: ThemeSettings, rhs: ThemeSettings) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.messageColorsAnimated == rhs.messageColorsAnimated else { return false }
+            guard lhs.baseTheme == rhs.baseTheme else { return false }
+            guard lhs.accentColor == rhs.accentColor else { return false }
+            guard lhs.outboxAccentColor == rhs.outboxAccentColor else { return false }
+            guard lhs.messageColors == rhs.messageColors else { return false }
+            guard lhs.wallpaper == rhs.wallpaper else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `Timezone`.
-    public indirect enum Timezone: TLBoxedType {
+    public enum Timezone: TLBoxedType {
         case timezone(Api.Timezone.Timezone)
 
         public static let tlTypeName = "Timezone"
@@ -1504,7 +1754,7 @@ extension Api {
 
 extension Api.Timezone {
     /// `timezone#ff9289f5 id:string name:string utc_offset:int = Timezone;`
-    public struct Timezone: TLCombinator {
+    public final class Timezone: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xff9289f5
         public static let tlName = "timezone"
 
@@ -1529,12 +1779,20 @@ extension Api.Timezone {
             writer.writeString(self.name)
             writer.writeInt32(self.utcOffset)
         }
+
+        public static func == (lhs: Timezone, rhs: Timezone) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.name == rhs.name else { return false }
+            guard lhs.utcOffset == rhs.utcOffset else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `TodoCompletion`.
-    public indirect enum TodoCompletion: TLBoxedType {
+    public enum TodoCompletion: TLBoxedType {
         case todoCompletion(Api.TodoCompletion.TodoCompletion)
 
         public static let tlTypeName = "TodoCompletion"
@@ -1559,7 +1817,7 @@ extension Api {
 
 extension Api.TodoCompletion {
     /// `todoCompletion#221bb5e4 id:int completed_by:Peer date:int = TodoCompletion;`
-    public struct TodoCompletion: TLCombinator {
+    public final class TodoCompletion: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x221bb5e4
         public static let tlName = "todoCompletion"
 
@@ -1584,12 +1842,20 @@ extension Api.TodoCompletion {
             self.completedBy.encode(to: &writer)
             writer.writeInt32(self.date)
         }
+
+        public static func == (lhs: TodoCompletion, rhs: TodoCompletion) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.completedBy == rhs.completedBy else { return false }
+            guard lhs.date == rhs.date else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `TodoItem`.
-    public indirect enum TodoItem: TLBoxedType {
+    public enum TodoItem: TLBoxedType {
         case todoItem(Api.TodoItem.TodoItem)
 
         public static let tlTypeName = "TodoItem"
@@ -1614,7 +1880,7 @@ extension Api {
 
 extension Api.TodoItem {
     /// `todoItem#cba9a52f id:int title:TextWithEntities = TodoItem;`
-    public struct TodoItem: TLCombinator {
+    public final class TodoItem: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xcba9a52f
         public static let tlName = "todoItem"
 
@@ -1635,12 +1901,19 @@ extension Api.TodoItem {
             writer.writeInt32(self.id)
             self.title.encode(to: &writer)
         }
+
+        public static func == (lhs: TodoItem, rhs: TodoItem) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.title == rhs.title else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `TodoList`.
-    public indirect enum TodoList: TLBoxedType {
+    public enum TodoList: TLBoxedType {
         case todoList(Api.TodoList.TodoList)
 
         public static let tlTypeName = "TodoList"
@@ -1665,7 +1938,7 @@ extension Api {
 
 extension Api.TodoList {
     /// `todoList#49b92a26 flags:# others_can_append:flags.0?true others_can_complete:flags.1?true title:TextWithEntities list:Vector<TodoItem> = TodoList;`
-    public struct TodoList: TLCombinator {
+    public final class TodoList: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x49b92a26
         public static let tlName = "todoList"
 
@@ -1697,12 +1970,21 @@ extension Api.TodoList {
             self.title.encode(to: &writer)
             self.list.encode(to: &writer)
         }
+
+        public static func == (lhs: TodoList, rhs: TodoList) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.othersCanAppend == rhs.othersCanAppend else { return false }
+            guard lhs.othersCanComplete == rhs.othersCanComplete else { return false }
+            guard lhs.title == rhs.title else { return false }
+            guard lhs.list == rhs.list else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `TopPeer`.
-    public indirect enum TopPeer: TLBoxedType {
+    public enum TopPeer: TLBoxedType {
         case topPeer(Api.TopPeer.TopPeer)
 
         public static let tlTypeName = "TopPeer"
@@ -1727,7 +2009,7 @@ extension Api {
 
 extension Api.TopPeer {
     /// `topPeer#edcdc05b peer:Peer rating:double = TopPeer;`
-    public struct TopPeer: TLCombinator {
+    public final class TopPeer: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xedcdc05b
         public static let tlName = "topPeer"
 
@@ -1748,12 +2030,19 @@ extension Api.TopPeer {
             self.peer.encode(to: &writer)
             writer.writeDouble(self.rating)
         }
+
+        public static func == (lhs: TopPeer, rhs: TopPeer) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.peer == rhs.peer else { return false }
+            guard lhs.rating == rhs.rating else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `TopPeerCategory`.
-    public indirect enum TopPeerCategory: TLBoxedType {
+    public enum TopPeerCategory: TLBoxedType {
         case topPeerCategoryBotsPM(Api.TopPeerCategory.TopPeerCategoryBotsPM)
         case topPeerCategoryBotsInline(Api.TopPeerCategory.TopPeerCategoryBotsInline)
         case topPeerCategoryCorrespondents(Api.TopPeerCategory.TopPeerCategoryCorrespondents)
@@ -1805,7 +2094,7 @@ extension Api {
 
 extension Api.TopPeerCategory {
     /// `topPeerCategoryBotsPM#ab661b5b = TopPeerCategory;`
-    public struct TopPeerCategoryBotsPM: TLCombinator {
+    public final class TopPeerCategoryBotsPM: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xab661b5b
         public static let tlName = "topPeerCategoryBotsPM"
 
@@ -1817,12 +2106,17 @@ extension Api.TopPeerCategory {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: TopPeerCategoryBotsPM, rhs: TopPeerCategoryBotsPM) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.TopPeerCategory {
     /// `topPeerCategoryBotsInline#148677e2 = TopPeerCategory;`
-    public struct TopPeerCategoryBotsInline: TLCombinator {
+    public final class TopPeerCategoryBotsInline: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x148677e2
         public static let tlName = "topPeerCategoryBotsInline"
 
@@ -1834,12 +2128,17 @@ extension Api.TopPeerCategory {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: TopPeerCategoryBotsInline, rhs: TopPeerCategoryBotsInline) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.TopPeerCategory {
     /// `topPeerCategoryCorrespondents#0637b7ed = TopPeerCategory;`
-    public struct TopPeerCategoryCorrespondents: TLCombinator {
+    public final class TopPeerCategoryCorrespondents: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x0637b7ed
         public static let tlName = "topPeerCategoryCorrespondents"
 
@@ -1851,12 +2150,17 @@ extension Api.TopPeerCategory {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: TopPeerCategoryCorrespondents, rhs: TopPeerCategoryCorrespondents) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.TopPeerCategory {
     /// `topPeerCategoryGroups#bd17a14a = TopPeerCategory;`
-    public struct TopPeerCategoryGroups: TLCombinator {
+    public final class TopPeerCategoryGroups: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xbd17a14a
         public static let tlName = "topPeerCategoryGroups"
 
@@ -1868,12 +2172,17 @@ extension Api.TopPeerCategory {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: TopPeerCategoryGroups, rhs: TopPeerCategoryGroups) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.TopPeerCategory {
     /// `topPeerCategoryChannels#161d9628 = TopPeerCategory;`
-    public struct TopPeerCategoryChannels: TLCombinator {
+    public final class TopPeerCategoryChannels: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x161d9628
         public static let tlName = "topPeerCategoryChannels"
 
@@ -1885,12 +2194,17 @@ extension Api.TopPeerCategory {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: TopPeerCategoryChannels, rhs: TopPeerCategoryChannels) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.TopPeerCategory {
     /// `topPeerCategoryPhoneCalls#1e76a78c = TopPeerCategory;`
-    public struct TopPeerCategoryPhoneCalls: TLCombinator {
+    public final class TopPeerCategoryPhoneCalls: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x1e76a78c
         public static let tlName = "topPeerCategoryPhoneCalls"
 
@@ -1902,12 +2216,17 @@ extension Api.TopPeerCategory {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: TopPeerCategoryPhoneCalls, rhs: TopPeerCategoryPhoneCalls) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.TopPeerCategory {
     /// `topPeerCategoryForwardUsers#a8406ca9 = TopPeerCategory;`
-    public struct TopPeerCategoryForwardUsers: TLCombinator {
+    public final class TopPeerCategoryForwardUsers: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xa8406ca9
         public static let tlName = "topPeerCategoryForwardUsers"
 
@@ -1919,12 +2238,17 @@ extension Api.TopPeerCategory {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: TopPeerCategoryForwardUsers, rhs: TopPeerCategoryForwardUsers) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.TopPeerCategory {
     /// `topPeerCategoryForwardChats#fbeec0f0 = TopPeerCategory;`
-    public struct TopPeerCategoryForwardChats: TLCombinator {
+    public final class TopPeerCategoryForwardChats: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xfbeec0f0
         public static let tlName = "topPeerCategoryForwardChats"
 
@@ -1936,12 +2260,17 @@ extension Api.TopPeerCategory {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: TopPeerCategoryForwardChats, rhs: TopPeerCategoryForwardChats) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.TopPeerCategory {
     /// `topPeerCategoryBotsApp#fd9e7bec = TopPeerCategory;`
-    public struct TopPeerCategoryBotsApp: TLCombinator {
+    public final class TopPeerCategoryBotsApp: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xfd9e7bec
         public static let tlName = "topPeerCategoryBotsApp"
 
@@ -1953,12 +2282,17 @@ extension Api.TopPeerCategory {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: TopPeerCategoryBotsApp, rhs: TopPeerCategoryBotsApp) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.TopPeerCategory {
     /// `topPeerCategoryBotsGuestChat#6c24f3dd = TopPeerCategory;`
-    public struct TopPeerCategoryBotsGuestChat: TLCombinator {
+    public final class TopPeerCategoryBotsGuestChat: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x6c24f3dd
         public static let tlName = "topPeerCategoryBotsGuestChat"
 
@@ -1970,12 +2304,17 @@ extension Api.TopPeerCategory {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: TopPeerCategoryBotsGuestChat, rhs: TopPeerCategoryBotsGuestChat) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `TopPeerCategoryPeers`.
-    public indirect enum TopPeerCategoryPeers: TLBoxedType {
+    public enum TopPeerCategoryPeers: TLBoxedType {
         case topPeerCategoryPeers(Api.TopPeerCategoryPeers.TopPeerCategoryPeers)
 
         public static let tlTypeName = "TopPeerCategoryPeers"
@@ -2000,7 +2339,7 @@ extension Api {
 
 extension Api.TopPeerCategoryPeers {
     /// `topPeerCategoryPeers#fb834291 category:TopPeerCategory count:int peers:Vector<TopPeer> = TopPeerCategoryPeers;`
-    public struct TopPeerCategoryPeers: TLCombinator {
+    public final class TopPeerCategoryPeers: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xfb834291
         public static let tlName = "topPeerCategoryPeers"
 
@@ -2025,12 +2364,20 @@ extension Api.TopPeerCategoryPeers {
             writer.writeInt32(self.count)
             self.peers.encode(to: &writer)
         }
+
+        public static func == (lhs: TopPeerCategoryPeers, rhs: TopPeerCategoryPeers) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.category == rhs.category else { return false }
+            guard lhs.count == rhs.count else { return false }
+            guard lhs.peers == rhs.peers else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `Update`.
-    public indirect enum Update: TLBoxedType {
+    public enum Update: TLBoxedType {
         case updateNewMessage(Api.Update.UpdateNewMessage)
         case updateMessageID(Api.Update.UpdateMessageID)
         case updateDeleteMessages(Api.Update.UpdateDeleteMessages)
@@ -2547,7 +2894,7 @@ extension Api {
 
 extension Api.Update {
     /// `updateNewMessage#1f2b0afd message:Message pts:int pts_count:int = Update;`
-    public struct UpdateNewMessage: TLCombinator {
+    public final class UpdateNewMessage: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x1f2b0afd
         public static let tlName = "updateNewMessage"
 
@@ -2572,12 +2919,20 @@ extension Api.Update {
             writer.writeInt32(self.pts)
             writer.writeInt32(self.ptsCount)
         }
+
+        public static func == (lhs: UpdateNewMessage, rhs: UpdateNewMessage) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.message == rhs.message else { return false }
+            guard lhs.pts == rhs.pts else { return false }
+            guard lhs.ptsCount == rhs.ptsCount else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateMessageID#4e90bfd6 id:int random_id:long = Update;`
-    public struct UpdateMessageID: TLCombinator {
+    public final class UpdateMessageID: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x4e90bfd6
         public static let tlName = "updateMessageID"
 
@@ -2598,12 +2953,19 @@ extension Api.Update {
             writer.writeInt32(self.id)
             writer.writeInt64(self.randomId)
         }
+
+        public static func == (lhs: UpdateMessageID, rhs: UpdateMessageID) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.randomId == rhs.randomId else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateDeleteMessages#a20db0e5 messages:Vector<int> pts:int pts_count:int = Update;`
-    public struct UpdateDeleteMessages: TLCombinator {
+    public final class UpdateDeleteMessages: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xa20db0e5
         public static let tlName = "updateDeleteMessages"
 
@@ -2628,12 +2990,20 @@ extension Api.Update {
             writer.writeInt32(self.pts)
             writer.writeInt32(self.ptsCount)
         }
+
+        public static func == (lhs: UpdateDeleteMessages, rhs: UpdateDeleteMessages) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.messages == rhs.messages else { return false }
+            guard lhs.pts == rhs.pts else { return false }
+            guard lhs.ptsCount == rhs.ptsCount else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateUserTyping#2a17bf5c flags:# user_id:long top_msg_id:flags.0?int action:SendMessageAction = Update;`
-    public struct UpdateUserTyping: TLCombinator {
+    public final class UpdateUserTyping: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x2a17bf5c
         public static let tlName = "updateUserTyping"
 
@@ -2662,12 +3032,20 @@ extension Api.Update {
             if let value = self.topMsgId { writer.writeInt32(value) }
             self.action.encode(to: &writer)
         }
+
+        public static func == (lhs: UpdateUserTyping, rhs: UpdateUserTyping) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.userId == rhs.userId else { return false }
+            guard lhs.topMsgId == rhs.topMsgId else { return false }
+            guard lhs.action == rhs.action else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateChatUserTyping#83487af0 chat_id:long from_id:Peer action:SendMessageAction = Update;`
-    public struct UpdateChatUserTyping: TLCombinator {
+    public final class UpdateChatUserTyping: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x83487af0
         public static let tlName = "updateChatUserTyping"
 
@@ -2692,12 +3070,20 @@ extension Api.Update {
             self.fromId.encode(to: &writer)
             self.action.encode(to: &writer)
         }
+
+        public static func == (lhs: UpdateChatUserTyping, rhs: UpdateChatUserTyping) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.chatId == rhs.chatId else { return false }
+            guard lhs.fromId == rhs.fromId else { return false }
+            guard lhs.action == rhs.action else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateChatParticipants#07761198 participants:ChatParticipants = Update;`
-    public struct UpdateChatParticipants: TLCombinator {
+    public final class UpdateChatParticipants: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x07761198
         public static let tlName = "updateChatParticipants"
 
@@ -2714,12 +3100,18 @@ extension Api.Update {
         public func encodeBare(to writer: inout TLWriter) {
             self.participants.encode(to: &writer)
         }
+
+        public static func == (lhs: UpdateChatParticipants, rhs: UpdateChatParticipants) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.participants == rhs.participants else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateUserStatus#e5bdf8de user_id:long status:UserStatus = Update;`
-    public struct UpdateUserStatus: TLCombinator {
+    public final class UpdateUserStatus: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xe5bdf8de
         public static let tlName = "updateUserStatus"
 
@@ -2740,12 +3132,19 @@ extension Api.Update {
             writer.writeInt64(self.userId)
             self.status.encode(to: &writer)
         }
+
+        public static func == (lhs: UpdateUserStatus, rhs: UpdateUserStatus) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.userId == rhs.userId else { return false }
+            guard lhs.status == rhs.status else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateUserName#a7848924 user_id:long first_name:string last_name:string usernames:Vector<Username> = Update;`
-    public struct UpdateUserName: TLCombinator {
+    public final class UpdateUserName: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xa7848924
         public static let tlName = "updateUserName"
 
@@ -2774,12 +3173,21 @@ extension Api.Update {
             writer.writeString(self.lastName)
             self.usernames.encode(to: &writer)
         }
+
+        public static func == (lhs: UpdateUserName, rhs: UpdateUserName) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.userId == rhs.userId else { return false }
+            guard lhs.firstName == rhs.firstName else { return false }
+            guard lhs.lastName == rhs.lastName else { return false }
+            guard lhs.usernames == rhs.usernames else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateNewAuthorization#8951abef flags:# unconfirmed:flags.0?true hash:long date:flags.0?int device:flags.0?string location:flags.0?string = Update;`
-    public struct UpdateNewAuthorization: TLCombinator {
+    public final class UpdateNewAuthorization: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x8951abef
         public static let tlName = "updateNewAuthorization"
 
@@ -2816,12 +3224,22 @@ extension Api.Update {
             if let value = self.device { writer.writeString(value) }
             if let value = self.location { writer.writeString(value) }
         }
+
+        public static func == (lhs: UpdateNewAuthorization, rhs: UpdateNewAuthorization) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.unconfirmed == rhs.unconfirmed else { return false }
+            guard lhs.hash == rhs.hash else { return false }
+            guard lhs.date == rhs.date else { return false }
+            guard lhs.device == rhs.device else { return false }
+            guard lhs.location == rhs.location else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateNewEncryptedMessage#12bcbd9a message:EncryptedMessage qts:int = Update;`
-    public struct UpdateNewEncryptedMessage: TLCombinator {
+    public final class UpdateNewEncryptedMessage: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x12bcbd9a
         public static let tlName = "updateNewEncryptedMessage"
 
@@ -2842,12 +3260,19 @@ extension Api.Update {
             self.message.encode(to: &writer)
             writer.writeInt32(self.qts)
         }
+
+        public static func == (lhs: UpdateNewEncryptedMessage, rhs: UpdateNewEncryptedMessage) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.message == rhs.message else { return false }
+            guard lhs.qts == rhs.qts else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateEncryptedChatTyping#1710f156 chat_id:int = Update;`
-    public struct UpdateEncryptedChatTyping: TLCombinator {
+    public final class UpdateEncryptedChatTyping: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x1710f156
         public static let tlName = "updateEncryptedChatTyping"
 
@@ -2864,12 +3289,18 @@ extension Api.Update {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeInt32(self.chatId)
         }
+
+        public static func == (lhs: UpdateEncryptedChatTyping, rhs: UpdateEncryptedChatTyping) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.chatId == rhs.chatId else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateEncryption#b4a2e88d chat:EncryptedChat date:int = Update;`
-    public struct UpdateEncryption: TLCombinator {
+    public final class UpdateEncryption: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xb4a2e88d
         public static let tlName = "updateEncryption"
 
@@ -2890,12 +3321,19 @@ extension Api.Update {
             self.chat.encode(to: &writer)
             writer.writeInt32(self.date)
         }
+
+        public static func == (lhs: UpdateEncryption, rhs: UpdateEncryption) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.chat == rhs.chat else { return false }
+            guard lhs.date == rhs.date else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateEncryptedMessagesRead#38fe25b7 chat_id:int max_date:int date:int = Update;`
-    public struct UpdateEncryptedMessagesRead: TLCombinator {
+    public final class UpdateEncryptedMessagesRead: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x38fe25b7
         public static let tlName = "updateEncryptedMessagesRead"
 
@@ -2920,12 +3358,20 @@ extension Api.Update {
             writer.writeInt32(self.maxDate)
             writer.writeInt32(self.date)
         }
+
+        public static func == (lhs: UpdateEncryptedMessagesRead, rhs: UpdateEncryptedMessagesRead) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.chatId == rhs.chatId else { return false }
+            guard lhs.maxDate == rhs.maxDate else { return false }
+            guard lhs.date == rhs.date else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateChatParticipantAdd#3dda5451 chat_id:long user_id:long inviter_id:long date:int version:int = Update;`
-    public struct UpdateChatParticipantAdd: TLCombinator {
+    public final class UpdateChatParticipantAdd: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x3dda5451
         public static let tlName = "updateChatParticipantAdd"
 
@@ -2958,12 +3404,22 @@ extension Api.Update {
             writer.writeInt32(self.date)
             writer.writeInt32(self.version)
         }
+
+        public static func == (lhs: UpdateChatParticipantAdd, rhs: UpdateChatParticipantAdd) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.chatId == rhs.chatId else { return false }
+            guard lhs.userId == rhs.userId else { return false }
+            guard lhs.inviterId == rhs.inviterId else { return false }
+            guard lhs.date == rhs.date else { return false }
+            guard lhs.version == rhs.version else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateChatParticipantDelete#e32f3d77 chat_id:long user_id:long version:int = Update;`
-    public struct UpdateChatParticipantDelete: TLCombinator {
+    public final class UpdateChatParticipantDelete: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xe32f3d77
         public static let tlName = "updateChatParticipantDelete"
 
@@ -2988,12 +3444,20 @@ extension Api.Update {
             writer.writeInt64(self.userId)
             writer.writeInt32(self.version)
         }
+
+        public static func == (lhs: UpdateChatParticipantDelete, rhs: UpdateChatParticipantDelete) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.chatId == rhs.chatId else { return false }
+            guard lhs.userId == rhs.userId else { return false }
+            guard lhs.version == rhs.version else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateDcOptions#8e5e9873 dc_options:Vector<DcOption> = Update;`
-    public struct UpdateDcOptions: TLCombinator {
+    public final class UpdateDcOptions: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x8e5e9873
         public static let tlName = "updateDcOptions"
 
@@ -3010,12 +3474,18 @@ extension Api.Update {
         public func encodeBare(to writer: inout TLWriter) {
             self.dcOptions.encode(to: &writer)
         }
+
+        public static func == (lhs: UpdateDcOptions, rhs: UpdateDcOptions) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.dcOptions == rhs.dcOptions else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateNotifySettings#bec268ef peer:NotifyPeer notify_settings:PeerNotifySettings = Update;`
-    public struct UpdateNotifySettings: TLCombinator {
+    public final class UpdateNotifySettings: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xbec268ef
         public static let tlName = "updateNotifySettings"
 
@@ -3036,12 +3506,19 @@ extension Api.Update {
             self.peer.encode(to: &writer)
             self.notifySettings.encode(to: &writer)
         }
+
+        public static func == (lhs: UpdateNotifySettings, rhs: UpdateNotifySettings) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.peer == rhs.peer else { return false }
+            guard lhs.notifySettings == rhs.notifySettings else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateServiceNotification#ebe46819 flags:# popup:flags.0?true invert_media:flags.2?true inbox_date:flags.1?int type:string message:string media:MessageMedia entities:Vector<MessageEntity> = Update;`
-    public struct UpdateServiceNotification: TLCombinator {
+    public final class UpdateServiceNotification: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xebe46819
         public static let tlName = "updateServiceNotification"
 
@@ -3086,12 +3563,24 @@ extension Api.Update {
             self.media.encode(to: &writer)
             self.entities.encode(to: &writer)
         }
+
+        public static func == (lhs: UpdateServiceNotification, rhs: UpdateServiceNotification) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.popup == rhs.popup else { return false }
+            guard lhs.invertMedia == rhs.invertMedia else { return false }
+            guard lhs.inboxDate == rhs.inboxDate else { return false }
+            guard lhs.type == rhs.type else { return false }
+            guard lhs.message == rhs.message else { return false }
+            guard lhs.media == rhs.media else { return false }
+            guard lhs.entities == rhs.entities else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updatePrivacy#ee3b272a key:PrivacyKey rules:Vector<PrivacyRule> = Update;`
-    public struct UpdatePrivacy: TLCombinator {
+    public final class UpdatePrivacy: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xee3b272a
         public static let tlName = "updatePrivacy"
 
@@ -3112,12 +3601,19 @@ extension Api.Update {
             self.key.encode(to: &writer)
             self.rules.encode(to: &writer)
         }
+
+        public static func == (lhs: UpdatePrivacy, rhs: UpdatePrivacy) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.key == rhs.key else { return false }
+            guard lhs.rules == rhs.rules else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateUserPhone#05492a13 user_id:long phone:string = Update;`
-    public struct UpdateUserPhone: TLCombinator {
+    public final class UpdateUserPhone: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x05492a13
         public static let tlName = "updateUserPhone"
 
@@ -3138,12 +3634,19 @@ extension Api.Update {
             writer.writeInt64(self.userId)
             writer.writeString(self.phone)
         }
+
+        public static func == (lhs: UpdateUserPhone, rhs: UpdateUserPhone) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.userId == rhs.userId else { return false }
+            guard lhs.phone == rhs.phone else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateReadHistoryInbox#9e84bc99 flags:# folder_id:flags.0?int peer:Peer top_msg_id:flags.1?int max_id:int still_unread_count:int pts:int pts_count:int = Update;`
-    public struct UpdateReadHistoryInbox: TLCombinator {
+    public final class UpdateReadHistoryInbox: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x9e84bc99
         public static let tlName = "updateReadHistoryInbox"
 
@@ -3189,12 +3692,24 @@ extension Api.Update {
             writer.writeInt32(self.pts)
             writer.writeInt32(self.ptsCount)
         }
+
+        public static func == (lhs: UpdateReadHistoryInbox, rhs: UpdateReadHistoryInbox) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.folderId == rhs.folderId else { return false }
+            guard lhs.peer == rhs.peer else { return false }
+            guard lhs.topMsgId == rhs.topMsgId else { return false }
+            guard lhs.maxId == rhs.maxId else { return false }
+            guard lhs.stillUnreadCount == rhs.stillUnreadCount else { return false }
+            guard lhs.pts == rhs.pts else { return false }
+            guard lhs.ptsCount == rhs.ptsCount else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateReadHistoryOutbox#2f2f21bf peer:Peer max_id:int pts:int pts_count:int = Update;`
-    public struct UpdateReadHistoryOutbox: TLCombinator {
+    public final class UpdateReadHistoryOutbox: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x2f2f21bf
         public static let tlName = "updateReadHistoryOutbox"
 
@@ -3223,12 +3738,21 @@ extension Api.Update {
             writer.writeInt32(self.pts)
             writer.writeInt32(self.ptsCount)
         }
+
+        public static func == (lhs: UpdateReadHistoryOutbox, rhs: UpdateReadHistoryOutbox) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.peer == rhs.peer else { return false }
+            guard lhs.maxId == rhs.maxId else { return false }
+            guard lhs.pts == rhs.pts else { return false }
+            guard lhs.ptsCount == rhs.ptsCount else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateWebPage#7f891213 webpage:WebPage pts:int pts_count:int = Update;`
-    public struct UpdateWebPage: TLCombinator {
+    public final class UpdateWebPage: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x7f891213
         public static let tlName = "updateWebPage"
 
@@ -3253,12 +3777,20 @@ extension Api.Update {
             writer.writeInt32(self.pts)
             writer.writeInt32(self.ptsCount)
         }
+
+        public static func == (lhs: UpdateWebPage, rhs: UpdateWebPage) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.webpage == rhs.webpage else { return false }
+            guard lhs.pts == rhs.pts else { return false }
+            guard lhs.ptsCount == rhs.ptsCount else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateReadMessagesContents#f8227181 flags:# messages:Vector<int> pts:int pts_count:int date:flags.0?int = Update;`
-    public struct UpdateReadMessagesContents: TLCombinator {
+    public final class UpdateReadMessagesContents: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xf8227181
         public static let tlName = "updateReadMessagesContents"
 
@@ -3291,12 +3823,21 @@ extension Api.Update {
             writer.writeInt32(self.ptsCount)
             if let value = self.date { writer.writeInt32(value) }
         }
+
+        public static func == (lhs: UpdateReadMessagesContents, rhs: UpdateReadMessagesContents) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.messages == rhs.messages else { return false }
+            guard lhs.pts == rhs.pts else { return false }
+            guard lhs.ptsCount == rhs.ptsCount else { return false }
+            guard lhs.date == rhs.date else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateChannelTooLong#108d941f flags:# channel_id:long pts:flags.0?int = Update;`
-    public struct UpdateChannelTooLong: TLCombinator {
+    public final class UpdateChannelTooLong: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x108d941f
         public static let tlName = "updateChannelTooLong"
 
@@ -3321,12 +3862,19 @@ extension Api.Update {
             writer.writeInt64(self.channelId)
             if let value = self.pts { writer.writeInt32(value) }
         }
+
+        public static func == (lhs: UpdateChannelTooLong, rhs: UpdateChannelTooLong) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.channelId == rhs.channelId else { return false }
+            guard lhs.pts == rhs.pts else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateChannel#635b4c09 channel_id:long = Update;`
-    public struct UpdateChannel: TLCombinator {
+    public final class UpdateChannel: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x635b4c09
         public static let tlName = "updateChannel"
 
@@ -3343,12 +3891,18 @@ extension Api.Update {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeInt64(self.channelId)
         }
+
+        public static func == (lhs: UpdateChannel, rhs: UpdateChannel) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.channelId == rhs.channelId else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateNewChannelMessage#62ba04d9 message:Message pts:int pts_count:int = Update;`
-    public struct UpdateNewChannelMessage: TLCombinator {
+    public final class UpdateNewChannelMessage: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x62ba04d9
         public static let tlName = "updateNewChannelMessage"
 
@@ -3373,12 +3927,20 @@ extension Api.Update {
             writer.writeInt32(self.pts)
             writer.writeInt32(self.ptsCount)
         }
+
+        public static func == (lhs: UpdateNewChannelMessage, rhs: UpdateNewChannelMessage) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.message == rhs.message else { return false }
+            guard lhs.pts == rhs.pts else { return false }
+            guard lhs.ptsCount == rhs.ptsCount else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateReadChannelInbox#922e6e10 flags:# folder_id:flags.0?int channel_id:long max_id:int still_unread_count:int pts:int = Update;`
-    public struct UpdateReadChannelInbox: TLCombinator {
+    public final class UpdateReadChannelInbox: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x922e6e10
         public static let tlName = "updateReadChannelInbox"
 
@@ -3415,12 +3977,22 @@ extension Api.Update {
             writer.writeInt32(self.stillUnreadCount)
             writer.writeInt32(self.pts)
         }
+
+        public static func == (lhs: UpdateReadChannelInbox, rhs: UpdateReadChannelInbox) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.folderId == rhs.folderId else { return false }
+            guard lhs.channelId == rhs.channelId else { return false }
+            guard lhs.maxId == rhs.maxId else { return false }
+            guard lhs.stillUnreadCount == rhs.stillUnreadCount else { return false }
+            guard lhs.pts == rhs.pts else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateDeleteChannelMessages#c32d5b12 channel_id:long messages:Vector<int> pts:int pts_count:int = Update;`
-    public struct UpdateDeleteChannelMessages: TLCombinator {
+    public final class UpdateDeleteChannelMessages: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xc32d5b12
         public static let tlName = "updateDeleteChannelMessages"
 
@@ -3449,12 +4021,21 @@ extension Api.Update {
             writer.writeInt32(self.pts)
             writer.writeInt32(self.ptsCount)
         }
+
+        public static func == (lhs: UpdateDeleteChannelMessages, rhs: UpdateDeleteChannelMessages) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.channelId == rhs.channelId else { return false }
+            guard lhs.messages == rhs.messages else { return false }
+            guard lhs.pts == rhs.pts else { return false }
+            guard lhs.ptsCount == rhs.ptsCount else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateChannelMessageViews#f226ac08 channel_id:long id:int views:int = Update;`
-    public struct UpdateChannelMessageViews: TLCombinator {
+    public final class UpdateChannelMessageViews: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xf226ac08
         public static let tlName = "updateChannelMessageViews"
 
@@ -3479,12 +4060,20 @@ extension Api.Update {
             writer.writeInt32(self.id)
             writer.writeInt32(self.views)
         }
+
+        public static func == (lhs: UpdateChannelMessageViews, rhs: UpdateChannelMessageViews) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.channelId == rhs.channelId else { return false }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.views == rhs.views else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateChatParticipantAdmin#d7ca61a2 chat_id:long user_id:long is_admin:Bool version:int = Update;`
-    public struct UpdateChatParticipantAdmin: TLCombinator {
+    public final class UpdateChatParticipantAdmin: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xd7ca61a2
         public static let tlName = "updateChatParticipantAdmin"
 
@@ -3513,12 +4102,21 @@ extension Api.Update {
             writer.writeBool(self.isAdmin)
             writer.writeInt32(self.version)
         }
+
+        public static func == (lhs: UpdateChatParticipantAdmin, rhs: UpdateChatParticipantAdmin) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.chatId == rhs.chatId else { return false }
+            guard lhs.userId == rhs.userId else { return false }
+            guard lhs.isAdmin == rhs.isAdmin else { return false }
+            guard lhs.version == rhs.version else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateNewStickerSet#688a30aa stickerset:messages.StickerSet = Update;`
-    public struct UpdateNewStickerSet: TLCombinator {
+    public final class UpdateNewStickerSet: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x688a30aa
         public static let tlName = "updateNewStickerSet"
 
@@ -3535,12 +4133,18 @@ extension Api.Update {
         public func encodeBare(to writer: inout TLWriter) {
             self.stickerset.encode(to: &writer)
         }
+
+        public static func == (lhs: UpdateNewStickerSet, rhs: UpdateNewStickerSet) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.stickerset == rhs.stickerset else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateStickerSetsOrder#0bb2d201 flags:# masks:flags.0?true emojis:flags.1?true order:Vector<long> = Update;`
-    public struct UpdateStickerSetsOrder: TLCombinator {
+    public final class UpdateStickerSetsOrder: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x0bb2d201
         public static let tlName = "updateStickerSetsOrder"
 
@@ -3568,12 +4172,20 @@ extension Api.Update {
             writer.writeUInt32(flags)
             self.order.encode(to: &writer)
         }
+
+        public static func == (lhs: UpdateStickerSetsOrder, rhs: UpdateStickerSetsOrder) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.masks == rhs.masks else { return false }
+            guard lhs.emojis == rhs.emojis else { return false }
+            guard lhs.order == rhs.order else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateStickerSets#31c24808 flags:# masks:flags.0?true emojis:flags.1?true = Update;`
-    public struct UpdateStickerSets: TLCombinator {
+    public final class UpdateStickerSets: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x31c24808
         public static let tlName = "updateStickerSets"
 
@@ -3597,12 +4209,19 @@ extension Api.Update {
             if self.emojis { flags |= 0x2 }
             writer.writeUInt32(flags)
         }
+
+        public static func == (lhs: UpdateStickerSets, rhs: UpdateStickerSets) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.masks == rhs.masks else { return false }
+            guard lhs.emojis == rhs.emojis else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateSavedGifs#9375341e = Update;`
-    public struct UpdateSavedGifs: TLCombinator {
+    public final class UpdateSavedGifs: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x9375341e
         public static let tlName = "updateSavedGifs"
 
@@ -3614,12 +4233,17 @@ extension Api.Update {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: UpdateSavedGifs, rhs: UpdateSavedGifs) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateBotInlineQuery#496f379c flags:# query_id:long user_id:long query:string geo:flags.0?GeoPoint peer_type:flags.1?InlineQueryPeerType offset:string = Update;`
-    public struct UpdateBotInlineQuery: TLCombinator {
+    public final class UpdateBotInlineQuery: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x496f379c
         public static let tlName = "updateBotInlineQuery"
 
@@ -3661,12 +4285,23 @@ extension Api.Update {
             if let value = self.peerType { value.encode(to: &writer) }
             writer.writeString(self.offset)
         }
+
+        public static func == (lhs: UpdateBotInlineQuery, rhs: UpdateBotInlineQuery) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.queryId == rhs.queryId else { return false }
+            guard lhs.userId == rhs.userId else { return false }
+            guard lhs.query == rhs.query else { return false }
+            guard lhs.geo == rhs.geo else { return false }
+            guard lhs.peerType == rhs.peerType else { return false }
+            guard lhs.offset == rhs.offset else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateBotInlineSend#12f12a07 flags:# user_id:long query:string geo:flags.0?GeoPoint id:string msg_id:flags.1?InputBotInlineMessageID = Update;`
-    public struct UpdateBotInlineSend: TLCombinator {
+    public final class UpdateBotInlineSend: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x12f12a07
         public static let tlName = "updateBotInlineSend"
 
@@ -3704,12 +4339,22 @@ extension Api.Update {
             writer.writeString(self.id)
             if let value = self.msgId { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: UpdateBotInlineSend, rhs: UpdateBotInlineSend) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.userId == rhs.userId else { return false }
+            guard lhs.query == rhs.query else { return false }
+            guard lhs.geo == rhs.geo else { return false }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.msgId == rhs.msgId else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateEditChannelMessage#1b3f4df7 message:Message pts:int pts_count:int = Update;`
-    public struct UpdateEditChannelMessage: TLCombinator {
+    public final class UpdateEditChannelMessage: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x1b3f4df7
         public static let tlName = "updateEditChannelMessage"
 
@@ -3734,12 +4379,20 @@ extension Api.Update {
             writer.writeInt32(self.pts)
             writer.writeInt32(self.ptsCount)
         }
+
+        public static func == (lhs: UpdateEditChannelMessage, rhs: UpdateEditChannelMessage) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.message == rhs.message else { return false }
+            guard lhs.pts == rhs.pts else { return false }
+            guard lhs.ptsCount == rhs.ptsCount else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateBotCallbackQuery#b9cfc48d flags:# query_id:long user_id:long peer:Peer msg_id:int chat_instance:long data:flags.0?bytes game_short_name:flags.1?string = Update;`
-    public struct UpdateBotCallbackQuery: TLCombinator {
+    public final class UpdateBotCallbackQuery: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xb9cfc48d
         public static let tlName = "updateBotCallbackQuery"
 
@@ -3785,12 +4438,24 @@ extension Api.Update {
             if let value = self.data { writer.writeBytes(value) }
             if let value = self.gameShortName { writer.writeString(value) }
         }
+
+        public static func == (lhs: UpdateBotCallbackQuery, rhs: UpdateBotCallbackQuery) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.queryId == rhs.queryId else { return false }
+            guard lhs.userId == rhs.userId else { return false }
+            guard lhs.peer == rhs.peer else { return false }
+            guard lhs.msgId == rhs.msgId else { return false }
+            guard lhs.chatInstance == rhs.chatInstance else { return false }
+            guard lhs.data == rhs.data else { return false }
+            guard lhs.gameShortName == rhs.gameShortName else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateEditMessage#e40370a3 message:Message pts:int pts_count:int = Update;`
-    public struct UpdateEditMessage: TLCombinator {
+    public final class UpdateEditMessage: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xe40370a3
         public static let tlName = "updateEditMessage"
 
@@ -3815,12 +4480,20 @@ extension Api.Update {
             writer.writeInt32(self.pts)
             writer.writeInt32(self.ptsCount)
         }
+
+        public static func == (lhs: UpdateEditMessage, rhs: UpdateEditMessage) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.message == rhs.message else { return false }
+            guard lhs.pts == rhs.pts else { return false }
+            guard lhs.ptsCount == rhs.ptsCount else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateInlineBotCallbackQuery#691e9052 flags:# query_id:long user_id:long msg_id:InputBotInlineMessageID chat_instance:long data:flags.0?bytes game_short_name:flags.1?string = Update;`
-    public struct UpdateInlineBotCallbackQuery: TLCombinator {
+    public final class UpdateInlineBotCallbackQuery: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x691e9052
         public static let tlName = "updateInlineBotCallbackQuery"
 
@@ -3862,12 +4535,23 @@ extension Api.Update {
             if let value = self.data { writer.writeBytes(value) }
             if let value = self.gameShortName { writer.writeString(value) }
         }
+
+        public static func == (lhs: UpdateInlineBotCallbackQuery, rhs: UpdateInlineBotCallbackQuery) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.queryId == rhs.queryId else { return false }
+            guard lhs.userId == rhs.userId else { return false }
+            guard lhs.msgId == rhs.msgId else { return false }
+            guard lhs.chatInstance == rhs.chatInstance else { return false }
+            guard lhs.data == rhs.data else { return false }
+            guard lhs.gameShortName == rhs.gameShortName else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateReadChannelOutbox#b75f99a9 channel_id:long max_id:int = Update;`
-    public struct UpdateReadChannelOutbox: TLCombinator {
+    public final class UpdateReadChannelOutbox: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xb75f99a9
         public static let tlName = "updateReadChannelOutbox"
 
@@ -3888,12 +4572,19 @@ extension Api.Update {
             writer.writeInt64(self.channelId)
             writer.writeInt32(self.maxId)
         }
+
+        public static func == (lhs: UpdateReadChannelOutbox, rhs: UpdateReadChannelOutbox) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.channelId == rhs.channelId else { return false }
+            guard lhs.maxId == rhs.maxId else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateDraftMessage#edfc111e flags:# peer:Peer top_msg_id:flags.0?int saved_peer_id:flags.1?Peer draft:DraftMessage = Update;`
-    public struct UpdateDraftMessage: TLCombinator {
+    public final class UpdateDraftMessage: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xedfc111e
         public static let tlName = "updateDraftMessage"
 
@@ -3927,12 +4618,21 @@ extension Api.Update {
             if let value = self.savedPeerId { value.encode(to: &writer) }
             self.draft.encode(to: &writer)
         }
+
+        public static func == (lhs: UpdateDraftMessage, rhs: UpdateDraftMessage) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.peer == rhs.peer else { return false }
+            guard lhs.topMsgId == rhs.topMsgId else { return false }
+            guard lhs.savedPeerId == rhs.savedPeerId else { return false }
+            guard lhs.draft == rhs.draft else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateReadFeaturedStickers#571d2742 = Update;`
-    public struct UpdateReadFeaturedStickers: TLCombinator {
+    public final class UpdateReadFeaturedStickers: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x571d2742
         public static let tlName = "updateReadFeaturedStickers"
 
@@ -3944,12 +4644,17 @@ extension Api.Update {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: UpdateReadFeaturedStickers, rhs: UpdateReadFeaturedStickers) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateRecentStickers#9a422c20 = Update;`
-    public struct UpdateRecentStickers: TLCombinator {
+    public final class UpdateRecentStickers: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x9a422c20
         public static let tlName = "updateRecentStickers"
 
@@ -3961,12 +4666,17 @@ extension Api.Update {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: UpdateRecentStickers, rhs: UpdateRecentStickers) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateConfig#a229dd06 = Update;`
-    public struct UpdateConfig: TLCombinator {
+    public final class UpdateConfig: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xa229dd06
         public static let tlName = "updateConfig"
 
@@ -3978,12 +4688,17 @@ extension Api.Update {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: UpdateConfig, rhs: UpdateConfig) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updatePtsChanged#3354678f = Update;`
-    public struct UpdatePtsChanged: TLCombinator {
+    public final class UpdatePtsChanged: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x3354678f
         public static let tlName = "updatePtsChanged"
 
@@ -3995,12 +4710,17 @@ extension Api.Update {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: UpdatePtsChanged, rhs: UpdatePtsChanged) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateChannelWebPage#2f2ba99f channel_id:long webpage:WebPage pts:int pts_count:int = Update;`
-    public struct UpdateChannelWebPage: TLCombinator {
+    public final class UpdateChannelWebPage: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x2f2ba99f
         public static let tlName = "updateChannelWebPage"
 
@@ -4029,12 +4749,21 @@ extension Api.Update {
             writer.writeInt32(self.pts)
             writer.writeInt32(self.ptsCount)
         }
+
+        public static func == (lhs: UpdateChannelWebPage, rhs: UpdateChannelWebPage) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.channelId == rhs.channelId else { return false }
+            guard lhs.webpage == rhs.webpage else { return false }
+            guard lhs.pts == rhs.pts else { return false }
+            guard lhs.ptsCount == rhs.ptsCount else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateDialogPinned#6e6fe51c flags:# pinned:flags.0?true folder_id:flags.1?int peer:DialogPeer = Update;`
-    public struct UpdateDialogPinned: TLCombinator {
+    public final class UpdateDialogPinned: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x6e6fe51c
         public static let tlName = "updateDialogPinned"
 
@@ -4063,12 +4792,20 @@ extension Api.Update {
             if let value = self.folderId { writer.writeInt32(value) }
             self.peer.encode(to: &writer)
         }
+
+        public static func == (lhs: UpdateDialogPinned, rhs: UpdateDialogPinned) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.pinned == rhs.pinned else { return false }
+            guard lhs.folderId == rhs.folderId else { return false }
+            guard lhs.peer == rhs.peer else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updatePinnedDialogs#fa0f3ca2 flags:# folder_id:flags.1?int order:flags.0?Vector<DialogPeer> = Update;`
-    public struct UpdatePinnedDialogs: TLCombinator {
+    public final class UpdatePinnedDialogs: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xfa0f3ca2
         public static let tlName = "updatePinnedDialogs"
 
@@ -4094,12 +4831,19 @@ extension Api.Update {
             if let value = self.folderId { writer.writeInt32(value) }
             if let value = self.order { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: UpdatePinnedDialogs, rhs: UpdatePinnedDialogs) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.folderId == rhs.folderId else { return false }
+            guard lhs.order == rhs.order else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateBotWebhookJSON#8317c0c3 data:DataJSON = Update;`
-    public struct UpdateBotWebhookJSON: TLCombinator {
+    public final class UpdateBotWebhookJSON: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x8317c0c3
         public static let tlName = "updateBotWebhookJSON"
 
@@ -4116,12 +4860,18 @@ extension Api.Update {
         public func encodeBare(to writer: inout TLWriter) {
             self.data.encode(to: &writer)
         }
+
+        public static func == (lhs: UpdateBotWebhookJSON, rhs: UpdateBotWebhookJSON) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.data == rhs.data else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateBotWebhookJSONQuery#9b9240a6 query_id:long data:DataJSON timeout:int = Update;`
-    public struct UpdateBotWebhookJSONQuery: TLCombinator {
+    public final class UpdateBotWebhookJSONQuery: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x9b9240a6
         public static let tlName = "updateBotWebhookJSONQuery"
 
@@ -4146,12 +4896,20 @@ extension Api.Update {
             self.data.encode(to: &writer)
             writer.writeInt32(self.timeout)
         }
+
+        public static func == (lhs: UpdateBotWebhookJSONQuery, rhs: UpdateBotWebhookJSONQuery) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.queryId == rhs.queryId else { return false }
+            guard lhs.data == rhs.data else { return false }
+            guard lhs.timeout == rhs.timeout else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateBotShippingQuery#b5aefd7d query_id:long user_id:long payload:bytes shipping_address:PostAddress = Update;`
-    public struct UpdateBotShippingQuery: TLCombinator {
+    public final class UpdateBotShippingQuery: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xb5aefd7d
         public static let tlName = "updateBotShippingQuery"
 
@@ -4180,12 +4938,21 @@ extension Api.Update {
             writer.writeBytes(self.payload)
             self.shippingAddress.encode(to: &writer)
         }
+
+        public static func == (lhs: UpdateBotShippingQuery, rhs: UpdateBotShippingQuery) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.queryId == rhs.queryId else { return false }
+            guard lhs.userId == rhs.userId else { return false }
+            guard lhs.payload == rhs.payload else { return false }
+            guard lhs.shippingAddress == rhs.shippingAddress else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateBotPrecheckoutQuery#8caa9a96 flags:# query_id:long user_id:long payload:bytes info:flags.0?PaymentRequestedInfo shipping_option_id:flags.1?string currency:string total_amount:long = Update;`
-    public struct UpdateBotPrecheckoutQuery: TLCombinator {
+    public final class UpdateBotPrecheckoutQuery: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x8caa9a96
         public static let tlName = "updateBotPrecheckoutQuery"
 
@@ -4231,12 +4998,24 @@ extension Api.Update {
             writer.writeString(self.currency)
             writer.writeInt64(self.totalAmount)
         }
+
+        public static func == (lhs: UpdateBotPrecheckoutQuery, rhs: UpdateBotPrecheckoutQuery) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.queryId == rhs.queryId else { return false }
+            guard lhs.userId == rhs.userId else { return false }
+            guard lhs.payload == rhs.payload else { return false }
+            guard lhs.info == rhs.info else { return false }
+            guard lhs.shippingOptionId == rhs.shippingOptionId else { return false }
+            guard lhs.currency == rhs.currency else { return false }
+            guard lhs.totalAmount == rhs.totalAmount else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updatePhoneCall#ab0f6b1e phone_call:PhoneCall = Update;`
-    public struct UpdatePhoneCall: TLCombinator {
+    public final class UpdatePhoneCall: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xab0f6b1e
         public static let tlName = "updatePhoneCall"
 
@@ -4253,12 +5032,18 @@ extension Api.Update {
         public func encodeBare(to writer: inout TLWriter) {
             self.phoneCall.encode(to: &writer)
         }
+
+        public static func == (lhs: UpdatePhoneCall, rhs: UpdatePhoneCall) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.phoneCall == rhs.phoneCall else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateLangPackTooLong#46560264 lang_code:string = Update;`
-    public struct UpdateLangPackTooLong: TLCombinator {
+    public final class UpdateLangPackTooLong: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x46560264
         public static let tlName = "updateLangPackTooLong"
 
@@ -4275,12 +5060,18 @@ extension Api.Update {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeString(self.langCode)
         }
+
+        public static func == (lhs: UpdateLangPackTooLong, rhs: UpdateLangPackTooLong) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.langCode == rhs.langCode else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateLangPack#56022f4d difference:LangPackDifference = Update;`
-    public struct UpdateLangPack: TLCombinator {
+    public final class UpdateLangPack: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x56022f4d
         public static let tlName = "updateLangPack"
 
@@ -4297,12 +5088,18 @@ extension Api.Update {
         public func encodeBare(to writer: inout TLWriter) {
             self.difference.encode(to: &writer)
         }
+
+        public static func == (lhs: UpdateLangPack, rhs: UpdateLangPack) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.difference == rhs.difference else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateFavedStickers#e511996d = Update;`
-    public struct UpdateFavedStickers: TLCombinator {
+    public final class UpdateFavedStickers: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xe511996d
         public static let tlName = "updateFavedStickers"
 
@@ -4314,12 +5111,17 @@ extension Api.Update {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: UpdateFavedStickers, rhs: UpdateFavedStickers) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateChannelReadMessagesContents#25f324f7 flags:# channel_id:long top_msg_id:flags.0?int saved_peer_id:flags.1?Peer messages:Vector<int> = Update;`
-    public struct UpdateChannelReadMessagesContents: TLCombinator {
+    public final class UpdateChannelReadMessagesContents: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x25f324f7
         public static let tlName = "updateChannelReadMessagesContents"
 
@@ -4353,12 +5155,21 @@ extension Api.Update {
             if let value = self.savedPeerId { value.encode(to: &writer) }
             self.messages.encode(to: &writer)
         }
+
+        public static func == (lhs: UpdateChannelReadMessagesContents, rhs: UpdateChannelReadMessagesContents) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.channelId == rhs.channelId else { return false }
+            guard lhs.topMsgId == rhs.topMsgId else { return false }
+            guard lhs.savedPeerId == rhs.savedPeerId else { return false }
+            guard lhs.messages == rhs.messages else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateContactsReset#7084a7be = Update;`
-    public struct UpdateContactsReset: TLCombinator {
+    public final class UpdateContactsReset: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x7084a7be
         public static let tlName = "updateContactsReset"
 
@@ -4370,12 +5181,17 @@ extension Api.Update {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: UpdateContactsReset, rhs: UpdateContactsReset) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateChannelAvailableMessages#b23fc698 channel_id:long available_min_id:int = Update;`
-    public struct UpdateChannelAvailableMessages: TLCombinator {
+    public final class UpdateChannelAvailableMessages: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xb23fc698
         public static let tlName = "updateChannelAvailableMessages"
 
@@ -4396,12 +5212,19 @@ extension Api.Update {
             writer.writeInt64(self.channelId)
             writer.writeInt32(self.availableMinId)
         }
+
+        public static func == (lhs: UpdateChannelAvailableMessages, rhs: UpdateChannelAvailableMessages) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.channelId == rhs.channelId else { return false }
+            guard lhs.availableMinId == rhs.availableMinId else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateDialogUnreadMark#b658f23e flags:# unread:flags.0?true peer:DialogPeer saved_peer_id:flags.1?Peer = Update;`
-    public struct UpdateDialogUnreadMark: TLCombinator {
+    public final class UpdateDialogUnreadMark: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xb658f23e
         public static let tlName = "updateDialogUnreadMark"
 
@@ -4430,12 +5253,20 @@ extension Api.Update {
             self.peer.encode(to: &writer)
             if let value = self.savedPeerId { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: UpdateDialogUnreadMark, rhs: UpdateDialogUnreadMark) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.unread == rhs.unread else { return false }
+            guard lhs.peer == rhs.peer else { return false }
+            guard lhs.savedPeerId == rhs.savedPeerId else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateMessagePoll#d64c522b flags:# peer:flags.1?Peer msg_id:flags.1?int top_msg_id:flags.2?int poll_id:long poll:flags.0?Poll results:PollResults = Update;`
-    public struct UpdateMessagePoll: TLCombinator {
+    public final class UpdateMessagePoll: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xd64c522b
         public static let tlName = "updateMessagePoll"
 
@@ -4479,12 +5310,23 @@ extension Api.Update {
             if let value = self.poll { value.encode(to: &writer) }
             self.results.encode(to: &writer)
         }
+
+        public static func == (lhs: UpdateMessagePoll, rhs: UpdateMessagePoll) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.peer == rhs.peer else { return false }
+            guard lhs.msgId == rhs.msgId else { return false }
+            guard lhs.topMsgId == rhs.topMsgId else { return false }
+            guard lhs.pollId == rhs.pollId else { return false }
+            guard lhs.poll == rhs.poll else { return false }
+            guard lhs.results == rhs.results else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateChatDefaultBannedRights#54c01850 peer:Peer default_banned_rights:ChatBannedRights version:int = Update;`
-    public struct UpdateChatDefaultBannedRights: TLCombinator {
+    public final class UpdateChatDefaultBannedRights: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x54c01850
         public static let tlName = "updateChatDefaultBannedRights"
 
@@ -4509,12 +5351,20 @@ extension Api.Update {
             self.defaultBannedRights.encode(to: &writer)
             writer.writeInt32(self.version)
         }
+
+        public static func == (lhs: UpdateChatDefaultBannedRights, rhs: UpdateChatDefaultBannedRights) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.peer == rhs.peer else { return false }
+            guard lhs.defaultBannedRights == rhs.defaultBannedRights else { return false }
+            guard lhs.version == rhs.version else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateFolderPeers#19360dc0 folder_peers:Vector<FolderPeer> pts:int pts_count:int = Update;`
-    public struct UpdateFolderPeers: TLCombinator {
+    public final class UpdateFolderPeers: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x19360dc0
         public static let tlName = "updateFolderPeers"
 
@@ -4539,12 +5389,20 @@ extension Api.Update {
             writer.writeInt32(self.pts)
             writer.writeInt32(self.ptsCount)
         }
+
+        public static func == (lhs: UpdateFolderPeers, rhs: UpdateFolderPeers) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.folderPeers == rhs.folderPeers else { return false }
+            guard lhs.pts == rhs.pts else { return false }
+            guard lhs.ptsCount == rhs.ptsCount else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updatePeerSettings#6a7e7366 peer:Peer settings:PeerSettings = Update;`
-    public struct UpdatePeerSettings: TLCombinator {
+    public final class UpdatePeerSettings: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x6a7e7366
         public static let tlName = "updatePeerSettings"
 
@@ -4565,12 +5423,19 @@ extension Api.Update {
             self.peer.encode(to: &writer)
             self.settings.encode(to: &writer)
         }
+
+        public static func == (lhs: UpdatePeerSettings, rhs: UpdatePeerSettings) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.peer == rhs.peer else { return false }
+            guard lhs.settings == rhs.settings else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updatePeerLocated#b4afcfb0 peers:Vector<PeerLocated> = Update;`
-    public struct UpdatePeerLocated: TLCombinator {
+    public final class UpdatePeerLocated: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xb4afcfb0
         public static let tlName = "updatePeerLocated"
 
@@ -4587,12 +5452,18 @@ extension Api.Update {
         public func encodeBare(to writer: inout TLWriter) {
             self.peers.encode(to: &writer)
         }
+
+        public static func == (lhs: UpdatePeerLocated, rhs: UpdatePeerLocated) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.peers == rhs.peers else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateNewScheduledMessage#39a51dfb message:Message = Update;`
-    public struct UpdateNewScheduledMessage: TLCombinator {
+    public final class UpdateNewScheduledMessage: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x39a51dfb
         public static let tlName = "updateNewScheduledMessage"
 
@@ -4609,12 +5480,18 @@ extension Api.Update {
         public func encodeBare(to writer: inout TLWriter) {
             self.message.encode(to: &writer)
         }
+
+        public static func == (lhs: UpdateNewScheduledMessage, rhs: UpdateNewScheduledMessage) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.message == rhs.message else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateDeleteScheduledMessages#f2a71983 flags:# peer:Peer messages:Vector<int> sent_messages:flags.0?Vector<int> = Update;`
-    public struct UpdateDeleteScheduledMessages: TLCombinator {
+    public final class UpdateDeleteScheduledMessages: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xf2a71983
         public static let tlName = "updateDeleteScheduledMessages"
 
@@ -4643,12 +5520,20 @@ extension Api.Update {
             self.messages.encode(to: &writer)
             if let value = self.sentMessages { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: UpdateDeleteScheduledMessages, rhs: UpdateDeleteScheduledMessages) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.peer == rhs.peer else { return false }
+            guard lhs.messages == rhs.messages else { return false }
+            guard lhs.sentMessages == rhs.sentMessages else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateTheme#8216fba3 theme:Theme = Update;`
-    public struct UpdateTheme: TLCombinator {
+    public final class UpdateTheme: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x8216fba3
         public static let tlName = "updateTheme"
 
@@ -4665,12 +5550,18 @@ extension Api.Update {
         public func encodeBare(to writer: inout TLWriter) {
             self.theme.encode(to: &writer)
         }
+
+        public static func == (lhs: UpdateTheme, rhs: UpdateTheme) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.theme == rhs.theme else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateGeoLiveViewed#871fb939 peer:Peer msg_id:int = Update;`
-    public struct UpdateGeoLiveViewed: TLCombinator {
+    public final class UpdateGeoLiveViewed: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x871fb939
         public static let tlName = "updateGeoLiveViewed"
 
@@ -4691,12 +5582,19 @@ extension Api.Update {
             self.peer.encode(to: &writer)
             writer.writeInt32(self.msgId)
         }
+
+        public static func == (lhs: UpdateGeoLiveViewed, rhs: UpdateGeoLiveViewed) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.peer == rhs.peer else { return false }
+            guard lhs.msgId == rhs.msgId else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateLoginToken#564fe691 = Update;`
-    public struct UpdateLoginToken: TLCombinator {
+    public final class UpdateLoginToken: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x564fe691
         public static let tlName = "updateLoginToken"
 
@@ -4708,12 +5606,17 @@ extension Api.Update {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: UpdateLoginToken, rhs: UpdateLoginToken) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateMessagePollVote#7699f014 poll_id:long peer:Peer options:Vector<bytes> positions:Vector<int> qts:int = Update;`
-    public struct UpdateMessagePollVote: TLCombinator {
+    public final class UpdateMessagePollVote: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x7699f014
         public static let tlName = "updateMessagePollVote"
 
@@ -4746,12 +5649,22 @@ extension Api.Update {
             self.positions.encode(to: &writer)
             writer.writeInt32(self.qts)
         }
+
+        public static func == (lhs: UpdateMessagePollVote, rhs: UpdateMessagePollVote) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.pollId == rhs.pollId else { return false }
+            guard lhs.peer == rhs.peer else { return false }
+            guard lhs.options == rhs.options else { return false }
+            guard lhs.positions == rhs.positions else { return false }
+            guard lhs.qts == rhs.qts else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateDialogFilter#26ffde7d flags:# id:int filter:flags.0?DialogFilter = Update;`
-    public struct UpdateDialogFilter: TLCombinator {
+    public final class UpdateDialogFilter: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x26ffde7d
         public static let tlName = "updateDialogFilter"
 
@@ -4776,12 +5689,19 @@ extension Api.Update {
             writer.writeInt32(self.id)
             if let value = self.filter { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: UpdateDialogFilter, rhs: UpdateDialogFilter) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.filter == rhs.filter else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateDialogFilterOrder#a5d72105 order:Vector<int> = Update;`
-    public struct UpdateDialogFilterOrder: TLCombinator {
+    public final class UpdateDialogFilterOrder: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xa5d72105
         public static let tlName = "updateDialogFilterOrder"
 
@@ -4798,12 +5718,18 @@ extension Api.Update {
         public func encodeBare(to writer: inout TLWriter) {
             self.order.encode(to: &writer)
         }
+
+        public static func == (lhs: UpdateDialogFilterOrder, rhs: UpdateDialogFilterOrder) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.order == rhs.order else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateDialogFilters#3504914f = Update;`
-    public struct UpdateDialogFilters: TLCombinator {
+    public final class UpdateDialogFilters: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x3504914f
         public static let tlName = "updateDialogFilters"
 
@@ -4815,12 +5741,17 @@ extension Api.Update {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: UpdateDialogFilters, rhs: UpdateDialogFilters) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updatePhoneCallSignalingData#2661bf09 phone_call_id:long data:bytes = Update;`
-    public struct UpdatePhoneCallSignalingData: TLCombinator {
+    public final class UpdatePhoneCallSignalingData: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x2661bf09
         public static let tlName = "updatePhoneCallSignalingData"
 
@@ -4841,12 +5772,19 @@ extension Api.Update {
             writer.writeInt64(self.phoneCallId)
             writer.writeBytes(self.data)
         }
+
+        public static func == (lhs: UpdatePhoneCallSignalingData, rhs: UpdatePhoneCallSignalingData) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.phoneCallId == rhs.phoneCallId else { return false }
+            guard lhs.data == rhs.data else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateChannelMessageForwards#d29a27f4 channel_id:long id:int forwards:int = Update;`
-    public struct UpdateChannelMessageForwards: TLCombinator {
+    public final class UpdateChannelMessageForwards: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xd29a27f4
         public static let tlName = "updateChannelMessageForwards"
 
@@ -4871,12 +5809,20 @@ extension Api.Update {
             writer.writeInt32(self.id)
             writer.writeInt32(self.forwards)
         }
+
+        public static func == (lhs: UpdateChannelMessageForwards, rhs: UpdateChannelMessageForwards) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.channelId == rhs.channelId else { return false }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.forwards == rhs.forwards else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateReadChannelDiscussionInbox#d6b19546 flags:# channel_id:long top_msg_id:int read_max_id:int broadcast_id:flags.0?long broadcast_post:flags.0?int = Update;`
-    public struct UpdateReadChannelDiscussionInbox: TLCombinator {
+    public final class UpdateReadChannelDiscussionInbox: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xd6b19546
         public static let tlName = "updateReadChannelDiscussionInbox"
 
@@ -4914,12 +5860,22 @@ extension Api.Update {
             if let value = self.broadcastId { writer.writeInt64(value) }
             if let value = self.broadcastPost { writer.writeInt32(value) }
         }
+
+        public static func == (lhs: UpdateReadChannelDiscussionInbox, rhs: UpdateReadChannelDiscussionInbox) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.channelId == rhs.channelId else { return false }
+            guard lhs.topMsgId == rhs.topMsgId else { return false }
+            guard lhs.readMaxId == rhs.readMaxId else { return false }
+            guard lhs.broadcastId == rhs.broadcastId else { return false }
+            guard lhs.broadcastPost == rhs.broadcastPost else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateReadChannelDiscussionOutbox#695c9e7c channel_id:long top_msg_id:int read_max_id:int = Update;`
-    public struct UpdateReadChannelDiscussionOutbox: TLCombinator {
+    public final class UpdateReadChannelDiscussionOutbox: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x695c9e7c
         public static let tlName = "updateReadChannelDiscussionOutbox"
 
@@ -4944,12 +5900,20 @@ extension Api.Update {
             writer.writeInt32(self.topMsgId)
             writer.writeInt32(self.readMaxId)
         }
+
+        public static func == (lhs: UpdateReadChannelDiscussionOutbox, rhs: UpdateReadChannelDiscussionOutbox) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.channelId == rhs.channelId else { return false }
+            guard lhs.topMsgId == rhs.topMsgId else { return false }
+            guard lhs.readMaxId == rhs.readMaxId else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updatePeerBlocked#ebe07752 flags:# blocked:flags.0?true blocked_my_stories_from:flags.1?true peer_id:Peer = Update;`
-    public struct UpdatePeerBlocked: TLCombinator {
+    public final class UpdatePeerBlocked: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xebe07752
         public static let tlName = "updatePeerBlocked"
 
@@ -4977,12 +5941,20 @@ extension Api.Update {
             writer.writeUInt32(flags)
             self.peerId.encode(to: &writer)
         }
+
+        public static func == (lhs: UpdatePeerBlocked, rhs: UpdatePeerBlocked) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.blocked == rhs.blocked else { return false }
+            guard lhs.blockedMyStoriesFrom == rhs.blockedMyStoriesFrom else { return false }
+            guard lhs.peerId == rhs.peerId else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateChannelUserTyping#8c88c923 flags:# channel_id:long top_msg_id:flags.0?int from_id:Peer action:SendMessageAction = Update;`
-    public struct UpdateChannelUserTyping: TLCombinator {
+    public final class UpdateChannelUserTyping: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x8c88c923
         public static let tlName = "updateChannelUserTyping"
 
@@ -5015,12 +5987,21 @@ extension Api.Update {
             self.fromId.encode(to: &writer)
             self.action.encode(to: &writer)
         }
+
+        public static func == (lhs: UpdateChannelUserTyping, rhs: UpdateChannelUserTyping) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.channelId == rhs.channelId else { return false }
+            guard lhs.topMsgId == rhs.topMsgId else { return false }
+            guard lhs.fromId == rhs.fromId else { return false }
+            guard lhs.action == rhs.action else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updatePinnedMessages#ed85eab5 flags:# pinned:flags.0?true peer:Peer messages:Vector<int> pts:int pts_count:int = Update;`
-    public struct UpdatePinnedMessages: TLCombinator {
+    public final class UpdatePinnedMessages: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xed85eab5
         public static let tlName = "updatePinnedMessages"
 
@@ -5056,12 +6037,22 @@ extension Api.Update {
             writer.writeInt32(self.pts)
             writer.writeInt32(self.ptsCount)
         }
+
+        public static func == (lhs: UpdatePinnedMessages, rhs: UpdatePinnedMessages) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.pinned == rhs.pinned else { return false }
+            guard lhs.peer == rhs.peer else { return false }
+            guard lhs.messages == rhs.messages else { return false }
+            guard lhs.pts == rhs.pts else { return false }
+            guard lhs.ptsCount == rhs.ptsCount else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updatePinnedChannelMessages#5bb98608 flags:# pinned:flags.0?true channel_id:long messages:Vector<int> pts:int pts_count:int = Update;`
-    public struct UpdatePinnedChannelMessages: TLCombinator {
+    public final class UpdatePinnedChannelMessages: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x5bb98608
         public static let tlName = "updatePinnedChannelMessages"
 
@@ -5097,12 +6088,22 @@ extension Api.Update {
             writer.writeInt32(self.pts)
             writer.writeInt32(self.ptsCount)
         }
+
+        public static func == (lhs: UpdatePinnedChannelMessages, rhs: UpdatePinnedChannelMessages) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.pinned == rhs.pinned else { return false }
+            guard lhs.channelId == rhs.channelId else { return false }
+            guard lhs.messages == rhs.messages else { return false }
+            guard lhs.pts == rhs.pts else { return false }
+            guard lhs.ptsCount == rhs.ptsCount else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateChat#f89a6a4e chat_id:long = Update;`
-    public struct UpdateChat: TLCombinator {
+    public final class UpdateChat: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xf89a6a4e
         public static let tlName = "updateChat"
 
@@ -5119,12 +6120,18 @@ extension Api.Update {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeInt64(self.chatId)
         }
+
+        public static func == (lhs: UpdateChat, rhs: UpdateChat) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.chatId == rhs.chatId else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateGroupCallParticipants#f2ebdb4e call:InputGroupCall participants:Vector<GroupCallParticipant> version:int = Update;`
-    public struct UpdateGroupCallParticipants: TLCombinator {
+    public final class UpdateGroupCallParticipants: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xf2ebdb4e
         public static let tlName = "updateGroupCallParticipants"
 
@@ -5149,12 +6156,20 @@ extension Api.Update {
             self.participants.encode(to: &writer)
             writer.writeInt32(self.version)
         }
+
+        public static func == (lhs: UpdateGroupCallParticipants, rhs: UpdateGroupCallParticipants) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.call == rhs.call else { return false }
+            guard lhs.participants == rhs.participants else { return false }
+            guard lhs.version == rhs.version else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateGroupCall#9d2216e0 flags:# live_story:flags.2?true peer:flags.1?Peer call:GroupCall = Update;`
-    public struct UpdateGroupCall: TLCombinator {
+    public final class UpdateGroupCall: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x9d2216e0
         public static let tlName = "updateGroupCall"
 
@@ -5183,12 +6198,20 @@ extension Api.Update {
             if let value = self.peer { value.encode(to: &writer) }
             self.call.encode(to: &writer)
         }
+
+        public static func == (lhs: UpdateGroupCall, rhs: UpdateGroupCall) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.liveStory == rhs.liveStory else { return false }
+            guard lhs.peer == rhs.peer else { return false }
+            guard lhs.call == rhs.call else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updatePeerHistoryTTL#bb9bb9a5 flags:# peer:Peer ttl_period:flags.0?int = Update;`
-    public struct UpdatePeerHistoryTTL: TLCombinator {
+    public final class UpdatePeerHistoryTTL: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xbb9bb9a5
         public static let tlName = "updatePeerHistoryTTL"
 
@@ -5213,12 +6236,19 @@ extension Api.Update {
             self.peer.encode(to: &writer)
             if let value = self.ttlPeriod { writer.writeInt32(value) }
         }
+
+        public static func == (lhs: UpdatePeerHistoryTTL, rhs: UpdatePeerHistoryTTL) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.peer == rhs.peer else { return false }
+            guard lhs.ttlPeriod == rhs.ttlPeriod else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateChatParticipant#d087663a flags:# chat_id:long date:int actor_id:long user_id:long prev_participant:flags.0?ChatParticipant new_participant:flags.1?ChatParticipant invite:flags.2?ExportedChatInvite qts:int = Update;`
-    public struct UpdateChatParticipant: TLCombinator {
+    public final class UpdateChatParticipant: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xd087663a
         public static let tlName = "updateChatParticipant"
 
@@ -5269,12 +6299,25 @@ extension Api.Update {
             if let value = self.invite { value.encode(to: &writer) }
             writer.writeInt32(self.qts)
         }
+
+        public static func == (lhs: UpdateChatParticipant, rhs: UpdateChatParticipant) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.chatId == rhs.chatId else { return false }
+            guard lhs.date == rhs.date else { return false }
+            guard lhs.actorId == rhs.actorId else { return false }
+            guard lhs.userId == rhs.userId else { return false }
+            guard lhs.prevParticipant == rhs.prevParticipant else { return false }
+            guard lhs.newParticipant == rhs.newParticipant else { return false }
+            guard lhs.invite == rhs.invite else { return false }
+            guard lhs.qts == rhs.qts else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateChannelParticipant#985d3abb flags:# via_chatlist:flags.3?true channel_id:long date:int actor_id:long user_id:long prev_participant:flags.0?ChannelParticipant new_participant:flags.1?ChannelParticipant invite:flags.2?ExportedChatInvite qts:int = Update;`
-    public struct UpdateChannelParticipant: TLCombinator {
+    public final class UpdateChannelParticipant: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x985d3abb
         public static let tlName = "updateChannelParticipant"
 
@@ -5329,12 +6372,26 @@ extension Api.Update {
             if let value = self.invite { value.encode(to: &writer) }
             writer.writeInt32(self.qts)
         }
+
+        public static func == (lhs: UpdateChannelParticipant, rhs: UpdateChannelParticipant) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.viaChatlist == rhs.viaChatlist else { return false }
+            guard lhs.channelId == rhs.channelId else { return false }
+            guard lhs.date == rhs.date else { return false }
+            guard lhs.actorId == rhs.actorId else { return false }
+            guard lhs.userId == rhs.userId else { return false }
+            guard lhs.prevParticipant == rhs.prevParticipant else { return false }
+            guard lhs.newParticipant == rhs.newParticipant else { return false }
+            guard lhs.invite == rhs.invite else { return false }
+            guard lhs.qts == rhs.qts else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateBotStopped#c4870a49 user_id:long date:int stopped:Bool qts:int = Update;`
-    public struct UpdateBotStopped: TLCombinator {
+    public final class UpdateBotStopped: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xc4870a49
         public static let tlName = "updateBotStopped"
 
@@ -5363,12 +6420,21 @@ extension Api.Update {
             writer.writeBool(self.stopped)
             writer.writeInt32(self.qts)
         }
+
+        public static func == (lhs: UpdateBotStopped, rhs: UpdateBotStopped) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.userId == rhs.userId else { return false }
+            guard lhs.date == rhs.date else { return false }
+            guard lhs.stopped == rhs.stopped else { return false }
+            guard lhs.qts == rhs.qts else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateGroupCallConnection#0b783982 flags:# presentation:flags.0?true params:DataJSON = Update;`
-    public struct UpdateGroupCallConnection: TLCombinator {
+    public final class UpdateGroupCallConnection: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x0b783982
         public static let tlName = "updateGroupCallConnection"
 
@@ -5392,12 +6458,19 @@ extension Api.Update {
             writer.writeUInt32(flags)
             self.params.encode(to: &writer)
         }
+
+        public static func == (lhs: UpdateGroupCallConnection, rhs: UpdateGroupCallConnection) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.presentation == rhs.presentation else { return false }
+            guard lhs.params == rhs.params else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateBotCommands#4d712f2e peer:Peer bot_id:long commands:Vector<BotCommand> = Update;`
-    public struct UpdateBotCommands: TLCombinator {
+    public final class UpdateBotCommands: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x4d712f2e
         public static let tlName = "updateBotCommands"
 
@@ -5422,12 +6495,20 @@ extension Api.Update {
             writer.writeInt64(self.botId)
             self.commands.encode(to: &writer)
         }
+
+        public static func == (lhs: UpdateBotCommands, rhs: UpdateBotCommands) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.peer == rhs.peer else { return false }
+            guard lhs.botId == rhs.botId else { return false }
+            guard lhs.commands == rhs.commands else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updatePendingJoinRequests#7063c3db peer:Peer requests_pending:int recent_requesters:Vector<long> = Update;`
-    public struct UpdatePendingJoinRequests: TLCombinator {
+    public final class UpdatePendingJoinRequests: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x7063c3db
         public static let tlName = "updatePendingJoinRequests"
 
@@ -5452,12 +6533,20 @@ extension Api.Update {
             writer.writeInt32(self.requestsPending)
             self.recentRequesters.encode(to: &writer)
         }
+
+        public static func == (lhs: UpdatePendingJoinRequests, rhs: UpdatePendingJoinRequests) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.peer == rhs.peer else { return false }
+            guard lhs.requestsPending == rhs.requestsPending else { return false }
+            guard lhs.recentRequesters == rhs.recentRequesters else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateBotChatInviteRequester#7cb34d79 flags:# peer:Peer date:int user_id:long about:string invite:ExportedChatInvite qts:int query_id:flags.0?long = Update;`
-    public struct UpdateBotChatInviteRequester: TLCombinator {
+    public final class UpdateBotChatInviteRequester: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x7cb34d79
         public static let tlName = "updateBotChatInviteRequester"
 
@@ -5502,12 +6591,24 @@ extension Api.Update {
             writer.writeInt32(self.qts)
             if let value = self.queryId { writer.writeInt64(value) }
         }
+
+        public static func == (lhs: UpdateBotChatInviteRequester, rhs: UpdateBotChatInviteRequester) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.peer == rhs.peer else { return false }
+            guard lhs.date == rhs.date else { return false }
+            guard lhs.userId == rhs.userId else { return false }
+            guard lhs.about == rhs.about else { return false }
+            guard lhs.invite == rhs.invite else { return false }
+            guard lhs.qts == rhs.qts else { return false }
+            guard lhs.queryId == rhs.queryId else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateMessageReactions#1e297bfa flags:# peer:Peer msg_id:int top_msg_id:flags.0?int saved_peer_id:flags.1?Peer reactions:MessageReactions = Update;`
-    public struct UpdateMessageReactions: TLCombinator {
+    public final class UpdateMessageReactions: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x1e297bfa
         public static let tlName = "updateMessageReactions"
 
@@ -5545,12 +6646,22 @@ extension Api.Update {
             if let value = self.savedPeerId { value.encode(to: &writer) }
             self.reactions.encode(to: &writer)
         }
+
+        public static func == (lhs: UpdateMessageReactions, rhs: UpdateMessageReactions) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.peer == rhs.peer else { return false }
+            guard lhs.msgId == rhs.msgId else { return false }
+            guard lhs.topMsgId == rhs.topMsgId else { return false }
+            guard lhs.savedPeerId == rhs.savedPeerId else { return false }
+            guard lhs.reactions == rhs.reactions else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateAttachMenuBots#17b7a20b = Update;`
-    public struct UpdateAttachMenuBots: TLCombinator {
+    public final class UpdateAttachMenuBots: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x17b7a20b
         public static let tlName = "updateAttachMenuBots"
 
@@ -5562,12 +6673,17 @@ extension Api.Update {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: UpdateAttachMenuBots, rhs: UpdateAttachMenuBots) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateWebViewResultSent#1592b79d query_id:long = Update;`
-    public struct UpdateWebViewResultSent: TLCombinator {
+    public final class UpdateWebViewResultSent: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x1592b79d
         public static let tlName = "updateWebViewResultSent"
 
@@ -5584,12 +6700,18 @@ extension Api.Update {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeInt64(self.queryId)
         }
+
+        public static func == (lhs: UpdateWebViewResultSent, rhs: UpdateWebViewResultSent) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.queryId == rhs.queryId else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateBotMenuButton#14b85813 bot_id:long button:BotMenuButton = Update;`
-    public struct UpdateBotMenuButton: TLCombinator {
+    public final class UpdateBotMenuButton: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x14b85813
         public static let tlName = "updateBotMenuButton"
 
@@ -5610,12 +6732,19 @@ extension Api.Update {
             writer.writeInt64(self.botId)
             self.button.encode(to: &writer)
         }
+
+        public static func == (lhs: UpdateBotMenuButton, rhs: UpdateBotMenuButton) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.botId == rhs.botId else { return false }
+            guard lhs.button == rhs.button else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateSavedRingtones#74d8be99 = Update;`
-    public struct UpdateSavedRingtones: TLCombinator {
+    public final class UpdateSavedRingtones: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x74d8be99
         public static let tlName = "updateSavedRingtones"
 
@@ -5627,12 +6756,17 @@ extension Api.Update {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: UpdateSavedRingtones, rhs: UpdateSavedRingtones) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateTranscribedAudio#0084cd5a flags:# pending:flags.0?true peer:Peer msg_id:int transcription_id:long text:string = Update;`
-    public struct UpdateTranscribedAudio: TLCombinator {
+    public final class UpdateTranscribedAudio: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x0084cd5a
         public static let tlName = "updateTranscribedAudio"
 
@@ -5668,12 +6802,22 @@ extension Api.Update {
             writer.writeInt64(self.transcriptionId)
             writer.writeString(self.text)
         }
+
+        public static func == (lhs: UpdateTranscribedAudio, rhs: UpdateTranscribedAudio) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.pending == rhs.pending else { return false }
+            guard lhs.peer == rhs.peer else { return false }
+            guard lhs.msgId == rhs.msgId else { return false }
+            guard lhs.transcriptionId == rhs.transcriptionId else { return false }
+            guard lhs.text == rhs.text else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateReadFeaturedEmojiStickers#fb4c496c = Update;`
-    public struct UpdateReadFeaturedEmojiStickers: TLCombinator {
+    public final class UpdateReadFeaturedEmojiStickers: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xfb4c496c
         public static let tlName = "updateReadFeaturedEmojiStickers"
 
@@ -5685,12 +6829,17 @@ extension Api.Update {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: UpdateReadFeaturedEmojiStickers, rhs: UpdateReadFeaturedEmojiStickers) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateUserEmojiStatus#28373599 user_id:long emoji_status:EmojiStatus = Update;`
-    public struct UpdateUserEmojiStatus: TLCombinator {
+    public final class UpdateUserEmojiStatus: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x28373599
         public static let tlName = "updateUserEmojiStatus"
 
@@ -5711,12 +6860,19 @@ extension Api.Update {
             writer.writeInt64(self.userId)
             self.emojiStatus.encode(to: &writer)
         }
+
+        public static func == (lhs: UpdateUserEmojiStatus, rhs: UpdateUserEmojiStatus) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.userId == rhs.userId else { return false }
+            guard lhs.emojiStatus == rhs.emojiStatus else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateRecentEmojiStatuses#30f443db = Update;`
-    public struct UpdateRecentEmojiStatuses: TLCombinator {
+    public final class UpdateRecentEmojiStatuses: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x30f443db
         public static let tlName = "updateRecentEmojiStatuses"
 
@@ -5728,12 +6884,17 @@ extension Api.Update {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: UpdateRecentEmojiStatuses, rhs: UpdateRecentEmojiStatuses) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateRecentReactions#6f7863f4 = Update;`
-    public struct UpdateRecentReactions: TLCombinator {
+    public final class UpdateRecentReactions: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x6f7863f4
         public static let tlName = "updateRecentReactions"
 
@@ -5745,12 +6906,17 @@ extension Api.Update {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: UpdateRecentReactions, rhs: UpdateRecentReactions) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateMoveStickerSetToTop#86fccf85 flags:# masks:flags.0?true emojis:flags.1?true stickerset:long = Update;`
-    public struct UpdateMoveStickerSetToTop: TLCombinator {
+    public final class UpdateMoveStickerSetToTop: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x86fccf85
         public static let tlName = "updateMoveStickerSetToTop"
 
@@ -5778,12 +6944,20 @@ extension Api.Update {
             writer.writeUInt32(flags)
             writer.writeInt64(self.stickerset)
         }
+
+        public static func == (lhs: UpdateMoveStickerSetToTop, rhs: UpdateMoveStickerSetToTop) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.masks == rhs.masks else { return false }
+            guard lhs.emojis == rhs.emojis else { return false }
+            guard lhs.stickerset == rhs.stickerset else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateMessageExtendedMedia#d5a41724 peer:Peer msg_id:int extended_media:Vector<MessageExtendedMedia> = Update;`
-    public struct UpdateMessageExtendedMedia: TLCombinator {
+    public final class UpdateMessageExtendedMedia: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xd5a41724
         public static let tlName = "updateMessageExtendedMedia"
 
@@ -5808,12 +6982,20 @@ extension Api.Update {
             writer.writeInt32(self.msgId)
             self.extendedMedia.encode(to: &writer)
         }
+
+        public static func == (lhs: UpdateMessageExtendedMedia, rhs: UpdateMessageExtendedMedia) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.peer == rhs.peer else { return false }
+            guard lhs.msgId == rhs.msgId else { return false }
+            guard lhs.extendedMedia == rhs.extendedMedia else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateUser#20529438 user_id:long = Update;`
-    public struct UpdateUser: TLCombinator {
+    public final class UpdateUser: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x20529438
         public static let tlName = "updateUser"
 
@@ -5830,12 +7012,18 @@ extension Api.Update {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeInt64(self.userId)
         }
+
+        public static func == (lhs: UpdateUser, rhs: UpdateUser) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.userId == rhs.userId else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateAutoSaveSettings#ec05b097 = Update;`
-    public struct UpdateAutoSaveSettings: TLCombinator {
+    public final class UpdateAutoSaveSettings: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xec05b097
         public static let tlName = "updateAutoSaveSettings"
 
@@ -5847,12 +7035,17 @@ extension Api.Update {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: UpdateAutoSaveSettings, rhs: UpdateAutoSaveSettings) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateStory#75b3b798 peer:Peer story:StoryItem = Update;`
-    public struct UpdateStory: TLCombinator {
+    public final class UpdateStory: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x75b3b798
         public static let tlName = "updateStory"
 
@@ -5873,12 +7066,19 @@ extension Api.Update {
             self.peer.encode(to: &writer)
             self.story.encode(to: &writer)
         }
+
+        public static func == (lhs: UpdateStory, rhs: UpdateStory) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.peer == rhs.peer else { return false }
+            guard lhs.story == rhs.story else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateReadStories#f74e932b peer:Peer max_id:int = Update;`
-    public struct UpdateReadStories: TLCombinator {
+    public final class UpdateReadStories: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xf74e932b
         public static let tlName = "updateReadStories"
 
@@ -5899,12 +7099,19 @@ extension Api.Update {
             self.peer.encode(to: &writer)
             writer.writeInt32(self.maxId)
         }
+
+        public static func == (lhs: UpdateReadStories, rhs: UpdateReadStories) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.peer == rhs.peer else { return false }
+            guard lhs.maxId == rhs.maxId else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateStoryID#1bf335b9 id:int random_id:long = Update;`
-    public struct UpdateStoryID: TLCombinator {
+    public final class UpdateStoryID: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x1bf335b9
         public static let tlName = "updateStoryID"
 
@@ -5925,12 +7132,19 @@ extension Api.Update {
             writer.writeInt32(self.id)
             writer.writeInt64(self.randomId)
         }
+
+        public static func == (lhs: UpdateStoryID, rhs: UpdateStoryID) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.randomId == rhs.randomId else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateStoriesStealthMode#2c084dc1 stealth_mode:StoriesStealthMode = Update;`
-    public struct UpdateStoriesStealthMode: TLCombinator {
+    public final class UpdateStoriesStealthMode: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x2c084dc1
         public static let tlName = "updateStoriesStealthMode"
 
@@ -5947,12 +7161,18 @@ extension Api.Update {
         public func encodeBare(to writer: inout TLWriter) {
             self.stealthMode.encode(to: &writer)
         }
+
+        public static func == (lhs: UpdateStoriesStealthMode, rhs: UpdateStoriesStealthMode) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.stealthMode == rhs.stealthMode else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateSentStoryReaction#7d627683 peer:Peer story_id:int reaction:Reaction = Update;`
-    public struct UpdateSentStoryReaction: TLCombinator {
+    public final class UpdateSentStoryReaction: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x7d627683
         public static let tlName = "updateSentStoryReaction"
 
@@ -5977,12 +7197,20 @@ extension Api.Update {
             writer.writeInt32(self.storyId)
             self.reaction.encode(to: &writer)
         }
+
+        public static func == (lhs: UpdateSentStoryReaction, rhs: UpdateSentStoryReaction) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.peer == rhs.peer else { return false }
+            guard lhs.storyId == rhs.storyId else { return false }
+            guard lhs.reaction == rhs.reaction else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateBotChatBoost#904dd49c peer:Peer boost:Boost qts:int = Update;`
-    public struct UpdateBotChatBoost: TLCombinator {
+    public final class UpdateBotChatBoost: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x904dd49c
         public static let tlName = "updateBotChatBoost"
 
@@ -6007,12 +7235,20 @@ extension Api.Update {
             self.boost.encode(to: &writer)
             writer.writeInt32(self.qts)
         }
+
+        public static func == (lhs: UpdateBotChatBoost, rhs: UpdateBotChatBoost) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.peer == rhs.peer else { return false }
+            guard lhs.boost == rhs.boost else { return false }
+            guard lhs.qts == rhs.qts else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateChannelViewForumAsMessages#07b68920 channel_id:long enabled:Bool = Update;`
-    public struct UpdateChannelViewForumAsMessages: TLCombinator {
+    public final class UpdateChannelViewForumAsMessages: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x07b68920
         public static let tlName = "updateChannelViewForumAsMessages"
 
@@ -6033,12 +7269,19 @@ extension Api.Update {
             writer.writeInt64(self.channelId)
             writer.writeBool(self.enabled)
         }
+
+        public static func == (lhs: UpdateChannelViewForumAsMessages, rhs: UpdateChannelViewForumAsMessages) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.channelId == rhs.channelId else { return false }
+            guard lhs.enabled == rhs.enabled else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updatePeerWallpaper#ae3f101d flags:# wallpaper_overridden:flags.1?true peer:Peer wallpaper:flags.0?WallPaper = Update;`
-    public struct UpdatePeerWallpaper: TLCombinator {
+    public final class UpdatePeerWallpaper: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xae3f101d
         public static let tlName = "updatePeerWallpaper"
 
@@ -6067,12 +7310,20 @@ extension Api.Update {
             self.peer.encode(to: &writer)
             if let value = self.wallpaper { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: UpdatePeerWallpaper, rhs: UpdatePeerWallpaper) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.wallpaperOverridden == rhs.wallpaperOverridden else { return false }
+            guard lhs.peer == rhs.peer else { return false }
+            guard lhs.wallpaper == rhs.wallpaper else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateBotMessageReaction#ac21d3ce peer:Peer msg_id:int date:int actor:Peer old_reactions:Vector<Reaction> new_reactions:Vector<Reaction> qts:int = Update;`
-    public struct UpdateBotMessageReaction: TLCombinator {
+    public final class UpdateBotMessageReaction: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xac21d3ce
         public static let tlName = "updateBotMessageReaction"
 
@@ -6113,12 +7364,24 @@ extension Api.Update {
             self.newReactions.encode(to: &writer)
             writer.writeInt32(self.qts)
         }
+
+        public static func == (lhs: UpdateBotMessageReaction, rhs: UpdateBotMessageReaction) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.peer == rhs.peer else { return false }
+            guard lhs.msgId == rhs.msgId else { return false }
+            guard lhs.date == rhs.date else { return false }
+            guard lhs.actor == rhs.actor else { return false }
+            guard lhs.oldReactions == rhs.oldReactions else { return false }
+            guard lhs.newReactions == rhs.newReactions else { return false }
+            guard lhs.qts == rhs.qts else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateBotMessageReactions#09cb7759 peer:Peer msg_id:int date:int reactions:Vector<ReactionCount> qts:int = Update;`
-    public struct UpdateBotMessageReactions: TLCombinator {
+    public final class UpdateBotMessageReactions: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x09cb7759
         public static let tlName = "updateBotMessageReactions"
 
@@ -6151,12 +7414,22 @@ extension Api.Update {
             self.reactions.encode(to: &writer)
             writer.writeInt32(self.qts)
         }
+
+        public static func == (lhs: UpdateBotMessageReactions, rhs: UpdateBotMessageReactions) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.peer == rhs.peer else { return false }
+            guard lhs.msgId == rhs.msgId else { return false }
+            guard lhs.date == rhs.date else { return false }
+            guard lhs.reactions == rhs.reactions else { return false }
+            guard lhs.qts == rhs.qts else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateSavedDialogPinned#aeaf9e74 flags:# pinned:flags.0?true peer:DialogPeer = Update;`
-    public struct UpdateSavedDialogPinned: TLCombinator {
+    public final class UpdateSavedDialogPinned: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xaeaf9e74
         public static let tlName = "updateSavedDialogPinned"
 
@@ -6180,12 +7453,19 @@ extension Api.Update {
             writer.writeUInt32(flags)
             self.peer.encode(to: &writer)
         }
+
+        public static func == (lhs: UpdateSavedDialogPinned, rhs: UpdateSavedDialogPinned) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.pinned == rhs.pinned else { return false }
+            guard lhs.peer == rhs.peer else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updatePinnedSavedDialogs#686c85a6 flags:# order:flags.0?Vector<DialogPeer> = Update;`
-    public struct UpdatePinnedSavedDialogs: TLCombinator {
+    public final class UpdatePinnedSavedDialogs: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x686c85a6
         public static let tlName = "updatePinnedSavedDialogs"
 
@@ -6206,12 +7486,18 @@ extension Api.Update {
             writer.writeUInt32(flags)
             if let value = self.order { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: UpdatePinnedSavedDialogs, rhs: UpdatePinnedSavedDialogs) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.order == rhs.order else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateSavedReactionTags#39c67432 = Update;`
-    public struct UpdateSavedReactionTags: TLCombinator {
+    public final class UpdateSavedReactionTags: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x39c67432
         public static let tlName = "updateSavedReactionTags"
 
@@ -6223,12 +7509,17 @@ extension Api.Update {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: UpdateSavedReactionTags, rhs: UpdateSavedReactionTags) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateSmsJob#f16269d4 job_id:string = Update;`
-    public struct UpdateSmsJob: TLCombinator {
+    public final class UpdateSmsJob: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xf16269d4
         public static let tlName = "updateSmsJob"
 
@@ -6245,12 +7536,18 @@ extension Api.Update {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeString(self.jobId)
         }
+
+        public static func == (lhs: UpdateSmsJob, rhs: UpdateSmsJob) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.jobId == rhs.jobId else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateQuickReplies#f9470ab2 quick_replies:Vector<QuickReply> = Update;`
-    public struct UpdateQuickReplies: TLCombinator {
+    public final class UpdateQuickReplies: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xf9470ab2
         public static let tlName = "updateQuickReplies"
 
@@ -6267,12 +7564,18 @@ extension Api.Update {
         public func encodeBare(to writer: inout TLWriter) {
             self.quickReplies.encode(to: &writer)
         }
+
+        public static func == (lhs: UpdateQuickReplies, rhs: UpdateQuickReplies) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.quickReplies == rhs.quickReplies else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateNewQuickReply#f53da717 quick_reply:QuickReply = Update;`
-    public struct UpdateNewQuickReply: TLCombinator {
+    public final class UpdateNewQuickReply: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xf53da717
         public static let tlName = "updateNewQuickReply"
 
@@ -6289,12 +7592,18 @@ extension Api.Update {
         public func encodeBare(to writer: inout TLWriter) {
             self.quickReply.encode(to: &writer)
         }
+
+        public static func == (lhs: UpdateNewQuickReply, rhs: UpdateNewQuickReply) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.quickReply == rhs.quickReply else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateDeleteQuickReply#53e6f1ec shortcut_id:int = Update;`
-    public struct UpdateDeleteQuickReply: TLCombinator {
+    public final class UpdateDeleteQuickReply: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x53e6f1ec
         public static let tlName = "updateDeleteQuickReply"
 
@@ -6311,12 +7620,18 @@ extension Api.Update {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeInt32(self.shortcutId)
         }
+
+        public static func == (lhs: UpdateDeleteQuickReply, rhs: UpdateDeleteQuickReply) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.shortcutId == rhs.shortcutId else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateQuickReplyMessage#3e050d0f message:Message = Update;`
-    public struct UpdateQuickReplyMessage: TLCombinator {
+    public final class UpdateQuickReplyMessage: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x3e050d0f
         public static let tlName = "updateQuickReplyMessage"
 
@@ -6333,12 +7648,18 @@ extension Api.Update {
         public func encodeBare(to writer: inout TLWriter) {
             self.message.encode(to: &writer)
         }
+
+        public static func == (lhs: UpdateQuickReplyMessage, rhs: UpdateQuickReplyMessage) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.message == rhs.message else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateDeleteQuickReplyMessages#566fe7cd shortcut_id:int messages:Vector<int> = Update;`
-    public struct UpdateDeleteQuickReplyMessages: TLCombinator {
+    public final class UpdateDeleteQuickReplyMessages: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x566fe7cd
         public static let tlName = "updateDeleteQuickReplyMessages"
 
@@ -6359,12 +7680,19 @@ extension Api.Update {
             writer.writeInt32(self.shortcutId)
             self.messages.encode(to: &writer)
         }
+
+        public static func == (lhs: UpdateDeleteQuickReplyMessages, rhs: UpdateDeleteQuickReplyMessages) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.shortcutId == rhs.shortcutId else { return false }
+            guard lhs.messages == rhs.messages else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateBotBusinessConnect#8ae5c97a connection:BotBusinessConnection qts:int = Update;`
-    public struct UpdateBotBusinessConnect: TLCombinator {
+    public final class UpdateBotBusinessConnect: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x8ae5c97a
         public static let tlName = "updateBotBusinessConnect"
 
@@ -6385,12 +7713,19 @@ extension Api.Update {
             self.connection.encode(to: &writer)
             writer.writeInt32(self.qts)
         }
+
+        public static func == (lhs: UpdateBotBusinessConnect, rhs: UpdateBotBusinessConnect) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.connection == rhs.connection else { return false }
+            guard lhs.qts == rhs.qts else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateBotNewBusinessMessage#9ddb347c flags:# connection_id:string message:Message reply_to_message:flags.0?Message qts:int = Update;`
-    public struct UpdateBotNewBusinessMessage: TLCombinator {
+    public final class UpdateBotNewBusinessMessage: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x9ddb347c
         public static let tlName = "updateBotNewBusinessMessage"
 
@@ -6423,12 +7758,21 @@ extension Api.Update {
             if let value = self.replyToMessage { value.encode(to: &writer) }
             writer.writeInt32(self.qts)
         }
+
+        public static func == (lhs: UpdateBotNewBusinessMessage, rhs: UpdateBotNewBusinessMessage) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.connectionId == rhs.connectionId else { return false }
+            guard lhs.message == rhs.message else { return false }
+            guard lhs.replyToMessage == rhs.replyToMessage else { return false }
+            guard lhs.qts == rhs.qts else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateBotEditBusinessMessage#07df587c flags:# connection_id:string message:Message reply_to_message:flags.0?Message qts:int = Update;`
-    public struct UpdateBotEditBusinessMessage: TLCombinator {
+    public final class UpdateBotEditBusinessMessage: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x07df587c
         public static let tlName = "updateBotEditBusinessMessage"
 
@@ -6461,12 +7805,21 @@ extension Api.Update {
             if let value = self.replyToMessage { value.encode(to: &writer) }
             writer.writeInt32(self.qts)
         }
+
+        public static func == (lhs: UpdateBotEditBusinessMessage, rhs: UpdateBotEditBusinessMessage) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.connectionId == rhs.connectionId else { return false }
+            guard lhs.message == rhs.message else { return false }
+            guard lhs.replyToMessage == rhs.replyToMessage else { return false }
+            guard lhs.qts == rhs.qts else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateBotDeleteBusinessMessage#a02a982e connection_id:string peer:Peer messages:Vector<int> qts:int = Update;`
-    public struct UpdateBotDeleteBusinessMessage: TLCombinator {
+    public final class UpdateBotDeleteBusinessMessage: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xa02a982e
         public static let tlName = "updateBotDeleteBusinessMessage"
 
@@ -6495,12 +7848,21 @@ extension Api.Update {
             self.messages.encode(to: &writer)
             writer.writeInt32(self.qts)
         }
+
+        public static func == (lhs: UpdateBotDeleteBusinessMessage, rhs: UpdateBotDeleteBusinessMessage) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.connectionId == rhs.connectionId else { return false }
+            guard lhs.peer == rhs.peer else { return false }
+            guard lhs.messages == rhs.messages else { return false }
+            guard lhs.qts == rhs.qts else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateNewStoryReaction#1824e40b story_id:int peer:Peer reaction:Reaction = Update;`
-    public struct UpdateNewStoryReaction: TLCombinator {
+    public final class UpdateNewStoryReaction: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x1824e40b
         public static let tlName = "updateNewStoryReaction"
 
@@ -6525,12 +7887,20 @@ extension Api.Update {
             self.peer.encode(to: &writer)
             self.reaction.encode(to: &writer)
         }
+
+        public static func == (lhs: UpdateNewStoryReaction, rhs: UpdateNewStoryReaction) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.storyId == rhs.storyId else { return false }
+            guard lhs.peer == rhs.peer else { return false }
+            guard lhs.reaction == rhs.reaction else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateStarsBalance#4e80a379 balance:StarsAmount = Update;`
-    public struct UpdateStarsBalance: TLCombinator {
+    public final class UpdateStarsBalance: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x4e80a379
         public static let tlName = "updateStarsBalance"
 
@@ -6547,12 +7917,18 @@ extension Api.Update {
         public func encodeBare(to writer: inout TLWriter) {
             self.balance.encode(to: &writer)
         }
+
+        public static func == (lhs: UpdateStarsBalance, rhs: UpdateStarsBalance) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.balance == rhs.balance else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateBusinessBotCallbackQuery#1ea2fda7 flags:# query_id:long user_id:long connection_id:string message:Message reply_to_message:flags.2?Message chat_instance:long data:flags.0?bytes = Update;`
-    public struct UpdateBusinessBotCallbackQuery: TLCombinator {
+    public final class UpdateBusinessBotCallbackQuery: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x1ea2fda7
         public static let tlName = "updateBusinessBotCallbackQuery"
 
@@ -6598,12 +7974,24 @@ extension Api.Update {
             writer.writeInt64(self.chatInstance)
             if let value = self.data { writer.writeBytes(value) }
         }
+
+        public static func == (lhs: UpdateBusinessBotCallbackQuery, rhs: UpdateBusinessBotCallbackQuery) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.queryId == rhs.queryId else { return false }
+            guard lhs.userId == rhs.userId else { return false }
+            guard lhs.connectionId == rhs.connectionId else { return false }
+            guard lhs.message == rhs.message else { return false }
+            guard lhs.replyToMessage == rhs.replyToMessage else { return false }
+            guard lhs.chatInstance == rhs.chatInstance else { return false }
+            guard lhs.data == rhs.data else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateStarsRevenueStatus#a584b019 peer:Peer status:StarsRevenueStatus = Update;`
-    public struct UpdateStarsRevenueStatus: TLCombinator {
+    public final class UpdateStarsRevenueStatus: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xa584b019
         public static let tlName = "updateStarsRevenueStatus"
 
@@ -6624,12 +8012,19 @@ extension Api.Update {
             self.peer.encode(to: &writer)
             self.status.encode(to: &writer)
         }
+
+        public static func == (lhs: UpdateStarsRevenueStatus, rhs: UpdateStarsRevenueStatus) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.peer == rhs.peer else { return false }
+            guard lhs.status == rhs.status else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateBotPurchasedPaidMedia#283bd312 user_id:long payload:string qts:int = Update;`
-    public struct UpdateBotPurchasedPaidMedia: TLCombinator {
+    public final class UpdateBotPurchasedPaidMedia: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x283bd312
         public static let tlName = "updateBotPurchasedPaidMedia"
 
@@ -6654,12 +8049,20 @@ extension Api.Update {
             writer.writeString(self.payload)
             writer.writeInt32(self.qts)
         }
+
+        public static func == (lhs: UpdateBotPurchasedPaidMedia, rhs: UpdateBotPurchasedPaidMedia) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.userId == rhs.userId else { return false }
+            guard lhs.payload == rhs.payload else { return false }
+            guard lhs.qts == rhs.qts else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updatePaidReactionPrivacy#8b725fce private:PaidReactionPrivacy = Update;`
-    public struct UpdatePaidReactionPrivacy: TLCombinator {
+    public final class UpdatePaidReactionPrivacy: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x8b725fce
         public static let tlName = "updatePaidReactionPrivacy"
 
@@ -6676,12 +8079,18 @@ extension Api.Update {
         public func encodeBare(to writer: inout TLWriter) {
             self.`private`.encode(to: &writer)
         }
+
+        public static func == (lhs: UpdatePaidReactionPrivacy, rhs: UpdatePaidReactionPrivacy) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.`private` == rhs.`private` else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateSentPhoneCode#504aa18f sent_code:auth.SentCode = Update;`
-    public struct UpdateSentPhoneCode: TLCombinator {
+    public final class UpdateSentPhoneCode: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x504aa18f
         public static let tlName = "updateSentPhoneCode"
 
@@ -6698,12 +8107,18 @@ extension Api.Update {
         public func encodeBare(to writer: inout TLWriter) {
             self.sentCode.encode(to: &writer)
         }
+
+        public static func == (lhs: UpdateSentPhoneCode, rhs: UpdateSentPhoneCode) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.sentCode == rhs.sentCode else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateGroupCallChainBlocks#a477288f call:InputGroupCall sub_chain_id:int blocks:Vector<bytes> next_offset:int = Update;`
-    public struct UpdateGroupCallChainBlocks: TLCombinator {
+    public final class UpdateGroupCallChainBlocks: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xa477288f
         public static let tlName = "updateGroupCallChainBlocks"
 
@@ -6732,12 +8147,21 @@ extension Api.Update {
             writer.writeBytesVector(self.blocks)
             writer.writeInt32(self.nextOffset)
         }
+
+        public static func == (lhs: UpdateGroupCallChainBlocks, rhs: UpdateGroupCallChainBlocks) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.call == rhs.call else { return false }
+            guard lhs.subChainId == rhs.subChainId else { return false }
+            guard lhs.blocks == rhs.blocks else { return false }
+            guard lhs.nextOffset == rhs.nextOffset else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateReadMonoForumInbox#77b0e372 channel_id:long saved_peer_id:Peer read_max_id:int = Update;`
-    public struct UpdateReadMonoForumInbox: TLCombinator {
+    public final class UpdateReadMonoForumInbox: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x77b0e372
         public static let tlName = "updateReadMonoForumInbox"
 
@@ -6762,12 +8186,20 @@ extension Api.Update {
             self.savedPeerId.encode(to: &writer)
             writer.writeInt32(self.readMaxId)
         }
+
+        public static func == (lhs: UpdateReadMonoForumInbox, rhs: UpdateReadMonoForumInbox) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.channelId == rhs.channelId else { return false }
+            guard lhs.savedPeerId == rhs.savedPeerId else { return false }
+            guard lhs.readMaxId == rhs.readMaxId else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateReadMonoForumOutbox#a4a79376 channel_id:long saved_peer_id:Peer read_max_id:int = Update;`
-    public struct UpdateReadMonoForumOutbox: TLCombinator {
+    public final class UpdateReadMonoForumOutbox: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xa4a79376
         public static let tlName = "updateReadMonoForumOutbox"
 
@@ -6792,12 +8224,20 @@ extension Api.Update {
             self.savedPeerId.encode(to: &writer)
             writer.writeInt32(self.readMaxId)
         }
+
+        public static func == (lhs: UpdateReadMonoForumOutbox, rhs: UpdateReadMonoForumOutbox) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.channelId == rhs.channelId else { return false }
+            guard lhs.savedPeerId == rhs.savedPeerId else { return false }
+            guard lhs.readMaxId == rhs.readMaxId else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateMonoForumNoPaidException#9f812b08 flags:# exception:flags.0?true channel_id:long saved_peer_id:Peer = Update;`
-    public struct UpdateMonoForumNoPaidException: TLCombinator {
+    public final class UpdateMonoForumNoPaidException: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x9f812b08
         public static let tlName = "updateMonoForumNoPaidException"
 
@@ -6825,12 +8265,20 @@ extension Api.Update {
             writer.writeInt64(self.channelId)
             self.savedPeerId.encode(to: &writer)
         }
+
+        public static func == (lhs: UpdateMonoForumNoPaidException, rhs: UpdateMonoForumNoPaidException) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.exception == rhs.exception else { return false }
+            guard lhs.channelId == rhs.channelId else { return false }
+            guard lhs.savedPeerId == rhs.savedPeerId else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateGroupCallMessage#d8326f0d call:InputGroupCall message:GroupCallMessage = Update;`
-    public struct UpdateGroupCallMessage: TLCombinator {
+    public final class UpdateGroupCallMessage: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xd8326f0d
         public static let tlName = "updateGroupCallMessage"
 
@@ -6851,12 +8299,19 @@ extension Api.Update {
             self.call.encode(to: &writer)
             self.message.encode(to: &writer)
         }
+
+        public static func == (lhs: UpdateGroupCallMessage, rhs: UpdateGroupCallMessage) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.call == rhs.call else { return false }
+            guard lhs.message == rhs.message else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateGroupCallEncryptedMessage#c957a766 call:InputGroupCall from_id:Peer encrypted_message:bytes = Update;`
-    public struct UpdateGroupCallEncryptedMessage: TLCombinator {
+    public final class UpdateGroupCallEncryptedMessage: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xc957a766
         public static let tlName = "updateGroupCallEncryptedMessage"
 
@@ -6881,12 +8336,20 @@ extension Api.Update {
             self.fromId.encode(to: &writer)
             writer.writeBytes(self.encryptedMessage)
         }
+
+        public static func == (lhs: UpdateGroupCallEncryptedMessage, rhs: UpdateGroupCallEncryptedMessage) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.call == rhs.call else { return false }
+            guard lhs.fromId == rhs.fromId else { return false }
+            guard lhs.encryptedMessage == rhs.encryptedMessage else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updatePinnedForumTopic#683b2c52 flags:# pinned:flags.0?true peer:Peer topic_id:int = Update;`
-    public struct UpdatePinnedForumTopic: TLCombinator {
+    public final class UpdatePinnedForumTopic: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x683b2c52
         public static let tlName = "updatePinnedForumTopic"
 
@@ -6914,12 +8377,20 @@ extension Api.Update {
             self.peer.encode(to: &writer)
             writer.writeInt32(self.topicId)
         }
+
+        public static func == (lhs: UpdatePinnedForumTopic, rhs: UpdatePinnedForumTopic) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.pinned == rhs.pinned else { return false }
+            guard lhs.peer == rhs.peer else { return false }
+            guard lhs.topicId == rhs.topicId else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updatePinnedForumTopics#def143d0 flags:# peer:Peer order:flags.0?Vector<int> = Update;`
-    public struct UpdatePinnedForumTopics: TLCombinator {
+    public final class UpdatePinnedForumTopics: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xdef143d0
         public static let tlName = "updatePinnedForumTopics"
 
@@ -6944,12 +8415,19 @@ extension Api.Update {
             self.peer.encode(to: &writer)
             if let value = self.order { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: UpdatePinnedForumTopics, rhs: UpdatePinnedForumTopics) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.peer == rhs.peer else { return false }
+            guard lhs.order == rhs.order else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateDeleteGroupCallMessages#3e85e92c call:InputGroupCall messages:Vector<int> = Update;`
-    public struct UpdateDeleteGroupCallMessages: TLCombinator {
+    public final class UpdateDeleteGroupCallMessages: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x3e85e92c
         public static let tlName = "updateDeleteGroupCallMessages"
 
@@ -6970,12 +8448,19 @@ extension Api.Update {
             self.call.encode(to: &writer)
             self.messages.encode(to: &writer)
         }
+
+        public static func == (lhs: UpdateDeleteGroupCallMessages, rhs: UpdateDeleteGroupCallMessages) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.call == rhs.call else { return false }
+            guard lhs.messages == rhs.messages else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateStarGiftAuctionState#48e246c2 gift_id:long state:StarGiftAuctionState = Update;`
-    public struct UpdateStarGiftAuctionState: TLCombinator {
+    public final class UpdateStarGiftAuctionState: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x48e246c2
         public static let tlName = "updateStarGiftAuctionState"
 
@@ -6996,12 +8481,19 @@ extension Api.Update {
             writer.writeInt64(self.giftId)
             self.state.encode(to: &writer)
         }
+
+        public static func == (lhs: UpdateStarGiftAuctionState, rhs: UpdateStarGiftAuctionState) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.giftId == rhs.giftId else { return false }
+            guard lhs.state == rhs.state else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateStarGiftAuctionUserState#dc58f31e gift_id:long user_state:StarGiftAuctionUserState = Update;`
-    public struct UpdateStarGiftAuctionUserState: TLCombinator {
+    public final class UpdateStarGiftAuctionUserState: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xdc58f31e
         public static let tlName = "updateStarGiftAuctionUserState"
 
@@ -7022,12 +8514,19 @@ extension Api.Update {
             writer.writeInt64(self.giftId)
             self.userState.encode(to: &writer)
         }
+
+        public static func == (lhs: UpdateStarGiftAuctionUserState, rhs: UpdateStarGiftAuctionUserState) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.giftId == rhs.giftId else { return false }
+            guard lhs.userState == rhs.userState else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateEmojiGameInfo#fb9c547a info:messages.EmojiGameInfo = Update;`
-    public struct UpdateEmojiGameInfo: TLCombinator {
+    public final class UpdateEmojiGameInfo: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xfb9c547a
         public static let tlName = "updateEmojiGameInfo"
 
@@ -7044,12 +8543,18 @@ extension Api.Update {
         public func encodeBare(to writer: inout TLWriter) {
             self.info.encode(to: &writer)
         }
+
+        public static func == (lhs: UpdateEmojiGameInfo, rhs: UpdateEmojiGameInfo) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.info == rhs.info else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateStarGiftCraftFail#ac072444 = Update;`
-    public struct UpdateStarGiftCraftFail: TLCombinator {
+    public final class UpdateStarGiftCraftFail: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xac072444
         public static let tlName = "updateStarGiftCraftFail"
 
@@ -7061,12 +8566,17 @@ extension Api.Update {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: UpdateStarGiftCraftFail, rhs: UpdateStarGiftCraftFail) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateChatParticipantRank#bd8367b9 chat_id:long user_id:long rank:string version:int = Update;`
-    public struct UpdateChatParticipantRank: TLCombinator {
+    public final class UpdateChatParticipantRank: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xbd8367b9
         public static let tlName = "updateChatParticipantRank"
 
@@ -7095,12 +8605,21 @@ extension Api.Update {
             writer.writeString(self.rank)
             writer.writeInt32(self.version)
         }
+
+        public static func == (lhs: UpdateChatParticipantRank, rhs: UpdateChatParticipantRank) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.chatId == rhs.chatId else { return false }
+            guard lhs.userId == rhs.userId else { return false }
+            guard lhs.rank == rhs.rank else { return false }
+            guard lhs.version == rhs.version else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateManagedBot#4880ed9a user_id:long bot_id:long qts:int = Update;`
-    public struct UpdateManagedBot: TLCombinator {
+    public final class UpdateManagedBot: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x4880ed9a
         public static let tlName = "updateManagedBot"
 
@@ -7125,12 +8644,20 @@ extension Api.Update {
             writer.writeInt64(self.botId)
             writer.writeInt32(self.qts)
         }
+
+        public static func == (lhs: UpdateManagedBot, rhs: UpdateManagedBot) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.userId == rhs.userId else { return false }
+            guard lhs.botId == rhs.botId else { return false }
+            guard lhs.qts == rhs.qts else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateBotGuestChatQuery#cdd4093d flags:# query_id:long message:Message reference_messages:flags.0?Vector<Message> qts:int = Update;`
-    public struct UpdateBotGuestChatQuery: TLCombinator {
+    public final class UpdateBotGuestChatQuery: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xcdd4093d
         public static let tlName = "updateBotGuestChatQuery"
 
@@ -7163,12 +8690,21 @@ extension Api.Update {
             if let value = self.referenceMessages { value.encode(to: &writer) }
             writer.writeInt32(self.qts)
         }
+
+        public static func == (lhs: UpdateBotGuestChatQuery, rhs: UpdateBotGuestChatQuery) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.queryId == rhs.queryId else { return false }
+            guard lhs.message == rhs.message else { return false }
+            guard lhs.referenceMessages == rhs.referenceMessages else { return false }
+            guard lhs.qts == rhs.qts else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateAiComposeTones#8c0f91fb = Update;`
-    public struct UpdateAiComposeTones: TLCombinator {
+    public final class UpdateAiComposeTones: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x8c0f91fb
         public static let tlName = "updateAiComposeTones"
 
@@ -7180,12 +8716,17 @@ extension Api.Update {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: UpdateAiComposeTones, rhs: UpdateAiComposeTones) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateJoinChatWebViewDecision#bdac7e70 peer:Peer query_id:long result:JoinChatBotResult = Update;`
-    public struct UpdateJoinChatWebViewDecision: TLCombinator {
+    public final class UpdateJoinChatWebViewDecision: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xbdac7e70
         public static let tlName = "updateJoinChatWebViewDecision"
 
@@ -7210,12 +8751,20 @@ extension Api.Update {
             writer.writeInt64(self.queryId)
             self.result.encode(to: &writer)
         }
+
+        public static func == (lhs: UpdateJoinChatWebViewDecision, rhs: UpdateJoinChatWebViewDecision) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.peer == rhs.peer else { return false }
+            guard lhs.queryId == rhs.queryId else { return false }
+            guard lhs.result == rhs.result else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateNewBotConnection#b22083a6 flags:# confirmed:flags.0?true bot_id:long date:flags.1?int device:flags.1?string location:flags.1?string = Update;`
-    public struct UpdateNewBotConnection: TLCombinator {
+    public final class UpdateNewBotConnection: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xb22083a6
         public static let tlName = "updateNewBotConnection"
 
@@ -7253,12 +8802,22 @@ extension Api.Update {
             if let value = self.device { writer.writeString(value) }
             if let value = self.location { writer.writeString(value) }
         }
+
+        public static func == (lhs: UpdateNewBotConnection, rhs: UpdateNewBotConnection) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.confirmed == rhs.confirmed else { return false }
+            guard lhs.botId == rhs.botId else { return false }
+            guard lhs.date == rhs.date else { return false }
+            guard lhs.device == rhs.device else { return false }
+            guard lhs.location == rhs.location else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateWebBrowserSettings#c39a2ade flags:# open_external_browser:flags.0?true display_close_button:flags.1?true = Update;`
-    public struct UpdateWebBrowserSettings: TLCombinator {
+    public final class UpdateWebBrowserSettings: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xc39a2ade
         public static let tlName = "updateWebBrowserSettings"
 
@@ -7282,12 +8841,19 @@ extension Api.Update {
             if self.displayCloseButton { flags |= 0x2 }
             writer.writeUInt32(flags)
         }
+
+        public static func == (lhs: UpdateWebBrowserSettings, rhs: UpdateWebBrowserSettings) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.openExternalBrowser == rhs.openExternalBrowser else { return false }
+            guard lhs.displayCloseButton == rhs.displayCloseButton else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateWebBrowserException#140502d1 flags:# delete:flags.1?true open_external_browser:flags.0?Bool exception:WebDomainException = Update;`
-    public struct UpdateWebBrowserException: TLCombinator {
+    public final class UpdateWebBrowserException: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x140502d1
         public static let tlName = "updateWebBrowserException"
 
@@ -7316,12 +8882,20 @@ extension Api.Update {
             if let value = self.openExternalBrowser { writer.writeBool(value) }
             self.exception.encode(to: &writer)
         }
+
+        public static func == (lhs: UpdateWebBrowserException, rhs: UpdateWebBrowserException) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.delete == rhs.delete else { return false }
+            guard lhs.openExternalBrowser == rhs.openExternalBrowser else { return false }
+            guard lhs.exception == rhs.exception else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateNewEphemeralMessage#20bcbba1 message:EphemeralMessage = Update;`
-    public struct UpdateNewEphemeralMessage: TLCombinator {
+    public final class UpdateNewEphemeralMessage: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x20bcbba1
         public static let tlName = "updateNewEphemeralMessage"
 
@@ -7338,12 +8912,18 @@ extension Api.Update {
         public func encodeBare(to writer: inout TLWriter) {
             self.message.encode(to: &writer)
         }
+
+        public static func == (lhs: UpdateNewEphemeralMessage, rhs: UpdateNewEphemeralMessage) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.message == rhs.message else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateDeleteEphemeralMessages#56dbfcf8 peer:Peer ids:Vector<int> = Update;`
-    public struct UpdateDeleteEphemeralMessages: TLCombinator {
+    public final class UpdateDeleteEphemeralMessages: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x56dbfcf8
         public static let tlName = "updateDeleteEphemeralMessages"
 
@@ -7364,12 +8944,19 @@ extension Api.Update {
             self.peer.encode(to: &writer)
             self.ids.encode(to: &writer)
         }
+
+        public static func == (lhs: UpdateDeleteEphemeralMessages, rhs: UpdateDeleteEphemeralMessages) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.peer == rhs.peer else { return false }
+            guard lhs.ids == rhs.ids else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateEditEphemeralMessage#4bbb8f01 message:EphemeralMessage = Update;`
-    public struct UpdateEditEphemeralMessage: TLCombinator {
+    public final class UpdateEditEphemeralMessage: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x4bbb8f01
         public static let tlName = "updateEditEphemeralMessage"
 
@@ -7386,12 +8973,18 @@ extension Api.Update {
         public func encodeBare(to writer: inout TLWriter) {
             self.message.encode(to: &writer)
         }
+
+        public static func == (lhs: UpdateEditEphemeralMessage, rhs: UpdateEditEphemeralMessage) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.message == rhs.message else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateEphemeralBotCallbackQuery#7c1079d6 flags:# query_id:long user_id:long peer:flags.0?Peer msg_id:int data:bytes chat_instance:flags.1?long message:EphemeralMessage = Update;`
-    public struct UpdateEphemeralBotCallbackQuery: TLCombinator {
+    public final class UpdateEphemeralBotCallbackQuery: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x7c1079d6
         public static let tlName = "updateEphemeralBotCallbackQuery"
 
@@ -7437,12 +9030,24 @@ extension Api.Update {
             if let value = self.chatInstance { writer.writeInt64(value) }
             self.message.encode(to: &writer)
         }
+
+        public static func == (lhs: UpdateEphemeralBotCallbackQuery, rhs: UpdateEphemeralBotCallbackQuery) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.queryId == rhs.queryId else { return false }
+            guard lhs.userId == rhs.userId else { return false }
+            guard lhs.peer == rhs.peer else { return false }
+            guard lhs.msgId == rhs.msgId else { return false }
+            guard lhs.data == rhs.data else { return false }
+            guard lhs.chatInstance == rhs.chatInstance else { return false }
+            guard lhs.message == rhs.message else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Update {
     /// `updateBotStarsSubscription#6c0d8e23 flags:# canceled:flags.0?true payment_failed:flags.1?true restored:flags.2?true user_id:long payload:bytes qts:int = Update;`
-    public struct UpdateBotStarsSubscription: TLCombinator {
+    public final class UpdateBotStarsSubscription: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x6c0d8e23
         public static let tlName = "updateBotStarsSubscription"
 
@@ -7481,6 +9086,17 @@ extension Api.Update {
             writer.writeInt64(self.userId)
             writer.writeBytes(self.payload)
             writer.writeInt32(self.qts)
+        }
+
+        public static func == (lhs: UpdateBotStarsSubscription, rhs: UpdateBotStarsSubscription) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.canceled == rhs.canceled else { return false }
+            guard lhs.paymentFailed == rhs.paymentFailed else { return false }
+            guard lhs.restored == rhs.restored else { return false }
+            guard lhs.userId == rhs.userId else { return false }
+            guard lhs.payload == rhs.payload else { return false }
+            guard lhs.qts == rhs.qts else { return false }
+            return true
         }
     }
 }

@@ -5,7 +5,7 @@ import TL
 
 extension Api {
     /// TL type `Updates`.
-    public indirect enum Updates: TLBoxedType {
+    public enum Updates: TLBoxedType {
         case updatesTooLong(Api.Updates.UpdatesTooLong)
         case updateShortMessage(Api.Updates.UpdateShortMessage)
         case updateShortChatMessage(Api.Updates.UpdateShortChatMessage)
@@ -48,7 +48,7 @@ extension Api {
 
 extension Api.Updates {
     /// `updatesTooLong#e317af7e = Updates;`
-    public struct UpdatesTooLong: TLCombinator {
+    public final class UpdatesTooLong: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xe317af7e
         public static let tlName = "updatesTooLong"
 
@@ -60,12 +60,17 @@ extension Api.Updates {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: UpdatesTooLong, rhs: UpdatesTooLong) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.Updates {
     /// `updateShortMessage#313bc7f8 flags:# out:flags.1?true mentioned:flags.4?true media_unread:flags.5?true silent:flags.13?true id:int user_id:long message:string pts:int pts_count:int date:int fwd_from:flags.2?MessageFwdHeader via_bot_id:flags.11?long reply_to:flags.3?MessageReplyHeader entities:flags.7?Vector<MessageEntity> ttl_period:flags.25?int = Updates;`
-    public struct UpdateShortMessage: TLCombinator {
+    public final class UpdateShortMessage: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x313bc7f8
         public static let tlName = "updateShortMessage"
 
@@ -146,12 +151,32 @@ extension Api.Updates {
             if let value = self.entities { value.encode(to: &writer) }
             if let value = self.ttlPeriod { writer.writeInt32(value) }
         }
+
+        public static func == (lhs: UpdateShortMessage, rhs: UpdateShortMessage) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.out == rhs.out else { return false }
+            guard lhs.mentioned == rhs.mentioned else { return false }
+            guard lhs.mediaUnread == rhs.mediaUnread else { return false }
+            guard lhs.silent == rhs.silent else { return false }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.userId == rhs.userId else { return false }
+            guard lhs.message == rhs.message else { return false }
+            guard lhs.pts == rhs.pts else { return false }
+            guard lhs.ptsCount == rhs.ptsCount else { return false }
+            guard lhs.date == rhs.date else { return false }
+            guard lhs.fwdFrom == rhs.fwdFrom else { return false }
+            guard lhs.viaBotId == rhs.viaBotId else { return false }
+            guard lhs.replyTo == rhs.replyTo else { return false }
+            guard lhs.entities == rhs.entities else { return false }
+            guard lhs.ttlPeriod == rhs.ttlPeriod else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Updates {
     /// `updateShortChatMessage#4d6deea5 flags:# out:flags.1?true mentioned:flags.4?true media_unread:flags.5?true silent:flags.13?true id:int from_id:long chat_id:long message:string pts:int pts_count:int date:int fwd_from:flags.2?MessageFwdHeader via_bot_id:flags.11?long reply_to:flags.3?MessageReplyHeader entities:flags.7?Vector<MessageEntity> ttl_period:flags.25?int = Updates;`
-    public struct UpdateShortChatMessage: TLCombinator {
+    public final class UpdateShortChatMessage: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x4d6deea5
         public static let tlName = "updateShortChatMessage"
 
@@ -236,12 +261,33 @@ extension Api.Updates {
             if let value = self.entities { value.encode(to: &writer) }
             if let value = self.ttlPeriod { writer.writeInt32(value) }
         }
+
+        public static func == (lhs: UpdateShortChatMessage, rhs: UpdateShortChatMessage) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.out == rhs.out else { return false }
+            guard lhs.mentioned == rhs.mentioned else { return false }
+            guard lhs.mediaUnread == rhs.mediaUnread else { return false }
+            guard lhs.silent == rhs.silent else { return false }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.fromId == rhs.fromId else { return false }
+            guard lhs.chatId == rhs.chatId else { return false }
+            guard lhs.message == rhs.message else { return false }
+            guard lhs.pts == rhs.pts else { return false }
+            guard lhs.ptsCount == rhs.ptsCount else { return false }
+            guard lhs.date == rhs.date else { return false }
+            guard lhs.fwdFrom == rhs.fwdFrom else { return false }
+            guard lhs.viaBotId == rhs.viaBotId else { return false }
+            guard lhs.replyTo == rhs.replyTo else { return false }
+            guard lhs.entities == rhs.entities else { return false }
+            guard lhs.ttlPeriod == rhs.ttlPeriod else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Updates {
     /// `updateShort#78d4dec1 update:Update date:int = Updates;`
-    public struct UpdateShort: TLCombinator {
+    public final class UpdateShort: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x78d4dec1
         public static let tlName = "updateShort"
 
@@ -262,12 +308,19 @@ extension Api.Updates {
             self.update.encode(to: &writer)
             writer.writeInt32(self.date)
         }
+
+        public static func == (lhs: UpdateShort, rhs: UpdateShort) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.update == rhs.update else { return false }
+            guard lhs.date == rhs.date else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Updates {
     /// `updatesCombined#725b04c3 updates:Vector<Update> users:Vector<User> chats:Vector<Chat> date:int seq_start:int seq:int = Updates;`
-    public struct UpdatesCombined: TLCombinator {
+    public final class UpdatesCombined: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x725b04c3
         public static let tlName = "updatesCombined"
 
@@ -304,12 +357,23 @@ extension Api.Updates {
             writer.writeInt32(self.seqStart)
             writer.writeInt32(self.seq)
         }
+
+        public static func == (lhs: UpdatesCombined, rhs: UpdatesCombined) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.updates == rhs.updates else { return false }
+            guard lhs.users == rhs.users else { return false }
+            guard lhs.chats == rhs.chats else { return false }
+            guard lhs.date == rhs.date else { return false }
+            guard lhs.seqStart == rhs.seqStart else { return false }
+            guard lhs.seq == rhs.seq else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Updates {
     /// `updates#74ae4240 updates:Vector<Update> users:Vector<User> chats:Vector<Chat> date:int seq:int = Updates;`
-    public struct Updates: TLCombinator {
+    public final class Updates: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x74ae4240
         public static let tlName = "updates"
 
@@ -342,12 +406,22 @@ extension Api.Updates {
             writer.writeInt32(self.date)
             writer.writeInt32(self.seq)
         }
+
+        public static func == (lhs: Updates, rhs: Updates) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.updates == rhs.updates else { return false }
+            guard lhs.users == rhs.users else { return false }
+            guard lhs.chats == rhs.chats else { return false }
+            guard lhs.date == rhs.date else { return false }
+            guard lhs.seq == rhs.seq else { return false }
+            return true
+        }
     }
 }
 
 extension Api.Updates {
     /// `updateShortSentMessage#9015e101 flags:# out:flags.1?true id:int pts:int pts_count:int date:int media:flags.9?MessageMedia entities:flags.7?Vector<MessageEntity> ttl_period:flags.25?int = Updates;`
-    public struct UpdateShortSentMessage: TLCombinator {
+    public final class UpdateShortSentMessage: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x9015e101
         public static let tlName = "updateShortSentMessage"
 
@@ -398,12 +472,25 @@ extension Api.Updates {
             if let value = self.entities { value.encode(to: &writer) }
             if let value = self.ttlPeriod { writer.writeInt32(value) }
         }
+
+        public static func == (lhs: UpdateShortSentMessage, rhs: UpdateShortSentMessage) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.out == rhs.out else { return false }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.pts == rhs.pts else { return false }
+            guard lhs.ptsCount == rhs.ptsCount else { return false }
+            guard lhs.date == rhs.date else { return false }
+            guard lhs.media == rhs.media else { return false }
+            guard lhs.entities == rhs.entities else { return false }
+            guard lhs.ttlPeriod == rhs.ttlPeriod else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `UrlAuthResult`.
-    public indirect enum UrlAuthResult: TLBoxedType {
+    public enum UrlAuthResult: TLBoxedType {
         case urlAuthResultRequest(Api.UrlAuthResult.UrlAuthResultRequest)
         case urlAuthResultAccepted(Api.UrlAuthResult.UrlAuthResultAccepted)
         case urlAuthResultDefault(Api.UrlAuthResult.UrlAuthResultDefault)
@@ -434,7 +521,7 @@ extension Api {
 
 extension Api.UrlAuthResult {
     /// `urlAuthResultRequest#3cd623ec flags:# request_write_access:flags.0?true request_phone_number:flags.1?true match_codes_first:flags.5?true is_app:flags.6?true bot:User domain:string browser:flags.2?string platform:flags.2?string ip:flags.2?string region:flags.2?string match_codes:flags.3?Vector<string> user_id_hint:flags.4?long verified_app_name:flags.7?string = UrlAuthResult;`
-    public struct UrlAuthResultRequest: TLCombinator {
+    public final class UrlAuthResultRequest: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x3cd623ec
         public static let tlName = "urlAuthResultRequest"
 
@@ -507,12 +594,30 @@ extension Api.UrlAuthResult {
             if let value = self.userIdHint { writer.writeInt64(value) }
             if let value = self.verifiedAppName { writer.writeString(value) }
         }
+
+        public static func == (lhs: UrlAuthResultRequest, rhs: UrlAuthResultRequest) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.requestWriteAccess == rhs.requestWriteAccess else { return false }
+            guard lhs.requestPhoneNumber == rhs.requestPhoneNumber else { return false }
+            guard lhs.matchCodesFirst == rhs.matchCodesFirst else { return false }
+            guard lhs.isApp == rhs.isApp else { return false }
+            guard lhs.bot == rhs.bot else { return false }
+            guard lhs.domain == rhs.domain else { return false }
+            guard lhs.browser == rhs.browser else { return false }
+            guard lhs.platform == rhs.platform else { return false }
+            guard lhs.ip == rhs.ip else { return false }
+            guard lhs.region == rhs.region else { return false }
+            guard lhs.matchCodes == rhs.matchCodes else { return false }
+            guard lhs.userIdHint == rhs.userIdHint else { return false }
+            guard lhs.verifiedAppName == rhs.verifiedAppName else { return false }
+            return true
+        }
     }
 }
 
 extension Api.UrlAuthResult {
     /// `urlAuthResultAccepted#623a8fa0 flags:# url:flags.0?string = UrlAuthResult;`
-    public struct UrlAuthResultAccepted: TLCombinator {
+    public final class UrlAuthResultAccepted: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x623a8fa0
         public static let tlName = "urlAuthResultAccepted"
 
@@ -533,12 +638,18 @@ extension Api.UrlAuthResult {
             writer.writeUInt32(flags)
             if let value = self.url { writer.writeString(value) }
         }
+
+        public static func == (lhs: UrlAuthResultAccepted, rhs: UrlAuthResultAccepted) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.url == rhs.url else { return false }
+            return true
+        }
     }
 }
 
 extension Api.UrlAuthResult {
     /// `urlAuthResultDefault#a9d6db1f = UrlAuthResult;`
-    public struct UrlAuthResultDefault: TLCombinator {
+    public final class UrlAuthResultDefault: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xa9d6db1f
         public static let tlName = "urlAuthResultDefault"
 
@@ -550,12 +661,17 @@ extension Api.UrlAuthResult {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: UrlAuthResultDefault, rhs: UrlAuthResultDefault) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `User`.
-    public indirect enum User: TLBoxedType {
+    public enum User: TLBoxedType {
         case userEmpty(Api.User.UserEmpty)
         case user(Api.User.User)
 
@@ -583,7 +699,7 @@ extension Api {
 
 extension Api.User {
     /// `userEmpty#d3bc4b7a id:long = User;`
-    public struct UserEmpty: TLCombinator {
+    public final class UserEmpty: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xd3bc4b7a
         public static let tlName = "userEmpty"
 
@@ -600,12 +716,18 @@ extension Api.User {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeInt64(self.id)
         }
+
+        public static func == (lhs: UserEmpty, rhs: UserEmpty) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.id == rhs.id else { return false }
+            return true
+        }
     }
 }
 
 extension Api.User {
     /// `user#b1b8cc83 flags:# self:flags.10?true contact:flags.11?true mutual_contact:flags.12?true deleted:flags.13?true bot:flags.14?true bot_chat_history:flags.15?true bot_nochats:flags.16?true verified:flags.17?true restricted:flags.18?true min:flags.20?true bot_inline_geo:flags.21?true support:flags.23?true scam:flags.24?true apply_min_photo:flags.25?true fake:flags.26?true bot_attach_menu:flags.27?true premium:flags.28?true attach_menu_enabled:flags.29?true flags2:# bot_can_edit:flags2.1?true close_friend:flags2.2?true stories_hidden:flags2.3?true stories_unavailable:flags2.4?true contact_require_premium:flags2.10?true bot_business:flags2.11?true bot_has_main_app:flags2.13?true bot_forum_view:flags2.16?true bot_forum_can_manage_topics:flags2.17?true bot_can_manage_bots:flags2.18?true bot_guestchat:flags2.19?true bot_guard:flags2.20?true id:long access_hash:flags.0?long first_name:flags.1?string last_name:flags.2?string username:flags.3?string phone:flags.4?string photo:flags.5?UserProfilePhoto status:flags.6?UserStatus bot_info_version:flags.14?int restriction_reason:flags.18?Vector<RestrictionReason> bot_inline_placeholder:flags.19?string lang_code:flags.22?string emoji_status:flags.30?EmojiStatus usernames:flags2.0?Vector<Username> stories_max_id:flags2.5?RecentStory color:flags2.8?PeerColor profile_color:flags2.9?PeerColor bot_active_users:flags2.12?int bot_verification_icon:flags2.14?long send_paid_messages_stars:flags2.15?long linked_community_id:flags2.21?long = User;`
-    public struct User: TLCombinator {
+    public final class User: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xb1b8cc83
         public static let tlName = "user"
 
@@ -848,12 +970,68 @@ extension Api.User {
             if let value = self.sendPaidMessagesStars { writer.writeInt64(value) }
             if let value = self.linkedCommunityId { writer.writeInt64(value) }
         }
+
+        public static func == (lhs: User, rhs: User) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.isSelf == rhs.isSelf else { return false }
+            guard lhs.contact == rhs.contact else { return false }
+            guard lhs.mutualContact == rhs.mutualContact else { return false }
+            guard lhs.deleted == rhs.deleted else { return false }
+            guard lhs.bot == rhs.bot else { return false }
+            guard lhs.botChatHistory == rhs.botChatHistory else { return false }
+            guard lhs.botNochats == rhs.botNochats else { return false }
+            guard lhs.verified == rhs.verified else { return false }
+            guard lhs.restricted == rhs.restricted else { return false }
+            guard lhs.min == rhs.min else { return false }
+            guard lhs.botInlineGeo == rhs.botInlineGeo else { return false }
+            guard lhs.support == rhs.support else { return false }
+            guard lhs.scam == rhs.scam else { return false }
+            guard lhs.applyMinPhoto == rhs.applyMinPhoto else { return false }
+            guard lhs.fake == rhs.fake else { return false }
+            guard lhs.botAttachMenu == rhs.botAttachMenu else { return false }
+            guard lhs.premium == rhs.premium else { return false }
+            guard lhs.attachMenuEnabled == rhs.attachMenuEnabled else { return false }
+            guard lhs.botCanEdit == rhs.botCanEdit else { return false }
+            guard lhs.closeFriend == rhs.closeFriend else { return false }
+            guard lhs.storiesHidden == rhs.storiesHidden else { return false }
+            guard lhs.storiesUnavailable == rhs.storiesUnavailable else { return false }
+            guard lhs.contactRequirePremium == rhs.contactRequirePremium else { return false }
+            guard lhs.botBusiness == rhs.botBusiness else { return false }
+            guard lhs.botHasMainApp == rhs.botHasMainApp else { return false }
+            guard lhs.botForumView == rhs.botForumView else { return false }
+            guard lhs.botForumCanManageTopics == rhs.botForumCanManageTopics else { return false }
+            guard lhs.botCanManageBots == rhs.botCanManageBots else { return false }
+            guard lhs.botGuestchat == rhs.botGuestchat else { return false }
+            guard lhs.botGuard == rhs.botGuard else { return false }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.accessHash == rhs.accessHash else { return false }
+            guard lhs.firstName == rhs.firstName else { return false }
+            guard lhs.lastName == rhs.lastName else { return false }
+            guard lhs.username == rhs.username else { return false }
+            guard lhs.phone == rhs.phone else { return false }
+            guard lhs.photo == rhs.photo else { return false }
+            guard lhs.status == rhs.status else { return false }
+            guard lhs.botInfoVersion == rhs.botInfoVersion else { return false }
+            guard lhs.restrictionReason == rhs.restrictionReason else { return false }
+            guard lhs.botInlinePlaceholder == rhs.botInlinePlaceholder else { return false }
+            guard lhs.langCode == rhs.langCode else { return false }
+            guard lhs.emojiStatus == rhs.emojiStatus else { return false }
+            guard lhs.usernames == rhs.usernames else { return false }
+            guard lhs.storiesMaxId == rhs.storiesMaxId else { return false }
+            guard lhs.color == rhs.color else { return false }
+            guard lhs.profileColor == rhs.profileColor else { return false }
+            guard lhs.botActiveUsers == rhs.botActiveUsers else { return false }
+            guard lhs.botVerificationIcon == rhs.botVerificationIcon else { return false }
+            guard lhs.sendPaidMessagesStars == rhs.sendPaidMessagesStars else { return false }
+            guard lhs.linkedCommunityId == rhs.linkedCommunityId else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `UserFull`.
-    public indirect enum UserFull: TLBoxedType {
+    public enum UserFull: TLBoxedType {
         case userFull(Api.UserFull.UserFull)
 
         public static let tlTypeName = "UserFull"
@@ -878,7 +1056,7 @@ extension Api {
 
 extension Api.UserFull {
     /// `userFull#06cbe645 flags:# blocked:flags.0?true phone_calls_available:flags.4?true phone_calls_private:flags.5?true can_pin_message:flags.7?true has_scheduled:flags.12?true video_calls_available:flags.13?true voice_messages_forbidden:flags.20?true translations_disabled:flags.23?true stories_pinned_available:flags.26?true blocked_my_stories_from:flags.27?true wallpaper_overridden:flags.28?true contact_require_premium:flags.29?true read_dates_private:flags.30?true flags2:# sponsored_enabled:flags2.7?true can_view_revenue:flags2.9?true bot_can_manage_emoji_status:flags2.10?true display_gifts_button:flags2.16?true noforwards_my_enabled:flags2.23?true noforwards_peer_enabled:flags2.24?true unofficial_security_risk:flags2.26?true id:long about:flags.1?string settings:PeerSettings personal_photo:flags.21?Photo profile_photo:flags.2?Photo fallback_photo:flags.22?Photo notify_settings:PeerNotifySettings bot_info:flags.3?BotInfo pinned_msg_id:flags.6?int common_chats_count:int folder_id:flags.11?int ttl_period:flags.14?int theme:flags.15?ChatTheme private_forward_name:flags.16?string bot_group_admin_rights:flags.17?ChatAdminRights bot_broadcast_admin_rights:flags.18?ChatAdminRights wallpaper:flags.24?WallPaper stories:flags.25?PeerStories business_work_hours:flags2.0?BusinessWorkHours business_location:flags2.1?BusinessLocation business_greeting_message:flags2.2?BusinessGreetingMessage business_away_message:flags2.3?BusinessAwayMessage business_intro:flags2.4?BusinessIntro birthday:flags2.5?Birthday personal_channel_id:flags2.6?long personal_channel_message:flags2.6?int stargifts_count:flags2.8?int starref_program:flags2.11?StarRefProgram bot_verification:flags2.12?BotVerification send_paid_messages_stars:flags2.14?long disallowed_gifts:flags2.15?DisallowedGiftsSettings stars_rating:flags2.17?StarsRating stars_my_pending_rating:flags2.18?StarsRating stars_my_pending_rating_date:flags2.18?int main_tab:flags2.20?ProfileTab saved_music:flags2.21?Document note:flags2.22?TextWithEntities bot_manager_id:flags2.25?long = UserFull;`
-    public struct UserFull: TLCombinator {
+    public final class UserFull: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x06cbe645
         public static let tlName = "userFull"
 
@@ -1163,12 +1341,75 @@ extension Api.UserFull {
             if let value = self.note { value.encode(to: &writer) }
             if let value = self.botManagerId { writer.writeInt64(value) }
         }
+
+        public static func == (lhs: UserFull, rhs: UserFull) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.blocked == rhs.blocked else { return false }
+            guard lhs.phoneCallsAvailable == rhs.phoneCallsAvailable else { return false }
+            guard lhs.phoneCallsPrivate == rhs.phoneCallsPrivate else { return false }
+            guard lhs.canPinMessage == rhs.canPinMessage else { return false }
+            guard lhs.hasScheduled == rhs.hasScheduled else { return false }
+            guard lhs.videoCallsAvailable == rhs.videoCallsAvailable else { return false }
+            guard lhs.voiceMessagesForbidden == rhs.voiceMessagesForbidden else { return false }
+            guard lhs.translationsDisabled == rhs.translationsDisabled else { return false }
+            guard lhs.storiesPinnedAvailable == rhs.storiesPinnedAvailable else { return false }
+            guard lhs.blockedMyStoriesFrom == rhs.blockedMyStoriesFrom else { return false }
+            guard lhs.wallpaperOverridden == rhs.wallpaperOverridden else { return false }
+            guard lhs.contactRequirePremium == rhs.contactRequirePremium else { return false }
+            guard lhs.readDatesPrivate == rhs.readDatesPrivate else { return false }
+            guard lhs.sponsoredEnabled == rhs.sponsoredEnabled else { return false }
+            guard lhs.canViewRevenue == rhs.canViewRevenue else { return false }
+            guard lhs.botCanManageEmojiStatus == rhs.botCanManageEmojiStatus else { return false }
+            guard lhs.displayGiftsButton == rhs.displayGiftsButton else { return false }
+            guard lhs.noforwardsMyEnabled == rhs.noforwardsMyEnabled else { return false }
+            guard lhs.noforwardsPeerEnabled == rhs.noforwardsPeerEnabled else { return false }
+            guard lhs.unofficialSecurityRisk == rhs.unofficialSecurityRisk else { return false }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.about == rhs.about else { return false }
+            guard lhs.settings == rhs.settings else { return false }
+            guard lhs.personalPhoto == rhs.personalPhoto else { return false }
+            guard lhs.profilePhoto == rhs.profilePhoto else { return false }
+            guard lhs.fallbackPhoto == rhs.fallbackPhoto else { return false }
+            guard lhs.notifySettings == rhs.notifySettings else { return false }
+            guard lhs.botInfo == rhs.botInfo else { return false }
+            guard lhs.pinnedMsgId == rhs.pinnedMsgId else { return false }
+            guard lhs.commonChatsCount == rhs.commonChatsCount else { return false }
+            guard lhs.folderId == rhs.folderId else { return false }
+            guard lhs.ttlPeriod == rhs.ttlPeriod else { return false }
+            guard lhs.theme == rhs.theme else { return false }
+            guard lhs.privateForwardName == rhs.privateForwardName else { return false }
+            guard lhs.botGroupAdminRights == rhs.botGroupAdminRights else { return false }
+            guard lhs.botBroadcastAdminRights == rhs.botBroadcastAdminRights else { return false }
+            guard lhs.wallpaper == rhs.wallpaper else { return false }
+            guard lhs.stories == rhs.stories else { return false }
+            guard lhs.businessWorkHours == rhs.businessWorkHours else { return false }
+            guard lhs.businessLocation == rhs.businessLocation else { return false }
+            guard lhs.businessGreetingMessage == rhs.businessGreetingMessage else { return false }
+            guard lhs.businessAwayMessage == rhs.businessAwayMessage else { return false }
+            guard lhs.businessIntro == rhs.businessIntro else { return false }
+            guard lhs.birthday == rhs.birthday else { return false }
+            guard lhs.personalChannelId == rhs.personalChannelId else { return false }
+            guard lhs.personalChannelMessage == rhs.personalChannelMessage else { return false }
+            guard lhs.stargiftsCount == rhs.stargiftsCount else { return false }
+            guard lhs.starrefProgram == rhs.starrefProgram else { return false }
+            guard lhs.botVerification == rhs.botVerification else { return false }
+            guard lhs.sendPaidMessagesStars == rhs.sendPaidMessagesStars else { return false }
+            guard lhs.disallowedGifts == rhs.disallowedGifts else { return false }
+            guard lhs.starsRating == rhs.starsRating else { return false }
+            guard lhs.starsMyPendingRating == rhs.starsMyPendingRating else { return false }
+            guard lhs.starsMyPendingRatingDate == rhs.starsMyPendingRatingDate else { return false }
+            guard lhs.mainTab == rhs.mainTab else { return false }
+            guard lhs.savedMusic == rhs.savedMusic else { return false }
+            guard lhs.note == rhs.note else { return false }
+            guard lhs.botManagerId == rhs.botManagerId else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `UserProfilePhoto`.
-    public indirect enum UserProfilePhoto: TLBoxedType {
+    public enum UserProfilePhoto: TLBoxedType {
         case userProfilePhotoEmpty(Api.UserProfilePhoto.UserProfilePhotoEmpty)
         case userProfilePhoto(Api.UserProfilePhoto.UserProfilePhoto)
 
@@ -1196,7 +1437,7 @@ extension Api {
 
 extension Api.UserProfilePhoto {
     /// `userProfilePhotoEmpty#4f11bae1 = UserProfilePhoto;`
-    public struct UserProfilePhotoEmpty: TLCombinator {
+    public final class UserProfilePhotoEmpty: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x4f11bae1
         public static let tlName = "userProfilePhotoEmpty"
 
@@ -1208,12 +1449,17 @@ extension Api.UserProfilePhoto {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: UserProfilePhotoEmpty, rhs: UserProfilePhotoEmpty) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.UserProfilePhoto {
     /// `userProfilePhoto#82d1f706 flags:# has_video:flags.0?true personal:flags.2?true photo_id:long stripped_thumb:flags.1?bytes dc_id:int = UserProfilePhoto;`
-    public struct UserProfilePhoto: TLCombinator {
+    public final class UserProfilePhoto: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x82d1f706
         public static let tlName = "userProfilePhoto"
 
@@ -1250,12 +1496,22 @@ extension Api.UserProfilePhoto {
             if let value = self.strippedThumb { writer.writeBytes(value) }
             writer.writeInt32(self.dcId)
         }
+
+        public static func == (lhs: UserProfilePhoto, rhs: UserProfilePhoto) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.hasVideo == rhs.hasVideo else { return false }
+            guard lhs.personal == rhs.personal else { return false }
+            guard lhs.photoId == rhs.photoId else { return false }
+            guard lhs.strippedThumb == rhs.strippedThumb else { return false }
+            guard lhs.dcId == rhs.dcId else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `UserStatus`.
-    public indirect enum UserStatus: TLBoxedType {
+    public enum UserStatus: TLBoxedType {
         case userStatusEmpty(Api.UserStatus.UserStatusEmpty)
         case userStatusOnline(Api.UserStatus.UserStatusOnline)
         case userStatusOffline(Api.UserStatus.UserStatusOffline)
@@ -1295,7 +1551,7 @@ extension Api {
 
 extension Api.UserStatus {
     /// `userStatusEmpty#09d05049 = UserStatus;`
-    public struct UserStatusEmpty: TLCombinator {
+    public final class UserStatusEmpty: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x09d05049
         public static let tlName = "userStatusEmpty"
 
@@ -1307,12 +1563,17 @@ extension Api.UserStatus {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: UserStatusEmpty, rhs: UserStatusEmpty) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.UserStatus {
     /// `userStatusOnline#edb93949 expires:int = UserStatus;`
-    public struct UserStatusOnline: TLCombinator {
+    public final class UserStatusOnline: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xedb93949
         public static let tlName = "userStatusOnline"
 
@@ -1329,12 +1590,18 @@ extension Api.UserStatus {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeInt32(self.expires)
         }
+
+        public static func == (lhs: UserStatusOnline, rhs: UserStatusOnline) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.expires == rhs.expires else { return false }
+            return true
+        }
     }
 }
 
 extension Api.UserStatus {
     /// `userStatusOffline#008c703f was_online:int = UserStatus;`
-    public struct UserStatusOffline: TLCombinator {
+    public final class UserStatusOffline: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x008c703f
         public static let tlName = "userStatusOffline"
 
@@ -1351,12 +1618,18 @@ extension Api.UserStatus {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeInt32(self.wasOnline)
         }
+
+        public static func == (lhs: UserStatusOffline, rhs: UserStatusOffline) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.wasOnline == rhs.wasOnline else { return false }
+            return true
+        }
     }
 }
 
 extension Api.UserStatus {
     /// `userStatusRecently#7b197dc8 flags:# by_me:flags.0?true = UserStatus;`
-    public struct UserStatusRecently: TLCombinator {
+    public final class UserStatusRecently: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x7b197dc8
         public static let tlName = "userStatusRecently"
 
@@ -1376,12 +1649,18 @@ extension Api.UserStatus {
             if self.byMe { flags |= 0x1 }
             writer.writeUInt32(flags)
         }
+
+        public static func == (lhs: UserStatusRecently, rhs: UserStatusRecently) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.byMe == rhs.byMe else { return false }
+            return true
+        }
     }
 }
 
 extension Api.UserStatus {
     /// `userStatusLastWeek#541a1d1a flags:# by_me:flags.0?true = UserStatus;`
-    public struct UserStatusLastWeek: TLCombinator {
+    public final class UserStatusLastWeek: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x541a1d1a
         public static let tlName = "userStatusLastWeek"
 
@@ -1401,12 +1680,18 @@ extension Api.UserStatus {
             if self.byMe { flags |= 0x1 }
             writer.writeUInt32(flags)
         }
+
+        public static func == (lhs: UserStatusLastWeek, rhs: UserStatusLastWeek) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.byMe == rhs.byMe else { return false }
+            return true
+        }
     }
 }
 
 extension Api.UserStatus {
     /// `userStatusLastMonth#65899777 flags:# by_me:flags.0?true = UserStatus;`
-    public struct UserStatusLastMonth: TLCombinator {
+    public final class UserStatusLastMonth: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x65899777
         public static let tlName = "userStatusLastMonth"
 
@@ -1426,12 +1711,18 @@ extension Api.UserStatus {
             if self.byMe { flags |= 0x1 }
             writer.writeUInt32(flags)
         }
+
+        public static func == (lhs: UserStatusLastMonth, rhs: UserStatusLastMonth) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.byMe == rhs.byMe else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `Username`.
-    public indirect enum Username: TLBoxedType {
+    public enum Username: TLBoxedType {
         case username(Api.Username.Username)
 
         public static let tlTypeName = "Username"
@@ -1456,7 +1747,7 @@ extension Api {
 
 extension Api.Username {
     /// `username#b4073647 flags:# editable:flags.0?true active:flags.1?true username:string = Username;`
-    public struct Username: TLCombinator {
+    public final class Username: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xb4073647
         public static let tlName = "username"
 
@@ -1484,12 +1775,20 @@ extension Api.Username {
             writer.writeUInt32(flags)
             writer.writeString(self.username)
         }
+
+        public static func == (lhs: Username, rhs: Username) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.editable == rhs.editable else { return false }
+            guard lhs.active == rhs.active else { return false }
+            guard lhs.username == rhs.username else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `VideoSize`.
-    public indirect enum VideoSize: TLBoxedType {
+    public enum VideoSize: TLBoxedType {
         case videoSize(Api.VideoSize.VideoSize)
         case videoSizeEmojiMarkup(Api.VideoSize.VideoSizeEmojiMarkup)
         case videoSizeStickerMarkup(Api.VideoSize.VideoSizeStickerMarkup)
@@ -1520,7 +1819,7 @@ extension Api {
 
 extension Api.VideoSize {
     /// `videoSize#de33b094 flags:# type:string w:int h:int size:int video_start_ts:flags.0?double = VideoSize;`
-    public struct VideoSize: TLCombinator {
+    public final class VideoSize: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xde33b094
         public static let tlName = "videoSize"
 
@@ -1557,12 +1856,22 @@ extension Api.VideoSize {
             writer.writeInt32(self.size)
             if let value = self.videoStartTs { writer.writeDouble(value) }
         }
+
+        public static func == (lhs: VideoSize, rhs: VideoSize) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.type == rhs.type else { return false }
+            guard lhs.w == rhs.w else { return false }
+            guard lhs.h == rhs.h else { return false }
+            guard lhs.size == rhs.size else { return false }
+            guard lhs.videoStartTs == rhs.videoStartTs else { return false }
+            return true
+        }
     }
 }
 
 extension Api.VideoSize {
     /// `videoSizeEmojiMarkup#f85c413c emoji_id:long background_colors:Vector<int> = VideoSize;`
-    public struct VideoSizeEmojiMarkup: TLCombinator {
+    public final class VideoSizeEmojiMarkup: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xf85c413c
         public static let tlName = "videoSizeEmojiMarkup"
 
@@ -1583,12 +1892,19 @@ extension Api.VideoSize {
             writer.writeInt64(self.emojiId)
             self.backgroundColors.encode(to: &writer)
         }
+
+        public static func == (lhs: VideoSizeEmojiMarkup, rhs: VideoSizeEmojiMarkup) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.emojiId == rhs.emojiId else { return false }
+            guard lhs.backgroundColors == rhs.backgroundColors else { return false }
+            return true
+        }
     }
 }
 
 extension Api.VideoSize {
     /// `videoSizeStickerMarkup#0da082fe stickerset:InputStickerSet sticker_id:long background_colors:Vector<int> = VideoSize;`
-    public struct VideoSizeStickerMarkup: TLCombinator {
+    public final class VideoSizeStickerMarkup: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x0da082fe
         public static let tlName = "videoSizeStickerMarkup"
 
@@ -1613,12 +1929,20 @@ extension Api.VideoSize {
             writer.writeInt64(self.stickerId)
             self.backgroundColors.encode(to: &writer)
         }
+
+        public static func == (lhs: VideoSizeStickerMarkup, rhs: VideoSizeStickerMarkup) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.stickerset == rhs.stickerset else { return false }
+            guard lhs.stickerId == rhs.stickerId else { return false }
+            guard lhs.backgroundColors == rhs.backgroundColors else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `WallPaper`.
-    public indirect enum WallPaper: TLBoxedType {
+    public enum WallPaper: TLBoxedType {
         case wallPaper(Api.WallPaper.WallPaper)
         case wallPaperNoFile(Api.WallPaper.WallPaperNoFile)
 
@@ -1646,7 +1970,7 @@ extension Api {
 
 extension Api.WallPaper {
     /// `wallPaper#a437c3ed id:long flags:# creator:flags.0?true default:flags.1?true pattern:flags.3?true dark:flags.4?true access_hash:long slug:string document:Document settings:flags.2?WallPaperSettings = WallPaper;`
-    public struct WallPaper: TLCombinator {
+    public final class WallPaper: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xa437c3ed
         public static let tlName = "wallPaper"
 
@@ -1699,12 +2023,26 @@ extension Api.WallPaper {
             self.document.encode(to: &writer)
             if let value = self.settings { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: WallPaper, rhs: WallPaper) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.creator == rhs.creator else { return false }
+            guard lhs.`default` == rhs.`default` else { return false }
+            guard lhs.pattern == rhs.pattern else { return false }
+            guard lhs.dark == rhs.dark else { return false }
+            guard lhs.accessHash == rhs.accessHash else { return false }
+            guard lhs.slug == rhs.slug else { return false }
+            guard lhs.document == rhs.document else { return false }
+            guard lhs.settings == rhs.settings else { return false }
+            return true
+        }
     }
 }
 
 extension Api.WallPaper {
     /// `wallPaperNoFile#e0804116 id:long flags:# default:flags.1?true dark:flags.4?true settings:flags.2?WallPaperSettings = WallPaper;`
-    public struct WallPaperNoFile: TLCombinator {
+    public final class WallPaperNoFile: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xe0804116
         public static let tlName = "wallPaperNoFile"
 
@@ -1737,12 +2075,21 @@ extension Api.WallPaper {
             writer.writeUInt32(flags)
             if let value = self.settings { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: WallPaperNoFile, rhs: WallPaperNoFile) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.`default` == rhs.`default` else { return false }
+            guard lhs.dark == rhs.dark else { return false }
+            guard lhs.settings == rhs.settings else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `WallPaperSettings`.
-    public indirect enum WallPaperSettings: TLBoxedType {
+    public enum WallPaperSettings: TLBoxedType {
         case wallPaperSettings(Api.WallPaperSettings.WallPaperSettings)
 
         public static let tlTypeName = "WallPaperSettings"
@@ -1767,7 +2114,7 @@ extension Api {
 
 extension Api.WallPaperSettings {
     /// `wallPaperSettings#372efcd0 flags:# blur:flags.1?true motion:flags.2?true background_color:flags.0?int second_background_color:flags.4?int third_background_color:flags.5?int fourth_background_color:flags.6?int intensity:flags.3?int rotation:flags.4?int emoticon:flags.7?string = WallPaperSettings;`
-    public struct WallPaperSettings: TLCombinator {
+    public final class WallPaperSettings: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x372efcd0
         public static let tlName = "wallPaperSettings"
 
@@ -1826,12 +2173,26 @@ extension Api.WallPaperSettings {
             if let value = self.rotation { writer.writeInt32(value) }
             if let value = self.emoticon { writer.writeString(value) }
         }
+
+        public static func == (lhs: WallPaperSettings, rhs: WallPaperSettings) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.blur == rhs.blur else { return false }
+            guard lhs.motion == rhs.motion else { return false }
+            guard lhs.backgroundColor == rhs.backgroundColor else { return false }
+            guard lhs.secondBackgroundColor == rhs.secondBackgroundColor else { return false }
+            guard lhs.thirdBackgroundColor == rhs.thirdBackgroundColor else { return false }
+            guard lhs.fourthBackgroundColor == rhs.fourthBackgroundColor else { return false }
+            guard lhs.intensity == rhs.intensity else { return false }
+            guard lhs.rotation == rhs.rotation else { return false }
+            guard lhs.emoticon == rhs.emoticon else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `WebAuthorization`.
-    public indirect enum WebAuthorization: TLBoxedType {
+    public enum WebAuthorization: TLBoxedType {
         case webAuthorization(Api.WebAuthorization.WebAuthorization)
 
         public static let tlTypeName = "WebAuthorization"
@@ -1856,7 +2217,7 @@ extension Api {
 
 extension Api.WebAuthorization {
     /// `webAuthorization#a6f8f452 hash:long bot_id:long domain:string browser:string platform:string date_created:int date_active:int ip:string region:string = WebAuthorization;`
-    public struct WebAuthorization: TLCombinator {
+    public final class WebAuthorization: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xa6f8f452
         public static let tlName = "webAuthorization"
 
@@ -1905,12 +2266,26 @@ extension Api.WebAuthorization {
             writer.writeString(self.ip)
             writer.writeString(self.region)
         }
+
+        public static func == (lhs: WebAuthorization, rhs: WebAuthorization) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.hash == rhs.hash else { return false }
+            guard lhs.botId == rhs.botId else { return false }
+            guard lhs.domain == rhs.domain else { return false }
+            guard lhs.browser == rhs.browser else { return false }
+            guard lhs.platform == rhs.platform else { return false }
+            guard lhs.dateCreated == rhs.dateCreated else { return false }
+            guard lhs.dateActive == rhs.dateActive else { return false }
+            guard lhs.ip == rhs.ip else { return false }
+            guard lhs.region == rhs.region else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `WebDocument`.
-    public indirect enum WebDocument: TLBoxedType {
+    public enum WebDocument: TLBoxedType {
         case webDocument(Api.WebDocument.WebDocument)
         case webDocumentNoProxy(Api.WebDocument.WebDocumentNoProxy)
 
@@ -1938,7 +2313,7 @@ extension Api {
 
 extension Api.WebDocument {
     /// `webDocument#1c570ed1 url:string access_hash:long size:int mime_type:string attributes:Vector<DocumentAttribute> = WebDocument;`
-    public struct WebDocument: TLCombinator {
+    public final class WebDocument: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x1c570ed1
         public static let tlName = "webDocument"
 
@@ -1971,12 +2346,22 @@ extension Api.WebDocument {
             writer.writeString(self.mimeType)
             self.attributes.encode(to: &writer)
         }
+
+        public static func == (lhs: WebDocument, rhs: WebDocument) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.url == rhs.url else { return false }
+            guard lhs.accessHash == rhs.accessHash else { return false }
+            guard lhs.size == rhs.size else { return false }
+            guard lhs.mimeType == rhs.mimeType else { return false }
+            guard lhs.attributes == rhs.attributes else { return false }
+            return true
+        }
     }
 }
 
 extension Api.WebDocument {
     /// `webDocumentNoProxy#f9c8bcc6 url:string size:int mime_type:string attributes:Vector<DocumentAttribute> = WebDocument;`
-    public struct WebDocumentNoProxy: TLCombinator {
+    public final class WebDocumentNoProxy: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xf9c8bcc6
         public static let tlName = "webDocumentNoProxy"
 
@@ -2005,12 +2390,21 @@ extension Api.WebDocument {
             writer.writeString(self.mimeType)
             self.attributes.encode(to: &writer)
         }
+
+        public static func == (lhs: WebDocumentNoProxy, rhs: WebDocumentNoProxy) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.url == rhs.url else { return false }
+            guard lhs.size == rhs.size else { return false }
+            guard lhs.mimeType == rhs.mimeType else { return false }
+            guard lhs.attributes == rhs.attributes else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `WebDomainException`.
-    public indirect enum WebDomainException: TLBoxedType {
+    public enum WebDomainException: TLBoxedType {
         case webDomainException(Api.WebDomainException.WebDomainException)
 
         public static let tlTypeName = "WebDomainException"
@@ -2035,7 +2429,7 @@ extension Api {
 
 extension Api.WebDomainException {
     /// `webDomainException#933ca597 flags:# domain:string url:string title:string favicon:flags.0?long = WebDomainException;`
-    public struct WebDomainException: TLCombinator {
+    public final class WebDomainException: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x933ca597
         public static let tlName = "webDomainException"
 
@@ -2068,12 +2462,21 @@ extension Api.WebDomainException {
             writer.writeString(self.title)
             if let value = self.favicon { writer.writeInt64(value) }
         }
+
+        public static func == (lhs: WebDomainException, rhs: WebDomainException) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.domain == rhs.domain else { return false }
+            guard lhs.url == rhs.url else { return false }
+            guard lhs.title == rhs.title else { return false }
+            guard lhs.favicon == rhs.favicon else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `WebPage`.
-    public indirect enum WebPage: TLBoxedType {
+    public enum WebPage: TLBoxedType {
         case webPageEmpty(Api.WebPage.WebPageEmpty)
         case webPagePending(Api.WebPage.WebPagePending)
         case webPage(Api.WebPage.WebPage)
@@ -2107,7 +2510,7 @@ extension Api {
 
 extension Api.WebPage {
     /// `webPageEmpty#211a1788 flags:# id:long url:flags.0?string = WebPage;`
-    public struct WebPageEmpty: TLCombinator {
+    public final class WebPageEmpty: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x211a1788
         public static let tlName = "webPageEmpty"
 
@@ -2132,12 +2535,19 @@ extension Api.WebPage {
             writer.writeInt64(self.id)
             if let value = self.url { writer.writeString(value) }
         }
+
+        public static func == (lhs: WebPageEmpty, rhs: WebPageEmpty) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.url == rhs.url else { return false }
+            return true
+        }
     }
 }
 
 extension Api.WebPage {
     /// `webPagePending#b0d13e47 flags:# id:long url:flags.0?string date:int = WebPage;`
-    public struct WebPagePending: TLCombinator {
+    public final class WebPagePending: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xb0d13e47
         public static let tlName = "webPagePending"
 
@@ -2166,12 +2576,20 @@ extension Api.WebPage {
             if let value = self.url { writer.writeString(value) }
             writer.writeInt32(self.date)
         }
+
+        public static func == (lhs: WebPagePending, rhs: WebPagePending) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.url == rhs.url else { return false }
+            guard lhs.date == rhs.date else { return false }
+            return true
+        }
     }
 }
 
 extension Api.WebPage {
     /// `webPage#e89c45b2 flags:# has_large_media:flags.13?true video_cover_photo:flags.14?true id:long url:string display_url:string hash:int type:flags.0?string site_name:flags.1?string title:flags.2?string description:flags.3?string photo:flags.4?Photo embed_url:flags.5?string embed_type:flags.5?string embed_width:flags.6?int embed_height:flags.6?int duration:flags.7?int author:flags.8?string document:flags.9?Document cached_page:flags.10?Page attributes:flags.12?Vector<WebPageAttribute> = WebPage;`
-    public struct WebPage: TLCombinator {
+    public final class WebPage: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xe89c45b2
         public static let tlName = "webPage"
 
@@ -2281,12 +2699,37 @@ extension Api.WebPage {
             if let value = self.cachedPage { value.encode(to: &writer) }
             if let value = self.attributes { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: WebPage, rhs: WebPage) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.hasLargeMedia == rhs.hasLargeMedia else { return false }
+            guard lhs.videoCoverPhoto == rhs.videoCoverPhoto else { return false }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.url == rhs.url else { return false }
+            guard lhs.displayUrl == rhs.displayUrl else { return false }
+            guard lhs.hash == rhs.hash else { return false }
+            guard lhs.type == rhs.type else { return false }
+            guard lhs.siteName == rhs.siteName else { return false }
+            guard lhs.title == rhs.title else { return false }
+            guard lhs.description == rhs.description else { return false }
+            guard lhs.photo == rhs.photo else { return false }
+            guard lhs.embedUrl == rhs.embedUrl else { return false }
+            guard lhs.embedType == rhs.embedType else { return false }
+            guard lhs.embedWidth == rhs.embedWidth else { return false }
+            guard lhs.embedHeight == rhs.embedHeight else { return false }
+            guard lhs.duration == rhs.duration else { return false }
+            guard lhs.author == rhs.author else { return false }
+            guard lhs.document == rhs.document else { return false }
+            guard lhs.cachedPage == rhs.cachedPage else { return false }
+            guard lhs.attributes == rhs.attributes else { return false }
+            return true
+        }
     }
 }
 
 extension Api.WebPage {
     /// `webPageNotModified#7311ca11 flags:# cached_page_views:flags.0?int = WebPage;`
-    public struct WebPageNotModified: TLCombinator {
+    public final class WebPageNotModified: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x7311ca11
         public static let tlName = "webPageNotModified"
 
@@ -2307,12 +2750,18 @@ extension Api.WebPage {
             writer.writeUInt32(flags)
             if let value = self.cachedPageViews { writer.writeInt32(value) }
         }
+
+        public static func == (lhs: WebPageNotModified, rhs: WebPageNotModified) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.cachedPageViews == rhs.cachedPageViews else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `WebPageAttribute`.
-    public indirect enum WebPageAttribute: TLBoxedType {
+    public enum WebPageAttribute: TLBoxedType {
         case webPageAttributeTheme(Api.WebPageAttribute.WebPageAttributeTheme)
         case webPageAttributeStory(Api.WebPageAttribute.WebPageAttributeStory)
         case webPageAttributeStickerSet(Api.WebPageAttribute.WebPageAttributeStickerSet)
@@ -2355,7 +2804,7 @@ extension Api {
 
 extension Api.WebPageAttribute {
     /// `webPageAttributeTheme#54b56617 flags:# documents:flags.0?Vector<Document> settings:flags.1?ThemeSettings = WebPageAttribute;`
-    public struct WebPageAttributeTheme: TLCombinator {
+    public final class WebPageAttributeTheme: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x54b56617
         public static let tlName = "webPageAttributeTheme"
 
@@ -2381,12 +2830,19 @@ extension Api.WebPageAttribute {
             if let value = self.documents { value.encode(to: &writer) }
             if let value = self.settings { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: WebPageAttributeTheme, rhs: WebPageAttributeTheme) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.documents == rhs.documents else { return false }
+            guard lhs.settings == rhs.settings else { return false }
+            return true
+        }
     }
 }
 
 extension Api.WebPageAttribute {
     /// `webPageAttributeStory#2e94c3e7 flags:# peer:Peer id:int story:flags.0?StoryItem = WebPageAttribute;`
-    public struct WebPageAttributeStory: TLCombinator {
+    public final class WebPageAttributeStory: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x2e94c3e7
         public static let tlName = "webPageAttributeStory"
 
@@ -2415,12 +2871,20 @@ extension Api.WebPageAttribute {
             writer.writeInt32(self.id)
             if let value = self.story { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: WebPageAttributeStory, rhs: WebPageAttributeStory) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.peer == rhs.peer else { return false }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.story == rhs.story else { return false }
+            return true
+        }
     }
 }
 
 extension Api.WebPageAttribute {
     /// `webPageAttributeStickerSet#50cc03d3 flags:# emojis:flags.0?true text_color:flags.1?true stickers:Vector<Document> = WebPageAttribute;`
-    public struct WebPageAttributeStickerSet: TLCombinator {
+    public final class WebPageAttributeStickerSet: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x50cc03d3
         public static let tlName = "webPageAttributeStickerSet"
 
@@ -2448,12 +2912,20 @@ extension Api.WebPageAttribute {
             writer.writeUInt32(flags)
             self.stickers.encode(to: &writer)
         }
+
+        public static func == (lhs: WebPageAttributeStickerSet, rhs: WebPageAttributeStickerSet) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.emojis == rhs.emojis else { return false }
+            guard lhs.textColor == rhs.textColor else { return false }
+            guard lhs.stickers == rhs.stickers else { return false }
+            return true
+        }
     }
 }
 
 extension Api.WebPageAttribute {
     /// `webPageAttributeUniqueStarGift#cf6f6db8 gift:StarGift = WebPageAttribute;`
-    public struct WebPageAttributeUniqueStarGift: TLCombinator {
+    public final class WebPageAttributeUniqueStarGift: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xcf6f6db8
         public static let tlName = "webPageAttributeUniqueStarGift"
 
@@ -2470,12 +2942,18 @@ extension Api.WebPageAttribute {
         public func encodeBare(to writer: inout TLWriter) {
             self.gift.encode(to: &writer)
         }
+
+        public static func == (lhs: WebPageAttributeUniqueStarGift, rhs: WebPageAttributeUniqueStarGift) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.gift == rhs.gift else { return false }
+            return true
+        }
     }
 }
 
 extension Api.WebPageAttribute {
     /// `webPageAttributeStarGiftCollection#31cad303 icons:Vector<Document> = WebPageAttribute;`
-    public struct WebPageAttributeStarGiftCollection: TLCombinator {
+    public final class WebPageAttributeStarGiftCollection: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x31cad303
         public static let tlName = "webPageAttributeStarGiftCollection"
 
@@ -2492,12 +2970,18 @@ extension Api.WebPageAttribute {
         public func encodeBare(to writer: inout TLWriter) {
             self.icons.encode(to: &writer)
         }
+
+        public static func == (lhs: WebPageAttributeStarGiftCollection, rhs: WebPageAttributeStarGiftCollection) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.icons == rhs.icons else { return false }
+            return true
+        }
     }
 }
 
 extension Api.WebPageAttribute {
     /// `webPageAttributeStarGiftAuction#01c641c2 gift:StarGift end_date:int = WebPageAttribute;`
-    public struct WebPageAttributeStarGiftAuction: TLCombinator {
+    public final class WebPageAttributeStarGiftAuction: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x01c641c2
         public static let tlName = "webPageAttributeStarGiftAuction"
 
@@ -2518,12 +3002,19 @@ extension Api.WebPageAttribute {
             self.gift.encode(to: &writer)
             writer.writeInt32(self.endDate)
         }
+
+        public static func == (lhs: WebPageAttributeStarGiftAuction, rhs: WebPageAttributeStarGiftAuction) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.gift == rhs.gift else { return false }
+            guard lhs.endDate == rhs.endDate else { return false }
+            return true
+        }
     }
 }
 
 extension Api.WebPageAttribute {
     /// `webPageAttributeAiComposeTone#7781fe18 emoji_id:long = WebPageAttribute;`
-    public struct WebPageAttributeAiComposeTone: TLCombinator {
+    public final class WebPageAttributeAiComposeTone: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x7781fe18
         public static let tlName = "webPageAttributeAiComposeTone"
 
@@ -2540,12 +3031,18 @@ extension Api.WebPageAttribute {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeInt64(self.emojiId)
         }
+
+        public static func == (lhs: WebPageAttributeAiComposeTone, rhs: WebPageAttributeAiComposeTone) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.emojiId == rhs.emojiId else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `WebViewMessageSent`.
-    public indirect enum WebViewMessageSent: TLBoxedType {
+    public enum WebViewMessageSent: TLBoxedType {
         case webViewMessageSent(Api.WebViewMessageSent.WebViewMessageSent)
 
         public static let tlTypeName = "WebViewMessageSent"
@@ -2570,7 +3067,7 @@ extension Api {
 
 extension Api.WebViewMessageSent {
     /// `webViewMessageSent#0c94511c flags:# msg_id:flags.0?InputBotInlineMessageID = WebViewMessageSent;`
-    public struct WebViewMessageSent: TLCombinator {
+    public final class WebViewMessageSent: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x0c94511c
         public static let tlName = "webViewMessageSent"
 
@@ -2591,12 +3088,18 @@ extension Api.WebViewMessageSent {
             writer.writeUInt32(flags)
             if let value = self.msgId { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: WebViewMessageSent, rhs: WebViewMessageSent) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.msgId == rhs.msgId else { return false }
+            return true
+        }
     }
 }
 
 extension Api {
     /// TL type `WebViewResult`.
-    public indirect enum WebViewResult: TLBoxedType {
+    public enum WebViewResult: TLBoxedType {
         case webViewResultUrl(Api.WebViewResult.WebViewResultUrl)
 
         public static let tlTypeName = "WebViewResult"
@@ -2621,7 +3124,7 @@ extension Api {
 
 extension Api.WebViewResult {
     /// `webViewResultUrl#4d22ff98 flags:# fullsize:flags.1?true fullscreen:flags.2?true same_origin:flags.3?true query_id:flags.0?long url:string = WebViewResult;`
-    public struct WebViewResultUrl: TLCombinator {
+    public final class WebViewResultUrl: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x4d22ff98
         public static let tlName = "webViewResultUrl"
 
@@ -2658,12 +3161,22 @@ extension Api.WebViewResult {
             if let value = self.queryId { writer.writeInt64(value) }
             writer.writeString(self.url)
         }
+
+        public static func == (lhs: WebViewResultUrl, rhs: WebViewResultUrl) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.fullsize == rhs.fullsize else { return false }
+            guard lhs.fullscreen == rhs.fullscreen else { return false }
+            guard lhs.sameOrigin == rhs.sameOrigin else { return false }
+            guard lhs.queryId == rhs.queryId else { return false }
+            guard lhs.url == rhs.url else { return false }
+            return true
+        }
     }
 }
 
 extension Api.account {
     /// TL type `account.AuthorizationForm`.
-    public indirect enum AuthorizationForm: TLBoxedType {
+    public enum AuthorizationForm: TLBoxedType {
         case authorizationForm(Api.account.AuthorizationForm.AuthorizationForm)
 
         public static let tlTypeName = "account.AuthorizationForm"
@@ -2688,7 +3201,7 @@ extension Api.account {
 
 extension Api.account.AuthorizationForm {
     /// `account.authorizationForm#ad2e1cd8 flags:# required_types:Vector<SecureRequiredType> values:Vector<SecureValue> errors:Vector<SecureValueError> users:Vector<User> privacy_policy_url:flags.0?string = account.AuthorizationForm;`
-    public struct AuthorizationForm: TLCombinator {
+    public final class AuthorizationForm: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xad2e1cd8
         public static let tlName = "account.authorizationForm"
 
@@ -2725,12 +3238,22 @@ extension Api.account.AuthorizationForm {
             self.users.encode(to: &writer)
             if let value = self.privacyPolicyUrl { writer.writeString(value) }
         }
+
+        public static func == (lhs: AuthorizationForm, rhs: AuthorizationForm) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.requiredTypes == rhs.requiredTypes else { return false }
+            guard lhs.values == rhs.values else { return false }
+            guard lhs.errors == rhs.errors else { return false }
+            guard lhs.users == rhs.users else { return false }
+            guard lhs.privacyPolicyUrl == rhs.privacyPolicyUrl else { return false }
+            return true
+        }
     }
 }
 
 extension Api.account {
     /// TL type `account.Authorizations`.
-    public indirect enum Authorizations: TLBoxedType {
+    public enum Authorizations: TLBoxedType {
         case authorizations(Api.account.Authorizations.Authorizations)
 
         public static let tlTypeName = "account.Authorizations"
@@ -2755,7 +3278,7 @@ extension Api.account {
 
 extension Api.account.Authorizations {
     /// `account.authorizations#4bff8ea0 authorization_ttl_days:int authorizations:Vector<Authorization> = account.Authorizations;`
-    public struct Authorizations: TLCombinator {
+    public final class Authorizations: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x4bff8ea0
         public static let tlName = "account.authorizations"
 
@@ -2776,12 +3299,19 @@ extension Api.account.Authorizations {
             writer.writeInt32(self.authorizationTtlDays)
             self.authorizations.encode(to: &writer)
         }
+
+        public static func == (lhs: Authorizations, rhs: Authorizations) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.authorizationTtlDays == rhs.authorizationTtlDays else { return false }
+            guard lhs.authorizations == rhs.authorizations else { return false }
+            return true
+        }
     }
 }
 
 extension Api.account {
     /// TL type `account.AutoDownloadSettings`.
-    public indirect enum AutoDownloadSettings: TLBoxedType {
+    public enum AutoDownloadSettings: TLBoxedType {
         case autoDownloadSettings(Api.account.AutoDownloadSettings.AutoDownloadSettings)
 
         public static let tlTypeName = "account.AutoDownloadSettings"
@@ -2806,7 +3336,7 @@ extension Api.account {
 
 extension Api.account.AutoDownloadSettings {
     /// `account.autoDownloadSettings#63cacf26 low:AutoDownloadSettings medium:AutoDownloadSettings high:AutoDownloadSettings = account.AutoDownloadSettings;`
-    public struct AutoDownloadSettings: TLCombinator {
+    public final class AutoDownloadSettings: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x63cacf26
         public static let tlName = "account.autoDownloadSettings"
 
@@ -2831,12 +3361,20 @@ extension Api.account.AutoDownloadSettings {
             self.medium.encode(to: &writer)
             self.high.encode(to: &writer)
         }
+
+        public static func == (lhs: AutoDownloadSettings, rhs: AutoDownloadSettings) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.low == rhs.low else { return false }
+            guard lhs.medium == rhs.medium else { return false }
+            guard lhs.high == rhs.high else { return false }
+            return true
+        }
     }
 }
 
 extension Api.account {
     /// TL type `account.AutoSaveSettings`.
-    public indirect enum AutoSaveSettings: TLBoxedType {
+    public enum AutoSaveSettings: TLBoxedType {
         case autoSaveSettings(Api.account.AutoSaveSettings.AutoSaveSettings)
 
         public static let tlTypeName = "account.AutoSaveSettings"
@@ -2861,7 +3399,7 @@ extension Api.account {
 
 extension Api.account.AutoSaveSettings {
     /// `account.autoSaveSettings#4c3e069d users_settings:AutoSaveSettings chats_settings:AutoSaveSettings broadcasts_settings:AutoSaveSettings exceptions:Vector<AutoSaveException> chats:Vector<Chat> users:Vector<User> = account.AutoSaveSettings;`
-    public struct AutoSaveSettings: TLCombinator {
+    public final class AutoSaveSettings: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x4c3e069d
         public static let tlName = "account.autoSaveSettings"
 
@@ -2898,12 +3436,23 @@ extension Api.account.AutoSaveSettings {
             self.chats.encode(to: &writer)
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: AutoSaveSettings, rhs: AutoSaveSettings) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.usersSettings == rhs.usersSettings else { return false }
+            guard lhs.chatsSettings == rhs.chatsSettings else { return false }
+            guard lhs.broadcastsSettings == rhs.broadcastsSettings else { return false }
+            guard lhs.exceptions == rhs.exceptions else { return false }
+            guard lhs.chats == rhs.chats else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.account {
     /// TL type `account.BusinessChatLinks`.
-    public indirect enum BusinessChatLinks: TLBoxedType {
+    public enum BusinessChatLinks: TLBoxedType {
         case businessChatLinks(Api.account.BusinessChatLinks.BusinessChatLinks)
 
         public static let tlTypeName = "account.BusinessChatLinks"
@@ -2928,7 +3477,7 @@ extension Api.account {
 
 extension Api.account.BusinessChatLinks {
     /// `account.businessChatLinks#ec43a2d1 links:Vector<BusinessChatLink> chats:Vector<Chat> users:Vector<User> = account.BusinessChatLinks;`
-    public struct BusinessChatLinks: TLCombinator {
+    public final class BusinessChatLinks: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xec43a2d1
         public static let tlName = "account.businessChatLinks"
 
@@ -2953,12 +3502,20 @@ extension Api.account.BusinessChatLinks {
             self.chats.encode(to: &writer)
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: BusinessChatLinks, rhs: BusinessChatLinks) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.links == rhs.links else { return false }
+            guard lhs.chats == rhs.chats else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.account {
     /// TL type `account.ChatThemes`.
-    public indirect enum ChatThemes: TLBoxedType {
+    public enum ChatThemes: TLBoxedType {
         case chatThemesNotModified(Api.account.ChatThemes.ChatThemesNotModified)
         case chatThemes(Api.account.ChatThemes.ChatThemes)
 
@@ -2986,7 +3543,7 @@ extension Api.account {
 
 extension Api.account.ChatThemes {
     /// `account.chatThemesNotModified#e011e1c4 = account.ChatThemes;`
-    public struct ChatThemesNotModified: TLCombinator {
+    public final class ChatThemesNotModified: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xe011e1c4
         public static let tlName = "account.chatThemesNotModified"
 
@@ -2998,12 +3555,17 @@ extension Api.account.ChatThemes {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: ChatThemesNotModified, rhs: ChatThemesNotModified) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.account.ChatThemes {
     /// `account.chatThemes#be098173 flags:# hash:long themes:Vector<ChatTheme> chats:Vector<Chat> users:Vector<User> next_offset:flags.0?string = account.ChatThemes;`
-    public struct ChatThemes: TLCombinator {
+    public final class ChatThemes: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xbe098173
         public static let tlName = "account.chatThemes"
 
@@ -3040,12 +3602,22 @@ extension Api.account.ChatThemes {
             self.users.encode(to: &writer)
             if let value = self.nextOffset { writer.writeString(value) }
         }
+
+        public static func == (lhs: ChatThemes, rhs: ChatThemes) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.hash == rhs.hash else { return false }
+            guard lhs.themes == rhs.themes else { return false }
+            guard lhs.chats == rhs.chats else { return false }
+            guard lhs.users == rhs.users else { return false }
+            guard lhs.nextOffset == rhs.nextOffset else { return false }
+            return true
+        }
     }
 }
 
 extension Api.account {
     /// TL type `account.ConnectedBots`.
-    public indirect enum ConnectedBots: TLBoxedType {
+    public enum ConnectedBots: TLBoxedType {
         case connectedBots(Api.account.ConnectedBots.ConnectedBots)
 
         public static let tlTypeName = "account.ConnectedBots"
@@ -3070,7 +3642,7 @@ extension Api.account {
 
 extension Api.account.ConnectedBots {
     /// `account.connectedBots#17d7f87b connected_bots:Vector<ConnectedBot> users:Vector<User> = account.ConnectedBots;`
-    public struct ConnectedBots: TLCombinator {
+    public final class ConnectedBots: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x17d7f87b
         public static let tlName = "account.connectedBots"
 
@@ -3091,12 +3663,19 @@ extension Api.account.ConnectedBots {
             self.connectedBots.encode(to: &writer)
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: ConnectedBots, rhs: ConnectedBots) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.connectedBots == rhs.connectedBots else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.account {
     /// TL type `account.ContentSettings`.
-    public indirect enum ContentSettings: TLBoxedType {
+    public enum ContentSettings: TLBoxedType {
         case contentSettings(Api.account.ContentSettings.ContentSettings)
 
         public static let tlTypeName = "account.ContentSettings"
@@ -3121,7 +3700,7 @@ extension Api.account {
 
 extension Api.account.ContentSettings {
     /// `account.contentSettings#57e28221 flags:# sensitive_enabled:flags.0?true sensitive_can_change:flags.1?true = account.ContentSettings;`
-    public struct ContentSettings: TLCombinator {
+    public final class ContentSettings: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x57e28221
         public static let tlName = "account.contentSettings"
 
@@ -3145,12 +3724,19 @@ extension Api.account.ContentSettings {
             if self.sensitiveCanChange { flags |= 0x2 }
             writer.writeUInt32(flags)
         }
+
+        public static func == (lhs: ContentSettings, rhs: ContentSettings) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.sensitiveEnabled == rhs.sensitiveEnabled else { return false }
+            guard lhs.sensitiveCanChange == rhs.sensitiveCanChange else { return false }
+            return true
+        }
     }
 }
 
 extension Api.account {
     /// TL type `account.EmailVerified`.
-    public indirect enum EmailVerified: TLBoxedType {
+    public enum EmailVerified: TLBoxedType {
         case emailVerified(Api.account.EmailVerified.EmailVerified)
         case emailVerifiedLogin(Api.account.EmailVerified.EmailVerifiedLogin)
 
@@ -3178,7 +3764,7 @@ extension Api.account {
 
 extension Api.account.EmailVerified {
     /// `account.emailVerified#2b96cd1b email:string = account.EmailVerified;`
-    public struct EmailVerified: TLCombinator {
+    public final class EmailVerified: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x2b96cd1b
         public static let tlName = "account.emailVerified"
 
@@ -3195,12 +3781,18 @@ extension Api.account.EmailVerified {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeString(self.email)
         }
+
+        public static func == (lhs: EmailVerified, rhs: EmailVerified) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.email == rhs.email else { return false }
+            return true
+        }
     }
 }
 
 extension Api.account.EmailVerified {
     /// `account.emailVerifiedLogin#e1bb0d61 email:string sent_code:auth.SentCode = account.EmailVerified;`
-    public struct EmailVerifiedLogin: TLCombinator {
+    public final class EmailVerifiedLogin: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xe1bb0d61
         public static let tlName = "account.emailVerifiedLogin"
 
@@ -3221,12 +3813,19 @@ extension Api.account.EmailVerified {
             writer.writeString(self.email)
             self.sentCode.encode(to: &writer)
         }
+
+        public static func == (lhs: EmailVerifiedLogin, rhs: EmailVerifiedLogin) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.email == rhs.email else { return false }
+            guard lhs.sentCode == rhs.sentCode else { return false }
+            return true
+        }
     }
 }
 
 extension Api.account {
     /// TL type `account.EmojiStatuses`.
-    public indirect enum EmojiStatuses: TLBoxedType {
+    public enum EmojiStatuses: TLBoxedType {
         case emojiStatusesNotModified(Api.account.EmojiStatuses.EmojiStatusesNotModified)
         case emojiStatuses(Api.account.EmojiStatuses.EmojiStatuses)
 
@@ -3254,7 +3853,7 @@ extension Api.account {
 
 extension Api.account.EmojiStatuses {
     /// `account.emojiStatusesNotModified#d08ce645 = account.EmojiStatuses;`
-    public struct EmojiStatusesNotModified: TLCombinator {
+    public final class EmojiStatusesNotModified: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xd08ce645
         public static let tlName = "account.emojiStatusesNotModified"
 
@@ -3266,12 +3865,17 @@ extension Api.account.EmojiStatuses {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: EmojiStatusesNotModified, rhs: EmojiStatusesNotModified) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.account.EmojiStatuses {
     /// `account.emojiStatuses#90c467d1 hash:long statuses:Vector<EmojiStatus> = account.EmojiStatuses;`
-    public struct EmojiStatuses: TLCombinator {
+    public final class EmojiStatuses: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x90c467d1
         public static let tlName = "account.emojiStatuses"
 
@@ -3292,12 +3896,19 @@ extension Api.account.EmojiStatuses {
             writer.writeInt64(self.hash)
             self.statuses.encode(to: &writer)
         }
+
+        public static func == (lhs: EmojiStatuses, rhs: EmojiStatuses) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.hash == rhs.hash else { return false }
+            guard lhs.statuses == rhs.statuses else { return false }
+            return true
+        }
     }
 }
 
 extension Api.account {
     /// TL type `account.PaidMessagesRevenue`.
-    public indirect enum PaidMessagesRevenue: TLBoxedType {
+    public enum PaidMessagesRevenue: TLBoxedType {
         case paidMessagesRevenue(Api.account.PaidMessagesRevenue.PaidMessagesRevenue)
 
         public static let tlTypeName = "account.PaidMessagesRevenue"
@@ -3322,7 +3933,7 @@ extension Api.account {
 
 extension Api.account.PaidMessagesRevenue {
     /// `account.paidMessagesRevenue#1e109708 stars_amount:long = account.PaidMessagesRevenue;`
-    public struct PaidMessagesRevenue: TLCombinator {
+    public final class PaidMessagesRevenue: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x1e109708
         public static let tlName = "account.paidMessagesRevenue"
 
@@ -3338,6 +3949,12 @@ extension Api.account.PaidMessagesRevenue {
 
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeInt64(self.starsAmount)
+        }
+
+        public static func == (lhs: PaidMessagesRevenue, rhs: PaidMessagesRevenue) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.starsAmount == rhs.starsAmount else { return false }
+            return true
         }
     }
 }

@@ -5,7 +5,7 @@ import TL
 
 extension Api.account {
     /// TL type `account.PasskeyRegistrationOptions`.
-    public indirect enum PasskeyRegistrationOptions: TLBoxedType {
+    public enum PasskeyRegistrationOptions: TLBoxedType {
         case passkeyRegistrationOptions(Api.account.PasskeyRegistrationOptions.PasskeyRegistrationOptions)
 
         public static let tlTypeName = "account.PasskeyRegistrationOptions"
@@ -30,7 +30,7 @@ extension Api.account {
 
 extension Api.account.PasskeyRegistrationOptions {
     /// `account.passkeyRegistrationOptions#e16b5ce1 options:DataJSON = account.PasskeyRegistrationOptions;`
-    public struct PasskeyRegistrationOptions: TLCombinator {
+    public final class PasskeyRegistrationOptions: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xe16b5ce1
         public static let tlName = "account.passkeyRegistrationOptions"
 
@@ -47,12 +47,18 @@ extension Api.account.PasskeyRegistrationOptions {
         public func encodeBare(to writer: inout TLWriter) {
             self.options.encode(to: &writer)
         }
+
+        public static func == (lhs: PasskeyRegistrationOptions, rhs: PasskeyRegistrationOptions) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.options == rhs.options else { return false }
+            return true
+        }
     }
 }
 
 extension Api.account {
     /// TL type `account.Passkeys`.
-    public indirect enum Passkeys: TLBoxedType {
+    public enum Passkeys: TLBoxedType {
         case passkeys(Api.account.Passkeys.Passkeys)
 
         public static let tlTypeName = "account.Passkeys"
@@ -77,7 +83,7 @@ extension Api.account {
 
 extension Api.account.Passkeys {
     /// `account.passkeys#f8e0aa1c passkeys:Vector<Passkey> = account.Passkeys;`
-    public struct Passkeys: TLCombinator {
+    public final class Passkeys: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xf8e0aa1c
         public static let tlName = "account.passkeys"
 
@@ -94,12 +100,18 @@ extension Api.account.Passkeys {
         public func encodeBare(to writer: inout TLWriter) {
             self.passkeys.encode(to: &writer)
         }
+
+        public static func == (lhs: Passkeys, rhs: Passkeys) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.passkeys == rhs.passkeys else { return false }
+            return true
+        }
     }
 }
 
 extension Api.account {
     /// TL type `account.Password`.
-    public indirect enum Password: TLBoxedType {
+    public enum Password: TLBoxedType {
         case password(Api.account.Password.Password)
 
         public static let tlTypeName = "account.Password"
@@ -124,7 +136,7 @@ extension Api.account {
 
 extension Api.account.Password {
     /// `account.password#957b50fb flags:# has_recovery:flags.0?true has_secure_values:flags.1?true has_password:flags.2?true current_algo:flags.2?PasswordKdfAlgo srp_B:flags.2?bytes srp_id:flags.2?long hint:flags.3?string email_unconfirmed_pattern:flags.4?string new_algo:PasswordKdfAlgo new_secure_algo:SecurePasswordKdfAlgo secure_random:bytes pending_reset_date:flags.5?int login_email_pattern:flags.6?string = account.Password;`
-    public struct Password: TLCombinator {
+    public final class Password: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x957b50fb
         public static let tlName = "account.password"
 
@@ -197,12 +209,30 @@ extension Api.account.Password {
             if let value = self.pendingResetDate { writer.writeInt32(value) }
             if let value = self.loginEmailPattern { writer.writeString(value) }
         }
+
+        public static func == (lhs: Password, rhs: Password) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.hasRecovery == rhs.hasRecovery else { return false }
+            guard lhs.hasSecureValues == rhs.hasSecureValues else { return false }
+            guard lhs.hasPassword == rhs.hasPassword else { return false }
+            guard lhs.currentAlgo == rhs.currentAlgo else { return false }
+            guard lhs.srpB == rhs.srpB else { return false }
+            guard lhs.srpId == rhs.srpId else { return false }
+            guard lhs.hint == rhs.hint else { return false }
+            guard lhs.emailUnconfirmedPattern == rhs.emailUnconfirmedPattern else { return false }
+            guard lhs.newAlgo == rhs.newAlgo else { return false }
+            guard lhs.newSecureAlgo == rhs.newSecureAlgo else { return false }
+            guard lhs.secureRandom == rhs.secureRandom else { return false }
+            guard lhs.pendingResetDate == rhs.pendingResetDate else { return false }
+            guard lhs.loginEmailPattern == rhs.loginEmailPattern else { return false }
+            return true
+        }
     }
 }
 
 extension Api.account {
     /// TL type `account.PasswordInputSettings`.
-    public indirect enum PasswordInputSettings: TLBoxedType {
+    public enum PasswordInputSettings: TLBoxedType {
         case passwordInputSettings(Api.account.PasswordInputSettings.PasswordInputSettings)
 
         public static let tlTypeName = "account.PasswordInputSettings"
@@ -227,7 +257,7 @@ extension Api.account {
 
 extension Api.account.PasswordInputSettings {
     /// `account.passwordInputSettings#c23727c9 flags:# new_algo:flags.0?PasswordKdfAlgo new_password_hash:flags.0?bytes hint:flags.0?string email:flags.1?string new_secure_settings:flags.2?SecureSecretSettings = account.PasswordInputSettings;`
-    public struct PasswordInputSettings: TLCombinator {
+    public final class PasswordInputSettings: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xc23727c9
         public static let tlName = "account.passwordInputSettings"
 
@@ -267,12 +297,22 @@ extension Api.account.PasswordInputSettings {
             if let value = self.email { writer.writeString(value) }
             if let value = self.newSecureSettings { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: PasswordInputSettings, rhs: PasswordInputSettings) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.newAlgo == rhs.newAlgo else { return false }
+            guard lhs.newPasswordHash == rhs.newPasswordHash else { return false }
+            guard lhs.hint == rhs.hint else { return false }
+            guard lhs.email == rhs.email else { return false }
+            guard lhs.newSecureSettings == rhs.newSecureSettings else { return false }
+            return true
+        }
     }
 }
 
 extension Api.account {
     /// TL type `account.PasswordSettings`.
-    public indirect enum PasswordSettings: TLBoxedType {
+    public enum PasswordSettings: TLBoxedType {
         case passwordSettings(Api.account.PasswordSettings.PasswordSettings)
 
         public static let tlTypeName = "account.PasswordSettings"
@@ -297,7 +337,7 @@ extension Api.account {
 
 extension Api.account.PasswordSettings {
     /// `account.passwordSettings#9a5c33e5 flags:# email:flags.0?string secure_settings:flags.1?SecureSecretSettings = account.PasswordSettings;`
-    public struct PasswordSettings: TLCombinator {
+    public final class PasswordSettings: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x9a5c33e5
         public static let tlName = "account.passwordSettings"
 
@@ -323,12 +363,19 @@ extension Api.account.PasswordSettings {
             if let value = self.email { writer.writeString(value) }
             if let value = self.secureSettings { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: PasswordSettings, rhs: PasswordSettings) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.email == rhs.email else { return false }
+            guard lhs.secureSettings == rhs.secureSettings else { return false }
+            return true
+        }
     }
 }
 
 extension Api.account {
     /// TL type `account.PrivacyRules`.
-    public indirect enum PrivacyRules: TLBoxedType {
+    public enum PrivacyRules: TLBoxedType {
         case privacyRules(Api.account.PrivacyRules.PrivacyRules)
 
         public static let tlTypeName = "account.PrivacyRules"
@@ -353,7 +400,7 @@ extension Api.account {
 
 extension Api.account.PrivacyRules {
     /// `account.privacyRules#50a04e45 rules:Vector<PrivacyRule> chats:Vector<Chat> users:Vector<User> = account.PrivacyRules;`
-    public struct PrivacyRules: TLCombinator {
+    public final class PrivacyRules: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x50a04e45
         public static let tlName = "account.privacyRules"
 
@@ -378,12 +425,20 @@ extension Api.account.PrivacyRules {
             self.chats.encode(to: &writer)
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: PrivacyRules, rhs: PrivacyRules) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.rules == rhs.rules else { return false }
+            guard lhs.chats == rhs.chats else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.account {
     /// TL type `account.ResetPasswordResult`.
-    public indirect enum ResetPasswordResult: TLBoxedType {
+    public enum ResetPasswordResult: TLBoxedType {
         case resetPasswordFailedWait(Api.account.ResetPasswordResult.ResetPasswordFailedWait)
         case resetPasswordRequestedWait(Api.account.ResetPasswordResult.ResetPasswordRequestedWait)
         case resetPasswordOk(Api.account.ResetPasswordResult.ResetPasswordOk)
@@ -414,7 +469,7 @@ extension Api.account {
 
 extension Api.account.ResetPasswordResult {
     /// `account.resetPasswordFailedWait#e3779861 retry_date:int = account.ResetPasswordResult;`
-    public struct ResetPasswordFailedWait: TLCombinator {
+    public final class ResetPasswordFailedWait: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xe3779861
         public static let tlName = "account.resetPasswordFailedWait"
 
@@ -431,12 +486,18 @@ extension Api.account.ResetPasswordResult {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeInt32(self.retryDate)
         }
+
+        public static func == (lhs: ResetPasswordFailedWait, rhs: ResetPasswordFailedWait) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.retryDate == rhs.retryDate else { return false }
+            return true
+        }
     }
 }
 
 extension Api.account.ResetPasswordResult {
     /// `account.resetPasswordRequestedWait#e9effc7d until_date:int = account.ResetPasswordResult;`
-    public struct ResetPasswordRequestedWait: TLCombinator {
+    public final class ResetPasswordRequestedWait: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xe9effc7d
         public static let tlName = "account.resetPasswordRequestedWait"
 
@@ -453,12 +514,18 @@ extension Api.account.ResetPasswordResult {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeInt32(self.untilDate)
         }
+
+        public static func == (lhs: ResetPasswordRequestedWait, rhs: ResetPasswordRequestedWait) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.untilDate == rhs.untilDate else { return false }
+            return true
+        }
     }
 }
 
 extension Api.account.ResetPasswordResult {
     /// `account.resetPasswordOk#e926d63e = account.ResetPasswordResult;`
-    public struct ResetPasswordOk: TLCombinator {
+    public final class ResetPasswordOk: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xe926d63e
         public static let tlName = "account.resetPasswordOk"
 
@@ -470,12 +537,17 @@ extension Api.account.ResetPasswordResult {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: ResetPasswordOk, rhs: ResetPasswordOk) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.account {
     /// TL type `account.ResolvedBusinessChatLinks`.
-    public indirect enum ResolvedBusinessChatLinks: TLBoxedType {
+    public enum ResolvedBusinessChatLinks: TLBoxedType {
         case resolvedBusinessChatLinks(Api.account.ResolvedBusinessChatLinks.ResolvedBusinessChatLinks)
 
         public static let tlTypeName = "account.ResolvedBusinessChatLinks"
@@ -500,7 +572,7 @@ extension Api.account {
 
 extension Api.account.ResolvedBusinessChatLinks {
     /// `account.resolvedBusinessChatLinks#9a23af21 flags:# peer:Peer message:string entities:flags.0?Vector<MessageEntity> chats:Vector<Chat> users:Vector<User> = account.ResolvedBusinessChatLinks;`
-    public struct ResolvedBusinessChatLinks: TLCombinator {
+    public final class ResolvedBusinessChatLinks: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x9a23af21
         public static let tlName = "account.resolvedBusinessChatLinks"
 
@@ -537,12 +609,22 @@ extension Api.account.ResolvedBusinessChatLinks {
             self.chats.encode(to: &writer)
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: ResolvedBusinessChatLinks, rhs: ResolvedBusinessChatLinks) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.peer == rhs.peer else { return false }
+            guard lhs.message == rhs.message else { return false }
+            guard lhs.entities == rhs.entities else { return false }
+            guard lhs.chats == rhs.chats else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.account {
     /// TL type `account.SavedMusicIds`.
-    public indirect enum SavedMusicIds: TLBoxedType {
+    public enum SavedMusicIds: TLBoxedType {
         case savedMusicIdsNotModified(Api.account.SavedMusicIds.SavedMusicIdsNotModified)
         case savedMusicIds(Api.account.SavedMusicIds.SavedMusicIds)
 
@@ -570,7 +652,7 @@ extension Api.account {
 
 extension Api.account.SavedMusicIds {
     /// `account.savedMusicIdsNotModified#4fc81d6e = account.SavedMusicIds;`
-    public struct SavedMusicIdsNotModified: TLCombinator {
+    public final class SavedMusicIdsNotModified: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x4fc81d6e
         public static let tlName = "account.savedMusicIdsNotModified"
 
@@ -582,12 +664,17 @@ extension Api.account.SavedMusicIds {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: SavedMusicIdsNotModified, rhs: SavedMusicIdsNotModified) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.account.SavedMusicIds {
     /// `account.savedMusicIds#998d6636 ids:Vector<long> = account.SavedMusicIds;`
-    public struct SavedMusicIds: TLCombinator {
+    public final class SavedMusicIds: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x998d6636
         public static let tlName = "account.savedMusicIds"
 
@@ -604,12 +691,18 @@ extension Api.account.SavedMusicIds {
         public func encodeBare(to writer: inout TLWriter) {
             self.ids.encode(to: &writer)
         }
+
+        public static func == (lhs: SavedMusicIds, rhs: SavedMusicIds) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.ids == rhs.ids else { return false }
+            return true
+        }
     }
 }
 
 extension Api.account {
     /// TL type `account.SavedRingtone`.
-    public indirect enum SavedRingtone: TLBoxedType {
+    public enum SavedRingtone: TLBoxedType {
         case savedRingtone(Api.account.SavedRingtone.SavedRingtone)
         case savedRingtoneConverted(Api.account.SavedRingtone.SavedRingtoneConverted)
 
@@ -637,7 +730,7 @@ extension Api.account {
 
 extension Api.account.SavedRingtone {
     /// `account.savedRingtone#b7263f6d = account.SavedRingtone;`
-    public struct SavedRingtone: TLCombinator {
+    public final class SavedRingtone: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xb7263f6d
         public static let tlName = "account.savedRingtone"
 
@@ -649,12 +742,17 @@ extension Api.account.SavedRingtone {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: SavedRingtone, rhs: SavedRingtone) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.account.SavedRingtone {
     /// `account.savedRingtoneConverted#1f307eb7 document:Document = account.SavedRingtone;`
-    public struct SavedRingtoneConverted: TLCombinator {
+    public final class SavedRingtoneConverted: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x1f307eb7
         public static let tlName = "account.savedRingtoneConverted"
 
@@ -671,12 +769,18 @@ extension Api.account.SavedRingtone {
         public func encodeBare(to writer: inout TLWriter) {
             self.document.encode(to: &writer)
         }
+
+        public static func == (lhs: SavedRingtoneConverted, rhs: SavedRingtoneConverted) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.document == rhs.document else { return false }
+            return true
+        }
     }
 }
 
 extension Api.account {
     /// TL type `account.SavedRingtones`.
-    public indirect enum SavedRingtones: TLBoxedType {
+    public enum SavedRingtones: TLBoxedType {
         case savedRingtonesNotModified(Api.account.SavedRingtones.SavedRingtonesNotModified)
         case savedRingtones(Api.account.SavedRingtones.SavedRingtones)
 
@@ -704,7 +808,7 @@ extension Api.account {
 
 extension Api.account.SavedRingtones {
     /// `account.savedRingtonesNotModified#fbf6e8b1 = account.SavedRingtones;`
-    public struct SavedRingtonesNotModified: TLCombinator {
+    public final class SavedRingtonesNotModified: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xfbf6e8b1
         public static let tlName = "account.savedRingtonesNotModified"
 
@@ -716,12 +820,17 @@ extension Api.account.SavedRingtones {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: SavedRingtonesNotModified, rhs: SavedRingtonesNotModified) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.account.SavedRingtones {
     /// `account.savedRingtones#c1e92cc5 hash:long ringtones:Vector<Document> = account.SavedRingtones;`
-    public struct SavedRingtones: TLCombinator {
+    public final class SavedRingtones: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xc1e92cc5
         public static let tlName = "account.savedRingtones"
 
@@ -742,12 +851,19 @@ extension Api.account.SavedRingtones {
             writer.writeInt64(self.hash)
             self.ringtones.encode(to: &writer)
         }
+
+        public static func == (lhs: SavedRingtones, rhs: SavedRingtones) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.hash == rhs.hash else { return false }
+            guard lhs.ringtones == rhs.ringtones else { return false }
+            return true
+        }
     }
 }
 
 extension Api.account {
     /// TL type `account.SentEmailCode`.
-    public indirect enum SentEmailCode: TLBoxedType {
+    public enum SentEmailCode: TLBoxedType {
         case sentEmailCode(Api.account.SentEmailCode.SentEmailCode)
 
         public static let tlTypeName = "account.SentEmailCode"
@@ -772,7 +888,7 @@ extension Api.account {
 
 extension Api.account.SentEmailCode {
     /// `account.sentEmailCode#811f854f email_pattern:string length:int = account.SentEmailCode;`
-    public struct SentEmailCode: TLCombinator {
+    public final class SentEmailCode: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x811f854f
         public static let tlName = "account.sentEmailCode"
 
@@ -793,12 +909,19 @@ extension Api.account.SentEmailCode {
             writer.writeString(self.emailPattern)
             writer.writeInt32(self.length)
         }
+
+        public static func == (lhs: SentEmailCode, rhs: SentEmailCode) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.emailPattern == rhs.emailPattern else { return false }
+            guard lhs.length == rhs.length else { return false }
+            return true
+        }
     }
 }
 
 extension Api.account {
     /// TL type `account.Takeout`.
-    public indirect enum Takeout: TLBoxedType {
+    public enum Takeout: TLBoxedType {
         case takeout(Api.account.Takeout.Takeout)
 
         public static let tlTypeName = "account.Takeout"
@@ -823,7 +946,7 @@ extension Api.account {
 
 extension Api.account.Takeout {
     /// `account.takeout#4dba4501 id:long = account.Takeout;`
-    public struct Takeout: TLCombinator {
+    public final class Takeout: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x4dba4501
         public static let tlName = "account.takeout"
 
@@ -840,12 +963,18 @@ extension Api.account.Takeout {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeInt64(self.id)
         }
+
+        public static func == (lhs: Takeout, rhs: Takeout) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.id == rhs.id else { return false }
+            return true
+        }
     }
 }
 
 extension Api.account {
     /// TL type `account.Themes`.
-    public indirect enum Themes: TLBoxedType {
+    public enum Themes: TLBoxedType {
         case themesNotModified(Api.account.Themes.ThemesNotModified)
         case themes(Api.account.Themes.Themes)
 
@@ -873,7 +1002,7 @@ extension Api.account {
 
 extension Api.account.Themes {
     /// `account.themesNotModified#f41eb622 = account.Themes;`
-    public struct ThemesNotModified: TLCombinator {
+    public final class ThemesNotModified: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xf41eb622
         public static let tlName = "account.themesNotModified"
 
@@ -885,12 +1014,17 @@ extension Api.account.Themes {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: ThemesNotModified, rhs: ThemesNotModified) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.account.Themes {
     /// `account.themes#9a3d8c6d hash:long themes:Vector<Theme> = account.Themes;`
-    public struct Themes: TLCombinator {
+    public final class Themes: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x9a3d8c6d
         public static let tlName = "account.themes"
 
@@ -911,12 +1045,19 @@ extension Api.account.Themes {
             writer.writeInt64(self.hash)
             self.themes.encode(to: &writer)
         }
+
+        public static func == (lhs: Themes, rhs: Themes) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.hash == rhs.hash else { return false }
+            guard lhs.themes == rhs.themes else { return false }
+            return true
+        }
     }
 }
 
 extension Api.account {
     /// TL type `account.TmpPassword`.
-    public indirect enum TmpPassword: TLBoxedType {
+    public enum TmpPassword: TLBoxedType {
         case tmpPassword(Api.account.TmpPassword.TmpPassword)
 
         public static let tlTypeName = "account.TmpPassword"
@@ -941,7 +1082,7 @@ extension Api.account {
 
 extension Api.account.TmpPassword {
     /// `account.tmpPassword#db64fd34 tmp_password:bytes valid_until:int = account.TmpPassword;`
-    public struct TmpPassword: TLCombinator {
+    public final class TmpPassword: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xdb64fd34
         public static let tlName = "account.tmpPassword"
 
@@ -962,12 +1103,19 @@ extension Api.account.TmpPassword {
             writer.writeBytes(self.tmpPassword)
             writer.writeInt32(self.validUntil)
         }
+
+        public static func == (lhs: TmpPassword, rhs: TmpPassword) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.tmpPassword == rhs.tmpPassword else { return false }
+            guard lhs.validUntil == rhs.validUntil else { return false }
+            return true
+        }
     }
 }
 
 extension Api.account {
     /// TL type `account.WallPapers`.
-    public indirect enum WallPapers: TLBoxedType {
+    public enum WallPapers: TLBoxedType {
         case wallPapersNotModified(Api.account.WallPapers.WallPapersNotModified)
         case wallPapers(Api.account.WallPapers.WallPapers)
 
@@ -995,7 +1143,7 @@ extension Api.account {
 
 extension Api.account.WallPapers {
     /// `account.wallPapersNotModified#1c199183 = account.WallPapers;`
-    public struct WallPapersNotModified: TLCombinator {
+    public final class WallPapersNotModified: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x1c199183
         public static let tlName = "account.wallPapersNotModified"
 
@@ -1007,12 +1155,17 @@ extension Api.account.WallPapers {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: WallPapersNotModified, rhs: WallPapersNotModified) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.account.WallPapers {
     /// `account.wallPapers#cdc3858c hash:long wallpapers:Vector<WallPaper> = account.WallPapers;`
-    public struct WallPapers: TLCombinator {
+    public final class WallPapers: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xcdc3858c
         public static let tlName = "account.wallPapers"
 
@@ -1033,12 +1186,19 @@ extension Api.account.WallPapers {
             writer.writeInt64(self.hash)
             self.wallpapers.encode(to: &writer)
         }
+
+        public static func == (lhs: WallPapers, rhs: WallPapers) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.hash == rhs.hash else { return false }
+            guard lhs.wallpapers == rhs.wallpapers else { return false }
+            return true
+        }
     }
 }
 
 extension Api.account {
     /// TL type `account.WebAuthorizations`.
-    public indirect enum WebAuthorizations: TLBoxedType {
+    public enum WebAuthorizations: TLBoxedType {
         case webAuthorizations(Api.account.WebAuthorizations.WebAuthorizations)
 
         public static let tlTypeName = "account.WebAuthorizations"
@@ -1063,7 +1223,7 @@ extension Api.account {
 
 extension Api.account.WebAuthorizations {
     /// `account.webAuthorizations#ed56c9fc authorizations:Vector<WebAuthorization> users:Vector<User> = account.WebAuthorizations;`
-    public struct WebAuthorizations: TLCombinator {
+    public final class WebAuthorizations: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xed56c9fc
         public static let tlName = "account.webAuthorizations"
 
@@ -1084,12 +1244,19 @@ extension Api.account.WebAuthorizations {
             self.authorizations.encode(to: &writer)
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: WebAuthorizations, rhs: WebAuthorizations) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.authorizations == rhs.authorizations else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.account {
     /// TL type `account.WebBrowserSettings`.
-    public indirect enum WebBrowserSettings: TLBoxedType {
+    public enum WebBrowserSettings: TLBoxedType {
         case webBrowserSettingsNotModified(Api.account.WebBrowserSettings.WebBrowserSettingsNotModified)
         case webBrowserSettings(Api.account.WebBrowserSettings.WebBrowserSettings)
 
@@ -1117,7 +1284,7 @@ extension Api.account {
 
 extension Api.account.WebBrowserSettings {
     /// `account.webBrowserSettingsNotModified#c31c8f4e = account.WebBrowserSettings;`
-    public struct WebBrowserSettingsNotModified: TLCombinator {
+    public final class WebBrowserSettingsNotModified: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xc31c8f4e
         public static let tlName = "account.webBrowserSettingsNotModified"
 
@@ -1129,12 +1296,17 @@ extension Api.account.WebBrowserSettings {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: WebBrowserSettingsNotModified, rhs: WebBrowserSettingsNotModified) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.account.WebBrowserSettings {
     /// `account.webBrowserSettings#79eb8cb3 flags:# open_external_browser:flags.0?true display_close_button:flags.1?true external_exceptions:Vector<WebDomainException> inapp_exceptions:Vector<WebDomainException> hash:long = account.WebBrowserSettings;`
-    public struct WebBrowserSettings: TLCombinator {
+    public final class WebBrowserSettings: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x79eb8cb3
         public static let tlName = "account.webBrowserSettings"
 
@@ -1170,12 +1342,22 @@ extension Api.account.WebBrowserSettings {
             self.inappExceptions.encode(to: &writer)
             writer.writeInt64(self.hash)
         }
+
+        public static func == (lhs: WebBrowserSettings, rhs: WebBrowserSettings) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.openExternalBrowser == rhs.openExternalBrowser else { return false }
+            guard lhs.displayCloseButton == rhs.displayCloseButton else { return false }
+            guard lhs.externalExceptions == rhs.externalExceptions else { return false }
+            guard lhs.inappExceptions == rhs.inappExceptions else { return false }
+            guard lhs.hash == rhs.hash else { return false }
+            return true
+        }
     }
 }
 
 extension Api.aicompose {
     /// TL type `aicompose.Tones`.
-    public indirect enum Tones: TLBoxedType {
+    public enum Tones: TLBoxedType {
         case tonesNotModified(Api.aicompose.Tones.TonesNotModified)
         case tones(Api.aicompose.Tones.Tones)
 
@@ -1203,7 +1385,7 @@ extension Api.aicompose {
 
 extension Api.aicompose.Tones {
     /// `aicompose.tonesNotModified#c1f46103 = aicompose.Tones;`
-    public struct TonesNotModified: TLCombinator {
+    public final class TonesNotModified: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xc1f46103
         public static let tlName = "aicompose.tonesNotModified"
 
@@ -1215,12 +1397,17 @@ extension Api.aicompose.Tones {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: TonesNotModified, rhs: TonesNotModified) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.aicompose.Tones {
     /// `aicompose.tones#6c9d0efe hash:long tones:Vector<AiComposeTone> users:Vector<User> = aicompose.Tones;`
-    public struct Tones: TLCombinator {
+    public final class Tones: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x6c9d0efe
         public static let tlName = "aicompose.tones"
 
@@ -1245,12 +1432,20 @@ extension Api.aicompose.Tones {
             self.tones.encode(to: &writer)
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: Tones, rhs: Tones) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.hash == rhs.hash else { return false }
+            guard lhs.tones == rhs.tones else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.auth {
     /// TL type `auth.Authorization`.
-    public indirect enum Authorization: TLBoxedType {
+    public enum Authorization: TLBoxedType {
         case authorization(Api.auth.Authorization.Authorization)
         case authorizationSignUpRequired(Api.auth.Authorization.AuthorizationSignUpRequired)
 
@@ -1278,7 +1473,7 @@ extension Api.auth {
 
 extension Api.auth.Authorization {
     /// `auth.authorization#2ea2c0d4 flags:# setup_password_required:flags.1?true otherwise_relogin_days:flags.1?int tmp_sessions:flags.0?int future_auth_token:flags.2?bytes user:User = auth.Authorization;`
-    public struct Authorization: TLCombinator {
+    public final class Authorization: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x2ea2c0d4
         public static let tlName = "auth.authorization"
 
@@ -1317,12 +1512,22 @@ extension Api.auth.Authorization {
             if let value = self.futureAuthToken { writer.writeBytes(value) }
             self.user.encode(to: &writer)
         }
+
+        public static func == (lhs: Authorization, rhs: Authorization) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.setupPasswordRequired == rhs.setupPasswordRequired else { return false }
+            guard lhs.otherwiseReloginDays == rhs.otherwiseReloginDays else { return false }
+            guard lhs.tmpSessions == rhs.tmpSessions else { return false }
+            guard lhs.futureAuthToken == rhs.futureAuthToken else { return false }
+            guard lhs.user == rhs.user else { return false }
+            return true
+        }
     }
 }
 
 extension Api.auth.Authorization {
     /// `auth.authorizationSignUpRequired#44747e9a flags:# terms_of_service:flags.0?help.TermsOfService = auth.Authorization;`
-    public struct AuthorizationSignUpRequired: TLCombinator {
+    public final class AuthorizationSignUpRequired: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x44747e9a
         public static let tlName = "auth.authorizationSignUpRequired"
 
@@ -1343,12 +1548,18 @@ extension Api.auth.Authorization {
             writer.writeUInt32(flags)
             if let value = self.termsOfService { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: AuthorizationSignUpRequired, rhs: AuthorizationSignUpRequired) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.termsOfService == rhs.termsOfService else { return false }
+            return true
+        }
     }
 }
 
 extension Api.auth {
     /// TL type `auth.CodeType`.
-    public indirect enum CodeType: TLBoxedType {
+    public enum CodeType: TLBoxedType {
         case codeTypeSms(Api.auth.CodeType.CodeTypeSms)
         case codeTypeCall(Api.auth.CodeType.CodeTypeCall)
         case codeTypeFlashCall(Api.auth.CodeType.CodeTypeFlashCall)
@@ -1385,7 +1596,7 @@ extension Api.auth {
 
 extension Api.auth.CodeType {
     /// `auth.codeTypeSms#72a3158c = auth.CodeType;`
-    public struct CodeTypeSms: TLCombinator {
+    public final class CodeTypeSms: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x72a3158c
         public static let tlName = "auth.codeTypeSms"
 
@@ -1397,12 +1608,17 @@ extension Api.auth.CodeType {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: CodeTypeSms, rhs: CodeTypeSms) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.auth.CodeType {
     /// `auth.codeTypeCall#741cd3e3 = auth.CodeType;`
-    public struct CodeTypeCall: TLCombinator {
+    public final class CodeTypeCall: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x741cd3e3
         public static let tlName = "auth.codeTypeCall"
 
@@ -1414,12 +1630,17 @@ extension Api.auth.CodeType {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: CodeTypeCall, rhs: CodeTypeCall) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.auth.CodeType {
     /// `auth.codeTypeFlashCall#226ccefb = auth.CodeType;`
-    public struct CodeTypeFlashCall: TLCombinator {
+    public final class CodeTypeFlashCall: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x226ccefb
         public static let tlName = "auth.codeTypeFlashCall"
 
@@ -1431,12 +1652,17 @@ extension Api.auth.CodeType {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: CodeTypeFlashCall, rhs: CodeTypeFlashCall) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.auth.CodeType {
     /// `auth.codeTypeMissedCall#d61ad6ee = auth.CodeType;`
-    public struct CodeTypeMissedCall: TLCombinator {
+    public final class CodeTypeMissedCall: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xd61ad6ee
         public static let tlName = "auth.codeTypeMissedCall"
 
@@ -1448,12 +1674,17 @@ extension Api.auth.CodeType {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: CodeTypeMissedCall, rhs: CodeTypeMissedCall) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.auth.CodeType {
     /// `auth.codeTypeFragmentSms#06ed998c = auth.CodeType;`
-    public struct CodeTypeFragmentSms: TLCombinator {
+    public final class CodeTypeFragmentSms: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x06ed998c
         public static let tlName = "auth.codeTypeFragmentSms"
 
@@ -1465,12 +1696,17 @@ extension Api.auth.CodeType {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: CodeTypeFragmentSms, rhs: CodeTypeFragmentSms) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.auth {
     /// TL type `auth.ExportedAuthorization`.
-    public indirect enum ExportedAuthorization: TLBoxedType {
+    public enum ExportedAuthorization: TLBoxedType {
         case exportedAuthorization(Api.auth.ExportedAuthorization.ExportedAuthorization)
 
         public static let tlTypeName = "auth.ExportedAuthorization"
@@ -1495,7 +1731,7 @@ extension Api.auth {
 
 extension Api.auth.ExportedAuthorization {
     /// `auth.exportedAuthorization#b434e2b8 id:long bytes:bytes = auth.ExportedAuthorization;`
-    public struct ExportedAuthorization: TLCombinator {
+    public final class ExportedAuthorization: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xb434e2b8
         public static let tlName = "auth.exportedAuthorization"
 
@@ -1516,12 +1752,19 @@ extension Api.auth.ExportedAuthorization {
             writer.writeInt64(self.id)
             writer.writeBytes(self.bytes)
         }
+
+        public static func == (lhs: ExportedAuthorization, rhs: ExportedAuthorization) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.bytes == rhs.bytes else { return false }
+            return true
+        }
     }
 }
 
 extension Api.auth {
     /// TL type `auth.FirebasePnvIntent`.
-    public indirect enum FirebasePnvIntent: TLBoxedType {
+    public enum FirebasePnvIntent: TLBoxedType {
         case firebasePnvIntent(Api.auth.FirebasePnvIntent.FirebasePnvIntent)
 
         public static let tlTypeName = "auth.FirebasePnvIntent"
@@ -1546,7 +1789,7 @@ extension Api.auth {
 
 extension Api.auth.FirebasePnvIntent {
     /// `auth.firebasePnvIntent#df5ac00c nonce:string digital_credential_payload:string = auth.FirebasePnvIntent;`
-    public struct FirebasePnvIntent: TLCombinator {
+    public final class FirebasePnvIntent: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xdf5ac00c
         public static let tlName = "auth.firebasePnvIntent"
 
@@ -1567,12 +1810,19 @@ extension Api.auth.FirebasePnvIntent {
             writer.writeString(self.nonce)
             writer.writeString(self.digitalCredentialPayload)
         }
+
+        public static func == (lhs: FirebasePnvIntent, rhs: FirebasePnvIntent) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.nonce == rhs.nonce else { return false }
+            guard lhs.digitalCredentialPayload == rhs.digitalCredentialPayload else { return false }
+            return true
+        }
     }
 }
 
 extension Api.auth {
     /// TL type `auth.LoggedOut`.
-    public indirect enum LoggedOut: TLBoxedType {
+    public enum LoggedOut: TLBoxedType {
         case loggedOut(Api.auth.LoggedOut.LoggedOut)
 
         public static let tlTypeName = "auth.LoggedOut"
@@ -1597,7 +1847,7 @@ extension Api.auth {
 
 extension Api.auth.LoggedOut {
     /// `auth.loggedOut#c3a2835f flags:# future_auth_token:flags.0?bytes = auth.LoggedOut;`
-    public struct LoggedOut: TLCombinator {
+    public final class LoggedOut: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xc3a2835f
         public static let tlName = "auth.loggedOut"
 
@@ -1618,12 +1868,18 @@ extension Api.auth.LoggedOut {
             writer.writeUInt32(flags)
             if let value = self.futureAuthToken { writer.writeBytes(value) }
         }
+
+        public static func == (lhs: LoggedOut, rhs: LoggedOut) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.futureAuthToken == rhs.futureAuthToken else { return false }
+            return true
+        }
     }
 }
 
 extension Api.auth {
     /// TL type `auth.LoginToken`.
-    public indirect enum LoginToken: TLBoxedType {
+    public enum LoginToken: TLBoxedType {
         case loginToken(Api.auth.LoginToken.LoginToken)
         case loginTokenMigrateTo(Api.auth.LoginToken.LoginTokenMigrateTo)
         case loginTokenSuccess(Api.auth.LoginToken.LoginTokenSuccess)
@@ -1654,7 +1910,7 @@ extension Api.auth {
 
 extension Api.auth.LoginToken {
     /// `auth.loginToken#629f1980 expires:int token:bytes = auth.LoginToken;`
-    public struct LoginToken: TLCombinator {
+    public final class LoginToken: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x629f1980
         public static let tlName = "auth.loginToken"
 
@@ -1675,12 +1931,19 @@ extension Api.auth.LoginToken {
             writer.writeInt32(self.expires)
             writer.writeBytes(self.token)
         }
+
+        public static func == (lhs: LoginToken, rhs: LoginToken) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.expires == rhs.expires else { return false }
+            guard lhs.token == rhs.token else { return false }
+            return true
+        }
     }
 }
 
 extension Api.auth.LoginToken {
     /// `auth.loginTokenMigrateTo#068e9916 dc_id:int token:bytes = auth.LoginToken;`
-    public struct LoginTokenMigrateTo: TLCombinator {
+    public final class LoginTokenMigrateTo: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x068e9916
         public static let tlName = "auth.loginTokenMigrateTo"
 
@@ -1701,12 +1964,19 @@ extension Api.auth.LoginToken {
             writer.writeInt32(self.dcId)
             writer.writeBytes(self.token)
         }
+
+        public static func == (lhs: LoginTokenMigrateTo, rhs: LoginTokenMigrateTo) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.dcId == rhs.dcId else { return false }
+            guard lhs.token == rhs.token else { return false }
+            return true
+        }
     }
 }
 
 extension Api.auth.LoginToken {
     /// `auth.loginTokenSuccess#390d5c5e authorization:auth.Authorization = auth.LoginToken;`
-    public struct LoginTokenSuccess: TLCombinator {
+    public final class LoginTokenSuccess: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x390d5c5e
         public static let tlName = "auth.loginTokenSuccess"
 
@@ -1723,12 +1993,18 @@ extension Api.auth.LoginToken {
         public func encodeBare(to writer: inout TLWriter) {
             self.authorization.encode(to: &writer)
         }
+
+        public static func == (lhs: LoginTokenSuccess, rhs: LoginTokenSuccess) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.authorization == rhs.authorization else { return false }
+            return true
+        }
     }
 }
 
 extension Api.auth {
     /// TL type `auth.PasskeyLoginOptions`.
-    public indirect enum PasskeyLoginOptions: TLBoxedType {
+    public enum PasskeyLoginOptions: TLBoxedType {
         case passkeyLoginOptions(Api.auth.PasskeyLoginOptions.PasskeyLoginOptions)
 
         public static let tlTypeName = "auth.PasskeyLoginOptions"
@@ -1753,7 +2029,7 @@ extension Api.auth {
 
 extension Api.auth.PasskeyLoginOptions {
     /// `auth.passkeyLoginOptions#e2037789 options:DataJSON = auth.PasskeyLoginOptions;`
-    public struct PasskeyLoginOptions: TLCombinator {
+    public final class PasskeyLoginOptions: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xe2037789
         public static let tlName = "auth.passkeyLoginOptions"
 
@@ -1770,12 +2046,18 @@ extension Api.auth.PasskeyLoginOptions {
         public func encodeBare(to writer: inout TLWriter) {
             self.options.encode(to: &writer)
         }
+
+        public static func == (lhs: PasskeyLoginOptions, rhs: PasskeyLoginOptions) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.options == rhs.options else { return false }
+            return true
+        }
     }
 }
 
 extension Api.auth {
     /// TL type `auth.PasswordRecovery`.
-    public indirect enum PasswordRecovery: TLBoxedType {
+    public enum PasswordRecovery: TLBoxedType {
         case passwordRecovery(Api.auth.PasswordRecovery.PasswordRecovery)
 
         public static let tlTypeName = "auth.PasswordRecovery"
@@ -1800,7 +2082,7 @@ extension Api.auth {
 
 extension Api.auth.PasswordRecovery {
     /// `auth.passwordRecovery#137948a5 email_pattern:string = auth.PasswordRecovery;`
-    public struct PasswordRecovery: TLCombinator {
+    public final class PasswordRecovery: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x137948a5
         public static let tlName = "auth.passwordRecovery"
 
@@ -1817,12 +2099,18 @@ extension Api.auth.PasswordRecovery {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeString(self.emailPattern)
         }
+
+        public static func == (lhs: PasswordRecovery, rhs: PasswordRecovery) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.emailPattern == rhs.emailPattern else { return false }
+            return true
+        }
     }
 }
 
 extension Api.auth {
     /// TL type `auth.SentCode`.
-    public indirect enum SentCode: TLBoxedType {
+    public enum SentCode: TLBoxedType {
         case sentCode(Api.auth.SentCode.SentCode)
         case sentCodeSuccess(Api.auth.SentCode.SentCodeSuccess)
         case sentCodePaymentRequired(Api.auth.SentCode.SentCodePaymentRequired)
@@ -1853,7 +2141,7 @@ extension Api.auth {
 
 extension Api.auth.SentCode {
     /// `auth.sentCode#5e002502 flags:# type:auth.SentCodeType phone_code_hash:string next_type:flags.1?auth.CodeType timeout:flags.2?int = auth.SentCode;`
-    public struct SentCode: TLCombinator {
+    public final class SentCode: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x5e002502
         public static let tlName = "auth.sentCode"
 
@@ -1887,12 +2175,21 @@ extension Api.auth.SentCode {
             if let value = self.nextType { value.encode(to: &writer) }
             if let value = self.timeout { writer.writeInt32(value) }
         }
+
+        public static func == (lhs: SentCode, rhs: SentCode) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.type == rhs.type else { return false }
+            guard lhs.phoneCodeHash == rhs.phoneCodeHash else { return false }
+            guard lhs.nextType == rhs.nextType else { return false }
+            guard lhs.timeout == rhs.timeout else { return false }
+            return true
+        }
     }
 }
 
 extension Api.auth.SentCode {
     /// `auth.sentCodeSuccess#2390fe44 authorization:auth.Authorization = auth.SentCode;`
-    public struct SentCodeSuccess: TLCombinator {
+    public final class SentCodeSuccess: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x2390fe44
         public static let tlName = "auth.sentCodeSuccess"
 
@@ -1909,12 +2206,18 @@ extension Api.auth.SentCode {
         public func encodeBare(to writer: inout TLWriter) {
             self.authorization.encode(to: &writer)
         }
+
+        public static func == (lhs: SentCodeSuccess, rhs: SentCodeSuccess) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.authorization == rhs.authorization else { return false }
+            return true
+        }
     }
 }
 
 extension Api.auth.SentCode {
     /// `auth.sentCodePaymentRequired#f8827ebf store_product:string phone_code_hash:string support_email_address:string support_email_subject:string premium_days:int currency:string amount:long = auth.SentCode;`
-    public struct SentCodePaymentRequired: TLCombinator {
+    public final class SentCodePaymentRequired: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xf8827ebf
         public static let tlName = "auth.sentCodePaymentRequired"
 
@@ -1955,12 +2258,24 @@ extension Api.auth.SentCode {
             writer.writeString(self.currency)
             writer.writeInt64(self.amount)
         }
+
+        public static func == (lhs: SentCodePaymentRequired, rhs: SentCodePaymentRequired) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.storeProduct == rhs.storeProduct else { return false }
+            guard lhs.phoneCodeHash == rhs.phoneCodeHash else { return false }
+            guard lhs.supportEmailAddress == rhs.supportEmailAddress else { return false }
+            guard lhs.supportEmailSubject == rhs.supportEmailSubject else { return false }
+            guard lhs.premiumDays == rhs.premiumDays else { return false }
+            guard lhs.currency == rhs.currency else { return false }
+            guard lhs.amount == rhs.amount else { return false }
+            return true
+        }
     }
 }
 
 extension Api.auth {
     /// TL type `auth.SentCodeType`.
-    public indirect enum SentCodeType: TLBoxedType {
+    public enum SentCodeType: TLBoxedType {
         case sentCodeTypeApp(Api.auth.SentCodeType.SentCodeTypeApp)
         case sentCodeTypeSms(Api.auth.SentCodeType.SentCodeTypeSms)
         case sentCodeTypeCall(Api.auth.SentCodeType.SentCodeTypeCall)
@@ -2015,7 +2330,7 @@ extension Api.auth {
 
 extension Api.auth.SentCodeType {
     /// `auth.sentCodeTypeApp#3dbb5986 length:int = auth.SentCodeType;`
-    public struct SentCodeTypeApp: TLCombinator {
+    public final class SentCodeTypeApp: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x3dbb5986
         public static let tlName = "auth.sentCodeTypeApp"
 
@@ -2032,12 +2347,18 @@ extension Api.auth.SentCodeType {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeInt32(self.length)
         }
+
+        public static func == (lhs: SentCodeTypeApp, rhs: SentCodeTypeApp) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.length == rhs.length else { return false }
+            return true
+        }
     }
 }
 
 extension Api.auth.SentCodeType {
     /// `auth.sentCodeTypeSms#c000bba2 length:int = auth.SentCodeType;`
-    public struct SentCodeTypeSms: TLCombinator {
+    public final class SentCodeTypeSms: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xc000bba2
         public static let tlName = "auth.sentCodeTypeSms"
 
@@ -2054,12 +2375,18 @@ extension Api.auth.SentCodeType {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeInt32(self.length)
         }
+
+        public static func == (lhs: SentCodeTypeSms, rhs: SentCodeTypeSms) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.length == rhs.length else { return false }
+            return true
+        }
     }
 }
 
 extension Api.auth.SentCodeType {
     /// `auth.sentCodeTypeCall#5353e5a7 length:int = auth.SentCodeType;`
-    public struct SentCodeTypeCall: TLCombinator {
+    public final class SentCodeTypeCall: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x5353e5a7
         public static let tlName = "auth.sentCodeTypeCall"
 
@@ -2076,12 +2403,18 @@ extension Api.auth.SentCodeType {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeInt32(self.length)
         }
+
+        public static func == (lhs: SentCodeTypeCall, rhs: SentCodeTypeCall) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.length == rhs.length else { return false }
+            return true
+        }
     }
 }
 
 extension Api.auth.SentCodeType {
     /// `auth.sentCodeTypeFlashCall#ab03c6d9 pattern:string = auth.SentCodeType;`
-    public struct SentCodeTypeFlashCall: TLCombinator {
+    public final class SentCodeTypeFlashCall: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xab03c6d9
         public static let tlName = "auth.sentCodeTypeFlashCall"
 
@@ -2098,12 +2431,18 @@ extension Api.auth.SentCodeType {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeString(self.pattern)
         }
+
+        public static func == (lhs: SentCodeTypeFlashCall, rhs: SentCodeTypeFlashCall) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.pattern == rhs.pattern else { return false }
+            return true
+        }
     }
 }
 
 extension Api.auth.SentCodeType {
     /// `auth.sentCodeTypeMissedCall#82006484 prefix:string length:int = auth.SentCodeType;`
-    public struct SentCodeTypeMissedCall: TLCombinator {
+    public final class SentCodeTypeMissedCall: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x82006484
         public static let tlName = "auth.sentCodeTypeMissedCall"
 
@@ -2124,12 +2463,19 @@ extension Api.auth.SentCodeType {
             writer.writeString(self.prefix)
             writer.writeInt32(self.length)
         }
+
+        public static func == (lhs: SentCodeTypeMissedCall, rhs: SentCodeTypeMissedCall) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.prefix == rhs.prefix else { return false }
+            guard lhs.length == rhs.length else { return false }
+            return true
+        }
     }
 }
 
 extension Api.auth.SentCodeType {
     /// `auth.sentCodeTypeEmailCode#f450f59b flags:# apple_signin_allowed:flags.0?true google_signin_allowed:flags.1?true email_pattern:string length:int reset_available_period:flags.3?int reset_pending_date:flags.4?int = auth.SentCodeType;`
-    public struct SentCodeTypeEmailCode: TLCombinator {
+    public final class SentCodeTypeEmailCode: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xf450f59b
         public static let tlName = "auth.sentCodeTypeEmailCode"
 
@@ -2171,12 +2517,23 @@ extension Api.auth.SentCodeType {
             if let value = self.resetAvailablePeriod { writer.writeInt32(value) }
             if let value = self.resetPendingDate { writer.writeInt32(value) }
         }
+
+        public static func == (lhs: SentCodeTypeEmailCode, rhs: SentCodeTypeEmailCode) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.appleSigninAllowed == rhs.appleSigninAllowed else { return false }
+            guard lhs.googleSigninAllowed == rhs.googleSigninAllowed else { return false }
+            guard lhs.emailPattern == rhs.emailPattern else { return false }
+            guard lhs.length == rhs.length else { return false }
+            guard lhs.resetAvailablePeriod == rhs.resetAvailablePeriod else { return false }
+            guard lhs.resetPendingDate == rhs.resetPendingDate else { return false }
+            return true
+        }
     }
 }
 
 extension Api.auth.SentCodeType {
     /// `auth.sentCodeTypeSetUpEmailRequired#a5491dea flags:# apple_signin_allowed:flags.0?true google_signin_allowed:flags.1?true = auth.SentCodeType;`
-    public struct SentCodeTypeSetUpEmailRequired: TLCombinator {
+    public final class SentCodeTypeSetUpEmailRequired: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xa5491dea
         public static let tlName = "auth.sentCodeTypeSetUpEmailRequired"
 
@@ -2200,12 +2557,19 @@ extension Api.auth.SentCodeType {
             if self.googleSigninAllowed { flags |= 0x2 }
             writer.writeUInt32(flags)
         }
+
+        public static func == (lhs: SentCodeTypeSetUpEmailRequired, rhs: SentCodeTypeSetUpEmailRequired) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.appleSigninAllowed == rhs.appleSigninAllowed else { return false }
+            guard lhs.googleSigninAllowed == rhs.googleSigninAllowed else { return false }
+            return true
+        }
     }
 }
 
 extension Api.auth.SentCodeType {
     /// `auth.sentCodeTypeFragmentSms#d9565c39 url:string length:int = auth.SentCodeType;`
-    public struct SentCodeTypeFragmentSms: TLCombinator {
+    public final class SentCodeTypeFragmentSms: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xd9565c39
         public static let tlName = "auth.sentCodeTypeFragmentSms"
 
@@ -2226,12 +2590,19 @@ extension Api.auth.SentCodeType {
             writer.writeString(self.url)
             writer.writeInt32(self.length)
         }
+
+        public static func == (lhs: SentCodeTypeFragmentSms, rhs: SentCodeTypeFragmentSms) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.url == rhs.url else { return false }
+            guard lhs.length == rhs.length else { return false }
+            return true
+        }
     }
 }
 
 extension Api.auth.SentCodeType {
     /// `auth.sentCodeTypeFirebaseSms#009fd736 flags:# nonce:flags.0?bytes play_integrity_project_id:flags.2?long play_integrity_nonce:flags.2?bytes receipt:flags.1?string push_timeout:flags.1?int length:int = auth.SentCodeType;`
-    public struct SentCodeTypeFirebaseSms: TLCombinator {
+    public final class SentCodeTypeFirebaseSms: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x009fd736
         public static let tlName = "auth.sentCodeTypeFirebaseSms"
 
@@ -2276,12 +2647,23 @@ extension Api.auth.SentCodeType {
             if let value = self.pushTimeout { writer.writeInt32(value) }
             writer.writeInt32(self.length)
         }
+
+        public static func == (lhs: SentCodeTypeFirebaseSms, rhs: SentCodeTypeFirebaseSms) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.nonce == rhs.nonce else { return false }
+            guard lhs.playIntegrityProjectId == rhs.playIntegrityProjectId else { return false }
+            guard lhs.playIntegrityNonce == rhs.playIntegrityNonce else { return false }
+            guard lhs.receipt == rhs.receipt else { return false }
+            guard lhs.pushTimeout == rhs.pushTimeout else { return false }
+            guard lhs.length == rhs.length else { return false }
+            return true
+        }
     }
 }
 
 extension Api.auth.SentCodeType {
     /// `auth.sentCodeTypeSmsWord#a416ac81 flags:# beginning:flags.0?string = auth.SentCodeType;`
-    public struct SentCodeTypeSmsWord: TLCombinator {
+    public final class SentCodeTypeSmsWord: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xa416ac81
         public static let tlName = "auth.sentCodeTypeSmsWord"
 
@@ -2302,12 +2684,18 @@ extension Api.auth.SentCodeType {
             writer.writeUInt32(flags)
             if let value = self.beginning { writer.writeString(value) }
         }
+
+        public static func == (lhs: SentCodeTypeSmsWord, rhs: SentCodeTypeSmsWord) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.beginning == rhs.beginning else { return false }
+            return true
+        }
     }
 }
 
 extension Api.auth.SentCodeType {
     /// `auth.sentCodeTypeSmsPhrase#b37794af flags:# beginning:flags.0?string = auth.SentCodeType;`
-    public struct SentCodeTypeSmsPhrase: TLCombinator {
+    public final class SentCodeTypeSmsPhrase: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xb37794af
         public static let tlName = "auth.sentCodeTypeSmsPhrase"
 
@@ -2328,12 +2716,18 @@ extension Api.auth.SentCodeType {
             writer.writeUInt32(flags)
             if let value = self.beginning { writer.writeString(value) }
         }
+
+        public static func == (lhs: SentCodeTypeSmsPhrase, rhs: SentCodeTypeSmsPhrase) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.beginning == rhs.beginning else { return false }
+            return true
+        }
     }
 }
 
 extension Api.bots {
     /// TL type `bots.AccessSettings`.
-    public indirect enum AccessSettings: TLBoxedType {
+    public enum AccessSettings: TLBoxedType {
         case accessSettings(Api.bots.AccessSettings.AccessSettings)
 
         public static let tlTypeName = "bots.AccessSettings"
@@ -2358,7 +2752,7 @@ extension Api.bots {
 
 extension Api.bots.AccessSettings {
     /// `bots.accessSettings#dd1fbf93 flags:# restricted:flags.0?true add_users:flags.1?Vector<User> = bots.AccessSettings;`
-    public struct AccessSettings: TLCombinator {
+    public final class AccessSettings: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xdd1fbf93
         public static let tlName = "bots.accessSettings"
 
@@ -2383,12 +2777,19 @@ extension Api.bots.AccessSettings {
             writer.writeUInt32(flags)
             if let value = self.addUsers { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: AccessSettings, rhs: AccessSettings) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.restricted == rhs.restricted else { return false }
+            guard lhs.addUsers == rhs.addUsers else { return false }
+            return true
+        }
     }
 }
 
 extension Api.bots {
     /// TL type `bots.BotInfo`.
-    public indirect enum BotInfo: TLBoxedType {
+    public enum BotInfo: TLBoxedType {
         case botInfo(Api.bots.BotInfo.BotInfo)
 
         public static let tlTypeName = "bots.BotInfo"
@@ -2413,7 +2814,7 @@ extension Api.bots {
 
 extension Api.bots.BotInfo {
     /// `bots.botInfo#e8a775b0 name:string about:string description:string = bots.BotInfo;`
-    public struct BotInfo: TLCombinator {
+    public final class BotInfo: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xe8a775b0
         public static let tlName = "bots.botInfo"
 
@@ -2437,6 +2838,14 @@ extension Api.bots.BotInfo {
             writer.writeString(self.name)
             writer.writeString(self.about)
             writer.writeString(self.description)
+        }
+
+        public static func == (lhs: BotInfo, rhs: BotInfo) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.name == rhs.name else { return false }
+            guard lhs.about == rhs.about else { return false }
+            guard lhs.description == rhs.description else { return false }
+            return true
         }
     }
 }

@@ -5,7 +5,7 @@ import TL
 
 extension Api.bots {
     /// TL type `bots.ExportedBotToken`.
-    public indirect enum ExportedBotToken: TLBoxedType {
+    public enum ExportedBotToken: TLBoxedType {
         case exportedBotToken(Api.bots.ExportedBotToken.ExportedBotToken)
 
         public static let tlTypeName = "bots.ExportedBotToken"
@@ -30,7 +30,7 @@ extension Api.bots {
 
 extension Api.bots.ExportedBotToken {
     /// `bots.exportedBotToken#3c60b621 token:string = bots.ExportedBotToken;`
-    public struct ExportedBotToken: TLCombinator {
+    public final class ExportedBotToken: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x3c60b621
         public static let tlName = "bots.exportedBotToken"
 
@@ -47,12 +47,18 @@ extension Api.bots.ExportedBotToken {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeString(self.token)
         }
+
+        public static func == (lhs: ExportedBotToken, rhs: ExportedBotToken) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.token == rhs.token else { return false }
+            return true
+        }
     }
 }
 
 extension Api.bots {
     /// TL type `bots.PopularAppBots`.
-    public indirect enum PopularAppBots: TLBoxedType {
+    public enum PopularAppBots: TLBoxedType {
         case popularAppBots(Api.bots.PopularAppBots.PopularAppBots)
 
         public static let tlTypeName = "bots.PopularAppBots"
@@ -77,7 +83,7 @@ extension Api.bots {
 
 extension Api.bots.PopularAppBots {
     /// `bots.popularAppBots#1991b13b flags:# next_offset:flags.0?string users:Vector<User> = bots.PopularAppBots;`
-    public struct PopularAppBots: TLCombinator {
+    public final class PopularAppBots: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x1991b13b
         public static let tlName = "bots.popularAppBots"
 
@@ -102,12 +108,19 @@ extension Api.bots.PopularAppBots {
             if let value = self.nextOffset { writer.writeString(value) }
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: PopularAppBots, rhs: PopularAppBots) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.nextOffset == rhs.nextOffset else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.bots {
     /// TL type `bots.PreviewInfo`.
-    public indirect enum PreviewInfo: TLBoxedType {
+    public enum PreviewInfo: TLBoxedType {
         case previewInfo(Api.bots.PreviewInfo.PreviewInfo)
 
         public static let tlTypeName = "bots.PreviewInfo"
@@ -132,7 +145,7 @@ extension Api.bots {
 
 extension Api.bots.PreviewInfo {
     /// `bots.previewInfo#0ca71d64 media:Vector<BotPreviewMedia> lang_codes:Vector<string> = bots.PreviewInfo;`
-    public struct PreviewInfo: TLCombinator {
+    public final class PreviewInfo: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x0ca71d64
         public static let tlName = "bots.previewInfo"
 
@@ -153,12 +166,19 @@ extension Api.bots.PreviewInfo {
             self.media.encode(to: &writer)
             self.langCodes.encode(to: &writer)
         }
+
+        public static func == (lhs: PreviewInfo, rhs: PreviewInfo) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.media == rhs.media else { return false }
+            guard lhs.langCodes == rhs.langCodes else { return false }
+            return true
+        }
     }
 }
 
 extension Api.bots {
     /// TL type `bots.RequestedButton`.
-    public indirect enum RequestedButton: TLBoxedType {
+    public enum RequestedButton: TLBoxedType {
         case requestedButton(Api.bots.RequestedButton.RequestedButton)
 
         public static let tlTypeName = "bots.RequestedButton"
@@ -183,7 +203,7 @@ extension Api.bots {
 
 extension Api.bots.RequestedButton {
     /// `bots.requestedButton#f13bbcd7 webapp_req_id:string = bots.RequestedButton;`
-    public struct RequestedButton: TLCombinator {
+    public final class RequestedButton: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xf13bbcd7
         public static let tlName = "bots.requestedButton"
 
@@ -200,12 +220,18 @@ extension Api.bots.RequestedButton {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeString(self.webappReqId)
         }
+
+        public static func == (lhs: RequestedButton, rhs: RequestedButton) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.webappReqId == rhs.webappReqId else { return false }
+            return true
+        }
     }
 }
 
 extension Api.channels {
     /// TL type `channels.AdminLogResults`.
-    public indirect enum AdminLogResults: TLBoxedType {
+    public enum AdminLogResults: TLBoxedType {
         case adminLogResults(Api.channels.AdminLogResults.AdminLogResults)
 
         public static let tlTypeName = "channels.AdminLogResults"
@@ -230,7 +256,7 @@ extension Api.channels {
 
 extension Api.channels.AdminLogResults {
     /// `channels.adminLogResults#ed8af74d events:Vector<ChannelAdminLogEvent> chats:Vector<Chat> users:Vector<User> = channels.AdminLogResults;`
-    public struct AdminLogResults: TLCombinator {
+    public final class AdminLogResults: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xed8af74d
         public static let tlName = "channels.adminLogResults"
 
@@ -255,12 +281,20 @@ extension Api.channels.AdminLogResults {
             self.chats.encode(to: &writer)
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: AdminLogResults, rhs: AdminLogResults) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.events == rhs.events else { return false }
+            guard lhs.chats == rhs.chats else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.channels {
     /// TL type `channels.ChannelParticipant`.
-    public indirect enum ChannelParticipant: TLBoxedType {
+    public enum ChannelParticipant: TLBoxedType {
         case channelParticipant(Api.channels.ChannelParticipant.ChannelParticipant)
 
         public static let tlTypeName = "channels.ChannelParticipant"
@@ -285,7 +319,7 @@ extension Api.channels {
 
 extension Api.channels.ChannelParticipant {
     /// `channels.channelParticipant#dfb80317 participant:ChannelParticipant chats:Vector<Chat> users:Vector<User> = channels.ChannelParticipant;`
-    public struct ChannelParticipant: TLCombinator {
+    public final class ChannelParticipant: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xdfb80317
         public static let tlName = "channels.channelParticipant"
 
@@ -310,12 +344,20 @@ extension Api.channels.ChannelParticipant {
             self.chats.encode(to: &writer)
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: ChannelParticipant, rhs: ChannelParticipant) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.participant == rhs.participant else { return false }
+            guard lhs.chats == rhs.chats else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.channels {
     /// TL type `channels.ChannelParticipants`.
-    public indirect enum ChannelParticipants: TLBoxedType {
+    public enum ChannelParticipants: TLBoxedType {
         case channelParticipants(Api.channels.ChannelParticipants.ChannelParticipants)
         case channelParticipantsNotModified(Api.channels.ChannelParticipants.ChannelParticipantsNotModified)
 
@@ -343,7 +385,7 @@ extension Api.channels {
 
 extension Api.channels.ChannelParticipants {
     /// `channels.channelParticipants#9ab0feaf count:int participants:Vector<ChannelParticipant> chats:Vector<Chat> users:Vector<User> = channels.ChannelParticipants;`
-    public struct ChannelParticipants: TLCombinator {
+    public final class ChannelParticipants: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x9ab0feaf
         public static let tlName = "channels.channelParticipants"
 
@@ -372,12 +414,21 @@ extension Api.channels.ChannelParticipants {
             self.chats.encode(to: &writer)
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: ChannelParticipants, rhs: ChannelParticipants) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.count == rhs.count else { return false }
+            guard lhs.participants == rhs.participants else { return false }
+            guard lhs.chats == rhs.chats else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.channels.ChannelParticipants {
     /// `channels.channelParticipantsNotModified#f0173fe9 = channels.ChannelParticipants;`
-    public struct ChannelParticipantsNotModified: TLCombinator {
+    public final class ChannelParticipantsNotModified: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xf0173fe9
         public static let tlName = "channels.channelParticipantsNotModified"
 
@@ -389,12 +440,17 @@ extension Api.channels.ChannelParticipants {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: ChannelParticipantsNotModified, rhs: ChannelParticipantsNotModified) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.channels {
     /// TL type `channels.SendAsPeers`.
-    public indirect enum SendAsPeers: TLBoxedType {
+    public enum SendAsPeers: TLBoxedType {
         case sendAsPeers(Api.channels.SendAsPeers.SendAsPeers)
 
         public static let tlTypeName = "channels.SendAsPeers"
@@ -419,7 +475,7 @@ extension Api.channels {
 
 extension Api.channels.SendAsPeers {
     /// `channels.sendAsPeers#f496b0c6 peers:Vector<SendAsPeer> chats:Vector<Chat> users:Vector<User> = channels.SendAsPeers;`
-    public struct SendAsPeers: TLCombinator {
+    public final class SendAsPeers: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xf496b0c6
         public static let tlName = "channels.sendAsPeers"
 
@@ -444,12 +500,20 @@ extension Api.channels.SendAsPeers {
             self.chats.encode(to: &writer)
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: SendAsPeers, rhs: SendAsPeers) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.peers == rhs.peers else { return false }
+            guard lhs.chats == rhs.chats else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.channels {
     /// TL type `channels.SponsoredMessageReportResult`.
-    public indirect enum SponsoredMessageReportResult: TLBoxedType {
+    public enum SponsoredMessageReportResult: TLBoxedType {
         case sponsoredMessageReportResultChooseOption(Api.channels.SponsoredMessageReportResult.SponsoredMessageReportResultChooseOption)
         case sponsoredMessageReportResultAdsHidden(Api.channels.SponsoredMessageReportResult.SponsoredMessageReportResultAdsHidden)
         case sponsoredMessageReportResultReported(Api.channels.SponsoredMessageReportResult.SponsoredMessageReportResultReported)
@@ -480,7 +544,7 @@ extension Api.channels {
 
 extension Api.channels.SponsoredMessageReportResult {
     /// `channels.sponsoredMessageReportResultChooseOption#846f9e42 title:string options:Vector<SponsoredMessageReportOption> = channels.SponsoredMessageReportResult;`
-    public struct SponsoredMessageReportResultChooseOption: TLCombinator {
+    public final class SponsoredMessageReportResultChooseOption: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x846f9e42
         public static let tlName = "channels.sponsoredMessageReportResultChooseOption"
 
@@ -501,12 +565,19 @@ extension Api.channels.SponsoredMessageReportResult {
             writer.writeString(self.title)
             self.options.encode(to: &writer)
         }
+
+        public static func == (lhs: SponsoredMessageReportResultChooseOption, rhs: SponsoredMessageReportResultChooseOption) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.title == rhs.title else { return false }
+            guard lhs.options == rhs.options else { return false }
+            return true
+        }
     }
 }
 
 extension Api.channels.SponsoredMessageReportResult {
     /// `channels.sponsoredMessageReportResultAdsHidden#3e3bcf2f = channels.SponsoredMessageReportResult;`
-    public struct SponsoredMessageReportResultAdsHidden: TLCombinator {
+    public final class SponsoredMessageReportResultAdsHidden: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x3e3bcf2f
         public static let tlName = "channels.sponsoredMessageReportResultAdsHidden"
 
@@ -518,12 +589,17 @@ extension Api.channels.SponsoredMessageReportResult {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: SponsoredMessageReportResultAdsHidden, rhs: SponsoredMessageReportResultAdsHidden) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.channels.SponsoredMessageReportResult {
     /// `channels.sponsoredMessageReportResultReported#ad798849 = channels.SponsoredMessageReportResult;`
-    public struct SponsoredMessageReportResultReported: TLCombinator {
+    public final class SponsoredMessageReportResultReported: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xad798849
         public static let tlName = "channels.sponsoredMessageReportResultReported"
 
@@ -535,12 +611,17 @@ extension Api.channels.SponsoredMessageReportResult {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: SponsoredMessageReportResultReported, rhs: SponsoredMessageReportResultReported) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.chatlists {
     /// TL type `chatlists.ChatlistInvite`.
-    public indirect enum ChatlistInvite: TLBoxedType {
+    public enum ChatlistInvite: TLBoxedType {
         case chatlistInviteAlready(Api.chatlists.ChatlistInvite.ChatlistInviteAlready)
         case chatlistInvite(Api.chatlists.ChatlistInvite.ChatlistInvite)
 
@@ -568,7 +649,7 @@ extension Api.chatlists {
 
 extension Api.chatlists.ChatlistInvite {
     /// `chatlists.chatlistInviteAlready#fa87f659 filter_id:int missing_peers:Vector<Peer> already_peers:Vector<Peer> chats:Vector<Chat> users:Vector<User> = chatlists.ChatlistInvite;`
-    public struct ChatlistInviteAlready: TLCombinator {
+    public final class ChatlistInviteAlready: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xfa87f659
         public static let tlName = "chatlists.chatlistInviteAlready"
 
@@ -601,12 +682,22 @@ extension Api.chatlists.ChatlistInvite {
             self.chats.encode(to: &writer)
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: ChatlistInviteAlready, rhs: ChatlistInviteAlready) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.filterId == rhs.filterId else { return false }
+            guard lhs.missingPeers == rhs.missingPeers else { return false }
+            guard lhs.alreadyPeers == rhs.alreadyPeers else { return false }
+            guard lhs.chats == rhs.chats else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.chatlists.ChatlistInvite {
     /// `chatlists.chatlistInvite#f10ece2f flags:# title_noanimate:flags.1?true title:TextWithEntities emoticon:flags.0?string peers:Vector<Peer> chats:Vector<Chat> users:Vector<User> = chatlists.ChatlistInvite;`
-    public struct ChatlistInvite: TLCombinator {
+    public final class ChatlistInvite: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xf10ece2f
         public static let tlName = "chatlists.chatlistInvite"
 
@@ -647,12 +738,23 @@ extension Api.chatlists.ChatlistInvite {
             self.chats.encode(to: &writer)
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: ChatlistInvite, rhs: ChatlistInvite) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.titleNoanimate == rhs.titleNoanimate else { return false }
+            guard lhs.title == rhs.title else { return false }
+            guard lhs.emoticon == rhs.emoticon else { return false }
+            guard lhs.peers == rhs.peers else { return false }
+            guard lhs.chats == rhs.chats else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.chatlists {
     /// TL type `chatlists.ChatlistUpdates`.
-    public indirect enum ChatlistUpdates: TLBoxedType {
+    public enum ChatlistUpdates: TLBoxedType {
         case chatlistUpdates(Api.chatlists.ChatlistUpdates.ChatlistUpdates)
 
         public static let tlTypeName = "chatlists.ChatlistUpdates"
@@ -677,7 +779,7 @@ extension Api.chatlists {
 
 extension Api.chatlists.ChatlistUpdates {
     /// `chatlists.chatlistUpdates#93bd878d missing_peers:Vector<Peer> chats:Vector<Chat> users:Vector<User> = chatlists.ChatlistUpdates;`
-    public struct ChatlistUpdates: TLCombinator {
+    public final class ChatlistUpdates: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x93bd878d
         public static let tlName = "chatlists.chatlistUpdates"
 
@@ -702,12 +804,20 @@ extension Api.chatlists.ChatlistUpdates {
             self.chats.encode(to: &writer)
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: ChatlistUpdates, rhs: ChatlistUpdates) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.missingPeers == rhs.missingPeers else { return false }
+            guard lhs.chats == rhs.chats else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.chatlists {
     /// TL type `chatlists.ExportedChatlistInvite`.
-    public indirect enum ExportedChatlistInvite: TLBoxedType {
+    public enum ExportedChatlistInvite: TLBoxedType {
         case exportedChatlistInvite(Api.chatlists.ExportedChatlistInvite.ExportedChatlistInvite)
 
         public static let tlTypeName = "chatlists.ExportedChatlistInvite"
@@ -732,7 +842,7 @@ extension Api.chatlists {
 
 extension Api.chatlists.ExportedChatlistInvite {
     /// `chatlists.exportedChatlistInvite#10e6e3a6 filter:DialogFilter invite:ExportedChatlistInvite = chatlists.ExportedChatlistInvite;`
-    public struct ExportedChatlistInvite: TLCombinator {
+    public final class ExportedChatlistInvite: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x10e6e3a6
         public static let tlName = "chatlists.exportedChatlistInvite"
 
@@ -753,12 +863,19 @@ extension Api.chatlists.ExportedChatlistInvite {
             self.filter.encode(to: &writer)
             self.invite.encode(to: &writer)
         }
+
+        public static func == (lhs: ExportedChatlistInvite, rhs: ExportedChatlistInvite) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.filter == rhs.filter else { return false }
+            guard lhs.invite == rhs.invite else { return false }
+            return true
+        }
     }
 }
 
 extension Api.chatlists {
     /// TL type `chatlists.ExportedInvites`.
-    public indirect enum ExportedInvites: TLBoxedType {
+    public enum ExportedInvites: TLBoxedType {
         case exportedInvites(Api.chatlists.ExportedInvites.ExportedInvites)
 
         public static let tlTypeName = "chatlists.ExportedInvites"
@@ -783,7 +900,7 @@ extension Api.chatlists {
 
 extension Api.chatlists.ExportedInvites {
     /// `chatlists.exportedInvites#10ab6dc7 invites:Vector<ExportedChatlistInvite> chats:Vector<Chat> users:Vector<User> = chatlists.ExportedInvites;`
-    public struct ExportedInvites: TLCombinator {
+    public final class ExportedInvites: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x10ab6dc7
         public static let tlName = "chatlists.exportedInvites"
 
@@ -808,12 +925,20 @@ extension Api.chatlists.ExportedInvites {
             self.chats.encode(to: &writer)
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: ExportedInvites, rhs: ExportedInvites) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.invites == rhs.invites else { return false }
+            guard lhs.chats == rhs.chats else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.communities {
     /// TL type `communities.ParticipantJoinedChats`.
-    public indirect enum ParticipantJoinedChats: TLBoxedType {
+    public enum ParticipantJoinedChats: TLBoxedType {
         case participantJoinedChats(Api.communities.ParticipantJoinedChats.ParticipantJoinedChats)
 
         public static let tlTypeName = "communities.ParticipantJoinedChats"
@@ -838,7 +963,7 @@ extension Api.communities {
 
 extension Api.communities.ParticipantJoinedChats {
     /// `communities.participantJoinedChats#8d78512a creator_chat_ids:Vector<long> joined_chat_ids:Vector<long> chats:Vector<Chat> users:Vector<User> = communities.ParticipantJoinedChats;`
-    public struct ParticipantJoinedChats: TLCombinator {
+    public final class ParticipantJoinedChats: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x8d78512a
         public static let tlName = "communities.participantJoinedChats"
 
@@ -867,12 +992,21 @@ extension Api.communities.ParticipantJoinedChats {
             self.chats.encode(to: &writer)
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: ParticipantJoinedChats, rhs: ParticipantJoinedChats) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.creatorChatIds == rhs.creatorChatIds else { return false }
+            guard lhs.joinedChatIds == rhs.joinedChatIds else { return false }
+            guard lhs.chats == rhs.chats else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.communities {
     /// TL type `communities.PeerLinkRequests`.
-    public indirect enum PeerLinkRequests: TLBoxedType {
+    public enum PeerLinkRequests: TLBoxedType {
         case peerLinkRequests(Api.communities.PeerLinkRequests.PeerLinkRequests)
 
         public static let tlTypeName = "communities.PeerLinkRequests"
@@ -897,7 +1031,7 @@ extension Api.communities {
 
 extension Api.communities.PeerLinkRequests {
     /// `communities.peerLinkRequests#2244afad flags:# total_count:int requests:Vector<CommunityPeerRequest> next_offset:flags.0?string chats:Vector<Chat> users:Vector<User> = communities.PeerLinkRequests;`
-    public struct PeerLinkRequests: TLCombinator {
+    public final class PeerLinkRequests: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x2244afad
         public static let tlName = "communities.peerLinkRequests"
 
@@ -934,12 +1068,22 @@ extension Api.communities.PeerLinkRequests {
             self.chats.encode(to: &writer)
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: PeerLinkRequests, rhs: PeerLinkRequests) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.totalCount == rhs.totalCount else { return false }
+            guard lhs.requests == rhs.requests else { return false }
+            guard lhs.nextOffset == rhs.nextOffset else { return false }
+            guard lhs.chats == rhs.chats else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.contacts {
     /// TL type `contacts.Blocked`.
-    public indirect enum Blocked: TLBoxedType {
+    public enum Blocked: TLBoxedType {
         case blocked(Api.contacts.Blocked.Blocked)
         case blockedSlice(Api.contacts.Blocked.BlockedSlice)
 
@@ -967,7 +1111,7 @@ extension Api.contacts {
 
 extension Api.contacts.Blocked {
     /// `contacts.blocked#0ade1591 blocked:Vector<PeerBlocked> chats:Vector<Chat> users:Vector<User> = contacts.Blocked;`
-    public struct Blocked: TLCombinator {
+    public final class Blocked: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x0ade1591
         public static let tlName = "contacts.blocked"
 
@@ -992,12 +1136,20 @@ extension Api.contacts.Blocked {
             self.chats.encode(to: &writer)
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: Blocked, rhs: Blocked) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.blocked == rhs.blocked else { return false }
+            guard lhs.chats == rhs.chats else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.contacts.Blocked {
     /// `contacts.blockedSlice#e1664194 count:int blocked:Vector<PeerBlocked> chats:Vector<Chat> users:Vector<User> = contacts.Blocked;`
-    public struct BlockedSlice: TLCombinator {
+    public final class BlockedSlice: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xe1664194
         public static let tlName = "contacts.blockedSlice"
 
@@ -1026,12 +1178,21 @@ extension Api.contacts.Blocked {
             self.chats.encode(to: &writer)
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: BlockedSlice, rhs: BlockedSlice) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.count == rhs.count else { return false }
+            guard lhs.blocked == rhs.blocked else { return false }
+            guard lhs.chats == rhs.chats else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.contacts {
     /// TL type `contacts.ContactBirthdays`.
-    public indirect enum ContactBirthdays: TLBoxedType {
+    public enum ContactBirthdays: TLBoxedType {
         case contactBirthdays(Api.contacts.ContactBirthdays.ContactBirthdays)
 
         public static let tlTypeName = "contacts.ContactBirthdays"
@@ -1056,7 +1217,7 @@ extension Api.contacts {
 
 extension Api.contacts.ContactBirthdays {
     /// `contacts.contactBirthdays#114ff30d contacts:Vector<ContactBirthday> users:Vector<User> = contacts.ContactBirthdays;`
-    public struct ContactBirthdays: TLCombinator {
+    public final class ContactBirthdays: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x114ff30d
         public static let tlName = "contacts.contactBirthdays"
 
@@ -1077,12 +1238,19 @@ extension Api.contacts.ContactBirthdays {
             self.contacts.encode(to: &writer)
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: ContactBirthdays, rhs: ContactBirthdays) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.contacts == rhs.contacts else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.contacts {
     /// TL type `contacts.Contacts`.
-    public indirect enum Contacts: TLBoxedType {
+    public enum Contacts: TLBoxedType {
         case contactsNotModified(Api.contacts.Contacts.ContactsNotModified)
         case contacts(Api.contacts.Contacts.Contacts)
 
@@ -1110,7 +1278,7 @@ extension Api.contacts {
 
 extension Api.contacts.Contacts {
     /// `contacts.contactsNotModified#b74ba9d2 = contacts.Contacts;`
-    public struct ContactsNotModified: TLCombinator {
+    public final class ContactsNotModified: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xb74ba9d2
         public static let tlName = "contacts.contactsNotModified"
 
@@ -1122,12 +1290,17 @@ extension Api.contacts.Contacts {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: ContactsNotModified, rhs: ContactsNotModified) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.contacts.Contacts {
     /// `contacts.contacts#eae87e42 contacts:Vector<Contact> saved_count:int users:Vector<User> = contacts.Contacts;`
-    public struct Contacts: TLCombinator {
+    public final class Contacts: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xeae87e42
         public static let tlName = "contacts.contacts"
 
@@ -1152,12 +1325,20 @@ extension Api.contacts.Contacts {
             writer.writeInt32(self.savedCount)
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: Contacts, rhs: Contacts) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.contacts == rhs.contacts else { return false }
+            guard lhs.savedCount == rhs.savedCount else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.contacts {
     /// TL type `contacts.Found`.
-    public indirect enum Found: TLBoxedType {
+    public enum Found: TLBoxedType {
         case found(Api.contacts.Found.Found)
 
         public static let tlTypeName = "contacts.Found"
@@ -1182,7 +1363,7 @@ extension Api.contacts {
 
 extension Api.contacts.Found {
     /// `contacts.found#b3134d9d my_results:Vector<Peer> results:Vector<Peer> chats:Vector<Chat> users:Vector<User> = contacts.Found;`
-    public struct Found: TLCombinator {
+    public final class Found: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xb3134d9d
         public static let tlName = "contacts.found"
 
@@ -1211,12 +1392,21 @@ extension Api.contacts.Found {
             self.chats.encode(to: &writer)
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: Found, rhs: Found) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.myResults == rhs.myResults else { return false }
+            guard lhs.results == rhs.results else { return false }
+            guard lhs.chats == rhs.chats else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.contacts {
     /// TL type `contacts.ImportedContacts`.
-    public indirect enum ImportedContacts: TLBoxedType {
+    public enum ImportedContacts: TLBoxedType {
         case importedContacts(Api.contacts.ImportedContacts.ImportedContacts)
 
         public static let tlTypeName = "contacts.ImportedContacts"
@@ -1241,7 +1431,7 @@ extension Api.contacts {
 
 extension Api.contacts.ImportedContacts {
     /// `contacts.importedContacts#77d01c3b imported:Vector<ImportedContact> popular_invites:Vector<PopularContact> retry_contacts:Vector<long> users:Vector<User> = contacts.ImportedContacts;`
-    public struct ImportedContacts: TLCombinator {
+    public final class ImportedContacts: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x77d01c3b
         public static let tlName = "contacts.importedContacts"
 
@@ -1270,12 +1460,21 @@ extension Api.contacts.ImportedContacts {
             self.retryContacts.encode(to: &writer)
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: ImportedContacts, rhs: ImportedContacts) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.imported == rhs.imported else { return false }
+            guard lhs.popularInvites == rhs.popularInvites else { return false }
+            guard lhs.retryContacts == rhs.retryContacts else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.contacts {
     /// TL type `contacts.ResolvedPeer`.
-    public indirect enum ResolvedPeer: TLBoxedType {
+    public enum ResolvedPeer: TLBoxedType {
         case resolvedPeer(Api.contacts.ResolvedPeer.ResolvedPeer)
 
         public static let tlTypeName = "contacts.ResolvedPeer"
@@ -1300,7 +1499,7 @@ extension Api.contacts {
 
 extension Api.contacts.ResolvedPeer {
     /// `contacts.resolvedPeer#7f077ad9 peer:Peer chats:Vector<Chat> users:Vector<User> = contacts.ResolvedPeer;`
-    public struct ResolvedPeer: TLCombinator {
+    public final class ResolvedPeer: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x7f077ad9
         public static let tlName = "contacts.resolvedPeer"
 
@@ -1325,12 +1524,20 @@ extension Api.contacts.ResolvedPeer {
             self.chats.encode(to: &writer)
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: ResolvedPeer, rhs: ResolvedPeer) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.peer == rhs.peer else { return false }
+            guard lhs.chats == rhs.chats else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.contacts {
     /// TL type `contacts.SponsoredPeers`.
-    public indirect enum SponsoredPeers: TLBoxedType {
+    public enum SponsoredPeers: TLBoxedType {
         case sponsoredPeersEmpty(Api.contacts.SponsoredPeers.SponsoredPeersEmpty)
         case sponsoredPeers(Api.contacts.SponsoredPeers.SponsoredPeers)
 
@@ -1358,7 +1565,7 @@ extension Api.contacts {
 
 extension Api.contacts.SponsoredPeers {
     /// `contacts.sponsoredPeersEmpty#ea32b4b1 = contacts.SponsoredPeers;`
-    public struct SponsoredPeersEmpty: TLCombinator {
+    public final class SponsoredPeersEmpty: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xea32b4b1
         public static let tlName = "contacts.sponsoredPeersEmpty"
 
@@ -1370,12 +1577,17 @@ extension Api.contacts.SponsoredPeers {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: SponsoredPeersEmpty, rhs: SponsoredPeersEmpty) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.contacts.SponsoredPeers {
     /// `contacts.sponsoredPeers#eb032884 peers:Vector<SponsoredPeer> chats:Vector<Chat> users:Vector<User> = contacts.SponsoredPeers;`
-    public struct SponsoredPeers: TLCombinator {
+    public final class SponsoredPeers: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xeb032884
         public static let tlName = "contacts.sponsoredPeers"
 
@@ -1400,12 +1612,20 @@ extension Api.contacts.SponsoredPeers {
             self.chats.encode(to: &writer)
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: SponsoredPeers, rhs: SponsoredPeers) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.peers == rhs.peers else { return false }
+            guard lhs.chats == rhs.chats else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.contacts {
     /// TL type `contacts.TopPeers`.
-    public indirect enum TopPeers: TLBoxedType {
+    public enum TopPeers: TLBoxedType {
         case topPeersNotModified(Api.contacts.TopPeers.TopPeersNotModified)
         case topPeers(Api.contacts.TopPeers.TopPeers)
         case topPeersDisabled(Api.contacts.TopPeers.TopPeersDisabled)
@@ -1436,7 +1656,7 @@ extension Api.contacts {
 
 extension Api.contacts.TopPeers {
     /// `contacts.topPeersNotModified#de266ef5 = contacts.TopPeers;`
-    public struct TopPeersNotModified: TLCombinator {
+    public final class TopPeersNotModified: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xde266ef5
         public static let tlName = "contacts.topPeersNotModified"
 
@@ -1448,12 +1668,17 @@ extension Api.contacts.TopPeers {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: TopPeersNotModified, rhs: TopPeersNotModified) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.contacts.TopPeers {
     /// `contacts.topPeers#70b772a8 categories:Vector<TopPeerCategoryPeers> chats:Vector<Chat> users:Vector<User> = contacts.TopPeers;`
-    public struct TopPeers: TLCombinator {
+    public final class TopPeers: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x70b772a8
         public static let tlName = "contacts.topPeers"
 
@@ -1478,12 +1703,20 @@ extension Api.contacts.TopPeers {
             self.chats.encode(to: &writer)
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: TopPeers, rhs: TopPeers) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.categories == rhs.categories else { return false }
+            guard lhs.chats == rhs.chats else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.contacts.TopPeers {
     /// `contacts.topPeersDisabled#b52c939d = contacts.TopPeers;`
-    public struct TopPeersDisabled: TLCombinator {
+    public final class TopPeersDisabled: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xb52c939d
         public static let tlName = "contacts.topPeersDisabled"
 
@@ -1495,12 +1728,17 @@ extension Api.contacts.TopPeers {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: TopPeersDisabled, rhs: TopPeersDisabled) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.ephemeral {
     /// TL type `ephemeral.WelcomeMessages`.
-    public indirect enum WelcomeMessages: TLBoxedType {
+    public enum WelcomeMessages: TLBoxedType {
         case welcomeMessagesNotModified(Api.ephemeral.WelcomeMessages.WelcomeMessagesNotModified)
         case welcomeMessages(Api.ephemeral.WelcomeMessages.WelcomeMessages)
 
@@ -1528,7 +1766,7 @@ extension Api.ephemeral {
 
 extension Api.ephemeral.WelcomeMessages {
     /// `ephemeral.welcomeMessagesNotModified#59ffdb31 = ephemeral.WelcomeMessages;`
-    public struct WelcomeMessagesNotModified: TLCombinator {
+    public final class WelcomeMessagesNotModified: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x59ffdb31
         public static let tlName = "ephemeral.welcomeMessagesNotModified"
 
@@ -1540,12 +1778,17 @@ extension Api.ephemeral.WelcomeMessages {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: WelcomeMessagesNotModified, rhs: WelcomeMessagesNotModified) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.ephemeral.WelcomeMessages {
     /// `ephemeral.welcomeMessages#104fc872 hash:long messages:Vector<EphemeralMessage> = ephemeral.WelcomeMessages;`
-    public struct WelcomeMessages: TLCombinator {
+    public final class WelcomeMessages: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x104fc872
         public static let tlName = "ephemeral.welcomeMessages"
 
@@ -1566,12 +1809,19 @@ extension Api.ephemeral.WelcomeMessages {
             writer.writeInt64(self.hash)
             self.messages.encode(to: &writer)
         }
+
+        public static func == (lhs: WelcomeMessages, rhs: WelcomeMessages) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.hash == rhs.hash else { return false }
+            guard lhs.messages == rhs.messages else { return false }
+            return true
+        }
     }
 }
 
 extension Api.fragment {
     /// TL type `fragment.CollectibleInfo`.
-    public indirect enum CollectibleInfo: TLBoxedType {
+    public enum CollectibleInfo: TLBoxedType {
         case collectibleInfo(Api.fragment.CollectibleInfo.CollectibleInfo)
 
         public static let tlTypeName = "fragment.CollectibleInfo"
@@ -1596,7 +1846,7 @@ extension Api.fragment {
 
 extension Api.fragment.CollectibleInfo {
     /// `fragment.collectibleInfo#6ebdff91 purchase_date:int currency:string amount:long crypto_currency:string crypto_amount:long url:string = fragment.CollectibleInfo;`
-    public struct CollectibleInfo: TLCombinator {
+    public final class CollectibleInfo: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x6ebdff91
         public static let tlName = "fragment.collectibleInfo"
 
@@ -1633,12 +1883,23 @@ extension Api.fragment.CollectibleInfo {
             writer.writeInt64(self.cryptoAmount)
             writer.writeString(self.url)
         }
+
+        public static func == (lhs: CollectibleInfo, rhs: CollectibleInfo) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.purchaseDate == rhs.purchaseDate else { return false }
+            guard lhs.currency == rhs.currency else { return false }
+            guard lhs.amount == rhs.amount else { return false }
+            guard lhs.cryptoCurrency == rhs.cryptoCurrency else { return false }
+            guard lhs.cryptoAmount == rhs.cryptoAmount else { return false }
+            guard lhs.url == rhs.url else { return false }
+            return true
+        }
     }
 }
 
 extension Api.help {
     /// TL type `help.AppConfig`.
-    public indirect enum AppConfig: TLBoxedType {
+    public enum AppConfig: TLBoxedType {
         case appConfigNotModified(Api.help.AppConfig.AppConfigNotModified)
         case appConfig(Api.help.AppConfig.AppConfig)
 
@@ -1666,7 +1927,7 @@ extension Api.help {
 
 extension Api.help.AppConfig {
     /// `help.appConfigNotModified#7cde641d = help.AppConfig;`
-    public struct AppConfigNotModified: TLCombinator {
+    public final class AppConfigNotModified: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x7cde641d
         public static let tlName = "help.appConfigNotModified"
 
@@ -1678,12 +1939,17 @@ extension Api.help.AppConfig {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: AppConfigNotModified, rhs: AppConfigNotModified) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.help.AppConfig {
     /// `help.appConfig#dd18782e hash:int config:JSONValue = help.AppConfig;`
-    public struct AppConfig: TLCombinator {
+    public final class AppConfig: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xdd18782e
         public static let tlName = "help.appConfig"
 
@@ -1704,12 +1970,19 @@ extension Api.help.AppConfig {
             writer.writeInt32(self.hash)
             self.config.encode(to: &writer)
         }
+
+        public static func == (lhs: AppConfig, rhs: AppConfig) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.hash == rhs.hash else { return false }
+            guard lhs.config == rhs.config else { return false }
+            return true
+        }
     }
 }
 
 extension Api.help {
     /// TL type `help.AppUpdate`.
-    public indirect enum AppUpdate: TLBoxedType {
+    public enum AppUpdate: TLBoxedType {
         case appUpdate(Api.help.AppUpdate.AppUpdate)
         case noAppUpdate(Api.help.AppUpdate.NoAppUpdate)
 
@@ -1737,7 +2010,7 @@ extension Api.help {
 
 extension Api.help.AppUpdate {
     /// `help.appUpdate#ccbbce30 flags:# can_not_skip:flags.0?true id:int version:string text:string entities:Vector<MessageEntity> document:flags.1?Document url:flags.2?string sticker:flags.3?Document = help.AppUpdate;`
-    public struct AppUpdate: TLCombinator {
+    public final class AppUpdate: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xccbbce30
         public static let tlName = "help.appUpdate"
 
@@ -1788,12 +2061,25 @@ extension Api.help.AppUpdate {
             if let value = self.url { writer.writeString(value) }
             if let value = self.sticker { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: AppUpdate, rhs: AppUpdate) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.canNotSkip == rhs.canNotSkip else { return false }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.version == rhs.version else { return false }
+            guard lhs.text == rhs.text else { return false }
+            guard lhs.entities == rhs.entities else { return false }
+            guard lhs.document == rhs.document else { return false }
+            guard lhs.url == rhs.url else { return false }
+            guard lhs.sticker == rhs.sticker else { return false }
+            return true
+        }
     }
 }
 
 extension Api.help.AppUpdate {
     /// `help.noAppUpdate#c45a6536 = help.AppUpdate;`
-    public struct NoAppUpdate: TLCombinator {
+    public final class NoAppUpdate: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xc45a6536
         public static let tlName = "help.noAppUpdate"
 
@@ -1805,12 +2091,17 @@ extension Api.help.AppUpdate {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: NoAppUpdate, rhs: NoAppUpdate) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.help {
     /// TL type `help.CountriesList`.
-    public indirect enum CountriesList: TLBoxedType {
+    public enum CountriesList: TLBoxedType {
         case countriesListNotModified(Api.help.CountriesList.CountriesListNotModified)
         case countriesList(Api.help.CountriesList.CountriesList)
 
@@ -1838,7 +2129,7 @@ extension Api.help {
 
 extension Api.help.CountriesList {
     /// `help.countriesListNotModified#93cc1f32 = help.CountriesList;`
-    public struct CountriesListNotModified: TLCombinator {
+    public final class CountriesListNotModified: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x93cc1f32
         public static let tlName = "help.countriesListNotModified"
 
@@ -1850,12 +2141,17 @@ extension Api.help.CountriesList {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: CountriesListNotModified, rhs: CountriesListNotModified) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.help.CountriesList {
     /// `help.countriesList#87d0759e countries:Vector<help.Country> hash:int = help.CountriesList;`
-    public struct CountriesList: TLCombinator {
+    public final class CountriesList: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x87d0759e
         public static let tlName = "help.countriesList"
 
@@ -1876,12 +2172,19 @@ extension Api.help.CountriesList {
             self.countries.encode(to: &writer)
             writer.writeInt32(self.hash)
         }
+
+        public static func == (lhs: CountriesList, rhs: CountriesList) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.countries == rhs.countries else { return false }
+            guard lhs.hash == rhs.hash else { return false }
+            return true
+        }
     }
 }
 
 extension Api.help {
     /// TL type `help.Country`.
-    public indirect enum Country: TLBoxedType {
+    public enum Country: TLBoxedType {
         case country(Api.help.Country.Country)
 
         public static let tlTypeName = "help.Country"
@@ -1906,7 +2209,7 @@ extension Api.help {
 
 extension Api.help.Country {
     /// `help.country#c3878e23 flags:# hidden:flags.0?true iso2:string default_name:string name:flags.1?string country_codes:Vector<help.CountryCode> = help.Country;`
-    public struct Country: TLCombinator {
+    public final class Country: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xc3878e23
         public static let tlName = "help.country"
 
@@ -1943,12 +2246,22 @@ extension Api.help.Country {
             if let value = self.name { writer.writeString(value) }
             self.countryCodes.encode(to: &writer)
         }
+
+        public static func == (lhs: Country, rhs: Country) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.hidden == rhs.hidden else { return false }
+            guard lhs.iso2 == rhs.iso2 else { return false }
+            guard lhs.defaultName == rhs.defaultName else { return false }
+            guard lhs.name == rhs.name else { return false }
+            guard lhs.countryCodes == rhs.countryCodes else { return false }
+            return true
+        }
     }
 }
 
 extension Api.help {
     /// TL type `help.CountryCode`.
-    public indirect enum CountryCode: TLBoxedType {
+    public enum CountryCode: TLBoxedType {
         case countryCode(Api.help.CountryCode.CountryCode)
 
         public static let tlTypeName = "help.CountryCode"
@@ -1973,7 +2286,7 @@ extension Api.help {
 
 extension Api.help.CountryCode {
     /// `help.countryCode#4203c5ef flags:# country_code:string prefixes:flags.0?Vector<string> patterns:flags.1?Vector<string> = help.CountryCode;`
-    public struct CountryCode: TLCombinator {
+    public final class CountryCode: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x4203c5ef
         public static let tlName = "help.countryCode"
 
@@ -2003,12 +2316,20 @@ extension Api.help.CountryCode {
             if let value = self.prefixes { value.encode(to: &writer) }
             if let value = self.patterns { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: CountryCode, rhs: CountryCode) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.countryCode == rhs.countryCode else { return false }
+            guard lhs.prefixes == rhs.prefixes else { return false }
+            guard lhs.patterns == rhs.patterns else { return false }
+            return true
+        }
     }
 }
 
 extension Api.help {
     /// TL type `help.DeepLinkInfo`.
-    public indirect enum DeepLinkInfo: TLBoxedType {
+    public enum DeepLinkInfo: TLBoxedType {
         case deepLinkInfoEmpty(Api.help.DeepLinkInfo.DeepLinkInfoEmpty)
         case deepLinkInfo(Api.help.DeepLinkInfo.DeepLinkInfo)
 
@@ -2036,7 +2357,7 @@ extension Api.help {
 
 extension Api.help.DeepLinkInfo {
     /// `help.deepLinkInfoEmpty#66afa166 = help.DeepLinkInfo;`
-    public struct DeepLinkInfoEmpty: TLCombinator {
+    public final class DeepLinkInfoEmpty: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x66afa166
         public static let tlName = "help.deepLinkInfoEmpty"
 
@@ -2048,12 +2369,17 @@ extension Api.help.DeepLinkInfo {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: DeepLinkInfoEmpty, rhs: DeepLinkInfoEmpty) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.help.DeepLinkInfo {
     /// `help.deepLinkInfo#6a4ee832 flags:# update_app:flags.0?true message:string entities:flags.1?Vector<MessageEntity> = help.DeepLinkInfo;`
-    public struct DeepLinkInfo: TLCombinator {
+    public final class DeepLinkInfo: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x6a4ee832
         public static let tlName = "help.deepLinkInfo"
 
@@ -2082,12 +2408,20 @@ extension Api.help.DeepLinkInfo {
             writer.writeString(self.message)
             if let value = self.entities { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: DeepLinkInfo, rhs: DeepLinkInfo) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.updateApp == rhs.updateApp else { return false }
+            guard lhs.message == rhs.message else { return false }
+            guard lhs.entities == rhs.entities else { return false }
+            return true
+        }
     }
 }
 
 extension Api.help {
     /// TL type `help.InviteText`.
-    public indirect enum InviteText: TLBoxedType {
+    public enum InviteText: TLBoxedType {
         case inviteText(Api.help.InviteText.InviteText)
 
         public static let tlTypeName = "help.InviteText"
@@ -2112,7 +2446,7 @@ extension Api.help {
 
 extension Api.help.InviteText {
     /// `help.inviteText#18cb9f78 message:string = help.InviteText;`
-    public struct InviteText: TLCombinator {
+    public final class InviteText: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x18cb9f78
         public static let tlName = "help.inviteText"
 
@@ -2129,12 +2463,18 @@ extension Api.help.InviteText {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeString(self.message)
         }
+
+        public static func == (lhs: InviteText, rhs: InviteText) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.message == rhs.message else { return false }
+            return true
+        }
     }
 }
 
 extension Api.help {
     /// TL type `help.PassportConfig`.
-    public indirect enum PassportConfig: TLBoxedType {
+    public enum PassportConfig: TLBoxedType {
         case passportConfigNotModified(Api.help.PassportConfig.PassportConfigNotModified)
         case passportConfig(Api.help.PassportConfig.PassportConfig)
 
@@ -2162,7 +2502,7 @@ extension Api.help {
 
 extension Api.help.PassportConfig {
     /// `help.passportConfigNotModified#bfb9f457 = help.PassportConfig;`
-    public struct PassportConfigNotModified: TLCombinator {
+    public final class PassportConfigNotModified: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xbfb9f457
         public static let tlName = "help.passportConfigNotModified"
 
@@ -2174,12 +2514,17 @@ extension Api.help.PassportConfig {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: PassportConfigNotModified, rhs: PassportConfigNotModified) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.help.PassportConfig {
     /// `help.passportConfig#a098d6af hash:int countries_langs:DataJSON = help.PassportConfig;`
-    public struct PassportConfig: TLCombinator {
+    public final class PassportConfig: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xa098d6af
         public static let tlName = "help.passportConfig"
 
@@ -2200,12 +2545,19 @@ extension Api.help.PassportConfig {
             writer.writeInt32(self.hash)
             self.countriesLangs.encode(to: &writer)
         }
+
+        public static func == (lhs: PassportConfig, rhs: PassportConfig) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.hash == rhs.hash else { return false }
+            guard lhs.countriesLangs == rhs.countriesLangs else { return false }
+            return true
+        }
     }
 }
 
 extension Api.help {
     /// TL type `help.PeerColorOption`.
-    public indirect enum PeerColorOption: TLBoxedType {
+    public enum PeerColorOption: TLBoxedType {
         case peerColorOption(Api.help.PeerColorOption.PeerColorOption)
 
         public static let tlTypeName = "help.PeerColorOption"
@@ -2230,7 +2582,7 @@ extension Api.help {
 
 extension Api.help.PeerColorOption {
     /// `help.peerColorOption#adec6ebe flags:# hidden:flags.0?true color_id:int colors:flags.1?help.PeerColorSet dark_colors:flags.2?help.PeerColorSet channel_min_level:flags.3?int group_min_level:flags.4?int = help.PeerColorOption;`
-    public struct PeerColorOption: TLCombinator {
+    public final class PeerColorOption: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xadec6ebe
         public static let tlName = "help.peerColorOption"
 
@@ -2274,12 +2626,23 @@ extension Api.help.PeerColorOption {
             if let value = self.channelMinLevel { writer.writeInt32(value) }
             if let value = self.groupMinLevel { writer.writeInt32(value) }
         }
+
+        public static func == (lhs: PeerColorOption, rhs: PeerColorOption) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.hidden == rhs.hidden else { return false }
+            guard lhs.colorId == rhs.colorId else { return false }
+            guard lhs.colors == rhs.colors else { return false }
+            guard lhs.darkColors == rhs.darkColors else { return false }
+            guard lhs.channelMinLevel == rhs.channelMinLevel else { return false }
+            guard lhs.groupMinLevel == rhs.groupMinLevel else { return false }
+            return true
+        }
     }
 }
 
 extension Api.help {
     /// TL type `help.PeerColorSet`.
-    public indirect enum PeerColorSet: TLBoxedType {
+    public enum PeerColorSet: TLBoxedType {
         case peerColorSet(Api.help.PeerColorSet.PeerColorSet)
         case peerColorProfileSet(Api.help.PeerColorSet.PeerColorProfileSet)
 
@@ -2307,7 +2670,7 @@ extension Api.help {
 
 extension Api.help.PeerColorSet {
     /// `help.peerColorSet#26219a58 colors:Vector<int> = help.PeerColorSet;`
-    public struct PeerColorSet: TLCombinator {
+    public final class PeerColorSet: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x26219a58
         public static let tlName = "help.peerColorSet"
 
@@ -2324,12 +2687,18 @@ extension Api.help.PeerColorSet {
         public func encodeBare(to writer: inout TLWriter) {
             self.colors.encode(to: &writer)
         }
+
+        public static func == (lhs: PeerColorSet, rhs: PeerColorSet) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.colors == rhs.colors else { return false }
+            return true
+        }
     }
 }
 
 extension Api.help.PeerColorSet {
     /// `help.peerColorProfileSet#767d61eb palette_colors:Vector<int> bg_colors:Vector<int> story_colors:Vector<int> = help.PeerColorSet;`
-    public struct PeerColorProfileSet: TLCombinator {
+    public final class PeerColorProfileSet: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x767d61eb
         public static let tlName = "help.peerColorProfileSet"
 
@@ -2354,12 +2723,20 @@ extension Api.help.PeerColorSet {
             self.bgColors.encode(to: &writer)
             self.storyColors.encode(to: &writer)
         }
+
+        public static func == (lhs: PeerColorProfileSet, rhs: PeerColorProfileSet) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.paletteColors == rhs.paletteColors else { return false }
+            guard lhs.bgColors == rhs.bgColors else { return false }
+            guard lhs.storyColors == rhs.storyColors else { return false }
+            return true
+        }
     }
 }
 
 extension Api.help {
     /// TL type `help.PeerColors`.
-    public indirect enum PeerColors: TLBoxedType {
+    public enum PeerColors: TLBoxedType {
         case peerColorsNotModified(Api.help.PeerColors.PeerColorsNotModified)
         case peerColors(Api.help.PeerColors.PeerColors)
 
@@ -2387,7 +2764,7 @@ extension Api.help {
 
 extension Api.help.PeerColors {
     /// `help.peerColorsNotModified#2ba1f5ce = help.PeerColors;`
-    public struct PeerColorsNotModified: TLCombinator {
+    public final class PeerColorsNotModified: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x2ba1f5ce
         public static let tlName = "help.peerColorsNotModified"
 
@@ -2399,12 +2776,17 @@ extension Api.help.PeerColors {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: PeerColorsNotModified, rhs: PeerColorsNotModified) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.help.PeerColors {
     /// `help.peerColors#00f8ed08 hash:int colors:Vector<help.PeerColorOption> = help.PeerColors;`
-    public struct PeerColors: TLCombinator {
+    public final class PeerColors: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x00f8ed08
         public static let tlName = "help.peerColors"
 
@@ -2425,12 +2807,19 @@ extension Api.help.PeerColors {
             writer.writeInt32(self.hash)
             self.colors.encode(to: &writer)
         }
+
+        public static func == (lhs: PeerColors, rhs: PeerColors) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.hash == rhs.hash else { return false }
+            guard lhs.colors == rhs.colors else { return false }
+            return true
+        }
     }
 }
 
 extension Api.help {
     /// TL type `help.PremiumPromo`.
-    public indirect enum PremiumPromo: TLBoxedType {
+    public enum PremiumPromo: TLBoxedType {
         case premiumPromo(Api.help.PremiumPromo.PremiumPromo)
 
         public static let tlTypeName = "help.PremiumPromo"
@@ -2455,7 +2844,7 @@ extension Api.help {
 
 extension Api.help.PremiumPromo {
     /// `help.premiumPromo#5334759c status_text:string status_entities:Vector<MessageEntity> video_sections:Vector<string> videos:Vector<Document> period_options:Vector<PremiumSubscriptionOption> users:Vector<User> = help.PremiumPromo;`
-    public struct PremiumPromo: TLCombinator {
+    public final class PremiumPromo: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x5334759c
         public static let tlName = "help.premiumPromo"
 
@@ -2492,12 +2881,23 @@ extension Api.help.PremiumPromo {
             self.periodOptions.encode(to: &writer)
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: PremiumPromo, rhs: PremiumPromo) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.statusText == rhs.statusText else { return false }
+            guard lhs.statusEntities == rhs.statusEntities else { return false }
+            guard lhs.videoSections == rhs.videoSections else { return false }
+            guard lhs.videos == rhs.videos else { return false }
+            guard lhs.periodOptions == rhs.periodOptions else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.help {
     /// TL type `help.PromoData`.
-    public indirect enum PromoData: TLBoxedType {
+    public enum PromoData: TLBoxedType {
         case promoDataEmpty(Api.help.PromoData.PromoDataEmpty)
         case promoData(Api.help.PromoData.PromoData)
 
@@ -2525,7 +2925,7 @@ extension Api.help {
 
 extension Api.help.PromoData {
     /// `help.promoDataEmpty#98f6ac75 expires:int = help.PromoData;`
-    public struct PromoDataEmpty: TLCombinator {
+    public final class PromoDataEmpty: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x98f6ac75
         public static let tlName = "help.promoDataEmpty"
 
@@ -2542,12 +2942,18 @@ extension Api.help.PromoData {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeInt32(self.expires)
         }
+
+        public static func == (lhs: PromoDataEmpty, rhs: PromoDataEmpty) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.expires == rhs.expires else { return false }
+            return true
+        }
     }
 }
 
 extension Api.help.PromoData {
     /// `help.promoData#08a4d87a flags:# proxy:flags.0?true expires:int peer:flags.3?Peer psa_type:flags.1?string psa_message:flags.2?string pending_suggestions:Vector<string> dismissed_suggestions:Vector<string> custom_pending_suggestion:flags.4?PendingSuggestion chats:Vector<Chat> users:Vector<User> = help.PromoData;`
-    public struct PromoData: TLCombinator {
+    public final class PromoData: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x08a4d87a
         public static let tlName = "help.promoData"
 
@@ -2607,12 +3013,27 @@ extension Api.help.PromoData {
             self.chats.encode(to: &writer)
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: PromoData, rhs: PromoData) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.proxy == rhs.proxy else { return false }
+            guard lhs.expires == rhs.expires else { return false }
+            guard lhs.peer == rhs.peer else { return false }
+            guard lhs.psaType == rhs.psaType else { return false }
+            guard lhs.psaMessage == rhs.psaMessage else { return false }
+            guard lhs.pendingSuggestions == rhs.pendingSuggestions else { return false }
+            guard lhs.dismissedSuggestions == rhs.dismissedSuggestions else { return false }
+            guard lhs.customPendingSuggestion == rhs.customPendingSuggestion else { return false }
+            guard lhs.chats == rhs.chats else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.help {
     /// TL type `help.RecentMeUrls`.
-    public indirect enum RecentMeUrls: TLBoxedType {
+    public enum RecentMeUrls: TLBoxedType {
         case recentMeUrls(Api.help.RecentMeUrls.RecentMeUrls)
 
         public static let tlTypeName = "help.RecentMeUrls"
@@ -2637,7 +3058,7 @@ extension Api.help {
 
 extension Api.help.RecentMeUrls {
     /// `help.recentMeUrls#0e0310d7 urls:Vector<RecentMeUrl> chats:Vector<Chat> users:Vector<User> = help.RecentMeUrls;`
-    public struct RecentMeUrls: TLCombinator {
+    public final class RecentMeUrls: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x0e0310d7
         public static let tlName = "help.recentMeUrls"
 
@@ -2662,12 +3083,20 @@ extension Api.help.RecentMeUrls {
             self.chats.encode(to: &writer)
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: RecentMeUrls, rhs: RecentMeUrls) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.urls == rhs.urls else { return false }
+            guard lhs.chats == rhs.chats else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.help {
     /// TL type `help.Support`.
-    public indirect enum Support: TLBoxedType {
+    public enum Support: TLBoxedType {
         case support(Api.help.Support.Support)
 
         public static let tlTypeName = "help.Support"
@@ -2692,7 +3121,7 @@ extension Api.help {
 
 extension Api.help.Support {
     /// `help.support#17c6b5f6 phone_number:string user:User = help.Support;`
-    public struct Support: TLCombinator {
+    public final class Support: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x17c6b5f6
         public static let tlName = "help.support"
 
@@ -2713,12 +3142,19 @@ extension Api.help.Support {
             writer.writeString(self.phoneNumber)
             self.user.encode(to: &writer)
         }
+
+        public static func == (lhs: Support, rhs: Support) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.phoneNumber == rhs.phoneNumber else { return false }
+            guard lhs.user == rhs.user else { return false }
+            return true
+        }
     }
 }
 
 extension Api.help {
     /// TL type `help.SupportName`.
-    public indirect enum SupportName: TLBoxedType {
+    public enum SupportName: TLBoxedType {
         case supportName(Api.help.SupportName.SupportName)
 
         public static let tlTypeName = "help.SupportName"
@@ -2743,7 +3179,7 @@ extension Api.help {
 
 extension Api.help.SupportName {
     /// `help.supportName#8c05f1c9 name:string = help.SupportName;`
-    public struct SupportName: TLCombinator {
+    public final class SupportName: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x8c05f1c9
         public static let tlName = "help.supportName"
 
@@ -2759,6 +3195,12 @@ extension Api.help.SupportName {
 
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeString(self.name)
+        }
+
+        public static func == (lhs: SupportName, rhs: SupportName) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.name == rhs.name else { return false }
+            return true
         }
     }
 }

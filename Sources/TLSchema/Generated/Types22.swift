@@ -5,7 +5,7 @@ import TL
 
 extension Api.help {
     /// TL type `help.TermsOfService`.
-    public indirect enum TermsOfService: TLBoxedType {
+    public enum TermsOfService: TLBoxedType {
         case termsOfService(Api.help.TermsOfService.TermsOfService)
 
         public static let tlTypeName = "help.TermsOfService"
@@ -30,7 +30,7 @@ extension Api.help {
 
 extension Api.help.TermsOfService {
     /// `help.termsOfService#780a0310 flags:# popup:flags.0?true id:DataJSON text:string entities:Vector<MessageEntity> min_age_confirm:flags.1?int = help.TermsOfService;`
-    public struct TermsOfService: TLCombinator {
+    public final class TermsOfService: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x780a0310
         public static let tlName = "help.termsOfService"
 
@@ -67,12 +67,22 @@ extension Api.help.TermsOfService {
             self.entities.encode(to: &writer)
             if let value = self.minAgeConfirm { writer.writeInt32(value) }
         }
+
+        public static func == (lhs: TermsOfService, rhs: TermsOfService) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.popup == rhs.popup else { return false }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.text == rhs.text else { return false }
+            guard lhs.entities == rhs.entities else { return false }
+            guard lhs.minAgeConfirm == rhs.minAgeConfirm else { return false }
+            return true
+        }
     }
 }
 
 extension Api.help {
     /// TL type `help.TermsOfServiceUpdate`.
-    public indirect enum TermsOfServiceUpdate: TLBoxedType {
+    public enum TermsOfServiceUpdate: TLBoxedType {
         case termsOfServiceUpdateEmpty(Api.help.TermsOfServiceUpdate.TermsOfServiceUpdateEmpty)
         case termsOfServiceUpdate(Api.help.TermsOfServiceUpdate.TermsOfServiceUpdate)
 
@@ -100,7 +110,7 @@ extension Api.help {
 
 extension Api.help.TermsOfServiceUpdate {
     /// `help.termsOfServiceUpdateEmpty#e3309f7f expires:int = help.TermsOfServiceUpdate;`
-    public struct TermsOfServiceUpdateEmpty: TLCombinator {
+    public final class TermsOfServiceUpdateEmpty: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xe3309f7f
         public static let tlName = "help.termsOfServiceUpdateEmpty"
 
@@ -117,12 +127,18 @@ extension Api.help.TermsOfServiceUpdate {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeInt32(self.expires)
         }
+
+        public static func == (lhs: TermsOfServiceUpdateEmpty, rhs: TermsOfServiceUpdateEmpty) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.expires == rhs.expires else { return false }
+            return true
+        }
     }
 }
 
 extension Api.help.TermsOfServiceUpdate {
     /// `help.termsOfServiceUpdate#28ecf961 expires:int terms_of_service:help.TermsOfService = help.TermsOfServiceUpdate;`
-    public struct TermsOfServiceUpdate: TLCombinator {
+    public final class TermsOfServiceUpdate: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x28ecf961
         public static let tlName = "help.termsOfServiceUpdate"
 
@@ -143,12 +159,19 @@ extension Api.help.TermsOfServiceUpdate {
             writer.writeInt32(self.expires)
             self.termsOfService.encode(to: &writer)
         }
+
+        public static func == (lhs: TermsOfServiceUpdate, rhs: TermsOfServiceUpdate) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.expires == rhs.expires else { return false }
+            guard lhs.termsOfService == rhs.termsOfService else { return false }
+            return true
+        }
     }
 }
 
 extension Api.help {
     /// TL type `help.TimezonesList`.
-    public indirect enum TimezonesList: TLBoxedType {
+    public enum TimezonesList: TLBoxedType {
         case timezonesListNotModified(Api.help.TimezonesList.TimezonesListNotModified)
         case timezonesList(Api.help.TimezonesList.TimezonesList)
 
@@ -176,7 +199,7 @@ extension Api.help {
 
 extension Api.help.TimezonesList {
     /// `help.timezonesListNotModified#970708cc = help.TimezonesList;`
-    public struct TimezonesListNotModified: TLCombinator {
+    public final class TimezonesListNotModified: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x970708cc
         public static let tlName = "help.timezonesListNotModified"
 
@@ -188,12 +211,17 @@ extension Api.help.TimezonesList {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: TimezonesListNotModified, rhs: TimezonesListNotModified) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.help.TimezonesList {
     /// `help.timezonesList#7b74ed71 timezones:Vector<Timezone> hash:int = help.TimezonesList;`
-    public struct TimezonesList: TLCombinator {
+    public final class TimezonesList: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x7b74ed71
         public static let tlName = "help.timezonesList"
 
@@ -214,12 +242,19 @@ extension Api.help.TimezonesList {
             self.timezones.encode(to: &writer)
             writer.writeInt32(self.hash)
         }
+
+        public static func == (lhs: TimezonesList, rhs: TimezonesList) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.timezones == rhs.timezones else { return false }
+            guard lhs.hash == rhs.hash else { return false }
+            return true
+        }
     }
 }
 
 extension Api.help {
     /// TL type `help.UserInfo`.
-    public indirect enum UserInfo: TLBoxedType {
+    public enum UserInfo: TLBoxedType {
         case userInfoEmpty(Api.help.UserInfo.UserInfoEmpty)
         case userInfo(Api.help.UserInfo.UserInfo)
 
@@ -247,7 +282,7 @@ extension Api.help {
 
 extension Api.help.UserInfo {
     /// `help.userInfoEmpty#f3ae2eed = help.UserInfo;`
-    public struct UserInfoEmpty: TLCombinator {
+    public final class UserInfoEmpty: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xf3ae2eed
         public static let tlName = "help.userInfoEmpty"
 
@@ -259,12 +294,17 @@ extension Api.help.UserInfo {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: UserInfoEmpty, rhs: UserInfoEmpty) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.help.UserInfo {
     /// `help.userInfo#01eb3758 message:string entities:Vector<MessageEntity> author:string date:int = help.UserInfo;`
-    public struct UserInfo: TLCombinator {
+    public final class UserInfo: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x01eb3758
         public static let tlName = "help.userInfo"
 
@@ -293,12 +333,21 @@ extension Api.help.UserInfo {
             writer.writeString(self.author)
             writer.writeInt32(self.date)
         }
+
+        public static func == (lhs: UserInfo, rhs: UserInfo) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.message == rhs.message else { return false }
+            guard lhs.entities == rhs.entities else { return false }
+            guard lhs.author == rhs.author else { return false }
+            guard lhs.date == rhs.date else { return false }
+            return true
+        }
     }
 }
 
 extension Api.messages {
     /// TL type `messages.AffectedFoundMessages`.
-    public indirect enum AffectedFoundMessages: TLBoxedType {
+    public enum AffectedFoundMessages: TLBoxedType {
         case affectedFoundMessages(Api.messages.AffectedFoundMessages.AffectedFoundMessages)
 
         public static let tlTypeName = "messages.AffectedFoundMessages"
@@ -323,7 +372,7 @@ extension Api.messages {
 
 extension Api.messages.AffectedFoundMessages {
     /// `messages.affectedFoundMessages#ef8d3e6c pts:int pts_count:int offset:int messages:Vector<int> = messages.AffectedFoundMessages;`
-    public struct AffectedFoundMessages: TLCombinator {
+    public final class AffectedFoundMessages: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xef8d3e6c
         public static let tlName = "messages.affectedFoundMessages"
 
@@ -352,12 +401,21 @@ extension Api.messages.AffectedFoundMessages {
             writer.writeInt32(self.offset)
             self.messages.encode(to: &writer)
         }
+
+        public static func == (lhs: AffectedFoundMessages, rhs: AffectedFoundMessages) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.pts == rhs.pts else { return false }
+            guard lhs.ptsCount == rhs.ptsCount else { return false }
+            guard lhs.offset == rhs.offset else { return false }
+            guard lhs.messages == rhs.messages else { return false }
+            return true
+        }
     }
 }
 
 extension Api.messages {
     /// TL type `messages.AffectedHistory`.
-    public indirect enum AffectedHistory: TLBoxedType {
+    public enum AffectedHistory: TLBoxedType {
         case affectedHistory(Api.messages.AffectedHistory.AffectedHistory)
 
         public static let tlTypeName = "messages.AffectedHistory"
@@ -382,7 +440,7 @@ extension Api.messages {
 
 extension Api.messages.AffectedHistory {
     /// `messages.affectedHistory#b45c69d1 pts:int pts_count:int offset:int = messages.AffectedHistory;`
-    public struct AffectedHistory: TLCombinator {
+    public final class AffectedHistory: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xb45c69d1
         public static let tlName = "messages.affectedHistory"
 
@@ -407,12 +465,20 @@ extension Api.messages.AffectedHistory {
             writer.writeInt32(self.ptsCount)
             writer.writeInt32(self.offset)
         }
+
+        public static func == (lhs: AffectedHistory, rhs: AffectedHistory) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.pts == rhs.pts else { return false }
+            guard lhs.ptsCount == rhs.ptsCount else { return false }
+            guard lhs.offset == rhs.offset else { return false }
+            return true
+        }
     }
 }
 
 extension Api.messages {
     /// TL type `messages.AffectedMessages`.
-    public indirect enum AffectedMessages: TLBoxedType {
+    public enum AffectedMessages: TLBoxedType {
         case affectedMessages(Api.messages.AffectedMessages.AffectedMessages)
 
         public static let tlTypeName = "messages.AffectedMessages"
@@ -437,7 +503,7 @@ extension Api.messages {
 
 extension Api.messages.AffectedMessages {
     /// `messages.affectedMessages#84d19185 pts:int pts_count:int = messages.AffectedMessages;`
-    public struct AffectedMessages: TLCombinator {
+    public final class AffectedMessages: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x84d19185
         public static let tlName = "messages.affectedMessages"
 
@@ -458,12 +524,19 @@ extension Api.messages.AffectedMessages {
             writer.writeInt32(self.pts)
             writer.writeInt32(self.ptsCount)
         }
+
+        public static func == (lhs: AffectedMessages, rhs: AffectedMessages) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.pts == rhs.pts else { return false }
+            guard lhs.ptsCount == rhs.ptsCount else { return false }
+            return true
+        }
     }
 }
 
 extension Api.messages {
     /// TL type `messages.AllStickers`.
-    public indirect enum AllStickers: TLBoxedType {
+    public enum AllStickers: TLBoxedType {
         case allStickersNotModified(Api.messages.AllStickers.AllStickersNotModified)
         case allStickers(Api.messages.AllStickers.AllStickers)
 
@@ -491,7 +564,7 @@ extension Api.messages {
 
 extension Api.messages.AllStickers {
     /// `messages.allStickersNotModified#e86602c3 = messages.AllStickers;`
-    public struct AllStickersNotModified: TLCombinator {
+    public final class AllStickersNotModified: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xe86602c3
         public static let tlName = "messages.allStickersNotModified"
 
@@ -503,12 +576,17 @@ extension Api.messages.AllStickers {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: AllStickersNotModified, rhs: AllStickersNotModified) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.messages.AllStickers {
     /// `messages.allStickers#cdbbcebb hash:long sets:Vector<StickerSet> = messages.AllStickers;`
-    public struct AllStickers: TLCombinator {
+    public final class AllStickers: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xcdbbcebb
         public static let tlName = "messages.allStickers"
 
@@ -529,12 +607,19 @@ extension Api.messages.AllStickers {
             writer.writeInt64(self.hash)
             self.sets.encode(to: &writer)
         }
+
+        public static func == (lhs: AllStickers, rhs: AllStickers) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.hash == rhs.hash else { return false }
+            guard lhs.sets == rhs.sets else { return false }
+            return true
+        }
     }
 }
 
 extension Api.messages {
     /// TL type `messages.ArchivedStickers`.
-    public indirect enum ArchivedStickers: TLBoxedType {
+    public enum ArchivedStickers: TLBoxedType {
         case archivedStickers(Api.messages.ArchivedStickers.ArchivedStickers)
 
         public static let tlTypeName = "messages.ArchivedStickers"
@@ -559,7 +644,7 @@ extension Api.messages {
 
 extension Api.messages.ArchivedStickers {
     /// `messages.archivedStickers#4fcba9c8 count:int sets:Vector<StickerSetCovered> = messages.ArchivedStickers;`
-    public struct ArchivedStickers: TLCombinator {
+    public final class ArchivedStickers: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x4fcba9c8
         public static let tlName = "messages.archivedStickers"
 
@@ -580,12 +665,19 @@ extension Api.messages.ArchivedStickers {
             writer.writeInt32(self.count)
             self.sets.encode(to: &writer)
         }
+
+        public static func == (lhs: ArchivedStickers, rhs: ArchivedStickers) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.count == rhs.count else { return false }
+            guard lhs.sets == rhs.sets else { return false }
+            return true
+        }
     }
 }
 
 extension Api.messages {
     /// TL type `messages.AvailableEffects`.
-    public indirect enum AvailableEffects: TLBoxedType {
+    public enum AvailableEffects: TLBoxedType {
         case availableEffectsNotModified(Api.messages.AvailableEffects.AvailableEffectsNotModified)
         case availableEffects(Api.messages.AvailableEffects.AvailableEffects)
 
@@ -613,7 +705,7 @@ extension Api.messages {
 
 extension Api.messages.AvailableEffects {
     /// `messages.availableEffectsNotModified#d1ed9a5b = messages.AvailableEffects;`
-    public struct AvailableEffectsNotModified: TLCombinator {
+    public final class AvailableEffectsNotModified: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xd1ed9a5b
         public static let tlName = "messages.availableEffectsNotModified"
 
@@ -625,12 +717,17 @@ extension Api.messages.AvailableEffects {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: AvailableEffectsNotModified, rhs: AvailableEffectsNotModified) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.messages.AvailableEffects {
     /// `messages.availableEffects#bddb616e hash:int effects:Vector<AvailableEffect> documents:Vector<Document> = messages.AvailableEffects;`
-    public struct AvailableEffects: TLCombinator {
+    public final class AvailableEffects: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xbddb616e
         public static let tlName = "messages.availableEffects"
 
@@ -655,12 +752,20 @@ extension Api.messages.AvailableEffects {
             self.effects.encode(to: &writer)
             self.documents.encode(to: &writer)
         }
+
+        public static func == (lhs: AvailableEffects, rhs: AvailableEffects) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.hash == rhs.hash else { return false }
+            guard lhs.effects == rhs.effects else { return false }
+            guard lhs.documents == rhs.documents else { return false }
+            return true
+        }
     }
 }
 
 extension Api.messages {
     /// TL type `messages.AvailableReactions`.
-    public indirect enum AvailableReactions: TLBoxedType {
+    public enum AvailableReactions: TLBoxedType {
         case availableReactionsNotModified(Api.messages.AvailableReactions.AvailableReactionsNotModified)
         case availableReactions(Api.messages.AvailableReactions.AvailableReactions)
 
@@ -688,7 +793,7 @@ extension Api.messages {
 
 extension Api.messages.AvailableReactions {
     /// `messages.availableReactionsNotModified#9f071957 = messages.AvailableReactions;`
-    public struct AvailableReactionsNotModified: TLCombinator {
+    public final class AvailableReactionsNotModified: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x9f071957
         public static let tlName = "messages.availableReactionsNotModified"
 
@@ -700,12 +805,17 @@ extension Api.messages.AvailableReactions {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: AvailableReactionsNotModified, rhs: AvailableReactionsNotModified) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.messages.AvailableReactions {
     /// `messages.availableReactions#768e3aad hash:int reactions:Vector<AvailableReaction> = messages.AvailableReactions;`
-    public struct AvailableReactions: TLCombinator {
+    public final class AvailableReactions: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x768e3aad
         public static let tlName = "messages.availableReactions"
 
@@ -726,12 +836,19 @@ extension Api.messages.AvailableReactions {
             writer.writeInt32(self.hash)
             self.reactions.encode(to: &writer)
         }
+
+        public static func == (lhs: AvailableReactions, rhs: AvailableReactions) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.hash == rhs.hash else { return false }
+            guard lhs.reactions == rhs.reactions else { return false }
+            return true
+        }
     }
 }
 
 extension Api.messages {
     /// TL type `messages.BotApp`.
-    public indirect enum BotApp: TLBoxedType {
+    public enum BotApp: TLBoxedType {
         case botApp(Api.messages.BotApp.BotApp)
 
         public static let tlTypeName = "messages.BotApp"
@@ -756,7 +873,7 @@ extension Api.messages {
 
 extension Api.messages.BotApp {
     /// `messages.botApp#eb50adf5 flags:# inactive:flags.0?true request_write_access:flags.1?true has_settings:flags.2?true app:BotApp = messages.BotApp;`
-    public struct BotApp: TLCombinator {
+    public final class BotApp: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xeb50adf5
         public static let tlName = "messages.botApp"
 
@@ -788,12 +905,21 @@ extension Api.messages.BotApp {
             writer.writeUInt32(flags)
             self.app.encode(to: &writer)
         }
+
+        public static func == (lhs: BotApp, rhs: BotApp) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.inactive == rhs.inactive else { return false }
+            guard lhs.requestWriteAccess == rhs.requestWriteAccess else { return false }
+            guard lhs.hasSettings == rhs.hasSettings else { return false }
+            guard lhs.app == rhs.app else { return false }
+            return true
+        }
     }
 }
 
 extension Api.messages {
     /// TL type `messages.BotCallbackAnswer`.
-    public indirect enum BotCallbackAnswer: TLBoxedType {
+    public enum BotCallbackAnswer: TLBoxedType {
         case botCallbackAnswer(Api.messages.BotCallbackAnswer.BotCallbackAnswer)
 
         public static let tlTypeName = "messages.BotCallbackAnswer"
@@ -818,7 +944,7 @@ extension Api.messages {
 
 extension Api.messages.BotCallbackAnswer {
     /// `messages.botCallbackAnswer#36585ea4 flags:# alert:flags.1?true has_url:flags.3?true native_ui:flags.4?true message:flags.0?string url:flags.2?string cache_time:int = messages.BotCallbackAnswer;`
-    public struct BotCallbackAnswer: TLCombinator {
+    public final class BotCallbackAnswer: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x36585ea4
         public static let tlName = "messages.botCallbackAnswer"
 
@@ -860,12 +986,23 @@ extension Api.messages.BotCallbackAnswer {
             if let value = self.url { writer.writeString(value) }
             writer.writeInt32(self.cacheTime)
         }
+
+        public static func == (lhs: BotCallbackAnswer, rhs: BotCallbackAnswer) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.alert == rhs.alert else { return false }
+            guard lhs.hasUrl == rhs.hasUrl else { return false }
+            guard lhs.nativeUi == rhs.nativeUi else { return false }
+            guard lhs.message == rhs.message else { return false }
+            guard lhs.url == rhs.url else { return false }
+            guard lhs.cacheTime == rhs.cacheTime else { return false }
+            return true
+        }
     }
 }
 
 extension Api.messages {
     /// TL type `messages.BotPreparedInlineMessage`.
-    public indirect enum BotPreparedInlineMessage: TLBoxedType {
+    public enum BotPreparedInlineMessage: TLBoxedType {
         case botPreparedInlineMessage(Api.messages.BotPreparedInlineMessage.BotPreparedInlineMessage)
 
         public static let tlTypeName = "messages.BotPreparedInlineMessage"
@@ -890,7 +1027,7 @@ extension Api.messages {
 
 extension Api.messages.BotPreparedInlineMessage {
     /// `messages.botPreparedInlineMessage#8ecf0511 id:string expire_date:int = messages.BotPreparedInlineMessage;`
-    public struct BotPreparedInlineMessage: TLCombinator {
+    public final class BotPreparedInlineMessage: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x8ecf0511
         public static let tlName = "messages.botPreparedInlineMessage"
 
@@ -911,12 +1048,19 @@ extension Api.messages.BotPreparedInlineMessage {
             writer.writeString(self.id)
             writer.writeInt32(self.expireDate)
         }
+
+        public static func == (lhs: BotPreparedInlineMessage, rhs: BotPreparedInlineMessage) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.expireDate == rhs.expireDate else { return false }
+            return true
+        }
     }
 }
 
 extension Api.messages {
     /// TL type `messages.BotResults`.
-    public indirect enum BotResults: TLBoxedType {
+    public enum BotResults: TLBoxedType {
         case botResults(Api.messages.BotResults.BotResults)
 
         public static let tlTypeName = "messages.BotResults"
@@ -941,7 +1085,7 @@ extension Api.messages {
 
 extension Api.messages.BotResults {
     /// `messages.botResults#e021f2f6 flags:# gallery:flags.0?true query_id:long next_offset:flags.1?string switch_pm:flags.2?InlineBotSwitchPM switch_webview:flags.3?InlineBotWebView results:Vector<BotInlineResult> cache_time:int users:Vector<User> = messages.BotResults;`
-    public struct BotResults: TLCombinator {
+    public final class BotResults: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xe021f2f6
         public static let tlName = "messages.botResults"
 
@@ -992,12 +1136,25 @@ extension Api.messages.BotResults {
             writer.writeInt32(self.cacheTime)
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: BotResults, rhs: BotResults) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.gallery == rhs.gallery else { return false }
+            guard lhs.queryId == rhs.queryId else { return false }
+            guard lhs.nextOffset == rhs.nextOffset else { return false }
+            guard lhs.switchPm == rhs.switchPm else { return false }
+            guard lhs.switchWebview == rhs.switchWebview else { return false }
+            guard lhs.results == rhs.results else { return false }
+            guard lhs.cacheTime == rhs.cacheTime else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.messages {
     /// TL type `messages.ChatAdminsWithInvites`.
-    public indirect enum ChatAdminsWithInvites: TLBoxedType {
+    public enum ChatAdminsWithInvites: TLBoxedType {
         case chatAdminsWithInvites(Api.messages.ChatAdminsWithInvites.ChatAdminsWithInvites)
 
         public static let tlTypeName = "messages.ChatAdminsWithInvites"
@@ -1022,7 +1179,7 @@ extension Api.messages {
 
 extension Api.messages.ChatAdminsWithInvites {
     /// `messages.chatAdminsWithInvites#b69b72d7 admins:Vector<ChatAdminWithInvites> users:Vector<User> = messages.ChatAdminsWithInvites;`
-    public struct ChatAdminsWithInvites: TLCombinator {
+    public final class ChatAdminsWithInvites: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xb69b72d7
         public static let tlName = "messages.chatAdminsWithInvites"
 
@@ -1043,12 +1200,19 @@ extension Api.messages.ChatAdminsWithInvites {
             self.admins.encode(to: &writer)
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: ChatAdminsWithInvites, rhs: ChatAdminsWithInvites) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.admins == rhs.admins else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.messages {
     /// TL type `messages.ChatFull`.
-    public indirect enum ChatFull: TLBoxedType {
+    public enum ChatFull: TLBoxedType {
         case chatFull(Api.messages.ChatFull.ChatFull)
 
         public static let tlTypeName = "messages.ChatFull"
@@ -1073,7 +1237,7 @@ extension Api.messages {
 
 extension Api.messages.ChatFull {
     /// `messages.chatFull#e5d7d19c full_chat:ChatFull chats:Vector<Chat> users:Vector<User> = messages.ChatFull;`
-    public struct ChatFull: TLCombinator {
+    public final class ChatFull: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xe5d7d19c
         public static let tlName = "messages.chatFull"
 
@@ -1098,12 +1262,20 @@ extension Api.messages.ChatFull {
             self.chats.encode(to: &writer)
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: ChatFull, rhs: ChatFull) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.fullChat == rhs.fullChat else { return false }
+            guard lhs.chats == rhs.chats else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.messages {
     /// TL type `messages.ChatInviteImporters`.
-    public indirect enum ChatInviteImporters: TLBoxedType {
+    public enum ChatInviteImporters: TLBoxedType {
         case chatInviteImporters(Api.messages.ChatInviteImporters.ChatInviteImporters)
 
         public static let tlTypeName = "messages.ChatInviteImporters"
@@ -1128,7 +1300,7 @@ extension Api.messages {
 
 extension Api.messages.ChatInviteImporters {
     /// `messages.chatInviteImporters#81b6b00a count:int importers:Vector<ChatInviteImporter> users:Vector<User> = messages.ChatInviteImporters;`
-    public struct ChatInviteImporters: TLCombinator {
+    public final class ChatInviteImporters: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x81b6b00a
         public static let tlName = "messages.chatInviteImporters"
 
@@ -1153,12 +1325,20 @@ extension Api.messages.ChatInviteImporters {
             self.importers.encode(to: &writer)
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: ChatInviteImporters, rhs: ChatInviteImporters) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.count == rhs.count else { return false }
+            guard lhs.importers == rhs.importers else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.messages {
     /// TL type `messages.ChatInviteJoinResult`.
-    public indirect enum ChatInviteJoinResult: TLBoxedType {
+    public enum ChatInviteJoinResult: TLBoxedType {
         case chatInviteJoinResultOk(Api.messages.ChatInviteJoinResult.ChatInviteJoinResultOk)
         case chatInviteJoinResultWebView(Api.messages.ChatInviteJoinResult.ChatInviteJoinResultWebView)
 
@@ -1186,7 +1366,7 @@ extension Api.messages {
 
 extension Api.messages.ChatInviteJoinResult {
     /// `messages.chatInviteJoinResultOk#445663a7 updates:Updates = messages.ChatInviteJoinResult;`
-    public struct ChatInviteJoinResultOk: TLCombinator {
+    public final class ChatInviteJoinResultOk: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x445663a7
         public static let tlName = "messages.chatInviteJoinResultOk"
 
@@ -1203,12 +1383,18 @@ extension Api.messages.ChatInviteJoinResult {
         public func encodeBare(to writer: inout TLWriter) {
             self.updates.encode(to: &writer)
         }
+
+        public static func == (lhs: ChatInviteJoinResultOk, rhs: ChatInviteJoinResultOk) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.updates == rhs.updates else { return false }
+            return true
+        }
     }
 }
 
 extension Api.messages.ChatInviteJoinResult {
     /// `messages.chatInviteJoinResultWebView#61ca29d3 bot_id:long query_id:long users:Vector<User> = messages.ChatInviteJoinResult;`
-    public struct ChatInviteJoinResultWebView: TLCombinator {
+    public final class ChatInviteJoinResultWebView: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x61ca29d3
         public static let tlName = "messages.chatInviteJoinResultWebView"
 
@@ -1233,12 +1419,20 @@ extension Api.messages.ChatInviteJoinResult {
             writer.writeInt64(self.queryId)
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: ChatInviteJoinResultWebView, rhs: ChatInviteJoinResultWebView) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.botId == rhs.botId else { return false }
+            guard lhs.queryId == rhs.queryId else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.messages {
     /// TL type `messages.Chats`.
-    public indirect enum Chats: TLBoxedType {
+    public enum Chats: TLBoxedType {
         case chats(Api.messages.Chats.Chats)
         case chatsSlice(Api.messages.Chats.ChatsSlice)
 
@@ -1266,7 +1460,7 @@ extension Api.messages {
 
 extension Api.messages.Chats {
     /// `messages.chats#64ff9fd5 chats:Vector<Chat> = messages.Chats;`
-    public struct Chats: TLCombinator {
+    public final class Chats: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x64ff9fd5
         public static let tlName = "messages.chats"
 
@@ -1283,12 +1477,18 @@ extension Api.messages.Chats {
         public func encodeBare(to writer: inout TLWriter) {
             self.chats.encode(to: &writer)
         }
+
+        public static func == (lhs: Chats, rhs: Chats) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.chats == rhs.chats else { return false }
+            return true
+        }
     }
 }
 
 extension Api.messages.Chats {
     /// `messages.chatsSlice#9cd81144 count:int chats:Vector<Chat> = messages.Chats;`
-    public struct ChatsSlice: TLCombinator {
+    public final class ChatsSlice: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x9cd81144
         public static let tlName = "messages.chatsSlice"
 
@@ -1309,12 +1509,19 @@ extension Api.messages.Chats {
             writer.writeInt32(self.count)
             self.chats.encode(to: &writer)
         }
+
+        public static func == (lhs: ChatsSlice, rhs: ChatsSlice) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.count == rhs.count else { return false }
+            guard lhs.chats == rhs.chats else { return false }
+            return true
+        }
     }
 }
 
 extension Api.messages {
     /// TL type `messages.CheckedHistoryImportPeer`.
-    public indirect enum CheckedHistoryImportPeer: TLBoxedType {
+    public enum CheckedHistoryImportPeer: TLBoxedType {
         case checkedHistoryImportPeer(Api.messages.CheckedHistoryImportPeer.CheckedHistoryImportPeer)
 
         public static let tlTypeName = "messages.CheckedHistoryImportPeer"
@@ -1339,7 +1546,7 @@ extension Api.messages {
 
 extension Api.messages.CheckedHistoryImportPeer {
     /// `messages.checkedHistoryImportPeer#a24de717 confirm_text:string = messages.CheckedHistoryImportPeer;`
-    public struct CheckedHistoryImportPeer: TLCombinator {
+    public final class CheckedHistoryImportPeer: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xa24de717
         public static let tlName = "messages.checkedHistoryImportPeer"
 
@@ -1356,12 +1563,18 @@ extension Api.messages.CheckedHistoryImportPeer {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeString(self.confirmText)
         }
+
+        public static func == (lhs: CheckedHistoryImportPeer, rhs: CheckedHistoryImportPeer) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.confirmText == rhs.confirmText else { return false }
+            return true
+        }
     }
 }
 
 extension Api.messages {
     /// TL type `messages.ComposedMessageWithAI`.
-    public indirect enum ComposedMessageWithAI: TLBoxedType {
+    public enum ComposedMessageWithAI: TLBoxedType {
         case composedMessageWithAI(Api.messages.ComposedMessageWithAI.ComposedMessageWithAI)
 
         public static let tlTypeName = "messages.ComposedMessageWithAI"
@@ -1386,7 +1599,7 @@ extension Api.messages {
 
 extension Api.messages.ComposedMessageWithAI {
     /// `messages.composedMessageWithAI#90d7adfa flags:# result_text:TextWithEntities diff_text:flags.0?TextWithEntities = messages.ComposedMessageWithAI;`
-    public struct ComposedMessageWithAI: TLCombinator {
+    public final class ComposedMessageWithAI: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x90d7adfa
         public static let tlName = "messages.composedMessageWithAI"
 
@@ -1411,12 +1624,19 @@ extension Api.messages.ComposedMessageWithAI {
             self.resultText.encode(to: &writer)
             if let value = self.diffText { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: ComposedMessageWithAI, rhs: ComposedMessageWithAI) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.resultText == rhs.resultText else { return false }
+            guard lhs.diffText == rhs.diffText else { return false }
+            return true
+        }
     }
 }
 
 extension Api.messages {
     /// TL type `messages.ComposedRichMessageWithAI`.
-    public indirect enum ComposedRichMessageWithAI: TLBoxedType {
+    public enum ComposedRichMessageWithAI: TLBoxedType {
         case composedRichMessageWithAI(Api.messages.ComposedRichMessageWithAI.ComposedRichMessageWithAI)
 
         public static let tlTypeName = "messages.ComposedRichMessageWithAI"
@@ -1441,7 +1661,7 @@ extension Api.messages {
 
 extension Api.messages.ComposedRichMessageWithAI {
     /// `messages.composedRichMessageWithAI#4c4537c8 result:RichMessage = messages.ComposedRichMessageWithAI;`
-    public struct ComposedRichMessageWithAI: TLCombinator {
+    public final class ComposedRichMessageWithAI: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x4c4537c8
         public static let tlName = "messages.composedRichMessageWithAI"
 
@@ -1458,12 +1678,18 @@ extension Api.messages.ComposedRichMessageWithAI {
         public func encodeBare(to writer: inout TLWriter) {
             self.result.encode(to: &writer)
         }
+
+        public static func == (lhs: ComposedRichMessageWithAI, rhs: ComposedRichMessageWithAI) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.result == rhs.result else { return false }
+            return true
+        }
     }
 }
 
 extension Api.messages {
     /// TL type `messages.DhConfig`.
-    public indirect enum DhConfig: TLBoxedType {
+    public enum DhConfig: TLBoxedType {
         case dhConfigNotModified(Api.messages.DhConfig.DhConfigNotModified)
         case dhConfig(Api.messages.DhConfig.DhConfig)
 
@@ -1491,7 +1717,7 @@ extension Api.messages {
 
 extension Api.messages.DhConfig {
     /// `messages.dhConfigNotModified#c0e24635 random:bytes = messages.DhConfig;`
-    public struct DhConfigNotModified: TLCombinator {
+    public final class DhConfigNotModified: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xc0e24635
         public static let tlName = "messages.dhConfigNotModified"
 
@@ -1508,12 +1734,18 @@ extension Api.messages.DhConfig {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeBytes(self.random)
         }
+
+        public static func == (lhs: DhConfigNotModified, rhs: DhConfigNotModified) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.random == rhs.random else { return false }
+            return true
+        }
     }
 }
 
 extension Api.messages.DhConfig {
     /// `messages.dhConfig#2c221edd g:int p:bytes version:int random:bytes = messages.DhConfig;`
-    public struct DhConfig: TLCombinator {
+    public final class DhConfig: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x2c221edd
         public static let tlName = "messages.dhConfig"
 
@@ -1542,12 +1774,21 @@ extension Api.messages.DhConfig {
             writer.writeInt32(self.version)
             writer.writeBytes(self.random)
         }
+
+        public static func == (lhs: DhConfig, rhs: DhConfig) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.g == rhs.g else { return false }
+            guard lhs.p == rhs.p else { return false }
+            guard lhs.version == rhs.version else { return false }
+            guard lhs.random == rhs.random else { return false }
+            return true
+        }
     }
 }
 
 extension Api.messages {
     /// TL type `messages.DialogFilters`.
-    public indirect enum DialogFilters: TLBoxedType {
+    public enum DialogFilters: TLBoxedType {
         case dialogFilters(Api.messages.DialogFilters.DialogFilters)
 
         public static let tlTypeName = "messages.DialogFilters"
@@ -1572,7 +1813,7 @@ extension Api.messages {
 
 extension Api.messages.DialogFilters {
     /// `messages.dialogFilters#2ad93719 flags:# tags_enabled:flags.0?true filters:Vector<DialogFilter> = messages.DialogFilters;`
-    public struct DialogFilters: TLCombinator {
+    public final class DialogFilters: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x2ad93719
         public static let tlName = "messages.dialogFilters"
 
@@ -1596,12 +1837,19 @@ extension Api.messages.DialogFilters {
             writer.writeUInt32(flags)
             self.filters.encode(to: &writer)
         }
+
+        public static func == (lhs: DialogFilters, rhs: DialogFilters) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.tagsEnabled == rhs.tagsEnabled else { return false }
+            guard lhs.filters == rhs.filters else { return false }
+            return true
+        }
     }
 }
 
 extension Api.messages {
     /// TL type `messages.Dialogs`.
-    public indirect enum Dialogs: TLBoxedType {
+    public enum Dialogs: TLBoxedType {
         case dialogs(Api.messages.Dialogs.Dialogs)
         case dialogsSlice(Api.messages.Dialogs.DialogsSlice)
         case dialogsNotModified(Api.messages.Dialogs.DialogsNotModified)
@@ -1632,7 +1880,7 @@ extension Api.messages {
 
 extension Api.messages.Dialogs {
     /// `messages.dialogs#15ba6c40 dialogs:Vector<Dialog> messages:Vector<Message> chats:Vector<Chat> users:Vector<User> = messages.Dialogs;`
-    public struct Dialogs: TLCombinator {
+    public final class Dialogs: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x15ba6c40
         public static let tlName = "messages.dialogs"
 
@@ -1661,12 +1909,21 @@ extension Api.messages.Dialogs {
             self.chats.encode(to: &writer)
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: Dialogs, rhs: Dialogs) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.dialogs == rhs.dialogs else { return false }
+            guard lhs.messages == rhs.messages else { return false }
+            guard lhs.chats == rhs.chats else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.messages.Dialogs {
     /// `messages.dialogsSlice#71e094f3 count:int dialogs:Vector<Dialog> messages:Vector<Message> chats:Vector<Chat> users:Vector<User> = messages.Dialogs;`
-    public struct DialogsSlice: TLCombinator {
+    public final class DialogsSlice: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x71e094f3
         public static let tlName = "messages.dialogsSlice"
 
@@ -1699,12 +1956,22 @@ extension Api.messages.Dialogs {
             self.chats.encode(to: &writer)
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: DialogsSlice, rhs: DialogsSlice) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.count == rhs.count else { return false }
+            guard lhs.dialogs == rhs.dialogs else { return false }
+            guard lhs.messages == rhs.messages else { return false }
+            guard lhs.chats == rhs.chats else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.messages.Dialogs {
     /// `messages.dialogsNotModified#f0e3e596 count:int = messages.Dialogs;`
-    public struct DialogsNotModified: TLCombinator {
+    public final class DialogsNotModified: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xf0e3e596
         public static let tlName = "messages.dialogsNotModified"
 
@@ -1721,12 +1988,18 @@ extension Api.messages.Dialogs {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeInt32(self.count)
         }
+
+        public static func == (lhs: DialogsNotModified, rhs: DialogsNotModified) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.count == rhs.count else { return false }
+            return true
+        }
     }
 }
 
 extension Api.messages {
     /// TL type `messages.DiscussionMessage`.
-    public indirect enum DiscussionMessage: TLBoxedType {
+    public enum DiscussionMessage: TLBoxedType {
         case discussionMessage(Api.messages.DiscussionMessage.DiscussionMessage)
 
         public static let tlTypeName = "messages.DiscussionMessage"
@@ -1751,7 +2024,7 @@ extension Api.messages {
 
 extension Api.messages.DiscussionMessage {
     /// `messages.discussionMessage#a6341782 flags:# messages:Vector<Message> max_id:flags.0?int read_inbox_max_id:flags.1?int read_outbox_max_id:flags.2?int unread_count:int chats:Vector<Chat> users:Vector<User> = messages.DiscussionMessage;`
-    public struct DiscussionMessage: TLCombinator {
+    public final class DiscussionMessage: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xa6341782
         public static let tlName = "messages.discussionMessage"
 
@@ -1798,12 +2071,24 @@ extension Api.messages.DiscussionMessage {
             self.chats.encode(to: &writer)
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: DiscussionMessage, rhs: DiscussionMessage) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.messages == rhs.messages else { return false }
+            guard lhs.maxId == rhs.maxId else { return false }
+            guard lhs.readInboxMaxId == rhs.readInboxMaxId else { return false }
+            guard lhs.readOutboxMaxId == rhs.readOutboxMaxId else { return false }
+            guard lhs.unreadCount == rhs.unreadCount else { return false }
+            guard lhs.chats == rhs.chats else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.messages {
     /// TL type `messages.EmojiGameInfo`.
-    public indirect enum EmojiGameInfo: TLBoxedType {
+    public enum EmojiGameInfo: TLBoxedType {
         case emojiGameUnavailable(Api.messages.EmojiGameInfo.EmojiGameUnavailable)
         case emojiGameDiceInfo(Api.messages.EmojiGameInfo.EmojiGameDiceInfo)
 
@@ -1831,7 +2116,7 @@ extension Api.messages {
 
 extension Api.messages.EmojiGameInfo {
     /// `messages.emojiGameUnavailable#59e65335 = messages.EmojiGameInfo;`
-    public struct EmojiGameUnavailable: TLCombinator {
+    public final class EmojiGameUnavailable: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x59e65335
         public static let tlName = "messages.emojiGameUnavailable"
 
@@ -1843,12 +2128,17 @@ extension Api.messages.EmojiGameInfo {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: EmojiGameUnavailable, rhs: EmojiGameUnavailable) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.messages.EmojiGameInfo {
     /// `messages.emojiGameDiceInfo#44e56023 flags:# game_hash:string prev_stake:long current_streak:int params:Vector<int> plays_left:flags.0?int = messages.EmojiGameInfo;`
-    public struct EmojiGameDiceInfo: TLCombinator {
+    public final class EmojiGameDiceInfo: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x44e56023
         public static let tlName = "messages.emojiGameDiceInfo"
 
@@ -1885,12 +2175,22 @@ extension Api.messages.EmojiGameInfo {
             self.params.encode(to: &writer)
             if let value = self.playsLeft { writer.writeInt32(value) }
         }
+
+        public static func == (lhs: EmojiGameDiceInfo, rhs: EmojiGameDiceInfo) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.gameHash == rhs.gameHash else { return false }
+            guard lhs.prevStake == rhs.prevStake else { return false }
+            guard lhs.currentStreak == rhs.currentStreak else { return false }
+            guard lhs.params == rhs.params else { return false }
+            guard lhs.playsLeft == rhs.playsLeft else { return false }
+            return true
+        }
     }
 }
 
 extension Api.messages {
     /// TL type `messages.EmojiGameOutcome`.
-    public indirect enum EmojiGameOutcome: TLBoxedType {
+    public enum EmojiGameOutcome: TLBoxedType {
         case emojiGameOutcome(Api.messages.EmojiGameOutcome.EmojiGameOutcome)
 
         public static let tlTypeName = "messages.EmojiGameOutcome"
@@ -1915,7 +2215,7 @@ extension Api.messages {
 
 extension Api.messages.EmojiGameOutcome {
     /// `messages.emojiGameOutcome#da2ad647 seed:bytes stake_ton_amount:long ton_amount:long = messages.EmojiGameOutcome;`
-    public struct EmojiGameOutcome: TLCombinator {
+    public final class EmojiGameOutcome: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xda2ad647
         public static let tlName = "messages.emojiGameOutcome"
 
@@ -1940,12 +2240,20 @@ extension Api.messages.EmojiGameOutcome {
             writer.writeInt64(self.stakeTonAmount)
             writer.writeInt64(self.tonAmount)
         }
+
+        public static func == (lhs: EmojiGameOutcome, rhs: EmojiGameOutcome) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.seed == rhs.seed else { return false }
+            guard lhs.stakeTonAmount == rhs.stakeTonAmount else { return false }
+            guard lhs.tonAmount == rhs.tonAmount else { return false }
+            return true
+        }
     }
 }
 
 extension Api.messages {
     /// TL type `messages.EmojiGroups`.
-    public indirect enum EmojiGroups: TLBoxedType {
+    public enum EmojiGroups: TLBoxedType {
         case emojiGroupsNotModified(Api.messages.EmojiGroups.EmojiGroupsNotModified)
         case emojiGroups(Api.messages.EmojiGroups.EmojiGroups)
 
@@ -1973,7 +2281,7 @@ extension Api.messages {
 
 extension Api.messages.EmojiGroups {
     /// `messages.emojiGroupsNotModified#6fb4ad87 = messages.EmojiGroups;`
-    public struct EmojiGroupsNotModified: TLCombinator {
+    public final class EmojiGroupsNotModified: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x6fb4ad87
         public static let tlName = "messages.emojiGroupsNotModified"
 
@@ -1985,12 +2293,17 @@ extension Api.messages.EmojiGroups {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: EmojiGroupsNotModified, rhs: EmojiGroupsNotModified) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.messages.EmojiGroups {
     /// `messages.emojiGroups#881fb94b hash:int groups:Vector<EmojiGroup> = messages.EmojiGroups;`
-    public struct EmojiGroups: TLCombinator {
+    public final class EmojiGroups: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x881fb94b
         public static let tlName = "messages.emojiGroups"
 
@@ -2011,12 +2324,19 @@ extension Api.messages.EmojiGroups {
             writer.writeInt32(self.hash)
             self.groups.encode(to: &writer)
         }
+
+        public static func == (lhs: EmojiGroups, rhs: EmojiGroups) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.hash == rhs.hash else { return false }
+            guard lhs.groups == rhs.groups else { return false }
+            return true
+        }
     }
 }
 
 extension Api.messages {
     /// TL type `messages.ExportedChatInvite`.
-    public indirect enum ExportedChatInvite: TLBoxedType {
+    public enum ExportedChatInvite: TLBoxedType {
         case exportedChatInvite(Api.messages.ExportedChatInvite.ExportedChatInvite)
         case exportedChatInviteReplaced(Api.messages.ExportedChatInvite.ExportedChatInviteReplaced)
 
@@ -2044,7 +2364,7 @@ extension Api.messages {
 
 extension Api.messages.ExportedChatInvite {
     /// `messages.exportedChatInvite#1871be50 invite:ExportedChatInvite users:Vector<User> = messages.ExportedChatInvite;`
-    public struct ExportedChatInvite: TLCombinator {
+    public final class ExportedChatInvite: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x1871be50
         public static let tlName = "messages.exportedChatInvite"
 
@@ -2065,12 +2385,19 @@ extension Api.messages.ExportedChatInvite {
             self.invite.encode(to: &writer)
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: ExportedChatInvite, rhs: ExportedChatInvite) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.invite == rhs.invite else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.messages.ExportedChatInvite {
     /// `messages.exportedChatInviteReplaced#222600ef invite:ExportedChatInvite new_invite:ExportedChatInvite users:Vector<User> = messages.ExportedChatInvite;`
-    public struct ExportedChatInviteReplaced: TLCombinator {
+    public final class ExportedChatInviteReplaced: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x222600ef
         public static let tlName = "messages.exportedChatInviteReplaced"
 
@@ -2095,12 +2422,20 @@ extension Api.messages.ExportedChatInvite {
             self.newInvite.encode(to: &writer)
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: ExportedChatInviteReplaced, rhs: ExportedChatInviteReplaced) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.invite == rhs.invite else { return false }
+            guard lhs.newInvite == rhs.newInvite else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.messages {
     /// TL type `messages.ExportedChatInvites`.
-    public indirect enum ExportedChatInvites: TLBoxedType {
+    public enum ExportedChatInvites: TLBoxedType {
         case exportedChatInvites(Api.messages.ExportedChatInvites.ExportedChatInvites)
 
         public static let tlTypeName = "messages.ExportedChatInvites"
@@ -2125,7 +2460,7 @@ extension Api.messages {
 
 extension Api.messages.ExportedChatInvites {
     /// `messages.exportedChatInvites#bdc62dcc count:int invites:Vector<ExportedChatInvite> users:Vector<User> = messages.ExportedChatInvites;`
-    public struct ExportedChatInvites: TLCombinator {
+    public final class ExportedChatInvites: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xbdc62dcc
         public static let tlName = "messages.exportedChatInvites"
 
@@ -2150,12 +2485,20 @@ extension Api.messages.ExportedChatInvites {
             self.invites.encode(to: &writer)
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: ExportedChatInvites, rhs: ExportedChatInvites) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.count == rhs.count else { return false }
+            guard lhs.invites == rhs.invites else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.messages {
     /// TL type `messages.FavedStickers`.
-    public indirect enum FavedStickers: TLBoxedType {
+    public enum FavedStickers: TLBoxedType {
         case favedStickersNotModified(Api.messages.FavedStickers.FavedStickersNotModified)
         case favedStickers(Api.messages.FavedStickers.FavedStickers)
 
@@ -2183,7 +2526,7 @@ extension Api.messages {
 
 extension Api.messages.FavedStickers {
     /// `messages.favedStickersNotModified#9e8fa6d3 = messages.FavedStickers;`
-    public struct FavedStickersNotModified: TLCombinator {
+    public final class FavedStickersNotModified: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x9e8fa6d3
         public static let tlName = "messages.favedStickersNotModified"
 
@@ -2195,12 +2538,17 @@ extension Api.messages.FavedStickers {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: FavedStickersNotModified, rhs: FavedStickersNotModified) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.messages.FavedStickers {
     /// `messages.favedStickers#2cb51097 hash:long packs:Vector<StickerPack> stickers:Vector<Document> = messages.FavedStickers;`
-    public struct FavedStickers: TLCombinator {
+    public final class FavedStickers: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x2cb51097
         public static let tlName = "messages.favedStickers"
 
@@ -2225,12 +2573,20 @@ extension Api.messages.FavedStickers {
             self.packs.encode(to: &writer)
             self.stickers.encode(to: &writer)
         }
+
+        public static func == (lhs: FavedStickers, rhs: FavedStickers) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.hash == rhs.hash else { return false }
+            guard lhs.packs == rhs.packs else { return false }
+            guard lhs.stickers == rhs.stickers else { return false }
+            return true
+        }
     }
 }
 
 extension Api.messages {
     /// TL type `messages.FeaturedStickers`.
-    public indirect enum FeaturedStickers: TLBoxedType {
+    public enum FeaturedStickers: TLBoxedType {
         case featuredStickersNotModified(Api.messages.FeaturedStickers.FeaturedStickersNotModified)
         case featuredStickers(Api.messages.FeaturedStickers.FeaturedStickers)
 
@@ -2258,7 +2614,7 @@ extension Api.messages {
 
 extension Api.messages.FeaturedStickers {
     /// `messages.featuredStickersNotModified#c6dc0c66 count:int = messages.FeaturedStickers;`
-    public struct FeaturedStickersNotModified: TLCombinator {
+    public final class FeaturedStickersNotModified: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xc6dc0c66
         public static let tlName = "messages.featuredStickersNotModified"
 
@@ -2275,12 +2631,18 @@ extension Api.messages.FeaturedStickers {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeInt32(self.count)
         }
+
+        public static func == (lhs: FeaturedStickersNotModified, rhs: FeaturedStickersNotModified) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.count == rhs.count else { return false }
+            return true
+        }
     }
 }
 
 extension Api.messages.FeaturedStickers {
     /// `messages.featuredStickers#be382906 flags:# premium:flags.0?true hash:long count:int sets:Vector<StickerSetCovered> unread:Vector<long> = messages.FeaturedStickers;`
-    public struct FeaturedStickers: TLCombinator {
+    public final class FeaturedStickers: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xbe382906
         public static let tlName = "messages.featuredStickers"
 
@@ -2316,12 +2678,22 @@ extension Api.messages.FeaturedStickers {
             self.sets.encode(to: &writer)
             self.unread.encode(to: &writer)
         }
+
+        public static func == (lhs: FeaturedStickers, rhs: FeaturedStickers) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.premium == rhs.premium else { return false }
+            guard lhs.hash == rhs.hash else { return false }
+            guard lhs.count == rhs.count else { return false }
+            guard lhs.sets == rhs.sets else { return false }
+            guard lhs.unread == rhs.unread else { return false }
+            return true
+        }
     }
 }
 
 extension Api.messages {
     /// TL type `messages.ForumTopics`.
-    public indirect enum ForumTopics: TLBoxedType {
+    public enum ForumTopics: TLBoxedType {
         case forumTopics(Api.messages.ForumTopics.ForumTopics)
 
         public static let tlTypeName = "messages.ForumTopics"
@@ -2346,7 +2718,7 @@ extension Api.messages {
 
 extension Api.messages.ForumTopics {
     /// `messages.forumTopics#367617d3 flags:# order_by_create_date:flags.0?true count:int topics:Vector<ForumTopic> messages:Vector<Message> chats:Vector<Chat> users:Vector<User> pts:int = messages.ForumTopics;`
-    public struct ForumTopics: TLCombinator {
+    public final class ForumTopics: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x367617d3
         public static let tlName = "messages.forumTopics"
 
@@ -2390,12 +2762,24 @@ extension Api.messages.ForumTopics {
             self.users.encode(to: &writer)
             writer.writeInt32(self.pts)
         }
+
+        public static func == (lhs: ForumTopics, rhs: ForumTopics) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.orderByCreateDate == rhs.orderByCreateDate else { return false }
+            guard lhs.count == rhs.count else { return false }
+            guard lhs.topics == rhs.topics else { return false }
+            guard lhs.messages == rhs.messages else { return false }
+            guard lhs.chats == rhs.chats else { return false }
+            guard lhs.users == rhs.users else { return false }
+            guard lhs.pts == rhs.pts else { return false }
+            return true
+        }
     }
 }
 
 extension Api.messages {
     /// TL type `messages.FoundStickerSets`.
-    public indirect enum FoundStickerSets: TLBoxedType {
+    public enum FoundStickerSets: TLBoxedType {
         case foundStickerSetsNotModified(Api.messages.FoundStickerSets.FoundStickerSetsNotModified)
         case foundStickerSets(Api.messages.FoundStickerSets.FoundStickerSets)
 
@@ -2423,7 +2807,7 @@ extension Api.messages {
 
 extension Api.messages.FoundStickerSets {
     /// `messages.foundStickerSetsNotModified#0d54b65d = messages.FoundStickerSets;`
-    public struct FoundStickerSetsNotModified: TLCombinator {
+    public final class FoundStickerSetsNotModified: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x0d54b65d
         public static let tlName = "messages.foundStickerSetsNotModified"
 
@@ -2435,12 +2819,17 @@ extension Api.messages.FoundStickerSets {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: FoundStickerSetsNotModified, rhs: FoundStickerSetsNotModified) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.messages.FoundStickerSets {
     /// `messages.foundStickerSets#8af09dd2 hash:long sets:Vector<StickerSetCovered> = messages.FoundStickerSets;`
-    public struct FoundStickerSets: TLCombinator {
+    public final class FoundStickerSets: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x8af09dd2
         public static let tlName = "messages.foundStickerSets"
 
@@ -2461,12 +2850,19 @@ extension Api.messages.FoundStickerSets {
             writer.writeInt64(self.hash)
             self.sets.encode(to: &writer)
         }
+
+        public static func == (lhs: FoundStickerSets, rhs: FoundStickerSets) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.hash == rhs.hash else { return false }
+            guard lhs.sets == rhs.sets else { return false }
+            return true
+        }
     }
 }
 
 extension Api.messages {
     /// TL type `messages.FoundStickers`.
-    public indirect enum FoundStickers: TLBoxedType {
+    public enum FoundStickers: TLBoxedType {
         case foundStickersNotModified(Api.messages.FoundStickers.FoundStickersNotModified)
         case foundStickers(Api.messages.FoundStickers.FoundStickers)
 
@@ -2494,7 +2890,7 @@ extension Api.messages {
 
 extension Api.messages.FoundStickers {
     /// `messages.foundStickersNotModified#6010c534 flags:# next_offset:flags.0?int = messages.FoundStickers;`
-    public struct FoundStickersNotModified: TLCombinator {
+    public final class FoundStickersNotModified: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x6010c534
         public static let tlName = "messages.foundStickersNotModified"
 
@@ -2515,12 +2911,18 @@ extension Api.messages.FoundStickers {
             writer.writeUInt32(flags)
             if let value = self.nextOffset { writer.writeInt32(value) }
         }
+
+        public static func == (lhs: FoundStickersNotModified, rhs: FoundStickersNotModified) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.nextOffset == rhs.nextOffset else { return false }
+            return true
+        }
     }
 }
 
 extension Api.messages.FoundStickers {
     /// `messages.foundStickers#82c9e290 flags:# next_offset:flags.0?int hash:long stickers:Vector<Document> = messages.FoundStickers;`
-    public struct FoundStickers: TLCombinator {
+    public final class FoundStickers: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x82c9e290
         public static let tlName = "messages.foundStickers"
 
@@ -2549,12 +2951,20 @@ extension Api.messages.FoundStickers {
             writer.writeInt64(self.hash)
             self.stickers.encode(to: &writer)
         }
+
+        public static func == (lhs: FoundStickers, rhs: FoundStickers) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.nextOffset == rhs.nextOffset else { return false }
+            guard lhs.hash == rhs.hash else { return false }
+            guard lhs.stickers == rhs.stickers else { return false }
+            return true
+        }
     }
 }
 
 extension Api.messages {
     /// TL type `messages.HighScores`.
-    public indirect enum HighScores: TLBoxedType {
+    public enum HighScores: TLBoxedType {
         case highScores(Api.messages.HighScores.HighScores)
 
         public static let tlTypeName = "messages.HighScores"
@@ -2579,7 +2989,7 @@ extension Api.messages {
 
 extension Api.messages.HighScores {
     /// `messages.highScores#9a3bfd99 scores:Vector<HighScore> users:Vector<User> = messages.HighScores;`
-    public struct HighScores: TLCombinator {
+    public final class HighScores: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x9a3bfd99
         public static let tlName = "messages.highScores"
 
@@ -2600,12 +3010,19 @@ extension Api.messages.HighScores {
             self.scores.encode(to: &writer)
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: HighScores, rhs: HighScores) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.scores == rhs.scores else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.messages {
     /// TL type `messages.HistoryImport`.
-    public indirect enum HistoryImport: TLBoxedType {
+    public enum HistoryImport: TLBoxedType {
         case historyImport(Api.messages.HistoryImport.HistoryImport)
 
         public static let tlTypeName = "messages.HistoryImport"
@@ -2630,7 +3047,7 @@ extension Api.messages {
 
 extension Api.messages.HistoryImport {
     /// `messages.historyImport#1662af0b id:long = messages.HistoryImport;`
-    public struct HistoryImport: TLCombinator {
+    public final class HistoryImport: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x1662af0b
         public static let tlName = "messages.historyImport"
 
@@ -2647,12 +3064,18 @@ extension Api.messages.HistoryImport {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeInt64(self.id)
         }
+
+        public static func == (lhs: HistoryImport, rhs: HistoryImport) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.id == rhs.id else { return false }
+            return true
+        }
     }
 }
 
 extension Api.messages {
     /// TL type `messages.HistoryImportParsed`.
-    public indirect enum HistoryImportParsed: TLBoxedType {
+    public enum HistoryImportParsed: TLBoxedType {
         case historyImportParsed(Api.messages.HistoryImportParsed.HistoryImportParsed)
 
         public static let tlTypeName = "messages.HistoryImportParsed"
@@ -2677,7 +3100,7 @@ extension Api.messages {
 
 extension Api.messages.HistoryImportParsed {
     /// `messages.historyImportParsed#5e0fb7b9 flags:# pm:flags.0?true group:flags.1?true title:flags.2?string = messages.HistoryImportParsed;`
-    public struct HistoryImportParsed: TLCombinator {
+    public final class HistoryImportParsed: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x5e0fb7b9
         public static let tlName = "messages.historyImportParsed"
 
@@ -2706,12 +3129,20 @@ extension Api.messages.HistoryImportParsed {
             writer.writeUInt32(flags)
             if let value = self.title { writer.writeString(value) }
         }
+
+        public static func == (lhs: HistoryImportParsed, rhs: HistoryImportParsed) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.pm == rhs.pm else { return false }
+            guard lhs.group == rhs.group else { return false }
+            guard lhs.title == rhs.title else { return false }
+            return true
+        }
     }
 }
 
 extension Api.messages {
     /// TL type `messages.InactiveChats`.
-    public indirect enum InactiveChats: TLBoxedType {
+    public enum InactiveChats: TLBoxedType {
         case inactiveChats(Api.messages.InactiveChats.InactiveChats)
 
         public static let tlTypeName = "messages.InactiveChats"
@@ -2736,7 +3167,7 @@ extension Api.messages {
 
 extension Api.messages.InactiveChats {
     /// `messages.inactiveChats#a927fec5 dates:Vector<int> chats:Vector<Chat> users:Vector<User> = messages.InactiveChats;`
-    public struct InactiveChats: TLCombinator {
+    public final class InactiveChats: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xa927fec5
         public static let tlName = "messages.inactiveChats"
 
@@ -2760,6 +3191,14 @@ extension Api.messages.InactiveChats {
             self.dates.encode(to: &writer)
             self.chats.encode(to: &writer)
             self.users.encode(to: &writer)
+        }
+
+        public static func == (lhs: InactiveChats, rhs: InactiveChats) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.dates == rhs.dates else { return false }
+            guard lhs.chats == rhs.chats else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
         }
     }
 }

@@ -5,7 +5,7 @@ import TL
 
 extension Api.messages {
     /// TL type `messages.InvitedUsers`.
-    public indirect enum InvitedUsers: TLBoxedType {
+    public enum InvitedUsers: TLBoxedType {
         case invitedUsers(Api.messages.InvitedUsers.InvitedUsers)
 
         public static let tlTypeName = "messages.InvitedUsers"
@@ -30,7 +30,7 @@ extension Api.messages {
 
 extension Api.messages.InvitedUsers {
     /// `messages.invitedUsers#7f5defa6 updates:Updates missing_invitees:Vector<MissingInvitee> = messages.InvitedUsers;`
-    public struct InvitedUsers: TLCombinator {
+    public final class InvitedUsers: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x7f5defa6
         public static let tlName = "messages.invitedUsers"
 
@@ -51,12 +51,19 @@ extension Api.messages.InvitedUsers {
             self.updates.encode(to: &writer)
             self.missingInvitees.encode(to: &writer)
         }
+
+        public static func == (lhs: InvitedUsers, rhs: InvitedUsers) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.updates == rhs.updates else { return false }
+            guard lhs.missingInvitees == rhs.missingInvitees else { return false }
+            return true
+        }
     }
 }
 
 extension Api.messages {
     /// TL type `messages.MessageEditData`.
-    public indirect enum MessageEditData: TLBoxedType {
+    public enum MessageEditData: TLBoxedType {
         case messageEditData(Api.messages.MessageEditData.MessageEditData)
 
         public static let tlTypeName = "messages.MessageEditData"
@@ -81,7 +88,7 @@ extension Api.messages {
 
 extension Api.messages.MessageEditData {
     /// `messages.messageEditData#26b5dde6 flags:# caption:flags.0?true = messages.MessageEditData;`
-    public struct MessageEditData: TLCombinator {
+    public final class MessageEditData: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x26b5dde6
         public static let tlName = "messages.messageEditData"
 
@@ -101,12 +108,18 @@ extension Api.messages.MessageEditData {
             if self.caption { flags |= 0x1 }
             writer.writeUInt32(flags)
         }
+
+        public static func == (lhs: MessageEditData, rhs: MessageEditData) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.caption == rhs.caption else { return false }
+            return true
+        }
     }
 }
 
 extension Api.messages {
     /// TL type `messages.MessageReactionsList`.
-    public indirect enum MessageReactionsList: TLBoxedType {
+    public enum MessageReactionsList: TLBoxedType {
         case messageReactionsList(Api.messages.MessageReactionsList.MessageReactionsList)
 
         public static let tlTypeName = "messages.MessageReactionsList"
@@ -131,7 +144,7 @@ extension Api.messages {
 
 extension Api.messages.MessageReactionsList {
     /// `messages.messageReactionsList#31bd492d flags:# count:int reactions:Vector<MessagePeerReaction> chats:Vector<Chat> users:Vector<User> next_offset:flags.0?string = messages.MessageReactionsList;`
-    public struct MessageReactionsList: TLCombinator {
+    public final class MessageReactionsList: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x31bd492d
         public static let tlName = "messages.messageReactionsList"
 
@@ -168,12 +181,22 @@ extension Api.messages.MessageReactionsList {
             self.users.encode(to: &writer)
             if let value = self.nextOffset { writer.writeString(value) }
         }
+
+        public static func == (lhs: MessageReactionsList, rhs: MessageReactionsList) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.count == rhs.count else { return false }
+            guard lhs.reactions == rhs.reactions else { return false }
+            guard lhs.chats == rhs.chats else { return false }
+            guard lhs.users == rhs.users else { return false }
+            guard lhs.nextOffset == rhs.nextOffset else { return false }
+            return true
+        }
     }
 }
 
 extension Api.messages {
     /// TL type `messages.MessageViews`.
-    public indirect enum MessageViews: TLBoxedType {
+    public enum MessageViews: TLBoxedType {
         case messageViews(Api.messages.MessageViews.MessageViews)
 
         public static let tlTypeName = "messages.MessageViews"
@@ -198,7 +221,7 @@ extension Api.messages {
 
 extension Api.messages.MessageViews {
     /// `messages.messageViews#b6c4f543 views:Vector<MessageViews> chats:Vector<Chat> users:Vector<User> = messages.MessageViews;`
-    public struct MessageViews: TLCombinator {
+    public final class MessageViews: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xb6c4f543
         public static let tlName = "messages.messageViews"
 
@@ -223,12 +246,20 @@ extension Api.messages.MessageViews {
             self.chats.encode(to: &writer)
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: MessageViews, rhs: MessageViews) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.views == rhs.views else { return false }
+            guard lhs.chats == rhs.chats else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.messages {
     /// TL type `messages.Messages`.
-    public indirect enum Messages: TLBoxedType {
+    public enum Messages: TLBoxedType {
         case messages(Api.messages.Messages.Messages)
         case messagesSlice(Api.messages.Messages.MessagesSlice)
         case channelMessages(Api.messages.Messages.ChannelMessages)
@@ -262,7 +293,7 @@ extension Api.messages {
 
 extension Api.messages.Messages {
     /// `messages.messages#1d73e7ea messages:Vector<Message> topics:Vector<ForumTopic> chats:Vector<Chat> users:Vector<User> = messages.Messages;`
-    public struct Messages: TLCombinator {
+    public final class Messages: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x1d73e7ea
         public static let tlName = "messages.messages"
 
@@ -291,12 +322,21 @@ extension Api.messages.Messages {
             self.chats.encode(to: &writer)
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: Messages, rhs: Messages) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.messages == rhs.messages else { return false }
+            guard lhs.topics == rhs.topics else { return false }
+            guard lhs.chats == rhs.chats else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.messages.Messages {
     /// `messages.messagesSlice#5f206716 flags:# inexact:flags.1?true count:int next_rate:flags.0?int offset_id_offset:flags.2?int search_flood:flags.3?SearchPostsFlood messages:Vector<Message> topics:Vector<ForumTopic> chats:Vector<Chat> users:Vector<User> = messages.Messages;`
-    public struct MessagesSlice: TLCombinator {
+    public final class MessagesSlice: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x5f206716
         public static let tlName = "messages.messagesSlice"
 
@@ -351,12 +391,26 @@ extension Api.messages.Messages {
             self.chats.encode(to: &writer)
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: MessagesSlice, rhs: MessagesSlice) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.inexact == rhs.inexact else { return false }
+            guard lhs.count == rhs.count else { return false }
+            guard lhs.nextRate == rhs.nextRate else { return false }
+            guard lhs.offsetIdOffset == rhs.offsetIdOffset else { return false }
+            guard lhs.searchFlood == rhs.searchFlood else { return false }
+            guard lhs.messages == rhs.messages else { return false }
+            guard lhs.topics == rhs.topics else { return false }
+            guard lhs.chats == rhs.chats else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.messages.Messages {
     /// `messages.channelMessages#c776ba4e flags:# inexact:flags.1?true pts:int count:int offset_id_offset:flags.2?int messages:Vector<Message> topics:Vector<ForumTopic> chats:Vector<Chat> users:Vector<User> = messages.Messages;`
-    public struct ChannelMessages: TLCombinator {
+    public final class ChannelMessages: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xc776ba4e
         public static let tlName = "messages.channelMessages"
 
@@ -405,12 +459,25 @@ extension Api.messages.Messages {
             self.chats.encode(to: &writer)
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: ChannelMessages, rhs: ChannelMessages) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.inexact == rhs.inexact else { return false }
+            guard lhs.pts == rhs.pts else { return false }
+            guard lhs.count == rhs.count else { return false }
+            guard lhs.offsetIdOffset == rhs.offsetIdOffset else { return false }
+            guard lhs.messages == rhs.messages else { return false }
+            guard lhs.topics == rhs.topics else { return false }
+            guard lhs.chats == rhs.chats else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.messages.Messages {
     /// `messages.messagesNotModified#74535f21 count:int = messages.Messages;`
-    public struct MessagesNotModified: TLCombinator {
+    public final class MessagesNotModified: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x74535f21
         public static let tlName = "messages.messagesNotModified"
 
@@ -427,12 +494,18 @@ extension Api.messages.Messages {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeInt32(self.count)
         }
+
+        public static func == (lhs: MessagesNotModified, rhs: MessagesNotModified) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.count == rhs.count else { return false }
+            return true
+        }
     }
 }
 
 extension Api.messages {
     /// TL type `messages.MyStickers`.
-    public indirect enum MyStickers: TLBoxedType {
+    public enum MyStickers: TLBoxedType {
         case myStickers(Api.messages.MyStickers.MyStickers)
 
         public static let tlTypeName = "messages.MyStickers"
@@ -457,7 +530,7 @@ extension Api.messages {
 
 extension Api.messages.MyStickers {
     /// `messages.myStickers#faff629d count:int sets:Vector<StickerSetCovered> = messages.MyStickers;`
-    public struct MyStickers: TLCombinator {
+    public final class MyStickers: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xfaff629d
         public static let tlName = "messages.myStickers"
 
@@ -478,12 +551,19 @@ extension Api.messages.MyStickers {
             writer.writeInt32(self.count)
             self.sets.encode(to: &writer)
         }
+
+        public static func == (lhs: MyStickers, rhs: MyStickers) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.count == rhs.count else { return false }
+            guard lhs.sets == rhs.sets else { return false }
+            return true
+        }
     }
 }
 
 extension Api.messages {
     /// TL type `messages.PeerDialogs`.
-    public indirect enum PeerDialogs: TLBoxedType {
+    public enum PeerDialogs: TLBoxedType {
         case peerDialogs(Api.messages.PeerDialogs.PeerDialogs)
 
         public static let tlTypeName = "messages.PeerDialogs"
@@ -508,7 +588,7 @@ extension Api.messages {
 
 extension Api.messages.PeerDialogs {
     /// `messages.peerDialogs#3371c354 dialogs:Vector<Dialog> messages:Vector<Message> chats:Vector<Chat> users:Vector<User> state:updates.State = messages.PeerDialogs;`
-    public struct PeerDialogs: TLCombinator {
+    public final class PeerDialogs: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x3371c354
         public static let tlName = "messages.peerDialogs"
 
@@ -541,12 +621,22 @@ extension Api.messages.PeerDialogs {
             self.users.encode(to: &writer)
             self.state.encode(to: &writer)
         }
+
+        public static func == (lhs: PeerDialogs, rhs: PeerDialogs) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.dialogs == rhs.dialogs else { return false }
+            guard lhs.messages == rhs.messages else { return false }
+            guard lhs.chats == rhs.chats else { return false }
+            guard lhs.users == rhs.users else { return false }
+            guard lhs.state == rhs.state else { return false }
+            return true
+        }
     }
 }
 
 extension Api.messages {
     /// TL type `messages.PeerSettings`.
-    public indirect enum PeerSettings: TLBoxedType {
+    public enum PeerSettings: TLBoxedType {
         case peerSettings(Api.messages.PeerSettings.PeerSettings)
 
         public static let tlTypeName = "messages.PeerSettings"
@@ -571,7 +661,7 @@ extension Api.messages {
 
 extension Api.messages.PeerSettings {
     /// `messages.peerSettings#6880b94d settings:PeerSettings chats:Vector<Chat> users:Vector<User> = messages.PeerSettings;`
-    public struct PeerSettings: TLCombinator {
+    public final class PeerSettings: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x6880b94d
         public static let tlName = "messages.peerSettings"
 
@@ -596,12 +686,20 @@ extension Api.messages.PeerSettings {
             self.chats.encode(to: &writer)
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: PeerSettings, rhs: PeerSettings) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.settings == rhs.settings else { return false }
+            guard lhs.chats == rhs.chats else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.messages {
     /// TL type `messages.PreparedInlineMessage`.
-    public indirect enum PreparedInlineMessage: TLBoxedType {
+    public enum PreparedInlineMessage: TLBoxedType {
         case preparedInlineMessage(Api.messages.PreparedInlineMessage.PreparedInlineMessage)
 
         public static let tlTypeName = "messages.PreparedInlineMessage"
@@ -626,7 +724,7 @@ extension Api.messages {
 
 extension Api.messages.PreparedInlineMessage {
     /// `messages.preparedInlineMessage#ff57708d query_id:long result:BotInlineResult peer_types:Vector<InlineQueryPeerType> cache_time:int users:Vector<User> = messages.PreparedInlineMessage;`
-    public struct PreparedInlineMessage: TLCombinator {
+    public final class PreparedInlineMessage: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xff57708d
         public static let tlName = "messages.preparedInlineMessage"
 
@@ -659,12 +757,22 @@ extension Api.messages.PreparedInlineMessage {
             writer.writeInt32(self.cacheTime)
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: PreparedInlineMessage, rhs: PreparedInlineMessage) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.queryId == rhs.queryId else { return false }
+            guard lhs.result == rhs.result else { return false }
+            guard lhs.peerTypes == rhs.peerTypes else { return false }
+            guard lhs.cacheTime == rhs.cacheTime else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.messages {
     /// TL type `messages.QuickReplies`.
-    public indirect enum QuickReplies: TLBoxedType {
+    public enum QuickReplies: TLBoxedType {
         case quickReplies(Api.messages.QuickReplies.QuickReplies)
         case quickRepliesNotModified(Api.messages.QuickReplies.QuickRepliesNotModified)
 
@@ -692,7 +800,7 @@ extension Api.messages {
 
 extension Api.messages.QuickReplies {
     /// `messages.quickReplies#c68d6695 quick_replies:Vector<QuickReply> messages:Vector<Message> chats:Vector<Chat> users:Vector<User> = messages.QuickReplies;`
-    public struct QuickReplies: TLCombinator {
+    public final class QuickReplies: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xc68d6695
         public static let tlName = "messages.quickReplies"
 
@@ -721,12 +829,21 @@ extension Api.messages.QuickReplies {
             self.chats.encode(to: &writer)
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: QuickReplies, rhs: QuickReplies) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.quickReplies == rhs.quickReplies else { return false }
+            guard lhs.messages == rhs.messages else { return false }
+            guard lhs.chats == rhs.chats else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.messages.QuickReplies {
     /// `messages.quickRepliesNotModified#5f91eb5b = messages.QuickReplies;`
-    public struct QuickRepliesNotModified: TLCombinator {
+    public final class QuickRepliesNotModified: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x5f91eb5b
         public static let tlName = "messages.quickRepliesNotModified"
 
@@ -738,12 +855,17 @@ extension Api.messages.QuickReplies {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: QuickRepliesNotModified, rhs: QuickRepliesNotModified) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.messages {
     /// TL type `messages.Reactions`.
-    public indirect enum Reactions: TLBoxedType {
+    public enum Reactions: TLBoxedType {
         case reactionsNotModified(Api.messages.Reactions.ReactionsNotModified)
         case reactions(Api.messages.Reactions.Reactions)
 
@@ -771,7 +893,7 @@ extension Api.messages {
 
 extension Api.messages.Reactions {
     /// `messages.reactionsNotModified#b06fdbdf = messages.Reactions;`
-    public struct ReactionsNotModified: TLCombinator {
+    public final class ReactionsNotModified: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xb06fdbdf
         public static let tlName = "messages.reactionsNotModified"
 
@@ -783,12 +905,17 @@ extension Api.messages.Reactions {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: ReactionsNotModified, rhs: ReactionsNotModified) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.messages.Reactions {
     /// `messages.reactions#eafdf716 hash:long reactions:Vector<Reaction> = messages.Reactions;`
-    public struct Reactions: TLCombinator {
+    public final class Reactions: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xeafdf716
         public static let tlName = "messages.reactions"
 
@@ -809,12 +936,19 @@ extension Api.messages.Reactions {
             writer.writeInt64(self.hash)
             self.reactions.encode(to: &writer)
         }
+
+        public static func == (lhs: Reactions, rhs: Reactions) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.hash == rhs.hash else { return false }
+            guard lhs.reactions == rhs.reactions else { return false }
+            return true
+        }
     }
 }
 
 extension Api.messages {
     /// TL type `messages.RecentStickers`.
-    public indirect enum RecentStickers: TLBoxedType {
+    public enum RecentStickers: TLBoxedType {
         case recentStickersNotModified(Api.messages.RecentStickers.RecentStickersNotModified)
         case recentStickers(Api.messages.RecentStickers.RecentStickers)
 
@@ -842,7 +976,7 @@ extension Api.messages {
 
 extension Api.messages.RecentStickers {
     /// `messages.recentStickersNotModified#0b17f890 = messages.RecentStickers;`
-    public struct RecentStickersNotModified: TLCombinator {
+    public final class RecentStickersNotModified: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x0b17f890
         public static let tlName = "messages.recentStickersNotModified"
 
@@ -854,12 +988,17 @@ extension Api.messages.RecentStickers {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: RecentStickersNotModified, rhs: RecentStickersNotModified) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.messages.RecentStickers {
     /// `messages.recentStickers#88d37c56 hash:long packs:Vector<StickerPack> stickers:Vector<Document> dates:Vector<int> = messages.RecentStickers;`
-    public struct RecentStickers: TLCombinator {
+    public final class RecentStickers: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x88d37c56
         public static let tlName = "messages.recentStickers"
 
@@ -888,12 +1027,21 @@ extension Api.messages.RecentStickers {
             self.stickers.encode(to: &writer)
             self.dates.encode(to: &writer)
         }
+
+        public static func == (lhs: RecentStickers, rhs: RecentStickers) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.hash == rhs.hash else { return false }
+            guard lhs.packs == rhs.packs else { return false }
+            guard lhs.stickers == rhs.stickers else { return false }
+            guard lhs.dates == rhs.dates else { return false }
+            return true
+        }
     }
 }
 
 extension Api.messages {
     /// TL type `messages.SavedDialogs`.
-    public indirect enum SavedDialogs: TLBoxedType {
+    public enum SavedDialogs: TLBoxedType {
         case savedDialogs(Api.messages.SavedDialogs.SavedDialogs)
         case savedDialogsSlice(Api.messages.SavedDialogs.SavedDialogsSlice)
         case savedDialogsNotModified(Api.messages.SavedDialogs.SavedDialogsNotModified)
@@ -924,7 +1072,7 @@ extension Api.messages {
 
 extension Api.messages.SavedDialogs {
     /// `messages.savedDialogs#f83ae221 dialogs:Vector<SavedDialog> messages:Vector<Message> chats:Vector<Chat> users:Vector<User> = messages.SavedDialogs;`
-    public struct SavedDialogs: TLCombinator {
+    public final class SavedDialogs: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xf83ae221
         public static let tlName = "messages.savedDialogs"
 
@@ -953,12 +1101,21 @@ extension Api.messages.SavedDialogs {
             self.chats.encode(to: &writer)
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: SavedDialogs, rhs: SavedDialogs) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.dialogs == rhs.dialogs else { return false }
+            guard lhs.messages == rhs.messages else { return false }
+            guard lhs.chats == rhs.chats else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.messages.SavedDialogs {
     /// `messages.savedDialogsSlice#44ba9dd9 count:int dialogs:Vector<SavedDialog> messages:Vector<Message> chats:Vector<Chat> users:Vector<User> = messages.SavedDialogs;`
-    public struct SavedDialogsSlice: TLCombinator {
+    public final class SavedDialogsSlice: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x44ba9dd9
         public static let tlName = "messages.savedDialogsSlice"
 
@@ -991,12 +1148,22 @@ extension Api.messages.SavedDialogs {
             self.chats.encode(to: &writer)
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: SavedDialogsSlice, rhs: SavedDialogsSlice) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.count == rhs.count else { return false }
+            guard lhs.dialogs == rhs.dialogs else { return false }
+            guard lhs.messages == rhs.messages else { return false }
+            guard lhs.chats == rhs.chats else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.messages.SavedDialogs {
     /// `messages.savedDialogsNotModified#c01f6fe8 count:int = messages.SavedDialogs;`
-    public struct SavedDialogsNotModified: TLCombinator {
+    public final class SavedDialogsNotModified: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xc01f6fe8
         public static let tlName = "messages.savedDialogsNotModified"
 
@@ -1013,12 +1180,18 @@ extension Api.messages.SavedDialogs {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeInt32(self.count)
         }
+
+        public static func == (lhs: SavedDialogsNotModified, rhs: SavedDialogsNotModified) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.count == rhs.count else { return false }
+            return true
+        }
     }
 }
 
 extension Api.messages {
     /// TL type `messages.SavedGifs`.
-    public indirect enum SavedGifs: TLBoxedType {
+    public enum SavedGifs: TLBoxedType {
         case savedGifsNotModified(Api.messages.SavedGifs.SavedGifsNotModified)
         case savedGifs(Api.messages.SavedGifs.SavedGifs)
 
@@ -1046,7 +1219,7 @@ extension Api.messages {
 
 extension Api.messages.SavedGifs {
     /// `messages.savedGifsNotModified#e8025ca2 = messages.SavedGifs;`
-    public struct SavedGifsNotModified: TLCombinator {
+    public final class SavedGifsNotModified: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xe8025ca2
         public static let tlName = "messages.savedGifsNotModified"
 
@@ -1058,12 +1231,17 @@ extension Api.messages.SavedGifs {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: SavedGifsNotModified, rhs: SavedGifsNotModified) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.messages.SavedGifs {
     /// `messages.savedGifs#84a02a0d hash:long gifs:Vector<Document> = messages.SavedGifs;`
-    public struct SavedGifs: TLCombinator {
+    public final class SavedGifs: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x84a02a0d
         public static let tlName = "messages.savedGifs"
 
@@ -1084,12 +1262,19 @@ extension Api.messages.SavedGifs {
             writer.writeInt64(self.hash)
             self.gifs.encode(to: &writer)
         }
+
+        public static func == (lhs: SavedGifs, rhs: SavedGifs) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.hash == rhs.hash else { return false }
+            guard lhs.gifs == rhs.gifs else { return false }
+            return true
+        }
     }
 }
 
 extension Api.messages {
     /// TL type `messages.SavedReactionTags`.
-    public indirect enum SavedReactionTags: TLBoxedType {
+    public enum SavedReactionTags: TLBoxedType {
         case savedReactionTagsNotModified(Api.messages.SavedReactionTags.SavedReactionTagsNotModified)
         case savedReactionTags(Api.messages.SavedReactionTags.SavedReactionTags)
 
@@ -1117,7 +1302,7 @@ extension Api.messages {
 
 extension Api.messages.SavedReactionTags {
     /// `messages.savedReactionTagsNotModified#889b59ef = messages.SavedReactionTags;`
-    public struct SavedReactionTagsNotModified: TLCombinator {
+    public final class SavedReactionTagsNotModified: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x889b59ef
         public static let tlName = "messages.savedReactionTagsNotModified"
 
@@ -1129,12 +1314,17 @@ extension Api.messages.SavedReactionTags {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: SavedReactionTagsNotModified, rhs: SavedReactionTagsNotModified) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.messages.SavedReactionTags {
     /// `messages.savedReactionTags#3259950a tags:Vector<SavedReactionTag> hash:long = messages.SavedReactionTags;`
-    public struct SavedReactionTags: TLCombinator {
+    public final class SavedReactionTags: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x3259950a
         public static let tlName = "messages.savedReactionTags"
 
@@ -1155,12 +1345,19 @@ extension Api.messages.SavedReactionTags {
             self.tags.encode(to: &writer)
             writer.writeInt64(self.hash)
         }
+
+        public static func == (lhs: SavedReactionTags, rhs: SavedReactionTags) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.tags == rhs.tags else { return false }
+            guard lhs.hash == rhs.hash else { return false }
+            return true
+        }
     }
 }
 
 extension Api.messages {
     /// TL type `messages.SearchCounter`.
-    public indirect enum SearchCounter: TLBoxedType {
+    public enum SearchCounter: TLBoxedType {
         case searchCounter(Api.messages.SearchCounter.SearchCounter)
 
         public static let tlTypeName = "messages.SearchCounter"
@@ -1185,7 +1382,7 @@ extension Api.messages {
 
 extension Api.messages.SearchCounter {
     /// `messages.searchCounter#e844ebff flags:# inexact:flags.1?true filter:MessagesFilter count:int = messages.SearchCounter;`
-    public struct SearchCounter: TLCombinator {
+    public final class SearchCounter: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xe844ebff
         public static let tlName = "messages.searchCounter"
 
@@ -1213,12 +1410,20 @@ extension Api.messages.SearchCounter {
             self.filter.encode(to: &writer)
             writer.writeInt32(self.count)
         }
+
+        public static func == (lhs: SearchCounter, rhs: SearchCounter) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.inexact == rhs.inexact else { return false }
+            guard lhs.filter == rhs.filter else { return false }
+            guard lhs.count == rhs.count else { return false }
+            return true
+        }
     }
 }
 
 extension Api.messages {
     /// TL type `messages.SearchResultsCalendar`.
-    public indirect enum SearchResultsCalendar: TLBoxedType {
+    public enum SearchResultsCalendar: TLBoxedType {
         case searchResultsCalendar(Api.messages.SearchResultsCalendar.SearchResultsCalendar)
 
         public static let tlTypeName = "messages.SearchResultsCalendar"
@@ -1243,7 +1448,7 @@ extension Api.messages {
 
 extension Api.messages.SearchResultsCalendar {
     /// `messages.searchResultsCalendar#147ee23c flags:# inexact:flags.0?true count:int min_date:int min_msg_id:int offset_id_offset:flags.1?int periods:Vector<SearchResultsCalendarPeriod> messages:Vector<Message> chats:Vector<Chat> users:Vector<User> = messages.SearchResultsCalendar;`
-    public struct SearchResultsCalendar: TLCombinator {
+    public final class SearchResultsCalendar: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x147ee23c
         public static let tlName = "messages.searchResultsCalendar"
 
@@ -1296,12 +1501,26 @@ extension Api.messages.SearchResultsCalendar {
             self.chats.encode(to: &writer)
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: SearchResultsCalendar, rhs: SearchResultsCalendar) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.inexact == rhs.inexact else { return false }
+            guard lhs.count == rhs.count else { return false }
+            guard lhs.minDate == rhs.minDate else { return false }
+            guard lhs.minMsgId == rhs.minMsgId else { return false }
+            guard lhs.offsetIdOffset == rhs.offsetIdOffset else { return false }
+            guard lhs.periods == rhs.periods else { return false }
+            guard lhs.messages == rhs.messages else { return false }
+            guard lhs.chats == rhs.chats else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.messages {
     /// TL type `messages.SearchResultsPositions`.
-    public indirect enum SearchResultsPositions: TLBoxedType {
+    public enum SearchResultsPositions: TLBoxedType {
         case searchResultsPositions(Api.messages.SearchResultsPositions.SearchResultsPositions)
 
         public static let tlTypeName = "messages.SearchResultsPositions"
@@ -1326,7 +1545,7 @@ extension Api.messages {
 
 extension Api.messages.SearchResultsPositions {
     /// `messages.searchResultsPositions#53b22baf count:int positions:Vector<SearchResultsPosition> = messages.SearchResultsPositions;`
-    public struct SearchResultsPositions: TLCombinator {
+    public final class SearchResultsPositions: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x53b22baf
         public static let tlName = "messages.searchResultsPositions"
 
@@ -1347,12 +1566,19 @@ extension Api.messages.SearchResultsPositions {
             writer.writeInt32(self.count)
             self.positions.encode(to: &writer)
         }
+
+        public static func == (lhs: SearchResultsPositions, rhs: SearchResultsPositions) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.count == rhs.count else { return false }
+            guard lhs.positions == rhs.positions else { return false }
+            return true
+        }
     }
 }
 
 extension Api.messages {
     /// TL type `messages.SentEncryptedMessage`.
-    public indirect enum SentEncryptedMessage: TLBoxedType {
+    public enum SentEncryptedMessage: TLBoxedType {
         case sentEncryptedMessage(Api.messages.SentEncryptedMessage.SentEncryptedMessage)
         case sentEncryptedFile(Api.messages.SentEncryptedMessage.SentEncryptedFile)
 
@@ -1380,7 +1606,7 @@ extension Api.messages {
 
 extension Api.messages.SentEncryptedMessage {
     /// `messages.sentEncryptedMessage#560f8935 date:int = messages.SentEncryptedMessage;`
-    public struct SentEncryptedMessage: TLCombinator {
+    public final class SentEncryptedMessage: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x560f8935
         public static let tlName = "messages.sentEncryptedMessage"
 
@@ -1397,12 +1623,18 @@ extension Api.messages.SentEncryptedMessage {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeInt32(self.date)
         }
+
+        public static func == (lhs: SentEncryptedMessage, rhs: SentEncryptedMessage) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.date == rhs.date else { return false }
+            return true
+        }
     }
 }
 
 extension Api.messages.SentEncryptedMessage {
     /// `messages.sentEncryptedFile#9493ff32 date:int file:EncryptedFile = messages.SentEncryptedMessage;`
-    public struct SentEncryptedFile: TLCombinator {
+    public final class SentEncryptedFile: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x9493ff32
         public static let tlName = "messages.sentEncryptedFile"
 
@@ -1423,12 +1655,19 @@ extension Api.messages.SentEncryptedMessage {
             writer.writeInt32(self.date)
             self.file.encode(to: &writer)
         }
+
+        public static func == (lhs: SentEncryptedFile, rhs: SentEncryptedFile) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.date == rhs.date else { return false }
+            guard lhs.file == rhs.file else { return false }
+            return true
+        }
     }
 }
 
 extension Api.messages {
     /// TL type `messages.SponsoredMessages`.
-    public indirect enum SponsoredMessages: TLBoxedType {
+    public enum SponsoredMessages: TLBoxedType {
         case sponsoredMessages(Api.messages.SponsoredMessages.SponsoredMessages)
         case sponsoredMessagesEmpty(Api.messages.SponsoredMessages.SponsoredMessagesEmpty)
 
@@ -1456,7 +1695,7 @@ extension Api.messages {
 
 extension Api.messages.SponsoredMessages {
     /// `messages.sponsoredMessages#ffda656d flags:# posts_between:flags.0?int start_delay:flags.1?int between_delay:flags.2?int messages:Vector<SponsoredMessage> chats:Vector<Chat> users:Vector<User> = messages.SponsoredMessages;`
-    public struct SponsoredMessages: TLCombinator {
+    public final class SponsoredMessages: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xffda656d
         public static let tlName = "messages.sponsoredMessages"
 
@@ -1499,12 +1738,23 @@ extension Api.messages.SponsoredMessages {
             self.chats.encode(to: &writer)
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: SponsoredMessages, rhs: SponsoredMessages) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.postsBetween == rhs.postsBetween else { return false }
+            guard lhs.startDelay == rhs.startDelay else { return false }
+            guard lhs.betweenDelay == rhs.betweenDelay else { return false }
+            guard lhs.messages == rhs.messages else { return false }
+            guard lhs.chats == rhs.chats else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.messages.SponsoredMessages {
     /// `messages.sponsoredMessagesEmpty#1839490f = messages.SponsoredMessages;`
-    public struct SponsoredMessagesEmpty: TLCombinator {
+    public final class SponsoredMessagesEmpty: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x1839490f
         public static let tlName = "messages.sponsoredMessagesEmpty"
 
@@ -1516,12 +1766,17 @@ extension Api.messages.SponsoredMessages {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: SponsoredMessagesEmpty, rhs: SponsoredMessagesEmpty) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.messages {
     /// TL type `messages.StickerSet`.
-    public indirect enum StickerSet: TLBoxedType {
+    public enum StickerSet: TLBoxedType {
         case stickerSet(Api.messages.StickerSet.StickerSet)
         case stickerSetNotModified(Api.messages.StickerSet.StickerSetNotModified)
 
@@ -1549,7 +1804,7 @@ extension Api.messages {
 
 extension Api.messages.StickerSet {
     /// `messages.stickerSet#6e153f16 set:StickerSet packs:Vector<StickerPack> keywords:Vector<StickerKeyword> documents:Vector<Document> = messages.StickerSet;`
-    public struct StickerSet: TLCombinator {
+    public final class StickerSet: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x6e153f16
         public static let tlName = "messages.stickerSet"
 
@@ -1578,12 +1833,21 @@ extension Api.messages.StickerSet {
             self.keywords.encode(to: &writer)
             self.documents.encode(to: &writer)
         }
+
+        public static func == (lhs: StickerSet, rhs: StickerSet) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.set == rhs.set else { return false }
+            guard lhs.packs == rhs.packs else { return false }
+            guard lhs.keywords == rhs.keywords else { return false }
+            guard lhs.documents == rhs.documents else { return false }
+            return true
+        }
     }
 }
 
 extension Api.messages.StickerSet {
     /// `messages.stickerSetNotModified#d3f924eb = messages.StickerSet;`
-    public struct StickerSetNotModified: TLCombinator {
+    public final class StickerSetNotModified: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xd3f924eb
         public static let tlName = "messages.stickerSetNotModified"
 
@@ -1595,12 +1859,17 @@ extension Api.messages.StickerSet {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: StickerSetNotModified, rhs: StickerSetNotModified) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.messages {
     /// TL type `messages.StickerSetInstallResult`.
-    public indirect enum StickerSetInstallResult: TLBoxedType {
+    public enum StickerSetInstallResult: TLBoxedType {
         case stickerSetInstallResultSuccess(Api.messages.StickerSetInstallResult.StickerSetInstallResultSuccess)
         case stickerSetInstallResultArchive(Api.messages.StickerSetInstallResult.StickerSetInstallResultArchive)
 
@@ -1628,7 +1897,7 @@ extension Api.messages {
 
 extension Api.messages.StickerSetInstallResult {
     /// `messages.stickerSetInstallResultSuccess#38641628 = messages.StickerSetInstallResult;`
-    public struct StickerSetInstallResultSuccess: TLCombinator {
+    public final class StickerSetInstallResultSuccess: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x38641628
         public static let tlName = "messages.stickerSetInstallResultSuccess"
 
@@ -1640,12 +1909,17 @@ extension Api.messages.StickerSetInstallResult {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: StickerSetInstallResultSuccess, rhs: StickerSetInstallResultSuccess) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.messages.StickerSetInstallResult {
     /// `messages.stickerSetInstallResultArchive#35e410a8 sets:Vector<StickerSetCovered> = messages.StickerSetInstallResult;`
-    public struct StickerSetInstallResultArchive: TLCombinator {
+    public final class StickerSetInstallResultArchive: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x35e410a8
         public static let tlName = "messages.stickerSetInstallResultArchive"
 
@@ -1662,12 +1936,18 @@ extension Api.messages.StickerSetInstallResult {
         public func encodeBare(to writer: inout TLWriter) {
             self.sets.encode(to: &writer)
         }
+
+        public static func == (lhs: StickerSetInstallResultArchive, rhs: StickerSetInstallResultArchive) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.sets == rhs.sets else { return false }
+            return true
+        }
     }
 }
 
 extension Api.messages {
     /// TL type `messages.Stickers`.
-    public indirect enum Stickers: TLBoxedType {
+    public enum Stickers: TLBoxedType {
         case stickersNotModified(Api.messages.Stickers.StickersNotModified)
         case stickers(Api.messages.Stickers.Stickers)
 
@@ -1695,7 +1975,7 @@ extension Api.messages {
 
 extension Api.messages.Stickers {
     /// `messages.stickersNotModified#f1749a22 = messages.Stickers;`
-    public struct StickersNotModified: TLCombinator {
+    public final class StickersNotModified: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xf1749a22
         public static let tlName = "messages.stickersNotModified"
 
@@ -1707,12 +1987,17 @@ extension Api.messages.Stickers {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: StickersNotModified, rhs: StickersNotModified) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.messages.Stickers {
     /// `messages.stickers#30a6ec7e hash:long stickers:Vector<Document> = messages.Stickers;`
-    public struct Stickers: TLCombinator {
+    public final class Stickers: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x30a6ec7e
         public static let tlName = "messages.stickers"
 
@@ -1733,12 +2018,19 @@ extension Api.messages.Stickers {
             writer.writeInt64(self.hash)
             self.stickers.encode(to: &writer)
         }
+
+        public static func == (lhs: Stickers, rhs: Stickers) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.hash == rhs.hash else { return false }
+            guard lhs.stickers == rhs.stickers else { return false }
+            return true
+        }
     }
 }
 
 extension Api.messages {
     /// TL type `messages.TranscribedAudio`.
-    public indirect enum TranscribedAudio: TLBoxedType {
+    public enum TranscribedAudio: TLBoxedType {
         case transcribedAudio(Api.messages.TranscribedAudio.TranscribedAudio)
 
         public static let tlTypeName = "messages.TranscribedAudio"
@@ -1763,7 +2055,7 @@ extension Api.messages {
 
 extension Api.messages.TranscribedAudio {
     /// `messages.transcribedAudio#cfb9d957 flags:# pending:flags.0?true transcription_id:long text:string trial_remains_num:flags.1?int trial_remains_until_date:flags.1?int = messages.TranscribedAudio;`
-    public struct TranscribedAudio: TLCombinator {
+    public final class TranscribedAudio: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xcfb9d957
         public static let tlName = "messages.transcribedAudio"
 
@@ -1801,12 +2093,22 @@ extension Api.messages.TranscribedAudio {
             if let value = self.trialRemainsNum { writer.writeInt32(value) }
             if let value = self.trialRemainsUntilDate { writer.writeInt32(value) }
         }
+
+        public static func == (lhs: TranscribedAudio, rhs: TranscribedAudio) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.pending == rhs.pending else { return false }
+            guard lhs.transcriptionId == rhs.transcriptionId else { return false }
+            guard lhs.text == rhs.text else { return false }
+            guard lhs.trialRemainsNum == rhs.trialRemainsNum else { return false }
+            guard lhs.trialRemainsUntilDate == rhs.trialRemainsUntilDate else { return false }
+            return true
+        }
     }
 }
 
 extension Api.messages {
     /// TL type `messages.TranslatedRichMessage`.
-    public indirect enum TranslatedRichMessage: TLBoxedType {
+    public enum TranslatedRichMessage: TLBoxedType {
         case translatedRichMessage(Api.messages.TranslatedRichMessage.TranslatedRichMessage)
 
         public static let tlTypeName = "messages.TranslatedRichMessage"
@@ -1831,7 +2133,7 @@ extension Api.messages {
 
 extension Api.messages.TranslatedRichMessage {
     /// `messages.translatedRichMessage#4203998f result:Vector<RichMessage> = messages.TranslatedRichMessage;`
-    public struct TranslatedRichMessage: TLCombinator {
+    public final class TranslatedRichMessage: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x4203998f
         public static let tlName = "messages.translatedRichMessage"
 
@@ -1848,12 +2150,18 @@ extension Api.messages.TranslatedRichMessage {
         public func encodeBare(to writer: inout TLWriter) {
             self.result.encode(to: &writer)
         }
+
+        public static func == (lhs: TranslatedRichMessage, rhs: TranslatedRichMessage) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.result == rhs.result else { return false }
+            return true
+        }
     }
 }
 
 extension Api.messages {
     /// TL type `messages.TranslatedText`.
-    public indirect enum TranslatedText: TLBoxedType {
+    public enum TranslatedText: TLBoxedType {
         case translateResult(Api.messages.TranslatedText.TranslateResult)
 
         public static let tlTypeName = "messages.TranslatedText"
@@ -1878,7 +2186,7 @@ extension Api.messages {
 
 extension Api.messages.TranslatedText {
     /// `messages.translateResult#33db32f8 result:Vector<TextWithEntities> = messages.TranslatedText;`
-    public struct TranslateResult: TLCombinator {
+    public final class TranslateResult: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x33db32f8
         public static let tlName = "messages.translateResult"
 
@@ -1895,12 +2203,18 @@ extension Api.messages.TranslatedText {
         public func encodeBare(to writer: inout TLWriter) {
             self.result.encode(to: &writer)
         }
+
+        public static func == (lhs: TranslateResult, rhs: TranslateResult) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.result == rhs.result else { return false }
+            return true
+        }
     }
 }
 
 extension Api.messages {
     /// TL type `messages.VotesList`.
-    public indirect enum VotesList: TLBoxedType {
+    public enum VotesList: TLBoxedType {
         case votesList(Api.messages.VotesList.VotesList)
 
         public static let tlTypeName = "messages.VotesList"
@@ -1925,7 +2239,7 @@ extension Api.messages {
 
 extension Api.messages.VotesList {
     /// `messages.votesList#4899484e flags:# count:int votes:Vector<MessagePeerVote> chats:Vector<Chat> users:Vector<User> next_offset:flags.0?string = messages.VotesList;`
-    public struct VotesList: TLCombinator {
+    public final class VotesList: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x4899484e
         public static let tlName = "messages.votesList"
 
@@ -1962,12 +2276,22 @@ extension Api.messages.VotesList {
             self.users.encode(to: &writer)
             if let value = self.nextOffset { writer.writeString(value) }
         }
+
+        public static func == (lhs: VotesList, rhs: VotesList) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.count == rhs.count else { return false }
+            guard lhs.votes == rhs.votes else { return false }
+            guard lhs.chats == rhs.chats else { return false }
+            guard lhs.users == rhs.users else { return false }
+            guard lhs.nextOffset == rhs.nextOffset else { return false }
+            return true
+        }
     }
 }
 
 extension Api.messages {
     /// TL type `messages.WebPage`.
-    public indirect enum WebPage: TLBoxedType {
+    public enum WebPage: TLBoxedType {
         case webPage(Api.messages.WebPage.WebPage)
 
         public static let tlTypeName = "messages.WebPage"
@@ -1992,7 +2316,7 @@ extension Api.messages {
 
 extension Api.messages.WebPage {
     /// `messages.webPage#fd5e12bd webpage:WebPage chats:Vector<Chat> users:Vector<User> = messages.WebPage;`
-    public struct WebPage: TLCombinator {
+    public final class WebPage: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xfd5e12bd
         public static let tlName = "messages.webPage"
 
@@ -2017,12 +2341,20 @@ extension Api.messages.WebPage {
             self.chats.encode(to: &writer)
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: WebPage, rhs: WebPage) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.webpage == rhs.webpage else { return false }
+            guard lhs.chats == rhs.chats else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.messages {
     /// TL type `messages.WebPagePreview`.
-    public indirect enum WebPagePreview: TLBoxedType {
+    public enum WebPagePreview: TLBoxedType {
         case webPagePreview(Api.messages.WebPagePreview.WebPagePreview)
 
         public static let tlTypeName = "messages.WebPagePreview"
@@ -2047,7 +2379,7 @@ extension Api.messages {
 
 extension Api.messages.WebPagePreview {
     /// `messages.webPagePreview#8c9a88ac media:MessageMedia chats:Vector<Chat> users:Vector<User> = messages.WebPagePreview;`
-    public struct WebPagePreview: TLCombinator {
+    public final class WebPagePreview: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x8c9a88ac
         public static let tlName = "messages.webPagePreview"
 
@@ -2072,12 +2404,20 @@ extension Api.messages.WebPagePreview {
             self.chats.encode(to: &writer)
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: WebPagePreview, rhs: WebPagePreview) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.media == rhs.media else { return false }
+            guard lhs.chats == rhs.chats else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.payments {
     /// TL type `payments.BankCardData`.
-    public indirect enum BankCardData: TLBoxedType {
+    public enum BankCardData: TLBoxedType {
         case bankCardData(Api.payments.BankCardData.BankCardData)
 
         public static let tlTypeName = "payments.BankCardData"
@@ -2102,7 +2442,7 @@ extension Api.payments {
 
 extension Api.payments.BankCardData {
     /// `payments.bankCardData#3e24e573 title:string open_urls:Vector<BankCardOpenUrl> = payments.BankCardData;`
-    public struct BankCardData: TLCombinator {
+    public final class BankCardData: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x3e24e573
         public static let tlName = "payments.bankCardData"
 
@@ -2123,12 +2463,19 @@ extension Api.payments.BankCardData {
             writer.writeString(self.title)
             self.openUrls.encode(to: &writer)
         }
+
+        public static func == (lhs: BankCardData, rhs: BankCardData) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.title == rhs.title else { return false }
+            guard lhs.openUrls == rhs.openUrls else { return false }
+            return true
+        }
     }
 }
 
 extension Api.payments {
     /// TL type `payments.CheckCanSendGiftResult`.
-    public indirect enum CheckCanSendGiftResult: TLBoxedType {
+    public enum CheckCanSendGiftResult: TLBoxedType {
         case checkCanSendGiftResultOk(Api.payments.CheckCanSendGiftResult.CheckCanSendGiftResultOk)
         case checkCanSendGiftResultFail(Api.payments.CheckCanSendGiftResult.CheckCanSendGiftResultFail)
 
@@ -2156,7 +2503,7 @@ extension Api.payments {
 
 extension Api.payments.CheckCanSendGiftResult {
     /// `payments.checkCanSendGiftResultOk#374fa7ad = payments.CheckCanSendGiftResult;`
-    public struct CheckCanSendGiftResultOk: TLCombinator {
+    public final class CheckCanSendGiftResultOk: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x374fa7ad
         public static let tlName = "payments.checkCanSendGiftResultOk"
 
@@ -2168,12 +2515,17 @@ extension Api.payments.CheckCanSendGiftResult {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: CheckCanSendGiftResultOk, rhs: CheckCanSendGiftResultOk) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.payments.CheckCanSendGiftResult {
     /// `payments.checkCanSendGiftResultFail#d5e58274 reason:TextWithEntities = payments.CheckCanSendGiftResult;`
-    public struct CheckCanSendGiftResultFail: TLCombinator {
+    public final class CheckCanSendGiftResultFail: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xd5e58274
         public static let tlName = "payments.checkCanSendGiftResultFail"
 
@@ -2190,12 +2542,18 @@ extension Api.payments.CheckCanSendGiftResult {
         public func encodeBare(to writer: inout TLWriter) {
             self.reason.encode(to: &writer)
         }
+
+        public static func == (lhs: CheckCanSendGiftResultFail, rhs: CheckCanSendGiftResultFail) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.reason == rhs.reason else { return false }
+            return true
+        }
     }
 }
 
 extension Api.payments {
     /// TL type `payments.CheckedGiftCode`.
-    public indirect enum CheckedGiftCode: TLBoxedType {
+    public enum CheckedGiftCode: TLBoxedType {
         case checkedGiftCode(Api.payments.CheckedGiftCode.CheckedGiftCode)
 
         public static let tlTypeName = "payments.CheckedGiftCode"
@@ -2220,7 +2578,7 @@ extension Api.payments {
 
 extension Api.payments.CheckedGiftCode {
     /// `payments.checkedGiftCode#eb983f8f flags:# via_giveaway:flags.2?true from_id:flags.4?Peer giveaway_msg_id:flags.3?int to_id:flags.0?long date:int days:int used_date:flags.1?int chats:Vector<Chat> users:Vector<User> = payments.CheckedGiftCode;`
-    public struct CheckedGiftCode: TLCombinator {
+    public final class CheckedGiftCode: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xeb983f8f
         public static let tlName = "payments.checkedGiftCode"
 
@@ -2276,12 +2634,26 @@ extension Api.payments.CheckedGiftCode {
             self.chats.encode(to: &writer)
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: CheckedGiftCode, rhs: CheckedGiftCode) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.viaGiveaway == rhs.viaGiveaway else { return false }
+            guard lhs.fromId == rhs.fromId else { return false }
+            guard lhs.giveawayMsgId == rhs.giveawayMsgId else { return false }
+            guard lhs.toId == rhs.toId else { return false }
+            guard lhs.date == rhs.date else { return false }
+            guard lhs.days == rhs.days else { return false }
+            guard lhs.usedDate == rhs.usedDate else { return false }
+            guard lhs.chats == rhs.chats else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.payments {
     /// TL type `payments.ConnectedStarRefBots`.
-    public indirect enum ConnectedStarRefBots: TLBoxedType {
+    public enum ConnectedStarRefBots: TLBoxedType {
         case connectedStarRefBots(Api.payments.ConnectedStarRefBots.ConnectedStarRefBots)
 
         public static let tlTypeName = "payments.ConnectedStarRefBots"
@@ -2306,7 +2678,7 @@ extension Api.payments {
 
 extension Api.payments.ConnectedStarRefBots {
     /// `payments.connectedStarRefBots#98d5ea1d count:int connected_bots:Vector<ConnectedBotStarRef> users:Vector<User> = payments.ConnectedStarRefBots;`
-    public struct ConnectedStarRefBots: TLCombinator {
+    public final class ConnectedStarRefBots: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x98d5ea1d
         public static let tlName = "payments.connectedStarRefBots"
 
@@ -2331,12 +2703,20 @@ extension Api.payments.ConnectedStarRefBots {
             self.connectedBots.encode(to: &writer)
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: ConnectedStarRefBots, rhs: ConnectedStarRefBots) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.count == rhs.count else { return false }
+            guard lhs.connectedBots == rhs.connectedBots else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.payments {
     /// TL type `payments.ExportedInvoice`.
-    public indirect enum ExportedInvoice: TLBoxedType {
+    public enum ExportedInvoice: TLBoxedType {
         case exportedInvoice(Api.payments.ExportedInvoice.ExportedInvoice)
 
         public static let tlTypeName = "payments.ExportedInvoice"
@@ -2361,7 +2741,7 @@ extension Api.payments {
 
 extension Api.payments.ExportedInvoice {
     /// `payments.exportedInvoice#aed0cbd9 url:string = payments.ExportedInvoice;`
-    public struct ExportedInvoice: TLCombinator {
+    public final class ExportedInvoice: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xaed0cbd9
         public static let tlName = "payments.exportedInvoice"
 
@@ -2378,12 +2758,18 @@ extension Api.payments.ExportedInvoice {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeString(self.url)
         }
+
+        public static func == (lhs: ExportedInvoice, rhs: ExportedInvoice) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.url == rhs.url else { return false }
+            return true
+        }
     }
 }
 
 extension Api.payments {
     /// TL type `payments.GiveawayInfo`.
-    public indirect enum GiveawayInfo: TLBoxedType {
+    public enum GiveawayInfo: TLBoxedType {
         case giveawayInfo(Api.payments.GiveawayInfo.GiveawayInfo)
         case giveawayInfoResults(Api.payments.GiveawayInfo.GiveawayInfoResults)
 
@@ -2411,7 +2797,7 @@ extension Api.payments {
 
 extension Api.payments.GiveawayInfo {
     /// `payments.giveawayInfo#4367daa0 flags:# participating:flags.0?true preparing_results:flags.3?true start_date:int joined_too_early_date:flags.1?int admin_disallowed_chat_id:flags.2?long disallowed_country:flags.4?string = payments.GiveawayInfo;`
-    public struct GiveawayInfo: TLCombinator {
+    public final class GiveawayInfo: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x4367daa0
         public static let tlName = "payments.giveawayInfo"
 
@@ -2454,12 +2840,23 @@ extension Api.payments.GiveawayInfo {
             if let value = self.adminDisallowedChatId { writer.writeInt64(value) }
             if let value = self.disallowedCountry { writer.writeString(value) }
         }
+
+        public static func == (lhs: GiveawayInfo, rhs: GiveawayInfo) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.participating == rhs.participating else { return false }
+            guard lhs.preparingResults == rhs.preparingResults else { return false }
+            guard lhs.startDate == rhs.startDate else { return false }
+            guard lhs.joinedTooEarlyDate == rhs.joinedTooEarlyDate else { return false }
+            guard lhs.adminDisallowedChatId == rhs.adminDisallowedChatId else { return false }
+            guard lhs.disallowedCountry == rhs.disallowedCountry else { return false }
+            return true
+        }
     }
 }
 
 extension Api.payments.GiveawayInfo {
     /// `payments.giveawayInfoResults#e175e66f flags:# winner:flags.0?true refunded:flags.1?true start_date:int gift_code_slug:flags.3?string stars_prize:flags.4?long finish_date:int winners_count:int activated_count:flags.2?int = payments.GiveawayInfo;`
-    public struct GiveawayInfoResults: TLCombinator {
+    public final class GiveawayInfoResults: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xe175e66f
         public static let tlName = "payments.giveawayInfoResults"
 
@@ -2510,12 +2907,25 @@ extension Api.payments.GiveawayInfo {
             writer.writeInt32(self.winnersCount)
             if let value = self.activatedCount { writer.writeInt32(value) }
         }
+
+        public static func == (lhs: GiveawayInfoResults, rhs: GiveawayInfoResults) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.winner == rhs.winner else { return false }
+            guard lhs.refunded == rhs.refunded else { return false }
+            guard lhs.startDate == rhs.startDate else { return false }
+            guard lhs.giftCodeSlug == rhs.giftCodeSlug else { return false }
+            guard lhs.starsPrize == rhs.starsPrize else { return false }
+            guard lhs.finishDate == rhs.finishDate else { return false }
+            guard lhs.winnersCount == rhs.winnersCount else { return false }
+            guard lhs.activatedCount == rhs.activatedCount else { return false }
+            return true
+        }
     }
 }
 
 extension Api.payments {
     /// TL type `payments.PaymentForm`.
-    public indirect enum PaymentForm: TLBoxedType {
+    public enum PaymentForm: TLBoxedType {
         case paymentForm(Api.payments.PaymentForm.PaymentForm)
         case paymentFormStars(Api.payments.PaymentForm.PaymentFormStars)
         case paymentFormStarGift(Api.payments.PaymentForm.PaymentFormStarGift)
@@ -2546,7 +2956,7 @@ extension Api.payments {
 
 extension Api.payments.PaymentForm {
     /// `payments.paymentForm#a0058751 flags:# can_save_credentials:flags.2?true password_missing:flags.3?true form_id:long bot_id:long title:string description:string photo:flags.5?WebDocument invoice:Invoice provider_id:long url:string native_provider:flags.4?string native_params:flags.4?DataJSON additional_methods:flags.6?Vector<PaymentFormMethod> saved_info:flags.0?PaymentRequestedInfo saved_credentials:flags.1?Vector<PaymentSavedCredentials> users:Vector<User> = payments.PaymentForm;`
-    public struct PaymentForm: TLCombinator {
+    public final class PaymentForm: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xa0058751
         public static let tlName = "payments.paymentForm"
 
@@ -2632,12 +3042,33 @@ extension Api.payments.PaymentForm {
             if let value = self.savedCredentials { value.encode(to: &writer) }
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: PaymentForm, rhs: PaymentForm) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.canSaveCredentials == rhs.canSaveCredentials else { return false }
+            guard lhs.passwordMissing == rhs.passwordMissing else { return false }
+            guard lhs.formId == rhs.formId else { return false }
+            guard lhs.botId == rhs.botId else { return false }
+            guard lhs.title == rhs.title else { return false }
+            guard lhs.description == rhs.description else { return false }
+            guard lhs.photo == rhs.photo else { return false }
+            guard lhs.invoice == rhs.invoice else { return false }
+            guard lhs.providerId == rhs.providerId else { return false }
+            guard lhs.url == rhs.url else { return false }
+            guard lhs.nativeProvider == rhs.nativeProvider else { return false }
+            guard lhs.nativeParams == rhs.nativeParams else { return false }
+            guard lhs.additionalMethods == rhs.additionalMethods else { return false }
+            guard lhs.savedInfo == rhs.savedInfo else { return false }
+            guard lhs.savedCredentials == rhs.savedCredentials else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.payments.PaymentForm {
     /// `payments.paymentFormStars#7bf6b15c flags:# form_id:long bot_id:long title:string description:string photo:flags.5?WebDocument invoice:Invoice users:Vector<User> = payments.PaymentForm;`
-    public struct PaymentFormStars: TLCombinator {
+    public final class PaymentFormStars: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x7bf6b15c
         public static let tlName = "payments.paymentFormStars"
 
@@ -2682,12 +3113,24 @@ extension Api.payments.PaymentForm {
             self.invoice.encode(to: &writer)
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: PaymentFormStars, rhs: PaymentFormStars) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.formId == rhs.formId else { return false }
+            guard lhs.botId == rhs.botId else { return false }
+            guard lhs.title == rhs.title else { return false }
+            guard lhs.description == rhs.description else { return false }
+            guard lhs.photo == rhs.photo else { return false }
+            guard lhs.invoice == rhs.invoice else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.payments.PaymentForm {
     /// `payments.paymentFormStarGift#b425cfe1 form_id:long invoice:Invoice = payments.PaymentForm;`
-    public struct PaymentFormStarGift: TLCombinator {
+    public final class PaymentFormStarGift: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xb425cfe1
         public static let tlName = "payments.paymentFormStarGift"
 
@@ -2708,12 +3151,19 @@ extension Api.payments.PaymentForm {
             writer.writeInt64(self.formId)
             self.invoice.encode(to: &writer)
         }
+
+        public static func == (lhs: PaymentFormStarGift, rhs: PaymentFormStarGift) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.formId == rhs.formId else { return false }
+            guard lhs.invoice == rhs.invoice else { return false }
+            return true
+        }
     }
 }
 
 extension Api.payments {
     /// TL type `payments.PaymentReceipt`.
-    public indirect enum PaymentReceipt: TLBoxedType {
+    public enum PaymentReceipt: TLBoxedType {
         case paymentReceipt(Api.payments.PaymentReceipt.PaymentReceipt)
         case paymentReceiptStars(Api.payments.PaymentReceipt.PaymentReceiptStars)
 
@@ -2741,7 +3191,7 @@ extension Api.payments {
 
 extension Api.payments.PaymentReceipt {
     /// `payments.paymentReceipt#70c4fe03 flags:# date:int bot_id:long provider_id:long title:string description:string photo:flags.2?WebDocument invoice:Invoice info:flags.0?PaymentRequestedInfo shipping:flags.1?ShippingOption tip_amount:flags.3?long currency:string total_amount:long credentials_title:string users:Vector<User> = payments.PaymentReceipt;`
-    public struct PaymentReceipt: TLCombinator {
+    public final class PaymentReceipt: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x70c4fe03
         public static let tlName = "payments.paymentReceipt"
 
@@ -2817,12 +3267,31 @@ extension Api.payments.PaymentReceipt {
             writer.writeString(self.credentialsTitle)
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: PaymentReceipt, rhs: PaymentReceipt) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.date == rhs.date else { return false }
+            guard lhs.botId == rhs.botId else { return false }
+            guard lhs.providerId == rhs.providerId else { return false }
+            guard lhs.title == rhs.title else { return false }
+            guard lhs.description == rhs.description else { return false }
+            guard lhs.photo == rhs.photo else { return false }
+            guard lhs.invoice == rhs.invoice else { return false }
+            guard lhs.info == rhs.info else { return false }
+            guard lhs.shipping == rhs.shipping else { return false }
+            guard lhs.tipAmount == rhs.tipAmount else { return false }
+            guard lhs.currency == rhs.currency else { return false }
+            guard lhs.totalAmount == rhs.totalAmount else { return false }
+            guard lhs.credentialsTitle == rhs.credentialsTitle else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.payments.PaymentReceipt {
     /// `payments.paymentReceiptStars#dabbf83a flags:# date:int bot_id:long title:string description:string photo:flags.2?WebDocument invoice:Invoice currency:string total_amount:long transaction_id:string users:Vector<User> = payments.PaymentReceipt;`
-    public struct PaymentReceiptStars: TLCombinator {
+    public final class PaymentReceiptStars: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xdabbf83a
         public static let tlName = "payments.paymentReceiptStars"
 
@@ -2879,12 +3348,27 @@ extension Api.payments.PaymentReceipt {
             writer.writeString(self.transactionId)
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: PaymentReceiptStars, rhs: PaymentReceiptStars) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.date == rhs.date else { return false }
+            guard lhs.botId == rhs.botId else { return false }
+            guard lhs.title == rhs.title else { return false }
+            guard lhs.description == rhs.description else { return false }
+            guard lhs.photo == rhs.photo else { return false }
+            guard lhs.invoice == rhs.invoice else { return false }
+            guard lhs.currency == rhs.currency else { return false }
+            guard lhs.totalAmount == rhs.totalAmount else { return false }
+            guard lhs.transactionId == rhs.transactionId else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.payments {
     /// TL type `payments.PaymentResult`.
-    public indirect enum PaymentResult: TLBoxedType {
+    public enum PaymentResult: TLBoxedType {
         case paymentResult(Api.payments.PaymentResult.PaymentResult)
         case paymentVerificationNeeded(Api.payments.PaymentResult.PaymentVerificationNeeded)
 
@@ -2912,7 +3396,7 @@ extension Api.payments {
 
 extension Api.payments.PaymentResult {
     /// `payments.paymentResult#4e5f810d updates:Updates = payments.PaymentResult;`
-    public struct PaymentResult: TLCombinator {
+    public final class PaymentResult: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x4e5f810d
         public static let tlName = "payments.paymentResult"
 
@@ -2929,12 +3413,18 @@ extension Api.payments.PaymentResult {
         public func encodeBare(to writer: inout TLWriter) {
             self.updates.encode(to: &writer)
         }
+
+        public static func == (lhs: PaymentResult, rhs: PaymentResult) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.updates == rhs.updates else { return false }
+            return true
+        }
     }
 }
 
 extension Api.payments.PaymentResult {
     /// `payments.paymentVerificationNeeded#d8411139 url:string = payments.PaymentResult;`
-    public struct PaymentVerificationNeeded: TLCombinator {
+    public final class PaymentVerificationNeeded: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xd8411139
         public static let tlName = "payments.paymentVerificationNeeded"
 
@@ -2950,6 +3440,12 @@ extension Api.payments.PaymentResult {
 
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeString(self.url)
+        }
+
+        public static func == (lhs: PaymentVerificationNeeded, rhs: PaymentVerificationNeeded) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.url == rhs.url else { return false }
+            return true
         }
     }
 }

@@ -5,7 +5,7 @@ import TL
 
 extension Api.payments {
     /// TL type `payments.ResaleStarGifts`.
-    public indirect enum ResaleStarGifts: TLBoxedType {
+    public enum ResaleStarGifts: TLBoxedType {
         case resaleStarGifts(Api.payments.ResaleStarGifts.ResaleStarGifts)
 
         public static let tlTypeName = "payments.ResaleStarGifts"
@@ -30,7 +30,7 @@ extension Api.payments {
 
 extension Api.payments.ResaleStarGifts {
     /// `payments.resaleStarGifts#947a12df flags:# count:int gifts:Vector<StarGift> next_offset:flags.0?string attributes:flags.1?Vector<StarGiftAttribute> attributes_hash:flags.1?long chats:Vector<Chat> counters:flags.2?Vector<StarGiftAttributeCounter> users:Vector<User> = payments.ResaleStarGifts;`
-    public struct ResaleStarGifts: TLCombinator {
+    public final class ResaleStarGifts: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x947a12df
         public static let tlName = "payments.resaleStarGifts"
 
@@ -82,12 +82,25 @@ extension Api.payments.ResaleStarGifts {
             if let value = self.counters { value.encode(to: &writer) }
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: ResaleStarGifts, rhs: ResaleStarGifts) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.count == rhs.count else { return false }
+            guard lhs.gifts == rhs.gifts else { return false }
+            guard lhs.nextOffset == rhs.nextOffset else { return false }
+            guard lhs.attributes == rhs.attributes else { return false }
+            guard lhs.attributesHash == rhs.attributesHash else { return false }
+            guard lhs.chats == rhs.chats else { return false }
+            guard lhs.counters == rhs.counters else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.payments {
     /// TL type `payments.SavedInfo`.
-    public indirect enum SavedInfo: TLBoxedType {
+    public enum SavedInfo: TLBoxedType {
         case savedInfo(Api.payments.SavedInfo.SavedInfo)
 
         public static let tlTypeName = "payments.SavedInfo"
@@ -112,7 +125,7 @@ extension Api.payments {
 
 extension Api.payments.SavedInfo {
     /// `payments.savedInfo#fb8fe43c flags:# has_saved_credentials:flags.1?true saved_info:flags.0?PaymentRequestedInfo = payments.SavedInfo;`
-    public struct SavedInfo: TLCombinator {
+    public final class SavedInfo: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xfb8fe43c
         public static let tlName = "payments.savedInfo"
 
@@ -137,12 +150,19 @@ extension Api.payments.SavedInfo {
             writer.writeUInt32(flags)
             if let value = self.savedInfo { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: SavedInfo, rhs: SavedInfo) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.hasSavedCredentials == rhs.hasSavedCredentials else { return false }
+            guard lhs.savedInfo == rhs.savedInfo else { return false }
+            return true
+        }
     }
 }
 
 extension Api.payments {
     /// TL type `payments.SavedStarGifts`.
-    public indirect enum SavedStarGifts: TLBoxedType {
+    public enum SavedStarGifts: TLBoxedType {
         case savedStarGifts(Api.payments.SavedStarGifts.SavedStarGifts)
 
         public static let tlTypeName = "payments.SavedStarGifts"
@@ -167,7 +187,7 @@ extension Api.payments {
 
 extension Api.payments.SavedStarGifts {
     /// `payments.savedStarGifts#95f389b1 flags:# count:int chat_notifications_enabled:flags.1?Bool gifts:Vector<SavedStarGift> next_offset:flags.0?string chats:Vector<Chat> users:Vector<User> = payments.SavedStarGifts;`
-    public struct SavedStarGifts: TLCombinator {
+    public final class SavedStarGifts: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x95f389b1
         public static let tlName = "payments.savedStarGifts"
 
@@ -209,12 +229,23 @@ extension Api.payments.SavedStarGifts {
             self.chats.encode(to: &writer)
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: SavedStarGifts, rhs: SavedStarGifts) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.count == rhs.count else { return false }
+            guard lhs.chatNotificationsEnabled == rhs.chatNotificationsEnabled else { return false }
+            guard lhs.gifts == rhs.gifts else { return false }
+            guard lhs.nextOffset == rhs.nextOffset else { return false }
+            guard lhs.chats == rhs.chats else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.payments {
     /// TL type `payments.StarGiftActiveAuctions`.
-    public indirect enum StarGiftActiveAuctions: TLBoxedType {
+    public enum StarGiftActiveAuctions: TLBoxedType {
         case starGiftActiveAuctionsNotModified(Api.payments.StarGiftActiveAuctions.StarGiftActiveAuctionsNotModified)
         case starGiftActiveAuctions(Api.payments.StarGiftActiveAuctions.StarGiftActiveAuctions)
 
@@ -242,7 +273,7 @@ extension Api.payments {
 
 extension Api.payments.StarGiftActiveAuctions {
     /// `payments.starGiftActiveAuctionsNotModified#db33dad0 = payments.StarGiftActiveAuctions;`
-    public struct StarGiftActiveAuctionsNotModified: TLCombinator {
+    public final class StarGiftActiveAuctionsNotModified: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xdb33dad0
         public static let tlName = "payments.starGiftActiveAuctionsNotModified"
 
@@ -254,12 +285,17 @@ extension Api.payments.StarGiftActiveAuctions {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: StarGiftActiveAuctionsNotModified, rhs: StarGiftActiveAuctionsNotModified) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.payments.StarGiftActiveAuctions {
     /// `payments.starGiftActiveAuctions#aef6abbc auctions:Vector<StarGiftActiveAuctionState> users:Vector<User> chats:Vector<Chat> = payments.StarGiftActiveAuctions;`
-    public struct StarGiftActiveAuctions: TLCombinator {
+    public final class StarGiftActiveAuctions: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xaef6abbc
         public static let tlName = "payments.starGiftActiveAuctions"
 
@@ -284,12 +320,20 @@ extension Api.payments.StarGiftActiveAuctions {
             self.users.encode(to: &writer)
             self.chats.encode(to: &writer)
         }
+
+        public static func == (lhs: StarGiftActiveAuctions, rhs: StarGiftActiveAuctions) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.auctions == rhs.auctions else { return false }
+            guard lhs.users == rhs.users else { return false }
+            guard lhs.chats == rhs.chats else { return false }
+            return true
+        }
     }
 }
 
 extension Api.payments {
     /// TL type `payments.StarGiftAuctionAcquiredGifts`.
-    public indirect enum StarGiftAuctionAcquiredGifts: TLBoxedType {
+    public enum StarGiftAuctionAcquiredGifts: TLBoxedType {
         case starGiftAuctionAcquiredGifts(Api.payments.StarGiftAuctionAcquiredGifts.StarGiftAuctionAcquiredGifts)
 
         public static let tlTypeName = "payments.StarGiftAuctionAcquiredGifts"
@@ -314,7 +358,7 @@ extension Api.payments {
 
 extension Api.payments.StarGiftAuctionAcquiredGifts {
     /// `payments.starGiftAuctionAcquiredGifts#7d5bd1f0 gifts:Vector<StarGiftAuctionAcquiredGift> users:Vector<User> chats:Vector<Chat> = payments.StarGiftAuctionAcquiredGifts;`
-    public struct StarGiftAuctionAcquiredGifts: TLCombinator {
+    public final class StarGiftAuctionAcquiredGifts: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x7d5bd1f0
         public static let tlName = "payments.starGiftAuctionAcquiredGifts"
 
@@ -339,12 +383,20 @@ extension Api.payments.StarGiftAuctionAcquiredGifts {
             self.users.encode(to: &writer)
             self.chats.encode(to: &writer)
         }
+
+        public static func == (lhs: StarGiftAuctionAcquiredGifts, rhs: StarGiftAuctionAcquiredGifts) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.gifts == rhs.gifts else { return false }
+            guard lhs.users == rhs.users else { return false }
+            guard lhs.chats == rhs.chats else { return false }
+            return true
+        }
     }
 }
 
 extension Api.payments {
     /// TL type `payments.StarGiftAuctionState`.
-    public indirect enum StarGiftAuctionState: TLBoxedType {
+    public enum StarGiftAuctionState: TLBoxedType {
         case starGiftAuctionState(Api.payments.StarGiftAuctionState.StarGiftAuctionState)
 
         public static let tlTypeName = "payments.StarGiftAuctionState"
@@ -369,7 +421,7 @@ extension Api.payments {
 
 extension Api.payments.StarGiftAuctionState {
     /// `payments.starGiftAuctionState#6b39f4ec gift:StarGift state:StarGiftAuctionState user_state:StarGiftAuctionUserState timeout:int users:Vector<User> chats:Vector<Chat> = payments.StarGiftAuctionState;`
-    public struct StarGiftAuctionState: TLCombinator {
+    public final class StarGiftAuctionState: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x6b39f4ec
         public static let tlName = "payments.starGiftAuctionState"
 
@@ -406,12 +458,23 @@ extension Api.payments.StarGiftAuctionState {
             self.users.encode(to: &writer)
             self.chats.encode(to: &writer)
         }
+
+        public static func == (lhs: StarGiftAuctionState, rhs: StarGiftAuctionState) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.gift == rhs.gift else { return false }
+            guard lhs.state == rhs.state else { return false }
+            guard lhs.userState == rhs.userState else { return false }
+            guard lhs.timeout == rhs.timeout else { return false }
+            guard lhs.users == rhs.users else { return false }
+            guard lhs.chats == rhs.chats else { return false }
+            return true
+        }
     }
 }
 
 extension Api.payments {
     /// TL type `payments.StarGiftCollections`.
-    public indirect enum StarGiftCollections: TLBoxedType {
+    public enum StarGiftCollections: TLBoxedType {
         case starGiftCollectionsNotModified(Api.payments.StarGiftCollections.StarGiftCollectionsNotModified)
         case starGiftCollections(Api.payments.StarGiftCollections.StarGiftCollections)
 
@@ -439,7 +502,7 @@ extension Api.payments {
 
 extension Api.payments.StarGiftCollections {
     /// `payments.starGiftCollectionsNotModified#a0ba4f17 = payments.StarGiftCollections;`
-    public struct StarGiftCollectionsNotModified: TLCombinator {
+    public final class StarGiftCollectionsNotModified: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xa0ba4f17
         public static let tlName = "payments.starGiftCollectionsNotModified"
 
@@ -451,12 +514,17 @@ extension Api.payments.StarGiftCollections {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: StarGiftCollectionsNotModified, rhs: StarGiftCollectionsNotModified) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.payments.StarGiftCollections {
     /// `payments.starGiftCollections#8a2932f3 collections:Vector<StarGiftCollection> = payments.StarGiftCollections;`
-    public struct StarGiftCollections: TLCombinator {
+    public final class StarGiftCollections: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x8a2932f3
         public static let tlName = "payments.starGiftCollections"
 
@@ -473,12 +541,18 @@ extension Api.payments.StarGiftCollections {
         public func encodeBare(to writer: inout TLWriter) {
             self.collections.encode(to: &writer)
         }
+
+        public static func == (lhs: StarGiftCollections, rhs: StarGiftCollections) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.collections == rhs.collections else { return false }
+            return true
+        }
     }
 }
 
 extension Api.payments {
     /// TL type `payments.StarGiftUpgradeAttributes`.
-    public indirect enum StarGiftUpgradeAttributes: TLBoxedType {
+    public enum StarGiftUpgradeAttributes: TLBoxedType {
         case starGiftUpgradeAttributes(Api.payments.StarGiftUpgradeAttributes.StarGiftUpgradeAttributes)
 
         public static let tlTypeName = "payments.StarGiftUpgradeAttributes"
@@ -503,7 +577,7 @@ extension Api.payments {
 
 extension Api.payments.StarGiftUpgradeAttributes {
     /// `payments.starGiftUpgradeAttributes#46c6e36f attributes:Vector<StarGiftAttribute> = payments.StarGiftUpgradeAttributes;`
-    public struct StarGiftUpgradeAttributes: TLCombinator {
+    public final class StarGiftUpgradeAttributes: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x46c6e36f
         public static let tlName = "payments.starGiftUpgradeAttributes"
 
@@ -520,12 +594,18 @@ extension Api.payments.StarGiftUpgradeAttributes {
         public func encodeBare(to writer: inout TLWriter) {
             self.attributes.encode(to: &writer)
         }
+
+        public static func == (lhs: StarGiftUpgradeAttributes, rhs: StarGiftUpgradeAttributes) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.attributes == rhs.attributes else { return false }
+            return true
+        }
     }
 }
 
 extension Api.payments {
     /// TL type `payments.StarGiftUpgradePreview`.
-    public indirect enum StarGiftUpgradePreview: TLBoxedType {
+    public enum StarGiftUpgradePreview: TLBoxedType {
         case starGiftUpgradePreview(Api.payments.StarGiftUpgradePreview.StarGiftUpgradePreview)
 
         public static let tlTypeName = "payments.StarGiftUpgradePreview"
@@ -550,7 +630,7 @@ extension Api.payments {
 
 extension Api.payments.StarGiftUpgradePreview {
     /// `payments.starGiftUpgradePreview#3de1dfed sample_attributes:Vector<StarGiftAttribute> prices:Vector<StarGiftUpgradePrice> next_prices:Vector<StarGiftUpgradePrice> = payments.StarGiftUpgradePreview;`
-    public struct StarGiftUpgradePreview: TLCombinator {
+    public final class StarGiftUpgradePreview: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x3de1dfed
         public static let tlName = "payments.starGiftUpgradePreview"
 
@@ -575,12 +655,20 @@ extension Api.payments.StarGiftUpgradePreview {
             self.prices.encode(to: &writer)
             self.nextPrices.encode(to: &writer)
         }
+
+        public static func == (lhs: StarGiftUpgradePreview, rhs: StarGiftUpgradePreview) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.sampleAttributes == rhs.sampleAttributes else { return false }
+            guard lhs.prices == rhs.prices else { return false }
+            guard lhs.nextPrices == rhs.nextPrices else { return false }
+            return true
+        }
     }
 }
 
 extension Api.payments {
     /// TL type `payments.StarGiftWithdrawalUrl`.
-    public indirect enum StarGiftWithdrawalUrl: TLBoxedType {
+    public enum StarGiftWithdrawalUrl: TLBoxedType {
         case starGiftWithdrawalUrl(Api.payments.StarGiftWithdrawalUrl.StarGiftWithdrawalUrl)
 
         public static let tlTypeName = "payments.StarGiftWithdrawalUrl"
@@ -605,7 +693,7 @@ extension Api.payments {
 
 extension Api.payments.StarGiftWithdrawalUrl {
     /// `payments.starGiftWithdrawalUrl#84aa3a9c url:string = payments.StarGiftWithdrawalUrl;`
-    public struct StarGiftWithdrawalUrl: TLCombinator {
+    public final class StarGiftWithdrawalUrl: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x84aa3a9c
         public static let tlName = "payments.starGiftWithdrawalUrl"
 
@@ -622,12 +710,18 @@ extension Api.payments.StarGiftWithdrawalUrl {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeString(self.url)
         }
+
+        public static func == (lhs: StarGiftWithdrawalUrl, rhs: StarGiftWithdrawalUrl) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.url == rhs.url else { return false }
+            return true
+        }
     }
 }
 
 extension Api.payments {
     /// TL type `payments.StarGifts`.
-    public indirect enum StarGifts: TLBoxedType {
+    public enum StarGifts: TLBoxedType {
         case starGiftsNotModified(Api.payments.StarGifts.StarGiftsNotModified)
         case starGifts(Api.payments.StarGifts.StarGifts)
 
@@ -655,7 +749,7 @@ extension Api.payments {
 
 extension Api.payments.StarGifts {
     /// `payments.starGiftsNotModified#a388a368 = payments.StarGifts;`
-    public struct StarGiftsNotModified: TLCombinator {
+    public final class StarGiftsNotModified: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xa388a368
         public static let tlName = "payments.starGiftsNotModified"
 
@@ -667,12 +761,17 @@ extension Api.payments.StarGifts {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: StarGiftsNotModified, rhs: StarGiftsNotModified) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.payments.StarGifts {
     /// `payments.starGifts#2ed82995 hash:int gifts:Vector<StarGift> chats:Vector<Chat> users:Vector<User> = payments.StarGifts;`
-    public struct StarGifts: TLCombinator {
+    public final class StarGifts: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x2ed82995
         public static let tlName = "payments.starGifts"
 
@@ -701,12 +800,21 @@ extension Api.payments.StarGifts {
             self.chats.encode(to: &writer)
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: StarGifts, rhs: StarGifts) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.hash == rhs.hash else { return false }
+            guard lhs.gifts == rhs.gifts else { return false }
+            guard lhs.chats == rhs.chats else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.payments {
     /// TL type `payments.StarsRevenueAdsAccountUrl`.
-    public indirect enum StarsRevenueAdsAccountUrl: TLBoxedType {
+    public enum StarsRevenueAdsAccountUrl: TLBoxedType {
         case starsRevenueAdsAccountUrl(Api.payments.StarsRevenueAdsAccountUrl.StarsRevenueAdsAccountUrl)
 
         public static let tlTypeName = "payments.StarsRevenueAdsAccountUrl"
@@ -731,7 +839,7 @@ extension Api.payments {
 
 extension Api.payments.StarsRevenueAdsAccountUrl {
     /// `payments.starsRevenueAdsAccountUrl#394e7f21 url:string = payments.StarsRevenueAdsAccountUrl;`
-    public struct StarsRevenueAdsAccountUrl: TLCombinator {
+    public final class StarsRevenueAdsAccountUrl: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x394e7f21
         public static let tlName = "payments.starsRevenueAdsAccountUrl"
 
@@ -748,12 +856,18 @@ extension Api.payments.StarsRevenueAdsAccountUrl {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeString(self.url)
         }
+
+        public static func == (lhs: StarsRevenueAdsAccountUrl, rhs: StarsRevenueAdsAccountUrl) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.url == rhs.url else { return false }
+            return true
+        }
     }
 }
 
 extension Api.payments {
     /// TL type `payments.StarsRevenueStats`.
-    public indirect enum StarsRevenueStats: TLBoxedType {
+    public enum StarsRevenueStats: TLBoxedType {
         case starsRevenueStats(Api.payments.StarsRevenueStats.StarsRevenueStats)
 
         public static let tlTypeName = "payments.StarsRevenueStats"
@@ -778,7 +892,7 @@ extension Api.payments {
 
 extension Api.payments.StarsRevenueStats {
     /// `payments.starsRevenueStats#6c207376 flags:# top_hours_graph:flags.0?StatsGraph revenue_graph:StatsGraph status:StarsRevenueStatus usd_rate:double = payments.StarsRevenueStats;`
-    public struct StarsRevenueStats: TLCombinator {
+    public final class StarsRevenueStats: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x6c207376
         public static let tlName = "payments.starsRevenueStats"
 
@@ -811,12 +925,21 @@ extension Api.payments.StarsRevenueStats {
             self.status.encode(to: &writer)
             writer.writeDouble(self.usdRate)
         }
+
+        public static func == (lhs: StarsRevenueStats, rhs: StarsRevenueStats) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.topHoursGraph == rhs.topHoursGraph else { return false }
+            guard lhs.revenueGraph == rhs.revenueGraph else { return false }
+            guard lhs.status == rhs.status else { return false }
+            guard lhs.usdRate == rhs.usdRate else { return false }
+            return true
+        }
     }
 }
 
 extension Api.payments {
     /// TL type `payments.StarsRevenueWithdrawalUrl`.
-    public indirect enum StarsRevenueWithdrawalUrl: TLBoxedType {
+    public enum StarsRevenueWithdrawalUrl: TLBoxedType {
         case starsRevenueWithdrawalUrl(Api.payments.StarsRevenueWithdrawalUrl.StarsRevenueWithdrawalUrl)
 
         public static let tlTypeName = "payments.StarsRevenueWithdrawalUrl"
@@ -841,7 +964,7 @@ extension Api.payments {
 
 extension Api.payments.StarsRevenueWithdrawalUrl {
     /// `payments.starsRevenueWithdrawalUrl#1dab80b7 url:string = payments.StarsRevenueWithdrawalUrl;`
-    public struct StarsRevenueWithdrawalUrl: TLCombinator {
+    public final class StarsRevenueWithdrawalUrl: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x1dab80b7
         public static let tlName = "payments.starsRevenueWithdrawalUrl"
 
@@ -858,12 +981,18 @@ extension Api.payments.StarsRevenueWithdrawalUrl {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeString(self.url)
         }
+
+        public static func == (lhs: StarsRevenueWithdrawalUrl, rhs: StarsRevenueWithdrawalUrl) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.url == rhs.url else { return false }
+            return true
+        }
     }
 }
 
 extension Api.payments {
     /// TL type `payments.StarsStatus`.
-    public indirect enum StarsStatus: TLBoxedType {
+    public enum StarsStatus: TLBoxedType {
         case starsStatus(Api.payments.StarsStatus.StarsStatus)
 
         public static let tlTypeName = "payments.StarsStatus"
@@ -888,7 +1017,7 @@ extension Api.payments {
 
 extension Api.payments.StarsStatus {
     /// `payments.starsStatus#6c9ce8ed flags:# balance:StarsAmount subscriptions:flags.1?Vector<StarsSubscription> subscriptions_next_offset:flags.2?string subscriptions_missing_balance:flags.4?long history:flags.3?Vector<StarsTransaction> next_offset:flags.0?string chats:Vector<Chat> users:Vector<User> = payments.StarsStatus;`
-    public struct StarsStatus: TLCombinator {
+    public final class StarsStatus: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x6c9ce8ed
         public static let tlName = "payments.starsStatus"
 
@@ -941,12 +1070,25 @@ extension Api.payments.StarsStatus {
             self.chats.encode(to: &writer)
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: StarsStatus, rhs: StarsStatus) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.balance == rhs.balance else { return false }
+            guard lhs.subscriptions == rhs.subscriptions else { return false }
+            guard lhs.subscriptionsNextOffset == rhs.subscriptionsNextOffset else { return false }
+            guard lhs.subscriptionsMissingBalance == rhs.subscriptionsMissingBalance else { return false }
+            guard lhs.history == rhs.history else { return false }
+            guard lhs.nextOffset == rhs.nextOffset else { return false }
+            guard lhs.chats == rhs.chats else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.payments {
     /// TL type `payments.SuggestedStarRefBots`.
-    public indirect enum SuggestedStarRefBots: TLBoxedType {
+    public enum SuggestedStarRefBots: TLBoxedType {
         case suggestedStarRefBots(Api.payments.SuggestedStarRefBots.SuggestedStarRefBots)
 
         public static let tlTypeName = "payments.SuggestedStarRefBots"
@@ -971,7 +1113,7 @@ extension Api.payments {
 
 extension Api.payments.SuggestedStarRefBots {
     /// `payments.suggestedStarRefBots#b4d5d859 flags:# count:int suggested_bots:Vector<StarRefProgram> users:Vector<User> next_offset:flags.0?string = payments.SuggestedStarRefBots;`
-    public struct SuggestedStarRefBots: TLCombinator {
+    public final class SuggestedStarRefBots: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xb4d5d859
         public static let tlName = "payments.suggestedStarRefBots"
 
@@ -1004,12 +1146,21 @@ extension Api.payments.SuggestedStarRefBots {
             self.users.encode(to: &writer)
             if let value = self.nextOffset { writer.writeString(value) }
         }
+
+        public static func == (lhs: SuggestedStarRefBots, rhs: SuggestedStarRefBots) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.count == rhs.count else { return false }
+            guard lhs.suggestedBots == rhs.suggestedBots else { return false }
+            guard lhs.users == rhs.users else { return false }
+            guard lhs.nextOffset == rhs.nextOffset else { return false }
+            return true
+        }
     }
 }
 
 extension Api.payments {
     /// TL type `payments.UniqueStarGift`.
-    public indirect enum UniqueStarGift: TLBoxedType {
+    public enum UniqueStarGift: TLBoxedType {
         case uniqueStarGift(Api.payments.UniqueStarGift.UniqueStarGift)
 
         public static let tlTypeName = "payments.UniqueStarGift"
@@ -1034,7 +1185,7 @@ extension Api.payments {
 
 extension Api.payments.UniqueStarGift {
     /// `payments.uniqueStarGift#416c56e8 gift:StarGift chats:Vector<Chat> users:Vector<User> = payments.UniqueStarGift;`
-    public struct UniqueStarGift: TLCombinator {
+    public final class UniqueStarGift: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x416c56e8
         public static let tlName = "payments.uniqueStarGift"
 
@@ -1059,12 +1210,20 @@ extension Api.payments.UniqueStarGift {
             self.chats.encode(to: &writer)
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: UniqueStarGift, rhs: UniqueStarGift) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.gift == rhs.gift else { return false }
+            guard lhs.chats == rhs.chats else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.payments {
     /// TL type `payments.UniqueStarGiftValueInfo`.
-    public indirect enum UniqueStarGiftValueInfo: TLBoxedType {
+    public enum UniqueStarGiftValueInfo: TLBoxedType {
         case uniqueStarGiftValueInfo(Api.payments.UniqueStarGiftValueInfo.UniqueStarGiftValueInfo)
 
         public static let tlTypeName = "payments.UniqueStarGiftValueInfo"
@@ -1089,7 +1248,7 @@ extension Api.payments {
 
 extension Api.payments.UniqueStarGiftValueInfo {
     /// `payments.uniqueStarGiftValueInfo#512fe446 flags:# last_sale_on_fragment:flags.1?true value_is_average:flags.6?true currency:string value:long initial_sale_date:int initial_sale_stars:long initial_sale_price:long last_sale_date:flags.0?int last_sale_price:flags.0?long floor_price:flags.2?long average_price:flags.3?long listed_count:flags.4?int fragment_listed_count:flags.5?int fragment_listed_url:flags.5?string = payments.UniqueStarGiftValueInfo;`
-    public struct UniqueStarGiftValueInfo: TLCombinator {
+    public final class UniqueStarGiftValueInfo: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x512fe446
         public static let tlName = "payments.uniqueStarGiftValueInfo"
 
@@ -1168,12 +1327,31 @@ extension Api.payments.UniqueStarGiftValueInfo {
             if let value = self.fragmentListedCount { writer.writeInt32(value) }
             if let value = self.fragmentListedUrl { writer.writeString(value) }
         }
+
+        public static func == (lhs: UniqueStarGiftValueInfo, rhs: UniqueStarGiftValueInfo) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.lastSaleOnFragment == rhs.lastSaleOnFragment else { return false }
+            guard lhs.valueIsAverage == rhs.valueIsAverage else { return false }
+            guard lhs.currency == rhs.currency else { return false }
+            guard lhs.value == rhs.value else { return false }
+            guard lhs.initialSaleDate == rhs.initialSaleDate else { return false }
+            guard lhs.initialSaleStars == rhs.initialSaleStars else { return false }
+            guard lhs.initialSalePrice == rhs.initialSalePrice else { return false }
+            guard lhs.lastSaleDate == rhs.lastSaleDate else { return false }
+            guard lhs.lastSalePrice == rhs.lastSalePrice else { return false }
+            guard lhs.floorPrice == rhs.floorPrice else { return false }
+            guard lhs.averagePrice == rhs.averagePrice else { return false }
+            guard lhs.listedCount == rhs.listedCount else { return false }
+            guard lhs.fragmentListedCount == rhs.fragmentListedCount else { return false }
+            guard lhs.fragmentListedUrl == rhs.fragmentListedUrl else { return false }
+            return true
+        }
     }
 }
 
 extension Api.payments {
     /// TL type `payments.ValidatedRequestedInfo`.
-    public indirect enum ValidatedRequestedInfo: TLBoxedType {
+    public enum ValidatedRequestedInfo: TLBoxedType {
         case validatedRequestedInfo(Api.payments.ValidatedRequestedInfo.ValidatedRequestedInfo)
 
         public static let tlTypeName = "payments.ValidatedRequestedInfo"
@@ -1198,7 +1376,7 @@ extension Api.payments {
 
 extension Api.payments.ValidatedRequestedInfo {
     /// `payments.validatedRequestedInfo#d1451883 flags:# id:flags.0?string shipping_options:flags.1?Vector<ShippingOption> = payments.ValidatedRequestedInfo;`
-    public struct ValidatedRequestedInfo: TLCombinator {
+    public final class ValidatedRequestedInfo: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xd1451883
         public static let tlName = "payments.validatedRequestedInfo"
 
@@ -1224,12 +1402,19 @@ extension Api.payments.ValidatedRequestedInfo {
             if let value = self.id { writer.writeString(value) }
             if let value = self.shippingOptions { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: ValidatedRequestedInfo, rhs: ValidatedRequestedInfo) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.id == rhs.id else { return false }
+            guard lhs.shippingOptions == rhs.shippingOptions else { return false }
+            return true
+        }
     }
 }
 
 extension Api.phone {
     /// TL type `phone.ExportedGroupCallInvite`.
-    public indirect enum ExportedGroupCallInvite: TLBoxedType {
+    public enum ExportedGroupCallInvite: TLBoxedType {
         case exportedGroupCallInvite(Api.phone.ExportedGroupCallInvite.ExportedGroupCallInvite)
 
         public static let tlTypeName = "phone.ExportedGroupCallInvite"
@@ -1254,7 +1439,7 @@ extension Api.phone {
 
 extension Api.phone.ExportedGroupCallInvite {
     /// `phone.exportedGroupCallInvite#204bd158 link:string = phone.ExportedGroupCallInvite;`
-    public struct ExportedGroupCallInvite: TLCombinator {
+    public final class ExportedGroupCallInvite: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x204bd158
         public static let tlName = "phone.exportedGroupCallInvite"
 
@@ -1271,12 +1456,18 @@ extension Api.phone.ExportedGroupCallInvite {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeString(self.link)
         }
+
+        public static func == (lhs: ExportedGroupCallInvite, rhs: ExportedGroupCallInvite) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.link == rhs.link else { return false }
+            return true
+        }
     }
 }
 
 extension Api.phone {
     /// TL type `phone.GroupCall`.
-    public indirect enum GroupCall: TLBoxedType {
+    public enum GroupCall: TLBoxedType {
         case groupCall(Api.phone.GroupCall.GroupCall)
 
         public static let tlTypeName = "phone.GroupCall"
@@ -1301,7 +1492,7 @@ extension Api.phone {
 
 extension Api.phone.GroupCall {
     /// `phone.groupCall#9e727aad call:GroupCall participants:Vector<GroupCallParticipant> participants_next_offset:string chats:Vector<Chat> users:Vector<User> = phone.GroupCall;`
-    public struct GroupCall: TLCombinator {
+    public final class GroupCall: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x9e727aad
         public static let tlName = "phone.groupCall"
 
@@ -1334,12 +1525,22 @@ extension Api.phone.GroupCall {
             self.chats.encode(to: &writer)
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: GroupCall, rhs: GroupCall) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.call == rhs.call else { return false }
+            guard lhs.participants == rhs.participants else { return false }
+            guard lhs.participantsNextOffset == rhs.participantsNextOffset else { return false }
+            guard lhs.chats == rhs.chats else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.phone {
     /// TL type `phone.GroupCallStars`.
-    public indirect enum GroupCallStars: TLBoxedType {
+    public enum GroupCallStars: TLBoxedType {
         case groupCallStars(Api.phone.GroupCallStars.GroupCallStars)
 
         public static let tlTypeName = "phone.GroupCallStars"
@@ -1364,7 +1565,7 @@ extension Api.phone {
 
 extension Api.phone.GroupCallStars {
     /// `phone.groupCallStars#9d1dbd26 total_stars:long top_donors:Vector<GroupCallDonor> chats:Vector<Chat> users:Vector<User> = phone.GroupCallStars;`
-    public struct GroupCallStars: TLCombinator {
+    public final class GroupCallStars: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x9d1dbd26
         public static let tlName = "phone.groupCallStars"
 
@@ -1393,12 +1594,21 @@ extension Api.phone.GroupCallStars {
             self.chats.encode(to: &writer)
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: GroupCallStars, rhs: GroupCallStars) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.totalStars == rhs.totalStars else { return false }
+            guard lhs.topDonors == rhs.topDonors else { return false }
+            guard lhs.chats == rhs.chats else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.phone {
     /// TL type `phone.GroupCallStreamChannels`.
-    public indirect enum GroupCallStreamChannels: TLBoxedType {
+    public enum GroupCallStreamChannels: TLBoxedType {
         case groupCallStreamChannels(Api.phone.GroupCallStreamChannels.GroupCallStreamChannels)
 
         public static let tlTypeName = "phone.GroupCallStreamChannels"
@@ -1423,7 +1633,7 @@ extension Api.phone {
 
 extension Api.phone.GroupCallStreamChannels {
     /// `phone.groupCallStreamChannels#d0e482b2 channels:Vector<GroupCallStreamChannel> = phone.GroupCallStreamChannels;`
-    public struct GroupCallStreamChannels: TLCombinator {
+    public final class GroupCallStreamChannels: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xd0e482b2
         public static let tlName = "phone.groupCallStreamChannels"
 
@@ -1440,12 +1650,18 @@ extension Api.phone.GroupCallStreamChannels {
         public func encodeBare(to writer: inout TLWriter) {
             self.channels.encode(to: &writer)
         }
+
+        public static func == (lhs: GroupCallStreamChannels, rhs: GroupCallStreamChannels) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.channels == rhs.channels else { return false }
+            return true
+        }
     }
 }
 
 extension Api.phone {
     /// TL type `phone.GroupCallStreamRtmpUrl`.
-    public indirect enum GroupCallStreamRtmpUrl: TLBoxedType {
+    public enum GroupCallStreamRtmpUrl: TLBoxedType {
         case groupCallStreamRtmpUrl(Api.phone.GroupCallStreamRtmpUrl.GroupCallStreamRtmpUrl)
 
         public static let tlTypeName = "phone.GroupCallStreamRtmpUrl"
@@ -1470,7 +1686,7 @@ extension Api.phone {
 
 extension Api.phone.GroupCallStreamRtmpUrl {
     /// `phone.groupCallStreamRtmpUrl#2dbf3432 url:string key:string = phone.GroupCallStreamRtmpUrl;`
-    public struct GroupCallStreamRtmpUrl: TLCombinator {
+    public final class GroupCallStreamRtmpUrl: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x2dbf3432
         public static let tlName = "phone.groupCallStreamRtmpUrl"
 
@@ -1491,12 +1707,19 @@ extension Api.phone.GroupCallStreamRtmpUrl {
             writer.writeString(self.url)
             writer.writeString(self.key)
         }
+
+        public static func == (lhs: GroupCallStreamRtmpUrl, rhs: GroupCallStreamRtmpUrl) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.url == rhs.url else { return false }
+            guard lhs.key == rhs.key else { return false }
+            return true
+        }
     }
 }
 
 extension Api.phone {
     /// TL type `phone.GroupParticipants`.
-    public indirect enum GroupParticipants: TLBoxedType {
+    public enum GroupParticipants: TLBoxedType {
         case groupParticipants(Api.phone.GroupParticipants.GroupParticipants)
 
         public static let tlTypeName = "phone.GroupParticipants"
@@ -1521,7 +1744,7 @@ extension Api.phone {
 
 extension Api.phone.GroupParticipants {
     /// `phone.groupParticipants#f47751b6 count:int participants:Vector<GroupCallParticipant> next_offset:string chats:Vector<Chat> users:Vector<User> version:int = phone.GroupParticipants;`
-    public struct GroupParticipants: TLCombinator {
+    public final class GroupParticipants: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xf47751b6
         public static let tlName = "phone.groupParticipants"
 
@@ -1558,12 +1781,23 @@ extension Api.phone.GroupParticipants {
             self.users.encode(to: &writer)
             writer.writeInt32(self.version)
         }
+
+        public static func == (lhs: GroupParticipants, rhs: GroupParticipants) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.count == rhs.count else { return false }
+            guard lhs.participants == rhs.participants else { return false }
+            guard lhs.nextOffset == rhs.nextOffset else { return false }
+            guard lhs.chats == rhs.chats else { return false }
+            guard lhs.users == rhs.users else { return false }
+            guard lhs.version == rhs.version else { return false }
+            return true
+        }
     }
 }
 
 extension Api.phone {
     /// TL type `phone.JoinAsPeers`.
-    public indirect enum JoinAsPeers: TLBoxedType {
+    public enum JoinAsPeers: TLBoxedType {
         case joinAsPeers(Api.phone.JoinAsPeers.JoinAsPeers)
 
         public static let tlTypeName = "phone.JoinAsPeers"
@@ -1588,7 +1822,7 @@ extension Api.phone {
 
 extension Api.phone.JoinAsPeers {
     /// `phone.joinAsPeers#afe5623f peers:Vector<Peer> chats:Vector<Chat> users:Vector<User> = phone.JoinAsPeers;`
-    public struct JoinAsPeers: TLCombinator {
+    public final class JoinAsPeers: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xafe5623f
         public static let tlName = "phone.joinAsPeers"
 
@@ -1613,12 +1847,20 @@ extension Api.phone.JoinAsPeers {
             self.chats.encode(to: &writer)
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: JoinAsPeers, rhs: JoinAsPeers) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.peers == rhs.peers else { return false }
+            guard lhs.chats == rhs.chats else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.phone {
     /// TL type `phone.PhoneCall`.
-    public indirect enum PhoneCall: TLBoxedType {
+    public enum PhoneCall: TLBoxedType {
         case phoneCall(Api.phone.PhoneCall.PhoneCall)
 
         public static let tlTypeName = "phone.PhoneCall"
@@ -1643,7 +1885,7 @@ extension Api.phone {
 
 extension Api.phone.PhoneCall {
     /// `phone.phoneCall#ec82e140 phone_call:PhoneCall users:Vector<User> = phone.PhoneCall;`
-    public struct PhoneCall: TLCombinator {
+    public final class PhoneCall: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xec82e140
         public static let tlName = "phone.phoneCall"
 
@@ -1664,12 +1906,19 @@ extension Api.phone.PhoneCall {
             self.phoneCall.encode(to: &writer)
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: PhoneCall, rhs: PhoneCall) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.phoneCall == rhs.phoneCall else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.photos {
     /// TL type `photos.Photo`.
-    public indirect enum Photo: TLBoxedType {
+    public enum Photo: TLBoxedType {
         case photo(Api.photos.Photo.Photo)
 
         public static let tlTypeName = "photos.Photo"
@@ -1694,7 +1943,7 @@ extension Api.photos {
 
 extension Api.photos.Photo {
     /// `photos.photo#20212ca8 photo:Photo users:Vector<User> = photos.Photo;`
-    public struct Photo: TLCombinator {
+    public final class Photo: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x20212ca8
         public static let tlName = "photos.photo"
 
@@ -1715,12 +1964,19 @@ extension Api.photos.Photo {
             self.photo.encode(to: &writer)
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: Photo, rhs: Photo) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.photo == rhs.photo else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.photos {
     /// TL type `photos.Photos`.
-    public indirect enum Photos: TLBoxedType {
+    public enum Photos: TLBoxedType {
         case photos(Api.photos.Photos.Photos)
         case photosSlice(Api.photos.Photos.PhotosSlice)
 
@@ -1748,7 +2004,7 @@ extension Api.photos {
 
 extension Api.photos.Photos {
     /// `photos.photos#8dca6aa5 photos:Vector<Photo> users:Vector<User> = photos.Photos;`
-    public struct Photos: TLCombinator {
+    public final class Photos: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x8dca6aa5
         public static let tlName = "photos.photos"
 
@@ -1769,12 +2025,19 @@ extension Api.photos.Photos {
             self.photos.encode(to: &writer)
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: Photos, rhs: Photos) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.photos == rhs.photos else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.photos.Photos {
     /// `photos.photosSlice#15051f54 count:int photos:Vector<Photo> users:Vector<User> = photos.Photos;`
-    public struct PhotosSlice: TLCombinator {
+    public final class PhotosSlice: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x15051f54
         public static let tlName = "photos.photosSlice"
 
@@ -1799,12 +2062,20 @@ extension Api.photos.Photos {
             self.photos.encode(to: &writer)
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: PhotosSlice, rhs: PhotosSlice) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.count == rhs.count else { return false }
+            guard lhs.photos == rhs.photos else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.premium {
     /// TL type `premium.BoostsList`.
-    public indirect enum BoostsList: TLBoxedType {
+    public enum BoostsList: TLBoxedType {
         case boostsList(Api.premium.BoostsList.BoostsList)
 
         public static let tlTypeName = "premium.BoostsList"
@@ -1829,7 +2100,7 @@ extension Api.premium {
 
 extension Api.premium.BoostsList {
     /// `premium.boostsList#86f8613c flags:# count:int boosts:Vector<Boost> next_offset:flags.0?string users:Vector<User> = premium.BoostsList;`
-    public struct BoostsList: TLCombinator {
+    public final class BoostsList: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x86f8613c
         public static let tlName = "premium.boostsList"
 
@@ -1862,12 +2133,21 @@ extension Api.premium.BoostsList {
             if let value = self.nextOffset { writer.writeString(value) }
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: BoostsList, rhs: BoostsList) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.count == rhs.count else { return false }
+            guard lhs.boosts == rhs.boosts else { return false }
+            guard lhs.nextOffset == rhs.nextOffset else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.premium {
     /// TL type `premium.BoostsStatus`.
-    public indirect enum BoostsStatus: TLBoxedType {
+    public enum BoostsStatus: TLBoxedType {
         case boostsStatus(Api.premium.BoostsStatus.BoostsStatus)
 
         public static let tlTypeName = "premium.BoostsStatus"
@@ -1892,7 +2172,7 @@ extension Api.premium {
 
 extension Api.premium.BoostsStatus {
     /// `premium.boostsStatus#4959427a flags:# my_boost:flags.2?true level:int current_level_boosts:int boosts:int gift_boosts:flags.4?int next_level_boosts:flags.0?int premium_audience:flags.1?StatsPercentValue boost_url:string prepaid_giveaways:flags.3?Vector<PrepaidGiveaway> my_boost_slots:flags.2?Vector<int> = premium.BoostsStatus;`
-    public struct BoostsStatus: TLCombinator {
+    public final class BoostsStatus: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x4959427a
         public static let tlName = "premium.boostsStatus"
 
@@ -1953,12 +2233,27 @@ extension Api.premium.BoostsStatus {
             if let value = self.prepaidGiveaways { value.encode(to: &writer) }
             if let value = self.myBoostSlots { value.encode(to: &writer) }
         }
+
+        public static func == (lhs: BoostsStatus, rhs: BoostsStatus) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.myBoost == rhs.myBoost else { return false }
+            guard lhs.level == rhs.level else { return false }
+            guard lhs.currentLevelBoosts == rhs.currentLevelBoosts else { return false }
+            guard lhs.boosts == rhs.boosts else { return false }
+            guard lhs.giftBoosts == rhs.giftBoosts else { return false }
+            guard lhs.nextLevelBoosts == rhs.nextLevelBoosts else { return false }
+            guard lhs.premiumAudience == rhs.premiumAudience else { return false }
+            guard lhs.boostUrl == rhs.boostUrl else { return false }
+            guard lhs.prepaidGiveaways == rhs.prepaidGiveaways else { return false }
+            guard lhs.myBoostSlots == rhs.myBoostSlots else { return false }
+            return true
+        }
     }
 }
 
 extension Api.premium {
     /// TL type `premium.MyBoosts`.
-    public indirect enum MyBoosts: TLBoxedType {
+    public enum MyBoosts: TLBoxedType {
         case myBoosts(Api.premium.MyBoosts.MyBoosts)
 
         public static let tlTypeName = "premium.MyBoosts"
@@ -1983,7 +2278,7 @@ extension Api.premium {
 
 extension Api.premium.MyBoosts {
     /// `premium.myBoosts#9ae228e2 my_boosts:Vector<MyBoost> chats:Vector<Chat> users:Vector<User> = premium.MyBoosts;`
-    public struct MyBoosts: TLCombinator {
+    public final class MyBoosts: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x9ae228e2
         public static let tlName = "premium.myBoosts"
 
@@ -2008,12 +2303,20 @@ extension Api.premium.MyBoosts {
             self.chats.encode(to: &writer)
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: MyBoosts, rhs: MyBoosts) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.myBoosts == rhs.myBoosts else { return false }
+            guard lhs.chats == rhs.chats else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.smsjobs {
     /// TL type `smsjobs.EligibilityToJoin`.
-    public indirect enum EligibilityToJoin: TLBoxedType {
+    public enum EligibilityToJoin: TLBoxedType {
         case eligibleToJoin(Api.smsjobs.EligibilityToJoin.EligibleToJoin)
 
         public static let tlTypeName = "smsjobs.EligibilityToJoin"
@@ -2038,7 +2341,7 @@ extension Api.smsjobs {
 
 extension Api.smsjobs.EligibilityToJoin {
     /// `smsjobs.eligibleToJoin#dc8b44cf terms_url:string monthly_sent_sms:int = smsjobs.EligibilityToJoin;`
-    public struct EligibleToJoin: TLCombinator {
+    public final class EligibleToJoin: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xdc8b44cf
         public static let tlName = "smsjobs.eligibleToJoin"
 
@@ -2059,12 +2362,19 @@ extension Api.smsjobs.EligibilityToJoin {
             writer.writeString(self.termsUrl)
             writer.writeInt32(self.monthlySentSms)
         }
+
+        public static func == (lhs: EligibleToJoin, rhs: EligibleToJoin) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.termsUrl == rhs.termsUrl else { return false }
+            guard lhs.monthlySentSms == rhs.monthlySentSms else { return false }
+            return true
+        }
     }
 }
 
 extension Api.smsjobs {
     /// TL type `smsjobs.Status`.
-    public indirect enum Status: TLBoxedType {
+    public enum Status: TLBoxedType {
         case status(Api.smsjobs.Status.Status)
 
         public static let tlTypeName = "smsjobs.Status"
@@ -2089,7 +2399,7 @@ extension Api.smsjobs {
 
 extension Api.smsjobs.Status {
     /// `smsjobs.status#2aee9191 flags:# allow_international:flags.0?true recent_sent:int recent_since:int recent_remains:int total_sent:int total_since:int last_gift_slug:flags.1?string terms_url:string = smsjobs.Status;`
-    public struct Status: TLCombinator {
+    public final class Status: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x2aee9191
         public static let tlName = "smsjobs.status"
 
@@ -2138,12 +2448,25 @@ extension Api.smsjobs.Status {
             if let value = self.lastGiftSlug { writer.writeString(value) }
             writer.writeString(self.termsUrl)
         }
+
+        public static func == (lhs: Status, rhs: Status) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.allowInternational == rhs.allowInternational else { return false }
+            guard lhs.recentSent == rhs.recentSent else { return false }
+            guard lhs.recentSince == rhs.recentSince else { return false }
+            guard lhs.recentRemains == rhs.recentRemains else { return false }
+            guard lhs.totalSent == rhs.totalSent else { return false }
+            guard lhs.totalSince == rhs.totalSince else { return false }
+            guard lhs.lastGiftSlug == rhs.lastGiftSlug else { return false }
+            guard lhs.termsUrl == rhs.termsUrl else { return false }
+            return true
+        }
     }
 }
 
 extension Api.stats {
     /// TL type `stats.BroadcastStats`.
-    public indirect enum BroadcastStats: TLBoxedType {
+    public enum BroadcastStats: TLBoxedType {
         case broadcastStats(Api.stats.BroadcastStats.BroadcastStats)
 
         public static let tlTypeName = "stats.BroadcastStats"
@@ -2168,7 +2491,7 @@ extension Api.stats {
 
 extension Api.stats.BroadcastStats {
     /// `stats.broadcastStats#396ca5fc period:StatsDateRangeDays followers:StatsAbsValueAndPrev views_per_post:StatsAbsValueAndPrev shares_per_post:StatsAbsValueAndPrev reactions_per_post:StatsAbsValueAndPrev views_per_story:StatsAbsValueAndPrev shares_per_story:StatsAbsValueAndPrev reactions_per_story:StatsAbsValueAndPrev enabled_notifications:StatsPercentValue growth_graph:StatsGraph followers_graph:StatsGraph mute_graph:StatsGraph top_hours_graph:StatsGraph interactions_graph:StatsGraph iv_interactions_graph:StatsGraph views_by_source_graph:StatsGraph new_followers_by_source_graph:StatsGraph languages_graph:StatsGraph reactions_by_emotion_graph:StatsGraph story_interactions_graph:StatsGraph story_reactions_by_emotion_graph:StatsGraph recent_posts_interactions:Vector<PostInteractionCounters> = stats.BroadcastStats;`
-    public struct BroadcastStats: TLCombinator {
+    public final class BroadcastStats: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x396ca5fc
         public static let tlName = "stats.broadcastStats"
 
@@ -2269,12 +2592,39 @@ extension Api.stats.BroadcastStats {
             self.storyReactionsByEmotionGraph.encode(to: &writer)
             self.recentPostsInteractions.encode(to: &writer)
         }
+
+        public static func == (lhs: BroadcastStats, rhs: BroadcastStats) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.period == rhs.period else { return false }
+            guard lhs.followers == rhs.followers else { return false }
+            guard lhs.viewsPerPost == rhs.viewsPerPost else { return false }
+            guard lhs.sharesPerPost == rhs.sharesPerPost else { return false }
+            guard lhs.reactionsPerPost == rhs.reactionsPerPost else { return false }
+            guard lhs.viewsPerStory == rhs.viewsPerStory else { return false }
+            guard lhs.sharesPerStory == rhs.sharesPerStory else { return false }
+            guard lhs.reactionsPerStory == rhs.reactionsPerStory else { return false }
+            guard lhs.enabledNotifications == rhs.enabledNotifications else { return false }
+            guard lhs.growthGraph == rhs.growthGraph else { return false }
+            guard lhs.followersGraph == rhs.followersGraph else { return false }
+            guard lhs.muteGraph == rhs.muteGraph else { return false }
+            guard lhs.topHoursGraph == rhs.topHoursGraph else { return false }
+            guard lhs.interactionsGraph == rhs.interactionsGraph else { return false }
+            guard lhs.ivInteractionsGraph == rhs.ivInteractionsGraph else { return false }
+            guard lhs.viewsBySourceGraph == rhs.viewsBySourceGraph else { return false }
+            guard lhs.newFollowersBySourceGraph == rhs.newFollowersBySourceGraph else { return false }
+            guard lhs.languagesGraph == rhs.languagesGraph else { return false }
+            guard lhs.reactionsByEmotionGraph == rhs.reactionsByEmotionGraph else { return false }
+            guard lhs.storyInteractionsGraph == rhs.storyInteractionsGraph else { return false }
+            guard lhs.storyReactionsByEmotionGraph == rhs.storyReactionsByEmotionGraph else { return false }
+            guard lhs.recentPostsInteractions == rhs.recentPostsInteractions else { return false }
+            return true
+        }
     }
 }
 
 extension Api.stats {
     /// TL type `stats.MegagroupStats`.
-    public indirect enum MegagroupStats: TLBoxedType {
+    public enum MegagroupStats: TLBoxedType {
         case megagroupStats(Api.stats.MegagroupStats.MegagroupStats)
 
         public static let tlTypeName = "stats.MegagroupStats"
@@ -2299,7 +2649,7 @@ extension Api.stats {
 
 extension Api.stats.MegagroupStats {
     /// `stats.megagroupStats#ef7ff916 period:StatsDateRangeDays members:StatsAbsValueAndPrev messages:StatsAbsValueAndPrev viewers:StatsAbsValueAndPrev posters:StatsAbsValueAndPrev growth_graph:StatsGraph members_graph:StatsGraph new_members_by_source_graph:StatsGraph languages_graph:StatsGraph messages_graph:StatsGraph actions_graph:StatsGraph top_hours_graph:StatsGraph weekdays_graph:StatsGraph top_posters:Vector<StatsGroupTopPoster> top_admins:Vector<StatsGroupTopAdmin> top_inviters:Vector<StatsGroupTopInviter> users:Vector<User> = stats.MegagroupStats;`
-    public struct MegagroupStats: TLCombinator {
+    public final class MegagroupStats: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xef7ff916
         public static let tlName = "stats.megagroupStats"
 
@@ -2380,12 +2730,34 @@ extension Api.stats.MegagroupStats {
             self.topInviters.encode(to: &writer)
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: MegagroupStats, rhs: MegagroupStats) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.period == rhs.period else { return false }
+            guard lhs.members == rhs.members else { return false }
+            guard lhs.messages == rhs.messages else { return false }
+            guard lhs.viewers == rhs.viewers else { return false }
+            guard lhs.posters == rhs.posters else { return false }
+            guard lhs.growthGraph == rhs.growthGraph else { return false }
+            guard lhs.membersGraph == rhs.membersGraph else { return false }
+            guard lhs.newMembersBySourceGraph == rhs.newMembersBySourceGraph else { return false }
+            guard lhs.languagesGraph == rhs.languagesGraph else { return false }
+            guard lhs.messagesGraph == rhs.messagesGraph else { return false }
+            guard lhs.actionsGraph == rhs.actionsGraph else { return false }
+            guard lhs.topHoursGraph == rhs.topHoursGraph else { return false }
+            guard lhs.weekdaysGraph == rhs.weekdaysGraph else { return false }
+            guard lhs.topPosters == rhs.topPosters else { return false }
+            guard lhs.topAdmins == rhs.topAdmins else { return false }
+            guard lhs.topInviters == rhs.topInviters else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.stats {
     /// TL type `stats.MessageStats`.
-    public indirect enum MessageStats: TLBoxedType {
+    public enum MessageStats: TLBoxedType {
         case messageStats(Api.stats.MessageStats.MessageStats)
 
         public static let tlTypeName = "stats.MessageStats"
@@ -2410,7 +2782,7 @@ extension Api.stats {
 
 extension Api.stats.MessageStats {
     /// `stats.messageStats#7fe91c14 views_graph:StatsGraph reactions_by_emotion_graph:StatsGraph = stats.MessageStats;`
-    public struct MessageStats: TLCombinator {
+    public final class MessageStats: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x7fe91c14
         public static let tlName = "stats.messageStats"
 
@@ -2431,12 +2803,19 @@ extension Api.stats.MessageStats {
             self.viewsGraph.encode(to: &writer)
             self.reactionsByEmotionGraph.encode(to: &writer)
         }
+
+        public static func == (lhs: MessageStats, rhs: MessageStats) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.viewsGraph == rhs.viewsGraph else { return false }
+            guard lhs.reactionsByEmotionGraph == rhs.reactionsByEmotionGraph else { return false }
+            return true
+        }
     }
 }
 
 extension Api.stats {
     /// TL type `stats.PollStats`.
-    public indirect enum PollStats: TLBoxedType {
+    public enum PollStats: TLBoxedType {
         case pollStats(Api.stats.PollStats.PollStats)
 
         public static let tlTypeName = "stats.PollStats"
@@ -2461,7 +2840,7 @@ extension Api.stats {
 
 extension Api.stats.PollStats {
     /// `stats.pollStats#2999beed votes_graph:StatsGraph = stats.PollStats;`
-    public struct PollStats: TLCombinator {
+    public final class PollStats: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x2999beed
         public static let tlName = "stats.pollStats"
 
@@ -2478,12 +2857,18 @@ extension Api.stats.PollStats {
         public func encodeBare(to writer: inout TLWriter) {
             self.votesGraph.encode(to: &writer)
         }
+
+        public static func == (lhs: PollStats, rhs: PollStats) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.votesGraph == rhs.votesGraph else { return false }
+            return true
+        }
     }
 }
 
 extension Api.stats {
     /// TL type `stats.PublicForwards`.
-    public indirect enum PublicForwards: TLBoxedType {
+    public enum PublicForwards: TLBoxedType {
         case publicForwards(Api.stats.PublicForwards.PublicForwards)
 
         public static let tlTypeName = "stats.PublicForwards"
@@ -2508,7 +2893,7 @@ extension Api.stats {
 
 extension Api.stats.PublicForwards {
     /// `stats.publicForwards#93037e20 flags:# count:int forwards:Vector<PublicForward> next_offset:flags.0?string chats:Vector<Chat> users:Vector<User> = stats.PublicForwards;`
-    public struct PublicForwards: TLCombinator {
+    public final class PublicForwards: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x93037e20
         public static let tlName = "stats.publicForwards"
 
@@ -2545,12 +2930,22 @@ extension Api.stats.PublicForwards {
             self.chats.encode(to: &writer)
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: PublicForwards, rhs: PublicForwards) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.count == rhs.count else { return false }
+            guard lhs.forwards == rhs.forwards else { return false }
+            guard lhs.nextOffset == rhs.nextOffset else { return false }
+            guard lhs.chats == rhs.chats else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.stats {
     /// TL type `stats.StoryStats`.
-    public indirect enum StoryStats: TLBoxedType {
+    public enum StoryStats: TLBoxedType {
         case storyStats(Api.stats.StoryStats.StoryStats)
 
         public static let tlTypeName = "stats.StoryStats"
@@ -2575,7 +2970,7 @@ extension Api.stats {
 
 extension Api.stats.StoryStats {
     /// `stats.storyStats#50cd067c views_graph:StatsGraph reactions_by_emotion_graph:StatsGraph = stats.StoryStats;`
-    public struct StoryStats: TLCombinator {
+    public final class StoryStats: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x50cd067c
         public static let tlName = "stats.storyStats"
 
@@ -2596,12 +2991,19 @@ extension Api.stats.StoryStats {
             self.viewsGraph.encode(to: &writer)
             self.reactionsByEmotionGraph.encode(to: &writer)
         }
+
+        public static func == (lhs: StoryStats, rhs: StoryStats) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.viewsGraph == rhs.viewsGraph else { return false }
+            guard lhs.reactionsByEmotionGraph == rhs.reactionsByEmotionGraph else { return false }
+            return true
+        }
     }
 }
 
 extension Api.stickers {
     /// TL type `stickers.SuggestedShortName`.
-    public indirect enum SuggestedShortName: TLBoxedType {
+    public enum SuggestedShortName: TLBoxedType {
         case suggestedShortName(Api.stickers.SuggestedShortName.SuggestedShortName)
 
         public static let tlTypeName = "stickers.SuggestedShortName"
@@ -2626,7 +3028,7 @@ extension Api.stickers {
 
 extension Api.stickers.SuggestedShortName {
     /// `stickers.suggestedShortName#85fea03f short_name:string = stickers.SuggestedShortName;`
-    public struct SuggestedShortName: TLCombinator {
+    public final class SuggestedShortName: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x85fea03f
         public static let tlName = "stickers.suggestedShortName"
 
@@ -2643,12 +3045,18 @@ extension Api.stickers.SuggestedShortName {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeString(self.shortName)
         }
+
+        public static func == (lhs: SuggestedShortName, rhs: SuggestedShortName) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.shortName == rhs.shortName else { return false }
+            return true
+        }
     }
 }
 
 extension Api.storage {
     /// TL type `storage.FileType`.
-    public indirect enum FileType: TLBoxedType {
+    public enum FileType: TLBoxedType {
         case fileUnknown(Api.storage.FileType.FileUnknown)
         case filePartial(Api.storage.FileType.FilePartial)
         case fileJpeg(Api.storage.FileType.FileJpeg)
@@ -2700,7 +3108,7 @@ extension Api.storage {
 
 extension Api.storage.FileType {
     /// `storage.fileUnknown#aa963b05 = storage.FileType;`
-    public struct FileUnknown: TLCombinator {
+    public final class FileUnknown: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xaa963b05
         public static let tlName = "storage.fileUnknown"
 
@@ -2712,12 +3120,17 @@ extension Api.storage.FileType {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: FileUnknown, rhs: FileUnknown) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.storage.FileType {
     /// `storage.filePartial#40bc6f52 = storage.FileType;`
-    public struct FilePartial: TLCombinator {
+    public final class FilePartial: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x40bc6f52
         public static let tlName = "storage.filePartial"
 
@@ -2729,12 +3142,17 @@ extension Api.storage.FileType {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: FilePartial, rhs: FilePartial) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.storage.FileType {
     /// `storage.fileJpeg#007efe0e = storage.FileType;`
-    public struct FileJpeg: TLCombinator {
+    public final class FileJpeg: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x007efe0e
         public static let tlName = "storage.fileJpeg"
 
@@ -2746,12 +3164,17 @@ extension Api.storage.FileType {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: FileJpeg, rhs: FileJpeg) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.storage.FileType {
     /// `storage.fileGif#cae1aadf = storage.FileType;`
-    public struct FileGif: TLCombinator {
+    public final class FileGif: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xcae1aadf
         public static let tlName = "storage.fileGif"
 
@@ -2763,12 +3186,17 @@ extension Api.storage.FileType {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: FileGif, rhs: FileGif) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.storage.FileType {
     /// `storage.filePng#0a4f63c0 = storage.FileType;`
-    public struct FilePng: TLCombinator {
+    public final class FilePng: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x0a4f63c0
         public static let tlName = "storage.filePng"
 
@@ -2780,12 +3208,17 @@ extension Api.storage.FileType {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: FilePng, rhs: FilePng) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.storage.FileType {
     /// `storage.filePdf#ae1e508d = storage.FileType;`
-    public struct FilePdf: TLCombinator {
+    public final class FilePdf: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xae1e508d
         public static let tlName = "storage.filePdf"
 
@@ -2797,12 +3230,17 @@ extension Api.storage.FileType {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: FilePdf, rhs: FilePdf) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.storage.FileType {
     /// `storage.fileMp3#528a0677 = storage.FileType;`
-    public struct FileMp3: TLCombinator {
+    public final class FileMp3: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x528a0677
         public static let tlName = "storage.fileMp3"
 
@@ -2814,12 +3252,17 @@ extension Api.storage.FileType {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: FileMp3, rhs: FileMp3) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.storage.FileType {
     /// `storage.fileMov#4b09ebbc = storage.FileType;`
-    public struct FileMov: TLCombinator {
+    public final class FileMov: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x4b09ebbc
         public static let tlName = "storage.fileMov"
 
@@ -2831,12 +3274,17 @@ extension Api.storage.FileType {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: FileMov, rhs: FileMov) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.storage.FileType {
     /// `storage.fileMp4#b3cea0e4 = storage.FileType;`
-    public struct FileMp4: TLCombinator {
+    public final class FileMp4: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xb3cea0e4
         public static let tlName = "storage.fileMp4"
 
@@ -2848,12 +3296,17 @@ extension Api.storage.FileType {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: FileMp4, rhs: FileMp4) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.storage.FileType {
     /// `storage.fileWebp#1081464c = storage.FileType;`
-    public struct FileWebp: TLCombinator {
+    public final class FileWebp: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x1081464c
         public static let tlName = "storage.fileWebp"
 
@@ -2865,12 +3318,17 @@ extension Api.storage.FileType {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: FileWebp, rhs: FileWebp) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.stories {
     /// TL type `stories.Albums`.
-    public indirect enum Albums: TLBoxedType {
+    public enum Albums: TLBoxedType {
         case albumsNotModified(Api.stories.Albums.AlbumsNotModified)
         case albums(Api.stories.Albums.Albums)
 
@@ -2898,7 +3356,7 @@ extension Api.stories {
 
 extension Api.stories.Albums {
     /// `stories.albumsNotModified#564edaeb = stories.Albums;`
-    public struct AlbumsNotModified: TLCombinator {
+    public final class AlbumsNotModified: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x564edaeb
         public static let tlName = "stories.albumsNotModified"
 
@@ -2910,12 +3368,17 @@ extension Api.stories.Albums {
 
         public func encodeBare(to writer: inout TLWriter) {
         }
+
+        public static func == (lhs: AlbumsNotModified, rhs: AlbumsNotModified) -> Swift.Bool {
+            if lhs === rhs { return true }
+            return true
+        }
     }
 }
 
 extension Api.stories.Albums {
     /// `stories.albums#c3987a3a hash:long albums:Vector<StoryAlbum> = stories.Albums;`
-    public struct Albums: TLCombinator {
+    public final class Albums: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xc3987a3a
         public static let tlName = "stories.albums"
 
@@ -2936,12 +3399,19 @@ extension Api.stories.Albums {
             writer.writeInt64(self.hash)
             self.albums.encode(to: &writer)
         }
+
+        public static func == (lhs: Albums, rhs: Albums) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.hash == rhs.hash else { return false }
+            guard lhs.albums == rhs.albums else { return false }
+            return true
+        }
     }
 }
 
 extension Api.stories {
     /// TL type `stories.AllStories`.
-    public indirect enum AllStories: TLBoxedType {
+    public enum AllStories: TLBoxedType {
         case allStoriesNotModified(Api.stories.AllStories.AllStoriesNotModified)
         case allStories(Api.stories.AllStories.AllStories)
 
@@ -2969,7 +3439,7 @@ extension Api.stories {
 
 extension Api.stories.AllStories {
     /// `stories.allStoriesNotModified#1158fe3e flags:# state:string stealth_mode:StoriesStealthMode = stories.AllStories;`
-    public struct AllStoriesNotModified: TLCombinator {
+    public final class AllStoriesNotModified: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x1158fe3e
         public static let tlName = "stories.allStoriesNotModified"
 
@@ -2992,12 +3462,19 @@ extension Api.stories.AllStories {
             writer.writeString(self.state)
             self.stealthMode.encode(to: &writer)
         }
+
+        public static func == (lhs: AllStoriesNotModified, rhs: AllStoriesNotModified) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.state == rhs.state else { return false }
+            guard lhs.stealthMode == rhs.stealthMode else { return false }
+            return true
+        }
     }
 }
 
 extension Api.stories.AllStories {
     /// `stories.allStories#6efc5e81 flags:# has_more:flags.0?true count:int state:string peer_stories:Vector<PeerStories> chats:Vector<Chat> users:Vector<User> stealth_mode:StoriesStealthMode = stories.AllStories;`
-    public struct AllStories: TLCombinator {
+    public final class AllStories: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x6efc5e81
         public static let tlName = "stories.allStories"
 
@@ -3040,6 +3517,18 @@ extension Api.stories.AllStories {
             self.chats.encode(to: &writer)
             self.users.encode(to: &writer)
             self.stealthMode.encode(to: &writer)
+        }
+
+        public static func == (lhs: AllStories, rhs: AllStories) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.hasMore == rhs.hasMore else { return false }
+            guard lhs.count == rhs.count else { return false }
+            guard lhs.state == rhs.state else { return false }
+            guard lhs.peerStories == rhs.peerStories else { return false }
+            guard lhs.chats == rhs.chats else { return false }
+            guard lhs.users == rhs.users else { return false }
+            guard lhs.stealthMode == rhs.stealthMode else { return false }
+            return true
         }
     }
 }

@@ -5,7 +5,7 @@ import TL
 
 extension Api.stories {
     /// TL type `stories.CanSendStoryCount`.
-    public indirect enum CanSendStoryCount: TLBoxedType {
+    public enum CanSendStoryCount: TLBoxedType {
         case canSendStoryCount(Api.stories.CanSendStoryCount.CanSendStoryCount)
 
         public static let tlTypeName = "stories.CanSendStoryCount"
@@ -30,7 +30,7 @@ extension Api.stories {
 
 extension Api.stories.CanSendStoryCount {
     /// `stories.canSendStoryCount#c387c04e count_remains:int = stories.CanSendStoryCount;`
-    public struct CanSendStoryCount: TLCombinator {
+    public final class CanSendStoryCount: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xc387c04e
         public static let tlName = "stories.canSendStoryCount"
 
@@ -47,12 +47,18 @@ extension Api.stories.CanSendStoryCount {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeInt32(self.countRemains)
         }
+
+        public static func == (lhs: CanSendStoryCount, rhs: CanSendStoryCount) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.countRemains == rhs.countRemains else { return false }
+            return true
+        }
     }
 }
 
 extension Api.stories {
     /// TL type `stories.FoundStories`.
-    public indirect enum FoundStories: TLBoxedType {
+    public enum FoundStories: TLBoxedType {
         case foundStories(Api.stories.FoundStories.FoundStories)
 
         public static let tlTypeName = "stories.FoundStories"
@@ -77,7 +83,7 @@ extension Api.stories {
 
 extension Api.stories.FoundStories {
     /// `stories.foundStories#e2de7737 flags:# count:int stories:Vector<FoundStory> next_offset:flags.0?string chats:Vector<Chat> users:Vector<User> = stories.FoundStories;`
-    public struct FoundStories: TLCombinator {
+    public final class FoundStories: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xe2de7737
         public static let tlName = "stories.foundStories"
 
@@ -114,12 +120,22 @@ extension Api.stories.FoundStories {
             self.chats.encode(to: &writer)
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: FoundStories, rhs: FoundStories) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.count == rhs.count else { return false }
+            guard lhs.stories == rhs.stories else { return false }
+            guard lhs.nextOffset == rhs.nextOffset else { return false }
+            guard lhs.chats == rhs.chats else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.stories {
     /// TL type `stories.PeerStories`.
-    public indirect enum PeerStories: TLBoxedType {
+    public enum PeerStories: TLBoxedType {
         case peerStories(Api.stories.PeerStories.PeerStories)
 
         public static let tlTypeName = "stories.PeerStories"
@@ -144,7 +160,7 @@ extension Api.stories {
 
 extension Api.stories.PeerStories {
     /// `stories.peerStories#cae68768 stories:PeerStories chats:Vector<Chat> users:Vector<User> = stories.PeerStories;`
-    public struct PeerStories: TLCombinator {
+    public final class PeerStories: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xcae68768
         public static let tlName = "stories.peerStories"
 
@@ -169,12 +185,20 @@ extension Api.stories.PeerStories {
             self.chats.encode(to: &writer)
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: PeerStories, rhs: PeerStories) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.stories == rhs.stories else { return false }
+            guard lhs.chats == rhs.chats else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.stories {
     /// TL type `stories.Stories`.
-    public indirect enum Stories: TLBoxedType {
+    public enum Stories: TLBoxedType {
         case stories(Api.stories.Stories.Stories)
 
         public static let tlTypeName = "stories.Stories"
@@ -199,7 +223,7 @@ extension Api.stories {
 
 extension Api.stories.Stories {
     /// `stories.stories#63c3dd0a flags:# count:int stories:Vector<StoryItem> pinned_to_top:flags.0?Vector<int> chats:Vector<Chat> users:Vector<User> = stories.Stories;`
-    public struct Stories: TLCombinator {
+    public final class Stories: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x63c3dd0a
         public static let tlName = "stories.stories"
 
@@ -236,12 +260,22 @@ extension Api.stories.Stories {
             self.chats.encode(to: &writer)
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: Stories, rhs: Stories) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.count == rhs.count else { return false }
+            guard lhs.stories == rhs.stories else { return false }
+            guard lhs.pinnedToTop == rhs.pinnedToTop else { return false }
+            guard lhs.chats == rhs.chats else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.stories {
     /// TL type `stories.StoryReactionsList`.
-    public indirect enum StoryReactionsList: TLBoxedType {
+    public enum StoryReactionsList: TLBoxedType {
         case storyReactionsList(Api.stories.StoryReactionsList.StoryReactionsList)
 
         public static let tlTypeName = "stories.StoryReactionsList"
@@ -266,7 +300,7 @@ extension Api.stories {
 
 extension Api.stories.StoryReactionsList {
     /// `stories.storyReactionsList#aa5f789c flags:# count:int reactions:Vector<StoryReaction> chats:Vector<Chat> users:Vector<User> next_offset:flags.0?string = stories.StoryReactionsList;`
-    public struct StoryReactionsList: TLCombinator {
+    public final class StoryReactionsList: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xaa5f789c
         public static let tlName = "stories.storyReactionsList"
 
@@ -303,12 +337,22 @@ extension Api.stories.StoryReactionsList {
             self.users.encode(to: &writer)
             if let value = self.nextOffset { writer.writeString(value) }
         }
+
+        public static func == (lhs: StoryReactionsList, rhs: StoryReactionsList) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.count == rhs.count else { return false }
+            guard lhs.reactions == rhs.reactions else { return false }
+            guard lhs.chats == rhs.chats else { return false }
+            guard lhs.users == rhs.users else { return false }
+            guard lhs.nextOffset == rhs.nextOffset else { return false }
+            return true
+        }
     }
 }
 
 extension Api.stories {
     /// TL type `stories.StoryViews`.
-    public indirect enum StoryViews: TLBoxedType {
+    public enum StoryViews: TLBoxedType {
         case storyViews(Api.stories.StoryViews.StoryViews)
 
         public static let tlTypeName = "stories.StoryViews"
@@ -333,7 +377,7 @@ extension Api.stories {
 
 extension Api.stories.StoryViews {
     /// `stories.storyViews#de9eed1d views:Vector<StoryViews> users:Vector<User> = stories.StoryViews;`
-    public struct StoryViews: TLCombinator {
+    public final class StoryViews: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xde9eed1d
         public static let tlName = "stories.storyViews"
 
@@ -354,12 +398,19 @@ extension Api.stories.StoryViews {
             self.views.encode(to: &writer)
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: StoryViews, rhs: StoryViews) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.views == rhs.views else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.stories {
     /// TL type `stories.StoryViewsList`.
-    public indirect enum StoryViewsList: TLBoxedType {
+    public enum StoryViewsList: TLBoxedType {
         case storyViewsList(Api.stories.StoryViewsList.StoryViewsList)
 
         public static let tlTypeName = "stories.StoryViewsList"
@@ -384,7 +435,7 @@ extension Api.stories {
 
 extension Api.stories.StoryViewsList {
     /// `stories.storyViewsList#59d78fc5 flags:# count:int views_count:int forwards_count:int reactions_count:int views:Vector<StoryView> chats:Vector<Chat> users:Vector<User> next_offset:flags.0?string = stories.StoryViewsList;`
-    public struct StoryViewsList: TLCombinator {
+    public final class StoryViewsList: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x59d78fc5
         public static let tlName = "stories.storyViewsList"
 
@@ -433,12 +484,25 @@ extension Api.stories.StoryViewsList {
             self.users.encode(to: &writer)
             if let value = self.nextOffset { writer.writeString(value) }
         }
+
+        public static func == (lhs: StoryViewsList, rhs: StoryViewsList) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.count == rhs.count else { return false }
+            guard lhs.viewsCount == rhs.viewsCount else { return false }
+            guard lhs.forwardsCount == rhs.forwardsCount else { return false }
+            guard lhs.reactionsCount == rhs.reactionsCount else { return false }
+            guard lhs.views == rhs.views else { return false }
+            guard lhs.chats == rhs.chats else { return false }
+            guard lhs.users == rhs.users else { return false }
+            guard lhs.nextOffset == rhs.nextOffset else { return false }
+            return true
+        }
     }
 }
 
 extension Api.updates {
     /// TL type `updates.ChannelDifference`.
-    public indirect enum ChannelDifference: TLBoxedType {
+    public enum ChannelDifference: TLBoxedType {
         case channelDifferenceEmpty(Api.updates.ChannelDifference.ChannelDifferenceEmpty)
         case channelDifferenceTooLong(Api.updates.ChannelDifference.ChannelDifferenceTooLong)
         case channelDifference(Api.updates.ChannelDifference.ChannelDifference)
@@ -469,7 +533,7 @@ extension Api.updates {
 
 extension Api.updates.ChannelDifference {
     /// `updates.channelDifferenceEmpty#3e11affb flags:# final:flags.0?true pts:int timeout:flags.1?int = updates.ChannelDifference;`
-    public struct ChannelDifferenceEmpty: TLCombinator {
+    public final class ChannelDifferenceEmpty: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x3e11affb
         public static let tlName = "updates.channelDifferenceEmpty"
 
@@ -498,12 +562,20 @@ extension Api.updates.ChannelDifference {
             writer.writeInt32(self.pts)
             if let value = self.timeout { writer.writeInt32(value) }
         }
+
+        public static func == (lhs: ChannelDifferenceEmpty, rhs: ChannelDifferenceEmpty) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.final == rhs.final else { return false }
+            guard lhs.pts == rhs.pts else { return false }
+            guard lhs.timeout == rhs.timeout else { return false }
+            return true
+        }
     }
 }
 
 extension Api.updates.ChannelDifference {
     /// `updates.channelDifferenceTooLong#a4bcc6fe flags:# final:flags.0?true timeout:flags.1?int dialog:Dialog messages:Vector<Message> chats:Vector<Chat> users:Vector<User> = updates.ChannelDifference;`
-    public struct ChannelDifferenceTooLong: TLCombinator {
+    public final class ChannelDifferenceTooLong: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xa4bcc6fe
         public static let tlName = "updates.channelDifferenceTooLong"
 
@@ -544,12 +616,23 @@ extension Api.updates.ChannelDifference {
             self.chats.encode(to: &writer)
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: ChannelDifferenceTooLong, rhs: ChannelDifferenceTooLong) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.final == rhs.final else { return false }
+            guard lhs.timeout == rhs.timeout else { return false }
+            guard lhs.dialog == rhs.dialog else { return false }
+            guard lhs.messages == rhs.messages else { return false }
+            guard lhs.chats == rhs.chats else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.updates.ChannelDifference {
     /// `updates.channelDifference#2064674e flags:# final:flags.0?true pts:int timeout:flags.1?int new_messages:Vector<Message> other_updates:Vector<Update> chats:Vector<Chat> users:Vector<User> = updates.ChannelDifference;`
-    public struct ChannelDifference: TLCombinator {
+    public final class ChannelDifference: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x2064674e
         public static let tlName = "updates.channelDifference"
 
@@ -594,12 +677,24 @@ extension Api.updates.ChannelDifference {
             self.chats.encode(to: &writer)
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: ChannelDifference, rhs: ChannelDifference) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.final == rhs.final else { return false }
+            guard lhs.pts == rhs.pts else { return false }
+            guard lhs.timeout == rhs.timeout else { return false }
+            guard lhs.newMessages == rhs.newMessages else { return false }
+            guard lhs.otherUpdates == rhs.otherUpdates else { return false }
+            guard lhs.chats == rhs.chats else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.updates {
     /// TL type `updates.Difference`.
-    public indirect enum Difference: TLBoxedType {
+    public enum Difference: TLBoxedType {
         case differenceEmpty(Api.updates.Difference.DifferenceEmpty)
         case difference(Api.updates.Difference.Difference)
         case differenceSlice(Api.updates.Difference.DifferenceSlice)
@@ -633,7 +728,7 @@ extension Api.updates {
 
 extension Api.updates.Difference {
     /// `updates.differenceEmpty#5d75a138 date:int seq:int = updates.Difference;`
-    public struct DifferenceEmpty: TLCombinator {
+    public final class DifferenceEmpty: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x5d75a138
         public static let tlName = "updates.differenceEmpty"
 
@@ -654,12 +749,19 @@ extension Api.updates.Difference {
             writer.writeInt32(self.date)
             writer.writeInt32(self.seq)
         }
+
+        public static func == (lhs: DifferenceEmpty, rhs: DifferenceEmpty) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.date == rhs.date else { return false }
+            guard lhs.seq == rhs.seq else { return false }
+            return true
+        }
     }
 }
 
 extension Api.updates.Difference {
     /// `updates.difference#00f49ca0 new_messages:Vector<Message> new_encrypted_messages:Vector<EncryptedMessage> other_updates:Vector<Update> chats:Vector<Chat> users:Vector<User> state:updates.State = updates.Difference;`
-    public struct Difference: TLCombinator {
+    public final class Difference: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x00f49ca0
         public static let tlName = "updates.difference"
 
@@ -696,12 +798,23 @@ extension Api.updates.Difference {
             self.users.encode(to: &writer)
             self.state.encode(to: &writer)
         }
+
+        public static func == (lhs: Difference, rhs: Difference) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.newMessages == rhs.newMessages else { return false }
+            guard lhs.newEncryptedMessages == rhs.newEncryptedMessages else { return false }
+            guard lhs.otherUpdates == rhs.otherUpdates else { return false }
+            guard lhs.chats == rhs.chats else { return false }
+            guard lhs.users == rhs.users else { return false }
+            guard lhs.state == rhs.state else { return false }
+            return true
+        }
     }
 }
 
 extension Api.updates.Difference {
     /// `updates.differenceSlice#a8fb1981 new_messages:Vector<Message> new_encrypted_messages:Vector<EncryptedMessage> other_updates:Vector<Update> chats:Vector<Chat> users:Vector<User> intermediate_state:updates.State = updates.Difference;`
-    public struct DifferenceSlice: TLCombinator {
+    public final class DifferenceSlice: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xa8fb1981
         public static let tlName = "updates.differenceSlice"
 
@@ -738,12 +851,23 @@ extension Api.updates.Difference {
             self.users.encode(to: &writer)
             self.intermediateState.encode(to: &writer)
         }
+
+        public static func == (lhs: DifferenceSlice, rhs: DifferenceSlice) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.newMessages == rhs.newMessages else { return false }
+            guard lhs.newEncryptedMessages == rhs.newEncryptedMessages else { return false }
+            guard lhs.otherUpdates == rhs.otherUpdates else { return false }
+            guard lhs.chats == rhs.chats else { return false }
+            guard lhs.users == rhs.users else { return false }
+            guard lhs.intermediateState == rhs.intermediateState else { return false }
+            return true
+        }
     }
 }
 
 extension Api.updates.Difference {
     /// `updates.differenceTooLong#4afe8f6d pts:int = updates.Difference;`
-    public struct DifferenceTooLong: TLCombinator {
+    public final class DifferenceTooLong: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x4afe8f6d
         public static let tlName = "updates.differenceTooLong"
 
@@ -760,12 +884,18 @@ extension Api.updates.Difference {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeInt32(self.pts)
         }
+
+        public static func == (lhs: DifferenceTooLong, rhs: DifferenceTooLong) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.pts == rhs.pts else { return false }
+            return true
+        }
     }
 }
 
 extension Api.updates {
     /// TL type `updates.State`.
-    public indirect enum State: TLBoxedType {
+    public enum State: TLBoxedType {
         case state(Api.updates.State.State)
 
         public static let tlTypeName = "updates.State"
@@ -790,7 +920,7 @@ extension Api.updates {
 
 extension Api.updates.State {
     /// `updates.state#a56c2a3e pts:int qts:int date:int seq:int unread_count:int = updates.State;`
-    public struct State: TLCombinator {
+    public final class State: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xa56c2a3e
         public static let tlName = "updates.state"
 
@@ -823,12 +953,22 @@ extension Api.updates.State {
             writer.writeInt32(self.seq)
             writer.writeInt32(self.unreadCount)
         }
+
+        public static func == (lhs: State, rhs: State) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.pts == rhs.pts else { return false }
+            guard lhs.qts == rhs.qts else { return false }
+            guard lhs.date == rhs.date else { return false }
+            guard lhs.seq == rhs.seq else { return false }
+            guard lhs.unreadCount == rhs.unreadCount else { return false }
+            return true
+        }
     }
 }
 
 extension Api.upload {
     /// TL type `upload.CdnFile`.
-    public indirect enum CdnFile: TLBoxedType {
+    public enum CdnFile: TLBoxedType {
         case cdnFileReuploadNeeded(Api.upload.CdnFile.CdnFileReuploadNeeded)
         case cdnFile(Api.upload.CdnFile.CdnFile)
 
@@ -856,7 +996,7 @@ extension Api.upload {
 
 extension Api.upload.CdnFile {
     /// `upload.cdnFileReuploadNeeded#eea8e46e request_token:bytes = upload.CdnFile;`
-    public struct CdnFileReuploadNeeded: TLCombinator {
+    public final class CdnFileReuploadNeeded: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xeea8e46e
         public static let tlName = "upload.cdnFileReuploadNeeded"
 
@@ -873,12 +1013,18 @@ extension Api.upload.CdnFile {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeBytes(self.requestToken)
         }
+
+        public static func == (lhs: CdnFileReuploadNeeded, rhs: CdnFileReuploadNeeded) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.requestToken == rhs.requestToken else { return false }
+            return true
+        }
     }
 }
 
 extension Api.upload.CdnFile {
     /// `upload.cdnFile#a99fca4f bytes:bytes = upload.CdnFile;`
-    public struct CdnFile: TLCombinator {
+    public final class CdnFile: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xa99fca4f
         public static let tlName = "upload.cdnFile"
 
@@ -895,12 +1041,18 @@ extension Api.upload.CdnFile {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeBytes(self.bytes)
         }
+
+        public static func == (lhs: CdnFile, rhs: CdnFile) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.bytes == rhs.bytes else { return false }
+            return true
+        }
     }
 }
 
 extension Api.upload {
     /// TL type `upload.File`.
-    public indirect enum File: TLBoxedType {
+    public enum File: TLBoxedType {
         case file(Api.upload.File.File)
         case fileCdnRedirect(Api.upload.File.FileCdnRedirect)
 
@@ -928,7 +1080,7 @@ extension Api.upload {
 
 extension Api.upload.File {
     /// `upload.file#096a18d5 type:storage.FileType mtime:int bytes:bytes = upload.File;`
-    public struct File: TLCombinator {
+    public final class File: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x096a18d5
         public static let tlName = "upload.file"
 
@@ -953,12 +1105,20 @@ extension Api.upload.File {
             writer.writeInt32(self.mtime)
             writer.writeBytes(self.bytes)
         }
+
+        public static func == (lhs: File, rhs: File) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.type == rhs.type else { return false }
+            guard lhs.mtime == rhs.mtime else { return false }
+            guard lhs.bytes == rhs.bytes else { return false }
+            return true
+        }
     }
 }
 
 extension Api.upload.File {
     /// `upload.fileCdnRedirect#f18cda44 dc_id:int file_token:bytes encryption_key:bytes encryption_iv:bytes file_hashes:Vector<FileHash> = upload.File;`
-    public struct FileCdnRedirect: TLCombinator {
+    public final class FileCdnRedirect: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xf18cda44
         public static let tlName = "upload.fileCdnRedirect"
 
@@ -991,12 +1151,22 @@ extension Api.upload.File {
             writer.writeBytes(self.encryptionIv)
             self.fileHashes.encode(to: &writer)
         }
+
+        public static func == (lhs: FileCdnRedirect, rhs: FileCdnRedirect) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.dcId == rhs.dcId else { return false }
+            guard lhs.fileToken == rhs.fileToken else { return false }
+            guard lhs.encryptionKey == rhs.encryptionKey else { return false }
+            guard lhs.encryptionIv == rhs.encryptionIv else { return false }
+            guard lhs.fileHashes == rhs.fileHashes else { return false }
+            return true
+        }
     }
 }
 
 extension Api.upload {
     /// TL type `upload.WebFile`.
-    public indirect enum WebFile: TLBoxedType {
+    public enum WebFile: TLBoxedType {
         case webFile(Api.upload.WebFile.WebFile)
 
         public static let tlTypeName = "upload.WebFile"
@@ -1021,7 +1191,7 @@ extension Api.upload {
 
 extension Api.upload.WebFile {
     /// `upload.webFile#21e753bc size:int mime_type:string file_type:storage.FileType mtime:int bytes:bytes = upload.WebFile;`
-    public struct WebFile: TLCombinator {
+    public final class WebFile: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x21e753bc
         public static let tlName = "upload.webFile"
 
@@ -1054,12 +1224,22 @@ extension Api.upload.WebFile {
             writer.writeInt32(self.mtime)
             writer.writeBytes(self.bytes)
         }
+
+        public static func == (lhs: WebFile, rhs: WebFile) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.size == rhs.size else { return false }
+            guard lhs.mimeType == rhs.mimeType else { return false }
+            guard lhs.fileType == rhs.fileType else { return false }
+            guard lhs.mtime == rhs.mtime else { return false }
+            guard lhs.bytes == rhs.bytes else { return false }
+            return true
+        }
     }
 }
 
 extension Api.users {
     /// TL type `users.SavedMusic`.
-    public indirect enum SavedMusic: TLBoxedType {
+    public enum SavedMusic: TLBoxedType {
         case savedMusicNotModified(Api.users.SavedMusic.SavedMusicNotModified)
         case savedMusic(Api.users.SavedMusic.SavedMusic)
 
@@ -1087,7 +1267,7 @@ extension Api.users {
 
 extension Api.users.SavedMusic {
     /// `users.savedMusicNotModified#e3878aa4 count:int = users.SavedMusic;`
-    public struct SavedMusicNotModified: TLCombinator {
+    public final class SavedMusicNotModified: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0xe3878aa4
         public static let tlName = "users.savedMusicNotModified"
 
@@ -1104,12 +1284,18 @@ extension Api.users.SavedMusic {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeInt32(self.count)
         }
+
+        public static func == (lhs: SavedMusicNotModified, rhs: SavedMusicNotModified) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.count == rhs.count else { return false }
+            return true
+        }
     }
 }
 
 extension Api.users.SavedMusic {
     /// `users.savedMusic#34a2f297 count:int documents:Vector<Document> = users.SavedMusic;`
-    public struct SavedMusic: TLCombinator {
+    public final class SavedMusic: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x34a2f297
         public static let tlName = "users.savedMusic"
 
@@ -1130,12 +1316,19 @@ extension Api.users.SavedMusic {
             writer.writeInt32(self.count)
             self.documents.encode(to: &writer)
         }
+
+        public static func == (lhs: SavedMusic, rhs: SavedMusic) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.count == rhs.count else { return false }
+            guard lhs.documents == rhs.documents else { return false }
+            return true
+        }
     }
 }
 
 extension Api.users {
     /// TL type `users.UserFull`.
-    public indirect enum UserFull: TLBoxedType {
+    public enum UserFull: TLBoxedType {
         case userFull(Api.users.UserFull.UserFull)
 
         public static let tlTypeName = "users.UserFull"
@@ -1160,7 +1353,7 @@ extension Api.users {
 
 extension Api.users.UserFull {
     /// `users.userFull#3b6d152e full_user:UserFull chats:Vector<Chat> users:Vector<User> = users.UserFull;`
-    public struct UserFull: TLCombinator {
+    public final class UserFull: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x3b6d152e
         public static let tlName = "users.userFull"
 
@@ -1185,12 +1378,20 @@ extension Api.users.UserFull {
             self.chats.encode(to: &writer)
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: UserFull, rhs: UserFull) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.fullUser == rhs.fullUser else { return false }
+            guard lhs.chats == rhs.chats else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.users {
     /// TL type `users.Users`.
-    public indirect enum Users: TLBoxedType {
+    public enum Users: TLBoxedType {
         case users(Api.users.Users.Users)
         case usersSlice(Api.users.Users.UsersSlice)
 
@@ -1218,7 +1419,7 @@ extension Api.users {
 
 extension Api.users.Users {
     /// `users.users#62d706b8 users:Vector<User> = users.Users;`
-    public struct Users: TLCombinator {
+    public final class Users: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x62d706b8
         public static let tlName = "users.users"
 
@@ -1235,12 +1436,18 @@ extension Api.users.Users {
         public func encodeBare(to writer: inout TLWriter) {
             self.users.encode(to: &writer)
         }
+
+        public static func == (lhs: Users, rhs: Users) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.users == rhs.users else { return false }
+            return true
+        }
     }
 }
 
 extension Api.users.Users {
     /// `users.usersSlice#315a4974 count:int users:Vector<User> = users.Users;`
-    public struct UsersSlice: TLCombinator {
+    public final class UsersSlice: TLCombinator {
         public static let constructorID: Swift.UInt32 = 0x315a4974
         public static let tlName = "users.usersSlice"
 
@@ -1260,6 +1467,13 @@ extension Api.users.Users {
         public func encodeBare(to writer: inout TLWriter) {
             writer.writeInt32(self.count)
             self.users.encode(to: &writer)
+        }
+
+        public static func == (lhs: UsersSlice, rhs: UsersSlice) -> Swift.Bool {
+            if lhs === rhs { return true }
+            guard lhs.count == rhs.count else { return false }
+            guard lhs.users == rhs.users else { return false }
+            return true
         }
     }
 }

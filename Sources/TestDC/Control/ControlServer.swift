@@ -12,7 +12,7 @@ final class ControlServer: Sendable {
 
     /// The DC table is known only after every listener is bound, so the API reads it late.
     final class TableBox: Sendable {
-        let value = Mutex<DCTable?>(nil)
+        let value = Mutex<ClusterTable?>(nil)
     }
 
     private init(channel: any Channel, table: TableBox) {
@@ -22,7 +22,7 @@ final class ControlServer: Sendable {
 
     var localAddress: SocketAddress? { channel.localAddress }
 
-    func setTable(_ value: DCTable) { table.value.withLock { $0 = value } }
+    func setTable(_ value: ClusterTable) { table.value.withLock { $0 = value } }
 
     func close() async throws { try await channel.close() }
 
@@ -64,7 +64,7 @@ struct ControlResponse: Sendable {
 /// The routes, separate from HTTP so tests call them directly.
 struct ControlAPI: Sendable {
     let core: TestDCCore
-    let table: @Sendable () -> DCTable?
+    let table: @Sendable () -> ClusterTable?
 
     struct ClockRequest: Codable { var dc: Int32; var offsetSeconds: Int }
     struct ToggleRequest: Codable { var enabled: Bool }
@@ -97,8 +97,8 @@ struct ControlAPI: Sendable {
             return .json(core.liveConnections)
         case (.GET, "keys", 1):
             let keys = core.withState { state in
-                state.dcs.flatMap { dc in
-                    state.authKeyIDs(dc: dc.id).map { KeyView(dc: dc.id, keyID: $0, userID: state.userID(for: CallContext(dc: dc.id, authKeyID: $0))) }
+                state.dcs.keys.sorted().flatMap { dc in
+                    state.authKeyIDs(dc: dc).map { KeyView(dc: dc, keyID: $0, userID: state.userID(for: CallContext(dc: dc, authKeyID: $0))) }
                 }
             }
             return .json(keys)

@@ -140,7 +140,7 @@ extension DCState {
 
     mutating func exportAuthorization(_ request: Api.functions.auth.ExportAuthorization, context: CallContext, viewer: Int64?) throws -> RPCAnswer {
         guard let viewer else { throw RequestError(code: 401, message: "AUTH_KEY_UNREGISTERED") }
-        guard dcs.contains(where: { $0.id == request.dcId }), request.dcId != context.dc else {
+        guard dcs[request.dcId] != nil, request.dcId != context.dc else {
             throw RequestError(code: 400, message: "DC_ID_INVALID")
         }
         let id = randomInt64()

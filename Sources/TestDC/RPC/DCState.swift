@@ -1,19 +1,7 @@
 import MTProto
 import MTProtoCrypto
+import MTProtoNIO
 import TLSchema
-
-/// Where one DC of the test cluster listens, as help.getConfig lists it.
-public struct DCAddress: Codable, Sendable, Equatable {
-    public var id: Int32
-    public var host: String
-    public var port: Int
-
-    public init(id: Int32, host: String, port: Int) {
-        self.id = id
-        self.host = host
-        self.port = port
-    }
-}
 
 /// Who is calling: the DC, the connection's auth key, and (once logged in) the account.
 public struct CallContext: Sendable, Equatable {
@@ -54,7 +42,8 @@ struct PrivateMessage: Sendable, Equatable {
 /// server's lock; handlers take it `inout` so tests drive them without sockets.
 public struct DCState: Sendable {
     public var world: World
-    public var dcs: [DCAddress]
+    /// Where each DC of the cluster listens, by DC id, as help.getConfig lists them.
+    public var dcs: [Int32: DCAddress]
     public var faults = FaultEngine()
     /// (dc, auth key id) → user id.
     public private(set) var authorizations: [AuthKeyRef: Int64] = [:]
@@ -84,10 +73,13 @@ public struct DCState: Sendable {
     /// One salt schedule per auth key, so a reconnect with the same key keeps a valid salt.
     var saltSchedules: [AuthKeyRef: ServerSaltSchedule] = [:]
     var entropy: any EntropySource
+    /// How many times each method's handler ran (by TL name): a request the DC answered from a
+    /// session instead (a client asking again) does not count.
+    public internal(set) var handlerRuns: [String: Int] = [:]
     /// How long a login code stays valid.
     public var codeLifetime: Double = 300
 
-    public init(world: World, dcs: [DCAddress], entropy: any EntropySource = SystemEntropy()) {
+    public init(world: World, dcs: [Int32: DCAddress], entropy: any EntropySource = SystemEntropy()) {
         self.world = world
         self.dcs = dcs
         self.entropy = entropy

@@ -98,6 +98,7 @@ extension DCState {
         var call = HandledCall(method: method, decision: decision, answer: nil)
         switch decision.outcome {
         case .proceed, .dropAfterAnswer, .swallowAnswer:
+            handlerRuns[method, default: 0] += 1
             call.answer = answer(inner, id: id, method: method, context: context, now: now)
         case .rpcError(let code, let message):
             call.answer = .error(code: code, message: message)

@@ -48,7 +48,7 @@ extension DCState {
     func config(thisDC: Int32, now: Int32) -> Api.Config {
         .config(Api.Config.Config(
             date: now, expires: Int32(clamping: Int64(now) + 3600), testMode: false, thisDc: thisDC,
-            dcOptions: dcs.map { .dcOption(Api.DcOption.DcOption(id: $0.id, ipAddress: $0.host, port: Int32($0.port))) },
+            dcOptions: dcs.sorted { $0.key < $1.key }.map { .dcOption(Api.DcOption.DcOption(id: $0.key, ipAddress: $0.value.host, port: Int32($0.value.port))) },
             dcTxtDomainName: "testdc.invalid", chatSizeMax: 200, megagroupSizeMax: 200_000, forwardedCountMax: 100,
             onlineUpdatePeriodMs: 210_000, offlineBlurTimeoutMs: 5000, offlineIdleTimeoutMs: 30_000, onlineCloudTimeoutMs: 300_000,
             notifyCloudDelayMs: 30_000, notifyDefaultDelayMs: 1500, pushChatPeriodMs: 60_000, pushChatLimit: 2,

@@ -6,7 +6,9 @@ import NIOCore
 import TL
 
 /// One client connection of one DC: the key exchange while packets carry auth_key_id 0, then the
-/// encrypted session, with RPC queries answered from the shared state under the fault rules.
+/// encrypted messages, each handed to its server session (kept by the core per auth key and client
+/// session id, across connections), with RPC queries answered from the shared state under the
+/// fault rules.
 final class TestDCConnectionHandler: ChannelInboundHandler {
     typealias InboundIn = TransportFrame
     typealias OutboundOut = TransportFrame
@@ -17,13 +19,11 @@ final class TestDCConnectionHandler: ChannelInboundHandler {
     private var logger: Logger
     private var connectionID = 0
     private var handshake: ServerHandshake?
-    private var session: ServerSession?
-    /// The salt the last handshake on this connection derived, for the session that follows.
+    /// The salt the last handshake on this connection derived, for the first session of that key.
     private var handshakeSalt: (keyID: Int64, salt: Int64)?
-    private var entropy: any EntropySource = SystemEntropy()
+    /// The session of this connection's last packet, as the live connection table shows it.
+    private var lastSession: ServerSessionTable.Key?
     private var closed = false
-    /// Bumped when a fault restarts the session: what the old session still had to send is dropped.
-    private var sessionGeneration = 0
     /// The close ping_delay_disconnect asked for; each new one replaces it.
     private var pendingDisconnect: Scheduled<Void>?
 
@@ -78,7 +78,7 @@ final class TestDCConnectionHandler: ChannelInboundHandler {
     // MARK: - Key exchange
 
     private func receiveHandshake(_ context: ChannelHandlerContext, _ packet: [UInt8]) {
-        var machine = handshake ?? ServerHandshake(configuration: handshakeConfiguration, entropy: SystemEntropy())
+        var machine = handshake ?? ServerHandshake(configuration: handshakeConfiguration, entropy: core.entropy)
         let now = UnixTime(seconds: core.now(dc: dc))
         do {
             switch try machine.receive(packet, now: now) {
@@ -102,42 +102,55 @@ final class TestDCConnectionHandler: ChannelInboundHandler {
 
     private func receiveEncrypted(_ context: ChannelHandlerContext, _ packet: [UInt8], keyID: Int64) {
         let now = UnixTime(seconds: core.now(dc: dc))
-        if session?.authKey.id != keyID {
-            guard let key = core.withState({ $0.authKey(id: keyID, dc: dc) }) else {
-                return fail(context, code: 404, reason: "unknown auth key id \(keyID)")
-            }
-            let schedule = core.withState { state in
-                state.saltSchedule(dc: dc, keyID: keyID) {
-                    var entropy = SystemEntropy()
-                    let salt = handshakeSalt?.keyID == keyID ? handshakeSalt?.salt ?? 0 : Int64(bitPattern: UInt64.random(in: .min ... .max))
-                    return ServerSaltSchedule(initialSalt: salt, validSince: now, entropy: &entropy)
-                }
-            }
-            session = ServerSession(authKey: key, salts: schedule, entropy: SystemEntropy())
-            core.updateConnection(connectionID) { $0.authKeyID = keyID; $0.sessionID = nil }
+        guard let key = core.withState({ $0.authKey(id: keyID, dc: dc) }) else {
+            return fail(context, code: 404, reason: "unknown auth key id \(keyID)")
         }
-        guard var machine = session else { return }
-        let actions: [ServerSessionAction]
+        let decrypted: DecryptedMessage
         do {
-            actions = try machine.receive(packet, now: now)
+            decrypted = try ServerSession.open(packet, authKey: key)
         } catch {
-            session = machine
             return fail(context, code: nil, reason: "undecryptable packet: \(error)")
         }
-        session = machine
-        perform(context, actions, now: now)
+        let sessionKey = ServerSessionTable.Key(dc: dc, keyID: keyID, sessionID: decrypted.sessionID)
+        if sessionKey != lastSession {
+            lastSession = sessionKey
+            core.updateConnection(connectionID) { $0.authKeyID = keyID; $0.sessionID = decrypted.sessionID }
+        }
+        let actions = core.receiving(sessionKey, on: connectionID, now: now.seconds, make: { makeSession(key: key, now: now) }) { session, moved in
+            // The spec has the server resend what the client has not acknowledged to a new
+            // connection: answers that were ready while it was away arrive now.
+            (moved ? session.resendUnacknowledged(now: now) : []) + session.receive(decrypted, now: now)
+        }
+        perform(context, actions, session: sessionKey, now: now)
     }
 
-    private func perform(_ context: ChannelHandlerContext, _ actions: [ServerSessionAction], now: UnixTime) {
-        let generation = sessionGeneration
+    /// A new server session of `key`; every session of a key shares its salt schedule.
+    private func makeSession(key: AuthKey, now: UnixTime) -> ServerSession {
+        let handshakeSalt = self.handshakeSalt
+        let core = self.core
+        let schedule = core.withState { state in
+            state.saltSchedule(dc: dc, keyID: key.id) {
+                var entropy = core.entropy
+                let salt = handshakeSalt?.keyID == key.id ? handshakeSalt?.salt ?? 0 : entropy.bytes(8).withUnsafeBytes { $0.loadUnaligned(as: Int64.self) }
+                return ServerSaltSchedule(initialSalt: salt, validSince: now, entropy: &entropy)
+            }
+        }
+        return ServerSession(authKey: key, salts: schedule, entropy: core.entropy)
+    }
+
+    private func perform(_ context: ChannelHandlerContext, _ actions: [ServerSessionAction], session: ServerSessionTable.Key, now: UnixTime) {
+        // What the session wrote for this packet (new_session_created, acks) goes out before
+        // anything a request leads to: a bad_server_salt for a request must not be followed by the
+        // older new_session_created that names the previous salt.
+        var requests: [(messageID: Int64, body: [UInt8])] = []
         for action in actions {
             switch action {
             case .send(let bytes):
-                if generation == sessionGeneration { write(context, bytes) }
-            case .sessionCreated(let sessionID, _):
-                core.updateConnection(connectionID) { $0.sessionID = sessionID }
+                write(context, bytes)
+            case .sessionCreated:
+                break
             case .request(let messageID, let body):
-                handleRequest(context, messageID: messageID, body: body, now: now)
+                requests.append((messageID, body))
             case .messageRejected(_, let code):
                 logger.debug("message rejected", metadata: ["bad_msg_code": "\(code)"])
             case .disconnectAfter(let seconds):
@@ -151,17 +164,20 @@ final class TestDCConnectionHandler: ChannelInboundHandler {
                 break
             }
         }
+        for request in requests {
+            handleRequest(context, messageID: request.messageID, body: request.body, session: session, now: now)
+        }
     }
 
-    private func handleRequest(_ context: ChannelHandlerContext, messageID: Int64, body: [UInt8], now: UnixTime) {
-        guard let keyID = session?.authKey.id else { return }
-        if let sessionID = session?.clientSessionID, core.isDuplicated(connection: connectionID, dc: dc, keyID: keyID, sessionID: sessionID) {
-            core.withState { $0.dropAuthKey(dc: dc, keyID: keyID) }
-            logger.notice("auth key used by two live sessions at once: answering AUTH_KEY_DUPLICATED", metadata: ["key_id": "\(keyID)"])
-            answer(context, messageID: messageID, with: .error(code: 406, message: "AUTH_KEY_DUPLICATED"), now: now)
+    private func handleRequest(_ context: ChannelHandlerContext, messageID: Int64, body: [UInt8], session: ServerSessionTable.Key, now: UnixTime) {
+        if core.isDuplicated(connection: connectionID, dc: dc, keyID: session.keyID, sessionID: session.sessionID) {
+            core.withState { $0.dropAuthKey(dc: dc, keyID: session.keyID) }
+            logger.notice("auth key used by two live sessions at once: answering AUTH_KEY_DUPLICATED", metadata: ["key_id": "\(session.keyID)"])
+            answer(context, messageID: messageID, with: .error(code: 406, message: "AUTH_KEY_DUPLICATED"), session: session, now: now)
+            core.removeSessions(dc: dc, keyID: session.keyID)
             return
         }
-        let callContext = CallContext(dc: dc, authKeyID: keyID, connectionID: connectionID)
+        let callContext = CallContext(dc: dc, authKeyID: session.keyID, connectionID: connectionID)
         let call = core.withState { $0.handle(body, context: callContext, now: now.seconds) }
         logger.debug("rpc", metadata: ["method": "\(call.method)", "answer": "\(Self.summary(call))"])
         if call.decision.delayMilliseconds > 0 {
@@ -169,80 +185,81 @@ final class TestDCConnectionHandler: ChannelInboundHandler {
             context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(Int64(call.decision.delayMilliseconds))) {
                 let context = bound.value
                 let later = UnixTime(seconds: self.core.now(dc: self.dc))
-                self.finish(context, messageID: messageID, call: call, now: later)
-                context.flush()
+                self.finish(context, messageID: messageID, call: call, session: session, now: later)
+                if !self.closed { context.flush() }
             }
         } else {
-            finish(context, messageID: messageID, call: call, now: now)
+            finish(context, messageID: messageID, call: call, session: session, now: now)
         }
     }
 
-    private func finish(_ context: ChannelHandlerContext, messageID: Int64, call: HandledCall, now: UnixTime) {
-        guard !closed else { return }
+    private func finish(_ context: ChannelHandlerContext, messageID: Int64, call: HandledCall, session: ServerSessionTable.Key, now: UnixTime) {
         switch call.decision.outcome {
         case .transportError(let code):
+            guard !closed else { return }
             context.write(wrapOutboundOut(.transportError(TransportErrorCode(rawValue: -Int32(clamping: max(1, code))))), promise: nil)
             return
         case .dropBeforeAnswer:
+            guard !closed else { return }
             closed = true
             context.close(promise: nil)
             return
         case .badServerSalt:
-            sendBadServerSalt(context, messageID: messageID, now: now)
+            rotateSalt(context, refusing: messageID, session: session, now: now)
             return
         case .swallowAnswer:
             return
         case .proceed, .rpcError, .revokeAuthorization, .dropAuthKey, .dropAfterAnswer:
             break
         }
-        if let answer = call.answer { self.answer(context, messageID: messageID, with: answer, now: now) }
-        if call.decision.outcome == .dropAfterAnswer {
+        // The answer goes into the session even when this connection has closed meanwhile (a
+        // delayed answer): the client finds it there when it comes back with the same session.
+        if let answer = call.answer { self.answer(context, messageID: messageID, with: answer, session: session, now: now) }
+        if call.decision.outcome == .dropAfterAnswer, !closed {
             closed = true
             context.flush()
             context.close(promise: nil)
         }
     }
 
-    private func answer(_ context: ChannelHandlerContext, messageID: Int64, with answer: RPCAnswer, now: UnixTime) {
-        guard var machine = session else { return }
-        let actions: [ServerSessionAction]
-        switch answer {
-        case .result(let bytes):
-            actions = machine.answer(request: messageID, result: bytes, now: now)
-        case .error(let code, let message):
-            actions = machine.answer(request: messageID, error: RPCError(code: code, message: message), now: now)
+    private func answer(_ context: ChannelHandlerContext, messageID: Int64, with answer: RPCAnswer, session: ServerSessionTable.Key, now: UnixTime) {
+        let answered = core.answering(session, now: now.seconds) { machine in
+            switch answer {
+            case .result(let bytes): machine.answer(request: messageID, result: bytes, now: now)
+            case .error(let code, let message): machine.answer(request: messageID, error: RPCError(code: code, message: message), now: now)
+            }
         }
-        session = machine
-        perform(context, actions, now: now)
+        guard let answered else { return }
+        route(context, answered.result, to: answered.connectionID, session: session, now: now)
     }
 
-    /// Moves this connection to a fresh salt and tells the client with bad_server_salt for its request,
-    /// which it then resends (the session machine has no "rotate now" input, so the session restarts).
-    private func sendBadServerSalt(_ context: ChannelHandlerContext, messageID: Int64, now: UnixTime) {
-        guard let current = session, let sessionID = current.clientSessionID else { return }
-        let newSalt = Int64(bitPattern: UInt64.random(in: 1 ... .max))
-        var body = TLWriter()
-        body.writeConstructorID(0xedab447b)
-        body.writeInt64(messageID)
-        body.writeInt32(0)
-        body.writeInt32(48)
-        body.writeInt64(newSalt)
-        var plain = TLWriter()
-        plain.writeInt64(newSalt)
-        plain.writeInt64(sessionID)
-        let whole = DCState.date(now.seconds)
-        let fraction = min(max(now.seconds - Double(whole), 0), 0.999_999)
-        plain.writeInt64(Int64(whole) << 32 | (Int64(fraction * 4_294_967_296) & ~3) | 1)
-        plain.writeInt32(0)
-        plain.writeInt32(Int32(body.count))
-        plain.writeRawBytes(body.bytes)
-        let packet = MessageCrypto.encrypt(plain.bytes, authKey: current.authKey, direction: .serverToClient, entropy: &entropy)
-        var saltEntropy = SystemEntropy()
-        let schedule = ServerSaltSchedule(initialSalt: newSalt, validSince: now, entropy: &saltEntropy)
-        core.withState { $0.replaceSaltSchedule(schedule, dc: dc, keyID: current.authKey.id) }
-        session = ServerSession(authKey: current.authKey, salts: schedule, entropy: SystemEntropy())
-        sessionGeneration += 1
-        write(context, packet)
+    /// The badServerSalt fault: the key moves to a fresh salt schedule, and the session refuses
+    /// the request with bad_server_salt (the client resends it under the new salt).
+    private func rotateSalt(_ context: ChannelHandlerContext, refusing messageID: Int64, session: ServerSessionTable.Key, now: UnixTime) {
+        var entropy = core.entropy
+        var salt: Int64 = 0
+        while salt == 0 { salt = entropy.bytes(8).withUnsafeBytes { $0.loadUnaligned(as: Int64.self) } }
+        let schedule = ServerSaltSchedule(initialSalt: salt, validSince: now, entropy: &entropy)
+        core.withState { $0.replaceSaltSchedule(schedule, dc: dc, keyID: session.keyID) }
+        guard let rotated = core.answering(session, now: now.seconds, { $0.rotateSalt(to: schedule, refusing: messageID, now: now) }) else { return }
+        route(context, rotated.result, to: rotated.connectionID, session: session, now: now)
+    }
+
+    /// Output of a session outside a packet of this connection (an answer, a salt change): it goes
+    /// to the connection the session's client uses now, which may be another one, or nowhere (the
+    /// client is away; the session keeps what it must resend).
+    private func route(_ context: ChannelHandlerContext, _ actions: [ServerSessionAction], to connection: Int, session: ServerSessionTable.Key, now: UnixTime) {
+        if connection == connectionID {
+            guard !closed else { return }
+            perform(context, actions, session: session, now: now)
+            return
+        }
+        guard let channel = core.channel(of: connection) else { return }
+        for case .send(let bytes) in actions {
+            var buffer = channel.allocator.buffer(capacity: bytes.count)
+            buffer.writeBytes(bytes)
+            channel.writeAndFlush(TransportFrame.packet(buffer), promise: nil)
+        }
     }
 
     // MARK: - Output

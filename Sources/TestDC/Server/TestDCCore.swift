@@ -1,3 +1,4 @@
+import MTProto
 import MTProtoCrypto
 import NIOCore
 import Synchronization
@@ -25,11 +26,72 @@ public final class TestDCCore: Sendable {
     public let clock: @Sendable () -> Double
     /// Whether one key used by two live connections with different session ids answers AUTH_KEY_DUPLICATED.
     private let duplicateKeyDetection: Mutex<Bool>
+    /// Every server session of every DC, across connections (see `ServerSessionTable` for the
+    /// bound), in shards by key: a session's work (sealing its answers) runs under its shard's
+    /// lock, and one lock would serialize every connection of the cluster on it.
+    private let sessionShards: [SessionShard]
+    /// The state's injected entropy, shared by everything that needs randomness.
+    let entropyPool: EntropyPool
 
-    public init(state: DCState, clock: @escaping @Sendable () -> Double, duplicateKeyDetection: Bool = true) {
+    /// `state.entropy` becomes the source of all the cluster's randomness (handshakes, sessions,
+    /// salts and the handlers'); `sessionLimit` and `sessionIdleLifetime` bound the server sessions.
+    public init(
+        state: DCState, clock: @escaping @Sendable () -> Double, duplicateKeyDetection: Bool = true,
+        sessionLimit: Int = 4096, sessionIdleLifetime: Double = 900
+    ) {
+        var state = state
+        let pool = EntropyPool(state.entropy)
+        state.entropy = pool.entropy
+        self.entropyPool = pool
         self.state = Mutex(state)
         self.clock = clock
         self.duplicateKeyDetection = Mutex(duplicateKeyDetection)
+        let shardCount = min(16, max(1, sessionLimit))
+        self.sessionShards = (0..<shardCount).map { _ in
+            SessionShard(ServerSessionTable(capacity: max(1, sessionLimit / shardCount), idleLifetime: sessionIdleLifetime))
+        }
+    }
+
+    private final class SessionShard: Sendable {
+        let table: Mutex<ServerSessionTable>
+        init(_ table: ServerSessionTable) { self.table = Mutex(table) }
+    }
+
+    private func shard(_ key: ServerSessionTable.Key) -> SessionShard {
+        var hasher = Hasher()
+        hasher.combine(key)
+        return sessionShards[Int(UInt(bitPattern: hasher.finalize()) % UInt(sessionShards.count))]
+    }
+
+    /// A source of randomness drawing from the cluster's one injected source.
+    var entropy: PooledEntropy { entropyPool.entropy }
+
+    // MARK: - Server sessions
+
+    /// Runs `body` on the session a packet is for (made by `make` when new); see `ServerSessionTable.receiving`.
+    func receiving<R: Sendable>(
+        _ key: ServerSessionTable.Key, on connection: Int, now: Double, make: () -> ServerSession,
+        _ body: (inout ServerSession, _ moved: Bool) -> R
+    ) -> R {
+        shard(key).table.withLock { $0.receiving(key, on: connection, now: now, make: make, body) }
+    }
+
+    /// Runs `body` on an existing session; nil when it expired. Also says where its output goes.
+    func answering<R: Sendable>(_ key: ServerSessionTable.Key, now: Double, _ body: (inout ServerSession) -> R) -> (result: R, connectionID: Int)? {
+        shard(key).table.withLock { $0.answering(key, now: now, body) }
+    }
+
+    func removeSessions(dc: Int32, keyID: Int64) {
+        for shard in sessionShards { shard.table.withLock { $0.removeSessions(dc: dc, keyID: keyID) } }
+    }
+
+    /// How many server sessions are kept (live or waiting for their client to come back).
+    public var sessionCount: Int { sessionShards.reduce(0) { $0 + $1.table.withLock { $0.count } } }
+
+    /// The channel of a live connection, to write a session's output that became ready while its
+    /// client had moved to another connection.
+    func channel(of connection: Int) -> (any Channel)? {
+        channels.withLock { $0[connection] }
     }
 
     /// Runs `body` under the lock; keys and logins it changed are saved before the lock is released.

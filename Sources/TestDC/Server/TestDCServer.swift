@@ -24,13 +24,19 @@ public struct TestDCConfiguration: Sendable {
     public var clock: @Sendable () -> Double
     /// Answer AUTH_KEY_DUPLICATED when one key is used by two live connections with different session ids.
     public var detectsDuplicateKeys: Bool
+    /// Where every random byte of the cluster comes from (keys exchanges, sessions, salts, codes).
+    public var entropy: any EntropySource
+    /// At most this many server sessions are kept; one unused for `sessionIdleLifetime` seconds goes.
+    public var sessionLimit: Int
+    public var sessionIdleLifetime: Double
     public var logger: Logger
 
     public init(
         host: String = "127.0.0.1", basePort: Int = 0, dcCount: Int = 3, controlEnabled: Bool = true, controlPort: Int? = nil,
         stateDirectory: URL? = nil, world: World = .default,
         clock: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 },
-        detectsDuplicateKeys: Bool = true, logger: Logger = Logger(label: "tgsm.testdc")
+        detectsDuplicateKeys: Bool = true, entropy: any EntropySource = SystemEntropy(),
+        sessionLimit: Int = 4096, sessionIdleLifetime: Double = 900, logger: Logger = Logger(label: "tgsm.testdc")
     ) {
         precondition(dcCount >= 1 && dcCount <= 100, "a test cluster has 1...100 DCs")
         self.host = host
@@ -42,6 +48,9 @@ public struct TestDCConfiguration: Sendable {
         self.world = world
         self.clock = clock
         self.detectsDuplicateKeys = detectsDuplicateKeys
+        self.entropy = entropy
+        self.sessionLimit = max(1, sessionLimit)
+        self.sessionIdleLifetime = sessionIdleLifetime > 0 ? sessionIdleLifetime : 900
         self.logger = logger
     }
 }
@@ -63,8 +72,10 @@ public enum TestDCError: Error, CustomStringConvertible {
     }
 }
 
-/// The DC table written to `dcs.json` in the state directory: what a client needs to connect.
-public struct DCTable: Codable, Sendable, Equatable {
+/// What the test cluster listens on, as written to `dcs.json` in the state directory: each DC's
+/// address and public key, and the control endpoint. The client's own notion of where DCs are is
+/// `DCTable` (MTProtoClient), of one DC's address `DCAddress` (MTProtoNIO).
+public struct ClusterTable: Codable, Sendable, Equatable {
     public struct Entry: Codable, Sendable, Equatable {
         public var id: Int32
         public var host: String
@@ -84,23 +95,29 @@ public struct DCTable: Codable, Sendable, Equatable {
 
     public var dcs: [Entry]
     public var control: Control?
+
+    /// Each DC's address, by DC id.
+    public var addresses: [Int32: DCAddress] {
+        Dictionary(dcs.map { ($0.id, DCAddress(host: $0.host, port: $0.port)) }, uniquingKeysWith: { first, _ in first })
+    }
 }
 
 /// A cluster that is running: its addresses, keys and state. Call `shutdown()` when done.
 public final class RunningTestDC: Sendable {
     public let core: TestDCCore
-    public let table: DCTable
+    public let table: ClusterTable
     private let servers: [MTProtoTransportServer]
     private let control: ControlServer?
 
-    init(core: TestDCCore, table: DCTable, servers: [MTProtoTransportServer], control: ControlServer?) {
+    init(core: TestDCCore, table: ClusterTable, servers: [MTProtoTransportServer], control: ControlServer?) {
         self.core = core
         self.table = table
         self.servers = servers
         self.control = control
     }
 
-    public var dcs: [DCAddress] { table.dcs.map { DCAddress(id: $0.id, host: $0.host, port: $0.port) } }
+    /// Where each DC listens, by DC id.
+    public var dcs: [Int32: DCAddress] { table.addresses }
 
     /// The PKCS#1 PEM of each DC's public key.
     public var publicKeyPEMs: [Int32: String] { Dictionary(uniqueKeysWithValues: table.dcs.map { ($0.id, $0.publicKeyPEM) }) }
@@ -142,7 +159,7 @@ public enum TestDCServer {
         var keys: [Int32: RSAPrivateKey] = [:]
         for id in ids { keys[id] = try loadOrCreateKey(dc: id, directory: configuration.stateDirectory, logger: logger) }
 
-        var initialState = DCState(world: configuration.world, dcs: [])
+        var initialState = DCState(world: configuration.world, dcs: [:], entropy: configuration.entropy)
         if let directory = configuration.stateDirectory {
             let store = AuthKeyStore(url: directory.appendingPathComponent("authkeys.json"))
             initialState.restore(try store.load())
@@ -150,10 +167,11 @@ public enum TestDCServer {
             initialState.savedAuthVersion = initialState.authVersion
             logger.info("auth keys restored", metadata: ["count": "\(initialState.storedAuthKeys.count)"])
         }
-        let core = TestDCCore(state: initialState, clock: configuration.clock,
-                              duplicateKeyDetection: configuration.detectsDuplicateKeys)
+        let core = TestDCCore(
+            state: initialState, clock: configuration.clock, duplicateKeyDetection: configuration.detectsDuplicateKeys,
+            sessionLimit: configuration.sessionLimit, sessionIdleLifetime: configuration.sessionIdleLifetime)
         var servers: [MTProtoTransportServer] = []
-        var entries: [DCTable.Entry] = []
+        var entries: [ClusterTable.Entry] = []
         for id in ids {
             guard let key = keys[id] else { continue }
             let port = configuration.basePort == 0 ? 0 : configuration.basePort + Int(id) - 1
@@ -171,27 +189,28 @@ public enum TestDCServer {
             }
             servers.append(server)
             let pem = key.publicKey.pkcs1PEM
-            entries.append(DCTable.Entry(
+            entries.append(ClusterTable.Entry(
                 id: id, host: configuration.host, port: server.localAddress?.port ?? port,
                 publicKeyFile: configuration.stateDirectory == nil ? nil : "dc\(id).pub.pem",
                 publicKeyPEM: pem, fingerprint: key.publicKey.fingerprint))
         }
-        core.withState { $0.dcs = entries.map { DCAddress(id: $0.id, host: $0.host, port: $0.port) } }
+        let addresses = ClusterTable(dcs: entries, control: nil).addresses
+        core.withState { $0.dcs = addresses }
 
         var control: ControlServer?
-        var controlEntry: DCTable.Control?
+        var controlEntry: ClusterTable.Control?
         if configuration.controlEnabled, let controlPort = configuration.controlPort {
             do {
                 let server = try await ControlServer.bind(host: configuration.host, port: controlPort, core: core, logger: logger)
                 control = server
                 let port = server.localAddress?.port ?? controlPort
-                controlEntry = DCTable.Control(host: configuration.host, port: port, url: "http://\(configuration.host):\(port)")
+                controlEntry = ClusterTable.Control(host: configuration.host, port: port, url: "http://\(configuration.host):\(port)")
             } catch {
                 for started in servers { try? await started.close() }
                 throw TestDCError.bind(what: "the control endpoint", host: configuration.host, port: controlPort, reason: "\(error)")
             }
         }
-        let table = DCTable(dcs: entries, control: controlEntry)
+        let table = ClusterTable(dcs: entries, control: controlEntry)
         control?.setTable(table)
         if let directory = configuration.stateDirectory {
             let encoder = JSONEncoder()
