@@ -148,6 +148,7 @@ import Testing
         }
         #expect(method == "messages.sendMessage")
         #expect(dc.machine.statistics.requestsResent == 1)
+        #expect(dc.events.filter { $0 == .sessionCreated }.count == 2 && dc.events.contains(.linkLost), "the updates engine learns pushes may be lost")
     }
 
     @Test func theResendPolicyIsAConfigurationHook() {

@@ -35,6 +35,7 @@ struct InMemoryDC {
     private(set) var results: [CallToken: Result<[UInt8], TelegramError>] = [:]
     private(set) var persisted: [DCSessionUpdate] = []
     private(set) var updates: [[UInt8]] = []
+    private(set) var events: [ServerEvent] = []
     private(set) var serverEvents: [ServerSessionAction] = []
     /// RPC queries the server took, in order (prefix included on the first of a session).
     private(set) var queries: [[UInt8]] = []
@@ -217,8 +218,9 @@ struct InMemoryDC {
                 results[token] = result
             case .persist(let update):
                 persisted.append(update)
-            case .deliverUpdate(let body):
-                updates.append(body)
+            case .deliver(let event):
+                events.append(event)
+                if case .update(let body) = event { updates.append(body) }
             }
         }
     }

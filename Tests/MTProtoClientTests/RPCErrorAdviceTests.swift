@@ -64,4 +64,15 @@ import Testing
         #expect(TelegramError.timeout(method: "help.getConfig", seconds: 5, delivery: .sent).advice == .retryLater)
         #expect(TelegramError.cancelled(method: "help.getConfig", delivery: .sent).advice == nil)
     }
+
+    @Test func aFailureSaysWhetherTheRequestMayHaveRun() {
+        let inDoubt = TelegramError.inDoubt(method: "messages.sendMessage", reason: .noAnswerAfterReceipt(waited: 20))
+        #expect(inDoubt.description.contains("may have run") && inDoubt.description.contains("before repeating"))
+        #expect(inDoubt.advice == nil, "repeating may run it twice")
+        #expect(inDoubt.delivery == .received)
+        #expect(TelegramError.inDoubt(method: "m", reason: .sessionChanged).description.contains("resendPolicy"))
+        let unsent = TelegramError.timeout(method: "help.getConfig", seconds: 5, delivery: .notSent)
+        #expect(unsent.description.contains("did not run") && unsent.delivery == .notSent)
+        #expect(TelegramError.cancelled(method: "m", delivery: .sent).description.contains("may still have run"))
+    }
 }

@@ -193,7 +193,11 @@ public actor TelegramClient: TelegramInvoking {
         let connection = DCConnection(
             dcID: dc, address: address, state: state.dcs[dc] ?? DCSessionState(), configuration: configuration,
             clock: clock, entropy: connectionEntropy, logger: logger,
-            persist: { [weak self] update in await self?.sessionUpdated(update, dc: dc) })
+            persist: { [weak self] update in await self?.sessionUpdated(update, dc: dc) },
+            events: { [handler = configuration.updatesHandler] event in
+                // Session and link events are for the updates engine (getDifference after a gap).
+                if case .update(let body) = event { handler?(IncomingUpdate(dc: dc, body: body)) }
+            })
         connections[dc] = connection
         return connection
     }

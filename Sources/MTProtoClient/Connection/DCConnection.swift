@@ -20,7 +20,7 @@ actor DCConnection {
     private let entropy: any EntropySource
     private let logger: Logger
     private let persist: @Sendable (DCSessionUpdate) async -> Void
-    private let updatesHandler: (@Sendable (IncomingUpdate) -> Void)?
+    private let events: @Sendable (ServerEvent) -> Void
 
     private var machine: DCConnectionStateMachine
     private var completions: [CallToken: Completion] = [:]
@@ -34,7 +34,8 @@ actor DCConnection {
     init(
         dcID: Int, address: DCAddress, state: DCSessionState, configuration: TelegramClientConfiguration,
         clock: any TelegramClock, entropy: any EntropySource, logger: Logger,
-        persist: @escaping @Sendable (DCSessionUpdate) async -> Void
+        persist: @escaping @Sendable (DCSessionUpdate) async -> Void,
+        events: @escaping @Sendable (ServerEvent) -> Void
     ) {
         self.dcID = dcID
         self.address = address
@@ -45,7 +46,7 @@ actor DCConnection {
         logger[metadataKey: "dc"] = "\(dcID)"
         self.logger = logger
         self.persist = persist
-        self.updatesHandler = configuration.updatesHandler
+        self.events = events
         let dcField = Int32(configuration.isTestServer ? dcID + 10000 : dcID)
         machine = DCConnectionStateMachine(
             configuration: DCConnectionStateMachine.Configuration(
@@ -138,8 +139,8 @@ actor DCConnection {
                 completions.removeValue(forKey: token)?.resume(returning: result)
             case .persist(let update):
                 saves.yield(update)
-            case .deliverUpdate(let body):
-                updatesHandler?(IncomingUpdate(dc: dcID, body: body))
+            case .deliver(let event):
+                events(event)
             }
         }
     }

@@ -58,8 +58,8 @@ struct DCConnectionStateMachine {
         case complete(CallToken, Result<[UInt8], TelegramError>)
         /// Save the DC's session state (a new key, a salt or time-offset change).
         case persist(DCSessionUpdate)
-        /// A message the server sent on its own (updates).
-        case deliverUpdate([UInt8])
+        /// Something the server did on its own, for the updates machinery.
+        case deliver(ServerEvent)
     }
 
     let configuration: Configuration
@@ -242,6 +242,7 @@ struct DCConnectionStateMachine {
             nextAttempt = attempt + 1
         case .ready:
             if !calls.isEmpty { statistics.connectionsLost += 1 }
+            actions.append(.deliver(.linkLost))
             lastReason = reason
             nextAttempt = 1
         case .idle, .backingOff, .failed, .closed, .modifying:
@@ -397,9 +398,9 @@ struct DCConnectionStateMachine {
                 for request in requests { calls.markReceived(request, followUp: followUp) }
             case .update(let body):
                 statistics.updates += 1
-                actions.append(.deliverUpdate(body))
+                actions.append(.deliver(.update(body)))
             case .newSessionCreated(_, let inDoubt), .sessionReset(_, let inDoubt):
-                if case .sessionReset = action { needsInitConnection = true }
+                if case .sessionReset = action { needsInitConnection = true } else { actions.append(.deliver(.sessionCreated)) }
                 sessionChanged(under: inDoubt, now: now, into: &actions)
             case .pong, .futureSalts, .sessionDestroyed, .messageDiscarded:
                 break
@@ -515,6 +516,16 @@ struct DCConnectionStateMachine {
         scheduledWake = target
         actions.append(.wake(at: target))
     }
+}
+
+/// What the server did on its own, as the updates machinery needs to know it.
+enum ServerEvent: Sendable, Equatable {
+    /// A message that is neither an rpc_result nor a service message: in practice `Updates`.
+    case update([UInt8])
+    /// new_session_created: the server has no memory of this session; pushes may have been lost.
+    case sessionCreated
+    /// The open link dropped (not by `close`): pushes may have been lost.
+    case linkLost
 }
 
 /// What a connection asks its owner to save about the DC's session.

@@ -46,7 +46,8 @@ public enum TelegramError: Error, Sendable, CustomStringConvertible {
             case -429: .wait(seconds: 1, reason: .other)
             default: .retryLater
             }
-        case .timeout, .connectionFailed, .inDoubt: .retryLater
+        case .timeout, .connectionFailed: .retryLater
+        case .inDoubt: nil  // repeating may run it twice: only the caller knows whether that is safe
         default: nil
         }
     }
