@@ -195,6 +195,14 @@ final class TestDCConnectionHandler: ChannelInboundHandler {
 
     private func finish(_ context: ChannelHandlerContext, messageID: Int64, call: HandledCall, session: ServerSessionTable.Key, now: UnixTime) {
         switch call.decision.outcome {
+        case .transportError, .dropBeforeAnswer:
+            // The method did not run: the session forgets the request, so a client that asks
+            // about it (msgs_state_req) hears "not received" and sends it again.
+            _ = core.answering(session, now: now.seconds) { $0.forget(request: messageID) }
+        default:
+            break
+        }
+        switch call.decision.outcome {
         case .transportError(let code):
             guard !closed else { return }
             context.write(wrapOutboundOut(.transportError(TransportErrorCode(rawValue: -Int32(clamping: max(1, code))))), promise: nil)
