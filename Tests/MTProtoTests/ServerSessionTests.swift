@@ -111,6 +111,16 @@ import MTProtoCrypto
         }
     }
 
+    @Test mutating func aForgottenRequestIsReportedNotReceivedAndRunsWhenSentAgain() throws {
+        let id = clientMessageID(now)
+        _ = try send(Fixtures.request(8), messageID: id, seqNo: 1)
+        server.forget(request: id)
+        #expect(server.answer(request: id, result: [1], now: now).isEmpty)
+        let state = try bodies(try send(ServiceMessage.msgsStateReq([id]).serialized, messageID: id + 4, seqNo: 2))
+        #expect(state.contains { if case .msgsStateInfo(id + 4, let info) = $0 { info.first.map { $0 & 7 } != 4 } else { false } })
+        #expect(try send(Fixtures.request(8), messageID: id, seqNo: 1).contains(.request(messageID: id, body: Fixtures.request(8))))
+    }
+
     @Test mutating func openThenReceiveIsReceive() throws {
         let id = clientMessageID(now)
         let packet = peer.packet(messageID: id, seqNo: 1, body: Fixtures.request(6), direction: .clientToServer)

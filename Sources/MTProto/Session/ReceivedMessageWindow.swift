@@ -61,6 +61,12 @@ struct ReceivedMessageWindow: Sendable, Hashable {
 
     mutating func removeAll() { entries.removeAll() }
 
+    /// Forgets one id (a message the server dropped unprocessed): a copy of it is fresh again.
+    mutating func remove(_ messageID: Int64) {
+        let index = insertionIndex(of: messageID)
+        if index < entries.count, entries[index].messageID == messageID { entries.remove(at: index) }
+    }
+
     /// msgs_state_info's low status bits for a peer's msg_id (mtproto/service_messages_about_messages).
     func status(of messageID: Int64) -> UInt8 {
         if contains(messageID) { return 4 }

@@ -344,6 +344,16 @@ public struct ServerSession: Sendable {
                 .messageRejected(messageID: request, code: BadMessageCode.badServerSalt)]
     }
 
+    /// Drops an open query unprocessed, as if it had never arrived (the server refused it with a
+    /// transport error, or lost the connection before running it): it is not acknowledged, and
+    /// msgs_state_req reports it not received, so the client sends it again and it runs once.
+    public mutating func forget(request: Int64) {
+        guard openRequests.remove(request) != nil else { return }
+        received.remove(request)
+        pendingAcks.removeAll { $0 == request }
+        if pendingAcks.isEmpty { oldestPendingAck = nil }
+    }
+
     /// Acknowledgements that waited long enough.
     public mutating func tick(now: UnixTime) -> [ServerSessionAction] {
         if output.acksDue(now: now, delay: configuration.ackFlushDelay) { return flush(now: now) }

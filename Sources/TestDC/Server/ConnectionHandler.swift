@@ -23,6 +23,8 @@ final class TestDCConnectionHandler: ChannelInboundHandler {
     private var handshakeSalt: (keyID: Int64, salt: Int64)?
     /// The session of this connection's last packet, as the live connection table shows it.
     private var lastSession: ServerSessionTable.Key?
+    /// The auth key of this connection's last packet.
+    private var connectionKey: AuthKey?
     private var closed = false
     /// The close ping_delay_disconnect asked for; each new one replaces it.
     private var pendingDisconnect: Scheduled<Void>?
@@ -102,9 +104,12 @@ final class TestDCConnectionHandler: ChannelInboundHandler {
 
     private func receiveEncrypted(_ context: ChannelHandlerContext, _ packet: [UInt8], keyID: Int64) {
         let now = UnixTime(seconds: core.now(dc: dc))
-        guard let key = core.withState({ $0.authKey(id: keyID, dc: dc) }) else {
+        // A key this connection already uses keeps decrypting after the DC forgot it
+        // (AUTH_KEY_DUPLICATED): its calls get 406 from the dispatcher; a new connection gets -404.
+        guard let key = connectionKey?.id == keyID ? connectionKey : core.withState({ $0.authKey(id: keyID, dc: dc) }) else {
             return fail(context, code: 404, reason: "unknown auth key id \(keyID)")
         }
+        connectionKey = key
         let decrypted: DecryptedMessage
         do {
             decrypted = try ServerSession.open(packet, authKey: key)
@@ -194,6 +199,14 @@ final class TestDCConnectionHandler: ChannelInboundHandler {
     }
 
     private func finish(_ context: ChannelHandlerContext, messageID: Int64, call: HandledCall, session: ServerSessionTable.Key, now: UnixTime) {
+        switch call.decision.outcome {
+        case .transportError, .dropBeforeAnswer:
+            // The method did not run: the session forgets the request, so a client that asks
+            // about it (msgs_state_req) hears "not received" and sends it again.
+            _ = core.answering(session, now: now.seconds) { $0.forget(request: messageID) }
+        default:
+            break
+        }
         switch call.decision.outcome {
         case .transportError(let code):
             guard !closed else { return }
