@@ -242,7 +242,7 @@ actor DCConnection {
         let asyncChannel: NIOAsyncChannel<TransportFrame, TransportFrame>
         do {
             asyncChannel = try await MTProtoTransportClient.connect(
-                host: address.host, port: address.port, transport: configuration.transport, configuration: transportConfiguration)
+                host: address.host, port: address.port, route: configuration.route(toDC: dcID), configuration: transportConfiguration)
         } catch {
             logger.debug("connect failed", metadata: ["address": "\(address)", "error": "\(error)"])
             return LinkOutcome(established: false, failure: .connect, reason: "\(error)")
