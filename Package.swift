@@ -141,7 +141,11 @@ let package = Package(
         // Our client against the test DC over loopback TCP.
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["MTProtoClient", "TestDC", "MTProto", "MTProtoCrypto", "MTProtoNIO", "TL", "TLSchema", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "MTProtoClient", "MTProtoNIO", "TestDC", "MTProto", "MTProtoCrypto", "TL", "TLSchema",
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict
         ),
     ]

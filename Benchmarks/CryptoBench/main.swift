@@ -2,6 +2,8 @@
 //   swift run -c release CryptoBench            everything
 //   swift run -c release CryptoBench aes        AES-256-IGE lines only (scripts/bench-crypto interleaves
 //                                               these with the Python peers' runs)
+//   swift run -c release CryptoBench ctr        AES-256-CTR (transport obfuscation) only; peers:
+//                                               `peers.py ctr`
 // Output: one "name value unit" line per figure, so scripts can parse it. Times are the best of
 // several trials in thread CPU time.
 #if canImport(Glibc)
@@ -190,7 +192,32 @@ struct SeededEntropy: EntropySource {
     }
 }
 
+/// AES-256-CTR as obfuscation uses it: one stream per direction, 1 MiB at once and in 1 KiB packets.
+@MainActor func benchCTR() throws {
+    let stream = try AESCTR(key: key, iv: Array(iv.prefix(16)))
+    let whole = measure(iterations: 40) {
+        stream.apply(&buffer)
+        sink ^= buffer[0]
+    }
+    report("aes256_ctr_1MiB_evp", Double(mebibyte) / whole / 1e6, "MB/s")
+    let packets = measure(iterations: 40) {
+        buffer.withUnsafeMutableBytes { all in
+            var offset = 0
+            while offset < all.count {
+                stream.apply(UnsafeMutableRawBufferPointer(rebasing: all[offset..<(offset + 1024)]))
+                offset += 1024
+            }
+        }
+        sink ^= buffer[0]
+    }
+    report("aes256_ctr_1KiB_packets_evp", Double(mebibyte) / packets / 1e6, "MB/s")
+}
+
 let arguments = CommandLine.arguments.dropFirst()
+if arguments.contains("ctr") {
+    try benchCTR()
+    exit(0)
+}
 try benchAES()
 if !arguments.contains("aes") {
     try benchRest()

@@ -3,7 +3,8 @@
 
 Starts the test DC on ephemeral ports with a fresh state directory, trusts the DCs' PEM keys,
 and walks a real client through key exchange, login (code and 2FA), reads, a send, a username,
-an injected FLOOD_WAIT and a PHONE_MIGRATE. Prints one line per step and `N passed, M failed`;
+an injected FLOOD_WAIT and a PHONE_MIGRATE, then logs in again over obfuscated2 and through a real
+MTProxy (mtprotoproxy, Tests/Interop/run_mtproxy.py). Prints one line per step and `N passed, M failed`;
 exits non-zero on any failure.
 
 usage: telethon_interop.py [path/to/tgsm]   (default: .build/debug/tgsm)
@@ -21,11 +22,13 @@ import time
 import urllib.request
 
 from telethon import TelegramClient, errors, functions
+from telethon.network.connection import ConnectionTcpMTProxyIntermediate, ConnectionTcpObfuscated
 from telethon.crypto import rsa
 from telethon.sessions import MemorySession
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 API_ID, API_HASH = 1, "0123456789abcdef0123456789abcdef"
+MTPROXY_SECRET = "5ecc0de5ecc0de5ecc0de5ecc0de5ecc"
 
 passed = 0
 failed = 0
@@ -99,14 +102,14 @@ def signed64(value):
     return value - (1 << 64) if value >= (1 << 63) else value
 
 
-def new_client(dcs, dc_id, auth_key=None):
+def new_client(dcs, dc_id, auth_key=None, **options):
     session = MemorySession()
     entry = next(dc for dc in dcs if dc["id"] == dc_id)
     session.set_dc(dc_id, entry["host"], entry["port"])
     if auth_key is not None:
         session.auth_key = auth_key
     return TelegramClient(session, API_ID, API_HASH, flood_sleep_threshold=0, request_retries=1,
-                          connection_retries=1, retry_delay=0, timeout=15)
+                          connection_retries=1, retry_delay=0, timeout=15, **options)
 
 
 async def run(dcs, control):
@@ -283,6 +286,46 @@ async def run(dcs, control):
             pass
         return "401 AUTH_KEY_UNREGISTERED, then logged out"
 
+    async def obfuscated_login():
+        # A second session of alice over obfuscated2 (Telethon's ConnectionTcpObfuscated: abridged inside).
+        client = new_client(dcs, 1, connection=ConnectionTcpObfuscated)
+        try:
+            await client.connect()
+            sent = await client.send_code_request("+15550001")
+            user = await client.sign_in("+15550001", control.code("15550001"), phone_code_hash=sent.phone_code_hash)
+            assert user.id == 1001, f"signed in as {user.id}"
+            messages = await client.get_messages("testnews", limit=3)
+            assert [m.id for m in messages] == [30, 29, 28], [m.id for m in messages]
+        finally:
+            await client.disconnect()
+        return "key exchange, login and reads over ConnectionTcpObfuscated"
+
+    async def mtproxy_login():
+        # Through a real MTProxy (mtprotoproxy from PyPI via run_mtproxy.py) with a plain secret.
+        proxy = subprocess.Popen(
+            [sys.executable, os.path.join(ROOT, "Tests", "Interop", "run_mtproxy.py"), MTPROXY_SECRET, "tgsm.example"]
+            + [f"{dc['id']}={dc['host']}:{dc['port']}" for dc in dcs],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        try:
+            line = proxy.stdout.readline().strip()
+            assert line.startswith("ready "), f"the proxy did not start: {line!r}"
+            port = int(line.split()[1])
+            client = new_client(dcs, 1, connection=ConnectionTcpMTProxyIntermediate,
+                                proxy=("127.0.0.1", port, MTPROXY_SECRET))
+            try:
+                await client.connect()
+                sent = await client.send_code_request("+15550001")
+                user = await client.sign_in("+15550001", control.code("15550001"), phone_code_hash=sent.phone_code_hash)
+                assert user.id == 1001, f"signed in as {user.id}"
+                me = await client.get_me()
+                assert me.username == "alice", repr(me)
+            finally:
+                await client.disconnect()
+        finally:
+            proxy.terminate()
+            proxy.wait(timeout=10)
+        return "login through mtprotoproxy (ConnectionTcpMTProxyIntermediate)"
+
     await step("key exchange", key_exchange())
     await step("login with code", login_with_code())
     await step("get_me", get_me())
@@ -298,6 +341,8 @@ async def run(dcs, control):
     await step("server clock 400 s ahead, then back", clock_skew())
     await step("revoked key (AUTH_KEY_UNREGISTERED)", revoked_key())
     await step("AUTH_KEY_DUPLICATED for one key in two live sessions", duplicated_key())
+    await step("login over obfuscated2", obfuscated_login())
+    await step("login through an MTProxy", mtproxy_login())
 
     for client in (alice, bob, carol):
         await client.disconnect()

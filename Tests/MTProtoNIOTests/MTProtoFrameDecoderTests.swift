@@ -31,11 +31,12 @@ final class OutboundByteRecorder: ChannelOutboundHandler {
     /// NIO's own checker: single reads, byte-by-byte drip feed and everything coalesced in one read.
     @Test(arguments: [TransportKind.abridged, .intermediate, .paddedIntermediate])
     func decoderPassesByteToMessageDecoderVerifier(kind: TransportKind) throws {
-        let configuration = MTProtoTransportConfiguration(entropy: ScriptedEntropy([3, 1, 2, 3]), maximumPadding: 3)
+        // Padded intermediate pads the first packet with 15 bytes, the rest with none.
+        let configuration = MTProtoTransportConfiguration(entropy: ScriptedEntropy([15] + Array(1...15)))
         var server = configuration.framing(kind, role: .server)
         let serverFrames: [TransportFrame] = [
-            .packet(payload(4)), .packet(payload(4 * 127, seed: 1)), .quickAck(0x8abc_def0),
-            .transportError(.authKeyNotFound), .packet(payload(1024, seed: 2)),
+            .packet(payload(40)), .packet(payload(24 + 16 * 30, seed: 1)), .quickAck(0x8abc_def0),
+            .transportError(.authKeyNotFound), .packet(payload(1048, seed: 2)),
         ]
         try ByteToMessageDecoderVerifier.verifyDecoder(
             inputOutputPairs: serverFrames.map { (server.encode($0), [$0]) },
@@ -43,8 +44,8 @@ final class OutboundByteRecorder: ChannelOutboundHandler {
         )
 
         var client = configuration.framing(kind, role: .client)
-        _ = client.encode(.packet(payload(4)))  // the tag goes out once, with the first packet
-        let clientFrames: [TransportFrame] = [.packet(payload(8)), .packetRequestingQuickAck(payload(512, seed: 3))]
+        _ = client.encode(.packet(payload(40)))  // the tag goes out once, with the first packet
+        let clientFrames: [TransportFrame] = [.packet(payload(40)), .packetRequestingQuickAck(payload(24 + 16 * 31, seed: 3))]
         try ByteToMessageDecoderVerifier.verifyDecoder(
             inputOutputPairs: clientFrames.map { (client.encode($0), [$0]) },
             decoderFactory: { MTProtoFrameDecoder(framing: configuration.framing(kind, role: .server)) }
@@ -55,23 +56,23 @@ final class OutboundByteRecorder: ChannelOutboundHandler {
     func serverDetectsTheTransportAndAnswersInIt(kind: TransportKind) throws {
         let channel = EmbeddedChannel()
         let recorder = DetectionRecorder()
-        try channel.pipeline.syncOperations.addMTProtoServerHandlers(configuration: exactPadding)
+        try channel.pipeline.syncOperations.addMTProtoServerHandlers(configuration: fullRangePadding)
         try channel.pipeline.syncOperations.addHandler(recorder)
 
-        var client = exactPadding.framing(kind, role: .client)
-        let first = client.encode(.packet(payload(8)))
-        let second = client.encode(.packet(payload(1024, seed: 1)))
+        var client = fullRangePadding.framing(kind, role: .client)
+        let first = client.encode(.packet(payload(40)))
+        let second = client.encode(.packet(payload(1048, seed: 1)))
         // The first packet arrives a byte at a time, the second with it coalesced in the last read.
         for byte in chunked(first, size: 1).dropLast() { try channel.writeInbound(byte) }
         try channel.writeInbound(concatenate([chunked(first, size: 1).last ?? ByteBuffer(), second]))
 
         #expect(recorder.detected == [kind])
-        #expect(try channel.readInbound(as: TransportFrame.self) == .packet(payload(8)))
-        #expect(try channel.readInbound(as: TransportFrame.self) == .packet(payload(1024, seed: 1)))
+        #expect(try channel.readInbound(as: TransportFrame.self) == .packet(payload(40)))
+        #expect(try channel.readInbound(as: TransportFrame.self) == .packet(payload(1048, seed: 1)))
 
-        try channel.writeOutbound(TransportFrame.packet(payload(16, seed: 2)))
+        try channel.writeOutbound(TransportFrame.packet(payload(56, seed: 2)))
         let reply = try #require(try channel.readOutbound(as: ByteBuffer.self))
-        #expect(try client.decodeOne(reply) == .packet(payload(16, seed: 2)))
+        #expect(try client.decodeOne(reply) == .packet(payload(56, seed: 2)))
         #expect(try channel.finish().isClean)
     }
 

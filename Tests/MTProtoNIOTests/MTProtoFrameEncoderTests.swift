@@ -8,9 +8,9 @@ import Testing
     @Test(arguments: TransportKind.allCases)
     func clientWritesTheTagOnceThenFramedPackets(kind: TransportKind) throws {
         let channel = EmbeddedChannel()
-        try channel.pipeline.syncOperations.addMTProtoClientHandlers(transport: kind, configuration: exactPadding)
-        try channel.writeOutbound(TransportFrame.packet(payload(8)))
-        try channel.writeOutbound(TransportFrame.packetRequestingQuickAck(payload(4 * 130, seed: 1)))
+        try channel.pipeline.syncOperations.addMTProtoClientHandlers(transport: kind, configuration: fullRangePadding)
+        try channel.writeOutbound(TransportFrame.packet(payload(40)))
+        try channel.writeOutbound(TransportFrame.packetRequestingQuickAck(payload(24 + 16 * 31, seed: 1)))
         let first = try #require(try channel.readOutbound(as: ByteBuffer.self))
         let second = try #require(try channel.readOutbound(as: ByteBuffer.self))
         #expect(first.getBytes(at: 0, length: kind.tag.count) == kind.tag)
@@ -20,7 +20,7 @@ import Testing
         #expect(try detector.detect(from: &stream) == kind)
         #expect(
             try decodeAll(TransportFraming(kind: kind, role: .server), chunks: [stream])
-                == [.packet(payload(8)), .packetRequestingQuickAck(payload(4 * 130, seed: 1))]
+                == [.packet(payload(40)), .packetRequestingQuickAck(payload(24 + 16 * 31, seed: 1))]
         )
         #expect(try channel.finish().isClean)
     }

@@ -6,6 +6,7 @@ import Testing
 
 /// What a test server's connections report, in order.
 enum ServerEvent: Sendable, Equatable {
+    case obfuscated(dcID: Int16)
     case detected(TransportKind)
     case closed
 }
@@ -22,6 +23,7 @@ final class EchoHandler: ChannelInboundHandler {
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let event = event as? MTProtoTransportDetected { events.yield(.detected(event.kind)) }
+        if let event = event as? MTProtoObfuscationDetected { events.yield(.obfuscated(dcID: event.dcID)) }
         context.fireUserInboundEventTriggered(event)
     }
 
@@ -59,7 +61,7 @@ func framesUntilClosed<Element: Sendable>(_ inbound: NIOAsyncChannelInboundStrea
 
 @Suite struct MTProtoTransportConnectionTests {
     private func startServer(
-        configuration: MTProtoTransportConfiguration = exactPadding
+        configuration: MTProtoTransportConfiguration = fullRangePadding
     ) async throws -> (MTProtoTransportServer, AsyncStream<ServerEvent>, port: Int) {
         let (events, continuation) = AsyncStream.makeStream(of: ServerEvent.self)
         let server = try await MTProtoTransportServer.bind(host: "127.0.0.1", port: 0, configuration: configuration) { _ in
@@ -74,13 +76,13 @@ func framesUntilClosed<Element: Sendable>(_ inbound: NIOAsyncChannelInboundStrea
         let (server, events, port) = try await startServer()
         var serverEvents = events.makeAsyncIterator()
 
-        let client = try await MTProtoTransportClient.connect(host: "127.0.0.1", port: port, transport: kind, configuration: exactPadding)
+        let client = try await MTProtoTransportClient.connect(host: "127.0.0.1", port: port, transport: kind, configuration: fullRangePadding)
         let sent = roundTripSizes.enumerated().map { payload($0.element, seed: UInt8($0.offset)) }
         let received = try await client.executeThenClose { inbound, outbound in
             for packet in sent { try await outbound.write(.packet(packet)) }
             // Real MTProto packets are at least 24 bytes: shorter ones holding a negative int32 may be
-            // read as transport errors (see FrameRules.inboundFrame).
-            try await outbound.write(.packetRequestingQuickAck(payload(24, seed: 9)))
+            // read as transport errors (see FrameRules.inboundFrame); 40 is an encrypted message's size.
+            try await outbound.write(.packetRequestingQuickAck(payload(40, seed: 9)))
             var frames: [TransportFrame] = []
             for try await frame in inbound {
                 frames.append(frame)
@@ -88,7 +90,7 @@ func framesUntilClosed<Element: Sendable>(_ inbound: NIOAsyncChannelInboundStrea
             }
             return frames
         }
-        #expect(received == sent.map { .packet($0) } + [.quickAck(0x8000_0018), .packet(payload(24, seed: 9))])
+        #expect(received == sent.map { .packet($0) } + [.quickAck(0x8000_0028), .packet(payload(40, seed: 9))])
 
         #expect(await serverEvents.next() == .detected(kind))
         #expect(await serverEvents.next() == .closed, "the server sees the client's close")
@@ -108,10 +110,40 @@ func framesUntilClosed<Element: Sendable>(_ inbound: NIOAsyncChannelInboundStrea
         try await server.close()
     }
 
-    @Test func obfuscatedClientIsDisconnectedWithoutAReply() async throws {
+    @Test(arguments: [TransportKind.abridged, .intermediate, .paddedIntermediate])
+    func obfuscatedClientAndServerExchangeFrames(kind: TransportKind) async throws {
         let (server, events, port) = try await startServer()
         var serverEvents = events.makeAsyncIterator()
-        // A raw socket stands in for an obfuscated2 client: 64 random-looking bytes, no tag.
+        let route = MTProtoClientRoute(transport: kind, obfuscated: true)
+        let client = try await MTProtoTransportClient.connect(host: "127.0.0.1", port: port, route: route, configuration: fullRangePadding)
+        let sent = roundTripSizes.enumerated().map { payload($0.element, seed: UInt8($0.offset)) }
+        let received = try await client.executeThenClose { inbound, outbound in
+            for packet in sent { try await outbound.write(.packet(packet)) }
+            try await outbound.write(.packetRequestingQuickAck(payload(40, seed: 9)))
+            try await outbound.write(.packet(bytes([0xff, 0xff, 0xff, 0xff] + Array(repeating: 0, count: 36))))
+            var frames: [TransportFrame] = []
+            for try await frame in inbound {
+                frames.append(frame)
+                if frames.count == sent.count + 3 { break }
+            }
+            return frames
+        }
+        #expect(
+            received == sent.map { .packet($0) } + [.quickAck(0x8000_0028), .packet(payload(40, seed: 9)), .transportError(.authKeyNotFound)]
+        )
+        guard case .obfuscated = await serverEvents.next() else {
+            Issue.record("the server did not see an obfuscation header first")
+            return
+        }
+        #expect(await serverEvents.next() == .detected(kind))
+        #expect(await serverEvents.next() == .closed)
+        try await server.close()
+    }
+
+    @Test func clientWithAnUnknownHeaderIsDisconnectedWithoutAReply() async throws {
+        let (server, events, port) = try await startServer()
+        var serverEvents = events.makeAsyncIterator()
+        // A raw socket sends 64 random-looking bytes whose decrypted tag names no transport.
         let raw = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connect(host: "127.0.0.1", port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {

@@ -5,8 +5,9 @@ import Testing
 @testable import MTProtoNIO
 
 /// Telethon 1.45.0 connects to our server over real TCP with each of its transports (full,
-/// abridged, intermediate) and checks the echoes and a -404 transport error; its obfuscated2
-/// connection must be refused. Needs the pinned venv: `scripts/setup-python` (`scripts/test` runs it).
+/// abridged, intermediate, padded intermediate padding the spec's full 0-15 bytes), plain and
+/// obfuscated (obfuscated2 over abridged, intermediate and padded intermediate), and checks the
+/// echoes and a -404 transport error. Needs the pinned venv: `scripts/setup-python` (`scripts/test` runs it).
 @Suite(.enabled(if: PythonVenv.shouldRun, "needs the pinned Python venv: run scripts/setup-python"))
 struct TelethonTransportPeerTests {
     static let root = PythonVenv.packageRoot
@@ -27,15 +28,23 @@ struct TelethonTransportPeerTests {
         let results = try JSONDecoder().decode([String: String].self, from: Data(output.utf8))
         #expect(
             results == [
-                "ConnectionTcpFull": "ok", "ConnectionTcpAbridged": "ok",
-                "ConnectionTcpIntermediate": "ok", "ConnectionTcpObfuscated": "ok",
+                "ConnectionTcpFull": "ok", "ConnectionTcpAbridged": "ok", "ConnectionTcpIntermediate": "ok",
+                "ConnectionTcpPaddedIntermediate": "ok", "ConnectionTcpObfuscated": "ok",
+                "ConnectionTcpObfuscatedIntermediate": "ok", "ConnectionTcpObfuscatedPaddedIntermediate": "ok",
+                "paddingLengthsSent": "ok",
             ]
         )
         var detected: [TransportKind] = []
+        var obfuscated = 0
         for await event in events {
-            if case .detected(let kind) = event { detected.append(kind) }
+            switch event {
+            case .detected(let kind): detected.append(kind)
+            case .obfuscated: obfuscated += 1
+            case .closed: break
+            }
         }
-        #expect(detected == [.full, .abridged, .intermediate], "the obfuscated2 connection is never detected")
+        #expect(detected == [.full, .abridged, .intermediate, .paddedIntermediate, .abridged, .intermediate, .paddedIntermediate])
+        #expect(obfuscated == 3, "the last three connections announced themselves by an obfuscation header")
     }
 
     /// Runs a process to its end and returns its status and standard output.

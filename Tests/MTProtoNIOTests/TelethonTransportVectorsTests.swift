@@ -1,12 +1,14 @@
 import Foundation
+import MTProtoCrypto
 import NIOCore
 import Testing
 
 @testable import MTProtoNIO
 
 /// Bytes Telethon 1.45.0's own transport codecs produced (Tests/Interop/make_transport_vectors.py):
-/// our client framing must put the same bytes on the wire, and our server must reject Telethon's
-/// obfuscated2 headers instead of misparsing them.
+/// our client framing must put the same bytes on the wire; a plain detector must not take Telethon's
+/// obfuscated2 headers for a plain transport; from the same random bytes our obfuscation must build
+/// Telethon's header (direct and MTProxy), and both ends must encrypt and decrypt its streams.
 @Suite struct TelethonTransportVectorsTests {
     struct Vectors: Decodable {
         struct Stream: Decodable {
@@ -25,9 +27,21 @@ import Testing
             let codec: String
             let header: String
         }
+        struct ObfuscatedStream: Decodable {
+            let codec: String
+            let secret: String?
+            let dcID: Int16?
+            let random: String
+            let header: String
+            let clientPlain: String
+            let clientWire: String
+            let serverPlain: String
+            let serverWire: String
+        }
         let telethon: String
         let streams: [Stream]
         let obfuscated2Headers: [Obfuscated]
+        let obfuscatedStreams: [ObfuscatedStream]
     }
 
     static func load() throws -> Vectors {
@@ -68,7 +82,7 @@ import Testing
         }
     }
 
-    @Test func telethonObfuscatedHeadersAreRejected() throws {
+    @Test func telethonObfuscatedHeadersAreNotTakenForAPlainTransport() throws {
         let vectors = try Self.load()
         #expect(vectors.obfuscated2Headers.count == 12)
         for vector in vectors.obfuscated2Headers {
@@ -77,6 +91,40 @@ import Testing
             #expect(throws: MTProtoTransportError.unrecognizedTransport, "\(vector.codec)") {
                 try detector.detect(from: &header)
             }
+        }
+    }
+
+    static let codecs: [String: TransportKind] = [
+        "AbridgedPacketCodec": .abridged, "IntermediatePacketCodec": .intermediate,
+        "RandomizedIntermediatePacketCodec": .paddedIntermediate,
+    ]
+
+    @Test func obfuscationMatchesTelethonByteForByte() throws {
+        let vectors = try Self.load()
+        #expect(vectors.obfuscatedStreams.count == 5)
+        for vector in vectors.obfuscatedStreams {
+            let kind = try #require(Self.codecs[vector.codec])
+            let secret = try vector.secret.map { try #require(Self.bytes(fromHex: $0)) }
+            let random = try #require(Self.bytes(fromHex: vector.random))
+            let header = try #require(Self.bytes(fromHex: vector.header))
+
+            // Our client, given Telethon's random bytes, sends Telethon's header and stream.
+            var entropy = ScriptedEntropy(random)
+            let client = try ObfuscationHeader.makeClientHeader(kind: kind, dcID: vector.dcID, secret: secret, entropy: &entropy)
+            #expect(client.header == header, "\(vector.codec) header")
+            let clientPlain = try #require(Self.bytes(fromHex: vector.clientPlain))
+            let clientWire = try #require(Self.bytes(fromHex: vector.clientWire))
+            #expect(client.ciphers.encryptor.applied(to: clientPlain) == clientWire, "\(vector.codec) client stream")
+
+            // Our server reads Telethon's header: transport, DC id, and both directions of its stream.
+            let accepted = try ObfuscationHeader.acceptClientHeader(header, secret: secret)
+            #expect(accepted.kind == kind)
+            if let dcID = vector.dcID { #expect(accepted.dcID == dcID, "\(vector.codec) DC id") }
+            #expect(accepted.ciphers.decryptor.applied(to: clientWire) == clientPlain, "\(vector.codec) server decrypts")
+            let serverPlain = try #require(Self.bytes(fromHex: vector.serverPlain))
+            let serverWire = try #require(Self.bytes(fromHex: vector.serverWire))
+            #expect(accepted.ciphers.encryptor.applied(to: serverPlain) == serverWire, "\(vector.codec) server encrypts")
+            #expect(client.ciphers.decryptor.applied(to: serverWire) == serverPlain, "\(vector.codec) client decrypts")
         }
     }
 

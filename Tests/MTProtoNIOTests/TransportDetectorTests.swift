@@ -54,8 +54,8 @@ import Testing
 
     @Test func errorDescriptionsSayWhatToDo() {
         #expect(MTProtoTransportError.unrecognizedTransport.description.contains("obfuscat"))
-        #expect(MTProtoTransportError.unrecognizedTransport.description.contains("non-obfuscated"))
+        #expect(MTProtoTransportError.unrecognizedTransport.description.contains("MTProxy secret"))
         #expect(MTProtoTransportError.httpTransportNotSupported.description.contains("HTTP"))
-        #expect(MTProtoTransportError.tlsTransportNotSupported.description.contains("fake-TLS"))
+        #expect(MTProtoTransportError.tlsTransportNotSupported.description.contains("fake TLS"))
     }
 }

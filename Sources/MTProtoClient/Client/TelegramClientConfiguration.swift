@@ -22,7 +22,14 @@ public struct TelegramClientConfiguration: Sendable {
     public var isTestServer: Bool
     /// The RSA keys the key exchange trusts.
     public var serverKeys: [RSAPublicKey]
+    /// The framing. Through an MTProxy with a `dd` or `ee` secret, padded intermediate is used whatever this says.
     public var transport: TransportKind
+    /// Transport obfuscation (a 64-byte random header, then AES-256-CTR both ways), for networks that
+    /// block plain MTProto. The full transport cannot be obfuscated: intermediate is used instead.
+    /// Always on through an MTProxy.
+    public var obfuscated: Bool
+    /// The proxy every connection of this client goes through (SOCKS5 or MTProxy); nil connects directly.
+    public var proxy: MTProtoProxy?
     /// Seconds a call waits for its answer unless its options say otherwise; nil waits forever.
     public var defaultTimeout: Double?
     /// Seconds the key exchange may take.
@@ -58,6 +65,8 @@ public struct TelegramClientConfiguration: Sendable {
         langCode: String = "en",
         layer: Int32 = 229,
         transport: TransportKind = .intermediate,
+        obfuscated: Bool = false,
+        proxy: MTProtoProxy? = nil,
         defaultTimeout: Double? = 60,
         handshakeTimeout: Double = 30,
         reconnect: ReconnectPolicy = ReconnectPolicy(),
@@ -83,6 +92,8 @@ public struct TelegramClientConfiguration: Sendable {
         self.langCode = langCode
         self.layer = layer
         self.transport = transport
+        self.obfuscated = obfuscated
+        self.proxy = proxy
         self.defaultTimeout = defaultTimeout
         self.handshakeTimeout = handshakeTimeout
         self.reconnect = reconnect

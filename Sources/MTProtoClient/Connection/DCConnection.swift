@@ -15,7 +15,7 @@ actor DCConnection {
 
     let dcID: Int
     let address: DCAddress
-    private let transport: TransportKind
+    private let route: MTProtoClientRoute
     private let clock: any TelegramClock
     private let entropy: any EntropySource
     private let logger: Logger
@@ -39,7 +39,7 @@ actor DCConnection {
     ) {
         self.dcID = dcID
         self.address = address
-        self.transport = configuration.transport
+        self.route = configuration.route(toDC: dcID)
         self.clock = clock
         self.entropy = entropy
         var logger = logger
@@ -157,7 +157,7 @@ actor DCConnection {
         let asyncChannel: NIOAsyncChannel<TransportFrame, TransportFrame>
         do {
             asyncChannel = try await MTProtoTransportClient.connect(
-                host: address.host, port: address.port, transport: transport,
+                host: address.host, port: address.port, route: route,
                 configuration: MTProtoTransportConfiguration(entropy: entropy))
         } catch {
             logger.debug("connect failed", metadata: ["address": "\(address)", "error": "\(error)"])

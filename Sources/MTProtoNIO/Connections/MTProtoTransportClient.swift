@@ -1,3 +1,4 @@
+import MTProtoCrypto
 import NIOCore
 import NIOPosix
 
@@ -17,17 +18,50 @@ public enum MTProtoTransportClient {
         connectTimeout: TimeAmount = .seconds(10),
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> NIOAsyncChannel<TransportFrame, TransportFrame> {
-        try await bootstrap(group: group, configuration: configuration)
+        try await connect(
+            host: host, port: port, route: MTProtoClientRoute(transport: transport),
+            configuration: configuration, connectTimeout: connectTimeout, group: group
+        )
+    }
+
+    /// Connects along `route`: through its proxy when it has one (the TCP connection goes to the
+    /// proxy, which is told or keyed to reach `host`:`port` or the DC), obfuscated when it says so.
+    /// Returns once the proxy's handshake (if any) completed, so a refusing proxy fails here with a
+    /// `ProxyError`.
+    public static func connect(
+        host: String,
+        port: Int,
+        route: MTProtoClientRoute,
+        configuration: MTProtoTransportConfiguration = MTProtoTransportConfiguration(),
+        connectTimeout: TimeAmount = .seconds(10),
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) async throws -> NIOAsyncChannel<TransportFrame, TransportFrame> {
+        let (socketHost, socketPort): (String, Int) =
+            switch route.proxy {
+            case .socks5(let proxy): (proxy.host, proxy.port)
+            case .mtproxy(let proxy): (proxy.host, proxy.port)
+            case nil: (host, port)
+            }
+        let (channel, proxyReady) = try await bootstrap(group: group, configuration: configuration)
             .connectTimeout(connectTimeout)
-            .connect(host: host, port: port) { channel in
+            .connect(host: socketHost, port: socketPort) { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addMTProtoClientHandlers(
-                        transport: transport,
-                        configuration: configuration
+                    let ready = try channel.pipeline.syncOperations.addMTProtoClientHandlers(
+                        route: route, targetHost: host, targetPort: port, configuration: configuration
                     )
-                    return try NIOAsyncChannel<TransportFrame, TransportFrame>(wrappingChannelSynchronously: channel)
+                    let asyncChannel = try NIOAsyncChannel<TransportFrame, TransportFrame>(wrappingChannelSynchronously: channel)
+                    return (asyncChannel, ready)
                 }
             }
+        if let proxyReady {
+            do {
+                try await proxyReady.get()
+            } catch {
+                try? await channel.channel.close()
+                throw error
+            }
+        }
+        return channel
     }
 
     /// A `ClientBootstrap` with this library's socket options (TCP_NODELAY, a small receive buffer).

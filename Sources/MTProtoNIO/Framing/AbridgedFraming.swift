@@ -15,10 +15,11 @@ public struct AbridgedFraming: MTProtoFraming {
     private static let quickAckFlag: UInt8 = 0x80
     private static let maximumWords = 0xFF_FFFF
 
-    public init(role: TransportRole, limits: TransportLimits = .default) {
+    /// - Parameter sendsTag: false under obfuscation, whose header carries the tag instead.
+    public init(role: TransportRole, limits: TransportLimits = .default, sendsTag: Bool = true) {
         self.role = role
         self.limits = limits
-        self.tagPending = role == .client
+        self.tagPending = role == .client && sendsTag
     }
 
     public func maximumEncodedLength(of frame: TransportFrame) -> Int {

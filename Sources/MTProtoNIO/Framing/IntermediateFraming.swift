@@ -1,3 +1,4 @@
+import MTProto
 import MTProtoCrypto
 import NIOCore
 
@@ -11,10 +12,11 @@ public struct IntermediateFraming: MTProtoFraming {
 
     public var kind: TransportKind { .intermediate }
 
-    public init(role: TransportRole, limits: TransportLimits = .default) {
+    /// - Parameter sendsTag: false under obfuscation, whose header carries the tag instead.
+    public init(role: TransportRole, limits: TransportLimits = .default, sendsTag: Bool = true) {
         self.role = role
         self.limits = limits
-        self.tagPending = role == .client
+        self.tagPending = role == .client && sendsTag
     }
 
     public func maximumEncodedLength(of frame: TransportFrame) -> Int {
@@ -35,23 +37,26 @@ public struct IntermediateFraming: MTProtoFraming {
     }
 }
 
-/// Padded intermediate: tag `0xdddddddd`; like intermediate, but random bytes (0–15 in the spec)
-/// follow each payload and the length covers them, so packet sizes do not show through obfuscation.
+/// Padded intermediate: tag `0xdddddddd`; like intermediate, but 0-15 random bytes follow each
+/// payload and the length covers them, so packet sizes do not show through obfuscation.
 ///
-/// The receiver cannot know how much padding was added. It drops `length % 4` bytes, which is exact
-/// when the sender pads 0–3 bytes, as Telethon does and as this encoder does by default. A sender
-/// that pads 4–15 bytes (tdlib) leaves whole trailing words in the payload, which the MTProto layer
-/// must then ignore (plain: trust `message_data_length`; encrypted: only whole 16-byte blocks).
+/// The receiver cannot tell padding from payload by the frame: the message says where it ends
+/// (`PacketLength`: an unencrypted message's length field, an encrypted message's whole AES blocks),
+/// so any padding of 0-15 bytes is stripped exactly. A payload whose clear fields cannot tell (a
+/// transport error code, garbage) is passed on whole.
 public struct PaddedIntermediateFraming: MTProtoFraming {
     public let role: TransportRole
     public let limits: TransportLimits
-    /// The most padding bytes added to a packet: the spec allows up to 15; the default 3 lets every
-    /// receiver strip the padding exactly (see above).
+    /// The most padding bytes added to a packet: the spec's 15 by default. Lower it only for a peer
+    /// that strips padding by the frame (`length % 4`, as Telethon does), which copes with 0-3.
     public let maximumPadding: Int
     private var entropy: any EntropySource
     private var tagPending: Bool
 
     public var kind: TransportKind { .paddedIntermediate }
+
+    /// The spec's most padding bytes after a payload.
+    public static let maximumPaddingLength = 15
 
     /// - Parameters:
     ///   - entropy: where padding lengths and bytes come from; inject a fixed source for tests.
@@ -60,14 +65,15 @@ public struct PaddedIntermediateFraming: MTProtoFraming {
         role: TransportRole,
         limits: TransportLimits = .default,
         entropy: any EntropySource = SystemEntropy(),
-        maximumPadding: Int = 3
+        maximumPadding: Int = 15,
+        sendsTag: Bool = true
     ) {
         precondition((0...15).contains(maximumPadding), "padded intermediate pads 0 to 15 bytes, asked for \(maximumPadding)")
         self.role = role
         self.limits = limits
         self.entropy = entropy
         self.maximumPadding = maximumPadding
-        self.tagPending = role == .client
+        self.tagPending = role == .client && sendsTag
     }
 
     public func maximumEncodedLength(of frame: TransportFrame) -> Int {
@@ -148,20 +154,24 @@ enum IntermediateWire {
         }
 
         let length = Int(word & ~FrameRules.quickAckBit)
-        let payloadLength = padded ? length - length % 4 : length
-        if padded && payloadLength == 0 && length > 0 {
-            throw .zeroLength(transport: transport)  // nothing but padding
-        }
+        // No payload is shorter than a 4-byte transport error code: fewer bytes are only padding.
+        if padded && length > 0 && length < 4 { throw .zeroLength(transport: transport) }
         try FrameRules.checkAnnouncedLength(length, transport: transport, limits: limits, requireMultipleOfFour: !padded)
         guard buffer.readableBytes >= 4 + length,
-            let payload = buffer.getSlice(at: start + 4, length: payloadLength)
+            var payload = buffer.getSlice(at: start + 4, length: length)
         else { return nil }
         buffer.moveReaderIndex(to: start + 4 + length)
+        if padded,
+            let messageLength = payload.withUnsafeReadableBytes({ PacketLength.messageLength(in: $0) }),
+            length - messageLength <= PaddedIntermediateFraming.maximumPaddingLength
+        {
+            payload.moveWriterIndex(to: payload.readerIndex + messageLength)
+        }
         return FrameRules.inboundFrame(
             payload: payload,
             quickAckRequested: quickAckBitSet,
             role: role,
-            errorPacketLimit: padded ? 16 : 4
+            errorPacketLimit: padded ? 4 + PaddedIntermediateFraming.maximumPaddingLength : 4
         )
     }
 }

@@ -15,8 +15,8 @@ public enum MTProtoTransportError: Error, Sendable, Hashable, CustomStringConver
     case unexpectedSequenceNumber(expected: Int32, received: Int32)
     /// The connection ended in the middle of a frame.
     case truncatedFrame(transport: TransportKind?, bufferedBytes: Int)
-    /// The first bytes look like transport obfuscation (obfuscated2's random 64-byte header) or
-    /// another unknown protocol, which this server does not speak.
+    /// The first bytes are no plain transport, and as a 64-byte obfuscation header they decrypt to
+    /// no known transport tag: another protocol, or an MTProxy client with a secret.
     case unrecognizedTransport
     /// The first bytes are an HTTP request line (`POST`, `GET `, `HEAD`, `OPTI`): the HTTP transport
     /// is not supported.
@@ -51,15 +51,17 @@ public enum MTProtoTransportError: Error, Sendable, Hashable, CustomStringConver
                 + "received of it): the peer closed or crashed while sending; the partial frame is dropped."
         case .unrecognizedTransport:
             "the client's first bytes match no supported transport (abridged 0xef, intermediate 0xeeeeeeee, padded "
-                + "intermediate 0xdddddddd, or full with seq_no 0): most likely transport obfuscation (obfuscated2, a random "
-                + "64-byte header), which this server does not implement; the connection is closed without a reply, so the "
-                + "client sees its connection reset. Configure the client for a plain, non-obfuscated TCP transport."
+                + "intermediate 0xdddddddd, full with seq_no 0, or a 64-byte obfuscation header whose decrypted tag names "
+                + "one of these): it speaks another protocol, or obfuscates with an MTProxy secret this server does not "
+                + "have; the connection is closed without a reply, so the client sees its connection reset. Connect "
+                + "without a proxy secret (plain or obfuscated) to a DC, or through the MTProxy to it."
         case .httpTransportNotSupported:
             "the client's first bytes are an HTTP request: the HTTP transport is not supported and the connection is "
                 + "closed without a reply; configure the client for a TCP transport (abridged, intermediate or full)."
         case .tlsTransportNotSupported:
-            "the client's first bytes are a TLS record: fake-TLS (an MTProxy \"ee\" secret) is not supported and the "
-                + "connection is closed without a reply; connect without a proxy secret, over a plain TCP transport."
+            "the client's first bytes are a TLS record: fake TLS (an MTProxy \"ee\" secret) is spoken to an MTProxy, "
+                + "not to a DC, so the connection is closed without a reply; connect through the MTProxy, or to the DC "
+                + "without a proxy secret."
         }
     }
 }

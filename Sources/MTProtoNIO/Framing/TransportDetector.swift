@@ -7,11 +7,11 @@ import NIOCore
 /// - otherwise the first 4 bytes are a full-transport length and the next 4 the seq_no, which is 0 on a
 ///   fresh connection (nothing is consumed: the full decoder reads that packet).
 ///
-/// Transport obfuscation (obfuscated2) is not supported. Its 64-byte random header is built to avoid
-/// every tag above and a zero second word, so it lands in `unrecognizedTransport`: the server closes
-/// the connection without answering and the client sees a reset or EOF. Without this check, the
-/// random header would be taken as a full-transport length and the connection would wait for up to
-/// 16 MiB that never comes, or fail later with a confusing CRC error.
+/// An obfuscated client's 64-byte random header is built to avoid every tag above and a zero second
+/// word, so it lands in `unrecognizedTransport` here; `ServerObfuscationDetector`, which runs this
+/// first, then reads it as an obfuscation header (and decrypts the tag this detector sees next).
+/// Without the check, random bytes would be taken as a full-transport length and the connection
+/// would wait for up to 16 MiB that never comes, or fail later with a confusing CRC error.
 public struct TransportDetector: Sendable {
     public init() {}
 

@@ -10,19 +10,21 @@ public enum TransportFraming: MTProtoFraming {
 
     /// - Parameters:
     ///   - entropy, maximumPadding: used by padded intermediate only.
+    ///   - sendsTag: false when an obfuscation header carries the tag (the full transport has none).
     public init(
         kind: TransportKind,
         role: TransportRole,
         limits: TransportLimits = .default,
         entropy: any EntropySource = SystemEntropy(),
-        maximumPadding: Int = 3
+        maximumPadding: Int = PaddedIntermediateFraming.maximumPaddingLength,
+        sendsTag: Bool = true
     ) {
         switch kind {
-        case .abridged: self = .abridged(AbridgedFraming(role: role, limits: limits))
-        case .intermediate: self = .intermediate(IntermediateFraming(role: role, limits: limits))
+        case .abridged: self = .abridged(AbridgedFraming(role: role, limits: limits, sendsTag: sendsTag))
+        case .intermediate: self = .intermediate(IntermediateFraming(role: role, limits: limits, sendsTag: sendsTag))
         case .paddedIntermediate:
             self = .paddedIntermediate(
-                PaddedIntermediateFraming(role: role, limits: limits, entropy: entropy, maximumPadding: maximumPadding)
+                PaddedIntermediateFraming(role: role, limits: limits, entropy: entropy, maximumPadding: maximumPadding, sendsTag: sendsTag)
             )
         case .full: self = .full(FullFraming(role: role, limits: limits))
         }

@@ -1,7 +1,8 @@
 /// The four MTProto transport framings of the spec (`mtproto/mtproto-transports`).
 ///
-/// Obfuscated2 (a random 64-byte header, AES-CTR over any of these) and HTTP are not supported:
-/// a server sees them as an unrecognized first packet and closes the connection with a typed error.
+/// Obfuscation (a random 64-byte header, AES-256-CTR) goes over abridged, intermediate and padded
+/// intermediate (`MTProtoClientRoute.obfuscated`, `ObfuscationHeader`). HTTP is not supported: a
+/// server sees it as an unrecognized first packet and closes the connection with a typed error.
 public enum TransportKind: String, Sendable, Hashable, CaseIterable, CustomStringConvertible {
     /// `0xef`, then a 1-byte (or `0x7f` + 3-byte) length in 4-byte words.
     case abridged
