@@ -14,7 +14,7 @@ import TLSchema
 public actor TelegramClient: TelegramInvoking {
     public nonisolated let configuration: TelegramClientConfiguration
     private let storage: any SessionStorage
-    private let clock: any TelegramClock
+    let clock: any TelegramClock
     private var entropy: any EntropySource
     private let logger: Logger
 
@@ -25,6 +25,9 @@ public actor TelegramClient: TelegramInvoking {
     private var connections: [Int: DCConnection] = [:]
     private var authorizationImports: [Int: Task<Void, Never>] = [:]
     private var importFailures: [Int: TelegramError] = [:]
+    /// Tracks the update sequences and hands updates out (Updates/).
+    let updatesEngine: UpdatesEngine
+    var isUpdatesStarted = false
 
     public init(
         configuration: TelegramClientConfiguration,
@@ -40,6 +43,7 @@ public actor TelegramClient: TelegramInvoking {
         self.logger = logger
         self.state = SessionState(homeDC: configuration.initialDC)
         self.dcTable = configuration.dcTable
+        self.updatesEngine = UpdatesEngine(logger: logger)
     }
 
     /// The DC the account lives on (or the one login started from).
@@ -72,6 +76,7 @@ public actor TelegramClient: TelegramInvoking {
             let connection = try connection(for: target)
             do {
                 let result = try await connection.invoke(request, timeout: options.timeout ?? configuration.defaultTimeout)
+                updatesEngine.noteResult(result)
                 await noteAuthorization(in: result, dc: target)
                 return result
             } catch {
@@ -106,6 +111,7 @@ public actor TelegramClient: TelegramInvoking {
     public func close() async {
         guard !isClosed else { return }
         isClosed = true
+        updatesEngine.close()
         let all = connections.values
         connections.removeAll()
         for connection in all { await connection.close() }
@@ -186,9 +192,16 @@ public actor TelegramClient: TelegramInvoking {
         guard !isClosed else { throw .closed }
         if let existing = connections[dc] { return existing }
         guard let address = dcTable.address(for: dc) else { throw .unknownDC(dc) }
+        // Updates come from the home DC's connection; other DCs' session events say nothing about them.
+        let engine = updatesEngine
+        let isHome = dc == state.homeDC
+        let unsolicited: @Sendable (UnsolicitedEvent) -> Void = { event in
+            if isHome { engine.submit(.server(event)) }
+        }
         let persistence = DCConnection.Persistence(
             keyEstablished: { [weak self] keyState in await self?.keyEstablished(keyState, dc: dc) },
-            saltChanged: { [weak self] salt, offset in await self?.saltChanged(salt, offset, dc: dc) })
+            saltChanged: { [weak self] salt, offset in await self?.saltChanged(salt, offset, dc: dc) },
+            unsolicited: unsolicited)
         var connectionEntropy = entropy
         // Each connection gets its own stream, so deterministic test sources do not repeat ids across DCs.
         let seed = entropy.bytes(8)
@@ -214,7 +227,7 @@ public actor TelegramClient: TelegramInvoking {
         await save()
     }
 
-    private func loadIfNeeded() async throws(TelegramError) {
+    func loadIfNeeded() async throws(TelegramError) {
         guard !isLoaded else { return }
         guard !isClosed else { throw .closed }
         do {
@@ -223,6 +236,15 @@ public actor TelegramClient: TelegramInvoking {
             throw .storage(reason: "\(error)")
         }
         isLoaded = true
+    }
+
+    /// The stored update state (nil until updates were started once).
+    var storedUpdatesState: UpdatesState? { state.updates }
+
+    func saveUpdatesState(_ updates: UpdatesState) async {
+        guard !isClosed, state.updates != updates else { return }
+        state.updates = updates
+        await save()
     }
 
     private func save() async {

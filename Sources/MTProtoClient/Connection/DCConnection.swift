@@ -19,6 +19,8 @@ actor DCConnection {
     struct Persistence: Sendable {
         let keyEstablished: @Sendable (DCSessionState) async -> Void
         let saltChanged: @Sendable (Int64, Double) async -> Void
+        /// Server messages nobody asked for (updates) and session events, in arrival order.
+        var unsolicited: @Sendable (UnsolicitedEvent) -> Void = { _ in }
     }
 
     let dcID: Int
@@ -365,6 +367,7 @@ actor DCConnection {
 
     private func linkEnded() {
         if !tracker.isEmpty { statistics.connectionsLost += 1 }
+        if !isClosed { persistence.unsolicited(.linkLost) }
         writer?.finish()
         writer = nil
         channel = nil
@@ -436,12 +439,15 @@ actor DCConnection {
                 let tracked = Set(tracker.requestsInFlight)
                 let resend = inDoubt.filter { tracked.contains($0) }
                 if case .sessionReset = action { needsInitConnection = true }
+                if case .newSessionCreated = action { persistence.unsolicited(.sessionCreated) }
                 if !resend.isEmpty, let actions = session?.resend(resend, now: clock.now()) {
                     logger.debug("resending requests the new session never saw", metadata: ["count": "\(resend.count)"])
                     statistics.requestsResent += resend.count
                     perform(actions)
                 }
-            case .update, .pong, .futureSalts, .sessionDestroyed:
+            case .update(let body):
+                persistence.unsolicited(.message(body))
+            case .pong, .futureSalts, .sessionDestroyed:
                 break
             case .messageDiscarded(_, let error):
                 logger.debug("message discarded", metadata: ["error": "\(error)"])

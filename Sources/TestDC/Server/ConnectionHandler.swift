@@ -51,6 +51,10 @@ final class TestDCConnectionHandler: ChannelInboundHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let push = event as? ServerPush {
+            sendPush(context, push.body)
+            return
+        }
         if let detected = event as? MTProtoTransportDetected {
             core.updateConnection(connectionID) { $0.transport = "\(detected.kind)" }
         }
@@ -175,6 +179,17 @@ final class TestDCConnectionHandler: ChannelInboundHandler {
         } else {
             finish(context, messageID: messageID, call: call, now: now)
         }
+        core.deliverPushes()
+    }
+
+    /// An update for this connection's session (see UpdatePush.swift); dropped before the session exists.
+    private func sendPush(_ context: ChannelHandlerContext, _ body: [UInt8]) {
+        guard !closed, var machine = session, machine.clientSessionID != nil else { return }
+        let now = UnixTime(seconds: core.now(dc: dc))
+        let actions = machine.push(body, now: now)
+        session = machine
+        perform(context, actions, now: now)
+        context.flush()
     }
 
     private func finish(_ context: ChannelHandlerContext, messageID: Int64, call: HandledCall, now: UnixTime) {

@@ -24,6 +24,9 @@ public struct TestDCConfiguration: Sendable {
     public var clock: @Sendable () -> Double
     /// Answer AUTH_KEY_DUPLICATED when one key is used by two live connections with different session ids.
     public var detectsDuplicateKeys: Bool
+    /// Give each DC its own RSA key (`dc<N>.key.pem`). By default every DC serves one key (DC 1's
+    /// file), as production DCs share Telegram's published key.
+    public var keyPerDC: Bool = false
     public var logger: Logger
 
     public init(
@@ -140,7 +143,12 @@ public enum TestDCServer {
         }
         let ids = (1...configuration.dcCount).map { Int32($0) }
         var keys: [Int32: RSAPrivateKey] = [:]
-        for id in ids { keys[id] = try loadOrCreateKey(dc: id, directory: configuration.stateDirectory, logger: logger) }
+        if configuration.keyPerDC {
+            for id in ids { keys[id] = try loadOrCreateKey(dc: id, directory: configuration.stateDirectory, logger: logger) }
+        } else {
+            let shared = try loadOrCreateKey(dc: 1, directory: configuration.stateDirectory, logger: logger)
+            for id in ids { keys[id] = shared }
+        }
 
         var initialState = DCState(world: configuration.world, dcs: [])
         if let directory = configuration.stateDirectory {
