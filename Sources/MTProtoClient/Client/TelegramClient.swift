@@ -110,8 +110,10 @@ public actor TelegramClient: TelegramInvoking {
     /// Closes every connection; pending calls fail with `.closed`, later calls too.
     public func close() async {
         guard !isClosed else { return }
+        // The update state of what was already handed out is saved before the client stops saving.
+        await updatesEngine.close()
+        guard !isClosed else { return }
         isClosed = true
-        updatesEngine.close()
         let all = connections.values
         connections.removeAll()
         for connection in all { await connection.close() }

@@ -14,9 +14,17 @@ extension TelegramClient {
     /// client first fetches what happened since with updates.getDifference (and getChannelDifference
     /// for the channels it names), so nothing is lost or repeated; without one it starts from
     /// updates.getState. The state is saved in the `SessionStorage` after each batch handed out.
-    /// Call after login; calling again does nothing.
+    /// Call after login; it returns once the starting state is known (pushes from then on are
+    /// tracked). Calling again does nothing.
     public func startUpdates(gapTimeout: Double = 0.5, retryDelay: Double = 1) async throws(TelegramError) {
         try await loadIfNeeded()
+        guard !isUpdatesStarted else { return }
+        var initial = storedUpdatesState
+        let isCurrent = initial == nil
+        if initial == nil {
+            let fetched = try await invoke(Api.functions.updates.GetState())
+            initial = UpdatesState(fetched, keepingChannelsOf: nil)
+        }
         guard !isUpdatesStarted else { return }
         isUpdatesStarted = true
         let configuration = UpdatesStateMachine.Configuration(gapTimeout: gapTimeout, retryDelay: retryDelay, selfUserID: userID)
@@ -36,6 +44,6 @@ extension TelegramClient {
                     filter: .channelMessagesFilterEmpty(Api.ChannelMessagesFilter.ChannelMessagesFilterEmpty()), pts: pts, limit: limit))
             },
             save: { [weak self] state in await self?.saveUpdatesState(state) })
-        updatesEngine.submit(.start(storedUpdatesState, configuration, backend, clock))
+        updatesEngine.submit(.start(initial, isCurrent: isCurrent, configuration, backend, clock))
     }
 }

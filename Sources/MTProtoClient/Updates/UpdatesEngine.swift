@@ -27,7 +27,7 @@ struct UpdatesBackend: Sendable {
 /// saves the state after handing events out, and yields the events to `events`.
 final class UpdatesEngine: Sendable {
     enum Input: Sendable {
-        case start(UpdatesState?, UpdatesStateMachine.Configuration, UpdatesBackend, any TelegramClock)
+        case start(UpdatesState?, isCurrent: Bool, UpdatesStateMachine.Configuration, UpdatesBackend, any TelegramClock)
         case server(UnsolicitedEvent)
         case result(Api.Updates)
         case affected(pts: Int32, count: Int32)
@@ -81,8 +81,10 @@ final class UpdatesEngine: Sendable {
         }
     }
 
-    func close() {
+    /// Stops taking input and waits until what already arrived is handled and its state saved.
+    func close() async {
         inputs.finish()
+        await loop.value
     }
 
     /// Lives inside the loop task: the machine, the backend, the timer.
@@ -106,11 +108,11 @@ final class UpdatesEngine: Sendable {
             let now = clock?.now().seconds ?? 0
             let actions: [UpdatesStateMachine.Action]
             switch input {
-            case .start(let stored, let configuration, let backend, let clock):
+            case .start(let stored, let isCurrent, let configuration, let backend, let clock):
                 self.backend = backend
                 self.clock = clock
                 machine.configuration = configuration
-                actions = machine.start(from: stored, now: clock.now().seconds)
+                actions = machine.start(from: stored, isCurrent: isCurrent, now: clock.now().seconds)
             case .server(.message(let body)):
                 var reader = TLReader(body, inflater: ZlibGzip())
                 guard let updates = try? Api.Updates(from: &reader) else {

@@ -83,14 +83,15 @@ public struct UpdatesStateMachine: Sendable {
 
     // MARK: - Start
 
-    /// Starts tracking: from a stored state (fetching what happened meanwhile), or from the server's
-    /// current state when there is none (updates.getState; nothing before it can be recovered).
-    public mutating func start(from stored: UpdatesState?, now: Double) -> [Action] {
+    /// Starts tracking: from a stored state (fetching what happened meanwhile unless `isCurrent`, i.e.
+    /// it was just read with updates.getState), or from the server's current state when there is
+    /// none (`.fetchState`; nothing before it can be recovered).
+    public mutating func start(from stored: UpdatesState?, isCurrent: Bool = false, now: Double) -> [Action] {
         guard phase == .stopped else { return [] }
         if let stored {
             state = stored
             phase = .running
-            return fetch(.common, now: now)
+            return isCurrent ? [] : fetch(.common, now: now)
         }
         phase = .fetchingState
         return [.fetchState]
