@@ -94,6 +94,8 @@ extension DCState {
         let (id, overflow) = (world.channels[index].messages.last?.id ?? 0).addingReportingOverflow(1)
         guard !overflow else { throw RequestError(code: 400, message: "MESSAGE_ID_INVALID") }
         let broadcast = world.channels[index].broadcast
+        // Fix the pts before the post counts toward the default (one per stored message).
+        if channelPts[channelID] == nil { channelPts[channelID] = channelPts(world.channels[index]) }
         let stored = World.Message(id: id, fromID: broadcast ? nil : author, date: date, text: text)
         world.channels[index].messages.append(stored)
         let channel = world.channels[index]
