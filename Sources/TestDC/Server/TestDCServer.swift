@@ -181,7 +181,7 @@ public enum TestDCServer {
             let pem = key.publicKey.pkcs1PEM
             entries.append(DCTable.Entry(
                 id: id, host: configuration.host, port: server.localAddress?.port ?? port,
-                publicKeyFile: configuration.stateDirectory == nil ? nil : "dc\(id).pub.pem",
+                publicKeyFile: configuration.stateDirectory == nil ? nil : "dc\(configuration.keyPerDC ? id : 1).pub.pem",
                 publicKeyPEM: pem, fingerprint: key.publicKey.fingerprint))
         }
         core.withState { $0.dcs = entries.map { DCAddress(id: $0.id, host: $0.host, port: $0.port) } }
