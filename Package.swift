@@ -65,7 +65,7 @@ let package = Package(
         // Soak of layer 5 (run in release): one busy client for SOAK_MINUTES, RSS at start and end.
         .executableTarget(
             name: "SoakBench",
-            dependencies: ["MTProtoClient", "TestDC", "MTProtoCrypto", "TLSchema", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["MTProtoClient", "TestDC", "MTProtoCrypto", "MTProtoNIO", "TLSchema", .product(name: "Logging", package: "swift-log")],
             path: "Benchmarks/SoakBench", swiftSettings: strict
         ),
 

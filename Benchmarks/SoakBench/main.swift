@@ -10,6 +10,7 @@ import Foundation
 import Logging
 import MTProtoClient
 import MTProtoCrypto
+import MTProtoNIO
 import TLSchema
 import TestDC
 

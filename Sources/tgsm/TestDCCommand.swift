@@ -28,6 +28,9 @@ struct TestDCCommand: AsyncParsableCommand {
     @Option(name: .customLong("state-dir"), help: "Where RSA keys, public key PEMs and dcs.json are kept.")
     var stateDir = ".build/testdc"
 
+    @Flag(name: .customLong("key-per-dc"), help: "Give every DC its own RSA key (default: all DCs share one, as production does).")
+    var keyPerDC = false
+
     @Option(help: "A world JSON file (users, channels, contacts); the built-in world when omitted.")
     var world: String?
 
@@ -56,9 +59,10 @@ struct TestDCCommand: AsyncParsableCommand {
             loadedWorld = .default
         }
         let stateURL = URL(fileURLWithPath: stateDir, isDirectory: true)
-        let configuration = TestDCConfiguration(
+        var configuration = TestDCConfiguration(
             host: host, basePort: basePort, dcCount: dcs, controlEnabled: !noControl, controlPort: controlPort,
             stateDirectory: stateURL, world: loadedWorld, logger: logger)
+        configuration.keyPerDC = keyPerDC
         let running = try await TestDCServer.start(configuration)
 
         var lines = ["tgsm testdc: \(running.table.dcs.count) DCs"]

@@ -151,7 +151,7 @@ final class ProxyProcess: Sendable {
             $0.proxy = .socks5(SOCKS5Proxy(host: "127.0.0.1", port: proxy.port, credentials: .init(username: "tgsm", password: "s3cret")))
         }
 
-        let dc = try #require(cluster.dc.dcs.first)
+        let dc = try #require(cluster.dc.table.dcs.first)
         for credentials in [SOCKS5Proxy.Credentials(username: "tgsm", password: "wrong"), nil] {
             let route = MTProtoClientRoute(transport: .intermediate, proxy: .socks5(SOCKS5Proxy(host: "127.0.0.1", port: proxy.port, credentials: credentials)))
             await #expect {
@@ -170,7 +170,7 @@ final class ProxyProcess: Sendable {
     @Test(arguments: ["", "dd", "ee"])
     func logInThroughMTProxy(prefix: String) async throws {
         let cluster = try await Cluster.start(dcCount: 1)
-        let dcs = cluster.dc.dcs.map { (id: $0.id, host: $0.host, port: $0.port) }
+        let dcs = cluster.dc.table.dcs.map { (id: $0.id, host: $0.host, port: $0.port) }
         let proxy = try await ProxyProcess.mtproxy(secret: Self.secret, domain: Self.domain, dcs: dcs)
         let text = prefix + Self.secret + (prefix == "ee" ? Array(Self.domain.utf8).map { String(format: "%02x", $0) }.joined() : "")
         let secret = try MTProxySecret(parsing: text)
@@ -184,7 +184,7 @@ final class ProxyProcess: Sendable {
 
     @Test func aFakeTLSProxyWithAnotherSecretIsRefusedTyped() async throws {
         let cluster = try await Cluster.start(dcCount: 1)
-        let dcs = cluster.dc.dcs.map { (id: $0.id, host: $0.host, port: $0.port) }
+        let dcs = cluster.dc.table.dcs.map { (id: $0.id, host: $0.host, port: $0.port) }
         let proxy = try await ProxyProcess.mtproxy(secret: Self.secret, domain: Self.domain, dcs: dcs)
         let wrong = try MTProxySecret(key: Array(repeating: 0x42, count: 16), mode: .fakeTLS(domain: Self.domain))
         let route = MTProtoClientRoute(transport: .paddedIntermediate, proxy: .mtproxy(MTProxy(host: "127.0.0.1", port: proxy.port, secret: wrong)), dcID: 1)

@@ -21,7 +21,7 @@ import threading
 import time
 import urllib.request
 
-from telethon import TelegramClient, errors, functions
+from telethon import TelegramClient, errors, events, functions
 from telethon.network.connection import ConnectionTcpMTProxyIntermediate, ConnectionTcpObfuscated
 from telethon.crypto import rsa
 from telethon.sessions import MemorySession
@@ -152,6 +152,25 @@ async def run(dcs, control):
         history = await alice.get_messages("bob", limit=5)
         assert any(m.message == "hello from telethon" for m in history), [m.message for m in history]
         return f"message id {sent.id}"
+
+    async def pushed_new_message():
+        # Bob writes to Alice from "another device" (the control endpoint); the DC pushes
+        # updates(updateNewMessage) with Alice's next pts and Telethon raises a NewMessage event.
+        received = asyncio.get_running_loop().create_future()
+
+        async def on_message(event):
+            if event.raw_text == "pushed to telethon" and not received.done():
+                received.set_result(event)
+
+        alice.add_event_handler(on_message, events.NewMessage(incoming=True))
+        try:
+            await alice(functions.updates.GetStateRequest())
+            control.call("POST", "/messages", {"fromID": 1002, "toID": 1001, "text": "pushed to telethon"})
+            event = await asyncio.wait_for(received, timeout=15)
+        finally:
+            alice.remove_event_handler(on_message)
+        assert event.sender_id == 1002 and event.chat_id == 1002, (event.sender_id, event.chat_id)
+        return f"NewMessage from {event.sender_id}, message id {event.id}"
 
     async def resolve_username():
         entity = await alice.get_entity("carol")
@@ -331,6 +350,7 @@ async def run(dcs, control):
     await step("get_me", get_me())
     await step("iter_messages on a channel", iter_messages())
     await step("send_message", send_message())
+    await step("NewMessage event pushed by the DC", pushed_new_message())
     await step("resolve a username", resolve_username())
     await step("FloodWaitError with the injected seconds", flood_wait())
     await step("2FA login", two_factor())
@@ -358,7 +378,9 @@ def main():
             table = json.load(table_file)
         dcs = table["dcs"]
         control = Control(table["control"]["url"])
-        report("control endpoint health", control.call("GET", "/health")["status"] == "ok")
+        health = control.call("GET", "/health")
+        report("control endpoint health", health["status"] == "ok" and isinstance(health["dcs"], int)
+               and isinstance(health["connections"], int), json.dumps(health))
         # Trust only the test DC's keys, read from the PEM files it wrote.
         rsa._server_keys.clear()
         for dc in dcs:

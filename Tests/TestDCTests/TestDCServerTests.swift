@@ -5,10 +5,23 @@ import Testing
 
 /// The cluster started in-process on ephemeral loopback ports.
 @Suite struct TestDCServerTests {
+    /// By default every DC serves one RSA key, as production does.
+    @Test func everyDCSharesOneKeyByDefault() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("testdc-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let running = try await TestDCServer.start(TestDCConfiguration(basePort: 0, dcCount: 3, controlEnabled: false, stateDirectory: directory))
+        try await running.shutdown()
+        #expect(Set(running.table.dcs.map(\.fingerprint)).count == 1)
+        #expect(running.table.dcs.count == 3)
+        #expect(!FileManager.default.fileExists(atPath: directory.appendingPathComponent("dc2.key.pem").path))
+    }
+
     @Test func startsEveryDCWithItsOwnKeyAndWritesTheTable() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("testdc-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
-        let running = try await TestDCServer.start(TestDCConfiguration(basePort: 0, dcCount: 2, stateDirectory: directory))
+        var configuration = TestDCConfiguration(basePort: 0, dcCount: 2, stateDirectory: directory)
+        configuration.keyPerDC = true
+        let running = try await TestDCServer.start(configuration)
         let table = running.table
         try await running.shutdown()
         #expect(table.dcs.map(\.id) == [1, 2])
@@ -22,7 +35,9 @@ import Testing
         #expect(running.core.withState { $0.dcs.sorted { $0.key < $1.key }.map(\.value.port) } == table.dcs.map(\.port))
 
         // A second start reuses the persisted keys.
-        let again = try await TestDCServer.start(TestDCConfiguration(basePort: 0, dcCount: 2, controlEnabled: false, stateDirectory: directory))
+        var restarted = TestDCConfiguration(basePort: 0, dcCount: 2, controlEnabled: false, stateDirectory: directory)
+        restarted.keyPerDC = true
+        let again = try await TestDCServer.start(restarted)
         try await again.shutdown()
         #expect(again.table.dcs.map(\.fingerprint) == table.dcs.map(\.fingerprint))
         #expect(again.table.control == nil)

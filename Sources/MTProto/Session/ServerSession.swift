@@ -350,8 +350,7 @@ public struct ServerSession: Sendable {
     public mutating func forget(request: Int64) {
         guard openRequests.remove(request) != nil else { return }
         received.remove(request)
-        pendingAcks.removeAll { $0 == request }
-        if pendingAcks.isEmpty { oldestPendingAck = nil }
+        output.withdrawAck(request)
     }
 
     /// Acknowledgements that waited long enough.

@@ -48,6 +48,12 @@ struct SessionOutput: Sendable {
         }
     }
 
+    /// Withdraws one waiting acknowledgement (its message is treated as never received).
+    mutating func withdrawAck(_ messageID: Int64) {
+        pendingAcks.removeAll { $0 == messageID }
+        if pendingAcks.isEmpty { oldestPendingAck = nil }
+    }
+
     /// Forgets the waiting acknowledgements (their session is gone).
     mutating func dropAcks() {
         pendingAcks.removeAll()

@@ -14,7 +14,7 @@ import TLSchema
 public actor TelegramClient: TelegramInvoking {
     public nonisolated let configuration: TelegramClientConfiguration
     private let storage: any SessionStorage
-    private let clock: any TelegramClock
+    let clock: any TelegramClock
     private var entropy: any EntropySource
     private let logger: Logger
 
@@ -25,6 +25,9 @@ public actor TelegramClient: TelegramInvoking {
     private var connections: [Int: DCConnection] = [:]
     private var authorizationImports: [Int: Task<Void, Never>] = [:]
     private var importFailures: [Int: TelegramError] = [:]
+    /// Tracks the update sequences and hands updates out (Updates/).
+    let updatesEngine: UpdatesEngine
+    var isUpdatesStarted = false
 
     public init(
         configuration: TelegramClientConfiguration,
@@ -40,6 +43,7 @@ public actor TelegramClient: TelegramInvoking {
         self.logger = logger
         self.state = SessionState(homeDC: configuration.initialDC)
         self.dcTable = configuration.dcTable
+        self.updatesEngine = UpdatesEngine(logger: logger)
     }
 
     /// The DC the account lives on (or the one login started from).
@@ -72,6 +76,7 @@ public actor TelegramClient: TelegramInvoking {
             let connection = try connection(for: target)
             do {
                 let result = try await connection.invoke(request, timeout: options.timeout ?? configuration.defaultTimeout)
+                updatesEngine.noteResult(result)
                 await noteAuthorization(in: result, dc: target)
                 return result
             } catch {
@@ -104,6 +109,9 @@ public actor TelegramClient: TelegramInvoking {
 
     /// Closes every connection; pending calls fail with `.closed`, later calls too.
     public func close() async {
+        guard !isClosed else { return }
+        // The update state of what was already handed out is saved before the client stops saving.
+        await updatesEngine.close()
         guard !isClosed else { return }
         isClosed = true
         let all = connections.values
@@ -186,6 +194,9 @@ public actor TelegramClient: TelegramInvoking {
         guard !isClosed else { throw .closed }
         if let existing = connections[dc] { return existing }
         guard let address = dcTable.address(for: dc) else { throw .unknownDC(dc) }
+        // Updates come from the home DC's connection; other DCs' session events say nothing about them.
+        let engine = updatesEngine
+        let isHome = dc == state.homeDC
         var connectionEntropy = entropy
         // Each connection gets its own stream, so deterministic test sources do not repeat ids across DCs.
         let seed = entropy.bytes(8)
@@ -194,9 +205,8 @@ public actor TelegramClient: TelegramInvoking {
             dcID: dc, address: address, state: state.dcs[dc] ?? DCSessionState(), configuration: configuration,
             clock: clock, entropy: connectionEntropy, logger: logger,
             persist: { [weak self] update in await self?.sessionUpdated(update, dc: dc) },
-            events: { [handler = configuration.updatesHandler] event in
-                // Session and link events are for the updates engine (getDifference after a gap).
-                if case .update(let body) = event { handler?(IncomingUpdate(dc: dc, body: body)) }
+            events: { event in
+                if isHome { engine.submit(.server(event)) }
             })
         connections[dc] = connection
         return connection
@@ -215,7 +225,7 @@ public actor TelegramClient: TelegramInvoking {
         await save()
     }
 
-    private func loadIfNeeded() async throws(TelegramError) {
+    func loadIfNeeded() async throws(TelegramError) {
         guard !isLoaded else { return }
         guard !isClosed else { throw .closed }
         do {
@@ -224,6 +234,15 @@ public actor TelegramClient: TelegramInvoking {
             throw .storage(reason: "\(error)")
         }
         isLoaded = true
+    }
+
+    /// The stored update state (nil until updates were started once).
+    var storedUpdatesState: UpdatesState? { state.updates }
+
+    func saveUpdatesState(_ updates: UpdatesState) async {
+        guard !isClosed, state.updates != updates else { return }
+        state.updates = updates
+        await save()
     }
 
     private func save() async {

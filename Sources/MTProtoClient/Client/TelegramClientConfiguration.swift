@@ -46,9 +46,6 @@ public struct TelegramClientConfiguration: Sendable {
     public var inDoubt: InDoubtPolicy
     /// Which requests are sent again when the server starts a new session under them.
     public var resendPolicy: ResendPolicy
-    /// Receives every message a DC sends on its own (updates), in arrival order per DC, on the
-    /// connection's executor: return quickly (e.g. yield into an `AsyncStream`'s continuation).
-    public var updatesHandler: (@Sendable (IncomingUpdate) -> Void)?
 
     public init(
         apiID: Int32,
@@ -74,8 +71,7 @@ public struct TelegramClientConfiguration: Sendable {
         fetchesConfigOnConnect: Bool = true,
         pingInterval: Double? = 60,
         inDoubt: InDoubtPolicy = InDoubtPolicy(),
-        resendPolicy: ResendPolicy = .readsOnly,
-        updatesHandler: (@Sendable (IncomingUpdate) -> Void)? = nil
+        resendPolicy: ResendPolicy = .readsOnly
     ) {
         precondition(!serverKeys.isEmpty, "the key exchange needs at least one trusted server key")
         self.apiID = apiID
@@ -102,6 +98,5 @@ public struct TelegramClientConfiguration: Sendable {
         self.pingInterval = pingInterval
         self.inDoubt = inDoubt
         self.resendPolicy = resendPolicy
-        self.updatesHandler = updatesHandler
     }
 }

@@ -26,12 +26,16 @@ public struct SessionState: Sendable, Equatable {
     /// The logged-in user's id, when known.
     public var userID: Int64?
     public var isBot: Bool
+    /// Where the account's update sequences stand (pts, qts, seq, date, channel pts); nil until
+    /// updates were started once. Saved after every batch of updates handed out.
+    public var updates: UpdatesState?
 
-    public init(homeDC: Int, dcs: [Int: DCSessionState] = [:], userID: Int64? = nil, isBot: Bool = false) {
+    public init(homeDC: Int, dcs: [Int: DCSessionState] = [:], userID: Int64? = nil, isBot: Bool = false, updates: UpdatesState? = nil) {
         self.homeDC = homeDC
         self.dcs = dcs
         self.userID = userID
         self.isBot = isBot
+        self.updates = updates
     }
 
     public var isAuthorized: Bool { dcs[homeDC]?.isAuthorized ?? false }

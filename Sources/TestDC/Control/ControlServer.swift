@@ -82,6 +82,10 @@ struct ControlAPI: Sendable {
     }
     struct KeyView: Codable { var dc: Int32; var keyID: Int64; var userID: Int64? }
     struct CodeView: Codable { var phone: String; var code: String; var dc: Int32; var sentAt: Double }
+    struct Health: Codable { var status: String; var dcs: Int; var connections: Int }
+    struct PostRequest: Codable { var text: String; var fromID: Int64? }
+    struct MessageRequest: Codable { var fromID: Int64; var toID: Int64; var text: String }
+    struct Posted: Codable { var id: Int32 }
 
     func handle(method: HTTPMethod, uri: String, body: Data) -> ControlResponse {
         let components = URLComponents(string: uri)
@@ -89,7 +93,7 @@ struct ControlAPI: Sendable {
         let query = Dictionary((components?.queryItems ?? []).map { ($0.name, $0.value ?? "") }, uniquingKeysWith: { $1 })
         switch (method, path.first ?? "", path.count) {
         case (.GET, "health", 1):
-            return .json(["status": "ok", "dcs": "\(table()?.dcs.count ?? 0)", "connections": "\(core.liveConnections.count)"])
+            return .json(Health(status: "ok", dcs: table()?.dcs.count ?? 0, connections: core.liveConnections.count))
         case (.GET, "dcs", 1):
             guard let table = table() else { return .error(.serviceUnavailable, "the DCs are still starting") }
             return .json(table)
@@ -164,6 +168,34 @@ struct ControlAPI: Sendable {
             // after a server restart; clients reconnect and meet the new time (bad_msg_notification 16/17).
             core.disconnectAll(dc: request.dc)
             return .json(faultsView())
+        case (.POST, "channels", 3) where path[2] == "messages":
+            guard let channelID = Int64(path[1]) else { return .error(.badRequest, "a channel id is a number") }
+            guard let request = try? JSONDecoder().decode(PostRequest.self, from: body) else {
+                return .error(.badRequest, "expected {\"text\": \"...\", \"fromID\": 1001 (supergroups only, optional)}")
+            }
+            do {
+                return .json(Posted(id: try core.postToChannel(channelID, text: request.text, fromID: request.fromID)), status: .created)
+            } catch {
+                return .error(.badRequest, "\(error)")
+            }
+        case (.POST, "channels", 4) where path[2] == "messages":
+            guard let channelID = Int64(path[1]), let messageID = Int32(path[3]) else { return .error(.badRequest, "channel and message ids are numbers") }
+            guard let request = try? JSONDecoder().decode(PostRequest.self, from: body) else { return .error(.badRequest, "expected {\"text\": \"...\"}") }
+            do {
+                try core.editChannelMessage(channelID, messageID: messageID, text: request.text)
+                return .json(Posted(id: messageID))
+            } catch {
+                return .error(.badRequest, "\(error)")
+            }
+        case (.POST, "messages", 1):
+            guard let request = try? JSONDecoder().decode(MessageRequest.self, from: body) else {
+                return .error(.badRequest, "expected {\"fromID\": 1002, \"toID\": 1001, \"text\": \"...\"}")
+            }
+            do {
+                return .json(Posted(id: try core.sendPrivateMessage(from: request.fromID, to: request.toID, text: request.text)), status: .created)
+            } catch {
+                return .error(.badRequest, "\(error)")
+            }
         case (.POST, "duplicate-key-detection", 1):
             guard let request = try? JSONDecoder().decode(ToggleRequest.self, from: body) else {
                 return .error(.badRequest, "expected {\"enabled\": true}")

@@ -74,7 +74,7 @@ public struct FaultEngine: Sendable, Equatable {
     /// effect wins; exhausted rules (count reached) stop matching.
     public mutating func decide(_ call: FaultCall, now: Double) -> FaultDecision {
         var decision = FaultDecision()
-        for rule in rules where rule.match.matches(call) {
+        for rule in rules where rule.effect.kind != .dropUpdates && rule.match.matches(call) {
             let seenBefore = seen[rule.id] ?? 0
             seen[rule.id] = seenBefore + 1
             if seenBefore < (rule.match.skip ?? 0) { continue }
@@ -92,6 +92,22 @@ public struct FaultEngine: Sendable, Equatable {
             decision.firedRuleIDs.append(rule.id)
         }
         return decision
+    }
+
+    /// Whether a push of `call.method` (an update's name) to `call.account` is dropped; only
+    /// `dropUpdates` rules apply to pushes, and they count like the others (skip, count).
+    public mutating func dropsPush(_ call: FaultCall) -> Bool {
+        var dropped = false
+        for rule in rules where rule.effect.kind == .dropUpdates && rule.match.matches(call) {
+            let seenBefore = seen[rule.id] ?? 0
+            seen[rule.id] = seenBefore + 1
+            if seenBefore < (rule.match.skip ?? 0) { continue }
+            let firedBefore = fired[rule.id] ?? 0
+            if let count = rule.match.count, firedBefore >= count { continue }
+            fired[rule.id] = firedBefore + 1
+            dropped = true
+        }
+        return dropped
     }
 
     private mutating func outcome(of rule: FaultRule, call: FaultCall, now: Double) -> FaultDecision.Outcome {
@@ -127,7 +143,7 @@ public struct FaultEngine: Sendable, Equatable {
             return .rpcError(code: 401, message: "USER_DEACTIVATED")
         case .authKeyDuplicated:
             return .dropAuthKey(message: "AUTH_KEY_DUPLICATED")
-        case .delay:
+        case .delay, .dropUpdates:
             return .proceed
         }
     }

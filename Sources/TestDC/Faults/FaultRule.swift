@@ -67,6 +67,9 @@ public struct FaultEffect: Codable, Sendable, Equatable {
         case userDeactivated
         /// 406 AUTH_KEY_DUPLICATED: the key is dropped from the DC.
         case authKeyDuplicated
+        /// Drop pushed updates (never calls): `method` matches the update's name (e.g. `updateNewMessage`),
+        /// `account` the recipient. The events stay in the boxes, so getDifference still returns them.
+        case dropUpdates
     }
 
     public enum MigrateKind: String, Codable, Sendable {
@@ -149,7 +152,7 @@ public struct FaultEffect: Codable, Sendable, Equatable {
         case .delay:
             try need((0...Self.maxDelayMilliseconds).contains(milliseconds ?? -1), "milliseconds (0...\(Self.maxDelayMilliseconds))")
         case .internalError, .dropBeforeAnswer, .dropAfterAnswer, .swallowAnswer, .badServerSalt, .authKeyUnregistered, .sessionRevoked,
-            .userDeactivated, .authKeyDuplicated:
+            .userDeactivated, .authKeyDuplicated, .dropUpdates:
             break
         }
     }

@@ -35,6 +35,9 @@ struct PrivateMessage: Sendable, Equatable {
     var fromID: Int64
     var date: Int32
     var text: String
+    /// The same message's id in the other side's box (ids are per account), for edits.
+    var pairedID: Int32 = 0
+    var editDate: Int32?
 }
 
 /// The mutable state of the whole test cluster: the world, logins, auth keys, faults. Every DC of
@@ -65,6 +68,15 @@ public struct DCState: Sendable {
     /// pts of each account's common box and of each channel.
     var userPts: [Int64: Int32] = [:]
     var channelPts: [Int64: Int32] = [:]
+    /// Every event of each account's common box and of each channel, so getDifference can replay them.
+    var userUpdateLogs: [Int64: [LoggedUpdate]] = [:]
+    var channelUpdateLogs: [Int64: [LoggedUpdate]] = [:]
+    /// seq of each account's Updates sequence: bumped by every `updates` pushed to it.
+    var userSeq: [Int64: Int32] = [:]
+    /// Pushes made by the last handled call or control action, for the server to deliver.
+    var outbox: [PendingPush] = []
+    /// QR login tokens by their bytes.
+    var loginTokens: [[UInt8]: LoginTokenRecord] = [:]
     /// Where keys and logins are saved (`authkeys.json`); nil keeps them in memory only.
     var authKeyStore: AuthKeyStore?
     /// Bumped by every change to keys or logins; the store is written when it moved.

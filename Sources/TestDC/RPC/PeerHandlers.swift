@@ -122,40 +122,39 @@ extension DCState {
         let date = Self.date(now)
         switch try resolvePeer(request.peer, viewer: viewer) {
         case .user(let peer):
-            let id = appendPrivate(owner: me, peer: peer.id, out: true, from: me, date: date, text: text)
-            let pts = nextPts(user: me)
-            if peer.id != me {
-                _ = appendPrivate(owner: peer.id, peer: me, out: false, from: me, date: date, text: text)
-                _ = nextPts(user: peer.id)
+            let (id, update) = deliverPrivate(from: me, to: peer.id, text: text, date: date)
+            guard peer.id != me else {
+                // Saved Messages: Telegram answers with the full `updates`, not updateShortSentMessage.
+                return .encode(Api.Updates.updates(Api.Updates.Updates(
+                    updates: [.updateMessageID(Api.Update.UpdateMessageID(id: id, randomId: request.randomId)), update],
+                    users: apiUsers([me], viewer: me), chats: [], date: date, seq: 0)))
             }
-            return .encode(Api.Updates.updateShortSentMessage(Api.Updates.UpdateShortSentMessage(out: true, id: id, pts: pts, ptsCount: 1, date: date)))
+            return .encode(Api.Updates.updateShortSentMessage(Api.Updates.UpdateShortSentMessage(out: true, id: id, pts: pts(user: me), ptsCount: 1, date: date)))
         case .channel(let channel):
             guard !channel.broadcast || channel.creatorID == me else { throw RequestError(code: 403, message: "CHAT_WRITE_FORBIDDEN") }
-            guard let index = world.channels.firstIndex(where: { $0.id == channel.id }) else { throw RequestError(code: 400, message: "CHANNEL_INVALID") }
-            let (id, overflow) = (world.channels[index].messages.last?.id ?? 0).addingReportingOverflow(1)
-            guard !overflow else { throw RequestError(code: 400, message: "MESSAGE_ID_INVALID") }
-            let stored = World.Message(id: id, fromID: channel.broadcast ? nil : me, date: date, text: text)
-            world.channels[index].messages.append(stored)
-            let pts = channelPts(channel) &+ 1
-            channelPts[channel.id] = pts
-            let updated = world.channels[index]
-            var message = apiMessage(stored, in: updated)
-            if case .message(let plain) = message {
-                message = .message(Api.Message.Message(out: true, post: plain.post, id: id, fromId: plain.fromId, peerId: plain.peerId, date: date, message: text))
+            let (stored, update) = try postToChannel(channel.id, author: me, text: text, date: date)
+            let updated = self.channel(id: channel.id) ?? channel
+            var sent = update
+            if case .updateNewChannelMessage(let value) = update, case .message(let plain) = value.message {
+                // The author's copy is outgoing.
+                let message = Api.Message.message(Api.Message.Message(out: true, post: plain.post, id: stored.id, fromId: plain.fromId, peerId: plain.peerId, date: date, message: text))
+                sent = .updateNewChannelMessage(Api.Update.UpdateNewChannelMessage(message: message, pts: value.pts, ptsCount: value.ptsCount))
             }
             return .encode(Api.Updates.updates(Api.Updates.Updates(
-                updates: [
-                    .updateMessageID(Api.Update.UpdateMessageID(id: id, randomId: request.randomId)),
-                    .updateNewChannelMessage(Api.Update.UpdateNewChannelMessage(message: message, pts: pts, ptsCount: 1)),
-                ],
+                updates: [.updateMessageID(Api.Update.UpdateMessageID(id: stored.id, randomId: request.randomId)), sent],
                 users: apiUsers([me], viewer: me), chats: [apiChannel(updated)], date: date, seq: 0)))
         }
     }
 
-    private mutating func appendPrivate(owner: Int64, peer: Int64, out: Bool, from: Int64, date: Int32, text: String) -> Int32 {
+    mutating func appendPrivate(owner: Int64, peer: Int64, out: Bool, from: Int64, date: Int32, text: String, pairedID: Int32 = 0) -> Int32 {
         let id = (privateBoxes[owner]?.last?.id ?? 0) &+ 1
-        privateBoxes[owner, default: []].append(PrivateMessage(id: id, peerUserID: peer, out: out, fromID: from, date: date, text: text))
+        privateBoxes[owner, default: []].append(PrivateMessage(id: id, peerUserID: peer, out: out, fromID: from, date: date, text: text, pairedID: pairedID))
         return id
+    }
+
+    mutating func pairPrivate(owner: Int64, id: Int32, with other: Int32) {
+        guard let index = privateBoxes[owner]?.firstIndex(where: { $0.id == id }) else { return }
+        privateBoxes[owner]?[index].pairedID = other
     }
 
     func channelMessages(_ request: Api.functions.channels.GetMessages, viewer: Int64?) throws -> RPCAnswer {

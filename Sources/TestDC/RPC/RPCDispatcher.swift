@@ -44,7 +44,7 @@ extension DCState {
         "help.getConfig", "help.getNearestDc", "auth.sendCode", "auth.signIn", "auth.signUp", "auth.checkPassword",
         "account.getPassword", "auth.importBotAuthorization", "auth.importAuthorization", "auth.logOut",
         "auth.resendCode", "auth.cancelCode", "help.getAppConfig", "langpack.getLangPack", "langpack.getStrings",
-        "langpack.getLanguages", "help.getCountriesList",
+        "langpack.getLanguages", "help.getCountriesList", "auth.exportLoginToken", "auth.importLoginToken",
     ]
 
     /// Strips invokeWithLayer / initConnection / invokeWithoutUpdates / invokeAfterMsg, returning
@@ -190,16 +190,20 @@ extension DCState {
             return try sendMessage(F.messages.SendMessage(serialized: body), viewer: viewer, now: now)
         case F.channels.GetMessages.constructorID:
             return try channelMessages(F.channels.GetMessages(serialized: body), viewer: viewer)
+        case F.messages.EditMessage.constructorID:
+            return try editMessage(F.messages.EditMessage(serialized: body), viewer: viewer, now: now)
         case F.updates.GetState.constructorID:
-            let me = viewer ?? 0
-            return .encode(Api.updates.State.state(Api.updates.State.State(pts: pts(user: me), qts: 0, date: Self.date(now), seq: 1, unreadCount: 0)))
+            return .encode(updatesState(of: viewer ?? 0, now: now))
         case F.updates.GetDifference.constructorID:
-            return .encode(Api.updates.Difference.differenceEmpty(Api.updates.Difference.DifferenceEmpty(date: Self.date(now), seq: 1)))
+            return getDifference(try F.updates.GetDifference(serialized: body), viewer: viewer ?? 0, now: now)
         case F.updates.GetChannelDifference.constructorID:
-            let request = try F.updates.GetChannelDifference(serialized: body)
-            let channel = try resolveChannel(request.channel)
-            return .encode(Api.updates.ChannelDifference.channelDifferenceEmpty(
-                Api.updates.ChannelDifference.ChannelDifferenceEmpty(final: true, pts: channelPts(channel))))
+            return try getChannelDifference(F.updates.GetChannelDifference(serialized: body), viewer: viewer)
+        case F.auth.ExportLoginToken.constructorID:
+            return try exportLoginToken(context: context, now: now)
+        case F.auth.ImportLoginToken.constructorID:
+            return try importLoginToken(F.auth.ImportLoginToken(serialized: body), context: context, now: now)
+        case F.auth.AcceptLoginToken.constructorID:
+            return try acceptLoginToken(F.auth.AcceptLoginToken(serialized: body), viewer: viewer, now: now)
         default:
             return .error(code: 400, message: "INPUT_METHOD_INVALID")
         }

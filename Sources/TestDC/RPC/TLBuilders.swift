@@ -26,14 +26,16 @@ extension DCState {
     func apiMessage(_ message: World.Message, in channel: World.Channel) -> Api.Message {
         .message(Api.Message.Message(
             post: channel.broadcast, id: message.id, fromId: message.fromID.map { .peerUser(Api.Peer.PeerUser(userId: $0)) },
-            peerId: .peerChannel(Api.Peer.PeerChannel(channelId: channel.id)), date: message.date, message: message.text
+            peerId: .peerChannel(Api.Peer.PeerChannel(channelId: channel.id)), date: message.date, message: message.text,
+            editDate: message.editDate
         ))
     }
 
     func apiMessage(_ message: PrivateMessage) -> Api.Message {
         .message(Api.Message.Message(
             out: message.out, id: message.id, fromId: .peerUser(Api.Peer.PeerUser(userId: message.fromID)),
-            peerId: .peerUser(Api.Peer.PeerUser(userId: message.peerUserID)), date: message.date, message: message.text
+            peerId: .peerUser(Api.Peer.PeerUser(userId: message.peerUserID)), date: message.date, message: message.text,
+            editDate: message.editDate
         ))
     }
 

@@ -53,6 +53,10 @@ final class TestDCConnectionHandler: ChannelInboundHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let push = event as? ServerPush {
+            sendPush(context, push.body)
+            return
+        }
         if let detected = event as? MTProtoTransportDetected {
             core.updateConnection(connectionID) { $0.transport = "\(detected.kind)" }
         }
@@ -196,6 +200,16 @@ final class TestDCConnectionHandler: ChannelInboundHandler {
         } else {
             finish(context, messageID: messageID, call: call, session: session, now: now)
         }
+        core.deliverPushes()
+    }
+
+    /// An update for this connection's session (see UpdatePush.swift); dropped before the session exists.
+    private func sendPush(_ context: ChannelHandlerContext, _ body: [UInt8]) {
+        guard !closed, let session = lastSession else { return }
+        let now = UnixTime(seconds: core.now(dc: dc))
+        guard let pushed = core.answering(session, now: now.seconds, { $0.push(body, now: now) }) else { return }
+        route(context, pushed.result, to: pushed.connectionID, session: session, now: now)
+        context.flush()
     }
 
     private func finish(_ context: ChannelHandlerContext, messageID: Int64, call: HandledCall, session: ServerSessionTable.Key, now: UnixTime) {

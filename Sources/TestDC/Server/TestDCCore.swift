@@ -133,6 +133,10 @@ public final class TestDCCore: Sendable {
         for channel in doomed { channel.close(promise: nil) }
     }
 
+    func channel(ofConnection id: Int) -> (any Channel)? {
+        channels.withLock { $0[id] }
+    }
+
     func updateConnection(_ id: Int, _ change: (inout LiveConnection) -> Void) {
         connections.withLock { table in
             if var entry = table[id] {

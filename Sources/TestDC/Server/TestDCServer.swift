@@ -29,6 +29,9 @@ public struct TestDCConfiguration: Sendable {
     /// At most this many server sessions are kept; one unused for `sessionIdleLifetime` seconds goes.
     public var sessionLimit: Int
     public var sessionIdleLifetime: Double
+    /// Give each DC its own RSA key (`dc<N>.key.pem`). By default every DC serves one key (DC 1's
+    /// file), as production DCs share Telegram's published key.
+    public var keyPerDC: Bool = false
     public var logger: Logger
 
     public init(
@@ -157,7 +160,12 @@ public enum TestDCServer {
         }
         let ids = (1...configuration.dcCount).map { Int32($0) }
         var keys: [Int32: RSAPrivateKey] = [:]
-        for id in ids { keys[id] = try loadOrCreateKey(dc: id, directory: configuration.stateDirectory, logger: logger) }
+        if configuration.keyPerDC {
+            for id in ids { keys[id] = try loadOrCreateKey(dc: id, directory: configuration.stateDirectory, logger: logger) }
+        } else {
+            let shared = try loadOrCreateKey(dc: 1, directory: configuration.stateDirectory, logger: logger)
+            for id in ids { keys[id] = shared }
+        }
 
         var initialState = DCState(world: configuration.world, dcs: [:], entropy: configuration.entropy)
         if let directory = configuration.stateDirectory {
@@ -191,7 +199,7 @@ public enum TestDCServer {
             let pem = key.publicKey.pkcs1PEM
             entries.append(ClusterTable.Entry(
                 id: id, host: configuration.host, port: server.localAddress?.port ?? port,
-                publicKeyFile: configuration.stateDirectory == nil ? nil : "dc\(id).pub.pem",
+                publicKeyFile: configuration.stateDirectory == nil ? nil : "dc\(configuration.keyPerDC ? id : 1).pub.pem",
                 publicKeyPEM: pem, fingerprint: key.publicKey.fingerprint))
         }
         let addresses = ClusterTable(dcs: entries, control: nil).addresses

@@ -121,6 +121,8 @@ public struct World: Codable, Sendable, Equatable {
         /// Unix time.
         public var date: Int32
         public var text: String
+        /// Unix time of the last edit, if any.
+        public var editDate: Int32?
 
         public init(id: Int32, fromID: Int64? = nil, date: Int32, text: String) {
             self.id = id

@@ -1,0 +1,207 @@
+import Logging
+import MTProto
+import TL
+import TLSchema
+
+/// The calls and storage the engine needs from its client.
+struct UpdatesBackend: Sendable {
+    var getState: @Sendable () async throws(TelegramError) -> Api.updates.State
+    var getDifference: @Sendable (_ pts: Int32, _ qts: Int32, _ date: Int32) async throws(TelegramError) -> Api.updates.Difference
+    var getChannelDifference: @Sendable (_ channelID: Int64, _ accessHash: Int64, _ pts: Int32, _ limit: Int32) async throws(TelegramError) -> Api.updates.ChannelDifference
+    var save: @Sendable (UpdatesState) async -> Void
+}
+
+/// The actor side of `UpdatesStateMachine`: one task owns the machine and takes its inputs from a
+/// stream in arrival order (pushes, answers, differences, timers), runs the calls it asks for,
+/// saves the state after handing events out, and yields the events to `events`.
+final class UpdatesEngine: Sendable {
+    enum Input: Sendable {
+        case start(UpdatesState?, isCurrent: Bool, UpdatesStateMachine.Configuration, UpdatesBackend, any TelegramClock)
+        case server(ServerEvent)
+        case result(Api.Updates)
+        case affected(pts: Int32, count: Int32)
+        case channel(id: Int64, pts: Int32?, accessHash: Int64?)
+        case stateFetched(Api.updates.State)
+        case difference(Api.updates.Difference)
+        case channelDifference(Int64, Api.updates.ChannelDifference)
+        case fetchFailed(UpdatesStateMachine.Box)
+        case wake
+    }
+
+    let events: AsyncStream<UpdateEvent>
+    private let inputs: AsyncStream<Input>.Continuation
+    private let loop: Task<Void, Never>
+
+    init(logger: Logger) {
+        let (events, output) = AsyncStream.makeStream(of: UpdateEvent.self, bufferingPolicy: .unbounded)
+        let (stream, inputs) = AsyncStream.makeStream(of: Input.self, bufferingPolicy: .unbounded)
+        self.events = events
+        self.inputs = inputs
+        loop = Task {
+            var runner = Runner(output: output, inputs: inputs, logger: logger)
+            for await input in stream { await runner.handle(input) }
+            runner.stop()
+            output.finish()
+        }
+    }
+
+    func submit(_ input: Input) { inputs.yield(input) }
+
+    /// Feeds the answer of one of the client's own calls: Updates and affected pts move the boxes too.
+    func noteResult(_ result: Any) {
+        switch result {
+        case let updates as Api.Updates:
+            inputs.yield(.result(updates))
+        case let affected as Api.messages.AffectedMessages:
+            if case .affectedMessages(let value) = affected { inputs.yield(.affected(pts: value.pts, count: value.ptsCount)) }
+        case let affected as Api.messages.AffectedHistory:
+            if case .affectedHistory(let value) = affected { inputs.yield(.affected(pts: value.pts, count: value.ptsCount)) }
+        case let messages as Api.messages.Messages:
+            guard case .channelMessages(let value) = messages,
+                let first = value.messages.first, let channelID = UpdatesStateMachine.channelID(of: first)
+            else { return }
+            var hash: Int64?
+            for chat in value.chats {
+                if case .channel(let channel) = chat, channel.id == channelID, !channel.min { hash = channel.accessHash }
+            }
+            inputs.yield(.channel(id: channelID, pts: value.pts, accessHash: hash))
+        default:
+            break
+        }
+    }
+
+    /// Stops taking input and waits until what already arrived is handled and its state saved.
+    func close() async {
+        inputs.finish()
+        await loop.value
+    }
+
+    /// Lives inside the loop task: the machine, the backend, the timer.
+    private struct Runner {
+        let output: AsyncStream<UpdateEvent>.Continuation
+        let inputs: AsyncStream<Input>.Continuation
+        let logger: Logger
+        var machine = UpdatesStateMachine()
+        var backend: UpdatesBackend?
+        var clock: (any TelegramClock)?
+        var timer: Task<Void, Never>?
+        var timerTarget: Double?
+
+        init(output: AsyncStream<UpdateEvent>.Continuation, inputs: AsyncStream<Input>.Continuation, logger: Logger) {
+            self.output = output
+            self.inputs = inputs
+            self.logger = logger
+        }
+
+        mutating func handle(_ input: Input) async {
+            let now = clock?.now().seconds ?? 0
+            let actions: [UpdatesStateMachine.Action]
+            switch input {
+            case .start(let stored, let isCurrent, let configuration, let backend, let clock):
+                self.backend = backend
+                self.clock = clock
+                machine.configuration = configuration
+                actions = machine.start(from: stored, isCurrent: isCurrent, now: clock.now().seconds)
+            case .server(.update(let body)):
+                var reader = TLReader(body, inflater: ZlibGzip())
+                guard let updates = try? Api.Updates(from: &reader) else {
+                    // Not an Updates (or undecodable): the spec's "incorrect update" case.
+                    logger.debug("unsolicited message is not an Updates; fetching the difference")
+                    actions = machine.sessionRestarted(now: now)
+                    break
+                }
+                actions = machine.receive(updates, now: now)
+            case .server(.sessionCreated), .server(.linkLost):
+                actions = machine.sessionRestarted(now: now)
+            case .result(let updates):
+                actions = machine.receive(updates, now: now)
+            case .affected(let pts, let count):
+                actions = machine.receiveAffected(pts: pts, count: count, now: now)
+            case .channel(let id, let pts, let hash):
+                actions = machine.noteChannel(id, pts: pts, accessHash: hash)
+            case .stateFetched(let state):
+                actions = machine.stateFetched(state, now: now)
+            case .difference(let difference):
+                actions = machine.differenceReceived(difference, now: now)
+            case .channelDifference(let id, let difference):
+                actions = machine.channelDifferenceReceived(difference, channelID: id, now: now)
+            case .fetchFailed(let box):
+                actions = machine.fetchFailed(box, now: now)
+            case .wake:
+                timer = nil
+                timerTarget = nil
+                actions = machine.wakeUp(now: now)
+            }
+            await perform(actions)
+        }
+
+        mutating func perform(_ actions: [UpdatesStateMachine.Action]) async {
+            for action in actions {
+                switch action {
+                case .deliver(let events):
+                    for event in events { output.yield(event) }
+                case .save(let state):
+                    await backend?.save(state)
+                case .wakeUp(let at):
+                    schedule(at: at)
+                case .fetchState:
+                    guard let backend, let clock else { continue }
+                    let inputs = self.inputs
+                    let retry = machine.configuration.retryDelay
+                    let logger = self.logger
+                    Task {
+                        while !Task.isCancelled {
+                            do throws(TelegramError) {
+                                inputs.yield(.stateFetched(try await backend.getState()))
+                                return
+                            } catch {
+                                if case .closed = error { return }
+                                logger.debug("updates.getState failed; retrying", metadata: ["error": "\(error)"])
+                                do { try await clock.sleep(for: retry) } catch { return }
+                            }
+                        }
+                    }
+                case .fetchDifference(let pts, let qts, let date):
+                    guard let backend else { continue }
+                    fetch(.common) { () throws(TelegramError) -> Input in .difference(try await backend.getDifference(pts, qts, date)) }
+                case .fetchChannelDifference(let id, let hash, let pts, let limit):
+                    guard let backend else { continue }
+                    fetch(.channel(id)) { () throws(TelegramError) -> Input in
+                        .channelDifference(id, try await backend.getChannelDifference(id, hash, pts, limit))
+                    }
+                }
+            }
+        }
+
+        private func fetch(_ box: UpdatesStateMachine.Box, _ call: @escaping @Sendable () async throws(TelegramError) -> Input) {
+            let inputs = self.inputs
+            let logger = self.logger
+            Task {
+                do throws(TelegramError) {
+                    inputs.yield(try await call())
+                } catch {
+                    if case .closed = error { return }
+                    logger.debug("fetching the difference failed", metadata: ["box": "\(box)", "error": "\(error)"])
+                    inputs.yield(.fetchFailed(box))
+                }
+            }
+        }
+
+        private mutating func schedule(at deadline: Double) {
+            guard let clock else { return }
+            if let target = timerTarget, target <= deadline, timer != nil { return }
+            timer?.cancel()
+            timerTarget = deadline
+            let inputs = self.inputs
+            timer = Task {
+                do { try await clock.sleep(for: max(0, deadline - clock.now().seconds)) } catch { return }
+                inputs.yield(.wake)
+            }
+        }
+
+        mutating func stop() {
+            timer?.cancel()
+            timer = nil
+        }
+    }
+}
