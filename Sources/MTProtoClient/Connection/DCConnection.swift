@@ -3,33 +3,31 @@ import MTProto
 import MTProtoCrypto
 import MTProtoNIO
 import NIOCore
+import NIOPosix
+import Synchronization
 import TL
 import TLSchema
 
 /// One DC's connection: executes what `DCConnectionStateMachine` decides over a SwiftNIO channel.
-/// It holds what a value cannot: the callers' continuations, the channel and its writer, the one
-/// timer, and the queue that hands persistence and updates to the client in order. No protocol
-/// policy lives here.
-actor DCConnection {
+/// It holds what a value cannot: the callers' continuations, the channel, the one timer, and the
+/// queue that hands persistence to the client in order. No protocol policy lives here.
+///
+/// Everything it does runs on one event loop, the one its channels live on: a call's request is
+/// written and its answer resumes the caller from the loop that read it, without a hop through
+/// an actor or a task per packet (a loopback round trip is a few tens of microseconds, and each
+/// hop between threads costs about as much). The machine and the continuations are confined to
+/// that loop (`NIOLoopBound`), so they need no lock.
+final class DCConnection: Sendable {
     typealias Completion = CheckedContinuation<Result<[UInt8], TelegramError>, Never>
 
     let dcID: Int
     let address: DCAddress
-    private let route: MTProtoClientRoute
-    private let clock: any TelegramClock
-    private let entropy: any EntropySource
-    private let logger: Logger
-    private let persist: @Sendable (DCSessionUpdate) async -> Void
-    private let events: @Sendable (ServerEvent) -> Void
-
-    private var machine: DCConnectionStateMachine
-    private var completions: [CallToken: Completion] = [:]
-    private var writer: AsyncStream<[UInt8]>.Continuation?
-    private var channel: (any Channel)?
-    private var link: Task<Void, Never>?
-    private var timer: Task<Void, Never>?
-    private var saves: AsyncStream<DCSessionUpdate>.Continuation
-    private var saver: Task<Void, Never>?
+    private let eventLoop: any EventLoop
+    private let core: NIOLoopBoundBox<Core>
+    /// Tokens are taken before the call reaches the loop, so a cancellation can name its call.
+    private let nextToken = Atomic<UInt64>(1)
+    private let saves: AsyncStream<DCSessionUpdate>.Continuation
+    private let saver: Task<Void, Never>
 
     init(
         dcID: Int, address: DCAddress, state: DCSessionState, configuration: TelegramClientConfiguration,
@@ -39,16 +37,10 @@ actor DCConnection {
     ) {
         self.dcID = dcID
         self.address = address
-        self.route = configuration.route(toDC: dcID)
-        self.clock = clock
-        self.entropy = entropy
         var logger = logger
         logger[metadataKey: "dc"] = "\(dcID)"
-        self.logger = logger
-        self.persist = persist
-        self.events = events
         let dcField = Int32(configuration.isTestServer ? dcID + 10000 : dcID)
-        machine = DCConnectionStateMachine(
+        let machine = DCConnectionStateMachine(
             configuration: DCConnectionStateMachine.Configuration(
                 dcID: dcID,
                 handshake: ClientHandshake.Configuration(serverKeys: configuration.serverKeys, dcID: dcField),
@@ -60,15 +52,20 @@ actor DCConnection {
         saves = continuation
         // One consumer, so saves land in the order the machine asked for them.
         saver = Task { for await update in stream { await persist(update) } }
+        let eventLoop = MultiThreadedEventLoopGroup.singleton.next()
+        self.eventLoop = eventLoop
+        let core = Core(
+            machine: machine, eventLoop: eventLoop, address: address, route: configuration.route(toDC: dcID),
+            clock: clock, entropy: entropy, logger: logger, saves: continuation, events: events)
+        // Sent into the box before anything else can reach it; from now on only the loop touches it.
+        self.core = NIOLoopBoundBox.makeBoxSendingValue(core, eventLoop: eventLoop)
     }
 
     var statistics: ConnectionStatistics {
-        var statistics = machine.statistics
-        statistics.pendingCalls = machine.pendingCalls
-        let books = machine.sessionBookkeeping
-        statistics.trackedMessages = books?.sentMessages ?? 0
-        statistics.trackedRequests = (books?.requests ?? 0) + (books?.queued ?? 0)
-        return statistics
+        get async {
+            let core = self.core
+            return (try? await eventLoop.submit { core.value.statistics }.get()) ?? ConnectionStatistics()
+        }
     }
 
     // MARK: - Calls
@@ -85,113 +82,279 @@ actor DCConnection {
     }
 
     private func call(method: String, body: [UInt8], timeout: Double?) async throws(TelegramError) -> [UInt8] {
-        let token = machine.makeToken()
+        let call = PendingCall(token: CallToken(rawValue: nextToken.add(1, ordering: .relaxed).oldValue))
+        let core = self.core
+        let eventLoop = self.eventLoop
         let result: Result<[UInt8], TelegramError> = await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: Completion) in
-                if Task.isCancelled {
-                    continuation.resume(returning: .failure(.cancelled(method: method, delivery: .notSent)))
-                    return
-                }
-                completions[token] = continuation
-                execute(machine.invoke(token, method: method, body: body, timeout: timeout, now: clock.now()))
+                eventLoop.execute { core.value.invoke(call, method: method, body: body, timeout: timeout, continuation: continuation) }
             }
         } onCancel: {
-            Task { await self.cancel(token) }
+            // The mark is set before the cancellation is queued: whichever of the two reaches the
+            // loop first, the call ends cancelled (`Core.invoke` checks the mark).
+            call.isCancelled.store(true, ordering: .releasing)
+            eventLoop.execute { core.value.cancel(call.token) }
         }
         return try result.get()
     }
 
-    private func cancel(_ token: CallToken) {
-        execute(machine.cancel(token, now: clock.now()))
-    }
-
     func close() async {
-        execute(machine.close(now: clock.now()))
-        timer?.cancel()
-        timer = nil
-        saves.finish()
-        if let channel { try? await channel.close() }
-        await link?.value
-        await saver?.value
+        let core = self.core
+        let closed = eventLoop.flatSubmit { core.value.close() }
+        try? await closed.get()
+        await saver.value
+    }
+}
+
+extension DCConnection {
+    /// One call on its way to the loop; `isCancelled` tells the loop its caller gave up before it arrived.
+    private final class PendingCall: Sendable {
+        let token: CallToken
+        let isCancelled = Atomic<Bool>(false)
+        init(token: CallToken) { self.token = token }
     }
 
-    // MARK: - Executing actions
+    /// The connection's state, confined to its event loop.
+    private final class Core {
+        private var machine: DCConnectionStateMachine
+        private let eventLoop: any EventLoop
+        private let address: DCAddress
+        private let route: MTProtoClientRoute
+        private let clock: any TelegramClock
+        private let entropy: any EntropySource
+        private let logger: Logger
+        private let saves: AsyncStream<DCSessionUpdate>.Continuation
+        private let events: @Sendable (ServerEvent) -> Void
 
-    private func execute(_ actions: [DCConnectionStateMachine.Action]) {
-        for action in actions {
-            switch action {
-            case .connect:
-                let previous = link
-                link = Task { await previous?.value; await self.runLink() }
-            case .write(let bytes):
-                writer?.yield(bytes)
-            case .closeChannel:
-                channel?.close(promise: nil)
-            case .wake(let at):
-                timer?.cancel()
-                let clock = self.clock
-                timer = Task {
-                    do { try await clock.sleep(for: max(0, at - clock.now())) } catch { return }
-                    self.timerFired()
+        private var completions: [CallToken: Completion] = [:]
+        /// Counts links; events of a link that is no longer the current one are ignored.
+        private var generation = 0
+        private var channel: (any Channel)?
+        private var isLinkDown = true
+        private var timer: Scheduled<Void>?
+        private var timerTask: Task<Void, Never>?
+        private var timerGeneration = 0
+        private var isClosed = false
+
+        init(
+            machine: DCConnectionStateMachine, eventLoop: any EventLoop, address: DCAddress, route: MTProtoClientRoute,
+            clock: any TelegramClock, entropy: any EntropySource, logger: Logger,
+            saves: AsyncStream<DCSessionUpdate>.Continuation, events: @escaping @Sendable (ServerEvent) -> Void
+        ) {
+            self.machine = machine
+            self.eventLoop = eventLoop
+            self.address = address
+            self.route = route
+            self.clock = clock
+            self.entropy = entropy
+            self.logger = logger
+            self.saves = saves
+            self.events = events
+        }
+
+        var statistics: ConnectionStatistics {
+            var statistics = machine.statistics
+            statistics.pendingCalls = machine.pendingCalls
+            let books = machine.sessionBookkeeping
+            statistics.trackedMessages = books?.sentMessages ?? 0
+            statistics.trackedRequests = (books?.requests ?? 0) + (books?.queued ?? 0)
+            return statistics
+        }
+
+        func invoke(_ call: PendingCall, method: String, body: [UInt8], timeout: Double?, continuation: Completion) {
+            if call.isCancelled.load(ordering: .acquiring) {
+                continuation.resume(returning: .failure(.cancelled(method: method, delivery: .notSent)))
+                return
+            }
+            completions[call.token] = continuation
+            execute(machine.invoke(call.token, method: method, body: body, timeout: timeout, now: clock.now()))
+        }
+
+        /// A call not waiting here any more (answered already, or not arrived: see `invoke`) has nothing to cancel.
+        func cancel(_ token: CallToken) {
+            guard completions[token] != nil else { return }
+            execute(machine.cancel(token, now: clock.now()))
+        }
+
+        func close() -> EventLoopFuture<Void> {
+            isClosed = true
+            execute(machine.close(now: clock.now()))
+            timer?.cancel()
+            timer = nil
+            timerTask?.cancel()
+            timerTask = nil
+            saves.finish()
+            guard let channel else { return eventLoop.makeSucceededVoidFuture() }
+            return channel.closeFuture
+        }
+
+        // MARK: - Executing actions
+
+        private func execute(_ actions: [DCConnectionStateMachine.Action]) {
+            var wrote = false
+            for action in actions {
+                switch action {
+                case .connect:
+                    openLink()
+                case .write(let bytes):
+                    guard let channel else { continue }
+                    var buffer = channel.allocator.buffer(capacity: bytes.count)
+                    buffer.writeBytes(bytes)
+                    channel.write(TransportFrame.packet(buffer), promise: nil)
+                    wrote = true
+                case .closeChannel:
+                    channel?.close(promise: nil)
+                case .wake(let at):
+                    wake(at: at)
+                case .complete(let token, let result):
+                    if case .failure(let error) = result { logger.debug("call failed", metadata: ["error": "\(error)"]) }
+                    completions.removeValue(forKey: token)?.resume(returning: result)
+                case .persist(let update):
+                    saves.yield(update)
+                case .deliver(let event):
+                    events(event)
                 }
-            case .complete(let token, let result):
-                if case .failure(let error) = result { logger.debug("call failed", metadata: ["error": "\(error)"]) }
-                completions.removeValue(forKey: token)?.resume(returning: result)
-            case .persist(let update):
-                saves.yield(update)
-            case .deliver(let event):
-                events(event)
+            }
+            if wrote { channel?.flush() }
+        }
+
+        /// The system clock's wake-ups are the loop's own timers (no task per wake-up); an injected
+        /// clock is slept on, so tests drive time.
+        private func wake(at: UnixTime) {
+            timer?.cancel()
+            timer = nil
+            timerTask?.cancel()
+            timerTask = nil
+            timerGeneration += 1
+            let delay = max(0, at - clock.now())
+            if clock is SystemClock {
+                timer = eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(Int64(delay * 1e9))) { [self] in
+                    timer = nil
+                    execute(machine.timerFired(now: clock.now()))
+                }
+            } else {
+                let clock = self.clock
+                let expected = timerGeneration
+                let bound = NIOLoopBound(self, eventLoop: eventLoop)
+                let eventLoop = self.eventLoop
+                timerTask = Task {
+                    do { try await clock.sleep(for: delay) } catch { return }
+                    eventLoop.execute { bound.value.timerDue(generation: expected) }
+                }
             }
         }
-    }
 
-    private func timerFired() {
-        timer = nil
-        execute(machine.timerFired(now: clock.now()))
-    }
-
-    // MARK: - The link
-
-    /// One connection's life: connect, report it, feed every frame to the machine, report its end.
-    private func runLink() async {
-        let asyncChannel: NIOAsyncChannel<TransportFrame, TransportFrame>
-        do {
-            asyncChannel = try await MTProtoTransportClient.connect(
-                host: address.host, port: address.port, route: route,
-                configuration: MTProtoTransportConfiguration(entropy: entropy))
-        } catch {
-            logger.debug("connect failed", metadata: ["address": "\(address)", "error": "\(error)"])
-            execute(machine.disconnected(reason: "\(error)", now: clock.now()))
-            return
+        private func timerDue(generation expected: Int) {
+            guard expected == timerGeneration, timerTask != nil else { return }
+            timerTask = nil
+            execute(machine.timerFired(now: clock.now()))
         }
-        channel = asyncChannel.channel
-        logger.debug("connected", metadata: ["address": "\(address)"])
-        var reason = "closed by the server"
-        do {
-            try await asyncChannel.executeThenClose { inbound, outbound in
-                var frames = inbound.makeAsyncIterator()
-                let (packets, packetWriter) = AsyncStream.makeStream(of: [UInt8].self)
-                try await withThrowingDiscardingTaskGroup { group in
-                    group.addTask {
-                        for await packet in packets {
-                            try await outbound.write(.packet(ByteBuffer(bytes: packet)))
+
+        // MARK: - The link
+
+        /// Opens one connection; reports `connected` once it (and a proxy's handshake) is up, and
+        /// exactly one `disconnected` when it fails or ends.
+        private func openLink() {
+            generation += 1
+            let generation = self.generation
+            isLinkDown = false
+            let bound = NIOLoopBound(self, eventLoop: eventLoop)
+            let route = self.route
+            let address = self.address
+            let configuration = MTProtoTransportConfiguration(entropy: entropy)
+            let (socketHost, socketPort): (String, Int) =
+                switch route.proxy {
+                case .socks5(let proxy): (proxy.host, proxy.port)
+                case .mtproxy(let proxy): (proxy.host, proxy.port)
+                case nil: (address.host, address.port)
+                }
+            let readyBox = NIOLoopBoundBox<EventLoopFuture<Void>?>.makeEmptyBox(valueType: EventLoopFuture<Void>.self, eventLoop: eventLoop)
+            MTProtoTransportClient.bootstrap(group: eventLoop, configuration: configuration)
+                .connectTimeout(.seconds(10))
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        let sync = channel.pipeline.syncOperations
+                        readyBox.value = try sync.addMTProtoClientHandlers(
+                            route: route, targetHost: address.host, targetPort: address.port, configuration: configuration)
+                        try sync.addHandler(LinkHandler(core: bound, generation: generation))
+                    }
+                }
+                .connect(host: socketHost, port: socketPort)
+                .hop(to: eventLoop)
+                .whenComplete { result in
+                    let core = bound.value
+                    switch result {
+                    case .failure(let error):
+                        core.logger.debug("connect failed", metadata: ["address": "\(address)", "error": "\(error)"])
+                        core.linkEnded(generation, reason: "\(error)")
+                    case .success(let channel):
+                        guard generation == core.generation, !core.isLinkDown, !core.isClosed else {
+                            channel.close(promise: nil)
+                            core.linkEnded(generation, reason: "closed")
+                            return
+                        }
+                        core.channel = channel
+                        guard let ready = readyBox.value else { return core.linkUp(generation) }
+                        ready.hop(to: core.eventLoop).whenComplete { result in
+                            let core = bound.value
+                            switch result {
+                            case .success: core.linkUp(generation)
+                            case .failure(let error):
+                                channel.close(promise: nil)
+                                core.linkEnded(generation, reason: "\(error)")
+                            }
                         }
                     }
-                    defer { packetWriter.finish() }
-                    writer = packetWriter
-                    execute(machine.connected(now: clock.now()))
-                    while let frame = try await frames.next(isolation: self) {
-                        execute(machine.received(frame, now: clock.now()))
-                    }
                 }
-            }
-        } catch {
-            reason = "\(error)"
         }
-        writer = nil
-        channel = nil
-        logger.debug("connection ended", metadata: ["reason": "\(reason)"])
-        execute(machine.disconnected(reason: reason, now: clock.now()))
+
+        private func linkUp(_ generation: Int) {
+            guard generation == self.generation, !isLinkDown else { return }
+            logger.debug("connected", metadata: ["address": "\(address)"])
+            execute(machine.connected(now: clock.now()))
+        }
+
+        fileprivate func received(_ frame: TransportFrame, generation: Int) {
+            guard generation == self.generation, !isLinkDown else { return }
+            execute(machine.received(frame, now: clock.now()))
+        }
+
+        fileprivate func linkEnded(_ generation: Int, reason: String) {
+            guard generation == self.generation, !isLinkDown else { return }
+            isLinkDown = true
+            channel = nil
+            logger.debug("connection ended", metadata: ["reason": "\(reason)"])
+            execute(machine.disconnected(reason: reason, now: clock.now()))
+        }
+    }
+
+    /// The last handler of a link's pipeline: frames to the core, the end of the link with its reason.
+    private final class LinkHandler: ChannelInboundHandler {
+        typealias InboundIn = TransportFrame
+
+        private let core: NIOLoopBound<Core>
+        private let generation: Int
+        private var reason = "closed by the server"
+
+        init(core: NIOLoopBound<Core>, generation: Int) {
+            self.core = core
+            self.generation = generation
+        }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            core.value.received(unwrapInboundIn(data), generation: generation)
+        }
+
+        func errorCaught(context: ChannelHandlerContext, error: any Error) {
+            // After a framing error the byte stream cannot be resynchronized.
+            reason = "\(error)"
+            context.close(promise: nil)
+        }
+
+        func channelInactive(context: ChannelHandlerContext) {
+            core.value.linkEnded(generation, reason: reason)
+            context.fireChannelInactive()
+        }
     }
 }
 
