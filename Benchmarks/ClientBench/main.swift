@@ -1,7 +1,7 @@
 // Client benchmark: round trips per second and p50/p99 latency of help.getNearestDc (1 and 64 in
 // flight) and a 100-message messages.getHistory, ours vs Telethon 1.45 against the same test DC in
-// one run; then resident memory per idle connected client (ours: 1,000 in one process; Telethon:
-// `TELETHON_CLIENTS` in one process). The test DC runs in a child process (this executable with
+// one run; then resident memory per idle connected client after each logged in and fetched a
+// 100-message history (ours: 1,000 in one process; Telethon: `TELETHON_CLIENTS` in one process). The test DC runs in a child process (this executable with
 // `serve`), so neither side's memory figure includes the server.
 //
 // usage: ClientBench [python]   (run in release: scripts/bench-client)
@@ -156,7 +156,8 @@ let peerData = peerOut.fileHandleForReading.readDataToEndOfFile()
 peer.waitUntilExit()
 let peerResult = (try? JSONSerialization.jsonObject(with: peerData)) as? [String: Any]
 
-// Memory: 1,000 of ours, idle and connected, in this process.
+// Memory: 1,000 of ours in this process, idle and connected after each logged in and fetched a
+// 100-message history (so the buffers a real page grows are counted).
 let before = residentBytes()
 var idle: [TelegramClient] = []
 var index = 0
@@ -164,7 +165,13 @@ while index < idleClients {
     let batch = min(50, idleClients - index)
     let made = (0..<batch).map { _ in TelegramClient(configuration: configuration(), logger: quiet) }
     try await withThrowingTaskGroup(of: Void.self) { group in
-        for one in made { group.addTask { try await one.connect() } }
+        for one in made {
+            group.addTask {
+                try await one.connect()
+                _ = try await TelegramLogin(client: one).signInBot(token: botToken)
+                _ = try await one.invoke(history)
+            }
+        }
         try await group.waitForAll()
     }
     idle += made

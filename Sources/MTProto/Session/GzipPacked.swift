@@ -60,51 +60,44 @@ public enum GzipPacked {
     }
 
     static func deflate(_ input: [UInt8]) -> [UInt8]? {
-        var stream = z_stream()
-        // windowBits 15 + 16: a gzip header and trailer, which is what the peers write and expect.
-        // Level 1: most bodies tried are incompressible (media, random ids) and the attempt is
-        // wasted, so it must be cheap; TL's repetitive text still shrinks well at this level.
-        guard deflateInit2_(&stream, Z_BEST_SPEED, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY,
-                             zlibVersion(), Int32(MemoryLayout<z_stream>.size)) == Z_OK else { return nil }
-        defer { deflateEnd(&stream) }
-        let bound = Int(deflateBound(&stream, uLong(input.count))) + 32
+        guard let deflater = ZlibStream.take(.deflate) else { return nil }
+        defer { deflater.giveBack() }
+        let stream = deflater.stream
+        let bound = Int(deflateBound(stream, uLong(input.count))) + 32
         var output = [UInt8](repeating: 0, count: bound)
         var input = input
         let status: Int32 = input.withUnsafeMutableBufferPointer { inputBuffer in
             output.withUnsafeMutableBufferPointer { outputBuffer in
-                stream.next_in = inputBuffer.baseAddress
-                stream.avail_in = uInt(inputBuffer.count)
-                stream.next_out = outputBuffer.baseAddress
-                stream.avail_out = uInt(outputBuffer.count)
-                return CZlib.deflate(&stream, Z_FINISH)
+                stream.pointee.next_in = inputBuffer.baseAddress
+                stream.pointee.avail_in = uInt(inputBuffer.count)
+                stream.pointee.next_out = outputBuffer.baseAddress
+                stream.pointee.avail_out = uInt(outputBuffer.count)
+                return CZlib.deflate(stream, Z_FINISH)
             }
         }
         guard status == Z_STREAM_END else { return nil }
-        output.removeSubrange(Int(stream.total_out)...)
+        output.removeSubrange(Int(stream.pointee.total_out)...)
         return output
     }
 
     static func inflate(_ archive: [UInt8], limit: Int) throws(Failure) -> [UInt8] {
-        var stream = z_stream()
-        // windowBits 15 + 32: accept gzip or zlib headers, as peers are lax about which they send.
-        guard inflateInit2_(&stream, 15 + 32, zlibVersion(), Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
-            throw .corrupt(zlibCode: Z_MEM_ERROR)
-        }
-        defer { inflateEnd(&stream) }
+        guard let inflater = ZlibStream.take(.inflate) else { throw .corrupt(zlibCode: Z_MEM_ERROR) }
+        defer { inflater.giveBack() }
+        let stream = inflater.stream
         var output: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 64 * 1024)
         var input = archive
         var status: Int32 = Z_OK
         var failure: Failure?
         input.withUnsafeMutableBufferPointer { inputBuffer in
-            stream.next_in = inputBuffer.baseAddress
-            stream.avail_in = uInt(inputBuffer.count)
+            stream.pointee.next_in = inputBuffer.baseAddress
+            stream.pointee.avail_in = uInt(inputBuffer.count)
             while status == Z_OK {
                 let produced: Int = chunk.withUnsafeMutableBufferPointer { chunkBuffer in
-                    stream.next_out = chunkBuffer.baseAddress
-                    stream.avail_out = uInt(chunkBuffer.count)
-                    status = CZlib.inflate(&stream, Z_NO_FLUSH)
-                    return chunkBuffer.count - Int(stream.avail_out)
+                    stream.pointee.next_out = chunkBuffer.baseAddress
+                    stream.pointee.avail_out = uInt(chunkBuffer.count)
+                    status = CZlib.inflate(stream, Z_NO_FLUSH)
+                    return chunkBuffer.count - Int(stream.pointee.avail_out)
                 }
                 if status != Z_OK && status != Z_STREAM_END {
                     failure = status == Z_BUF_ERROR ? .truncated : .corrupt(zlibCode: status)
@@ -115,7 +108,7 @@ public enum GzipPacked {
                     return
                 }
                 output.append(contentsOf: chunk[0..<produced])
-                if status == Z_OK && produced == 0 && stream.avail_in == 0 {
+                if status == Z_OK && produced == 0 && stream.pointee.avail_in == 0 {
                     failure = .truncated
                     return
                 }

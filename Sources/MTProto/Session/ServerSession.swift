@@ -47,6 +47,8 @@ public struct ServerSession: Sendable {
     private var unacknowledged: [Int64: SessionMessage] = [:]
     /// The msg_id of the rpc_result that answered each recent query, for repeated queries.
     private var answers: [Int64: Int64] = [:]
+    private var unacknowledgedOrder = InsertionOrder()
+    private var answersOrder = InsertionOrder()
     private static let maxUnacknowledged = 1024
 
     public init(authKey: AuthKey, salts: ServerSaltSchedule, entropy: any EntropySource, configuration: SessionConfiguration = SessionConfiguration()) {
@@ -114,6 +116,8 @@ public struct ServerSession: Sendable {
             output.dropAcks()
             unacknowledged.removeAll()
             answers.removeAll()
+            unacknowledgedOrder.removeAll()
+            answersOrder.removeAll()
             openRequests.removeAll()
             isNewSession = true
         }
@@ -376,13 +380,20 @@ public struct ServerSession: Sendable {
                 let message = SessionMessage(
                     messageID: messageIDs.next(now: now, kind: kind), seqNo: seqNos.next(contentRelated: item.contentRelated), body: item.body)
                 if item.contentRelated {
-                    if unacknowledged.count >= Self.maxUnacknowledged, let oldest = unacknowledged.keys.min() {
+                    // msg_ids only grow, so the first added is the oldest.
+                    if unacknowledged.count >= Self.maxUnacknowledged,
+                       let oldest = unacknowledgedOrder.popOldest(in: unacknowledged) {
                         unacknowledged.removeValue(forKey: oldest)
                     }
                     unacknowledged[message.messageID] = message
+                    unacknowledgedOrder.append(message.messageID, in: unacknowledged)
                     if case .response(let request) = item.purpose, WireConstructor.of(item.body) == WireConstructor.rpcResult {
-                        if answers.count >= Self.maxUnacknowledged, let oldest = answers.keys.min() { answers.removeValue(forKey: oldest) }
-                        answers[request] = message.messageID
+                        if answers.count >= Self.maxUnacknowledged, let oldest = answersOrder.popOldest(in: answers) {
+                            answers.removeValue(forKey: oldest)
+                        }
+                        if answers.updateValue(message.messageID, forKey: request) == nil {
+                            answersOrder.append(request, in: answers)
+                        }
                     }
                 }
                 messages.append(message)
