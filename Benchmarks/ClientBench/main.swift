@@ -140,6 +140,16 @@ var ours: [Figures] = []
 ours.append(try await measure("help.getNearestDc x1", calls: sequentialCalls, inFlight: 1) { _ = try await client.invoke(Api.functions.help.GetNearestDc()) })
 ours.append(try await measure("help.getNearestDc x64", calls: parallelCalls, inFlight: 64) { _ = try await client.invoke(Api.functions.help.GetNearestDc()) })
 ours.append(try await measure("messages.getHistory(100) x1", calls: historyCalls, inFlight: 1) { _ = try await client.invoke(history) })
+// The same with the calling tasks on the client's event loop (`TelegramClient.taskExecutor`): the
+// caller is resumed on the thread that read the answer. Compared with Telethon's same workload.
+let onLoop = try await withTaskExecutorPreference(client.taskExecutor) {
+    [
+        try await measure("getNearestDc x1, caller on loop", calls: sequentialCalls, inFlight: 1) { _ = try await client.invoke(Api.functions.help.GetNearestDc()) },
+        try await measure("getNearestDc x64, caller on loop", calls: parallelCalls, inFlight: 64) { _ = try await client.invoke(Api.functions.help.GetNearestDc()) },
+        try await measure("getHistory(100) x1, caller on loop", calls: historyCalls, inFlight: 1) { _ = try await client.invoke(history) },
+    ]
+}
+ours += onLoop
 await client.close()
 
 // Telethon against the same DC.
@@ -181,6 +191,29 @@ try await Task.sleep(for: .seconds(1))
 _ = trimHeap(0)
 let after = residentBytes()
 let oursPerClient = Double(after - before) / Double(idleClients) / 1024
+
+// The test DC's capacity: every idle client calls at once (one call in flight each), and the
+// server's CPU time (from /proc) gives requests per second per core of the server alone.
+func serverCPUSeconds() -> Double {
+    guard let text = try? String(contentsOfFile: "/proc/\(server.processIdentifier)/stat", encoding: .utf8),
+          let close = text.lastIndex(of: ")") else { return 0 }
+    let fields = text[text.index(after: close)...].split(separator: " ")
+    // After the command: state is field 3, utime 14 and stime 15 (1-based, as in proc(5)).
+    guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
+    return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+}
+let capacityCallsPerClient = Int(environment["CAPACITY_CALLS"] ?? "") ?? 20
+let cpuBefore = serverCPUSeconds()
+let capacityStart = now()
+try await withThrowingTaskGroup(of: Void.self) { group in
+    for one in idle {
+        group.addTask { for _ in 0..<capacityCallsPerClient { _ = try await one.invoke(Api.functions.help.GetNearestDc()) } }
+    }
+    try await group.waitForAll()
+}
+let capacitySeconds = now() - capacityStart
+let capacityCalls = Double(capacityCallsPerClient * idle.count)
+let serverSeconds = serverCPUSeconds() - cpuBefore
 for one in idle { await one.close() }
 
 // MARK: - Report
@@ -198,7 +231,8 @@ print("workload".padding(toLength: 30, withPad: " ", startingAt: 0) + pad("ours 
       + " |" + pad("telethon rps", 13) + pad("p50 ms", 9) + pad("p99 ms", 9) + " |" + pad("rps ratio", 10))
 let peerRows = peerResult?["rows"] as? [[String: Any]] ?? []
 for (offset, row) in ours.enumerated() {
-    let theirs = offset < peerRows.count ? peerRows[offset] : [:]
+    let peerOffset = offset % 3
+    let theirs = peerOffset < peerRows.count ? peerRows[peerOffset] : [:]
     let theirRPS = theirs["rps"] as? Double ?? 0
     let ratio = theirRPS > 0 ? String(format: "%.2fx", row.perSecond / theirRPS) : "n/a"
     print(row.name.padding(toLength: 30, withPad: " ", startingAt: 0) + pad(number(row.perSecond), 10) + pad(ms(row.percentile(0.5)), 9)
@@ -208,6 +242,8 @@ for (offset, row) in ours.enumerated() {
 let theirKiB = peerResult?["kib_per_client"] as? Double ?? 0
 print(String(format: "idle connected client RSS: ours %.1f KiB (%d clients), telethon %.1f KiB (%d clients): ours is %.2fx telethon's",
              oursPerClient, idleClients, theirKiB, peerResult?["clients"] as? Int ?? 0, theirKiB > 0 ? oursPerClient / theirKiB : 0))
+print(String(format: "test DC capacity: %.0f requests/s served to %d clients at once (1 in flight each, clients in the same 2 cores); server CPU %.1f s = %.0f requests per server CPU second",
+             capacityCalls / capacitySeconds, idle.count, serverSeconds, serverSeconds > 0 ? capacityCalls / serverSeconds : 0))
 if peerResult == nil { print("telethon peer failed: \(String(decoding: peerData, as: UTF8.self))") }
 try? serverIn.fileHandleForWriting.close()
 server.waitUntilExit()

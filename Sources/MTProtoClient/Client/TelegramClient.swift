@@ -1,6 +1,7 @@
 import Logging
 import MTProto
 import MTProtoCrypto
+import NIOPosix
 import TL
 import TLSchema
 
@@ -13,6 +14,12 @@ import TLSchema
 /// `SessionStorage`. Logs never contain keys, phone numbers, login codes or passwords.
 public actor TelegramClient: TelegramInvoking {
     public nonisolated let configuration: TelegramClientConfiguration
+    /// Runs a task on the event loop of this client's connections. Optional: a latency-critical
+    /// caller that runs under `withTaskExecutorPreference(client.taskExecutor)` is resumed on the
+    /// thread that read its answer, saving two thread switches per call (about half of a loopback
+    /// round trip, see docs/CLIENT.md); its own work then shares that loop, so keep it short.
+    public nonisolated var taskExecutor: any TaskExecutor { loopExecutor }
+    private nonisolated let loopExecutor: EventLoopTaskExecutor
     private let storage: any SessionStorage
     let clock: any TelegramClock
     private var entropy: any EntropySource
@@ -44,6 +51,7 @@ public actor TelegramClient: TelegramInvoking {
         self.state = SessionState(homeDC: configuration.initialDC)
         self.dcTable = configuration.dcTable
         self.updatesEngine = UpdatesEngine(logger: logger)
+        self.loopExecutor = EventLoopTaskExecutor(eventLoop: MultiThreadedEventLoopGroup.singleton.next())
     }
 
     /// The DC the account lives on (or the one login started from).
@@ -203,7 +211,7 @@ public actor TelegramClient: TelegramInvoking {
         connectionEntropy = SeededEntropy(base: connectionEntropy, salt: seed)
         let connection = DCConnection(
             dcID: dc, address: address, state: state.dcs[dc] ?? DCSessionState(), configuration: configuration,
-            clock: clock, entropy: connectionEntropy, logger: logger,
+            clock: clock, entropy: connectionEntropy, logger: logger, eventLoop: loopExecutor.eventLoop,
             persist: { [weak self] update in await self?.sessionUpdated(update, dc: dc) },
             events: { event in
                 if isHome { engine.submit(.server(event)) }

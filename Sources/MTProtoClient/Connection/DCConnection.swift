@@ -31,7 +31,7 @@ final class DCConnection: Sendable {
 
     init(
         dcID: Int, address: DCAddress, state: DCSessionState, configuration: TelegramClientConfiguration,
-        clock: any TelegramClock, entropy: any EntropySource, logger: Logger,
+        clock: any TelegramClock, entropy: any EntropySource, logger: Logger, eventLoop: any EventLoop,
         persist: @escaping @Sendable (DCSessionUpdate) async -> Void,
         events: @escaping @Sendable (ServerEvent) -> Void
     ) {
@@ -52,7 +52,6 @@ final class DCConnection: Sendable {
         saves = continuation
         // One consumer, so saves land in the order the machine asked for them.
         saver = Task { for await update in stream { await persist(update) } }
-        let eventLoop = MultiThreadedEventLoopGroup.singleton.next()
         self.eventLoop = eventLoop
         let core = Core(
             machine: machine, eventLoop: eventLoop, address: address, route: configuration.route(toDC: dcID),
@@ -87,7 +86,12 @@ final class DCConnection: Sendable {
         let eventLoop = self.eventLoop
         let result: Result<[UInt8], TelegramError> = await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: Completion) in
-                eventLoop.execute { core.value.invoke(call, method: method, body: body, timeout: timeout, continuation: continuation) }
+                // A caller already on the loop (see `EventLoopTaskExecutor`) writes at once.
+                if eventLoop.inEventLoop {
+                    core.value.invoke(call, method: method, body: body, timeout: timeout, continuation: continuation)
+                } else {
+                    eventLoop.execute { core.value.invoke(call, method: method, body: body, timeout: timeout, continuation: continuation) }
+                }
             }
         } onCancel: {
             // The mark is set before the cancellation is queued: whichever of the two reaches the
