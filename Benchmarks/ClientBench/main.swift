@@ -202,7 +202,7 @@ func serverCPUSeconds() -> Double {
     guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
     return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
 }
-let capacityCallsPerClient = Int(environment["CAPACITY_CALLS"] ?? "") ?? 20
+let capacityCallsPerClient = Int(environment["CAPACITY_CALLS"] ?? "") ?? 50
 let cpuBefore = serverCPUSeconds()
 let capacityStart = now()
 try await withThrowingTaskGroup(of: Void.self) { group in

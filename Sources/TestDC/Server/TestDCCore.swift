@@ -19,7 +19,7 @@ public struct LiveConnection: Codable, Sendable, Equatable {
 /// loop call in; each call holds the lock only for the in-memory work.
 public final class TestDCCore: Sendable {
     private let state: Mutex<DCState>
-    private let connections = Mutex<[Int: LiveConnection]>([:])
+    private let connections = Mutex(ConnectionTable())
     private let channels = Mutex<[Int: any Channel]>([:])
     private let nextConnectionID = Atomic<Int>(1)
     /// Unix time, before any fault clock offset.
@@ -116,19 +116,19 @@ public final class TestDCCore: Sendable {
 
     func openConnection(dc: Int32, remote: String, channel: any Channel) -> Int {
         let id = nextConnectionID.add(1, ordering: .relaxed).oldValue
-        connections.withLock { $0[id] = LiveConnection(id: id, dc: dc, remote: remote) }
+        connections.withLock { $0.insert(LiveConnection(id: id, dc: dc, remote: remote)) }
         channels.withLock { $0[id] = channel }
         return id
     }
 
     func closeConnection(_ id: Int) {
-        _ = connections.withLock { $0.removeValue(forKey: id) }
+        connections.withLock { $0.remove(id) }
         _ = channels.withLock { $0.removeValue(forKey: id) }
     }
 
     /// Closes every live connection of a DC (nil: of all DCs), as a restarting server would.
     public func disconnectAll(dc: Int32? = nil) {
-        let ids = connections.withLock { table in table.values.filter { dc == nil || $0.dc == dc }.map(\.id) }
+        let ids = connections.withLock { table in table.byID.values.filter { dc == nil || $0.dc == dc }.map(\.id) }
         let doomed = channels.withLock { table in ids.compactMap { table[$0] } }
         for channel in doomed { channel.close(promise: nil) }
     }
@@ -138,16 +138,11 @@ public final class TestDCCore: Sendable {
     }
 
     func updateConnection(_ id: Int, _ change: (inout LiveConnection) -> Void) {
-        connections.withLock { table in
-            if var entry = table[id] {
-                change(&entry)
-                table[id] = entry
-            }
-        }
+        connections.withLock { $0.update(id, change) }
     }
 
     public var liveConnections: [LiveConnection] {
-        let table = connections.withLock { $0 }
+        let table = connections.withLock { $0.byID }
         return table.values.sorted { $0.id < $1.id }.map { connection in
             var connection = connection
             if let key = connection.authKeyID {
@@ -161,8 +156,8 @@ public final class TestDCCore: Sendable {
     func isDuplicated(connection id: Int, dc: Int32, keyID: Int64, sessionID: Int64) -> Bool {
         guard detectsDuplicateKeys else { return false }
         return connections.withLock { table in
-            table.values.contains { other in
-                other.id != id && other.dc == dc && other.authKeyID == keyID && other.sessionID != nil && other.sessionID != sessionID
+            table.connections(dc: dc, keyID: keyID).contains { other in
+                other.id != id && other.sessionID != nil && other.sessionID != sessionID
             }
         }
     }
