@@ -16,14 +16,24 @@ extension EntropySource {
     }
 }
 
-/// The system's cryptographic generator, one call per buffer: OpenSSL's DRBG (RAND_bytes, seeded
-/// and reseeded from getrandom(2); what TDLib uses too). Message padding and nonces ask for 12 to
-/// 1,024 bytes at a time, and the standard library's generator made a getrandom system call per 8
-/// bytes of them. Swift's Glibc module does not export getrandom itself.
+/// The system's cryptographic generator: OpenSSL's DRBG (RAND_bytes, seeded and reseeded from
+/// getrandom(2); what TDLib uses too). Message padding and nonces ask for 12 to 1,024 bytes at a
+/// time, two or more per message; each RAND_bytes call costs a getpid(2) system call (OpenSSL's
+/// fork check) and a parameter lookup, so small requests are served from a per-thread reserve of
+/// 4 KiB drawn in one call (`EntropyReserve`), and large ones straight from the DRBG.
 public struct SystemEntropy: EntropySource {
     public init() {}
 
     public mutating func fill(_ buffer: UnsafeMutableRawBufferPointer) {
+        guard buffer.baseAddress != nil, buffer.count > 0 else { return }
+        if buffer.count <= EntropyReserve.largestServed {
+            EntropyReserve.fill(buffer)
+        } else {
+            Self.fillFromDRBG(buffer)
+        }
+    }
+
+    static func fillFromDRBG(_ buffer: UnsafeMutableRawBufferPointer) {
         guard let base = buffer.baseAddress, buffer.count > 0 else { return }
         var offset = 0
         while offset < buffer.count {
@@ -38,7 +48,7 @@ public struct SystemEntropy: EntropySource {
         }
     }
 
-    private func fillFromStandardLibrary(_ buffer: UnsafeMutableRawBufferPointer) {
+    private static func fillFromStandardLibrary(_ buffer: UnsafeMutableRawBufferPointer) {
         var generator = SystemRandomNumberGenerator()
         var offset = 0
         while offset < buffer.count {

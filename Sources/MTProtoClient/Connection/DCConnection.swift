@@ -139,6 +139,7 @@ extension DCConnection {
         private var timerTask: Task<Void, Never>?
         private var timerGeneration = 0
         private var isClosed = false
+        private var flushScheduled = false
 
         init(
             machine: DCConnectionStateMachine, eventLoop: any EventLoop, address: DCAddress, route: MTProtoClientRoute,
@@ -219,7 +220,19 @@ extension DCConnection {
                     events(event)
                 }
             }
-            if wrote { channel?.flush() }
+            if wrote { scheduleFlush() }
+        }
+
+        /// Packets written in one turn of the loop (many callers resumed at once, or several
+        /// answers read at once) leave in one system call: the flush runs after the tasks already
+        /// queued on the loop, which is still before it waits for the socket again.
+        private func scheduleFlush() {
+            guard !flushScheduled else { return }
+            flushScheduled = true
+            eventLoop.assumeIsolated().execute { [self] in
+                flushScheduled = false
+                channel?.flush()
+            }
         }
 
         /// The system clock's wake-ups are the loop's own timers (no task per wake-up); an injected

@@ -122,11 +122,24 @@ struct RequestTracker<Payload> {
         }.sorted { $0.0 < $1.0 }
     }
 
-    /// The earliest deadline, for the timer.
-    var nextDeadline: UnixTime? { entries.values.compactMap(\.deadline).min() }
+    /// The earliest deadline, for the timer. (Loops, not `compactMap(\.deadline).min()`: this runs
+    /// on every input of the machine, and the key path and the array cost more than the scan.)
+    var nextDeadline: UnixTime? {
+        var earliest: UnixTime?
+        for entry in entries.values {
+            if let deadline = entry.deadline, earliest.map({ deadline < $0 }) ?? true { earliest = deadline }
+        }
+        return earliest
+    }
 
     /// The earliest follow-up, for the timer while connected.
-    var nextFollowUp: UnixTime? { entries.values.compactMap { $0.followUp?.time }.min() }
+    var nextFollowUp: UnixTime? {
+        var earliest: UnixTime?
+        for entry in entries.values {
+            if let time = entry.followUp?.time, earliest.map({ time < $0 }) ?? true { earliest = time }
+        }
+        return earliest
+    }
 
     /// Requests the session machine knows and that still have a waiting caller.
     var requestsInFlight: [RequestID] { tokensByRequest.keys.sorted() }

@@ -78,7 +78,13 @@ final class TestDCConnectionHandler: ChannelInboundHandler {
         } else {
             receiveEncrypted(context, packet, keyID: keyID)
         }
+    }
+
+    /// Answers to every packet of one socket read go out in one write: a client with many calls in
+    /// flight sends several per read.
+    func channelReadComplete(context: ChannelHandlerContext) {
         context.flush()
+        context.fireChannelReadComplete()
     }
 
     // MARK: - Key exchange
