@@ -31,6 +31,9 @@ struct InsertionOrder {
         return nil
     }
 
+    /// Keys held, stale ones included (for the bound's tests).
+    var heldCount: Int { keys.count - head }
+
     mutating func removeAll() {
         keys.removeAll(keepingCapacity: true)
         head = 0

@@ -1,0 +1,29 @@
+import Testing
+@testable import TestDC
+
+@Suite("ConnectionTable")
+struct ConnectionTableTests {
+    @Test func findsConnectionsByTheKeyTheyUseNow() {
+        var table = ConnectionTable()
+        table.insert(LiveConnection(id: 1, dc: 2, remote: "a"))
+        table.insert(LiveConnection(id: 2, dc: 2, remote: "b"))
+        table.insert(LiveConnection(id: 3, dc: 3, remote: "c"))
+        #expect(table.connections(dc: 2, keyID: 77).isEmpty)
+
+        table.update(1) { $0.authKeyID = 77; $0.sessionID = 10 }
+        table.update(2) { $0.authKeyID = 77; $0.sessionID = 11 }
+        table.update(3) { $0.authKeyID = 77 }
+        #expect(Set(table.connections(dc: 2, keyID: 77).map(\.id)) == [1, 2])
+        #expect(table.connections(dc: 2, keyID: 77).first { $0.id == 2 }?.sessionID == 11)
+        #expect(table.connections(dc: 3, keyID: 77).map(\.id) == [3])
+
+        // A connection that moves to another key leaves the old key's list.
+        table.update(2) { $0.authKeyID = 88 }
+        #expect(table.connections(dc: 2, keyID: 77).map(\.id) == [1])
+        #expect(table.connections(dc: 2, keyID: 88).map(\.id) == [2])
+
+        table.remove(1)
+        #expect(table.connections(dc: 2, keyID: 77).isEmpty)
+        #expect(table.byID.keys.sorted() == [2, 3])
+    }
+}
