@@ -20,17 +20,21 @@ enum EntropyReserve {
 
     private static let forks = Atomic<UInt64>(0)
 
-    private static let key: pthread_key_t = {
+    /// nil when the process has no thread-specific key left (or fork handlers cannot be
+    /// registered): then every request goes straight to the DRBG.
+    private static let key: pthread_key_t? = {
         var key = pthread_key_t()
-        let created = pthread_key_create(&key) { reserve in reserve?.deallocate() }
-        precondition(created == 0, "pthread_key_create failed (\(created)): the process is out of thread-specific keys")
-        pthread_atfork(nil, nil) { EntropyReserve.forks.add(1, ordering: .relaxed) }
+        guard pthread_key_create(&key, { reserve in reserve?.deallocate() }) == 0 else { return nil }
+        guard pthread_atfork(nil, nil, { EntropyReserve.forks.add(1, ordering: .relaxed) }) == 0 else {
+            pthread_key_delete(key)
+            return nil
+        }
         return key
     }()
 
     static func fill(_ buffer: UnsafeMutableRawBufferPointer) {
         guard let target = buffer.baseAddress, buffer.count > 0 else { return }
-        precondition(buffer.count <= largestServed, "EntropyReserve serves at most \(largestServed) bytes at a time")
+        guard buffer.count <= largestServed, let key else { return SystemEntropy.fillFromDRBG(buffer) }
         let reserve: UnsafeMutableRawPointer
         if let existing = pthread_getspecific(key) {
             reserve = existing
