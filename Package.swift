@@ -95,6 +95,13 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        // Store writes per second (ledger entries, salt updates) with fsync on (run in release).
+        .executableTarget(
+            name: "StoreBench",
+            dependencies: ["SessionManager", "MTProto", "MTProtoClient", "MTProtoCrypto"],
+            path: "Benchmarks/StoreBench", exclude: ["peer.py"], swiftSettings: strict
+        ),
+
         // Layer 8: the Telegram-compatible test DC.
         .target(
             name: "TestDC",
@@ -129,7 +136,21 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "MTProtoClientTests", dependencies: ["MTProtoClient", "MTProto", "MTProtoCrypto", "TL", "TLSchema"], swiftSettings: strict),
-        .testTarget(name: "SessionManagerTests", dependencies: ["SessionManager", "MTProtoClient", "MTProto", "TestDC"], swiftSettings: strict),
+        .testTarget(
+            name: "SessionManagerTests",
+            dependencies: [
+                "SessionManager", "MTProtoClient", "MTProto", "MTProtoCrypto", "TLSchema", "TestDC", "SessionStoreProbe",
+                .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strict
+        ),
+        // A second OS process for the store's crash and lease tests (built with the tests, run by them).
+        .executableTarget(
+            name: "SessionStoreProbe",
+            dependencies: ["SessionManager", "MTProtoClient", "MTProto", "MTProtoCrypto", "TLSchema", "TestDC", .product(name: "Logging", package: "swift-log")],
+            path: "Tests/SessionStoreProbe", swiftSettings: strict
+        ),
         .testTarget(
             name: "TestDCTests",
             dependencies: ["TestDC", "MTProto", "MTProtoNIO", .product(name: "NIOEmbedded", package: "swift-nio")],

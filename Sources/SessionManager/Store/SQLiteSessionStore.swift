@@ -47,6 +47,8 @@ public final class SQLiteSessionStore: SessionStore, Sendable {
         let synchronous = options.synchronous.rawValue
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
+            // Freed pages are zeroed, so a replaced or deleted key does not linger in the file.
+            try db.execute(sql: "PRAGMA secure_delete = ON")
         }
         let pool: DatabasePool
         do {
