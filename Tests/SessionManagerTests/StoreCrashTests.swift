@@ -20,6 +20,10 @@ import Testing
         }
         await child.kill()
         #expect(last >= Int64(commitsBeforeKill), "the probe stopped early")
+        // It kept writing until the kill: the last line it printed is the last commit it saw return.
+        while let line = await child.nextLine() {
+            if line.hasPrefix("committed "), let value = Int64(line.dropFirst("committed ".count)) { last = value }
+        }
 
         let store = try SQLiteSessionStore.open(directory: dir.path, options: Fixtures.options())
         #expect(store.outcome == .opened, "a crash is not damage: no restore")

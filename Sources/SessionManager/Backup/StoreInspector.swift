@@ -28,11 +28,14 @@ enum StoreInspector {
                 if head.allSatisfy({ $0 == 0 }) { return .damaged("its header is zeroed") }
                 return .foreign("it does not start with the SQLite header")
             }
+            if let problem = headerProblem(head) { return .damaged("its header is damaged: \(problem)") }
         }
         do {
             var configuration = Configuration()
             configuration.busyMode = .timeout(busyTimeout)
             configuration.foreignKeysEnabled = false
+            // Read-only: inspecting a damaged file must not change it (it is kept aside as found).
+            configuration.readonly = true
             let queue = try DatabaseQueue(path: path, configuration: configuration)
             defer { try? queue.close() }
             return try queue.read { db in try verdict(db) }
@@ -77,6 +80,16 @@ enum StoreInspector {
             if row.int64("row_check") != check { return .damaged("the DC \(dc) row of \(account) fails its check") }
         }
         return .good(commitSequence: sequence)
+    }
+
+    /// The header fields SQLite requires to hold fixed values (https://www.sqlite.org/fileformat.html).
+    /// A wrong one can pass `integrity_check` yet stop every write (e.g. a write version above 2).
+    static func headerProblem(_ head: [UInt8]) -> String? {
+        let pageSize = Int(head[16]) << 8 | Int(head[17])
+        guard pageSize == 1 || (pageSize >= 512 && pageSize & (pageSize - 1) == 0) else { return "page size \(pageSize)" }
+        guard (1...2).contains(head[18]), (1...2).contains(head[19]) else { return "file format versions \(head[18]).\(head[19])" }
+        guard head[21] == 64, head[22] == 32, head[23] == 32 else { return "payload fractions" }
+        return nil
     }
 
     private static func readHead(_ path: String) -> [UInt8]? {

@@ -13,10 +13,11 @@ struct StoreRecovery {
     var catalog: BackupCatalog { BackupCatalog(directory: backupDirectory) }
 
     func prepare() throws(SessionStoreError) -> SQLiteSessionStore.OpenOutcome {
+        // Before anything opens the file (opening creates a -wal).
+        let lostWAL = FileSystem.exists(path + "-shm") && !FileSystem.exists(path + "-wal")
         let verdict = StoreInspector.inspect(path, busyTimeout: options.busyTimeout)
         switch verdict {
         case .good(let sequence):
-            let lostWAL = FileSystem.exists(path + "-shm") && !FileSystem.exists(path + "-wal")
             // A backup newer than the file means commits were lost (a deleted WAL, a file copied back):
             // the backup is the better state. Only sidecars are read until one is newer.
             let newer = catalog.entries().filter { $0.commitSequence > sequence }
@@ -36,14 +37,19 @@ struct StoreRecovery {
             }
             return .created
         case .damaged(let reason):
-            if let restored = try restoreNewestGood(from: catalog.entries(), reason: reason) { return restored }
-            logger.error("session store is damaged and no verified backup exists", metadata: ["path": "\(path)", "reason": "\(reason)"])
-            throw .damagedWithoutBackup(path: path, reason: reason, backupDirectory: backupDirectory)
+            return try recover(reason: reason)
         case .foreign(let reason):
             if let restored = try restoreNewestGood(from: catalog.entries(), reason: "not a session store: \(reason)") { return restored }
             logger.error("the store path holds something that is not a session store", metadata: ["path": "\(path)", "reason": "\(reason)"])
             throw .notAStore(path: path, reason: reason)
         }
+    }
+
+    /// Replaces a damaged file with the newest good backup, or throws the typed error saying there is none.
+    func recover(reason: String) throws(SessionStoreError) -> SQLiteSessionStore.OpenOutcome {
+        if let restored = try restoreNewestGood(from: catalog.entries(), reason: reason) { return restored }
+        logger.error("session store is damaged and no verified backup exists", metadata: ["path": "\(path)", "reason": "\(reason)"])
+        throw .damagedWithoutBackup(path: path, reason: reason, backupDirectory: backupDirectory)
     }
 
     /// Tries the backups newest first; the first that verifies replaces the store file.

@@ -38,22 +38,18 @@ public final class SQLiteSessionStore: SessionStore, Sendable {
         let backupDirectory = directory + "/backups"
         try FileSystem.ensureDirectory(directory)
         try FileSystem.ensureDirectory(backupDirectory)
-        let outcome = try StoreRecovery(path: path, backupDirectory: backupDirectory, options: options).prepare()
+        let recovery = StoreRecovery(path: path, backupDirectory: backupDirectory, options: options)
+        var outcome = try recovery.prepare()
         try FileSystem.createPrivateFile(path)
-
-        var configuration = Configuration()
-        configuration.busyMode = .timeout(options.busyTimeout)
-        configuration.journalMode = .wal
-        let synchronous = options.synchronous.rawValue
-        configuration.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
-            // Freed pages are zeroed, so a replaced or deleted key does not linger in the file.
-            try db.execute(sql: "PRAGMA secure_delete = ON")
-        }
         let pool: DatabasePool
         do {
-            pool = try DatabasePool(path: path, configuration: configuration)
-            try SQLiteSchema.migrator().migrate(pool)
+            pool = try openPool(path: path, options: options)
+        } catch let error as DatabaseError where damageCodes.contains(error.resultCode) {
+            // The file passed inspection but SQLite cannot run it (a damage the checks missed).
+            outcome = try recovery.recover(reason: "SQLite cannot open it for writing: \(error)")
+            do { pool = try openPool(path: path, options: options) } catch {
+                throw .database(operation: "open \(path) restored from its backup", reason: "\(error)")
+            }
         } catch {
             throw .database(operation: "open \(path)", reason: "\(error)")
         }
@@ -68,6 +64,24 @@ public final class SQLiteSessionStore: SessionStore, Sendable {
         case .restored: break
         }
         return store
+    }
+
+    /// SQLite results that mean "this file is damaged", as opposed to busy, full or missing permissions.
+    private static let damageCodes: [ResultCode] = [.SQLITE_CORRUPT, .SQLITE_NOTADB, .SQLITE_READONLY, .SQLITE_FORMAT]
+
+    private static func openPool(path: String, options: SQLiteStoreOptions) throws -> DatabasePool {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(options.busyTimeout)
+        configuration.journalMode = .wal
+        let synchronous = options.synchronous.rawValue
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
+            // Freed pages are zeroed, so a replaced or deleted key does not linger in the file.
+            try db.execute(sql: "PRAGMA secure_delete = ON")
+        }
+        let pool = try DatabasePool(path: path, configuration: configuration)
+        try SQLiteSchema.migrator().migrate(pool)
+        return pool
     }
 
     private init(directory: String, path: String, backupDirectory: String, outcome: OpenOutcome, pool: DatabasePool,
