@@ -65,6 +65,7 @@ enum StoreInspector {
         }
         guard format == SQLiteSchema.formatMarker else { return .foreign("its format marker is \(format ?? "missing")") }
         guard let sequence else { return .damaged("its commit counter is missing") }
+        if let problem = try schemaProblem(db) { return .damaged(problem) }
         for row in try Row.fetchAll(db, sql: "SELECT id, home_dc, user_id, is_bot, row_check FROM account") {
             guard let id = row.string("id") else { return .damaged("an account row has no id") }
             let check = RowCheck.account(id: id, homeDC: row.int64("home_dc").map(Int.init), userID: row.int64("user_id"), isBot: row.int64("is_bot") == 1)
@@ -80,6 +81,25 @@ enum StoreInspector {
             if row.int64("row_check") != check { return .damaged("the DC \(dc) row of \(account) fails its check") }
         }
         return .good(commitSequence: sequence)
+    }
+
+    /// A changed byte in `sqlite_master`'s SQL passes `integrity_check` and breaks statements later:
+    /// the store's own tables must read exactly as its migrations (up to the last applied) made them.
+    /// Tables other layers add to the same database are not compared.
+    static func schemaProblem(_ db: Database) throws -> String? {
+        let migrator = SQLiteSchema.migrator()
+        let applied = Set(try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations"))
+        let known = migrator.migrations
+        guard applied.filter({ $0.hasPrefix("store.") }).isSubset(of: Set(known)) else { return nil }  // a newer tgsm's store
+        guard let last = known.last(where: applied.contains) else { return "no store migration is recorded" }
+        let pristine = try DatabaseQueue()
+        try migrator.migrate(pristine, upTo: last)
+        let query = "SELECT type, name, tbl_name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' AND name != 'grdb_migrations' ORDER BY name"
+        let expected = try pristine.read { db in try Row.fetchAll(db, sql: query) }
+        let names = expected.compactMap { $0.string("name") }
+        let actual = try Row.fetchAll(db, sql: query).filter { names.contains($0.string("name") ?? "") }
+        guard actual == expected else { return "its schema differs from what migration \(last) made" }
+        return nil
     }
 
     /// The header fields SQLite requires to hold fixed values (https://www.sqlite.org/fileformat.html).
