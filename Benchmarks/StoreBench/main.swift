@@ -15,6 +15,13 @@ import SessionManager
 
 let writes = CommandLine.arguments.count > 1 ? Int(CommandLine.arguments[1]) ?? 2000 : 2000
 let quiet = Logger(label: "bench") { _ in SwiftLogNoOpLogHandler() }
+// On disk, not /tmp: /tmp is often tmpfs, where an fsync costs nothing and FULL would look free.
+let base = ProcessInfo.processInfo.environment["STOREBENCH_DIR"] ?? FileManager.default.currentDirectoryPath + "/.build"
+
+/// Unbuffered, so the lines keep their order with the peer's output.
+func say(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}
 
 func seconds(_ body: () async throws -> Void) async rethrows -> Double {
     let start = ContinuousClock.now
@@ -27,10 +34,10 @@ func loadAverage() -> String {
     (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").prefix(3).joined(separator: " ") ?? "?"
 }
 
-print("store writes, \(writes) per case, one transaction each; load average \(loadAverage())")
-print("case                          writes/s")
+say("store writes, \(writes) per case, one transaction each; load average \(loadAverage())")
+say("case                          writes/s")
 for synchronous in [SQLiteStoreOptions.Synchronous.full, .normal] {
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("storebench-\(getpid())-\(synchronous.rawValue)").path
+    let directory = base + "/storebench-\(getpid())-\(synchronous.rawValue)"
     defer { try? FileManager.default.removeItem(atPath: directory) }
     let store = try SQLiteSessionStore.open(directory: directory, options: SQLiteStoreOptions(synchronous: synchronous, logger: quiet))
     let key = try AuthKey((0..<256).map { UInt8(truncatingIfNeeded: $0) })
@@ -48,8 +55,8 @@ for synchronous in [SQLiteStoreOptions.Synchronous.full, .normal] {
         }
     }
     try store.close()
-    print("tgsm ledger  \(synchronous.rawValue.padding(toLength: 6, withPad: " ", startingAt: 0))          \(Int(Double(writes) / ledger))")
-    print("tgsm salt    \(synchronous.rawValue.padding(toLength: 6, withPad: " ", startingAt: 0))          \(Int(Double(writes) / salts))")
+    say("tgsm ledger  \(synchronous.rawValue.padding(toLength: 6, withPad: " ", startingAt: 0))          \(Int(Double(writes) / ledger))")
+    say("tgsm salt    \(synchronous.rawValue.padding(toLength: 6, withPad: " ", startingAt: 0))          \(Int(Double(writes) / salts))")
 }
 
 let python = ".build/venv/bin/python"
@@ -57,10 +64,10 @@ let script = "Benchmarks/StoreBench/peer.py"
 if FileManager.default.isExecutableFile(atPath: python), FileManager.default.fileExists(atPath: script) {
     let peer = Process()
     peer.executableURL = URL(fileURLWithPath: python)
-    peer.arguments = [script, String(writes)]
+    peer.arguments = [script, String(writes), base]
     try peer.run()
     peer.waitUntilExit()
 } else {
-    print("(peer skipped: run from the repository root after scripts/setup-python)")
+    say("(peer skipped: run from the repository root after scripts/setup-python)")
 }
-print("load average after: \(loadAverage())")
+say("load average after: \(loadAverage())")

@@ -7,8 +7,9 @@ import tempfile
 import time
 
 writes = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
+base = sys.argv[2] if len(sys.argv) > 2 else None
 for sync in ("FULL", "NORMAL"):
-    with tempfile.TemporaryDirectory() as d:
+    with tempfile.TemporaryDirectory(dir=base) as d:
         db = sqlite3.connect(os.path.join(d, "peer.sqlite"), isolation_level=None)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute(f"PRAGMA synchronous={sync}")
@@ -28,5 +29,5 @@ for sync in ("FULL", "NORMAL"):
             db.execute("COMMIT")
         salts = time.perf_counter() - start
         db.close()
-        print(f"python ledger {sync:<6}          {int(writes / ledger)}")
-        print(f"python salt   {sync:<6}          {int(writes / salts)}")
+        print(f"python ledger {sync:<6}          {int(writes / ledger)}", flush=True)
+        print(f"python salt   {sync:<6}          {int(writes / salts)}", flush=True)
