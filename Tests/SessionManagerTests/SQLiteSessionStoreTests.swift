@@ -33,6 +33,7 @@ import Crypto
         defer { dir.remove() }
         let store = try SQLiteSessionStore.open(directory: dir.path, options: Fixtures.options())
         try await store.saveSession(Fixtures.session(), account: "alice", fence: nil)
+        #expect(try store.synchronousLevel() == 2, "synchronous=FULL on the writer, as configured")
         let files = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasPrefix("sessions.sqlite") }
         #expect(files.contains("sessions.sqlite") && files.contains("sessions.sqlite-wal"))
         for file in files { #expect(try mode(dir.file(file)) == 0o600, "\(file)") }

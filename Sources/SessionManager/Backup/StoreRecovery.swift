@@ -15,12 +15,15 @@ struct StoreRecovery {
     func prepare() throws(SessionStoreError) -> SQLiteSessionStore.OpenOutcome {
         // Before anything opens the file (opening creates a -wal).
         let lostWAL = FileSystem.exists(path + "-shm") && !FileSystem.exists(path + "-wal")
+        // Listed before the file is read: a backup another process takes meanwhile is newer than
+        // what the inspection saw, and must not pass for proof that this file lost commits.
+        let backupsBefore = catalog.entries()
         let verdict = StoreInspector.inspect(path, busyTimeout: options.busyTimeout)
         switch verdict {
         case .good(let sequence):
             // A backup newer than the file means commits were lost (a deleted WAL, a file copied back):
             // the backup is the better state. Only sidecars are read until one is newer.
-            let newer = catalog.entries().filter { $0.commitSequence > sequence }
+            let newer = backupsBefore.filter { $0.commitSequence > sequence }
             if !newer.isEmpty {
                 let reason = "the file's commit counter \(sequence) is behind its backups'" + (lostWAL ? " (its WAL is missing)" : "")
                 if let restored = try restoreNewestGood(from: newer, reason: reason) { return restored }

@@ -80,6 +80,9 @@ public final class SQLiteSessionStore: SessionStore, Sendable {
             try db.execute(sql: "PRAGMA secure_delete = ON")
         }
         let pool = try DatabasePool(path: path, configuration: configuration)
+        // GRDB sets NORMAL on the writer when it turns WAL on, after `prepareDatabase`: set ours
+        // again on the pool's one writer connection, the only one that commits.
+        try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = \(synchronous)") }
         try SQLiteSchema.migrator().migrate(pool)
         return pool
     }
@@ -98,6 +101,13 @@ public final class SQLiteSessionStore: SessionStore, Sendable {
 
     /// Whether secrets are encrypted at rest in this store.
     public var isEncrypted: Bool { sealer != nil }
+
+    /// The writer's `PRAGMA synchronous` (0 OFF, 1 NORMAL, 2 FULL, 3 EXTRA), for checks and diagnostics.
+    public func synchronousLevel() throws(SessionStoreError) -> Int {
+        do { return try pool.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 } } catch {
+            throw .database(operation: "read PRAGMA synchronous", reason: "\(error)")
+        }
+    }
 
     /// Closes the database connections; the store must not be used afterwards.
     public func close() throws(SessionStoreError) {
