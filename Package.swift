@@ -27,6 +27,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
     ],
     targets: [
         // Benchmark of layer 4 (run in release): idle memory per connection, framing throughput vs Telethon.
@@ -88,8 +89,15 @@ let package = Package(
                 "MTProtoClient", "MTProto", "MTProtoCrypto", "TL", "TLSchema",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
             ],
             swiftSettings: strict
+        ),
+        // Invoke overhead of the session manager's middleware stack (run in release: scripts/bench-session-manager).
+        .executableTarget(
+            name: "SessionManagerBench",
+            dependencies: ["SessionManager", "MTProtoClient", "TestDC", "MTProtoCrypto", "TLSchema", "TL", .product(name: "Logging", package: "swift-log")],
+            path: "Benchmarks/SessionManagerBench", swiftSettings: strict
         ),
 
         // Layer 8: the Telegram-compatible test DC.
@@ -126,7 +134,14 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "MTProtoClientTests", dependencies: ["MTProtoClient", "MTProto", "MTProtoCrypto", "TL", "TLSchema"], swiftSettings: strict),
-        .testTarget(name: "SessionManagerTests", dependencies: ["SessionManager", "MTProtoClient", "MTProto", "TestDC"], swiftSettings: strict),
+        .testTarget(
+            name: "SessionManagerTests",
+            dependencies: [
+                "SessionManager", "MTProtoClient", "MTProto", "MTProtoCrypto", "TestDC", "TL", "TLSchema",
+                .product(name: "Logging", package: "swift-log"), .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "TestDCTests",
             dependencies: ["TestDC", "MTProto", "MTProtoNIO", .product(name: "NIOEmbedded", package: "swift-nio")],
