@@ -137,7 +137,7 @@ let package = Package(
         .testTarget(
             name: "SessionManagerTests",
             dependencies: [
-                "SessionManager", "MTProtoClient", "MTProto", "MTProtoCrypto", "TestDC", "TL", "TLSchema",
+                "SessionManager", "MTProtoClient", "MTProto", "MTProtoCrypto", "MTProtoNIO", "TestDC", "TL", "TLSchema",
                 .product(name: "Logging", package: "swift-log"), .product(name: "Metrics", package: "swift-metrics"),
             ],
             swiftSettings: strict
