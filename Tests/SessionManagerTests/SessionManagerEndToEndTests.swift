@@ -155,6 +155,12 @@ import Testing
         #expect(await failure(account.stack.invoker, nearest)?.sessionManagerError?.code == "TGSM-SESSION-001")
         #expect(cluster.fired(reached) == 0)
         #expect(await SessionValidator(account: "alice", invoker: account.stack.invoker, storage: account.storage, clock: account.clock).validate().needsLogin)
+        // A person logs the account in again (once the send-code guard allows a new code): the mark goes.
+        account.clock.advance(by: 600)
+        try await account.logIn(cluster)
+        #expect(await statuses.status(of: "alice")?.state == .active)
+        #expect(await failure(account.stack.invoker, nearest) == nil)
+        #expect(cluster.fired(reached) == 1)
         await account.client.close()
         try await cluster.dc.shutdown()
     }

@@ -31,17 +31,18 @@ import Testing
         #expect(client.calls.count == 1)
     }
 
-    @Test func aLoggedOutAccountMayLogInAgainAndThatClearsTheMark() async throws {
+    @Test func aLoggedOutAccountMayStillUseTheLoginMethods() async throws {
         let (client, invoker, guardian, _) = setUp()
         client.script("updates.getState", .failure(rpc(401, "SESSION_REVOKED", method: "updates.getState")))
         _ = await failure(invoker, Api.functions.updates.GetState())
         let sendCode = Api.functions.auth.SendCode(phoneNumber: "15550001", apiId: 1, apiHash: "h", settings: .codeSettings(.init()))
         #expect(await failure(invoker, sendCode) == nil)
         #expect(await guardian.status().state == .revoked)
+        // A sign-up request is not a login: the mark stays (the end-to-end suite logs in for real).
         client.script("auth.signIn", .success(Api.auth.Authorization.authorizationSignUpRequired(.init())))
         #expect(await failure(invoker, Api.functions.auth.SignIn(phoneNumber: "15550001", phoneCodeHash: "h", phoneCode: "10005")) == nil)
-        #expect(await guardian.status().state == .active)
-        #expect(await failure(invoker, nearest) == nil)
+        #expect(await guardian.status().state == .revoked)
+        #expect(await failure(invoker, nearest)?.sessionManagerError?.code == "TGSM-SESSION-001")
     }
 
     @Test func aDeactivatedAccountNeverAsksForCodes() async throws {
@@ -91,6 +92,15 @@ import Testing
         #expect(typed.description.contains("was dropped"))
         #expect(await storage.load()?.dcs[4] == nil)
         #expect(await storage.load()?.dcs[2]?.authKey == key)
+        #expect(await guardian.status().state == .active)
+    }
+
+    @Test func anUnauthorizedAnswerFromAnotherDCIsNotTheAccountsDeath() async throws {
+        let key = try AuthKey([UInt8](repeating: 7, count: 256))
+        let storage = InMemorySessionStorage(SessionState(homeDC: 2, dcs: [2: DCSessionState(authKey: key, isAuthorized: true)]))
+        let (client, invoker, guardian, _) = setUp(storage: storage)
+        client.script("help.getNearestDc", .failure(rpc(401, "AUTH_KEY_UNREGISTERED")))
+        #expect(await failure(invoker, nearest, options: InvokeOptions(dc: 4))?.rpcError?.message == "AUTH_KEY_UNREGISTERED")
         #expect(await guardian.status().state == .active)
     }
 

@@ -4,6 +4,7 @@ import MTProtoClient
 import Metrics
 import Synchronization
 import TL
+import TLSchema
 
 /// Stops a dead account: terminal errors (the 401 family, AUTH_KEY_DUPLICATED, transport -404 on
 /// the logged-in home DC, USER_DEACTIVATED) mark the account's status and come back as
@@ -69,6 +70,9 @@ public final class TerminalGuard: Sendable {
         switch error {
         case .rpc(let rpc, _):
             if let loss = rpc.authorizationLoss {
+                // A DC other than home refusing an imported authorization says nothing about the
+                // login itself: the client imports it again; only the home DC's verdict is terminal.
+                if let dc, let home = await homeDC(), dc != home, loss != .userDeactivated { return nil }
                 let result = SessionManagerError(.authorizationLost(account: account, loss: loss, method: method, dc: dc), underlying: error)
                 await escalate(result, state: AccountStatus.State(loss), cause: rpc.message, now: now)
                 return result
@@ -84,15 +88,27 @@ public final class TerminalGuard: Sendable {
         }
     }
 
-    /// A successful login (any auth.* call that returned) clears an earlier mark that allowed it.
-    func noteSuccess(method: String) async {
-        guard Self.isLoginMethod(method), method != "auth.sendCode", method != "auth.resendCode" else { return }
+    /// A completed login (an auth.* answer carrying an authorization) clears an earlier mark that allowed it.
+    func noteLogin<Result>(_ result: Result, method: String) async {
+        guard Self.completesLogin(result) else { return }
         let status = await status()
-        guard status.isTerminal, status.allowsLogin, method == "auth.signIn" || method == "auth.signUp" || method == "auth.checkPassword"
-            || method == "auth.importBotAuthorization" || method == "auth.importLoginToken" || method == "auth.importAuthorization"
-        else { return }
-        logger.notice("account logged in again; clearing its terminal mark", metadata: ["account": "\(account)", "was": "\(status.state.rawValue)"])
+        guard status.isTerminal, status.allowsLogin else { return }
+        logger.notice("account logged in again; clearing its terminal mark", metadata: ["account": "\(account)", "was": "\(status.state.rawValue)", "method": "\(method)"])
         await mark(.active(since: clock.now()))
+    }
+
+    /// Whether an answer is a finished login (auth.authorization, a login token's success, a
+    /// sent code that logged in at once); a sign-up request or a sent code is not.
+    static func completesLogin<Result>(_ result: Result) -> Bool {
+        if let authorization = result as? Api.auth.Authorization, case .authorization = authorization { return true }
+        if let token = result as? Api.auth.LoginToken, case .loginTokenSuccess = token { return true }
+        if let sent = result as? Api.auth.SentCode, case .sentCodeSuccess = sent { return true }
+        return false
+    }
+
+    private func homeDC() async -> Int? {
+        guard let storage = keyReset?.storage else { return nil }
+        return try? await storage.load()?.homeDC
     }
 
     private func keyRejected(_ error: TelegramError, dc: Int?, duplicated: Bool, now: UnixTime) async -> SessionManagerError {
@@ -138,7 +154,7 @@ public struct TerminalGuardMiddleware: InvocationMiddleware {
             if let refusal = await guardian.refusal(method: method) { throw .middleware(refusal) }
             do {
                 let result = try await next.invoke(request, options: options)
-                if TerminalGuard.isLoginMethod(method) { await guardian.noteSuccess(method: method) }
+                if TerminalGuard.isLoginMethod(method) { await guardian.noteLogin(result, method: method) }
                 return result
             } catch {
                 if let terminal = await guardian.handle(error, method: method, dc: options.dc) { throw .middleware(terminal) }
