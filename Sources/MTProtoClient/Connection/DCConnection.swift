@@ -210,9 +210,18 @@ actor DCConnection {
                 do { try await clock.sleep(for: delay) } catch { break }
             }
             if isClosed { break }
+            let started = clock.now()
             let outcome = await runLink()
             lastReason = outcome.reason
-            if outcome.established { attempt = 1 }
+            if outcome.established {
+                let lifetime = clock.now() - started
+                if configuration.reconnect.resetsBudget(afterLinkLasting: lifetime) {
+                    attempt = 1
+                } else {
+                    lastReason = "the connection died \(Int(lifetime.rounded())) s after it was established (\(outcome.reason))"
+                    logger.debug("short-lived connection counts as a failed attempt", metadata: ["attempt": "\(attempt)", "lifetime": "\(lifetime)"])
+                }
+            }
             if let code = lastTransportError, code.rawValue == -404 {
                 // The DC does not know this key: reconnecting with it cannot help.
                 failAll(.transport(code, dc: dcID))

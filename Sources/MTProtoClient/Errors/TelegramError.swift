@@ -31,6 +31,10 @@ public enum TelegramError: Error, Sendable, CustomStringConvertible {
     case migrationLoop(method: String, dcs: [Int])
     /// The session storage failed to load or save.
     case storage(reason: String)
+    /// A layer wrapping the client (a middleware: flood-wait ledger, rate gate, breaker, the guard
+    /// of a dead session) ended the call itself, usually without touching the network. The value
+    /// carries its own stable code, facts and recovery steps.
+    case middleware(any TelegramMiddlewareError)
 
     /// The decision a middleware or an operator acts on.
     public var advice: RPCErrorAdvice? {
@@ -43,6 +47,7 @@ public enum TelegramError: Error, Sendable, CustomStringConvertible {
             default: .retryLater
             }
         case .timeout, .connectionFailed: .retryLater
+        case .middleware(let error): error.advice
         default: nil
         }
     }
@@ -95,6 +100,17 @@ public enum TelegramError: Error, Sendable, CustomStringConvertible {
                 + "answers without settling; the DCs disagree, try again later"
         case .storage(let reason):
             "the session storage failed (\(reason)); check the store, the session continues in memory"
+        case .middleware(let error):
+            error.description
         }
     }
+}
+
+/// An error raised by a middleware around `TelegramInvoking` rather than by the client or the
+/// server. The client cannot know the layers above it, so they plug their errors in here.
+public protocol TelegramMiddlewareError: Error, Sendable, CustomStringConvertible {
+    /// A stable identifier operators can search for, e.g. "TGSM-RATE-001".
+    var code: String { get }
+    /// The decision for a caller, when one of the client's advices fits (e.g. `.wait`).
+    var advice: RPCErrorAdvice? { get }
 }
