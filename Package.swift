@@ -126,7 +126,11 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "MTProtoClientTests", dependencies: ["MTProtoClient", "MTProto", "MTProtoCrypto", "TL", "TLSchema"], swiftSettings: strict),
-        .testTarget(name: "SessionManagerTests", dependencies: ["SessionManager", "MTProtoClient", "MTProto", "TestDC"], swiftSettings: strict),
+        .testTarget(
+            name: "SessionManagerTests",
+            dependencies: ["SessionManager", "MTProtoClient", "MTProto", "MTProtoCrypto", "TestDC", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "TestDCTests",
             dependencies: ["TestDC", "MTProto", "MTProtoNIO", .product(name: "NIOEmbedded", package: "swift-nio")],
