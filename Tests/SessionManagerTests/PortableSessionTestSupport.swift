@@ -2,6 +2,7 @@ import Foundation
 import MTProtoClient
 import MTProtoCrypto
 import SessionManager
+import Testing
 
 /// The pinned Python venv (Telethon 1.45.0, kurigram 2.2.26) that `scripts/setup-python` creates
 /// under .build/venv. Tests that need it are skipped, naming that script, when it is missing;
