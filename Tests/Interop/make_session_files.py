@@ -2,6 +2,7 @@
 own API, with known keys, DCs, addresses, user ids and flags, plus a manifest of what each holds.
 
     make_session_files.py OUTDIR
+    make_session_files.py --fuzz-seeds DIR   (seed inputs for Fuzz/Sources/SessionImportFuzz)
 
 OUTDIR/manifest.json lists every fixture: its file name (files) or its text (strings), the format,
 and the expected fields (key as hex). The Swift tests import each fixture and compare field by
@@ -162,7 +163,37 @@ async def main(out):
     (out / "manifest.json").write_text(json.dumps(fixtures, indent=1))
 
 
+def fuzz_seeds(seeds):
+    """One seed per fixture in each mode of SessionImportFuzz (first byte = mode): the strings as
+    text (0, 1) and as packed bytes (2, 3), the files (5) rewritten with 512-byte pages so they fit
+    the fuzzer's input size limit."""
+    import sqlite3
+    import tempfile
+    seeds.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as scratch:
+        scratch = pathlib.Path(scratch)
+        asyncio.run(main(scratch))
+        for fixture in json.loads((scratch / "manifest.json").read_text()):
+            label = fixture["name"]
+            if fixture["kind"] == "string":
+                text = fixture["text"]
+                telethon = fixture["format"] == "telethonString"
+                packed = base64.urlsafe_b64decode((text[1:] if telethon else text) + "=" * (-len(text) % 4))
+                (seeds / (label + "-text")).write_bytes(bytes([0 if telethon else 1]) + text.encode())
+                (seeds / (label + "-packed")).write_bytes(bytes([2 if telethon else 3]) + packed)
+            else:
+                path = scratch / label
+                connection = sqlite3.connect(path)
+                connection.execute("PRAGMA page_size = 512")
+                connection.execute("VACUUM")
+                connection.close()
+                (seeds / (label + "-file")).write_bytes(bytes([5]) + path.read_bytes())
+
+
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        sys.exit("usage: make_session_files.py OUTDIR")
-    asyncio.run(main(pathlib.Path(sys.argv[1])))
+    if len(sys.argv) == 3 and sys.argv[1] == "--fuzz-seeds":
+        fuzz_seeds(pathlib.Path(sys.argv[2]))
+    elif len(sys.argv) == 2:
+        asyncio.run(main(pathlib.Path(sys.argv[1])))
+    else:
+        sys.exit("usage: make_session_files.py OUTDIR | --fuzz-seeds DIR")
