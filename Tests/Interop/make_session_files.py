@@ -81,8 +81,8 @@ async def pyrogram_storage(storage, dc, address, port, api_id, test_mode, auth_k
     await storage.is_bot(is_bot)
 
 
-async def pyrogram_file(out, name, dc, address, port, api_id, test_mode, auth_key, user_id, is_bot, date):
-    storage = SQLiteStorage(name, workdir=out)
+async def pyrogram_file(out, name, dc, address, port, api_id, test_mode, auth_key, user_id, is_bot, date, use_wal=False):
+    storage = SQLiteStorage(name, workdir=out, use_wal=use_wal)
     await storage.open()
     await pyrogram_storage(storage, dc, address, port, api_id, test_mode, auth_key, user_id, is_bot)
     await storage.save()
@@ -155,6 +155,9 @@ async def main(out):
                             5000000001, False, 1764720000),
         await pyrogram_file(out, "pyrogram-test-bot", 1, "149.154.175.10", 80, 21724, True, key("pyrogram-bot"),
                             7012345678, True, 1700000000),
+        # Pyrogram's use_wal option leaves the file in WAL mode, which a read-only open must handle.
+        await pyrogram_file(out, "pyrogram-wal", 5, "91.108.56.130", 443, 94575, False, key("pyrogram-wal"),
+                            6000000005, False, 1764000000, use_wal=True),
         await pyrogram_string("pyrogram-string-user", 4, 611335, False, key("pyrogram-string-user"), 1234567890123, False),
         await pyrogram_string("pyrogram-string-test-bot", 3, 21724, True, key("pyrogram-string-bot"), 6999999999, True),
         await pyrogram_old_string("pyrogram-string-old32", "old32", 2, False, key("pyrogram-old32"), 123456789, False),

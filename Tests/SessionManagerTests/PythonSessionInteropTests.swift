@@ -17,7 +17,7 @@ struct PythonSessionInteropTests {
         let made = try await PythonPeers.run("make_session_files.py", [scratch.url.path])
         try #require(made.status == 0, "make_session_files.py failed: \(made.errors)")
         let fixtures = try SessionFixture.load(scratch.url.appendingPathComponent("manifest.json"))
-        try #require(fixtures.count == 11, "the script writes 11 fixtures")
+        try #require(fixtures.count == 12, "the script writes 12 fixtures")
         return (scratch, fixtures)
     }
 

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Imports a session file or string without being told which library wrote it. The formats do not
 /// overlap: the files differ in their tables and columns, the strings in their lengths (Telethon 353
 /// or 369 starting with "1"; Pyrogram 351, 356 or 362).

@@ -1,3 +1,4 @@
+import Foundation
 import MTProtoClient
 import MTProtoCrypto
 

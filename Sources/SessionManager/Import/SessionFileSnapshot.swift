@@ -123,6 +123,7 @@ public struct SessionFileSnapshot: Sendable, Hashable {
     private static func map(_ error: DatabaseError, path: String) -> SessionImportError {
         let reason = error.message ?? "SQLite error \(error.resultCode.rawValue)"
         switch error.resultCode {
+        case .SQLITE_READONLY: return .unfinishedWrite(path: path)
         case .SQLITE_NOTADB: return .notSQLite(path: path)
         case .SQLITE_BUSY, .SQLITE_LOCKED: return .busy(path: path)
         case .SQLITE_CANTOPEN, .SQLITE_PERM, .SQLITE_AUTH: return .unreadable(path: path, reason: reason)

@@ -9,6 +9,8 @@ public enum SessionImportError: Error, Equatable, Sendable, CustomStringConverti
     case corrupt(path: String, reason: String)
     /// Another process holds a write lock for longer than the read waits.
     case busy(path: String)
+    /// A crashed writer left a transaction that only a read-write open could roll back.
+    case unfinishedWrite(path: String)
     /// A SQLite database with neither Telethon's nor Pyrogram's tables.
     case notASessionFile(path: String, tables: [String])
     case missingTable(PortableSessionFormat, table: String)
@@ -42,6 +44,8 @@ public enum SessionImportError: Error, Equatable, Sendable, CustomStringConverti
             "the session file \(path) is damaged (\(reason)): it may be truncated or half-copied. Copy it again from the machine that wrote it, with the client stopped."
         case .busy(let path):
             "the session file \(path) is locked by another process that is writing it: stop the Python client that uses it, then import again."
+        case .unfinishedWrite(let path):
+            "the session file \(path) has an unfinished write (its -journal or -wal file), which a read-only import cannot roll back: open it once with the library that wrote it (or copy it together with that file), then import again."
         case .notASessionFile(let path, let tables):
             "\(path) is a SQLite database but neither a Telethon nor a Pyrogram session (its tables: \(tables.isEmpty ? "none" : tables.joined(separator: ", "))): check that this is the right file."
         case .missingTable(let format, let table):
