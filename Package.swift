@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "MTProtoNIO", targets: ["MTProtoNIO"]),
         .library(name: "MTProtoClient", targets: ["MTProtoClient"]),
         .library(name: "SessionManager", targets: ["SessionManager"]),
+        .library(name: "Workers", targets: ["Workers"]),
         .library(name: "TestDC", targets: ["TestDC"]),
         .executable(name: "tgsm", targets: ["tgsm"]),
         .executable(name: "tl-gen", targets: ["tl-gen"]),
@@ -27,6 +28,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // Benchmark of layer 4 (run in release): idle memory per connection, framing throughput vs Telethon.
@@ -92,6 +94,26 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        // Layer 7: the durable job queue and the workers that run jobs for each account.
+        .target(
+            name: "Workers",
+            dependencies: [
+                "SessionManager", "MTProtoClient", "MTProto", "TL", "TLSchema",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        // A worker process the crash tests start and SIGKILL (Tests/WorkersTests/CrashRecoveryTests).
+        .executableTarget(
+            name: "WorkersTestProcess",
+            dependencies: ["Workers", "SessionManager", "MTProtoClient", "MTProto", .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
+            path: "Tests/WorkersTestProcess",
+            swiftSettings: strict
+        ),
+
         // Layer 8: the Telegram-compatible test DC.
         .target(
             name: "TestDC",
@@ -127,6 +149,17 @@ let package = Package(
         ),
         .testTarget(name: "MTProtoClientTests", dependencies: ["MTProtoClient", "MTProto", "MTProtoCrypto", "TL", "TLSchema"], swiftSettings: strict),
         .testTarget(name: "SessionManagerTests", dependencies: ["SessionManager", "MTProtoClient", "MTProto", "TestDC"], swiftSettings: strict),
+        .testTarget(
+            name: "WorkersTests",
+            dependencies: [
+                "Workers", "SessionManager", "MTProtoClient", "MTProto", "MTProtoCrypto", "TL", "TLSchema", "TestDC",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "TestDCTests",
             dependencies: ["TestDC", "MTProto", "MTProtoNIO", .product(name: "NIOEmbedded", package: "swift-nio")],
