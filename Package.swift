@@ -108,7 +108,7 @@ let package = Package(
         // A worker process the crash tests start and SIGKILL (Tests/WorkersTests/CrashRecoveryTests).
         .executableTarget(
             name: "WorkersTestProcess",
-            dependencies: ["Workers", "SessionManager", "MTProtoClient", "MTProto", .product(name: "GRDB", package: "GRDB.swift"),
+            dependencies: ["Workers", "SessionManager", "MTProtoClient", "MTProto", "TL", .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
             path: "Tests/WorkersTestProcess",
             swiftSettings: strict
@@ -152,7 +152,7 @@ let package = Package(
         .testTarget(
             name: "WorkersTests",
             dependencies: [
-                "Workers", "SessionManager", "MTProtoClient", "MTProto", "MTProtoCrypto", "TL", "TLSchema", "TestDC",
+                "Workers", "SessionManager", "MTProtoClient", "MTProto", "MTProtoNIO", "MTProtoCrypto", "TL", "TLSchema", "TestDC",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -11,6 +11,7 @@ import MTProto
 import MTProtoClient
 import ServiceLifecycle
 import SessionManager
+import TL
 import Workers
 
 struct FixedClock: TelegramClock {

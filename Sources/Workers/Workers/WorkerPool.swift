@@ -167,6 +167,10 @@ public final class WorkerPool: Service {
             logger[metadataKey: "account"] = "\(account)"
             return logger
         }()
+        defer {
+            logger.info("account workers stopped")
+            observers.yield(.stopped(account))
+        }
         do {
             if let stop = try await accountStatus.stop(for: account) {
                 logger.warning("account is marked stopped; its workers do not start", metadata: ["reason": "\(stop)"])
@@ -296,8 +300,6 @@ public final class WorkerPool: Service {
             timer?.cancel()
             graceTimer?.cancel()
         }
-        logger.info("account workers stopped")
-        observers.yield(.stopped(account))
     }
 
     private func mark(_ account: AccountID, _ stop: AccountStop, logger: Logger) async {
