@@ -63,7 +63,7 @@ import Glibc
 
         let orphan = try #require(try await queue.job(id))
         #expect(orphan.state == .running && orphan.attempts == 1)
-        #expect(orphan.progress.map { String(decoding: $0, as: UTF8.self).contains("started in pid") } == true)
+        #expect(JobProgress.decode(orphan.progress).data.map { String(decoding: $0, as: UTF8.self).contains("started in pid") } == true)
 
         // Another worker, once the dead one's 30 s lease is over, rescues and completes it.
         let clock = ManualClock(now: t0 + 31)

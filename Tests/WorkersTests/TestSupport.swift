@@ -106,7 +106,15 @@ struct TemporaryDatabase {
     func remove() { try? FileManager.default.removeItem(at: folder) }
 }
 
-let quietLogger = Logger(label: "workers-tests") { _ in SwiftLogNoOpLogHandler() }
+/// Silent, unless WORKERS_TEST_LOG is set (then everything goes to standard error).
+let quietLogger: Logger = {
+    guard ProcessInfo.processInfo.environment["WORKERS_TEST_LOG"] != nil else {
+        return Logger(label: "workers-tests") { _ in SwiftLogNoOpLogHandler() }
+    }
+    var logger = Logger(label: "workers-tests") { StreamLogHandler.standardError(label: $0) }
+    logger.logLevel = .trace
+    return logger
+}()
 
 /// An invoker for jobs that never call Telegram, or that must fail with a given error.
 struct FailingInvoker: TelegramInvoking {

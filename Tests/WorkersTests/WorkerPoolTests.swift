@@ -69,9 +69,15 @@ let ping = ScriptedHandler(kind: "ping") { context in
         let fixture = try Fixture()
         defer { fixture.database.remove() }
         let gate = Gate()
+        let twoRunning = Gate()
         let running = Mutex((now: 0, peak: 0))
         let blocking = ScriptedHandler(kind: "block") { _ in
-            running.withLock { $0.now += 1; $0.peak = max($0.peak, $0.now) }
+            let now = running.withLock { state -> Int in
+                state.now += 1
+                state.peak = max(state.peak, state.now)
+                return state.now
+            }
+            if now == 2 { twoRunning.open() }
             await gate.wait()
             running.withLock { $0.now -= 1 }
             return nil
@@ -80,8 +86,7 @@ let ping = ScriptedHandler(kind: "ping") { context in
         var events = pool.events().makeAsyncIterator()
         for _ in 0..<5 { _ = try await fixture.enqueue("block", "alice") }
         let task = Task { try await pool.run() }
-        await awaitEvent(&events) { if case .claimed = $0 { true } else { false } }
-        await awaitEvent(&events) { if case .claimed = $0 { true } else { false } }
+        await twoRunning.wait()
         gate.open()
         var finished = 0
         while finished < 5 {
@@ -135,7 +140,7 @@ let ping = ScriptedHandler(kind: "ping") { context in
         let job = try #require(try await fixture.queue.job(aliceJob))
         #expect(job.state == .queued && job.attempts == 0)
         let mark = try #require(fixture.status.all["alice"])
-        #expect(mark.guidance.contains("log in again"))
+        #expect(mark.guidance.contains("login again"))
         // Bob's workers go on.
         let later = try await fixture.enqueue("ping", "bob")
         await awaitEvent(&events) { if case .finished(later, _, .completed) = $0 { true } else { false } }
@@ -220,7 +225,7 @@ let ping = ScriptedHandler(kind: "ping") { context in
         // Another process rescues the job after the lease (60 s) ran out without a heartbeat.
         let rescuer = try fixture.database.queue()
         let rescued = try #require(try await rescuer.claim(
-            ClaimRequest(accounts: ["alice"], limit: 1, perAccountLimit: 5, owner: "other", leaseSeconds: 60), now: fixture.clock.now() + 61).first)
+            ClaimRequest(accounts: ["alice"], limit: 1, perAccountLimit: 5, owner: "other", leaseSeconds: 100_000), now: fixture.clock.now() + 61).first)
         fixture.clock.advance(by: 1000)  // the heartbeat finds the claim gone
         let event = await awaitEvent(&events) { isFinished($0) != nil }
         #expect(event.flatMap(isFinished) == .claimLost)

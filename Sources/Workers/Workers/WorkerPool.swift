@@ -85,6 +85,9 @@ public final class WorkerPool: Service {
     private struct Control {
         var shuttingDown = false
         var loops: [AccountID: AsyncStream<LoopEvent>.Continuation] = [:]
+        /// Accounts whose session failed: set by the job that saw it, before its job is
+        /// released, so the account's loop cannot claim the job again in between.
+        var halted: Set<AccountID> = []
     }
 
     enum LoopEvent: Sendable {
@@ -206,7 +209,7 @@ public final class WorkerPool: Service {
             var invoker: (any TelegramInvoking)?
 
             while true {
-                if !stopping, stopped == nil, inFlight < limit {
+                if !stopping, stopped == nil, inFlight < limit, !control.withLock({ $0.halted.contains(account) }) {
                     var wakeAfter = configuration.pollInterval
                     if invoker == nil {
                         do {
@@ -263,7 +266,9 @@ public final class WorkerPool: Service {
                 }
                 if inFlight == 0 { observers.yield(.idle(account)) }
 
+                logger.trace("waiting", metadata: ["in-flight": "\(inFlight)", "stopping": "\(stopping)"])
                 guard let event = await iterator.next() else { break }
+                logger.trace("event", metadata: ["event": "\(event)"])
                 switch event {
                 case .finished(let outcome):
                     inFlight -= 1
@@ -303,7 +308,7 @@ public final class WorkerPool: Service {
     }
 
     private func mark(_ account: AccountID, _ stop: AccountStop, logger: Logger) async {
-        observers.yield(.accountStopped(account, stop))
+        defer { observers.yield(.accountStopped(account, stop)) }
         logger.error("terminal session error: the account's workers stop", metadata: ["error": "\(stop.error)", "guidance": "\(stop.guidance)"])
         do {
             try await accountStatus.markStopped(account, stop)
@@ -440,6 +445,7 @@ public final class WorkerPool: Service {
                 logger.notice("job met a rate limit: deferred without spending an attempt", metadata: metadata)
                 return .deferred(until: target)
             case .stopAccount(let name, let guidance):
+                _ = control.withLock { $0.halted.insert(claimed.job.account) }
                 try await queue.release(claim, reason: "released: the account's session failed (\(name))", now: now)
                 return .accountStopped(AccountStop(error: name, guidance: guidance, at: now))
             case .release(let reason):
