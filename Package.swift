@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "MTProtoNIO", targets: ["MTProtoNIO"]),
         .library(name: "MTProtoClient", targets: ["MTProtoClient"]),
         .library(name: "SessionManager", targets: ["SessionManager"]),
+        .library(name: "Workers", targets: ["Workers"]),
         .library(name: "TestDC", targets: ["TestDC"]),
         .executable(name: "tgsm", targets: ["tgsm"]),
         .executable(name: "tl-gen", targets: ["tl-gen"]),
@@ -29,6 +30,7 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // Benchmark of layer 4 (run in release): idle memory per connection, framing throughput vs Telethon.
@@ -110,6 +112,26 @@ let package = Package(
             path: "Benchmarks/StoreBench", exclude: ["peer.py"], swiftSettings: strict
         ),
 
+        // Layer 7: the durable job queue and the workers that run jobs for each account.
+        .target(
+            name: "Workers",
+            dependencies: [
+                "SessionManager", "MTProtoClient", "MTProto", "TL", "TLSchema",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        // A worker process the crash tests start and SIGKILL (Tests/WorkersTests/CrashRecoveryTests).
+        .executableTarget(
+            name: "WorkersTestProcess",
+            dependencies: ["Workers", "SessionManager", "MTProtoClient", "MTProto", "TL", .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
+            path: "Tests/WorkersTestProcess",
+            swiftSettings: strict
+        ),
+
         // Layer 8: the Telegram-compatible test DC.
         .target(
             name: "TestDC",
@@ -158,6 +180,17 @@ let package = Package(
             name: "SessionStoreProbe",
             dependencies: ["SessionManager", "MTProtoClient", "MTProto", "MTProtoCrypto", "TLSchema", "TestDC", .product(name: "Logging", package: "swift-log")],
             path: "Tests/SessionStoreProbe", swiftSettings: strict
+        ),
+        .testTarget(
+            name: "WorkersTests",
+            dependencies: [
+                "Workers", "SessionManager", "MTProtoClient", "MTProto", "MTProtoNIO", "MTProtoCrypto", "TL", "TLSchema", "TestDC",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
         ),
         .testTarget(
             name: "TestDCTests",
