@@ -128,6 +128,28 @@ import Testing
         #expect(await failure(invoker, nearest)?.sessionManagerError?.code == "TGSM-RATE-001")
         #expect(client.count("help.getNearestDc") == 1)
     }
+    @Test func aWaitRecordedOnASQLiteFileIsSeenByASecondStoreOnThatFile() async throws {
+        // Two store instances on one file are what two processes see: separate connection pools,
+        // nothing shared in memory.
+        let dir = TemporaryDirectory("ledger")
+        defer { dir.remove() }
+        let first = try SQLiteSessionStore.open(directory: dir.path, options: Fixtures.options())
+        let second = try SQLiteSessionStore.open(directory: dir.path, options: Fixtures.options())
+        let clock = TestClock()
+        let client = ScriptedInvoker()
+        client.script("messages.sendMessage", .failure(rpc(420, "FLOOD_WAIT_3600", method: "messages.sendMessage")))
+        let start = clock.now()
+        _ = await failure(client.wrapped(in: [FloodLedgerMiddleware(ledger(first, clock: clock))]), sendMessage(toUser: 7), options: InvokeOptions(dc: 2))
+        let recorded = FloodWait(account: "alice", method: "messages.sendMessage", peer: "user:7", kind: .floodWait, recordedAt: start, until: start + 3600, dc: 2)
+        #expect(try await second.activeFloodWaits(account: "alice", at: start) == [recorded])
+        // The other "process" refuses the call before it reaches the network.
+        clock.advance(by: 60)
+        let refused = await failure(client.wrapped(in: [FloodLedgerMiddleware(ledger(second, clock: clock))]), sendMessage(toUser: 7))
+        #expect(refused?.sessionManagerError?.code == "TGSM-RATE-001")
+        #expect(client.count("messages.sendMessage") == 1)
+        try first.close()
+        try second.close()
+    }
 }
 
 struct BrokenLedgerStore: FloodLedgerStore {
@@ -135,6 +157,7 @@ struct BrokenLedgerStore: FloodLedgerStore {
     func recordFloodWait(_ wait: FloodWait) async throws { throw Broken() }
     func activeFloodWaits(account: AccountID?, at now: UnixTime) async throws -> [FloodWait] { throw Broken() }
     func purgeFloodWaits(endedBefore now: UnixTime) async throws -> Int { throw Broken() }
+    func phoneKey(for phone: String) async throws -> String { throw Broken() }
     func sendCodeDeadline(account: AccountID, phoneKey: String) async throws -> UnixTime? { throw Broken() }
     func setSendCodeDeadline(_ deadline: UnixTime?, account: AccountID, phoneKey: String) async throws { throw Broken() }
 }

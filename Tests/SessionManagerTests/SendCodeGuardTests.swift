@@ -40,7 +40,7 @@ import Testing
         // The process "dies" mid-call: the request went out, no answer was seen.
         client.script("auth.sendCode", .failure(.connectionFailed(dc: 1, attempts: 6, reason: "killed")))
         _ = await failure(stack(store, clock: clock, client: client), request(phone))
-        let deadline = await store.sendCodeDeadline(account: "alice", phoneKey: SendCodeGuard.phoneKey(for: phone))
+        let deadline = await store.sendCodeDeadline(account: "alice", phoneKey: store.phoneKey(for: phone))
         #expect(deadline == clock.now() + 600)
     }
 
@@ -50,7 +50,7 @@ import Testing
         let client = ScriptedInvoker()
         client.script("auth.sendCode", .success(ScriptedInvoker.sentCode(timeout: 3600)))
         _ = await failure(stack(store, clock: clock, client: client), request(phone))
-        let key = SendCodeGuard.phoneKey(for: phone)
+        let key = store.phoneKey(for: phone)
         #expect(await store.sendCodeDeadline(account: "alice", phoneKey: key) == clock.now() + 3600)
         clock.advance(by: 3600)
         client.script("auth.sendCode", .failure(rpc(420, "FLOOD_WAIT_86400", method: "auth.sendCode")))
@@ -59,10 +59,14 @@ import Testing
     }
 
     @Test func theStoreNeverSeesThePhoneNumber() {
-        let key = SendCodeGuard.phoneKey(for: "+1 555 0001")
-        #expect(key == SendCodeGuard.phoneKey(for: "15550001"))
-        #expect(key != SendCodeGuard.phoneKey(for: "15550002"))
-        #expect(key.count == 32 && !key.contains("5550001"))
+        let store = InMemoryFloodLedgerStore()
+        let key = store.phoneKey(for: "+1 555 0001")
+        #expect(key == store.phoneKey(for: "15550001"))
+        #expect(key != store.phoneKey(for: "15550002"))
+        #expect(key.count == 64 && !key.contains("5550001"))
+        // Keyed per store: the same phone has another key elsewhere, so a copied table cannot be
+        // matched against a dictionary of digests.
+        #expect(key != InMemoryFloodLedgerStore().phoneKey(for: "15550001"))
     }
 
     @Test func anUnreadableStoreFailsClosed() async throws {
@@ -83,5 +87,25 @@ import Testing
         #expect(await failure(invoker, request(phone)) == nil)
         #expect(await failure(invoker, request(phone)) != nil)
         #expect(client.count("auth.sendCode") == 2)
+    }
+
+    @Test func onTheSQLiteStoreADeadlineHoldsForEveryProcessOnTheFile() async throws {
+        let dir = TemporaryDirectory("send-code")
+        defer { dir.remove() }
+        let first = try SQLiteSessionStore.open(directory: dir.path, options: Fixtures.options())
+        let second = try SQLiteSessionStore.open(directory: dir.path, options: Fixtures.options())
+        let clock = TestClock()
+        let client = ScriptedInvoker()
+        let asked = clock.now()
+        #expect(await failure(stack(first, clock: clock, client: client), request(phone)) == nil)
+        clock.advance(by: 60)
+        let refused = await failure(stack(second, clock: clock, client: client), request("15550001"))
+        #expect(refused?.sessionManagerError?.code == "TGSM-RATE-004")
+        #expect(client.count("auth.sendCode") == 1)
+        // One key scheme: the guard stored the deadline under the store's own keyed digest.
+        let key = try await second.phoneKey(for: phone)
+        #expect(try await second.sendCodeDeadline(account: "alice", phoneKey: key) == asked + 600)
+        try first.close()
+        try second.close()
     }
 }

@@ -1,3 +1,4 @@
+import GRDB
 import MTProto
 import MTProtoClient
 import MTProtoCrypto
@@ -110,5 +111,47 @@ import Testing
         #expect(await failure(invoker, nearest)?.rpcError?.message == "PEER_ID_INVALID")
         #expect(await failure(invoker, nearest)?.rpcError?.message == "SESSION_PASSWORD_NEEDED")
         #expect(await guardian.status().state == .active)
+    }
+
+    @Test func onTheSQLiteStoreAMarkStopsTheAccountForEveryProcessUntilCleared() async throws {
+        let dir = TemporaryDirectory("status")
+        defer { dir.remove() }
+        let first = try SQLiteSessionStore.open(directory: dir.path, options: Fixtures.options())
+        let second = try SQLiteSessionStore.open(directory: dir.path, options: Fixtures.options())
+        let client = ScriptedInvoker()
+        let guardian = TerminalGuard(account: "alice", statuses: first, clock: TestClock(), logger: quietLogger)
+        client.script("updates.getState", .failure(rpc(401, "SESSION_REVOKED", method: "updates.getState")))
+        _ = await failure(client.wrapped(in: [TerminalGuardMiddleware(guardian)]), Api.functions.updates.GetState())
+        let mark = try #require(try await second.status(of: "alice"))
+        #expect(mark.state == .revoked && mark.cause == "SESSION_REVOKED" && mark.code == "TGSM-AUTH-002")
+        let other = TerminalGuard(account: "alice", statuses: second, clock: TestClock(), logger: quietLogger)
+        let refused = await failure(client.wrapped(in: [TerminalGuardMiddleware(other)]), nearest)
+        #expect(refused?.sessionManagerError?.code == "TGSM-SESSION-001")
+        #expect(client.calls.count == 1)
+        // An operator clears it by writing `.active`; deleting the account removes the mark.
+        try await second.setStatus(.active(since: UnixTime(seconds: 5)), for: "alice")
+        #expect(try await first.status(of: "alice")?.isTerminal == false)
+        try await first.deleteAccount("alice")
+        #expect(try await second.status(of: "alice") == nil)
+        try first.close()
+        try second.close()
+    }
+
+    @Test func anUnknownStoredStateIsRefusedNotGuessed() async throws {
+        let dir = TemporaryDirectory("status")
+        defer { dir.remove() }
+        let store = try SQLiteSessionStore.open(directory: dir.path, options: Fixtures.options())
+        try store.close()
+        let queue = try DatabaseQueue(path: dir.file("sessions.sqlite"))
+        try await queue.write { db in
+            try db.execute(sql: "INSERT INTO account_status(account, state, since, cause, code) VALUES ('alice', 'hibernating', 1, 'X', '')")
+        }
+        try queue.close()
+        let reopened = try SQLiteSessionStore.open(directory: dir.path, options: Fixtures.options())
+        await #expect(throws: SessionStoreError.self) { try await reopened.status(of: "alice") }
+        // The guard fails open on a store error (it cannot know), and says so in the log.
+        let guardian = TerminalGuard(account: "alice", statuses: reopened, clock: TestClock(), logger: quietLogger)
+        #expect(await guardian.status().state == .active)
+        try reopened.close()
     }
 }

@@ -1,4 +1,5 @@
 import Testing
+import SessionManager
 @testable import Workers
 
 @Suite struct BackoffPolicyTests {
@@ -13,7 +14,7 @@ import Testing
         #expect(policy.delay(afterAttempt: 3, unit: 0) == 0)
         #expect(policy.delay(afterAttempt: 3, unit: 0.5) == 4)
         let random = SeededRandomSource(seed: 7)
-        let delays = (0..<1000).map { _ in policy.delay(afterAttempt: 4, unit: random.unitInterval()) }
+        let delays = (0..<1000).map { _ in policy.delay(afterAttempt: 4, unit: random.nextUnit()) }
         #expect(delays.allSatisfy { $0 >= 0 && $0 < 16 })
         // Spread over the whole range, not bunched: both halves are well populated.
         #expect(delays.filter { $0 < 8 }.count > 400 && delays.filter { $0 >= 8 }.count > 400)

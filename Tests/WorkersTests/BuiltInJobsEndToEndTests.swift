@@ -215,7 +215,8 @@ struct LosesSendAnswers: TelegramInvoking {
         #expect(stop.error == "SESSION_REVOKED")
         await awaitEvent(&events) { if case .accountStopped("alice", _) = $0 { true } else { false } }
         #expect(aliceJob.state == .queued && aliceJob.attempts == 0, "\(aliceJob)")
-        #expect(setup.status.all["alice"]?.guidance.contains("login again") == true)
+        #expect(stop.guidance.contains("login again"))
+        #expect(await setup.status.all["alice"]?.state == .revoked)
 
         let (bobJob, bobOutcome) = try await run(NewJob(kind: MeJob.kind, account: "bob"), on: setup, events: &events)
         let bobProfile = try decode(MeJob.Result.self, bobJob)

@@ -124,30 +124,6 @@ struct FailingInvoker: TelegramInvoking {
     }
 }
 
-/// A flood ledger in memory (the real ones live in the session store).
-final class InMemoryFloodLedger: FloodLedgerStore {
-    private let waits = Mutex<[FloodWait]>([])
-
-    func recordFloodWait(_ wait: FloodWait) async throws { waits.withLock { $0.append(wait) } }
-
-    func activeFloodWaits(account: AccountID?, at now: UnixTime) async throws -> [FloodWait] {
-        waits.withLock { all in
-            all.filter { (account == nil || $0.account == account) && $0.isActive(at: now) }.sorted { $0.until < $1.until }
-        }
-    }
-
-    func purgeFloodWaits(endedBefore now: UnixTime) async throws -> Int {
-        waits.withLock { all in
-            let before = all.count
-            all.removeAll { !$0.isActive(at: now) }
-            return before - all.count
-        }
-    }
-
-    func sendCodeDeadline(account: AccountID, phoneKey: String) async throws -> UnixTime? { nil }
-    func setSendCodeDeadline(_ deadline: UnixTime?, account: AccountID, phoneKey: String) async throws {}
-}
-
 /// A gate a test opens to let blocked handlers go on.
 final class Gate: Sendable {
     private let state = Mutex<(open: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))

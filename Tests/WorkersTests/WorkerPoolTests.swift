@@ -40,7 +40,7 @@ let ping = ScriptedHandler(kind: "ping") { context in
         let queue: SQLiteJobQueue
         let clock: ManualClock
         let status = InMemoryAccountStatusStore()
-        let ledger = InMemoryFloodLedger()
+        let ledger = InMemoryFloodLedgerStore()
 
         init() throws {
             database = try TemporaryDatabase()
@@ -103,7 +103,7 @@ let ping = ScriptedHandler(kind: "ping") { context in
         defer { fixture.database.remove() }
         let now = fixture.clock.now()
         // The ledger already knows a longer wait for the method than the error's own seconds.
-        try await fixture.ledger.recordFloodWait(FloodWait(
+        await fixture.ledger.recordFloodWait(FloodWait(
             account: "alice", method: "help.getNearestDc", kind: .floodWait, recordedAt: now, until: now + 100))
         let flood = FailingInvoker(error: .rpc(RPCError(code: 420, message: "FLOOD_WAIT_30"), method: "help.getNearestDc"))
         let pool = fixture.pool([ping], invokers: ["alice": flood])
@@ -139,20 +139,22 @@ let ping = ScriptedHandler(kind: "ping") { context in
         // The stopped account's job went back untouched, for after the new login.
         let job = try #require(try await fixture.queue.job(aliceJob))
         #expect(job.state == .queued && job.attempts == 0)
-        let mark = try #require(fixture.status.all["alice"])
-        #expect(mark.guidance.contains("login again"))
+        // The mark is the session manager's, as its terminal guard writes it.
+        let mark = try #require(await fixture.status.all["alice"])
+        #expect(mark.state == .revoked && mark.cause == "SESSION_REVOKED" && mark.code == "TGSM-AUTH-002")
         // Bob's workers go on.
         let later = try await fixture.enqueue("ping", "bob")
         await awaitEvent(&events) { if case .finished(later, _, .completed) = $0 { true } else { false } }
         pool.shutdownGracefully()
         try await task.value
-        #expect(fixture.status.all["bob"] == nil)
+        #expect(await fixture.status.all["bob"] == nil)
     }
 
     @Test func aMarkedAccountDoesNotStart() async throws {
         let fixture = try Fixture()
         defer { fixture.database.remove() }
-        try await fixture.status.markStopped("alice", AccountStop(error: "USER_DEACTIVATED", guidance: "check the account", at: fixture.clock.now()))
+        await fixture.status.setStatus(
+            AccountStatus(state: .deactivated, since: fixture.clock.now(), cause: "USER_DEACTIVATED", code: "TGSM-AUTH-005"), for: "alice")
         let pool = fixture.pool([ping], invokers: ["alice": NearestDCInvoker()])
         var events = pool.events().makeAsyncIterator()
         let id = try await fixture.enqueue("ping", "alice")
@@ -249,7 +251,7 @@ let ping = ScriptedHandler(kind: "ping") { context in
         let task = Task { try await pool.run() }
         let event = await awaitEvent(&events) { isFinished($0) != nil }
         #expect(event.flatMap(isFinished) == .retried)
-        let expected = BackoffPolicy(base: 2, cap: 600).delay(afterAttempt: 1, unit: SeededRandomSource(seed: 99).unitInterval())
+        let expected = BackoffPolicy(base: 2, cap: 600).delay(afterAttempt: 1, unit: SeededRandomSource(seed: 99).nextUnit())
         let job = try #require(try await fixture.queue.job(id))
         #expect(job.state == .queued && job.attempts == 1 && job.runAt == now + expected && job.lastError?.contains("Unexpected") == true)
         // The pool keeps serving.

@@ -16,7 +16,7 @@ public struct AccountStatus: Sendable, Hashable {
         /// USER_DEACTIVATED / USER_DEACTIVATED_BAN: deleted or banned.
         case deactivated
 
-        init(_ loss: AuthorizationLoss) {
+        public init(_ loss: AuthorizationLoss) {
             switch loss {
             case .sessionRevoked: self = .revoked
             case .userDeactivated: self = .deactivated
@@ -82,8 +82,32 @@ public struct AccountStatus: Sendable, Hashable {
     }
 }
 
-/// Where accounts' statuses are kept. The in-memory implementation serves tests and single runs;
-/// the SQLite store implements it on its accounts table.
+extension AccountStatus {
+    /// The mark a terminal client error puts on `account`: the state, cause and code the terminal
+    /// guard records, for code that sees the error without going through the guard (the workers,
+    /// whose invoker may be a bare client). Nil when the error is not terminal (a rejected key
+    /// that was dropped lost no login).
+    public static func terminal(after error: TelegramError, account: AccountID, at now: UnixTime) -> AccountStatus? {
+        let managed = error.guidance(account: account)
+        guard managed.isTerminal else { return nil }
+        switch managed.reason {
+        case .accountUnusable(_, let status, _):
+            return status
+        case .authorizationLost(_, let loss, _, _):
+            return AccountStatus(state: State(loss), since: now, cause: error.rpcError?.message ?? loss.rawValue, code: managed.code)
+        case .authKeyRejected(_, _, let duplicated, _):
+            return AccountStatus(state: .duplicated, since: now, cause: duplicated ? "AUTH_KEY_DUPLICATED" : "AUTH_KEY_UNKNOWN", code: managed.code)
+        default:
+            return nil
+        }
+    }
+}
+
+/// Where accounts' statuses are kept: the one contract the terminal guard (layer 6) and the
+/// workers (layer 7) share. `SQLiteSessionStore` implements it persistently (its `account_status`
+/// table, so every process on the store sees a mark); the in-memory implementation serves tests
+/// and single runs. No status, or `.active`, means the account may be used; clearing a mark is
+/// writing `.active`.
 public protocol AccountStatusStore: Sendable {
     func status(of account: AccountID) async throws -> AccountStatus?
     func setStatus(_ status: AccountStatus, for account: AccountID) async throws
@@ -101,4 +125,7 @@ public actor InMemoryAccountStatusStore: AccountStatusStore {
     public func setStatus(_ status: AccountStatus, for account: AccountID) {
         statuses[account] = status
     }
+
+    /// Every status, for status output and tests.
+    public var all: [AccountID: AccountStatus] { statuses }
 }

@@ -1,3 +1,4 @@
+import Crypto
 import MTProto
 
 /// A `FloodLedgerStore` in memory, with the same rules as the persistent stores (the later `until`
@@ -12,8 +13,14 @@ public actor InMemoryFloodLedgerStore: FloodLedgerStore {
 
     private var waits: [Key: FloodWait] = [:]
     private var deadlines: [String: UnixTime] = [:]
+    /// This store's phone-key secret: it lives as long as the deadlines it keys.
+    private let phoneSecret = SymmetricKey(size: .bits256)
 
     public init() {}
+
+    public nonisolated func phoneKey(for phone: String) -> String {
+        PhoneKey.digest(phone, secret: phoneSecret)
+    }
 
     public func recordFloodWait(_ wait: FloodWait) {
         let key = Key(account: wait.account, method: wait.method, peer: wait.peer)

@@ -45,35 +45,24 @@ public final class SendCodeGuard: Sendable {
         self.logger = logger
     }
 
-    /// The key under which a phone's deadline is stored: a SHA-256 digest of its digits, so the
-    /// store and logs never hold the number. (A digest of a phone number can be brute-forced; it
-    /// keeps the number out of sight, it does not make it secret.)
-    public static func phoneKey(for phoneNumber: String) -> String {
-        let digits = phoneNumber.unicodeScalars.filter { $0.properties.numericType == .decimal && $0.isASCII }
-        let digest = Hashing.sha256(Array("tgsm-phone-v1:".utf8) + Array(String(String.UnicodeScalarView(digits)).utf8))
-        return digest.prefix(16).map { byte in
-            let hex = String(byte, radix: 16)
-            return byte < 16 ? "0" + hex : hex
-        }.joined()
-    }
-
     /// The current deadline for this phone, if any.
     public func deadline(phoneNumber: String) async throws -> UnixTime? {
-        try await store.sendCodeDeadline(account: account, phoneKey: Self.phoneKey(for: phoneNumber))
+        try await store.sendCodeDeadline(account: account, phoneKey: try await store.phoneKey(for: phoneNumber))
     }
 
     /// Removes the deadline: for an operator who is sure no code arrived.
     public func clear(phoneNumber: String) async throws {
-        try await store.setSendCodeDeadline(nil, account: account, phoneKey: Self.phoneKey(for: phoneNumber))
+        try await store.setSendCodeDeadline(nil, account: account, phoneKey: try await store.phoneKey(for: phoneNumber))
         logger.notice("send-code deadline cleared by hand", metadata: ["account": "\(account)"])
     }
 
     /// Refuses when the deadline lies ahead; otherwise writes the new deadline before the request goes out.
     func admit(phoneNumber: String, method: String) async throws(TelegramError) {
-        let key = Self.phoneKey(for: phoneNumber)
         let now = clock.now()
+        let key: String
         let existing: UnixTime?
         do {
+            key = try await store.phoneKey(for: phoneNumber)
             existing = try await store.sendCodeDeadline(account: account, phoneKey: key)
         } catch {
             // Fail closed: without the deadline we cannot know that asking is safe.
@@ -94,9 +83,9 @@ public final class SendCodeGuard: Sendable {
     /// Moves the deadline later when the answer says so (the code's timeout, a flood wait).
     func noteAnswer(phoneNumber: String, waitSeconds: Double?) async {
         guard let waitSeconds, waitSeconds > 0 else { return }
-        let key = Self.phoneKey(for: phoneNumber)
         let candidate = clock.now() + waitSeconds
         do {
+            let key = try await store.phoneKey(for: phoneNumber)
             let current = try await store.sendCodeDeadline(account: account, phoneKey: key)
             if let current, current >= candidate { return }
             try await store.setSendCodeDeadline(candidate, account: account, phoneKey: key)

@@ -114,6 +114,20 @@ enum SQLiteSchema {
             try db.execute(sql: "INSERT INTO store_meta(key, value) VALUES ('format', ?), ('commit_seq', 0)",
                            arguments: [formatMarker])
         }
+        // The accounts' terminal marks (AccountStatusStore), shared by the session manager's
+        // terminal guard and the workers. Not a column of `account`: a mark may be written for an
+        // account that has no session row yet, and `account` rows carry a row check.
+        migrator.registerMigration("store.v2") { db in
+            try db.execute(sql: """
+                CREATE TABLE account_status (
+                    account TEXT PRIMARY KEY NOT NULL,
+                    state TEXT NOT NULL,
+                    since REAL NOT NULL,
+                    cause TEXT NOT NULL,
+                    code TEXT NOT NULL
+                ) STRICT, WITHOUT ROWID;
+                """)
+        }
         return migrator
     }
 }

@@ -254,7 +254,8 @@ public final class SQLiteSessionStore: SessionStore, Sendable {
 
     public func deleteAccount(_ account: AccountID) async throws(SessionStoreError) {
         try await write("delete account \(account)") { db in
-            for table in ["account WHERE id", "flood_wait WHERE account", "send_code_deadline WHERE account", "lease WHERE account"] {
+            for table in ["account WHERE id", "flood_wait WHERE account", "send_code_deadline WHERE account", "lease WHERE account",
+                          "account_status WHERE account"] {
                 try db.execute(sql: "DELETE FROM \(table) = ?", arguments: [account.rawValue])
             }
         }
@@ -263,8 +264,6 @@ public final class SQLiteSessionStore: SessionStore, Sendable {
     // MARK: Phone keys
 
     public func phoneKey(for phone: String) async throws(SessionStoreError) -> String {
-        let digits = phone.filter(\.isNumber)
-        let mac = HMAC<SHA256>.authenticationCode(for: Array(digits.utf8), using: phoneSecret)
-        return mac.map { String(format: "%02x", $0) }.joined()
+        PhoneKey.digest(phone, secret: phoneSecret)
     }
 }

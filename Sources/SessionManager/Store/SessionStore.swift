@@ -12,7 +12,7 @@ import MTProtoClient
 /// is rejected with `SessionStoreError.fenced` in the same transaction, so a paused or partitioned
 /// old owner can never overwrite what the new owner wrote. `nil` skips the check (imports, tools
 /// that run while no client does).
-public protocol SessionStore: FloodLedgerStore {
+public protocol SessionStore: FloodLedgerStore, AccountStatusStore {
     // MARK: Accounts
     /// Every account with a row in the store, sorted.
     func accounts() async throws -> [AccountID]
@@ -53,11 +53,6 @@ public protocol SessionStore: FloodLedgerStore {
     func chooseIdentity(_ proposed: DeviceIdentity, account: AccountID) async throws -> DeviceIdentity
     func proxy(account: AccountID) async throws -> ProxySetting?
     func setProxy(_ proxy: ProxySetting?, account: AccountID) async throws
-
-    // MARK: Phone keys
-    /// The digest under which a phone's send-code deadline is kept: keyed by a secret of this
-    /// store, so the stored value does not reveal the number even to a dictionary attack.
-    func phoneKey(for phone: String) async throws -> String
 
     // MARK: Ownership lease
     /// Takes the account's lease for `holder`, or throws `SessionStoreError.leaseHeld` naming the

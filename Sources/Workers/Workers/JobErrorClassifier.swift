@@ -2,20 +2,23 @@ import MTProto
 import MTProtoClient
 import SessionManager
 
-/// Why an account's workers stopped, with what the operator should do: kept by an
-/// `AccountStatusStore` and shown by `tgsm status`.
+/// Why an account's workers stopped, with what the operator should do. `status` is the mark
+/// written to the session manager's `AccountStatusStore` (the same one its terminal guard writes,
+/// so `tgsm status`, the guard and every worker process agree) and shown by `tgsm status`.
 public struct AccountStop: Sendable, Hashable, CustomStringConvertible {
     /// The error's name ("SESSION_REVOKED", "AUTH_KEY_DUPLICATED", "transport -404").
     public var error: String
     /// What to do about it.
     public var guidance: String
+    /// The account's mark: state, cause, the session manager's error code, since when.
+    public var status: AccountStatus
     /// When the workers stopped.
-    public var at: UnixTime
+    public var at: UnixTime { status.since }
 
-    public init(error: String, guidance: String, at: UnixTime) {
+    public init(error: String, guidance: String, status: AccountStatus) {
         self.error = error
         self.guidance = guidance
-        self.at = at
+        self.status = status
     }
 
     public var description: String { "stopped by \(error): \(guidance)" }
@@ -65,6 +68,11 @@ public enum JobErrorClassifier {
     static func classify(_ error: TelegramError) -> JobDisposition {
         if case .cancelled = error {
             return .release(reason: error.description)
+        }
+        // The terminal guard refused the call: the account is already marked (by this process or
+        // another); repeating would spend the job's attempts on a dead session.
+        if let managed = error.sessionManagerError, case .accountUnusable(_, let status, _) = managed.reason {
+            return .stopAccount(error: status.cause, guidance: status.recoverySteps.joined(separator: " "))
         }
         guard let advice = error.advice else {
             // closed, rejected, undecodable, unknown DC, migration loop, storage: nothing the

@@ -175,8 +175,9 @@ public final class WorkerPool: Service {
             observers.yield(.stopped(account))
         }
         do {
-            if let stop = try await accountStatus.stop(for: account) {
-                logger.warning("account is marked stopped; its workers do not start", metadata: ["reason": "\(stop)"])
+            if let status = try await accountStatus.status(of: account), status.isTerminal {
+                logger.warning("account is marked stopped; its workers do not start",
+                               metadata: ["state": "\(status.state.rawValue)", "cause": "\(status.cause)", "code": "\(status.code)"])
                 return
             }
         } catch {
@@ -215,7 +216,7 @@ public final class WorkerPool: Service {
                         do {
                             invoker = try await invokers.invoker(for: account)
                         } catch {
-                            if let stop = self.accountStop(for: error) {
+                            if let stop = self.accountStop(for: error, account: account) {
                                 stopped = stop
                                 await self.mark(account, stop, logger: logger)
                                 continue
@@ -311,17 +312,26 @@ public final class WorkerPool: Service {
         defer { observers.yield(.accountStopped(account, stop)) }
         logger.error("terminal session error: the account's workers stop", metadata: ["error": "\(stop.error)", "guidance": "\(stop.guidance)"])
         do {
-            try await accountStatus.markStopped(account, stop)
+            try await accountStatus.setStatus(stop.status, for: account)
         } catch {
             logger.error("could not record the account's stop", metadata: ["error": "\(error)"])
         }
     }
 
-    private func accountStop(for error: any Error) -> AccountStop? {
+    private func accountStop(for error: any Error, account: AccountID) -> AccountStop? {
         if case .stopAccount(let name, let guidance) = JobErrorClassifier.classify(error) {
-            return AccountStop(error: name, guidance: guidance, at: clock.now())
+            return Self.accountStop(name, guidance, error: error, account: account, now: clock.now())
         }
         return nil
+    }
+
+    /// The stop and the mark it writes: the session manager's own reading of the error when it
+    /// names one (so the guard and the workers write the same state and code), else a login is
+    /// needed (AUTH_KEY_PERM_EMPTY and other key refusals the session manager has no code for).
+    static func accountStop(_ name: String, _ guidance: String, error: (any Error)?, account: AccountID, now: UnixTime) -> AccountStop {
+        let status = (error as? TelegramError).flatMap { AccountStatus.terminal(after: $0, account: account, at: now) }
+            ?? AccountStatus(state: .unauthorized, since: now, cause: name, code: "")
+        return AccountStop(error: name, guidance: guidance, status: status)
     }
 
     // MARK: - One job
@@ -403,19 +413,19 @@ public final class WorkerPool: Service {
                     default: disposition = .release(reason: "cancelled by the worker (shutdown or account stopped): \(error)")
                     }
                 }
-                return await self.settle(claimed, disposition: disposition, logger: logger)
+                return await self.settle(claimed, disposition: disposition, failure: error, logger: logger)
             }
         }.value
     }
 
-    private func settle(_ claimed: ClaimedJob, disposition: JobDisposition, logger: Logger) async -> JobOutcome {
+    private func settle(_ claimed: ClaimedJob, disposition: JobDisposition, failure: (any Error)? = nil, logger: Logger) async -> JobOutcome {
         let claim = claimed.claim
         let now = clock.now()
         var metadata: Logger.Metadata = ["job": "\(claim.job.rawValue)", "kind": "\(claimed.job.kind)", "attempt": "\(claimed.job.attempts)"]
         do {
             switch disposition {
             case .retry(let reason):
-                let delay = configuration.backoff.delay(afterAttempt: claimed.job.attempts, unit: random.unitInterval())
+                let delay = configuration.backoff.delay(afterAttempt: claimed.job.attempts, unit: random.nextUnit())
                 let state = try await queue.retry(claim, error: reason, retryAt: now + delay, now: now)
                 metadata["error"] = "\(reason)"
                 if state == .dead {
@@ -447,7 +457,7 @@ public final class WorkerPool: Service {
             case .stopAccount(let name, let guidance):
                 _ = control.withLock { $0.halted.insert(claimed.job.account) }
                 try await queue.release(claim, reason: "released: the account's session failed (\(name))", now: now)
-                return .accountStopped(AccountStop(error: name, guidance: guidance, at: now))
+                return .accountStopped(Self.accountStop(name, guidance, error: failure, account: claimed.job.account, now: now))
             case .release(let reason):
                 try await queue.release(claim, reason: reason, now: now)
                 logger.info("job released", metadata: metadata)
@@ -455,13 +465,13 @@ public final class WorkerPool: Service {
             }
         } catch JobQueueError.claimLost {
             if case .stopAccount(let name, let guidance) = disposition {
-                return .accountStopped(AccountStop(error: name, guidance: guidance, at: now))
+                return .accountStopped(Self.accountStop(name, guidance, error: failure, account: claimed.job.account, now: now))
             }
             return .claimLost
         } catch {
             logger.error("the job's outcome could not be recorded; its lease will expire and it will be rescued", metadata: ["job": "\(claim.job.rawValue)", "error": "\(error)"])
             if case .stopAccount(let name, let guidance) = disposition {
-                return .accountStopped(AccountStop(error: name, guidance: guidance, at: now))
+                return .accountStopped(Self.accountStop(name, guidance, error: failure, account: claimed.job.account, now: now))
             }
             return .unrecorded
         }
