@@ -154,4 +154,24 @@ import Testing
         #expect(await guardian.status().state == .active)
         try reopened.close()
     }
+
+    @Test func theMarkOfAnErrorSeenOutsideTheGuardIsTheGuardsMark() async throws {
+        let now = UnixTime(seconds: 77)
+        for (error, state, cause, code) in [
+            (rpc(401, "SESSION_REVOKED"), AccountStatus.State.revoked, "SESSION_REVOKED", "TGSM-AUTH-002"),
+            (rpc(401, "USER_DEACTIVATED_BAN"), .deactivated, "USER_DEACTIVATED_BAN", "TGSM-AUTH-005"),
+            (rpc(406, "AUTH_KEY_DUPLICATED"), .duplicated, "AUTH_KEY_DUPLICATED", "TGSM-AUTH-006"),
+            (TelegramError.transport(TransportErrorCode(rawValue: -404), dc: 2), .duplicated, "AUTH_KEY_UNKNOWN", "TGSM-AUTH-007"),
+        ] {
+            #expect(AccountStatus.terminal(after: error, account: "alice", at: now) == AccountStatus(state: state, since: now, cause: cause, code: code))
+            // The guard writes the same for the same error.
+            let (client, invoker, _, statuses) = setUp()
+            client.script("updates.getState", .failure(error))
+            _ = await failure(invoker, Api.functions.updates.GetState())
+            let marked = await statuses.status(of: "alice")
+            #expect(marked?.state == state && marked?.cause == cause && marked?.code == code, "\(error)")
+        }
+        #expect(AccountStatus.terminal(after: rpc(420, "FLOOD_WAIT_30"), account: "alice", at: now) == nil)
+        #expect(AccountStatus.terminal(after: rpc(401, "SESSION_PASSWORD_NEEDED"), account: "alice", at: now) == nil)
+    }
 }

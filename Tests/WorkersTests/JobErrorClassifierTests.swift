@@ -1,6 +1,7 @@
 import MTProto
 import MTProtoNIO
 import MTProtoClient
+import SessionManager
 import Testing
 @testable import Workers
 
@@ -39,6 +40,18 @@ import Testing
             return
         }
         #expect(transport == "transport error -404")
+    }
+
+    @Test func aRefusalOfTheTerminalGuardStopsTheAccountInsteadOfSpendingAttempts() {
+        let status = AccountStatus(state: .revoked, since: UnixTime(seconds: 1), cause: "SESSION_REVOKED", code: "TGSM-AUTH-002")
+        let refusal = TelegramError.middleware(SessionManagerError(.accountUnusable(account: "alice", status: status, method: "messages.getHistory")))
+        guard case .stopAccount(let name, let guidance) = JobErrorClassifier.classify(refusal) else {
+            Issue.record("a refused call of a marked account should stop its workers")
+            return
+        }
+        #expect(name == "SESSION_REVOKED" && guidance.contains("terminated this session"))
+        // The mark the workers would write is the one already there.
+        #expect(AccountStatus.terminal(after: refusal, account: "alice", at: UnixTime(seconds: 9)) == status)
     }
 
     @Test func serverFailuresAndTimeoutsRetryRefusedRequestsDie() {
