@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "MTProtoNIO", targets: ["MTProtoNIO"]),
         .library(name: "MTProtoClient", targets: ["MTProtoClient"]),
         .library(name: "SessionManager", targets: ["SessionManager"]),
+        .library(name: "Workers", targets: ["Workers"]),
         .library(name: "TestDC", targets: ["TestDC"]),
         .executable(name: "tgsm", targets: ["tgsm"]),
         .executable(name: "tl-gen", targets: ["tl-gen"]),
@@ -27,6 +28,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // Benchmark of layer 4 (run in release): idle memory per connection, framing throughput vs Telethon.
@@ -94,7 +98,43 @@ let package = Package(
                 "MTProtoClient", "MTProto", "MTProtoCrypto", "TL", "TLSchema",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+                .product(name: "Metrics", package: "swift-metrics"),
             ],
+            swiftSettings: strict
+        ),
+        // Invoke overhead of the session manager's middleware stack (run in release: scripts/bench-session-manager).
+        .executableTarget(
+            name: "SessionManagerBench",
+            dependencies: ["SessionManager", "MTProtoClient", "TestDC", "MTProtoCrypto", "TLSchema", "TL", .product(name: "Logging", package: "swift-log")],
+            path: "Benchmarks/SessionManagerBench", swiftSettings: strict
+        ),
+
+        // Store writes per second (ledger entries, salt updates) with fsync on (run in release).
+        .executableTarget(
+            name: "StoreBench",
+            dependencies: ["SessionManager", "MTProto", "MTProtoClient", "MTProtoCrypto"],
+            path: "Benchmarks/StoreBench", exclude: ["peer.py"], swiftSettings: strict
+        ),
+
+        // Layer 7: the durable job queue and the workers that run jobs for each account.
+        .target(
+            name: "Workers",
+            dependencies: [
+                "SessionManager", "MTProtoClient", "MTProto", "TL", "TLSchema",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        // A worker process the crash tests start and SIGKILL (Tests/WorkersTests/CrashRecoveryTests).
+        .executableTarget(
+            name: "WorkersTestProcess",
+            dependencies: ["Workers", "SessionManager", "MTProtoClient", "MTProto", "TL", .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
+            path: "Tests/WorkersTestProcess",
             swiftSettings: strict
         ),
 
@@ -132,7 +172,32 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "MTProtoClientTests", dependencies: ["MTProtoClient", "MTProto", "MTProtoCrypto", "MTProtoNIO", "TL", "TLSchema"], swiftSettings: strict),
-        .testTarget(name: "SessionManagerTests", dependencies: ["SessionManager", "MTProtoClient", "MTProto", "TestDC"], swiftSettings: strict),
+        .testTarget(
+            name: "SessionManagerTests",
+            dependencies: [
+                "SessionManager", "MTProtoClient", "MTProto", "MTProtoCrypto", "MTProtoNIO", "TestDC", "TL", "TLSchema", "SessionStoreProbe",
+                .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"), .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            swiftSettings: strict
+        ),
+        // A second OS process for the store's crash and lease tests (built with the tests, run by them).
+        .executableTarget(
+            name: "SessionStoreProbe",
+            dependencies: ["SessionManager", "MTProtoClient", "MTProto", "MTProtoCrypto", "TLSchema", "TestDC", .product(name: "Logging", package: "swift-log")],
+            path: "Tests/SessionStoreProbe", swiftSettings: strict
+        ),
+        .testTarget(
+            name: "WorkersTests",
+            dependencies: [
+                "Workers", "SessionManager", "MTProtoClient", "MTProto", "MTProtoNIO", "MTProtoCrypto", "TL", "TLSchema", "TestDC",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "TestDCTests",
             dependencies: ["TestDC", "MTProto", "MTProtoNIO", .product(name: "NIOEmbedded", package: "swift-nio")],

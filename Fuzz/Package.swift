@@ -11,6 +11,7 @@ let fuzzTargets: [(name: String, products: [String])] = [
     ("HandshakeServerFuzz", ["MTProto", "MTProtoCrypto"]),
     ("SessionClientDecodeFuzz", ["MTProto", "MTProtoCrypto"]),
     ("SessionServerDecodeFuzz", ["MTProto", "MTProtoCrypto"]),
+    ("SessionImportFuzz", ["SessionManager", "MTProtoClient", "MTProtoCrypto"]),
 ]
 
 let strict: [SwiftSetting] = [.treatAllWarnings(as: .error)]

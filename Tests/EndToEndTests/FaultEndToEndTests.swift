@@ -95,6 +95,26 @@ import class MTProtoClient.TelegramClient
         await cluster.shutdown()
     }
 
+    /// A DC that accepts the connection and kills it before every answer would, if each
+    /// established connection restarted the budget, be reconnected to forever: connections that
+    /// die within `stableAfter` seconds count as failed attempts, so the call ends.
+    @Test func aConnectionThatKeepsDyingWithinSecondsExhaustsTheBudget() async throws {
+        let cluster = try await Cluster.start()
+        let client = try await loggedIn(cluster)
+        try fault(cluster, method: "users.getUsers", count: nil, .dropBeforeAnswer)
+        let error = try #require(await rpcFailure(client, Api.functions.users.GetUsers(id: [.inputUserSelf(.init())])))
+        guard case .connectionFailed(let dc, let attempts, let reason) = error else {
+            Issue.record("expected the reconnect budget to run out, got \(error)")
+            return
+        }
+        #expect(dc == 1 && attempts == Cluster.fastReconnect.maximumAttempts)
+        #expect(reason.contains("died"))
+        // The first connection plus one per attempt of the budget after it.
+        #expect(await client.statistics()[1]?.connections == Cluster.fastReconnect.maximumAttempts)
+        await client.close()
+        await cluster.shutdown()
+    }
+
     @Test func badServerSaltIsRetriedTransparently() async throws {
         let cluster = try await Cluster.start()
         let client = try await loggedIn(cluster)

@@ -187,6 +187,42 @@ import Testing
         #expect(dc.connectionRequested)
     }
 
+    @Test func aLinkThatDiesWithinSecondsCountsAsAFailedAttempt() {
+        var dc = InMemoryDC(key: InMemoryDC.key()) {
+            $0.reconnect = ReconnectPolicy(initialDelay: 1, multiplier: 2, maximumDelay: 4, maximumAttempts: 3, stableAfter: 10)
+        }
+        let call = dc.invoke(requestBody(14), timeout: nil)
+        // A DC that accepts every connection and kills it two seconds later, before answering.
+        dc.serverReplies = false
+        for _ in 1...3 {
+            dc.advance(by: 5)
+            dc.acceptConnection()
+            dc.advance(by: 2)
+            dc.dropLink()
+        }
+        guard case .connectionFailed(_, let attempts, let reason) = dc.error(call) else {
+            Issue.record("a flapping link must exhaust the budget, got \(String(describing: dc.result(call)))")
+            return
+        }
+        #expect(attempts == 3 && reason.contains("died 2 s after it was established"))
+    }
+
+    @Test func aLinkThatStayedUpStartsAFreshBudget() {
+        var dc = InMemoryDC(key: InMemoryDC.key()) {
+            $0.reconnect = ReconnectPolicy(initialDelay: 1, multiplier: 2, maximumDelay: 4, maximumAttempts: 3, stableAfter: 10)
+        }
+        let call = dc.invoke(requestBody(15), timeout: nil)
+        dc.serverReplies = false
+        for _ in 1...5 {
+            dc.advance(by: 5)
+            dc.acceptConnection()
+            dc.advance(by: 11)
+            dc.dropLink()
+        }
+        #expect(dc.result(call) == nil, "each link lived past stableAfter: the call still waits")
+        #expect(dc.connectionRequested || dc.machine.statistics.connections == 5)
+    }
+
     @Test func transportError404FailsTheCallsWithoutReconnecting() {
         var dc = InMemoryDC(key: InMemoryDC.key())
         dc.answer = { _ in .swallow }

@@ -50,7 +50,7 @@ struct InMemoryDC {
     init(key: AuthKey?, configure: (inout DCConnectionStateMachine.Configuration) -> Void = { _ in }) {
         var configuration = DCConnectionStateMachine.Configuration(
             dcID: 2, handshake: ClientHandshake.Configuration(serverKeys: [InMemoryDC.rsaKey.publicKey], dcID: 2),
-            handshakeTimeout: 10, reconnect: ReconnectPolicy(initialDelay: 1, multiplier: 2, maximumDelay: 4, maximumAttempts: 3),
+            handshakeTimeout: 10, reconnect: ReconnectPolicy(initialDelay: 1, multiplier: 2, maximumDelay: 4, maximumAttempts: 3, stableAfter: 0),
             pingInterval: 60, firstCallPrefix: InMemoryDC.prefix)
         configure(&configuration)
         machine = DCConnectionStateMachine(

@@ -14,4 +14,12 @@ import Testing
         #expect(policy.delay(beforeAttempt: 2) == nil)
         #expect(policy.delay(beforeAttempt: 0) == nil)
     }
+
+    @Test func onlyAConnectionThatStayedUpRestartsTheBudget() {
+        let policy = ReconnectPolicy(stableAfter: 10)
+        #expect(!policy.resetsBudget(afterLinkLasting: 0.01))
+        #expect(!policy.resetsBudget(afterLinkLasting: 9.99))
+        #expect(policy.resetsBudget(afterLinkLasting: 10))
+        #expect(ReconnectPolicy(stableAfter: 0).resetsBudget(afterLinkLasting: 0))
+    }
 }

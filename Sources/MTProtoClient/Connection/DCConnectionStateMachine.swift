@@ -72,6 +72,10 @@ struct DCConnectionStateMachine {
     /// Why the current link must end in failure instead of a reconnect (a key exchange that failed).
     private var handshakeFailure: String?
     private var lastReason = "no attempt"
+    /// When the open link came up and on which attempt: a link that dies before
+    /// `ReconnectPolicy.stableAfter` counts as a failed attempt, so a DC that accepts and then
+    /// kills every connection is not reconnected to forever.
+    private var linkUp: (since: UnixTime, attempt: Int)?
     private var persistedSalt: Int64 = 0
     private var persistedOffset: Double = 0
     private var nextPingAt: UnixTime?
@@ -148,6 +152,7 @@ struct DCConnectionStateMachine {
     mutating func connected(now: UnixTime) -> [Action] {
         guard case .connecting(let session, let attempt) = state else { return [.closeChannel] }
         statistics.connections += 1
+        linkUp = (now, attempt)
         lastTransportError = nil
         handshakeFailure = nil
         var actions: [Action] = []
@@ -243,13 +248,19 @@ struct DCConnectionStateMachine {
         case .ready:
             if !calls.isEmpty { statistics.connectionsLost += 1 }
             actions.append(.deliver(.linkLost))
-            lastReason = reason
-            nextAttempt = 1
+            if let up = linkUp, !configuration.reconnect.resetsBudget(afterLinkLasting: now - up.since) {
+                lastReason = "the connection died \(Int((now - up.since).rounded())) s after it was established (\(reason))"
+                nextAttempt = up.attempt + 1
+            } else {
+                lastReason = reason
+                nextAttempt = 1
+            }
         case .idle, .backingOff, .failed, .closed, .modifying:
             return []
         }
         nextPingAt = nil
         nextHousekeepingAt = nil
+        linkUp = nil
         if let code = lastTransportError, code.rawValue == -404 {
             // The DC does not know this key: reconnecting with it cannot help.
             failAll(.transport(code, dc: configuration.dcID), session: session, now: now, into: &actions)

@@ -1,4 +1,7 @@
 import MTProtoNIO
+// A DC's address is part of this module's API (DCTable, sessions, imports); it lives in MTProtoNIO
+// so the test DC shares it, and is re-exported so a client user needs no transport import.
+@_exported import struct MTProtoNIO.DCAddress
 import TLSchema
 
 /// The DCs the client knows: a static table at start, replaced by help.getConfig's dc_options

@@ -35,6 +35,10 @@ public enum TelegramError: Error, Sendable, CustomStringConvertible {
     case migrationLoop(method: String, dcs: [Int])
     /// The session storage failed to load or save.
     case storage(reason: String)
+    /// A layer wrapping the client (a middleware: flood-wait ledger, rate gate, breaker, the guard
+    /// of a dead session) ended the call itself, usually without touching the network. The value
+    /// carries its own stable code, facts and recovery steps.
+    case middleware(any TelegramMiddlewareError)
 
     /// The decision a middleware or an operator acts on.
     public var advice: RPCErrorAdvice? {
@@ -48,6 +52,7 @@ public enum TelegramError: Error, Sendable, CustomStringConvertible {
             }
         case .timeout, .connectionFailed: .retryLater
         case .inDoubt: nil  // repeating may run it twice: only the caller knows whether that is safe
+        case .middleware(let error): error.advice
         default: nil
         }
     }
@@ -59,7 +64,8 @@ public enum TelegramError: Error, Sendable, CustomStringConvertible {
         switch self {
         case .timeout(_, _, let delivery), .cancelled(_, let delivery): delivery
         case .inDoubt: .received
-        case .handshakeFailed, .unknownDC, .migrationLoop, .storage: .notSent
+        // A middleware refuses before the call reaches a connection (a flood wait, a rate gate).
+        case .handshakeFailed, .unknownDC, .migrationLoop, .storage, .middleware: .notSent
         case .rpc, .undecodableResult, .rejected: .received
         case .transport, .connectionFailed, .closed: nil
         }
@@ -127,6 +133,8 @@ public enum TelegramError: Error, Sendable, CustomStringConvertible {
                 + "answers without settling; the DCs disagree, try again later"
         case .storage(let reason):
             "the session storage failed (\(reason)); check the store, the session continues in memory"
+        case .middleware(let error):
+            error.description
         }
     }
 }
@@ -167,4 +175,13 @@ public enum InDoubtReason: Sendable, Hashable, CustomStringConvertible {
                 + "(TelegramClientConfiguration.resendPolicy)"
         }
     }
+}
+
+/// An error raised by a middleware around `TelegramInvoking` rather than by the client or the
+/// server. The client cannot know the layers above it, so they plug their errors in here.
+public protocol TelegramMiddlewareError: Error, Sendable, CustomStringConvertible {
+    /// A stable identifier operators can search for, e.g. "TGSM-RATE-001".
+    var code: String { get }
+    /// The decision for a caller, when one of the client's advices fits (e.g. `.wait`).
+    var advice: RPCErrorAdvice? { get }
 }

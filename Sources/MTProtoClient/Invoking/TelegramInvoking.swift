@@ -26,10 +26,15 @@ public struct InvokeOptions: Sendable, Hashable {
     /// Whether `*_MIGRATE_X` answers may be followed automatically (switching the home DC or
     /// re-invoking on another DC). A middleware that wants to see them itself turns this off.
     public var followsMigrations: Bool
+    /// Whether running the request twice has the same effect as running it once (reads, getState,
+    /// a send whose random_id the server deduplicates). Only then may a retry middleware repeat it
+    /// after an answer that leaves in doubt whether it ran (500, a timeout, a lost connection).
+    public var isIdempotent: Bool
 
-    public init(dc: Int? = nil, timeout: Double? = nil, followsMigrations: Bool = true) {
+    public init(dc: Int? = nil, timeout: Double? = nil, followsMigrations: Bool = true, isIdempotent: Bool = false) {
         self.dc = dc
         self.timeout = timeout
         self.followsMigrations = followsMigrations
+        self.isIdempotent = isIdempotent
     }
 }

@@ -15,8 +15,13 @@ public protocol FloodLedgerStore: Sendable {
     @discardableResult
     func purgeFloodWaits(endedBefore now: UnixTime) async throws -> Int
 
+    /// The key under which a phone's send-code deadline is kept (`PhoneKey`): an HMAC keyed by a
+    /// secret of this store, so the stored value does not reveal the number even to a dictionary
+    /// attack. Stable for the store's life: the SQLite store keeps its secret in the file.
+    func phoneKey(for phone: String) async throws -> String
+
     /// The earliest time at which auth.sendCode may be asked again for this phone, if one is set.
-    /// `phoneKey` is a digest of the phone number, never the number itself.
+    /// `phoneKey` comes from `phoneKey(for:)`, never the number itself.
     func sendCodeDeadline(account: AccountID, phoneKey: String) async throws -> UnixTime?
 
     /// Sets (or, with nil, clears) the send-code deadline for this phone.

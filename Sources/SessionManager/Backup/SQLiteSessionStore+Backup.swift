@@ -1,0 +1,97 @@
+import Foundation
+import GRDB
+import MTProto
+
+/// Verified backups: an online copy (SQLite's backup API, consistent while writers run), checked
+/// with `integrity_check` and the store's own checks, with its SHA-256 in a sidecar beside it.
+extension SQLiteSessionStore {
+    /// Takes a verified backup now and prunes to the configured number of generations.
+    @discardableResult
+    public func backup(reason: BackupRecord.Reason = .manual) throws(SessionStoreError) -> BackupRecord {
+        let result: Result<BackupRecord, SessionStoreError> = backupLock.withLock { _ in
+            do throws(SessionStoreError) { return .success(try makeBackup(reason: reason)) } catch { return .failure(error) }
+        }
+        return try result.get()
+    }
+
+    /// Takes a scheduled backup when the newest one is older than the configured interval.
+    @discardableResult
+    public func backupIfDue() throws(SessionStoreError) -> BackupRecord? {
+        let newest = BackupCatalog(directory: backupDirectory).entries().map(\.createdAt).max()
+        if let newest, clock.now().seconds - newest < options.backupInterval { return nil }
+        return try backup(reason: .scheduled)
+    }
+
+    /// Runs `backupIfDue` every so often until cancelled; failures are logged, never fatal.
+    public func runBackupSchedule() async {
+        let pause = max(1, min(options.backupInterval / 4, 600))
+        while !Task.isCancelled {
+            do { try backupIfDue() } catch { logger.error("scheduled backup failed", metadata: ["error": "\(error)"]) }
+            do { try await clock.sleep(for: pause) } catch { return }
+        }
+    }
+
+    public func recordedBackups() async throws(SessionStoreError) -> [BackupRecord] {
+        try await read("list backups") { db in
+            try Row.fetchAll(db, sql: "SELECT file, created_at, size, sha256, commit_seq, reason FROM backup ORDER BY commit_seq DESC, created_at DESC")
+                .compactMap { row in
+                    guard let file = row.string("file"), let created = row.double("created_at"), let size = row.int64("size"),
+                          let sha = row.string("sha256"), let sequence = row.int64("commit_seq")
+                    else { return nil }
+                    return BackupRecord(file: file, createdAt: UnixTime(seconds: created), size: size, sha256: sha, commitSequence: sequence,
+                                        reason: row.string("reason").flatMap(BackupRecord.Reason.init(rawValue:)) ?? .manual)
+                }
+        }
+    }
+
+    private func makeBackup(reason: BackupRecord.Reason) throws(SessionStoreError) -> BackupRecord {
+        let now = clock.now()
+        let stamp = Int64(now.seconds * 1000)
+        let staging = backupDirectory + "/.staging-\(getpid())-\(stamp).sqlite"
+        defer { FileSystem.removeFile(staging); FileSystem.removeFile(staging + "-journal") }
+        try FileSystem.createPrivateFile(staging)
+        let sequence: Int64
+        do {
+            let copy = try DatabaseQueue(path: staging)
+            try pool.backup(to: copy)
+            // The copy inherits the WAL flag; a backup is a single self-contained file.
+            try copy.writeWithoutTransaction { db in _ = try String.fetchOne(db, sql: "PRAGMA journal_mode = DELETE") }
+            let verdict = try copy.read { db in try StoreInspector.verdict(db) }
+            try copy.close()
+            guard case .good(let copied) = verdict else { throw SessionStoreError.backupFailed(reason: "the copy failed verification: \(verdict)") }
+            sequence = copied
+        } catch let error as SessionStoreError {
+            throw error
+        } catch {
+            throw .backupFailed(reason: "\(error)")
+        }
+        guard let size = FileSystem.size(staging), let sha = FileSystem.sha256Hex(staging) else {
+            throw .backupFailed(reason: "the copy cannot be read back")
+        }
+        let name = String(format: "sessions-%012lld-%lld-%d.sqlite", sequence, stamp, getpid())
+        let sidecar = BackupCatalog.Sidecar(file: name, createdAt: now.seconds, size: size, sha256: sha, commitSequence: sequence, reason: reason.rawValue)
+        let sidecarData: Data
+        do { sidecarData = try JSONEncoder().encode(sidecar) } catch { throw .backupFailed(reason: "\(error)") }
+        FileSystem.syncFile(staging)
+        try FileSystem.moveFile(staging, backupDirectory + "/" + name)
+        try FileSystem.writeFile(sidecarData, to: backupDirectory + "/" + name + ".json")
+        FileSystem.syncFile(backupDirectory)
+        let removed = BackupCatalog(directory: backupDirectory).prune(keep: options.backupGenerations)
+        let record = sidecar.record
+        do {
+            try pool.writeWithoutTransaction { db in
+                try db.inTransaction(.immediate) {
+                    try db.execute(sql: "INSERT OR REPLACE INTO backup(file, created_at, size, sha256, commit_seq, reason) VALUES (?, ?, ?, ?, ?, ?)",
+                                   arguments: [name, now.seconds, size, sha, sequence, reason.rawValue])
+                    for file in removed { try db.execute(sql: "DELETE FROM backup WHERE file = ?", arguments: [file]) }
+                    try Self.bumpCommitSequence(db)
+                    return .commit
+                }
+            }
+        } catch {
+            throw .backupFailed(reason: "the backup \(name) was made but not recorded: \(error)")
+        }
+        logger.info("session store backed up", metadata: ["backup": "\(name)", "reason": "\(reason.rawValue)", "size": "\(size)"])
+        return record
+    }
+}

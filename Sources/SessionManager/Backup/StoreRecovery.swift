@@ -1,0 +1,92 @@
+import Foundation
+import Logging
+
+/// What happens before the store's file is opened: it is inspected, and when it is damaged,
+/// missing, not a store, or older than a verified backup, the newest good backup takes its place
+/// and the damaged file is moved aside (never deleted). Everything it does is logged.
+struct StoreRecovery {
+    let path: String
+    let backupDirectory: String
+    let options: SQLiteStoreOptions
+
+    var logger: Logger { options.logger }
+    var catalog: BackupCatalog { BackupCatalog(directory: backupDirectory) }
+
+    func prepare() throws(SessionStoreError) -> SQLiteSessionStore.OpenOutcome {
+        // Before anything opens the file (opening creates a -wal).
+        let lostWAL = FileSystem.exists(path + "-shm") && !FileSystem.exists(path + "-wal")
+        // Listed before the file is read: a backup another process takes meanwhile is newer than
+        // what the inspection saw, and must not pass for proof that this file lost commits.
+        let backupsBefore = catalog.entries()
+        let verdict = StoreInspector.inspect(path, busyTimeout: options.busyTimeout)
+        switch verdict {
+        case .good(let sequence):
+            // A backup newer than the file means commits were lost (a deleted WAL, a file copied back):
+            // the backup is the better state. Only sidecars are read until one is newer.
+            let newer = backupsBefore.filter { $0.commitSequence > sequence }
+            if !newer.isEmpty {
+                let reason = "the file's commit counter \(sequence) is behind its backups'" + (lostWAL ? " (its WAL is missing)" : "")
+                if let restored = try restoreNewestGood(from: newer, reason: reason) { return restored }
+            }
+            if lostWAL {
+                logger.warning("session store's WAL is missing; commits made after its last checkpoint may be lost, and no newer backup exists",
+                               metadata: ["path": "\(path)"])
+            }
+            return .opened
+        case .absent, .empty:
+            let entries = catalog.entries()
+            if !entries.isEmpty, let restored = try restoreNewestGood(from: entries, reason: verdict == .absent ? "the store file is missing" : "the store file is empty") {
+                return restored
+            }
+            return .created
+        case .damaged(let reason):
+            return try recover(reason: reason)
+        case .foreign(let reason):
+            if let restored = try restoreNewestGood(from: catalog.entries(), reason: "not a session store: \(reason)") { return restored }
+            logger.error("the store path holds something that is not a session store", metadata: ["path": "\(path)", "reason": "\(reason)"])
+            throw .notAStore(path: path, reason: reason)
+        }
+    }
+
+    /// Replaces a damaged file with the newest good backup, or throws the typed error saying there is none.
+    func recover(reason: String) throws(SessionStoreError) -> SQLiteSessionStore.OpenOutcome {
+        if let restored = try restoreNewestGood(from: catalog.entries(), reason: reason) { return restored }
+        logger.error("session store is damaged and no verified backup exists", metadata: ["path": "\(path)", "reason": "\(reason)"])
+        throw .damagedWithoutBackup(path: path, reason: reason, backupDirectory: backupDirectory)
+    }
+
+    /// Tries the backups newest first; the first that verifies replaces the store file.
+    private func restoreNewestGood(from entries: [BackupCatalog.Sidecar], reason: String) throws(SessionStoreError) -> SQLiteSessionStore.OpenOutcome? {
+        let staging = backupDirectory + "/.restore-\(getpid()).sqlite"
+        defer { FileSystem.removeFile(staging) }
+        for entry in entries {
+            if let problem = catalog.verifiedCopy(entry, to: staging, busyTimeout: options.busyTimeout) {
+                logger.warning("backup failed verification and was set aside", metadata: ["backup": "\(entry.file)", "problem": "\(problem)"])
+                catalog.quarantine(entry)
+                continue
+            }
+            let movedTo = moveAside(reason: "damaged")
+            try FileSystem.moveFile(staging, path)
+            FileSystem.syncFile((path as NSString).deletingLastPathComponent)
+            logger.warning("session store restored from backup", metadata: [
+                "path": "\(path)", "reason": "\(reason)", "backup": "\(entry.file)",
+                "backup_commit": "\(entry.commitSequence)", "damaged_file_moved_to": "\(movedTo ?? "none")",
+            ])
+            return .restored(backup: entry.file, reason: reason, damagedFileMovedTo: movedTo)
+        }
+        return nil
+    }
+
+    /// Moves the store file and its -wal/-shm aside under a timestamped name; returns the new name
+    /// of the main file, if there was one.
+    @discardableResult
+    private func moveAside(reason: String) -> String? {
+        let stamp = Int64(options.clock.now().seconds * 1000)
+        let target = "\(path).\(reason)-\(stamp)"
+        var moved: String?
+        for suffix in ["", "-wal", "-shm"] where FileSystem.exists(path + suffix) {
+            if (try? FileSystem.moveFile(path + suffix, target + suffix)) != nil, suffix.isEmpty { moved = target }
+        }
+        return moved
+    }
+}

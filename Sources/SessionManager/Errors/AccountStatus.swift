@@ -1,0 +1,131 @@
+import MTProto
+import MTProtoClient
+
+/// Whether an account may be used, as the terminal-error guard marks it. Anything but `.active`
+/// stops the account: no reconnects, no retries, no calls (login calls excepted where a new login
+/// can help), until a login succeeds or an operator clears the mark.
+public struct AccountStatus: Sendable, Hashable {
+    public enum State: String, Sendable, Hashable, CaseIterable {
+        case active
+        /// AUTH_KEY_UNREGISTERED / AUTH_KEY_INVALID / SESSION_EXPIRED: the key is not logged in.
+        case unauthorized
+        /// SESSION_REVOKED: terminated from another device.
+        case revoked
+        /// AUTH_KEY_DUPLICATED (or -404) on the logged-in home DC: the key is gone.
+        case duplicated
+        /// USER_DEACTIVATED / USER_DEACTIVATED_BAN: deleted or banned.
+        case deactivated
+
+        public init(_ loss: AuthorizationLoss) {
+            switch loss {
+            case .sessionRevoked: self = .revoked
+            case .userDeactivated: self = .deactivated
+            case .keyUnregistered, .keyInvalid, .sessionExpired, .passwordNeeded: self = .unauthorized
+            }
+        }
+    }
+
+    public var state: State
+    /// When it was marked.
+    public var since: UnixTime
+    /// The error that caused it ("SESSION_REVOKED", "AUTH_KEY_DUPLICATED"...), never a secret.
+    public var cause: String
+    /// The session manager's code of that error ("TGSM-AUTH-002").
+    public var code: String
+
+    public init(state: State, since: UnixTime, cause: String, code: String) {
+        self.state = state
+        self.since = since
+        self.cause = cause
+        self.code = code
+    }
+
+    public static func active(since: UnixTime) -> AccountStatus {
+        AccountStatus(state: .active, since: since, cause: "ok", code: "")
+    }
+
+    public var isTerminal: Bool { state != .active }
+
+    /// Whether a new login may fix it (so auth.* calls are still let through). A deactivated
+    /// account cannot log in; asking for codes for it only risks the phone number.
+    public var allowsLogin: Bool { state != .deactivated }
+
+    public var recoverySteps: [String] { Self.steps(for: state) }
+
+    static func steps(for state: State) -> [String] {
+        switch state {
+        case .active:
+            ["Nothing to do."]
+        case .unauthorized:
+            [
+                "Log the account in again (a login code is needed: a person must be there).",
+                "If this was unexpected, check for a logout from another device or an expired authorization TTL (the keep-alive prevents the latter).",
+            ]
+        case .revoked:
+            [
+                "Someone terminated this session from another device (Settings > Devices): find out who before logging in again.",
+                "Log the account in again; the account is refused until then.",
+            ]
+        case .duplicated:
+            [
+                "Stop every other process that used this account's key: two live connections with one key made Telegram revoke it.",
+                "Log the account in again (a new key is created): the old key is dead on Telegram's side.",
+                "Keep the ownership lease enabled so only one process runs the account.",
+            ]
+        case .deactivated:
+            [
+                "Do not retry and do not ask for login codes: the account is deleted or banned.",
+                "Check the account from an official app or contact Telegram support (recover@telegram.org for bans).",
+                "Clear the mark only after the account is restored.",
+            ]
+        }
+    }
+}
+
+extension AccountStatus {
+    /// The mark a terminal client error puts on `account`: the state, cause and code the terminal
+    /// guard records, for code that sees the error without going through the guard (the workers,
+    /// whose invoker may be a bare client). Nil when the error is not terminal (a rejected key
+    /// that was dropped lost no login).
+    public static func terminal(after error: TelegramError, account: AccountID, at now: UnixTime) -> AccountStatus? {
+        let managed = error.guidance(account: account)
+        guard managed.isTerminal else { return nil }
+        switch managed.reason {
+        case .accountUnusable(_, let status, _):
+            return status
+        case .authorizationLost(_, let loss, _, _):
+            return AccountStatus(state: State(loss), since: now, cause: error.rpcError?.message ?? loss.rawValue, code: managed.code)
+        case .authKeyRejected(_, _, let duplicated, _):
+            return AccountStatus(state: .duplicated, since: now, cause: duplicated ? "AUTH_KEY_DUPLICATED" : "AUTH_KEY_UNKNOWN", code: managed.code)
+        default:
+            return nil
+        }
+    }
+}
+
+/// Where accounts' statuses are kept: the one contract the terminal guard (layer 6) and the
+/// workers (layer 7) share. `SQLiteSessionStore` implements it persistently (its `account_status`
+/// table, so every process on the store sees a mark); the in-memory implementation serves tests
+/// and single runs. No status, or `.active`, means the account may be used; clearing a mark is
+/// writing `.active`.
+public protocol AccountStatusStore: Sendable {
+    func status(of account: AccountID) async throws -> AccountStatus?
+    func setStatus(_ status: AccountStatus, for account: AccountID) async throws
+}
+
+public actor InMemoryAccountStatusStore: AccountStatusStore {
+    private var statuses: [AccountID: AccountStatus]
+
+    public init(_ statuses: [AccountID: AccountStatus] = [:]) {
+        self.statuses = statuses
+    }
+
+    public func status(of account: AccountID) -> AccountStatus? { statuses[account] }
+
+    public func setStatus(_ status: AccountStatus, for account: AccountID) {
+        statuses[account] = status
+    }
+
+    /// Every status, for status output and tests.
+    public var all: [AccountID: AccountStatus] { statuses }
+}

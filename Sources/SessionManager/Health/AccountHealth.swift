@@ -1,0 +1,206 @@
+import Logging
+import MTProto
+import MTProtoClient
+import Metrics
+import Synchronization
+import TL
+
+/// How an account is doing, for workers, the CLI and the dashboard.
+public enum HealthState: String, Sendable, Hashable, CaseIterable {
+    /// Nothing observed yet.
+    case unknown
+    case healthy
+    /// Recent network failures, but not enough to call it down.
+    case degraded
+    /// Several network failures in a row: no working connection.
+    case down
+    /// Telegram (or the ledger, gate, breaker) is holding calls back.
+    case rateLimited
+    /// A terminal error: the account needs a person.
+    case terminal
+}
+
+/// One snapshot of an account's health.
+public struct HealthSnapshot: Sendable, Hashable {
+    public var account: AccountID
+    public var state: HealthState
+    public var lastSuccess: UnixTime?
+    public var lastFailure: UnixTime?
+    /// The session manager's code of the last failure ("TGSM-NET-001").
+    public var lastFailureCode: String?
+    /// Round-trip time of the last keep-alive (or validation) call, seconds.
+    public var pingRTT: Double?
+    public var consecutiveFailures: Int
+    /// Until when calls are held back, in `.rateLimited`.
+    public var rateLimitedUntil: UnixTime?
+}
+
+/// Something that changed about an account's health.
+public struct HealthEvent: Sendable, Hashable {
+    public enum Kind: Sendable, Hashable {
+        case stateChanged(from: HealthState, to: HealthState)
+        case ping(rtt: Double)
+        case failure(code: String)
+    }
+
+    public var account: AccountID
+    public var at: UnixTime
+    public var kind: Kind
+}
+
+/// The health monitor of one account: fed by the health middleware (every call's outcome) and by
+/// the keep-alive (ping RTT); read as snapshots or followed as an `AsyncSequence` of events.
+public final class AccountHealth: Sendable {
+    public struct Policy: Sendable, Hashable {
+        /// Consecutive network failures after which the account is `.down` (below: `.degraded`).
+        public var failuresForDown: Int
+
+        public init(failuresForDown: Int = 3) {
+            self.failuresForDown = failuresForDown
+        }
+    }
+
+    public let account: AccountID
+    public let policy: Policy
+    private let clock: any TelegramClock
+    private let logger: Logger
+
+    private struct State {
+        var snapshot: HealthSnapshot
+        var subscribers: [Int: AsyncStream<HealthEvent>.Continuation] = [:]
+        var nextSubscriber = 0
+    }
+
+    private let state: Mutex<State>
+
+    public init(account: AccountID, policy: Policy = Policy(), clock: any TelegramClock, logger: Logger) {
+        self.account = account
+        self.policy = policy
+        self.clock = clock
+        self.logger = logger
+        self.state = Mutex(State(snapshot: HealthSnapshot(account: account, state: .unknown, consecutiveFailures: 0)))
+    }
+
+    public var snapshot: HealthSnapshot { state.withLock { $0.snapshot } }
+
+    /// Every event from now on, until the monitor is released or the consumer stops iterating.
+    /// Each call gives an independent stream; a slow consumer keeps the newest 256 events.
+    public func events() -> AsyncStream<HealthEvent> {
+        let (stream, continuation) = AsyncStream.makeStream(of: HealthEvent.self, bufferingPolicy: .bufferingNewest(256))
+        let id = state.withLock { state in
+            let id = state.nextSubscriber
+            state.nextSubscriber += 1
+            state.subscribers[id] = continuation
+            return id
+        }
+        continuation.onTermination = { [weak self] _ in
+            _ = self?.state.withLock { $0.subscribers.removeValue(forKey: id) }
+        }
+        return stream
+    }
+
+    /// A call that succeeded.
+    public func recordSuccess() {
+        let now = clock.now()
+        update(at: now) { snapshot in
+            snapshot.lastSuccess = now
+            snapshot.consecutiveFailures = 0
+            snapshot.rateLimitedUntil = nil
+            snapshot.state = .healthy
+            return []
+        }
+    }
+
+    /// A keep-alive or validation round trip.
+    public func recordPing(rtt: Double) {
+        let now = clock.now()
+        update(at: now) { snapshot in
+            snapshot.pingRTT = rtt
+            return [.ping(rtt: rtt)]
+        }
+        Recorder(label: "tgsm_ping_rtt_seconds", dimensions: [("account", account.rawValue)]).record(rtt)
+    }
+
+    /// A call that failed, as the session manager classifies it.
+    public func recordFailure(_ error: SessionManagerError) {
+        let now = clock.now()
+        update(at: now) { snapshot in
+            snapshot.lastFailure = now
+            snapshot.lastFailureCode = error.code
+            if error.isTerminal {
+                snapshot.state = .terminal
+            } else {
+                switch error.category {
+                case .rateLimit:
+                    snapshot.state = .rateLimited
+                    snapshot.rateLimitedUntil = error.until
+                case .network:
+                    snapshot.consecutiveFailures += 1
+                    snapshot.state = snapshot.consecutiveFailures >= policy.failuresForDown ? .down : .degraded
+                case .rpc:
+                    // A server wait is a rate limit even when no ledger recorded it.
+                    if case .serverWait = error.reason { snapshot.state = .rateLimited }
+                case .session, .auth:
+                    break
+                }
+            }
+            return [.failure(code: error.code)]
+        }
+    }
+
+    /// Applies `change` and publishes its events plus a state change, outside the lock's critical work.
+    private func update(at now: UnixTime, _ change: (inout HealthSnapshot) -> [HealthEvent.Kind]) {
+        let (events, subscribers, transition) = state.withLock { state -> ([HealthEvent.Kind], [AsyncStream<HealthEvent>.Continuation], (HealthState, HealthState)?) in
+            let before = state.snapshot.state
+            var kinds = change(&state.snapshot)
+            let after = state.snapshot.state
+            if before != after { kinds.insert(.stateChanged(from: before, to: after), at: 0) }
+            // Success on a healthy account is the common case: no event, no continuation copies.
+            guard !kinds.isEmpty else { return ([], [], nil) }
+            return (kinds, Array(state.subscribers.values), before != after ? (before, after) : nil)
+        }
+        if let (before, after) = transition {
+            let level: Logger.Level = after == .terminal || after == .down ? .warning : .info
+            logger.log(level: level, "account health changed", metadata: ["account": "\(account)", "from": "\(before.rawValue)", "to": "\(after.rawValue)"])
+            Gauge(label: "tgsm_account_health", dimensions: [("account", account.rawValue)]).record(Double(HealthState.allCases.firstIndex(of: after) ?? 0))
+        }
+        for kind in events {
+            let event = HealthEvent(account: account, at: now, kind: kind)
+            for subscriber in subscribers { subscriber.yield(event) }
+        }
+    }
+
+    deinit {
+        let subscribers = state.withLock { $0.subscribers.values }
+        for subscriber in subscribers { subscriber.finish() }
+    }
+}
+
+/// Feeds an `AccountHealth` from every call's outcome.
+public struct HealthMiddleware: InvocationMiddleware {
+    public let health: AccountHealth
+
+    public init(_ health: AccountHealth) { self.health = health }
+
+    public func wrap(_ next: any TelegramInvoking) -> any TelegramInvoking {
+        Invoker(next: next, health: health)
+    }
+
+    struct Invoker: TelegramInvoking {
+        let next: any TelegramInvoking
+        let health: AccountHealth
+
+        func invoke<Request: TLFunction>(_ request: Request, options: InvokeOptions) async throws(TelegramError) -> Request.Result {
+            do {
+                let result = try await next.invoke(request, options: options)
+                health.recordSuccess()
+                return result
+            } catch {
+                if case .cancelled = error { throw error }
+                health.recordFailure(error.guidance(account: health.account, dc: options.dc, idempotent: options.isIdempotent))
+                throw error
+            }
+        }
+    }
+}
+

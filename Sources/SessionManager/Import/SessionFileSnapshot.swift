@@ -1,0 +1,145 @@
+import Foundation
+import GRDB
+
+/// One stored SQLite value. The storage class is what counts, not the declared column type: SQLite
+/// lets any column hold any class, so a damaged or hand-edited file can put text where a key is due.
+public enum SessionFileValue: Sendable, Hashable {
+    case null
+    case integer(Int64)
+    case real(Double)
+    case text(String)
+    case blob([UInt8])
+
+    var kind: String {
+        switch self {
+        case .null: "NULL"
+        case .integer: "an integer"
+        case .real: "a real number"
+        case .text: "text"
+        case .blob: "a blob"
+        }
+    }
+}
+
+/// The columns and rows read from one table.
+public struct SessionFileTable: Sendable, Hashable {
+    public var columns: [String]
+    public var rows: [[SessionFileValue]]
+
+    public init(columns: [String], rows: [[SessionFileValue]]) {
+        self.columns = columns
+        self.rows = rows
+    }
+
+    /// The value of `column` in `row`, or nil when the table has no such column or the row is
+    /// shorter than the column list (a snapshot built by hand or by a fuzzer may be ragged).
+    func value(_ column: String, in row: [SessionFileValue]) -> SessionFileValue? {
+        guard let index = columns.firstIndex(of: column), row.indices.contains(index) else { return nil }
+        return row[index]
+    }
+}
+
+/// What the importers read from a foreign session database: every table's name, and the contents
+/// of the few tables they need. Reading it (SQLite, I/O errors) and understanding it (the formats'
+/// rules) are separate steps, so the second is a pure function that tests and the fuzzer drive
+/// with any snapshot.
+public struct SessionFileSnapshot: Sendable, Hashable {
+    public var tableNames: Set<String>
+    public var tables: [String: SessionFileTable]
+
+    public init(tableNames: Set<String>, tables: [String: SessionFileTable]) {
+        self.tableNames = tableNames
+        self.tables = tables
+    }
+
+    /// Rows read from a table at most: the session tables hold one row; a few more are read so that
+    /// "several rows" can be reported without loading a huge damaged table.
+    static let rowLimit = 8
+
+    /// Reads the tables both formats keep their session in (`version`, `sessions`) and Telethon's
+    /// own-user entity (`entities` row 0), opening the file read-only.
+    public static func read(path: String) throws(SessionImportError) -> SessionFileSnapshot {
+        try checkHeader(path: path)
+        var configuration = Configuration()
+        configuration.readonly = true
+        // A Python client may be saving at this moment; its write transactions are short.
+        configuration.busyMode = .timeout(2)
+        configuration.label = "session-import"
+        do {
+            let queue = try DatabaseQueue(path: path, configuration: configuration)
+            defer { try? queue.close() }
+            return try queue.read { db in
+                let names = try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table'")
+                var tables: [String: SessionFileTable] = [:]
+                for name in ["version", "sessions"] where names.contains(name) {
+                    tables[name] = try readTable(db, name, filter: nil)
+                }
+                if names.contains("entities") {
+                    let columns = try db.columns(in: "entities").map(\.name)
+                    if columns.contains("id") {
+                        tables["entities"] = try readTable(db, "entities", filter: "id = 0")
+                    } else {
+                        tables["entities"] = SessionFileTable(columns: columns, rows: [])
+                    }
+                }
+                return SessionFileSnapshot(tableNames: Set(names), tables: tables)
+            }
+        } catch let error as DatabaseError {
+            throw map(error, path: path)
+        } catch {
+            throw .unreadable(path: path, reason: "\(error)")
+        }
+    }
+
+    private static func readTable(_ db: Database, _ name: String, filter: String?) throws -> SessionFileTable {
+        let columns = try db.columns(in: name).map(\.name)
+        let quoted = "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+        let condition = filter.map { " WHERE \($0)" } ?? ""
+        let rows = try Row.fetchAll(db, sql: "SELECT * FROM \(quoted)\(condition) LIMIT \(rowLimit)")
+        return SessionFileTable(columns: columns, rows: rows.map { row in row.databaseValues.map(SessionFileValue.init) })
+    }
+
+    /// Existence, readability, emptiness and the SQLite magic are checked before SQLite sees the
+    /// file, so each gets its own precise error rather than one generic "cannot open".
+    private static func checkHeader(path: String) throws(SessionImportError) {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { throw .fileNotFound(path: path) }
+        guard !isDirectory.boolValue else { throw .unreadable(path: path, reason: "it is a directory") }
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw .unreadable(path: path, reason: "permission denied or not a regular file")
+        }
+        defer { try? handle.close() }
+        let magic = Array("SQLite format 3\0".utf8)
+        let head: [UInt8]
+        do {
+            head = Array(try handle.read(upToCount: magic.count) ?? Data())
+        } catch {
+            throw .unreadable(path: path, reason: "\(error)")
+        }
+        if head.isEmpty { throw .emptyFile(path: path) }
+        guard head == magic else { throw .notSQLite(path: path) }
+    }
+
+    private static func map(_ error: DatabaseError, path: String) -> SessionImportError {
+        let reason = error.message ?? "SQLite error \(error.resultCode.rawValue)"
+        switch error.resultCode {
+        case .SQLITE_READONLY: return .unfinishedWrite(path: path)
+        case .SQLITE_NOTADB: return .notSQLite(path: path)
+        case .SQLITE_BUSY, .SQLITE_LOCKED: return .busy(path: path)
+        case .SQLITE_CANTOPEN, .SQLITE_PERM, .SQLITE_AUTH: return .unreadable(path: path, reason: reason)
+        default: return .corrupt(path: path, reason: reason)
+        }
+    }
+}
+
+extension SessionFileValue {
+    init(_ value: DatabaseValue) {
+        switch value.storage {
+        case .null: self = .null
+        case .int64(let integer): self = .integer(integer)
+        case .double(let real): self = .real(real)
+        case .string(let text): self = .text(text)
+        case .blob(let data): self = .blob(Array(data))
+        }
+    }
+}

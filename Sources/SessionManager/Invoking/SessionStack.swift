@@ -1,0 +1,75 @@
+import Logging
+import MTProtoClient
+
+/// The standard middleware stack of one account around its client, and the parts a worker, the
+/// CLI or the dashboard need to reach (ledger, gate, breakers, health, the terminal guard).
+///
+/// Order, outermost first, and why:
+/// 1. **health**: sees every outcome the caller sees (refusals, terminal errors, the final result
+///    after retries), so its state is what the caller experiences;
+/// 2. **terminal guard**: a dead account is refused before anything else runs, and a terminal
+///    error is turned into its error and marked once, after the layers below gave up;
+/// 3. **retry**: outside everything that decides per attempt, so each repeat is again checked by
+///    the breaker, waits out the ledger and takes a gate token;
+/// 4. **circuit breaker**: an open breaker stops calls even when the ledger would let them go;
+/// 5. **flood ledger**: refuses or waits out recorded waits before a token is spent, and records
+///    the waits Telegram answers;
+/// 6. **send-code guard**: refuses a login code request before its deadline and writes the next
+///    deadline before the request goes out;
+/// 7. **rate gate**: innermost, so its tokens count only calls that really go to the network.
+public struct SessionStack: Sendable {
+    public struct Configuration: Sendable {
+        public var ledger: FloodLedger.Policy
+        public var sendCode: SendCodeGuard.Policy
+        public var rateGate: RateGatePolicy
+        public var breaker: CircuitBreaker.Policy
+        public var retry: RetryPolicy
+        public var health: AccountHealth.Policy
+
+        public init(ledger: FloodLedger.Policy = .init(), sendCode: SendCodeGuard.Policy = .init(), rateGate: RateGatePolicy = .init(),
+                    breaker: CircuitBreaker.Policy = .init(), retry: RetryPolicy = .init(), health: AccountHealth.Policy = .init()) {
+            self.ledger = ledger
+            self.sendCode = sendCode
+            self.rateGate = rateGate
+            self.breaker = breaker
+            self.retry = retry
+            self.health = health
+        }
+    }
+
+    public let account: AccountID
+    /// Invoke through this: the client wrapped in every middleware.
+    public let invoker: any TelegramInvoking
+    public let ledger: FloodLedger
+    public let sendCodeGuard: SendCodeGuard
+    public let rateGate: RateGate
+    public let breakers: CircuitBreakerBoard
+    public let health: AccountHealth
+    public let terminalGuard: TerminalGuard
+
+    /// - Parameters:
+    ///   - storage: the client's session storage; given, the terminal guard drops keys the DC
+    ///     rejected where that loses no login, and the validator reads it.
+    public init(
+        account: AccountID, client: any TelegramInvoking, ledgerStore: any FloodLedgerStore, statuses: any AccountStatusStore,
+        storage: (any SessionStorage)? = nil, configuration: Configuration = Configuration(),
+        clock: any TelegramClock, random: any RandomSource, logger: Logger
+    ) {
+        self.account = account
+        ledger = FloodLedger(account: account, store: ledgerStore, policy: configuration.ledger, clock: clock, logger: logger)
+        sendCodeGuard = SendCodeGuard(account: account, store: ledgerStore, policy: configuration.sendCode, clock: clock, logger: logger)
+        rateGate = RateGate(account: account, policy: configuration.rateGate, clock: clock, logger: logger)
+        breakers = CircuitBreakerBoard(account: account, policy: configuration.breaker, clock: clock, logger: logger)
+        health = AccountHealth(account: account, policy: configuration.health, clock: clock, logger: logger)
+        terminalGuard = TerminalGuard(account: account, statuses: statuses, keyReset: storage.map(AuthKeyReset.init(storage:)), clock: clock, logger: logger)
+        invoker = client.wrapped(in: [
+            HealthMiddleware(health),
+            TerminalGuardMiddleware(terminalGuard),
+            RetryMiddleware(account: account, policy: configuration.retry, clock: clock, random: random, logger: logger),
+            CircuitBreakerMiddleware(breakers),
+            FloodLedgerMiddleware(ledger),
+            SendCodeGuardMiddleware(sendCodeGuard),
+            RateGateMiddleware(rateGate),
+        ])
+    }
+}

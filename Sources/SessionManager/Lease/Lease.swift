@@ -1,0 +1,78 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import MTProto
+
+/// The fencing token of a lease: it grows by one at every change of owner, so a write carrying an
+/// older token is recognisably from a previous owner.
+public struct LeaseToken: Sendable, Hashable, Comparable, CustomStringConvertible {
+    public let rawValue: Int64
+
+    public init(_ rawValue: Int64) { self.rawValue = rawValue }
+
+    public static func < (lhs: LeaseToken, rhs: LeaseToken) -> Bool { lhs.rawValue < rhs.rawValue }
+    public var description: String { "\(rawValue)" }
+}
+
+/// Who holds a lease: a process on a host.
+public struct LeaseHolder: Sendable, Hashable, CustomStringConvertible {
+    public var host: String
+    public var pid: Int32
+
+    public init(host: String, pid: Int32) {
+        self.host = host
+        self.pid = pid
+    }
+
+    /// This process.
+    public static func current() -> LeaseHolder {
+        LeaseHolder(host: hostName(), pid: getpid())
+    }
+
+    public var description: String { "pid \(pid) on \(host)" }
+
+    /// Whether this holder is known dead: it ran on this host and its pid no longer exists.
+    /// A holder on another host is never known dead (its heartbeat expiry decides), and a pid
+    /// that was reused by another process reads as alive: both errors wait for the expiry, which
+    /// is the safe side.
+    public static func isDeadOnThisHost(_ holder: LeaseHolder) -> Bool {
+        guard holder.host == hostName(), holder.pid > 0 else { return false }
+        if kill(holder.pid, 0) == 0 { return false }
+        return errno == ESRCH
+    }
+
+    static func hostName() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "localhost" }
+        let bytes = buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}
+
+/// The right to run one account's connections. Taken before any connection, renewed by a
+/// heartbeat, and carried (as its token) by every write the owner makes.
+public struct Lease: Sendable, Hashable, CustomStringConvertible {
+    public var account: AccountID
+    public var holder: LeaseHolder
+    public var startedAt: UnixTime
+    public var heartbeatAt: UnixTime
+    public var expiresAt: UnixTime
+    public var token: LeaseToken
+
+    public init(account: AccountID, holder: LeaseHolder, startedAt: UnixTime, heartbeatAt: UnixTime, expiresAt: UnixTime, token: LeaseToken) {
+        self.account = account
+        self.holder = holder
+        self.startedAt = startedAt
+        self.heartbeatAt = heartbeatAt
+        self.expiresAt = expiresAt
+        self.token = token
+    }
+
+    public func isExpired(at now: UnixTime) -> Bool { now >= expiresAt }
+
+    public var description: String {
+        "lease of \(account) held by \(holder) since \(startedAt), heartbeat \(heartbeatAt), expires \(expiresAt), token \(token)"
+    }
+}

@@ -1,0 +1,197 @@
+import Logging
+import MTProto
+import MTProtoClient
+import Metrics
+import Synchronization
+import TL
+
+/// The flood ledger of one account: every FLOOD_WAIT / FLOOD_PREMIUM_WAIT / SLOWMODE_WAIT Telegram
+/// answered, with its exact until-time, persisted through a `FloodLedgerStore` (so every process on
+/// the store and every restart honours it), and the decision before each call: go, wait inline
+/// (at or under the threshold, cancellable), or fail fast with a rate-limit error without touching
+/// the network.
+public final class FloodLedger: Sendable {
+    public struct Policy: Sendable, Hashable {
+        /// Waits at or under this many seconds are slept through inline; longer ones fail fast.
+        public var inlineWaitThreshold: Double
+        /// How old (seconds) the in-process copy of the store's active waits may get before it is
+        /// read again: the delay with which waits recorded by other processes are seen.
+        public var refreshInterval: Double
+        /// Record FLOOD_WAIT/FLOOD_PREMIUM_WAIT of peer-scoped requests (`PeerScopedRequest`) per
+        /// peer (true), or account-wide for the method (false). SLOWMODE_WAIT is always per peer.
+        public var floodWaitsPerPeer: Bool
+
+        public init(inlineWaitThreshold: Double = 10, refreshInterval: Double = 1, floodWaitsPerPeer: Bool = true) {
+            self.inlineWaitThreshold = inlineWaitThreshold
+            self.refreshInterval = refreshInterval
+            self.floodWaitsPerPeer = floodWaitsPerPeer
+        }
+    }
+
+    /// What to do with a call now.
+    public enum Decision: Sendable, Hashable {
+        case proceed
+        /// Sleep until the wait's `until`, then go.
+        case waitInline(FloodWait)
+        /// Refuse: the wait is longer than the threshold.
+        case refuse(FloodWait)
+    }
+
+    public let account: AccountID
+    public let policy: Policy
+    private let store: any FloodLedgerStore
+    private let clock: any TelegramClock
+    private let logger: Logger
+
+    private struct Cache {
+        var waits: [FloodWait] = []
+        var readAt: UnixTime?
+    }
+
+    private let cache = Mutex(Cache())
+
+    public init(account: AccountID, store: any FloodLedgerStore, policy: Policy = Policy(), clock: any TelegramClock, logger: Logger) {
+        self.account = account
+        self.store = store
+        self.policy = policy
+        self.clock = clock
+        self.logger = logger
+    }
+
+    /// The pure rule: the latest-ending active wait that covers (method, peer) decides; an
+    /// account-wide wait for the method covers every peer.
+    public static func decide(method: String, peer: String?, waits: [FloodWait], now: UnixTime, threshold: Double) -> Decision {
+        var binding: FloodWait?
+        for wait in waits where wait.method == method && wait.isActive(at: now) && (wait.peer == nil || wait.peer == peer) {
+            if binding.map({ wait.until > $0.until }) ?? true { binding = wait }
+        }
+        guard let binding else { return .proceed }
+        return binding.until - now <= threshold ? .waitInline(binding) : .refuse(binding)
+    }
+
+    /// The waits this process knows to be active, reading the store when the copy is stale.
+    public func activeWaits() async -> [FloodWait] {
+        let now = clock.now()
+        let fresh: [FloodWait]? = cache.withLock { cache in
+            guard let readAt = cache.readAt, now - readAt < policy.refreshInterval, now >= readAt else { return nil }
+            return cache.waits
+        }
+        if let fresh { return fresh }
+        do {
+            let stored = try await store.activeFloodWaits(account: account, at: now)
+            return cache.withLock { cache in
+                // Keep waits recorded here meanwhile that the store did not return (its write may have failed).
+                let local = cache.waits.filter { $0.isActive(at: now) && !stored.contains($0) }
+                cache.waits = merge(stored + local)
+                cache.readAt = now
+                return cache.waits
+            }
+        } catch {
+            logger.error("flood ledger store failed to read; using the waits known in this process", metadata: ["account": "\(account)", "error": "\(error)"])
+            return cache.withLock { $0.waits.filter { $0.isActive(at: now) } }
+        }
+    }
+
+    /// Applies the decision for one call: returns when it may go (after an inline wait), throws
+    /// `.middleware(rate limit)` to fail fast, or `.cancelled` when cancelled while waiting.
+    public func admit(method: String, peer: String?) async throws(TelegramError) {
+        let waits = await activeWaits()
+        let decision = Self.decide(method: method, peer: peer, waits: waits, now: clock.now(), threshold: policy.inlineWaitThreshold)
+        switch decision {
+        case .proceed:
+            return
+        case .waitInline(let wait):
+            let seconds = wait.until - clock.now()
+            logger.debug("waiting out a recorded flood wait inline", metadata: ["account": "\(account)", "method": "\(method)", "seconds": "\(seconds)"])
+            Counter(label: "tgsm_flood_inline_waits_total", dimensions: [("account", account.rawValue), ("kind", wait.kind.rawValue)]).increment()
+            try await sleepCancellable(clock, seconds: seconds, method: method)
+        case .refuse(let wait):
+            Counter(label: "tgsm_flood_refusals_total", dimensions: [("account", account.rawValue), ("kind", wait.kind.rawValue)]).increment()
+            throw .middleware(SessionManagerError(.floodWait(wait)))
+        }
+    }
+
+    /// The wait an error imposes on (method, peer), if it is one the ledger keeps.
+    public func floodWait(from error: TelegramError, method: String, peer: String?, dc: Int?, now: UnixTime) -> FloodWait? {
+        guard case .rpc(let rpc, _) = error, case .wait(let seconds, let reason) = rpc.advice else { return nil }
+        let kind: FloodWait.Kind
+        let scope: String?
+        switch reason {
+        case .flood:
+            kind = .floodWait
+            scope = policy.floodWaitsPerPeer ? peer : nil
+        case .floodPremium:
+            kind = .premiumFloodWait
+            scope = policy.floodWaitsPerPeer ? peer : nil
+        case .slowMode:
+            kind = .slowmodeWait
+            scope = peer
+        case .other:
+            return nil
+        }
+        return FloodWait(account: account, method: method, peer: scope, kind: kind, recordedAt: now, until: now + Double(seconds), dc: dc)
+    }
+
+    /// Records a wait: in this process at once, then in the store (a failed write is logged; the
+    /// wait is still enforced here).
+    public func record(_ wait: FloodWait) async {
+        cache.withLock { cache in cache.waits = merge(cache.waits + [wait]) }
+        logger.warning("flood wait recorded", metadata: [
+            "account": "\(account)", "method": "\(wait.method)", "kind": "\(wait.kind.rawValue)",
+            "seconds": "\(Int((wait.until - wait.recordedAt).rounded(.up)))", "peer": "\(wait.peer ?? "-")",
+        ])
+        Counter(label: "tgsm_flood_waits_total", dimensions: [("account", account.rawValue), ("method", wait.method), ("kind", wait.kind.rawValue)]).increment()
+        Recorder(label: "tgsm_flood_wait_seconds", dimensions: [("kind", wait.kind.rawValue)]).record(wait.until - wait.recordedAt)
+        do {
+            try await store.recordFloodWait(wait)
+        } catch {
+            logger.error("flood ledger store failed to record a wait; it is enforced in this process only", metadata: ["account": "\(account)", "error": "\(error)"])
+        }
+    }
+
+    /// Keeps, per (method, peer), the wait that ends last: a late duplicate never shortens a wait.
+    private func merge(_ waits: [FloodWait]) -> [FloodWait] {
+        var latest: [String: FloodWait] = [:]
+        for wait in waits {
+            let key = wait.method + "\u{0}" + (wait.peer ?? "")
+            if let existing = latest[key], existing.until >= wait.until { continue }
+            latest[key] = wait
+        }
+        return latest.values.sorted { $0.until < $1.until }
+    }
+}
+
+/// The ledger as a middleware: decides before the call, records after a flood answer (and passes
+/// the server's error on unchanged, so callers such as the login flows still see it).
+public struct FloodLedgerMiddleware: InvocationMiddleware {
+    public let ledger: FloodLedger
+
+    public init(_ ledger: FloodLedger) { self.ledger = ledger }
+
+    public func wrap(_ next: any TelegramInvoking) -> any TelegramInvoking {
+        Invoker(next: next, ledger: ledger)
+    }
+
+    struct Invoker: TelegramInvoking {
+        let next: any TelegramInvoking
+        let ledger: FloodLedger
+
+        func invoke<Request: TLFunction>(_ request: Request, options: InvokeOptions) async throws(TelegramError) -> Request.Result {
+            let method = Request.tlName
+            let peer = FloodScope.peerKey(of: request)
+            try await ledger.admit(method: method, peer: peer)
+            do {
+                return try await next.invoke(request, options: options)
+            } catch {
+                if let wait = ledger.floodWait(from: error, method: method, peer: peer, dc: options.dc, now: ledger.now()) {
+                    await ledger.record(wait)
+                }
+                throw error
+            }
+        }
+    }
+}
+
+extension FloodLedger {
+    func now() -> UnixTime { clock.now() }
+}

@@ -1,0 +1,109 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Crypto
+import Foundation
+
+/// The few file operations the store needs with exact modes and durability: the store's directory
+/// is 0700 and every file 0600 (they hold auth keys), and a rename is only durable once the
+/// directory itself is fsynced.
+enum FileSystem {
+    static func exists(_ path: String) -> Bool {
+        var info = stat()
+        return stat(path, &info) == 0
+    }
+
+    /// The file's size, or nil when it does not exist.
+    static func size(_ path: String) -> Int64? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        return Int64(info.st_size)
+    }
+
+    static func mode(_ path: String) -> mode_t? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        return info.st_mode & 0o777
+    }
+
+    static func ensureDirectory(_ path: String) throws(SessionStoreError) {
+        if mkdir(path, 0o700) != 0 {
+            let code = errno
+            guard code == EEXIST else { throw .filesystem(path: path, operation: "create the directory", reason: String(cString: strerror(code))) }
+        }
+        guard chmod(path, 0o700) == 0 else {
+            throw .filesystem(path: path, operation: "restrict to mode 0700", reason: String(cString: strerror(errno)))
+        }
+    }
+
+    /// Creates an empty 0600 file if none exists, so SQLite (which gives its -wal and -shm the
+    /// database file's mode) never creates anything readable by others.
+    static func createPrivateFile(_ path: String) throws(SessionStoreError) {
+        let fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw .filesystem(path: path, operation: "create", reason: String(cString: strerror(errno))) }
+        close(fd)
+        guard chmod(path, 0o600) == 0 else {
+            throw .filesystem(path: path, operation: "restrict to mode 0600", reason: String(cString: strerror(errno)))
+        }
+    }
+
+    static func syncFile(_ path: String) {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        _ = fsync(fd)
+        close(fd)
+    }
+
+    static func moveFile(_ from: String, _ to: String) throws(SessionStoreError) {
+        guard rename(from, to) == 0 else {
+            throw .filesystem(path: from, operation: "rename to \(to)", reason: String(cString: strerror(errno)))
+        }
+    }
+
+    static func removeFile(_ path: String) {
+        unlink(path)
+    }
+
+    static func copy(_ from: String, _ to: String) throws(SessionStoreError) {
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: from)) } catch {
+            throw .filesystem(path: from, operation: "read", reason: error.localizedDescription)
+        }
+        try writeFile(data, to: to)
+    }
+
+    /// Writes a 0600 file and fsyncs it.
+    static func writeFile(_ data: Data, to path: String) throws(SessionStoreError) {
+        let fd = open(path, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw .filesystem(path: path, operation: "create", reason: String(cString: strerror(errno))) }
+        defer { close(fd) }
+        let written = data.withUnsafeBytes { raw -> Int in
+            guard let base = raw.baseAddress else { return 0 }
+            var offset = 0
+            while offset < raw.count {
+                let n = write(fd, base + offset, raw.count - offset)
+                if n <= 0 { return offset }
+                offset += n
+            }
+            return offset
+        }
+        guard written == data.count, fsync(fd) == 0 else {
+            throw .filesystem(path: path, operation: "write", reason: String(cString: strerror(errno)))
+        }
+    }
+
+    static func readFile(_ path: String) -> Data? {
+        try? Data(contentsOf: URL(fileURLWithPath: path))
+    }
+
+    static func sha256Hex(_ path: String) -> String? {
+        guard let data = readFile(path) else { return nil }
+        return SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+    }
+
+    static func list(_ directory: String) -> [String] {
+        (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+    }
+}

@@ -1,0 +1,68 @@
+import GRDB
+import MTProto
+
+/// The flood ledger's persistence (`FloodLedgerStore`) on SQLite. Records are not fenced: the
+/// ledger is shared by every process on the store, and a wait learnt by an old owner is still true.
+extension SQLiteSessionStore {
+    public func recordFloodWait(_ wait: FloodWait) async throws(SessionStoreError) {
+        try await write("record a flood wait for \(wait.account) \(wait.method)") { db in
+            // The later `until` wins, and with it the rest of the record; an earlier one changes nothing.
+            try db.execute(sql: """
+                INSERT INTO flood_wait(account, method, peer, kind, recorded_at, until, dc) VALUES (?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT(account, method, peer) DO UPDATE SET kind = excluded.kind, recorded_at = excluded.recorded_at,
+                    until = excluded.until, dc = excluded.dc
+                WHERE excluded.until > flood_wait.until
+                """, arguments: [wait.account.rawValue, wait.method, wait.peer ?? "", wait.kind.rawValue,
+                                 wait.recordedAt.seconds, wait.until.seconds, wait.dc])
+        }
+    }
+
+    public func activeFloodWaits(account: AccountID?, at now: UnixTime) async throws(SessionStoreError) -> [FloodWait] {
+        try await read("read flood waits") { db in
+            let rows: [Row]
+            let columns = "account, method, peer, kind, recorded_at, until, dc"
+            if let account {
+                rows = try Row.fetchAll(db, sql: "SELECT \(columns) FROM flood_wait WHERE account = ? AND until > ? ORDER BY until",
+                                        arguments: [account.rawValue, now.seconds])
+            } else {
+                rows = try Row.fetchAll(db, sql: "SELECT \(columns) FROM flood_wait WHERE until > ? ORDER BY until", arguments: [now.seconds])
+            }
+            return rows.compactMap { row in
+                guard let account = row.string("account"), let method = row.string("method"), let peer = row.string("peer"),
+                      let kind = row.string("kind").flatMap(FloodWait.Kind.init(rawValue:)),
+                      let recordedAt = row.double("recorded_at"), let until = row.double("until")
+                else { return nil }
+                return FloodWait(account: AccountID(account), method: method, peer: peer.isEmpty ? nil : peer, kind: kind,
+                                 recordedAt: UnixTime(seconds: recordedAt), until: UnixTime(seconds: until), dc: row.int64("dc").map(Int.init))
+            }
+        }
+    }
+
+    @discardableResult
+    public func purgeFloodWaits(endedBefore now: UnixTime) async throws(SessionStoreError) -> Int {
+        try await write("purge ended flood waits") { db in
+            try db.execute(sql: "DELETE FROM flood_wait WHERE until <= ?", arguments: [now.seconds])
+            return db.changesCount
+        }
+    }
+
+    public func sendCodeDeadline(account: AccountID, phoneKey: String) async throws(SessionStoreError) -> UnixTime? {
+        try await read("read the send-code deadline") { db in
+            try Double.fetchOne(db, sql: "SELECT deadline FROM send_code_deadline WHERE account = ? AND phone_key = ?",
+                                arguments: [account.rawValue, phoneKey]).map(UnixTime.init(seconds:))
+        }
+    }
+
+    public func setSendCodeDeadline(_ deadline: UnixTime?, account: AccountID, phoneKey: String) async throws(SessionStoreError) {
+        try await write("set the send-code deadline") { db in
+            if let deadline {
+                try db.execute(sql: """
+                    INSERT INTO send_code_deadline(account, phone_key, deadline) VALUES (?, ?, ?)
+                    ON CONFLICT(account, phone_key) DO UPDATE SET deadline = excluded.deadline
+                    """, arguments: [account.rawValue, phoneKey, deadline.seconds])
+            } else {
+                try db.execute(sql: "DELETE FROM send_code_deadline WHERE account = ? AND phone_key = ?", arguments: [account.rawValue, phoneKey])
+            }
+        }
+    }
+}

@@ -1,0 +1,269 @@
+import Crypto
+import Foundation
+import GRDB
+import Logging
+import MTProto
+import MTProtoClient
+import Synchronization
+
+/// The embedded session store: one SQLite file (WAL) in a 0700 directory, shared by every process
+/// of one host that runs accounts from it. See docs/SESSIONS.md for the schema and the rules.
+public final class SQLiteSessionStore: SessionStore, Sendable {
+    /// What opening the store found and did.
+    public enum OpenOutcome: Sendable, Equatable {
+        /// The file was there and good.
+        case opened
+        /// There was no store: a new one was made.
+        case created
+        /// The file was damaged, missing or older than a backup: the newest good backup replaced it.
+        case restored(backup: String, reason: String, damagedFileMovedTo: String?)
+    }
+
+    public let directory: String
+    public let path: String
+    public let backupDirectory: String
+    public let outcome: OpenOutcome
+    let pool: DatabasePool
+    let sealer: SecretSealer?
+    let options: SQLiteStoreOptions
+    let phoneSecret: SymmetricKey
+    var logger: Logger { options.logger }
+    var clock: any TelegramClock { options.clock }
+    /// Serializes this process's backups (other processes name theirs apart).
+    let backupLock = Mutex<Void>(())
+
+    /// Opens (creating, checking, and when needed restoring) the store in `directory`.
+    public static func open(directory: String, options: SQLiteStoreOptions = SQLiteStoreOptions()) throws(SessionStoreError) -> SQLiteSessionStore {
+        let path = directory + "/" + options.fileName
+        let backupDirectory = directory + "/backups"
+        try FileSystem.ensureDirectory(directory)
+        try FileSystem.ensureDirectory(backupDirectory)
+        let recovery = StoreRecovery(path: path, backupDirectory: backupDirectory, options: options)
+        var outcome = try recovery.prepare()
+        try FileSystem.createPrivateFile(path)
+        let pool: DatabasePool
+        do {
+            pool = try openPool(path: path, options: options)
+        } catch let error as DatabaseError where damageCodes.contains(error.resultCode) {
+            // The file passed inspection but SQLite cannot run it (a damage the checks missed).
+            outcome = try recovery.recover(reason: "SQLite cannot open it for writing: \(error)")
+            do { pool = try openPool(path: path, options: options) } catch {
+                throw .database(operation: "open \(path) restored from its backup", reason: "\(error)")
+            }
+        } catch {
+            throw .database(operation: "open \(path)", reason: "\(error)")
+        }
+        // Keep the schema in the main file, not only in the WAL, so a lost WAL loses less.
+        _ = try? pool.writeWithoutTransaction { db in try db.checkpoint(.truncate) }
+        let (sealer, phoneSecret) = try prepareSecrets(pool: pool, path: path, encryption: options.encryption)
+        let store = SQLiteSessionStore(directory: directory, path: path, backupDirectory: backupDirectory, outcome: outcome,
+                                       pool: pool, sealer: sealer, options: options, phoneSecret: phoneSecret)
+        switch outcome {
+        case .opened: options.logger.debug("session store opened", metadata: ["path": "\(path)"])
+        case .created: options.logger.notice("session store created", metadata: ["path": "\(path)"])
+        case .restored: break
+        }
+        return store
+    }
+
+    /// SQLite results that mean "this file is damaged", as opposed to busy, full or missing permissions.
+    private static let damageCodes: [ResultCode] = [.SQLITE_CORRUPT, .SQLITE_NOTADB, .SQLITE_READONLY, .SQLITE_FORMAT]
+
+    private static func openPool(path: String, options: SQLiteStoreOptions) throws -> DatabasePool {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(options.busyTimeout)
+        configuration.journalMode = .wal
+        let synchronous = options.synchronous.rawValue
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
+            // Freed pages are zeroed, so a replaced or deleted key does not linger in the file.
+            try db.execute(sql: "PRAGMA secure_delete = ON")
+        }
+        let pool = try DatabasePool(path: path, configuration: configuration)
+        // GRDB sets NORMAL on the writer when it turns WAL on, after `prepareDatabase`: set ours
+        // again on the pool's one writer connection, the only one that commits.
+        try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = \(synchronous)") }
+        try SQLiteSchema.migrator().migrate(pool)
+        return pool
+    }
+
+    private init(directory: String, path: String, backupDirectory: String, outcome: OpenOutcome, pool: DatabasePool,
+                 sealer: SecretSealer?, options: SQLiteStoreOptions, phoneSecret: SymmetricKey) {
+        self.directory = directory
+        self.path = path
+        self.backupDirectory = backupDirectory
+        self.outcome = outcome
+        self.pool = pool
+        self.sealer = sealer
+        self.options = options
+        self.phoneSecret = phoneSecret
+    }
+
+    /// Whether secrets are encrypted at rest in this store.
+    public var isEncrypted: Bool { sealer != nil }
+
+    /// The writer's `PRAGMA synchronous` (0 OFF, 1 NORMAL, 2 FULL, 3 EXTRA), for checks and diagnostics.
+    public func synchronousLevel() throws(SessionStoreError) -> Int {
+        do { return try pool.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 } } catch {
+            throw .database(operation: "read PRAGMA synchronous", reason: "\(error)")
+        }
+    }
+
+    /// Closes the database connections; the store must not be used afterwards.
+    public func close() throws(SessionStoreError) {
+        do { try pool.close() } catch { throw .database(operation: "close", reason: "\(error)") }
+    }
+
+    /// Reads the encryption header and the phone-key secret, creating them on first use. Turning
+    /// encryption on for a store that had none seals its existing secrets in the same transaction.
+    private static func prepareSecrets(pool: DatabasePool, path: String, encryption: StoreEncryption) throws(SessionStoreError) -> (SecretSealer?, SymmetricKey) {
+        let stored: (header: String?, phone: Data?)
+        do {
+            stored = try pool.read { db in
+                (try String.fetchOne(db, sql: "SELECT value FROM store_meta WHERE key = 'encryption'"),
+                 try Data.fetchOne(db, sql: "SELECT value FROM store_meta WHERE key = 'phone_key_secret'"))
+            }
+        } catch {
+            throw .database(operation: "read the store's metadata", reason: "\(error)")
+        }
+        var sealer: SecretSealer?
+        var newHeader: EncryptionHeader?
+        if let text = stored.header {
+            guard let header = try? JSONDecoder().decode(EncryptionHeader.self, from: Data(text.utf8)) else {
+                throw .database(operation: "read the encryption header", reason: "it is not valid JSON")
+            }
+            sealer = try header.sealer(for: encryption, path: path)
+        } else if let made = try EncryptionHeader.make(for: encryption, path: path) {
+            newHeader = made.0
+            sealer = made.1
+        }
+        let phoneSecret = stored.phone.map { SymmetricKey(data: $0) } ?? SymmetricKey(size: .bits256)
+        guard newHeader != nil || stored.phone == nil else { return (sealer, phoneSecret) }
+        let secretBytes = phoneSecret.withUnsafeBytes { Data($0) }
+        let headerJSON = try newHeader.map { header throws(SessionStoreError) -> String in
+            do { return String(decoding: try JSONEncoder().encode(header), as: UTF8.self) } catch {
+                throw .database(operation: "encode the encryption header", reason: "\(error)")
+            }
+        }
+        let sealing = newHeader == nil ? nil : sealer
+        do {
+            try pool.writeWithoutTransaction { db in
+                try db.inTransaction(.immediate) {
+                    try db.execute(sql: "INSERT OR IGNORE INTO store_meta(key, value) VALUES ('phone_key_secret', ?)", arguments: [secretBytes])
+                    if let headerJSON, let sealing {
+                        try db.execute(sql: "INSERT INTO store_meta(key, value) VALUES ('encryption', ?)", arguments: [headerJSON])
+                        try sealExistingSecrets(db, with: sealing)
+                    }
+                    try bumpCommitSequence(db)
+                    return .commit
+                }
+            }
+        } catch let error as SessionStoreError {
+            throw error
+        } catch {
+            throw .database(operation: "store the encryption header", reason: "\(error)")
+        }
+        if stored.phone == nil {
+            // Another process may have won the race to create it: use whichever is stored.
+            let winner = try? pool.read { db in try Data.fetchOne(db, sql: "SELECT value FROM store_meta WHERE key = 'phone_key_secret'") }
+            if let winner { return (sealer, SymmetricKey(data: winner)) }
+        }
+        return (sealer, phoneSecret)
+    }
+
+    private static func sealExistingSecrets(_ db: Database, with sealer: SecretSealer) throws {
+        let rows = try Row.fetchAll(db, sql: "SELECT account, dc_id, auth_key, auth_key_id, server_salt, time_offset, is_authorized, temp_key FROM dc")
+        for row in rows {
+            guard let account = row.string("account"), let dc = row.int64("dc_id") else { continue }
+            let key = try row.blob("auth_key").map { try sealer.seal(Array($0), context: Contexts.authKey(account, Int(dc))) }
+            let temp = try row.blob("temp_key").map { try sealer.seal(Array($0), context: Contexts.tempKey(account, Int(dc))) }
+            let check = RowCheck.dc(account: account, dc: Int(dc), key: key, keyID: row.int64("auth_key_id"),
+                                    salt: row.int64("server_salt") ?? 0, offset: row.double("time_offset") ?? 0,
+                                    authorized: row.int64("is_authorized") == 1)
+            try db.execute(sql: "UPDATE dc SET auth_key = ?, temp_key = ?, row_check = ? WHERE account = ? AND dc_id = ?",
+                           arguments: [key, temp, check, account, dc])
+        }
+    }
+
+    static func bumpCommitSequence(_ db: Database) throws {
+        try db.execute(sql: "UPDATE store_meta SET value = value + 1 WHERE key = 'commit_seq'")
+    }
+
+    /// The associated data under which each secret is sealed: its place in the store.
+    enum Contexts {
+        static func authKey(_ account: String, _ dc: Int) -> String { "tgsm.auth_key|\(account)|\(dc)" }
+        static func tempKey(_ account: String, _ dc: Int) -> String { "tgsm.temp_key|\(account)|\(dc)" }
+    }
+
+    // MARK: Transactions
+
+    /// Runs `body` as one IMMEDIATE write transaction (the write lock is taken up front, so two
+    /// processes never both read and then fail to upgrade), bumping the commit counter with it.
+    func write<T: Sendable>(_ operation: String, _ body: @escaping @Sendable (Database) throws -> T) async throws(SessionStoreError) -> T {
+        do {
+            return try await pool.writeWithoutTransaction { db in
+                var result: T?
+                try db.inTransaction(.immediate) {
+                    result = try body(db)
+                    try Self.bumpCommitSequence(db)
+                    return .commit
+                }
+                guard let result else { throw SessionStoreError.database(operation: operation, reason: "the transaction produced no result") }
+                return result
+            }
+        } catch let error as SessionStoreError {
+            throw error
+        } catch {
+            throw .database(operation: operation, reason: "\(error)")
+        }
+    }
+
+    func read<T: Sendable>(_ operation: String, _ body: @escaping @Sendable (Database) throws -> T) async throws(SessionStoreError) -> T {
+        do {
+            return try await pool.read(body)
+        } catch let error as SessionStoreError {
+            throw error
+        } catch {
+            throw .database(operation: operation, reason: "\(error)")
+        }
+    }
+
+    /// Rejects the write unless `fence` is the account's current, unreleased lease token.
+    static func checkFence(_ db: Database, account: AccountID, fence: LeaseToken?) throws {
+        guard let fence else { return }
+        let current = try currentLease(db, account: account)
+        let released = try Bool.fetchOne(db, sql: "SELECT released = 1 FROM lease WHERE account = ?", arguments: [account.rawValue]) ?? true
+        guard let current, current.token == fence, !released else {
+            throw SessionStoreError.fenced(account: account, token: fence, current: released ? nil : current)
+        }
+    }
+
+    static func ensureAccount(_ db: Database, _ account: AccountID, now: UnixTime) throws {
+        let check = RowCheck.account(id: account.rawValue, homeDC: nil, userID: nil, isBot: false)
+        try db.execute(sql: "INSERT INTO account(id, created_at, row_check) VALUES (?, ?, ?) ON CONFLICT(id) DO NOTHING",
+                       arguments: [account.rawValue, now.seconds, check])
+    }
+
+    // MARK: Accounts
+
+    public func accounts() async throws(SessionStoreError) -> [AccountID] {
+        try await read("list accounts") { db in
+            try String.fetchAll(db, sql: "SELECT id FROM account ORDER BY id").map { AccountID($0) }
+        }
+    }
+
+    public func deleteAccount(_ account: AccountID) async throws(SessionStoreError) {
+        try await write("delete account \(account)") { db in
+            for table in ["account WHERE id", "flood_wait WHERE account", "send_code_deadline WHERE account", "lease WHERE account",
+                          "account_status WHERE account"] {
+                try db.execute(sql: "DELETE FROM \(table) = ?", arguments: [account.rawValue])
+            }
+        }
+    }
+
+    // MARK: Phone keys
+
+    public func phoneKey(for phone: String) async throws(SessionStoreError) -> String {
+        PhoneKey.digest(phone, secret: phoneSecret)
+    }
+}

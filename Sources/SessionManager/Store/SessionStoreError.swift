@@ -1,0 +1,85 @@
+/// What can go wrong with the session store. Each case says what happened, why, and what to do;
+/// `code` is stable for scripts and dashboards. No case carries a secret.
+public enum SessionStoreError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The store file is damaged (or missing its committed data) and no verified backup exists.
+    case damagedWithoutBackup(path: String, reason: String, backupDirectory: String)
+    /// The file at the store's path is not a tgsm session store, and no backup of one exists.
+    case notAStore(path: String, reason: String)
+    /// The store's secrets are encrypted under a different key than the one given.
+    case wrongEncryptionKey(path: String, source: String)
+    /// The store's secrets are encrypted and no key was given.
+    case encryptionKeyRequired(path: String)
+    /// The key file cannot be used.
+    case keyFile(path: String, reason: String)
+    /// Another live process owns the account.
+    case leaseHeld(Lease)
+    /// A write carried a lease token that is no longer the account's (another process took over).
+    case fenced(account: AccountID, token: LeaseToken, current: Lease?)
+    /// One stored record failed its check (a damaged row the file-level checks did not catch).
+    case corruptRecord(account: AccountID, what: String)
+    case invalidProxy(reason: String)
+    /// A backup could not be made or verified; the store itself is unaffected.
+    case backupFailed(reason: String)
+    /// The database engine failed.
+    case database(operation: String, reason: String)
+    /// A file or directory could not be used.
+    case filesystem(path: String, operation: String, reason: String)
+
+    public var code: String {
+        switch self {
+        case .damagedWithoutBackup: "store.damaged_without_backup"
+        case .notAStore: "store.not_a_store"
+        case .wrongEncryptionKey: "store.wrong_encryption_key"
+        case .encryptionKeyRequired: "store.encryption_key_required"
+        case .keyFile: "store.key_file"
+        case .leaseHeld: "store.lease_held"
+        case .fenced: "store.fenced"
+        case .corruptRecord: "store.corrupt_record"
+        case .invalidProxy: "store.invalid_proxy"
+        case .backupFailed: "store.backup_failed"
+        case .database: "store.database"
+        case .filesystem: "store.filesystem"
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .damagedWithoutBackup(let path, let reason, let backups):
+            "the session store \(path) is damaged (\(reason)) and \(backups) holds no verified backup of it; "
+                + "it was left in place untouched. Restore a copy of the store directory from your own backups, "
+                + "or move the file aside and log the accounts in again (or import their sessions)."
+        case .notAStore(let path, let reason):
+            "\(path) is not a tgsm session store (\(reason)) and no backup of one exists; it was left untouched. "
+                + "Point the store at another directory, or move the file away if it is not needed."
+        case .wrongEncryptionKey(let path, let source):
+            "the secrets in \(path) are encrypted under another key than the one from \(source); nothing was decrypted. "
+                + "Give the key (file or passphrase) the store was created with."
+        case .encryptionKeyRequired(let path):
+            "the secrets in \(path) are encrypted and no key was given; pass the store's key file or passphrase."
+        case .keyFile(let path, let reason):
+            "the key file \(path) cannot be used: \(reason). A key file holds 32 random bytes, raw or as 64 hex "
+                + "digits (e.g. `head -c 32 /dev/urandom > key`), mode 0600."
+        case .leaseHeld(let lease):
+            "account \(lease.account) is owned by \(lease.holder) (since \(lease.startedAt), lease expires \(lease.expiresAt), "
+                + "token \(lease.token)); two owners would get the key revoked with AUTH_KEY_DUPLICATED. Stop that process, "
+                + "or wait for its lease to expire if it died on another host."
+        case .fenced(let account, let token, let current):
+            "a write for \(account) carried lease token \(token), but "
+                + (current.map { "the account is now owned by \($0.holder) with token \($0.token)" } ?? "the account has no lease")
+                + "; the write was rejected. This process lost ownership: stop its connections and take the lease again."
+        case .corruptRecord(let account, let what):
+            "the stored \(what) of \(account) failed its integrity check; it was not used. Restore the newest backup "
+                + "(reopening the store does so when the file is damaged) or log the account in again."
+        case .invalidProxy(let reason):
+            "the proxy link is not usable: \(reason)."
+        case .backupFailed(let reason):
+            "a backup of the session store failed: \(reason). The store itself is intact; check free space and "
+                + "permissions of the backup directory."
+        case .database(let operation, let reason):
+            "the session store failed to \(operation): \(reason). If this repeats, check the disk and reopen the store "
+                + "(damage is then detected and the newest backup restored)."
+        case .filesystem(let path, let operation, let reason):
+            "cannot \(operation) \(path): \(reason); check the path, free space and permissions."
+        }
+    }
+}

@@ -1,0 +1,134 @@
+import MTProto
+import MTProtoClient
+import TLSchema
+
+/// What the start-up check found for one session.
+public enum SessionVerdict: Sendable, Hashable {
+    /// The session works; the account's user id when the store knows it.
+    case valid(userID: Int64?)
+    /// No login on the key (AUTH_KEY_UNREGISTERED, SESSION_EXPIRED, AUTH_KEY_INVALID, no key stored).
+    case unauthorized(cause: String)
+    /// SESSION_REVOKED: terminated from another device.
+    case revoked
+    /// AUTH_KEY_DUPLICATED or -404: the key is dead on Telegram's side.
+    case duplicated
+    /// USER_DEACTIVATED(_BAN).
+    case deactivated
+    /// No answer: the network, the DC or the proxy is down. Says nothing about the session.
+    case networkDown(code: String)
+    /// Held back by a flood wait, the gate or the breaker until `until`. Says nothing about the session.
+    case rateLimited(until: UnixTime?)
+    /// Any other answer (the session manager's code), e.g. a refused request.
+    case failed(code: String)
+
+    /// Whether the session must be logged in again (by a person) before it can be used.
+    public var needsLogin: Bool {
+        switch self {
+        case .unauthorized, .revoked, .duplicated: true
+        default: false
+        }
+    }
+
+    public var label: String {
+        switch self {
+        case .valid: "valid"
+        case .unauthorized: "unauthorized"
+        case .revoked: "revoked"
+        case .duplicated: "duplicated"
+        case .deactivated: "deactivated"
+        case .networkDown: "network down"
+        case .rateLimited: "rate limited"
+        case .failed: "failed"
+        }
+    }
+}
+
+/// The start-up check of a session: one cheap authorized call (updates.getState) through the
+/// account's stack, classified. It never calls an auth.* method, so it can never make Telegram
+/// send a login code, whatever the session's state; a session without a logged-in key in the
+/// store is classified without touching the network at all.
+public struct SessionValidator: Sendable {
+    public let account: AccountID
+    let invoker: any TelegramInvoking
+    let storage: (any SessionStorage)?
+    let health: AccountHealth?
+    let clock: any TelegramClock
+    /// Seconds the check waits for its answer.
+    public var timeout: Double
+
+    public init(account: AccountID, invoker: any TelegramInvoking, storage: (any SessionStorage)? = nil, health: AccountHealth? = nil,
+                clock: any TelegramClock, timeout: Double = 15) {
+        self.account = account
+        self.invoker = invoker
+        self.storage = storage
+        self.health = health
+        self.clock = clock
+        self.timeout = timeout
+    }
+
+    public func validate() async -> SessionVerdict {
+        var userID: Int64?
+        if let storage {
+            do {
+                guard let state = try await storage.load() else { return .unauthorized(cause: "no session stored") }
+                guard state.dcs[state.homeDC]?.authKey != nil else { return .unauthorized(cause: "no auth key stored for the home DC") }
+                guard state.isAuthorized else { return .unauthorized(cause: "the stored key is not logged in") }
+                userID = state.userID
+            } catch {
+                return .failed(code: SessionManagerError(.storageFailed(account: account, reason: "\(error)")).code)
+            }
+        }
+        let started = clock.now()
+        do throws(TelegramError) {
+            _ = try await invoker.invoke(Api.functions.updates.GetState(), options: InvokeOptions(timeout: timeout, isIdempotent: true))
+            health?.recordPing(rtt: clock.now() - started)
+            return .valid(userID: userID)
+        } catch {
+            return Self.verdict(for: error.guidance(account: account), now: clock.now())
+        }
+    }
+
+    /// The classification of a failed check.
+    public static func verdict(for error: SessionManagerError, now: UnixTime) -> SessionVerdict {
+        switch error.reason {
+        case .authorizationLost(_, let loss, _, _):
+            switch loss {
+            case .sessionRevoked: return .revoked
+            case .userDeactivated: return .deactivated
+            case .keyUnregistered, .sessionExpired, .keyInvalid, .passwordNeeded: return .unauthorized(cause: loss.rawValue)
+            }
+        case .passwordNeeded:
+            return .unauthorized(cause: "SESSION_PASSWORD_NEEDED")
+        case .authKeyRejected:
+            return .duplicated
+        case .accountUnusable(_, let status, _):
+            switch status.state {
+            case .active: return .failed(code: error.code)
+            case .unauthorized: return .unauthorized(cause: status.cause)
+            case .revoked: return .revoked
+            case .duplicated: return .duplicated
+            case .deactivated: return .deactivated
+            }
+        case .floodWait, .sendCodeGuard, .rateGate, .breakerOpen:
+            return .rateLimited(until: error.until)
+        case .serverWait(_, _, _, let seconds):
+            return .rateLimited(until: now + Double(seconds))
+        case .connectionFailed, .timeout, .transport, .handshakeFailed:
+            return .networkDown(code: error.code)
+        case .leaseHeld, .storageFailed, .serverError, .requestRefused, .cancelled, .client:
+            return .failed(code: error.code)
+        }
+    }
+
+    /// Checks several sessions at once (each through its own stack).
+    public static func validateAll(_ validators: [SessionValidator]) async -> [AccountID: SessionVerdict] {
+        await withTaskGroup(of: (AccountID, SessionVerdict).self) { group in
+            for validator in validators {
+                group.addTask { (validator.account, await validator.validate()) }
+            }
+            var verdicts: [AccountID: SessionVerdict] = [:]
+            for await (account, verdict) in group { verdicts[account] = verdict }
+            return verdicts
+        }
+    }
+}

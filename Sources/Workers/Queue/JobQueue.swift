@@ -1,0 +1,104 @@
+import Foundation
+import MTProto
+import SessionManager
+
+/// The durable job queue, independent of the database engine: SQLite (`SQLiteJobQueue`) now,
+/// PostgreSQL (claims with `FOR UPDATE SKIP LOCKED`, wake-ups with LISTEN/NOTIFY) later. Every
+/// method is one transaction. Time is always passed in (`now`), so the queue never reads a clock
+/// and tests drive it exactly.
+///
+/// Guarantees every implementation keeps:
+/// - a job is stored before `enqueue` returns, and is never lost: it ends `completed`, `dead` or
+///   `cancelled`, whatever crashes in between;
+/// - `claim` is atomic: a job is held by at most one claim at a time, and a claim whose lease ran
+///   out (its worker died) is rescued by the next `claim`, spending the attempt it was on;
+/// - writes about a running job (`heartbeat`, `complete`, `retry`, `deferJob`, `release`,
+///   `checkpoint`) are fenced by the claim's token: a stale claim changes nothing and gets
+///   `JobQueueError.claimLost`;
+/// - idempotency keys are unique over the whole queue and kept as long as the job is.
+public protocol JobQueue: Sendable {
+    /// Stores a job, or answers the existing job with the same idempotency key.
+    func enqueue(_ job: NewJob, now: UnixTime) async throws(JobQueueError) -> EnqueueOutcome
+
+    /// Claims up to `request.limit` due jobs (state queued, runAt ≤ now), highest priority first,
+    /// then oldest runAt, then oldest id, respecting the per-account limit over every worker.
+    /// Expired claims are rescued first. Each claimed job has spent one more attempt.
+    func claim(_ request: ClaimRequest, now: UnixTime) async throws(JobQueueError) -> [ClaimedJob]
+
+    /// Extends a claim's lease to now + leaseSeconds.
+    func heartbeat(_ claim: JobClaim, leaseSeconds: Double, now: UnixTime) async throws(JobQueueError) -> UnixTime
+
+    /// Records mid-job progress (kept across attempts, visible as `Job.progress`).
+    func checkpoint(_ claim: JobClaim, progress: Data, now: UnixTime) async throws(JobQueueError)
+
+    /// The job succeeded.
+    func complete(_ claim: JobClaim, result: Data?, now: UnixTime) async throws(JobQueueError)
+
+    /// The attempt failed. With `retryAt` and attempts left, the job is queued again for then;
+    /// otherwise (or with nil) it goes to the dead letters. Either way `error` is kept.
+    /// Answers the state the job is left in.
+    @discardableResult
+    func retry(_ claim: JobClaim, error: String, retryAt: UnixTime?, now: UnixTime) async throws(JobQueueError) -> JobState
+
+    /// Queues the job again for `until` without spending the attempt (a flood wait met mid-job).
+    func deferJob(_ claim: JobClaim, until: UnixTime, reason: String, now: UnixTime) async throws(JobQueueError)
+
+    /// Gives the job back, due now, without spending the attempt (shutdown, account stopped).
+    func release(_ claim: JobClaim, reason: String, now: UnixTime) async throws(JobQueueError)
+
+    /// The job, if it exists.
+    func job(_ id: JobID) async throws(JobQueueError) -> Job?
+
+    /// Jobs in a state (all states with nil), for one account or all, newest first.
+    func jobs(state: JobState?, account: AccountID?, limit: Int) async throws(JobQueueError) -> [Job]
+
+    /// Counts by state (for one account or all).
+    func counts(account: AccountID?) async throws(JobQueueError) -> JobCounts
+
+    /// The earliest runAt among queued jobs of these accounts (and kinds), or the earliest lease
+    /// expiry of running ones, whichever is sooner: when a worker with nothing to do should look again.
+    func nextWakeup(accounts: Set<AccountID>, kinds: Set<JobKind>?) async throws(JobQueueError) -> UnixTime?
+
+    /// Puts a dead or cancelled job back in the queue with its attempts reset.
+    func requeue(_ id: JobID, now: UnixTime) async throws(JobQueueError)
+
+    /// Cancels a queued or dead job; a running job is left alone (`JobQueueError.invalidTransition`).
+    func cancel(_ id: JobID, now: UnixTime) async throws(JobQueueError)
+
+    /// A stream that yields when a job is enqueued or becomes due early (a requeue), in this
+    /// process at least (PostgreSQL: across processes through NOTIFY). Workers also poll, so a
+    /// missed signal delays work by at most the poll interval.
+    func enqueueSignals() -> AsyncStream<AccountID>
+}
+
+/// Everything the queue can fail with.
+public enum JobQueueError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// The claim is no longer the job's current one: its lease expired and the job was rescued,
+    /// or it was already completed/failed/released.
+    case claimLost(JobClaim)
+    /// No such job.
+    case notFound(JobID)
+    /// The job is not in a state that allows this change.
+    case invalidTransition(JobID, from: JobState, action: String)
+    /// The job as given cannot be stored.
+    case invalidJob(String)
+    /// The database failed.
+    case storage(String)
+
+    public var description: String {
+        switch self {
+        case .claimLost(let claim):
+            "\(claim) is no longer held: its lease expired and the job was rescued by another worker, or it was "
+                + "already finished; this worker must drop the job without writing its result"
+        case .notFound(let id):
+            "\(id) does not exist; list jobs to find the right id"
+        case .invalidTransition(let id, let from, let action):
+            "\(id) is \(from.rawValue), so it cannot be \(action); wait until it is no longer running, or check its state"
+        case .invalidJob(let reason):
+            "the job cannot be stored: \(reason)"
+        case .storage(let reason):
+            "the job queue's database failed (\(reason)); check the store file, its permissions and free disk space; "
+                + "no job was lost, the operation did not happen"
+        }
+    }
+}

@@ -1,0 +1,414 @@
+import Foundation
+import GRDB
+import MTProto
+import SessionManager
+import Synchronization
+
+/// The job queue on SQLite through GRDB. It shares the session store's database (give it the
+/// store's `DatabaseWriter`) or opens its own file (`SQLiteJobQueue.open(path:)`).
+///
+/// SQLite serializes writers, so a claim (one write transaction: rescue, count, select, update)
+/// is atomic across threads and processes on the same file; the busy timeout makes concurrent
+/// processes wait for each other instead of failing.
+public final class SQLiteJobQueue: JobQueue {
+    public let writer: any DatabaseWriter
+    private let signals = Broadcaster<AccountID>()
+
+    /// Uses `writer` (typically the session store's), applying the queue's migrations ("jobs.*")
+    /// with a migrator of its own: the store's migrations are left alone.
+    public init(writer: any DatabaseWriter) throws(JobQueueError) {
+        self.writer = writer
+        var migrator = DatabaseMigrator()
+        Self.registerMigrations(in: &migrator)
+        do {
+            try migrator.migrate(writer)
+        } catch {
+            throw .storage("the job queue's schema could not be created or upgraded (\(error))")
+        }
+    }
+
+    /// Opens (or creates, mode 0600) a database file of the queue's own.
+    public static func open(path: String, busyTimeout: Double = 10) throws(JobQueueError) -> SQLiteJobQueue {
+        try SQLiteJobQueue(writer: SQLiteDatabase.open(path: path, busyTimeout: busyTimeout))
+    }
+
+    /// The queue's migrations, for a caller that prefers one migrator for the whole database.
+    public static func registerMigrations(in migrator: inout DatabaseMigrator) {
+        migrator.registerMigration("jobs.v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE jobs (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    kind TEXT NOT NULL,
+                    account TEXT NOT NULL,
+                    payload BLOB NOT NULL,
+                    priority INTEGER NOT NULL DEFAULT 0,
+                    state TEXT NOT NULL CHECK (state IN ('queued', 'running', 'completed', 'dead', 'cancelled')),
+                    run_at REAL NOT NULL,
+                    attempts INTEGER NOT NULL DEFAULT 0,
+                    max_attempts INTEGER NOT NULL CHECK (max_attempts >= 1),
+                    idempotency_key TEXT UNIQUE,
+                    lease_owner TEXT,
+                    lease_token INTEGER NOT NULL DEFAULT 0,
+                    lease_until REAL,
+                    progress BLOB,
+                    result BLOB,
+                    last_error TEXT,
+                    deferrals INTEGER NOT NULL DEFAULT 0,
+                    created_at REAL NOT NULL,
+                    updated_at REAL NOT NULL,
+                    finished_at REAL
+                );
+                CREATE INDEX jobs_due ON jobs(state, account, priority DESC, run_at, id);
+                CREATE INDEX jobs_lease ON jobs(state, lease_until);
+                """)
+        }
+    }
+
+    public func enqueue(_ job: NewJob, now: UnixTime) async throws(JobQueueError) -> EnqueueOutcome {
+        guard job.maxAttempts >= 1 else { throw .invalidJob("maxAttempts must be at least 1 (it is \(job.maxAttempts))") }
+        guard !job.kind.rawValue.isEmpty else { throw .invalidJob("the kind is empty") }
+        let outcome = try await write { db -> EnqueueOutcome in
+            if let key = job.idempotencyKey,
+                let existing = try Int64.fetchOne(db, sql: "SELECT id FROM jobs WHERE idempotency_key = ?", arguments: [key])
+            {
+                return .duplicate(JobID(existing))
+            }
+            try db.execute(
+                sql: """
+                    INSERT INTO jobs (kind, account, payload, priority, state, run_at, max_attempts, idempotency_key, created_at, updated_at)
+                    VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    job.kind.rawValue, job.account.rawValue, job.payload, job.priority, (job.runAt ?? now).seconds,
+                    job.maxAttempts, job.idempotencyKey, now.seconds, now.seconds,
+                ])
+            return .created(JobID(db.lastInsertedRowID))
+        }
+        if case .created = outcome { signals.yield(job.account) }
+        return outcome
+    }
+
+    public func claim(_ request: ClaimRequest, now: UnixTime) async throws(JobQueueError) -> [ClaimedJob] {
+        guard request.limit > 0, !request.accounts.isEmpty else { return [] }
+        let accounts = request.accounts.map(\.rawValue).sorted()
+        let kinds = request.kinds.map { $0.map(\.rawValue).sorted() }
+        let leaseUntil = now + request.leaseSeconds
+        return try await write { db -> [ClaimedJob] in
+            try Self.rescueExpired(db, now: now)
+
+            var running: [String: Int] = [:]
+            let inAccounts = Self.placeholders(accounts.count)
+            let countRows = try Row.fetchAll(
+                db, sql: "SELECT account, COUNT(*) AS n FROM jobs WHERE state = 'running' AND account IN \(inAccounts) GROUP BY account",
+                arguments: StatementArguments(accounts))
+            for row in countRows {
+                running[try row.decode(String.self, forColumn: "account")] = try row.decode(Int.self, forColumn: "n")
+            }
+
+            var sql = "SELECT id, account FROM jobs WHERE state = 'queued' AND run_at <= ? AND account IN \(inAccounts)"
+            var arguments = StatementArguments([now.seconds]) + StatementArguments(accounts)
+            if let kinds {
+                guard !kinds.isEmpty else { return [] }
+                sql += " AND kind IN \(Self.placeholders(kinds.count))"
+                arguments += StatementArguments(kinds)
+            }
+            sql += " ORDER BY priority DESC, run_at, id"
+            var chosen: [Int64] = []
+            let candidates = try Row.fetchCursor(db, sql: sql, arguments: arguments)
+            while chosen.count < request.limit, let row = try candidates.next() {
+                let account = try row.decode(String.self, forColumn: "account")
+                guard running[account, default: 0] < request.perAccountLimit else { continue }
+                running[account, default: 0] += 1
+                chosen.append(try row.decode(Int64.self, forColumn: "id"))
+            }
+
+            var claimed: [ClaimedJob] = []
+            for id in chosen {
+                try db.execute(
+                    sql: """
+                        UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_owner = ?, lease_token = lease_token + 1,
+                        lease_until = ?, updated_at = ? WHERE id = ?
+                        """,
+                    arguments: [request.owner, leaseUntil.seconds, now.seconds, id])
+                guard let job = try Self.fetchJob(db, id: JobID(id)) else { continue }
+                let token = try Int64.fetchOne(db, sql: "SELECT lease_token FROM jobs WHERE id = ?", arguments: [id]) ?? 0
+                claimed.append(ClaimedJob(job: job, claim: JobClaim(job: job.id, token: token, owner: request.owner), leaseUntil: leaseUntil))
+            }
+            return claimed
+        }
+    }
+
+    public func heartbeat(_ claim: JobClaim, leaseSeconds: Double, now: UnixTime) async throws(JobQueueError) -> UnixTime {
+        let until = now + leaseSeconds
+        try await fenced(claim, sql: "lease_until = ?, updated_at = ?", arguments: [until.seconds, now.seconds])
+        return until
+    }
+
+    public func checkpoint(_ claim: JobClaim, progress: Data, now: UnixTime) async throws(JobQueueError) {
+        try await fenced(claim, sql: "progress = ?, updated_at = ?", arguments: [progress, now.seconds])
+    }
+
+    public func complete(_ claim: JobClaim, result: Data?, now: UnixTime) async throws(JobQueueError) {
+        try await fenced(
+            claim,
+            sql: "state = 'completed', result = ?, lease_owner = NULL, lease_until = NULL, updated_at = ?, finished_at = ?",
+            arguments: [result, now.seconds, now.seconds])
+    }
+
+    @discardableResult
+    public func retry(_ claim: JobClaim, error: String, retryAt: UnixTime?, now: UnixTime) async throws(JobQueueError) -> JobState {
+        try await write { db -> JobState in
+            guard let row = try Row.fetchOne(
+                db, sql: "SELECT attempts, max_attempts FROM jobs WHERE id = ? AND lease_token = ? AND state = 'running'",
+                arguments: [claim.job.rawValue, claim.token])
+            else { throw JobQueueError.claimLost(claim) }
+            let attempts = try row.decode(Int.self, forColumn: "attempts")
+            let maxAttempts = try row.decode(Int.self, forColumn: "max_attempts")
+            if let retryAt, attempts < maxAttempts {
+                try db.execute(
+                    sql: "UPDATE jobs SET state = 'queued', run_at = ?, last_error = ?, lease_owner = NULL, lease_until = NULL, updated_at = ? WHERE id = ?",
+                    arguments: [retryAt.seconds, error, now.seconds, claim.job.rawValue])
+                return .queued
+            }
+            try db.execute(
+                sql: """
+                    UPDATE jobs SET state = 'dead', last_error = ?, lease_owner = NULL, lease_until = NULL, updated_at = ?, finished_at = ?
+                    WHERE id = ?
+                    """,
+                arguments: [error, now.seconds, now.seconds, claim.job.rawValue])
+            return .dead
+        }
+    }
+
+    public func deferJob(_ claim: JobClaim, until: UnixTime, reason: String, now: UnixTime) async throws(JobQueueError) {
+        try await fenced(
+            claim,
+            sql: """
+                state = 'queued', run_at = ?, attempts = MAX(attempts - 1, 0), deferrals = deferrals + 1, last_error = ?,
+                lease_owner = NULL, lease_until = NULL, updated_at = ?
+                """,
+            arguments: [until.seconds, reason, now.seconds])
+    }
+
+    public func release(_ claim: JobClaim, reason: String, now: UnixTime) async throws(JobQueueError) {
+        try await fenced(
+            claim,
+            sql: """
+                state = 'queued', run_at = ?, attempts = MAX(attempts - 1, 0), deferrals = deferrals + 1, last_error = ?,
+                lease_owner = NULL, lease_until = NULL, updated_at = ?
+                """,
+            arguments: [now.seconds, reason, now.seconds])
+    }
+
+    public func job(_ id: JobID) async throws(JobQueueError) -> Job? {
+        try await read { db in try Self.fetchJob(db, id: id) }
+    }
+
+    public func jobs(state: JobState?, account: AccountID?, limit: Int) async throws(JobQueueError) -> [Job] {
+        try await read { db -> [Job] in
+            var conditions: [String] = []
+            var arguments = StatementArguments()
+            if let state {
+                conditions.append("state = ?")
+                arguments += [state.rawValue]
+            }
+            if let account {
+                conditions.append("account = ?")
+                arguments += [account.rawValue]
+            }
+            let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+            arguments += [limit]
+            return try Row.fetchAll(db, sql: "SELECT * FROM jobs \(whereClause) ORDER BY id DESC LIMIT ?", arguments: arguments)
+                .map(Self.decodeJob)
+        }
+    }
+
+    public func counts(account: AccountID?) async throws(JobQueueError) -> JobCounts {
+        try await read { db -> JobCounts in
+            let rows =
+                if let account {
+                    try Row.fetchAll(db, sql: "SELECT state, COUNT(*) AS n FROM jobs WHERE account = ? GROUP BY state", arguments: [account.rawValue])
+                } else {
+                    try Row.fetchAll(db, sql: "SELECT state, COUNT(*) AS n FROM jobs GROUP BY state")
+                }
+            var counts: [JobState: Int] = [:]
+            for row in rows {
+                guard let state = JobState(rawValue: try row.decode(String.self, forColumn: "state")) else { continue }
+                counts[state] = try row.decode(Int.self, forColumn: "n")
+            }
+            return JobCounts(byState: counts)
+        }
+    }
+
+    public func nextWakeup(accounts: Set<AccountID>, kinds: Set<JobKind>?) async throws(JobQueueError) -> UnixTime? {
+        guard !accounts.isEmpty else { return nil }
+        let accountList = accounts.map(\.rawValue).sorted()
+        let kindList = kinds.map { $0.map(\.rawValue).sorted() }
+        return try await read { db -> UnixTime? in
+            let inAccounts = Self.placeholders(accountList.count)
+            var kindClause = ""
+            var kindArguments = StatementArguments()
+            if let kindList {
+                guard !kindList.isEmpty else { return nil }
+                kindClause = " AND kind IN \(Self.placeholders(kindList.count))"
+                kindArguments = StatementArguments(kindList)
+            }
+            let due = try Double.fetchOne(
+                db, sql: "SELECT MIN(run_at) FROM jobs WHERE state = 'queued' AND account IN \(inAccounts)\(kindClause)",
+                arguments: StatementArguments(accountList) + kindArguments)
+            let expiry = try Double.fetchOne(
+                db, sql: "SELECT MIN(lease_until) FROM jobs WHERE state = 'running' AND account IN \(inAccounts)\(kindClause)",
+                arguments: StatementArguments(accountList) + kindArguments)
+            return [due, expiry].compactMap { $0 }.min().map(UnixTime.init(seconds:))
+        }
+    }
+
+    public func requeue(_ id: JobID, now: UnixTime) async throws(JobQueueError) {
+        let account = try await transition(id, from: [.dead, .cancelled], action: "requeued") { db in
+            try db.execute(
+                sql: "UPDATE jobs SET state = 'queued', attempts = 0, run_at = ?, updated_at = ?, finished_at = NULL WHERE id = ?",
+                arguments: [now.seconds, now.seconds, id.rawValue])
+        }
+        signals.yield(account)
+    }
+
+    public func cancel(_ id: JobID, now: UnixTime) async throws(JobQueueError) {
+        _ = try await transition(id, from: [.queued, .dead], action: "cancelled") { db in
+            try db.execute(
+                sql: "UPDATE jobs SET state = 'cancelled', updated_at = ?, finished_at = ? WHERE id = ?",
+                arguments: [now.seconds, now.seconds, id.rawValue])
+        }
+    }
+
+    public func enqueueSignals() -> AsyncStream<AccountID> {
+        signals.subscribe()
+    }
+
+    // MARK: - Internals
+
+    /// Claims whose worker stopped heartbeating go back to the queue (or, with no attempt left,
+    /// to the dead letters): the attempt they were on stays spent, so a job that kills its worker
+    /// every time ends dead instead of taking every worker down in turn.
+    private static func rescueExpired(_ db: Database, now: UnixTime) throws {
+        let expired = "state = 'running' AND lease_until IS NOT NULL AND lease_until <= ?"
+        try db.execute(
+            sql: """
+                UPDATE jobs SET state = 'dead', finished_at = ?, updated_at = ?,
+                last_error = 'the worker ' || COALESCE(lease_owner, '?') || ' stopped renewing its lease (it crashed, was killed or '
+                    || 'lost the database) on the last allowed attempt; fix what kills the worker, then requeue the job',
+                lease_owner = NULL, lease_until = NULL
+                WHERE \(expired) AND attempts >= max_attempts
+                """,
+            arguments: [now.seconds, now.seconds, now.seconds])
+        try db.execute(
+            sql: """
+                UPDATE jobs SET state = 'queued', run_at = ?, updated_at = ?,
+                last_error = 'rescued: the worker ' || COALESCE(lease_owner, '?') || ' stopped renewing its lease (crashed or killed mid-job)',
+                lease_owner = NULL, lease_until = NULL
+                WHERE \(expired)
+                """,
+            arguments: [now.seconds, now.seconds, now.seconds])
+    }
+
+    private func fenced(_ claim: JobClaim, sql: String, arguments: StatementArguments) async throws(JobQueueError) {
+        try await write { db in
+            try db.execute(
+                sql: "UPDATE jobs SET \(sql) WHERE id = ? AND lease_token = ? AND state = 'running'",
+                arguments: arguments + [claim.job.rawValue, claim.token])
+            if db.changesCount == 0 { throw JobQueueError.claimLost(claim) }
+        }
+    }
+
+    private func transition(
+        _ id: JobID, from allowed: Set<JobState>, action: String, _ update: @escaping @Sendable (Database) throws -> Void
+    ) async throws(JobQueueError) -> AccountID {
+        try await write { db -> AccountID in
+            guard let row = try Row.fetchOne(db, sql: "SELECT state, account FROM jobs WHERE id = ?", arguments: [id.rawValue]) else {
+                throw JobQueueError.notFound(id)
+            }
+            let stateName = try row.decode(String.self, forColumn: "state")
+            guard let state = JobState(rawValue: stateName) else { throw JobQueueError.storage("\(id) has an unknown state '\(stateName)'") }
+            guard allowed.contains(state) else { throw JobQueueError.invalidTransition(id, from: state, action: action) }
+            try update(db)
+            return AccountID(try row.decode(String.self, forColumn: "account"))
+        }
+    }
+
+    private static func placeholders(_ count: Int) -> String {
+        "(" + Array(repeating: "?", count: count).joined(separator: ", ") + ")"
+    }
+
+    static func fetchJob(_ db: Database, id: JobID) throws -> Job? {
+        try Row.fetchOne(db, sql: "SELECT * FROM jobs WHERE id = ?", arguments: [id.rawValue]).map(decodeJob)
+    }
+
+    static func decodeJob(_ row: Row) throws -> Job {
+        let stateName = try row.decode(String.self, forColumn: "state")
+        guard let state = JobState(rawValue: stateName) else {
+            throw JobQueueError.storage("a job row has the unknown state '\(stateName)'; was the file written by a newer version?")
+        }
+        return Job(
+            id: JobID(try row.decode(Int64.self, forColumn: "id")),
+            kind: JobKind(try row.decode(String.self, forColumn: "kind")),
+            account: AccountID(try row.decode(String.self, forColumn: "account")),
+            payload: try row.decode(Data.self, forColumn: "payload"),
+            priority: try row.decode(Int.self, forColumn: "priority"),
+            state: state,
+            runAt: UnixTime(seconds: try row.decode(Double.self, forColumn: "run_at")),
+            attempts: try row.decode(Int.self, forColumn: "attempts"),
+            maxAttempts: try row.decode(Int.self, forColumn: "max_attempts"),
+            idempotencyKey: try row.decode(String?.self, forColumn: "idempotency_key"),
+            leaseOwner: try row.decode(String?.self, forColumn: "lease_owner"),
+            leaseUntil: try row.decode(Double?.self, forColumn: "lease_until").map(UnixTime.init(seconds:)),
+            progress: try row.decode(Data?.self, forColumn: "progress"),
+            result: try row.decode(Data?.self, forColumn: "result"),
+            lastError: try row.decode(String?.self, forColumn: "last_error"),
+            deferrals: try row.decode(Int.self, forColumn: "deferrals"),
+            createdAt: UnixTime(seconds: try row.decode(Double.self, forColumn: "created_at")),
+            updatedAt: UnixTime(seconds: try row.decode(Double.self, forColumn: "updated_at")),
+            finishedAt: try row.decode(Double?.self, forColumn: "finished_at").map(UnixTime.init(seconds:)))
+    }
+
+    private func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws(JobQueueError) -> T {
+        do {
+            return try await writer.write(body)
+        } catch let error as JobQueueError {
+            throw error
+        } catch {
+            throw .storage("\(error)")
+        }
+    }
+
+    private func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws(JobQueueError) -> T {
+        do {
+            return try await writer.read(body)
+        } catch let error as JobQueueError {
+            throw error
+        } catch {
+            throw .storage("\(error)")
+        }
+    }
+}
+
+/// Fans one event out to every subscriber's stream (the workers' wake-ups, worker events).
+final class Broadcaster<Element: Sendable>: Sendable {
+    private let continuations = Mutex<[Int: AsyncStream<Element>.Continuation]>([:])
+    private let nextID = Atomic<Int>(0)
+
+    init() {}
+
+    func subscribe() -> AsyncStream<Element> {
+        let (stream, continuation) = AsyncStream<Element>.makeStream(bufferingPolicy: .bufferingNewest(1024))
+        let id = nextID.wrappingAdd(1, ordering: .relaxed).oldValue
+        continuations.withLock { $0[id] = continuation }
+        continuation.onTermination = { [weak self] _ in
+            self?.continuations.withLock { _ = $0.removeValue(forKey: id) }
+        }
+        return stream
+    }
+
+    func yield(_ element: Element) {
+        let all = continuations.withLock { Array($0.values) }
+        for continuation in all { continuation.yield(element) }
+    }
+}

@@ -1,0 +1,479 @@
+import Foundation
+import Logging
+import MTProto
+import MTProtoClient
+import ServiceLifecycle
+import SessionManager
+import Synchronization
+
+/// Something the workers did.
+public enum WorkerEvent: Sendable, Hashable {
+    case claimed(JobID, account: AccountID)
+    case finished(JobID, account: AccountID, WorkerPool.JobOutcome)
+    /// The account's loop has nothing in flight and waits for work.
+    case idle(AccountID)
+    /// A terminal session error stopped the account's workers.
+    case accountStopped(AccountID, AccountStop)
+    /// The account's loop ended (shutdown or stop).
+    case stopped(AccountID)
+}
+
+/// How the workers behave.
+public struct WorkerConfiguration: Sendable {
+    /// The accounts served by this process (each account's jobs run only on its session).
+    public var accounts: [AccountID]
+    /// Jobs of one account running at once (over every process sharing the queue).
+    public var concurrencyPerAccount: Int
+    /// Overrides of `concurrencyPerAccount` for some accounts.
+    public var concurrencyOverrides: [AccountID: Int]
+    /// How long a claim holds without a heartbeat; a crashed worker's job is rescued after it.
+    public var leaseSeconds: Double
+    /// How often a running job's lease is renewed (well under `leaseSeconds`).
+    public var heartbeatInterval: Double
+    /// How often an idle account looks at the queue when no wake-up signal arrives.
+    public var pollInterval: Double
+    /// On graceful shutdown, how long in-flight jobs may run on before they are cancelled and released.
+    public var gracePeriod: Double
+    public var backoff: BackoffPolicy
+    /// This process's name in `leaseOwner` (diagnostics only: claims are fenced by token).
+    public var owner: String
+
+    public init(
+        accounts: [AccountID], concurrencyPerAccount: Int = 2, concurrencyOverrides: [AccountID: Int] = [:],
+        leaseSeconds: Double = 60, heartbeatInterval: Double = 15, pollInterval: Double = 5, gracePeriod: Double = 10,
+        backoff: BackoffPolicy = BackoffPolicy(), owner: String = WorkerConfiguration.defaultOwner
+    ) {
+        self.accounts = accounts
+        self.concurrencyPerAccount = max(1, concurrencyPerAccount)
+        self.concurrencyOverrides = concurrencyOverrides
+        self.leaseSeconds = leaseSeconds
+        self.heartbeatInterval = heartbeatInterval
+        self.pollInterval = pollInterval
+        self.gracePeriod = gracePeriod
+        self.backoff = backoff
+        self.owner = owner
+    }
+
+    public func concurrency(for account: AccountID) -> Int {
+        max(1, concurrencyOverrides[account] ?? concurrencyPerAccount)
+    }
+
+    public static var defaultOwner: String {
+        "\(ProcessInfo.processInfo.hostName):\(ProcessInfo.processInfo.processIdentifier)"
+    }
+}
+
+/// The workers: for each account, a loop that claims due jobs up to its concurrency limit, runs
+/// them with their handler on the account's invoker, renews their leases, and records each
+/// outcome. A swift-service-lifecycle `Service`: on graceful shutdown (SIGTERM/SIGINT in a
+/// `ServiceGroup`) it stops claiming, lets in-flight jobs finish within the grace period, then
+/// cancels and releases the rest. A terminal session error stops only that account's loop. No
+/// error from a handler, the API or the queue ends `run`.
+public final class WorkerPool: Service {
+    public let queue: any JobQueue
+    public let configuration: WorkerConfiguration
+    private let handlers: [JobKind: any JobHandler]
+    private let invokers: any AccountInvokers
+    private let accountStatus: any AccountStatusStore
+    private let floodLedger: (any FloodLedgerStore)?
+    private let clock: any TelegramClock
+    private let random: any RandomSource
+    private let logger: Logger
+    private let control = Mutex(Control())
+    private let observers = Broadcaster<WorkerEvent>()
+
+    private struct Control {
+        var shuttingDown = false
+        var loops: [AccountID: AsyncStream<LoopEvent>.Continuation] = [:]
+        /// Accounts whose session failed: set by the job that saw it, before its job is
+        /// released, so the account's loop cannot claim the job again in between.
+        var halted: Set<AccountID> = []
+    }
+
+    enum LoopEvent: Sendable {
+        case finished(JobOutcome)
+        case wake
+        case timer
+        case shutdown
+        case graceOver
+    }
+
+    /// How one job ended, as the account loop sees it.
+    public enum JobOutcome: Sendable, Hashable {
+        case completed
+        case retried
+        case dead
+        case deferred(until: UnixTime)
+        case released
+        /// Its claim was lost (lease expired, job rescued elsewhere): nothing was written.
+        case claimLost
+        /// Its outcome could not be written (database error): the lease expires and it is rescued.
+        case unrecorded
+        case accountStopped(AccountStop)
+    }
+
+    public init(
+        queue: any JobQueue, handlers: [any JobHandler], invokers: any AccountInvokers, accountStatus: any AccountStatusStore,
+        floodLedger: (any FloodLedgerStore)? = nil, configuration: WorkerConfiguration, clock: any TelegramClock = SystemClock(),
+        random: any RandomSource = SystemRandomSource(), logger: Logger = Logger(label: "tgsm.workers")
+    ) {
+        self.queue = queue
+        var byKind: [JobKind: any JobHandler] = [:]
+        for handler in handlers { byKind[handler.kind] = handler }
+        self.handlers = byKind
+        self.invokers = invokers
+        self.accountStatus = accountStatus
+        self.floodLedger = floodLedger
+        self.configuration = configuration
+        self.clock = clock
+        self.random = random
+        self.logger = logger
+    }
+
+    /// What the workers do, as it happens: for metrics, the dashboard and tests.
+    public func events() -> AsyncStream<WorkerEvent> { observers.subscribe() }
+
+    /// The kinds this pool claims.
+    public var kinds: Set<JobKind> { Set(handlers.keys) }
+
+    /// Runs until graceful shutdown (or cancellation) and every account's loop has ended.
+    public func run() async throws {
+        await withGracefulShutdownHandler {
+            await self.runAccounts()
+        } onGracefulShutdown: {
+            self.shutdownGracefully()
+        }
+    }
+
+    /// Stops claiming everywhere; in-flight jobs get the grace period. `run` returns once they are done.
+    public func shutdownGracefully() {
+        let loops = control.withLock { control -> [AsyncStream<LoopEvent>.Continuation] in
+            control.shuttingDown = true
+            return Array(control.loops.values)
+        }
+        for loop in loops { loop.yield(.shutdown) }
+    }
+
+    private func runAccounts() async {
+        await withDiscardingTaskGroup { group in
+            for account in configuration.accounts {
+                group.addTask { await self.runAccount(account) }
+            }
+        }
+    }
+
+    // MARK: - One account
+
+    private func runAccount(_ account: AccountID) async {
+        let logger = {
+            var logger = self.logger
+            logger[metadataKey: "account"] = "\(account)"
+            return logger
+        }()
+        defer {
+            logger.info("account workers stopped")
+            observers.yield(.stopped(account))
+        }
+        do {
+            if let status = try await accountStatus.status(of: account), status.isTerminal {
+                logger.warning("account is marked stopped; its workers do not start",
+                               metadata: ["state": "\(status.state.rawValue)", "cause": "\(status.cause)", "code": "\(status.code)"])
+                return
+            }
+        } catch {
+            logger.error("could not read the account's status; starting its workers anyway", metadata: ["error": "\(error)"])
+        }
+
+        let (events, continuation) = AsyncStream<LoopEvent>.makeStream()
+        let alreadyStopping = control.withLock { control -> Bool in
+            control.loops[account] = continuation
+            return control.shuttingDown
+        }
+        defer { _ = control.withLock { $0.loops.removeValue(forKey: account) } }
+        if alreadyStopping { return }
+
+        let signals = queue.enqueueSignals()
+        let forwarder = Task {
+            for await signalled in signals where signalled == account { continuation.yield(.wake) }
+        }
+        defer { forwarder.cancel() }
+
+        let limit = configuration.concurrency(for: account)
+        let kinds = self.kinds
+        await withTaskGroup(of: Void.self) { group in
+            var iterator = events.makeAsyncIterator()
+            var inFlight = 0
+            var stopping = false
+            var stopped: AccountStop?
+            var timer: Task<Void, Never>?
+            var graceTimer: Task<Void, Never>?
+            var invoker: (any TelegramInvoking)?
+
+            while true {
+                if !stopping, stopped == nil, inFlight < limit, !control.withLock({ $0.halted.contains(account) }) {
+                    var wakeAfter = configuration.pollInterval
+                    if invoker == nil {
+                        do {
+                            invoker = try await invokers.invoker(for: account)
+                        } catch {
+                            if let stop = self.accountStop(for: error, account: account) {
+                                stopped = stop
+                                await self.mark(account, stop, logger: logger)
+                                continue
+                            }
+                            logger.warning("no session for the account yet; trying again", metadata: ["error": "\(error)"])
+                        }
+                    }
+                    if let invoker {
+                        let free = limit - inFlight
+                        let request = ClaimRequest(
+                            accounts: [account], kinds: kinds, limit: free, perAccountLimit: limit, owner: configuration.owner,
+                            leaseSeconds: configuration.leaseSeconds)
+                        do {
+                            let claimed = try await queue.claim(request, now: clock.now())
+                            for job in claimed {
+                                inFlight += 1
+                                observers.yield(.claimed(job.job.id, account: account))
+                                group.addTask {
+                                    let outcome = await self.execute(job, invoker: invoker, logger: logger)
+                                    self.observers.yield(.finished(job.job.id, account: account, outcome))
+                                    continuation.yield(.finished(outcome))
+                                }
+                            }
+                            if claimed.count < free {
+                                let now = clock.now()
+                                if let next = try await queue.nextWakeup(accounts: [account], kinds: kinds) {
+                                    wakeAfter = min(wakeAfter, max(0, next - now))
+                                }
+                            } else {
+                                wakeAfter = .infinity
+                            }
+                        } catch {
+                            logger.error("claiming jobs failed; trying again after the poll interval", metadata: ["error": "\(error)"])
+                        }
+                    }
+                    if wakeAfter.isFinite {
+                        timer?.cancel()
+                        let clock = self.clock
+                        timer = Task {
+                            do {
+                                try await clock.sleep(for: wakeAfter)
+                                continuation.yield(.timer)
+                            } catch {}
+                        }
+                    }
+                } else if (stopping || stopped != nil) && inFlight == 0 {
+                    break
+                }
+                if inFlight == 0 { observers.yield(.idle(account)) }
+
+                logger.trace("waiting", metadata: ["in-flight": "\(inFlight)", "stopping": "\(stopping)"])
+                guard let event = await iterator.next() else { break }
+                logger.trace("event", metadata: ["event": "\(event)"])
+                switch event {
+                case .finished(let outcome):
+                    inFlight -= 1
+                    if case .accountStopped(let stop) = outcome, stopped == nil {
+                        stopped = stop
+                        await self.mark(account, stop, logger: logger)
+                        // The session is gone: the account's other jobs cannot succeed either.
+                        group.cancelAll()
+                    }
+                case .wake, .timer:
+                    timer?.cancel()
+                    timer = nil
+                case .shutdown:
+                    guard !stopping else { continue }
+                    stopping = true
+                    timer?.cancel()
+                    timer = nil
+                    logger.info("graceful shutdown: no new claims", metadata: ["in-flight": "\(inFlight)"])
+                    if inFlight > 0 {
+                        let clock = self.clock
+                        let grace = configuration.gracePeriod
+                        graceTimer = Task {
+                            do {
+                                try await clock.sleep(for: grace)
+                                continuation.yield(.graceOver)
+                            } catch {}
+                        }
+                    }
+                case .graceOver:
+                    logger.notice("grace period over: cancelling in-flight jobs, they are released", metadata: ["in-flight": "\(inFlight)"])
+                    group.cancelAll()
+                }
+            }
+            timer?.cancel()
+            graceTimer?.cancel()
+        }
+    }
+
+    private func mark(_ account: AccountID, _ stop: AccountStop, logger: Logger) async {
+        defer { observers.yield(.accountStopped(account, stop)) }
+        logger.error("terminal session error: the account's workers stop", metadata: ["error": "\(stop.error)", "guidance": "\(stop.guidance)"])
+        do {
+            try await accountStatus.setStatus(stop.status, for: account)
+        } catch {
+            logger.error("could not record the account's stop", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func accountStop(for error: any Error, account: AccountID) -> AccountStop? {
+        if case .stopAccount(let name, let guidance) = JobErrorClassifier.classify(error) {
+            return Self.accountStop(name, guidance, error: error, account: account, now: clock.now())
+        }
+        return nil
+    }
+
+    /// The stop and the mark it writes: the session manager's own reading of the error when it
+    /// names one (so the guard and the workers write the same state and code), else a login is
+    /// needed (AUTH_KEY_PERM_EMPTY and other key refusals the session manager has no code for).
+    static func accountStop(_ name: String, _ guidance: String, error: (any Error)?, account: AccountID, now: UnixTime) -> AccountStop {
+        let status = (error as? TelegramError).flatMap { AccountStatus.terminal(after: $0, account: account, at: now) }
+            ?? AccountStatus(state: .unauthorized, since: now, cause: name, code: "")
+        return AccountStop(error: name, guidance: guidance, status: status)
+    }
+
+    // MARK: - One job
+
+    private enum Step: Sendable {
+        case finished(Result<Data?, any Error>)
+        case leaseLost
+        case heartbeatStopped
+    }
+
+    private func execute(_ claimed: ClaimedJob, invoker: any TelegramInvoking, logger: Logger) async -> JobOutcome {
+        let claim = claimed.claim
+        guard let handler = handlers[claimed.job.kind] else {
+            return await settle(claimed, disposition: .release(reason: "no handler for \(claimed.job.kind) in this worker"), logger: logger)
+        }
+        let context = JobContext(job: claimed.job, claim: claim, invoker: invoker, queue: queue, clock: clock, random: random, logger: logger)
+        let queue = self.queue
+        let clock = self.clock
+        let lease = configuration.leaseSeconds
+        let interval = configuration.heartbeatInterval
+        let step = await withTaskGroup(of: Step.self) { group -> Step in
+            group.addTask {
+                do {
+                    return .finished(.success(try await handler.run(context)))
+                } catch {
+                    return .finished(.failure(error))
+                }
+            }
+            group.addTask {
+                while true {
+                    do {
+                        try await clock.sleep(for: interval)
+                    } catch {
+                        return .heartbeatStopped
+                    }
+                    do {
+                        _ = try await queue.heartbeat(claim, leaseSeconds: lease, now: clock.now())
+                    } catch JobQueueError.claimLost {
+                        return .leaseLost
+                    } catch {
+                        // The lease may still hold; the next beat tries again.
+                        logger.warning("heartbeat failed", metadata: ["job": "\(claim.job.rawValue)", "error": "\(error)"])
+                    }
+                }
+            }
+            var first = Step.heartbeatStopped
+            while let next = await group.next() {
+                if case .heartbeatStopped = next { continue }
+                first = next
+                break
+            }
+            group.cancelAll()
+            return first
+        }
+        let cancelled = Task.isCancelled
+        // Bookkeeping runs in a task of its own: a cancelled task's database writes would be refused.
+        return await Task {
+            switch step {
+            case .leaseLost:
+                logger.warning("lost the lease mid-job: another worker rescued it; dropping it", metadata: ["job": "\(claim.job.rawValue)"])
+                return JobOutcome.claimLost
+            case .heartbeatStopped:
+                return await self.settle(claimed, disposition: .release(reason: "the worker was cancelled"), logger: logger)
+            case .finished(.success(let result)):
+                do {
+                    try await self.queue.complete(claim, result: result, now: self.clock.now())
+                    return .completed
+                } catch JobQueueError.claimLost {
+                    return .claimLost
+                } catch {
+                    logger.error("the job's completion could not be recorded; it will be rescued and run again", metadata: ["job": "\(claim.job.rawValue)", "error": "\(error)"])
+                    return .unrecorded
+                }
+            case .finished(.failure(let error)):
+                var disposition = JobErrorClassifier.classify(error)
+                if cancelled {
+                    switch disposition {
+                    case .stopAccount, .deferFloodWait: break
+                    default: disposition = .release(reason: "cancelled by the worker (shutdown or account stopped): \(error)")
+                    }
+                }
+                return await self.settle(claimed, disposition: disposition, failure: error, logger: logger)
+            }
+        }.value
+    }
+
+    private func settle(_ claimed: ClaimedJob, disposition: JobDisposition, failure: (any Error)? = nil, logger: Logger) async -> JobOutcome {
+        let claim = claimed.claim
+        let now = clock.now()
+        var metadata: Logger.Metadata = ["job": "\(claim.job.rawValue)", "kind": "\(claimed.job.kind)", "attempt": "\(claimed.job.attempts)"]
+        do {
+            switch disposition {
+            case .retry(let reason):
+                let delay = configuration.backoff.delay(afterAttempt: claimed.job.attempts, unit: random.nextUnit())
+                let state = try await queue.retry(claim, error: reason, retryAt: now + delay, now: now)
+                metadata["error"] = "\(reason)"
+                if state == .dead {
+                    logger.error("job failed on its last attempt: dead letter", metadata: metadata)
+                    return .dead
+                }
+                metadata["retry-in"] = "\(delay)"
+                logger.notice("job failed; retrying after backoff", metadata: metadata)
+                return .retried
+            case .dead(let reason):
+                try await queue.retry(claim, error: reason, retryAt: nil, now: now)
+                metadata["error"] = "\(reason)"
+                logger.error("job failed permanently: dead letter", metadata: metadata)
+                return .dead
+            case .deferFloodWait(let method, let seconds, let until, let reason):
+                var target = until ?? now + (seconds ?? 0)
+                if let method, let ledger = floodLedger {
+                    do {
+                        let waits = try await ledger.activeFloodWaits(account: claimed.job.account, at: now)
+                        for wait in waits where wait.method == method { target = max(target, wait.until) }
+                    } catch {
+                        logger.warning("the flood ledger could not be read; deferring by the error's own wait", metadata: ["error": "\(error)"])
+                    }
+                }
+                try await queue.deferJob(claim, until: target, reason: reason, now: now)
+                metadata["until"] = "\(target)"
+                logger.notice("job met a rate limit: deferred without spending an attempt", metadata: metadata)
+                return .deferred(until: target)
+            case .stopAccount(let name, let guidance):
+                _ = control.withLock { $0.halted.insert(claimed.job.account) }
+                try await queue.release(claim, reason: "released: the account's session failed (\(name))", now: now)
+                return .accountStopped(Self.accountStop(name, guidance, error: failure, account: claimed.job.account, now: now))
+            case .release(let reason):
+                try await queue.release(claim, reason: reason, now: now)
+                logger.info("job released", metadata: metadata)
+                return .released
+            }
+        } catch JobQueueError.claimLost {
+            if case .stopAccount(let name, let guidance) = disposition {
+                return .accountStopped(Self.accountStop(name, guidance, error: failure, account: claimed.job.account, now: now))
+            }
+            return .claimLost
+        } catch {
+            logger.error("the job's outcome could not be recorded; its lease will expire and it will be rescued", metadata: ["job": "\(claim.job.rawValue)", "error": "\(error)"])
+            if case .stopAccount(let name, let guidance) = disposition {
+                return .accountStopped(Self.accountStop(name, guidance, error: failure, account: claimed.job.account, now: now))
+            }
+            return .unrecorded
+        }
+    }
+}

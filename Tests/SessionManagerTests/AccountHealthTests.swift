@@ -1,0 +1,53 @@
+import MTProto
+import MTProtoClient
+import SessionManager
+import Testing
+
+@Suite struct AccountHealthTests {
+    @Test func stateFollowsTheOutcomesOfCalls() async throws {
+        let clock = TestClock()
+        let health = AccountHealth(account: "alice", policy: .init(failuresForDown: 3), clock: clock, logger: quietLogger)
+        let client = ScriptedInvoker()
+        let invoker = client.wrapped(in: [HealthMiddleware(health)])
+        #expect(health.snapshot.state == .unknown)
+        #expect(await failure(invoker, nearest) == nil)
+        #expect(health.snapshot.state == .healthy && health.snapshot.lastSuccess == clock.now())
+        let down = TelegramError.connectionFailed(dc: 1, attempts: 6, reason: "refused")
+        client.script("help.getNearestDc", .failure(down), .failure(down), .failure(down))
+        var states: [HealthState] = []
+        for _ in 0..<3 {
+            clock.advance(by: 1)
+            _ = await failure(invoker, nearest)
+            states.append(health.snapshot.state)
+        }
+        #expect(states == [.degraded, .degraded, .down])
+        #expect(health.snapshot.consecutiveFailures == 3 && health.snapshot.lastFailureCode == "TGSM-NET-001")
+        #expect(await failure(invoker, nearest) == nil)
+        #expect(health.snapshot.state == .healthy && health.snapshot.consecutiveFailures == 0)
+        client.script("help.getNearestDc", .failure(rpc(401, "SESSION_REVOKED")))
+        _ = await failure(invoker, nearest)
+        #expect(health.snapshot.state == .terminal)
+    }
+
+    @Test func eventsArriveAsAnAsyncSequence() async throws {
+        let clock = TestClock()
+        let health = AccountHealth(account: "alice", clock: clock, logger: quietLogger)
+        let events = health.events()
+        let other = health.events()
+        health.recordSuccess()
+        health.recordSuccess()
+        health.recordPing(rtt: 0.25)
+        let wait = FloodWait(account: "alice", method: "m", kind: .floodWait, recordedAt: clock.now(), until: clock.now() + 60)
+        health.recordFailure(SessionManagerError(.floodWait(wait)))
+        var iterator = events.makeAsyncIterator()
+        var received: [HealthEvent.Kind] = []
+        for _ in 0..<4 { if let event = await iterator.next() { received.append(event.kind) } }
+        #expect(received == [
+            .stateChanged(from: .unknown, to: .healthy), .ping(rtt: 0.25),
+            .stateChanged(from: .healthy, to: .rateLimited), .failure(code: "TGSM-RATE-001"),
+        ])
+        var second = other.makeAsyncIterator()
+        #expect(await second.next()?.kind == .stateChanged(from: .unknown, to: .healthy))
+        #expect(health.snapshot.pingRTT == 0.25 && health.snapshot.rateLimitedUntil == clock.now() + 60)
+    }
+}

@@ -1,0 +1,163 @@
+import MTProto
+import MTProtoClient
+import SessionManager
+import TLSchema
+import Testing
+
+@Suite struct FloodLedgerTests {
+    private func ledger(_ store: any FloodLedgerStore = InMemoryFloodLedgerStore(), clock: TestClock, threshold: Double = 10, account: AccountID = "alice") -> FloodLedger {
+        FloodLedger(account: account, store: store, policy: .init(inlineWaitThreshold: threshold), clock: clock, logger: quietLogger)
+    }
+
+    @Test func decideCoversThePeerAndAccountWideWaits() {
+        let now = UnixTime(seconds: 1000)
+        let peerWait = FloodWait(account: "a", method: "messages.sendMessage", peer: "user:1", kind: .slowmodeWait, recordedAt: now, until: now + 60)
+        let wide = FloodWait(account: "a", method: "messages.getHistory", kind: .floodWait, recordedAt: now, until: now + 5)
+        let waits = [peerWait, wide]
+        #expect(FloodLedger.decide(method: "messages.sendMessage", peer: "user:1", waits: waits, now: now, threshold: 10) == .refuse(peerWait))
+        #expect(FloodLedger.decide(method: "messages.sendMessage", peer: "user:2", waits: waits, now: now, threshold: 10) == .proceed)
+        #expect(FloodLedger.decide(method: "messages.getHistory", peer: "channel:9", waits: waits, now: now, threshold: 10) == .waitInline(wide))
+        #expect(FloodLedger.decide(method: "messages.getHistory", peer: nil, waits: waits, now: now + 5, threshold: 10) == .proceed)
+        // At the threshold exactly: inline.
+        #expect(FloodLedger.decide(method: "messages.sendMessage", peer: "user:1", waits: waits, now: now + 50, threshold: 10) == .waitInline(peerWait))
+    }
+
+    @Test func aFloodAnswerIsRecordedWithMethodPeerAndExactUntil() async throws {
+        let clock = TestClock()
+        let store = InMemoryFloodLedgerStore()
+        let client = ScriptedInvoker()
+        client.script("messages.sendMessage", .failure(rpc(420, "FLOOD_WAIT_42", method: "messages.sendMessage")))
+        let invoker = client.wrapped(in: [FloodLedgerMiddleware(ledger(store, clock: clock))])
+        let start = clock.now()
+        let error = await failure(invoker, sendMessage(toUser: 7), options: InvokeOptions(dc: 2))
+        // The server's error reaches the caller unchanged.
+        #expect(error?.rpcError?.waitSeconds == 42)
+        let waits = await store.activeFloodWaits(account: "alice", at: start)
+        #expect(waits == [FloodWait(account: "alice", method: "messages.sendMessage", peer: "user:7", kind: .floodWait, recordedAt: start, until: start + 42, dc: 2)])
+    }
+
+    @Test func aLongWaitFailsFastWithoutTouchingTheNetwork() async throws {
+        let clock = TestClock()
+        let client = ScriptedInvoker()
+        client.script("messages.sendMessage", .failure(rpc(420, "SLOWMODE_WAIT_300", method: "messages.sendMessage")))
+        let invoker = client.wrapped(in: [FloodLedgerMiddleware(ledger(clock: clock))])
+        _ = await failure(invoker, sendMessage(toUser: 7))
+        let error = try #require(await failure(invoker, sendMessage(toUser: 7)))
+        let typed = try #require(error.sessionManagerError)
+        #expect(typed.code == "TGSM-RATE-003")
+        #expect(typed.until == clock.now() + 300)
+        #expect(client.count("messages.sendMessage") == 1)
+        // Another chat is not held back by a slow mode.
+        #expect(await failure(invoker, sendMessage(toUser: 8)) == nil)
+        #expect(client.count("messages.sendMessage") == 2)
+    }
+
+    @Test func aShortWaitIsSleptInlineThenTheCallGoes() async throws {
+        let clock = TestClock()
+        let client = ScriptedInvoker()
+        client.script("help.getNearestDc", .failure(rpc(420, "FLOOD_WAIT_7")))
+        let invoker = client.wrapped(in: [FloodLedgerMiddleware(ledger(clock: clock, threshold: 10))])
+        _ = await failure(invoker, nearest)
+        clock.advance(by: 2)
+        #expect(await failure(invoker, nearest) == nil)
+        #expect(clock.sleeps == [5])
+        #expect(client.count("help.getNearestDc") == 2)
+    }
+
+    @Test func theInlineWaitIsCancellable() async throws {
+        let clock = TestClock(autoAdvance: false)
+        let client = ScriptedInvoker()
+        client.script("help.getNearestDc", .failure(rpc(420, "FLOOD_WAIT_9")))
+        let invoker = client.wrapped(in: [FloodLedgerMiddleware(ledger(clock: clock))])
+        _ = await failure(invoker, nearest)
+        let call = Task { await failure(invoker, nearest) }
+        await clock.untilSleeping()
+        call.cancel()
+        let error = await call.value
+        guard case .cancelled(let method, _) = error else {
+            Issue.record("expected cancellation, got \(String(describing: error))")
+            return
+        }
+        #expect(method == "help.getNearestDc")
+        #expect(client.count("help.getNearestDc") == 1)
+    }
+
+    @Test func waitsAreSharedByEveryLedgerOnTheStore() async throws {
+        let clock = TestClock()
+        let store = InMemoryFloodLedgerStore()
+        let first = ScriptedInvoker()
+        first.script("help.getNearestDc", .failure(rpc(420, "FLOOD_WAIT_3600")))
+        _ = await failure(first.wrapped(in: [FloodLedgerMiddleware(ledger(store, clock: clock))]), nearest)
+        // Another process (or this one after a restart) on the same store.
+        let second = ScriptedInvoker()
+        let error = await failure(second.wrapped(in: [FloodLedgerMiddleware(ledger(store, clock: clock))]), nearest)
+        #expect(error?.sessionManagerError?.code == "TGSM-RATE-001")
+        #expect(second.calls.isEmpty)
+        // Another account on the store is not affected.
+        #expect(await failure(second.wrapped(in: [FloodLedgerMiddleware(ledger(store, clock: clock, account: "bob"))]), nearest) == nil)
+    }
+
+    @Test func aLateShorterAnswerNeverShortensAWait() async throws {
+        let clock = TestClock()
+        let store = InMemoryFloodLedgerStore()
+        let floodLedger = ledger(store, clock: clock)
+        let start = clock.now()
+        await floodLedger.record(FloodWait(account: "alice", method: "m", kind: .floodWait, recordedAt: start, until: start + 100))
+        await floodLedger.record(FloodWait(account: "alice", method: "m", kind: .floodWait, recordedAt: start, until: start + 10))
+        #expect(await floodLedger.activeWaits().map(\.until) == [start + 100])
+        #expect(await store.activeFloodWaits(account: "alice", at: start).map(\.until) == [start + 100])
+    }
+
+    @Test func otherWaitsAndOtherErrorsAreNotRecorded() async throws {
+        let clock = TestClock()
+        let store = InMemoryFloodLedgerStore()
+        let client = ScriptedInvoker()
+        client.script("help.getNearestDc", .failure(rpc(420, "2FA_CONFIRM_WAIT_3600")), .failure(rpc(400, "PEER_ID_INVALID")), .failure(.timeout(method: "help.getNearestDc", seconds: 1, delivery: .sent)))
+        let invoker = client.wrapped(in: [FloodLedgerMiddleware(ledger(store, clock: clock))])
+        for _ in 0..<3 { _ = await failure(invoker, nearest) }
+        #expect(await store.activeFloodWaits(account: nil, at: clock.now()).isEmpty)
+    }
+
+    @Test func aFailingStoreStillEnforcesWaitsInThisProcess() async throws {
+        let clock = TestClock()
+        let client = ScriptedInvoker()
+        client.script("help.getNearestDc", .failure(rpc(420, "FLOOD_WAIT_600")))
+        let invoker = client.wrapped(in: [FloodLedgerMiddleware(ledger(BrokenLedgerStore(), clock: clock))])
+        _ = await failure(invoker, nearest)
+        clock.advance(by: 5)
+        #expect(await failure(invoker, nearest)?.sessionManagerError?.code == "TGSM-RATE-001")
+        #expect(client.count("help.getNearestDc") == 1)
+    }
+    @Test func aWaitRecordedOnASQLiteFileIsSeenByASecondStoreOnThatFile() async throws {
+        // Two store instances on one file are what two processes see: separate connection pools,
+        // nothing shared in memory.
+        let dir = TemporaryDirectory("ledger")
+        defer { dir.remove() }
+        let first = try SQLiteSessionStore.open(directory: dir.path, options: Fixtures.options())
+        let second = try SQLiteSessionStore.open(directory: dir.path, options: Fixtures.options())
+        let clock = TestClock()
+        let client = ScriptedInvoker()
+        client.script("messages.sendMessage", .failure(rpc(420, "FLOOD_WAIT_3600", method: "messages.sendMessage")))
+        let start = clock.now()
+        _ = await failure(client.wrapped(in: [FloodLedgerMiddleware(ledger(first, clock: clock))]), sendMessage(toUser: 7), options: InvokeOptions(dc: 2))
+        let recorded = FloodWait(account: "alice", method: "messages.sendMessage", peer: "user:7", kind: .floodWait, recordedAt: start, until: start + 3600, dc: 2)
+        #expect(try await second.activeFloodWaits(account: "alice", at: start) == [recorded])
+        // The other "process" refuses the call before it reaches the network.
+        clock.advance(by: 60)
+        let refused = await failure(client.wrapped(in: [FloodLedgerMiddleware(ledger(second, clock: clock))]), sendMessage(toUser: 7))
+        #expect(refused?.sessionManagerError?.code == "TGSM-RATE-001")
+        #expect(client.count("messages.sendMessage") == 1)
+        try first.close()
+        try second.close()
+    }
+}
+
+struct BrokenLedgerStore: FloodLedgerStore {
+    struct Broken: Error {}
+    func recordFloodWait(_ wait: FloodWait) async throws { throw Broken() }
+    func activeFloodWaits(account: AccountID?, at now: UnixTime) async throws -> [FloodWait] { throw Broken() }
+    func purgeFloodWaits(endedBefore now: UnixTime) async throws -> Int { throw Broken() }
+    func phoneKey(for phone: String) async throws -> String { throw Broken() }
+    func sendCodeDeadline(account: AccountID, phoneKey: String) async throws -> UnixTime? { throw Broken() }
+    func setSendCodeDeadline(_ deadline: UnixTime?, account: AccountID, phoneKey: String) async throws { throw Broken() }
+}

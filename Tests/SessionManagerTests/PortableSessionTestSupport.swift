@@ -1,0 +1,184 @@
+import Foundation
+import MTProtoClient
+import MTProtoCrypto
+import SessionManager
+import Testing
+
+/// The pinned Python venv (Telethon 1.45.0, kurigram 2.2.26) that `scripts/setup-python` creates
+/// under .build/venv. Tests that need it are skipped, naming that script, when it is missing;
+/// `scripts/test` always creates it first.
+enum PythonPeers {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let python = root.appendingPathComponent(".build/venv/bin/python")
+    static let interop = root.appendingPathComponent("Tests/Interop")
+    static var installed: Bool { FileManager.default.isExecutableFile(atPath: python.path) }
+    static let missing: Comment = "needs the pinned Python venv (.build/venv): run scripts/setup-python once (scripts/test does)"
+
+    /// Runs an interop script to its end, from Tests/Interop (so scripts import each other).
+    static func run(_ script: String, _ arguments: [String]) async throws -> (status: Int32, output: String, errors: String) {
+        let process = Process()
+        process.executableURL = python
+        process.arguments = [interop.appendingPathComponent(script).path] + arguments
+        process.currentDirectoryURL = interop
+        let stdout = Pipe()
+        let stderr = Pipe()
+        process.standardOutput = stdout
+        process.standardError = stderr
+        let finished = AsyncStream.makeStream(of: Int32.self)
+        process.terminationHandler = { process in
+            finished.continuation.yield(process.terminationStatus)
+            finished.continuation.finish()
+        }
+        try process.run()
+        // Read both pipes before waiting: a full pipe would block the child.
+        async let errors = Task.detached { stderr.fileHandleForReading.readDataToEndOfFile() }.value
+        let output = stdout.fileHandleForReading.readDataToEndOfFile()
+        let errorOutput = await errors
+        var statuses = finished.stream.makeAsyncIterator()
+        let status = await statuses.next() ?? -1
+        return (status, String(decoding: output, as: UTF8.self), String(decoding: errorOutput, as: UTF8.self))
+    }
+}
+
+/// A fresh directory under the system's temporary directory, removed by `remove()`.
+struct ScratchDirectory {
+    let url: URL
+
+    init() throws {
+        url = FileManager.default.temporaryDirectory.appendingPathComponent("tgsm-sessions-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    }
+
+    func path(_ name: String) -> String { url.appendingPathComponent(name).path }
+
+    func remove() { try? FileManager.default.removeItem(at: url) }
+}
+
+/// One session file or string and the fields it holds: the manifest entry both Python scripts
+/// (make_session_files.py writes it, check_session_exports.py reads it) and the Swift tests share.
+struct SessionFixture: Codable, Equatable {
+    var name: String
+    var kind: String
+    var format: String
+    var text: String?
+    var dc: Int
+    var address: String?
+    var port: Int?
+    var key: String
+    var userID: Int64?
+    var isBot: Bool?
+    var apiID: Int64?
+    var testMode: Bool?
+    var date: Int64?
+    var takeoutID: Int64?
+    var tmpKey: String?
+
+    enum CodingKeys: String, CodingKey {
+        case name, kind, format, text, dc, address, port, key
+        case userID = "user_id", isBot = "is_bot", apiID = "api_id", testMode = "test_mode", date
+        case takeoutID = "takeout_id", tmpKey = "tmp_key"
+    }
+
+    /// What tgsm must write to produce `session` in `format`: the fields that format carries.
+    init(name: String, format: PortableSessionFormat, text: String? = nil, session: PortableSession) {
+        self.name = name
+        self.kind = text == nil ? "file" : "string"
+        self.format = format.rawValue
+        self.text = text
+        self.dc = session.dc
+        self.address = session.address?.host
+        self.port = session.address?.port
+        self.key = Hex.encode(session.authKey.bytes)
+        switch format {
+        case .telethonFile:
+            userID = session.userID
+            takeoutID = session.takeoutID
+            tmpKey = session.temporaryAuthKey.map { Hex.encode($0.bytes) }
+        case .telethonString:
+            break
+        case .pyrogramFile, .pyrogramString:
+            userID = session.userID
+            isBot = session.isBot ?? false
+            apiID = session.apiID
+            testMode = session.isTestMode ?? false
+            if format == .pyrogramFile { date = session.date ?? 0 }
+            if format == .pyrogramString, let address = PyrogramStringSession.defaultAddress(dc: session.dc, testMode: testMode ?? false) {
+                self.address = address.host
+                self.port = address.port
+            }
+        }
+    }
+
+    static func load(_ url: URL) throws -> [SessionFixture] {
+        try JSONDecoder().decode([SessionFixture].self, from: Data(contentsOf: url))
+    }
+
+    static func save(_ fixtures: [SessionFixture], to url: URL) throws {
+        try JSONEncoder().encode(fixtures).write(to: url)
+    }
+}
+
+enum Hex {
+    static func encode(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
+
+    static func decode(_ text: String) -> [UInt8]? {
+        let digits = Array(text.utf8)
+        guard digits.count % 2 == 0 else { return nil }
+        var bytes: [UInt8] = []
+        var index = 0
+        while index + 1 < digits.count {
+            guard let high = value(digits[index]), let low = value(digits[index + 1]) else { return nil }
+            bytes.append(high << 4 | low)
+            index += 2
+        }
+        return bytes
+    }
+
+    private static func value(_ digit: UInt8) -> UInt8? {
+        switch digit {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): digit - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): digit - UInt8(ascii: "a") + 10
+        default: nil
+        }
+    }
+}
+
+/// Deterministic keys: a splitmix64 stream from a seed, so a failure names a reproducible key.
+enum TestKeys {
+    static func key(seed: UInt64, leadingZero: Bool = false) -> AuthKey? {
+        var state = seed
+        var bytes: [UInt8] = []
+        while bytes.count < 256 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var mixed = state
+            mixed = (mixed ^ (mixed >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            mixed = (mixed ^ (mixed >> 27)) &* 0x94D0_49BB_1331_11EB
+            mixed ^= mixed >> 31
+            bytes.append(contentsOf: withUnsafeBytes(of: mixed.bigEndian) { Array($0) })
+        }
+        if leadingZero { bytes[0] = 0 }
+        return try? AuthKey(bytes)
+    }
+}
+
+extension PortableSession {
+    /// The session's fields in the manifest's terms, to compare with a fixture field by field.
+    func mismatches(with fixture: SessionFixture) -> [String] {
+        var problems: [String] = []
+        func check<T: Equatable>(_ field: String, _ ours: T?, _ theirs: T?) {
+            if ours != theirs { problems.append("\(fixture.name) \(field): imported \(String(describing: ours)), library wrote \(String(describing: theirs))") }
+        }
+        check("dc", dc, fixture.dc)
+        check("address", address?.host, fixture.address)
+        check("port", address?.port, fixture.port)
+        check("key", Hex.encode(authKey.bytes), fixture.key)
+        check("user_id", userID, fixture.userID)
+        check("is_bot", isBot, fixture.isBot)
+        check("api_id", apiID, fixture.apiID)
+        check("test_mode", isTestMode, fixture.testMode)
+        check("date", date, fixture.date)
+        check("takeout_id", takeoutID, fixture.takeoutID)
+        check("tmp_key", temporaryAuthKey.map { Hex.encode($0.bytes) }, fixture.tmpKey)
+        return problems
+    }
+}

@@ -1,0 +1,111 @@
+import MTProto
+import MTProtoClient
+import SessionManager
+import TLSchema
+import Testing
+
+@Suite struct SendCodeGuardTests {
+    private let phone = "+1 555 0001"
+    private func request(_ phone: String) -> Api.functions.auth.SendCode {
+        Api.functions.auth.SendCode(phoneNumber: phone, apiId: 1, apiHash: "h", settings: .codeSettings(.init()))
+    }
+
+    private func stack(_ store: any FloodLedgerStore, clock: TestClock, client: ScriptedInvoker) -> any TelegramInvoking {
+        client.wrapped(in: [SendCodeGuardMiddleware(SendCodeGuard(account: "alice", store: store, clock: clock, logger: quietLogger))])
+    }
+
+    @Test func aRestartLoopNeverAsksForASecondCode() async throws {
+        let clock = TestClock()
+        let store = InMemoryFloodLedgerStore()
+        let client = ScriptedInvoker()
+        #expect(await failure(stack(store, clock: clock, client: client), request(phone)) == nil)
+        // Ten "restarts", each a new guard on the same store, a minute apart.
+        for _ in 0..<10 {
+            clock.advance(by: 59)
+            let error = try #require(await failure(stack(store, clock: clock, client: client), request(phone)))
+            #expect(error.sessionManagerError?.code == "TGSM-RATE-004")
+        }
+        #expect(client.count("auth.sendCode") == 1)
+        // Formatting does not make another phone of it.
+        #expect(await failure(stack(store, clock: clock, client: client), request("15550001")) != nil)
+        clock.advance(by: 10)
+        #expect(await failure(stack(store, clock: clock, client: client), request(phone)) == nil)
+        #expect(client.count("auth.sendCode") == 2)
+    }
+
+    @Test func theDeadlineIsWrittenBeforeTheRequestGoesOut() async throws {
+        let clock = TestClock()
+        let store = InMemoryFloodLedgerStore()
+        let client = ScriptedInvoker()
+        // The process "dies" mid-call: the request went out, no answer was seen.
+        client.script("auth.sendCode", .failure(.connectionFailed(dc: 1, attempts: 6, reason: "killed")))
+        _ = await failure(stack(store, clock: clock, client: client), request(phone))
+        let deadline = await store.sendCodeDeadline(account: "alice", phoneKey: store.phoneKey(for: phone))
+        #expect(deadline == clock.now() + 600)
+    }
+
+    @Test func theAnswersTimeoutAndFloodWaitsMoveTheDeadlineLater() async throws {
+        let clock = TestClock()
+        let store = InMemoryFloodLedgerStore()
+        let client = ScriptedInvoker()
+        client.script("auth.sendCode", .success(ScriptedInvoker.sentCode(timeout: 3600)))
+        _ = await failure(stack(store, clock: clock, client: client), request(phone))
+        let key = store.phoneKey(for: phone)
+        #expect(await store.sendCodeDeadline(account: "alice", phoneKey: key) == clock.now() + 3600)
+        clock.advance(by: 3600)
+        client.script("auth.sendCode", .failure(rpc(420, "FLOOD_WAIT_86400", method: "auth.sendCode")))
+        _ = await failure(stack(store, clock: clock, client: client), request(phone))
+        #expect(await store.sendCodeDeadline(account: "alice", phoneKey: key) == clock.now() + 86400)
+    }
+
+    @Test func theStoreNeverSeesThePhoneNumber() {
+        let store = InMemoryFloodLedgerStore()
+        let key = store.phoneKey(for: "+1 555 0001")
+        #expect(key == store.phoneKey(for: "15550001"))
+        #expect(key != store.phoneKey(for: "15550002"))
+        #expect(key.count == 64 && !key.contains("5550001"))
+        // Keyed per store: the same phone has another key elsewhere, so a copied table cannot be
+        // matched against a dictionary of digests.
+        #expect(key != InMemoryFloodLedgerStore().phoneKey(for: "15550001"))
+    }
+
+    @Test func anUnreadableStoreFailsClosed() async throws {
+        let client = ScriptedInvoker()
+        let error = await failure(stack(BrokenLedgerStore(), clock: TestClock(), client: client), request(phone))
+        #expect(error?.sessionManagerError?.code == "TGSM-SESSION-003")
+        #expect(client.calls.isEmpty)
+    }
+
+    @Test func clearingLetsOneRequestThrough() async throws {
+        let clock = TestClock()
+        let store = InMemoryFloodLedgerStore()
+        let client = ScriptedInvoker()
+        let guardian = SendCodeGuard(account: "alice", store: store, clock: clock, logger: quietLogger)
+        let invoker = client.wrapped(in: [SendCodeGuardMiddleware(guardian)])
+        _ = await failure(invoker, request(phone))
+        try await guardian.clear(phoneNumber: phone)
+        #expect(await failure(invoker, request(phone)) == nil)
+        #expect(await failure(invoker, request(phone)) != nil)
+        #expect(client.count("auth.sendCode") == 2)
+    }
+
+    @Test func onTheSQLiteStoreADeadlineHoldsForEveryProcessOnTheFile() async throws {
+        let dir = TemporaryDirectory("send-code")
+        defer { dir.remove() }
+        let first = try SQLiteSessionStore.open(directory: dir.path, options: Fixtures.options())
+        let second = try SQLiteSessionStore.open(directory: dir.path, options: Fixtures.options())
+        let clock = TestClock()
+        let client = ScriptedInvoker()
+        let asked = clock.now()
+        #expect(await failure(stack(first, clock: clock, client: client), request(phone)) == nil)
+        clock.advance(by: 60)
+        let refused = await failure(stack(second, clock: clock, client: client), request("15550001"))
+        #expect(refused?.sessionManagerError?.code == "TGSM-RATE-004")
+        #expect(client.count("auth.sendCode") == 1)
+        // One key scheme: the guard stored the deadline under the store's own keyed digest.
+        let key = try await second.phoneKey(for: phone)
+        #expect(try await second.sendCodeDeadline(account: "alice", phoneKey: key) == asked + 600)
+        try first.close()
+        try second.close()
+    }
+}

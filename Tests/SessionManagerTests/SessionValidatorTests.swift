@@ -1,0 +1,66 @@
+import MTProto
+import MTProtoClient
+import MTProtoCrypto
+import MTProtoNIO
+import SessionManager
+import Testing
+
+@Suite struct SessionValidatorTests {
+    private static func loggedIn() throws -> InMemorySessionStorage {
+        InMemorySessionStorage(SessionState(homeDC: 1, dcs: [1: DCSessionState(authKey: try AuthKey([UInt8](repeating: 3, count: 256)), isAuthorized: true)], userID: 1001))
+    }
+
+    @Test(arguments: [
+        (ScriptedInvoker.Outcome.success(ScriptedInvoker.state), "valid"),
+        (.failure(rpc(401, "AUTH_KEY_UNREGISTERED", method: "updates.getState")), "unauthorized"),
+        (.failure(rpc(401, "SESSION_REVOKED", method: "updates.getState")), "revoked"),
+        (.failure(rpc(406, "AUTH_KEY_DUPLICATED", method: "updates.getState")), "duplicated"),
+        (.failure(.transport(TransportErrorCode(rawValue: -404), dc: 1)), "duplicated"),
+        (.failure(rpc(401, "USER_DEACTIVATED_BAN", method: "updates.getState")), "deactivated"),
+        (.failure(.connectionFailed(dc: 1, attempts: 6, reason: "refused")), "network down"),
+        (.failure(.timeout(method: "updates.getState", seconds: 15, delivery: .sent)), "network down"),
+        (.failure(rpc(420, "FLOOD_WAIT_30", method: "updates.getState")), "rate limited"),
+    ])
+    func eachAnswerIsClassified(outcome: ScriptedInvoker.Outcome, label: String) async throws {
+        let client = ScriptedInvoker()
+        client.script("updates.getState", outcome)
+        let storage = try Self.loggedIn()
+        let validator = SessionValidator(account: "alice", invoker: client, storage: storage, clock: TestClock())
+        let verdict = await validator.validate()
+        #expect(verdict.label == label)
+        #expect(client.calls.map(\.method) == ["updates.getState"])
+        #expect(client.calls.first?.options.isIdempotent == true)
+        if label == "valid" { #expect(verdict == .valid(userID: 1001)) }
+    }
+
+    @Test func aSessionWithoutALoggedInKeyIsClassifiedWithoutTheNetwork() async throws {
+        let client = ScriptedInvoker()
+        for storage in [InMemorySessionStorage(), InMemorySessionStorage(SessionState(homeDC: 2)),
+                        InMemorySessionStorage(SessionState(homeDC: 2, dcs: [2: DCSessionState(authKey: try AuthKey([UInt8](repeating: 1, count: 256)))]))] {
+            let verdict = await SessionValidator(account: "alice", invoker: client, storage: storage, clock: TestClock()).validate()
+            #expect(verdict.needsLogin)
+        }
+        #expect(client.calls.isEmpty)
+    }
+
+    @Test func aMarkedAccountIsClassifiedByItsMarkWithoutTheNetwork() async throws {
+        let statuses = InMemoryAccountStatusStore(["alice": AccountStatus(state: .revoked, since: UnixTime(seconds: 1), cause: "SESSION_REVOKED", code: "TGSM-AUTH-002")])
+        let client = ScriptedInvoker()
+        let stack = SessionStack(account: "alice", client: client, ledgerStore: InMemoryFloodLedgerStore(), statuses: statuses,
+                                 clock: TestClock(), random: SeededRandomSource(seed: 1), logger: quietLogger)
+        let verdict = await SessionValidator(account: "alice", invoker: stack.invoker, storage: try Self.loggedIn(), clock: TestClock()).validate()
+        #expect(verdict == .revoked)
+        #expect(client.calls.isEmpty)
+    }
+
+    @Test func manySessionsAreCheckedAtOnce() async throws {
+        let good = ScriptedInvoker()
+        let revoked = ScriptedInvoker()
+        revoked.script("updates.getState", .failure(rpc(401, "SESSION_REVOKED", method: "updates.getState")))
+        let verdicts = await SessionValidator.validateAll([
+            SessionValidator(account: "alice", invoker: good, storage: try Self.loggedIn(), clock: TestClock()),
+            SessionValidator(account: "bob", invoker: revoked, clock: TestClock()),
+        ])
+        #expect(verdicts == ["alice": .valid(userID: 1001), "bob": .revoked])
+    }
+}

@@ -1,0 +1,91 @@
+import Crypto
+import Foundation
+import MTProtoClient
+import SessionManager
+import Testing
+
+@Suite struct StoreEncryptionTests {
+    static let cheap = ScryptCost(n: 1 << 10, r: 8, p: 1)
+
+    @Test func secretsAreSealedAtRestAndOpenWithTheRightPassphrase() async throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let encryption = StoreEncryption.passphrase("correct horse", cost: Self.cheap)
+        let store = try SQLiteSessionStore.open(directory: dir.path, options: Fixtures.options(encryption: encryption))
+        #expect(store.isEncrypted)
+        try await store.saveSession(Fixtures.session(), account: "alice", fence: nil)
+        try store.close()
+        for file in try FileManager.default.contentsOfDirectory(atPath: dir.path) where file.hasPrefix("sessions.sqlite") {
+            let raw = try Data(contentsOf: URL(fileURLWithPath: dir.file(file)))
+            #expect(raw.range(of: Data(Fixtures.key(2).bytes.prefix(32))) == nil, "a key in clear in \(file)")
+        }
+        let reopened = try SQLiteSessionStore.open(directory: dir.path, options: Fixtures.options(encryption: encryption))
+        #expect(try await reopened.loadSession(account: "alice") == Fixtures.session())
+        try reopened.close()
+    }
+
+    @Test func aWrongOrMissingKeyIsATypedErrorNeverGarbage() async throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let store = try SQLiteSessionStore.open(directory: dir.path, options: Fixtures.options(encryption: .passphrase("right", cost: Self.cheap)))
+        try await store.saveSession(Fixtures.session(), account: "alice", fence: nil)
+        try store.close()
+
+        #expect(throws: SessionStoreError.wrongEncryptionKey(path: dir.file("sessions.sqlite"), source: "the passphrase")) {
+            try SQLiteSessionStore.open(directory: dir.path, options: Fixtures.options(encryption: .passphrase("wrong", cost: Self.cheap)))
+        }
+        #expect(throws: SessionStoreError.encryptionKeyRequired(path: dir.file("sessions.sqlite"))) {
+            try SQLiteSessionStore.open(directory: dir.path, options: Fixtures.options())
+        }
+        #expect(throws: SessionStoreError.self) {
+            try SQLiteSessionStore.open(directory: dir.path, options: Fixtures.options(encryption: .key(SymmetricKey(size: .bits256))))
+        }
+    }
+
+    @Test func keyFilesRawOrHexAndBadOnesSayWhy() async throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let key = (0..<32).map { UInt8($0 * 3) }
+        try FileManager.default.createDirectory(atPath: dir.path, withIntermediateDirectories: true)
+        let raw = dir.file("raw.key")
+        let hex = dir.file("hex.key")
+        try Data(key).write(to: URL(fileURLWithPath: raw))
+        try Data((key.map { String(format: "%02x", $0) }.joined() + "\n").utf8).write(to: URL(fileURLWithPath: hex))
+        let storeDir = dir.file("store")
+        let store = try SQLiteSessionStore.open(directory: storeDir, options: Fixtures.options(encryption: .keyFile(path: raw)))
+        try await store.saveSession(Fixtures.session(), account: "alice", fence: nil)
+        try store.close()
+        let viaHex = try SQLiteSessionStore.open(directory: storeDir, options: Fixtures.options(encryption: .keyFile(path: hex)))
+        #expect(try await viaHex.loadSession(account: "alice") == Fixtures.session())
+        try viaHex.close()
+
+        let short = dir.file("short.key")
+        try Data([1, 2, 3]).write(to: URL(fileURLWithPath: short))
+        #expect(throws: SessionStoreError.self) {
+            try SQLiteSessionStore.open(directory: storeDir, options: Fixtures.options(encryption: .keyFile(path: short)))
+        }
+        do {
+            _ = try SQLiteSessionStore.open(directory: storeDir, options: Fixtures.options(encryption: .keyFile(path: dir.file("missing.key"))))
+            Issue.record("a missing key file opened the store")
+        } catch {
+            #expect(error.code == "store.key_file" && error.description.contains("32 random bytes"))
+        }
+    }
+
+    @Test func turningEncryptionOnSealsTheSecretsAlreadyStored() async throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let plain = try SQLiteSessionStore.open(directory: dir.path, options: Fixtures.options())
+        try await plain.saveSession(Fixtures.session(), account: "alice", fence: nil)
+        try await plain.saveTemporaryKey(TemporaryAuthKey(key: Fixtures.key(50), expiresAt: .init(seconds: 9)), dc: 2, account: "alice", fence: nil)
+        try plain.close()
+        let key = SymmetricKey(size: .bits256)
+        let sealed = try SQLiteSessionStore.open(directory: dir.path, options: Fixtures.options(encryption: .key(key)))
+        #expect(try await sealed.loadSession(account: "alice") == Fixtures.session())
+        #expect(try await sealed.temporaryKey(dc: 2, account: "alice")?.key == Fixtures.key(50))
+        try sealed.close()
+        #expect(throws: SessionStoreError.encryptionKeyRequired(path: dir.file("sessions.sqlite"))) {
+            try SQLiteSessionStore.open(directory: dir.path, options: Fixtures.options())
+        }
+    }
+}

@@ -1,0 +1,248 @@
+import Foundation
+import GRDB
+import Logging
+import MTProtoClient
+import SessionManager
+import Testing
+
+/// Damages the store file in every way the issue names, at many offsets, and checks the one rule:
+/// the store either opens with exactly the last good state (the file's own, or the newest good
+/// backup's, with the damaged file moved aside) or fails with a typed error that leaves the file as
+/// it was. Never a crash, never other data.
+@Suite struct StoreRecoveryTests {
+    enum Damage: CustomStringConvertible {
+        case flip(offset: Int)
+        case zero(offset: Int, length: Int)
+        case truncate(to: Int)
+        case zeroWholeFile
+        case garbage
+        case text
+        case foreignSQLite
+        case delete
+
+        var description: String {
+            switch self {
+            case .flip(let offset): "flip at \(offset)"
+            case .zero(let offset, let length): "zero \(length) at \(offset)"
+            case .truncate(let length): "truncate to \(length)"
+            case .zeroWholeFile: "zero whole file"
+            case .garbage: "garbage"
+            case .text: "text file"
+            case .foreignSQLite: "foreign SQLite database"
+            case .delete: "deleted"
+            }
+        }
+
+        /// Damage to the header, the file as a whole, or most of it: must always be detected.
+        func isStructural(fileSize: Int) -> Bool {
+            switch self {
+            case .zeroWholeFile, .garbage, .text, .foreignSQLite, .delete: true
+            case .flip(let offset): [0, 5, 16, 18, 19, 21].contains(offset)
+            case .truncate(let length): length < fileSize / 2
+            case .zero(let offset, _): offset == 0
+            }
+        }
+
+        func apply(to path: String) throws {
+            var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+            switch self {
+            case .flip(let offset): bytes[offset] ^= 0xFF
+            case .zero(let offset, let length):
+                for i in offset..<min(bytes.count, offset + length) { bytes[i] = 0 }
+            case .truncate(let length): bytes = Array(bytes.prefix(length))
+            case .zeroWholeFile: bytes = [UInt8](repeating: 0, count: bytes.count)
+            case .garbage:
+                var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+                bytes = (0..<bytes.count).map { _ in
+                    state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+                    return UInt8(truncatingIfNeeded: state >> 56)
+                }
+            case .text: bytes = Array("these are not the sessions you are looking for\n".utf8)
+            case .foreignSQLite:
+                try FileManager.default.removeItem(atPath: path)
+                let queue = try DatabaseQueue(path: path)
+                try queue.write { db in
+                    try db.execute(sql: "CREATE TABLE sessions (dc_id INTEGER PRIMARY KEY, server_address TEXT, port INTEGER, auth_key BLOB)")
+                    try db.execute(sql: "INSERT INTO sessions VALUES (2, '149.154.167.51', 443, x'00')")
+                }
+                try queue.close()
+                return
+            case .delete:
+                try FileManager.default.removeItem(atPath: path)
+                return
+            }
+            try Data(bytes).write(to: URL(fileURLWithPath: path))
+        }
+    }
+
+    /// A closed store holding `Fixtures.session()` for alice, with (or without) its backup.
+    private func template(withBackup: Bool) async throws -> TemporaryDirectory {
+        let dir = TemporaryDirectory("template")
+        var options = Fixtures.options()
+        options.backsUpOnAuthKeyChange = withBackup
+        let store = try SQLiteSessionStore.open(directory: dir.path, options: options)
+        try await store.saveSession(Fixtures.session(), account: "alice", fence: nil)
+        try await store.rememberPeers([PeerRecord(kind: .user, id: 7, accessHash: 8, seenAt: .init(seconds: 1))], account: "alice", fence: nil)
+        try store.close()
+        return dir
+    }
+
+    private func damages(fileSize: Int) -> [Damage] {
+        var result: [Damage] = [.zeroWholeFile, .garbage, .text, .foreignSQLite, .delete]
+        for offset in [0, 5, 16, 18, 19, 21, 24, 28, 32, 36, 44, 52, 56, 60, 92, 96, 100, 101, 105, 120] { result.append(.flip(offset: offset)) }
+        for offset in stride(from: 0, to: fileSize, by: max(1, fileSize / 48)) { result.append(.flip(offset: offset)) }
+        for offset in stride(from: 0, to: fileSize, by: 4096) { result.append(.zero(offset: offset, length: 4096)) }
+        for offset in stride(from: 512, to: fileSize, by: 4096 * 3) { result.append(.zero(offset: offset, length: 512)) }
+        for length in [0, 1, 50, 99, 100, 1000, 4096, 4097, 8192, fileSize / 2, fileSize - 4096, fileSize - 1] { result.append(.truncate(to: length)) }
+        return result
+    }
+
+    private static func open(_ path: String, _ options: SQLiteStoreOptions) -> Result<SQLiteSessionStore, SessionStoreError> {
+        do { return .success(try SQLiteSessionStore.open(directory: path, options: options)) } catch { return .failure(error) }
+    }
+
+    private func copy(_ template: TemporaryDirectory) throws -> TemporaryDirectory {
+        let dir = TemporaryDirectory("case")
+        try FileManager.default.copyItem(atPath: template.path, toPath: dir.path)
+        return dir
+    }
+
+    @Test func everyDamageWithABackupRestoresTheLastGoodState() async throws {
+        let template = try await template(withBackup: true)
+        defer { template.remove() }
+        let size = Int(try #require(try FileManager.default.attributesOfItem(atPath: template.file("sessions.sqlite"))[.size] as? NSNumber).intValue)
+        var restored = 0
+        var opened = 0
+        for damage in damages(fileSize: size) {
+            let dir = try copy(template)
+            defer { dir.remove() }
+            let path = dir.file("sessions.sqlite")
+            try damage.apply(to: path)
+            let damagedBytes = try? Data(contentsOf: URL(fileURLWithPath: path))
+            let logs = LogCapture()
+            var options = Fixtures.options(logger: logs.logger)
+            options.backsUpOnAuthKeyChange = false
+            let store: SQLiteSessionStore
+            do {
+                store = try SQLiteSessionStore.open(directory: dir.path, options: options)
+            } catch {
+                Issue.record("\(damage): open failed although a good backup exists: \(error)")
+                continue
+            }
+            #expect(try await store.loadSession(account: "alice") == Fixtures.session(), "\(damage)")
+            switch store.outcome {
+            case .restored(_, _, let movedTo):
+                restored += 1
+                #expect(logs.messages.contains { $0.contains("restored from backup") }, "\(damage)")
+                if let damagedBytes, let movedTo {
+                    #expect((try? Data(contentsOf: URL(fileURLWithPath: movedTo))) == damagedBytes, "\(damage): the damaged file is kept aside as it was")
+                }
+            case .opened:
+                opened += 1
+                #expect(!damage.isStructural(fileSize: size), "\(damage): damage every open must notice went unnoticed")
+            case .created:
+                Issue.record("\(damage): a new empty store replaced a damaged one")
+            }
+            // The restored store works: it takes writes and reopens.
+            try await store.saveSession(Fixtures.session(salt: 99), account: "alice", fence: nil)
+            try store.close()
+            let again = try SQLiteSessionStore.open(directory: dir.path, options: options)
+            #expect(again.outcome == .opened, "\(damage)")
+            #expect(try await again.loadSession(account: "alice") == Fixtures.session(salt: 99), "\(damage)")
+            try again.close()
+        }
+        // Flips in free space or padding change nothing a store reads: opening those as they are is right.
+        #expect(restored >= 30 && opened > 0, "restored \(restored), opened \(opened)")
+    }
+
+    @Test func everyDamageWithoutABackupIsATypedErrorOrTheIntactState() async throws {
+        let template = try await template(withBackup: false)
+        defer { template.remove() }
+        let size = Int(try #require(try FileManager.default.attributesOfItem(atPath: template.file("sessions.sqlite"))[.size] as? NSNumber).intValue)
+        var refused = 0
+        for damage in damages(fileSize: size) {
+            if case .delete = damage { continue }
+            let dir = try copy(template)
+            defer { dir.remove() }
+            let path = dir.file("sessions.sqlite")
+            try damage.apply(to: path)
+            let damagedBytes = try Data(contentsOf: URL(fileURLWithPath: path))
+            switch Self.open(dir.path, Fixtures.options()) {
+            case .success(let store):
+                defer { try? store.close() }
+                if case .truncate(0) = damage {
+                    #expect(store.outcome == .created, "an empty file holds nothing to lose")
+                    continue
+                }
+                #expect(try await store.loadSession(account: "alice") == Fixtures.session(), "\(damage): opened with other data")
+            case .failure(let error):
+                refused += 1
+                switch error {
+                case .damagedWithoutBackup, .notAStore:
+                    #expect(error.description.contains("left"), "\(damage): the error says the file was left alone")
+                default:
+                    Issue.record("\(damage): unexpected error \(error)")
+                }
+                #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == damagedBytes, "\(damage): the damaged file was changed")
+            }
+        }
+        #expect(refused > 0)
+    }
+
+    @Test func aLostWALIsReplacedByTheNewerBackup() async throws {
+        let live = TemporaryDirectory("live")
+        defer { live.remove() }
+        let store = try SQLiteSessionStore.open(directory: live.path, options: Fixtures.options())
+        try await store.saveSession(Fixtures.session(), account: "alice", fence: nil)
+        // Still open: the commit and the backup record sit in the WAL. A copy now is what a crash leaves.
+        let crashed = TemporaryDirectory("crashed")
+        defer { crashed.remove() }
+        try FileManager.default.copyItem(atPath: live.path, toPath: crashed.path)
+        try store.close()
+        #expect(FileManager.default.fileExists(atPath: crashed.file("sessions.sqlite-wal")))
+        try FileManager.default.removeItem(atPath: crashed.file("sessions.sqlite-wal"))
+
+        let logs = LogCapture()
+        let reopened = try SQLiteSessionStore.open(directory: crashed.path, options: Fixtures.options(logger: logs.logger))
+        guard case .restored(_, let reason, _) = reopened.outcome else {
+            Issue.record("a store that lost its WAL was opened as it was: \(reopened.outcome)")
+            return
+        }
+        #expect(reason.contains("WAL is missing"))
+        #expect(try await reopened.loadSession(account: "alice") == Fixtures.session())
+        try reopened.close()
+    }
+
+    @Test func aBadNewestBackupIsSetAsideAndTheNextOneRestored() async throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let clock = ManualClock()
+        let store = try SQLiteSessionStore.open(directory: dir.path, options: Fixtures.options(clock: clock))
+        try await store.saveSession(Fixtures.session(salt: 1), account: "alice", fence: nil)
+        clock.advance(by: 10)
+        var second = Fixtures.session(salt: 2)
+        second.dcs[1]?.authKey = Fixtures.key(77)
+        try await store.saveSession(second, account: "alice", fence: nil)
+        try store.close()
+        let newest = try #require(try FileManager.default.contentsOfDirectory(atPath: dir.file("backups")).filter { $0.hasSuffix(".sqlite") }.max())
+        try Damage.flip(offset: 5000).apply(to: dir.file("backups/" + newest))
+        try Damage.zeroWholeFile.apply(to: dir.file("sessions.sqlite"))
+
+        let logs = LogCapture()
+        let reopened = try SQLiteSessionStore.open(directory: dir.path, options: Fixtures.options(clock: clock, logger: logs.logger))
+        #expect(try await reopened.loadSession(account: "alice") == Fixtures.session(salt: 1))
+        #expect(FileManager.default.fileExists(atPath: dir.file("backups/" + newest + ".bad")))
+        #expect(logs.messages.contains { $0.contains("backup failed verification") && $0.contains(newest) })
+        try reopened.close()
+    }
+
+    @Test func aMissingStoreFileComesBackFromItsBackup() async throws {
+        let template = try await template(withBackup: true)
+        defer { template.remove() }
+        try Damage.delete.apply(to: template.file("sessions.sqlite"))
+        let store = try SQLiteSessionStore.open(directory: template.path, options: Fixtures.options())
+        guard case .restored = store.outcome else { Issue.record("\(store.outcome)"); return }
+        #expect(try await store.loadSession(account: "alice") == Fixtures.session())
+        try store.close()
+    }
+}

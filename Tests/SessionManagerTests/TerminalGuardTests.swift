@@ -1,0 +1,177 @@
+import GRDB
+import MTProto
+import MTProtoClient
+import MTProtoCrypto
+import MTProtoNIO
+import SessionManager
+import TLSchema
+import Testing
+
+@Suite struct TerminalGuardTests {
+    private func setUp(storage: InMemorySessionStorage? = nil) -> (ScriptedInvoker, any TelegramInvoking, TerminalGuard, InMemoryAccountStatusStore) {
+        let statuses = InMemoryAccountStatusStore()
+        let guardian = TerminalGuard(account: "alice", statuses: statuses, keyReset: storage.map(AuthKeyReset.init(storage:)), clock: TestClock(), logger: quietLogger)
+        let client = ScriptedInvoker()
+        return (client, client.wrapped(in: [TerminalGuardMiddleware(guardian)]), guardian, statuses)
+    }
+
+    @Test(arguments: [
+        ("AUTH_KEY_UNREGISTERED", AccountStatus.State.unauthorized, "TGSM-AUTH-001"),
+        ("SESSION_REVOKED", .revoked, "TGSM-AUTH-002"),
+        ("USER_DEACTIVATED", .deactivated, "TGSM-AUTH-005"),
+    ])
+    func aTerminalErrorMarksTheAccountAndStopsEveryLaterCall(message: String, state: AccountStatus.State, code: String) async throws {
+        let (client, invoker, _, statuses) = setUp()
+        client.script("updates.getState", .failure(rpc(401, message, method: "updates.getState")))
+        let error = try #require(await failure(invoker, Api.functions.updates.GetState()))
+        #expect(error.sessionManagerError?.code == code)
+        #expect(await statuses.status(of: "alice")?.state == state)
+        #expect(await statuses.status(of: "alice")?.code == code)
+        let later = try #require(await failure(invoker, nearest))
+        #expect(later.sessionManagerError?.code == "TGSM-SESSION-001")
+        #expect(client.calls.count == 1)
+    }
+
+    @Test func aLoggedOutAccountMayStillUseTheLoginMethods() async throws {
+        let (client, invoker, guardian, _) = setUp()
+        client.script("updates.getState", .failure(rpc(401, "SESSION_REVOKED", method: "updates.getState")))
+        _ = await failure(invoker, Api.functions.updates.GetState())
+        let sendCode = Api.functions.auth.SendCode(phoneNumber: "15550001", apiId: 1, apiHash: "h", settings: .codeSettings(.init()))
+        #expect(await failure(invoker, sendCode) == nil)
+        #expect(await guardian.status().state == .revoked)
+        // A sign-up request is not a login: the mark stays (the end-to-end suite logs in for real).
+        client.script("auth.signIn", .success(Api.auth.Authorization.authorizationSignUpRequired(.init())))
+        #expect(await failure(invoker, Api.functions.auth.SignIn(phoneNumber: "15550001", phoneCodeHash: "h", phoneCode: "10005")) == nil)
+        #expect(await guardian.status().state == .revoked)
+        #expect(await failure(invoker, nearest)?.sessionManagerError?.code == "TGSM-SESSION-001")
+    }
+
+    @Test func aDeactivatedAccountNeverAsksForCodes() async throws {
+        let (client, invoker, guardian, _) = setUp()
+        await guardian.mark(AccountStatus(state: .deactivated, since: UnixTime(seconds: 0), cause: "USER_DEACTIVATED", code: "TGSM-AUTH-005"))
+        let sendCode = Api.functions.auth.SendCode(phoneNumber: "15550004", apiId: 1, apiHash: "h", settings: .codeSettings(.init()))
+        #expect(await failure(invoker, sendCode)?.sessionManagerError?.code == "TGSM-SESSION-001")
+        #expect(client.calls.isEmpty)
+    }
+
+    @Test func aStoredMarkSurvivesARestart() async throws {
+        let statuses = InMemoryAccountStatusStore([
+            "alice": AccountStatus(state: .duplicated, since: UnixTime(seconds: 5), cause: "AUTH_KEY_DUPLICATED", code: "TGSM-AUTH-006"),
+        ])
+        let client = ScriptedInvoker()
+        let guardian = TerminalGuard(account: "alice", statuses: statuses, clock: TestClock(), logger: quietLogger)
+        let error = await failure(client.wrapped(in: [TerminalGuardMiddleware(guardian)]), nearest)
+        #expect(error?.sessionManagerError?.recoverySteps.first?.contains("Stop every other process") == true)
+        #expect(client.calls.isEmpty)
+    }
+
+    @Test func aDuplicatedKeyOnTheLoggedInHomeDCIsKeptAndStopsTheAccount() async throws {
+        let key = try AuthKey([UInt8](repeating: 7, count: 256))
+        let storage = InMemorySessionStorage(SessionState(homeDC: 2, dcs: [2: DCSessionState(authKey: key, isAuthorized: true)], userID: 1001))
+        let (client, invoker, guardian, _) = setUp(storage: storage)
+        client.script("updates.getState", .failure(rpc(406, "AUTH_KEY_DUPLICATED", method: "updates.getState")))
+        let error = try #require(await failure(invoker, Api.functions.updates.GetState()))
+        let typed = try #require(error.sessionManagerError)
+        #expect(typed.code == "TGSM-AUTH-006")
+        guard case .authKeyRejected(_, 2, true, .keptLoggedInHomeKey(2)) = typed.reason else {
+            Issue.record("expected the home key to be kept, got \(typed)")
+            return
+        }
+        #expect(typed.isTerminal)
+        #expect(await storage.load()?.dcs[2]?.authKey == key)
+        #expect(await guardian.status().state == .duplicated)
+    }
+
+    @Test func aRejectedKeyOfAnotherDCIsDroppedAndTheAccountGoesOn() async throws {
+        let key = try AuthKey([UInt8](repeating: 7, count: 256))
+        let storage = InMemorySessionStorage(SessionState(homeDC: 2, dcs: [2: DCSessionState(authKey: key, isAuthorized: true), 4: DCSessionState(authKey: key, isAuthorized: true)]))
+        let (client, invoker, guardian, _) = setUp(storage: storage)
+        client.script("upload.getFile", .failure(.transport(TransportErrorCode(rawValue: -404), dc: 4)))
+        let error = try #require(await failure(invoker, Api.functions.upload.GetFile(location: .inputPeerPhotoFileLocation(.init(peer: .inputPeerSelf(.init()), photoId: 1)), offset: 0, limit: 1024), options: InvokeOptions(dc: 4)))
+        let typed = try #require(error.sessionManagerError)
+        #expect(typed.code == "TGSM-AUTH-007" && !typed.isTerminal)
+        #expect(typed.description.contains("was dropped"))
+        #expect(await storage.load()?.dcs[4] == nil)
+        #expect(await storage.load()?.dcs[2]?.authKey == key)
+        #expect(await guardian.status().state == .active)
+    }
+
+    @Test func anUnauthorizedAnswerFromAnotherDCIsNotTheAccountsDeath() async throws {
+        let key = try AuthKey([UInt8](repeating: 7, count: 256))
+        let storage = InMemorySessionStorage(SessionState(homeDC: 2, dcs: [2: DCSessionState(authKey: key, isAuthorized: true)]))
+        let (client, invoker, guardian, _) = setUp(storage: storage)
+        client.script("help.getNearestDc", .failure(rpc(401, "AUTH_KEY_UNREGISTERED")))
+        #expect(await failure(invoker, nearest, options: InvokeOptions(dc: 4))?.rpcError?.message == "AUTH_KEY_UNREGISTERED")
+        #expect(await guardian.status().state == .active)
+    }
+
+    @Test func ordinaryErrorsPassUnchanged() async throws {
+        let (client, invoker, guardian, _) = setUp()
+        client.script("help.getNearestDc", .failure(rpc(400, "PEER_ID_INVALID")), .failure(rpc(401, "SESSION_PASSWORD_NEEDED")))
+        #expect(await failure(invoker, nearest)?.rpcError?.message == "PEER_ID_INVALID")
+        #expect(await failure(invoker, nearest)?.rpcError?.message == "SESSION_PASSWORD_NEEDED")
+        #expect(await guardian.status().state == .active)
+    }
+
+    @Test func onTheSQLiteStoreAMarkStopsTheAccountForEveryProcessUntilCleared() async throws {
+        let dir = TemporaryDirectory("status")
+        defer { dir.remove() }
+        let first = try SQLiteSessionStore.open(directory: dir.path, options: Fixtures.options())
+        let second = try SQLiteSessionStore.open(directory: dir.path, options: Fixtures.options())
+        let client = ScriptedInvoker()
+        let guardian = TerminalGuard(account: "alice", statuses: first, clock: TestClock(), logger: quietLogger)
+        client.script("updates.getState", .failure(rpc(401, "SESSION_REVOKED", method: "updates.getState")))
+        _ = await failure(client.wrapped(in: [TerminalGuardMiddleware(guardian)]), Api.functions.updates.GetState())
+        let mark = try #require(try await second.status(of: "alice"))
+        #expect(mark.state == .revoked && mark.cause == "SESSION_REVOKED" && mark.code == "TGSM-AUTH-002")
+        let other = TerminalGuard(account: "alice", statuses: second, clock: TestClock(), logger: quietLogger)
+        let refused = await failure(client.wrapped(in: [TerminalGuardMiddleware(other)]), nearest)
+        #expect(refused?.sessionManagerError?.code == "TGSM-SESSION-001")
+        #expect(client.calls.count == 1)
+        // An operator clears it by writing `.active`; deleting the account removes the mark.
+        try await second.setStatus(.active(since: UnixTime(seconds: 5)), for: "alice")
+        #expect(try await first.status(of: "alice")?.isTerminal == false)
+        try await first.deleteAccount("alice")
+        #expect(try await second.status(of: "alice") == nil)
+        try first.close()
+        try second.close()
+    }
+
+    @Test func anUnknownStoredStateIsRefusedNotGuessed() async throws {
+        let dir = TemporaryDirectory("status")
+        defer { dir.remove() }
+        let store = try SQLiteSessionStore.open(directory: dir.path, options: Fixtures.options())
+        try store.close()
+        let queue = try DatabaseQueue(path: dir.file("sessions.sqlite"))
+        try await queue.write { db in
+            try db.execute(sql: "INSERT INTO account_status(account, state, since, cause, code) VALUES ('alice', 'hibernating', 1, 'X', '')")
+        }
+        try queue.close()
+        let reopened = try SQLiteSessionStore.open(directory: dir.path, options: Fixtures.options())
+        await #expect(throws: SessionStoreError.self) { try await reopened.status(of: "alice") }
+        // The guard fails open on a store error (it cannot know), and says so in the log.
+        let guardian = TerminalGuard(account: "alice", statuses: reopened, clock: TestClock(), logger: quietLogger)
+        #expect(await guardian.status().state == .active)
+        try reopened.close()
+    }
+
+    @Test func theMarkOfAnErrorSeenOutsideTheGuardIsTheGuardsMark() async throws {
+        let now = UnixTime(seconds: 77)
+        for (error, state, cause, code) in [
+            (rpc(401, "SESSION_REVOKED"), AccountStatus.State.revoked, "SESSION_REVOKED", "TGSM-AUTH-002"),
+            (rpc(401, "USER_DEACTIVATED_BAN"), .deactivated, "USER_DEACTIVATED_BAN", "TGSM-AUTH-005"),
+            (rpc(406, "AUTH_KEY_DUPLICATED"), .duplicated, "AUTH_KEY_DUPLICATED", "TGSM-AUTH-006"),
+            (TelegramError.transport(TransportErrorCode(rawValue: -404), dc: 2), .duplicated, "AUTH_KEY_UNKNOWN", "TGSM-AUTH-007"),
+        ] {
+            #expect(AccountStatus.terminal(after: error, account: "alice", at: now) == AccountStatus(state: state, since: now, cause: cause, code: code))
+            // The guard writes the same for the same error.
+            let (client, invoker, _, statuses) = setUp()
+            client.script("updates.getState", .failure(error))
+            _ = await failure(invoker, Api.functions.updates.GetState())
+            let marked = await statuses.status(of: "alice")
+            #expect(marked?.state == state && marked?.cause == cause && marked?.code == code, "\(error)")
+        }
+        #expect(AccountStatus.terminal(after: rpc(420, "FLOOD_WAIT_30"), account: "alice", at: now) == nil)
+        #expect(AccountStatus.terminal(after: rpc(401, "SESSION_PASSWORD_NEEDED"), account: "alice", at: now) == nil)
+    }
+}

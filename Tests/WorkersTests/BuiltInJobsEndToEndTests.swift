@@ -1,0 +1,231 @@
+import Foundation
+import Logging
+import MTProto
+import MTProtoCrypto
+import SessionManager
+import TL
+import TLSchema
+import TestDC
+import struct MTProtoClient.DCAddress
+import struct MTProtoClient.DCTable
+import class MTProtoClient.TelegramClient
+import Testing
+@testable import MTProtoClient
+@testable import Workers
+
+/// The in-process test DC and logged-in clients for the end-to-end job tests.
+struct JobCluster {
+    let dc: RunningTestDC
+    let configuration: TelegramClientConfiguration
+
+    static func start() async throws -> JobCluster {
+        let quiet = Logger(label: "testdc") { _ in SwiftLogNoOpLogHandler() }
+        let running = try await TestDCServer.start(TestDCConfiguration(dcCount: 2, controlEnabled: false, logger: quiet))
+        let keys = try running.publicKeyPEMs.values.map { pem throws(RSAError) in try RSAPublicKey(pem: pem) }
+        var addresses: [Int: [DCAddress]] = [:]
+        for (id, address) in running.dcs { addresses[Int(id)] = [address] }
+        let configuration = TelegramClientConfiguration(
+            apiID: 1, apiHash: "test-api-hash", serverKeys: keys, dcTable: DCTable(addresses), initialDC: 1,
+            deviceModel: "WorkersTests", defaultTimeout: 10, handshakeTimeout: 10,
+            reconnect: ReconnectPolicy(initialDelay: 0.05, maximumDelay: 0.2, maximumAttempts: 4))
+        return JobCluster(dc: running, configuration: configuration)
+    }
+
+    func loggedInClient(phone: String, password: String? = nil) async throws -> TelegramClient {
+        let client = TelegramClient(configuration: configuration, storage: InMemorySessionStorage(), clock: SystemClock(), logger: quietLogger)
+        let running = dc
+        _ = try await TelegramLogin(client: client).logIn(
+            phoneNumber: phone, code: { _ in running.loginCode(phone: phone) ?? "" }, password: { _ in password ?? "" })
+        return client
+    }
+}
+
+/// Wraps the real client and loses the answer of every messages.sendMessage after it ran: the
+/// crash window between the RPC and the job's completion.
+struct LosesSendAnswers: TelegramInvoking {
+    let inner: any TelegramInvoking
+    func invoke<Request: TLFunction>(_ request: Request, options: InvokeOptions) async throws(TelegramError) -> Request.Result {
+        let result = try await inner.invoke(request, options: options)
+        if Request.tlName == "messages.sendMessage" { throw .timeout(method: Request.tlName, seconds: 10, delivery: .sent) }
+        return result
+    }
+}
+
+@Suite(.timeLimit(.minutes(2))) struct BuiltInJobsEndToEndTests {
+    struct Setup {
+        let cluster: JobCluster
+        let database: TemporaryDatabase
+        let queue: SQLiteJobQueue
+        let archive: SQLiteMessageArchive
+        let clock = ManualClock()
+        let status = InMemoryAccountStatusStore()
+
+        init() async throws {
+            cluster = try await JobCluster.start()
+            database = try TemporaryDatabase()
+            queue = try database.queue()
+            archive = try SQLiteMessageArchive(writer: queue.writer)
+        }
+
+        func pool(_ invokers: [AccountID: any TelegramInvoking], concurrency: Int = 2) -> WorkerPool {
+            WorkerPool(
+                queue: queue, handlers: [MeJob(), ResolveJob(archive: archive), HistoryJob(archive: archive), SendJob(archive: archive)],
+                invokers: FixedAccountInvokers(invokers), accountStatus: status,
+                configuration: WorkerConfiguration(
+                    accounts: invokers.keys.sorted(), concurrencyPerAccount: concurrency, leaseSeconds: 60, heartbeatInterval: 20,
+                    pollInterval: 3600, owner: "e2e"),
+                clock: clock, random: SeededRandomSource(seed: 5), logger: quietLogger)
+        }
+
+        func finish() async {
+            try? await cluster.dc.shutdown()
+            database.remove()
+        }
+    }
+
+    /// Enqueues a job and waits for the workers to finish it.
+    func run(
+        _ job: NewJob, on setup: Setup, events: inout AsyncStream<WorkerEvent>.Iterator
+    ) async throws -> (Job, WorkerPool.JobOutcome?) {
+        let id = try await setup.queue.enqueue(job, now: setup.clock.now()).id
+        let event = await awaitEvent(&events) { if case .finished(id, _, _) = $0 { true } else { false } }
+        return (try #require(try await setup.queue.job(id)), event.flatMap(isFinished))
+    }
+
+    func decode<T: Decodable>(_ type: T.Type, _ job: Job) throws -> T {
+        try JSONDecoder().decode(T.self, from: try #require(job.result))
+    }
+
+    @Test func meResolveHistoryAndSendAgainstTheTestDC() async throws {
+        let setup = try await Setup()
+        let alice = try await setup.cluster.loggedInClient(phone: "15550001")
+        let pool = setup.pool(["alice": alice])
+        var events = pool.events().makeAsyncIterator()
+        let task = Task { try await pool.run() }
+
+        let (me, _) = try await run(NewJob(kind: MeJob.kind, account: "alice"), on: setup, events: &events)
+        let profile = try decode(MeJob.Result.self, me)
+        #expect(me.state == .completed && profile.id == 1001 && profile.username == "alice" && profile.firstName == "Alice")
+
+        let (resolve, _) = try await run(
+            try NewJob(kind: ResolveJob.kind, account: "alice", json: ResolveJob.Payload(username: "@testnews")), on: setup, events: &events)
+        let resolved = try decode(ResolveJob.Result.self, resolve)
+        #expect(resolved.peer.type == .channel && resolved.peer.id == 2001 && resolved.peer.accessHash != 0)
+        #expect(try await setup.archive.peer(username: "testnews", account: "alice") == resolved.peer)
+
+        // First run: the whole channel, page by page (10 per page).
+        let history = HistoryJob.Payload(peer: PeerReference(username: "testnews"), pageSize: 10)
+        let (first, _) = try await run(try NewJob(kind: HistoryJob.kind, account: "alice", json: history), on: setup, events: &events)
+        #expect(try decode(HistoryJob.Result.self, first) == HistoryJob.Result(peer: "channel:2001", fetched: 30, from: 0, through: 30))
+        var stored = try await setup.archive.messages(account: "alice", peer: "channel:2001")
+        #expect(stored.map(\.id) == Array(1...30) && stored.first?.text == "News post #1" && stored.last?.text == "News post #30")
+
+        // Again: nothing new, nothing stored twice.
+        let (second, _) = try await run(try NewJob(kind: HistoryJob.kind, account: "alice", json: history), on: setup, events: &events)
+        #expect(try decode(HistoryJob.Result.self, second) == HistoryJob.Result(peer: "channel:2001", fetched: 0, from: 30, through: 30))
+
+        // Alice created the channel, so she may post; one key, one message.
+        let post = SendJob.Payload(peer: PeerReference(username: "testnews"), text: "posted by a worker")
+        let (sent, _) = try await run(
+            try NewJob(kind: SendJob.kind, account: "alice", json: post, idempotencyKey: "post-31"), on: setup, events: &events)
+        let sentResult = try decode(SendJob.Result.self, sent)
+        #expect(sent.state == .completed && sentResult.messageID == 31)
+        let again = try await setup.queue.enqueue(
+            try NewJob(kind: SendJob.kind, account: "alice", json: post, idempotencyKey: "post-31"), now: setup.clock.now())
+        #expect(again == .duplicate(sent.id))
+
+        // Incremental: only the new post is fetched.
+        let (third, _) = try await run(try NewJob(kind: HistoryJob.kind, account: "alice", json: history), on: setup, events: &events)
+        #expect(try decode(HistoryJob.Result.self, third) == HistoryJob.Result(peer: "channel:2001", fetched: 1, from: 30, through: 31))
+        stored = try await setup.archive.messages(account: "alice", peer: "channel:2001")
+        #expect(stored.count == 31 && stored.filter { $0.text == "posted by a worker" }.map(\.id) == [31])
+
+        pool.shutdownGracefully()
+        try await task.value
+        await alice.close()
+        await setup.finish()
+    }
+
+    /// The answer to a send is lost after Telegram ran it: the retry must not send again.
+    @Test func aSendWhoseAnswerWasLostIsNotRepeated() async throws {
+        let setup = try await Setup()
+        let alice = try await setup.cluster.loggedInClient(phone: "15550001")
+        let pool = setup.pool(["alice": LosesSendAnswers(inner: alice)], concurrency: 1)
+        var events = pool.events().makeAsyncIterator()
+        let task = Task { try await pool.run() }
+        let bob = ResolvedPeer(type: .user, id: 1002, accessHash: 0x0B0B)
+        let text = "sent once, whatever happens"
+        let (first, outcome) = try await run(
+            try NewJob(kind: SendJob.kind, account: "alice", json: SendJob.Payload(peer: PeerReference(bob), text: text), idempotencyKey: "once"),
+            on: setup, events: &events)
+        #expect(outcome == .retried && first.attempts == 1)
+
+        // The retry comes due; the workers find the mark and refuse to send again.
+        await setup.clock.waitForSleepers(1)
+        setup.clock.advance(by: 600)
+        let event = await awaitEvent(&events) { if case .finished(first.id, _, _) = $0 { true } else { false } }
+        #expect(event.flatMap(isFinished) == .dead)
+        let dead = try #require(try await setup.queue.job(first.id))
+        #expect(dead.state == .dead && dead.attempts == 2 && dead.lastError?.contains("may already have happened") == true)
+
+        let history = try await alice.invoke(Api.functions.messages.GetHistory(
+            peer: bob.inputPeer, offsetId: 0, offsetDate: 0, addOffset: 0, limit: 100, maxId: 0, minId: 0, hash: 0))
+        #expect(HistoryJob.messages(in: history).filter { $0.text == text }.count == 1)
+
+        pool.shutdownGracefully()
+        try await task.value
+        await alice.close()
+        await setup.finish()
+    }
+
+    @Test func aFloodWaitFromTheDCDefersTheJobWithoutSpendingAnAttempt() async throws {
+        let setup = try await Setup()
+        let alice = try await setup.cluster.loggedInClient(phone: "15550001")
+        _ = try setup.cluster.dc.addFault(FaultRule(match: FaultMatch(method: "messages.getHistory", count: 1), effect: .floodWait(30)))
+        let pool = setup.pool(["alice": alice])
+        var events = pool.events().makeAsyncIterator()
+        let task = Task { try await pool.run() }
+        let now = setup.clock.now()
+        let payload = HistoryJob.Payload(peer: PeerReference(username: "testnews"))
+        let (job, outcome) = try await run(try NewJob(kind: HistoryJob.kind, account: "alice", json: payload, maxAttempts: 1), on: setup, events: &events)
+        #expect(outcome == .deferred(until: now + 30))
+        #expect(job.state == .queued && job.attempts == 0 && job.runAt == now + 30)
+        #expect(try await setup.archive.messages(account: "alice", peer: "channel:2001").isEmpty)
+        pool.shutdownGracefully()
+        try await task.value
+        await alice.close()
+        await setup.finish()
+    }
+
+    @Test func aRevokedSessionStopsItsAccountWhileAnotherKeepsWorking() async throws {
+        let setup = try await Setup()
+        let alice = try await setup.cluster.loggedInClient(phone: "15550001")
+        let bob = try await setup.cluster.loggedInClient(phone: "15550002", password: "hunter2")
+        _ = try setup.cluster.dc.addFault(FaultRule(
+            match: FaultMatch(method: "users.getFullUser", account: 1001), effect: FaultEffect(kind: .sessionRevoked)))
+        let pool = setup.pool(["alice": alice, "bob": bob])
+        var events = pool.events().makeAsyncIterator()
+        let task = Task { try await pool.run() }
+
+        let (aliceJob, aliceOutcome) = try await run(NewJob(kind: MeJob.kind, account: "alice"), on: setup, events: &events)
+        guard case .accountStopped(let stop) = aliceOutcome else {
+            Issue.record("alice's account should have stopped, got \(String(describing: aliceOutcome))")
+            return
+        }
+        #expect(stop.error == "SESSION_REVOKED")
+        await awaitEvent(&events) { if case .accountStopped("alice", _) = $0 { true } else { false } }
+        #expect(aliceJob.state == .queued && aliceJob.attempts == 0, "\(aliceJob)")
+        #expect(stop.guidance.contains("login again"))
+        #expect(await setup.status.all["alice"]?.state == .revoked)
+
+        let (bobJob, bobOutcome) = try await run(NewJob(kind: MeJob.kind, account: "bob"), on: setup, events: &events)
+        let bobProfile = try decode(MeJob.Result.self, bobJob)
+        #expect(bobOutcome == .completed && bobProfile.id == 1002)
+
+        pool.shutdownGracefully()
+        try await task.value
+        await alice.close()
+        await bob.close()
+        await setup.finish()
+    }
+}

@@ -1,0 +1,105 @@
+import MTProto
+import MTProtoNIO
+import MTProtoClient
+import SessionManager
+import Testing
+@testable import Workers
+
+@Suite struct JobErrorClassifierTests {
+    func rpc(_ code: Int32, _ message: String, method: String = "messages.getHistory") -> TelegramError {
+        .rpc(RPCError(code: code, message: message), method: method)
+    }
+
+    @Test func aFloodWaitDefersByItsSecondsForItsMethod() {
+        #expect(JobErrorClassifier.classify(rpc(420, "FLOOD_WAIT_30"))
+            == .deferFloodWait(method: "messages.getHistory", seconds: 30, until: nil, reason: rpc(420, "FLOOD_WAIT_30").description))
+        guard case .deferFloodWait(_, let seconds, _, _) = JobErrorClassifier.classify(rpc(420, "SLOWMODE_WAIT_15")) else {
+            Issue.record("SLOWMODE_WAIT should defer")
+            return
+        }
+        #expect(seconds == 15)
+    }
+
+    @Test(arguments: ["SESSION_REVOKED", "AUTH_KEY_UNREGISTERED", "SESSION_EXPIRED", "USER_DEACTIVATED", "USER_DEACTIVATED_BAN", "AUTH_KEY_INVALID"])
+    func lostAuthorizationStopsTheAccount(message: String) {
+        guard case .stopAccount(_, let guidance) = JobErrorClassifier.classify(rpc(401, message)) else {
+            Issue.record("\(message) should stop the account")
+            return
+        }
+        #expect(guidance.contains("login again") || guidance.contains("log in again") || guidance.contains("do not retry"))
+    }
+
+    @Test func aDuplicatedOrUnknownKeyStopsTheAccount() {
+        guard case .stopAccount(let name, let guidance) = JobErrorClassifier.classify(rpc(406, "AUTH_KEY_DUPLICATED")) else {
+            Issue.record("AUTH_KEY_DUPLICATED should stop the account")
+            return
+        }
+        #expect(name == "AUTH_KEY_DUPLICATED" && guidance.contains("new auth key"))
+        guard case .stopAccount(let transport, _) = JobErrorClassifier.classify(TelegramError.transport(TransportErrorCode(rawValue: -404), dc: 2)) else {
+            Issue.record("transport -404 should stop the account")
+            return
+        }
+        #expect(transport == "transport error -404")
+    }
+
+    @Test func aRefusalOfTheTerminalGuardStopsTheAccountInsteadOfSpendingAttempts() {
+        let status = AccountStatus(state: .revoked, since: UnixTime(seconds: 1), cause: "SESSION_REVOKED", code: "TGSM-AUTH-002")
+        let refusal = TelegramError.middleware(SessionManagerError(.accountUnusable(account: "alice", status: status, method: "messages.getHistory")))
+        guard case .stopAccount(let name, let guidance) = JobErrorClassifier.classify(refusal) else {
+            Issue.record("a refused call of a marked account should stop its workers")
+            return
+        }
+        #expect(name == "SESSION_REVOKED" && guidance.contains("terminated this session"))
+        // The mark the workers would write is the one already there.
+        #expect(AccountStatus.terminal(after: refusal, account: "alice", at: UnixTime(seconds: 9)) == status)
+    }
+
+    @Test func serverFailuresAndTimeoutsRetryRefusedRequestsDie() {
+        #expect(JobErrorClassifier.classify(rpc(500, "INTERNAL")) == .retry(reason: rpc(500, "INTERNAL").description))
+        let timeout = TelegramError.timeout(method: "messages.getHistory", seconds: 10, delivery: .sent)
+        #expect(JobErrorClassifier.classify(timeout) == .retry(reason: timeout.description))
+        #expect(JobErrorClassifier.classify(rpc(400, "USERNAME_NOT_OCCUPIED")) == .dead(reason: rpc(400, "USERNAME_NOT_OCCUPIED").description))
+        guard case .release = JobErrorClassifier.classify(CancellationError()) else {
+            Issue.record("a cancelled job is released")
+            return
+        }
+    }
+
+    @Test func aHandlerDecidesWithJobFailure() {
+        #expect(JobErrorClassifier.classify(JobFailure.permanent("bad payload")) == .dead(reason: "bad payload"))
+        #expect(JobErrorClassifier.classify(JobFailure.retry("later")) == .retry(reason: "later"))
+        let until = UnixTime(seconds: 100)
+        #expect(JobErrorClassifier.classify(JobFailure.deferred(until: until, reason: "r")) == .deferFloodWait(method: nil, seconds: nil, until: until, reason: "r"))
+        guard case .dead(let reason) = JobErrorClassifier.classify(JobFailure.inDoubt(step: "messages.sendMessage", job: JobID(3))) else {
+            Issue.record("an in-doubt step is a dead letter")
+            return
+        }
+        #expect(reason.contains("may already have happened"))
+    }
+
+    struct GateRefusal: RateLimitRefusal {
+        var method: String
+        var retryNotBefore: UnixTime
+    }
+
+    @Test func aGateRefusalDefersToItsTimeAndProvesNothingWasSent() {
+        let refusal = GateRefusal(method: "messages.sendMessage", retryNotBefore: UnixTime(seconds: 500))
+        guard case .deferFloodWait(let method, nil, let until, _) = JobErrorClassifier.classify(refusal) else {
+            Issue.record("a refusal defers")
+            return
+        }
+        #expect(method == "messages.sendMessage" && until == UnixTime(seconds: 500))
+        #expect(JobErrorClassifier.provesNotPerformed(refusal))
+    }
+
+    @Test func onlyAnAnswerOrARefusalProvesACallDidNotHappen() {
+        #expect(JobErrorClassifier.provesNotPerformed(rpc(400, "PEER_ID_INVALID")))
+        #expect(JobErrorClassifier.provesNotPerformed(rpc(420, "FLOOD_WAIT_3")))
+        #expect(!JobErrorClassifier.provesNotPerformed(rpc(500, "INTERNAL")))
+        #expect(!JobErrorClassifier.provesNotPerformed(TelegramError.timeout(method: "m", seconds: 1, delivery: .sent)))
+        #expect(!JobErrorClassifier.provesNotPerformed(TelegramError.inDoubt(method: "m", reason: .sessionChanged)))
+        #expect(JobErrorClassifier.provesNotPerformed(TelegramError.timeout(method: "m", seconds: 1, delivery: .notSent)))
+        #expect(!JobErrorClassifier.provesNotPerformed(TelegramError.connectionFailed(dc: 1, attempts: 3, reason: "refused")))
+        #expect(!JobErrorClassifier.provesNotPerformed(CancellationError()))
+    }
+}

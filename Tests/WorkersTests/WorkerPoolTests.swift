@@ -1,0 +1,263 @@
+import Foundation
+import MTProto
+import MTProtoClient
+import ServiceLifecycleTestKit
+import SessionManager
+import Synchronization
+import TL
+import TLSchema
+import Testing
+@testable import Workers
+
+/// A handler whose body the test writes.
+struct ScriptedHandler: JobHandler {
+    let kind: JobKind
+    let body: @Sendable (JobContext) async throws -> Data?
+    func run(_ context: JobContext) async throws -> Data? { try await body(context) }
+}
+
+/// Answers help.getNearestDc (the one call the ping handler makes) without a network.
+struct NearestDCInvoker: TelegramInvoking {
+    func invoke<Request: TLFunction>(_ request: Request, options: InvokeOptions) async throws(TelegramError) -> Request.Result {
+        let bytes = Api.NearestDc.nearestDc(.init(country: "NL", thisDc: 1, nearestDc: 1)).serialized()
+        do {
+            var reader = TLReader(bytes)
+            return try Request.Result(from: &reader)
+        } catch {
+            throw .undecodableResult(method: Request.tlName, reason: "\(error)")
+        }
+    }
+}
+
+let ping = ScriptedHandler(kind: "ping") { context in
+    _ = try await context.invoker.invoke(Api.functions.help.GetNearestDc())
+    return Data("pong".utf8)
+}
+
+@Suite(.timeLimit(.minutes(1))) struct WorkerPoolTests {
+    struct Fixture {
+        let database: TemporaryDatabase
+        let queue: SQLiteJobQueue
+        let clock: ManualClock
+        let status = InMemoryAccountStatusStore()
+        let ledger = InMemoryFloodLedgerStore()
+
+        init() throws {
+            database = try TemporaryDatabase()
+            queue = try database.queue()
+            clock = ManualClock()
+        }
+
+        func pool(
+            _ handlers: [any JobHandler], invokers: [AccountID: any TelegramInvoking], concurrency: Int = 2, grace: Double = 1000,
+            seed: UInt64 = 1
+        ) -> WorkerPool {
+            WorkerPool(
+                queue: queue, handlers: handlers, invokers: FixedAccountInvokers(invokers), accountStatus: status, floodLedger: ledger,
+                configuration: WorkerConfiguration(
+                    accounts: invokers.keys.sorted(), concurrencyPerAccount: concurrency, leaseSeconds: 60, heartbeatInterval: 1000,
+                    pollInterval: 3600, gracePeriod: grace, backoff: BackoffPolicy(base: 2, cap: 600), owner: "test"),
+                clock: clock, random: SeededRandomSource(seed: seed), logger: quietLogger)
+        }
+
+        func enqueue(_ kind: JobKind, _ account: AccountID, maxAttempts: Int = 5) async throws -> JobID {
+            try await queue.enqueue(NewJob(kind: kind, account: account, maxAttempts: maxAttempts), now: clock.now()).id
+        }
+    }
+
+    @Test func theAccountsConcurrencyLimitHolds() async throws {
+        let fixture = try Fixture()
+        defer { fixture.database.remove() }
+        let gate = Gate()
+        let twoRunning = Gate()
+        let running = Mutex((now: 0, peak: 0))
+        let blocking = ScriptedHandler(kind: "block") { _ in
+            let now = running.withLock { state -> Int in
+                state.now += 1
+                state.peak = max(state.peak, state.now)
+                return state.now
+            }
+            if now == 2 { twoRunning.open() }
+            await gate.wait()
+            running.withLock { $0.now -= 1 }
+            return nil
+        }
+        let pool = fixture.pool([blocking], invokers: ["alice": NearestDCInvoker()], concurrency: 2)
+        var events = pool.events().makeAsyncIterator()
+        for _ in 0..<5 { _ = try await fixture.enqueue("block", "alice") }
+        let task = Task { try await pool.run() }
+        await twoRunning.wait()
+        gate.open()
+        var finished = 0
+        while finished < 5 {
+            if await awaitEvent(&events, where: { isFinished($0) == .completed }) != nil { finished += 1 }
+        }
+        pool.shutdownGracefully()
+        try await task.value
+        #expect(running.withLock { $0.peak } == 2)
+        #expect(try await fixture.queue.counts(account: "alice")[.completed] == 5)
+    }
+
+    @Test func aFloodWaitDefersTheJobToTheLedgersUntilWithoutSpendingAnAttempt() async throws {
+        let fixture = try Fixture()
+        defer { fixture.database.remove() }
+        let now = fixture.clock.now()
+        // The ledger already knows a longer wait for the method than the error's own seconds.
+        await fixture.ledger.recordFloodWait(FloodWait(
+            account: "alice", method: "help.getNearestDc", kind: .floodWait, recordedAt: now, until: now + 100))
+        let flood = FailingInvoker(error: .rpc(RPCError(code: 420, message: "FLOOD_WAIT_30"), method: "help.getNearestDc"))
+        let pool = fixture.pool([ping], invokers: ["alice": flood])
+        var events = pool.events().makeAsyncIterator()
+        let id = try await fixture.enqueue("ping", "alice", maxAttempts: 1)
+        let task = Task { try await pool.run() }
+        let event = await awaitEvent(&events) { isFinished($0) != nil }
+        #expect(event.flatMap(isFinished) == .deferred(until: now + 100))
+        pool.shutdownGracefully()
+        try await task.value
+        let job = try #require(try await fixture.queue.job(id))
+        #expect(job.state == .queued && job.attempts == 0 && job.deferrals == 1 && job.runAt == now + 100)
+        #expect(job.lastError?.contains("FLOOD_WAIT_30") == true)
+    }
+
+    @Test func aTerminalSessionErrorStopsOnlyThatAccount() async throws {
+        let fixture = try Fixture()
+        defer { fixture.database.remove() }
+        let revoked = FailingInvoker(error: .rpc(RPCError(code: 401, message: "SESSION_REVOKED"), method: "help.getNearestDc"))
+        let pool = fixture.pool([ping], invokers: ["alice": revoked, "bob": NearestDCInvoker()], concurrency: 1)
+        var events = pool.events().makeAsyncIterator()
+        let aliceJob = try await fixture.enqueue("ping", "alice")
+        let bobJob = try await fixture.enqueue("ping", "bob")
+        let task = Task { try await pool.run() }
+        var seen: [WorkerEvent] = []
+        await awaitEvent(&events) { event in
+            seen.append(event)
+            let stopped = seen.contains { if case .stopped("alice") = $0 { true } else { false } }
+            let bobDone = seen.contains { if case .finished(bobJob, _, .completed) = $0 { true } else { false } }
+            return stopped && bobDone
+        }
+        #expect(seen.contains { if case .accountStopped("alice", let stop) = $0 { stop.error == "SESSION_REVOKED" } else { false } })
+        // The stopped account's job went back untouched, for after the new login.
+        let job = try #require(try await fixture.queue.job(aliceJob))
+        #expect(job.state == .queued && job.attempts == 0)
+        // The mark is the session manager's, as its terminal guard writes it.
+        let mark = try #require(await fixture.status.all["alice"])
+        #expect(mark.state == .revoked && mark.cause == "SESSION_REVOKED" && mark.code == "TGSM-AUTH-002")
+        // Bob's workers go on.
+        let later = try await fixture.enqueue("ping", "bob")
+        await awaitEvent(&events) { if case .finished(later, _, .completed) = $0 { true } else { false } }
+        pool.shutdownGracefully()
+        try await task.value
+        #expect(await fixture.status.all["bob"] == nil)
+    }
+
+    @Test func aMarkedAccountDoesNotStart() async throws {
+        let fixture = try Fixture()
+        defer { fixture.database.remove() }
+        await fixture.status.setStatus(
+            AccountStatus(state: .deactivated, since: fixture.clock.now(), cause: "USER_DEACTIVATED", code: "TGSM-AUTH-005"), for: "alice")
+        let pool = fixture.pool([ping], invokers: ["alice": NearestDCInvoker()])
+        var events = pool.events().makeAsyncIterator()
+        let id = try await fixture.enqueue("ping", "alice")
+        let task = Task { try await pool.run() }
+        await awaitEvent(&events) { if case .stopped("alice") = $0 { true } else { false } }
+        try await task.value
+        #expect(try await fixture.queue.job(id)?.state == .queued)
+    }
+
+    @Test func gracefulShutdownStopsClaimingAndLetsInFlightWorkFinish() async throws {
+        let fixture = try Fixture()
+        defer { fixture.database.remove() }
+        let gate = Gate()
+        let blocking = ScriptedHandler(kind: "block") { _ in
+            await gate.wait()
+            return Data("finished".utf8)
+        }
+        let pool = fixture.pool([blocking], invokers: ["alice": NearestDCInvoker()])
+        var events = pool.events().makeAsyncIterator()
+        let first = try await fixture.enqueue("block", "alice")
+        try await testGracefulShutdown { trigger in
+            let task = Task { try await pool.run() }
+            await awaitEvent(&events) { if case .claimed(first, _) = $0 { true } else { false } }
+            trigger.triggerGracefulShutdown()
+            let second = try await fixture.enqueue("block", "alice")
+            gate.open()
+            try await task.value
+            #expect(try await fixture.queue.job(first)?.state == .completed)
+            let untouched = try #require(try await fixture.queue.job(second))
+            #expect(untouched.state == .queued && untouched.attempts == 0)
+        }
+    }
+
+    @Test func workStillRunningWhenTheGracePeriodEndsIsReleased() async throws {
+        let fixture = try Fixture()
+        defer { fixture.database.remove() }
+        let endless = ScriptedHandler(kind: "endless") { context in
+            try await context.clock.sleep(for: 1_000_000)
+            return nil
+        }
+        let pool = fixture.pool([endless], invokers: ["alice": NearestDCInvoker()], concurrency: 1, grace: 5)
+        var events = pool.events().makeAsyncIterator()
+        let id = try await fixture.enqueue("endless", "alice")
+        let task = Task { try await pool.run() }
+        await awaitEvent(&events) { if case .claimed = $0 { true } else { false } }
+        await fixture.clock.waitForSleepers(2)  // the handler and the heartbeat
+        pool.shutdownGracefully()
+        await fixture.clock.waitForSleepers(3)  // and the grace period
+        fixture.clock.advance(by: 5)
+        let event = await awaitEvent(&events) { isFinished($0) != nil }
+        #expect(event.flatMap(isFinished) == .released)
+        try await task.value
+        let job = try #require(try await fixture.queue.job(id))
+        #expect(job.state == .queued && job.attempts == 0)
+    }
+
+    @Test func aWorkerThatLostItsLeaseDropsTheJobWithoutWritingIt() async throws {
+        let fixture = try Fixture()
+        defer { fixture.database.remove() }
+        let endless = ScriptedHandler(kind: "endless") { context in
+            try await context.clock.sleep(for: 1_000_000)
+            return Data("should never be stored".utf8)
+        }
+        let pool = fixture.pool([endless], invokers: ["alice": NearestDCInvoker()], concurrency: 1)
+        var events = pool.events().makeAsyncIterator()
+        let id = try await fixture.enqueue("endless", "alice")
+        let task = Task { try await pool.run() }
+        await awaitEvent(&events) { if case .claimed = $0 { true } else { false } }
+        await fixture.clock.waitForSleepers(2)
+        // Another process rescues the job after the lease (60 s) ran out without a heartbeat.
+        let rescuer = try fixture.database.queue()
+        let rescued = try #require(try await rescuer.claim(
+            ClaimRequest(accounts: ["alice"], limit: 1, perAccountLimit: 5, owner: "other", leaseSeconds: 100_000), now: fixture.clock.now() + 61).first)
+        fixture.clock.advance(by: 1000)  // the heartbeat finds the claim gone
+        let event = await awaitEvent(&events) { isFinished($0) != nil }
+        #expect(event.flatMap(isFinished) == .claimLost)
+        pool.shutdownGracefully()
+        try await task.value
+        let job = try #require(try await fixture.queue.job(id))
+        #expect(job.state == .running && job.leaseOwner == "other" && job.result == nil)
+        try await rescuer.complete(rescued.claim, result: nil, now: fixture.clock.now())
+    }
+
+    struct Unexpected: Error {}
+
+    @Test func anyOtherErrorIsRetriedWithJitteredBackoffAndNeverEndsTheWorkers() async throws {
+        let fixture = try Fixture()
+        defer { fixture.database.remove() }
+        let failing = ScriptedHandler(kind: "fail") { _ in throw Unexpected() }
+        let pool = fixture.pool([failing, ping], invokers: ["alice": NearestDCInvoker()], concurrency: 1, seed: 99)
+        var events = pool.events().makeAsyncIterator()
+        let now = fixture.clock.now()
+        let id = try await fixture.enqueue("fail", "alice")
+        let task = Task { try await pool.run() }
+        let event = await awaitEvent(&events) { isFinished($0) != nil }
+        #expect(event.flatMap(isFinished) == .retried)
+        let expected = BackoffPolicy(base: 2, cap: 600).delay(afterAttempt: 1, unit: SeededRandomSource(seed: 99).nextUnit())
+        let job = try #require(try await fixture.queue.job(id))
+        #expect(job.state == .queued && job.attempts == 1 && job.runAt == now + expected && job.lastError?.contains("Unexpected") == true)
+        // The pool keeps serving.
+        let next = try await fixture.enqueue("ping", "alice")
+        await awaitEvent(&events) { if case .finished(next, _, .completed) = $0 { true } else { false } }
+        pool.shutdownGracefully()
+        try await task.value
+    }
+}
