@@ -272,4 +272,21 @@ import Testing
         #expect(try second.invoke(F.help.GetNearestDc()) == .failure(RPCError(code: 406, message: "AUTH_KEY_DUPLICATED")))
         #expect(first.core.withState { $0.authKeyIDs(dc: 1) }.isEmpty)
     }
+
+    /// A session kept across a clock jump back would stamp its answers with the old, later time
+    /// (its msg_ids never go backwards) and a client synchronized to the new time would drop them:
+    /// the jump ends the DC's sessions, and only that DC's.
+    @Test func aClockJumpEndsTheSessionsOfThatDCOnly() async throws {
+        let harness = try await Harness()
+        _ = try harness.handshake()
+        var client = try #require(harness.session)
+        let (_, actions) = client.send(request: F.help.GetNearestDc().serialized(), now: Self.now)
+        for case .send(let bytes) in actions { _ = try harness.send(bytes) }
+        #expect(harness.core.sessionCount == 1)
+        harness.core.setClockOffset(-600, dc: 2)
+        #expect(harness.core.sessionCount == 1)
+        harness.core.setClockOffset(-600, dc: 1)
+        #expect(harness.core.sessionCount == 0)
+        #expect(harness.core.withState { $0.faults.clockOffset(dc: 1) } == -600)
+    }
 }

@@ -163,10 +163,9 @@ struct ControlAPI: Sendable {
             guard abs(request.offsetSeconds) <= 315_360_000 else {
                 return .error(.badRequest, "offsetSeconds must stay within ten years (±315360000)")
             }
-            core.withState { $0.faults.setClockOffset(request.offsetSeconds, dc: request.dc) }
-            // A session's msg_ids never go backwards, so a clock that jumps needs fresh connections, as
-            // after a server restart; clients reconnect and meet the new time (bad_msg_notification 16/17).
-            core.disconnectAll(dc: request.dc)
+            // Drops the DC's sessions and connections too: clients meet the new time in new sessions
+            // (new_session_created, bad_msg_notification 16/17), as after a server restart.
+            core.setClockOffset(request.offsetSeconds, dc: request.dc)
             return .json(faultsView())
         case (.POST, "channels", 3) where path[2] == "messages":
             guard let channelID = Int64(path[1]) else { return .error(.badRequest, "a channel id is a number") }

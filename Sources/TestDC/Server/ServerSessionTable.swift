@@ -74,6 +74,10 @@ struct ServerSessionTable: Sendable {
         entries = entries.filter { $0.key.dc != dc || $0.key.keyID != keyID }
     }
 
+    mutating func removeSessions(dc: Int32) {
+        entries = entries.filter { $0.key.dc != dc }
+    }
+
     /// Expired sessions go at most once a minute (a scan of the table); when a new session would
     /// not fit, the least recently used ones go at once.
     private mutating func sweep(now: Double, making: Bool) {

@@ -127,6 +127,18 @@ public final class TestDCCore: Sendable {
     }
 
     /// Closes every live connection of a DC (nil: of all DCs), as a restarting server would.
+    /// Skews DC `dc`'s clock by `seconds`. Its server sessions go with the old time: a session's
+    /// msg_ids never go backwards, so after a jump back a kept session would stamp its answers
+    /// with the old, later time, and a client that synchronized to the new time drops them as
+    /// from the future (security_guidelines) until real time catches up: every call times out.
+    /// Its live connections close too, so clients reconnect into the new time and get
+    /// new_session_created, as after a restart.
+    public func setClockOffset(_ seconds: Int, dc: Int32) {
+        withState { $0.faults.setClockOffset(seconds, dc: dc) }
+        for shard in sessionShards { shard.table.withLock { $0.removeSessions(dc: dc) } }
+        disconnectAll(dc: dc)
+    }
+
     public func disconnectAll(dc: Int32? = nil) {
         let ids = connections.withLock { table in table.byID.values.filter { dc == nil || $0.dc == dc }.map(\.id) }
         let doomed = channels.withLock { table in ids.compactMap { table[$0] } }
