@@ -88,6 +88,27 @@ import MTProtoCrypto
         expect(.messageIDTooOld(messageID: old), for: peer.packet(messageID: old, seqNo: 0, body: Fixtures.request(1), direction: .serverToClient))
     }
 
+    /// A server whose clock leads ours by 30-300 s accepts our msg_ids (they are only old to it)
+    /// and never sends 16/17: its packets, dropped as from the future, are the only sign. The
+    /// session drops them but follows the server's clock, so its next messages and the server's
+    /// next answers are in time. A packet from the past moves nothing (a delayed one looks alike).
+    @Test mutating func aServerClockAheadIsFollowedThoughItsPacketIsDropped() throws {
+        _ = try client.receive(peer.packet(messageID: serverMessageID(now), seqNo: 0, body: Fixtures.request(1), direction: .serverToClient), now: now)
+        let stale = serverMessageID(now + -400, step: 1)
+        #expect(throws: SessionError.self) {
+            try client.receive(peer.packet(messageID: stale, seqNo: 0, body: Fixtures.request(1), direction: .serverToClient), now: now)
+        }
+        #expect(client.timeOffset == 0)
+        let ahead = serverMessageID(now + 72, step: 2)
+        #expect(throws: SessionError.self) {
+            try client.receive(peer.packet(messageID: ahead, seqNo: 0, body: Fixtures.request(1), direction: .serverToClient), now: now)
+        }
+        let (_, actions) = client.send(request: Fixtures.request(2), now: now)
+        let sent = try peer.open(try #require(packets(actions).first), direction: .clientToServer)
+        #expect(abs(MessageIDGenerator.seconds(of: sent.messageID) - (now.seconds + 72)) < 1)
+        _ = try client.receive(peer.packet(messageID: serverMessageID(now + 72, step: 3), seqNo: 0, body: Fixtures.request(1), direction: .serverToClient), now: now)
+    }
+
     @Test mutating func staleTimesAreRefusedOnceSynchronizedExceptSaltAndTimeNotices() throws {
         _ = try client.receive(peer.packet(messageID: serverMessageID(now), seqNo: 0, body: Fixtures.request(1), direction: .serverToClient), now: now)
         #expect(client.isTimeSynchronized)

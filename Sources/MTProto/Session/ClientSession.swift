@@ -400,7 +400,16 @@ public struct ClientSession: Sendable {
             let constructor = WireConstructor.of(message.body)
             return constructor == WireConstructor.badMsgNotification || constructor == WireConstructor.badServerSalt
         }
-        if !exempt { throw .messageTimeOutOfWindow(messageID: messageID, secondsFromNow: offset) }
+        guard !exempt else { return }
+        if offset > configuration.maxMessageLead {
+            // A server clock 30-300 s ahead of ours accepts our msg_ids (they are merely old to
+            // it), so it never sends 16/17 and this packet is the only sign: without following
+            // it every answer would be dropped for as long as the skew lasts. The packet is still
+            // dropped (the in-doubt checks fetch what it carried again); an old packet moves
+            // nothing, since a delayed one looks the same.
+            messageIDs.synchronize(serverMessageID: messageID, now: now)
+        }
+        throw .messageTimeOutOfWindow(messageID: messageID, secondsFromNow: offset)
     }
 
     private mutating func acknowledge(_ messageID: Int64, now: UnixTime) {
