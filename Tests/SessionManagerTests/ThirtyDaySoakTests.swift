@@ -136,10 +136,11 @@ import Testing
         // No code ever said the session or the authorization was lost.
         let lost = figures.failures.keys.filter { $0.hasPrefix("TGSM-AUTH") || $0.hasPrefix("TGSM-SESSION") }
         #expect(lost.isEmpty, "\(figures.failures)")
-        // The keep-alive kept the authorization in use: never a gap much longer than its interval.
+        // The keep-alive kept the authorization in use: never a gap much longer than its interval
+        // (plus a restart after a lease expiry and a few failed attempts, one per step).
         // (A DC clock 30-300 s ahead once made every call time out for hours here: ClientSession
         // dropped the answers as from the future and nobody resynchronized.)
-        #expect(soak.longestAuthorizedGap <= Self.keepAliveInterval + 2 * Self.step + Self.leaseTTL, "gap \(soak.longestAuthorizedGap)")
+        #expect(soak.longestAuthorizedGap <= Self.keepAliveInterval + Self.leaseTTL + 5 * Self.step, "gap \(soak.longestAuthorizedGap)")
         // Far inside a week, the shortest account TTL.
         #expect(soak.longestAuthorizedGap < 86400)
         // Flood waits: every call of a flooded method came after the wait's end, and the DC saw
