@@ -155,6 +155,21 @@ import Testing
         #expect(logged.count == 1 && logged.first?.contains("code=store.fenced") == true && logged.first?.contains("peers=1") == true, "\(fixture.logs.messages)")
     }
 
+    @Test func anUpdatesStreamConsumerFeedsTheCacheEventByEvent() async throws {
+        let fixture = try Fixture()
+        defer { fixture.finish() }
+        let users = [Self.user(1002, hash: 0x0B0B, username: "bob"), Self.user(1003, hash: 0x0CA201)]
+        let chats = [Self.channel(2001, hash: 0x2001, username: "testnews")]
+        // Events of one updates batch share its users and chats: queued twice, written once each.
+        for _ in 0..<2 {
+            fixture.cache.remember(UpdateEvent(update: .updateConfig(.init()), users: users, chats: chats, origin: .live))
+        }
+        await fixture.cache.flush()
+        #expect(try fixture.rows() == [
+            "alice channel 2001 \(0x2001) testnews", "alice user 1002 \(0x0B0B) bob", "alice user 1003 \(0x0CA201) -",
+        ])
+    }
+
     @Test func theStandardStackFeedsItsCacheInnermost() async throws {
         let fixture = try Fixture()
         defer { fixture.finish() }

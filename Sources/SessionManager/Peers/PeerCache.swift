@@ -70,6 +70,12 @@ public final class PeerCache: Sendable {
         if startsWriter { Task { await self.writeQueued() } }
     }
 
+    /// Queues the peers that came with an update of the client's updates stream: its one consumer
+    /// calls this for each event (the cache cannot tap the stream without taking it over).
+    public func remember(_ event: UpdateEvent) {
+        remember(users: event.users, chats: event.chats)
+    }
+
     /// Returns once everything queued before the call is written or its failure logged.
     public func flush() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
