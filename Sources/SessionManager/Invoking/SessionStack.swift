@@ -16,7 +16,9 @@ import MTProtoClient
 ///    the waits Telegram answers;
 /// 6. **send-code guard**: refuses a login code request before its deadline and writes the next
 ///    deadline before the request goes out;
-/// 7. **rate gate**: innermost, so its tokens count only calls that really go to the network.
+/// 7. **rate gate**: so its tokens count only calls that really go to the network;
+/// 8. **peer cache** (when given): innermost, it stores the users and chats of each answer that
+///    came from the network, once each.
 public struct SessionStack: Sendable {
     public struct Configuration: Sendable {
         public var ledger: FloodLedger.Policy
@@ -46,13 +48,16 @@ public struct SessionStack: Sendable {
     public let breakers: CircuitBreakerBoard
     public let health: AccountHealth
     public let terminalGuard: TerminalGuard
+    /// The account's peer cache, when the stack was given one.
+    public let peerCache: PeerCache?
 
     /// - Parameters:
     ///   - storage: the client's session storage; given, the terminal guard drops keys the DC
     ///     rejected where that loses no login, and the validator reads it.
+    ///   - peerCache: given, every answer's users and chats are remembered in its store.
     public init(
         account: AccountID, client: any TelegramInvoking, ledgerStore: any FloodLedgerStore, statuses: any AccountStatusStore,
-        storage: (any SessionStorage)? = nil, configuration: Configuration = Configuration(),
+        storage: (any SessionStorage)? = nil, peerCache: PeerCache? = nil, configuration: Configuration = Configuration(),
         clock: any TelegramClock, random: any RandomSource, logger: Logger
     ) {
         self.account = account
@@ -62,6 +67,7 @@ public struct SessionStack: Sendable {
         breakers = CircuitBreakerBoard(account: account, policy: configuration.breaker, clock: clock, logger: logger)
         health = AccountHealth(account: account, policy: configuration.health, clock: clock, logger: logger)
         terminalGuard = TerminalGuard(account: account, statuses: statuses, keyReset: storage.map(AuthKeyReset.init(storage:)), clock: clock, logger: logger)
+        self.peerCache = peerCache
         invoker = client.wrapped(in: [
             HealthMiddleware(health),
             TerminalGuardMiddleware(terminalGuard),
@@ -70,6 +76,6 @@ public struct SessionStack: Sendable {
             FloodLedgerMiddleware(ledger),
             SendCodeGuardMiddleware(sendCodeGuard),
             RateGateMiddleware(rateGate),
-        ])
+        ] + (peerCache.map { [PeerCacheMiddleware($0)] } ?? []))
     }
 }

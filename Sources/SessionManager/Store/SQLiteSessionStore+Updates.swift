@@ -47,6 +47,8 @@ extension SQLiteSessionStore {
     public func rememberPeers(_ peers: [PeerRecord], account: AccountID, fence: LeaseToken?) async throws(SessionStoreError) {
         guard !peers.isEmpty else { return }
         let now = clock.now()
+        // A record without a hash is a `min` constructor (or a basic chat): it keeps the known hash,
+        // and the username too unless it brings one (a min constructor may leave it out).
         try await write("remember peers of \(account)") { db in
             try Self.checkFence(db, account: account, fence: fence)
             try Self.ensureAccount(db, account, now: now)
@@ -55,7 +57,8 @@ extension SQLiteSessionStore {
                     INSERT INTO peer(account, kind, peer_id, access_hash, username, seen_at) VALUES (?, ?, ?, ?, ?, ?)
                     ON CONFLICT(account, kind, peer_id) DO UPDATE SET
                         access_hash = coalesce(excluded.access_hash, peer.access_hash),
-                        username = excluded.username, seen_at = excluded.seen_at
+                        username = CASE WHEN excluded.access_hash IS NULL AND excluded.username IS NULL THEN peer.username ELSE excluded.username END,
+                        seen_at = excluded.seen_at
                     """, arguments: [account.rawValue, peer.kind.rawValue, peer.id, peer.accessHash, peer.username, peer.seenAt.seconds])
             }
         }
