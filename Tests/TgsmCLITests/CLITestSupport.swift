@@ -36,14 +36,15 @@ struct CLI {
     }
 
     /// Runs `tgsm ARGS --store STORE` (the store option goes last so subcommand parsing sees it).
-    func run(_ arguments: [String], stdin: String? = nil, withStore: Bool = true) async throws -> Result {
+    func run(_ arguments: [String], stdin: String? = nil, executable: String = CLI.binary, withStore: Bool = true) async throws -> Result {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.binary)
+        process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments + (withStore ? ["--store", store] : [])
         var env = ProcessInfo.processInfo.environment
         env.removeValue(forKey: "TGSM_HOME")
         env.removeValue(forKey: "TGSM_NOW")
         env.removeValue(forKey: "NO_COLOR")
+        env.removeValue(forKey: "TGSM_KEY_FILE")
         for (key, value) in environment { env[key] = value }
         process.environment = env
         let out = Pipe(), err = Pipe(), input = Pipe()
@@ -79,9 +80,6 @@ enum CLIFixtures {
 
     /// A Telethon string session made by Telethon itself (the pinned venv), or nil when it is missing.
     static func telethonString(key: AuthKey, dc: Int, host: String, port: Int) async throws -> String? {
-        let python = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent(".build/venv/bin/python")
-        guard FileManager.default.isExecutableFile(atPath: python.path) else { return nil }
         let script = """
             import sys
             from telethon.sessions import StringSession
@@ -91,15 +89,37 @@ enum CLIFixtures {
             s.auth_key = AuthKey(bytes.fromhex(sys.stdin.read().strip()))
             print(s.save())
             """
+        return try await python(script, stdin: hex(key.bytes))
+    }
+
+    /// What Telethon itself reads from a string session: "DC HOST PORT KEYHEX", or nil without the venv.
+    static func telethonReads(_ string: String) async throws -> String? {
+        let script = """
+            import sys
+            from telethon.sessions import StringSession
+            s = StringSession(sys.stdin.read().strip())
+            print(s.dc_id, s.server_address, s.port, s.auth_key.key.hex())
+            """
+        return try await python(script, stdin: string)
+    }
+
+    static var pythonPath: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent(".build/venv/bin/python")
+    }
+
+    /// Runs a script with the pinned venv's Python; nil when the venv is missing or the script fails.
+    static func python(_ script: String, stdin: String) async throws -> String? {
+        guard FileManager.default.isExecutableFile(atPath: pythonPath.path) else { return nil }
         let process = Process()
-        process.executableURL = python
+        process.executableURL = pythonPath
         process.arguments = ["-c", script]
         let out = Pipe(), input = Pipe()
         process.standardOutput = out
         process.standardInput = input
         process.standardError = FileHandle.nullDevice
         try process.run()
-        input.fileHandleForWriting.write(Data(hex(key.bytes).utf8))
+        input.fileHandleForWriting.write(Data(stdin.utf8))
         try input.fileHandleForWriting.close()
         let data = await Task.detached { out.fileHandleForReading.readDataToEndOfFile() }.value
         process.waitUntilExit()

@@ -157,6 +157,10 @@ import Testing
         let written = try String(contentsOfFile: out, encoding: .utf8)
         #expect(try TelethonStringSession.decode(written.trimmingCharacters(in: .whitespacesAndNewlines)).authKey == key)
         #expect(try await cli.run(["session", "export", "--account", "dave", "--format", "telethon-string", "--output", out]).status == 10)
+        // Telethon itself loads the export (when the pinned venv is there).
+        if let read = try await CLIFixtures.telethonReads(written) {
+            #expect(read == "2 127.0.0.1 24402 \(CLIFixtures.hex(key.bytes))")
+        }
 
         let printed = try await cli.run(["session", "export", "--account", "dave", "--format", "pyrogram-string", "--stdout", "--api-id", "99"])
         #expect(printed.status == 1 && printed.stderr.contains("user_id"), "Telethon strings carry no user id; Pyrogram needs one")
@@ -213,6 +217,22 @@ import Testing
         let check = try await cli.run(["check"])
         #expect(check.status == 7, "rate limited: \(check.stdout)")
         #expect(check.stdout.contains("until 2027-01-15T09:00:00Z"))
+    }
+
+    /// Colors on a terminal (a pseudo-terminal from util-linux `script`), none with NO_COLOR or on a pipe.
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/script")))
+    func colorsOnlyOnATerminalWithoutNoColor() async throws {
+        let (root, cli) = try CLI.temporary()
+        let string = try TelethonStringSession.encode(PortableSession(dc: 2, authKey: try CLIFixtures.key(seed: 7), address: DCAddress(host: "127.0.0.1", port: 1)))
+        try CLIFixtures.write(string, to: root + "/s.txt")
+        #expect(try await cli.run(["session", "import", "--account", "hank", root + "/s.txt"]).status == 0)
+        let command = "\(CLI.binary) session list --store \(cli.store)"
+        let onTTY = try await cli.run(["-qec", command, "/dev/null"], executable: "/usr/bin/script", withStore: false)
+        #expect(onTTY.status == 0 && onTTY.stdout.contains("\u{1B}[32mactive"), "\(onTTY.stdout)")
+        var plain = cli
+        plain.environment["NO_COLOR"] = "1"
+        let noColor = try await plain.run(["-qec", command, "/dev/null"], executable: "/usr/bin/script", withStore: false)
+        #expect(noColor.status == 0 && noColor.stdout.contains("hank") && !noColor.stdout.contains("\u{1B}["))
     }
 
     @Test func jobsListRetryCancelAndTheirErrors() async throws {

@@ -65,6 +65,8 @@ extension SQLiteSessionStore {
     /// `-wal`/`-shm` are moved aside (`sessions.sqlite.replaced-MS`), never deleted. A backup that
     /// fails verification is set aside (`.bad`) and, when none was named, the next one is tried.
     /// Throws `backupFailed` when no backup could be used; the store file is then left as it was.
+    /// The restored file's commit counter is set above every backup's, so the next open keeps the
+    /// chosen state instead of taking a newer backup for proof of lost commits.
     public static func restore(directory: String, backup file: String?, options: SQLiteStoreOptions = SQLiteStoreOptions()) throws(SessionStoreError) -> OpenOutcome {
         let recovery = StoreRecovery(path: directory + "/" + options.fileName, backupDirectory: directory + "/backups", options: options)
         var entries = recovery.catalog.entries()
@@ -78,6 +80,18 @@ extension SQLiteSessionStore {
         let reason = file.map { "restore of \($0) asked by an operator" } ?? "restore of the newest backup asked by an operator"
         guard let outcome = try recovery.restoreNewestGood(from: entries, reason: reason, asideAs: "replaced") else {
             throw .backupFailed(reason: "no backup passed verification (each was set aside as .bad); the store file was not changed")
+        }
+        // The operator chose this state: it must not pass for "commits were lost" at the next open,
+        // which would put a newer backup back in its place. Its commit counter goes above them all.
+        let highest = recovery.catalog.entries().map(\.commitSequence).max() ?? 0
+        do {
+            let queue = try DatabaseQueue(path: recovery.path)
+            try queue.write { db in
+                try db.execute(sql: "UPDATE store_meta SET value = MAX(value, ?) + 1 WHERE key = 'commit_seq'", arguments: [highest])
+            }
+            try queue.close()
+        } catch {
+            throw .database(operation: "mark the restored store newer than its backups", reason: "\(error)")
         }
         return outcome
     }
