@@ -214,6 +214,12 @@ import Testing
         let table = try await cli.run(["status"])
         #expect(table.stdout.contains("contacts.resolveUsername") && table.stdout.contains("1h00m00s (3600 s)") && table.stdout.contains("queued 2"))
 
+        let watched = try await cli.run(["status", "--watch", "--interval", "0.05", "--count", "3"])
+        #expect(watched.status == 0, "\(watched.stderr)")
+        #expect(watched.stdout.components(separatedBy: "contacts.resolveUsername").count - 1 == 3, "three redraws")
+        #expect(!watched.stdout.contains("\u{1B}[2J"), "a pipe is not cleared")
+        #expect(try await cli.run(["status", "--watch", "--json"]).status == 2)
+
         let check = try await cli.run(["check"])
         #expect(check.status == 7, "rate limited: \(check.stdout)")
         #expect(check.stdout.contains("until 2027-01-15T09:00:00Z"))

@@ -14,11 +14,19 @@ struct Terminal: Sendable {
 
     let colorsOut: Bool
     let colorsErr: Bool
+    /// Whether stdout is a terminal (a redraw may clear it; a pipe gets appended blocks instead).
+    let outIsTerminal: Bool
 
     static let standard: Terminal = {
         let allowed = ProcessInfo.processInfo.environment["NO_COLOR"].map(\.isEmpty) ?? true
-        return Terminal(colorsOut: allowed && isatty(STDOUT_FILENO) == 1, colorsErr: allowed && isatty(STDERR_FILENO) == 1)
+        let outTTY = isatty(STDOUT_FILENO) == 1
+        return Terminal(colorsOut: allowed && outTTY, colorsErr: allowed && isatty(STDERR_FILENO) == 1, outIsTerminal: outTTY)
     }()
+
+    /// Clears a terminal and puts the cursor home, for a redraw; nothing on a pipe.
+    func clearScreen() {
+        if outIsTerminal { FileHandle.standardOutput.write(Data("\u{1B}[H\u{1B}[2J".utf8)) }
+    }
 
     func paint(_ text: String, _ color: Color) -> String {
         colorsOut ? "\u{1B}[\(color.rawValue)m\(text)\u{1B}[0m" : text

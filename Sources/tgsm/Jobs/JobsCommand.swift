@@ -134,8 +134,10 @@ struct JobsEnqueueCommand: AsyncParsableCommand {
     /// A job for an account the store does not know waits forever: say so, but allow it (the
     /// account may be imported next).
     private func warnIfUnknownAccount() async {
+        // Only a store that opens as it is: enqueueing must not set off a restore as a side effect.
         guard let directory = try? global.storeDirectory(),
-              case .good = SQLiteSessionStore.inspectFile(directory: directory, options: global.storeOptions()),
+              case .good(let sequence) = SQLiteSessionStore.inspectFile(directory: directory, options: global.storeOptions()),
+              !SQLiteSessionStore.backupsOnDisk(directory: directory).contains(where: { $0.commitSequence > sequence }),
               let store = try? SQLiteSessionStore.open(directory: directory, options: global.storeOptions())
         else { return }
         defer { try? store.close() }

@@ -15,6 +15,22 @@ struct StatusCommand: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
     @OptionGroup var output: OutputOptions
 
+    @Flag(name: .customLong("watch"), help: "Redraw every --interval seconds with live countdowns (until Ctrl-C).")
+    var watch = false
+
+    @Option(name: .customLong("interval"), help: "Seconds between redraws with --watch.")
+    var interval = 1.0
+
+    @Option(name: .customLong("count"), help: "With --watch: stop after this many redraws (scripts, tests).")
+    var count: Int?
+
+    func validate() throws {
+        if watch && output.json { throw ValidationError("--watch redraws a table; use --json without --watch (or poll it)") }
+        guard interval >= 0.05 && interval <= 3600 else { throw ValidationError("--interval must be between 0.05 and 3600 seconds") }
+        if let count, count < 1 { throw ValidationError("--count must be at least 1") }
+        if count != nil && !watch { throw ValidationError("--count goes with --watch") }
+    }
+
     struct FloodView: Codable {
         var account: String
         var method: String
@@ -47,6 +63,25 @@ struct StatusCommand: AsyncParsableCommand {
     func run() async throws {
         let store = try StoreAccess.open(global, creating: false)
         defer { try? store.close() }
+        guard watch else {
+            let report = try await makeReport(store: store)
+            if output.json { try Terminal.standard.json(report) } else { print(report) }
+            return
+        }
+        var drawn = 0
+        while !Task.isCancelled {
+            // Read before clearing, so a slow read never leaves a blank screen.
+            let report = try await makeReport(store: store)
+            Terminal.standard.clearScreen()
+            print(report)
+            drawn += 1
+            if let count, drawn >= count { return }
+            if !Terminal.standard.outIsTerminal { Terminal.standard.line() }
+            try await Task.sleep(for: .seconds(interval))
+        }
+    }
+
+    private func makeReport(store: SQLiteSessionStore) async throws(CLIFailure) -> Report {
         let now = global.now()
         let accounts = try await AccountView.loadAll(store: store, now: now)
         let waits: [FloodWait]
@@ -61,7 +96,7 @@ struct StatusCommand: AsyncParsableCommand {
             do { counts = try await jobs.counts(account: nil) } catch { throw CLIFailure(error) }
             queue = Dictionary(uniqueKeysWithValues: JobState.allCases.map { ($0.rawValue, counts[$0]) })
         }
-        let report = Report(
+        return Report(
             store: store.directory, now: TimeText.iso(now), accounts: accounts,
             floodWaits: waits.map { wait in
                 FloodView(account: wait.account.rawValue, method: wait.method, peer: wait.peer, kind: wait.kind.rawValue, dc: wait.dc,
@@ -73,11 +108,6 @@ struct StatusCommand: AsyncParsableCommand {
                              remainingSeconds: (entry.deadline - now).rounded(.up))
             },
             queue: queue)
-        if output.json {
-            try Terminal.standard.json(report)
-        } else {
-            print(report)
-        }
     }
 
     private func print(_ report: Report) {
