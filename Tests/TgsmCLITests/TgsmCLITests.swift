@@ -292,4 +292,35 @@ import Testing
         let replaced = try await cli.run(["session", "import", "--account", "gina", "--replace", root + "/s.txt"])
         #expect(replaced.status == 0 && replaced.stdout.contains("mark revoked (TGSM-AUTH-002) was cleared"))
     }
+
+    @Test func anEncryptedStoreNeedsItsKeyFile() async throws {
+        let (root, base) = try CLI.temporary()
+        let keyPath = root + "/store.key"
+        try CLIFixtures.write(CLIFixtures.hex((0..<32).map { UInt8($0 * 5 + 1) }), to: keyPath)
+        let string = try TelethonStringSession.encode(PortableSession(dc: 2, authKey: try CLIFixtures.key(seed: 8), address: DCAddress(host: "127.0.0.1", port: 1)))
+        try CLIFixtures.write(string, to: root + "/s.txt")
+        #expect(try await base.run(["session", "import", "--account", "ivy", root + "/s.txt", "--key-file", keyPath]).status == 0)
+
+        let without = try await base.run(["session", "list"])
+        #expect(without.status == 9 && without.stderr.contains("store.encryption_key_required"), "\(without.stderr)")
+        let check = try await base.run(["check"])
+        #expect(check.status == 9, "\(check.stdout)")
+        var withKey = base
+        withKey.environment["TGSM_KEY_FILE"] = keyPath
+        let list = try await withKey.run(["session", "list", "--json"])
+        #expect(list.status == 0 && list.stdout.contains("ivy"), "\(list.stderr)")
+        let exported = try await withKey.run(["session", "export", "--account", "ivy", "--format", "telethon-string", "--stdout", "--address", "127.0.0.1:1"])
+        #expect(exported.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == string, "the sealed key comes back as it went in")
+    }
+
+    @Test func everyCommandHasHelp() async throws {
+        let (_, cli) = try CLI.temporary()
+        for command in [[], ["session"], ["session", "list"], ["session", "backup"], ["session", "restore"], ["session", "import"],
+                        ["session", "export"], ["status"], ["jobs"], ["jobs", "enqueue"], ["jobs", "list"], ["jobs", "retry"],
+                        ["jobs", "cancel"], ["check"], ["testdc"]] {
+            let help = try await cli.run(command + ["--help"], withStore: false)
+            #expect(help.status == 0 && help.stdout.contains("USAGE: tgsm"), "\(command)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: cli.store))
+    }
 }
