@@ -126,6 +126,8 @@ import Testing
         #expect(report.findings.contains { $0.check == "backups" && $0.level == "problem" })
         let restore = try await cli.run(["session", "restore"])
         #expect(restore.status == 1 && restore.stderr.contains("holds no backup"))
+        let named = try await cli.run(["session", "restore", "--backup", "sessions-1.sqlite"])
+        #expect(named.status == 4 && named.stderr.contains("no backup named sessions-1.sqlite"))
     }
 
     @Test func aMissingStoreIsNotFoundAndNotCreated() async throws {

@@ -113,6 +113,10 @@ struct SessionRestoreCommand: AsyncParsableCommand {
     func run() async throws {
         let directory = try global.storeDirectory()
         let options = global.storeOptions()
+        if let backup, !SQLiteSessionStore.backupsOnDisk(directory: directory).contains(where: { $0.file == backup }) {
+            throw CLIFailure(.notFound, "there is no backup named \(backup) (with its sidecar) in \(directory)/backups; "
+                + "`tgsm session backup --list` shows them")
+        }
         if case .good = SQLiteSessionStore.inspectFile(directory: directory, options: options), !force {
             try await refuseWhileLeased(directory: directory)
         }
@@ -120,7 +124,6 @@ struct SessionRestoreCommand: AsyncParsableCommand {
         do {
             outcome = try SQLiteSessionStore.restore(directory: directory, backup: backup, options: options)
         } catch {
-            if case .backupFailed = error, backup != nil { throw CLIFailure(.notFound, "\(error) [\(error.code)]") }
             throw CLIFailure(error)
         }
         guard case .restored(let file, let reason, let movedTo) = outcome else {
