@@ -154,7 +154,7 @@ let package = Package(
         .executableTarget(
             name: "tgsm",
             dependencies: [
-                "TestDC", "MTProtoClient",
+                "TestDC", "MTProtoClient", "MTProto", "SessionManager", "Workers",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -196,6 +196,12 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
             ],
+            swiftSettings: strict
+        ),
+        // The built `tgsm` binary run as a subprocess against temporary stores.
+        .testTarget(
+            name: "TgsmCLITests",
+            dependencies: ["tgsm", "SessionManager", "MTProtoClient", "MTProto", "MTProtoCrypto"],
             swiftSettings: strict
         ),
         .testTarget(

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 /// The tgsm command-line tool: one subcommand per job.
 @main
@@ -6,6 +7,32 @@ struct Tgsm: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tgsm",
         abstract: "Keeps Telegram user sessions alive; also runs a Telegram-compatible test DC.",
-        subcommands: [TestDCCommand.self]
+        discussion: "Exit codes: 0 ok, 1 failure, 2 usage, 3 check found problems, 4 not found, 5 store damaged, "
+            + "6 lease held by another process, 7 rate limited, 8 account marked dead, 9 encryption key missing or wrong, "
+            + "10 file exists (docs/CLI.md).",
+        subcommands: [SessionCommand.self, StatusCommand.self, JobsCommand.self, CheckCommand.self, TestDCCommand.self]
     )
+
+    /// ArgumentParser's own entry point exits 64 on a usage error; tgsm's documented code is 2, and
+    /// a `CLIFailure` carries its own code after its message was printed.
+    static func main() async {
+        do {
+            var command = try await asyncParseAsRoot(nil)
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch let failure as CLIFailure {
+            Terminal.standard.error(failure.message)
+            Foundation.exit(failure.exit.rawValue)
+        } catch {
+            let code = exitCode(for: error)
+            if code == .validationFailure {
+                Terminal.standard.errorLine(fullMessage(for: error))
+                Foundation.exit(CLIExit.usage.rawValue)
+            }
+            exit(withError: error)
+        }
+    }
 }

@@ -55,8 +55,10 @@ struct StoreRecovery {
         throw .damagedWithoutBackup(path: path, reason: reason, backupDirectory: backupDirectory)
     }
 
-    /// Tries the backups newest first; the first that verifies replaces the store file.
-    private func restoreNewestGood(from entries: [BackupCatalog.Sidecar], reason: String) throws(SessionStoreError) -> SQLiteSessionStore.OpenOutcome? {
+    /// Tries the backups newest first; the first that verifies replaces the store file, which is
+    /// moved aside under `asideAs` ("damaged" in recovery, "replaced" for an operator's restore).
+    func restoreNewestGood(from entries: [BackupCatalog.Sidecar], reason: String,
+                           asideAs: String = "damaged") throws(SessionStoreError) -> SQLiteSessionStore.OpenOutcome? {
         let staging = backupDirectory + "/.restore-\(getpid()).sqlite"
         defer { FileSystem.removeFile(staging) }
         for entry in entries {
@@ -65,7 +67,7 @@ struct StoreRecovery {
                 catalog.quarantine(entry)
                 continue
             }
-            let movedTo = moveAside(reason: "damaged")
+            let movedTo = moveAside(reason: asideAs)
             try FileSystem.moveFile(staging, path)
             FileSystem.syncFile((path as NSString).deletingLastPathComponent)
             logger.warning("session store restored from backup", metadata: [

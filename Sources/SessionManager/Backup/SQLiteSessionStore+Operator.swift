@@ -1,0 +1,141 @@
+import Foundation
+import GRDB
+import MTProto
+
+/// What an operator's tool (the `tgsm` CLI) needs beyond the client's contract: looking at a store
+/// without opening it (opening may restore a backup), the backups on disk with their verification,
+/// an explicit restore, and the send-code deadlines without their phone keys.
+extension SQLiteSessionStore {
+    /// The store file as a read-only inspection finds it (the same checks opening runs).
+    public enum FileHealth: Sendable, Equatable, CustomStringConvertible {
+        /// No store file.
+        case absent
+        /// A file with no tables (never written).
+        case empty
+        /// A good store; its commit counter.
+        case good(commitSequence: Int64)
+        /// A session store that fails a check: truncated, bad header, `integrity_check`, row checks.
+        case damaged(reason: String)
+        /// Not a session store at all.
+        case foreign(reason: String)
+
+        public var description: String {
+            switch self {
+            case .absent: "absent"
+            case .empty: "empty"
+            case .good(let sequence): "good (commit \(sequence))"
+            case .damaged(let reason): "damaged: \(reason)"
+            case .foreign(let reason): "not a session store: \(reason)"
+            }
+        }
+    }
+
+    /// Inspects the store file of `directory` read-only (header, `integrity_check`, format marker,
+    /// schema, row checks) without opening it for writing, so nothing is restored or created.
+    public static func inspectFile(directory: String, options: SQLiteStoreOptions = SQLiteStoreOptions()) -> FileHealth {
+        switch StoreInspector.inspect(directory + "/" + options.fileName, busyTimeout: options.busyTimeout) {
+        case .absent: .absent
+        case .empty: .empty
+        case .good(let sequence): .good(commitSequence: sequence)
+        case .damaged(let reason): .damaged(reason: reason)
+        case .foreign(let reason): .foreign(reason: reason)
+        }
+    }
+
+    /// The backups on disk in `directory/backups`, newest first, read from their sidecars (so this
+    /// works when the store itself is unreadable).
+    public static func backupsOnDisk(directory: String) -> [BackupRecord] {
+        BackupCatalog(directory: directory + "/backups").entries().map(\.record)
+    }
+
+    /// Verifies one backup exactly as a restore would (size and SHA-256 against its sidecar, then
+    /// the store checks on a copy); returns why it is not usable, or nil when it is. Changes nothing.
+    public static func verifyBackup(_ file: String, directory: String, options: SQLiteStoreOptions = SQLiteStoreOptions()) -> String? {
+        let catalog = BackupCatalog(directory: directory + "/backups")
+        guard let entry = catalog.entries().first(where: { $0.file == file }) else {
+            return "no backup named \(file) with a readable sidecar in \(catalog.directory)"
+        }
+        let staging = catalog.directory + "/.verify-\(getpid())-\(UInt64.random(in: 0...UInt64.max)).sqlite"
+        defer { FileSystem.removeFile(staging) }
+        return catalog.verifiedCopy(entry, to: staging, busyTimeout: options.busyTimeout)
+    }
+
+    /// Puts a verified backup in place of the store file while no process has the store open:
+    /// `file` names the backup (nil: the newest that verifies). The current file and its
+    /// `-wal`/`-shm` are moved aside (`sessions.sqlite.replaced-MS`), never deleted. A backup that
+    /// fails verification is set aside (`.bad`) and, when none was named, the next one is tried.
+    /// Throws `backupFailed` when no backup could be used; the store file is then left as it was.
+    /// The restored file's commit counter is set above every backup's, so the next open keeps the
+    /// chosen state instead of taking a newer backup for proof of lost commits.
+    public static func restore(directory: String, backup file: String?, options: SQLiteStoreOptions = SQLiteStoreOptions()) throws(SessionStoreError) -> OpenOutcome {
+        let recovery = StoreRecovery(path: directory + "/" + options.fileName, backupDirectory: directory + "/backups", options: options)
+        var entries = recovery.catalog.entries()
+        if let file {
+            entries = entries.filter { $0.file == file }
+            guard !entries.isEmpty else {
+                throw .backupFailed(reason: "there is no backup named \(file) (with its sidecar) in \(recovery.backupDirectory); list them and pick one")
+            }
+        }
+        guard !entries.isEmpty else { throw .backupFailed(reason: "\(recovery.backupDirectory) holds no backup; nothing was changed") }
+        let reason = file.map { "restore of \($0) asked by an operator" } ?? "restore of the newest backup asked by an operator"
+        guard let outcome = try recovery.restoreNewestGood(from: entries, reason: reason, asideAs: "replaced") else {
+            throw .backupFailed(reason: "no backup passed verification (each was set aside as .bad); the store file was not changed")
+        }
+        // The operator chose this state: it must not pass for "commits were lost" at the next open,
+        // which would put a newer backup back in its place. Its commit counter goes above them all.
+        let highest = recovery.catalog.entries().map(\.commitSequence).max() ?? 0
+        do {
+            let queue = try DatabaseQueue(path: recovery.path)
+            try queue.write { db in
+                try db.execute(sql: "UPDATE store_meta SET value = MAX(value, ?) + 1 WHERE key = 'commit_seq'", arguments: [highest])
+            }
+            try queue.close()
+        } catch {
+            throw .database(operation: "mark the restored store newer than its backups", reason: "\(error)")
+        }
+        return outcome
+    }
+
+    /// The send-code deadlines still ahead of `now`, soonest first: the account and the time only
+    /// (the phone key stays inside the store; it is useless to a reader anyway).
+    public func activeSendCodeDeadlines(at now: UnixTime) async throws(SessionStoreError) -> [(account: AccountID, deadline: UnixTime)] {
+        let rows: [SendCodeRow] = try await read("list send-code deadlines") { db in
+            try Row.fetchAll(db, sql: "SELECT account, deadline FROM send_code_deadline WHERE deadline > ? ORDER BY deadline",
+                             arguments: [now.seconds])
+                .compactMap { row in
+                    guard let account = row.string("account"), let deadline = row.double("deadline") else { return nil }
+                    return SendCodeRow(account: account, deadline: deadline)
+                }
+        }
+        return rows.map { (AccountID($0.account), UnixTime(seconds: $0.deadline)) }
+    }
+
+    /// The account's row as stored (home DC, user id), without keys.
+    public func accountSummary(_ account: AccountID) async throws(SessionStoreError) -> AccountSummary? {
+        try await read("read the account \(account)") { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT id, created_at, home_dc, user_id, is_bot FROM account WHERE id = ?",
+                                             arguments: [account.rawValue]) else { return nil }
+            let authorized = try Int.fetchAll(db, sql: "SELECT dc_id FROM dc WHERE account = ? AND is_authorized = 1 AND auth_key IS NOT NULL ORDER BY dc_id",
+                                              arguments: [account.rawValue])
+            return AccountSummary(account: account, createdAt: UnixTime(seconds: row.double("created_at") ?? 0),
+                                  homeDC: row.int64("home_dc").map(Int.init), userID: row.int64("user_id"),
+                                  isBot: row.int64("is_bot") == 1, authorizedDCs: authorized)
+        }
+    }
+}
+
+private struct SendCodeRow: Sendable {
+    var account: String
+    var deadline: Double
+}
+
+/// What an operator sees of an account: never a key, never a phone number.
+public struct AccountSummary: Sendable, Hashable {
+    public var account: AccountID
+    public var createdAt: UnixTime
+    public var homeDC: Int?
+    public var userID: Int64?
+    public var isBot: Bool
+    /// DCs with a stored key marked logged in.
+    public var authorizedDCs: [Int]
+}

@@ -1,0 +1,48 @@
+import Foundation
+import SessionManager
+import Workers
+
+/// Opening the store and the queue for a command, with the typed errors turned into a person's
+/// message and an exit code.
+enum StoreAccess {
+    /// Opens the store. Without `creating`, a directory holding neither a store nor a backup is
+    /// `notFound` (a read-only command must not leave an empty store behind a typo'd path).
+    /// Opening restores the newest verified backup when the file is damaged: that is reported on
+    /// stderr, and the command goes on with the restored store.
+    static func open(_ global: GlobalOptions, creating: Bool) throws(CLIFailure) -> SQLiteSessionStore {
+        let directory = try global.storeDirectory()
+        let options = global.storeOptions()
+        if !creating, !FileManager.default.fileExists(atPath: directory + "/" + options.fileName),
+           SQLiteSessionStore.backupsOnDisk(directory: directory).isEmpty {
+            throw CLIFailure(.notFound, "there is no session store in \(directory) (no \(options.fileName), no backups). "
+                + "Import a session into it (`tgsm session import --account NAME FILE`), or point --store or TGSM_HOME at the store directory.")
+        }
+        let store: SQLiteSessionStore
+        do {
+            store = try SQLiteSessionStore.open(directory: directory, options: options)
+        } catch {
+            throw CLIFailure(error)
+        }
+        if case .restored(let backup, let reason, let movedTo) = store.outcome {
+            Terminal.standard.warning("the store \(store.path) was unusable (\(reason)); it was restored from the verified backup \(backup)"
+                + (movedTo.map { "; the old file was moved to \($0) (kept for inspection)" } ?? "")
+                + ". Changes made after that backup are lost; run `tgsm check` to see the state.")
+        }
+        return store
+    }
+
+    /// Opens the job queue beside the store. Without `creating`, a missing queue file is nil.
+    static func queue(_ global: GlobalOptions, creating: Bool) throws(CLIFailure) -> SQLiteJobQueue? {
+        let path = try global.jobsPath()
+        if !FileManager.default.fileExists(atPath: path) {
+            guard creating else { return nil }
+            let directory = try global.storeDirectory()
+            do {
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            } catch {
+                throw CLIFailure(.failure, "cannot create the store directory \(directory): \(error.localizedDescription); check the path and permissions")
+            }
+        }
+        do { return try SQLiteJobQueue.open(path: path) } catch { throw CLIFailure(error) }
+    }
+}

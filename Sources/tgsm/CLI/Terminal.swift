@@ -1,0 +1,96 @@
+import Foundation
+import MTProto
+
+/// Where a command's output goes. Colors only when the stream is a terminal and NO_COLOR is unset
+/// (https://no-color.org), so pipes, files and tests get plain text.
+struct Terminal: Sendable {
+    enum Color: String {
+        case red = "31"
+        case green = "32"
+        case yellow = "33"
+        case dim = "2"
+        case bold = "1"
+    }
+
+    let colorsOut: Bool
+    let colorsErr: Bool
+    /// Whether stdout is a terminal (a redraw may clear it; a pipe gets appended blocks instead).
+    let outIsTerminal: Bool
+
+    static let standard: Terminal = {
+        let allowed = ProcessInfo.processInfo.environment["NO_COLOR"].map(\.isEmpty) ?? true
+        let outTTY = isatty(STDOUT_FILENO) == 1
+        return Terminal(colorsOut: allowed && outTTY, colorsErr: allowed && isatty(STDERR_FILENO) == 1, outIsTerminal: outTTY)
+    }()
+
+    /// Clears a terminal and puts the cursor home, for a redraw; nothing on a pipe.
+    func clearScreen() {
+        if outIsTerminal { FileHandle.standardOutput.write(Data("\u{1B}[H\u{1B}[2J".utf8)) }
+    }
+
+    func paint(_ text: String, _ color: Color) -> String {
+        colorsOut ? "\u{1B}[\(color.rawValue)m\(text)\u{1B}[0m" : text
+    }
+
+    /// Writes unbuffered, so lines interleave correctly with stderr and reach a pipe at once.
+    func line(_ text: String = "") {
+        FileHandle.standardOutput.write(Data((text + "\n").utf8))
+    }
+
+    func errorLine(_ text: String) {
+        FileHandle.standardError.write(Data((text.hasSuffix("\n") ? text : text + "\n").utf8))
+    }
+
+    func error(_ message: String) {
+        let label = colorsErr ? "\u{1B}[31mtgsm: error:\u{1B}[0m" : "tgsm: error:"
+        errorLine("\(label) \(message)")
+    }
+
+    func warning(_ message: String) {
+        let label = colorsErr ? "\u{1B}[33mtgsm: warning:\u{1B}[0m" : "tgsm: warning:"
+        errorLine("\(label) \(message)")
+    }
+
+    /// Prints `value` as JSON (sorted keys, so output is stable for scripts and diffs).
+    func json<T: Encodable>(_ value: T) throws(CLIFailure) {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        do {
+            line(String(decoding: try encoder.encode(value), as: UTF8.self))
+        } catch {
+            throw CLIFailure(.failure, "the output could not be encoded as JSON (\(error)); this is a bug in tgsm, please report it")
+        }
+    }
+
+    /// Left-aligned columns, two spaces apart; colors are applied after padding so widths stay right.
+    func table(_ header: [String], _ rows: [[(text: String, color: Color?)]]) {
+        var widths = header.map(\.count)
+        for row in rows {
+            for (index, cell) in row.enumerated() where index < widths.count { widths[index] = max(widths[index], cell.text.count) }
+        }
+        func render(_ cells: [(text: String, color: Color?)]) -> String {
+            cells.enumerated().map { index, cell in
+                let padded = index == cells.count - 1 ? cell.text : cell.text.padding(toLength: widths[index], withPad: " ", startingAt: 0)
+                return cell.color.map { paint(padded, $0) } ?? padded
+            }.joined(separator: "  ")
+        }
+        line(paint(render(header.map { ($0, nil) }), .bold))
+        for row in rows { line(render(row)) }
+    }
+}
+
+/// How times are shown: ISO 8601 in UTC (exact, sortable) and remaining seconds.
+enum TimeText {
+    static func iso(_ time: UnixTime) -> String {
+        Date(timeIntervalSince1970: time.seconds.rounded(.down)).ISO8601Format()
+    }
+
+    /// "1h02m03s", "45s"; never negative.
+    static func remaining(_ seconds: Double) -> String {
+        let total = Int(max(0, seconds).rounded(.up))
+        let hours = total / 3600, minutes = total % 3600 / 60, secs = total % 60
+        if hours > 0 { return String(format: "%dh%02dm%02ds", hours, minutes, secs) }
+        if minutes > 0 { return String(format: "%dm%02ds", minutes, secs) }
+        return "\(secs)s"
+    }
+}

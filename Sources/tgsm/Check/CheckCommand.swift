@@ -1,0 +1,252 @@
+import ArgumentParser
+import Foundation
+import MTProto
+import MTProtoClient
+import SessionManager
+import Workers
+
+/// `tgsm check`: offline diagnostics, each finding with the steps that fix it.
+struct CheckCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check",
+        abstract: "Diagnose the store offline: integrity, backups, leases, account marks, active limits; with recovery steps.",
+        discussion: "Nothing is sent to Telegram and a damaged store is only inspected (read-only), never changed. Exit 0 "
+            + "when nothing needs a person; otherwise the code of the most serious finding: 5 store damaged, 9 encryption key, "
+            + "4 no store, 8 account marked, 3 other problems, 7 rate limited."
+    )
+
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var output: OutputOptions
+
+    struct Finding: Codable {
+        /// ok, warning, problem.
+        var level: String
+        var check: String
+        var message: String
+        var guidance: [String]
+        /// The exit code this finding asks for (problems only).
+        var exitCode: Int32?
+
+        static func ok(_ check: String, _ message: String) -> Finding { Finding(level: "ok", check: check, message: message, guidance: [], exitCode: nil) }
+        static func warning(_ check: String, _ message: String, _ guidance: [String]) -> Finding {
+            Finding(level: "warning", check: check, message: message, guidance: guidance, exitCode: nil)
+        }
+        static func problem(_ exit: CLIExit, _ check: String, _ message: String, _ guidance: [String]) -> Finding {
+            Finding(level: "problem", check: check, message: message, guidance: guidance, exitCode: exit.rawValue)
+        }
+    }
+
+    struct Report: Codable {
+        var store: String
+        var ok: Bool
+        var exitCode: Int32
+        var findings: [Finding]
+    }
+
+    /// Most serious first: the exit code is the first of these any problem asks for.
+    static let severity: [CLIExit] = [.storeDamaged, .encryptionKey, .notFound, .accountMarked, .problems, .leaseHeld, .rateLimited, .failure]
+
+    func run() async throws {
+        let directory = try global.storeDirectory()
+        var findings: [Finding] = []
+        await diagnose(directory: directory, into: &findings)
+        let codes = Set(findings.compactMap(\.exitCode))
+        let exit = Self.severity.first { codes.contains($0.rawValue) } ?? .ok
+        let report = Report(store: directory, ok: exit == .ok, exitCode: exit.rawValue, findings: findings)
+        if output.json {
+            try Terminal.standard.json(report)
+        } else {
+            print(report)
+        }
+        if exit != .ok { throw ExitCode(exit.rawValue) }
+    }
+
+    private func print(_ report: Report) {
+        let terminal = Terminal.standard
+        terminal.line("\(terminal.paint("tgsm check", .bold)) \(report.store)")
+        for finding in report.findings {
+            let mark = switch finding.level {
+            case "ok": terminal.paint("  ok   ", .green)
+            case "warning": terminal.paint("  warn ", .yellow)
+            default: terminal.paint("  FAIL ", .red)
+            }
+            terminal.line("\(mark) \(finding.check): \(finding.message)")
+            for (index, step) in finding.guidance.enumerated() { terminal.line("         \(index + 1). \(step)") }
+        }
+        let problems = report.findings.filter { $0.level == "problem" }.count
+        let warnings = report.findings.filter { $0.level == "warning" }.count
+        terminal.line(problems == 0
+            ? terminal.paint("no problems", .green) + (warnings > 0 ? " (\(warnings) warning\(warnings == 1 ? "" : "s"))" : "")
+            : terminal.paint("\(problems) problem\(problems == 1 ? "" : "s")", .red) + ", \(warnings) warning\(warnings == 1 ? "" : "s") (exit \(report.exitCode))")
+    }
+
+    private func diagnose(directory: String, into findings: inout [Finding]) async {
+        let options = global.storeOptions()
+        let now = global.now()
+        // 1. The directory.
+        guard let attributes = try? FileManager.default.attributesOfItem(atPath: directory) else {
+            findings.append(.problem(.notFound, "store directory", "\(directory) does not exist", [
+                "Check --store / TGSM_HOME: is this the directory the workers use?",
+                "To start a new store, import a session: `tgsm session import --account NAME FILE`.",
+            ]))
+            return
+        }
+        let directoryMode = (attributes[.posixPermissions] as? NSNumber)?.intValue ?? 0
+        if directoryMode & 0o077 != 0 {
+            findings.append(.warning("store directory", "\(directory) is mode \(String(directoryMode, radix: 8)): other users can list it",
+                                     ["chmod 700 \(directory) (the store holds auth keys)."]))
+        } else {
+            findings.append(.ok("store directory", "\(directory) (mode \(String(directoryMode, radix: 8)))"))
+        }
+
+        // 2. Backups on disk, verified as a restore would.
+        let backups = SQLiteSessionStore.backupsOnDisk(directory: directory)
+        let verdicts = backups.map { ($0, SQLiteSessionStore.verifyBackup($0.file, directory: directory, options: options)) }
+        let good = verdicts.filter { $0.1 == nil }.map(\.0)
+
+        // 3. The store file, read-only.
+        let health = SQLiteSessionStore.inspectFile(directory: directory, options: options)
+        let restoreStep = good.first.map { "Run `tgsm session restore` to put the newest verified backup (\($0.file), commit \($0.commitSequence)) in place; the damaged file is kept aside." }
+        var storeUsable = false
+        switch health {
+        case .absent, .empty:
+            if let restoreStep {
+                findings.append(.problem(.storeDamaged, "store file", "\(options.fileName) is \(health == .absent ? "missing" : "empty") but backups exist",
+                                         [restoreStep]))
+            } else {
+                findings.append(.problem(.notFound, "store file", "there is no store in \(directory)", [
+                    "Import a session (`tgsm session import --account NAME FILE`) or log the account in.",
+                ]))
+            }
+        case .good(let sequence):
+            if let newest = good.first, newest.commitSequence > sequence {
+                findings.append(.problem(.storeDamaged, "store file", "the store (commit \(sequence)) is behind its backup \(newest.file) "
+                    + "(commit \(newest.commitSequence)): commits were lost (a deleted WAL, or a file copied back)", [restoreStep ?? ""]))
+            } else {
+                findings.append(.ok("store file", "integrity_check, format, schema and row checks pass (commit \(sequence))"))
+                storeUsable = true
+            }
+            let fileMode = ((try? FileManager.default.attributesOfItem(atPath: directory + "/" + options.fileName))?[.posixPermissions] as? NSNumber)?.intValue ?? 0
+            if fileMode & 0o077 != 0 {
+                findings.append(.warning("store file", "mode \(String(fileMode, radix: 8)): readable by other users", ["chmod 600 \(directory)/\(options.fileName)"]))
+            }
+        case .damaged(let reason):
+            findings.append(.problem(.storeDamaged, "store file", "damaged: \(reason)", restoreStep.map { [$0] } ?? [
+                "No verified backup exists: restore the directory from your own backups,",
+                "or move \(options.fileName) aside and import or log in the accounts again.",
+            ]))
+        case .foreign(let reason):
+            findings.append(.problem(.storeDamaged, "store file", "not a session store: \(reason)", [
+                "Check --store: this is not a tgsm store directory.",
+            ] + (restoreStep.map { [$0] } ?? ["Move the file away if it is not needed."])))
+        }
+
+        if backups.isEmpty {
+            findings.append(.problem(.problems, "backups", "no backup in \(directory)/backups", [
+                "Take one now: `tgsm session backup` (running workers also take one every 6 h and after each new key).",
+            ]))
+        } else {
+            for (record, problem) in verdicts where problem != nil {
+                findings.append(.warning("backups", "\(record.file) fails verification: \(problem ?? "")",
+                                         ["A restore skips it. Take a fresh backup: `tgsm session backup`."]))
+            }
+            if let newest = good.first {
+                let age = now - newest.createdAt
+                if age > 24 * 3600 {
+                    findings.append(.warning("backups", "the newest verified backup is \(TimeText.remaining(age)) old (\(TimeText.iso(newest.createdAt)))",
+                                             ["Take one now: `tgsm session backup`; check that the workers' backup schedule runs."]))
+                } else {
+                    findings.append(.ok("backups", "\(good.count) verified, newest \(newest.file) from \(TimeText.iso(newest.createdAt))"))
+                }
+            } else {
+                findings.append(.problem(.problems, "backups", "none of the \(backups.count) backups verifies",
+                                         ["Take one now: `tgsm session backup` (if the store itself is good)."]))
+            }
+        }
+
+        guard storeUsable else { return }
+        await diagnoseAccounts(directory: directory, options: options, now: now, into: &findings)
+        await diagnoseQueue(into: &findings)
+    }
+
+    private func diagnoseAccounts(directory: String, options: SQLiteStoreOptions, now: UnixTime, into findings: inout [Finding]) async {
+        let store: SQLiteSessionStore
+        do {
+            store = try SQLiteSessionStore.open(directory: directory, options: options)
+        } catch {
+            let failure = CLIFailure(error)
+            findings.append(.problem(failure.exit, "store", failure.message, []))
+            return
+        }
+        defer { try? store.close() }
+        do {
+            let accounts = try await store.accounts()
+            if accounts.isEmpty {
+                findings.append(.warning("accounts", "the store holds no account", ["Import a session: `tgsm session import --account NAME FILE`."]))
+            }
+            for account in accounts {
+                let name = "account \(account)"
+                let session = try await store.loadSession(account: account)
+                if let session, session.isAuthorized {
+                    findings.append(.ok(name, "session on DC \(session.homeDC), logged in"))
+                } else {
+                    findings.append(.warning(name, session == nil ? "no session stored" : "the home DC's key is not logged in",
+                                             ["Log the account in, or import its session (`tgsm session import --account \(account) FILE`)."]))
+                }
+                if let mark = try await store.status(of: account), mark.isTerminal {
+                    findings.append(.problem(.accountMarked, name, "marked \(mark.state.rawValue) since \(TimeText.iso(mark.since)) "
+                        + "after \(mark.cause) (\(mark.code)); its workers do not run", mark.recoverySteps))
+                }
+                let lease = LeaseView(try await store.currentLease(account: account), now: now)
+                switch lease.state {
+                case "held":
+                    findings.append(.ok(name, "lease held by \(lease.holder ?? "?") (alive), until \(lease.expiresAt ?? "?")"))
+                case "stale-dead":
+                    findings.append(.warning(name, "lease of \(lease.holder ?? "?") is stale: that process is gone", [
+                        "Nothing to do by hand: the next process takes the lease over (token + 1).",
+                        "If workers should be running for this account, start them (`tgsm run`) and look at why they stopped.",
+                    ]))
+                case "stale-expired":
+                    findings.append(.ok(name, "lease expired at \(lease.expiresAt ?? "?") (the next process takes it over)"))
+                default:
+                    break
+                }
+            }
+            let waits = try await store.activeFloodWaits(account: nil, at: now)
+            for wait in waits {
+                findings.append(.problem(.rateLimited, "flood wait", "\(wait.account) \(wait.method)\(wait.peer.map { " in \($0)" } ?? "") "
+                    + "\(wait.kind.rawValue) until \(TimeText.iso(wait.until)) (\(TimeText.remaining(wait.until - now)) left)", [
+                    "Wait: every process on this store refuses the call until then; jobs are deferred, not failed.",
+                    "Lower this account's rate for \(wait.method); never delete the entry (Telegram escalates repeated waits).",
+                ]))
+            }
+            for entry in try await store.activeSendCodeDeadlines(at: now) {
+                findings.append(.problem(.rateLimited, "send-code deadline", "\(entry.account): no login code may be requested before "
+                    + "\(TimeText.iso(entry.deadline)) (\(TimeText.remaining(entry.deadline - now)) left)", [
+                    "Use the code already sent (a code forwarded inside Telegram is voided).",
+                    "Otherwise wait until the deadline; asking earlier risks a long FLOOD_WAIT on the number.",
+                ]))
+            }
+            if waits.isEmpty { findings.append(.ok("limits", "no active flood wait")) }
+        } catch {
+            let failure = CLIFailure(error)
+            findings.append(.problem(failure.exit, "store", failure.message, []))
+        }
+    }
+
+    private func diagnoseQueue(into findings: inout [Finding]) async {
+        guard let queue = try? StoreAccess.queue(global, creating: false) else { return }
+        guard let counts = try? await queue.counts(account: nil) else {
+            findings.append(.problem(.problems, "job queue", "jobs.sqlite cannot be read", ["Check the file's permissions and free disk space."]))
+            return
+        }
+        if counts[.dead] > 0 {
+            findings.append(.warning("job queue", "\(counts[.dead]) dead job(s) (attempts exhausted or refused)", [
+                "Read their last errors: `tgsm jobs list --state dead`.",
+                "Fix the cause, then `tgsm jobs retry ID` (or `tgsm jobs cancel ID`).",
+            ]))
+        } else {
+            findings.append(.ok("job queue", "\(counts[.queued]) queued, \(counts[.running]) running, \(counts[.completed]) completed"))
+        }
+    }
+}

@@ -1,0 +1,248 @@
+import ArgumentParser
+import Foundation
+import MTProto
+import SessionManager
+import Workers
+
+/// `tgsm jobs …`: the durable job queue beside the store (jobs.sqlite).
+struct JobsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "jobs",
+        abstract: "Enqueue, list, retry and cancel jobs in the durable queue.",
+        subcommands: [JobsEnqueueCommand.self, JobsListCommand.self, JobsRetryCommand.self, JobsCancelCommand.self]
+    )
+}
+
+/// A job as listed: everything but its claim token.
+struct JobView: Codable {
+    var id: Int64
+    var kind: String
+    var account: String
+    var state: String
+    var priority: Int
+    var runAt: String
+    var attempts: Int
+    var maxAttempts: Int
+    var deferrals: Int
+    var idempotencyKey: String?
+    var leaseOwner: String?
+    var lastError: String?
+    var createdAt: String
+    var finishedAt: String?
+    /// The payload as text (JSON for the built-in kinds).
+    var payload: String
+    var result: String?
+
+    init(_ job: Job) {
+        id = job.id.rawValue
+        kind = job.kind.rawValue
+        account = job.account.rawValue
+        state = job.state.rawValue
+        priority = job.priority
+        runAt = TimeText.iso(job.runAt)
+        attempts = job.attempts
+        maxAttempts = job.maxAttempts
+        deferrals = job.deferrals
+        idempotencyKey = job.idempotencyKey
+        leaseOwner = job.leaseOwner
+        lastError = job.lastError
+        createdAt = TimeText.iso(job.createdAt)
+        finishedAt = job.finishedAt.map(TimeText.iso)
+        payload = String(decoding: job.payload, as: UTF8.self)
+        result = job.result.map { String(decoding: $0, as: UTF8.self) }
+    }
+}
+
+extension JobState: ExpressibleByArgument {}
+
+/// `tgsm jobs enqueue --kind K --account A [--payload JSON] …`
+struct JobsEnqueueCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "enqueue",
+        abstract: "Store a job (kinds built in: history, send, resolve, me; see docs/WORKERS.md for payloads).",
+        discussion: "With --idempotency-key, repeating the command creates nothing and answers the first job's id (exit 0)."
+    )
+
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var output: OutputOptions
+
+    @Option(name: .customLong("kind"), help: "The job kind (history, send, resolve, me, or a registered one).")
+    var kind: String
+
+    @Option(name: .customLong("account"), help: "The account that runs it.")
+    var account: String
+
+    @Option(name: .customLong("payload"), help: ArgumentHelp("The payload as JSON (default {}).", valueName: "json"))
+    var payload = "{}"
+
+    @Option(name: .customLong("priority"), help: "Higher runs first among due jobs.")
+    var priority = 0
+
+    @Option(name: .customLong("run-at"), help: ArgumentHelp("Not before: +SECONDS from now, Unix seconds, or ISO 8601 (2026-12-03T05:00:00Z).", valueName: "time"))
+    var runAt: String?
+
+    @Option(name: .customLong("idempotency-key"), help: "A key unique over the queue: a repeat enqueues nothing.")
+    var idempotencyKey: String?
+
+    @Option(name: .customLong("max-attempts"), help: "Attempts before the dead letters.")
+    var maxAttempts = 5
+
+    struct Result: Codable {
+        var id: Int64
+        var created: Bool
+    }
+
+    func validate() throws {
+        guard !kind.isEmpty else { throw ValidationError("--kind must not be empty") }
+        guard !account.isEmpty else { throw ValidationError("--account must not be empty") }
+        guard (1...1000).contains(maxAttempts) else { throw ValidationError("--max-attempts must be between 1 and 1000") }
+        guard (try? JSONSerialization.jsonObject(with: Data(payload.utf8), options: [.fragmentsAllowed])) != nil else {
+            throw ValidationError("--payload is not valid JSON, e.g. '{\"username\": \"testnews\"}'")
+        }
+        if let runAt, Self.parseTime(runAt, now: UnixTime(seconds: 0)) == nil {
+            throw ValidationError("--run-at must be +SECONDS, Unix seconds or ISO 8601 (e.g. 2026-12-03T05:00:00Z)")
+        }
+    }
+
+    static func parseTime(_ text: String, now: UnixTime) -> UnixTime? {
+        if text.hasPrefix("+"), let offset = Double(text.dropFirst()), offset.isFinite, offset >= 0 { return now + offset }
+        if let seconds = Double(text), seconds.isFinite, seconds >= 0 { return UnixTime(seconds: seconds) }
+        if let date = try? Date(text, strategy: .iso8601) { return UnixTime(seconds: date.timeIntervalSince1970) }
+        return nil
+    }
+
+    func run() async throws {
+        let now = global.now()
+        await warnIfUnknownAccount()
+        guard let queue = try StoreAccess.queue(global, creating: true) else {
+            throw CLIFailure(.failure, "the job queue could not be opened; run `tgsm check`")
+        }
+        let job = NewJob(kind: JobKind(kind), account: AccountID(account), payload: Data(payload.utf8), priority: priority,
+                         runAt: runAt.flatMap { Self.parseTime($0, now: now) }, idempotencyKey: idempotencyKey, maxAttempts: maxAttempts)
+        let outcome: EnqueueOutcome
+        do { outcome = try await queue.enqueue(job, now: now) } catch { throw CLIFailure(error) }
+        let created = if case .created = outcome { true } else { false }
+        let terminal = Terminal.standard
+        if output.json { try terminal.json(Result(id: outcome.id.rawValue, created: created)); return }
+        if created {
+            terminal.line("\(terminal.paint("enqueued", .green)) job \(outcome.id.rawValue) (\(kind) for \(account))")
+        } else {
+            terminal.line("already enqueued: job \(outcome.id.rawValue) has idempotency key \(idempotencyKey ?? ""); nothing was added")
+        }
+    }
+
+    /// A job for an account the store does not know waits forever: say so, but allow it (the
+    /// account may be imported next).
+    private func warnIfUnknownAccount() async {
+        // Only a store that opens as it is: enqueueing must not set off a restore as a side effect.
+        guard let directory = try? global.storeDirectory(),
+              case .good(let sequence) = SQLiteSessionStore.inspectFile(directory: directory, options: global.storeOptions()),
+              !SQLiteSessionStore.backupsOnDisk(directory: directory).contains(where: { $0.commitSequence > sequence }),
+              let store = try? SQLiteSessionStore.open(directory: directory, options: global.storeOptions())
+        else { return }
+        defer { try? store.close() }
+        let known = (try? await store.accounts()) ?? []
+        if !known.contains(AccountID(account)) {
+            Terminal.standard.warning("account \(account) is not in the store \(directory); the job waits until a worker serves that account "
+                + "(import its session with `tgsm session import`)")
+        }
+    }
+}
+
+/// `tgsm jobs list [--state S] [--account A] [--limit N]`
+struct JobsListCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "List jobs, newest first.")
+
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var output: OutputOptions
+
+    @Option(name: .customLong("state"), help: "queued, running, completed, dead or cancelled (default: all).")
+    var state: JobState?
+
+    @Option(name: .customLong("account"), help: "Only this account's jobs.")
+    var account: String?
+
+    @Option(name: .customLong("limit"), help: "At most this many.")
+    var limit = 50
+
+    func validate() throws {
+        guard (1...100_000).contains(limit) else { throw ValidationError("--limit must be between 1 and 100000") }
+    }
+
+    func run() async throws {
+        var jobs: [Job] = []
+        if let queue = try StoreAccess.queue(global, creating: false) {
+            do { jobs = try await queue.jobs(state: state, account: account.map { AccountID($0) }, limit: limit) } catch { throw CLIFailure(error) }
+        }
+        let views = jobs.map(JobView.init)
+        let terminal = Terminal.standard
+        if output.json { try terminal.json(views); return }
+        guard !views.isEmpty else {
+            terminal.line("no jobs")
+            return
+        }
+        terminal.table(["ID", "KIND", "ACCOUNT", "STATE", "PRIO", "RUN AT", "ATTEMPTS", "LAST ERROR"], views.map { view in
+            let color: Terminal.Color? = switch view.state {
+            case "dead": .red
+            case "completed": .green
+            case "running": .yellow
+            default: nil
+            }
+            return [(String(view.id), nil), (view.kind, nil), (view.account, nil), (view.state, color), (String(view.priority), nil),
+                    (view.runAt, nil), ("\(view.attempts)/\(view.maxAttempts)", nil), (view.lastError.map { String($0.prefix(60)) } ?? "-", nil)]
+        })
+    }
+}
+
+/// Applies an operator's change to each id; reports every failure, exits with the first's code.
+private func changeJobs(_ ids: [Int64], global: GlobalOptions, verb: String,
+                        _ change: (SQLiteJobQueue, JobID, UnixTime) async throws(JobQueueError) -> Void) async throws(CLIFailure) {
+    guard let queue = try StoreAccess.queue(global, creating: false) else {
+        throw CLIFailure(.notFound, "there is no job queue in \(try global.storeDirectory()) (jobs.sqlite); nothing to \(verb)")
+    }
+    var first: CLIFailure?
+    let terminal = Terminal.standard
+    for id in ids {
+        do {
+            try await change(queue, JobID(id), global.now())
+            terminal.line("\(verb): job \(id)")
+        } catch {
+            let failure = CLIFailure(error)
+            terminal.error(failure.message)
+            if first == nil { first = failure }
+        }
+    }
+    if let first { throw CLIFailure(first.exit, "\(ids.count > 1 ? "some jobs were not changed" : "the job was not changed") (see above)") }
+}
+
+/// `tgsm jobs retry ID…`
+struct JobsRetryCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "retry", abstract: "Queue dead or cancelled jobs again, with fresh attempts.")
+
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(help: "Job ids.")
+    var ids: [Int64]
+
+    func validate() throws { if ids.isEmpty { throw ValidationError("give at least one job id") } }
+
+    func run() async throws {
+        try await changeJobs(ids, global: global, verb: "requeued") { queue, id, now throws(JobQueueError) in try await queue.requeue(id, now: now) }
+    }
+}
+
+/// `tgsm jobs cancel ID…`
+struct JobsCancelCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "cancel", abstract: "Cancel queued or dead jobs (a running job is left alone).")
+
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(help: "Job ids.")
+    var ids: [Int64]
+
+    func validate() throws { if ids.isEmpty { throw ValidationError("give at least one job id") } }
+
+    func run() async throws {
+        try await changeJobs(ids, global: global, verb: "cancelled") { queue, id, now throws(JobQueueError) in try await queue.cancel(id, now: now) }
+    }
+}

@@ -1,0 +1,155 @@
+import ArgumentParser
+import Foundation
+import MTProto
+import SessionManager
+
+/// One backup as listed.
+struct BackupView: Codable {
+    var file: String
+    var createdAt: String
+    var size: Int64
+    var sha256: String
+    var commitSequence: Int64
+    var reason: String
+    /// "verified", or why the backup cannot be restored; nil when not verified.
+    var verification: String?
+
+    init(_ record: BackupRecord, verification: String?) {
+        file = record.file
+        createdAt = TimeText.iso(record.createdAt)
+        size = record.size
+        sha256 = record.sha256
+        commitSequence = record.commitSequence
+        reason = record.reason.rawValue
+        self.verification = verification
+    }
+}
+
+/// `tgsm session backup [--list [--verify]]`
+struct SessionBackupCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "backup",
+        abstract: "Take a verified backup of the store now, or list the backups.",
+        discussion: "A backup is an online copy checked with integrity_check and the store's row checks, with its SHA-256 "
+            + "in a sidecar; the oldest beyond five are removed. --list reads the sidecars, so it works on a damaged store."
+    )
+
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var output: OutputOptions
+
+    @Flag(name: .customLong("list"), help: "List the backups instead of taking one (newest first).")
+    var list = false
+
+    @Flag(name: .customLong("verify"), help: "With --list: verify each backup as a restore would (size, SHA-256, store checks).")
+    var verify = false
+
+    func validate() throws {
+        if verify && !list { throw ValidationError("--verify goes with --list") }
+    }
+
+    func run() async throws {
+        let terminal = Terminal.standard
+        if list {
+            let directory = try global.storeDirectory()
+            let options = global.storeOptions()
+            let views = SQLiteSessionStore.backupsOnDisk(directory: directory).map { record in
+                BackupView(record, verification: verify
+                    ? (SQLiteSessionStore.verifyBackup(record.file, directory: directory, options: options) ?? "verified") : nil)
+            }
+            if output.json { try terminal.json(views); return }
+            guard !views.isEmpty else {
+                terminal.line("no backups in \(directory)/backups; take one with `tgsm session backup`")
+                return
+            }
+            var header = ["FILE", "CREATED", "COMMIT", "SIZE", "REASON"]
+            if verify { header.append("VERIFIED") }
+            terminal.table(header, views.map { view in
+                var row: [(text: String, color: Terminal.Color?)] = [
+                    (view.file, nil), (view.createdAt, nil), (String(view.commitSequence), nil), (String(view.size), nil), (view.reason, nil)]
+                if let verification = view.verification { row.append((verification, verification == "verified" ? .green : .red)) }
+                return row
+            })
+            if views.contains(where: { ($0.verification ?? "verified") != "verified" }) {
+                throw CLIFailure(.problems, "a backup failed verification (see the list); it will be skipped by a restore. "
+                    + "Take a fresh one with `tgsm session backup`.")
+            }
+            return
+        }
+        let store = try StoreAccess.open(global, creating: false)
+        defer { try? store.close() }
+        let record: BackupRecord
+        do { record = try store.backup(reason: .manual) } catch { throw CLIFailure(error) }
+        let view = BackupView(record, verification: "verified")
+        if output.json { try terminal.json(view); return }
+        terminal.line("\(terminal.paint("backed up", .green)) \(store.backupDirectory)/\(record.file)")
+        terminal.line("  commit \(record.commitSequence), \(record.size) bytes, sha256 \(record.sha256)")
+    }
+}
+
+/// `tgsm session restore [--backup FILE] [--force]`
+struct SessionRestoreCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "restore",
+        abstract: "Replace the store with its newest (or a named) verified backup.",
+        discussion: "The current file is moved aside (sessions.sqlite.replaced-MS), never deleted. Refused while a live "
+            + "process holds an account's lease (it would keep writing to the replaced file): stop it first, or --force."
+    )
+
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var output: OutputOptions
+
+    @Option(name: .customLong("backup"), help: ArgumentHelp("The backup's file name (from `session backup --list`); default: the newest that verifies.", valueName: "file"))
+    var backup: String?
+
+    @Flag(name: .customLong("force"), help: "Restore even while a live process holds a lease.")
+    var force = false
+
+    struct Result: Codable {
+        var restored: String
+        var reason: String
+        var previousFileMovedTo: String?
+    }
+
+    func run() async throws {
+        let directory = try global.storeDirectory()
+        let options = global.storeOptions()
+        if let backup, !SQLiteSessionStore.backupsOnDisk(directory: directory).contains(where: { $0.file == backup }) {
+            throw CLIFailure(.notFound, "there is no backup named \(backup) (with its sidecar) in \(directory)/backups; "
+                + "`tgsm session backup --list` shows them")
+        }
+        if case .good = SQLiteSessionStore.inspectFile(directory: directory, options: options), !force {
+            try await refuseWhileLeased(directory: directory)
+        }
+        let outcome: SQLiteSessionStore.OpenOutcome
+        do {
+            outcome = try SQLiteSessionStore.restore(directory: directory, backup: backup, options: options)
+        } catch {
+            throw CLIFailure(error)
+        }
+        guard case .restored(let file, let reason, let movedTo) = outcome else {
+            throw CLIFailure(.failure, "the restore did not report what it restored; run `tgsm check`")
+        }
+        let terminal = Terminal.standard
+        if output.json { try terminal.json(Result(restored: file, reason: reason, previousFileMovedTo: movedTo)); return }
+        terminal.line("\(terminal.paint("restored", .green)) \(directory)/\(options.fileName) from \(file)")
+        if let movedTo { terminal.line("  the previous file was moved to \(movedTo)") }
+    }
+
+    /// A live lease means a process is using the store: replacing the file under it would lose its writes.
+    private func refuseWhileLeased(directory: String) async throws(CLIFailure) {
+        let store = try StoreAccess.open(global, creating: false)
+        defer { try? store.close() }
+        let now = global.now()
+        let accounts: [AccountID]
+        do { accounts = try await store.accounts() } catch { throw CLIFailure(error) }
+        for account in accounts {
+            let lease: Lease?
+            do { lease = try await store.currentLease(account: account) } catch { throw CLIFailure(error) }
+            if let lease, LeaseView(lease, now: now).isLive {
+                throw CLIFailure(.leaseHeld, "account \(account) is in use by \(lease.holder) (lease until \(TimeText.iso(lease.expiresAt))); "
+                    + "restoring now would replace the file under that process and lose what it writes. Stop it first, "
+                    + "or pass --force if it is known to be gone.")
+            }
+        }
+    }
+}

@@ -1,0 +1,131 @@
+import ArgumentParser
+import Foundation
+import MTProto
+import SessionManager
+
+/// `tgsm session …`: the accounts' sessions in the store.
+struct SessionCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "session",
+        abstract: "List, back up, restore, import and export the accounts' sessions.",
+        subcommands: [SessionListCommand.self, SessionBackupCommand.self, SessionRestoreCommand.self,
+                      SessionImportCommand.self, SessionExportCommand.self]
+    )
+}
+
+/// A lease as an operator reads it: who, and whether that holder is still alive.
+struct LeaseView: Codable, Equatable {
+    /// free, held, stale-expired, stale-dead.
+    var state: String
+    var holder: String?
+    var pid: Int32?
+    var host: String?
+    var token: Int64?
+    var expiresAt: String?
+
+    init(_ lease: Lease?, now: UnixTime) {
+        guard let lease else {
+            state = "free"
+            return
+        }
+        if lease.isExpired(at: now) {
+            state = "stale-expired"
+        } else if LeaseHolder.isDeadOnThisHost(lease.holder) {
+            state = "stale-dead"
+        } else {
+            state = "held"
+        }
+        holder = lease.holder.description
+        pid = lease.holder.pid
+        host = lease.holder.host
+        token = lease.token.rawValue
+        expiresAt = TimeText.iso(lease.expiresAt)
+    }
+
+    var isLive: Bool { state == "held" }
+
+    var text: String {
+        switch state {
+        case "free": "-"
+        case "held": "pid \(pid ?? 0)@\(host ?? "?")"
+        case "stale-dead": "stale (pid \(pid ?? 0) gone)"
+        default: "stale (expired)"
+        }
+    }
+}
+
+/// One account as `session list` and `status` show it. No key, no phone number.
+struct AccountView: Codable {
+    var account: String
+    var homeDC: Int?
+    var userID: Int64?
+    var bot: Bool
+    var authorizedDCs: [Int]
+    var lease: LeaseView
+    /// active, unauthorized, revoked, duplicated, deactivated.
+    var status: String
+    var statusCode: String?
+    var statusCause: String?
+    var statusSince: String?
+    var guidance: [String]?
+
+    static func load(_ account: AccountID, store: SQLiteSessionStore, now: UnixTime) async throws(CLIFailure) -> AccountView {
+        do {
+            let summary = try await store.accountSummary(account)
+            let lease = try await store.currentLease(account: account)
+            let mark = try await store.status(of: account)
+            let terminal = mark?.isTerminal == true
+            return AccountView(
+                account: account.rawValue, homeDC: summary?.homeDC, userID: summary?.userID, bot: summary?.isBot ?? false,
+                authorizedDCs: summary?.authorizedDCs ?? [], lease: LeaseView(lease, now: now),
+                status: mark?.state.rawValue ?? "active",
+                statusCode: terminal ? mark?.code : nil, statusCause: terminal ? mark?.cause : nil,
+                statusSince: terminal ? mark.map { TimeText.iso($0.since) } : nil,
+                guidance: terminal ? mark?.recoverySteps : nil)
+        } catch {
+            throw CLIFailure(error)
+        }
+    }
+
+    static func loadAll(store: SQLiteSessionStore, now: UnixTime) async throws(CLIFailure) -> [AccountView] {
+        let accounts: [AccountID]
+        do { accounts = try await store.accounts() } catch { throw CLIFailure(error) }
+        var views: [AccountView] = []
+        for account in accounts { views.append(try await load(account, store: store, now: now)) }
+        return views
+    }
+
+    var statusColor: Terminal.Color { status == "active" ? .green : .red }
+}
+
+/// `tgsm session list`
+struct SessionListCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "list",
+        abstract: "List the accounts: home DC, user id, authorized DCs, lease holder and status mark."
+    )
+
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var output: OutputOptions
+
+    func run() async throws {
+        let store = try StoreAccess.open(global, creating: false)
+        defer { try? store.close() }
+        let views = try await AccountView.loadAll(store: store, now: global.now())
+        if output.json {
+            try Terminal.standard.json(views)
+            return
+        }
+        let terminal = Terminal.standard
+        guard !views.isEmpty else {
+            terminal.line("no accounts in \(store.directory); import one with `tgsm session import --account NAME FILE`")
+            return
+        }
+        terminal.table(["ACCOUNT", "HOME DC", "USER ID", "AUTHORIZED DCS", "LEASE", "STATUS"], views.map { view in
+            [(view.account, nil), (view.homeDC.map(String.init) ?? "-", nil), (view.userID.map(String.init) ?? "-", nil),
+             (view.authorizedDCs.isEmpty ? "-" : view.authorizedDCs.map(String.init).joined(separator: ","), nil),
+             (view.lease.text, view.lease.isLive ? nil : .dim),
+             (view.status + (view.statusCode.map { " (\($0))" } ?? ""), view.statusColor)]
+        })
+    }
+}

@@ -1,0 +1,239 @@
+import ArgumentParser
+import Foundation
+import MTProto
+import MTProtoClient
+import SessionManager
+
+/// `tgsm session import --account NAME SOURCE`
+struct SessionImportCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "import",
+        abstract: "Import a Telethon or Pyrogram session (file or string, detected) into an account.",
+        discussion: "SOURCE is a .session file, a file holding a string session, or - to read a string session from stdin "
+            + "(a string session is a password: never pass it as an argument, where `ps` shows it). The key is taken as "
+            + "logged in; the session manager validates it at start without asking for a code."
+    )
+
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var output: OutputOptions
+
+    @Option(name: .customLong("account"), help: "The account to import into (created if new).")
+    var account: String
+
+    @Argument(help: ArgumentHelp("A .session file, a file with a string session, or - for stdin.", valueName: "source"))
+    var source: String
+
+    @Flag(name: .customLong("replace"), help: "Replace the account's existing session (its current key is lost unless backed up).")
+    var replace = false
+
+    struct Result: Codable {
+        var account: String
+        var format: String
+        var dc: Int
+        var userID: Int64?
+        var keyID: String
+        var clearedMark: String?
+    }
+
+    func validate() throws {
+        guard !account.isEmpty else { throw ValidationError("--account must not be empty") }
+    }
+
+    func run() async throws {
+        let (format, session) = try readSource()
+        let store = try StoreAccess.open(global, creating: true)
+        defer { try? store.close() }
+        let id = AccountID(account)
+        let now = global.now()
+        var cleared: String?
+        do {
+            if let lease = try await store.currentLease(account: id), LeaseView(lease, now: now).isLive {
+                throw CLIFailure(.leaseHeld, "account \(account) is in use by \(lease.holder); importing a key under a running "
+                    + "process would mix two sessions. Stop that process first.")
+            }
+            if try await store.loadSession(account: id) != nil, !replace {
+                throw CLIFailure(.fileExists, "account \(account) already has a session in \(store.path); nothing was changed. "
+                    + "Take a backup (`tgsm session backup`) and pass --replace to overwrite it, or import into another account name.")
+            }
+            try await store.saveSession(session.sessionState, account: id, fence: nil)
+            // A new key is a new login: a terminal mark from the old key no longer applies.
+            if let mark = try await store.status(of: id), mark.isTerminal {
+                try await store.setStatus(.active(since: now), for: id)
+                cleared = "\(mark.state.rawValue) (\(mark.code))"
+            }
+        } catch let failure as CLIFailure {
+            throw failure
+        } catch let error as SessionStoreError {
+            throw CLIFailure(error)
+        }
+        let keyID = String(UInt64(bitPattern: session.authKey.id), radix: 16)
+        let result = Result(account: account, format: format.rawValue, dc: session.dc, userID: session.userID, keyID: keyID, clearedMark: cleared)
+        let terminal = Terminal.standard
+        if output.json { try terminal.json(result); return }
+        terminal.line("\(terminal.paint("imported", .green)) \(format) into \(account): DC \(session.dc), user "
+            + "\(session.userID.map(String.init) ?? "unknown"), key id \(keyID)")
+        if let cleared { terminal.line("  the account's mark \(cleared) was cleared: the imported key is a new login") }
+    }
+
+    private func readSource() throws(CLIFailure) -> (PortableSessionFormat, PortableSession) {
+        do {
+            if source == "-" {
+                let data = FileHandle.standardInput.readDataToEndOfFile()
+                return try ForeignSession.decodeString(String(decoding: data, as: UTF8.self))
+            }
+            let path = GlobalOptions.absolute(source)
+            guard let handle = FileHandle(forReadingAtPath: path) else {
+                throw CLIFailure(.notFound, "cannot read \(path): it does not exist or is not readable; give the path of a .session file "
+                    + "or of a file holding a string session, or - for stdin")
+            }
+            let head = (try? handle.read(upToCount: 16)) ?? Data()
+            try? handle.close()
+            if head.starts(with: Array("SQLite format 3".utf8)) { return try ForeignSession.readFile(path: path) }
+            guard let text = FileManager.default.contents(atPath: path), text.count < 4096 else {
+                throw CLIFailure(.failure, "\(path) is neither a SQLite session file nor a string session (too large); "
+                    + "give a Telethon/Pyrogram .session file or a file holding one string session")
+            }
+            return try ForeignSession.decodeString(String(decoding: text, as: UTF8.self))
+        } catch let error as SessionImportError {
+            throw CLIFailure(error)
+        } catch let failure as CLIFailure {
+            throw failure
+        } catch {
+            throw CLIFailure(.failure, "\(error)")
+        }
+    }
+}
+
+/// The formats `session export` writes.
+enum ExportFormat: String, ExpressibleByArgument, CaseIterable {
+    case telethonString = "telethon-string"
+    case telethonFile = "telethon-file"
+    case pyrogramString = "pyrogram-string"
+    case pyrogramFile = "pyrogram-file"
+
+    var isString: Bool { self == .telethonString || self == .pyrogramString }
+    var isPyrogram: Bool { self == .pyrogramString || self == .pyrogramFile }
+}
+
+/// `tgsm session export --account NAME --format F (--output PATH | --stdout)`
+struct SessionExportCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export",
+        abstract: "Export an account's session as a Telethon or Pyrogram string or file.",
+        discussion: "The export holds the account's auth key: whoever has it is logged in. It is written to a new file "
+            + "created 0600 (--output), or to stdout only when --stdout is given. Do not run the account in tgsm and in "
+            + "the other library at the same time: Telegram revokes a key used twice (AUTH_KEY_DUPLICATED)."
+    )
+
+    @OptionGroup var global: GlobalOptions
+
+    @Option(name: .customLong("account"), help: "The account to export.")
+    var account: String
+
+    @Option(name: .customLong("format"), help: "telethon-string, telethon-file, pyrogram-string or pyrogram-file.")
+    var format: ExportFormat
+
+    @Option(name: .customLong("output"), help: ArgumentHelp("Write to this new file (mode 0600).", valueName: "path"))
+    var outputPath: String?
+
+    @Flag(name: .customLong("stdout"), help: "Print a string session on stdout (it is a password: mind terminals and logs).")
+    var toStdout = false
+
+    @Flag(name: .customLong("force"), help: "Replace an existing output file.")
+    var force = false
+
+    @Option(name: .customLong("api-id"), help: "Pyrogram: the api_id the account logs in with (its formats carry it).")
+    var apiID: Int64?
+
+    @Option(name: .customLong("address"), help: ArgumentHelp("The home DC's address as HOST:PORT (default: Telegram's production table).", valueName: "host:port"))
+    var address: String?
+
+    @Flag(name: .customLong("test-mode"), help: "Pyrogram: mark the session as one of Telegram's test servers.")
+    var testMode = false
+
+    func validate() throws {
+        if (outputPath == nil) == (!toStdout) {
+            throw ValidationError("give exactly one of --output PATH or --stdout (an export holds the key, so it is never printed by default)")
+        }
+        if toStdout && !format.isString { throw ValidationError("--stdout is for string formats; a session file needs --output PATH") }
+        if format.isPyrogram && apiID == nil { throw ValidationError("Pyrogram formats carry the api_id: pass --api-id") }
+        if let address, Self.parseAddress(address) == nil { throw ValidationError("--address must be HOST:PORT, e.g. 149.154.167.51:443") }
+    }
+
+    static func parseAddress(_ text: String) -> DCAddress? {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (1...65535).contains(port) else { return nil }
+        var host = String(text[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard !host.isEmpty else { return nil }
+        return DCAddress(host: host, port: port, isIPv6: host.contains(":"))
+    }
+
+    func run() async throws {
+        let store = try StoreAccess.open(global, creating: false)
+        defer { try? store.close() }
+        let state: SessionState?
+        do { state = try await store.loadSession(account: AccountID(account)) } catch { throw CLIFailure(error) }
+        guard let state else {
+            throw CLIFailure(.notFound, "account \(account) has no session in \(store.path); `tgsm session list` shows the accounts")
+        }
+        var session: PortableSession
+        do { session = try PortableSession(state: state) } catch { throw CLIFailure(error) }
+        if let address { session.address = Self.parseAddress(address) }
+        if format.isPyrogram {
+            session.apiID = apiID
+            session.isTestMode = testMode
+            session.date = Int64(global.now().seconds)
+        }
+        do {
+            switch format {
+            case .telethonString: try emit(TelethonStringSession.encode(session))
+            case .pyrogramString: try emit(PyrogramStringSession.encode(session))
+            case .telethonFile: try TelethonSessionFile.write(session, to: try outputFile(), overwrite: force)
+            case .pyrogramFile: try PyrogramSessionFile.write(session, to: try outputFile(), overwrite: force)
+            }
+        } catch let error as SessionExportError {
+            throw CLIFailure(error)
+        }
+        if let outputPath {
+            Terminal.standard.errorLine("exported \(account) as \(format.rawValue) to \(GlobalOptions.absolute(outputPath)) (mode 0600)")
+        }
+    }
+
+    private func outputFile() throws(CLIFailure) -> String {
+        guard let outputPath else { throw CLIFailure(.usage, "--output PATH is required for a session file") }
+        return GlobalOptions.absolute(outputPath)
+    }
+
+    private func emit(_ string: String) throws(CLIFailure) {
+        if toStdout {
+            Terminal.standard.line(string)
+            return
+        }
+        try PrivateFile.write(Data((string + "\n").utf8), to: try outputFile(), overwrite: force)
+    }
+}
+
+/// Files holding secrets: created 0600 before any byte is written.
+enum PrivateFile {
+    static func write(_ data: Data, to path: String, overwrite: Bool) throws(CLIFailure) {
+        if FileManager.default.fileExists(atPath: path) {
+            guard overwrite else {
+                throw CLIFailure(.fileExists, "\(path) already exists; nothing was written. Choose another path, or pass --force to replace it.")
+            }
+            unlink(path)
+        }
+        let descriptor = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else {
+            throw CLIFailure(.failure, "cannot create \(path): \(String(cString: strerror(errno))); check the folder and its permissions")
+        }
+        let handle = FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
+        do {
+            try handle.write(contentsOf: data)
+            try handle.synchronize()
+            try handle.close()
+        } catch {
+            unlink(path)
+            throw CLIFailure(.failure, "cannot write \(path): \(error.localizedDescription); nothing was kept")
+        }
+    }
+}

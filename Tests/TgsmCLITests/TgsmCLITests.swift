@@ -1,0 +1,328 @@
+import Foundation
+import MTProto
+import MTProtoClient
+import MTProtoCrypto
+import SessionManager
+import Testing
+
+/// The `tgsm` binary run as a subprocess against a temporary store: output, `--json`, exit codes
+/// and file modes (docs/CLI.md).
+@Suite struct TgsmCLITests {
+    struct AccountJSON: Decodable {
+        struct LeaseJSON: Decodable { var state: String; var pid: Int32? }
+        var account: String
+        var homeDC: Int?
+        var userID: Int64?
+        var authorizedDCs: [Int]
+        var lease: LeaseJSON
+        var status: String
+        var statusCode: String?
+        var guidance: [String]?
+    }
+
+    struct BackupJSON: Decodable {
+        var file: String
+        var commitSequence: Int64
+        var verification: String?
+    }
+
+    struct CheckJSON: Decodable {
+        struct FindingJSON: Decodable { var level: String; var check: String; var message: String; var guidance: [String] }
+        var ok: Bool
+        var exitCode: Int32
+        var findings: [FindingJSON]
+    }
+
+    @Test func importListBackupDamageCheckRestore() async throws {
+        let (root, cli) = try CLI.temporary()
+        let aliceKey = try CLIFixtures.key(seed: 1)
+        let bobKey = try CLIFixtures.key(seed: 2)
+        // Alice: a Telethon string session written by Telethon itself when the pinned venv exists.
+        let telethon = try await CLIFixtures.telethonString(key: aliceKey, dc: 2, host: "127.0.0.1", port: 24402)
+            ?? TelethonStringSession.encode(PortableSession(dc: 2, authKey: aliceKey, address: DCAddress(host: "127.0.0.1", port: 24402)))
+        try CLIFixtures.write(telethon, to: root + "/alice.txt")
+        let imported = try await cli.run(["session", "import", "--account", "alice", root + "/alice.txt"])
+        #expect(imported.status == 0, "\(imported.stderr)")
+        #expect(imported.stdout.contains("imported Telethon string session into alice: DC 2"))
+        // Bob: a Pyrogram string on stdin.
+        let pyrogram = try PyrogramStringSession.encode(PortableSession(dc: 4, authKey: bobKey, userID: 777, isBot: false, apiID: 12345, isTestMode: false))
+        let piped = try await cli.run(["session", "import", "--account", "bob", "-", "--json"], stdin: pyrogram)
+        #expect(piped.status == 0, "\(piped.stderr)")
+        let pipedObject = try #require(try piped.jsonObject() as? [String: Any])
+        #expect(pipedObject["format"] as? String == "pyrogramString")
+        #expect(pipedObject["userID"] as? Int == 777)
+
+        #expect(CLIFixtures.mode(cli.store) == 0o700)
+        #expect(CLIFixtures.mode(cli.store + "/sessions.sqlite") == 0o600)
+
+        let list = try await cli.run(["session", "list", "--json"])
+        #expect(list.status == 0, "\(list.stderr)")
+        let accounts = try list.json([AccountJSON].self)
+        #expect(accounts.map(\.account) == ["alice", "bob"])
+        #expect(accounts.first?.homeDC == 2 && accounts.first?.authorizedDCs == [2] && accounts.first?.lease.state == "free")
+        #expect(accounts.last?.userID == 777 && accounts.last?.status == "active")
+        // Keys never reach the output, in any form.
+        for output in [list.stdout, imported.stdout, piped.stdout] {
+            #expect(!output.contains(telethon) && !output.contains(pyrogram) && !output.contains(CLIFixtures.hex(aliceKey.bytes).prefix(32)))
+        }
+        let table = try await cli.run(["session", "list"])
+        #expect(table.stdout.contains("ACCOUNT") && table.stdout.contains("alice") && !table.stdout.contains("\u{1B}["), "no colors on a pipe")
+
+        let backup = try await cli.run(["session", "backup", "--json"])
+        #expect(backup.status == 0, "\(backup.stderr)")
+        let taken = try backup.json(BackupJSON.self)
+        #expect(CLIFixtures.mode(cli.store + "/backups/" + taken.file) == 0o600)
+        let listed = try await cli.run(["session", "backup", "--list", "--verify", "--json"])
+        #expect(listed.status == 0, "\(listed.stderr)")
+        let backups = try listed.json([BackupJSON].self)
+        #expect(backups.first?.file == taken.file)
+        #expect(backups.allSatisfy { $0.verification == "verified" })
+
+        let healthy = try await cli.run(["check", "--json"])
+        #expect(healthy.status == 0, "\(healthy.stdout)")
+        #expect(try healthy.json(CheckJSON.self).ok)
+
+        // Damage the store's header: check reports it read-only (the file stays as it was) and says how to restore.
+        let storeFile = cli.store + "/sessions.sqlite"
+        try CLIFixtures.zero(storeFile, offset: 0, count: 100)
+        let damagedBytes = try Data(contentsOf: URL(fileURLWithPath: storeFile))
+        let check = try await cli.run(["check"])
+        #expect(check.status == 5, "\(check.stdout)\(check.stderr)")
+        #expect(check.stdout.contains("damaged") && check.stdout.contains("tgsm session restore"))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: storeFile)) == damagedBytes)
+
+        let restore = try await cli.run(["session", "restore", "--json"])
+        #expect(restore.status == 0, "\(restore.stderr)")
+        let restored = try #require(try restore.jsonObject() as? [String: Any])
+        #expect(restored["restored"] as? String == taken.file)
+        let movedTo = try #require(restored["previousFileMovedTo"] as? String)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: movedTo)) == damagedBytes, "the damaged file is kept aside, not deleted")
+
+        let after = try await cli.run(["session", "list", "--json"])
+        #expect(after.status == 0, "\(after.stderr)")
+        #expect(try after.json([AccountJSON].self).map(\.account) == ["alice", "bob"])
+        let store = try SQLiteSessionStore.open(directory: cli.store)
+        #expect(try await store.loadSession(account: "alice")?.dcs[2]?.authKey == aliceKey)
+        try store.close()
+    }
+
+    @Test func aDamagedStoreWithoutBackupIsATypedErrorNotACrash() async throws {
+        let (root, cli) = try CLI.temporary()
+        let string = try TelethonStringSession.encode(PortableSession(dc: 1, authKey: try CLIFixtures.key(seed: 3), address: DCAddress(host: "127.0.0.1", port: 1)))
+        try CLIFixtures.write(string, to: root + "/s.txt")
+        #expect(try await cli.run(["session", "import", "--account", "carol", root + "/s.txt"]).status == 0)
+        try FileManager.default.removeItem(atPath: cli.store + "/backups")
+        try FileManager.default.createDirectory(atPath: cli.store + "/backups", withIntermediateDirectories: false)
+        try CLIFixtures.zero(cli.store + "/sessions.sqlite", offset: 0, count: 100)
+        for arguments in [["session", "list"], ["status"], ["session", "export", "--account", "carol", "--format", "telethon-string", "--stdout"]] {
+            let result = try await cli.run(arguments)
+            #expect(!result.crashed)
+            #expect(result.status == 5, "\(arguments): \(result.stderr)")
+            #expect(result.stderr.contains("store.damaged_without_backup") && result.stderr.contains("left in place untouched"))
+        }
+        let check = try await cli.run(["check", "--json"])
+        #expect(check.status == 5)
+        let report = try check.json(CheckJSON.self)
+        #expect(report.findings.contains { $0.check == "backups" && $0.level == "problem" })
+        let restore = try await cli.run(["session", "restore"])
+        #expect(restore.status == 1 && restore.stderr.contains("holds no backup"))
+        let named = try await cli.run(["session", "restore", "--backup", "sessions-1.sqlite"])
+        #expect(named.status == 4 && named.stderr.contains("no backup named sessions-1.sqlite"))
+    }
+
+    @Test func aMissingStoreIsNotFoundAndNotCreated() async throws {
+        let (_, cli) = try CLI.temporary()
+        for arguments in [["session", "list"], ["status", "--json"], ["session", "backup"]] {
+            let result = try await cli.run(arguments)
+            #expect(result.status == 4, "\(arguments): \(result.stderr)")
+            #expect(result.stderr.contains("there is no session store"))
+        }
+        #expect(try await cli.run(["check"]).status == 4)
+        #expect(!FileManager.default.fileExists(atPath: cli.store))
+    }
+
+    @Test func exportWritesA0600FileOrStdoutOnlyWhenAsked() async throws {
+        let (root, cli) = try CLI.temporary()
+        let key = try CLIFixtures.key(seed: 4)
+        let string = try TelethonStringSession.encode(PortableSession(dc: 2, authKey: key, address: DCAddress(host: "127.0.0.1", port: 24402)))
+        try CLIFixtures.write(string, to: root + "/in.txt")
+        #expect(try await cli.run(["session", "import", "--account", "dave", root + "/in.txt"]).status == 0)
+
+        let noTarget = try await cli.run(["session", "export", "--account", "dave", "--format", "telethon-string"])
+        #expect(noTarget.status == 2 && noTarget.stdout.isEmpty)
+
+        let out = root + "/out.txt"
+        let exported = try await cli.run(["session", "export", "--account", "dave", "--format", "telethon-string", "--output", out, "--address", "127.0.0.1:24402"])
+        #expect(exported.status == 0, "\(exported.stderr)")
+        #expect(exported.stdout.isEmpty)
+        #expect(CLIFixtures.mode(out) == 0o600)
+        let written = try String(contentsOfFile: out, encoding: .utf8)
+        #expect(try TelethonStringSession.decode(written.trimmingCharacters(in: .whitespacesAndNewlines)).authKey == key)
+        #expect(try await cli.run(["session", "export", "--account", "dave", "--format", "telethon-string", "--output", out]).status == 10)
+        // Telethon itself loads the export (when the pinned venv is there).
+        if let read = try await CLIFixtures.telethonReads(written) {
+            #expect(read == "2 127.0.0.1 24402 \(CLIFixtures.hex(key.bytes))")
+        }
+
+        let printed = try await cli.run(["session", "export", "--account", "dave", "--format", "pyrogram-string", "--stdout", "--api-id", "99"])
+        #expect(printed.status == 1 && printed.stderr.contains("user_id"), "Telethon strings carry no user id; Pyrogram needs one")
+
+        let file = root + "/dave.session"
+        let telethonFile = try await cli.run(["session", "export", "--account", "dave", "--format", "telethon-file", "--output", file, "--address", "127.0.0.1:24402"])
+        #expect(telethonFile.status == 0, "\(telethonFile.stderr)")
+        #expect(CLIFixtures.mode(file) == 0o600)
+        #expect(try TelethonSessionFile.read(path: file).authKey == key)
+        let reimport = try await cli.run(["session", "import", "--account", "dave", file])
+        #expect(reimport.status == 10, "an existing session is not replaced without --replace")
+        #expect(try await cli.run(["session", "import", "--account", "dave2", file]).stdout.contains("Telethon session file"))
+    }
+
+    @Test func statusShowsExactLimitsDeadlinesAndQueueDepth() async throws {
+        let (root, base) = try CLI.temporary()
+        var cli = base
+        let string = try TelethonStringSession.encode(PortableSession(dc: 2, authKey: try CLIFixtures.key(seed: 5), address: DCAddress(host: "127.0.0.1", port: 1)))
+        try CLIFixtures.write(string, to: root + "/s.txt")
+        #expect(try await cli.run(["session", "import", "--account", "erin", root + "/s.txt"]).status == 0)
+        let now = UnixTime(seconds: 1_800_000_000)
+        let store = try SQLiteSessionStore.open(directory: cli.store)
+        try await store.recordFloodWait(FloodWait(account: "erin", method: "contacts.resolveUsername", kind: .floodWait, recordedAt: now, until: now + 3600, dc: 2))
+        let phoneKey = try await store.phoneKey(for: "+15550001111")
+        try await store.setSendCodeDeadline(now + 120, account: "erin", phoneKey: phoneKey)
+        try store.close()
+
+        cli.environment["TGSM_NOW"] = "1800000000"
+        let first = try await cli.run(["jobs", "enqueue", "--kind", "resolve", "--account", "erin", "--payload", #"{"username":"testnews"}"#, "--idempotency-key", "k1", "--json"])
+        #expect(first.status == 0, "\(first.stderr)")
+        let again = try await cli.run(["jobs", "enqueue", "--kind", "resolve", "--account", "erin", "--idempotency-key", "k1", "--json"])
+        let firstID = try #require(try first.jsonObject() as? [String: Any])["id"] as? Int
+        let againObject = try #require(try again.jsonObject() as? [String: Any])
+        #expect(againObject["id"] as? Int == firstID && againObject["created"] as? Bool == false)
+        #expect(try await cli.run(["jobs", "enqueue", "--kind", "me", "--account", "erin", "--run-at", "+60"]).status == 0)
+        #expect(CLIFixtures.mode(cli.store + "/jobs.sqlite") == 0o600)
+
+        let status = try await cli.run(["status", "--json"])
+        #expect(status.status == 0, "\(status.stderr)")
+        let report = try #require(try status.jsonObject() as? [String: Any])
+        let waits = try #require(report["floodWaits"] as? [[String: Any]])
+        #expect(waits.count == 1)
+        #expect(waits.first?["method"] as? String == "contacts.resolveUsername")
+        #expect(waits.first?["until"] as? String == "2027-01-15T09:00:00Z")
+        #expect(waits.first?["remainingSeconds"] as? Double == 3600)
+        let deadlines = try #require(report["sendCodeDeadlines"] as? [[String: Any]])
+        #expect(deadlines.first?["remainingSeconds"] as? Double == 120)
+        #expect((report["queue"] as? [String: Int])?["queued"] == 2)
+        #expect(!status.stdout.contains("5550001111") && !status.stdout.contains(phoneKey))
+
+        let table = try await cli.run(["status"])
+        #expect(table.stdout.contains("contacts.resolveUsername") && table.stdout.contains("1h00m00s (3600 s)") && table.stdout.contains("queued 2"))
+
+        let watched = try await cli.run(["status", "--watch", "--interval", "0.05", "--count", "3"])
+        #expect(watched.status == 0, "\(watched.stderr)")
+        #expect(watched.stdout.components(separatedBy: "contacts.resolveUsername").count - 1 == 3, "three redraws")
+        #expect(!watched.stdout.contains("\u{1B}[2J"), "a pipe is not cleared")
+        #expect(try await cli.run(["status", "--watch", "--json"]).status == 2)
+
+        let check = try await cli.run(["check"])
+        #expect(check.status == 7, "rate limited: \(check.stdout)")
+        #expect(check.stdout.contains("until 2027-01-15T09:00:00Z"))
+    }
+
+    /// Colors on a terminal (a pseudo-terminal from util-linux `script`), none with NO_COLOR or on a pipe.
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/script")))
+    func colorsOnlyOnATerminalWithoutNoColor() async throws {
+        let (root, cli) = try CLI.temporary()
+        let string = try TelethonStringSession.encode(PortableSession(dc: 2, authKey: try CLIFixtures.key(seed: 7), address: DCAddress(host: "127.0.0.1", port: 1)))
+        try CLIFixtures.write(string, to: root + "/s.txt")
+        #expect(try await cli.run(["session", "import", "--account", "hank", root + "/s.txt"]).status == 0)
+        let command = "\(CLI.binary) session list --store \(cli.store)"
+        let onTTY = try await cli.run(["-qec", command, "/dev/null"], executable: "/usr/bin/script", withStore: false)
+        #expect(onTTY.status == 0 && onTTY.stdout.contains("\u{1B}[32mactive"), "\(onTTY.stdout)")
+        var plain = cli
+        plain.environment["NO_COLOR"] = "1"
+        let noColor = try await plain.run(["-qec", command, "/dev/null"], executable: "/usr/bin/script", withStore: false)
+        #expect(noColor.status == 0 && noColor.stdout.contains("hank") && !noColor.stdout.contains("\u{1B}["))
+    }
+
+    @Test func jobsListRetryCancelAndTheirErrors() async throws {
+        let (_, cli) = try CLI.temporary()
+        let enqueued = try await cli.run(["jobs", "enqueue", "--kind", "me", "--account", "frank", "--priority", "3", "--json"])
+        #expect(enqueued.status == 0, "\(enqueued.stderr)")
+        #expect(enqueued.stderr.contains("not in the store") || !FileManager.default.fileExists(atPath: cli.store + "/sessions.sqlite"))
+        let object = try #require(try enqueued.jsonObject() as? [String: Any])
+        let id = try #require(object["id"] as? Int)
+        #expect(try await cli.run(["jobs", "cancel", String(id)]).status == 0)
+        let cancelled = try await cli.run(["jobs", "list", "--state", "cancelled", "--json"])
+        let jobs = try #require(try cancelled.jsonObject() as? [[String: Any]])
+        #expect(jobs.count == 1 && jobs.first?["priority"] as? Int == 3 && jobs.first?["payload"] as? String == "{}")
+        #expect(try await cli.run(["jobs", "retry", String(id)]).status == 0)
+        let queued = try await cli.run(["jobs", "list", "--state", "queued"])
+        #expect(queued.stdout.contains("frank") && queued.stdout.contains("0/5"))
+        let missing = try await cli.run(["jobs", "cancel", "999"])
+        #expect(missing.status == 4 && missing.stderr.contains("job 999 does not exist"))
+        #expect(try await cli.run(["jobs", "enqueue", "--kind", "me", "--account", "frank", "--payload", "{nope"]).status == 2)
+        #expect(try await cli.run(["jobs", "list", "--state", "sleeping"]).status == 2)
+        #expect(try await cli.run(["session", "list", "--no-such-option"]).status == 2)
+    }
+
+    @Test func marksAndLiveLeasesAreReported() async throws {
+        let (root, cli) = try CLI.temporary()
+        let string = try TelethonStringSession.encode(PortableSession(dc: 3, authKey: try CLIFixtures.key(seed: 6), address: DCAddress(host: "127.0.0.1", port: 1)))
+        try CLIFixtures.write(string, to: root + "/s.txt")
+        #expect(try await cli.run(["session", "import", "--account", "gina", root + "/s.txt"]).status == 0)
+        let store = try SQLiteSessionStore.open(directory: cli.store)
+        try await store.setStatus(AccountStatus(state: .revoked, since: SystemClock().now(), cause: "SESSION_REVOKED", code: "TGSM-AUTH-002"), for: "gina")
+        // This test process holds the lease: alive, on this host.
+        let lease = try await store.acquireLease(account: "gina", holder: .current(), now: SystemClock().now(), ttl: 600,
+                                                 holderIsDead: LeaseHolder.isDeadOnThisHost)
+
+        let list = try await cli.run(["session", "list", "--json"])
+        let gina = try #require(try list.json([AccountJSON].self).first)
+        #expect(gina.status == "revoked" && gina.statusCode == "TGSM-AUTH-002" && gina.guidance?.isEmpty == false)
+        #expect(gina.lease.state == "held" && gina.lease.pid == getpid())
+
+        let check = try await cli.run(["check"])
+        #expect(check.status == 8, "\(check.stdout)")
+        #expect(check.stdout.contains("marked revoked") && check.stdout.contains("(alive)"))
+
+        let restore = try await cli.run(["session", "restore"])
+        #expect(restore.status == 6 && restore.stderr.contains("in use by pid \(getpid())"))
+        let reimport = try await cli.run(["session", "import", "--account", "gina", "--replace", root + "/s.txt"])
+        #expect(reimport.status == 6)
+
+        try await store.releaseLease(lease)
+        try store.close()
+        let replaced = try await cli.run(["session", "import", "--account", "gina", "--replace", root + "/s.txt"])
+        #expect(replaced.status == 0 && replaced.stdout.contains("mark revoked (TGSM-AUTH-002) was cleared"))
+    }
+
+    @Test func anEncryptedStoreNeedsItsKeyFile() async throws {
+        let (root, base) = try CLI.temporary()
+        let keyPath = root + "/store.key"
+        try CLIFixtures.write(CLIFixtures.hex((0..<32).map { UInt8($0 * 5 + 1) }), to: keyPath)
+        let string = try TelethonStringSession.encode(PortableSession(dc: 2, authKey: try CLIFixtures.key(seed: 8), address: DCAddress(host: "127.0.0.1", port: 1)))
+        try CLIFixtures.write(string, to: root + "/s.txt")
+        #expect(try await base.run(["session", "import", "--account", "ivy", root + "/s.txt", "--key-file", keyPath]).status == 0)
+
+        let without = try await base.run(["session", "list"])
+        #expect(without.status == 9 && without.stderr.contains("store.encryption_key_required"), "\(without.stderr)")
+        let check = try await base.run(["check"])
+        #expect(check.status == 9, "\(check.stdout)")
+        var withKey = base
+        withKey.environment["TGSM_KEY_FILE"] = keyPath
+        let list = try await withKey.run(["session", "list", "--json"])
+        #expect(list.status == 0 && list.stdout.contains("ivy"), "\(list.stderr)")
+        let exported = try await withKey.run(["session", "export", "--account", "ivy", "--format", "telethon-string", "--stdout", "--address", "127.0.0.1:1"])
+        #expect(exported.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == string, "the sealed key comes back as it went in")
+    }
+
+    @Test func everyCommandHasHelp() async throws {
+        let (_, cli) = try CLI.temporary()
+        for command in [[], ["session"], ["session", "list"], ["session", "backup"], ["session", "restore"], ["session", "import"],
+                        ["session", "export"], ["status"], ["jobs"], ["jobs", "enqueue"], ["jobs", "list"], ["jobs", "retry"],
+                        ["jobs", "cancel"], ["check"], ["testdc"]] {
+            let help = try await cli.run(command + ["--help"], withStore: false)
+            #expect(help.status == 0 && help.stdout.contains("USAGE: tgsm"), "\(command)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: cli.store))
+    }
+}
