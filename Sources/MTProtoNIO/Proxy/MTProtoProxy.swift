@@ -1,3 +1,4 @@
+import MTProtoCrypto
 /// A proxy one connection goes through.
 public enum MTProtoProxy: Sendable, Hashable, CustomStringConvertible {
     /// A SOCKS5 server (RFC 1928), without authentication or with a username and password (RFC 1929).
@@ -96,7 +97,7 @@ public struct MTProxySecret: Sendable, Hashable {
     /// bytes in hex) or the same bytes in base64 / base64url.
     public init(parsing text: String) throws(MTProxySecretError) {
         let trimmed = String(text.filter { !$0.isWhitespace })
-        guard let bytes = Self.hex(trimmed) ?? Self.base64(trimmed) else { throw .notHexOrBase64 }
+        guard let bytes = (trimmed.isEmpty ? nil : Hex.decode(trimmed)) ?? Self.base64(trimmed) else { throw .notHexOrBase64 }
         switch bytes.first {
         case 0xdd where bytes.count == 17:
             try self.init(key: Array(bytes[1..<17]), mode: .paddedIntermediate)
@@ -115,29 +116,6 @@ public struct MTProxySecret: Sendable, Hashable {
         switch mode {
         case .plain: nil
         case .paddedIntermediate, .fakeTLS: .paddedIntermediate
-        }
-    }
-
-    private static func hex(_ text: String) -> [UInt8]? {
-        let digits = Array(text.utf8)
-        guard !digits.isEmpty, digits.count % 2 == 0 else { return nil }
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(digits.count / 2)
-        var index = 0
-        while index < digits.count {
-            guard let high = nibble(digits[index]), let low = nibble(digits[index + 1]) else { return nil }
-            bytes.append(high << 4 | low)
-            index += 2
-        }
-        return bytes
-    }
-
-    private static func nibble(_ digit: UInt8) -> UInt8? {
-        switch digit {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): digit - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): digit - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): digit - UInt8(ascii: "A") + 10
-        default: nil
         }
     }
 

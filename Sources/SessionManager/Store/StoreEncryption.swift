@@ -1,6 +1,7 @@
 import Crypto
 import CryptoExtras
 import Foundation
+import MTProtoCrypto
 
 /// Opt-in encryption at rest of the store's secrets (auth keys, temporary keys): where the key
 /// comes from. Everything else (salts, peers, ledger) stays readable for operators' tools.
@@ -142,26 +143,7 @@ struct EncryptionHeader: Codable, Equatable {
         }
         if contents.count == 32 { return SymmetricKey(data: contents) }
         let text = String(decoding: contents, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        if text.count == 64, let bytes = hexBytes(text) { return SymmetricKey(data: bytes) }
+        if text.count == 64, let bytes = Hex.decode(text) { return SymmetricKey(data: bytes) }
         throw .keyFile(path: path, reason: "it holds \(contents.count) bytes, neither 32 raw bytes nor 64 hex digits")
-    }
-
-    private static func hexBytes(_ text: String) -> [UInt8]? {
-        var bytes: [UInt8] = []
-        var iterator = text.utf8.makeIterator()
-        while let high = iterator.next() {
-            guard let low = iterator.next(), let h = nibble(high), let l = nibble(low) else { return nil }
-            bytes.append(h << 4 | l)
-        }
-        return bytes
-    }
-
-    private static func nibble(_ c: UInt8) -> UInt8? {
-        switch c {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): c - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): c - UInt8(ascii: "A") + 10
-        default: nil
-        }
     }
 }

@@ -184,7 +184,7 @@ public struct DCState: Sendable {
     }
 
     mutating func randomHex(_ count: Int) -> String {
-        entropy.bytes(count).map { String($0, radix: 16).leftPadded(2) }.joined()
+        Hex.encode(entropy.bytes(count))
     }
 
     mutating func recordCode(_ code: SentLoginCode) { sentCodes[code.phone] = code }

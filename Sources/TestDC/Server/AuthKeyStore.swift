@@ -37,30 +37,6 @@ struct AuthKeyStore: Sendable {
         try? handle.write(contentsOf: data)
     }
 
-    static func hex(_ bytes: [UInt8]) -> String { bytes.map { String($0, radix: 16).leftPadded(2) }.joined() }
-
-    static func bytes(hex: String) -> [UInt8]? {
-        let digits = Array(hex.utf8)
-        guard digits.count % 2 == 0 else { return nil }
-        var result: [UInt8] = []
-        result.reserveCapacity(digits.count / 2)
-        var index = 0
-        while index < digits.count {
-            guard let high = nibble(digits[index]), let low = nibble(digits[index + 1]) else { return nil }
-            result.append(high << 4 | low)
-            index += 2
-        }
-        return result
-    }
-
-    private static func nibble(_ digit: UInt8) -> UInt8? {
-        switch digit {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): digit - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): digit - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): digit - UInt8(ascii: "A") + 10
-        default: nil
-        }
-    }
 }
 
 extension DCState {
@@ -68,13 +44,13 @@ extension DCState {
     var storedAuthKeys: [AuthKeyStore.Entry] {
         authKeys.filter { !droppedKeys.contains($0.key) }
             .sorted { ($0.key.dc, $0.key.keyID) < ($1.key.dc, $1.key.keyID) }
-            .map { AuthKeyStore.Entry(dc: $0.key.dc, key: AuthKeyStore.hex($0.value.bytes), userID: authorizations[$0.key]) }
+            .map { AuthKeyStore.Entry(dc: $0.key.dc, key: Hex.encode($0.value.bytes), userID: authorizations[$0.key]) }
     }
 
     /// Restores saved keys; entries that are malformed or name an account the world lacks lose only that part.
     mutating func restore(_ entries: [AuthKeyStore.Entry]) {
         for entry in entries {
-            guard let bytes = AuthKeyStore.bytes(hex: entry.key), let key = try? AuthKey(bytes) else { continue }
+            guard let bytes = Hex.decode(entry.key), let key = try? AuthKey(bytes) else { continue }
             registerAuthKey(key, dc: entry.dc)
             if let userID = entry.userID, user(id: userID) != nil {
                 bind(CallContext(dc: entry.dc, authKeyID: key.id), to: userID)
