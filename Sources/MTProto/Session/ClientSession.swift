@@ -98,6 +98,18 @@ public struct ClientSession: Sendable {
         return id
     }
 
+    /// Queues auth.bindTempAuthKey for the next `flush`. Its encrypted_message names the request's
+    /// own msg_id and this session's id, so the body is made when the msg_id is assigned, and made
+    /// anew if the request is ever resent under another one.
+    public mutating func enqueue(binding: TemporaryKeyBinding) -> RequestID {
+        let id = RequestID(rawValue: nextRequestNumber)
+        nextRequestNumber += 1
+        // A stand-in of the right size, for container planning; `record` builds the real body.
+        let placeholder = binding.request(messageID: 0, sessionID: sessionID)
+        outbox.append(Outbound(purpose: .request(id), body: placeholder, contentRelated: true, binding: binding))
+        return id
+    }
+
     /// Queues a request and sends everything pending (acks included) right away.
     public mutating func send(request body: [UInt8], now: UnixTime) -> (RequestID, [ClientSessionAction]) {
         let id = enqueue(request: body)
@@ -280,7 +292,8 @@ public struct ClientSession: Sendable {
         let seqNo = seqNos.next(contentRelated: item.contentRelated)
         if case .request(let request) = item.purpose { requestMessageIDs[request] = messageID }
         sent[messageID] = SentMessage(outbound: item, messageID: messageID, seqNo: seqNo, sentAt: now)
-        return SessionMessage(messageID: messageID, seqNo: seqNo, body: item.body)
+        let body = item.binding.map { $0.request(messageID: messageID, sessionID: sessionID) } ?? item.body
+        return SessionMessage(messageID: messageID, seqNo: seqNo, body: body)
     }
 
     private mutating func seal(_ message: SessionMessage) -> [UInt8] {

@@ -31,6 +31,9 @@ struct Outbound: Sendable, Equatable {
     var purpose: Purpose
     var body: [UInt8]
     var contentRelated: Bool
+    /// A PFS binding request: its body depends on its own msg_id and session, so it is built (again)
+    /// whenever a msg_id is assigned.
+    var binding: TemporaryKeyBinding? = nil
 }
 
 struct SentMessage: Sendable, Equatable {

@@ -225,8 +225,19 @@ public actor TelegramClient: TelegramInvoking {
     private func sessionUpdated(_ update: DCSessionUpdate, dc: Int) async {
         if update.isNewKey {
             state.dcs[dc] = DCSessionState(authKey: update.authKey, serverSalt: update.serverSalt, timeOffset: update.timeOffset)
+        } else if let change = update.temporaryKey {
+            guard state.dcs[dc]?.authKey != nil else { return }
+            switch change {
+            case .bound(let key):
+                // From now on the salt and offset kept are those of the temporary key's session.
+                state.dcs[dc]?.temporaryKey = key
+                state.dcs[dc]?.serverSalt = update.serverSalt
+                state.dcs[dc]?.timeOffset = update.timeOffset
+            case .dropped:
+                state.dcs[dc]?.temporaryKey = nil
+            }
         } else {
-            guard state.dcs[dc]?.authKey?.id == update.authKey.id else { return }
+            guard let known = state.dcs[dc], known.authKey?.id == update.authKey.id || known.temporaryKey?.key.id == update.authKey.id else { return }
             state.dcs[dc]?.serverSalt = update.serverSalt
             state.dcs[dc]?.timeOffset = update.timeOffset
         }

@@ -46,6 +46,9 @@ public struct TelegramClientConfiguration: Sendable {
     public var inDoubt: InDoubtPolicy
     /// Which requests are sent again when the server starts a new session under them.
     public var resendPolicy: ResendPolicy
+    /// Perfect forward secrecy: traffic on temporary keys bound to the permanent ones; nil (the
+    /// default) uses the permanent keys directly.
+    public var pfs: PFSConfiguration?
 
     public init(
         apiID: Int32,
@@ -71,7 +74,8 @@ public struct TelegramClientConfiguration: Sendable {
         fetchesConfigOnConnect: Bool = true,
         pingInterval: Double? = 60,
         inDoubt: InDoubtPolicy = InDoubtPolicy(),
-        resendPolicy: ResendPolicy = .readsOnly
+        resendPolicy: ResendPolicy = .readsOnly,
+        pfs: PFSConfiguration? = nil
     ) {
         precondition(!serverKeys.isEmpty, "the key exchange needs at least one trusted server key")
         self.apiID = apiID
@@ -98,5 +102,6 @@ public struct TelegramClientConfiguration: Sendable {
         self.pingInterval = pingInterval
         self.inDoubt = inDoubt
         self.resendPolicy = resendPolicy
+        self.pfs = pfs
     }
 }

@@ -23,6 +23,9 @@ public struct ConnectionStatistics: Sendable, Hashable {
     public var inDoubtFailures = 0
     /// Messages the server sent on its own (updates) handed to the client.
     public var updates = 0
+    /// PFS: temporary keys bound with auth.bindTempAuthKey, and renewals started before expiry.
+    public var temporaryKeyBinds = 0
+    public var temporaryKeyRenewals = 0
     /// Gauges at the time of reading, for leak checks: calls waiting, and the session's books
     /// (sent messages it still tracks, requests without an answer). Flat over a long run.
     public var pendingCalls = 0

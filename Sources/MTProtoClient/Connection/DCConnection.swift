@@ -46,7 +46,7 @@ final class DCConnection: Sendable {
                 handshake: ClientHandshake.Configuration(serverKeys: configuration.serverKeys, dcID: dcField),
                 handshakeTimeout: configuration.handshakeTimeout, reconnect: configuration.reconnect,
                 pingInterval: configuration.pingInterval, inDoubt: configuration.inDoubt, resendPolicy: configuration.resendPolicy,
-                firstCallPrefix: configuration.firstCallPrefix),
+                firstCallPrefix: configuration.firstCallPrefix, pfs: configuration.pfs),
             state: state, entropy: entropy)
         let (stream, continuation) = AsyncStream.makeStream(of: DCSessionUpdate.self)
         saves = continuation

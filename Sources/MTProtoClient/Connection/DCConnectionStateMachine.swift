@@ -23,6 +23,8 @@ struct DCConnectionStateMachine {
         /// Bytes put before the first request of a session: invokeWithLayer + initConnection up to
         /// their `query` field, which is last in both (so prefix + request is the wrapped call).
         var firstCallPrefix: [UInt8]
+        /// Traffic on temporary keys bound to the permanent one (nil: on the permanent key).
+        var pfs: PFSConfiguration? = nil
         /// How often the session's books are pruned while connected.
         var housekeepingInterval: Double = 10
     }
@@ -82,16 +84,51 @@ struct DCConnectionStateMachine {
     private var nextPingID: Int64 = 1
     private var nextHousekeepingAt: UnixTime?
     private var scheduledWake: UnixTime?
+    /// PFS: the permanent key (never on the wire; it signs the binding), the bound temporary key
+    /// the session runs on, the binding in flight, and whether a renewal is waiting for the calls
+    /// in flight to end.
+    private var permanentKey: AuthKey?
+    private var temporaryKey: BoundTemporaryKey?
+    private var binding: (request: RequestID, key: BoundTemporaryKey)?
+    private var renewing = false
+    private var renewalClosing = false
+    /// Temporary keys the DC forgot (-404) since the last successful binding: a second one in a row
+    /// means something else is wrong, and the calls fail instead of looping.
+    private var temporaryKeyLosses = 0
 
     init(configuration: Configuration, state: DCSessionState, entropy: any EntropySource) {
         self.configuration = configuration
         self.entropy = entropy
         self.state = .idle(nil)
-        if let key = state.authKey {
+        permanentKey = state.authKey
+        if configuration.pfs != nil {
+            // Only a temporary key bound to this permanent key is reused; `connected` checks its age.
+            if state.authKey != nil, let temporary = state.temporaryKey {
+                temporaryKey = temporary
+                self.state = .idle(makeSession(key: temporary.key, salt: state.serverSalt, timeOffset: state.timeOffset))
+                persistedSalt = state.serverSalt
+                persistedOffset = state.timeOffset
+            }
+        } else if let key = state.authKey {
             self.state = .idle(makeSession(key: key, salt: state.serverSalt, timeOffset: state.timeOffset))
             persistedSalt = state.serverSalt
             persistedOffset = state.timeOffset
         }
+    }
+
+    /// The exchange to run on a link without a usable session: the permanent key first, then (PFS)
+    /// a temporary one.
+    private func handshakeConfiguration() -> ClientHandshake.Configuration {
+        var handshake = configuration.handshake
+        if let pfs = configuration.pfs, permanentKey != nil { handshake.keyType = .temporary(expiresIn: pfs.expiresIn) }
+        return handshake
+    }
+
+    /// PFS: whether the session's temporary key may still carry calls (it is renewed
+    /// `renewBefore` ahead of its expiry).
+    private func temporaryKeyUsable(now: UnixTime) -> Bool {
+        guard let pfs = configuration.pfs, let temporaryKey else { return false }
+        return now.seconds < temporaryKey.expiresAt.seconds - pfs.renewBefore
     }
 
     private mutating func makeSession(key: AuthKey, salt: Int64, timeOffset: Double) -> ClientSession {
@@ -124,7 +161,11 @@ struct DCConnectionStateMachine {
         if case .closed = state { return [.complete(token, .failure(.closed))] }
         calls.register(token, method: method, timeout: timeout, payload: body)
         var actions: [Action] = []
+        // A clock that moved past the renewal point while nothing woke the connection.
+        checkRenewal(now: now, into: &actions)
         switch state {
+        case .ready where binding != nil || renewing:
+            break  // parked until the new temporary key is bound
         case .ready(var session):
             state = .modifying
             submit(token, body: body, into: &session, now: now)
@@ -156,11 +197,18 @@ struct DCConnectionStateMachine {
         lastTransportError = nil
         handshakeFailure = nil
         var actions: [Action] = []
+        var session = session
+        if configuration.pfs != nil, session != nil, !temporaryKeyUsable(now: now) {
+            // A stored or current temporary key too close to its expiry: a new one is made now.
+            session = nil
+            temporaryKey = nil
+            abandonRequestsInFlight(into: &actions)
+        }
         if let session {
             state = .ready(session)
             becameReady(now: now, into: &actions)
         } else {
-            var handshake = ClientHandshake(configuration: configuration.handshake, entropy: entropy)
+            var handshake = ClientHandshake(configuration: handshakeConfiguration(), entropy: entropy)
             let first = handshake.start(now: now)
             state = .exchangingKey(handshake, attempt: attempt, deadline: now + configuration.handshakeTimeout)
             actions.append(.write(first))
@@ -193,12 +241,26 @@ struct DCConnectionStateMachine {
                     actions.append(.write(bytes))
                 case .completed(let result):
                     statistics.keyExchanges += 1
-                    let session = makeSession(key: result.authKey, salt: result.serverSalt, timeOffset: result.serverTimeOffset)
-                    needsInitConnection = true
+                    if case .temporary(let expiresAt) = result.lifetime, let permanentKey {
+                        startBinding(result, expiresAt: expiresAt, permanentKey: permanentKey, now: now, into: &actions)
+                        break
+                    }
+                    permanentKey = result.authKey
+                    temporaryKey = nil
                     persistedSalt = result.serverSalt
                     persistedOffset = result.serverTimeOffset
                     actions.append(.persist(DCSessionUpdate(
                         authKey: result.authKey, serverSalt: result.serverSalt, timeOffset: result.serverTimeOffset, isNewKey: true)))
+                    if configuration.pfs != nil {
+                        // The permanent key never carries calls: a temporary one is made on the same link.
+                        var next = ClientHandshake(configuration: handshakeConfiguration(), entropy: entropy)
+                        let first = next.start(now: now)
+                        state = .exchangingKey(next, attempt: attempt, deadline: now + configuration.handshakeTimeout)
+                        actions.append(.write(first))
+                        break
+                    }
+                    let session = makeSession(key: result.authKey, salt: result.serverSalt, timeOffset: result.serverTimeOffset)
+                    needsInitConnection = true
                     state = .ready(session)
                     becameReady(now: now, into: &actions)
                 }
@@ -220,6 +282,7 @@ struct DCConnectionStateMachine {
             state = .ready(session)
             handle(sessionActions, now: now, into: &actions)
             persistIfChanged(into: &actions)
+            checkRenewal(now: now, into: &actions)
         default:
             return []
         }
@@ -230,7 +293,18 @@ struct DCConnectionStateMachine {
     /// The connection attempt failed, or the open connection ended (`reason` says why).
     mutating func disconnected(reason: String, now: UnixTime) -> [Action] {
         var actions: [Action] = []
-        let session = self.session
+        var session = self.session
+        let wasRenewing = renewing
+        if binding != nil || renewing {
+            // An unbound temporary key is not worth keeping, nor one being replaced: the next
+            // link makes and binds a new one.
+            binding = nil
+            renewing = false
+            renewalClosing = false
+            temporaryKey = nil
+            session = nil
+            abandonRequestsInFlight(into: &actions)
+        }
         let nextAttempt: Int
         switch state {
         case .connecting(_, let attempt):
@@ -246,9 +320,12 @@ struct DCConnectionStateMachine {
             lastReason = reason
             nextAttempt = attempt + 1
         case .ready:
-            if !calls.isEmpty { statistics.connectionsLost += 1 }
+            if !calls.isEmpty, !wasRenewing { statistics.connectionsLost += 1 }
             actions.append(.deliver(.linkLost))
-            if let up = linkUp, !configuration.reconnect.resetsBudget(afterLinkLasting: now - up.since) {
+            if wasRenewing {
+                lastReason = reason
+                nextAttempt = 1
+            } else if let up = linkUp, !configuration.reconnect.resetsBudget(afterLinkLasting: now - up.since) {
                 lastReason = "the connection died \(Int((now - up.since).rounded())) s after it was established (\(reason))"
                 nextAttempt = up.attempt + 1
             } else {
@@ -262,9 +339,22 @@ struct DCConnectionStateMachine {
         nextHousekeepingAt = nil
         linkUp = nil
         if let code = lastTransportError, code.rawValue == -404 {
-            // The DC does not know this key: reconnecting with it cannot help.
-            failAll(.transport(code, dc: configuration.dcID), session: session, now: now, into: &actions)
-            return actions
+            if configuration.pfs != nil, let permanentKey, session != nil, temporaryKeyLosses == 0 {
+                // The DC forgot the temporary key (it expired, or the DC restarted): a new
+                // temporary key replaces it; the permanent key is untouched.
+                temporaryKeyLosses += 1
+                lastTransportError = nil
+                session = nil
+                temporaryKey = nil
+                abandonRequestsInFlight(into: &actions)
+                actions.append(.persist(DCSessionUpdate(
+                    authKey: permanentKey, serverSalt: 0, timeOffset: persistedOffset,
+                    isNewKey: false, temporaryKey: .dropped)))
+            } else {
+                // The DC does not know this key: reconnecting with it cannot help.
+                failAll(.transport(code, dc: configuration.dcID), session: session, now: now, into: &actions)
+                return actions
+            }
         }
         if calls.isEmpty {
             state = .idle(session)
@@ -308,6 +398,7 @@ struct DCConnectionStateMachine {
             sessionActions += session.tick(now: now)
             state = .ready(session)
             handle(sessionActions, now: now, into: &actions)
+            checkRenewal(now: now, into: &actions)
         }
         scheduleWake(now: now, into: &actions)
         return actions
@@ -346,7 +437,9 @@ struct DCConnectionStateMachine {
         for request in inDoubt {
             if let token = calls.token(of: request) { calls.markSent(token, checkAt: now + configuration.inDoubt.stateCheckDelay) }
         }
-        for (token, body) in calls.parked { submit(token, body: body, into: &session, now: now) }
+        if binding == nil {
+            for (token, body) in calls.parked { submit(token, body: body, into: &session, now: now) }
+        }
         if !inDoubt.isEmpty { statistics.requestsInDoubt += inDoubt.count }
         let sessionActions = session.requestState(of: inDoubt, now: now)
         state = .ready(session)
@@ -391,6 +484,12 @@ struct DCConnectionStateMachine {
             switch action {
             case .send(let bytes):
                 actions.append(.write(bytes))
+            case .rpcResult(let request, let bytes) where binding?.request == request:
+                bindingAnswered(bytes == Self.boolTrue ? nil : "the DC answered \(bytes.prefix(8)) instead of boolTrue", now: now, into: &actions)
+            case .rpcError(let request, let error) where binding?.request == request:
+                bindingAnswered("\(error.code) \(error.message)", now: now, into: &actions)
+            case .requestFailed(let request, let failure) where binding?.request == request:
+                bindingAnswered("\(failure)", now: now, into: &actions)
             case .rpcResult(let request, let bytes):
                 if let (token, _) = calls.complete(request) { actions.append(.complete(token, .success(bytes))) }
             case .rpcError(let request, let error):
@@ -416,6 +515,91 @@ struct DCConnectionStateMachine {
             case .pong, .futureSalts, .sessionDestroyed, .messageDiscarded:
                 break
             }
+        }
+    }
+
+    // MARK: - PFS
+
+    /// boolTrue, the answer of a successful auth.bindTempAuthKey.
+    static let boolTrue: [UInt8] = [0xb5, 0x75, 0x72, 0x99]
+
+    /// A temporary key was made: its session starts with auth.bindTempAuthKey alone (spec:
+    /// "sent ... using temp_auth_key and temp_session_id"); calls wait until it is bound.
+    private mutating func startBinding(
+        _ result: HandshakeResult, expiresAt: UnixTime, permanentKey: AuthKey, now: UnixTime, into actions: inout [Action]
+    ) {
+        var session = makeSession(key: result.authKey, salt: result.serverSalt, timeOffset: result.serverTimeOffset)
+        // expires_at is on the DC's clock; the handshake measured the offset.
+        let serverExpiry = (expiresAt.seconds + result.serverTimeOffset).rounded(.down)
+        let expiresAtField = Int32(clamping: Int64(max(0, min(serverExpiry, Double(Int32.max)))))
+        let value = TemporaryKeyBinding(permanentKey: permanentKey, temporaryKeyID: result.authKey.id, expiresAt: expiresAtField, entropy: &entropy)
+        let request = session.enqueue(binding: value)
+        binding = (request, BoundTemporaryKey(key: result.authKey, expiresAt: expiresAt))
+        needsInitConnection = true
+        persistedSalt = result.serverSalt
+        persistedOffset = result.serverTimeOffset
+        state = .ready(session)
+        becameReady(now: now, into: &actions)
+    }
+
+    /// The binding's answer: nil when bound. Then the key is saved and the waiting calls go out
+    /// (the first with initConnection again: spec "rewrite client info"); a refusal fails them.
+    private mutating func bindingAnswered(_ failure: String?, now: UnixTime, into actions: inout [Action]) {
+        guard let pending = binding else { return }
+        binding = nil
+        if let failure {
+            temporaryKey = nil
+            let error = TelegramError.handshakeFailed(
+                dc: configuration.dcID,
+                reason: "the DC refused to bind the temporary key to the permanent key (\(failure)); it no longer knows the permanent key or the binding was damaged. Calls fail until the permanent key is replaced")
+            failAll(error, session: nil, now: now, into: &actions)
+            actions.append(.closeChannel)
+            return
+        }
+        temporaryKey = pending.key
+        temporaryKeyLosses = 0
+        statistics.temporaryKeyBinds += 1
+        guard case .ready(var session) = state else { return }
+        persistedSalt = session.serverSalt
+        persistedOffset = session.timeOffset
+        actions.append(.persist(DCSessionUpdate(
+            authKey: pending.key.key, serverSalt: session.serverSalt, timeOffset: session.timeOffset, isNewKey: false,
+            temporaryKey: .bound(pending.key))))
+        state = .modifying
+        for (token, body) in calls.parked { submit(token, body: body, into: &session, now: now) }
+        let sessionActions = session.flush(now: now)
+        state = .ready(session)
+        handle(sessionActions, now: now, into: &actions)
+    }
+
+    /// PFS renewal: from `renewBefore` ahead of expiry new calls wait; once no call is in flight
+    /// on the old key (or at its expiry) the link closes and the next one makes and binds a new
+    /// key. Calls still in flight at the expiry cannot be answered under the old key any more:
+    /// they fail in doubt.
+    private mutating func checkRenewal(now: UnixTime, into actions: inout [Action]) {
+        guard let pfs = configuration.pfs, binding == nil, let temporaryKey, case .ready = state else { return }
+        guard now.seconds >= temporaryKey.expiresAt.seconds - pfs.renewBefore else { return }
+        if !renewing {
+            renewing = true
+            statistics.temporaryKeyRenewals += 1
+        }
+        guard !renewalClosing else { return }
+        if !calls.requestsInFlight.isEmpty {
+            guard now >= temporaryKey.expiresAt else { return }
+            abandonRequestsInFlight(into: &actions)
+        }
+        renewalClosing = true
+        actions.append(.closeChannel)
+    }
+
+    /// PFS: the session of a temporary key is given up (expired, forgotten by the DC, or never
+    /// bound); requests it carried cannot be asked about under a new key, so their calls fail in
+    /// doubt (they may have run).
+    private mutating func abandonRequestsInFlight(into actions: inout [Action]) {
+        for request in calls.requestsInFlight {
+            guard let token = calls.token(of: request), let entry = calls.remove(token) else { continue }
+            statistics.inDoubtFailures += 1
+            actions.append(.complete(token, .failure(.inDoubt(method: entry.method, reason: .sessionChanged))))
         }
     }
 
@@ -519,6 +703,9 @@ struct DCConnectionStateMachine {
             candidates.append(deadline)
         case .ready(let session):
             candidates += [calls.nextFollowUp, nextPingAt, nextHousekeepingAt, session.acknowledgementsDueAt]
+            if let pfs = configuration.pfs, binding == nil, let temporaryKey {
+                candidates.append(renewing ? temporaryKey.expiresAt : temporaryKey.expiresAt + -pfs.renewBefore)
+            }
         default:
             break
         }
@@ -546,4 +733,11 @@ struct DCSessionUpdate: Sendable, Equatable {
     let timeOffset: Double
     /// A new key from a key exchange: not bound to the account yet.
     let isNewKey: Bool
+    /// PFS: a temporary key was bound (salt and offset are its session's), or the DC forgot it.
+    var temporaryKey: TemporaryKeyChange? = nil
+
+    enum TemporaryKeyChange: Sendable, Equatable {
+        case bound(BoundTemporaryKey)
+        case dropped
+    }
 }

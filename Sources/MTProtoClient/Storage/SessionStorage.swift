@@ -1,3 +1,4 @@
+import MTProto
 import MTProtoCrypto
 
 /// What the client keeps about one DC between runs.
@@ -10,12 +11,28 @@ public struct DCSessionState: Sendable, Equatable {
     public var timeOffset: Double
     /// Whether this key is bound to the account (logged in, or an authorization was imported).
     public var isAuthorized: Bool
+    /// With PFS on: the temporary key bound to `authKey` that carries the traffic (the salt and
+    /// time offset above are then this key's). Kept so a restart reuses it while it is valid.
+    public var temporaryKey: BoundTemporaryKey?
 
-    public init(authKey: AuthKey? = nil, serverSalt: Int64 = 0, timeOffset: Double = 0, isAuthorized: Bool = false) {
+    public init(authKey: AuthKey? = nil, serverSalt: Int64 = 0, timeOffset: Double = 0, isAuthorized: Bool = false, temporaryKey: BoundTemporaryKey? = nil) {
         self.authKey = authKey
         self.serverSalt = serverSalt
         self.timeOffset = timeOffset
         self.isAuthorized = isAuthorized
+        self.temporaryKey = temporaryKey
+    }
+}
+
+/// A PFS temporary key that auth.bindTempAuthKey bound to the DC's permanent key. Secret.
+public struct BoundTemporaryKey: Sendable, Equatable {
+    public var key: AuthKey
+    /// When the DC forgets it, on the client's clock.
+    public var expiresAt: UnixTime
+
+    public init(key: AuthKey, expiresAt: UnixTime) {
+        self.key = key
+        self.expiresAt = expiresAt
     }
 }
 

@@ -8,12 +8,27 @@ public struct CallContext: Sendable, Equatable {
     public var dc: Int32
     public var authKeyID: Int64
     public var connectionID: Int
+    /// The client session and msg_id the request came in (auth.bindTempAuthKey checks both).
+    public var sessionID: Int64
+    public var messageID: Int64
 
-    public init(dc: Int32, authKeyID: Int64, connectionID: Int = 0) {
+    public init(dc: Int32, authKeyID: Int64, connectionID: Int = 0, sessionID: Int64 = 0, messageID: Int64 = 0) {
         self.dc = dc
         self.authKeyID = authKeyID
         self.connectionID = connectionID
+        self.sessionID = sessionID
+        self.messageID = messageID
     }
+}
+
+/// A PFS temporary key as the DC keeps it.
+public struct TemporaryKeyRecord: Sendable, Equatable {
+    public var key: AuthKey
+    /// DC time (Unix seconds) after which the key is unknown (-404): the handshake's expires_in,
+    /// shortened by the binding's expires_at.
+    public var expiresAt: Double
+    /// The permanent key id auth.bindTempAuthKey bound it to; nil until bound.
+    public var boundTo: Int64?
 }
 
 /// A login code the DC "sent" (tests read it back instead of an SMS).
@@ -54,6 +69,15 @@ public struct DCState: Sendable {
     var authKeys: [AuthKeyRef: AuthKey] = [:]
     /// Keys dropped by a fault (AUTH_KEY_DUPLICATED): the transport answers -404 for them.
     var droppedKeys: Set<AuthKeyRef> = []
+    /// PFS temporary keys (spec `api/pfs`): kept in memory only, never in `authkeys.json`, so a
+    /// restart of the DC forgets them as Telegram's DCs may; each one is usable until `expiresAt`
+    /// and acts as the permanent key it is bound to.
+    public internal(set) var temporaryKeys: [AuthKeyRef: TemporaryKeyRecord] = [:]
+    /// How many auth.bindTempAuthKey calls succeeded, for tests.
+    public internal(set) var temporaryKeyBinds = 0
+    /// Temporary keys that went with their permanent key: even a connection already using one
+    /// gets -404, so its client makes a new temporary key instead of hearing AUTH_KEY_DUPLICATED.
+    var forgottenTemporaryKeys: Set<AuthKeyRef> = []
     /// The last code sent to each phone.
     public private(set) var sentCodes: [String: SentLoginCode] = [:]
     /// A pending 2FA check per key: account.getPassword's srp_id and SRP state.
@@ -116,9 +140,38 @@ public struct DCState: Sendable {
         authVersion &+= 1
     }
 
-    public func authKey(id: Int64, dc: Int32) -> AuthKey? {
+    /// A permanent key, or (with `now`) a temporary key that has not expired.
+    public func authKey(id: Int64, dc: Int32, now: Double? = nil) -> AuthKey? {
         let ref = AuthKeyRef(dc: dc, keyID: id)
+        if forgottenTemporaryKeys.contains(ref) { return nil }
+        if let temporary = temporaryKeys[ref] {
+            guard let now else { return temporary.key }
+            return now < temporary.expiresAt ? temporary.key : nil
+        }
         return droppedKeys.contains(ref) ? nil : authKeys[ref]
+    }
+
+    /// Records a temporary key a handshake produced (p_q_inner_data_temp_dc), forgetting expired ones.
+    public mutating func registerTemporaryKey(_ key: AuthKey, dc: Int32, expiresAt: Double, now: Double) {
+        temporaryKeys = temporaryKeys.filter { $0.value.expiresAt > now }
+        temporaryKeys[AuthKeyRef(dc: dc, keyID: key.id)] = TemporaryKeyRecord(key: key, expiresAt: expiresAt)
+    }
+
+    /// Whether `id` names a temporary key of `dc` whose time is up or that went with its
+    /// permanent key (its connections get -404).
+    public func temporaryKeyExpired(id: Int64, dc: Int32, now: Double) -> Bool {
+        let ref = AuthKeyRef(dc: dc, keyID: id)
+        if forgottenTemporaryKeys.contains(ref) { return true }
+        guard let record = temporaryKeys[ref] else { return false }
+        return now >= record.expiresAt
+    }
+
+    /// The context a call runs in: a bound temporary key acts as its permanent key.
+    func permanentContext(_ context: CallContext) -> CallContext {
+        guard let perm = temporaryKeys[AuthKeyRef(dc: context.dc, keyID: context.authKeyID)]?.boundTo else { return context }
+        var resolved = context
+        resolved.authKeyID = perm
+        return resolved
     }
 
     public func authKeyIDs(dc: Int32) -> [Int64] {
@@ -126,7 +179,8 @@ public struct DCState: Sendable {
     }
 
     public func userID(for context: CallContext) -> Int64? {
-        authorizations[AuthKeyRef(dc: context.dc, keyID: context.authKeyID)]
+        let resolved = permanentContext(context)
+        return authorizations[AuthKeyRef(dc: resolved.dc, keyID: resolved.authKeyID)]
     }
 
     mutating func bind(_ context: CallContext, to userID: Int64) {
@@ -148,6 +202,11 @@ public struct DCState: Sendable {
         let ref = AuthKeyRef(dc: dc, keyID: keyID)
         authorizations[ref] = nil
         droppedKeys.insert(ref)
+        // A temporary key only ever acted for its permanent key: it goes with it.
+        for (temporary, record) in temporaryKeys where temporary.dc == dc && (record.boundTo == keyID || temporary.keyID == keyID) {
+            temporaryKeys[temporary] = nil
+            forgottenTemporaryKeys.insert(temporary)
+        }
         authVersion &+= 1
     }
 

@@ -45,7 +45,11 @@ extension DCState {
         "account.getPassword", "auth.importBotAuthorization", "auth.importAuthorization", "auth.logOut",
         "auth.resendCode", "auth.cancelCode", "help.getAppConfig", "langpack.getLangPack", "langpack.getStrings",
         "langpack.getLanguages", "help.getCountriesList", "auth.exportLoginToken", "auth.importLoginToken",
+        "auth.bindTempAuthKey",
     ]
+
+    /// What an unbound temporary key may call.
+    static let unboundTemporaryKeyMethods: Set<String> = ["auth.bindTempAuthKey", "help.getConfig", "help.getNearestDc"]
 
     /// Strips invokeWithLayer / initConnection / invokeWithoutUpdates / invokeAfterMsg, returning
     /// the inner query's bytes.
@@ -92,6 +96,16 @@ extension DCState {
             return HandledCall(method: "?", decision: FaultDecision(), answer: .error(code: 400, message: "INPUT_FETCH_FAIL"))
         }
         let (id, method) = Self.methodName(of: inner)
+        var context = context
+        if let temporary = temporaryKeys[AuthKeyRef(dc: context.dc, keyID: context.authKeyID)], id != Api.functions.auth.BindTempAuthKey.constructorID {
+            // spec api/pfs: a temporary key works as the permanent key it is bound to; unbound, it
+            // can bind itself and read the config, nothing that needs an authorization.
+            if temporary.boundTo != nil {
+                context = permanentContext(context)
+            } else if !Self.unboundTemporaryKeyMethods.contains(method) {
+                return HandledCall(method: method, decision: FaultDecision(), answer: .error(code: 401, message: "AUTH_KEY_PERM_EMPTY"))
+            }
+        }
         let account = userID(for: context)
         let phone = Self.phoneArgument(of: inner, id: id) ?? account.flatMap { user(id: $0)?.phone }
         let decision = faults.decide(FaultCall(dc: context.dc, method: method, account: account, phone: phone), now: now)
@@ -175,6 +189,8 @@ extension DCState {
             return try exportAuthorization(F.auth.ExportAuthorization(serialized: body), context: context, viewer: viewer)
         case F.auth.ImportAuthorization.constructorID:
             return try importAuthorization(F.auth.ImportAuthorization(serialized: body), context: context)
+        case F.auth.BindTempAuthKey.constructorID:
+            return try bindTempAuthKey(F.auth.BindTempAuthKey(serialized: body), context: context, now: now)
         case F.auth.LogOut.constructorID:
             revokeAuthorization(dc: context.dc, keyID: context.authKeyID)
             return .encode(Api.auth.LoggedOut.loggedOut(Api.auth.LoggedOut.LoggedOut()))

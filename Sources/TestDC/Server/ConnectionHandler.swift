@@ -99,7 +99,12 @@ final class TestDCConnectionHandler: ChannelInboundHandler {
                 write(context, reply)
             case .sendAndComplete(let reply, let result):
                 handshake = nil
-                core.withState { $0.registerAuthKey(result.authKey, dc: dc) }
+                switch result.lifetime {
+                case .permanent:
+                    core.withState { $0.registerAuthKey(result.authKey, dc: dc) }
+                case .temporary(let expiresAt):
+                    core.withState { $0.registerTemporaryKey(result.authKey, dc: dc, expiresAt: expiresAt.seconds, now: now.seconds) }
+                }
                 handshakeSalt = (result.authKey.id, result.serverSalt)
                 logger.info("auth key created", metadata: ["key_id": "\(result.authKey.id)", "retries": "\(result.retryCount)"])
                 write(context, reply)
@@ -116,7 +121,11 @@ final class TestDCConnectionHandler: ChannelInboundHandler {
         let now = UnixTime(seconds: core.now(dc: dc))
         // A key this connection already uses keeps decrypting after the DC forgot it
         // (AUTH_KEY_DUPLICATED): its calls get 406 from the dispatcher; a new connection gets -404.
-        guard let key = connectionKey?.id == keyID ? connectionKey : core.withState({ $0.authKey(id: keyID, dc: dc) }) else {
+        // A temporary key's time is up mid-connection too (spec api/pfs: the server forgets it).
+        if core.withState({ $0.temporaryKeyExpired(id: keyID, dc: dc, now: now.seconds) }) {
+            return fail(context, code: 404, reason: "temporary auth key \(keyID) expired")
+        }
+        guard let key = connectionKey?.id == keyID ? connectionKey : core.withState({ $0.authKey(id: keyID, dc: dc, now: now.seconds) }) else {
             return fail(context, code: 404, reason: "unknown auth key id \(keyID)")
         }
         connectionKey = key
@@ -192,7 +201,7 @@ final class TestDCConnectionHandler: ChannelInboundHandler {
             core.removeSessions(dc: dc, keyID: session.keyID)
             return
         }
-        let callContext = CallContext(dc: dc, authKeyID: session.keyID, connectionID: connectionID)
+        let callContext = CallContext(dc: dc, authKeyID: session.keyID, connectionID: connectionID, sessionID: session.sessionID, messageID: messageID)
         let call = core.withState { $0.handle(body, context: callContext, now: now.seconds) }
         logger.debug("rpc", metadata: ["method": "\(call.method)", "answer": "\(Self.summary(call))"])
         if call.decision.delayMilliseconds > 0 {
