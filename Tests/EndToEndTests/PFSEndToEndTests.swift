@@ -96,6 +96,7 @@ import Testing
         let client = setup.client(storage: storage)
         try await setup.logIn(client)
         let first = try #require(try await stored(storage).temporaryKey)
+        let permanent = try #require(try await stored(storage).authKey)
 
         // Inside the renewal margin: the next call waits for a new key, then runs.
         setup.clock.advance(Double(Self.lifetime) - 200)
@@ -115,8 +116,9 @@ import Testing
         let statistics = try #require(await client.statistics()[1])
         #expect(statistics.temporaryKeyRenewals >= 1)
         // One permanent key all along, never a new login.
-        #expect(setup.dc.core.withState { $0.authKeyIDs(dc: 1) }.count == 1)
-        #expect(try await stored(storage).authKey?.id == (try await stored(storage)).authKey?.id)
+        #expect(setup.dc.core.withState { $0.authKeyIDs(dc: 1) } == [permanent.id])
+        #expect(try await stored(storage).authKey == permanent)
+        #expect(setup.dc.core.withState { $0.handlerRuns["auth.signIn"] } == 1)
         await client.close()
         try await setup.dc.shutdown()
     }
@@ -148,7 +150,7 @@ import Testing
 
         // Logged out (the authorization of the permanent key revoked): the temporary key has none either.
         setup.dc.core.withState { $0.revokeAuthorization(dc: 1, keyID: permanent.id) }
-        do {
+        do throws(TelegramError) {
             _ = try await client.invoke(Self.getSelf)
             Issue.record("a call succeeded after the permanent key was logged out")
         } catch {
@@ -158,7 +160,7 @@ import Testing
         // The permanent key itself destroyed: the temporary key goes (-404), a new one cannot be
         // bound, and the client says so instead of making a new permanent key behind the account's back.
         setup.dc.core.withState { $0.dropAuthKey(dc: 1, keyID: permanent.id) }
-        do {
+        do throws(TelegramError) {
             _ = try await client.invoke(Self.getSelf)
             Issue.record("a call succeeded without a permanent key")
         } catch {

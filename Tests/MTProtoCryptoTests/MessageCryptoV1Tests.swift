@@ -44,16 +44,16 @@ struct MessageCryptoV1Tests {
         let packet = MessageCryptoV1.encrypt(plaintext: plaintext, padding: Array(repeating: 1, count: 8), authKey: Self.permanentKey, direction: .clientToServer)
         var tampered = packet
         tampered[60] ^= 0x01
-        #expect(throws: MessageCryptoV1Error.self) { try MessageCryptoV1.decrypt(tampered, authKey: Self.permanentKey, direction: .clientToServer) }
+        #expect(throws: MessageCryptoV1Error.self) { _ = try MessageCryptoV1.decrypt(tampered, authKey: Self.permanentKey, direction: .clientToServer) }
         let other = try AuthKey([UInt8](repeating: 9, count: 256))
         #expect(throws: MessageCryptoV1Error.authKeyIDMismatch(expected: other.id, received: Self.permanentKey.id)) {
-            try MessageCryptoV1.decrypt(packet, authKey: other, direction: .clientToServer)
+            _ = try MessageCryptoV1.decrypt(packet, authKey: other, direction: .clientToServer)
         }
         #expect(throws: MessageCryptoV1Error.malformedPacket(length: 50)) {
-            try MessageCryptoV1.decrypt(Array(packet[0..<50]), authKey: Self.permanentKey, direction: .clientToServer)
+            _ = try MessageCryptoV1.decrypt(Array(packet[0..<50]), authKey: Self.permanentKey, direction: .clientToServer)
         }
         // The direction is part of the key: a server-to-client reading does not authenticate.
-        #expect(throws: MessageCryptoV1Error.self) { try MessageCryptoV1.decrypt(packet, authKey: Self.permanentKey, direction: .serverToClient) }
+        #expect(throws: MessageCryptoV1Error.self) { _ = try MessageCryptoV1.decrypt(packet, authKey: Self.permanentKey, direction: .serverToClient) }
     }
 
     /// Writes msg_len (bytes 28..<32) so the header is consistent with `length` body bytes.

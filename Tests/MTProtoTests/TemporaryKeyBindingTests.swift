@@ -24,7 +24,7 @@ import TL
     static func binding() -> TemporaryKeyBinding {
         TemporaryKeyBinding(
             permanentKey: permanentKey, temporaryKeyID: temporaryKeyID, expiresAt: 1_800_000_000, nonce: 0x0102_0304_0506_0708,
-            random: Array(0x30..<0x40), padding: Array(0xA0..<0xA8))
+            random: Array(UInt8(0x30)..<0x40), padding: Array(UInt8(0xA0)..<0xA8))
     }
 
     @Test func encryptedMessageMatchesTheIndependentVector() {

@@ -81,7 +81,9 @@ import Testing
         let rule = try cluster.fault("users.getUsers", .floodWait(3600), count: nil)
         let request = Api.functions.users.GetUsers(id: [.inputUserSelf(.init())])
         let first = try #require(await failure(account.stack.invoker, request, options: InvokeOptions(isIdempotent: true)))
-        #expect(first.rpcError?.waitSeconds == 3600)
+        // Already the recorded rate limit, with the DC's answer underneath.
+        #expect(first.sessionManagerError?.code == "TGSM-RATE-001")
+        #expect(first.sessionManagerError?.underlying?.rpcError?.waitSeconds == 3600)
         let recorded = await ledger.activeFloodWaits(account: "alice", at: account.clock.now())
         #expect(recorded.map(\.method) == ["users.getUsers"] && recorded.first?.until == account.clock.now() + 3600)
         for _ in 0..<3 {

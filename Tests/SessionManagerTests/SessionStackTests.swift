@@ -30,7 +30,15 @@ import Testing
         let client = ScriptedInvoker()
         client.script("help.getNearestDc", .failure(rpc(420, "FLOOD_WAIT_3600")))
         let sessions = stack(client, clock: clock)
-        #expect(await failure(sessions.invoker, nearest, options: InvokeOptions(isIdempotent: true))?.rpcError?.waitSeconds == 3600)
+        // The flood answer itself already comes as the rate-limit error the ledger recorded (with
+        // its until-time), the server's error kept underneath; it once surfaced raw, as TGSM-RPC-003.
+        let first = try #require(await failure(sessions.invoker, nearest, options: InvokeOptions(isIdempotent: true)))
+        let managed = try #require(first.sessionManagerError)
+        #expect(managed.code == "TGSM-RATE-001")
+        #expect(managed.until == clock.now() + 3600)
+        #expect(managed.underlying?.rpcError?.waitSeconds == 3600)
+        #expect(first.advice == .wait(seconds: 3600, reason: .flood))
+        #expect(first.guidance(account: "alice").code == "TGSM-RATE-001")
         for _ in 0..<5 {
             #expect(await failure(sessions.invoker, nearest, options: InvokeOptions(isIdempotent: true))?.sessionManagerError?.code == "TGSM-RATE-001")
         }

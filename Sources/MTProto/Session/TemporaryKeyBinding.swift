@@ -117,10 +117,11 @@ public struct TemporaryKeyBinding: Sendable, Equatable {
             let seqNo = try reader.readInt32()
             let length = try reader.readInt32()
             guard seqNo == 0, length == 40 else { throw TemporaryKeyBindingError.malformedInner("seq_no \(seqNo), msg_len \(length)") }
-            guard case .bindAuthKeyInner(let value) = try MT.BindAuthKeyInner(from: &reader), reader.isAtEnd else {
-                throw TemporaryKeyBindingError.malformedInner("bytes after bind_auth_key_inner")
+            let decoded = try MT.BindAuthKeyInner(from: &reader)
+            guard reader.isAtEnd else { throw TemporaryKeyBindingError.malformedInner("bytes after bind_auth_key_inner") }
+            switch decoded {
+            case .bindAuthKeyInner(let value): inner = value
             }
-            inner = value
         } catch let error as TemporaryKeyBindingError {
             throw error
         } catch {

@@ -703,7 +703,7 @@ struct DCConnectionStateMachine {
             candidates.append(deadline)
         case .ready(let session):
             candidates += [calls.nextFollowUp, nextPingAt, nextHousekeepingAt, session.acknowledgementsDueAt]
-            if let pfs = configuration.pfs, binding == nil, let temporaryKey {
+            if let pfs = configuration.pfs, binding == nil, !renewalClosing, let temporaryKey {
                 candidates.append(renewing ? temporaryKey.expiresAt : temporaryKey.expiresAt + -pfs.renewBefore)
             }
         default:

@@ -70,6 +70,7 @@ public struct SessionStack: Sendable {
         self.peerCache = peerCache
         invoker = client.wrapped(in: [
             HealthMiddleware(health),
+            FloodVerdictMiddleware(ledger),
             TerminalGuardMiddleware(terminalGuard),
             RetryMiddleware(account: account, policy: configuration.retry, clock: clock, random: random, logger: logger),
             CircuitBreakerMiddleware(breakers),

@@ -195,3 +195,42 @@ public struct FloodLedgerMiddleware: InvocationMiddleware {
 extension FloodLedger {
     func now() -> UnixTime { clock.now() }
 }
+
+/// What the stack's caller hears about a flood answer the ledger recorded: the rate-limit error
+/// (TGSM-RATE-001/002/003) with the recorded until-time, the server's error kept as `underlying`
+/// (its advice still says `.wait`). Without it the first FLOOD_WAIT reached callers as the raw
+/// rpc_error, which the guidance could only call "a server wait not recorded by a ledger"
+/// (TGSM-RPC-003) and told to add the ledger that had just recorded it. It sits outside the retry
+/// and breaker, which keep seeing the server's error as it came.
+public struct FloodVerdictMiddleware: InvocationMiddleware {
+    public let ledger: FloodLedger
+
+    public init(_ ledger: FloodLedger) { self.ledger = ledger }
+
+    public func wrap(_ next: any TelegramInvoking) -> any TelegramInvoking {
+        Invoker(next: next, ledger: ledger)
+    }
+
+    struct Invoker: TelegramInvoking {
+        let next: any TelegramInvoking
+        let ledger: FloodLedger
+
+        func invoke<Request: TLFunction>(_ request: Request, options: InvokeOptions) async throws(TelegramError) -> Request.Result {
+            do {
+                return try await next.invoke(request, options: options)
+            } catch {
+                let method = Request.tlName
+                let peer = FloodScope.peerKey(of: request)
+                guard ledger.floodWait(from: error, method: method, peer: peer, dc: options.dc, now: ledger.now()) != nil else { throw error }
+                let waits = await ledger.activeWaits()
+                switch FloodLedger.decide(method: method, peer: peer, waits: waits, now: ledger.now(), threshold: 0) {
+                case .refuse(let wait), .waitInline(let wait):
+                    throw .middleware(SessionManagerError(.floodWait(wait), underlying: error))
+                case .proceed:
+                    // Not recorded (a wait already over, a failed store read): the server's error as is.
+                    throw error
+                }
+            }
+        }
+    }
+}

@@ -1,5 +1,6 @@
 import MTProto
 import MTProtoCrypto
+import TL
 import TLSchema
 
 /// Perfect forward secrecy (spec `api/pfs`, `method/auth.bindTempAuthKey`): binding a temporary
