@@ -168,6 +168,23 @@ import Testing
         if case .floodWait(let seconds) = error { #expect(seconds == 40) }
     }
 
+    /// A session manager's rate-limit error around a flood answer is still a wait for the login;
+    /// other middleware errors stay `.request`.
+    @Test func aMiddlewaresFloodWaitIsAWaitForTheLogin() {
+        struct Refusal: TelegramMiddlewareError {
+            var advice: RPCErrorAdvice?
+            var code: String { "TEST-RATE" }
+            var description: String { "refused" }
+        }
+        if case .floodWait(let seconds) = LoginError(.middleware(Refusal(advice: .wait(seconds: 90, reason: .flood)))) {
+            #expect(seconds == 90)
+        } else {
+            Issue.record("a flood advice should map to floodWait")
+        }
+        #expect(Self.caseName(LoginError(.middleware(Refusal(advice: nil)))) == "request")
+        #expect(Self.caseName(LoginError(.middleware(Refusal(advice: .wait(seconds: 5, reason: .other))))) == "request")
+    }
+
     static func caseName(_ error: LoginError) -> String {
         switch error {
         case .phoneNumberInvalid: "phoneNumberInvalid"

@@ -92,6 +92,8 @@ struct DCConnectionStateMachine {
     private var binding: (request: RequestID, key: BoundTemporaryKey)?
     private var renewing = false
     private var renewalClosing = false
+    /// A binding was refused: the link is closing and its session goes with it.
+    private var discardingSession = false
     /// Temporary keys the DC forgot (-404) since the last successful binding: a second one in a row
     /// means something else is wrong, and the calls fail instead of looping.
     private var temporaryKeyLosses = 0
@@ -164,7 +166,7 @@ struct DCConnectionStateMachine {
         // A clock that moved past the renewal point while nothing woke the connection.
         checkRenewal(now: now, into: &actions)
         switch state {
-        case .ready where binding != nil || renewing:
+        case .ready where binding != nil || renewing || discardingSession:
             break  // parked until the new temporary key is bound
         case .ready(var session):
             state = .modifying
@@ -295,12 +297,13 @@ struct DCConnectionStateMachine {
         var actions: [Action] = []
         var session = self.session
         let wasRenewing = renewing
-        if binding != nil || renewing {
+        if binding != nil || renewing || discardingSession {
             // An unbound temporary key is not worth keeping, nor one being replaced: the next
             // link makes and binds a new one.
             binding = nil
             renewing = false
             renewalClosing = false
+            discardingSession = false
             temporaryKey = nil
             session = nil
             abandonRequestsInFlight(into: &actions)
@@ -548,11 +551,14 @@ struct DCConnectionStateMachine {
         guard let pending = binding else { return }
         binding = nil
         if let failure {
+            // The waiting calls fail; the unbound key's link closes and the next call starts over
+            // with a new temporary key (calls arriving meanwhile wait for it).
             temporaryKey = nil
+            discardingSession = true
             let error = TelegramError.handshakeFailed(
                 dc: configuration.dcID,
                 reason: "the DC refused to bind the temporary key to the permanent key (\(failure)); it no longer knows the permanent key or the binding was damaged. Calls fail until the permanent key is replaced")
-            failAll(error, session: nil, now: now, into: &actions)
+            for (token, _) in calls.removeAll() { actions.append(.complete(token, .failure(error))) }
             actions.append(.closeChannel)
             return
         }
@@ -577,7 +583,7 @@ struct DCConnectionStateMachine {
     /// key. Calls still in flight at the expiry cannot be answered under the old key any more:
     /// they fail in doubt.
     private mutating func checkRenewal(now: UnixTime, into actions: inout [Action]) {
-        guard let pfs = configuration.pfs, binding == nil, let temporaryKey, case .ready = state else { return }
+        guard let pfs = configuration.pfs, binding == nil, !discardingSession, let temporaryKey, case .ready = state else { return }
         guard now.seconds >= temporaryKey.expiresAt.seconds - pfs.renewBefore else { return }
         if !renewing {
             renewing = true

@@ -46,6 +46,12 @@ public enum LoginError: Error, Sendable, CustomStringConvertible {
     /// Maps an RPC error of a login call to its case; errors that are not about the login stay `.request`.
     public init(_ error: TelegramError) {
         guard let rpc = error.rpcError else {
+            // A session manager's stack hands a flood answer over as its rate-limit error (the
+            // server's wait recorded in its ledger): still a wait for the login to honour.
+            if case .middleware = error, case .wait(let seconds, let reason)? = error.advice, reason != .other {
+                self = .floodWait(seconds: seconds)
+                return
+            }
             self = .request(error)
             return
         }
