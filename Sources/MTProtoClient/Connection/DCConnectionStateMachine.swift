@@ -193,13 +193,13 @@ struct DCConnectionStateMachine {
     }
 
     mutating func connected(now: UnixTime) -> [Action] {
-        guard case .connecting(let session, let attempt) = state else { return [.closeChannel] }
+        guard case .connecting(let stored, let attempt) = state else { return [.closeChannel] }
         statistics.connections += 1
         linkUp = (now, attempt)
         lastTransportError = nil
         handshakeFailure = nil
         var actions: [Action] = []
-        var session = session
+        var session = stored
         if configuration.pfs != nil, session != nil, !temporaryKeyUsable(now: now) {
             // A stored or current temporary key too close to its expiry: a new one is made now.
             session = nil
