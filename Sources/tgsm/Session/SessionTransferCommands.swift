@@ -41,8 +41,8 @@ struct SessionImportCommand: AsyncParsableCommand {
 
     func run() async throws {
         let (format, session) = try readSource()
-        let store = try StoreAccess.open(global, creating: true)
-        defer { try? store.close() }
+        let (store, location, close) = try await StoreAccess.sessionStore(global, creating: true)
+        defer { Task { await close() } }
         let id = AccountID(account)
         let now = global.now()
         var cleared: String?
@@ -52,7 +52,7 @@ struct SessionImportCommand: AsyncParsableCommand {
                     + "process would mix two sessions. Stop that process first.")
             }
             if try await store.loadSession(account: id) != nil, !replace {
-                throw CLIFailure(.fileExists, "account \(account) already has a session in \(store.path); nothing was changed. "
+                throw CLIFailure(.fileExists, "account \(account) already has a session in \(location); nothing was changed. "
                     + "Take a backup (`tgsm session backup`) and pass --replace to overwrite it, or import into another account name.")
             }
             try await store.saveSession(session.sessionState, account: id, fence: nil)
@@ -169,12 +169,16 @@ struct SessionExportCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let store = try StoreAccess.open(global, creating: false)
-        defer { try? store.close() }
+        let (store, location, close) = try await StoreAccess.sessionStore(global, creating: false)
+        defer { Task { await close() } }
         let state: SessionState?
-        do { state = try await store.loadSession(account: AccountID(account)) } catch { throw CLIFailure(error) }
+        do { state = try await store.loadSession(account: AccountID(account)) } catch let error as SessionStoreError {
+            throw CLIFailure(error)
+        } catch {
+            throw CLIFailure(.failure, "the session of \(account) could not be read from \(location): \(error)")
+        }
         guard let state else {
-            throw CLIFailure(.notFound, "account \(account) has no session in \(store.path); `tgsm session list` shows the accounts")
+            throw CLIFailure(.notFound, "account \(account) has no session in \(location); `tgsm session list` shows the accounts")
         }
         var session: PortableSession
         do { session = try PortableSession(state: state) } catch { throw CLIFailure(error) }
