@@ -15,7 +15,7 @@ import Testing
 
     @Test func aBadURLSaysWhatIsWrong() {
         for (text, reason) in [
-            ("mysql://x/y", "postgres://"), ("postgres://h:99999/db", ""), ("postgres://h/db?sslmode=sometimes", "sslmode"),
+            ("mysql://x/y", "postgres://"), ("postgres://h:99999/db", "99999"), ("postgres://h/db?sslmode=sometimes", "sslmode"),
             ("postgres://h/db?pool=3", "pool"), ("postgres://h/a/b", "slash"),
         ] {
             #expect(throws: PostgresStoreError.self, "\(text)") { try PostgresURL(text, environment: [:]) }
