@@ -117,11 +117,14 @@ struct JobsEnqueueCommand: AsyncParsableCommand {
         guard let (queue, close) = try await StoreAccess.queue(global, creating: true) else {
             throw CLIFailure(.failure, "the job queue could not be opened; run `tgsm check`")
         }
-        defer { Task { await close() } }
         let job = NewJob(kind: JobKind(kind), account: AccountID(account), payload: Data(payload.utf8), priority: priority,
                          runAt: runAt.flatMap { Self.parseTime($0, now: now) }, idempotencyKey: idempotencyKey, maxAttempts: maxAttempts)
         let outcome: EnqueueOutcome
-        do { outcome = try await queue.enqueue(job, now: now) } catch { throw CLIFailure(error) }
+        do { outcome = try await queue.enqueue(job, now: now) } catch {
+            await close()
+            throw CLIFailure(error)
+        }
+        await close()
         let created = if case .created = outcome { true } else { false }
         let terminal = Terminal.standard
         if output.json { try terminal.json(Result(id: outcome.id.rawValue, created: created)); return }
@@ -205,7 +208,6 @@ private func changeJobs(_ ids: [Int64], global: GlobalOptions, verb: String,
     guard let (queue, close) = try await StoreAccess.queue(global, creating: false) else {
         throw CLIFailure(.notFound, "there is no job queue in \(try global.storeDirectory()) (jobs.sqlite); nothing to \(verb)")
     }
-    defer { Task { await close() } }
     var first: CLIFailure?
     let terminal = Terminal.standard
     for id in ids {
@@ -218,6 +220,7 @@ private func changeJobs(_ ids: [Int64], global: GlobalOptions, verb: String,
             if first == nil { first = failure }
         }
     }
+    await close()
     if let first { throw CLIFailure(first.exit, "\(ids.count > 1 ? "some jobs were not changed" : "the job was not changed") (see above)") }
 }
 

@@ -42,7 +42,6 @@ struct SessionImportCommand: AsyncParsableCommand {
     func run() async throws {
         let (format, session) = try readSource()
         let (store, location, close) = try await StoreAccess.sessionStore(global, creating: true)
-        defer { Task { await close() } }
         let id = AccountID(account)
         let now = global.now()
         var cleared: String?
@@ -62,10 +61,16 @@ struct SessionImportCommand: AsyncParsableCommand {
                 cleared = "\(mark.state.rawValue) (\(mark.code))"
             }
         } catch let failure as CLIFailure {
+            await close()
             throw failure
         } catch let error as SessionStoreError {
+            await close()
             throw CLIFailure(error)
+        } catch {
+            await close()
+            throw CLIFailure(.failure, "the session could not be stored in \(location): \(error)")
         }
+        await close()
         let keyID = String(UInt64(bitPattern: session.authKey.id), radix: 16)
         let result = Result(account: account, format: format.rawValue, dc: session.dc, userID: session.userID, keyID: keyID, clearedMark: cleared)
         let terminal = Terminal.standard
@@ -170,13 +175,15 @@ struct SessionExportCommand: AsyncParsableCommand {
 
     func run() async throws {
         let (store, location, close) = try await StoreAccess.sessionStore(global, creating: false)
-        defer { Task { await close() } }
         let state: SessionState?
         do { state = try await store.loadSession(account: AccountID(account)) } catch let error as SessionStoreError {
+            await close()
             throw CLIFailure(error)
         } catch {
+            await close()
             throw CLIFailure(.failure, "the session of \(account) could not be read from \(location): \(error)")
         }
+        await close()
         guard let state else {
             throw CLIFailure(.notFound, "account \(account) has no session in \(location); `tgsm session list` shows the accounts")
         }
