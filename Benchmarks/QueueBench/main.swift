@@ -134,7 +134,12 @@ guard let base = ProcessInfo.processInfo.environment["TGSM_BENCH_POSTGRES_URL"] 
     exit(2)
 }
 do {
-    print("QueueBench: \(jobs) jobs over 3 accounts, claim 1 + complete per job, release build; load before: \(loadAverage())")
+    #if DEBUG
+    let build = "DEBUG build (not a release figure)"
+    #else
+    let build = "release build"
+    #endif
+    print("QueueBench: \(jobs) jobs over 3 accounts, claim 1 + complete per job, \(build); load before: \(loadAverage())")
     print("| engine | processes | jobs/s | claim p50 ms | claim p99 ms |")
     print("|---|---|---|---|---|")
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("queuebench-\(UUID().uuidString)")

@@ -196,54 +196,43 @@ public final class PostgresJobQueue: JobQueue {
                 """, logger: logger)
             try await Self.rescueExpired(connection, accounts: accounts, now: now, logger: logger)
 
-            var running: [String: Int] = [:]
+            // Count, pick and mark in one statement (round trips are most of a claim's cost): each
+            // account gets (limit - running) slots, filled by priority with rows locked SKIP LOCKED.
+            var claimed: [ClaimedJob] = []
             for row in try await connection.rows("""
-                SELECT account, count(*) FROM jobs WHERE state = 'running' AND account = ANY(\(accounts)::text[]) GROUP BY account
-                """, logger: logger)
-            {
-                let (account, count) = try row.decode((String, Int64).self)
-                running[account] = Int(count)
-            }
-            var open: [String] = []
-            var slots: [Int64] = []
-            for account in accounts {
-                let free = request.perAccountLimit - running[account, default: 0]
-                if free > 0 {
-                    open.append(account)
-                    slots.append(Int64(min(free, request.limit)))
-                }
-            }
-            guard !open.isEmpty else { return [] }
-            var chosen: [Int64] = []
-            for row in try await connection.rows("""
-                SELECT j.id FROM unnest(\(open)::text[], \(slots)::bigint[]) AS a(account, slots)
-                CROSS JOIN LATERAL (
-                    SELECT id, priority, run_at FROM jobs
-                    WHERE state = 'queued' AND account = a.account AND run_at <= \(now.seconds)
-                      AND (\(anyKind) OR kind = ANY(\(kinds)::text[]))
-                    ORDER BY priority DESC, run_at, id
-                    LIMIT a.slots
-                    FOR UPDATE SKIP LOCKED
-                ) AS j
-                ORDER BY j.priority DESC, j.run_at, j.id
-                LIMIT \(Int64(request.limit))
-                """, logger: logger)
-            {
-                chosen.append(try row.decode(Int64.self))
-            }
-            guard !chosen.isEmpty else { return [] }
-            var claimed: [Int64: ClaimedJob] = [:]
-            for row in try await connection.rows("""
+                WITH running AS (
+                    SELECT account, count(*) AS n FROM jobs WHERE state = 'running' AND account = ANY(\(accounts)::text[]) GROUP BY account
+                ), open AS (
+                    SELECT a.account, LEAST(\(Int64(request.limit)), \(Int64(request.perAccountLimit)) - COALESCE(r.n, 0)) AS slots
+                    FROM unnest(\(accounts)::text[]) AS a(account) LEFT JOIN running r ON r.account = a.account
+                ), chosen AS (
+                    SELECT j.id FROM open AS a
+                    CROSS JOIN LATERAL (
+                        SELECT id, priority, run_at FROM jobs
+                        WHERE state = 'queued' AND account = a.account AND run_at <= \(now.seconds)
+                          AND (\(anyKind) OR kind = ANY(\(kinds)::text[]))
+                        ORDER BY priority DESC, run_at, id
+                        LIMIT GREATEST(a.slots, 0)
+                        FOR UPDATE SKIP LOCKED
+                    ) AS j
+                    ORDER BY j.priority DESC, j.run_at, j.id
+                    LIMIT \(Int64(request.limit))
+                )
                 UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_owner = \(request.owner), lease_token = lease_token + 1,
                     lease_until = \(leaseUntil.seconds), updated_at = \(now.seconds)
-                WHERE id = ANY(\(chosen)::bigint[])
-                RETURNING \(unescaped: Self.columns)
+                FROM chosen WHERE jobs.id = chosen.id
+                RETURNING \(unescaped: Self.returnedColumns)
                 """, logger: logger)
             {
                 let (job, token) = try Self.decodeJob(row)
-                claimed[job.id.rawValue] = ClaimedJob(job: job, claim: JobClaim(job: job.id, token: token, owner: request.owner), leaseUntil: leaseUntil)
+                claimed.append(ClaimedJob(job: job, claim: JobClaim(job: job.id, token: token, owner: request.owner), leaseUntil: leaseUntil))
             }
-            return chosen.compactMap { claimed[$0] }
+            // RETURNING has no order: the contract's is priority, then run-at, then id.
+            return claimed.sorted { lhs, rhs in
+                if lhs.job.priority != rhs.job.priority { return lhs.job.priority > rhs.job.priority }
+                if lhs.job.runAt != rhs.job.runAt { return lhs.job.runAt < rhs.job.runAt }
+                return lhs.job.id < rhs.job.id
+            }
         }
     }
 
@@ -251,18 +240,15 @@ public final class PostgresJobQueue: JobQueue {
     /// the dead letters), keeping the attempt spent, as on SQLite.
     private static func rescueExpired(_ connection: PostgresConnection, accounts: [String], now: UnixTime, logger: Logger) async throws {
         try await connection.query("""
-            UPDATE jobs SET state = 'dead', finished_at = \(now.seconds), updated_at = \(now.seconds),
-                last_error = 'the worker ' || COALESCE(lease_owner, '?') || ' stopped renewing its lease (it crashed, was killed or '
-                    || 'lost the database) on the last allowed attempt; fix what kills the worker, then requeue the job',
-                lease_owner = NULL, lease_until = NULL
-            WHERE id IN (
-                SELECT id FROM jobs WHERE state = 'running' AND account = ANY(\(accounts)::text[]) AND lease_until <= \(now.seconds)
-                  AND attempts >= max_attempts
-                FOR UPDATE SKIP LOCKED)
-            """, logger: logger)
-        try await connection.query("""
-            UPDATE jobs SET state = 'queued', run_at = \(now.seconds), updated_at = \(now.seconds),
-                last_error = 'rescued: the worker ' || COALESCE(lease_owner, '?') || ' stopped renewing its lease (crashed or killed mid-job)',
+            UPDATE jobs SET
+                state = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'queued' END,
+                finished_at = CASE WHEN attempts >= max_attempts THEN \(now.seconds) ELSE finished_at END,
+                run_at = CASE WHEN attempts >= max_attempts THEN run_at ELSE \(now.seconds) END,
+                updated_at = \(now.seconds),
+                last_error = CASE WHEN attempts >= max_attempts
+                    THEN 'the worker ' || COALESCE(lease_owner, '?') || ' stopped renewing its lease (it crashed, was killed or '
+                        || 'lost the database) on the last allowed attempt; fix what kills the worker, then requeue the job'
+                    ELSE 'rescued: the worker ' || COALESCE(lease_owner, '?') || ' stopped renewing its lease (crashed or killed mid-job)' END,
                 lease_owner = NULL, lease_until = NULL
             WHERE id IN (
                 SELECT id FROM jobs WHERE state = 'running' AND account = ANY(\(accounts)::text[]) AND lease_until <= \(now.seconds)
@@ -415,6 +401,10 @@ public final class PostgresJobQueue: JobQueue {
     }
 
     // MARK: Internals
+
+    /// The same columns, qualified, for an UPDATE ... FROM whose other relation has an `id` too.
+    static let returnedColumns = columns.split(separator: ",").map { "jobs." + $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+        .joined(separator: ", ")
 
     static let columns = """
         id, kind, account, payload, priority, state, run_at, attempts, max_attempts, idempotency_key, lease_owner, lease_token, lease_until, \
