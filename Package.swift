@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "MTProtoClient", targets: ["MTProtoClient"]),
         .library(name: "SessionManager", targets: ["SessionManager"]),
         .library(name: "Workers", targets: ["Workers"]),
+        .library(name: "PostgresStore", targets: ["PostgresStore"]),
         .library(name: "TestDC", targets: ["TestDC"]),
         .executable(name: "tgsm", targets: ["tgsm"]),
         .executable(name: "tl-gen", targets: ["tl-gen"]),
@@ -31,6 +32,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         // Benchmark of layer 4 (run in release): idle memory per connection, framing throughput vs Telethon.
@@ -129,10 +131,30 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The session store and the job queue on PostgreSQL (many processes, many hosts): a target of its
+        // own so SQLite-only users do not link postgres-nio and its TLS stack.
+        .target(
+            name: "PostgresStore",
+            dependencies: [
+                "SessionManager", "Workers", "MTProtoClient", "MTProto", "MTProtoCrypto",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        // Claim latency and jobs/s, SQLite vs PostgreSQL with 1/2/4 processes (run in release: scripts/bench-queue).
+        .executableTarget(
+            name: "QueueBench",
+            dependencies: ["Workers", "PostgresStore", "SessionManager", "MTProto", .product(name: "Logging", package: "swift-log")],
+            path: "Benchmarks/QueueBench", swiftSettings: strict
+        ),
         // A worker process the crash tests start and SIGKILL (Tests/WorkersTests/CrashRecoveryTests).
         .executableTarget(
             name: "WorkersTestProcess",
-            dependencies: ["Workers", "SessionManager", "MTProtoClient", "MTProto", "TL", .product(name: "GRDB", package: "GRDB.swift"),
+            dependencies: ["Workers", "SessionManager", "MTProtoClient", "MTProto", "TL", "PostgresStore", .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
             path: "Tests/WorkersTestProcess",
             swiftSettings: strict
@@ -154,7 +176,7 @@ let package = Package(
         .executableTarget(
             name: "tgsm",
             dependencies: [
-                "TestDC", "MTProtoClient", "MTProto", "SessionManager", "Workers",
+                "TestDC", "MTProtoClient", "MTProto", "SessionManager", "Workers", "PostgresStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -176,21 +198,30 @@ let package = Package(
             name: "SessionManagerTests",
             dependencies: [
                 "SessionManager", "MTProtoClient", "MTProto", "MTProtoCrypto", "MTProtoNIO", "TestDC", "TL", "TLSchema", "SessionStoreProbe",
+                "PostgresStore", "StoreTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"), .product(name: "Metrics", package: "swift-metrics"),
             ],
             swiftSettings: strict
         ),
+        // What the store and queue contract tests share: the engines, a scratch PostgreSQL database per test.
+        .target(
+            name: "StoreTestSupport",
+            dependencies: ["PostgresStore", .product(name: "Logging", package: "swift-log")],
+            path: "Tests/StoreTestSupport", swiftSettings: strict
+        ),
         // A second OS process for the store's crash and lease tests (built with the tests, run by them).
         .executableTarget(
             name: "SessionStoreProbe",
-            dependencies: ["SessionManager", "MTProtoClient", "MTProto", "MTProtoCrypto", "TLSchema", "TestDC", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["SessionManager", "MTProtoClient", "MTProto", "MTProtoCrypto", "TLSchema", "TestDC", "PostgresStore",
+                           .product(name: "Logging", package: "swift-log")],
             path: "Tests/SessionStoreProbe", swiftSettings: strict
         ),
         .testTarget(
             name: "WorkersTests",
             dependencies: [
                 "Workers", "SessionManager", "MTProtoClient", "MTProto", "MTProtoNIO", "MTProtoCrypto", "TL", "TLSchema", "TestDC",
+                "PostgresStore", "StoreTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -1,6 +1,7 @@
 import MTProto
 import MTProtoClient
 import SessionManager
+import StoreTestSupport
 import TLSchema
 import Testing
 
@@ -128,27 +129,28 @@ import Testing
         #expect(await failure(invoker, nearest)?.sessionManagerError?.code == "TGSM-RATE-001")
         #expect(client.count("help.getNearestDc") == 1)
     }
-    @Test func aWaitRecordedOnASQLiteFileIsSeenByASecondStoreOnThatFile() async throws {
-        // Two store instances on one file are what two processes see: separate connection pools,
-        // nothing shared in memory.
-        let dir = TemporaryDirectory("ledger")
-        defer { dir.remove() }
-        let first = try SQLiteSessionStore.open(directory: dir.path, options: Fixtures.options())
-        let second = try SQLiteSessionStore.open(directory: dir.path, options: Fixtures.options())
-        let clock = TestClock()
-        let client = ScriptedInvoker()
-        client.script("messages.sendMessage", .failure(rpc(420, "FLOOD_WAIT_3600", method: "messages.sendMessage")))
-        let start = clock.now()
-        _ = await failure(client.wrapped(in: [FloodLedgerMiddleware(ledger(first, clock: clock))]), sendMessage(toUser: 7), options: InvokeOptions(dc: 2))
-        let recorded = FloodWait(account: "alice", method: "messages.sendMessage", peer: "user:7", kind: .floodWait, recordedAt: start, until: start + 3600, dc: 2)
-        #expect(try await second.activeFloodWaits(account: "alice", at: start) == [recorded])
-        // The other "process" refuses the call before it reaches the network.
-        clock.advance(by: 60)
-        let refused = await failure(client.wrapped(in: [FloodLedgerMiddleware(ledger(second, clock: clock))]), sendMessage(toUser: 7))
-        #expect(refused?.sessionManagerError?.code == "TGSM-RATE-001")
-        #expect(client.count("messages.sendMessage") == 1)
-        try first.close()
-        try second.close()
+    @Test(arguments: StoreEngine.allCases) func aWaitRecordedThroughOneStoreIsSeenByASecondStoreOnTheSameData(_ engine: StoreEngine) async throws {
+        try await EngineStore.with(engine) { place in
+            // Two store instances on the same data (one file, or one PostgreSQL database) are what two
+            // processes see: separate connections,
+            // nothing shared in memory.
+            let first = try await place.open()
+            let second = try await place.open()
+            let clock = TestClock()
+            let client = ScriptedInvoker()
+            client.script("messages.sendMessage", .failure(rpc(420, "FLOOD_WAIT_3600", method: "messages.sendMessage")))
+            let start = clock.now()
+            _ = await failure(client.wrapped(in: [FloodLedgerMiddleware(ledger(first, clock: clock))]), sendMessage(toUser: 7), options: InvokeOptions(dc: 2))
+            let recorded = FloodWait(account: "alice", method: "messages.sendMessage", peer: "user:7", kind: .floodWait, recordedAt: start, until: start + 3600, dc: 2)
+            #expect(try await second.activeFloodWaits(account: "alice", at: start) == [recorded])
+            // The other "process" refuses the call before it reaches the network.
+            clock.advance(by: 60)
+            let refused = await failure(client.wrapped(in: [FloodLedgerMiddleware(ledger(second, clock: clock))]), sendMessage(toUser: 7))
+            #expect(refused?.sessionManagerError?.code == "TGSM-RATE-001")
+            #expect(client.count("messages.sendMessage") == 1)
+            try await first.shutDown()
+            try await second.shutDown()
+        }
     }
 }
 

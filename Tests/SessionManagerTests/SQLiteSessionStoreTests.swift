@@ -7,25 +7,23 @@ import SessionManager
 import Testing
 import Crypto
 
+/// What only the SQLite store does (its files, modes, WAL, open outcomes, backups); the contract
+/// every engine keeps is in SessionStoreContractTests.
 @Suite struct SQLiteSessionStoreTests {
-    @Test func aSavedSessionLoadsBackFieldByField() async throws {
+    @Test func itSaysWhetherItCreatedOrOpenedTheFileAndNeverHoldsAPhoneNumber() async throws {
         let dir = TemporaryDirectory()
         defer { dir.remove() }
         let store = try SQLiteSessionStore.open(directory: dir.path, options: Fixtures.options())
         #expect(store.outcome == .created)
-        #expect(try await store.loadSession(account: "alice") == nil)
-        let changed = try await store.saveSession(Fixtures.session(), account: "alice", fence: nil)
-        #expect(changed)
-        #expect(try await store.loadSession(account: "alice") == Fixtures.session())
-        // Saving the same keys again is not a key change (no backup needed).
-        #expect(try await store.saveSession(Fixtures.session(salt: 7), account: "alice", fence: nil) == false)
+        try await store.saveSession(Fixtures.session(), account: "alice", fence: nil)
+        let key = try await store.phoneKey(for: "+1 555 000 1234")
+        try await store.setSendCodeDeadline(UnixTime(seconds: 5000), account: "alice", phoneKey: key)
         try store.close()
-
         let reopened = try SQLiteSessionStore.open(directory: dir.path, options: Fixtures.options())
         #expect(reopened.outcome == .opened)
-        #expect(try await reopened.loadSession(account: "alice") == Fixtures.session(salt: 7))
-        #expect(try await reopened.accounts() == ["alice"])
         try reopened.close()
+        let raw = try Data(contentsOf: URL(fileURLWithPath: dir.file("sessions.sqlite")))
+        #expect(raw.range(of: Data("15550001234".utf8)) == nil)
     }
 
     @Test func filesAre0600InA0700DirectoryInWALModeWithStorePrefixedMigrations() async throws {
@@ -51,154 +49,6 @@ import Crypto
         try queue.close()
         #expect(journal == "wal")
         #expect(!migrations.isEmpty && migrations.allSatisfy { $0.hasPrefix("store.") })
-    }
-
-    @Test func fineGrainedWritesKeepTheRestOfTheSession() async throws {
-        let dir = TemporaryDirectory()
-        defer { dir.remove() }
-        let store = try SQLiteSessionStore.open(directory: dir.path, options: Fixtures.options())
-        try await store.saveSession(Fixtures.session(), account: "alice", fence: nil)
-        try await store.updateServerSalt(-99, dc: 2, account: "alice", fence: nil)
-        try await store.updateTimeOffset(3.75, dc: 1, account: "alice", fence: nil)
-        var expected = Fixtures.session()
-        expected.dcs[2]?.serverSalt = -99
-        expected.dcs[1]?.timeOffset = 3.75
-        #expect(try await store.loadSession(account: "alice") == expected)
-
-        let salts = [FutureSalt(validSince: UnixTime(seconds: 100), validUntil: UnixTime(seconds: 1900), salt: 5),
-                     FutureSalt(validSince: UnixTime(seconds: 1800), validUntil: UnixTime(seconds: 3600), salt: 6)]
-        try await store.saveFutureSalts(salts, dc: 2, account: "alice", fence: nil)
-        #expect(try await store.futureSalts(dc: 2, account: "alice") == salts)
-
-        let temporary = TemporaryAuthKey(key: Fixtures.key(9), expiresAt: UnixTime(seconds: 5000))
-        try await store.saveTemporaryKey(temporary, dc: 2, account: "alice", fence: nil)
-        #expect(try await store.temporaryKey(dc: 2, account: "alice") == temporary)
-        // A session save leaves the temporary key alone.
-        try await store.saveSession(expected, account: "alice", fence: nil)
-        #expect(try await store.temporaryKey(dc: 2, account: "alice") == temporary)
-        try await store.saveTemporaryKey(nil, dc: 2, account: "alice", fence: nil)
-        #expect(try await store.temporaryKey(dc: 2, account: "alice") == nil)
-        #expect(try await store.loadSession(account: "alice") == expected)
-        try store.close()
-    }
-
-    @Test func theClientsUpdateStateRidesInTheSessionAndSurvivesAReopen() async throws {
-        let dir = TemporaryDirectory()
-        defer { dir.remove() }
-        let store = try SQLiteSessionStore.open(directory: dir.path, options: Fixtures.options())
-        var state = Fixtures.session()
-        state.updates = UpdatesState(pts: 41, qts: 0, seq: 7, date: 1_700_000_123, channels: [3001: 12, 3002: 99], channelAccessHashes: [3001: 0x5151])
-        try await store.saveSession(state, account: "alice", fence: nil)
-        // A later save moves the pts on and forgets a channel the client no longer follows.
-        state.updates?.pts = 42
-        state.updates?.channels = [3001: 13]
-        try await store.saveSession(state, account: "alice", fence: nil)
-        try store.close()
-
-        let reopened = try SQLiteSessionStore.open(directory: dir.path, options: Fixtures.options())
-        let loaded = try #require(try await reopened.loadSession(account: "alice"))
-        #expect(loaded.updates == UpdatesState(pts: 42, qts: 0, seq: 7, date: 1_700_000_123, channels: [3001: 13], channelAccessHashes: [3001: 0x5151]))
-        // The channel's access hash is in the peer cache, where the rest of the program finds it.
-        #expect(try await reopened.peer(kind: .channel, id: 3001, account: "alice")?.accessHash == 0x5151)
-        // A session saved before updates were ever started has none.
-        try await reopened.saveSession(Fixtures.session(), account: "bob", fence: nil)
-        #expect(try await reopened.loadSession(account: "bob")?.updates == nil)
-        try reopened.close()
-    }
-
-    @Test func updateStateChannelPtsAndPeers() async throws {
-        let dir = TemporaryDirectory()
-        defer { dir.remove() }
-        let store = try SQLiteSessionStore.open(directory: dir.path, options: Fixtures.options())
-        #expect(try await store.updateState(account: "alice") == nil)
-        try await store.saveUpdateState(UpdateState(pts: 10, qts: 2, date: 1_700_000_000, seq: 5), account: "alice", fence: nil)
-        try await store.saveChannelPts(77, channel: 3001, account: "alice", fence: nil)
-        try await store.saveChannelPts(78, channel: 3001, account: "alice", fence: nil)
-        try await store.saveChannelPts(9, channel: 3002, account: "alice", fence: nil)
-        #expect(try await store.updateState(account: "alice") == UpdateState(pts: 10, qts: 2, date: 1_700_000_000, seq: 5))
-        #expect(try await store.channelPts(account: "alice") == [3001: 78, 3002: 9])
-
-        let seen = UnixTime(seconds: 100)
-        try await store.rememberPeers([
-            PeerRecord(kind: .user, id: 1002, accessHash: 0x0B0B, username: "Bob", seenAt: seen),
-            PeerRecord(kind: .channel, id: 3001, accessHash: 555, seenAt: seen),
-            PeerRecord(kind: .chat, id: 4001, accessHash: nil, seenAt: seen),
-        ], account: "alice", fence: nil)
-        // A later sighting without an access hash (a "min" user) keeps the known one.
-        try await store.rememberPeers([PeerRecord(kind: .user, id: 1002, accessHash: nil, username: "bob", seenAt: UnixTime(seconds: 200))],
-                                      account: "alice", fence: nil)
-        let bob = try #require(try await store.peer(kind: .user, id: 1002, account: "alice"))
-        #expect(bob.accessHash == 0x0B0B && bob.seenAt == UnixTime(seconds: 200))
-        #expect(try await store.peer(username: "@BOB", account: "alice")?.id == 1002)
-        #expect(try await store.peer(kind: .channel, id: 3001, account: "alice")?.accessHash == 555)
-        #expect(try await store.peer(kind: .user, id: 3001, account: "alice") == nil)
-        #expect(try await store.peer(kind: .chat, id: 4001, account: "bob") == nil)
-        try store.close()
-    }
-
-    @Test func floodLedgerKeepsTheLaterUntilAndPurgesEnded() async throws {
-        let dir = TemporaryDirectory()
-        defer { dir.remove() }
-        let store = try SQLiteSessionStore.open(directory: dir.path, options: Fixtures.options())
-        let t = UnixTime(seconds: 1000)
-        let send = FloodWait(account: "alice", method: "messages.sendMessage", peer: "user:2", kind: .slowmodeWait, recordedAt: t, until: t + 60, dc: 2)
-        try await store.recordFloodWait(send)
-        var shorter = send
-        shorter.until = t + 10
-        shorter.kind = .floodWait
-        try await store.recordFloodWait(shorter)
-        #expect(try await store.activeFloodWaits(account: "alice", at: t) == [send])
-        var longer = send
-        longer.until = t + 90
-        try await store.recordFloodWait(longer)
-        let global = FloodWait(account: "bob", method: "auth.sendCode", kind: .floodWait, recordedAt: t, until: t + 30)
-        try await store.recordFloodWait(global)
-        #expect(try await store.activeFloodWaits(account: nil, at: t) == [global, longer])
-        #expect(try await store.activeFloodWaits(account: nil, at: t + 30) == [longer])
-        #expect(try await store.purgeFloodWaits(endedBefore: t + 30) == 1)
-        #expect(try await store.activeFloodWaits(account: "bob", at: t) == [])
-        try store.close()
-
-        // Shared by every process on the store and every restart.
-        let reopened = try SQLiteSessionStore.open(directory: dir.path, options: Fixtures.options())
-        #expect(try await reopened.activeFloodWaits(account: "alice", at: t) == [longer])
-        try reopened.close()
-    }
-
-    @Test func sendCodeDeadlinesAreKeyedByAKeyedDigestNeverTheNumber() async throws {
-        let dir = TemporaryDirectory()
-        defer { dir.remove() }
-        let store = try SQLiteSessionStore.open(directory: dir.path, options: Fixtures.options())
-        let key = try await store.phoneKey(for: "+1 555 000 1234")
-        #expect(try await store.phoneKey(for: "15550001234") == key)
-        #expect(try await store.phoneKey(for: "15550001235") != key)
-        #expect(!key.contains("5550001234") && key.count == 64)
-        try await store.setSendCodeDeadline(UnixTime(seconds: 5000), account: "alice", phoneKey: key)
-        try store.close()
-
-        let reopened = try SQLiteSessionStore.open(directory: dir.path, options: Fixtures.options())
-        #expect(try await reopened.phoneKey(for: "15550001234") == key, "the digest key survives restarts")
-        #expect(try await reopened.sendCodeDeadline(account: "alice", phoneKey: key) == UnixTime(seconds: 5000))
-        try await reopened.setSendCodeDeadline(nil, account: "alice", phoneKey: key)
-        #expect(try await reopened.sendCodeDeadline(account: "alice", phoneKey: key) == nil)
-        try reopened.close()
-        let raw = try Data(contentsOf: URL(fileURLWithPath: dir.file("sessions.sqlite")))
-        #expect(raw.range(of: Data("15550001234".utf8)) == nil)
-    }
-
-    @Test func theClientLoadsAndSavesThroughTheAccountAdapter() async throws {
-        let dir = TemporaryDirectory()
-        defer { dir.remove() }
-        let store = try SQLiteSessionStore.open(directory: dir.path, options: Fixtures.options())
-        let storage: any SessionStorage = AccountSessionStorage(store: store, account: "alice", lease: nil)
-        #expect(try await storage.load() == nil)
-        try await storage.save(Fixtures.session())
-        #expect(try await storage.load() == Fixtures.session())
-        #expect(try await AccountSessionStorage(store: store, account: "bob", lease: nil).load() == nil)
-        try await store.deleteAccount("alice")
-        #expect(try await storage.load() == nil)
-        #expect(try await store.accounts() == [])
-        try store.close()
     }
 
     @Test func aBackupIsTakenAfterEveryAuthKeyChangeAndGenerationsArePruned() async throws {
@@ -231,54 +81,6 @@ import Crypto
         clock.advance(by: 3601)
         #expect(try store.backupIfDue()?.reason == .scheduled)
         try store.close()
-    }
-
-    @Test func identityIsChosenOnceAndConfiguresEveryInitConnection() async throws {
-        let dir = TemporaryDirectory()
-        defer { dir.remove() }
-        let store = try SQLiteSessionStore.open(directory: dir.path, options: Fixtures.options())
-        let first = DeviceIdentity(deviceModel: "Pixel 7", systemVersion: "Android 14", appVersion: "10.14.5",
-                                   systemLangCode: "de-DE", langPack: "android", langCode: "de", chosenAt: UnixTime(seconds: 10))
-        #expect(try await store.chooseIdentity(first, account: "alice") == first)
-        let host = DeviceIdentity.thisHost(appVersion: "tgsm 0.1", at: UnixTime(seconds: 20))
-        #expect(try await store.chooseIdentity(host, account: "alice") == first, "a later proposal never replaces the stored identity")
-        try store.close()
-
-        let reopened = try SQLiteSessionStore.open(directory: dir.path, options: Fixtures.options())
-        let stored = try #require(try await reopened.identity(account: "alice"))
-        #expect(stored == first)
-        let key = try RSAPublicKey(modulus: Array(repeating: 0xC5, count: 256), exponent: [1, 0, 1])
-        let base = TelegramClientConfiguration(apiID: 1, apiHash: "h", serverKeys: [key])
-        let configured = base.with(identity: stored)
-        #expect(configured.deviceModel == "Pixel 7" && configured.systemVersion == "Android 14" && configured.appVersion == "10.14.5")
-        #expect(configured.systemLangCode == "de-DE" && configured.langPack == "android" && configured.langCode == "de")
-        #expect(try await reopened.identity(account: "bob") == nil)
-        #expect(!host.deviceModel.isEmpty && host.systemVersion.hasPrefix("Linux"))
-        try reopened.close()
-    }
-
-    @Test func eachAccountKeepsItsOwnProxy() async throws {
-        let dir = TemporaryDirectory()
-        defer { dir.remove() }
-        let store = try SQLiteSessionStore.open(directory: dir.path, options: Fixtures.options())
-        let socks = try ProxySetting("socks5://user:secret@10.0.0.1:1080")
-        let mtproxy = try ProxySetting("tg://proxy?server=proxy.example&port=443&secret=ee0123456789abcdef")
-        #expect(socks.kind == .socks5 && socks.host == "10.0.0.1" && socks.port == 1080)
-        #expect(mtproxy.kind == .mtproxy && mtproxy.host == "proxy.example" && mtproxy.port == 443)
-        #expect(!"\(socks)".contains("secret"))
-        try await store.setProxy(socks, account: "alice")
-        try await store.setProxy(mtproxy, account: "bob")
-        try store.close()
-        let reopened = try SQLiteSessionStore.open(directory: dir.path, options: Fixtures.options())
-        #expect(try await reopened.proxy(account: "alice") == socks)
-        #expect(try await reopened.proxy(account: "bob") == mtproxy)
-        try await reopened.setProxy(nil, account: "alice")
-        #expect(try await reopened.proxy(account: "alice") == nil)
-        try reopened.close()
-
-        for bad in ["", "socks5://:1080", "socks5://host", "ftp://host:21", "tg://proxy?server=h&port=0&secret=ab", "https://t.me/proxy?server=h&port=443"] {
-            #expect(throws: SessionStoreError.self, "\(bad)") { try ProxySetting(bad) }
-        }
     }
 
     private func mode(_ path: String) throws -> Int {

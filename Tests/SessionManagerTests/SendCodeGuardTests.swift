@@ -1,6 +1,7 @@
 import MTProto
 import MTProtoClient
 import SessionManager
+import StoreTestSupport
 import TLSchema
 import Testing
 
@@ -89,23 +90,23 @@ import Testing
         #expect(client.count("auth.sendCode") == 2)
     }
 
-    @Test func onTheSQLiteStoreADeadlineHoldsForEveryProcessOnTheFile() async throws {
-        let dir = TemporaryDirectory("send-code")
-        defer { dir.remove() }
-        let first = try SQLiteSessionStore.open(directory: dir.path, options: Fixtures.options())
-        let second = try SQLiteSessionStore.open(directory: dir.path, options: Fixtures.options())
-        let clock = TestClock()
-        let client = ScriptedInvoker()
-        let asked = clock.now()
-        #expect(await failure(stack(first, clock: clock, client: client), request(phone)) == nil)
-        clock.advance(by: 60)
-        let refused = await failure(stack(second, clock: clock, client: client), request("15550001"))
-        #expect(refused?.sessionManagerError?.code == "TGSM-RATE-004")
-        #expect(client.count("auth.sendCode") == 1)
-        // One key scheme: the guard stored the deadline under the store's own keyed digest.
-        let key = try await second.phoneKey(for: phone)
-        #expect(try await second.sendCodeDeadline(account: "alice", phoneKey: key) == asked + 600)
-        try first.close()
-        try second.close()
+    @Test(arguments: StoreEngine.allCases) func onAStoreADeadlineHoldsForEveryProcessOnTheSameData(_ engine: StoreEngine) async throws {
+        try await EngineStore.with(engine) { place in
+            let first = try await place.open()
+            let second = try await place.open()
+            let clock = TestClock()
+            let client = ScriptedInvoker()
+            let asked = clock.now()
+            #expect(await failure(stack(first, clock: clock, client: client), request(phone)) == nil)
+            clock.advance(by: 60)
+            let refused = await failure(stack(second, clock: clock, client: client), request("15550001"))
+            #expect(refused?.sessionManagerError?.code == "TGSM-RATE-004")
+            #expect(client.count("auth.sendCode") == 1)
+            // One key scheme: the guard stored the deadline under the store's own keyed digest.
+            let key = try await second.phoneKey(for: phone)
+            #expect(try await second.sendCodeDeadline(account: "alice", phoneKey: key) == asked + 600)
+            try await first.shutDown()
+            try await second.shutDown()
+        }
     }
 }

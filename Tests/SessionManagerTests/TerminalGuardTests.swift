@@ -4,6 +4,7 @@ import MTProtoClient
 import MTProtoCrypto
 import MTProtoNIO
 import SessionManager
+import StoreTestSupport
 import TLSchema
 import Testing
 
@@ -113,28 +114,28 @@ import Testing
         #expect(await guardian.status().state == .active)
     }
 
-    @Test func onTheSQLiteStoreAMarkStopsTheAccountForEveryProcessUntilCleared() async throws {
-        let dir = TemporaryDirectory("status")
-        defer { dir.remove() }
-        let first = try SQLiteSessionStore.open(directory: dir.path, options: Fixtures.options())
-        let second = try SQLiteSessionStore.open(directory: dir.path, options: Fixtures.options())
-        let client = ScriptedInvoker()
-        let guardian = TerminalGuard(account: "alice", statuses: first, clock: TestClock(), logger: quietLogger)
-        client.script("updates.getState", .failure(rpc(401, "SESSION_REVOKED", method: "updates.getState")))
-        _ = await failure(client.wrapped(in: [TerminalGuardMiddleware(guardian)]), Api.functions.updates.GetState())
-        let mark = try #require(try await second.status(of: "alice"))
-        #expect(mark.state == .revoked && mark.cause == "SESSION_REVOKED" && mark.code == "TGSM-AUTH-002")
-        let other = TerminalGuard(account: "alice", statuses: second, clock: TestClock(), logger: quietLogger)
-        let refused = await failure(client.wrapped(in: [TerminalGuardMiddleware(other)]), nearest)
-        #expect(refused?.sessionManagerError?.code == "TGSM-SESSION-001")
-        #expect(client.calls.count == 1)
-        // An operator clears it by writing `.active`; deleting the account removes the mark.
-        try await second.setStatus(.active(since: UnixTime(seconds: 5)), for: "alice")
-        #expect(try await first.status(of: "alice")?.isTerminal == false)
-        try await first.deleteAccount("alice")
-        #expect(try await second.status(of: "alice") == nil)
-        try first.close()
-        try second.close()
+    @Test(arguments: StoreEngine.allCases) func onAStoreAMarkStopsTheAccountForEveryProcessUntilCleared(_ engine: StoreEngine) async throws {
+        try await EngineStore.with(engine) { place in
+            let first = try await place.open()
+            let second = try await place.open()
+            let client = ScriptedInvoker()
+            let guardian = TerminalGuard(account: "alice", statuses: first, clock: TestClock(), logger: quietLogger)
+            client.script("updates.getState", .failure(rpc(401, "SESSION_REVOKED", method: "updates.getState")))
+            _ = await failure(client.wrapped(in: [TerminalGuardMiddleware(guardian)]), Api.functions.updates.GetState())
+            let mark = try #require(try await second.status(of: "alice"))
+            #expect(mark.state == .revoked && mark.cause == "SESSION_REVOKED" && mark.code == "TGSM-AUTH-002")
+            let other = TerminalGuard(account: "alice", statuses: second, clock: TestClock(), logger: quietLogger)
+            let refused = await failure(client.wrapped(in: [TerminalGuardMiddleware(other)]), nearest)
+            #expect(refused?.sessionManagerError?.code == "TGSM-SESSION-001")
+            #expect(client.calls.count == 1)
+            // An operator clears it by writing `.active`; deleting the account removes the mark.
+            try await second.setStatus(.active(since: UnixTime(seconds: 5)), for: "alice")
+            #expect(try await first.status(of: "alice")?.isTerminal == false)
+            try await first.deleteAccount("alice")
+            #expect(try await second.status(of: "alice") == nil)
+            try await first.shutDown()
+            try await second.shutDown()
+        }
     }
 
     @Test func anUnknownStoredStateIsRefusedNotGuessed() async throws {

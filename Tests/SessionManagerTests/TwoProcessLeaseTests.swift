@@ -3,14 +3,22 @@ import Logging
 import MTProto
 import MTProtoCrypto
 import SessionManager
+import StoreTestSupport
 import TestDC
 import Testing
 
 /// Two real OS processes on one account against the test DC (which answers AUTH_KEY_DUPLICATED
 /// when one key is live on two sessions): the second is refused by the lease before it connects;
-/// once the first is killed, the next takes over with the stored key and no new login.
+/// once the first is killed, the next takes over with the stored key and no new login. On both
+/// engines: on PostgreSQL the processes share one database, as processes on several hosts would.
 @Suite struct TwoProcessLeaseTests {
-    @Test func theSecondProcessIsRefusedAndTheNextTakesOverWithoutDuplicateKeys() async throws {
+    @Test(arguments: StoreEngine.allCases) func theSecondProcessIsRefusedAndTheNextTakesOverWithoutDuplicateKeys(_ engine: StoreEngine) async throws {
+        try await EngineStore.with(engine) { place in
+            try await run(place)
+        }
+    }
+
+    private func run(_ place: EngineStore) async throws {
         let quiet = Logger(label: "testdc") { _ in SwiftLogNoOpLogHandler() }
         let cluster = try await TestDCServer.start(TestDCConfiguration(dcCount: 2, controlEnabled: false, detectsDuplicateKeys: true, logger: quiet))
         let dir = TemporaryDirectory("lease")
@@ -23,7 +31,7 @@ import Testing
             "publicKeyPEMs": Array(cluster.publicKeyPEMs.values),
         ]
         try JSONSerialization.data(withJSONObject: description).write(to: URL(fileURLWithPath: clusterFile))
-        let storeDir = dir.file("store")
+        let storeDir = place.location
 
         let holder = try ChildProcess(["hold", storeDir, clusterFile])
         let holding = await holder.nextLine() ?? "no output"
@@ -42,11 +50,11 @@ import Testing
         #expect(ran == "ok token=2 user=1001 keyExchanges=0")
         #expect(!holding.contains("duplicated") && !refused.contains("duplicated") && !ran.contains("duplicated"))
 
-        let store = try SQLiteSessionStore.open(directory: storeDir, options: Fixtures.options())
+        let store = try await place.open()
         #expect(try await store.currentLease(account: "probe") == nil, "the last owner released its lease")
         #expect(try await store.loadSession(account: "probe")?.isAuthorized == true)
         #expect(try await store.identity(account: "probe") != nil)
-        try store.close()
+        try await store.shutDown()
         try await cluster.shutdown()
     }
 }

@@ -5,6 +5,7 @@
 //   SessionStoreProbe write-loop STORE_DIR
 //   SessionStoreProbe hold STORE_DIR CLUSTER_JSON     (takes the lease, logs in, then heartbeats until killed)
 //   SessionStoreProbe try STORE_DIR CLUSTER_JSON      (exit 0: ran the account; 3: lease held; 4: AUTH_KEY_DUPLICATED)
+// STORE_DIR may be a postgres:// URL: the same steps on the PostgreSQL store.
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -13,6 +14,7 @@ import Logging
 import MTProto
 import MTProtoClient
 import MTProtoCrypto
+import PostgresStore
 import SessionManager
 import TLSchema
 import TestDC
@@ -42,7 +44,7 @@ func key(_ seed: UInt8) -> AuthKey {
     return key
 }
 
-func writeLoop(store: SQLiteSessionStore) async throws {
+func writeLoop(store: any SessionStore) async throws {
     let lease = try await store.acquireLease(account: account, holder: .current(), now: SystemClock().now(), ttl: 60,
                                              holderIsDead: LeaseHolder.isDeadOnThisHost)
     var i: Int64 = 0
@@ -74,7 +76,7 @@ func loadCluster(_ path: String) -> (TelegramClientConfiguration, [RSAPublicKey]
 }
 
 /// Runs the account: connect with the stored key, log in if the store has no authorization, call.
-func runAccount(store: SQLiteSessionStore, lease: Lease, clusterPath: String) async throws -> (TelegramClient, Int64) {
+func runAccount(store: any SessionStore, lease: Lease, clusterPath: String) async throws -> (TelegramClient, Int64) {
     let (base, _) = loadCluster(clusterPath)
     let identity = try await store.chooseIdentity(.thisHost(appVersion: "probe 1", at: SystemClock().now()), account: account)
     let client = TelegramClient(configuration: base.with(identity: identity),
@@ -89,12 +91,12 @@ func runAccount(store: SQLiteSessionStore, lease: Lease, clusterPath: String) as
     return (client, me.id)
 }
 
-func takeLease(store: SQLiteSessionStore) async -> Lease {
+func takeLease(store: any SessionStore) async -> Lease {
     do {
         return try await store.acquireLease(account: account, holder: .current(), now: SystemClock().now(), ttl: 30,
                                             holderIsDead: LeaseHolder.isDeadOnThisHost)
     } catch {
-        guard case .leaseHeld(let held) = error else { fail("lease: \(error)") }
+        guard let error = error as? SessionStoreError, case .leaseHeld(let held) = error else { fail("lease: \(error)") }
         say("held pid=\(held.holder.pid) token=\(held.token) code=\(error.code)")
         exit(3)
     }
@@ -103,16 +105,17 @@ func takeLease(store: SQLiteSessionStore) async -> Lease {
 let arguments = CommandLine.arguments
 guard arguments.count >= 3 else { fail("usage: SessionStoreProbe write-loop|hold|try STORE_DIR [CLUSTER_JSON]", code: 2) }
 
-func openStore(_ directory: String) -> SQLiteSessionStore {
+func openStore(_ location: String) async -> any SessionStore {
     do {
-        return try SQLiteSessionStore.open(directory: directory, options: SQLiteStoreOptions(logger: quiet))
+        if PostgresURL.isPostgresURL(location) { return try await PostgresSessionStore.connect(url: location, logger: quiet) }
+        return try SQLiteSessionStore.open(directory: location, options: SQLiteStoreOptions(logger: quiet))
     } catch {
         fail("open: \(error)")
     }
 }
 
 func run(_ arguments: [String]) async throws {
-    let store = openStore(arguments[2])
+    let store = await openStore(arguments[2])
     switch arguments[1] {
     case "write-loop":
         try await writeLoop(store: store)

@@ -5,6 +5,11 @@
 //   WorkersTestProcess <database> term          same on the system clock, inside a ServiceGroup
 //                                               that shuts down gracefully on SIGTERM/SIGINT with a
 //                                               zero grace period, so the job is released; exit 0.
+//   WorkersTestProcess <database> drain <now>   serves accounts a0, a1, a2 (2 at a time each) at the
+//                                               fixed time <now>: "count" jobs complete at once with
+//                                               "pid N" as their result, a "block" job blocks as in
+//                                               crash mode (MultiProcessQueueTests).
+// <database> is a SQLite path or a postgres:// URL (the PostgreSQL queue).
 import Foundation
 import Logging
 import MTProto
@@ -12,6 +17,7 @@ import MTProtoClient
 import ServiceLifecycle
 import SessionManager
 import TL
+import PostgresStore
 import Workers
 
 struct FixedClock: TelegramClock {
@@ -39,6 +45,12 @@ struct BlockingHandler: JobHandler {
     }
 }
 
+/// Completes at once, naming the process that did it.
+struct CountHandler: JobHandler {
+    var kind: JobKind { "count" }
+    func run(_ context: JobContext) async throws -> Data? { Data("pid \(getpid())".utf8) }
+}
+
 let arguments = CommandLine.arguments
 guard arguments.count >= 3 else {
     FileHandle.standardError.write(Data("usage: WorkersTestProcess <database> crash <now> | term\n".utf8))
@@ -47,7 +59,7 @@ guard arguments.count >= 3 else {
 let path = arguments[1]
 let mode = arguments[2]
 let clock: any TelegramClock
-if mode == "crash", arguments.count >= 4, let time = Double(arguments[3]) {
+if mode == "crash" || mode == "drain", arguments.count >= 4, let time = Double(arguments[3]) {
     clock = FixedClock(time: time)
 } else {
     clock = SystemClock()
@@ -55,12 +67,18 @@ if mode == "crash", arguments.count >= 4, let time = Double(arguments[3]) {
 var logger = Logger(label: "workers-test-process")
 logger.logLevel = .warning
 do {
-    let queue = try SQLiteJobQueue.open(path: path)
+    let queue: any JobQueue = if PostgresURL.isPostgresURL(path) {
+        try await PostgresJobQueue.connect(url: path, logger: logger)
+    } else {
+        try SQLiteJobQueue.open(path: path)
+    }
+    let accounts: [AccountID] = mode == "drain" ? ["a0", "a1", "a2"] : ["alice"]
     let pool = WorkerPool(
-        queue: queue, handlers: [BlockingHandler()], invokers: FixedAccountInvokers(["alice": NoSession()]),
+        queue: queue, handlers: [BlockingHandler(), CountHandler()],
+        invokers: FixedAccountInvokers(Dictionary(uniqueKeysWithValues: accounts.map { ($0, NoSession() as any TelegramInvoking) })),
         accountStatus: InMemoryAccountStatusStore(),
         configuration: WorkerConfiguration(
-            accounts: ["alice"], concurrencyPerAccount: 1, leaseSeconds: 30, heartbeatInterval: 10, pollInterval: 3600,
+            accounts: accounts, concurrencyPerAccount: mode == "drain" ? 2 : 1, leaseSeconds: 30, heartbeatInterval: 10, pollInterval: 3600,
             gracePeriod: 0, owner: "child-\(getpid())"),
         clock: clock, logger: logger)
     let group = ServiceGroup(configuration: ServiceGroupConfiguration(

@@ -63,7 +63,9 @@ public struct SessionStack: Sendable {
         self.account = account
         ledger = FloodLedger(account: account, store: ledgerStore, policy: configuration.ledger, clock: clock, logger: logger)
         sendCodeGuard = SendCodeGuard(account: account, store: ledgerStore, policy: configuration.sendCode, clock: clock, logger: logger)
-        rateGate = RateGate(account: account, policy: configuration.rateGate, clock: clock, logger: logger)
+        // A ledger store that also keeps rate buckets (PostgreSQL) makes the proactive limits cluster-wide.
+        rateGate = RateGate(account: account, policy: configuration.rateGate, clock: clock, logger: logger,
+                            shared: ledgerStore as? any RateBucketStore)
         breakers = CircuitBreakerBoard(account: account, policy: configuration.breaker, clock: clock, logger: logger)
         health = AccountHealth(account: account, policy: configuration.health, clock: clock, logger: logger)
         terminalGuard = TerminalGuard(account: account, statuses: statuses, keyReset: storage.map(AuthKeyReset.init(storage:)), clock: clock, logger: logger)

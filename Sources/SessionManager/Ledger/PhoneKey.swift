@@ -6,8 +6,8 @@ import Foundation
 /// reversed by trying every number (there are only ~10^11); keyed by a per-store secret, a copied
 /// table or log line reveals nothing without that store's secret. The digits alone are hashed so
 /// "+1 555 0001" and "15550001" guard the same phone.
-enum PhoneKey {
-    static func digest(_ phoneNumber: String, secret: SymmetricKey) -> String {
+public enum PhoneKey {
+    public static func digest(_ phoneNumber: String, secret: SymmetricKey) -> String {
         let digits = phoneNumber.unicodeScalars.filter { $0.isASCII && $0.properties.numericType == .decimal }
         let mac = HMAC<SHA256>.authenticationCode(for: Array(String(String.UnicodeScalarView(digits)).utf8), using: secret)
         return mac.map { String(format: "%02x", $0) }.joined()

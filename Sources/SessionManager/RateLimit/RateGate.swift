@@ -59,12 +59,19 @@ public final class RateGate: Sendable {
     private let clock: any TelegramClock
     private let logger: Logger
     private let buckets = Mutex<[Key: TokenBucket]>([:])
+    /// Where the buckets live when every process must share them (PostgreSQL); nil: in this process.
+    public let shared: (any RateBucketStore)?
 
-    public init(account: AccountID, policy: RateGatePolicy = RateGatePolicy(), clock: any TelegramClock, logger: Logger) {
+    /// - Parameter shared: a store every process of the cluster uses; given, the buckets are kept
+    ///   there (cluster-wide limits), and this process's own buckets are only the fallback while the
+    ///   store fails.
+    public init(account: AccountID, policy: RateGatePolicy = RateGatePolicy(), clock: any TelegramClock, logger: Logger,
+                shared: (any RateBucketStore)? = nil) {
         self.account = account
         self.policy = policy
         self.clock = clock
         self.logger = logger
+        self.shared = shared
     }
 
     public enum Decision: Sendable, Hashable {
@@ -74,28 +81,54 @@ public final class RateGate: Sendable {
         case refuse(until: UnixTime)
     }
 
-    /// Takes the tokens for one call if the wait is acceptable.
+    /// Takes the tokens for one call if the wait is acceptable (this process's buckets).
     public func reserve(category: MethodCategory, peer: String?, now: UnixTime) -> Decision {
+        let keys = applicable(category: category, peer: peer)
+        guard !keys.isEmpty else { return .go(after: 0) }
+        return buckets.withLock { buckets in
+            var chosen = keys.map { key, rate in buckets[key] ?? TokenBucket(rate: rate, now: now) }
+            let decision = Self.decide(&chosen, now: now, maximumWait: policy.maximumInlineWait)
+            for ((key, _), bucket) in zip(keys, chosen) { buckets[key] = bucket }
+            return decision
+        }
+    }
+
+    /// Takes the tokens for one call: from the shared store when there is one (every process of
+    /// the cluster draws from the same buckets), else, or while the store fails, from this process's.
+    public func reserveShared(category: MethodCategory, peer: String?, now: UnixTime) async -> Decision {
+        let keys = applicable(category: category, peer: peer)
+        guard let shared, !keys.isEmpty else { return reserve(category: category, peer: peer, now: now) }
+        let requests = keys.map { key, rate in SharedBucket(key: key.category.rawValue + (key.peer.map { "|" + $0 } ?? ""), rate: rate) }
+        do {
+            return try await shared.reserveTokens(account: account, buckets: requests, now: now, maximumWait: policy.maximumInlineWait)
+        } catch {
+            logger.warning("shared rate buckets failed; this process's own buckets limit the call", metadata: [
+                "account": "\(account)", "category": "\(category.rawValue)", "error": "\(error)",
+            ])
+            return reserve(category: category, peer: peer, now: now)
+        }
+    }
+
+    private func applicable(category: MethodCategory, peer: String?) -> [(Key, TokenBucket.Rate)] {
         var keys: [(Key, TokenBucket.Rate)] = []
         if let rate = policy.perAccount[category] { keys.append((Key(category: category, peer: nil), rate)) }
         if category.isPerPeer, let peer, let rate = policy.perPeer[category] { keys.append((Key(category: category, peer: peer), rate)) }
-        guard !keys.isEmpty else { return .go(after: 0) }
-        return buckets.withLock { buckets in
-            var wait = 0.0
-            for (key, rate) in keys {
-                var bucket = buckets[key] ?? TokenBucket(rate: rate, now: now)
-                wait = max(wait, bucket.waitForToken(now: now))
-                buckets[key] = bucket
-            }
-            guard wait <= policy.maximumInlineWait else { return .refuse(until: now + wait) }
-            for (key, _) in keys { buckets[key]?.take(now: now) }
-            return .go(after: wait)
-        }
+        return keys
+    }
+
+    /// The one decision rule, for this process's buckets and for a shared store's: the wait is the
+    /// longest any bucket needs; within `maximumWait` a token is taken from each, else none.
+    public static func decide(_ buckets: inout [TokenBucket], now: UnixTime, maximumWait: Double) -> Decision {
+        var wait = 0.0
+        for index in buckets.indices { wait = max(wait, buckets[index].waitForToken(now: now)) }
+        guard wait <= maximumWait else { return .refuse(until: now + wait) }
+        for index in buckets.indices { buckets[index].take(now: now) }
+        return .go(after: wait)
     }
 
     func admit(method: String, peer: String?) async throws(TelegramError) {
         let category = MethodCategory(method: method)
-        switch reserve(category: category, peer: peer, now: clock.now()) {
+        switch await reserveShared(category: category, peer: peer, now: clock.now()) {
         case .go(let after):
             if after > 0 {
                 Counter(label: "tgsm_rate_gate_waits_total", dimensions: [("account", account.rawValue), ("category", category.rawValue)]).increment()

@@ -32,6 +32,14 @@ public struct TokenBucket: Sendable, Hashable {
         self.updatedAt = now
     }
 
+    /// A bucket as a shared store kept it (`RateBucketStore`). A level above the capacity (the
+    /// policy was lowered since) is cut to it.
+    public init(rate: Rate, tokens: Double, updatedAt: UnixTime) {
+        self.rate = rate
+        self.tokens = min(tokens, rate.capacity)
+        self.updatedAt = updatedAt
+    }
+
     private mutating func refill(now: UnixTime) {
         // A clock that went back adds nothing and takes nothing.
         guard now > updatedAt else { return }

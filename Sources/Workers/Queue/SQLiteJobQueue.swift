@@ -390,14 +390,15 @@ public final class SQLiteJobQueue: JobQueue {
     }
 }
 
-/// Fans one event out to every subscriber's stream (the workers' wake-ups, worker events).
-final class Broadcaster<Element: Sendable>: Sendable {
+/// Fans one event out to every subscriber's stream (the workers' wake-ups, worker events; public
+/// for the other queue implementations, e.g. PostgreSQL's, which feed it from LISTEN).
+public final class Broadcaster<Element: Sendable>: Sendable {
     private let continuations = Mutex<[Int: AsyncStream<Element>.Continuation]>([:])
     private let nextID = Atomic<Int>(0)
 
-    init() {}
+    public init() {}
 
-    func subscribe() -> AsyncStream<Element> {
+    public func subscribe() -> AsyncStream<Element> {
         let (stream, continuation) = AsyncStream<Element>.makeStream(bufferingPolicy: .bufferingNewest(1024))
         let id = nextID.wrappingAdd(1, ordering: .relaxed).oldValue
         continuations.withLock { $0[id] = continuation }
@@ -407,7 +408,7 @@ final class Broadcaster<Element: Sendable>: Sendable {
         return stream
     }
 
-    func yield(_ element: Element) {
+    public func yield(_ element: Element) {
         let all = continuations.withLock { Array($0.values) }
         for continuation in all { continuation.yield(element) }
     }

@@ -243,7 +243,12 @@ public final class WorkerPool: Service {
                             if claimed.count < free {
                                 let now = clock.now()
                                 if let next = try await queue.nextWakeup(accounts: [account], kinds: kinds) {
-                                    wakeAfter = min(wakeAfter, max(0, next - now))
+                                    // Nothing claimed although a job is due: the account's slots are held by
+                                    // other processes (the limit counts every process on the queue). Looking
+                                    // again at once would spin; a slot frees when their job ends (no signal
+                                    // crosses processes for that) or their lease expires, so poll.
+                                    let held = claimed.isEmpty && next <= now
+                                    wakeAfter = min(wakeAfter, held ? configuration.pollInterval : max(0, next - now))
                                 }
                             } else {
                                 wakeAfter = .infinity

@@ -1,4 +1,5 @@
 import Foundation
+import PostgresStore
 import SessionManager
 import Workers
 
@@ -31,8 +32,37 @@ enum StoreAccess {
         return store
     }
 
-    /// Opens the job queue beside the store. Without `creating`, a missing queue file is nil.
-    static func queue(_ global: GlobalOptions, creating: Bool) throws(CLIFailure) -> SQLiteJobQueue? {
+    /// Opens the store through its engine-neutral contract: the SQLite store as `open` does, or the
+    /// PostgreSQL database `--store` names (migrated on connect). `close` ends its connections.
+    static func sessionStore(_ global: GlobalOptions, creating: Bool) async throws(CLIFailure) -> (store: any SessionStore, location: String, close: @Sendable () async -> Void) {
+        if let url = global.postgresURL {
+            do {
+                let store = try await PostgresSessionStore.connect(url: url, clock: global.clock(), logger: global.storeLogger())
+                return (store, store.database.location, { await store.close() })
+            } catch {
+                throw CLIFailure(error)
+            }
+        }
+        let store = try open(global, creating: creating)
+        return (store, store.path, { try? store.close() })
+    }
+
+    /// Opens the job queue: beside the SQLite store, or in the PostgreSQL database `--store` names.
+    /// Without `creating`, a missing SQLite queue file is nil. `close` ends its connections.
+    static func queue(_ global: GlobalOptions, creating: Bool) async throws(CLIFailure) -> (any JobQueue, close: @Sendable () async -> Void)? {
+        if let url = global.postgresURL {
+            do {
+                let queue = try await PostgresJobQueue.connect(url: url, logger: global.storeLogger())
+                return (queue, { await queue.close() })
+            } catch {
+                throw CLIFailure(error)
+            }
+        }
+        guard let queue = try sqliteQueue(global, creating: creating) else { return nil }
+        return (queue, { try? queue.writer.close() })
+    }
+
+    private static func sqliteQueue(_ global: GlobalOptions, creating: Bool) throws(CLIFailure) -> SQLiteJobQueue? {
         let path = try global.jobsPath()
         if !FileManager.default.fileExists(atPath: path) {
             guard creating else { return nil }

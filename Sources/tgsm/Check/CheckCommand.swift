@@ -235,8 +235,10 @@ struct CheckCommand: AsyncParsableCommand {
     }
 
     private func diagnoseQueue(into findings: inout [Finding]) async {
-        guard let queue = try? StoreAccess.queue(global, creating: false) else { return }
-        guard let counts = try? await queue.counts(account: nil) else {
+        guard let (queue, close) = try? await StoreAccess.queue(global, creating: false) else { return }
+        let counts = try? await queue.counts(account: nil)
+        await close()
+        guard let counts else {
             findings.append(.problem(.problems, "job queue", "jobs.sqlite cannot be read", ["Check the file's permissions and free disk space."]))
             return
         }

@@ -114,13 +114,17 @@ struct JobsEnqueueCommand: AsyncParsableCommand {
     func run() async throws {
         let now = global.now()
         await warnIfUnknownAccount()
-        guard let queue = try StoreAccess.queue(global, creating: true) else {
+        guard let (queue, close) = try await StoreAccess.queue(global, creating: true) else {
             throw CLIFailure(.failure, "the job queue could not be opened; run `tgsm check`")
         }
         let job = NewJob(kind: JobKind(kind), account: AccountID(account), payload: Data(payload.utf8), priority: priority,
                          runAt: runAt.flatMap { Self.parseTime($0, now: now) }, idempotencyKey: idempotencyKey, maxAttempts: maxAttempts)
         let outcome: EnqueueOutcome
-        do { outcome = try await queue.enqueue(job, now: now) } catch { throw CLIFailure(error) }
+        do { outcome = try await queue.enqueue(job, now: now) } catch {
+            await close()
+            throw CLIFailure(error)
+        }
+        await close()
         let created = if case .created = outcome { true } else { false }
         let terminal = Terminal.standard
         if output.json { try terminal.json(Result(id: outcome.id.rawValue, created: created)); return }
@@ -135,7 +139,7 @@ struct JobsEnqueueCommand: AsyncParsableCommand {
     /// account may be imported next).
     private func warnIfUnknownAccount() async {
         // Only a store that opens as it is: enqueueing must not set off a restore as a side effect.
-        guard let directory = try? global.storeDirectory(),
+        guard global.postgresURL == nil, let directory = try? global.storeDirectory(),
               case .good(let sequence) = SQLiteSessionStore.inspectFile(directory: directory, options: global.storeOptions()),
               !SQLiteSessionStore.backupsOnDisk(directory: directory).contains(where: { $0.commitSequence > sequence }),
               let store = try? SQLiteSessionStore.open(directory: directory, options: global.storeOptions())
@@ -171,8 +175,12 @@ struct JobsListCommand: AsyncParsableCommand {
 
     func run() async throws {
         var jobs: [Job] = []
-        if let queue = try StoreAccess.queue(global, creating: false) {
-            do { jobs = try await queue.jobs(state: state, account: account.map { AccountID($0) }, limit: limit) } catch { throw CLIFailure(error) }
+        if let (queue, close) = try await StoreAccess.queue(global, creating: false) {
+            do { jobs = try await queue.jobs(state: state, account: account.map { AccountID($0) }, limit: limit) } catch {
+                await close()
+                throw CLIFailure(error)
+            }
+            await close()
         }
         let views = jobs.map(JobView.init)
         let terminal = Terminal.standard
@@ -196,8 +204,8 @@ struct JobsListCommand: AsyncParsableCommand {
 
 /// Applies an operator's change to each id; reports every failure, exits with the first's code.
 private func changeJobs(_ ids: [Int64], global: GlobalOptions, verb: String,
-                        _ change: (SQLiteJobQueue, JobID, UnixTime) async throws(JobQueueError) -> Void) async throws(CLIFailure) {
-    guard let queue = try StoreAccess.queue(global, creating: false) else {
+                        _ change: (any JobQueue, JobID, UnixTime) async throws(JobQueueError) -> Void) async throws(CLIFailure) {
+    guard let (queue, close) = try await StoreAccess.queue(global, creating: false) else {
         throw CLIFailure(.notFound, "there is no job queue in \(try global.storeDirectory()) (jobs.sqlite); nothing to \(verb)")
     }
     var first: CLIFailure?
@@ -212,6 +220,7 @@ private func changeJobs(_ ids: [Int64], global: GlobalOptions, verb: String,
             if first == nil { first = failure }
         }
     }
+    await close()
     if let first { throw CLIFailure(first.exit, "\(ids.count > 1 ? "some jobs were not changed" : "the job was not changed") (see above)") }
 }
 

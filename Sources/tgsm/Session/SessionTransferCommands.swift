@@ -41,8 +41,7 @@ struct SessionImportCommand: AsyncParsableCommand {
 
     func run() async throws {
         let (format, session) = try readSource()
-        let store = try StoreAccess.open(global, creating: true)
-        defer { try? store.close() }
+        let (store, location, close) = try await StoreAccess.sessionStore(global, creating: true)
         let id = AccountID(account)
         let now = global.now()
         var cleared: String?
@@ -52,7 +51,7 @@ struct SessionImportCommand: AsyncParsableCommand {
                     + "process would mix two sessions. Stop that process first.")
             }
             if try await store.loadSession(account: id) != nil, !replace {
-                throw CLIFailure(.fileExists, "account \(account) already has a session in \(store.path); nothing was changed. "
+                throw CLIFailure(.fileExists, "account \(account) already has a session in \(location); nothing was changed. "
                     + "Take a backup (`tgsm session backup`) and pass --replace to overwrite it, or import into another account name.")
             }
             try await store.saveSession(session.sessionState, account: id, fence: nil)
@@ -62,10 +61,16 @@ struct SessionImportCommand: AsyncParsableCommand {
                 cleared = "\(mark.state.rawValue) (\(mark.code))"
             }
         } catch let failure as CLIFailure {
+            await close()
             throw failure
         } catch let error as SessionStoreError {
+            await close()
             throw CLIFailure(error)
+        } catch {
+            await close()
+            throw CLIFailure(.failure, "the session could not be stored in \(location): \(error)")
         }
+        await close()
         let keyID = String(UInt64(bitPattern: session.authKey.id), radix: 16)
         let result = Result(account: account, format: format.rawValue, dc: session.dc, userID: session.userID, keyID: keyID, clearedMark: cleared)
         let terminal = Terminal.standard
@@ -169,12 +174,18 @@ struct SessionExportCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let store = try StoreAccess.open(global, creating: false)
-        defer { try? store.close() }
+        let (store, location, close) = try await StoreAccess.sessionStore(global, creating: false)
         let state: SessionState?
-        do { state = try await store.loadSession(account: AccountID(account)) } catch { throw CLIFailure(error) }
+        do { state = try await store.loadSession(account: AccountID(account)) } catch let error as SessionStoreError {
+            await close()
+            throw CLIFailure(error)
+        } catch {
+            await close()
+            throw CLIFailure(.failure, "the session of \(account) could not be read from \(location): \(error)")
+        }
+        await close()
         guard let state else {
-            throw CLIFailure(.notFound, "account \(account) has no session in \(store.path); `tgsm session list` shows the accounts")
+            throw CLIFailure(.notFound, "account \(account) has no session in \(location); `tgsm session list` shows the accounts")
         }
         var session: PortableSession
         do { session = try PortableSession(state: state) } catch { throw CLIFailure(error) }

@@ -91,9 +91,13 @@ struct StatusCommand: AsyncParsableCommand {
             deadlines = try await store.activeSendCodeDeadlines(at: now)
         } catch { throw CLIFailure(error) }
         var queue: [String: Int]?
-        if let jobs = try StoreAccess.queue(global, creating: false) {
+        if let (jobs, close) = try await StoreAccess.queue(global, creating: false) {
             let counts: JobCounts
-            do { counts = try await jobs.counts(account: nil) } catch { throw CLIFailure(error) }
+            do { counts = try await jobs.counts(account: nil) } catch {
+                await close()
+                throw CLIFailure(error)
+            }
+            await close()
             queue = Dictionary(uniqueKeysWithValues: JobState.allCases.map { ($0.rawValue, counts[$0]) })
         }
         return Report(

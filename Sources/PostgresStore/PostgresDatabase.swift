@@ -1,0 +1,152 @@
+import Foundation
+import Logging
+import NIOCore
+import PostgresNIO
+import Synchronization
+
+/// One PostgreSQL database shared by the session store and the job queue of many processes on
+/// many hosts: a postgres-nio connection pool (run by a task of its own), transactions that retry
+/// when PostgreSQL reports a deadlock or a serialization failure, and errors that never repeat a
+/// query's bound values (they may be auth keys).
+public final class PostgresDatabase: Sendable {
+    let client: PostgresClient
+    let logger: Logger
+    /// Where the pool connects, without the password (for messages).
+    public let location: String
+    private let runner: Mutex<Task<Void, Never>?>
+
+    /// Connects to `url` (`postgres://user:password@host:port/database?sslmode=disable|prefer|require`)
+    /// and checks that the server answers before returning.
+    public static func connect(url: String, logger: Logger = Logger(label: "tgsm.postgres"), maximumConnections: Int = 8)
+        async throws(PostgresStoreError) -> PostgresDatabase
+    {
+        let parsed = try PostgresURL(url)
+        var configuration = parsed.configuration
+        configuration.options.maximumConnections = max(2, maximumConnections)
+        configuration.options.connectTimeout = .seconds(10)
+        let database = PostgresDatabase(client: PostgresClient(configuration: configuration, backgroundLogger: logger),
+                                        logger: logger, location: parsed.redacted)
+        do {
+            _ = try await database.client.query("SELECT 1", logger: logger)
+        } catch {
+            await database.close()
+            throw .unreachable(location: parsed.redacted, reason: Self.describe(error))
+        }
+        return database
+    }
+
+    private init(client: PostgresClient, logger: Logger, location: String) {
+        self.client = client
+        self.logger = logger
+        self.location = location
+        runner = Mutex(nil)
+        let task = Task { [client] in await client.run() }
+        runner.withLock { $0 = task }
+    }
+
+    /// Closes every connection (a LISTEN included); the database must not be used afterwards.
+    public func close() async {
+        let task = runner.withLock { task in
+            defer { task = nil }
+            return task
+        }
+        task?.cancel()
+        await task?.value
+    }
+
+    /// Runs `body` in one transaction (READ COMMITTED; callers lock what they read with FOR
+    /// UPDATE / FOR SHARE or an advisory lock). A deadlock or serialization failure is retried
+    /// from the start, up to 5 times; any other error rolls back and is rethrown as it is.
+    @discardableResult
+    func transaction<T: Sendable>(_ body: @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                return try await client.withConnection { connection in
+                    try await connection.query("BEGIN", logger: logger)
+                    let result: T
+                    do {
+                        result = try await body(connection)
+                    } catch {
+                        // A failed rollback leaves the connection broken; the pool then drops it.
+                        _ = try? await connection.query("ROLLBACK", logger: logger)
+                        throw error
+                    }
+                    try await connection.query("COMMIT", logger: logger)
+                    return result
+                }
+            } catch let error as PSQLError where attempt < 5 && Self.isRetryable(error) {
+                logger.debug("transaction retried", metadata: ["sqlstate": "\(error.serverInfo?[.sqlState] ?? "-")", "attempt": "\(attempt)"])
+                continue
+            }
+        }
+    }
+
+    /// Runs one statement on its own, outside any transaction: administration that PostgreSQL
+    /// refuses inside one (`CREATE DATABASE`, `VACUUM`). The text is sent as it is: never build it
+    /// from untrusted input.
+    public func execute(unsafeSQL sql: String) async throws(PostgresStoreError) {
+        do {
+            _ = try await client.query(PostgresQuery(unsafeSQL: sql), logger: logger)
+        } catch {
+            throw .unreachable(location: location, reason: Self.describe(error))
+        }
+    }
+
+    /// Runs `body` on a pooled connection outside any explicit transaction (each statement commits alone).
+    func read<T: Sendable>(_ body: @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        try await client.withConnection { connection in try await body(connection) }
+    }
+
+    private static func isRetryable(_ error: PSQLError) -> Bool {
+        // 40001 serialization_failure, 40P01 deadlock_detected.
+        guard let state = error.serverInfo?[.sqlState] else { return false }
+        return state == "40001" || state == "40P01"
+    }
+
+    /// What went wrong, for a message: the SQLSTATE and the server's text, or the client's error
+    /// code. Never `String(reflecting:)` of a PSQLError: it prints the query's bound values.
+    static func describe(_ error: any Error) -> String {
+        if let error = error as? PSQLError {
+            if let info = error.serverInfo {
+                return "PostgreSQL error \(info[.sqlState] ?? "?"): \(info[.message] ?? "no message")"
+                    + (info[.detail].map { " (\($0))" } ?? "")
+            }
+            if let underlying = error.underlying { return "\(error.code): \(underlying)" }
+            return "\(error.code)"
+        }
+        if let error = error as? PostgresStoreError { return error.description }
+        return "\(error)"
+    }
+}
+
+/// What the PostgreSQL layer itself can fail with (the store and the queue wrap it in their own
+/// errors). No case carries a password.
+public enum PostgresStoreError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The URL is not a PostgreSQL URL tgsm understands.
+    case invalidURL(String)
+    /// No connection could be made, or the server refused the login.
+    case unreachable(location: String, reason: String)
+    /// The schema could not be created or upgraded.
+    case migration(id: String, reason: String)
+    /// The schema is newer than this tgsm (another process on the database runs a newer version).
+    case schemaFromTheFuture(unknown: [String])
+
+    public var description: String {
+        switch self {
+        case .invalidURL(let reason):
+            "the PostgreSQL URL is not usable: \(reason). Write it as postgres://USER:PASSWORD@HOST:PORT/DATABASE "
+                + "(optionally ?sslmode=disable|prefer|require); the password may also come from $PGPASSWORD."
+        case .unreachable(let location, let reason):
+            "cannot use the PostgreSQL database \(location): \(reason). Check that the server runs and accepts connections "
+                + "from this host, the user name and password, and that the database exists."
+        case .migration(let id, let reason):
+            "the PostgreSQL schema migration \(id) failed: \(reason). Nothing of it was applied (migrations are transactional); "
+                + "fix the cause (permissions to CREATE in the database, disk space) and start again."
+        case .schemaFromTheFuture(let unknown):
+            "the PostgreSQL database has migrations this tgsm does not know (\(unknown.joined(separator: ", "))): a newer tgsm "
+                + "upgraded it. Run the same tgsm version on every host."
+        }
+    }
+}

@@ -1,0 +1,108 @@
+import Logging
+import MTProto
+import PostgresNIO
+import SessionManager
+
+/// The flood ledger and the send-code deadlines (`FloodLedgerStore`), and the accounts' terminal
+/// marks (`AccountStatusStore`). Not fenced, as on SQLite: a wait or a revocation seen by an old
+/// owner is still true. One table for the whole cluster, so a wait recorded by any process stops
+/// the call in every process at its next ledger refresh (`FloodLedger.Policy.refreshInterval`).
+extension PostgresSessionStore {
+    public func recordFloodWait(_ wait: FloodWait) async throws(SessionStoreError) {
+        let logger = self.logger
+        try await write("record a flood wait for \(wait.account) \(wait.method)") { connection in
+            // The later `until` wins, and with it the rest of the record; an earlier one changes nothing.
+            try await connection.query("""
+                INSERT INTO flood_wait(account, method, peer, kind, recorded_at, until, dc)
+                VALUES (\(wait.account.rawValue), \(wait.method), \(wait.peer ?? ""), \(wait.kind.rawValue), \(wait.recordedAt.seconds),
+                        \(wait.until.seconds), \(wait.dc.map(Int64.init)))
+                ON CONFLICT (account, method, peer) DO UPDATE SET kind = excluded.kind, recorded_at = excluded.recorded_at,
+                    until = excluded.until, dc = excluded.dc
+                WHERE excluded.until > flood_wait.until
+                """, logger: logger)
+        }
+    }
+
+    public func activeFloodWaits(account: AccountID?, at now: UnixTime) async throws(SessionStoreError) -> [FloodWait] {
+        let logger = self.logger
+        return try await read("read flood waits") { connection in
+            let query: PostgresQuery = if let account {
+                """
+                SELECT account, method, peer, kind, recorded_at, until, dc FROM flood_wait
+                WHERE account = \(account.rawValue) AND until > \(now.seconds) ORDER BY until, account, method, peer
+                """
+            } else {
+                """
+                SELECT account, method, peer, kind, recorded_at, until, dc FROM flood_wait
+                WHERE until > \(now.seconds) ORDER BY until, account, method, peer
+                """
+            }
+            return try await connection.rows(query, logger: logger).compactMap { row -> FloodWait? in
+                let (account, method, peer, kindName, recordedAt, until, dc) = try row.decode((String, String, String, String, Double, Double, Int64?).self)
+                guard let kind = FloodWait.Kind(rawValue: kindName) else { return nil }
+                return FloodWait(account: AccountID(account), method: method, peer: peer.isEmpty ? nil : peer, kind: kind,
+                                 recordedAt: UnixTime(seconds: recordedAt), until: UnixTime(seconds: until), dc: dc.map { Int($0) })
+            }
+        }
+    }
+
+    @discardableResult
+    public func purgeFloodWaits(endedBefore now: UnixTime) async throws(SessionStoreError) -> Int {
+        let logger = self.logger
+        return try await write("purge ended flood waits") { connection in
+            try await connection.rows("DELETE FROM flood_wait WHERE until <= \(now.seconds) RETURNING 1", logger: logger).count
+        }
+    }
+
+    public func sendCodeDeadline(account: AccountID, phoneKey: String) async throws(SessionStoreError) -> UnixTime? {
+        let logger = self.logger
+        return try await read("read the send-code deadline") { connection in
+            try await connection.rows(
+                "SELECT deadline FROM send_code_deadline WHERE account = \(account.rawValue) AND phone_key = \(phoneKey)", logger: logger)
+                .first.map { UnixTime(seconds: try $0.decode(Double.self)) }
+        }
+    }
+
+    public func setSendCodeDeadline(_ deadline: UnixTime?, account: AccountID, phoneKey: String) async throws(SessionStoreError) {
+        let logger = self.logger
+        try await write("set the send-code deadline") { connection in
+            if let deadline {
+                try await connection.query("""
+                    INSERT INTO send_code_deadline(account, phone_key, deadline) VALUES (\(account.rawValue), \(phoneKey), \(deadline.seconds))
+                    ON CONFLICT (account, phone_key) DO UPDATE SET deadline = excluded.deadline
+                    """, logger: logger)
+            } else {
+                try await connection.query(
+                    "DELETE FROM send_code_deadline WHERE account = \(account.rawValue) AND phone_key = \(phoneKey)", logger: logger)
+            }
+        }
+    }
+
+    public func status(of account: AccountID) async throws(SessionStoreError) -> AccountStatus? {
+        let logger = self.logger
+        let found = try await read("read the status of \(account)") { connection -> (String, Double, String, String)? in
+            guard let row = try await connection.rows(
+                "SELECT state, since, cause, code FROM account_status WHERE account = \(account.rawValue)", logger: logger).first
+            else { return nil }
+            return try row.decode((String, Double, String, String).self)
+        }
+        guard let found else { return nil }
+        let (stateName, since, cause, code) = found
+        guard let state = AccountStatus.State(rawValue: stateName) else {
+            // Written by a newer version, or damaged: refuse to guess whether the account may run.
+            throw .corruptRecord(account: account, what: "account status (unknown state \"\(stateName)\")")
+        }
+        return AccountStatus(state: state, since: UnixTime(seconds: since), cause: cause, code: code)
+    }
+
+    public func setStatus(_ status: AccountStatus, for account: AccountID) async throws(SessionStoreError) {
+        let logger = self.logger
+        try await write("set the status of \(account)") { connection in
+            try await connection.query("""
+                INSERT INTO account_status(account, state, since, cause, code)
+                VALUES (\(account.rawValue), \(status.state.rawValue), \(status.since.seconds), \(status.cause), \(status.code))
+                ON CONFLICT (account) DO UPDATE SET state = excluded.state, since = excluded.since, cause = excluded.cause, code = excluded.code
+                """, logger: logger)
+        }
+    }
+}

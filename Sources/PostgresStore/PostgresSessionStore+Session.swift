@@ -1,0 +1,368 @@
+import Foundation
+import Logging
+import MTProto
+import MTProtoClient
+import MTProtoCrypto
+import PostgresNIO
+import SessionManager
+
+// The client's session (DCs, keys, salts, offsets), its update state and the peer cache.
+extension PostgresSessionStore {
+    public func loadSession(account: AccountID) async throws(SessionStoreError) -> SessionState? {
+        let logger = self.logger
+        return try await write("load the session of \(account)") { connection in
+            // One transaction (REPEATABLE READ): the DC rows and the update state belong to one save.
+            try await connection.query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY", logger: logger)
+            guard let row = try await connection.rows("SELECT home_dc, user_id, is_bot FROM account WHERE id = \(account.rawValue)", logger: logger).first
+            else { return nil }
+            let (homeDC, userID, isBot) = try row.decode((Int64?, Int64?, Bool).self)
+            guard let homeDC else { return nil }
+            var state = SessionState(homeDC: Int(homeDC), userID: userID, isBot: isBot)
+            for row in try await connection.rows("""
+                SELECT dc_id, auth_key, auth_key_id, server_salt, time_offset, is_authorized FROM dc WHERE account = \(account.rawValue)
+                """, logger: logger)
+            {
+                let (dc, stored, keyID, salt, offset, authorized) = try row.decode((Int64, Data?, Int64?, Int64, Double, Bool).self)
+                let key = try stored.map { blob throws(SessionStoreError) in
+                    try Self.openKey(blob, id: keyID, account: account, what: "auth key of DC \(dc)")
+                }
+                state.dcs[Int(dc)] = DCSessionState(authKey: key, serverSalt: salt, timeOffset: offset, isAuthorized: authorized)
+            }
+            state.updates = try await Self.loadUpdatesState(connection, account: account, logger: logger)
+            return state
+        }
+    }
+
+    @discardableResult
+    public func saveSession(_ state: SessionState, account: AccountID, fence: LeaseToken?) async throws(SessionStoreError) -> Bool {
+        let logger = self.logger
+        let now = clock.now()
+        return try await write("save the session of \(account)") { connection in
+            try await Self.checkFence(connection, account: account, fence: fence, logger: logger)
+            try await Self.ensureAccount(connection, account, now: now, logger: logger)
+            try await connection.query("""
+                UPDATE account SET home_dc = \(Int64(state.homeDC)), user_id = \(state.userID), is_bot = \(state.isBot) WHERE id = \(account.rawValue)
+                """, logger: logger)
+            var previous: [Int: Int64?] = [:]
+            for row in try await connection.rows("SELECT dc_id, auth_key_id FROM dc WHERE account = \(account.rawValue) FOR UPDATE", logger: logger) {
+                let (dc, keyID) = try row.decode((Int64, Int64?).self)
+                previous[Int(dc)] = keyID
+            }
+            var changed = false
+            // Sorted: two writers of one account lock its DC rows in the same order (no deadlock).
+            for (dc, dcState) in state.dcs.sorted(by: { $0.key < $1.key }) {
+                let keyID = dcState.authKey?.id
+                if keyID != nil, previous[dc] ?? nil != keyID { changed = true }
+                let stored = dcState.authKey.map { Data($0.bytes) }
+                try await connection.query("""
+                    INSERT INTO dc(account, dc_id, auth_key, auth_key_id, server_salt, time_offset, is_authorized, updated_at)
+                    VALUES (\(account.rawValue), \(Int64(dc)), \(stored), \(keyID), \(dcState.serverSalt), \(dcState.timeOffset),
+                            \(dcState.isAuthorized), \(now.seconds))
+                    ON CONFLICT (account, dc_id) DO UPDATE SET auth_key = excluded.auth_key, auth_key_id = excluded.auth_key_id,
+                        server_salt = excluded.server_salt, time_offset = excluded.time_offset, is_authorized = excluded.is_authorized,
+                        updated_at = excluded.updated_at
+                    """, logger: logger)
+            }
+            for dc in previous.keys.sorted() where state.dcs[dc] == nil {
+                try await connection.query("DELETE FROM dc WHERE account = \(account.rawValue) AND dc_id = \(Int64(dc))", logger: logger)
+            }
+            if let updates = state.updates { try await Self.saveUpdatesState(connection, updates, account: account, now: now, logger: logger) }
+            return changed
+        }
+    }
+
+    public func updateServerSalt(_ salt: Int64, dc: Int, account: AccountID, fence: LeaseToken?) async throws(SessionStoreError) {
+        let logger = self.logger
+        let now = clock.now()
+        try await write("update the server salt of \(account) DC \(dc)") { connection in
+            try await Self.checkFence(connection, account: account, fence: fence, logger: logger)
+            try await Self.ensureAccount(connection, account, now: now, logger: logger)
+            try await connection.query("""
+                INSERT INTO dc(account, dc_id, server_salt, updated_at) VALUES (\(account.rawValue), \(Int64(dc)), \(salt), \(now.seconds))
+                ON CONFLICT (account, dc_id) DO UPDATE SET server_salt = excluded.server_salt, updated_at = excluded.updated_at
+                """, logger: logger)
+        }
+    }
+
+    public func updateTimeOffset(_ offset: Double, dc: Int, account: AccountID, fence: LeaseToken?) async throws(SessionStoreError) {
+        let logger = self.logger
+        let now = clock.now()
+        try await write("update the time offset of \(account) DC \(dc)") { connection in
+            try await Self.checkFence(connection, account: account, fence: fence, logger: logger)
+            try await Self.ensureAccount(connection, account, now: now, logger: logger)
+            try await connection.query("""
+                INSERT INTO dc(account, dc_id, time_offset, updated_at) VALUES (\(account.rawValue), \(Int64(dc)), \(offset), \(now.seconds))
+                ON CONFLICT (account, dc_id) DO UPDATE SET time_offset = excluded.time_offset, updated_at = excluded.updated_at
+                """, logger: logger)
+        }
+    }
+
+    public func saveFutureSalts(_ salts: [SessionManager.FutureSalt], dc: Int, account: AccountID, fence: LeaseToken?) async throws(SessionStoreError) {
+        let logger = self.logger
+        let now = clock.now()
+        try await write("save future salts of \(account) DC \(dc)") { connection in
+            try await Self.checkFence(connection, account: account, fence: fence, logger: logger)
+            try await Self.ensureAccount(connection, account, now: now, logger: logger)
+            try await connection.query("DELETE FROM future_salt WHERE account = \(account.rawValue) AND dc_id = \(Int64(dc))", logger: logger)
+            for salt in salts {
+                try await connection.query("""
+                    INSERT INTO future_salt(account, dc_id, valid_since, valid_until, salt)
+                    VALUES (\(account.rawValue), \(Int64(dc)), \(salt.validSince.seconds), \(salt.validUntil.seconds), \(salt.salt))
+                    ON CONFLICT (account, dc_id, valid_since) DO UPDATE SET valid_until = excluded.valid_until, salt = excluded.salt
+                    """, logger: logger)
+            }
+        }
+    }
+
+    public func futureSalts(dc: Int, account: AccountID) async throws(SessionStoreError) -> [SessionManager.FutureSalt] {
+        let logger = self.logger
+        return try await read("read future salts of \(account) DC \(dc)") { connection in
+            try await connection.rows("""
+                SELECT valid_since, valid_until, salt FROM future_salt WHERE account = \(account.rawValue) AND dc_id = \(Int64(dc)) ORDER BY valid_since
+                """, logger: logger).map { row in
+                let (since, until, salt) = try row.decode((Double, Double, Int64).self)
+                return SessionManager.FutureSalt(validSince: UnixTime(seconds: since), validUntil: UnixTime(seconds: until), salt: salt)
+            }
+        }
+    }
+
+    public func saveTemporaryKey(_ key: TemporaryAuthKey?, dc: Int, account: AccountID, fence: LeaseToken?) async throws(SessionStoreError) {
+        let logger = self.logger
+        let now = clock.now()
+        try await write("save the temporary key of \(account) DC \(dc)") { connection in
+            try await Self.checkFence(connection, account: account, fence: fence, logger: logger)
+            try await Self.ensureAccount(connection, account, now: now, logger: logger)
+            let stored = key.map { Data($0.key.bytes) }
+            try await connection.query("""
+                INSERT INTO dc(account, dc_id, temp_key, temp_key_id, temp_key_expires_at, updated_at)
+                VALUES (\(account.rawValue), \(Int64(dc)), \(stored), \(key?.key.id), \(key?.expiresAt.seconds), \(now.seconds))
+                ON CONFLICT (account, dc_id) DO UPDATE SET temp_key = excluded.temp_key, temp_key_id = excluded.temp_key_id,
+                    temp_key_expires_at = excluded.temp_key_expires_at, updated_at = excluded.updated_at
+                """, logger: logger)
+        }
+    }
+
+    public func temporaryKey(dc: Int, account: AccountID) async throws(SessionStoreError) -> TemporaryAuthKey? {
+        let logger = self.logger
+        return try await read("read the temporary key of \(account) DC \(dc)") { connection in
+            guard let row = try await connection.rows("""
+                SELECT temp_key, temp_key_id, temp_key_expires_at FROM dc WHERE account = \(account.rawValue) AND dc_id = \(Int64(dc))
+                """, logger: logger).first
+            else { return nil }
+            let (blob, keyID, expires) = try row.decode((Data?, Int64?, Double?).self)
+            guard let blob else { return nil }
+            guard let expires else { throw SessionStoreError.corruptRecord(account: account, what: "temporary key of DC \(dc)") }
+            let key = try Self.openKey(blob, id: keyID, account: account, what: "temporary key of DC \(dc)")
+            return TemporaryAuthKey(key: key, expiresAt: UnixTime(seconds: expires))
+        }
+    }
+
+    /// The key from its stored bytes, checked against its stored id: a damaged key is a typed
+    /// error, never a wrong key handed to the client.
+    static func openKey(_ blob: Data, id: Int64?, account: AccountID, what: String) throws(SessionStoreError) -> AuthKey {
+        guard let key = try? AuthKey(Array(blob)), key.id == id else { throw .corruptRecord(account: account, what: what) }
+        return key
+    }
+
+    // MARK: Update state
+
+    static func loadUpdatesState(_ connection: PostgresConnection, account: AccountID, logger: Logger) async throws -> UpdatesState? {
+        guard let row = try await connection.rows("SELECT pts, qts, date, seq FROM update_state WHERE account = \(account.rawValue)", logger: logger).first
+        else { return nil }
+        let (pts, qts, date, seq) = try row.decode((Int64, Int64, Int64, Int64).self)
+        var state = UpdatesState(pts: Int32(truncatingIfNeeded: pts), qts: Int32(truncatingIfNeeded: qts),
+                                 seq: Int32(truncatingIfNeeded: seq), date: Int32(truncatingIfNeeded: date))
+        for row in try await connection.rows("""
+            SELECT c.channel_id, c.pts, p.access_hash FROM channel_pts c
+            LEFT JOIN peer p ON p.account = c.account AND p.kind = 'channel' AND p.peer_id = c.channel_id
+            WHERE c.account = \(account.rawValue)
+            """, logger: logger)
+        {
+            let (channel, channelPts, hash) = try row.decode((Int64, Int64, Int64?).self)
+            state.channels[channel] = Int32(truncatingIfNeeded: channelPts)
+            if let hash { state.channelAccessHashes[channel] = hash }
+        }
+        return state
+    }
+
+    static func saveUpdatesState(_ connection: PostgresConnection, _ state: UpdatesState, account: AccountID, now: UnixTime, logger: Logger) async throws {
+        try await upsertUpdateState(connection, pts: state.pts, qts: state.qts, date: state.date, seq: state.seq, account: account, logger: logger)
+        try await connection.query("DELETE FROM channel_pts WHERE account = \(account.rawValue)", logger: logger)
+        for (channel, pts) in state.channels.sorted(by: { $0.key < $1.key }) {
+            try await connection.query(
+                "INSERT INTO channel_pts(account, channel_id, pts) VALUES (\(account.rawValue), \(channel), \(Int64(pts)))", logger: logger)
+        }
+        for (channel, hash) in state.channelAccessHashes.sorted(by: { $0.key < $1.key }) {
+            try await connection.query("""
+                INSERT INTO peer(account, kind, peer_id, access_hash, username, seen_at) VALUES (\(account.rawValue), 'channel', \(channel), \(hash), NULL, \(now.seconds))
+                ON CONFLICT (account, kind, peer_id) DO UPDATE SET access_hash = excluded.access_hash
+                """, logger: logger)
+        }
+    }
+
+    static func upsertUpdateState(_ connection: PostgresConnection, pts: Int32, qts: Int32, date: Int32, seq: Int32, account: AccountID,
+                                  logger: Logger) async throws {
+        try await connection.query("""
+            INSERT INTO update_state(account, pts, qts, date, seq) VALUES (\(account.rawValue), \(Int64(pts)), \(Int64(qts)), \(Int64(date)), \(Int64(seq)))
+            ON CONFLICT (account) DO UPDATE SET pts = excluded.pts, qts = excluded.qts, date = excluded.date, seq = excluded.seq
+            """, logger: logger)
+    }
+
+    public func updateState(account: AccountID) async throws(SessionStoreError) -> UpdateState? {
+        let logger = self.logger
+        return try await read("read the update state of \(account)") { connection in
+            guard let row = try await connection.rows("SELECT pts, qts, date, seq FROM update_state WHERE account = \(account.rawValue)", logger: logger).first
+            else { return nil }
+            let (pts, qts, date, seq) = try row.decode((Int64, Int64, Int64, Int64).self)
+            return UpdateState(pts: Int32(truncatingIfNeeded: pts), qts: Int32(truncatingIfNeeded: qts),
+                               date: Int32(truncatingIfNeeded: date), seq: Int32(truncatingIfNeeded: seq))
+        }
+    }
+
+    public func saveUpdateState(_ state: UpdateState, account: AccountID, fence: LeaseToken?) async throws(SessionStoreError) {
+        let logger = self.logger
+        let now = clock.now()
+        try await write("save the update state of \(account)") { connection in
+            try await Self.checkFence(connection, account: account, fence: fence, logger: logger)
+            try await Self.ensureAccount(connection, account, now: now, logger: logger)
+            try await Self.upsertUpdateState(connection, pts: state.pts, qts: state.qts, date: state.date, seq: state.seq, account: account, logger: logger)
+        }
+    }
+
+    public func channelPts(account: AccountID) async throws(SessionStoreError) -> [Int64: Int32] {
+        let logger = self.logger
+        return try await read("read channel pts of \(account)") { connection in
+            var result: [Int64: Int32] = [:]
+            for row in try await connection.rows("SELECT channel_id, pts FROM channel_pts WHERE account = \(account.rawValue)", logger: logger) {
+                let (channel, pts) = try row.decode((Int64, Int64).self)
+                result[channel] = Int32(truncatingIfNeeded: pts)
+            }
+            return result
+        }
+    }
+
+    public func saveChannelPts(_ pts: Int32, channel: Int64, account: AccountID, fence: LeaseToken?) async throws(SessionStoreError) {
+        let logger = self.logger
+        let now = clock.now()
+        try await write("save channel pts of \(account)") { connection in
+            try await Self.checkFence(connection, account: account, fence: fence, logger: logger)
+            try await Self.ensureAccount(connection, account, now: now, logger: logger)
+            try await connection.query("""
+                INSERT INTO channel_pts(account, channel_id, pts) VALUES (\(account.rawValue), \(channel), \(Int64(pts)))
+                ON CONFLICT (account, channel_id) DO UPDATE SET pts = excluded.pts
+                """, logger: logger)
+        }
+    }
+
+    // MARK: Peers
+
+    public func rememberPeers(_ peers: [PeerRecord], account: AccountID, fence: LeaseToken?) async throws(SessionStoreError) {
+        guard !peers.isEmpty else { return }
+        let logger = self.logger
+        let now = clock.now()
+        // A record without a hash is a `min` constructor (or a basic chat): it keeps the known hash,
+        // and the username too unless it brings one.
+        try await write("remember peers of \(account)") { connection in
+            try await Self.checkFence(connection, account: account, fence: fence, logger: logger)
+            try await Self.ensureAccount(connection, account, now: now, logger: logger)
+            for peer in peers {
+                try await connection.query("""
+                    INSERT INTO peer(account, kind, peer_id, access_hash, username, seen_at)
+                    VALUES (\(account.rawValue), \(peer.kind.rawValue), \(peer.id), \(peer.accessHash), \(peer.username), \(peer.seenAt.seconds))
+                    ON CONFLICT (account, kind, peer_id) DO UPDATE SET
+                        access_hash = coalesce(excluded.access_hash, peer.access_hash),
+                        username = CASE WHEN excluded.access_hash IS NULL AND excluded.username IS NULL THEN peer.username ELSE excluded.username END,
+                        seen_at = excluded.seen_at
+                    """, logger: logger)
+            }
+        }
+    }
+
+    public func peer(kind: PeerRecord.Kind, id: Int64, account: AccountID) async throws(SessionStoreError) -> PeerRecord? {
+        let logger = self.logger
+        return try await read("read a peer of \(account)") { connection in
+            try await connection.rows("""
+                SELECT kind, peer_id, access_hash, username, seen_at FROM peer
+                WHERE account = \(account.rawValue) AND kind = \(kind.rawValue) AND peer_id = \(id)
+                """, logger: logger).first.flatMap(Self.peerRecord)
+        }
+    }
+
+    public func peer(username: String, account: AccountID) async throws(SessionStoreError) -> PeerRecord? {
+        let logger = self.logger
+        let name = String(username.lowercased().trimmingPrefix("@"))
+        return try await read("read a peer of \(account)") { connection in
+            try await connection.rows("""
+                SELECT kind, peer_id, access_hash, username, seen_at FROM peer
+                WHERE account = \(account.rawValue) AND username = \(name) ORDER BY seen_at DESC LIMIT 1
+                """, logger: logger).first.flatMap(Self.peerRecord)
+        }
+    }
+
+    private static func peerRecord(_ row: PostgresRow) throws -> PeerRecord? {
+        let (kindName, id, hash, username, seen) = try row.decode((String, Int64, Int64?, String?, Double).self)
+        guard let kind = PeerRecord.Kind(rawValue: kindName) else { return nil }
+        return PeerRecord(kind: kind, id: id, accessHash: hash, username: username, seenAt: UnixTime(seconds: seen))
+    }
+
+    // MARK: Identity and proxy
+
+    public func identity(account: AccountID) async throws(SessionStoreError) -> DeviceIdentity? {
+        let logger = self.logger
+        return try await read("read the identity of \(account)") { connection in
+            try await Self.identity(connection, account: account, lock: false, logger: logger)
+        }
+    }
+
+    public func chooseIdentity(_ proposed: DeviceIdentity, account: AccountID) async throws(SessionStoreError) -> DeviceIdentity {
+        let logger = self.logger
+        let now = clock.now()
+        return try await write("choose the identity of \(account)") { connection in
+            try await Self.ensureAccount(connection, account, now: now, logger: logger)
+            if let existing = try await Self.identity(connection, account: account, lock: true, logger: logger) { return existing }
+            try await connection.query("""
+                UPDATE account SET device_model = \(proposed.deviceModel), system_version = \(proposed.systemVersion),
+                    app_version = \(proposed.appVersion), system_lang_code = \(proposed.systemLangCode), lang_pack = \(proposed.langPack),
+                    lang_code = \(proposed.langCode), identity_chosen_at = \(proposed.chosenAt.seconds)
+                WHERE id = \(account.rawValue)
+                """, logger: logger)
+            return proposed
+        }
+    }
+
+    public func proxy(account: AccountID) async throws(SessionStoreError) -> ProxySetting? {
+        let logger = self.logger
+        let stored = try await read("read the proxy of \(account)") { connection -> String? in
+            guard let row = try await connection.rows("SELECT proxy FROM account WHERE id = \(account.rawValue)", logger: logger).first else { return nil }
+            return try row.decode(String?.self)
+        }
+        guard let stored else { return nil }
+        do { return try ProxySetting(stored) } catch { throw .corruptRecord(account: account, what: "proxy link") }
+    }
+
+    public func setProxy(_ proxy: ProxySetting?, account: AccountID) async throws(SessionStoreError) {
+        let logger = self.logger
+        let now = clock.now()
+        try await write("set the proxy of \(account)") { connection in
+            try await Self.ensureAccount(connection, account, now: now, logger: logger)
+            try await connection.query("UPDATE account SET proxy = \(proxy?.url) WHERE id = \(account.rawValue)", logger: logger)
+        }
+    }
+
+    private static func identity(_ connection: PostgresConnection, account: AccountID, lock: Bool, logger: Logger) async throws -> DeviceIdentity? {
+        let query: PostgresQuery = lock
+            ? """
+              SELECT device_model, system_version, app_version, system_lang_code, lang_pack, lang_code, identity_chosen_at
+              FROM account WHERE id = \(account.rawValue) FOR UPDATE
+              """
+            : """
+              SELECT device_model, system_version, app_version, system_lang_code, lang_pack, lang_code, identity_chosen_at
+              FROM account WHERE id = \(account.rawValue)
+              """
+        guard let row = try await connection.rows(query, logger: logger).first else { return nil }
+        let (model, system, app, systemLang, pack, lang, chosen) = try row.decode((String?, String?, String?, String?, String?, String?, Double?).self)
+        guard let model, let system, let app, let systemLang, let pack, let lang, let chosen else { return nil }
+        return DeviceIdentity(deviceModel: model, systemVersion: system, appVersion: app, systemLangCode: systemLang,
+                              langPack: pack, langCode: lang, chosenAt: UnixTime(seconds: chosen))
+    }
+}

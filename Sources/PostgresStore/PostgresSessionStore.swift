@@ -1,0 +1,182 @@
+import Crypto
+import Foundation
+import Logging
+import MTProto
+import MTProtoClient
+import PostgresNIO
+import SessionManager
+
+/// The session store on PostgreSQL, for many processes on many hosts sharing accounts: the same
+/// contract as `SQLiteSessionStore` (`SessionStore`, and with it `FloodLedgerStore` and
+/// `AccountStatusStore`), the same tables (docs/SESSIONS.md, "PostgreSQL").
+///
+/// Every method is one transaction. Account-scoped writes check the writer's fencing token in
+/// that transaction, holding the lease row `FOR SHARE` until commit, so a takeover (which updates
+/// that row) waits for writes in flight and every write after it sees the new token.
+/// Backups are PostgreSQL's (pg_dump, WAL archiving): `recordedBackups()` is empty.
+public final class PostgresSessionStore: SessionStore, Sendable {
+    public let database: PostgresDatabase
+    let phoneSecret: SymmetricKey
+    let clock: any TelegramClock
+    let logger: Logger
+    private let ownsDatabase: Bool
+
+    /// Connects to `url`, applies the store's migrations and returns the store; `close()` ends the connections.
+    public static func connect(url: String, clock: any TelegramClock = SystemClock(),
+                               logger: Logger = Logger(label: "tgsm.store")) async throws(SessionStoreError) -> PostgresSessionStore
+    {
+        let database: PostgresDatabase
+        do { database = try await PostgresDatabase.connect(url: url, logger: logger) } catch {
+            throw .database(operation: "connect", reason: error.description)
+        }
+        do {
+            return try await open(database: database, clock: clock, logger: logger, ownsDatabase: true)
+        } catch {
+            await database.close()
+            throw error
+        }
+    }
+
+    /// Uses an open database (shared with a `PostgresJobQueue`, say); `close()` leaves it open.
+    public static func open(database: PostgresDatabase, clock: any TelegramClock = SystemClock(),
+                            logger: Logger = Logger(label: "tgsm.store")) async throws(SessionStoreError) -> PostgresSessionStore
+    {
+        try await open(database: database, clock: clock, logger: logger, ownsDatabase: false)
+    }
+
+    private static func open(database: PostgresDatabase, clock: any TelegramClock, logger: Logger, ownsDatabase: Bool)
+        async throws(SessionStoreError) -> PostgresSessionStore
+    {
+        do {
+            try await PostgresMigrator.migrate(database, prefix: "store.", migrations: PostgresStoreSchema.migrations)
+        } catch {
+            throw .database(operation: "prepare the schema in \(database.location)", reason: error.description)
+        }
+        // The phone-key secret: made once by whichever process gets there first, then shared.
+        let proposed = SymmetricKey(size: .bits256).withUnsafeBytes { Data($0) }
+        let secret: Data
+        do {
+            secret = try await database.transaction { connection in
+                try await connection.query("""
+                    INSERT INTO store_meta(key, value) VALUES ('format', \(Data("tgsm.session-store".utf8))), ('phone_key_secret', \(proposed))
+                    ON CONFLICT (key) DO NOTHING
+                    """, logger: database.logger)
+                for try await value in try await connection.query(
+                    "SELECT value FROM store_meta WHERE key = 'phone_key_secret'", logger: database.logger).decode(Data.self)
+                {
+                    return value
+                }
+                throw SessionStoreError.database(operation: "read the phone-key secret", reason: "it is missing after being written")
+            }
+        } catch let error as SessionStoreError {
+            throw error
+        } catch {
+            throw .database(operation: "read the store's metadata", reason: PostgresDatabase.describe(error))
+        }
+        guard secret.count == 32 else {
+            throw .corruptRecord(account: AccountID("-"), what: "phone-key secret in store_meta (\(secret.count) bytes, not 32)")
+        }
+        return PostgresSessionStore(database: database, phoneSecret: SymmetricKey(data: secret), clock: clock, logger: logger, ownsDatabase: ownsDatabase)
+    }
+
+    private init(database: PostgresDatabase, phoneSecret: SymmetricKey, clock: any TelegramClock, logger: Logger, ownsDatabase: Bool) {
+        self.database = database
+        self.phoneSecret = phoneSecret
+        self.clock = clock
+        self.logger = logger
+        self.ownsDatabase = ownsDatabase
+    }
+
+    /// Closes the connections when the store opened them itself.
+    public func close() async {
+        if ownsDatabase { await database.close() }
+    }
+
+    // MARK: Transactions
+
+    @discardableResult
+    func write<T: Sendable>(_ operation: String, _ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws(SessionStoreError) -> T {
+        do {
+            return try await database.transaction(body)
+        } catch let error as SessionStoreError {
+            throw error
+        } catch {
+            throw .database(operation: operation, reason: PostgresDatabase.describe(error))
+        }
+    }
+
+    func read<T: Sendable>(_ operation: String, _ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws(SessionStoreError) -> T {
+        do {
+            return try await database.read(body)
+        } catch let error as SessionStoreError {
+            throw error
+        } catch {
+            throw .database(operation: operation, reason: PostgresDatabase.describe(error))
+        }
+    }
+
+    /// Rejects the write unless `fence` is the account's current, unreleased lease token. The lease
+    /// row stays locked (`FOR SHARE`, or `FOR UPDATE` when the caller changes the lease itself)
+    /// until the transaction ends, so no takeover can slip between this check and the write.
+    static func checkFence(_ connection: PostgresConnection, account: AccountID, fence: LeaseToken?, logger: Logger,
+                           forUpdate: Bool = false) async throws {
+        guard let fence else { return }
+        let query: PostgresQuery = forUpdate
+            ? "SELECT \(unescaped: leaseColumns) FROM lease WHERE account = \(account.rawValue) FOR UPDATE"
+            : "SELECT \(unescaped: leaseColumns) FROM lease WHERE account = \(account.rawValue) FOR SHARE"
+        let found = try await leaseRow(connection, query, account: account, logger: logger)
+        guard let found, found.lease.token == fence, !found.released else {
+            throw SessionStoreError.fenced(account: account, token: fence, current: found.flatMap { $0.released ? nil : $0.lease })
+        }
+    }
+
+    static func ensureAccount(_ connection: PostgresConnection, _ account: AccountID, now: UnixTime, logger: Logger) async throws {
+        try await connection.query(
+            "INSERT INTO account(id, created_at) VALUES (\(account.rawValue), \(now.seconds)) ON CONFLICT (id) DO NOTHING", logger: logger)
+    }
+
+    // MARK: Accounts
+
+    public func accounts() async throws(SessionStoreError) -> [AccountID] {
+        let logger = self.logger
+        return try await read("list accounts") { connection in
+            var accounts: [AccountID] = []
+            for try await id in try await connection.query("SELECT id FROM account ORDER BY id", logger: logger).decode(String.self) {
+                accounts.append(AccountID(id))
+            }
+            return accounts
+        }
+    }
+
+    public func deleteAccount(_ account: AccountID) async throws(SessionStoreError) {
+        let logger = self.logger
+        try await write("delete account \(account)") { connection in
+            let id = account.rawValue
+            try await connection.query("DELETE FROM account WHERE id = \(id)", logger: logger)
+            try await connection.query("DELETE FROM flood_wait WHERE account = \(id)", logger: logger)
+            try await connection.query("DELETE FROM send_code_deadline WHERE account = \(id)", logger: logger)
+            try await connection.query("DELETE FROM lease WHERE account = \(id)", logger: logger)
+            try await connection.query("DELETE FROM account_status WHERE account = \(id)", logger: logger)
+            try await connection.query("DELETE FROM rate_bucket WHERE account = \(id)", logger: logger)
+        }
+    }
+
+    // MARK: Phone keys
+
+    public func phoneKey(for phone: String) async throws(SessionStoreError) -> String {
+        PhoneKey.digest(phone, secret: phoneSecret)
+    }
+
+    // MARK: Backups
+
+    /// PostgreSQL is backed up by its own tools (pg_dump, base backups with WAL archiving), which
+    /// tgsm does not run or record: always empty.
+    public func recordedBackups() async throws(SessionStoreError) -> [BackupRecord] { [] }
+}
+
+extension PostgresConnection {
+    /// Every row of `query` (small result sets only: the store's reads are per account).
+    func rows(_ query: PostgresQuery, logger: Logger) async throws -> [PostgresRow] {
+        try await self.query(query, logger: logger).collect()
+    }
+}
