@@ -301,7 +301,7 @@ extension SQLiteJobQueueTests {
         try await queue.requeue(ids[4], now: t0 + 12)
         // A claim whose lease runs out is rescued by the next claim (here one for another account).
         _ = try await claimOne(t0 + 13)
-        _ = try await queue.claim(request(accounts: ["nobody"]), now: t0 + 100)
+        _ = try await queue.claim(request(["nobody"]), now: t0 + 100)
         _ = try await queue.claim(request(), now: t0 + 100)
 
         let history = try await queue.history(since: t0, limit: 100)

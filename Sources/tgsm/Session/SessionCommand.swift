@@ -81,6 +81,18 @@ struct AccountView: Codable {
         }
     }
 
+    static func loadAll(store: SQLiteSessionStore, now: UnixTime) async throws(CLIFailure) -> [AccountView] {
+        let accounts: [AccountID]
+        do { accounts = try await store.accounts() } catch { throw CLIFailure(error) }
+        var views: [AccountView] = []
+        for account in accounts { views.append(try await load(account, store: store, now: now)) }
+        return views
+    }
+
+    var statusColor: Terminal.Color { status == "active" ? .green : .red }
+}
+
+extension AccountView {
     /// The view of an account `OperatorSnapshot.gather` read (`tgsm status`, like the dashboard).
     init(_ account: OperatorSnapshot.Account, now: UnixTime) {
         self.init(account: account.id, summary: account.summary, lease: account.lease, mark: account.mark, now: now)
@@ -96,16 +108,6 @@ struct AccountView: Codable {
             statusSince: terminal ? mark.map { TimeText.iso($0.since) } : nil,
             guidance: terminal ? mark?.recoverySteps : nil)
     }
-
-    static func loadAll(store: SQLiteSessionStore, now: UnixTime) async throws(CLIFailure) -> [AccountView] {
-        let accounts: [AccountID]
-        do { accounts = try await store.accounts() } catch { throw CLIFailure(error) }
-        var views: [AccountView] = []
-        for account in accounts { views.append(try await load(account, store: store, now: now)) }
-        return views
-    }
-
-    var statusColor: Terminal.Color { status == "active" ? .green : .red }
 }
 
 /// `tgsm session list`
