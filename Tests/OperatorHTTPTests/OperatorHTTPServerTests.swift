@@ -1,6 +1,7 @@
 import Foundation
 import MTProto
 import OperatorHTTP
+import ServiceLifecycle
 import SessionManager
 import Testing
 import Workers
@@ -158,5 +159,19 @@ import Workers
             await #expect(throws: OperatorHTTPError.self) { try await second.listeningPort() }
             await #expect(throws: OperatorHTTPError.self) { try await task.value }
         }
+    }
+
+    /// As `tgsm run` uses it: one service of a ServiceGroup, ended by its graceful shutdown (SIGTERM).
+    @Test func aServiceGroupsGracefulShutdownStopsTheServer() async throws {
+        let fixture = try await Fixture.make()
+        defer { fixture.remove() }
+        let server = try fixture.server(OperatorHTTPConfiguration(port: 0, accounts: [fixture.account]), live: fixture.healthyLive())
+        let group = ServiceGroup(configuration: .init(services: [.init(service: server)], logger: quietLogger))
+        let running = Task { try await group.run() }
+        let port = try await server.listeningPort()
+        #expect(try await get(port, "/health").status == 200)
+        await group.triggerGracefulShutdown()
+        try await running.value
+        await #expect(throws: (any Error).self) { try await get(port, "/health") }
     }
 }
