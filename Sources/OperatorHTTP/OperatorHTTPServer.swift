@@ -64,7 +64,9 @@ public final class OperatorHTTPServer: Service, Sendable {
         router.get("/health") { _, _ in try await self.healthResponse() }
         router.get("/metrics") { _, _ in try await self.metricsResponse() }
         router.get("/") { request, _ in
-            try await self.dashboardResponse(tokenQuery: request.uri.queryParameters["token"].map(String.init))
+            // Only a token the middleware accepted is carried into the page's links.
+            let token = self.configuration.accessToken == nil ? nil : request.uri.queryParameters["token"].map(String.init)
+            return try await self.dashboardResponse(tokenQuery: token)
         }
         let app = Application(
             router: router,

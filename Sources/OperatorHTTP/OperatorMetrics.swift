@@ -27,6 +27,9 @@ public enum OperatorMetrics {
                 .milliseconds(10), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1),
                 .milliseconds(2500), .seconds(5), .seconds(10), .seconds(30), .seconds(60), .seconds(300),
             ]
+            // Recorders become histograms: buckets in their own unit (seconds), not the 5...10000 default.
+            factory.valueHistogramBuckets["tgsm_ping_rtt_seconds"] = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+            factory.valueHistogramBuckets["tgsm_flood_wait_seconds"] = [1, 5, 15, 30, 60, 300, 900, 3600, 14400, 86400]
             MetricsSystem.bootstrap(factory)
             registry = created
             return created
