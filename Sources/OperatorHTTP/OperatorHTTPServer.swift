@@ -57,6 +57,12 @@ public final class OperatorHTTPServer: Service, Sendable {
         self.logger = logger
     }
 
+    /// The live health of the accounts whose stacks this process runs (for `liveHealth`).
+    public static func liveHealth(of stacks: [SessionStack]) -> LiveHealth {
+        let monitors = stacks.map(\.health)
+        return { Dictionary(monitors.map { ($0.account, $0.snapshot) }, uniquingKeysWith: { first, _ in first }) }
+    }
+
     /// Serves until graceful shutdown or cancellation.
     public func run() async throws {
         let router = Router()

@@ -1,8 +1,10 @@
 import Foundation
 import MTProto
+import MTProtoClient
 import OperatorHTTP
 import ServiceLifecycle
 import SessionManager
+import TLSchema
 import Testing
 import Workers
 
@@ -173,5 +175,24 @@ import Workers
         await group.triggerGracefulShutdown()
         try await running.value
         await #expect(throws: (any Error).self) { try await get(port, "/health") }
+    }
+}
+
+extension OperatorHTTPServerTests {
+    /// `tgsm run` hands the server its stacks' health monitors: a call that succeeded makes the account ready.
+    @Test func liveHealthComesFromTheSessionStacksHealthMonitors() async throws {
+        let fixture = try await Fixture.make()
+        defer { fixture.remove() }
+        let stack = SessionStack(
+            account: fixture.account, client: RPCMetricsMiddlewareTests.SlowInvoker(clock: fixture.clock, latency: 0, error: nil),
+            ledgerStore: fixture.store, statuses: fixture.store, clock: fixture.clock, random: SystemRandomSource(), logger: quietLogger)
+        let live = OperatorHTTPServer.liveHealth(of: [stack])
+        #expect(await live()[fixture.account]?.state == .unknown)
+        let server = try fixture.server(OperatorHTTPConfiguration(port: 0, accounts: [fixture.account]), live: live)
+        try await withServer(server) { port in
+            #expect(try await get(port, "/health").status == 503)
+            _ = try await stack.invoker.invoke(Api.functions.help.GetNearestDc(), options: InvokeOptions(isIdempotent: true))
+            #expect(try await get(port, "/health").status == 200)
+        }
     }
 }
