@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import MTProto
+import OperatorHTTP
 import SessionManager
 import Workers
 
@@ -81,37 +82,36 @@ struct StatusCommand: AsyncParsableCommand {
         }
     }
 
+    /// The same gathering as the HTTP server's (`OperatorSnapshot`), shown as a table or JSON.
     private func makeReport(store: SQLiteSessionStore) async throws(CLIFailure) -> Report {
         let now = global.now()
-        let accounts = try await AccountView.loadAll(store: store, now: now)
-        let waits: [FloodWait]
-        let deadlines: [(account: AccountID, deadline: UnixTime)]
+        let opened = try await StoreAccess.queue(global, creating: false)
+        let snapshot: OperatorSnapshot
         do {
-            waits = try await store.activeFloodWaits(account: nil, at: now)
-            deadlines = try await store.activeSendCodeDeadlines(at: now)
-        } catch { throw CLIFailure(error) }
-        var queue: [String: Int]?
-        if let (jobs, close) = try await StoreAccess.queue(global, creating: false) {
-            let counts: JobCounts
-            do { counts = try await jobs.counts(account: nil) } catch {
-                await close()
-                throw CLIFailure(error)
-            }
-            await close()
-            queue = Dictionary(uniqueKeysWithValues: JobState.allCases.map { ($0.rawValue, counts[$0]) })
+            snapshot = try await OperatorSnapshot.gather(store: store, queue: opened?.0, now: now, historyLimit: 0)
+        } catch let error as SessionStoreError {
+            await opened?.close()
+            throw CLIFailure(error)
+        } catch let error as JobQueueError {
+            await opened?.close()
+            throw CLIFailure(error)
+        } catch {
+            await opened?.close()
+            throw CLIFailure(.failure, "\(error)")
         }
+        await opened?.close()
         return Report(
-            store: store.directory, now: TimeText.iso(now), accounts: accounts,
-            floodWaits: waits.map { wait in
+            store: store.directory, now: TimeText.iso(now), accounts: snapshot.accounts.map { AccountView($0, now: now) },
+            floodWaits: snapshot.floodWaits.map { wait in
                 FloodView(account: wait.account.rawValue, method: wait.method, peer: wait.peer, kind: wait.kind.rawValue, dc: wait.dc,
                           recordedAt: TimeText.iso(wait.recordedAt), until: TimeText.iso(wait.until), untilUnix: wait.until.seconds,
                           remainingSeconds: (wait.until - now).rounded(.up))
             },
-            sendCodeDeadlines: deadlines.map { entry in
+            sendCodeDeadlines: snapshot.sendCodeDeadlines.map { entry in
                 DeadlineView(account: entry.account.rawValue, until: TimeText.iso(entry.deadline), untilUnix: entry.deadline.seconds,
                              remainingSeconds: (entry.deadline - now).rounded(.up))
             },
-            queue: queue)
+            queue: snapshot.jobs.map { counts in Dictionary(uniqueKeysWithValues: JobState.allCases.map { ($0.rawValue, counts[$0]) }) })
     }
 
     private func print(_ report: Report) {
