@@ -20,6 +20,15 @@ import Testing
         #expect(seconds == 15)
     }
 
+    /// What a `SessionStack` caller sees: the ledger recorded the wait and the stack answers with its RATE error.
+    @Test func aWaitTheLedgerRecordedDefersToItsUntilTimeForItsMethodWithoutSpendingTheAttempt() {
+        let wait = FloodWait(account: "alice", method: "contacts.resolveUsername", kind: .floodWait, recordedAt: UnixTime(seconds: 1_000), until: UnixTime(seconds: 1_030))
+        let error = TelegramError.middleware(SessionManagerError(.floodWait(wait), underlying: rpc(420, "FLOOD_WAIT_30", method: "contacts.resolveUsername")))
+        #expect(JobErrorClassifier.classify(error)
+            == .deferFloodWait(method: "contacts.resolveUsername", seconds: nil, until: UnixTime(seconds: 1_030), reason: error.description))
+        #expect(JobErrorClassifier.provesNotPerformed(error))
+    }
+
     @Test(arguments: ["SESSION_REVOKED", "AUTH_KEY_UNREGISTERED", "SESSION_EXPIRED", "USER_DEACTIVATED", "USER_DEACTIVATED_BAN", "AUTH_KEY_INVALID"])
     func lostAuthorizationStopsTheAccount(message: String) {
         guard case .stopAccount(_, let guidance) = JobErrorClassifier.classify(rpc(401, message)) else {

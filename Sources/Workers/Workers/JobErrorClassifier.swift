@@ -74,6 +74,11 @@ public enum JobErrorClassifier {
         if let managed = error.sessionManagerError, case .accountUnusable(_, let status, _) = managed.reason {
             return .stopAccount(error: status.cause, guidance: status.recoverySteps.joined(separator: " "))
         }
+        // A wait the ledger recorded (the stack's RATE errors): its method and exact until-time,
+        // so the job comes back when the ledger lets that call go again.
+        if let managed = error.sessionManagerError, case .floodWait(let wait) = managed.reason {
+            return .deferFloodWait(method: wait.method, seconds: nil, until: wait.until, reason: error.description)
+        }
         guard let advice = error.advice else {
             // closed, rejected, undecodable, unknown DC, migration loop, storage: nothing the
             // session as a whole lost, and nothing that proves repeating is useless.
