@@ -100,7 +100,9 @@ import class MTProtoClient.TelegramClient
     /// die within `stableAfter` seconds count as failed attempts, so the call ends.
     @Test func aConnectionThatKeepsDyingWithinSecondsExhaustsTheBudget() async throws {
         let cluster = try await Cluster.start()
-        let client = try await loggedIn(cluster)
+        // The call's own timeout far away: what ends it must be the budget, even on a loaded machine
+        // where five reconnects can take longer than the usual 10 s.
+        let client = try await loggedIn(cluster, timeout: 120)
         try fault(cluster, method: "users.getUsers", count: nil, .dropBeforeAnswer)
         let error = try #require(await rpcFailure(client, Api.functions.users.GetUsers(id: [.inputUserSelf(.init())])))
         guard case .connectionFailed(let dc, let attempts, let reason) = error else {

@@ -26,6 +26,8 @@ final class TestDCConnectionHandler: ChannelInboundHandler {
     /// The auth key of this connection's last packet.
     private var connectionKey: AuthKey?
     private var closed = false
+    /// How long a request whose key another connection still holds waits before it counts as a duplicate.
+    static let duplicateGrace: TimeAmount = .milliseconds(300)
     /// The close ping_delay_disconnect asked for; each new one replaces it.
     private var pendingDisconnect: Scheduled<Void>?
 
@@ -193,8 +195,25 @@ final class TestDCConnectionHandler: ChannelInboundHandler {
         }
     }
 
-    private func handleRequest(_ context: ChannelHandlerContext, messageID: Int64, body: [UInt8], session: ServerSessionTable.Key, now: UnixTime) {
+    private func handleRequest(
+        _ context: ChannelHandlerContext, messageID: Int64, body: [UInt8], session: ServerSessionTable.Key, now: UnixTime, rechecked: Bool = false
+    ) {
         if core.isDuplicated(connection: connectionID, dc: dc, keyID: session.keyID, sessionID: session.sessionID) {
+            // A client that closed its connection and opened a new one right away (a restart, a
+            // second client on the same stored key) can be seen here before this server has read
+            // the old connection's close. Only a key still used by two connections after a grace
+            // period is a duplicate; the request waits that long.
+            if !rechecked {
+                let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+                context.eventLoop.assumeIsolated().scheduleTask(in: Self.duplicateGrace) {
+                    guard !self.closed else { return }
+                    let context = bound.value
+                    self.handleRequest(context, messageID: messageID, body: body, session: session,
+                                       now: UnixTime(seconds: self.core.now(dc: self.dc)), rechecked: true)
+                    if !self.closed { context.flush() }
+                }
+                return
+            }
             core.withState { $0.dropAuthKey(dc: dc, keyID: session.keyID) }
             logger.notice("auth key used by two live sessions at once: answering AUTH_KEY_DUPLICATED", metadata: ["key_id": "\(session.keyID)"])
             answer(context, messageID: messageID, with: .error(code: 406, message: "AUTH_KEY_DUPLICATED"), session: session, now: now)
