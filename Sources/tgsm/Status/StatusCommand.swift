@@ -31,41 +31,12 @@ struct StatusCommand: AsyncParsableCommand {
         if count != nil && !watch { throw ValidationError("--count goes with --watch") }
     }
 
-    struct FloodView: Codable {
-        var account: String
-        var method: String
-        var peer: String?
-        var kind: String
-        var dc: Int?
-        var recordedAt: String
-        var until: String
-        var untilUnix: Double
-        var remainingSeconds: Double
-    }
-
-    struct DeadlineView: Codable {
-        var account: String
-        var until: String
-        var untilUnix: Double
-        var remainingSeconds: Double
-    }
-
-    struct Report: Codable {
-        var store: String
-        var now: String
-        var accounts: [AccountView]
-        var floodWaits: [FloodView]
-        var sendCodeDeadlines: [DeadlineView]
-        /// Jobs by state (every state present, 0 when none); nil when there is no queue file.
-        var queue: [String: Int]?
-    }
-
     func run() async throws {
         let store = try StoreAccess.open(global, creating: false)
         defer { try? store.close() }
         guard watch else {
             let report = try await makeReport(store: store)
-            if output.json { try Terminal.standard.json(report) } else { print(report) }
+            if output.json { try Terminal.standard.json(report) } else { report.print(on: .standard) }
             return
         }
         var drawn = 0
@@ -73,7 +44,7 @@ struct StatusCommand: AsyncParsableCommand {
             // Read before clearing, so a slow read never leaves a blank screen.
             let report = try await makeReport(store: store)
             Terminal.standard.clearScreen()
-            print(report)
+            report.print(on: .standard)
             drawn += 1
             if let count, drawn >= count { return }
             if !Terminal.standard.outIsTerminal { Terminal.standard.line() }
@@ -81,73 +52,7 @@ struct StatusCommand: AsyncParsableCommand {
         }
     }
 
-    private func makeReport(store: SQLiteSessionStore) async throws(CLIFailure) -> Report {
-        let now = global.now()
-        let accounts = try await AccountView.loadAll(store: store, now: now)
-        let waits: [FloodWait]
-        let deadlines: [(account: AccountID, deadline: UnixTime)]
-        do {
-            waits = try await store.activeFloodWaits(account: nil, at: now)
-            deadlines = try await store.activeSendCodeDeadlines(at: now)
-        } catch { throw CLIFailure(error) }
-        var queue: [String: Int]?
-        if let jobs = try StoreAccess.queue(global, creating: false) {
-            let counts: JobCounts
-            do { counts = try await jobs.counts(account: nil) } catch { throw CLIFailure(error) }
-            queue = Dictionary(uniqueKeysWithValues: JobState.allCases.map { ($0.rawValue, counts[$0]) })
-        }
-        return Report(
-            store: store.directory, now: TimeText.iso(now), accounts: accounts,
-            floodWaits: waits.map { wait in
-                FloodView(account: wait.account.rawValue, method: wait.method, peer: wait.peer, kind: wait.kind.rawValue, dc: wait.dc,
-                          recordedAt: TimeText.iso(wait.recordedAt), until: TimeText.iso(wait.until), untilUnix: wait.until.seconds,
-                          remainingSeconds: (wait.until - now).rounded(.up))
-            },
-            sendCodeDeadlines: deadlines.map { entry in
-                DeadlineView(account: entry.account.rawValue, until: TimeText.iso(entry.deadline), untilUnix: entry.deadline.seconds,
-                             remainingSeconds: (entry.deadline - now).rounded(.up))
-            },
-            queue: queue)
-    }
-
-    private func print(_ report: Report) {
-        let terminal = Terminal.standard
-        terminal.line("\(terminal.paint("store", .bold)) \(report.store)   now \(report.now)")
-        terminal.line()
-        if report.accounts.isEmpty {
-            terminal.line("no accounts")
-        } else {
-            terminal.table(["ACCOUNT", "HOME DC", "AUTHORIZED", "LEASE", "STATUS"], report.accounts.map { view in
-                [(view.account, nil), (view.homeDC.map(String.init) ?? "-", nil),
-                 (view.authorizedDCs.isEmpty ? "no" : "yes", view.authorizedDCs.isEmpty ? .yellow : nil),
-                 (view.lease.text, view.lease.isLive ? nil : .dim),
-                 (view.status + (view.statusCode.map { " (\($0), since \(view.statusSince ?? "?"))" } ?? ""), view.statusColor)]
-            })
-        }
-        terminal.line()
-        if report.floodWaits.isEmpty {
-            terminal.line("flood waits: none active")
-        } else {
-            terminal.line(terminal.paint("flood waits (\(report.floodWaits.count) active)", .yellow))
-            terminal.table(["ACCOUNT", "METHOD", "PEER", "KIND", "UNTIL", "REMAINING"], report.floodWaits.map { wait in
-                [(wait.account, nil), (wait.method, nil), (wait.peer ?? "(all)", nil), (wait.kind, nil), (wait.until, nil),
-                 ("\(TimeText.remaining(wait.remainingSeconds)) (\(Int(wait.remainingSeconds)) s)", .yellow)]
-            })
-        }
-        terminal.line()
-        if report.sendCodeDeadlines.isEmpty {
-            terminal.line("send-code deadlines: none")
-        } else {
-            terminal.line(terminal.paint("send-code deadlines (no login code may be requested before)", .yellow))
-            terminal.table(["ACCOUNT", "UNTIL", "REMAINING"], report.sendCodeDeadlines.map { entry in
-                [(entry.account, nil), (entry.until, nil), ("\(TimeText.remaining(entry.remainingSeconds)) (\(Int(entry.remainingSeconds)) s)", .yellow)]
-            })
-        }
-        terminal.line()
-        if let queue = report.queue {
-            terminal.line("queue: " + JobState.allCases.map { "\($0.rawValue) \(queue[$0.rawValue] ?? 0)" }.joined(separator: ", "))
-        } else {
-            terminal.line("queue: no job queue (jobs.sqlite) in the store directory")
-        }
+    private func makeReport(store: SQLiteSessionStore) async throws(CLIFailure) -> StatusReport {
+        try await StatusReport.make(store: store, queue: try StoreAccess.queue(global, creating: false), now: global.now())
     }
 }
