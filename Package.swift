@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "MTProtoClient", targets: ["MTProtoClient"]),
         .library(name: "SessionManager", targets: ["SessionManager"]),
         .library(name: "Workers", targets: ["Workers"]),
+        .library(name: "OperatorHTTP", targets: ["OperatorHTTP"]),
         .library(name: "TestDC", targets: ["TestDC"]),
         .executable(name: "tgsm", targets: ["tgsm"]),
         .executable(name: "tl-gen", targets: ["tl-gen"]),
@@ -31,6 +32,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        // No traits: the operator server needs neither swift-configuration nor full Foundation.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // Benchmark of layer 4 (run in release): idle memory per connection, framing throughput vs Telethon.
@@ -138,6 +142,21 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        // Layer 9: the operator's HTTP side of `tgsm run`: /health, /metrics (Prometheus), the dashboard.
+        .target(
+            name: "OperatorHTTP",
+            dependencies: [
+                "SessionManager", "Workers", "MTProto", "MTProtoClient",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+
         // Layer 8: the Telegram-compatible test DC.
         .target(
             name: "TestDC",
@@ -154,7 +173,7 @@ let package = Package(
         .executableTarget(
             name: "tgsm",
             dependencies: [
-                "TestDC", "MTProtoClient", "MTProto", "SessionManager", "Workers",
+                "TestDC", "MTProtoClient", "MTProto", "SessionManager", "Workers", "OperatorHTTP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -202,6 +221,18 @@ let package = Package(
         .testTarget(
             name: "TgsmCLITests",
             dependencies: ["tgsm", "SessionManager", "MTProtoClient", "MTProto", "MTProtoCrypto"],
+            swiftSettings: strict
+        ),
+        // The operator server in-process over loopback with a real store and queue; the dashboard in headless Chromium.
+        .testTarget(
+            name: "OperatorHTTPTests",
+            dependencies: [
+                "OperatorHTTP", "SessionManager", "Workers", "MTProto", "MTProtoClient", "MTProtoCrypto", "TL", "TLSchema",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(

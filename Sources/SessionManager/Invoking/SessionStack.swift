@@ -5,6 +5,8 @@ import MTProtoClient
 /// CLI or the dashboard need to reach (ledger, gate, breakers, health, the terminal guard).
 ///
 /// Order, outermost first, and why:
+/// 0. **RPC metrics**: counts and times each call as its caller sees it (retries and waits
+///    included), by method and outcome (`RPCMetricsMiddleware`);
 /// 1. **health**: sees every outcome the caller sees (refusals, terminal errors, the final result
 ///    after retries), so its state is what the caller experiences;
 /// 2. **terminal guard**: a dead account is refused before anything else runs, and a terminal
@@ -69,6 +71,7 @@ public struct SessionStack: Sendable {
         terminalGuard = TerminalGuard(account: account, statuses: statuses, keyReset: storage.map(AuthKeyReset.init(storage:)), clock: clock, logger: logger)
         self.peerCache = peerCache
         invoker = client.wrapped(in: [
+            RPCMetricsMiddleware(account: account, clock: clock),
             HealthMiddleware(health),
             TerminalGuardMiddleware(terminalGuard),
             RetryMiddleware(account: account, policy: configuration.retry, clock: clock, random: random, logger: logger),

@@ -10,7 +10,10 @@ import Synchronization
 /// SQLite serializes writers, so a claim (one write transaction: rescue, count, select, update)
 /// is atomic across threads and processes on the same file; the busy timeout makes concurrent
 /// processes wait for each other instead of failing.
-public final class SQLiteJobQueue: JobQueue {
+public final class SQLiteJobQueue: JobQueue, JobHistoryReading {
+    /// How long `job_history` keeps a row.
+    public static let historyRetentionSeconds = 7 * 24 * 3600
+
     public let writer: any DatabaseWriter
     private let signals = Broadcaster<AccountID>()
 
@@ -60,6 +63,54 @@ public final class SQLiteJobQueue: JobQueue {
                 );
                 CREATE INDEX jobs_due ON jobs(state, account, priority DESC, run_at, id);
                 CREATE INDEX jobs_lease ON jobs(state, lease_until);
+                """)
+        }
+        // Every state change leaves a row in job_history (outcomes over time, recent errors). The
+        // time is the job's updated_at, i.e. the `now` the caller passed: no clock in the database.
+        // A row older than seven days is dropped whenever one is written (indexed: cheap).
+        migrator.registerMigration("jobs.v2.history") { db in
+            try db.execute(sql: """
+                CREATE TABLE job_history (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    at REAL NOT NULL,
+                    job INTEGER NOT NULL,
+                    account TEXT NOT NULL,
+                    kind TEXT NOT NULL,
+                    event TEXT NOT NULL,
+                    depth_delta INTEGER NOT NULL,
+                    error TEXT
+                );
+                CREATE INDEX job_history_at ON job_history(at);
+                CREATE TRIGGER jobs_history_insert AFTER INSERT ON jobs
+                BEGIN
+                    INSERT INTO job_history (at, job, account, kind, event, depth_delta)
+                    VALUES (NEW.created_at, NEW.id, NEW.account, NEW.kind, 'enqueued', 1);
+                    DELETE FROM job_history WHERE at < NEW.created_at - \(historyRetentionSeconds);
+                END;
+                CREATE TRIGGER jobs_history_update AFTER UPDATE OF state ON jobs
+                WHEN OLD.state <> NEW.state AND NOT (OLD.state = 'queued' AND NEW.state = 'running')
+                BEGIN
+                    INSERT INTO job_history (at, job, account, kind, event, depth_delta, error)
+                    VALUES (
+                        NEW.updated_at, NEW.id, NEW.account, NEW.kind,
+                        CASE
+                            WHEN NEW.state = 'completed' THEN 'completed'
+                            WHEN NEW.state = 'dead' THEN 'dead'
+                            WHEN NEW.state = 'cancelled' THEN 'cancelled'
+                            WHEN OLD.state IN ('dead', 'cancelled') THEN 'requeued'
+                            WHEN NEW.deferrals > OLD.deferrals AND NEW.run_at > NEW.updated_at THEN 'deferred'
+                            WHEN NEW.deferrals > OLD.deferrals THEN 'released'
+                            WHEN NEW.attempts = OLD.attempts AND NEW.last_error LIKE 'rescued:%' THEN 'rescued'
+                            ELSE 'retried'
+                        END,
+                        CASE
+                            WHEN OLD.state IN ('queued', 'running') AND NEW.state IN ('completed', 'dead', 'cancelled') THEN -1
+                            WHEN OLD.state IN ('dead', 'cancelled') AND NEW.state IN ('queued', 'running') THEN 1
+                            ELSE 0
+                        END,
+                        CASE WHEN NEW.state IN ('completed', 'cancelled') OR OLD.state IN ('dead', 'cancelled') THEN NULL ELSE NEW.last_error END);
+                    DELETE FROM job_history WHERE at < NEW.updated_at - \(historyRetentionSeconds);
+                END;
                 """)
         }
     }
@@ -277,6 +328,27 @@ public final class SQLiteJobQueue: JobQueue {
             try db.execute(
                 sql: "UPDATE jobs SET state = 'cancelled', updated_at = ?, finished_at = ? WHERE id = ?",
                 arguments: [now.seconds, now.seconds, id.rawValue])
+        }
+    }
+
+    public func history(since: UnixTime, limit: Int) async throws(JobQueueError) -> [JobHistoryEntry] {
+        try await read { db -> [JobHistoryEntry] in
+            let rows = try Row.fetchAll(
+                db, sql: "SELECT * FROM job_history WHERE at >= ? ORDER BY id DESC LIMIT ?", arguments: [since.seconds, max(0, limit)])
+            return try rows.reversed().map { row in
+                let name = try row.decode(String.self, forColumn: "event")
+                guard let event = JobHistoryEntry.Event(rawValue: name) else {
+                    throw JobQueueError.storage("a job history row has the unknown event '\(name)'; was the file written by a newer version?")
+                }
+                return JobHistoryEntry(
+                    at: UnixTime(seconds: try row.decode(Double.self, forColumn: "at")),
+                    job: JobID(try row.decode(Int64.self, forColumn: "job")),
+                    account: AccountID(try row.decode(String.self, forColumn: "account")),
+                    kind: JobKind(try row.decode(String.self, forColumn: "kind")),
+                    event: event,
+                    depthDelta: try row.decode(Int.self, forColumn: "depth_delta"),
+                    error: try row.decode(String?.self, forColumn: "error"))
+            }
         }
     }
 

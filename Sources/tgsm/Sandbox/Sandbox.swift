@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import MTProto
 import MTProtoClient
+import OperatorHTTP
 import SessionManager
 import TestDC
 import Workers
@@ -35,6 +36,9 @@ final class Sandbox {
     private var pool: WorkerPool?
     private var poolTask: Task<Void, any Error>?
     private var follower: Task<Void, Never>?
+    private var dashboard: (server: OperatorHTTPServer, task: Task<Void, any Error>)?
+    /// The dashboard's port, kept across the store's reopening so its URL stays the same.
+    private var dashboardPort = 0
     private var outcome = SandboxOutcome()
     private let logger: Logger
 
@@ -112,6 +116,8 @@ final class Sandbox {
 
     private func sampleJobs() async throws {
         narrator.step("4. workers over sample jobs (2 at a time per account, carol 1)")
+        try await startDashboard()
+        narrator.info("dashboard: http://127.0.0.1:\(dashboardPort)/  (health: /health, metrics: /metrics)")
         startWorkers(accounts: Self.demoAccounts.map(\.account))
         var ids: [(JobID, String)] = []
         for demo in Self.demoAccounts {
@@ -229,6 +235,7 @@ final class Sandbox {
         let name = "corrupted store"
         narrator.step("8. fault: a corrupted store")
         await stopWorkers()
+        await stopDashboard()
         await sessions?.shutdown()
         sessions = nil
         let backup = try store.backup(reason: .manual)
@@ -253,6 +260,7 @@ final class Sandbox {
             _ = try await sessions.start(demo.account)
         }
         startWorkers(accounts: Self.demoAccounts.map(\.account))
+        try await startDashboard()
         var working = true
         for account: AccountID in ["alice", "bob"] {
             working = try await expectCompleted(try await enqueue(NewJob(kind: MeJob.kind, account: account)), "me for \(account) on the restored store") && working
@@ -293,6 +301,7 @@ final class Sandbox {
     /// `--keep`: the test DC, the workers and the dashboard stay up until Ctrl-C.
     func keepRunning() async {
         narrator.step("running until Ctrl-C")
+        if dashboard != nil { narrator.info("dashboard: http://127.0.0.1:\(dashboardPort)/") }
         if let control = dc.table.control { narrator.info("test DC control endpoint: \(control.url) (docs/TESTDC.md)") }
         narrator.info("DC table and public keys for other clients: \(folder.testDC)/dcs.json")
         narrator.info("in another terminal: tgsm status --store \(folder.store) --watch")
@@ -301,6 +310,7 @@ final class Sandbox {
 
     func shutdown() async {
         await stopWorkers()
+        await stopDashboard()
         await sessions?.shutdown()
         try? store.close()
         try? await dc.shutdown()
@@ -328,6 +338,26 @@ final class Sandbox {
         follower = log.follow(pool)
         poolTask = Task { try await pool.run() }
         self.pool = pool
+    }
+
+    /// The operator's dashboard, /health and /metrics (what `tgsm run` serves), on loopback.
+    private func startDashboard() async throws {
+        guard dashboard == nil else { return }
+        let sessions = self.sessions
+        let server = try OperatorHTTPServer(
+            configuration: OperatorHTTPConfiguration(host: "127.0.0.1", port: dashboardPort, accounts: Self.demoAccounts.map(\.account),
+                                                     refreshSeconds: 2, historyWindow: 600),
+            store: store, queue: queue, liveHealth: { await sessions?.health() ?? [:] }, logger: logger)
+        let task = Task { try await server.run() }
+        dashboard = (server, task)
+        dashboardPort = try await server.listeningPort()
+    }
+
+    private func stopDashboard() async {
+        guard let dashboard else { return }
+        dashboard.task.cancel()
+        _ = try? await dashboard.task.value
+        self.dashboard = nil
     }
 
     private func stopWorkers() async {
@@ -366,12 +396,8 @@ final class Sandbox {
         return false
     }
 
-    /// "+1555…01": enough to tell the demo accounts apart, never a whole number.
-    static func masked(_ phone: String) -> String {
-        let digits = phone.filter(\.isNumber)
-        guard digits.count > 6 else { return "+…" }
-        return "+" + digits.prefix(4) + "…" + digits.suffix(2)
-    }
+    /// The project's one masking (the dashboard's and the metrics'): the last two digits only.
+    static func masked(_ phone: String) -> String { Redaction.masked("+" + phone) }
 
     private static func zero(_ path: String, count: Int) throws {
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))

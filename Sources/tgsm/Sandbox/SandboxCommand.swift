@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import OperatorHTTP
 
 /// `tgsm sandbox`: the README's first command. Everything tgsm does, on this machine, in under a
 /// minute: a test DC in-process, a store in a temporary folder, demo accounts logged in, workers
@@ -33,6 +34,8 @@ struct SandboxCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        // Before any metric exists: swift-metrics binds each metric to the factory when it is made.
+        OperatorMetrics.bootstrap()
         let narrator = SandboxNarrator()
         let place = try SandboxFolder.make(folder)
         var outcome: SandboxOutcome?

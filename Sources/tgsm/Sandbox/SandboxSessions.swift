@@ -83,6 +83,11 @@ final class SandboxSessions: AccountInvokers {
         return total
     }
 
+    /// The live health of each running account, for the dashboard.
+    func health() async -> [AccountID: HealthSnapshot] {
+        live.withLock { live in live.stacks.mapValues { $0.health.snapshot } }
+    }
+
     func shutdown() async {
         let (all, held) = live.withLock { live in
             defer { live = Live() }

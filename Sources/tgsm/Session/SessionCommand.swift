@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import MTProto
+import OperatorHTTP
 import SessionManager
 
 /// `tgsm session …`: the accounts' sessions in the store.
@@ -74,14 +75,7 @@ struct AccountView: Codable {
             let summary = try await store.accountSummary(account)
             let lease = try await store.currentLease(account: account)
             let mark = try await store.status(of: account)
-            let terminal = mark?.isTerminal == true
-            return AccountView(
-                account: account.rawValue, homeDC: summary?.homeDC, userID: summary?.userID, bot: summary?.isBot ?? false,
-                authorizedDCs: summary?.authorizedDCs ?? [], lease: LeaseView(lease, now: now),
-                status: mark?.state.rawValue ?? "active",
-                statusCode: terminal ? mark?.code : nil, statusCause: terminal ? mark?.cause : nil,
-                statusSince: terminal ? mark.map { TimeText.iso($0.since) } : nil,
-                guidance: terminal ? mark?.recoverySteps : nil)
+            return AccountView(account: account, summary: summary, lease: lease, mark: mark, now: now)
         } catch {
             throw CLIFailure(error)
         }
@@ -96,6 +90,24 @@ struct AccountView: Codable {
     }
 
     var statusColor: Terminal.Color { status == "active" ? .green : .red }
+}
+
+extension AccountView {
+    /// The view of an account `OperatorSnapshot.gather` read (`tgsm status`, like the dashboard).
+    init(_ account: OperatorSnapshot.Account, now: UnixTime) {
+        self.init(account: account.id, summary: account.summary, lease: account.lease, mark: account.mark, now: now)
+    }
+
+    init(account: AccountID, summary: AccountSummary?, lease: Lease?, mark: AccountStatus?, now: UnixTime) {
+        let terminal = mark?.isTerminal == true
+        self.init(
+            account: account.rawValue, homeDC: summary?.homeDC, userID: summary?.userID, bot: summary?.isBot ?? false,
+            authorizedDCs: summary?.authorizedDCs ?? [], lease: LeaseView(lease, now: now),
+            status: mark?.state.rawValue ?? "active",
+            statusCode: terminal ? mark?.code : nil, statusCause: terminal ? mark?.cause : nil,
+            statusSince: terminal ? mark.map { TimeText.iso($0.since) } : nil,
+            guidance: terminal ? mark?.recoverySteps : nil)
+    }
 }
 
 /// `tgsm session list`

@@ -1,5 +1,6 @@
 import Foundation
 import MTProto
+import OperatorHTTP
 import SessionManager
 import Workers
 
@@ -34,32 +35,30 @@ struct StatusReport: Codable {
     /// Jobs by state (every state present, 0 when none); nil when there is no queue file.
     var queue: [String: Int]?
 
+    /// The same gathering as the HTTP server's (`OperatorSnapshot`), for a table or JSON.
     static func make(store: SQLiteSessionStore, queue jobs: (any JobQueue)?, now: UnixTime) async throws(CLIFailure) -> StatusReport {
-        let accounts = try await AccountView.loadAll(store: store, now: now)
-        let waits: [FloodWait]
-        let deadlines: [(account: AccountID, deadline: UnixTime)]
+        let snapshot: OperatorSnapshot
         do {
-            waits = try await store.activeFloodWaits(account: nil, at: now)
-            deadlines = try await store.activeSendCodeDeadlines(at: now)
-        } catch { throw CLIFailure(error) }
-        var queue: [String: Int]?
-        if let jobs {
-            let counts: JobCounts
-            do { counts = try await jobs.counts(account: nil) } catch { throw CLIFailure(error) }
-            queue = Dictionary(uniqueKeysWithValues: JobState.allCases.map { ($0.rawValue, counts[$0]) })
+            snapshot = try await OperatorSnapshot.gather(store: store, queue: jobs, now: now, historyLimit: 0)
+        } catch let error as SessionStoreError {
+            throw CLIFailure(error)
+        } catch let error as JobQueueError {
+            throw CLIFailure(error)
+        } catch {
+            throw CLIFailure(.failure, "\(error)")
         }
         return StatusReport(
-            store: store.directory, now: TimeText.iso(now), accounts: accounts,
-            floodWaits: waits.map { wait in
+            store: store.directory, now: TimeText.iso(now), accounts: snapshot.accounts.map { AccountView($0, now: now) },
+            floodWaits: snapshot.floodWaits.map { wait in
                 FloodView(account: wait.account.rawValue, method: wait.method, peer: wait.peer, kind: wait.kind.rawValue, dc: wait.dc,
                           recordedAt: TimeText.iso(wait.recordedAt), until: TimeText.iso(wait.until), untilUnix: wait.until.seconds,
                           remainingSeconds: (wait.until - now).rounded(.up))
             },
-            sendCodeDeadlines: deadlines.map { entry in
+            sendCodeDeadlines: snapshot.sendCodeDeadlines.map { entry in
                 DeadlineView(account: entry.account.rawValue, until: TimeText.iso(entry.deadline), untilUnix: entry.deadline.seconds,
                              remainingSeconds: (entry.deadline - now).rounded(.up))
             },
-            queue: queue)
+            queue: snapshot.jobs.map { counts in Dictionary(uniqueKeysWithValues: JobState.allCases.map { ($0.rawValue, counts[$0]) }) })
     }
 
     func print(on terminal: Terminal) {

@@ -1,0 +1,96 @@
+import Foundation
+import MTProto
+import SessionManager
+
+/// `/health`: whether each enabled account can work now, and why not. Ready means: the store has
+/// its session logged in, no terminal mark (revoked, duplicated...), and, in a process that runs
+/// it, a live connection that has answered (healthy, degraded or rate-limited; a flood wait holds
+/// back one method, not the account, so it is counted but does not make the account unready).
+public struct HealthReport: Sendable, Codable, Equatable {
+    public struct AccountReadiness: Sendable, Codable, Equatable {
+        /// The account id, phone-like ids masked.
+        public var account: String
+        public var ready: Bool
+        /// active, unauthorized, revoked, duplicated, deactivated (the store's mark).
+        public var sessionState: String
+        /// The mark's error code (TGSM-AUTH-...), when marked.
+        public var code: String?
+        /// The live monitor's state (healthy, degraded, down, rateLimited, terminal, unknown); nil
+        /// when this process does not run the account.
+        public var health: String?
+        public var loggedIn: Bool
+        public var lastSuccess: String?
+        public var lastFailureCode: String?
+        public var activeFloodWaits: Int
+        /// Why it is not ready, each with what to do; empty when ready.
+        public var reasons: [String]
+    }
+
+    public var ready: Bool
+    public var checkedAt: String
+    public var accounts: [AccountReadiness]
+    /// Why the whole process is not ready (no enabled account), empty otherwise.
+    public var reasons: [String]
+
+    public init(_ snapshot: OperatorSnapshot) {
+        accounts = snapshot.accounts.filter(\.enabled).map { Self.readiness($0, liveExpected: snapshot.hasLiveHealth) }
+        reasons = accounts.isEmpty ? ["no account is enabled: import or log in an account, or name one to run"] : []
+        ready = !accounts.isEmpty && accounts.allSatisfy(\.ready)
+        checkedAt = ISOTime.string(snapshot.now)
+    }
+
+    static func readiness(_ account: OperatorSnapshot.Account, liveExpected: Bool) -> AccountReadiness {
+        var reasons: [String] = []
+        if account.summary == nil {
+            reasons.append("the store has no session for this account: import one (`tgsm session import`) or log in (`tgsm auth`)")
+        } else if !account.isLoggedIn {
+            reasons.append("the session is not logged in on any DC: log in (`tgsm auth`)")
+        }
+        if let mark = account.mark, mark.isTerminal {
+            reasons.append("marked \(mark.state.rawValue) (\(mark.code), \(mark.cause)) since \(ISOTime.string(mark.since)): "
+                + mark.recoverySteps.joined(separator: " "))
+        }
+        if liveExpected {
+            if let live = account.live {
+                switch live.state {
+                case .healthy, .degraded, .rateLimited:
+                    break
+                case .unknown:
+                    reasons.append("not connected yet: no call has succeeded since the start")
+                case .down:
+                    reasons.append("down: \(live.consecutiveFailures) network failures in a row"
+                        + (live.lastFailureCode.map { " (last \($0))" } ?? "") + "; check connectivity to Telegram and the proxy")
+                case .terminal:
+                    if account.mark?.isTerminal != true {
+                        reasons.append("a terminal error" + (live.lastFailureCode.map { " (\($0))" } ?? "") + " stopped the account: see `tgsm check`")
+                    }
+                }
+            } else {
+                reasons.append("not running in this process (its workers did not start: see the log and `tgsm check`)")
+            }
+        }
+        return AccountReadiness(
+            account: Redaction.masked(account.id.rawValue), ready: reasons.isEmpty, sessionState: account.sessionState.rawValue,
+            code: account.mark?.isTerminal == true ? account.mark?.code : nil, health: account.live?.state.rawValue,
+            loggedIn: account.isLoggedIn, lastSuccess: account.live?.lastSuccess.map(ISOTime.string),
+            lastFailureCode: account.live?.lastFailureCode, activeFloodWaits: account.floodWaits.count,
+            reasons: reasons.map(Redaction.masked))
+    }
+}
+
+/// ISO 8601 in UTC, whole seconds: what every operator view prints.
+enum ISOTime {
+    static func string(_ time: UnixTime) -> String {
+        Date(timeIntervalSince1970: time.seconds.rounded(.down)).ISO8601Format()
+    }
+
+    /// "1h02m03s", "45s"; never negative.
+    static func remaining(_ seconds: Double) -> String {
+        let total = Int(max(0, seconds).rounded(.up))
+        let hours = total / 3600, minutes = total % 3600 / 60, secs = total % 60
+        func two(_ value: Int) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        if hours > 0 { return "\(hours)h\(two(minutes))m\(two(secs))s" }
+        if minutes > 0 { return "\(minutes)m\(two(secs))s" }
+        return "\(secs)s"
+    }
+}

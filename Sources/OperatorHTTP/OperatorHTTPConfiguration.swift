@@ -1,0 +1,83 @@
+import SessionManager
+
+/// Where the operator's HTTP server listens and who may read it.
+public struct OperatorHTTPConfiguration: Sendable {
+    /// The address to bind: loopback (127.0.0.1, ::1, localhost) by default. Anything else
+    /// exposes account state to the network and needs `accessToken`.
+    public var host: String
+    /// 0 picks a free port (tests); `OperatorHTTPServer.listeningPort()` tells which.
+    public var port: Int
+    /// When set, every request must carry it: `Authorization: Bearer TOKEN`, or `?token=TOKEN`
+    /// (for a browser; the token then shows in its history). Required off loopback.
+    public var accessToken: String?
+    /// The accounts this process runs, judged by `/health`; nil: every account in the store.
+    public var accounts: [AccountID]?
+    /// Seconds between the dashboard's reloads.
+    public var refreshSeconds: Int
+    /// How far back the dashboard's queue chart goes, seconds.
+    public var historyWindow: Double
+
+    public static let defaultPort = 9464
+    public static let minimumTokenLength = 16
+
+    public init(host: String = "127.0.0.1", port: Int = OperatorHTTPConfiguration.defaultPort, accessToken: String? = nil,
+                accounts: [AccountID]? = nil, refreshSeconds: Int = 5, historyWindow: Double = 3600) {
+        self.host = host
+        self.port = port
+        self.accessToken = accessToken
+        self.accounts = accounts
+        self.refreshSeconds = refreshSeconds
+        self.historyWindow = historyWindow
+    }
+
+    /// Whether `host` names only this machine.
+    public static func isLoopback(_ host: String) -> Bool {
+        let name = host.lowercased()
+        if name == "localhost" || name == "::1" || name == "[::1]" { return true }
+        let parts = name.split(separator: ".", omittingEmptySubsequences: false)
+        return parts.count == 4 && parts[0] == "127" && parts.allSatisfy { part in UInt8(part) != nil }
+    }
+
+    /// Refuses a configuration that would expose the server without a token, or is unusable.
+    public func validate() throws(OperatorHTTPError) {
+        guard (0...65535).contains(port) else { throw .invalidPort(port) }
+        guard !host.isEmpty else { throw .invalidHost(host) }
+        if let accessToken {
+            guard accessToken.count >= Self.minimumTokenLength, accessToken.allSatisfy({ $0.isASCII && !$0.isWhitespace && $0 != "&" && $0 != "#" })
+            else { throw .weakToken(minimumLength: Self.minimumTokenLength) }
+        } else if !Self.isLoopback(host) {
+            throw .tokenRequired(host: host)
+        }
+        guard refreshSeconds >= 1 else { throw .invalidRefresh(refreshSeconds) }
+    }
+}
+
+/// Why the operator's server did not start. Each says what, why and what to do.
+public enum OperatorHTTPError: Error, Sendable, Hashable, CustomStringConvertible {
+    case tokenRequired(host: String)
+    case weakToken(minimumLength: Int)
+    case invalidPort(Int)
+    case invalidHost(String)
+    case invalidRefresh(Int)
+    case bindFailed(host: String, port: Int, reason: String)
+
+    public var description: String {
+        switch self {
+        case .tokenRequired(let host):
+            "refusing to serve HTTP on \(host) without an access token: off loopback, anyone who reaches the port would see the "
+                + "accounts' state and metrics. Set an access token (at least \(OperatorHTTPConfiguration.minimumTokenLength) characters; "
+                + "clients send `Authorization: Bearer TOKEN` or `?token=TOKEN`), or bind to 127.0.0.1"
+        case .weakToken(let minimum):
+            "the HTTP access token is too weak: use at least \(minimum) characters without spaces, '&' or '#' "
+                + "(e.g. `openssl rand -hex 24`)"
+        case .invalidPort(let port):
+            "the HTTP port \(port) is not between 0 and 65535"
+        case .invalidHost(let host):
+            "the HTTP host '\(host)' is not an address to bind; use 127.0.0.1 (default), ::1, or an address of this machine with a token"
+        case .invalidRefresh(let seconds):
+            "the dashboard refresh interval \(seconds) s must be at least 1 s"
+        case .bindFailed(let host, let port, let reason):
+            "cannot listen on \(host):\(port) (\(reason)); another process may use the port: choose another one, or stop it"
+        }
+    }
+}

@@ -1,0 +1,76 @@
+import MTProto
+import SessionManager
+import Workers
+
+/// Everything an operator view shows at one instant, read from the store and the queue (so it is
+/// the same in every process on them) plus, when given, the live health of the accounts this
+/// process runs. `tgsm status` and the HTTP server both read through `gather`.
+public struct OperatorSnapshot: Sendable {
+    public struct Account: Sendable {
+        public var id: AccountID
+        /// Whether the operator asked this process to serve it (health is judged only for those).
+        public var enabled: Bool
+        /// Nil when the store has no session for it.
+        public var summary: AccountSummary?
+        public var lease: Lease?
+        /// Nil or `.active`: may be used.
+        public var mark: AccountStatus?
+        /// The live health monitor's view, when this process runs the account.
+        public var live: HealthSnapshot?
+        public var floodWaits: [FloodWait]
+
+        public var sessionState: AccountStatus.State { mark?.state ?? .active }
+        public var isLoggedIn: Bool { !(summary?.authorizedDCs.isEmpty ?? true) }
+    }
+
+    public var now: UnixTime
+    public var accounts: [Account]
+    /// Every active flood wait, soonest end first.
+    public var floodWaits: [FloodWait]
+    public var sendCodeDeadlines: [(account: AccountID, deadline: UnixTime)]
+    /// Jobs by state; nil without a queue.
+    public var jobs: JobCounts?
+    /// The queue's history since `now - historyWindow`, oldest first; empty without one.
+    public var history: [JobHistoryEntry]
+    public var historyWindow: Double
+    /// Whether live health was supplied (a running process) or only the store was read.
+    public var hasLiveHealth: Bool
+
+    /// Open jobs: queued or running.
+    public var openJobs: Int { (jobs?[.queued] ?? 0) + (jobs?[.running] ?? 0) }
+
+    /// Reads the store (accounts, summaries, leases, marks, active flood waits, send-code
+    /// deadlines), the queue (counts, history) and the live health.
+    /// - Parameters:
+    ///   - enabled: the accounts this process serves; nil means every account in the store.
+    ///     An enabled account the store does not know is listed too (health says why it is not ready).
+    ///   - historyLimit: entries of the queue's history to read; 0 reads none (`tgsm status`).
+    public static func gather(
+        store: SQLiteSessionStore, queue: (any JobQueue)?, enabled: [AccountID]? = nil,
+        live: [AccountID: HealthSnapshot]? = nil, now: UnixTime, historyWindow: Double = 3600, historyLimit: Int = 5000
+    ) async throws -> OperatorSnapshot {
+        let stored = try await store.accounts()
+        var ids = stored
+        for id in enabled ?? [] where !ids.contains(id) { ids.append(id) }
+        let waits = try await store.activeFloodWaits(account: nil, at: now)
+        var accounts: [Account] = []
+        for id in ids {
+            accounts.append(Account(
+                id: id, enabled: enabled.map { $0.contains(id) } ?? true,
+                summary: try await store.accountSummary(id), lease: try await store.currentLease(account: id),
+                mark: try await store.status(of: id), live: live?[id], floodWaits: waits.filter { $0.account == id }))
+        }
+        let deadlines = try await store.activeSendCodeDeadlines(at: now)
+        var counts: JobCounts?
+        var history: [JobHistoryEntry] = []
+        if let queue {
+            counts = try await queue.counts(account: nil)
+            if historyLimit > 0, let reader = queue as? any JobHistoryReading {
+                history = try await reader.history(since: now + -historyWindow, limit: historyLimit)
+            }
+        }
+        return OperatorSnapshot(
+            now: now, accounts: accounts, floodWaits: waits, sendCodeDeadlines: deadlines, jobs: counts, history: history,
+            historyWindow: historyWindow, hasLiveHealth: live != nil)
+    }
+}

@@ -1,0 +1,75 @@
+/// What the operator's pages, JSON and metric labels may show. Account ids are chosen by people
+/// and are sometimes phone numbers; error texts may quote one. Anything phone-like (seven or more
+/// digits, allowing the separators people type: spaces, dashes, dots, parentheses, a leading +)
+/// is masked down to its last two digits.
+public enum Redaction {
+    /// Digits in a row (separators allowed) from which a run counts as a phone number.
+    public static let phoneDigits = 7
+
+    /// `text` with every phone-like run masked: "+7 999 123-45-67" → "+•••••••••67".
+    public static func masked(_ text: String) -> String {
+        let characters = Array(text)
+        var output = ""
+        output.reserveCapacity(characters.count)
+        var index = 0
+        while index < characters.count {
+            guard let end = phoneRunEnd(characters, from: index) else {
+                output.append(characters[index])
+                index += 1
+                continue
+            }
+            let run = characters[index..<end]
+            let digits = run.filter(\.isASCIIDigit)
+            if run.first == "+" { output.append("+") }
+            output += String(repeating: "•", count: digits.count - 2)
+            output += String(digits.suffix(2))
+            index = end
+        }
+        return output
+    }
+
+    /// Whether `text` holds anything `masked` would change.
+    public static func containsPhoneLike(_ text: String) -> Bool {
+        let characters = Array(text)
+        for index in characters.indices where phoneRunEnd(characters, from: index) != nil { return true }
+        return false
+    }
+
+    /// The end of a phone-like run starting at `start` (a '+', '(' or a digit, not inside a longer
+    /// number), or nil. Up to two separators in a row may stand between digits ("(999) 123").
+    private static func phoneRunEnd(_ characters: [Character], from start: Int) -> Int? {
+        let first = characters[start]
+        guard first == "+" || first == "(" || first.isASCIIDigit else { return nil }
+        if start > 0, characters[start - 1].isASCIIDigit { return nil }
+        var index = start + (first.isASCIIDigit ? 0 : 1)
+        if first == "+", index < characters.count, characters[index] == "(" { index += 1 }
+        var digits = 0
+        var lastDigitEnd = index
+        while index < characters.count {
+            if characters[index].isASCIIDigit {
+                digits += 1
+                index += 1
+                lastDigitEnd = index
+                continue
+            }
+            var lookahead = index
+            while lookahead < characters.count, lookahead - index < 2, separators.contains(characters[lookahead]) { lookahead += 1 }
+            guard lookahead > index, lookahead < characters.count, characters[lookahead].isASCIIDigit else { break }
+            index = lookahead
+        }
+        guard digits >= phoneDigits, !isDate(characters[start..<lastDigitEnd]) else { return nil }
+        return lastDigitEnd
+    }
+
+    /// "2027-01-15": an ISO 8601 date, which has as many digits as a short phone number.
+    private static func isDate(_ run: ArraySlice<Character>) -> Bool {
+        let shape = run.prefix(10).map { $0.isASCIIDigit ? "d" : String($0) }.joined()
+        return shape == "dddd-dd-dd"
+    }
+
+    private static let separators: Set<Character> = [" ", "-", ".", "(", ")"]
+}
+
+extension Character {
+    fileprivate var isASCIIDigit: Bool { isASCII && isNumber }
+}

@@ -1,0 +1,102 @@
+import Foundation
+import MTProto
+import OperatorHTTP
+import SessionManager
+import Synchronization
+import Testing
+
+/// The dashboard as a person sees it: Debian's Chromium, headless, loads it from the running
+/// server, and the test reads the DOM Chromium built and keeps a screenshot.
+@Suite struct DashboardChromiumTests {
+    static let chromium: String? = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first { FileManager.default.isExecutableFile(atPath: $0) }
+    /// scripts/test installs Chromium and sets this: there, a missing browser fails instead of skipping.
+    static let required = ProcessInfo.processInfo.environment["TGSM_REQUIRE_CHROMIUM"] == "1"
+    /// Where the screenshot is kept: .build/operator-http/ of the package.
+    static let artifacts = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent(".build/operator-http")
+
+    @Test func chromiumIsThereWhereTheTestRunRequiresIt() {
+        if Self.required {
+            #expect(Self.chromium != nil, "TGSM_REQUIRE_CHROMIUM=1 but no chromium: run scripts/setup-system (apt-get install chromium)")
+        } else if Self.chromium == nil {
+            print("SKIPPING the dashboard's Chromium tests: no /usr/bin/chromium (install it: apt-get install chromium; scripts/test does)")
+        }
+    }
+
+    @Test(.enabled(if: chromium != nil, "needs Debian's chromium (apt-get install chromium); scripts/test installs it"))
+    func theDashboardShowsTheInjectedFloodWaitAndIsSavedAsAScreenshot() async throws {
+        let chromium = try #require(Self.chromium)
+        let fixture = try await Fixture.make(tag: "dash")
+        defer { fixture.remove() }
+        let server = try fixture.server(OperatorHTTPConfiguration(port: 0, refreshSeconds: 30), live: fixture.healthyLive())
+        try FileManager.default.createDirectory(at: Self.artifacts, withIntermediateDirectories: true)
+        let screenshot = Self.artifacts.appendingPathComponent("dashboard.png")
+        try? FileManager.default.removeItem(at: screenshot)
+
+        let dom = try await withServer(server) { port in
+            let url = "http://127.0.0.1:\(port)/"
+            let dom = try await Self.runChromium(chromium, ["--dump-dom", url])
+            _ = try await Self.runChromium(chromium, ["--screenshot=\(screenshot.path)", "--window-size=1280,1400", url])
+            return dom
+        }
+        print("dashboard screenshot: \(screenshot.path)")
+
+        // The flood wait recorded through the ledger: its lane, method and exact until-time.
+        let lane = "class=\"lane flood\" data-account=\"\(fixture.account.rawValue)\" data-method=\"\(Fixture.floodMethod)\""
+        #expect(dom.contains(lane))
+        #expect(dom.contains("FLOOD_WAIT until <time>2027-01-15T08:30:00Z</time> (30m00s left)"))
+        // The bar ends at the until-time: the axis ends just after the latest until-time.
+        #expect(dom.contains("class=\"bar FLOOD_WAIT\""))
+        // Accounts with their state and health; the revoked one with its code and steps.
+        #expect(dom.contains("id=\"overall\">not ready<"))
+        #expect(dom.contains("data-account=\"\(Fixture.maskedPhone)\""))
+        #expect(dom.contains("TGSM-AUTH-002"))
+        #expect(dom.contains("Someone terminated this session from another device"))
+        // The queue and its outcomes over time.
+        #expect(dom.contains("id=\"depth\">4<"))
+        #expect(dom.contains("class=\"total-completed\">1<") && dom.contains("class=\"total-dead\">1<") && dom.contains("class=\"total-deferred\">1<"))
+        #expect(dom.contains("class=\"outcome completed\""))
+        // Recent errors with guidance; what a job's error quoted is escaped text, never markup.
+        #expect(dom.contains("tgsm jobs retry \(fixture.deadJob.rawValue)"))
+        #expect(dom.contains("&lt;script&gt;alert(1)&lt;/script&gt;"))
+        #expect(!dom.contains("<script"))
+        #expect(!dom.contains(Fixture.phoneDigits))
+
+        let png = try Data(contentsOf: screenshot)
+        #expect(png.starts(with: [0x89, 0x50, 0x4E, 0x47]))
+        #expect(png.count > 10_000)
+    }
+
+    /// Runs headless Chromium (as root it needs --no-sandbox) with its own profile, bounded in time.
+    static func runChromium(_ path: String, _ arguments: [String]) async throws -> String {
+        let profile = FileManager.default.temporaryDirectory.appendingPathComponent("chromium-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: profile) }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                             "--hide-scrollbars", "--user-data-dir=\(profile.path)"] + arguments
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        let collected = Mutex(Data())
+        output.fileHandleForReading.readabilityHandler = { handle in
+            let chunk = handle.availableData
+            collected.withLock { $0.append(chunk) }
+        }
+        let status: Int32 = try await withCheckedThrowingContinuation { continuation in
+            process.terminationHandler = { finished in continuation.resume(returning: finished.terminationStatus) }
+            do { try process.run() } catch {
+                process.terminationHandler = nil
+                continuation.resume(throwing: error)
+                return
+            }
+            // A browser that hangs must not hang the suite.
+            DispatchQueue.global().asyncAfter(deadline: .now() + 90) { if process.isRunning { process.terminate() } }
+        }
+        output.fileHandleForReading.readabilityHandler = nil
+        let rest = try output.fileHandleForReading.readToEnd() ?? Data()
+        let text = collected.withLock { String(decoding: $0 + rest, as: UTF8.self) }
+        #expect(status == 0, "chromium \(arguments) exited \(status)")
+        return text
+    }
+}

@@ -1,0 +1,162 @@
+import Foundation
+import MTProto
+import OperatorHTTP
+import SessionManager
+import Testing
+import Workers
+
+@Suite struct OperatorHTTPServerTests {
+    @Test func healthIs503WithTheReasonsWhileAnEnabledAccountIsRevoked() async throws {
+        let fixture = try await Fixture.make()
+        defer { fixture.remove() }
+        let server = try fixture.server(OperatorHTTPConfiguration(port: 0), live: fixture.healthyLive())
+        let response = try await withServer(server) { port in try await get(port, "/health") }
+        #expect(response.status == 503)
+        #expect(response.headers["content-type"] == "application/json")
+        let report = try JSONDecoder().decode(HealthReport.self, from: Data(response.body.utf8))
+        #expect(report.ready == false)
+        #expect(report.checkedAt == "2027-01-15T08:00:00Z")
+        let ours = try #require(report.accounts.first { $0.account == fixture.account.rawValue })
+        #expect(ours.ready)
+        #expect(ours.sessionState == "active")
+        #expect(ours.health == "healthy")
+        #expect(ours.lastSuccess == "2027-01-15T07:59:00Z")
+        #expect(ours.activeFloodWaits == 1)
+        #expect(ours.reasons.isEmpty)
+        let phone = try #require(report.accounts.first { $0.account == Fixture.maskedPhone })
+        #expect(!phone.ready)
+        #expect(phone.sessionState == "revoked")
+        #expect(phone.code == "TGSM-AUTH-002")
+        #expect(phone.reasons.contains { $0.contains("marked revoked") && $0.contains("SESSION_REVOKED") })
+        #expect(phone.reasons.contains { $0.contains("not running in this process") })
+        #expect(!response.body.contains(Fixture.phoneDigits))
+    }
+
+    @Test func healthIs200WhenEveryEnabledAccountIsReady() async throws {
+        let fixture = try await Fixture.make()
+        defer { fixture.remove() }
+        let server = try fixture.server(OperatorHTTPConfiguration(port: 0, accounts: [fixture.account]), live: fixture.healthyLive())
+        let response = try await withServer(server) { port in try await get(port, "/health") }
+        #expect(response.status == 200)
+        let report = try JSONDecoder().decode(HealthReport.self, from: Data(response.body.utf8))
+        #expect(report.ready)
+        #expect(report.accounts.map(\.account) == [fixture.account.rawValue])
+    }
+
+    @Test func anAccountNotYetConnectedOrDownIsNotReady() async throws {
+        let fixture = try await Fixture.make()
+        defer { fixture.remove() }
+        let account = fixture.account
+        let server = try fixture.server(OperatorHTTPConfiguration(port: 0, accounts: [account, "nobody"])) {
+            [account: HealthSnapshot(account: account, state: .down, lastFailureCode: "TGSM-NET-001", consecutiveFailures: 4)]
+        }
+        let response = try await withServer(server) { port in try await get(port, "/health") }
+        #expect(response.status == 503)
+        let report = try JSONDecoder().decode(HealthReport.self, from: Data(response.body.utf8))
+        let ours = try #require(report.accounts.first { $0.account == account.rawValue })
+        #expect(ours.reasons == ["down: 4 network failures in a row (last TGSM-NET-001); check connectivity to Telegram and the proxy"])
+        let unknown = try #require(report.accounts.first { $0.account == "nobody" })
+        #expect(unknown.reasons.first?.contains("no session for this account") == true)
+    }
+
+    @Test func metricsExportTheStoreTheQueueAndTheLedgerInPrometheusText() async throws {
+        let fixture = try await Fixture.make()
+        defer { fixture.remove() }
+        // A counter through swift-metrics with a phone-number account: the label must be masked.
+        let phoneLedger = FloodLedger(account: Fixture.phoneAccount, store: InMemoryFloodLedgerStore(), clock: fixture.clock, logger: quietLogger)
+        await phoneLedger.record(FloodWait(account: Fixture.phoneAccount, method: "auth.sendCode", kind: .floodWait,
+                                           recordedAt: fixture.clock.now(), until: fixture.clock.now() + 60))
+        let server = try fixture.server(OperatorHTTPConfiguration(port: 0), live: fixture.healthyLive())
+        let response = try await withServer(server) { port in try await get(port, "/metrics") }
+        #expect(response.status == 200)
+        #expect(response.headers["content-type"]?.hasPrefix("text/plain; version=0.0.4") == true)
+        let samples = try parsePrometheus(response.body)
+        let account = fixture.account.rawValue
+
+        #expect(samples.value("tgsm_flood_waits_total", ["account": account, "method": Fixture.floodMethod, "kind": "FLOOD_WAIT"]) == 1)
+        #expect(samples.value("tgsm_flood_waits_active", ["account": account]) == 1)
+        #expect(samples.value("tgsm_flood_wait_remaining_seconds", ["account": account, "method": Fixture.floodMethod]) == Fixture.floodSeconds)
+        #expect(samples.value("tgsm_session_state", ["account": account, "state": "active"]) == 1)
+        #expect(samples.value("tgsm_session_state", ["account": account, "state": "revoked"]) == 0)
+        #expect(samples.value("tgsm_session_state", ["account": Fixture.maskedPhone, "state": "revoked"]) == 1)
+        #expect(samples.value("tgsm_account_ready", ["account": account]) == 1)
+        #expect(samples.value("tgsm_account_ready", ["account": Fixture.maskedPhone]) == 0)
+        #expect(samples.value("tgsm_jobs", ["state": "completed"]) == 1)
+        #expect(samples.value("tgsm_jobs", ["state": "queued"]) == 3)
+        #expect(samples.value("tgsm_jobs", ["state": "running"]) == 1)
+        #expect(samples.value("tgsm_jobs", ["state": "dead"]) == 1)
+        #expect(samples.value("tgsm_jobs", ["state": "cancelled"]) == 0)
+        #expect(samples.value("tgsm_queue_depth") == 3)
+        #expect(samples.value("tgsm_flood_waits_total", ["account": Fixture.maskedPhone, "method": "auth.sendCode", "kind": "FLOOD_WAIT"]) ?? 0 >= 1)
+        #expect(!response.body.contains(Fixture.phoneDigits))
+    }
+
+    @Test func aFloodWaitThatEndedDropsToZeroInTheGauges() async throws {
+        let fixture = try await Fixture.make()
+        defer { fixture.remove() }
+        let server = try fixture.server(OperatorHTTPConfiguration(port: 0))
+        let (before, after) = try await withServer(server) { port in
+            let before = try parsePrometheus(try await get(port, "/metrics").body)
+            fixture.clock.advance(by: Fixture.floodSeconds + 1)
+            let after = try parsePrometheus(try await get(port, "/metrics").body)
+            return (before, after)
+        }
+        let labels = ["account": fixture.account.rawValue, "method": Fixture.floodMethod]
+        #expect(before.value("tgsm_flood_wait_remaining_seconds", labels) == Fixture.floodSeconds)
+        #expect(after.value("tgsm_flood_wait_remaining_seconds", labels) == 0)
+        #expect(after.value("tgsm_flood_waits_active", ["account": fixture.account.rawValue]) == 0)
+    }
+
+    @Test func offLoopbackTheServerRefusesToStartWithoutAToken() async throws {
+        let fixture = try await Fixture.make()
+        defer { fixture.remove() }
+        for host in ["0.0.0.0", "::", "192.0.2.10", "example.org"] {
+            #expect(throws: OperatorHTTPError.tokenRequired(host: host)) { try fixture.server(OperatorHTTPConfiguration(host: host, port: 0)) }
+        }
+        #expect(throws: OperatorHTTPError.weakToken(minimumLength: 16)) {
+            try fixture.server(OperatorHTTPConfiguration(host: "0.0.0.0", port: 0, accessToken: "short"))
+        }
+        let message = OperatorHTTPError.tokenRequired(host: "0.0.0.0").description
+        #expect(message.contains("without an access token") && message.contains("Authorization: Bearer") && message.contains("127.0.0.1"))
+        for host in ["127.0.0.1", "127.1.2.3", "::1", "localhost"] {
+            #expect(OperatorHTTPConfiguration.isLoopback(host))
+        }
+        #expect(!OperatorHTTPConfiguration.isLoopback("127.0.0.1.example.org"))
+    }
+
+    @Test func aConfiguredTokenIsRequiredOnEveryRouteByHeaderOrQuery() async throws {
+        let fixture = try await Fixture.make()
+        defer { fixture.remove() }
+        let token = "s3cret-token-0123456789"
+        // A wildcard bind with a token starts; the test talks to it over loopback only.
+        let server = try fixture.server(OperatorHTTPConfiguration(host: "0.0.0.0", port: 0, accessToken: token, accounts: [fixture.account]),
+                                        live: fixture.healthyLive())
+        try await withServer(server) { port in
+            for path in ["/health", "/metrics", "/"] {
+                let refused = try await get(port, path)
+                #expect(refused.status == 401, "\(path) without the token")
+                #expect(refused.headers["www-authenticate"] == "Bearer realm=\"tgsm\"")
+                #expect(!refused.body.contains(fixture.account.rawValue))
+                #expect(try await get(port, path, bearer: "wrong-token-0123456789").status == 401)
+                #expect(try await get(port, path + "?token=wrong").status == 401)
+                #expect(try await get(port, path, bearer: token).status == 200, "\(path) with the bearer token")
+                #expect(try await get(port, path + "?token=\(token)").status == 200, "\(path) with ?token=")
+            }
+            // Links on the dashboard keep the token, so a browser session keeps working.
+            let page = try await get(port, "/?token=\(token)").body
+            #expect(page.contains("href=\"/health?token=\(token)\""))
+        }
+    }
+
+    @Test func aPortInUseIsReportedWhenWaitingForTheServer() async throws {
+        let fixture = try await Fixture.make()
+        defer { fixture.remove() }
+        let first = try fixture.server(OperatorHTTPConfiguration(port: 0))
+        try await withServer(first) { port in
+            let second = try fixture.server(OperatorHTTPConfiguration(port: port))
+            let task = Task { try await second.run() }
+            await #expect(throws: OperatorHTTPError.self) { try await second.listeningPort() }
+            await #expect(throws: OperatorHTTPError.self) { try await task.value }
+        }
+    }
+}
