@@ -53,7 +53,7 @@ struct Fixture {
     let account: AccountID
     let deadJob: JobID
 
-    static func make(tag: String = UUID().uuidString.prefix(8).lowercased()) async throws -> Fixture {
+    static func make(tag: String = String(UUID().uuidString.filter(\.isLetter).prefix(8)).lowercased()) async throws -> Fixture {
         // Before any metric is made, as `tgsm run` does: the ledger's counters then reach /metrics.
         OperatorMetrics.bootstrap()
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("operator-http-\(UUID().uuidString)")

@@ -269,7 +269,7 @@ import Testing
         try storeMigrator.migrate(pool)
         _ = try SQLiteJobQueue(writer: pool)
         let applied = try await pool.read { db in try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations ORDER BY identifier") }
-        #expect(applied == ["jobs.archive.v1", "jobs.v1", "store.v1"])
+        #expect(applied == ["jobs.archive.v1", "jobs.v1", "jobs.v2.history", "store.v1"])
         _ = try await queue.enqueue(NewJob(kind: "k", account: "alice"), now: t0)
         #expect(try await queue.counts(account: "alice")[.queued] == 1)
     }
@@ -301,7 +301,7 @@ extension SQLiteJobQueueTests {
         try await queue.requeue(ids[4], now: t0 + 12)
         // A claim whose lease runs out is rescued by the next claim (here one for another account).
         _ = try await claimOne(t0 + 13)
-        _ = try await queue.claim(request(accounts: ["nobody"]), now: t0 + 100)
+        _ = try await queue.claim(request(["nobody"]), now: t0 + 100)
         _ = try await queue.claim(request(), now: t0 + 100)
 
         let history = try await queue.history(since: t0, limit: 100)

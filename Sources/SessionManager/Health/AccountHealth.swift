@@ -33,6 +33,18 @@ public struct HealthSnapshot: Sendable, Hashable {
     public var consecutiveFailures: Int
     /// Until when calls are held back, in `.rateLimited`.
     public var rateLimitedUntil: UnixTime?
+
+    public init(account: AccountID, state: HealthState, lastSuccess: UnixTime? = nil, lastFailure: UnixTime? = nil, lastFailureCode: String? = nil,
+                pingRTT: Double? = nil, consecutiveFailures: Int = 0, rateLimitedUntil: UnixTime? = nil) {
+        self.account = account
+        self.state = state
+        self.lastSuccess = lastSuccess
+        self.lastFailure = lastFailure
+        self.lastFailureCode = lastFailureCode
+        self.pingRTT = pingRTT
+        self.consecutiveFailures = consecutiveFailures
+        self.rateLimitedUntil = rateLimitedUntil
+    }
 }
 
 /// Something that changed about an account's health.
