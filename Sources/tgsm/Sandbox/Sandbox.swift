@@ -137,6 +137,7 @@ final class Sandbox {
         let rule = try dc.addFault(FaultRule(
             match: FaultMatch(method: "messages.getHistory", account: 1001, count: 1), effect: .floodWait(floodSeconds)))
         narrator.inject("FLOOD_WAIT_\(floodSeconds) to alice's next messages.getHistory")
+        narrator.info("(the sandbox sleeps through no wait inside a call; by default tgsm does for waits up to 10 s)")
         let id = try await enqueue(try NewJob(
             kind: HistoryJob.kind, account: "alice", json: HistoryJob.Payload(peer: PeerReference(username: "testnews"), pageSize: 20)))
         narrator.info("enqueued \(id): history of @testnews for alice")
