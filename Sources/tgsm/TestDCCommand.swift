@@ -76,42 +76,8 @@ struct TestDCCommand: AsyncParsableCommand {
         // Unbuffered: a script waiting for "ready" on a pipe must see it now.
         FileHandle.standardOutput.write(Data((lines.joined(separator: "\n") + "\n").utf8))
 
-        await waitForTermination()
+        await Termination.wait()
         logger.info("shutting down")
         try await running.shutdown()
-    }
-
-    private static let signalQueue = DispatchQueue(label: "tgsm.testdc.signals")
-
-    /// Returns on SIGINT or SIGTERM.
-    private func waitForTermination() async {
-        signal(SIGINT, SIG_IGN)
-        signal(SIGTERM, SIG_IGN)
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let once = SignalOnce(continuation)
-            for number in [SIGINT, SIGTERM] {
-                let source = DispatchSource.makeSignalSource(signal: number, queue: Self.signalQueue)
-                source.setEventHandler { once.fire() }
-                source.resume()
-                once.keep(source)
-            }
-        }
-    }
-}
-
-/// Resumes the continuation on the first signal; keeps the signal sources alive meanwhile.
-private final class SignalOnce: @unchecked Sendable {
-    // Touched only on the signal queue and once before the sources fire.
-    private var continuation: CheckedContinuation<Void, Never>?
-    private var sources: [any DispatchSourceSignal] = []
-
-    init(_ continuation: CheckedContinuation<Void, Never>) { self.continuation = continuation }
-
-    func keep(_ source: any DispatchSourceSignal) { sources.append(source) }
-
-    func fire() {
-        continuation?.resume()
-        continuation = nil
-        for source in sources { source.cancel() }
     }
 }

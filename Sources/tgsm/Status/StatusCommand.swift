@@ -1,7 +1,6 @@
 import ArgumentParser
 import Foundation
 import MTProto
-import OperatorHTTP
 import SessionManager
 import Workers
 
@@ -32,41 +31,12 @@ struct StatusCommand: AsyncParsableCommand {
         if count != nil && !watch { throw ValidationError("--count goes with --watch") }
     }
 
-    struct FloodView: Codable {
-        var account: String
-        var method: String
-        var peer: String?
-        var kind: String
-        var dc: Int?
-        var recordedAt: String
-        var until: String
-        var untilUnix: Double
-        var remainingSeconds: Double
-    }
-
-    struct DeadlineView: Codable {
-        var account: String
-        var until: String
-        var untilUnix: Double
-        var remainingSeconds: Double
-    }
-
-    struct Report: Codable {
-        var store: String
-        var now: String
-        var accounts: [AccountView]
-        var floodWaits: [FloodView]
-        var sendCodeDeadlines: [DeadlineView]
-        /// Jobs by state (every state present, 0 when none); nil when there is no queue file.
-        var queue: [String: Int]?
-    }
-
     func run() async throws {
         let store = try StoreAccess.open(global, creating: false)
         defer { try? store.close() }
         guard watch else {
             let report = try await makeReport(store: store)
-            if output.json { try Terminal.standard.json(report) } else { print(report) }
+            if output.json { try Terminal.standard.json(report) } else { report.print(on: .standard) }
             return
         }
         var drawn = 0
@@ -74,7 +44,7 @@ struct StatusCommand: AsyncParsableCommand {
             // Read before clearing, so a slow read never leaves a blank screen.
             let report = try await makeReport(store: store)
             Terminal.standard.clearScreen()
-            print(report)
+            report.print(on: .standard)
             drawn += 1
             if let count, drawn >= count { return }
             if !Terminal.standard.outIsTerminal { Terminal.standard.line() }
@@ -82,76 +52,15 @@ struct StatusCommand: AsyncParsableCommand {
         }
     }
 
-    /// The same gathering as the HTTP server's (`OperatorSnapshot`), shown as a table or JSON.
-    private func makeReport(store: SQLiteSessionStore) async throws(CLIFailure) -> Report {
-        let now = global.now()
+    private func makeReport(store: SQLiteSessionStore) async throws(CLIFailure) -> StatusReport {
         let opened = try await StoreAccess.queue(global, creating: false)
-        let snapshot: OperatorSnapshot
-        do {
-            snapshot = try await OperatorSnapshot.gather(store: store, queue: opened?.0, now: now, historyLimit: 0)
-        } catch let error as SessionStoreError {
+        do throws(CLIFailure) {
+            let report = try await StatusReport.make(store: store, queue: opened?.0, now: global.now())
             await opened?.close()
-            throw CLIFailure(error)
-        } catch let error as JobQueueError {
-            await opened?.close()
-            throw CLIFailure(error)
+            return report
         } catch {
             await opened?.close()
-            throw CLIFailure(.failure, "\(error)")
-        }
-        await opened?.close()
-        return Report(
-            store: store.directory, now: TimeText.iso(now), accounts: snapshot.accounts.map { AccountView($0, now: now) },
-            floodWaits: snapshot.floodWaits.map { wait in
-                FloodView(account: wait.account.rawValue, method: wait.method, peer: wait.peer, kind: wait.kind.rawValue, dc: wait.dc,
-                          recordedAt: TimeText.iso(wait.recordedAt), until: TimeText.iso(wait.until), untilUnix: wait.until.seconds,
-                          remainingSeconds: (wait.until - now).rounded(.up))
-            },
-            sendCodeDeadlines: snapshot.sendCodeDeadlines.map { entry in
-                DeadlineView(account: entry.account.rawValue, until: TimeText.iso(entry.deadline), untilUnix: entry.deadline.seconds,
-                             remainingSeconds: (entry.deadline - now).rounded(.up))
-            },
-            queue: snapshot.jobs.map { counts in Dictionary(uniqueKeysWithValues: JobState.allCases.map { ($0.rawValue, counts[$0]) }) })
-    }
-
-    private func print(_ report: Report) {
-        let terminal = Terminal.standard
-        terminal.line("\(terminal.paint("store", .bold)) \(report.store)   now \(report.now)")
-        terminal.line()
-        if report.accounts.isEmpty {
-            terminal.line("no accounts")
-        } else {
-            terminal.table(["ACCOUNT", "HOME DC", "AUTHORIZED", "LEASE", "STATUS"], report.accounts.map { view in
-                [(view.account, nil), (view.homeDC.map(String.init) ?? "-", nil),
-                 (view.authorizedDCs.isEmpty ? "no" : "yes", view.authorizedDCs.isEmpty ? .yellow : nil),
-                 (view.lease.text, view.lease.isLive ? nil : .dim),
-                 (view.status + (view.statusCode.map { " (\($0), since \(view.statusSince ?? "?"))" } ?? ""), view.statusColor)]
-            })
-        }
-        terminal.line()
-        if report.floodWaits.isEmpty {
-            terminal.line("flood waits: none active")
-        } else {
-            terminal.line(terminal.paint("flood waits (\(report.floodWaits.count) active)", .yellow))
-            terminal.table(["ACCOUNT", "METHOD", "PEER", "KIND", "UNTIL", "REMAINING"], report.floodWaits.map { wait in
-                [(wait.account, nil), (wait.method, nil), (wait.peer ?? "(all)", nil), (wait.kind, nil), (wait.until, nil),
-                 ("\(TimeText.remaining(wait.remainingSeconds)) (\(Int(wait.remainingSeconds)) s)", .yellow)]
-            })
-        }
-        terminal.line()
-        if report.sendCodeDeadlines.isEmpty {
-            terminal.line("send-code deadlines: none")
-        } else {
-            terminal.line(terminal.paint("send-code deadlines (no login code may be requested before)", .yellow))
-            terminal.table(["ACCOUNT", "UNTIL", "REMAINING"], report.sendCodeDeadlines.map { entry in
-                [(entry.account, nil), (entry.until, nil), ("\(TimeText.remaining(entry.remainingSeconds)) (\(Int(entry.remainingSeconds)) s)", .yellow)]
-            })
-        }
-        terminal.line()
-        if let queue = report.queue {
-            terminal.line("queue: " + JobState.allCases.map { "\($0.rawValue) \(queue[$0.rawValue] ?? 0)" }.joined(separator: ", "))
-        } else {
-            terminal.line("queue: no job queue (jobs.sqlite) in the store directory")
+            throw error
         }
     }
 }

@@ -1,0 +1,408 @@
+import Foundation
+import Logging
+import MTProto
+import MTProtoClient
+import OperatorHTTP
+import SessionManager
+import TestDC
+import Workers
+
+/// How the run ended: each fault and whether it was handled, and anything else that went wrong.
+struct SandboxOutcome {
+    var faults: [(name: String, handled: Bool)] = []
+    var problems: [String] = []
+    var succeeded: Bool { problems.isEmpty && faults.allSatisfy(\.handled) }
+}
+
+/// The sandbox's moving parts and its scenario. Used from one task, start to end.
+final class Sandbox {
+    /// The test DC's world: Alice on DC 1, Bob on DC 1 with a 2FA password, Carol homed on DC 2
+    /// (her login follows PHONE_MIGRATE_2). Codes come from the test DC as an SMS would.
+    static let demoAccounts = [
+        DemoAccount(account: "alice", phone: "15550001", userID: 1001, password: nil, homeDC: 1),
+        DemoAccount(account: "bob", phone: "15550002", userID: 1002, password: "hunter2", homeDC: 1),
+        DemoAccount(account: "carol", phone: "15550003", userID: 1003, password: nil, homeDC: 2),
+    ]
+
+    let folder: SandboxFolder
+    let floodSeconds: Int
+    let narrator: SandboxNarrator
+    let dc: RunningTestDC
+    let queue: SQLiteJobQueue
+    let archive: SQLiteMessageArchive
+    let log = SandboxWorkerLog()
+    private(set) var store: SQLiteSessionStore
+    private(set) var sessions: SandboxSessions?
+    private var pool: WorkerPool?
+    private var poolTask: Task<Void, any Error>?
+    private var follower: Task<Void, Never>?
+    private var dashboard: (server: OperatorHTTPServer, task: Task<Void, any Error>)?
+    /// The dashboard's port, kept across the store's reopening so its URL stays the same.
+    private var dashboardPort = 0
+    private var outcome = SandboxOutcome()
+    private let logger: Logger
+
+    private init(folder: SandboxFolder, floodSeconds: Int, narrator: SandboxNarrator, dc: RunningTestDC, store: SQLiteSessionStore,
+                 queue: SQLiteJobQueue, archive: SQLiteMessageArchive, logger: Logger) {
+        self.folder = folder
+        self.floodSeconds = floodSeconds
+        self.narrator = narrator
+        self.dc = dc
+        self.store = store
+        self.queue = queue
+        self.archive = archive
+        self.logger = logger
+    }
+
+    /// Starts the test DC and opens the store and the queue, narrating each.
+    static func start(folder: SandboxFolder, floodSeconds: Int, narrator: SandboxNarrator) async throws -> Sandbox {
+        // The parts' own logs would drown the story; the narrator tells what matters.
+        let quiet = Logger(label: "tgsm.sandbox") { _ in SwiftLogNoOpLogHandler() }
+        narrator.title("tgsm sandbox: the whole system on this machine, against a local test DC; nothing leaves it")
+        narrator.info("folder: \(folder.path)" + (folder.isTemporary ? " (deleted at the end)" : ""))
+        narrator.info("injected flood waits last \(floodSeconds) s here so the run is short (Telegram's last seconds to hours)")
+
+        narrator.step("1. test DC")
+        let running = try await TestDCServer.start(TestDCConfiguration(
+            basePort: 0, dcCount: 2, controlEnabled: true, controlPort: 0,
+            stateDirectory: URL(fileURLWithPath: folder.testDC, isDirectory: true), world: .default, logger: quiet))
+        for entry in running.table.dcs { narrator.info("DC \(entry.id) listening on \(entry.host):\(entry.port)") }
+        if let control = running.table.control { narrator.info("control endpoint (faults, login codes): \(control.url)") }
+
+        narrator.step("2. store")
+        let store: SQLiteSessionStore
+        let queue: SQLiteJobQueue
+        let archive: SQLiteMessageArchive
+        do {
+            store = try SQLiteSessionStore.open(directory: folder.store, options: SQLiteStoreOptions(logger: quiet))
+            queue = try SQLiteJobQueue.open(path: folder.store + "/jobs.sqlite")
+            archive = try SQLiteMessageArchive(writer: queue.writer)
+        } catch {
+            try? await running.shutdown()
+            throw error
+        }
+        narrator.info("sessions: \(store.path) (backups in \(folder.store)/backups)")
+        narrator.info("jobs and fetched messages: \(folder.store)/jobs.sqlite")
+        return Sandbox(folder: folder, floodSeconds: floodSeconds, narrator: narrator, dc: running, store: store, queue: queue,
+                       archive: archive, logger: quiet)
+    }
+
+    // MARK: - The scenario
+
+    func runScenario() async throws -> SandboxOutcome {
+        try await logIn()
+        try await sampleJobs()
+        try await floodWait()
+        try await droppedConnection()
+        try await revokedSession()
+        try await corruptedStore()
+        try await finish()
+        return outcome
+    }
+
+    private func logIn() async throws {
+        narrator.step("3. logging in \(Self.demoAccounts.count) demo accounts (codes are read from the test DC, as from an SMS)")
+        let sessions = try SandboxSessions(store: store, dc: dc, stackConfiguration: Self.stackConfiguration, logger: logger)
+        self.sessions = sessions
+        for demo in Self.demoAccounts {
+            try await sessions.logIn(demo, dc: dc)
+            let summary = try await store.accountSummary(demo.account)
+            var how = "code"
+            if demo.password != nil { how += " + 2FA password" }
+            if demo.homeDC != 1 { how += ", PHONE_MIGRATE_\(demo.homeDC) followed" }
+            narrator.ok("\(demo.account) (\(Self.masked(demo.phone))) logged in on DC \(summary?.homeDC ?? demo.homeDC), user \(demo.userID) (\(how))")
+        }
+    }
+
+    private func sampleJobs() async throws {
+        narrator.step("4. workers over sample jobs (2 at a time per account, carol 1)")
+        try await startDashboard()
+        narrator.info("dashboard: http://127.0.0.1:\(dashboardPort)/  (health: /health, metrics: /metrics)")
+        startWorkers(accounts: Self.demoAccounts.map(\.account))
+        var ids: [(JobID, String)] = []
+        for demo in Self.demoAccounts {
+            ids.append((try await enqueue(NewJob(kind: MeJob.kind, account: demo.account)), "me for \(demo.account)"))
+        }
+        ids.append((try await enqueue(try NewJob(kind: ResolveJob.kind, account: "alice", json: ResolveJob.Payload(username: "testnews"))),
+                    "resolve @testnews for alice"))
+        ids.append((try await enqueue(try NewJob(
+            kind: SendJob.kind, account: "alice", json: SendJob.Payload(peer: PeerReference(username: "bob"), text: "hello from the tgsm sandbox"),
+            idempotencyKey: "sandbox-hello")), "send alice -> @bob"))
+        for (id, label) in ids { try await expectCompleted(id, label) }
+    }
+
+    private func floodWait() async throws {
+        let name = "flood wait"
+        narrator.step("5. fault: a flood wait")
+        let rule = try dc.addFault(FaultRule(
+            match: FaultMatch(method: "messages.getHistory", account: 1001, count: 1), effect: .floodWait(floodSeconds)))
+        narrator.inject("FLOOD_WAIT_\(floodSeconds) to alice's next messages.getHistory")
+        narrator.info("(the sandbox sleeps through no wait inside a call; by default tgsm does for waits up to 10 s)")
+        let id = try await enqueue(try NewJob(
+            kind: HistoryJob.kind, account: "alice", json: HistoryJob.Payload(peer: PeerReference(username: "testnews"), pageSize: 20)))
+        narrator.info("enqueued \(id): history of @testnews for alice")
+        let deferred = try await waitUntil(seconds: 15) { self.log.outcomes(of: id).contains { if case .deferred = $0 { true } else { false } } }
+        guard deferred, case .deferred(let until)? = log.outcomes(of: id).first(where: { if case .deferred = $0 { true } else { false } }) else {
+            narrator.notHandled(name, "\(id) was not deferred (outcomes: \(log.outcomes(of: id)))")
+            outcome.faults.append((name, false))
+            return
+        }
+        let ledger = try await store.activeFloodWaits(account: "alice", at: SystemClock().now())
+        let recorded = ledger.first { $0.method == "messages.getHistory" }
+        let row = try await queue.job(id)
+        narrator.info("the flood ledger recorded messages.getHistory for alice until \(recorded.map { TimeText.iso($0.until) } ?? "?")"
+            + " (every process on this store now waits instead of calling)")
+        narrator.info("\(id) deferred to \(TimeText.iso(until)), attempts spent \(row?.attempts ?? -1) of \(row?.maxAttempts ?? -1)")
+        let done = try await waitForEnd(id, seconds: Double(floodSeconds) + 20)
+        let fired = dc.core.withState { $0.faults.firedCount(rule: rule.id) }
+        if let done, done.state == .completed, done.deferrals >= 1, done.attempts == 1, fired == 1 {
+            let result = try? JSONDecoder().decode(HistoryJob.Result.self, from: done.result ?? Data())
+            narrator.handled(name, "\(id) waited out the flood wait without spending an attempt (attempts 1, deferrals \(done.deferrals)), "
+                + "then fetched \(result?.fetched ?? 0) messages into the archive")
+            outcome.faults.append((name, true))
+        } else {
+            narrator.notHandled(name, "\(id) ended \(done.map { "\($0.state.rawValue), attempts \($0.attempts), deferrals \($0.deferrals)" } ?? "not at all"); fault fired \(fired) time(s)")
+            outcome.faults.append((name, false))
+        }
+    }
+
+    private func droppedConnection() async throws {
+        let name = "dropped connection"
+        narrator.step("6. fault: a dropped connection")
+        guard let sessions else { return }
+        let before = await sessions.statistics("bob")
+        let rule = try dc.addFault(FaultRule(match: FaultMatch(method: "messages.getHistory", account: 1002, count: 1), effect: .dropBeforeAnswer))
+        narrator.inject("the test DC closes bob's connection instead of answering his next messages.getHistory")
+        let id = try await enqueue(try NewJob(
+            kind: HistoryJob.kind, account: "bob", json: HistoryJob.Payload(peer: PeerReference(username: "testgroup"))))
+        narrator.info("enqueued \(id): history of @testgroup for bob")
+        let done = try await waitForEnd(id, seconds: 30)
+        let after = await sessions.statistics("bob")
+        let fired = dc.core.withState { $0.faults.firedCount(rule: rule.id) }
+        let reconnected = after.connections > before.connections && after.connectionsLost > before.connectionsLost
+        if let done, done.state == .completed, fired == 1, reconnected {
+            narrator.handled(name, "bob's client reconnected (connections \(before.connections) -> \(after.connections), "
+                + "lost \(after.connectionsLost - before.connectionsLost)) and recovered the call in flight "
+                + "(\(after.requestsInDoubt - before.requestsInDoubt) in doubt, asked the DC); \(id) completed, attempts \(done.attempts)")
+            outcome.faults.append((name, true))
+        } else {
+            narrator.notHandled(name, "\(id) ended \(done.map { "\($0.state.rawValue) (\($0.lastError ?? "no error"))" } ?? "not at all"); "
+                + "fault fired \(fired) time(s); connections \(before.connections) -> \(after.connections)")
+            outcome.faults.append((name, false))
+        }
+    }
+
+    private func revokedSession() async throws {
+        let name = "revoked session"
+        narrator.step("7. fault: a revoked session")
+        let rule = try dc.addFault(FaultRule(match: FaultMatch(account: 1003, count: 1), effect: FaultEffect(kind: .sessionRevoked)))
+        narrator.inject("carol's session is terminated on the DC (SESSION_REVOKED, as from Settings > Devices on another phone)")
+        let carolJobs = [
+            try await enqueue(try NewJob(kind: ResolveJob.kind, account: "carol", json: ResolveJob.Payload(username: "testnews"))),
+            try await enqueue(try NewJob(kind: HistoryJob.kind, account: "carol", json: HistoryJob.Payload(peer: PeerReference(username: "testnews")))),
+        ]
+        narrator.info("enqueued \(carolJobs.map(\.description).joined(separator: ", ")) for carol")
+        let stopped = try await waitUntil(seconds: 20) { self.log.stop(of: "carol") != nil && self.log.loopEnded("carol") }
+        let fired = dc.core.withState { $0.faults.firedCount(rule: rule.id) }
+        // The others go on: work for alice and bob after carol's stop.
+        let others = [
+            (try await enqueue(try NewJob(
+                kind: SendJob.kind, account: "alice", json: SendJob.Payload(peer: PeerReference(username: "bob"), text: "carol's trouble is not mine"),
+                idempotencyKey: "sandbox-after-revoke")), "send alice -> @bob"),
+            (try await enqueue(NewJob(kind: MeJob.kind, account: "bob")), "me for bob"),
+        ]
+        var othersDone = true
+        for (id, label) in others { othersDone = try await expectCompleted(id, label) && othersDone }
+        var carolUntouched = true
+        for id in carolJobs {
+            let row = try await queue.job(id)
+            if row?.state != .queued || row?.attempts != 0 { carolUntouched = false }
+        }
+        let mark = try await store.status(of: "carol")
+        if stopped, let stop = log.stop(of: "carol"), fired == 1, mark?.state == .revoked, othersDone, carolUntouched {
+            narrator.handled(name, "carol's workers stopped cleanly (\(stop.error), \(stop.status.code)); the account is marked "
+                + "\(stop.status.state.rawValue) in the store, so no process calls Telegram for it; her \(carolJobs.count) jobs went back "
+                + "to the queue with no attempt spent; alice and bob kept working")
+            narrator.info("guidance: \(stop.guidance)")
+            outcome.faults.append((name, true))
+        } else {
+            narrator.notHandled(name, "stopped \(stopped), mark \(mark?.state.rawValue ?? "none"), others done \(othersDone), "
+                + "carol's jobs untouched \(carolUntouched), fault fired \(fired) time(s)")
+            outcome.faults.append((name, false))
+        }
+    }
+
+    private func corruptedStore() async throws {
+        let name = "corrupted store"
+        narrator.step("8. fault: a corrupted store")
+        await stopWorkers()
+        await stopDashboard()
+        await sessions?.shutdown()
+        sessions = nil
+        let backup = try store.backup(reason: .manual)
+        narrator.info("workers stopped, leases released; verified backup taken: \(backup.file)")
+        try store.close()
+        let path = folder.store + "/sessions.sqlite"
+        try Self.zero(path, count: 100)
+        narrator.inject("the first 100 bytes of \(path) overwritten with zeros (as a torn write or a bad disk would)")
+        let reopened = try SQLiteSessionStore.open(directory: folder.store, options: SQLiteStoreOptions(logger: logger))
+        store = reopened
+        guard case .restored(let restoredFrom, let reason, let movedTo) = reopened.outcome else {
+            narrator.notHandled(name, "reopening did not restore the store (outcome \(reopened.outcome))")
+            outcome.faults.append((name, false))
+            return
+        }
+        narrator.info("reopened: \(reason); restored from \(restoredFrom); the damaged file kept at \(movedTo ?? "?")")
+        // The restored sessions work without a login: alice and bob take up jobs again; carol stays stopped.
+        let sessions = try SandboxSessions(store: store, dc: dc, stackConfiguration: Self.stackConfiguration, logger: logger)
+        self.sessions = sessions
+        for demo in Self.demoAccounts {
+            if try await store.status(of: demo.account)?.isTerminal == true { continue }
+            _ = try await sessions.start(demo.account)
+        }
+        startWorkers(accounts: Self.demoAccounts.map(\.account))
+        try await startDashboard()
+        var working = true
+        for account: AccountID in ["alice", "bob"] {
+            working = try await expectCompleted(try await enqueue(NewJob(kind: MeJob.kind, account: account)), "me for \(account) on the restored store") && working
+        }
+        let accounts = try await store.accounts()
+        let carol = try await store.status(of: "carol")
+        if working, accounts.count == Self.demoAccounts.count, carol?.state == .revoked {
+            narrator.handled(name, "the store was restored from its verified backup on reopen: \(accounts.count) accounts, "
+                + "their keys and carol's mark intact; alice and bob worked on without a new login")
+            outcome.faults.append((name, true))
+        } else {
+            narrator.notHandled(name, "after the restore: \(accounts.count) accounts, carol \(carol?.state.rawValue ?? "unmarked"), jobs working \(working)")
+            outcome.faults.append((name, false))
+        }
+    }
+
+    private func finish() async throws {
+        narrator.step("9. status (what `tgsm status --store \(folder.store)` shows)")
+        narrator.terminal.line()
+        let report = try await StatusReport.make(store: store, queue: queue, now: SystemClock().now())
+        report.print(on: narrator.terminal)
+        let counts = try await queue.counts(account: nil)
+        let messages = try await archive.messages(account: "alice", peer: "channel:2001").count
+            + archive.messages(account: "bob", peer: "channel:2002").count
+        narrator.step("summary")
+        let handled = outcome.faults.filter(\.handled).count
+        narrator.info("faults: \(outcome.faults.count) injected, \(handled) handled"
+            + (handled == outcome.faults.count ? "" : " (not handled: \(outcome.faults.filter { !$0.handled }.map(\.name).joined(separator: ", ")))"))
+        let carol = try await store.status(of: "carol")
+        narrator.info("accounts: \(Self.demoAccounts.count) logged in; carol stopped with guidance (\(carol?.state.rawValue ?? "not marked")), "
+            + "alice and bob kept working")
+        narrator.info("jobs: \(counts[.completed]) completed, \(counts[.queued]) queued (carol's, until she logs in again), "
+            + "\(counts[.dead]) dead; \(messages) messages archived")
+        narrator.info(String(format: "time: %.1f s", narrator.elapsed))
+        for problem in outcome.problems { narrator.problem(problem) }
+    }
+
+    /// `--keep`: the test DC, the workers and the dashboard stay up until Ctrl-C.
+    func keepRunning() async {
+        narrator.step("running until Ctrl-C")
+        if dashboard != nil { narrator.info("dashboard: http://127.0.0.1:\(dashboardPort)/") }
+        if let control = dc.table.control { narrator.info("test DC control endpoint: \(control.url) (docs/TESTDC.md)") }
+        narrator.info("DC table and public keys for other clients: \(folder.testDC)/dcs.json")
+        narrator.info("in another terminal: tgsm status --store \(folder.store) --watch")
+        await Termination.wait()
+    }
+
+    func shutdown() async {
+        await stopWorkers()
+        await stopDashboard()
+        await sessions?.shutdown()
+        try? store.close()
+        try? await dc.shutdown()
+    }
+
+    // MARK: - Parts
+
+    /// Short limits so the run is short: a flood wait of a few seconds defers the job (as a long
+    /// one would in production) instead of being slept through inside the call.
+    static let stackConfiguration = SessionStack.Configuration(
+        ledger: FloodLedger.Policy(inlineWaitThreshold: 0), retry: RetryPolicy(baseDelay: 0.1, maximumFloodWait: 0))
+
+    private func startWorkers(accounts: [AccountID]) {
+        guard let sessions else { return }
+        let pool = WorkerPool(
+            queue: queue,
+            handlers: [MeJob(), ResolveJob(archive: archive), HistoryJob(archive: archive), SendJob(archive: archive)],
+            invokers: sessions, accountStatus: store, floodLedger: store,
+            // Carol runs one job at a time so the revocation has one cause: with two calls in flight
+            // the second meets the consequence (AUTH_KEY_UNREGISTERED, the key logged out) and its
+            // mark replaces the first (SESSION_REVOKED).
+            configuration: WorkerConfiguration(accounts: accounts, concurrencyPerAccount: 2, concurrencyOverrides: ["carol": 1],
+                                               pollInterval: 1, gracePeriod: 5, backoff: BackoffPolicy(base: 0.5, cap: 5)),
+            logger: logger)
+        follower = log.follow(pool)
+        poolTask = Task { try await pool.run() }
+        self.pool = pool
+    }
+
+    /// The operator's dashboard, /health and /metrics (what `tgsm run` serves), on loopback.
+    private func startDashboard() async throws {
+        guard dashboard == nil else { return }
+        let sessions = self.sessions
+        let server = try OperatorHTTPServer(
+            configuration: OperatorHTTPConfiguration(host: "127.0.0.1", port: dashboardPort, accounts: Self.demoAccounts.map(\.account),
+                                                     refreshSeconds: 2, historyWindow: 600),
+            store: store, queue: queue, liveHealth: { await sessions?.health() ?? [:] }, logger: logger)
+        let task = Task { try await server.run() }
+        dashboard = (server, task)
+        dashboardPort = try await server.listeningPort()
+    }
+
+    private func stopDashboard() async {
+        guard let dashboard else { return }
+        dashboard.task.cancel()
+        _ = try? await dashboard.task.value
+        self.dashboard = nil
+    }
+
+    private func stopWorkers() async {
+        pool?.shutdownGracefully()
+        _ = try? await poolTask?.value
+        follower?.cancel()
+        pool = nil
+        poolTask = nil
+        follower = nil
+    }
+
+    private func enqueue(_ job: NewJob) async throws -> JobID {
+        try await queue.enqueue(job, now: SystemClock().now()).id
+    }
+
+    /// The job's row once it completed, died or was cancelled; nil if it did not within `seconds`.
+    private func waitForEnd(_ id: JobID, seconds: Double) async throws -> Job? {
+        var last: Job?
+        let ended = try await waitUntil(seconds: seconds) {
+            last = try await self.queue.job(id)
+            return [.completed, .dead, .cancelled].contains(last?.state)
+        }
+        return ended ? last : nil
+    }
+
+    @discardableResult
+    private func expectCompleted(_ id: JobID, _ label: String) async throws -> Bool {
+        let done = try await waitForEnd(id, seconds: 30)
+        if done?.state == .completed {
+            narrator.ok("\(id) \(label): completed")
+            return true
+        }
+        let problem = "\(id) \(label): \(done.map { "\($0.state.rawValue): \($0.lastError ?? "no error")" } ?? "did not finish within 30 s")"
+        narrator.problem(problem)
+        outcome.problems.append(problem)
+        return false
+    }
+
+    /// The project's one masking (the dashboard's and the metrics'): the last two digits only.
+    static func masked(_ phone: String) -> String { Redaction.masked("+" + phone) }
+
+    private static func zero(_ path: String, count: Int) throws {
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        defer { try? handle.close() }
+        try handle.write(contentsOf: Data(count: count))
+    }
+}

@@ -1,0 +1,103 @@
+import Foundation
+import MTProto
+import OperatorHTTP
+import SessionManager
+import Workers
+
+/// What `tgsm status` shows: accounts with their marks, every active flood wait and send-code
+/// deadline, and the queue by state. Built from a store (and its queue) at one instant; printed
+/// by `status` and at the end of `sandbox`, so both show the same table.
+struct StatusReport: Codable {
+    struct FloodView: Codable {
+        var account: String
+        var method: String
+        var peer: String?
+        var kind: String
+        var dc: Int?
+        var recordedAt: String
+        var until: String
+        var untilUnix: Double
+        var remainingSeconds: Double
+    }
+
+    struct DeadlineView: Codable {
+        var account: String
+        var until: String
+        var untilUnix: Double
+        var remainingSeconds: Double
+    }
+
+    var store: String
+    var now: String
+    var accounts: [AccountView]
+    var floodWaits: [FloodView]
+    var sendCodeDeadlines: [DeadlineView]
+    /// Jobs by state (every state present, 0 when none); nil when there is no queue file.
+    var queue: [String: Int]?
+
+    /// The same gathering as the HTTP server's (`OperatorSnapshot`), for a table or JSON.
+    static func make(store: SQLiteSessionStore, queue jobs: (any JobQueue)?, now: UnixTime) async throws(CLIFailure) -> StatusReport {
+        let snapshot: OperatorSnapshot
+        do {
+            snapshot = try await OperatorSnapshot.gather(store: store, queue: jobs, now: now, historyLimit: 0)
+        } catch let error as SessionStoreError {
+            throw CLIFailure(error)
+        } catch let error as JobQueueError {
+            throw CLIFailure(error)
+        } catch {
+            throw CLIFailure(.failure, "\(error)")
+        }
+        return StatusReport(
+            store: store.directory, now: TimeText.iso(now), accounts: snapshot.accounts.map { AccountView($0, now: now) },
+            floodWaits: snapshot.floodWaits.map { wait in
+                FloodView(account: wait.account.rawValue, method: wait.method, peer: wait.peer, kind: wait.kind.rawValue, dc: wait.dc,
+                          recordedAt: TimeText.iso(wait.recordedAt), until: TimeText.iso(wait.until), untilUnix: wait.until.seconds,
+                          remainingSeconds: (wait.until - now).rounded(.up))
+            },
+            sendCodeDeadlines: snapshot.sendCodeDeadlines.map { entry in
+                DeadlineView(account: entry.account.rawValue, until: TimeText.iso(entry.deadline), untilUnix: entry.deadline.seconds,
+                             remainingSeconds: (entry.deadline - now).rounded(.up))
+            },
+            queue: snapshot.jobs.map { counts in Dictionary(uniqueKeysWithValues: JobState.allCases.map { ($0.rawValue, counts[$0]) }) })
+    }
+
+    func print(on terminal: Terminal) {
+        terminal.line("\(terminal.paint("store", .bold)) \(store)   now \(now)")
+        terminal.line()
+        if accounts.isEmpty {
+            terminal.line("no accounts")
+        } else {
+            terminal.table(["ACCOUNT", "HOME DC", "AUTHORIZED", "LEASE", "STATUS"], accounts.map { view in
+                [(view.account, nil), (view.homeDC.map(String.init) ?? "-", nil),
+                 (view.authorizedDCs.isEmpty ? "no" : "yes", view.authorizedDCs.isEmpty ? .yellow : nil),
+                 (view.lease.text, view.lease.isLive ? nil : .dim),
+                 (view.status + (view.statusCode.map { " (\($0), since \(view.statusSince ?? "?"))" } ?? ""), view.statusColor)]
+            })
+        }
+        terminal.line()
+        if floodWaits.isEmpty {
+            terminal.line("flood waits: none active")
+        } else {
+            terminal.line(terminal.paint("flood waits (\(floodWaits.count) active)", .yellow))
+            terminal.table(["ACCOUNT", "METHOD", "PEER", "KIND", "UNTIL", "REMAINING"], floodWaits.map { wait in
+                [(wait.account, nil), (wait.method, nil), (wait.peer ?? "(all)", nil), (wait.kind, nil), (wait.until, nil),
+                 ("\(TimeText.remaining(wait.remainingSeconds)) (\(Int(wait.remainingSeconds)) s)", .yellow)]
+            })
+        }
+        terminal.line()
+        if sendCodeDeadlines.isEmpty {
+            terminal.line("send-code deadlines: none")
+        } else {
+            terminal.line(terminal.paint("send-code deadlines (no login code may be requested before)", .yellow))
+            terminal.table(["ACCOUNT", "UNTIL", "REMAINING"], sendCodeDeadlines.map { entry in
+                [(entry.account, nil), (entry.until, nil), ("\(TimeText.remaining(entry.remainingSeconds)) (\(Int(entry.remainingSeconds)) s)", .yellow)]
+            })
+        }
+        terminal.line()
+        if let queue {
+            terminal.line("queue: " + JobState.allCases.map { "\($0.rawValue) \(queue[$0.rawValue] ?? 0)" }.joined(separator: ", "))
+        } else {
+            terminal.line("queue: no job queue (jobs.sqlite) in the store directory")
+        }
+    }
+}

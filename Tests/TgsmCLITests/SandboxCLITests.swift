@@ -1,0 +1,103 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Testing
+
+/// `tgsm sandbox`, the README's first command, run as a person runs it: the built binary, no
+/// setup, output to a pipe.
+@Suite(.timeLimit(.minutes(3))) struct SandboxCLITests {
+    @Test func theSandboxShowsEveryFaultHandledAndEndsWithTheStatusTable() async throws {
+        let (root, base) = try CLI.temporary()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        var cli = base
+        // Its temporary folder goes inside ours, so we can see it is removed.
+        cli.environment["TMPDIR"] = root
+        let result = try await cli.run(["sandbox"], withStore: false)
+        let out = result.stdout
+        #expect(!result.crashed)
+        #expect(result.status == 0, "stdout:\n\(out)\nstderr:\n\(result.stderr)")
+
+        for fault in ["flood wait", "dropped connection", "revoked session", "corrupted store"] {
+            #expect(out.contains("handled (\(fault)):"), "no handled line for \(fault):\n\(out)")
+        }
+        #expect(!out.contains("NOT HANDLED") && !out.contains("problem:"), "\(out)")
+        #expect(out.contains("faults: 4 injected, 4 handled"))
+
+        // Each fault's evidence, as printed.
+        #expect(out.contains("FLOOD_WAIT_3") && out.contains("without spending an attempt"))
+        #expect(out.contains("bob's client reconnected"))
+        #expect(out.contains("carol's workers stopped cleanly (SESSION_REVOKED, TGSM-AUTH-002)") && out.contains("guidance:"))
+        #expect(out.contains("restored from its verified backup on reopen"))
+        #expect(out.contains("dashboard: http://127.0.0.1:"))
+
+        // The final table is `tgsm status`'s: carol marked revoked, alice and bob active, the queue.
+        let table = try #require(out.range(of: "ACCOUNT  HOME DC  AUTHORIZED")).lowerBound
+        let rows = out[table...].split(separator: "\n")
+        #expect(rows.contains { $0.hasPrefix("carol") && $0.contains("revoked (TGSM-AUTH-002") })
+        #expect(rows.contains { $0.hasPrefix("alice") && $0.contains("active") })
+        #expect(rows.contains { $0.hasPrefix("bob") && $0.contains("active") })
+        #expect(out.contains("queue: queued 2, running 0, completed"))
+
+        // The temporary folder is gone.
+        let folderLine = try #require(out.split(separator: "\n").first { $0.contains("folder: ") })
+        let folder = String(try #require(folderLine.split(separator: " ").first { $0.hasPrefix("/") }))
+        #expect(folder.hasPrefix(root))
+        #expect(!FileManager.default.fileExists(atPath: folder))
+
+        // A pipe gets no colors; no phone number, login code or password is printed (the random
+        // folder name is taken out first: its digits are not a secret).
+        #expect(!out.contains("\u{1B}["))
+        let text = (out + result.stderr).replacingOccurrences(of: root, with: "ROOT")
+        for secret in ["15550001", "15550002", "15550003", "10005", "20005", "30005", "hunter2"] {
+            #expect(!text.contains(secret), "\(secret) printed")
+        }
+    }
+
+    /// `--keep`: after the summary the dashboard stays up (it shows the accounts and carol's mark)
+    /// until Ctrl-C, which ends the run with exit 0 and removes the folder.
+    @Test func keepServesTheDashboardUntilInterrupted() async throws {
+        let (root, _) = try CLI.temporary()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: CLI.binary)
+        process.arguments = ["sandbox", "--keep"]
+        var environment = ProcessInfo.processInfo.environment
+        environment["TMPDIR"] = root
+        environment.removeValue(forKey: "NO_COLOR")
+        process.environment = environment
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        defer { if process.isRunning { process.terminate() } }
+
+        // Read until the sandbox says it keeps running (the scenario's output comes first).
+        let reader = out.fileHandleForReading
+        var text = ""
+        let deadline = Date().addingTimeInterval(120)
+        while !text.contains("in another terminal:"), Date() < deadline {
+            let chunk = await Task.detached { reader.availableData }.value
+            if chunk.isEmpty { break }
+            text += String(decoding: chunk, as: UTF8.self)
+        }
+        #expect(text.contains("faults: 4 injected, 4 handled"), "\(text)")
+        let url = try #require(text.split(separator: "\n").last { $0.contains("dashboard: http://") }?
+            .split(separator: " ").first { $0.hasPrefix("http://") })
+
+        let (page, response) = try await URLSession.shared.data(from: try #require(URL(string: String(url))))
+        #expect((response as? HTTPURLResponse)?.statusCode == 200)
+        let html = String(decoding: page, as: UTF8.self)
+        #expect(html.contains("alice") && html.contains("bob") && html.contains("carol") && html.contains("revoked"))
+
+        let folderLine = try #require(text.split(separator: "\n").first { $0.contains("folder: ") })
+        let folder = String(try #require(folderLine.split(separator: " ").first { $0.hasPrefix("/") }))
+        #expect(FileManager.default.fileExists(atPath: folder + "/store/sessions.sqlite"))
+
+        kill(process.processIdentifier, SIGINT)
+        let rest = await Task.detached { reader.readDataToEndOfFile() }.value
+        process.waitUntilExit()
+        #expect(process.terminationReason == .exit && process.terminationStatus == 0, "\(String(decoding: rest, as: UTF8.self))")
+        #expect(!FileManager.default.fileExists(atPath: folder))
+    }
+}
