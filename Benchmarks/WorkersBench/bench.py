@@ -32,6 +32,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -223,12 +224,12 @@ class Celery:
         self.environment = dict(os.environ, BENCH_BROKER=self.url, BENCH_DC_DIR=state_dir, BENCH_SESSIONS=sessions,
                                 PYTHONPATH=HERE)
         import redis
-        import celery_app
+        from celery import Celery as App
         self.client = redis.Redis(host="127.0.0.1", port=self.port)
-        self.app = celery_app.app
-        self.app.conf.broker_url = self.url
-        self.app.conf.result_backend = self.url
-        self.tasks = {"me": celery_app.me, "resolve": celery_app.resolve}
+        # The producer has no result backend: with one, Celery's client subscribes to every task's
+        # result channel at send time (~70 sends/s here). The workers still store every result.
+        self.producer = App("workersbench", broker=self.url)
+        self.producer.conf.update(task_serializer="json", accept_content=["json"])
 
     def version(self):
         import celery
@@ -266,12 +267,12 @@ class Celery:
 
     def run_jobs(self):
         self.client.flushdb()
-        task = self.tasks[KIND]
         began = time.monotonic()
-        for index in range(JOBS):
-            name = NAMES[index % len(NAMES)]
-            args = [name] if KIND == "me" else [name, RESOLVE_TARGET]
-            task.apply_async(args=args, queue=f"acct.{name}")
+        with self.producer.producer_or_acquire() as producer:
+            for index in range(JOBS):
+                name = NAMES[index % len(NAMES)]
+                args = [name] if KIND == "me" else [name, RESOLVE_TARGET]
+                self.producer.send_task(f"bench.{KIND}", args=args, queue=f"acct.{name}", producer=producer)
         enqueue_seconds = time.monotonic() - began
         start = time.monotonic()
         workers, ready = self.start_workers()
@@ -305,6 +306,7 @@ class Tgsm:
         self.store = os.path.join(work, "store")
         self.table = table
         self.state_dir = state_dir
+        self.http_port = free_port()
 
     def environment(self):
         return dict(os.environ, TGSM_HOME=self.store)
@@ -320,7 +322,114 @@ class Tgsm:
 
     def available(self):
         """Whether this tgsm has `run` (the runtime); without it only the status part is measured."""
-        return subprocess.run([TGSM, "run", "--help"], capture_output=True).returncode == 0
+        # An unknown subcommand's --help prints the root help with status 0: look for run's usage.
+        result = subprocess.run([TGSM, "run", "--help"], capture_output=True, text=True)
+        return "USAGE: tgsm run" in result.stdout
+
+    def payload(self):
+        return "{}" if KIND == "me" else json.dumps({"username": RESOLVE_TARGET})
+
+    def enqueue(self):
+        """JOBS jobs, round robin over the accounts; the jobs/s of the enqueue (not part of the rate).
+
+        The first goes through `tgsm jobs enqueue`, which creates the queue file and its schema; the
+        rest are inserted in one transaction with the very statement SQLiteJobQueue.enqueue runs (a
+        process per job would measure process start-up, and Celery's side enqueues from one
+        client too). The workers are not running, so nothing needs waking."""
+        import sqlite3
+        began = time.monotonic()
+        first = subprocess.run([TGSM, "jobs", "enqueue", "--store", self.store, "--kind", KIND, "--account", NAMES[0],
+                                "--payload", self.payload()], capture_output=True, env=self.environment())
+        if first.returncode != 0:
+            raise RuntimeError(f"tgsm jobs enqueue failed ({first.returncode}): {first.stderr.decode()}")
+        database = sqlite3.connect(os.path.join(self.store, "jobs.sqlite"), timeout=30)
+        with database:
+            now = time.time()
+            database.executemany(
+                "INSERT INTO jobs (kind, account, payload, priority, state, run_at, max_attempts, idempotency_key, "
+                "created_at, updated_at) VALUES (?, ?, ?, 0, 'queued', ?, 5, NULL, ?, ?)",
+                [(KIND, NAMES[index % len(NAMES)], self.payload().encode(), now, now, now) for index in range(1, JOBS)])
+        database.close()
+        return JOBS / (time.monotonic() - began)
+
+    def counts(self):
+        import sqlite3
+        database = sqlite3.connect(f"file:{os.path.join(self.store, 'jobs.sqlite')}?mode=ro", uri=True, timeout=30)
+        try:
+            return dict(database.execute("SELECT state, count(*) FROM jobs GROUP BY state").fetchall())
+        finally:
+            database.close()
+
+    def finishes(self, since):
+        import sqlite3
+        database = sqlite3.connect(f"file:{os.path.join(self.store, 'jobs.sqlite')}?mode=ro", uri=True, timeout=30)
+        try:
+            return sorted(row[0] for row in database.execute(
+                "SELECT finished_at FROM jobs WHERE state = 'completed' AND finished_at >= ?", (since,)))
+        finally:
+            database.close()
+
+    def health(self):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}/health", timeout=2) as response:
+                return response.status, json.loads(response.read() or b"null")
+        except urllib.error.HTTPError as error:
+            return error.code, None
+        except (urllib.error.URLError, ConnectionError, OSError):
+            return None, None
+
+    def start(self):
+        """`tgsm run` on the test DC; returns (process, seconds until /health says every account is ready)."""
+        started = time.monotonic()
+        process = subprocess.Popen(
+            [TGSM, "run", "--store", self.store, "--testdc", self.state_dir, "--concurrency", str(CONCURRENCY),
+             "--http", f"127.0.0.1:{self.http_port}", *[arg for name in NAMES for arg in ("--account", name)]],
+            env=self.environment(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        process.reader = Reader(process.stdout)
+        deadline = started + 120
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                break
+            code, body = self.health()
+            if code == 200:
+                return process, time.monotonic() - started
+            time.sleep(0.01)
+        stop(process)
+        raise RuntimeError("tgsm run did not become ready:\n" + process.reader.text()[-4000:])
+
+    def idle(self):
+        process, ready = self.start()
+        time.sleep(2)
+        memory = rss_kib(process.pid)
+        stop(process)
+        return ready, [memory]
+
+    def run_jobs(self):
+        since = time.time()
+        enqueue = self.enqueue()
+        start = time.monotonic()
+        process, ready = self.start()
+        deadline = time.monotonic() + 600
+        while True:
+            counts = self.counts()
+            if counts.get("queued", 0) == 0 and counts.get("running", 0) == 0:
+                break
+            if time.monotonic() > deadline or process.poll() is not None:
+                stop(process)
+                raise RuntimeError(f"tgsm run did not finish the jobs ({counts}):\n" + process.reader.text()[-4000:])
+            time.sleep(0.2)
+        wall = time.monotonic() - start
+        time.sleep(2)
+        memory = rss_kib(process.pid)
+        stop(process)
+        counts = self.counts()
+        if counts.get("dead", 0):
+            raise RuntimeError(f"{counts['dead']} tgsm jobs ended dead; see `tgsm jobs list --state dead --store {self.store}`")
+        finishes = self.finishes(since)
+        if len(finishes) != JOBS:
+            raise RuntimeError(f"{len(finishes)} of {JOBS} tgsm jobs completed")
+        return {"rate": (len(finishes) - 1) / (finishes[-1] - finishes[0]), "wall": wall, "ready": ready,
+                "enqueue": enqueue, "rss": [memory]}
 
 
 # MARK: - Cold start
@@ -363,7 +472,7 @@ def row(label, ours, theirs, unit, fmt, better_lower, goal=""):
     ratio = "n/a"
     if ours is not None and theirs is not None and ours[0] > 0 and theirs[0] > 0:
         ratio = f"{(theirs[0] / ours[0]) if better_lower else (ours[0] / theirs[0]):.2f}x"
-    print(f"{label:<34} {unit:<6} {cell(ours):>24} {cell(theirs):>24} {ratio:>8}  {goal}")
+    print(f"{label:<38} {unit:<5} {cell(ours):>24} {cell(theirs):>24} {ratio:>8}  {goal}")
 
 
 def main():
@@ -389,28 +498,27 @@ def main():
             tgsm.import_session(name, asyncio.run(telethon_login(table, state_dir, name)))
         log(f"{len(NAMES)} accounts logged in twice (Celery's Telethon sessions, tgsm's store)")
 
-        # (d) cold start, interleaved so both see the same load.
+        celery = Celery(work, table, state_dir, sessions)
+        has_run = tgsm.available()
+        if not has_run:
+            log("this tgsm has no `run` command: measuring the Celery side and the status part only")
+        sides = {"celery": celery, "tgsm": tgsm} if has_run else {"celery": celery}
+        results = {side: {"ready": [], "rss_ready": [], "runs": []} for side in sides}
+        for rep in range(REPS):
+            for side, runner in sides.items():
+                ready, memory = runner.idle()
+                results[side]["ready"].append(ready)
+                results[side]["rss_ready"].append(memory)
+                run = runner.run_jobs()
+                results[side]["runs"].append(run)
+                log(f"rep {rep + 1}/{REPS} {side}: ready {ready:.2f} s, {run['rate']:.0f} jobs/s, "
+                    f"start to last job {run['wall']:.2f} s, enqueue {run['enqueue']:.0f}/s, idle RSS {mib(sum(memory))} MiB")
+
+        # (d) cold start, interleaved so both see the same load; the store now has its queue.
         status_runs, import_runs = [], []
         for _ in range(STATUS_RUNS):
             status_runs.append(cold_start(tgsm.status_command(), env=tgsm.environment()))
             import_runs.append(cold_start([PYTHON, "-c", "import telethon"]))
-        log("cold starts measured")
-
-        celery = Celery(work, table, state_dir, sessions)
-        tgsm_ready = tgsm_rss_ready = None
-        runs = {"celery": [], "tgsm": []}
-        celery_ready, celery_rss_ready = [], []
-        has_run = tgsm.available()
-        if not has_run:
-            log("this tgsm has no `run` command yet: measuring the Celery side and the status part only")
-        for rep in range(REPS):
-            ready, memory = celery.idle()
-            celery_ready.append(ready)
-            celery_rss_ready.append(memory)
-            result = celery.run_jobs()
-            runs["celery"].append(result)
-            log(f"rep {rep + 1}/{REPS} celery: ready {ready:.2f} s, {result['rate']:.0f} jobs/s, "
-                f"wall {result['wall']:.2f} s, enqueue {result['enqueue']:.0f}/s")
         load_after = loadavg()
     finally:
         if celery is not None:
@@ -418,25 +526,36 @@ def main():
         stop(testdc)
 
     # MARK: report
+    redis_version = subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout.split()[2]
     print()
     print(f"WorkersBench: {JOBS} `{KIND}` jobs per rep, {ACCOUNTS} accounts, concurrency {CONCURRENCY} per account, "
-          f"{REPS} reps; test DC (1 DC) and redis-server {subprocess.run(['redis-server', '--version'], capture_output=True, text=True).stdout.split()[2]} on loopback; "
+          f"{REPS} reps, {TGSM}; test DC (1 DC) and redis-server {redis_version.removeprefix('v=')} on loopback; "
           f"Celery {celery.version()} (threads pool, one worker per account, --without-mingle --without-gossip)")
     print(f"machine: {os.cpu_count()} cores, load average before {load_before}, after {load_after}")
-    print(f"{'':<34} {'unit':<6} {'tgsm median (min-max)':>24} {'peer median (min-max)':>24} {'ratio':>8}  goal")
-    celery_rates = stats([run["rate"] for run in runs["celery"]])
-    row("jobs/s (drain rate)", None, celery_rates, "1/s", lambda v: f"{v:.0f}", False, ">= 5x Celery")
-    row("start to last job (wall)", None, stats([run["wall"] for run in runs["celery"]]), "s", lambda v: f"{v:.2f}", True)
-    row("time to ready (empty queue)", None, stats(celery_ready), "s", lambda v: f"{v:.2f}", True)
-    row("idle RSS, all workers, at ready", None, stats([sum(m) for m in celery_rss_ready]), "MiB", mib, True)
-    row("idle RSS per worker process", None, stats([kib for m in celery_rss_ready for kib in m]), "MiB", mib, True,
-        "tgsm run < 30 MiB")
-    row("idle RSS, all workers, after jobs", None, stats([sum(run["rss"]) for run in runs["celery"]]), "MiB", mib, True)
-    row("enqueue rate (client)", None, stats([run["enqueue"] for run in runs["celery"]]), "1/s", lambda v: f"{v:.0f}", False)
+    print(f"{'':<38} {'unit':<5} {'tgsm median (min-max)':>24} {'Celery median (min-max)':>24} {'ratio':>8}  goal")
+    ours = results.get("tgsm")
+    theirs = results["celery"]
+
+    def pick(side, extract):
+        return stats(extract(side)) if side is not None else None
+
+    def both(label, unit, fmt, lower, extract, goal=""):
+        row(label, pick(ours, extract), pick(theirs, extract), unit, fmt, lower, goal)
+
+    rate = lambda v: f"{v:.0f}"
+    seconds = lambda v: f"{v:.2f}"
+    both("jobs/s (drain rate)", "1/s", rate, False, lambda r: [run["rate"] for run in r["runs"]], ">= 5x Celery")
+    both("start to last job (wall)", "s", seconds, True, lambda r: [run["wall"] for run in r["runs"]])
+    both("time to ready (empty queue)", "s", seconds, True, lambda r: r["ready"])
+    both("idle RSS, all workers, at ready", "MiB", mib, True, lambda r: [sum(m) for m in r["rss_ready"]], "tgsm run < 30 MiB")
+    both("idle RSS per worker process", "MiB", mib, True, lambda r: [kib for m in r["rss_ready"] for kib in m])
+    both("idle RSS, all workers, after jobs", "MiB", mib, True, lambda r: [sum(run["rss"]) for run in r["runs"]])
+    both("enqueue (not in the rate)", "1/s", rate, False, lambda r: [run["enqueue"] for run in r["runs"]])
     row("status vs `import telethon`: wall", stats([s for s, _ in status_runs]), stats([s for s, _ in import_runs]), "ms",
         ms, True, "tgsm status < 50 ms")
-    row("status vs `import telethon`: RSS", stats([k for _, k in status_runs]), stats([k for _, k in import_runs]), "MiB",
+    row("status vs `import telethon`: peak RSS", stats([k for _, k in status_runs]), stats([k for _, k in import_runs]), "MiB",
         mib, True)
+    print("ratio: tgsm's advantage (>1 is better for tgsm): Celery/tgsm for times and memory, tgsm/Celery for rates")
     shutil.rmtree(work, ignore_errors=True)
 
 
