@@ -13,8 +13,9 @@ Measured, REPS times each, the two sides alternating:
       queue's finished_at; Celery: the task's time.time() in its result), so neither the start-up
       nor the harness's polling is in it. The wall time from starting the workers to the last job
       (start-up and login included) is shown too.
-  (b) time to ready: from spawning the worker processes to ready (tgsm: every account ready in
-      /health; Celery: every worker's "ready." line, after its Telethon client connected) with an
+  (b) time to ready: from spawning the worker processes to ready (tgsm: its line `tgsm run: ready: …`,
+      printed once every account's session checked out and the workers serve the queue; Celery: every
+      worker's "ready." line, after its Telethon client connected) with an
       empty queue, and the resident memory of the idle workers then and after the jobs.
   (c) `tgsm status` cold start (wall time and peak RSS of the process) vs `python -c "import telethon"`.
 
@@ -32,7 +33,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.error
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -306,7 +306,6 @@ class Tgsm:
         self.store = os.path.join(work, "store")
         self.table = table
         self.state_dir = state_dir
-        self.http_port = free_port()
 
     def environment(self):
         return dict(os.environ, TGSM_HOME=self.store)
@@ -369,33 +368,21 @@ class Tgsm:
         finally:
             database.close()
 
-    def health(self):
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}/health", timeout=2) as response:
-                return response.status, json.loads(response.read() or b"null")
-        except urllib.error.HTTPError as error:
-            return error.code, None
-        except (urllib.error.URLError, ConnectionError, OSError):
-            return None, None
-
     def start(self):
-        """`tgsm run` on the test DC; returns (process, seconds until /health says every account is ready)."""
+        """`tgsm run` on the test DC; returns (process, seconds until it printed `tgsm run: ready: …`,
+        which it does once every account's runtime started and the workers serve the queue)."""
         started = time.monotonic()
         process = subprocess.Popen(
-            [TGSM, "run", "--store", self.store, "--testdc", self.state_dir, "--concurrency", str(CONCURRENCY),
-             "--http", f"127.0.0.1:{self.http_port}", *[arg for name in NAMES for arg in ("--account", name)]],
-            env=self.environment(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            [TGSM, "run", "--store", self.store, "--server", self.state_dir, "--concurrency", str(CONCURRENCY),
+             *[arg for name in NAMES for arg in ("--account", name)]],
+            env=dict(self.environment(), TGSM_API_ID=str(API_ID), TGSM_API_HASH=API_HASH),
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         process.reader = Reader(process.stdout)
-        deadline = started + 120
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                break
-            code, body = self.health()
-            if code == 200:
-                return process, time.monotonic() - started
-            time.sleep(0.01)
-        stop(process)
-        raise RuntimeError("tgsm run did not become ready:\n" + process.reader.text()[-4000:])
+        at = process.reader.wait_for(lambda line: line.startswith("tgsm run: ready"), 120)
+        if at is None:
+            stop(process)
+            raise RuntimeError("tgsm run did not become ready:\n" + process.reader.text()[-4000:])
+        return process, at - started
 
     def idle(self):
         process, ready = self.start()
