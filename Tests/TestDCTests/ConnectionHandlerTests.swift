@@ -64,7 +64,7 @@ import Testing
         }
 
         /// Sends one request and feeds every answer back until its result or error arrives.
-        /// `grace`: time the DC may wait before it answers (a suspected duplicate key), advanced when a packet got no reply.
+        /// `grace`: time the DC may wait before it answers (a suspected duplicate key), advanced after each packet.
         func invoke(_ request: some TLEncodable, grace: TimeAmount? = nil) throws -> Result<[UInt8], RPCError> {
             guard var session else { throw HarnessError.noSession }
             defer { self.session = session }
@@ -73,7 +73,7 @@ import Testing
             for _ in 0..<20 {
                 guard !pending.isEmpty else { break }
                 var frames = try send(pending.removeFirst())
-                if frames.isEmpty, let grace {
+                if let grace {
                     channel.embeddedEventLoop.advanceTime(by: grace)
                     while let frame = try channel.readOutbound(as: TransportFrame.self) { frames.append(frame) }
                 }
