@@ -37,9 +37,7 @@ extension PostgresSessionStore {
     public func saveSession(_ state: SessionState, account: AccountID, fence: LeaseToken?) async throws(SessionStoreError) -> Bool {
         let logger = self.logger
         let now = clock.now()
-        return try await write("save the session of \(account)") { connection in
-            try await Self.checkFence(connection, account: account, fence: fence, logger: logger)
-            try await Self.ensureAccount(connection, account, now: now, logger: logger)
+        return try await accountWrite("save the session of \(account)", account: account, fence: fence, now: now) { connection in
             try await connection.query("""
                 UPDATE account SET home_dc = \(Int64(state.homeDC)), user_id = \(state.userID), is_bot = \(state.isBot) WHERE id = \(account.rawValue)
                 """, logger: logger)
@@ -74,9 +72,7 @@ extension PostgresSessionStore {
     public func updateServerSalt(_ salt: Int64, dc: Int, account: AccountID, fence: LeaseToken?) async throws(SessionStoreError) {
         let logger = self.logger
         let now = clock.now()
-        try await write("update the server salt of \(account) DC \(dc)") { connection in
-            try await Self.checkFence(connection, account: account, fence: fence, logger: logger)
-            try await Self.ensureAccount(connection, account, now: now, logger: logger)
+        try await accountWrite("update the server salt of \(account) DC \(dc)", account: account, fence: fence, now: now) { connection in
             try await connection.query("""
                 INSERT INTO dc(account, dc_id, server_salt, updated_at) VALUES (\(account.rawValue), \(Int64(dc)), \(salt), \(now.seconds))
                 ON CONFLICT (account, dc_id) DO UPDATE SET server_salt = excluded.server_salt, updated_at = excluded.updated_at
@@ -87,9 +83,7 @@ extension PostgresSessionStore {
     public func updateTimeOffset(_ offset: Double, dc: Int, account: AccountID, fence: LeaseToken?) async throws(SessionStoreError) {
         let logger = self.logger
         let now = clock.now()
-        try await write("update the time offset of \(account) DC \(dc)") { connection in
-            try await Self.checkFence(connection, account: account, fence: fence, logger: logger)
-            try await Self.ensureAccount(connection, account, now: now, logger: logger)
+        try await accountWrite("update the time offset of \(account) DC \(dc)", account: account, fence: fence, now: now) { connection in
             try await connection.query("""
                 INSERT INTO dc(account, dc_id, time_offset, updated_at) VALUES (\(account.rawValue), \(Int64(dc)), \(offset), \(now.seconds))
                 ON CONFLICT (account, dc_id) DO UPDATE SET time_offset = excluded.time_offset, updated_at = excluded.updated_at
@@ -100,9 +94,7 @@ extension PostgresSessionStore {
     public func saveFutureSalts(_ salts: [SessionManager.FutureSalt], dc: Int, account: AccountID, fence: LeaseToken?) async throws(SessionStoreError) {
         let logger = self.logger
         let now = clock.now()
-        try await write("save future salts of \(account) DC \(dc)") { connection in
-            try await Self.checkFence(connection, account: account, fence: fence, logger: logger)
-            try await Self.ensureAccount(connection, account, now: now, logger: logger)
+        try await accountWrite("save future salts of \(account) DC \(dc)", account: account, fence: fence, now: now) { connection in
             try await connection.query("DELETE FROM future_salt WHERE account = \(account.rawValue) AND dc_id = \(Int64(dc))", logger: logger)
             for salt in salts {
                 try await connection.query("""
@@ -129,9 +121,7 @@ extension PostgresSessionStore {
     public func saveTemporaryKey(_ key: TemporaryAuthKey?, dc: Int, account: AccountID, fence: LeaseToken?) async throws(SessionStoreError) {
         let logger = self.logger
         let now = clock.now()
-        try await write("save the temporary key of \(account) DC \(dc)") { connection in
-            try await Self.checkFence(connection, account: account, fence: fence, logger: logger)
-            try await Self.ensureAccount(connection, account, now: now, logger: logger)
+        try await accountWrite("save the temporary key of \(account) DC \(dc)", account: account, fence: fence, now: now) { connection in
             let stored = key.map { Data($0.key.bytes) }
             try await connection.query("""
                 INSERT INTO dc(account, dc_id, temp_key, temp_key_id, temp_key_expires_at, updated_at)
@@ -222,9 +212,7 @@ extension PostgresSessionStore {
     public func saveUpdateState(_ state: UpdateState, account: AccountID, fence: LeaseToken?) async throws(SessionStoreError) {
         let logger = self.logger
         let now = clock.now()
-        try await write("save the update state of \(account)") { connection in
-            try await Self.checkFence(connection, account: account, fence: fence, logger: logger)
-            try await Self.ensureAccount(connection, account, now: now, logger: logger)
+        try await accountWrite("save the update state of \(account)", account: account, fence: fence, now: now) { connection in
             try await Self.upsertUpdateState(connection, pts: state.pts, qts: state.qts, date: state.date, seq: state.seq, account: account, logger: logger)
         }
     }
@@ -244,9 +232,7 @@ extension PostgresSessionStore {
     public func saveChannelPts(_ pts: Int32, channel: Int64, account: AccountID, fence: LeaseToken?) async throws(SessionStoreError) {
         let logger = self.logger
         let now = clock.now()
-        try await write("save channel pts of \(account)") { connection in
-            try await Self.checkFence(connection, account: account, fence: fence, logger: logger)
-            try await Self.ensureAccount(connection, account, now: now, logger: logger)
+        try await accountWrite("save channel pts of \(account)", account: account, fence: fence, now: now) { connection in
             try await connection.query("""
                 INSERT INTO channel_pts(account, channel_id, pts) VALUES (\(account.rawValue), \(channel), \(Int64(pts)))
                 ON CONFLICT (account, channel_id) DO UPDATE SET pts = excluded.pts
@@ -262,9 +248,7 @@ extension PostgresSessionStore {
         let now = clock.now()
         // A record without a hash is a `min` constructor (or a basic chat): it keeps the known hash,
         // and the username too unless it brings one.
-        try await write("remember peers of \(account)") { connection in
-            try await Self.checkFence(connection, account: account, fence: fence, logger: logger)
-            try await Self.ensureAccount(connection, account, now: now, logger: logger)
+        try await accountWrite("remember peers of \(account)", account: account, fence: fence, now: now) { connection in
             for peer in peers {
                 try await connection.query("""
                     INSERT INTO peer(account, kind, peer_id, access_hash, username, seen_at)

@@ -115,6 +115,21 @@ public final class PostgresSessionStore: SessionStore, Sendable {
         }
     }
 
+    /// A write to one account's rows: refused when `fence` is no longer the account's lease (checked in
+    /// the same transaction), and the account row made first so the rows referring to it can be written.
+    @discardableResult
+    func accountWrite<T: Sendable>(
+        _ operation: String, account: AccountID, fence: LeaseToken?, now: UnixTime,
+        _ body: @escaping @Sendable (PostgresConnection) async throws -> T
+    ) async throws(SessionStoreError) -> T {
+        let logger = self.logger
+        return try await write(operation) { connection in
+            try await Self.checkFence(connection, account: account, fence: fence, logger: logger)
+            try await Self.ensureAccount(connection, account, now: now, logger: logger)
+            return try await body(connection)
+        }
+    }
+
     /// Rejects the write unless `fence` is the account's current, unreleased lease token. The lease
     /// row stays locked (`FOR SHARE`, or `FOR UPDATE` when the caller changes the lease itself)
     /// until the transaction ends, so no takeover can slip between this check and the write.
