@@ -95,7 +95,7 @@ let package = Package(
         .target(
             name: "SessionManager",
             dependencies: [
-                "MTProtoClient", "MTProto", "MTProtoCrypto", "TL", "TLSchema",
+                "MTProtoClient", "MTProtoNIO", "MTProto", "MTProtoCrypto", "TL", "TLSchema",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -154,9 +154,10 @@ let package = Package(
         .executableTarget(
             name: "tgsm",
             dependencies: [
-                "TestDC", "MTProtoClient", "MTProto", "SessionManager", "Workers",
+                "TestDC", "MTProtoClient", "MTProto", "SessionManager", "Workers", "TLSchema",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict
         ),
@@ -201,7 +202,7 @@ let package = Package(
         // The built `tgsm` binary run as a subprocess against temporary stores.
         .testTarget(
             name: "TgsmCLITests",
-            dependencies: ["tgsm", "SessionManager", "MTProtoClient", "MTProto", "MTProtoCrypto"],
+            dependencies: ["tgsm", "SessionManager", "MTProtoClient", "MTProto", "MTProtoCrypto", "TestDC", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         .testTarget(
