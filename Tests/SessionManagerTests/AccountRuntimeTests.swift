@@ -160,7 +160,7 @@ import Testing
         try await world.logIn()
         let runtime = world.runtime()
         #expect(try await runtime.start() == .valid(userID: 1001))
-        _ = try world.dc.addFault(FaultRule(match: FaultMatch(method: "users.getUsers", count: 1), effect: .sessionRevoked))
+        _ = try world.dc.addFault(FaultRule(match: FaultMatch(method: "users.getUsers", count: 1), effect: FaultEffect(kind: .sessionRevoked)))
         do {
             _ = try await runtime.invoker.invoke(Api.functions.users.GetUsers(id: [.inputUserSelf(.init())]), options: InvokeOptions())
             Issue.record("the revoked call succeeded")

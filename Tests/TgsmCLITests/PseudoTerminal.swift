@@ -20,8 +20,10 @@ final class PseudoTerminal: @unchecked Sendable {
     }
 
     init(arguments: [String], environment: [String: String], executable: String = CLI.binary) throws {
-        var master: Int32 = -1, slave: Int32 = -1
-        guard openpty(&master, &slave, nil, nil, nil) == 0 else { throw POSIXError(.ENOTTY) }
+        let master = posix_openpt(O_RDWR | O_NOCTTY)
+        guard master >= 0, grantpt(master) == 0, unlockpt(master) == 0, let name = ptsname(master) else { throw POSIXError(.ENOTTY) }
+        let slave = open(name, O_RDWR | O_NOCTTY)
+        guard slave >= 0 else { throw POSIXError(.ENOTTY) }
         self.master = master
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments

@@ -170,7 +170,7 @@ struct AuthCommand: AsyncParsableCommand {
     /// QR login: prints a tg://login link until a logged-in app accepts it (updateLoginToken), then
     /// exports again for the authorization.
     private func qrLogin(login: TelegramLogin, client: TelegramClient, clock: any TelegramClock) async throws(LoginError) -> LoggedIn {
-        let accepted = Flag()
+        let accepted = AcceptedFlag()
         let updates = client.updates
         let watcher = Task {
             for await event in updates {
@@ -222,7 +222,7 @@ struct AuthCommand: AsyncParsableCommand {
 }
 
 /// A flag set by one task and read by another.
-final class Flag: Sendable {
+final class AcceptedFlag: Sendable {
     private let state = Mutex(false)
     var value: Bool { state.withLock { $0 } }
     func set(_ value: Bool) { state.withLock { $0 = value } }

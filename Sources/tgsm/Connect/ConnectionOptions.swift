@@ -174,7 +174,8 @@ struct ConfigFile: Decodable {
 
     /// The config file, or nil when there is none at the default path. A file named explicitly must exist.
     static func load(path explicit: String?, global: GlobalOptions) throws(CLIFailure) -> Loaded {
-        let path = try explicit.map(GlobalOptions.absolute) ?? (global.storeDirectory() + "/config.json")
+        let path: String
+        if let explicit { path = GlobalOptions.absolute(explicit) } else { path = try global.storeDirectory() + "/config.json" }
         let directory = (path as NSString).deletingLastPathComponent
         guard let data = FileManager.default.contents(atPath: path) else {
             if explicit != nil { throw CLIFailure(.usage, "the config file \(path) does not exist or cannot be read") }
