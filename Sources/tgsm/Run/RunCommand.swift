@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import MTProto
 import MTProtoClient
+import OperatorHTTP
 import ServiceLifecycle
 import SessionManager
 import Synchronization
@@ -37,6 +38,18 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .customLong("keep-alive"), help: "Seconds without a successful call after which an idle account makes a cheap one.")
     var keepAlive: Double = 12 * 3600
 
+    @Option(name: .customLong("http-host"), help: "Address of /health, /metrics and the dashboard; anything but loopback needs --http-token.")
+    var httpHost = "127.0.0.1"
+
+    @Option(name: .customLong("http-port"), help: "Port of the HTTP server (0 picks a free one and prints it).")
+    var httpPort = OperatorHTTPConfiguration.defaultPort
+
+    @Option(name: .customLong("http-token"), help: "Access token the HTTP server requires (default: $TGSM_HTTP_TOKEN); required off loopback.")
+    var httpToken: String?
+
+    @Flag(name: .customLong("no-http"), help: "Serve no HTTP (no /health, /metrics or dashboard).")
+    var noHTTP = false
+
     func validate() throws {
         guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1") }
         guard gracePeriod >= 0, gracePeriod.isFinite else { throw ValidationError("--grace-period must be a number of seconds ≥ 0") }
@@ -47,8 +60,11 @@ struct RunCommand: AsyncParsableCommand {
         Runtimes.bootstrapLogging(level: connection.level)
         let logger = Runtimes.logger("tgsm.run", level: connection.level)
         let resolved = try connection.resolve(global)
+        if global.postgresURL != nil {
+            throw CLIFailure(.usage, "tgsm run works on a SQLite store directory for now; point --store at a directory (PostgreSQL serves the store and queue commands)")
+        }
         let store = try StoreAccess.open(global, creating: false)
-        guard let queue = try StoreAccess.queue(global, creating: true) else {
+        guard let queue = try StoreAccess.sqliteQueue(global, creating: true) else {
             throw CLIFailure(.failure, "the job queue could not be opened")
         }
         let known: [AccountID]
@@ -96,8 +112,25 @@ struct RunCommand: AsyncParsableCommand {
             invokers: runtimes, accountStatus: store, floodLedger: store,
             configuration: WorkerConfiguration(accounts: running, concurrencyPerAccount: concurrency, gracePeriod: gracePeriod),
             clock: clock, logger: logger)
-        let context = RunContext(store: store, queue: queue, runtimes: runtimes, workers: pool, accounts: running, logger: logger)
-        let extra = RunServices.make(context)
+        var extra: [RunServices.Entry] = []
+        if !noHTTP {
+            let token = httpToken ?? ProcessInfo.processInfo.environment["TGSM_HTTP_TOKEN"]
+            let server: OperatorHTTPServer
+            do {
+                server = try OperatorHTTPServer(
+                    configuration: OperatorHTTPConfiguration(host: httpHost, port: httpPort, accessToken: token, accounts: running),
+                    store: store, queue: queue, liveHealth: RunServices.liveHealth(of: runtimes), clock: clock, logger: logger)
+            } catch {
+                throw CLIFailure(.usage, "\(error)")
+            }
+            extra.append(.init(name: "http", service: server))
+            let host = httpHost
+            Task {
+                if let port = try? await server.listeningPort() {
+                    Terminal.standard.line("tgsm run: dashboard http://\(host.contains(":") ? "[\(host)]" : host):\(port)/ (/health, /metrics)")
+                }
+            }
+        }
 
         // Shutdown runs in reverse order: the workers first (finishing or releasing their jobs on
         // live sessions), then the extra services, then the sessions (clients closed, leases released).
@@ -133,18 +166,6 @@ struct RunCommand: AsyncParsableCommand {
     }
 }
 
-/// What the extra services of `tgsm run` (the HTTP server: /health, /metrics, the dashboard) are
-/// given: the store, the queue, each account's runtime (health, verdict, lease) and the workers
-/// (their events).
-struct RunContext: Sendable {
-    var store: SQLiteSessionStore
-    var queue: SQLiteJobQueue
-    var runtimes: AccountRuntimes
-    var workers: WorkerPool
-    var accounts: [AccountID]
-    var logger: Logger
-}
-
 /// The seam where other services plug into `tgsm run`: each runs in the same `ServiceGroup`,
 /// after the sessions start and before the workers, and is shut down gracefully between them.
 enum RunServices {
@@ -153,8 +174,15 @@ enum RunServices {
         var service: any Service
     }
 
-    static func make(_ context: RunContext) -> [Entry] {
-        []
+    /// Each running account's health as its stack's monitor sees it, for /health and the dashboard.
+    static func liveHealth(of runtimes: AccountRuntimes) -> OperatorHTTPServer.LiveHealth {
+        { @Sendable in
+            var snapshots: [AccountID: HealthSnapshot] = [:]
+            for runtime in runtimes.runtimes {
+                if let health = await runtime.health { snapshots[health.account] = health.snapshot }
+            }
+            return snapshots
+        }
     }
 }
 
