@@ -101,7 +101,7 @@ let package = Package(
         .target(
             name: "SessionManager",
             dependencies: [
-                "MTProtoClient", "MTProto", "MTProtoCrypto", "TL", "TLSchema",
+                "MTProtoClient", "MTProtoNIO", "MTProto", "MTProtoCrypto", "TL", "TLSchema",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -195,10 +195,10 @@ let package = Package(
         .executableTarget(
             name: "tgsm",
             dependencies: [
-                "TestDC", "MTProtoClient", "MTProto", "SessionManager", "Workers", "PostgresStore",
-                "TestDC", "MTProtoClient", "MTProto", "SessionManager", "Workers", "OperatorHTTP",
+                "TestDC", "MTProtoClient", "MTProto", "SessionManager", "Workers", "PostgresStore", "OperatorHTTP", "TLSchema",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict
         ),
@@ -252,7 +252,7 @@ let package = Package(
         // The built `tgsm` binary run as a subprocess against temporary stores.
         .testTarget(
             name: "TgsmCLITests",
-            dependencies: ["tgsm", "SessionManager", "MTProtoClient", "MTProto", "MTProtoCrypto"],
+            dependencies: ["tgsm", "SessionManager", "MTProtoClient", "MTProto", "MTProtoCrypto", "TestDC", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         // The operator server in-process over loopback with a real store and queue; the dashboard in headless Chromium.

@@ -10,7 +10,10 @@ struct Tgsm: AsyncParsableCommand {
         discussion: "Exit codes: 0 ok, 1 failure, 2 usage, 3 check found problems, 4 not found, 5 store damaged, "
             + "6 lease held by another process, 7 rate limited, 8 account marked dead, 9 encryption key missing or wrong, "
             + "10 file exists (docs/CLI.md).",
-        subcommands: [SandboxCommand.self, SessionCommand.self, StatusCommand.self, JobsCommand.self, CheckCommand.self, TestDCCommand.self]
+        subcommands: [
+            SandboxCommand.self, AuthCommand.self, RunCommand.self, RecoverCommand.self, SessionCommand.self, StatusCommand.self, JobsCommand.self,
+            CheckCommand.self, TestDCCommand.self,
+        ]
     )
 
     /// ArgumentParser's own entry point exits 64 on a usage error; tgsm's documented code is 2, and

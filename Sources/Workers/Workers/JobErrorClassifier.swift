@@ -12,13 +12,17 @@ public struct AccountStop: Sendable, Hashable, CustomStringConvertible {
     public var guidance: String
     /// The account's mark: state, cause, the session manager's error code, since when.
     public var status: AccountStatus
+    /// Whether `status` is written to the account (a dead session). False when this process only
+    /// lost the account to another one (its lease was taken over): the session is fine there.
+    public var marksAccount: Bool
     /// When the workers stopped.
     public var at: UnixTime { status.since }
 
-    public init(error: String, guidance: String, status: AccountStatus) {
+    public init(error: String, guidance: String, status: AccountStatus, marksAccount: Bool = true) {
         self.error = error
         self.guidance = guidance
         self.status = status
+        self.marksAccount = marksAccount
     }
 
     public var description: String { "stopped by \(error): \(guidance)" }
@@ -78,6 +82,11 @@ public enum JobErrorClassifier {
         // so the job comes back when the ledger lets that call go again.
         if let managed = error.sessionManagerError, case .floodWait(let wait) = managed.reason {
             return .deferFloodWait(method: wait.method, seconds: nil, until: wait.until, reason: error.description)
+        }
+        // Another process owns the account now (this one's lease was taken over): its jobs go back
+        // to the queue for that process, and this process's loop for the account ends unmarked.
+        if let managed = error.sessionManagerError, case .leaseHeld = managed.reason {
+            return .stopAccount(error: managed.code, guidance: managed.recoverySteps.joined(separator: " "))
         }
         guard let advice = error.advice else {
             // closed, rejected, undecodable, unknown DC, migration loop, storage: nothing the

@@ -315,6 +315,10 @@ public final class WorkerPool: Service {
 
     private func mark(_ account: AccountID, _ stop: AccountStop, logger: Logger) async {
         defer { observers.yield(.accountStopped(account, stop)) }
+        guard stop.marksAccount else {
+            logger.error("another process owns the account now: this process's workers for it stop", metadata: ["error": "\(stop.error)", "guidance": "\(stop.guidance)"])
+            return
+        }
         logger.error("terminal session error: the account's workers stop", metadata: ["error": "\(stop.error)", "guidance": "\(stop.guidance)"])
         do {
             try await accountStatus.setStatus(stop.status, for: account)
@@ -334,6 +338,10 @@ public final class WorkerPool: Service {
     /// names one (so the guard and the workers write the same state and code), else a login is
     /// needed (AUTH_KEY_PERM_EMPTY and other key refusals the session manager has no code for).
     static func accountStop(_ name: String, _ guidance: String, error: (any Error)?, account: AccountID, now: UnixTime) -> AccountStop {
+        if let managed = (error as? TelegramError)?.sessionManagerError, case .leaseHeld = managed.reason {
+            return AccountStop(error: name, guidance: guidance, status: AccountStatus(state: .active, since: now, cause: name, code: managed.code),
+                               marksAccount: false)
+        }
         let status = (error as? TelegramError).flatMap { AccountStatus.terminal(after: $0, account: account, at: now) }
             ?? AccountStatus(state: .unauthorized, since: now, cause: name, code: "")
         return AccountStop(error: name, guidance: guidance, status: status)

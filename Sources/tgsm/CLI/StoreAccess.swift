@@ -62,7 +62,7 @@ enum StoreAccess {
         return (queue, { try? queue.writer.close() })
     }
 
-    private static func sqliteQueue(_ global: GlobalOptions, creating: Bool) throws(CLIFailure) -> SQLiteJobQueue? {
+    static func sqliteQueue(_ global: GlobalOptions, creating: Bool) throws(CLIFailure) -> SQLiteJobQueue? {
         let path = try global.jobsPath()
         if !FileManager.default.fileExists(atPath: path) {
             guard creating else { return nil }

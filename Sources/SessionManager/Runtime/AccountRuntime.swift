@@ -1,0 +1,371 @@
+import Logging
+import MTProto
+import MTProtoClient
+import MTProtoCrypto
+import Synchronization
+import TL
+
+/// How an account runtime behaves.
+public struct AccountRuntimeConfiguration: Sendable {
+    /// Seconds a lease lasts without a heartbeat; another process takes a dead holder's lease over after it.
+    public var leaseTTL: Double
+    /// Seconds between heartbeats; nil: a third of `leaseTTL`.
+    public var heartbeatInterval: Double?
+    public var stack: SessionStack.Configuration
+    /// The keep-alive; nil runs none (a short-lived command).
+    public var keepAlive: KeepAlivePolicy?
+    /// Seconds the start-up validation waits for its answer.
+    public var validationTimeout: Double
+    /// The app version of a device identity chosen here (an account that has one keeps it).
+    public var appVersion: String
+    /// Whether answers' users and chats are remembered in the store (fenced by the lease).
+    public var remembersPeers: Bool
+    /// Whether the runtime stops itself (client closed, lease released) when the account turns
+    /// terminal. Off for a login, which goes on through the stack after an "unauthorized" check.
+    public var stopsOnTerminal: Bool
+
+    public init(leaseTTL: Double = 30, heartbeatInterval: Double? = nil, stack: SessionStack.Configuration = .init(),
+                keepAlive: KeepAlivePolicy? = KeepAlivePolicy(), validationTimeout: Double = 15, appVersion: String = "tgsm 0.1",
+                remembersPeers: Bool = true, stopsOnTerminal: Bool = true) {
+        precondition(leaseTTL > 0, "a lease needs a positive time to live")
+        self.leaseTTL = leaseTTL
+        self.heartbeatInterval = heartbeatInterval
+        self.stack = stack
+        self.keepAlive = keepAlive
+        self.validationTimeout = validationTimeout
+        self.appVersion = appVersion
+        self.remembersPeers = remembersPeers
+        self.stopsOnTerminal = stopsOnTerminal
+    }
+
+    var beat: Double { heartbeatInterval ?? leaseTTL / 3 }
+}
+
+/// Why a runtime stopped.
+public enum AccountRuntimeStop: Sendable, Hashable, CustomStringConvertible {
+    /// `stop()` was called (shutdown).
+    case requested
+    /// The lease was taken over by another process (`store.fenced`), or could not be renewed before
+    /// it expired; this process must not touch the account any more.
+    case leaseLost(current: String?)
+    /// The account turned terminal (revoked, unauthorized, duplicated, deactivated): its code.
+    case terminal(code: String)
+
+    public var description: String {
+        switch self {
+        case .requested: "stopped on request"
+        case .leaseLost(let current):
+            "the account's lease was lost" + (current.map { " (now held by \($0))" } ?? "")
+                + "; another process owns the account, so this one stopped its connections"
+        case .terminal(let code): "the session became unusable (\(code)); a person must act (see `tgsm check`)"
+        }
+    }
+}
+
+/// Where a runtime's time, randomness and ownership come from. Tests inject all of them.
+public struct AccountRuntimeEnvironment: Sendable {
+    /// The middlewares', the lease's and the keep-alive's clock.
+    public var clock: any TelegramClock
+    /// The client's clock (msg_ids, timeouts, reconnect backoff).
+    public var clientClock: any TelegramClock
+    public var random: any RandomSource
+    public var entropy: any EntropySource
+    public var holder: LeaseHolder
+    public var holderIsDead: @Sendable (LeaseHolder) -> Bool
+    public var logger: Logger
+
+    public init(clock: any TelegramClock = SystemClock(), clientClock: any TelegramClock = SystemClock(),
+                random: any RandomSource = SystemRandomSource(), entropy: any EntropySource = SystemEntropy(),
+                holder: LeaseHolder = .current(), holderIsDead: @escaping @Sendable (LeaseHolder) -> Bool = LeaseHolder.isDeadOnThisHost,
+                logger: Logger = Logger(label: "tgsm.runtime")) {
+        self.clock = clock
+        self.clientClock = clientClock
+        self.random = random
+        self.entropy = entropy
+        self.holder = holder
+        self.holderIsDead = holderIsDead
+        self.logger = logger
+    }
+}
+
+/// One account, running: the product-level assembly of the session manager's parts.
+///
+/// `start()` takes the account's lease before any connection (a live holder is
+/// `TGSM-SESSION-002` naming it), renews it on a heartbeat, builds the `TelegramClient` on the
+/// account's `AccountSessionStorage` with its stored device identity and proxy, wraps it in the
+/// `SessionStack` (with the store-backed peer cache), validates the session without ever asking for
+/// a code, and runs the keep-alive. `stop()` closes the client and releases the lease. A runtime
+/// whose lease is taken over stops by itself and never writes again (every write is fenced).
+///
+/// Callers invoke through `invoker`, which stays valid across the runtime's life: before start and
+/// after a stop it fails without touching the network.
+public actor AccountRuntime {
+    public enum State: Sendable, Hashable {
+        case idle
+        case running(Lease)
+        case stopped(AccountRuntimeStop)
+    }
+
+    public nonisolated let account: AccountID
+    /// The account's stack (through the runtime's gate): what workers and commands invoke.
+    public nonisolated let invoker: any TelegramInvoking
+    public nonisolated let configuration: AccountRuntimeConfiguration
+    private nonisolated let gate: RuntimeGate
+    private let store: any SessionStore
+    private let base: TelegramClientConfiguration
+    private let environment: AccountRuntimeEnvironment
+    private var logger: Logger
+
+    public private(set) var state: State = .idle
+    public private(set) var client: TelegramClient?
+    public private(set) var stack: SessionStack?
+    /// The start-up check's verdict (nil before it, or when started without it).
+    public private(set) var verdict: SessionVerdict?
+    private var tasks: [Task<Void, Never>] = []
+    private var stopWaiters: [CheckedContinuation<AccountRuntimeStop, Never>] = []
+    private var starting = false
+
+    /// - Parameter client: the connection profile's configuration with the application's
+    ///   api_id/api_hash; the account's identity and proxy are applied at start.
+    public init(account: AccountID, store: any SessionStore, client: TelegramClientConfiguration,
+                configuration: AccountRuntimeConfiguration = .init(), environment: AccountRuntimeEnvironment = .init()) {
+        self.account = account
+        self.store = store
+        self.base = client
+        self.configuration = configuration
+        self.environment = environment
+        var logger = environment.logger
+        logger[metadataKey: "account"] = "\(account)"
+        self.logger = logger
+        let gate = RuntimeGate(account: account)
+        self.gate = gate
+        self.invoker = RuntimeInvoker(gate: gate)
+    }
+
+    public var lease: Lease? {
+        if case .running(let lease) = state { return lease }
+        return nil
+    }
+
+    public var health: AccountHealth? { stack?.health }
+
+    /// Takes the lease, builds client and stack, starts the heartbeat and keep-alive, and (with
+    /// `validate`) checks the session. Returns the check's verdict (nil without `validate`); a
+    /// verdict other than `.valid` is not an error here, the caller decides. When the check finds
+    /// the account terminal and `stopsOnTerminal` is set, the runtime has already stopped.
+    @discardableResult
+    public func start(validate: Bool = true) async throws(SessionManagerError) -> SessionVerdict? {
+        guard case .idle = state, !starting else { preconditionFailure("an AccountRuntime starts once") }
+        starting = true
+        defer { starting = false }
+        let now = environment.clock.now()
+        let lease: Lease
+        do {
+            lease = try await store.acquireLease(account: account, holder: environment.holder, now: now, ttl: configuration.leaseTTL,
+                                                 holderIsDead: environment.holderIsDead)
+        } catch let error as SessionStoreError {
+            if case .leaseHeld(let held) = error {
+                throw SessionManagerError(.leaseHeld(account: account, holder: "\(held.holder) (lease token \(held.token))", expires: held.expiresAt))
+            }
+            throw SessionManagerError(.storageFailed(account: account, reason: "taking the lease: \(error) [\(error.code)]"))
+        } catch {
+            throw SessionManagerError(.storageFailed(account: account, reason: "taking the lease: \(error)"))
+        }
+        logger[metadataKey: "lease"] = "\(lease.token)"
+        let configuration: TelegramClientConfiguration
+        do {
+            configuration = try await clientConfiguration(now: now)
+        } catch {
+            try? await store.releaseLease(lease)
+            throw error
+        }
+        let storage = AccountSessionStorage(store: store, account: account, lease: lease)
+        let client = TelegramClient(configuration: configuration, storage: storage, clock: environment.clientClock,
+                                    entropy: environment.entropy, logger: logger)
+        let peers = self.configuration.remembersPeers
+            ? PeerCache(account: account, store: store, fence: lease.token, clock: environment.clock, logger: logger) : nil
+        let stack = SessionStack(account: account, client: client, ledgerStore: store, statuses: store, storage: storage, peerCache: peers,
+                                 configuration: self.configuration.stack, clock: environment.clock, random: environment.random, logger: logger)
+        self.client = client
+        self.stack = stack
+        state = .running(lease)
+        gate.open(stack.invoker)
+        logger.info("account runtime started", metadata: ["holder": "\(environment.holder)"])
+
+        tasks.append(Task { await self.heartbeat() })
+        if self.configuration.stopsOnTerminal {
+            let events = stack.health.events()
+            tasks.append(Task {
+                for await event in events {
+                    if case .stateChanged(_, .terminal) = event.kind {
+                        await self.halt(.terminal(code: stack.health.snapshot.lastFailureCode ?? "terminal"))
+                        return
+                    }
+                }
+            })
+        }
+        var verdict: SessionVerdict?
+        if validate {
+            let validator = SessionValidator(account: account, invoker: stack.invoker, storage: storage, health: stack.health,
+                                             clock: environment.clock, timeout: self.configuration.validationTimeout)
+            let result = await validator.validate()
+            verdict = result
+            self.verdict = result
+            logger.info("session checked", metadata: ["verdict": "\(result.label)"])
+            if self.configuration.stopsOnTerminal, result.needsLogin || result == .deactivated {
+                await halt(.terminal(code: health?.snapshot.lastFailureCode ?? result.label))
+            }
+        }
+        if case .running = state, let policy = self.configuration.keepAlive {
+            let keepAlive = KeepAlive(account: account, invoker: stack.invoker, health: stack.health, policy: policy,
+                                      clock: environment.clock, random: environment.random, logger: logger)
+            tasks.append(Task { await keepAlive.run() })
+        }
+        return verdict
+    }
+
+    /// Closes the client and releases the lease. Idempotent.
+    public func stop() async {
+        await halt(.requested)
+    }
+
+    /// Returns once the runtime stopped (by `stop()`, a lost lease or a terminal error), with why.
+    public func waitUntilStopped() async -> AccountRuntimeStop {
+        if case .stopped(let reason) = state { return reason }
+        return await withCheckedContinuation { stopWaiters.append($0) }
+    }
+
+    // MARK: - Internals
+
+    private func clientConfiguration(now: UnixTime) async throws(SessionManagerError) -> TelegramClientConfiguration {
+        do {
+            let identity = try await store.chooseIdentity(.thisHost(appVersion: configuration.appVersion, at: now), account: account)
+            var configuration = base.with(identity: identity)
+            if let proxy = try await store.proxy(account: account) {
+                configuration.proxy = try proxy.clientProxy()
+                logger.info("connecting through the account's proxy", metadata: ["proxy": "\(proxy)"])
+            }
+            return configuration
+        } catch let error as SessionStoreError {
+            throw SessionManagerError(.storageFailed(account: account, reason: "reading the identity and proxy: \(error) [\(error.code)]"))
+        } catch {
+            throw SessionManagerError(.storageFailed(account: account, reason: "reading the identity and proxy: \(error)"))
+        }
+    }
+
+    private func heartbeat() async {
+        let clock = environment.clock
+        let interval = configuration.beat
+        while case .running(var lease) = state {
+            do { try await clock.sleep(for: interval) } catch { return }
+            guard case .running = state else { return }
+            do {
+                lease = try await store.renewLease(lease, now: clock.now(), ttl: configuration.leaseTTL)
+                if case .running = state { state = .running(lease) }
+            } catch let error as SessionStoreError {
+                if case .fenced(_, _, let current) = error {
+                    logger.error("lease taken over by another process: stopping this account's connections",
+                                 metadata: ["current": "\(current.map { "\($0.holder) token \($0.token)" } ?? "none")"])
+                    await halt(.leaseLost(current: current.map { "\($0.holder)" }))
+                    return
+                }
+                if await renewalFailed(error, lease: lease) { return }
+            } catch {
+                if await renewalFailed(error, lease: lease) { return }
+            }
+        }
+    }
+
+    /// A heartbeat that failed for another reason (a busy or failing disk): go on while the lease
+    /// still holds, stop once it expired, because another process may take it over from then on.
+    private func renewalFailed(_ error: any Error, lease: Lease) async -> Bool {
+        if lease.isExpired(at: environment.clock.now()) {
+            logger.error("the lease could not be renewed before it expired: stopping", metadata: ["error": "\(error)"])
+            await halt(.leaseLost(current: nil))
+            return true
+        }
+        logger.warning("lease heartbeat failed; trying again", metadata: ["error": "\(error)"])
+        return false
+    }
+
+    private func halt(_ reason: AccountRuntimeStop) async {
+        guard case .running(let lease) = state else {
+            if case .idle = state {
+                state = .stopped(reason)
+                gate.close(Self.refusal(for: reason, account: account))
+                resumeWaiters(reason)
+            }
+            return
+        }
+        state = .stopped(reason)
+        if case .terminal = reason {
+            // The terminal guard refuses every call with the account's mark: keep it reachable.
+        } else {
+            gate.close(Self.refusal(for: reason, account: account))
+        }
+        let running = tasks
+        tasks = []
+        for task in running { task.cancel() }
+        let client = client, peers = stack?.peerCache, store = store, logger = logger
+        // In a task of its own: halt may run on a task that is being cancelled (the heartbeat's),
+        // and the release must still reach the store.
+        await Task {
+            await peers?.flush()
+            await client?.close()
+            if case .leaseLost = reason { return }
+            do {
+                try await store.releaseLease(lease)
+            } catch {
+                logger.warning("the lease could not be released; it expires by itself", metadata: ["error": "\(error)"])
+            }
+        }.value
+        logger.notice("account runtime stopped", metadata: ["reason": "\(reason)"])
+        resumeWaiters(reason)
+    }
+
+    private func resumeWaiters(_ reason: AccountRuntimeStop) {
+        let waiters = stopWaiters
+        stopWaiters = []
+        for waiter in waiters { waiter.resume(returning: reason) }
+    }
+
+    /// What the invoker of a runtime stopped for `reason` answers.
+    public static func refusal(for reason: AccountRuntimeStop, account: AccountID) -> TelegramError {
+        switch reason {
+        case .leaseLost(let current):
+            .middleware(SessionManagerError(.leaseHeld(account: account, holder: current ?? "another process", expires: nil)))
+        case .requested, .terminal:
+            .closed
+        }
+    }
+}
+
+/// What the runtime's `invoker` forwards to.
+final class RuntimeGate: Sendable {
+    enum Slot: Sendable {
+        case notStarted
+        case open(any TelegramInvoking)
+        case closed(TelegramError)
+    }
+
+    let account: AccountID
+    private let slot = Mutex(Slot.notStarted)
+
+    init(account: AccountID) { self.account = account }
+
+    func open(_ invoker: any TelegramInvoking) { slot.withLock { $0 = .open(invoker) } }
+    func close(_ error: TelegramError) { slot.withLock { $0 = .closed(error) } }
+    var current: Slot { slot.withLock { $0 } }
+}
+
+struct RuntimeInvoker: TelegramInvoking {
+    let gate: RuntimeGate
+
+    func invoke<Request: TLFunction>(_ request: Request, options: InvokeOptions) async throws(TelegramError) -> Request.Result {
+        switch gate.current {
+        case .open(let invoker): return try await invoker.invoke(request, options: options)
+        case .closed(let error): throw error
+        case .notStarted: throw .closed
+        }
+    }
+}

@@ -1,0 +1,171 @@
+import Logging
+import MTProto
+import MTProtoClient
+import ServiceLifecycle
+import SessionManager
+import Synchronization
+
+/// The workers' `AccountInvokers` over the session manager's `AccountRuntime`s: each account's
+/// runtime is started at `start(_:)` or lazily at its first `invoker(for:)`, and its invoker (the
+/// stack, through the runtime's gate) is what the workers call. An account whose session turned
+/// out unusable (needs a login, deactivated) answers with the terminal guard's own refusal, so the
+/// `WorkerPool` stops that account, marks it, and goes on with the others.
+///
+/// Also a `Service`: on graceful shutdown it stops every runtime (clients closed, leases
+/// released). Put it *before* the `WorkerPool` in a `ServiceGroup`: services are shut down in
+/// reverse order, so the workers finish or release their jobs while the sessions still run.
+public final class AccountRuntimes: AccountInvokers, Service {
+    public typealias Factory = @Sendable (AccountID) -> AccountRuntime
+
+    private let factory: Factory
+    private let clock: any TelegramClock
+    private let logger: Logger
+    private let slots = Mutex<[AccountID: Slot]>([:])
+
+    private enum Slot {
+        case starting(Task<Result<AccountRuntime, SessionManagerError>, Never>)
+        case ready(AccountRuntime)
+    }
+
+    /// - Parameter factory: makes the (not yet started) runtime of an account.
+    public init(clock: any TelegramClock = SystemClock(), logger: Logger = Logger(label: "tgsm.runtimes"), factory: @escaping Factory) {
+        self.factory = factory
+        self.clock = clock
+        self.logger = logger
+    }
+
+    /// What starting an account found.
+    public enum StartOutcome: Sendable {
+        /// Running; the verdict of its start-up check (`.networkDown` and `.rateLimited` run on).
+        case running(SessionVerdict?)
+        /// Not running: the lease is held by another process, the store failed, or the session
+        /// needs a person (the error says which and what to do).
+        case failed(SessionManagerError)
+    }
+
+    /// Starts the runtimes of `accounts` concurrently and reports each.
+    public func start(_ accounts: [AccountID]) async -> [AccountID: StartOutcome] {
+        await withTaskGroup(of: (AccountID, StartOutcome).self) { group in
+            for account in accounts {
+                group.addTask {
+                    switch await self.runtime(for: account) {
+                    case .success(let runtime): return (account, .running(await runtime.verdict))
+                    case .failure(let error): return (account, .failed(error))
+                    }
+                }
+            }
+            var outcomes: [AccountID: StartOutcome] = [:]
+            for await (account, outcome) in group { outcomes[account] = outcome }
+            return outcomes
+        }
+    }
+
+    public func invoker(for account: AccountID) async throws -> any TelegramInvoking {
+        switch await runtime(for: account) {
+        case .success(let runtime): return runtime.invoker
+        case .failure(let error): throw TelegramError.middleware(error)
+        }
+    }
+
+    /// The account's runtime when one was started (running or stopped).
+    public func existingRuntime(for account: AccountID) -> AccountRuntime? {
+        if case .ready(let runtime)? = slots.withLock({ $0[account] }) { return runtime }
+        return nil
+    }
+
+    /// Every started runtime.
+    public var runtimes: [AccountRuntime] {
+        slots.withLock { slots in slots.values.compactMap { if case .ready(let runtime) = $0 { runtime } else { nil } } }
+    }
+
+    /// Stops every runtime (closing clients, releasing leases).
+    public func stopAll() async {
+        let all = runtimes
+        await withDiscardingTaskGroup { group in
+            for runtime in all { group.addTask { await runtime.stop() } }
+        }
+    }
+
+    public func run() async throws {
+        // Wait for graceful shutdown (or cancellation), then stop the sessions.
+        let (stream, continuation) = AsyncStream<Void>.makeStream()
+        await withGracefulShutdownHandler {
+            for await _ in stream {}
+        } onGracefulShutdown: {
+            continuation.finish()
+        }
+        await stopAll()
+    }
+
+    private func runtime(for account: AccountID) async -> Result<AccountRuntime, SessionManagerError> {
+        let task = slots.withLock { slots -> Task<Result<AccountRuntime, SessionManagerError>, Never>? in
+            switch slots[account] {
+            case .ready: return nil
+            case .starting(let task): return task
+            case nil:
+                let task = Task { await self.startRuntime(account) }
+                slots[account] = .starting(task)
+                return task
+            }
+        }
+        guard let task else {
+            guard case .ready(let runtime)? = slots.withLock({ $0[account] }) else { return await self.runtime(for: account) }
+            return await usable(runtime)
+        }
+        let result = await task.value
+        slots.withLock { slots in
+            switch result {
+            case .success(let runtime): slots[account] = .ready(runtime)
+            // A failed start is not kept: the next call tries again (a lease may have been freed).
+            case .failure: slots[account] = nil
+            }
+        }
+        return result
+    }
+
+    private func startRuntime(_ account: AccountID) async -> Result<AccountRuntime, SessionManagerError> {
+        let runtime = factory(account)
+        do {
+            let verdict = try await runtime.start(validate: true)
+            if let verdict, let refusal = Self.refusal(for: verdict, account: account, now: clock.now()) {
+                logger.error("the account's session cannot be used; its workers stop", metadata: [
+                    "account": "\(account)", "verdict": "\(verdict.label)", "code": "\(refusal.code)",
+                ])
+                return .failure(refusal)
+            }
+            return .success(runtime)
+        } catch {
+            logger.error("the account's runtime did not start", metadata: ["account": "\(account)", "code": "\(error.code)", "error": "\(error.summary)"])
+            return .failure(error)
+        }
+    }
+
+    /// A started runtime that stopped by itself answers with why.
+    private func usable(_ runtime: AccountRuntime) async -> Result<AccountRuntime, SessionManagerError> {
+        switch await runtime.state {
+        case .stopped(.leaseLost(let current)):
+            return .failure(SessionManagerError(.leaseHeld(account: runtime.account, holder: current ?? "another process", expires: nil)))
+        default:
+            // Running, or stopped by a terminal error or on request: its invoker answers for itself
+            // (the terminal guard's refusal, or `.closed` during shutdown).
+            return .success(runtime)
+        }
+    }
+
+    /// The refusal for a start-up verdict that needs a person: the terminal guard's own error, so the
+    /// workers stop and mark the account exactly as for a terminal error met mid-job.
+    static func refusal(for verdict: SessionVerdict, account: AccountID, now: UnixTime) -> SessionManagerError? {
+        let state: AccountStatus.State
+        let cause: String
+        let code: String
+        switch verdict {
+        case .unauthorized(let why): (state, cause, code) = (.unauthorized, why, "TGSM-AUTH-001")
+        case .revoked: (state, cause, code) = (.revoked, "SESSION_REVOKED", "TGSM-AUTH-002")
+        case .duplicated: (state, cause, code) = (.duplicated, "AUTH_KEY_DUPLICATED", "TGSM-AUTH-006")
+        case .deactivated: (state, cause, code) = (.deactivated, "USER_DEACTIVATED", "TGSM-AUTH-005")
+        case .valid, .networkDown, .rateLimited, .failed: return nil
+        }
+        return SessionManagerError(.accountUnusable(account: account, status: AccountStatus(state: state, since: now, cause: cause, code: code),
+                                                    method: "updates.getState"))
+    }
+}

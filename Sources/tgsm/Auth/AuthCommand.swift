@@ -1,0 +1,229 @@
+import ArgumentParser
+import Foundation
+import Logging
+import MTProto
+import MTProtoClient
+import SessionManager
+import Synchronization
+import TLSchema
+
+/// `tgsm auth`: an interactive login, guarded so that it can never make Telegram send codes in a loop.
+struct AuthCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "auth",
+        abstract: "Log an account in interactively (login code, 2FA password, sign-up, QR, or a bot token).",
+        discussion: """
+            Takes the account's lease, then checks the stored session first: while it is valid, no code is asked for (exit 10). \
+            A code is requested at most once per 10 minutes per phone number, restarts included: before that deadline the \
+            command refuses and says until when (exit 7). The 2FA password is read without echo and never stored. \
+            The device identity is chosen at the first login and kept. Exit codes: 0 logged in, 1 failure, 2 usage, 6 lease held, \
+            7 rate limited, 8 account deactivated or banned, 10 a valid session exists (docs/CLI.md).
+            """
+    )
+
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var connection: ConnectionOptions
+
+    @Option(name: .customLong("account"), help: ArgumentHelp("The account's name in the store.", valueName: "name"))
+    var account: String
+
+    @Option(name: .customLong("phone"), help: ArgumentHelp("The phone number (else asked for; an argument is visible in `ps`).", valueName: "number"))
+    var phone: String?
+
+    @Flag(name: .customLong("bot"), help: "Log in a bot with its token from @BotFather (asked for without echo).")
+    var bot = false
+
+    @Flag(name: .customLong("qr"), help: "Log in by QR code: confirm the printed tg://login link from a logged-in app.")
+    var qr = false
+
+    @Option(name: .customLong("first-name"), help: "First name when the number has no account yet (else asked for).")
+    var firstName: String?
+
+    @Option(name: .customLong("last-name"), help: "Last name for a sign-up.")
+    var lastName = ""
+
+    func validate() throws {
+        guard !account.isEmpty else { throw ValidationError("--account must name the account") }
+        guard !(bot && qr) else { throw ValidationError("choose one of --bot and --qr") }
+        if phone != nil, bot || qr { throw ValidationError("--phone is for a code login, not with --bot or --qr") }
+    }
+
+    func run() async throws {
+        Runtimes.bootstrapLogging(level: connection.level)
+        let logger = Runtimes.logger("tgsm.auth", level: connection.level)
+        let resolved = try connection.resolve(global)
+        let store = try StoreAccess.open(global, creating: true)
+        let clock = global.movingClock()
+        let accountID = AccountID(account)
+        let runtime = AccountRuntime(account: accountID, store: store, client: resolved.clientConfiguration,
+                                     configuration: AccountRuntimeConfiguration(keepAlive: nil, remembersPeers: true, stopsOnTerminal: false),
+                                     environment: AccountRuntimeEnvironment(clock: clock, logger: logger))
+        let verdict: SessionVerdict?
+        do {
+            verdict = try await runtime.start(validate: true)
+        } catch {
+            throw Runtimes.failure(error, account: accountID)
+        }
+        do {
+            try await checkNoValidSession(verdict)
+            let user = try await logIn(runtime: runtime, store: store, clock: clock)
+            await runtime.stop()
+            Terminal.standard.line("\(account): logged in as user \(user.id)\(user.name.map { " (\($0))" } ?? "")\(user.bot ? ", a bot" : "")")
+            Terminal.standard.line("The session is stored in \(store.path) (mode 0600); `tgsm run` runs it.")
+        } catch {
+            await runtime.stop()
+            throw error
+        }
+    }
+
+    private func checkNoValidSession(_ verdict: SessionVerdict?) async throws(CLIFailure) {
+        switch verdict {
+        case .valid(let user)?:
+            throw CLIFailure(.fileExists, "\(account) already has a valid session\(user.map { " (user \($0))" } ?? ""): no login code was requested. "
+                + "Nothing to do; `tgsm run` runs it. To replace it, import another session with `tgsm session import --replace`.")
+        case .networkDown(let code)?:
+            throw CLIFailure(.failure, "\(account): the servers could not be reached [\(code)], so whether the stored session is still valid is unknown; "
+                + "no code was requested (asking for one while the session may be valid only risks a flood wait). Check the network and --server, then retry.")
+        case .rateLimited(let until)?:
+            throw CLIFailure(.rateLimited, "\(account): calls are held back by a rate limit\(until.map { " until \(TimeText.iso($0))" } ?? ""); "
+                + "no code was requested. Wait, then retry (`tgsm status` shows the limits).")
+        case .deactivated?:
+            throw CLIFailure(.accountMarked, "\(account): Telegram says the account is deactivated or banned (USER_DEACTIVATED); no code was requested. "
+                + "Check it from an official app or contact Telegram support; asking for codes only risks the number.")
+        case .failed(let code)?:
+            throw CLIFailure(.failure, "\(account): the session check failed [\(code)]; no code was requested. Run `tgsm check` and retry.")
+        case .unauthorized?, .revoked?, .duplicated?, nil:
+            return
+        }
+    }
+
+    struct LoggedIn {
+        var id: Int64
+        var name: String?
+        var bot: Bool
+    }
+
+    private func logIn(runtime: AccountRuntime, store: SQLiteSessionStore, clock: any TelegramClock) async throws -> LoggedIn {
+        guard let stack = await runtime.stack, let client = await runtime.client else { throw CLIFailure(.failure, "the account's runtime did not start") }
+        let resolved = try connection.resolve(global)
+        let login = TelegramLogin(invoker: runtime.invoker, apiID: resolved.apiID, apiHash: resolved.apiHash)
+        do {
+            if bot {
+                let token = try Prompt.secret("Bot token (from @BotFather; not shown): ")
+                return Self.describe(try await login.signInBot(token: token))
+            }
+            if qr { return try await qrLogin(login: login, client: client, clock: clock) }
+            let number = try phone ?? Prompt.line("Phone number (international format, e.g. +1 555 0001): ")
+            guard number.contains(where: \.isNumber) else { throw CLIFailure(.usage, "a phone number needs digits, with the country code") }
+            if let deadline = try await stack.sendCodeGuard.deadline(phoneNumber: number), deadline > clock.now() {
+                throw CLIFailure(.rateLimited, "\(account): a login code was requested for this number recently; no other is requested before "
+                    + "\(TimeText.iso(deadline)) UTC (in \(TimeText.remaining(deadline.seconds - clock.now().seconds))), restarts included. "
+                    + "Use the code already sent if you still have it in a new `tgsm auth` after that time, or wait; asking again sooner earns long flood waits.")
+            }
+            Terminal.standard.errorLine("Requesting a login code. Telegram voids a code that is forwarded or shared inside Telegram "
+                + "(sent in any chat): type it only here, never send it to anyone.")
+            let sent: SentLoginCode
+            switch try await login.sendCode(phoneNumber: number) {
+            case .loggedIn(let user): return Self.describe(user)
+            case .codeSent(let value): sent = value
+            }
+            Terminal.standard.errorLine("The code was sent: \(sent).")
+            var attempts = 0
+            while true {
+                attempts += 1
+                let code = try Prompt.line("Login code: ")
+                do throws(LoginError) {
+                    return Self.describe(try await login.signIn(phoneNumber: number, code: code, sentCode: sent))
+                } catch .phoneCodeInvalid where attempts < 3 {
+                    Terminal.standard.error("that code is wrong; type the code just received (\(3 - attempts) tries left)")
+                } catch .passwordNeeded(let hint) {
+                    return try await password(login: login, hint: hint)
+                } catch .signUpRequired(let terms) {
+                    if let terms { Terminal.standard.errorLine("Telegram's terms of service for a new account:\n\(terms)\n") }
+                    let first = try firstName ?? Prompt.line("This number has no account yet. First name for a new account: ")
+                    return Self.describe(try await login.signUp(phoneNumber: number, sentCode: sent, firstName: first, lastName: lastName))
+                }
+            }
+        } catch {
+            throw Self.failure(error, account: account)
+        }
+    }
+
+    private func password(login: TelegramLogin, hint: String?) async throws(LoginError) -> LoggedIn {
+        var attempts = 0
+        while true {
+            attempts += 1
+            let entered: String
+            do {
+                entered = try Prompt.secret("2FA password\(hint.map { " (hint: \($0))" } ?? "") (not shown): ")
+            } catch {
+                throw .passwordNeeded(hint: hint)
+            }
+            do throws(LoginError) {
+                return Self.describe(try await login.checkPassword(entered))
+            } catch .passwordInvalid where attempts < 3 {
+                Terminal.standard.error("the password is wrong (\(3 - attempts) tries left)")
+            }
+        }
+    }
+
+    /// QR login: prints a tg://login link until a logged-in app accepts it (updateLoginToken), then
+    /// exports again for the authorization.
+    private func qrLogin(login: TelegramLogin, client: TelegramClient, clock: any TelegramClock) async throws(LoginError) -> LoggedIn {
+        let accepted = AcceptedFlag()
+        let updates = client.updates
+        let watcher = Task {
+            for await event in updates {
+                if case .updateLoginToken = event.update { accepted.set(true) }
+            }
+        }
+        defer { watcher.cancel() }
+        while true {
+            switch try await login.exportLoginToken() {
+            case .loggedIn(let user):
+                return Self.describe(user)
+            case .token(let token, let expires):
+                let link = "tg://login?token=" + Data(token).base64EncodedString()
+                    .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+                Terminal.standard.line("Open this link from a logged-in Telegram app (Settings > Devices > Link Desktop Device): \(link)")
+                accepted.set(false)
+                while !accepted.value, clock.now().seconds < Double(expires) {
+                    do { try await Task.sleep(for: .milliseconds(250)) } catch { throw .request(.cancelled(method: "auth.exportLoginToken", delivery: .notSent)) }
+                }
+            }
+        }
+    }
+
+    static func describe(_ user: Api.User) -> LoggedIn {
+        switch user {
+        case .user(let value):
+            let name = [value.firstName, value.lastName].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: " ")
+            return LoggedIn(id: value.id, name: name.isEmpty ? nil : name, bot: value.bot)
+        case .userEmpty(let empty):
+            return LoggedIn(id: empty.id, name: nil, bot: false)
+        }
+    }
+
+    static func failure(_ error: any Error, account: String) -> CLIFailure {
+        if let failure = error as? CLIFailure { return failure }
+        guard let login = error as? LoginError else { return CLIFailure(.failure, "\(account): the login failed: \(error)") }
+        switch login {
+        case .floodWait, .phoneNumberFlood:
+            return CLIFailure(.rateLimited, "\(account): \(login)")
+        case .phoneNumberBanned:
+            return CLIFailure(.accountMarked, "\(account): \(login)")
+        case .request(let telegram):
+            if let managed = telegram.sessionManagerError { return Runtimes.failure(managed, account: AccountID(account)) }
+            return CLIFailure(.failure, "\(account): \(login)")
+        default:
+            return CLIFailure(.failure, "\(account): \(login)")
+        }
+    }
+}
+
+/// A flag set by one task and read by another.
+final class AcceptedFlag: Sendable {
+    private let state = Mutex(false)
+    var value: Bool { state.withLock { $0 } }
+    func set(_ value: Bool) { state.withLock { $0 = value } }
+}

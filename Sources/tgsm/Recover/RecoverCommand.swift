@@ -1,0 +1,159 @@
+import ArgumentParser
+import Foundation
+import Logging
+import MTProto
+import MTProtoClient
+import SessionManager
+import Workers
+
+/// `tgsm recover`: after an incident, bring the accounts back step by step: the store (restored
+/// from its newest verified backup when damaged), the active rate limits (waited out), each
+/// session (checked without ever asking for a code).
+struct RecoverCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "recover",
+        abstract: "Restore a damaged store, wait out active rate limits, and check every session, reporting each step.",
+        discussion: """
+            1. store: a damaged store is replaced by its newest verified backup (the damaged file is kept aside). \
+            2. limits: every active flood wait of the accounts is waited out, with a progress bar on a terminal and plain lines \
+            otherwise, unless one lasts beyond --max-wait. 3. sessions: each account is started (lease, connection) and checked \
+            with one cheap call; no login code is ever requested. Then `tgsm run` resumes the workers. Exit codes: 0 every account \
+            is usable, 1 a network failure, 4 no store or account, 5 store damaged without backup, 6 a lease is held by another \
+            process, 7 a limit lasts beyond --max-wait, 8 an account needs a person (log in again, or deactivated), 9 key (docs/CLI.md).
+            """
+    )
+
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var connection: ConnectionOptions
+
+    @Option(name: .customLong("account"), help: ArgumentHelp("An account to recover (repeatable); default: every account.", valueName: "name"))
+    var accounts: [String] = []
+
+    @Option(name: .customLong("max-wait"), help: "The longest rate limit, in seconds, worth waiting for here; a longer one ends with exit 7.")
+    var maxWait: Double = 3600
+
+    func validate() throws {
+        guard maxWait >= 0, maxWait.isFinite else { throw ValidationError("--max-wait must be a number of seconds ≥ 0") }
+    }
+
+    func run() async throws {
+        Runtimes.bootstrapLogging(level: connection.level)
+        let logger = Runtimes.logger("tgsm.recover", level: connection.level)
+        let terminal = Terminal.standard
+        let resolved = try connection.resolve(global)
+        let clock = global.movingClock()
+
+        // 1. The store.
+        let directory = try global.storeDirectory()
+        let health = SQLiteSessionStore.inspectFile(directory: directory, options: global.storeOptions())
+        terminal.line("1. store \(directory): \(health)")
+        let store = try StoreAccess.open(global, creating: false)
+        switch store.outcome {
+        case .restored(let backup, let reason, let movedTo):
+            terminal.line("   restored from the verified backup \(backup) (\(reason))" + (movedTo.map { "; the damaged file was kept as \($0)" } ?? ""))
+        case .opened, .created:
+            terminal.line("   opened, no repair needed")
+        }
+        let known: [AccountID]
+        do { known = try await store.accounts() } catch { throw CLIFailure(error) }
+        let wanted = accounts.isEmpty ? known : accounts.map { AccountID($0) }
+        guard !wanted.isEmpty else { throw CLIFailure(.notFound, "the store holds no account; nothing to recover") }
+        for account in wanted where !known.contains(account) { throw CLIFailure(.notFound, "the store has no account \(account)") }
+
+        // 2. Rate limits.
+        var waits: [FloodWait] = []
+        do {
+            waits = try await store.activeFloodWaits(account: nil, at: clock.now()).filter { wanted.contains($0.account) }
+        } catch {
+            throw CLIFailure(error)
+        }
+        if waits.isEmpty {
+            terminal.line("2. rate limits: none active")
+        } else {
+            terminal.line("2. rate limits: \(waits.count) active")
+            for wait in waits {
+                terminal.line("   \(wait.account) \(wait.method)\(wait.peer.map { " in \($0)" } ?? "") \(wait.kind.rawValue) until \(TimeText.iso(wait.until)) UTC")
+            }
+            let end = waits.map(\.until.seconds).max() ?? clock.now().seconds
+            let total = end - clock.now().seconds
+            if total > maxWait {
+                throw CLIFailure(.rateLimited, "the last limit ends at \(TimeText.iso(UnixTime(seconds: end))) UTC, in \(TimeText.remaining(total)), beyond "
+                    + "--max-wait \(Int(maxWait)) s. Nothing was sent. Run `tgsm recover` again then, or raise --max-wait; never delete the limits.")
+            }
+            await Self.waitOut(until: end, total: total, clock: clock, terminal: terminal)
+            terminal.line("   every limit is over")
+        }
+        do {
+            for deadline in try await store.activeSendCodeDeadlines(at: clock.now()) where wanted.contains(deadline.account) {
+                terminal.line("   \(deadline.account): no login code may be requested before \(TimeText.iso(deadline.deadline)) UTC (only a new login waits for it)")
+            }
+        } catch {
+            throw CLIFailure(error)
+        }
+
+        // 3. Sessions.
+        terminal.line("3. sessions (one cheap call each; no login code is requested)")
+        let factory = Runtimes.factory(store: store, connection: resolved, configuration: AccountRuntimeConfiguration(keepAlive: nil),
+                                       clock: clock, logger: logger)
+        var worst = CLIExit.ok
+        for account in wanted {
+            let runtime = factory(account)
+            let (line, exit) = await Self.check(runtime)
+            await runtime.stop()
+            terminal.line("   \(account): \(line)")
+            worst = Self.moreSerious(worst, exit)
+        }
+        if worst == .ok {
+            terminal.line("4. done: every account is usable; `tgsm run` resumes the workers")
+            return
+        }
+        throw CLIFailure(worst, "not every account is usable; see the steps above")
+    }
+
+    static func check(_ runtime: AccountRuntime) async -> (String, CLIExit) {
+        let verdict: SessionVerdict?
+        do {
+            verdict = try await runtime.start(validate: true)
+        } catch {
+            let failure = Runtimes.failure(error, account: runtime.account)
+            return ("\(error.summary) [\(error.code)]", failure.exit)
+        }
+        switch verdict {
+        case nil: return ("started", .ok)
+        case .valid(let user)?: return ("valid\(user.map { " (user \($0))" } ?? "")", .ok)
+        case .unauthorized(let cause)?: return ("needs a login (\(cause)): `tgsm auth --account \(runtime.account)`", .accountMarked)
+        case .revoked?: return ("revoked from another device: find out who, then `tgsm auth --account \(runtime.account)`", .accountMarked)
+        case .duplicated?: return ("its key was used twice and is dead (AUTH_KEY_DUPLICATED): stop other users of it, then log in again", .accountMarked)
+        case .deactivated?: return ("deactivated or banned: do not retry; check it from an official app", .accountMarked)
+        case .networkDown(let code)?: return ("the servers could not be reached [\(code)]; check the network and --server", .failure)
+        case .rateLimited(let until)?: return ("still rate limited\(until.map { " until \(TimeText.iso($0)) UTC" } ?? "")", .rateLimited)
+        case .failed(let code)?: return ("the check failed [\(code)]", .failure)
+        }
+    }
+
+    static func moreSerious(_ a: CLIExit, _ b: CLIExit) -> CLIExit {
+        let order: [CLIExit] = [.accountMarked, .leaseHeld, .rateLimited, .failure, .ok]
+        return (order.firstIndex(of: a) ?? 4) <= (order.firstIndex(of: b) ?? 4) ? a : b
+    }
+
+    /// Sleeps until `end`, drawing a bar on a terminal, or a line every 10 s on a pipe.
+    static func waitOut(until end: Double, total: Double, clock: any TelegramClock, terminal: Terminal) async {
+        let width = 30
+        var lastLine = -1.0
+        while true {
+            let left = end - clock.now().seconds
+            if terminal.outIsTerminal {
+                let done = total > 0 ? min(1, max(0, 1 - left / total)) : 1
+                let filled = Int((Double(width) * done).rounded(.down))
+                let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
+                FileHandle.standardOutput.write(Data("\r   [\(bar)] \(Int(done * 100))% \(TimeText.remaining(left)) left ".utf8))
+            } else if lastLine < 0 || lastLine - left >= 10 {
+                terminal.line("   waiting: \(TimeText.remaining(left)) left (until \(TimeText.iso(UnixTime(seconds: end))) UTC)")
+                lastLine = left
+            }
+            if left <= 0 { break }
+            do { try await Task.sleep(for: .milliseconds(Int(min(left, terminal.outIsTerminal ? 0.25 : 1) * 1000) + 1)) } catch { break }
+        }
+        if terminal.outIsTerminal { terminal.line() }
+    }
+}

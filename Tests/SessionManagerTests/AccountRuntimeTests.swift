@@ -1,0 +1,194 @@
+import Foundation
+import Logging
+import struct MTProtoClient.DCAddress
+import struct MTProtoClient.DCTable
+import MTProto
+import MTProtoClient
+import MTProtoCrypto
+import SessionManager
+import TLSchema
+import TestDC
+import Testing
+
+/// `AccountRuntime` against the in-process test DC over loopback, on a real SQLite store file: the
+/// lease before any connection, the heartbeat and fencing, validation without codes, terminal stops.
+@Suite struct AccountRuntimeTests {
+    static let phone = "15550001"
+
+    struct World {
+        let dc: RunningTestDC
+        let directory: TemporaryDirectory
+        let store: SQLiteSessionStore
+        let client: TelegramClientConfiguration
+        let clock = TestClock(autoAdvance: false)
+
+        static func start() async throws -> World {
+            let dc = try await TestDCServer.start(TestDCConfiguration(dcCount: 2, controlEnabled: false, logger: quietLogger))
+            let keys = try dc.publicKeyPEMs.values.map { pem throws(RSAError) in try RSAPublicKey(pem: pem) }
+            var addresses: [Int: [DCAddress]] = [:]
+            for (id, address) in dc.dcs { addresses[Int(id)] = [address] }
+            let directory = TemporaryDirectory("runtime")
+            let store = try SQLiteSessionStore.open(directory: directory.path, options: Fixtures.options())
+            var client = ConnectionProfile(kind: .testdc, dcTable: DCTable(addresses), serverKeys: keys, initialDC: 1)
+                .clientConfiguration(apiID: 1, apiHash: "test-api-hash")
+            client.defaultTimeout = 10
+            client.reconnect = ReconnectPolicy(initialDelay: 0.05, maximumDelay: 0.2, maximumAttempts: 3)
+            return World(dc: dc, directory: directory, store: store, client: client)
+        }
+
+        func runtime(pid: Int32 = 1, holderIsDead: @escaping @Sendable (LeaseHolder) -> Bool = { _ in false },
+                     stopsOnTerminal: Bool = true, keepAlive: KeepAlivePolicy? = nil) -> AccountRuntime {
+            AccountRuntime(account: "alice", store: store, client: client,
+                           configuration: AccountRuntimeConfiguration(leaseTTL: 30, keepAlive: keepAlive, stopsOnTerminal: stopsOnTerminal),
+                           environment: AccountRuntimeEnvironment(clock: clock, random: SeededRandomSource(seed: 7),
+                                                                  holder: LeaseHolder(host: "test", pid: pid), holderIsDead: holderIsDead,
+                                                                  logger: quietLogger))
+        }
+
+        /// Logs alice in through a fresh runtime (which it stops), as `tgsm auth` does.
+        func logIn() async throws {
+            let runtime = runtime(stopsOnTerminal: false)
+            let verdict = try await runtime.start()
+            #expect(verdict == .unauthorized(cause: "no session stored"))
+            let dc = dc
+            _ = try await TelegramLogin(invoker: runtime.invoker, apiID: 1, apiHash: "test-api-hash").logIn(
+                phoneNumber: AccountRuntimeTests.phone, code: { _ in dc.loginCode(phone: AccountRuntimeTests.phone) ?? "" }, password: { _ in "" })
+            await runtime.stop()
+        }
+
+        func close() async throws {
+            try await dc.shutdown()
+            directory.remove()
+        }
+    }
+
+    @Test func aLoggedInAccountStartsValidKeepsItsIdentityAndReleasesItsLeaseOnStop() async throws {
+        let world = try await World.start()
+        try await world.logIn()
+        let identity = try #require(try await world.store.identity(account: "alice"))
+
+        let runtime = world.runtime()
+        let verdict = try await runtime.start()
+        #expect(verdict == .valid(userID: 1001))
+        let lease = try #require(await runtime.lease)
+        #expect(lease.token == LeaseToken(2))   // the login's runtime held token 1
+        #expect(try await world.store.currentLease(account: "alice")?.token == lease.token)
+        #expect(await runtime.health?.snapshot.state == .healthy)
+        // The identity chosen at login is what the client sends.
+        #expect(await runtime.client?.configuration.deviceModel == identity.deviceModel)
+        #expect(try await world.store.identity(account: "alice") == identity)
+        let me = try await runtime.invoker.invoke(Api.functions.users.GetUsers(id: [.inputUserSelf(.init())]), options: InvokeOptions())
+        guard case .user(let user)? = me.first else { Issue.record("no user"); return }
+        #expect(user.id == 1001)
+
+        await runtime.stop()
+        #expect(await runtime.state == .stopped(.requested))
+        #expect(try await world.store.currentLease(account: "alice") == nil)
+        // After a stop the invoker refuses without touching the network.
+        await #expect(throws: TelegramError.self) {
+            _ = try await runtime.invoker.invoke(Api.functions.updates.GetState(), options: InvokeOptions())
+        }
+        try await world.close()
+    }
+
+    @Test func aSecondRuntimeIsRefusedWithTheHolderBeforeConnecting() async throws {
+        let world = try await World.start()
+        try await world.logIn()
+        let first = world.runtime(pid: 1)
+        _ = try await first.start()
+        let connectionsBefore = world.dc.core.liveConnections.count
+
+        let second = world.runtime(pid: 2)
+        do {
+            _ = try await second.start()
+            Issue.record("a second owner was let in")
+        } catch {
+            #expect(error.code == "TGSM-SESSION-002")
+            #expect("\(error)".contains("pid 1 on test"))
+        }
+        #expect(await second.client == nil)
+        #expect(world.dc.core.liveConnections.count == connectionsBefore)
+        await first.stop()
+        try await world.close()
+    }
+
+    @Test func aRuntimeWhoseLeaseIsTakenOverStopsAndWritesNothing() async throws {
+        let world = try await World.start()
+        try await world.logIn()
+        let runtime = world.runtime(pid: 1)
+        _ = try await runtime.start()
+        let token = try #require(await runtime.lease?.token)
+
+        // Another process decides pid 1 is dead and takes over (token + 1).
+        let usurper = try await world.store.acquireLease(account: "alice", holder: LeaseHolder(host: "test", pid: 9), now: world.clock.now(),
+                                                          ttl: 30, holderIsDead: { _ in true })
+        #expect(usurper.token.rawValue == token.rawValue + 1)
+        await world.clock.untilSleeping()      // the heartbeat
+        world.clock.advance(by: 10)            // a third of the TTL
+        let reason = await runtime.waitUntilStopped()
+        guard case .leaseLost(let current) = reason else { Issue.record("stopped for \(reason)"); return }
+        #expect(current?.contains("pid 9") == true)
+        // Calls now fail fast with the lease error, and the new owner's lease was not released.
+        do {
+            _ = try await runtime.invoker.invoke(Api.functions.updates.GetState(), options: InvokeOptions())
+            Issue.record("a fenced runtime still called")
+        } catch {
+            #expect(error.sessionManagerError?.code == "TGSM-SESSION-002")
+        }
+        #expect(try await world.store.currentLease(account: "alice")?.token == usurper.token)
+        try await world.close()
+    }
+
+    @Test func aHeartbeatRenewsTheLease() async throws {
+        let world = try await World.start()
+        try await world.logIn()
+        let runtime = world.runtime()
+        _ = try await runtime.start()
+        let before = try #require(await runtime.lease)
+        await world.clock.untilSleeping()
+        world.clock.advance(by: 10)
+        await world.clock.untilSleeping()      // the next beat is scheduled after the renewal
+        let after = try #require(try await world.store.currentLease(account: "alice"))
+        #expect(after.token == before.token)
+        #expect(after.expiresAt.seconds == before.expiresAt.seconds + 10)
+        await runtime.stop()
+        try await world.close()
+    }
+
+    @Test func aRevokedSessionStopsTheRuntimeMarksTheAccountAndReleasesTheLease() async throws {
+        let world = try await World.start()
+        try await world.logIn()
+        let runtime = world.runtime()
+        #expect(try await runtime.start() == .valid(userID: 1001))
+        _ = try world.dc.addFault(FaultRule(match: FaultMatch(method: "users.getUsers", count: 1), effect: FaultEffect(kind: .sessionRevoked)))
+        do {
+            _ = try await runtime.invoker.invoke(Api.functions.users.GetUsers(id: [.inputUserSelf(.init())]), options: InvokeOptions())
+            Issue.record("the revoked call succeeded")
+        } catch {
+            #expect(error.sessionManagerError?.code == "TGSM-AUTH-002")
+        }
+        #expect(await runtime.waitUntilStopped() == .terminal(code: "TGSM-AUTH-002"))
+        #expect(try await world.store.status(of: "alice")?.state == .revoked)
+        #expect(try await world.store.currentLease(account: "alice") == nil)
+
+        // A new runtime classifies the account without asking for a code (auth.sendCode never ran again).
+        let sendCodes = try world.dc.addFault(FaultRule(match: FaultMatch(method: "auth.sendCode"), effect: .delay(milliseconds: 0))).id
+        let next = world.runtime()
+        // The first runtime's client saved the key as logged out: the check needs no network at all.
+        #expect(try await next.start() == .unauthorized(cause: "the stored key is not logged in"))
+        if case .stopped(.terminal) = await next.state {} else { Issue.record("the runtime of a revoked account kept running") }
+        #expect(world.dc.core.withState { $0.faults.firedCount(rule: sendCodes) } == 0)
+        try await world.close()
+    }
+
+    @Test func anAccountsStoredProxyIsUsedAndABadOneIsATypedError() async throws {
+        let socks = try ProxySetting("socks5://user:secret@127.0.0.1:1080").clientProxy()
+        guard case .socks5(let proxy) = socks else { Issue.record("not SOCKS5"); return }
+        #expect(proxy.credentials?.username == "user")
+        #expect(!"\(socks)".contains("secret"))
+        let mtproxy = try ProxySetting("tg://proxy?server=10.0.0.1&port=443&secret=dd000102030405060708090a0b0c0d0e0f").clientProxy()
+        guard case .mtproxy(let value) = mtproxy else { Issue.record("not an MTProxy"); return }
+        #expect(value.secret.mode == .paddedIntermediate)
+        #expect(throws: SessionStoreError.self) { try ProxySetting("tg://proxy?server=10.0.0.1&port=443&secret=zz").clientProxy() }
+    }
+}

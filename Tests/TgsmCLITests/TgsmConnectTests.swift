@@ -1,0 +1,232 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import Logging
+import MTProto
+import SessionManager
+import TestDC
+import Testing
+
+/// The commands that connect (`auth`, `run`, `recover`), run as built binaries against an
+/// in-process test DC whose `dcs.json` is the `--server` profile, as a person would use them.
+@Suite(.serialized) struct TgsmConnectTests {
+    struct Setup {
+        let root: String
+        let cli: CLI
+        let dc: RunningTestDC
+        let dcDirectory: String
+
+        static func start() async throws -> Setup {
+            let temporary = try CLI.temporary()
+            let root = temporary.root
+            var cli = temporary.cli
+            let dcDirectory = root + "/dc"
+            let dc = try await TestDCServer.start(TestDCConfiguration(basePort: 0, dcCount: 2, controlEnabled: false,
+                                                                      stateDirectory: URL(fileURLWithPath: dcDirectory),
+                                                                      logger: Logger(label: "testdc") { _ in SwiftLogNoOpLogHandler() }))
+            cli.environment = ["TGSM_API_ID": "1", "TGSM_API_HASH": "test-api-hash", "TGSM_SERVER": dcDirectory]
+            return Setup(root: root, cli: cli, dc: dc, dcDirectory: dcDirectory)
+        }
+
+        var environment: [String: String] { cli.environment }
+
+        func terminal(_ arguments: [String]) throws -> PseudoTerminal {
+            try PseudoTerminal(arguments: arguments + ["--store", cli.store], environment: environment)
+        }
+
+        /// Counts calls of `method` that reach the DC.
+        func counter(_ method: String) throws -> Int {
+            try dc.addFault(FaultRule(match: FaultMatch(method: method), effect: .delay(milliseconds: 0))).id
+        }
+
+        func fired(_ rule: Int) -> Int { dc.core.withState { $0.faults.firedCount(rule: rule) } }
+
+        func close() async throws {
+            try await dc.shutdown()
+            try? FileManager.default.removeItem(atPath: root)
+        }
+    }
+
+    /// bob has a 2FA password ("hunter2"): code, a wrong password, the right one, on a terminal.
+    @Test func authLogsInWithCodeAndPasswordOnATerminalThenRefusesASecondLogin() async throws {
+        let setup = try await Setup.start()
+        let sendCodes = try setup.counter("auth.sendCode")
+        let terminal = try setup.terminal(["auth", "--account", "bob", "--log-level", "info"])
+        var at = try await terminal.expect("Phone number")
+        terminal.type("15550002")
+        at = try await terminal.expect("forwarded or shared inside Telegram", after: at)
+        at = try await terminal.expect("Login code: ", after: at)
+        let code = try #require(setup.dc.loginCode(phone: "15550002"))
+        terminal.type(code)
+        at = try await terminal.expect("2FA password", after: at)
+        terminal.type("not-the-password")
+        at = try await terminal.expect("the password is wrong", after: at)
+        at = try await terminal.expect("2FA password", after: at)
+        terminal.type("hunter2")
+        try await terminal.expect("logged in as user 1002", after: at)
+        #expect(try await terminal.status() == 0)
+        let shown = terminal.output
+        // Echo is off for the password: neither attempt reached the screen (nor any log line).
+        #expect(!shown.contains("hunter2"))
+        #expect(!shown.contains("not-the-password"))
+        // The phone and the code appear once each: the terminal's echo of what was typed, no log line.
+        #expect(Self.occurrences(of: "15550002", in: shown) == 1)
+        #expect(Self.occurrences(of: code, in: shown) == 1)
+        #expect(setup.fired(sendCodes) == 1)
+
+        // Files: the store directory 0700, the store 0600; the phone is not in the store.
+        #expect(CLIFixtures.mode(setup.cli.store) & 0o777 == 0o700)
+        #expect(CLIFixtures.mode(setup.cli.store + "/sessions.sqlite") & 0o777 == 0o600)
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: setup.cli.store + "/sessions.sqlite"))
+        #expect(bytes.range(of: Data("15550002".utf8)) == nil)
+
+        // A second auth finds the valid session and asks for no code.
+        let again = try await setup.cli.run(["auth", "--account", "bob", "--phone", "15550002"])
+        #expect(again.status == 10, "\(again.stderr)")
+        #expect(again.stderr.contains("already has a valid session"))
+        #expect(setup.fired(sendCodes) == 1)
+        #expect(!again.stdout.contains("15550002") && !again.stderr.contains("15550002"))
+        try await setup.close()
+    }
+
+    /// How often `number` appears as a whole number (not inside a longer one, such as a msg_id in a log line).
+    static func occurrences(of number: String, in text: String) -> Int {
+        guard let regex = try? NSRegularExpression(pattern: "(?<![0-9])\(number)(?![0-9])") else { return -1 }
+        return regex.numberOfMatches(in: text, range: NSRange(text.startIndex..., in: text))
+    }
+
+    /// A login abandoned after the code was sent: the next attempt refuses and says until when.
+    @Test func authRefusesToAskForAnotherCodeBeforeTheDeadline() async throws {
+        let setup = try await Setup.start()
+        let sendCodes = try setup.counter("auth.sendCode")
+        // The code is requested, then the input ends at the code prompt.
+        let first = try await setup.cli.run(["auth", "--account", "carol", "--phone", "15550003"], stdin: "")
+        #expect(first.status == 2, "\(first.stderr)")
+        #expect(setup.fired(sendCodes) >= 1)
+        let fired = setup.fired(sendCodes)
+        let second = try await setup.cli.run(["auth", "--account", "carol", "--phone", "15550003"], stdin: "")
+        #expect(second.status == 7, "\(second.stderr)")
+        #expect(second.stderr.contains("no other is requested before"))
+        #expect(second.stderr.contains("UTC"))
+        #expect(setup.fired(sendCodes) == fired)
+        #expect(!second.stderr.contains("15550003"))
+        try await setup.close()
+    }
+
+    @Test func aConnectingCommandWithoutApiCredentialsSaysWhereToPutThem() async throws {
+        let temporary = try CLI.temporary()
+        let root = temporary.root
+        var cli = temporary.cli
+        cli.environment = ["TGSM_SERVER": "production"]
+        let result = try await cli.run(["auth", "--account", "x", "--phone", "1"])
+        #expect(result.status == 2)
+        #expect(result.stderr.contains("TGSM_API_ID"))
+        #expect(result.stderr.contains("config.json"))
+        try? FileManager.default.removeItem(atPath: root)
+    }
+
+    /// Logs alice in without a terminal (answers on stdin), for the tests that need a session.
+    static func logIn(_ setup: Setup, account: String = "alice", phone: String = "15550001") async throws {
+        // The code is the test DC's deterministic one: the phone's last five digits reversed.
+        let code = String(phone.suffix(5).reversed())
+        let result = try await setup.cli.run(["auth", "--account", account, "--phone", phone], stdin: code + "\n")
+        #expect(result.status == 0, "\(result.stderr)")
+    }
+
+    @Test func runServesJobsAndShutsDownGracefullyOnSIGTERM() async throws {
+        let setup = try await Setup.start()
+        try await Self.logIn(setup)
+        let enqueued = try await setup.cli.run(["jobs", "enqueue", "--kind", "me", "--account", "alice", "--json"])
+        #expect(enqueued.status == 0, "\(enqueued.stderr)")
+
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: CLI.binary)
+        process.arguments = ["run", "--grace-period", "5", "--store", setup.cli.store]
+        var env = ProcessInfo.processInfo.environment
+        for (key, value) in setup.environment { env[key] = value }
+        env.removeValue(forKey: "TGSM_HOME")
+        process.environment = env
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        async let errors = Task.detached { err.fileHandleForReading.readDataToEndOfFile() }.value
+        async let output = Task.detached { out.fileHandleForReading.readDataToEndOfFile() }.value
+
+        // The job completes through the running workers.
+        var completed = false
+        for _ in 0..<300 where !completed {
+            try await Task.sleep(for: .milliseconds(100))
+            let list = try await setup.cli.run(["jobs", "list", "--json"])
+            completed = list.stdout.contains("\"completed\"")
+        }
+        #expect(completed)
+        let listed = try await setup.cli.run(["session", "list", "--json"])
+        #expect(listed.stdout.contains("\(process.processIdentifier)"), "the running process holds the lease: \(listed.stdout)")
+
+        kill(process.processIdentifier, SIGTERM)
+        process.waitUntilExit()
+        let stderr = String(decoding: await errors, as: UTF8.self)
+        let stdout = String(decoding: await output, as: UTF8.self)
+        #expect(process.terminationReason == .exit)
+        #expect(process.terminationStatus == 0, "\(stderr)")
+        #expect(stdout.contains("ready: alice"))
+        #expect(stderr.contains("tgsm run: stopped"))
+        // The lease was released on the way out.
+        let after = try await setup.cli.run(["session", "list", "--json"])
+        #expect(!after.stdout.contains("\(process.processIdentifier)"))
+        try await setup.close()
+    }
+
+    @Test func runRefusesWhenTheOnlyAccountNeedsALogin() async throws {
+        let setup = try await Setup.start()
+        // An imported account whose key the DC never saw: the check finds it unauthorized.
+        let key = try CLIFixtures.key(seed: 9)
+        let string = try PyrogramStringSession.encode(PortableSession(dc: 1, authKey: key, userID: 1001, isBot: false, apiID: 1))
+        let imported = try await setup.cli.run(["session", "import", "--account", "dave", "-"], stdin: string)
+        #expect(imported.status == 0, "\(imported.stderr)")
+        let result = try await setup.cli.run(["run", "--account", "dave"])
+        #expect(result.status == 8, "\(result.stderr)")
+        #expect(result.stderr.contains("dave"))
+        try await setup.close()
+    }
+
+    @Test func recoverWaitsOutALimitChecksTheSessionAndReportsEachStep() async throws {
+        let setup = try await Setup.start()
+        try await Self.logIn(setup)
+        // A flood wait that ends two seconds from now.
+        let store = try SQLiteSessionStore.open(directory: setup.cli.store, options: SQLiteStoreOptions())
+        let now = Date().timeIntervalSince1970
+        try await store.recordFloodWait(FloodWait(account: "alice", method: "messages.getHistory", kind: .floodWait,
+                                                  recordedAt: UnixTime(seconds: now), until: UnixTime(seconds: now + 2)))
+        let refused = try await setup.cli.run(["recover", "--max-wait", "0"])
+        #expect(refused.status == 7, "\(refused.stderr)")
+        #expect(refused.stderr.contains("beyond --max-wait"))
+
+        let result = try await setup.cli.run(["recover"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let lines = result.stdout
+        #expect(lines.contains("1. store"))
+        #expect(lines.contains("2. rate limits: 1 active"))
+        #expect(lines.contains("alice messages.getHistory FLOOD_WAIT until"))
+        #expect(lines.contains("waiting: "))
+        #expect(lines.contains("every limit is over"))
+        #expect(lines.contains("alice: valid (user 1001)"))
+        #expect(lines.contains("4. done"))
+        try await setup.close()
+    }
+
+    @Test func recoverRestoresADamagedStoreFromItsBackupFirst() async throws {
+        let setup = try await Setup.start()
+        try await Self.logIn(setup)
+        let backup = try await setup.cli.run(["session", "backup"])
+        #expect(backup.status == 0, "\(backup.stderr)")
+        try CLIFixtures.zero(setup.cli.store + "/sessions.sqlite", offset: 0, count: 100)
+        let result = try await setup.cli.run(["recover"])
+        #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
+        #expect(result.stdout.contains("restored from the verified backup"))
+        #expect(result.stdout.contains("alice: valid"))
+        try await setup.close()
+    }
+}

@@ -1,0 +1,121 @@
+import Foundation
+import Logging
+import MTProto
+import MTProtoClient
+import SessionManager
+import TLSchema
+import TestDC
+import Testing
+@testable import Workers
+
+/// `AccountRuntimes` as the workers' invokers: real runtimes (lease, client, stack, check) on a
+/// real SQLite store against the in-process test DC.
+@Suite(.timeLimit(.minutes(2))) struct AccountRuntimesTests {
+    struct Setup {
+        let cluster: JobCluster
+        let database: TemporaryDatabase
+        let store: SQLiteSessionStore
+        let queue: SQLiteJobQueue
+        let clock = ManualClock()
+
+        init() async throws {
+            cluster = try await JobCluster.start()
+            database = try TemporaryDatabase()
+            store = try SQLiteSessionStore.open(directory: database.folder.appendingPathComponent("store").path,
+                                                options: SQLiteStoreOptions(logger: quietLogger))
+            queue = try database.queue()
+        }
+
+        func runtimes() -> AccountRuntimes {
+            let store = store, configuration = cluster.configuration
+            return AccountRuntimes(clock: SystemClock(), logger: quietLogger) { account in
+                AccountRuntime(account: account, store: store, client: configuration,
+                               configuration: AccountRuntimeConfiguration(keepAlive: nil),
+                               environment: AccountRuntimeEnvironment(holder: LeaseHolder(host: "test", pid: 1), holderIsDead: { _ in false },
+                                                                      logger: quietLogger))
+            }
+        }
+
+        /// Logs `account` in on the store through a runtime, as `tgsm auth` does.
+        func logIn(_ account: AccountID, phone: String) async throws {
+            let runtime = AccountRuntime(account: account, store: store, client: cluster.configuration,
+                                         configuration: AccountRuntimeConfiguration(keepAlive: nil, stopsOnTerminal: false),
+                                         environment: AccountRuntimeEnvironment(logger: quietLogger))
+            _ = try await runtime.start(validate: false)
+            let dc = cluster.dc
+            _ = try await TelegramLogin(invoker: runtime.invoker, apiID: 1, apiHash: "test-api-hash").logIn(
+                phoneNumber: phone, code: { _ in dc.loginCode(phone: phone) ?? "" }, password: { _ in "" })
+            await runtime.stop()
+        }
+
+        func finish() async {
+            try? await cluster.dc.shutdown()
+            database.remove()
+        }
+    }
+
+    @Test func aRunningAccountServesJobsAndAnAccountWithoutSessionStopsAlone() async throws {
+        let setup = try await Setup()
+        try await setup.logIn("alice", phone: "15550001")
+        try await setup.store.setStatus(.active(since: setup.clock.now()), for: "bob")   // known, never logged in
+        let runtimes = setup.runtimes()
+        let outcomes = await runtimes.start(["alice", "bob"])
+        guard case .running(.valid(let user)?)? = outcomes["alice"] else { Issue.record("alice: \(String(describing: outcomes["alice"]))"); return }
+        #expect(user == 1001)
+        guard case .failed(let refusal)? = outcomes["bob"] else { Issue.record("bob ran without a session"); return }
+        #expect(refusal.code == "TGSM-SESSION-001")
+        #expect(try await setup.store.currentLease(account: "bob") == nil)   // released again
+
+        let pool = WorkerPool(queue: setup.queue, handlers: [MeJob()], invokers: runtimes, accountStatus: setup.store, floodLedger: setup.store,
+                              configuration: WorkerConfiguration(accounts: ["alice", "bob"], pollInterval: 3600, owner: "test"),
+                              clock: setup.clock, random: SeededRandomSource(seed: 3), logger: quietLogger)
+        var events = pool.events().makeAsyncIterator()
+        let task = Task { try await pool.run() }
+        let aliceJob = try await setup.queue.enqueue(NewJob(kind: MeJob.kind, account: "alice"), now: setup.clock.now()).id
+        let bobJob = try await setup.queue.enqueue(NewJob(kind: MeJob.kind, account: "bob"), now: setup.clock.now()).id
+        var aliceDone = false, bobStopped = false
+        while !(aliceDone && bobStopped), let event = await events.next() {
+            if case .finished(aliceJob, _, .completed) = event { aliceDone = true }
+            if case .accountStopped("bob", let stop) = event {
+                bobStopped = true
+                #expect(stop.marksAccount)
+                #expect(stop.status.state == .unauthorized)
+            }
+        }
+        #expect(try await setup.queue.job(aliceJob)?.state == .completed)
+        #expect(try await setup.queue.job(bobJob)?.state == .queued)          // kept for after a login, attempt not spent
+        #expect(try await setup.store.status(of: "bob")?.state == .unauthorized)
+        #expect(try await setup.store.status(of: "alice")?.state ?? .active == .active)
+
+        pool.shutdownGracefully()
+        try await task.value
+        // Stopping the sessions (what the service does on shutdown) releases the leases.
+        #expect(try await setup.store.currentLease(account: "alice") != nil)
+        await runtimes.stopAll()
+        #expect(try await setup.store.currentLease(account: "alice") == nil)
+        await setup.finish()
+    }
+
+    @Test func aLeaseTakenOverStopsTheAccountsWorkersWithoutMarkingIt() async throws {
+        let setup = try await Setup()
+        try await setup.logIn("alice", phone: "15550001")
+        let runtimes = setup.runtimes()
+        _ = await runtimes.start(["alice"])
+        let runtime = try #require(runtimes.existingRuntime(for: "alice"))
+        let lease = try #require(await runtime.lease)
+        // Another process takes the lease over; the runtime learns it at its next heartbeat. Its
+        // invoker then refuses with the lease error, as a worker meets it mid-job.
+        _ = try await setup.store.acquireLease(account: "alice", holder: LeaseHolder(host: "other", pid: 2), now: UnixTime(seconds: lease.expiresAt.seconds + 1),
+                                               ttl: 30, holderIsDead: { _ in true })
+        let classified = JobErrorClassifier.classify(AccountRuntime.refusal(for: .leaseLost(current: "pid 2 on other"), account: "alice"))
+        guard case .stopAccount(let name, _) = classified else { Issue.record("classified as \(classified)"); return }
+        #expect(name == "TGSM-SESSION-002")
+        let stop = WorkerPool.accountStop(name, "", error: AccountRuntime.refusal(for: .leaseLost(current: nil), account: "alice"),
+                                          account: "alice", now: setup.clock.now())
+        #expect(!stop.marksAccount)
+        await runtimes.stopAll()
+        // The new owner's lease is untouched by this process's stop.
+        #expect(try await setup.store.currentLease(account: "alice")?.holder.pid == 2)
+        await setup.finish()
+    }
+}
