@@ -252,9 +252,11 @@ let package = Package(
         // The built `tgsm` binary run as a subprocess against temporary stores.
         .testTarget(
             name: "TgsmCLITests",
-            dependencies: ["tgsm", "SessionManager", "MTProtoClient", "MTProto", "MTProtoCrypto", "TestDC", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["tgsm", "CTestPTY", "OperatorHTTP", "SessionManager", "MTProtoClient", "MTProto", "MTProtoCrypto", "TestDC", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
+        // posix_openpt and friends for the pseudo-terminal tests (Glibc's Swift module hides them).
+        .target(name: "CTestPTY", path: "Tests/CTestPTY"),
         // The operator server in-process over loopback with a real store and queue; the dashboard in headless Chromium.
         .testTarget(
             name: "OperatorHTTPTests",

@@ -35,6 +35,14 @@ struct CLI {
         return (root, CLI(store: root + "/store"))
     }
 
+    /// Reads a pipe to its end on a thread of its own: a blocking read on a task would hold one of
+    /// the cooperative pool's threads (two on a 2-core machine), and two such reads starve the test.
+    static func readToEnd(_ handle: FileHandle) async -> Data {
+        await withCheckedContinuation { continuation in
+            Thread { continuation.resume(returning: handle.readDataToEndOfFile()) }.start()
+        }
+    }
+
     /// Runs `tgsm ARGS --store STORE` (the store option goes last so subcommand parsing sees it).
     func run(_ arguments: [String], stdin: String? = nil, executable: String = CLI.binary, withStore: Bool = true) async throws -> Result {
         let process = Process()
@@ -60,8 +68,8 @@ struct CLI {
         if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
         try input.fileHandleForWriting.close()
         // Both pipes are drained before waiting: a full pipe would block the child.
-        async let errors = Task.detached { err.fileHandleForReading.readDataToEndOfFile() }.value
-        let output = await Task.detached { out.fileHandleForReading.readDataToEndOfFile() }.value
+        async let errors = CLI.readToEnd(err.fileHandleForReading)
+        let output = await CLI.readToEnd(out.fileHandleForReading)
         let errorOutput = await errors
         var iterator = finished.stream.makeAsyncIterator()
         let (status, reason) = await iterator.next() ?? (-1, .uncaughtSignal)
@@ -121,7 +129,7 @@ enum CLIFixtures {
         try process.run()
         input.fileHandleForWriting.write(Data(stdin.utf8))
         try input.fileHandleForWriting.close()
-        let data = await Task.detached { out.fileHandleForReading.readDataToEndOfFile() }.value
+        let data = await CLI.readToEnd(out.fileHandleForReading)
         process.waitUntilExit()
         guard process.terminationStatus == 0 else { return nil }
         return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CTestPTY
 import Foundation
 import Synchronization
 
@@ -20,10 +21,9 @@ final class PseudoTerminal: @unchecked Sendable {
     }
 
     init(arguments: [String], environment: [String: String], executable: String = CLI.binary) throws {
-        let master = posix_openpt(O_RDWR | O_NOCTTY)
-        guard master >= 0, grantpt(master) == 0, unlockpt(master) == 0, let name = ptsname(master) else { throw POSIXError(.ENOTTY) }
-        let slave = open(name, O_RDWR | O_NOCTTY)
-        guard slave >= 0 else { throw POSIXError(.ENOTTY) }
+        var master: Int32 = -1
+        var slave: Int32 = -1
+        guard ctestpty_open(&master, &slave) == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .ENOTTY) }
         self.master = master
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
@@ -79,6 +79,11 @@ final class PseudoTerminal: @unchecked Sendable {
     func type(_ line: String) {
         let bytes = Array((line + "\n").utf8)
         _ = bytes.withUnsafeBytes { write(master, $0.baseAddress, $0.count) }
+    }
+
+    /// Sends a signal to the process (SIGTERM: what a service manager does to stop it).
+    func signal(_ number: Int32) {
+        kill(process.processIdentifier, number)
     }
 
     /// Waits for the exit status.

@@ -95,7 +95,7 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: folder + "/store/sessions.sqlite"))
 
         kill(process.processIdentifier, SIGINT)
-        let rest = await Task.detached { reader.readDataToEndOfFile() }.value
+        let rest = await CLI.readToEnd(reader)
         process.waitUntilExit()
         #expect(process.terminationReason == .exit && process.terminationStatus == 0, "\(String(decoding: rest, as: UTF8.self))")
         #expect(!FileManager.default.fileExists(atPath: folder))

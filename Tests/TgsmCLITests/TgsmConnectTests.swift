@@ -2,8 +2,12 @@
 import Glibc
 #endif
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 import Logging
 import MTProto
+import OperatorHTTP
 import SessionManager
 import TestDC
 import Testing
@@ -108,7 +112,7 @@ import Testing
         let second = try await setup.cli.run(["auth", "--account", "carol", "--phone", "15550003"], stdin: "")
         #expect(second.status == 7, "\(second.stderr)")
         #expect(second.stderr.contains("no other is requested before"))
-        #expect(second.stderr.contains("UTC"))
+        #expect(second.stderr.contains("Z (in "))
         #expect(setup.fired(sendCodes) == fired)
         #expect(!second.stderr.contains("15550003"))
         try await setup.close()
@@ -151,8 +155,8 @@ import Testing
         process.standardOutput = out
         process.standardError = err
         try process.run()
-        async let errors = Task.detached { err.fileHandleForReading.readDataToEndOfFile() }.value
-        async let output = Task.detached { out.fileHandleForReading.readDataToEndOfFile() }.value
+        async let errors = CLI.readToEnd(err.fileHandleForReading)
+        async let output = CLI.readToEnd(out.fileHandleForReading)
 
         // The job completes through the running workers.
         var completed = false
@@ -177,6 +181,78 @@ import Testing
         let after = try await setup.cli.run(["session", "list", "--json"])
         #expect(!after.stdout.contains("\(process.processIdentifier)"))
         try await setup.close()
+    }
+
+    /// What Prometheus and a load balancer see of a running `tgsm run`: /health says the account is
+    /// ready, /metrics counts its RPCs and jobs, and a flood wait the DC sends shows up as an active
+    /// wait of the method while the job waits for it without spending an attempt.
+    @Test func aRunningTgsmRunIsScrapedForHealthAndMetrics() async throws {
+        let setup = try await Setup.start()
+        try await Self.logIn(setup)
+        _ = try setup.dc.addFault(FaultRule(match: FaultMatch(method: "contacts.resolveUsername", count: 1), effect: .floodWait(300)))
+        for (kind, payload) in [("me", "{}"), ("resolve", "{\"username\": \"bob\"}")] {
+            let enqueued = try await setup.cli.run(["jobs", "enqueue", "--kind", kind, "--account", "alice", "--payload", payload])
+            #expect(enqueued.status == 0, "\(enqueued.stderr)")
+        }
+        let terminal = try setup.terminal(["run", "--http-port", "0", "--grace-period", "5"])
+        let at = try await terminal.expect("dashboard http://127.0.0.1:")
+        let shown = terminal.output
+        let digits = shown[shown.index(shown.startIndex, offsetBy: at)...].prefix { $0.isNumber }
+        let port = try #require(Int(digits), "no port after the dashboard URL: \(shown)")
+
+        var health = try await Self.get(port, "/health")
+        for _ in 0..<100 where health.status != 200 {
+            try await Task.sleep(for: .milliseconds(100))
+            health = try await Self.get(port, "/health")
+        }
+        #expect(health.status == 200, "\(health.body)")
+        let report = try JSONDecoder().decode(HealthReport.self, from: Data(health.body.utf8))
+        #expect(report.ready && report.accounts.map(\.account) == ["alice"])
+
+        // Both jobs have run once: `me` completed, `resolve` met the flood wait and waits for it.
+        var metrics = try await Self.get(port, "/metrics").body
+        for _ in 0..<100 where !(metrics.contains("tgsm_jobs{state=\"completed\"} 1")
+                                 && metrics.contains("tgsm_flood_waits_active{account=\"alice\"} 1")) {
+            try await Task.sleep(for: .milliseconds(100))
+            metrics = try await Self.get(port, "/metrics").body
+        }
+        #expect(metrics.contains("tgsm_jobs{state=\"completed\"} 1"), "\(metrics)")
+        #expect(metrics.contains("tgsm_jobs{state=\"queued\"} 1"))
+        #expect(metrics.contains("tgsm_queue_depth 1"))
+        #expect(metrics.contains("tgsm_flood_waits_active{account=\"alice\"} 1"))
+        #expect(metrics.contains("tgsm_flood_wait_remaining_seconds{account=\"alice\",method=\"contacts.resolveUsername\"}"))
+        #expect(metrics.contains("tgsm_session_state{account=\"alice\",state=\"active\"} 1"))
+        #expect(metrics.contains("tgsm_account_ready{account=\"alice\"} 1"))
+        let calls = metrics.split(separator: "\n").filter { $0.hasPrefix("tgsm_rpc_total{") && $0.contains("account=\"alice\"") }
+        #expect(calls.contains { $0.contains("outcome=\"ok\"") }, "\(calls)")
+        #expect(calls.contains { $0.contains("method=\"contacts.resolveUsername\"") && $0.contains("outcome=\"TGSM-RATE-") }, "\(calls)")
+        #expect(metrics.contains("tgsm_rpc_duration_seconds_bucket{"))
+        #expect(!metrics.contains("15550001"), "no phone number in a label")
+        let page = try await Self.get(port, "/")
+        #expect(page.status == 200 && page.body.contains("contacts.resolveUsername"))
+
+        terminal.signal(SIGTERM)
+        #expect(try await terminal.status() == 0, "\(terminal.output)")
+        #expect(terminal.output.contains("tgsm run: stopped"))
+        // The deferred job is still there for the next run, with no attempt spent on the flood wait.
+        let list = try await setup.cli.run(["jobs", "list", "--json"])
+        #expect(list.stdout.contains("\"queued\""), "\(list.stdout)")
+        try await setup.close()
+    }
+
+    struct Response {
+        var status: Int
+        var body: String
+    }
+
+    /// A GET over loopback, as Prometheus or a load balancer sends it.
+    static func get(_ port: Int, _ path: String) async throws -> Response {
+        let url = try #require(URL(string: "http://127.0.0.1:\(port)\(path)"))
+        var request = URLRequest(url: url)
+        request.timeoutInterval = 30
+        let (data, response) = try await URLSession.shared.data(for: request)
+        let http = try #require(response as? HTTPURLResponse)
+        return Response(status: http.statusCode, body: String(decoding: data, as: UTF8.self))
     }
 
     @Test func runRefusesWhenTheOnlyAccountNeedsALogin() async throws {

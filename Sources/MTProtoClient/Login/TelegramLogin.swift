@@ -15,6 +15,9 @@ public struct SentLoginCode: Sendable, CustomStringConvertible {
         "SentLoginCode(type: \(Self.typeName(type)), timeout: \(timeout.map(String.init) ?? "none"))"
     }
 
+    /// How the code travels: "app", "sms", "call" or "email".
+    public var channel: String { Self.typeName(type) }
+
     static func typeName(_ type: Api.auth.SentCodeType) -> String {
         switch type {
         case .sentCodeTypeApp: "app"

@@ -33,8 +33,9 @@ public struct RateGatePolicy: Sendable, Hashable {
         .resolve: .per(450, burst: 3),
         // Joins: one an hour, bursts of 2.
         .join: .per(3600, burst: 2),
-        // Login steps: one a minute, bursts of 3 (codes have their own guard).
-        .auth: .per(60, burst: 3),
+        // Login steps: one a minute, bursts of 8: one whole login with typos (send the code, three tries at it,
+        // three at the 2FA password, sign-up) must fit, a loop must not. Codes have their own guard.
+        .auth: .per(60, burst: 8),
         // Everything else: 5 a second, bursts of 20.
         .other: .per(0.2, burst: 20),
     ]

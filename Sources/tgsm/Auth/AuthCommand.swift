@@ -117,8 +117,8 @@ struct AuthCommand: AsyncParsableCommand {
             guard number.contains(where: \.isNumber) else { throw CLIFailure(.usage, "a phone number needs digits, with the country code") }
             if let deadline = try await stack.sendCodeGuard.deadline(phoneNumber: number), deadline > clock.now() {
                 throw CLIFailure(.rateLimited, "\(account): a login code was requested for this number recently; no other is requested before "
-                    + "\(TimeText.iso(deadline)) UTC (in \(TimeText.remaining(deadline.seconds - clock.now().seconds))), restarts included. "
-                    + "Use the code already sent if you still have it in a new `tgsm auth` after that time, or wait; asking again sooner earns long flood waits.")
+                    + "\(TimeText.iso(deadline)) (in \(TimeText.remaining(deadline.seconds - clock.now().seconds))), restarts included. "
+                    + "Run `tgsm auth` again after that time; asking sooner is what earns long flood waits (and a ban of the number).")
             }
             Terminal.standard.errorLine("Requesting a login code. Telegram voids a code that is forwarded or shared inside Telegram "
                 + "(sent in any chat): type it only here, never send it to anyone.")
@@ -127,21 +127,32 @@ struct AuthCommand: AsyncParsableCommand {
             case .loggedIn(let user): return Self.describe(user)
             case .codeSent(let value): sent = value
             }
-            Terminal.standard.errorLine("The code was sent: \(sent).")
+            Terminal.standard.errorLine("The code was sent \(Self.whereTheCodeGoes(sent)).")
             var attempts = 0
             while true {
                 attempts += 1
                 let code = try Prompt.line("Login code: ")
+                // A Result rather than typed catch clauses with patterns: that form inside this loop sent the
+                // Swift 6.3 SIL passes into a loop that never finished.
+                let outcome: Result<Api.User, LoginError>
                 do throws(LoginError) {
-                    return Self.describe(try await login.signIn(phoneNumber: number, code: code, sentCode: sent))
-                } catch .phoneCodeInvalid where attempts < 3 {
+                    outcome = .success(try await login.signIn(phoneNumber: number, code: code, sentCode: sent))
+                } catch {
+                    outcome = .failure(error)
+                }
+                switch outcome {
+                case .success(let user):
+                    return Self.describe(user)
+                case .failure(.phoneCodeInvalid) where attempts < 3:
                     Terminal.standard.error("that code is wrong; type the code just received (\(3 - attempts) tries left)")
-                } catch .passwordNeeded(let hint) {
+                case .failure(.passwordNeeded(let hint)):
                     return try await password(login: login, hint: hint)
-                } catch .signUpRequired(let terms) {
+                case .failure(.signUpRequired(let terms)):
                     if let terms { Terminal.standard.errorLine("Telegram's terms of service for a new account:\n\(terms)\n") }
                     let first = try firstName ?? Prompt.line("This number has no account yet. First name for a new account: ")
                     return Self.describe(try await login.signUp(phoneNumber: number, sentCode: sent, firstName: first, lastName: lastName))
+                case .failure(let error):
+                    throw error
                 }
             }
         } catch {
@@ -191,6 +202,16 @@ struct AuthCommand: AsyncParsableCommand {
                     do { try await Task.sleep(for: .milliseconds(250)) } catch { throw .request(.cancelled(method: "auth.exportLoginToken", delivery: .notSent)) }
                 }
             }
+        }
+    }
+
+    static func whereTheCodeGoes(_ sent: SentLoginCode) -> String {
+        switch sent.channel {
+        case "app": "as a message from Telegram in the app of a device where this account is logged in"
+        case "sms": "by SMS"
+        case "call": "by a phone call"
+        case "email": "to the account's login email"
+        default: "(\(sent.channel))"
         }
     }
 
