@@ -7,8 +7,11 @@ import FoundationNetworking
 #endif
 import Logging
 import MTProto
+import MTProtoClient
+import MTProtoCrypto
 import OperatorHTTP
 import SessionManager
+import TLSchema
 import TestDC
 import Testing
 
@@ -98,6 +101,55 @@ import Testing
     static func occurrences(of number: String, in text: String) -> Int {
         guard let regex = try? NSRegularExpression(pattern: "(?<![0-9])\(number)(?![0-9])") else { return -1 }
         return regex.numberOfMatches(in: text, range: NSRange(text.startIndex..., in: text))
+    }
+
+    /// A number with no account yet: the code, then the terms and a first name, on a terminal.
+    @Test func authSignsANewNumberUpOnATerminal() async throws {
+        let setup = try await Setup.start()
+        let terminal = try setup.terminal(["auth", "--account", "newcomer", "--phone", "15557778", "--last-name", "Person"])
+        var at = try await terminal.expect("Login code: ")
+        terminal.type(try #require(setup.dc.loginCode(phone: "15557778")))
+        at = try await terminal.expect("First name for a new account: ", after: at)
+        terminal.type("New")
+        at = try await terminal.expect("logged in as user ", after: at)
+        try await terminal.expect("(New Person)", after: at)
+        #expect(try await terminal.status() == 0, "\(terminal.output)")
+        let listed = try await setup.cli.run(["session", "list", "--json"])
+        #expect(listed.stdout.contains("newcomer"))
+        try await setup.close()
+    }
+
+    /// QR login: the terminal shows a tg://login link; a device where alice is logged in accepts the
+    /// token in it (auth.acceptLoginToken), and the waiting `tgsm auth` completes on its own.
+    @Test func authLogsInByQRCodeWhenAnotherDeviceAcceptsTheLink() async throws {
+        let setup = try await Setup.start()
+        let phone = try await Self.loggedInDevice(setup, phone: "15550001")
+        let terminal = try setup.terminal(["auth", "--account", "desk", "--qr"])
+        let at = try await terminal.expect("tg://login?token=")
+        let shown = terminal.output
+        let link = shown[shown.index(shown.startIndex, offsetBy: at)...].prefix { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }
+        var base64 = link.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while base64.count % 4 != 0 { base64 += "=" }
+        let token = try #require(Data(base64Encoded: base64), "not base64url: \(link)")
+        _ = try await phone.invoke(Api.functions.auth.AcceptLoginToken(token: [UInt8](token)))
+        try await terminal.expect("logged in as user 1001", after: at)
+        #expect(try await terminal.status() == 0, "\(terminal.output)")
+        await phone.close()
+        try await setup.close()
+    }
+
+    /// A client logged in directly against the test DC: the "phone" that accepts a QR login.
+    static func loggedInDevice(_ setup: Setup, phone: String) async throws -> TelegramClient {
+        let keys = try setup.dc.publicKeyPEMs.values.map { pem throws(RSAError) in try RSAPublicKey(pem: pem) }
+        let table = DCTable(Dictionary(uniqueKeysWithValues: setup.dc.dcs.map { (Int($0.key), [$0.value]) }))
+        let client = TelegramClient(
+            configuration: TelegramClientConfiguration(apiID: 1, apiHash: "test-api-hash", serverKeys: keys, dcTable: table, initialDC: 1,
+                                                       deviceModel: "TgsmConnectTests", defaultTimeout: 10, handshakeTimeout: 10),
+            storage: InMemorySessionStorage(), clock: SystemClock(), logger: Logger(label: "phone") { _ in SwiftLogNoOpLogHandler() })
+        let running = setup.dc
+        _ = try await TelegramLogin(client: client).logIn(
+            phoneNumber: phone, code: { _ in running.loginCode(phone: phone) ?? "" }, password: { _ in "" }, signUpName: nil)
+        return client
     }
 
     /// A login abandoned after the code was sent: the next attempt refuses and says until when.
