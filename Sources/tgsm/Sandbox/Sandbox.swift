@@ -102,8 +102,9 @@ final class Sandbox {
 
     private func logIn() async throws {
         narrator.step("3. logging in \(Self.demoAccounts.count) demo accounts (codes are read from the test DC, as from an SMS)")
-        let sessions = try SandboxSessions(store: store, dc: dc, stackConfiguration: Self.stackConfiguration, logger: logger)
+        let sessions = try SandboxSessions(store: store, cluster: folder.testDC, stack: Self.stackConfiguration, logger: logger)
         self.sessions = sessions
+        narrator.info("connection profile: the test DC's \(folder.testDC)/dcs.json (as `--server DIR` would name it)")
         for demo in Self.demoAccounts {
             try await sessions.logIn(demo, dc: dc)
             let summary = try await store.accountSummary(demo.account)
@@ -116,6 +117,7 @@ final class Sandbox {
 
     private func sampleJobs() async throws {
         narrator.step("4. workers over sample jobs (2 at a time per account, carol 1)")
+        try await startSessions(Self.demoAccounts.map(\.account))
         try await startDashboard()
         narrator.info("dashboard: http://127.0.0.1:\(dashboardPort)/  (health: /health, metrics: /metrics)")
         startWorkers(accounts: Self.demoAccounts.map(\.account))
@@ -254,12 +256,12 @@ final class Sandbox {
         }
         narrator.info("reopened: \(reason); restored from \(restoredFrom); the damaged file kept at \(movedTo ?? "?")")
         // The restored sessions work without a login: alice and bob take up jobs again; carol stays stopped.
-        let sessions = try SandboxSessions(store: store, dc: dc, stackConfiguration: Self.stackConfiguration, logger: logger)
-        self.sessions = sessions
+        sessions = try SandboxSessions(store: store, cluster: folder.testDC, stack: Self.stackConfiguration, logger: logger)
+        var usable: [AccountID] = []
         for demo in Self.demoAccounts {
-            if try await store.status(of: demo.account)?.isTerminal == true { continue }
-            _ = try await sessions.start(demo.account)
+            if try await store.status(of: demo.account)?.isTerminal != true { usable.append(demo.account) }
         }
+        try await startSessions(usable)
         startWorkers(accounts: Self.demoAccounts.map(\.account))
         try await startDashboard()
         var working = true
@@ -329,7 +331,7 @@ final class Sandbox {
         let pool = WorkerPool(
             queue: queue,
             handlers: [MeJob(), ResolveJob(archive: archive), HistoryJob(archive: archive), SendJob(archive: archive)],
-            invokers: sessions, accountStatus: store, floodLedger: store,
+            invokers: sessions.runtimes, accountStatus: store, floodLedger: store,
             // Carol runs one job at a time so the revocation has one cause: with two calls in flight
             // the second meets the consequence (AUTH_KEY_UNREGISTERED, the key logged out) and its
             // mark replaces the first (SESSION_REVOKED).
@@ -339,6 +341,27 @@ final class Sandbox {
         follower = log.follow(pool)
         poolTask = Task { try await pool.run() }
         self.pool = pool
+    }
+
+    /// Starts the accounts' runtimes: lease, client, stack, and the start-up check of the stored
+    /// session (one updates.getState; never a login code).
+    private func startSessions(_ accounts: [AccountID]) async throws {
+        guard let sessions else { return }
+        let outcomes = await sessions.start(accounts)
+        var lines: [String] = []
+        for account in accounts {
+            switch outcomes[account] {
+            case .running(let verdict)?:
+                lines.append("\(account) \(verdict?.label ?? "running")")
+            case .failed(let error)?:
+                let problem = "\(account) could not start: \(error.summary) [\(error.code)]"
+                narrator.problem(problem)
+                outcome.problems.append(problem)
+            case nil:
+                break
+            }
+        }
+        narrator.info("sessions running (lease, client, middleware stack, start-up check): " + lines.joined(separator: ", "))
     }
 
     /// The operator's dashboard, /health and /metrics (what `tgsm run` serves), on loopback.

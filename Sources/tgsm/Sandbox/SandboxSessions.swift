@@ -2,14 +2,9 @@ import Foundation
 import Logging
 import MTProto
 import MTProtoClient
-import MTProtoCrypto
 import SessionManager
-import Synchronization
 import TestDC
 import Workers
-
-// SCAFFOLD until the runtime branch lands: the sandbox's accounts as plain clients on the store
-// with the session manager's stack. Replaced by the live account runtime.
 
 /// A demo account of the test DC's world that the sandbox logs in.
 struct DemoAccount: Sendable {
@@ -21,59 +16,63 @@ struct DemoAccount: Sendable {
     var homeDC: Int
 }
 
-final class SandboxSessions: AccountInvokers {
-    private struct Live {
-        var stacks: [AccountID: SessionStack] = [:]
-        var clients: [AccountID: TelegramClient] = [:]
-        var leases: [AccountID: Lease] = [:]
-    }
-    private let live = Mutex(Live())
+/// The sandbox's accounts on the session manager's live runtime, exactly as `tgsm auth` and
+/// `tgsm run` use it: the connection profile read from the test DC's `dcs.json` (as a person
+/// would point tgsm at `tgsm testdc`), one `AccountRuntime` per account (lease, client, stack,
+/// start-up check), and `AccountRuntimes` as the workers' invokers.
+final class SandboxSessions: Sendable {
+    static let apiID: Int32 = 1
+    static let apiHash = "tgsm-sandbox"
+
     let store: SQLiteSessionStore
-    let configuration: TelegramClientConfiguration
-    let stackConfiguration: SessionStack.Configuration
+    let client: TelegramClientConfiguration
+    let configuration: AccountRuntimeConfiguration
+    let runtimes: AccountRuntimes
     let logger: Logger
 
-    init(store: SQLiteSessionStore, dc: RunningTestDC, stackConfiguration: SessionStack.Configuration, logger: Logger) throws {
+    /// - Parameter cluster: the test DC's state directory (its `dcs.json`).
+    init(store: SQLiteSessionStore, cluster: String, stack: SessionStack.Configuration, logger: Logger) throws {
         self.store = store
-        let keys = try dc.publicKeyPEMs.values.map { pem throws(RSAError) in try RSAPublicKey(pem: pem) }
-        var addresses: [Int: [DCAddress]] = [:]
-        for (id, address) in dc.dcs { addresses[Int(id)] = [address] }
-        configuration = TelegramClientConfiguration(
-            apiID: 1, apiHash: "sandbox", serverKeys: keys, dcTable: DCTable(addresses), initialDC: 1, deviceModel: "tgsm sandbox",
-            defaultTimeout: 10, handshakeTimeout: 10, reconnect: ReconnectPolicy(initialDelay: 0.05, maximumDelay: 0.5, maximumAttempts: 5, stableAfter: 1))
-        self.stackConfiguration = stackConfiguration
+        client = try ConnectionProfile.testDC(cluster: cluster).clientConfiguration(apiID: Self.apiID, apiHash: Self.apiHash)
+        // No keep-alive: the run is shorter than any keep-alive interval.
+        let configuration = AccountRuntimeConfiguration(stack: stack, keepAlive: nil)
+        self.configuration = configuration
         self.logger = logger
-    }
-
-    func start(_ account: AccountID) async throws -> TelegramClient {
-        let lease = try await store.acquireLease(account: account, holder: .current(), now: SystemClock().now(), ttl: 60, holderIsDead: LeaseHolder.isDeadOnThisHost)
-        let storage = AccountSessionStorage(store: store, account: account, lease: lease)
-        let client = TelegramClient(configuration: configuration, storage: storage, logger: logger)
-        let stack = SessionStack(account: account, client: client, ledgerStore: store, statuses: store, storage: storage,
-                                 configuration: stackConfiguration, clock: SystemClock(), random: SystemRandomSource(), logger: logger)
-        live.withLock {
-            $0.stacks[account] = stack
-            $0.clients[account] = client
-            $0.leases[account] = lease
+        let client = self.client
+        runtimes = AccountRuntimes(logger: logger) { account in
+            AccountRuntime(account: account, store: store, client: client, configuration: configuration,
+                           environment: AccountRuntimeEnvironment(logger: logger))
         }
-        return client
     }
 
+    /// Logs `demo` in as `tgsm auth` does: a runtime that does not stop on "unauthorized", a code
+    /// login through its stack (the send-code guard writes the phone's deadline), then stopped.
     func logIn(_ demo: DemoAccount, dc: RunningTestDC) async throws {
-        let client = try await start(demo.account)
+        var once = configuration
+        once.stopsOnTerminal = false
+        let runtime = AccountRuntime(account: demo.account, store: store, client: client, configuration: once,
+                                     environment: AccountRuntimeEnvironment(logger: logger))
+        _ = try await runtime.start(validate: true)
         let phone = demo.phone
         let password = demo.password
-        _ = try await TelegramLogin(client: client).logIn(
-            phoneNumber: phone, code: { _ in dc.loginCode(phone: phone) ?? "" }, password: { _ in password ?? "" })
+        do {
+            _ = try await TelegramLogin(invoker: runtime.invoker, apiID: Self.apiID, apiHash: Self.apiHash).logIn(
+                phoneNumber: phone, code: { _ in dc.loginCode(phone: phone) ?? "" }, password: { _ in password ?? "" })
+        } catch {
+            await runtime.stop()
+            throw error
+        }
+        await runtime.stop()
     }
 
-    func invoker(for account: AccountID) async throws -> any TelegramInvoking {
-        guard let stack = live.withLock({ $0.stacks[account] }) else { throw NotStarted(account: account) }
-        return stack.invoker
+    /// Starts the accounts' runtimes (each validates its stored session without asking for a code).
+    func start(_ accounts: [AccountID]) async -> [AccountID: AccountRuntimes.StartOutcome] {
+        await runtimes.start(accounts)
     }
 
+    /// What an account's connections did (all DCs together).
     func statistics(_ account: AccountID) async -> ConnectionStatistics {
-        guard let client = live.withLock({ $0.clients[account] }) else { return ConnectionStatistics() }
+        guard let runtime = runtimes.existingRuntime(for: account), let client = await runtime.client else { return ConnectionStatistics() }
         var total = ConnectionStatistics()
         for (_, one) in await client.statistics() {
             total.connections += one.connections
@@ -85,20 +84,15 @@ final class SandboxSessions: AccountInvokers {
 
     /// The live health of each running account, for the dashboard.
     func health() async -> [AccountID: HealthSnapshot] {
-        live.withLock { live in live.stacks.mapValues { $0.health.snapshot } }
-    }
-
-    func shutdown() async {
-        let (all, held) = live.withLock { live in
-            defer { live = Live() }
-            return (Array(live.clients.values), Array(live.leases.values))
+        var result: [AccountID: HealthSnapshot] = [:]
+        for runtime in runtimes.runtimes {
+            if let health = await runtime.health { result[runtime.account] = health.snapshot }
         }
-        for client in all { await client.close() }
-        for lease in held { try? await store.releaseLease(lease) }
+        return result
     }
 
-    struct NotStarted: Error, CustomStringConvertible {
-        let account: AccountID
-        var description: String { "the sandbox has no session running for \(account)" }
+    /// Every runtime stopped: clients closed, leases released.
+    func shutdown() async {
+        for runtime in runtimes.runtimes { await runtime.stop() }
     }
 }
