@@ -26,6 +26,35 @@ import Crypto
         #expect(raw.range(of: Data("15550001234".utf8)) == nil)
     }
 
+    /// `tgsm status` reads through `openForReading`: the same data, nothing written, and every
+    /// case it cannot serve (no file, an old schema, encryption to set up) left to `open`.
+    @Test func openForReadingReadsTheStoreWithoutWritingAndDeclinesWhatNeedsOpen() async throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        #expect(SQLiteSessionStore.openForReading(directory: dir.path, options: Fixtures.options()) == nil, "no store yet")
+        let store = try SQLiteSessionStore.open(directory: dir.path, options: Fixtures.options())
+        try await store.saveSession(Fixtures.session(), account: "alice", fence: nil)
+        let key = try await store.phoneKey(for: "+1 555 000 1234")
+        try await store.setSendCodeDeadline(UnixTime(seconds: 5000), account: "alice", phoneKey: key)
+        try store.close()
+        let before = try Data(contentsOf: URL(fileURLWithPath: dir.file("sessions.sqlite")))
+
+        let reader = try #require(SQLiteSessionStore.openForReading(directory: dir.path, options: Fixtures.options()))
+        #expect(try await reader.accounts() == ["alice"])
+        #expect(try await reader.loadSession(account: "alice") == Fixtures.session())
+        #expect(try await reader.phoneKey(for: "+1 555 000 1234") == key, "the stored phone secret, not a new one")
+        await #expect(throws: SessionStoreError.self) {
+            try await reader.saveSession(Fixtures.session(), account: "bob", fence: nil)
+        }
+        try reader.close()
+        #expect(try Data(contentsOf: URL(fileURLWithPath: dir.file("sessions.sqlite"))) == before)
+
+        // Asking for encryption of a plain store means writing its header: not a reader's job.
+        var encrypted = Fixtures.options()
+        encrypted.encryption = .key(SymmetricKey(size: .bits256))
+        #expect(SQLiteSessionStore.openForReading(directory: dir.path, options: encrypted) == nil)
+    }
+
     @Test func filesAre0600InA0700DirectoryInWALModeWithStorePrefixedMigrations() async throws {
         let dir = TemporaryDirectory()
         defer { dir.remove() }

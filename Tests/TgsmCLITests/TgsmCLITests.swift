@@ -213,7 +213,13 @@ import Testing
         #expect((report["queue"] as? [String: Int])?["queued"] == 2)
         #expect(!status.stdout.contains("5550001111") && !status.stdout.contains(phoneKey))
 
+        // Reading commands write nothing: no file of the store changes, none appears (the -shm
+        // files are SQLite's shared-memory index, where every reader marks what it reads).
+        let files = try Self.fingerprint(cli.store)
         let table = try await cli.run(["status"])
+        #expect(try await cli.run(["session", "list"]).status == 0)
+        let after = try Self.fingerprint(cli.store)
+        #expect(after == files, "\(after.filter { files[$0.key] != $0.value }) \(files.filter { after[$0.key] != $0.value })")
         #expect(table.stdout.contains("contacts.resolveUsername") && table.stdout.contains("1h00m00s (3600 s)") && table.stdout.contains("queued 2"))
 
         let watched = try await cli.run(["status", "--watch", "--interval", "0.05", "--count", "3"])
@@ -225,6 +231,22 @@ import Testing
         let check = try await cli.run(["check"])
         #expect(check.status == 7, "rate limited: \(check.stdout)")
         #expect(check.stdout.contains("until 2027-01-15T09:00:00Z"))
+    }
+
+    /// Every file of a directory tree with its size and modification time (-shm files: only that they exist).
+    static func fingerprint(_ directory: String) throws -> [String: String] {
+        var result: [String: String] = [:]
+        let manager = FileManager.default
+        for name in try manager.subpathsOfDirectory(atPath: directory) {
+            if name.hasSuffix("-shm") {
+                result[name] = "shared memory"
+                continue
+            }
+            let attributes = try manager.attributesOfItem(atPath: directory + "/" + name)
+            let modified = (attributes[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
+            result[name] = "\(attributes[.size] ?? 0) \(modified)"
+        }
+        return result
     }
 
     /// Colors on a terminal (a pseudo-terminal from util-linux `script`), none with NO_COLOR or on a pipe.

@@ -66,6 +66,41 @@ public final class SQLiteSessionStore: SessionStore, Sendable {
         return store
     }
 
+    /// Opens an existing, current store for reading only: no recovery, no migration, no checkpoint
+    /// and no write (so no fsync), which is what `tgsm status` and `session list` need to answer in
+    /// milliseconds. nil when that shortcut does not apply (no file, a schema to upgrade, a file
+    /// SQLite cannot read, secrets not yet set up, an encryption header it cannot use): the caller
+    /// then opens it with `open`, which checks, restores, migrates and reports.
+    public static func openForReading(directory: String, options: SQLiteStoreOptions = SQLiteStoreOptions()) -> SQLiteSessionStore? {
+        let path = directory + "/" + options.fileName
+        guard FileManager.default.fileExists(atPath: path) else { return nil }
+        var configuration = Configuration()
+        configuration.readonly = true
+        configuration.busyMode = .timeout(options.busyTimeout)
+        guard let pool = try? DatabasePool(path: path, configuration: configuration),
+              (try? pool.read({ db in try SQLiteSchema.migrator().hasCompletedMigrations(db) })) == true,
+              let stored = try? pool.read({ db in
+                  (try String.fetchOne(db, sql: "SELECT value FROM store_meta WHERE key = 'encryption'"),
+                   try Data.fetchOne(db, sql: "SELECT value FROM store_meta WHERE key = 'phone_key_secret'"))
+              }),
+              let phone = stored.1 else {
+            return nil
+        }
+        var sealer: SecretSealer?
+        if let text = stored.0 {
+            guard let header = try? JSONDecoder().decode(EncryptionHeader.self, from: Data(text.utf8)),
+                  let opened = try? header.sealer(for: options.encryption, path: path) else { return nil }
+            sealer = opened
+        } else if case .none = options.encryption {
+            sealer = nil
+        } else {
+            // Turning encryption on writes a header: that is `open`'s job.
+            return nil
+        }
+        return SQLiteSessionStore(directory: directory, path: path, backupDirectory: directory + "/backups", outcome: .opened,
+                                  pool: pool, sealer: sealer, options: options, phoneSecret: SymmetricKey(data: phone))
+    }
+
     /// SQLite results that mean "this file is damaged", as opposed to busy, full or missing permissions.
     private static let damageCodes: [ResultCode] = [.SQLITE_CORRUPT, .SQLITE_NOTADB, .SQLITE_READONLY, .SQLITE_FORMAT]
 

@@ -30,6 +30,26 @@ public final class SQLiteJobQueue: JobQueue, JobHistoryReading {
         }
     }
 
+    /// A queue over a database that is already current (no migration).
+    private init(current writer: any DatabaseWriter) {
+        self.writer = writer
+    }
+
+    /// Opens an existing queue file for reading only (counts, lists): no migration, no write, so
+    /// no fsync. nil when the file is missing, cannot be read, or its schema needs an upgrade:
+    /// then `open(path:)` it.
+    public static func openForReading(path: String, busyTimeout: Double = 10) -> SQLiteJobQueue? {
+        guard FileManager.default.fileExists(atPath: path) else { return nil }
+        var configuration = Configuration()
+        configuration.readonly = true
+        configuration.busyMode = .timeout(busyTimeout)
+        var migrator = DatabaseMigrator()
+        registerMigrations(in: &migrator)
+        guard let pool = try? DatabasePool(path: path, configuration: configuration),
+              (try? pool.read({ db in try migrator.hasCompletedMigrations(db) })) == true else { return nil }
+        return SQLiteJobQueue(current: pool)
+    }
+
     /// Opens (or creates, mode 0600) a database file of the queue's own.
     public static func open(path: String, busyTimeout: Double = 10) throws(JobQueueError) -> SQLiteJobQueue {
         try SQLiteJobQueue(writer: SQLiteDatabase.open(path: path, busyTimeout: busyTimeout))

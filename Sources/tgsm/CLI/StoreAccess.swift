@@ -32,6 +32,23 @@ enum StoreAccess {
         return store
     }
 
+    /// Opens the store for a command that only reads it: read-only and without checks or writes
+    /// when the store is healthy and current (fast, no fsync), else as `open` does (restoring a
+    /// damaged file from its backup, reporting it, upgrading an old schema).
+    static func openForReading(_ global: GlobalOptions) throws(CLIFailure) -> SQLiteSessionStore {
+        let directory = try global.storeDirectory()
+        if let store = SQLiteSessionStore.openForReading(directory: directory, options: global.storeOptions()) { return store }
+        return try open(global, creating: false)
+    }
+
+    /// The queue for a command that only reads it (see `openForReading`); nil without a queue file.
+    static func queueForReading(_ global: GlobalOptions) async throws(CLIFailure) -> (any JobQueue, close: @Sendable () async -> Void)? {
+        if global.postgresURL == nil, let queue = SQLiteJobQueue.openForReading(path: try global.jobsPath()) {
+            return (queue, { try? queue.writer.close() })
+        }
+        return try await self.queue(global, creating: false)
+    }
+
     /// Opens the store through its engine-neutral contract: the SQLite store as `open` does, or the
     /// PostgreSQL database `--store` names (migrated on connect). `close` ends its connections.
     static func sessionStore(_ global: GlobalOptions, creating: Bool) async throws(CLIFailure) -> (store: any SessionStore, location: String, close: @Sendable () async -> Void) {

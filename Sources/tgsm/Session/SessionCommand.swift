@@ -121,7 +121,7 @@ struct SessionListCommand: AsyncParsableCommand {
     @OptionGroup var output: OutputOptions
 
     func run() async throws {
-        let store = try StoreAccess.open(global, creating: false)
+        let store = try StoreAccess.openForReading(global)
         defer { try? store.close() }
         let views = try await AccountView.loadAll(store: store, now: global.now())
         if output.json {

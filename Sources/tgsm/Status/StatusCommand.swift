@@ -32,7 +32,7 @@ struct StatusCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let store = try StoreAccess.open(global, creating: false)
+        let store = try StoreAccess.openForReading(global)
         defer { try? store.close() }
         guard watch else {
             let report = try await makeReport(store: store)
@@ -53,7 +53,7 @@ struct StatusCommand: AsyncParsableCommand {
     }
 
     private func makeReport(store: SQLiteSessionStore) async throws(CLIFailure) -> StatusReport {
-        let opened = try await StoreAccess.queue(global, creating: false)
+        let opened = try await StoreAccess.queueForReading(global)
         do throws(CLIFailure) {
             let report = try await StatusReport.make(store: store, queue: opened?.0, now: global.now())
             await opened?.close()
