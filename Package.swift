@@ -252,7 +252,7 @@ let package = Package(
         // The built `tgsm` binary run as a subprocess against temporary stores.
         .testTarget(
             name: "TgsmCLITests",
-            dependencies: ["tgsm", "CTestPTY", "OperatorHTTP", "SessionManager", "MTProtoClient", "MTProto", "MTProtoCrypto", "TestDC", "TLSchema", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["tgsm", "CTestPTY", "OperatorHTTP", "PostgresStore", "StoreTestSupport", "Workers", "SessionManager", "MTProtoClient", "MTProto", "MTProtoCrypto", "TestDC", "TLSchema", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         // posix_openpt and friends for the pseudo-terminal tests (Glibc's Swift module hides them).

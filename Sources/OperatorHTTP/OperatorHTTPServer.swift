@@ -20,7 +20,7 @@ public final class OperatorHTTPServer: Service, Sendable {
     public typealias LiveHealth = @Sendable () async -> [AccountID: HealthSnapshot]
 
     public let configuration: OperatorHTTPConfiguration
-    private let store: SQLiteSessionStore
+    private let store: any OperatorReadableStore
     private let queue: (any JobQueue)?
     private let liveHealth: LiveHealth?
     private let registry: PrometheusCollectorRegistry
@@ -42,7 +42,7 @@ public final class OperatorHTTPServer: Service, Sendable {
     ///   - registry: what `/metrics` exports; by default the process's (`OperatorMetrics.bootstrap()`).
     /// - Throws: `OperatorHTTPError` when the configuration would expose the server without a token.
     public init(
-        configuration: OperatorHTTPConfiguration, store: SQLiteSessionStore, queue: (any JobQueue)?, liveHealth: LiveHealth? = nil,
+        configuration: OperatorHTTPConfiguration, store: any OperatorReadableStore, queue: (any JobQueue)?, liveHealth: LiveHealth? = nil,
         registry: PrometheusCollectorRegistry = OperatorMetrics.bootstrap(), clock: any TelegramClock = SystemClock(),
         logger: Logger = Logger(label: "tgsm.http")
     ) throws(OperatorHTTPError) {

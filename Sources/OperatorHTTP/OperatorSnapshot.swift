@@ -46,7 +46,7 @@ public struct OperatorSnapshot: Sendable {
     ///     An enabled account the store does not know is listed too (health says why it is not ready).
     ///   - historyLimit: entries of the queue's history to read; 0 reads none (`tgsm status`).
     public static func gather(
-        store: SQLiteSessionStore, queue: (any JobQueue)?, enabled: [AccountID]? = nil,
+        store: any OperatorReadableStore, queue: (any JobQueue)?, enabled: [AccountID]? = nil,
         live: [AccountID: HealthSnapshot]? = nil, now: UnixTime, historyWindow: Double = 3600, historyLimit: Int = 5000
     ) async throws -> OperatorSnapshot {
         let stored = try await store.accounts()

@@ -138,4 +138,13 @@ public struct AccountSummary: Sendable, Hashable {
     public var isBot: Bool
     /// DCs with a stored key marked logged in.
     public var authorizedDCs: [Int]
+
+    public init(account: AccountID, createdAt: UnixTime, homeDC: Int?, userID: Int64?, isBot: Bool, authorizedDCs: [Int]) {
+        self.account = account
+        self.createdAt = createdAt
+        self.homeDC = homeDC
+        self.userID = userID
+        self.isBot = isBot
+        self.authorizedDCs = authorizedDCs
+    }
 }

@@ -34,6 +34,17 @@ public struct FaultEngine: Sendable, Equatable {
     private var fired: [Int: Int] = [:]
     /// Times (seconds) of escalating hits, per rule and account/phone.
     private var escalationHits: [String: [Double]] = [:]
+    /// On: every call `decide` sees is kept in `calls`, with its time and fate (a test that checks
+    /// what clients sent when, e.g. nothing during a flood wait). Off by default: it only grows.
+    public var recordsCalls = false
+    public private(set) var calls: [RecordedCall] = []
+
+    public struct RecordedCall: Sendable, Equatable {
+        public var call: FaultCall
+        /// The DC's time of the call, seconds.
+        public var at: Double
+        public var outcome: FaultDecision.Outcome
+    }
 
     public init() {}
 
@@ -91,6 +102,7 @@ public struct FaultEngine: Sendable, Equatable {
             fired[rule.id] = firedBefore + 1
             decision.firedRuleIDs.append(rule.id)
         }
+        if recordsCalls { calls.append(RecordedCall(call: call, at: now, outcome: decision.outcome)) }
         return decision
     }
 

@@ -63,6 +63,8 @@ public struct DCState: Sendable {
     /// Where each DC of the cluster listens, by DC id, as help.getConfig lists them.
     public var dcs: [Int32: DCAddress]
     public var faults = FaultEngine()
+    /// How many requests were answered AUTH_KEY_DUPLICATED (one key live on two connections at once).
+    public var duplicatedKeyAnswers = 0
     /// (dc, auth key id) → user id.
     public private(set) var authorizations: [AuthKeyRef: Int64] = [:]
     /// Auth keys each DC has negotiated, by id.

@@ -214,7 +214,10 @@ final class TestDCConnectionHandler: ChannelInboundHandler {
                 }
                 return
             }
-            core.withState { $0.dropAuthKey(dc: dc, keyID: session.keyID) }
+            core.withState { state in
+                state.dropAuthKey(dc: dc, keyID: session.keyID)
+                state.duplicatedKeyAnswers += 1
+            }
             logger.notice("auth key used by two live sessions at once: answering AUTH_KEY_DUPLICATED", metadata: ["key_id": "\(session.keyID)"])
             answer(context, messageID: messageID, with: .error(code: 406, message: "AUTH_KEY_DUPLICATED"), session: session, now: now)
             core.removeSessions(dc: dc, keyID: session.keyID)

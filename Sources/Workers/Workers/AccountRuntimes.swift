@@ -144,6 +144,10 @@ public final class AccountRuntimes: AccountInvokers, Service {
     private func usable(_ runtime: AccountRuntime) async -> Result<AccountRuntime, SessionManagerError> {
         switch await runtime.state {
         case .stopped(.leaseLost(let current)):
+            // Forgotten, so that a later call starts a new runtime (and takes the lease back when the holder is gone).
+            slots.withLock { slots in
+                if case .ready(let kept)? = slots[runtime.account], kept === runtime { slots[runtime.account] = nil }
+            }
             return .failure(SessionManagerError(.leaseHeld(account: runtime.account, holder: current ?? "another process", expires: nil)))
         default:
             // Running, or stopped by a terminal error or on request: its invoker answers for itself

@@ -14,6 +14,10 @@ public enum WorkerEvent: Sendable, Hashable {
     case idle(AccountID)
     /// A terminal session error stopped the account's workers.
     case accountStopped(AccountID, AccountStop)
+    /// Another process holds the account's lease: this process waits to take it over (`standbyInterval`).
+    case standingBy(AccountID)
+    /// This process took the account's lease (at start, or over from a holder that ended) and serves it.
+    case serving(AccountID)
     /// The account's loop ended (shutdown or stop).
     case stopped(AccountID)
 }
@@ -37,11 +41,16 @@ public struct WorkerConfiguration: Sendable {
     public var backoff: BackoffPolicy
     /// This process's name in `leaseOwner` (diagnostics only: claims are fenced by token).
     public var owner: String
+    /// Set: an account whose lease another process holds (at start, or taken over mid-run) is
+    /// not stopped; its loop stands by and tries to take the lease every this many seconds, so a
+    /// process that dies is replaced within about this plus the lease's TTL (immediately on its
+    /// own host, where a dead pid is seen). nil: that account's workers stop, as for one process.
+    public var standbyInterval: Double?
 
     public init(
         accounts: [AccountID], concurrencyPerAccount: Int = 2, concurrencyOverrides: [AccountID: Int] = [:],
         leaseSeconds: Double = 60, heartbeatInterval: Double = 15, pollInterval: Double = 5, gracePeriod: Double = 10,
-        backoff: BackoffPolicy = BackoffPolicy(), owner: String = WorkerConfiguration.defaultOwner
+        backoff: BackoffPolicy = BackoffPolicy(), owner: String = WorkerConfiguration.defaultOwner, standbyInterval: Double? = nil
     ) {
         self.accounts = accounts
         self.concurrencyPerAccount = max(1, concurrencyPerAccount)
@@ -52,6 +61,7 @@ public struct WorkerConfiguration: Sendable {
         self.gracePeriod = gracePeriod
         self.backoff = backoff
         self.owner = owner
+        self.standbyInterval = standbyInterval.map { max(0.05, $0) }
     }
 
     public func concurrency(for account: AccountID) -> Int {
@@ -208,15 +218,35 @@ public final class WorkerPool: Service {
             var timer: Task<Void, Never>?
             var graceTimer: Task<Void, Never>?
             var invoker: (any TelegramInvoking)?
+            // Standing by: another process holds the lease; the next try at taking it is not before this.
+            var standingBy = false
+            var nextLeaseTry = clock.now()
 
             while true {
                 if !stopping, stopped == nil, inFlight < limit, !control.withLock({ $0.halted.contains(account) }) {
                     var wakeAfter = configuration.pollInterval
-                    if invoker == nil {
+                    if invoker == nil, standingBy, let interval = configuration.standbyInterval, clock.now() < nextLeaseTry {
+                        // Woken early (an enqueue): a lease try per wake-up would hammer the store.
+                        wakeAfter = min(interval, max(0, nextLeaseTry - clock.now()))
+                    } else if invoker == nil {
                         do {
                             invoker = try await invokers.invoker(for: account)
+                            if standingBy || configuration.standbyInterval != nil {
+                                logger.notice(standingBy ? "took the account's lease over: serving its jobs" : "serving the account's jobs")
+                                standingBy = false
+                                observers.yield(.serving(account))
+                            }
                         } catch {
-                            if let stop = self.accountStop(for: error, account: account) {
+                            if let interval = configuration.standbyInterval, Self.isLeaseHeld(error) {
+                                if !standingBy {
+                                    logger.notice("another process holds the account's lease: standing by to take it over",
+                                                  metadata: ["error": "\(error)", "retry-every": "\(interval)"])
+                                    standingBy = true
+                                    observers.yield(.standingBy(account))
+                                }
+                                nextLeaseTry = clock.now() + interval
+                                wakeAfter = interval
+                            } else if let stop = self.accountStop(for: error, account: account) {
                                 stopped = stop
                                 await self.mark(account, stop, logger: logger)
                                 continue
@@ -278,7 +308,18 @@ public final class WorkerPool: Service {
                 switch event {
                 case .finished(let outcome):
                     inFlight -= 1
-                    if case .accountStopped(let stop) = outcome, stopped == nil {
+                    if case .accountStopped(let stop) = outcome, !stop.marksAccount, let interval = configuration.standbyInterval {
+                        // Another process took the lease over (this one was presumed dead): its
+                        // session is gone here; stand by to take the account back when that one ends.
+                        invoker = nil
+                        _ = control.withLock { $0.halted.remove(account) }
+                        if !standingBy {
+                            logger.notice("another process took the account's lease over: standing by", metadata: ["error": "\(stop.error)"])
+                            standingBy = true
+                            observers.yield(.standingBy(account))
+                        }
+                        nextLeaseTry = clock.now() + interval
+                    } else if case .accountStopped(let stop) = outcome, stopped == nil {
                         stopped = stop
                         await self.mark(account, stop, logger: logger)
                         // The session is gone: the account's other jobs cannot succeed either.
@@ -325,6 +366,13 @@ public final class WorkerPool: Service {
         } catch {
             logger.error("could not record the account's stop", metadata: ["error": "\(error)"])
         }
+    }
+
+    /// Whether `error` says another process holds the account's lease.
+    public static func isLeaseHeld(_ error: any Error) -> Bool {
+        let managed = (error as? TelegramError)?.sessionManagerError ?? (error as? SessionManagerError)
+        if case .leaseHeld? = managed?.reason { return true }
+        return false
     }
 
     private func accountStop(for error: any Error, account: AccountID) -> AccountStop? {

@@ -52,11 +52,22 @@ struct AuthCommand: AsyncParsableCommand {
         Runtimes.bootstrapLogging(level: connection.level)
         let logger = Runtimes.logger("tgsm.auth", level: connection.level)
         let resolved = try connection.resolve(global)
-        let store = try StoreAccess.open(global, creating: true)
+        let (store, location, closeStore) = try await StoreAccess.sessionStore(global, creating: true)
+        do {
+            try await logIn(store: store, location: location, resolved: resolved, logger: logger)
+            await closeStore()
+        } catch {
+            await closeStore()
+            throw error
+        }
+    }
+
+    private func logIn(store: any SessionStore, location: String, resolved: ConnectionOptions.Resolved, logger: Logger) async throws {
         let clock = global.movingClock()
         let accountID = AccountID(account)
         let runtime = AccountRuntime(account: accountID, store: store, client: resolved.clientConfiguration,
-                                     configuration: AccountRuntimeConfiguration(keepAlive: nil, remembersPeers: true, stopsOnTerminal: false),
+                                     configuration: AccountRuntimeConfiguration(stack: SessionStack.Configuration(rateGate: resolved.rateGate),
+                                                                                keepAlive: nil, remembersPeers: true, stopsOnTerminal: false),
                                      environment: AccountRuntimeEnvironment(clock: clock, logger: logger))
         let verdict: SessionVerdict?
         do {
@@ -66,10 +77,10 @@ struct AuthCommand: AsyncParsableCommand {
         }
         do {
             try await checkNoValidSession(verdict)
-            let user = try await logIn(runtime: runtime, store: store, clock: clock)
+            let user = try await logIn(runtime: runtime, clock: clock)
             await runtime.stop()
             Terminal.standard.line("\(account): logged in as user \(user.id)\(user.name.map { " (\($0))" } ?? "")\(user.bot ? ", a bot" : "")")
-            Terminal.standard.line("The session is stored in \(store.path) (mode 0600); `tgsm run` runs it.")
+            Terminal.standard.line("The session is stored in \(location)\(global.postgresURL == nil ? " (mode 0600)" : ""); `tgsm run` runs it.")
         } catch {
             await runtime.stop()
             throw error
@@ -103,7 +114,7 @@ struct AuthCommand: AsyncParsableCommand {
         var bot: Bool
     }
 
-    private func logIn(runtime: AccountRuntime, store: SQLiteSessionStore, clock: any TelegramClock) async throws -> LoggedIn {
+    private func logIn(runtime: AccountRuntime, clock: any TelegramClock) async throws -> LoggedIn {
         guard let stack = await runtime.stack, let client = await runtime.client else { throw CLIFailure(.failure, "the account's runtime did not start") }
         let resolved = try connection.resolve(global)
         let login = TelegramLogin(invoker: runtime.invoker, apiID: resolved.apiID, apiHash: resolved.apiHash)

@@ -51,6 +51,8 @@ struct ConnectionOptions: ParsableArguments {
         var profile: ConnectionProfile
         var apiID: Int32
         var apiHash: String
+        /// The proactive rate gate: the defaults, with the config file's `rateLimits` over them.
+        var rateGate = RateGatePolicy()
 
         var clientConfiguration: TelegramClientConfiguration { profile.clientConfiguration(apiID: apiID, apiHash: apiHash) }
     }
@@ -83,7 +85,13 @@ struct ConnectionOptions: ParsableArguments {
                 + "TGSM_API_ID and TGSM_API_HASH, or put {\"apiID\": N, \"apiHash\": \"...\"} in \(file.path) (mode 0600), or pass --api-id/--api-hash. "
                 + "A `tgsm testdc` accepts any values.")
         }
-        return Resolved(profile: profile, apiID: id, apiHash: hash)
+        var rateGate = RateGatePolicy()
+        if let limits = file.value?.rateLimits {
+            do { rateGate = try limits.policy() } catch {
+                throw CLIFailure(.usage, "the config file \(file.path): rateLimits: \(error.message); see docs/CLI.md, \"Config file\"")
+            }
+        }
+        return Resolved(profile: profile, apiID: id, apiHash: hash, rateGate: rateGate)
     }
 
     static func profile(named name: String, relativeTo directory: String) throws -> ConnectionProfile {
@@ -127,6 +135,53 @@ struct ConfigFile: Decodable {
     var apiID: Int32?
     var apiHash: String?
     var server: ServerEntry?
+    var rateLimits: RateLimitsEntry?
+
+    /// Raises or lowers the proactive rate gate's budgets (docs/SESSIONS.md lists the defaults):
+    /// `{"perAccount": {"other": {"perSecond": 50, "burst": 100}}, "perChat": {"send": {...}},
+    /// "maximumInlineWait": 30}`; categories not named keep their defaults.
+    struct RateLimitsEntry: Decodable {
+        struct Bucket: Decodable {
+            var perSecond: Double
+            var burst: Double
+        }
+        var perAccount: [String: Bucket]?
+        var perChat: [String: Bucket]?
+        var maximumInlineWait: Double?
+
+        struct Invalid: Error {
+            var message: String
+        }
+
+        func policy() throws(Invalid) -> RateGatePolicy {
+            var policy = RateGatePolicy()
+            for (name, bucket) in perAccount ?? [:] {
+                policy.perAccount[try Self.category(name)] = try Self.rate(bucket, name)
+            }
+            for (name, bucket) in perChat ?? [:] {
+                policy.perPeer[try Self.category(name)] = try Self.rate(bucket, name)
+            }
+            if let wait = maximumInlineWait {
+                guard wait >= 0, wait.isFinite else { throw Invalid(message: "maximumInlineWait must be a number of seconds ≥ 0") }
+                policy.maximumInlineWait = wait
+            }
+            return policy
+        }
+
+        static func category(_ name: String) throws(Invalid) -> MethodCategory {
+            guard let category = MethodCategory(rawValue: name) else {
+                throw Invalid(message: "\"\(name)\" is no method category; use \(MethodCategory.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            return category
+        }
+
+        static func rate(_ bucket: Bucket, _ name: String) throws(Invalid) -> TokenBucket.Rate {
+            guard bucket.perSecond > 0, bucket.perSecond.isFinite, bucket.burst >= 1, bucket.burst.isFinite else {
+                throw Invalid(message: "\(name): perSecond must be > 0 and burst ≥ 1")
+            }
+            return TokenBucket.Rate(capacity: bucket.burst, refillPerSecond: bucket.perSecond)
+        }
+    }
 
     enum ServerEntry: Decodable {
         case named(String)
@@ -175,7 +230,14 @@ struct ConfigFile: Decodable {
     /// The config file, or nil when there is none at the default path. A file named explicitly must exist.
     static func load(path explicit: String?, global: GlobalOptions) throws(CLIFailure) -> Loaded {
         let path: String
-        if let explicit { path = GlobalOptions.absolute(explicit) } else { path = try global.storeDirectory() + "/config.json" }
+        if let explicit {
+            path = GlobalOptions.absolute(explicit)
+        } else if global.postgresURL != nil {
+            // A database has no folder to hold one: only a file named with --config or TGSM_CONFIG.
+            return Loaded(path: "a config file named with --config or TGSM_CONFIG", directory: FileManager.default.currentDirectoryPath, value: nil)
+        } else {
+            path = try global.storeDirectory() + "/config.json"
+        }
         let directory = (path as NSString).deletingLastPathComponent
         guard let data = FileManager.default.contents(atPath: path) else {
             if explicit != nil { throw CLIFailure(.usage, "the config file \(path) does not exist or cannot be read") }

@@ -4,6 +4,7 @@ import Logging
 import MTProto
 import MTProtoClient
 import OperatorHTTP
+import PostgresStore
 import ServiceLifecycle
 import SessionManager
 import Synchronization
@@ -50,25 +51,40 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(name: .customLong("no-http"), help: "Serve no HTTP (no /health, /metrics or dashboard).")
     var noHTTP = false
 
+    @Flag(name: .customLong("standby"), help: ArgumentHelp(
+        "Keep accounts whose lease another process holds, and take each over when that process ends (several processes on one PostgreSQL store).",
+        discussion: "Without it such an account is reported and left out (exit 6 when that is every account)."))
+    var standby = false
+
+    @Option(name: .customLong("standby-interval"), help: "With --standby: seconds between tries at taking a held lease.")
+    var standbyInterval: Double = 2
+
     func validate() throws {
         guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1") }
         guard gracePeriod >= 0, gracePeriod.isFinite else { throw ValidationError("--grace-period must be a number of seconds ≥ 0") }
         guard keepAlive > 0, keepAlive.isFinite else { throw ValidationError("--keep-alive must be a positive number of seconds") }
+        guard standbyInterval >= 0.1, standbyInterval.isFinite else { throw ValidationError("--standby-interval must be at least 0.1 seconds") }
     }
 
     func run() async throws {
         Runtimes.bootstrapLogging(level: connection.level)
         let logger = Runtimes.logger("tgsm.run", level: connection.level)
         let resolved = try connection.resolve(global)
-        if global.postgresURL != nil {
-            throw CLIFailure(.usage, "tgsm run works on a SQLite store directory for now; point --store at a directory (PostgreSQL serves the store and queue commands)")
+        let backend = try await RunBackend.open(global)
+        do {
+            try await serve(backend: backend, resolved: resolved, logger: logger)
+            await backend.close()
+        } catch {
+            await backend.close()
+            throw error
         }
-        let store = try StoreAccess.open(global, creating: false)
-        guard let queue = try StoreAccess.sqliteQueue(global, creating: true) else {
-            throw CLIFailure(.failure, "the job queue could not be opened")
-        }
+    }
+
+    private func serve(backend: RunBackend, resolved: ConnectionOptions.Resolved, logger: Logger) async throws {
+        let store = backend.store
+        let queue = backend.queue
         let known: [AccountID]
-        do { known = try await store.accounts() } catch { throw CLIFailure(error) }
+        do { known = try await store.accounts() } catch { throw CLIFailure(.failure, "the store's accounts could not be read: \(error)") }
         let wanted = accounts.isEmpty ? known : accounts.map { AccountID($0) }
         if wanted.isEmpty {
             throw CLIFailure(.notFound, "the store holds no account. Log one in (`tgsm auth --account NAME`) or import a session (`tgsm session import`).")
@@ -78,19 +94,24 @@ struct RunCommand: AsyncParsableCommand {
         }
 
         let clock = global.movingClock()
-        let runtimeConfiguration = AccountRuntimeConfiguration(keepAlive: KeepAlivePolicy(interval: keepAlive))
+        let runtimeConfiguration = AccountRuntimeConfiguration(stack: SessionStack.Configuration(rateGate: resolved.rateGate),
+                                                               keepAlive: KeepAlivePolicy(interval: keepAlive))
         let runtimes = AccountRuntimes(clock: clock, logger: logger, factory: Runtimes.factory(
             store: store, connection: resolved, configuration: runtimeConfiguration, clock: clock, logger: logger))
 
         Terminal.standard.errorLine("tgsm run: connecting \(wanted.count) account\(wanted.count == 1 ? "" : "s") to \(resolved.profile.summary)")
         let outcomes = await runtimes.start(wanted)
         var running: [AccountID] = []
+        var waiting: [AccountID] = []
         var failures: [CLIFailure] = []
         for account in wanted {
             switch outcomes[account] {
             case .running(let verdict)?:
                 running.append(account)
                 Terminal.standard.errorLine("  \(account): running (start-up check: \(verdict?.label ?? "skipped"))")
+            case .failed(let error)? where standby && WorkerPool.isLeaseHeld(TelegramError.middleware(error)):
+                waiting.append(account)
+                Terminal.standard.errorLine("  \(account): standing by (\(error.summary))")
             case .failed(let error)?:
                 let failure = Runtimes.failure(error, account: account)
                 failures.append(failure)
@@ -99,18 +120,19 @@ struct RunCommand: AsyncParsableCommand {
                 break
             }
         }
-        guard !running.isEmpty else {
+        let served = running + waiting
+        guard !served.isEmpty else {
             let exit = failures.allSatisfy { $0.exit == .leaseHeld } ? CLIExit.leaseHeld
                 : failures.allSatisfy { $0.exit == .accountMarked } ? .accountMarked : .failure
             throw CLIFailure(exit, "no account can run; see above")
         }
 
-        let archive: SQLiteMessageArchive
-        do { archive = try SQLiteMessageArchive(writer: queue.writer) } catch { throw CLIFailure(.failure, "the message archive could not be opened: \(error)") }
+        let archive = backend.archive
         let pool = WorkerPool(
             queue: queue, handlers: [MeJob(), ResolveJob(archive: archive), HistoryJob(archive: archive), SendJob(archive: archive)],
             invokers: runtimes, accountStatus: store, floodLedger: store,
-            configuration: WorkerConfiguration(accounts: running, concurrencyPerAccount: concurrency, gracePeriod: gracePeriod),
+            configuration: WorkerConfiguration(accounts: served, concurrencyPerAccount: concurrency, gracePeriod: gracePeriod,
+                                               standbyInterval: standby ? standbyInterval : nil),
             clock: clock, logger: logger)
         var extra: [RunServices.Entry] = []
         if !noHTTP {
@@ -118,7 +140,7 @@ struct RunCommand: AsyncParsableCommand {
             let server: OperatorHTTPServer
             do {
                 server = try OperatorHTTPServer(
-                    configuration: OperatorHTTPConfiguration(host: httpHost, port: httpPort, accessToken: token, accounts: running),
+                    configuration: OperatorHTTPConfiguration(host: httpHost, port: httpPort, accessToken: token, accounts: served),
                     store: store, queue: queue, liveHealth: RunServices.liveHealth(of: runtimes), clock: clock, logger: logger)
             } catch {
                 throw CLIFailure(.usage, "\(error)")
@@ -144,13 +166,21 @@ struct RunCommand: AsyncParsableCommand {
         let events = pool.events()
         let watcher = Task {
             for await event in events {
-                if case .accountStopped(let account, let stop) = event {
+                switch event {
+                case .accountStopped(let account, let stop):
                     stopped.add(account, stop)
                     Terminal.standard.error("\(account): \(stop)")
+                case .standingBy(let account):
+                    Terminal.standard.errorLine("tgsm run: \(account): standing by (another process holds its lease)")
+                case .serving(let account):
+                    Terminal.standard.errorLine("tgsm run: \(account): serving")
+                default:
+                    break
                 }
             }
         }
-        Terminal.standard.line("tgsm run: ready: \(running.map(\.rawValue).joined(separator: ", ")) (SIGTERM or Ctrl-C stops)")
+        let standingBy = waiting.isEmpty ? "" : "; standing by: \(waiting.map(\.rawValue).joined(separator: ", "))"
+        Terminal.standard.line("tgsm run: ready: \(running.map(\.rawValue).joined(separator: ", "))\(standingBy) (SIGTERM or Ctrl-C stops)")
         do {
             try await ServiceGroup(configuration: configuration).run()
         } catch {
@@ -159,10 +189,50 @@ struct RunCommand: AsyncParsableCommand {
         }
         watcher.cancel()
         let stops = stopped.all
-        if stops.count == running.count, stops.values.allSatisfy(\.marksAccount) {
+        if waiting.isEmpty, stops.count == running.count, stops.values.allSatisfy(\.marksAccount) {
             throw CLIFailure(.accountMarked, "every account stopped with a session error; see `tgsm check` for each account's recovery steps")
         }
         Terminal.standard.errorLine("tgsm run: stopped")
+    }
+}
+
+/// Where `tgsm run` keeps its state: the SQLite store directory (store, queue and archive files
+/// side by side), or one PostgreSQL database shared by every process and host of the cluster
+/// (store, queue, archive and the rate buckets all in it, one connection pool).
+struct RunBackend {
+    var store: any OperatorReadableStore
+    var queue: any JobQueue
+    var archive: any MessageArchive
+    var close: @Sendable () async -> Void
+
+    static func open(_ global: GlobalOptions) async throws(CLIFailure) -> RunBackend {
+        if let url = global.postgresURL {
+            let queue: PostgresJobQueue
+            do { queue = try await PostgresJobQueue.connect(url: url, logger: global.storeLogger()) } catch { throw CLIFailure(error) }
+            do {
+                let store = try await PostgresSessionStore.open(database: queue.database, clock: global.clock(), logger: global.storeLogger())
+                let archive = try await PostgresMessageArchive.open(database: queue.database, logger: global.storeLogger())
+                return RunBackend(store: store, queue: queue, archive: archive, close: { await queue.close() })
+            } catch {
+                await queue.close()
+                throw CLIFailure(.failure, "the PostgreSQL store at \(queue.database.location) could not be opened: \(error)")
+            }
+        }
+        let store = try StoreAccess.open(global, creating: false)
+        guard let queue = try StoreAccess.sqliteQueue(global, creating: true) else {
+            try? store.close()
+            throw CLIFailure(.failure, "the job queue could not be opened")
+        }
+        let archive: SQLiteMessageArchive
+        do { archive = try SQLiteMessageArchive(writer: queue.writer) } catch {
+            try? store.close()
+            try? queue.writer.close()
+            throw CLIFailure(.failure, "the message archive could not be opened: \(error)")
+        }
+        return RunBackend(store: store, queue: queue, archive: archive, close: {
+            try? queue.writer.close()
+            try? store.close()
+        })
     }
 }
 

@@ -1,0 +1,13 @@
+import MTProto
+
+/// What an operator's views (`tgsm status`, the dashboard, /metrics) read beyond the client's
+/// contract, on every engine: an account's row without its keys, and the send-code deadlines
+/// without their phone keys.
+public protocol OperatorReadableStore: SessionStore {
+    /// The account's row as stored (home DC, user id, DCs with a logged-in key); nil: no such account.
+    func accountSummary(_ account: AccountID) async throws -> AccountSummary?
+    /// The send-code deadlines still ahead of `now`, soonest first.
+    func activeSendCodeDeadlines(at now: UnixTime) async throws -> [(account: AccountID, deadline: UnixTime)]
+}
+
+extension SQLiteSessionStore: OperatorReadableStore {}
