@@ -227,6 +227,12 @@ import Testing
         #expect(watched.stdout.components(separatedBy: "contacts.resolveUsername").count - 1 == 3, "three redraws")
         #expect(!watched.stdout.contains("\u{1B}[2J"), "a pipe is not cleared")
         #expect(try await cli.run(["status", "--watch", "--json"]).status == 2)
+        // On a terminal each redraw clears the screen first and shows the countdown again.
+        let terminal = try PseudoTerminal(arguments: ["status", "--watch", "--interval", "0.05", "--count", "3", "--store", cli.store],
+                                          environment: cli.environment)
+        #expect(try await terminal.status() == 0, "\(terminal.output)")
+        #expect(terminal.output.components(separatedBy: "\u{1B}[H\u{1B}[2J").count - 1 == 3, "three clears: \(terminal.output)")
+        #expect(terminal.output.components(separatedBy: "(3600 s)").count - 1 == 3)
 
         let check = try await cli.run(["check"])
         #expect(check.status == 7, "rate limited: \(check.stdout)")
