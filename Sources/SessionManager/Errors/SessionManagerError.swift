@@ -291,7 +291,7 @@ public struct SessionManagerError: TelegramMiddlewareError {
         case .rateGate(_, _, let category, _, _):
             return [
                 "Wait until `until` and repeat; the gate lets the call through then.",
-                "If your workload needs more, raise the \(category.rawValue) bucket in RateGatePolicy knowingly: the defaults stay below Telegram's observed limits.",
+                "If your workload needs more, raise the \(category.rawValue) bucket knowingly (`rateLimits` in tgsm's config file, RateGatePolicy in code): the defaults stay below Telegram's observed limits.",
             ]
         case .breakerOpen(_, let operation, _, _):
             return [
