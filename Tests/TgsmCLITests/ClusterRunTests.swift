@@ -20,7 +20,7 @@ import Workers
     static let accounts: [(name: String, phone: String, userID: Int64, password: String?)] = [
         ("alice", "15550001", 1001, nil), ("bob", "15550002", 1002, "hunter2"), ("carol", "15550003", 1003, nil),
     ]
-    static let meJobs = 1800
+    static let meJobs = 2400
     static let resolveJobs = 60
     /// Same host: a dead holder's pid is seen at once, so the bound is the standby interval, a
     /// connection and a first job, with room for a loaded 2-core CI machine.
@@ -151,9 +151,10 @@ import Workers
             gaps.append("\(account) \(String(format: "%.2f", gap)) s")
         }
         let elapsed = Date().timeIntervalSince1970 - started
-        print("ClusterRunTests: \(total) jobs by 4 `tgsm run` processes in \(String(format: "%.1f", elapsed)) s "
-              + "(\(String(format: "%.0f", Double(total) / elapsed)) jobs/s, debug build, rate gate raised); failover after SIGKILL: "
-              + gaps.joined(separator: ", "))
+        // The wall time includes the 60 s claim lease of the jobs the killed process held: they are
+        // rescued when it expires (no heartbeat), as WorkerConfiguration.leaseSeconds promises.
+        print("ClusterRunTests: \(total) jobs by 4 `tgsm run` processes in \(String(format: "%.1f", elapsed)) s (debug build, "
+              + "the killed process's claims rescued after their 60 s lease); failover after SIGKILL: " + gaps.joined(separator: ", "))
 
         // The DC's view: no duplicated key, and nothing sent during the flood wait it imposed.
         #expect(dc.core.withState { $0.duplicatedKeyAnswers } == 0)
