@@ -76,8 +76,9 @@ public enum SessionStoreError: Error, Sendable, Equatable, CustomStringConvertib
             "a backup of the session store failed: \(reason). The store itself is intact; check free space and "
                 + "permissions of the backup directory."
         case .database(let operation, let reason):
-            "the session store failed to \(operation): \(reason). If this repeats, check the disk and reopen the store "
-                + "(damage is then detected and the newest backup restored)."
+            "the session store failed to \(operation): \(reason). If this repeats: on SQLite, check the disk and reopen the "
+                + "store (damage is then detected and the newest backup restored); on PostgreSQL, check that the server is up "
+                + "and reachable and that the URL, user and password ($PGPASSWORD) are right."
         case .filesystem(let path, let operation, let reason):
             "cannot \(operation) \(path): \(reason); check the path, free space and permissions."
         }
