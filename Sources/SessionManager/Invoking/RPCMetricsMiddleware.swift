@@ -18,8 +18,11 @@ public struct RPCMetricsMiddleware: InvocationMiddleware {
     private let clock: any TelegramClock
     private let factory: (any MetricsFactory)?
 
-    /// - Parameter factory: where the metrics go; nil: the process's (`MetricsSystem.factory`),
-    ///   looked up at each call, so a bootstrap after the stack was built still counts.
+    /// - Parameters:
+    ///   - account: the `account` dimension of every series.
+    ///   - clock: times each call.
+    ///   - factory: where the metrics go; nil: the process's (`MetricsSystem.factory`),
+    ///     looked up at each call, so a bootstrap after the stack was built still counts.
     public init(account: AccountID, clock: any TelegramClock, factory: (any MetricsFactory)? = nil) {
         self.account = account
         self.clock = clock

@@ -54,9 +54,18 @@ public struct SessionStack: Sendable {
     public let peerCache: PeerCache?
 
     /// - Parameters:
+    ///   - account: the account the stack serves.
+    ///   - client: the invoker it wraps (the account's `TelegramClient`).
+    ///   - ledgerStore: where flood waits are recorded and read (shared rate buckets too when it is
+    ///     also a `RateBucketStore`).
+    ///   - statuses: where terminal marks are written and read.
     ///   - storage: the client's session storage; given, the terminal guard drops keys the DC
     ///     rejected where that loses no login, and the validator reads it.
     ///   - peerCache: given, every answer's users and chats are remembered in its store.
+    ///   - configuration: the middlewares' policies.
+    ///   - clock: the middlewares' time (waits, buckets, breakers).
+    ///   - random: the retry policy's jitter.
+    ///   - logger: where the middlewares log (never a secret).
     public init(
         account: AccountID, client: any TelegramInvoking, ledgerStore: any FloodLedgerStore, statuses: any AccountStatusStore,
         storage: (any SessionStorage)? = nil, peerCache: PeerCache? = nil, configuration: Configuration = Configuration(),

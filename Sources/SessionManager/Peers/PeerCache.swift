@@ -37,8 +37,13 @@ public final class PeerCache: Sendable {
         var idleWaiters: [CheckedContinuation<Void, Never>] = []
     }
 
-    /// - Parameter fence: the account's lease token; every write is fenced with it, like the
-    ///   session's own writes (a process that lost the lease writes nothing).
+    /// - Parameters:
+    ///   - account: the account whose peers are cached.
+    ///   - store: where they are kept.
+    ///   - fence: the account's lease token; every write is fenced with it, like the
+    ///     session's own writes (a process that lost the lease writes nothing).
+    ///   - clock: stamps each entry.
+    ///   - logger: reports failed writes (a cache miss, never a failed call).
     public init(account: AccountID, store: any SessionStore, fence: LeaseToken?, clock: any TelegramClock, logger: Logger) {
         self.account = account
         self.store = store

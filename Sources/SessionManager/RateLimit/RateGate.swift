@@ -63,9 +63,14 @@ public final class RateGate: Sendable {
     /// Where the buckets live when every process must share them (PostgreSQL); nil: in this process.
     public let shared: (any RateBucketStore)?
 
-    /// - Parameter shared: a store every process of the cluster uses; given, the buckets are kept
-    ///   there (cluster-wide limits), and this process's own buckets are only the fallback while the
-    ///   store fails.
+    /// - Parameters:
+    ///   - account: the account whose calls are gated.
+    ///   - policy: the buckets' budgets.
+    ///   - clock: refills the buckets and times inline waits.
+    ///   - logger: reports refusals and fallbacks.
+    ///   - shared: a store every process of the cluster uses; given, the buckets are kept
+    ///     there (cluster-wide limits), and this process's own buckets are only the fallback while the
+    ///     store fails.
     public init(account: AccountID, policy: RateGatePolicy = RateGatePolicy(), clock: any TelegramClock, logger: Logger,
                 shared: (any RateBucketStore)? = nil) {
         self.account = account

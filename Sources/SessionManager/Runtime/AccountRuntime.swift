@@ -125,8 +125,13 @@ public actor AccountRuntime {
     private var stopWaiters: [CheckedContinuation<AccountRuntimeStop, Never>] = []
     private var starting = false
 
-    /// - Parameter client: the connection profile's configuration with the application's
-    ///   api_id/api_hash; the account's identity and proxy are applied at start.
+    /// - Parameters:
+    ///   - account: the account's name in the store.
+    ///   - store: where its session, lease, ledger and marks live (SQLite or PostgreSQL).
+    ///   - client: the connection profile's configuration with the application's
+    ///     api_id/api_hash; the account's identity and proxy are applied at start.
+    ///   - configuration: lease, keep-alive, middleware and start-up check settings.
+    ///   - environment: clocks, randomness, the lease holder's identity and the logger.
     public init(account: AccountID, store: any SessionStore, client: TelegramClientConfiguration,
                 configuration: AccountRuntimeConfiguration = .init(), environment: AccountRuntimeEnvironment = .init()) {
         self.account = account
