@@ -340,6 +340,23 @@ public final class PostgresJobQueue: JobQueue {
         signals.yield(account)
     }
 
+    public func abandonClaims(ownedBy owner: String, account: AccountID, now: UnixTime) async throws(JobQueueError) -> Int {
+        let logger = self.logger
+        let ended = try await write { connection -> Int in
+            let rows = try await connection.rows("""
+                UPDATE jobs SET lease_until = \(now.seconds)
+                WHERE state = 'running' AND account = \(account.rawValue) AND lease_owner = \(owner) AND lease_until > \(now.seconds)
+                RETURNING id
+                """, logger: logger)
+            if !rows.isEmpty {
+                try await connection.query("SELECT pg_notify(\(Self.notificationChannel), \(account.rawValue))", logger: logger)
+            }
+            return rows.count
+        }
+        if ended > 0 { signals.yield(account) }
+        return ended
+    }
+
     public func cancel(_ id: JobID, now: UnixTime) async throws(JobQueueError) {
         _ = try await transition(id, from: [.queued, .dead], action: "cancelled", """
             UPDATE jobs SET state = 'cancelled', updated_at = \(now.seconds), finished_at = \(now.seconds) WHERE id = \(id.rawValue)

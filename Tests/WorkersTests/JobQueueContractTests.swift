@@ -146,6 +146,28 @@ import Testing
         }
     }
 
+    /// A worker process known dead (its pid gone on this host): its claims end at once, so the
+    /// next claim rescues its jobs without waiting for the lease; other owners' claims stay.
+    @Test(arguments: StoreEngine.allCases) func aDeadOwnersClaimsEndAtOnceAndOnlyTheirs(_ engine: StoreEngine) async throws {
+        try await EngineQueue.with(engine) { database in
+            let queue = try await database.queue()
+            for _ in 0..<3 { _ = try await queue.enqueue(NewJob(kind: "k", account: "alice"), now: t0) }
+            let dead = try await queue.claim(request(limit: 2, owner: "host:1", lease: 60), now: t0)
+            let alive = try #require(try await queue.claim(request(limit: 1, owner: "host:2", lease: 60), now: t0).first)
+            #expect(dead.count == 2)
+            #expect(try await queue.abandonClaims(ownedBy: "host:1", account: "bob", now: t0 + 1) == 0, "another account's jobs")
+            #expect(try await queue.abandonClaims(ownedBy: "host:1", account: "alice", now: t0 + 1) == 2)
+            #expect(try await queue.abandonClaims(ownedBy: "host:1", account: "alice", now: t0 + 1) == 0, "already ended")
+            let rescued = try await queue.claim(request(owner: "host:3", lease: 60), now: t0 + 1)
+            #expect(Set(rescued.map(\.job.id)) == Set(dead.map(\.job.id)))
+            for old in dead {
+                await #expect(throws: JobQueueError.claimLost(old.claim)) { try await queue.complete(old.claim, result: nil, now: t0 + 2) }
+            }
+            try await queue.complete(alive.claim, result: nil, now: t0 + 2)
+            #expect(try await queue.job(alive.job.id)?.state == .completed)
+        }
+    }
+
     @Test(arguments: StoreEngine.allCases) func aHeartbeatKeepsTheClaim(_ engine: StoreEngine) async throws {
         try await EngineQueue.with(engine) { database in
             let queue = try await database.queue()

@@ -62,6 +62,12 @@ public protocol JobQueue: Sendable {
     /// Puts a dead or cancelled job back in the queue with its attempts reset.
     func requeue(_ id: JobID, now: UnixTime) async throws(JobQueueError)
 
+    /// Ends now the claims that `owner` (a `WorkerConfiguration.owner`) holds on `account`'s
+    /// running jobs, for an owner known dead (its pid is gone on this host): the next claim rescues
+    /// them as it rescues expired claims (queued again, or dead on their last attempt) instead of
+    /// after their lease. Returns how many claims were ended.
+    func abandonClaims(ownedBy owner: String, account: AccountID, now: UnixTime) async throws(JobQueueError) -> Int
+
     /// Cancels a queued or dead job; a running job is left alone (`JobQueueError.invalidTransition`).
     func cancel(_ id: JobID, now: UnixTime) async throws(JobQueueError)
 

@@ -343,6 +343,17 @@ public final class SQLiteJobQueue: JobQueue, JobHistoryReading {
         signals.yield(account)
     }
 
+    public func abandonClaims(ownedBy owner: String, account: AccountID, now: UnixTime) async throws(JobQueueError) -> Int {
+        let ended = try await write { db -> Int in
+            try db.execute(
+                sql: "UPDATE jobs SET lease_until = ? WHERE state = 'running' AND account = ? AND lease_owner = ? AND lease_until > ?",
+                arguments: [now.seconds, account.rawValue, owner, now.seconds])
+            return db.changesCount
+        }
+        if ended > 0 { signals.yield(account) }
+        return ended
+    }
+
     public func cancel(_ id: JobID, now: UnixTime) async throws(JobQueueError) {
         _ = try await transition(id, from: [.queued, .dead], action: "cancelled") { db in
             try db.execute(

@@ -68,8 +68,18 @@ public struct WorkerConfiguration: Sendable {
         max(1, concurrencyOverrides[account] ?? concurrencyPerAccount)
     }
 
+    /// "host:pid", the host as `LeaseHolder` names it, so `ownerIsDead` can tell a dead one.
     public static var defaultOwner: String {
-        "\(ProcessInfo.processInfo.hostName):\(ProcessInfo.processInfo.processIdentifier)"
+        let holder = LeaseHolder.current()
+        return "\(holder.host):\(holder.pid)"
+    }
+
+    /// Whether a claim owner named like `defaultOwner` is a process of this host that no longer
+    /// exists. Another host's owner, or a name of another form, is never known dead: its claims
+    /// end with their lease.
+    public static func ownerIsDead(_ owner: String) -> Bool {
+        guard let colon = owner.lastIndex(of: ":"), let pid = Int32(owner[owner.index(after: colon)...]) else { return false }
+        return LeaseHolder.isDeadOnThisHost(LeaseHolder(host: String(owner[..<colon]), pid: pid))
     }
 }
 
@@ -231,6 +241,9 @@ public final class WorkerPool: Service {
                     } else if invoker == nil {
                         do {
                             invoker = try await invokers.invoker(for: account)
+                            // This process serves the account now: jobs a dead process of this host
+                            // still holds need not wait for their claims to expire.
+                            await self.endClaimsOfDeadOwners(account: account, logger: logger)
                             if standingBy || configuration.standbyInterval != nil {
                                 logger.notice(standingBy ? "took the account's lease over: serving its jobs" : "serving the account's jobs")
                                 standingBy = false
@@ -365,6 +378,25 @@ public final class WorkerPool: Service {
             try await accountStatus.setStatus(stop.status, for: account)
         } catch {
             logger.error("could not record the account's stop", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Ends the claims on `account`'s running jobs held by owners known dead (`ownerIsDead`), so
+    /// the next claim rescues them now rather than after their lease. Failures only log: the lease
+    /// expiry rescues them anyway.
+    private func endClaimsOfDeadOwners(account: AccountID, logger: Logger) async {
+        do {
+            let owners = Set(try await queue.jobs(state: .running, account: account, limit: 10_000).compactMap(\.leaseOwner))
+            for owner in owners where owner != configuration.owner && WorkerConfiguration.ownerIsDead(owner) {
+                let ended = try await queue.abandonClaims(ownedBy: owner, account: account, now: clock.now())
+                if ended > 0 {
+                    logger.notice("ended the claims of a dead worker process: its jobs run again now", metadata: [
+                        "owner": "\(owner)", "jobs": "\(ended)",
+                    ])
+                }
+            }
+        } catch {
+            logger.warning("could not look for claims of dead workers; their leases will expire", metadata: ["error": "\(error)"])
         }
     }
 
