@@ -47,6 +47,24 @@ import Testing
         #expect(await failure(invoker, nearest)?.sessionManagerError?.code == "TGSM-SESSION-001")
     }
 
+    /// A call that was in flight when the session was revoked comes back AUTH_KEY_UNREGISTERED:
+    /// the account stays marked revoked (the cause), and only a deactivation replaces a mark.
+    @Test func theFirstTerminalMarkIsKeptUnlessTheAccountIsDeactivated() async throws {
+        let (client, invoker, guardian, statuses) = setUp()
+        client.script("updates.getState", .failure(rpc(401, "SESSION_REVOKED", method: "updates.getState")))
+        _ = await failure(invoker, Api.functions.updates.GetState())
+        // Login methods still go out on a revoked account: one meets the consequence.
+        let sendCode = Api.functions.auth.SendCode(phoneNumber: "15550001", apiId: 1, apiHash: "h", settings: .codeSettings(.init()))
+        client.script("auth.sendCode", .failure(rpc(401, "AUTH_KEY_UNREGISTERED", method: "auth.sendCode")))
+        #expect(await failure(invoker, sendCode)?.sessionManagerError?.code == "TGSM-AUTH-001")
+        #expect(await statuses.status(of: "alice")?.state == .revoked)
+        #expect(await statuses.status(of: "alice")?.code == "TGSM-AUTH-002")
+        client.script("auth.sendCode", .failure(rpc(401, "USER_DEACTIVATED", method: "auth.sendCode")))
+        _ = await failure(invoker, sendCode)
+        #expect(await guardian.status().state == .deactivated)
+        #expect(await statuses.status(of: "alice")?.code == "TGSM-AUTH-005")
+    }
+
     @Test func aDeactivatedAccountNeverAsksForCodes() async throws {
         let (client, invoker, guardian, _) = setUp()
         await guardian.mark(AccountStatus(state: .deactivated, since: UnixTime(seconds: 0), cause: "USER_DEACTIVATED", code: "TGSM-AUTH-005"))

@@ -129,6 +129,16 @@ public final class TerminalGuard: Sendable {
     }
 
     private func escalate(_ error: SessionManagerError, state: AccountStatus.State, cause: String, now: UnixTime) async {
+        // The first terminal mark names the cause; a later one is usually its consequence (a call
+        // that was in flight when the session was revoked comes back AUTH_KEY_UNREGISTERED) and
+        // would hide it. Only a deactivation, which changes what a person must do, replaces it.
+        let current = await status()
+        if current.isTerminal, current.state != state, state != .deactivated || current.state == .deactivated {
+            logger.warning("terminal error on an account already marked: keeping the first mark", metadata: [
+                "account": "\(account)", "code": "\(error.code)", "kept": "\(current.state.rawValue)",
+            ])
+            return
+        }
         await mark(AccountStatus(state: state, since: now, cause: cause, code: error.code))
         logger.error("account stopped: terminal error", metadata: ["account": "\(account)", "code": "\(error.code)", "state": "\(state.rawValue)"])
         Counter(label: "tgsm_account_terminal_total", dimensions: [("account", account.rawValue), ("state", state.rawValue)]).increment()

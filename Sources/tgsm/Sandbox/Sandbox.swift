@@ -332,9 +332,9 @@ final class Sandbox {
             queue: queue,
             handlers: [MeJob(), ResolveJob(archive: archive), HistoryJob(archive: archive), SendJob(archive: archive)],
             invokers: sessions.runtimes, accountStatus: store, floodLedger: store,
-            // Carol runs one job at a time so the revocation has one cause: with two calls in flight
-            // the second meets the consequence (AUTH_KEY_UNREGISTERED, the key logged out) and its
-            // mark replaces the first (SESSION_REVOKED).
+            // Carol runs one job at a time so the narration shows one failed job for the revocation;
+            // with two in flight the second meets its consequence (AUTH_KEY_UNREGISTERED), and the
+            // first mark (SESSION_REVOKED) is kept either way.
             configuration: WorkerConfiguration(accounts: accounts, concurrencyPerAccount: 2, concurrencyOverrides: ["carol": 1],
                                                pollInterval: 1, gracePeriod: 5, backoff: BackoffPolicy(base: 0.5, cap: 5)),
             logger: logger)
