@@ -16,8 +16,10 @@ import Workers
 ///   waits on a job another transaction holds (a worker's heartbeat, an operator's cancel).
 /// - **rescue**: expired claims of the requested accounts are rescued at the start of each claim.
 /// - **wake-ups**: `enqueue` and `requeue` send `NOTIFY tgsm_jobs, '<account>'` in their
-///   transaction (delivered at commit); every queue LISTENs on one pooled connection and feeds
-///   `enqueueSignals()`. While that connection is down, workers still poll (`WorkerConfiguration`).
+///   transaction (delivered at commit), and so does every change that frees one of the account's
+///   slots (complete, retry, defer, release, ended claims): a process whose claim found the slots
+///   held by other processes is woken at once, not at its next poll. Every queue LISTENs on one
+///   pooled connection and feeds `enqueueSignals()`. While that connection is down, workers still poll (`WorkerConfiguration`).
 /// - **idempotency keys**: a unique index over the whole table, so unique across the cluster.
 public final class PostgresJobQueue: JobQueue {
     public static let notificationChannel = "tgsm_jobs"
@@ -283,10 +285,10 @@ public final class PostgresJobQueue: JobQueue {
             query = try """
                 UPDATE jobs SET state = 'completed', result = \(result), lease_owner = NULL, lease_until = NULL, updated_at = \(now.seconds),
                     finished_at = \(now.seconds)
-                WHERE id = \(claim.job.rawValue) AND lease_token = \(claim.token) AND state = 'running' RETURNING id
+                WHERE id = \(claim.job.rawValue) AND lease_token = \(claim.token) AND state = 'running' RETURNING account
                 """
         } catch { throw .storage(PostgresDatabase.describe(error)) }
-        try await fenced(claim, query)
+        try await fenced(claim, query, freesSlot: true)
     }
 
     @discardableResult
@@ -294,11 +296,13 @@ public final class PostgresJobQueue: JobQueue {
         let logger = self.logger
         return try await write { connection -> JobState in
             guard let row = try await connection.rows("""
-                SELECT attempts, max_attempts FROM jobs WHERE id = \(claim.job.rawValue) AND lease_token = \(claim.token) AND state = 'running'
+                SELECT attempts, max_attempts, account FROM jobs WHERE id = \(claim.job.rawValue) AND lease_token = \(claim.token) AND state = 'running'
                 FOR UPDATE
                 """, logger: logger).first
             else { throw JobQueueError.claimLost(claim) }
-            let (attempts, maxAttempts) = try row.decode((Int64, Int64).self)
+            let (attempts, maxAttempts, account) = try row.decode((Int64, Int64, String).self)
+            // Either way the job leaves `running`: waiters for the account's slots are woken.
+            try await connection.query("SELECT pg_notify(\(Self.notificationChannel), \(account))", logger: logger)
             if let retryAt, attempts < maxAttempts {
                 try await connection.query("""
                     UPDATE jobs SET state = 'queued', run_at = \(retryAt.seconds), last_error = \(error), lease_owner = NULL, lease_until = NULL,
@@ -320,16 +324,16 @@ public final class PostgresJobQueue: JobQueue {
         try await fenced(claim, """
             UPDATE jobs SET state = 'queued', run_at = \(until.seconds), attempts = GREATEST(attempts - 1, 0), deferrals = deferrals + 1,
                 last_error = \(reason), lease_owner = NULL, lease_until = NULL, updated_at = \(now.seconds)
-            WHERE id = \(claim.job.rawValue) AND lease_token = \(claim.token) AND state = 'running' RETURNING id
-            """)
+            WHERE id = \(claim.job.rawValue) AND lease_token = \(claim.token) AND state = 'running' RETURNING account
+            """, freesSlot: true)
     }
 
     public func release(_ claim: JobClaim, reason: String, now: UnixTime) async throws(JobQueueError) {
         try await fenced(claim, """
             UPDATE jobs SET state = 'queued', run_at = \(now.seconds), attempts = GREATEST(attempts - 1, 0), deferrals = deferrals + 1,
                 last_error = \(reason), lease_owner = NULL, lease_until = NULL, updated_at = \(now.seconds)
-            WHERE id = \(claim.job.rawValue) AND lease_token = \(claim.token) AND state = 'running' RETURNING id
-            """)
+            WHERE id = \(claim.job.rawValue) AND lease_token = \(claim.token) AND state = 'running' RETURNING account
+            """, freesSlot: true)
     }
 
     public func requeue(_ id: JobID, now: UnixTime) async throws(JobQueueError) {
@@ -458,10 +462,17 @@ public final class PostgresJobQueue: JobQueue {
     }
 
     /// Runs a fenced UPDATE ... RETURNING id: no row means the claim is no longer the job's.
-    private func fenced(_ claim: JobClaim, _ query: PostgresQuery) async throws(JobQueueError) {
+    /// Runs a claim-fenced update; `freesSlot`: the job leaves `running` (the query returns its
+    /// account), so processes whose claims found the account's slots full are woken through NOTIFY
+    /// instead of waiting for their poll.
+    private func fenced(_ claim: JobClaim, _ query: PostgresQuery, freesSlot: Bool = false) async throws(JobQueueError) {
         let logger = self.logger
         try await write { connection in
-            if try await connection.rows(query, logger: logger).isEmpty { throw JobQueueError.claimLost(claim) }
+            guard let row = try await connection.rows(query, logger: logger).first else { throw JobQueueError.claimLost(claim) }
+            if freesSlot {
+                let account = try row.decode(String.self)
+                try await connection.query("SELECT pg_notify(\(Self.notificationChannel), \(account))", logger: logger)
+            }
         }
     }
 
