@@ -65,6 +65,17 @@ import Testing
         #expect(await statuses.status(of: "alice")?.code == "TGSM-AUTH-005")
     }
 
+    /// The rule both the guard and the workers apply before writing a mark.
+    @Test func onlyAnUnmarkedAccountOrADeactivationReplacesAMark() {
+        let active = AccountStatus.active(since: UnixTime(seconds: 0))
+        let revoked = AccountStatus(state: .revoked, since: UnixTime(seconds: 1), cause: "SESSION_REVOKED", code: "TGSM-AUTH-002")
+        let deactivated = AccountStatus(state: .deactivated, since: UnixTime(seconds: 2), cause: "USER_DEACTIVATED", code: "TGSM-AUTH-005")
+        for state in AccountStatus.State.allCases where state != .active { #expect(active.yields(to: state)) }
+        #expect(!revoked.yields(to: .unauthorized) && !revoked.yields(to: .duplicated) && !revoked.yields(to: .revoked))
+        #expect(revoked.yields(to: .deactivated))
+        #expect(!deactivated.yields(to: .deactivated) && !deactivated.yields(to: .revoked))
+    }
+
     @Test func aDeactivatedAccountNeverAsksForCodes() async throws {
         let (client, invoker, guardian, _) = setUp()
         await guardian.mark(AccountStatus(state: .deactivated, since: UnixTime(seconds: 0), cause: "USER_DEACTIVATED", code: "TGSM-AUTH-005"))

@@ -46,6 +46,15 @@ public struct AccountStatus: Sendable, Hashable {
 
     public var isTerminal: Bool { state != .active }
 
+    /// Whether a new terminal mark in `state` should replace this one. The first mark names the
+    /// cause; a later one is usually its consequence (a call in flight when the session was
+    /// revoked comes back AUTH_KEY_UNREGISTERED) and would hide it. Only a deactivation, which
+    /// changes what a person must do, replaces another mark; a repeat of the same state keeps the
+    /// first one's time and cause.
+    public func yields(to state: State) -> Bool {
+        !isTerminal || (state == .deactivated && self.state != .deactivated)
+    }
+
     /// Whether a new login may fix it (so auth.* calls are still let through). A deactivated
     /// account cannot log in; asking for codes for it only risks the phone number.
     public var allowsLogin: Bool { state != .deactivated }

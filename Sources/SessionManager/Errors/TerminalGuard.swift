@@ -129,11 +129,8 @@ public final class TerminalGuard: Sendable {
     }
 
     private func escalate(_ error: SessionManagerError, state: AccountStatus.State, cause: String, now: UnixTime) async {
-        // The first terminal mark names the cause; a later one is usually its consequence (a call
-        // that was in flight when the session was revoked comes back AUTH_KEY_UNREGISTERED) and
-        // would hide it. Only a deactivation, which changes what a person must do, replaces it.
         let current = await status()
-        if current.isTerminal, current.state != state, state != .deactivated || current.state == .deactivated {
+        guard current.yields(to: state) else {
             logger.warning("terminal error on an account already marked: keeping the first mark", metadata: [
                 "account": "\(account)", "code": "\(error.code)", "kept": "\(current.state.rawValue)",
             ])

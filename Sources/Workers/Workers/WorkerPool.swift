@@ -375,12 +375,8 @@ public final class WorkerPool: Service {
         }
         logger.error("terminal session error: the account's workers stop", metadata: ["error": "\(stop.error)", "guidance": "\(stop.guidance)"])
         do {
-            // The session manager's guard may have marked it already, with the first cause (this
-            // job's error can be a consequence of it): that mark stays, as the guard keeps it.
-            if let current = try await accountStatus.status(of: account), current.isTerminal,
-               stop.status.state != .deactivated || current.state == .deactivated {
-                return
-            }
+            // The guard may have marked it already with the first cause: kept by the same rule.
+            if let current = try await accountStatus.status(of: account), !current.yields(to: stop.status.state) { return }
             try await accountStatus.setStatus(stop.status, for: account)
         } catch {
             logger.error("could not record the account's stop", metadata: ["error": "\(error)"])

@@ -77,7 +77,7 @@ struct AuthCommand: AsyncParsableCommand {
         }
         do {
             try await checkNoValidSession(verdict)
-            let user = try await logIn(runtime: runtime, clock: clock)
+            let user = try await logIn(runtime: runtime, credentials: resolved, clock: clock)
             await runtime.stop()
             Terminal.standard.line("\(account): logged in as user \(user.id)\(user.name.map { " (\($0))" } ?? "")\(user.bot ? ", a bot" : "")")
             Terminal.standard.line("The session is stored in \(location)\(global.postgresURL == nil ? " (mode 0600)" : ""); `tgsm run` runs it.")
@@ -114,9 +114,8 @@ struct AuthCommand: AsyncParsableCommand {
         var bot: Bool
     }
 
-    private func logIn(runtime: AccountRuntime, clock: any TelegramClock) async throws -> LoggedIn {
+    private func logIn(runtime: AccountRuntime, credentials resolved: ConnectionOptions.Resolved, clock: any TelegramClock) async throws -> LoggedIn {
         guard let stack = await runtime.stack, let client = await runtime.client else { throw CLIFailure(.failure, "the account's runtime did not start") }
-        let resolved = try connection.resolve(global)
         let login = TelegramLogin(invoker: runtime.invoker, apiID: resolved.apiID, apiHash: resolved.apiHash)
         do {
             if bot {
