@@ -283,7 +283,7 @@ import class MTProtoClient.TelegramClient
     @Test func cancellingACallEndsItWithCancelled() async throws {
         let cluster = try await Cluster.start()
         let client = try await loggedIn(cluster)
-        try fault(cluster, method: "help.getNearestDc", .delay(milliseconds: 5000))
+        let delay = try cluster.dc.addFault(FaultRule(match: FaultMatch(method: "help.getNearestDc", count: 1), effect: .delay(milliseconds: 5000)))
         let call = Task { () -> TelegramError? in
             do throws(TelegramError) {
                 _ = try await client.invoke(Self.nearest, options: InvokeOptions(timeout: 30))
@@ -292,8 +292,13 @@ import class MTProtoClient.TelegramClient
                 return error
             }
         }
-        // Let the request reach the server before cancelling it.
-        _ = try await client.invoke(Api.functions.users.GetUsers(id: [.inputUserSelf(.init())]))
+        // Cancel only once the request has reached the server (the delay rule fired): on a loaded
+        // 2-core machine the task may not even have sent it by the time another call returns.
+        let deadline = ContinuousClock.now.advanced(by: .seconds(20))
+        while cluster.dc.faultFiredCount(rule: delay.id) == 0, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        try #require(cluster.dc.faultFiredCount(rule: delay.id) == 1)
         call.cancel()
         let error = await call.value
         guard case .cancelled(let method, let delivery) = error else {

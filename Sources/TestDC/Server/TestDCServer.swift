@@ -137,6 +137,11 @@ public final class RunningTestDC: Sendable {
         try core.withState { try $0.faults.add(rule) }
     }
 
+    /// How many times a rule has fired: a test waits on it to know a request reached the DC.
+    public func faultFiredCount(rule id: Int) -> Int {
+        core.withState { $0.faults.firedCount(rule: id) }
+    }
+
     public func clearFaults(kind: FaultEffect.Kind? = nil) {
         core.withState { $0.faults.clear(kind: kind) }
     }
