@@ -12,6 +12,7 @@ let fuzzTargets: [(name: String, products: [String])] = [
     ("SessionClientDecodeFuzz", ["MTProto", "MTProtoCrypto"]),
     ("SessionServerDecodeFuzz", ["MTProto", "MTProtoCrypto"]),
     ("SessionImportFuzz", ["SessionManager", "MTProtoClient", "MTProtoCrypto"]),
+    ("TransportFramingFuzz", ["MTProtoNIO", "MTProtoCrypto"]),
 ]
 
 let strict: [SwiftSetting] = [.treatAllWarnings(as: .error)]
@@ -19,13 +20,18 @@ let strict: [SwiftSetting] = [.treatAllWarnings(as: .error)]
 let package = Package(
     name: "tgsm-fuzz",
     platforms: [.macOS(.v15)],
-    dependencies: [.package(name: "tgsm", path: "..")],
+    dependencies: [
+        .package(name: "tgsm", path: ".."),
+        // ByteBuffer, which the framings read from; the same version the root package resolves.
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+    ],
     targets: [
         .target(name: "FuzzSupport", swiftSettings: strict),
     ] + fuzzTargets.map { target in
         .executableTarget(
             name: target.name,
-            dependencies: ["FuzzSupport"] + target.products.map { .product(name: $0, package: "tgsm") },
+            dependencies: ["FuzzSupport"] + target.products.map { .product(name: $0, package: "tgsm") }
+                + (target.name == "TransportFramingFuzz" ? [.product(name: "NIOCore", package: "swift-nio")] : []),
             swiftSettings: strict
         )
     }

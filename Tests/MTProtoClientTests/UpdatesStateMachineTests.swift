@@ -257,6 +257,18 @@ import Testing
         #expect(Self.fetches(machine.sessionRestarted(now: 1)).isEmpty)
     }
 
+    /// The link died again while a difference was under way: its answer may predate the pushes
+    /// that link carried, so one more getDifference follows it, from the state it left.
+    @Test func aSessionRestartDuringAFetchFetchesAgainAfterIt() {
+        var machine = Self.running()
+        #expect(Self.fetches(machine.sessionRestarted(now: 1)) == [.fetchDifference(pts: 10, qts: 3, date: 100)])
+        #expect(Self.fetches(machine.sessionRestarted(now: 2)).isEmpty)
+        let answered = machine.differenceReceived(.differenceEmpty(.init(date: 120, seq: 4)), now: 3)
+        #expect(Self.fetches(answered) == [.fetchDifference(pts: 10, qts: 3, date: 120)])
+        // Only once: the second answer ends it.
+        #expect(Self.fetches(machine.differenceReceived(.differenceEmpty(.init(date: 121, seq: 4)), now: 4)).isEmpty)
+    }
+
     @Test func aFailedFetchIsRetriedAfterTheDelay() {
         var machine = Self.running()
         _ = machine.sessionRestarted(now: 0)

@@ -16,9 +16,12 @@ import Testing
 /// real SQLite store file with its lease, while a seeded schedule injects a fault every few
 /// simulated minutes: dropped connections, bad_server_salt, FLOOD_WAIT, DC restarts on the same
 /// state directory, DC clock jumps, and kills of the "process" (client and store dropped without
-/// closing, then reopened from the file, the lease taken over as stale). At the end: the account
-/// was never logged in again, the stored session and ledger survived every kill, and no call
-/// reached the DC while a flood wait was active.
+/// closing, then reopened from the file, the lease taken over as stale). Meanwhile another account
+/// writes to it, and the account follows its updates (pushes, gaps, getDifference after every
+/// drop, kill and DC restart; the DC keeps its message boxes in the state directory). At the end:
+/// the account was never logged in again, the stored session and ledger survived every kill, no
+/// call reached the DC while a flood wait was active, every message arrived, none twice in one
+/// process, and the stored pts is the DC's.
 ///
 /// Time: the DC, the client, the store and the middlewares read one simulated clock. The
 /// connections' timers (pings, timeouts, backoff) sleep on it until the driver moves it; a
@@ -28,6 +31,8 @@ import Testing
     static let account: AccountID = "alice"
     static let phone = "15550001"
     static let userID: Int64 = 1001
+    /// Bob, who writes to the account from another device.
+    static let writerID: Int64 = 1002
     static let seed: UInt64 = 0x7E57_50A4
 
     /// One simulated minute per step of the schedule.
@@ -47,6 +52,8 @@ import Testing
         defer { directory.remove() }
         let time = SimulatedTime()
         let random = SeededRandomSource(seed: Self.seed)
+        // Its own stream, so the fault schedule stays the one the seed always gave.
+        let chatter = SeededRandomSource(seed: Self.seed &+ 0xC4A7)
         var soak = try await Soak.start(directory: directory, time: time)
         var figures = Figures()
 
@@ -54,6 +61,7 @@ import Testing
         Self.trace("logging in")
         try await soak.logIn()
         Self.trace("logged in")
+        try await soak.startUpdates()
         let session = try #require(try await soak.process.store.loadSession(account: Self.account))
         let homeKey = try #require(session.dcs[1]?.authKey)
         #expect(session.userID == Self.userID && session.isAuthorized)
@@ -99,6 +107,13 @@ import Testing
                     nextLeaseExpiryRestart.toggle()
                     figures.injected["processKill", default: 0] += 1
                 }
+            }
+
+            // Bob writes now and then (a message every hour on average), at any hour.
+            if chatter.nextUnit() < Self.step / 3600 {
+                let text = "soak \(soak.inbox.sentCount + 1)"
+                try soak.dc.core.sendPrivateMessage(from: Self.writerID, to: Self.userID, text: text)
+                soak.inbox.sent(text)
             }
 
             // Busy two hours a day (a call every step), idle otherwise: the keep-alive must
@@ -150,6 +165,23 @@ import Testing
         #expect(figures.floodRefusalsThatReachedDC == 0)
         #expect(figures.floodWaitsHonoured > 0 && soak.process.lease.token.rawValue == Int64(1 + (figures.injected["processKill"] ?? 0)))
         #expect(figures.busyCalls > 0 && figures.keepAlivePings > 0)
+
+        // Updates: one last message makes any lost push a gap; then every message has arrived,
+        // none twice within one process, and the store holds the DC's pts.
+        try soak.dc.core.sendPrivateMessage(from: Self.writerID, to: Self.userID, text: "soak last")
+        soak.inbox.sent("soak last")
+        let getDifferenceBefore = soak.dcCount("updates.getDifference")
+        let caughtUp = await soak.catchUp()
+        if !caughtUp {
+            let live = soak.dc.core.liveConnections.map { "#\($0.id) key \($0.authKeyID.map(String.init) ?? "-") user \($0.userID.map(String.init) ?? "-")" }
+            Swift.print("soak catch-up failed: DC pts \(soak.dc.core.withState { $0.pts(user: Self.userID) }), stored \(String(describing: try await soak.process.store.loadSession(account: Self.account)?.updates)), getDifference during catch-up \(soak.dcCount("updates.getDifference") - getDifferenceBefore), live connections \(live), client \(String(describing: await soak.process.client.statistics()[1]))")
+        }
+        let missing = soak.inbox.missing
+        #expect(caughtUp && missing.isEmpty, "\(missing.count) of \(soak.inbox.sentCount) messages never arrived: \(missing.prefix(10))")
+        #expect(soak.inbox.repeatedWithinAProcess.isEmpty, "delivered twice by one process: \(soak.inbox.repeatedWithinAProcess.prefix(10))")
+        let dcPts = soak.dc.core.withState { $0.pts(user: Self.userID) }
+        let storedPts = try await soak.process.store.loadSession(account: Self.account)?.updates?.pts
+        #expect(storedPts == dcPts && dcPts == Int32(1 + soak.inbox.sentCount))
 
         soak.reconnects = await soak.connectionsOpened() - 1
         let wall = started.duration(to: .now)
@@ -337,6 +369,44 @@ struct RecordingInvoker: TelegramInvoking {
 
 // MARK: - The soak's world: the DC, one "process", the schedule's bookkeeping
 
+/// The messages Bob sent, and which process of the account saw each.
+final class Inbox: Sendable {
+    private struct State {
+        var sent: [String] = []
+        var seen: [Int32: [String: Int]] = [:]
+    }
+
+    private let state = Mutex(State())
+
+    func sent(_ text: String) { state.withLock { $0.sent.append(text) } }
+
+    func received(_ text: String, process: Int32) {
+        state.withLock { $0.seen[process, default: [:]][text, default: 0] += 1 }
+    }
+
+    var sentCount: Int { state.withLock { $0.sent.count } }
+
+    /// Sent, and seen by no process.
+    var missing: [String] {
+        state.withLock { state in state.sent.filter { text in !state.seen.values.contains { $0[text] != nil } } }
+    }
+
+    /// Seen more than once by one process: the updates engine repeated an event.
+    var repeatedWithinAProcess: [String] {
+        state.withLock { state in state.seen.values.flatMap { $0.filter { $0.value > 1 }.map(\.key) } }
+    }
+
+    /// Seen by more than one process: handed out, then the process died before the state after
+    /// it was saved (at least once, as documented).
+    var redeliveredAfterAKill: Int {
+        state.withLock { state in
+            var processes: [String: Int] = [:]
+            for seen in state.seen.values { for text in seen.keys { processes[text, default: 0] += 1 } }
+            return processes.values.filter { $0 > 1 }.count
+        }
+    }
+}
+
 struct Figures {
     var steps = 0
     var injected: [String: Int] = [:]
@@ -360,6 +430,7 @@ struct Figures {
               stalls (driver moved the timers' clock to unblock a call) \(soak.stalls); longest gap between authorized successes \(Int(soak.longestAuthorizedGap)) s
               failed calls by code: \(failureList.isEmpty ? "none" : failureList)
               logins: auth.sendCode \(counts["auth.sendCode"] ?? 0), auth.signIn \(counts["auth.signIn"] ?? 0)
+              updates: \(soak.inbox.sentCount) messages sent to the account, \(soak.inbox.sentCount - soak.inbox.missing.count) arrived, \(soak.inbox.redeliveredAfterAKill) again after a kill (at least once across processes), DC getDifference \(counts["updates.getDifference"] ?? 0)
             """)
     }
 }
@@ -374,13 +445,16 @@ struct Soak {
         let client: TelegramClient
         let stack: SessionStack
         let keepAlive: KeepAlive
+        /// Reads the client's updates into the inbox; cancelled when the process dies.
+        var consumer: Task<Void, Never>?
     }
 
-    static let countedMethods = ["auth.sendCode", "auth.signIn", "users.getUsers", "updates.getState"]
+    static let countedMethods = ["auth.sendCode", "auth.signIn", "users.getUsers", "updates.getState", "updates.getDifference"]
 
     let directory: TemporaryDirectory
     let time: SimulatedTime
     let network: NetworkLog
+    let inbox = Inbox()
     var dc: RunningTestDC
     let port: Int
     let keys: [RSAPublicKey]
@@ -460,6 +534,43 @@ struct Soak {
         _ = try await login.logIn(phoneNumber: ThirtyDaySoakTests.phone, code: { _ in dc.loginCode(phone: ThirtyDaySoakTests.phone) ?? "" },
                                   password: { _ in "" })
         noteAuthorizedSuccess()
+    }
+
+    /// Starts following updates (from the stored state after a restart: getDifference) and reads
+    /// them into the inbox under this process's pid.
+    mutating func startUpdates() async throws {
+        let client = process.client
+        let started = await drive { () -> TelegramError? in
+            do throws(TelegramError) {
+                try await client.startUpdates()
+                return nil
+            } catch {
+                return error
+            }
+        }
+        if let started { throw started }
+        let inbox = inbox
+        let pid = process.pid
+        process.consumer = Task {
+            for await event in client.updates {
+                guard case .updateNewMessage(let new) = event.update, case .message(let message) = new.message else { continue }
+                inbox.received(message.message, process: pid)
+            }
+        }
+    }
+
+    /// Lets time pass (the gap timer, reconnects) until every message sent has arrived and the
+    /// store holds the DC's pts (saved once the consumer finished the last one), or a real-time
+    /// bound passes; true when both happened.
+    mutating func catchUp() async -> Bool {
+        for _ in 0..<500 {
+            let dcPts = dc.core.withState { $0.pts(user: ThirtyDaySoakTests.userID) }
+            let storedPts = try? await process.store.loadSession(account: ThirtyDaySoakTests.account)?.updates?.pts
+            if inbox.missing.isEmpty && storedPts == dcPts { return true }
+            try? await Task.sleep(for: .milliseconds(20))
+            time.advance(by: 1)
+        }
+        return false
     }
 
     mutating func noteAuthorizedSuccess() {
@@ -556,14 +667,20 @@ struct Soak {
     /// as stale, and must find the session as the dead one last committed it.
     mutating func kill(afterLeaseExpiry: Bool) async throws {
         let dead = process
-        let before = try #require(try await dead.store.loadSession(account: ThirtyDaySoakTests.account))
-        let floodsBefore = try await dead.store.activeFloodWaits(account: ThirtyDaySoakTests.account, at: time.now())
+        dead.consumer?.cancel()
         deadProcessConnections += await dead.client.statistics().values.reduce(0) { $0 + $1.connections }
         dc.core.disconnectAll()
         if afterLeaseExpiry { time.advance(by: ThirtyDaySoakTests.leaseTTL + 1) }
         let address = DCAddress(host: "127.0.0.1", port: port)
         process = try await Self.launch(pid: dead.pid + 1, directory: directory, time: time, address: address, keys: keys, network: network,
                                         deadPID: afterLeaseExpiry ? nil : dead.pid)
+        // Nothing of a killed process runs on. Its client object would: following updates, it
+        // fetches the difference after the link loss, reconnecting with the account's key next to
+        // the new process (two live sessions on one key: AUTH_KEY_DUPLICATED, as on Telegram). The
+        // new lease fences it first, so what it saves while closing is refused, as a kill saves nothing.
+        await dead.client.close()
+        let before = try #require(try await dead.store.loadSession(account: ThirtyDaySoakTests.account))
+        let floodsBefore = try await dead.store.activeFloodWaits(account: ThirtyDaySoakTests.account, at: time.now())
         restarts += 1
         #expect(process.lease.token.rawValue == dead.lease.token.rawValue + 1)
         // The dead process's writes are fenced off from now on.
@@ -574,5 +691,7 @@ struct Soak {
         #expect(after.dcs.mapValues(\.authKey) == before.dcs.mapValues(\.authKey))
         let floodsAfter = try await process.store.activeFloodWaits(account: ThirtyDaySoakTests.account, at: time.now())
         #expect(Set(floodsAfter.map(\.method)).isSuperset(of: floodsBefore.filter { $0.until > time.now() }.map(\.method)))
+        // The new process follows updates from where the dead one's last save left them.
+        try await startUpdates()
     }
 }

@@ -71,6 +71,47 @@ import Testing
         #expect(restored.3 == key)
     }
 
+    /// A client resuming from its stored pts must find the DC where it left it: messages, pts,
+    /// seq and the update log getDifference reads come back after a restart.
+    @Test func messageBoxesSurviveARestart() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("testdc-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let configuration = TestDCConfiguration(basePort: 0, dcCount: 1, controlEnabled: false, stateDirectory: directory)
+        let first = try await TestDCServer.start(configuration)
+        let channel = try #require(first.core.withState { $0.world.channels.first?.id })
+        for index in 1...3 { try first.core.sendPrivateMessage(from: 1002, to: 1001, text: "hello \(index)") }
+        let post = try first.core.postToChannel(channel, text: "news")
+        try first.core.editChannelMessage(channel, messageID: post, text: "news, edited")
+        func boxes(_ dc: RunningTestDC) -> MessageBoxStore.Snapshot { dc.core.withState { $0.boxesSnapshot } }
+        let before = boxes(first)
+        // Every non-bot account but the author got the post and its edit pushed (seq moved).
+        #expect(first.core.withState { $0.pts(user: 1001) } == 4 && before.users.count == 4 && before.channels.count == 1)
+        try await first.shutdown()
+        let file = directory.appendingPathComponent("boxes.json")
+        let mode = try FileManager.default.attributesOfItem(atPath: file.path)[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+
+        let second = try await TestDCServer.start(configuration)
+        #expect(boxes(second) == before)
+        #expect(second.core.withState { ($0.pts(user: 1001), $0.userSeq[1001], $0.privateBoxes[1001]?.map(\.text)) }
+            == (4, 5, ["hello 1", "hello 2", "hello 3"]))
+        // And it goes on from there: the next message takes the next pts and id.
+        let next = try second.core.sendPrivateMessage(from: 1002, to: 1001, text: "after the restart")
+        #expect(next == 4 && second.core.withState { $0.pts(user: 1001) } == 5)
+        try await second.shutdown()
+    }
+
+    @Test func anUnreadableBoxFileIsAnErrorThatSaysWhatToDo() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("testdc-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try Data("{\"format\": 2}".utf8).write(to: directory.appendingPathComponent("boxes.json"))
+        let error = await #expect(throws: TestDCError.self) {
+            try await TestDCServer.start(TestDCConfiguration(basePort: 0, dcCount: 1, controlEnabled: false, stateDirectory: directory))
+        }
+        #expect(error.map { "\($0)" }?.contains("delete it") == true)
+    }
+
     @Test func aCorruptKeyFileIsAnErrorThatSaysWhatToDo() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("testdc-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }

@@ -6,14 +6,18 @@ extension TelegramClient {
     /// `updates`), and those recovered after a gap or a restart. One consumer; the buffer is
     /// unbounded, so iterate it for as long as updates are started. Finishes when the client closes.
     ///
+    /// At least once: asking for the next event marks the ones before as finished, and the stored
+    /// update state never goes past an unfinished event, so a process killed mid-event meets it
+    /// again after its restart. Finish an event (store it, enqueue its job) before asking for more.
+    ///
     /// Before `startUpdates()` only updates outside every sequence come out (QR login's
     /// updateLoginToken); message events need the tracked state.
-    public nonisolated var updates: AsyncStream<UpdateEvent> { updatesEngine.events }
+    public nonisolated var updates: UpdateStream { updatesEngine.stream }
 
     /// Starts tracking pts/qts/seq/date and channel pts. With a stored state (a previous run) the
     /// client first fetches what happened since with updates.getDifference (and getChannelDifference
     /// for the channels it names), so nothing is lost or repeated; without one it starts from
-    /// updates.getState. The state is saved in the `SessionStorage` after each batch handed out.
+    /// updates.getState. The state is saved in the `SessionStorage` as the consumer finishes events (see `updates`).
     /// Call after login; it returns once the starting state is known (pushes from then on are
     /// tracked). Calling again does nothing.
     public func startUpdates(gapTimeout: Double = 0.5, retryDelay: Double = 1) async throws(TelegramError) {

@@ -1,5 +1,6 @@
 import Logging
 import MTProto
+import Synchronization
 import TL
 import TLSchema
 
@@ -13,7 +14,10 @@ struct UpdatesBackend: Sendable {
 
 /// The actor side of `UpdatesStateMachine`: one task owns the machine and takes its inputs from a
 /// stream in arrival order (pushes, answers, differences, timers), runs the calls it asks for,
-/// saves the state after handing events out, and yields the events to `events`.
+/// yields the events to `events`, and saves each state once the consumer has finished the events
+/// handed out before it (`UpdateStream`: asking for the next event finishes the previous ones).
+/// Saving on hand-out instead would lose, at a crash, the events still waiting in the buffer: the
+/// stored pts would already be past them.
 final class UpdatesEngine: Sendable {
     enum Input: Sendable {
         case start(UpdatesState?, isCurrent: Bool, UpdatesStateMachine.Configuration, UpdatesBackend, any TelegramClock)
@@ -26,9 +30,13 @@ final class UpdatesEngine: Sendable {
         case channelDifference(Int64, Api.updates.ChannelDifference)
         case fetchFailed(UpdatesStateMachine.Box)
         case wake
+        /// The consumer has finished this many events in all (it asked for the next one).
+        case finished(Int)
     }
 
     let events: AsyncStream<UpdateEvent>
+    /// Events returned to the consumer so far; `UpdateStream`'s iterator counts them.
+    let returned = Atomic<Int>(0)
     private let inputs: AsyncStream<Input>.Continuation
     private let loop: Task<Void, Never>
 
@@ -46,6 +54,9 @@ final class UpdatesEngine: Sendable {
     }
 
     func submit(_ input: Input) { inputs.yield(input) }
+
+    /// The stream the client hands out: each request for the next event reports the ones before as finished.
+    var stream: UpdateStream { UpdateStream(engine: self) }
 
     /// Feeds the answer of one of the client's own calls: Updates and affected pts move the boxes too.
     func noteResult(_ result: Any) {
@@ -70,7 +81,8 @@ final class UpdatesEngine: Sendable {
         }
     }
 
-    /// Stops taking input and waits until what already arrived is handled and its state saved.
+    /// Stops taking input and waits until what already arrived is handled and the state of the
+    /// events the consumer finished is saved (not beyond: the rest comes again after a restart).
     func close() async {
         inputs.finish()
         await loop.value
@@ -86,6 +98,11 @@ final class UpdatesEngine: Sendable {
         var clock: (any TelegramClock)?
         var timer: Task<Void, Never>?
         var timerTarget: Double?
+        /// Events yielded so far, and how many of them the consumer has finished.
+        var yielded = 0
+        var finished = 0
+        /// States waiting for the consumer: each may be saved once `finished` reaches `through`.
+        var unsaved: [(through: Int, state: UpdatesState)] = []
 
         init(output: AsyncStream<UpdateEvent>.Continuation, inputs: AsyncStream<Input>.Continuation, logger: Logger) {
             self.output = output
@@ -131,6 +148,13 @@ final class UpdatesEngine: Sendable {
                 timer = nil
                 timerTarget = nil
                 actions = machine.wakeUp(now: now)
+            case .finished(let count):
+                finished = max(finished, count)
+                guard let last = unsaved.lastIndex(where: { $0.through <= finished }) else { return }
+                let state = unsaved[last].state
+                unsaved.removeFirst(last + 1)
+                await backend?.save(state)
+                return
             }
             await perform(actions)
         }
@@ -140,8 +164,13 @@ final class UpdatesEngine: Sendable {
                 switch action {
                 case .deliver(let events):
                     for event in events { output.yield(event) }
+                    yielded += events.count
                 case .save(let state):
-                    await backend?.save(state)
+                    if yielded <= finished, unsaved.isEmpty {
+                        await backend?.save(state)
+                    } else {
+                        unsaved.append((through: yielded, state: state))
+                    }
                 case .wakeUp(let at):
                     schedule(at: at)
                 case .fetchState:
@@ -202,6 +231,50 @@ final class UpdatesEngine: Sendable {
         mutating func stop() {
             timer?.cancel()
             timer = nil
+        }
+    }
+}
+
+/// The account's updates, for one consumer. Asking for the next event tells the client the events
+/// returned before are finished; the update state is saved only as far as finished events go. So a
+/// process that dies while handling an event (or with events still buffered) gets them again from
+/// updates.getDifference after its restart: at least once, never lost. Handle an event fully
+/// (store it, enqueue its job) before asking for the next one.
+public struct UpdateStream: AsyncSequence, Sendable {
+    public typealias Element = UpdateEvent
+    public typealias Failure = Never
+
+    let engine: UpdatesEngine
+
+    public func makeAsyncIterator() -> Iterator {
+        Iterator(inner: engine.events.makeAsyncIterator(), engine: engine)
+    }
+
+    public struct Iterator: AsyncIteratorProtocol {
+        var inner: AsyncStream<UpdateEvent>.Iterator
+        let engine: UpdatesEngine
+
+        public mutating func next() async -> UpdateEvent? {
+            let finished = engine.returned.load(ordering: .acquiring)
+            if finished > 0 { engine.submit(.finished(finished)) }
+            guard let event = await inner.next() else { return nil }
+            engine.returned.add(1, ordering: .releasing)
+            return event
+        }
+
+        /// Marks every event returned so far as finished without waiting for another one: a
+        /// consumer that stops (before `TelegramClient.close()`) after handling its last event.
+        public func finish() {
+            let finished = engine.returned.load(ordering: .acquiring)
+            if finished > 0 { engine.submit(.finished(finished)) }
+        }
+
+        public mutating func next(isolation actor: isolated (any Actor)?) async -> UpdateEvent? {
+            let finished = engine.returned.load(ordering: .acquiring)
+            if finished > 0 { engine.submit(.finished(finished)) }
+            guard let event = await inner.next(isolation: actor) else { return nil }
+            engine.returned.add(1, ordering: .releasing)
+            return event
         }
     }
 }

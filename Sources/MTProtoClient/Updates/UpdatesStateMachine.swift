@@ -72,6 +72,8 @@ public struct UpdatesStateMachine: Sendable {
     private(set) var fetching: Set<Box> = []
     private(set) var pending: [Pending] = []
     private(set) var deadlines: [Box: Double] = [:]
+    /// A session restarted while the common box's difference was under way: fetch once more after it.
+    private(set) var fetchAgain = false
     /// Containers that arrived while updates.getState was under way.
     private var queued: [Api.Updates] = []
 
@@ -187,6 +189,12 @@ public struct UpdatesStateMachine: Sendable {
     /// been lost meanwhile, so the common box is fetched (the spec's "session loss" case).
     public mutating func sessionRestarted(now: Double) -> [Action] {
         guard phase == .running else { return [] }
+        // A difference already under way may have been answered before the pushes this link lost
+        // were sent: once it is in, fetch again from where it leaves the state.
+        if fetching.contains(.common) {
+            fetchAgain = true
+            return []
+        }
         return fetch(.common, now: now)
     }
 
@@ -226,6 +234,10 @@ public struct UpdatesStateMachine: Sendable {
             again = true
         }
         fetching.remove(.common)
+        if fetchAgain {
+            fetchAgain = false
+            again = true
+        }
         if again {
             context.actions += fetch(.common, now: now)
         } else {
@@ -278,6 +290,8 @@ public struct UpdatesStateMachine: Sendable {
     /// A difference call failed (network, flood wait...): the box is fetched again after `retryDelay`.
     public mutating func fetchFailed(_ box: Box, now: Double) -> [Action] {
         guard fetching.remove(box) != nil else { return [] }
+        // The retry starts from the current state, which covers what a lost link asked for.
+        if box == .common { fetchAgain = false }
         let deadline = now + configuration.retryDelay
         deadlines[box] = min(deadlines[box] ?? deadline, deadline)
         return [.wakeUp(at: deadlines.values.min() ?? deadline)]

@@ -42,7 +42,7 @@ public struct SentLoginCode: Sendable, Equatable, Codable {
 }
 
 /// A message in someone's private box (ids are per account, as on Telegram).
-struct PrivateMessage: Sendable, Equatable {
+struct PrivateMessage: Sendable, Equatable, Codable {
     var id: Int32
     /// The other side of the dialog (the box owner's peer).
     var peerUserID: Int64
@@ -108,6 +108,12 @@ public struct DCState: Sendable {
     /// Bumped by every change to keys or logins; the store is written when it moved.
     var authVersion = 0
     var savedAuthVersion = 0
+    /// Where message boxes are saved (`boxes.json`); nil keeps them in memory only.
+    var boxStore: MessageBoxStore?
+    /// Bumped by every event in a box (a pts or seq moved); the store is written when it moved.
+    var boxesVersion = 0
+    var savedBoxesVersion = 0
+    var lastBoxesSave: ContinuousClock.Instant?
     /// One salt schedule per auth key, so a reconnect with the same key keeps a valid salt.
     var saltSchedules: [AuthKeyRef: ServerSaltSchedule] = [:]
     var entropy: any EntropySource
@@ -254,10 +260,12 @@ public struct DCState: Sendable {
     mutating func nextPts(user: Int64) -> Int32 {
         let next = (userPts[user] ?? 1) &+ 1
         userPts[user] = next
+        boxesVersion &+= 1
         return next
     }
 
-    func pts(user: Int64) -> Int32 { userPts[user] ?? 1 }
+    /// The pts of an account's common box (1 before its first event).
+    public func pts(user: Int64) -> Int32 { userPts[user] ?? 1 }
 
     /// A TL date from the DC clock; a clock skewed past 2038 (or before 1970) is clamped, never a trap.
     static func date(_ now: Double) -> Int32 {

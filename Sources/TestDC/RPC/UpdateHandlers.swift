@@ -53,6 +53,7 @@ extension DCState {
     mutating func logChannelUpdate(_ channel: World.Channel, date: Int32, make: (Int32) -> Api.Update) -> Api.Update {
         let pts = channelPts(channel) &+ 1
         channelPts[channel.id] = pts
+        boxesVersion &+= 1
         let update = make(pts)
         channelUpdateLogs[channel.id, default: []].append(LoggedUpdate(pts: pts, ptsCount: 1, date: date, update: update))
         return update
@@ -63,6 +64,7 @@ extension DCState {
         guard let first = updates.first else { return }
         let seq = (userSeq[user] ?? 0) &+ 1
         userSeq[user] = seq
+        boxesVersion &+= 1
         let body = Api.Updates.updates(Api.Updates.Updates(
             updates: updates, users: apiUsers(users, viewer: user), chats: chats, date: date, seq: seq))
         outbox.append(PendingPush(target: .user(user), name: Self.name(of: first), body: body.serialized()))

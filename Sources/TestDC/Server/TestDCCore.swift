@@ -94,10 +94,14 @@ public final class TestDCCore: Sendable {
         channels.withLock { $0[connection] }
     }
 
-    /// Runs `body` under the lock; keys and logins it changed are saved before the lock is released.
+    /// Runs `body` under the lock; keys and logins it changed are saved before the lock is released
+    /// (message boxes too, at most once a second; `RunningTestDC.shutdown` saves the rest).
     public func withState<R>(_ body: (inout DCState) throws -> R) rethrows -> R {
         try state.withLock { state in
-            defer { state.saveAuthKeysIfChanged() }
+            defer {
+                state.saveAuthKeysIfChanged()
+                state.saveBoxesIfChanged()
+            }
             return try body(&state)
         }
     }

@@ -149,6 +149,7 @@ public final class RunningTestDC: Sendable {
     public func shutdown() async throws {
         for server in servers { try? await server.close() }
         try? await control?.close()
+        core.withState { $0.saveBoxesIfChanged(force: true) }
     }
 }
 
@@ -179,6 +180,12 @@ public enum TestDCServer {
             initialState.authKeyStore = store
             initialState.savedAuthVersion = initialState.authVersion
             logger.info("auth keys restored", metadata: ["count": "\(initialState.storedAuthKeys.count)"])
+            let boxes = MessageBoxStore(url: directory.appendingPathComponent("boxes.json"))
+            if let snapshot = try boxes.load() {
+                initialState.restore(snapshot)
+                logger.info("message boxes restored", metadata: ["accounts": "\(snapshot.users.count)", "channels": "\(snapshot.channels.count)"])
+            }
+            initialState.boxStore = boxes
         }
         let core = TestDCCore(
             state: initialState, clock: configuration.clock, duplicateKeyDetection: configuration.detectsDuplicateKeys,
