@@ -33,6 +33,20 @@ import Testing
             }
         }
 
+        /// The mode without its offset, for the report (docs/RELIABILITY.md).
+        var mode: String {
+            switch self {
+            case .flip: "byte flipped"
+            case .zero: "range zeroed"
+            case .truncate: "truncated"
+            case .zeroWholeFile: "whole file zeroed"
+            case .garbage: "random bytes"
+            case .text: "a text file"
+            case .foreignSQLite: "another program's SQLite"
+            case .delete: "deleted"
+            }
+        }
+
         /// Damage to the header, the file as a whole, or most of it: must always be detected.
         func isStructural(fileSize: Int) -> Bool {
             switch self {
@@ -113,6 +127,7 @@ import Testing
         let size = Int(try #require(try FileManager.default.attributesOfItem(atPath: template.file("sessions.sqlite"))[.size] as? NSNumber).intValue)
         var restored = 0
         var opened = 0
+        var outcomes: [String: [String: Int]] = [:]
         for damage in damages(fileSize: size) {
             let dir = try copy(template)
             defer { dir.remove() }
@@ -133,12 +148,14 @@ import Testing
             switch store.outcome {
             case .restored(_, _, let movedTo):
                 restored += 1
+                outcomes[damage.mode, default: [:]]["restored from the newest backup", default: 0] += 1
                 #expect(logs.messages.contains { $0.contains("restored from backup") }, "\(damage)")
                 if let damagedBytes, let movedTo {
                     #expect((try? Data(contentsOf: URL(fileURLWithPath: movedTo))) == damagedBytes, "\(damage): the damaged file is kept aside as it was")
                 }
             case .opened:
                 opened += 1
+                outcomes[damage.mode, default: [:]]["opened as is (nothing read was touched)", default: 0] += 1
                 #expect(!damage.isStructural(fileSize: size), "\(damage): damage every open must notice went unnoticed")
             case .created:
                 Issue.record("\(damage): a new empty store replaced a damaged one")
@@ -153,6 +170,7 @@ import Testing
         }
         // Flips in free space or padding change nothing a store reads: opening those as they are is right.
         #expect(restored >= 30 && opened > 0, "restored \(restored), opened \(opened)")
+        Self.report("with a backup", outcomes)
     }
 
     @Test func everyDamageWithoutABackupIsATypedErrorOrTheIntactState() async throws {
@@ -160,6 +178,7 @@ import Testing
         defer { template.remove() }
         let size = Int(try #require(try FileManager.default.attributesOfItem(atPath: template.file("sessions.sqlite"))[.size] as? NSNumber).intValue)
         var refused = 0
+        var outcomes: [String: [String: Int]] = [:]
         for damage in damages(fileSize: size) {
             if case .delete = damage { continue }
             let dir = try copy(template)
@@ -172,11 +191,14 @@ import Testing
                 defer { try? store.close() }
                 if case .truncate(0) = damage {
                     #expect(store.outcome == .created, "an empty file holds nothing to lose")
+                    outcomes[damage.mode, default: [:]]["an empty file: a new store", default: 0] += 1
                     continue
                 }
+                outcomes[damage.mode, default: [:]]["opened as is (nothing read was touched)", default: 0] += 1
                 #expect(try await store.loadSession(account: "alice") == Fixtures.session(), "\(damage): opened with other data")
             case .failure(let error):
                 refused += 1
+                outcomes[damage.mode, default: [:]]["typed error, file left as it was", default: 0] += 1
                 switch error {
                 case .damagedWithoutBackup, .notAStore:
                     #expect(error.description.contains("left"), "\(damage): the error says the file was left alone")
@@ -187,6 +209,16 @@ import Testing
             }
         }
         #expect(refused > 0)
+        Self.report("without a backup", outcomes)
+    }
+
+    /// One line per damage mode, for scripts/chaos's report.
+    static func report(_ setting: String, _ outcomes: [String: [String: Int]]) {
+        for (mode, counts) in outcomes.sorted(by: { $0.key < $1.key }) {
+            let total = counts.values.reduce(0, +)
+            let detail = counts.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
+            print("store damage \(setting): \(mode): \(total) cases: \(detail)")
+        }
     }
 
     @Test func aLostWALIsReplacedByTheNewerBackup() async throws {

@@ -29,6 +29,17 @@ import Testing
         #expect(JobErrorClassifier.provesNotPerformed(error))
     }
 
+    /// The breaker and the proactive gate refuse before sending and know when the call may go:
+    /// the job waits for that, it does not die (the chaos storm found `me` jobs dead on an open breaker).
+    @Test func anOpenBreakerOrTheRateGateDefersTheJobToTheirTime() {
+        let breaker = TelegramError.middleware(SessionManagerError(.breakerOpen(account: "alice", operation: "users.getFullUser", floods: 3, until: UnixTime(seconds: 2_000))))
+        #expect(JobErrorClassifier.classify(breaker)
+            == .deferFloodWait(method: "users.getFullUser", seconds: nil, until: UnixTime(seconds: 2_000), reason: breaker.description))
+        let gate = TelegramError.middleware(SessionManagerError(.rateGate(account: "alice", method: "messages.sendMessage", category: .send, peer: "user:1002", until: UnixTime(seconds: 1_001))))
+        #expect(JobErrorClassifier.classify(gate)
+            == .deferFloodWait(method: "messages.sendMessage", seconds: nil, until: UnixTime(seconds: 1_001), reason: gate.description))
+    }
+
     @Test(arguments: ["SESSION_REVOKED", "AUTH_KEY_UNREGISTERED", "SESSION_EXPIRED", "USER_DEACTIVATED", "USER_DEACTIVATED_BAN", "AUTH_KEY_INVALID"])
     func lostAuthorizationStopsTheAccount(message: String) {
         guard case .stopAccount(_, let guidance) = JobErrorClassifier.classify(rpc(401, message)) else {

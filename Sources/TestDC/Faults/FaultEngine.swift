@@ -44,6 +44,10 @@ public struct FaultEngine: Sendable, Equatable {
         /// The DC's time of the call, seconds.
         public var at: Double
         public var outcome: FaultDecision.Outcome
+        /// The client's session and message id, when the caller knows them: a request the client
+        /// sent again (same session and msg_id, e.g. after a reconnect) shows as the same pair.
+        public var sessionID: Int64?
+        public var messageID: Int64?
     }
 
     public init() {}
@@ -83,7 +87,7 @@ public struct FaultEngine: Sendable, Equatable {
 
     /// Decides the fate of `call` at time `now` (seconds). Delays add up; the first rule with another
     /// effect wins; exhausted rules (count reached) stop matching.
-    public mutating func decide(_ call: FaultCall, now: Double) -> FaultDecision {
+    public mutating func decide(_ call: FaultCall, now: Double, sessionID: Int64? = nil, messageID: Int64? = nil) -> FaultDecision {
         var decision = FaultDecision()
         for rule in rules where rule.effect.kind != .dropUpdates && rule.match.matches(call) {
             let seenBefore = seen[rule.id] ?? 0
@@ -102,7 +106,7 @@ public struct FaultEngine: Sendable, Equatable {
             fired[rule.id] = firedBefore + 1
             decision.firedRuleIDs.append(rule.id)
         }
-        if recordsCalls { calls.append(RecordedCall(call: call, at: now, outcome: decision.outcome)) }
+        if recordsCalls { calls.append(RecordedCall(call: call, at: now, outcome: decision.outcome, sessionID: sessionID, messageID: messageID)) }
         return decision
     }
 

@@ -165,6 +165,14 @@ public struct DCState: Sendable {
         temporaryKeys[AuthKeyRef(dc: dc, keyID: key.id)] = TemporaryKeyRecord(key: key, expiresAt: expiresAt)
     }
 
+    /// Forgets every temporary key, as a restart of Telegram's DC does (they live in memory only):
+    /// their clients meet -404 and create and bind new ones. Chaos runs use it to put key creation
+    /// inside their kill window.
+    public mutating func forgetTemporaryKeys() {
+        for ref in temporaryKeys.keys { forgottenTemporaryKeys.insert(ref) }
+        temporaryKeys.removeAll()
+    }
+
     /// Whether `id` names a temporary key of `dc` whose time is up or that went with its
     /// permanent key (its connections get -404).
     public func temporaryKeyExpired(id: Int64, dc: Int32, now: Double) -> Bool {

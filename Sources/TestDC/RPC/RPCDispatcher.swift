@@ -108,7 +108,8 @@ extension DCState {
         }
         let account = userID(for: context)
         let phone = Self.phoneArgument(of: inner, id: id) ?? account.flatMap { user(id: $0)?.phone }
-        let decision = faults.decide(FaultCall(dc: context.dc, method: method, account: account, phone: phone), now: now)
+        let decision = faults.decide(FaultCall(dc: context.dc, method: method, account: account, phone: phone), now: now,
+                                     sessionID: context.sessionID, messageID: context.messageID)
         var call = HandledCall(method: method, decision: decision, answer: nil)
         switch decision.outcome {
         case .proceed, .dropAfterAnswer, .swallowAnswer:

@@ -83,6 +83,19 @@ public enum JobErrorClassifier {
         if let managed = error.sessionManagerError, case .floodWait(let wait) = managed.reason {
             return .deferFloodWait(method: wait.method, seconds: nil, until: wait.until, reason: error.description)
         }
+        // The proactive gate or the breaker refused before sending, with the time they let the
+        // call go again: the job waits for it like for a flood, without spending an attempt
+        // (the fault storm of scripts/chaos found breaker refusals killing `me` jobs).
+        if let managed = error.sessionManagerError {
+            switch managed.reason {
+            case .breakerOpen(_, let operation, _, let until):
+                return .deferFloodWait(method: operation, seconds: nil, until: until, reason: error.description)
+            case .rateGate(_, let method, _, _, let until):
+                return .deferFloodWait(method: method, seconds: nil, until: until, reason: error.description)
+            default:
+                break
+            }
+        }
         // Another process owns the account now (this one's lease was taken over): its jobs go back
         // to the queue for that process, and this process's loop for the account ends unmarked.
         if let managed = error.sessionManagerError, case .leaseHeld = managed.reason {

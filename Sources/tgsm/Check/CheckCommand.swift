@@ -221,8 +221,14 @@ struct CheckCommand: AsyncParsableCommand {
                 ]))
             }
             for entry in try await store.activeSendCodeDeadlines(at: now) {
-                findings.append(.problem(.rateLimited, "send-code deadline", "\(entry.account): no login code may be requested before "
-                    + "\(TimeText.iso(entry.deadline)) (\(TimeText.remaining(entry.deadline - now)) left)", [
+                let text = "\(entry.account): no login code may be requested before \(TimeText.iso(entry.deadline)) (\(TimeText.remaining(entry.deadline - now)) left)"
+                // After a login the deadline stays for its minutes: that is no problem while the
+                // account is logged in (nothing needs a code); it is one for an account waiting to log in.
+                if try await store.loadSession(account: entry.account)?.isAuthorized == true {
+                    findings.append(.ok("send-code deadline", text + "; the account is logged in, so nothing waits for it"))
+                    continue
+                }
+                findings.append(.problem(.rateLimited, "send-code deadline", text, [
                     "Use the code already sent (a code forwarded inside Telegram is voided).",
                     "Otherwise wait until the deadline; asking earlier risks a long FLOOD_WAIT on the number.",
                 ]))

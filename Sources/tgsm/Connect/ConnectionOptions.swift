@@ -53,8 +53,15 @@ struct ConnectionOptions: ParsableArguments {
         var apiHash: String
         /// The proactive rate gate: the defaults, with the config file's `rateLimits` over them.
         var rateGate = RateGatePolicy()
+        /// Perfect forward secrecy (the config file's `pfs`): every connection works on a temporary
+        /// key bound to the account's permanent one, renewed before it expires.
+        var pfs: PFSConfiguration?
 
-        var clientConfiguration: TelegramClientConfiguration { profile.clientConfiguration(apiID: apiID, apiHash: apiHash) }
+        var clientConfiguration: TelegramClientConfiguration {
+            var configuration = profile.clientConfiguration(apiID: apiID, apiHash: apiHash)
+            configuration.pfs = pfs
+            return configuration
+        }
     }
 
     func resolve(_ global: GlobalOptions) throws(CLIFailure) -> Resolved {
@@ -91,7 +98,14 @@ struct ConnectionOptions: ParsableArguments {
                 throw CLIFailure(.usage, "the config file \(file.path): rateLimits: \(error.message); see docs/CLI.md, \"Config file\"")
             }
         }
-        return Resolved(profile: profile, apiID: id, apiHash: hash, rateGate: rateGate)
+        var pfs: PFSConfiguration?
+        if let entry = file.value?.pfs, entry.enabled {
+            guard (60...31_536_000).contains(entry.keyLifetime) else {
+                throw CLIFailure(.usage, "the config file \(file.path): pfs.keyLifetime is \(entry.keyLifetime) s; give 60 to 31536000 (a day, 86400, is the default)")
+            }
+            pfs = PFSConfiguration(expiresIn: entry.keyLifetime)
+        }
+        return Resolved(profile: profile, apiID: id, apiHash: hash, rateGate: rateGate, pfs: pfs)
     }
 
     static func profile(named name: String, relativeTo directory: String) throws -> ConnectionProfile {
@@ -136,6 +150,24 @@ struct ConfigFile: Decodable {
     var apiHash: String?
     var server: ServerEntry?
     var rateLimits: RateLimitsEntry?
+    var pfs: PFSEntry?
+
+    /// `"pfs": true`, or `"pfs": {"keyLifetime": 86400}`: temporary keys of that lifetime (seconds).
+    struct PFSEntry: Decodable {
+        var enabled: Bool
+        var keyLifetime: Int32 = 86_400
+
+        init(from decoder: any Decoder) throws {
+            if let flag = try? decoder.singleValueContainer().decode(Bool.self) {
+                enabled = flag
+                return
+            }
+            struct Object: Decodable { var keyLifetime: Int32? }
+            let object = try Object(from: decoder)
+            enabled = true
+            keyLifetime = object.keyLifetime ?? 86_400
+        }
+    }
 
     /// Raises or lowers the proactive rate gate's budgets (docs/SESSIONS.md lists the defaults):
     /// `{"perAccount": {"other": {"perSecond": 50, "burst": 100}}, "perChat": {"send": {...}},
