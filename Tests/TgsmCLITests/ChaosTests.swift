@@ -303,8 +303,21 @@ struct ChaosTests {
         var dice = Dice(state: 0x5709_3A11)
         var injected: [String: Int] = [:]
         let methods = ["users.getUsers", "messages.sendMessage", "contacts.resolveUsername", nil]
+        // The flood waits tgsm learnt, as its shared ledger holds them (polled every half second;
+        // a wait lasts at least a second): a call made during one of these is a broken promise; a
+        // call made during a wait whose answer never reached tgsm (lost with its connection or
+        // session) is not one tgsm could have refused.
+        // Read-only, as `tgsm status` reads: no recovery, checkpoint or backup beside the workers.
+        let ledger = try #require(SQLiteSessionStore.openForReading(directory: bed.cli.store, options: SQLiteStoreOptions(logger: Logger(label: "chaos") { _ in SwiftLogNoOpLogHandler() })))
+        var known: [String: FloodWait] = [:]
+        func pollLedger() async throws {
+            for wait in try await ledger.activeFloodWaits(account: nil, at: UnixTime(seconds: Date().timeIntervalSince1970)) {
+                known["\(wait.account)/\(wait.method)/\(wait.peer ?? "")/\(wait.until.seconds)"] = wait
+            }
+        }
         let started = Date()
         while Date().timeIntervalSince(started) < Self.stormSeconds {
+            try await pollLedger()
             // bob's sends go to alice, so the storm also carries updates (dropUpdates has pushes to drop).
             try await Self.topUp(queue, accounts: ["alice", "bob", "carol"], next: &next, low: 30, batch: 60)
             let method = methods[Int(dice.next() % UInt64(methods.count))]
@@ -337,6 +350,7 @@ struct ChaosTests {
         bed.dc.core.setClockOffset(0, dc: 1)
         bed.dc.clearFaults()
         try await ClusterRunTests.waitUntil(seconds: 600, "the queue drained after the storm") {
+            try await pollLedger()
             let counts = try await queue.counts(account: nil)
             return counts[.queued] + counts[.running] == 0
         }
@@ -350,7 +364,9 @@ struct ChaosTests {
         var violations: [String] = []
         var newDuringFlood = 0
         var lateDuringFlood = 0
+        var unknownToTgsm = 0
         var floods = 0
+        let names: [Int64: String] = [1001: "alice", 1002: "bob", 1003: "carol"]
         for flood in calls {
             // FLOOD_WAIT (per method) only: SLOWMODE_WAIT is per chat and FLOOD_PREMIUM_WAIT per
             // upload, so other calls of the method may rightly go on during them.
@@ -359,16 +375,28 @@ struct ChaosTests {
             floods += 1
             // As in ClusterRunTests: calls already on the wire when the flood was answered are not
             // calls made during it (half a second covers a debug build on a loaded machine).
+            // Real times (the DC's clock jumps during the storm; `at` includes its offset).
+            let floodAt = flood.at - Double(flood.clockOffset)
             for call in calls where call.call.method == flood.call.method && call.call.account == flood.call.account
-                && call.at > flood.at + 0.5 && call.at < flood.at + seconds - 0.05 {
+                && call.at - Double(call.clockOffset) > floodAt + 0.5 && call.at - Double(call.clockOffset) < floodAt + seconds - 0.05 {
+                let callAt = call.at - Double(call.clockOffset)
                 // The msg_id carries the time the client made the message (server time, seconds
                 // in its high 32 bits): a request made before the flood answer and delivered late
                 // (a reconnect, a resend) is not a call made during the wait.
                 let madeAt = call.messageID.map { Double($0 >> 32) } ?? call.at
                 let seenBefore = calls.contains { $0.at < call.at && $0.sessionID == call.sessionID && $0.messageID == call.messageID }
-                let kind = seenBefore ? "resent" : madeAt < flood.at ? "made before the flood" : "new"
-                if kind == "new" { newDuringFlood += 1 } else { lateDuringFlood += 1 }
-                violations.append("\(kind): \(call.call.method) of \(call.call.account.map(String.init) ?? "?") \(String(format: "%.2f", call.at - flood.at)) s into \(message), made \(String(format: "%.0f", madeAt - flood.at)) s from it")
+                let account = call.call.account.flatMap { names[$0] } ?? "?"
+                let learnt = known.values.contains {
+                    $0.account.rawValue == account && $0.method == call.call.method
+                        && $0.recordedAt.seconds <= callAt && callAt < $0.until.seconds - 0.05
+                }
+                let kind = seenBefore ? "resent" : madeAt < flood.at ? "made before the flood" : learnt ? "new" : "new, the wait never reached tgsm"
+                switch kind {
+                case "new": newDuringFlood += 1
+                case "new, the wait never reached tgsm": unknownToTgsm += 1
+                default: lateDuringFlood += 1
+                }
+                violations.append("\(kind): \(call.call.method) of \(account) \(String(format: "%.2f", callAt - floodAt)) s into \(message), made \(String(format: "%.0f", madeAt - flood.at)) s from it")
             }
         }
         let duringFlood = newDuringFlood
@@ -378,9 +406,10 @@ struct ChaosTests {
         let duplicated = bed.dc.core.withState { $0.duplicatedKeyAnswers }
         Self.report("fault storm: \(Int(Self.stormSeconds)) s, 2 `tgsm run` processes, 3 accounts; injected "
                     + injected.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
-        Self.report("fault storm: DC calls \(calls.count), flood waits answered \(floods); calls made during an active flood wait \(duringFlood) (requests made before it that reached the DC late: \(lateDuringFlood)); "
+        Self.report("fault storm: DC calls \(calls.count), flood waits answered \(floods); calls made during a flood wait tgsm had learnt \(duringFlood) (during a wait whose FLOOD_WAIT answer never reached tgsm: \(unknownToTgsm); requests made before it that reached the DC late: \(lateDuringFlood)); ledger entries seen \(known.count); "
                     + "crashes \(crashed.count); re-logins \(logins); AUTH_KEY_DUPLICATED \(duplicated); "
                     + "jobs \(next): completed \(counts[.completed]), dead \(counts[.dead]), still waiting \(counts[.queued] + counts[.running])")
+        if !violations.isEmpty { Self.report("fault storm: calls in a flood window: " + violations.joined(separator: "; ")) }
         Self.report("fault storm: dead jobs by cause: " + deadReasons.sorted { $0.value > $1.value }.map { "\($0.value) \($0.key)" }.joined(separator: "; "))
         #expect(crashed.isEmpty && exits.allSatisfy { $0 == 0 }, "\(exits) \(crashed.map { $0.output.suffix(1000) })")
         #expect(logins == 0 && duringFlood == 0 && duplicated == 0, "\(violations.prefix(20))")

@@ -48,6 +48,9 @@ public struct FaultEngine: Sendable, Equatable {
         /// sent again (same session and msg_id, e.g. after a reconnect) shows as the same pair.
         public var sessionID: Int64?
         public var messageID: Int64?
+        /// The DC's clock offset when the call came (`at` includes it): `at - clockOffset` is the
+        /// real time, comparable across clock jumps and with the clients' own records.
+        public var clockOffset: Int = 0
     }
 
     public init() {}
@@ -106,7 +109,10 @@ public struct FaultEngine: Sendable, Equatable {
             fired[rule.id] = firedBefore + 1
             decision.firedRuleIDs.append(rule.id)
         }
-        if recordsCalls { calls.append(RecordedCall(call: call, at: now, outcome: decision.outcome, sessionID: sessionID, messageID: messageID)) }
+        if recordsCalls {
+            calls.append(RecordedCall(call: call, at: now, outcome: decision.outcome, sessionID: sessionID, messageID: messageID,
+                                      clockOffset: clockOffset(dc: call.dc)))
+        }
         return decision
     }
 
