@@ -26,7 +26,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
-        .target(name: "FuzzSupport", swiftSettings: strict),
+        .target(name: "FuzzSupport", dependencies: [.product(name: "MTProtoCrypto", package: "tgsm")], swiftSettings: strict),
     ] + fuzzTargets.map { target in
         .executableTarget(
             name: target.name,

@@ -461,10 +461,9 @@ public final class PostgresJobQueue: JobQueue {
         return (job, try cells["lease_token"].decode(Int64.self))
     }
 
-    /// Runs a fenced UPDATE ... RETURNING id: no row means the claim is no longer the job's.
-    /// Runs a claim-fenced update; `freesSlot`: the job leaves `running` (the query returns its
-    /// account), so processes whose claims found the account's slots full are woken through NOTIFY
-    /// instead of waiting for their poll.
+    /// Runs a claim-fenced UPDATE ... RETURNING: no row means the claim is no longer the job's.
+    /// `freesSlot`: the job leaves `running` (the query returns its account), so processes whose
+    /// claims found the account's slots full are woken through NOTIFY instead of their poll.
     private func fenced(_ claim: JobClaim, _ query: PostgresQuery, freesSlot: Bool = false) async throws(JobQueueError) {
         let logger = self.logger
         try await write { connection in

@@ -36,19 +36,6 @@ struct ChaosTests {
         FileHandle.standardOutput.write(Data(("chaos: " + line + "\n").utf8))
     }
 
-    /// SplitMix64, seeded: the kill moments are reproducible, the machine's timing is not.
-    struct Dice {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func unit() -> Double { Double(next() >> 11) / Double(1 << 53) }
-    }
-
     struct Bed {
         let root: String
         let cli: CLI
@@ -152,7 +139,8 @@ struct ChaosTests {
         let bindsBefore = bed.dc.core.withState { $0.temporaryKeyBinds }
         let queue = try bed.queue()
         var next = 0
-        var dice = Dice(state: 0xC4A0_5EED)
+        // Seeded: the kill moments are reproducible, the machine's timing is not.
+        let dice = SeededRandomSource(seed: 0xC4A0_5EED)
         var moments: [String: Int] = [:]
         var backupKills = 0
         var selfExits: [String] = []
@@ -166,10 +154,10 @@ struct ChaosTests {
                                      "--log-level", "info"], log: "run.log")
             // Every fourth cycle an operator takes a backup at the same time; it dies with the run.
             let backup = cycle % 4 == 0 ? try bed.start(["session", "backup"], log: "backup.log") : nil
-            let delay = 0.05 + dice.unit() * Self.killWindow
+            let delay = 0.05 + dice.nextUnit() * Self.killWindow
             // A backup of a small store is quick: its own kill comes within its first tenth of a second.
             if let backup {
-                try await Task.sleep(for: .milliseconds(Int(dice.unit() * 100)))
+                try await Task.sleep(for: .milliseconds(Int(dice.nextUnit() * 100)))
                 if backup.process.isRunning {
                     kill(backup.pid, SIGKILL)
                     backupKills += 1
@@ -300,7 +288,7 @@ struct ChaosTests {
         let arguments = ["run", "--account", "alice", "--account", "bob", "--account", "carol", "--no-http", "--standby", "--standby-interval", "0.5",
                          "--concurrency", "4", "--grace-period", "5"]
         let members = [try bed.start(arguments, log: "storm-0.log"), try bed.start(arguments, log: "storm-1.log")]
-        var dice = Dice(state: 0x5709_3A11)
+        let dice = SeededRandomSource(seed: 0x5709_3A11)
         var injected: [String: Int] = [:]
         let methods = ["users.getUsers", "messages.sendMessage", "contacts.resolveUsername", nil]
         // The flood waits tgsm learnt, as its shared ledger holds them (polled every half second;
@@ -341,7 +329,7 @@ struct ChaosTests {
                 injected[name, default: 0] += 1
             }
             // Now and then the DC's clock jumps (its sessions end).
-            if dice.unit() < 0.05 {
+            if dice.nextUnit() < 0.05 {
                 bed.dc.core.setClockOffset(Int(dice.next() % 600) - 300, dc: 1)
                 injected["clockJump", default: 0] += 1
             }

@@ -94,6 +94,12 @@ import Testing
         #expect(again.stderr.contains("already has a valid session"))
         #expect(setup.fired(sendCodes) == 1)
         #expect(!again.stdout.contains("15550002") && !again.stderr.contains("15550002"))
+
+        // The login left a send-code deadline; for a logged-in account that is no problem:
+        // `tgsm check` passes and says so (it exited 7 for ten minutes after every login).
+        let check = try await setup.cli.run(["check"])
+        #expect(check.status == 0, "\(check.stdout)\(check.stderr)")
+        #expect(check.stdout.contains("the account is logged in, so nothing waits for it"))
         try await setup.close()
     }
 

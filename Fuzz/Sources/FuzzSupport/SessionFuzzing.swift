@@ -1,8 +1,10 @@
-// Shared pieces of the session fuzzers: a deterministic entropy source and the builder of packets
-// that pass the envelope checks, so fuzzing reaches the session logic instead of dying at msg_key.
+// Shared pieces of the fuzzers: a deterministic entropy source and the builder of packets that
+// pass the envelope checks, so fuzzing reaches the session logic instead of dying at msg_key.
+
+import MTProtoCrypto
 
 /// xorshift-style counter entropy: deterministic, so a saved crash replays identically.
-public struct FuzzEntropy: Sendable {
+public struct FuzzEntropy: EntropySource {
     public var state: UInt64
 
     public init(seed: UInt64) { state = seed | 1 }

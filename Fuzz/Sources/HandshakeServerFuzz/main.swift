@@ -15,22 +15,6 @@ import MTProtoCrypto
 // Feeding stops at the first thrown error or when a key is produced. Properties: nothing traps;
 // every error has a description; an unedited honest packet is accepted.
 
-/// SplitMix64: deterministic and cheap; the fuzzer needs reproducibility, not secrecy.
-struct SeededEntropy: EntropySource {
-    var state: UInt64
-
-    mutating func fill(_ buffer: UnsafeMutableRawBufferPointer) {
-        for index in 0..<buffer.count {
-            if index % 8 == 0 { state &+= 0x9E37_79B9_7F4A_7C15 }
-            var mixed = state
-            mixed = (mixed ^ (mixed >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            mixed = (mixed ^ (mixed >> 27)) &* 0x94D0_49BB_1331_11EB
-            mixed ^= mixed >> 31
-            buffer[index] = UInt8(truncatingIfNeeded: mixed >> (8 * UInt64(index % 8)))
-        }
-    }
-}
-
 struct Fixture {
     /// The server waiting in each state, and the honest client's packet for that state.
     var servers: [ServerHandshake] = []
@@ -44,8 +28,8 @@ struct Fixture {
         } catch {
             preconditionFailure("cannot generate the fuzzer's RSA key: \(error)")
         }
-        var server = ServerHandshake(configuration: .init(keys: [key], dcIDs: [2]), entropy: SeededEntropy(state: 1))
-        var client = ClientHandshake(configuration: .init(serverKeys: [key.publicKey], dcID: 2), entropy: SeededEntropy(state: 2))
+        var server = ServerHandshake(configuration: .init(keys: [key], dcIDs: [2]), entropy: FuzzEntropy(seed: 1))
+        var client = ClientHandshake(configuration: .init(serverKeys: [key.publicKey], dcID: 2), entropy: FuzzEntropy(seed: 2))
         var packet = client.start(now: now)
         do {
             for _ in 0..<3 {

@@ -8,11 +8,6 @@ import MTProtoCrypto
 // bad_msg_notification and friends reach their handlers. Properties: no trap; every packet the
 // client emits is a well-formed client→server message of its key and session.
 
-struct Entropy: EntropySource {
-    var inner: FuzzEntropy
-    mutating func fill(_ buffer: UnsafeMutableRawBufferPointer) { inner.fill(buffer) }
-}
-
 let key: AuthKey = {
     var entropy = FuzzEntropy(seed: 42)
     var bytes = [UInt8](repeating: 0, count: 256)
@@ -36,7 +31,7 @@ func checkOutput(_ actions: [ClientSessionAction], session: ClientSession) {
 
 runFuzzer { raw in
     var input = FuzzInput(Array(raw))
-    var client = ClientSession(authKey: key, sessionID: sessionID, serverSalt: salt, entropy: Entropy(inner: FuzzEntropy(seed: 7)))
+    var client = ClientSession(authKey: key, sessionID: sessionID, serverSalt: salt, entropy: FuzzEntropy(seed: 7))
     let (request, sent) = client.send(request: [0x11, 0x22, 0x33, 0x44, 1, 2, 3, 4], now: now)
     checkOutput(sent, session: client)
     let pendingID = client.messageID(of: request) ?? 0

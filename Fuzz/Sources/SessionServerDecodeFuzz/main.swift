@@ -8,11 +8,6 @@ import MTProtoCrypto
 // packet the server emits decrypts as a server→client message with an odd msg_id; a container it
 // emits unpacks.
 
-struct Entropy: EntropySource {
-    var inner: FuzzEntropy
-    mutating func fill(_ buffer: UnsafeMutableRawBufferPointer) { inner.fill(buffer) }
-}
-
 let key: AuthKey = {
     var entropy = FuzzEntropy(seed: 43)
     var bytes = [UInt8](repeating: 0, count: 256)
@@ -39,7 +34,7 @@ runFuzzer { raw in
     var input = FuzzInput(Array(raw))
     var server = ServerSession(
         authKey: key, salts: ServerSaltSchedule(initialSalt: salt, validSince: now + -60, seed: Array(repeating: 9, count: 32)),
-        entropy: Entropy(inner: FuzzEntropy(seed: 9)))
+        entropy: FuzzEntropy(seed: 9))
 
     let mode = input.byte() % 4
     var packet: [UInt8]

@@ -18,21 +18,6 @@ import NIOCore
 // error as decoding the whole stream at once; a decoded frame re-encoded by the other side decodes
 // to the same frame; every error has a description.
 
-struct SeededEntropy: EntropySource {
-    var state: UInt64
-
-    mutating func fill(_ buffer: UnsafeMutableRawBufferPointer) {
-        for index in 0..<buffer.count {
-            if index % 8 == 0 { state &+= 0x9E37_79B9_7F4A_7C15 }
-            var mixed = state
-            mixed = (mixed ^ (mixed >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            mixed = (mixed ^ (mixed >> 27)) &* 0x94D0_49BB_1331_11EB
-            mixed ^= mixed >> 31
-            buffer[index] = UInt8(truncatingIfNeeded: mixed >> (8 * UInt64(index % 8)))
-        }
-    }
-}
-
 /// Small limits as well as the default: a 1 KiB cap reaches the too-long path with short inputs.
 let smallLimits = TransportLimits(maximumFrameLength: 1024)
 
@@ -40,7 +25,7 @@ func makeFraming(_ kind: TransportKind, role: TransportRole, limits: TransportLi
     switch kind {
     case .abridged: AbridgedFraming(role: role, limits: limits, sendsTag: false)
     case .intermediate: IntermediateFraming(role: role, limits: limits, sendsTag: false)
-    case .paddedIntermediate: PaddedIntermediateFraming(role: role, limits: limits, entropy: SeededEntropy(state: 7), sendsTag: false)
+    case .paddedIntermediate: PaddedIntermediateFraming(role: role, limits: limits, entropy: FuzzEntropy(seed: 7), sendsTag: false)
     case .full: FullFraming(role: role, limits: limits)
     }
 }
@@ -160,7 +145,7 @@ func fuzzHonestObfuscation(stream: [UInt8], seed: UInt8) {
     guard let selector = stream.first else { return }
     let kind = obfuscatable[Int(selector) % obfuscatable.count]
     let secret: [UInt8]? = selector & 0x80 != 0 ? Array(repeating: selector, count: 16) : nil
-    var entropy = SeededEntropy(state: UInt64(seed))
+    var entropy = FuzzEntropy(seed: UInt64(seed))
     let client: (header: [UInt8], ciphers: ObfuscationCiphers)
     do {
         client = try ObfuscationHeader.makeClientHeader(kind: kind, dcID: Int16(selector), secret: secret, entropy: &entropy)

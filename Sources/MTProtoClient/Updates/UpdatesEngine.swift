@@ -255,11 +255,13 @@ public struct UpdateStream: AsyncSequence, Sendable {
         let engine: UpdatesEngine
 
         public mutating func next() async -> UpdateEvent? {
-            let finished = engine.returned.load(ordering: .acquiring)
-            if finished > 0 { engine.submit(.finished(finished)) }
-            guard let event = await inner.next() else { return nil }
-            engine.returned.add(1, ordering: .releasing)
-            return event
+            finish()
+            return counted(await inner.next())
+        }
+
+        public mutating func next(isolation actor: isolated (any Actor)?) async -> UpdateEvent? {
+            finish()
+            return counted(await inner.next(isolation: actor))
         }
 
         /// Marks every event returned so far as finished without waiting for another one: a
@@ -269,11 +271,8 @@ public struct UpdateStream: AsyncSequence, Sendable {
             if finished > 0 { engine.submit(.finished(finished)) }
         }
 
-        public mutating func next(isolation actor: isolated (any Actor)?) async -> UpdateEvent? {
-            let finished = engine.returned.load(ordering: .acquiring)
-            if finished > 0 { engine.submit(.finished(finished)) }
-            guard let event = await inner.next(isolation: actor) else { return nil }
-            engine.returned.add(1, ordering: .releasing)
+        private func counted(_ event: UpdateEvent?) -> UpdateEvent? {
+            if event != nil { engine.returned.add(1, ordering: .releasing) }
             return event
         }
     }

@@ -73,33 +73,29 @@ public enum JobErrorClassifier {
         if case .cancelled = error {
             return .release(reason: error.description)
         }
-        // The terminal guard refused the call: the account is already marked (by this process or
-        // another); repeating would spend the job's attempts on a dead session.
-        if let managed = error.sessionManagerError, case .accountUnusable(_, let status, _) = managed.reason {
-            return .stopAccount(error: status.cause, guidance: status.recoverySteps.joined(separator: " "))
-        }
-        // A wait the ledger recorded (the stack's RATE errors): its method and exact until-time,
-        // so the job comes back when the ledger lets that call go again.
-        if let managed = error.sessionManagerError, case .floodWait(let wait) = managed.reason {
-            return .deferFloodWait(method: wait.method, seconds: nil, until: wait.until, reason: error.description)
-        }
-        // The proactive gate or the breaker refused before sending, with the time they let the
-        // call go again: the job waits for it like for a flood, without spending an attempt
-        // (the fault storm of scripts/chaos found breaker refusals killing `me` jobs).
         if let managed = error.sessionManagerError {
             switch managed.reason {
+            case .accountUnusable(_, let status, _):
+                // The terminal guard refused the call: the account is already marked (by this process
+                // or another); repeating would spend the job's attempts on a dead session.
+                return .stopAccount(error: status.cause, guidance: status.recoverySteps.joined(separator: " "))
+            case .floodWait(let wait):
+                // A wait the ledger recorded: its method and exact until-time, so the job comes back
+                // when the ledger lets that call go again.
+                return .deferFloodWait(method: wait.method, seconds: nil, until: wait.until, reason: error.description)
             case .breakerOpen(_, let operation, _, let until):
+                // Refused before sending, with the time the call may go again: the job waits for it
+                // like for a flood, without spending an attempt.
                 return .deferFloodWait(method: operation, seconds: nil, until: until, reason: error.description)
             case .rateGate(_, let method, _, _, let until):
                 return .deferFloodWait(method: method, seconds: nil, until: until, reason: error.description)
+            case .leaseHeld:
+                // Another process owns the account now (this one's lease was taken over): its jobs go
+                // back to the queue for that process, and this process's loop for the account ends unmarked.
+                return .stopAccount(error: managed.code, guidance: managed.recoverySteps.joined(separator: " "))
             default:
                 break
             }
-        }
-        // Another process owns the account now (this one's lease was taken over): its jobs go back
-        // to the queue for that process, and this process's loop for the account ends unmarked.
-        if let managed = error.sessionManagerError, case .leaseHeld = managed.reason {
-            return .stopAccount(error: managed.code, guidance: managed.recoverySteps.joined(separator: " "))
         }
         guard let advice = error.advice else {
             // closed, rejected, undecodable, unknown DC, migration loop, storage: nothing the

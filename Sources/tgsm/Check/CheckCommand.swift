@@ -184,10 +184,12 @@ struct CheckCommand: AsyncParsableCommand {
             if accounts.isEmpty {
                 findings.append(.warning("accounts", "the store holds no account", ["Import a session: `tgsm session import --account NAME FILE`."]))
             }
+            var loggedIn: Set<AccountID> = []
             for account in accounts {
                 let name = "account \(account)"
                 let session = try await store.loadSession(account: account)
                 if let session, session.isAuthorized {
+                    loggedIn.insert(account)
                     findings.append(.ok(name, "session on DC \(session.homeDC), logged in"))
                 } else {
                     findings.append(.warning(name, session == nil ? "no session stored" : "the home DC's key is not logged in",
@@ -224,7 +226,7 @@ struct CheckCommand: AsyncParsableCommand {
                 let text = "\(entry.account): no login code may be requested before \(TimeText.iso(entry.deadline)) (\(TimeText.remaining(entry.deadline - now)) left)"
                 // After a login the deadline stays for its minutes: that is no problem while the
                 // account is logged in (nothing needs a code); it is one for an account waiting to log in.
-                if try await store.loadSession(account: entry.account)?.isAuthorized == true {
+                if loggedIn.contains(entry.account) {
                     findings.append(.ok("send-code deadline", text + "; the account is logged in, so nothing waits for it"))
                     continue
                 }
