@@ -151,6 +151,99 @@ import Testing
         #expect(dc.events.filter { $0 == .sessionCreated }.count == 2 && dc.events.contains(.linkLost), "the updates engine learns pushes may be lost")
     }
 
+    /// After a FLOOD_WAIT no call of the method reaches the DC until the wait ends: not a new one,
+    /// and not one sent before the answer that the DC then refuses unprocessed (it would be sent
+    /// again under a new msg_id, a call during the wait). Other methods go on.
+    @Test func aFloodWaitHoldsBackTheMethodsCallsUntilItEnds() {
+        var dc = InMemoryDC(key: InMemoryDC.key())
+        let warmUp = dc.invoke(requestBody(90))
+        dc.acceptConnection()
+        dc.pump()
+        #expect(success(dc, warmUp) != nil)
+        dc.answer = { _ in .swallow }
+        let flooded = dc.invoke(requestBody(91), method: "users.getFullUser", timeout: nil)
+        let inFlight = dc.invoke(requestBody(92), method: "users.getFullUser", timeout: nil)
+        dc.pump()
+        dc.answerOpen(requestBody(91), error: RPCError(code: 420, message: "FLOOD_WAIT_20"))
+        #expect(dc.error(flooded)?.rpcError?.message == "FLOOD_WAIT_20")
+        #expect(dc.result(inFlight) == nil, "sent before the answer: the DC may still answer it")
+
+        dc.refuseOpen(requestBody(92))
+        guard case .floodWaitHeld(let method, let seconds, let mayHaveRun) = dc.error(inFlight) else {
+            Issue.record("expected the call held back, got \(String(describing: dc.result(inFlight)))")
+            return
+        }
+        #expect(method == "users.getFullUser" && seconds == 20 && !mayHaveRun)
+        #expect(dc.error(inFlight)?.delivery == .notSent && dc.error(inFlight)?.advice == .wait(seconds: 20, reason: .flood))
+        #expect(dc.queries.filter { $0 == requestBody(92) }.count == 1, "refused unprocessed and not sent again")
+
+        dc.answer = { .result(Array($0.reversed())) }
+        dc.advance(by: 5)
+        let during = dc.invoke(requestBody(93), method: "users.getFullUser")
+        guard case .floodWaitHeld(_, 15, false) = dc.error(during) else {
+            Issue.record("expected a new call held back for the 15 s left, got \(String(describing: dc.result(during)))")
+            return
+        }
+        let other = dc.invoke(requestBody(94), method: "users.getUsers")
+        dc.pump()
+        #expect(success(dc, other) != nil)
+        #expect(!dc.queries.contains(requestBody(93)))
+
+        dc.advance(by: 15)
+        let after = dc.invoke(requestBody(95), method: "users.getFullUser")
+        dc.pump()
+        #expect(success(dc, after) != nil, "the wait is over")
+        #expect(dc.machine.statistics.floodWaitsHeld == 2 && dc.machine.pendingCalls == 0)
+    }
+
+    /// A read caught by a new server session is normally repeated; during its method's wait it
+    /// fails with the wait instead (it may have run in the old session, and says so).
+    @Test func aReadCaughtByANewSessionIsNotRepeatedDuringItsMethodsWait() {
+        var dc = InMemoryDC(key: InMemoryDC.key())
+        let warmUp = dc.invoke(requestBody(96))
+        dc.acceptConnection()
+        dc.pump()
+        #expect(success(dc, warmUp) != nil)
+        dc.answer = { _ in .swallow }
+        _ = dc.invoke(requestBody(97), method: "contacts.resolveUsername", timeout: nil)
+        let read = dc.invoke(requestBody(98), method: "contacts.resolveUsername", timeout: nil)
+        dc.pump()
+        dc.answerOpen(requestBody(97), error: RPCError(code: 420, message: "FLOOD_WAIT_30"))
+        dc.answer = { .result(Array($0.reversed())) }
+        dc.advance(by: 1)
+        dc.dropLink(freshServerSession: true)
+        dc.acceptConnection()
+        dc.pump()
+        guard case .floodWaitHeld(_, let seconds, true) = dc.error(read) else {
+            Issue.record("expected the read held back, got \(String(describing: dc.result(read)))")
+            return
+        }
+        #expect(seconds == 29 && dc.error(read)?.delivery == .sent)
+        #expect(dc.queries.filter { $0 == requestBody(98) }.count == 1)
+        #expect(dc.machine.statistics.requestsResent == 0)
+    }
+
+    /// A wait recorded for one chat (`floodScope`) holds back that chat's calls only.
+    @Test func aFloodWaitInOneChatLeavesTheOthersAlone() {
+        var dc = InMemoryDC(key: InMemoryDC.key())
+        dc.answer = { body in body == requestBody(100) ? .error(RPCError(code: 420, message: "FLOOD_WAIT_10")) : .result(Array(body.reversed())) }
+        let warmUp = dc.invoke(requestBody(99))
+        dc.acceptConnection()
+        dc.pump()
+        #expect(success(dc, warmUp) != nil)
+        let flooded = dc.invoke(requestBody(100), method: "messages.sendMessage", floodScope: "messages.sendMessage user:1")
+        dc.pump()
+        #expect(dc.error(flooded)?.rpcError?.message == "FLOOD_WAIT_10")
+        let sameChat = dc.invoke(requestBody(101), method: "messages.sendMessage", floodScope: "messages.sendMessage user:1")
+        let otherChat = dc.invoke(requestBody(102), method: "messages.sendMessage", floodScope: "messages.sendMessage user:2")
+        dc.pump()
+        guard case .floodWaitHeld(_, 10, false) = dc.error(sameChat) else {
+            Issue.record("expected the same chat held back, got \(String(describing: dc.result(sameChat)))")
+            return
+        }
+        #expect(success(dc, otherChat) != nil)
+    }
+
     @Test func theResendPolicyIsAConfigurationHook() {
         var dc = InMemoryDC(key: InMemoryDC.key()) { $0.resendPolicy = .always }
         dc.answer = { _ in .swallow }

@@ -10,7 +10,8 @@ import NIOCore
 struct InMemoryDC {
     enum Answer {
         case result([UInt8])
-        /// Accept the query and never answer it.
+        case error(RPCError)
+        /// Accept the query and leave it open (`answerOpen`, `refuseOpen`), or never answer it.
         case swallow
     }
 
@@ -39,6 +40,8 @@ struct InMemoryDC {
     private(set) var serverEvents: [ServerSessionAction] = []
     /// RPC queries the server took, in order (prefix included on the first of a session).
     private(set) var queries: [[UInt8]] = []
+    /// Queries the server took and has not answered (`Answer.swallow`), by body.
+    private(set) var openQueries: [[UInt8]: Int64] = [:]
     private var toServer: [[UInt8]] = []
     private var connectPending = false
 
@@ -74,9 +77,9 @@ struct InMemoryDC {
 
     // MARK: - Driving the machine
 
-    mutating func invoke(_ body: [UInt8], method: String = "help.getNearestDc", timeout: Double? = 60) -> CallToken {
+    mutating func invoke(_ body: [UInt8], method: String = "help.getNearestDc", floodScope: String? = nil, timeout: Double? = 60) -> CallToken {
         let token = machine.makeToken()
-        apply(machine.invoke(token, method: method, body: body, timeout: timeout, now: now))
+        apply(machine.invoke(token, method: method, floodScope: floodScope, body: body, timeout: timeout, now: now))
         return token
     }
 
@@ -136,6 +139,25 @@ struct InMemoryDC {
         }
     }
 
+    /// Answers an open query with rpc_error.
+    mutating func answerOpen(_ body: [UInt8], error: RPCError) {
+        guard let messageID = openQueries.removeValue(forKey: body), var session = server else { return }
+        let actions = session.answer(request: messageID, error: error, now: now)
+        server = session
+        reply(actions)
+        pump()
+    }
+
+    /// Refuses an open query unprocessed with bad_server_salt (the server rotated its salt).
+    mutating func refuseOpen(_ body: [UInt8]) {
+        guard let messageID = openQueries.removeValue(forKey: body), var session = server else { return }
+        let salts = ServerSaltSchedule(initialSalt: InMemoryDC.salt &+ 1, validSince: now + -10, seed: Array(repeating: 8, count: 32))
+        let actions = session.rotateSalt(to: salts, refusing: messageID, now: now)
+        server = session
+        reply(actions)
+        pump()
+    }
+
     mutating func push(update body: [UInt8]) {
         guard var session = server else { return }
         let actions = session.push(body, now: now)
@@ -180,10 +202,19 @@ struct InMemoryDC {
             case .request(let messageID, let body):
                 queries.append(body)
                 serverEvents.append(action)
-                if case .result(let result) = answer(body), var session = server {
+                switch answer(body) {
+                case .result(let result):
+                    guard var session = server else { continue }
                     let answered = session.answer(request: messageID, result: result, now: now)
                     server = session
                     reply(answered)
+                case .error(let error):
+                    guard var session = server else { continue }
+                    let answered = session.answer(request: messageID, error: error, now: now)
+                    server = session
+                    reply(answered)
+                case .swallow:
+                    openQueries[body] = messageID
                 }
             default:
                 serverEvents.append(action)

@@ -183,6 +183,12 @@ import Testing
         }
         #expect(Self.caseName(LoginError(.middleware(Refusal(advice: nil)))) == "request")
         #expect(Self.caseName(LoginError(.middleware(Refusal(advice: .wait(seconds: 5, reason: .other))))) == "request")
+        // A repeat the connection held back during the wait it saw.
+        if case .floodWait(let seconds) = LoginError(.floodWaitHeld(method: "auth.sendCode", seconds: 40, mayHaveRun: false)) {
+            #expect(seconds == 40)
+        } else {
+            Issue.record("a call held back for a flood wait should map to floodWait")
+        }
     }
 
     static func caseName(_ error: LoginError) -> String {

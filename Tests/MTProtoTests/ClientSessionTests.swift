@@ -26,6 +26,34 @@ import MTProtoCrypto
         #expect(pair.results[id] != nil)
     }
 
+    /// A withheld request the server refuses unprocessed is dropped and reported, not sent again;
+    /// the others are repaired as usual.
+    @Test func aWithheldRequestIsDroppedInsteadOfResent() throws {
+        var pair = SessionPair(clientSalt: 0)
+        let held = pair.client.enqueue(request: Fixtures.request(11))
+        let other = pair.client.enqueue(request: Fixtures.request(12))
+        pair.clientDid(pair.client.flush(now: pair.now))
+        pair.client.withholdResends(of: [held])
+        try pair.run()
+        #expect(pair.clientEvents.contains(.resendWithheld([held])))
+        #expect(pair.results[held] == nil && pair.results[other] != nil)
+        #expect(pair.client.pendingRequests.isEmpty)
+        #expect(pair.serverEvents.filter { if case .request(_, let body) = $0 { body == Fixtures.request(11) } else { false } }.isEmpty,
+                "the server refused the first send and never saw another")
+    }
+
+    /// After `allowResends` the repair goes on as before.
+    @Test func anAllowedRequestIsResentAgain() throws {
+        var pair = SessionPair(clientSalt: 0)
+        let (id, actions) = pair.client.send(request: Fixtures.request(13), now: pair.now)
+        pair.client.withholdResends(of: [id])
+        pair.client.allowResends(of: [id])
+        pair.clientDid(actions)
+        try pair.run()
+        #expect(pair.results[id] != nil)
+        #expect(!pair.clientEvents.contains { if case .resendWithheld = $0 { true } else { false } })
+    }
+
     @Test(arguments: [-900.0, 900.0])
     func aSkewedClockIsFixedByBadMsgNotification(skew: Double) throws {
         var pair = SessionPair(clientClockSkew: skew)

@@ -37,6 +37,21 @@ import Testing
         #expect(waits == [FloodWait(account: "alice", method: "messages.sendMessage", peer: "user:7", kind: .floodWait, recordedAt: start, until: start + 42, dc: 2)])
     }
 
+    /// The ledger names the chat for the connection's hold (`InvokeOptions.floodScope`), and records
+    /// a call the connection held back for a wait it saw like the wait itself.
+    @Test func aCallHeldBackByTheConnectionIsRecordedAsItsWait() async throws {
+        let clock = TestClock()
+        let store = InMemoryFloodLedgerStore()
+        let client = ScriptedInvoker()
+        client.script("messages.sendMessage", .failure(.floodWaitHeld(method: "messages.sendMessage", seconds: 12, mayHaveRun: false)))
+        let invoker = client.wrapped(in: [FloodLedgerMiddleware(ledger(store, clock: clock))])
+        let start = clock.now()
+        _ = await failure(invoker, sendMessage(toUser: 7))
+        #expect(client.calls.first?.options.floodScope == "messages.sendMessage user:7")
+        let waits = await store.activeFloodWaits(account: "alice", at: start)
+        #expect(waits.map(\.until) == [start + 12] && waits.first?.peer == "user:7" && waits.first?.kind == .floodWait)
+    }
+
     @Test func aLongWaitFailsFastWithoutTouchingTheNetwork() async throws {
         let clock = TestClock()
         let client = ScriptedInvoker()

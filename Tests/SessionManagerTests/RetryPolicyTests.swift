@@ -20,6 +20,12 @@ import Testing
         #expect(policy.classify(.inDoubt(method: "m", reason: .sessionChanged), idempotent: false) == .giveUp)
         #expect(policy.classify(.inDoubt(method: "m", reason: .sessionChanged), idempotent: true) == .backoff)
         #expect(policy.classify(.connectionFailed(dc: 1, attempts: 6, reason: "x"), idempotent: true) == .backoff)
+        // Held back by the connection during a wait it saw: the wait's seconds, unless an earlier
+        // send may have run and the call is not safe to repeat.
+        #expect(policy.classify(.floodWaitHeld(method: "m", seconds: 4, mayHaveRun: false), idempotent: false) == .after(4))
+        #expect(policy.classify(.floodWaitHeld(method: "m", seconds: 4, mayHaveRun: true), idempotent: false) == .giveUp)
+        #expect(policy.classify(.floodWaitHeld(method: "m", seconds: 4, mayHaveRun: true), idempotent: true) == .after(4))
+        #expect(policy.classify(.floodWaitHeld(method: "m", seconds: 11, mayHaveRun: false), idempotent: true) == .giveUp)
         #expect(policy.classify(.transport(TransportErrorCode(rawValue: -429), dc: 1), idempotent: true) == .backoff)
         #expect(policy.classify(.transport(TransportErrorCode(rawValue: -404), dc: 1), idempotent: true) == .giveUp)
         for terminal in [rpc(401, "AUTH_KEY_UNREGISTERED"), rpc(401, "SESSION_REVOKED"), rpc(406, "AUTH_KEY_DUPLICATED"), rpc(401, "USER_DEACTIVATED"),

@@ -18,6 +18,9 @@ import Testing
             return
         }
         #expect(seconds == 15)
+        // Held back by the connection during a wait it saw: deferred like the wait, for its method.
+        let held = TelegramError.floodWaitHeld(method: "users.getFullUser", seconds: 9, mayHaveRun: false)
+        #expect(JobErrorClassifier.classify(held) == .deferFloodWait(method: "users.getFullUser", seconds: 9, until: nil, reason: held.description))
     }
 
     /// What a `SessionStack` caller sees: the ledger recorded the wait and the stack answers with its RATE error.
@@ -119,6 +122,8 @@ import Testing
         #expect(!JobErrorClassifier.provesNotPerformed(TelegramError.timeout(method: "m", seconds: 1, delivery: .sent)))
         #expect(!JobErrorClassifier.provesNotPerformed(TelegramError.inDoubt(method: "m", reason: .sessionChanged)))
         #expect(JobErrorClassifier.provesNotPerformed(TelegramError.timeout(method: "m", seconds: 1, delivery: .notSent)))
+        #expect(JobErrorClassifier.provesNotPerformed(TelegramError.floodWaitHeld(method: "m", seconds: 2, mayHaveRun: false)))
+        #expect(!JobErrorClassifier.provesNotPerformed(TelegramError.floodWaitHeld(method: "m", seconds: 2, mayHaveRun: true)))
         #expect(!JobErrorClassifier.provesNotPerformed(TelegramError.connectionFailed(dc: 1, attempts: 3, reason: "refused")))
         #expect(!JobErrorClassifier.provesNotPerformed(CancellationError()))
     }

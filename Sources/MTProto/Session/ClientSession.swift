@@ -30,6 +30,10 @@ public struct ClientSession: Sendable {
     private var requestMessageIDs: [RequestID: Int64] = [:]
     /// Earlier msg_ids of requests that were resent, so a late answer to the old id still lands.
     private var supersededMessageIDs: [Int64: RequestID] = [:]
+    /// Sent requests the owner does not want under a new msg_id (see `withholdResends(of:)`), and
+    /// those of them dropped since the last report.
+    private var withheld: Set<RequestID> = []
+    private var droppedInsteadOfResent: [RequestID] = []
     private var nextRequestNumber: UInt64 = 1
     /// The highest msg_id of ours the server has answered or acknowledged: over one ordered
     /// connection it has processed every packet sent before, so nothing older can still be named
@@ -160,7 +164,21 @@ public struct ClientSession: Sendable {
         for request in requests {
             if let messageID = requestMessageIDs[request] { resendMessage(messageID) }
         }
-        return flush(now: now)
+        return reportWithheld() + flush(now: now)
+    }
+
+    /// Sent requests that must not go out again under a new msg_id, for a reason of the owner's (the
+    /// server asked to wait before calling their method again). Should the server report one as not
+    /// processed (bad_server_salt, msg_id out of range, msgs_state_info "not received", a seq_no
+    /// reset), it is dropped instead of resent and reported with `.resendWithheld`: it did not run.
+    /// An answer that still arrives for one is delivered as usual.
+    public mutating func withholdResends(of requests: [RequestID]) {
+        for request in requests where requestMessageIDs[request] != nil { withheld.insert(request) }
+    }
+
+    /// Ends `withholdResends(of:)` for these requests (their reason is over).
+    public mutating func allowResends(of requests: [RequestID]) {
+        for request in requests { withheld.remove(request) }
     }
 
     /// Gives up on a request (a timeout, a caller that went away): no action names it again. If it
@@ -320,6 +338,9 @@ public struct ClientSession: Sendable {
             for id in inner { resendMessage(id) }
         case .acks(let ids):
             output.requeueAcks(ids, since: entry.sentAt)
+        case .request(let request) where withheld.contains(request):
+            complete(request)
+            droppedInsteadOfResent.append(request)
         case .request(let request):
             supersededMessageIDs[messageID] = request
             requestMessageIDs.removeValue(forKey: request)
@@ -334,6 +355,14 @@ public struct ClientSession: Sendable {
     private mutating func complete(_ request: RequestID) {
         if let messageID = requestMessageIDs.removeValue(forKey: request) { sent.removeValue(forKey: messageID) }
         supersededMessageIDs = supersededMessageIDs.filter { $0.value != request }
+        withheld.remove(request)
+    }
+
+    /// The withheld requests dropped since the last report, as one action.
+    private mutating func reportWithheld() -> [ClientSessionAction] {
+        guard !droppedInsteadOfResent.isEmpty else { return [] }
+        defer { droppedInsteadOfResent.removeAll() }
+        return [.resendWithheld(droppedInsteadOfResent)]
     }
 
     private func requestsInside(_ messageID: Int64) -> [RequestID] {
@@ -381,6 +410,7 @@ public struct ClientSession: Sendable {
             }
             handle(message, now: now, actions: &actions)
         }
+        actions += reportWithheld()
         if output.pendingAcks.count >= configuration.ackFlushCount || !outbox.isEmpty {
             actions.append(contentsOf: flush(now: now))
         }

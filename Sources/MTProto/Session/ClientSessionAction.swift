@@ -41,6 +41,9 @@ public enum ClientSessionAction: Sendable, Equatable {
     /// session id, the refused message was resent; `inDoubt` were pending in the old session and
     /// their answers will not come.
     case sessionReset(newSessionID: Int64, inDoubt: [RequestID])
+    /// The server reported these requests as not processed, and the owner had withheld their resend
+    /// (`withholdResends(of:)`): they were dropped, not sent again, and did not run.
+    case resendWithheld([RequestID])
     /// The answer to `requestFutureSalts`; the salts are stored and used by time.
     case futureSalts([FutureSalt])
     /// The answer to `destroySession`.

@@ -83,7 +83,7 @@ public actor TelegramClient: TelegramInvoking {
         while true {
             let connection = try connection(for: target)
             do {
-                let result = try await connection.invoke(request, timeout: options.timeout ?? configuration.defaultTimeout)
+                let result = try await connection.invoke(request, timeout: options.timeout ?? configuration.defaultTimeout, floodScope: options.floodScope)
                 updatesEngine.noteResult(result)
                 await noteAuthorization(in: result, dc: target)
                 return result

@@ -21,6 +21,9 @@ public struct ConnectionStatistics: Sendable, Hashable {
     public var answerResendRequests = 0
     /// Calls failed with `TelegramError.inDoubt`.
     public var inDoubtFailures = 0
+    /// Calls failed with `TelegramError.floodWaitHeld`: not sent (again) during a FLOOD_WAIT the DC
+    /// answered for their method on this connection.
+    public var floodWaitsHeld = 0
     /// Messages the server sent on its own (updates) handed to the client.
     public var updates = 0
     /// PFS: temporary keys bound with auth.bindTempAuthKey, and renewals started before expiry.

@@ -69,9 +69,9 @@ final class DCConnection: Sendable {
 
     // MARK: - Calls
 
-    func invoke<Request: TLFunction>(_ request: Request, timeout: Double?) async throws(TelegramError) -> Request.Result {
+    func invoke<Request: TLFunction>(_ request: Request, timeout: Double?, floodScope: String? = nil) async throws(TelegramError) -> Request.Result {
         let method = Request.tlName
-        let bytes = try await call(method: method, body: request.serialized(), timeout: timeout)
+        let bytes = try await call(method: method, floodScope: floodScope, body: request.serialized(), timeout: timeout)
         do {
             var reader = TLReader(bytes, inflater: ZlibGzip())
             return try Request.Result(from: &reader)
@@ -80,7 +80,7 @@ final class DCConnection: Sendable {
         }
     }
 
-    private func call(method: String, body: [UInt8], timeout: Double?) async throws(TelegramError) -> [UInt8] {
+    private func call(method: String, floodScope: String?, body: [UInt8], timeout: Double?) async throws(TelegramError) -> [UInt8] {
         let call = PendingCall(token: CallToken(rawValue: nextToken.add(1, ordering: .relaxed).oldValue))
         let core = self.core
         let eventLoop = self.eventLoop
@@ -88,9 +88,9 @@ final class DCConnection: Sendable {
             await withCheckedContinuation { (continuation: Completion) in
                 // A caller already on the loop (see `EventLoopTaskExecutor`) writes at once.
                 if eventLoop.inEventLoop {
-                    core.value.invoke(call, method: method, body: body, timeout: timeout, continuation: continuation)
+                    core.value.invoke(call, method: method, floodScope: floodScope, body: body, timeout: timeout, continuation: continuation)
                 } else {
-                    eventLoop.execute { core.value.invoke(call, method: method, body: body, timeout: timeout, continuation: continuation) }
+                    eventLoop.execute { core.value.invoke(call, method: method, floodScope: floodScope, body: body, timeout: timeout, continuation: continuation) }
                 }
             }
         } onCancel: {
@@ -166,13 +166,13 @@ extension DCConnection {
             return statistics
         }
 
-        func invoke(_ call: PendingCall, method: String, body: [UInt8], timeout: Double?, continuation: Completion) {
+        func invoke(_ call: PendingCall, method: String, floodScope: String?, body: [UInt8], timeout: Double?, continuation: Completion) {
             if call.isCancelled.load(ordering: .acquiring) {
                 continuation.resume(returning: .failure(.cancelled(method: method, delivery: .notSent)))
                 return
             }
             completions[call.token] = continuation
-            execute(machine.invoke(call.token, method: method, body: body, timeout: timeout, now: clock.now()))
+            execute(machine.invoke(call.token, method: method, floodScope: floodScope, body: body, timeout: timeout, now: clock.now()))
         }
 
         /// A call not waiting here any more (answered already, or not arrived: see `invoke`) has nothing to cancel.

@@ -97,6 +97,9 @@ struct DCConnectionStateMachine {
     /// Temporary keys the DC forgot (-404) since the last successful binding: a second one in a row
     /// means something else is wrong, and the calls fail instead of looping.
     private var temporaryKeyLosses = 0
+    /// Flood scopes (`RequestTracker.Entry.floodScope`) the DC answered FLOOD_WAIT for, and when
+    /// each wait ends: until then no call of the scope goes out, neither new nor sent again.
+    private var floodHolds: [String: UnixTime] = [:]
 
     init(configuration: Configuration, state: DCSessionState, entropy: any EntropySource) {
         self.configuration = configuration
@@ -159,9 +162,14 @@ struct DCConnectionStateMachine {
 
     // MARK: - Inputs
 
-    mutating func invoke(_ token: CallToken, method: String, body: [UInt8], timeout: Double?, now: UnixTime) -> [Action] {
+    mutating func invoke(_ token: CallToken, method: String, floodScope: String? = nil, body: [UInt8], timeout: Double?, now: UnixTime) -> [Action] {
         if case .closed = state { return [.complete(token, .failure(.closed))] }
-        calls.register(token, method: method, timeout: timeout, payload: body)
+        if let until = floodHolds[floodScope ?? method], until > now {
+            // The DC would refuse it, and calls during a wait may lengthen it.
+            statistics.floodWaitsHeld += 1
+            return [.complete(token, .failure(.floodWaitHeld(method: method, seconds: Self.secondsLeft(until, now: now), mayHaveRun: false)))]
+        }
+        calls.register(token, method: method, floodScope: floodScope, timeout: timeout, payload: body)
         var actions: [Action] = []
         // A clock that moved past the renewal point while nothing woke the connection.
         checkRenewal(now: now, into: &actions)
@@ -271,7 +279,9 @@ struct DCConnectionStateMachine {
                 handshakeFailure = "\(error)"
                 actions.append(.closeChannel)
             }
-        case .ready(var session):
+        case .ready:
+            releaseExpiredHolds(now: now)
+            guard case .ready(var session) = state else { return [] }
             state = .modifying
             let sessionActions: [ClientSessionAction]
             do {
@@ -496,7 +506,18 @@ struct DCConnectionStateMachine {
             case .rpcResult(let request, let bytes):
                 if let (token, _) = calls.complete(request) { actions.append(.complete(token, .success(bytes))) }
             case .rpcError(let request, let error):
-                if let (token, entry) = calls.complete(request) { actions.append(.complete(token, .failure(.rpc(error, method: entry.method)))) }
+                guard let (token, entry) = calls.complete(request) else { break }
+                actions.append(.complete(token, .failure(.rpc(error, method: entry.method))))
+                if case .wait(let seconds, .flood) = error.advice, seconds > 0 {
+                    holdBack(entry.floodScope, until: now + Double(seconds), now: now, into: &actions)
+                }
+            case .resendWithheld(let requests):
+                for request in requests {
+                    guard let (token, entry) = calls.complete(request) else { continue }
+                    statistics.floodWaitsHeld += 1
+                    let seconds = Self.secondsLeft(floodHolds[entry.floodScope] ?? now, now: now)
+                    actions.append(.complete(token, .failure(.floodWaitHeld(method: entry.method, seconds: seconds, mayHaveRun: false))))
+                }
             case .requestFailed(let request, let failure):
                 if let (token, entry) = calls.complete(request) {
                     let error: TelegramError =
@@ -615,7 +636,13 @@ struct DCConnectionStateMachine {
         var resend: [RequestID] = []
         for request in inDoubt {
             guard let token = calls.token(of: request), let method = calls.entries[token]?.method else { continue }
-            if configuration.resendPolicy.isSafeToRepeat(method) {
+            if let scope = calls.entries[token]?.floodScope, let until = floodHolds[scope], until > now {
+                // Repeating it now would be a call during the wait: the caller repeats it after.
+                guard let entry = calls.remove(token) else { continue }
+                statistics.floodWaitsHeld += 1
+                forget(request, now: now, into: &actions)
+                actions.append(.complete(token, .failure(.floodWaitHeld(method: entry.method, seconds: Self.secondsLeft(until, now: now), mayHaveRun: true))))
+            } else if configuration.resendPolicy.isSafeToRepeat(method) {
                 resend.append(request)
             } else if let entry = calls.remove(token) {
                 statistics.inDoubtFailures += 1
@@ -631,34 +658,82 @@ struct DCConnectionStateMachine {
         handle(sessionActions, now: now, into: &actions)
     }
 
-    /// Takes a request out of the session's books (rpc_drop_answer when it was sent): sent now
-    /// when connected, else with the next flush.
-    private mutating func forget(_ request: RequestID, now: UnixTime, into actions: inout [Action]) {
+    /// A FLOOD_WAIT answer: until it ends no call of its scope goes out. Calls not yet sent fail at
+    /// once; sent ones keep waiting for their answer (the DC may have run them before the wait),
+    /// but are not sent again under a new msg_id should the DC report them unprocessed.
+    private mutating func holdBack(_ scope: String, until: UnixTime, now: UnixTime, into actions: inout [Action]) {
+        if floodHolds[scope].map({ $0 < until }) ?? true { floodHolds[scope] = until }
+        var sent: [RequestID] = []
+        for token in calls.tokens(inFloodScope: scope) {
+            guard let entry = calls.entries[token] else { continue }
+            if let request = entry.requestID, session?.messageID(of: request) != nil {
+                sent.append(request)
+                continue
+            }
+            guard let removed = calls.remove(token) else { continue }
+            // Queued in the session but not yet given a msg_id: taken out unsent.
+            if let request = removed.requestID { forget(request, now: now, into: &actions) }
+            statistics.floodWaitsHeld += 1
+            actions.append(.complete(token, .failure(.floodWaitHeld(method: removed.method, seconds: Self.secondsLeft(until, now: now), mayHaveRun: false))))
+        }
+        if !sent.isEmpty { modifySession { $0.withholdResends(of: sent) } }
+    }
+
+    /// Ends the waits that are over: their sent requests may be sent again.
+    private mutating func releaseExpiredHolds(now: UnixTime) {
+        let expired = floodHolds.filter { $0.value <= now }.map(\.key)
+        guard !expired.isEmpty else { return }
+        var requests: [RequestID] = []
+        for scope in expired {
+            floodHolds[scope] = nil
+            requests += calls.tokens(inFloodScope: scope).compactMap { calls.entries[$0]?.requestID }
+        }
+        if !requests.isEmpty { modifySession { $0.allowResends(of: requests) } }
+    }
+
+    /// Whole seconds left of a wait, at least one (a wait that ends within the second still holds).
+    private static func secondsLeft(_ until: UnixTime, now: UnixTime) -> Int {
+        Int(max(1, (until - now).rounded(.up)))
+    }
+
+    /// Changes the session in place, in whichever state holds it.
+    private mutating func modifySession(_ change: (inout ClientSession) -> Void) {
         switch state {
         case .ready(var session):
             state = .modifying
-            let sessionActions = session.cancel(request, now: now)
+            change(&session)
             state = .ready(session)
-            for case .send(let bytes) in sessionActions { actions.append(.write(bytes)) }
         case .idle(var session?):
             state = .modifying
-            session.cancel(request)
+            change(&session)
             state = .idle(session)
         case .connecting(var session?, let attempt):
             state = .modifying
-            session.cancel(request)
+            change(&session)
             state = .connecting(session, attempt: attempt)
         case .backingOff(let until, var session?, let attempt):
             state = .modifying
-            session.cancel(request)
+            change(&session)
             state = .backingOff(until: until, session: session, attempt: attempt)
         case .failed(let error, var session?):
             state = .modifying
-            session.cancel(request)
+            change(&session)
             state = .failed(error, session: session)
         default:
             break
         }
+    }
+
+    /// Takes a request out of the session's books (rpc_drop_answer when it was sent): sent now
+    /// when connected, else with the next flush.
+    private mutating func forget(_ request: RequestID, now: UnixTime, into actions: inout [Action]) {
+        guard case .ready = state else {
+            modifySession { $0.cancel(request) }
+            return
+        }
+        var sessionActions: [ClientSessionAction] = []
+        modifySession { sessionActions = $0.cancel(request, now: now) }
+        for case .send(let bytes) in sessionActions { actions.append(.write(bytes)) }
     }
 
     private mutating func reconnect(attempt: Int, session: ClientSession?, now: UnixTime, into actions: inout [Action]) {

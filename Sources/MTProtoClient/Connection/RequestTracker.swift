@@ -29,6 +29,9 @@ struct RequestTracker<Payload> {
 
     struct Entry {
         let method: String
+        /// What a FLOOD_WAIT answer to this call holds back: the method, or the method in one chat
+        /// (`InvokeOptions.floodScope`).
+        let floodScope: String
         var deadline: UnixTime?
         let timeout: Double?
         var requestID: RequestID?
@@ -53,9 +56,9 @@ struct RequestTracker<Payload> {
 
     /// Registers a call. Its timeout starts only when it is `arm`ed (handed to a live session), so
     /// connecting and the key exchange, bounded by their own limits, do not eat into it.
-    mutating func register(_ token: CallToken, method: String, timeout: Double?, payload: Payload) {
+    mutating func register(_ token: CallToken, method: String, floodScope: String? = nil, timeout: Double?, payload: Payload) {
         precondition(entries[token] == nil, "a call token was registered twice")
-        entries[token] = Entry(method: method, deadline: nil, timeout: timeout, requestID: nil, payload: payload)
+        entries[token] = Entry(method: method, floodScope: floodScope ?? method, deadline: nil, timeout: timeout, requestID: nil, payload: payload)
     }
 
     /// Starts the call's timeout at `now` (once).
@@ -85,7 +88,9 @@ struct RequestTracker<Payload> {
     mutating func markReceived(_ request: RequestID, followUp: FollowUp?) {
         guard let token = tokensByRequest[request], entries[token] != nil else { return }
         entries[token]?.delivery = .received
-        if let followUp { entries[token]?.followUp = followUp }
+        // Only the first report starts the wait: a later one (of a state check repeated while the
+        // first was under way) must not set an answer request or a give-up back.
+        if let followUp, case .checkState? = entries[token]?.followUp { entries[token]?.followUp = followUp }
     }
 
     mutating func setFollowUp(_ token: CallToken, _ followUp: FollowUp?) {
@@ -139,6 +144,11 @@ struct RequestTracker<Payload> {
             if let time = entry.followUp?.time, earliest.map({ time < $0 }) ?? true { earliest = time }
         }
         return earliest
+    }
+
+    /// The calls of a flood scope, oldest first.
+    func tokens(inFloodScope scope: String) -> [CallToken] {
+        entries.compactMap { token, entry in entry.floodScope == scope ? token : nil }.sorted()
     }
 
     /// Requests the session machine knows and that still have a waiting caller.

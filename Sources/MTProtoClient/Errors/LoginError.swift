@@ -52,6 +52,11 @@ public enum LoginError: Error, Sendable, CustomStringConvertible {
                 self = .floodWait(seconds: seconds)
                 return
             }
+            // The connection held a repeat back for a FLOOD_WAIT it had seen: the same wait.
+            if case .floodWaitHeld(_, let seconds, _) = error {
+                self = .floodWait(seconds: seconds)
+                return
+            }
             self = .request(error)
             return
         }

@@ -24,6 +24,12 @@ public enum TelegramError: Error, Sendable, CustomStringConvertible {
     case inDoubt(method: String, reason: InDoubtReason)
     /// The answer arrived but could not be decoded as the method's result type.
     case undecodableResult(method: String, reason: String)
+    /// The DC answered FLOOD_WAIT for this method (in this chat: `InvokeOptions.floodScope`) on this
+    /// connection and the wait has `seconds` left, so the connection did not send the call, or did
+    /// not send it again when the DC reported it unprocessed: a call during the wait would only be
+    /// refused and may lengthen it. It did not run, unless `mayHaveRun`: an earlier send of it was
+    /// in a server session that ended before it was answered.
+    case floodWaitHeld(method: String, seconds: Int, mayHaveRun: Bool)
     /// The server refused the message at the MTProto level (bad_msg_notification that a resend
     /// cannot fix); this is a client bug.
     case rejected(method: String, reason: String)
@@ -51,6 +57,7 @@ public enum TelegramError: Error, Sendable, CustomStringConvertible {
             default: .retryLater
             }
         case .timeout, .connectionFailed: .retryLater
+        case .floodWaitHeld(_, let seconds, _): .wait(seconds: seconds, reason: .flood)
         case .inDoubt: nil  // repeating may run it twice: only the caller knows whether that is safe
         case .middleware(let error): error.advice
         default: nil
@@ -64,6 +71,7 @@ public enum TelegramError: Error, Sendable, CustomStringConvertible {
         switch self {
         case .timeout(_, _, let delivery), .cancelled(_, let delivery): delivery
         case .inDoubt: .received
+        case .floodWaitHeld(_, _, let mayHaveRun): mayHaveRun ? .sent : .notSent
         // A middleware refuses before the call reaches a connection (a flood wait, a rate gate).
         case .handshakeFailed, .unknownDC, .migrationLoop, .storage, .middleware: .notSent
         case .rpc, .undecodableResult, .rejected: .received
@@ -116,6 +124,11 @@ public enum TelegramError: Error, Sendable, CustomStringConvertible {
                 "\(method) was cancelled by its caller after it was \(delivery); the server was asked to drop the answer, "
                     + "but may still have run it"
             }
+        case .floodWaitHeld(let method, let seconds, let mayHaveRun):
+            "\(method) was not sent: the DC answered FLOOD_WAIT for it on this connection and the wait has \(seconds) s left "
+                + "(a call during the wait is refused and may lengthen it), so "
+                + (mayHaveRun ? "it was not sent again after the DC ended the session that carried it (it may have run there); " : "it did not run; ")
+                + "repeat it after \(seconds) s"
         case .inDoubt(let method, let reason):
             "\(method) may have run: \(reason). Check the result on the server (e.g. read the chat history) before "
                 + "repeating it, unless it is safe to repeat"

@@ -30,11 +30,16 @@ public struct InvokeOptions: Sendable, Hashable {
     /// a send whose random_id the server deduplicates). Only then may a retry middleware repeat it
     /// after an answer that leaves in doubt whether it ran (500, a timeout, a lost connection).
     public var isIdempotent: Bool
+    /// What a FLOOD_WAIT answer to this call applies to: until the wait ends the connection sends
+    /// no call of the same scope (see `TelegramError.floodWaitHeld`). Nil: the method, which is how
+    /// Telegram applies FLOOD_WAIT; a ledger that keeps waits per chat names the chat too.
+    public var floodScope: String?
 
-    public init(dc: Int? = nil, timeout: Double? = nil, followsMigrations: Bool = true, isIdempotent: Bool = false) {
+    public init(dc: Int? = nil, timeout: Double? = nil, followsMigrations: Bool = true, isIdempotent: Bool = false, floodScope: String? = nil) {
         self.dc = dc
         self.timeout = timeout
         self.followsMigrations = followsMigrations
         self.isIdempotent = isIdempotent
+        self.floodScope = floodScope
     }
 }

@@ -387,6 +387,10 @@ extension TelegramError {
             default:
                 return SessionManagerError(.requestRefused(account: account, method: method, error: rpc), underlying: self)
             }
+        case .floodWaitHeld(let method, let seconds, _):
+            // The connection held the call back for a FLOOD_WAIT the DC answered: the same wait.
+            let wait = RPCError(code: 420, message: "FLOOD_WAIT_\(seconds)")
+            return SessionManagerError(.serverWait(account: account, method: method, error: wait, seconds: seconds), underlying: self)
         case .transport(let code, let dc):
             if code.rawValue == -404 {
                 return SessionManagerError(.authKeyRejected(account: account, dc: dc, duplicated: false, reset: .notAttempted), underlying: self)

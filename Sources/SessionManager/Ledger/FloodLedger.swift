@@ -113,7 +113,18 @@ public final class FloodLedger: Sendable {
 
     /// The wait an error imposes on (method, peer), if it is one the ledger keeps.
     public func floodWait(from error: TelegramError, method: String, peer: String?, dc: Int?, now: UnixTime) -> FloodWait? {
-        guard case .rpc(let rpc, _) = error, case .wait(let seconds, let reason) = rpc.advice else { return nil }
+        let seconds: Int
+        let reason: RPCErrorAdvice.WaitReason
+        switch error {
+        case .rpc(let rpc, _):
+            guard case .wait(let wait, let why) = rpc.advice else { return nil }
+            (seconds, reason) = (wait, why)
+        case .floodWaitHeld(_, let left, _):
+            // The connection held the call back for a wait it saw: the same wait, seen again.
+            (seconds, reason) = (left, .flood)
+        default:
+            return nil
+        }
         let kind: FloodWait.Kind
         let scope: String?
         switch reason {
@@ -180,6 +191,11 @@ public struct FloodLedgerMiddleware: InvocationMiddleware {
             let method = Request.tlName
             let peer = FloodScope.peerKey(of: request)
             try await ledger.admit(method: method, peer: peer)
+            var options = options
+            if options.floodScope == nil, ledger.policy.floodWaitsPerPeer, let peer {
+                // The connection holds back what the ledger would: this method in this chat.
+                options.floodScope = "\(method) \(peer)"
+            }
             do {
                 return try await next.invoke(request, options: options)
             } catch {

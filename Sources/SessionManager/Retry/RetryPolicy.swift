@@ -47,6 +47,11 @@ public struct RetryPolicy: Sendable, Hashable {
             default:
                 return .giveUp
             }
+        case .floodWaitHeld(_, let seconds, let mayHaveRun):
+            // Held back by the connection for a wait the DC answered: like the flood wait itself,
+            // unless an earlier send of it may have run.
+            guard !mayHaveRun || idempotent, Double(seconds) <= maximumFloodWait else { return .giveUp }
+            return .after(Double(seconds))
         case .timeout(_, _, let delivery):
             // A request that never left the client did not run: repeating it is always safe.
             return idempotent || delivery == .notSent ? .backoff : .giveUp

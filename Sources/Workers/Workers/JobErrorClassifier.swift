@@ -104,7 +104,11 @@ public enum JobErrorClassifier {
         }
         switch advice {
         case .wait(let seconds, _):
-            let method: String? = if case .rpc(_, let method) = error { method } else { nil }
+            let method: String? =
+                switch error {
+                case .rpc(_, let method), .floodWaitHeld(let method, _, _): method
+                default: nil
+                }
             return .deferFloodWait(method: method, seconds: Double(seconds), until: nil, reason: error.description)
         case .reLogin(let loss):
             return .stopAccount(error: loss.rawValue, guidance: loss.description)
