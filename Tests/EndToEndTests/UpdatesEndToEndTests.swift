@@ -194,7 +194,9 @@ struct UpdateReader {
         var description: String { "no matching update within the deadline" }
     }
 
-    mutating func next(within seconds: Double = 10, where matches: @escaping @Sendable (UpdateEvent) -> Bool) async throws -> UpdateEvent {
+    /// `seconds` only bounds a failure: the full suite on a loaded 2-core CI machine once took over
+    /// 10 s to hand a recovered event over (the run's tests share the cooperative threads).
+    mutating func next(within seconds: Double = 60, where matches: @escaping @Sendable (UpdateEvent) -> Bool) async throws -> UpdateEvent {
         var local = iterator
         defer { iterator = local }
         let found: UpdateEvent? = try await withThrowingTaskGroup(of: UpdateEvent?.self) { group in

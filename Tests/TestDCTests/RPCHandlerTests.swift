@@ -178,6 +178,18 @@ import Testing
         #expect(state.world.channels[0].messages.last?.id == 31)
     }
 
+    /// A send repeating a random_id of the same sender is refused and stores nothing (Telegram's
+    /// duplicate protection); a refused send does not use its random_id up.
+    @Test func aRepeatedRandomIDIsRefusedAsADuplicate() throws {
+        var state = try loggedIn()
+        let bob = Api.InputPeer.inputPeerUser(Api.InputPeer.InputPeerUser(userId: 1002, accessHash: 0x0B0B))
+        #expect(call(&state, F.messages.SendMessage(peer: bob, message: "", randomId: 40)) == .error(code: 400, message: "MESSAGE_EMPTY"))
+        _ = try result(call(&state, F.messages.SendMessage(peer: bob, message: "once", randomId: 40)), as: Api.Updates.self)
+        #expect(call(&state, F.messages.SendMessage(peer: bob, message: "once", randomId: 40)) == .error(code: 500, message: "RANDOM_ID_DUPLICATE"))
+        #expect(state.privateBoxes[1002]?.map(\.text) == ["once"])
+        _ = try result(call(&state, F.messages.SendMessage(peer: bob, message: "twice", randomId: 41)), as: Api.Updates.self)
+    }
+
     @Test func resolvesUsernamesOfUsersAndChannels() throws {
         var state = try loggedIn()
         guard case .resolvedPeer(let user) = try result(call(&state, F.contacts.ResolveUsername(username: "Carol")), as: Api.contacts.ResolvedPeer.self),

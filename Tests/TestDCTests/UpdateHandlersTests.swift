@@ -54,8 +54,8 @@ import Testing
     @Test func getDifferenceReturnsWhatWasMissedThenNothing() throws {
         var state = loggedIn()
         guard case .state(let start) = try call(&state, F.updates.GetState(), Api.updates.State.self) else { return }
-        for text in ["one", "two", "three"] {
-            _ = try call(&state, F.messages.SendMessage(peer: Self.alicePeer, message: text, randomId: 1), as: Self.bob, Api.Updates.self)
+        for (index, text) in ["one", "two", "three"].enumerated() {
+            _ = try call(&state, F.messages.SendMessage(peer: Self.alicePeer, message: text, randomId: Int64(index + 1)), as: Self.bob, Api.Updates.self)
         }
         let difference = try call(&state, F.updates.GetDifference(pts: start.pts + 1, date: start.date, qts: 0), Api.updates.Difference.self)
         guard case .difference(let value) = difference, case .state(let end) = value.state else {

@@ -57,9 +57,11 @@ final class PseudoTerminal: @unchecked Sendable {
     /// Everything the terminal showed so far.
     var output: String { String(decoding: shared.buffer.withLock { $0 }, as: UTF8.self) }
 
-    /// Waits until the output contains `text` (after `from` characters), or fails after `seconds`.
+    /// Waits until the output contains `text` (after `from` characters), or fails after `seconds`
+    /// (a failure bound only: a debug `tgsm` starting beside the whole parallel suite on 2 cores
+    /// has taken 30 s to show its first prompt).
     @discardableResult
-    func expect(_ text: String, after from: Int = 0, seconds: Double = 30) async throws -> Int {
+    func expect(_ text: String, after from: Int = 0, seconds: Double = 60) async throws -> Int {
         let deadline = ContinuousClock.now + .seconds(seconds)
         while ContinuousClock.now < deadline {
             let shown = output

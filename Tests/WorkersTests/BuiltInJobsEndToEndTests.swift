@@ -9,6 +9,7 @@ import TestDC
 import struct MTProtoClient.DCAddress
 import struct MTProtoClient.DCTable
 import class MTProtoClient.TelegramClient
+import Synchronization
 import Testing
 @testable import MTProtoClient
 @testable import Workers
@@ -40,13 +41,24 @@ struct JobCluster {
     }
 }
 
-/// Wraps the real client and loses the answer of every messages.sendMessage after it ran: the
+/// Wraps the real client and loses the answer of the first messages.sendMessage after it ran: the
 /// crash window between the RPC and the job's completion.
-struct LosesSendAnswers: TelegramInvoking {
+final class LosesSendAnswers: TelegramInvoking {
     let inner: any TelegramInvoking
+    /// Lose the request on the way instead (it never reaches the DC).
+    let beforeTheDC: Bool
+    private let lost = Mutex(false)
+
+    init(inner: any TelegramInvoking, beforeTheDC: Bool = false) {
+        self.inner = inner
+        self.beforeTheDC = beforeTheDC
+    }
+
     func invoke<Request: TLFunction>(_ request: Request, options: InvokeOptions) async throws(TelegramError) -> Request.Result {
+        let loses = Request.tlName == "messages.sendMessage" && lost.withLock { lost in defer { lost = true }; return !lost }
+        if loses, beforeTheDC { throw .timeout(method: Request.tlName, seconds: 10, delivery: .sent) }
         let result = try await inner.invoke(request, options: options)
-        if Request.tlName == "messages.sendMessage" { throw .timeout(method: Request.tlName, seconds: 10, delivery: .sent) }
+        if loses { throw .timeout(method: Request.tlName, seconds: 10, delivery: .sent) }
         return result
     }
 }
@@ -67,9 +79,10 @@ struct LosesSendAnswers: TelegramInvoking {
             archive = try SQLiteMessageArchive(writer: queue.writer)
         }
 
-        func pool(_ invokers: [AccountID: any TelegramInvoking], concurrency: Int = 2) -> WorkerPool {
+        func pool(_ invokers: [AccountID: any TelegramInvoking], concurrency: Int = 2, doubtWindow: Double = 3600) -> WorkerPool {
             WorkerPool(
-                queue: queue, handlers: [MeJob(), ResolveJob(archive: archive), HistoryJob(archive: archive), SendJob(archive: archive)],
+                queue: queue,
+                handlers: [MeJob(), ResolveJob(archive: archive), HistoryJob(archive: archive), SendJob(archive: archive, doubtWindow: doubtWindow)],
                 invokers: FixedAccountInvokers(invokers), accountStatus: status,
                 configuration: WorkerConfiguration(
                     accounts: invokers.keys.sorted(), concurrencyPerAccount: concurrency, leaseSeconds: 60, heartbeatInterval: 20,
@@ -146,36 +159,58 @@ struct LosesSendAnswers: TelegramInvoking {
         await setup.finish()
     }
 
-    /// The answer to a send is lost after Telegram ran it: the retry must not send again.
-    @Test func aSendWhoseAnswerWasLostIsNotRepeated() async throws {
+    /// The answer to a send is lost after Telegram ran it: the retry sends again with the same
+    /// random_id, the DC refuses it as RANDOM_ID_DUPLICATE, and the job completes as already sent.
+    @Test func aSendWhoseAnswerWasLostCompletesOnTheRetryWithoutSendingAgain() async throws {
+        let (job, history) = try await sendWithTroubleOnTheFirstAttempt(text: "sent once, whatever happens", beforeTheDC: false, doubtWindow: 3600)
+        #expect(job.state == .completed && job.attempts == 2)
+        let result = try decode(SendJob.Result.self, job)
+        #expect(result.alreadySent == true && result.messageID == nil)
+        #expect(history == 1)
+    }
+
+    /// The request was lost before the DC: the retry's send is the first the DC sees, and it goes out.
+    @Test func aSendThatNeverArrivedIsSentOnTheRetry() async throws {
+        let (job, history) = try await sendWithTroubleOnTheFirstAttempt(text: "lost on the way, sent on the retry", beforeTheDC: true, doubtWindow: 3600)
+        #expect(job.state == .completed && job.attempts == 2)
+        let result = try decode(SendJob.Result.self, job)
+        #expect(result.alreadySent == nil && result.messageID != nil)
+        #expect(history == 1)
+    }
+
+    /// Past the window (Telegram may have forgotten the random_id) the doubt is the operator's.
+    @Test func aSendInDoubtPastTheWindowIsADeadLetter() async throws {
+        let (job, history) = try await sendWithTroubleOnTheFirstAttempt(text: "in doubt for too long", beforeTheDC: false, doubtWindow: 60)
+        #expect(job.state == .dead && job.attempts == 2 && job.lastError?.contains("may already have happened") == true)
+        #expect(history == 1)
+    }
+
+    /// One send job whose first attempt times out (after the DC ran it, or before it reached the
+    /// DC), retried 600 s later; returns the job as it ended and how often its text is in the chat.
+    private func sendWithTroubleOnTheFirstAttempt(text: String, beforeTheDC: Bool, doubtWindow: Double) async throws -> (Job, Int) {
         let setup = try await Setup()
         let alice = try await setup.cluster.loggedInClient(phone: "15550001")
-        let pool = setup.pool(["alice": LosesSendAnswers(inner: alice)], concurrency: 1)
+        let pool = setup.pool(["alice": LosesSendAnswers(inner: alice, beforeTheDC: beforeTheDC)], concurrency: 1, doubtWindow: doubtWindow)
         var events = pool.events().makeAsyncIterator()
         let task = Task { try await pool.run() }
         let bob = ResolvedPeer(type: .user, id: 1002, accessHash: 0x0B0B)
-        let text = "sent once, whatever happens"
         let (first, outcome) = try await run(
-            try NewJob(kind: SendJob.kind, account: "alice", json: SendJob.Payload(peer: PeerReference(bob), text: text), idempotencyKey: "once"),
+            try NewJob(kind: SendJob.kind, account: "alice", json: SendJob.Payload(peer: PeerReference(bob), text: text), idempotencyKey: text),
             on: setup, events: &events)
         #expect(outcome == .retried && first.attempts == 1)
 
-        // The retry comes due; the workers find the mark and refuse to send again.
         await setup.clock.waitForSleepers(1)
         setup.clock.advance(by: 600)
-        let event = await awaitEvent(&events) { if case .finished(first.id, _, _) = $0 { true } else { false } }
-        #expect(event.flatMap(isFinished) == .dead)
-        let dead = try #require(try await setup.queue.job(first.id))
-        #expect(dead.state == .dead && dead.attempts == 2 && dead.lastError?.contains("may already have happened") == true)
-
+        _ = await awaitEvent(&events) { if case .finished(first.id, _, _) = $0 { true } else { false } }
+        let job = try #require(try await setup.queue.job(first.id))
         let history = try await alice.invoke(Api.functions.messages.GetHistory(
             peer: bob.inputPeer, offsetId: 0, offsetDate: 0, addOffset: 0, limit: 100, maxId: 0, minId: 0, hash: 0))
-        #expect(HistoryJob.messages(in: history).filter { $0.text == text }.count == 1)
-
+        let count = HistoryJob.messages(in: history).filter { $0.text == text }.count
         pool.shutdownGracefully()
         try await task.value
         await alice.close()
         await setup.finish()
+        return (job, count)
     }
 
     @Test func aFloodWaitFromTheDCDefersTheJobWithoutSpendingAnAttempt() async throws {

@@ -99,6 +99,10 @@ public struct DCState: Sendable {
     var channelUpdateLogs: [Int64: [LoggedUpdate]] = [:]
     /// seq of each account's Updates sequence: bumped by every `updates` pushed to it.
     var userSeq: [Int64: Int32] = [:]
+    /// The random_ids each user's sends carried, newest last: a send repeating one is refused with
+    /// 500 RANDOM_ID_DUPLICATE (messages.sendMessage's documented error), as Telegram drops a message
+    /// it already has. Kept in memory only (a DC restart forgets them), bounded per user.
+    var sentRandomIDs: [Int64: RecentRandomIDs] = [:]
     /// Pushes made by the last handled call or control action, for the server to deliver.
     var outbox: [PendingPush] = []
     /// QR login tokens by their bytes.
@@ -290,5 +294,23 @@ public struct DCState: Sendable {
 extension String {
     func leftPadded(_ width: Int) -> String {
         count >= width ? self : String(repeating: "0", count: width - count) + self
+    }
+}
+
+/// A user's latest random_ids, bounded: the oldest are forgotten once `capacity` is passed twice over.
+struct RecentRandomIDs: Sendable {
+    static let capacity = 100_000
+    private var known: Set<Int64> = []
+    private var order: [Int64] = []
+
+    func contains(_ id: Int64) -> Bool { known.contains(id) }
+
+    mutating func insert(_ id: Int64) {
+        guard known.insert(id).inserted else { return }
+        order.append(id)
+        if order.count > 2 * Self.capacity {
+            for old in order.prefix(order.count - Self.capacity) { known.remove(old) }
+            order.removeFirst(order.count - Self.capacity)
+        }
     }
 }

@@ -120,9 +120,13 @@ extension DCState {
         guard !text.isEmpty else { throw RequestError(code: 400, message: "MESSAGE_EMPTY") }
         guard text.count <= 4096 else { throw RequestError(code: 400, message: "MESSAGE_TOO_LONG") }
         let date = Self.date(now)
+        guard sentRandomIDs[me]?.contains(request.randomId) != true else {
+            throw RequestError(code: 500, message: "RANDOM_ID_DUPLICATE")
+        }
         switch try resolvePeer(request.peer, viewer: viewer) {
         case .user(let peer):
             let (id, update) = deliverPrivate(from: me, to: peer.id, text: text, date: date)
+            sentRandomIDs[me, default: RecentRandomIDs()].insert(request.randomId)
             guard peer.id != me else {
                 // Saved Messages: Telegram answers with the full `updates`, not updateShortSentMessage.
                 return .encode(Api.Updates.updates(Api.Updates.Updates(
@@ -133,6 +137,7 @@ extension DCState {
         case .channel(let channel):
             guard !channel.broadcast || channel.creatorID == me else { throw RequestError(code: 403, message: "CHAT_WRITE_FORBIDDEN") }
             let (stored, update) = try postToChannel(channel.id, author: me, text: text, date: date)
+            sentRandomIDs[me, default: RecentRandomIDs()].insert(request.randomId)
             let updated = self.channel(id: channel.id) ?? channel
             var sent = update
             if case .updateNewChannelMessage(let value) = update, case .message(let plain) = value.message {

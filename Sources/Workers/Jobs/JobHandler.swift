@@ -114,19 +114,39 @@ public final class JobContext: Sendable {
     /// `body` fails in a way that proves nothing happened (Telegram answered with an error, or a
     /// gate refused to send), the mark is removed so the step may be tried again.
     public func atMostOnce<T: Sendable>(_ step: String, _ body: () async throws -> T) async throws -> T {
-        let alreadyStarted = progressState.withLock { $0.started.contains(step) }
-        if alreadyStarted { throw JobFailure.inDoubt(step: step, job: job.id) }
+        try await atMostOnce(step, body, resolvingDoubtWithin: 0) { throw JobFailure.inDoubt(step: step, job: job.id) }
+    }
+
+    /// `atMostOnce` for a step the server itself refuses to repeat (a send with the same
+    /// random_id is answered RANDOM_ID_DUPLICATE): a later attempt that finds the mark, within
+    /// `window` seconds of the mark, runs `resolve` instead of giving up. `resolve` repeats the step
+    /// in the form the server deduplicates and tells from the answer whether the first one
+    /// happened. The mark stays until the job completes. Past the window (the server may have
+    /// forgotten the first one) the doubt is the operator's: `JobFailure.inDoubt`.
+    public func atMostOnce<T: Sendable>(
+        _ step: String, _ body: () async throws -> T, resolvingDoubtWithin window: Double, _ resolve: () async throws -> T
+    ) async throws -> T {
+        let now = clock.now()
+        let mark = progressState.withLock { state -> (started: Bool, at: Double?) in
+            (state.started.contains(step), state.startedAt?[step])
+        }
+        if mark.started {
+            guard let at = mark.at, now.seconds - at <= window else { throw JobFailure.inDoubt(step: step, job: job.id) }
+            return try await resolve()
+        }
         let marked = progressState.withLock { state -> JobProgress in
             state.started.append(step)
+            state.startedAt = (state.startedAt ?? [:]).merging([step: now.seconds]) { _, new in new }
             return state
         }
-        try await queue.checkpoint(claim, progress: marked.encoded(), now: clock.now())
+        try await queue.checkpoint(claim, progress: marked.encoded(), now: now)
         do {
             return try await body()
         } catch {
             if JobErrorClassifier.provesNotPerformed(error) {
                 let cleared = progressState.withLock { state -> JobProgress in
                     state.started.removeAll { $0 == step }
+                    state.startedAt?[step] = nil
                     return state
                 }
                 try await queue.checkpoint(claim, progress: cleared.encoded(), now: clock.now())
@@ -139,6 +159,8 @@ public final class JobContext: Sendable {
 /// The progress column's content: the handler's own checkpoint and the at-most-once marks.
 struct JobProgress: Codable, Sendable, Hashable {
     var started: [String] = []
+    /// When each mark was written (Unix seconds); absent in progress written before it existed.
+    var startedAt: [String: Double]?
     var data: Data?
 
     static func decode(_ bytes: Data?) -> JobProgress {

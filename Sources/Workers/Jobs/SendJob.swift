@@ -1,21 +1,26 @@
 import Foundation
 import MTProtoClient
+import SessionManager
 import TLSchema
 
 /// `send`: one text message, at most once per job (and so, with an idempotency key, at most once
 /// per key: a second enqueue with the key is not stored).
 ///
 /// The crash window: the RPC may reach Telegram and the worker die (or the answer be lost) before
-/// `complete` is written. Two measures close it:
-/// 1. before the call, a durable mark is written under the job's claim (`JobContext.atMostOnce`);
-///    an attempt that finds the mark does not call again: the job goes to the dead letters saying
-///    the send is in doubt and how to check. The mark is removed when Telegram answered with an
-///    error (nothing was sent) or a rate gate refused the call (it was never sent), so those retry.
-/// 2. the message's random_id is derived from the idempotency key (or the job id), so even a
-///    repeat made by hand with the same key carries the same random_id, which Telegram uses to
-///    drop duplicates (RANDOM_ID_DUPLICATE).
-/// So: never two sends for one key from the workers; a crash or a timeout in the window costs a
-/// dead letter to check, never a duplicate message.
+/// `complete` is written. Three measures close it:
+/// 1. the message's random_id is derived from the idempotency key (or the job id), so every
+///    attempt, and a repeat made by hand with the same key, carries the same random_id; Telegram
+///    refuses a second message with it (500 RANDOM_ID_DUPLICATE, messages.sendMessage's documented
+///    error) instead of sending it again.
+/// 2. before the call, a durable mark is written under the job's claim (`JobContext.atMostOnce`).
+///    The mark is removed when Telegram answered with an error (nothing was sent) or a gate refused
+///    the call (it was never sent), so those retry as usual.
+/// 3. an attempt that finds the mark (the earlier one crashed, timed out or lost its connection
+///    mid-call) sends again with the same random_id, within `doubtWindow` of the first: a message
+///    means the first never arrived; RANDOM_ID_DUPLICATE means it did (the job completes with
+///    `alreadySent`). Past the window, since how long Telegram remembers a random_id is not
+///    documented, the job goes to the dead letters saying the send is in doubt and how to check.
+/// So: never two messages for one key from the workers, and an interrupted send resolves itself.
 ///
 /// Payload `{"peer": {"username": "bob"}, "text": "hello"}`.
 public struct SendJob: JobHandler {
@@ -35,11 +40,20 @@ public struct SendJob: JobHandler {
         /// The id of the sent message, when the answer carried it.
         public var messageID: Int32?
         public var randomID: Int64
+        /// An interrupted earlier attempt had sent it: the repeat was refused as RANDOM_ID_DUPLICATE
+        /// (so its id is not known here).
+        public var alreadySent: Bool?
     }
 
     let archive: any MessageArchive
+    /// How long after an interrupted send its doubt is resolved by sending again with the same
+    /// random_id (seconds); later, the job is a dead letter for the operator to check.
+    let doubtWindow: Double
 
-    public init(archive: any MessageArchive) { self.archive = archive }
+    public init(archive: any MessageArchive, doubtWindow: Double = 3600) {
+        self.archive = archive
+        self.doubtWindow = doubtWindow
+    }
 
     public func run(_ context: JobContext) async throws -> Data? {
         let payload = try context.payload(as: Payload.self)
@@ -48,10 +62,25 @@ public struct SendJob: JobHandler {
         let randomID = Self.randomID(for: context.job)
         let request = Api.functions.messages.SendMessage(peer: peer.inputPeer, message: payload.text, randomId: randomID)
         let invoker = context.invoker
-        let answer = try await context.atMostOnce("messages.sendMessage") {
-            try await invoker.invoke(request)
+        let logger = context.logger
+        // nil: Telegram already had a message with this random_id (an earlier attempt's).
+        let send = { () async throws -> Api.Updates? in
+            do {
+                return try await invoker.invoke(request)
+            } catch let error as TelegramError where Self.isDuplicate(error) {
+                logger.info("an interrupted earlier attempt had sent the message (RANDOM_ID_DUPLICATE); not sent again")
+                return nil
+            }
         }
+        let answer = try await context.atMostOnce("messages.sendMessage", send, resolvingDoubtWithin: doubtWindow, send)
+        guard let answer else { return try JSONEncoder.jobs.encode(Result(messageID: nil, randomID: randomID, alreadySent: true)) }
         return try JSONEncoder.jobs.encode(Result(messageID: Self.messageID(in: answer, randomID: randomID), randomID: randomID))
+    }
+
+    /// Telegram's answer to a send repeating a random_id it already has, as the server sent it or
+    /// under a session-manager error.
+    static func isDuplicate(_ error: TelegramError) -> Bool {
+        (error.rpcError ?? error.sessionManagerError?.underlying?.rpcError)?.message == "RANDOM_ID_DUPLICATE"
     }
 
     /// FNV-1a over the idempotency key (or the job id): stable across attempts and processes.
