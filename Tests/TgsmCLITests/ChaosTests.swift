@@ -201,7 +201,8 @@ struct ChaosTests {
             if !status.stdout.contains("\"\(account)\"") { unusable.append("\(account) missing from tgsm status") }
         }
         // Jobs: every key exactly once in the queue, none still waiting; a send killed between the
-        // call and its completion is a dead letter saying so (at most once), never a second message.
+        // call and its completion is resolved by the next attempt (same random_id: sent now, or
+        // RANDOM_ID_DUPLICATE and completed as already sent), never a second message.
         let jobs = try await queue.jobs(state: nil, account: nil, limit: next * 2)
         let keys = jobs.compactMap(\.idempotencyKey)
         let completed = jobs.filter { $0.state == .completed }
@@ -211,6 +212,9 @@ struct ChaosTests {
         let duplicated = texts.filter { $0.value > 1 }
         let completedSends = completed.filter { $0.kind == "send" }
         let completedButUnsent = completedSends.filter { texts[$0.idempotencyKey ?? ""] == nil }
+        let alreadySent = completedSends.filter { job in
+            (job.result.flatMap { try? JSONDecoder().decode(SendJob.Result.self, from: $0) })?.alreadySent == true
+        }.count
         let inDoubt = dead.filter { $0.kind == "send" }
         let inDoubtSent = inDoubt.filter { texts[$0.idempotencyKey ?? ""] != nil }.count
         let otherDead = dead.filter { $0.kind != "send" }
@@ -224,7 +228,8 @@ struct ChaosTests {
         Self.report("sigkill campaign: unusable sessions \(unusable.count); processes that exited by themselves \(selfExits.count)")
         Self.report("sigkill campaign: jobs \(next) (\(next / 2) send, \(next - next / 2) me): completed \(completed.count), dead \(dead.count) "
                     + "(send in doubt \(inDoubt.count), of which the DC had \(inDoubtSent); other \(otherDead.count)), lost \(lost); "
-                    + "messages sent twice \(duplicated.count); sends completed without a message \(completedButUnsent.count)")
+                    + "messages sent twice \(duplicated.count); sends completed without a message \(completedButUnsent.count); "
+                    + "interrupted sends completed as already sent (RANDOM_ID_DUPLICATE) \(alreadySent)")
         #expect(unusable.isEmpty, "\(unusable)")
         #expect(selfExits.isEmpty, "\(selfExits.prefix(5))")
         #expect(bed.fired(sendCodes) == 0 && bed.fired(signIns) == 0 && duplicatedKeys == 0)
