@@ -29,6 +29,24 @@ import Testing
         #expect(dc.machine.statistics.connections == 1)
     }
 
+    /// Calls made in one turn of the loop leave in one packet (a container), each answered.
+    @Test func callsOfOneTurnLeaveTogether() {
+        var dc = InMemoryDC(key: InMemoryDC.key())
+        let warmUp = dc.invoke(requestBody(60))
+        dc.acceptConnection()
+        dc.pump()
+        #expect(success(dc, warmUp) != nil)
+        dc.defersFlushes = true
+        let before = dc.packetsSent
+        let calls = (61..<125).map { dc.invoke(requestBody(UInt32($0))) }
+        #expect(dc.packetsSent == before, "queued until the turn ends")
+        dc.endTurn()
+        #expect(dc.packetsSent - before == 1, "64 calls (and the pending acks) in one container")
+        dc.pump()
+        for (tag, call) in zip(61..., calls) { #expect(success(dc, call) == Array(requestBody(UInt32(tag)).reversed())) }
+        #expect(dc.machine.pendingCalls == 0)
+    }
+
     @Test func withoutAKeyTheKeyExchangeRunsAndTheNewKeyIsPersisted() throws {
         var dc = InMemoryDC(key: nil)
         let call = dc.invoke(requestBody(3))

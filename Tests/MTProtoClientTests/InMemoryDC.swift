@@ -28,6 +28,11 @@ struct InMemoryDC {
     var answer: (_ body: [UInt8]) -> Answer = { .result(Array($0.reversed())) }
     /// When false the server takes packets but its replies are lost (a dead link).
     var serverReplies = true
+    /// Gathers the calls of several `invoke`s until the next `pump` (one turn of the loop).
+    var defersFlushes = false
+    private var flushDue = false
+    /// Packets the client wrote, all told.
+    private(set) var packetsSent = 0
 
     private(set) var isConnected = false
     private(set) var connectRequests = 0
@@ -127,8 +132,16 @@ struct InMemoryDC {
 
     mutating func advance(by seconds: Double) { advance(to: now + seconds) }
 
+    /// Ends the loop's turn: calls gathered with `defersFlushes` are sent (not yet delivered).
+    mutating func endTurn() {
+        guard flushDue else { return }
+        flushDue = false
+        apply(machine.flushQueued(now: now))
+    }
+
     /// Delivers packets both ways until nothing is in flight.
     mutating func pump() {
+        endTurn()
         var rounds = 0
         while isConnected, !toServer.isEmpty {
             rounds += 1
@@ -234,6 +247,7 @@ struct InMemoryDC {
                 connectRequests += 1
                 connectPending = true
             case .write(let bytes):
+                packetsSent += 1
                 if isConnected { toServer.append(bytes) }
             case .closeChannel:
                 closeRequests += 1
@@ -244,6 +258,9 @@ struct InMemoryDC {
                 }
             case .wake(let at):
                 wakeAt = at
+            case .flushSoon:
+                // The loop's turn ends with this input unless the test gathers several calls.
+                if defersFlushes { flushDue = true } else { apply(machine.flushQueued(now: now)) }
             case .complete(let token, let result):
                 precondition(results[token] == nil, "a call completed twice")
                 results[token] = result

@@ -140,6 +140,7 @@ extension DCConnection {
         private var timerGeneration = 0
         private var isClosed = false
         private var flushScheduled = false
+        private var sessionFlushScheduled = false
 
         init(
             machine: DCConnectionStateMachine, eventLoop: any EventLoop, address: DCAddress, route: MTProtoClientRoute,
@@ -211,6 +212,8 @@ extension DCConnection {
                     channel?.close(promise: nil)
                 case .wake(let at):
                     wake(at: at)
+                case .flushSoon:
+                    scheduleSessionFlush()
                 case .complete(let token, let result):
                     if case .failure(let error) = result { logger.debug("call failed", metadata: ["error": "\(error)"]) }
                     completions.removeValue(forKey: token)?.resume(returning: result)
@@ -232,6 +235,17 @@ extension DCConnection {
             eventLoop.assumeIsolated().execute { [self] in
                 flushScheduled = false
                 channel?.flush()
+            }
+        }
+
+        /// Calls made in one turn of the loop are queued in the session; this sends them together
+        /// after the tasks already queued on the loop (the callers resumed by the same read).
+        private func scheduleSessionFlush() {
+            guard !sessionFlushScheduled else { return }
+            sessionFlushScheduled = true
+            eventLoop.assumeIsolated().execute { [self] in
+                sessionFlushScheduled = false
+                execute(machine.flushQueued(now: clock.now()))
             }
         }
 

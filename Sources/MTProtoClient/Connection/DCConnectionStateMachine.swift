@@ -56,6 +56,9 @@ struct DCConnectionStateMachine {
         case closeChannel
         /// Call `timerFired` at this time (replaces an earlier request).
         case wake(at: UnixTime)
+        /// Call `flushQueued` once the work already queued on the loop is done (before it waits
+        /// for the socket again): the calls made in one turn leave together, in one container.
+        case flushSoon
         /// Resume the call with its serialized result or its error.
         case complete(CallToken, Result<[UInt8], TelegramError>)
         /// Save the DC's session state (a new key, a salt or time-offset change).
@@ -100,6 +103,8 @@ struct DCConnectionStateMachine {
     /// Flood scopes (`RequestTracker.Entry.floodScope`) the DC answered FLOOD_WAIT for, and when
     /// each wait ends: until then no call of the scope goes out, neither new nor sent again.
     private var floodHolds: [String: UnixTime] = [:]
+    /// Calls are queued in the session and a `.flushSoon` is out.
+    private var flushRequested = false
 
     init(configuration: Configuration, state: DCSessionState, entropy: any EntropySource) {
         self.configuration = configuration
@@ -177,17 +182,34 @@ struct DCConnectionStateMachine {
         case .ready where binding != nil || renewing || discardingSession:
             break  // parked until the new temporary key is bound
         case .ready(var session):
+            // Queued, not sent: the other calls of this turn of the loop join it (64 callers
+            // resumed by one read of answers make one packet, not 64 encryptions and frames).
             state = .modifying
             submit(token, body: body, into: &session, now: now)
-            let sessionActions = session.flush(now: now)
             state = .ready(session)
-            handle(sessionActions, now: now, into: &actions)
+            if !flushRequested {
+                flushRequested = true
+                actions.append(.flushSoon)
+            }
         case .idle(let session), .failed(_, let session):
             state = .connecting(session, attempt: 1)
             actions.append(.connect)
         case .connecting, .exchangingKey, .backingOff, .closed, .modifying:
             break  // parked until the session is ready
         }
+        scheduleWake(now: now, into: &actions)
+        return actions
+    }
+
+    /// Sends what `invoke` queued (see `Action.flushSoon`); nothing when a packet sent meanwhile took it.
+    mutating func flushQueued(now: UnixTime) -> [Action] {
+        flushRequested = false
+        guard case .ready(var session) = state else { return [] }
+        state = .modifying
+        let sessionActions = session.flush(now: now)
+        state = .ready(session)
+        var actions: [Action] = []
+        handle(sessionActions, now: now, into: &actions)
         scheduleWake(now: now, into: &actions)
         return actions
     }
