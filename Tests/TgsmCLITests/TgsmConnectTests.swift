@@ -241,6 +241,27 @@ import Testing
         try await setup.close()
     }
 
+    /// A service manager stopping `tgsm run` while it is still starting (connecting, checking the
+    /// sessions): start-up is abandoned, what opened is closed, the lease released, exit 0; before,
+    /// the signal's default action ended the process with the lease still held.
+    @Test func aSIGTERMDuringStartUpStopsCleanly() async throws {
+        let setup = try await Setup.start()
+        try await Self.logIn(setup)
+        // Every call of the start-up waits 20 s at the DC: start-up is under way when the signal comes.
+        let stall = try setup.dc.addFault(FaultRule(match: FaultMatch(account: 1001), effect: .delay(milliseconds: 20_000))).id
+        let terminal = try setup.terminal(["run", "--no-http", "--grace-period", "5"])
+        let at = try await terminal.expect("connecting 1 account")
+        for _ in 0..<600 where setup.fired(stall) == 0 { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(setup.fired(stall) >= 1, "start-up reached the DC")
+        terminal.signal(SIGTERM)
+        try await terminal.expect("tgsm run: stopped during start-up", after: at, seconds: 15)
+        #expect(try await terminal.status() == 0, "\(terminal.output)")
+        #expect(!terminal.output.contains("ready:"))
+        let after = try await setup.cli.run(["session", "list", "--json"])
+        #expect(!after.stdout.contains("\"holder\""), "the lease was released: \(after.stdout)")
+        try await setup.close()
+    }
+
     /// What Prometheus and a load balancer see of a running `tgsm run`: /health says the account is
     /// ready, /metrics counts its RPCs and jobs, and a flood wait the DC sends shows up as an active
     /// wait of the method while the job waits for it without spending an attempt.

@@ -43,12 +43,14 @@ public final class AccountRuntimes: AccountInvokers, Service {
         case failed(SessionManagerError)
     }
 
-    /// Starts the runtimes of `accounts` concurrently and reports each.
+    /// Starts the runtimes of `accounts` concurrently and reports each. Cancelling the calling task
+    /// cuts the start-ups short (a process stopped while it starts); what did start is then stopped
+    /// with `stopAll()`.
     public func start(_ accounts: [AccountID]) async -> [AccountID: StartOutcome] {
         await withTaskGroup(of: (AccountID, StartOutcome).self) { group in
             for account in accounts {
                 group.addTask {
-                    switch await self.runtime(for: account) {
+                    switch await self.runtime(for: account, cancellable: true) {
                     case .success(let runtime): return (account, .running(await runtime.verdict))
                     case .failure(let error): return (account, .failed(error))
                     }
@@ -97,7 +99,9 @@ public final class AccountRuntimes: AccountInvokers, Service {
         await stopAll()
     }
 
-    private func runtime(for account: AccountID) async -> Result<AccountRuntime, SessionManagerError> {
+    /// `cancellable`: the caller's cancellation reaches the start-up it waits for (only `start`
+    /// passes it: a worker cancelled at shutdown must not cut short a start another one waits for).
+    private func runtime(for account: AccountID, cancellable: Bool = false) async -> Result<AccountRuntime, SessionManagerError> {
         let task = slots.withLock { slots -> Task<Result<AccountRuntime, SessionManagerError>, Never>? in
             switch slots[account] {
             case .ready: return nil
@@ -112,7 +116,7 @@ public final class AccountRuntimes: AccountInvokers, Service {
             guard case .ready(let runtime)? = slots.withLock({ $0[account] }) else { return await self.runtime(for: account) }
             return await usable(runtime)
         }
-        let result = await task.value
+        let result = cancellable ? await withTaskCancellationHandler { await task.value } onCancel: { task.cancel() } : await task.value
         slots.withLock { slots in
             switch result {
             case .success(let runtime): slots[account] = .ready(runtime)

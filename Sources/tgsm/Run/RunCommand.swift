@@ -8,6 +8,7 @@ import PostgresStore
 import ServiceLifecycle
 import SessionManager
 import Synchronization
+import UnixSignals
 import Workers
 
 /// `tgsm run`: the accounts' sessions and their workers, until SIGTERM/SIGINT.
@@ -99,8 +100,24 @@ struct RunCommand: AsyncParsableCommand {
         let runtimes = AccountRuntimes(clock: clock, logger: logger, factory: Runtimes.factory(
             store: store, connection: resolved, configuration: runtimeConfiguration, clock: clock, logger: logger))
 
+        // One watcher of SIGTERM/SIGINT for the whole run, from before start-up (connecting, start-up
+        // checks, temporary keys: seconds): a signal then abandons start-up and closes what opened,
+        // where the signal's default action ended the process with its leases still held; later
+        // it shuts the service group down gracefully.
+        let stop = StopSignal()
+        let signals = Task {
+            for await _ in await UnixSignalsSequence(trapping: .sigterm, .sigint) { await stop.received() }
+        }
+        defer { signals.cancel() }
         Terminal.standard.errorLine("tgsm run: connecting \(wanted.count) account\(wanted.count == 1 ? "" : "s") to \(resolved.profile.summary)")
-        let outcomes = await runtimes.start(wanted)
+        let starting = Task { await runtimes.start(wanted) }
+        stop.onStartUp { starting.cancel() }
+        let outcomes = await starting.value
+        if stop.isRequested {
+            await runtimes.stopAll()
+            Terminal.standard.errorLine("tgsm run: stopped during start-up")
+            return
+        }
         var running: [AccountID] = []
         var waiting: [AccountID] = []
         var failures: [CLIFailure] = []
@@ -159,7 +176,8 @@ struct RunCommand: AsyncParsableCommand {
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: runtimes, serviceName: "sessions")]
         services += extra.map { .init(service: $0.service, serviceName: $0.name) }
         services.append(.init(service: pool, successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "workers"))
-        var configuration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [], logger: logger)
+        // Signals reach the group through `stop` (it traps them from before start-up).
+        var configuration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [], cancellationSignals: [], logger: logger)
         configuration.maximumGracefulShutdownDuration = .seconds(gracePeriod + 15)
 
         let stopped = StopRecord()
@@ -181,8 +199,10 @@ struct RunCommand: AsyncParsableCommand {
         }
         let standingBy = waiting.isEmpty ? "" : "; standing by: \(waiting.map(\.rawValue).joined(separator: ", "))"
         Terminal.standard.line("tgsm run: ready: \(running.map(\.rawValue).joined(separator: ", "))\(standingBy) (SIGTERM or Ctrl-C stops)")
+        let group = ServiceGroup(configuration: configuration)
+        await stop.serve(group)
         do {
-            try await ServiceGroup(configuration: configuration).run()
+            try await group.run()
         } catch {
             watcher.cancel()
             throw CLIFailure(.failure, "a service failed: \(error)")
@@ -261,4 +281,45 @@ final class StopRecord: Sendable {
     private let stops = Mutex<[AccountID: AccountStop]>([:])
     func add(_ account: AccountID, _ stop: AccountStop) { stops.withLock { $0[account] = stop } }
     var all: [AccountID: AccountStop] { stops.withLock { $0 } }
+}
+
+/// SIGTERM/SIGINT for `tgsm run`: during start-up it cancels the start-up (and is remembered);
+/// once the service group exists it asks the group to shut down gracefully (a request made before
+/// the group runs is delivered when it starts).
+final class StopSignal: Sendable {
+    private struct State {
+        var requested = false
+        var cancelStartUp: (@Sendable () -> Void)?
+        var group: ServiceGroup?
+    }
+
+    private let state = Mutex(State())
+
+    var isRequested: Bool { state.withLock { $0.requested } }
+
+    func onStartUp(cancel: @escaping @Sendable () -> Void) {
+        let requested = state.withLock { state in
+            state.cancelStartUp = cancel
+            return state.requested
+        }
+        if requested { cancel() }
+    }
+
+    func serve(_ group: ServiceGroup) async {
+        let requested = state.withLock { state in
+            state.cancelStartUp = nil
+            state.group = group
+            return state.requested
+        }
+        if requested { await group.triggerGracefulShutdown() }
+    }
+
+    func received() async {
+        let (cancel, group) = state.withLock { state in
+            state.requested = true
+            return (state.cancelStartUp, state.group)
+        }
+        cancel?()
+        await group?.triggerGracefulShutdown()
+    }
 }
