@@ -186,7 +186,7 @@ struct ChaosTests {
             let counts = try await queue.counts(account: nil)
             return counts[.queued] + counts[.running] == 0
         }
-        // SIGTERM once it is serving (during start-up the default action ends it at once).
+        // SIGTERM once it is serving, so the drain above is followed by a graceful stop of a working run.
         try await Task.sleep(for: .seconds(3))
         kill(last.pid, SIGTERM)
         let lastExit = await last.waitForExit(seconds: 30)
