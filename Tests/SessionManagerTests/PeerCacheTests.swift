@@ -124,6 +124,34 @@ import Testing
         #expect(try await fixture.store.peer(username: "dave", account: "alice")?.id == 1010)
     }
 
+    /// Most answers mention the same peers (every `me` job brings the account itself): a peer the
+    /// cache wrote unchanged a moment ago is not written again until `refreshInterval` has passed;
+    /// a change of hash or username is written at once.
+    @Test func anUnchangedPeerIsWrittenAgainOnlyAfterTheRefreshInterval() async throws {
+        let fixture = try Fixture()
+        defer { fixture.finish() }
+        let start = fixture.clock.now()
+        func seen() async throws -> UnixTime? { try await fixture.store.peer(kind: .user, id: 1002, account: "alice")?.seenAt }
+        func mention(_ username: String) async {
+            fixture.cache.remember(users: [Self.user(1002, hash: 0x0B0B, username: username)], chats: [])
+            await fixture.cache.flush()
+        }
+        await mention("bob")
+        #expect(try await seen() == start)
+
+        fixture.clock.advance(by: 10)
+        await mention("bob")
+        #expect(try await seen() == start, "unchanged and refreshed 10 s ago: not written")
+
+        await mention("bobby")
+        #expect(try await seen() == start + 10, "a new username is written at once")
+        #expect(try await fixture.store.peer(username: "bobby", account: "alice")?.id == 1002)
+
+        fixture.clock.advance(by: PeerCache.refreshInterval)
+        await mention("bobby")
+        #expect(try await seen() == start + 10 + PeerCache.refreshInterval, "refreshed once the interval has passed")
+    }
+
     @Test func answersWithoutPeersWriteNothingAndFailuresPassThrough() async throws {
         let fixture = try Fixture()
         defer { fixture.finish() }

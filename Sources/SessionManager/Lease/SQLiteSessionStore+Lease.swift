@@ -63,7 +63,7 @@ extension SQLiteSessionStore {
 
     /// The lease row, released or not.
     static func currentLease(_ db: Database, account: AccountID) throws -> Lease? {
-        guard let row = try Row.fetchOne(db, sql: "SELECT holder_host, holder_pid, started_at, heartbeat_at, expires_at, token FROM lease WHERE account = ?",
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT holder_host, holder_pid, started_at, heartbeat_at, expires_at, token FROM lease WHERE account = ?"),
                                          arguments: [account.rawValue]),
               let host = row.string("holder_host"), let pid = row.int64("holder_pid"), let started = row.double("started_at"),
               let heartbeat = row.double("heartbeat_at"), let expires = row.double("expires_at"), let token = row.int64("token")

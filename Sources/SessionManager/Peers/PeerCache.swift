@@ -14,7 +14,10 @@ import TLSchema
 /// Writing is off the caller's path: `remember` only extracts the records and queues them (a lock
 /// and an append), and one background writer stores everything queued since its last write in one
 /// `rememberPeers` transaction. Records of the same peer queued meanwhile are merged (bounded by
-/// the number of distinct peers, however many answers arrive). A failed write is logged as an
+/// the number of distinct peers, however many answers arrive). A peer whose access hash and
+/// username are what this cache last wrote less than `refreshInterval` ago is not written again
+/// (most answers mention the same few peers, e.g. the account itself): only its `seen_at` would
+/// change, so `seen_at` is at most that much older than the last answer that mentioned it. A failed write is logged as an
 /// error with its code and counted in `tgsm_peer_cache_write_failures_total`; its records are not
 /// retried (the next answer that mentions those peers brings them again). `flush()` waits until
 /// everything queued so far is written or its failure logged (tests, shutdown).
@@ -31,8 +34,16 @@ public final class PeerCache: Sendable {
         var id: Int64
     }
 
+    /// How long an unchanged peer goes without being written again (its `seen_at` refreshed).
+    public static let refreshInterval: Double = 60
+    /// At most this many peers are remembered as written; past it the memory starts over (the
+    /// next mention of each is written once more), so a history of many senders stays bounded.
+    static let writtenLimit = 10_000
+
     private struct State {
         var pending: [Key: PeerRecord] = [:]
+        /// What this cache last stored for each peer (a successful write only).
+        var written: [Key: PeerRecord] = [:]
         var writing = false
         var idleWaiters: [CheckedContinuation<Void, Never>] = []
     }
@@ -105,21 +116,35 @@ public final class PeerCache: Sendable {
 
     private func writeQueued() async {
         while true {
-            let (batch, waiters) = state.withLock { state -> ([PeerRecord], [CheckedContinuation<Void, Never>]) in
+            enum Next {
+                case write([PeerRecord])
+                case idle([CheckedContinuation<Void, Never>])
+            }
+            let next = state.withLock { state -> Next in
                 guard !state.pending.isEmpty else {
                     state.writing = false
                     defer { state.idleWaiters = [] }
-                    return ([], state.idleWaiters)
+                    return .idle(state.idleWaiters)
                 }
                 defer { state.pending = [:] }
-                return (Array(state.pending.values), [])
+                return .write(state.pending.compactMap { key, record in Self.isUnchanged(record, since: state.written[key]) ? nil : record })
             }
-            guard !batch.isEmpty else {
+            let batch: [PeerRecord]
+            switch next {
+            case .idle(let waiters):
                 for waiter in waiters { waiter.resume() }
                 return
+            case .write(let records) where records.isEmpty:
+                continue
+            case .write(let records):
+                batch = records
             }
             do {
                 try await store.rememberPeers(batch, account: account, fence: fence)
+                state.withLock { state in
+                    if state.written.count + batch.count > Self.writtenLimit { state.written = [:] }
+                    for record in batch { state.written[Key(kind: record.kind, id: record.id)] = record }
+                }
             } catch {
                 let code = (error as? SessionStoreError)?.code ?? "store.unknown"
                 logger.error("peer cache could not store the peers of an answer; they are stored when an answer mentions them again", metadata: [
@@ -128,6 +153,13 @@ public final class PeerCache: Sendable {
                 Counter(label: "tgsm_peer_cache_write_failures_total", dimensions: [("account", account.rawValue), ("code", code)]).increment()
             }
         }
+    }
+
+    /// Whether writing `record` would change nothing but `seen_at`, and that was refreshed recently.
+    static func isUnchanged(_ record: PeerRecord, since written: PeerRecord?) -> Bool {
+        guard let written else { return false }
+        return record.accessHash == written.accessHash && record.username == written.username
+            && record.seenAt >= written.seenAt && record.seenAt - written.seenAt < refreshInterval
     }
 }
 

@@ -52,14 +52,16 @@ extension SQLiteSessionStore {
         try await write("remember peers of \(account)") { db in
             try Self.checkFence(db, account: account, fence: fence)
             try Self.ensureAccount(db, account, now: now)
-            for peer in peers {
-                try db.execute(sql: """
+            // Cached: the peer cache writes here after nearly every answer.
+            let upsert = try db.cachedStatement(sql: """
                     INSERT INTO peer(account, kind, peer_id, access_hash, username, seen_at) VALUES (?, ?, ?, ?, ?, ?)
                     ON CONFLICT(account, kind, peer_id) DO UPDATE SET
                         access_hash = coalesce(excluded.access_hash, peer.access_hash),
                         username = CASE WHEN excluded.access_hash IS NULL AND excluded.username IS NULL THEN peer.username ELSE excluded.username END,
                         seen_at = excluded.seen_at
-                    """, arguments: [account.rawValue, peer.kind.rawValue, peer.id, peer.accessHash, peer.username, peer.seenAt.seconds])
+                    """)
+            for peer in peers {
+                try upsert.execute(arguments: [account.rawValue, peer.kind.rawValue, peer.id, peer.accessHash, peer.username, peer.seenAt.seconds])
             }
         }
     }

@@ -221,7 +221,7 @@ public final class SQLiteSessionStore: SessionStore, Sendable {
     }
 
     static func bumpCommitSequence(_ db: Database) throws {
-        try db.execute(sql: "UPDATE store_meta SET value = value + 1 WHERE key = 'commit_seq'")
+        try db.cachedStatement(sql: "UPDATE store_meta SET value = value + 1 WHERE key = 'commit_seq'").execute()
     }
 
     /// The associated data under which each secret is sealed: its place in the store.
@@ -267,7 +267,7 @@ public final class SQLiteSessionStore: SessionStore, Sendable {
     static func checkFence(_ db: Database, account: AccountID, fence: LeaseToken?) throws {
         guard let fence else { return }
         let current = try currentLease(db, account: account)
-        let released = try Bool.fetchOne(db, sql: "SELECT released = 1 FROM lease WHERE account = ?", arguments: [account.rawValue]) ?? true
+        let released = try Bool.fetchOne(db.cachedStatement(sql: "SELECT released = 1 FROM lease WHERE account = ?"), arguments: [account.rawValue]) ?? true
         guard let current, current.token == fence, !released else {
             throw SessionStoreError.fenced(account: account, token: fence, current: released ? nil : current)
         }
@@ -275,8 +275,8 @@ public final class SQLiteSessionStore: SessionStore, Sendable {
 
     static func ensureAccount(_ db: Database, _ account: AccountID, now: UnixTime) throws {
         let check = RowCheck.account(id: account.rawValue, homeDC: nil, userID: nil, isBot: false)
-        try db.execute(sql: "INSERT INTO account(id, created_at, row_check) VALUES (?, ?, ?) ON CONFLICT(id) DO NOTHING",
-                       arguments: [account.rawValue, now.seconds, check])
+        try db.cachedStatement(sql: "INSERT INTO account(id, created_at, row_check) VALUES (?, ?, ?) ON CONFLICT(id) DO NOTHING")
+            .execute(arguments: [account.rawValue, now.seconds, check])
     }
 
     // MARK: Accounts

@@ -16,11 +16,14 @@ public final class SQLiteJobQueue: JobQueue, JobHistoryReading {
 
     public let writer: any DatabaseWriter
     private let signals = Broadcaster<AccountID>()
+    /// Claims, completions, heartbeats and the other fenced writes: batched, see `GroupCommit`.
+    private let commits: GroupCommit
 
     /// Uses `writer` (typically the session store's), applying the queue's migrations ("jobs.*")
     /// with a migrator of its own: the store's migrations are left alone.
     public init(writer: any DatabaseWriter) throws(JobQueueError) {
         self.writer = writer
+        commits = GroupCommit(writer: writer, isOwnError: { $0 is JobQueueError })
         var migrator = DatabaseMigrator()
         Self.registerMigrations(in: &migrator)
         do {
@@ -33,6 +36,7 @@ public final class SQLiteJobQueue: JobQueue, JobHistoryReading {
     /// A queue over a database that is already current (no migration).
     private init(current writer: any DatabaseWriter) {
         self.writer = writer
+        commits = GroupCommit(writer: writer, isOwnError: { $0 is JobQueueError })
     }
 
     /// Opens an existing queue file for reading only (counts, lists): no migration, no write, so
@@ -164,45 +168,49 @@ public final class SQLiteJobQueue: JobQueue, JobHistoryReading {
         let accounts = request.accounts.map(\.rawValue).sorted()
         let kinds = request.kinds.map { $0.map(\.rawValue).sorted() }
         let leaseUntil = now + request.leaseSeconds
-        return try await write { db -> [ClaimedJob] in
+        let inAccounts = Self.placeholders(accounts.count)
+        let countSQL = "SELECT account, COUNT(*) AS n FROM jobs WHERE state = 'running' AND account IN \(inAccounts) GROUP BY account"
+        var candidateSQL = "SELECT id, account FROM jobs WHERE state = 'queued' AND run_at <= ? AND account IN \(inAccounts)"
+        var candidateArguments = StatementArguments([now.seconds]) + StatementArguments(accounts)
+        // No kind at all claims nothing, but still rescues (as any claim does).
+        let claimsNothing = kinds?.isEmpty == true
+        if let kinds, !kinds.isEmpty {
+            candidateSQL += " AND kind IN \(Self.placeholders(kinds.count))"
+            candidateArguments += StatementArguments(kinds)
+        }
+        candidateSQL += " ORDER BY priority DESC, run_at, id"
+        let pickSQL = candidateSQL
+        let pickArguments = candidateArguments
+        return try await batched { db -> [ClaimedJob] in
             try Self.rescueExpired(db, now: now)
+            if claimsNothing { return [] }
 
             var running: [String: Int] = [:]
-            let inAccounts = Self.placeholders(accounts.count)
-            let countRows = try Row.fetchAll(
-                db, sql: "SELECT account, COUNT(*) AS n FROM jobs WHERE state = 'running' AND account IN \(inAccounts) GROUP BY account",
-                arguments: StatementArguments(accounts))
-            for row in countRows {
-                running[try row.decode(String.self, forColumn: "account")] = try row.decode(Int.self, forColumn: "n")
+            for row in try Row.fetchAll(db.cachedStatement(sql: countSQL), arguments: StatementArguments(accounts)) {
+                running[try row.decode(String.self, atIndex: 0)] = try row.decode(Int.self, atIndex: 1)
             }
 
-            var sql = "SELECT id, account FROM jobs WHERE state = 'queued' AND run_at <= ? AND account IN \(inAccounts)"
-            var arguments = StatementArguments([now.seconds]) + StatementArguments(accounts)
-            if let kinds {
-                guard !kinds.isEmpty else { return [] }
-                sql += " AND kind IN \(Self.placeholders(kinds.count))"
-                arguments += StatementArguments(kinds)
-            }
-            sql += " ORDER BY priority DESC, run_at, id"
             var chosen: [Int64] = []
-            let candidates = try Row.fetchCursor(db, sql: sql, arguments: arguments)
+            let candidates = try Row.fetchCursor(db.cachedStatement(sql: pickSQL), arguments: pickArguments)
             while chosen.count < request.limit, let row = try candidates.next() {
-                let account = try row.decode(String.self, forColumn: "account")
+                let account = try row.decode(String.self, atIndex: 1)
                 guard running[account, default: 0] < request.perAccountLimit else { continue }
                 running[account, default: 0] += 1
-                chosen.append(try row.decode(Int64.self, forColumn: "id"))
+                chosen.append(try row.decode(Int64.self, atIndex: 0))
             }
 
+            // One statement per job: the update hands back the row it wrote (RETURNING), the
+            // new lease token included, so nothing is read twice.
+            let update = try db.cachedStatement(sql: """
+                UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_owner = ?, lease_token = lease_token + 1,
+                lease_until = ?, updated_at = ? WHERE id = ? AND state = 'queued' RETURNING *
+                """)
             var claimed: [ClaimedJob] = []
+            claimed.reserveCapacity(chosen.count)
             for id in chosen {
-                try db.execute(
-                    sql: """
-                        UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_owner = ?, lease_token = lease_token + 1,
-                        lease_until = ?, updated_at = ? WHERE id = ?
-                        """,
-                    arguments: [request.owner, leaseUntil.seconds, now.seconds, id])
-                guard let job = try Self.fetchJob(db, id: JobID(id)) else { continue }
-                let token = try Int64.fetchOne(db, sql: "SELECT lease_token FROM jobs WHERE id = ?", arguments: [id]) ?? 0
+                guard let row = try Row.fetchOne(update, arguments: [request.owner, leaseUntil.seconds, now.seconds, id]) else { continue }
+                let job = try Self.decodeJob(row)
+                let token = try row.decode(Int64.self, forColumn: "lease_token")
                 claimed.append(ClaimedJob(job: job, claim: JobClaim(job: job.id, token: token, owner: request.owner), leaseUntil: leaseUntil))
             }
             return claimed
@@ -228,25 +236,25 @@ public final class SQLiteJobQueue: JobQueue, JobHistoryReading {
 
     @discardableResult
     public func retry(_ claim: JobClaim, error: String, retryAt: UnixTime?, now: UnixTime) async throws(JobQueueError) -> JobState {
-        try await write { db -> JobState in
+        try await batched { db -> JobState in
             guard let row = try Row.fetchOne(
-                db, sql: "SELECT attempts, max_attempts FROM jobs WHERE id = ? AND lease_token = ? AND state = 'running'",
+                db.cachedStatement(sql: "SELECT attempts, max_attempts FROM jobs WHERE id = ? AND lease_token = ? AND state = 'running'"),
                 arguments: [claim.job.rawValue, claim.token])
             else { throw JobQueueError.claimLost(claim) }
-            let attempts = try row.decode(Int.self, forColumn: "attempts")
-            let maxAttempts = try row.decode(Int.self, forColumn: "max_attempts")
+            let attempts = try row.decode(Int.self, atIndex: 0)
+            let maxAttempts = try row.decode(Int.self, atIndex: 1)
             if let retryAt, attempts < maxAttempts {
-                try db.execute(
-                    sql: "UPDATE jobs SET state = 'queued', run_at = ?, last_error = ?, lease_owner = NULL, lease_until = NULL, updated_at = ? WHERE id = ?",
-                    arguments: [retryAt.seconds, error, now.seconds, claim.job.rawValue])
+                try db.cachedStatement(
+                    sql: "UPDATE jobs SET state = 'queued', run_at = ?, last_error = ?, lease_owner = NULL, lease_until = NULL, updated_at = ? WHERE id = ?"
+                ).execute(arguments: [retryAt.seconds, error, now.seconds, claim.job.rawValue])
                 return .queued
             }
-            try db.execute(
+            try db.cachedStatement(
                 sql: """
                     UPDATE jobs SET state = 'dead', last_error = ?, lease_owner = NULL, lease_until = NULL, updated_at = ?, finished_at = ?
                     WHERE id = ?
-                    """,
-                arguments: [error, now.seconds, now.seconds, claim.job.rawValue])
+                    """
+            ).execute(arguments: [error, now.seconds, now.seconds, claim.job.rawValue])
             return .dead
         }
     }
@@ -394,30 +402,29 @@ public final class SQLiteJobQueue: JobQueue, JobHistoryReading {
     /// every time ends dead instead of taking every worker down in turn.
     private static func rescueExpired(_ db: Database, now: UnixTime) throws {
         let expired = "state = 'running' AND lease_until IS NOT NULL AND lease_until <= ?"
-        try db.execute(
+        try db.cachedStatement(
             sql: """
                 UPDATE jobs SET state = 'dead', finished_at = ?, updated_at = ?,
                 last_error = 'the worker ' || COALESCE(lease_owner, '?') || ' stopped renewing its lease (it crashed, was killed or '
                     || 'lost the database) on the last allowed attempt; fix what kills the worker, then requeue the job',
                 lease_owner = NULL, lease_until = NULL
                 WHERE \(expired) AND attempts >= max_attempts
-                """,
-            arguments: [now.seconds, now.seconds, now.seconds])
-        try db.execute(
+                """
+        ).execute(arguments: [now.seconds, now.seconds, now.seconds])
+        try db.cachedStatement(
             sql: """
                 UPDATE jobs SET state = 'queued', run_at = ?, updated_at = ?,
                 last_error = 'rescued: the worker ' || COALESCE(lease_owner, '?') || ' stopped renewing its lease (crashed or killed mid-job)',
                 lease_owner = NULL, lease_until = NULL
                 WHERE \(expired)
-                """,
-            arguments: [now.seconds, now.seconds, now.seconds])
+                """
+        ).execute(arguments: [now.seconds, now.seconds, now.seconds])
     }
 
     private func fenced(_ claim: JobClaim, sql: String, arguments: StatementArguments) async throws(JobQueueError) {
-        try await write { db in
-            try db.execute(
-                sql: "UPDATE jobs SET \(sql) WHERE id = ? AND lease_token = ? AND state = 'running'",
-                arguments: arguments + [claim.job.rawValue, claim.token])
+        let statementSQL = "UPDATE jobs SET \(sql) WHERE id = ? AND lease_token = ? AND state = 'running'"
+        try await batched { db in
+            try db.cachedStatement(sql: statementSQL).execute(arguments: arguments + [claim.job.rawValue, claim.token])
             if db.changesCount == 0 { throw JobQueueError.claimLost(claim) }
         }
     }
@@ -475,6 +482,19 @@ public final class SQLiteJobQueue: JobQueue, JobHistoryReading {
     private func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws(JobQueueError) -> T {
         do {
             return try await writer.write(body)
+        } catch let error as JobQueueError {
+            throw error
+        } catch {
+            throw .storage("\(error)")
+        }
+    }
+
+    /// A write that shares its transaction with the claims and fenced writes submitted meanwhile
+    /// (`GroupCommit`); it returns once that transaction committed. Only for bodies that throw a
+    /// `JobQueueError` before they change anything.
+    private func batched<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws(JobQueueError) -> T {
+        do {
+            return try await commits.perform(body)
         } catch let error as JobQueueError {
             throw error
         } catch {
