@@ -18,6 +18,8 @@ final class PseudoTerminal: @unchecked Sendable {
     final class Shared: Sendable {
         let buffer = Mutex(Data())
         let exit = Mutex<Int32?>(nil)
+        /// The reader met the end of the terminal (every byte the process wrote is in `buffer`).
+        let drained = Mutex(false)
     }
 
     init(arguments: [String], environment: [String: String], executable: String = CLI.binary) throws {
@@ -48,6 +50,7 @@ final class PseudoTerminal: @unchecked Sendable {
                 if count <= 0 { break }
                 shared.buffer.withLock { $0.append(contentsOf: chunk[0..<count]) }
             }
+            shared.drained.withLock { $0 = true }
         }
         try process.run()
         try slaveHandle.close()
@@ -92,7 +95,11 @@ final class PseudoTerminal: @unchecked Sendable {
     func status(seconds: Double = 30) async throws -> Int32 {
         let deadline = ContinuousClock.now + .seconds(seconds)
         while ContinuousClock.now < deadline {
-            if let status = shared.exit.withLock({ $0 }) { return status }
+            if let status = shared.exit.withLock({ $0 }) {
+                // The exit can be seen before the reader took the last lines off the terminal.
+                while !shared.drained.withLock({ $0 }), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+                return status
+            }
             try await Task.sleep(for: .milliseconds(20))
         }
         process.terminate()
