@@ -262,6 +262,9 @@ struct DCConnectionStateMachine {
         case .quickAck:
             return []
         }
+        // Before the switch: mutating `self` inside it would keep the switched-on copy of the
+        // session alive, and every write to the session's tables would copy them (COW).
+        if !floodHolds.isEmpty, case .ready = state { releaseExpiredHolds(now: now) }
         var actions: [Action] = []
         switch state {
         case .exchangingKey(var handshake, let attempt, let deadline):
@@ -301,9 +304,7 @@ struct DCConnectionStateMachine {
                 handshakeFailure = "\(error)"
                 actions.append(.closeChannel)
             }
-        case .ready:
-            releaseExpiredHolds(now: now)
-            guard case .ready(var session) = state else { return [] }
+        case .ready(var session):
             state = .modifying
             let sessionActions: [ClientSessionAction]
             do {
