@@ -254,7 +254,7 @@ import Testing
         for _ in 0..<600 where setup.fired(stall) == 0 { try await Task.sleep(for: .milliseconds(50)) }
         #expect(setup.fired(stall) >= 1, "start-up reached the DC")
         terminal.signal(SIGTERM)
-        try await terminal.expect("tgsm run: stopped during start-up", after: at, seconds: 15)
+        try await terminal.expect("tgsm run: stopped during start-up", after: at)
         #expect(try await terminal.status() == 0, "\(terminal.output)")
         #expect(!terminal.output.contains("ready:"))
         let after = try await setup.cli.run(["session", "list", "--json"])
