@@ -213,7 +213,8 @@ extension DCConnection {
                 case .wake(let at):
                     wake(at: at)
                 case .flushSoon:
-                    scheduleSessionFlush()
+                    // Calls made in one turn are queued in the session and leave in one container.
+                    onceThisTurn(\.sessionFlushScheduled) { $0.execute($0.machine.flushQueued(now: $0.clock.now())) }
                 case .complete(let token, let result):
                     if case .failure(let error) = result { logger.debug("call failed", metadata: ["error": "\(error)"]) }
                     completions.removeValue(forKey: token)?.resume(returning: result)
@@ -223,29 +224,19 @@ extension DCConnection {
                     events(event)
                 }
             }
-            if wrote { scheduleFlush() }
+            // Packets written in one turn (many callers resumed, several answers read) leave in one system call.
+            if wrote { onceThisTurn(\.flushScheduled) { $0.channel?.flush() } }
         }
 
-        /// Packets written in one turn of the loop (many callers resumed at once, or several
-        /// answers read at once) leave in one system call: the flush runs after the tasks already
-        /// queued on the loop, which is still before it waits for the socket again.
-        private func scheduleFlush() {
-            guard !flushScheduled else { return }
-            flushScheduled = true
+        /// Runs `work` once after the tasks already queued on the loop, however often it is asked
+        /// for meanwhile (`pending` remembers that it is scheduled), which is still before the loop
+        /// waits for the socket again: what one turn produced goes together.
+        private func onceThisTurn(_ pending: ReferenceWritableKeyPath<Core, Bool>, _ work: @escaping (Core) -> Void) {
+            guard !self[keyPath: pending] else { return }
+            self[keyPath: pending] = true
             eventLoop.assumeIsolated().execute { [self] in
-                flushScheduled = false
-                channel?.flush()
-            }
-        }
-
-        /// Calls made in one turn of the loop are queued in the session; this sends them together
-        /// after the tasks already queued on the loop (the callers resumed by the same read).
-        private func scheduleSessionFlush() {
-            guard !sessionFlushScheduled else { return }
-            sessionFlushScheduled = true
-            eventLoop.assumeIsolated().execute { [self] in
-                sessionFlushScheduled = false
-                execute(machine.flushQueued(now: clock.now()))
+                self[keyPath: pending] = false
+                work(self)
             }
         }
 

@@ -169,7 +169,7 @@ struct DCConnectionStateMachine {
 
     mutating func invoke(_ token: CallToken, method: String, floodScope: String? = nil, body: [UInt8], timeout: Double?, now: UnixTime) -> [Action] {
         if case .closed = state { return [.complete(token, .failure(.closed))] }
-        if let until = floodHolds[floodScope ?? method], until > now {
+        if !floodHolds.isEmpty, let until = floodHolds[floodScope ?? method], until > now {
             // The DC would refuse it, and calls during a wait may lengthen it.
             statistics.floodWaitsHeld += 1
             return [.complete(token, .failure(.floodWaitHeld(method: method, seconds: Self.secondsLeft(until, now: now), mayHaveRun: false)))]
