@@ -382,6 +382,59 @@ import Testing
         #expect(dc.persisted.allSatisfy { !$0.isNewKey })
     }
 
+    /// Future salts are asked for at housekeeping, saved with the session (`.persist`), and the
+    /// session moves to the next salt by the DC's clock: when the DC's salt turns over (its
+    /// schedule: a new salt every hour, the old one accepted 30 minutes more), no call is refused
+    /// with bad_server_salt.
+    @Test func futureSaltsAreFetchedAheadSavedAndUsedWhenTheSaltTurnsOver() {
+        var dc = InMemoryDC(key: InMemoryDC.key())
+        let call = dc.invoke(requestBody(18))
+        dc.acceptConnection()
+        dc.pump()
+        #expect(success(dc, call) != nil)
+        dc.advance(by: 11)
+        #expect(dc.machine.statistics.futureSaltRequests == 1)
+        let saved = dc.persisted.compactMap(\.futureSalts).last ?? []
+        #expect(saved.count == 32, "the policy's default count")
+        #expect(saved.first?.salt == InMemoryDC.salt, "the first is the salt in use")
+        dc.advance(by: 60)
+        #expect(dc.machine.statistics.futureSaltRequests == 1, "32 hours ahead are known: no second request")
+
+        // Past the first salt's last accepted second: every call would be refused without the next.
+        dc.advance(by: 5_600)
+        let later = dc.invoke(requestBody(19))
+        dc.pump()
+        #expect(success(dc, later) != nil)
+        #expect(!Self.refusedForSalt(dc.serverEvents), "the session had moved to the next salt on its own")
+        #expect(dc.persisted.last?.serverSalt == saved.dropFirst().first?.salt, "the salt in use is saved when it moves")
+    }
+
+    /// A restart keeps them: a machine built from the saved state moves to the next salt too.
+    @Test func savedFutureSaltsServeTheNextRun() {
+        var first = InMemoryDC(key: InMemoryDC.key())
+        _ = first.invoke(requestBody(20))
+        first.acceptConnection()
+        first.advance(by: 11)
+        let saved = first.persisted.compactMap(\.futureSalts).last ?? []
+        #expect(saved.count == 32)
+
+        var dc = InMemoryDC(key: InMemoryDC.key()) { $0.futureSalts = nil }
+        dc.machine = DCConnectionStateMachine(
+            configuration: dc.machine.configuration,
+            state: DCSessionState(authKey: InMemoryDC.key(), serverSalt: InMemoryDC.salt, futureSalts: saved), entropy: SeededTestEntropy(seed: 9))
+        dc.advance(to: InMemoryDC.start + 7_300)
+        let call = dc.invoke(requestBody(21))
+        dc.acceptConnection()
+        dc.pump()
+        #expect(success(dc, call) != nil)
+        #expect(!Self.refusedForSalt(dc.serverEvents))
+        #expect(dc.machine.statistics.futureSaltRequests == 0, "nil policy: never asks")
+    }
+
+    private static func refusedForSalt(_ events: [ServerSessionAction]) -> Bool {
+        events.contains { if case .messageRejected(_, let code) = $0 { code == BadMessageCode.badServerSalt } else { false } }
+    }
+
     @Test func closeFailsEveryCallAndRefusesNewOnes() {
         var dc = InMemoryDC(key: InMemoryDC.key())
         dc.answer = { _ in .swallow }

@@ -166,6 +166,16 @@ import Testing
             #expect(try await storage.load() == nil)
             try await storage.save(Fixtures.session())
             #expect(try await storage.load() == Fixtures.session())
+            // Future salts (get_future_salts) are kept per DC through the adapter, and replaced as a whole.
+            var withSalts = Fixtures.session()
+            let dc = try #require(withSalts.dcs.keys.min())
+            withSalts.dcs[dc]?.futureSalts = (Int32(0)..<3).map { MTProto.FutureSalt(validSince: 1_800_000_000 + $0 * 3600, validUntil: 1_800_005_400 + $0 * 3600, salt: Int64($0) &- 7) }
+            try await storage.save(withSalts)
+            #expect(try await storage.load() == withSalts)
+            withSalts.dcs[dc]?.futureSalts.removeFirst()
+            try await storage.save(withSalts)
+            #expect(try await storage.load()?.dcs[dc]?.futureSalts.count == 2)
+            try await storage.save(Fixtures.session())
             #expect(try await AccountSessionStorage(store: store, account: "bob", lease: nil).load() == nil)
             try await store.deleteAccount("alice")
             #expect(try await storage.load() == nil)

@@ -236,10 +236,13 @@ public actor TelegramClient: TelegramInvoking {
             case .dropped:
                 state.dcs[dc]?.temporaryKey = nil
             }
+            // Future salts belong to the key that carried the traffic: a new one asks again.
+            state.dcs[dc]?.futureSalts = []
         } else {
             guard let known = state.dcs[dc], known.authKey?.id == update.authKey.id || known.temporaryKey?.key.id == update.authKey.id else { return }
             state.dcs[dc]?.serverSalt = update.serverSalt
             state.dcs[dc]?.timeOffset = update.timeOffset
+            if let salts = update.futureSalts { state.dcs[dc]?.futureSalts = salts }
         }
         await save()
     }

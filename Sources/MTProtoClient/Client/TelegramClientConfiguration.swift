@@ -49,6 +49,8 @@ public struct TelegramClientConfiguration: Sendable {
     /// Perfect forward secrecy: traffic on temporary keys bound to the permanent ones; nil (the
     /// default) uses the permanent keys directly.
     public var pfs: PFSConfiguration?
+    /// When future salts are fetched ahead (and saved with the session); nil never asks for them.
+    public var futureSalts: FutureSaltsPolicy?
 
     public init(
         apiID: Int32,
@@ -75,7 +77,8 @@ public struct TelegramClientConfiguration: Sendable {
         pingInterval: Double? = 60,
         inDoubt: InDoubtPolicy = InDoubtPolicy(),
         resendPolicy: ResendPolicy = .readsOnly,
-        pfs: PFSConfiguration? = nil
+        pfs: PFSConfiguration? = nil,
+        futureSalts: FutureSaltsPolicy? = FutureSaltsPolicy()
     ) {
         precondition(!serverKeys.isEmpty, "the key exchange needs at least one trusted server key")
         self.apiID = apiID
@@ -103,5 +106,6 @@ public struct TelegramClientConfiguration: Sendable {
         self.inDoubt = inDoubt
         self.resendPolicy = resendPolicy
         self.pfs = pfs
+        self.futureSalts = futureSalts
     }
 }

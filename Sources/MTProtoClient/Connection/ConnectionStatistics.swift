@@ -24,6 +24,8 @@ public struct ConnectionStatistics: Sendable, Hashable {
     /// Calls failed with `TelegramError.floodWaitHeld`: not sent (again) during a FLOOD_WAIT the DC
     /// answered for their method on this connection.
     public var floodWaitsHeld = 0
+    /// get_future_salts sent (at housekeeping, when the known salts run out within the policy's horizon).
+    public var futureSaltRequests = 0
     /// Messages the server sent on its own (updates) handed to the client.
     public var updates = 0
     /// PFS: temporary keys bound with auth.bindTempAuthKey, and renewals started before expiry.

@@ -46,7 +46,8 @@ final class DCConnection: Sendable {
                 handshake: ClientHandshake.Configuration(serverKeys: configuration.serverKeys, dcID: dcField),
                 handshakeTimeout: configuration.handshakeTimeout, reconnect: configuration.reconnect,
                 pingInterval: configuration.pingInterval, inDoubt: configuration.inDoubt, resendPolicy: configuration.resendPolicy,
-                firstCallPrefix: configuration.firstCallPrefix, pfs: configuration.pfs),
+                firstCallPrefix: configuration.firstCallPrefix, pfs: configuration.pfs,
+                futureSalts: configuration.futureSalts),
             state: state, entropy: entropy)
         let (stream, continuation) = AsyncStream.makeStream(of: DCSessionUpdate.self)
         saves = continuation

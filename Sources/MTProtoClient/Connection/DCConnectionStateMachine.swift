@@ -27,6 +27,8 @@ struct DCConnectionStateMachine {
         var pfs: PFSConfiguration? = nil
         /// How often the session's books are pruned while connected.
         var housekeepingInterval: Double = 10
+        /// When future salts are asked for (at housekeeping); nil never.
+        var futureSalts: FutureSaltsPolicy? = FutureSaltsPolicy()
     }
 
     enum State {
@@ -105,6 +107,8 @@ struct DCConnectionStateMachine {
     private var floodHolds: [String: UnixTime] = [:]
     /// Calls are queued in the session and a `.flushSoon` is out.
     private var flushRequested = false
+    /// When get_future_salts last went out (an unanswered one is repeated after `retryAfter`).
+    private var futureSaltsRequestedAt: UnixTime?
 
     init(configuration: Configuration, state: DCSessionState, entropy: any EntropySource) {
         self.configuration = configuration
@@ -115,12 +119,12 @@ struct DCConnectionStateMachine {
             // Only a temporary key bound to this permanent key is reused; `connected` checks its age.
             if state.authKey != nil, let temporary = state.temporaryKey {
                 temporaryKey = temporary
-                self.state = .idle(makeSession(key: temporary.key, salt: state.serverSalt, timeOffset: state.timeOffset))
+                self.state = .idle(makeSession(key: temporary.key, salt: state.serverSalt, timeOffset: state.timeOffset, futureSalts: state.futureSalts))
                 persistedSalt = state.serverSalt
                 persistedOffset = state.timeOffset
             }
         } else if let key = state.authKey {
-            self.state = .idle(makeSession(key: key, salt: state.serverSalt, timeOffset: state.timeOffset))
+            self.state = .idle(makeSession(key: key, salt: state.serverSalt, timeOffset: state.timeOffset, futureSalts: state.futureSalts))
             persistedSalt = state.serverSalt
             persistedOffset = state.timeOffset
         }
@@ -141,11 +145,13 @@ struct DCConnectionStateMachine {
         return now.seconds < temporaryKey.expiresAt.seconds - pfs.renewBefore
     }
 
-    private mutating func makeSession(key: AuthKey, salt: Int64, timeOffset: Double) -> ClientSession {
+    /// A new session on `key`; `futureSalts` only for the key they were fetched for (a new key
+    /// starts without: its salts are asked for at the next housekeeping).
+    private mutating func makeSession(key: AuthKey, salt: Int64, timeOffset: Double, futureSalts: [FutureSalt] = []) -> ClientSession {
         var sessionID: Int64 = 0
         while sessionID == 0 { sessionID = entropy.bytes(8).withUnsafeBytes { $0.loadUnaligned(as: Int64.self) } }
         return ClientSession(
-            authKey: key, sessionID: sessionID, serverSalt: salt, timeOffset: timeOffset, entropy: entropy,
+            authKey: key, sessionID: sessionID, serverSalt: salt, timeOffset: timeOffset, futureSalts: futureSalts, entropy: entropy,
             configuration: configuration.session)
     }
 
@@ -430,10 +436,17 @@ struct DCConnectionStateMachine {
             }
             if let housekeeping = nextHousekeepingAt, housekeeping <= now {
                 nextHousekeepingAt = now + configuration.housekeepingInterval
+                if needsFutureSalts(session, now: now), let policy = configuration.futureSalts {
+                    futureSaltsRequestedAt = now
+                    statistics.futureSaltRequests += 1
+                    sessionActions += session.requestFutureSalts(count: policy.count, now: now)
+                }
             }
             sessionActions += session.tick(now: now)
             state = .ready(session)
             handle(sessionActions, now: now, into: &actions)
+            // The session may have moved to the next future salt by the clock.
+            persistIfChanged(into: &actions)
             checkRenewal(now: now, into: &actions)
         }
         scheduleWake(now: now, into: &actions)
@@ -559,7 +572,14 @@ struct DCConnectionStateMachine {
             case .newSessionCreated(_, let inDoubt), .sessionReset(_, let inDoubt):
                 if case .sessionReset = action { needsInitConnection = true } else { actions.append(.deliver(.sessionCreated)) }
                 sessionChanged(under: inDoubt, now: now, into: &actions)
-            case .pong, .futureSalts, .sessionDestroyed, .messageDiscarded:
+            case .futureSalts(let salts):
+                futureSaltsRequestedAt = nil
+                // Not during a binding: the salts belong to the key the session runs on, saved with it.
+                guard let session, binding == nil else { break }
+                actions.append(.persist(DCSessionUpdate(
+                    authKey: session.authKey, serverSalt: session.serverSalt, timeOffset: session.timeOffset, isNewKey: false,
+                    futureSalts: salts)))
+            case .pong, .sessionDestroyed, .messageDiscarded:
                 break
             }
         }
@@ -796,6 +816,16 @@ struct DCConnectionStateMachine {
             authKey: session.authKey, serverSalt: session.serverSalt, timeOffset: session.timeOffset, isNewKey: false)))
     }
 
+    /// Whether the salts the session knows end within `refetchAhead` (by the DC's clock) and no
+    /// request for more is waiting.
+    private func needsFutureSalts(_ session: ClientSession, now: UnixTime) -> Bool {
+        guard let policy = configuration.futureSalts, binding == nil else { return false }
+        if let asked = futureSaltsRequestedAt, now.seconds - asked.seconds < policy.retryAfter { return false }
+        let serverNow = now.seconds + session.timeOffset
+        let coveredUntil = session.futureSalts.map { Double($0.validUntil) }.max() ?? serverNow
+        return coveredUntil - serverNow < policy.refetchAhead
+    }
+
     /// Asks for a wake-up at the earliest time something is due, when that is earlier than the
     /// one already asked for (a wake-up that finds nothing due just asks for the next one).
     private mutating func scheduleWake(now: UnixTime, into actions: inout [Action]) {
@@ -839,6 +869,8 @@ struct DCSessionUpdate: Sendable, Equatable {
     let isNewKey: Bool
     /// PFS: a temporary key was bound (salt and offset are its session's), or the DC forgot it.
     var temporaryKey: TemporaryKeyChange? = nil
+    /// The salts the DC announced ahead for `authKey` (nil: unchanged).
+    var futureSalts: [FutureSalt]? = nil
 
     enum TemporaryKeyChange: Sendable, Equatable {
         case bound(BoundTemporaryKey)

@@ -14,13 +14,20 @@ public struct DCSessionState: Sendable, Equatable {
     /// With PFS on: the temporary key bound to `authKey` that carries the traffic (the salt and
     /// time offset above are then this key's). Kept so a restart reuses it while it is valid.
     public var temporaryKey: BoundTemporaryKey?
+    /// The salts the DC announced ahead (get_future_salts) for the key that carries the traffic
+    /// (the temporary one with PFS), so a restart moves to the next salt on time too.
+    public var futureSalts: [FutureSalt]
 
-    public init(authKey: AuthKey? = nil, serverSalt: Int64 = 0, timeOffset: Double = 0, isAuthorized: Bool = false, temporaryKey: BoundTemporaryKey? = nil) {
+    public init(
+        authKey: AuthKey? = nil, serverSalt: Int64 = 0, timeOffset: Double = 0, isAuthorized: Bool = false, temporaryKey: BoundTemporaryKey? = nil,
+        futureSalts: [FutureSalt] = []
+    ) {
         self.authKey = authKey
         self.serverSalt = serverSalt
         self.timeOffset = timeOffset
         self.isAuthorized = isAuthorized
         self.temporaryKey = temporaryKey
+        self.futureSalts = futureSalts
     }
 }
 

@@ -1,3 +1,4 @@
+import MTProto
 import MTProtoClient
 
 /// The client's `SessionStorage` for one account of a `SessionStore`: what `TelegramClient` loads
@@ -21,6 +22,7 @@ public struct AccountSessionStorage: SessionStorage {
             if let stored = try await store.temporaryKey(dc: dc, account: account) {
                 state.dcs[dc]?.temporaryKey = BoundTemporaryKey(key: stored.key, expiresAt: stored.expiresAt)
             }
+            state.dcs[dc]?.futureSalts = try await store.futureSalts(dc: dc, account: account).map(Self.wireForm)
         }
         return state
     }
@@ -30,8 +32,29 @@ public struct AccountSessionStorage: SessionStorage {
         for (dc, dcState) in state.dcs {
             let wanted = dcState.temporaryKey.map { TemporaryAuthKey(key: $0.key, expiresAt: $0.expiresAt) }
             // A read is far cheaper than a write: most saves (salts, logins) leave the key alone.
-            guard try await store.temporaryKey(dc: dc, account: account) != wanted else { continue }
-            try await store.saveTemporaryKey(wanted, dc: dc, account: account, fence: fence)
+            if try await store.temporaryKey(dc: dc, account: account) != wanted {
+                try await store.saveTemporaryKey(wanted, dc: dc, account: account, fence: fence)
+            }
+            let salts = dcState.futureSalts.map(Self.storedForm)
+            if try await store.futureSalts(dc: dc, account: account) != salts {
+                try await store.saveFutureSalts(salts, dc: dc, account: account, fence: fence)
+            }
         }
+    }
+
+    /// The store keeps times as `UnixTime`; the wire (and the client) as the DC's Int32 seconds.
+    static func storedForm(_ salt: MTProto.FutureSalt) -> FutureSalt {
+        FutureSalt(validSince: UnixTime(seconds: Double(salt.validSince)), validUntil: UnixTime(seconds: Double(salt.validUntil)), salt: salt.salt)
+    }
+
+    /// A time read from the file that is not a finite Int32 becomes 0 (a salt already over: dropped
+    /// by the session), never a crash.
+    static func wireForm(_ salt: FutureSalt) -> MTProto.FutureSalt {
+        func seconds(_ time: UnixTime) -> Int32 {
+            let value = time.seconds.rounded(.down)
+            guard value.isFinite, value >= Double(Int32.min), value <= Double(Int32.max) else { return 0 }
+            return Int32(value)
+        }
+        return MTProto.FutureSalt(validSince: seconds(salt.validSince), validUntil: seconds(salt.validUntil), salt: salt.salt)
     }
 }
