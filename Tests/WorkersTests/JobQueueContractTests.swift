@@ -33,6 +33,38 @@ import Testing
         }
     }
 
+    /// A busy slot completes its job and claims the next in one step; the slot it frees is the one
+    /// it takes (the per-account limit counts the completed job out), and a lost claim takes nothing.
+    @Test(arguments: StoreEngine.allCases) func completingClaimsTheSlotsNextJob(_ engine: StoreEngine) async throws {
+        try await EngineQueue.with(engine) { database in
+            let queue = try await database.queue()
+            var ids: [JobID] = []
+            for _ in 0..<3 { ids.append(try await queue.enqueue(NewJob(kind: "me", account: "alice"), now: t0).id) }
+            let first = try #require(try await queue.claim(request(limit: 1, perAccount: 1), now: t0).first)
+            #expect(first.job.id == ids[0])
+            #expect(try await queue.claim(request(perAccount: 1), now: t0).isEmpty, "the account's one slot is taken")
+
+            let next = try await queue.complete(first.claim, result: Data("1".utf8), now: t0 + 1, thenClaim: request(limit: 1, perAccount: 1))
+            #expect(next.map(\.job.id) == [ids[1]])
+            #expect(next.first?.job.attempts == 1 && next.first?.leaseUntil == t0 + 31)
+            let done = try #require(try await queue.job(ids[0]))
+            #expect(done.state == .completed && done.result == Data("1".utf8))
+
+            // The spent claim completes nothing and claims nothing.
+            await #expect(throws: JobQueueError.claimLost(first.claim)) {
+                try await queue.complete(first.claim, result: nil, now: t0 + 2, thenClaim: request(limit: 1, perAccount: 1))
+            }
+            #expect(try await queue.job(ids[2])?.state == .queued)
+
+            let second = try #require(next.first)
+            let last = try await queue.complete(second.claim, result: nil, now: t0 + 3, thenClaim: request(limit: 1, perAccount: 1))
+            let third = try #require(last.first)
+            #expect(third.job.id == ids[2])
+            #expect(try await queue.complete(third.claim, result: nil, now: t0 + 4, thenClaim: request(limit: 1, perAccount: 1)).isEmpty)
+            #expect(try await queue.counts(account: "alice")[.completed] == 3)
+        }
+    }
+
     @Test(arguments: StoreEngine.allCases) func anIdempotencyKeyStoresOneJobForever(_ engine: StoreEngine) async throws {
         try await EngineQueue.with(engine) { database in
             let queue = try await database.queue()

@@ -34,6 +34,11 @@ public protocol JobQueue: Sendable {
     /// The job succeeded.
     func complete(_ claim: JobClaim, result: Data?, now: UnixTime) async throws(JobQueueError)
 
+    /// The job succeeded, and the worker's slot claims its next job (`next.limit` at most) in the
+    /// same step: one write instead of two for a worker that stays busy. The completion holds even
+    /// when nothing could be claimed; a claim-lost completion claims nothing.
+    func complete(_ claim: JobClaim, result: Data?, now: UnixTime, thenClaim next: ClaimRequest) async throws(JobQueueError) -> [ClaimedJob]
+
     /// The attempt failed. With `retryAt` and attempts left, the job is queued again for then;
     /// otherwise (or with nil) it goes to the dead letters. Either way `error` is kept.
     /// Answers the state the job is left in.
@@ -75,6 +80,14 @@ public protocol JobQueue: Sendable {
     /// process at least (PostgreSQL: across processes through NOTIFY). Workers also poll, so a
     /// missed signal delays work by at most the poll interval.
     func enqueueSignals() -> AsyncStream<AccountID>
+}
+
+extension JobQueue {
+    /// Two steps, for engines without a combined one.
+    public func complete(_ claim: JobClaim, result: Data?, now: UnixTime, thenClaim next: ClaimRequest) async throws(JobQueueError) -> [ClaimedJob] {
+        try await complete(claim, result: result, now: now)
+        return try await self.claim(next, now: now)
+    }
 }
 
 /// Everything the queue can fail with.

@@ -165,24 +165,53 @@ public final class SQLiteJobQueue: JobQueue, JobHistoryReading {
 
     public func claim(_ request: ClaimRequest, now: UnixTime) async throws(JobQueueError) -> [ClaimedJob] {
         guard request.limit > 0, !request.accounts.isEmpty else { return [] }
-        let accounts = request.accounts.map(\.rawValue).sorted()
-        let kinds = request.kinds.map { $0.map(\.rawValue).sorted() }
-        let leaseUntil = now + request.leaseSeconds
-        let inAccounts = Self.placeholders(accounts.count)
-        let countSQL = "SELECT account, COUNT(*) AS n FROM jobs WHERE state = 'running' AND account IN \(inAccounts) GROUP BY account"
-        var candidateSQL = "SELECT id, account FROM jobs WHERE state = 'queued' AND run_at <= ? AND account IN \(inAccounts)"
-        var candidateArguments = StatementArguments([now.seconds]) + StatementArguments(accounts)
-        // No kind at all claims nothing, but still rescues (as any claim does).
-        let claimsNothing = kinds?.isEmpty == true
-        if let kinds, !kinds.isEmpty {
-            candidateSQL += " AND kind IN \(Self.placeholders(kinds.count))"
-            candidateArguments += StatementArguments(kinds)
-        }
-        candidateSQL += " ORDER BY priority DESC, run_at, id"
-        let pickSQL = candidateSQL
-        let pickArguments = candidateArguments
+        let plan = ClaimPlan(request, now: now)
+        return try await batched { db in try plan.run(db) }
+    }
+
+    public func complete(_ claim: JobClaim, result: Data?, now: UnixTime, thenClaim next: ClaimRequest) async throws(JobQueueError) -> [ClaimedJob] {
+        let plan = next.limit > 0 && !next.accounts.isEmpty ? ClaimPlan(next, now: now) : nil
         return try await batched { db -> [ClaimedJob] in
-            try Self.rescueExpired(db, now: now)
+            // Fenced first: a lost claim throws before anything changed (GroupCommit's rule).
+            try db.cachedStatement(sql: Self.completeSQL).execute(arguments: [result, now.seconds, now.seconds, claim.job.rawValue, claim.token])
+            if db.changesCount == 0 { throw JobQueueError.claimLost(claim) }
+            return try plan?.run(db) ?? []
+        }
+    }
+
+    /// One claim's statements and arguments, prepared outside the writer; `run` executes them in
+    /// the caller's transaction: rescue, count running per account, pick, mark.
+    private struct ClaimPlan: Sendable {
+        let request: ClaimRequest
+        let now: UnixTime
+        let accounts: [String]
+        let countSQL: String
+        let pickSQL: String
+        let pickArguments: StatementArguments
+        let claimsNothing: Bool
+
+        init(_ request: ClaimRequest, now: UnixTime) {
+            self.request = request
+            self.now = now
+            accounts = request.accounts.map(\.rawValue).sorted()
+            let kinds = request.kinds.map { $0.map(\.rawValue).sorted() }
+            let inAccounts = SQLiteJobQueue.placeholders(accounts.count)
+            countSQL = "SELECT account, COUNT(*) AS n FROM jobs WHERE state = 'running' AND account IN \(inAccounts) GROUP BY account"
+            var candidateSQL = "SELECT id, account FROM jobs WHERE state = 'queued' AND run_at <= ? AND account IN \(inAccounts)"
+            var candidateArguments = StatementArguments([now.seconds]) + StatementArguments(accounts)
+            // No kind at all claims nothing, but still rescues (as any claim does).
+            claimsNothing = kinds?.isEmpty == true
+            if let kinds, !kinds.isEmpty {
+                candidateSQL += " AND kind IN \(SQLiteJobQueue.placeholders(kinds.count))"
+                candidateArguments += StatementArguments(kinds)
+            }
+            candidateSQL += " ORDER BY priority DESC, run_at, id"
+            pickSQL = candidateSQL
+            pickArguments = candidateArguments
+        }
+
+        func run(_ db: Database) throws -> [ClaimedJob] {
+            try SQLiteJobQueue.rescueExpired(db, now: now)
             if claimsNothing { return [] }
 
             var running: [String: Int] = [:]
@@ -205,11 +234,12 @@ public final class SQLiteJobQueue: JobQueue, JobHistoryReading {
                 UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_owner = ?, lease_token = lease_token + 1,
                 lease_until = ?, updated_at = ? WHERE id = ? AND state = 'queued' RETURNING *
                 """)
+            let leaseUntil = now + request.leaseSeconds
             var claimed: [ClaimedJob] = []
             claimed.reserveCapacity(chosen.count)
             for id in chosen {
                 guard let row = try Row.fetchOne(update, arguments: [request.owner, leaseUntil.seconds, now.seconds, id]) else { continue }
-                let job = try Self.decodeJob(row)
+                let job = try SQLiteJobQueue.decodeJob(row)
                 let token = try row.decode(Int64.self, forColumn: "lease_token")
                 claimed.append(ClaimedJob(job: job, claim: JobClaim(job: job.id, token: token, owner: request.owner), leaseUntil: leaseUntil))
             }
@@ -228,11 +258,16 @@ public final class SQLiteJobQueue: JobQueue, JobHistoryReading {
     }
 
     public func complete(_ claim: JobClaim, result: Data?, now: UnixTime) async throws(JobQueueError) {
-        try await fenced(
-            claim,
-            sql: "state = 'completed', result = ?, lease_owner = NULL, lease_until = NULL, updated_at = ?, finished_at = ?",
-            arguments: [result, now.seconds, now.seconds])
+        try await batched { db in
+            try db.cachedStatement(sql: Self.completeSQL).execute(arguments: [result, now.seconds, now.seconds, claim.job.rawValue, claim.token])
+            if db.changesCount == 0 { throw JobQueueError.claimLost(claim) }
+        }
     }
+
+    private static let completeSQL = """
+        UPDATE jobs SET state = 'completed', result = ?, lease_owner = NULL, lease_until = NULL, updated_at = ?, finished_at = ?
+        WHERE id = ? AND lease_token = ? AND state = 'running'
+        """
 
     @discardableResult
     public func retry(_ claim: JobClaim, error: String, retryAt: UnixTime?, now: UnixTime) async throws(JobQueueError) -> JobState {
@@ -400,7 +435,7 @@ public final class SQLiteJobQueue: JobQueue, JobHistoryReading {
     /// Claims whose worker stopped heartbeating go back to the queue (or, with no attempt left,
     /// to the dead letters): the attempt they were on stays spent, so a job that kills its worker
     /// every time ends dead instead of taking every worker down in turn.
-    private static func rescueExpired(_ db: Database, now: UnixTime) throws {
+    fileprivate static func rescueExpired(_ db: Database, now: UnixTime) throws {
         let expired = "state = 'running' AND lease_until IS NOT NULL AND lease_until <= ?"
         try db.cachedStatement(
             sql: """
@@ -444,7 +479,7 @@ public final class SQLiteJobQueue: JobQueue, JobHistoryReading {
         }
     }
 
-    private static func placeholders(_ count: Int) -> String {
+    fileprivate static func placeholders(_ count: Int) -> String {
         "(" + Array(repeating: "?", count: count).joined(separator: ", ") + ")"
     }
 

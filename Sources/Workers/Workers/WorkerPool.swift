@@ -242,7 +242,8 @@ public final class WorkerPool: Service {
                         do {
                             invoker = try await invokers.invoker(for: account)
                             // This process serves the account now: jobs a dead process of this host
-                            // still holds need not wait for their claims to expire.
+                            // (or, with exclusive invokers, a process that lost the account: frozen,
+                            // cut off) still holds need not wait for their claims to expire.
                             await self.endClaimsOfDeadOwners(account: account, logger: logger)
                             if standingBy || configuration.standbyInterval != nil {
                                 logger.notice(standingBy ? "took the account's lease over: serving its jobs" : "serving the account's jobs")
@@ -278,9 +279,21 @@ public final class WorkerPool: Service {
                                 inFlight += 1
                                 observers.yield(.claimed(job.job.id, account: account))
                                 group.addTask {
-                                    let outcome = await self.execute(job, invoker: invoker, logger: logger)
-                                    self.observers.yield(.finished(job.job.id, account: account, outcome))
-                                    continuation.yield(.finished(outcome))
+                                    // A slot that stays busy claims its next job with the completion
+                                    // (one write) and runs it here, without a round through this loop.
+                                    var current = job
+                                    while true {
+                                        let (outcome, following) = await self.execute(
+                                            current, invoker: invoker, logger: logger,
+                                            next: { self.nextClaim(account: account, kinds: kinds, perAccountLimit: limit) })
+                                        self.observers.yield(.finished(current.job.id, account: account, outcome))
+                                        guard let following else {
+                                            continuation.yield(.finished(outcome))
+                                            return
+                                        }
+                                        self.observers.yield(.claimed(following.job.id, account: account))
+                                        current = following
+                                    }
                                 }
                             }
                             if claimed.count < free {
@@ -383,16 +396,24 @@ public final class WorkerPool: Service {
         }
     }
 
-    /// Ends the claims on `account`'s running jobs held by owners known dead (`ownerIsDead`), so
+    /// Ends the claims on `account`'s running jobs held by owners known dead (`ownerIsDead`), or by
+    /// any other owner when invokers are exclusive (`AccountInvokers.invokersAreExclusive`), so
     /// the next claim rescues them now rather than after their lease. Failures only log: the lease
     /// expiry rescues them anyway.
     private func endClaimsOfDeadOwners(account: AccountID, logger: Logger) async {
         do {
             let owners = Set(try await queue.jobs(state: .running, account: account, limit: 10_000).compactMap(\.leaseOwner))
-            for owner in owners where owner != configuration.owner && WorkerConfiguration.ownerIsDead(owner) {
+            for owner in owners where owner != configuration.owner {
+                let dead = WorkerConfiguration.ownerIsDead(owner)
+                // An owner alive but without the account (its lease ran out and is ours now) can
+                // no longer call for it: its jobs would wait out their claims (leaseSeconds) and
+                // hold the account's slots, which count every process. Should it wake up, its
+                // writes on them are refused once they are claimed again (fencing tokens).
+                guard dead || invokers.invokersAreExclusive else { continue }
                 let ended = try await queue.abandonClaims(ownedBy: owner, account: account, now: clock.now())
                 if ended > 0 {
-                    logger.notice("ended the claims of a dead worker process: its jobs run again now", metadata: [
+                    logger.notice(dead ? "ended the claims of a dead worker process: its jobs run again now"
+                                       : "ended the claims of a process that lost the account's lease: its jobs run again now", metadata: [
                         "owner": "\(owner)", "jobs": "\(ended)",
                     ])
                 }
@@ -437,10 +458,23 @@ public final class WorkerPool: Service {
         case heartbeatStopped
     }
 
-    private func execute(_ claimed: ClaimedJob, invoker: any TelegramInvoking, logger: Logger) async -> JobOutcome {
+    /// The claim for a slot's next job, made with its completion; nil once the account or the
+    /// pool is stopping (the loop then sees the slot free and decides).
+    private func nextClaim(account: AccountID, kinds: Set<JobKind>, perAccountLimit: Int) -> ClaimRequest? {
+        guard !Task.isCancelled, !control.withLock({ $0.shuttingDown || $0.halted.contains(account) }) else { return nil }
+        return ClaimRequest(
+            accounts: [account], kinds: kinds, limit: 1, perAccountLimit: perAccountLimit, owner: configuration.owner,
+            leaseSeconds: configuration.leaseSeconds)
+    }
+
+    /// Runs one job and records its outcome; with `next` answering a request, a completed job's
+    /// slot claims its next job in the same write and returns it.
+    private func execute(
+        _ claimed: ClaimedJob, invoker: any TelegramInvoking, logger: Logger, next: @escaping @Sendable () -> ClaimRequest?
+    ) async -> (JobOutcome, ClaimedJob?) {
         let claim = claimed.claim
         guard let handler = handlers[claimed.job.kind] else {
-            return await settle(claimed, disposition: .release(reason: "no handler for \(claimed.job.kind) in this worker"), logger: logger)
+            return (await settle(claimed, disposition: .release(reason: "no handler for \(claimed.job.kind) in this worker"), logger: logger), nil)
         }
         let context = JobContext(job: claimed.job, claim: claim, invoker: invoker, queue: queue, clock: clock, random: random, logger: logger)
         let queue = self.queue
@@ -482,23 +516,26 @@ public final class WorkerPool: Service {
             return first
         }
         let cancelled = Task.isCancelled
-        // Bookkeeping runs in a task of its own: a cancelled task's database writes would be refused.
-        return await Task {
+        let record: @Sendable () async -> (JobOutcome, ClaimedJob?) = {
             switch step {
             case .leaseLost:
                 logger.warning("lost the lease mid-job: another worker rescued it; dropping it", metadata: ["job": "\(claim.job.rawValue)"])
-                return JobOutcome.claimLost
+                return (.claimLost, nil)
             case .heartbeatStopped:
-                return await self.settle(claimed, disposition: .release(reason: "the worker was cancelled"), logger: logger)
+                return (await self.settle(claimed, disposition: .release(reason: "the worker was cancelled"), logger: logger), nil)
             case .finished(.success(let result)):
                 do {
-                    try await self.queue.complete(claim, result: result, now: self.clock.now())
-                    return .completed
+                    let now = self.clock.now()
+                    if let request = next() {
+                        return (.completed, try await self.queue.complete(claim, result: result, now: now, thenClaim: request).first)
+                    }
+                    try await self.queue.complete(claim, result: result, now: now)
+                    return (.completed, nil)
                 } catch JobQueueError.claimLost {
-                    return .claimLost
+                    return (.claimLost, nil)
                 } catch {
                     logger.error("the job's completion could not be recorded; it will be rescued and run again", metadata: ["job": "\(claim.job.rawValue)", "error": "\(error)"])
-                    return .unrecorded
+                    return (.unrecorded, nil)
                 }
             case .finished(.failure(let error)):
                 var disposition = JobErrorClassifier.classify(error)
@@ -508,9 +545,17 @@ public final class WorkerPool: Service {
                     default: disposition = .release(reason: "cancelled by the worker (shutdown or account stopped): \(error)")
                     }
                 }
-                return await self.settle(claimed, disposition: disposition, failure: error, logger: logger)
+                return (await self.settle(claimed, disposition: disposition, failure: error, logger: logger), nil)
             }
-        }.value
+        }
+        // A cancelled task's database writes are refused, so its bookkeeping runs in a task of its
+        // own; an uncancelled one records inline (a task less per job), unless cancellation came
+        // in between and refused the write (nothing was written then: recorded again, outside).
+        if !cancelled {
+            let recorded = await record()
+            guard case .unrecorded = recorded.0, Task.isCancelled else { return recorded }
+        }
+        return await Task { await record() }.value
     }
 
     private func settle(_ claimed: ClaimedJob, disposition: JobDisposition, failure: (any Error)? = nil, logger: Logger) async -> JobOutcome {
