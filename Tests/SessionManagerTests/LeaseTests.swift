@@ -2,6 +2,7 @@ import Foundation
 import MTProto
 import SessionManager
 import StoreTestSupport
+import Synchronization
 import Testing
 
 @Suite struct LeaseTests {
@@ -100,6 +101,79 @@ import Testing
         }
     }
 
+    /// The fence is checked in the write's own transaction, not before it: an old holder's writes
+    /// racing a takeover by another process (own store, own connections) either commit before the
+    /// takeover or are refused. Four writers each count up one DC's salt; the new holder reads the
+    /// session as soon as it has taken over. Each DC must then hold exactly the writer's last
+    /// accepted count (a write accepted by a check made before the takeover but landing after it
+    /// would be missing from that read, or change the session later), every later write must be
+    /// refused as fenced, and nothing may change afterwards.
+    @Test(arguments: StoreEngine.allCases) func oldHolderWritesRacingATakeoverLandBeforeItOrNotAtAll(_ engine: StoreEngine) async throws {
+        try await EngineStore.with(engine) { place in
+            let holderStore = try await place.open()
+            let takerStore = try await place.open()
+            let t = UnixTime(seconds: 1000)
+            let old = try await holderStore.acquireLease(account: "alice", holder: LeaseHolder(host: "hostA", pid: 100), now: t, ttl: 30, holderIsDead: alive)
+            try await holderStore.saveSession(Fixtures.session(), account: "alice", fence: old.token)
+            let dcs = [1, 2, 3, 4]
+            let accepted = AcceptedWrites()
+
+            /// One writer: salt 1, 2, 3... on its DC until 20 writes in a row were fenced (or a cap).
+            /// Returns each write's outcome in order: nil accepted, else the error.
+            @Sendable func writer(dc: Int) async -> [SessionStoreError?] {
+                var outcomes: [SessionStoreError?] = []
+                var fencedInARow = 0
+                var count = 0
+                while fencedInARow < 20 && count < 20_000 {
+                    count += 1
+                    do {
+                        try await holderStore.updateServerSalt(Int64(count), dc: dc, account: "alice", fence: old.token)
+                        outcomes.append(nil)
+                        fencedInARow = 0
+                        accepted.counts.withLock { $0[dc] = count }
+                    } catch let error as SessionStoreError {
+                        outcomes.append(error)
+                        if case .fenced = error { fencedInARow += 1 }
+                    } catch {
+                        outcomes.append(.database(operation: "write", reason: "\(error)"))
+                    }
+                }
+                return outcomes
+            }
+
+            async let writes = withTaskGroup(of: (Int, [SessionStoreError?]).self) { group in
+                for dc in dcs { group.addTask { (dc, await writer(dc: dc)) } }
+                var all: [Int: [SessionStoreError?]] = [:]
+                for await (dc, outcomes) in group { all[dc] = outcomes }
+                return all
+            }
+            // Take over while every writer is in full flow (each has had 10 writes accepted).
+            while accepted.counts.withLock({ state in dcs.contains { (state[$0] ?? 0) < 10 } }) { try await Task.sleep(for: .milliseconds(1)) }
+            let new = try await takerStore.acquireLease(account: "alice", holder: LeaseHolder(host: "hostB", pid: 200), now: t + 31, ttl: 30,
+                                                        holderIsDead: alive)
+            let seen = try #require(try await takerStore.loadSession(account: "alice"))
+            let outcomes = await writes
+            #expect(new.token == LeaseToken(2))
+
+            for dc in dcs {
+                let list = try #require(outcomes[dc])
+                let lastAccepted = list.lastIndex { $0 == nil }.map { $0 + 1 } ?? 0
+                #expect(list.prefix(lastAccepted).allSatisfy { $0 == nil }, "DC \(dc): a write was refused, then a later one accepted")
+                #expect(list.count > lastAccepted, "DC \(dc): the writer never saw the takeover")
+                for error in list.dropFirst(lastAccepted) {
+                    guard case .fenced(_, let token, let current)? = error else { Issue.record("DC \(dc): not fenced: \(String(describing: error))"); break }
+                    #expect(token == old.token && current?.token == new.token)
+                }
+                #expect(seen.dcs[dc]?.serverSalt == Int64(lastAccepted),
+                        "DC \(dc): the new holder saw salt \(seen.dcs[dc]?.serverSalt ?? -1) right after taking over; the old holder's last accepted write was \(lastAccepted)")
+            }
+            #expect(try await takerStore.loadSession(account: "alice") == seen, "the fenced writes changed nothing")
+            try await takerStore.updateServerSalt(-1, dc: 1, account: "alice", fence: new.token)
+            try await holderStore.shutDown()
+            try await takerStore.shutDown()
+        }
+    }
+
     /// Separate stores on the same data are separate processes (own connections, nothing shared in
     /// memory): racing for one account, exactly one wins and the others are told who holds it.
     @Test(arguments: StoreEngine.allCases) func racingProcessesGetExactlyOneLease(_ engine: StoreEngine) async throws {
@@ -130,4 +204,9 @@ import Testing
             for store in stores { try await store.shutDown() }
         }
     }
+}
+
+/// The last accepted write of each racing writer (a class: a Mutex cannot be captured by the tasks).
+private final class AcceptedWrites: Sendable {
+    let counts = Mutex<[Int: Int]>([:])
 }

@@ -343,6 +343,47 @@ import Testing
         #expect(exported.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == string, "the sealed key comes back as it went in")
     }
 
+    /// The store comes from --store, else $TGSM_STORE, else the config file's "store" (a path there is
+    /// relative to the file), else the default directory; the config file is --config/$TGSM_CONFIG
+    /// or the default directory's config.json.
+    @Test func theConfigFileNamesTheStoreBelowTheFlagAndTheEnvironment() async throws {
+        let (root, base) = try CLI.temporary()
+        let key = try CLIFixtures.key(seed: 3)
+        try CLIFixtures.write(TelethonStringSession.encode(PortableSession(dc: 2, authKey: key, address: DCAddress(host: "127.0.0.1", port: 24402))),
+                              to: root + "/carol.txt")
+        try FileManager.default.createDirectory(atPath: root + "/etc", withIntermediateDirectories: true)
+        try CLIFixtures.write(#"{"store": "from-config"}"#, to: root + "/etc/config.json")
+        var cli = base
+        cli.environment = ["TGSM_CONFIG": root + "/etc/config.json", "TGSM_STORE": ""]
+        let imported = try await cli.run(["session", "import", "--account", "carol", root + "/carol.txt"], withStore: false)
+        #expect(imported.status == 0, "\(imported.stderr)")
+        #expect(FileManager.default.fileExists(atPath: root + "/etc/from-config/sessions.sqlite"), "a relative store is the config file's directory's")
+        #expect(try await cli.run(["session", "list", "--json"], withStore: false).json([AccountJSON].self).map(\.account) == ["carol"])
+
+        // $TGSM_STORE wins over the file, and --store over both.
+        cli.environment["TGSM_STORE"] = root + "/from-env"
+        #expect(try await cli.run(["session", "list"], withStore: false).status == 4, "the environment's store is empty")
+        #expect(try await cli.run(["session", "list"], withStore: true).status == 4, "the flag's store is empty")
+        cli.environment["TGSM_STORE"] = root + "/etc/from-config"
+        #expect(try await cli.run(["session", "list"], withStore: false).status == 0)
+
+        // Without --config/$TGSM_CONFIG: the default directory's config.json, and --config itself.
+        try FileManager.default.createDirectory(atPath: root + "/home", withIntermediateDirectories: true)
+        try CLIFixtures.write(#"{"store": "\#(root)/etc/from-config"}"#, to: root + "/home/config.json")
+        cli.environment = ["TGSM_HOME": root + "/home", "TGSM_STORE": "", "TGSM_CONFIG": ""]
+        #expect(try await cli.run(["session", "list", "--json"], withStore: false).json([AccountJSON].self).map(\.account) == ["carol"])
+        #expect(try await cli.run(["session", "list", "--config", root + "/missing.json"], withStore: false).status == 2)
+        cli.environment = ["TGSM_STORE": "", "TGSM_CONFIG": ""]
+        #expect(try await cli.run(["session", "list", "--json", "--config", root + "/etc/config.json"], withStore: false)
+            .json([AccountJSON].self).map(\.account) == ["carol"])
+
+        // A broken file is a usage error naming it, not a silent fallback to the default store.
+        try CLIFixtures.write(#"{"store": 5}"#, to: root + "/etc/config.json")
+        cli.environment = ["TGSM_CONFIG": root + "/etc/config.json", "TGSM_STORE": ""]
+        let broken = try await cli.run(["session", "list"], withStore: false)
+        #expect(broken.status == 2 && broken.stderr.contains(root + "/etc/config.json"), "\(broken.stderr)")
+    }
+
     @Test func everyCommandHasHelp() async throws {
         let (_, cli) = try CLI.temporary()
         for command in [[], ["session"], ["session", "list"], ["session", "backup"], ["session", "restore"], ["session", "import"],

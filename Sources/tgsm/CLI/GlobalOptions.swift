@@ -10,10 +10,15 @@ import SessionManager
 struct GlobalOptions: ParsableArguments {
     @Option(name: .customLong("store"), help: ArgumentHelp(
         "The store directory (sessions.sqlite, backups/, jobs.sqlite), or a PostgreSQL URL (postgres://USER@HOST:PORT/DB).",
-        discussion: "Default: $TGSM_STORE, else $TGSM_HOME, else $XDG_DATA_HOME/tgsm, else ~/.local/share/tgsm. "
-            + "With a postgres:// URL the sessions, leases, flood ledger and job queue of every process and host live in that "
-            + "database (the password is best given in $PGPASSWORD).", valueName: "dir|url"))
+        discussion: "Default: $TGSM_STORE, else \"store\" in the config file, else $TGSM_HOME, else $XDG_DATA_HOME/tgsm, else "
+            + "~/.local/share/tgsm. With a postgres:// URL the sessions, leases, flood ledger and job queue of every process and host "
+            + "live in that database (the password is best given in $PGPASSWORD).", valueName: "dir|url"))
     var store: String?
+
+    @Option(name: .customLong("config"), help: ArgumentHelp(
+        "The config file (default: $TGSM_CONFIG, else STORE/config.json, else the default store directory's config.json).",
+        valueName: "path"))
+    var config: String?
 
     @Option(name: .customLong("key-file"), help: ArgumentHelp(
         "The key file of an encrypted store (32 bytes or 64 hex digits; default $TGSM_KEY_FILE).", valueName: "path"))
@@ -24,29 +29,92 @@ struct GlobalOptions: ParsableArguments {
 
     var environment: [String: String] { ProcessInfo.processInfo.environment }
 
-    /// The PostgreSQL URL when the store is a PostgreSQL database (`--store postgres://...` or
-    /// $TGSM_STORE), nil for a SQLite directory.
+    /// Where the store is: a SQLite directory (absolute) or a PostgreSQL URL.
+    enum StoreLocation: Equatable {
+        case directory(String)
+        case postgres(String)
+    }
+
+    /// The store named by `--store`, else $TGSM_STORE (relative paths from the working directory).
+    private var givenStore: StoreLocation? {
+        let given = (store?.isEmpty == false ? store : nil) ?? environment["TGSM_STORE"].flatMap { $0.isEmpty ? nil : $0 }
+        return given.map { Self.location($0, relativeTo: FileManager.default.currentDirectoryPath) }
+    }
+
+    /// The store, by precedence: `--store`, $TGSM_STORE, the config file's `"store"` (a path in it is
+    /// relative to the file's directory), then the default directory. The config file consulted is
+    /// the one `configFile()` finds, so one file in the default place can move every command to a
+    /// PostgreSQL database or another directory.
+    func storeLocation() throws(CLIFailure) -> StoreLocation {
+        if let givenStore { return givenStore }
+        let file = try configFile()
+        if let named = file.value?.store, !named.isEmpty { return Self.location(named, relativeTo: file.directory) }
+        return .directory(try defaultDirectory())
+    }
+
+    /// The PostgreSQL URL when the store is a PostgreSQL database, nil for a SQLite directory. A
+    /// config file that cannot be read counts as none here: `storeDirectory()` then reports it.
     var postgresURL: String? {
-        let given = (store?.isEmpty == false ? store : nil) ?? environment["TGSM_STORE"]
-        guard let given, PostgresURL.isPostgresURL(given) else { return nil }
-        return given
+        guard case .postgres(let url) = try? storeLocation() else { return nil }
+        return url
     }
 
     /// The store directory, resolved as documented. A PostgreSQL store has none: commands that work
-    /// on the SQLite files (backups, restore, check) refuse it here, saying so.
+    /// on the SQLite files (check, status) refuse it here, saying so.
     func storeDirectory() throws(CLIFailure) -> String {
-        if postgresURL != nil {
-            throw CLIFailure(.usage, "this command works on a SQLite store directory, and --store names a PostgreSQL database; "
-                + "back up and inspect PostgreSQL with its own tools (pg_dump, psql), or pass --store DIR")
+        switch try storeLocation() {
+        case .directory(let path): return path
+        case .postgres:
+            throw CLIFailure(.usage, "this command works on a SQLite store directory, and the store is a PostgreSQL database "
+                + "(--store, $TGSM_STORE or the config file's \"store\"); inspect PostgreSQL with its own tools (psql), or pass --store DIR")
         }
-        if let store, !store.isEmpty { return Self.absolute(store) }
-        if let given = environment["TGSM_STORE"], !given.isEmpty { return Self.absolute(given) }
+    }
+
+    /// The directory used when nothing names a store: $TGSM_HOME, $XDG_DATA_HOME/tgsm, ~/.local/share/tgsm.
+    func defaultDirectory() throws(CLIFailure) -> String {
         if let home = environment["TGSM_HOME"], !home.isEmpty { return Self.absolute(home) }
         if let data = environment["XDG_DATA_HOME"], !data.isEmpty { return Self.absolute(data) + "/tgsm" }
         guard let home = environment["HOME"], !home.isEmpty else {
             throw CLIFailure(.usage, "no store directory: --store is not given and neither TGSM_HOME nor HOME is set; pass --store DIR")
         }
         return home + "/.local/share/tgsm"
+    }
+
+    /// The config file: `--config` or $TGSM_CONFIG (which must exist), else `config.json` in the
+    /// directory `--store`/$TGSM_STORE names (none for a database), else `config.json` in the default
+    /// directory. A file found by default may be absent (`value` nil).
+    func configFile() throws(CLIFailure) -> ConfigFile.Loaded {
+        if let explicit = (config?.isEmpty == false ? config : nil) ?? environment["TGSM_CONFIG"].flatMap({ $0.isEmpty ? nil : $0 }) {
+            return try ConfigFile.load(path: Self.absolute(explicit), mustExist: true)
+        }
+        switch givenStore {
+        case .postgres:
+            // A database has no folder to hold one: only a file named with --config or TGSM_CONFIG.
+            return ConfigFile.Loaded(path: "a config file named with --config or TGSM_CONFIG",
+                                     directory: FileManager.default.currentDirectoryPath, value: nil)
+        case .directory(let directory):
+            return try ConfigFile.load(path: directory + "/config.json", mustExist: false)
+        case nil:
+            return try ConfigFile.load(path: try defaultDirectory() + "/config.json", mustExist: false)
+        }
+    }
+
+    /// Where the snapshots of a PostgreSQL store go on this host: `--backup-dir`, else the config
+    /// file's `"backupDirectory"`, else `postgres-backups` in the default directory. Never a SQLite
+    /// store's `backups/` (its recovery would take a snapshot for one of its own backups).
+    func snapshotDirectory(_ flag: String?) throws(CLIFailure) -> String {
+        if let flag, !flag.isEmpty { return Self.absolute(flag) }
+        let file = try configFile()
+        if let named = file.value?.backupDirectory, !named.isEmpty, case .directory(let path) = Self.location(named, relativeTo: file.directory) {
+            return path
+        }
+        return try defaultDirectory() + "/postgres-backups"
+    }
+
+    static func location(_ text: String, relativeTo directory: String) -> StoreLocation {
+        if PostgresURL.isPostgresURL(text) { return .postgres(text) }
+        if text.hasPrefix("/") || text == "~" || text.hasPrefix("~/") { return .directory(absolute(text)) }
+        return .directory((directory as NSString).appendingPathComponent(text))
     }
 
     /// The job queue's file, beside the store's (docs/WORKERS.md: a database of its own, so a

@@ -6,7 +6,7 @@ import SessionManager
 
 /// What every connecting command (`auth`, `run`, `recover`) needs beyond the store: which servers,
 /// and the application's api_id/api_hash. Each comes from a flag, else the environment, else the
-/// store's config file (`STORE/config.json`, or `--config`); nothing is built in but Telegram's
+/// store's config file (`GlobalOptions.configFile()`: `--config`, or `STORE/config.json`); nothing is built in but Telegram's
 /// own addresses and keys.
 struct ConnectionOptions: ParsableArguments {
     @Option(name: .customLong("server"), help: ArgumentHelp(
@@ -28,9 +28,6 @@ struct ConnectionOptions: ParsableArguments {
     @Option(name: .customLong("api-hash"), help: ArgumentHelp(
         "The application's api_hash (or TGSM_API_HASH, or the config file; prefer those: arguments are visible in `ps`).", valueName: "hash"))
     var apiHash: String?
-
-    @Option(name: .customLong("config"), help: ArgumentHelp("The config file (default: STORE/config.json, or TGSM_CONFIG).", valueName: "path"))
-    var config: String?
 
     @Option(name: .customLong("log-level"), help: "Log level on stderr: trace, debug, info, notice, warning, error or critical.")
     var logLevel = "notice"
@@ -66,7 +63,7 @@ struct ConnectionOptions: ParsableArguments {
 
     func resolve(_ global: GlobalOptions) throws(CLIFailure) -> Resolved {
         let environment = ProcessInfo.processInfo.environment
-        let file = try ConfigFile.load(path: config ?? environment["TGSM_CONFIG"].flatMap { $0.isEmpty ? nil : $0 }, global: global)
+        let file = try global.configFile()
         let profile: ConnectionProfile
         do {
             if !dcs.isEmpty {
@@ -139,13 +136,19 @@ struct ConnectionOptions: ParsableArguments {
     }
 }
 
-/// `STORE/config.json` (or `--config`, `TGSM_CONFIG`): defaults for the connecting commands.
+/// `STORE/config.json` (or `--config`, `TGSM_CONFIG`): the store, and defaults for the connecting commands.
 ///
 /// ```json
 /// { "apiID": 12345, "apiHash": "0123456789abcdef0123456789abcdef",
-///   "server": "production" }            // or "test", a dcs.json path, or {"dcs": {"1": ["host:port"]}, "publicKeys": ["key.pem"]}
+///   "server": "production",             // or "test", a dcs.json path, or {"dcs": {"1": ["host:port"]}, "publicKeys": ["key.pem"]}
+///   "store": "postgres://tgsm@db1/tgsm" } // or a store directory; --store and $TGSM_STORE win over it
 /// ```
 struct ConfigFile: Decodable {
+    /// The store, when neither `--store` nor $TGSM_STORE names one: a directory (relative to this
+    /// file's) or a postgres:// URL (its password is better in $PGPASSWORD than in the file).
+    var store: String?
+    /// Where `tgsm session backup` puts the snapshots of a PostgreSQL store (relative to this file).
+    var backupDirectory: String?
     var apiID: Int32?
     var apiHash: String?
     var server: ServerEntry?
@@ -259,20 +262,11 @@ struct ConfigFile: Decodable {
         var value: ConfigFile?
     }
 
-    /// The config file, or nil when there is none at the default path. A file named explicitly must exist.
-    static func load(path explicit: String?, global: GlobalOptions) throws(CLIFailure) -> Loaded {
-        let path: String
-        if let explicit {
-            path = GlobalOptions.absolute(explicit)
-        } else if global.postgresURL != nil {
-            // A database has no folder to hold one: only a file named with --config or TGSM_CONFIG.
-            return Loaded(path: "a config file named with --config or TGSM_CONFIG", directory: FileManager.default.currentDirectoryPath, value: nil)
-        } else {
-            path = try global.storeDirectory() + "/config.json"
-        }
+    /// The config file at `path` (absolute); `value` is nil when it is absent and need not exist.
+    static func load(path: String, mustExist: Bool) throws(CLIFailure) -> Loaded {
         let directory = (path as NSString).deletingLastPathComponent
         guard let data = FileManager.default.contents(atPath: path) else {
-            if explicit != nil { throw CLIFailure(.usage, "the config file \(path) does not exist or cannot be read") }
+            if mustExist { throw CLIFailure(.usage, "the config file \(path) does not exist or cannot be read") }
             return Loaded(path: path, directory: directory, value: nil)
         }
         do {
