@@ -262,6 +262,40 @@ import Testing
         try await setup.close()
     }
 
+    /// `tgsm run` runs the store's backup schedule for its whole life (it had none: the 6-hourly
+    /// backups `check` promised never happened): with a 1 s interval, scheduled backups appear while
+    /// it runs, each verifying, and the run still stops cleanly on SIGTERM.
+    @Test func runTakesScheduledBackupsWhileItRuns() async throws {
+        let setup = try await Setup.start()
+        try await Self.logIn(setup)
+        let terminal = try setup.terminal(["run", "--no-http", "--grace-period", "5", "--backup-interval", "1"])
+        let at = try await terminal.expect("ready: alice")
+
+        struct Listed: Decodable { var file: String; var reason: String; var verification: String? }
+        var scheduled: [Listed] = []
+        for _ in 0..<300 where scheduled.count < 2 {
+            try await Task.sleep(for: .milliseconds(100))
+            let list = try await setup.cli.run(["session", "backup", "--list", "--verify", "--json"])
+            let all = (try? JSONDecoder().decode([Listed].self, from: Data(list.stdout.utf8))) ?? []
+            scheduled = all.filter { $0.reason == "scheduled" }
+        }
+        #expect(scheduled.count >= 2, "scheduled backups while running: \(scheduled.map(\.file))\n\(terminal.output)")
+        #expect(scheduled.allSatisfy { $0.verification == "verified" }, "\(scheduled)")
+
+        terminal.signal(SIGTERM)
+        try await terminal.expect("tgsm run: stopped", after: at)
+        #expect(try await terminal.status() == 0, "\(terminal.output)")
+        try await setup.close()
+    }
+
+    @Test func runRefusesABackupIntervalUnderASecond() async throws {
+        let setup = try await Setup.start()
+        let result = try await setup.cli.run(["run", "--backup-interval", "0.5"])
+        #expect(result.status == 2)
+        #expect(result.stderr.contains("--backup-interval must be at least 1 second, or 0"), "\(result.stderr)")
+        try await setup.close()
+    }
+
     /// What Prometheus and a load balancer see of a running `tgsm run`: /health says the account is
     /// ready, /metrics counts its RPCs and jobs, and a flood wait the DC sends shows up as an active
     /// wait of the method while the job waits for it without spending an attempt.

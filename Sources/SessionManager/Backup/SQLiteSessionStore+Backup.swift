@@ -14,19 +14,27 @@ extension SQLiteSessionStore {
         return try result.get()
     }
 
-    /// Takes a scheduled backup when the newest one is older than the configured interval.
+    /// Takes a scheduled backup when the newest one is older than `interval` seconds (default: the
+    /// options' `backupInterval`).
     @discardableResult
-    public func backupIfDue() throws(SessionStoreError) -> BackupRecord? {
+    public func backupIfDue(interval: Double? = nil) throws(SessionStoreError) -> BackupRecord? {
         let newest = BackupCatalog(directory: backupDirectory).entries().map(\.createdAt).max()
-        if let newest, clock.now().seconds - newest < options.backupInterval { return nil }
+        if let newest, clock.now().seconds - newest < (interval ?? options.backupInterval) { return nil }
         return try backup(reason: .scheduled)
     }
 
-    /// Runs `backupIfDue` every so often until cancelled; failures are logged, never fatal.
-    public func runBackupSchedule() async {
-        let pause = max(1, min(options.backupInterval / 4, 600))
+    /// Runs `backupIfDue(interval:)` every so often until cancelled (`tgsm run` runs it for its whole
+    /// life); failures are logged, never fatal. It looks a quarter interval apart (at least 1 s, at
+    /// most 10 min), so a backup is at most that late, and a process started long after the newest
+    /// backup takes one at once.
+    public func runBackupSchedule(interval: Double? = nil) async {
+        let interval = interval ?? options.backupInterval
+        let pause = max(1, min(interval / 4, 600))
         while !Task.isCancelled {
-            do { try backupIfDue() } catch { logger.error("scheduled backup failed", metadata: ["error": "\(error)"]) }
+            do { try backupIfDue(interval: interval) } catch {
+                logger.error("scheduled backup failed; the schedule tries again, and `tgsm session backup` takes one by hand",
+                             metadata: ["error": "\(error)", "directory": "\(backupDirectory)"])
+            }
             do { try await clock.sleep(for: pause) } catch { return }
         }
     }

@@ -143,7 +143,7 @@ struct CheckCommand: AsyncParsableCommand {
 
         if backups.isEmpty {
             findings.append(.problem(.problems, "backups", "no backup in \(directory)/backups", [
-                "Take one now: `tgsm session backup` (running workers also take one every 6 h and after each new key).",
+                "Take one now: `tgsm session backup` (`tgsm run` also takes one every 6 h, see --backup-interval, and after each new key).",
             ]))
         } else {
             for (record, problem) in verdicts where problem != nil {
@@ -154,7 +154,7 @@ struct CheckCommand: AsyncParsableCommand {
                 let age = now - newest.createdAt
                 if age > 24 * 3600 {
                     findings.append(.warning("backups", "the newest verified backup is \(TimeText.remaining(age)) old (\(TimeText.iso(newest.createdAt)))",
-                                             ["Take one now: `tgsm session backup`; check that the workers' backup schedule runs."]))
+                                             ["Take one now: `tgsm session backup`; check that `tgsm run` runs (it takes one every --backup-interval, 6 h by default)."]))
                 } else {
                     findings.append(.ok("backups", "\(good.count) verified, newest \(newest.file) from \(TimeText.iso(newest.createdAt))"))
                 }

@@ -60,11 +60,19 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .customLong("standby-interval"), help: "With --standby: seconds between tries at taking a held lease.")
     var standbyInterval: Double = 2
 
+    @Option(name: .customLong("backup-interval"), help: ArgumentHelp(
+        "Seconds between the SQLite store's scheduled verified backups (default 6 h; 0 turns the schedule off).",
+        discussion: "A backup is also taken after every auth-key change, whatever this says. A PostgreSQL store has none (use pg_dump)."))
+    var backupInterval: Double = 6 * 3600
+
     func validate() throws {
         guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1") }
         guard gracePeriod >= 0, gracePeriod.isFinite else { throw ValidationError("--grace-period must be a number of seconds ≥ 0") }
         guard keepAlive > 0, keepAlive.isFinite else { throw ValidationError("--keep-alive must be a positive number of seconds") }
         guard standbyInterval >= 0.1, standbyInterval.isFinite else { throw ValidationError("--standby-interval must be at least 0.1 seconds") }
+        guard backupInterval == 0 || (backupInterval >= 1 && backupInterval.isFinite) else {
+            throw ValidationError("--backup-interval must be at least 1 second, or 0 to turn scheduled backups off")
+        }
     }
 
     func run() async throws {
@@ -152,6 +160,9 @@ struct RunCommand: AsyncParsableCommand {
                                                standbyInterval: standby ? standbyInterval : nil),
             clock: clock, logger: logger)
         var extra: [RunServices.Entry] = []
+        if let backups = backend.backups, backupInterval > 0 {
+            extra.append(.init(name: "backups", service: BackupScheduleService(store: backups, interval: backupInterval)))
+        }
         if !noHTTP {
             let token = httpToken ?? ProcessInfo.processInfo.environment["TGSM_HTTP_TOKEN"]
             let server: OperatorHTTPServer
@@ -223,6 +234,8 @@ struct RunBackend {
     var store: any OperatorReadableStore
     var queue: any JobQueue
     var archive: any MessageArchive
+    /// The SQLite store, whose backups `tgsm run` schedules; nil on PostgreSQL (pg_dump's job).
+    var backups: SQLiteSessionStore?
     var close: @Sendable () async -> Void
 
     static func open(_ global: GlobalOptions) async throws(CLIFailure) -> RunBackend {
@@ -249,7 +262,7 @@ struct RunBackend {
             try? queue.writer.close()
             throw CLIFailure(.failure, "the message archive could not be opened: \(error)")
         }
-        return RunBackend(store: store, queue: queue, archive: archive, close: {
+        return RunBackend(store: store, queue: queue, archive: archive, backups: store, close: {
             try? queue.writer.close()
             try? store.close()
         })
