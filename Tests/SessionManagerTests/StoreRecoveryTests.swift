@@ -245,6 +245,117 @@ import Testing
         try reopened.close()
     }
 
+    /// A crash image whose WAL holds the commits made since the store opened: the directory copied
+    /// while the store is open, with the WAL's layout (frame size) and the state after each commit.
+    private struct WALImage {
+        let directory: TemporaryDirectory
+        let frameSize: Int
+        /// The WAL's size after each commit and alice's session then (nil: none yet). The first
+        /// is the store as opened; the second commit added alice's key, so the one backup holds it.
+        let commits: [(walSize: Int, session: SessionState?)]
+        var backedUp: SessionState { commits[1].session ?? Fixtures.session(salt: 1) }
+
+        static let headerSize = 32
+        static let frameHeaderSize = 24
+
+        /// What opening must give when the WAL is damaged from byte `offset` on (nil: no byte
+        /// changed, e.g. a range zeroed that was zero). SQLite replays WAL frames in order while
+        /// their checksums (chained from frame to frame) hold and stops at the first that fails, so
+        /// the first damaged frame and every frame after it are dropped; what was committed before
+        /// it must come back, or the backup when that is newer.
+        func expected(damageFrom offset: Int?) -> SessionState {
+            guard let offset else { return commits.last?.session ?? backedUp }
+            let validEnd = offset < Self.headerSize ? 0 : Self.headerSize + (offset - Self.headerSize) / frameSize * frameSize
+            let last = commits.lastIndex { $0.walSize <= validEnd } ?? 0
+            return last >= 1 ? (commits[last].session ?? backedUp) : backedUp
+        }
+    }
+
+    private func walImage() async throws -> WALImage {
+        let live = TemporaryDirectory("wal-live")
+        defer { live.remove() }
+        let store = try SQLiteSessionStore.open(directory: live.path, options: Fixtures.options())
+        let wal = live.file("sessions.sqlite-wal")
+        func walSize() -> Int { (try? FileManager.default.attributesOfItem(atPath: wal)[.size] as? NSNumber)?.intValue ?? 0 }
+        var commits: [(walSize: Int, session: SessionState?)] = [(walSize(), nil)]
+        // The first save brings alice's keys (a backup follows it); the rest change salts only
+        // (no backup), so they exist only in the WAL.
+        for salt in Int64(1)...6 {
+            try await store.saveSession(Fixtures.session(salt: salt), account: "alice", fence: nil)
+            commits.append((walSize(), Fixtures.session(salt: salt)))
+        }
+        let image = TemporaryDirectory("wal-image")
+        try FileManager.default.copyItem(atPath: live.path, toPath: image.path)
+        try store.close()
+        let head = try Data(contentsOf: URL(fileURLWithPath: image.file("sessions.sqlite-wal"))).prefix(WALImage.headerSize)
+        let pageSize = head.dropFirst(8).prefix(4).reduce(0) { $0 << 8 | Int($1) }
+        return WALImage(directory: image, frameSize: WALImage.frameHeaderSize + pageSize, commits: commits)
+    }
+
+    /// The WAL's contents damaged, not only the file lost: flipped bytes, zeroed frames and a
+    /// truncation mid-frame, in its header, in frame headers and in page data, at every commit.
+    /// The store must open with the last state committed before the damage (or the backup when
+    /// that is newer), never with other data, never fail while a good backup exists; and it must
+    /// keep working.
+    @Test func aDamagedWALOpensWithTheLastCommitBeforeTheDamageOrTheNewerBackup() async throws {
+        let image = try await walImage()
+        defer { image.directory.remove() }
+        let walPath = image.directory.file("sessions.sqlite-wal")
+        let walSize = Int(try #require(try FileManager.default.attributesOfItem(atPath: walPath)[.size] as? NSNumber).intValue)
+        let frames = (walSize - WALImage.headerSize) / image.frameSize
+        #expect(frames >= 6 && image.commits.last?.walSize == walSize, "the image's WAL holds the commits (\(frames) frames)")
+
+        var cases: [Damage] = [0, 3, 4, 8, 12, 16, 20, 24, 28, 31].map { .flip(offset: $0) }
+        cases += [.zero(offset: 0, length: WALImage.headerSize), .truncate(to: 0), .truncate(to: 20)]
+        for frame in 0..<frames {
+            let start = WALImage.headerSize + frame * image.frameSize
+            // A frame header field (page number, commit size, salts, checksums) or its page, by turns.
+            let within = [0, 4, 8, 12, 16, 20, WALImage.frameHeaderSize, WALImage.frameHeaderSize + 100, image.frameSize / 2, image.frameSize - 1]
+            cases.append(.flip(offset: start + within[frame % within.count]))
+            if frame % 2 == 0 { cases.append(.zero(offset: start, length: image.frameSize)) }
+            if frame % 3 == 1 { cases.append(.zero(offset: start + 512, length: 512)) }
+            if frame % 2 == 1 { cases.append(.truncate(to: start + image.frameSize / 3)) }
+        }
+
+        let original = [UInt8](try Data(contentsOf: URL(fileURLWithPath: walPath)))
+        var outcomes: [String: [String: Int]] = [:]
+        var unchanged = 0
+        for damage in cases {
+            let dir = try copy(image.directory)
+            defer { dir.remove() }
+            try damage.apply(to: dir.file("sessions.sqlite-wal"))
+            // The first byte that differs (or is missing): zeroing a page's free space changes nothing.
+            let damaged = [UInt8](try Data(contentsOf: URL(fileURLWithPath: dir.file("sessions.sqlite-wal"))))
+            let firstChange = zip(original, damaged).enumerated().first { $0.element.0 != $0.element.1 }?.offset
+                ?? (damaged.count < original.count ? damaged.count : nil)
+            if firstChange == nil { unchanged += 1 }
+            let expected = image.expected(damageFrom: firstChange)
+            let options = Fixtures.options()
+            let store: SQLiteSessionStore
+            do {
+                store = try SQLiteSessionStore.open(directory: dir.path, options: options)
+            } catch {
+                Issue.record("WAL \(damage): open failed although a good backup exists: \(error)")
+                continue
+            }
+            let loaded = try await store.loadSession(account: "alice")
+            #expect(loaded == expected, "WAL \(damage): opened with salt \(loaded?.dcs[1]?.serverSalt ?? -1), expected \(expected.dcs[1]?.serverSalt ?? -1)")
+            switch store.outcome {
+            case .opened: outcomes["WAL " + damage.mode, default: [:]]["the commits before the damage", default: 0] += 1
+            case .restored: outcomes["WAL " + damage.mode, default: [:]]["restored from the newer backup", default: 0] += 1
+            case .created: Issue.record("WAL \(damage): a new empty store replaced the damaged one")
+            }
+            try await store.saveSession(Fixtures.session(salt: 99), account: "alice", fence: nil)
+            try store.close()
+            let again = try SQLiteSessionStore.open(directory: dir.path, options: options)
+            #expect(again.outcome == .opened, "WAL \(damage)")
+            #expect(try await again.loadSession(account: "alice") == Fixtures.session(salt: 99), "WAL \(damage)")
+            try again.close()
+        }
+        #expect(unchanged < cases.count / 4, "most cases change the WAL (\(unchanged) of \(cases.count) did not)")
+        Self.report("in the WAL", outcomes)
+    }
+
     @Test func aBadNewestBackupIsSetAsideAndTheNextOneRestored() async throws {
         let dir = TemporaryDirectory()
         defer { dir.remove() }
