@@ -37,8 +37,8 @@ import Testing
         }
 
         func runtime(pid: Int32 = 1, holderIsDead: @escaping @Sendable (LeaseHolder) -> Bool = { _ in false },
-                     stopsOnTerminal: Bool = true, keepAlive: KeepAlivePolicy? = nil) -> AccountRuntime {
-            AccountRuntime(account: "alice", store: store, client: client,
+                     stopsOnTerminal: Bool = true, keepAlive: KeepAlivePolicy? = nil, store: (any SessionStore)? = nil) -> AccountRuntime {
+            AccountRuntime(account: "alice", store: store ?? self.store, client: client,
                            configuration: AccountRuntimeConfiguration(leaseTTL: 30, keepAlive: keepAlive, stopsOnTerminal: stopsOnTerminal),
                            environment: AccountRuntimeEnvironment(clock: clock, random: SeededRandomSource(seed: 7),
                                                                   holder: LeaseHolder(host: "test", pid: pid), holderIsDead: holderIsDead,
@@ -87,6 +87,54 @@ import Testing
         // After a stop the invoker refuses without touching the network.
         await #expect(throws: TelegramError.self) {
             _ = try await runtime.invoker.invoke(Api.functions.updates.GetState(), options: InvokeOptions())
+        }
+        try await world.close()
+    }
+
+    /// The stored identity as Telegram sees it, not as the client's configuration says: every
+    /// initConnection the DC received (the login's, the runtime's first connection, and a restarted
+    /// process's on the store reopened) carries the same fields, and a connection that replaces a
+    /// dropped one carries on a session the DC knows by that identity. (The client sends
+    /// initConnection once per MTProto session: a reconnection resumes the session, whose client
+    /// info the server keeps; a new session, as after a restart, sends it again.)
+    @Test(.timeLimit(.minutes(1))) func everyInitConnectionTheDCSawCarriesTheStoredIdentity() async throws {
+        let world = try await World.start()
+        try await world.logIn()
+        let identity = try #require(try await world.store.identity(account: "alice"))
+        let fields = [identity.deviceModel, identity.systemVersion, identity.appVersion, identity.systemLangCode, identity.langPack, identity.langCode]
+        func seen() -> [InitConnectionRecord] { world.dc.core.withState { $0.initConnections } }
+        let getState = Api.functions.updates.GetState()
+
+        let first = world.runtime()
+        #expect(try await first.start() == .valid(userID: 1001))
+        // The connection drops under the running account; its next call reconnects.
+        let before = Set(world.dc.core.liveConnections.map(\.id))
+        world.dc.core.disconnectAll()
+        _ = try await first.invoker.invoke(getState, options: InvokeOptions(isIdempotent: true))
+        let replacements = world.dc.core.liveConnections.filter { !before.contains($0.id) && $0.sessionID != nil }
+        #expect(!replacements.isEmpty, "the call went over a new connection")
+        for connection in replacements {
+            let initialized = seen().filter { $0.sessionID == connection.sessionID }
+            #expect(!initialized.isEmpty, "connection \(connection.id) runs session \(connection.sessionID ?? 0), never initialized with an identity")
+            #expect(initialized.allSatisfy { $0.identity == fields })
+        }
+        let afterDrop = seen().count
+        await first.stop()
+
+        // A restart: a new process's runtime on the store opened again from its file.
+        let reopened = try SQLiteSessionStore.open(directory: world.directory.path, options: Fixtures.options())
+        let second = world.runtime(pid: 2, store: reopened)
+        #expect(try await second.start() == .valid(userID: 1001))
+        _ = try await second.invoker.invoke(getState, options: InvokeOptions(isIdempotent: true))
+        await second.stop()
+        try reopened.close()
+
+        let all = seen()
+        #expect(all.count > afterDrop, "the restarted runtime sent initConnection")
+        #expect(Set(all.map(\.sessionID)).count >= 3, "login, start, restart: \(all.map(\.sessionID))")
+        for record in all {
+            #expect(record.identity == fields, "connection \(record.connectionID) (DC \(record.dc)) sent \(record.identity), stored \(fields)")
+            #expect(record.apiID == 1)
         }
         try await world.close()
     }

@@ -126,6 +126,8 @@ public struct DCState: Sendable {
     public internal(set) var handlerRuns: [String: Int] = [:]
     /// How long a login code stays valid.
     public var codeLifetime: Double = 300
+    /// Every initConnection received (the newest `initConnectionLogLimit`), in order.
+    public internal(set) var initConnections: [InitConnectionRecord] = []
 
     public init(world: World, dcs: [Int32: DCAddress], entropy: any EntropySource = SystemEntropy()) {
         self.world = world

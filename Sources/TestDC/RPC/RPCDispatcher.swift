@@ -87,6 +87,7 @@ extension DCState {
 
     /// Unwraps, applies the fault rules, and answers one RPC request.
     public mutating func handle(_ body: [UInt8], context: CallContext, now: Double) -> HandledCall {
+        recordInitConnection(in: body, context: context)
         let inner: [UInt8]
         do {
             inner = try Self.unwrap(body)
