@@ -395,10 +395,10 @@ import Testing
         dc.advance(by: 11)
         #expect(dc.machine.statistics.futureSaltRequests == 1)
         let saved = dc.persisted.compactMap(\.futureSalts).last ?? []
-        #expect(saved.count == 32, "the policy's default count")
+        #expect(saved.count == 8, "the policy's default count")
         #expect(saved.first?.salt == InMemoryDC.salt, "the first is the salt in use")
         dc.advance(by: 60)
-        #expect(dc.machine.statistics.futureSaltRequests == 1, "32 hours ahead are known: no second request")
+        #expect(dc.machine.statistics.futureSaltRequests == 1, "8 hours ahead are known: no second request")
 
         // Past the first salt's last accepted second: every call would be refused without the next.
         dc.advance(by: 5_600)
@@ -416,7 +416,7 @@ import Testing
         first.acceptConnection()
         first.advance(by: 11)
         let saved = first.persisted.compactMap(\.futureSalts).last ?? []
-        #expect(saved.count == 32)
+        #expect(saved.count == 8)
 
         var dc = InMemoryDC(key: InMemoryDC.key()) { $0.futureSalts = nil }
         dc.machine = DCConnectionStateMachine(

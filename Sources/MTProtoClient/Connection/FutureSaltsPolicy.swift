@@ -12,7 +12,7 @@ public struct FutureSaltsPolicy: Sendable, Hashable {
     /// Seconds before an unanswered request may be repeated.
     public var retryAfter: Double
 
-    public init(count: Int32 = 32, refetchAhead: Double = 3600, retryAfter: Double = 300) {
+    public init(count: Int32 = 8, refetchAhead: Double = 3600, retryAfter: Double = 300) {
         self.count = min(max(count, 1), 64)
         self.refetchAhead = max(0, refetchAhead)
         self.retryAfter = max(1, retryAfter)
