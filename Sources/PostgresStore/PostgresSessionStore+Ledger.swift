@@ -5,22 +5,80 @@ import SessionManager
 
 /// The flood ledger and the send-code deadlines (`FloodLedgerStore`), and the accounts' terminal
 /// marks (`AccountStatusStore`). Not fenced, as on SQLite: a wait or a revocation seen by an old
-/// owner is still true. One table for the whole cluster, so a wait recorded by any process stops
-/// the call in every process at its next ledger refresh (`FloodLedger.Policy.refreshInterval`).
+/// owner is still true. One table for the whole cluster, and a recorded wait is announced
+/// (`NOTIFY tgsm_flood, '<account>'`, sent at commit): every process's ledgers of the account read
+/// the table again at once, so no process makes the call after the wait is recorded but the few
+/// milliseconds the notification takes. While a process's listening connection is down, its
+/// ledgers fall back to their refresh (`FloodLedger.Policy.refreshInterval`, 1 s).
 extension PostgresSessionStore {
+    public static let floodNotificationChannel = "tgsm_flood"
+
     public func recordFloodWait(_ wait: FloodWait) async throws(SessionStoreError) {
         let logger = self.logger
         try await write("record a flood wait for \(wait.account) \(wait.method)") { connection in
             // The later `until` wins, and with it the rest of the record; an earlier one changes nothing.
-            try await connection.query("""
+            let changed = try await connection.rows("""
                 INSERT INTO flood_wait(account, method, peer, kind, recorded_at, until, dc)
                 VALUES (\(wait.account.rawValue), \(wait.method), \(wait.peer ?? ""), \(wait.kind.rawValue), \(wait.recordedAt.seconds),
                         \(wait.until.seconds), \(wait.dc.map(Int64.init)))
                 ON CONFLICT (account, method, peer) DO UPDATE SET kind = excluded.kind, recorded_at = excluded.recorded_at,
                     until = excluded.until, dc = excluded.dc
                 WHERE excluded.until > flood_wait.until
+                RETURNING 1
                 """, logger: logger)
+            if !changed.isEmpty {
+                try await connection.query("SELECT pg_notify(\(Self.floodNotificationChannel), \(wait.account.rawValue))", logger: logger)
+            }
         }
+    }
+
+    public func floodWaitChanges() -> AsyncStream<AccountID?>? {
+        floodSignals.subscribe()
+    }
+
+    /// Keeps one pooled connection LISTENing on `tgsm_flood` (the job queue's pattern); returns
+    /// once the first LISTEN is in place, or failed (the ledgers then poll until a later attempt
+    /// succeeds). Each LISTEN after the first announces "anything may have changed" (nil): waits
+    /// recorded while it was down were not announced.
+    func startFloodListener() async {
+        let (ready, readyContinuation) = AsyncStream<Void>.makeStream()
+        let signals = floodSignals
+        let database = self.database
+        let logger = self.logger
+        let task = Task {
+            var announced = false
+            var listenedBefore = false
+            while !Task.isCancelled {
+                do {
+                    try await database.client.withConnection { connection in
+                        try await connection.listen(on: Self.floodNotificationChannel) { notifications in
+                            if listenedBefore { signals.yield(nil) }
+                            listenedBefore = true
+                            if !announced {
+                                announced = true
+                                readyContinuation.finish()
+                            }
+                            for try await notification in notifications {
+                                signals.yield(AccountID(notification.payload))
+                            }
+                        }
+                    }
+                } catch {
+                    if Task.isCancelled { break }
+                    logger.warning("LISTEN for flood-wait announcements failed; ledgers see other processes' waits at their refresh until it is back",
+                                   metadata: ["error": "\(PostgresDatabase.describe(error))"])
+                }
+                if !announced {
+                    announced = true
+                    readyContinuation.finish()
+                }
+                // Reconnect pacing on the wall clock: this is I/O recovery, not ledger timing.
+                try? await Task.sleep(for: .seconds(1))
+            }
+            readyContinuation.finish()
+        }
+        floodListener.withLock { $0 = task }
+        for await _ in ready {}
     }
 
     public func activeFloodWaits(account: AccountID?, at now: UnixTime) async throws(SessionStoreError) -> [FloodWait] {

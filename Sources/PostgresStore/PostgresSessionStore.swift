@@ -5,6 +5,8 @@ import MTProto
 import MTProtoClient
 import PostgresNIO
 import SessionManager
+import Synchronization
+import Workers
 
 /// The session store on PostgreSQL, for many processes on many hosts sharing accounts: the same
 /// contract as `SQLiteSessionStore` (`SessionStore`, and with it `FloodLedgerStore` and
@@ -13,13 +15,18 @@ import SessionManager
 /// Every method is one transaction. Account-scoped writes check the writer's fencing token in
 /// that transaction, holding the lease row `FOR SHARE` until commit, so a takeover (which updates
 /// that row) waits for writes in flight and every write after it sees the new token.
-/// Backups are PostgreSQL's (pg_dump, WAL archiving): `recordedBackups()` is empty.
+/// Snapshots (`snapshot(into:)`, `restore(from:)`) are verified SQLite store files of every
+/// account's session, recorded in the `backups` table; the database as a whole is backed up with
+/// PostgreSQL's own tools (pg_dump, WAL archiving).
 public final class PostgresSessionStore: SessionStore, Sendable {
     public let database: PostgresDatabase
     let phoneSecret: SymmetricKey
     let clock: any TelegramClock
     let logger: Logger
     private let ownsDatabase: Bool
+    /// Fans the flood-wait announcements (LISTEN tgsm_flood) out to this process's ledgers.
+    let floodSignals = Broadcaster<AccountID?>()
+    let floodListener = Mutex<Task<Void, Never>?>(nil)
 
     /// Connects to `url`, applies the store's migrations and returns the store; `close()` ends the connections.
     public static func connect(url: String, clock: any TelegramClock = SystemClock(),
@@ -76,7 +83,9 @@ public final class PostgresSessionStore: SessionStore, Sendable {
         guard secret.count == 32 else {
             throw .corruptRecord(account: AccountID("-"), what: "phone-key secret in store_meta (\(secret.count) bytes, not 32)")
         }
-        return PostgresSessionStore(database: database, phoneSecret: SymmetricKey(data: secret), clock: clock, logger: logger, ownsDatabase: ownsDatabase)
+        let store = PostgresSessionStore(database: database, phoneSecret: SymmetricKey(data: secret), clock: clock, logger: logger, ownsDatabase: ownsDatabase)
+        await store.startFloodListener()
+        return store
     }
 
     private init(database: PostgresDatabase, phoneSecret: SymmetricKey, clock: any TelegramClock, logger: Logger, ownsDatabase: Bool) {
@@ -87,8 +96,14 @@ public final class PostgresSessionStore: SessionStore, Sendable {
         self.ownsDatabase = ownsDatabase
     }
 
-    /// Closes the connections when the store opened them itself.
+    /// Stops listening for flood-wait announcements, and closes the connections when the store opened them itself.
     public func close() async {
+        let task = floodListener.withLock { task in
+            defer { task = nil }
+            return task
+        }
+        task?.cancel()
+        await task?.value
         if ownsDatabase { await database.close() }
     }
 
@@ -181,12 +196,6 @@ public final class PostgresSessionStore: SessionStore, Sendable {
     public func phoneKey(for phone: String) async throws(SessionStoreError) -> String {
         PhoneKey.digest(phone, secret: phoneSecret)
     }
-
-    // MARK: Backups
-
-    /// PostgreSQL is backed up by its own tools (pg_dump, base backups with WAL archiving), which
-    /// tgsm does not run or record: always empty.
-    public func recordedBackups() async throws(SessionStoreError) -> [BackupRecord] { [] }
 }
 
 extension PostgresConnection {

@@ -127,5 +127,22 @@ enum PostgresStoreSchema {
             )
             """,
         ]),
+        // The snapshots taken of the store (`snapshot(into:)`): each file lives on the host that took
+        // it, in `directory`; the table is what every process sees (`recordedBackups()`).
+        PostgresMigration(id: "store.v3", statements: [
+            """
+            CREATE TABLE backups (
+                file text PRIMARY KEY,
+                created_at double precision NOT NULL,
+                size bigint NOT NULL,
+                sha256 text NOT NULL,
+                commit_seq bigint NOT NULL,
+                reason text NOT NULL,
+                directory text NOT NULL,
+                host text NOT NULL,
+                accounts bigint NOT NULL
+            )
+            """,
+        ]),
     ]
 }

@@ -167,6 +167,57 @@ import Testing
             try await second.shutDown()
         }
     }
+
+    /// On PostgreSQL a recorded wait is announced (NOTIFY at commit): another process's ledger
+    /// refuses the call at once, though its copy would not be read again for an hour (its clock
+    /// stands still, so only the announcement can make the copy stale). A ledger that does not
+    /// hear announcements, on the same store, still goes: the proof that nothing else did it.
+    @Test func onPostgreSQLAWaitRecordedByOneProcessStopsTheOthersAtOnce() async throws {
+        try await EngineStore.with(.postgres) { place in
+            let first = try await place.open()
+            let second = try await place.open()
+            let clock = TestClock()
+            let hourly = FloodLedger.Policy(inlineWaitThreshold: 10, refreshInterval: 3600)
+            let watcher = FloodLedger(account: "alice", store: second, policy: hourly, clock: clock, logger: quietLogger)
+            let deaf = FloodLedger(account: "alice", store: Unannounced(store: second), policy: hourly, clock: clock, logger: quietLogger)
+            try await watcher.admit(method: "messages.sendMessage", peer: "user:7")
+            try await deaf.admit(method: "messages.sendMessage", peer: "user:7")
+
+            let start = clock.now()
+            let recorder = FloodLedger(account: "alice", store: first, policy: hourly, clock: clock, logger: quietLogger)
+            await recorder.record(FloodWait(account: "alice", method: "messages.sendMessage", peer: "user:7", kind: .floodWait,
+                                            recordedAt: start, until: start + 600, dc: 2))
+            let began = ContinuousClock.now
+            var refusal: TelegramError?
+            while refusal == nil, ContinuousClock.now - began < .seconds(10) {
+                do throws(TelegramError) { try await watcher.admit(method: "messages.sendMessage", peer: "user:7") } catch { refusal = error }
+                if refusal == nil { try await Task.sleep(for: .milliseconds(2)) }
+            }
+            let took = ContinuousClock.now - began
+            #expect(refusal?.sessionManagerError?.code == "TGSM-RATE-001", "the other process's ledger never saw the wait")
+            #expect(took < .seconds(2), "seen after \(took)")
+            #expect(clock.now() == start, "the ledgers' clock did not move")
+            // Without the announcement the copy read before the wait is still taken as fresh.
+            try await deaf.admit(method: "messages.sendMessage", peer: "user:7")
+            try await first.shutDown()
+            try await second.shutDown()
+        }
+    }
+}
+
+/// A store that forwards everything but the announcements of new waits, as SQLite has none.
+private struct Unannounced: FloodLedgerStore {
+    let store: any FloodLedgerStore
+    func recordFloodWait(_ wait: FloodWait) async throws { try await store.recordFloodWait(wait) }
+    func activeFloodWaits(account: AccountID?, at now: UnixTime) async throws -> [FloodWait] { try await store.activeFloodWaits(account: account, at: now) }
+    func purgeFloodWaits(endedBefore now: UnixTime) async throws -> Int { try await store.purgeFloodWaits(endedBefore: now) }
+    func phoneKey(for phone: String) async throws -> String { try await store.phoneKey(for: phone) }
+    func sendCodeDeadline(account: AccountID, phoneKey: String) async throws -> UnixTime? {
+        try await store.sendCodeDeadline(account: account, phoneKey: phoneKey)
+    }
+    func setSendCodeDeadline(_ deadline: UnixTime?, account: AccountID, phoneKey: String) async throws {
+        try await store.setSendCodeDeadline(deadline, account: account, phoneKey: phoneKey)
+    }
 }
 
 struct BrokenLedgerStore: FloodLedgerStore {

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import MTProto
+import MTProtoClient
 import PostgresStore
 import SessionManager
 import StoreTestSupport
@@ -50,6 +51,107 @@ import Testing
             #expect(await gates[0].reserveShared(category: .send, peer: "user:0", now: now + 3) == .refuse(until: now + 6))
             try await first.shutDown()
             try await second.shutDown()
+        }
+    }
+
+    /// `tgsm session backup` on PostgreSQL: every account's session copied into a SQLite store
+    /// file, verified and checksummed like a SQLite backup (0600, sidecar), recorded in the
+    /// `backups` table. Restoring it puts each account back exactly, under the account's lease: a
+    /// live holder makes it refuse with nothing changed; forced, the holder is fenced out.
+    @Test func aSnapshotIsAVerifiedStoreFileRecordedInTheDatabaseAndRestoresUnderTheLease() async throws {
+        try await EngineStore.with(.postgres) { place in
+            let store = try #require(try await place.open() as? PostgresSessionStore)
+            let directory = TemporaryDirectory("snapshots")
+            defer { directory.remove() }
+            let clock = try #require(place.options.clock as? ManualClock)
+            var session = Fixtures.session()
+            var updates = UpdatesState(pts: 10, qts: 2, seq: 5, date: 1_700_000_000)
+            updates.channels = [3001: 78]
+            updates.channelAccessHashes = [3001: 555]
+            session.updates = updates
+            let peers = [PeerRecord(kind: .channel, id: 3001, accessHash: 555, seenAt: UnixTime(seconds: 100)),
+                         PeerRecord(kind: .user, id: 1002, accessHash: 0x0B0B, username: "bob", seenAt: UnixTime(seconds: 100))]
+            let salts = [FutureSalt(validSince: UnixTime(seconds: 100), validUntil: UnixTime(seconds: 1900), salt: 5)]
+            let temporary = TemporaryAuthKey(key: Fixtures.key(9), expiresAt: UnixTime(seconds: 5000))
+            let identity = DeviceIdentity(deviceModel: "Pixel 7", systemVersion: "Android 14", appVersion: "10.14.5", chosenAt: UnixTime(seconds: 10))
+            let proxy = try ProxySetting("socks5://10.0.0.1:1080")
+            try await store.saveSession(session, account: "alice", fence: nil)
+            try await store.rememberPeers(peers, account: "alice", fence: nil)
+            try await store.saveFutureSalts(salts, dc: 2, account: "alice", fence: nil)
+            try await store.saveTemporaryKey(temporary, dc: 2, account: "alice", fence: nil)
+            _ = try await store.chooseIdentity(identity, account: "alice")
+            try await store.setProxy(proxy, account: "alice")
+            try await store.saveSession(Fixtures.session(salt: 9, user: 2002), account: "bob", fence: nil)
+
+            let record = try await store.snapshot(into: directory.path, options: place.options)
+            let file = directory.path + "/" + record.file
+            let attributes = try FileManager.default.attributesOfItem(atPath: file)
+            #expect((attributes[.posixPermissions] as? Int) == 0o600)
+            #expect(FileManager.default.fileExists(atPath: file + ".json"))
+            #expect(SnapshotDirectory.verify(record.file, in: directory.path, options: place.options) == nil)
+            #expect(SnapshotDirectory.list(directory.path) == [record])
+            #expect(try await store.recordedBackups() == [record], "recorded where every process sees it")
+            #expect(try await (try #require(try await place.open() as? PostgresSessionStore)).recordedBackups() == [record])
+            // Nothing but the snapshot and its sidecar is left in the directory (no staging).
+            #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted() == [record.file, record.file + ".json"])
+
+            // Later changes, and a flood wait (a fact about Telegram now: a restore keeps it).
+            try await store.saveSession(Fixtures.session(salt: 77), account: "alice", fence: nil)
+            try await store.rememberPeers([PeerRecord(kind: .user, id: 5, accessHash: 1, seenAt: UnixTime(seconds: 200))], account: "alice", fence: nil)
+            try await store.setProxy(nil, account: "alice")
+            try await store.saveFutureSalts([], dc: 2, account: "alice", fence: nil)
+            let wait = FloodWait(account: "alice", method: "messages.sendMessage", peer: nil, kind: .floodWait, recordedAt: clock.now(),
+                                 until: clock.now() + 600, dc: 2)
+            try await store.recordFloodWait(wait)
+
+            // A live holder: refused, nothing changed.
+            let live = try await store.acquireLease(account: "alice", holder: LeaseHolder(host: "hostB", pid: 200), now: clock.now(), ttl: 30,
+                                                    holderIsDead: { _ in false })
+            let restorer = LeaseHolder(host: "restorer", pid: 1)
+            do {
+                _ = try await store.restore(from: directory.path, backup: nil, options: place.options, holder: restorer)
+                Issue.record("a restore went ahead under a live lease")
+            } catch let error as SessionStoreError {
+                guard case .leaseHeld(let held) = error else { Issue.record("wrong error \(error)"); return }
+                #expect(held.token == live.token)
+            }
+            #expect(try await store.loadSession(account: "alice")?.dcs[1]?.serverSalt == 77, "the later session is still there")
+            #expect(try await store.currentLease(account: "bob") == nil, "a refused restore keeps no lease")
+
+            // Forced: the holder's lease is taken over, every account is put back exactly.
+            let report = try await store.restore(from: directory.path, backup: record.file, options: place.options, holder: restorer, force: true)
+            #expect(report.backup == record.file && report.accounts == ["alice", "bob"] && report.tookOverFrom == [live])
+            #expect(try await store.loadSession(account: "alice") == session)
+            #expect(try await store.allPeers(account: "alice") == peers.sorted { ($0.kind.rawValue, $0.id) < ($1.kind.rawValue, $1.id) })
+            #expect(try await store.futureSalts(dc: 2, account: "alice") == salts)
+            #expect(try await store.temporaryKey(dc: 2, account: "alice") == temporary)
+            #expect(try await store.identity(account: "alice") == identity)
+            #expect(try await store.proxy(account: "alice") == proxy)
+            #expect(try await store.loadSession(account: "bob") == Fixtures.session(salt: 9, user: 2002))
+            #expect(try await store.activeFloodWaits(account: "alice", at: clock.now()) == [wait])
+            // The old holder is fenced out; the leases were released, and the tokens only grew.
+            do {
+                try await store.updateServerSalt(1, dc: 2, account: "alice", fence: live.token)
+                Issue.record("the old holder wrote after the restore")
+            } catch let error as SessionStoreError {
+                guard case .fenced = error else { Issue.record("wrong error \(error)"); return }
+            }
+            #expect(try await store.currentLease(account: "alice") == nil)
+            let next = try await store.acquireLease(account: "alice", holder: LeaseHolder(host: "hostC", pid: 3), now: clock.now(), ttl: 30,
+                                                    holderIsDead: { _ in false })
+            #expect(next.token.rawValue == live.token.rawValue + 2)
+
+            // A damaged snapshot is never restored.
+            let handle = try #require(FileHandle(forWritingAtPath: file))
+            try handle.seek(toOffset: 200)
+            handle.write(Data(repeating: 0xFF, count: 64))
+            try handle.close()
+            #expect(SnapshotDirectory.verify(record.file, in: directory.path, options: place.options) != nil)
+            await #expect(throws: SessionStoreError.self) {
+                _ = try await store.restore(from: directory.path, backup: nil, options: place.options, holder: restorer, force: true)
+            }
+            #expect(FileManager.default.fileExists(atPath: file), "a snapshot that fails verification is kept for a person to look at")
+            try await store.shutDown()
         }
     }
 }

@@ -1,8 +1,11 @@
 import Foundation
 import MTProto
 import MTProtoClient
+import Logging
 import MTProtoCrypto
+import PostgresStore
 import SessionManager
+import StoreTestSupport
 import Testing
 
 /// The `tgsm` binary run as a subprocess against a temporary store: output, `--json`, exit codes
@@ -382,6 +385,66 @@ import Testing
         cli.environment = ["TGSM_CONFIG": root + "/etc/config.json", "TGSM_STORE": ""]
         let broken = try await cli.run(["session", "list"], withStore: false)
         #expect(broken.status == 2 && broken.stderr.contains(root + "/etc/config.json"), "\(broken.stderr)")
+    }
+
+    /// On a PostgreSQL store `session backup` writes a verified snapshot (0600, with its sidecar) to
+    /// --backup-dir (default: postgres-backups in the default directory), `--list --verify` checks
+    /// it, and `session restore` puts it back: refused (exit 6, nothing changed) while a live process
+    /// holds an account's lease, done with --force.
+    @Test func backupListAndRestoreOnAPostgreSQLStore() async throws {
+        let database = try await ScratchPostgresDatabase.create()
+        do {
+            try await backupAndRestore(on: database.url)
+        } catch {
+            await database.drop()
+            throw error
+        }
+        await database.drop()
+    }
+
+    private func backupAndRestore(on url: String) async throws {
+        let (root, base) = try CLI.temporary()
+        var cli = base
+        cli.environment = ["TGSM_STORE": "", "TGSM_CONFIG": "", "TGSM_HOME": root + "/home"]
+        let aliceKey = try CLIFixtures.key(seed: 1)
+        let session = { (key: AuthKey) throws -> String in try TelethonStringSession.encode(PortableSession(dc: 2, authKey: key, address: DCAddress(host: "127.0.0.1", port: 24402))) }
+        let imported = try await cli.run(["session", "import", "--account", "alice", "-", "--store", url], stdin: try session(aliceKey), withStore: false)
+        #expect(imported.status == 0, "\(imported.stderr)")
+
+        let snapshots = root + "/snapshots"
+        let backup = try await cli.run(["session", "backup", "--json", "--store", url, "--backup-dir", snapshots], withStore: false)
+        #expect(backup.status == 0, "\(backup.stderr)")
+        let taken = try backup.json(BackupJSON.self)
+        #expect(taken.verification == "verified")
+        #expect(CLIFixtures.mode(snapshots + "/" + taken.file) == 0o600 && CLIFixtures.mode(snapshots) == 0o700)
+        #expect(FileManager.default.fileExists(atPath: snapshots + "/" + taken.file + ".json"))
+        let listed = try await cli.run(["session", "backup", "--list", "--verify", "--json", "--store", url, "--backup-dir", snapshots], withStore: false)
+        #expect(listed.status == 0, "\(listed.stderr)")
+        #expect(try listed.json([BackupJSON].self).map(\.file) == [taken.file])
+        #expect(try listed.json([BackupJSON].self).first?.verification == "verified")
+        // Without --backup-dir: postgres-backups in the default directory, never a SQLite store's backups/.
+        #expect(try await cli.run(["session", "backup", "--store", url], withStore: false).status == 0)
+        #expect(SnapshotDirectory.list(root + "/home/postgres-backups").count == 1)
+
+        // Alice's key replaced, then a live holder elsewhere: the restore is refused and changes nothing.
+        let replaced = try await cli.run(["session", "import", "--account", "alice", "--replace", "-", "--store", url],
+                                         stdin: try session(try CLIFixtures.key(seed: 2)), withStore: false)
+        #expect(replaced.status == 0, "\(replaced.stderr)")
+        let quiet = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
+        let store = try await PostgresSessionStore.connect(url: url, logger: quiet)
+        let now = UnixTime(seconds: Date().timeIntervalSince1970)
+        _ = try await store.acquireLease(account: "alice", holder: LeaseHolder(host: "elsewhere", pid: 7), now: now, ttl: 3600, holderIsDead: { _ in false })
+        let refused = try await cli.run(["session", "restore", "--store", url, "--backup-dir", snapshots], withStore: false)
+        #expect(refused.status == 6 && refused.stderr.contains("in use by pid 7 on elsewhere") && refused.stderr.contains("--force"), "\(refused.stderr)")
+        #expect(try await store.loadSession(account: "alice")?.dcs[2]?.authKey != aliceKey)
+
+        let restored = try await cli.run(["session", "restore", "--json", "--force", "--store", url, "--backup-dir", snapshots], withStore: false)
+        #expect(restored.status == 0, "\(restored.stderr)")
+        let result = try #require(try restored.jsonObject() as? [String: Any])
+        #expect(result["restored"] as? String == taken.file && result["accounts"] as? [String] == ["alice"])
+        #expect(try await store.loadSession(account: "alice")?.dcs[2]?.authKey == aliceKey)
+        #expect(try await store.recordedBackups().count == 2, "both snapshots are recorded in the database")
+        await store.close()
     }
 
     @Test func everyCommandHasHelp() async throws {

@@ -15,7 +15,8 @@ public final class FloodLedger: Sendable {
         /// Waits at or under this many seconds are slept through inline; longer ones fail fast.
         public var inlineWaitThreshold: Double
         /// How old (seconds) the in-process copy of the store's active waits may get before it is
-        /// read again: the delay with which waits recorded by other processes are seen.
+        /// read again: the delay with which waits recorded by other processes are seen, unless the
+        /// store announces them (`FloodLedgerStore.floodWaitChanges()`: PostgreSQL does, at once).
         public var refreshInterval: Double
         /// Record FLOOD_WAIT/FLOOD_PREMIUM_WAIT of peer-scoped requests (`PeerScopedRequest`) per
         /// peer (true), or account-wide for the method (false). SLOWMODE_WAIT is always per peer.
@@ -46,9 +47,19 @@ public final class FloodLedger: Sendable {
     private struct Cache {
         var waits: [FloodWait] = []
         var readAt: UnixTime?
+        /// Counts the store's announcements of new waits: a read that was on its way when one came
+        /// may have missed that wait, so it is not taken for a fresh copy.
+        var changes: UInt64 = 0
     }
 
-    private let cache = Mutex(Cache())
+    /// A class of its own so the task that follows the store's announcements holds the copy, not the ledger.
+    private final class CacheBox: Sendable {
+        let state = Mutex(Cache())
+    }
+
+    private let cache = CacheBox()
+    /// Follows `FloodLedgerStore.floodWaitChanges()` while the ledger lives (nil when the store has none).
+    private let follower: Task<Void, Never>?
 
     public init(account: AccountID, store: any FloodLedgerStore, policy: Policy = Policy(), clock: any TelegramClock, logger: Logger) {
         self.account = account
@@ -56,7 +67,23 @@ public final class FloodLedger: Sendable {
         self.policy = policy
         self.clock = clock
         self.logger = logger
+        if let changes = store.floodWaitChanges() {
+            let box = cache
+            // Another process recorded a wait for this account: the copy is stale now, whatever its age.
+            follower = Task {
+                for await changed in changes where changed == nil || changed == account {
+                    box.state.withLock { cache in
+                        cache.readAt = nil
+                        cache.changes &+= 1
+                    }
+                }
+            }
+        } else {
+            follower = nil
+        }
     }
+
+    deinit { follower?.cancel() }
 
     /// The pure rule: the latest-ending active wait that covers (method, peer) decides; an
     /// account-wide wait for the method covers every peer.
@@ -72,23 +99,23 @@ public final class FloodLedger: Sendable {
     /// The waits this process knows to be active, reading the store when the copy is stale.
     public func activeWaits() async -> [FloodWait] {
         let now = clock.now()
-        let fresh: [FloodWait]? = cache.withLock { cache in
-            guard let readAt = cache.readAt, now - readAt < policy.refreshInterval, now >= readAt else { return nil }
-            return cache.waits
+        let (fresh, changes): ([FloodWait]?, UInt64) = cache.state.withLock { cache in
+            guard let readAt = cache.readAt, now - readAt < policy.refreshInterval, now >= readAt else { return (nil, cache.changes) }
+            return (cache.waits, cache.changes)
         }
         if let fresh { return fresh }
         do {
             let stored = try await store.activeFloodWaits(account: account, at: now)
-            return cache.withLock { cache in
+            return cache.state.withLock { cache in
                 // Keep waits recorded here meanwhile that the store did not return (its write may have failed).
                 let local = cache.waits.filter { $0.isActive(at: now) && !stored.contains($0) }
                 cache.waits = merge(stored + local)
-                cache.readAt = now
+                if cache.changes == changes { cache.readAt = now }
                 return cache.waits
             }
         } catch {
             logger.error("flood ledger store failed to read; using the waits known in this process", metadata: ["account": "\(account)", "error": "\(error)"])
-            return cache.withLock { $0.waits.filter { $0.isActive(at: now) } }
+            return cache.state.withLock { $0.waits.filter { $0.isActive(at: now) } }
         }
     }
 
@@ -146,7 +173,7 @@ public final class FloodLedger: Sendable {
     /// Records a wait: in this process at once, then in the store (a failed write is logged; the
     /// wait is still enforced here).
     public func record(_ wait: FloodWait) async {
-        cache.withLock { cache in cache.waits = merge(cache.waits + [wait]) }
+        cache.state.withLock { cache in cache.waits = merge(cache.waits + [wait]) }
         logger.warning("flood wait recorded", metadata: [
             "account": "\(account)", "method": "\(wait.method)", "kind": "\(wait.kind.rawValue)",
             "seconds": "\(Int((wait.until - wait.recordedAt).rounded(.up)))", "peer": "\(wait.peer ?? "-")",

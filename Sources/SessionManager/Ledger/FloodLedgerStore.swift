@@ -26,4 +26,15 @@ public protocol FloodLedgerStore: Sendable {
 
     /// Sets (or, with nil, clears) the send-code deadline for this phone.
     func setSendCodeDeadline(_ deadline: UnixTime?, account: AccountID, phoneKey: String) async throws
+
+    /// Wake-ups for the ledgers of this process when any process (this one or another) records a
+    /// wait: the account it is for, or nil when anything may have changed (the store's listener was
+    /// down for a while). A ledger reads the store again at once on one, instead of at its next
+    /// `refreshInterval`. nil when the store has no such channel (SQLite: a file has no way to
+    /// announce a commit), so `refreshInterval` alone bounds how late another process's wait is seen.
+    func floodWaitChanges() -> AsyncStream<AccountID?>?
+}
+
+extension FloodLedgerStore {
+    public func floodWaitChanges() -> AsyncStream<AccountID?>? { nil }
 }

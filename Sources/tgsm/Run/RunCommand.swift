@@ -245,7 +245,10 @@ struct RunBackend {
             do {
                 let store = try await PostgresSessionStore.open(database: queue.database, clock: global.clock(), logger: global.storeLogger())
                 let archive = try await PostgresMessageArchive.open(database: queue.database, logger: global.storeLogger())
-                return RunBackend(store: store, queue: queue, archive: archive, close: { await queue.close() })
+                return RunBackend(store: store, queue: queue, archive: archive, close: {
+                    await store.close()  // its flood-wait listener first: the connections go with the queue
+                    await queue.close()
+                })
             } catch {
                 await queue.close()
                 throw CLIFailure(.failure, "the PostgreSQL store at \(queue.database.location) could not be opened: \(error)")

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import MTProto
+import PostgresStore
 import SessionManager
 
 /// One backup as listed.
@@ -31,11 +32,18 @@ struct SessionBackupCommand: AsyncParsableCommand {
         commandName: "backup",
         abstract: "Take a verified backup of the store now, or list the backups.",
         discussion: "A backup is an online copy checked with integrity_check and the store's row checks, with its SHA-256 "
-            + "in a sidecar; the oldest beyond five are removed. --list reads the sidecars, so it works on a damaged store."
+            + "in a sidecar; the oldest beyond five are removed. --list reads the sidecars, so it works on a damaged store. "
+            + "On a PostgreSQL store a backup is a snapshot of every account's session in a SQLite store file (the same checks "
+            + "and sidecar) in --backup-dir, recorded in the database's backups table."
     )
 
     @OptionGroup var global: GlobalOptions
     @OptionGroup var output: OutputOptions
+
+    @Option(name: .customLong("backup-dir"), help: ArgumentHelp(
+        "PostgreSQL store only: where the snapshots go (default: the config file's backupDirectory, else "
+            + "$TGSM_HOME/postgres-backups or ~/.local/share/tgsm/postgres-backups).", valueName: "dir"))
+    var backupDirectory: String?
 
     @Flag(name: .customLong("list"), help: "List the backups instead of taking one (newest first).")
     var list = false
@@ -48,7 +56,10 @@ struct SessionBackupCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let terminal = Terminal.standard
+        if let url = global.postgresURL {
+            try await runOnPostgres(url: url)
+            return
+        }
         if list {
             let directory = try global.storeDirectory()
             let options = global.storeOptions()
@@ -56,33 +67,65 @@ struct SessionBackupCommand: AsyncParsableCommand {
                 BackupView(record, verification: verify
                     ? (SQLiteSessionStore.verifyBackup(record.file, directory: directory, options: options) ?? "verified") : nil)
             }
-            if output.json { try terminal.json(views); return }
-            guard !views.isEmpty else {
-                terminal.line("no backups in \(directory)/backups; take one with `tgsm session backup`")
-                return
-            }
-            var header = ["FILE", "CREATED", "COMMIT", "SIZE", "REASON"]
-            if verify { header.append("VERIFIED") }
-            terminal.table(header, views.map { view in
-                var row: [(text: String, color: Terminal.Color?)] = [
-                    (view.file, nil), (view.createdAt, nil), (String(view.commitSequence), nil), (String(view.size), nil), (view.reason, nil)]
-                if let verification = view.verification { row.append((verification, verification == "verified" ? .green : .red)) }
-                return row
-            })
-            if views.contains(where: { ($0.verification ?? "verified") != "verified" }) {
-                throw CLIFailure(.problems, "a backup failed verification (see the list); it will be skipped by a restore. "
-                    + "Take a fresh one with `tgsm session backup`.")
-            }
+            try show(views, in: directory + "/backups")
             return
         }
         let store = try StoreAccess.open(global, creating: false)
         defer { try? store.close() }
         let record: BackupRecord
         do { record = try store.backup(reason: .manual) } catch { throw CLIFailure(error) }
+        try report(record, in: store.backupDirectory)
+    }
+
+    /// A PostgreSQL store: snapshots in the backup directory of this host, recorded in the database.
+    private func runOnPostgres(url: String) async throws {
+        let directory = try global.snapshotDirectory(backupDirectory)
+        let options = global.storeOptions()
+        if list {
+            let views = SnapshotDirectory.list(directory).map { record in
+                BackupView(record, verification: verify ? (SnapshotDirectory.verify(record.file, in: directory, options: options) ?? "verified") : nil)
+            }
+            try show(views, in: directory)
+            return
+        }
+        let store: PostgresSessionStore
+        do { store = try await PostgresSessionStore.connect(url: url, clock: global.clock(), logger: global.storeLogger()) } catch { throw CLIFailure(error) }
+        let record: BackupRecord
+        do { record = try await store.snapshot(into: directory, options: options) } catch {
+            await store.close()
+            throw CLIFailure(error)
+        }
+        await store.close()
+        try report(record, in: directory)
+    }
+
+    private func report(_ record: BackupRecord, in directory: String) throws {
+        let terminal = Terminal.standard
         let view = BackupView(record, verification: "verified")
         if output.json { try terminal.json(view); return }
-        terminal.line("\(terminal.paint("backed up", .green)) \(store.backupDirectory)/\(record.file)")
+        terminal.line("\(terminal.paint("backed up", .green)) \(directory)/\(record.file)")
         terminal.line("  commit \(record.commitSequence), \(record.size) bytes, sha256 \(record.sha256)")
+    }
+
+    private func show(_ views: [BackupView], in directory: String) throws {
+        let terminal = Terminal.standard
+        if output.json { try terminal.json(views); return }
+        guard !views.isEmpty else {
+            terminal.line("no backups in \(directory); take one with `tgsm session backup`")
+            return
+        }
+        var header = ["FILE", "CREATED", "COMMIT", "SIZE", "REASON"]
+        if verify { header.append("VERIFIED") }
+        terminal.table(header, views.map { view in
+            var row: [(text: String, color: Terminal.Color?)] = [
+                (view.file, nil), (view.createdAt, nil), (String(view.commitSequence), nil), (String(view.size), nil), (view.reason, nil)]
+            if let verification = view.verification { row.append((verification, verification == "verified" ? .green : .red)) }
+            return row
+        })
+        if views.contains(where: { ($0.verification ?? "verified") != "verified" }) {
+            throw CLIFailure(.problems, "a backup failed verification (see the list); it will be skipped by a restore. "
+                + "Take a fresh one with `tgsm session backup`.")
+        }
     }
 }
 
@@ -92,11 +135,17 @@ struct SessionRestoreCommand: AsyncParsableCommand {
         commandName: "restore",
         abstract: "Replace the store with its newest (or a named) verified backup.",
         discussion: "The current file is moved aside (sessions.sqlite.replaced-MS), never deleted. Refused while a live "
-            + "process holds an account's lease (it would keep writing to the replaced file): stop it first, or --force."
+            + "process holds an account's lease (it would keep writing to the replaced file): stop it first, or --force. "
+            + "On a PostgreSQL store, each account the snapshot holds is put back under its lease (taken first; --force takes "
+            + "a live one over, fencing its holder out); other accounts, flood waits and marks are left as they are."
     )
 
     @OptionGroup var global: GlobalOptions
     @OptionGroup var output: OutputOptions
+
+    @Option(name: .customLong("backup-dir"), help: ArgumentHelp(
+        "PostgreSQL store only: where the snapshots are (as for `session backup`).", valueName: "dir"))
+    var backupDirectory: String?
 
     @Option(name: .customLong("backup"), help: ArgumentHelp("The backup's file name (from `session backup --list`); default: the newest that verifies.", valueName: "file"))
     var backup: String?
@@ -108,9 +157,15 @@ struct SessionRestoreCommand: AsyncParsableCommand {
         var restored: String
         var reason: String
         var previousFileMovedTo: String?
+        /// PostgreSQL: the accounts put back.
+        var accounts: [String]?
     }
 
     func run() async throws {
+        if let url = global.postgresURL {
+            try await restoreOnPostgres(url: url)
+            return
+        }
         let directory = try global.storeDirectory()
         let options = global.storeOptions()
         if let backup, !SQLiteSessionStore.backupsOnDisk(directory: directory).contains(where: { $0.file == backup }) {
@@ -133,6 +188,35 @@ struct SessionRestoreCommand: AsyncParsableCommand {
         if output.json { try terminal.json(Result(restored: file, reason: reason, previousFileMovedTo: movedTo)); return }
         terminal.line("\(terminal.paint("restored", .green)) \(directory)/\(options.fileName) from \(file)")
         if let movedTo { terminal.line("  the previous file was moved to \(movedTo)") }
+    }
+
+    private func restoreOnPostgres(url: String) async throws {
+        let directory = try global.snapshotDirectory(backupDirectory)
+        let store: PostgresSessionStore
+        do { store = try await PostgresSessionStore.connect(url: url, clock: global.clock(), logger: global.storeLogger()) } catch { throw CLIFailure(error) }
+        let report: PostgresSessionStore.RestoreReport
+        do {
+            report = try await store.restore(from: directory, backup: backup, options: global.storeOptions(), holder: LeaseHolder.current(), force: force)
+        } catch {
+            await store.close()
+            if case .leaseHeld(let lease) = error {
+                throw CLIFailure(.leaseHeld, "account \(lease.account) is in use by \(lease.holder) (lease until \(TimeText.iso(lease.expiresAt))); "
+                    + "restoring now would overwrite what that process keeps writing. Nothing was changed. Stop it first, "
+                    + "or pass --force to take its lease over (its writes are refused from then on).")
+            }
+            throw CLIFailure(error)
+        }
+        await store.close()
+        let terminal = Terminal.standard
+        let reason = backup.map { "restore of \($0) asked by an operator" } ?? "restore of the newest snapshot asked by an operator"
+        if output.json {
+            try terminal.json(Result(restored: report.backup, reason: reason, previousFileMovedTo: nil, accounts: report.accounts.map(\.rawValue)))
+            return
+        }
+        terminal.line("\(terminal.paint("restored", .green)) \(report.accounts.count) account(s) of \(store.database.location) from \(directory)/\(report.backup)")
+        for lease in report.tookOverFrom {
+            terminal.line("  took the lease of \(lease.account) over from \(lease.holder): it stops that account")
+        }
     }
 
     /// A live lease means a process is using the store: replacing the file under it would lose its writes.
