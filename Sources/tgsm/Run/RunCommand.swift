@@ -193,9 +193,18 @@ struct RunCommand: AsyncParsableCommand {
 
         let stopped = StopRecord()
         let events = pool.events()
+        let startupAccounts = Set(running)
         let watcher = Task {
+            // Start-up is over once every account served has been idle (nothing in flight) once.
+            var notYetIdle = startupAccounts
             for await event in events {
                 switch event {
+                case .idle(let account) where !notYetIdle.isEmpty:
+                    notYetIdle.remove(account)
+                    if notYetIdle.isEmpty {
+                        let bytes = StartupPages.release()
+                        logger.debug("released start-up pages", metadata: ["address-space-bytes": "\(bytes)"])
+                    }
                 case .accountStopped(let account, let stop):
                     stopped.add(account, stop)
                     Terminal.standard.error("\(account): \(stop)")
