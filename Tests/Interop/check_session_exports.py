@@ -5,7 +5,12 @@ field with what tgsm meant to write.
 
 DIR/manifest.json has the same shape as the one make_session_files.py writes. Prints one JSON object
 {fixture name: [mismatch, ...]} and exits 0 when every list is empty, 1 otherwise. A fixture the
-library refuses to load is reported as a mismatch with the library's error.
+library refuses to load is reported as a mismatch with the library's error, prefixed with the
+library's name and version (kurigram 2.2.26 or Pyrogram 2.0.106, whichever this venv holds).
+
+A Pyrogram file must also carry the schema version of this library and take peers the way a client
+stores them on its first update (`peers_usable`): Pyrogram 2.0.106 opens a version 7 file without
+complaint but fails on its first update, since version 7 moved `peers.username` to a table.
 """
 import asyncio
 import json
@@ -16,9 +21,10 @@ import tempfile
 
 from telethon.sessions import SQLiteSession, StringSession
 
-from pyrogram.storage import SQLiteStorage
-
-from make_session_files import pyrogram_load_string
+from make_session_files import (
+    FILE_VERSION, PYROGRAM, TELETHON, file_storage, peers_usable, pyrogram_load_string, stored_address,
+    stored_version,
+)
 
 
 def telethon_fields(session):
@@ -57,15 +63,20 @@ async def pyrogram_file(path):
     with tempfile.TemporaryDirectory() as scratch:
         copy = pathlib.Path(scratch) / path.name
         shutil.copyfile(path, copy)
-        storage = SQLiteStorage(copy.stem, workdir=pathlib.Path(scratch))
+        storage = file_storage(copy.stem, pathlib.Path(scratch))
         await storage.open()
+        address, port = await stored_address(storage)
         fields = {
-            "dc": await storage.dc_id(), "address": await storage.server_address(), "port": await storage.port(),
+            "dc": await storage.dc_id(), "address": address, "port": port,
             "api_id": await storage.api_id(), "test_mode": bool(await storage.test_mode()),
             "key": (await storage.auth_key()).hex(), "user_id": await storage.user_id(),
             "is_bot": bool(await storage.is_bot()), "date": await storage.date(),
-            "version": await storage.version(),
+            "version": await stored_version(storage),
         }
+        try:
+            fields["peers_usable"] = await peers_usable(storage)
+        except Exception as error:
+            fields["peers_usable"] = f"{type(error).__name__}: {error}"
         await storage.close()
         return fields
 
@@ -75,6 +86,7 @@ async def main(directory):
     report = {}
     for fixture in manifest:
         name, fmt = fixture["name"], fixture["format"]
+        library = TELETHON if fmt.startswith("telethon") else PYROGRAM
         try:
             if fmt == "telethonFile":
                 got = telethon_file(directory / name)
@@ -87,8 +99,8 @@ async def main(directory):
             elif fmt == "pyrogramFile":
                 got = await pyrogram_file(directory / name)
                 checked = ["dc", "address", "port", "api_id", "test_mode", "key", "user_id", "is_bot", "date"]
-                fixture = dict(fixture, version=SQLiteStorage.VERSION)
-                checked.append("version")
+                fixture = dict(fixture, version=FILE_VERSION, peers_usable=True)
+                checked += ["version", "peers_usable"]
             elif fmt == "pyrogramString":
                 got = await pyrogram_load_string(fixture["text"])
                 checked = ["dc", "address", "port", "api_id", "test_mode", "key", "user_id", "is_bot"]
@@ -96,10 +108,10 @@ async def main(directory):
                 report[name] = [f"unknown format {fmt}"]
                 continue
         except Exception as error:  # the library refused it: that is the finding
-            report[name] = [f"{type(error).__name__}: {error}"]
+            report[name] = [f"{library}: {type(error).__name__}: {error}"]
             continue
         report[name] = [
-            f"{field}: library read {got.get(field)!r}, tgsm wrote {fixture.get(field)!r}"
+            f"{field}: {library} read {got.get(field)!r}, tgsm wrote {fixture.get(field)!r}"
             for field in checked if got.get(field) != fixture.get(field)
         ]
     print(json.dumps(report, indent=1, sort_keys=True))

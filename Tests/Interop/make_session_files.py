@@ -1,8 +1,13 @@
-"""Writes Telethon and Pyrogram (kurigram) session files and string sessions through each library's
-own API, with known keys, DCs, addresses, user ids and flags, plus a manifest of what each holds.
+"""Writes Telethon and Pyrogram session files and string sessions through each library's own API,
+with known keys, DCs, addresses, user ids and flags, plus a manifest of what each holds.
 
     make_session_files.py OUTDIR
     make_session_files.py --fuzz-seeds DIR   (seed inputs for Fuzz/Sources/SessionImportFuzz)
+
+Runs under either Pyrogram the venvs hold (scripts/setup-python): kurigram 2.2.26 in .build/venv
+(schema version 7, the address in the file) or the original Pyrogram 2.0.106 in .build/venv-pyrogram
+(schema version 3, no address: it dials its DataCenter table). Both install the `pyrogram` module;
+`PYROGRAM` names the one found, and every fixture records its library in `library`.
 
 OUTDIR/manifest.json lists every fixture: its file name (files) or its text (strings), the format,
 and the expected fields (key as hex). The Swift tests import each fixture and compare field by
@@ -11,18 +16,89 @@ field. Keys come from a fixed seed so failures are reproducible; the dates the l
 """
 import asyncio
 import base64
+import importlib.metadata
 import json
 import pathlib
 import random
 import struct
 import sys
 
+import telethon
 from telethon.crypto import AuthKey
 from telethon.sessions import SQLiteSession, StringSession
 from telethon.tl import types
 
-from pyrogram.storage import SQLiteStorage
-from pyrogram.storage.sqlite_storage import PROD, TEST
+import pyrogram.storage
+
+TELETHON = "telethon " + telethon.__version__
+try:
+    PYROGRAM = "kurigram " + importlib.metadata.version("kurigram")
+except importlib.metadata.PackageNotFoundError:
+    PYROGRAM = "pyrogram " + importlib.metadata.version("pyrogram")
+
+# The original Pyrogram splits storage into FileStorage and MemoryStorage over a SQLiteStorage base
+# and keeps no address; kurigram has one SQLiteStorage with server_address and port accessors.
+ORIGINAL = hasattr(pyrogram.storage, "FileStorage")
+if ORIGINAL:
+    from pyrogram.storage import FileStorage, MemoryStorage
+    from pyrogram.session.internals import DataCenter
+    FILE_EXTENSION = FileStorage.FILE_EXTENSION
+    FILE_VERSION = FileStorage.VERSION
+else:
+    from pyrogram.storage import SQLiteStorage
+    from pyrogram.storage.sqlite_storage import PROD, TEST
+    FILE_EXTENSION = SQLiteStorage.FILE_EXTENSION
+    FILE_VERSION = SQLiteStorage.VERSION
+OLD_SESSION_STRING_FORMAT = pyrogram.storage.Storage.OLD_SESSION_STRING_FORMAT
+OLD_SESSION_STRING_FORMAT_64 = pyrogram.storage.Storage.OLD_SESSION_STRING_FORMAT_64
+
+
+def dialed_address(dc, test_mode):
+    """The address and port the library dials for a DC when none is stored (IPv4, not media)."""
+    if ORIGINAL:
+        return DataCenter(dc, test_mode, False, False)
+    return (TEST if test_mode else PROD)[dc], 80 if test_mode else 443
+
+
+def file_storage(name, workdir, use_wal=False):
+    if ORIGINAL:
+        assert not use_wal, "Pyrogram 2.0.106 has no use_wal option"
+        return FileStorage(name, workdir=workdir)
+    return SQLiteStorage(name, workdir=workdir, use_wal=use_wal)
+
+
+def memory_storage(name, session_string=None):
+    if ORIGINAL:
+        return MemoryStorage(name, session_string=session_string)
+    return SQLiteStorage(name, workdir=pathlib.Path("."), session_string=session_string, in_memory=True)
+
+
+async def stored_address(storage):
+    """The address the library connects to for an open storage: the stored one (kurigram), or its
+    table's for the stored DC and test mode (Pyrogram 2.0.106, which stores none)."""
+    if ORIGINAL:
+        return dialed_address(await storage.dc_id(), bool(await storage.test_mode()))
+    return await storage.server_address(), await storage.port()
+
+
+async def stored_version(storage):
+    # A plain method in Pyrogram 2.0.106, a coroutine in kurigram.
+    version = storage.version()
+    return await version if asyncio.iscoroutine(version) else version
+
+
+async def peers_usable(storage):
+    """Whether the library can keep peers in the file, as a client does on its first update: a
+    schema of the other library makes this fail (Pyrogram 2.0.106 writes `peers.username`, which
+    kurigram's version 7 moved to a `usernames` table)."""
+    user_id, access_hash, username = 424242, 99, "tgsm_check"
+    if ORIGINAL:
+        await storage.update_peers([(user_id, access_hash, "user", username, "15550000")])
+    else:
+        await storage.update_peers([(user_id, access_hash, "user", "15550000")])
+        await storage.update_usernames([(user_id, [username])])
+    peer = await storage.get_peer_by_username(username)
+    return (peer.user_id, peer.access_hash) == (user_id, access_hash)
 
 
 def key(label, length=256):
@@ -47,7 +123,7 @@ def telethon_file(out, name, dc, address, port, auth_key, user_id, takeout_id=No
     session.save()
     session.close()
     return {
-        "name": name, "kind": "file", "format": "telethonFile",
+        "name": name, "kind": "file", "format": "telethonFile", "library": TELETHON,
         "dc": dc, "address": address, "port": port, "key": auth_key.rjust(256, b"\0").hex(),
         "user_id": user_id, "is_bot": None, "api_id": None, "test_mode": None, "date": None,
         "takeout_id": takeout_id, "tmp_key": tmp_key.hex() if tmp_key else None,
@@ -63,7 +139,7 @@ def telethon_string(label, dc, address, port, auth_key):
     back = StringSession(text)
     assert (back.dc_id, back.server_address, back.port, back.auth_key.key) == (dc, address, port, auth_key)
     return {
-        "name": label, "kind": "string", "format": "telethonString", "text": text,
+        "name": label, "kind": "string", "format": "telethonString", "library": TELETHON, "text": text,
         "dc": dc, "address": address, "port": port, "key": auth_key.hex(),
         "user_id": None, "is_bot": None, "api_id": None, "test_mode": None, "date": None,
         "takeout_id": None, "tmp_key": None,
@@ -72,8 +148,9 @@ def telethon_string(label, dc, address, port, auth_key):
 
 async def pyrogram_storage(storage, dc, address, port, api_id, test_mode, auth_key, user_id, is_bot):
     await storage.dc_id(dc)
-    await storage.server_address(address)
-    await storage.port(port)
+    if not ORIGINAL:  # Pyrogram 2.0.106 stores no address
+        await storage.server_address(address)
+        await storage.port(port)
     await storage.api_id(api_id)
     await storage.test_mode(test_mode)
     await storage.auth_key(auth_key)
@@ -82,14 +159,17 @@ async def pyrogram_storage(storage, dc, address, port, api_id, test_mode, auth_k
 
 
 async def pyrogram_file(out, name, dc, address, port, api_id, test_mode, auth_key, user_id, is_bot, date, use_wal=False):
-    storage = SQLiteStorage(name, workdir=out, use_wal=use_wal)
+    storage = file_storage(name, out, use_wal=use_wal)
     await storage.open()
     await pyrogram_storage(storage, dc, address, port, api_id, test_mode, auth_key, user_id, is_bot)
+    # A logged-in client keeps peers too; this also proves the library's own schema takes them.
+    assert await peers_usable(storage)
     await storage.save()
     await storage.date(date)  # save() stamps the wall clock; a fixed date keeps the manifest exact
+    address, port = await stored_address(storage)
     await storage.close()
     return {
-        "name": name + SQLiteStorage.FILE_EXTENSION, "kind": "file", "format": "pyrogramFile",
+        "name": name + FILE_EXTENSION, "kind": "file", "format": "pyrogramFile", "library": PYROGRAM,
         "dc": dc, "address": address, "port": port, "key": auth_key.hex(),
         "user_id": user_id, "is_bot": is_bot, "api_id": api_id, "test_mode": test_mode, "date": date,
         "takeout_id": None, "tmp_key": None,
@@ -97,14 +177,14 @@ async def pyrogram_file(out, name, dc, address, port, api_id, test_mode, auth_ke
 
 
 async def pyrogram_string(label, dc, api_id, test_mode, auth_key, user_id, is_bot):
-    storage = SQLiteStorage(label, workdir=pathlib.Path("."), in_memory=True)
+    storage = memory_storage(label)
     await storage.open()
     await pyrogram_storage(storage, dc, None, None, api_id, test_mode, auth_key, user_id, is_bot)
     text = await storage.export_session_string()
     await storage.close()
     expected = await pyrogram_load_string(text)
     return {
-        "name": label, "kind": "string", "format": "pyrogramString", "text": text,
+        "name": label, "kind": "string", "format": "pyrogramString", "library": PYROGRAM, "text": text,
         "dc": dc, "address": expected["address"], "port": expected["port"], "key": auth_key.hex(),
         "user_id": user_id, "is_bot": is_bot, "api_id": api_id, "test_mode": test_mode, "date": None,
         "takeout_id": None, "tmp_key": None,
@@ -112,11 +192,12 @@ async def pyrogram_string(label, dc, api_id, test_mode, auth_key, user_id, is_bo
 
 
 async def pyrogram_load_string(text):
-    """What Pyrogram itself makes of a string session (it derives the address from the DC)."""
-    storage = SQLiteStorage("check", workdir=pathlib.Path("."), session_string=text, in_memory=True)
+    """What Pyrogram itself makes of a string session (the address comes from its DC table)."""
+    storage = memory_storage("check", session_string=text)
     await storage.open()
+    address, port = await stored_address(storage)
     fields = {
-        "dc": await storage.dc_id(), "address": await storage.server_address(), "port": await storage.port(),
+        "dc": await storage.dc_id(), "address": address, "port": port,
         "api_id": await storage.api_id(), "test_mode": bool(await storage.test_mode()),
         "key": (await storage.auth_key()).hex(), "user_id": await storage.user_id(),
         "is_bot": bool(await storage.is_bot()),
@@ -128,15 +209,16 @@ async def pyrogram_load_string(text):
 async def pyrogram_old_string(label, layout, dc, test_mode, auth_key, user_id, is_bot):
     """Older Pyrogram layouts (351 and 356 characters): the current library no longer writes them
     but still reads them, so they are packed with its own format constants and must load in it.
-    Loading one, Pyrogram leaves the address at its DC 2 default whatever the DC; tgsm takes the
+    Loading one, kurigram leaves the address at its DC 2 default whatever the DC; tgsm takes the
     address of the string's DC from the same tables Pyrogram uses for the current layout."""
-    fmt = {"old32": SQLiteStorage.OLD_SESSION_STRING_FORMAT, "old64": SQLiteStorage.OLD_SESSION_STRING_FORMAT_64}[layout]
+    fmt = {"old32": OLD_SESSION_STRING_FORMAT, "old64": OLD_SESSION_STRING_FORMAT_64}[layout]
     text = base64.urlsafe_b64encode(struct.pack(fmt, dc, test_mode, auth_key, user_id, is_bot)).decode().rstrip("=")
     loaded = await pyrogram_load_string(text)
     assert (loaded["dc"], loaded["key"], loaded["user_id"], loaded["is_bot"]) == (dc, auth_key.hex(), user_id, is_bot)
+    address, port = dialed_address(dc, test_mode)
     return {
-        "name": label, "kind": "string", "format": "pyrogramString", "text": text,
-        "dc": dc, "address": (TEST if test_mode else PROD)[dc], "port": 80 if test_mode else 443, "key": auth_key.hex(),
+        "name": label, "kind": "string", "format": "pyrogramString", "library": PYROGRAM, "text": text,
+        "dc": dc, "address": address, "port": port, "key": auth_key.hex(),
         "user_id": user_id, "is_bot": is_bot, "api_id": None, "test_mode": test_mode, "date": None,
         "takeout_id": None, "tmp_key": None,
     }
@@ -155,9 +237,12 @@ async def main(out):
                             5000000001, False, 1764720000),
         await pyrogram_file(out, "pyrogram-test-bot", 1, "149.154.175.10", 80, 21724, True, key("pyrogram-bot"),
                             7012345678, True, 1700000000),
-        # Pyrogram's use_wal option leaves the file in WAL mode, which a read-only open must handle.
-        await pyrogram_file(out, "pyrogram-wal", 5, "91.108.56.130", 443, 94575, False, key("pyrogram-wal"),
-                            6000000005, False, 1764000000, use_wal=True),
+        # kurigram's use_wal option leaves the file in WAL mode, which a read-only open must handle;
+        # Pyrogram 2.0.106 has no such option, so there a DC 4 bot takes its place.
+        await (pyrogram_file(out, "pyrogram-dc4-bot", 4, "149.154.167.91", 443, 94575, False, key("pyrogram-dc4"),
+                             6000000004, True, 1764000000) if ORIGINAL else
+               pyrogram_file(out, "pyrogram-wal", 5, "91.108.56.130", 443, 94575, False, key("pyrogram-wal"),
+                             6000000005, False, 1764000000, use_wal=True)),
         await pyrogram_string("pyrogram-string-user", 4, 611335, False, key("pyrogram-string-user"), 1234567890123, False),
         await pyrogram_string("pyrogram-string-test-bot", 3, 21724, True, key("pyrogram-string-bot"), 6999999999, True),
         await pyrogram_old_string("pyrogram-string-old32", "old32", 2, False, key("pyrogram-old32"), 123456789, False),

@@ -4,18 +4,48 @@ import MTProtoCrypto
 import SessionManager
 import Testing
 
-/// The pinned Python venv (Telethon 1.45.0, kurigram 2.2.26) that `scripts/setup-python` creates
-/// under .build/venv. Tests that need it are skipped, naming that script, when it is missing;
-/// `scripts/test` always creates it first.
-enum PythonPeers {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    static let python = root.appendingPathComponent(".build/venv/bin/python")
-    static let interop = root.appendingPathComponent("Tests/Interop")
-    static var installed: Bool { FileManager.default.isExecutableFile(atPath: python.path) }
-    static let missing: Comment = "needs the pinned Python venv (.build/venv): run scripts/setup-python once (scripts/test does)"
+/// One of the pinned Python venvs `scripts/setup-python` creates, each with Telethon 1.45.0 and one
+/// Pyrogram: kurigram 2.2.26 in .build/venv, the original Pyrogram 2.0.106 in .build/venv-pyrogram
+/// (both install the `pyrogram` module, so they cannot share a venv). Tests that need one are
+/// skipped, naming that script, when it is missing; `scripts/test` creates both and exports
+/// TGSM_REQUIRE_VENV=1, under which a missing venv fails the tests instead.
+struct PythonPeer: Sendable, CustomStringConvertible {
+    /// The Pyrogram in the venv, as the interop scripts label their fixtures ("kurigram 2.2.26").
+    let pyrogram: String
+    /// The venv's directory under the package root.
+    let venv: String
+    /// The Pyrogram file schema this Pyrogram uses in full.
+    let schema: PyrogramSessionFile.Schema
+
+    var python: URL { PythonPeers.root.appendingPathComponent(venv).appendingPathComponent("bin/python") }
+    var installed: Bool { FileManager.default.isExecutableFile(atPath: python.path) }
+    /// Run when the venv is there, or when it must be (then the test fails on `missing`).
+    var shouldRun: Bool { installed || PythonPeers.isRequired }
+    var missing: Comment {
+        "needs the pinned Python venv \(venv) (\(pyrogram)): run scripts/setup-python once (scripts/test does)"
+    }
+    var description: String { pyrogram }
+
+    /// Fails the calling test when the venv is missing (only reached under TGSM_REQUIRE_VENV=1).
+    func require() throws {
+        try #require(installed, missing)
+    }
 
     /// Runs an interop script to its end, from Tests/Interop (so scripts import each other).
-    static func run(_ script: String, _ arguments: [String]) async throws -> (status: Int32, output: String, errors: String) {
+    func run(_ script: String, _ arguments: [String]) async throws -> (status: Int32, output: String, errors: String) {
+        try await PythonPeers.run(python: python, script, arguments)
+    }
+}
+
+enum PythonPeers {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let interop = root.appendingPathComponent("Tests/Interop")
+    static let kurigram = PythonPeer(pyrogram: "kurigram 2.2.26", venv: ".build/venv", schema: .version7)
+    static let pyrogram = PythonPeer(pyrogram: "pyrogram 2.0.106", venv: ".build/venv-pyrogram", schema: .version3)
+    static var isRequired: Bool { ProcessInfo.processInfo.environment["TGSM_REQUIRE_VENV"] == "1" }
+
+    /// Runs an interop script with `python` to its end, from Tests/Interop.
+    static func run(python: URL, _ script: String, _ arguments: [String]) async throws -> (status: Int32, output: String, errors: String) {
         let process = Process()
         process.executableURL = python
         process.arguments = [interop.appendingPathComponent(script).path] + arguments
@@ -60,6 +90,8 @@ struct SessionFixture: Codable, Equatable {
     var name: String
     var kind: String
     var format: String
+    /// The library that wrote the fixture ("telethon 1.45.0", "pyrogram 2.0.106"); nil for tgsm's exports.
+    var library: String?
     var text: String?
     var dc: Int
     var address: String?
@@ -74,13 +106,17 @@ struct SessionFixture: Codable, Equatable {
     var tmpKey: String?
 
     enum CodingKeys: String, CodingKey {
-        case name, kind, format, text, dc, address, port, key
+        case name, kind, format, library, text, dc, address, port, key
         case userID = "user_id", isBot = "is_bot", apiID = "api_id", testMode = "test_mode", date
         case takeoutID = "takeout_id", tmpKey = "tmp_key"
     }
 
-    /// What tgsm must write to produce `session` in `format`: the fields that format carries.
-    init(name: String, format: PortableSessionFormat, text: String? = nil, session: PortableSession) {
+    /// What tgsm must write to produce `session` in `format`: the fields that format carries. A
+    /// Pyrogram file of schema version 3 stores no address: Pyrogram dials its table's for the DC.
+    init(
+        name: String, format: PortableSessionFormat, text: String? = nil, session: PortableSession,
+        pyrogramSchema: PyrogramSessionFile.Schema = .version7
+    ) {
         self.name = name
         self.kind = text == nil ? "file" : "string"
         self.format = format.rawValue
@@ -102,7 +138,8 @@ struct SessionFixture: Codable, Equatable {
             apiID = session.apiID
             testMode = session.isTestMode ?? false
             if format == .pyrogramFile { date = session.date ?? 0 }
-            if format == .pyrogramString, let address = PyrogramStringSession.defaultAddress(dc: session.dc, testMode: testMode ?? false) {
+            let addressFromTable = format == .pyrogramString || pyrogramSchema == .version3
+            if addressFromTable, let address = PyrogramStringSession.defaultAddress(dc: session.dc, testMode: testMode ?? false) {
                 self.address = address.host
                 self.port = address.port
             }

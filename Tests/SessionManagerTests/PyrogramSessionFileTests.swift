@@ -57,6 +57,40 @@ import Testing
         }
     }
 
+    /// Schema version 3, for Pyrogram 2.0.106 (its files are in PythonSessionInteropTests): no
+    /// address column, the username in `peers`; it reads back with the address of Pyrogram's table.
+    /// A DC that table lacks has no address Pyrogram 2.0.106 could dial: a typed error, no file.
+    @Test func writesSchemaVersion3ForPyrogram2() throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.remove() }
+        let path = scratch.path("v3.session")
+        var session = try Self.session()
+        session.address = DCAddress(host: "10.0.0.1", port: 8443)
+        try PyrogramSessionFile.write(session, to: path, schema: .version3)
+        let queue = try DatabaseQueue(path: path)
+        let (version, sessionColumns, peerColumns) = try queue.read { db in
+            (try Int64.fetchOne(db, sql: "SELECT number FROM version"),
+             try db.columns(in: "sessions").map(\.name), try db.columns(in: "peers").map(\.name))
+        }
+        try queue.close()
+        #expect(version == 3)
+        #expect(sessionColumns == ["dc_id", "api_id", "test_mode", "auth_key", "date", "user_id", "is_bot"])
+        #expect(peerColumns.contains("username"))
+        var expected = session
+        expected.address = DCAddress(host: "149.154.175.10", port: 80)
+        #expect(try PyrogramSessionFile.read(path: path) == expected)
+        #expect(try ForeignSession.readFile(path: path).format == .pyrogramFile)
+
+        var testDC4 = session
+        testDC4.dc = 4
+        let refused = scratch.path("test-dc4.session")
+        #expect(throws: SessionExportError.self) { try PyrogramSessionFile.write(testDC4, to: refused, schema: .version3) }
+        #expect(!FileManager.default.fileExists(atPath: refused))
+        // Version 7 stores the address, so the same session is fine there.
+        try PyrogramSessionFile.write(testDC4, to: refused, schema: .version7)
+        #expect(try PyrogramSessionFile.read(path: refused) == testDC4)
+    }
+
     /// Before version 7 there was no address or port (Pyrogram's upgrade derives them from the DC),
     /// before 3 no api_id.
     @Test func olderSchemasImport() throws {

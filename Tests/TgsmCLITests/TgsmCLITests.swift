@@ -180,6 +180,33 @@ import Testing
         #expect(try await cli.run(["session", "import", "--account", "dave2", file]).stdout.contains("Telethon session file"))
     }
 
+    /// A Pyrogram file in either schema: 7 (kurigram, the default) keeps the address given, 3 (the
+    /// original Pyrogram 2.0.106) has none, so it reads back with the address of Pyrogram's table.
+    @Test func exportsPyrogramFilesInEitherSchema() async throws {
+        let (root, cli) = try CLI.temporary()
+        let key = try CLIFixtures.key(seed: 6)
+        let string = try PyrogramStringSession.encode(PortableSession(dc: 2, authKey: key, userID: 5_000_000_007, apiID: 99))
+        try CLIFixtures.write(string, to: root + "/in.txt")
+        #expect(try await cli.run(["session", "import", "--account", "pia", root + "/in.txt"]).status == 0)
+
+        let base = ["session", "export", "--account", "pia", "--format", "pyrogram-file", "--api-id", "99", "--address", "127.0.0.1:24402"]
+        let v7 = try await cli.run(base + ["--output", root + "/v7.session"])
+        #expect(v7.status == 0, "\(v7.stderr)")
+        #expect(try PyrogramSessionFile.read(path: root + "/v7.session").address == DCAddress(host: "127.0.0.1", port: 24402))
+        let v3 = try await cli.run(base + ["--output", root + "/v3.session", "--pyrogram-schema", "3"])
+        #expect(v3.status == 0, "\(v3.stderr)")
+        let read = try PyrogramSessionFile.read(path: root + "/v3.session")
+        #expect(read.authKey == key && read.userID == 5_000_000_007 && read.apiID == 99)
+        #expect(read.address == DCAddress(host: "149.154.167.51", port: 443))
+        #expect(CLIFixtures.mode(root + "/v3.session") == 0o600)
+
+        let unknown = try await cli.run(base + ["--output", root + "/v5.session", "--pyrogram-schema", "5"])
+        #expect(unknown.status == 2 && unknown.stderr.contains("--pyrogram-schema"), "\(unknown.stderr)")
+        let notAFile = try await cli.run(["session", "export", "--account", "pia", "--format", "pyrogram-string", "--api-id", "99", "--stdout", "--pyrogram-schema", "3"])
+        #expect(notAFile.status == 2 && notAFile.stdout.isEmpty)
+        #expect(!FileManager.default.fileExists(atPath: root + "/v5.session"))
+    }
+
     @Test func statusShowsExactLimitsDeadlinesAndQueueDepth() async throws {
         let (root, base) = try CLI.temporary()
         var cli = base

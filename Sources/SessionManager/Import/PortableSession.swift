@@ -7,7 +7,7 @@ public enum PortableSessionFormat: String, Sendable, Hashable, CaseIterable, Cus
     case telethonFile
     /// Telethon's `StringSession`: "1" + URL-safe base64 of dc, IP, port, key.
     case telethonString
-    /// Pyrogram's (and kurigram's) SQLite `.session` file (schema version 7).
+    /// Pyrogram's SQLite `.session` file: schema version 7 (kurigram) or 3 (Pyrogram 2.0.106).
     case pyrogramFile
     /// Pyrogram's session string: URL-safe base64 without padding of dc, api_id, test mode, key,
     /// user id, bot flag.

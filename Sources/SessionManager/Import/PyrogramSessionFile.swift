@@ -3,15 +3,34 @@ import GRDB
 import MTProtoClient
 import MTProtoCrypto
 
-/// Pyrogram's (and kurigram's) SQLite `.session` file, schema version 7:
+/// Pyrogram's (and kurigram's) SQLite `.session` file. kurigram (2.2.26) writes schema version 7:
 /// `sessions(dc_id, server_address, port, api_id, test_mode, auth_key, date, user_id, is_bot)` with
-/// one row, plus `peers`, `usernames`, `update_state` and `version`. Older files (1 to 6) lack
-/// `api_id` (before 3) or the address and port (before 7, when Pyrogram derived them from the DC);
-/// they import with the address Pyrogram's own upgrade would give them.
+/// one row, plus `peers`, `usernames`, `update_state` and `version`. The original Pyrogram's last
+/// release (2.0.106) writes version 3: no address or port (it dials its own table for the DC) and
+/// the username in `peers`. Older files (1 to 6) lack `api_id` (before 3) or the address and port
+/// (before 7); they import with the address Pyrogram's own table gives the DC.
 public enum PyrogramSessionFile {
     static let format = PortableSessionFormat.pyrogramFile
-    public static let schemaVersion: Int64 = 7
+    public static let schemaVersion: Int64 = Schema.version7.rawValue
     public static let supportedVersions: ClosedRange<Int64> = 1...7
+
+    /// The schema `write` gives a file: which Pyrogram can use it. Each library opens the other's
+    /// files, but only these two are complete for one of them.
+    public enum Schema: Int64, Sendable, CaseIterable, CustomStringConvertible {
+        /// The original Pyrogram 2.0.106. No address: Pyrogram dials its table for the DC (so a
+        /// DC it has no address for is refused). kurigram upgrades such a file to 7 when it opens it.
+        case version3 = 3
+        /// kurigram: the address in the file. Pyrogram 2.0.106 opens it but fails on the first update
+        /// that carries users (it writes `peers.username`, which version 7 moved to `usernames`).
+        case version7 = 7
+
+        public var description: String {
+            switch self {
+            case .version3: "schema version 3 (Pyrogram 2.0.106)"
+            case .version7: "schema version 7 (kurigram)"
+            }
+        }
+    }
 
     /// Reads the session of the file at `path`, opened read-only.
     public static func read(path: String) throws(SessionImportError) -> PortableSession {
@@ -66,22 +85,93 @@ public enum PyrogramSessionFile {
         }
     }
 
-    /// Writes a new Pyrogram session file that `Client(name, workdir=...)` loads: schema version 7
-    /// with the session row. Pyrogram treats a session without a user id as logged out, so one is
-    /// required; the address defaults to the one Pyrogram itself would dial for the DC. Never
-    /// replaces an existing file unless `overwrite` is set.
-    public static func write(_ session: PortableSession, to path: String, overwrite: Bool = false) throws(SessionExportError) {
+    /// Writes a new Pyrogram session file that `Client(name, workdir=...)` loads: `schema` version 7
+    /// for kurigram with the address, or version 3 for Pyrogram 2.0.106 without it. Pyrogram
+    /// treats a session without a user id as logged out, so one is required; the address defaults
+    /// to the one Pyrogram itself would dial for the DC. Never replaces an existing file unless
+    /// `overwrite` is set.
+    public static func write(
+        _ session: PortableSession, to path: String, schema: Schema = .version7, overwrite: Bool = false
+    ) throws(SessionExportError) {
         guard let userID = session.userID else {
             throw .missingField(format, field: "user_id", advice: "Pyrogram treats a session without a user id as logged out and would ask for a login; set the session's userID, then export.")
         }
-        guard let address = session.address ?? PyrogramStringSession.defaultAddress(dc: session.dc, testMode: session.isTestMode ?? false) else {
+        let dialed = PyrogramStringSession.defaultAddress(dc: session.dc, testMode: session.isTestMode ?? false)
+        if schema == .version3, dialed == nil {
+            // Version 3 has nowhere to put an address: Pyrogram 2.0.106 looks the DC up in its
+            // table and fails (KeyError) on connect when the DC is not there.
+            throw .outOfRange(
+                format, field: "dc_id", value: "\(session.dc)\((session.isTestMode ?? false) ? " (test mode)" : "")",
+                allowed: "a DC Pyrogram 2.0.106 has an address for (production 1 to 5 and 203, test 1 to 3); schema version 7 stores the address"
+            )
+        }
+        guard let address = session.address ?? dialed else {
             throw .noAddress(dc: session.dc, format: format)
         }
         if let apiID = session.apiID, !(0...Int64(UInt32.max)).contains(apiID) {
             throw .outOfRange(format, field: "api_id", value: "\(apiID)", allowed: "0 to \(UInt32.max)")
         }
+        switch schema {
+        case .version3: try writeVersion3(session, userID: userID, to: path, overwrite: overwrite)
+        case .version7: try writeVersion7(session, userID: userID, address: address, to: path, overwrite: overwrite)
+        }
+    }
+
+    private static func writeVersion3(_ session: PortableSession, userID: Int64, to path: String, overwrite: Bool) throws(SessionExportError) {
         try SessionFileWriter.create(at: path, overwrite: overwrite) { db in
-            // Pyrogram's own DDL (pyrogram/storage/sqlite_storage.py, SCHEMA).
+            // Pyrogram 2.0.106's own DDL (pyrogram/storage/sqlite_storage.py, SCHEMA).
+            try db.execute(sql: """
+                CREATE TABLE sessions
+                (
+                    dc_id     INTEGER PRIMARY KEY,
+                    api_id    INTEGER,
+                    test_mode INTEGER,
+                    auth_key  BLOB,
+                    date      INTEGER NOT NULL,
+                    user_id   INTEGER,
+                    is_bot    INTEGER
+                );
+                CREATE TABLE peers
+                (
+                    id             INTEGER PRIMARY KEY,
+                    access_hash    INTEGER,
+                    type           INTEGER NOT NULL,
+                    username       TEXT,
+                    phone_number   TEXT,
+                    last_update_on INTEGER NOT NULL DEFAULT (CAST(STRFTIME('%s', 'now') AS INTEGER))
+                );
+                CREATE TABLE version
+                (
+                    number INTEGER PRIMARY KEY
+                );
+                CREATE INDEX idx_peers_id ON peers (id);
+                CREATE INDEX idx_peers_username ON peers (username);
+                CREATE INDEX idx_peers_phone_number ON peers (phone_number);
+                CREATE TRIGGER trg_peers_last_update_on
+                    AFTER UPDATE
+                    ON peers
+                BEGIN
+                    UPDATE peers
+                    SET last_update_on = CAST(STRFTIME('%s', 'now') AS INTEGER)
+                    WHERE id = NEW.id;
+                END;
+                """)
+            try db.execute(sql: "INSERT INTO version VALUES (?)", arguments: [Schema.version3.rawValue])
+            try db.execute(
+                sql: "INSERT INTO sessions VALUES (?, ?, ?, ?, ?, ?, ?)",
+                arguments: [
+                    session.dc, session.apiID, (session.isTestMode ?? false) ? 1 : 0, Data(session.authKey.bytes),
+                    session.date ?? 0, userID, (session.isBot ?? false) ? 1 : 0,
+                ]
+            )
+        }
+    }
+
+    private static func writeVersion7(
+        _ session: PortableSession, userID: Int64, address: DCAddress, to path: String, overwrite: Bool
+    ) throws(SessionExportError) {
+        try SessionFileWriter.create(at: path, overwrite: overwrite) { db in
+            // kurigram's own DDL (pyrogram/storage/sqlite_storage.py, SCHEMA).
             try db.execute(sql: """
                 CREATE TABLE sessions
                 (

@@ -156,6 +156,14 @@ struct SessionExportCommand: AsyncParsableCommand {
     @Flag(name: .customLong("test-mode"), help: "Pyrogram: mark the session as one of Telegram's test servers.")
     var testMode = false
 
+    // Each Pyrogram opens the other's files, but only its own schema works in full: Pyrogram 2.0.106
+    // fails on its first update in a version 7 file (it writes `peers.username`).
+    @Option(name: .customLong("pyrogram-schema"), help: ArgumentHelp(
+        "pyrogram-file: 7 for kurigram (the default; keeps the address), 3 for the original Pyrogram 2.0.106 (no address: it dials its own table for the DC).",
+        valueName: "3|7"
+    ))
+    var pyrogramSchema: Int64?
+
     func validate() throws {
         if (outputPath == nil) == (!toStdout) {
             throw ValidationError("give exactly one of --output PATH or --stdout (an export holds the key, so it is never printed by default)")
@@ -163,6 +171,12 @@ struct SessionExportCommand: AsyncParsableCommand {
         if toStdout && !format.isString { throw ValidationError("--stdout is for string formats; a session file needs --output PATH") }
         if format.isPyrogram && apiID == nil { throw ValidationError("Pyrogram formats carry the api_id: pass --api-id") }
         if let address, Self.parseAddress(address) == nil { throw ValidationError("--address must be HOST:PORT, e.g. 149.154.167.51:443") }
+        if let pyrogramSchema {
+            guard format == .pyrogramFile else { throw ValidationError("--pyrogram-schema is for --format pyrogram-file") }
+            guard PyrogramSessionFile.Schema(rawValue: pyrogramSchema) != nil else {
+                throw ValidationError("--pyrogram-schema must be 7 (kurigram) or 3 (Pyrogram 2.0.106), not \(pyrogramSchema)")
+            }
+        }
     }
 
     static func parseAddress(_ text: String) -> DCAddress? {
@@ -200,7 +214,9 @@ struct SessionExportCommand: AsyncParsableCommand {
             case .telethonString: try emit(TelethonStringSession.encode(session))
             case .pyrogramString: try emit(PyrogramStringSession.encode(session))
             case .telethonFile: try TelethonSessionFile.write(session, to: try outputFile(), overwrite: force)
-            case .pyrogramFile: try PyrogramSessionFile.write(session, to: try outputFile(), overwrite: force)
+            case .pyrogramFile:
+                let schema = pyrogramSchema.flatMap(PyrogramSessionFile.Schema.init(rawValue:)) ?? .version7
+                try PyrogramSessionFile.write(session, to: try outputFile(), schema: schema, overwrite: force)
             }
         } catch let error as SessionExportError {
             throw CLIFailure(error)
