@@ -24,6 +24,14 @@ public final class PostgresDatabase: Sendable {
         var configuration = parsed.configuration
         configuration.options.maximumConnections = max(2, maximumConnections)
         configuration.options.connectTimeout = .seconds(10)
+        // A process frozen (SIGSTOP, a stalled VM) or cut off inside a transaction keeps its row
+        // and advisory locks while the server waits for its next statement: a fenced write holds
+        // the account's lease row FOR SHARE, a claim the account's advisory lock, so the process
+        // taking the account over would block on them for as long as the freeze lasts, its lease
+        // long expired. The server ends a session idle inside a transaction this long (our
+        // transactions take milliseconds between statements), which releases the locks.
+        configuration.options.additionalStartupParameters.append(
+            ("idle_in_transaction_session_timeout", "\(Int(idleInTransactionTimeout * 1000))"))
         let database = PostgresDatabase(client: PostgresClient(configuration: configuration, backgroundLogger: logger),
                                         logger: logger, location: parsed.redacted)
         do {
@@ -34,6 +42,11 @@ public final class PostgresDatabase: Sendable {
         }
         return database
     }
+
+    /// Seconds the server lets a connection of ours sit idle inside a transaction before it ends
+    /// the session (`idle_in_transaction_session_timeout`): the longest a frozen process can hold
+    /// locks that a takeover needs.
+    public static let idleInTransactionTimeout = 5.0
 
     private init(client: PostgresClient, logger: Logger, location: String) {
         self.client = client

@@ -51,6 +51,12 @@ public struct TelegramClientConfiguration: Sendable {
     public var pfs: PFSConfiguration?
     /// When future salts are fetched ahead (and saved with the session); nil never asks for them.
     public var futureSalts: FutureSaltsPolicy?
+    /// Asked before every connection (the first and each reconnect); false refuses it, as a
+    /// failed connect (the reconnect policy's backoff applies). The session manager's runtime
+    /// answers whether it still holds the account's lease: a process frozen or cut off past its
+    /// lease must not reconnect with the key another process now uses (AUTH_KEY_DUPLICATED).
+    /// nil: always connect.
+    public var connectionPermit: (@Sendable () -> Bool)?
 
     public init(
         apiID: Int32,

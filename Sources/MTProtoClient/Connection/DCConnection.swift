@@ -56,7 +56,7 @@ final class DCConnection: Sendable {
         self.eventLoop = eventLoop
         let core = Core(
             machine: machine, eventLoop: eventLoop, address: address, route: configuration.route(toDC: dcID),
-            clock: clock, entropy: entropy, logger: logger, saves: continuation, events: events)
+            clock: clock, entropy: entropy, logger: logger, saves: continuation, events: events, permit: configuration.connectionPermit)
         // Sent into the box before anything else can reach it; from now on only the loop touches it.
         self.core = NIOLoopBoundBox.makeBoxSendingValue(core, eventLoop: eventLoop)
     }
@@ -130,6 +130,7 @@ extension DCConnection {
         private let logger: Logger
         private let saves: AsyncStream<DCSessionUpdate>.Continuation
         private let events: @Sendable (ServerEvent) -> Void
+        private let permit: (@Sendable () -> Bool)?
 
         private var completions: [CallToken: Completion] = [:]
         /// Counts links; events of a link that is no longer the current one are ignored.
@@ -146,8 +147,10 @@ extension DCConnection {
         init(
             machine: DCConnectionStateMachine, eventLoop: any EventLoop, address: DCAddress, route: MTProtoClientRoute,
             clock: any TelegramClock, entropy: any EntropySource, logger: Logger,
-            saves: AsyncStream<DCSessionUpdate>.Continuation, events: @escaping @Sendable (ServerEvent) -> Void
+            saves: AsyncStream<DCSessionUpdate>.Continuation, events: @escaping @Sendable (ServerEvent) -> Void,
+            permit: (@Sendable () -> Bool)?
         ) {
+            self.permit = permit
             self.machine = machine
             self.eventLoop = eventLoop
             self.address = address
@@ -282,6 +285,11 @@ extension DCConnection {
             let generation = self.generation
             isLinkDown = false
             let bound = NIOLoopBound(self, eventLoop: eventLoop)
+            if let permit, !permit() {
+                // Refused like a failed connect, after this turn (the machine is mid-action now).
+                eventLoop.execute { bound.value.linkEnded(generation, reason: "the connection is not permitted (the account's lease is not held)") }
+                return
+            }
             let route = self.route
             let address = self.address
             let configuration = MTProtoTransportConfiguration(entropy: entropy)

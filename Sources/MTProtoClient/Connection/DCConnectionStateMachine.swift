@@ -492,7 +492,10 @@ struct DCConnectionStateMachine {
         if !inDoubt.isEmpty { statistics.requestsInDoubt += inDoubt.count }
         let sessionActions = session.requestState(of: inDoubt, now: now)
         state = .ready(session)
-        if let interval = configuration.pingInterval { nextPingAt = now + interval }
+        // The first ping_delay_disconnect goes out at once: until the server has one it never
+        // closes the connection, and a process frozen or cut off before its first ping would
+        // leave it open, so the next owner of the key would meet AUTH_KEY_DUPLICATED.
+        if configuration.pingInterval != nil { nextPingAt = now }
         nextHousekeepingAt = now + configuration.housekeepingInterval
         handle(sessionActions, now: now, into: &actions)
         persistIfChanged(into: &actions)

@@ -39,6 +39,16 @@ public struct AccountRuntimeConfiguration: Sendable {
     }
 
     var beat: Double { heartbeatInterval ?? leaseTTL / 3 }
+
+    /// The longest ping interval that lets the DC drop this process's connections before its lease
+    /// can be taken over. The client asks the server (ping_delay_disconnect) to close a connection
+    /// whose pings stop for 1.25x the interval + 0.5 s. A holder that stops without closing its
+    /// sockets (frozen, cut off) last renewed its lease at most `beat` before it stopped, so the lease
+    /// runs out `leaseTTL - beat` after that at the earliest; were its connection still open at the
+    /// DC when the next holder connects with the same key under another session id, Telegram would
+    /// answer AUTH_KEY_DUPLICATED and void the key. One second of room is kept for clocks and the
+    /// next holder's connect.
+    var pingIntervalWithinLease: Double { max(0.5, (leaseTTL - beat - 1 - 0.5) / 1.25) }
 }
 
 /// Why a runtime stopped.
@@ -111,6 +121,8 @@ public actor AccountRuntime {
     public nonisolated let invoker: any TelegramInvoking
     public nonisolated let configuration: AccountRuntimeConfiguration
     private nonisolated let gate: RuntimeGate
+    /// Until when the lease is known held (its expiry at the last take or renewal), for the client's permit.
+    private nonisolated let leaseExpiry = LeaseExpiry()
     private let store: any SessionStore
     private let base: TelegramClientConfiguration
     private let environment: AccountRuntimeEnvironment
@@ -177,6 +189,7 @@ public actor AccountRuntime {
             throw SessionManagerError(.storageFailed(account: account, reason: "taking the lease: \(error)"))
         }
         logger[metadataKey: "lease"] = "\(lease.token)"
+        leaseExpiry.set(lease.expiresAt)
         let configuration: TelegramClientConfiguration
         do {
             configuration = try await clientConfiguration(now: now)
@@ -246,6 +259,14 @@ public actor AccountRuntime {
         do {
             let identity = try await store.chooseIdentity(.thisHost(appVersion: configuration.appVersion, at: now), account: account)
             var configuration = base.with(identity: identity)
+            if let ping = configuration.pingInterval {
+                configuration.pingInterval = min(ping, self.configuration.pingIntervalWithinLease)
+            }
+            // No (re)connect once the lease may have run out: a process that wakes from a freeze
+            // would otherwise reconnect for its calls in flight, with the key the new holder uses,
+            // before its heartbeat learns that it lost the account.
+            let expiry = leaseExpiry, clock = environment.clock
+            configuration.connectionPermit = { expiry.holds(at: clock.now()) }
             if let proxy = try await store.proxy(account: account) {
                 configuration.proxy = try proxy.clientProxy()
                 logger.info("connecting through the account's proxy", metadata: ["proxy": "\(proxy)"])
@@ -266,6 +287,7 @@ public actor AccountRuntime {
             guard case .running = state else { return }
             do {
                 lease = try await store.renewLease(lease, now: clock.now(), ttl: configuration.leaseTTL)
+                leaseExpiry.set(lease.expiresAt)
                 if case .running = state { state = .running(lease) }
             } catch let error as SessionStoreError {
                 if case .fenced(_, _, let current) = error {
@@ -343,6 +365,13 @@ public actor AccountRuntime {
             .closed
         }
     }
+}
+
+/// The lease's expiry as last taken or renewed, read by the client before each connection.
+final class LeaseExpiry: Sendable {
+    private let expiry = Mutex<UnixTime?>(nil)
+    func set(_ time: UnixTime) { expiry.withLock { $0 = time } }
+    func holds(at now: UnixTime) -> Bool { expiry.withLock { $0.map { now < $0 } ?? false } }
 }
 
 /// What the runtime's `invoker` forwards to.

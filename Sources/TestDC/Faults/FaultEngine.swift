@@ -51,6 +51,10 @@ public struct FaultEngine: Sendable, Equatable {
         /// The DC's clock offset when the call came (`at` includes it): `at - clockOffset` is the
         /// real time, comparable across clock jumps and with the clients' own records.
         public var clockOffset: Int = 0
+        /// What tells this call apart from other calls of its method, for the methods a test
+        /// follows one by one (`DCState.callSubject`): messages.sendMessage's random_id,
+        /// contacts.resolveUsername's username. A test counts how often one job's call reached the DC.
+        public var subject: String?
     }
 
     public init() {}
@@ -90,7 +94,8 @@ public struct FaultEngine: Sendable, Equatable {
 
     /// Decides the fate of `call` at time `now` (seconds). Delays add up; the first rule with another
     /// effect wins; exhausted rules (count reached) stop matching.
-    public mutating func decide(_ call: FaultCall, now: Double, sessionID: Int64? = nil, messageID: Int64? = nil) -> FaultDecision {
+    public mutating func decide(_ call: FaultCall, now: Double, sessionID: Int64? = nil, messageID: Int64? = nil,
+                                subject: String? = nil) -> FaultDecision {
         var decision = FaultDecision()
         for rule in rules where rule.effect.kind != .dropUpdates && rule.match.matches(call) {
             let seenBefore = seen[rule.id] ?? 0
@@ -111,7 +116,7 @@ public struct FaultEngine: Sendable, Equatable {
         }
         if recordsCalls {
             calls.append(RecordedCall(call: call, at: now, outcome: decision.outcome, sessionID: sessionID, messageID: messageID,
-                                      clockOffset: clockOffset(dc: call.dc)))
+                                      clockOffset: clockOffset(dc: call.dc), subject: subject))
         }
         return decision
     }

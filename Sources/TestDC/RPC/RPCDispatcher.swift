@@ -110,7 +110,8 @@ extension DCState {
         let account = userID(for: context)
         let phone = Self.phoneArgument(of: inner, id: id) ?? account.flatMap { user(id: $0)?.phone }
         let decision = faults.decide(FaultCall(dc: context.dc, method: method, account: account, phone: phone), now: now,
-                                     sessionID: context.sessionID, messageID: context.messageID)
+                                     sessionID: context.sessionID, messageID: context.messageID,
+                                     subject: faults.recordsCalls ? Self.callSubject(of: inner, id: id) : nil)
         var call = HandledCall(method: method, decision: decision, answer: nil)
         switch decision.outcome {
         case .proceed, .dropAfterAnswer, .swallowAnswer:
@@ -128,6 +129,19 @@ extension DCState {
             call.answer = nil
         }
         return call
+    }
+
+    /// What identifies one call among the calls of its method, for the call log (decoded only
+    /// while calls are recorded): a send's random_id, a resolve's username.
+    static func callSubject(of body: [UInt8], id: UInt32) -> String? {
+        switch id {
+        case Api.functions.messages.SendMessage.constructorID:
+            return (try? Api.functions.messages.SendMessage(serialized: body)).map { String($0.randomId) }
+        case Api.functions.contacts.ResolveUsername.constructorID:
+            return (try? Api.functions.contacts.ResolveUsername(serialized: body)).map { $0.username.lowercased() }
+        default:
+            return nil
+        }
     }
 
     /// The phone number a login method is about, so fault rules can match it before login.

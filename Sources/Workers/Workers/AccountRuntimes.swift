@@ -62,6 +62,9 @@ public final class AccountRuntimes: AccountInvokers, Service {
         }
     }
 
+    /// A runtime's invoker works only while it holds the account's lease.
+    public var invokersAreExclusive: Bool { true }
+
     public func invoker(for account: AccountID) async throws -> any TelegramInvoking {
         switch await runtime(for: account) {
         case .success(let runtime): return runtime.invoker

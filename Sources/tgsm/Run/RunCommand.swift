@@ -60,6 +60,11 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .customLong("standby-interval"), help: "With --standby: seconds between tries at taking a held lease.")
     var standbyInterval: Double = 2
 
+    @Option(name: .customLong("lease-ttl"), help: ArgumentHelp(
+        "Seconds an account's lease lasts without a heartbeat (renewed every third of it).",
+        discussion: "A holder that stops renewing (frozen, cut off) loses its accounts to a standby after this; every process of a cluster should use the same value."))
+    var leaseTTL: Double = 30
+
     @Option(name: .customLong("backup-interval"), help: ArgumentHelp(
         "Seconds between the SQLite store's scheduled verified backups (default 6 h; 0 turns the schedule off).",
         discussion: "A backup is also taken after every auth-key change, whatever this says. A PostgreSQL store has none (use pg_dump)."))
@@ -70,6 +75,7 @@ struct RunCommand: AsyncParsableCommand {
         guard gracePeriod >= 0, gracePeriod.isFinite else { throw ValidationError("--grace-period must be a number of seconds ≥ 0") }
         guard keepAlive > 0, keepAlive.isFinite else { throw ValidationError("--keep-alive must be a positive number of seconds") }
         guard standbyInterval >= 0.1, standbyInterval.isFinite else { throw ValidationError("--standby-interval must be at least 0.1 seconds") }
+        guard leaseTTL >= 1, leaseTTL <= 3600 else { throw ValidationError("--lease-ttl must be 1 to 3600 seconds") }
         guard backupInterval == 0 || (backupInterval >= 1 && backupInterval.isFinite) else {
             throw ValidationError("--backup-interval must be at least 1 second, or 0 to turn scheduled backups off")
         }
@@ -103,7 +109,7 @@ struct RunCommand: AsyncParsableCommand {
         }
 
         let clock = global.movingClock()
-        let runtimeConfiguration = AccountRuntimeConfiguration(stack: SessionStack.Configuration(rateGate: resolved.rateGate),
+        let runtimeConfiguration = AccountRuntimeConfiguration(leaseTTL: leaseTTL, stack: SessionStack.Configuration(rateGate: resolved.rateGate),
                                                                keepAlive: KeepAlivePolicy(interval: keepAlive))
         let runtimes = AccountRuntimes(clock: clock, logger: logger, factory: Runtimes.factory(
             store: store, connection: resolved, configuration: runtimeConfiguration, clock: clock, logger: logger))
