@@ -67,7 +67,7 @@ struct RunCommand: AsyncParsableCommand {
 
     @Option(name: .customLong("backup-interval"), help: ArgumentHelp(
         "Seconds between the SQLite store's scheduled verified backups (default 6 h; 0 turns the schedule off).",
-        discussion: "A backup is also taken after every auth-key change, whatever this says. A PostgreSQL store has none (use pg_dump)."))
+        discussion: "A backup is also taken after every auth-key change, whatever this says. On a PostgreSQL store none is scheduled: take snapshots with `tgsm session backup` (a cron job) and pg_dump."))
     var backupInterval: Double = 6 * 3600
 
     func validate() throws {
