@@ -107,4 +107,15 @@ import Testing
             #expect(error.description.contains("would ask for a login"))
         }
     }
+
+    /// A string has no address: a DC Pyrogram has none for would fail on connect, so it is refused.
+    @Test func exportRefusesADCPyrogramCannotDial() throws {
+        let key = try #require(Self.key)
+        var session = PortableSession(dc: 4, authKey: key, userID: 10, apiID: 5, isTestMode: true)
+        #expect(throws: SessionExportError.self) { try PyrogramStringSession.encode(session) }
+        session.isTestMode = false
+        #expect(try PyrogramStringSession.decode(try PyrogramStringSession.encode(session)).dc == 4)
+        session.dc = 7
+        #expect(throws: SessionExportError.self) { try PyrogramStringSession.encode(session) }
+    }
 }

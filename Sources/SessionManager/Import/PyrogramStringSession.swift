@@ -77,6 +77,14 @@ public enum PyrogramStringSession {
         guard (1...255).contains(session.dc) else {
             throw .outOfRange(format, field: "dc_id", value: "\(session.dc)", allowed: "1 to 255")
         }
+        // The string has no address: Pyrogram (both libraries) looks the DC up in its table and
+        // fails on connect when the DC is not there, so such a string would be useless.
+        guard defaultAddress(dc: session.dc, testMode: session.isTestMode ?? false) != nil else {
+            throw .outOfRange(
+                format, field: "dc_id", value: "\(session.dc)\((session.isTestMode ?? false) ? " (test mode)" : "")",
+                allowed: "a DC Pyrogram has an address for (production 1 to 5 and 203, test 1 to 3); a Pyrogram session file (schema version 7) stores the address"
+            )
+        }
         guard let apiID = session.apiID else {
             throw .missingField(format, field: "api_id", advice: "set the session's apiID to the api_id of the application the account logs in with, then export.")
         }
