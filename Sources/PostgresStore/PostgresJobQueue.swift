@@ -112,41 +112,10 @@ public final class PostgresJobQueue: JobQueue {
     /// Keeps one pooled connection LISTENing; returns once the first LISTEN is in place (or failed:
     /// then workers poll until a later attempt succeeds).
     private func startListening() async {
-        let (ready, readyContinuation) = AsyncStream<Void>.makeStream()
         let signals = self.signals
-        let database = self.database
-        let logger = self.logger
-        let task = Task {
-            var announced = false
-            while !Task.isCancelled {
-                do {
-                    try await database.client.withConnection { connection in
-                        try await connection.listen(on: Self.notificationChannel) { notifications in
-                            if !announced {
-                                announced = true
-                                readyContinuation.finish()
-                            }
-                            for try await notification in notifications {
-                                signals.yield(AccountID(notification.payload))
-                            }
-                        }
-                    }
-                } catch {
-                    if Task.isCancelled { break }
-                    logger.warning("LISTEN for job wake-ups failed; workers poll until it is back",
-                                   metadata: ["error": "\(PostgresDatabase.describe(error))"])
-                }
-                if !announced {
-                    announced = true
-                    readyContinuation.finish()
-                }
-                // Reconnect pacing on the wall clock: this is I/O recovery, not job timing.
-                try? await Task.sleep(for: .seconds(1))
-            }
-            readyContinuation.finish()
-        }
+        let task = await database.keepListening(
+            on: Self.notificationChannel, logger: logger, lost: "workers poll", received: { signals.yield(AccountID($0)) })
         listener.withLock { $0 = task }
-        for await _ in ready {}
     }
 
     public func enqueueSignals() -> AsyncStream<AccountID> {

@@ -41,44 +41,11 @@ extension PostgresSessionStore {
     /// succeeds). Each LISTEN after the first announces "anything may have changed" (nil): waits
     /// recorded while it was down were not announced.
     func startFloodListener() async {
-        let (ready, readyContinuation) = AsyncStream<Void>.makeStream()
         let signals = floodSignals
-        let database = self.database
-        let logger = self.logger
-        let task = Task {
-            var announced = false
-            var listenedBefore = false
-            while !Task.isCancelled {
-                do {
-                    try await database.client.withConnection { connection in
-                        try await connection.listen(on: Self.floodNotificationChannel) { notifications in
-                            if listenedBefore { signals.yield(nil) }
-                            listenedBefore = true
-                            if !announced {
-                                announced = true
-                                readyContinuation.finish()
-                            }
-                            for try await notification in notifications {
-                                signals.yield(AccountID(notification.payload))
-                            }
-                        }
-                    }
-                } catch {
-                    if Task.isCancelled { break }
-                    logger.warning("LISTEN for flood-wait announcements failed; ledgers see other processes' waits at their refresh until it is back",
-                                   metadata: ["error": "\(PostgresDatabase.describe(error))"])
-                }
-                if !announced {
-                    announced = true
-                    readyContinuation.finish()
-                }
-                // Reconnect pacing on the wall clock: this is I/O recovery, not ledger timing.
-                try? await Task.sleep(for: .seconds(1))
-            }
-            readyContinuation.finish()
-        }
+        let task = await database.keepListening(
+            on: Self.floodNotificationChannel, logger: logger, lost: "ledgers see other processes' waits at their refresh",
+            relistened: { signals.yield(nil) }, received: { signals.yield(AccountID($0)) })
         floodListener.withLock { $0 = task }
-        for await _ in ready {}
     }
 
     public func activeFloodWaits(account: AccountID?, at now: UnixTime) async throws(SessionStoreError) -> [FloodWait] {
