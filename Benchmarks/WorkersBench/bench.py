@@ -23,7 +23,7 @@ Measured, REPS times each, the two sides alternating:
   (c) `tgsm status` cold start (wall time and peak RSS of the process) vs `python -c "import telethon"`.
 
 usage: bench.py path/to/tgsm   (scripts/bench-workers builds tgsm in release and runs this)
-knobs (environment): ACCOUNTS=2 CONCURRENCY=4 JOBS=5000 REPS=3 KIND=me STATUS_RUNS=30
+knobs (environment): ACCOUNTS=2 CONCURRENCY=4 JOBS=5000 REPS=3 KIND=me STATUS_RUNS=30 IDLE_SECONDS=10
 """
 import json
 import os
@@ -49,6 +49,10 @@ JOBS = int(os.environ.get("JOBS", "5000"))
 REPS = int(os.environ.get("REPS", "3"))
 KIND = os.environ.get("KIND", "me")
 STATUS_RUNS = int(os.environ.get("STATUS_RUNS", "30"))
+# Seconds idle before resident memory is read (after ready, and after the last job), both sides:
+# long enough for what the idle loop runs (timers, heartbeats, the HTTP date cache) to be resident
+# again after tgsm run gives back its start-up pages (a 2-minute trace settles within 10 s).
+IDLE_SECONDS = float(os.environ.get("IDLE_SECONDS", "10"))
 API_ID, API_HASH = 1, "0123456789abcdef0123456789abcdef"
 NAMES = [f"bench{i + 1}" for i in range(ACCOUNTS)]
 PHONES = {name: f"1555020{i + 1:02d}" for i, name in enumerate(NAMES)}
@@ -262,7 +266,7 @@ class Celery:
 
     def idle(self):
         workers, ready = self.start_workers()
-        time.sleep(2)
+        time.sleep(IDLE_SECONDS)
         memory = [rss_kib(process.pid) for process in workers]
         for process in workers:
             stop(process)
@@ -285,7 +289,7 @@ class Celery:
                 raise RuntimeError("Celery did not finish the jobs within 600 s")
             time.sleep(0.2)
         wall = time.monotonic() - start
-        time.sleep(2)
+        time.sleep(IDLE_SECONDS)
         memory = [rss_kib(process.pid) for process in workers]
         for process in workers:
             stop(process)
@@ -399,7 +403,7 @@ class Tgsm:
 
     def idle(self):
         process, ready = self.start()
-        time.sleep(2)
+        time.sleep(IDLE_SECONDS)
         memory = rss_kib(process.pid)
         stop(process)
         return ready, [memory]
@@ -419,7 +423,7 @@ class Tgsm:
                 raise RuntimeError(f"tgsm run did not finish the jobs ({counts}):\n" + process.reader.text()[-4000:])
             time.sleep(0.2)
         wall = time.monotonic() - start
-        time.sleep(2)
+        time.sleep(IDLE_SECONDS)
         memory = rss_kib(process.pid)
         stop(process)
         counts = self.counts()
