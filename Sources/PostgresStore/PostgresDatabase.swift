@@ -4,6 +4,12 @@ import NIOCore
 import PostgresNIO
 import Synchronization
 
+let hangLogger: Logger = {
+    var logger = Logger(label: "hang", factory: { StreamLogHandler.standardError(label: $0) })
+    logger.logLevel = .notice
+    return logger
+}()
+
 /// One PostgreSQL database shared by the session store and the job queue of many processes on
 /// many hosts: a postgres-nio connection pool (run by a task of its own), transactions that retry
 /// when PostgreSQL reports a deadlock or a serialization failure, and errors that never repeat a
@@ -76,7 +82,11 @@ public final class PostgresDatabase: Sendable {
         while true {
             attempt += 1
             do {
+                let hangID = UInt64.random(in: 0..<1_000_000)
+                hangLogger.notice("HANGDBG txn want \(hangID)")
+                defer { hangLogger.notice("HANGDBG txn end \(hangID)") }
                 return try await client.withConnection { connection in
+                    hangLogger.notice("HANGDBG txn got \(hangID)")
                     try await connection.query("BEGIN", logger: logger)
                     let result: T
                     do {
@@ -109,7 +119,10 @@ public final class PostgresDatabase: Sendable {
 
     /// Runs `body` on a pooled connection outside any explicit transaction (each statement commits alone).
     func read<T: Sendable>(_ body: @Sendable (PostgresConnection) async throws -> T) async throws -> T {
-        try await client.withConnection { connection in try await body(connection) }
+        let hangID = UInt64.random(in: 0..<1_000_000)
+        hangLogger.notice("HANGDBG read want \(hangID)")
+        defer { hangLogger.notice("HANGDBG read end \(hangID)") }
+        return try await client.withConnection { connection in hangLogger.notice("HANGDBG read got \(hangID)"); return try await body(connection) }
     }
 
     private static func isRetryable(_ error: PSQLError) -> Bool {

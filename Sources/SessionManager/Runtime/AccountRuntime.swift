@@ -286,6 +286,8 @@ public actor AccountRuntime {
             do { try await clock.sleep(for: interval) } catch { return }
             guard case .running = state else { return }
             do {
+                logger.notice("HANGDBG renew start")
+                defer { logger.notice("HANGDBG renew end") }
                 lease = try await store.renewLease(lease, now: clock.now(), ttl: configuration.leaseTTL)
                 leaseExpiry.set(lease.expiresAt)
                 if case .running = state { state = .running(lease) }
@@ -336,9 +338,13 @@ public actor AccountRuntime {
         let client = client, peers = stack?.peerCache, store = store, logger = logger
         // In a task of its own: halt may run on a task that is being cancelled (the heartbeat's),
         // and the release must still reach the store.
+        logger.notice("HANGDBG halt \(reason)")
         await Task {
+            logger.notice("HANGDBG flush")
             await peers?.flush()
+            logger.notice("HANGDBG close")
             await client?.close()
+            logger.notice("HANGDBG closed")
             if case .leaseLost = reason { return }
             do {
                 try await store.releaseLease(lease)

@@ -330,6 +330,7 @@ public final class WorkerPool: Service {
 
                 logger.trace("waiting", metadata: ["in-flight": "\(inFlight)", "stopping": "\(stopping)"])
                 guard let event = await iterator.next() else { break }
+                if stopping { logger.notice("HANGDBG loop event \(event) inFlight=\(inFlight)") }
                 logger.trace("event", metadata: ["event": "\(event)"])
                 switch event {
                 case .finished(let outcome):
@@ -375,9 +376,11 @@ public final class WorkerPool: Service {
                     group.cancelAll()
                 }
             }
+            logger.notice("HANGDBG loop exit")
             timer?.cancel()
             graceTimer?.cancel()
         }
+        logger.notice("HANGDBG group exit")
     }
 
     private func mark(_ account: AccountID, _ stop: AccountStop, logger: Logger) async {
@@ -516,6 +519,8 @@ public final class WorkerPool: Service {
             return first
         }
         let cancelled = Task.isCancelled
+        logger.notice("HANGDBG step \(claim.job.rawValue) \(step) cancelled=\(cancelled)")
+        defer { logger.notice("HANGDBG execute end \(claim.job.rawValue)") }
         let record: @Sendable () async -> (JobOutcome, ClaimedJob?) = {
             switch step {
             case .leaseLost:
@@ -555,6 +560,7 @@ public final class WorkerPool: Service {
             let recorded = await record()
             guard case .unrecorded = recorded.0, Task.isCancelled else { return recorded }
         }
+        logger.notice("HANGDBG record in task \(claim.job.rawValue)")
         return await Task { await record() }.value
     }
 
