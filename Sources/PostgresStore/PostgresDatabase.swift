@@ -2,13 +2,8 @@ import Foundation
 import Logging
 import NIOCore
 import PostgresNIO
+import SessionManager
 import Synchronization
-
-let hangLogger: Logger = {
-    var logger = Logger(label: "hang", factory: { StreamLogHandler.standardError(label: $0) })
-    logger.logLevel = .notice
-    return logger
-}()
 
 /// One PostgreSQL database shared by the session store and the job queue of many processes on
 /// many hosts: a postgres-nio connection pool (run by a task of its own), transactions that retry
@@ -70,34 +65,35 @@ public final class PostgresDatabase: Sendable {
             return task
         }
         task?.cancel()
-        await task?.value
+        // Bounded: connections left behind by queries that never ended (see `bounded`) may keep
+        // the pool from finishing; the process is closing them anyway.
+        if let task { _ = try? await withBound(seconds: Self.closeTimeout, "closing PostgreSQL", cancellable: false) { await task.value } }
     }
 
     /// Runs `body` in one transaction (READ COMMITTED; callers lock what they read with FOR
     /// UPDATE / FOR SHARE or an advisory lock). A deadlock or serialization failure is retried
     /// from the start, up to 5 times; any other error rolls back and is rethrown as it is.
     @discardableResult
-    func transaction<T: Sendable>(_ body: @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+    func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        let client = self.client, logger = self.logger
         var attempt = 0
         while true {
             attempt += 1
             do {
-                let hangID = UInt64.random(in: 0..<1_000_000)
-                hangLogger.notice("HANGDBG txn want \(hangID)")
-                defer { hangLogger.notice("HANGDBG txn end \(hangID)") }
-                return try await client.withConnection { connection in
-                    hangLogger.notice("HANGDBG txn got \(hangID)")
-                    try await connection.query("BEGIN", logger: logger)
-                    let result: T
-                    do {
-                        result = try await body(connection)
-                    } catch {
-                        // A failed rollback leaves the connection broken; the pool then drops it.
-                        _ = try? await connection.query("ROLLBACK", logger: logger)
-                        throw error
+                return try await bounded("a transaction") {
+                    try await client.withConnection { connection in
+                        try await connection.query("BEGIN", logger: logger)
+                        let result: T
+                        do {
+                            result = try await body(connection)
+                        } catch {
+                            // A failed rollback leaves the connection broken; the pool then drops it.
+                            _ = try? await connection.query("ROLLBACK", logger: logger)
+                            throw error
+                        }
+                        try await connection.query("COMMIT", logger: logger)
+                        return result
                     }
-                    try await connection.query("COMMIT", logger: logger)
-                    return result
                 }
             } catch let error as PSQLError where attempt < 5 && Self.isRetryable(error) {
                 logger.debug("transaction retried", metadata: ["sqlstate": "\(error.serverInfo?[.sqlState] ?? "-")", "attempt": "\(attempt)"])
@@ -118,11 +114,26 @@ public final class PostgresDatabase: Sendable {
     }
 
     /// Runs `body` on a pooled connection outside any explicit transaction (each statement commits alone).
-    func read<T: Sendable>(_ body: @Sendable (PostgresConnection) async throws -> T) async throws -> T {
-        let hangID = UInt64.random(in: 0..<1_000_000)
-        hangLogger.notice("HANGDBG read want \(hangID)")
-        defer { hangLogger.notice("HANGDBG read end \(hangID)") }
-        return try await client.withConnection { connection in hangLogger.notice("HANGDBG read got \(hangID)"); return try await body(connection) }
+    func read<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        let client = self.client
+        return try await bounded("a read") { try await client.withConnection { connection in try await body(connection) } }
+    }
+
+    /// Seconds a transaction or a read may take before its caller stops waiting for it
+    /// (`BoundExceeded`): a lock held by a frozen process is freed within
+    /// `idleInTransactionTimeout`, so twice that is never a healthy wait.
+    public static let operationTimeout = 2 * idleInTransactionTimeout
+
+    /// Seconds `close` waits for the pool to end its connections.
+    public static let closeTimeout = 3.0
+
+    /// `operation` within `operationTimeout`, and no longer than the caller is not cancelled. A
+    /// query on a connection the server ended (a process frozen past `idleInTransactionTimeout`
+    /// inside a transaction, then woken) may never be answered by postgres-nio: without a bound
+    /// the caller, and a graceful shutdown waiting for it, would hang for good. What is left
+    /// behind goes on in its own task; an unfinished transaction rolls back on the server.
+    private func bounded<T: Sendable>(_ what: String, _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
+        try await withBound(seconds: Self.operationTimeout, "PostgreSQL at \(location): \(what)", operation)
     }
 
     private static func isRetryable(_ error: PSQLError) -> Bool {

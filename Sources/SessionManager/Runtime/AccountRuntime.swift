@@ -286,8 +286,6 @@ public actor AccountRuntime {
             do { try await clock.sleep(for: interval) } catch { return }
             guard case .running = state else { return }
             do {
-                logger.notice("HANGDBG renew start")
-                defer { logger.notice("HANGDBG renew end") }
                 lease = try await store.renewLease(lease, now: clock.now(), ttl: configuration.leaseTTL)
                 leaseExpiry.set(lease.expiresAt)
                 if case .running = state { state = .running(lease) }
@@ -337,24 +335,29 @@ public actor AccountRuntime {
         for task in running { task.cancel() }
         let client = client, peers = stack?.peerCache, store = store, logger = logger
         // In a task of its own: halt may run on a task that is being cancelled (the heartbeat's),
-        // and the release must still reach the store.
-        logger.notice("HANGDBG halt \(reason)")
-        await Task {
-            logger.notice("HANGDBG flush")
-            await peers?.flush()
-            logger.notice("HANGDBG close")
-            await client?.close()
-            logger.notice("HANGDBG closed")
-            if case .leaseLost = reason { return }
-            do {
-                try await store.releaseLease(lease)
-            } catch {
-                logger.warning("the lease could not be released; it expires by itself", metadata: ["error": "\(error)"])
+        // and the release must still reach the store. Bounded: a store write that never ends (a
+        // connection the server ended while this process was frozen) must not keep a shutdown
+        // from ending; an unreleased lease expires by itself.
+        do {
+            try await withBound(seconds: Self.closeBound, "closing the account's session", cancellable: false) {
+                await peers?.flush()
+                await client?.close()
+                if case .leaseLost = reason { return }
+                do {
+                    try await store.releaseLease(lease)
+                } catch {
+                    logger.warning("the lease could not be released; it expires by itself", metadata: ["error": "\(error)"])
+                }
             }
-        }.value
+        } catch {
+            logger.warning("the session did not close in time; left to end on its own (the lease expires by itself)", metadata: ["error": "\(error)"])
+        }
         logger.notice("account runtime stopped", metadata: ["reason": "\(reason)"])
         resumeWaiters(reason)
     }
+
+    /// Seconds `stop()` waits for the peer cache's flush, the client's close and the lease's release.
+    static let closeBound = 5.0
 
     private func resumeWaiters(_ reason: AccountRuntimeStop) {
         let waiters = stopWaiters

@@ -330,7 +330,6 @@ public final class WorkerPool: Service {
 
                 logger.trace("waiting", metadata: ["in-flight": "\(inFlight)", "stopping": "\(stopping)"])
                 guard let event = await iterator.next() else { break }
-                if stopping { logger.notice("HANGDBG loop event \(event) inFlight=\(inFlight)") }
                 logger.trace("event", metadata: ["event": "\(event)"])
                 switch event {
                 case .finished(let outcome):
@@ -376,11 +375,9 @@ public final class WorkerPool: Service {
                     group.cancelAll()
                 }
             }
-            logger.notice("HANGDBG loop exit")
             timer?.cancel()
             graceTimer?.cancel()
         }
-        logger.notice("HANGDBG group exit")
     }
 
     private func mark(_ account: AccountID, _ stop: AccountStop, logger: Logger) async {
@@ -519,8 +516,6 @@ public final class WorkerPool: Service {
             return first
         }
         let cancelled = Task.isCancelled
-        logger.notice("HANGDBG step \(claim.job.rawValue) \(step) cancelled=\(cancelled)")
-        defer { logger.notice("HANGDBG execute end \(claim.job.rawValue)") }
         let record: @Sendable () async -> (JobOutcome, ClaimedJob?) = {
             switch step {
             case .leaseLost:
@@ -560,9 +555,20 @@ public final class WorkerPool: Service {
             let recorded = await record()
             guard case .unrecorded = recorded.0, Task.isCancelled else { return recorded }
         }
-        logger.notice("HANGDBG record in task \(claim.job.rawValue)")
-        return await Task { await record() }.value
+        // Bounded: a write that never ends (a connection the server ended while this process was
+        // frozen) must not hold the account's loop, and a graceful shutdown, for good. Unrecorded,
+        // the job's claim expires and it is rescued (its late writes are fenced).
+        do {
+            return try await withBound(seconds: Self.bookkeepingBound, "recording job \(claim.job.rawValue)", cancellable: false) { await record() }
+        } catch {
+            logger.error("the job's outcome was not recorded in time; its lease will expire and it will be rescued",
+                         metadata: ["job": "\(claim.job.rawValue)", "error": "\(error)"])
+            return (.unrecorded, nil)
+        }
     }
+
+    /// Seconds a cancelled job's outcome may take to be recorded (its own task, not cancelled).
+    static let bookkeepingBound = 5.0
 
     private func settle(_ claimed: ClaimedJob, disposition: JobDisposition, failure: (any Error)? = nil, logger: Logger) async -> JobOutcome {
         let claim = claimed.claim

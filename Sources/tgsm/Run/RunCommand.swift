@@ -88,9 +88,7 @@ struct RunCommand: AsyncParsableCommand {
         let backend = try await RunBackend.open(global)
         do {
             try await serve(backend: backend, resolved: resolved, logger: logger)
-            logger.notice("HANGDBG serve returned")
             await backend.close()
-            logger.notice("HANGDBG backend closed")
         } catch {
             await backend.close()
             throw error
@@ -230,7 +228,6 @@ struct RunCommand: AsyncParsableCommand {
         let group = ServiceGroup(configuration: configuration)
         await stop.serve(group)
         do {
-            defer { logger.notice("HANGDBG group.run returned") }
             try await group.run()
         } catch {
             watcher.cancel()
