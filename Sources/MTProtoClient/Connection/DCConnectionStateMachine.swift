@@ -436,7 +436,7 @@ struct DCConnectionStateMachine {
             }
             if let housekeeping = nextHousekeepingAt, housekeeping <= now {
                 nextHousekeepingAt = now + configuration.housekeepingInterval
-                if needsFutureSalts(session, now: now), let policy = configuration.futureSalts {
+                if let policy = configuration.futureSalts, needsFutureSalts(session, policy: policy, now: now) {
                     futureSaltsRequestedAt = now
                     statistics.futureSaltRequests += 1
                     sessionActions += session.requestFutureSalts(count: policy.count, now: now)
@@ -821,8 +821,8 @@ struct DCConnectionStateMachine {
 
     /// Whether the salts the session knows end within `refetchAhead` (by the DC's clock) and no
     /// request for more is waiting.
-    private func needsFutureSalts(_ session: ClientSession, now: UnixTime) -> Bool {
-        guard let policy = configuration.futureSalts, binding == nil else { return false }
+    private func needsFutureSalts(_ session: ClientSession, policy: FutureSaltsPolicy, now: UnixTime) -> Bool {
+        guard binding == nil else { return false }
         if let asked = futureSaltsRequestedAt, now.seconds - asked.seconds < policy.retryAfter { return false }
         let serverNow = now.seconds + session.timeOffset
         let coveredUntil = session.futureSalts.map { Double($0.validUntil) }.max() ?? serverNow

@@ -1,3 +1,4 @@
+import Logging
 import Foundation
 import GRDB
 import MTProto
@@ -27,9 +28,12 @@ extension SQLiteSessionStore {
     /// life); failures are logged, never fatal. It looks a quarter interval apart (at least 1 s, at
     /// most 10 min), so a backup is at most that late, and a process started long after the newest
     /// backup takes one at once.
-    public func runBackupSchedule(interval: Double? = nil) async {
+    /// `reporting`: where a failed backup is said (default the store's logger; `tgsm run` passes
+    /// its own, since the store's is quiet unless --verbose and a failing schedule must be heard).
+    public func runBackupSchedule(interval: Double? = nil, reporting: Logger? = nil) async {
         let interval = interval ?? options.backupInterval
         let pause = max(1, min(interval / 4, 600))
+        let logger = reporting ?? self.logger
         while !Task.isCancelled {
             do { try backupIfDue(interval: interval) } catch {
                 logger.error("scheduled backup failed; the schedule tries again, and `tgsm session backup` takes one by hand",

@@ -71,14 +71,25 @@ public enum SnapshotDirectory {
     /// record and the names of the pruned snapshots.
     public static func make(in directory: String, options: SQLiteStoreOptions, reason: BackupRecord.Reason,
                             fill: (SQLiteSessionStore) async throws -> Void) async throws(SessionStoreError) -> (BackupRecord, pruned: [String]) {
+        // A SQLite store's own backups/ would be pruned by snapshot counters (creation times in ms,
+        // newer than any of its backups) and read by that store's recovery as its own: refused.
+        let parent = (directory as NSString).deletingLastPathComponent
+        if (directory as NSString).lastPathComponent == "backups", FileManager.default.fileExists(atPath: parent + "/" + options.fileName) {
+            throw .backupFailed(reason: "\(directory) is inside the SQLite store directory \(parent); snapshots of a PostgreSQL store need a directory of their own (--backup-dir), or that store's backups would be pruned and taken for its own")
+        }
         // The default place (~/.local/share/tgsm/postgres-backups) may be the first thing made there.
         try? FileManager.default.createDirectory(atPath: (directory as NSString).deletingLastPathComponent, withIntermediateDirectories: true,
                                                  attributes: [.posixPermissions: 0o700])
         try FileSystem.ensureDirectory(directory)
-        let stamp = Int64(options.clock.now().seconds * 1000)
+        let milliseconds = (options.clock.now().seconds * 1000).rounded(.down)
+        let stamp = milliseconds.isFinite && abs(milliseconds) < 1e15 ? Int64(milliseconds) : 0
         let staging = directory + "/.snapshot-\(getpid())-\(stamp)-\(UInt32.random(in: 0...UInt32.max))"
         defer { try? FileManager.default.removeItem(atPath: staging) }
-        let store = try SQLiteSessionStore.open(directory: staging, options: options)
+        // The staging store takes no backups of its own: the snapshot is its one backup (with the
+        // default, every account's new key would back the growing file up again).
+        var stagingOptions = options
+        stagingOptions.backsUpOnAuthKeyChange = false
+        let store = try SQLiteSessionStore.open(directory: staging, options: stagingOptions)
         let record: BackupRecord
         do throws(SessionStoreError) {
             do { try await fill(store) } catch let error as SessionStoreError { throw error } catch {

@@ -516,7 +516,9 @@ public final class WorkerPool: Service {
             return first
         }
         let cancelled = Task.isCancelled
-        let record: @Sendable () async -> (JobOutcome, ClaimedJob?) = {
+        // `chaining`: whether a completion may claim the slot's next job (never for a job whose
+        // task was cancelled: its slot is being given back).
+        let record: @Sendable (_ chaining: Bool) async -> (JobOutcome, ClaimedJob?) = { chaining in
             switch step {
             case .leaseLost:
                 logger.warning("lost the lease mid-job: another worker rescued it; dropping it", metadata: ["job": "\(claim.job.rawValue)"])
@@ -526,7 +528,7 @@ public final class WorkerPool: Service {
             case .finished(.success(let result)):
                 do {
                     let now = self.clock.now()
-                    if let request = next() {
+                    if chaining, let request = next() {
                         return (.completed, try await self.queue.complete(claim, result: result, now: now, thenClaim: request).first)
                     }
                     try await self.queue.complete(claim, result: result, now: now)
@@ -552,14 +554,14 @@ public final class WorkerPool: Service {
         // own; an uncancelled one records inline (a task less per job), unless cancellation came
         // in between and refused the write (nothing was written then: recorded again, outside).
         if !cancelled {
-            let recorded = await record()
+            let recorded = await record(true)
             guard case .unrecorded = recorded.0, Task.isCancelled else { return recorded }
         }
         // Bounded: a write that never ends (a connection the server ended while this process was
         // frozen) must not hold the account's loop, and a graceful shutdown, for good. Unrecorded,
         // the job's claim expires and it is rescued (its late writes are fenced).
         do {
-            return try await withBound(seconds: Self.bookkeepingBound, "recording job \(claim.job.rawValue)", cancellable: false) { await record() }
+            return try await withBound(seconds: Self.bookkeepingBound, "recording job \(claim.job.rawValue)", cancellable: false) { await record(false) }
         } catch {
             logger.error("the job's outcome was not recorded in time; its lease will expire and it will be rescued",
                          metadata: ["job": "\(claim.job.rawValue)", "error": "\(error)"])

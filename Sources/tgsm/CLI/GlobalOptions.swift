@@ -125,7 +125,10 @@ struct GlobalOptions: ParsableArguments {
     func now() -> UnixTime { clock().now() }
 
     func clock() -> any TelegramClock {
-        if let text = environment["TGSM_NOW"], let seconds = Double(text) { return FixedClock(time: UnixTime(seconds: seconds)) }
+        // Only a plausible Unix time: NaN, infinities or 1e400 would trap where times become integers.
+        if let text = environment["TGSM_NOW"], let seconds = Double(text), seconds.isFinite, abs(seconds) < 1e11 {
+            return FixedClock(time: UnixTime(seconds: seconds))
+        }
         return SystemClock()
     }
 

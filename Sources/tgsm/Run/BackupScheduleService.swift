@@ -1,3 +1,4 @@
+import Logging
 import ServiceLifecycle
 import SessionManager
 
@@ -9,9 +10,11 @@ struct BackupScheduleService: Service {
     let store: SQLiteSessionStore
     /// Seconds between backups (`tgsm run --backup-interval`).
     let interval: Double
+    /// The run's logger: a failed backup is reported there (the store's own is quiet by default).
+    let logger: Logger
 
     func run() async throws {
-        let store = store, interval = interval
-        await cancelWhenGracefulShutdown { await store.runBackupSchedule(interval: interval) }
+        let store = store, interval = interval, logger = logger
+        await cancelWhenGracefulShutdown { await store.runBackupSchedule(interval: interval, reporting: logger) }
     }
 }

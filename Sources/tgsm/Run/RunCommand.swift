@@ -167,7 +167,7 @@ struct RunCommand: AsyncParsableCommand {
             clock: clock, logger: logger)
         var extra: [RunServices.Entry] = []
         if let backups = backend.backups, backupInterval > 0 {
-            extra.append(.init(name: "backups", service: BackupScheduleService(store: backups, interval: backupInterval)))
+            extra.append(.init(name: "backups", service: BackupScheduleService(store: backups, interval: backupInterval, logger: logger)))
         }
         if !noHTTP {
             let token = httpToken ?? ProcessInfo.processInfo.environment["TGSM_HTTP_TOKEN"]
@@ -205,7 +205,8 @@ struct RunCommand: AsyncParsableCommand {
             var notYetIdle = startupAccounts
             for await event in events {
                 switch event {
-                case .idle(let account) where !notYetIdle.isEmpty:
+                case .idle(let account) where !notYetIdle.isEmpty, .stopped(let account) where !notYetIdle.isEmpty:
+                    // An account that stopped before it was ever idle no longer holds start-up open.
                     notYetIdle.remove(account)
                     if notYetIdle.isEmpty {
                         let bytes = StartupPages.release()
