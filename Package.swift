@@ -238,10 +238,10 @@ let package = Package(
         .testTarget(name: "TLGenTests", dependencies: ["TLGen"], swiftSettings: strict),
         .testTarget(name: "TLSchemaTests", dependencies: ["TL", "TLGen", "TLSchema", "MTProtoSchema"], swiftSettings: strict),
         .testTarget(name: "MTProtoCryptoTests", dependencies: ["MTProtoCrypto"], swiftSettings: strict),
-        .testTarget(name: "MTProtoTests", dependencies: ["MTProto", "MTProtoSchema", "TL"], swiftSettings: strict),
+        .testTarget(name: "MTProtoTests", dependencies: ["MTProto", "MTProtoSchema", "TL", "OffThePool"], swiftSettings: strict),
         .testTarget(
             name: "MTProtoNIOTests",
-            dependencies: ["MTProtoNIO", .product(name: "NIOEmbedded", package: "swift-nio"), .product(name: "NIOTestUtils", package: "swift-nio")],
+            dependencies: ["MTProtoNIO", "OffThePool", .product(name: "NIOEmbedded", package: "swift-nio"), .product(name: "NIOTestUtils", package: "swift-nio")],
             swiftSettings: strict
         ),
         .testTarget(name: "MTProtoClientTests", dependencies: ["MTProtoClient", "MTProto", "MTProtoCrypto", "MTProtoNIO", "TL", "TLSchema"], swiftSettings: strict),
@@ -249,7 +249,7 @@ let package = Package(
             name: "SessionManagerTests",
             dependencies: [
                 "SessionManager", "MTProtoClient", "MTProto", "MTProtoCrypto", "MTProtoNIO", "TestDC", "TL", "TLSchema", "SessionStoreProbe",
-                "PostgresStore", "StoreTestSupport",
+                "PostgresStore", "StoreTestSupport", "OffThePool",
                 .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"), .product(name: "Metrics", package: "swift-metrics"),
             ],
@@ -261,6 +261,8 @@ let package = Package(
             dependencies: ["PostgresStore", .product(name: "Logging", package: "swift-log")],
             path: "Tests/StoreTestSupport", swiftSettings: strict
         ),
+        // Blocking work of the tests (pipes, child processes) on threads of its own, never the cooperative pool's.
+        .target(name: "OffThePool", path: "Tests/OffThePool", swiftSettings: strict),
         // A second OS process for the store's crash and lease tests (built with the tests, run by them).
         .executableTarget(
             name: "SessionStoreProbe",
@@ -272,7 +274,7 @@ let package = Package(
             name: "WorkersTests",
             dependencies: [
                 "Workers", "SessionManager", "MTProtoClient", "MTProto", "MTProtoNIO", "MTProtoCrypto", "TL", "TLSchema", "TestDC",
-                "PostgresStore", "StoreTestSupport",
+                "PostgresStore", "StoreTestSupport", "OffThePool",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -283,7 +285,7 @@ let package = Package(
         // The built `tgsm` binary run as a subprocess against temporary stores.
         .testTarget(
             name: "TgsmCLITests",
-            dependencies: ["tgsm", "CTestPTY", "OperatorHTTP", "PostgresStore", "StoreTestSupport", "Workers", "SessionManager", "MTProtoClient", "MTProto", "MTProtoCrypto", "TestDC", "TLSchema", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["tgsm", "CTestPTY", "OffThePool", "OperatorHTTP", "PostgresStore", "StoreTestSupport", "Workers", "SessionManager", "MTProtoClient", "MTProto", "MTProtoCrypto", "TestDC", "TLSchema", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         // posix_openpt and friends for the pseudo-terminal tests (Glibc's Swift module hides them).
@@ -309,7 +311,7 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "MTProtoClient", "MTProtoNIO", "TestDC", "MTProto", "MTProtoCrypto", "TL", "TLSchema",
+                "MTProtoClient", "MTProtoNIO", "TestDC", "MTProto", "MTProtoCrypto", "TL", "TLSchema", "OffThePool",
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -65,7 +65,7 @@ public final class PostgresDatabase: Sendable {
             return task
         }
         task?.cancel()
-        // Bounded: connections left behind by queries that never ended (see `bounded`) may keep
+        // Bounded: connections left behind by queries that never ended (see `guarded`) may keep
         // the pool from finishing; the process is closing them anyway.
         if let task { _ = try? await withBound(seconds: Self.closeTimeout, "closing PostgreSQL", cancellable: false) { await task.value } }
     }
@@ -73,28 +73,44 @@ public final class PostgresDatabase: Sendable {
     /// Runs `body` in one transaction (READ COMMITTED; callers lock what they read with FOR
     /// UPDATE / FOR SHARE or an advisory lock). A deadlock or serialization failure is retried
     /// from the start, up to 5 times; any other error rolls back and is rethrown as it is.
+    ///
+    /// `bound` limits each attempt, the wait for one of the pool's connections included (nil for
+    /// work that may rightly wait long: a migration behind another process's); the caller's
+    /// cancellation ends the wait at any point. A transaction given up on never commits unless its
+    /// COMMIT was already sent, and then the error (`PostgresOutcomeUnknown`) says so.
     @discardableResult
-    func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
-        let client = self.client, logger = self.logger
+    func transaction<T: Sendable>(bound: Double? = PostgresDatabase.operationTimeout,
+                                  _ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        let client = self.client, logger = self.logger, what = "PostgreSQL at \(location): a transaction"
         var attempt = 0
         while true {
             attempt += 1
+            let progress = TransactionProgress()
             do {
-                return try await bounded("a transaction") {
+                return try await withBound(seconds: bound, what) {
                     try await client.withConnection { connection in
-                        try await connection.query("BEGIN", logger: logger)
-                        let result: T
-                        do {
-                            result = try await body(connection)
-                        } catch {
-                            // A failed rollback leaves the connection broken; the pool then drops it.
-                            _ = try? await connection.query("ROLLBACK", logger: logger)
-                            throw error
+                        try await Self.guarded(connection, progress: progress) {
+                            try await connection.query("BEGIN", logger: logger)
+                            let result: T
+                            do {
+                                result = try await body(connection)
+                            } catch {
+                                // A failed rollback leaves the connection broken; the pool then drops it.
+                                _ = try? await connection.query("ROLLBACK", logger: logger)
+                                throw error
+                            }
+                            guard progress.beginCommit() else {
+                                _ = try? await connection.query("ROLLBACK", logger: logger)
+                                throw CancellationError()
+                            }
+                            try await connection.query("COMMIT", logger: logger)
+                            return result
                         }
-                        try await connection.query("COMMIT", logger: logger)
-                        return result
                     }
                 }
+            } catch let exceeded as BoundExceeded {
+                if progress.abandon() { throw PostgresOutcomeUnknown(what: exceeded.what, seconds: exceeded.seconds) }
+                throw exceeded
             } catch let error as PSQLError where attempt < 5 && Self.isRetryable(error) {
                 logger.debug("transaction retried", metadata: ["sqlstate": "\(error.serverInfo?[.sqlState] ?? "-")", "attempt": "\(attempt)"])
                 continue
@@ -114,26 +130,46 @@ public final class PostgresDatabase: Sendable {
     }
 
     /// Runs `body` on a pooled connection outside any explicit transaction (each statement commits alone).
+    /// Bounded as a transaction is (`operationTimeout`, the wait for a connection included).
     func read<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
-        let client = self.client
-        return try await bounded("a read") { try await client.withConnection { connection in try await body(connection) } }
+        let client = self.client, what = "PostgreSQL at \(location): a read"
+        return try await withBound(seconds: Self.operationTimeout, what) {
+            try await client.withConnection { connection in
+                try await Self.guarded(connection, progress: TransactionProgress()) { try await body(connection) }
+            }
+        }
     }
 
-    /// Seconds a transaction or a read may take before its caller stops waiting for it
-    /// (`BoundExceeded`): a lock held by a frozen process is freed within
-    /// `idleInTransactionTimeout`, so twice that is never a healthy wait.
-    public static let operationTimeout = 2 * idleInTransactionTimeout
+    /// Seconds a transaction or a read may take, the wait for a pooled connection included, before
+    /// its caller stops waiting for it (`BoundExceeded`). A lock held by a frozen process is freed
+    /// within `idleInTransactionTimeout` and our transactions take milliseconds, but on a loaded
+    /// machine many of them queue on one account's locks and for the pool's connections for
+    /// seconds: four times that is a connection that will not answer, not a slow one. A process
+    /// woken from a freeze may wait this long for each connection the server ended while it slept
+    /// before it learns that it lost its accounts.
+    public static let operationTimeout = 4 * idleInTransactionTimeout
 
     /// Seconds `close` waits for the pool to end its connections.
     public static let closeTimeout = 3.0
 
-    /// `operation` within `operationTimeout`, and no longer than the caller is not cancelled. A
-    /// query on a connection the server ended (a process frozen past `idleInTransactionTimeout`
-    /// inside a transaction, then woken) may never be answered by postgres-nio: without a bound
-    /// the caller, and a graceful shutdown waiting for it, would hang for good. What is left
-    /// behind goes on in its own task; an unfinished transaction rolls back on the server.
-    private func bounded<T: Sendable>(_ what: String, _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
-        try await withBound(seconds: Self.operationTimeout, "PostgreSQL at \(location): \(what)", operation)
+    /// `work` on `connection`, given up on when its task is cancelled: by the caller (a graceful
+    /// shutdown) or by the caller's bound running out. A query on a connection the server ended (a
+    /// process frozen past `idleInTransactionTimeout` inside a transaction, then woken) may never
+    /// be answered by postgres-nio; without this the caller, and a shutdown waiting for it, would
+    /// hang for good. Work given up on goes on in its own task on this connection, so the
+    /// connection is closed before it goes back to the pool: no other caller ever gets it in the
+    /// middle of someone else's transaction, and the server rolls back what did not commit.
+    private static func guarded<T: Sendable>(_ connection: PostgresConnection, progress: TransactionProgress,
+                                             _ work: @escaping @Sendable () async throws -> T) async throws -> T {
+        do {
+            return try await withBound(seconds: nil, "PostgreSQL work", work)
+        } catch let error as CancellationError {
+            _ = progress.abandon()
+            _ = try? await withBound(seconds: closeTimeout, "closing a PostgreSQL connection given up on", cancellable: false) {
+                try await connection.close()
+            }
+            throw error
+        }
     }
 
     private static func isRetryable(_ error: PSQLError) -> Bool {
@@ -184,6 +220,45 @@ public enum PostgresStoreError: Error, Sendable, Equatable, CustomStringConverti
         case .schemaFromTheFuture(let unknown):
             "the PostgreSQL database has migrations this tgsm does not know (\(unknown.joined(separator: ", "))): a newer tgsm "
                 + "upgraded it. Run the same tgsm version on every host."
+        }
+    }
+}
+
+/// A transaction given up on (no answer within its bound) after its COMMIT was sent: the server
+/// may have committed it or not.
+public struct PostgresOutcomeUnknown: Error, Sendable, Hashable, CustomStringConvertible {
+    public var what: String
+    public var seconds: Double
+
+    public var description: String {
+        "\(what): no answer within \(seconds) s after its COMMIT was sent, so it may or may not have taken effect"
+    }
+}
+
+/// Whether a transaction was given up on and whether its COMMIT had been sent: the two race, so
+/// the one that comes first decides (an abandoned transaction rolls back instead of committing).
+final class TransactionProgress: Sendable {
+    private struct State {
+        var abandoned = false
+        var committing = false
+    }
+
+    private let state = Mutex(State())
+
+    /// False when the transaction was already given up on: roll back instead.
+    func beginCommit() -> Bool {
+        state.withLock { state in
+            guard !state.abandoned else { return false }
+            state.committing = true
+            return true
+        }
+    }
+
+    /// Marks the transaction given up on; true when its COMMIT had already been sent.
+    func abandon() -> Bool {
+        state.withLock { state in
+            state.abandoned = true
+            return state.committing
         }
     }
 }

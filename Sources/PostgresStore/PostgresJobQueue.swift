@@ -71,7 +71,7 @@ public final class PostgresJobQueue: JobQueue {
             return task
         }
         task?.cancel()
-        await task?.value
+        await PostgresDatabase.stopListening(task)
         if ownsDatabase { await database.close() }
     }
 
@@ -466,6 +466,8 @@ public final class PostgresJobQueue: JobQueue {
             return try await database.transaction(body)
         } catch let error as JobQueueError {
             throw error
+        } catch let error as PostgresOutcomeUnknown {
+            throw .storageInDoubt(error.description)
         } catch {
             throw .storage(PostgresDatabase.describe(error))
         }

@@ -1,5 +1,6 @@
 import Logging
 import PostgresNIO
+import SessionManager
 
 extension PostgresDatabase {
     /// Keeps one pooled connection LISTENing on `channel` until the returned task is cancelled,
@@ -44,7 +45,18 @@ extension PostgresDatabase {
             }
             readyContinuation.finish()
         }
-        for await _ in ready {}
+        // Bounded: a pool whose connections all hang (see `guarded`) would otherwise hold up the
+        // store's or queue's opening for good; the listener goes on trying in its task.
+        _ = try? await withBound(seconds: Self.operationTimeout, "PostgreSQL at \(location): LISTEN on \(channel)", cancellable: true) {
+            for await _ in ready {}
+        }
         return task
+    }
+
+    /// Waits for a cancelled `keepListening` task to end, at most `closeTimeout`: on a connection
+    /// that no longer answers, the UNLISTEN of its ending would be waited for forever.
+    static func stopListening(_ task: Task<Void, Never>?) async {
+        guard let task else { return }
+        _ = try? await withBound(seconds: closeTimeout, "stopping a PostgreSQL LISTEN", cancellable: false) { await task.value }
     }
 }

@@ -21,7 +21,8 @@ enum PostgresMigrator {
 
     static func migrate(_ database: PostgresDatabase, prefix: String, migrations: [PostgresMigration]) async throws(PostgresStoreError) {
         do {
-            try await database.transaction { connection in
+            // Unbounded (cancellable): behind another process's migration, or DDL on a loaded server, the wait is long and healthy.
+            try await database.transaction(bound: nil) { connection in
                 try await connection.query("SELECT pg_advisory_xact_lock(\(lockKey))", logger: database.logger)
                 try await connection.query("""
                     CREATE TABLE IF NOT EXISTS tgsm_migrations (

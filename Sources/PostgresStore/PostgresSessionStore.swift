@@ -103,7 +103,7 @@ public final class PostgresSessionStore: SessionStore, Sendable {
             return task
         }
         task?.cancel()
-        await task?.value
+        await PostgresDatabase.stopListening(task)
         if ownsDatabase { await database.close() }
     }
 

@@ -52,6 +52,13 @@ struct Cluster {
     }
 }
 
+/// A clock whose time stands still at the wall clock's time when it was made; its sleeps are real.
+struct StoppedClock: TelegramClock {
+    let stoppedAt = SystemClock().now()
+    func now() -> UnixTime { stoppedAt }
+    func sleep(for seconds: Double) async throws { try await SystemClock().sleep(for: seconds) }
+}
+
 /// A clock running ahead of (or behind) the wall clock, for clock-skew tests.
 struct SkewedClock: TelegramClock {
     let skew: Double

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Foundation
+import OffThePool
 import Logging
 import MTProtoNIO
 import NIOCore
@@ -56,14 +57,7 @@ final class ProxyProcess: Sendable {
         process.standardError = FileHandle.nullDevice
         try process.run()
         // The wrapper prints `ready PORT` once it listens (or exits on a failure, ending the pipe).
-        let line = try await Task.detached {
-            var collected = Data()
-            while let byte = try output.fileHandleForReading.read(upToCount: 1), !byte.isEmpty {
-                if byte == Data("\n".utf8) { break }
-                collected += byte
-            }
-            return String(decoding: collected, as: UTF8.self)
-        }.value
+        let line = await output.fileHandleForReading.line() ?? ""
         guard line.hasPrefix("ready "), let port = Int(line.dropFirst(6)) else {
             kill(process.processIdentifier, SIGKILL)
             throw ProxyProcessError.notReady(line)

@@ -1,4 +1,5 @@
 import Foundation
+import OffThePool
 import NIOCore
 import Testing
 
@@ -49,21 +50,7 @@ struct TelethonTransportPeerTests {
 
     /// Runs a process to its end and returns its status and standard output.
     static func run(_ executable: URL, _ arguments: [String]) async throws -> (Int32, String) {
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = arguments
-        let stdout = Pipe()
-        process.standardOutput = stdout
-        let finished = AsyncStream.makeStream(of: Int32.self)
-        process.terminationHandler = { process in
-            finished.continuation.yield(process.terminationStatus)
-            finished.continuation.finish()
-        }
-        try process.run()
-        // Read before waiting: a full pipe would block the child.
-        let data = stdout.fileHandleForReading.readDataToEndOfFile()
-        var statuses = finished.stream.makeAsyncIterator()
-        let status = await statuses.next() ?? -1
-        return (status, String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
+        let outcome = try await ChildProcess.run(executable, arguments)
+        return (outcome.status, outcome.output.trimmingCharacters(in: .whitespacesAndNewlines))
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import MTProtoCrypto
 import MTProtoSchema
+import OffThePool
 import Testing
 @testable import MTProto
 
@@ -15,7 +16,7 @@ struct TelethonHandshakeTests {
     static let telethonNow = 1_759_500_000.0
     static let serverNow = UnixTime(seconds: 1_759_500_030.75)
 
-    struct Outcome {
+    struct Outcome: Sendable {
         var telethonKeys: [[UInt8]] = []
         var serverKeys: [AuthKey] = []
         var offsets: [Int] = []
@@ -23,8 +24,13 @@ struct TelethonHandshakeTests {
         var retriesSent = 0
     }
 
-    /// Runs `exchanges` key exchanges, each on a fresh server machine (a new connection).
-    func run(seed: UInt64, exchanges: Int) throws -> Outcome {
+    /// Runs `exchanges` key exchanges, each on a fresh server machine (a new connection), talking
+    /// to the peer with blocking pipe reads on a thread of its own.
+    func run(seed: UInt64, exchanges: Int) async throws -> Outcome {
+        try await offThePool { try Self.exchange(seed: seed, exchanges: exchanges) }
+    }
+
+    private static func exchange(seed: UInt64, exchanges: Int) throws -> Outcome {
         let peer = try TelethonPeer(arguments: [String(seed), String(exchanges), String(Self.telethonNow)])
         defer { peer.stop() }
         try peer.writeLine(TestKeys.server.publicKey.pkcs1PEM.trimmingCharacters(in: .whitespacesAndNewlines))
@@ -64,8 +70,8 @@ struct TelethonHandshakeTests {
     }
 
     @Test("Telethon derives the same key as our server and learns our clock's offset")
-    func sameKey() throws {
-        let outcome = try run(seed: 1, exchanges: 4)
+    func sameKey() async throws {
+        let outcome = try await run(seed: 1, exchanges: 4)
         #expect(outcome.telethonKeys.count == 4)
         #expect(outcome.serverKeys.count == 4)
         #expect(outcome.retriesSent == 0 && outcome.attempts == [1, 1, 1, 1])
@@ -81,8 +87,8 @@ struct TelethonHandshakeTests {
     /// our server answers dh_gen_retry instead of dh_gen_ok, Telethon (whose 255-byte key would fail
     /// dh_gen_ok's hash anyway) starts over on the same connection, and both end with the same key.
     @Test("a key with a leading zero byte: dh_gen_retry, Telethon restarts, both end with the same key")
-    func leadingZeroKey() throws {
-        let outcome = try run(seed: TelethonHandshakeTests.leadingZeroSeed, exchanges: 1)
+    func leadingZeroKey() async throws {
+        let outcome = try await run(seed: TelethonHandshakeTests.leadingZeroSeed, exchanges: 1)
         #expect(outcome.retriesSent >= 1)
         #expect(outcome.attempts == [2])
         #expect(outcome.telethonKeys.count == 1)

@@ -97,7 +97,7 @@ import Testing
     /// dropped one carries on a session the DC knows by that identity. (The client sends
     /// initConnection once per MTProto session: a reconnection resumes the session, whose client
     /// info the server keeps; a new session, as after a restart, sends it again.)
-    @Test(.timeLimit(.minutes(1))) func everyInitConnectionTheDCSawCarriesTheStoredIdentity() async throws {
+    @Test(.timeLimit(.minutes(3))) func everyInitConnectionTheDCSawCarriesTheStoredIdentity() async throws {
         let world = try await World.start()
         try await world.logIn()
         let identity = try #require(try await world.store.identity(account: "alice"))

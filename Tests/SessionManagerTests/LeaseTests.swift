@@ -1,4 +1,5 @@
 import Foundation
+import OffThePool
 import MTProto
 import SessionManager
 import StoreTestSupport
@@ -76,7 +77,7 @@ import Testing
             let gone = Process()
             gone.executableURL = URL(fileURLWithPath: "/bin/true")
             try gone.run()
-            gone.waitUntilExit()
+            await gone.exited()
             let me = LeaseHolder.current()
             let dead = LeaseHolder(host: me.host, pid: gone.processIdentifier)
             #expect(LeaseHolder.isDeadOnThisHost(dead))

@@ -1,4 +1,5 @@
 import Foundation
+import OffThePool
 import MTProtoClient
 import MTProtoCrypto
 import SessionManager
@@ -46,27 +47,8 @@ enum PythonPeers {
 
     /// Runs an interop script with `python` to its end, from Tests/Interop.
     static func run(python: URL, _ script: String, _ arguments: [String]) async throws -> (status: Int32, output: String, errors: String) {
-        let process = Process()
-        process.executableURL = python
-        process.arguments = [interop.appendingPathComponent(script).path] + arguments
-        process.currentDirectoryURL = interop
-        let stdout = Pipe()
-        let stderr = Pipe()
-        process.standardOutput = stdout
-        process.standardError = stderr
-        let finished = AsyncStream.makeStream(of: Int32.self)
-        process.terminationHandler = { process in
-            finished.continuation.yield(process.terminationStatus)
-            finished.continuation.finish()
-        }
-        try process.run()
-        // Read both pipes before waiting: a full pipe would block the child.
-        async let errors = Task.detached { stderr.fileHandleForReading.readDataToEndOfFile() }.value
-        let output = stdout.fileHandleForReading.readDataToEndOfFile()
-        let errorOutput = await errors
-        var statuses = finished.stream.makeAsyncIterator()
-        let status = await statuses.next() ?? -1
-        return (status, String(decoding: output, as: UTF8.self), String(decoding: errorOutput, as: UTF8.self))
+        let outcome = try await OffThePool.ChildProcess.run(python, [interop.appendingPathComponent(script).path] + arguments, directory: interop)
+        return (outcome.status, outcome.output, outcome.errors)
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import OffThePool
 import MTProto
 import MTProtoClient
 import MTProtoCrypto
@@ -38,9 +39,7 @@ struct CLI {
     /// Reads a pipe to its end on a thread of its own: a blocking read on a task would hold one of
     /// the cooperative pool's threads (two on a 2-core machine), and two such reads starve the test.
     static func readToEnd(_ handle: FileHandle) async -> Data {
-        await withCheckedContinuation { continuation in
-            Thread { continuation.resume(returning: handle.readDataToEndOfFile()) }.start()
-        }
+        await handle.dataToEnd()
     }
 
     /// Runs `tgsm ARGS --store STORE` (the store option goes last so subcommand parsing sees it).
@@ -130,7 +129,7 @@ enum CLIFixtures {
         input.fileHandleForWriting.write(Data(stdin.utf8))
         try input.fileHandleForWriting.close()
         let data = await CLI.readToEnd(out.fileHandleForReading)
-        process.waitUntilExit()
+        await process.exited()
         guard process.terminationStatus == 0 else { return nil }
         return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
     }

@@ -422,8 +422,16 @@ import Testing
         try await Self.waitUntil(seconds: 60, "the new holder working") { try await bed.completed() >= before + 60 }
         let wokenAt = Date().timeIntervalSince1970
         kill(holder.pid, SIGCONT)
-        try await Self.waitUntil(seconds: 30, "the woken process standing by") {
-            holder.output.contains("tgsm run: \(account.name): standing by")
+        do {
+            // Each connection the server ended during the freeze may leave a store operation
+            // unanswered until its bound (PostgresDatabase.operationTimeout) before the process
+            // learns that its lease is gone: a few of them, one after the other.
+            try await Self.waitUntil(seconds: 3 * PostgresDatabase.operationTimeout + 30, "the woken process standing by") {
+                holder.output.contains("tgsm run: \(account.name): standing by")
+            }
+        } catch {
+            Issue.record("\(error); the woken process printed, last lines: \(holder.output.split(separator: "\n").suffix(40).joined(separator: "\n"))")
+            throw error
         }
         let holderAfterWake = try await bed.holder(account.name)
         #expect(holderAfterWake == standby.pid, "the lease stayed with the process that took it over")

@@ -1,4 +1,5 @@
 import Foundation
+import OffThePool
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
@@ -77,7 +78,7 @@ import Testing
         var text = ""
         let deadline = Date().addingTimeInterval(120)
         while !text.contains("in another terminal:"), Date() < deadline {
-            let chunk = await Task.detached { reader.availableData }.value
+            let chunk = await offThePool { reader.availableData }
             if chunk.isEmpty { break }
             text += String(decoding: chunk, as: UTF8.self)
         }
@@ -96,7 +97,7 @@ import Testing
 
         kill(process.processIdentifier, SIGINT)
         let rest = await CLI.readToEnd(reader)
-        process.waitUntilExit()
+        await process.exited()
         #expect(process.terminationReason == .exit && process.terminationStatus == 0, "\(String(decoding: rest, as: UTF8.self))")
         #expect(!FileManager.default.fileExists(atPath: folder))
     }

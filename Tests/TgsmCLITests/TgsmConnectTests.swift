@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Foundation
+import OffThePool
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
@@ -228,7 +229,7 @@ import Testing
         #expect(listed.stdout.contains("\(process.processIdentifier)"), "the running process holds the lease: \(listed.stdout)")
 
         kill(process.processIdentifier, SIGTERM)
-        process.waitUntilExit()
+        await process.exited()
         let stderr = String(decoding: await errors, as: UTF8.self)
         let stdout = String(decoding: await output, as: UTF8.self)
         #expect(process.terminationReason == .exit)

@@ -1,4 +1,5 @@
 import Foundation
+import OffThePool
 import MTProto
 import MTProtoClient
 import SessionManager
@@ -36,7 +37,7 @@ import Glibc
         process.standardOutput = output
         try process.run()
         let handle = output.fileHandleForReading
-        let line = await Task.detached { () -> String in
+        let line = await offThePool { () -> String in
             var buffer = Data()
             while !buffer.contains(UInt8(ascii: "\n")) {
                 let chunk = handle.availableData
@@ -44,7 +45,7 @@ import Glibc
                 buffer.append(chunk)
             }
             return String(decoding: buffer, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        }.value
+        }
         return (process, line)
     }
 
@@ -58,7 +59,7 @@ import Glibc
         let (child, line) = try await Self.startWorker([database.path, "crash", "\(t0)"])
         #expect(line == "started \(id.rawValue)")
         kill(child.processIdentifier, SIGKILL)
-        child.waitUntilExit()
+        await child.exited()
         #expect(child.terminationReason == .uncaughtSignal && child.terminationStatus == SIGKILL)
 
         let orphan = try #require(try await queue.job(id))
@@ -102,7 +103,7 @@ import Glibc
         let (child, line) = try await Self.startWorker([database.path, "term"])
         #expect(line == "started \(id.rawValue)")
         kill(child.processIdentifier, SIGTERM)
-        child.waitUntilExit()
+        await child.exited()
         #expect(child.terminationReason == .exit && child.terminationStatus == 0)
 
         let job = try #require(try await queue.job(id))

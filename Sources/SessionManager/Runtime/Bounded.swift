@@ -13,14 +13,15 @@ public struct BoundExceeded: Error, Sendable, Hashable, CustomStringConvertible 
     public var description: String { "\(what): no answer within \(seconds) s" }
 }
 
-/// Runs `operation` in a task of its own and waits for it at most `seconds` (`BoundExceeded`)
-/// and, when `cancellable`, no longer than the calling task is not cancelled (`CancellationError`).
+/// Runs `operation` in a task of its own and waits for it at most `seconds` (`BoundExceeded`;
+/// nil: no time limit) and, when `cancellable`, no longer than the calling task is not cancelled
+/// (`CancellationError`).
 /// Whichever comes first ends the wait; the operation is then cancelled and left to end on its
 /// own. For awaits that must not hang a shutdown whatever is below them: a query on a
 /// connection the server ended, a close that waits for it. The operation does not inherit the
 /// caller's cancellation (uncancellable bookkeeping stays so, within its bound).
 public func withBound<T: Sendable>(
-    seconds: Double, _ what: String, cancellable: Bool = true, _ operation: @escaping @Sendable () async throws -> T
+    seconds: Double?, _ what: String, cancellable: Bool = true, _ operation: @escaping @Sendable () async throws -> T
 ) async throws -> T {
     let race = BoundRace<T>()
     return try await withTaskCancellationHandler {
@@ -28,6 +29,10 @@ public func withBound<T: Sendable>(
             guard race.install(continuation) else { return }
             let work = Task {
                 do { race.finish(.success(try await operation())) } catch { race.finish(.failure(error)) }
+            }
+            guard let seconds else {
+                race.attach([work])
+                return
             }
             let timer = Task {
                 do {

@@ -103,6 +103,8 @@ public enum JobQueueError: Error, Sendable, Hashable, CustomStringConvertible {
     case invalidJob(String)
     /// The database failed.
     case storage(String)
+    /// The database did not answer whether the change was made (its commit was sent, no answer came).
+    case storageInDoubt(String)
 
     public var description: String {
         switch self {
@@ -118,6 +120,9 @@ public enum JobQueueError: Error, Sendable, Hashable, CustomStringConvertible {
         case .storage(let reason):
             "the job queue's database failed (\(reason)); check the store file, its permissions and free disk space; "
                 + "no job was lost, the operation did not happen"
+        case .storageInDoubt(let reason):
+            "the job queue's database did not confirm the change (\(reason)); no job was lost, but the operation may have "
+                + "happened: look at the job (`tgsm jobs list`) before repeating it, and check the database's health"
         }
     }
 }

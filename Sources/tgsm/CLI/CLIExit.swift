@@ -49,7 +49,7 @@ struct CLIFailure: Error {
         let exit: CLIExit = switch error {
         case .notFound: .notFound
         case .invalidJob: .usage
-        case .claimLost, .invalidTransition, .storage: .failure
+        case .claimLost, .invalidTransition, .storage, .storageInDoubt: .failure
         }
         self.init(exit, "\(error)")
     }
