@@ -36,7 +36,12 @@ public final class PostgresDatabase: Sendable {
         let database = PostgresDatabase(client: PostgresClient(configuration: configuration, backgroundLogger: logger),
                                         logger: logger, location: parsed.redacted)
         do {
-            _ = try await database.client.query("SELECT 1", logger: logger)
+            // Bounded: a server that accepts the connection but never answers (stopped, overloaded)
+            // is reported, not waited for.
+            let client = database.client
+            try await withBound(seconds: operationTimeout, "PostgreSQL at \(parsed.redacted): the first query") {
+                _ = try await client.query("SELECT 1", logger: logger)
+            }
         } catch {
             await database.close()
             throw .unreachable(location: parsed.redacted, reason: Self.describe(error))
@@ -123,7 +128,10 @@ public final class PostgresDatabase: Sendable {
     /// from untrusted input.
     public func execute(unsafeSQL sql: String) async throws(PostgresStoreError) {
         do {
-            _ = try await client.query(PostgresQuery(unsafeSQL: sql), logger: logger)
+            let client = self.client, logger = self.logger
+            try await withBound(seconds: Self.administrationTimeout, "PostgreSQL at \(location): \(sql.prefix(40))") {
+                _ = try await client.query(PostgresQuery(unsafeSQL: sql), logger: logger)
+            }
         } catch {
             throw .unreachable(location: location, reason: Self.describe(error))
         }
@@ -144,10 +152,14 @@ public final class PostgresDatabase: Sendable {
     /// its caller stops waiting for it (`BoundExceeded`). A lock held by a frozen process is freed
     /// within `idleInTransactionTimeout` and our transactions take milliseconds, but on a loaded
     /// machine many of them queue on one account's locks and for the pool's connections for
-    /// seconds: four times that is a connection that will not answer, not a slow one. A process
-    /// woken from a freeze may wait this long for each connection the server ended while it slept
-    /// before it learns that it lost its accounts.
-    public static let operationTimeout = 4 * idleInTransactionTimeout
+    /// seconds (a new connection's SCRAM login too): six times that is a connection that will not
+    /// answer, not a slow one. A process woken from a freeze may wait this long for each
+    /// connection the server ended while it slept before it learns that it lost its accounts.
+    public static let operationTimeout = 6 * idleInTransactionTimeout
+
+    /// Seconds an administration statement (`execute(unsafeSQL:)`: creating or dropping a
+    /// database) may take: it copies a template and waits for a checkpoint.
+    public static let administrationTimeout = 120.0
 
     /// Seconds `close` waits for the pool to end its connections.
     public static let closeTimeout = 3.0

@@ -142,7 +142,9 @@ public final class AccountRuntimes: AccountInvokers, Service {
             }
             return .success(runtime)
         } catch {
-            logger.error("the account's runtime did not start", metadata: ["account": "\(account)", "code": "\(error.code)", "error": "\(error.summary)"])
+            // A lease held elsewhere is a standby's every retry, which the worker pool reports once.
+            let level: Logger.Level = if case .leaseHeld = error.reason { .debug } else { .error }
+            logger.log(level: level, "the account's runtime did not start", metadata: ["account": "\(account)", "code": "\(error.code)", "error": "\(error.summary)"])
             return .failure(error)
         }
     }

@@ -264,8 +264,9 @@ public final class WorkerPool: Service {
                                 stopped = stop
                                 await self.mark(account, stop, logger: logger)
                                 continue
+                            } else {
+                                logger.warning("no session for the account yet; trying again", metadata: ["error": "\(error)"])
                             }
-                            logger.warning("no session for the account yet; trying again", metadata: ["error": "\(error)"])
                         }
                     }
                     if let invoker {
