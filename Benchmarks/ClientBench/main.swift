@@ -28,6 +28,42 @@ let historyCalls = Int(environment["HISTORY_CALLS"] ?? "") ?? 1000
 let idleClients = Int(environment["IDLE_CLIENTS"] ?? "") ?? 1000
 let telethonClients = Int(environment["TELETHON_CLIENTS"] ?? "") ?? 200
 let botToken = "1005:test-bot-token"
+/// ONLY_MEMORY=1 leaves out Telethon and the capacity row, to iterate on the memory figure in
+/// seconds. Our throughput rows still run: the heap they leave behind is part of the memory
+/// figure's starting point, so the figure stays comparable with a full run.
+let onlyMemory = environment["ONLY_MEMORY"] == "1"
+/// MALLOC_STATS=1 also prints the live heap bytes per idle client (glibc's mallinfo2), which the
+/// free heap left by earlier phases does not hide as it does in the RSS delta.
+let mallocStats = environment["MALLOC_STATS"] == "1"
+/// malloc.h is not in the Glibc module; malloc_info writes the allocator's state as XML.
+@_silgen_name("malloc_info") func mallocInfo(_ options: Int32, _ stream: UnsafeMutablePointer<FILE>) -> Int32
+/// Bytes the heap took from the system minus its free chunks (the last <total>/<system> lines of
+/// malloc_info cover every arena).
+func liveHeapBytes() -> Int {
+    var buffer: UnsafeMutablePointer<CChar>?
+    var size = 0
+    guard let stream = open_memstream(&buffer, &size) else { return 0 }
+    _ = mallocInfo(0, stream)
+    fclose(stream)
+    guard let buffer else { return 0 }
+    defer { free(buffer) }
+    var free = 0
+    var system = 0
+    var mmapped = 0
+    // The lines after the last </heap> are the totals of all arenas.
+    let text = String(cString: buffer)
+    guard let tail = text.components(separatedBy: "</heap>").last else { return 0 }
+    func attribute(_ name: String, in line: Substring) -> Int {
+        guard let range = line.range(of: name + "=\"") else { return 0 }
+        return Int(line[range.upperBound...].prefix { $0.isNumber }) ?? 0
+    }
+    for line in tail.split(separator: "\n") {
+        if line.contains("<total type=\"fast\"") || line.contains("<total type=\"rest\"") { free += attribute("size", in: line) }
+        if line.contains("<total type=\"mmap\"") { mmapped += attribute("size", in: line) }
+        if line.contains("<system type=\"current\"") { system += attribute("size", in: line) }
+    }
+    return system - free + mmapped
+}
 
 // MARK: - Server mode
 
@@ -154,21 +190,26 @@ await client.close()
 
 // Telethon against the same DC.
 let pemFile = FileManager.default.temporaryDirectory.appendingPathComponent("clientbench-\(getpid()).pem")
-try pem.write(to: pemFile, atomically: true, encoding: .utf8)
-let peer = Process()
-peer.executableURL = URL(fileURLWithPath: python)
-let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("telethon_peer.py").path
-peer.arguments = [script, host, String(port), pemFile.path, botToken, String(sequentialCalls), String(parallelCalls), String(historyCalls), String(telethonClients)]
-let peerOut = Pipe()
-peer.standardOutput = peerOut
-try peer.run()
-let peerData = peerOut.fileHandleForReading.readDataToEndOfFile()
-peer.waitUntilExit()
-let peerResult = (try? JSONSerialization.jsonObject(with: peerData)) as? [String: Any]
+var peerData = Data()
+var peerResult: [String: Any]?
+if !onlyMemory {
+    try pem.write(to: pemFile, atomically: true, encoding: .utf8)
+    let peer = Process()
+    peer.executableURL = URL(fileURLWithPath: python)
+    let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("telethon_peer.py").path
+    peer.arguments = [script, host, String(port), pemFile.path, botToken, String(sequentialCalls), String(parallelCalls), String(historyCalls), String(telethonClients)]
+    let peerOut = Pipe()
+    peer.standardOutput = peerOut
+    try peer.run()
+    peerData = peerOut.fileHandleForReading.readDataToEndOfFile()
+    peer.waitUntilExit()
+    peerResult = (try? JSONSerialization.jsonObject(with: peerData)) as? [String: Any]
+}
 
 // Memory: 1,000 of ours in this process, idle and connected after each logged in and fetched a
 // 100-message history (so the buffers a real page grows are counted).
 let before = residentBytes()
+let heapBefore = liveHeapBytes()
 var idle: [TelegramClient] = []
 var index = 0
 while index < idleClients {
@@ -191,6 +232,10 @@ try await Task.sleep(for: .seconds(1))
 _ = trimHeap(0)
 let after = residentBytes()
 let oursPerClient = Double(after - before) / Double(idleClients) / 1024
+if mallocStats {
+    print(String(format: "idle connected client live heap: %.2f KiB (malloc_info in use, delta / clients)",
+                 Double(liveHeapBytes() - heapBefore) / Double(idleClients) / 1024))
+}
 
 // The test DC's capacity: every idle client calls at once (one call in flight each), and the
 // server's CPU time (from /proc) gives requests per second per core of the server alone.
@@ -202,7 +247,7 @@ func serverCPUSeconds() -> Double {
     guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
     return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
 }
-let capacityCallsPerClient = Int(environment["CAPACITY_CALLS"] ?? "") ?? 50
+let capacityCallsPerClient = onlyMemory ? 0 : Int(environment["CAPACITY_CALLS"] ?? "") ?? 50
 let cpuBefore = serverCPUSeconds()
 let capacityStart = now()
 try await withThrowingTaskGroup(of: Void.self) { group in
@@ -244,7 +289,7 @@ print(String(format: "idle connected client RSS: ours %.1f KiB (%d clients), tel
              oursPerClient, idleClients, theirKiB, peerResult?["clients"] as? Int ?? 0, theirKiB > 0 ? oursPerClient / theirKiB : 0))
 print(String(format: "test DC capacity: %.0f requests/s served to %d clients at once (1 in flight each, clients in the same 2 cores); server CPU %.1f s = %.0f requests per server CPU second",
              capacityCalls / capacitySeconds, idle.count, serverSeconds, serverSeconds > 0 ? capacityCalls / serverSeconds : 0))
-if peerResult == nil { print("telethon peer failed: \(String(decoding: peerData, as: UTF8.self))") }
+if !onlyMemory, peerResult == nil { print("telethon peer failed: \(String(decoding: peerData, as: UTF8.self))") }
 try? serverIn.fileHandleForWriting.close()
 server.waitUntilExit()
 try? FileManager.default.removeItem(at: pemFile)

@@ -26,8 +26,8 @@ final class DCConnection: Sendable {
     private let core: NIOLoopBoundBox<Core>
     /// Tokens are taken before the call reaches the loop, so a cancellation can name its call.
     private let nextToken = Atomic<UInt64>(1)
-    private let saves: AsyncStream<DCSessionUpdate>.Continuation
-    private let saver: Task<Void, Never>
+    /// One consumer, so saves land in the order the machine asked for them; no task while idle.
+    private let saves: OnDemandSerialQueue<DCSessionUpdate, Void>
 
     init(
         dcID: Int, address: DCAddress, state: DCSessionState, configuration: TelegramClientConfiguration,
@@ -49,14 +49,12 @@ final class DCConnection: Sendable {
                 firstCallPrefix: configuration.firstCallPrefix, pfs: configuration.pfs,
                 futureSalts: configuration.futureSalts),
             state: state, entropy: entropy)
-        let (stream, continuation) = AsyncStream.makeStream(of: DCSessionUpdate.self)
-        saves = continuation
-        // One consumer, so saves land in the order the machine asked for them.
-        saver = Task { for await update in stream { await persist(update) } }
+        let saves = OnDemandSerialQueue<DCSessionUpdate, Void>(handle: persist)
+        self.saves = saves
         self.eventLoop = eventLoop
         let core = Core(
             machine: machine, eventLoop: eventLoop, address: address, route: configuration.route(toDC: dcID),
-            clock: clock, entropy: entropy, logger: logger, saves: continuation, events: events, permit: configuration.connectionPermit)
+            clock: clock, entropy: entropy, logger: logger, saves: saves, events: events, permit: configuration.connectionPermit)
         // Sent into the box before anything else can reach it; from now on only the loop touches it.
         self.core = NIOLoopBoundBox.makeBoxSendingValue(core, eventLoop: eventLoop)
     }
@@ -107,7 +105,7 @@ final class DCConnection: Sendable {
         let core = self.core
         let closed = eventLoop.flatSubmit { core.value.close() }
         try? await closed.get()
-        await saver.value
+        await saves.drained()
     }
 }
 
@@ -128,7 +126,7 @@ extension DCConnection {
         private let clock: any TelegramClock
         private let entropy: any EntropySource
         private let logger: Logger
-        private let saves: AsyncStream<DCSessionUpdate>.Continuation
+        private let saves: OnDemandSerialQueue<DCSessionUpdate, Void>
         private let events: @Sendable (ServerEvent) -> Void
         private let permit: (@Sendable () -> Bool)?
 
@@ -147,7 +145,7 @@ extension DCConnection {
         init(
             machine: DCConnectionStateMachine, eventLoop: any EventLoop, address: DCAddress, route: MTProtoClientRoute,
             clock: any TelegramClock, entropy: any EntropySource, logger: Logger,
-            saves: AsyncStream<DCSessionUpdate>.Continuation, events: @escaping @Sendable (ServerEvent) -> Void,
+            saves: OnDemandSerialQueue<DCSessionUpdate, Void>, events: @escaping @Sendable (ServerEvent) -> Void,
             permit: (@Sendable () -> Bool)?
         ) {
             self.permit = permit
@@ -223,7 +221,7 @@ extension DCConnection {
                     if case .failure(let error) = result { logger.debug("call failed", metadata: ["error": "\(error)"]) }
                     completions.removeValue(forKey: token)?.resume(returning: result)
                 case .persist(let update):
-                    saves.yield(update)
+                    saves.submit(update)
                 case .deliver(let event):
                     events(event)
                 }

@@ -12,8 +12,8 @@ struct UpdatesBackend: Sendable {
     var save: @Sendable (UpdatesState) async -> Void
 }
 
-/// The actor side of `UpdatesStateMachine`: one task owns the machine and takes its inputs from a
-/// stream in arrival order (pushes, answers, differences, timers), runs the calls it asks for,
+/// The actor side of `UpdatesStateMachine`: one queue owns the machine and takes its inputs in
+/// arrival order (pushes, answers, differences, timers), runs the calls it asks for,
 /// yields the events to `events`, and saves each state once the consumer has finished the events
 /// handed out before it (`UpdateStream`: asking for the next event finishes the previous ones).
 /// Saving on hand-out instead would lose, at a crash, the events still waiting in the buffer: the
@@ -37,23 +37,22 @@ final class UpdatesEngine: Sendable {
     let events: AsyncStream<UpdateEvent>
     /// Events returned to the consumer so far; `UpdateStream`'s iterator counts them.
     let returned = Atomic<Int>(0)
-    private let inputs: AsyncStream<Input>.Continuation
-    private let loop: Task<Void, Never>
+    private let output: AsyncStream<UpdateEvent>.Continuation
+    /// Runs only while inputs wait: an idle client holds no task for its updates.
+    private let inputs: OnDemandSerialQueue<Input, Runner>
 
     init(logger: Logger) {
         let (events, output) = AsyncStream.makeStream(of: UpdateEvent.self, bufferingPolicy: .unbounded)
-        let (stream, inputs) = AsyncStream.makeStream(of: Input.self, bufferingPolicy: .unbounded)
         self.events = events
-        self.inputs = inputs
-        loop = Task {
-            var runner = Runner(output: output, inputs: inputs, logger: logger)
-            for await input in stream { await runner.handle(input) }
-            runner.stop()
-            output.finish()
+        self.output = output
+        let feedback = Feedback()
+        inputs = OnDemandSerialQueue(context: Runner(output: output, inputs: feedback, logger: logger)) { runner, input in
+            await runner.handle(input)
         }
+        feedback.queue = inputs
     }
 
-    func submit(_ input: Input) { inputs.yield(input) }
+    func submit(_ input: Input) { inputs.submit(input) }
 
     /// The stream the client hands out: each request for the next event reports the ones before as finished.
     var stream: UpdateStream { UpdateStream(engine: self) }
@@ -62,11 +61,11 @@ final class UpdatesEngine: Sendable {
     func noteResult(_ result: Any) {
         switch result {
         case let updates as Api.Updates:
-            inputs.yield(.result(updates))
+            inputs.submit(.result(updates))
         case let affected as Api.messages.AffectedMessages:
-            if case .affectedMessages(let value) = affected { inputs.yield(.affected(pts: value.pts, count: value.ptsCount)) }
+            if case .affectedMessages(let value) = affected { inputs.submit(.affected(pts: value.pts, count: value.ptsCount)) }
         case let affected as Api.messages.AffectedHistory:
-            if case .affectedHistory(let value) = affected { inputs.yield(.affected(pts: value.pts, count: value.ptsCount)) }
+            if case .affectedHistory(let value) = affected { inputs.submit(.affected(pts: value.pts, count: value.ptsCount)) }
         case let messages as Api.messages.Messages:
             guard case .channelMessages(let value) = messages,
                 let first = value.messages.first, let channelID = UpdatesStateMachine.channelID(of: first)
@@ -75,7 +74,7 @@ final class UpdatesEngine: Sendable {
             for chat in value.chats {
                 if case .channel(let channel) = chat, channel.id == channelID, !channel.min { hash = channel.accessHash }
             }
-            inputs.yield(.channel(id: channelID, pts: value.pts, accessHash: hash))
+            inputs.submit(.channel(id: channelID, pts: value.pts, accessHash: hash))
         default:
             break
         }
@@ -85,13 +84,30 @@ final class UpdatesEngine: Sendable {
     /// events the consumer finished is saved (not beyond: the rest comes again after a restart).
     func close() async {
         inputs.finish()
-        await loop.value
+        await inputs.drained()
+        _ = inputs.withIdleContext { $0.stop() }
+        output.finish()
     }
 
-    /// Lives inside the loop task: the machine, the backend, the timer.
+    /// How the runner's own tasks (fetches, the timer) submit what they got: weakly, because the
+    /// runner lives inside the queue (a strong reference would keep an unclosed engine forever).
+    private final class Feedback: Sendable {
+        private let weakQueue = Mutex<WeakQueue>(WeakQueue())
+        private struct WeakQueue { weak var queue: OnDemandSerialQueue<Input, Runner>? }
+
+        var queue: OnDemandSerialQueue<Input, Runner>? {
+            get { weakQueue.withLock { $0.queue } }
+            set { weakQueue.withLock { $0.queue = newValue } }
+        }
+
+        /// Dropped after `close()`, as the stream's `yield` after `finish()` was.
+        func yield(_ input: Input) { queue?.submit(input) }
+    }
+
+    /// Lives inside the queue: the machine, the backend, the timer.
     private struct Runner {
         let output: AsyncStream<UpdateEvent>.Continuation
-        let inputs: AsyncStream<Input>.Continuation
+        let inputs: Feedback
         let logger: Logger
         var machine = UpdatesStateMachine()
         var backend: UpdatesBackend?
@@ -104,7 +120,7 @@ final class UpdatesEngine: Sendable {
         /// States waiting for the consumer: each may be saved once `finished` reaches `through`.
         var unsaved: [(through: Int, state: UpdatesState)] = []
 
-        init(output: AsyncStream<UpdateEvent>.Continuation, inputs: AsyncStream<Input>.Continuation, logger: Logger) {
+        init(output: AsyncStream<UpdateEvent>.Continuation, inputs: Feedback, logger: Logger) {
             self.output = output
             self.inputs = inputs
             self.logger = logger
