@@ -110,6 +110,11 @@ import Testing
         // The connection drops under the running account; its next call reconnects.
         let before = Set(world.dc.core.liveConnections.map(\.id))
         world.dc.core.disconnectAll()
+        // The DC closes on its event loops: a call that reached one before would be answered on
+        // the old connection. Once they are gone, the call must go over a new one.
+        for _ in 0..<1000 where !Set(world.dc.core.liveConnections.map(\.id)).isDisjoint(with: before) {
+            try await Task.sleep(for: .milliseconds(10))
+        }
         _ = try await first.invoker.invoke(getState, options: InvokeOptions(isIdempotent: true))
         let replacements = world.dc.core.liveConnections.filter { !before.contains($0.id) && $0.sessionID != nil }
         #expect(!replacements.isEmpty, "the call went over a new connection")
