@@ -231,6 +231,8 @@ public final class WorkerPool: Service {
             // Standing by: another process holds the lease; the next try at taking it is not before this.
             var standingBy = false
             var nextLeaseTry = clock.now()
+            // Announced as served (and dead owners' claims ended) since the last standby.
+            var serving = false
 
             while true {
                 if !stopping, stopped == nil, inFlight < limit, !control.withLock({ $0.halted.contains(account) }) {
@@ -241,14 +243,17 @@ public final class WorkerPool: Service {
                     } else if invoker == nil {
                         do {
                             invoker = try await invokers.invoker(for: account)
-                            // This process serves the account now: jobs a dead process of this host
-                            // (or, with exclusive invokers, a process that lost the account: frozen,
-                            // cut off) still holds need not wait for their claims to expire.
-                            await self.endClaimsOfDeadOwners(account: account, logger: logger)
-                            if standingBy || configuration.standbyInterval != nil {
-                                logger.notice(standingBy ? "took the account's lease over: serving its jobs" : "serving the account's jobs")
-                                standingBy = false
-                                observers.yield(.serving(account))
+                            if !serving {
+                                // This process serves the account now: jobs a dead process of this host
+                                // (or, with exclusive invokers, a process that lost the account: frozen,
+                                // cut off) still holds need not wait for their claims to expire.
+                                await self.endClaimsOfDeadOwners(account: account, logger: logger)
+                                if standingBy || configuration.standbyInterval != nil {
+                                    logger.notice(standingBy ? "took the account's lease over: serving its jobs" : "serving the account's jobs")
+                                    standingBy = false
+                                    observers.yield(.serving(account))
+                                }
+                                serving = true
                             }
                         } catch {
                             if let interval = configuration.standbyInterval, Self.isLeaseHeld(error) {
@@ -256,6 +261,7 @@ public final class WorkerPool: Service {
                                     logger.notice("another process holds the account's lease: standing by to take it over",
                                                   metadata: ["error": "\(error)", "retry-every": "\(interval)"])
                                     standingBy = true
+                                    serving = false
                                     observers.yield(.standingBy(account))
                                 }
                                 nextLeaseTry = clock.now() + interval
@@ -335,6 +341,16 @@ public final class WorkerPool: Service {
                 switch event {
                 case .finished(let outcome):
                     inFlight -= 1
+                    switch outcome {
+                    case .claimLost, .unrecorded:
+                        // Another process rescued the job, or the queue did not take its outcome: this
+                        // process may have lost the account with it (frozen past its lease, cut off),
+                        // and its jobs may all end so before one meets the stopped runtime. Ask the
+                        // runtimes again before the next claim: a stopped one answers with why.
+                        invoker = nil
+                    default:
+                        break
+                    }
                     if case .accountStopped(let stop) = outcome, !stop.marksAccount, let interval = configuration.standbyInterval {
                         // Another process took the lease over (this one was presumed dead): its
                         // session is gone here; stand by to take the account back when that one ends.
@@ -343,6 +359,7 @@ public final class WorkerPool: Service {
                         if !standingBy {
                             logger.notice("another process took the account's lease over: standing by", metadata: ["error": "\(stop.error)"])
                             standingBy = true
+                            serving = false
                             observers.yield(.standingBy(account))
                         }
                         nextLeaseTry = clock.now() + interval
