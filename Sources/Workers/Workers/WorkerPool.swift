@@ -372,6 +372,10 @@ public final class WorkerPool: Service {
                 case .wake, .timer:
                     timer?.cancel()
                     timer = nil
+                    // The runtime may have stopped since (its lease lost while no job of this process
+                    // was there to meet it: the new holder has them all): asked again before the next
+                    // claim, so a process that lost the account stands by within a poll interval.
+                    invoker = nil
                 case .shutdown:
                     guard !stopping else { continue }
                     stopping = true
