@@ -129,7 +129,7 @@ public final class PostgresDatabase: Sendable {
     public func execute(unsafeSQL sql: String) async throws(PostgresStoreError) {
         do {
             let client = self.client, logger = self.logger
-            try await withBound(seconds: Self.administrationTimeout, "PostgreSQL at \(location): \(sql.prefix(40))") {
+            try await withBound(seconds: Self.administrationTimeout, "PostgreSQL at \(location): an administration statement") {
                 _ = try await client.query(PostgresQuery(unsafeSQL: sql), logger: logger)
             }
         } catch {
@@ -143,7 +143,7 @@ public final class PostgresDatabase: Sendable {
         let client = self.client, what = "PostgreSQL at \(location): a read"
         return try await withBound(seconds: Self.operationTimeout, what) {
             try await client.withConnection { connection in
-                try await Self.guarded(connection, progress: TransactionProgress()) { try await body(connection) }
+                try await Self.guarded(connection, progress: nil) { try await body(connection) }
             }
         }
     }
@@ -171,12 +171,12 @@ public final class PostgresDatabase: Sendable {
     /// hang for good. Work given up on goes on in its own task on this connection, so the
     /// connection is closed before it goes back to the pool: no other caller ever gets it in the
     /// middle of someone else's transaction, and the server rolls back what did not commit.
-    private static func guarded<T: Sendable>(_ connection: PostgresConnection, progress: TransactionProgress,
+    private static func guarded<T: Sendable>(_ connection: PostgresConnection, progress: TransactionProgress?,
                                              _ work: @escaping @Sendable () async throws -> T) async throws -> T {
         do {
             return try await withBound(seconds: nil, "PostgreSQL work", work)
         } catch let error as CancellationError {
-            _ = progress.abandon()
+            _ = progress?.abandon()
             _ = try? await withBound(seconds: closeTimeout, "closing a PostgreSQL connection given up on", cancellable: false) {
                 try await connection.close()
             }

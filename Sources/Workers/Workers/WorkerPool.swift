@@ -237,10 +237,15 @@ public final class WorkerPool: Service {
             while true {
                 if !stopping, stopped == nil, inFlight < limit, !control.withLock({ $0.halted.contains(account) }) {
                     var wakeAfter = configuration.pollInterval
-                    if invoker == nil, standingBy, let interval = configuration.standbyInterval, clock.now() < nextLeaseTry {
+                    // Asked for before every claim round (a lock and a look at the runtime's state): a
+                    // runtime that stopped since (its lease ran out while this process was frozen or
+                    // cut off) answers with why, even when no job of this process meets it because
+                    // the new holder has them all.
+                    invoker = nil
+                    if standingBy, let interval = configuration.standbyInterval, clock.now() < nextLeaseTry {
                         // Woken early (an enqueue): a lease try per wake-up would hammer the store.
                         wakeAfter = min(interval, max(0, nextLeaseTry - clock.now()))
-                    } else if invoker == nil {
+                    } else {
                         do {
                             invoker = try await invokers.invoker(for: account)
                             if !serving {
@@ -341,20 +346,9 @@ public final class WorkerPool: Service {
                 switch event {
                 case .finished(let outcome):
                     inFlight -= 1
-                    switch outcome {
-                    case .claimLost, .unrecorded:
-                        // Another process rescued the job, or the queue did not take its outcome: this
-                        // process may have lost the account with it (frozen past its lease, cut off),
-                        // and its jobs may all end so before one meets the stopped runtime. Ask the
-                        // runtimes again before the next claim: a stopped one answers with why.
-                        invoker = nil
-                    default:
-                        break
-                    }
                     if case .accountStopped(let stop) = outcome, !stop.marksAccount, let interval = configuration.standbyInterval {
                         // Another process took the lease over (this one was presumed dead): its
                         // session is gone here; stand by to take the account back when that one ends.
-                        invoker = nil
                         _ = control.withLock { $0.halted.remove(account) }
                         if !standingBy {
                             logger.notice("another process took the account's lease over: standing by", metadata: ["error": "\(stop.error)"])
@@ -372,10 +366,6 @@ public final class WorkerPool: Service {
                 case .wake, .timer:
                     timer?.cancel()
                     timer = nil
-                    // The runtime may have stopped since (its lease lost while no job of this process
-                    // was there to meet it: the new holder has them all): asked again before the next
-                    // claim, so a process that lost the account stands by within a poll interval.
-                    invoker = nil
                 case .shutdown:
                     guard !stopping else { continue }
                     stopping = true
