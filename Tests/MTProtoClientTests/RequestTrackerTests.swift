@@ -35,6 +35,35 @@ import Testing
         #expect(tracker.count == 1)
     }
 
+    @Test func theEarliestTimesStayALowerBoundUntilRefreshedAndNeverMissAnEarlierOne() {
+        var tracker = RequestTracker<String>()
+        let first = tracker.makeToken()
+        let second = tracker.makeToken()
+        tracker.register(first, method: "a", timeout: 5, payload: "first")
+        tracker.register(second, method: "b", timeout: 10, payload: "second")
+        tracker.arm(first, now: start)
+        tracker.arm(second, now: start)
+        tracker.markSent(first, checkAt: start + 2)
+        tracker.markSent(second, checkAt: start + 3)
+        #expect(tracker.nextDeadline == start + 5)
+        #expect(tracker.nextFollowUp == start + 2)
+        // An answered call leaves the bounds where they were (a wake-up then finds nothing due)...
+        _ = tracker.remove(first)
+        #expect(tracker.nextDeadline == start + 5)
+        #expect(tracker.nextFollowUp == start + 2)
+        // ...until the timer makes them exact.
+        tracker.refreshBounds()
+        #expect(tracker.nextDeadline == start + 10)
+        #expect(tracker.nextFollowUp == start + 3)
+        // An earlier time always lowers them at once.
+        tracker.setFollowUp(second, .giveUp(at: start + 1))
+        #expect(tracker.nextFollowUp == start + 1)
+        _ = tracker.remove(second)
+        tracker.refreshBounds()
+        #expect(tracker.nextDeadline == nil)
+        #expect(tracker.nextFollowUp == nil)
+    }
+
     @Test func theTimeoutStartsWhenTheCallIsArmedNotWhenItWaitsForAConnection() {
         var tracker = RequestTracker<String>()
         let token = tracker.makeToken()

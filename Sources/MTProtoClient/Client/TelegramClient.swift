@@ -169,6 +169,8 @@ public actor TelegramClient: TelegramInvoking {
     }
 
     private func noteAuthorization<Result>(in result: Result, dc: Int) async {
+        let type = Result.self
+        guard type == Api.auth.Authorization.self || type == Api.auth.LoginToken.self || type == Api.auth.SentCode.self else { return }
         let authorization: Api.auth.Authorization?
         if let value = result as? Api.auth.Authorization {
             authorization = value

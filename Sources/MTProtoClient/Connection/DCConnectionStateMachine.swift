@@ -449,6 +449,9 @@ struct DCConnectionStateMachine {
             persistIfChanged(into: &actions)
             checkRenewal(now: now, into: &actions)
         }
+        // The tracker's bounds may still name calls that ended: exact here, or the wake-up asked
+        // for next could be one already past.
+        calls.refreshBounds()
         scheduleWake(now: now, into: &actions)
         return actions
     }
@@ -832,21 +835,29 @@ struct DCConnectionStateMachine {
     /// Asks for a wake-up at the earliest time something is due, when that is earlier than the
     /// one already asked for (a wake-up that finds nothing due just asks for the next one).
     private mutating func scheduleWake(now: UnixTime, into actions: inout [Action]) {
-        var candidates: [UnixTime?] = [calls.nextDeadline]
+        // A running minimum, not an array of candidates: this runs on every input.
+        var earliest: UnixTime?
+        func consider(_ time: UnixTime?) {
+            if let time, earliest.map({ time < $0 }) ?? true { earliest = time }
+        }
+        consider(calls.nextDeadline)
         switch state {
         case .backingOff(let until, _, _):
-            candidates.append(until)
+            consider(until)
         case .exchangingKey(_, _, let deadline) where handshakeFailure == nil:
-            candidates.append(deadline)
+            consider(deadline)
         case .ready(let session):
-            candidates += [calls.nextFollowUp, nextPingAt, nextHousekeepingAt, session.acknowledgementsDueAt]
+            consider(calls.nextFollowUp)
+            consider(nextPingAt)
+            consider(nextHousekeepingAt)
+            consider(session.acknowledgementsDueAt)
             if let pfs = configuration.pfs, binding == nil, !renewalClosing, let temporaryKey {
-                candidates.append(renewing ? temporaryKey.expiresAt : temporaryKey.expiresAt + -pfs.renewBefore)
+                consider(renewing ? temporaryKey.expiresAt : temporaryKey.expiresAt + -pfs.renewBefore)
             }
         default:
             break
         }
-        guard let target = candidates.compactMap({ $0 }).min() else { return }
+        guard let target = earliest else { return }
         if let scheduled = scheduledWake, scheduled <= target { return }
         scheduledWake = target
         actions.append(.wake(at: target))

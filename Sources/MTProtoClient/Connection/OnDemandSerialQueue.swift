@@ -13,8 +13,12 @@ final class OnDemandSerialQueue<Element: Sendable, Context: Sendable>: Sendable 
         var pending: [Element] = []
         /// Nil while the drainer has it.
         var context: Context?
-        var drainer: Task<Void, Never>?
+        /// Set by the submit that starts a drainer, cleared by the drainer in the step that finds
+        /// nothing left: at most one drainer runs.
+        var isDraining = false
         var isFinished = false
+        /// `drained()` callers, resumed when the drainer ends.
+        var drainWaiters: [CheckedContinuation<Void, Never>] = []
     }
 
     private let state: Mutex<State>
@@ -26,12 +30,16 @@ final class OnDemandSerialQueue<Element: Sendable, Context: Sendable>: Sendable 
     }
 
     func submit(_ element: Element) {
-        state.withLock { state in
-            guard !state.isFinished else { return }
+        let startsDrainer = state.withLock { state in
+            guard !state.isFinished else { return false }
             state.pending.append(element)
-            guard state.drainer == nil else { return }
-            state.drainer = Task { await self.drain() }
+            guard !state.isDraining else { return false }
+            state.isDraining = true
+            return true
         }
+        // Created outside the lock: the new task may start at once on another thread and ask for
+        // the lock while task creation (an enqueue that can wake a thread) is still under way here.
+        if startsDrainer { Task { await self.drain() } }
     }
 
     /// Takes no more elements; `drained()` waits for those already taken.
@@ -41,13 +49,20 @@ final class OnDemandSerialQueue<Element: Sendable, Context: Sendable>: Sendable 
 
     /// Waits until every element submitted so far is handled (call after `finish()` to wait for the last one).
     func drained() async {
-        await state.withLock { $0.drainer }?.value
+        await withCheckedContinuation { (waiter: CheckedContinuation<Void, Never>) in
+            let isIdle = state.withLock { state in
+                guard state.isDraining else { return true }
+                state.drainWaiters.append(waiter)
+                return false
+            }
+            if isIdle { waiter.resume() }
+        }
     }
 
     /// Changes the context while no element is being handled; nil (nothing done) while one is.
     func withIdleContext<Result>(_ body: (inout Context) -> Result) -> Result? {
         state.withLock { state in
-            guard state.drainer == nil, var context = state.context else { return nil }
+            guard !state.isDraining, var context = state.context else { return nil }
             let result = body(&context)
             state.context = context
             return result
@@ -55,22 +70,28 @@ final class OnDemandSerialQueue<Element: Sendable, Context: Sendable>: Sendable 
     }
 
     private func drain() async {
-        // The drainer is the only one that takes the context out, and only one drainer runs.
+        // The drainer is the only one that takes the context out, and only one drainer runs: the
+        // last one gave it back in the step that cleared `isDraining`.
         guard var context = state.withLock({ $0.context.take() }) else { return }
         while true {
             // A whole batch at a time: its array (and capacity) goes when the batch is done.
-            let batch: [Element] = state.withLock { state in
+            let (batch, waiters): ([Element], [CheckedContinuation<Void, Never>]) = state.withLock { state in
                 if state.pending.isEmpty {
                     // Given back in the same step that ends the drainer: the next one finds it.
                     state.context = context
-                    state.drainer = nil
-                    return []
+                    state.isDraining = false
+                    var waiters: [CheckedContinuation<Void, Never>] = []
+                    swap(&waiters, &state.drainWaiters)
+                    return ([], waiters)
                 }
                 var batch: [Element] = []
                 swap(&batch, &state.pending)
-                return batch
+                return (batch, [])
             }
-            if batch.isEmpty { return }
+            if batch.isEmpty {
+                for waiter in waiters { waiter.resume() }
+                return
+            }
             for element in batch { await handle(&context, element) }
         }
     }

@@ -43,6 +43,12 @@ struct RequestTracker<Payload> {
 
     private(set) var entries: [CallToken: Entry] = [:]
     private var tokensByRequest: [RequestID: CallToken] = [:]
+    /// At or before the earliest deadline and follow-up: lowered as times are set, left as they
+    /// are when calls end (a wake-up then finds nothing due), and made exact by `refreshBounds`,
+    /// which the timer calls. The machine asks for them on every input, and with many calls in
+    /// flight a scan of all of them each time was a measurable share of a call's cost.
+    private(set) var nextDeadline: UnixTime?
+    private(set) var nextFollowUp: UnixTime?
     private var nextToken: UInt64 = 1
 
     var isEmpty: Bool { entries.isEmpty }
@@ -64,7 +70,9 @@ struct RequestTracker<Payload> {
     /// Starts the call's timeout at `now` (once).
     mutating func arm(_ token: CallToken, now: UnixTime) {
         guard let entry = entries[token], entry.deadline == nil, let timeout = entry.timeout else { return }
-        entries[token]?.deadline = now + timeout
+        let deadline = now + timeout
+        entries[token]?.deadline = deadline
+        if nextDeadline.map({ deadline < $0 }) ?? true { nextDeadline = deadline }
     }
 
     /// Links the call to the session machine's request once it is queued; its body is the
@@ -81,6 +89,7 @@ struct RequestTracker<Payload> {
         guard entries[token] != nil else { return }
         if entries[token]?.delivery == .notSent { entries[token]?.delivery = .sent }
         entries[token]?.followUp = .checkState(at: checkAt)
+        lowerFollowUpBound(to: checkAt)
     }
 
     /// The server confirmed it has the request. A confirmation in answer to a state check
@@ -90,12 +99,32 @@ struct RequestTracker<Payload> {
         entries[token]?.delivery = .received
         // Only the first report starts the wait: a later one (of a state check repeated while the
         // first was under way) must not set an answer request or a give-up back.
-        if let followUp, case .checkState? = entries[token]?.followUp { entries[token]?.followUp = followUp }
+        if let followUp, case .checkState? = entries[token]?.followUp {
+            entries[token]?.followUp = followUp
+            lowerFollowUpBound(to: followUp.time)
+        }
     }
 
     mutating func setFollowUp(_ token: CallToken, _ followUp: FollowUp?) {
         guard entries[token] != nil else { return }
         entries[token]?.followUp = followUp
+        if let followUp { lowerFollowUpBound(to: followUp.time) }
+    }
+
+    private mutating func lowerFollowUpBound(to time: UnixTime) {
+        if nextFollowUp.map({ time < $0 }) ?? true { nextFollowUp = time }
+    }
+
+    /// Makes `nextDeadline` and `nextFollowUp` exact (a scan of every call).
+    mutating func refreshBounds() {
+        var earliestDeadline: UnixTime?
+        var earliestFollowUp: UnixTime?
+        for entry in entries.values {
+            if let deadline = entry.deadline, earliestDeadline.map({ deadline < $0 }) ?? true { earliestDeadline = deadline }
+            if let time = entry.followUp?.time, earliestFollowUp.map({ time < $0 }) ?? true { earliestFollowUp = time }
+        }
+        nextDeadline = earliestDeadline
+        nextFollowUp = earliestFollowUp
     }
 
     func token(of request: RequestID) -> CallToken? { tokensByRequest[request] }
@@ -116,6 +145,7 @@ struct RequestTracker<Payload> {
     /// Removes and returns every call whose deadline is at or before `now`, oldest token first.
     mutating func expire(now: UnixTime) -> [(CallToken, Entry)] {
         let due = entries.filter { _, entry in entry.deadline.map { $0 <= now } ?? false }.keys.sorted()
+        defer { refreshBounds() }
         return due.compactMap { token in remove(token).map { (token, $0) } }
     }
 
@@ -125,25 +155,6 @@ struct RequestTracker<Payload> {
             guard let followUp = entry.followUp, followUp.time <= now else { return nil }
             return (token, followUp)
         }.sorted { $0.0 < $1.0 }
-    }
-
-    /// The earliest deadline, for the timer. (Loops, not `compactMap(\.deadline).min()`: this runs
-    /// on every input of the machine, and the key path and the array cost more than the scan.)
-    var nextDeadline: UnixTime? {
-        var earliest: UnixTime?
-        for entry in entries.values {
-            if let deadline = entry.deadline, earliest.map({ deadline < $0 }) ?? true { earliest = deadline }
-        }
-        return earliest
-    }
-
-    /// The earliest follow-up, for the timer while connected.
-    var nextFollowUp: UnixTime? {
-        var earliest: UnixTime?
-        for entry in entries.values {
-            if let time = entry.followUp?.time, earliest.map({ time < $0 }) ?? true { earliest = time }
-        }
-        return earliest
     }
 
     /// The calls of a flood scope, oldest first.
@@ -164,6 +175,8 @@ struct RequestTracker<Payload> {
         let all = entries.keys.sorted().compactMap { token in entries[token].map { (token, $0) } }
         entries.removeAll()
         tokensByRequest.removeAll()
+        nextDeadline = nil
+        nextFollowUp = nil
         return all
     }
 }

@@ -58,8 +58,14 @@ final class UpdatesEngine: Sendable {
     var stream: UpdateStream { UpdateStream(engine: self) }
 
     /// Feeds the answer of one of the client's own calls: Updates and affected pts move the boxes too.
-    func noteResult(_ result: Any) {
-        switch result {
+    func noteResult<Result>(_ result: Result) {
+        // Most answers are none of these: comparing the static type first spares them four
+        // dynamic casts (a measurable share of a small call's client time).
+        let type = Result.self
+        guard type == Api.Updates.self || type == Api.messages.AffectedMessages.self
+            || type == Api.messages.AffectedHistory.self || type == Api.messages.Messages.self
+        else { return }
+        switch result as Any {
         case let updates as Api.Updates:
             inputs.submit(.result(updates))
         case let affected as Api.messages.AffectedMessages:
