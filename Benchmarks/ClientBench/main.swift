@@ -65,6 +65,28 @@ func liveHeapBytes() -> Int {
     return system - free + mmapped
 }
 
+// MARK: - CPU placement
+
+@_silgen_name("sched_setaffinity") func setAffinity(_ pid: Int32, _ size: Int, _ mask: UnsafeRawPointer) -> Int32
+
+/// Pins every thread of this process to the CPUs in `list` ("0", "1", "0,1"); threads made later
+/// inherit it. CLIENT_CPUS pins this process (and Telethon, its child), SERVER_CPUS the test DC:
+/// on this VM a wake-up across CPUs costs tens of microseconds (docs/BENCHMARKS.md), so where
+/// each side runs decides the 1-in-flight latency more than either side's code does.
+func pin(toCPUs list: String) {
+    var mask = [UInt8](repeating: 0, count: 128)
+    for item in list.split(separator: ",") {
+        guard let cpu = Int(item), cpu >= 0, cpu < mask.count * 8 else { continue }
+        mask[cpu / 8] |= UInt8(1) << UInt8(cpu % 8)
+    }
+    let threads = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
+    for thread in threads.compactMap({ Int32($0) }) where setAffinity(thread, mask.count, mask) != 0 {
+        print("could not pin thread \(thread) to CPUs \(list)")
+    }
+}
+let clientCPUs = environment["CLIENT_CPUS"]
+let serverCPUs = environment["SERVER_CPUS"]
+
 // MARK: - Server mode
 
 /// A world with a 150-message channel, so getHistory(limit: 100) returns a full page.
@@ -78,6 +100,7 @@ func benchWorld() -> World {
 }
 
 if CommandLine.arguments.dropFirst().first == "serve" {
+    if let serverCPUs { pin(toCPUs: serverCPUs) }
     let cluster = try await TestDCServer.start(TestDCConfiguration(dcCount: 1, controlEnabled: false, world: benchWorld(), logger: quiet))
     guard let entry = cluster.table.dcs.first else { exit(1) }
     let line: [String: Any] = ["host": entry.host, "port": entry.port, "pem": entry.publicKeyPEM]
@@ -97,11 +120,26 @@ func residentBytes() -> Int {
     return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
 }
 
+/// CPU seconds (user + system) a process has used so far, from /proc/PID/stat.
+func processCPUSeconds(_ pid: String) -> Double {
+    guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+          let close = text.lastIndex(of: ")") else { return 0 }
+    let fields = text[text.index(after: close)...].split(separator: " ")
+    // After the command: state is field 3, utime 14 and stime 15 (1-based, as in proc(5)).
+    guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
+    return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+}
+/// Set once the test DC child runs: each phase reports both sides' CPU per call.
+nonisolated(unsafe) var serverPID = "self"
+
 struct Figures {
     var name: String
     var calls: Int
     var seconds: Double
     var latencies: [Double]
+    /// CPU seconds this process (client and benchmark tasks) and the test DC used in the phase.
+    var clientCPU = 0.0
+    var serverCPU = 0.0
 
     var perSecond: Double { Double(calls) / seconds }
     func percentile(_ p: Double) -> Double {
@@ -115,6 +153,8 @@ func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
 
 func measure(_ name: String, calls: Int, inFlight: Int, _ body: @escaping @Sendable () async throws -> Void) async throws -> Figures {
     let perWorker = calls / inFlight
+    let clientCPUBefore = processCPUSeconds("self")
+    let serverCPUBefore = processCPUSeconds(serverPID)
     let start = now()
     let latencies = try await withThrowingTaskGroup(of: [Double].self) { group in
         for _ in 0..<inFlight {
@@ -133,12 +173,15 @@ func measure(_ name: String, calls: Int, inFlight: Int, _ body: @escaping @Senda
         for try await part in group { all += part }
         return all
     }
-    return Figures(name: name, calls: perWorker * inFlight, seconds: now() - start, latencies: latencies)
+    let seconds = now() - start
+    return Figures(name: name, calls: perWorker * inFlight, seconds: seconds, latencies: latencies,
+                   clientCPU: processCPUSeconds("self") - clientCPUBefore, serverCPU: processCPUSeconds(serverPID) - serverCPUBefore)
 }
 
 // MARK: - Run
 
 let python = CommandLine.arguments.dropFirst().first ?? ".build/venv/bin/python"
+if let clientCPUs { pin(toCPUs: clientCPUs) }
 let server = Process()
 server.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
 server.arguments = ["serve"]
@@ -147,6 +190,7 @@ let serverOut = Pipe()
 server.standardInput = serverIn
 server.standardOutput = serverOut
 try server.run()
+serverPID = String(server.processIdentifier)
 guard let firstLine = String(decoding: serverOut.fileHandleForReading.availableData, as: UTF8.self).split(separator: "\n").first,
       let info = try JSONSerialization.jsonObject(with: Data(firstLine.utf8)) as? [String: Any],
       let host = info["host"] as? String, let port = info["port"] as? Int, let pem = info["pem"] as? String
@@ -239,14 +283,7 @@ if mallocStats {
 
 // The test DC's capacity: every idle client calls at once (one call in flight each), and the
 // server's CPU time (from /proc) gives requests per second per core of the server alone.
-func serverCPUSeconds() -> Double {
-    guard let text = try? String(contentsOfFile: "/proc/\(server.processIdentifier)/stat", encoding: .utf8),
-          let close = text.lastIndex(of: ")") else { return 0 }
-    let fields = text[text.index(after: close)...].split(separator: " ")
-    // After the command: state is field 3, utime 14 and stime 15 (1-based, as in proc(5)).
-    guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
-    return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
-}
+func serverCPUSeconds() -> Double { processCPUSeconds(serverPID) }
 let capacityCallsPerClient = onlyMemory ? 0 : Int(environment["CAPACITY_CALLS"] ?? "") ?? 50
 let cpuBefore = serverCPUSeconds()
 let capacityStart = now()
@@ -283,6 +320,17 @@ for (offset, row) in ours.enumerated() {
     print(row.name.padding(toLength: 30, withPad: " ", startingAt: 0) + pad(number(row.perSecond), 10) + pad(ms(row.percentile(0.5)), 9)
           + pad(ms(row.percentile(0.99)), 9) + " |" + pad(number(theirRPS), 13) + pad(ms(theirs["p50"] as? Double ?? 0), 9)
           + pad(ms(theirs["p99"] as? Double ?? 0), 9) + " |" + pad(ratio, 10))
+}
+// Where a call's CPU goes: this process (client and the benchmark's tasks), the test DC, and
+// Telethon's process in its own run of the same workload.
+print("CPU per call, µs".padding(toLength: 30, withPad: " ", startingAt: 0) + pad("ours", 10) + pad("test DC", 9) + " |" + pad("telethon", 13) + " |" + pad("ratio", 10))
+for (offset, row) in ours.enumerated() {
+    let theirs = offset % 3 < peerRows.count ? peerRows[offset % 3] : [:]
+    let theirCPU = (theirs["cpu_per_call"] as? Double ?? 0) * 1e6
+    let oursCPU = row.clientCPU / Double(row.calls) * 1e6
+    print(row.name.padding(toLength: 30, withPad: " ", startingAt: 0) + pad(String(format: "%.1f", oursCPU), 10)
+          + pad(String(format: "%.1f", row.serverCPU / Double(row.calls) * 1e6), 9) + " |" + pad(String(format: "%.1f", theirCPU), 13)
+          + " |" + pad(oursCPU > 0 && theirCPU > 0 ? String(format: "%.2fx", theirCPU / oursCPU) : "n/a", 10))
 }
 let theirKiB = peerResult?["kib_per_client"] as? Double ?? 0
 print(String(format: "idle connected client RSS: ours %.1f KiB (%d clients), telethon %.1f KiB (%d clients): ours is %.2fx telethon's",

@@ -39,14 +39,16 @@ async def measure(calls, in_flight, body):
             latencies.append(time.perf_counter() - begin)
 
     start = time.perf_counter()
+    cpu_start = time.process_time()
     await asyncio.gather(*(worker() for _ in range(in_flight)))
     seconds = time.perf_counter() - start
+    cpu = time.process_time() - cpu_start
     latencies.sort()
 
     def pct(p):
         return latencies[min(len(latencies) - 1, int(len(latencies) * p))]
 
-    return {"rps": per_worker * in_flight / seconds, "p50": pct(0.5), "p99": pct(0.99)}
+    return {"rps": per_worker * in_flight / seconds, "p50": pct(0.5), "p99": pct(0.99), "cpu_per_call": cpu / (per_worker * in_flight)}
 
 
 async def idle_client_ready(c):
