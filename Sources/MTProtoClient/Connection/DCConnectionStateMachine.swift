@@ -32,6 +32,48 @@ struct DCConnectionStateMachine {
     }
 
     enum State {
+        /// Read in place (a getter borrows `self`): binding the session in a mutating method of
+        /// the machine copies it.
+        var readyAcknowledgementsDueAt: UnixTime? {
+            guard case .ready(let session) = self else { return nil }
+            return session.acknowledgementsDueAt
+        }
+
+        var readySaltAndOffset: (salt: Int64, offset: Double)? {
+            guard case .ready(let session) = self else { return nil }
+            return (session.serverSalt, session.timeOffset)
+        }
+
+        var readyAuthKey: AuthKey? {
+            guard case .ready(let session) = self else { return nil }
+            return session.authKey
+        }
+
+        var isReady: Bool {
+            if case .ready = self { true } else { false }
+        }
+
+        var isExchangingKey: Bool {
+            if case .exchangingKey = self { true } else { false }
+        }
+
+        /// When a wake-up is due for the state itself (the end of a back-off or of a key exchange).
+        var ownDeadline: UnixTime? {
+            switch self {
+            case .backingOff(let until, _, _): until
+            case .exchangingKey(_, _, let deadline): deadline
+            default: nil
+            }
+        }
+
+        /// Moves the session out of a value about to be dropped.
+        consuming func intoReadySession() -> ClientSession? {
+            switch consume self {
+            case .ready(let session): session
+            default: nil
+            }
+        }
+
         /// No link and no calls waiting; the session (when the DC's key is known) is kept.
         case idle(ClientSession?)
         /// A transport connection is being opened; `attempt` counts from 1 since the last good link.
@@ -184,19 +226,23 @@ struct DCConnectionStateMachine {
         var actions: [Action] = []
         // A clock that moved past the renewal point while nothing woke the connection.
         checkRenewal(now: now, into: &actions)
-        switch state {
-        case .ready where binding != nil || renewing || discardingSession:
-            break  // parked until the new temporary key is bound
-        case .ready(var session):
+        // Outside the switch below: a switch on `state` keeps its own copy of it while a case
+        // runs, so the session moved out inside a case would be shared and copied on each write.
+        if binding == nil, !renewing, !discardingSession, var session = takeReadySession() {
             // Queued, not sent: the other calls of this turn of the loop join it (64 callers
             // resumed by one read of answers make one packet, not 64 encryptions and frames).
-            state = .modifying
             submit(token, body: body, into: &session, now: now)
             state = .ready(session)
             if !flushRequested {
                 flushRequested = true
                 actions.append(.flushSoon)
             }
+            scheduleWake(now: now, into: &actions)
+            return actions
+        }
+        switch state {
+        case .ready:
+            break  // parked until the new temporary key is bound
         case .idle(let session), .failed(_, let session):
             state = .connecting(session, attempt: 1)
             actions.append(.connect)
@@ -210,8 +256,7 @@ struct DCConnectionStateMachine {
     /// Sends what `invoke` queued (see `Action.flushSoon`); nothing when a packet sent meanwhile took it.
     mutating func flushQueued(now: UnixTime) -> [Action] {
         flushRequested = false
-        guard case .ready(var session) = state else { return [] }
-        state = .modifying
+        guard var session = takeReadySession() else { return [] }
         let sessionActions = session.flush(now: now)
         state = .ready(session)
         var actions: [Action] = []
@@ -272,6 +317,23 @@ struct DCConnectionStateMachine {
         // session alive, and every write to the session's tables would copy them (COW).
         if !floodHolds.isEmpty, case .ready = state { releaseExpiredHolds(now: now) }
         var actions: [Action] = []
+        // Outside the switch below (see `invoke`).
+        if var session = takeReadySession() {
+            let sessionActions: [ClientSessionAction]
+            do {
+                sessionActions = try session.receive(packet, now: now)
+            } catch {
+                state = .ready(session)
+                // A packet that is not an authentic message of this key: the link is not to be trusted.
+                return error.isFatal ? [.closeChannel] : []
+            }
+            state = .ready(session)
+            handle(sessionActions, now: now, into: &actions)
+            persistIfChanged(into: &actions)
+            checkRenewal(now: now, into: &actions)
+            scheduleWake(now: now, into: &actions)
+            return actions
+        }
         switch state {
         case .exchangingKey(var handshake, let attempt, let deadline):
             state = .modifying
@@ -310,20 +372,6 @@ struct DCConnectionStateMachine {
                 handshakeFailure = "\(error)"
                 actions.append(.closeChannel)
             }
-        case .ready(var session):
-            state = .modifying
-            let sessionActions: [ClientSessionAction]
-            do {
-                sessionActions = try session.receive(packet, now: now)
-            } catch {
-                state = .ready(session)
-                // A packet that is not an authentic message of this key: the link is not to be trusted.
-                return error.isFatal ? [.closeChannel] : []
-            }
-            state = .ready(session)
-            handle(sessionActions, now: now, into: &actions)
-            persistIfChanged(into: &actions)
-            checkRenewal(now: now, into: &actions)
         default:
             return []
         }
@@ -425,8 +473,7 @@ struct DCConnectionStateMachine {
             if let request = entry.requestID { forget(request, now: now, into: &actions) }
             actions.append(.complete(token, .failure(.timeout(method: entry.method, seconds: entry.timeout ?? 0, delivery: entry.delivery))))
         }
-        if case .ready(var session) = state {
-            state = .modifying
+        if var session = takeReadySession() {
             followUp(now: now, session: &session, into: &actions)
             var sessionActions: [ClientSessionAction] = []
             if let pingAt = nextPingAt, pingAt <= now, let interval = configuration.pingInterval {
@@ -699,8 +746,7 @@ struct DCConnectionStateMachine {
                 actions.append(.complete(token, .failure(.inDoubt(method: entry.method, reason: .sessionChanged))))
             }
         }
-        guard !resend.isEmpty, case .ready(var session) = state else { return }
-        state = .modifying
+        guard !resend.isEmpty, var session = takeReadySession() else { return }
         statistics.requestsResent += resend.count
         let sessionActions = session.resend(resend, now: now)
         state = .ready(session)
@@ -747,11 +793,13 @@ struct DCConnectionStateMachine {
 
     /// Changes the session in place, in whichever state holds it.
     private mutating func modifySession(_ change: (inout ClientSession) -> Void) {
-        switch state {
-        case .ready(var session):
-            state = .modifying
+        // Outside the switch below (see `invoke`).
+        if var session = takeReadySession() {
             change(&session)
             state = .ready(session)
+            return
+        }
+        switch state {
         case .idle(var session?):
             state = .modifying
             change(&session)
@@ -814,12 +862,21 @@ struct DCConnectionStateMachine {
     }
 
     private mutating func persistIfChanged(into actions: inout [Action]) {
-        guard case .ready(let session) = state,
-              session.serverSalt != persistedSalt || session.timeOffset != persistedOffset else { return }
-        persistedSalt = session.serverSalt
-        persistedOffset = session.timeOffset
-        actions.append(.persist(DCSessionUpdate(
-            authKey: session.authKey, serverSalt: session.serverSalt, timeOffset: session.timeOffset, isNewKey: false)))
+        guard let (salt, offset) = state.readySaltAndOffset, salt != persistedSalt || offset != persistedOffset,
+              let authKey = state.readyAuthKey else { return }
+        persistedSalt = salt
+        persistedOffset = offset
+        actions.append(.persist(DCSessionUpdate(authKey: authKey, serverSalt: salt, timeOffset: offset, isNewKey: false)))
+    }
+
+    /// The ready session moved out of `state` (left `.modifying` until the caller puts it back),
+    /// not copied: a copy retains every table the session holds, and each write to a table while
+    /// the copy lives copies that table. This runs for every call and every packet.
+    private mutating func takeReadySession() -> ClientSession? {
+        guard state.isReady else { return nil }
+        var taken = State.modifying
+        swap(&taken, &state)
+        return taken.intoReadySession()
     }
 
     /// Whether the salts the session knows end within `refetchAhead` (by the DC's clock) and no
@@ -841,21 +898,18 @@ struct DCConnectionStateMachine {
             if let time, earliest.map({ time < $0 }) ?? true { earliest = time }
         }
         consider(calls.nextDeadline)
-        switch state {
-        case .backingOff(let until, _, _):
-            consider(until)
-        case .exchangingKey(_, _, let deadline) where handshakeFailure == nil:
-            consider(deadline)
-        case .ready(let session):
+        // Getters, not a switch binding the states' values: that copied the whole state (and
+        // the session in it) on every input.
+        if state.isReady {
             consider(calls.nextFollowUp)
             consider(nextPingAt)
             consider(nextHousekeepingAt)
-            consider(session.acknowledgementsDueAt)
+            consider(state.readyAcknowledgementsDueAt)
             if let pfs = configuration.pfs, binding == nil, !renewalClosing, let temporaryKey {
                 consider(renewing ? temporaryKey.expiresAt : temporaryKey.expiresAt + -pfs.renewBefore)
             }
-        default:
-            break
+        } else if let deadline = state.ownDeadline, handshakeFailure == nil || !state.isExchangingKey {
+            consider(deadline)
         }
         guard let target = earliest else { return }
         if let scheduled = scheduledWake, scheduled <= target { return }
