@@ -40,6 +40,7 @@ final class UpdatesEngine: Sendable {
     private let output: AsyncStream<UpdateEvent>.Continuation
     /// Runs only while inputs wait: an idle client holds no task for its updates.
     private let inputs: OnDemandSerialQueue<Input, Runner>
+    private let feedback: Feedback
 
     init(logger: Logger) {
         let (events, output) = AsyncStream.makeStream(of: UpdateEvent.self, bufferingPolicy: .unbounded)
@@ -50,9 +51,13 @@ final class UpdatesEngine: Sendable {
             await runner.handle(input)
         }
         feedback.queue = inputs
+        self.feedback = feedback
     }
 
-    func submit(_ input: Input) { inputs.submit(input) }
+    func submit(_ input: Input) {
+        if case .start = input { feedback.isStarted.store(true, ordering: .relaxed) }
+        inputs.submit(input)
+    }
 
     /// The stream the client hands out: each request for the next event reports the ones before as finished.
     var stream: UpdateStream { UpdateStream(engine: self) }
@@ -61,6 +66,9 @@ final class UpdatesEngine: Sendable {
     func noteResult<Result>(_ result: Result) {
         // Most answers are none of these: comparing the static type first spares them four
         // dynamic casts (a measurable share of a small call's client time).
+        // Before updates are started nothing here changes the machine (the state fetched at the
+        // start covers these answers), and a call's answer costs no task for the queue.
+        guard feedback.isStarted.load(ordering: .relaxed) else { return }
         let type = Result.self
         guard type == Api.Updates.self || type == Api.messages.AffectedMessages.self
             || type == Api.messages.AffectedHistory.self || type == Api.messages.Messages.self
@@ -99,6 +107,8 @@ final class UpdatesEngine: Sendable {
     /// runner lives inside the queue (a strong reference would keep an unclosed engine forever).
     private final class Feedback: Sendable {
         private let weakQueue = Mutex<WeakQueue>(WeakQueue())
+        /// Set when `.start` is submitted (the machine never stops once started), for `noteResult`.
+        let isStarted = Atomic<Bool>(false)
         private struct WeakQueue { weak var queue: OnDemandSerialQueue<Input, Runner>? }
 
         var queue: OnDemandSerialQueue<Input, Runner>? {
