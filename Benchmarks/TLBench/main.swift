@@ -6,6 +6,9 @@
 // Prints, like Tests/Interop/bench_telethon.py:
 //   tgsm decode <MB/s> <payloads/s> <messages/s>
 //   tgsm encode <MB/s> <payloads/s> <messages/s>
+// then gzip_packed of the same payload (GzipBench.swift), our libdeflate code against the zlib code
+// it replaced, in thread CPU time per call:
+//   gzip <zlib|libdeflate> <pack|unpack> <µs per call> <gzip_packed bytes>
 
 import Foundation
 import TL
@@ -57,10 +60,20 @@ guard decoded.serialized(capacity: payload.count) == payload else {
 }
 
 // TLBENCH_ONLY=decode or =encode runs one side alone (for perf record); its other rate prints as 0.
+// TLBENCH_ONLY=gzip runs the gzip rows alone; TLBENCH_ONLY=decode/encode skip them.
 let only = ProcessInfo.processInfo.environment["TLBENCH_ONLY"]
-let decodeRate = only == "encode" ? 0 : try bestRate { consume(try Api.messages.Messages(serialized: payload)) }
-let encodeRate = only == "decode" ? 0 : bestRate { consume(decoded.serialized()) }
-let megabytes = Double(payload.count) / 1e6
-for (name, rate) in [("decode", decodeRate), ("encode", encodeRate)] {
-    print("tgsm \(name) \(String(format: "%.2f", rate * megabytes)) \(String(format: "%.1f", rate)) \(String(format: "%.0f", rate * messagesPerPayload))")
+if only == nil || only == "decode" || only == "encode" {
+    let decodeRate = only == "encode" ? 0 : try bestRate { consume(try Api.messages.Messages(serialized: payload)) }
+    let encodeRate = only == "decode" ? 0 : bestRate { consume(decoded.serialized()) }
+    let megabytes = Double(payload.count) / 1e6
+    for (name, rate) in [("decode", decodeRate), ("encode", encodeRate)] {
+        print("tgsm \(name) \(String(format: "%.2f", rate * megabytes)) \(String(format: "%.1f", rate)) \(String(format: "%.0f", rate * messagesPerPayload))")
+    }
+}
+if only == nil || only == "gzip" {
+    do {
+        try GzipBench.run(payload)
+    } catch {
+        fail("gzip: \(error)")
+    }
 }

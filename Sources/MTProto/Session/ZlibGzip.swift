@@ -1,8 +1,9 @@
 import CZlib
 import TL
 
-/// The zlib-backed `gzip_packed` codec TL's reader and writer call through their hooks, so generated
-/// API types can read gzip'd fields with the same bounded inflation as the session.
+/// The `gzip_packed` codec TL's reader and writer call through their hooks (libdeflate, with zlib
+/// for what libdeflate refuses: GzipPacked), so generated API types can read gzip'd fields with the
+/// same bounded inflation as the session. (The name predates libdeflate.)
 public struct ZlibGzip: TLInflater, TLDeflater {
     public init() {}
 
@@ -11,7 +12,8 @@ public struct ZlibGzip: TLInflater, TLDeflater {
     }
 
     public func deflate(_ plain: [UInt8]) throws -> [UInt8] {
-        guard let archive = GzipPacked.deflate(plain) else { throw GzipPacked.Failure.corrupt(zlibCode: Z_STREAM_ERROR) }
+        // The only way deflating fails: no memory for a compressor.
+        guard let archive = GzipPacked.deflate(plain) else { throw GzipPacked.Failure.corrupt(zlibCode: Z_MEM_ERROR) }
         return archive
     }
 }

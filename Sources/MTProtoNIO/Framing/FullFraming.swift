@@ -1,4 +1,4 @@
-import CZlib
+import CLibdeflate
 import NIOCore
 
 /// Full: no tag; each packet is `length (4, LE, counts all 12 bytes of envelope too) | seq_no (4, LE) |
@@ -98,13 +98,13 @@ public struct FullFraming: MTProtoFraming {
         return FrameRules.inboundFrame(payload: payload, quickAckRequested: quickAckBitSet, role: role)
     }
 
-    /// zlib's CRC32 (the same polynomial as Python's `zlib.crc32`) over `count` bytes from `index`.
+    /// CRC-32 (zlib's, the same as Python's `zlib.crc32`; libdeflate's implementation, which uses
+    /// carry-less multiplication where the CPU has it) over `count` bytes from `index`.
     static func crc32(of buffer: ByteBuffer, from index: Int, count: Int) -> UInt32 {
         buffer.withUnsafeReadableBytes { bytes in
             let base = index - buffer.readerIndex
             let region = UnsafeRawBufferPointer(rebasing: bytes[base..<(base + count)])
-            let pointer = region.baseAddress?.assumingMemoryBound(to: Bytef.self)
-            return UInt32(truncatingIfNeeded: CZlib.crc32(0, pointer, uInt(region.count)))
+            return libdeflate_crc32(0, region.baseAddress, region.count)
         }
     }
 }
