@@ -22,11 +22,11 @@ import Testing
         let channel: EmbeddedChannel
         var session: ClientSession?
 
-        init(dc: Int32 = 1, core: TestDCCore? = nil) async throws {
+        init(dc: Int32 = 1, core: TestDCCore? = nil, answersTogether: Bool = true) async throws {
             self.core = core ?? TestDCCore(state: DCState.forTests(), clock: { ConnectionHandlerTests.now.seconds })
             let handler = TestDCConnectionHandler(
                 core: self.core, dc: dc, handshakeConfiguration: ServerHandshake.Configuration(keys: [ConnectionHandlerTests.serverKey]),
-                logger: Logger(label: "test"))
+                answersTogether: answersTogether, logger: Logger(label: "test"))
             channel = EmbeddedChannel(handler: handler)
             try await channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 5555))
         }
@@ -158,6 +158,36 @@ import Testing
         #expect(value.thisDc == 1)
         #expect(harness.core.withState { $0.faults.firedCount(rule: 1) } == 1)
         #expect(harness.session?.serverSalt != saltBefore)
+    }
+
+    @Test(arguments: [true, false])
+    func theAnswersToRequestsOfOneReadLeaveInOnePacketUnlessConfiguredApart(answersTogether: Bool) async throws {
+        let harness = try await Harness(answersTogether: answersTogether)
+        _ = try harness.handshake()
+        guard var session = harness.session else { throw HarnessError.noSession }
+        let requests = (0..<3).map { _ in session.enqueue(request: F.help.GetNearestDc().serialized()) }
+        let packets = session.flush(now: Self.now).compactMap { if case .send(let bytes) = $0 { bytes } else { nil } }
+        #expect(packets.count == 1)
+        guard let container = packets.first else { return }
+        var answered: [RequestID] = []
+        var packetsWithAnswers = 0
+        for frame in try harness.send(container) {
+            guard let bytes = Harness.bytes(frame) else { throw HarnessError.transport(frame) }
+            let results = try session.receive(bytes, now: Self.now).compactMap { if case .rpcResult(let id, _) = $0 { id } else { nil } }
+            answered += results
+            if !results.isEmpty { packetsWithAnswers += 1 }
+        }
+        #expect(Set(answered) == Set(requests))
+        #expect(packetsWithAnswers == (answersTogether ? 1 : 3))
+    }
+
+    @Test func theAnswerOfADropAfterAnswerFaultLeavesBeforeTheConnectionCloses() async throws {
+        let harness = try await Harness()
+        _ = try harness.handshake()
+        _ = try harness.core.withState { try $0.faults.add(FaultRule(match: FaultMatch(method: "help.getNearestDc"), effect: .dropAfterAnswer)) }
+        guard case .success(let bytes) = try harness.invoke(F.help.GetNearestDc()) else { Issue.record("no answer before the close"); return }
+        #expect(!bytes.isEmpty)
+        #expect(!harness.channel.isActive)
     }
 
     @Test func rpcErrorsReachTheClientTyped() async throws {

@@ -291,17 +291,30 @@ public struct ServerSession: Sendable {
     /// Answers an RPC query handed up by `.request` with its serialized result (rpc_result).
     /// Unknown or dropped (rpc_drop_answer) request ids produce nothing.
     public mutating func answer(request messageID: Int64, result: [UInt8], now: UnixTime) -> [ServerSessionAction] {
-        guard openRequests.remove(messageID) != nil else { return [] }
-        var payload = result
-        if result.count >= configuration.gzipThreshold, let packed = GzipPacked.pack(result) { payload = packed }
-        let body = ServiceMessage.rpcResult(requestMessageID: messageID, result: payload).serialized
-        outbox.append(Outbound(purpose: .response(toMessageID: messageID), body: body, contentRelated: true))
+        guard queueAnswer(request: messageID, result: result) else { return [] }
         return flush(now: now)
     }
 
     /// Answers an RPC query with rpc_error.
     public mutating func answer(request messageID: Int64, error: RPCError, now: UnixTime) -> [ServerSessionAction] {
         answer(request: messageID, result: error.serialized, now: now)
+    }
+
+    /// Queues the answer without sending it: the next `flush` sends it with whatever else is
+    /// queued, in one container (a server answering the requests of one read together, as
+    /// Telegram's do). False when the request is not open (unknown, answered or dropped).
+    public mutating func queueAnswer(request messageID: Int64, result: [UInt8]) -> Bool {
+        guard openRequests.remove(messageID) != nil else { return false }
+        var payload = result
+        if result.count >= configuration.gzipThreshold, let packed = GzipPacked.pack(result) { payload = packed }
+        let body = ServiceMessage.rpcResult(requestMessageID: messageID, result: payload).serialized
+        outbox.append(Outbound(purpose: .response(toMessageID: messageID), body: body, contentRelated: true))
+        return true
+    }
+
+    /// `queueAnswer` with rpc_error.
+    public mutating func queueAnswer(request messageID: Int64, error: RPCError) -> Bool {
+        queueAnswer(request: messageID, result: error.serialized)
     }
 
     /// Sends a message nobody asked for (an update): content-related, msg_id ≡ 3 (mod 4).

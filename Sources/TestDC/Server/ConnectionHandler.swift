@@ -30,11 +30,19 @@ final class TestDCConnectionHandler: ChannelInboundHandler {
     static let duplicateGrace: TimeAmount = .milliseconds(300)
     /// The close ping_delay_disconnect asked for; each new one replaces it.
     private var pendingDisconnect: Scheduled<Void>?
+    /// Between a socket read's first packet and its end: answers made meanwhile wait in their
+    /// session and leave together at the end of the read (one container for the requests a
+    /// client sent together), as Telegram's servers answer.
+    private var isInReadTurn = false
+    private let answersTogether: Bool
+    /// Sessions with answers queued in this read turn, in the order they were first answered.
+    private var sessionsToFlush: [ServerSessionTable.Key] = []
 
-    init(core: TestDCCore, dc: Int32, handshakeConfiguration: ServerHandshake.Configuration, logger: Logger) {
+    init(core: TestDCCore, dc: Int32, handshakeConfiguration: ServerHandshake.Configuration, answersTogether: Bool, logger: Logger) {
         self.core = core
         self.dc = dc
         self.handshakeConfiguration = handshakeConfiguration
+        self.answersTogether = answersTogether
         self.logger = logger
     }
 
@@ -67,6 +75,7 @@ final class TestDCConnectionHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !closed else { return }
+        isInReadTurn = answersTogether
         let payload: ByteBuffer
         switch unwrapInboundIn(data) {
         case .packet(let buffer), .packetRequestingQuickAck(let buffer): payload = buffer
@@ -85,8 +94,20 @@ final class TestDCConnectionHandler: ChannelInboundHandler {
     /// Answers to every packet of one socket read go out in one write: a client with many calls in
     /// flight sends several per read.
     func channelReadComplete(context: ChannelHandlerContext) {
+        isInReadTurn = false
+        sendQueuedAnswers(context)
         context.flush()
         context.fireChannelReadComplete()
+    }
+
+    private func sendQueuedAnswers(_ context: ChannelHandlerContext) {
+        let sessions = sessionsToFlush
+        sessionsToFlush.removeAll(keepingCapacity: true)
+        for session in sessions {
+            let now = UnixTime(seconds: core.now(dc: dc))
+            guard let flushed = core.answering(session, now: now.seconds, { $0.flush(now: now) }) else { continue }
+            route(context, flushed.result, to: flushed.connectionID, session: session, now: now)
+        }
     }
 
     // MARK: - Key exchange
@@ -280,6 +301,7 @@ final class TestDCConnectionHandler: ChannelInboundHandler {
         // delayed answer): the client finds it there when it comes back with the same session.
         if let answer = call.answer { self.answer(context, messageID: messageID, with: answer, session: session, now: now) }
         if call.decision.outcome == .dropAfterAnswer, !closed {
+            sendQueuedAnswers(context)
             closed = true
             context.flush()
             context.close(promise: nil)
@@ -287,6 +309,16 @@ final class TestDCConnectionHandler: ChannelInboundHandler {
     }
 
     private func answer(_ context: ChannelHandlerContext, messageID: Int64, with answer: RPCAnswer, session: ServerSessionTable.Key, now: UnixTime) {
+        if isInReadTurn, !closed {
+            let queued = core.answering(session, now: now.seconds) { machine in
+                switch answer {
+                case .result(let bytes): machine.queueAnswer(request: messageID, result: bytes)
+                case .error(let code, let message): machine.queueAnswer(request: messageID, error: RPCError(code: code, message: message))
+                }
+            }
+            if queued?.result == true, !sessionsToFlush.contains(session) { sessionsToFlush.append(session) }
+            return
+        }
         let answered = core.answering(session, now: now.seconds) { machine in
             switch answer {
             case .result(let bytes): machine.answer(request: messageID, result: bytes, now: now)

@@ -32,6 +32,11 @@ public struct TestDCConfiguration: Sendable {
     /// Give each DC its own RSA key (`dc<N>.key.pem`). By default every DC serves one key (DC 1's
     /// file), as production DCs share Telegram's published key.
     public var keyPerDC: Bool = false
+    /// Answers to the requests of one socket read leave together, in one container, as Telegram's
+    /// servers send them. Off, each answer is a packet of its own (a client then pays its
+    /// per-packet cost once per call: ClientBench measured Telethon at 117 µs of CPU per call at 64
+    /// in flight that way against 19 µs with containers).
+    public var answersTogether: Bool = true
     public var logger: Logger
 
     public init(
@@ -201,7 +206,8 @@ public enum TestDCServer {
             let server: MTProtoTransportServer
             do {
                 server = try await MTProtoTransportServer.bind(host: configuration.host, port: port) { [dcLogger] _ in
-                    TestDCConnectionHandler(core: core, dc: id, handshakeConfiguration: handshake, logger: dcLogger)
+                    TestDCConnectionHandler(
+                        core: core, dc: id, handshakeConfiguration: handshake, answersTogether: configuration.answersTogether, logger: dcLogger)
                 }
             } catch {
                 for started in servers { try? await started.close() }
