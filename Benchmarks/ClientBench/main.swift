@@ -25,8 +25,11 @@ let environment = ProcessInfo.processInfo.environment
 let sequentialCalls = Int(environment["CALLS"] ?? "") ?? 3000
 let parallelCalls = Int(environment["PARALLEL_CALLS"] ?? "") ?? 12800
 let historyCalls = Int(environment["HISTORY_CALLS"] ?? "") ?? 1000
-let idleClients = Int(environment["IDLE_CLIENTS"] ?? "") ?? 1000
-let telethonClients = Int(environment["TELETHON_CLIENTS"] ?? "") ?? 200
+/// NO_MEMORY=1 runs the round trips only (no idle clients, no capacity row): for the extra
+/// configurations scripts/bench-client runs after the full one.
+let noMemory = environment["NO_MEMORY"] == "1"
+let idleClients = noMemory ? 0 : Int(environment["IDLE_CLIENTS"] ?? "") ?? 1000
+let telethonClients = noMemory ? 0 : Int(environment["TELETHON_CLIENTS"] ?? "") ?? 200
 let botToken = "1005:test-bot-token"
 /// ONLY_MEMORY=1 leaves out Telethon and the capacity row, to iterate on the memory figure in
 /// seconds. Our throughput rows still run: the heap they leave behind is part of the memory
@@ -101,7 +104,11 @@ func benchWorld() -> World {
 
 if CommandLine.arguments.dropFirst().first == "serve" {
     if let serverCPUs { pin(toCPUs: serverCPUs) }
-    let cluster = try await TestDCServer.start(TestDCConfiguration(dcCount: 1, controlEnabled: false, world: benchWorld(), logger: quiet))
+    var configuration = TestDCConfiguration(dcCount: 1, controlEnabled: false, world: benchWorld(), logger: quiet)
+    // ANSWERS_APART=1: each answer in a packet of its own (the test DC before 2026-12-04), where a
+    // client pays its per-packet cost on every call; by default answers leave together, as Telegram's do.
+    configuration.answersTogether = environment["ANSWERS_APART"] != "1"
+    let cluster = try await TestDCServer.start(configuration)
     guard let entry = cluster.table.dcs.first else { exit(1) }
     let line: [String: Any] = ["host": entry.host, "port": entry.port, "pem": entry.publicKeyPEM]
     let data = try JSONSerialization.data(withJSONObject: line)
@@ -308,7 +315,8 @@ let buildKind = "release build"
 #endif
 func pad(_ text: String, _ width: Int) -> String { text.count >= width ? text : String(repeating: " ", count: width - text.count) + text }
 func number(_ value: Double) -> String { String(format: "%.0f", value) }
-print("ClientBench: loopback, test DC in a child process, \(buildKind)")
+print("ClientBench: loopback, test DC in a child process (answers \(environment["ANSWERS_APART"] == "1" ? "each in a packet of its own" : "of one read together, as Telegram's")), "
+      + "client CPUs \(clientCPUs ?? "any"), test DC CPUs \(serverCPUs ?? "any"), \(buildKind)")
 print("workload".padding(toLength: 30, withPad: " ", startingAt: 0) + pad("ours rps", 10) + pad("p50 ms", 9) + pad("p99 ms", 9)
       + " |" + pad("telethon rps", 13) + pad("p50 ms", 9) + pad("p99 ms", 9) + " |" + pad("rps ratio", 10))
 let peerRows = peerResult?["rows"] as? [[String: Any]] ?? []
@@ -333,10 +341,12 @@ for (offset, row) in ours.enumerated() {
           + " |" + pad(oursCPU > 0 && theirCPU > 0 ? String(format: "%.2fx", theirCPU / oursCPU) : "n/a", 10))
 }
 let theirKiB = peerResult?["kib_per_client"] as? Double ?? 0
+if !noMemory {
 print(String(format: "idle connected client RSS: ours %.1f KiB (%d clients), telethon %.1f KiB (%d clients): ours is %.2fx telethon's",
              oursPerClient, idleClients, theirKiB, peerResult?["clients"] as? Int ?? 0, theirKiB > 0 ? oursPerClient / theirKiB : 0))
 print(String(format: "test DC capacity: %.0f requests/s served to %d clients at once (1 in flight each, clients in the same 2 cores); server CPU %.1f s = %.0f requests per server CPU second",
              capacityCalls / capacitySeconds, idle.count, serverSeconds, serverSeconds > 0 ? capacityCalls / serverSeconds : 0))
+}
 if !onlyMemory, peerResult == nil { print("telethon peer failed: \(String(decoding: peerData, as: UTF8.self))") }
 try? serverIn.fileHandleForWriting.close()
 server.waitUntilExit()

@@ -85,7 +85,7 @@ async def main():
     await asyncio.sleep(1)
     gc.collect()
     after = rss_bytes()
-    print(json.dumps({"rows": rows, "kib_per_client": (after - before) / idle_clients / 1024, "clients": idle_clients}))
+    print(json.dumps({"rows": rows, "kib_per_client": (after - before) / idle_clients / 1024 if idle_clients else 0, "clients": idle_clients}))
     for c in idle:
         await c.disconnect()
 
