@@ -316,7 +316,7 @@ let buildKind = "release build"
 func pad(_ text: String, _ width: Int) -> String { text.count >= width ? text : String(repeating: " ", count: width - text.count) + text }
 func number(_ value: Double) -> String { String(format: "%.0f", value) }
 print("ClientBench: loopback, test DC in a child process (answers \(environment["ANSWERS_APART"] == "1" ? "each in a packet of its own" : "of one read together, as Telegram's")), "
-      + "client CPUs \(clientCPUs ?? "any"), test DC CPUs \(serverCPUs ?? "any"), \(buildKind)")
+      + "client on CPUs [\(clientCPUs ?? "any")], test DC on CPUs [\(serverCPUs ?? "any")], \(buildKind)")
 print("workload".padding(toLength: 30, withPad: " ", startingAt: 0) + pad("ours rps", 10) + pad("p50 ms", 9) + pad("p99 ms", 9)
       + " |" + pad("telethon rps", 13) + pad("p50 ms", 9) + pad("p99 ms", 9) + " |" + pad("rps ratio", 10))
 let peerRows = peerResult?["rows"] as? [[String: Any]] ?? []
