@@ -35,6 +35,30 @@ import Testing
         #expect(tracker.count == 1)
     }
 
+    @Test func handingOverDoesWhatArmingAttachingAndMarkingSentDo() {
+        var stepByStep = RequestTracker<String>()
+        var atOnce = RequestTracker<String>()
+        for timeout in [Double?.some(5), nil] {
+            let one = stepByStep.makeToken()
+            let other = atOnce.makeToken()
+            stepByStep.register(one, method: "m", timeout: timeout, payload: "body")
+            atOnce.register(other, method: "m", timeout: timeout, payload: "body")
+            let request = RequestID(rawValue: one.rawValue + 100)
+            stepByStep.arm(one, now: start)
+            stepByStep.attach(one, to: request)
+            stepByStep.markSent(one, checkAt: start + 2)
+            atOnce.handOver(other, to: request, now: start, checkAt: start + 2)
+            #expect(stepByStep.entries[one]?.deadline == atOnce.entries[other]?.deadline)
+            #expect(stepByStep.entries[one]?.requestID == atOnce.entries[other]?.requestID)
+            #expect(atOnce.entries[other]?.payload == nil && stepByStep.entries[one]?.payload == nil)
+            #expect(atOnce.entries[other]?.delivery == .sent && stepByStep.entries[one]?.delivery == .sent)
+            #expect(stepByStep.entries[one]?.followUp == atOnce.entries[other]?.followUp)
+            #expect(atOnce.token(of: request) == other)
+        }
+        #expect(stepByStep.nextDeadline == atOnce.nextDeadline)
+        #expect(stepByStep.nextFollowUp == atOnce.nextFollowUp)
+    }
+
     @Test func theEarliestTimesStayALowerBoundUntilRefreshedAndNeverMissAnEarlierOne() {
         var tracker = RequestTracker<String>()
         let first = tracker.makeToken()

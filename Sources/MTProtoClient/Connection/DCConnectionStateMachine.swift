@@ -522,10 +522,8 @@ struct DCConnectionStateMachine {
     private mutating func submit(_ token: CallToken, body: [UInt8], into session: inout ClientSession, now: UnixTime) {
         let bytes = needsInitConnection ? configuration.firstCallPrefix + body : body
         needsInitConnection = false
-        calls.arm(token, now: now)
         let request = session.enqueue(request: bytes)
-        calls.attach(token, to: request)
-        calls.markSent(token, checkAt: now + configuration.inDoubt.stateCheckDelay)
+        calls.handOver(token, to: request, now: now, checkAt: now + configuration.inDoubt.stateCheckDelay)
     }
 
     private mutating func becameReady(now: UnixTime, into actions: inout [Action]) {

@@ -39,6 +39,20 @@ struct RequestTracker<Payload> {
         var followUp: FollowUp?
         /// The request's body until it is handed to a session (then the session keeps it).
         var payload: Payload?
+
+        /// See `RequestTracker.handOver`; the deadline when this armed it.
+        mutating func handOver(to request: RequestID, now: UnixTime, checkAt: UnixTime) -> UnixTime? {
+            var armed: UnixTime?
+            if deadline == nil, let timeout {
+                armed = now + timeout
+                deadline = armed
+            }
+            requestID = request
+            payload = nil
+            if delivery == .notSent { delivery = .sent }
+            followUp = .checkState(at: checkAt)
+            return armed
+        }
     }
 
     private(set) var entries: [CallToken: Entry] = [:]
@@ -63,8 +77,19 @@ struct RequestTracker<Payload> {
     /// Registers a call. Its timeout starts only when it is `arm`ed (handed to a live session), so
     /// connecting and the key exchange, bounded by their own limits, do not eat into it.
     mutating func register(_ token: CallToken, method: String, floodScope: String? = nil, timeout: Double?, payload: Payload) {
-        precondition(entries[token] == nil, "a call token was registered twice")
-        entries[token] = Entry(method: method, floodScope: floodScope ?? method, deadline: nil, timeout: timeout, requestID: nil, payload: payload)
+        let previous = entries.updateValue(
+            Entry(method: method, floodScope: floodScope ?? method, deadline: nil, timeout: timeout, requestID: nil, payload: payload), forKey: token)
+        precondition(previous == nil, "a call token was registered twice")
+    }
+
+    /// `arm`, `attach` and `markSent` at once, with one lookup of the call: what every call goes
+    /// through when it is handed to a ready session.
+    mutating func handOver(_ token: CallToken, to request: RequestID, now: UnixTime, checkAt: UnixTime) {
+        guard let index = entries.index(forKey: token) else { return }
+        let armed = entries.values[index].handOver(to: request, now: now, checkAt: checkAt)
+        tokensByRequest[request] = token
+        if let armed, nextDeadline.map({ armed < $0 }) ?? true { nextDeadline = armed }
+        lowerFollowUpBound(to: checkAt)
     }
 
     /// Starts the call's timeout at `now` (once).
