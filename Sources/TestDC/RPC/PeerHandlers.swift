@@ -76,7 +76,9 @@ extension DCState {
 
     /// Telegram's paging, newest first: offset_id/offset_date pick the start (exclusive), add_offset
     /// shifts it, min_id/max_id bound the ids (exclusive), limit caps the page at 100.
-    static func page<M>(_ newestFirst: [M], id: (M) -> Int32, date: (M) -> Int32, request: Api.functions.messages.GetHistory) -> [M] {
+    /// `newestFirst` is a lazy view (`reversed()` of the stored order): the filter below makes the
+    /// only copy of the history.
+    static func page<M>(_ newestFirst: some Sequence<M>, id: (M) -> Int32, date: (M) -> Int32, request: Api.functions.messages.GetHistory) -> [M] {
         let bounded = newestFirst.filter { (request.maxId <= 0 || id($0) < request.maxId) && (request.minId <= 0 || id($0) > request.minId) }
         var start = 0
         if request.offsetId > 0 {
@@ -97,10 +99,9 @@ extension DCState {
         switch try resolvePeer(request.peer, viewer: viewer) {
         case .channel(let channel):
             let page = Self.page(channel.messages.reversed(), id: \.id, date: \.date, request: request)
-            return .encode(Api.messages.Messages.channelMessages(Api.messages.Messages.ChannelMessages(
-                pts: channelPts(channel), count: Int32(clamping: channel.messages.count),
-                messages: page.map { apiMessage($0, in: channel) }, topics: [], chats: [apiChannel(channel)],
-                users: apiUsers(page.compactMap(\.fromID), viewer: viewer))))
+            return .result(ChannelHistoryPage.serialized(
+                pts: channelPts(channel), count: Int32(clamping: channel.messages.count), messages: page, channel: channel,
+                chats: [apiChannel(channel)], users: apiUsers(page.compactMap(\.fromID), viewer: viewer)))
         case .user(let peer):
             let dialog = (privateBoxes[me] ?? []).filter { $0.peerUserID == peer.id }
             let page = Self.page(dialog.reversed(), id: \.id, date: \.date, request: request)
