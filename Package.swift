@@ -90,7 +90,9 @@ let package = Package(
         .target(name: "CAESNI"),
         .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         // libdeflate: gzip_packed in the core (whole-buffer, several times zlib's speed), CRC32 of the full transport.
-        .systemLibrary(name: "CLibdeflate", pkgConfig: "libdeflate", providers: [.apt(["libdeflate-dev"])]),
+        // Loaded at run time (dlopen of Debian's libdeflate0, present on a fresh machine; zlib where it is missing),
+        // so building needs no -dev package beyond zlib's.
+        .target(name: "CLibdeflate", linkerSettings: [.linkedLibrary("z")]),
         // zlib: what gzip_packed's libdeflate refuses or cannot read (zlib headers) is re-read by zlib's streaming inflate.
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "MTProtoCrypto", dependencies: ["CAESNI", "COpenSSL"], swiftSettings: strict),
@@ -241,7 +243,7 @@ let package = Package(
         .testTarget(name: "TLGenTests", dependencies: ["TLGen"], swiftSettings: strict),
         .testTarget(name: "TLSchemaTests", dependencies: ["TL", "TLGen", "TLSchema", "MTProtoSchema"], swiftSettings: strict),
         .testTarget(name: "MTProtoCryptoTests", dependencies: ["MTProtoCrypto"], swiftSettings: strict),
-        .testTarget(name: "MTProtoTests", dependencies: ["MTProto", "MTProtoSchema", "TL", "OffThePool"], swiftSettings: strict),
+        .testTarget(name: "MTProtoTests", dependencies: ["MTProto", "MTProtoSchema", "TL", "OffThePool", "CLibdeflate"], swiftSettings: strict),
         .testTarget(
             name: "MTProtoNIOTests",
             dependencies: ["MTProtoNIO", "OffThePool", .product(name: "NIOEmbedded", package: "swift-nio"), .product(name: "NIOTestUtils", package: "swift-nio")],

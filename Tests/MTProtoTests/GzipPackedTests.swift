@@ -1,3 +1,4 @@
+import CLibdeflate
 import Foundation
 import Testing
 @testable import MTProto
@@ -92,6 +93,28 @@ import Testing
             let archive = try #require(GzipPacked.deflate(random))
             #expect(Self.size(of: archive) == count, "the trailer holds the size")
             #expect(try GzipPacked.inflate(archive, limit: count) == random, "\(count) bytes")
+        }
+    }
+
+    @Test func libdeflateIsLoadedOnThisMachine() {
+        // Debian's libdeflate0 is on every machine of this kind; without it everything still works
+        // on zlib (below), only slower, and the benchmarks' figures would not be what they say.
+        #expect(tgsm_libdeflate_available() == 1, "libdeflate.so.0 was not found: gzip_packed runs on zlib (apt-get install libdeflate0)")
+    }
+
+    @Test func withoutLibdeflateZlibPacksAndUnpacksTheSameStreams() throws {
+        let history = try Self.realHistory()
+        var entropy = SeededEntropy(seed: 12)
+        for payload in [history, [], [0x41], entropy.bytes(5000)] {
+            let byZlib = try #require(GzipPacked.deflateWithZlib(payload))
+            #expect(Self.size(of: byZlib) == payload.count)
+            #expect(try GzipPacked.inflate(byZlib, limit: payload.count) == payload, "zlib's archive, libdeflate's inflate")
+            #expect(try GzipPacked.inflateWithZlib(byZlib, limit: payload.count) == payload)
+            let byLibdeflate = try #require(GzipPacked.deflate(payload))
+            #expect(try GzipPacked.inflateWithZlib(byLibdeflate, limit: payload.count) == payload, "libdeflate's archive, zlib's inflate")
+        }
+        #expect(throws: GzipPacked.Failure.outputTooLarge(limit: 100)) {
+            try GzipPacked.inflateWithZlib(try #require(GzipPacked.deflateWithZlib(history)), limit: 100)
         }
     }
 

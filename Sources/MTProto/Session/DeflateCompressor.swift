@@ -14,13 +14,14 @@ final class DeflateCompressor: @unchecked Sendable {
     private static let kept = 4
 
     private init?() {
-        guard let pointer = libdeflate_alloc_compressor(1) else { return nil }
+        guard let pointer = tgsm_libdeflate_alloc_compressor(1) else { return nil }
         self.pointer = pointer
     }
 
-    deinit { libdeflate_free_compressor(pointer) }
+    deinit { tgsm_libdeflate_free_compressor(pointer) }
 
-    /// A compressor: a kept one when there is one, else a new one (nil when out of memory).
+    /// A compressor: a kept one when there is one, else a new one (nil when out of memory, or when
+    /// libdeflate is not on this machine: the caller then uses zlib).
     static func take() -> DeflateCompressor? {
         pool.withLock { $0.popLast() } ?? DeflateCompressor()
     }

@@ -7,9 +7,10 @@ import CZlib
 /// ever produces more than `limit` bytes.
 ///
 /// libdeflate does the work (whole-buffer deflate and inflate: on a 100-message history, level 1
-/// packs about 4x faster than zlib's level 1 into a slightly smaller archive, and unpacks about 1.6x
-/// faster; Benchmarks/TLBench's gzip rows). zlib only re-reads what libdeflate refused or cannot take
-/// (a zlib header instead of gzip's), streaming and bounded, so the errors say what went wrong.
+/// packs about 4x faster than zlib's level 1 into a slightly smaller archive, and unpacks about 2x
+/// faster; Benchmarks/TLBench's gzip rows). zlib re-reads what libdeflate refused or cannot take
+/// (a zlib header instead of gzip's), streaming and bounded, so the errors say what went wrong, and
+/// does all the work on a machine without libdeflate (it is loaded at run time: CLibdeflate).
 public enum GzipPacked {
     public enum Failure: Error, Sendable, Hashable, CustomStringConvertible {
         case outputTooLarge(limit: Int)
@@ -72,17 +73,43 @@ public enum GzipPacked {
     /// wasted, so it must be cheap; TL's repetitive text still shrinks well), or nil when libdeflate
     /// cannot allocate its compressor.
     static func deflate(_ input: [UInt8]) -> [UInt8]? {
-        guard let compressor = DeflateCompressor.take() else { return nil }
+        guard let compressor = DeflateCompressor.take() else { return deflateWithZlib(input) }
         defer { compressor.giveBack() }
-        let bound = libdeflate_gzip_compress_bound(compressor.pointer, input.count)
+        let bound = tgsm_libdeflate_gzip_compress_bound(compressor.pointer, input.count)
         let archive = input.withUnsafeBytes { source in
             [UInt8](unsafeUninitializedCapacity: bound) { output, initialized in
-                initialized = withNonNilBase(source) { base in
-                    libdeflate_gzip_compress(compressor.pointer, base, source.count, output.baseAddress, bound)
-                }
+                initialized = tgsm_libdeflate_gzip_compress(compressor.pointer, source.baseAddress, source.count, output.baseAddress, bound)
             }
         }
         // 0: the archive did not fit in its bound, which libdeflate promises cannot happen.
+        return archive.isEmpty ? nil : archive
+    }
+
+    /// `deflate` where libdeflate is missing: zlib, level 1, gzip header, in one call.
+    static func deflateWithZlib(_ input: [UInt8]) -> [UInt8]? {
+        // On the heap: zlib keeps the stream's address and checks it on every call.
+        let stream = UnsafeMutablePointer<z_stream>.allocate(capacity: 1)
+        stream.initialize(to: z_stream())
+        defer {
+            stream.deinitialize(count: 1)
+            stream.deallocate()
+        }
+        // windowBits 15 + 16: a gzip header and trailer.
+        guard deflateInit2_(stream, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY, zlibVersion(), Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
+            return nil
+        }
+        defer { deflateEnd(stream) }
+        let bound = Int(deflateBound(stream, uLong(input.count)))
+        var input = input
+        let archive = input.withUnsafeMutableBufferPointer { source in
+            [UInt8](unsafeUninitializedCapacity: bound) { output, initialized in
+                stream.pointee.next_in = source.baseAddress
+                stream.pointee.avail_in = uInt(source.count)
+                stream.pointee.next_out = output.baseAddress
+                stream.pointee.avail_out = uInt(output.count)
+                initialized = CZlib.deflate(stream, Z_FINISH) == Z_STREAM_END ? Int(stream.pointee.total_out) : 0
+            }
+        }
         return archive.isEmpty ? nil : archive
     }
 
@@ -101,21 +128,22 @@ public enum GzipPacked {
         let size = Int(archive[count - 4]) | Int(archive[count - 3]) << 8 | Int(archive[count - 2]) << 16 | Int(archive[count - 1]) << 24
         guard size <= (count - 10) * 1032 else { return try inflateWithZlib(archive, limit: limit) }
         guard size <= limit else { throw .outputTooLarge(limit: limit) }
-        guard let decompressor = libdeflate_alloc_decompressor() else { throw .corrupt(zlibCode: Z_MEM_ERROR) }
-        defer { libdeflate_free_decompressor(decompressor) }
-        var status = LIBDEFLATE_SUCCESS
+        // Nil without libdeflate (or out of memory): zlib does it.
+        guard let decompressor = tgsm_libdeflate_alloc_decompressor() else { return try inflateWithZlib(archive, limit: limit) }
+        defer { tgsm_libdeflate_free_decompressor(decompressor) }
+        var status = TGSM_LIBDEFLATE_SUCCESS
         var consumed = 0
         let output = archive.withUnsafeBytes { input in
             // Capacity 1 at least, so the buffer has an address even for an empty object.
             [UInt8](unsafeUninitializedCapacity: max(size, 1)) { buffer, initialized in
                 var produced = 0
-                status = libdeflate_gzip_decompress_ex(decompressor, input.baseAddress, input.count, buffer.baseAddress, size, &consumed, &produced)
-                initialized = status == LIBDEFLATE_SUCCESS ? min(produced, size) : 0
+                status = tgsm_libdeflate_gzip_decompress_ex(decompressor, input.baseAddress, input.count, buffer.baseAddress, size, &consumed, &produced)
+                initialized = status == TGSM_LIBDEFLATE_SUCCESS ? min(produced, size) : 0
             }
         }
         // Failed, stopped before the end of the data (a second gzip member, trailing bytes), or
         // produced other than the trailer's size (libdeflate checks it; this is belt and braces).
-        guard status == LIBDEFLATE_SUCCESS, consumed == count, output.count == size else {
+        guard status == TGSM_LIBDEFLATE_SUCCESS, consumed == count, output.count == size else {
             return try inflateWithZlib(archive, limit: limit)
         }
         return output
@@ -172,15 +200,5 @@ public enum GzipPacked {
         }
         if let failure { throw failure }
         return output
-    }
-
-    /// `body` with the address of `buffer`, or of a stand-in byte when the buffer is empty and has none.
-    private static func withNonNilBase<R>(_ buffer: UnsafeRawBufferPointer, _ body: (UnsafeRawPointer) -> R) -> R {
-        if let base = buffer.baseAddress { return body(base) }
-        var none: UInt8 = 0
-        return withUnsafeBytes(of: &none) { stand in
-            guard let base = stand.baseAddress else { preconditionFailure("a local has an address") }
-            return body(base)
-        }
     }
 }

@@ -99,12 +99,12 @@ public struct FullFraming: MTProtoFraming {
     }
 
     /// CRC-32 (zlib's, the same as Python's `zlib.crc32`; libdeflate's implementation, which uses
-    /// carry-less multiplication where the CPU has it) over `count` bytes from `index`.
+    /// carry-less multiplication where the CPU has it, when it is on the machine) over `count` bytes from `index`.
     static func crc32(of buffer: ByteBuffer, from index: Int, count: Int) -> UInt32 {
         buffer.withUnsafeReadableBytes { bytes in
             let base = index - buffer.readerIndex
             let region = UnsafeRawBufferPointer(rebasing: bytes[base..<(base + count)])
-            return libdeflate_crc32(0, region.baseAddress, region.count)
+            return tgsm_crc32(0, region.baseAddress, region.count)
         }
     }
 }
