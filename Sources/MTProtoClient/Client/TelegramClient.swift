@@ -2,6 +2,7 @@ import Logging
 import MTProto
 import MTProtoCrypto
 import NIOPosix
+import Synchronization
 import TL
 import TLSchema
 
@@ -29,7 +30,18 @@ public actor TelegramClient: TelegramInvoking {
     private var isLoaded = false
     private var isClosed = false
     private var dcTable: DCTable
-    private var connections: [Int: DCConnection] = [:]
+    private var connections: [Int: DCConnection] = [:] { didSet { syncRoute() } }
+    /// What `invoke`'s common case reads without entering the actor: whether the client is loaded
+    /// and open, the home DC, the open connections. Set from the actor's own state wherever that
+    /// changes (`syncRoute`). Entering the actor and leaving it again cost every call two hops
+    /// between executors, each a possible thread wake-up.
+    private nonisolated let route: Mutex<Route>
+
+    private struct Route {
+        var isOpen = false
+        var homeDC: Int
+        var connections: [Int: DCConnection] = [:]
+    }
     private var authorizationImports: [Int: Task<Void, Never>] = [:]
     private var importFailures: [Int: TelegramError] = [:]
     /// Tracks the update sequences and hands updates out (Updates/).
@@ -49,6 +61,7 @@ public actor TelegramClient: TelegramInvoking {
         self.entropy = entropy
         self.logger = logger
         self.state = SessionState(homeDC: configuration.initialDC)
+        self.route = Mutex(Route(homeDC: configuration.initialDC))
         self.dcTable = configuration.dcTable
         self.updatesEngine = UpdatesEngine(logger: logger)
         self.loopExecutor = EventLoopTaskExecutor(eventLoop: MultiThreadedEventLoopGroup.singleton.next())
@@ -76,13 +89,42 @@ public actor TelegramClient: TelegramInvoking {
         }
     }
 
-    public func invoke<Request: TLFunction>(_ request: Request, options: InvokeOptions) async throws(TelegramError) -> Request.Result {
+    public nonisolated func invoke<Request: TLFunction>(_ request: Request, options: InvokeOptions) async throws(TelegramError) -> Request.Result {
+        // The common case, without the actor: loaded, open, the target's connection made. What
+        // needs the actor (loading, a new connection, an error to act on, a login) goes there.
+        let open = route.withLock { route -> (DCConnection, Int)? in
+            guard route.isOpen else { return nil }
+            let target = options.dc ?? route.homeDC
+            return route.connections[target].map { ($0, target) }
+        }
+        guard let (connection, target) = open else { return try await invokeOnActor(request, options: options, failure: nil) }
+        let result: Request.Result
+        do {
+            result = try await connection.invoke(request, timeout: options.timeout ?? configuration.defaultTimeout, floodScope: options.floodScope)
+        } catch {
+            return try await invokeOnActor(request, options: options, failure: (target, error))
+        }
+        updatesEngine.noteResult(result)
+        if Self.mayCarryAuthorization(Request.Result.self) { await noteAuthorization(in: result, dc: target) }
+        return result
+    }
+
+    /// `invoke` on the actor: loads the session, opens connections, follows migrations and notes
+    /// authorizations. `failure`: the error the call already met on that DC, to act on first.
+    private func invokeOnActor<Request: TLFunction>(
+        _ request: Request, options: InvokeOptions, failure: (dc: Int, error: TelegramError)?
+    ) async throws(TelegramError) -> Request.Result {
         try await loadIfNeeded()
-        var target = options.dc ?? state.homeDC
+        var target = failure?.dc ?? options.dc ?? state.homeDC
         var visited = [target]
+        var pendingFailure = failure?.error
         while true {
-            let connection = try connection(for: target)
-            do {
+            do throws(TelegramError) {
+                if let failed = pendingFailure {
+                    pendingFailure = nil
+                    throw failed
+                }
+                let connection = try connection(for: target)
                 let result = try await connection.invoke(request, timeout: options.timeout ?? configuration.defaultTimeout, floodScope: options.floodScope)
                 updatesEngine.noteResult(result)
                 await noteAuthorization(in: result, dc: target)
@@ -102,6 +144,7 @@ public actor TelegramClient: TelegramInvoking {
                     guard visited.count <= configuration.maximumMigrations else { throw .migrationLoop(method: Request.tlName, dcs: visited + [dc]) }
                     logger.info("home DC moved", metadata: ["from": "\(state.homeDC)", "to": "\(dc)", "reason": "\(rpc.name)"])
                     state.homeDC = dc
+                    syncRoute()
                     await save()
                     target = dc
                 case .reinvoke(let dc, let importAuthorization):
@@ -122,6 +165,7 @@ public actor TelegramClient: TelegramInvoking {
         await updatesEngine.close()
         guard !isClosed else { return }
         isClosed = true
+        syncRoute()
         let all = connections.values
         connections.removeAll()
         for connection in all { await connection.close() }
@@ -168,9 +212,13 @@ public actor TelegramClient: TelegramInvoking {
         }
     }
 
+    /// Whether an answer of this type can carry a login (`noteAuthorization` looks only at these).
+    private static func mayCarryAuthorization(_ type: Any.Type) -> Bool {
+        type == Api.auth.Authorization.self || type == Api.auth.LoginToken.self || type == Api.auth.SentCode.self
+    }
+
     private func noteAuthorization<Result>(in result: Result, dc: Int) async {
-        let type = Result.self
-        guard type == Api.auth.Authorization.self || type == Api.auth.LoginToken.self || type == Api.auth.SentCode.self else { return }
+        guard Self.mayCarryAuthorization(Result.self) else { return }
         let authorization: Api.auth.Authorization?
         if let value = result as? Api.auth.Authorization {
             authorization = value
@@ -186,6 +234,7 @@ public actor TelegramClient: TelegramInvoking {
         if dc != state.homeDC {
             // A login completed on another DC (e.g. QR login's loginTokenMigrateTo): that is home now.
             state.homeDC = dc
+            syncRoute()
         }
         switch value.user {
         case .user(let user):
@@ -258,6 +307,18 @@ public actor TelegramClient: TelegramInvoking {
             throw .storage(reason: "\(error)")
         }
         isLoaded = true
+        syncRoute()
+    }
+
+    private func syncRoute() {
+        let isOpen = isLoaded && !isClosed
+        let homeDC = state.homeDC
+        let connections = self.connections
+        route.withLock { route in
+            route.isOpen = isOpen
+            route.homeDC = homeDC
+            route.connections = connections
+        }
     }
 
     /// The stored update state (nil until updates were started once).
