@@ -136,8 +136,6 @@ func processCPUSeconds(_ pid: String) -> Double {
     guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
     return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
 }
-/// Set once the test DC child runs: each phase reports both sides' CPU per call.
-nonisolated(unsafe) var serverPID = "self"
 
 struct Figures {
     var name: String
@@ -157,6 +155,21 @@ struct Figures {
 }
 
 func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+
+// MARK: - Run
+
+let python = CommandLine.arguments.dropFirst().first ?? ".build/venv/bin/python"
+if let clientCPUs { pin(toCPUs: clientCPUs) }
+let server = Process()
+server.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
+server.arguments = ["serve"]
+let serverIn = Pipe()
+let serverOut = Pipe()
+server.standardInput = serverIn
+server.standardOutput = serverOut
+try server.run()
+/// Each phase reports both sides' CPU per call.
+let serverPID = String(server.processIdentifier)
 
 func measure(_ name: String, calls: Int, inFlight: Int, _ body: @escaping @Sendable () async throws -> Void) async throws -> Figures {
     let perWorker = calls / inFlight
@@ -184,20 +197,6 @@ func measure(_ name: String, calls: Int, inFlight: Int, _ body: @escaping @Senda
     return Figures(name: name, calls: perWorker * inFlight, seconds: seconds, latencies: latencies,
                    clientCPU: processCPUSeconds("self") - clientCPUBefore, serverCPU: processCPUSeconds(serverPID) - serverCPUBefore)
 }
-
-// MARK: - Run
-
-let python = CommandLine.arguments.dropFirst().first ?? ".build/venv/bin/python"
-if let clientCPUs { pin(toCPUs: clientCPUs) }
-let server = Process()
-server.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
-server.arguments = ["serve"]
-let serverIn = Pipe()
-let serverOut = Pipe()
-server.standardInput = serverIn
-server.standardOutput = serverOut
-try server.run()
-serverPID = String(server.processIdentifier)
 guard let firstLine = String(decoding: serverOut.fileHandleForReading.availableData, as: UTF8.self).split(separator: "\n").first,
       let info = try JSONSerialization.jsonObject(with: Data(firstLine.utf8)) as? [String: Any],
       let host = info["host"] as? String, let port = info["port"] as? Int, let pem = info["pem"] as? String
