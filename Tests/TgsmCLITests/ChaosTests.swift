@@ -269,6 +269,12 @@ struct ChaosTests {
             }
             takeovers.append(Date().timeIntervalSince(killedAt))
         }
+        // A member restarted moments ago may not have reached `tgsm run` yet: a SIGTERM then ends it
+        // by the signal's default action (status 15), which says nothing about shutting down. Each
+        // prints "connecting" after trapping its signals.
+        for member in members where member.process.isRunning {
+            try await ClusterRunTests.waitUntil(seconds: 30, "member \(member.pid) running") { member.output.contains("tgsm run: connecting") }
+        }
         for member in members where member.process.isRunning { kill(member.pid, SIGTERM) }
         var exits: [Int32?] = []
         for member in members { exits.append(await member.waitForExit(seconds: 30)) }
@@ -348,6 +354,12 @@ struct ChaosTests {
             return counts[.queued] + counts[.running] == 0
         }
         let crashed = members.filter { !$0.process.isRunning }
+        // A member restarted moments ago may not have reached `tgsm run` yet: a SIGTERM then ends it
+        // by the signal's default action (status 15), which says nothing about shutting down. Each
+        // prints "connecting" after trapping its signals.
+        for member in members where member.process.isRunning {
+            try await ClusterRunTests.waitUntil(seconds: 30, "member \(member.pid) running") { member.output.contains("tgsm run: connecting") }
+        }
         for member in members where member.process.isRunning { kill(member.pid, SIGTERM) }
         var exits: [Int32?] = []
         for member in members { exits.append(await member.waitForExit(seconds: 30)) }

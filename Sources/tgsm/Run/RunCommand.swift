@@ -82,12 +82,16 @@ struct RunCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        // Trapped first: a SIGTERM in the process's first moments (a supervisor stopping what it
+        // just started) would otherwise end it by the signal's default action (status 15) while
+        // the store opens; trapped, it is remembered and stops the start-up as any later one does.
+        let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
         Runtimes.bootstrapLogging(level: connection.level)
         let logger = Runtimes.logger("tgsm.run", level: connection.level)
         let resolved = try connection.resolve(global)
         let backend = try await RunBackend.open(global)
         do {
-            try await serve(backend: backend, resolved: resolved, logger: logger)
+            try await serve(backend: backend, resolved: resolved, signals: signals, logger: logger)
             await backend.close()
         } catch {
             await backend.close()
@@ -95,7 +99,7 @@ struct RunCommand: AsyncParsableCommand {
         }
     }
 
-    private func serve(backend: RunBackend, resolved: ConnectionOptions.Resolved, logger: Logger) async throws {
+    private func serve(backend: RunBackend, resolved: ConnectionOptions.Resolved, signals: UnixSignalsSequence, logger: Logger) async throws {
         let store = backend.store
         let queue = backend.queue
         let known: [AccountID]
@@ -114,15 +118,15 @@ struct RunCommand: AsyncParsableCommand {
         let runtimes = AccountRuntimes(clock: clock, logger: logger, factory: Runtimes.factory(
             store: store, connection: resolved, configuration: runtimeConfiguration, clock: clock, logger: logger))
 
-        // One watcher of SIGTERM/SIGINT for the whole run, from before start-up (connecting, start-up
-        // checks, temporary keys: seconds): a signal then abandons start-up and closes what opened,
-        // where the signal's default action ended the process with its leases still held; later
-        // it shuts the service group down gracefully.
+        // One watcher of SIGTERM/SIGINT for the whole run (trapped since `run` began), from before
+        // start-up (connecting, start-up checks, temporary keys: seconds): a signal then abandons
+        // start-up and closes what opened, where the signal's default action ended the process with
+        // its leases still held; later it shuts the service group down gracefully.
         let stop = StopSignal()
-        let signals = Task {
-            for await _ in await UnixSignalsSequence(trapping: .sigterm, .sigint) { await stop.received() }
+        let signalWatcher = Task {
+            for await _ in signals { await stop.received() }
         }
-        defer { signals.cancel() }
+        defer { signalWatcher.cancel() }
         Terminal.standard.errorLine("tgsm run: connecting \(wanted.count) account\(wanted.count == 1 ? "" : "s") to \(resolved.profile.summary)")
         let starting = Task { await runtimes.start(wanted) }
         stop.onStartUp { starting.cancel() }
