@@ -26,14 +26,15 @@ public actor TelegramClient: TelegramInvoking {
     private var entropy: any EntropySource
     private let logger: Logger
 
-    private var state: SessionState
-    private var isLoaded = false
-    private var isClosed = false
+    // `route` follows these three and `connections` by their observers, so no change can miss it.
+    private var state: SessionState { didSet { syncRoute() } }
+    private var isLoaded = false { didSet { syncRoute() } }
+    private var isClosed = false { didSet { syncRoute() } }
     private var dcTable: DCTable
     private var connections: [Int: DCConnection] = [:] { didSet { syncRoute() } }
     /// What `invoke`'s common case reads without entering the actor: whether the client is loaded
-    /// and open, the home DC, the open connections. Set from the actor's own state wherever that
-    /// changes (`syncRoute`). Entering the actor and leaving it again cost every call two hops
+    /// and open, the home DC, the open connections. Set from the actor's own state whenever that
+    /// changes (`syncRoute`, from the properties' observers). Entering the actor and leaving it again cost every call two hops
     /// between executors, each a possible thread wake-up.
     private nonisolated let route: Mutex<Route>
 
@@ -144,7 +145,6 @@ public actor TelegramClient: TelegramInvoking {
                     guard visited.count <= configuration.maximumMigrations else { throw .migrationLoop(method: Request.tlName, dcs: visited + [dc]) }
                     logger.info("home DC moved", metadata: ["from": "\(state.homeDC)", "to": "\(dc)", "reason": "\(rpc.name)"])
                     state.homeDC = dc
-                    syncRoute()
                     await save()
                     target = dc
                 case .reinvoke(let dc, let importAuthorization):
@@ -165,7 +165,6 @@ public actor TelegramClient: TelegramInvoking {
         await updatesEngine.close()
         guard !isClosed else { return }
         isClosed = true
-        syncRoute()
         let all = connections.values
         connections.removeAll()
         for connection in all { await connection.close() }
@@ -234,7 +233,6 @@ public actor TelegramClient: TelegramInvoking {
         if dc != state.homeDC {
             // A login completed on another DC (e.g. QR login's loginTokenMigrateTo): that is home now.
             state.homeDC = dc
-            syncRoute()
         }
         switch value.user {
         case .user(let user):
@@ -307,7 +305,6 @@ public actor TelegramClient: TelegramInvoking {
             throw .storage(reason: "\(error)")
         }
         isLoaded = true
-        syncRoute()
     }
 
     private func syncRoute() {

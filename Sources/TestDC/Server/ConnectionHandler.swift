@@ -309,24 +309,21 @@ final class TestDCConnectionHandler: ChannelInboundHandler {
     }
 
     private func answer(_ context: ChannelHandlerContext, messageID: Int64, with answer: RPCAnswer, session: ServerSessionTable.Key, now: UnixTime) {
-        if isInReadTurn, !closed {
-            let queued = core.answering(session, now: now.seconds) { machine in
-                switch answer {
-                case .result(let bytes): machine.queueAnswer(request: messageID, result: bytes)
-                case .error(let code, let message): machine.queueAnswer(request: messageID, error: RPCError(code: code, message: message))
-                }
+        // Within a read the answer waits in the session for the read's end (`sendQueuedAnswers`).
+        let waitsForTheRead = isInReadTurn && !closed
+        let answered = core.answering(session, now: now.seconds) { machine -> (queued: Bool, output: [ServerSessionAction]) in
+            let queued = switch answer {
+            case .result(let bytes): machine.queueAnswer(request: messageID, result: bytes)
+            case .error(let code, let message): machine.queueAnswer(request: messageID, error: RPCError(code: code, message: message))
             }
-            if queued?.result == true, !sessionsToFlush.contains(session) { sessionsToFlush.append(session) }
-            return
+            return (queued, queued && !waitsForTheRead ? machine.flush(now: now) : [])
         }
-        let answered = core.answering(session, now: now.seconds) { machine in
-            switch answer {
-            case .result(let bytes): machine.answer(request: messageID, result: bytes, now: now)
-            case .error(let code, let message): machine.answer(request: messageID, error: RPCError(code: code, message: message), now: now)
-            }
+        guard let answered, answered.result.queued else { return }
+        if waitsForTheRead {
+            if !sessionsToFlush.contains(session) { sessionsToFlush.append(session) }
+        } else {
+            route(context, answered.result.output, to: answered.connectionID, session: session, now: now)
         }
-        guard let answered else { return }
-        route(context, answered.result, to: answered.connectionID, session: session, now: now)
     }
 
     /// The badServerSalt fault: the key moves to a fresh salt schedule, and the session refuses
