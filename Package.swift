@@ -256,6 +256,7 @@ let package = Package(
                 "SessionManager", "MTProtoClient", "MTProto", "MTProtoCrypto", "MTProtoNIO", "TestDC", "TL", "TLSchema", "SessionStoreProbe",
                 "PostgresStore", "StoreTestSupport", "OffThePool",
                 .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Crypto", package: "swift-crypto"), .product(name: "Metrics", package: "swift-metrics"),
             ],
             swiftSettings: strict

@@ -15,6 +15,7 @@ public final class PostgresDatabase: Sendable {
     /// Where the pool connects, without the password (for messages).
     public let location: String
     private let runner: Mutex<Task<Void, Never>?>
+    private let endWatch = ConnectionEndWatch()
 
     /// Connects to `url` (`postgres://user:password@host:port/database?sslmode=disable|prefer|require`)
     /// and checks that the server answers before returning.
@@ -94,7 +95,7 @@ public final class PostgresDatabase: Sendable {
             do {
                 return try await withBound(seconds: bound, what) {
                     try await client.withConnection { connection in
-                        try await Self.guarded(connection, progress: progress) {
+                        try await self.guarded(connection, progress: progress) {
                             try await connection.query("BEGIN", logger: logger)
                             let result: T
                             do {
@@ -116,6 +117,13 @@ public final class PostgresDatabase: Sendable {
             } catch let exceeded as BoundExceeded {
                 if progress.abandon() { throw PostgresOutcomeUnknown(what: exceeded.what, seconds: exceeded.seconds) }
                 throw exceeded
+            } catch let ended as PostgresConnectionEnded {
+                // Before its COMMIT was sent the server rolled the transaction back with the
+                // connection: it is run again from the start on another one.
+                if progress.abandon() { throw PostgresOutcomeUnknown(what: "\(what): the server ended the connection", seconds: nil) }
+                guard attempt < 5 else { throw ended }
+                logger.debug("transaction retried", metadata: ["reason": "connection ended", "attempt": "\(attempt)"])
+                continue
             } catch let error as PSQLError where attempt < 5 && Self.isRetryable(error) {
                 logger.debug("transaction retried", metadata: ["sqlstate": "\(error.serverInfo?[.sqlState] ?? "-")", "attempt": "\(attempt)"])
                 continue
@@ -141,9 +149,18 @@ public final class PostgresDatabase: Sendable {
     /// Bounded as a transaction is (`operationTimeout`, the wait for a connection included).
     func read<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         let client = self.client, what = "PostgreSQL at \(location): a read"
-        return try await withBound(seconds: Self.operationTimeout, what) {
-            try await client.withConnection { connection in
-                try await Self.guarded(connection, progress: nil) { try await body(connection) }
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                return try await withBound(seconds: Self.operationTimeout, what) {
+                    try await client.withConnection { connection in
+                        try await self.guarded(connection, progress: nil) { try await body(connection) }
+                    }
+                }
+            } catch is PostgresConnectionEnded where attempt < 5 {
+                // Reads change nothing: run again on another connection.
+                continue
             }
         }
     }
@@ -164,20 +181,34 @@ public final class PostgresDatabase: Sendable {
     /// Seconds `close` waits for the pool to end its connections.
     public static let closeTimeout = 3.0
 
-    /// `work` on `connection`, given up on when its task is cancelled: by the caller (a graceful
-    /// shutdown) or by the caller's bound running out. A query on a connection the server ended (a
-    /// process frozen past `idleInTransactionTimeout` inside a transaction, then woken) may never
-    /// be answered by postgres-nio; without this the caller, and a shutdown waiting for it, would
-    /// hang for good. Work given up on goes on in its own task on this connection, so the
-    /// connection is closed before it goes back to the pool: no other caller ever gets it in the
-    /// middle of someone else's transaction, and the server rolls back what did not commit.
-    private static func guarded<T: Sendable>(_ connection: PostgresConnection, progress: TransactionProgress?,
-                                             _ work: @escaping @Sendable () async throws -> T) async throws -> T {
+    /// `work` on `connection`, given up on when its task is cancelled (by the caller: a graceful
+    /// shutdown; or by the caller's bound running out) or when the connection ends under it.
+    ///
+    /// A query written to a connection that is already closed is never answered by postgres-nio
+    /// (1.33: the write's promise is dropped with the pipeline), so without the watch a transaction
+    /// whose connection the server ended (`idleInTransactionTimeout` after a stall of this process,
+    /// a server restart) would wait out its whole bound: measured 30 s for one `SELECT` after a 7 s
+    /// pause. Work given up on goes on in its own task on this connection, so the connection is
+    /// closed before it goes back to the pool: no other caller ever gets it in the middle of
+    /// someone else's transaction, and the server rolls back what did not commit.
+    private func guarded<T: Sendable>(_ connection: PostgresConnection, progress: TransactionProgress?,
+                                      _ work: @escaping @Sendable () async throws -> T) async throws -> T {
+        if connection.isClosed {
+            _ = progress?.abandon()
+            throw PostgresConnectionEnded(location: location)
+        }
+        let watch = endWatch, location = self.location
+        defer { watch.stopWatching(connection) }
         do {
-            return try await withBound(seconds: nil, "PostgreSQL work", work)
+            return try await withBound(seconds: nil, "PostgreSQL work", endedBy: { end in
+                watch.watch(connection) { end(PostgresConnectionEnded(location: location)) }
+            }, work)
+        } catch let error as PostgresConnectionEnded {
+            _ = progress?.abandon()
+            throw error
         } catch let error as CancellationError {
             _ = progress?.abandon()
-            _ = try? await withBound(seconds: closeTimeout, "closing a PostgreSQL connection given up on", cancellable: false) {
+            _ = try? await withBound(seconds: Self.closeTimeout, "closing a PostgreSQL connection given up on", cancellable: false) {
                 try await connection.close()
             }
             throw error
@@ -240,10 +271,66 @@ public enum PostgresStoreError: Error, Sendable, Equatable, CustomStringConverti
 /// may have committed it or not.
 public struct PostgresOutcomeUnknown: Error, Sendable, Hashable, CustomStringConvertible {
     public var what: String
-    public var seconds: Double
+    /// The bound that ran out; nil when the connection ended instead.
+    public var seconds: Double?
 
     public var description: String {
-        "\(what): no answer within \(seconds) s after its COMMIT was sent, so it may or may not have taken effect"
+        let cause = seconds.map { "no answer within \($0) s" } ?? "the connection ended"
+        return "\(what): \(cause) after its COMMIT was sent, so it may or may not have taken effect"
+    }
+}
+
+/// The server ended the connection a transaction or read was using (it ends one left idle inside a
+/// transaction for `idleInTransactionTimeout`, e.g. while this process was stalled; a restart or
+/// the network ends them all). Transactions and reads run again on another connection; this
+/// reaches a caller only when that kept happening.
+public struct PostgresConnectionEnded: Error, Sendable, Hashable, CustomStringConvertible {
+    public var location: String
+
+    public var description: String {
+        "PostgreSQL at \(location) ended the connection in use five times in a row; check the server's log and that it is up "
+            + "(a stall of this process over \(Int(PostgresDatabase.idleInTransactionTimeout)) s inside a transaction also ends it)"
+    }
+}
+
+/// The connections that work is waiting on, so that the end of one ends that wait (see
+/// `PostgresDatabase.guarded`). One close callback per connection, registered the first time it is
+/// used: a callback per transaction would pile up on a connection that lives for hours.
+final class ConnectionEndWatch: Sendable {
+    private struct Entry {
+        var end: (@Sendable () -> Void)?
+    }
+
+    private let entries = Mutex<[ObjectIdentifier: Entry]>([:])
+
+    /// Calls `end` once if `connection` closes before `stopWatching`; at once if it has closed already.
+    func watch(_ connection: PostgresConnection, end: @escaping @Sendable () -> Void) {
+        let key = ObjectIdentifier(connection)
+        let isNew = entries.withLock { entries in
+            let isNew = entries[key] == nil
+            entries[key, default: Entry()].end = end
+            return isNew
+        }
+        if isNew { connection.closeFuture.whenComplete { [weak self] _ in self?.closed(key) } }
+        // The callback runs only after the channel stopped being active: a close that came before
+        // `end` was stored shows here instead.
+        if connection.isClosed { takeEnd(key)?() }
+    }
+
+    func stopWatching(_ connection: PostgresConnection) {
+        entries.withLock { $0[ObjectIdentifier(connection)]?.end = nil }
+    }
+
+    private func closed(_ key: ObjectIdentifier) {
+        let end = entries.withLock { $0.removeValue(forKey: key)?.end }
+        end?()
+    }
+
+    private func takeEnd(_ key: ObjectIdentifier) -> (@Sendable () -> Void)? {
+        entries.withLock { entries in
+            defer { entries[key]?.end = nil }
+            return entries[key]?.end
+        }
     }
 }
 

@@ -20,13 +20,19 @@ public struct BoundExceeded: Error, Sendable, Hashable, CustomStringConvertible 
 /// own. For awaits that must not hang a shutdown whatever is below them: a query on a
 /// connection the server ended, a close that waits for it. The operation does not inherit the
 /// caller's cancellation (uncancellable bookkeeping stays so, within its bound).
+///
+/// `endedBy`, when given, is handed a function that ends the wait at once with the error passed to
+/// it: for an event the operation itself would never notice (the connection it waits on closed).
 public func withBound<T: Sendable>(
-    seconds: Double?, _ what: String, cancellable: Bool = true, _ operation: @escaping @Sendable () async throws -> T
+    seconds: Double?, _ what: String, cancellable: Bool = true,
+    endedBy: (@Sendable (_ end: @escaping @Sendable (any Error) -> Void) -> Void)? = nil,
+    _ operation: @escaping @Sendable () async throws -> T
 ) async throws -> T {
     let race = BoundRace<T>()
     return try await withTaskCancellationHandler {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
             guard race.install(continuation) else { return }
+            endedBy? { error in race.finish(.failure(error)) }
             let work = Task {
                 do { race.finish(.success(try await operation())) } catch { race.finish(.failure(error)) }
             }
