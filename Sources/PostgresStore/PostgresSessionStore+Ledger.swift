@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import MTProto
 import PostgresNIO
@@ -99,6 +100,40 @@ extension PostgresSessionStore {
             } else {
                 try await connection.query(
                     "DELETE FROM send_code_deadline WHERE account = \(account.rawValue) AND phone_key = \(phoneKey)", logger: logger)
+            }
+        }
+    }
+
+    // Stored as the auth keys are on PostgreSQL: as they are (the database's access control and
+    // TLS protect them; at-rest sealing is the SQLite store's option).
+    public func pendingLoginCode(account: AccountID, phoneKey: String) async throws(SessionStoreError) -> PendingLoginCode? {
+        let logger = self.logger
+        return try await read("read the pending login code") { connection in
+            guard let row = try await connection.rows("""
+                SELECT phone_code_hash, code_type, sent_at, offered_until FROM pending_login_code
+                WHERE account = \(account.rawValue) AND phone_key = \(phoneKey)
+                """, logger: logger).first
+            else { return nil }
+            let (hash, codeType, sentAt, offeredUntil) = try row.decode((String, Data, Double, Double).self)
+            return PendingLoginCode(phoneCodeHash: hash, codeType: Array(codeType), sentAt: UnixTime(seconds: sentAt),
+                                    offeredUntil: UnixTime(seconds: offeredUntil))
+        }
+    }
+
+    public func setPendingLoginCode(_ code: PendingLoginCode?, account: AccountID, phoneKey: String) async throws(SessionStoreError) {
+        let logger = self.logger
+        try await write("record the pending login code") { connection in
+            if let code {
+                try await connection.query("""
+                    INSERT INTO pending_login_code(account, phone_key, phone_code_hash, code_type, sent_at, offered_until)
+                    VALUES (\(account.rawValue), \(phoneKey), \(code.phoneCodeHash), \(Data(code.codeType)), \(code.sentAt.seconds),
+                            \(code.offeredUntil.seconds))
+                    ON CONFLICT (account, phone_key) DO UPDATE SET phone_code_hash = excluded.phone_code_hash,
+                        code_type = excluded.code_type, sent_at = excluded.sent_at, offered_until = excluded.offered_until
+                    """, logger: logger)
+            } else {
+                try await connection.query(
+                    "DELETE FROM pending_login_code WHERE account = \(account.rawValue) AND phone_key = \(phoneKey)", logger: logger)
             }
         }
     }

@@ -144,5 +144,20 @@ enum PostgresStoreSchema {
             )
             """,
         ]),
+        // The login codes sent and not yet used (`PendingLoginCode`), beside the send-code
+        // deadlines: a login interrupted at the code prompt goes on with the code already sent.
+        PostgresMigration(id: "store.v4", statements: [
+            """
+            CREATE TABLE pending_login_code (
+                account text NOT NULL,
+                phone_key text NOT NULL,
+                phone_code_hash text NOT NULL,
+                code_type bytea NOT NULL,
+                sent_at double precision NOT NULL,
+                offered_until double precision NOT NULL,
+                PRIMARY KEY (account, phone_key)
+            )
+            """,
+        ]),
     ]
 }

@@ -218,6 +218,12 @@ private struct Unannounced: FloodLedgerStore {
     func setSendCodeDeadline(_ deadline: UnixTime?, account: AccountID, phoneKey: String) async throws {
         try await store.setSendCodeDeadline(deadline, account: account, phoneKey: phoneKey)
     }
+    func pendingLoginCode(account: AccountID, phoneKey: String) async throws -> PendingLoginCode? {
+        try await store.pendingLoginCode(account: account, phoneKey: phoneKey)
+    }
+    func setPendingLoginCode(_ code: PendingLoginCode?, account: AccountID, phoneKey: String) async throws {
+        try await store.setPendingLoginCode(code, account: account, phoneKey: phoneKey)
+    }
 }
 
 struct BrokenLedgerStore: FloodLedgerStore {
@@ -228,4 +234,6 @@ struct BrokenLedgerStore: FloodLedgerStore {
     func phoneKey(for phone: String) async throws -> String { throw Broken() }
     func sendCodeDeadline(account: AccountID, phoneKey: String) async throws -> UnixTime? { throw Broken() }
     func setSendCodeDeadline(_ deadline: UnixTime?, account: AccountID, phoneKey: String) async throws { throw Broken() }
+    func pendingLoginCode(account: AccountID, phoneKey: String) async throws -> PendingLoginCode? { throw Broken() }
+    func setPendingLoginCode(_ code: PendingLoginCode?, account: AccountID, phoneKey: String) async throws { throw Broken() }
 }

@@ -90,6 +90,77 @@ import Testing
         #expect(client.count("auth.sendCode") == 2)
     }
 
+    // MARK: The code sent, for a rerun
+
+    private func signIn(_ phone: String) -> Api.functions.auth.SignIn {
+        Api.functions.auth.SignIn(phoneNumber: phone, phoneCodeHash: "hash-7f3a", phoneCode: "12345")
+    }
+
+    private static let sent = Api.auth.SentCode.sentCode(.init(type: .sentCodeTypeSms(.init(length: 5)), phoneCodeHash: "hash-7f3a", timeout: 120))
+    private static let authorized = Api.auth.Authorization.authorization(.init(user: .userEmpty(.init(id: 1001))))
+
+    /// A run interrupted at the code prompt leaves the code for the next: a wrong code or a 2FA
+    /// password still to give keep it; the sign-in that works forgets it.
+    @Test func theCodeSentIsOfferedToTheNextRunUntilASignInUsesIt() async throws {
+        let clock = TestClock()
+        let store = InMemoryFloodLedgerStore()
+        let client = ScriptedInvoker()
+        client.script("auth.sendCode", .success(Self.sent))
+        let sentAt = clock.now()
+        #expect(await failure(stack(store, clock: clock, client: client), request(phone)) == nil)
+        clock.advance(by: 30)
+        // The next run: a new guard on the same store, the number written another way.
+        let rerun = SendCodeGuard(account: "alice", store: store, clock: clock, logger: quietLogger)
+        let pending = try #require(try await rerun.pendingCode(phoneNumber: "15550001"))
+        #expect(pending.phoneCodeHash == "hash-7f3a")
+        #expect(pending.sentAt == sentAt && pending.offeredUntil == sentAt + 600)
+        #expect(pending.sentCode?.channel == "sms" && pending.sentCode?.phoneCodeHash == "hash-7f3a")
+        #expect(!"\(pending)".contains("hash-7f3a"), "the description may be logged: it leaves the hash out")
+        let invoker = client.wrapped(in: [SendCodeGuardMiddleware(rerun)])
+        client.script("auth.signIn", .failure(rpc(400, "PHONE_CODE_INVALID", method: "auth.signIn")),
+                      .failure(rpc(401, "SESSION_PASSWORD_NEEDED", method: "auth.signIn")), .success(Self.authorized))
+        #expect(await failure(invoker, signIn(phone)) != nil)
+        #expect(try await rerun.pendingCode(phoneNumber: phone) == pending, "a wrong code keeps it")
+        #expect(await failure(invoker, signIn(phone)) != nil)
+        #expect(try await rerun.pendingCode(phoneNumber: phone) == pending, "a 2FA password still to give keeps it")
+        #expect(await failure(invoker, signIn(phone)) == nil)
+        #expect(try await rerun.pendingCode(phoneNumber: phone) == nil, "used")
+        #expect(client.count("auth.sendCode") == 1)
+    }
+
+    /// A code Telegram no longer accepts is forgotten (the deadline stays); one past the deadline
+    /// is not offered; "sign up first" keeps it for auth.signUp.
+    @Test func anExpiredOrOverdueCodeIsNotOfferedAndASignUpStillGetsIt() async throws {
+        let clock = TestClock()
+        let store = InMemoryFloodLedgerStore()
+        let client = ScriptedInvoker()
+        let guardian = SendCodeGuard(account: "alice", store: store, clock: clock, logger: quietLogger)
+        let invoker = client.wrapped(in: [SendCodeGuardMiddleware(guardian)])
+        client.script("auth.sendCode", .success(Self.sent), .success(Self.sent))
+        #expect(await failure(invoker, request(phone)) == nil)
+        client.script("auth.signIn", .failure(rpc(400, "PHONE_CODE_EXPIRED", method: "auth.signIn")))
+        #expect(await failure(invoker, signIn(phone)) != nil)
+        #expect(try await guardian.pendingCode(phoneNumber: phone) == nil)
+        #expect(try await guardian.deadline(phoneNumber: phone) == clock.now() + 600, "the phone stays guarded")
+
+        clock.advance(by: 600)
+        #expect(await failure(invoker, request(phone)) == nil)
+        #expect(try await guardian.pendingCode(phoneNumber: phone) != nil)
+        clock.advance(by: 600)
+        #expect(try await guardian.pendingCode(phoneNumber: phone) == nil, "past its deadline")
+
+        clock.advance(by: 1)
+        client.script("auth.sendCode", .success(Self.sent))
+        #expect(await failure(invoker, request(phone)) == nil)
+        client.script("auth.signIn", .success(Api.auth.Authorization.authorizationSignUpRequired(.init())))
+        #expect(await failure(invoker, signIn(phone)) == nil)
+        #expect(try await guardian.pendingCode(phoneNumber: phone) != nil, "auth.signUp still needs the hash")
+        client.script("auth.signUp", .success(Self.authorized))
+        let signUp = Api.functions.auth.SignUp(phoneNumber: phone, phoneCodeHash: "hash-7f3a", firstName: "A", lastName: "")
+        #expect(await failure(invoker, signUp) == nil)
+        #expect(try await guardian.pendingCode(phoneNumber: phone) == nil)
+    }
+
     @Test(arguments: StoreEngine.allCases) func onAStoreADeadlineHoldsForEveryProcessOnTheSameData(_ engine: StoreEngine) async throws {
         try await EngineStore.with(engine) { place in
             let first = try await place.open()

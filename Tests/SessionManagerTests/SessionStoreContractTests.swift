@@ -4,6 +4,7 @@ import MTProtoClient
 import MTProtoCrypto
 import SessionManager
 import StoreTestSupport
+import TLSchema
 import Testing
 
 /// The `SessionStore` contract, run on every engine (`StoreEngine`: SQLite always, PostgreSQL
@@ -155,6 +156,35 @@ import Testing
             #expect(try await reopened.sendCodeDeadline(account: "alice", phoneKey: key) == UnixTime(seconds: 5000))
             try await reopened.setSendCodeDeadline(nil, account: "alice", phoneKey: key)
             #expect(try await reopened.sendCodeDeadline(account: "alice", phoneKey: key) == nil)
+            try await reopened.shutDown()
+        }
+    }
+
+    /// The code sent and not yet used: kept per account and phone key across reopening, replaced by
+    /// a newer one, forgotten on request and with the account.
+    @Test(arguments: StoreEngine.allCases) func pendingLoginCodesRoundTripAndGoWithTheirAccount(_ engine: StoreEngine) async throws {
+        try await EngineStore.with(engine) { place in
+            let store = try await place.open()
+            let key = try await store.phoneKey(for: "15550001")
+            let type = Api.auth.SentCodeType.sentCodeTypeSms(.init(length: 5)).serialized()
+            let first = PendingLoginCode(phoneCodeHash: "first-hash", codeType: type, sentAt: UnixTime(seconds: 100), offeredUntil: UnixTime(seconds: 700))
+            #expect(try await store.pendingLoginCode(account: "alice", phoneKey: key) == nil)
+            try await store.setPendingLoginCode(first, account: "alice", phoneKey: key)
+            try await store.setPendingLoginCode(first, account: "bob", phoneKey: key)
+            try await store.shutDown()
+
+            let reopened = try await place.open()
+            let loaded = try #require(try await reopened.pendingLoginCode(account: "alice", phoneKey: key))
+            #expect(loaded == first)
+            #expect(loaded.sentCode?.channel == "sms")
+            let second = PendingLoginCode(phoneCodeHash: "second-hash", codeType: type, sentAt: UnixTime(seconds: 800), offeredUntil: UnixTime(seconds: 1400))
+            try await reopened.setPendingLoginCode(second, account: "alice", phoneKey: key)
+            #expect(try await reopened.pendingLoginCode(account: "alice", phoneKey: key) == second)
+            try await reopened.setPendingLoginCode(nil, account: "alice", phoneKey: key)
+            #expect(try await reopened.pendingLoginCode(account: "alice", phoneKey: key) == nil)
+            #expect(try await reopened.pendingLoginCode(account: "bob", phoneKey: key) == first, "each account its own")
+            try await reopened.deleteAccount("bob")
+            #expect(try await reopened.pendingLoginCode(account: "bob", phoneKey: key) == nil)
             try await reopened.shutDown()
         }
     }

@@ -11,6 +11,13 @@ public struct SentLoginCode: Sendable, CustomStringConvertible {
     /// Seconds before `resendCode` may be used.
     public let timeout: Int32?
 
+    public init(phoneCodeHash: String, type: Api.auth.SentCodeType, nextType: Api.auth.CodeType? = nil, timeout: Int32? = nil) {
+        self.phoneCodeHash = phoneCodeHash
+        self.type = type
+        self.nextType = nextType
+        self.timeout = timeout
+    }
+
     public var description: String {
         "SentLoginCode(type: \(Self.typeName(type)), timeout: \(timeout.map(String.init) ?? "none"))"
     }

@@ -27,6 +27,13 @@ public protocol FloodLedgerStore: Sendable {
     /// Sets (or, with nil, clears) the send-code deadline for this phone.
     func setSendCodeDeadline(_ deadline: UnixTime?, account: AccountID, phoneKey: String) async throws
 
+    /// The code sent for this phone that no login has used yet, if one is recorded (offered or not:
+    /// the caller compares `offeredUntil` with its clock).
+    func pendingLoginCode(account: AccountID, phoneKey: String) async throws -> PendingLoginCode?
+
+    /// Records (or, with nil, forgets) the code sent for this phone; a new one replaces the old.
+    func setPendingLoginCode(_ code: PendingLoginCode?, account: AccountID, phoneKey: String) async throws
+
     /// Wake-ups for the ledgers of this process when any process (this one or another) records a
     /// wait: the account it is for, or nil when anything may have changed (the store's listener was
     /// down for a while). A ledger reads the store again at once on one, instead of at its next

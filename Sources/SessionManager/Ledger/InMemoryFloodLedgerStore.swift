@@ -13,6 +13,7 @@ public actor InMemoryFloodLedgerStore: FloodLedgerStore {
 
     private var waits: [Key: FloodWait] = [:]
     private var deadlines: [String: UnixTime] = [:]
+    private var pendingCodes: [String: PendingLoginCode] = [:]
     /// This store's phone-key secret: it lives as long as the deadlines it keys.
     private let phoneSecret = SymmetricKey(size: .bits256)
 
@@ -47,5 +48,13 @@ public actor InMemoryFloodLedgerStore: FloodLedgerStore {
 
     public func setSendCodeDeadline(_ deadline: UnixTime?, account: AccountID, phoneKey: String) {
         deadlines[account.rawValue + "\u{0}" + phoneKey] = deadline
+    }
+
+    public func pendingLoginCode(account: AccountID, phoneKey: String) -> PendingLoginCode? {
+        pendingCodes[account.rawValue + "\u{0}" + phoneKey]
+    }
+
+    public func setPendingLoginCode(_ code: PendingLoginCode?, account: AccountID, phoneKey: String) {
+        pendingCodes[account.rawValue + "\u{0}" + phoneKey] = code
     }
 }

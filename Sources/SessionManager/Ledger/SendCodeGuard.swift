@@ -14,6 +14,14 @@ public protocol LoginCodeRequest {
 extension Api.functions.auth.SendCode: LoginCodeRequest { public var codePhoneNumber: String { phoneNumber } }
 extension Api.functions.auth.ResendCode: LoginCodeRequest { public var codePhoneNumber: String { phoneNumber } }
 
+/// A request that uses a code sent to a phone (with its phone_code_hash).
+public protocol LoginCodeUse {
+    var codeUsePhoneNumber: String { get }
+}
+
+extension Api.functions.auth.SignIn: LoginCodeUse { public var codeUsePhoneNumber: String { phoneNumber } }
+extension Api.functions.auth.SignUp: LoginCodeUse { public var codeUsePhoneNumber: String { phoneNumber } }
+
 /// Keeps a deadline per phone before which no login code may be requested again, persisted in the
 /// `FloodLedgerStore`, so a process that restarts in a loop can never ask for codes again and
 /// again (Telegram answers that with PHONE_NUMBER_FLOOD for hours, or bans the number).
@@ -21,6 +29,10 @@ extension Api.functions.auth.ResendCode: LoginCodeRequest { public var codePhone
 /// The deadline is written *before* the request goes out (write-ahead): a crash between sending and
 /// recording cannot leave the phone unguarded. The answer then moves it: the code's own `timeout`,
 /// or a FLOOD_WAIT's end, whichever is later.
+///
+/// The code sent is recorded with it (`PendingLoginCode`, until the deadline) and forgotten when a
+/// sign-in or sign-up succeeds or Telegram says it expired: a login interrupted at the code prompt
+/// goes on with that code (`pendingCode`) instead of waiting out the deadline for another.
 public final class SendCodeGuard: Sendable {
     public struct Policy: Sendable, Hashable {
         /// Seconds after a code request during which no other is sent for that phone.
@@ -80,6 +92,37 @@ public final class SendCodeGuard: Sendable {
         }
     }
 
+    /// The code sent for this phone that a login may still use: recorded by a code request through
+    /// this guard, not used, not known to have expired, and not past the deadline it was sent under.
+    public func pendingCode(phoneNumber: String) async throws -> PendingLoginCode? {
+        let key = try await store.phoneKey(for: phoneNumber)
+        guard let code = try await store.pendingLoginCode(account: account, phoneKey: key), code.isOffered(at: clock.now()), code.sentCode != nil
+        else { return nil }
+        return code
+    }
+
+    /// Records the code Telegram sent, offered until the phone's deadline (the answer already moved it).
+    func noteCodeSent(phoneNumber: String, sent: SentLoginCode) async {
+        let now = clock.now()
+        do {
+            let key = try await store.phoneKey(for: phoneNumber)
+            let deadline = try await store.sendCodeDeadline(account: account, phoneKey: key) ?? now + policy.minimumInterval
+            try await store.setPendingLoginCode(PendingLoginCode(sent, sentAt: now, offeredUntil: deadline), account: account, phoneKey: key)
+        } catch {
+            // The deadline still guards the phone; only a rerun's chance to use this code is lost.
+            logger.error("could not record the login code sent", metadata: ["account": "\(account)", "error": "\(error)"])
+        }
+    }
+
+    /// Forgets the code sent: it was used, or Telegram no longer accepts it.
+    func noteCodeSpent(phoneNumber: String) async {
+        do {
+            try await store.setPendingLoginCode(nil, account: account, phoneKey: try await store.phoneKey(for: phoneNumber))
+        } catch {
+            logger.error("could not forget the login code used", metadata: ["account": "\(account)", "error": "\(error)"])
+        }
+    }
+
     /// Moves the deadline later when the answer says so (the code's timeout, a flood wait).
     func noteAnswer(phoneNumber: String, waitSeconds: Double?) async {
         guard let waitSeconds, waitSeconds > 0 else { return }
@@ -110,6 +153,7 @@ public struct SendCodeGuardMiddleware: InvocationMiddleware {
         let guardian: SendCodeGuard
 
         func invoke<Request: TLFunction>(_ request: Request, options: InvokeOptions) async throws(TelegramError) -> Request.Result {
+            if let use = request as? any LoginCodeUse { return try await invoke(request, using: use.codeUsePhoneNumber, options: options) }
             guard let codeRequest = request as? any LoginCodeRequest else {
                 return try await next.invoke(request, options: options)
             }
@@ -117,13 +161,33 @@ public struct SendCodeGuardMiddleware: InvocationMiddleware {
             try await guardian.admit(phoneNumber: phone, method: Request.tlName)
             do {
                 let result = try await next.invoke(request, options: options)
-                if let sent = result as? Api.auth.SentCode, case .sentCode(let code) = sent, let timeout = code.timeout {
-                    await guardian.noteAnswer(phoneNumber: phone, waitSeconds: Double(timeout))
+                if let sent = result as? Api.auth.SentCode, case .sentCode(let code) = sent {
+                    if let timeout = code.timeout { await guardian.noteAnswer(phoneNumber: phone, waitSeconds: Double(timeout)) }
+                    await guardian.noteCodeSent(phoneNumber: phone, sent: SentLoginCode(
+                        phoneCodeHash: code.phoneCodeHash, type: code.type, nextType: code.nextType, timeout: code.timeout))
                 }
                 return result
             } catch {
                 if let seconds = error.rpcError?.waitSeconds {
                     await guardian.noteAnswer(phoneNumber: phone, waitSeconds: Double(seconds))
+                }
+                throw error
+            }
+        }
+
+        /// A sign-in or sign-up with the phone's code: the code is forgotten once it worked, or
+        /// once Telegram says it is no longer valid. A wrong code (PHONE_CODE_INVALID), a 2FA
+        /// password still to give or a sign-up still to make keeps it: a rerun may go on with it.
+        private func invoke<Request: TLFunction>(_ request: Request, using phone: String, options: InvokeOptions) async throws(TelegramError) -> Request.Result {
+            do {
+                let result = try await next.invoke(request, options: options)
+                // "Sign up first" is an answer, not a login: auth.signUp still needs the hash.
+                if let authorization = result as? Api.auth.Authorization, case .authorizationSignUpRequired = authorization { return result }
+                await guardian.noteCodeSpent(phoneNumber: phone)
+                return result
+            } catch {
+                if let name = error.rpcError?.name, ["PHONE_CODE_EXPIRED", "PHONE_CODE_HASH_EMPTY", "PHONE_CODE_EMPTY"].contains(name) {
+                    await guardian.noteCodeSpent(phoneNumber: phone)
                 }
                 throw error
             }

@@ -128,6 +128,22 @@ enum SQLiteSchema {
                 ) STRICT, WITHOUT ROWID;
                 """)
         }
+        // The login codes sent and not yet used (`PendingLoginCode`), beside the send-code
+        // deadlines that keep a second one from being requested: a login interrupted at the code
+        // prompt goes on with the code already sent. The hash is sealed like the auth keys.
+        migrator.registerMigration("store.v3") { db in
+            try db.execute(sql: """
+                CREATE TABLE pending_login_code (
+                    account TEXT NOT NULL,
+                    phone_key TEXT NOT NULL,
+                    phone_code_hash BLOB NOT NULL,
+                    code_type BLOB NOT NULL,
+                    sent_at REAL NOT NULL,
+                    offered_until REAL NOT NULL,
+                    PRIMARY KEY (account, phone_key)
+                ) STRICT, WITHOUT ROWID;
+                """)
+        }
         return migrator
     }
 }

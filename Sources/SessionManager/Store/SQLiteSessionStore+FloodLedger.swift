@@ -1,3 +1,4 @@
+import Foundation
 import GRDB
 import MTProto
 
@@ -63,6 +64,51 @@ extension SQLiteSessionStore {
             } else {
                 try db.execute(sql: "DELETE FROM send_code_deadline WHERE account = ? AND phone_key = ?", arguments: [account.rawValue, phoneKey])
             }
+        }
+    }
+
+    public func pendingLoginCode(account: AccountID, phoneKey: String) async throws(SessionStoreError) -> PendingLoginCode? {
+        let sealer = self.sealer
+        let found = try await read("read the pending login code") { db -> (stored: Data?, codeType: Data?, sentAt: Double?, offeredUntil: Double?)? in
+            guard let row = try Row.fetchOne(db, sql: """
+                SELECT phone_code_hash, code_type, sent_at, offered_until FROM pending_login_code WHERE account = ? AND phone_key = ?
+                """, arguments: [account.rawValue, phoneKey])
+            else { return nil }
+            return (row.blob("phone_code_hash"), row.blob("code_type"), row.double("sent_at"), row.double("offered_until"))
+        }
+        guard let found else { return nil }
+        guard let stored = found.stored, let codeType = found.codeType, let sentAt = found.sentAt, let offeredUntil = found.offeredUntil
+        else { throw .corruptRecord(account: account, what: "pending login code (a column is missing or of the wrong type)") }
+        let hashBytes: [UInt8]
+        if let sealer {
+            guard let opened = sealer.open(stored, context: Contexts.phoneCodeHash(account.rawValue, phoneKey)) else {
+                throw .corruptRecord(account: account, what: "pending login code (it does not decrypt)")
+            }
+            hashBytes = opened
+        } else {
+            hashBytes = Array(stored)
+        }
+        guard let hash = String(validating: hashBytes, as: UTF8.self) else {
+            throw .corruptRecord(account: account, what: "pending login code (its hash is not text)")
+        }
+        return PendingLoginCode(phoneCodeHash: hash, codeType: Array(codeType), sentAt: UnixTime(seconds: sentAt),
+                                offeredUntil: UnixTime(seconds: offeredUntil))
+    }
+
+    public func setPendingLoginCode(_ code: PendingLoginCode?, account: AccountID, phoneKey: String) async throws(SessionStoreError) {
+        let sealer = self.sealer
+        try await write("record the pending login code") { db in
+            guard let code else {
+                try db.execute(sql: "DELETE FROM pending_login_code WHERE account = ? AND phone_key = ?", arguments: [account.rawValue, phoneKey])
+                return
+            }
+            let hash = Array(code.phoneCodeHash.utf8)
+            let stored = try sealer.map { try $0.seal(hash, context: Contexts.phoneCodeHash(account.rawValue, phoneKey)) } ?? Data(hash)
+            try db.execute(sql: """
+                INSERT INTO pending_login_code(account, phone_key, phone_code_hash, code_type, sent_at, offered_until) VALUES (?, ?, ?, ?, ?, ?)
+                ON CONFLICT(account, phone_key) DO UPDATE SET phone_code_hash = excluded.phone_code_hash, code_type = excluded.code_type,
+                    sent_at = excluded.sent_at, offered_until = excluded.offered_until
+                """, arguments: [account.rawValue, phoneKey, stored, Data(code.codeType), code.sentAt.seconds, code.offeredUntil.seconds])
         }
     }
 }

@@ -218,6 +218,12 @@ public final class SQLiteSessionStore: SessionStore, Sendable {
             try db.execute(sql: "UPDATE dc SET auth_key = ?, temp_key = ?, row_check = ? WHERE account = ? AND dc_id = ?",
                            arguments: [key, temp, check, account, dc])
         }
+        for row in try Row.fetchAll(db, sql: "SELECT account, phone_key, phone_code_hash FROM pending_login_code") {
+            guard let account = row.string("account"), let phoneKey = row.string("phone_key"), let hash = row.blob("phone_code_hash") else { continue }
+            let sealed = try sealer.seal(Array(hash), context: Contexts.phoneCodeHash(account, phoneKey))
+            try db.execute(sql: "UPDATE pending_login_code SET phone_code_hash = ? WHERE account = ? AND phone_key = ?",
+                           arguments: [sealed, account, phoneKey])
+        }
     }
 
     static func bumpCommitSequence(_ db: Database) throws {
@@ -228,6 +234,7 @@ public final class SQLiteSessionStore: SessionStore, Sendable {
     enum Contexts {
         static func authKey(_ account: String, _ dc: Int) -> String { "tgsm.auth_key|\(account)|\(dc)" }
         static func tempKey(_ account: String, _ dc: Int) -> String { "tgsm.temp_key|\(account)|\(dc)" }
+        static func phoneCodeHash(_ account: String, _ phoneKey: String) -> String { "tgsm.phone_code_hash|\(account)|\(phoneKey)" }
     }
 
     // MARK: Transactions
@@ -290,7 +297,7 @@ public final class SQLiteSessionStore: SessionStore, Sendable {
     public func deleteAccount(_ account: AccountID) async throws(SessionStoreError) {
         try await write("delete account \(account)") { db in
             for table in ["account WHERE id", "flood_wait WHERE account", "send_code_deadline WHERE account", "lease WHERE account",
-                          "account_status WHERE account"] {
+                          "account_status WHERE account", "pending_login_code WHERE account"] {
                 try db.execute(sql: "DELETE FROM \(table) = ?", arguments: [account.rawValue])
             }
         }

@@ -125,19 +125,31 @@ struct AuthCommand: AsyncParsableCommand {
             if qr { return try await qrLogin(login: login, client: client, clock: clock) }
             let number = try phone ?? Prompt.line("Phone number (international format, e.g. +1 555 0001): ")
             guard number.contains(where: \.isNumber) else { throw CLIFailure(.usage, "a phone number needs digits, with the country code") }
-            if let deadline = try await stack.sendCodeGuard.deadline(phoneNumber: number), deadline > clock.now() {
-                throw CLIFailure(.rateLimited, "\(account): a login code was requested for this number recently; no other is requested before "
-                    + "\(TimeText.iso(deadline)) (in \(TimeText.remaining(deadline.seconds - clock.now().seconds))), restarts included. "
-                    + "Run `tgsm auth` again after that time; asking sooner is what earns long flood waits (and a ban of the number).")
-            }
-            Terminal.standard.errorLine("Requesting a login code. Telegram voids a code that is forwarded or shared inside Telegram "
-                + "(sent in any chat): type it only here, never send it to anyone.")
             let sent: SentLoginCode
-            switch try await login.sendCode(phoneNumber: number) {
-            case .loggedIn(let user): return Self.describe(user)
-            case .codeSent(let value): sent = value
+            let resumed: Bool
+            if let pending = try await stack.sendCodeGuard.pendingCode(phoneNumber: number), let earlier = pending.sentCode {
+                // An earlier run asked for a code and ended before using it: that code is still on its
+                // way or waiting in the app, and asking for another is what the deadline forbids.
+                Terminal.standard.errorLine("A login code for this number was sent \(Self.whereTheCodeGoes(earlier)) at \(TimeText.iso(pending.sentAt)) "
+                    + "by an earlier `tgsm auth` that did not finish; type that code (no other is requested before "
+                    + "\(TimeText.iso(pending.offeredUntil))). Never send it to anyone: Telegram voids a code shared in any chat.")
+                sent = earlier
+                resumed = true
+            } else {
+                if let deadline = try await stack.sendCodeGuard.deadline(phoneNumber: number), deadline > clock.now() {
+                    throw CLIFailure(.rateLimited, "\(account): a login code was requested for this number recently; no other is requested before "
+                        + "\(TimeText.iso(deadline)) (in \(TimeText.remaining(deadline.seconds - clock.now().seconds))), restarts included. "
+                        + "Run `tgsm auth` again after that time; asking sooner is what earns long flood waits (and a ban of the number).")
+                }
+                Terminal.standard.errorLine("Requesting a login code. Telegram voids a code that is forwarded or shared inside Telegram "
+                    + "(sent in any chat): type it only here, never send it to anyone.")
+                switch try await login.sendCode(phoneNumber: number) {
+                case .loggedIn(let user): return Self.describe(user)
+                case .codeSent(let value): sent = value
+                }
+                resumed = false
+                Terminal.standard.errorLine("The code was sent \(Self.whereTheCodeGoes(sent)).")
             }
-            Terminal.standard.errorLine("The code was sent \(Self.whereTheCodeGoes(sent)).")
             var attempts = 0
             while true {
                 attempts += 1
@@ -154,7 +166,13 @@ struct AuthCommand: AsyncParsableCommand {
                 case .success(let user):
                     return Self.describe(user)
                 case .failure(.phoneCodeInvalid) where attempts < 3:
-                    Terminal.standard.error("that code is wrong; type the code just received (\(3 - attempts) tries left)")
+                    Terminal.standard.error("that code is wrong; type the code \(resumed ? "sent then" : "just received") (\(3 - attempts) tries left)")
+                case .failure(.phoneCodeExpired) where resumed:
+                    let waitUntil = try await stack.sendCodeGuard.deadline(phoneNumber: number).flatMap { $0 > clock.now() ? $0 : nil }
+                    let said = "\(account): Telegram no longer accepts the code sent earlier (PHONE_CODE_EXPIRED). "
+                    guard let waitUntil else { throw CLIFailure(.failure, said + "Run `tgsm auth` again to request a new one.") }
+                    throw CLIFailure(.rateLimited, said + "A new one is requested from \(TimeText.iso(waitUntil)) on, restarts included: "
+                        + "run `tgsm auth` again then.")
                 case .failure(.passwordNeeded(let hint)):
                     return try await password(login: login, hint: hint)
                 case .failure(.signUpRequired(let terms)):
