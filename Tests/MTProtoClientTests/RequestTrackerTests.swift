@@ -9,7 +9,7 @@ import Testing
         var tracker = RequestTracker<String>()
         let token = tracker.makeToken()
         tracker.register(token, method: "help.getConfig", timeout: 10, payload: "a")
-        tracker.attach(token, to: RequestID(rawValue: 7))
+        tracker.handOver(token, to: RequestID(rawValue: 7), now: start, checkAt: start + 2)
         #expect(tracker.complete(RequestID(rawValue: 7))?.0 == token)
         #expect(tracker.complete(RequestID(rawValue: 7)) == nil)
         #expect(tracker.isEmpty)
@@ -24,39 +24,37 @@ import Testing
         tracker.register(long, method: "b", timeout: 30, payload: "long")
         tracker.register(forever, method: "c", timeout: nil, payload: "forever")
         #expect(tracker.nextDeadline == nil)
-        for token in [short, long, forever] { tracker.arm(token, now: start) }
-        tracker.arm(short, now: start + 100)
+        for (index, token) in [short, long, forever].enumerated() {
+            tracker.handOver(token, to: RequestID(rawValue: UInt64(index) + 1), now: start, checkAt: start + 1000)
+        }
+        // Handed over again (a resend on a new session): the timeout already runs and is kept.
+        tracker.handOver(short, to: RequestID(rawValue: 4), now: start + 100, checkAt: start + 1000)
         #expect(tracker.nextDeadline == start + 5)
         #expect(tracker.expire(now: start + 4.999).isEmpty)
-        #expect(tracker.expire(now: start + 5).map(\.1.payload) == ["short"])
+        #expect(tracker.expire(now: start + 5).map(\.1.method) == ["a"])
         #expect(tracker.nextDeadline == start + 30)
-        #expect(tracker.expire(now: start + 1000).map(\.1.payload) == ["long"])
+        #expect(tracker.expire(now: start + 1000).map(\.1.method) == ["b"])
         #expect(tracker.nextDeadline == nil)
         #expect(tracker.count == 1)
     }
 
-    @Test func handingOverDoesWhatArmingAttachingAndMarkingSentDo() {
-        var stepByStep = RequestTracker<String>()
-        var atOnce = RequestTracker<String>()
+    @Test func handingOverArmsLinksAndMarksTheCallSent() {
+        var tracker = RequestTracker<String>()
         for timeout in [Double?.some(5), nil] {
-            let one = stepByStep.makeToken()
-            let other = atOnce.makeToken()
-            stepByStep.register(one, method: "m", timeout: timeout, payload: "body")
-            atOnce.register(other, method: "m", timeout: timeout, payload: "body")
-            let request = RequestID(rawValue: one.rawValue + 100)
-            stepByStep.arm(one, now: start)
-            stepByStep.attach(one, to: request)
-            stepByStep.markSent(one, checkAt: start + 2)
-            atOnce.handOver(other, to: request, now: start, checkAt: start + 2)
-            #expect(stepByStep.entries[one]?.deadline == atOnce.entries[other]?.deadline)
-            #expect(stepByStep.entries[one]?.requestID == atOnce.entries[other]?.requestID)
-            #expect(atOnce.entries[other]?.payload == nil && stepByStep.entries[one]?.payload == nil)
-            #expect(atOnce.entries[other]?.delivery == .sent && stepByStep.entries[one]?.delivery == .sent)
-            #expect(stepByStep.entries[one]?.followUp == atOnce.entries[other]?.followUp)
-            #expect(atOnce.token(of: request) == other)
+            let token = tracker.makeToken()
+            tracker.register(token, method: "m", timeout: timeout, payload: "body")
+            #expect(tracker.entries[token]?.payload == "body" && tracker.entries[token]?.delivery == .notSent)
+            let request = RequestID(rawValue: token.rawValue + 100)
+            tracker.handOver(token, to: request, now: start, checkAt: start + 2)
+            #expect(tracker.entries[token]?.deadline == timeout.map { start + $0 })
+            #expect(tracker.entries[token]?.requestID == request)
+            #expect(tracker.entries[token]?.payload == nil, "the body is the session's now")
+            #expect(tracker.entries[token]?.delivery == .sent)
+            #expect(tracker.entries[token]?.followUp == .checkState(at: start + 2))
+            #expect(tracker.token(of: request) == token)
         }
-        #expect(stepByStep.nextDeadline == atOnce.nextDeadline)
-        #expect(stepByStep.nextFollowUp == atOnce.nextFollowUp)
+        #expect(tracker.nextDeadline == start + 5)
+        #expect(tracker.nextFollowUp == start + 2)
     }
 
     @Test func theEarliestTimesStayALowerBoundUntilRefreshedAndNeverMissAnEarlierOne() {
@@ -65,10 +63,8 @@ import Testing
         let second = tracker.makeToken()
         tracker.register(first, method: "a", timeout: 5, payload: "first")
         tracker.register(second, method: "b", timeout: 10, payload: "second")
-        tracker.arm(first, now: start)
-        tracker.arm(second, now: start)
-        tracker.markSent(first, checkAt: start + 2)
-        tracker.markSent(second, checkAt: start + 3)
+        tracker.handOver(first, to: RequestID(rawValue: 1), now: start, checkAt: start + 2)
+        tracker.handOver(second, to: RequestID(rawValue: 2), now: start, checkAt: start + 3)
         #expect(tracker.nextDeadline == start + 5)
         #expect(tracker.nextFollowUp == start + 2)
         // An answered call leaves the bounds where they were (a wake-up then finds nothing due)...
@@ -93,16 +89,16 @@ import Testing
         let token = tracker.makeToken()
         tracker.register(token, method: "help.getConfig", timeout: 10, payload: "c")
         #expect(tracker.expire(now: start + 1000).isEmpty)
-        tracker.arm(token, now: start + 1000)
+        tracker.handOver(token, to: RequestID(rawValue: 1), now: start + 1000, checkAt: start + 1002)
         #expect(tracker.expire(now: start + 1009).isEmpty)
-        #expect(tracker.expire(now: start + 1010).map(\.1.payload) == ["c"])
+        #expect(tracker.expire(now: start + 1010).map(\.1.method) == ["help.getConfig"])
     }
 
     @Test func aCancelledCallIgnoresItsLateAnswer() {
         var tracker = RequestTracker<String>()
         let token = tracker.makeToken()
         tracker.register(token, method: "messages.getHistory", timeout: nil, payload: "x")
-        tracker.attach(token, to: RequestID(rawValue: 3))
+        tracker.handOver(token, to: RequestID(rawValue: 3), now: start, checkAt: start + 2)
         let removed = tracker.remove(token)
         #expect(removed?.requestID == RequestID(rawValue: 3))
         #expect(tracker.complete(RequestID(rawValue: 3)) == nil)
@@ -115,7 +111,7 @@ import Testing
         let queued = tracker.makeToken()
         tracker.register(sent, method: "a", timeout: nil, payload: 1)
         tracker.register(queued, method: "b", timeout: nil, payload: 2)
-        tracker.attach(sent, to: RequestID(rawValue: 9))
+        tracker.handOver(sent, to: RequestID(rawValue: 9), now: start, checkAt: start + 2)
         #expect(tracker.requestsInFlight == [RequestID(rawValue: 9)])
         #expect(tracker.parked.map(\.1) == [2], "only the unsent call still holds its body")
         #expect(tracker.removeAll().map(\.0) == [sent, queued])

@@ -74,16 +74,17 @@ struct RequestTracker<Payload> {
         return CallToken(rawValue: nextToken)
     }
 
-    /// Registers a call. Its timeout starts only when it is `arm`ed (handed to a live session), so
-    /// connecting and the key exchange, bounded by their own limits, do not eat into it.
+    /// Registers a call. Its timeout starts only when it is handed over to a live session.
     mutating func register(_ token: CallToken, method: String, floodScope: String? = nil, timeout: Double?, payload: Payload) {
         let previous = entries.updateValue(
             Entry(method: method, floodScope: floodScope ?? method, deadline: nil, timeout: timeout, requestID: nil, payload: payload), forKey: token)
         precondition(previous == nil, "a call token was registered twice")
     }
 
-    /// `arm`, `attach` and `markSent` at once, with one lookup of the call: what every call goes
-    /// through when it is handed to a ready session.
+    /// Hands the call to a ready session's request: starts its timeout at `now` (once: connecting
+    /// and the key exchange, bounded by their own limits, do not eat into it), links it to
+    /// `request` (the body is the session's to keep from now on), and marks it sent, to be asked
+    /// about at `checkAt` if unanswered. One lookup of the call: every call goes through here.
     mutating func handOver(_ token: CallToken, to request: RequestID, now: UnixTime, checkAt: UnixTime) {
         guard let index = entries.index(forKey: token) else { return }
         let armed = entries.values[index].handOver(to: request, now: now, checkAt: checkAt)
@@ -92,24 +93,8 @@ struct RequestTracker<Payload> {
         lowerFollowUpBound(to: checkAt)
     }
 
-    /// Starts the call's timeout at `now` (once).
-    mutating func arm(_ token: CallToken, now: UnixTime) {
-        guard let entry = entries[token], entry.deadline == nil, let timeout = entry.timeout else { return }
-        let deadline = now + timeout
-        entries[token]?.deadline = deadline
-        if nextDeadline.map({ deadline < $0 }) ?? true { nextDeadline = deadline }
-    }
-
-    /// Links the call to the session machine's request once it is queued; its body is the
-    /// session's to keep from now on.
-    mutating func attach(_ token: CallToken, to request: RequestID) {
-        guard entries[token] != nil else { return }
-        entries[token]?.requestID = request
-        entries[token]?.payload = nil
-        tokensByRequest[request] = token
-    }
-
-    /// The request went out on a connection; if unanswered it is asked about at `checkAt`.
+    /// The request went out again on a connection (a resend after a reconnect); if unanswered it
+    /// is asked about at `checkAt`.
     mutating func markSent(_ token: CallToken, checkAt: UnixTime) {
         guard entries[token] != nil else { return }
         if entries[token]?.delivery == .notSent { entries[token]?.delivery = .sent }
