@@ -159,17 +159,23 @@ import Testing
         return client
     }
 
-    /// A login abandoned at the code prompt: the next run, on a terminal, goes on with the code
-    /// already sent (no second auth.sendCode) and logs in with it.
-    @Test func authGoesOnWithTheCodeAnInterruptedRunRequested() async throws {
-        let setup = try await Setup.start()
+    /// Runs `tgsm auth` for carol until the code was requested, then ends its input at the code
+    /// prompt. Returns the auth.sendCode counter, its count then and the run's output.
+    static func abandonCarolsLoginAtTheCodePrompt(_ setup: Setup) async throws -> (counter: Int, requested: Int, run: CLI.Result) {
         let sendCodes = try setup.counter("auth.sendCode")
-        // The code is requested, then the input ends at the code prompt.
         let first = try await setup.cli.run(["auth", "--account", "carol", "--phone", "15550003"], stdin: "")
         #expect(first.status == 2, "\(first.stderr)")
         // One request (carol's number lives on DC 2: the DC it first reaches sends it there).
         let requested = setup.fired(sendCodes)
         #expect(requested >= 1)
+        return (sendCodes, requested, first)
+    }
+
+    /// A login abandoned at the code prompt: the next run, on a terminal, goes on with the code
+    /// already sent (no second auth.sendCode) and logs in with it.
+    @Test func authGoesOnWithTheCodeAnInterruptedRunRequested() async throws {
+        let setup = try await Setup.start()
+        let (sendCodes, requested, _) = try await Self.abandonCarolsLoginAtTheCodePrompt(setup)
         let terminal = try setup.terminal(["auth", "--account", "carol"])
         var at = try await terminal.expect("Phone number")
         terminal.type("+1 555 0003")
@@ -191,11 +197,7 @@ import Testing
     /// until when no other is requested; the run after it refuses before asking for anything.
     @Test func authRefusesToAskForAnotherCodeBeforeTheDeadline() async throws {
         let setup = try await Setup.start()
-        let sendCodes = try setup.counter("auth.sendCode")
-        let first = try await setup.cli.run(["auth", "--account", "carol", "--phone", "15550003"], stdin: "")
-        #expect(first.status == 2, "\(first.stderr)")
-        let requested = setup.fired(sendCodes)
-        #expect(requested >= 1)
+        let (sendCodes, requested, first) = try await Self.abandonCarolsLoginAtTheCodePrompt(setup)
         let code = try #require(setup.dc.loginCode(phone: "15550003"))
         setup.dc.core.withState { $0.codeLifetime = -1 }
         let expired = try await setup.cli.run(["auth", "--account", "carol", "--phone", "15550003"], stdin: code + "\n")
