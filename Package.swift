@@ -241,7 +241,7 @@ let package = Package(
 
         .testTarget(name: "TLTests", dependencies: ["TL"], swiftSettings: strict),
         .testTarget(name: "TLGenTests", dependencies: ["TLGen"], swiftSettings: strict),
-        .testTarget(name: "TLSchemaTests", dependencies: ["TL", "TLGen", "TLSchema", "MTProtoSchema"], swiftSettings: strict),
+        .testTarget(name: "TLSchemaTests", dependencies: ["TL", "TLGen", "TLSchema", "MTProtoSchema", "OffThePool"], swiftSettings: strict),
         .testTarget(name: "MTProtoCryptoTests", dependencies: ["MTProtoCrypto"], swiftSettings: strict),
         .testTarget(name: "MTProtoTests", dependencies: ["MTProto", "MTProtoSchema", "TL", "OffThePool", "CLibdeflate"], swiftSettings: strict),
         .testTarget(

@@ -1,10 +1,12 @@
 import Foundation
 
 // Swift's cooperative pool has one thread per core: two on a 2-core CI machine. A test that
-// blocks one of them (a pipe read, a wait for a child process, a NIO future's `wait()`) stalls
-// every other test in the process for as long, and with them their real-time leases, timeouts
-// and heartbeats: CI failed so, with leases run out under tests that never lost them. Blocking
-// work in the tests goes through here, on a thread of its own.
+// blocks one of them (a pipe read, a wait for a child process, a NIO future's `wait()`) or keeps
+// it busy for seconds (a long CPU loop in a debug build) stalls every other test in the process
+// for as long, and with them their real-time leases, timeouts and heartbeats: CI failed so, with
+// leases run out under tests that never lost them, and with a PostgreSQL transaction ended by the
+// server after 5 s idle. Blocking work in the tests goes through here, on a thread of its own;
+// long CPU loops come here too or yield (`Task.yield()`) between pieces.
 
 /// Runs `work` on a new thread and returns its result without holding a cooperative thread.
 public func offThePool<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {

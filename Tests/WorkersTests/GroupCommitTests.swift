@@ -55,15 +55,18 @@ import Testing
         fixture.writer.add(transactionObserver: commits)
         let release = DispatchSemaphore(value: 0)
         let first = await fixture.holdTheWriter(release: release)
-        let writes = (0..<20).map { index in
-            Task {
+        var writes: [Task<Int, any Error>] = []
+        for index in 0..<20 {
+            writes.append(Task {
                 try await fixture.commits.perform { db -> Int in
                     try db.execute(sql: "INSERT INTO t (v) VALUES (?)", arguments: ["w\(index)"])
                     return index
                 }
-            }
+            })
+            // One after another: tasks started together reach the queue in any order (they did on
+            // a loaded machine), and the batch is to run in submission order.
+            await fixture.untilPending(index + 1)
         }
-        await fixture.untilPending(20)
         release.signal()
         try await first.value
         var results: [Int] = []
