@@ -203,13 +203,13 @@ public final class PostgresDatabase: Sendable {
             return try await withBound(seconds: nil, "PostgreSQL work", endedBy: { end in
                 watch.watch(connection) { end(PostgresConnectionEnded(location: location)) }
             }, work)
-        } catch let error as PostgresConnectionEnded {
+        } catch {
+            guard error is PostgresConnectionEnded || error is CancellationError else { throw error }
             _ = progress?.abandon()
-            throw error
-        } catch let error as CancellationError {
-            _ = progress?.abandon()
-            _ = try? await withBound(seconds: Self.closeTimeout, "closing a PostgreSQL connection given up on", cancellable: false) {
-                try await connection.close()
+            if !connection.isClosed {
+                _ = try? await withBound(seconds: Self.closeTimeout, "closing a PostgreSQL connection given up on", cancellable: false) {
+                    try await connection.close()
+                }
             }
             throw error
         }
@@ -295,17 +295,19 @@ public struct PostgresConnectionEnded: Error, Sendable, Hashable, CustomStringCo
 
 /// The connections that work is waiting on, so that the end of one ends that wait (see
 /// `PostgresDatabase.guarded`). One close callback per connection, registered the first time it is
-/// used: a callback per transaction would pile up on a connection that lives for hours.
+/// used: a callback per transaction would pile up on a connection that lives for hours. Keyed by
+/// the pool's connection id, never reused within a pool (an object's address may be, and a late
+/// callback of a closed connection must not end work on its successor).
 final class ConnectionEndWatch: Sendable {
     private struct Entry {
         var end: (@Sendable () -> Void)?
     }
 
-    private let entries = Mutex<[ObjectIdentifier: Entry]>([:])
+    private let entries = Mutex<[PostgresConnection.ID: Entry]>([:])
 
     /// Calls `end` once if `connection` closes before `stopWatching`; at once if it has closed already.
     func watch(_ connection: PostgresConnection, end: @escaping @Sendable () -> Void) {
-        let key = ObjectIdentifier(connection)
+        let key = connection.id
         let isNew = entries.withLock { entries in
             let isNew = entries[key] == nil
             entries[key, default: Entry()].end = end
@@ -318,15 +320,15 @@ final class ConnectionEndWatch: Sendable {
     }
 
     func stopWatching(_ connection: PostgresConnection) {
-        entries.withLock { $0[ObjectIdentifier(connection)]?.end = nil }
+        entries.withLock { $0[connection.id]?.end = nil }
     }
 
-    private func closed(_ key: ObjectIdentifier) {
+    private func closed(_ key: PostgresConnection.ID) {
         let end = entries.withLock { $0.removeValue(forKey: key)?.end }
         end?()
     }
 
-    private func takeEnd(_ key: ObjectIdentifier) -> (@Sendable () -> Void)? {
+    private func takeEnd(_ key: PostgresConnection.ID) -> (@Sendable () -> Void)? {
         entries.withLock { entries in
             defer { entries[key]?.end = nil }
             return entries[key]?.end
