@@ -66,6 +66,7 @@ let package = Package(
         // No traits: the operator server needs neither swift-configuration nor full Foundation.
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
     ],
     targets: [
         // Benchmark of layer 4 (run in release): idle memory per connection, framing throughput vs Telethon.
@@ -99,7 +100,11 @@ let package = Package(
         .executableTarget(name: "CryptoBench", dependencies: ["MTProtoCrypto"], path: "Benchmarks/CryptoBench", exclude: ["peers.py"], swiftSettings: strict),
 
         // Layer 3: the sans-IO protocol core, client and server.
-        .target(name: "MTProto", dependencies: ["TL", "MTProtoSchema", "MTProtoCrypto", "CLibdeflate", "CZlib"], swiftSettings: strict),
+        .target(
+            name: "MTProto",
+            dependencies: ["TL", "MTProtoSchema", "MTProtoCrypto", "CLibdeflate", "CZlib", .product(name: "DequeModule", package: "swift-collections")],
+            swiftSettings: strict
+        ),
         .executableTarget(name: "SessionBench", dependencies: ["MTProto", "MTProtoCrypto"], path: "Benchmarks/SessionBench", exclude: ["peers.py"], swiftSettings: strict),
         .executableTarget(
             name: "ClientBench",

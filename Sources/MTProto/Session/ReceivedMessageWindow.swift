@@ -1,3 +1,5 @@
+import DequeModule
+
 /// The msg_ids (and seq_nos) of the last `capacity` messages received from the peer, as
 /// security_guidelines asks: an id equal to a stored one is a replay, an id lower than all of them
 /// (once the window is full) can no longer be checked. Memory stays bounded however long the session.
@@ -15,8 +17,11 @@ struct ReceivedMessageWindow: Sendable, Hashable {
     }
 
     let capacity: Int
-    /// Sorted by msg_id ascending.
-    private(set) var entries: [Entry] = []
+    /// Sorted by msg_id ascending. A deque: ids mostly arrive in ascending order, so each insert
+    /// lands near the end and, once the window is full, drops the first entry; on an array that
+    /// moved the whole window (16 KiB at the default capacity) for every message received, 3% of
+    /// the client's CPU at 64 calls in flight.
+    private(set) var entries: Deque<Entry> = []
 
     init(capacity: Int) {
         precondition(capacity > 0, "a window must hold at least one id")
