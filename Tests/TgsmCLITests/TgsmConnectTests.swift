@@ -176,6 +176,11 @@ import Testing
     @Test func authGoesOnWithTheCodeAnInterruptedRunRequested() async throws {
         let setup = try await Setup.start()
         let (sendCodes, requested, _) = try await Self.abandonCarolsLoginAtTheCodePrompt(setup)
+        // `tgsm check` reports the deadline and says where the code already sent is used.
+        let check = try await setup.cli.run(["check"])
+        #expect(check.status == 7, "\(check.stdout)")
+        #expect(check.stdout.contains("send-code deadline: carol: no login code may be requested before"))
+        #expect(check.stdout.contains("`tgsm auth --account carol` asks for it"))
         let terminal = try setup.terminal(["auth", "--account", "carol"])
         var at = try await terminal.expect("Phone number")
         terminal.type("+1 555 0003")

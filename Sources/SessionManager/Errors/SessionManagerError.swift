@@ -284,7 +284,8 @@ public struct SessionManagerError: TelegramMiddlewareError {
             return steps
         case .sendCodeGuard:
             return [
-                "Use the code already sent (check the Telegram app, SMS or call) before asking for another.",
+                "Use the code already sent (check the Telegram app, SMS or call) before asking for another: "
+                    + "`SendCodeGuard.pendingCode(phoneNumber:)` has its phone_code_hash for auth.signIn (`tgsm auth` uses it).",
                 "Wait until `until`; a new request before then is refused locally, restarts included.",
                 "If no code ever arrived and you are sure, clear the deadline for this phone (SendCodeGuard.clear) and request once.",
             ]

@@ -231,7 +231,8 @@ struct CheckCommand: AsyncParsableCommand {
                     continue
                 }
                 findings.append(.problem(.rateLimited, "send-code deadline", text, [
-                    "Use the code already sent (a code forwarded inside Telegram is voided).",
+                    "Use the code already sent: `tgsm auth --account \(entry.account)` asks for it when an earlier `tgsm auth` requested it "
+                        + "(a code forwarded inside Telegram is voided).",
                     "Otherwise wait until the deadline; asking earlier risks a long FLOOD_WAIT on the number.",
                 ]))
             }
