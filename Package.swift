@@ -108,13 +108,15 @@ let package = Package(
         .executableTarget(name: "SessionBench", dependencies: ["MTProto", "MTProtoCrypto"], path: "Benchmarks/SessionBench", exclude: ["peers.py"], swiftSettings: strict),
         .executableTarget(
             name: "ClientBench",
-            dependencies: ["MTProtoClient", "TestDC", "MTProtoCrypto", "MTProtoNIO", "TLSchema", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["BenchSupport", "MTProtoClient", "TestDC", "MTProtoCrypto", "MTProtoNIO", "TLSchema", .product(name: "Logging", package: "swift-log")],
             path: "Benchmarks/ClientBench", exclude: ["telethon_peer.py"], swiftSettings: strict
         ),
+        // What the benchmarks that talk to a test DC share: the DC in a child process.
+        .target(name: "BenchSupport", dependencies: ["TestDC"], path: "Benchmarks/BenchSupport", swiftSettings: strict),
         // Soak of layer 5 (run in release): one busy client for SOAK_MINUTES, RSS at start and end.
         .executableTarget(
             name: "SoakBench",
-            dependencies: ["MTProtoClient", "TestDC", "MTProtoCrypto", "MTProtoNIO", "TLSchema", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["BenchSupport", "MTProtoClient", "TestDC", "MTProtoCrypto", "MTProtoNIO", "TLSchema", .product(name: "Logging", package: "swift-log")],
             path: "Benchmarks/SoakBench", swiftSettings: strict
         ),
 
@@ -152,7 +154,7 @@ let package = Package(
         // Invoke overhead of the session manager's middleware stack (run in release: scripts/bench-session-manager).
         .executableTarget(
             name: "SessionManagerBench",
-            dependencies: ["SessionManager", "MTProtoClient", "TestDC", "MTProtoCrypto", "TLSchema", "TL", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["BenchSupport", "SessionManager", "MTProtoClient", "TestDC", "MTProtoCrypto", "TLSchema", "TL", .product(name: "Logging", package: "swift-log")],
             path: "Benchmarks/SessionManagerBench", swiftSettings: strict
         ),
 

@@ -12,6 +12,7 @@ import MTProtoNIO
 import TLSchema
 import MTProtoClient
 import TestDC
+import BenchSupport
 
 #if canImport(Glibc)
 import Glibc
@@ -102,20 +103,13 @@ func benchWorld() -> World {
     return world
 }
 
-if CommandLine.arguments.dropFirst().first == "serve" {
+if TestDCChild.isRequested {
     if let serverCPUs { pin(toCPUs: serverCPUs) }
     var configuration = TestDCConfiguration(dcCount: 1, controlEnabled: false, world: benchWorld(), logger: quiet)
     // ANSWERS_APART=1: each answer in a packet of its own (the test DC before 2026-12-04), where a
     // client pays its per-packet cost on every call; by default answers leave together, as Telegram's do.
     configuration.answersTogether = environment["ANSWERS_APART"] != "1"
-    let cluster = try await TestDCServer.start(configuration)
-    guard let entry = cluster.table.dcs.first else { exit(1) }
-    let line: [String: Any] = ["host": entry.host, "port": entry.port, "pem": entry.publicKeyPEM]
-    let data = try JSONSerialization.data(withJSONObject: line)
-    FileHandle.standardOutput.write(data + Data("\n".utf8))
-    // Serve until the parent closes our stdin.
-    while let _ = readLine() {}
-    exit(0)
+    try await TestDCChild.serve(configuration)
 }
 
 // MARK: - Measurements
@@ -160,16 +154,9 @@ func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
 
 let python = CommandLine.arguments.dropFirst().first ?? ".build/venv/bin/python"
 if let clientCPUs { pin(toCPUs: clientCPUs) }
-let server = Process()
-server.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
-server.arguments = ["serve"]
-let serverIn = Pipe()
-let serverOut = Pipe()
-server.standardInput = serverIn
-server.standardOutput = serverOut
-try server.run()
+let server = try TestDCChild.spawn()
 /// Each phase reports both sides' CPU per call.
-let serverPID = String(server.processIdentifier)
+let serverPID = String(server.pid)
 
 func measure(_ name: String, calls: Int, inFlight: Int, _ body: @escaping @Sendable () async throws -> Void) async throws -> Figures {
     let perWorker = calls / inFlight
@@ -197,18 +184,12 @@ func measure(_ name: String, calls: Int, inFlight: Int, _ body: @escaping @Senda
     return Figures(name: name, calls: perWorker * inFlight, seconds: seconds, latencies: latencies,
                    clientCPU: processCPUSeconds("self") - clientCPUBefore, serverCPU: processCPUSeconds(serverPID) - serverCPUBefore)
 }
-guard let firstLine = String(decoding: serverOut.fileHandleForReading.availableData, as: UTF8.self).split(separator: "\n").first,
-      let info = try JSONSerialization.jsonObject(with: Data(firstLine.utf8)) as? [String: Any],
-      let host = info["host"] as? String, let port = info["port"] as? Int, let pem = info["pem"] as? String
-else {
-    print("the test DC child did not report its address")
-    exit(1)
-}
 
-let key = try RSAPublicKey(pem: pem)
+let key = try RSAPublicKey(pem: server.publicKeyPEM)
+let serverAddress = DCAddress(host: server.host, port: server.port)
 func configuration() -> TelegramClientConfiguration {
     TelegramClientConfiguration(
-        apiID: 1, apiHash: "bench", serverKeys: [key], dcTable: DCTable([1: [DCAddress(host: host, port: port)]]), initialDC: 1,
+        apiID: 1, apiHash: "bench", serverKeys: [key], dcTable: DCTable([1: [serverAddress]]), initialDC: 1,
         defaultTimeout: 60, fetchesConfigOnConnect: false)
 }
 
@@ -243,11 +224,11 @@ let pemFile = FileManager.default.temporaryDirectory.appendingPathComponent("cli
 var peerData = Data()
 var peerResult: [String: Any]?
 if !onlyMemory {
-    try pem.write(to: pemFile, atomically: true, encoding: .utf8)
+    try server.publicKeyPEM.write(to: pemFile, atomically: true, encoding: .utf8)
     let peer = Process()
     peer.executableURL = URL(fileURLWithPath: python)
     let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("telethon_peer.py").path
-    peer.arguments = [script, host, String(port), pemFile.path, botToken, String(sequentialCalls), String(parallelCalls), String(historyCalls), String(telethonClients)]
+    peer.arguments = [script, server.host, String(server.port), pemFile.path, botToken, String(sequentialCalls), String(parallelCalls), String(historyCalls), String(telethonClients)]
     let peerOut = Pipe()
     peer.standardOutput = peerOut
     try peer.run()
@@ -347,6 +328,5 @@ print(String(format: "test DC capacity: %.0f requests/s served to %d clients at 
              capacityCalls / capacitySeconds, idle.count, serverSeconds, serverSeconds > 0 ? capacityCalls / serverSeconds : 0))
 }
 if !onlyMemory, peerResult == nil { print("telethon peer failed: \(String(decoding: peerData, as: UTF8.self))") }
-try? serverIn.fileHandleForWriting.close()
-server.waitUntilExit()
+server.stop()
 try? FileManager.default.removeItem(at: pemFile)

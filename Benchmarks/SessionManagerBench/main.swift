@@ -29,6 +29,7 @@ import SessionManager
 import TL
 import TLSchema
 import TestDC
+import BenchSupport
 
 let quiet = Logger(label: "bench") { _ in SwiftLogNoOpLogHandler() }
 let environment = ProcessInfo.processInfo.environment
@@ -36,14 +37,7 @@ let noopCalls = Int(environment["NOOP_CALLS"] ?? "") ?? 1_000_000
 let dcCalls = Int(environment["DC_CALLS"] ?? "") ?? 2000
 let rounds = Int(environment["ROUNDS"] ?? "") ?? 5
 
-if CommandLine.arguments.dropFirst().first == "serve" {
-    let cluster = try await TestDCServer.start(TestDCConfiguration(dcCount: 1, controlEnabled: false, logger: quiet))
-    guard let entry = cluster.table.dcs.first else { exit(1) }
-    let line: [String: Any] = ["host": entry.host, "port": entry.port, "pem": entry.publicKeyPEM]
-    FileHandle.standardOutput.write(try JSONSerialization.data(withJSONObject: line) + Data("\n".utf8))
-    while let _ = readLine() {}
-    exit(0)
-}
+if TestDCChild.isRequested { try await TestDCChild.serve(TestDCConfiguration(dcCount: 1, controlEnabled: false, logger: quiet)) }
 
 func loadAverage() -> String {
     (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").prefix(3).joined(separator: " ") ?? "?"
@@ -134,23 +128,9 @@ print(String(format: "no-op invoker:  in-memory stores, no peer cache: stack %.0
 
 // MARK: - 2. The test DC
 
-let server = Process()
-server.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
-server.arguments = ["serve"]
-let serverIn = Pipe()
-let serverOut = Pipe()
-server.standardInput = serverIn
-server.standardOutput = serverOut
-try server.run()
-guard let firstLine = String(decoding: serverOut.fileHandleForReading.availableData, as: UTF8.self).split(separator: "\n").first,
-      let info = try JSONSerialization.jsonObject(with: Data(firstLine.utf8)) as? [String: Any],
-      let host = info["host"] as? String, let port = info["port"] as? Int, let pem = info["pem"] as? String
-else {
-    print("the test DC child did not report its address")
-    exit(1)
-}
+let server = try TestDCChild.spawn()
 let configuration = TelegramClientConfiguration(
-    apiID: 1, apiHash: "bench", serverKeys: [try RSAPublicKey(pem: pem)], dcTable: DCTable([1: [DCAddress(host: host, port: port)]]),
+    apiID: 1, apiHash: "bench", serverKeys: [try RSAPublicKey(pem: server.publicKeyPEM)], dcTable: DCTable([1: [DCAddress(host: server.host, port: server.port)]]),
     initialDC: 1, defaultTimeout: 60, fetchesConfigOnConnect: false)
 // The account as `tgsm run` runs it: lease, store-backed session, identity, the full stack. Its
 // first start finds no session (so no stop on that verdict), then the bot logs in through it.
@@ -188,6 +168,5 @@ func listed(_ values: [Double]) -> String { values.map { String(format: "%.1f", 
 print("rounds (us/call) bare: \(listed(bareDC)); production: \(listed(productionDC)); in-memory: \(listed(stackDC))")
 await runtime.stop()
 try store.close()
-try serverIn.fileHandleForWriting.close()
-server.waitUntilExit()
+server.stop()
 print("load average after: \(loadAverage())")

@@ -13,6 +13,7 @@ import MTProtoCrypto
 import MTProtoNIO
 import TLSchema
 import TestDC
+import BenchSupport
 
 #if canImport(Glibc)
 import Glibc
@@ -25,14 +26,7 @@ let environment = ProcessInfo.processInfo.environment
 let minutes = Double(environment["SOAK_MINUTES"] ?? "") ?? 10
 let workers = Int(environment["SOAK_WORKERS"] ?? "") ?? 8
 
-if CommandLine.arguments.dropFirst().first == "serve" {
-    let cluster = try await TestDCServer.start(TestDCConfiguration(dcCount: 1, controlEnabled: false, logger: quiet))
-    guard let entry = cluster.table.dcs.first else { exit(1) }
-    let line: [String: Any] = ["host": entry.host, "port": entry.port, "pem": entry.publicKeyPEM, "pid": Int(getpid())]
-    FileHandle.standardOutput.write(try JSONSerialization.data(withJSONObject: line) + Data("\n".utf8))
-    while let _ = readLine() {}
-    exit(0)
-}
+if TestDCChild.isRequested { try await TestDCChild.serve(TestDCConfiguration(dcCount: 1, controlEnabled: false, logger: quiet)) }
 
 func residentKiB(pid: String = "self") -> Int {
     guard let text = try? String(contentsOfFile: "/proc/\(pid)/statm", encoding: .utf8) else { return 0 }
@@ -41,24 +35,11 @@ func residentKiB(pid: String = "self") -> Int {
     return pages * Int(sysconf(Int32(_SC_PAGESIZE))) / 1024
 }
 
-let server = Process()
-server.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
-server.arguments = ["serve"]
-let serverIn = Pipe()
-let serverOut = Pipe()
-server.standardInput = serverIn
-server.standardOutput = serverOut
-try server.run()
-guard let firstLine = String(decoding: serverOut.fileHandleForReading.availableData, as: UTF8.self).split(separator: "\n").first,
-      let info = try JSONSerialization.jsonObject(with: Data(firstLine.utf8)) as? [String: Any],
-      let host = info["host"] as? String, let port = info["port"] as? Int, let pem = info["pem"] as? String, let serverPID = info["pid"] as? Int
-else {
-    print("the test DC child did not report its address")
-    exit(1)
-}
+let server = try TestDCChild.spawn()
+let serverPID = server.pid
 
 let configuration = TelegramClientConfiguration(
-    apiID: 1, apiHash: "soak", serverKeys: [try RSAPublicKey(pem: pem)], dcTable: DCTable([1: [DCAddress(host: host, port: port)]]),
+    apiID: 1, apiHash: "soak", serverKeys: [try RSAPublicKey(pem: server.publicKeyPEM)], dcTable: DCTable([1: [DCAddress(host: server.host, port: server.port)]]),
     initialDC: 1, defaultTimeout: 60, fetchesConfigOnConnect: false)
 let client = TelegramClient(configuration: configuration, logger: quiet)
 try await client.connect()
@@ -150,5 +131,4 @@ let buildKind = "release build"
 print(String(format: "SoakBench (%@): %.0f min, %d workers, client RSS start %d KiB, end %d KiB (%+d KiB)",
              buildKind, minutes, workers, startKiB, endKiB, endKiB - startKiB))
 await client.close()
-try? serverIn.fileHandleForWriting.close()
-server.waitUntilExit()
+server.stop()
