@@ -43,18 +43,20 @@ public actor InMemoryFloodLedgerStore: FloodLedgerStore {
     }
 
     public func sendCodeDeadline(account: AccountID, phoneKey: String) -> UnixTime? {
-        deadlines[account.rawValue + "\u{0}" + phoneKey]
+        deadlines[Self.phoneEntry(account, phoneKey)]
     }
 
     public func setSendCodeDeadline(_ deadline: UnixTime?, account: AccountID, phoneKey: String) {
-        deadlines[account.rawValue + "\u{0}" + phoneKey] = deadline
+        deadlines[Self.phoneEntry(account, phoneKey)] = deadline
     }
 
     public func pendingLoginCode(account: AccountID, phoneKey: String) -> PendingLoginCode? {
-        pendingCodes[account.rawValue + "\u{0}" + phoneKey]
+        pendingCodes[Self.phoneEntry(account, phoneKey)]
     }
 
     public func setPendingLoginCode(_ code: PendingLoginCode?, account: AccountID, phoneKey: String) {
-        pendingCodes[account.rawValue + "\u{0}" + phoneKey] = code
+        pendingCodes[Self.phoneEntry(account, phoneKey)] = code
     }
+
+    private static func phoneEntry(_ account: AccountID, _ phoneKey: String) -> String { account.rawValue + "\u{0}" + phoneKey }
 }

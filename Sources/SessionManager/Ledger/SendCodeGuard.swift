@@ -101,19 +101,6 @@ public final class SendCodeGuard: Sendable {
         return code
     }
 
-    /// Records the code Telegram sent, offered until the phone's deadline (the answer already moved it).
-    func noteCodeSent(phoneNumber: String, sent: SentLoginCode) async {
-        let now = clock.now()
-        do {
-            let key = try await store.phoneKey(for: phoneNumber)
-            let deadline = try await store.sendCodeDeadline(account: account, phoneKey: key) ?? now + policy.minimumInterval
-            try await store.setPendingLoginCode(PendingLoginCode(sent, sentAt: now, offeredUntil: deadline), account: account, phoneKey: key)
-        } catch {
-            // The deadline still guards the phone; only a rerun's chance to use this code is lost.
-            logger.error("could not record the login code sent", metadata: ["account": "\(account)", "error": "\(error)"])
-        }
-    }
-
     /// Forgets the code sent: it was used, or Telegram no longer accepts it.
     func noteCodeSpent(phoneNumber: String) async {
         do {
@@ -123,17 +110,24 @@ public final class SendCodeGuard: Sendable {
         }
     }
 
-    /// Moves the deadline later when the answer says so (the code's timeout, a flood wait).
-    func noteAnswer(phoneNumber: String, waitSeconds: Double?) async {
-        guard let waitSeconds, waitSeconds > 0 else { return }
-        let candidate = clock.now() + waitSeconds
+    /// After a code request's answer: moves the deadline later when the answer says so (the code's
+    /// timeout, a flood wait) and records the code `sent`, offered until that deadline.
+    func noteAnswer(phoneNumber: String, waitSeconds: Double?, sent: SentLoginCode? = nil) async {
+        let now = clock.now()
         do {
             let key = try await store.phoneKey(for: phoneNumber)
-            let current = try await store.sendCodeDeadline(account: account, phoneKey: key)
-            if let current, current >= candidate { return }
-            try await store.setSendCodeDeadline(candidate, account: account, phoneKey: key)
+            let stored = try await store.sendCodeDeadline(account: account, phoneKey: key)
+            var deadline = stored ?? now + policy.minimumInterval
+            if let waitSeconds, waitSeconds > 0, stored == nil || now + waitSeconds > deadline {
+                deadline = now + waitSeconds
+                try await store.setSendCodeDeadline(deadline, account: account, phoneKey: key)
+            }
+            guard let sent else { return }
+            try await store.setPendingLoginCode(PendingLoginCode(sent, sentAt: now, offeredUntil: deadline), account: account, phoneKey: key)
         } catch {
-            logger.error("could not extend the send-code deadline", metadata: ["account": "\(account)", "error": "\(error)"])
+            // The deadline written before the request still guards the phone; what is lost is a
+            // later deadline, or a rerun's chance to use this code.
+            logger.error("could not note the answer to a login code request", metadata: ["account": "\(account)", "error": "\(error)"])
         }
     }
 }
@@ -162,8 +156,7 @@ public struct SendCodeGuardMiddleware: InvocationMiddleware {
             do {
                 let result = try await next.invoke(request, options: options)
                 if let sent = result as? Api.auth.SentCode, case .sentCode(let code) = sent {
-                    if let timeout = code.timeout { await guardian.noteAnswer(phoneNumber: phone, waitSeconds: Double(timeout)) }
-                    await guardian.noteCodeSent(phoneNumber: phone, sent: SentLoginCode(
+                    await guardian.noteAnswer(phoneNumber: phone, waitSeconds: code.timeout.map(Double.init), sent: SentLoginCode(
                         phoneCodeHash: code.phoneCodeHash, type: code.type, nextType: code.nextType, timeout: code.timeout))
                 }
                 return result
