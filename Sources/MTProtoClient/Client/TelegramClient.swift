@@ -118,44 +118,50 @@ public actor TelegramClient: TelegramInvoking {
         try await loadIfNeeded()
         var target = failure?.dc ?? options.dc ?? state.homeDC
         var visited = [target]
-        var pendingFailure = failure?.error
+        if let failure { target = try await next(after: failure.error, at: target, for: Request.self, options: options, visited: &visited) }
         while true {
             do throws(TelegramError) {
-                if let failed = pendingFailure {
-                    pendingFailure = nil
-                    throw failed
-                }
                 let connection = try connection(for: target)
                 let result = try await connection.invoke(request, timeout: options.timeout ?? configuration.defaultTimeout, floodScope: options.floodScope)
                 updatesEngine.noteResult(result)
                 await noteAuthorization(in: result, dc: target)
                 return result
             } catch {
-                guard case .rpc(let rpc, _) = error else { throw error }
-                if let loss = rpc.authorizationLoss, target == state.homeDC, state.isAuthorized {
-                    logger.warning("authorization lost; log in again", metadata: ["reason": "\(loss.rawValue)"])
-                    state.dcs[target]?.isAuthorized = false
-                    await save()
-                }
-                guard options.followsMigrations else { throw error }
-                switch MigrationPolicy.decide(rpc, isAuthorized: state.isAuthorized, currentDC: target, homeDC: state.homeDC) {
-                case .surface:
-                    throw error
-                case .switchHome(let dc):
-                    guard visited.count <= configuration.maximumMigrations else { throw .migrationLoop(method: Request.tlName, dcs: visited + [dc]) }
-                    logger.info("home DC moved", metadata: ["from": "\(state.homeDC)", "to": "\(dc)", "reason": "\(rpc.name)"])
-                    state.homeDC = dc
-                    await save()
-                    target = dc
-                case .reinvoke(let dc, let importAuthorization):
-                    guard visited.count <= configuration.maximumMigrations else { throw .migrationLoop(method: Request.tlName, dcs: visited + [dc]) }
-                    logger.debug("re-invoking on another DC", metadata: ["method": "\(Request.tlName)", "dc": "\(dc)", "reason": "\(rpc.name)"])
-                    if importAuthorization { try await ensureAuthorization(on: dc) }
-                    target = dc
-                }
-                visited.append(target)
+                target = try await next(after: error, at: target, for: Request.self, options: options, visited: &visited)
             }
         }
+    }
+
+    /// What a call that failed on `target` does next: notes a lost authorization, then rethrows,
+    /// or returns the DC to try again on (a migration, the home DC moved).
+    private func next<Request: TLFunction>(
+        after error: TelegramError, at target: Int, for _: Request.Type, options: InvokeOptions, visited: inout [Int]
+    ) async throws(TelegramError) -> Int {
+        guard case .rpc(let rpc, _) = error else { throw error }
+        if let loss = rpc.authorizationLoss, target == state.homeDC, state.isAuthorized {
+            logger.warning("authorization lost; log in again", metadata: ["reason": "\(loss.rawValue)"])
+            state.dcs[target]?.isAuthorized = false
+            await save()
+        }
+        guard options.followsMigrations else { throw error }
+        let next: Int
+        switch MigrationPolicy.decide(rpc, isAuthorized: state.isAuthorized, currentDC: target, homeDC: state.homeDC) {
+        case .surface:
+            throw error
+        case .switchHome(let dc):
+            guard visited.count <= configuration.maximumMigrations else { throw .migrationLoop(method: Request.tlName, dcs: visited + [dc]) }
+            logger.info("home DC moved", metadata: ["from": "\(state.homeDC)", "to": "\(dc)", "reason": "\(rpc.name)"])
+            state.homeDC = dc
+            await save()
+            next = dc
+        case .reinvoke(let dc, let importAuthorization):
+            guard visited.count <= configuration.maximumMigrations else { throw .migrationLoop(method: Request.tlName, dcs: visited + [dc]) }
+            logger.debug("re-invoking on another DC", metadata: ["method": "\(Request.tlName)", "dc": "\(dc)", "reason": "\(rpc.name)"])
+            if importAuthorization { try await ensureAuthorization(on: dc) }
+            next = dc
+        }
+        visited.append(next)
+        return next
     }
 
     /// Closes every connection; pending calls fail with `.closed`, later calls too.
