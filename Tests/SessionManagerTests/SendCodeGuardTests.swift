@@ -1,3 +1,5 @@
+import Crypto
+import GRDB
 import MTProto
 import MTProtoClient
 import SessionManager
@@ -159,6 +161,32 @@ import Testing
         let signUp = Api.functions.auth.SignUp(phoneNumber: phone, phoneCodeHash: "hash-7f3a", firstName: "A", lastName: "")
         #expect(await failure(invoker, signUp) == nil)
         #expect(try await guardian.pendingCode(phoneNumber: phone) == nil)
+    }
+
+    /// A recorded code whose hash no longer opens (a damaged row on an encrypted store) is not
+    /// offered, and the phone stays guarded: the login is neither locked out nor sent a second code.
+    @Test func aDamagedRecordedCodeIsNotOfferedAndThePhoneStaysGuarded() async throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let options = Fixtures.options(encryption: .key(SymmetricKey(size: .bits256)))
+        let clock = TestClock()
+        let client = ScriptedInvoker()
+        let store = try SQLiteSessionStore.open(directory: dir.path, options: options)
+        client.script("auth.sendCode", .success(Self.sent))
+        #expect(await failure(stack(store, clock: clock, client: client), request(phone)) == nil)
+        try store.close()
+        let queue = try DatabaseQueue(path: dir.file("sessions.sqlite"))
+        try await queue.write { db in try db.execute(sql: "UPDATE pending_login_code SET phone_code_hash = x'0102'") }
+        try queue.close()
+
+        let reopened = try SQLiteSessionStore.open(directory: dir.path, options: options)
+        await #expect(throws: SessionStoreError.self) { _ = try await reopened.pendingLoginCode(account: "alice", phoneKey: try await reopened.phoneKey(for: phone)) }
+        let guardian = SendCodeGuard(account: "alice", store: reopened, clock: clock, logger: quietLogger)
+        #expect(try await guardian.pendingCode(phoneNumber: phone) == nil)
+        #expect(try await guardian.deadline(phoneNumber: phone) == clock.now() + 600)
+        #expect(await failure(stack(reopened, clock: clock, client: client), request(phone))?.sessionManagerError?.code == "TGSM-RATE-004")
+        #expect(client.count("auth.sendCode") == 1)
+        try reopened.close()
     }
 
     @Test(arguments: StoreEngine.allCases) func onAStoreADeadlineHoldsForEveryProcessOnTheSameData(_ engine: StoreEngine) async throws {

@@ -94,10 +94,19 @@ public final class SendCodeGuard: Sendable {
 
     /// The code sent for this phone that a login may still use: recorded by a code request through
     /// this guard, not used, not known to have expired, and not past the deadline it was sent under.
+    /// A record that does not read back (damaged, or sealed under another key) is not offered: it
+    /// would only cost the resume, and refusing every login over it would lock the account out.
     public func pendingCode(phoneNumber: String) async throws -> PendingLoginCode? {
         let key = try await store.phoneKey(for: phoneNumber)
-        guard let code = try await store.pendingLoginCode(account: account, phoneKey: key), code.isOffered(at: clock.now()), code.sentCode != nil
-        else { return nil }
+        let stored: PendingLoginCode?
+        do {
+            stored = try await store.pendingLoginCode(account: account, phoneKey: key)
+        } catch let error as SessionStoreError {
+            guard case .corruptRecord = error else { throw error }
+            logger.warning("the recorded login code does not read back; it is not offered", metadata: ["account": "\(account)", "error": "\(error)"])
+            return nil
+        }
+        guard let code = stored, code.isOffered(at: clock.now()), code.sentCode != nil else { return nil }
         return code
     }
 
