@@ -31,7 +31,7 @@ import Testing
 
     /// Calls made in one turn of the loop leave in one packet (a container), each answered.
     @Test func callsOfOneTurnLeaveTogether() {
-        var dc = InMemoryDC(key: InMemoryDC.key())
+        var dc = InMemoryDC(key: InMemoryDC.key()) { $0.sendBatchLimit = 64 }
         let warmUp = dc.invoke(requestBody(60))
         dc.acceptConnection()
         dc.pump()
@@ -39,9 +39,32 @@ import Testing
         dc.defersFlushes = true
         let before = dc.packetsSent
         let calls = (61..<125).map { dc.invoke(requestBody(UInt32($0))) }
-        #expect(dc.packetsSent == before, "queued until the turn ends")
+        #expect(dc.packetsSent - before == 1, "64 calls (and the pending acks) in one container, sent at the 64th")
         dc.endTurn()
-        #expect(dc.packetsSent - before == 1, "64 calls (and the pending acks) in one container")
+        #expect(dc.packetsSent - before == 1, "nothing left for the end of the turn")
+        dc.pump()
+        for (tag, call) in zip(61..., calls) { #expect(success(dc, call) == Array(requestBody(UInt32(tag)).reversed())) }
+        #expect(dc.machine.pendingCalls == 0)
+    }
+
+    /// No more than `sendBatchLimit` calls wait for the end of the turn: those leave at once, so
+    /// the DC works on them while the client still makes the rest.
+    @Test func aFullBatchLeavesBeforeTheTurnEnds() {
+        var dc = InMemoryDC(key: InMemoryDC.key()) { $0.sendBatchLimit = 32 }
+        let warmUp = dc.invoke(requestBody(60))
+        dc.acceptConnection()
+        dc.pump()
+        #expect(success(dc, warmUp) != nil)
+        dc.defersFlushes = true
+        let before = dc.packetsSent
+        var calls = (61..<92).map { dc.invoke(requestBody(UInt32($0))) }
+        #expect(dc.packetsSent == before && dc.flushesNow == 0, "31 calls wait for the end of the turn")
+        calls.append(dc.invoke(requestBody(92)))
+        #expect(dc.packetsSent - before == 1 && dc.flushesNow == 1, "the 32nd sends the batch, and at once")
+        calls += (93..<101).map { dc.invoke(requestBody(UInt32($0))) }
+        #expect(dc.packetsSent - before == 1)
+        dc.endTurn()
+        #expect(dc.packetsSent - before == 2 && dc.flushesNow == 1, "the other 8 leave together at the end of the turn")
         dc.pump()
         for (tag, call) in zip(61..., calls) { #expect(success(dc, call) == Array(requestBody(UInt32(tag)).reversed())) }
         #expect(dc.machine.pendingCalls == 0)

@@ -33,6 +33,8 @@ struct InMemoryDC {
     private var flushDue = false
     /// Packets the client wrote, all told.
     private(set) var packetsSent = 0
+    /// Times the machine asked for its writes to leave before the loop's turn ends.
+    private(set) var flushesNow = 0
 
     private(set) var isConnected = false
     private(set) var connectRequests = 0
@@ -258,6 +260,9 @@ struct InMemoryDC {
                 }
             case .wake(let at):
                 wakeAt = at
+            case .flushNow:
+                // Written packets reach `toServer` at once here; counted for the batch limit's test.
+                flushesNow += 1
             case .flushSoon:
                 // The loop's turn ends with this input unless the test gathers several calls.
                 if defersFlushes { flushDue = true } else { apply(machine.flushQueued(now: now)) }

@@ -92,6 +92,9 @@ public struct ClientSession: Sendable {
 
     // MARK: - Sending
 
+    /// Messages waiting for the next `flush`.
+    public var queuedCount: Int { outbox.count }
+
     /// Queues an RPC query (a serialized API function call) for the next `flush`.
     public mutating func enqueue(request body: [UInt8]) -> RequestID {
         let id = RequestID(rawValue: nextRequestNumber)

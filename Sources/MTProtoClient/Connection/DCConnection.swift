@@ -212,6 +212,9 @@ extension DCConnection {
                     wrote = true
                 case .closeChannel:
                     channel?.close(promise: nil)
+                case .flushNow:
+                    channel?.flush()
+                    wrote = false
                 case .wake(let at):
                     wake(at: at)
                 case .flushSoon:
