@@ -32,7 +32,7 @@ struct DCConnectionStateMachine {
         /// Calls made in one turn of the loop leave together, but once this many wait they leave
         /// at once: the DC starts on them while the client still makes the rest. One container
         /// per turn kept client and DC in lockstep (each idle while the other worked on 64 calls);
-        /// two halves overlap them, 1.3-1.7x the round trips per second at 64 in flight on 2 cores
+        /// two halves overlap them: up to 1.7x the round trips per second at 64 in flight on 2 cores
         /// (docs/BENCHMARKS.md).
         var sendBatchLimit = 32
     }
