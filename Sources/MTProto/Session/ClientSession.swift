@@ -26,10 +26,10 @@ public struct ClientSession: Sendable {
     private var received: ReceivedMessageWindow
     private var output: SessionOutput
     private var outbox: [Outbound] = []
-    private var sent: [Int64: SentMessage] = [:]
+    private var sent = MessageIDTable<SentMessage>()
     private var requestMessageIDs: [RequestID: Int64] = [:]
     /// Earlier msg_ids of requests that were resent, so a late answer to the old id still lands.
-    private var supersededMessageIDs: [Int64: RequestID] = [:]
+    private var supersededMessageIDs = MessageIDTable<RequestID>()
     /// Sent requests the owner does not want under a new msg_id (see `withholdResends(of:)`), and
     /// those of them dropped since the last report.
     private var withheld: Set<RequestID> = []
@@ -281,7 +281,7 @@ public struct ClientSession: Sendable {
     /// last of its contents.
     private mutating func prune(now: UnixTime) {
         let horizon = now.seconds - configuration.sentMessageRetention
-        var kept: [Int64: SentMessage] = [:]
+        var kept = MessageIDTable<SentMessage>()
         kept.reserveCapacity(sent.count)
         var containers: [(Int64, SentMessage)] = []
         for (messageID, entry) in sent {
@@ -304,7 +304,7 @@ public struct ClientSession: Sendable {
         }
         sent = kept
         if !supersededMessageIDs.isEmpty {
-            supersededMessageIDs = supersededMessageIDs.filter { requestMessageIDs[$0.value] != nil }
+            supersededMessageIDs.removeAll { requestMessageIDs[$1] == nil }
         }
     }
 
@@ -357,7 +357,7 @@ public struct ClientSession: Sendable {
     /// Forgets a request that got its final answer, under every msg_id it had.
     private mutating func complete(_ request: RequestID) {
         if let messageID = requestMessageIDs.removeValue(forKey: request) { sent.removeValue(forKey: messageID) }
-        supersededMessageIDs = supersededMessageIDs.filter { $0.value != request }
+        supersededMessageIDs.removeAll { $1 == request }
         withheld.remove(request)
     }
 

@@ -5,6 +5,9 @@ import MTProto
 struct CallToken: Hashable, Sendable, Comparable {
     let rawValue: UInt64
     static func < (lhs: CallToken, rhs: CallToken) -> Bool { lhs.rawValue < rhs.rawValue }
+    func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
+    /// Call numbers are this process's own (see `MessageIDTable`): no SipHash needed.
+    func _rawHashValue(seed: Int) -> Int { OwnIdentifierHash.mix(rawValue, seed: seed) }
 }
 
 /// The calls waiting for an answer on one connection: the method's name for errors, the deadline,
