@@ -130,6 +130,28 @@ import Testing
         #expect(client.count("auth.sendCode") == 1)
     }
 
+    /// A sign-in that needs the 2FA password keeps the code until the password is accepted: a
+    /// wrong password keeps it too (a rerun goes on with the code), the right one completes the
+    /// login and forgets it.
+    @Test func thePasswordThatCompletesTheSignInForgetsTheCode() async throws {
+        let clock = TestClock()
+        let store = InMemoryFloodLedgerStore()
+        let client = ScriptedInvoker()
+        let guardian = SendCodeGuard(account: "alice", store: store, clock: clock, logger: quietLogger)
+        let invoker = client.wrapped(in: [SendCodeGuardMiddleware(guardian)])
+        client.script("auth.sendCode", .success(Self.sent))
+        #expect(await failure(invoker, request(phone)) == nil)
+        client.script("auth.signIn", .failure(rpc(401, "SESSION_PASSWORD_NEEDED", method: "auth.signIn")))
+        #expect(await failure(invoker, signIn(phone)) != nil)
+        let checkPassword = Api.functions.auth.CheckPassword(password: .inputCheckPasswordEmpty(.init()))
+        client.script("auth.checkPassword", .failure(rpc(400, "PASSWORD_HASH_INVALID", method: "auth.checkPassword")), .success(Self.authorized))
+        #expect(await failure(invoker, checkPassword) != nil)
+        #expect(try await guardian.pendingCode(phoneNumber: phone) != nil, "a wrong password keeps the code")
+        #expect(await failure(invoker, checkPassword) == nil)
+        #expect(try await guardian.pendingCode(phoneNumber: phone) == nil, "the login is complete: the code is spent")
+        #expect(try await guardian.deadline(phoneNumber: phone) == clock.now() + 600, "the phone stays guarded")
+    }
+
     /// A code Telegram no longer accepts is forgotten (the deadline stays); one past the deadline
     /// is not offered; "sign up first" keeps it for auth.signUp.
     @Test func anExpiredOrOverdueCodeIsNotOfferedAndASignUpStillGetsIt() async throws {

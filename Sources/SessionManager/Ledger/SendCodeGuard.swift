@@ -3,6 +3,7 @@ import MTProto
 import MTProtoClient
 import MTProtoCrypto
 import Metrics
+import Synchronization
 import TL
 import TLSchema
 
@@ -31,8 +32,9 @@ extension Api.functions.auth.SignUp: LoginCodeUse { public var codeUsePhoneNumbe
 /// or a FLOOD_WAIT's end, whichever is later.
 ///
 /// The code sent is recorded with it (`PendingLoginCode`, until the deadline) and forgotten when a
-/// sign-in or sign-up succeeds or Telegram says it expired: a login interrupted at the code prompt
-/// goes on with that code (`pendingCode`) instead of waiting out the deadline for another.
+/// sign-in, a sign-up or the 2FA password that completes the sign-in succeeds, or Telegram says it
+/// expired: a login interrupted at the code prompt goes on with that code (`pendingCode`) instead of
+/// waiting out the deadline for another.
 public final class SendCodeGuard: Sendable {
     public struct Policy: Sendable, Hashable {
         /// Seconds after a code request during which no other is sent for that phone.
@@ -48,6 +50,9 @@ public final class SendCodeGuard: Sendable {
     private let store: any FloodLedgerStore
     private let clock: any TelegramClock
     private let logger: Logger
+    /// The phone whose sign-in this process saw answered SESSION_PASSWORD_NEEDED: the code worked,
+    /// and the auth.checkPassword that succeeds completes its login (checkPassword names no phone).
+    private let phoneAwaitingPassword = Mutex<String?>(nil)
 
     public init(account: AccountID, store: any FloodLedgerStore, policy: Policy = Policy(), clock: any TelegramClock, logger: Logger) {
         self.account = account
@@ -119,6 +124,16 @@ public final class SendCodeGuard: Sendable {
         }
     }
 
+    func notePasswordNeeded(phoneNumber: String) {
+        phoneAwaitingPassword.withLock { $0 = phoneNumber }
+    }
+
+    /// The 2FA password was accepted: the code that led to it is spent.
+    func notePasswordAccepted() async {
+        guard let phone = phoneAwaitingPassword.withLock({ $0.take() }) else { return }
+        await noteCodeSpent(phoneNumber: phone)
+    }
+
     /// After a code request's answer: moves the deadline later when the answer says so (the code's
     /// timeout, a flood wait) and records the code `sent`, offered until that deadline.
     func noteAnswer(phoneNumber: String, waitSeconds: Double?, sent: SentLoginCode? = nil) async {
@@ -157,6 +172,11 @@ public struct SendCodeGuardMiddleware: InvocationMiddleware {
 
         func invoke<Request: TLFunction>(_ request: Request, options: InvokeOptions) async throws(TelegramError) -> Request.Result {
             if let use = request as? any LoginCodeUse { return try await invoke(request, using: use.codeUsePhoneNumber, options: options) }
+            if request is Api.functions.auth.CheckPassword {
+                let result = try await next.invoke(request, options: options)
+                await guardian.notePasswordAccepted()
+                return result
+            }
             guard let codeRequest = request as? any LoginCodeRequest else {
                 return try await next.invoke(request, options: options)
             }
@@ -177,9 +197,10 @@ public struct SendCodeGuardMiddleware: InvocationMiddleware {
             }
         }
 
-        /// A sign-in or sign-up with the phone's code: the code is forgotten once it worked, or
-        /// once Telegram says it is no longer valid. A wrong code (PHONE_CODE_INVALID), a 2FA
-        /// password still to give or a sign-up still to make keeps it: a rerun may go on with it.
+        /// A sign-in or sign-up with the phone's code: the code is forgotten once it worked (with a
+        /// 2FA password, once auth.checkPassword succeeds), or once Telegram says it is no longer
+        /// valid. A wrong code (PHONE_CODE_INVALID), a password still to give or a sign-up still to
+        /// make keeps it: a rerun may go on with it.
         private func invoke<Request: TLFunction>(_ request: Request, using phone: String, options: InvokeOptions) async throws(TelegramError) -> Request.Result {
             do {
                 let result = try await next.invoke(request, options: options)
@@ -190,6 +211,8 @@ public struct SendCodeGuardMiddleware: InvocationMiddleware {
             } catch {
                 if let name = error.rpcError?.name, ["PHONE_CODE_EXPIRED", "PHONE_CODE_HASH_EMPTY", "PHONE_CODE_EMPTY"].contains(name) {
                     await guardian.noteCodeSpent(phoneNumber: phone)
+                } else if error.rpcError?.name == "SESSION_PASSWORD_NEEDED" {
+                    guardian.notePasswordNeeded(phoneNumber: phone)
                 }
                 throw error
             }
