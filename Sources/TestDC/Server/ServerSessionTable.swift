@@ -55,7 +55,9 @@ struct ServerSessionTable: Sendable {
         entry.connectionID = connection
         entry.lastUsed = max(entry.lastUsed, now)
         let result = body(&entry.session, moved)
-        entries[key] = entry
+        // `consume`: without it the entry (the session's every table) was copied in and the
+        // original destroyed, on every packet.
+        entries[key] = consume entry
         return result
     }
 
@@ -65,8 +67,9 @@ struct ServerSessionTable: Sendable {
         guard var entry = entries.removeValue(forKey: key) else { return nil }
         entry.lastUsed = max(entry.lastUsed, now)
         let result = body(&entry.session)
-        entries[key] = entry
-        return (result, entry.connectionID)
+        let connectionID = entry.connectionID
+        entries[key] = consume entry
+        return (result, connectionID)
     }
 
     /// Drops every session of an auth key (a dropped key, AUTH_KEY_DUPLICATED).
