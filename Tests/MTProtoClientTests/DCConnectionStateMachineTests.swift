@@ -29,14 +29,20 @@ import Testing
         #expect(dc.machine.statistics.connections == 1)
     }
 
-    /// Calls made in one turn of the loop leave in one packet (a container), each answered.
-    @Test func callsOfOneTurnLeaveTogether() {
-        var dc = InMemoryDC(key: InMemoryDC.key()) { $0.sendBatchLimit = 64 }
+    /// A DC connected by one answered call, then gathering the calls of a turn until `endTurn`.
+    private func connectedGatheringCalls(sendBatchLimit: Int) -> InMemoryDC {
+        var dc = InMemoryDC(key: InMemoryDC.key()) { $0.sendBatchLimit = sendBatchLimit }
         let warmUp = dc.invoke(requestBody(60))
         dc.acceptConnection()
         dc.pump()
         #expect(success(dc, warmUp) != nil)
         dc.defersFlushes = true
+        return dc
+    }
+
+    /// Calls made in one turn of the loop leave in one packet (a container), each answered.
+    @Test func callsOfOneTurnLeaveTogether() {
+        var dc = connectedGatheringCalls(sendBatchLimit: 64)
         let before = dc.packetsSent
         let calls = (61..<125).map { dc.invoke(requestBody(UInt32($0))) }
         #expect(dc.packetsSent - before == 1, "64 calls (and the pending acks) in one container, sent at the 64th")
@@ -50,12 +56,7 @@ import Testing
     /// No more than `sendBatchLimit` calls wait for the end of the turn: those leave at once, so
     /// the DC works on them while the client still makes the rest.
     @Test func aFullBatchLeavesBeforeTheTurnEnds() {
-        var dc = InMemoryDC(key: InMemoryDC.key()) { $0.sendBatchLimit = 32 }
-        let warmUp = dc.invoke(requestBody(60))
-        dc.acceptConnection()
-        dc.pump()
-        #expect(success(dc, warmUp) != nil)
-        dc.defersFlushes = true
+        var dc = connectedGatheringCalls(sendBatchLimit: 32)
         let before = dc.packetsSent
         var calls = (61..<92).map { dc.invoke(requestBody(UInt32($0))) }
         #expect(dc.packetsSent == before && dc.flushesNow == 0, "31 calls wait for the end of the turn")
