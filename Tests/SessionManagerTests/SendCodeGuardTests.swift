@@ -17,6 +17,14 @@ import Testing
         client.wrapped(in: [SendCodeGuardMiddleware(SendCodeGuard(account: "alice", store: store, clock: clock, logger: quietLogger))])
     }
 
+    /// A guard on a fresh in-memory store, and the middleware over a scripted client.
+    private func guarded() -> (TestClock, ScriptedInvoker, SendCodeGuard, any TelegramInvoking) {
+        let clock = TestClock()
+        let client = ScriptedInvoker()
+        let guardian = SendCodeGuard(account: "alice", store: InMemoryFloodLedgerStore(), clock: clock, logger: quietLogger)
+        return (clock, client, guardian, client.wrapped(in: [SendCodeGuardMiddleware(guardian)]))
+    }
+
     @Test func aRestartLoopNeverAsksForASecondCode() async throws {
         let clock = TestClock()
         let store = InMemoryFloodLedgerStore()
@@ -80,11 +88,7 @@ import Testing
     }
 
     @Test func clearingLetsOneRequestThrough() async throws {
-        let clock = TestClock()
-        let store = InMemoryFloodLedgerStore()
-        let client = ScriptedInvoker()
-        let guardian = SendCodeGuard(account: "alice", store: store, clock: clock, logger: quietLogger)
-        let invoker = client.wrapped(in: [SendCodeGuardMiddleware(guardian)])
+        let (_, client, guardian, invoker) = guarded()
         _ = await failure(invoker, request(phone))
         try await guardian.clear(phoneNumber: phone)
         #expect(await failure(invoker, request(phone)) == nil)
@@ -134,11 +138,7 @@ import Testing
     /// wrong password keeps it too (a rerun goes on with the code), the right one completes the
     /// login and forgets it.
     @Test func thePasswordThatCompletesTheSignInForgetsTheCode() async throws {
-        let clock = TestClock()
-        let store = InMemoryFloodLedgerStore()
-        let client = ScriptedInvoker()
-        let guardian = SendCodeGuard(account: "alice", store: store, clock: clock, logger: quietLogger)
-        let invoker = client.wrapped(in: [SendCodeGuardMiddleware(guardian)])
+        let (clock, client, guardian, invoker) = guarded()
         client.script("auth.sendCode", .success(Self.sent))
         #expect(await failure(invoker, request(phone)) == nil)
         client.script("auth.signIn", .failure(rpc(401, "SESSION_PASSWORD_NEEDED", method: "auth.signIn")))
@@ -155,11 +155,7 @@ import Testing
     /// A code Telegram no longer accepts is forgotten (the deadline stays); one past the deadline
     /// is not offered; "sign up first" keeps it for auth.signUp.
     @Test func anExpiredOrOverdueCodeIsNotOfferedAndASignUpStillGetsIt() async throws {
-        let clock = TestClock()
-        let store = InMemoryFloodLedgerStore()
-        let client = ScriptedInvoker()
-        let guardian = SendCodeGuard(account: "alice", store: store, clock: clock, logger: quietLogger)
-        let invoker = client.wrapped(in: [SendCodeGuardMiddleware(guardian)])
+        let (clock, client, guardian, invoker) = guarded()
         client.script("auth.sendCode", .success(Self.sent), .success(Self.sent))
         #expect(await failure(invoker, request(phone)) == nil)
         client.script("auth.signIn", .failure(rpc(400, "PHONE_CODE_EXPIRED", method: "auth.signIn")))

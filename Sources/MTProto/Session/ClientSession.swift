@@ -303,9 +303,7 @@ public struct ClientSession: Sendable {
             }
         }
         sent = kept
-        if !supersededMessageIDs.isEmpty {
-            supersededMessageIDs.removeAll { requestMessageIDs[$1] == nil }
-        }
+        supersededMessageIDs.removeAll { requestMessageIDs[$1] == nil }
     }
 
     private mutating func record(_ item: Outbound, now: UnixTime) -> SessionMessage {

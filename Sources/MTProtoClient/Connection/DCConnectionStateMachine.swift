@@ -855,15 +855,21 @@ struct DCConnectionStateMachine {
     }
 
     private mutating func persistIfChanged(into actions: inout [Action]) {
-        // Read from the session moved out and back (see `takeReadySession`), not through getters
-        // on `state`: those copied the whole state.
-        guard let session = takeReadySession() else { return }
-        let (salt, offset, authKey) = (session.serverSalt, session.timeOffset, session.authKey)
-        state = .ready(consume session)
-        guard salt != persistedSalt || offset != persistedOffset else { return }
+        guard let (salt, offset, authKey) = readReadySession({ ($0.serverSalt, $0.timeOffset, $0.authKey) }),
+              salt != persistedSalt || offset != persistedOffset else { return }
         persistedSalt = salt
         persistedOffset = offset
         actions.append(.persist(DCSessionUpdate(authKey: authKey, serverSalt: salt, timeOffset: offset, isNewKey: false)))
+    }
+
+    /// What `read` finds in the ready session (nil when not ready), moved out and back rather than
+    /// read through a getter on `state`: those copied the whole state (the session's every table
+    /// retained and released), and this runs on every input.
+    private mutating func readReadySession<Value>(_ read: (ClientSession) -> Value) -> Value? {
+        guard let session = takeReadySession() else { return nil }
+        let value = read(session)
+        state = .ready(consume session)
+        return value
     }
 
     /// The ready session moved out of `state` (left `.modifying` until the caller puts it back),
@@ -905,11 +911,7 @@ struct DCConnectionStateMachine {
             if let time, earliest.map({ time < $0 }) ?? true { earliest = time }
         }
         consider(calls.nextDeadline)
-        // The ready session moved out and back (see `takeReadySession`): getters on `state` copied
-        // the whole state (the session's every table retained and released) on every input.
-        if let session = takeReadySession() {
-            let acknowledgementsDueAt = session.acknowledgementsDueAt
-            state = .ready(consume session)
+        if let acknowledgementsDueAt = readReadySession({ $0.acknowledgementsDueAt }) {
             consider(calls.nextFollowUp)
             consider(nextPingAt)
             consider(nextHousekeepingAt)
