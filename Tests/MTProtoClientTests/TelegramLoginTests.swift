@@ -132,6 +132,32 @@ import Testing
         }
     }
 
+    /// The key's own calls tell whether its sign-in stopped at the password: SESSION_PASSWORD_NEEDED
+    /// yes; logged in or another 401 no; no answer is no verdict (thrown). Only updates.getState is
+    /// asked, never an auth.* method that could send a code.
+    @Test func awaitsPasswordAsksTheKeysOwnCallsAndNeverSendsACode() async throws {
+        func answering(_ reply: @escaping @Sendable () throws(TelegramError) -> [UInt8]) -> ScriptedInvoker {
+            ScriptedInvoker { request, _ throws(TelegramError) in
+                guard request is Api.functions.updates.GetState else { throw rpcError(400, "UNEXPECTED") }
+                return try reply()
+            }
+        }
+        let waiting = answering { () throws(TelegramError) in throw rpcError(401, "SESSION_PASSWORD_NEEDED") }
+        #expect(try await login(waiting).awaitsPassword())
+        #expect(await waiting.methods == ["updates.getState"])
+        #expect(try await !login(answering { () throws(TelegramError) in throw rpcError(401, "AUTH_KEY_UNREGISTERED") }).awaitsPassword())
+        let state = Api.updates.State.state(.init(pts: 1, qts: 0, date: 1, seq: 0, unreadCount: 0)).serialized()
+        #expect(try await !login(answering { state }).awaitsPassword())
+        await #expect {
+            _ = try await login(answering { () throws(TelegramError) in
+                throw TelegramError.timeout(method: "updates.getState", seconds: 5, delivery: .notSent)
+            }).awaitsPassword()
+        } throws: { error in
+            if case LoginError.request(.timeout) = error { return true }
+            return false
+        }
+    }
+
     @Test func qrLoginFollowsMigrateToOnTheNamedDC() async throws {
         let invoker = ScriptedInvoker { request, options throws(TelegramError) in
             switch request {

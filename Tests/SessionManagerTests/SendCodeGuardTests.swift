@@ -152,6 +152,29 @@ import Testing
         #expect(try await guardian.deadline(phoneNumber: phone) == clock.now() + 600, "the phone stays guarded")
     }
 
+    /// A sign-in that stopped at the password in a process that ended: the next process's guard
+    /// never saw SESSION_PASSWORD_NEEDED, so the accepted password's answer names the phone (the
+    /// account's own, digits only) whose code it spends. An answer without a phone leaves the code.
+    @Test func aPasswordGivenInALaterProcessSpendsTheCodeOfTheAccountsPhone() async throws {
+        let clock = TestClock()
+        let client = ScriptedInvoker()
+        let store = InMemoryFloodLedgerStore()
+        let first = SendCodeGuard(account: "alice", store: store, clock: clock, logger: quietLogger)
+        client.script("auth.sendCode", .success(Self.sent))
+        #expect(await failure(client.wrapped(in: [SendCodeGuardMiddleware(first)]), request(phone)) == nil)
+
+        let later = SendCodeGuard(account: "alice", store: store, clock: clock, logger: quietLogger)
+        let invoker = client.wrapped(in: [SendCodeGuardMiddleware(later)])
+        let checkPassword = Api.functions.auth.CheckPassword(password: .inputCheckPasswordEmpty(.init()))
+        let withPhone = Api.auth.Authorization.authorization(.init(user: .user(Api.User.User(id: 1001, firstName: "A", phone: "15550001"))))
+        client.script("auth.checkPassword", .success(Self.authorized), .success(withPhone))
+        #expect(await failure(invoker, checkPassword) == nil)
+        #expect(try await later.pendingCode(phoneNumber: phone) != nil, "no phone in the answer: nothing to go by")
+        #expect(await failure(invoker, checkPassword) == nil)
+        #expect(try await later.pendingCode(phoneNumber: phone) == nil, "the account's phone: its code is spent")
+        #expect(try await later.deadline(phoneNumber: phone) == clock.now() + 600, "the phone stays guarded")
+    }
+
     /// A code Telegram no longer accepts is forgotten (the deadline stays); one past the deadline
     /// is not offered; "sign up first" keeps it for auth.signUp.
     @Test func anExpiredOrOverdueCodeIsNotOfferedAndASignUpStillGetsIt() async throws {

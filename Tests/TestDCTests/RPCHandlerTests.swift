@@ -103,6 +103,9 @@ import Testing
         var state = DCState.forTests()
         let hash = try sendCode(&state, phone: "15550002")
         #expect(signIn(&state, phone: "15550002", hash: hash, code: DCState.loginCode(for: "15550002")) == .error(code: 401, message: "SESSION_PASSWORD_NEEDED"))
+        // Until the password comes, the key's calls say what it waits for (as Telegram's do); another key's do not.
+        #expect(call(&state, F.updates.GetState()) == .error(code: 401, message: "SESSION_PASSWORD_NEEDED"))
+        #expect(call(&state, F.updates.GetState(), as: Client(keyID: 99)) == .error(code: 401, message: "AUTH_KEY_UNREGISTERED"))
         var entropy = SeededEntropy(seed: 7)
         for (password, accepted) in [("wrong", false), ("hunter2", true)] {
             guard case .password(let info) = try result(call(&state, F.account.GetPassword()), as: Api.account.Password.self),
@@ -119,6 +122,9 @@ import Testing
             } else {
                 #expect(answer == .error(code: 400, message: "PASSWORD_HASH_INVALID"))
             }
+        }
+        if case .error(let code, let message)? = call(&state, F.updates.GetState()) {
+            Issue.record("logged in by the password, yet updates.getState failed: \(code) \(message)")
         }
     }
 

@@ -104,6 +104,37 @@ import Testing
         try await setup.close()
     }
 
+    /// A login abandoned at the 2FA password prompt, after the code worked: Telegram keeps the key
+    /// waiting for the password, so the rerun asks for the password alone (the code is spent, and
+    /// offering it again only earned PHONE_CODE_EXPIRED and a ten-minute lock-out), and forgets it.
+    @Test func authGoesOnWithThePasswordWhenAnInterruptedRunStoppedAtIt() async throws {
+        let setup = try await Setup.start()
+        let sendCodes = try setup.counter("auth.sendCode")
+        let first = try await setup.cli.run(["auth", "--account", "bob", "--phone", "15550002"], stdin: DCState.loginCode(for: "15550002") + "\n")
+        #expect(first.status != 0, "\(first.stderr)")
+        #expect(first.stderr.contains("2FA password"), "\(first.stderr)")
+        #expect(setup.fired(sendCodes) == 1)
+
+        let terminal = try setup.terminal(["auth", "--account", "bob"])
+        var at = try await terminal.expect("stopped at the 2FA password: Telegram keeps this session waiting for it, so no code is needed")
+        at = try await terminal.expect("2FA password (not shown): ", after: at)
+        terminal.type("hunter2")
+        try await terminal.expect("logged in as user 1002", after: at)
+        #expect(try await terminal.status() == 0)
+        #expect(!terminal.output.contains("Phone number") && !terminal.output.contains("Login code"))
+        #expect(!terminal.output.contains("hunter2"))
+        #expect(setup.fired(sendCodes) == 1)
+
+        // The code is spent: `tgsm check` offers it to nobody, and the next auth finds the session valid.
+        let check = try await setup.cli.run(["check"])
+        #expect(check.status == 0, "\(check.stdout)\(check.stderr)")
+        #expect(!check.stdout.contains("asks for it"))
+        let again = try await setup.cli.run(["auth", "--account", "bob", "--phone", "15550002"], stdin: "")
+        #expect(again.status == 10, "\(again.stderr)")
+        #expect(setup.fired(sendCodes) == 1)
+        try await setup.close()
+    }
+
     /// How often `number` appears as a whole number (not inside a longer one, such as a msg_id in a log line).
     static func occurrences(of number: String, in text: String) -> Int {
         guard let regex = try? NSRegularExpression(pattern: "(?<![0-9])\(number)(?![0-9])") else { return -1 }

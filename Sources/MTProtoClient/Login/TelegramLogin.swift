@@ -102,6 +102,31 @@ public struct TelegramLogin: Sendable {
         return try Self.user(from: authorization)
     }
 
+    /// Whether this key's sign-in stopped at the 2FA password. Once auth.signIn is answered
+    /// SESSION_PASSWORD_NEEDED, Telegram keeps the key waiting for `checkPassword` and answers its
+    /// other calls with that error, also in a later process that loaded the key: the code is spent,
+    /// and only the password completes the login (asking for a new code would be refused or wasted).
+    /// Asks updates.getState, which never sends a code. False for a key that is logged in or not
+    /// waiting; failures that say nothing about the key (the network, a timeout) are thrown.
+    /// Call it through an invoker that does not count the answer as a lost login (a `TelegramClient`).
+    public func awaitsPassword() async throws(LoginError) -> Bool {
+        do throws(TelegramError) {
+            _ = try await invoker.invoke(Api.functions.updates.GetState(), options: InvokeOptions(isIdempotent: true))
+            return false
+        } catch {
+            guard let rpc = error.rpcError else { throw LoginError(error) }
+            return rpc.message == "SESSION_PASSWORD_NEEDED"
+        }
+    }
+
+    /// The hint the account's 2FA password was given, when it has one (account.getPassword).
+    public func passwordHint() async -> String? {
+        guard let password = try? await invoker.invoke(Api.functions.account.GetPassword(), options: InvokeOptions()) else { return nil }
+        switch password {
+        case .password(let value): return value.hint
+        }
+    }
+
     /// auth.importBotAuthorization.
     public func signInBot(token: String) async throws(LoginError) -> Api.User {
         let authorization = try await call(Api.functions.auth.ImportBotAuthorization(flags: 0, apiId: apiID, apiHash: apiHash, botAuthToken: token))
@@ -167,13 +192,6 @@ public struct TelegramLogin: Sendable {
             return try await invoker.invoke(request, options: InvokeOptions())
         } catch {
             throw LoginError(error)
-        }
-    }
-
-    private func passwordHint() async -> String? {
-        guard let password = try? await invoker.invoke(Api.functions.account.GetPassword(), options: InvokeOptions()) else { return nil }
-        switch password {
-        case .password(let value): return value.hint
         }
     }
 

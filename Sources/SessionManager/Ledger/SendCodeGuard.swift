@@ -128,10 +128,18 @@ public final class SendCodeGuard: Sendable {
         phoneAwaitingPassword.withLock { $0 = phoneNumber }
     }
 
-    /// The 2FA password was accepted: the code that led to it is spent.
-    func notePasswordAccepted() async {
-        guard let phone = phoneAwaitingPassword.withLock({ $0.take() }) else { return }
+    /// The 2FA password was accepted: the code that led to it is spent. Its phone is the one whose
+    /// sign-in this process saw stop at the password, else the account's own from the answer: the
+    /// sign-in began in a process that ended since (`TelegramLogin.awaitsPassword`).
+    func notePasswordAccepted(_ answer: Api.auth.Authorization?) async {
+        let seen = phoneAwaitingPassword.withLock { $0.take() }
+        guard let phone = seen ?? answer.flatMap(Self.accountPhone) else { return }
         await noteCodeSpent(phoneNumber: phone)
+    }
+
+    static func accountPhone(_ answer: Api.auth.Authorization) -> String? {
+        guard case .authorization(let authorization) = answer, case .user(let user) = authorization.user else { return nil }
+        return user.phone
     }
 
     /// After a code request's answer: moves the deadline later when the answer says so (the code's
@@ -174,7 +182,7 @@ public struct SendCodeGuardMiddleware: InvocationMiddleware {
             if let use = request as? any LoginCodeUse { return try await invoke(request, using: use.codeUsePhoneNumber, options: options) }
             if request is Api.functions.auth.CheckPassword {
                 let result = try await next.invoke(request, options: options)
-                await guardian.notePasswordAccepted()
+                await guardian.notePasswordAccepted(result as? Api.auth.Authorization)
                 return result
             }
             guard let codeRequest = request as? any LoginCodeRequest else {

@@ -167,7 +167,10 @@ extension DCState {
         guard Self.methodNames[id] != nil else { return .error(code: 400, message: "INPUT_METHOD_INVALID") }
         let viewer = userID(for: context)
         if viewer == nil, !Self.unauthenticatedMethods.contains(method) {
-            return .error(code: 401, message: "AUTH_KEY_UNREGISTERED")
+            // As Telegram: a key whose sign-in stopped at the 2FA password is told so, which is how a
+            // client that restarted learns that the password alone completes its login.
+            let awaits = awaitingPassword[AuthKeyRef(dc: context.dc, keyID: context.authKeyID)] != nil
+            return .error(code: 401, message: awaits ? "SESSION_PASSWORD_NEEDED" : "AUTH_KEY_UNREGISTERED")
         }
         if let viewer, let account = user(id: viewer), account.deactivated {
             return .error(code: 401, message: "USER_DEACTIVATED")

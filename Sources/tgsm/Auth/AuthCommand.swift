@@ -77,7 +77,7 @@ struct AuthCommand: AsyncParsableCommand {
         }
         do {
             try await checkNoValidSession(verdict)
-            let user = try await logIn(runtime: runtime, credentials: resolved, clock: clock)
+            let user = try await logIn(runtime: runtime, credentials: resolved, verdict: verdict, clock: clock)
             await runtime.stop()
             Terminal.standard.line("\(account): logged in as user \(user.id)\(user.name.map { " (\($0))" } ?? "")\(user.bot ? ", a bot" : "")")
             Terminal.standard.line("The session is stored in \(location)\(global.postgresURL == nil ? " (mode 0600)" : ""); `tgsm run` runs it.")
@@ -114,7 +114,8 @@ struct AuthCommand: AsyncParsableCommand {
         var bot: Bool
     }
 
-    private func logIn(runtime: AccountRuntime, credentials resolved: ConnectionOptions.Resolved, clock: any TelegramClock) async throws -> LoggedIn {
+    private func logIn(runtime: AccountRuntime, credentials resolved: ConnectionOptions.Resolved, verdict: SessionVerdict?,
+                       clock: any TelegramClock) async throws -> LoggedIn {
         guard let stack = await runtime.stack, let client = await runtime.client else { throw CLIFailure(.failure, "the account's runtime did not start") }
         let login = TelegramLogin(invoker: runtime.invoker, apiID: resolved.apiID, apiHash: resolved.apiHash)
         do {
@@ -123,6 +124,13 @@ struct AuthCommand: AsyncParsableCommand {
                 return Self.describe(try await login.signInBot(token: token))
             }
             if qr { return try await qrLogin(login: login, client: client, clock: clock) }
+            // Asked of the client itself: through the stack, the answer would mark the account as
+            // needing a login, which it is about to get.
+            if case .unauthorized? = verdict, try await TelegramLogin(client: client).awaitsPassword() {
+                Terminal.standard.errorLine("An earlier `tgsm auth` entered the login code and stopped at the 2FA password: Telegram keeps "
+                    + "this session waiting for it, so no code is needed (the one typed then is spent).")
+                return try await password(login: login, hint: await login.passwordHint())
+            }
             let number = try phone ?? Prompt.line("Phone number (international format, e.g. +1 555 0001): ")
             guard number.contains(where: \.isNumber) else { throw CLIFailure(.usage, "a phone number needs digits, with the country code") }
             let sent: SentLoginCode
