@@ -56,20 +56,28 @@ import Testing
                 return Self.sentCode()
             case is Api.functions.auth.SignIn:
                 throw rpcError(401, "SESSION_PASSWORD_NEEDED")
-            case is Api.functions.account.GetPassword:
-                let algo = Api.PasswordKdfAlgo.passwordKdfAlgoSHA256SHA256PBKDF2HMACSHA512iter100000SHA256ModPow(.init(
-                    salt1: server.parameters.salt1, salt2: server.parameters.salt2, g: server.parameters.g, p: server.parameters.p))
-                return Api.account.Password.password(Api.account.Password.Password(
-                    hasPassword: true, currentAlgo: algo, srpB: server.b, srpId: 555, hint: "pet",
-                    newAlgo: .passwordKdfAlgoUnknown(.init()), newSecureAlgo: .securePasswordKdfAlgoUnknown(.init()), secureRandom: [])).serialized()
-            case let check as Api.functions.auth.CheckPassword:
-                guard case .inputCheckPasswordSRP(let proof) = check.password, proof.srpId == 555 else { throw rpcError(400, "SRP_ID_INVALID") }
-                let valid = (try? server.verify(SRPCheck(a: proof.A, m1: proof.M1))) ?? false
-                guard valid else { throw rpcError(400, "PASSWORD_HASH_INVALID") }
-                return authorization(for: Self.user).serialized()
             default:
-                throw rpcError(400, "UNEXPECTED")
+                return try passwordAnswer(request, server: server)
             }
+        }
+    }
+
+    /// account.getPassword and auth.checkPassword as a server holding `server`'s verifier answers them.
+    static func passwordAnswer(_ request: any TLFunction, server: SRPServerSession) throws(TelegramError) -> [UInt8] {
+        switch request {
+        case is Api.functions.account.GetPassword:
+            let algo = Api.PasswordKdfAlgo.passwordKdfAlgoSHA256SHA256PBKDF2HMACSHA512iter100000SHA256ModPow(.init(
+                salt1: server.parameters.salt1, salt2: server.parameters.salt2, g: server.parameters.g, p: server.parameters.p))
+            return Api.account.Password.password(Api.account.Password.Password(
+                hasPassword: true, currentAlgo: algo, srpB: server.b, srpId: 555, hint: "pet",
+                newAlgo: .passwordKdfAlgoUnknown(.init()), newSecureAlgo: .securePasswordKdfAlgoUnknown(.init()), secureRandom: [])).serialized()
+        case let check as Api.functions.auth.CheckPassword:
+            guard case .inputCheckPasswordSRP(let proof) = check.password, proof.srpId == 555 else { throw rpcError(400, "SRP_ID_INVALID") }
+            let valid = (try? server.verify(SRPCheck(a: proof.A, m1: proof.M1))) ?? false
+            guard valid else { throw rpcError(400, "PASSWORD_HASH_INVALID") }
+            return authorization(for: Self.user).serialized()
+        default:
+            throw rpcError(400, "UNEXPECTED")
         }
     }
 
@@ -175,6 +183,40 @@ import Testing
             return
         }
         #expect(user == Self.user)
+    }
+
+    /// QR login of an account with 2FA: the accepted token is answered SESSION_PASSWORD_NEEDED on the
+    /// DC the import went to (here 4, after loginTokenMigrateTo), and the password goes there too.
+    @Test func qrLoginOfAnAccountWithAPasswordAsksForItOnTheDCItWaitsOn() async throws {
+        let server = try Self.passwordServer(password: "correct horse")
+        let invoker = ScriptedInvoker { request, options throws(TelegramError) in
+            switch request {
+            case is Api.functions.auth.ExportLoginToken:
+                return Api.auth.LoginToken.loginTokenMigrateTo(.init(dcId: 4, token: [1, 2, 3])).serialized()
+            case is Api.functions.auth.ImportLoginToken:
+                throw rpcError(401, "SESSION_PASSWORD_NEEDED")
+            default:
+                guard options.dc == 4 else { throw rpcError(401, "AUTH_KEY_UNREGISTERED") }
+                return try Self.passwordAnswer(request, server: server)
+            }
+        }
+        guard case .passwordNeeded(let hint, let dc) = try await login(invoker).exportLoginToken() else {
+            Issue.record("expected the password step")
+            return
+        }
+        #expect(hint == "pet" && dc == 4)
+        #expect(try await login(invoker).checkPassword("correct horse", dc: dc) == Self.user)
+        #expect(await invoker.calls.filter { $0.method != "auth.exportLoginToken" }.allSatisfy { $0.options.dc == 4 })
+
+        // On the DC the token was exported on, the export itself answers it.
+        let here = ScriptedInvoker { request, _ throws(TelegramError) in
+            if request is Api.functions.auth.ExportLoginToken { throw rpcError(401, "SESSION_PASSWORD_NEEDED") }
+            return try Self.passwordAnswer(request, server: server)
+        }
+        guard case .passwordNeeded(_, nil) = try await login(here).exportLoginToken() else {
+            Issue.record("expected the password step on the home DC")
+            return
+        }
     }
 
     @Test(arguments: [

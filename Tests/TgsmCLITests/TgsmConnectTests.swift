@@ -163,6 +163,32 @@ import Testing
         let setup = try await Setup.start()
         let phone = try await Self.loggedInDevice(setup, phone: "15550001")
         let terminal = try setup.terminal(["auth", "--account", "desk", "--qr"])
+        let at = try await Self.acceptTheLink(on: terminal, from: phone)
+        try await terminal.expect("logged in as user 1001", after: at)
+        #expect(try await terminal.status() == 0, "\(terminal.output)")
+        await phone.close()
+        try await setup.close()
+    }
+
+    /// QR login of an account with a 2FA password: Telegram answers the accepted token with
+    /// SESSION_PASSWORD_NEEDED, and the login goes on with the password prompt (it failed there).
+    @Test func authAsksForThePasswordWhenAQRLoginsAccountHasOne() async throws {
+        let setup = try await Setup.start()
+        let phone = try await Self.loggedInDevice(setup, phone: "15550002", password: "hunter2")
+        let terminal = try setup.terminal(["auth", "--account", "desk", "--qr"])
+        var at = try await Self.acceptTheLink(on: terminal, from: phone)
+        at = try await terminal.expect("The app accepted the link; the account also has a 2FA password.", after: at)
+        at = try await terminal.expect("2FA password (not shown): ", after: at)
+        terminal.type("hunter2")
+        try await terminal.expect("logged in as user 1002", after: at)
+        #expect(try await terminal.status() == 0, "\(terminal.output)")
+        #expect(!terminal.output.contains("hunter2"))
+        await phone.close()
+        try await setup.close()
+    }
+
+    /// Reads the tg://login link `tgsm auth --qr` shows and accepts its token from `phone`.
+    static func acceptTheLink(on terminal: PseudoTerminal, from phone: TelegramClient) async throws -> Int {
         let at = try await terminal.expect("tg://login?token=")
         let shown = terminal.output
         let link = shown[shown.index(shown.startIndex, offsetBy: at)...].prefix { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }
@@ -170,14 +196,11 @@ import Testing
         while base64.count % 4 != 0 { base64 += "=" }
         let token = try #require(Data(base64Encoded: base64), "not base64url: \(link)")
         _ = try await phone.invoke(Api.functions.auth.AcceptLoginToken(token: [UInt8](token)))
-        try await terminal.expect("logged in as user 1001", after: at)
-        #expect(try await terminal.status() == 0, "\(terminal.output)")
-        await phone.close()
-        try await setup.close()
+        return at
     }
 
     /// A client logged in directly against the test DC: the "phone" that accepts a QR login.
-    static func loggedInDevice(_ setup: Setup, phone: String) async throws -> TelegramClient {
+    static func loggedInDevice(_ setup: Setup, phone: String, password: String = "") async throws -> TelegramClient {
         let keys = try setup.dc.publicKeyPEMs.values.map { pem throws(RSAError) in try RSAPublicKey(pem: pem) }
         let table = DCTable(Dictionary(uniqueKeysWithValues: setup.dc.dcs.map { (Int($0.key), [$0.value]) }))
         let client = TelegramClient(
@@ -186,7 +209,7 @@ import Testing
             storage: InMemorySessionStorage(), clock: SystemClock(), logger: Logger(label: "phone") { _ in SwiftLogNoOpLogHandler() })
         let running = setup.dc
         _ = try await TelegramLogin(client: client).logIn(
-            phoneNumber: phone, code: { _ in running.loginCode(phone: phone) ?? "" }, password: { _ in "" }, signUpName: nil)
+            phoneNumber: phone, code: { _ in running.loginCode(phone: phone) ?? "" }, password: { _ in password }, signUpName: nil)
         return client
     }
 

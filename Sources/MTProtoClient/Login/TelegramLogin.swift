@@ -96,9 +96,11 @@ public struct TelegramLogin: Sendable {
 
     /// account.getPassword, the SRP proof (MTProtoCrypto), auth.checkPassword. The password is
     /// used for the proof and dropped; only the proof goes on the wire.
-    public func checkPassword(_ password: String) async throws(LoginError) -> Api.User {
-        let check = try await passwordCheck(password)
-        let authorization = try await call(Api.functions.auth.CheckPassword(password: check))
+    /// `dc`: where the sign-in stopped (a QR login's `.passwordNeeded` names it when the account
+    /// lives on another DC); nil for the home DC.
+    public func checkPassword(_ password: String, dc: Int? = nil) async throws(LoginError) -> Api.User {
+        let check = try await passwordCheck(password, dc: dc)
+        let authorization = try await call(Api.functions.auth.CheckPassword(password: check), dc: dc)
         return try Self.user(from: authorization)
     }
 
@@ -120,8 +122,8 @@ public struct TelegramLogin: Sendable {
     }
 
     /// The hint the account's 2FA password was given, when it has one (account.getPassword).
-    public func passwordHint() async -> String? {
-        guard let password = try? await invoker.invoke(Api.functions.account.GetPassword(), options: InvokeOptions()) else { return nil }
+    public func passwordHint(dc: Int? = nil) async -> String? {
+        guard let password = try? await invoker.invoke(Api.functions.account.GetPassword(), options: InvokeOptions(dc: dc)) else { return nil }
         switch password {
         case .password(let value): return value.hint
         }
@@ -134,9 +136,15 @@ public struct TelegramLogin: Sendable {
     }
 
     /// One QR-login step: auth.exportLoginToken. Show `.token` as `tg://login?token=<base64url>`
-    /// and call again after updateLoginToken (or when it expires).
+    /// and call again after updateLoginToken (or when it expires). An account with a 2FA password
+    /// answers the accepted token with SESSION_PASSWORD_NEEDED: `.passwordNeeded`, then `checkPassword`.
     public func exportLoginToken(exceptIDs: [Int64] = []) async throws(LoginError) -> QRLoginStep {
-        let token = try await call(Api.functions.auth.ExportLoginToken(apiId: apiID, apiHash: apiHash, exceptIds: exceptIDs))
+        let token: Api.auth.LoginToken
+        do throws(LoginError) {
+            token = try await call(Api.functions.auth.ExportLoginToken(apiId: apiID, apiHash: apiHash, exceptIds: exceptIDs))
+        } catch .passwordNeeded {
+            return .passwordNeeded(hint: await passwordHint(), dc: nil)
+        }
         return try await step(from: token)
     }
 
@@ -146,11 +154,13 @@ public struct TelegramLogin: Sendable {
             return .token(value.token, expires: value.expires)
         case .loginTokenMigrateTo(let migrate):
             // The account lives on another DC: import the token there; the client makes it home.
+            let dc = Int(migrate.dcId)
             let imported: Api.auth.LoginToken
-            do throws(TelegramError) {
-                imported = try await invoker.invoke(Api.functions.auth.ImportLoginToken(token: migrate.token), options: InvokeOptions(dc: Int(migrate.dcId)))
-            } catch {
-                throw LoginError(error)
+            do throws(LoginError) {
+                imported = try await call(Api.functions.auth.ImportLoginToken(token: migrate.token), dc: dc)
+            } catch .passwordNeeded {
+                // The sign-in waits for the password on that DC, so the password goes there too.
+                return .passwordNeeded(hint: await passwordHint(dc: dc), dc: dc)
             }
             return try await step(from: imported)
         case .loginTokenSuccess(let success):
@@ -187,17 +197,17 @@ public struct TelegramLogin: Sendable {
 
     // MARK: - Helpers
 
-    private func call<Request: TLFunction>(_ request: Request) async throws(LoginError) -> Request.Result {
+    private func call<Request: TLFunction>(_ request: Request, dc: Int? = nil) async throws(LoginError) -> Request.Result {
         do throws(TelegramError) {
-            return try await invoker.invoke(request, options: InvokeOptions())
+            return try await invoker.invoke(request, options: InvokeOptions(dc: dc))
         } catch {
             throw LoginError(error)
         }
     }
 
     /// Builds inputCheckPasswordSRP from account.getPassword.
-    func passwordCheck(_ password: String) async throws(LoginError) -> Api.InputCheckPasswordSRP {
-        let settings = try await call(Api.functions.account.GetPassword())
+    func passwordCheck(_ password: String, dc: Int? = nil) async throws(LoginError) -> Api.InputCheckPasswordSRP {
+        let settings = try await call(Api.functions.account.GetPassword(), dc: dc)
         guard case .password(let value) = settings else { throw .passwordNotSet }
         guard value.hasPassword, let algorithm = value.currentAlgo, let srpB = value.srpB, let srpID = value.srpId else {
             throw .passwordNotSet
@@ -236,4 +246,7 @@ public enum QRLoginStep: Sendable {
     /// Show this token (as `tg://login?token=` + base64url) until `expires` (unix seconds).
     case token([UInt8], expires: Int32)
     case loggedIn(Api.User)
+    /// The app accepted the token and the account has a 2FA password: finish with
+    /// `checkPassword(_:dc:)`, passing `dc` (the DC the sign-in waits on; nil: the home DC).
+    case passwordNeeded(hint: String?, dc: Int?)
 }

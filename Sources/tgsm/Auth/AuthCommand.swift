@@ -196,7 +196,7 @@ struct AuthCommand: AsyncParsableCommand {
         }
     }
 
-    private func password(login: TelegramLogin, hint: String?) async throws(LoginError) -> LoggedIn {
+    private func password(login: TelegramLogin, hint: String?, dc: Int? = nil) async throws(LoginError) -> LoggedIn {
         var attempts = 0
         while true {
             attempts += 1
@@ -207,7 +207,7 @@ struct AuthCommand: AsyncParsableCommand {
                 throw .passwordNeeded(hint: hint)
             }
             do throws(LoginError) {
-                return Self.describe(try await login.checkPassword(entered))
+                return Self.describe(try await login.checkPassword(entered, dc: dc))
             } catch .passwordInvalid where attempts < 3 {
                 Terminal.standard.error("the password is wrong (\(3 - attempts) tries left)")
             }
@@ -229,6 +229,9 @@ struct AuthCommand: AsyncParsableCommand {
             switch try await login.exportLoginToken() {
             case .loggedIn(let user):
                 return Self.describe(user)
+            case .passwordNeeded(let hint, let dc):
+                Terminal.standard.errorLine("The app accepted the link; the account also has a 2FA password.")
+                return try await password(login: login, hint: hint, dc: dc)
             case .token(let token, let expires):
                 let link = "tg://login?token=" + Data(token).base64EncodedString()
                     .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
