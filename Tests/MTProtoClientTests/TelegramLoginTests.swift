@@ -2,6 +2,7 @@ import MTProto
 import MTProtoCrypto
 import TL
 import TLSchema
+import Synchronization
 import Testing
 @testable import MTProtoClient
 
@@ -281,5 +282,28 @@ import Testing
             guard case LoginError.phoneNumberInvalid = error else { return false }
             return !String(describing: error).contains("12")
         }
+    }
+
+    /// AUTH_RESTART ("restart the authorization process") is asked again, twice at most.
+    @Test func sendCodeStartsOverOnAuthRestartTwiceAtMost() async throws {
+        let restarts = Mutex(1)
+        let once = ScriptedInvoker { _, _ throws(TelegramError) in
+            if restarts.withLock({ count in defer { count -= 1 }; return count > 0 }) { throw rpcError(500, "AUTH_RESTART") }
+            return Self.sentCode()
+        }
+        guard case .codeSent = try await login(once).sendCode(phoneNumber: Self.phone) else {
+            Issue.record("expected the code sent after a restart")
+            return
+        }
+        #expect(await once.methods == ["auth.sendCode", "auth.sendCode"])
+
+        let always = ScriptedInvoker { _, _ throws(TelegramError) in throw rpcError(500, "AUTH_RESTART") }
+        await #expect {
+            _ = try await login(always).sendCode(phoneNumber: Self.phone)
+        } throws: { error in
+            guard case LoginError.request(let cause) = error else { return false }
+            return cause.rpcError?.name == "AUTH_RESTART"
+        }
+        #expect(await always.methods.count == 3)
     }
 }

@@ -69,6 +69,37 @@ import Testing
         #expect(await store.sendCodeDeadline(account: "alice", phoneKey: key) == clock.now() + 86400)
     }
 
+    /// Refusals that say no code was sent (the app's credentials, AUTH_RESTART) take the deadline
+    /// written ahead back to what it was, so the fixed login is not held up; a flood answer, another
+    /// server error or no answer keep it, since a code may be on its way.
+    @Test func aRefusalThatSentNoCodeTakesTheDeadlineBack() async throws {
+        let (clock, client, guardian, invoker) = guarded()
+        let refusals = [rpc(400, "API_ID_INVALID", method: "auth.sendCode"), rpc(500, "AUTH_RESTART", method: "auth.sendCode")]
+        for refusal in refusals {
+            client.script("auth.sendCode", .failure(refusal))
+            #expect(await failure(invoker, request(phone)) != nil)
+            #expect(try await guardian.deadline(phoneNumber: phone) == nil, "\(refusal)")
+        }
+        // Back to an earlier, passed deadline, not to none.
+        client.script("auth.sendCode", .success(Self.sent))
+        #expect(await failure(invoker, request(phone)) == nil)
+        let passed = clock.now() + 600
+        clock.advance(by: 601)
+        client.script("auth.sendCode", .failure(rpc(500, "AUTH_RESTART", method: "auth.sendCode")))
+        #expect(await failure(invoker, request(phone)) != nil)
+        #expect(try await guardian.deadline(phoneNumber: phone) == passed)
+
+        let kept = [rpc(400, "PHONE_NUMBER_FLOOD", method: "auth.sendCode"), rpc(500, "INTERNAL_SERVER_ERROR", method: "auth.sendCode"),
+                    TelegramError.timeout(method: "auth.sendCode", seconds: 10, delivery: .sent)]
+        for error in kept {
+            clock.advance(by: 601)
+            client.script("auth.sendCode", .failure(error))
+            #expect(await failure(invoker, request(phone)) != nil)
+            #expect(try await guardian.deadline(phoneNumber: phone) == clock.now() + 600, "\(error)")
+        }
+        #expect(client.count("auth.sendCode") == 7)
+    }
+
     @Test func theStoreNeverSeesThePhoneNumber() {
         let store = InMemoryFloodLedgerStore()
         let key = store.phoneKey(for: "+1 555 0001")

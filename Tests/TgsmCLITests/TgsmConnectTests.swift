@@ -104,6 +104,28 @@ import Testing
         try await setup.close()
     }
 
+    /// Refusals of the code request that sent no code: AUTH_RESTART is asked again and the login
+    /// goes on; a wrong api_id fails, and once it is fixed the rerun asks at once (the deadline
+    /// written ahead of the refused request was taken back; it held the login for ten minutes).
+    @Test func authStartsOverOnAuthRestartAndARefusedRequestHoldsNothingBack() async throws {
+        let setup = try await Setup.start()
+        let sendCodes = try setup.counter("auth.sendCode")
+        _ = try setup.dc.addFault(FaultRule(match: FaultMatch(method: "auth.sendCode", count: 1), effect: .rpcError(500, "AUTH_RESTART")))
+        let restarted = try await setup.cli.run(["auth", "--account", "alice", "--phone", "15550001"], stdin: DCState.loginCode(for: "15550001") + "\n")
+        #expect(restarted.status == 0, "\(restarted.stderr)")
+        #expect(setup.fired(sendCodes) == 2)
+
+        _ = try setup.dc.addFault(FaultRule(match: FaultMatch(method: "auth.sendCode", count: 1), effect: .rpcError(400, "API_ID_INVALID")))
+        let refused = try await setup.cli.run(["auth", "--account", "newcomer", "--phone", "15557779"], stdin: "")
+        #expect(refused.status == 1, "\(refused.stderr)")
+        #expect(refused.stderr.contains("API_ID_INVALID"), "\(refused.stderr)")
+        let fixed = try await setup.cli.run(["auth", "--account", "newcomer", "--phone", "15557779", "--first-name", "New"],
+                                            stdin: DCState.loginCode(for: "15557779") + "\n")
+        #expect(fixed.status == 0, "\(fixed.stderr)")
+        #expect(setup.fired(sendCodes) == 4)
+        try await setup.close()
+    }
+
     /// A login abandoned at the 2FA password prompt, after the code worked: Telegram keeps the key
     /// waiting for the password, so the rerun asks for the password alone (the code is spent, and
     /// offering it again only earned PHONE_CODE_EXPIRED and a ten-minute lock-out), and forgets it.

@@ -63,9 +63,20 @@ public struct TelegramLogin: Sendable {
         self.init(invoker: client, apiID: client.configuration.apiID, apiHash: client.configuration.apiHash, entropy: entropy)
     }
 
-    /// auth.sendCode.
+    /// auth.sendCode. AUTH_RESTART ("restart the authorization process": no code was sent) is
+    /// asked again, twice at most, as the error says to.
     public func sendCode(phoneNumber: String, settings: Api.CodeSettings = .codeSettings(Api.CodeSettings.CodeSettings())) async throws(LoginError) -> CodeRequestResult {
-        let sent = try await call(Api.functions.auth.SendCode(phoneNumber: phoneNumber, apiId: apiID, apiHash: apiHash, settings: settings))
+        let request = Api.functions.auth.SendCode(phoneNumber: phoneNumber, apiId: apiID, apiHash: apiHash, settings: settings)
+        var restarts = 0
+        let sent: Api.auth.SentCode
+        while true {
+            do throws(LoginError) {
+                sent = try await call(request)
+                break
+            } catch .request(let error) where error.rpcError?.name == "AUTH_RESTART" && restarts < 2 {
+                restarts += 1
+            }
+        }
         switch sent {
         case .sentCode(let code):
             return .codeSent(SentLoginCode(phoneCodeHash: code.phoneCodeHash, type: code.type, nextType: code.nextType, timeout: code.timeout))

@@ -73,8 +73,19 @@ public final class SendCodeGuard: Sendable {
         logger.notice("send-code deadline cleared by hand", metadata: ["account": "\(account)"])
     }
 
-    /// Refuses when the deadline lies ahead; otherwise writes the new deadline before the request goes out.
-    func admit(phoneNumber: String, method: String) async throws(TelegramError) {
+    /// Refusals of a code request that say no code was sent and asking again is no abuse: the
+    /// request itself was wrong (the app's credentials, the number) or Telegram asks for the login
+    /// to start over (AUTH_RESTART). The deadline written ahead of such a request is taken back, so
+    /// fixing the cause and running the login again is not held up for the whole interval. Flood
+    /// answers, other server errors and requests without an answer keep it: a code may be on its way.
+    static let refusalsThatSentNoCode: Set<String> = [
+        "AUTH_RESTART", "API_ID_INVALID", "API_ID_PUBLISHED_FLOOD", "PHONE_NUMBER_INVALID", "PHONE_NUMBER_BANNED",
+        "PHONE_NUMBER_APP_SIGNUP_FORBIDDEN", "SMS_CODE_CREATE_FAILED", "UPDATE_APP_TO_LOGIN",
+    ]
+
+    /// Refuses when the deadline lies ahead; otherwise writes the new deadline before the request
+    /// goes out. Returns the deadline it replaced (past, or nil), for `takeBack`.
+    func admit(phoneNumber: String, method: String) async throws(TelegramError) -> UnixTime? {
         let now = clock.now()
         let key: String
         let existing: UnixTime?
@@ -94,6 +105,19 @@ public final class SendCodeGuard: Sendable {
             try await store.setSendCodeDeadline(now + policy.minimumInterval, account: account, phoneKey: key)
         } catch {
             throw .middleware(SessionManagerError(.storageFailed(account: account, reason: "writing the send-code deadline: \(error)")))
+        }
+        return existing
+    }
+
+    /// Puts back the deadline `admit` replaced: Telegram refused the request and sent no code.
+    func takeBack(_ previous: UnixTime?, phoneNumber: String, refusal: String) async {
+        do {
+            try await store.setSendCodeDeadline(previous, account: account, phoneKey: try await store.phoneKey(for: phoneNumber))
+            logger.notice("login code request refused without sending a code; its deadline is taken back",
+                          metadata: ["account": "\(account)", "error": "\(refusal)"])
+        } catch {
+            // The deadline written ahead stays: the login waits longer than it had to, nothing worse.
+            logger.error("could not take back the send-code deadline", metadata: ["account": "\(account)", "error": "\(error)"])
         }
     }
 
@@ -189,7 +213,7 @@ public struct SendCodeGuardMiddleware: InvocationMiddleware {
                 return try await next.invoke(request, options: options)
             }
             let phone = codeRequest.codePhoneNumber
-            try await guardian.admit(phoneNumber: phone, method: Request.tlName)
+            let previous = try await guardian.admit(phoneNumber: phone, method: Request.tlName)
             do {
                 let result = try await next.invoke(request, options: options)
                 if let sent = result as? Api.auth.SentCode, case .sentCode(let code) = sent {
@@ -200,6 +224,8 @@ public struct SendCodeGuardMiddleware: InvocationMiddleware {
             } catch {
                 if let seconds = error.rpcError?.waitSeconds {
                     await guardian.noteAnswer(phoneNumber: phone, waitSeconds: Double(seconds))
+                } else if let name = error.rpcError?.name, SendCodeGuard.refusalsThatSentNoCode.contains(name) {
+                    await guardian.takeBack(previous, phoneNumber: phone, refusal: name)
                 }
                 throw error
             }
