@@ -91,6 +91,13 @@ final class PseudoTerminal: @unchecked Sendable {
         kill(process.processIdentifier, number)
     }
 
+    /// Whether the terminal echoes what is typed (its settings as the process left them).
+    var echoes: Bool {
+        var attributes = termios()
+        guard tcgetattr(master, &attributes) == 0 else { return false }
+        return attributes.c_lflag & tcflag_t(ECHO) != 0
+    }
+
     /// Waits for the exit status.
     func status(seconds: Double = 30) async throws -> Int32 {
         let deadline = ContinuousClock.now + .seconds(seconds)

@@ -157,6 +157,22 @@ import Testing
         try await setup.close()
     }
 
+    /// Ctrl-C (or a kill, a closed window) while the password is typed: the terminal gets its echo
+    /// back before the process ends, or the shell it returns to may look hung.
+    @Test(arguments: [SIGINT, SIGTERM]) func aSignalAtThePasswordPromptGivesTheTerminalItsEchoBack(signal: Int32) async throws {
+        let setup = try await Setup.start()
+        let terminal = try setup.terminal(["auth", "--account", "bob", "--phone", "15550002"])
+        var at = try await terminal.expect("Login code: ")
+        terminal.type(DCState.loginCode(for: "15550002"))
+        at = try await terminal.expect("2FA password (not shown): ", after: at)
+        #expect(!terminal.echoes, "the password prompt reads without echo")
+        terminal.signal(signal)
+        let status = try await terminal.status()
+        #expect(status == signal, "ended by the signal itself")
+        #expect(terminal.echoes)
+        try await setup.close()
+    }
+
     /// How often `number` appears as a whole number (not inside a longer one, such as a msg_id in a log line).
     static func occurrences(of number: String, in text: String) -> Int {
         guard let regex = try? NSRegularExpression(pattern: "(?<![0-9])\(number)(?![0-9])") else { return -1 }

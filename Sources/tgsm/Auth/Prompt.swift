@@ -13,12 +13,21 @@ enum Prompt {
         return line.trimmingCharacters(in: .whitespaces)
     }
 
+    /// Signals that end the process while a secret is being typed: Ctrl-C, Ctrl-\, a closed
+    /// terminal window, a `kill`.
+    private static let interruptions = [SIGINT, SIGQUIT, SIGHUP, SIGTERM]
+
     /// Reads without echo on a terminal; the typed text never reaches the screen, a log or a file.
+    /// A signal that ends the process meanwhile first turns echo back on: the shell it returns to
+    /// does not always restore the terminal, and one left silent looks hung.
     static func secret(_ prompt: String) throws(CLIFailure) -> String {
         FileHandle.standardError.write(Data(prompt.utf8))
         var saved = termios()
         let isTerminal = isatty(STDIN_FILENO) == 1 && tcgetattr(STDIN_FILENO, &saved) == 0
+        var previousHandlers: [(Int32, __sighandler_t?)] = []
         if isTerminal {
+            terminalBeforeSecret = saved
+            previousHandlers = interruptions.map { ($0, signal($0, restoreTerminalThenDie)) }
             var quiet = saved
             quiet.c_lflag &= ~tcflag_t(ECHO)
             _ = tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet)
@@ -26,9 +35,22 @@ enum Prompt {
         let line = readLine(strippingNewline: true)
         if isTerminal {
             _ = tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved)
+            for (number, handler) in previousHandlers { _ = signal(number, handler) }
             FileHandle.standardError.write(Data("\n".utf8))
         }
         guard let line else { throw CLIFailure(.usage, "the input ended before the secret was given") }
         return line
     }
+}
+
+/// The terminal as it was before a secret prompt turned echo off, for `restoreTerminalThenDie`.
+/// Written before the handler is installed and only read by it.
+nonisolated(unsafe) private var terminalBeforeSecret = termios()
+
+/// Puts the terminal back (tcsetattr is async-signal-safe), then lets the signal do what it does
+/// by default, so the exit status still says which signal ended the process.
+private let restoreTerminalThenDie: @convention(c) (Int32) -> Void = { number in
+    _ = tcsetattr(STDIN_FILENO, TCSANOW, &terminalBeforeSecret)
+    _ = signal(number, SIG_DFL)
+    _ = raise(number)
 }
