@@ -303,9 +303,15 @@ import Testing
 
     @Test func jobsListRetryCancelAndTheirErrors() async throws {
         let (_, cli) = try CLI.temporary()
+        // A store directory that does not exist (a mistyped --store) is refused, and nothing is created there.
+        let typo = try await cli.run(["jobs", "enqueue", "--kind", "me", "--account", "frank"])
+        #expect(typo.status == 4 && typo.stderr.contains("there is no store at") && typo.stdout.isEmpty, "\(typo.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: cli.store))
+        // One that exists but holds no session store yet takes the job, and says who must log in.
+        try FileManager.default.createDirectory(atPath: cli.store, withIntermediateDirectories: true)
         let enqueued = try await cli.run(["jobs", "enqueue", "--kind", "me", "--account", "frank", "--priority", "3", "--json"])
         #expect(enqueued.status == 0, "\(enqueued.stderr)")
-        #expect(enqueued.stderr.contains("not in the store") || !FileManager.default.fileExists(atPath: cli.store + "/sessions.sqlite"))
+        #expect(enqueued.stderr.contains("no session store in") && enqueued.stderr.contains("until frank is logged in"), "\(enqueued.stderr)")
         let object = try #require(try enqueued.jsonObject() as? [String: Any])
         let id = try #require(object["id"] as? Int)
         #expect(try await cli.run(["jobs", "cancel", String(id)]).status == 0)

@@ -16,7 +16,7 @@ enum StoreAccess {
         if !creating, !FileManager.default.fileExists(atPath: directory + "/" + options.fileName),
            SQLiteSessionStore.backupsOnDisk(directory: directory).isEmpty {
             throw CLIFailure(.notFound, "there is no session store in \(directory) (no \(options.fileName), no backups). "
-                + "Import a session into it (`tgsm session import --account NAME FILE`), or point --store or TGSM_HOME at the store directory.")
+                + "Log an account in (`tgsm auth --account NAME`) or import a session (`tgsm session import --account NAME FILE`) to start one, or point --store or TGSM_HOME at the store directory.")
         }
         let store: SQLiteSessionStore
         do {

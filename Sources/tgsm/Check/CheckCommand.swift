@@ -87,7 +87,7 @@ struct CheckCommand: AsyncParsableCommand {
         guard let attributes = try? FileManager.default.attributesOfItem(atPath: directory) else {
             findings.append(.problem(.notFound, "store directory", "\(directory) does not exist", [
                 "Check --store / TGSM_HOME: is this the directory the workers use?",
-                "To start a new store, import a session: `tgsm session import --account NAME FILE`.",
+                "To start a new store, log an account in (`tgsm auth --account NAME`) or import a session (`tgsm session import --account NAME FILE`).",
             ]))
             return
         }

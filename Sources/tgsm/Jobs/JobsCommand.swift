@@ -113,6 +113,7 @@ struct JobsEnqueueCommand: AsyncParsableCommand {
 
     func run() async throws {
         let now = global.now()
+        try refuseAMissingStoreDirectory()
         await warnIfUnknownAccount()
         guard let (queue, close) = try await StoreAccess.queue(global, creating: true) else {
             throw CLIFailure(.failure, "the job queue could not be opened; run `tgsm check`")
@@ -135,12 +136,30 @@ struct JobsEnqueueCommand: AsyncParsableCommand {
         }
     }
 
+    /// A store directory that does not exist is a mistyped --store or TGSM_HOME far more often than
+    /// a new store: the job would wait in a queue no worker reads, and the command said
+    /// "enqueued". Nothing is created.
+    private func refuseAMissingStoreDirectory() throws(CLIFailure) {
+        guard global.postgresURL == nil else { return }
+        let directory = try global.storeDirectory()
+        guard !FileManager.default.fileExists(atPath: directory) else { return }
+        throw CLIFailure(.notFound, "there is no store at \(directory): a job queued there would wait for workers that never read it, so "
+            + "nothing was enqueued. Point --store or TGSM_HOME at the store directory the workers use, or start the store by logging "
+            + "an account in (`tgsm auth --account NAME`) or importing a session (`tgsm session import --account NAME FILE`).")
+    }
+
     /// A job for an account the store does not know waits forever: say so, but allow it (the
     /// account may be imported next).
     private func warnIfUnknownAccount() async {
         // Only a store that opens as it is: enqueueing must not set off a restore as a side effect.
-        guard global.postgresURL == nil, let directory = try? global.storeDirectory(),
-              case .good(let sequence) = SQLiteSessionStore.inspectFile(directory: directory, options: global.storeOptions()),
+        guard global.postgresURL == nil, let directory = try? global.storeDirectory() else { return }
+        let inspection = SQLiteSessionStore.inspectFile(directory: directory, options: global.storeOptions())
+        if case .absent = inspection, SQLiteSessionStore.backupsOnDisk(directory: directory).isEmpty {
+            Terminal.standard.warning("there is no session store in \(directory) yet; the job waits until \(account) is logged in "
+                + "(`tgsm auth`) or imported (`tgsm session import`) here and a worker serves it")
+            return
+        }
+        guard case .good(let sequence) = inspection,
               !SQLiteSessionStore.backupsOnDisk(directory: directory).contains(where: { $0.commitSequence > sequence }),
               let store = try? SQLiteSessionStore.open(directory: directory, options: global.storeOptions())
         else { return }
