@@ -89,6 +89,18 @@ extension PostgresSessionStore {
         }
     }
 
+    public func latestSendCodeDeadline(phoneKey: String) async throws(SessionStoreError) -> SendCodeDeadline? {
+        let logger = self.logger
+        return try await read("read the send-code deadlines") { connection in
+            try await connection.rows(
+                "SELECT account, deadline FROM send_code_deadline WHERE phone_key = \(phoneKey) ORDER BY deadline DESC LIMIT 1", logger: logger)
+                .first.map { row in
+                    let (account, deadline) = try row.decode((String, Double).self)
+                    return SendCodeDeadline(account: AccountID(account), deadline: UnixTime(seconds: deadline))
+                }
+        }
+    }
+
     public func setSendCodeDeadline(_ deadline: UnixTime?, account: AccountID, phoneKey: String) async throws(SessionStoreError) {
         let logger = self.logger
         try await write("set the send-code deadline") { connection in

@@ -218,6 +218,9 @@ private struct Unannounced: FloodLedgerStore {
     func setSendCodeDeadline(_ deadline: UnixTime?, account: AccountID, phoneKey: String) async throws {
         try await store.setSendCodeDeadline(deadline, account: account, phoneKey: phoneKey)
     }
+    func latestSendCodeDeadline(phoneKey: String) async throws -> SendCodeDeadline? {
+        try await store.latestSendCodeDeadline(phoneKey: phoneKey)
+    }
     func pendingLoginCode(account: AccountID, phoneKey: String) async throws -> PendingLoginCode? {
         try await store.pendingLoginCode(account: account, phoneKey: phoneKey)
     }
@@ -234,6 +237,7 @@ struct BrokenLedgerStore: FloodLedgerStore {
     func phoneKey(for phone: String) async throws -> String { throw Broken() }
     func sendCodeDeadline(account: AccountID, phoneKey: String) async throws -> UnixTime? { throw Broken() }
     func setSendCodeDeadline(_ deadline: UnixTime?, account: AccountID, phoneKey: String) async throws { throw Broken() }
+    func latestSendCodeDeadline(phoneKey: String) async throws -> SendCodeDeadline? { throw Broken() }
     func pendingLoginCode(account: AccountID, phoneKey: String) async throws -> PendingLoginCode? { throw Broken() }
     func setPendingLoginCode(_ code: PendingLoginCode?, account: AccountID, phoneKey: String) async throws { throw Broken() }
 }

@@ -100,6 +100,27 @@ import Testing
         #expect(client.count("auth.sendCode") == 7)
     }
 
+    /// Telegram counts code requests per number, whichever session asks: a second account of the
+    /// store with the same phone (two logins of one person, or a mistyped account name) waits for
+    /// the first one's deadline too, and hears whose it is; clearing by hand clears the phone.
+    @Test func anotherAccountWithTheSamePhoneWaitsForTheFirstOnesDeadline() async throws {
+        let clock = TestClock()
+        let store = InMemoryFloodLedgerStore()
+        let client = ScriptedInvoker()
+        let work = SendCodeGuard(account: "work", store: store, clock: clock, logger: quietLogger)
+        #expect(await failure(stack(store, clock: clock, client: client), request(phone)) == nil)
+        let refused = try #require(await failure(client.wrapped(in: [SendCodeGuardMiddleware(work)]), request("15550001")))
+        #expect(refused.sessionManagerError?.code == "TGSM-RATE-004")
+        #expect(try await work.deadlineHolder(phoneNumber: phone) == SendCodeDeadline(account: "alice", deadline: clock.now() + 600))
+        #expect(try await work.deadline(phoneNumber: phone) == clock.now() + 600)
+        #expect(client.count("auth.sendCode") == 1)
+
+        try await work.clear(phoneNumber: phone)
+        #expect(await store.latestSendCodeDeadline(phoneKey: store.phoneKey(for: phone)) == nil)
+        #expect(await failure(client.wrapped(in: [SendCodeGuardMiddleware(work)]), request(phone)) == nil)
+        #expect(client.count("auth.sendCode") == 2)
+    }
+
     @Test func theStoreNeverSeesThePhoneNumber() {
         let store = InMemoryFloodLedgerStore()
         let key = store.phoneKey(for: "+1 555 0001")

@@ -154,8 +154,16 @@ import Testing
             let reopened = try await place.open()
             #expect(try await reopened.phoneKey(for: "15550001234") == key, "the digest key survives restarts")
             #expect(try await reopened.sendCodeDeadline(account: "alice", phoneKey: key) == UnixTime(seconds: 5000))
+            // The phone's latest deadline over every account (Telegram counts requests per number).
+            let other = try await reopened.phoneKey(for: "15550001235")
+            try await reopened.setSendCodeDeadline(UnixTime(seconds: 7000), account: "bob", phoneKey: key)
+            try await reopened.setSendCodeDeadline(UnixTime(seconds: 9000), account: "carol", phoneKey: other)
+            #expect(try await reopened.latestSendCodeDeadline(phoneKey: key) == SendCodeDeadline(account: "bob", deadline: UnixTime(seconds: 7000)))
+            try await reopened.setSendCodeDeadline(nil, account: "bob", phoneKey: key)
+            #expect(try await reopened.latestSendCodeDeadline(phoneKey: key) == SendCodeDeadline(account: "alice", deadline: UnixTime(seconds: 5000)))
             try await reopened.setSendCodeDeadline(nil, account: "alice", phoneKey: key)
             #expect(try await reopened.sendCodeDeadline(account: "alice", phoneKey: key) == nil)
+            #expect(try await reopened.latestSendCodeDeadline(phoneKey: key) == nil)
             try await reopened.shutDown()
         }
     }

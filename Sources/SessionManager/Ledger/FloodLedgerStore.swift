@@ -27,6 +27,10 @@ public protocol FloodLedgerStore: Sendable {
     /// Sets (or, with nil, clears) the send-code deadline for this phone.
     func setSendCodeDeadline(_ deadline: UnixTime?, account: AccountID, phoneKey: String) async throws
 
+    /// The latest send-code deadline any account of this store holds for this phone: Telegram
+    /// counts code requests per number, whichever session asked.
+    func latestSendCodeDeadline(phoneKey: String) async throws -> SendCodeDeadline?
+
     /// The code sent for this phone that no login has used yet, if one is recorded (offered or not:
     /// the caller compares `offeredUntil` with its clock).
     func pendingLoginCode(account: AccountID, phoneKey: String) async throws -> PendingLoginCode?
@@ -40,6 +44,17 @@ public protocol FloodLedgerStore: Sendable {
     /// `refreshInterval`. nil when the store has no such channel (SQLite: a file has no way to
     /// announce a commit), so `refreshInterval` alone bounds how late another process's wait is seen.
     func floodWaitChanges() -> AsyncStream<AccountID?>?
+}
+
+/// A phone's send-code deadline and the account that set it.
+public struct SendCodeDeadline: Sendable, Hashable {
+    public var account: AccountID
+    public var deadline: UnixTime
+
+    public init(account: AccountID, deadline: UnixTime) {
+        self.account = account
+        self.deadline = deadline
+    }
 }
 
 extension FloodLedgerStore {

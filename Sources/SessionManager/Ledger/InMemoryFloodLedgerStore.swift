@@ -12,8 +12,13 @@ public actor InMemoryFloodLedgerStore: FloodLedgerStore {
     }
 
     private var waits: [Key: FloodWait] = [:]
-    private var deadlines: [String: UnixTime] = [:]
-    private var pendingCodes: [String: PendingLoginCode] = [:]
+    private struct PhoneEntry: Hashable {
+        var account: AccountID
+        var phoneKey: String
+    }
+
+    private var deadlines: [PhoneEntry: UnixTime] = [:]
+    private var pendingCodes: [PhoneEntry: PendingLoginCode] = [:]
     /// This store's phone-key secret: it lives as long as the deadlines it keys.
     private let phoneSecret = SymmetricKey(size: .bits256)
 
@@ -43,20 +48,24 @@ public actor InMemoryFloodLedgerStore: FloodLedgerStore {
     }
 
     public func sendCodeDeadline(account: AccountID, phoneKey: String) -> UnixTime? {
-        deadlines[Self.phoneEntry(account, phoneKey)]
+        deadlines[PhoneEntry(account: account, phoneKey: phoneKey)]
     }
 
     public func setSendCodeDeadline(_ deadline: UnixTime?, account: AccountID, phoneKey: String) {
-        deadlines[Self.phoneEntry(account, phoneKey)] = deadline
+        deadlines[PhoneEntry(account: account, phoneKey: phoneKey)] = deadline
+    }
+
+    public func latestSendCodeDeadline(phoneKey: String) -> SendCodeDeadline? {
+        deadlines.filter { $0.key.phoneKey == phoneKey }
+            .max { ($0.value, $0.key.account.rawValue) < ($1.value, $1.key.account.rawValue) }
+            .map { SendCodeDeadline(account: $0.key.account, deadline: $0.value) }
     }
 
     public func pendingLoginCode(account: AccountID, phoneKey: String) -> PendingLoginCode? {
-        pendingCodes[Self.phoneEntry(account, phoneKey)]
+        pendingCodes[PhoneEntry(account: account, phoneKey: phoneKey)]
     }
 
     public func setPendingLoginCode(_ code: PendingLoginCode?, account: AccountID, phoneKey: String) {
-        pendingCodes[Self.phoneEntry(account, phoneKey)] = code
+        pendingCodes[PhoneEntry(account: account, phoneKey: phoneKey)] = code
     }
-
-    private static func phoneEntry(_ account: AccountID, _ phoneKey: String) -> String { account.rawValue + "\u{0}" + phoneKey }
 }

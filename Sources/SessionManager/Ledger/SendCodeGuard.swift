@@ -62,16 +62,31 @@ public final class SendCodeGuard: Sendable {
         self.logger = logger
     }
 
-    /// The current deadline for this phone, if any.
+    /// The current deadline for this phone, if any: this account's, or a later one another account
+    /// of the store set (Telegram counts code requests per number, whichever session asked).
     public func deadline(phoneNumber: String) async throws -> UnixTime? {
-        try await store.sendCodeDeadline(account: account, phoneKey: try await store.phoneKey(for: phoneNumber))
+        try await deadlineHolder(phoneNumber: phoneNumber)?.deadline
     }
 
-    /// Removes the deadline: for an operator who is sure no code arrived.
+    /// The current deadline for this phone and the account whose code request set it.
+    public func deadlineHolder(phoneNumber: String) async throws -> SendCodeDeadline? {
+        let key = try await store.phoneKey(for: phoneNumber)
+        let own = try await store.sendCodeDeadline(account: account, phoneKey: key).map { SendCodeDeadline(account: account, deadline: $0) }
+        guard let latest = try await store.latestSendCodeDeadline(phoneKey: key) else { return own }
+        guard let own else { return latest }
+        return latest.deadline > own.deadline ? latest : own
+    }
+
+    /// Removes the phone's deadlines, every account's: for an operator who is sure no code arrived.
     public func clear(phoneNumber: String) async throws {
-        try await store.setSendCodeDeadline(nil, account: account, phoneKey: try await store.phoneKey(for: phoneNumber))
+        let key = try await store.phoneKey(for: phoneNumber)
+        try await store.setSendCodeDeadline(nil, account: account, phoneKey: key)
+        while let other = try await store.latestSendCodeDeadline(phoneKey: key) {
+            try await store.setSendCodeDeadline(nil, account: other.account, phoneKey: key)
+        }
         logger.notice("send-code deadline cleared by hand", metadata: ["account": "\(account)"])
     }
+
 
     /// Refusals of a code request that say no code was sent and asking again is no abuse: the
     /// request itself was wrong (the app's credentials, the number) or Telegram asks for the login
@@ -89,12 +104,20 @@ public final class SendCodeGuard: Sendable {
         let now = clock.now()
         let key: String
         let existing: UnixTime?
+        let phones: SendCodeDeadline?
         do {
             key = try await store.phoneKey(for: phoneNumber)
             existing = try await store.sendCodeDeadline(account: account, phoneKey: key)
+            phones = try await store.latestSendCodeDeadline(phoneKey: key)
         } catch {
             // Fail closed: without the deadline we cannot know that asking is safe.
             throw .middleware(SessionManagerError(.storageFailed(account: account, reason: "reading the send-code deadline: \(error)")))
+        }
+        if let phones, phones.account != account, now < phones.deadline {
+            logger.warning("login code request refused: another account of this store asked for this number too recently",
+                           metadata: ["account": "\(account)", "method": "\(method)", "other": "\(phones.account)"])
+            Counter(label: "tgsm_send_code_refusals_total", dimensions: [("account", account.rawValue)]).increment()
+            throw .middleware(SessionManagerError(.sendCodeGuard(account: account, method: method, deadline: phones.deadline)))
         }
         if let existing, now < existing {
             logger.warning("login code request refused: the previous one is too recent", metadata: ["account": "\(account)", "method": "\(method)"])

@@ -54,6 +54,14 @@ extension SQLiteSessionStore {
         }
     }
 
+    public func latestSendCodeDeadline(phoneKey: String) async throws(SessionStoreError) -> SendCodeDeadline? {
+        try await read("read the send-code deadlines") { db in
+            try Row.fetchOne(db, sql: "SELECT account, deadline FROM send_code_deadline WHERE phone_key = ? ORDER BY deadline DESC LIMIT 1",
+                             arguments: [phoneKey])
+                .map { SendCodeDeadline(account: AccountID($0["account"] as String), deadline: UnixTime(seconds: $0["deadline"])) }
+        }
+    }
+
     public func setSendCodeDeadline(_ deadline: UnixTime?, account: AccountID, phoneKey: String) async throws(SessionStoreError) {
         try await write("set the send-code deadline") { db in
             if let deadline {

@@ -144,8 +144,9 @@ struct AuthCommand: AsyncParsableCommand {
                 sent = earlier
                 resumed = true
             } else {
-                if let deadline = try await stack.sendCodeGuard.deadline(phoneNumber: number), deadline > clock.now() {
-                    throw CLIFailure(.rateLimited, "\(account): a login code was requested for this number recently; no other is requested before "
+                if let holder = try await stack.sendCodeGuard.deadlineHolder(phoneNumber: number), case let deadline = holder.deadline, deadline > clock.now() {
+                    let by = holder.account.rawValue == account ? "" : " (for account \(holder.account) of this store: Telegram counts requests per number)"
+                    throw CLIFailure(.rateLimited, "\(account): a login code was requested for this number recently\(by); no other is requested before "
                         + "\(TimeText.iso(deadline)) (in \(TimeText.remaining(deadline.seconds - clock.now().seconds))), restarts included. "
                         + "Run `tgsm auth` again after that time; asking sooner is what earns long flood waits (and a ban of the number).")
                 }
