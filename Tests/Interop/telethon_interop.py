@@ -199,6 +199,12 @@ async def run(dcs, control):
             raise AssertionError("no SessionPasswordNeededError")
         except errors.SessionPasswordNeededError:
             pass
+        # Until the password comes, the key's other calls say what it waits for, as Telegram's do.
+        try:
+            await bob(functions.updates.GetStateRequest())
+            raise AssertionError("updates.getState answered before the password")
+        except errors.SessionPasswordNeededError:
+            pass
         try:
             await bob.sign_in(password="wrong password")
             raise AssertionError("a wrong password was accepted")
@@ -208,7 +214,31 @@ async def run(dcs, control):
         assert user.id == 1002, f"signed in as {user.id}"
         me = await bob.get_me()
         assert me.id == 1002
-        return "SESSION_PASSWORD_NEEDED, PASSWORD_HASH_INVALID, then SRP accepted"
+        return "SESSION_PASSWORD_NEEDED (also to updates.getState meanwhile), PASSWORD_HASH_INVALID, then SRP accepted"
+
+    async def qr_login_with_password():
+        # Telethon's QR flow on a new device; bob's logged-in session accepts the token, and since
+        # bob has a 2FA password the token alone does not log in: QRLogin.wait raises
+        # SessionPasswordNeededError, and the password completes the login.
+        desk = new_client(dcs, 1)
+        await desk.connect()
+        try:
+            qr = await desk.qr_login()
+            assert qr.url.startswith("tg://login?token="), qr.url
+            accepted = await bob(functions.auth.AcceptLoginTokenRequest(qr.token))
+            assert accepted is not None
+            try:
+                await qr.wait(timeout=10)
+                raise AssertionError("the QR login completed without the password")
+            except errors.SessionPasswordNeededError:
+                pass
+            user = await desk.sign_in(password="hunter2")
+            assert user.id == 1002, f"signed in as {user.id}"
+            me = await desk.get_me()
+            assert me.id == 1002
+            return "token accepted, SessionPasswordNeededError, then the password logged in"
+        finally:
+            await desk.disconnect()
 
     async def phone_migrate():
         await carol.connect()
@@ -354,6 +384,7 @@ async def run(dcs, control):
     await step("resolve a username", resolve_username())
     await step("FloodWaitError with the injected seconds", flood_wait())
     await step("2FA login", two_factor())
+    await step("QR login of a 2FA account", qr_login_with_password())
     await step("PHONE_MIGRATE to DC 2", phone_migrate())
     await step("bad_server_salt injected", bad_server_salt())
     await step("connection dropped before the answer", dropped_connection())
