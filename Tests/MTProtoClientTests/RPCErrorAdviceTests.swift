@@ -15,6 +15,16 @@ import Testing
         #expect(TelegramError.rpc(error, method: "messages.sendMessage").description.contains("\(seconds) s"))
     }
 
+    /// A frozen account's refusals are no waits, though FROZEN_METHOD_INVALID carries the flood code.
+    @Test(arguments: [(Int32(420), "FROZEN_METHOD_INVALID"), (400, "FROZEN_PARTICIPANT_MISSING")])
+    func aFrozenAccountsRefusalIsNotAWait(code: Int32, message: String) {
+        let error = RPCError(code: code, message: message)
+        #expect(error.isAccountFrozen)
+        #expect(error.advice == .fixRequest)
+        #expect(error.description.contains("frozen this account") && error.description.contains("freeze_appeal_url"))
+        #expect(RPCError(code: 420, message: "FLOOD").advice == .wait(seconds: 1, reason: .other), "another 420 without seconds still waits")
+    }
+
     @Test(arguments: [
         ("PHONE_MIGRATE_2", MigrationKind.phone, 2),
         ("NETWORK_MIGRATE_3", .network, 3),

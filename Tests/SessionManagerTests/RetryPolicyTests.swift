@@ -10,6 +10,7 @@ import Testing
     @Test func onlyRetryableClassesAreRetried() {
         #expect(policy.classify(rpc(420, "FLOOD_WAIT_5"), idempotent: false) == .after(5))
         #expect(policy.classify(rpc(420, "FLOOD_WAIT_11"), idempotent: true) == .giveUp)
+        #expect(policy.classify(rpc(420, "FROZEN_METHOD_INVALID"), idempotent: true) == .giveUp, "a frozen account is no wait")
         #expect(policy.classify(rpc(500, "INTERNAL"), idempotent: true) == .backoff)
         #expect(policy.classify(rpc(500, "INTERNAL"), idempotent: false) == .giveUp)
         #expect(policy.classify(rpc(-503, "Timeout"), idempotent: true) == .backoff)

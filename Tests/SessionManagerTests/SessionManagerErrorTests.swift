@@ -94,6 +94,10 @@ import Testing
         for (error, code) in cases {
             #expect(error.guidance(account: "alice").code == code, "\(error)")
         }
+        // A frozen account's refusal says what it is and where to appeal, not "change the request".
+        let frozen = rpc(420, "FROZEN_METHOD_INVALID").guidance(account: "alice")
+        #expect(frozen.code == "TGSM-RPC-002")
+        #expect(frozen.recoverySteps.joined().contains("freeze_appeal_url") && !frozen.recoverySteps.joined().contains("Change the request"))
         let wrapped = TelegramError.middleware(Self.catalogue[0].0)
         #expect(wrapped.guidance(account: "bob").code == "TGSM-RATE-001")
         #expect(wrapped.description.hasPrefix("[TGSM-RATE-001]"))

@@ -232,6 +232,28 @@ final class LosesSendAnswers: TelegramInvoking {
         await setup.finish()
     }
 
+    /// A frozen account (FROZEN_METHOD_INVALID comes with the flood code 420, but no seconds) is not
+    /// a wait: the send is a dead letter after one call saying why and where to appeal, where it was
+    /// deferred by a second and repeated for ever.
+    @Test func aSendFromAFrozenAccountIsADeadLetterAfterOneCall() async throws {
+        let setup = try await Setup()
+        let alice = try await setup.cluster.loggedInClient(phone: "15550001")
+        let frozen = try setup.cluster.dc.addFault(FaultRule(match: FaultMatch(method: "messages.sendMessage"), effect: .rpcError(420, "FROZEN_METHOD_INVALID")))
+        let pool = setup.pool(["alice": alice])
+        var events = pool.events().makeAsyncIterator()
+        let task = Task { try await pool.run() }
+        let payload = SendJob.Payload(peer: PeerReference(username: "bob"), text: "from a frozen account")
+        let (job, outcome) = try await run(try NewJob(kind: SendJob.kind, account: "alice", json: payload, idempotencyKey: "frozen"), on: setup, events: &events)
+        #expect(outcome == .dead)
+        #expect(job.state == .dead && job.attempts == 1, "\(job)")
+        #expect(job.lastError?.contains("frozen this account") == true, "\(job.lastError ?? "")")
+        #expect(setup.cluster.dc.core.withState { $0.faults.firedCount(rule: frozen.id) } == 1)
+        pool.shutdownGracefully()
+        try await task.value
+        await alice.close()
+        await setup.finish()
+    }
+
     @Test func aRevokedSessionStopsItsAccountWhileAnotherKeepsWorking() async throws {
         let setup = try await Setup()
         let alice = try await setup.cluster.loggedInClient(phone: "15550001")

@@ -41,6 +41,13 @@ public struct RPCError: Error, Sendable, Hashable, CustomStringConvertible {
         return argument
     }
 
+    /// FROZEN_METHOD_INVALID (420, the method is closed to frozen accounts) or
+    /// FROZEN_PARTICIPANT_MISSING (400, the peer is): the account is frozen (api/auth, "Frozen
+    /// accounts"). Neither is a wait, though the first comes with the flood code.
+    public var isAccountFrozen: Bool {
+        message == "FROZEN_METHOD_INVALID" || message == "FROZEN_PARTICIPANT_MISSING"
+    }
+
     public var category: String {
         switch code {
         case 303: "SEE_OTHER"
@@ -63,6 +70,11 @@ public struct RPCError: Error, Sendable, Hashable, CustomStringConvertible {
         }
         if let dc = migrateToDC {
             return "\(head): repeat the request on DC \(dc)"
+        }
+        if isAccountFrozen {
+            return "\(head): Telegram has frozen this account for a violation of its terms; it is read-only, and calls like this "
+                + "one fail until an appeal is accepted (help.getAppConfig gives freeze_appeal_url and freeze_until_date, when the "
+                + "account is deleted unless the appeal succeeds); repeating it changes nothing"
         }
         switch code {
         case 400: return "\(head): the request's parameters were rejected; fix them before repeating it"

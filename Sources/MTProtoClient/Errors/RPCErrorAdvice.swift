@@ -96,6 +96,9 @@ extension RPCError {
         if let loss = authorizationLoss { return .reLogin(loss) }
         if message == "AUTH_KEY_DUPLICATED" || message == "AUTH_KEY_PERM_EMPTY" { return .newAuthKey }
         if code == 500 || code == -503 || code == 503 { return .retryLater }
+        // A frozen account stays frozen: waiting a second and repeating (the answer to another 420
+        // without seconds) would call Telegram for ever from an account it has flagged.
+        if isAccountFrozen { return .fixRequest }
         if code == 420 { return .wait(seconds: 1, reason: .other) }
         return .fixRequest
     }

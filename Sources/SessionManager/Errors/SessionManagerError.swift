@@ -343,6 +343,10 @@ public struct SessionManagerError: TelegramMiddlewareError {
             return idempotent == true
                 ? ["The call was retried with backoff and still failed: try again later."]
                 : ["Check whether the call ran before repeating it; mark calls idempotent (InvokeOptions.isIdempotent) to let the retry policy repeat them."]
+        case .requestRefused(_, _, let error) where error.isAccountFrozen:
+            return ["Telegram has frozen this account (\(error.message)): it is read-only until an appeal is accepted. Stop sending it "
+                + "write jobs; call help.getAppConfig for freeze_appeal_url (where to appeal) and freeze_until_date (when the account "
+                + "is deleted unless the appeal succeeds), and appeal from an official app."]
         case .requestRefused:
             return ["Change the request (see the error message in api/errors); repeating it unchanged fails again."]
         case .serverWait(_, _, _, let seconds):
