@@ -57,11 +57,19 @@ import Testing
     @Test func serverFailuresAreRetryLater() {
         #expect(RPCError(code: 500, message: "INTERNAL_SERVER_ERROR").advice == .retryLater)
         #expect(RPCError(code: -503, message: "Timeout").advice == .retryLater)
+        // api/errors: a code it does not list is treated as a 500.
+        #expect(RPCError(code: 502, message: "BAD_GATEWAY").advice == .retryLater)
+        #expect(RPCError(code: -500, message: "UNKNOWN").advice == .retryLater)
     }
 
     @Test func badRequestsAskToFixTheRequest() {
         #expect(RPCError(code: 400, message: "PEER_ID_INVALID").advice == .fixRequest)
         #expect(RPCError(code: 403, message: "CHAT_WRITE_FORBIDDEN").advice == .fixRequest)
+        #expect(RPCError(code: 404, message: "METHOD_INVALID").advice == .fixRequest)
+        #expect(RPCError(code: 401, message: "SESSION_PASSWORD_NEEDED").advice == .fixRequest)
+        // A spam-limited account is told so, not to fix its parameters.
+        let peerFlood = RPCError(code: 400, message: "PEER_FLOOD")
+        #expect(peerFlood.advice == .fixRequest && peerFlood.description.contains("@SpamBot"))
     }
 
     @Test func transportErrorsHaveAdviceAndGuidance() {

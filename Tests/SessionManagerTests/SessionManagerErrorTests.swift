@@ -98,6 +98,7 @@ import Testing
         let frozen = rpc(420, "FROZEN_METHOD_INVALID").guidance(account: "alice")
         #expect(frozen.code == "TGSM-RPC-002")
         #expect(frozen.recoverySteps.joined().contains("freeze_appeal_url") && !frozen.recoverySteps.joined().contains("Change the request"))
+        #expect(rpc(400, "PEER_FLOOD").guidance(account: "alice").recoverySteps.joined().contains("@SpamBot"))
         let wrapped = TelegramError.middleware(Self.catalogue[0].0)
         #expect(wrapped.guidance(account: "bob").code == "TGSM-RATE-001")
         #expect(wrapped.description.hasPrefix("[TGSM-RATE-001]"))

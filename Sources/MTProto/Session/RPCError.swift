@@ -71,6 +71,11 @@ public struct RPCError: Error, Sendable, Hashable, CustomStringConvertible {
         if let dc = migrateToDC {
             return "\(head): repeat the request on DC \(dc)"
         }
+        if message == "PEER_FLOOD" {
+            return "\(head): Telegram limits this account after spam reports (or as a new account): it may not start chats "
+                + "with people who have not contacted it, or do this action, for now; @SpamBot tells until when; repeating only "
+                + "makes it longer"
+        }
         if isAccountFrozen {
             return "\(head): Telegram has frozen this account for a violation of its terms; it is read-only, and calls like this "
                 + "one fail until an appeal is accepted (help.getAppConfig gives freeze_appeal_url and freeze_until_date, when the "

@@ -100,7 +100,8 @@ extension RPCError {
         // without seconds) would call Telegram for ever from an account it has flagged.
         if isAccountFrozen { return .fixRequest }
         if code == 420 { return .wait(seconds: 1, reason: .other) }
-        return .fixRequest
+        // api/errors: a code other than those it lists "may be considered the same as a 500 error".
+        return [303, 400, 401, 403, 404, 406].contains(code) ? .fixRequest : .retryLater
     }
 
     /// Set when the error means the user must log in again.

@@ -343,6 +343,9 @@ public struct SessionManagerError: TelegramMiddlewareError {
             return idempotent == true
                 ? ["The call was retried with backoff and still failed: try again later."]
                 : ["Check whether the call ran before repeating it; mark calls idempotent (InvokeOptions.isIdempotent) to let the retry policy repeat them."]
+        case .requestRefused(_, _, let error) where error.message == "PEER_FLOOD":
+            return ["Telegram limits this account (PEER_FLOOD, usually after spam reports): stop sending it jobs that start chats "
+                + "with people who have not written to it; ask @SpamBot from the account for the limit's end, and resume after it."]
         case .requestRefused(_, _, let error) where error.isAccountFrozen:
             return ["Telegram has frozen this account (\(error.message)): it is read-only until an appeal is accepted. Stop sending it "
                 + "write jobs; call help.getAppConfig for freeze_appeal_url (where to appeal) and freeze_until_date (when the account "
