@@ -141,6 +141,36 @@ import Testing
         try await setup.dc.shutdown()
     }
 
+    /// A second binding of the same permanent key (another process on a copy of the session, as in
+    /// a lease takeover) unbinds this client's temporary key: the DC answers AUTH_KEY_PERM_EMPTY.
+    /// That is no lost login: the client binds a new temporary key and the call, which did not run,
+    /// goes again, with no error, no new login and the account not marked.
+    @Test func anotherBindingOfThePermanentKeyIsRepairedWithoutAnError() async throws {
+        let setup = try await Setup.start()
+        let storage = InMemorySessionStorage()
+        let first = setup.client(storage: storage)
+        try await setup.logIn(first)
+        let original = try #require(try await stored(storage).temporaryKey)
+
+        var copied = try #require(await storage.load())
+        copied.dcs[1]?.temporaryKey = nil
+        let second = setup.client(storage: InMemorySessionStorage(copied))
+        #expect(try await second.invoke(Self.getSelf).map(\.userID) == [alice.id])
+        #expect(setup.binds == 2)
+        #expect(setup.dc.core.withState { $0.permanentKeyID(boundTo: original.key.id, dc: 1) } == nil, "the second binding replaced the first")
+
+        #expect(try await first.invoke(Self.getSelf).map(\.userID) == [alice.id])
+        let renewed = try #require(try await stored(storage).temporaryKey)
+        #expect(renewed.key.id != original.key.id && setup.binds == 3)
+        let statistics = try #require(await first.statistics()[1])
+        #expect(statistics.temporaryKeyBindingsLost == 1)
+        #expect(await first.isAuthorized)
+        #expect(setup.dc.core.withState { $0.handlerRuns["auth.signIn"] } == 1, "no new login")
+        await first.close()
+        await second.close()
+        try await setup.dc.shutdown()
+    }
+
     @Test func aRevokedPermanentKeyTakesTheTemporaryKeyWithIt() async throws {
         let setup = try await Setup.start()
         let storage = InMemorySessionStorage()

@@ -71,6 +71,10 @@ public struct RPCError: Error, Sendable, Hashable, CustomStringConvertible {
         if let dc = migrateToDC {
             return "\(head): repeat the request on DC \(dc)"
         }
+        if message == "AUTH_KEY_PERM_EMPTY" {
+            return "\(head): the temporary key (PFS) is no longer bound to the permanent key, often because another binding "
+                + "of the same permanent key replaced it; a new binding fixes it, the login is intact: repeat the call"
+        }
         if message == "PEER_FLOOD" {
             return "\(head): Telegram limits this account after spam reports (or as a new account): it may not start chats "
                 + "with people who have not contacted it, or do this action, for now; @SpamBot tells until when; repeating only "

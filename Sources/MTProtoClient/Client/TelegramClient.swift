@@ -143,6 +143,13 @@ public actor TelegramClient: TelegramInvoking {
             state.dcs[target]?.isAuthorized = false
             await save()
         }
+        if rpc.message == "AUTH_KEY_PERM_EMPTY", configuration.pfs != nil, visited.count(where: { $0 == target }) < 2 {
+            // The temporary key lost its binding; the connection binds a new one, and the call,
+            // which did not run, goes again once.
+            logger.notice("temporary key no longer bound; binding a new one", metadata: ["dc": "\(target)", "method": "\(Request.tlName)"])
+            visited.append(target)
+            return target
+        }
         guard options.followsMigrations else { throw error }
         let next: Int
         switch MigrationPolicy.decide(rpc, isAuthorized: state.isAuthorized, currentDC: target, homeDC: state.homeDC) {

@@ -31,6 +31,9 @@ public struct ConnectionStatistics: Sendable, Hashable {
     /// PFS: temporary keys bound with auth.bindTempAuthKey, and renewals started before expiry.
     public var temporaryKeyBinds = 0
     public var temporaryKeyRenewals = 0
+    /// PFS: calls answered AUTH_KEY_PERM_EMPTY (the DC kept the temporary key but lost its
+    /// binding, e.g. to another binding of the same permanent key): the key was replaced.
+    public var temporaryKeyBindingsLost = 0
     /// Gauges at the time of reading, for leak checks: calls waiting, and the session's books
     /// (sent messages it still tracks, requests without an answer). Flat over a long run.
     public var pendingCalls = 0

@@ -593,6 +593,7 @@ struct DCConnectionStateMachine {
                 if case .wait(let seconds, .flood) = error.advice, seconds > 0 {
                     holdBack(entry.floodScope, until: now + Double(seconds), now: now, into: &actions)
                 }
+                if error.message == "AUTH_KEY_PERM_EMPTY" { temporaryKeyUnbound() }
             case .resendWithheld(let requests):
                 for request in requests {
                     guard let (token, entry) = calls.complete(request) else { continue }
@@ -694,7 +695,7 @@ struct DCConnectionStateMachine {
     /// they fail in doubt.
     private mutating func checkRenewal(now: UnixTime, into actions: inout [Action]) {
         guard let pfs = configuration.pfs, binding == nil, !discardingSession, let temporaryKey, case .ready = state else { return }
-        guard now.seconds >= temporaryKey.expiresAt.seconds - pfs.renewBefore else { return }
+        guard renewing || now.seconds >= temporaryKey.expiresAt.seconds - pfs.renewBefore else { return }
         if !renewing {
             renewing = true
             statistics.temporaryKeyRenewals += 1
@@ -706,6 +707,20 @@ struct DCConnectionStateMachine {
         }
         renewalClosing = true
         actions.append(.closeChannel)
+    }
+
+    /// AUTH_KEY_PERM_EMPTY: the DC still knows the temporary key but no longer its binding (spec
+    /// api/pfs: "binding a new temporary key overwrites the previous one", so another binding of
+    /// the same permanent key unbinds this one). Not a lost login: the key is renewed as before
+    /// expiry (new calls wait; the requests in flight, which meet the same answer, drain first),
+    /// and the client repeats the refused call, which did not run.
+    private mutating func temporaryKeyUnbound() {
+        guard configuration.pfs != nil, binding == nil, !discardingSession, temporaryKey != nil, case .ready = state else { return }
+        statistics.temporaryKeyBindingsLost += 1
+        if !renewing {
+            renewing = true
+            statistics.temporaryKeyRenewals += 1
+        }
     }
 
     /// PFS: the session of a temporary key is given up (expired, forgotten by the DC, or never

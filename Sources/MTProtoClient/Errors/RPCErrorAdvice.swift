@@ -94,7 +94,10 @@ extension RPCError {
             return .migrate(MigrationKind(rawValue: String(name.dropLast(2))) ?? .other, dc: dc)
         }
         if let loss = authorizationLoss { return .reLogin(loss) }
-        if message == "AUTH_KEY_DUPLICATED" || message == "AUTH_KEY_PERM_EMPTY" { return .newAuthKey }
+        if message == "AUTH_KEY_DUPLICATED" { return .newAuthKey }
+        // A temporary key without its binding: a new binding helps, a new login does not (the
+        // connection renews the key, and the client repeats the call once before this surfaces).
+        if message == "AUTH_KEY_PERM_EMPTY" { return .retryLater }
         if code == 500 || code == -503 || code == 503 { return .retryLater }
         // A frozen account stays frozen: waiting a second and repeating (the answer to another 420
         // without seconds) would call Telegram for ever from an account it has flagged.
