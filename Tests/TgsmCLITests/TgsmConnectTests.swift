@@ -126,6 +126,24 @@ import Testing
         try await setup.close()
     }
 
+    /// Telegram may answer a login of an account without a 2FA password with setup_password_required
+    /// and otherwise_relogin_days: the operator is told, since a lost session then costs days.
+    @Test func authWarnsWhenTelegramAsksForATwoFactorPassword() async throws {
+        let setup = try await Setup.start()
+        setup.dc.core.withState { state in
+            if let index = state.world.users.firstIndex(where: { $0.id == 1001 }) { state.world.users[index].reloginDaysWithoutPassword = 7 }
+        }
+        let run = try await setup.cli.run(["auth", "--account", "alice", "--phone", "15550001"], stdin: DCState.loginCode(for: "15550001") + "\n")
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stderr.contains("Telegram asks this account to set a 2FA password") && run.stderr.contains("only 7 days later"), "\(run.stderr)")
+        // An account with a password, or one Telegram does not push, hears nothing of it.
+        let bob = try await setup.cli.run(["auth", "--account", "bob", "--phone", "15550002"],
+                                          stdin: DCState.loginCode(for: "15550002") + "\nhunter2\n")
+        #expect(bob.status == 0, "\(bob.stderr)")
+        #expect(!bob.stderr.contains("set a 2FA password"))
+        try await setup.close()
+    }
+
     /// A login abandoned at the 2FA password prompt, after the code worked: Telegram keeps the key
     /// waiting for the password, so the rerun asks for the password alone (the code is spent, and
     /// offering it again only earned PHONE_CODE_EXPIRED and a ten-minute lock-out), and forgets it.

@@ -74,6 +74,10 @@ public actor TelegramClient: TelegramInvoking {
     public var isAuthorized: Bool { state.isAuthorized }
     /// The logged-in user's id, once a login or a stored session told it.
     public var userID: Int64? { state.userID }
+    /// Set when the answer to this client's last login asked the account to set a 2FA password
+    /// (auth.authorization.setup_password_required): should this session be lost, a new login by
+    /// SMS is possible only this many days later unless a password is set. nil otherwise.
+    public private(set) var reloginDaysWithoutPassword: Int32?
     /// The DC addresses in use (the static table, updated by help.getConfig).
     public var knownDCs: DCTable { dcTable }
 
@@ -242,6 +246,10 @@ public actor TelegramClient: TelegramInvoking {
             authorization = nil
         }
         guard case .authorization(let value) = authorization else { return }
+        reloginDaysWithoutPassword = value.setupPasswordRequired ? value.otherwiseReloginDays ?? 0 : nil
+        if let days = reloginDaysWithoutPassword {
+            logger.info("Telegram asks this account to set a 2FA password: without one, a new login by SMS is possible only \(days) days after this session is lost")
+        }
         state.dcs[dc, default: DCSessionState()].isAuthorized = true
         if dc != state.homeDC {
             // A login completed on another DC (e.g. QR login's loginTokenMigrateTo): that is home now.

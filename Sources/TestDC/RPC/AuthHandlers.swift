@@ -69,7 +69,14 @@ extension DCState {
     }
 
     func authorization(for user: World.User) -> RPCAnswer {
-        .encode(Api.auth.Authorization.authorization(Api.auth.Authorization.Authorization(user: apiUser(user, viewer: user.id))))
+        .encode(authorizationValue(for: user))
+    }
+
+    /// The login's answer; an account without a 2FA password may be pushed to set one, as Telegram does.
+    func authorizationValue(for user: World.User) -> Api.auth.Authorization {
+        let days = user.password == nil ? user.reloginDaysWithoutPassword : nil
+        return .authorization(Api.auth.Authorization.Authorization(
+            setupPasswordRequired: days != nil, otherwiseReloginDays: days, user: apiUser(user, viewer: user.id)))
     }
 
     private mutating func passwordVerifier(for user: World.User, password: String) throws -> (parameters: SRP.Parameters, verifier: [UInt8]) {

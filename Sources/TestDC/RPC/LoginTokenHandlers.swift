@@ -80,7 +80,6 @@ extension DCState {
     }
 
     private func loginTokenSuccess(for user: World.User) -> Api.auth.LoginToken {
-        .loginTokenSuccess(Api.auth.LoginToken.LoginTokenSuccess(
-            authorization: .authorization(Api.auth.Authorization.Authorization(user: apiUser(user, viewer: user.id)))))
+        .loginTokenSuccess(Api.auth.LoginToken.LoginTokenSuccess(authorization: authorizationValue(for: user)))
     }
 }

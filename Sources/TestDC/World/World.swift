@@ -40,11 +40,14 @@ public struct World: Codable, Sendable, Equatable {
         public var bot: Bool
         /// The token for auth.importBotAuthorization (bots only).
         public var botToken: String?
+        /// For an account without a 2FA password: its logins answer setup_password_required with
+        /// otherwise_relogin_days = this (Telegram's push for a password).
+        public var reloginDaysWithoutPassword: Int32?
 
         public init(
             id: Int64, accessHash: Int64, phone: String? = nil, firstName: String, lastName: String? = nil,
             username: String? = nil, password: String? = nil, homeDC: Int32? = nil, deactivated: Bool = false,
-            bot: Bool = false, botToken: String? = nil
+            bot: Bool = false, botToken: String? = nil, reloginDaysWithoutPassword: Int32? = nil
         ) {
             self.id = id
             self.accessHash = accessHash
@@ -57,10 +60,11 @@ public struct World: Codable, Sendable, Equatable {
             self.deactivated = deactivated
             self.bot = bot
             self.botToken = botToken
+            self.reloginDaysWithoutPassword = reloginDaysWithoutPassword
         }
 
         enum CodingKeys: String, CodingKey {
-            case id, accessHash, phone, firstName, lastName, username, password, homeDC, deactivated, bot, botToken
+            case id, accessHash, phone, firstName, lastName, username, password, homeDC, deactivated, bot, botToken, reloginDaysWithoutPassword
         }
 
         public init(from decoder: any Decoder) throws {
@@ -76,6 +80,7 @@ public struct World: Codable, Sendable, Equatable {
             deactivated = try c.decodeIfPresent(Bool.self, forKey: .deactivated) ?? false
             bot = try c.decodeIfPresent(Bool.self, forKey: .bot) ?? false
             botToken = try c.decodeIfPresent(String.self, forKey: .botToken)
+            reloginDaysWithoutPassword = try c.decodeIfPresent(Int32.self, forKey: .reloginDaysWithoutPassword)
         }
     }
 

@@ -78,8 +78,14 @@ struct AuthCommand: AsyncParsableCommand {
         do {
             try await checkNoValidSession(verdict)
             let user = try await logIn(runtime: runtime, credentials: resolved, verdict: verdict, clock: clock)
+            let reloginDays = await runtime.client?.reloginDaysWithoutPassword
             await runtime.stop()
             Terminal.standard.line("\(account): logged in as user \(user.id)\(user.name.map { " (\($0))" } ?? "")\(user.bot ? ", a bot" : "")")
+            if let reloginDays {
+                Terminal.standard.warning("Telegram asks this account to set a 2FA password. Without one, should this session be lost "
+                    + "(revoked, expired, a damaged store without backup), a new login by SMS is possible only \(reloginDays) days later. "
+                    + "Set one in an official app: Settings > Privacy and Security > Two-Step Verification.")
+            }
             Terminal.standard.line("The session is stored in \(location)\(global.postgresURL == nil ? " (mode 0600)" : ""); `tgsm run` runs it.")
         } catch {
             await runtime.stop()
