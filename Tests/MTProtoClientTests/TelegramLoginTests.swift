@@ -284,6 +284,25 @@ import Testing
         }
     }
 
+    /// A code sent to the account's login email goes back as email_verification, not phone_code
+    /// (api/auth); a Fragment code names where to read it.
+    @Test func anEmailCodeSignsInAsAnEmailVerification() async throws {
+        let invoker = ScriptedInvoker { request, _ throws(TelegramError) in
+            guard let signIn = request as? Api.functions.auth.SignIn else { throw rpcError(400, "UNEXPECTED") }
+            guard signIn.phoneCode == nil, case .emailVerificationCode(let verification)? = signIn.emailVerification, verification.code == "54321" else {
+                throw rpcError(400, "PHONE_CODE_INVALID")
+            }
+            return authorization(for: Self.user).serialized()
+        }
+        let byEmail = SentLoginCode(phoneCodeHash: Self.hash, type: .sentCodeTypeEmailCode(.init(emailPattern: "l***@example.com", length: 5)))
+        #expect(byEmail.channel == "email" && byEmail.isEmailCode)
+        #expect(try await login(invoker).signIn(phoneNumber: Self.phone, code: "54321", sentCode: byEmail) == Self.user)
+
+        let fragment = SentLoginCode(phoneCodeHash: Self.hash, type: .sentCodeTypeFragmentSms(.init(url: "https://fragment.com/x", length: 5)))
+        #expect(fragment.channel == "fragment" && fragment.fragmentURL == "https://fragment.com/x" && !fragment.isEmailCode)
+        #expect(SentLoginCode(phoneCodeHash: Self.hash, type: .sentCodeTypeSetUpEmailRequired(.init())).channel == "setUpEmail")
+    }
+
     /// AUTH_RESTART ("restart the authorization process") is asked again, twice at most.
     @Test func sendCodeStartsOverOnAuthRestartTwiceAtMost() async throws {
         let restarts = Mutex(1)

@@ -144,6 +144,38 @@ import Testing
         try await setup.close()
     }
 
+    /// How the code travels decides what the operator is told and how the code goes back: to the
+    /// login email (typed as usual, sent as email_verification), on Fragment (its URL shown), or not
+    /// at all until a login email is set up (no prompt; QR login proposed instead).
+    @Test func authFollowsHowTelegramSentTheCode() async throws {
+        let setup = try await Setup.start()
+        func deliver(_ user: Int64, _ delivery: String) {
+            setup.dc.core.withState { state in
+                if let index = state.world.users.firstIndex(where: { $0.id == user }) { state.world.users[index].codeDelivery = delivery }
+            }
+        }
+        deliver(1001, "email")
+        let email = try await setup.cli.run(["auth", "--account", "alice", "--phone", "15550001"], stdin: DCState.loginCode(for: "15550001") + "\n")
+        #expect(email.status == 0, "\(email.stderr)")
+        #expect(email.stderr.contains("The code was sent to the account's login email."))
+
+        deliver(1002, "fragment")
+        let fragment = try await setup.cli.run(["auth", "--account", "bob", "--phone", "15550002"],
+                                               stdin: DCState.loginCode(for: "15550002") + "\nhunter2\n")
+        #expect(fragment.status == 0, "\(fragment.stderr)")
+        #expect(fragment.stderr.contains("The code was sent to Fragment: open https://fragment.com/login/"), "\(fragment.stderr)")
+
+        deliver(1003, "setUpEmail")
+        let setUp = try await setup.cli.run(["auth", "--account", "carol", "--phone", "15550003"], stdin: "")
+        #expect(setUp.status == 1, "\(setUp.stderr)")
+        #expect(setUp.stderr.contains("asks this account to set up a login email first") && setUp.stderr.contains("--qr"), "\(setUp.stderr)")
+        #expect(!setUp.stderr.contains("Login code"))
+        // Nothing to type was recorded for a rerun.
+        let again = try await setup.cli.run(["auth", "--account", "carol", "--phone", "15550003"], stdin: "")
+        #expect(!again.stderr.contains("type that code"), "\(again.stderr)")
+        try await setup.close()
+    }
+
     /// A login abandoned at the 2FA password prompt, after the code worked: Telegram keeps the key
     /// waiting for the password, so the rerun asks for the password alone (the code is spent, and
     /// offering it again only earned PHONE_CODE_EXPIRED and a ten-minute lock-out), and forgets it.

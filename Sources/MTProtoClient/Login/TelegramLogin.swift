@@ -22,15 +22,31 @@ public struct SentLoginCode: Sendable, CustomStringConvertible {
         "SentLoginCode(type: \(Self.typeName(type)), timeout: \(timeout.map(String.init) ?? "none"))"
     }
 
-    /// How the code travels: "app", "sms", "call" or "email".
+    /// How the code travels: "app", "sms", "fragment" (on fragment.com, for a number bought
+    /// there), "call" or "email"; "setUpEmail" when none was sent: Telegram wants a login email set
+    /// up first (auth.sentCodeTypeSetUpEmailRequired).
     public var channel: String { Self.typeName(type) }
+
+    /// Where a code on Fragment is read (fragment.com, logged in with the wallet that holds the number).
+    public var fragmentURL: String? {
+        if case .sentCodeTypeFragmentSms(let fragment) = type { return fragment.url }
+        return nil
+    }
+
+    /// The code went to the account's login email: auth.signIn takes it as email_verification.
+    public var isEmailCode: Bool {
+        if case .sentCodeTypeEmailCode = type { return true }
+        return false
+    }
 
     static func typeName(_ type: Api.auth.SentCodeType) -> String {
         switch type {
         case .sentCodeTypeApp: "app"
-        case .sentCodeTypeSms, .sentCodeTypeSmsWord, .sentCodeTypeSmsPhrase, .sentCodeTypeFragmentSms, .sentCodeTypeFirebaseSms: "sms"
+        case .sentCodeTypeSms, .sentCodeTypeSmsWord, .sentCodeTypeSmsPhrase, .sentCodeTypeFirebaseSms: "sms"
+        case .sentCodeTypeFragmentSms: "fragment"
         case .sentCodeTypeCall, .sentCodeTypeFlashCall, .sentCodeTypeMissedCall: "call"
-        case .sentCodeTypeEmailCode, .sentCodeTypeSetUpEmailRequired: "email"
+        case .sentCodeTypeEmailCode: "email"
+        case .sentCodeTypeSetUpEmailRequired: "setUpEmail"
         }
     }
 }
@@ -91,7 +107,12 @@ public struct TelegramLogin: Sendable {
     /// `.signUpRequired` (continue with `signUp`).
     public func signIn(phoneNumber: String, code: String, sentCode: SentLoginCode) async throws(LoginError) -> Api.User {
         do throws(LoginError) {
-            let authorization = try await call(Api.functions.auth.SignIn(phoneNumber: phoneNumber, phoneCodeHash: sentCode.phoneCodeHash, phoneCode: code))
+            // A code sent to the login email is an email verification, not a phone code (api/auth).
+            let request = sentCode.isEmailCode
+                ? Api.functions.auth.SignIn(phoneNumber: phoneNumber, phoneCodeHash: sentCode.phoneCodeHash,
+                                            emailVerification: .emailVerificationCode(Api.EmailVerification.EmailVerificationCode(code: code)))
+                : Api.functions.auth.SignIn(phoneNumber: phoneNumber, phoneCodeHash: sentCode.phoneCodeHash, phoneCode: code)
+            let authorization = try await call(request)
             return try Self.user(from: authorization)
         } catch .passwordNeeded {
             throw .passwordNeeded(hint: await passwordHint())

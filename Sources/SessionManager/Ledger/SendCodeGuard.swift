@@ -240,8 +240,10 @@ public struct SendCodeGuardMiddleware: InvocationMiddleware {
             do {
                 let result = try await next.invoke(request, options: options)
                 if let sent = result as? Api.auth.SentCode, case .sentCode(let code) = sent {
-                    await guardian.noteAnswer(phoneNumber: phone, waitSeconds: code.timeout.map(Double.init), sent: SentLoginCode(
-                        phoneCodeHash: code.phoneCodeHash, type: code.type, nextType: code.nextType, timeout: code.timeout))
+                    let sentCode = SentLoginCode(phoneCodeHash: code.phoneCodeHash, type: code.type, nextType: code.nextType, timeout: code.timeout)
+                    // "Set up a login email first" sent no code: there is nothing for a rerun to type.
+                    await guardian.noteAnswer(phoneNumber: phone, waitSeconds: code.timeout.map(Double.init),
+                                              sent: sentCode.channel == "setUpEmail" ? nil : sentCode)
                 }
                 return result
             } catch {

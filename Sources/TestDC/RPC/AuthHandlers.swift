@@ -19,24 +19,46 @@ extension DCState {
             if home != context.dc { throw RequestError(code: 303, message: "PHONE_MIGRATE_\(home)") }
         }
         let hash = randomHex(8)
-        recordCode(SentLoginCode(phone: phone, code: Self.loginCode(for: phone), phoneCodeHash: hash, dc: context.dc, sentAt: now))
-        return .encode(Api.auth.SentCode.sentCode(Api.auth.SentCode.SentCode(
-            type: .sentCodeTypeSms(Api.auth.SentCodeType.SentCodeTypeSms(length: 5)), phoneCodeHash: hash, timeout: 60)))
+        let delivery = user(phone: phone)?.codeDelivery ?? "sms"
+        let type: Api.auth.SentCodeType
+        switch delivery {
+        case "email":
+            type = .sentCodeTypeEmailCode(Api.auth.SentCodeType.SentCodeTypeEmailCode(emailPattern: "l***@example.com", length: 5))
+        case "fragment":
+            type = .sentCodeTypeFragmentSms(Api.auth.SentCodeType.SentCodeTypeFragmentSms(url: "https://fragment.com/login/\(hash)", length: 5))
+        case "setUpEmail":
+            // No code goes out until a login email is set up.
+            return .encode(Api.auth.SentCode.sentCode(Api.auth.SentCode.SentCode(
+                type: .sentCodeTypeSetUpEmailRequired(Api.auth.SentCodeType.SentCodeTypeSetUpEmailRequired()), phoneCodeHash: hash)))
+        default:
+            type = .sentCodeTypeSms(Api.auth.SentCodeType.SentCodeTypeSms(length: 5))
+        }
+        recordCode(SentLoginCode(phone: phone, code: Self.loginCode(for: phone), phoneCodeHash: hash, dc: context.dc, sentAt: now,
+                                 byEmail: delivery == "email"))
+        return .encode(Api.auth.SentCode.sentCode(Api.auth.SentCode.SentCode(type: type, phoneCodeHash: hash, timeout: 60)))
     }
 
     /// Checks a phone's code and hash; the record stays until sign-in completes (sign-up needs it).
-    private func checkCode(phone: String, hash: String, code: String?, now: Double) throws {
+    /// A code sent to the login email counts only as email_verification; a phone code, only as phone_code.
+    private func checkCode(phone: String, hash: String, phoneCode: String?, emailVerification: Api.EmailVerification?, now: Double) throws {
         guard let sent = sentCodes[phone], sent.phoneCodeHash == hash else {
             throw RequestError(code: 400, message: hash.isEmpty ? "PHONE_CODE_HASH_EMPTY" : "PHONE_CODE_EXPIRED")
         }
         guard now - sent.sentAt <= codeLifetime else { throw RequestError(code: 400, message: "PHONE_CODE_EXPIRED") }
+        let code: String?
+        if sent.byEmail {
+            guard case .emailVerificationCode(let verification)? = emailVerification else { throw RequestError(code: 400, message: "PHONE_CODE_INVALID") }
+            code = verification.code
+        } else {
+            code = phoneCode
+        }
         guard let code, !code.isEmpty else { throw RequestError(code: 400, message: "PHONE_CODE_EMPTY") }
         guard code == sent.code else { throw RequestError(code: 400, message: "PHONE_CODE_INVALID") }
     }
 
     mutating func signIn(_ request: Api.functions.auth.SignIn, context: CallContext, now: Double) throws -> RPCAnswer {
         let phone = World.normalizePhone(request.phoneNumber)
-        try checkCode(phone: phone, hash: request.phoneCodeHash, code: request.phoneCode, now: now)
+        try checkCode(phone: phone, hash: request.phoneCodeHash, phoneCode: request.phoneCode, emailVerification: request.emailVerification, now: now)
         guard let user = user(phone: phone) else {
             return .encode(Api.auth.Authorization.authorizationSignUpRequired(Api.auth.Authorization.AuthorizationSignUpRequired()))
         }

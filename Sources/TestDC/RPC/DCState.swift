@@ -39,6 +39,8 @@ public struct SentLoginCode: Sendable, Equatable, Codable {
     public var dc: Int32
     /// Unix seconds when it was sent.
     public var sentAt: Double
+    /// Sent to the login email: auth.signIn must give it as email_verification.
+    public var byEmail: Bool = false
 }
 
 /// A message in someone's private box (ids are per account, as on Telegram).

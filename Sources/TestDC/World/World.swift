@@ -43,11 +43,15 @@ public struct World: Codable, Sendable, Equatable {
         /// For an account without a 2FA password: its logins answer setup_password_required with
         /// otherwise_relogin_days = this (Telegram's push for a password).
         public var reloginDaysWithoutPassword: Int32?
+        /// How auth.sendCode says the code travels (api/auth, code types): "sms" (the default),
+        /// "email" (to the login email: auth.signIn takes it as email_verification), "fragment"
+        /// (on fragment.com) or "setUpEmail" (no code: a login email must be set up first).
+        public var codeDelivery: String?
 
         public init(
             id: Int64, accessHash: Int64, phone: String? = nil, firstName: String, lastName: String? = nil,
             username: String? = nil, password: String? = nil, homeDC: Int32? = nil, deactivated: Bool = false,
-            bot: Bool = false, botToken: String? = nil, reloginDaysWithoutPassword: Int32? = nil
+            bot: Bool = false, botToken: String? = nil, reloginDaysWithoutPassword: Int32? = nil, codeDelivery: String? = nil
         ) {
             self.id = id
             self.accessHash = accessHash
@@ -61,10 +65,11 @@ public struct World: Codable, Sendable, Equatable {
             self.bot = bot
             self.botToken = botToken
             self.reloginDaysWithoutPassword = reloginDaysWithoutPassword
+            self.codeDelivery = codeDelivery
         }
 
         enum CodingKeys: String, CodingKey {
-            case id, accessHash, phone, firstName, lastName, username, password, homeDC, deactivated, bot, botToken, reloginDaysWithoutPassword
+            case id, accessHash, phone, firstName, lastName, username, password, homeDC, deactivated, bot, botToken, reloginDaysWithoutPassword, codeDelivery
         }
 
         public init(from decoder: any Decoder) throws {
@@ -81,6 +86,7 @@ public struct World: Codable, Sendable, Equatable {
             bot = try c.decodeIfPresent(Bool.self, forKey: .bot) ?? false
             botToken = try c.decodeIfPresent(String.self, forKey: .botToken)
             reloginDaysWithoutPassword = try c.decodeIfPresent(Int32.self, forKey: .reloginDaysWithoutPassword)
+            codeDelivery = try c.decodeIfPresent(String.self, forKey: .codeDelivery)
         }
     }
 

@@ -163,6 +163,14 @@ struct AuthCommand: AsyncParsableCommand {
                 case .codeSent(let value): sent = value
                 }
                 resumed = false
+                if sent.channel == "setUpEmail" {
+                    // No code was sent: Telegram wants a login email set up first, which tgsm does not do.
+                    let after = try await stack.sendCodeGuard.deadline(phoneNumber: number).map { " after \(TimeText.iso($0))" } ?? ""
+                    throw CLIFailure(.failure, "\(account): Telegram sent no code: it asks this account to set up a login email first "
+                        + "(auth.sentCodeTypeSetUpEmailRequired, which it does for numbers that log in often), and tgsm cannot do that step. "
+                        + "Log in with `tgsm auth --account \(account) --qr` from a logged-in app instead, or set the login email in an "
+                        + "official app (Settings > Privacy and Security > Login Email) and run `tgsm auth` again\(after).")
+                }
                 Terminal.standard.errorLine("The code was sent \(Self.whereTheCodeGoes(sent)).")
             }
             var attempts = 0
@@ -257,6 +265,7 @@ struct AuthCommand: AsyncParsableCommand {
         case "sms": "by SMS"
         case "call": "by a phone call"
         case "email": "to the account's login email"
+        case "fragment": "to Fragment: open \(sent.fragmentURL ?? "fragment.com") and log in with the wallet that holds this number to read it"
         default: "(\(sent.channel))"
         }
     }
