@@ -81,7 +81,9 @@ public final class SendCodeGuard: Sendable {
     public func clear(phoneNumber: String) async throws {
         let key = try await store.phoneKey(for: phoneNumber)
         try await store.setSendCodeDeadline(nil, account: account, phoneKey: key)
-        while let other = try await store.latestSendCodeDeadline(phoneKey: key) {
+        // Bounded: a store whose delete left the row would otherwise hold the operator here for ever.
+        var cleared: Set<AccountID> = [account]
+        while let other = try await store.latestSendCodeDeadline(phoneKey: key), cleared.insert(other.account).inserted {
             try await store.setSendCodeDeadline(nil, account: other.account, phoneKey: key)
         }
         logger.notice("send-code deadline cleared by hand", metadata: ["account": "\(account)"])
