@@ -288,6 +288,10 @@ struct AuthCommand: AsyncParsableCommand {
             return CLIFailure(.rateLimited, "\(account): \(login)")
         case .phoneNumberBanned:
             return CLIFailure(.accountMarked, "\(account): \(login)")
+        case .passwordNeeded:
+            // The prompt's input ended: Telegram keeps the session waiting for the password.
+            return CLIFailure(.usage, "\(account): the input ended at the 2FA password prompt. Run `tgsm auth --account \(account)` "
+                + "again to type it: the session waits for the password, no new code is needed.")
         case .request(let telegram):
             if let managed = telegram.sessionManagerError { return Runtimes.failure(managed, account: AccountID(account)) }
             return CLIFailure(.failure, "\(account): \(login)")
