@@ -50,6 +50,10 @@ public struct HealthReport: Sendable, Codable, Equatable {
             reasons.append("marked \(mark.state.rawValue) (\(mark.code), \(mark.cause)) since \(ISOTime.string(mark.since)): "
                 + mark.recoverySteps.joined(separator: " "))
         }
+        if let frozen = account.live?.frozenSince {
+            reasons.append("Telegram froze this account (FROZEN_METHOD_INVALID) at \(ISOTime.string(frozen)): it is read-only, and calls "
+                + "that write fail until an appeal is accepted; help.getAppConfig gives freeze_appeal_url and the deletion date")
+        }
         if liveExpected {
             if let live = account.live {
                 switch live.state {

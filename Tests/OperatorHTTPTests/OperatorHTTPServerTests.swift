@@ -62,6 +62,21 @@ import Workers
         #expect(unknown.reasons.first?.contains("no session for this account") == true)
     }
 
+    @Test func aFrozenAccountIsNotReadyAndSaysWhereToAppeal() async throws {
+        let fixture = try await Fixture.make()
+        defer { fixture.remove() }
+        let account = fixture.account
+        let server = try fixture.server(OperatorHTTPConfiguration(port: 0, accounts: [account])) {
+            [account: HealthSnapshot(account: account, state: .degraded, lastSuccess: UnixTime(seconds: 1_800_000_100),
+                                     lastFailureCode: "TGSM-RPC-002", frozenSince: UnixTime(seconds: 1_800_000_000))]
+        }
+        let response = try await withServer(server) { port in try await get(port, "/health") }
+        #expect(response.status == 503)
+        let report = try JSONDecoder().decode(HealthReport.self, from: Data(response.body.utf8))
+        let ours = try #require(report.accounts.first)
+        #expect(!ours.ready && ours.reasons.contains { $0.contains("Telegram froze this account") && $0.contains("freeze_appeal_url") }, "\(ours.reasons)")
+    }
+
     @Test func metricsExportTheStoreTheQueueAndTheLedgerInPrometheusText() async throws {
         let fixture = try await Fixture.make()
         defer { fixture.remove() }

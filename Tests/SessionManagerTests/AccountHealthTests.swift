@@ -29,6 +29,24 @@ import Testing
         #expect(health.snapshot.state == .terminal)
     }
 
+    /// A frozen account (read-only until an appeal) stays degraded whatever succeeds after.
+    @Test func aFrozenAccountStaysDegraded() async throws {
+        let clock = TestClock()
+        let health = AccountHealth(account: "alice", policy: .init(failuresForDown: 3), clock: clock, logger: quietLogger)
+        let client = ScriptedInvoker()
+        let invoker = client.wrapped(in: [HealthMiddleware(health)])
+        client.script("help.getNearestDc", .failure(rpc(420, "FROZEN_METHOD_INVALID")))
+        _ = await failure(invoker, nearest)
+        let frozen = clock.now()
+        #expect(health.snapshot.state == .degraded && health.snapshot.frozenSince == frozen)
+        clock.advance(by: 5)
+        #expect(await failure(invoker, nearest) == nil)
+        #expect(health.snapshot.state == .degraded && health.snapshot.frozenSince == frozen, "a read that works unfreezes nothing")
+        client.script("help.getNearestDc", .failure(rpc(400, "PEER_ID_INVALID")))
+        _ = await failure(invoker, nearest)
+        #expect(health.snapshot.frozenSince == frozen)
+    }
+
     @Test func eventsArriveAsAnAsyncSequence() async throws {
         let clock = TestClock()
         let health = AccountHealth(account: "alice", clock: clock, logger: quietLogger)

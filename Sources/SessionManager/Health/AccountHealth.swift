@@ -33,9 +33,13 @@ public struct HealthSnapshot: Sendable, Hashable {
     public var consecutiveFailures: Int
     /// Until when calls are held back, in `.rateLimited`.
     public var rateLimitedUntil: UnixTime?
+    /// When Telegram first answered that the account is frozen (FROZEN_METHOD_INVALID,
+    /// FROZEN_PARTICIPANT_MISSING): read-only until an appeal is accepted, so the account stays
+    /// `.degraded` for the process's life, reads succeeding or not.
+    public var frozenSince: UnixTime?
 
     public init(account: AccountID, state: HealthState, lastSuccess: UnixTime? = nil, lastFailure: UnixTime? = nil, lastFailureCode: String? = nil,
-                pingRTT: Double? = nil, consecutiveFailures: Int = 0, rateLimitedUntil: UnixTime? = nil) {
+                pingRTT: Double? = nil, consecutiveFailures: Int = 0, rateLimitedUntil: UnixTime? = nil, frozenSince: UnixTime? = nil) {
         self.account = account
         self.state = state
         self.lastSuccess = lastSuccess
@@ -44,6 +48,7 @@ public struct HealthSnapshot: Sendable, Hashable {
         self.pingRTT = pingRTT
         self.consecutiveFailures = consecutiveFailures
         self.rateLimitedUntil = rateLimitedUntil
+        self.frozenSince = frozenSince
     }
 }
 
@@ -118,7 +123,7 @@ public final class AccountHealth: Sendable {
             snapshot.lastSuccess = now
             snapshot.consecutiveFailures = 0
             snapshot.rateLimitedUntil = nil
-            snapshot.state = .healthy
+            snapshot.state = snapshot.frozenSince == nil ? .healthy : .degraded
             return []
         }
     }
@@ -152,6 +157,10 @@ public final class AccountHealth: Sendable {
                 case .rpc:
                     // A server wait is a rate limit even when no ledger recorded it.
                     if case .serverWait = error.reason { snapshot.state = .rateLimited }
+                    if case .requestRefused(_, _, let rpc) = error.reason, rpc.isAccountFrozen {
+                        snapshot.frozenSince = snapshot.frozenSince ?? now
+                        snapshot.state = .degraded
+                    }
                 case .session, .auth:
                     break
                 }
