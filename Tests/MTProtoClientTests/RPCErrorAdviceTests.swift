@@ -8,6 +8,7 @@ import Testing
         ("FLOOD_PREMIUM_WAIT_7", 7, .floodPremium),
         ("SLOWMODE_WAIT_120", 120, .slowMode),
         ("TAKEOUT_INIT_DELAY_WAIT_5", 5, .other),
+        ("2FA_CONFIRM_WAIT_604800", 604_800, .other),
     ])
     func waitsCarryTheirSeconds(message: String, seconds: Int, reason: RPCErrorAdvice.WaitReason) {
         let error = RPCError(code: 420, message: message)
@@ -23,6 +24,8 @@ import Testing
         #expect(error.advice == .fixRequest)
         #expect(error.description.contains("frozen this account") && error.description.contains("freeze_appeal_url"))
         #expect(RPCError(code: 420, message: "FLOOD").advice == .wait(seconds: 1, reason: .other), "another 420 without seconds still waits")
+        // A 420 whose number is not named *_WAIT_X is still its seconds, not one.
+        #expect(RPCError(code: 420, message: "TAKEOUT_INIT_DELAY_86400").advice == .wait(seconds: 86_400, reason: .other))
     }
 
     @Test(arguments: [

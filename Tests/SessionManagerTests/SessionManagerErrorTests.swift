@@ -99,6 +99,9 @@ import Testing
         #expect(frozen.code == "TGSM-RPC-002")
         #expect(frozen.recoverySteps.joined().contains("freeze_appeal_url") && !frozen.recoverySteps.joined().contains("Change the request"))
         #expect(rpc(400, "PEER_FLOOD").guidance(account: "alice").recoverySteps.joined().contains("@SpamBot"))
+        // A flood error not named *_WAIT_X is a server wait with its seconds, not a refusal.
+        let takeout = rpc(420, "TAKEOUT_INIT_DELAY_86400").guidance(account: "alice")
+        #expect(takeout.code == "TGSM-RPC-003" && takeout.description.contains("86400"))
         let wrapped = TelegramError.middleware(Self.catalogue[0].0)
         #expect(wrapped.guidance(account: "bob").code == "TGSM-RATE-001")
         #expect(wrapped.description.hasPrefix("[TGSM-RATE-001]"))

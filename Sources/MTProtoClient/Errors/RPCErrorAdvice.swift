@@ -102,7 +102,11 @@ extension RPCError {
         // A frozen account stays frozen: waiting a second and repeating (the answer to another 420
         // without seconds) would call Telegram for ever from an account it has flagged.
         if isAccountFrozen { return .fixRequest }
-        if code == 420 { return .wait(seconds: 1, reason: .other) }
+        if code == 420 {
+            // A flood error whose number is not named *_WAIT_X is still its seconds
+            // (TAKEOUT_INIT_DELAY_X: a day); one second is only for a 420 that names none.
+            return .wait(seconds: argument ?? 1, reason: .other)
+        }
         // api/errors: a code other than those it lists "may be considered the same as a 500 error".
         return [303, 400, 401, 403, 404, 406].contains(code) ? .fixRequest : .retryLater
     }

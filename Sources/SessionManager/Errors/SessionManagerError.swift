@@ -377,7 +377,7 @@ extension TelegramError {
         case .middleware(let other):
             return SessionManagerError(.client(account: account, error: .middleware(other)), underlying: self)
         case .rpc(let rpc, let method):
-            if let seconds = rpc.waitSeconds {
+            if case .wait(let seconds, _) = rpc.advice {
                 return SessionManagerError(.serverWait(account: account, method: method, error: rpc, seconds: seconds), underlying: self)
             }
             if let loss = rpc.authorizationLoss {
