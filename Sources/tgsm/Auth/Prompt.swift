@@ -20,8 +20,11 @@ enum Prompt {
     /// Reads without echo on a terminal; the typed text never reaches the screen, a log or a file.
     /// A signal that ends the process meanwhile first turns echo back on: the shell it returns to
     /// does not always restore the terminal, and one left silent looks hung.
+    ///
+    /// Echo goes off before the prompt shows: what is typed once the prompt is on screen (a fast
+    /// typist, a pasted password) is never echoed nor thrown away. What was typed before it, blind
+    /// and echoed, is discarded (TCSAFLUSH) rather than taken as the secret.
     static func secret(_ prompt: String) throws(CLIFailure) -> String {
-        FileHandle.standardError.write(Data(prompt.utf8))
         var saved = termios()
         let isTerminal = isatty(STDIN_FILENO) == 1 && tcgetattr(STDIN_FILENO, &saved) == 0
         var previousHandlers: [(Int32, __sighandler_t?)] = []
@@ -32,9 +35,11 @@ enum Prompt {
             quiet.c_lflag &= ~tcflag_t(ECHO)
             _ = tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet)
         }
+        FileHandle.standardError.write(Data(prompt.utf8))
         let line = readLine(strippingNewline: true)
         if isTerminal {
-            _ = tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved)
+            // TCSADRAIN: an answer typed ahead for the next prompt stays.
+            _ = tcsetattr(STDIN_FILENO, TCSADRAIN, &saved)
             for (number, handler) in previousHandlers { _ = signal(number, handler) }
             FileHandle.standardError.write(Data("\n".utf8))
         }
