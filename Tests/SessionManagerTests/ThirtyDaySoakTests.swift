@@ -739,12 +739,14 @@ struct Soak {
             // call takes more than 20 ms of real time, so on a loaded machine a call can reach its
             // 30 s (simulated) timeout before loopback answers. What must hold is that the stored
             // login still works (no code asked for: counted at the end), not that the first try wins.
-            // A quarter second of real time per step here, not 20 ms: the scripts/test run of
-            // 2026-12-04 16:33 timed out all three tries on a machine busy from the suites before.
+            // A quarter second of real time per step, not 20 ms, and a 10-minute timeout, not 30 s:
+            // scripts/test runs of 2026-12-04 (16:33, 16:45) timed out all three tries on a machine
+            // slowed by the suites before, each jump of the driven clock eating into 30 s. Neither
+            // weakens what the step proves: the answer comes on the stored login, no code asked for.
             var error: TelegramError?
             for _ in 1...3 {
                 error = await drive(grace: .milliseconds(250)) {
-                    await failure(invoker, Api.functions.updates.GetState(), options: InvokeOptions(isIdempotent: true))
+                    await failure(invoker, Api.functions.updates.GetState(), options: InvokeOptions(timeout: 600, isIdempotent: true))
                 }
                 guard let timedOut = error, Self.isTimeout(timedOut) else { break }
                 ThirtyDaySoakTests.trace("kill mid-call: the restarted process's call timed out on the driven clock; again")
