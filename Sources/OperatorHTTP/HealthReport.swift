@@ -51,7 +51,7 @@ public struct HealthReport: Sendable, Codable, Equatable {
                 + mark.recoverySteps.joined(separator: " "))
         }
         if let frozen = account.live?.frozenSince {
-            reasons.append("Telegram froze this account (FROZEN_METHOD_INVALID) at \(ISOTime.string(frozen)): it is read-only, and calls "
+            reasons.append("Telegram froze this account (FROZEN_METHOD_INVALID or FROZEN_PARTICIPANT_MISSING) at \(ISOTime.string(frozen)): it is read-only, and calls "
                 + "that write fail until an appeal is accepted; help.getAppConfig gives freeze_appeal_url and the deletion date")
         }
         if liveExpected {

@@ -300,7 +300,8 @@ import Testing
 
         let fragment = SentLoginCode(phoneCodeHash: Self.hash, type: .sentCodeTypeFragmentSms(.init(url: "https://fragment.com/x", length: 5)))
         #expect(fragment.channel == "fragment" && fragment.fragmentURL == "https://fragment.com/x" && !fragment.isEmailCode)
-        #expect(SentLoginCode(phoneCodeHash: Self.hash, type: .sentCodeTypeSetUpEmailRequired(.init())).channel == "setUpEmail")
+        let setUp = SentLoginCode(phoneCodeHash: Self.hash, type: .sentCodeTypeSetUpEmailRequired(.init()))
+        #expect(setUp.channel == "setUpEmail" && setUp.awaitsLoginEmailSetUp && !byEmail.awaitsLoginEmailSetUp)
     }
 
     /// AUTH_RESTART ("restart the authorization process") is asked again, twice at most.

@@ -34,6 +34,13 @@ import Testing
         #expect(throws: WorldError.self) { try World.decode(Data(#"{"users": [{"id": 1, "firstName": "A", "phone": "1"}, {"id": 2, "firstName": "B", "phone": "+1"}]}"#.utf8)) }
     }
 
+    /// How a user's codes travel is one of the DC's code types; a misspelt one is refused, not taken for SMS.
+    @Test func codeDeliveryIsOneOfTheKnownTypes() throws {
+        let world = try World.decode(Data(#"{"users": [{"id": 1, "firstName": "A", "codeDelivery": "fragment", "reloginDaysWithoutPassword": 7}]}"#.utf8))
+        #expect(world.users.first?.codeDelivery == .fragment && world.users.first?.reloginDaysWithoutPassword == 7)
+        #expect(throws: WorldError.self) { try World.decode(Data(#"{"users": [{"id": 1, "firstName": "A", "codeDelivery": "emial"}]}"#.utf8)) }
+    }
+
     @Test func refusesDuplicatePhonesAndUsernames() {
         let twoPhones = World(users: [
             World.User(id: 1, accessHash: 1, phone: "1", firstName: "A"),

@@ -149,23 +149,23 @@ import Testing
     /// at all until a login email is set up (no prompt; QR login proposed instead).
     @Test func authFollowsHowTelegramSentTheCode() async throws {
         let setup = try await Setup.start()
-        func deliver(_ user: Int64, _ delivery: String) {
+        func deliver(_ user: Int64, _ delivery: World.User.CodeDelivery) {
             setup.dc.core.withState { state in
                 if let index = state.world.users.firstIndex(where: { $0.id == user }) { state.world.users[index].codeDelivery = delivery }
             }
         }
-        deliver(1001, "email")
+        deliver(1001, .email)
         let email = try await setup.cli.run(["auth", "--account", "alice", "--phone", "15550001"], stdin: DCState.loginCode(for: "15550001") + "\n")
         #expect(email.status == 0, "\(email.stderr)")
         #expect(email.stderr.contains("The code was sent to the account's login email."))
 
-        deliver(1002, "fragment")
+        deliver(1002, .fragment)
         let fragment = try await setup.cli.run(["auth", "--account", "bob", "--phone", "15550002"],
                                                stdin: DCState.loginCode(for: "15550002") + "\nhunter2\n")
         #expect(fragment.status == 0, "\(fragment.stderr)")
         #expect(fragment.stderr.contains("The code was sent to Fragment: open https://fragment.com/login/"), "\(fragment.stderr)")
 
-        deliver(1003, "setUpEmail")
+        deliver(1003, .setUpEmail)
         let setUp = try await setup.cli.run(["auth", "--account", "carol", "--phone", "15550003"], stdin: "")
         #expect(setUp.status == 1, "\(setUp.stderr)")
         #expect(setUp.stderr.contains("asks this account to set up a login email first") && setUp.stderr.contains("--qr"), "\(setUp.stderr)")

@@ -33,6 +33,12 @@ public struct SentLoginCode: Sendable, CustomStringConvertible {
         return nil
     }
 
+    /// No code was sent: Telegram wants a login email set up first (auth.sentCodeTypeSetUpEmailRequired).
+    public var awaitsLoginEmailSetUp: Bool {
+        if case .sentCodeTypeSetUpEmailRequired = type { return true }
+        return false
+    }
+
     /// The code went to the account's login email: auth.signIn takes it as email_verification.
     public var isEmailCode: Bool {
         if case .sentCodeTypeEmailCode = type { return true }

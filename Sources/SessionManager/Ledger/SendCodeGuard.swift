@@ -68,13 +68,10 @@ public final class SendCodeGuard: Sendable {
         try await deadlineHolder(phoneNumber: phoneNumber)?.deadline
     }
 
-    /// The current deadline for this phone and the account whose code request set it.
+    /// The current deadline for this phone and the account whose code request set it (this
+    /// account's own among them).
     public func deadlineHolder(phoneNumber: String) async throws -> SendCodeDeadline? {
-        let key = try await store.phoneKey(for: phoneNumber)
-        let own = try await store.sendCodeDeadline(account: account, phoneKey: key).map { SendCodeDeadline(account: account, deadline: $0) }
-        guard let latest = try await store.latestSendCodeDeadline(phoneKey: key) else { return own }
-        guard let own else { return latest }
-        return latest.deadline > own.deadline ? latest : own
+        try await store.latestSendCodeDeadline(phoneKey: try await store.phoneKey(for: phoneNumber))
     }
 
     /// Removes the phone's deadlines, every account's: for an operator who is sure no code arrived.
@@ -88,7 +85,6 @@ public final class SendCodeGuard: Sendable {
         }
         logger.notice("send-code deadline cleared by hand", metadata: ["account": "\(account)"])
     }
-
 
     /// Refusals of a code request that say no code was sent and asking again is no abuse: the
     /// request itself was wrong (the app's credentials, the number) or Telegram asks for the login
@@ -106,25 +102,21 @@ public final class SendCodeGuard: Sendable {
         let now = clock.now()
         let key: String
         let existing: UnixTime?
-        let phones: SendCodeDeadline?
+        let latest: SendCodeDeadline?
         do {
             key = try await store.phoneKey(for: phoneNumber)
             existing = try await store.sendCodeDeadline(account: account, phoneKey: key)
-            phones = try await store.latestSendCodeDeadline(phoneKey: key)
+            latest = try await store.latestSendCodeDeadline(phoneKey: key)
         } catch {
             // Fail closed: without the deadline we cannot know that asking is safe.
             throw .middleware(SessionManagerError(.storageFailed(account: account, reason: "reading the send-code deadline: \(error)")))
         }
-        if let phones, phones.account != account, now < phones.deadline {
-            logger.warning("login code request refused: another account of this store asked for this number too recently",
-                           metadata: ["account": "\(account)", "method": "\(method)", "other": "\(phones.account)"])
+        // The phone's latest deadline, whichever account of the store set it (this one's included).
+        if let latest, now < latest.deadline {
+            logger.warning("login code request refused: the previous one for this number is too recent",
+                           metadata: ["account": "\(account)", "method": "\(method)", "requestedBy": "\(latest.account)"])
             Counter(label: "tgsm_send_code_refusals_total", dimensions: [("account", account.rawValue)]).increment()
-            throw .middleware(SessionManagerError(.sendCodeGuard(account: account, method: method, deadline: phones.deadline)))
-        }
-        if let existing, now < existing {
-            logger.warning("login code request refused: the previous one is too recent", metadata: ["account": "\(account)", "method": "\(method)"])
-            Counter(label: "tgsm_send_code_refusals_total", dimensions: [("account", account.rawValue)]).increment()
-            throw .middleware(SessionManagerError(.sendCodeGuard(account: account, method: method, deadline: existing)))
+            throw .middleware(SessionManagerError(.sendCodeGuard(account: account, method: method, deadline: latest.deadline)))
         }
         do {
             try await store.setSendCodeDeadline(now + policy.minimumInterval, account: account, phoneKey: key)
@@ -245,7 +237,7 @@ public struct SendCodeGuardMiddleware: InvocationMiddleware {
                     let sentCode = SentLoginCode(phoneCodeHash: code.phoneCodeHash, type: code.type, nextType: code.nextType, timeout: code.timeout)
                     // "Set up a login email first" sent no code: there is nothing for a rerun to type.
                     await guardian.noteAnswer(phoneNumber: phone, waitSeconds: code.timeout.map(Double.init),
-                                              sent: sentCode.channel == "setUpEmail" ? nil : sentCode)
+                                              sent: sentCode.awaitsLoginEmailSetUp ? nil : sentCode)
                 }
                 return result
             } catch {

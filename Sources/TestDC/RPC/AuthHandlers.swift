@@ -19,22 +19,22 @@ extension DCState {
             if home != context.dc { throw RequestError(code: 303, message: "PHONE_MIGRATE_\(home)") }
         }
         let hash = randomHex(8)
-        let delivery = user(phone: phone)?.codeDelivery ?? "sms"
+        let delivery = user(phone: phone)?.codeDelivery ?? .sms
         let type: Api.auth.SentCodeType
         switch delivery {
-        case "email":
+        case .email:
             type = .sentCodeTypeEmailCode(Api.auth.SentCodeType.SentCodeTypeEmailCode(emailPattern: "l***@example.com", length: 5))
-        case "fragment":
-            type = .sentCodeTypeFragmentSms(Api.auth.SentCodeType.SentCodeTypeFragmentSms(url: "https://fragment.com/login/\(hash)", length: 5))
-        case "setUpEmail":
+        case .fragment:
+            type = .sentCodeTypeFragmentSms(Api.auth.SentCodeType.SentCodeTypeFragmentSms(url: "https://fragment.com/login/\(randomHex(8))", length: 5))
+        case .setUpEmail:
             // No code goes out until a login email is set up.
             return .encode(Api.auth.SentCode.sentCode(Api.auth.SentCode.SentCode(
                 type: .sentCodeTypeSetUpEmailRequired(Api.auth.SentCodeType.SentCodeTypeSetUpEmailRequired()), phoneCodeHash: hash)))
-        default:
+        case .sms:
             type = .sentCodeTypeSms(Api.auth.SentCodeType.SentCodeTypeSms(length: 5))
         }
         recordCode(SentLoginCode(phone: phone, code: Self.loginCode(for: phone), phoneCodeHash: hash, dc: context.dc, sentAt: now,
-                                 byEmail: delivery == "email"))
+                                 byEmail: delivery == .email))
         return .encode(Api.auth.SentCode.sentCode(Api.auth.SentCode.SentCode(type: type, phoneCodeHash: hash, timeout: 60)))
     }
 

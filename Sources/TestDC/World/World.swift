@@ -43,15 +43,25 @@ public struct World: Codable, Sendable, Equatable {
         /// For an account without a 2FA password: its logins answer setup_password_required with
         /// otherwise_relogin_days = this (Telegram's push for a password).
         public var reloginDaysWithoutPassword: Int32?
-        /// How auth.sendCode says the code travels (api/auth, code types): "sms" (the default),
-        /// "email" (to the login email: auth.signIn takes it as email_verification), "fragment"
-        /// (on fragment.com) or "setUpEmail" (no code: a login email must be set up first).
-        public var codeDelivery: String?
+        /// How auth.sendCode says the code travels; SMS when nil.
+        public var codeDelivery: CodeDelivery?
+
+        /// api/auth's code types the DC can answer with. A world file naming another fails to load
+        /// (a misspelt value would otherwise test SMS while claiming email).
+        public enum CodeDelivery: String, Codable, Sendable {
+            case sms
+            /// To the login email: auth.signIn takes it as email_verification.
+            case email
+            /// On fragment.com, for a number bought there.
+            case fragment
+            /// No code: a login email must be set up first.
+            case setUpEmail
+        }
 
         public init(
             id: Int64, accessHash: Int64, phone: String? = nil, firstName: String, lastName: String? = nil,
             username: String? = nil, password: String? = nil, homeDC: Int32? = nil, deactivated: Bool = false,
-            bot: Bool = false, botToken: String? = nil, reloginDaysWithoutPassword: Int32? = nil, codeDelivery: String? = nil
+            bot: Bool = false, botToken: String? = nil, reloginDaysWithoutPassword: Int32? = nil, codeDelivery: CodeDelivery? = nil
         ) {
             self.id = id
             self.accessHash = accessHash
@@ -86,7 +96,7 @@ public struct World: Codable, Sendable, Equatable {
             bot = try c.decodeIfPresent(Bool.self, forKey: .bot) ?? false
             botToken = try c.decodeIfPresent(String.self, forKey: .botToken)
             reloginDaysWithoutPassword = try c.decodeIfPresent(Int32.self, forKey: .reloginDaysWithoutPassword)
-            codeDelivery = try c.decodeIfPresent(String.self, forKey: .codeDelivery)
+            codeDelivery = try c.decodeIfPresent(CodeDelivery.self, forKey: .codeDelivery)
         }
     }
 

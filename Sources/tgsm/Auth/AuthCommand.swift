@@ -163,7 +163,7 @@ struct AuthCommand: AsyncParsableCommand {
                 case .codeSent(let value): sent = value
                 }
                 resumed = false
-                if sent.channel == "setUpEmail" {
+                if sent.awaitsLoginEmailSetUp {
                     // No code was sent: Telegram wants a login email set up first, which tgsm does not do.
                     let after = try await stack.sendCodeGuard.deadline(phoneNumber: number).map { " after \(TimeText.iso($0))" } ?? ""
                     throw CLIFailure(.failure, "\(account): Telegram sent no code: it asks this account to set up a login email first "
