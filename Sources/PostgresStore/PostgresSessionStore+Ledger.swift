@@ -150,6 +150,45 @@ extension PostgresSessionStore {
         }
     }
 
+    public func futureAuthTokens(phoneKey: String) async throws(SessionStoreError) -> [FutureAuthToken] {
+        let logger = self.logger
+        return try await read("read the future auth tokens") { connection in
+            try await connection.rows("""
+                SELECT token, received_at FROM future_auth_token WHERE phone_key = \(phoneKey)
+                ORDER BY received_at DESC, token_digest LIMIT \(FutureAuthToken.limit)
+                """, logger: logger).map { row in
+                let (token, receivedAt) = try row.decode((Data, Double).self)
+                return FutureAuthToken(bytes: Array(token), receivedAt: UnixTime(seconds: receivedAt))
+            }
+        }
+    }
+
+    public func addFutureAuthToken(_ token: FutureAuthToken, account: AccountID, phoneKey: String) async throws(SessionStoreError) {
+        let logger = self.logger
+        let digest = token.digest
+        try await write("keep a future auth token") { connection in
+            try await connection.query("""
+                INSERT INTO future_auth_token(phone_key, token_digest, account, token, received_at)
+                VALUES (\(phoneKey), \(digest), \(account.rawValue), \(Data(token.bytes)), \(token.receivedAt.seconds))
+                ON CONFLICT (phone_key, token_digest) DO NOTHING
+                """, logger: logger)
+            try await connection.query("""
+                DELETE FROM future_auth_token WHERE phone_key = \(phoneKey) AND token_digest NOT IN (
+                    SELECT token_digest FROM future_auth_token WHERE phone_key = \(phoneKey)
+                    ORDER BY received_at DESC, token_digest LIMIT \(FutureAuthToken.limit))
+                """, logger: logger)
+        }
+    }
+
+    public func futureAuthTokenPhoneKey(account: AccountID) async throws(SessionStoreError) -> String? {
+        let logger = self.logger
+        return try await read("read the phone key of the account's future auth tokens") { connection in
+            try await connection.rows("""
+                SELECT phone_key FROM future_auth_token WHERE account = \(account.rawValue) ORDER BY received_at DESC LIMIT 1
+                """, logger: logger).first.map { try $0.decode(String.self) }
+        }
+    }
+
     public func status(of account: AccountID) async throws(SessionStoreError) -> AccountStatus? {
         let logger = self.logger
         let found = try await read("read the status of \(account)") { connection -> (String, Double, String, String)? in

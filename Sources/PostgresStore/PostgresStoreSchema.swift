@@ -159,5 +159,21 @@ enum PostgresStoreSchema {
             )
             """,
         ]),
+        // The future auth tokens Telegram gave logins (`FutureAuthToken`), per phone key: offered
+        // back in auth.sendCode, they log a lost session in again without a code. `token_digest`
+        // (SHA-256) keeps a token received twice from being kept twice.
+        PostgresMigration(id: "store.v5", statements: [
+            """
+            CREATE TABLE future_auth_token (
+                phone_key text NOT NULL,
+                token_digest text NOT NULL,
+                account text NOT NULL,
+                token bytea NOT NULL,
+                received_at double precision NOT NULL,
+                PRIMARY KEY (phone_key, token_digest)
+            )
+            """,
+            "CREATE INDEX future_auth_token_by_account ON future_auth_token(account, received_at)",
+        ]),
     ]
 }

@@ -227,6 +227,11 @@ private struct Unannounced: FloodLedgerStore {
     func setPendingLoginCode(_ code: PendingLoginCode?, account: AccountID, phoneKey: String) async throws {
         try await store.setPendingLoginCode(code, account: account, phoneKey: phoneKey)
     }
+    func futureAuthTokens(phoneKey: String) async throws -> [FutureAuthToken] { try await store.futureAuthTokens(phoneKey: phoneKey) }
+    func addFutureAuthToken(_ token: FutureAuthToken, account: AccountID, phoneKey: String) async throws {
+        try await store.addFutureAuthToken(token, account: account, phoneKey: phoneKey)
+    }
+    func futureAuthTokenPhoneKey(account: AccountID) async throws -> String? { try await store.futureAuthTokenPhoneKey(account: account) }
 }
 
 struct BrokenLedgerStore: FloodLedgerStore {
@@ -240,4 +245,7 @@ struct BrokenLedgerStore: FloodLedgerStore {
     func latestSendCodeDeadline(phoneKey: String) async throws -> SendCodeDeadline? { throw Broken() }
     func pendingLoginCode(account: AccountID, phoneKey: String) async throws -> PendingLoginCode? { throw Broken() }
     func setPendingLoginCode(_ code: PendingLoginCode?, account: AccountID, phoneKey: String) async throws { throw Broken() }
+    func futureAuthTokens(phoneKey: String) async throws -> [FutureAuthToken] { throw Broken() }
+    func addFutureAuthToken(_ token: FutureAuthToken, account: AccountID, phoneKey: String) async throws { throw Broken() }
+    func futureAuthTokenPhoneKey(account: AccountID) async throws -> String? { throw Broken() }
 }

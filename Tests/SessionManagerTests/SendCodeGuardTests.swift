@@ -100,6 +100,22 @@ import Testing
         #expect(client.count("auth.sendCode") == 7)
     }
 
+    /// A future auth token answered the request: a login without a code (auth.sentCodeSuccess), or
+    /// SESSION_PASSWORD_NEEDED for an account with a 2FA password. No code went out, so the
+    /// deadline goes back, and the password that follows spends no code.
+    @Test func aLoginByAFutureAuthTokenSentNoCodeAndHoldsNothingBack() async throws {
+        let (_, client, guardian, invoker) = guarded()
+        let user = Api.User.user(.init(id: 1001, phone: "15550001"))
+        client.script("auth.sendCode", .success(Api.auth.SentCode.sentCodeSuccess(.init(authorization: .authorization(.init(user: user))))))
+        #expect(await failure(invoker, request(phone)) == nil)
+        #expect(try await guardian.deadline(phoneNumber: phone) == nil)
+        client.script("auth.sendCode", .failure(rpc(401, "SESSION_PASSWORD_NEEDED", method: "auth.sendCode")))
+        #expect(await failure(invoker, request(phone))?.rpcError?.name == "SESSION_PASSWORD_NEEDED")
+        #expect(try await guardian.deadline(phoneNumber: phone) == nil)
+        #expect(try await guardian.pendingCode(phoneNumber: phone) == nil)
+        #expect(client.count("auth.sendCode") == 2)
+    }
+
     /// Telegram counts code requests per number, whichever session asks: a second account of the
     /// store with the same phone (two logins of one person, or a mistyped account name) waits for
     /// the first one's deadline too, and hears whose it is; clearing by hand clears the phone.

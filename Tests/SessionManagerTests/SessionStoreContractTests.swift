@@ -197,6 +197,34 @@ import Testing
         }
     }
 
+    /// Future auth tokens: per phone key whichever account got them, newest first, a token kept
+    /// once, at most 20 a phone (the oldest go), across reopening, and gone with their account.
+    @Test(arguments: StoreEngine.allCases) func futureAuthTokensAreKeptPerPhoneNewestFirstAndCapped(_ engine: StoreEngine) async throws {
+        try await EngineStore.with(engine) { place in
+            let store = try await place.open()
+            let phone = try await store.phoneKey(for: "+1 555 0001")
+            let other = try await store.phoneKey(for: "15550002")
+            func token(_ n: Int) -> FutureAuthToken { FutureAuthToken(bytes: Array("token-\(n)".utf8), receivedAt: UnixTime(seconds: Double(1000 + n))) }
+            #expect(try await store.futureAuthTokens(phoneKey: phone).isEmpty)
+            #expect(try await store.futureAuthTokenPhoneKey(account: "alice") == nil)
+            for n in 1...24 { try await store.addFutureAuthToken(token(n), account: n == 24 ? "alice-work" : "alice", phoneKey: phone) }
+            // The same token again (a repeated answer) is not kept twice, nor moved.
+            try await store.addFutureAuthToken(FutureAuthToken(bytes: token(20).bytes, receivedAt: UnixTime(seconds: 5000)), account: "alice", phoneKey: phone)
+            try await store.addFutureAuthToken(token(99), account: "bob", phoneKey: other)
+            try await store.shutDown()
+
+            let reopened = try await place.open()
+            #expect(try await reopened.futureAuthTokens(phoneKey: phone) == (5...24).reversed().map(token), "the 20 newest, newest first")
+            #expect(try await reopened.futureAuthTokens(phoneKey: other) == [token(99)], "each phone its own")
+            #expect(try await reopened.futureAuthTokenPhoneKey(account: "alice") == phone)
+            #expect(try await reopened.futureAuthTokenPhoneKey(account: "bob") == other)
+            try await reopened.deleteAccount("alice")
+            #expect(try await reopened.futureAuthTokens(phoneKey: phone) == [token(24)], "alice's go with her; alice-work's stays")
+            #expect(try await reopened.futureAuthTokenPhoneKey(account: "alice") == nil)
+            try await reopened.shutDown()
+        }
+    }
+
     @Test(arguments: StoreEngine.allCases) func theClientLoadsAndSavesThroughTheAccountAdapter(_ engine: StoreEngine) async throws {
         try await EngineStore.with(engine) { place in
             let store = try await place.open()

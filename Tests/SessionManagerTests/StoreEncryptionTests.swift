@@ -9,6 +9,7 @@ import Testing
     static let cheap = ScryptCost(n: 1 << 10, r: 8, p: 1)
     static let pendingCode = PendingLoginCode(phoneCodeHash: "c0de-hash-6d2f9a", codeType: [1, 2, 3, 4], sentAt: UnixTime(seconds: 100),
                                               offeredUntil: UnixTime(seconds: 700))
+    static let futureToken = FutureAuthToken(bytes: Array("future-auth-token-5e1f0c".utf8), receivedAt: UnixTime(seconds: 200))
 
     @Test func secretsAreSealedAtRestAndOpenWithTheRightPassphrase() async throws {
         let dir = TemporaryDirectory()
@@ -19,15 +20,18 @@ import Testing
         try await store.saveSession(Fixtures.session(), account: "alice", fence: nil)
         let phoneKey = try await store.phoneKey(for: "15550001")
         try await store.setPendingLoginCode(Self.pendingCode, account: "alice", phoneKey: phoneKey)
+        try await store.addFutureAuthToken(Self.futureToken, account: "alice", phoneKey: phoneKey)
         try store.close()
         for file in try FileManager.default.contentsOfDirectory(atPath: dir.path) where file.hasPrefix("sessions.sqlite") {
             let raw = try Data(contentsOf: URL(fileURLWithPath: dir.file(file)))
             #expect(raw.range(of: Data(Fixtures.key(2).bytes.prefix(32))) == nil, "a key in clear in \(file)")
             #expect(raw.range(of: Data(Self.pendingCode.phoneCodeHash.utf8)) == nil, "a phone_code_hash in clear in \(file)")
+            #expect(raw.range(of: Data(Self.futureToken.bytes)) == nil, "a future auth token in clear in \(file)")
         }
         let reopened = try SQLiteSessionStore.open(directory: dir.path, options: Fixtures.options(encryption: encryption))
         #expect(try await reopened.loadSession(account: "alice") == Fixtures.session())
         #expect(try await reopened.pendingLoginCode(account: "alice", phoneKey: phoneKey) == Self.pendingCode)
+        #expect(try await reopened.futureAuthTokens(phoneKey: phoneKey) == [Self.futureToken])
         try reopened.close()
     }
 
@@ -87,13 +91,21 @@ import Testing
         try await plain.saveTemporaryKey(TemporaryAuthKey(key: Fixtures.key(50), expiresAt: .init(seconds: 9)), dc: 2, account: "alice", fence: nil)
         let phoneKey = try await plain.phoneKey(for: "15550001")
         try await plain.setPendingLoginCode(Self.pendingCode, account: "alice", phoneKey: phoneKey)
+        try await plain.addFutureAuthToken(Self.futureToken, account: "alice", phoneKey: phoneKey)
         try plain.close()
         let key = SymmetricKey(size: .bits256)
         let sealed = try SQLiteSessionStore.open(directory: dir.path, options: Fixtures.options(encryption: .key(key)))
         #expect(try await sealed.loadSession(account: "alice") == Fixtures.session())
         #expect(try await sealed.temporaryKey(dc: 2, account: "alice")?.key == Fixtures.key(50))
         #expect(try await sealed.pendingLoginCode(account: "alice", phoneKey: phoneKey) == Self.pendingCode)
+        #expect(try await sealed.futureAuthTokens(phoneKey: phoneKey) == [Self.futureToken])
         try sealed.close()
+        for file in try FileManager.default.contentsOfDirectory(atPath: dir.path) where file.hasPrefix("sessions.sqlite") {
+            let raw = try Data(contentsOf: URL(fileURLWithPath: dir.file(file)))
+            #expect(raw.range(of: Data(Self.futureToken.bytes)) == nil, "a future auth token left in clear in \(file)")
+            #expect(raw.range(of: Data(Fixtures.key(2).bytes.prefix(32))) == nil, "a key left in clear in \(file)")
+            #expect(raw.range(of: Data(Self.pendingCode.phoneCodeHash.utf8)) == nil, "a phone_code_hash left in clear in \(file)")
+        }
         #expect(throws: SessionStoreError.encryptionKeyRequired(path: dir.file("sessions.sqlite"))) {
             try SQLiteSessionStore.open(directory: dir.path, options: Fixtures.options())
         }

@@ -40,6 +40,10 @@ import Testing
         let sendCode = Api.functions.auth.SendCode(phoneNumber: "15550001", apiId: 1, apiHash: "h", settings: .codeSettings(.init()))
         #expect(await failure(invoker, sendCode) == nil)
         #expect(await guardian.status().state == .revoked)
+        // The 2FA step reads the password's SRP parameters first: without them an account with a
+        // password could never log in again.
+        client.script("account.getPassword", .success(Api.account.Password.password(.init(newAlgo: .passwordKdfAlgoUnknown(.init()), newSecureAlgo: .securePasswordKdfAlgoUnknown(.init()), secureRandom: []))))
+        #expect(await failure(invoker, Api.functions.account.GetPassword()) == nil)
         // A sign-up request is not a login: the mark stays (the end-to-end suite logs in for real).
         client.script("auth.signIn", .success(Api.auth.Authorization.authorizationSignUpRequired(.init())))
         #expect(await failure(invoker, Api.functions.auth.SignIn(phoneNumber: "15550001", phoneCodeHash: "h", phoneCode: "10005")) == nil)

@@ -128,6 +128,80 @@ import Testing
         }
     }
 
+    func futureToken(_ answer: RPCAnswer?) throws -> [UInt8]? {
+        guard case .authorization(let auth) = try result(answer, as: Api.auth.Authorization.self) else { return nil }
+        return auth.futureAuthToken
+    }
+
+    func sendCode(_ state: inout DCState, phone: String, tokens: [[UInt8]], as client: Client, now: Double = now) -> RPCAnswer? {
+        call(&state, F.auth.SendCode(phoneNumber: phone, apiId: 1, apiHash: "h", settings: .codeSettings(Api.CodeSettings.CodeSettings(logoutTokens: tokens))),
+             as: client, now: now)
+    }
+
+    /// api/auth, "Future auth tokens": a person's login and log-out hand one out; offered in a later
+    /// auth.sendCode of the same account before it expires, it logs the new key in without a code
+    /// (or, with a 2FA password, asks for the password alone), once.
+    @Test func aFutureAuthTokenLogsInAgainWithoutACodeOnceAndUntilItExpires() throws {
+        var state = DCState.forTests()
+        let hash = try sendCode(&state, phone: "15550001")
+        let token = try #require(try futureToken(signIn(&state, phone: "15550001", hash: hash, code: "10005")))
+        #expect(token.count == 32)
+
+        // A number without this account, or a token nobody issued: a code is sent as usual.
+        #expect(try result(sendCode(&state, phone: "19990000", tokens: [token], as: Client(keyID: 80)), as: Api.auth.SentCode.self).isCodeSent)
+        #expect(try result(sendCode(&state, phone: "15550001", tokens: [[1, 2, 3]], as: Client(keyID: 81)), as: Api.auth.SentCode.self).isCodeSent)
+        // Expired: a code.
+        #expect(try result(sendCode(&state, phone: "15550001", tokens: [token], as: Client(keyID: 82), now: Self.now + state.futureAuthTokenLifetime + 1),
+                           as: Api.auth.SentCode.self).isCodeSent)
+
+        let fresh = Client(keyID: 83)
+        state.consumeCode(phone: "15550001")
+        guard case .sentCodeSuccess(let success) = try result(sendCode(&state, phone: "15550001", tokens: [[9], token], as: fresh), as: Api.auth.SentCode.self),
+              case .authorization(let auth) = success.authorization, case .user(let user) = auth.user else {
+            Issue.record("the token did not log in")
+            return
+        }
+        #expect(user.id == 1001)
+        #expect(state.userID(for: fresh.context) == 1001)
+        #expect(state.sentCodes["15550001"] == nil, "no code was sent")
+        let next = try #require(auth.futureAuthToken, "the new login hands out a new token")
+        #expect(next != token)
+        // Used once: the same token again gets a code.
+        #expect(try result(sendCode(&state, phone: "15550001", tokens: [token], as: Client(keyID: 84)), as: Api.auth.SentCode.self).isCodeSent)
+
+        // auth.logOut hands one out too, and it logs the account in again.
+        guard case .loggedOut(let out) = try result(call(&state, F.auth.LogOut(), as: fresh), as: Api.auth.LoggedOut.self) else { return }
+        let afterLogOut = try #require(out.futureAuthToken)
+        #expect(state.userID(for: fresh.context) == nil)
+        guard case .sentCodeSuccess = try result(sendCode(&state, phone: "15550001", tokens: [afterLogOut], as: Client(keyID: 85)), as: Api.auth.SentCode.self) else {
+            Issue.record("the log-out's token did not log in")
+            return
+        }
+    }
+
+    @Test func aFutureAuthTokenOfAnAccountWithAPasswordAsksForThePasswordAlone() throws {
+        var state = DCState.forTests()
+        var entropy = SeededEntropy(seed: 3)
+        func logInWithPassword(_ client: Client) throws -> RPCAnswer? {
+            guard case .password(let info) = try result(call(&state, F.account.GetPassword(), as: client), as: Api.account.Password.self),
+                  case .passwordKdfAlgoSHA256SHA256PBKDF2HMACSHA512iter100000SHA256ModPow(let algo)? = info.currentAlgo,
+                  let srpB = info.srpB, let srpID = info.srpId else { throw TLDecodingErrorStub() }
+            let check = try SRP.computeCheck(password: "hunter2", parameters: SRP.Parameters(salt1: algo.salt1, salt2: algo.salt2, g: algo.g, p: algo.p),
+                                             srpB: srpB, entropy: &entropy)
+            return call(&state, F.auth.CheckPassword(password: .inputCheckPasswordSRP(.init(srpId: srpID, A: check.a, M1: check.m1))), as: client)
+        }
+        let hash = try sendCode(&state, phone: "15550002")
+        #expect(signIn(&state, phone: "15550002", hash: hash, code: DCState.loginCode(for: "15550002")) == .error(code: 401, message: "SESSION_PASSWORD_NEEDED"))
+        let token = try #require(try futureToken(logInWithPassword(Client())))
+
+        let fresh = Client(keyID: 90)
+        state.consumeCode(phone: "15550002")
+        #expect(sendCode(&state, phone: "15550002", tokens: [token], as: fresh) == .error(code: 401, message: "SESSION_PASSWORD_NEEDED"))
+        #expect(state.sentCodes["15550002"] == nil, "no code was sent")
+        #expect(call(&state, F.updates.GetState(), as: fresh) == .error(code: 401, message: "SESSION_PASSWORD_NEEDED"))
+        #expect(try userID(logInWithPassword(fresh)) == 1002)
+    }
+
     @Test func authorizationMovesToAnotherDCByExportAndImport() throws {
         var state = DCState.forTests()
         let hash = try sendCode(&state, phone: "15550001")
@@ -252,5 +326,12 @@ import Testing
         state.world.users[0].deactivated = true
         state.bind(Client().context, to: 1001)
         #expect(call(&state, F.updates.GetState()) == .error(code: 401, message: "USER_DEACTIVATED"))
+    }
+}
+
+extension Api.auth.SentCode {
+    var isCodeSent: Bool {
+        if case .sentCode = self { return true }
+        return false
     }
 }

@@ -207,6 +207,57 @@ import Testing
         try await setup.close()
     }
 
+    /// A session Telegram logged out (its key revoked: a person ended it in the app, or it expired)
+    /// logs in again with the future auth token its first login got: no code is requested or
+    /// typed, and bob, who has a 2FA password, is asked the password alone.
+    @Test func authLogsALostSessionInAgainByItsFutureAuthTokenWithoutACode() async throws {
+        let setup = try await Setup.start()
+        let signIns = try setup.counter("auth.signIn")
+        let alice = try await setup.cli.run(["auth", "--account", "alice", "--phone", "15550001"], stdin: DCState.loginCode(for: "15550001") + "\n")
+        #expect(alice.status == 0, "\(alice.stderr)")
+        let bobTerminal = try setup.terminal(["auth", "--account", "bob", "--phone", "15550002"])
+        var at = try await bobTerminal.expect("Login code: ")
+        bobTerminal.type(DCState.loginCode(for: "15550002"))
+        at = try await bobTerminal.expect("2FA password", after: at)
+        bobTerminal.type("hunter2")
+        try await bobTerminal.expect("logged in as user 1002", after: at)
+        #expect(try await bobTerminal.status() == 0)
+        #expect(setup.fired(signIns) == 2)
+
+        // Telegram ends both sessions; ten minutes pass (the send-code deadlines of the first logins end).
+        setup.dc.core.withState { state in
+            for keyID in state.authKeyIDs(dc: 1) { state.revokeAuthorization(dc: 1, keyID: keyID) }
+        }
+        let store = try SQLiteSessionStore.open(directory: setup.cli.store)
+        for (account, phone) in [("alice", "15550001"), ("bob", "15550002")] {
+            try await store.setSendCodeDeadline(nil, account: AccountID(account), phoneKey: try await store.phoneKey(for: phone))
+        }
+        try store.close()
+        let again = try await setup.cli.run(["auth", "--account", "alice", "--phone", "15550001"], stdin: "")
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(again.stderr.contains("No code was needed: Telegram accepted a future auth token"), "\(again.stderr)")
+        #expect(again.stdout.contains("logged in as user 1001") || again.stderr.contains("logged in as user 1001"), "\(again.stdout)\(again.stderr)")
+        #expect(setup.dc.loginCode(phone: "15550001") == nil, "no code was sent")
+
+        let bobAgain = try setup.terminal(["auth", "--account", "bob", "--phone", "15550002"])
+        at = try await bobAgain.expect("the account has a 2FA password")
+        at = try await bobAgain.expect("2FA password (not shown): ", after: at)
+        bobAgain.type("hunter2")
+        try await bobAgain.expect("logged in as user 1002", after: at)
+        #expect(try await bobAgain.status() == 0)
+        #expect(!bobAgain.output.contains("Login code"))
+        #expect(setup.dc.loginCode(phone: "15550002") == nil)
+        #expect(setup.fired(signIns) == 2, "neither login needed a code")
+
+        // Both sessions work again: a further auth finds each valid and asks nothing.
+        for (account, phone) in [("alice", "15550001"), ("bob", "15550002")] {
+            let valid = try await setup.cli.run(["auth", "--account", account, "--phone", phone], stdin: "")
+            #expect(valid.status == 10, "\(valid.stderr)")
+            #expect(valid.stderr.contains("already has a valid session"))
+        }
+        try await setup.close()
+    }
+
     /// Ctrl-C (or a kill, a closed window) while the password is typed: the terminal gets its echo
     /// back before the process ends, or the shell it returns to may look hung.
     @Test(arguments: [SIGINT, SIGTERM]) func aSignalAtThePasswordPromptGivesTheTerminalItsEchoBack(signal: Int32) async throws {

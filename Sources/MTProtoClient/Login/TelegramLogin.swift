@@ -60,8 +60,12 @@ public struct SentLoginCode: Sendable, CustomStringConvertible {
 /// How a code request ended.
 public enum CodeRequestResult: Sendable {
     case codeSent(SentLoginCode)
-    /// The server logged in without a code (auth.sentCodeSuccess).
+    /// The server logged in without a code (auth.sentCodeSuccess: a future auth token in
+    /// `codeSettings.logout_tokens` matched).
     case loggedIn(Api.User)
+    /// No code was sent: a future auth token matched an account with a 2FA password, and the
+    /// session waits for it. Continue with `checkPassword`.
+    case passwordNeeded(hint: String?)
 }
 
 /// The login flows, written against the `invoke` seam only: phone code, sign-up, 2FA (SRP),
@@ -86,7 +90,9 @@ public struct TelegramLogin: Sendable {
     }
 
     /// auth.sendCode. AUTH_RESTART ("restart the authorization process": no code was sent) is
-    /// asked again, twice at most, as the error says to.
+    /// asked again, twice at most, as the error says to. With future auth tokens in `settings`
+    /// (the session manager's stack adds the ones it kept), the answer may be a login without a code
+    /// (`.loggedIn`) or, for an account with a 2FA password, `.passwordNeeded`.
     public func sendCode(phoneNumber: String, settings: Api.CodeSettings = .codeSettings(Api.CodeSettings.CodeSettings())) async throws(LoginError) -> CodeRequestResult {
         let request = Api.functions.auth.SendCode(phoneNumber: phoneNumber, apiId: apiID, apiHash: apiHash, settings: settings)
         var restarts = 0
@@ -97,6 +103,8 @@ public struct TelegramLogin: Sendable {
                 break
             } catch .request(let error) where error.rpcError?.name == "AUTH_RESTART" && restarts < 2 {
                 restarts += 1
+            } catch .passwordNeeded {
+                return .passwordNeeded(hint: await passwordHint())
             }
         }
         switch sent {
@@ -218,6 +226,10 @@ public struct TelegramLogin: Sendable {
         switch try await sendCode(phoneNumber: phoneNumber) {
         case .loggedIn(let user): return user
         case .codeSent(let value): sent = value
+        case .passwordNeeded(let hint):
+            let entered: String
+            do { entered = try await password(hint) } catch { throw .passwordNeeded(hint: hint) }
+            return try await checkPassword(entered)
         }
         let enteredCode: String
         do { enteredCode = try await code(sent) } catch { throw .phoneCodeEmpty }

@@ -53,7 +53,9 @@ public final class TerminalGuard: Sendable {
         }
     }
 
-    static func isLoginMethod(_ method: String) -> Bool { method.hasPrefix("auth.") }
+    /// The calls a login makes: auth.*, and account.getPassword, whose SRP parameters the 2FA step
+    /// needs (refusing it left a logged-out account with a password unable to log in again).
+    static func isLoginMethod(_ method: String) -> Bool { method.hasPrefix("auth.") || method == "account.getPassword" }
 
     /// Nil when the call may go out; else the refusal.
     func refusal(method: String) async -> SessionManagerError? {

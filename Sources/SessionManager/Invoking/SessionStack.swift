@@ -18,8 +18,10 @@ import MTProtoClient
 ///    the waits Telegram answers;
 /// 6. **send-code guard**: refuses a login code request before its deadline and writes the next
 ///    deadline before the request goes out;
-/// 7. **rate gate**: so its tokens count only calls that really go to the network;
-/// 8. **peer cache** (when given): innermost, it stores the users and chats of each answer that
+/// 7. **future auth tokens**: keeps the token each login's answer carries and adds the phone's
+///    kept tokens to a code request the guard admitted (a match logs in without a code);
+/// 8. **rate gate**: so its tokens count only calls that really go to the network;
+/// 9. **peer cache** (when given): innermost, it stores the users and chats of each answer that
 ///    came from the network, once each.
 public struct SessionStack: Sendable {
     public struct Configuration: Sendable {
@@ -90,6 +92,7 @@ public struct SessionStack: Sendable {
             CircuitBreakerMiddleware(breakers),
             FloodLedgerMiddleware(ledger),
             SendCodeGuardMiddleware(sendCodeGuard),
+            FutureAuthTokenMiddleware(account: account, store: ledgerStore, clock: clock, logger: logger),
             RateGateMiddleware(rateGate),
         ] + (peerCache.map { [PeerCacheMiddleware($0)] } ?? []))
     }

@@ -38,6 +38,18 @@ public protocol FloodLedgerStore: Sendable {
     /// Records (or, with nil, forgets) the code sent for this phone; a new one replaces the old.
     func setPendingLoginCode(_ code: PendingLoginCode?, account: AccountID, phoneKey: String) async throws
 
+    /// The future auth tokens kept for this phone (any account of the store that logged it in),
+    /// newest first, at most `FutureAuthToken.limit`.
+    func futureAuthTokens(phoneKey: String) async throws -> [FutureAuthToken]
+
+    /// Keeps a token for the phone, received by `account`'s login or log-out; the same token again
+    /// changes nothing, and the oldest beyond `FutureAuthToken.limit` for the phone are dropped.
+    func addFutureAuthToken(_ token: FutureAuthToken, account: AccountID, phoneKey: String) async throws
+
+    /// The phone key of this account's newest token: auth.loggedOut's token names no phone, and the
+    /// store keeps no phone number, only the key its login's token was kept under.
+    func futureAuthTokenPhoneKey(account: AccountID) async throws -> String?
+
     /// Wake-ups for the ledgers of this process when any process (this one or another) records a
     /// wait: the account it is for, or nil when anything may have changed (the store's listener was
     /// down for a while). A ledger reads the store again at once on one, instead of at its next

@@ -19,6 +19,7 @@ public actor InMemoryFloodLedgerStore: FloodLedgerStore {
 
     private var deadlines: [PhoneEntry: UnixTime] = [:]
     private var pendingCodes: [PhoneEntry: PendingLoginCode] = [:]
+    private var tokens: [String: [(account: AccountID, token: FutureAuthToken)]] = [:]
     /// This store's phone-key secret: it lives as long as the deadlines it keys.
     private let phoneSecret = SymmetricKey(size: .bits256)
 
@@ -67,5 +68,23 @@ public actor InMemoryFloodLedgerStore: FloodLedgerStore {
 
     public func setPendingLoginCode(_ code: PendingLoginCode?, account: AccountID, phoneKey: String) {
         pendingCodes[PhoneEntry(account: account, phoneKey: phoneKey)] = code
+    }
+
+    public func futureAuthTokens(phoneKey: String) -> [FutureAuthToken] {
+        (tokens[phoneKey] ?? []).map(\.token)
+    }
+
+    public func addFutureAuthToken(_ token: FutureAuthToken, account: AccountID, phoneKey: String) {
+        var kept = tokens[phoneKey] ?? []
+        guard !kept.contains(where: { $0.token.bytes == token.bytes }) else { return }
+        kept.append((account, token))
+        // Newest first, as the stores' ORDER BY received_at DESC, token_digest.
+        kept.sort { $0.token.receivedAt != $1.token.receivedAt ? $0.token.receivedAt > $1.token.receivedAt : $0.token.digest < $1.token.digest }
+        tokens[phoneKey] = Array(kept.prefix(FutureAuthToken.limit))
+    }
+
+    public func futureAuthTokenPhoneKey(account: AccountID) -> String? {
+        tokens.flatMap { phoneKey, kept in kept.filter { $0.account == account }.map { (phoneKey, $0.token.receivedAt) } }
+            .max { $0.1 < $1.1 }?.0
     }
 }

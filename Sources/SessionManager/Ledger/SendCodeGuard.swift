@@ -126,12 +126,13 @@ public final class SendCodeGuard: Sendable {
         return existing
     }
 
-    /// Puts back the deadline `admit` replaced: Telegram refused the request and sent no code.
-    func takeBack(_ previous: UnixTime?, phoneNumber: String, refusal: String) async {
+    /// Puts back the deadline `admit` replaced: Telegram sent no code (it refused the request, or
+    /// a future auth token logged the session in or led straight to the 2FA password).
+    func takeBack(_ previous: UnixTime?, phoneNumber: String, answer: String) async {
         do {
             try await store.setSendCodeDeadline(previous, account: account, phoneKey: try await store.phoneKey(for: phoneNumber))
-            logger.notice("login code request refused without sending a code; its deadline is taken back",
-                          metadata: ["account": "\(account)", "error": "\(refusal)"])
+            logger.notice("login code request answered without sending a code; its deadline is taken back",
+                          metadata: ["account": "\(account)", "answer": "\(answer)"])
         } catch {
             // The deadline written ahead stays: the login waits longer than it had to, nothing worse.
             logger.error("could not take back the send-code deadline", metadata: ["account": "\(account)", "error": "\(error)"])
@@ -238,13 +239,21 @@ public struct SendCodeGuardMiddleware: InvocationMiddleware {
                     // "Set up a login email first" sent no code: there is nothing for a rerun to type.
                     await guardian.noteAnswer(phoneNumber: phone, waitSeconds: code.timeout.map(Double.init),
                                               sent: sentCode.awaitsLoginEmailSetUp ? nil : sentCode)
+                } else if let sent = result as? Api.auth.SentCode, case .sentCodeSuccess = sent {
+                    // A future auth token logged the session in: no code went out.
+                    await guardian.takeBack(previous, phoneNumber: phone, answer: "auth.sentCodeSuccess")
                 }
                 return result
             } catch {
                 if let seconds = error.rpcError?.waitSeconds {
                     await guardian.noteAnswer(phoneNumber: phone, waitSeconds: Double(seconds))
                 } else if let name = error.rpcError?.name, SendCodeGuard.refusalsThatSentNoCode.contains(name) {
-                    await guardian.takeBack(previous, phoneNumber: phone, refusal: name)
+                    await guardian.takeBack(previous, phoneNumber: phone, answer: name)
+                } else if error.rpcError?.name == "SESSION_PASSWORD_NEEDED" {
+                    // A future auth token matched an account with a 2FA password: no code went out,
+                    // and the key now waits for the password alone.
+                    await guardian.takeBack(previous, phoneNumber: phone, answer: "SESSION_PASSWORD_NEEDED")
+                    guardian.notePasswordNeeded(phoneNumber: phone)
                 }
                 throw error
             }

@@ -144,6 +144,22 @@ enum SQLiteSchema {
                 ) STRICT, WITHOUT ROWID;
                 """)
         }
+        // The future auth tokens Telegram gave logins (`FutureAuthToken`), per phone key: offered
+        // back in auth.sendCode, they log a lost session in again without a code. Sealed like the
+        // auth keys; `token_digest` (SHA-256) keeps a token received twice from being kept twice.
+        migrator.registerMigration("store.v4") { db in
+            try db.execute(sql: """
+                CREATE TABLE future_auth_token (
+                    phone_key TEXT NOT NULL,
+                    token_digest TEXT NOT NULL,
+                    account TEXT NOT NULL,
+                    token BLOB NOT NULL,
+                    received_at REAL NOT NULL,
+                    PRIMARY KEY (phone_key, token_digest)
+                ) STRICT, WITHOUT ROWID;
+                CREATE INDEX future_auth_token_by_account ON future_auth_token(account, received_at);
+                """)
+        }
         return migrator
     }
 }

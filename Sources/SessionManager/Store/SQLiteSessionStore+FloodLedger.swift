@@ -119,4 +119,54 @@ extension SQLiteSessionStore {
                 """, arguments: [account.rawValue, phoneKey, stored, Data(code.codeType), code.sentAt.seconds, code.offeredUntil.seconds])
         }
     }
+
+    public func futureAuthTokens(phoneKey: String) async throws(SessionStoreError) -> [FutureAuthToken] {
+        let sealer = self.sealer
+        let rows = try await read("read the future auth tokens") { db in
+            try Row.fetchAll(db, sql: """
+                SELECT token_digest, account, token, received_at FROM future_auth_token WHERE phone_key = ?
+                ORDER BY received_at DESC, token_digest LIMIT ?
+                """, arguments: [phoneKey, FutureAuthToken.limit])
+                .map { (digest: $0.string("token_digest"), account: $0.string("account"), stored: $0.blob("token"), receivedAt: $0.double("received_at")) }
+        }
+        return try rows.map { row throws(SessionStoreError) in
+            let account = AccountID(row.account ?? "?")
+            guard let digest = row.digest, let stored = row.stored, let receivedAt = row.receivedAt else {
+                throw .corruptRecord(account: account, what: "future auth token (a column is missing or of the wrong type)")
+            }
+            let bytes: [UInt8]
+            if let sealer {
+                guard let opened = sealer.open(stored, context: Contexts.futureAuthToken(phoneKey, digest)) else {
+                    throw .corruptRecord(account: account, what: "future auth token (it does not decrypt)")
+                }
+                bytes = opened
+            } else {
+                bytes = Array(stored)
+            }
+            return FutureAuthToken(bytes: bytes, receivedAt: UnixTime(seconds: receivedAt))
+        }
+    }
+
+    public func addFutureAuthToken(_ token: FutureAuthToken, account: AccountID, phoneKey: String) async throws(SessionStoreError) {
+        let sealer = self.sealer
+        let digest = token.digest
+        try await write("keep a future auth token") { db in
+            let stored = try sealer.map { try $0.seal(token.bytes, context: Contexts.futureAuthToken(phoneKey, digest)) } ?? Data(token.bytes)
+            try db.execute(sql: """
+                INSERT INTO future_auth_token(phone_key, token_digest, account, token, received_at) VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT(phone_key, token_digest) DO NOTHING
+                """, arguments: [phoneKey, digest, account.rawValue, stored, token.receivedAt.seconds])
+            try db.execute(sql: """
+                DELETE FROM future_auth_token WHERE phone_key = ? AND token_digest NOT IN (
+                    SELECT token_digest FROM future_auth_token WHERE phone_key = ? ORDER BY received_at DESC, token_digest LIMIT ?)
+                """, arguments: [phoneKey, phoneKey, FutureAuthToken.limit])
+        }
+    }
+
+    public func futureAuthTokenPhoneKey(account: AccountID) async throws(SessionStoreError) -> String? {
+        try await read("read the phone key of the account's future auth tokens") { db in
+            try String.fetchOne(db, sql: "SELECT phone_key FROM future_auth_token WHERE account = ? ORDER BY received_at DESC LIMIT 1",
+                                arguments: [account.rawValue])
+        }
+    }
 }

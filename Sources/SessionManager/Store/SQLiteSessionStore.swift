@@ -55,7 +55,7 @@ public final class SQLiteSessionStore: SessionStore, Sendable {
         }
         // Keep the schema in the main file, not only in the WAL, so a lost WAL loses less.
         _ = try? pool.writeWithoutTransaction { db in try db.checkpoint(.truncate) }
-        let (sealer, phoneSecret) = try prepareSecrets(pool: pool, path: path, encryption: options.encryption)
+        let (sealer, phoneSecret) = try prepareSecrets(pool: pool, path: path, encryption: options.encryption, logger: options.logger)
         let store = SQLiteSessionStore(directory: directory, path: path, backupDirectory: backupDirectory, outcome: outcome,
                                        pool: pool, sealer: sealer, options: options, phoneSecret: phoneSecret)
         switch outcome {
@@ -151,7 +151,8 @@ public final class SQLiteSessionStore: SessionStore, Sendable {
 
     /// Reads the encryption header and the phone-key secret, creating them on first use. Turning
     /// encryption on for a store that had none seals its existing secrets in the same transaction.
-    private static func prepareSecrets(pool: DatabasePool, path: String, encryption: StoreEncryption) throws(SessionStoreError) -> (SecretSealer?, SymmetricKey) {
+    private static func prepareSecrets(pool: DatabasePool, path: String, encryption: StoreEncryption,
+                                       logger: Logger) throws(SessionStoreError) -> (SecretSealer?, SymmetricKey) {
         let stored: (header: String?, phone: Data?)
         do {
             stored = try pool.read { db in
@@ -198,6 +199,20 @@ public final class SQLiteSessionStore: SessionStore, Sendable {
         } catch {
             throw .database(operation: "store the encryption header", reason: "\(error)")
         }
+        if sealing != nil {
+            // The rows now hold sealed secrets, but the pages they were rewritten from still hold
+            // them in clear, in the file's free space, for anyone who copies the file: rebuild it.
+            do {
+                try pool.writeWithoutTransaction { db in
+                    try db.execute(sql: "VACUUM")
+                    try db.checkpoint(.truncate)
+                }
+            } catch {
+                logger.warning("the secrets are sealed, but the copies in clear they replaced may remain in the file's free space",
+                               metadata: ["path": "\(path)", "error": "\(error)",
+                                          "fix": "with no process using the store, run: sqlite3 \(path) VACUUM"])
+            }
+        }
         if stored.phone == nil {
             // Another process may have won the race to create it: use whichever is stored.
             let winner = try? pool.read { db in try Data.fetchOne(db, sql: "SELECT value FROM store_meta WHERE key = 'phone_key_secret'") }
@@ -224,6 +239,12 @@ public final class SQLiteSessionStore: SessionStore, Sendable {
             try db.execute(sql: "UPDATE pending_login_code SET phone_code_hash = ? WHERE account = ? AND phone_key = ?",
                            arguments: [sealed, account, phoneKey])
         }
+        for row in try Row.fetchAll(db, sql: "SELECT phone_key, token_digest, token FROM future_auth_token") {
+            guard let phoneKey = row.string("phone_key"), let digest = row.string("token_digest"), let token = row.blob("token") else { continue }
+            let sealed = try sealer.seal(Array(token), context: Contexts.futureAuthToken(phoneKey, digest))
+            try db.execute(sql: "UPDATE future_auth_token SET token = ? WHERE phone_key = ? AND token_digest = ?",
+                           arguments: [sealed, phoneKey, digest])
+        }
     }
 
     static func bumpCommitSequence(_ db: Database) throws {
@@ -235,6 +256,7 @@ public final class SQLiteSessionStore: SessionStore, Sendable {
         static func authKey(_ account: String, _ dc: Int) -> String { "tgsm.auth_key|\(account)|\(dc)" }
         static func tempKey(_ account: String, _ dc: Int) -> String { "tgsm.temp_key|\(account)|\(dc)" }
         static func phoneCodeHash(_ account: String, _ phoneKey: String) -> String { "tgsm.phone_code_hash|\(account)|\(phoneKey)" }
+        static func futureAuthToken(_ phoneKey: String, _ digest: String) -> String { "tgsm.future_auth_token|\(phoneKey)|\(digest)" }
     }
 
     // MARK: Transactions
@@ -297,7 +319,8 @@ public final class SQLiteSessionStore: SessionStore, Sendable {
     public func deleteAccount(_ account: AccountID) async throws(SessionStoreError) {
         try await write("delete account \(account)") { db in
             for table in ["account WHERE id", "flood_wait WHERE account", "send_code_deadline WHERE account", "lease WHERE account",
-                          "account_status WHERE account", "pending_login_code WHERE account"] {
+                          "account_status WHERE account", "pending_login_code WHERE account",
+                          "future_auth_token WHERE account"] {
                 try db.execute(sql: "DELETE FROM \(table) = ?", arguments: [account.rawValue])
             }
         }

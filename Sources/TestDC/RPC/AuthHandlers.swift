@@ -18,6 +18,10 @@ extension DCState {
             let home = homeDC(of: user)
             if home != context.dc { throw RequestError(code: 303, message: "PHONE_MIGRATE_\(home)") }
         }
+        if case .codeSettings(let settings) = request.settings, let tokens = settings.logoutTokens, let user = user(phone: phone),
+           let answer = try logIn(user, byOneOf: tokens, context: context, now: now) {
+            return answer
+        }
         let hash = randomHex(8)
         let delivery = user(phone: phone)?.codeDelivery ?? .sms
         let type: Api.auth.SentCodeType
@@ -68,7 +72,7 @@ extension DCState {
             throw RequestError(code: 401, message: "SESSION_PASSWORD_NEEDED")
         }
         bind(context, to: user.id)
-        return authorization(for: user)
+        return authorization(for: user, now: now)
     }
 
     mutating func signUp(_ request: Api.functions.auth.SignUp, context: CallContext, now: Double) throws -> RPCAnswer {
@@ -87,18 +91,51 @@ extension DCState {
         world.users.append(user)
         consumeCode(phone: phone)
         bind(context, to: id)
-        return authorization(for: user)
+        return authorization(for: user, now: now)
     }
 
-    func authorization(for user: World.User) -> RPCAnswer {
-        .encode(authorizationValue(for: user))
+    mutating func authorization(for user: World.User, now: Double?) -> RPCAnswer {
+        .encode(authorizationValue(for: user, now: now))
     }
 
-    /// The login's answer; an account without a 2FA password may be pushed to set one, as Telegram does.
-    func authorizationValue(for user: World.User) -> Api.auth.Authorization {
+    /// The login's answer; an account without a 2FA password may be pushed to set one, as Telegram
+    /// does. A person's login (`now` given) carries a new future auth token; a bot's or a moved
+    /// authorization's does not.
+    mutating func authorizationValue(for user: World.User, now: Double?) -> Api.auth.Authorization {
         let days = user.password == nil ? user.reloginDaysWithoutPassword : nil
+        let token = now.flatMap { user.bot ? nil : issueFutureAuthToken(for: user.id, now: $0) }
         return .authorization(Api.auth.Authorization.Authorization(
-            setupPasswordRequired: days != nil, otherwiseReloginDays: days, user: apiUser(user, viewer: user.id)))
+            setupPasswordRequired: days != nil, otherwiseReloginDays: days, futureAuthToken: token, user: apiUser(user, viewer: user.id)))
+    }
+
+    private mutating func issueFutureAuthToken(for userID: Int64, now: Double) -> [UInt8] {
+        futureAuthTokens = futureAuthTokens.filter { $0.value.expires > now }
+        let token = entropy.bytes(32)
+        futureAuthTokens[token] = (userID, now + futureAuthTokenLifetime)
+        return token
+    }
+
+    /// api/auth, "Future auth tokens": one of `tokens` that is this user's and not expired logs the
+    /// key in without a code (auth.sentCodeSuccess), or, with a 2FA password, makes the key wait for
+    /// it (SESSION_PASSWORD_NEEDED). nil: none matched, and a code is sent as usual. A token logs in
+    /// once; the login hands out a new one.
+    private mutating func logIn(_ user: World.User, byOneOf tokens: [[UInt8]], context: CallContext, now: Double) throws -> RPCAnswer? {
+        guard let token = tokens.first(where: { futureAuthTokens[$0].map { $0.userID == user.id && $0.expires > now } ?? false }) else { return nil }
+        futureAuthTokens[token] = nil
+        if user.password != nil {
+            awaitingPassword[AuthKeyRef(dc: context.dc, keyID: context.authKeyID)] = user.id
+            throw RequestError(code: 401, message: "SESSION_PASSWORD_NEEDED")
+        }
+        bind(context, to: user.id)
+        return .encode(Api.auth.SentCode.sentCodeSuccess(Api.auth.SentCode.SentCodeSuccess(authorization: authorizationValue(for: user, now: now))))
+    }
+
+    /// auth.logOut: the key is logged out, and a person's account gets a future auth token back.
+    mutating func logOut(context: CallContext, now: Double) -> RPCAnswer {
+        let account = userID(for: context).flatMap { user(id: $0) }
+        revokeAuthorization(dc: context.dc, keyID: context.authKeyID)
+        let token = account.flatMap { $0.bot ? nil : issueFutureAuthToken(for: $0.id, now: now) }
+        return .encode(Api.auth.LoggedOut.loggedOut(Api.auth.LoggedOut.LoggedOut(futureAuthToken: token)))
     }
 
     private mutating func passwordVerifier(for user: World.User, password: String) throws -> (parameters: SRP.Parameters, verifier: [UInt8]) {
@@ -133,7 +170,7 @@ extension DCState {
             newAlgo: newAlgo, newSecureAlgo: newSecureAlgo, secureRandom: entropy.bytes(32))))
     }
 
-    mutating func checkPassword(_ request: Api.functions.auth.CheckPassword, context: CallContext) throws -> RPCAnswer {
+    mutating func checkPassword(_ request: Api.functions.auth.CheckPassword, context: CallContext, now: Double) throws -> RPCAnswer {
         let ref = AuthKeyRef(dc: context.dc, keyID: context.authKeyID)
         guard case .inputCheckPasswordSRP(let check) = request.password else {
             throw RequestError(code: 400, message: "PASSWORD_HASH_INVALID")
@@ -154,7 +191,7 @@ extension DCState {
             throw RequestError(code: 400, message: "PASSWORD_HASH_INVALID")
         }
         bind(context, to: user.id)
-        return authorization(for: user)
+        return authorization(for: user, now: now)
     }
 
     mutating func importBotAuthorization(_ request: Api.functions.auth.ImportBotAuthorization, context: CallContext) throws -> RPCAnswer {
@@ -164,7 +201,7 @@ extension DCState {
         let home = homeDC(of: bot)
         if home != context.dc { throw RequestError(code: 303, message: "USER_MIGRATE_\(home)") }
         bind(context, to: bot.id)
-        return authorization(for: bot)
+        return authorization(for: bot, now: nil)
     }
 
     mutating func exportAuthorization(_ request: Api.functions.auth.ExportAuthorization, context: CallContext, viewer: Int64?) throws -> RPCAnswer {
@@ -185,6 +222,6 @@ extension DCState {
         }
         exportedAuthorizations[request.id] = nil
         bind(context, to: user.id)
-        return authorization(for: user)
+        return authorization(for: user, now: nil)
     }
 }

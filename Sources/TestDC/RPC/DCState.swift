@@ -109,6 +109,12 @@ public struct DCState: Sendable {
     var outbox: [PendingPush] = []
     /// QR login tokens by their bytes.
     var loginTokens: [[UInt8]: LoginTokenRecord] = [:]
+    /// Future auth tokens handed out with logins and log-outs, by their bytes: whose they are and
+    /// until when (unix seconds). In memory only: a restarted DC no longer honours them, and the
+    /// login falls back to a code, as after a token expired.
+    var futureAuthTokens: [[UInt8]: (userID: Int64, expires: Double)] = [:]
+    /// How long a future auth token logs its account in again.
+    public var futureAuthTokenLifetime: Double = 30 * 86_400
     /// Where keys and logins are saved (`authkeys.json`); nil keeps them in memory only.
     var authKeyStore: AuthKeyStore?
     /// Bumped by every change to keys or logins; the store is written when it moved.

@@ -33,7 +33,7 @@ extension DCState {
                 loginTokens[importToken] = LoginTokenRecord(dc: home, keyID: 0, expires: date &+ Self.loginTokenLifetime, acceptedBy: userID, forImport: true)
                 return .encode(Api.auth.LoginToken.loginTokenMigrateTo(Api.auth.LoginToken.LoginTokenMigrateTo(dcId: home, token: importToken)))
             }
-            return try complete(context, as: user)
+            return try complete(context, as: user, now: now)
         }
         // A new token replaces the key's previous ones, as the app shows one QR code at a time.
         loginTokens = loginTokens.filter { $0.value.forImport || $0.value.dc != ref.dc || $0.value.keyID != ref.keyID }
@@ -65,21 +65,18 @@ extension DCState {
         guard record.expires > Self.date(now) else { throw RequestError(code: 400, message: "AUTH_TOKEN_EXPIRED") }
         guard record.dc == context.dc else { throw RequestError(code: 400, message: "AUTH_TOKEN_INVALID") }
         loginTokens[request.token] = nil
-        return try complete(context, as: user)
+        return try complete(context, as: user, now: now)
     }
 
     /// As Telegram: an account with a 2FA password is not logged in by the token alone; the key
     /// then waits for auth.checkPassword, as after a code sign-in.
-    private mutating func complete(_ context: CallContext, as user: World.User) throws -> RPCAnswer {
+    private mutating func complete(_ context: CallContext, as user: World.User, now: Double) throws -> RPCAnswer {
         if user.password != nil {
             awaitingPassword[AuthKeyRef(dc: context.dc, keyID: context.authKeyID)] = user.id
             throw RequestError(code: 401, message: "SESSION_PASSWORD_NEEDED")
         }
         bind(context, to: user.id)
-        return .encode(loginTokenSuccess(for: user))
-    }
-
-    private func loginTokenSuccess(for user: World.User) -> Api.auth.LoginToken {
-        .loginTokenSuccess(Api.auth.LoginToken.LoginTokenSuccess(authorization: authorizationValue(for: user)))
+        return .encode(Api.auth.LoginToken.loginTokenSuccess(Api.auth.LoginToken.LoginTokenSuccess(
+            authorization: authorizationValue(for: user, now: now))))
     }
 }

@@ -201,7 +201,7 @@ extension DCState {
         case F.account.GetPassword.constructorID:
             return try getPassword(context: context, viewer: viewer)
         case F.auth.CheckPassword.constructorID:
-            return try checkPassword(F.auth.CheckPassword(serialized: body), context: context)
+            return try checkPassword(F.auth.CheckPassword(serialized: body), context: context, now: now)
         case F.auth.ImportBotAuthorization.constructorID:
             return try importBotAuthorization(F.auth.ImportBotAuthorization(serialized: body), context: context)
         case F.auth.ExportAuthorization.constructorID:
@@ -211,8 +211,7 @@ extension DCState {
         case F.auth.BindTempAuthKey.constructorID:
             return try bindTempAuthKey(F.auth.BindTempAuthKey(serialized: body), context: context, now: now)
         case F.auth.LogOut.constructorID:
-            revokeAuthorization(dc: context.dc, keyID: context.authKeyID)
-            return .encode(Api.auth.LoggedOut.loggedOut(Api.auth.LoggedOut.LoggedOut()))
+            return logOut(context: context, now: now)
         case F.users.GetUsers.constructorID:
             return try getUsers(F.users.GetUsers(serialized: body), viewer: viewer)
         case F.users.GetFullUser.constructorID:

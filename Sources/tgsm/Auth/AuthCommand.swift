@@ -159,7 +159,13 @@ struct AuthCommand: AsyncParsableCommand {
                 Terminal.standard.errorLine("Requesting a login code. Telegram voids a code that is forwarded or shared inside Telegram "
                     + "(sent in any chat): type it only here, never send it to anyone.")
                 switch try await login.sendCode(phoneNumber: number) {
-                case .loggedIn(let user): return Self.describe(user)
+                case .loggedIn(let user):
+                    Terminal.standard.errorLine("No code was needed: Telegram accepted a future auth token kept from an earlier login of this number.")
+                    return Self.describe(user)
+                case .passwordNeeded(let hint):
+                    Terminal.standard.errorLine("No code was sent: Telegram accepted a future auth token kept from an earlier login of this "
+                        + "number, and the account has a 2FA password.")
+                    return try await password(login: login, hint: hint)
                 case .codeSent(let value): sent = value
                 }
                 resumed = false
