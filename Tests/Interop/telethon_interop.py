@@ -21,7 +21,7 @@ import threading
 import time
 import urllib.request
 
-from telethon import TelegramClient, errors, events, functions
+from telethon import TelegramClient, errors, events, functions, types
 from telethon.network.connection import ConnectionTcpMTProxyIntermediate, ConnectionTcpObfuscated
 from telethon.crypto import rsa
 from telethon.sessions import MemorySession
@@ -375,6 +375,33 @@ async def run(dcs, control):
             proxy.wait(timeout=10)
         return "login through mtprotoproxy (ConnectionTcpMTProxyIntermediate)"
 
+    async def future_auth_token():
+        # api/auth "Future auth tokens", with Telethon's own TL objects: the login's auth.authorization
+        # carries future_auth_token; a new key offering it in codeSettings.logout_tokens is logged in by
+        # auth.sendCode itself (auth.sentCodeSuccess), and no code is sent.
+        first = new_client(dcs, 1)
+        second = new_client(dcs, 1)
+        try:
+            await first.connect()
+            sent = await first(functions.auth.SendCodeRequest("+15550001", API_ID, API_HASH, types.CodeSettings()))
+            authorization = await first(functions.auth.SignInRequest("+15550001", sent.phone_code_hash,
+                                                                     phone_code=control.code("15550001")))
+            token = authorization.future_auth_token
+            assert isinstance(token, bytes) and len(token) == 32, repr(token)
+            await second.connect()
+            answer = await second(functions.auth.SendCodeRequest("+15550001", API_ID, API_HASH,
+                                                                 types.CodeSettings(logout_tokens=[b"unknown", token])))
+            assert isinstance(answer, types.auth.SentCodeSuccess), type(answer).__name__
+            assert answer.authorization.user.id == 1001, repr(answer.authorization.user)
+            assert answer.authorization.future_auth_token not in (None, token), "no new token"
+            assert all(entry["phone"] != "15550001" for entry in control.call("GET", "/codes")), "a code was sent"
+            me = await second.get_me()
+            assert me.id == 1001, repr(me)
+        finally:
+            await first.disconnect()
+            await second.disconnect()
+        return "auth.sentCodeSuccess for a new key, no code sent, a new token"
+
     await step("key exchange", key_exchange())
     await step("login with code", login_with_code())
     await step("get_me", get_me())
@@ -385,6 +412,7 @@ async def run(dcs, control):
     await step("FloodWaitError with the injected seconds", flood_wait())
     await step("2FA login", two_factor())
     await step("QR login of a 2FA account", qr_login_with_password())
+    await step("future auth token logs a new key in without a code", future_auth_token())
     await step("PHONE_MIGRATE to DC 2", phone_migrate())
     await step("bad_server_salt injected", bad_server_salt())
     await step("connection dropped before the answer", dropped_connection())
