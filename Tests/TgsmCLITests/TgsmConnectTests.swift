@@ -233,6 +233,13 @@ import Testing
             try await store.setSendCodeDeadline(nil, account: AccountID(account), phoneKey: try await store.phoneKey(for: phone))
         }
         try store.close()
+        // `tgsm recover` checks the sessions and finds both logged out; `tgsm check` then says a kept
+        // token may bring each back without a code.
+        let recovered = try await setup.cli.run(["recover"])
+        #expect(recovered.status != 0, "\(recovered.stdout)\(recovered.stderr)")
+        let check = try await setup.cli.run(["check"])
+        #expect(check.stdout.contains("a future auth token from"), "\(check.stdout)")
+
         let again = try await setup.cli.run(["auth", "--account", "alice", "--phone", "15550001"], stdin: "")
         #expect(again.status == 0, "\(again.stderr)")
         #expect(again.stderr.contains("No code was needed: Telegram accepted a future auth token"), "\(again.stderr)")

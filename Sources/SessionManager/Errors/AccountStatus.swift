@@ -67,7 +67,8 @@ public struct AccountStatus: Sendable, Hashable {
             ["Nothing to do."]
         case .unauthorized:
             [
-                "Log the account in again (a login code is needed: a person must be there).",
+                "Log the account in again with `tgsm auth`: a future auth token kept from an earlier login of the number may let Telegram "
+                    + "log it in without a code (or with the 2FA password alone); otherwise a login code is needed, and a person must be there.",
                 "If this was unexpected, check for a logout from another device or an expired authorization TTL (the keep-alive prevents the latter).",
             ]
         case .revoked:

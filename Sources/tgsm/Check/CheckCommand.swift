@@ -192,8 +192,14 @@ struct CheckCommand: AsyncParsableCommand {
                     loggedIn.insert(account)
                     findings.append(.ok(name, "session on DC \(session.homeDC), logged in"))
                 } else {
-                    findings.append(.warning(name, session == nil ? "no session stored" : "the home DC's key is not logged in",
-                                             ["Log the account in, or import its session (`tgsm session import --account \(account) FILE`)."]))
+                    var steps = ["Log the account in, or import its session (`tgsm session import --account \(account) FILE`)."]
+                    // A kept future auth token makes that login one a person need not be there for.
+                    if let phoneKey = try await store.futureAuthTokenPhoneKey(account: account),
+                       let newest = try await store.futureAuthTokens(phoneKey: phoneKey).first {
+                        steps = ["Run `tgsm auth --account \(account)`: a future auth token from \(TimeText.iso(newest.receivedAt)) is kept "
+                            + "for its number, so Telegram may log it in without a code (or ask the 2FA password alone)."] + steps
+                    }
+                    findings.append(.warning(name, session == nil ? "no session stored" : "the home DC's key is not logged in", steps))
                 }
                 if let mark = try await store.status(of: account), mark.isTerminal {
                     findings.append(.problem(.accountMarked, name, "marked \(mark.state.rawValue) since \(TimeText.iso(mark.since)) "
