@@ -35,6 +35,30 @@ import Testing
         try reopened.close()
     }
 
+    /// Backups taken before encryption was turned on still hold the keys in clear: they are named,
+    /// so an operator can replace them (`tgsm check` warns); backups taken after are sealed.
+    @Test func backupsTakenBeforeEncryptionAreNamedAsHoldingKeysInClear() async throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let plain = try SQLiteSessionStore.open(directory: dir.path, options: Fixtures.options())
+        try await plain.saveSession(Fixtures.session(), account: "alice", fence: nil)
+        let before = try plain.backup()
+        try plain.close()
+        #expect(SQLiteSessionStore.isSealed(directory: dir.path) == false)
+        let sealed = try SQLiteSessionStore.open(directory: dir.path, options: Fixtures.options(encryption: .key(SymmetricKey(size: .bits256))))
+        let after = try sealed.backup()
+        try sealed.close()
+        #expect(SQLiteSessionStore.isSealed(directory: dir.path) == true)
+        // The one taken by hand and the one the store took itself for the new key; not the sealed one.
+        let named = SQLiteSessionStore.backupsHoldingKeysInClear(directory: dir.path)
+        #expect(named.contains(before.file) && !named.contains(after.file) && named.count == 2, "\(named)")
+        #expect(before.file != after.file)
+        let raw = try Data(contentsOf: URL(fileURLWithPath: dir.path + "/backups/" + after.file))
+        #expect(raw.range(of: Data(Fixtures.key(2).bytes.prefix(32))) == nil, "the new backup is sealed")
+        // Nothing is left behind by the inspection, and the backups themselves are untouched.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path + "/backups").allSatisfy { !$0.hasPrefix(".inspect") })
+    }
+
     @Test func aWrongOrMissingKeyIsATypedErrorNeverGarbage() async throws {
         let dir = TemporaryDirectory()
         defer { dir.remove() }

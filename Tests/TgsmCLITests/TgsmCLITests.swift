@@ -379,6 +379,39 @@ import Testing
         #expect(exported.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == string, "the sealed key comes back as it went in")
     }
 
+    /// Encryption turned on for a store that has backups: the store is sealed (and rewritten, so no
+    /// key stays in its free pages), and `tgsm check` names each older backup that still holds keys
+    /// in clear, with the steps that replace it.
+    @Test func checkNamesBackupsTakenBeforeEncryptionWasTurnedOn() async throws {
+        let (root, base) = try CLI.temporary()
+        let string = try TelethonStringSession.encode(PortableSession(dc: 2, authKey: try CLIFixtures.key(seed: 9), address: DCAddress(host: "127.0.0.1", port: 1)))
+        try CLIFixtures.write(string, to: root + "/s.txt")
+        #expect(try await base.run(["session", "import", "--account", "ivy", root + "/s.txt"]).status == 0)
+        let plainBackup = try await base.run(["session", "backup", "--json"])
+        #expect(plainBackup.status == 0, "\(plainBackup.stderr)")
+        let clean = try await base.run(["check"])
+        #expect(!clean.stdout.contains("holds auth keys in clear"), "\(clean.stdout)")
+
+        let keyPath = root + "/store.key"
+        try CLIFixtures.write(CLIFixtures.hex((0..<32).map { UInt8($0 * 7 + 3) }), to: keyPath)
+        var withKey = base
+        withKey.environment["TGSM_KEY_FILE"] = keyPath
+        #expect(try await withKey.run(["session", "list"]).status == 0, "opening with a key seals the store")
+        let key = try CLIFixtures.key(seed: 9)
+        let storeBytes = try Data(contentsOf: URL(fileURLWithPath: base.store + "/sessions.sqlite"))
+        #expect(storeBytes.range(of: Data(key.bytes.prefix(32))) == nil, "no key left in clear in the store file")
+        let check = try await withKey.run(["check"])
+        #expect(check.stdout.contains("holds auth keys in clear: it was taken before the store's encryption was turned on"), "\(check.stdout)")
+        #expect(check.stdout.contains("tgsm session backup"))
+        let named = Self.count("holds auth keys in clear", in: check.stdout)
+        #expect(named >= 1)
+        #expect(try await withKey.run(["session", "backup"]).status == 0)
+        let after = try await withKey.run(["check"])
+        #expect(Self.count("holds auth keys in clear", in: after.stdout) == named, "the sealed backup is not named: \(after.stdout)")
+    }
+
+    static func count(_ needle: String, in text: String) -> Int { text.components(separatedBy: needle).count - 1 }
+
     /// The store comes from --store, else $TGSM_STORE, else the config file's "store" (a path there is
     /// relative to the file), else the default directory; the config file is --config/$TGSM_CONFIG
     /// or the default directory's config.json.

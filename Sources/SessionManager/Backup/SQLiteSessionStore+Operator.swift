@@ -42,6 +42,24 @@ extension SQLiteSessionStore {
         }
     }
 
+    /// Whether the store file seals its secrets (it has an encryption header); nil when it cannot be read.
+    public static func isSealed(directory: String, options: SQLiteStoreOptions = SQLiteStoreOptions()) -> Bool? {
+        StoreInspector.hasEncryptionHeader(directory + "/" + options.fileName, busyTimeout: options.busyTimeout)
+    }
+
+    /// The backups in `directory/backups` that hold auth keys in clear (taken before the store's
+    /// encryption was turned on), newest first. Each is read from a copy, as verification reads it:
+    /// the backup itself is never opened.
+    public static func backupsHoldingKeysInClear(directory: String, options: SQLiteStoreOptions = SQLiteStoreOptions()) -> [String] {
+        let catalog = BackupCatalog(directory: directory + "/backups")
+        return catalog.entries().compactMap { entry in
+            let staging = catalog.directory + "/.inspect-\(getpid())-\(UInt64.random(in: 0...UInt64.max)).sqlite"
+            defer { FileSystem.removeFile(staging) }
+            guard (try? FileSystem.copy(catalog.path(entry), staging)) != nil else { return nil }
+            return StoreInspector.holdsKeysInClear(staging, busyTimeout: options.busyTimeout) == true ? entry.file : nil
+        }
+    }
+
     /// The backups on disk in `directory/backups`, newest first, read from their sidecars (so this
     /// works when the store itself is unreadable).
     public static func backupsOnDisk(directory: String) -> [BackupRecord] {

@@ -44,6 +44,37 @@ enum StoreInspector {
         }
     }
 
+    /// Whether the store at `path` holds auth keys in clear: it has no encryption header and at least
+    /// one key. nil when it cannot be read. Read-only, like `inspect`.
+    static func holdsKeysInClear(_ path: String, busyTimeout: Double) -> Bool? {
+        readOnly(path, busyTimeout: busyTimeout) { db in
+            let sealed = try String.fetchOne(db, sql: "SELECT value FROM store_meta WHERE key = 'encryption'") != nil
+            let keys = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM dc WHERE auth_key IS NOT NULL") ?? 0
+            return !sealed && keys > 0
+        }
+    }
+
+    /// Whether the store at `path` seals its secrets (has an encryption header); nil when it cannot be read.
+    static func hasEncryptionHeader(_ path: String, busyTimeout: Double) -> Bool? {
+        readOnly(path, busyTimeout: busyTimeout) { db in
+            try String.fetchOne(db, sql: "SELECT value FROM store_meta WHERE key = 'encryption'") != nil
+        }
+    }
+
+    private static func readOnly<T>(_ path: String, busyTimeout: Double, _ body: (Database) throws -> T) -> T? {
+        guard FileSystem.size(path) != nil else { return nil }
+        do {
+            var configuration = Configuration()
+            configuration.busyMode = .timeout(busyTimeout)
+            configuration.readonly = true
+            let queue = try DatabaseQueue(path: path, configuration: configuration)
+            defer { try? queue.close() }
+            return try queue.read(body)
+        } catch {
+            return nil
+        }
+    }
+
     static func verdict(_ db: Database) throws -> Verdict {
         let problems = try String.fetchAll(db, sql: "PRAGMA integrity_check(5)")
         guard problems == ["ok"] else {

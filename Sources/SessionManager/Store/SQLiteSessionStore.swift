@@ -212,6 +212,13 @@ public final class SQLiteSessionStore: SessionStore, Sendable {
                                metadata: ["path": "\(path)", "error": "\(error)",
                                           "fix": "with no process using the store, run: sqlite3 \(path) VACUUM"])
             }
+            let directory = (path as NSString).deletingLastPathComponent
+            let inClear = backupsHoldingKeysInClear(directory: directory)
+            if !inClear.isEmpty {
+                logger.warning("backups taken before encryption was turned on still hold the auth keys in clear",
+                               metadata: ["backups": "\(inClear.count)", "directory": "\(directory)/backups",
+                                          "fix": "take a sealed backup (tgsm session backup), then delete the older ones; tgsm check names them"])
+            }
         }
         if stored.phone == nil {
             // Another process may have won the race to create it: use whichever is stored.

@@ -150,6 +150,16 @@ struct CheckCommand: AsyncParsableCommand {
                 findings.append(.warning("backups", "\(record.file) fails verification: \(problem ?? "")",
                                          ["A restore skips it. Take a fresh backup: `tgsm session backup`."]))
             }
+            // Backups taken before encryption was turned on still hold the keys in clear: the sealed
+            // store does not protect them, and a copy of the directory gives the accounts away.
+            if SQLiteSessionStore.isSealed(directory: directory, options: options) == true {
+                for file in SQLiteSessionStore.backupsHoldingKeysInClear(directory: directory, options: options) {
+                    findings.append(.warning("backups", "\(file) holds auth keys in clear: it was taken before the store's encryption was turned on", [
+                        "Take a sealed backup now: `tgsm session backup`.",
+                        "Then delete \(directory)/backups/\(file) and its .json sidecar (restoring it would seal it again, but the file itself gives the keys to whoever copies it).",
+                    ]))
+                }
+            }
             if let newest = good.first {
                 let age = now - newest.createdAt
                 if age > 24 * 3600 {
