@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import GRDB
 import MTProto
 import MTProtoClient
 import SessionManager
@@ -57,6 +58,27 @@ import Testing
         #expect(raw.range(of: Data(Fixtures.key(2).bytes.prefix(32))) == nil, "the new backup is sealed")
         // Nothing is left behind by the inspection, and the backups themselves are untouched.
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path + "/backups").allSatisfy { !$0.hasPrefix(".inspect") })
+    }
+
+    /// A token whose sealed bytes were damaged is left out; the others still come back.
+    @Test func aDamagedFutureAuthTokenCostsOnlyItself() async throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let options = Fixtures.options(encryption: .key(SymmetricKey(size: .bits256)))
+        let store = try SQLiteSessionStore.open(directory: dir.path, options: options)
+        let phoneKey = try await store.phoneKey(for: "15550001")
+        let older = FutureAuthToken(bytes: [1, 2, 3], receivedAt: UnixTime(seconds: 10))
+        try await store.addFutureAuthToken(older, account: "alice", phoneKey: phoneKey)
+        try await store.addFutureAuthToken(Self.futureToken, account: "alice", phoneKey: phoneKey)
+        try store.close()
+        let raw = try DatabaseQueue(path: dir.file("sessions.sqlite"))
+        try await raw.write { db in
+            try db.execute(sql: "UPDATE future_auth_token SET token = x'00112233' WHERE token_digest = ?", arguments: [Self.futureToken.digest])
+        }
+        try raw.close()
+        let reopened = try SQLiteSessionStore.open(directory: dir.path, options: options)
+        #expect(try await reopened.futureAuthTokens(phoneKey: phoneKey) == [older])
+        try reopened.close()
     }
 
     @Test func aWrongOrMissingKeyIsATypedErrorNeverGarbage() async throws {

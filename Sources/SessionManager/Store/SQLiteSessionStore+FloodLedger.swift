@@ -120,6 +120,8 @@ extension SQLiteSessionStore {
         }
     }
 
+    /// A row that does not read back (damaged, or sealed under another key) is left out and logged:
+    /// it costs that token, not the others.
     public func futureAuthTokens(phoneKey: String) async throws(SessionStoreError) -> [FutureAuthToken] {
         let sealer = self.sealer
         let rows = try await read("read the future auth tokens") { db in
@@ -129,19 +131,14 @@ extension SQLiteSessionStore {
                 """, arguments: [phoneKey, FutureAuthToken.limit])
                 .map { (digest: $0.string("token_digest"), account: $0.string("account"), stored: $0.blob("token"), receivedAt: $0.double("received_at")) }
         }
-        return try rows.map { row throws(SessionStoreError) in
-            let account = AccountID(row.account ?? "?")
-            guard let digest = row.digest, let stored = row.stored, let receivedAt = row.receivedAt else {
-                throw .corruptRecord(account: account, what: "future auth token (a column is missing or of the wrong type)")
+        return rows.compactMap { row in
+            var bytes: [UInt8]?
+            if let digest = row.digest, let stored = row.stored {
+                bytes = if let sealer { sealer.open(stored, context: Contexts.futureAuthToken(phoneKey, digest)) } else { Array(stored) }
             }
-            let bytes: [UInt8]
-            if let sealer {
-                guard let opened = sealer.open(stored, context: Contexts.futureAuthToken(phoneKey, digest)) else {
-                    throw .corruptRecord(account: account, what: "future auth token (it does not decrypt)")
-                }
-                bytes = opened
-            } else {
-                bytes = Array(stored)
+            guard let bytes, let receivedAt = row.receivedAt else {
+                options.logger.warning("a future auth token does not read back; it is left out", metadata: ["account": "\(row.account ?? "?")"])
+                return nil
             }
             return FutureAuthToken(bytes: bytes, receivedAt: UnixTime(seconds: receivedAt))
         }
