@@ -51,8 +51,16 @@ public struct HealthReport: Sendable, Codable, Equatable {
                 + mark.recoverySteps.joined(separator: " "))
         }
         if let frozen = account.live?.frozenSince {
-            reasons.append("Telegram froze this account (FROZEN_METHOD_INVALID or FROZEN_PARTICIPANT_MISSING) at \(ISOTime.string(frozen)): it is read-only, and calls "
-                + "that write fail until an appeal is accepted; help.getAppConfig gives freeze_appeal_url and the deletion date")
+            let since = account.live?.freeze?.since ?? frozen
+            var reason = "Telegram froze this account (FROZEN_METHOD_INVALID or FROZEN_PARTICIPANT_MISSING) since \(ISOTime.string(since)): it is read-only, and calls "
+                + "that write fail until an appeal is accepted"
+            if let freeze = account.live?.freeze {
+                if let deleted = freeze.deletedAfter { reason += "; Telegram deletes it on \(ISOTime.string(deleted)) unless an appeal is accepted" }
+                if let url = freeze.appealURL { reason += "; appeal at \(url)" }
+            } else {
+                reason += "; help.getAppConfig gives freeze_appeal_url and the deletion date"
+            }
+            reasons.append(reason)
         }
         if liveExpected {
             if let live = account.live {

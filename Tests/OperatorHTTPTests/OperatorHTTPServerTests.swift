@@ -77,6 +77,23 @@ import Workers
         #expect(!ours.ready && ours.reasons.contains { $0.contains("Telegram froze this account") && $0.contains("freeze_appeal_url") }, "\(ours.reasons)")
     }
 
+    /// Once help.getAppConfig was read, the reason says when Telegram deletes the account and where to appeal.
+    @Test func aFrozenAccountsDeletionDateAndAppealAreShown() async throws {
+        let fixture = try await Fixture.make()
+        defer { fixture.remove() }
+        let account = fixture.account
+        var snapshot = HealthSnapshot(account: account, state: .degraded, lastFailureCode: "TGSM-RPC-002", frozenSince: UnixTime(seconds: 1_800_000_500))
+        snapshot.freeze = AccountFreeze(since: UnixTime(seconds: 1_800_000_000), deletedAfter: UnixTime(seconds: 1_802_592_000), appealURL: "https://t.me/spambot")
+        let live = snapshot
+        let server = try fixture.server(OperatorHTTPConfiguration(port: 0, accounts: [account])) { [account: live] }
+        let response = try await withServer(server) { port in try await get(port, "/health") }
+        let report = try JSONDecoder().decode(HealthReport.self, from: Data(response.body.utf8))
+        let reason = try #require(report.accounts.first?.reasons.first { $0.contains("Telegram froze this account") })
+        #expect(reason.contains("since 2027-01-15T08:00:00Z"), "\(reason)")
+        #expect(reason.contains("deletes it on 2027-02-14T08:00:00Z unless an appeal is accepted"), "\(reason)")
+        #expect(reason.contains("appeal at https://t.me/spambot"), "\(reason)")
+    }
+
     @Test func metricsExportTheStoreTheQueueAndTheLedgerInPrometheusText() async throws {
         let fixture = try await Fixture.make()
         defer { fixture.remove() }

@@ -47,6 +47,32 @@ import Testing
         #expect(health.snapshot.frozenSince == frozen)
     }
 
+    /// api/auth: after FROZEN_METHOD_INVALID, help.getAppConfig says when the account is deleted and
+    /// where to appeal. Asked once (a failed lookup is asked again at the next frozen answer).
+    @Test func theFreezesDeletionDateAndAppealAreReadOnceFromTheAppConfig() async throws {
+        let clock = TestClock()
+        let health = AccountHealth(account: "alice", clock: clock, logger: quietLogger)
+        let client = ScriptedInvoker()
+        let invoker = client.wrapped(in: [HealthMiddleware(health)])
+        let frozenAnswer = rpc(420, "FROZEN_METHOD_INVALID", method: "messages.sendMessage")
+        client.script("help.getNearestDc", .failure(frozenAnswer), .failure(frozenAnswer), .failure(frozenAnswer))
+        client.script("help.getAppConfig", .failure(rpc(500, "INTERNAL_SERVER_ERROR", method: "help.getAppConfig")),
+                      .success(AccountFreezeTests.config([("freeze_until_date", AccountFreezeTests.number(1_800_086_400)),
+                                                          ("freeze_appeal_url", AccountFreezeTests.text("https://t.me/spambot"))])))
+        _ = await failure(invoker, nearest)
+        #expect(health.snapshot.freeze == nil, "the lookup failed")
+        _ = await failure(invoker, nearest)
+        #expect(health.snapshot.freeze == AccountFreeze(deletedAfter: UnixTime(seconds: 1_800_086_400), appealURL: "https://t.me/spambot"))
+        _ = await failure(invoker, nearest)
+        #expect(client.count("help.getAppConfig") == 2, "read once it is known")
+        // Other failures never ask.
+        let unfrozen = AccountHealth(account: "bob", clock: clock, logger: quietLogger)
+        let other = ScriptedInvoker()
+        other.script("help.getNearestDc", .failure(rpc(400, "PEER_ID_INVALID")))
+        _ = await failure(other.wrapped(in: [HealthMiddleware(unfrozen)]), nearest)
+        #expect(other.count("help.getAppConfig") == 0)
+    }
+
     @Test func eventsArriveAsAnAsyncSequence() async throws {
         let clock = TestClock()
         let health = AccountHealth(account: "alice", clock: clock, logger: quietLogger)

@@ -121,6 +121,34 @@ import Testing
         try await cluster.dc.shutdown()
     }
 
+    /// A frozen account (the test DC refuses its writes with FROZEN_METHOD_INVALID, as Telegram):
+    /// the stack reads help.getAppConfig once and the health says since when, when Telegram deletes
+    /// the account unless an appeal is accepted, and where to appeal; reads still work.
+    @Test func aFrozenAccountsDeletionDateAndAppealComeFromTheAppConfig() async throws {
+        let cluster = try await Cluster.start()
+        let account = Account(cluster)
+        try await account.logIn(cluster)
+        let freeze = World.User.Freeze(since: 1_790_000_000, until: 1_792_592_000, appealURL: "https://t.me/spambot")
+        cluster.dc.core.withState { state in
+            if let index = state.world.users.firstIndex(where: { $0.id == Self.alice.id }) { state.world.users[index].frozen = freeze }
+        }
+        let configs = try cluster.counter("help.getAppConfig")
+        let send = Api.functions.messages.SendMessage(peer: .inputPeerUser(.init(userId: Self.bob.id, accessHash: Self.bob.accessHash)),
+                                                      message: "from a frozen account", randomId: 77)
+        for _ in 0..<2 {
+            let refused = await failure(account.stack.invoker, send)
+            #expect(refused?.rpcError?.name == "FROZEN_METHOD_INVALID", "\(String(describing: refused))")
+        }
+        let health = account.stack.health.snapshot
+        #expect(health.state == .degraded && health.frozenSince != nil)
+        #expect(health.freeze == AccountFreeze(since: UnixTime(seconds: 1_790_000_000), deletedAfter: UnixTime(seconds: 1_792_592_000),
+                                               appealURL: "https://t.me/spambot"))
+        #expect(cluster.fired(configs) == 1, "read once")
+        #expect(await failure(account.stack.invoker, Api.functions.updates.GetState(), options: InvokeOptions(isIdempotent: true)) == nil, "reads work")
+        await account.client.close()
+        try await cluster.dc.shutdown()
+    }
+
     @Test func aRestartedProcessNeverAsksForASecondLoginCode() async throws {
         let cluster = try await Cluster.start()
         let ledger = InMemoryFloodLedgerStore()

@@ -1,9 +1,11 @@
+import Foundation
 import Logging
 import MTProto
 import MTProtoClient
 import Metrics
 import Synchronization
 import TL
+import TLSchema
 
 /// How an account is doing, for workers, the CLI and the dashboard.
 public enum HealthState: String, Sendable, Hashable, CaseIterable {
@@ -37,6 +39,8 @@ public struct HealthSnapshot: Sendable, Hashable {
     /// FROZEN_PARTICIPANT_MISSING): read-only until an appeal is accepted, so the account stays
     /// `.degraded` for the process's life, reads succeeding or not.
     public var frozenSince: UnixTime?
+    /// What help.getAppConfig said of the freeze (when it is deleted, where to appeal), once read.
+    public var freeze: AccountFreeze?
 
     public init(account: AccountID, state: HealthState, lastSuccess: UnixTime? = nil, lastFailure: UnixTime? = nil, lastFailureCode: String? = nil,
                 pingRTT: Double? = nil, consecutiveFailures: Int = 0, rateLimitedUntil: UnixTime? = nil, frozenSince: UnixTime? = nil) {
@@ -86,6 +90,8 @@ public final class AccountHealth: Sendable {
         var snapshot: HealthSnapshot
         var subscribers: [Int: AsyncStream<HealthEvent>.Continuation] = [:]
         var nextSubscriber = 0
+        /// A help.getAppConfig for the freeze's details is under way or done.
+        var freezeLookupClaimed = false
     }
 
     private let state: Mutex<State>
@@ -169,6 +175,38 @@ public final class AccountHealth: Sendable {
         }
     }
 
+    /// Whether this call should read the freeze's details: true once, until `freezeLookupFailed`.
+    func claimFreezeLookup() -> Bool {
+        state.withLock { state in
+            guard state.snapshot.frozenSince != nil, state.snapshot.freeze == nil, !state.freezeLookupClaimed else { return false }
+            state.freezeLookupClaimed = true
+            return true
+        }
+    }
+
+    /// The lookup failed: a later frozen answer tries again.
+    func freezeLookupFailed() {
+        state.withLock { $0.freezeLookupClaimed = false }
+    }
+
+    /// What help.getAppConfig said of the freeze.
+    public func recordFreeze(_ freeze: AccountFreeze) {
+        update(at: clock.now()) { snapshot in
+            snapshot.freeze = freeze
+            return []
+        }
+        logger.warning("Telegram froze this account: it is deleted on the date given unless an appeal is accepted", metadata: [
+            "account": "\(account)",
+            "frozenSince": "\(freeze.since.map(Self.iso) ?? "unknown")",
+            "deletedAfter": "\(freeze.deletedAfter.map(Self.iso) ?? "unknown")",
+            "appeal": "\(freeze.appealURL ?? "unknown")",
+        ])
+    }
+
+    private static func iso(_ time: UnixTime) -> String {
+        Date(timeIntervalSince1970: time.seconds).formatted(.iso8601)
+    }
+
     /// Applies `change` and publishes its events plus a state change, outside the lock's critical work.
     private func update(at now: UnixTime, _ change: (inout HealthSnapshot) -> [HealthEvent.Kind]) {
         let (events, subscribers, transition) = state.withLock { state -> ([HealthEvent.Kind], [AsyncStream<HealthEvent>.Continuation], (HealthState, HealthState)?) in
@@ -219,7 +257,23 @@ public struct HealthMiddleware: InvocationMiddleware {
             } catch {
                 if case .cancelled = error { throw error }
                 health.recordFailure(error.guidance(account: health.account, dc: options.dc, idempotent: options.isIdempotent))
+                if health.claimFreezeLookup() { await lookUpFreeze() }
                 throw error
+            }
+        }
+
+        /// api/auth: after FROZEN_METHOD_INVALID, help.getAppConfig carries the freeze's dates and
+        /// appeal URL. Asked once, through the layers below (so the ledger and the gate apply).
+        private func lookUpFreeze() async {
+            do {
+                let config = try await next.invoke(Api.functions.help.GetAppConfig(hash: 0), options: InvokeOptions(isIdempotent: true))
+                guard let freeze = AccountFreeze(appConfig: config) else {
+                    health.freezeLookupFailed()
+                    return
+                }
+                health.recordFreeze(freeze)
+            } catch {
+                health.freezeLookupFailed()
             }
         }
     }

@@ -48,6 +48,13 @@ extension DCState {
         "auth.bindTempAuthKey",
     ]
 
+    /// The writes a frozen account is refused (FROZEN_METHOD_INVALID); its reads still work.
+    static let frozenRefusedMethods: Set<String> = [
+        "messages.sendMessage", "messages.sendMedia", "messages.sendMultiMedia", "messages.forwardMessages", "messages.editMessage",
+        "messages.deleteMessages", "messages.sendReaction", "messages.importChatInvite", "channels.joinChannel", "contacts.addContact",
+        "account.updateProfile", "account.updateUsername",
+    ]
+
     /// What an unbound temporary key may call.
     static let unboundTemporaryKeyMethods: Set<String> = ["auth.bindTempAuthKey", "help.getConfig", "help.getNearestDc"]
 
@@ -175,6 +182,10 @@ extension DCState {
         if let viewer, let account = user(id: viewer), account.deactivated {
             return .error(code: 401, message: "USER_DEACTIVATED")
         }
+        // A frozen account is read-only (api/auth): its writes are refused, with 420 and no seconds.
+        if let viewer, user(id: viewer)?.frozen != nil, Self.frozenRefusedMethods.contains(method) {
+            return .error(code: 420, message: "FROZEN_METHOD_INVALID")
+        }
         do {
             return try route(body, id: id, context: context, viewer: viewer, now: now)
         } catch let error as RequestError {
@@ -190,6 +201,8 @@ extension DCState {
         switch id {
         case F.help.GetConfig.constructorID:
             return .encode(config(thisDC: context.dc, now: Self.date(now)))
+        case F.help.GetAppConfig.constructorID:
+            return .encode(appConfig(viewer: viewer))
         case F.help.GetNearestDc.constructorID:
             return .encode(Api.NearestDc.nearestDc(Api.NearestDc.NearestDc(country: "XX", thisDc: context.dc, nearestDc: context.dc)))
         case F.auth.SendCode.constructorID:

@@ -45,6 +45,23 @@ public struct World: Codable, Sendable, Equatable {
         public var reloginDaysWithoutPassword: Int32?
         /// How auth.sendCode says the code travels; SMS when nil.
         public var codeDelivery: CodeDelivery?
+        /// A frozen account (api/auth, "Frozen accounts"): its writes are refused with
+        /// FROZEN_METHOD_INVALID, and help.getAppConfig carries the freeze's dates and appeal URL.
+        public var frozen: Freeze?
+
+        public struct Freeze: Codable, Sendable, Equatable {
+            /// freeze_since_date (unix seconds).
+            public var since: Int32
+            /// freeze_until_date: when the account is deleted unless an appeal is accepted.
+            public var until: Int32
+            public var appealURL: String
+
+            public init(since: Int32, until: Int32, appealURL: String) {
+                self.since = since
+                self.until = until
+                self.appealURL = appealURL
+            }
+        }
 
         /// api/auth's code types the DC can answer with. A world file naming another fails to load
         /// (a misspelt value would otherwise test SMS while claiming email).
@@ -61,7 +78,8 @@ public struct World: Codable, Sendable, Equatable {
         public init(
             id: Int64, accessHash: Int64, phone: String? = nil, firstName: String, lastName: String? = nil,
             username: String? = nil, password: String? = nil, homeDC: Int32? = nil, deactivated: Bool = false,
-            bot: Bool = false, botToken: String? = nil, reloginDaysWithoutPassword: Int32? = nil, codeDelivery: CodeDelivery? = nil
+            bot: Bool = false, botToken: String? = nil, reloginDaysWithoutPassword: Int32? = nil, codeDelivery: CodeDelivery? = nil,
+            frozen: Freeze? = nil
         ) {
             self.id = id
             self.accessHash = accessHash
@@ -76,10 +94,12 @@ public struct World: Codable, Sendable, Equatable {
             self.botToken = botToken
             self.reloginDaysWithoutPassword = reloginDaysWithoutPassword
             self.codeDelivery = codeDelivery
+            self.frozen = frozen
         }
 
         enum CodingKeys: String, CodingKey {
             case id, accessHash, phone, firstName, lastName, username, password, homeDC, deactivated, bot, botToken, reloginDaysWithoutPassword, codeDelivery
+            case frozen
         }
 
         public init(from decoder: any Decoder) throws {
@@ -97,6 +117,7 @@ public struct World: Codable, Sendable, Equatable {
             botToken = try c.decodeIfPresent(String.self, forKey: .botToken)
             reloginDaysWithoutPassword = try c.decodeIfPresent(Int32.self, forKey: .reloginDaysWithoutPassword)
             codeDelivery = try c.decodeIfPresent(CodeDelivery.self, forKey: .codeDelivery)
+            frozen = try c.decodeIfPresent(Freeze.self, forKey: .frozen)
         }
     }
 
