@@ -180,6 +180,14 @@ extension PostgresSessionStore {
         }
     }
 
+    @discardableResult
+    public func removeFutureAuthTokens(phoneKey: String) async throws(SessionStoreError) -> Int {
+        let logger = self.logger
+        return try await write("drop the future auth tokens of a phone") { connection in
+            try await connection.rows("DELETE FROM future_auth_token WHERE phone_key = \(phoneKey) RETURNING 1", logger: logger).count
+        }
+    }
+
     public func futureAuthTokenPhoneKey(account: AccountID) async throws(SessionStoreError) -> String? {
         let logger = self.logger
         return try await read("read the phone key of the account's future auth tokens") { connection in

@@ -232,6 +232,7 @@ private struct Unannounced: FloodLedgerStore {
         try await store.addFutureAuthToken(token, account: account, phoneKey: phoneKey)
     }
     func futureAuthTokenPhoneKey(account: AccountID) async throws -> String? { try await store.futureAuthTokenPhoneKey(account: account) }
+    func removeFutureAuthTokens(phoneKey: String) async throws -> Int { try await store.removeFutureAuthTokens(phoneKey: phoneKey) }
 }
 
 struct BrokenLedgerStore: FloodLedgerStore {
@@ -248,4 +249,5 @@ struct BrokenLedgerStore: FloodLedgerStore {
     func futureAuthTokens(phoneKey: String) async throws -> [FutureAuthToken] { throw Broken() }
     func addFutureAuthToken(_ token: FutureAuthToken, account: AccountID, phoneKey: String) async throws { throw Broken() }
     func futureAuthTokenPhoneKey(account: AccountID) async throws -> String? { throw Broken() }
+    func removeFutureAuthTokens(phoneKey: String) async throws -> Int { throw Broken() }
 }

@@ -116,6 +116,55 @@ import Testing
         #expect(client.count("auth.sendCode") == 2)
     }
 
+    /// A code request that offers the phone's kept future auth tokens goes once before the deadline
+    /// (a matching token sends no code), spending them; a code sent anyway, or a request offering
+    /// tokens that are not kept, leaves the deadline in force.
+    @Test func aRequestOfferingKeptTokensGoesOnceBeforeTheDeadlineAndSpendsThem() async throws {
+        let clock = TestClock()
+        let store = InMemoryFloodLedgerStore()
+        let client = ScriptedInvoker()
+        let guardian = SendCodeGuard(account: "alice", store: store, clock: clock, logger: quietLogger)
+        let invoker = client.wrapped(in: [FutureAuthTokenMiddleware(account: "alice", store: store, clock: clock, logger: quietLogger),
+                                          SendCodeGuardMiddleware(guardian)])
+        let key = store.phoneKey(for: phone)
+        #expect(await failure(invoker, request(phone)) == nil, "the first code request")
+        let deadline = try #require(try await guardian.deadline(phoneNumber: phone))
+        // A token of a login, then the session is lost at once: the request with it goes, a code comes anyway.
+        await store.addFutureAuthToken(FutureAuthToken(bytes: [1], receivedAt: clock.now()), account: "alice", phoneKey: key)
+        #expect(await guardian.keepsFutureAuthTokens(phoneNumber: phone))
+        #expect(await failure(invoker, request(phone)) == nil)
+        #expect(await store.futureAuthTokens(phoneKey: key).isEmpty, "spent")
+        #expect(await failure(invoker, request(phone))?.sessionManagerError?.code == "TGSM-RATE-004", "no second early request")
+        // Tokens the caller passes itself, none kept: refused like any request.
+        let ownTokens = Api.functions.auth.SendCode(phoneNumber: phone, apiId: 1, apiHash: "h", settings: .codeSettings(.init(logoutTokens: [[9]])))
+        #expect(await failure(invoker, ownTokens)?.sessionManagerError?.code == "TGSM-RATE-004")
+        #expect(client.count("auth.sendCode") == 2)
+
+        // A token that matches: logged in, no code; the answer's new token is kept; the deadline is as it was.
+        await store.addFutureAuthToken(FutureAuthToken(bytes: [2], receivedAt: clock.now()), account: "alice", phoneKey: key)
+        let user = Api.User.user(.init(id: 1001, phone: "15550001"))
+        client.script("auth.sendCode", .success(Api.auth.SentCode.sentCodeSuccess(.init(authorization: .authorization(.init(futureAuthToken: [3], user: user))))))
+        #expect(await failure(invoker, request(phone)) == nil)
+        #expect(await store.futureAuthTokens(phoneKey: key).map(\.bytes) == [[3]])
+        let after = try #require(try await guardian.deadline(phoneNumber: phone))
+        #expect(after.seconds >= deadline.seconds, "still in force")
+        #expect(client.count("auth.sendCode") == 3)
+    }
+
+    /// Past the deadline, a request that offered tokens and still got a code proves them useless:
+    /// they are dropped, not offered (nor spent early) again.
+    @Test func tokensTelegramDidNotAcceptAreDropped() async throws {
+        let clock = TestClock()
+        let store = InMemoryFloodLedgerStore()
+        let client = ScriptedInvoker()
+        let invoker = client.wrapped(in: [FutureAuthTokenMiddleware(account: "alice", store: store, clock: clock, logger: quietLogger),
+                                          SendCodeGuardMiddleware(SendCodeGuard(account: "alice", store: store, clock: clock, logger: quietLogger))])
+        let key = store.phoneKey(for: phone)
+        await store.addFutureAuthToken(FutureAuthToken(bytes: [1], receivedAt: clock.now()), account: "alice", phoneKey: key)
+        #expect(await failure(invoker, request(phone)) == nil)
+        #expect(await store.futureAuthTokens(phoneKey: key).isEmpty)
+    }
+
     /// Telegram counts code requests per number, whichever session asks: a second account of the
     /// store with the same phone (two logins of one person, or a mistyped account name) waits for
     /// the first one's deadline too, and hears whose it is; clearing by hand clears the phone.

@@ -16,10 +16,10 @@ import MTProtoClient
 /// 4. **circuit breaker**: an open breaker stops calls even when the ledger would let them go;
 /// 5. **flood ledger**: refuses or waits out recorded waits before a token is spent, and records
 ///    the waits Telegram answers;
-/// 6. **send-code guard**: refuses a login code request before its deadline and writes the next
-///    deadline before the request goes out;
-/// 7. **future auth tokens**: keeps the token each login's answer carries and adds the phone's
-///    kept tokens to a code request the guard admitted (a match logs in without a code);
+/// 6. **future auth tokens**: keeps the token each login's answer carries and adds the phone's
+///    kept tokens to a code request (a match logs in without a code), before the guard sees it;
+/// 7. **send-code guard**: refuses a login code request before its deadline (unless it offers the
+///    phone's tokens, spent on it) and writes the next deadline before the request goes out;
 /// 8. **rate gate**: so its tokens count only calls that really go to the network;
 /// 9. **peer cache** (when given): innermost, it stores the users and chats of each answer that
 ///    came from the network, once each.
@@ -91,8 +91,8 @@ public struct SessionStack: Sendable {
             RetryMiddleware(account: account, policy: configuration.retry, clock: clock, random: random, logger: logger),
             CircuitBreakerMiddleware(breakers),
             FloodLedgerMiddleware(ledger),
-            SendCodeGuardMiddleware(sendCodeGuard),
             FutureAuthTokenMiddleware(account: account, store: ledgerStore, clock: clock, logger: logger),
+            SendCodeGuardMiddleware(sendCodeGuard),
             RateGateMiddleware(rateGate),
         ] + (peerCache.map { [PeerCacheMiddleware($0)] } ?? []))
     }

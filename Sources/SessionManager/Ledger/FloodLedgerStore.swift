@@ -46,6 +46,11 @@ public protocol FloodLedgerStore: Sendable {
     /// changes nothing, and the oldest beyond `FutureAuthToken.limit` for the phone are dropped.
     func addFutureAuthToken(_ token: FutureAuthToken, account: AccountID, phoneKey: String) async throws
 
+    /// Drops every token kept for the phone, returning how many went: the send-code guard spends
+    /// them on a code request it lets through before the phone's deadline.
+    @discardableResult
+    func removeFutureAuthTokens(phoneKey: String) async throws -> Int
+
     /// The phone key of this account's newest token: auth.loggedOut's token names no phone, and the
     /// store keeps no phone number, only the key its login's token was kept under.
     func futureAuthTokenPhoneKey(account: AccountID) async throws -> String?

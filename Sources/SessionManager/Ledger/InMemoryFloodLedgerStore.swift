@@ -83,6 +83,11 @@ public actor InMemoryFloodLedgerStore: FloodLedgerStore {
         tokens[phoneKey] = Array(kept.prefix(FutureAuthToken.limit))
     }
 
+    @discardableResult
+    public func removeFutureAuthTokens(phoneKey: String) -> Int {
+        tokens.removeValue(forKey: phoneKey)?.count ?? 0
+    }
+
     public func futureAuthTokenPhoneKey(account: AccountID) -> String? {
         tokens.flatMap { phoneKey, kept in kept.filter { $0.account == account }.map { (phoneKey, $0.token.receivedAt) } }
             .max { $0.1 < $1.1 }?.0

@@ -96,9 +96,23 @@ public final class SendCodeGuard: Sendable {
         "PHONE_NUMBER_APP_SIGNUP_FORBIDDEN", "SMS_CODE_CREATE_FAILED", "UPDATE_APP_TO_LOGIN",
     ]
 
+    /// Whether future auth tokens are kept for this phone: a code request offering them may go once
+    /// before the phone's deadline (`admit`), as a matching one sends no code.
+    public func keepsFutureAuthTokens(phoneNumber: String) async -> Bool {
+        guard let key = try? await store.phoneKey(for: phoneNumber), let kept = try? await store.futureAuthTokens(phoneKey: key) else { return false }
+        return !kept.isEmpty
+    }
+
     /// Refuses when the deadline lies ahead; otherwise writes the new deadline before the request
     /// goes out. Returns the deadline it replaced (past, or nil), for `takeBack`.
-    func admit(phoneNumber: String, method: String) async throws(TelegramError) -> UnixTime? {
+    ///
+    /// One exception: a request that offers the phone's kept future auth tokens goes before the
+    /// deadline, because a matching token logs in without sending any code (a session lost soon
+    /// after a login by code would otherwise wait out the deadline). The tokens are spent on it,
+    /// dropped before it goes out: if Telegram sends a code anyway, or the answer is lost, none are
+    /// left for a second early request, and only a completed login brings a new one. So a restart
+    /// loop still sends at most one code request per interval, plus one per completed login.
+    func admit(phoneNumber: String, method: String, offersFutureAuthTokens: Bool = false) async throws(TelegramError) -> UnixTime? {
         let now = clock.now()
         let key: String
         let existing: UnixTime?
@@ -113,10 +127,15 @@ public final class SendCodeGuard: Sendable {
         }
         // The phone's latest deadline, whichever account of the store set it (this one's included).
         if let latest, now < latest.deadline {
-            logger.warning("login code request refused: the previous one for this number is too recent",
-                           metadata: ["account": "\(account)", "method": "\(method)", "requestedBy": "\(latest.account)"])
-            Counter(label: "tgsm_send_code_refusals_total", dimensions: [("account", account.rawValue)]).increment()
-            throw .middleware(SessionManagerError(.sendCodeGuard(account: account, method: method, deadline: latest.deadline)))
+            let spent = offersFutureAuthTokens ? ((try? await store.removeFutureAuthTokens(phoneKey: key)) ?? 0) : 0
+            guard spent > 0 else {
+                logger.warning("login code request refused: the previous one for this number is too recent",
+                               metadata: ["account": "\(account)", "method": "\(method)", "requestedBy": "\(latest.account)"])
+                Counter(label: "tgsm_send_code_refusals_total", dimensions: [("account", account.rawValue)]).increment()
+                throw .middleware(SessionManagerError(.sendCodeGuard(account: account, method: method, deadline: latest.deadline)))
+            }
+            logger.notice("login code request let through before the phone's deadline: it offers future auth tokens, spent on it",
+                          metadata: ["account": "\(account)", "method": "\(method)", "tokens": "\(spent)"])
         }
         do {
             try await store.setSendCodeDeadline(now + policy.minimumInterval, account: account, phoneKey: key)
@@ -163,6 +182,16 @@ public final class SendCodeGuard: Sendable {
             try await store.setPendingLoginCode(nil, account: account, phoneKey: try await store.phoneKey(for: phoneNumber))
         } catch {
             logger.error("could not forget the login code used", metadata: ["account": "\(account)", "error": "\(error)"])
+        }
+    }
+
+    /// Drops the phone's kept tokens: Telegram sent a code although they were offered.
+    func dropFutureAuthTokens(phoneNumber: String) async {
+        do {
+            let dropped = try await store.removeFutureAuthTokens(phoneKey: try await store.phoneKey(for: phoneNumber))
+            logger.notice("future auth tokens dropped: Telegram sent a code although they were offered", metadata: ["account": "\(account)", "tokens": "\(dropped)"])
+        } catch {
+            logger.warning("could not drop the future auth tokens Telegram did not accept", metadata: ["account": "\(account)", "error": "\(error)"])
         }
     }
 
@@ -231,7 +260,8 @@ public struct SendCodeGuardMiddleware: InvocationMiddleware {
                 return try await next.invoke(request, options: options)
             }
             let phone = codeRequest.codePhoneNumber
-            let previous = try await guardian.admit(phoneNumber: phone, method: Request.tlName)
+            let previous = try await guardian.admit(phoneNumber: phone, method: Request.tlName,
+                                                    offersFutureAuthTokens: Self.offersFutureAuthTokens(request))
             do {
                 let result = try await next.invoke(request, options: options)
                 if let sent = result as? Api.auth.SentCode, case .sentCode(let code) = sent {
@@ -239,6 +269,8 @@ public struct SendCodeGuardMiddleware: InvocationMiddleware {
                     // "Set up a login email first" sent no code: there is nothing for a rerun to type.
                     await guardian.noteAnswer(phoneNumber: phone, waitSeconds: code.timeout.map(Double.init),
                                               sent: sentCode.awaitsLoginEmailSetUp ? nil : sentCode)
+                    // A code went out although tokens were offered: none of them matches any more.
+                    if Self.offersFutureAuthTokens(request) { await guardian.dropFutureAuthTokens(phoneNumber: phone) }
                 } else if let sent = result as? Api.auth.SentCode, case .sentCodeSuccess = sent {
                     // A future auth token logged the session in: no code went out.
                     await guardian.takeBack(previous, phoneNumber: phone, answer: "auth.sentCodeSuccess")
@@ -257,6 +289,13 @@ public struct SendCodeGuardMiddleware: InvocationMiddleware {
                 }
                 throw error
             }
+        }
+
+        /// Whether the request carries future auth tokens (`FutureAuthTokenMiddleware`, outside this
+        /// guard, adds the phone's).
+        static func offersFutureAuthTokens(_ request: some TLFunction) -> Bool {
+            guard let sendCode = request as? Api.functions.auth.SendCode, case .codeSettings(let settings) = sendCode.settings else { return false }
+            return !(settings.logoutTokens ?? []).isEmpty
         }
 
         /// A sign-in or sign-up with the phone's code: the code is forgotten once it worked (with a

@@ -160,6 +160,14 @@ extension SQLiteSessionStore {
         }
     }
 
+    @discardableResult
+    public func removeFutureAuthTokens(phoneKey: String) async throws(SessionStoreError) -> Int {
+        try await write("drop the future auth tokens of a phone") { db in
+            try db.execute(sql: "DELETE FROM future_auth_token WHERE phone_key = ?", arguments: [phoneKey])
+            return db.changesCount
+        }
+    }
+
     public func futureAuthTokenPhoneKey(account: AccountID) async throws(SessionStoreError) -> String? {
         try await read("read the phone key of the account's future auth tokens") { db in
             try String.fetchOne(db, sql: "SELECT phone_key FROM future_auth_token WHERE account = ? ORDER BY received_at DESC LIMIT 1",

@@ -151,10 +151,14 @@ struct AuthCommand: AsyncParsableCommand {
                 resumed = true
             } else {
                 if let holder = try await stack.sendCodeGuard.deadlineHolder(phoneNumber: number), case let deadline = holder.deadline, deadline > clock.now() {
-                    let by = holder.account.rawValue == account ? "" : " (for account \(holder.account) of this store: Telegram counts requests per number)"
-                    throw CLIFailure(.rateLimited, "\(account): a login code was requested for this number recently\(by); no other is requested before "
-                        + "\(TimeText.iso(deadline)) (in \(TimeText.remaining(deadline.seconds - clock.now().seconds))), restarts included. "
-                        + "Run `tgsm auth` again after that time; asking sooner is what earns long flood waits (and a ban of the number).")
+                    guard await stack.sendCodeGuard.keepsFutureAuthTokens(phoneNumber: number) else {
+                        let by = holder.account.rawValue == account ? "" : " (for account \(holder.account) of this store: Telegram counts requests per number)"
+                        throw CLIFailure(.rateLimited, "\(account): a login code was requested for this number recently\(by); no other is requested before "
+                            + "\(TimeText.iso(deadline)) (in \(TimeText.remaining(deadline.seconds - clock.now().seconds))), restarts included. "
+                            + "Run `tgsm auth` again after that time; asking sooner is what earns long flood waits (and a ban of the number).")
+                    }
+                    Terminal.standard.errorLine("A login code was requested for this number recently, but a future auth token from an earlier "
+                        + "login is kept: Telegram is asked once now with it (it is spent on this request), as a matching one sends no code.")
                 }
                 Terminal.standard.errorLine("Requesting a login code. Telegram voids a code that is forwarded or shared inside Telegram "
                     + "(sent in any chat): type it only here, never send it to anyone.")
