@@ -40,6 +40,8 @@ final class Sandbox {
     /// The dashboard's port, kept across the store's reopening so its URL stays the same.
     private var dashboardPort = 0
     private var outcome = SandboxOutcome()
+    /// Carol's jobs queued after her session was revoked: they run once she is back.
+    private var carolJobs: [JobID] = []
     private let logger: Logger
 
     private init(folder: SandboxFolder, floodSeconds: Int, narrator: SandboxNarrator, dc: RunningTestDC, store: SQLiteSessionStore,
@@ -96,6 +98,7 @@ final class Sandbox {
         try await droppedConnection()
         try await revokedSession()
         try await corruptedStore()
+        try await comeBackWithoutACode()
         try await finish()
         return outcome
     }
@@ -199,7 +202,7 @@ final class Sandbox {
         narrator.step("7. fault: a revoked session")
         let rule = try dc.addFault(FaultRule(match: FaultMatch(account: 1003, count: 1), effect: FaultEffect(kind: .sessionRevoked)))
         narrator.inject("carol's session is terminated on the DC (SESSION_REVOKED, as from Settings > Devices on another phone)")
-        let carolJobs = [
+        carolJobs = [
             try await enqueue(try NewJob(kind: ResolveJob.kind, account: "carol", json: ResolveJob.Payload(username: "testnews"))),
             try await enqueue(try NewJob(kind: HistoryJob.kind, account: "carol", json: HistoryJob.Payload(peer: PeerReference(username: "testnews")))),
         ]
@@ -280,8 +283,32 @@ final class Sandbox {
         }
     }
 
+    /// What `tgsm auth --account carol` does after the revocation: her first login left a future
+    /// auth token in the store, offered with the code request; the test DC, as Telegram, logs her
+    /// in by it without sending a code, and her queued jobs run.
+    private func comeBackWithoutACode() async throws {
+        narrator.step("9. recovery: carol logs in again, no code (the future auth token her first login left in the store)")
+        guard let sessions, let carol = Self.demoAccounts.first(where: { $0.account == "carol" }) else { return }
+        let signIns = try dc.addFault(FaultRule(match: FaultMatch(method: "auth.signIn"), effect: .delay(milliseconds: 0)))
+        let codeAsked = try await sessions.logIn(carol, dc: dc)
+        let typed = dc.faultFiredCount(rule: signIns.id)
+        dc.clearFaults(kind: .delay)
+        let mark = try await store.status(of: "carol")
+        guard !codeAsked, typed == 0, mark?.isTerminal != true else {
+            let problem = "carol's login again: code asked \(codeAsked), auth.signIn calls \(typed), mark \(mark?.state.rawValue ?? "none")"
+            narrator.problem(problem)
+            outcome.problems.append(problem)
+            return
+        }
+        narrator.ok("carol logged in again with no code: Telegram accepted the token (auth.sentCodeSuccess); her mark is cleared")
+        await stopWorkers()
+        try await startSessions(["carol"])
+        startWorkers(accounts: Self.demoAccounts.map(\.account))
+        for id in carolJobs { try await expectCompleted(id, "carol's, queued since the revocation") }
+    }
+
     private func finish() async throws {
-        narrator.step("9. status (what `tgsm status --store \(folder.store)` shows)")
+        narrator.step("10. status (what `tgsm status --store \(folder.store)` shows)")
         narrator.terminal.line()
         let report = try await StatusReport.make(store: store, queue: queue, now: SystemClock().now())
         report.print(on: narrator.terminal)
@@ -293,10 +320,9 @@ final class Sandbox {
         narrator.info("faults: \(outcome.faults.count) injected, \(handled) handled"
             + (handled == outcome.faults.count ? "" : " (not handled: \(outcome.faults.filter { !$0.handled }.map(\.name).joined(separator: ", ")))"))
         let carol = try await store.status(of: "carol")
-        narrator.info("accounts: \(Self.demoAccounts.count) logged in; carol stopped with guidance (\(carol?.state.rawValue ?? "not marked")), "
-            + "alice and bob kept working")
-        narrator.info("jobs: \(counts[.completed]) completed, \(counts[.queued]) queued (carol's, until she logs in again), "
-            + "\(counts[.dead]) dead; \(messages) messages archived")
+        narrator.info("accounts: \(Self.demoAccounts.count) logged in; carol stopped with guidance when revoked while alice and bob kept "
+            + "working, then came back without a code (\(carol?.state.rawValue ?? "not marked") now)")
+        narrator.info("jobs: \(counts[.completed]) completed, \(counts[.queued]) queued, \(counts[.dead]) dead; \(messages) messages archived")
         narrator.info(String(format: "time: %.1f s", narrator.elapsed))
         for problem in outcome.problems { narrator.problem(problem) }
     }

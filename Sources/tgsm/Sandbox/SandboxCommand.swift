@@ -5,15 +5,17 @@ import OperatorHTTP
 /// `tgsm sandbox`: the README's first command. Everything tgsm does, on this machine, in under a
 /// minute: a test DC in-process, a store in a temporary folder, demo accounts logged in, workers
 /// over sample jobs, and four faults injected on the way (a flood wait, a dropped connection, a
-/// revoked session, a corrupted store), each shown handled. Nothing leaves the machine; nothing
-/// needs setting up.
+/// revoked session, a corrupted store), each shown handled, and the revoked account brought back
+/// without a code (the future auth token its first login left). Nothing leaves the machine;
+/// nothing needs setting up.
 struct SandboxCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sandbox",
         abstract: "Run tgsm end to end against an in-process test DC, injecting faults and showing each handled.",
         discussion: """
             Starts a local test DC and a store in a temporary folder, logs the test DC's demo accounts in, runs workers over \
-            sample jobs, and injects a flood wait, a dropped connection, a revoked session and a corrupted store. Ends with \
+            sample jobs, and injects a flood wait, a dropped connection, a revoked session and a corrupted store; the revoked \
+            account then logs in again without a code (the future auth token its first login left). Ends with \
             `tgsm status`'s table and a summary; exit 0 when every fault was handled. The folder is deleted at the end. \
             Flood waits are a few seconds here so the run is short; Telegram's last from seconds to hours.
             """

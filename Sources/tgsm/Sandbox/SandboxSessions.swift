@@ -3,6 +3,7 @@ import Logging
 import MTProto
 import MTProtoClient
 import SessionManager
+import Synchronization
 import TestDC
 import Workers
 
@@ -47,7 +48,9 @@ final class SandboxSessions: Sendable {
 
     /// Logs `demo` in as `tgsm auth` does: a runtime that does not stop on "unauthorized", a code
     /// login through its stack (the send-code guard writes the phone's deadline), then stopped.
-    func logIn(_ demo: DemoAccount, dc: RunningTestDC) async throws {
+    /// Returns whether a code was asked for (not when a kept future auth token logged it in).
+    @discardableResult
+    func logIn(_ demo: DemoAccount, dc: RunningTestDC) async throws -> Bool {
         var once = configuration
         once.stopsOnTerminal = false
         let runtime = AccountRuntime(account: demo.account, store: store, client: client, configuration: once,
@@ -55,14 +58,21 @@ final class SandboxSessions: Sendable {
         _ = try await runtime.start(validate: true)
         let phone = demo.phone
         let password = demo.password
+        let codeAsked = Mutex(false)
         do {
             _ = try await TelegramLogin(invoker: runtime.invoker, apiID: Self.apiID, apiHash: Self.apiHash).logIn(
-                phoneNumber: phone, code: { _ in dc.loginCode(phone: phone) ?? "" }, password: { _ in password ?? "" })
+                phoneNumber: phone,
+                code: { _ in
+                    codeAsked.withLock { $0 = true }
+                    return dc.loginCode(phone: phone) ?? ""
+                },
+                password: { _ in password ?? "" })
         } catch {
             await runtime.stop()
             throw error
         }
         await runtime.stop()
+        return codeAsked.withLock { $0 }
     }
 
     /// Starts the accounts' runtimes (each validates its stored session without asking for a code).
