@@ -54,11 +54,16 @@ import Testing
         recorder.answer("auth.signIn", Self.login(phone: "15550001", token: [1, 2, 3]))
         _ = try await invoker.invoke(Self.signIn, options: InvokeOptions())
 
-        _ = try await invoker.invoke(Self.sendCode("+1 555 0001"), options: InvokeOptions())
+        // Every other setting of the caller goes out unchanged.
+        func settings(_ tokens: [[UInt8]]?) -> Api.CodeSettings {
+            .codeSettings(.init(allowFlashcall: true, currentNumber: true, allowAppHash: true, allowMissedCall: true, allowFirebase: true,
+                                unknownNumber: true, logoutTokens: tokens, token: "push-token", appSandbox: false))
+        }
+        _ = try await invoker.invoke(Api.functions.auth.SendCode(phoneNumber: "+1 555 0001", apiId: 1, apiHash: "h", settings: settings(nil)),
+                                     options: InvokeOptions())
         #expect(recorder.offered == [[1, 2, 3]])
-        // The caller's other settings go out unchanged.
-        guard case .codeSettings(let settings)? = recorder.sendCodes.withLock({ $0.last?.settings }) else { throw Unexpected() }
-        #expect(settings.allowFlashcall)
+        let sent = try #require(recorder.sendCodes.withLock { $0.last?.settings })
+        #expect(sent.serialized() == settings([[1, 2, 3]]).serialized())
         // Another account name of the store for the same number gets them too; another number does not.
         _ = try await wrapped(recorder, store: store, account: "alice-2").invoke(Self.sendCode("15550001"), options: InvokeOptions())
         #expect(recorder.offered == [[1, 2, 3]])
@@ -133,6 +138,4 @@ import Testing
         #expect(recorder.offered == nil)
         #expect(recorder.sendCodes.withLock(\.count) == 1)
     }
-
-    struct Unexpected: Error {}
 }

@@ -48,16 +48,9 @@ extension SQLiteSessionStore {
     }
 
     /// The backups in `directory/backups` that hold auth keys in clear (taken before the store's
-    /// encryption was turned on), newest first. Each is read from a copy, as verification reads it:
-    /// the backup itself is never opened.
+    /// encryption was turned on), newest first.
     public static func backupsHoldingKeysInClear(directory: String, options: SQLiteStoreOptions = SQLiteStoreOptions()) -> [String] {
-        let catalog = BackupCatalog(directory: directory + "/backups")
-        return catalog.entries().compactMap { entry in
-            let staging = catalog.directory + "/.inspect-\(getpid())-\(UInt64.random(in: 0...UInt64.max)).sqlite"
-            defer { FileSystem.removeFile(staging) }
-            guard (try? FileSystem.copy(catalog.path(entry), staging)) != nil else { return nil }
-            return StoreInspector.holdsKeysInClear(staging, busyTimeout: options.busyTimeout) == true ? entry.file : nil
-        }
+        backupsOnDisk(directory: directory).filter { inspectBackup($0.file, directory: directory, options: options).holdsKeysInClear }.map(\.file)
     }
 
     /// The backups on disk in `directory/backups`, newest first, read from their sidecars (so this
@@ -66,16 +59,31 @@ extension SQLiteSessionStore {
         BackupCatalog(directory: directory + "/backups").entries().map(\.record)
     }
 
+    /// What one look at a backup found: whether a restore could use it, and whether it holds auth
+    /// keys in clear (taken before the store's encryption was turned on).
+    public struct BackupInspection: Sendable, Hashable {
+        /// Why a restore would not use it; nil when it verifies.
+        public var problem: String?
+        public var holdsKeysInClear: Bool
+    }
+
     /// Verifies one backup exactly as a restore would (size and SHA-256 against its sidecar, then
     /// the store checks on a copy); returns why it is not usable, or nil when it is. Changes nothing.
     public static func verifyBackup(_ file: String, directory: String, options: SQLiteStoreOptions = SQLiteStoreOptions()) -> String? {
+        inspectBackup(file, directory: directory, options: options).problem
+    }
+
+    /// `verifyBackup`, and on the same copy (one copy a backup) whether it holds keys in clear: a
+    /// backup that fails verification may still give its keys away. The backup itself is never opened.
+    public static func inspectBackup(_ file: String, directory: String, options: SQLiteStoreOptions = SQLiteStoreOptions()) -> BackupInspection {
         let catalog = BackupCatalog(directory: directory + "/backups")
         guard let entry = catalog.entries().first(where: { $0.file == file }) else {
-            return "no backup named \(file) with a readable sidecar in \(catalog.directory)"
+            return BackupInspection(problem: "no backup named \(file) with a readable sidecar in \(catalog.directory)", holdsKeysInClear: false)
         }
         let staging = catalog.directory + "/.verify-\(getpid())-\(UInt64.random(in: 0...UInt64.max)).sqlite"
         defer { FileSystem.removeFile(staging) }
-        return catalog.verifiedCopy(entry, to: staging, busyTimeout: options.busyTimeout)
+        let problem = catalog.verifiedCopy(entry, to: staging, busyTimeout: options.busyTimeout)
+        return BackupInspection(problem: problem, holdsKeysInClear: StoreInspector.holdsKeysInClear(staging, busyTimeout: options.busyTimeout) == true)
     }
 
     /// Puts a verified backup in place of the store file while no process has the store open:

@@ -48,17 +48,17 @@ enum StoreInspector {
     /// one key. nil when it cannot be read. Read-only, like `inspect`.
     static func holdsKeysInClear(_ path: String, busyTimeout: Double) -> Bool? {
         readOnly(path, busyTimeout: busyTimeout) { db in
-            let sealed = try String.fetchOne(db, sql: "SELECT value FROM store_meta WHERE key = 'encryption'") != nil
-            let keys = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM dc WHERE auth_key IS NOT NULL") ?? 0
-            return !sealed && keys > 0
+            try !hasEncryptionHeader(db) && (try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM dc WHERE auth_key IS NOT NULL") ?? 0) > 0
         }
     }
 
     /// Whether the store at `path` seals its secrets (has an encryption header); nil when it cannot be read.
     static func hasEncryptionHeader(_ path: String, busyTimeout: Double) -> Bool? {
-        readOnly(path, busyTimeout: busyTimeout) { db in
-            try String.fetchOne(db, sql: "SELECT value FROM store_meta WHERE key = 'encryption'") != nil
-        }
+        readOnly(path, busyTimeout: busyTimeout, hasEncryptionHeader)
+    }
+
+    private static func hasEncryptionHeader(_ db: Database) throws -> Bool {
+        try String.fetchOne(db, sql: "SELECT value FROM store_meta WHERE key = 'encryption'") != nil
     }
 
     private static func readOnly<T>(_ path: String, busyTimeout: Double, _ body: (Database) throws -> T) -> T? {

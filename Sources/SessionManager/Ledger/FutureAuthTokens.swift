@@ -66,6 +66,8 @@ public struct FutureAuthTokenMiddleware: InvocationMiddleware {
         guard !kept.isEmpty else { return request }
         logger.info("offering future auth tokens with the login code request: a matching one logs in without a code",
                     metadata: ["account": "\(account)", "tokens": "\(kept.count)"])
+        // The generated combinators are immutable: the settings are rebuilt field by field. A field
+        // a newer schema adds must be copied here too (FutureAuthTokenMiddlewareTests checks them all).
         return Api.functions.auth.SendCode(
             phoneNumber: request.phoneNumber, apiId: request.apiId, apiHash: request.apiHash,
             settings: .codeSettings(Api.CodeSettings.CodeSettings(

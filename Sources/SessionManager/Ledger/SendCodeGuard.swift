@@ -260,8 +260,8 @@ public struct SendCodeGuardMiddleware: InvocationMiddleware {
                 return try await next.invoke(request, options: options)
             }
             let phone = codeRequest.codePhoneNumber
-            let previous = try await guardian.admit(phoneNumber: phone, method: Request.tlName,
-                                                    offersFutureAuthTokens: Self.offersFutureAuthTokens(request))
+            let offersTokens = Self.offersFutureAuthTokens(request)
+            let previous = try await guardian.admit(phoneNumber: phone, method: Request.tlName, offersFutureAuthTokens: offersTokens)
             do {
                 let result = try await next.invoke(request, options: options)
                 if let sent = result as? Api.auth.SentCode, case .sentCode(let code) = sent {
@@ -270,7 +270,7 @@ public struct SendCodeGuardMiddleware: InvocationMiddleware {
                     await guardian.noteAnswer(phoneNumber: phone, waitSeconds: code.timeout.map(Double.init),
                                               sent: sentCode.awaitsLoginEmailSetUp ? nil : sentCode)
                     // A code went out although tokens were offered: none of them matches any more.
-                    if Self.offersFutureAuthTokens(request) { await guardian.dropFutureAuthTokens(phoneNumber: phone) }
+                    if offersTokens { await guardian.dropFutureAuthTokens(phoneNumber: phone) }
                 } else if let sent = result as? Api.auth.SentCode, case .sentCodeSuccess = sent {
                     // A future auth token logged the session in: no code went out.
                     await guardian.takeBack(previous, phoneNumber: phone, answer: "auth.sentCodeSuccess")

@@ -101,7 +101,8 @@ struct CheckCommand: AsyncParsableCommand {
 
         // 2. Backups on disk, verified as a restore would.
         let backups = SQLiteSessionStore.backupsOnDisk(directory: directory)
-        let verdicts = backups.map { ($0, SQLiteSessionStore.verifyBackup($0.file, directory: directory, options: options)) }
+        let inspections = backups.map { ($0, SQLiteSessionStore.inspectBackup($0.file, directory: directory, options: options)) }
+        let verdicts = inspections.map { ($0.0, $0.1.problem) }
         let good = verdicts.filter { $0.1 == nil }.map(\.0)
 
         // 3. The store file, read-only.
@@ -153,7 +154,8 @@ struct CheckCommand: AsyncParsableCommand {
             // Backups taken before encryption was turned on still hold the keys in clear: the sealed
             // store does not protect them, and a copy of the directory gives the accounts away.
             if SQLiteSessionStore.isSealed(directory: directory, options: options) == true {
-                for file in SQLiteSessionStore.backupsHoldingKeysInClear(directory: directory, options: options) {
+                for (record, inspection) in inspections where inspection.holdsKeysInClear {
+                    let file = record.file
                     findings.append(.warning("backups", "\(file) holds auth keys in clear: it was taken before the store's encryption was turned on", [
                         "Take a sealed backup now: `tgsm session backup`.",
                         "Then delete \(directory)/backups/\(file) and its .json sidecar (restoring it would seal it again, but the file itself gives the keys to whoever copies it).",
