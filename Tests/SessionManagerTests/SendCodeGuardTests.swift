@@ -251,6 +251,37 @@ import Testing
         #expect(client.count("auth.sendCode") == 1)
     }
 
+    /// api/auth, "Email verification": a request answered "set up a login email first" sent no code,
+    /// but a rerun goes on with its phone_code_hash (the set-up names it); the verified address's
+    /// answer is the code to type next, recorded as a code request's is; a hash Telegram no longer
+    /// knows is forgotten. None of it asks for another code.
+    @Test func aLoginEmailSetUpIsRecordedForTheNextRunAndItsCodeToo() async throws {
+        let (clock, client, guardian, invoker) = guarded()
+        client.script("auth.sendCode", .success(Api.auth.SentCode.sentCode(.init(type: .sentCodeTypeSetUpEmailRequired(.init()), phoneCodeHash: "set-up-hash"))))
+        #expect(await failure(invoker, request(phone)) == nil)
+        let asked = try #require(try await guardian.pendingCode(phoneNumber: phone))
+        #expect(asked.sentCode?.awaitsLoginEmailSetUp == true && asked.phoneCodeHash == "set-up-hash")
+
+        let purpose = Api.EmailVerifyPurpose.emailVerifyPurposeLoginSetup(.init(phoneNumber: "15550001", phoneCodeHash: "set-up-hash"))
+        let verify = Api.functions.account.VerifyEmail(purpose: purpose, verification: .emailVerificationCode(.init(code: "777777")))
+        client.script("account.verifyEmail", .failure(rpc(400, "EMAIL_CODE_INVALID", method: "account.verifyEmail")),
+                      .success(Api.account.EmailVerified.emailVerifiedLogin(.init(email: "me@example.com", sentCode: .sentCode(.init(
+                          type: .sentCodeTypeEmailCode(.init(emailPattern: "m***@example.com", length: 5)), phoneCodeHash: "email-hash", timeout: 60))))))
+        #expect(await failure(invoker, verify) != nil)
+        #expect(try await guardian.pendingCode(phoneNumber: phone) == asked, "a wrong mailed code keeps the set-up")
+        clock.advance(by: 20)
+        #expect(await failure(invoker, verify) == nil)
+        let mailed = try #require(try await guardian.pendingCode(phoneNumber: phone))
+        #expect(mailed.phoneCodeHash == "email-hash" && mailed.sentCode?.isEmailCode == true && mailed.sentCode?.emailPattern == "m***@example.com")
+        #expect(mailed.offeredUntil == asked.offeredUntil, "the set-up asks for no new code: the deadline stays")
+
+        // A set-up Telegram has forgotten leaves nothing to go on with.
+        client.script("account.sendVerifyEmailCode", .failure(rpc(400, "PHONE_HASH_EXPIRED", method: "account.sendVerifyEmailCode")))
+        #expect(await failure(invoker, Api.functions.account.SendVerifyEmailCode(purpose: purpose, email: "me@example.com")) != nil)
+        #expect(try await guardian.pendingCode(phoneNumber: phone) == nil)
+        #expect(client.count("auth.sendCode") == 1)
+    }
+
     /// A sign-in that needs the 2FA password keeps the code until the password is accepted: a
     /// wrong password keeps it too (a rerun goes on with the code), the right one completes the
     /// login and forgets it.

@@ -44,6 +44,15 @@ import Testing
         // password could never log in again.
         client.script("account.getPassword", .success(Api.account.Password.password(.init(newAlgo: .passwordKdfAlgoUnknown(.init()), newSecureAlgo: .securePasswordKdfAlgoUnknown(.init()), secureRandom: []))))
         #expect(await failure(invoker, Api.functions.account.GetPassword()) == nil)
+        // So does a login email's set-up, which Telegram may ask for before it sends any code; its
+        // verification's answer is a code request, not yet a login: the mark stays.
+        let purpose = Api.EmailVerifyPurpose.emailVerifyPurposeLoginSetup(.init(phoneNumber: "15550001", phoneCodeHash: "h"))
+        client.script("account.sendVerifyEmailCode", .success(Api.account.SentEmailCode.sentEmailCode(.init(emailPattern: "a***@example.com", length: 6))))
+        #expect(await failure(invoker, Api.functions.account.SendVerifyEmailCode(purpose: purpose, email: "a@example.com")) == nil)
+        client.script("account.verifyEmail", .success(Api.account.EmailVerified.emailVerifiedLogin(.init(email: "a@example.com", sentCode: .sentCode(.init(
+            type: .sentCodeTypeEmailCode(.init(emailPattern: "a***@example.com", length: 5)), phoneCodeHash: "h2"))))))
+        #expect(await failure(invoker, Api.functions.account.VerifyEmail(purpose: purpose, verification: .emailVerificationCode(.init(code: "550001")))) == nil)
+        #expect(await guardian.status().state == .revoked)
         // A sign-up request is not a login: the mark stays (the end-to-end suite logs in for real).
         client.script("auth.signIn", .success(Api.auth.Authorization.authorizationSignUpRequired(.init())))
         #expect(await failure(invoker, Api.functions.auth.SignIn(phoneNumber: "15550001", phoneCodeHash: "h", phoneCode: "10005")) == nil)

@@ -51,7 +51,25 @@ import Testing
             state.recordCode(SentLoginCode(phone: "15550001", code: "10005", phoneCodeHash: "h", dc: 1, sentAt: 0))
         }
         let code = try JSONDecoder().decode(ControlAPI.CodeView.self, from: api.handle(method: .GET, uri: "/codes/+1%20555%200001", body: Data()).body)
-        #expect(code.code == "10005" && code.dc == 1)
+        #expect(code.code == "10005" && code.dc == 1 && code.purpose == "login")
+        api.core.withState { state in
+            state.recordCode(SentLoginCode(phone: "15550001", code: "550001", phoneCodeHash: "h", dc: 1, sentAt: 0, awaitsLoginEmail: true))
+        }
+        let mailed = try JSONDecoder().decode(ControlAPI.CodeView.self, from: api.handle(method: .GET, uri: "/codes/15550001", body: Data()).body)
+        #expect(mailed.code == "550001" && mailed.purpose == "loginEmail")
+    }
+
+    /// How a user's login codes travel, changed at run time (a world file sets it at start); a login
+    /// email set up meanwhile is forgotten, so the new way applies.
+    @Test func setsHowAUsersCodesTravel() throws {
+        let api = makeAPI()
+        api.core.withState { $0.loginEmails[1003] = "carol@example.com" }
+        let response = api.handle(method: .POST, uri: "/users/1003/code-delivery", body: Data(#"{"codeDelivery": "setUpEmail"}"#.utf8))
+        #expect(response.status == .ok)
+        #expect(api.core.withState { state in state.world.users.first { $0.id == 1003 }?.codeDelivery == .setUpEmail && state.loginEmails.isEmpty })
+        #expect(api.handle(method: .POST, uri: "/users/1003/code-delivery", body: Data(#"{"codeDelivery": "pigeon"}"#.utf8)).status == .badRequest)
+        #expect(api.handle(method: .POST, uri: "/users/9999/code-delivery", body: Data(#"{"codeDelivery": "sms"}"#.utf8)).status == .notFound)
+        #expect(api.handle(method: .POST, uri: "/users/carol/code-delivery", body: Data(#"{"codeDelivery": "sms"}"#.utf8)).status == .badRequest)
     }
 
     @Test func clockSkewAndDuplicateDetectionToggle() throws {

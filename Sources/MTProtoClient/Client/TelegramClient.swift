@@ -110,7 +110,7 @@ public actor TelegramClient: TelegramInvoking {
             return try await invokeOnActor(request, options: options, failure: (target, error))
         }
         updatesEngine.noteResult(result)
-        if Self.mayCarryAuthorization(Request.Result.self) { await noteAuthorization(in: result, dc: target) }
+        if LoginAnswer.mayCarryAuthorization(Request.Result.self) { await noteAuthorization(in: result, dc: target) }
         return result
     }
 
@@ -228,23 +228,9 @@ public actor TelegramClient: TelegramInvoking {
         }
     }
 
-    /// Whether an answer of this type can carry a login (`noteAuthorization` looks only at these).
-    private static func mayCarryAuthorization(_ type: Any.Type) -> Bool {
-        type == Api.auth.Authorization.self || type == Api.auth.LoginToken.self || type == Api.auth.SentCode.self
-    }
-
     private func noteAuthorization<Result>(in result: Result, dc: Int) async {
-        guard Self.mayCarryAuthorization(Result.self) else { return }
-        let authorization: Api.auth.Authorization?
-        if let value = result as? Api.auth.Authorization {
-            authorization = value
-        } else if let token = result as? Api.auth.LoginToken, case .loginTokenSuccess(let success) = token {
-            authorization = success.authorization
-        } else if let sent = result as? Api.auth.SentCode, case .sentCodeSuccess(let success) = sent {
-            authorization = success.authorization
-        } else {
-            authorization = nil
-        }
+        guard LoginAnswer.mayCarryAuthorization(Result.self) else { return }
+        let authorization = LoginAnswer.authorization(in: result)
         guard case .authorization(let value) = authorization else { return }
         reloginDaysWithoutPassword = value.setupPasswordRequired ? value.otherwiseReloginDays ?? 0 : nil
         if let days = reloginDaysWithoutPassword {

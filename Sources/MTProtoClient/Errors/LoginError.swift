@@ -38,6 +38,17 @@ public enum LoginError: Error, Sendable, CustomStringConvertible {
     case apiIDInvalid
     /// auth.sentCodePaymentRequired: Telegram asks for a payment before sending a code to this number.
     case paymentRequired
+    /// auth.sentCodeTypeSetUpEmailRequired: Telegram sends this number no code before a login email
+    /// is set up, and no address was given (`setUpLoginEmail`).
+    case loginEmailRequired
+    /// EMAIL_INVALID: the address is malformed.
+    case emailInvalid
+    /// EMAIL_NOT_ALLOWED: Telegram does not accept this address as a login email.
+    case emailNotAllowed
+    /// EMAIL_CODE_INVALID / CODE_INVALID: the code mailed to the login email does not match.
+    case emailCodeInvalid
+    /// EMAIL_VERIFY_EXPIRED: the mailed verification code expired.
+    case emailVerifyExpired
     /// A wait the server asked for (FLOOD_WAIT_X...): try again after `seconds`.
     case floodWait(seconds: Int)
     /// Any other failure of the request (transport, timeouts, unknown RPC errors).
@@ -69,7 +80,8 @@ public enum LoginError: Error, Sendable, CustomStringConvertible {
         case "PHONE_NUMBER_BANNED": self = .phoneNumberBanned
         case "PHONE_NUMBER_FLOOD", "PHONE_PASSWORD_FLOOD": self = .phoneNumberFlood
         case "PHONE_CODE_INVALID": self = .phoneCodeInvalid
-        case "PHONE_CODE_EXPIRED": self = .phoneCodeExpired
+        // PHONE_HASH_EXPIRED: the code request an email set-up names is over; the same remedy.
+        case "PHONE_CODE_EXPIRED", "PHONE_HASH_EXPIRED": self = .phoneCodeExpired
         case "PHONE_CODE_EMPTY": self = .phoneCodeEmpty
         case "PASSWORD_HASH_INVALID": self = .passwordInvalid
         case "SESSION_PASSWORD_NEEDED": self = .passwordNeeded(hint: nil)
@@ -78,6 +90,10 @@ public enum LoginError: Error, Sendable, CustomStringConvertible {
         case "ACCESS_TOKEN_INVALID", "ACCESS_TOKEN_EXPIRED": self = .botTokenInvalid
         case "API_ID_INVALID", "API_ID_PUBLISHED_FLOOD": self = .apiIDInvalid
         case "PHONE_NUMBER_UNOCCUPIED": self = .signUpRequired(termsOfService: nil)
+        case "EMAIL_INVALID": self = .emailInvalid
+        case "EMAIL_NOT_ALLOWED": self = .emailNotAllowed
+        case "EMAIL_CODE_INVALID", "CODE_INVALID": self = .emailCodeInvalid
+        case "EMAIL_VERIFY_EXPIRED": self = .emailVerifyExpired
         default: self = .request(error)
         }
     }
@@ -120,6 +136,17 @@ public enum LoginError: Error, Sendable, CustomStringConvertible {
             "the api_id/api_hash pair was refused (API_ID_INVALID): use the values from my.telegram.org for this application"
         case .paymentRequired:
             "Telegram asks for a payment before sending a login code to this number (auth.sentCodePaymentRequired): log in from an official app first"
+        case .loginEmailRequired:
+            "Telegram sends this number no login code before a login email is set up (auth.sentCodeTypeSetUpEmailRequired): "
+                + "give an address with setUpLoginEmail, log in by QR code from a logged-in app, or set the login email in an official app"
+        case .emailInvalid:
+            "the email address was refused as malformed (EMAIL_INVALID): give a whole address, like name@example.com"
+        case .emailNotAllowed:
+            "Telegram does not accept this address as a login email (EMAIL_NOT_ALLOWED): give another one"
+        case .emailCodeInvalid:
+            "the code mailed to the login email is wrong (EMAIL_CODE_INVALID): type the newest code sent to that address"
+        case .emailVerifyExpired:
+            "the code mailed to the login email expired (EMAIL_VERIFY_EXPIRED): start the login again for a new one"
         case .floodWait(let seconds):
             "too many login requests: wait \(seconds) s before the next attempt (FLOOD_WAIT)"
         case .request(let error):

@@ -39,6 +39,12 @@ public struct SentLoginCode: Sendable, CustomStringConvertible {
         return false
     }
 
+    /// The login email a code went to, as Telegram shows it ("a***@example.com").
+    public var emailPattern: String? {
+        if case .sentCodeTypeEmailCode(let email) = type { return email.emailPattern }
+        return nil
+    }
+
     /// The code went to the account's login email: auth.signIn takes it as email_verification.
     public var isEmailCode: Bool {
         if case .sentCodeTypeEmailCode = type { return true }
@@ -107,6 +113,12 @@ public struct TelegramLogin: Sendable {
                 return .passwordNeeded(hint: await passwordHint())
             }
         }
+        return try Self.codeRequestResult(sent)
+    }
+
+    /// What an auth.SentCode means for the login (from auth.sendCode, or from account.verifyEmail
+    /// once a login email is set up).
+    static func codeRequestResult(_ sent: Api.auth.SentCode) throws(LoginError) -> CodeRequestResult {
         switch sent {
         case .sentCode(let code):
             return .codeSent(SentLoginCode(phoneCodeHash: code.phoneCodeHash, type: code.type, nextType: code.nextType, timeout: code.timeout))
@@ -215,15 +227,23 @@ public struct TelegramLogin: Sendable {
     }
 
     /// The whole phone login in one call: asks `code` for the code, `password` if the account has
-    /// 2FA, and signs up with `signUpName` when the number is new (fails with `.signUpRequired` if nil).
+    /// 2FA, `loginEmail` when Telegram wants a login email set up first (fails with
+    /// `.loginEmailRequired` if nil), and signs up with `signUpName` when the number is new (fails
+    /// with `.signUpRequired` if nil).
     public func logIn(
         phoneNumber: String,
         code: @Sendable (SentLoginCode) async throws -> String,
         password: @Sendable (_ hint: String?) async throws -> String,
+        loginEmail: LoginEmailPrompts? = nil,
         signUpName: (first: String, last: String)? = nil
     ) async throws(LoginError) -> Api.User {
+        var request = try await sendCode(phoneNumber: phoneNumber)
+        if case .codeSent(let value) = request, value.awaitsLoginEmailSetUp {
+            guard let loginEmail else { throw .loginEmailRequired }
+            request = try await setUpLoginEmail(phoneNumber: phoneNumber, sentCode: value, prompts: loginEmail)
+        }
         let sent: SentLoginCode
-        switch try await sendCode(phoneNumber: phoneNumber) {
+        switch request {
         case .loggedIn(let user): return user
         case .codeSent(let value): sent = value
         case .passwordNeeded(let hint):
@@ -247,7 +267,7 @@ public struct TelegramLogin: Sendable {
 
     // MARK: - Helpers
 
-    private func call<Request: TLFunction>(_ request: Request, dc: Int? = nil) async throws(LoginError) -> Request.Result {
+    func call<Request: TLFunction>(_ request: Request, dc: Int? = nil) async throws(LoginError) -> Request.Result {
         do throws(TelegramError) {
             return try await invoker.invoke(request, options: InvokeOptions(dc: dc))
         } catch {

@@ -55,7 +55,7 @@ public final class TerminalGuard: Sendable {
 
     /// The calls a login makes: auth.*, and account.getPassword, whose SRP parameters the 2FA step
     /// needs (refusing it left a logged-out account with a password unable to log in again).
-    static func isLoginMethod(_ method: String) -> Bool { method.hasPrefix("auth.") || method == "account.getPassword" }
+    static func isLoginMethod(_ method: String) -> Bool { LoginAnswer.isLoginCall(method) }
 
     /// Nil when the call may go out; else the refusal.
     func refusal(method: String) async -> SessionManagerError? {
@@ -102,10 +102,8 @@ public final class TerminalGuard: Sendable {
     /// Whether an answer is a finished login (auth.authorization, a login token's success, a
     /// sent code that logged in at once); a sign-up request or a sent code is not.
     static func completesLogin<Result>(_ result: Result) -> Bool {
-        if let authorization = result as? Api.auth.Authorization, case .authorization = authorization { return true }
-        if let token = result as? Api.auth.LoginToken, case .loginTokenSuccess = token { return true }
-        if let sent = result as? Api.auth.SentCode, case .sentCodeSuccess = sent { return true }
-        return false
+        guard case .authorization? = LoginAnswer.authorization(in: result) else { return false }
+        return true
     }
 
     private func homeDC() async -> Int? {

@@ -38,8 +38,8 @@ public struct FutureAuthTokenMiddleware: InvocationMiddleware {
         let tokens: FutureAuthTokenMiddleware
 
         func invoke<Request: TLFunction>(_ request: Request, options: InvokeOptions) async throws(TelegramError) -> Request.Result {
-            // Only auth.* calls carry or return tokens; every other call passes without a cast.
-            guard Request.tlName.hasPrefix("auth.") else { return try await next.invoke(request, options: options) }
+            // Only a login's calls carry or return tokens; every other call passes without a cast.
+            guard LoginAnswer.isLoginCall(Request.tlName) else { return try await next.invoke(request, options: options) }
             let result: Request.Result
             if let sendCode = request as? Api.functions.auth.SendCode, let offering = await tokens.offering(sendCode) as? Request {
                 result = try await next.invoke(offering, options: options)
@@ -87,7 +87,7 @@ public struct FutureAuthTokenMiddleware: InvocationMiddleware {
             token = received
             phone = nil
         } else {
-            guard let authorization = Self.authorization(in: result), case .authorization(let value) = authorization,
+            guard let authorization = LoginAnswer.authorization(in: result), case .authorization(let value) = authorization,
                   let received = value.futureAuthToken else { return }
             // Bots log in by their token and have no phone: nothing to keep.
             guard case .user(let user) = value.user, let number = user.phone, !number.isEmpty else { return }
@@ -112,12 +112,5 @@ public struct FutureAuthTokenMiddleware: InvocationMiddleware {
             logger.warning("a future auth token could not be kept; a later lost session will need a login code",
                            metadata: ["account": "\(account)", "error": "\(error)"])
         }
-    }
-
-    private static func authorization(in result: Any) -> Api.auth.Authorization? {
-        if let authorization = result as? Api.auth.Authorization { return authorization }
-        if let sent = result as? Api.auth.SentCode, case .sentCodeSuccess(let success) = sent { return success.authorization }
-        if let token = result as? Api.auth.LoginToken, case .loginTokenSuccess(let success) = token { return success.authorization }
-        return nil
     }
 }

@@ -251,6 +251,7 @@ public struct SendCodeGuardMiddleware: InvocationMiddleware {
 
         func invoke<Request: TLFunction>(_ request: Request, options: InvokeOptions) async throws(TelegramError) -> Request.Result {
             if let use = request as? any LoginCodeUse { return try await invoke(request, using: use.codeUsePhoneNumber, options: options) }
+            if let setUp = Self.loginEmailSetUp(request) { return try await invoke(request, settingUpLoginEmailOf: setUp.phoneNumber, options: options) }
             if request is Api.functions.auth.CheckPassword {
                 let result = try await next.invoke(request, options: options)
                 await guardian.notePasswordAccepted(result as? Api.auth.Authorization)
@@ -265,10 +266,10 @@ public struct SendCodeGuardMiddleware: InvocationMiddleware {
             do {
                 let result = try await next.invoke(request, options: options)
                 if let sent = result as? Api.auth.SentCode, case .sentCode(let code) = sent {
+                    // "Set up a login email first" sent no code, but its phone_code_hash is what the
+                    // set-up names: a rerun goes on with it.
                     let sentCode = SentLoginCode(phoneCodeHash: code.phoneCodeHash, type: code.type, nextType: code.nextType, timeout: code.timeout)
-                    // "Set up a login email first" sent no code: there is nothing for a rerun to type.
-                    await guardian.noteAnswer(phoneNumber: phone, waitSeconds: code.timeout.map(Double.init),
-                                              sent: sentCode.awaitsLoginEmailSetUp ? nil : sentCode)
+                    await guardian.noteAnswer(phoneNumber: phone, waitSeconds: code.timeout.map(Double.init), sent: sentCode)
                     // A code went out although tokens were offered: none of them matches any more.
                     if offersTokens { await guardian.dropFutureAuthTokens(phoneNumber: phone) }
                 } else if let sent = result as? Api.auth.SentCode, case .sentCodeSuccess = sent {
@@ -296,6 +297,46 @@ public struct SendCodeGuardMiddleware: InvocationMiddleware {
         static func offersFutureAuthTokens(_ request: some TLFunction) -> Bool {
             guard let sendCode = request as? Api.functions.auth.SendCode, case .codeSettings(let settings) = sendCode.settings else { return false }
             return !(settings.logoutTokens ?? []).isEmpty
+        }
+
+        /// The phone whose login email a request sets up (api/auth, "Email verification"); nil for
+        /// every other request, a change of an existing login email included.
+        static func loginEmailSetUp(_ request: some TLFunction) -> Api.EmailVerifyPurpose.EmailVerifyPurposeLoginSetup? {
+            let purpose: Api.EmailVerifyPurpose
+            if let verify = request as? Api.functions.account.VerifyEmail {
+                purpose = verify.purpose
+            } else if let send = request as? Api.functions.account.SendVerifyEmailCode {
+                purpose = send.purpose
+            } else {
+                return nil
+            }
+            guard case .emailVerifyPurposeLoginSetup(let setUp) = purpose else { return nil }
+            return setUp
+        }
+
+        /// A login email's set-up, which names the phone_code_hash of the code request that asked
+        /// for it. The verified address makes Telegram send the login's code (to that address): it is
+        /// recorded as the phone's pending code, as a code request's is, for a rerun to type. A
+        /// phone_code_hash Telegram no longer knows is forgotten: only a new code request helps.
+        private func invoke<Request: TLFunction>(_ request: Request, settingUpLoginEmailOf phone: String, options: InvokeOptions) async throws(TelegramError) -> Request.Result {
+            do {
+                let result = try await next.invoke(request, options: options)
+                if let verified = result as? Api.account.EmailVerified, case .emailVerifiedLogin(let login) = verified {
+                    switch login.sentCode {
+                    case .sentCode(let code):
+                        let sent = SentLoginCode(phoneCodeHash: code.phoneCodeHash, type: code.type, nextType: code.nextType, timeout: code.timeout)
+                        await guardian.noteAnswer(phoneNumber: phone, waitSeconds: code.timeout.map(Double.init), sent: sent)
+                    case .sentCodeSuccess, .sentCodePaymentRequired:
+                        await guardian.noteCodeSpent(phoneNumber: phone)
+                    }
+                }
+                return result
+            } catch {
+                if let name = error.rpcError?.name, ["PHONE_HASH_EXPIRED", "PHONE_CODE_EXPIRED"].contains(name) {
+                    await guardian.noteCodeSpent(phoneNumber: phone)
+                }
+                throw error
+            }
         }
 
         /// A sign-in or sign-up with the phone's code: the code is forgotten once it worked (with a

@@ -81,11 +81,28 @@ struct ControlAPI: Sendable {
         var fired: Int
     }
     struct KeyView: Codable { var dc: Int32; var keyID: Int64; var userID: Int64? }
-    struct CodeView: Codable { var phone: String; var code: String; var dc: Int32; var sentAt: Double }
+    /// `purpose`: "login" for a login code, "loginEmail" for the code mailed to a login email being set
+    /// up (empty until account.sendVerifyEmailCode).
+    struct CodeView: Codable {
+        var phone: String
+        var code: String
+        var dc: Int32
+        var sentAt: Double
+        var purpose: String
+
+        init(_ sent: SentLoginCode) {
+            phone = sent.phone
+            code = sent.code
+            dc = sent.dc
+            sentAt = sent.sentAt
+            purpose = sent.awaitsLoginEmail ? "loginEmail" : "login"
+        }
+    }
     struct Health: Codable { var status: String; var dcs: Int; var connections: Int }
     struct PostRequest: Codable { var text: String; var fromID: Int64? }
     struct MessageRequest: Codable { var fromID: Int64; var toID: Int64; var text: String }
     struct Posted: Codable { var id: Int32 }
+    struct CodeDeliveryRequest: Codable { var codeDelivery: World.User.CodeDelivery }
 
     func handle(method: HTTPMethod, uri: String, body: Data) -> ControlResponse {
         let components = URLComponents(string: uri)
@@ -117,14 +134,14 @@ struct ControlAPI: Sendable {
             }
             return .json(["revoked": true])
         case (.GET, "codes", 1):
-            let codes = core.withState { $0.sentCodes.values.map { CodeView(phone: $0.phone, code: $0.code, dc: $0.dc, sentAt: $0.sentAt) } }
+            let codes = core.withState { $0.sentCodes.values.map(CodeView.init) }
             return .json(codes.sorted { $0.phone < $1.phone })
         case (.GET, "codes", 2):
             let phone = World.normalizePhone(path[1])
             guard let sent = core.withState({ $0.sentCodes[phone] }) else {
                 return .error(.notFound, "no login code was sent to that phone; call auth.sendCode first")
             }
-            return .json(CodeView(phone: sent.phone, code: sent.code, dc: sent.dc, sentAt: sent.sentAt))
+            return .json(CodeView(sent))
         case (.GET, "faults", 1):
             return .json(faultsView())
         case (.POST, "faults", 1):
@@ -195,6 +212,20 @@ struct ControlAPI: Sendable {
             } catch {
                 return .error(.badRequest, "\(error)")
             }
+        case (.POST, "users", 3) where path[2] == "code-delivery":
+            guard let id = Int64(path[1]) else { return .error(.badRequest, "expected /users/<user id>/code-delivery") }
+            guard let request = try? JSONDecoder().decode(CodeDeliveryRequest.self, from: body) else {
+                return .error(.badRequest, "expected {\"codeDelivery\": \"sms\"}, one of sms, email, fragment, setUpEmail")
+            }
+            let found = core.withState { state -> Bool in
+                guard let index = state.world.users.firstIndex(where: { $0.id == id }) else { return false }
+                state.world.users[index].codeDelivery = request.codeDelivery
+                // A login email set up here would still take the codes: the new delivery starts clean.
+                state.forgetLoginEmail(userID: id)
+                return true
+            }
+            guard found else { return .error(.notFound, "no user \(id) in the world") }
+            return .json(["codeDelivery": request.codeDelivery.rawValue])
         case (.POST, "duplicate-key-detection", 1):
             guard let request = try? JSONDecoder().decode(ToggleRequest.self, from: body) else {
                 return .error(.badRequest, "expected {\"enabled\": true}")

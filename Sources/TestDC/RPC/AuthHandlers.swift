@@ -23,15 +23,20 @@ extension DCState {
             return answer
         }
         let hash = randomHex(8)
-        let delivery = user(phone: phone)?.codeDelivery ?? .sms
+        let account = user(phone: phone)
+        // A login email set up here takes the codes whatever the world file says.
+        let email = account.flatMap { loginEmails[$0.id] }
+        let delivery = email == nil ? account?.codeDelivery ?? .sms : .email
         let type: Api.auth.SentCodeType
         switch delivery {
         case .email:
-            type = .sentCodeTypeEmailCode(Api.auth.SentCodeType.SentCodeTypeEmailCode(emailPattern: "l***@example.com", length: 5))
+            type = .sentCodeTypeEmailCode(Api.auth.SentCodeType.SentCodeTypeEmailCode(
+                emailPattern: email.map(Self.emailPattern) ?? "l***@example.com", length: 5))
         case .fragment:
             type = .sentCodeTypeFragmentSms(Api.auth.SentCodeType.SentCodeTypeFragmentSms(url: "https://fragment.com/login/\(randomHex(8))", length: 5))
         case .setUpEmail:
-            // No code goes out until a login email is set up.
+            // No code goes out until a login email is set up; the set-up names this request's hash.
+            recordCode(SentLoginCode(phone: phone, code: "", phoneCodeHash: hash, dc: context.dc, sentAt: now, awaitsLoginEmail: true))
             return .encode(Api.auth.SentCode.sentCode(Api.auth.SentCode.SentCode(
                 type: .sentCodeTypeSetUpEmailRequired(Api.auth.SentCodeType.SentCodeTypeSetUpEmailRequired()), phoneCodeHash: hash)))
         case .sms:
@@ -49,6 +54,8 @@ extension DCState {
             throw RequestError(code: 400, message: hash.isEmpty ? "PHONE_CODE_HASH_EMPTY" : "PHONE_CODE_EXPIRED")
         }
         guard now - sent.sentAt <= codeLifetime else { throw RequestError(code: 400, message: "PHONE_CODE_EXPIRED") }
+        // No login code went out for this request: only a verified login email makes one.
+        guard !sent.awaitsLoginEmail else { throw RequestError(code: 400, message: "PHONE_CODE_INVALID") }
         let code: String?
         if sent.byEmail {
             guard case .emailVerificationCode(let verification)? = emailVerification else { throw RequestError(code: 400, message: "PHONE_CODE_INVALID") }

@@ -41,6 +41,11 @@ public struct SentLoginCode: Sendable, Equatable, Codable {
     public var sentAt: Double
     /// Sent to the login email: auth.signIn must give it as email_verification.
     public var byEmail: Bool = false
+    /// The request was answered "set up a login email first": no login code went out, and `code`
+    /// is the verification code mailed to `verifiedEmail` (empty until one is).
+    public var awaitsLoginEmail: Bool = false
+    /// The address being verified for the login email.
+    public var verifiedEmail: String? = nil
 }
 
 /// A message in someone's private box (ids are per account, as on Telegram).
@@ -84,6 +89,9 @@ public struct DCState: Sendable {
     var forgottenTemporaryKeys: Set<AuthKeyRef> = []
     /// The last code sent to each phone.
     public private(set) var sentCodes: [String: SentLoginCode] = [:]
+    /// Login emails set up through account.verifyEmail, by user id: their login codes go there.
+    /// In memory, like the future auth tokens: a restarted DC asks for the set-up again.
+    public internal(set) var loginEmails: [Int64: String] = [:]
     /// A pending 2FA check per key: account.getPassword's srp_id and SRP state.
     var pendingPasswordChecks: [AuthKeyRef: (srpID: Int64, session: SRPServerSession)] = [:]
     /// SRP parameters and verifier per user id, derived from the world's plain password on first use.

@@ -36,6 +36,11 @@ struct AuthCommand: AsyncParsableCommand {
     @Flag(name: .customLong("qr"), help: "Log in by QR code: confirm the printed tg://login link from a logged-in app.")
     var qr = false
 
+    @Option(name: .customLong("login-email"), help: ArgumentHelp(
+        "The address to set up as the login email when Telegram asks for one before it sends a code (else asked for then).",
+        valueName: "address"))
+    var loginEmail: String?
+
     @Option(name: .customLong("first-name"), help: "First name when the number has no account yet (else asked for).")
     var firstName: String?
 
@@ -139,9 +144,16 @@ struct AuthCommand: AsyncParsableCommand {
             }
             let number = try phone ?? Prompt.line("Phone number (international format, e.g. +1 555 0001): ")
             guard number.contains(where: \.isNumber) else { throw CLIFailure(.usage, "a phone number needs digits, with the country code") }
-            let sent: SentLoginCode
-            let resumed: Bool
-            if let pending = try await stack.sendCodeGuard.pendingCode(phoneNumber: number), let earlier = pending.sentCode {
+            var sent: SentLoginCode
+            var resumed: Bool
+            let pending = try await stack.sendCodeGuard.pendingCode(phoneNumber: number)
+            if let pending, let earlier = pending.sentCode, earlier.awaitsLoginEmailSetUp {
+                // The request asked for a login email before any code; its phone_code_hash is what the set-up names.
+                Terminal.standard.errorLine("An earlier `tgsm auth` (at \(TimeText.iso(pending.sentAt))) stopped where Telegram asks this account to set up "
+                    + "a login email before it sends a code: it goes on from there, with no new code request.")
+                sent = earlier
+                resumed = true
+            } else if let pending, let earlier = pending.sentCode {
                 // An earlier run asked for a code and ended before using it: that code is still on its
                 // way or waiting in the app, and asking for another is what the deadline forbids.
                 Terminal.standard.errorLine("A login code for this number was sent \(Self.whereTheCodeGoes(earlier)) at \(TimeText.iso(pending.sentAt)) "
@@ -173,16 +185,16 @@ struct AuthCommand: AsyncParsableCommand {
                 case .codeSent(let value): sent = value
                 }
                 resumed = false
-                if sent.awaitsLoginEmailSetUp {
-                    // No code was sent: Telegram wants a login email set up first, which tgsm does not do.
-                    let after = try await stack.sendCodeGuard.deadline(phoneNumber: number).map { " after \(TimeText.iso($0))" } ?? ""
-                    throw CLIFailure(.failure, "\(account): Telegram sent no code: it asks this account to set up a login email first "
-                        + "(auth.sentCodeTypeSetUpEmailRequired, which it does for numbers that log in often), and tgsm cannot do that step. "
-                        + "Log in with `tgsm auth --account \(account) --qr` from a logged-in app instead, or set the login email in an "
-                        + "official app (Settings > Privacy and Security > Login Email) and run `tgsm auth` again\(after).")
-                }
-                Terminal.standard.errorLine("The code was sent \(Self.whereTheCodeGoes(sent)).")
             }
+            if sent.awaitsLoginEmailSetUp {
+                switch try await setUpLoginEmail(login: login, phoneNumber: number, sentCode: sent) {
+                case .loggedIn(let user): return Self.describe(user)
+                case .passwordNeeded(let hint): return try await password(login: login, hint: hint)
+                case .codeSent(let value): sent = value
+                }
+                resumed = false
+            }
+            if !resumed { Terminal.standard.errorLine("The code was sent \(Self.whereTheCodeGoes(sent)).") }
             var attempts = 0
             while true {
                 attempts += 1
@@ -218,6 +230,59 @@ struct AuthCommand: AsyncParsableCommand {
             }
         } catch {
             throw Self.failure(error, account: account)
+        }
+    }
+
+    /// api/auth, "Email verification": Telegram sends this number no code before it has a login
+    /// email. The address (`--login-email`, else asked for) gets a verification code; once typed,
+    /// Telegram keeps the address and sends the login code there. A refused address or a wrong code
+    /// is asked again, three tries each.
+    private func setUpLoginEmail(login: TelegramLogin, phoneNumber: String, sentCode: SentLoginCode) async throws -> CodeRequestResult {
+        Terminal.standard.errorLine("Telegram sends this number no login code until the account has a login email (it asks this of numbers "
+            + "that log in often): its login codes go to that address from now on. Google and Apple sign-in are not offered here.")
+        var given = loginEmail
+        var attempts = 0
+        var mailed: SentEmailCode?
+        while mailed == nil {
+            attempts += 1
+            let address = try given ?? Prompt.line("Login email address: ")
+            given = nil
+            // Results, not typed catch clauses with patterns: that form inside a loop sends the Swift
+            // 6.3 SIL passes into a loop that never finishes (see the code prompt below).
+            switch await Self.outcome({ () async throws(LoginError) in try await login.sendLoginEmailCode(phoneNumber: phoneNumber, sentCode: sentCode, email: address) }) {
+            case .success(let value):
+                mailed = value
+            case .failure(.emailInvalid) where attempts < 3:
+                Terminal.standard.error("Telegram refused that address as malformed (EMAIL_INVALID); give a whole address (\(3 - attempts) tries left)")
+            case .failure(.emailNotAllowed) where attempts < 3:
+                Terminal.standard.error("Telegram does not accept that address as a login email (EMAIL_NOT_ALLOWED); give another (\(3 - attempts) tries left)")
+            case .failure(let error):
+                throw error
+            }
+        }
+        guard let mailed else { throw CLIFailure(.failure, "\(account): no verification code was mailed") }
+        Terminal.standard.errorLine("Telegram mailed a verification code to \(mailed.emailPattern).")
+        attempts = 0
+        while true {
+            attempts += 1
+            let code = try Prompt.line("Email verification code: ")
+            switch await Self.outcome({ () async throws(LoginError) in try await login.verifyLoginEmail(phoneNumber: phoneNumber, sentCode: sentCode, code: code) }) {
+            case .success(let answer):
+                Terminal.standard.errorLine("The login email is set.")
+                return answer
+            case .failure(.emailCodeInvalid) where attempts < 3:
+                Terminal.standard.error("that verification code is wrong; type the newest one mailed to \(mailed.emailPattern) (\(3 - attempts) tries left)")
+            case .failure(let error):
+                throw error
+            }
+        }
+    }
+
+    private static func outcome<Value>(_ step: () async throws(LoginError) -> Value) async -> Result<Value, LoginError> {
+        do throws(LoginError) {
+            return .success(try await step())
+        } catch {
+            return .failure(error)
         }
     }
 
@@ -274,7 +339,7 @@ struct AuthCommand: AsyncParsableCommand {
         case "app": "as a message from Telegram in the app of a device where this account is logged in"
         case "sms": "by SMS"
         case "call": "by a phone call"
-        case "email": "to the account's login email"
+        case "email": "to the account's login email" + (sent.emailPattern.map { " (\($0))" } ?? "")
         case "fragment": "to Fragment: open \(sent.fragmentURL ?? "fragment.com") and log in with the wallet that holds this number to read it"
         default: "(\(sent.channel))"
         }
