@@ -169,6 +169,7 @@ import Testing
         let email = try await setup.cli.run(["auth", "--account", "alice", "--phone", "15550001"], stdin: DCState.loginCode(for: "15550001") + "\n")
         #expect(email.status == 0, "\(email.stderr)")
         #expect(email.stderr.contains("The code was sent to the account's login email (l***@example.com)."), "\(email.stderr)")
+        #expect(email.stderr.contains("No access to that mailbox?") && email.stderr.contains("tgsm auth --account alice --qr"), "\(email.stderr)")
 
         deliver(1002, .fragment)
         let fragment = try await setup.cli.run(["auth", "--account", "bob", "--phone", "15550002"],

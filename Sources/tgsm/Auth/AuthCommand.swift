@@ -195,6 +195,10 @@ struct AuthCommand: AsyncParsableCommand {
                 resumed = false
             }
             if !resumed { Terminal.standard.errorLine("The code was sent \(Self.whereTheCodeGoes(sent)).") }
+            if sent.isEmailCode {
+                Terminal.standard.errorLine("No access to that mailbox? Change the login email in an official app where this account is logged in "
+                    + "(Settings > Privacy and Security > Login Email), or log in from one by QR code: `tgsm auth --account \(account) --qr`.")
+            }
             var attempts = 0
             while true {
                 attempts += 1
