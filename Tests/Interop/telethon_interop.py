@@ -411,6 +411,7 @@ async def run(dcs, control):
         # email_verification. Carol lives on DC 2.
         control.call("POST", "/users/1003/code-delivery", {"codeDelivery": "setUpEmail"})
         client = new_client(dcs, 2)
+        other = new_client(dcs, 2)
         try:
             await client.connect()
             sent = await client(functions.auth.SendCodeRequest("+15550003", API_ID, API_HASH, types.CodeSettings()))
@@ -431,10 +432,19 @@ async def run(dcs, control):
                 "+15550003", code_request.phone_code_hash,
                 email_verification=types.EmailVerificationCode(control.code("15550003"))))
             assert authorization.user.id == 1003, repr(authorization.user)
+            # The next login's code goes to that address; auth.resetLoginEmail (for a mailbox nobody
+            # can read) drops it and sends the code by SMS.
+            await other.connect()
+            mailed_login = await other(functions.auth.SendCodeRequest("+15550003", API_ID, API_HASH, types.CodeSettings()))
+            assert isinstance(mailed_login.type, types.auth.SentCodeTypeEmailCode), type(mailed_login.type).__name__
+            assert mailed_login.type.reset_available_period == 0, repr(mailed_login.type)
+            by_sms = await other(functions.auth.ResetLoginEmailRequest("+15550003", mailed_login.phone_code_hash))
+            assert isinstance(by_sms.type, types.auth.SentCodeTypeSms), type(by_sms.type).__name__
         finally:
             await client.disconnect()
+            await other.disconnect()
             control.call("POST", "/users/1003/code-delivery", {"codeDelivery": "sms"})
-        return "set-up required, address verified (a wrong code refused), login code by email"
+        return "set-up required, address verified (a wrong code refused), login code by email, reset to SMS"
 
     await step("key exchange", key_exchange())
     await step("login with code", login_with_code())
@@ -447,7 +457,7 @@ async def run(dcs, control):
     await step("2FA login", two_factor())
     await step("QR login of a 2FA account", qr_login_with_password())
     await step("future auth token logs a new key in without a code", future_auth_token())
-    await step("login email set up before the code (account.verifyEmail)", login_email_set_up())
+    await step("login email set up before the code, then reset (account.verifyEmail, auth.resetLoginEmail)", login_email_set_up())
     await step("PHONE_MIGRATE to DC 2", phone_migrate())
     await step("bad_server_salt injected", bad_server_salt())
     await step("connection dropped before the answer", dropped_connection())

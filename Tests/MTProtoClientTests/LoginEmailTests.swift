@@ -129,6 +129,29 @@ import Testing
         }
     }
 
+    /// auth.resetLoginEmail names the code request; its answer is handled as a code request's, and
+    /// the fields that say when a reset is allowed or pending are read from the email code.
+    @Test func aResetOfTheLoginEmailAnswersWithTheNextCodeRequest() async throws {
+        let byEmail = SentLoginCode(phoneCodeHash: Self.loginHash, type: .sentCodeTypeEmailCode(.init(
+            emailPattern: "m***@example.com", length: 5, resetAvailablePeriod: 30, resetPendingDate: 1_800_086_400)))
+        #expect(byEmail.loginEmailResetAvailablePeriod == 30 && byEmail.loginEmailResetPendingDate == 1_800_086_400)
+        let invoker = ScriptedInvoker { request, _ throws(TelegramError) in
+            guard let reset = request as? Api.functions.auth.ResetLoginEmail, reset.phoneNumber == Self.phone, reset.phoneCodeHash == Self.loginHash else {
+                throw rpcError(400, "UNEXPECTED")
+            }
+            return Api.auth.SentCode.sentCode(.init(type: .sentCodeTypeSms(.init(length: 5)), phoneCodeHash: "sms-hash", timeout: 60)).serialized()
+        }
+        guard case .codeSent(let next) = try await login(invoker).resetLoginEmail(phoneNumber: Self.phone, sentCode: byEmail),
+              next.channel == "sms", next.phoneCodeHash == "sms-hash" else { Issue.record("expected the code by SMS"); return }
+        let twice = ScriptedInvoker { _, _ throws(TelegramError) in throw rpcError(400, "TASK_ALREADY_EXISTS") }
+        await #expect {
+            _ = try await login(twice).resetLoginEmail(phoneNumber: Self.phone, sentCode: byEmail)
+        } throws: { error in
+            guard case LoginError.loginEmailResetAlreadyRequested = error else { return false }
+            return true
+        }
+    }
+
     @Test(arguments: [
         ("EMAIL_INVALID", "emailInvalid"),
         ("EMAIL_NOT_ALLOWED", "emailNotAllowed"),

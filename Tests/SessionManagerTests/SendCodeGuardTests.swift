@@ -253,9 +253,9 @@ import Testing
 
     /// api/auth, "Email verification": a request answered "set up a login email first" sent no code,
     /// but a rerun goes on with its phone_code_hash (the set-up names it); the verified address's
-    /// answer is the code to type next, recorded as a code request's is; a hash Telegram no longer
-    /// knows is forgotten. None of it asks for another code.
-    @Test func aLoginEmailSetUpIsRecordedForTheNextRunAndItsCodeToo() async throws {
+    /// answer is the code to type next, recorded as a code request's is, and so is a reset's; a hash
+    /// Telegram no longer knows is forgotten. None of it asks for another code.
+    @Test func aLoginEmailSetUpOrResetIsRecordedForTheNextRunWithTheCodeItBrings() async throws {
         let (clock, client, guardian, invoker) = guarded()
         client.script("auth.sendCode", .success(Api.auth.SentCode.sentCode(.init(type: .sentCodeTypeSetUpEmailRequired(.init()), phoneCodeHash: "set-up-hash"))))
         #expect(await failure(invoker, request(phone)) == nil)
@@ -274,6 +274,12 @@ import Testing
         let mailed = try #require(try await guardian.pendingCode(phoneNumber: phone))
         #expect(mailed.phoneCodeHash == "email-hash" && mailed.sentCode?.isEmailCode == true && mailed.sentCode?.emailPattern == "m***@example.com")
         #expect(mailed.offeredUntil == asked.offeredUntil, "the set-up asks for no new code: the deadline stays")
+
+        // A reset of that login email (the person cannot read it) sends the code by SMS: the code to type next.
+        client.script("auth.resetLoginEmail", .success(Api.auth.SentCode.sentCode(.init(type: .sentCodeTypeSms(.init(length: 5)), phoneCodeHash: "sms-hash", timeout: 60))))
+        #expect(await failure(invoker, Api.functions.auth.ResetLoginEmail(phoneNumber: "15550001", phoneCodeHash: "email-hash")) == nil)
+        let bySMS = try #require(try await guardian.pendingCode(phoneNumber: phone))
+        #expect(bySMS.phoneCodeHash == "sms-hash" && bySMS.sentCode?.channel == "sms" && bySMS.offeredUntil == asked.offeredUntil)
 
         // A set-up Telegram has forgotten leaves nothing to go on with.
         client.script("account.sendVerifyEmailCode", .failure(rpc(400, "PHONE_HASH_EXPIRED", method: "account.sendVerifyEmailCode")))

@@ -107,4 +107,50 @@ import Testing
         let smsHash = try sendCode(&sms).phoneCodeHash
         #expect(mail(&sms, hash: smsHash, to: "alice@example.com") == .error(code: 400, message: "PHONE_HASH_EXPIRED"))
     }
+
+    func reset(_ state: inout DCState, hash: String, now: Double = now) -> RPCAnswer? {
+        answer(&state, F.auth.ResetLoginEmail(phoneNumber: Self.phone, phoneCodeHash: hash), now: now)
+    }
+
+    /// A DC where alice's codes go to her login email.
+    func stateMailingTheCode() -> DCState {
+        var state = DCState.forTests()
+        if let index = state.world.users.firstIndex(where: { $0.id == 1001 }) { state.world.users[index].codeDelivery = .email }
+        return state
+    }
+
+    /// auth.resetLoginEmail with no delay: the address is dropped and the code goes by SMS, now and
+    /// for later logins; a reset asked too early waits, one for a stale request is refused.
+    @Test func aResetDropsTheLoginEmailAndSendsTheCodeBySMS() throws {
+        var state = stateMailingTheCode()
+        state.loginEmailResetAvailablePeriod = 30
+        let mailed = try sendCode(&state)
+        guard case .sentCodeTypeEmailCode(let email) = mailed.type else { Issue.record("expected an email code, got \(mailed.type)"); return }
+        #expect(email.resetAvailablePeriod == 30 && email.resetPendingDate == nil)
+        #expect(reset(&state, hash: mailed.phoneCodeHash, now: Self.now + 10) == .error(code: 420, message: "FLOOD_WAIT_20"))
+        #expect(reset(&state, hash: "stale", now: Self.now + 30) == .error(code: 400, message: "PHONE_CODE_EXPIRED"))
+        guard case .sentCode(let bySMS) = try decode(reset(&state, hash: mailed.phoneCodeHash, now: Self.now + 30), as: Api.auth.SentCode.self),
+              case .sentCodeTypeSms = bySMS.type else { Issue.record("expected the code by SMS"); return }
+        #expect(state.world.users.first { $0.id == 1001 }?.codeDelivery == .sms)
+        let signIn = F.auth.SignIn(phoneNumber: Self.phone, phoneCodeHash: bySMS.phoneCodeHash, phoneCode: DCState.loginCode(for: Self.phone))
+        guard case .authorization = try decode(answer(&state, signIn, now: Self.now + 40), as: Api.auth.Authorization.self) else { Issue.record("expected a login"); return }
+        guard case .sentCodeTypeSms = try sendCode(&state, now: Self.now + 1_000).type else { Issue.record("expected SMS from now on"); return }
+    }
+
+    /// With a delay, the reset is scheduled: the answer says when (the code still goes to the
+    /// address and stays valid), a second request is TASK_ALREADY_EXISTS, and the first code request
+    /// after the date finds the address gone.
+    @Test func aDelayedResetIsScheduledAndHappensAtItsDate() throws {
+        var state = stateMailingTheCode()
+        state.loginEmailResetDelay = 86_400
+        let mailed = try sendCode(&state)
+        guard case .sentCode(let scheduled) = try decode(reset(&state, hash: mailed.phoneCodeHash), as: Api.auth.SentCode.self),
+              case .sentCodeTypeEmailCode(let email) = scheduled.type else { Issue.record("expected the reset scheduled"); return }
+        #expect(email.resetPendingDate == Int32(Self.now + 86_400) && scheduled.phoneCodeHash == mailed.phoneCodeHash)
+        #expect(reset(&state, hash: mailed.phoneCodeHash) == .error(code: 400, message: "TASK_ALREADY_EXISTS"))
+        guard case .sentCodeTypeEmailCode(let before) = try sendCode(&state, now: Self.now + 3_600).type else { Issue.record("expected email before the date"); return }
+        #expect(before.resetPendingDate == Int32(Self.now + 86_400))
+        guard case .sentCodeTypeSms = try sendCode(&state, now: Self.now + 86_400).type else { Issue.record("expected SMS after the date"); return }
+        #expect(state.loginEmailResets.isEmpty)
+    }
 }

@@ -239,6 +239,51 @@ import Testing
         try await setup.close()
     }
 
+    /// A code that goes to a login email nobody can read: `--reset-login-email` asks Telegram to
+    /// reset the address (auth.resetLoginEmail). Allowed at once, the code then comes by SMS and the
+    /// login completes; allowed only later, the run says from when and a rerun then goes on with the
+    /// same code request; a reset Telegram schedules is reported with its date, and asked again it
+    /// says that date instead of asking Telegram twice. No second code request is ever made.
+    @Test func authResetsALoginEmailNobodyCanRead() async throws {
+        let setup = try await Setup.start()
+        setup.dc.core.withState { state in
+            for id: Int64 in [1001, 1002] {
+                if let index = state.world.users.firstIndex(where: { $0.id == id }) { state.world.users[index].codeDelivery = .email }
+            }
+        }
+        let sendCodes = try setup.counter("auth.sendCode")
+        let alice = try await setup.cli.run(["auth", "--account", "alice", "--phone", "15550001", "--reset-login-email"],
+                                            stdin: DCState.loginCode(for: "15550001") + "\n")
+        #expect(alice.status == 0, "\(alice.stderr)")
+        #expect(alice.stderr.contains("Telegram reset the login email.") && alice.stderr.contains("The code was sent by SMS."), "\(alice.stderr)")
+        #expect(setup.dc.core.withState { $0.world.users.first { $0.id == 1001 }?.codeDelivery } == .sms)
+
+        setup.dc.core.withState { $0.loginEmailResetAvailablePeriod = 60 }
+        let early = try await setup.cli.run(["auth", "--account", "bob", "--phone", "15550002", "--reset-login-email"], stdin: "")
+        #expect(early.status == 7, "\(early.stderr)")
+        #expect(early.stderr.contains("Telegram allows a reset of the login email from") && early.stderr.contains("60 s after the code was sent"), "\(early.stderr)")
+        // A minute later (tgsm's clock; the DC's policy moved on meanwhile), with the same code request,
+        // the reset is scheduled for a day on.
+        setup.dc.core.withState { state in
+            state.loginEmailResetAvailablePeriod = 0
+            state.loginEmailResetDelay = 86_400
+        }
+        var later = setup.cli
+        later.environment["TGSM_NOW"] = String(Int(Date().timeIntervalSince1970) + 61)
+        let scheduled = try await later.run(["auth", "--account", "bob", "--phone", "15550002", "--reset-login-email"], stdin: "")
+        #expect(scheduled.status == 7, "\(scheduled.stderr)")
+        #expect(scheduled.stderr.contains("A login code for this number was sent to the account's login email"), "\(scheduled.stderr)")
+        #expect(scheduled.stderr.contains("Telegram scheduled the reset of the login email: it happens on ")
+                && scheduled.stderr.contains("login codes go to l***@example.com until then"), "\(scheduled.stderr)")
+        let resets = try setup.counter("auth.resetLoginEmail")
+        let again = try await later.run(["auth", "--account", "bob", "--phone", "15550002", "--reset-login-email"], stdin: "")
+        #expect(again.status == 7, "\(again.stderr)")
+        #expect(again.stderr.contains("a reset of the login email was requested before; Telegram resets it on"), "\(again.stderr)")
+        #expect(setup.fired(resets) == 0)
+        #expect(setup.fired(sendCodes) == 2, "one code request for each account")
+        try await setup.close()
+    }
+
     /// A login abandoned at the 2FA password prompt, after the code worked: Telegram keeps the key
     /// waiting for the password, so the rerun asks for the password alone (the code is spent, and
     /// offering it again only earned PHONE_CODE_EXPIRED and a ten-minute lock-out), and forgets it.

@@ -49,6 +49,8 @@ public enum LoginError: Error, Sendable, CustomStringConvertible {
     case emailCodeInvalid
     /// EMAIL_VERIFY_EXPIRED: the mailed verification code expired.
     case emailVerifyExpired
+    /// TASK_ALREADY_EXISTS to auth.resetLoginEmail: a reset of the login email was requested before.
+    case loginEmailResetAlreadyRequested
     /// A wait the server asked for (FLOOD_WAIT_X...): try again after `seconds`.
     case floodWait(seconds: Int)
     /// Any other failure of the request (transport, timeouts, unknown RPC errors).
@@ -94,6 +96,8 @@ public enum LoginError: Error, Sendable, CustomStringConvertible {
         case "EMAIL_NOT_ALLOWED": self = .emailNotAllowed
         case "EMAIL_CODE_INVALID", "CODE_INVALID": self = .emailCodeInvalid
         case "EMAIL_VERIFY_EXPIRED": self = .emailVerifyExpired
+        // The one documented meaning for a login call (auth.resetLoginEmail).
+        case "TASK_ALREADY_EXISTS": self = .loginEmailResetAlreadyRequested
         default: self = .request(error)
         }
     }
@@ -147,6 +151,9 @@ public enum LoginError: Error, Sendable, CustomStringConvertible {
             "the code mailed to the login email is wrong (EMAIL_CODE_INVALID): type the newest code sent to that address"
         case .emailVerifyExpired:
             "the code mailed to the login email expired (EMAIL_VERIFY_EXPIRED): start the login again for a new one"
+        case .loginEmailResetAlreadyRequested:
+            "a reset of the login email was already requested (TASK_ALREADY_EXISTS): Telegram resets it at the date it gave; "
+                + "request a code again after that date, and it comes another way"
         case .floodWait(let seconds):
             "too many login requests: wait \(seconds) s before the next attempt (FLOOD_WAIT)"
         case .request(let error):

@@ -32,7 +32,8 @@ public struct LoginEmailPrompts: Sendable {
 /// before Telegram sends it any code (auth.sentCodeTypeSetUpEmailRequired). The address is verified
 /// by a code mailed to it (account.sendVerifyEmailCode, then account.verifyEmail with the purpose
 /// emailVerifyPurposeLoginSetup, which names the phone and the phone_code_hash of the code request);
-/// the answer carries the login's code request, whose code then goes to that address.
+/// the answer carries the login's code request, whose code then goes to that address. A login
+/// email nobody can read any more is reset with auth.resetLoginEmail.
 /// Google and Apple ID verification need a browser sign-in this client does not make.
 extension TelegramLogin {
     /// account.sendVerifyEmailCode: mails a verification code to `email`, the address Telegram sends
@@ -77,6 +78,15 @@ extension TelegramLogin {
                 continue
             }
         }
+    }
+
+    /// auth.resetLoginEmail, for a person who cannot read the login email a code went to: Telegram
+    /// either drops the address and sends the code another way (`.codeSent` by SMS or the app), or
+    /// schedules the reset (`.codeSent` to the email still, with `loginEmailResetPendingDate`). Allowed
+    /// `loginEmailResetAvailablePeriod` seconds after the code was sent (0 for Premium accounts);
+    /// a second request is `.loginEmailResetAlreadyRequested`.
+    public func resetLoginEmail(phoneNumber: String, sentCode: SentLoginCode) async throws(LoginError) -> CodeRequestResult {
+        try Self.codeRequestResult(try await call(Api.functions.auth.ResetLoginEmail(phoneNumber: phoneNumber, phoneCodeHash: sentCode.phoneCodeHash)))
     }
 
     static func loginSetUp(_ phoneNumber: String, _ sentCode: SentLoginCode) -> Api.EmailVerifyPurpose {

@@ -45,6 +45,19 @@ public struct SentLoginCode: Sendable, CustomStringConvertible {
         return nil
     }
 
+    /// For a code sent to the login email: seconds after sending before auth.resetLoginEmail is
+    /// allowed (0 for Premium accounts); nil when Telegram offers no reset.
+    public var loginEmailResetAvailablePeriod: Int32? {
+        if case .sentCodeTypeEmailCode(let email) = type { return email.resetAvailablePeriod }
+        return nil
+    }
+
+    /// For a code sent to the login email: a reset was requested and happens at this date (unix seconds).
+    public var loginEmailResetPendingDate: Int32? {
+        if case .sentCodeTypeEmailCode(let email) = type { return email.resetPendingDate }
+        return nil
+    }
+
     /// The code went to the account's login email: auth.signIn takes it as email_verification.
     public var isEmailCode: Bool {
         if case .sentCodeTypeEmailCode = type { return true }

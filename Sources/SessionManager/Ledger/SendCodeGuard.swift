@@ -251,7 +251,8 @@ public struct SendCodeGuardMiddleware: InvocationMiddleware {
 
         func invoke<Request: TLFunction>(_ request: Request, options: InvokeOptions) async throws(TelegramError) -> Request.Result {
             if let use = request as? any LoginCodeUse { return try await invoke(request, using: use.codeUsePhoneNumber, options: options) }
-            if let setUp = Self.loginEmailSetUp(request) { return try await invoke(request, settingUpLoginEmailOf: setUp.phoneNumber, options: options) }
+            if let setUp = Self.loginEmailSetUp(request) { return try await invoke(request, changingLoginEmailOf: setUp.phoneNumber, options: options) }
+            if let reset = request as? Api.functions.auth.ResetLoginEmail { return try await invoke(request, changingLoginEmailOf: reset.phoneNumber, options: options) }
             if request is Api.functions.auth.CheckPassword {
                 let result = try await next.invoke(request, options: options)
                 await guardian.notePasswordAccepted(result as? Api.auth.Authorization)
@@ -315,20 +316,29 @@ public struct SendCodeGuardMiddleware: InvocationMiddleware {
         }
 
         /// A login email's set-up, which names the phone_code_hash of the code request that asked
-        /// for it. The verified address makes Telegram send the login's code (to that address): it is
-        /// recorded as the phone's pending code, as a code request's is, for a rerun to type. A
-        /// phone_code_hash Telegram no longer knows is forgotten: only a new code request helps.
-        private func invoke<Request: TLFunction>(_ request: Request, settingUpLoginEmailOf phone: String, options: InvokeOptions) async throws(TelegramError) -> Request.Result {
+        /// for it, or its reset (auth.resetLoginEmail, asked by a person who cannot read it). Their
+        /// answer is the login's code request (to the verified address; another way after a reset;
+        /// or the reset's date): recorded as the phone's pending code, as a code request's is, for a
+        /// rerun to go on with. Neither asks for a code before the phone's deadline on its own: the
+        /// deadline stays as the code request set it. A phone_code_hash Telegram no longer knows is
+        /// forgotten: only a new code request helps.
+        private func invoke<Request: TLFunction>(_ request: Request, changingLoginEmailOf phone: String, options: InvokeOptions) async throws(TelegramError) -> Request.Result {
             do {
                 let result = try await next.invoke(request, options: options)
+                let codeRequest: Api.auth.SentCode?
                 if let verified = result as? Api.account.EmailVerified, case .emailVerifiedLogin(let login) = verified {
-                    switch login.sentCode {
-                    case .sentCode(let code):
-                        let sent = SentLoginCode(phoneCodeHash: code.phoneCodeHash, type: code.type, nextType: code.nextType, timeout: code.timeout)
-                        await guardian.noteAnswer(phoneNumber: phone, waitSeconds: code.timeout.map(Double.init), sent: sent)
-                    case .sentCodeSuccess, .sentCodePaymentRequired:
-                        await guardian.noteCodeSpent(phoneNumber: phone)
-                    }
+                    codeRequest = login.sentCode
+                } else {
+                    codeRequest = result as? Api.auth.SentCode
+                }
+                switch codeRequest {
+                case .sentCode(let code)?:
+                    let sent = SentLoginCode(phoneCodeHash: code.phoneCodeHash, type: code.type, nextType: code.nextType, timeout: code.timeout)
+                    await guardian.noteAnswer(phoneNumber: phone, waitSeconds: code.timeout.map(Double.init), sent: sent)
+                case .sentCodeSuccess?, .sentCodePaymentRequired?:
+                    await guardian.noteCodeSpent(phoneNumber: phone)
+                case nil:
+                    break
                 }
                 return result
             } catch {

@@ -23,15 +23,14 @@ extension DCState {
             return answer
         }
         let hash = randomHex(8)
+        if let account = user(phone: phone), let date = loginEmailResets[account.id], date <= now { resetLoginEmail(of: account.id) }
         let account = user(phone: phone)
         // A login email set up here takes the codes whatever the world file says.
-        let email = account.flatMap { loginEmails[$0.id] }
-        let delivery = email == nil ? account?.codeDelivery ?? .sms : .email
+        let delivery = account.flatMap { loginEmails[$0.id] } == nil ? account?.codeDelivery ?? .sms : .email
         let type: Api.auth.SentCodeType
         switch delivery {
         case .email:
-            type = .sentCodeTypeEmailCode(Api.auth.SentCodeType.SentCodeTypeEmailCode(
-                emailPattern: email.map(Self.emailPattern) ?? "l***@example.com", length: 5))
+            type = account.map { loginEmailCodeType(for: $0.id) } ?? .sentCodeTypeEmailCode(.init(emailPattern: "l***@example.com", length: 5))
         case .fragment:
             type = .sentCodeTypeFragmentSms(Api.auth.SentCodeType.SentCodeTypeFragmentSms(url: "https://fragment.com/login/\(randomHex(8))", length: 5))
         case .setUpEmail:

@@ -92,6 +92,13 @@ public struct DCState: Sendable {
     /// Login emails set up through account.verifyEmail, by user id: their login codes go there.
     /// In memory, like the future auth tokens: a restarted DC asks for the set-up again.
     public internal(set) var loginEmails: [Int64: String] = [:]
+    /// Seconds after a code to the login email before auth.resetLoginEmail is allowed (Telegram: 0
+    /// for Premium accounts); earlier is FLOOD_WAIT for the rest.
+    public var loginEmailResetAvailablePeriod: Int32 = 0
+    /// How long a requested reset of a login email takes; 0 resets at once.
+    public var loginEmailResetDelay: Double = 0
+    /// Resets requested and not done yet: user id → when (unix seconds).
+    public internal(set) var loginEmailResets: [Int64: Double] = [:]
     /// A pending 2FA check per key: account.getPassword's srp_id and SRP state.
     var pendingPasswordChecks: [AuthKeyRef: (srpID: Int64, session: SRPServerSession)] = [:]
     /// SRP parameters and verifier per user id, derived from the world's plain password on first use.

@@ -9,7 +9,8 @@ import TLSchema
 ///
 /// The mailed code is the phone's last six digits (`emailVerificationCode(for:)`), distinct from
 /// the login code. An address under the reserved `.invalid` top-level domain is refused with
-/// EMAIL_NOT_ALLOWED, so a test can reach that answer.
+/// EMAIL_NOT_ALLOWED, so a test can reach that answer. auth.resetLoginEmail drops a login email
+/// nobody can read (at once, or after `loginEmailResetDelay`).
 extension DCState {
     public static func emailVerificationCode(for phone: String) -> String {
         let digits = World.normalizePhone(phone)
@@ -23,7 +24,49 @@ extension DCState {
         return "\(first)***\(email[at...])"
     }
 
-    mutating func forgetLoginEmail(userID: Int64) { loginEmails[userID] = nil }
+    mutating func forgetLoginEmail(userID: Int64) {
+        loginEmails[userID] = nil
+        loginEmailResets[userID] = nil
+    }
+
+    /// A code to this user's login email: its pattern, when a reset is allowed, and a pending reset's date.
+    func loginEmailCodeType(for userID: Int64) -> Api.auth.SentCodeType {
+        .sentCodeTypeEmailCode(Api.auth.SentCodeType.SentCodeTypeEmailCode(
+            emailPattern: loginEmails[userID].map(Self.emailPattern) ?? "l***@example.com", length: 5,
+            resetAvailablePeriod: loginEmailResetAvailablePeriod, resetPendingDate: loginEmailResets[userID].map { Int32(clamping: Int64($0)) }))
+    }
+
+    /// The login email is gone: codes go by SMS (an account the world asks to set one up is asked again).
+    mutating func resetLoginEmail(of userID: Int64) {
+        forgetLoginEmail(userID: userID)
+        if let index = world.users.firstIndex(where: { $0.id == userID }), world.users[index].codeDelivery == .email {
+            world.users[index].codeDelivery = .sms
+        }
+    }
+
+    /// auth.resetLoginEmail, for a code sent to the login email: allowed
+    /// `loginEmailResetAvailablePeriod` seconds after it (earlier: FLOOD_WAIT for the rest); resets at
+    /// once and sends the code by SMS when `loginEmailResetDelay` is 0, else schedules the reset and
+    /// says when (the code stays valid); a second request before then is TASK_ALREADY_EXISTS.
+    mutating func resetLoginEmail(_ request: Api.functions.auth.ResetLoginEmail, context: CallContext, now: Double) throws -> RPCAnswer {
+        let phone = World.normalizePhone(request.phoneNumber)
+        guard let user = user(phone: phone) else { throw RequestError(code: 400, message: "PHONE_NUMBER_INVALID") }
+        guard let sent = sentCodes[phone], sent.phoneCodeHash == request.phoneCodeHash, sent.byEmail, now - sent.sentAt <= codeLifetime else {
+            throw RequestError(code: 400, message: "PHONE_CODE_EXPIRED")
+        }
+        let allowedAt = sent.sentAt + Double(loginEmailResetAvailablePeriod)
+        if now < allowedAt { throw RequestError(code: 420, message: "FLOOD_WAIT_\(Int((allowedAt - now).rounded(.up)))") }
+        if loginEmailResets[user.id] != nil { throw RequestError(code: 400, message: "TASK_ALREADY_EXISTS") }
+        if loginEmailResetDelay > 0 {
+            loginEmailResets[user.id] = now + loginEmailResetDelay
+            return .encode(Api.auth.SentCode.sentCode(Api.auth.SentCode.SentCode(type: loginEmailCodeType(for: user.id), phoneCodeHash: sent.phoneCodeHash, timeout: 60)))
+        }
+        resetLoginEmail(of: user.id)
+        let hash = randomHex(8)
+        recordCode(SentLoginCode(phone: phone, code: Self.loginCode(for: phone), phoneCodeHash: hash, dc: context.dc, sentAt: now))
+        return .encode(Api.auth.SentCode.sentCode(Api.auth.SentCode.SentCode(
+            type: .sentCodeTypeSms(Api.auth.SentCodeType.SentCodeTypeSms(length: 5)), phoneCodeHash: hash, timeout: 60)))
+    }
 
     static func loginSetUpPhone(_ purpose: Api.EmailVerifyPurpose) -> String? {
         guard case .emailVerifyPurposeLoginSetup(let setUp) = purpose else { return nil }
@@ -56,9 +99,7 @@ extension DCState {
         loginEmails[user.id] = email
         let hash = randomHex(8)
         recordCode(SentLoginCode(phone: phone, code: Self.loginCode(for: phone), phoneCodeHash: hash, dc: context.dc, sentAt: now, byEmail: true))
-        let sent = Api.auth.SentCode.sentCode(Api.auth.SentCode.SentCode(
-            type: .sentCodeTypeEmailCode(Api.auth.SentCodeType.SentCodeTypeEmailCode(emailPattern: Self.emailPattern(email), length: 5)),
-            phoneCodeHash: hash, timeout: 60))
+        let sent = Api.auth.SentCode.sentCode(Api.auth.SentCode.SentCode(type: loginEmailCodeType(for: user.id), phoneCodeHash: hash, timeout: 60))
         return .encode(Api.account.EmailVerified.emailVerifiedLogin(Api.account.EmailVerified.EmailVerifiedLogin(email: email, sentCode: sent)))
     }
 

@@ -45,7 +45,7 @@ extension DCState {
         "account.getPassword", "auth.importBotAuthorization", "auth.importAuthorization", "auth.logOut",
         "auth.resendCode", "auth.cancelCode", "help.getAppConfig", "langpack.getLangPack", "langpack.getStrings",
         "langpack.getLanguages", "help.getCountriesList", "auth.exportLoginToken", "auth.importLoginToken",
-        "auth.bindTempAuthKey", "account.sendVerifyEmailCode", "account.verifyEmail",
+        "auth.bindTempAuthKey", "account.sendVerifyEmailCode", "account.verifyEmail", "auth.resetLoginEmail",
     ]
 
     /// The writes a frozen account is refused (FROZEN_METHOD_INVALID); its reads still work.
@@ -160,6 +160,8 @@ extension DCState {
             return (try? Api.functions.auth.SignIn(serialized: body)).map { World.normalizePhone($0.phoneNumber) }
         case Api.functions.auth.SignUp.constructorID:
             return (try? Api.functions.auth.SignUp(serialized: body)).map { World.normalizePhone($0.phoneNumber) }
+        case Api.functions.auth.ResetLoginEmail.constructorID:
+            return (try? Api.functions.auth.ResetLoginEmail(serialized: body)).map { World.normalizePhone($0.phoneNumber) }
         case Api.functions.account.SendVerifyEmailCode.constructorID:
             return (try? Api.functions.account.SendVerifyEmailCode(serialized: body)).flatMap { loginSetUpPhone($0.purpose) }
         case Api.functions.account.VerifyEmail.constructorID:
@@ -219,6 +221,8 @@ extension DCState {
             return try sendVerifyEmailCode(F.account.SendVerifyEmailCode(serialized: body), now: now)
         case F.account.VerifyEmail.constructorID:
             return try verifyEmail(F.account.VerifyEmail(serialized: body), context: context, now: now)
+        case F.auth.ResetLoginEmail.constructorID:
+            return try resetLoginEmail(F.auth.ResetLoginEmail(serialized: body), context: context, now: now)
         case F.account.GetPassword.constructorID:
             return try getPassword(context: context, viewer: viewer)
         case F.auth.CheckPassword.constructorID:

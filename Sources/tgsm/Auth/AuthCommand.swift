@@ -41,6 +41,10 @@ struct AuthCommand: AsyncParsableCommand {
         valueName: "address"))
     var loginEmail: String?
 
+    @Flag(name: .customLong("reset-login-email"), help: ArgumentHelp(
+        "When the code goes to a login email nobody can read: ask Telegram to reset that address (auth.resetLoginEmail), so the code comes another way."))
+    var resetLoginEmail = false
+
     @Option(name: .customLong("first-name"), help: "First name when the number has no account yet (else asked for).")
     var firstName: String?
 
@@ -51,6 +55,7 @@ struct AuthCommand: AsyncParsableCommand {
         guard !account.isEmpty else { throw ValidationError("--account must name the account") }
         guard !(bot && qr) else { throw ValidationError("choose one of --bot and --qr") }
         if phone != nil, bot || qr { throw ValidationError("--phone is for a code login, not with --bot or --qr") }
+        if loginEmail != nil || resetLoginEmail, bot || qr { throw ValidationError("--login-email and --reset-login-email are for a code login, not with --bot or --qr") }
     }
 
     func run() async throws {
@@ -146,12 +151,14 @@ struct AuthCommand: AsyncParsableCommand {
             guard number.contains(where: \.isNumber) else { throw CLIFailure(.usage, "a phone number needs digits, with the country code") }
             var sent: SentLoginCode
             var resumed: Bool
+            var sentAt = clock.now()
             let pending = try await stack.sendCodeGuard.pendingCode(phoneNumber: number)
             if let pending, let earlier = pending.sentCode, earlier.awaitsLoginEmailSetUp {
                 // The request asked for a login email before any code; its phone_code_hash is what the set-up names.
                 Terminal.standard.errorLine("An earlier `tgsm auth` (at \(TimeText.iso(pending.sentAt))) stopped where Telegram asks this account to set up "
                     + "a login email before it sends a code: it goes on from there, with no new code request.")
                 sent = earlier
+                sentAt = pending.sentAt
                 resumed = true
             } else if let pending, let earlier = pending.sentCode {
                 // An earlier run asked for a code and ended before using it: that code is still on its
@@ -160,6 +167,7 @@ struct AuthCommand: AsyncParsableCommand {
                     + "by an earlier `tgsm auth` that did not finish; type that code (no other is requested before "
                     + "\(TimeText.iso(pending.offeredUntil))). Never send it to anyone: Telegram voids a code shared in any chat.")
                 sent = earlier
+                sentAt = pending.sentAt
                 resumed = true
             } else {
                 if let holder = try await stack.sendCodeGuard.deadlineHolder(phoneNumber: number), case let deadline = holder.deadline, deadline > clock.now() {
@@ -194,10 +202,20 @@ struct AuthCommand: AsyncParsableCommand {
                 }
                 resumed = false
             }
+            if resetLoginEmail {
+                switch try await resetTheLoginEmail(login: login, phoneNumber: number, sentCode: sent, sentAt: sentAt, clock: clock) {
+                case .loggedIn(let user): return Self.describe(user)
+                case .passwordNeeded(let hint): return try await password(login: login, hint: hint)
+                case .codeSent(let value):
+                    resumed = resumed && value.phoneCodeHash == sent.phoneCodeHash
+                    sent = value
+                }
+            }
             if !resumed { Terminal.standard.errorLine("The code was sent \(Self.whereTheCodeGoes(sent)).") }
             if sent.isEmailCode {
                 Terminal.standard.errorLine("No access to that mailbox? Change the login email in an official app where this account is logged in "
-                    + "(Settings > Privacy and Security > Login Email), or log in from one by QR code: `tgsm auth --account \(account) --qr`.")
+                    + "(Settings > Privacy and Security > Login Email), log in from one by QR code (`tgsm auth --account \(account) --qr`), "
+                    + "or ask Telegram to reset it: `tgsm auth --account \(account) --reset-login-email`.")
             }
             var attempts = 0
             while true {
@@ -280,6 +298,41 @@ struct AuthCommand: AsyncParsableCommand {
                 throw error
             }
         }
+    }
+
+    /// auth.resetLoginEmail for a code that went to a login email nobody can read. Telegram allows
+    /// it `reset_available_period` seconds after the code was sent (0 for Premium accounts), then
+    /// drops the address and sends the code another way, or schedules the reset for a date (codes
+    /// keep going to the address until then).
+    private func resetTheLoginEmail(login: TelegramLogin, phoneNumber: String, sentCode: SentLoginCode, sentAt: UnixTime,
+                                    clock: any TelegramClock) async throws -> CodeRequestResult {
+        guard sentCode.isEmailCode else {
+            Terminal.standard.errorLine("The code did not go to a login email (\(sentCode.channel)): there is nothing to reset.")
+            return .codeSent(sentCode)
+        }
+        let now = clock.now()
+        if let date = sentCode.loginEmailResetPendingDate, Double(date) > now.seconds {
+            throw CLIFailure(.rateLimited, "\(account): a reset of the login email was requested before; Telegram resets it on "
+                + "\(TimeText.iso(UnixTime(seconds: Double(date)))) and sends login codes to it until then. Run `tgsm auth --account \(account)` after that date.")
+        }
+        guard let period = sentCode.loginEmailResetAvailablePeriod else {
+            throw CLIFailure(.failure, "\(account): Telegram offers no reset of this login email (its code request says nothing of one). Change the "
+                + "address in an official app where this account is logged in (Settings > Privacy and Security > Login Email), or log in from one with `--qr`.")
+        }
+        let allowedAt = sentAt + Double(period)
+        if allowedAt > now {
+            throw CLIFailure(.rateLimited, "\(account): Telegram allows a reset of the login email from \(TimeText.iso(allowedAt)) (in "
+                + "\(TimeText.remaining(allowedAt - now))), \(period) s after the code was sent. Run `tgsm auth --account \(account) --reset-login-email` "
+                + "again then: it goes on with the code already requested, no new one.")
+        }
+        let answer = try await login.resetLoginEmail(phoneNumber: phoneNumber, sentCode: sentCode)
+        if case .codeSent(let next) = answer, next.isEmailCode {
+            let when = next.loginEmailResetPendingDate.map { " on \(TimeText.iso(UnixTime(seconds: Double($0))))" } ?? " later"
+            throw CLIFailure(.rateLimited, "\(account): Telegram scheduled the reset of the login email: it happens\(when), and login codes go to "
+                + "\(next.emailPattern ?? "it") until then. Run `tgsm auth --account \(account)` after that date: the code then comes another way.")
+        }
+        Terminal.standard.errorLine("Telegram reset the login email.")
+        return answer
     }
 
     private static func outcome<Value>(_ step: () async throws(LoginError) -> Value) async -> Result<Value, LoginError> {
