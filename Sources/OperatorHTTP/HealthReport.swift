@@ -24,6 +24,27 @@ public struct HealthReport: Sendable, Codable, Equatable {
         public var activeFloodWaits: Int
         /// Why it is not ready, each with what to do; empty when ready.
         public var reasons: [String]
+        /// The service notifications Telegram sent the account while this process ran it, oldest
+        /// first (login-code-like digits masked); a person should read them.
+        public var serviceNotifications: [Notice]
+    }
+
+    /// An updateServiceNotification as `/health` shows it.
+    public struct Notice: Sendable, Codable, Equatable {
+        public var type: String
+        public var message: String
+        public var popup: Bool
+        public var receivedAt: String
+        /// Telegram asks this session to log out (AUTH_KEY_DROP_...): look at the account's devices.
+        public var asksToLogOut: Bool
+
+        public init(type: String, message: String, popup: Bool, receivedAt: String, asksToLogOut: Bool) {
+            self.type = type
+            self.message = message
+            self.popup = popup
+            self.receivedAt = receivedAt
+            self.asksToLogOut = asksToLogOut
+        }
     }
 
     public var ready: Bool
@@ -86,7 +107,12 @@ public struct HealthReport: Sendable, Codable, Equatable {
             code: account.mark?.isTerminal == true ? account.mark?.code : nil, health: account.live?.state.rawValue,
             loggedIn: account.isLoggedIn, lastSuccess: account.live?.lastSuccess.map(ISOTime.string),
             lastFailureCode: account.live?.lastFailureCode, activeFloodWaits: account.floodWaits.count,
-            reasons: reasons.map(Redaction.masked))
+            reasons: reasons.map(Redaction.masked),
+            serviceNotifications: (account.live?.serviceNotifications ?? []).map { received in
+                Notice(type: received.notification.type, message: Redaction.masked(received.notification.redactedMessage),
+                       popup: received.notification.popup, receivedAt: ISOTime.string(received.receivedAt),
+                       asksToLogOut: received.notification.asksToDropTheSession)
+            })
     }
 }
 

@@ -94,6 +94,34 @@ import Workers
         #expect(reason.contains("appeal at https://t.me/spambot"), "\(reason)")
     }
 
+    /// Telegram's service notifications to a running account are listed with the account, login
+    /// codes masked; one asking the session to log out is flagged (the account stays ready: it still
+    /// works, a person should look).
+    @Test func serviceNotificationsAreListedWithTheAccountCodesMasked() async throws {
+        let fixture = try await Fixture.make()
+        defer { fixture.remove() }
+        let account = fixture.account
+        var snapshot = HealthSnapshot(account: account, state: .degraded, lastSuccess: UnixTime(seconds: 1_800_000_100))
+        snapshot.serviceNotifications = [
+            ReceivedServiceNotification(notification: ServiceNotification(type: "LOGIN_CODE", message: "Login code: 12345", popup: false, inboxDate: 1),
+                                        receivedAt: UnixTime(seconds: 1_800_000_000), isRepeat: false),
+            ReceivedServiceNotification(notification: ServiceNotification(type: "AUTH_KEY_DROP_DUPLICATE", message: "Session ended", popup: true, inboxDate: nil),
+                                        receivedAt: UnixTime(seconds: 1_800_000_060), isRepeat: false),
+        ]
+        snapshot.sessionDropAskedAt = UnixTime(seconds: 1_800_000_060)
+        let live = snapshot
+        let server = try fixture.server(OperatorHTTPConfiguration(port: 0, accounts: [account])) { [account: live] }
+        let response = try await withServer(server) { port in try await get(port, "/health") }
+        #expect(!response.body.contains("12345"))
+        let report = try JSONDecoder().decode(HealthReport.self, from: Data(response.body.utf8))
+        let ours = try #require(report.accounts.first)
+        #expect(ours.ready && ours.health == "degraded", "\(ours.reasons)")
+        #expect(ours.serviceNotifications == [
+            HealthReport.Notice(type: "LOGIN_CODE", message: "Login code: •••••", popup: false, receivedAt: "2027-01-15T08:00:00Z", asksToLogOut: false),
+            HealthReport.Notice(type: "AUTH_KEY_DROP_DUPLICATE", message: "Session ended", popup: true, receivedAt: "2027-01-15T08:01:00Z", asksToLogOut: true),
+        ])
+    }
+
     @Test func metricsExportTheStoreTheQueueAndTheLedgerInPrometheusText() async throws {
         let fixture = try await Fixture.make()
         defer { fixture.remove() }

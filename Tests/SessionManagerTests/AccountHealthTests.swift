@@ -73,6 +73,47 @@ import Testing
         #expect(other.count("help.getAppConfig") == 0)
     }
 
+    /// Telegram's own notices (updateServiceNotification) are kept, the newest ten, and logged with
+    /// login codes masked; a repeat of a type within 15 minutes is kept but not logged again; one
+    /// asking the session to log out (AUTH_KEY_DROP_...) degrades the account for good.
+    @Test func serviceNotificationsAreKeptLoggedMaskedAndASessionDropDegrades() async throws {
+        let clock = TestClock()
+        let logs = LogCapture()
+        let health = AccountHealth(account: "alice", clock: clock, logger: logs.logger)
+        let events = health.events()
+        health.recordSuccess()
+        health.recordServiceNotification(ServiceNotification(type: "LOGIN_CODE", message: "Login code: 12345", popup: false, inboxDate: 1))
+        clock.advance(by: 60)
+        health.recordServiceNotification(ServiceNotification(type: "LOGIN_CODE", message: "Login code: 67890", popup: false, inboxDate: 2))
+        #expect(health.snapshot.state == .healthy)
+        #expect(health.snapshot.serviceNotifications.map(\.isRepeat) == [false, true])
+        let notices = logs.messages.filter { $0.contains("service notification") }
+        #expect(notices.count == 1)
+        #expect(notices.allSatisfy { $0.contains("Login code: •••••") } && !logs.messages.contains { $0.contains("12345") || $0.contains("67890") },
+                "\(logs.messages)")
+
+        clock.advance(by: 900)
+        health.recordServiceNotification(ServiceNotification(type: "AUTH_KEY_DROP_DUPLICATE", message: "Session revoked", popup: true, inboxDate: nil))
+        #expect(health.snapshot.state == .degraded && health.snapshot.sessionDropAskedAt == clock.now())
+        #expect(logs.messages.last?.hasPrefix("error Telegram asks this session to log out") == true, "\(logs.messages)")
+        health.recordSuccess()
+        #expect(health.snapshot.state == .degraded, "a success does not undo Telegram's request")
+
+        for index in 0..<12 {
+            health.recordServiceNotification(ServiceNotification(type: "NOTE_\(index)", message: "n", popup: true, inboxDate: nil))
+        }
+        #expect(health.snapshot.serviceNotifications.count == ReceivedServiceNotification.kept)
+        #expect(health.snapshot.serviceNotifications.last?.notification.type == "NOTE_11")
+
+        var kinds: [HealthEvent.Kind] = []
+        for await event in events {
+            kinds.append(event.kind)
+            if kinds.count == 5 { break }
+        }
+        #expect(kinds == [.stateChanged(from: .unknown, to: .healthy), .serviceNotification(type: "LOGIN_CODE"), .serviceNotification(type: "LOGIN_CODE"),
+                          .stateChanged(from: .healthy, to: .degraded), .serviceNotification(type: "AUTH_KEY_DROP_DUPLICATE")])
+    }
+
     @Test func eventsArriveAsAnAsyncSequence() async throws {
         let clock = TestClock()
         let health = AccountHealth(account: "alice", clock: clock, logger: quietLogger)

@@ -91,6 +91,29 @@ import Testing
         try await world.close()
     }
 
+    /// A service notification Telegram pushes to the running session (updateServiceNotification,
+    /// pushed by the test DC to every live connection of the account) reaches the account's health,
+    /// updates not being started: one asking the session to log out degrades it; its text is kept
+    /// with the login-code-like digits masked for every view.
+    @Test(.timeLimit(.minutes(1))) func aServiceNotificationPushedToTheSessionReachesTheAccountsHealth() async throws {
+        let world = try await World.start()
+        try await world.logIn()
+        let runtime = world.runtime()
+        #expect(try await runtime.start() == .valid(userID: 1001))
+        let health = try #require(await runtime.health)
+        let events = health.events()
+        try world.dc.core.pushServiceNotification(to: 1001, type: "AUTH_KEY_DROP_DUPLICATE", message: "Session ended: code 12345", popup: true)
+        for await event in events {
+            if case .serviceNotification = event.kind { break }
+        }
+        let received = try #require(health.snapshot.serviceNotifications.last)
+        #expect(received.notification.type == "AUTH_KEY_DROP_DUPLICATE" && received.notification.popup)
+        #expect(received.notification.redactedMessage == "Session ended: code •••••")
+        #expect(health.snapshot.state == .degraded && health.snapshot.sessionDropAskedAt != nil)
+        await runtime.stop()
+        try await world.close()
+    }
+
     /// The stored identity as Telegram sees it, not as the client's configuration says: every
     /// initConnection the DC received (the login's, the runtime's first connection, and a restarted
     /// process's on the store reopened) carries the same fields, and a connection that replaces a

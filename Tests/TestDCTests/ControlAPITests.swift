@@ -1,6 +1,7 @@
 import MTProtoCrypto
 import Foundation
 import NIOHTTP1
+import TLSchema
 import Testing
 @testable import TestDC
 
@@ -57,6 +58,15 @@ import Testing
         }
         let mailed = try JSONDecoder().decode(ControlAPI.CodeView.self, from: api.handle(method: .GET, uri: "/codes/15550001", body: Data()).body)
         #expect(mailed.code == "550001" && mailed.purpose == "loginEmail")
+    }
+
+    /// A service notification for the user's live connections (UpdateHandlersTests checks the push).
+    @Test func pushesAServiceNotification() throws {
+        let api = makeAPI()
+        let body = Data(#"{"userID": 1001, "type": "AUTH_KEY_DROP_DUPLICATE", "message": "Session ended", "popup": true}"#.utf8)
+        #expect(api.handle(method: .POST, uri: "/service-notifications", body: body).status == .created)
+        #expect(api.handle(method: .POST, uri: "/service-notifications", body: Data(#"{"userID": 9999, "type": "X", "message": "m"}"#.utf8)).status == .badRequest)
+        #expect(api.handle(method: .POST, uri: "/service-notifications", body: Data("{}".utf8)).status == .badRequest)
     }
 
     /// How a user's login codes travel, changed at run time (a world file sets it at start); a login

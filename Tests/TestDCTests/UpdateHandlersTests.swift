@@ -51,6 +51,19 @@ import Testing
         #expect(state.takeOutbox().isEmpty)
     }
 
+    /// A service notification goes to the user's connections in an updateShort, outside every
+    /// sequence: no pts and no seq move, so no difference ever carries it.
+    @Test func aServiceNotificationIsPushedOutsideEverySequence() throws {
+        var state = loggedIn()
+        state.pushServiceNotification(to: 1001, type: "AUTH_KEY_DROP_DUPLICATE", message: "Session ended", popup: true, date: 1_800_000_000)
+        let pushed = try #require(state.takeOutbox().first)
+        #expect(pushed.target == .user(1001) && pushed.name == "updateServiceNotification")
+        guard case .updateShort(let short) = try Api.Updates(serialized: pushed.body),
+              case .updateServiceNotification(let notice) = short.update else { Issue.record("expected an updateShort"); return }
+        #expect(notice.type == "AUTH_KEY_DROP_DUPLICATE" && notice.message == "Session ended" && notice.popup && notice.inboxDate == nil)
+        #expect(state.userSeq[1001] == nil && state.userPts[1001] == nil)
+    }
+
     @Test func getDifferenceReturnsWhatWasMissedThenNothing() throws {
         var state = loggedIn()
         guard case .state(let start) = try call(&state, F.updates.GetState(), Api.updates.State.self) else { return }

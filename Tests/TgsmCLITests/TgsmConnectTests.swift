@@ -694,9 +694,22 @@ import Testing
         let page = try await Self.get(port, "/")
         #expect(page.status == 200 && page.body.contains("contacts.resolveUsername"))
 
+        // Telegram asks the running session to log out (a service notification, pushed): /health
+        // lists it with the code masked, the log says it as an error, and the counter counts it.
+        try setup.dc.core.pushServiceNotification(to: 1001, type: "AUTH_KEY_DROP_DUPLICATE", message: "Session ended, code 12345", popup: true)
+        var notices: [HealthReport.Notice] = []
+        for _ in 0..<100 where notices.isEmpty {
+            try await Task.sleep(for: .milliseconds(100))
+            let body = try await Self.get(port, "/health").body
+            notices = try JSONDecoder().decode(HealthReport.self, from: Data(body.utf8)).accounts.first?.serviceNotifications ?? []
+        }
+        #expect(notices.map(\.message) == ["Session ended, code •••••"] && notices.first?.asksToLogOut == true)
+        #expect(try await Self.get(port, "/metrics").body.contains("tgsm_service_notifications_total{account=\"alice\",kind=\"session_drop\"} 1"))
+
         terminal.signal(SIGTERM)
         #expect(try await terminal.status() == 0, "\(terminal.output)")
         #expect(terminal.output.contains("tgsm run: stopped"))
+        #expect(terminal.output.contains("Telegram asks this session to log out") && !terminal.output.contains("12345"), "\(terminal.output)")
         // The deferred job is still there for the next run, with no attempt spent on the flood wait.
         let list = try await setup.cli.run(["jobs", "list", "--json"])
         #expect(list.stdout.contains("\"queued\""), "\(list.stdout)")

@@ -14,6 +14,15 @@ extension TelegramClient {
     /// updateLoginToken); message events need the tracked state.
     public nonisolated var updates: UpdateStream { updatesEngine.stream }
 
+    /// Hands each service notification Telegram sends the account (updateServiceNotification) to
+    /// `handler`, as it arrives, whether updates are started or not: pushed ones and those in
+    /// answers of this client's calls (not those recovered by updates.getDifference after a gap,
+    /// which `updates` carries once started). One handler; a new one replaces it, nil removes it.
+    /// It runs on the client's threads: keep it short.
+    public nonisolated func onServiceNotification(_ handler: (@Sendable (ServiceNotification) -> Void)?) {
+        updatesEngine.notices.set(handler)
+    }
+
     /// Starts tracking pts/qts/seq/date and channel pts. With a stored state (a previous run) the
     /// client first fetches what happened since with updates.getDifference (and getChannelDifference
     /// for the channels it names), so nothing is lost or repeated; without one it starts from

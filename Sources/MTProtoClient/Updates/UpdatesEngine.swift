@@ -41,13 +41,16 @@ final class UpdatesEngine: Sendable {
     /// Runs only while inputs wait: an idle client holds no task for its updates.
     private let inputs: OnDemandSerialQueue<Input, Runner>
     private let feedback: Feedback
+    /// Where service notifications go, whether updates are started or not.
+    let notices = ServiceNotificationSink()
 
     init(logger: Logger) {
         let (events, output) = AsyncStream.makeStream(of: UpdateEvent.self, bufferingPolicy: .unbounded)
         self.events = events
         self.output = output
         let feedback = Feedback()
-        inputs = OnDemandSerialQueue(context: Runner(output: output, inputs: feedback, logger: logger)) { runner, input in
+        let notices = self.notices
+        inputs = OnDemandSerialQueue(context: Runner(output: output, inputs: feedback, notices: notices, logger: logger)) { runner, input in
             await runner.handle(input)
         }
         feedback.queue = inputs
@@ -66,10 +69,12 @@ final class UpdatesEngine: Sendable {
     func noteResult<Result>(_ result: Result) {
         // Most answers are none of these: comparing the static type first spares them four
         // dynamic casts (a measurable share of a small call's client time).
+        let type = Result.self
+        // A service notification in an answer reaches its handler whether updates run or not.
+        if type == Api.Updates.self, let updates = result as? Api.Updates { notices.deliver(updates) }
         // Before updates are started nothing here changes the machine (the state fetched at the
         // start covers these answers), and a call's answer costs no task for the queue.
         guard feedback.isStarted.load(ordering: .relaxed) else { return }
-        let type = Result.self
         guard type == Api.Updates.self || type == Api.messages.AffectedMessages.self
             || type == Api.messages.AffectedHistory.self || type == Api.messages.Messages.self
         else { return }
@@ -124,6 +129,7 @@ final class UpdatesEngine: Sendable {
     private struct Runner {
         let output: AsyncStream<UpdateEvent>.Continuation
         let inputs: Feedback
+        let notices: ServiceNotificationSink
         let logger: Logger
         var machine = UpdatesStateMachine()
         var backend: UpdatesBackend?
@@ -136,9 +142,10 @@ final class UpdatesEngine: Sendable {
         /// States waiting for the consumer: each may be saved once `finished` reaches `through`.
         var unsaved: [(through: Int, state: UpdatesState)] = []
 
-        init(output: AsyncStream<UpdateEvent>.Continuation, inputs: Feedback, logger: Logger) {
+        init(output: AsyncStream<UpdateEvent>.Continuation, inputs: Feedback, notices: ServiceNotificationSink, logger: Logger) {
             self.output = output
             self.inputs = inputs
+            self.notices = notices
             self.logger = logger
         }
 
@@ -159,6 +166,8 @@ final class UpdatesEngine: Sendable {
                     actions = machine.sessionRestarted(now: now)
                     break
                 }
+                // Pushed notices reach their handler before the machine, started or not.
+                notices.deliver(updates)
                 actions = machine.receive(updates, now: now)
             case .server(.sessionCreated), .server(.linkLost):
                 actions = machine.sessionRestarted(now: now)

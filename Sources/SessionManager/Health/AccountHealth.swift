@@ -41,6 +41,12 @@ public struct HealthSnapshot: Sendable, Hashable {
     public var frozenSince: UnixTime?
     /// What help.getAppConfig said of the freeze (when it is deleted, where to appeal), once read.
     public var freeze: AccountFreeze?
+    /// The service notifications Telegram sent this account since the process started, oldest
+    /// first, the newest `ReceivedServiceNotification.kept`.
+    public var serviceNotifications: [ReceivedServiceNotification] = []
+    /// When Telegram last asked this session to log out (a notification of type AUTH_KEY_DROP_...):
+    /// the account stays `.degraded` for the process's life, as a person should look at it.
+    public var sessionDropAskedAt: UnixTime?
 
     public init(account: AccountID, state: HealthState, lastSuccess: UnixTime? = nil, lastFailure: UnixTime? = nil, lastFailureCode: String? = nil,
                 pingRTT: Double? = nil, consecutiveFailures: Int = 0, rateLimitedUntil: UnixTime? = nil, frozenSince: UnixTime? = nil) {
@@ -56,12 +62,31 @@ public struct HealthSnapshot: Sendable, Hashable {
     }
 }
 
+/// A service notification as the health monitor keeps it.
+public struct ReceivedServiceNotification: Sendable, Hashable {
+    /// How many a snapshot keeps.
+    public static let kept = 10
+    public var notification: ServiceNotification
+    public var receivedAt: UnixTime
+    /// The same type arrived within 15 minutes before: the spec allows ignoring it, so it was not
+    /// logged again.
+    public var isRepeat: Bool
+
+    public init(notification: ServiceNotification, receivedAt: UnixTime, isRepeat: Bool) {
+        self.notification = notification
+        self.receivedAt = receivedAt
+        self.isRepeat = isRepeat
+    }
+}
+
 /// Something that changed about an account's health.
 public struct HealthEvent: Sendable, Hashable {
     public enum Kind: Sendable, Hashable {
         case stateChanged(from: HealthState, to: HealthState)
         case ping(rtt: Double)
         case failure(code: String)
+        /// Telegram sent the account a service notification of this type (see the snapshot's list).
+        case serviceNotification(type: String)
     }
 
     public var account: AccountID
@@ -129,8 +154,43 @@ public final class AccountHealth: Sendable {
             snapshot.lastSuccess = now
             snapshot.consecutiveFailures = 0
             snapshot.rateLimitedUntil = nil
-            snapshot.state = snapshot.frozenSince == nil ? .healthy : .degraded
+            snapshot.state = snapshot.frozenSince == nil && snapshot.sessionDropAskedAt == nil ? .healthy : .degraded
             return []
+        }
+    }
+
+    /// A service notification Telegram sent the account (`TelegramClient.onServiceNotification`):
+    /// kept in the snapshot and logged with login-code-like digits masked; one asking the session to
+    /// log out (AUTH_KEY_DROP_...) degrades the account and is logged as an error. A repeat of a type
+    /// within 15 minutes is kept but not logged again (the spec allows ignoring it).
+    public func recordServiceNotification(_ notification: ServiceNotification) {
+        let now = clock.now()
+        var isRepeat = false
+        update(at: now) { snapshot in
+            isRepeat = snapshot.serviceNotifications.contains { $0.notification.type == notification.type && now - $0.receivedAt < 900 }
+            snapshot.serviceNotifications.append(ReceivedServiceNotification(notification: notification, receivedAt: now, isRepeat: isRepeat))
+            if snapshot.serviceNotifications.count > ReceivedServiceNotification.kept {
+                snapshot.serviceNotifications.removeFirst(snapshot.serviceNotifications.count - ReceivedServiceNotification.kept)
+            }
+            if notification.asksToDropTheSession {
+                snapshot.sessionDropAskedAt = now
+                if snapshot.state == .healthy || snapshot.state == .unknown { snapshot.state = .degraded }
+            }
+            return [.serviceNotification(type: notification.type)]
+        }
+        let kind = notification.asksToDropTheSession ? "session_drop" : notification.popup ? "popup" : "inbox"
+        Counter(label: "tgsm_service_notifications_total", dimensions: [("account", account.rawValue), ("kind", kind)]).increment()
+        guard !isRepeat else { return }
+        let metadata: Logger.Metadata = ["account": "\(account)", "type": "\(notification.type)", "popup": "\(notification.popup)",
+                                         "message": "\(notification.redactedMessage)"]
+        if notification.asksToDropTheSession {
+            logger.error("""
+                Telegram asks this session to log out (a service notification of type AUTH_KEY_DROP_...): look at the account's \
+                devices in an official app (Settings > Devices) and end any session nobody recognises; the session keeps running until \
+                Telegram or a person ends it
+                """, metadata: metadata)
+        } else {
+            logger.warning("Telegram sent this account a service notification", metadata: metadata)
         }
     }
 

@@ -204,6 +204,7 @@ public actor AccountRuntime {
             ? PeerCache(account: account, store: store, fence: lease.token, clock: environment.clock, logger: logger) : nil
         let stack = SessionStack(account: account, client: client, ledgerStore: store, statuses: store, storage: storage, peerCache: peers,
                                  configuration: self.configuration.stack, clock: environment.clock, random: environment.random, logger: logger)
+        client.onServiceNotification { [health = stack.health] notification in health.recordServiceNotification(notification) }
         self.client = client
         self.stack = stack
         state = .running(lease)

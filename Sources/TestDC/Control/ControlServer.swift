@@ -103,6 +103,7 @@ struct ControlAPI: Sendable {
     struct MessageRequest: Codable { var fromID: Int64; var toID: Int64; var text: String }
     struct Posted: Codable { var id: Int32 }
     struct CodeDeliveryRequest: Codable { var codeDelivery: World.User.CodeDelivery }
+    struct ServiceNotificationRequest: Codable { var userID: Int64; var type: String; var message: String; var popup: Bool? }
 
     func handle(method: HTTPMethod, uri: String, body: Data) -> ControlResponse {
         let components = URLComponents(string: uri)
@@ -226,6 +227,16 @@ struct ControlAPI: Sendable {
             }
             guard found else { return .error(.notFound, "no user \(id) in the world") }
             return .json(["codeDelivery": request.codeDelivery.rawValue])
+        case (.POST, "service-notifications", 1):
+            guard let request = try? JSONDecoder().decode(ServiceNotificationRequest.self, from: body) else {
+                return .error(.badRequest, "expected {\"userID\": 1001, \"type\": \"AUTH_KEY_DROP_DUPLICATE\", \"message\": \"...\", \"popup\": true}")
+            }
+            do {
+                try core.pushServiceNotification(to: request.userID, type: request.type, message: request.message, popup: request.popup ?? true)
+                return .json(["pushed": true], status: .created)
+            } catch {
+                return .error(.badRequest, "\(error)")
+            }
         case (.POST, "duplicate-key-detection", 1):
             guard let request = try? JSONDecoder().decode(ToggleRequest.self, from: body) else {
                 return .error(.badRequest, "expected {\"enabled\": true}")

@@ -70,6 +70,16 @@ extension DCState {
         outbox.append(PendingPush(target: .user(user), name: Self.name(of: first), body: body.serialized()))
     }
 
+    /// A service notification (updateServiceNotification) for every live connection of `user`, in
+    /// an updateShort: outside every sequence (no pts, no seq), as Telegram sends one.
+    mutating func pushServiceNotification(to user: Int64, type: String, message: String, popup: Bool, date: Int32) {
+        let update = Api.Update.updateServiceNotification(Api.Update.UpdateServiceNotification(
+            popup: popup, inboxDate: popup ? nil : date, type: type, message: message,
+            media: .messageMediaEmpty(Api.MessageMedia.MessageMediaEmpty()), entities: []))
+        let body = Api.Updates.updateShort(Api.Updates.UpdateShort(update: update, date: date))
+        outbox.append(PendingPush(target: .user(user), name: Self.name(of: update), body: body.serialized()))
+    }
+
     // MARK: - Private messages and channel posts
 
     /// Stores a private message in both boxes and pushes updateNewMessage to the recipient. Returns
@@ -270,6 +280,7 @@ extension DCState {
         case .updateNewChannelMessage: Api.Update.UpdateNewChannelMessage.tlName
         case .updateEditChannelMessage: Api.Update.UpdateEditChannelMessage.tlName
         case .updateLoginToken: Api.Update.UpdateLoginToken.tlName
+        case .updateServiceNotification: Api.Update.UpdateServiceNotification.tlName
         default: "update"
         }
     }

@@ -73,6 +73,18 @@ extension TestDCCore {
         return id
     }
 
+    /// Sends `userID` a service notification (updateServiceNotification), as Telegram's own notices
+    /// come: a popup, or one filed in the chat with Telegram; `type` starting with AUTH_KEY_DROP_
+    /// asks the session to log out.
+    public func pushServiceNotification(to userID: Int64, type: String, message: String, popup: Bool) throws(TestDCActionError) {
+        try act { state, date in
+            guard state.user(id: userID) != nil else { throw RequestError(code: 400, message: "USER_ID_INVALID") }
+            guard !type.isEmpty, !message.isEmpty, message.count <= 4096 else { throw RequestError(code: 400, message: "MESSAGE_EMPTY") }
+            state.pushServiceNotification(to: userID, type: type, message: message, popup: popup, date: date)
+        }
+        deliverPushes()
+    }
+
     private func act<R>(_ body: (inout DCState, Int32) throws -> R) throws(TestDCActionError) -> R {
         let date = DCState.date(clock())
         do {

@@ -1,0 +1,96 @@
+import MTProto
+import Synchronization
+import TLSchema
+
+/// A notice Telegram sent the account itself (updateServiceNotification): "the message must be
+/// displayed in a popup" or kept in the chat with Telegram (777000). It is how Telegram tells a
+/// session that it should log out (a `type` starting with AUTH_KEY_DROP_), that the account was
+/// limited, or that a login code was requested, so an unattended session must not drop it.
+///
+/// The text may hold a login code (5 to 7 digits, dashes allowed between them, api/auth): it is
+/// kept as received in `message`, and `redactedMessage` (what `description`, logs and operator views
+/// use) shows such runs as "•••••".
+public struct ServiceNotification: Sendable, Hashable, CustomStringConvertible {
+    /// Identical in form to an API error's type ("AUTH_KEY_DROP_DUPLICATE", ...); repeats of a type
+    /// within 15 minutes may be ignored (the spec's words).
+    public let type: String
+    public let message: String
+    /// Telegram asks for a popup: a person should read it now.
+    public let popup: Bool
+    /// When Telegram filed it in the chat with 777000 (unix seconds); nil for a popup only.
+    public let inboxDate: Int32?
+
+    public init(type: String, message: String, popup: Bool, inboxDate: Int32?) {
+        self.type = type
+        self.message = message
+        self.popup = popup
+        self.inboxDate = inboxDate
+    }
+
+    /// Telegram asks the session to log out (the apps offer "Log out" and destroy local data).
+    public var asksToDropTheSession: Bool { type.hasPrefix("AUTH_KEY_DROP_") }
+
+    /// The message with every login-code-like run of digits masked, at most 1,000 characters.
+    public var redactedMessage: String { Self.redacted(message) }
+
+    public var description: String {
+        "ServiceNotification(type: \(type), popup: \(popup), message: \(redactedMessage))"
+    }
+
+    /// The notices inside an `Updates` (pushed, or the answer of a call).
+    public static func all(in updates: Api.Updates) -> [ServiceNotification] {
+        switch updates {
+        case .updateShort(let short): notification(short.update).map { [$0] } ?? []
+        case .updates(let value): value.updates.compactMap(notification)
+        case .updatesCombined(let value): value.updates.compactMap(notification)
+        case .updatesTooLong, .updateShortMessage, .updateShortChatMessage, .updateShortSentMessage: []
+        }
+    }
+
+    static func notification(_ update: Api.Update) -> ServiceNotification? {
+        guard case .updateServiceNotification(let notice) = update else { return nil }
+        return ServiceNotification(type: notice.type, message: notice.message, popup: notice.popup, inboxDate: notice.inboxDate)
+    }
+
+    /// Masks runs of 5 to 7 digits (dashes allowed between and after them: "12-345"), the form
+    /// api/auth gives login codes; longer or shorter numbers (dates, counts) stay.
+    static func redacted(_ text: String) -> String {
+        var output = ""
+        var run = ""
+        var digits = 0
+        func flush() {
+            output += (5...7).contains(digits) ? String(repeating: "•", count: digits) : run
+            run = ""
+            digits = 0
+        }
+        for character in text.prefix(1_000) {
+            if character.isASCII, character.isNumber {
+                run.append(character)
+                digits += 1
+            } else if character == "-", digits > 0 {
+                run.append(character)
+            } else {
+                flush()
+                output.append(character)
+            }
+        }
+        flush()
+        return output
+    }
+}
+
+/// Where a client hands the notices it receives: one handler, set at any time (the session
+/// manager's runtime sets it when it starts the client).
+final class ServiceNotificationSink: Sendable {
+    private let handler = Mutex<(@Sendable (ServiceNotification) -> Void)?>(nil)
+
+    func set(_ handler: (@Sendable (ServiceNotification) -> Void)?) {
+        self.handler.withLock { $0 = handler }
+    }
+
+    func deliver(_ updates: Api.Updates) {
+        let notices = ServiceNotification.all(in: updates)
+        guard !notices.isEmpty, let handler = handler.withLock({ $0 }) else { return }
+        for notice in notices { handler(notice) }
+    }
+}

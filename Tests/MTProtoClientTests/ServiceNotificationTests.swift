@@ -1,0 +1,61 @@
+import Synchronization
+import TL
+import TLSchema
+import Testing
+@testable import MTProtoClient
+
+/// updateServiceNotification as the client hands it on: found in every Updates form that can carry
+/// it, with login-code-like digits masked wherever it is shown.
+@Suite struct ServiceNotificationTests {
+    static func update(_ type: String, _ message: String, popup: Bool = true) -> Api.Update {
+        .updateServiceNotification(Api.Update.UpdateServiceNotification(
+            popup: popup, inboxDate: popup ? nil : 1_800_000_000, type: type, message: message,
+            media: .messageMediaEmpty(Api.MessageMedia.MessageMediaEmpty()), entities: []))
+    }
+
+    static let other = Api.Update.updateLoginToken(Api.Update.UpdateLoginToken())
+
+    @Test func isFoundInEveryUpdatesFormThatCarriesUpdates() {
+        let drop = Self.update("AUTH_KEY_DROP_DUPLICATE", "Session revoked")
+        let short = Api.Updates.updateShort(.init(update: drop, date: 1))
+        let many = Api.Updates.updates(.init(updates: [Self.other, drop, Self.update("SPAM_LIMIT", "limited", popup: false)], users: [], chats: [], date: 1, seq: 0))
+        let combined = Api.Updates.updatesCombined(.init(updates: [drop], users: [], chats: [], date: 1, seqStart: 0, seq: 0))
+        #expect(ServiceNotification.all(in: short).map(\.type) == ["AUTH_KEY_DROP_DUPLICATE"])
+        #expect(ServiceNotification.all(in: many).map(\.type) == ["AUTH_KEY_DROP_DUPLICATE", "SPAM_LIMIT"])
+        #expect(ServiceNotification.all(in: combined).count == 1)
+        #expect(ServiceNotification.all(in: .updatesTooLong(.init())).isEmpty)
+        #expect(ServiceNotification.all(in: .updateShort(.init(update: Self.other, date: 1))).isEmpty)
+        let found = ServiceNotification.all(in: many)
+        #expect(found.first?.asksToDropTheSession == true && found.first?.popup == true)
+        #expect(found.last?.asksToDropTheSession == false && found.last?.inboxDate == 1_800_000_000)
+    }
+
+    @Test(arguments: [
+        ("Login code: 12345. Do not give it to anyone", "Login code: •••••. Do not give it to anyone"),
+        ("Your code is 12-345", "Your code is •••••"),
+        ("codes 1234567 and 987654", "codes ••••••• and ••••••"),
+        ("On 2026-12-04 at 10:00, 3 devices, +15550001", "On 2026-12-04 at 10:00, 3 devices, +15550001"),
+        ("1234", "1234"),
+        ("12345678", "12345678"),
+    ])
+    func loginCodesAreMaskedWhereverTheMessageIsShown(message: String, shown: String) {
+        let notice = ServiceNotification(type: "AUTH", message: message, popup: false, inboxDate: nil)
+        #expect(notice.redactedMessage == shown)
+        #expect(notice.message == message)
+        #expect("\(notice)".contains(shown))
+    }
+
+    @Test func theSinkHandsEachNoticeToTheHandlerSetLast() {
+        let sink = ServiceNotificationSink()
+        let seen = Mutex<[String]>([])
+        let pushed = Api.Updates.updates(.init(updates: [Self.update("A", "a"), Self.update("B", "b")], users: [], chats: [], date: 1, seq: 0))
+        sink.deliver(pushed)
+        sink.set { notice in seen.withLock { $0.append(notice.type) } }
+        sink.deliver(pushed)
+        sink.deliver(.updateShort(.init(update: Self.other, date: 1)))
+        #expect(seen.withLock { $0 } == ["A", "B"])
+        sink.set(nil)
+        sink.deliver(pushed)
+        #expect(seen.withLock { $0 }.count == 2)
+    }
+}
