@@ -200,6 +200,8 @@ struct AuthCommand: AsyncParsableCommand {
                 case .passwordNeeded(let hint): return try await password(login: login, hint: hint)
                 case .codeSent(let value): sent = value
                 }
+                // The verification sent the login code: a reset is counted from now.
+                sentAt = clock.now()
                 resumed = false
             }
             if resetLoginEmail {
@@ -416,7 +418,7 @@ struct AuthCommand: AsyncParsableCommand {
         if let failure = error as? CLIFailure { return failure }
         guard let login = error as? LoginError else { return CLIFailure(.failure, "\(account): the login failed: \(error)") }
         switch login {
-        case .floodWait, .phoneNumberFlood:
+        case .floodWait, .phoneNumberFlood, .loginEmailResetAlreadyRequested:
             return CLIFailure(.rateLimited, "\(account): \(login)")
         case .phoneNumberBanned:
             return CLIFailure(.accountMarked, "\(account): \(login)")
