@@ -66,6 +66,7 @@ struct Dashboard {
             html += "<td>\((ready?.reasons ?? []).map { HTML.escape($0) }.joined(separator: "<br>"))</td></tr>"
         }
         html += "</table>"
+        html += noticesList()
         if !snapshot.sendCodeDeadlines.isEmpty {
             html += "<p class=\"warn\">No login code may be requested before: "
                 + snapshot.sendCodeDeadlines.map { entry in
@@ -73,6 +74,22 @@ struct Dashboard {
                 }.joined(separator: "; ") + "</p>"
         }
         return html + "</section>\n"
+    }
+
+    /// Telegram's own notices to the running accounts (already masked in the health report), newest
+    /// first; one asking a session to log out stands out with what to do.
+    private func noticesList() -> String {
+        let notices = health.accounts.flatMap { account in account.serviceNotifications.map { (account.account, $0) } }
+            .sorted { $0.1.receivedAt > $1.1.receivedAt }
+        guard !notices.isEmpty else { return "" }
+        var html = "<div id=\"notices\"><h3>Telegram's notices</h3><ul>"
+        for (account, notice) in notices {
+            html += "<li class=\"\(notice.asksToLogOut ? "bad" : "warn")\">\(HTML.escape(notice.receivedAt)) <b>\(HTML.escape(account))</b> "
+                + "<code>\(HTML.escape(notice.type))</code> \(HTML.escape(notice.message))"
+                + (notice.asksToLogOut ? " <span class=\"dim\">(Telegram asks this session to log out: look at the account's devices in an official app)</span>" : "")
+                + "</li>"
+        }
+        return html + "</ul></div>"
     }
 
     private func leaseText(_ lease: Lease?) -> String {

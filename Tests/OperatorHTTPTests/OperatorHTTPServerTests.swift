@@ -111,7 +111,7 @@ import Workers
         snapshot.sessionDropAskedAt = UnixTime(seconds: 1_800_000_060)
         let live = snapshot
         let server = try fixture.server(OperatorHTTPConfiguration(port: 0, accounts: [account])) { [account: live] }
-        let response = try await withServer(server) { port in try await get(port, "/health") }
+        let (response, page) = try await withServer(server) { port in (try await get(port, "/health"), try await get(port, "/").body) }
         #expect(!response.body.contains("12345"))
         let report = try JSONDecoder().decode(HealthReport.self, from: Data(response.body.utf8))
         let ours = try #require(report.accounts.first)
@@ -120,6 +120,11 @@ import Workers
             HealthReport.Notice(type: "LOGIN_CODE", message: "Login code: •••••", popup: false, receivedAt: "2027-01-15T08:00:00Z", asksToLogOut: false),
             HealthReport.Notice(type: "AUTH_KEY_DROP_DUPLICATE", message: "Session ended", popup: true, receivedAt: "2027-01-15T08:01:00Z", asksToLogOut: true),
         ])
+        // The dashboard lists them too, newest first, the request to log out standing out.
+        #expect(!page.contains("12345"))
+        let drop = try #require(page.range(of: "<li class=\"bad\">2027-01-15T08:01:00Z"), "\(page)")
+        let code = try #require(page.range(of: "<code>LOGIN_CODE</code> Login code: •••••"), "\(page)")
+        #expect(drop.lowerBound < code.lowerBound && page.contains("Telegram asks this session to log out"))
     }
 
     @Test func metricsExportTheStoreTheQueueAndTheLedgerInPrometheusText() async throws {
