@@ -197,6 +197,35 @@ extension PostgresSessionStore {
         }
     }
 
+    public func recordServiceNotification(_ notification: StoredServiceNotification) async throws(SessionStoreError) {
+        let logger = self.logger
+        let account = notification.account.rawValue
+        try await write("keep a service notification of \(notification.account)") { connection in
+            try await connection.query("""
+                INSERT INTO service_notification(account, received_at, type, message, popup)
+                VALUES (\(account), \(notification.receivedAt.seconds), \(notification.type), \(notification.message), \(notification.popup))
+                """, logger: logger)
+            try await connection.query("""
+                DELETE FROM service_notification WHERE account = \(account) AND id NOT IN (
+                    SELECT id FROM service_notification WHERE account = \(account) ORDER BY received_at DESC, id DESC LIMIT \(StoredServiceNotification.limit))
+                """, logger: logger)
+        }
+    }
+
+    public func serviceNotifications(account: AccountID?, since: UnixTime) async throws(SessionStoreError) -> [StoredServiceNotification] {
+        let logger = self.logger
+        return try await read("read the service notifications") { connection in
+            try await connection.rows("""
+                SELECT account, received_at, type, message, popup FROM service_notification
+                WHERE (\(account?.rawValue)::text IS NULL OR account = \(account?.rawValue)) AND received_at >= \(since.seconds)
+                ORDER BY received_at DESC, id DESC
+                """, logger: logger).map { row in
+                let (account, receivedAt, type, message, popup) = try row.decode((String, Double, String, String, Bool).self)
+                return StoredServiceNotification(account: AccountID(account), type: type, message: message, popup: popup, receivedAt: UnixTime(seconds: receivedAt))
+            }
+        }
+    }
+
     public func status(of account: AccountID) async throws(SessionStoreError) -> AccountStatus? {
         let logger = self.logger
         let found = try await read("read the status of \(account)") { connection -> (String, Double, String, String)? in

@@ -175,5 +175,20 @@ enum PostgresStoreSchema {
             """,
             "CREATE INDEX future_auth_token_by_account ON future_auth_token(account, received_at)",
         ]),
+        // Telegram's service notifications to each account (`StoredServiceNotification`), the
+        // newest kept, messages masked: what `tgsm check` shows after the process that heard them.
+        PostgresMigration(id: "store.v6", statements: [
+            """
+            CREATE TABLE service_notification (
+                id bigserial PRIMARY KEY,
+                account text NOT NULL,
+                received_at double precision NOT NULL,
+                type text NOT NULL,
+                message text NOT NULL,
+                popup boolean NOT NULL
+            )
+            """,
+            "CREATE INDEX service_notification_by_account ON service_notification(account, received_at)",
+        ]),
     ]
 }

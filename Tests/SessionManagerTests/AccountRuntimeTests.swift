@@ -110,6 +110,13 @@ import Testing
         #expect(received.notification.type == "AUTH_KEY_DROP_DUPLICATE" && received.notification.popup)
         #expect(received.notification.redactedMessage == "Session ended: code •••••")
         #expect(health.snapshot.state == .degraded && health.snapshot.sessionDropAskedAt != nil)
+        // The store keeps it masked for `tgsm check` (written off the client's threads: looked for until it lands).
+        var stored: [StoredServiceNotification] = []
+        for _ in 0..<200 where stored.isEmpty {
+            stored = try await world.store.serviceNotifications(account: "alice", since: UnixTime(seconds: 0))
+            if stored.isEmpty { await Task.yield() }
+        }
+        #expect(stored.map(\.message) == ["Session ended: code •••••"] && stored.first?.asksToDropTheSession == true)
         await runtime.stop()
         try await world.close()
     }

@@ -225,6 +225,32 @@ import Testing
         }
     }
 
+    /// Telegram's service notifications: per account, newest first, the newest 50, from a time on,
+    /// across reopening, and gone with their account.
+    @Test(arguments: StoreEngine.allCases) func serviceNotificationsAreKeptPerAccountNewestFirstAndCapped(_ engine: StoreEngine) async throws {
+        try await EngineStore.with(engine) { place in
+            let store = try await place.open()
+            func notice(_ n: Int, _ account: AccountID = "alice") -> StoredServiceNotification {
+                StoredServiceNotification(account: account, type: n == 60 ? "AUTH_KEY_DROP_DUPLICATE" : "NOTE_\(n)", message: "note \(n): code •••••",
+                                          popup: n.isMultiple(of: 2), receivedAt: UnixTime(seconds: Double(1000 + n)))
+            }
+            #expect(try await store.serviceNotifications(account: nil, since: UnixTime(seconds: 0)).isEmpty)
+            for n in 1...60 { try await store.recordServiceNotification(notice(n)) }
+            try await store.recordServiceNotification(notice(7, "bob"))
+            try await store.shutDown()
+
+            let reopened = try await place.open()
+            let alices = try await reopened.serviceNotifications(account: "alice", since: UnixTime(seconds: 0))
+            #expect(alices == (11...60).reversed().map { notice($0) }, "the 50 newest, newest first")
+            #expect(alices.first?.asksToDropTheSession == true && alices.first?.popup == true && alices.last?.popup == false)
+            #expect(try await reopened.serviceNotifications(account: "alice", since: UnixTime(seconds: 1058)).map(\.type) == ["AUTH_KEY_DROP_DUPLICATE", "NOTE_59", "NOTE_58"])
+            #expect(try await reopened.serviceNotifications(account: nil, since: UnixTime(seconds: 1007)).count == 51, "every account's")
+            try await reopened.deleteAccount("alice")
+            #expect(try await reopened.serviceNotifications(account: nil, since: UnixTime(seconds: 0)) == [notice(7, "bob")])
+            try await reopened.shutDown()
+        }
+    }
+
     @Test(arguments: StoreEngine.allCases) func theClientLoadsAndSavesThroughTheAccountAdapter(_ engine: StoreEngine) async throws {
         try await EngineStore.with(engine) { place in
             let store = try await place.open()

@@ -359,6 +359,30 @@ import Testing
         #expect(replaced.status == 0 && replaced.stdout.contains("mark revoked (TGSM-AUTH-002) was cleared"))
     }
 
+    /// What Telegram told an account while `tgsm run` ran it (kept in the store) is in `tgsm check`
+    /// afterwards: a request to log the session out and a popup as warnings with what to do, a note
+    /// as ok; older than a week, nothing. Warnings change no exit code.
+    @Test func checkShowsTheServiceNotificationsOfTheLastWeek() async throws {
+        let (root, cli) = try CLI.temporary()
+        let string = try TelethonStringSession.encode(PortableSession(dc: 2, authKey: try CLIFixtures.key(seed: 8), address: DCAddress(host: "127.0.0.1", port: 1)))
+        try CLIFixtures.write(string, to: root + "/s.txt")
+        #expect(try await cli.run(["session", "import", "--account", "hana", root + "/s.txt"]).status == 0)
+        let store = try SQLiteSessionStore.open(directory: cli.store)
+        let now = SystemClock().now().seconds
+        for (type, popup, age) in [("AUTH_KEY_DROP_DUPLICATE", true, 3_600.0), ("ACCOUNT_LIMITED", true, 7_200.0), ("NEW_LOGIN", false, 10_800.0),
+                                   ("OLD_NOTICE", true, 8 * 86_400.0)] {
+            try await store.recordServiceNotification(StoredServiceNotification(account: "hana", type: type, message: "\(type.lowercased()) text, code •••••",
+                                                                                popup: popup, receivedAt: UnixTime(seconds: now - age)))
+        }
+        try store.close()
+        let check = try await cli.run(["check"])
+        #expect(check.status == 0, "\(check.stdout)")
+        #expect(check.stdout.contains("warn  account hana: Telegram asked this session to log out (") && check.stdout.contains("AUTH_KEY_DROP_DUPLICATE: auth_key_drop_duplicate text, code •••••)"), "\(check.stdout)")
+        #expect(check.stdout.contains("Settings > Devices"))
+        #expect(check.stdout.contains("warn  account hana: Telegram's notice (") && check.stdout.contains("ok    account hana: Telegram's note ("), "\(check.stdout)")
+        #expect(!check.stdout.contains("OLD_NOTICE"))
+    }
+
     @Test func anEncryptedStoreNeedsItsKeyFile() async throws {
         let (root, base) = try CLI.temporary()
         let keyPath = root + "/store.key"

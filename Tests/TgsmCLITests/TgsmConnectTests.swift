@@ -710,6 +710,9 @@ import Testing
         #expect(try await terminal.status() == 0, "\(terminal.output)")
         #expect(terminal.output.contains("tgsm run: stopped"))
         #expect(terminal.output.contains("Telegram asks this session to log out") && !terminal.output.contains("12345"), "\(terminal.output)")
+        // After the process, `tgsm check` still says it (kept in the store, masked).
+        let check = try await setup.cli.run(["check"])
+        #expect(check.stdout.contains("Telegram asked this session to log out (") && check.stdout.contains("Session ended, code •••••"), "\(check.stdout)")
         // The deferred job is still there for the next run, with no attempt spent on the flood wait.
         let list = try await setup.cli.run(["jobs", "list", "--json"])
         #expect(list.stdout.contains("\"queued\""), "\(list.stdout)")

@@ -204,7 +204,19 @@ public actor AccountRuntime {
             ? PeerCache(account: account, store: store, fence: lease.token, clock: environment.clock, logger: logger) : nil
         let stack = SessionStack(account: account, client: client, ledgerStore: store, statuses: store, storage: storage, peerCache: peers,
                                  configuration: self.configuration.stack, clock: environment.clock, random: environment.random, logger: logger)
-        client.onServiceNotification { [health = stack.health] notification in health.recordServiceNotification(notification) }
+        // Telegram's notices go to the health (now) and the store (for `tgsm check` after this process).
+        client.onServiceNotification { [health = stack.health, store, account, clock = environment.clock, logger] notification in
+            health.recordServiceNotification(notification)
+            let stored = StoredServiceNotification(notification, account: account, receivedAt: clock.now())
+            Task {
+                do {
+                    try await store.recordServiceNotification(stored)
+                } catch {
+                    logger.warning("a service notification could not be kept in the store; it is in the log and /health only",
+                                   metadata: ["account": "\(account)", "error": "\(error)"])
+                }
+            }
+        }
         self.client = client
         self.stack = stack
         state = .running(lease)

@@ -160,6 +160,20 @@ enum SQLiteSchema {
                 CREATE INDEX future_auth_token_by_account ON future_auth_token(account, received_at);
                 """)
         }
+        // Telegram's service notifications to each account (`StoredServiceNotification`), the
+        // newest kept, messages masked: what `tgsm check` shows after the process that heard them.
+        migrator.registerMigration("store.v5") { db in
+            try db.execute(sql: """
+                CREATE TABLE service_notification (
+                    account TEXT NOT NULL,
+                    received_at REAL NOT NULL,
+                    type TEXT NOT NULL,
+                    message TEXT NOT NULL,
+                    popup INTEGER NOT NULL
+                ) STRICT;
+                CREATE INDEX service_notification_by_account ON service_notification(account, received_at);
+                """)
+        }
         return migrator
     }
 }

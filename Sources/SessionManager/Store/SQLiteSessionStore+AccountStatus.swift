@@ -36,3 +36,37 @@ extension SQLiteSessionStore {
         }
     }
 }
+
+/// Telegram's service notifications to the accounts, on SQLite.
+extension SQLiteSessionStore {
+    public func recordServiceNotification(_ notification: StoredServiceNotification) async throws(SessionStoreError) {
+        try await write("keep a service notification of \(notification.account)") { db in
+            try db.execute(sql: "INSERT INTO service_notification(account, received_at, type, message, popup) VALUES (?, ?, ?, ?, ?)",
+                           arguments: [notification.account.rawValue, notification.receivedAt.seconds, notification.type, notification.message,
+                                       notification.popup ? 1 : 0])
+            try db.execute(sql: """
+                DELETE FROM service_notification WHERE account = ? AND rowid NOT IN (
+                    SELECT rowid FROM service_notification WHERE account = ? ORDER BY received_at DESC, rowid DESC LIMIT ?)
+                """, arguments: [notification.account.rawValue, notification.account.rawValue, StoredServiceNotification.limit])
+        }
+    }
+
+    public func serviceNotifications(account: AccountID?, since: UnixTime) async throws(SessionStoreError) -> [StoredServiceNotification] {
+        let rows = try await read("read the service notifications") { db in
+            try Row.fetchAll(db, sql: """
+                SELECT account, received_at, type, message, popup FROM service_notification
+                WHERE (?1 IS NULL OR account = ?1) AND received_at >= ?2 ORDER BY received_at DESC, rowid DESC
+                """, arguments: [account?.rawValue, since.seconds])
+                .map { (account: $0.string("account"), receivedAt: $0.double("received_at"), type: $0.string("type"),
+                        message: $0.string("message"), popup: $0.int64("popup")) }
+        }
+        return rows.compactMap { row in
+            guard let account = row.account, let receivedAt = row.receivedAt, let type = row.type, let message = row.message, let popup = row.popup else {
+                options.logger.warning("a stored service notification does not read back; it is left out", metadata: ["account": "\(row.account ?? "?")"])
+                return nil
+            }
+            return StoredServiceNotification(account: AccountID(account), type: type, message: message, popup: popup != 0,
+                                             receivedAt: UnixTime(seconds: receivedAt))
+        }
+    }
+}

@@ -19,6 +19,12 @@ public protocol SessionStore: FloodLedgerStore, AccountStatusStore {
     /// Deletes the account and everything kept for it (keys, peers, ledger, lease, identity).
     func deleteAccount(_ account: AccountID) async throws
 
+    // MARK: Telegram's notices
+    /// Keeps a service notification, the newest `StoredServiceNotification.limit` per account.
+    func recordServiceNotification(_ notification: StoredServiceNotification) async throws
+    /// The notices received at or after `since`, newest first; every account's when `account` is nil.
+    func serviceNotifications(account: AccountID?, since: UnixTime) async throws -> [StoredServiceNotification]
+
     // MARK: The client's session (DCs, keys, salts, time offsets, home DC, user)
     func loadSession(account: AccountID) async throws -> SessionState?
     /// Replaces the account's session; returns whether a permanent auth key was added or changed.

@@ -217,6 +217,7 @@ struct CheckCommand: AsyncParsableCommand {
                     findings.append(.problem(.accountMarked, name, "marked \(mark.state.rawValue) since \(TimeText.iso(mark.since)) "
                         + "after \(mark.cause) (\(mark.code)); its workers do not run", mark.recoverySteps))
                 }
+                findings += try await Self.notices(of: account, in: store, now: now)
                 let lease = LeaseView(try await store.currentLease(account: account), now: now)
                 switch lease.state {
                 case "held":
@@ -258,6 +259,26 @@ struct CheckCommand: AsyncParsableCommand {
         } catch {
             let failure = CLIFailure(error)
             findings.append(.problem(failure.exit, "store", failure.message, []))
+        }
+    }
+
+    /// What Telegram told the account in the last 7 days (service notifications a `tgsm run` kept),
+    /// the 5 newest: a request to log the session out and popups as warnings, notes as ok.
+    static func notices(of account: AccountID, in store: SQLiteSessionStore, now: UnixTime) async throws(SessionStoreError) -> [Finding] {
+        let recent = try await store.serviceNotifications(account: account, since: UnixTime(seconds: now.seconds - 7 * 86_400))
+        return recent.prefix(5).map { notice in
+            let name = "account \(account)"
+            let text = "\(TimeText.iso(notice.receivedAt)), \(notice.type): \(notice.message)"
+            if notice.asksToDropTheSession {
+                return .warning(name, "Telegram asked this session to log out (\(text))", [
+                    "Look at the account's devices in an official app (Settings > Devices) and end any session nobody recognises.",
+                    "If this session is the one expected there, nothing else is needed: should Telegram end it, the account is marked and `tgsm check` says so.",
+                ])
+            }
+            if notice.popup {
+                return .warning(name, "Telegram's notice (\(text))", ["Read it: Telegram's apps show it as a popup; it may limit what the account can do."])
+            }
+            return .ok(name, "Telegram's note (\(text))")
         }
     }
 
