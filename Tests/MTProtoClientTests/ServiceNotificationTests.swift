@@ -28,6 +28,8 @@ import Testing
         let found = ServiceNotification.all(in: many)
         #expect(found.first?.asksToDropTheSession == true && found.first?.popup == true)
         #expect(found.last?.asksToDropTheSession == false && found.last?.inboxDate == 1_800_000_000)
+        let huge = ServiceNotification.all(in: .updateShort(.init(update: Self.update(String(repeating: "T", count: 10_000), String(repeating: "m", count: 100_000)), date: 1)))
+        #expect(huge.first?.type.count == 128 && huge.first?.message.count == 4_096 && huge.first?.redactedMessage.count == 1_000)
     }
 
     @Test(arguments: [

@@ -47,9 +47,12 @@ public struct ServiceNotification: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// Bounded as they come off the network: the type is kept to 128 characters, the message to
+    /// 4,096 (Telegram's longest message); they are kept in memory, logged and stored.
     static func notification(_ update: Api.Update) -> ServiceNotification? {
         guard case .updateServiceNotification(let notice) = update else { return nil }
-        return ServiceNotification(type: notice.type, message: notice.message, popup: notice.popup, inboxDate: notice.inboxDate)
+        return ServiceNotification(type: String(notice.type.prefix(128)), message: String(notice.message.prefix(4_096)),
+                                   popup: notice.popup, inboxDate: notice.inboxDate)
     }
 
     /// Masks runs of 5 to 7 digits (dashes allowed between and after them: "12-345"), the form
