@@ -19,11 +19,11 @@ import Testing
         #expect(!result.crashed)
         #expect(result.status == 0, "stdout:\n\(out)\nstderr:\n\(result.stderr)")
 
-        for fault in ["flood wait", "dropped connection", "revoked session", "corrupted store"] {
+        for fault in ["flood wait", "dropped connection", "revoked session", "corrupted store", "Telegram's notice"] {
             #expect(out.contains("handled (\(fault)):"), "no handled line for \(fault):\n\(out)")
         }
         #expect(!out.contains("NOT HANDLED") && !out.contains("problem:"), "\(out)")
-        #expect(out.contains("faults: 4 injected, 4 handled"))
+        #expect(out.contains("faults: 5 injected, 5 handled"))
 
         // Each fault's evidence, as printed.
         #expect(out.contains("FLOOD_WAIT_3") && out.contains("without spending an attempt"))
@@ -32,6 +32,7 @@ import Testing
         #expect(out.contains("restored from its verified backup on reopen"))
         #expect(out.contains("carol logged in again with no code: Telegram accepted the token"), "\(out)")
         #expect(out.contains("carol's, queued since the revocation: completed"), "\(out)")
+        #expect(out.contains("alice's health is degraded and lists it") && out.contains("Login code ••••• was requested."), "\(out)")
         #expect(out.contains("dashboard: http://127.0.0.1:"))
 
         // The final table is `tgsm status`'s: all three active again (carol back without a code), the queue drained.
@@ -41,6 +42,7 @@ import Testing
             #expect(rows.contains { $0.hasPrefix(account) && $0.contains("active") }, "\(account): \(out)")
         }
         #expect(out.contains("queue: queued 0, running 0, completed"), "\(out)")
+        #expect(out[table...].contains("Telegram's notices (last 7 days") && out[table...].contains("AUTH_KEY_DROP_DUPLICATE"), "\(out)")
 
         // The temporary folder is gone.
         let folderLine = try #require(out.split(separator: "\n").first { $0.contains("folder: ") })
@@ -52,7 +54,7 @@ import Testing
         // folder name is taken out first: its digits are not a secret).
         #expect(!out.contains("\u{1B}["))
         let text = (out + result.stderr).replacingOccurrences(of: root, with: "ROOT")
-        for secret in ["15550001", "15550002", "15550003", "10005", "20005", "30005", "hunter2"] {
+        for secret in ["15550001", "15550002", "15550003", "10005", "20005", "30005", "hunter2", "54321"] {
             #expect(!text.contains(secret), "\(secret) printed")
         }
     }
@@ -84,7 +86,7 @@ import Testing
             if chunk.isEmpty { break }
             text += String(decoding: chunk, as: UTF8.self)
         }
-        #expect(text.contains("faults: 4 injected, 4 handled"), "\(text)")
+        #expect(text.contains("faults: 5 injected, 5 handled"), "\(text)")
         let url = try #require(text.split(separator: "\n").last { $0.contains("dashboard: http://") }?
             .split(separator: " ").first { $0.hasPrefix("http://") })
 

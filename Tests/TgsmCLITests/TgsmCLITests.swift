@@ -361,8 +361,8 @@ import Testing
 
     /// What Telegram told an account while `tgsm run` ran it (kept in the store) is in `tgsm check`
     /// afterwards: a request to log the session out and a popup as warnings with what to do, a note
-    /// as ok; older than a week, nothing. Warnings change no exit code.
-    @Test func checkShowsTheServiceNotificationsOfTheLastWeek() async throws {
+    /// as ok; older than a week, nothing. Warnings change no exit code. `tgsm status` lists them too.
+    @Test func checkAndStatusShowTheServiceNotificationsOfTheLastWeek() async throws {
         let (root, cli) = try CLI.temporary()
         let string = try TelethonStringSession.encode(PortableSession(dc: 2, authKey: try CLIFixtures.key(seed: 8), address: DCAddress(host: "127.0.0.1", port: 1)))
         try CLIFixtures.write(string, to: root + "/s.txt")
@@ -381,6 +381,14 @@ import Testing
         #expect(check.stdout.contains("Settings > Devices"))
         #expect(check.stdout.contains("warn  account hana: Telegram's notice (") && check.stdout.contains("ok    account hana: Telegram's note ("), "\(check.stdout)")
         #expect(!check.stdout.contains("OLD_NOTICE"))
+
+        let status = try await cli.run(["status", "--json"])
+        let report = try #require(try status.jsonObject() as? [String: Any])
+        let notices = try #require(report["serviceNotifications"] as? [[String: Any]])
+        #expect(notices.compactMap { $0["type"] as? String } == ["AUTH_KEY_DROP_DUPLICATE", "ACCOUNT_LIMITED", "NEW_LOGIN"])
+        #expect(notices.first?["asksToLogOut"] as? Bool == true && notices.first?["message"] as? String == "auth_key_drop_duplicate text, code •••••")
+        let table = try await cli.run(["status"])
+        #expect(table.stdout.contains("Telegram's notices (last 7 days") && table.stdout.contains("ACCOUNT_LIMITED"), "\(table.stdout)")
     }
 
     @Test func anEncryptedStoreNeedsItsKeyFile() async throws {

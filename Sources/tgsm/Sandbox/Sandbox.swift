@@ -99,6 +99,7 @@ final class Sandbox {
         try await revokedSession()
         try await corruptedStore()
         try await comeBackWithoutACode()
+        try await telegramsNotice()
         try await finish()
         return outcome
     }
@@ -307,8 +308,36 @@ final class Sandbox {
         for id in carolJobs { try await expectCompleted(id, "carol's, queued since the revocation") }
     }
 
+    /// Telegram tells a session to log out (updateServiceNotification, type AUTH_KEY_DROP_...),
+    /// with a login code in the text: the running account's health keeps it (degraded), the store
+    /// keeps it masked for `tgsm check`, and the account keeps working.
+    private func telegramsNotice() async throws {
+        let name = "Telegram's notice"
+        narrator.step("10. Telegram's notice: Telegram asks alice's session to log out")
+        guard let sessions else { return }
+        try dc.core.pushServiceNotification(to: 1001, type: "AUTH_KEY_DROP_DUPLICATE",
+                                            message: "This session was used from two places at once. Login code 54321 was requested.", popup: true)
+        narrator.inject("the test DC pushes alice an updateServiceNotification (AUTH_KEY_DROP_DUPLICATE, a popup quoting a login code)")
+        let heard = try await waitUntil(seconds: 10) { await sessions.health()["alice"]?.sessionDropAskedAt != nil }
+        let kept = try await waitUntil(seconds: 10) {
+            !(try await self.store.serviceNotifications(account: "alice", since: UnixTime(seconds: 0))).isEmpty
+        }
+        let stored = try await store.serviceNotifications(account: "alice", since: UnixTime(seconds: 0)).first
+        let state = await sessions.health()["alice"]?.state
+        let working = try await expectCompleted(try await enqueue(NewJob(kind: MeJob.kind, account: "alice")), "me for alice after the notice")
+        if heard, kept, let stored, !stored.message.contains("54321"), state == .degraded, working {
+            narrator.handled(name, "alice's health is degraded and lists it, as /health and the dashboard do; the store keeps it for `tgsm check` "
+                + "with the code masked (\"\(stored.message)\"); alice kept working. What to do: look at the account's devices in an official app")
+            outcome.faults.append((name, true))
+        } else {
+            narrator.notHandled(name, "heard \(heard), kept \(kept), health \(state?.rawValue ?? "none"), masked \(stored.map { !$0.message.contains("54321") } ?? false), "
+                + "working \(working)")
+            outcome.faults.append((name, false))
+        }
+    }
+
     private func finish() async throws {
-        narrator.step("10. status (what `tgsm status --store \(folder.store)` shows)")
+        narrator.step("11. status (what `tgsm status --store \(folder.store)` shows)")
         narrator.terminal.line()
         let report = try await StatusReport.make(store: store, queue: queue, now: SystemClock().now())
         report.print(on: narrator.terminal)

@@ -27,19 +27,33 @@ struct StatusReport: Codable {
         var remainingSeconds: Double
     }
 
+    /// A service notification Telegram sent an account while a `tgsm run` ran it (the message masked).
+    struct NoticeView: Codable {
+        var account: String
+        var receivedAt: String
+        var type: String
+        var message: String
+        var popup: Bool
+        var asksToLogOut: Bool
+    }
+
     var store: String
     var now: String
     var accounts: [AccountView]
     var floodWaits: [FloodView]
     var sendCodeDeadlines: [DeadlineView]
+    /// Telegram's notices of the last 7 days, newest first, at most 10.
+    var serviceNotifications: [NoticeView]
     /// Jobs by state (every state present, 0 when none); nil when there is no queue file.
     var queue: [String: Int]?
 
     /// The same gathering as the HTTP server's (`OperatorSnapshot`), for a table or JSON.
     static func make(store: SQLiteSessionStore, queue jobs: (any JobQueue)?, now: UnixTime) async throws(CLIFailure) -> StatusReport {
         let snapshot: OperatorSnapshot
+        let notices: [StoredServiceNotification]
         do {
             snapshot = try await OperatorSnapshot.gather(store: store, queue: jobs, now: now, historyLimit: 0)
+            notices = try await store.serviceNotifications(account: nil, since: UnixTime(seconds: now.seconds - 7 * 86_400))
         } catch let error as SessionStoreError {
             throw CLIFailure(error)
         } catch let error as JobQueueError {
@@ -57,6 +71,10 @@ struct StatusReport: Codable {
             sendCodeDeadlines: snapshot.sendCodeDeadlines.map { entry in
                 DeadlineView(account: entry.account.rawValue, until: TimeText.iso(entry.deadline), untilUnix: entry.deadline.seconds,
                              remainingSeconds: (entry.deadline - now).rounded(.up))
+            },
+            serviceNotifications: notices.prefix(10).map { notice in
+                NoticeView(account: notice.account.rawValue, receivedAt: TimeText.iso(notice.receivedAt), type: notice.type, message: notice.message,
+                           popup: notice.popup, asksToLogOut: notice.asksToDropTheSession)
             },
             queue: snapshot.jobs.map { counts in Dictionary(uniqueKeysWithValues: JobState.allCases.map { ($0.rawValue, counts[$0]) }) })
     }
@@ -91,6 +109,16 @@ struct StatusReport: Codable {
             terminal.line(terminal.paint("send-code deadlines (no login code may be requested before)", .yellow))
             terminal.table(["ACCOUNT", "UNTIL", "REMAINING"], sendCodeDeadlines.map { entry in
                 [(entry.account, nil), (entry.until, nil), ("\(TimeText.remaining(entry.remainingSeconds)) (\(Int(entry.remainingSeconds)) s)", .yellow)]
+            })
+        }
+        terminal.line()
+        if serviceNotifications.isEmpty {
+            terminal.line("Telegram's notices: none in the last 7 days")
+        } else {
+            terminal.line(terminal.paint("Telegram's notices (last 7 days; AUTH_KEY_DROP_: Telegram asks the session to log out, see `tgsm check`)", .yellow))
+            terminal.table(["ACCOUNT", "RECEIVED", "TYPE", "MESSAGE"], serviceNotifications.map { notice in
+                [(notice.account, nil), (notice.receivedAt, nil), (notice.type, notice.asksToLogOut ? .red : nil),
+                 (notice.message.count > 80 ? String(notice.message.prefix(79)) + "…" : notice.message, nil)]
             })
         }
         terminal.line()
