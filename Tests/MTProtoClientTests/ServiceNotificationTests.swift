@@ -32,6 +32,18 @@ import Testing
         #expect(huge.first?.type.count == 128 && huge.first?.message.count == 4_096 && huge.first?.redactedMessage.count == 1_000)
     }
 
+    /// A new login to the account (updateNewAuthorization) is kept as a notice: unconfirmed, a popup
+    /// naming the device and the place, with what to do; confirmed, a plain note.
+    @Test func aNewLoginIsANoticeNamingTheDevice() {
+        let unconfirmed = Api.Update.updateNewAuthorization(.init(unconfirmed: true, hash: 7, date: 1_800_000_000, device: "Pixel 9", location: "Lisbon, Portugal"))
+        let notice = ServiceNotification.all(in: .updateShort(.init(update: unconfirmed, date: 1)))
+        #expect(notice.map(\.type) == [ServiceNotification.newUnconfirmedLoginType])
+        #expect(notice.first?.isNewLogin == true && notice.first?.popup == true && notice.first?.asksToDropTheSession == false)
+        #expect(notice.first?.message == "A new login to this account: Pixel 9, Lisbon, Portugal. Not confirmed yet: if nobody here made it, end it in an official app (Settings > Devices).")
+        let confirmed = ServiceNotification.all(in: .updateShort(.init(update: .updateNewAuthorization(.init(hash: 8)), date: 1)))
+        #expect(confirmed.first?.type == ServiceNotification.newLoginType && confirmed.first?.popup == false && confirmed.first?.message == "A new login to this account.")
+    }
+
     @Test(arguments: [
         ("Login code: 12345. Do not give it to anyone", "Login code: •••••. Do not give it to anyone"),
         ("Your code is 12-345", "Your code is •••••"),

@@ -121,6 +121,39 @@ import Testing
         try await world.close()
     }
 
+    /// A login of the same account elsewhere (another device: a second client, its own key) is
+    /// announced to the running session (updateNewAuthorization, unconfirmed): the health keeps it
+    /// as a new login naming the device, and the store keeps it for `tgsm check`.
+    @Test(.timeLimit(.minutes(1))) func aNewLoginElsewhereReachesTheRunningAccountsHealth() async throws {
+        let world = try await World.start()
+        try await world.logIn()
+        let runtime = world.runtime()
+        #expect(try await runtime.start() == .valid(userID: 1001))
+        let health = try #require(await runtime.health)
+        let events = health.events()
+        var elsewhere = world.client
+        elsewhere.deviceModel = "Someone's Phone"
+        let other = TelegramClient(configuration: elsewhere, logger: quietLogger)
+        let dc = world.dc
+        _ = try await TelegramLogin(client: other).logIn(
+            phoneNumber: AccountRuntimeTests.phone, code: { _ in dc.loginCode(phone: AccountRuntimeTests.phone) ?? "" }, password: { _ in "" })
+        for await event in events {
+            if case .serviceNotification = event.kind { break }
+        }
+        let received = try #require(health.snapshot.serviceNotifications.last?.notification)
+        #expect(received.type == ServiceNotification.newUnconfirmedLoginType && received.isNewLogin && received.message.contains("Someone's Phone"))
+        #expect(health.snapshot.sessionDropAskedAt == nil, "a new login elsewhere does not degrade this session")
+        var stored: [StoredServiceNotification] = []
+        for _ in 0..<200 where stored.isEmpty {
+            stored = try await world.store.serviceNotifications(account: "alice", since: UnixTime(seconds: 0))
+            if stored.isEmpty { await Task.yield() }
+        }
+        #expect(stored.first?.isNewLogin == true)
+        await other.close()
+        await runtime.stop()
+        try await world.close()
+    }
+
     /// The stored identity as Telegram sees it, not as the client's configuration says: every
     /// initConnection the DC received (the login's, the runtime's first connection, and a restarted
     /// process's on the store reopened) carries the same fields, and a connection that replaces a

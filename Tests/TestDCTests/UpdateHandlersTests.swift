@@ -64,6 +64,26 @@ import Testing
         #expect(state.userSeq[1001] == nil && state.userPts[1001] == nil)
     }
 
+    /// A person's login is announced to the account's other sessions (updateNewAuthorization,
+    /// unconfirmed, the device the new key's initConnection named), never to the new key itself.
+    @Test func aLoginIsAnnouncedToTheAccountsOtherSessions() throws {
+        var state = loggedIn()
+        let phone = CallContext(dc: 1, authKeyID: 73)
+        let settings = Api.CodeSettings.codeSettings(Api.CodeSettings.CodeSettings())
+        let initConnection = F.InvokeWithLayer(layer: 229, query: F.InitConnection(
+            apiId: 1, deviceModel: "Pixel 9", systemVersion: "s", appVersion: "a", systemLangCode: "en", langPack: "", langCode: "en",
+            query: F.auth.SendCode(phoneNumber: "15550001", apiId: 1, apiHash: "h", settings: settings)))
+        guard case .sentCode(let sent) = try call(&state, initConnection, as: phone, Api.auth.SentCode.self) else { Issue.record("no code sent"); return }
+        _ = state.takeOutbox()
+        _ = try call(&state, F.auth.SignIn(phoneNumber: "15550001", phoneCodeHash: sent.phoneCodeHash, phoneCode: DCState.loginCode(for: "15550001")),
+                     as: phone, Api.auth.Authorization.self)
+        let pushed = try #require(state.takeOutbox().first)
+        #expect(pushed.target == .otherSessions(of: 1001, exceptDC: 1, keyID: 73) && pushed.name == "updateNewAuthorization")
+        guard case .updateShort(let short) = try Api.Updates(serialized: pushed.body),
+              case .updateNewAuthorization(let login) = short.update else { Issue.record("expected an updateShort"); return }
+        #expect(login.unconfirmed && login.device == "Pixel 9" && login.location == "Test DC 1" && login.hash == 73)
+    }
+
     @Test func getDifferenceReturnsWhatWasMissedThenNothing() throws {
         var state = loggedIn()
         guard case .state(let start) = try call(&state, F.updates.GetState(), Api.updates.State.self) else { return }

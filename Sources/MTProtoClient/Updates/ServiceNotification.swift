@@ -5,7 +5,8 @@ import TLSchema
 /// A notice Telegram sent the account itself (updateServiceNotification): "the message must be
 /// displayed in a popup" or kept in the chat with Telegram (777000). It is how Telegram tells a
 /// session that it should log out (a `type` starting with AUTH_KEY_DROP_), that the account was
-/// limited, or that a login code was requested, so an unattended session must not drop it.
+/// limited, or that a login code was requested, so an unattended session must not drop it. A new
+/// login to the account (updateNewAuthorization) is kept as one too (`isNewLogin`).
 ///
 /// The text may hold a login code (5 to 7 digits, dashes allowed between them, api/auth): it is
 /// kept as received in `message`, and `redactedMessage` (what `description`, logs and operator views
@@ -50,10 +51,38 @@ public struct ServiceNotification: Sendable, Hashable, CustomStringConvertible {
     /// Bounded as they come off the network: the type is kept to 128 characters, the message to
     /// 4,096 (Telegram's longest message); they are kept in memory, logged and stored.
     static func notification(_ update: Api.Update) -> ServiceNotification? {
-        guard case .updateServiceNotification(let notice) = update else { return nil }
-        return ServiceNotification(type: String(notice.type.prefix(128)), message: String(notice.message.prefix(4_096)),
-                                   popup: notice.popup, inboxDate: notice.inboxDate)
+        switch update {
+        case .updateServiceNotification(let notice):
+            return ServiceNotification(type: String(notice.type.prefix(128)), message: String(notice.message.prefix(4_096)),
+                                       popup: notice.popup, inboxDate: notice.inboxDate)
+        case .updateNewAuthorization(let login):
+            return newLogin(login)
+        default:
+            return nil
+        }
     }
+
+    /// api/auth, "Confirming login": Telegram tells the account's other sessions of a new login
+    /// (updateNewAuthorization); one still `unconfirmed` is to be shown to a person, who confirms it
+    /// or ends it from an official app. Kept as a notice of type `newLoginType` (or
+    /// `newUnconfirmedLoginType`), a popup when unconfirmed, naming the device and the place.
+    static func newLogin(_ login: Api.Update.UpdateNewAuthorization) -> ServiceNotification {
+        var message = "A new login to this account"
+        let details = [login.device, login.location].compactMap { $0.map { String($0.prefix(256)) } }.filter { !$0.isEmpty }
+        if !details.isEmpty { message += ": " + details.joined(separator: ", ") }
+        message += login.unconfirmed
+            ? ". Not confirmed yet: if nobody here made it, end it in an official app (Settings > Devices)."
+            : "."
+        return ServiceNotification(type: login.unconfirmed ? newUnconfirmedLoginType : newLoginType, message: message,
+                                   popup: login.unconfirmed, inboxDate: login.date)
+    }
+
+    /// The types a new login's notice carries (updateNewAuthorization has no type of its own).
+    public static let newLoginType = "NEW_AUTHORIZATION"
+    public static let newUnconfirmedLoginType = "NEW_AUTHORIZATION_UNCONFIRMED"
+
+    /// A notice of a new login to the account (updateNewAuthorization), not a service notification.
+    public var isNewLogin: Bool { type == Self.newLoginType || type == Self.newUnconfirmedLoginType }
 
     /// Masks runs of 5 to 7 digits (dashes allowed between and after them: "12-345"), the form
     /// api/auth gives login codes; longer or shorter numbers (dates, counts) stay.

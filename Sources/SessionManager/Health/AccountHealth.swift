@@ -178,7 +178,7 @@ public final class AccountHealth: Sendable {
             }
             return [.serviceNotification(type: notification.type)]
         }
-        let kind = notification.asksToDropTheSession ? "session_drop" : notification.popup ? "popup" : "inbox"
+        let kind = notification.asksToDropTheSession ? "session_drop" : notification.isNewLogin ? "new_login" : notification.popup ? "popup" : "inbox"
         Counter(label: "tgsm_service_notifications_total", dimensions: [("account", account.rawValue), ("kind", kind)]).increment()
         guard !isRepeat else { return }
         let metadata: Logger.Metadata = ["account": "\(account)", "type": "\(notification.type)", "popup": "\(notification.popup)",
@@ -189,6 +189,9 @@ public final class AccountHealth: Sendable {
                 devices in an official app (Settings > Devices) and end any session nobody recognises; the session keeps running until \
                 Telegram or a person ends it
                 """, metadata: metadata)
+        } else if notification.isNewLogin {
+            logger.warning("Telegram reports a new login to this account: if nobody here made it, end it in an official app (Settings > Devices)",
+                           metadata: metadata)
         } else {
             logger.warning("Telegram sent this account a service notification", metadata: metadata)
         }

@@ -29,4 +29,7 @@ public struct StoredServiceNotification: Sendable, Hashable {
 
     /// Telegram asked the session to log out (AUTH_KEY_DROP_...).
     public var asksToDropTheSession: Bool { type.hasPrefix("AUTH_KEY_DROP_") }
+
+    /// A new login to the account (updateNewAuthorization), not a service notification.
+    public var isNewLogin: Bool { type == ServiceNotification.newLoginType || type == ServiceNotification.newUnconfirmedLoginType }
 }

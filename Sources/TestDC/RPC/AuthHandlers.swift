@@ -78,7 +78,7 @@ extension DCState {
             throw RequestError(code: 401, message: "SESSION_PASSWORD_NEEDED")
         }
         bind(context, to: user.id)
-        return authorization(for: user, now: now)
+        return authorization(for: user, now: now, by: context)
     }
 
     mutating func signUp(_ request: Api.functions.auth.SignUp, context: CallContext, now: Double) throws -> RPCAnswer {
@@ -100,15 +100,17 @@ extension DCState {
         return authorization(for: user, now: now)
     }
 
-    mutating func authorization(for user: World.User, now: Double?) -> RPCAnswer {
-        .encode(authorizationValue(for: user, now: now))
+    mutating func authorization(for user: World.User, now: Double?, by context: CallContext? = nil) -> RPCAnswer {
+        .encode(authorizationValue(for: user, now: now, by: context))
     }
 
     /// The login's answer; an account without a 2FA password may be pushed to set one, as Telegram
-    /// does. A person's login (`now` given) carries a new future auth token; a bot's or a moved
-    /// authorization's does not.
-    mutating func authorizationValue(for user: World.User, now: Double?) -> Api.auth.Authorization {
+    /// does. A person's login (`now` given) carries a new future auth token, and, made on
+    /// `context`'s key, is announced to the account's other sessions; a bot's or a moved
+    /// authorization's does neither.
+    mutating func authorizationValue(for user: World.User, now: Double?, by context: CallContext? = nil) -> Api.auth.Authorization {
         let days = user.password == nil ? user.reloginDaysWithoutPassword : nil
+        if let now, let context, !user.bot { announceLogin(of: user.id, by: context, now: now) }
         let token = now.flatMap { user.bot ? nil : issueFutureAuthToken(for: user.id, now: $0) }
         return .authorization(Api.auth.Authorization.Authorization(
             setupPasswordRequired: days != nil, otherwiseReloginDays: days, futureAuthToken: token, user: apiUser(user, viewer: user.id)))
@@ -133,7 +135,7 @@ extension DCState {
             throw RequestError(code: 401, message: "SESSION_PASSWORD_NEEDED")
         }
         bind(context, to: user.id)
-        return .encode(Api.auth.SentCode.sentCodeSuccess(Api.auth.SentCode.SentCodeSuccess(authorization: authorizationValue(for: user, now: now))))
+        return .encode(Api.auth.SentCode.sentCodeSuccess(Api.auth.SentCode.SentCodeSuccess(authorization: authorizationValue(for: user, now: now, by: context))))
     }
 
     /// auth.logOut: the key is logged out, and a person's account gets a future auth token back.
@@ -197,7 +199,7 @@ extension DCState {
             throw RequestError(code: 400, message: "PASSWORD_HASH_INVALID")
         }
         bind(context, to: user.id)
-        return authorization(for: user, now: now)
+        return authorization(for: user, now: now, by: context)
     }
 
     mutating func importBotAuthorization(_ request: Api.functions.auth.ImportBotAuthorization, context: CallContext) throws -> RPCAnswer {

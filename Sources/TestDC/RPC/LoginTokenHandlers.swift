@@ -77,6 +77,6 @@ extension DCState {
         }
         bind(context, to: user.id)
         return .encode(Api.auth.LoginToken.loginTokenSuccess(Api.auth.LoginToken.LoginTokenSuccess(
-            authorization: authorizationValue(for: user, now: now))))
+            authorization: authorizationValue(for: user, now: now, by: context))))
     }
 }

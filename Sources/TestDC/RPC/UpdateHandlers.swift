@@ -18,6 +18,9 @@ public struct PendingPush: Sendable, Equatable {
         case user(Int64)
         /// The connections using one auth key (a QR-login session that is not logged in yet).
         case authKey(dc: Int32, keyID: Int64)
+        /// Every live connection of this account except those on one key: the account's other
+        /// sessions, told of a login made on that key.
+        case otherSessions(of: Int64, exceptDC: Int32, keyID: Int64)
     }
 
     public var target: Target
@@ -78,6 +81,17 @@ extension DCState {
             media: .messageMediaEmpty(Api.MessageMedia.MessageMediaEmpty()), entities: []))
         let body = Api.Updates.updateShort(Api.Updates.UpdateShort(update: update, date: date))
         outbox.append(PendingPush(target: .user(user), name: Self.name(of: update), body: body.serialized()))
+    }
+
+    /// api/auth, "Confirming login": a person's new login is announced to the account's other
+    /// sessions (updateNewAuthorization, unconfirmed, with the device the new key's initConnection
+    /// named and where it came from), outside every sequence.
+    mutating func announceLogin(of user: Int64, by context: CallContext, now: Double) {
+        let device = initConnections.last { $0.dc == context.dc && $0.authKeyID == context.authKeyID }?.deviceModel ?? "an unknown device"
+        let update = Api.Update.updateNewAuthorization(Api.Update.UpdateNewAuthorization(
+            unconfirmed: true, hash: context.authKeyID, date: Self.date(now), device: device, location: "Test DC \(context.dc)"))
+        let body = Api.Updates.updateShort(Api.Updates.UpdateShort(update: update, date: Self.date(now)))
+        outbox.append(PendingPush(target: .otherSessions(of: user, exceptDC: context.dc, keyID: context.authKeyID), name: Self.name(of: update), body: body.serialized()))
     }
 
     // MARK: - Private messages and channel posts
@@ -281,6 +295,7 @@ extension DCState {
         case .updateEditChannelMessage: Api.Update.UpdateEditChannelMessage.tlName
         case .updateLoginToken: Api.Update.UpdateLoginToken.tlName
         case .updateServiceNotification: Api.Update.UpdateServiceNotification.tlName
+        case .updateNewAuthorization: Api.Update.UpdateNewAuthorization.tlName
         default: "update"
         }
     }

@@ -24,6 +24,9 @@ extension TestDCCore {
                 case .authKey(let dc, let key):
                     guard connection.dc == dc, keyID == key else { continue }
                     account = nil
+                case .otherSessions(let user, let dc, let key):
+                    guard connection.userID == user, connection.dc != dc || keyID != key else { continue }
+                    account = user
                 }
                 let dropped = withState { $0.faults.dropsPush(FaultCall(dc: connection.dc, method: push.name, account: account)) }
                 guard !dropped, let channel = channel(ofConnection: connection.id) else { continue }

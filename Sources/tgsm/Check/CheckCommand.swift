@@ -275,6 +275,11 @@ struct CheckCommand: AsyncParsableCommand {
                     "If this session is the one expected there, nothing else is needed: should Telegram end it, the account is marked and `tgsm check` says so.",
                 ])
             }
+            if notice.isNewLogin, notice.popup {
+                return .warning(name, "a new login Telegram reported (\(text))", [
+                    "If nobody here made it (a `tgsm auth`, an app of yours), end it in an official app (Settings > Devices) and change the 2FA password.",
+                ])
+            }
             if notice.popup {
                 return .warning(name, "Telegram's notice (\(text))", ["Read it: Telegram's apps show it as a popup; it may limit what the account can do."])
             }
