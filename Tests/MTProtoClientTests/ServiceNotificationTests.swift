@@ -48,11 +48,12 @@ import Testing
         ("Login code: 12345. Do not give it to anyone", "Login code: •••••. Do not give it to anyone"),
         ("Your code is 12-345", "Your code is •••••"),
         ("codes 1234567 and 987654", "codes ••••••• and ••••••"),
-        ("On 2026-12-04 at 10:00, 3 devices, +15550001", "On 2026-12-04 at 10:00, 3 devices, +15550001"),
+        ("At 10:00, 3 devices, in 2026, from +1 555 0001 or (555) 000-1234", "At 10:00, 3 devices, in 2026, from +•••••••• or ••••••••••"),
         ("1234", "1234"),
-        ("12345678", "12345678"),
+        ("12345678", "••••••••"),
+        ("2026-12-04", "••••••••"),
     ])
-    func loginCodesAreMaskedWhereverTheMessageIsShown(message: String, shown: String) {
+    func loginCodesAndPhoneNumbersAreMaskedWhereverTheMessageIsShown(message: String, shown: String) {
         let notice = ServiceNotification(type: "AUTH", message: message, popup: false, inboxDate: nil)
         #expect(notice.redactedMessage == shown)
         #expect(notice.message == message)

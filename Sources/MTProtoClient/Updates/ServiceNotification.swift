@@ -8,9 +8,9 @@ import TLSchema
 /// limited, or that a login code was requested, so an unattended session must not drop it. A new
 /// login to the account (updateNewAuthorization) is kept as one too (`isNewLogin`).
 ///
-/// The text may hold a login code (5 to 7 digits, dashes allowed between them, api/auth): it is
-/// kept as received in `message`, and `redactedMessage` (what `description`, logs and operator views
-/// use) shows such runs as "•••••".
+/// The text may hold a login code (5 to 7 digits, dashes allowed between them, api/auth) or a phone
+/// number: it is kept as received in `message`, and `redactedMessage` (what `description`, logs,
+/// operator views and the store use) shows such runs as "•••••".
 public struct ServiceNotification: Sendable, Hashable, CustomStringConvertible {
     /// Identical in form to an API error's type ("AUTH_KEY_DROP_DUPLICATE", ...); repeats of a type
     /// within 15 minutes may be ignored (the spec's words).
@@ -31,7 +31,7 @@ public struct ServiceNotification: Sendable, Hashable, CustomStringConvertible {
     /// Telegram asks the session to log out (the apps offer "Log out" and destroy local data).
     public var asksToDropTheSession: Bool { type.hasPrefix("AUTH_KEY_DROP_") }
 
-    /// The message with every login-code-like run of digits masked, at most 1,000 characters.
+    /// The message with every login code or phone number masked, at most 1,000 characters.
     public var redactedMessage: String { Self.redacted(message) }
 
     public var description: String {
@@ -84,30 +84,49 @@ public struct ServiceNotification: Sendable, Hashable, CustomStringConvertible {
     /// A notice of a new login to the account (updateNewAuthorization), not a service notification.
     public var isNewLogin: Bool { type == Self.newLoginType || type == Self.newUnconfirmedLoginType }
 
-    /// Masks runs of 5 to 7 digits (dashes allowed between and after them: "12-345"), the form
-    /// api/auth gives login codes; longer or shorter numbers (dates, counts) stay.
+    /// Masks every run of five or more digits, separators allowed between them (spaces, dashes,
+    /// dots, parentheses, a leading +): login codes (5 to 7 digits, dashes allowed, api/auth) and
+    /// phone numbers ("+1 555 0001") alike, which must never reach a log. Shorter numbers (times,
+    /// counts, years) stay; a date written with digits only is masked too, a price to pay.
     static func redacted(_ text: String) -> String {
+        let characters = Array(text.prefix(1_000))
         var output = ""
-        var run = ""
-        var digits = 0
-        func flush() {
-            output += (5...7).contains(digits) ? String(repeating: "•", count: digits) : run
-            run = ""
-            digits = 0
-        }
-        for character in text.prefix(1_000) {
-            if character.isASCII, character.isNumber {
-                run.append(character)
-                digits += 1
-            } else if character == "-", digits > 0 {
-                run.append(character)
+        var index = 0
+        while index < characters.count {
+            let (end, digits) = digitRun(characters, from: index)
+            if digits >= 5 {
+                if characters[index] == "+" { output.append("+") }
+                output += String(repeating: "•", count: digits)
+                index = end
             } else {
-                flush()
-                output.append(character)
+                output.append(characters[index])
+                index += 1
             }
         }
-        flush()
         return output
+    }
+
+    /// The end of the digit run that starts at `start` (a digit, or "+"/"(" before one) and how many
+    /// digits it holds; up to two separators in a row may stand between two digits ("(555) 000").
+    private static func digitRun(_ characters: [Character], from start: Int) -> (end: Int, digits: Int) {
+        func isDigit(_ index: Int) -> Bool { index < characters.count && characters[index].isASCII && characters[index].isNumber }
+        var index = start
+        if characters[index] == "+" || characters[index] == "(" { index += 1 }
+        var digits = 0
+        var end = start
+        while index < characters.count {
+            if isDigit(index) {
+                digits += 1
+                index += 1
+                end = index
+                continue
+            }
+            var next = index
+            while next < characters.count, next - index < 2, " -.()".contains(characters[next]) { next += 1 }
+            guard digits > 0, next > index, isDigit(next) else { break }
+            index = next
+        }
+        return (end, digits)
     }
 }
 

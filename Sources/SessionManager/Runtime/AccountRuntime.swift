@@ -135,6 +135,8 @@ public actor AccountRuntime {
     public private(set) var verdict: SessionVerdict?
     private var tasks: [Task<Void, Never>] = []
     private var stopWaiters: [CheckedContinuation<AccountRuntimeStop, Never>] = []
+    /// Why the runtime stopped, once its stop has finished (the session closed, the lease released).
+    private var finishedStop: AccountRuntimeStop?
     private var starting = false
 
     /// - Parameters:
@@ -260,9 +262,11 @@ public actor AccountRuntime {
         await halt(.requested)
     }
 
-    /// Returns once the runtime stopped (by `stop()`, a lost lease or a terminal error), with why.
+    /// Returns once the runtime stopped (by `stop()`, a lost lease or a terminal error), with why:
+    /// its session closed and its lease released (or left to expire), not merely decided on.
     public func waitUntilStopped() async -> AccountRuntimeStop {
-        if case .stopped(let reason) = state { return reason }
+        // `state` says `.stopped` as soon as the stop is decided, while the session still closes.
+        if let stopped = finishedStop { return stopped }
         return await withCheckedContinuation { stopWaiters.append($0) }
     }
 
@@ -373,6 +377,7 @@ public actor AccountRuntime {
     static let closeBound = 5.0
 
     private func resumeWaiters(_ reason: AccountRuntimeStop) {
+        finishedStop = reason
         let waiters = stopWaiters
         stopWaiters = []
         for waiter in waiters { waiter.resume(returning: reason) }

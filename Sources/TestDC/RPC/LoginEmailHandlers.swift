@@ -33,7 +33,7 @@ extension DCState {
     func loginEmailCodeType(for userID: Int64) -> Api.auth.SentCodeType {
         .sentCodeTypeEmailCode(Api.auth.SentCodeType.SentCodeTypeEmailCode(
             emailPattern: loginEmails[userID].map(Self.emailPattern) ?? "l***@example.com", length: 5,
-            resetAvailablePeriod: loginEmailResetAvailablePeriod, resetPendingDate: loginEmailResets[userID].map { Int32(clamping: Int64($0)) }))
+            resetAvailablePeriod: loginEmailResetAvailablePeriod, resetPendingDate: loginEmailResets[userID].map(Self.date)))
     }
 
     /// The login email is gone: codes go by SMS (an account the world asks to set one up is asked again).
