@@ -89,6 +89,12 @@ import Testing
         #expect(health.snapshot.serviceNotifications.map(\.isRepeat) == [false, true])
         let notices = logs.messages.filter { $0.contains("service notification") }
         #expect(notices.count == 1)
+        // Two new logins within minutes are two events, each logged.
+        let login = ServiceNotification(type: ServiceNotification.newUnconfirmedLoginType, message: "A new login to this account: Pixel 9", popup: true, inboxDate: 3)
+        health.recordServiceNotification(login)
+        health.recordServiceNotification(login)
+        #expect(logs.messages.filter { $0.contains("new login") }.count == 2)
+        #expect(health.snapshot.serviceNotifications.suffix(2).map(\.isRepeat) == [false, false])
         #expect(notices.allSatisfy { $0.contains("Login code: •••••") } && !logs.messages.contains { $0.contains("12345") || $0.contains("67890") },
                 "\(logs.messages)")
 
@@ -110,8 +116,9 @@ import Testing
             kinds.append(event.kind)
             if kinds.count == 5 { break }
         }
+        let loginType = ServiceNotification.newUnconfirmedLoginType
         #expect(kinds == [.stateChanged(from: .unknown, to: .healthy), .serviceNotification(type: "LOGIN_CODE"), .serviceNotification(type: "LOGIN_CODE"),
-                          .stateChanged(from: .healthy, to: .degraded), .serviceNotification(type: "AUTH_KEY_DROP_DUPLICATE")])
+                          .serviceNotification(type: loginType), .serviceNotification(type: loginType)])
     }
 
     @Test func eventsArriveAsAnAsyncSequence() async throws {

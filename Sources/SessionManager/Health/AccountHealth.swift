@@ -167,7 +167,9 @@ public final class AccountHealth: Sendable {
         let now = clock.now()
         var isRepeat = false
         update(at: now) { snapshot in
-            isRepeat = snapshot.serviceNotifications.contains { $0.notification.type == notification.type && now - $0.receivedAt < 900 }
+            // Each new login is an event of its own (another device); the spec's 15 minutes are for service notifications.
+            isRepeat = !notification.isNewLogin
+                && snapshot.serviceNotifications.contains { $0.notification.type == notification.type && now - $0.receivedAt < 900 }
             snapshot.serviceNotifications.append(ReceivedServiceNotification(notification: notification, receivedAt: now, isRepeat: isRepeat))
             if snapshot.serviceNotifications.count > ReceivedServiceNotification.kept {
                 snapshot.serviceNotifications.removeFirst(snapshot.serviceNotifications.count - ReceivedServiceNotification.kept)
