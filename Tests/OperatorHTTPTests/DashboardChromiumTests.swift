@@ -1,5 +1,6 @@
 import Foundation
 import MTProto
+import MTProtoClient
 import OperatorHTTP
 import SessionManager
 import Synchronization
@@ -28,7 +29,14 @@ import Testing
         let chromium = try #require(Self.chromium)
         let fixture = try await Fixture.make(tag: "dash")
         defer { fixture.remove() }
-        let server = try fixture.server(OperatorHTTPConfiguration(port: 0, refreshSeconds: 30), live: fixture.healthyLive())
+        // The running account heard Telegram ask its session to log out, the text quoting a login code.
+        var snapshot = HealthSnapshot(account: fixture.account, state: .degraded, lastSuccess: UnixTime(seconds: Fixture.now - 60))
+        snapshot.serviceNotifications = [ReceivedServiceNotification(
+            notification: ServiceNotification(type: "AUTH_KEY_DROP_DUPLICATE", message: "Session used twice; login code 54321 was requested", popup: true, inboxDate: nil),
+            receivedAt: UnixTime(seconds: Fixture.now - 30), isRepeat: false)]
+        snapshot.sessionDropAskedAt = UnixTime(seconds: Fixture.now - 30)
+        let live = [fixture.account: snapshot]
+        let server = try fixture.server(OperatorHTTPConfiguration(port: 0, refreshSeconds: 30), live: { live })
         try FileManager.default.createDirectory(at: Self.artifacts, withIntermediateDirectories: true)
         let screenshot = Self.artifacts.appendingPathComponent("dashboard.png")
         try? FileManager.default.removeItem(at: screenshot)
@@ -61,6 +69,10 @@ import Testing
         #expect(dom.contains("&lt;script&gt;alert(1)&lt;/script&gt;"))
         #expect(!dom.contains("<script"))
         #expect(!dom.contains(Fixture.phoneDigits))
+        // Telegram's notice, as Chromium built it: marked, the code masked.
+        #expect(dom.contains("<div id=\"notices\"><h3>Telegram's notices</h3>"), "\(dom)")
+        #expect(dom.contains("<code>AUTH_KEY_DROP_DUPLICATE</code> Session used twice; login code ••••• was requested"))
+        #expect(!dom.contains("54321"))
 
         let png = try Data(contentsOf: screenshot)
         #expect(png.starts(with: [0x89, 0x50, 0x4E, 0x47]))
