@@ -56,6 +56,17 @@ import Testing
             await runtime.stop()
         }
 
+        /// alice's notices in the store, once there are any: the runtime writes them off the
+        /// client's threads, so they are looked for until they land (5 s at most).
+        func storedNotices() async throws -> [StoredServiceNotification] {
+            for _ in 0..<500 {
+                let stored = try await store.serviceNotifications(account: "alice", since: UnixTime(seconds: 0))
+                if !stored.isEmpty { return stored }
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            return []
+        }
+
         func close() async throws {
             try await dc.shutdown()
             directory.remove()
@@ -110,12 +121,8 @@ import Testing
         #expect(received.notification.type == "AUTH_KEY_DROP_DUPLICATE" && received.notification.popup)
         #expect(received.notification.redactedMessage == "Session ended: code •••••")
         #expect(health.snapshot.state == .degraded && health.snapshot.sessionDropAskedAt != nil)
-        // The store keeps it masked for `tgsm check` (written off the client's threads: looked for until it lands).
-        var stored: [StoredServiceNotification] = []
-        for _ in 0..<200 where stored.isEmpty {
-            stored = try await world.store.serviceNotifications(account: "alice", since: UnixTime(seconds: 0))
-            if stored.isEmpty { await Task.yield() }
-        }
+        // The store keeps it masked for `tgsm check`.
+        let stored = try await world.storedNotices()
         #expect(stored.map(\.message) == ["Session ended: code •••••"] && stored.first?.asksToDropTheSession == true)
         await runtime.stop()
         try await world.close()
@@ -143,11 +150,7 @@ import Testing
         let received = try #require(health.snapshot.serviceNotifications.last?.notification)
         #expect(received.type == ServiceNotification.newUnconfirmedLoginType && received.isNewLogin && received.message.contains("Someone's Phone"))
         #expect(health.snapshot.sessionDropAskedAt == nil, "a new login elsewhere does not degrade this session")
-        var stored: [StoredServiceNotification] = []
-        for _ in 0..<200 where stored.isEmpty {
-            stored = try await world.store.serviceNotifications(account: "alice", since: UnixTime(seconds: 0))
-            if stored.isEmpty { await Task.yield() }
-        }
+        let stored = try await world.storedNotices()
         #expect(stored.first?.isNewLogin == true)
         await other.close()
         await runtime.stop()
