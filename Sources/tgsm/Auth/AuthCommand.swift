@@ -37,7 +37,7 @@ struct AuthCommand: AsyncParsableCommand {
     var qr = false
 
     @Option(name: .customLong("login-email"), help: ArgumentHelp(
-        "The address to set up as the login email when Telegram asks for one before it sends a code (else asked for then).",
+        "The address to set up as the login email when Telegram asks for one before it sends a code (else asked for then; an argument is visible in `ps`).",
         valueName: "address"))
     var loginEmail: String?
 
