@@ -56,6 +56,22 @@ import Testing
             await runtime.stop()
         }
 
+        /// alice logged in and her runtime started, with her health and its events from now on.
+        func aliceRunning() async throws -> (AccountRuntime, AccountHealth, AsyncStream<HealthEvent>) {
+            try await logIn()
+            let runtime = runtime()
+            #expect(try await runtime.start() == .valid(userID: 1001))
+            let health = try #require(await runtime.health)
+            return (runtime, health, health.events())
+        }
+
+        /// Returns at the first service notification the health records.
+        static func untilANotice(in events: AsyncStream<HealthEvent>) async {
+            for await event in events {
+                if case .serviceNotification = event.kind { return }
+            }
+        }
+
         /// alice's notices in the store, once there are any: the runtime writes them off the
         /// client's threads, so they are looked for until they land (5 s at most).
         func storedNotices() async throws -> [StoredServiceNotification] {
@@ -108,15 +124,9 @@ import Testing
     /// with the login-code-like digits masked for every view.
     @Test(.timeLimit(.minutes(1))) func aServiceNotificationPushedToTheSessionReachesTheAccountsHealth() async throws {
         let world = try await World.start()
-        try await world.logIn()
-        let runtime = world.runtime()
-        #expect(try await runtime.start() == .valid(userID: 1001))
-        let health = try #require(await runtime.health)
-        let events = health.events()
+        let (runtime, health, events) = try await world.aliceRunning()
         try world.dc.core.pushServiceNotification(to: 1001, type: "AUTH_KEY_DROP_DUPLICATE", message: "Session ended: code 12345", popup: true)
-        for await event in events {
-            if case .serviceNotification = event.kind { break }
-        }
+        await World.untilANotice(in: events)
         let received = try #require(health.snapshot.serviceNotifications.last)
         #expect(received.notification.type == "AUTH_KEY_DROP_DUPLICATE" && received.notification.popup)
         #expect(received.notification.redactedMessage == "Session ended: code •••••")
@@ -133,20 +143,14 @@ import Testing
     /// as a new login naming the device, and the store keeps it for `tgsm check`.
     @Test(.timeLimit(.minutes(1))) func aNewLoginElsewhereReachesTheRunningAccountsHealth() async throws {
         let world = try await World.start()
-        try await world.logIn()
-        let runtime = world.runtime()
-        #expect(try await runtime.start() == .valid(userID: 1001))
-        let health = try #require(await runtime.health)
-        let events = health.events()
+        let (runtime, health, events) = try await world.aliceRunning()
         var elsewhere = world.client
         elsewhere.deviceModel = "Someone's Phone"
         let other = TelegramClient(configuration: elsewhere, logger: quietLogger)
         let dc = world.dc
         _ = try await TelegramLogin(client: other).logIn(
             phoneNumber: AccountRuntimeTests.phone, code: { _ in dc.loginCode(phone: AccountRuntimeTests.phone) ?? "" }, password: { _ in "" })
-        for await event in events {
-            if case .serviceNotification = event.kind { break }
-        }
+        await World.untilANotice(in: events)
         let received = try #require(health.snapshot.serviceNotifications.last?.notification)
         #expect(received.type == ServiceNotification.newUnconfirmedLoginType && received.isNewLogin && received.message.contains("Someone's Phone"))
         #expect(health.snapshot.sessionDropAskedAt == nil, "a new login elsewhere does not degrade this session")
