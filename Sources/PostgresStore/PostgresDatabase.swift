@@ -85,7 +85,7 @@ public final class PostgresDatabase: Sendable {
     /// cancellation ends the wait at any point. A transaction given up on never commits unless its
     /// COMMIT was already sent, and then the error (`PostgresOutcomeUnknown`) says so.
     @discardableResult
-    func transaction<T: Sendable>(bound: Double? = PostgresDatabase.operationTimeout,
+    package func transaction<T: Sendable>(bound: Double? = PostgresDatabase.operationTimeout,
                                   _ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         let client = self.client, logger = self.logger, what = "PostgreSQL at \(location): a transaction"
         var attempt = 0
@@ -147,7 +147,7 @@ public final class PostgresDatabase: Sendable {
 
     /// Runs `body` on a pooled connection outside any explicit transaction (each statement commits alone).
     /// Bounded as a transaction is (`operationTimeout`, the wait for a connection included).
-    func read<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+    package func read<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         let client = self.client, what = "PostgreSQL at \(location): a read"
         var attempt = 0
         while true {

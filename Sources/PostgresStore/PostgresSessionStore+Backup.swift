@@ -19,7 +19,7 @@ extension PostgresSessionStore {
         async throws(SessionStoreError) -> BackupRecord
     {
         let accounts = try await self.accounts()
-        let (record, pruned) = try await SnapshotDirectory.make(in: directory, options: options, reason: reason) { target in
+        let (record, pruned) = try await SnapshotDirectory.make(in: directory, options: sealedLikeThisStore(options), reason: reason) { target in
             for account in accounts {
                 let copy = try await AccountSnapshot.read(account, from: self, peers: try await self.allPeers(account: account))
                 try await copy.write(into: target)
@@ -86,7 +86,7 @@ extension PostgresSessionStore {
     public func restore(from directory: String, backup file: String?, options: SQLiteStoreOptions, holder: LeaseHolder,
                         force: Bool = false) async throws(SessionStoreError) -> RestoreReport {
         do {
-            return try await SnapshotDirectory.withVerifiedCopy(of: file, in: directory, options: options) { snapshot, record in
+            return try await SnapshotDirectory.withVerifiedCopy(of: file, in: directory, options: sealedLikeThisStore(options)) { snapshot, record in
                 try await self.restore(snapshot, record: record, holder: holder, force: force)
             }
         } catch let error as SessionStoreError {
@@ -133,12 +133,23 @@ extension PostgresSessionStore {
         return RestoreReport(backup: record.file, accounts: copies.map(\.account), tookOverFrom: tookOver)
     }
 
+    /// The options of a snapshot file: given no key, an encrypted store's snapshots are sealed with
+    /// its own key source, so no snapshot of it ever holds its secrets in clear.
+    func sealedLikeThisStore(_ options: SQLiteStoreOptions) -> SQLiteStoreOptions {
+        guard case .none = options.encryption, isEncrypted else { return options }
+        var sealed = options
+        sealed.encryption = encryption
+        return sealed
+    }
+
     /// Replaces the account's session rows with the snapshot's, in one transaction fenced by the lease.
     func replaceAccount(with copy: AccountSnapshot, fence: LeaseToken) async throws(SessionStoreError) {
         let logger = self.logger
         let now = clock.now()
         let account = copy.account.rawValue
+        let (sealer, location) = (self.sealer, database.location)
         try await accountWrite("restore the session of \(copy.account)", account: copy.account, fence: fence, now: now) { connection in
+            try await Self.refuseSecretsInClear(connection, sealer: sealer, location: location, logger: logger)
             for table in ["dc", "future_salt", "update_state", "channel_pts", "peer"] {
                 try await connection.query("DELETE FROM \(unescaped: table) WHERE account = \(account)", logger: logger)
             }
@@ -159,11 +170,15 @@ extension PostgresSessionStore {
             }
             for (dc, state) in (session?.dcs ?? [:]).sorted(by: { $0.key < $1.key }) {
                 let temporary = copy.temporaryKeys[dc]
+                let key = try state.authKey.map { try StoredSecret.stored($0.bytes, sealer: sealer, context: SecretContext.authKey(account, dc)) }
+                let temporaryKey = try temporary.map {
+                    try StoredSecret.stored($0.key.bytes, sealer: sealer, context: SecretContext.tempKey(account, dc))
+                }
                 try await connection.query("""
                     INSERT INTO dc(account, dc_id, auth_key, auth_key_id, server_salt, time_offset, is_authorized,
                                    temp_key, temp_key_id, temp_key_expires_at, updated_at)
-                    VALUES (\(account), \(Int64(dc)), \(state.authKey.map { Data($0.bytes) }), \(state.authKey?.id), \(state.serverSalt),
-                            \(state.timeOffset), \(state.isAuthorized), \(temporary.map { Data($0.key.bytes) }), \(temporary?.key.id),
+                    VALUES (\(account), \(Int64(dc)), \(key), \(state.authKey?.id), \(state.serverSalt),
+                            \(state.timeOffset), \(state.isAuthorized), \(temporaryKey), \(temporary?.key.id),
                             \(temporary?.expiresAt.seconds), \(now.seconds))
                     """, logger: logger)
             }

@@ -116,17 +116,23 @@ extension PostgresSessionStore {
         }
     }
 
-    // Stored as the auth keys are on PostgreSQL: as they are (the database's access control and
-    // TLS protect them; at-rest sealing is the SQLite store's option).
+    // The hash is sealed like the auth keys when the store is encrypted.
     public func pendingLoginCode(account: AccountID, phoneKey: String) async throws(SessionStoreError) -> PendingLoginCode? {
         let logger = self.logger
+        let sealer = self.sealer
         return try await read("read the pending login code") { connection in
             guard let row = try await connection.rows("""
                 SELECT phone_code_hash, code_type, sent_at, offered_until FROM pending_login_code
                 WHERE account = \(account.rawValue) AND phone_key = \(phoneKey)
                 """, logger: logger).first
             else { return nil }
-            let (hash, codeType, sentAt, offeredUntil) = try row.decode((String, Data, Double, Double).self)
+            let (stored, codeType, sentAt, offeredUntil) = try row.decode((Data, Data, Double, Double).self)
+            guard let opened = StoredSecret.opened(stored, sealer: sealer, context: SecretContext.phoneCodeHash(account.rawValue, phoneKey)) else {
+                throw SessionStoreError.corruptRecord(account: account, what: "pending login code (it does not decrypt)")
+            }
+            guard let hash = String(validating: opened, as: UTF8.self) else {
+                throw SessionStoreError.corruptRecord(account: account, what: "pending login code (its hash is not text)")
+            }
             return PendingLoginCode(phoneCodeHash: hash, codeType: Array(codeType), sentAt: UnixTime(seconds: sentAt),
                                     offeredUntil: UnixTime(seconds: offeredUntil))
         }
@@ -134,11 +140,15 @@ extension PostgresSessionStore {
 
     public func setPendingLoginCode(_ code: PendingLoginCode?, account: AccountID, phoneKey: String) async throws(SessionStoreError) {
         let logger = self.logger
+        let (sealer, location) = (self.sealer, database.location)
         try await write("record the pending login code") { connection in
             if let code {
+                try await Self.refuseSecretsInClear(connection, sealer: sealer, location: location, logger: logger)
+                let hash = try StoredSecret.stored(Array(code.phoneCodeHash.utf8), sealer: sealer,
+                                                   context: SecretContext.phoneCodeHash(account.rawValue, phoneKey))
                 try await connection.query("""
                     INSERT INTO pending_login_code(account, phone_key, phone_code_hash, code_type, sent_at, offered_until)
-                    VALUES (\(account.rawValue), \(phoneKey), \(code.phoneCodeHash), \(Data(code.codeType)), \(code.sentAt.seconds),
+                    VALUES (\(account.rawValue), \(phoneKey), \(hash), \(Data(code.codeType)), \(code.sentAt.seconds),
                             \(code.offeredUntil.seconds))
                     ON CONFLICT (account, phone_key) DO UPDATE SET phone_code_hash = excluded.phone_code_hash,
                         code_type = excluded.code_type, sent_at = excluded.sent_at, offered_until = excluded.offered_until
@@ -150,26 +160,36 @@ extension PostgresSessionStore {
         }
     }
 
+    /// A row that does not read back (sealed under another key, or damaged) is left out and
+    /// logged: it costs that token, not the others.
     public func futureAuthTokens(phoneKey: String) async throws(SessionStoreError) -> [FutureAuthToken] {
         let logger = self.logger
-        return try await read("read the future auth tokens") { connection in
+        let sealer = self.sealer
+        let rows = try await read("read the future auth tokens") { connection in
             try await connection.rows("""
-                SELECT token, received_at FROM future_auth_token WHERE phone_key = \(phoneKey)
+                SELECT token_digest, account, token, received_at FROM future_auth_token WHERE phone_key = \(phoneKey)
                 ORDER BY received_at DESC, token_digest LIMIT \(FutureAuthToken.limit)
-                """, logger: logger).map { row in
-                let (token, receivedAt) = try row.decode((Data, Double).self)
-                return FutureAuthToken(bytes: Array(token), receivedAt: UnixTime(seconds: receivedAt))
+                """, logger: logger).map { row in try row.decode((String, String, Data, Double).self) }
+        }
+        return rows.compactMap { digest, account, stored, receivedAt in
+            guard let bytes = StoredSecret.opened(stored, sealer: sealer, context: SecretContext.futureAuthToken(phoneKey, digest)) else {
+                logger.warning("a future auth token does not read back; it is left out", metadata: ["account": "\(account)"])
+                return nil
             }
+            return FutureAuthToken(bytes: bytes, receivedAt: UnixTime(seconds: receivedAt))
         }
     }
 
     public func addFutureAuthToken(_ token: FutureAuthToken, account: AccountID, phoneKey: String) async throws(SessionStoreError) {
         let logger = self.logger
         let digest = token.digest
+        let (sealer, location) = (self.sealer, database.location)
         try await write("keep a future auth token") { connection in
+            try await Self.refuseSecretsInClear(connection, sealer: sealer, location: location, logger: logger)
+            let stored = try StoredSecret.stored(token.bytes, sealer: sealer, context: SecretContext.futureAuthToken(phoneKey, digest))
             try await connection.query("""
                 INSERT INTO future_auth_token(phone_key, token_digest, account, token, received_at)
-                VALUES (\(phoneKey), \(digest), \(account.rawValue), \(Data(token.bytes)), \(token.receivedAt.seconds))
+                VALUES (\(phoneKey), \(digest), \(account.rawValue), \(stored), \(token.receivedAt.seconds))
                 ON CONFLICT (phone_key, token_digest) DO NOTHING
                 """, logger: logger)
             try await connection.query("""

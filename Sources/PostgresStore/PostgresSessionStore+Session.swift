@@ -10,6 +10,7 @@ import SessionManager
 extension PostgresSessionStore {
     public func loadSession(account: AccountID) async throws(SessionStoreError) -> SessionState? {
         let logger = self.logger
+        let (sealer, location) = (self.sealer, database.location)
         return try await write("load the session of \(account)") { connection in
             // One transaction (REPEATABLE READ): the DC rows and the update state belong to one save.
             try await connection.query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY", logger: logger)
@@ -24,7 +25,8 @@ extension PostgresSessionStore {
             {
                 let (dc, stored, keyID, salt, offset, authorized) = try row.decode((Int64, Data?, Int64?, Int64, Double, Bool).self)
                 let key = try stored.map { blob throws(SessionStoreError) in
-                    try Self.openKey(blob, id: keyID, account: account, what: "auth key of DC \(dc)")
+                    try StoredSecret.authKey(blob, id: keyID, sealer: sealer, context: SecretContext.authKey(account.rawValue, Int(dc)),
+                                             location: location, account: account, what: "auth key of DC \(dc)")
                 }
                 state.dcs[Int(dc)] = DCSessionState(authKey: key, serverSalt: salt, timeOffset: offset, isAuthorized: authorized)
             }
@@ -37,7 +39,11 @@ extension PostgresSessionStore {
     public func saveSession(_ state: SessionState, account: AccountID, fence: LeaseToken?) async throws(SessionStoreError) -> Bool {
         let logger = self.logger
         let now = clock.now()
+        let (sealer, location) = (self.sealer, database.location)
         return try await accountWrite("save the session of \(account)", account: account, fence: fence, now: now) { connection in
+            if state.dcs.values.contains(where: { $0.authKey != nil }) {
+                try await Self.refuseSecretsInClear(connection, sealer: sealer, location: location, logger: logger)
+            }
             try await connection.query("""
                 UPDATE account SET home_dc = \(Int64(state.homeDC)), user_id = \(state.userID), is_bot = \(state.isBot) WHERE id = \(account.rawValue)
                 """, logger: logger)
@@ -51,7 +57,9 @@ extension PostgresSessionStore {
             for (dc, dcState) in state.dcs.sorted(by: { $0.key < $1.key }) {
                 let keyID = dcState.authKey?.id
                 if keyID != nil, previous[dc] ?? nil != keyID { changed = true }
-                let stored = dcState.authKey.map { Data($0.bytes) }
+                let stored = try dcState.authKey.map { key in
+                    try StoredSecret.stored(key.bytes, sealer: sealer, context: SecretContext.authKey(account.rawValue, dc))
+                }
                 try await connection.query("""
                     INSERT INTO dc(account, dc_id, auth_key, auth_key_id, server_salt, time_offset, is_authorized, updated_at)
                     VALUES (\(account.rawValue), \(Int64(dc)), \(stored), \(keyID), \(dcState.serverSalt), \(dcState.timeOffset),
@@ -121,8 +129,10 @@ extension PostgresSessionStore {
     public func saveTemporaryKey(_ key: TemporaryAuthKey?, dc: Int, account: AccountID, fence: LeaseToken?) async throws(SessionStoreError) {
         let logger = self.logger
         let now = clock.now()
+        let (sealer, location) = (self.sealer, database.location)
         try await accountWrite("save the temporary key of \(account) DC \(dc)", account: account, fence: fence, now: now) { connection in
-            let stored = key.map { Data($0.key.bytes) }
+            if key != nil { try await Self.refuseSecretsInClear(connection, sealer: sealer, location: location, logger: logger) }
+            let stored = try key.map { try StoredSecret.stored($0.key.bytes, sealer: sealer, context: SecretContext.tempKey(account.rawValue, dc)) }
             try await connection.query("""
                 INSERT INTO dc(account, dc_id, temp_key, temp_key_id, temp_key_expires_at, updated_at)
                 VALUES (\(account.rawValue), \(Int64(dc)), \(stored), \(key?.key.id), \(key?.expiresAt.seconds), \(now.seconds))
@@ -134,6 +144,7 @@ extension PostgresSessionStore {
 
     public func temporaryKey(dc: Int, account: AccountID) async throws(SessionStoreError) -> TemporaryAuthKey? {
         let logger = self.logger
+        let (sealer, location) = (self.sealer, database.location)
         return try await read("read the temporary key of \(account) DC \(dc)") { connection in
             guard let row = try await connection.rows("""
                 SELECT temp_key, temp_key_id, temp_key_expires_at FROM dc WHERE account = \(account.rawValue) AND dc_id = \(Int64(dc))
@@ -142,16 +153,10 @@ extension PostgresSessionStore {
             let (blob, keyID, expires) = try row.decode((Data?, Int64?, Double?).self)
             guard let blob else { return nil }
             guard let expires else { throw SessionStoreError.corruptRecord(account: account, what: "temporary key of DC \(dc)") }
-            let key = try Self.openKey(blob, id: keyID, account: account, what: "temporary key of DC \(dc)")
+            let key = try StoredSecret.authKey(blob, id: keyID, sealer: sealer, context: SecretContext.tempKey(account.rawValue, dc),
+                                               location: location, account: account, what: "temporary key of DC \(dc)")
             return TemporaryAuthKey(key: key, expiresAt: UnixTime(seconds: expires))
         }
-    }
-
-    /// The key from its stored bytes, checked against its stored id: a damaged key is a typed
-    /// error, never a wrong key handed to the client.
-    static func openKey(_ blob: Data, id: Int64?, account: AccountID, what: String) throws(SessionStoreError) -> AuthKey {
-        guard let key = try? AuthKey(Array(blob)), key.id == id else { throw .corruptRecord(account: account, what: what) }
-        return key
     }
 
     // MARK: Update state

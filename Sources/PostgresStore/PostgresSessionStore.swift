@@ -21,6 +21,11 @@ import Workers
 public final class PostgresSessionStore: SessionStore, Sendable {
     public let database: PostgresDatabase
     let phoneSecret: SymmetricKey
+    /// Seals the secrets (auth keys, temporary keys, login code hashes, future auth tokens) when
+    /// the store is encrypted; nil when they are stored as they are.
+    let sealer: SecretSealer?
+    /// Where the key came from: snapshots are sealed with it too (`snapshot(into:options:)`).
+    let encryption: StoreEncryption
     let clock: any TelegramClock
     let logger: Logger
     private let ownsDatabase: Bool
@@ -29,7 +34,9 @@ public final class PostgresSessionStore: SessionStore, Sendable {
     let floodListener = Mutex<Task<Void, Never>?>(nil)
 
     /// Connects to `url`, applies the store's migrations and returns the store; `close()` ends the connections.
-    public static func connect(url: String, clock: any TelegramClock = SystemClock(),
+    /// `encryption` seals the secrets at rest as on SQLite (docs/SESSIONS.md, "Encryption at rest"):
+    /// given to a store without it, every secret already stored is sealed first.
+    public static func connect(url: String, encryption: StoreEncryption = .none, clock: any TelegramClock = SystemClock(),
                                logger: Logger = Logger(label: "tgsm.store")) async throws(SessionStoreError) -> PostgresSessionStore
     {
         let database: PostgresDatabase
@@ -37,7 +44,7 @@ public final class PostgresSessionStore: SessionStore, Sendable {
             throw .database(operation: "connect", reason: error.description)
         }
         do {
-            return try await open(database: database, clock: clock, logger: logger, ownsDatabase: true)
+            return try await open(database: database, encryption: encryption, clock: clock, logger: logger, ownsDatabase: true)
         } catch {
             await database.close()
             throw error
@@ -45,13 +52,14 @@ public final class PostgresSessionStore: SessionStore, Sendable {
     }
 
     /// Uses an open database (shared with a `PostgresJobQueue`, say); `close()` leaves it open.
-    public static func open(database: PostgresDatabase, clock: any TelegramClock = SystemClock(),
+    public static func open(database: PostgresDatabase, encryption: StoreEncryption = .none, clock: any TelegramClock = SystemClock(),
                             logger: Logger = Logger(label: "tgsm.store")) async throws(SessionStoreError) -> PostgresSessionStore
     {
-        try await open(database: database, clock: clock, logger: logger, ownsDatabase: false)
+        try await open(database: database, encryption: encryption, clock: clock, logger: logger, ownsDatabase: false)
     }
 
-    private static func open(database: PostgresDatabase, clock: any TelegramClock, logger: Logger, ownsDatabase: Bool)
+    private static func open(database: PostgresDatabase, encryption: StoreEncryption, clock: any TelegramClock, logger: Logger,
+                             ownsDatabase: Bool)
         async throws(SessionStoreError) -> PostgresSessionStore
     {
         do {
@@ -83,14 +91,19 @@ public final class PostgresSessionStore: SessionStore, Sendable {
         guard secret.count == 32 else {
             throw .corruptRecord(account: AccountID("-"), what: "phone-key secret in store_meta (\(secret.count) bytes, not 32)")
         }
-        let store = PostgresSessionStore(database: database, phoneSecret: SymmetricKey(data: secret), clock: clock, logger: logger, ownsDatabase: ownsDatabase)
+        let sealer = try await prepareEncryption(database, encryption: encryption, logger: logger)
+        let store = PostgresSessionStore(database: database, phoneSecret: SymmetricKey(data: secret), sealer: sealer, encryption: encryption,
+                                         clock: clock, logger: logger, ownsDatabase: ownsDatabase)
         await store.startFloodListener()
         return store
     }
 
-    private init(database: PostgresDatabase, phoneSecret: SymmetricKey, clock: any TelegramClock, logger: Logger, ownsDatabase: Bool) {
+    private init(database: PostgresDatabase, phoneSecret: SymmetricKey, sealer: SecretSealer?, encryption: StoreEncryption,
+                 clock: any TelegramClock, logger: Logger, ownsDatabase: Bool) {
         self.database = database
         self.phoneSecret = phoneSecret
+        self.sealer = sealer
+        self.encryption = encryption
         self.clock = clock
         self.logger = logger
         self.ownsDatabase = ownsDatabase
@@ -203,7 +216,7 @@ public final class PostgresSessionStore: SessionStore, Sendable {
 
 extension PostgresConnection {
     /// Every row of `query` (small result sets only: the store's reads are per account).
-    func rows(_ query: PostgresQuery, logger: Logger) async throws -> [PostgresRow] {
+    package func rows(_ query: PostgresQuery, logger: Logger) async throws -> [PostgresRow] {
         try await self.query(query, logger: logger).collect()
     }
 }

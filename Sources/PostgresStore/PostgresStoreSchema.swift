@@ -190,5 +190,10 @@ enum PostgresStoreSchema {
             """,
             "CREATE INDEX service_notification_by_account ON service_notification(account, received_at)",
         ]),
+        // Secrets sealed at rest as on SQLite (`StoreEncryption`): the pending login code's hash
+        // becomes bytes, as the keys and tokens already are, so it can hold a sealed value.
+        PostgresMigration(id: "store.v7", statements: [
+            "ALTER TABLE pending_login_code ALTER COLUMN phone_code_hash TYPE bytea USING convert_to(phone_code_hash, 'UTF8')",
+        ]),
     ]
 }

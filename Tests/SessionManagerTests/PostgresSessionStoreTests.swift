@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import Logging
 import MTProto
@@ -25,6 +26,34 @@ import Testing
                 #expect(error.description.contains("store.v99") && error.description.contains("newer tgsm"))
             }
             try await again.shutDown()
+        }
+    }
+
+    /// store.v7 turns the login code hash into bytes (so it can be sealed): a code pending when a
+    /// cluster upgrades still reads back, and the upgraded store can seal it.
+    @Test func aLoginCodePendingAcrossTheUpgradeToStoreV7ReadsBack() async throws {
+        try await EngineStore.with(.postgres) { place in
+            let store = try await place.open()
+            let phoneKey = try await store.phoneKey(for: "15550001")
+            try await store.shutDown()
+            // The table as store.v6 left it, with a code in it.
+            let admin = try await PostgresDatabase.connect(url: try #require(place.postgresURL), logger: quiet)
+            for statement in [
+                "ALTER TABLE pending_login_code ALTER COLUMN phone_code_hash TYPE text USING convert_from(phone_code_hash, 'UTF8')",
+                "INSERT INTO pending_login_code VALUES ('alice', '\(phoneKey)', 'c0de-hash-6d2f9a', '\\x01020304', 100, 700)",
+                "DELETE FROM tgsm_migrations WHERE id = 'store.v7'",
+            ] {
+                try await admin.execute(unsafeSQL: statement)
+            }
+            await admin.close()
+            let expected = PendingLoginCode(phoneCodeHash: "c0de-hash-6d2f9a", codeType: [1, 2, 3, 4], sentAt: UnixTime(seconds: 100),
+                                            offeredUntil: UnixTime(seconds: 700))
+            let upgraded = try await place.open()
+            #expect(try await upgraded.pendingLoginCode(account: "alice", phoneKey: phoneKey) == expected)
+            try await upgraded.shutDown()
+            let sealed = try await place.open(encryption: .key(SymmetricKey(size: .bits256)))
+            #expect(try await sealed.pendingLoginCode(account: "alice", phoneKey: phoneKey) == expected)
+            try await sealed.shutDown()
         }
     }
 

@@ -1,39 +1,44 @@
 import Crypto
 import Foundation
 import GRDB
+import Logging
 import MTProto
 import MTProtoClient
+import PostgresNIO
+import PostgresStore
 import SessionManager
+import StoreTestSupport
 import Testing
 
+/// Encryption at rest on both engines (the SQLite file, the PostgreSQL rows), and what only one
+/// engine has: SQLite's backups taken before, PostgreSQL's snapshots and processes started
+/// before encryption was turned on.
 @Suite struct StoreEncryptionTests {
     static let cheap = ScryptCost(n: 1 << 10, r: 8, p: 1)
     static let pendingCode = PendingLoginCode(phoneCodeHash: "c0de-hash-6d2f9a", codeType: [1, 2, 3, 4], sentAt: UnixTime(seconds: 100),
                                               offeredUntil: UnixTime(seconds: 700))
     static let futureToken = FutureAuthToken(bytes: Array("future-auth-token-5e1f0c".utf8), receivedAt: UnixTime(seconds: 200))
 
-    @Test func secretsAreSealedAtRestAndOpenWithTheRightPassphrase() async throws {
-        let dir = TemporaryDirectory()
-        defer { dir.remove() }
-        let encryption = StoreEncryption.passphrase("correct horse", cost: Self.cheap)
-        let store = try SQLiteSessionStore.open(directory: dir.path, options: Fixtures.options(encryption: encryption))
-        #expect(store.isEncrypted)
-        try await store.saveSession(Fixtures.session(), account: "alice", fence: nil)
-        let phoneKey = try await store.phoneKey(for: "15550001")
-        try await store.setPendingLoginCode(Self.pendingCode, account: "alice", phoneKey: phoneKey)
-        try await store.addFutureAuthToken(Self.futureToken, account: "alice", phoneKey: phoneKey)
-        try store.close()
-        for file in try FileManager.default.contentsOfDirectory(atPath: dir.path) where file.hasPrefix("sessions.sqlite") {
-            let raw = try Data(contentsOf: URL(fileURLWithPath: dir.file(file)))
-            #expect(raw.range(of: Data(Fixtures.key(2).bytes.prefix(32))) == nil, "a key in clear in \(file)")
-            #expect(raw.range(of: Data(Self.pendingCode.phoneCodeHash.utf8)) == nil, "a phone_code_hash in clear in \(file)")
-            #expect(raw.range(of: Data(Self.futureToken.bytes)) == nil, "a future auth token in clear in \(file)")
+    @Test(arguments: StoreEngine.allCases) func secretsAreSealedAtRestAndOpenWithTheRightPassphrase(_ engine: StoreEngine) async throws {
+        try await EngineStore.with(engine) { place in
+            let encryption = StoreEncryption.passphrase("correct horse", cost: Self.cheap)
+            let store = try await place.open(encryption: encryption)
+            #expect(Self.isEncrypted(store))
+            try await store.saveSession(Fixtures.session(), account: "alice", fence: nil)
+            try await store.saveTemporaryKey(TemporaryAuthKey(key: Fixtures.key(50), expiresAt: .init(seconds: 9)), dc: 2, account: "alice", fence: nil)
+            let phoneKey = try await store.phoneKey(for: "15550001")
+            try await store.setPendingLoginCode(Self.pendingCode, account: "alice", phoneKey: phoneKey)
+            try await store.addFutureAuthToken(Self.futureToken, account: "alice", phoneKey: phoneKey)
+            try await store.shutDown()
+            try await Self.expectNothingInClear(place)
+
+            let reopened = try await place.open(encryption: encryption)
+            #expect(try await reopened.loadSession(account: "alice") == Fixtures.session())
+            #expect(try await reopened.temporaryKey(dc: 2, account: "alice")?.key == Fixtures.key(50))
+            #expect(try await reopened.pendingLoginCode(account: "alice", phoneKey: phoneKey) == Self.pendingCode)
+            #expect(try await reopened.futureAuthTokens(phoneKey: phoneKey) == [Self.futureToken])
+            try await reopened.shutDown()
         }
-        let reopened = try SQLiteSessionStore.open(directory: dir.path, options: Fixtures.options(encryption: encryption))
-        #expect(try await reopened.loadSession(account: "alice") == Fixtures.session())
-        #expect(try await reopened.pendingLoginCode(account: "alice", phoneKey: phoneKey) == Self.pendingCode)
-        #expect(try await reopened.futureAuthTokens(phoneKey: phoneKey) == [Self.futureToken])
-        try reopened.close()
     }
 
     /// Backups taken before encryption was turned on still hold the keys in clear: they are named,
@@ -81,21 +86,28 @@ import Testing
         try reopened.close()
     }
 
-    @Test func aWrongOrMissingKeyIsATypedErrorNeverGarbage() async throws {
-        let dir = TemporaryDirectory()
-        defer { dir.remove() }
-        let store = try SQLiteSessionStore.open(directory: dir.path, options: Fixtures.options(encryption: .passphrase("right", cost: Self.cheap)))
-        try await store.saveSession(Fixtures.session(), account: "alice", fence: nil)
-        try store.close()
+    @Test(arguments: StoreEngine.allCases) func aWrongOrMissingKeyIsATypedErrorNeverGarbage(_ engine: StoreEngine) async throws {
+        try await EngineStore.with(engine) { place in
+            let store = try await place.open(encryption: .passphrase("right", cost: Self.cheap))
+            try await store.saveSession(Fixtures.session(), account: "alice", fence: nil)
+            try await store.shutDown()
 
-        #expect(throws: SessionStoreError.wrongEncryptionKey(path: dir.file("sessions.sqlite"), source: "the passphrase")) {
-            try SQLiteSessionStore.open(directory: dir.path, options: Fixtures.options(encryption: .passphrase("wrong", cost: Self.cheap)))
-        }
-        #expect(throws: SessionStoreError.encryptionKeyRequired(path: dir.file("sessions.sqlite"))) {
-            try SQLiteSessionStore.open(directory: dir.path, options: Fixtures.options())
-        }
-        #expect(throws: SessionStoreError.self) {
-            try SQLiteSessionStore.open(directory: dir.path, options: Fixtures.options(encryption: .key(SymmetricKey(size: .bits256))))
+            let wrongPassphrase = await Self.openingError(place, .passphrase("wrong", cost: Self.cheap))
+            guard case .wrongEncryptionKey(let location, let source) = wrongPassphrase else {
+                Issue.record("a wrong passphrase gave \(String(describing: wrongPassphrase))")
+                return
+            }
+            #expect(source == "the passphrase")
+            #expect(wrongPassphrase?.description.contains("nothing was decrypted") == true)
+            #expect(await Self.openingError(place, StoreEncryption.none) == .encryptionKeyRequired(path: location))
+            #expect(await Self.openingError(place, .key(SymmetricKey(size: .bits256)))?.code == "store.wrong_encryption_key")
+            switch engine {
+            case .sqlite: #expect(location == place.location + "/sessions.sqlite")
+            case .postgres:
+                // The database, named without its password.
+                #expect(location.hasPrefix("postgres"))
+                if let password = URLComponents(string: place.location)?.password, !password.isEmpty { #expect(!location.contains(password)) }
+            }
         }
     }
 
@@ -129,31 +141,162 @@ import Testing
         }
     }
 
-    @Test func turningEncryptionOnSealsTheSecretsAlreadyStored() async throws {
-        let dir = TemporaryDirectory()
-        defer { dir.remove() }
-        let plain = try SQLiteSessionStore.open(directory: dir.path, options: Fixtures.options())
-        try await plain.saveSession(Fixtures.session(), account: "alice", fence: nil)
-        try await plain.saveTemporaryKey(TemporaryAuthKey(key: Fixtures.key(50), expiresAt: .init(seconds: 9)), dc: 2, account: "alice", fence: nil)
-        let phoneKey = try await plain.phoneKey(for: "15550001")
-        try await plain.setPendingLoginCode(Self.pendingCode, account: "alice", phoneKey: phoneKey)
-        try await plain.addFutureAuthToken(Self.futureToken, account: "alice", phoneKey: phoneKey)
-        try plain.close()
-        let key = SymmetricKey(size: .bits256)
-        let sealed = try SQLiteSessionStore.open(directory: dir.path, options: Fixtures.options(encryption: .key(key)))
-        #expect(try await sealed.loadSession(account: "alice") == Fixtures.session())
-        #expect(try await sealed.temporaryKey(dc: 2, account: "alice")?.key == Fixtures.key(50))
-        #expect(try await sealed.pendingLoginCode(account: "alice", phoneKey: phoneKey) == Self.pendingCode)
-        #expect(try await sealed.futureAuthTokens(phoneKey: phoneKey) == [Self.futureToken])
-        try sealed.close()
-        for file in try FileManager.default.contentsOfDirectory(atPath: dir.path) where file.hasPrefix("sessions.sqlite") {
-            let raw = try Data(contentsOf: URL(fileURLWithPath: dir.file(file)))
-            #expect(raw.range(of: Data(Self.futureToken.bytes)) == nil, "a future auth token left in clear in \(file)")
-            #expect(raw.range(of: Data(Fixtures.key(2).bytes.prefix(32))) == nil, "a key left in clear in \(file)")
-            #expect(raw.range(of: Data(Self.pendingCode.phoneCodeHash.utf8)) == nil, "a phone_code_hash left in clear in \(file)")
+    @Test(arguments: StoreEngine.allCases) func turningEncryptionOnSealsTheSecretsAlreadyStored(_ engine: StoreEngine) async throws {
+        try await EngineStore.with(engine) { place in
+            let plain = try await place.open()
+            #expect(!Self.isEncrypted(plain))
+            try await plain.saveSession(Fixtures.session(), account: "alice", fence: nil)
+            try await plain.saveTemporaryKey(TemporaryAuthKey(key: Fixtures.key(50), expiresAt: .init(seconds: 9)), dc: 2, account: "alice", fence: nil)
+            let phoneKey = try await plain.phoneKey(for: "15550001")
+            try await plain.setPendingLoginCode(Self.pendingCode, account: "alice", phoneKey: phoneKey)
+            try await plain.addFutureAuthToken(Self.futureToken, account: "alice", phoneKey: phoneKey)
+            try await plain.shutDown()
+            let key = SymmetricKey(size: .bits256)
+            let sealed = try await place.open(encryption: .key(key))
+            #expect(Self.isEncrypted(sealed))
+            #expect(try await sealed.loadSession(account: "alice") == Fixtures.session())
+            #expect(try await sealed.temporaryKey(dc: 2, account: "alice")?.key == Fixtures.key(50))
+            #expect(try await sealed.pendingLoginCode(account: "alice", phoneKey: phoneKey) == Self.pendingCode)
+            #expect(try await sealed.futureAuthTokens(phoneKey: phoneKey) == [Self.futureToken])
+            try await sealed.shutDown()
+            try await Self.expectNothingInClear(place)
+            #expect(await Self.openingError(place, StoreEncryption.none)?.code == "store.encryption_key_required")
+            let again = try await place.open(encryption: .key(key))
+            #expect(try await again.loadSession(account: "alice") == Fixtures.session(), "sealed once, not twice")
+            try await again.shutDown()
         }
-        #expect(throws: SessionStoreError.encryptionKeyRequired(path: dir.file("sessions.sqlite"))) {
-            try SQLiteSessionStore.open(directory: dir.path, options: Fixtures.options())
+    }
+
+    /// A process started before another turned encryption on has no key. Its writes of secrets
+    /// would leave one in clear among sealed ones, unreadable to every keyed process: they are
+    /// refused with the error that says to give the key, and so is reading a sealed key. Its other
+    /// writes go on, and the keyed processes lose nothing.
+    @Test(arguments: StoreEngine.allCases) func aProcessStartedWithoutTheKeyNeverWritesASecretInClearOnceAnotherSealed(_ engine: StoreEngine) async throws {
+        try await EngineStore.with(engine) { place in
+            let early = try await place.open()
+            try await early.saveSession(Fixtures.session(), account: "alice", fence: nil)
+            let phoneKey = try await early.phoneKey(for: "15550001")
+            let key = SymmetricKey(size: .bits256)
+            let sealing = try await place.open(encryption: .key(key))
+
+            await Self.expectKeyRequired { try await early.saveSession(Fixtures.session(salt: 5), account: "alice", fence: nil) }
+            await Self.expectKeyRequired {
+                try await early.saveTemporaryKey(TemporaryAuthKey(key: Fixtures.key(60), expiresAt: .init(seconds: 9)), dc: 2, account: "alice", fence: nil)
+            }
+            await Self.expectKeyRequired { try await early.setPendingLoginCode(Self.pendingCode, account: "alice", phoneKey: phoneKey) }
+            await Self.expectKeyRequired { try await early.addFutureAuthToken(Self.futureToken, account: "alice", phoneKey: phoneKey) }
+            await Self.expectKeyRequired { _ = try await early.loadSession(account: "alice") }
+            // What holds no secret is still written: the salt, the end of a temporary key.
+            try await early.updateServerSalt(-7, dc: 2, account: "alice", fence: nil)
+            try await early.saveTemporaryKey(nil, dc: 2, account: "alice", fence: nil)
+
+            var expected = Fixtures.session()
+            expected.dcs[2]?.serverSalt = -7
+            #expect(try await sealing.loadSession(account: "alice") == expected)
+            #expect(try await sealing.pendingLoginCode(account: "alice", phoneKey: phoneKey) == nil)
+            #expect(try await sealing.futureAuthTokens(phoneKey: phoneKey) == [])
+            try await early.shutDown()
+            try await sealing.shutDown()
+            try await Self.expectNothingInClear(place)
+        }
+    }
+
+    /// A snapshot of an encrypted PostgreSQL store is sealed even when the caller gives no key
+    /// (the store's own is used), and restores with it; a snapshot never holds the keys in clear.
+    @Test func aPostgresSnapshotIsSealedLikeItsStore() async throws {
+        try await EngineStore.with(.postgres) { place in
+            let directory = TemporaryDirectory("snapshots")
+            defer { directory.remove() }
+            let encryption = StoreEncryption.passphrase("cluster secret", cost: Self.cheap)
+            let store = try #require(try await place.open(encryption: encryption) as? PostgresSessionStore)
+            try await store.saveSession(Fixtures.session(), account: "alice", fence: nil)
+            try await store.saveTemporaryKey(TemporaryAuthKey(key: Fixtures.key(50), expiresAt: .init(seconds: 9)), dc: 2, account: "alice", fence: nil)
+            let record = try await store.snapshot(into: directory.path, options: place.options)
+            let raw = try Data(contentsOf: URL(fileURLWithPath: directory.path + "/" + record.file))
+            #expect(raw.range(of: Data(Fixtures.key(2).bytes.prefix(32))) == nil, "the auth key in clear in the snapshot")
+            #expect(raw.range(of: Data(Fixtures.key(50).bytes.prefix(32))) == nil, "the temporary key in clear in the snapshot")
+
+            try await store.saveSession(Fixtures.session(salt: 77), account: "alice", fence: nil)
+            let report = try await store.restore(from: directory.path, backup: record.file, options: place.options,
+                                                 holder: LeaseHolder(host: "restorer", pid: 1))
+            #expect(report.accounts == ["alice"])
+            #expect(try await store.loadSession(account: "alice") == Fixtures.session())
+            #expect(try await store.temporaryKey(dc: 2, account: "alice")?.key == Fixtures.key(50))
+            // Restored rows are sealed too.
+            try await store.shutDown()
+            try await Self.expectNothingInClear(place)
+            // The snapshot needs the passphrase: without it, a typed error and nothing restored.
+            await #expect(throws: SessionStoreError.self) {
+                _ = try await SnapshotDirectory.withVerifiedCopy(of: record.file, in: directory.path, options: Fixtures.options()) { _, _ in 0 }
+            }
+        }
+    }
+
+    // MARK: Helpers
+
+    static func isEncrypted(_ store: any SessionStore) -> Bool {
+        (store as? SQLiteSessionStore)?.isEncrypted ?? (store as? PostgresSessionStore)?.isEncrypted ?? false
+    }
+
+    static func openingError(_ place: EngineStore, _ encryption: StoreEncryption) async -> SessionStoreError? {
+        do {
+            let store = try await place.open(encryption: encryption)
+            try? await store.shutDown()
+            return nil
+        } catch let error as SessionStoreError {
+            return error
+        } catch {
+            Issue.record("an untyped error: \(error)")
+            return nil
+        }
+    }
+
+    static func expectKeyRequired(_ body: () async throws -> Void, sourceLocation: SourceLocation = #_sourceLocation) async {
+        do {
+            try await body()
+            Issue.record("a store without the key went on", sourceLocation: sourceLocation)
+        } catch let error as SessionStoreError {
+            #expect(error.code == "store.encryption_key_required", "\(error)", sourceLocation: sourceLocation)
+        } catch {
+            Issue.record("an untyped error: \(error)", sourceLocation: sourceLocation)
+        }
+    }
+
+    /// What someone with a copy of the data finds: no key, login code hash or token in clear. On
+    /// SQLite the whole file and its WAL; on PostgreSQL every secret column of the live rows (the
+    /// row versions they replaced are VACUUM's, see docs/SESSIONS.md).
+    static func expectNothingInClear(_ place: EngineStore, sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        var stored: [(String, Data)] = []
+        switch place.engine {
+        case .sqlite:
+            for file in try FileManager.default.contentsOfDirectory(atPath: place.location) where file.hasPrefix("sessions.sqlite") {
+                stored.append((file, try Data(contentsOf: URL(fileURLWithPath: place.location + "/" + file))))
+            }
+        case .postgres:
+            let logger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
+            let database = try await PostgresDatabase.connect(url: try #require(place.postgresURL), logger: logger)
+            do {
+                stored = try await database.read { connection in
+                    try await connection.rows("""
+                        SELECT 'dc ' || account || ' ' || dc_id, auth_key FROM dc WHERE auth_key IS NOT NULL
+                        UNION ALL SELECT 'temp ' || account || ' ' || dc_id, temp_key FROM dc WHERE temp_key IS NOT NULL
+                        UNION ALL SELECT 'pending ' || account, phone_code_hash FROM pending_login_code
+                        UNION ALL SELECT 'token ' || account, token FROM future_auth_token
+                        """, logger: logger).map { try $0.decode((String, Data).self) }
+                }
+            } catch {
+                await database.close()
+                throw error
+            }
+            await database.close()
+        }
+        #expect(!stored.isEmpty, sourceLocation: sourceLocation)
+        let secrets = [("a key", Data(Fixtures.key(2).bytes.prefix(32))), ("a temporary key", Data(Fixtures.key(50).bytes.prefix(32))),
+                       ("a phone_code_hash", Data(Self.pendingCode.phoneCodeHash.utf8)), ("a future auth token", Data(Self.futureToken.bytes))]
+        for (place, bytes) in stored {
+            for (what, secret) in secrets {
+                #expect(bytes.range(of: secret) == nil, "\(what) in clear in \(place)", sourceLocation: sourceLocation)
+            }
         }
     }
 }

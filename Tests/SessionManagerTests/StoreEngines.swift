@@ -49,16 +49,19 @@ final class EngineStore: Sendable {
     /// The scratch database's URL on PostgreSQL.
     var postgresURL: String? { scratch?.url }
 
-    /// A new connection to the data (the previous ones stay usable until closed).
-    func open() async throws -> any ClosableSessionStore {
+    /// A new connection to the data (the previous ones stay usable until closed), with the
+    /// options' encryption unless `encryption` is given.
+    func open(encryption: StoreEncryption? = nil) async throws -> any ClosableSessionStore {
         let store: any ClosableSessionStore
+        var options = self.options
+        if let encryption { options.encryption = encryption }
         switch engine {
         case .sqlite:
             guard let directory else { throw EngineStoreError.missing }
             store = try SQLiteSessionStore.open(directory: directory.path, options: options)
         case .postgres:
             guard let scratch else { throw EngineStoreError.missing }
-            store = try await PostgresSessionStore.connect(url: scratch.url, clock: options.clock, logger: options.logger)
+            store = try await PostgresSessionStore.connect(url: scratch.url, encryption: options.encryption, clock: options.clock, logger: options.logger)
         }
         opened.withLock { $0.append(store) }
         return store

@@ -545,6 +545,59 @@ import Testing
         await store.close()
     }
 
+    /// `--key-file` (or TGSM_KEY_FILE) seals a PostgreSQL store as it does a SQLite one: the first
+    /// command given it turns encryption on, a command without it is exit 9 with what to give, and
+    /// snapshots are sealed with it.
+    @Test func aKeyFileSealsAPostgreSQLStore() async throws {
+        let database = try await ScratchPostgresDatabase.create()
+        do {
+            try await sealedCluster(on: database.url)
+        } catch {
+            await database.drop()
+            throw error
+        }
+        await database.drop()
+    }
+
+    private func sealedCluster(on url: String) async throws {
+        let (root, base) = try CLI.temporary()
+        var cli = base
+        cli.environment = ["TGSM_STORE": "", "TGSM_CONFIG": "", "TGSM_HOME": root + "/home"]
+        let keyPath = root + "/store.key"
+        try CLIFixtures.write(CLIFixtures.hex((0..<32).map { UInt8($0 * 5 + 2) }), to: keyPath)
+        let key = try CLIFixtures.key(seed: 3)
+        let string = try TelethonStringSession.encode(PortableSession(dc: 2, authKey: key, address: DCAddress(host: "127.0.0.1", port: 1)))
+        let imported = try await cli.run(["session", "import", "--account", "alice", "-", "--store", url, "--key-file", keyPath],
+                                         stdin: string, withStore: false)
+        #expect(imported.status == 0, "\(imported.stderr)")
+
+        let without = try await cli.run(["session", "export", "--account", "alice", "--format", "telethon-string", "--stdout",
+                                         "--address", "127.0.0.1:1", "--store", url], withStore: false)
+        #expect(without.status == 9 && without.stderr.contains("no key was given"), "\(without.stderr)")
+        #expect(!without.stdout.contains(string))
+        let quiet = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
+        await #expect(throws: SessionStoreError.self) { _ = try await PostgresSessionStore.connect(url: url, logger: quiet) }
+
+        var withKey = cli
+        withKey.environment["TGSM_KEY_FILE"] = keyPath
+        let exported = try await withKey.run(["session", "export", "--account", "alice", "--format", "telethon-string", "--stdout",
+                                              "--address", "127.0.0.1:1", "--store", url], withStore: false)
+        #expect(exported.status == 0 && exported.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == string, "\(exported.stderr)")
+
+        let snapshots = root + "/snapshots"
+        let backup = try await withKey.run(["session", "backup", "--json", "--store", url, "--backup-dir", snapshots], withStore: false)
+        #expect(backup.status == 0, "\(backup.stderr)")
+        let taken = try backup.json(BackupJSON.self)
+        let snapshot = try Data(contentsOf: URL(fileURLWithPath: snapshots + "/" + taken.file))
+        #expect(snapshot.range(of: Data(key.bytes.prefix(32))) == nil, "the snapshot holds the key sealed")
+        let restored = try await withKey.run(["session", "restore", "--store", url, "--backup-dir", snapshots], withStore: false)
+        #expect(restored.status == 0, "\(restored.stderr)")
+        let wrongKey = root + "/wrong.key"
+        try CLIFixtures.write(CLIFixtures.hex((0..<32).map { UInt8($0 * 3 + 9) }), to: wrongKey)
+        let wrong = try await cli.run(["session", "backup", "--store", url, "--key-file", wrongKey, "--backup-dir", snapshots], withStore: false)
+        #expect(wrong.status == 9 && wrong.stderr.contains("encrypted under another key"), "\(wrong.stderr)")
+    }
+
     @Test func everyCommandHasHelp() async throws {
         let (_, cli) = try CLI.temporary()
         for command in [[], ["session"], ["session", "list"], ["session", "backup"], ["session", "restore"], ["session", "import"],

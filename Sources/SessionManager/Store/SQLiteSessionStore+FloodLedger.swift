@@ -89,7 +89,7 @@ extension SQLiteSessionStore {
         else { throw .corruptRecord(account: account, what: "pending login code (a column is missing or of the wrong type)") }
         let hashBytes: [UInt8]
         if let sealer {
-            guard let opened = sealer.open(stored, context: Contexts.phoneCodeHash(account.rawValue, phoneKey)) else {
+            guard let opened = sealer.open(stored, context: SecretContext.phoneCodeHash(account.rawValue, phoneKey)) else {
                 throw .corruptRecord(account: account, what: "pending login code (it does not decrypt)")
             }
             hashBytes = opened
@@ -105,13 +105,15 @@ extension SQLiteSessionStore {
 
     public func setPendingLoginCode(_ code: PendingLoginCode?, account: AccountID, phoneKey: String) async throws(SessionStoreError) {
         let sealer = self.sealer
+        let path = self.path
         try await write("record the pending login code") { db in
             guard let code else {
                 try db.execute(sql: "DELETE FROM pending_login_code WHERE account = ? AND phone_key = ?", arguments: [account.rawValue, phoneKey])
                 return
             }
+            try Self.refuseSecretsInClear(db, sealer: sealer, path: path)
             let hash = Array(code.phoneCodeHash.utf8)
-            let stored = try sealer.map { try $0.seal(hash, context: Contexts.phoneCodeHash(account.rawValue, phoneKey)) } ?? Data(hash)
+            let stored = try sealer.map { try $0.seal(hash, context: SecretContext.phoneCodeHash(account.rawValue, phoneKey)) } ?? Data(hash)
             try db.execute(sql: """
                 INSERT INTO pending_login_code(account, phone_key, phone_code_hash, code_type, sent_at, offered_until) VALUES (?, ?, ?, ?, ?, ?)
                 ON CONFLICT(account, phone_key) DO UPDATE SET phone_code_hash = excluded.phone_code_hash, code_type = excluded.code_type,
@@ -134,7 +136,7 @@ extension SQLiteSessionStore {
         return rows.compactMap { row in
             var bytes: [UInt8]?
             if let digest = row.digest, let stored = row.stored {
-                bytes = if let sealer { sealer.open(stored, context: Contexts.futureAuthToken(phoneKey, digest)) } else { Array(stored) }
+                bytes = if let sealer { sealer.open(stored, context: SecretContext.futureAuthToken(phoneKey, digest)) } else { Array(stored) }
             }
             guard let bytes, let receivedAt = row.receivedAt else {
                 options.logger.warning("a future auth token does not read back; it is left out", metadata: ["account": "\(row.account ?? "?")"])
@@ -146,9 +148,11 @@ extension SQLiteSessionStore {
 
     public func addFutureAuthToken(_ token: FutureAuthToken, account: AccountID, phoneKey: String) async throws(SessionStoreError) {
         let sealer = self.sealer
+        let path = self.path
         let digest = token.digest
         try await write("keep a future auth token") { db in
-            let stored = try sealer.map { try $0.seal(token.bytes, context: Contexts.futureAuthToken(phoneKey, digest)) } ?? Data(token.bytes)
+            try Self.refuseSecretsInClear(db, sealer: sealer, path: path)
+            let stored = try sealer.map { try $0.seal(token.bytes, context: SecretContext.futureAuthToken(phoneKey, digest)) } ?? Data(token.bytes)
             try db.execute(sql: """
                 INSERT INTO future_auth_token(phone_key, token_digest, account, token, received_at) VALUES (?, ?, ?, ?, ?)
                 ON CONFLICT(phone_key, token_digest) DO NOTHING

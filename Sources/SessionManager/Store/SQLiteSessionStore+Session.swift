@@ -7,6 +7,7 @@ import MTProtoCrypto
 extension SQLiteSessionStore {
     public func loadSession(account: AccountID) async throws(SessionStoreError) -> SessionState? {
         let sealer = self.sealer
+        let path = self.path
         return try await read("load the session of \(account)") { db in
             guard let row = try Row.fetchOne(db, sql: "SELECT home_dc, user_id, is_bot, row_check FROM account WHERE id = ?", arguments: [account.rawValue]),
                   let homeDC = row.int64("home_dc")
@@ -29,7 +30,7 @@ extension SQLiteSessionStore {
                     throw SessionStoreError.corruptRecord(account: account, what: "DC \(dc) row")
                 }
                 let key = try stored.map { blob throws(SessionStoreError) in
-                    try Self.openKey(blob, id: keyID, sealer: sealer, context: Contexts.authKey(account.rawValue, dc), account: account, what: "auth key of DC \(dc)")
+                    try Self.openKey(blob, id: keyID, sealer: sealer, context: SecretContext.authKey(account.rawValue, dc), path: path, account: account, what: "auth key of DC \(dc)")
                 }
                 state.dcs[dc] = DCSessionState(authKey: key, serverSalt: salt, timeOffset: offset, isAuthorized: authorized)
             }
@@ -41,9 +42,11 @@ extension SQLiteSessionStore {
     @discardableResult
     public func saveSession(_ state: SessionState, account: AccountID, fence: LeaseToken?) async throws(SessionStoreError) -> Bool {
         let sealer = self.sealer
+        let path = self.path
         let now = clock.now()
         let keyChanged = try await write("save the session of \(account)") { db in
             try Self.checkFence(db, account: account, fence: fence)
+            if state.dcs.values.contains(where: { $0.authKey != nil }) { try Self.refuseSecretsInClear(db, sealer: sealer, path: path) }
             try Self.ensureAccount(db, account, now: now)
             let check = RowCheck.account(id: account.rawValue, homeDC: state.homeDC, userID: state.userID, isBot: state.isBot)
             try db.execute(sql: "UPDATE account SET home_dc = ?, user_id = ?, is_bot = ?, row_check = ? WHERE id = ?",
@@ -57,7 +60,7 @@ extension SQLiteSessionStore {
                 let keyID = dcState.authKey?.id
                 if keyID != nil, previous[dc] ?? nil != keyID { changed = true }
                 let stored = try dcState.authKey.map { key in
-                    try Self.storedForm(key, sealer: sealer, context: Contexts.authKey(account.rawValue, dc))
+                    try Self.storedForm(key, sealer: sealer, context: SecretContext.authKey(account.rawValue, dc))
                 }
                 let check = RowCheck.dc(account: account.rawValue, dc: dc, key: stored, keyID: keyID, salt: dcState.serverSalt,
                                         offset: dcState.timeOffset, authorized: dcState.isAuthorized)
@@ -149,11 +152,13 @@ extension SQLiteSessionStore {
 
     public func saveTemporaryKey(_ key: TemporaryAuthKey?, dc: Int, account: AccountID, fence: LeaseToken?) async throws(SessionStoreError) {
         let sealer = self.sealer
+        let path = self.path
         let now = clock.now()
         try await write("save the temporary key of \(account) DC \(dc)") { db in
             try Self.checkFence(db, account: account, fence: fence)
+            if key != nil { try Self.refuseSecretsInClear(db, sealer: sealer, path: path) }
             try Self.ensureAccount(db, account, now: now)
-            let stored = try key.map { try Self.storedForm($0.key, sealer: sealer, context: Contexts.tempKey(account.rawValue, dc)) }
+            let stored = try key.map { try Self.storedForm($0.key, sealer: sealer, context: SecretContext.tempKey(account.rawValue, dc)) }
             let emptyCheck = RowCheck.dc(account: account.rawValue, dc: dc, key: nil, keyID: nil, salt: 0, offset: 0, authorized: false)
             try db.execute(sql: """
                 INSERT INTO dc(account, dc_id, row_check, temp_key, temp_key_id, temp_key_expires_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -165,6 +170,7 @@ extension SQLiteSessionStore {
 
     public func temporaryKey(dc: Int, account: AccountID) async throws(SessionStoreError) -> TemporaryAuthKey? {
         let sealer = self.sealer
+        let path = self.path
         return try await read("read the temporary key of \(account) DC \(dc)") { db in
             guard let row = try Row.fetchOne(db, sql: "SELECT temp_key, temp_key_id, temp_key_expires_at FROM dc WHERE account = ? AND dc_id = ?",
                                              arguments: [account.rawValue, dc]),
@@ -173,7 +179,7 @@ extension SQLiteSessionStore {
             guard let expires = row.double("temp_key_expires_at") else {
                 throw SessionStoreError.corruptRecord(account: account, what: "temporary key of DC \(dc)")
             }
-            let key = try Self.openKey(blob, id: row.int64("temp_key_id"), sealer: sealer, context: Contexts.tempKey(account.rawValue, dc),
+            let key = try Self.openKey(blob, id: row.int64("temp_key_id"), sealer: sealer, context: SecretContext.tempKey(account.rawValue, dc), path: path,
                                        account: account, what: "temporary key of DC \(dc)")
             return TemporaryAuthKey(key: key, expiresAt: UnixTime(seconds: expires))
         }
@@ -181,23 +187,13 @@ extension SQLiteSessionStore {
 
     // MARK: Secrets
 
-    static func storedForm(_ key: AuthKey, sealer: SecretSealer?, context: String) throws -> Data {
-        guard let sealer else { return Data(key.bytes) }
-        return try sealer.seal(key.bytes, context: context)
+    static func storedForm(_ key: AuthKey, sealer: SecretSealer?, context: String) throws(SessionStoreError) -> Data {
+        try StoredSecret.stored(key.bytes, sealer: sealer, context: context)
     }
 
-    /// The key from its stored form, checked against its stored id: a damaged or mis-decrypted key
-    /// is a typed error, never a wrong key handed to the client.
-    static func openKey(_ blob: Data, id: Int64?, sealer: SecretSealer?, context: String, account: AccountID, what: String) throws(SessionStoreError) -> AuthKey {
-        let bytes: [UInt8]
-        if let sealer {
-            guard let opened = sealer.open(blob, context: context) else { throw .corruptRecord(account: account, what: what + " (it does not decrypt)") }
-            bytes = opened
-        } else {
-            bytes = Array(blob)
-        }
-        guard let key = try? AuthKey(bytes), key.id == id else { throw .corruptRecord(account: account, what: what) }
-        return key
+    static func openKey(_ blob: Data, id: Int64?, sealer: SecretSealer?, context: String, path: String, account: AccountID,
+                        what: String) throws(SessionStoreError) -> AuthKey {
+        try StoredSecret.authKey(blob, id: id, sealer: sealer, context: context, location: path, account: account, what: what)
     }
 }
 

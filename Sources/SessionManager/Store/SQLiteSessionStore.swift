@@ -165,10 +165,7 @@ public final class SQLiteSessionStore: SessionStore, Sendable {
         var sealer: SecretSealer?
         var newHeader: EncryptionHeader?
         if let text = stored.header {
-            guard let header = try? JSONDecoder().decode(EncryptionHeader.self, from: Data(text.utf8)) else {
-                throw .database(operation: "read the encryption header", reason: "it is not valid JSON")
-            }
-            sealer = try header.sealer(for: encryption, path: path)
+            sealer = try EncryptionHeader.decode(text).sealer(for: encryption, path: path)
         } else if let made = try EncryptionHeader.make(for: encryption, path: path) {
             newHeader = made.0
             sealer = made.1
@@ -176,11 +173,7 @@ public final class SQLiteSessionStore: SessionStore, Sendable {
         let phoneSecret = stored.phone.map { SymmetricKey(data: $0) } ?? SymmetricKey(size: .bits256)
         guard newHeader != nil || stored.phone == nil else { return (sealer, phoneSecret) }
         let secretBytes = phoneSecret.withUnsafeBytes { Data($0) }
-        let headerJSON = try newHeader.map { header throws(SessionStoreError) -> String in
-            do { return String(decoding: try JSONEncoder().encode(header), as: UTF8.self) } catch {
-                throw .database(operation: "encode the encryption header", reason: "\(error)")
-            }
-        }
+        let headerJSON = try newHeader.map { header throws(SessionStoreError) in try header.encoded() }
         let sealing = newHeader == nil ? nil : sealer
         do {
             try pool.writeWithoutTransaction { db in
@@ -232,8 +225,8 @@ public final class SQLiteSessionStore: SessionStore, Sendable {
         let rows = try Row.fetchAll(db, sql: "SELECT account, dc_id, auth_key, auth_key_id, server_salt, time_offset, is_authorized, temp_key FROM dc")
         for row in rows {
             guard let account = row.string("account"), let dc = row.int64("dc_id") else { continue }
-            let key = try row.blob("auth_key").map { try sealer.seal(Array($0), context: Contexts.authKey(account, Int(dc))) }
-            let temp = try row.blob("temp_key").map { try sealer.seal(Array($0), context: Contexts.tempKey(account, Int(dc))) }
+            let key = try row.blob("auth_key").map { try sealer.seal(Array($0), context: SecretContext.authKey(account, Int(dc))) }
+            let temp = try row.blob("temp_key").map { try sealer.seal(Array($0), context: SecretContext.tempKey(account, Int(dc))) }
             let check = RowCheck.dc(account: account, dc: Int(dc), key: key, keyID: row.int64("auth_key_id"),
                                     salt: row.int64("server_salt") ?? 0, offset: row.double("time_offset") ?? 0,
                                     authorized: row.int64("is_authorized") == 1)
@@ -242,13 +235,13 @@ public final class SQLiteSessionStore: SessionStore, Sendable {
         }
         for row in try Row.fetchAll(db, sql: "SELECT account, phone_key, phone_code_hash FROM pending_login_code") {
             guard let account = row.string("account"), let phoneKey = row.string("phone_key"), let hash = row.blob("phone_code_hash") else { continue }
-            let sealed = try sealer.seal(Array(hash), context: Contexts.phoneCodeHash(account, phoneKey))
+            let sealed = try sealer.seal(Array(hash), context: SecretContext.phoneCodeHash(account, phoneKey))
             try db.execute(sql: "UPDATE pending_login_code SET phone_code_hash = ? WHERE account = ? AND phone_key = ?",
                            arguments: [sealed, account, phoneKey])
         }
         for row in try Row.fetchAll(db, sql: "SELECT phone_key, token_digest, token FROM future_auth_token") {
             guard let phoneKey = row.string("phone_key"), let digest = row.string("token_digest"), let token = row.blob("token") else { continue }
-            let sealed = try sealer.seal(Array(token), context: Contexts.futureAuthToken(phoneKey, digest))
+            let sealed = try sealer.seal(Array(token), context: SecretContext.futureAuthToken(phoneKey, digest))
             try db.execute(sql: "UPDATE future_auth_token SET token = ? WHERE phone_key = ? AND token_digest = ?",
                            arguments: [sealed, phoneKey, digest])
         }
@@ -256,14 +249,6 @@ public final class SQLiteSessionStore: SessionStore, Sendable {
 
     static func bumpCommitSequence(_ db: Database) throws {
         try db.cachedStatement(sql: "UPDATE store_meta SET value = value + 1 WHERE key = 'commit_seq'").execute()
-    }
-
-    /// The associated data under which each secret is sealed: its place in the store.
-    enum Contexts {
-        static func authKey(_ account: String, _ dc: Int) -> String { "tgsm.auth_key|\(account)|\(dc)" }
-        static func tempKey(_ account: String, _ dc: Int) -> String { "tgsm.temp_key|\(account)|\(dc)" }
-        static func phoneCodeHash(_ account: String, _ phoneKey: String) -> String { "tgsm.phone_code_hash|\(account)|\(phoneKey)" }
-        static func futureAuthToken(_ phoneKey: String, _ digest: String) -> String { "tgsm.future_auth_token|\(phoneKey)|\(digest)" }
     }
 
     // MARK: Transactions
@@ -306,6 +291,16 @@ public final class SQLiteSessionStore: SessionStore, Sendable {
         let released = try Bool.fetchOne(db.cachedStatement(sql: "SELECT released = 1 FROM lease WHERE account = ?"), arguments: [account.rawValue]) ?? true
         guard let current, current.token == fence, !released else {
             throw SessionStoreError.fenced(account: account, token: fence, current: released ? nil : current)
+        }
+    }
+
+    /// A store opened without a key writes secrets in clear. Once another process has turned
+    /// encryption on (sealing every secret there was), such a write would leave a secret in clear
+    /// that no keyed process can read: refused, in the write's own transaction.
+    static func refuseSecretsInClear(_ db: Database, sealer: SecretSealer?, path: String) throws {
+        guard sealer == nil else { return }
+        if try Bool.fetchOne(db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM store_meta WHERE key = 'encryption')")) == true {
+            throw SessionStoreError.encryptionKeyRequired(path: path)
         }
     }
 

@@ -43,18 +43,18 @@ public struct ScryptCost: Sendable, Hashable, Codable {
 
 /// Seals and opens secrets with AES-256-GCM. The associated data binds each ciphertext to its
 /// place (account, DC, which key), so a sealed key copied to another row does not open.
-struct SecretSealer: Sendable {
+package struct SecretSealer: Sendable {
     static let version: UInt8 = 1
     let key: SymmetricKey
 
-    func seal(_ plaintext: [UInt8], context: String) throws -> Data {
+    package func seal(_ plaintext: [UInt8], context: String) throws -> Data {
         let box = try AES.GCM.seal(plaintext, using: key, authenticating: Array(context.utf8))
         guard let combined = box.combined else { throw CryptoKitError.incorrectParameterSize }
         return Data([Self.version]) + combined
     }
 
     /// Nil when the ciphertext does not authenticate under this key and context.
-    func open(_ sealed: Data, context: String) -> [UInt8]? {
+    package func open(_ sealed: Data, context: String) -> [UInt8]? {
         guard sealed.first == Self.version,
               let box = try? AES.GCM.SealedBox(combined: sealed.dropFirst()),
               let plain = try? AES.GCM.open(box, using: key, authenticating: Array(context.utf8))
@@ -65,7 +65,7 @@ struct SecretSealer: Sendable {
 
 /// What the store keeps about its encryption (in `store_meta`): how to derive the key again and a
 /// sealed known value that proves a given key is the right one before any secret is touched.
-struct EncryptionHeader: Codable, Equatable {
+package struct EncryptionHeader: Codable, Equatable {
     static let checkContext = "tgsm.store.key-check"
     static let checkPlaintext = Array("tgsm session store key check".utf8)
 
@@ -76,7 +76,7 @@ struct EncryptionHeader: Codable, Equatable {
     var cost: ScryptCost?
     var check: String
 
-    static func make(for encryption: StoreEncryption, path: String) throws(SessionStoreError) -> (EncryptionHeader, SecretSealer)? {
+    package static func make(for encryption: StoreEncryption, path: String) throws(SessionStoreError) -> (EncryptionHeader, SecretSealer)? {
         var header = EncryptionHeader(kdf: "raw", check: "")
         let key: SymmetricKey
         switch encryption {
@@ -103,7 +103,7 @@ struct EncryptionHeader: Codable, Equatable {
     }
 
     /// The sealer for this header under the given key source, or a typed error when it is the wrong key.
-    func sealer(for encryption: StoreEncryption, path: String) throws(SessionStoreError) -> SecretSealer {
+    package func sealer(for encryption: StoreEncryption, path: String) throws(SessionStoreError) -> SecretSealer {
         let key: SymmetricKey
         switch encryption {
         case .none:
@@ -145,5 +145,66 @@ struct EncryptionHeader: Codable, Equatable {
         let text = String(decoding: contents, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         if text.count == 64, let bytes = Hex.decode(text) { return SymmetricKey(data: bytes) }
         throw .keyFile(path: path, reason: "it holds \(contents.count) bytes, neither 32 raw bytes nor 64 hex digits")
+    }
+}
+
+extension EncryptionHeader {
+    /// The header as stored in `store_meta`.
+    package static func decode(_ text: String) throws(SessionStoreError) -> EncryptionHeader {
+        do { return try JSONDecoder().decode(EncryptionHeader.self, from: Data(text.utf8)) } catch {
+            throw .database(operation: "read the encryption header", reason: "it is not valid JSON")
+        }
+    }
+
+    package func encoded() throws(SessionStoreError) -> String {
+        do { return String(decoding: try JSONEncoder().encode(self), as: UTF8.self) } catch {
+            throw .database(operation: "encode the encryption header", reason: "\(error)")
+        }
+    }
+}
+
+/// The associated data under which each secret is sealed: its place in the store, the same on
+/// every engine (a snapshot of a PostgreSQL store is a SQLite store).
+package enum SecretContext {
+    package static func authKey(_ account: String, _ dc: Int) -> String { "tgsm.auth_key|\(account)|\(dc)" }
+    package static func tempKey(_ account: String, _ dc: Int) -> String { "tgsm.temp_key|\(account)|\(dc)" }
+    package static func phoneCodeHash(_ account: String, _ phoneKey: String) -> String { "tgsm.phone_code_hash|\(account)|\(phoneKey)" }
+    package static func futureAuthToken(_ phoneKey: String, _ digest: String) -> String { "tgsm.future_auth_token|\(phoneKey)|\(digest)" }
+}
+
+/// A secret as a store keeps it: sealed when the store is encrypted (`sealer`), else as it is.
+/// The same rules on every engine, so a PostgreSQL store and its SQLite snapshots agree.
+package enum StoredSecret {
+    /// What goes into the column.
+    package static func stored(_ bytes: [UInt8], sealer: SecretSealer?, context: String) throws(SessionStoreError) -> Data {
+        guard let sealer else { return Data(bytes) }
+        do { return try sealer.seal(bytes, context: context) } catch {
+            throw .database(operation: "seal a secret", reason: "\(error)")
+        }
+    }
+
+    /// The bytes back; nil when a sealed value does not open under this key and context.
+    package static func opened(_ stored: Data, sealer: SecretSealer?, context: String) -> [UInt8]? {
+        guard let sealer else { return Array(stored) }
+        return sealer.open(stored, context: context)
+    }
+
+    /// An auth key from its stored form, checked against its stored id: a damaged or mis-decrypted
+    /// key is a typed error, never a wrong key handed to the client. A store opened without a key
+    /// that meets a sealed one (another process turned encryption on since) says so.
+    package static func authKey(_ stored: Data, id: Int64?, sealer: SecretSealer?, context: String, location: String,
+                                account: AccountID, what: String) throws(SessionStoreError) -> AuthKey {
+        if sealer == nil, looksSealed(stored, plaintextCount: 256) { throw .encryptionKeyRequired(path: location) }
+        guard let bytes = opened(stored, sealer: sealer, context: context) else {
+            throw .corruptRecord(account: account, what: what + " (it does not decrypt)")
+        }
+        guard let key = try? AuthKey(bytes), key.id == id else { throw .corruptRecord(account: account, what: what) }
+        return key
+    }
+
+    /// A sealed value's shape: the version byte, then nonce, ciphertext and tag (AES-GCM adds 28
+    /// bytes). A key in clear is 256 bytes, so a 285-byte value starting with 1 can only be sealed.
+    static func looksSealed(_ stored: Data, plaintextCount: Int) -> Bool {
+        stored.count == 1 + 12 + plaintextCount + 16 && stored.first == SecretSealer.version
     }
 }

@@ -21,7 +21,7 @@ struct GlobalOptions: ParsableArguments {
     var config: String?
 
     @Option(name: .customLong("key-file"), help: ArgumentHelp(
-        "The key file of an encrypted store (32 bytes or 64 hex digits; default $TGSM_KEY_FILE).", valueName: "path"))
+        "The key file of an encrypted store, SQLite or PostgreSQL (32 bytes or 64 hex digits; default $TGSM_KEY_FILE).", valueName: "path"))
     var keyFile: String?
 
     @Flag(name: .customLong("verbose"), help: "Log the store's notices (recovery, backups) to stderr.")
@@ -140,9 +140,12 @@ struct GlobalOptions: ParsableArguments {
     }
 
     func storeOptions() -> SQLiteStoreOptions {
-        let path = keyFile ?? environment["TGSM_KEY_FILE"]
-        let logger = storeLogger()
-        return SQLiteStoreOptions(encryption: path.map { .keyFile(path: Self.absolute($0)) } ?? .none, clock: clock(), logger: logger)
+        SQLiteStoreOptions(encryption: storeEncryption(), clock: clock(), logger: storeLogger())
+    }
+
+    /// The store's key (`--key-file`, else TGSM_KEY_FILE), for either engine.
+    func storeEncryption() -> StoreEncryption {
+        (keyFile ?? environment["TGSM_KEY_FILE"]).map { .keyFile(path: Self.absolute($0)) } ?? .none
     }
 
     static func absolute(_ path: String) -> String {

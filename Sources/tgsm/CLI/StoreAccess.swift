@@ -54,7 +54,7 @@ enum StoreAccess {
     static func sessionStore(_ global: GlobalOptions, creating: Bool) async throws(CLIFailure) -> (store: any SessionStore, location: String, close: @Sendable () async -> Void) {
         if let url = global.postgresURL {
             do {
-                let store = try await PostgresSessionStore.connect(url: url, clock: global.clock(), logger: global.storeLogger())
+                let store = try await PostgresSessionStore.connect(url: url, encryption: global.storeEncryption(), clock: global.clock(), logger: global.storeLogger())
                 return (store, store.database.location, { await store.close() })
             } catch {
                 throw CLIFailure(error)

@@ -263,7 +263,7 @@ struct RunBackend {
             let queue: PostgresJobQueue
             do { queue = try await PostgresJobQueue.connect(url: url, logger: global.storeLogger()) } catch { throw CLIFailure(error) }
             do {
-                let store = try await PostgresSessionStore.open(database: queue.database, clock: global.clock(), logger: global.storeLogger())
+                let store = try await PostgresSessionStore.open(database: queue.database, encryption: global.storeEncryption(), clock: global.clock(), logger: global.storeLogger())
                 let archive = try await PostgresMessageArchive.open(database: queue.database, logger: global.storeLogger())
                 return RunBackend(store: store, queue: queue, archive: archive, close: {
                     await store.close()  // its flood-wait listener first: the connections go with the queue

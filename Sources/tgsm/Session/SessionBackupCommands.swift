@@ -89,7 +89,7 @@ struct SessionBackupCommand: AsyncParsableCommand {
             return
         }
         let store: PostgresSessionStore
-        do { store = try await PostgresSessionStore.connect(url: url, clock: global.clock(), logger: global.storeLogger()) } catch { throw CLIFailure(error) }
+        do { store = try await PostgresSessionStore.connect(url: url, encryption: global.storeEncryption(), clock: global.clock(), logger: global.storeLogger()) } catch { throw CLIFailure(error) }
         let record: BackupRecord
         do { record = try await store.snapshot(into: directory, options: options) } catch {
             await store.close()
@@ -193,7 +193,7 @@ struct SessionRestoreCommand: AsyncParsableCommand {
     private func restoreOnPostgres(url: String) async throws {
         let directory = try global.snapshotDirectory(backupDirectory)
         let store: PostgresSessionStore
-        do { store = try await PostgresSessionStore.connect(url: url, clock: global.clock(), logger: global.storeLogger()) } catch { throw CLIFailure(error) }
+        do { store = try await PostgresSessionStore.connect(url: url, encryption: global.storeEncryption(), clock: global.clock(), logger: global.storeLogger()) } catch { throw CLIFailure(error) }
         let report: PostgresSessionStore.RestoreReport
         do {
             report = try await store.restore(from: directory, backup: backup, options: global.storeOptions(), holder: LeaseHolder.current(), force: force)
