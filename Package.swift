@@ -63,6 +63,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         // No traits: the operator server needs neither swift-configuration nor full Foundation.
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
@@ -212,6 +213,10 @@ let package = Package(
                 "SessionManager", "Workers", "MTProto", "MTProtoClient",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Logging", package: "swift-log"),
@@ -274,6 +279,12 @@ let package = Package(
             dependencies: ["PostgresStore", .product(name: "Logging", package: "swift-log")],
             path: "Tests/StoreTestSupport", swiftSettings: strict
         ),
+        // A webhook receiver on loopback for the alert tests (OperatorHTTPTests, the built binary's tests).
+        .target(
+            name: "WebhookTestSupport",
+            dependencies: [.product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log")],
+            path: "Tests/WebhookTestSupport", swiftSettings: strict
+        ),
         // Blocking work of the tests (pipes, child processes) on threads of its own, never the cooperative pool's.
         .target(name: "OffThePool", path: "Tests/OffThePool", swiftSettings: strict),
         // A second OS process for the store's crash and lease tests (built with the tests, run by them).
@@ -298,7 +309,7 @@ let package = Package(
         // The built `tgsm` binary run as a subprocess against temporary stores.
         .testTarget(
             name: "TgsmCLITests",
-            dependencies: ["tgsm", "CTestPTY", "OffThePool", "OperatorHTTP", "PostgresStore", "StoreTestSupport", "Workers", "SessionManager", "MTProtoClient", "MTProto", "MTProtoCrypto", "TestDC", "TLSchema", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["tgsm", "CTestPTY", "OffThePool", "OperatorHTTP", "PostgresStore", "StoreTestSupport", "WebhookTestSupport", "Workers", "SessionManager", "MTProtoClient", "MTProto", "MTProtoCrypto", "TestDC", "TLSchema", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         // posix_openpt and friends for the pseudo-terminal tests (Glibc's Swift module hides them).
@@ -307,8 +318,8 @@ let package = Package(
         .testTarget(
             name: "OperatorHTTPTests",
             dependencies: [
-                "OperatorHTTP", "SessionManager", "Workers", "MTProto", "MTProtoClient", "MTProtoCrypto", "TL", "TLSchema",
-                .product(name: "Logging", package: "swift-log"),
+                "OperatorHTTP", "SessionManager", "Workers", "MTProto", "MTProtoClient", "MTProtoCrypto", "TL", "TLSchema", "WebhookTestSupport", "OffThePool",
+                .product(name: "Logging", package: "swift-log"), .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -24,6 +24,8 @@ public struct HealthReport: Sendable, Codable, Equatable {
         public var activeFloodWaits: Int
         /// Why it is not ready, each with what to do; empty when ready.
         public var reasons: [String]
+        /// A stable code for each reason, in the same order (`Reason`), for alerting rules.
+        public var reasonCodes: [String]
         /// The service notifications Telegram sent the account while this process ran it, oldest
         /// first (login-code-like digits masked); a person should read them.
         public var serviceNotifications: [Notice]
@@ -60,15 +62,55 @@ public struct HealthReport: Sendable, Codable, Equatable {
         checkedAt = ISOTime.string(snapshot.now)
     }
 
+    /// Why an account is not ready: `code` is stable (what alerting rules and the alert tracker
+    /// key on), `text` says what happened and what to do.
+    public struct Reason: Sendable, Hashable {
+        public var code: String
+        public var text: String
+
+        /// The store has no session for the account.
+        public static let noSession = "no_session"
+        /// A session, logged in on no DC.
+        public static let notLoggedIn = "not_logged_in"
+        /// Marked by a terminal error; the code is this prefix and the mark's state ("marked_revoked").
+        public static let markedPrefix = "marked_"
+        public static let frozen = "frozen"
+        public static let notConnected = "not_connected"
+        public static let down = "down"
+        /// A terminal error stopped it in this process (no mark in the store).
+        public static let stopped = "stopped"
+        public static let notRunning = "not_running"
+
+        /// Whether a person must act (log in, appeal, look at the account), rather than wait for the network.
+        public var needsAPerson: Bool { ![Self.notConnected, Self.down].contains(code) }
+    }
+
     static func readiness(_ account: OperatorSnapshot.Account, liveExpected: Bool) -> AccountReadiness {
-        var reasons: [String] = []
+        let reasons = Self.reasons(account, liveExpected: liveExpected)
+        return AccountReadiness(
+            account: Redaction.masked(account.id.rawValue), ready: reasons.isEmpty, sessionState: account.sessionState.rawValue,
+            code: account.mark?.isTerminal == true ? account.mark?.code : nil, health: account.live?.state.rawValue,
+            loggedIn: account.isLoggedIn, lastSuccess: account.live?.lastSuccess.map(ISOTime.string),
+            lastFailureCode: account.live?.lastFailureCode, activeFloodWaits: account.floodWaits.count,
+            reasons: reasons.map { Redaction.masked($0.text) }, reasonCodes: reasons.map(\.code),
+            serviceNotifications: (account.live?.serviceNotifications ?? []).map { received in
+                Notice(type: received.notification.type, message: Redaction.masked(received.notification.redactedMessage),
+                       popup: received.notification.popup, receivedAt: ISOTime.string(received.receivedAt),
+                       asksToLogOut: received.notification.asksToDropTheSession)
+            })
+    }
+
+    /// Why the account is not ready, unmasked (callers mask what they show).
+    public static func reasons(_ account: OperatorSnapshot.Account, liveExpected: Bool) -> [Reason] {
+        var reasons: [Reason] = []
+        func add(_ code: String, _ text: String) { reasons.append(Reason(code: code, text: text)) }
         if account.summary == nil {
-            reasons.append("the store has no session for this account: import one (`tgsm session import`) or log in (`tgsm auth`)")
+            add(Reason.noSession, "the store has no session for this account: import one (`tgsm session import`) or log in (`tgsm auth`)")
         } else if !account.isLoggedIn {
-            reasons.append("the session is not logged in on any DC: log in (`tgsm auth`)")
+            add(Reason.notLoggedIn, "the session is not logged in on any DC: log in (`tgsm auth`)")
         }
         if let mark = account.mark, mark.isTerminal {
-            reasons.append("marked \(mark.state.rawValue) (\(mark.code), \(mark.cause)) since \(ISOTime.string(mark.since)): "
+            add(Reason.markedPrefix + mark.state.rawValue, "marked \(mark.state.rawValue) (\(mark.code), \(mark.cause)) since \(ISOTime.string(mark.since)): "
                 + mark.recoverySteps.joined(separator: " "))
         }
         if let frozen = account.live?.frozenSince {
@@ -81,7 +123,7 @@ public struct HealthReport: Sendable, Codable, Equatable {
             } else {
                 reason += "; help.getAppConfig gives freeze_appeal_url and the deletion date"
             }
-            reasons.append(reason)
+            add(Reason.frozen, reason)
         }
         if liveExpected {
             if let live = account.live {
@@ -89,41 +131,31 @@ public struct HealthReport: Sendable, Codable, Equatable {
                 case .healthy, .degraded, .rateLimited:
                     break
                 case .unknown:
-                    reasons.append("not connected yet: no call has succeeded since the start")
+                    add(Reason.notConnected, "not connected yet: no call has succeeded since the start")
                 case .down:
-                    reasons.append("down: \(live.consecutiveFailures) network failures in a row"
+                    add(Reason.down, "down: \(live.consecutiveFailures) network failures in a row"
                         + (live.lastFailureCode.map { " (last \($0))" } ?? "") + "; check connectivity to Telegram and the proxy")
                 case .terminal:
                     if account.mark?.isTerminal != true {
-                        reasons.append("a terminal error" + (live.lastFailureCode.map { " (\($0))" } ?? "") + " stopped the account: see `tgsm check`")
+                        add(Reason.stopped, "a terminal error" + (live.lastFailureCode.map { " (\($0))" } ?? "") + " stopped the account: see `tgsm check`")
                     }
                 }
             } else {
-                reasons.append("not running in this process (its workers did not start: see the log and `tgsm check`)")
+                add(Reason.notRunning, "not running in this process (its workers did not start: see the log and `tgsm check`)")
             }
         }
-        return AccountReadiness(
-            account: Redaction.masked(account.id.rawValue), ready: reasons.isEmpty, sessionState: account.sessionState.rawValue,
-            code: account.mark?.isTerminal == true ? account.mark?.code : nil, health: account.live?.state.rawValue,
-            loggedIn: account.isLoggedIn, lastSuccess: account.live?.lastSuccess.map(ISOTime.string),
-            lastFailureCode: account.live?.lastFailureCode, activeFloodWaits: account.floodWaits.count,
-            reasons: reasons.map(Redaction.masked),
-            serviceNotifications: (account.live?.serviceNotifications ?? []).map { received in
-                Notice(type: received.notification.type, message: Redaction.masked(received.notification.redactedMessage),
-                       popup: received.notification.popup, receivedAt: ISOTime.string(received.receivedAt),
-                       asksToLogOut: received.notification.asksToDropTheSession)
-            })
+        return reasons
     }
 }
 
 /// ISO 8601 in UTC, whole seconds: what every operator view prints.
-enum ISOTime {
-    static func string(_ time: UnixTime) -> String {
+package enum ISOTime {
+    package static func string(_ time: UnixTime) -> String {
         Date(timeIntervalSince1970: time.seconds.rounded(.down)).ISO8601Format()
     }
 
     /// "1h02m03s", "45s"; never negative.
-    static func remaining(_ seconds: Double) -> String {
+    package static func remaining(_ seconds: Double) -> String {
         let total = Int(max(0, seconds).rounded(.up))
         let hours = total / 3600, minutes = total % 3600 / 60, secs = total % 60
         func two(_ value: Int) -> String { value < 10 ? "0\(value)" : "\(value)" }

@@ -15,6 +15,7 @@ import SessionManager
 import TLSchema
 import TestDC
 import Testing
+import WebhookTestSupport
 
 /// The commands that connect (`auth`, `run`, `recover`), run as built binaries against an
 /// in-process test DC whose `dcs.json` is the `--server` profile, as a person would use them.
@@ -716,6 +717,74 @@ import Testing
         // The deferred job is still there for the next run, with no attempt spent on the flood wait.
         let list = try await setup.cli.run(["jobs", "list", "--json"])
         #expect(list.stdout.contains("\"queued\""), "\(list.stdout)")
+        try await setup.close()
+    }
+
+    /// `tgsm run` with a webhook: Telegram asking the session to log out, and then the session
+    /// revoked (the account needs a person), each reach the receiver once as signed JSON with what
+    /// to do; the webhook's secret path is printed nowhere, nor the login code in the notice.
+    @Test func runTellsTheWebhookWhenAnAccountNeedsAPerson() async throws {
+        let setup = try await Setup.start()
+        try await Self.logIn(setup)
+        let receiver = WebhookReceiver()
+        let port = await receiver.start()
+        var environment = setup.environment
+        environment["TGSM_ALERT_WEBHOOK"] = "http://127.0.0.1:\(port)/hooks/T0/s3cretPath"
+        environment["TGSM_ALERT_SECRET"] = "shared-secret"
+        let terminal = try PseudoTerminal(arguments: ["run", "--no-http", "--grace-period", "5", "--alert-interval", "0.2", "--store", setup.cli.store],
+                                          environment: environment)
+        _ = try await terminal.expect("ready: alice")
+        #expect(terminal.output.contains("alerts go to http://127.0.0.1:\(port)/…"), "\(terminal.output)")
+
+        try setup.dc.core.pushServiceNotification(to: 1001, type: "AUTH_KEY_DROP_DUPLICATE", message: "Session ended, code 12345", popup: true)
+        #expect(await receiver.waitForRequests(1), "\(terminal.output)")
+        let notice = try JSONDecoder().decode(Alert.self, from: try #require(receiver.requests.first).body)
+        #expect(notice.event == .telegramNotice && notice.severity == .critical && notice.account == "alice", "\(notice)")
+        #expect(notice.summary == "alice: Telegram asked this session to log out (AUTH_KEY_DROP_DUPLICATE): Session ended, code •••••")
+
+        // Telegram ends the session; the next call (a job) learns it and the account is marked.
+        setup.dc.core.withState { state in
+            for keyID in state.authKeyIDs(dc: 1) { state.revokeAuthorization(dc: 1, keyID: keyID) }
+        }
+        let enqueued = try await setup.cli.run(["jobs", "enqueue", "--kind", "me", "--account", "alice"])
+        #expect(enqueued.status == 0, "\(enqueued.stderr)")
+        #expect(await receiver.waitForRequests(2), "\(terminal.output)")
+        let request = try #require(receiver.requests.last)
+        let attention = try JSONDecoder().decode(Alert.self, from: request.body)
+        #expect(attention.event == .accountNeedsAttention && attention.severity == .critical && attention.account == "alice", "\(attention)")
+        #expect(attention.codes.contains { $0.hasPrefix("marked_") }, "\(attention.codes)")
+        #expect(attention.steps.joined().contains("tgsm auth"), "\(attention.steps)")
+        #expect(request.path == "/hooks/T0/s3cretPath" && request.headers["x-tgsm-signature"]?.hasPrefix("sha256=") == true)
+
+        terminal.signal(SIGTERM)
+        let status = try await terminal.status()
+        await receiver.stop()
+        #expect(status == 0 || status == 8, "\(terminal.output)")
+        #expect(receiver.requests.count == 2, "each said once: \(receiver.requests.map { String(decoding: $0.body, as: UTF8.self) })")
+        #expect(!terminal.output.contains("s3cretPath") && !terminal.output.contains("12345"), "\(terminal.output)")
+        try await setup.close()
+    }
+
+    /// `tgsm run` ends by itself when its only account stops with a session error: the alert that
+    /// the account needs a person still goes out, from the last look on the way out (the next
+    /// periodic look, an hour away here, never comes).
+    @Test func aRunThatEndsBecauseItsAccountNeedsAPersonSaysSoOnItsWayOut() async throws {
+        let setup = try await Setup.start()
+        try await Self.logIn(setup)
+        let receiver = WebhookReceiver()
+        let port = await receiver.start()
+        let terminal = try setup.terminal(["run", "--no-http", "--grace-period", "5", "--alert-interval", "3600",
+                                           "--alert-webhook", "http://127.0.0.1:\(port)/hook"])
+        _ = try await terminal.expect("ready: alice")
+        setup.dc.core.withState { state in
+            for keyID in state.authKeyIDs(dc: 1) { state.revokeAuthorization(dc: 1, keyID: keyID) }
+        }
+        #expect(try await setup.cli.run(["jobs", "enqueue", "--kind", "me", "--account", "alice"]).status == 0)
+        #expect(try await terminal.status() == 8, "\(terminal.output)")
+        await receiver.stop()
+        let alerts = try receiver.requests.map { try JSONDecoder().decode(Alert.self, from: $0.body) }
+        #expect(alerts.map(\.event) == [.accountNeedsAttention], "\(alerts)")
+        #expect(alerts.first?.codes.contains("marked_unauthorized") == true && alerts.first?.steps.joined().contains("tgsm auth") == true, "\(alerts)")
         try await setup.close()
     }
 

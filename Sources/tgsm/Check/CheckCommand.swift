@@ -269,21 +269,9 @@ struct CheckCommand: AsyncParsableCommand {
         return recent.prefix(5).map { notice in
             let name = "account \(account)"
             let text = "\(TimeText.iso(notice.receivedAt)), \(notice.type): \(notice.message)"
-            if notice.asksToDropTheSession {
-                return .warning(name, "Telegram asked this session to log out (\(text))", [
-                    "Look at the account's devices in an official app (Settings > Devices) and end any session nobody recognises.",
-                    "If this session is the one expected there, nothing else is needed: should Telegram end it, the account is marked and `tgsm check` says so.",
-                ])
-            }
-            if notice.isNewLogin, notice.popup {
-                return .warning(name, "a new login Telegram reported (\(text))", [
-                    "If nobody here made it (a `tgsm auth`, an app of yours), end it in an official app (Settings > Devices) and change the 2FA password.",
-                ])
-            }
-            if notice.popup {
-                return .warning(name, "Telegram's notice (\(text))", ["Read it: Telegram's apps show it as a popup; it may limit what the account can do."])
-            }
-            return .ok(name, "Telegram's note (\(text))")
+            let advice = NoticeAdvice(type: notice.type, popup: notice.popup)
+            guard advice.needsAPerson else { return .ok(name, "\(advice.headline) (\(text))") }
+            return .warning(name, "\(advice.headline) (\(text))", advice.steps)
         }
     }
 

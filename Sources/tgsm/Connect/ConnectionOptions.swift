@@ -154,6 +154,19 @@ struct ConfigFile: Decodable {
     var server: ServerEntry?
     var rateLimits: RateLimitsEntry?
     var pfs: PFSEntry?
+    /// Where `tgsm run` sends alerts: `{"webhook": "https://...", "secret": "...", "holdOff": 60,
+    /// "repeatAfter": 86400, "longFloodWait": 3600}` (docs/RUNNING_GUIDE.md, "Alerts").
+    var alerts: AlertsEntry?
+
+    struct AlertsEntry: Decodable {
+        var webhook: String?
+        var secret: String?
+        /// A PEM file of a private CA the receiver's certificate chains to (relative to this file).
+        var caFile: String?
+        var holdOff: Double?
+        var repeatAfter: Double?
+        var longFloodWait: Double?
+    }
 
     /// `"pfs": true`, or `"pfs": {"keyLifetime": 86400}`: temporary keys of that lifetime (seconds).
     struct PFSEntry: Decodable {

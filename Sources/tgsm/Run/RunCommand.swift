@@ -27,6 +27,7 @@ struct RunCommand: AsyncParsableCommand {
 
     @OptionGroup var global: GlobalOptions
     @OptionGroup var connection: ConnectionOptions
+    @OptionGroup(title: "Alerts") var alerts: AlertOptions
 
     @Option(name: .customLong("account"), help: ArgumentHelp("An account to run (repeatable); default: every account in the store.", valueName: "name"))
     var accounts: [String] = []
@@ -89,9 +90,10 @@ struct RunCommand: AsyncParsableCommand {
         Runtimes.bootstrapLogging(level: connection.level)
         let logger = Runtimes.logger("tgsm.run", level: connection.level)
         let resolved = try connection.resolve(global)
+        let alertSettings = try alerts.settings(global)
         let backend = try await RunBackend.open(global)
         do {
-            try await serve(backend: backend, resolved: resolved, signals: signals, logger: logger)
+            try await serve(backend: backend, resolved: resolved, alerts: alertSettings, signals: signals, logger: logger)
             await backend.close()
         } catch {
             await backend.close()
@@ -99,7 +101,8 @@ struct RunCommand: AsyncParsableCommand {
         }
     }
 
-    private func serve(backend: RunBackend, resolved: ConnectionOptions.Resolved, signals: UnixSignalsSequence, logger: Logger) async throws {
+    private func serve(backend: RunBackend, resolved: ConnectionOptions.Resolved, alerts: AlertOptions.Settings?, signals: UnixSignalsSequence,
+                       logger: Logger) async throws {
         let store = backend.store
         let queue = backend.queue
         let known: [AccountID]
@@ -172,6 +175,16 @@ struct RunCommand: AsyncParsableCommand {
         var extra: [RunServices.Entry] = []
         if let backups = backend.backups, backupInterval > 0 {
             extra.append(.init(name: "backups", service: BackupScheduleService(store: backups, interval: backupInterval, logger: logger)))
+        }
+        if let alerts {
+            let holder = LeaseHolder.current()
+            let delivery = AlertDelivery(url: alerts.url, secret: alerts.secret, transport: NIOWebhookTransport(extraTrustRoots: alerts.caFiles),
+                                         clock: clock, logger: logger)
+            extra.append(.init(name: "alerts", service: AlertService(
+                tracker: AlertTracker(policy: alerts.policy, host: holder.host, holder: holder), delivery: delivery, store: store, queue: queue,
+                // Every account asked for: one left out at start-up (it needs a login, say) is what an alert is for.
+                accounts: wanted, liveHealth: RunServices.liveHealth(of: runtimes), clock: clock, interval: alerts.interval, logger: logger)))
+            Terminal.standard.errorLine("tgsm run: alerts go to \(alerts.url.redacted)")
         }
         if !noHTTP {
             let token = httpToken ?? ProcessInfo.processInfo.environment["TGSM_HTTP_TOKEN"]

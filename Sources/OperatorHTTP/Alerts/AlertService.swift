@@ -1,0 +1,64 @@
+import Logging
+import MTProto
+import MTProtoClient
+import ServiceLifecycle
+import SessionManager
+import Workers
+
+/// Looks at the accounts every `interval` seconds, as `/health` does, and sends what the
+/// `AlertTracker` makes of it to the webhook. A look that fails (the store busy) is logged and the
+/// next one goes on; on shutdown the alerts already queued get a few seconds to go out.
+public struct AlertService: Service {
+    private let tracker: AlertTracker
+    private let delivery: AlertDelivery
+    private let store: any OperatorReadableStore
+    private let queue: (any JobQueue)?
+    private let accounts: [AccountID]
+    private let liveHealth: OperatorHTTPServer.LiveHealth?
+    private let clock: any TelegramClock
+    private let interval: Double
+    private let logger: Logger
+
+    public init(tracker: AlertTracker, delivery: AlertDelivery, store: any OperatorReadableStore, queue: (any JobQueue)?, accounts: [AccountID],
+                liveHealth: OperatorHTTPServer.LiveHealth?, clock: any TelegramClock, interval: Double = 10, logger: Logger) {
+        self.tracker = tracker
+        self.delivery = delivery
+        self.store = store
+        self.queue = queue
+        self.accounts = accounts
+        self.liveHealth = liveHealth
+        self.clock = clock
+        self.interval = interval
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        let initial = self.tracker
+        var tracker = await cancelWhenGracefulShutdown {
+            var tracker = initial
+            var failing = false
+            while !Task.isCancelled {
+                do {
+                    await delivery.send(tracker.observe(try await look()))
+                    failing = false
+                } catch {
+                    // Said once per spell of failures, not every interval.
+                    if !failing {
+                        logger.warning("the accounts could not be read for alerts; trying again", metadata: ["error": "\(error)"])
+                    }
+                    failing = true
+                }
+                do { try await clock.sleep(for: interval) } catch { break }
+            }
+            return tracker
+        }
+        // A last look on the way out: `tgsm run` ends by itself when every account stopped with a
+        // session error, which is just what a person must hear.
+        if let snapshot = try? await look() { await delivery.send(tracker.observe(snapshot)) }
+        await delivery.flush(within: 3)
+    }
+
+    private func look() async throws -> OperatorSnapshot {
+        try await OperatorSnapshot.gather(store: store, queue: queue, enabled: accounts, live: await liveHealth?(), now: clock.now(), historyLimit: 0)
+    }
+}

@@ -1,0 +1,158 @@
+import Foundation
+import MTProto
+import SessionManager
+import Workers
+
+/// Turns what the operator views show (an `OperatorSnapshot`, looked at every few seconds) into
+/// alerts: each thing a person should know, said once when it starts, again only if it grows or
+/// after `repeatAfter`, and "recovered" when it ends. A value fed snapshots, returning alerts:
+/// no clock or I/O of its own, so tests drive it through any sequence of states.
+///
+/// - An account that is not ready (`HealthReport.reasons`) is reported at once when a person must
+///   act (logged out, marked, frozen, stopped), and after `holdOff` when it may pass by itself
+///   (down, not connected yet): a network blip or a start-up is not an alert.
+/// - Service notifications that need a person (`NoticeAdvice`): each once.
+/// - Flood waits of `longFloodWait` or more: each once (the method goes on working after it).
+/// - Dead-lettered jobs: when their number grows (not those already dead at the first look).
+///
+/// Accounts whose lease another live process holds are left to that process's alerts.
+public struct AlertTracker: Sendable {
+    public struct Policy: Sendable, Hashable {
+        /// Seconds a condition that may pass by itself must last before it is reported.
+        public var holdOff: Double
+        /// Seconds after which a condition still there is reported again; 0: never.
+        public var repeatAfter: Double
+        /// A flood wait this long or longer is reported.
+        public var longFloodWait: Double
+
+        public init(holdOff: Double = 60, repeatAfter: Double = 86_400, longFloodWait: Double = 3600) {
+            self.holdOff = holdOff
+            self.repeatAfter = repeatAfter
+            self.longFloodWait = longFloodWait
+        }
+    }
+
+    private struct Condition: Sendable {
+        var since: UnixTime
+        var codes: Set<String>
+        var reportedCodes: Set<String> = []
+        var reportedAt: UnixTime?
+    }
+
+    private struct NoticeKey: Hashable, Sendable {
+        var account: AccountID
+        var type: String
+        var receivedAt: Double
+    }
+
+    private struct WaitKey: Hashable, Sendable {
+        var account: AccountID
+        var method: String
+        var peer: String?
+        var until: Double
+    }
+
+    public let policy: Policy
+    public let host: String
+    /// This process, whose leases are its own to report on.
+    public let holder: LeaseHolder
+    private var conditions: [AccountID: Condition] = [:]
+    private var noticesSeen: Set<NoticeKey> = []
+    private var waitsSeen: Set<WaitKey> = []
+    private var deadJobs: Int?
+
+    public init(policy: Policy = Policy(), host: String, holder: LeaseHolder) {
+        self.policy = policy
+        self.host = host
+        self.holder = holder
+    }
+
+    /// The alerts this look at the accounts calls for.
+    public mutating func observe(_ snapshot: OperatorSnapshot) -> [Alert] {
+        let now = snapshot.now
+        var alerts: [Alert] = []
+        var present: Set<AccountID> = []
+        var noticesNow: Set<NoticeKey> = []
+        var waitsNow: Set<WaitKey> = []
+        for account in snapshot.accounts where account.enabled && !heldElsewhere(account, now: now) {
+            present.insert(account.id)
+            if let alert = accountAlert(account, liveExpected: snapshot.hasLiveHealth, now: now) { alerts.append(alert) }
+            for received in account.live?.serviceNotifications ?? [] where !received.isRepeat {
+                let notice = received.notification
+                let key = NoticeKey(account: account.id, type: notice.type, receivedAt: received.receivedAt.seconds)
+                noticesNow.insert(key)
+                let advice = NoticeAdvice(type: notice.type, popup: notice.popup)
+                guard advice.needsAPerson, !noticesSeen.contains(key) else { continue }
+                let name = Redaction.masked(account.id.rawValue)
+                alerts.append(Alert(
+                    event: .telegramNotice, severity: advice == .logOutRequested ? .critical : .warning, account: name,
+                    at: ISOTime.string(received.receivedAt), host: host,
+                    summary: "\(name): \(advice.headline) (\(notice.type)): \(Redaction.masked(notice.redactedMessage))",
+                    steps: advice.steps, codes: [notice.type]))
+            }
+            for wait in account.floodWaits where wait.until.seconds - wait.recordedAt.seconds >= policy.longFloodWait && wait.until > now {
+                let key = WaitKey(account: account.id, method: wait.method, peer: wait.peer, until: wait.until.seconds)
+                waitsNow.insert(key)
+                guard !waitsSeen.contains(key) else { continue }
+                let name = Redaction.masked(account.id.rawValue)
+                let length = ISOTime.remaining(wait.until.seconds - wait.recordedAt.seconds)
+                alerts.append(Alert(
+                    event: .longFloodWait, severity: .warning, account: name, at: ISOTime.string(now), host: host,
+                    summary: "\(name): Telegram made \(wait.method)\(wait.peer.map { " to \($0)" } ?? "") wait \(length), until \(ISOTime.string(wait.until))",
+                    steps: ["Nothing is needed: tgsm makes no such call before then (so the wait does not grow), and the account's other calls go on.",
+                            "`tgsm status` lists every wait; jobs that need the method wait for it."],
+                    codes: [wait.kind.rawValue, wait.method]))
+            }
+        }
+        // Conditions of accounts no longer shown (removed, now held elsewhere) end without a word.
+        conditions = conditions.filter { present.contains($0.key) }
+        // Only what is still shown is remembered: bounded by what the snapshot holds.
+        noticesSeen = noticesNow
+        waitsSeen = waitsNow
+        if let dead = snapshot.jobs?[.dead] {
+            if let before = deadJobs, dead > before {
+                let added = dead - before
+                alerts.append(Alert(
+                    event: .jobsDeadLettered, severity: .warning, account: nil, at: ISOTime.string(now), host: host,
+                    summary: "\(added) job\(added == 1 ? "" : "s") ended dead-lettered (\(dead) dead in all)",
+                    steps: ["`tgsm jobs list --state dead` shows each one's last error; `tgsm jobs retry ID` runs one again once its cause is fixed."],
+                    codes: [JobState.dead.rawValue]))
+            }
+            deadJobs = dead
+        }
+        return alerts
+    }
+
+    private mutating func accountAlert(_ account: OperatorSnapshot.Account, liveExpected: Bool, now: UnixTime) -> Alert? {
+        let reasons = HealthReport.reasons(account, liveExpected: liveExpected)
+        let name = Redaction.masked(account.id.rawValue)
+        guard !reasons.isEmpty else {
+            guard let ended = conditions.removeValue(forKey: account.id), ended.reportedAt != nil else { return nil }
+            return Alert(event: .accountRecovered, severity: .info, account: name, at: ISOTime.string(now), host: host,
+                         summary: "\(name) is ready again", steps: [], codes: [])
+        }
+        let codes = Set(reasons.map(\.code))
+        var condition = conditions[account.id] ?? Condition(since: now, codes: codes)
+        condition.codes = codes
+        let needsAPerson = reasons.contains(where: \.needsAPerson)
+        let due = needsAPerson || now.seconds - condition.since.seconds >= policy.holdOff
+        let grew = !codes.isSubset(of: condition.reportedCodes)
+        let reminder = policy.repeatAfter > 0 && condition.reportedAt.map { now.seconds - $0.seconds >= policy.repeatAfter } == true
+        guard due, grew || reminder else {
+            conditions[account.id] = condition
+            return nil
+        }
+        condition.reportedCodes = codes
+        condition.reportedAt = now
+        conditions[account.id] = condition
+        let lead = needsAPerson ? "\(name) needs a person" : "\(name) cannot work"
+        return Alert(event: .accountNeedsAttention, severity: needsAPerson ? .critical : .warning, account: name, at: ISOTime.string(now),
+                     host: host, summary: lead + (reminder && !grew ? " (still, since \(ISOTime.string(condition.since)))" : ""),
+                     steps: reasons.map { Redaction.masked($0.text) }, codes: reasons.map(\.code))
+    }
+
+    private func heldElsewhere(_ account: OperatorSnapshot.Account, now: UnixTime) -> Bool {
+        guard account.live == nil, let lease = account.lease else { return false }
+        return lease.holder != holder && !lease.isExpired(at: now)
+    }
+}

@@ -1,0 +1,207 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Crypto
+import Foundation
+import MTProto
+import OffThePool
+import OperatorHTTP
+import Synchronization
+import Testing
+import WebhookTestSupport
+
+/// Alerts posted to a real HTTP receiver on loopback; the clock is moved, never waited on.
+@Suite struct AlertDeliveryTests {
+    static func alert(_ n: Int) -> Alert {
+        Alert(event: .accountNeedsAttention, severity: .critical, account: "acct-\(n)", at: "2027-01-15T08:00:00Z", host: "host-a",
+              summary: "acct-\(n) needs a person", steps: ["log in (`tgsm auth`)"], codes: ["not_logged_in"])
+    }
+
+    @Test func alertsArePostedInOrderAsSignedJSON() async throws {
+        let receiver = WebhookReceiver()
+        let port = await receiver.start()
+        let url = try WebhookURL("http://127.0.0.1:\(port)/hooks/T0/B0/s3cret?x=1")
+        let delivery = AlertDelivery(url: url, secret: "shared-secret", clock: FixedClock(Fixture.now), logger: quietLogger)
+        await delivery.send([Self.alert(1), Self.alert(2)])
+        await delivery.flush(within: 30)
+        await receiver.stop()
+        let requests = receiver.requests
+        #expect(requests.map(\.path) == ["/hooks/T0/B0/s3cret?x=1", "/hooks/T0/B0/s3cret?x=1"])
+        let decoded = try requests.map { try JSONDecoder().decode(Alert.self, from: $0.body) }
+        #expect(decoded == [Self.alert(1), Self.alert(2)])
+        let first = try #require(requests.first)
+        #expect(first.headers["content-type"] == "application/json" && first.headers["user-agent"] == "tgsm")
+        let mac = HMAC<SHA256>.authenticationCode(for: first.body, using: SymmetricKey(data: Data("shared-secret".utf8)))
+        #expect(first.headers["x-tgsm-signature"] == "sha256=" + mac.map { String(format: "%02x", $0) }.joined())
+        // What a chat webhook shows, and the fields a machine routes on.
+        let object = try #require(try JSONSerialization.jsonObject(with: first.body) as? [String: Any])
+        #expect(object["text"] as? String == "[critical] tgsm on host-a: acct-1 needs a person — log in (`tgsm auth`)")
+        #expect(object["event"] as? String == "account_needs_attention" && object["source"] as? String == "tgsm")
+        #expect(await delivery.pending == 0)
+    }
+
+    @Test func aReceiverThatFailsIsRetriedWithBackoffAndARefusalIsNot() async throws {
+        let receiver = WebhookReceiver(statuses: [500, 429, 200, 404])
+        let port = await receiver.start()
+        let clock = FixedClock(Fixture.now)
+        let delivery = AlertDelivery(url: try WebhookURL("http://127.0.0.1:\(port)/hook"), clock: clock, logger: quietLogger)
+        await delivery.send([Self.alert(1), Self.alert(2), Self.alert(3)])
+        await delivery.flush(within: 600)
+        await receiver.stop()
+        let bodies = try receiver.requests.map { try JSONDecoder().decode(Alert.self, from: $0.body).account }
+        // The first alert: 500, 429, then 200 (retried after 1 s, then 2 s). The second: 404, dropped
+        // at once. The third goes through.
+        #expect(bodies == ["acct-1", "acct-1", "acct-1", "acct-2", "acct-3"])
+        #expect(clock.now().seconds == Fixture.now + 3, "backoff 1 s then 2 s: \(clock.now().seconds - Fixture.now)")
+    }
+
+    @Test func anUnreachableReceiverIsGivenUpOnAfterItsTries() async throws {
+        // A port that was just listening and is closed now: connections are refused.
+        let receiver = WebhookReceiver()
+        let port = await receiver.start()
+        await receiver.stop()
+        let clock = FixedClock(Fixture.now)
+        let policy = AlertDelivery.Policy(maximumAttempts: 4, firstBackoff: 5, maximumBackoff: 8, timeout: 2)
+        let delivery = AlertDelivery(url: try WebhookURL("http://127.0.0.1:\(port)/hook"), policy: policy, clock: clock, logger: quietLogger)
+        await delivery.send([Self.alert(1)])
+        await delivery.flush(within: 3600)
+        #expect(await delivery.pending == 0)
+        #expect(clock.now().seconds == Fixture.now + 5 + 8 + 8, "backoff 5, then doubled up to 8: \(clock.now().seconds - Fixture.now)")
+    }
+
+    /// A receiver that stays behind: the queue keeps the newest `maximumQueued` alerts.
+    @Test func aFullQueueLetsTheOldestGo() async throws {
+        let gate = GatedTransport()
+        let policy = AlertDelivery.Policy(maximumQueued: 2)
+        let delivery = AlertDelivery(url: try WebhookURL("http://127.0.0.1:1/hook"), policy: policy, transport: gate, clock: FixedClock(Fixture.now),
+                                     logger: quietLogger)
+        await delivery.send([Self.alert(1)])
+        await gate.waitForFirstPost()
+        await delivery.send([Self.alert(2), Self.alert(3), Self.alert(4)])
+        #expect(await delivery.pending == 2)
+        gate.open()
+        await delivery.flush(within: 60)
+        // The one in flight goes out; of those queued behind it only the two newest.
+        #expect(gate.accounts == ["acct-1", "acct-3", "acct-4"])
+    }
+
+    /// https: the certificate is checked (a receiver whose CA is not trusted gets nothing), and
+    /// with its CA given the alert goes through. The receiver is Python's own TLS server.
+    @Test func anHTTPSReceiverIsReachedOnlyWithItsCertificateTrusted() async throws {
+        let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fixtures/webhook-tls")
+        let certificate = fixtures.appendingPathComponent("webhook-test.crt").path
+        let key = fixtures.appendingPathComponent("webhook-test.key").path
+        let script = """
+            import http.server, json, ssl, sys
+            class Hook(http.server.BaseHTTPRequestHandler):
+                def do_POST(self):
+                    body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                    print(json.dumps({"path": self.path, "body": body.decode()}), flush=True)
+                    self.send_response(200)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                def log_message(self, *args):
+                    pass
+            server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(sys.argv[1], sys.argv[2])
+            # Each connection's handshake in its own thread: a client that gives up mid-way holds up no other.
+            server.socket = context.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
+            print(server.server_address[1], flush=True)
+            server.serve_forever()
+            """
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", script, certificate, key]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        // SIGKILL: a process that trapped SIGTERM (service-lifecycle tests do) leaves it ignored in its children.
+        defer { kill(process.processIdentifier, SIGKILL) }
+        let port = try #require(await output.fileHandleForReading.line().flatMap { Int($0) }, "the receiver did not start")
+
+        let untrusted = AlertDelivery(url: try WebhookURL("https://localhost:\(port)/tls-hook"), policy: .init(maximumAttempts: 2, timeout: 5),
+                                      clock: FixedClock(Fixture.now), logger: quietLogger)
+        await untrusted.send([Self.alert(1)])
+        await untrusted.flush(within: 30)
+
+
+        let trusted = AlertDelivery(url: try WebhookURL("https://localhost:\(port)/tls-hook"), policy: .init(timeout: 5),
+                                    transport: NIOWebhookTransport(extraTrustRoots: [certificate]), clock: FixedClock(Fixture.now), logger: quietLogger)
+        await trusted.send([Self.alert(2)])
+        await trusted.flush(within: 30)
+        // What the receiver printed: one line per request it took.
+        let handle = output.fileHandleForReading
+        let printed = await offThePool { handle.availableData }
+        let line = try #require(String(decoding: printed, as: UTF8.self).split(separator: "\n").first.map(String.init), "the trusted alert did not arrive")
+        let received = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: String])
+        #expect(received["path"] == "/tls-hook")
+        let alert = try JSONDecoder().decode(Alert.self, from: Data((received["body"] ?? "").utf8))
+        #expect(alert.account == "acct-2", "only the alert sent with the CA trusted arrives")
+        kill(process.processIdentifier, SIGKILL)
+        await process.exited()
+    }
+
+    @Test func webhookURLsAreCheckedAndNeverShownWhole() throws {
+        let url = try WebhookURL("https://hooks.slack.com/services/T0/B0/XyZsecret")
+        #expect(url.isTLS && url.port == 443 && url.target == "/services/T0/B0/XyZsecret")
+        #expect(url.redacted == "https://hooks.slack.com:443/…" && "\(url)" == url.redacted)
+        #expect(try WebhookURL("http://[::1]:8080").target == "/")
+        #expect(throws: WebhookURL.ParseError.self) { try WebhookURL("ftp://example.com/x") }
+        #expect(throws: WebhookURL.ParseError.self) { try WebhookURL("https://user:pw@example.com/x") }
+        #expect(throws: WebhookURL.ParseError.self) { try WebhookURL("not a url") }
+        #expect(throws: WebhookURL.ParseError.self) { try WebhookURL("https:///path") }
+    }
+}
+
+/// Holds every post until opened (a receiver that is behind), recording the accounts in order.
+final class GatedTransport: WebhookTransport {
+    private struct State {
+        var isOpen = false
+        var accounts: [String] = []
+        var waiting: [CheckedContinuation<Void, Never>] = []
+        var firstPost: [CheckedContinuation<Void, Never>] = []
+    }
+
+    private let state = Mutex(State())
+
+    var accounts: [String] { state.withLock { $0.accounts } }
+
+    func post(_ body: [UInt8], headers: [(String, String)], to url: WebhookURL, timeout: Double) async throws -> Int {
+        let account = (try? JSONDecoder().decode(Alert.self, from: Data(body)).account) ?? nil
+        await withCheckedContinuation { continuation in
+            let (go, first) = state.withLock { state -> (Bool, [CheckedContinuation<Void, Never>]) in
+                state.accounts.append(account ?? "-")
+                defer { state.firstPost = [] }
+                if state.isOpen { return (true, state.firstPost) }
+                state.waiting.append(continuation)
+                return (false, state.firstPost)
+            }
+            for waiter in first { waiter.resume() }
+            if go { continuation.resume() }
+        }
+        return 200
+    }
+
+    func waitForFirstPost() async {
+        await withCheckedContinuation { continuation in
+            let posted = state.withLock { state in
+                if !state.accounts.isEmpty { return true }
+                state.firstPost.append(continuation)
+                return false
+            }
+            if posted { continuation.resume() }
+        }
+    }
+
+    func open() {
+        let waiting = state.withLock { state in
+            state.isOpen = true
+            defer { state.waiting = [] }
+            return state.waiting
+        }
+        for waiter in waiting { waiter.resume() }
+    }
+}
+

@@ -1,0 +1,165 @@
+import Foundation
+import MTProto
+import MTProtoClient
+import OperatorHTTP
+import SessionManager
+import Testing
+import Workers
+
+/// The alert tracker fed snapshots gathered from a real store and queue (the fixture: a healthy
+/// account with a flood wait, a phone-number account marked revoked, one dead job), at times the
+/// test chooses.
+@Suite struct AlertTrackerTests {
+    static let me = LeaseHolder(host: "host-a", pid: 100)
+
+    func look(_ fixture: Fixture, _ tracker: inout AlertTracker, at offset: Double, accounts: [AccountID],
+              live: [AccountID: HealthSnapshot]) async throws -> [Alert] {
+        let snapshot = try await OperatorSnapshot.gather(store: fixture.store, queue: fixture.queue, enabled: accounts, live: live,
+                                                         now: UnixTime(seconds: Fixture.now + offset), historyLimit: 0)
+        return tracker.observe(snapshot)
+    }
+
+    func healthy(_ account: AccountID) -> HealthSnapshot {
+        HealthSnapshot(account: account, state: .healthy, lastSuccess: UnixTime(seconds: Fixture.now - 10), consecutiveFailures: 0)
+    }
+
+    @Test func anAccountThatNeedsAPersonIsReportedAtOnceAndOnlyOnceMasked() async throws {
+        let fixture = try await Fixture.make()
+        defer { fixture.remove() }
+        var tracker = AlertTracker(host: "host-a", holder: Self.me)
+        let accounts = [fixture.account, Fixture.phoneAccount]
+        let live = [fixture.account: healthy(fixture.account), Fixture.phoneAccount: HealthSnapshot(account: Fixture.phoneAccount, state: .terminal,
+                                                                                                      lastFailureCode: "TGSM-AUTH-002", consecutiveFailures: 0)]
+        let first = try await look(fixture, &tracker, at: 0, accounts: accounts, live: live)
+        #expect(first.count == 1, "\(first)")
+        let alert = try #require(first.first)
+        #expect(alert.event == .accountNeedsAttention && alert.severity == .critical)
+        #expect(alert.account == Fixture.maskedPhone && alert.codes == ["marked_revoked"])
+        #expect(alert.summary == "\(Fixture.maskedPhone) needs a person")
+        #expect(alert.steps.first?.hasPrefix("marked revoked (TGSM-AUTH-002, SESSION_REVOKED)") == true, "\(alert.steps)")
+        #expect(alert.text.hasPrefix("[critical] tgsm on host-a: \(Fixture.maskedPhone) needs a person — marked revoked"), "\(alert.text)")
+        let json = String(decoding: try JSONEncoder().encode(first), as: UTF8.self)
+        #expect(!json.contains(Fixture.phoneDigits), "a phone number in \(json)")
+        // The dead job was there at the first look: no alert for it. Nothing changed: nothing said.
+        #expect(try await look(fixture, &tracker, at: 10, accounts: accounts, live: live).isEmpty)
+        #expect(try await look(fixture, &tracker, at: 3600, accounts: accounts, live: live).isEmpty)
+    }
+
+    @Test func whatMayPassByItselfWaitsForTheHoldOffAndItsEndIsSaid() async throws {
+        let fixture = try await Fixture.make()
+        defer { fixture.remove() }
+        var tracker = AlertTracker(policy: .init(holdOff: 60), host: "host-a", holder: Self.me)
+        let account = fixture.account
+        let down = [account: HealthSnapshot(account: account, state: .down, lastFailureCode: "TGSM-NET-001", consecutiveFailures: 4)]
+        let up = [account: healthy(account)]
+        // A blip: down, then up within the hold-off. Nothing at all.
+        #expect(try await look(fixture, &tracker, at: 0, accounts: [account], live: down).isEmpty)
+        #expect(try await look(fixture, &tracker, at: 30, accounts: [account], live: up).isEmpty)
+        // Down for longer: one warning after 60 s (counted from the first look that saw it), then its end.
+        #expect(try await look(fixture, &tracker, at: 100, accounts: [account], live: down).isEmpty)
+        #expect(try await look(fixture, &tracker, at: 150, accounts: [account], live: down).isEmpty)
+        let reported = try await look(fixture, &tracker, at: 160, accounts: [account], live: down)
+        #expect(reported.map(\.event) == [.accountNeedsAttention] && reported.first?.severity == .warning, "\(reported)")
+        #expect(reported.first?.summary == "\(account) cannot work" && reported.first?.codes == ["down"])
+        #expect(try await look(fixture, &tracker, at: 170, accounts: [account], live: down).isEmpty)
+        let recovered = try await look(fixture, &tracker, at: 200, accounts: [account], live: up)
+        #expect(recovered.map(\.event) == [.accountRecovered] && recovered.first?.severity == .info)
+        #expect(recovered.first?.text == "[ok] tgsm on host-a: \(account) is ready again")
+        #expect(try await look(fixture, &tracker, at: 210, accounts: [account], live: up).isEmpty)
+    }
+
+    /// Still needing a person a day later: said again, as a reminder; a new reason is said at once;
+    /// with reminders off, only new reasons.
+    @Test func remindersAndNewReasons() async throws {
+        let fixture = try await Fixture.make()
+        defer { fixture.remove() }
+        let phone = Fixture.phoneAccount
+        let live = [phone: HealthSnapshot(account: phone, state: .terminal, consecutiveFailures: 0)]
+        var tracker = AlertTracker(policy: .init(repeatAfter: 86_400), host: "host-a", holder: Self.me)
+        #expect(try await look(fixture, &tracker, at: 0, accounts: [phone], live: live).count == 1)
+        #expect(try await look(fixture, &tracker, at: 86_000, accounts: [phone], live: live).isEmpty)
+        let reminder = try await look(fixture, &tracker, at: 86_400, accounts: [phone], live: live)
+        #expect(reminder.first?.summary == "\(Fixture.maskedPhone) needs a person (still, since 2027-01-15T08:00:00Z)", "\(reminder)")
+        // The process stops running it (no live health): a new reason, said at once.
+        let grown = try await look(fixture, &tracker, at: 86_500, accounts: [phone], live: [:])
+        #expect(grown.first?.codes == ["marked_revoked", "not_running"], "\(grown)")
+
+        var quiet = AlertTracker(policy: .init(repeatAfter: 0), host: "host-a", holder: Self.me)
+        #expect(try await look(fixture, &quiet, at: 0, accounts: [phone], live: live).count == 1)
+        #expect(try await look(fixture, &quiet, at: 10 * 86_400, accounts: [phone], live: live).isEmpty)
+    }
+
+    @Test func telegramNoticesThatNeedAPersonAreSaidOnceEachCodesMasked() async throws {
+        let fixture = try await Fixture.make()
+        defer { fixture.remove() }
+        let account = fixture.account
+        var snapshot = healthy(account)
+        func received(_ type: String, _ message: String, popup: Bool, at offset: Double, repeat isRepeat: Bool = false) -> ReceivedServiceNotification {
+            ReceivedServiceNotification(notification: ServiceNotification(type: type, message: message, popup: popup, inboxDate: nil),
+                                        receivedAt: UnixTime(seconds: Fixture.now + offset), isRepeat: isRepeat)
+        }
+        snapshot.serviceNotifications = [
+            received("LOGIN_CODE", "Login code: 12345", popup: false, at: -30),
+            received("AUTH_KEY_DROP_DUPLICATE", "Log out now, code 98765", popup: true, at: -20),
+        ]
+        var tracker = AlertTracker(host: "host-a", holder: Self.me)
+        let first = try await look(fixture, &tracker, at: 0, accounts: [account], live: [account: snapshot])
+        #expect(first.map(\.event) == [.telegramNotice], "a note is no alert: \(first)")
+        let drop = try #require(first.first)
+        #expect(drop.severity == .critical && drop.codes == ["AUTH_KEY_DROP_DUPLICATE"])
+        #expect(drop.summary == "\(account): Telegram asked this session to log out (AUTH_KEY_DROP_DUPLICATE): Log out now, code •••••", "\(drop.summary)")
+        #expect(drop.steps == NoticeAdvice.logOutRequested.steps && drop.at == "2027-01-15T07:59:40Z")
+        #expect(try await look(fixture, &tracker, at: 10, accounts: [account], live: [account: snapshot]).isEmpty)
+
+        snapshot.serviceNotifications.append(received("NEW_AUTHORIZATION_UNCONFIRMED", "Pixel 7, Berlin", popup: true, at: 15))
+        snapshot.serviceNotifications.append(received("AUTH_KEY_DROP_DUPLICATE", "again", popup: true, at: 16, repeat: true))
+        let next = try await look(fixture, &tracker, at: 20, accounts: [account], live: [account: snapshot])
+        #expect(next.map(\.codes) == [["NEW_AUTHORIZATION_UNCONFIRMED"]] && next.first?.severity == .warning, "a repeat is not said again: \(next)")
+    }
+
+    @Test func aLongFloodWaitIsSaidOnce() async throws {
+        let fixture = try await Fixture.make()
+        defer { fixture.remove() }
+        let account = fixture.account
+        var tracker = AlertTracker(policy: .init(longFloodWait: 3600), host: "host-a", holder: Self.me)
+        #expect(try await look(fixture, &tracker, at: 0, accounts: [account], live: [account: healthy(account)]).isEmpty,
+                "the fixture's wait is 32 minutes: under the threshold")
+        var sensitive = AlertTracker(policy: .init(longFloodWait: 1800), host: "host-a", holder: Self.me)
+        let first = try await look(fixture, &sensitive, at: 0, accounts: [account], live: [account: healthy(account)])
+        let wait = try #require(first.first)
+        #expect(wait.event == .longFloodWait && wait.severity == .warning && wait.codes == ["FLOOD_WAIT", Fixture.floodMethod])
+        #expect(wait.summary == "\(account): Telegram made messages.sendMessage wait 32m00s, until 2027-01-15T08:30:00Z", "\(wait.summary)")
+        #expect(try await look(fixture, &sensitive, at: 60, accounts: [account], live: [account: healthy(account)]).isEmpty)
+    }
+
+    @Test func deadLettersAreSaidWhenTheyGrow() async throws {
+        let fixture = try await Fixture.make()
+        defer { fixture.remove() }
+        let account = fixture.account
+        var tracker = AlertTracker(host: "host-a", holder: Self.me)
+        #expect(try await look(fixture, &tracker, at: 0, accounts: [account], live: [account: healthy(account)]).isEmpty)
+        let now = UnixTime(seconds: Fixture.now)
+        let claimed = try await fixture.queue.claim(
+            ClaimRequest(accounts: [account], limit: 1, perAccountLimit: 10, owner: "test", leaseSeconds: 60), now: now)
+        let job = try #require(claimed.first)
+        try await fixture.queue.retry(job.claim, error: "PEER_ID_INVALID", retryAt: nil, now: now)
+        let alerts = try await look(fixture, &tracker, at: 10, accounts: [account], live: [account: healthy(account)])
+        #expect(alerts.map(\.event) == [.jobsDeadLettered] && alerts.first?.account == nil, "\(alerts)")
+        #expect(alerts.first?.summary.hasPrefix("1 job ended dead-lettered (") == true, "\(alerts)")
+        #expect(try await look(fixture, &tracker, at: 20, accounts: [account], live: [account: healthy(account)]).isEmpty)
+    }
+
+    /// In a cluster, an account another live process holds is that process's to report.
+    @Test func anAccountHeldByAnotherLiveProcessIsLeftToIt() async throws {
+        let fixture = try await Fixture.make()
+        defer { fixture.remove() }
+        let account = fixture.account
+        let now = UnixTime(seconds: Fixture.now)
+        _ = try await fixture.store.acquireLease(account: account, holder: LeaseHolder(host: "host-b", pid: 7), now: now, ttl: 30, holderIsDead: { _ in false })
+        var tracker = AlertTracker(host: "host-a", holder: Self.me)
+        #expect(try await look(fixture, &tracker, at: 0, accounts: [account], live: [:]).isEmpty)
+        // Its lease expired (that process died): now this one reports it.
+        let orphaned = try await look(fixture, &tracker, at: 31, accounts: [account], live: [:])
+        #expect(orphaned.first?.codes == ["not_running"], "\(orphaned)")
+    }
+}
