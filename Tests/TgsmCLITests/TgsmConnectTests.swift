@@ -810,9 +810,17 @@ import WebhookTestSupport
         let string = try PyrogramStringSession.encode(PortableSession(dc: 1, authKey: key, userID: 1001, isBot: false, apiID: 1))
         let imported = try await setup.cli.run(["session", "import", "--account", "dave", "-"], stdin: string)
         #expect(imported.status == 0, "\(imported.stderr)")
-        let result = try await setup.cli.run(["run", "--account", "dave"])
+        // With a webhook, the run that ends at once still says why (a unit that stops restarting
+        // on exit 8 would otherwise leave nobody told).
+        let receiver = WebhookReceiver()
+        let port = await receiver.start()
+        let result = try await setup.cli.run(["run", "--account", "dave", "--alert-webhook", "http://127.0.0.1:\(port)/hook"])
+        await receiver.stop()
         #expect(result.status == 8, "\(result.stderr)")
         #expect(result.stderr.contains("dave"))
+        let alerts = try receiver.requests.map { try JSONDecoder().decode(Alert.self, from: $0.body) }
+        #expect(alerts.map(\.event) == [.accountNeedsAttention] && alerts.first?.account == "dave", "\(alerts)")
+        #expect(alerts.first?.codes.contains { $0.hasPrefix("marked_") } == true, "\(alerts)")
         try await setup.close()
     }
 

@@ -4,6 +4,7 @@ import Logging
 import MTProtoClient
 import OperatorHTTP
 import SessionManager
+import Workers
 
 /// `tgsm run`'s alerts: a webhook told when an account needs a person (docs/RUNNING_GUIDE.md,
 /// "Alerts"). Each setting comes from its flag, else the environment, else the config file's
@@ -39,6 +40,31 @@ struct AlertOptions: ParsableArguments {
         var caFiles: [String]
         var policy: AlertTracker.Policy
         var interval: Double
+
+        func tracker() -> AlertTracker {
+            let holder = LeaseHolder.current()
+            return AlertTracker(policy: policy, host: holder.host, holder: holder)
+        }
+
+        func delivery(clock: any TelegramClock, logger: Logger) -> AlertDelivery {
+            AlertDelivery(url: url, secret: secret, transport: NIOWebhookTransport(extraTrustRoots: caFiles), clock: clock, logger: logger)
+        }
+
+        /// One look and its alerts, sent before returning (at most `seconds`): for a `tgsm run`
+        /// that ends before its services start, because no account can run.
+        func alertOnce(store: any OperatorReadableStore, queue: (any JobQueue)?, accounts: [AccountID], clock: any TelegramClock,
+                       logger: Logger, seconds: Double = 10) async {
+            var tracker = tracker()
+            let delivery = delivery(clock: clock, logger: logger)
+            do {
+                let snapshot = try await OperatorSnapshot.gather(store: store, queue: queue, enabled: accounts, live: nil, now: clock.now(),
+                                                                 historyLimit: 0)
+                await delivery.send(tracker.observe(snapshot))
+                await delivery.flush(within: seconds)
+            } catch {
+                logger.warning("the accounts could not be read for alerts", metadata: ["error": "\(error)"])
+            }
+        }
     }
 
     /// Nil when no webhook is set anywhere: no alerts.

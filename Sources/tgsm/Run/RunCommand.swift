@@ -162,6 +162,9 @@ struct RunCommand: AsyncParsableCommand {
         guard !served.isEmpty else {
             let exit = failures.allSatisfy { $0.exit == .leaseHeld } ? CLIExit.leaseHeld
                 : failures.allSatisfy { $0.exit == .accountMarked } ? .accountMarked : .failure
+            // The process ends here, before its services: the webhook still hears why (a unit
+            // that stops restarting on exit 8 would otherwise leave nobody told).
+            await alerts?.alertOnce(store: store, queue: queue, accounts: wanted, clock: clock, logger: logger)
             throw CLIFailure(exit, "no account can run; see above")
         }
 
@@ -177,11 +180,8 @@ struct RunCommand: AsyncParsableCommand {
             extra.append(.init(name: "backups", service: BackupScheduleService(store: backups, interval: backupInterval, logger: logger)))
         }
         if let alerts {
-            let holder = LeaseHolder.current()
-            let delivery = AlertDelivery(url: alerts.url, secret: alerts.secret, transport: NIOWebhookTransport(extraTrustRoots: alerts.caFiles),
-                                         clock: clock, logger: logger)
             extra.append(.init(name: "alerts", service: AlertService(
-                tracker: AlertTracker(policy: alerts.policy, host: holder.host, holder: holder), delivery: delivery, store: store, queue: queue,
+                tracker: alerts.tracker(), delivery: alerts.delivery(clock: clock, logger: logger), store: store, queue: queue,
                 // Every account asked for: one left out at start-up (it needs a login, say) is what an alert is for.
                 accounts: wanted, liveHealth: RunServices.liveHealth(of: runtimes), clock: clock, interval: alerts.interval, logger: logger)))
             Terminal.standard.errorLine("tgsm run: alerts go to \(alerts.url.redacted)")
