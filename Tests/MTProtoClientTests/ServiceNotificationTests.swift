@@ -1,3 +1,4 @@
+import Logging
 import Synchronization
 import TL
 import TLSchema
@@ -72,5 +73,36 @@ import Testing
         sink.set(nil)
         sink.deliver(pushed)
         #expect(seen.withLock { $0 }.count == 2)
+    }
+
+    /// A notice sent while the client was away comes back in updates.getDifference's
+    /// `other_updates`: it reaches the handler as a pushed one does.
+    @Test func aNoticeRecoveredByADifferenceReachesTheHandler() async {
+        let engine = UpdatesEngine(logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
+        let (arrivals, arrived) = AsyncStream.makeStream(of: String.self)
+        engine.notices.set { notice in arrived.yield(notice.type) }
+        let difference = Api.updates.Difference.difference(.init(
+            newMessages: [], newEncryptedMessages: [], otherUpdates: [Self.other, Self.update("AUTH_KEY_DROP_DUPLICATE", "Session ended")],
+            chats: [], users: [], state: .state(.init(pts: 11, qts: 0, date: 2, seq: 1, unreadCount: 0))))
+        let backend = UpdatesBackend(
+            getState: { () throws(TelegramError) in throw .closed },
+            getDifference: { _, _, _ in difference },
+            getChannelDifference: { _, _, _, _ throws(TelegramError) in throw .closed },
+            save: { _ in })
+        // A state stored by an earlier run: starting fetches what happened since.
+        engine.submit(.start(UpdatesState(pts: 10, qts: 0, seq: 0, date: 1), isCurrent: false, .init(), backend, SystemClock()))
+        // Bounded: without the notice the stream ends and the expectation below says so.
+        let bound = Task {
+            try? await Task.sleep(for: .seconds(10))
+            arrived.finish()
+        }
+        defer { bound.cancel() }
+        var seen: [String] = []
+        for await type in arrivals {
+            seen.append(type)
+            break
+        }
+        #expect(seen == ["AUTH_KEY_DROP_DUPLICATE"])
+        await engine.close()
     }
 }

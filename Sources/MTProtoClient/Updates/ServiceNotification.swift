@@ -48,6 +48,16 @@ public struct ServiceNotification: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// The notices a difference recovered (updates.getDifference's `other_updates`): those sent
+    /// while the client was away or missed in a gap.
+    public static func all(in difference: Api.updates.Difference) -> [ServiceNotification] {
+        switch difference {
+        case .difference(let value): value.otherUpdates.compactMap(notification)
+        case .differenceSlice(let slice): slice.otherUpdates.compactMap(notification)
+        case .differenceEmpty, .differenceTooLong: []
+        }
+    }
+
     /// Bounded as they come off the network: the type is kept to 128 characters, the message to
     /// 4,096 (Telegram's longest message); they are kept in memory, logged and stored.
     static func notification(_ update: Api.Update) -> ServiceNotification? {
@@ -140,7 +150,10 @@ final class ServiceNotificationSink: Sendable {
     }
 
     func deliver(_ updates: Api.Updates) {
-        let notices = ServiceNotification.all(in: updates)
+        deliver(ServiceNotification.all(in: updates))
+    }
+
+    func deliver(_ notices: [ServiceNotification]) {
         guard !notices.isEmpty, let handler = handler.withLock({ $0 }) else { return }
         for notice in notices { handler(notice) }
     }

@@ -15,9 +15,9 @@ extension TelegramClient {
     public nonisolated var updates: UpdateStream { updatesEngine.stream }
 
     /// Hands each service notification Telegram sends the account (updateServiceNotification) to
-    /// `handler`, as it arrives, whether updates are started or not: pushed ones and those in
-    /// answers of this client's calls (not those recovered by updates.getDifference after a gap,
-    /// which `updates` carries once started). One handler; a new one replaces it, nil removes it.
+    /// `handler`, as it arrives, whether updates are started or not: pushed ones, those in answers
+    /// of this client's calls and, once updates are started, those updates.getDifference recovers
+    /// (sent while the client was away, or lost in a gap). One handler; a new one replaces it, nil removes it.
     /// It runs on the client's threads: keep it short.
     public nonisolated func onServiceNotification(_ handler: (@Sendable (ServiceNotification) -> Void)?) {
         updatesEngine.notices.set(handler)

@@ -180,6 +180,8 @@ final class UpdatesEngine: Sendable {
             case .stateFetched(let state):
                 actions = machine.stateFetched(state, now: now)
             case .difference(let difference):
+                // Notices sent while the client was away (or lost in a gap) reach the handler too.
+                notices.deliver(ServiceNotification.all(in: difference))
                 actions = machine.differenceReceived(difference, now: now)
             case .channelDifference(let id, let difference):
                 actions = machine.channelDifferenceReceived(difference, channelID: id, now: now)
