@@ -35,7 +35,7 @@ import WebhookTestSupport
         #expect(first.headers["x-tgsm-signature"] == "sha256=" + mac.map { String(format: "%02x", $0) }.joined())
         // What a chat webhook shows, and the fields a machine routes on.
         let object = try #require(try JSONSerialization.jsonObject(with: first.body) as? [String: Any])
-        #expect(object["text"] as? String == "[critical] tgsm on host-a: acct-1 needs a person — log in (`tgsm auth`)")
+        #expect(object["text"] as? String == "[critical] tgsm on host-a: acct-1 needs a person — log in (`tgsm auth`).")
         #expect(object["event"] as? String == "account_needs_attention" && object["source"] as? String == "tgsm")
         #expect(await delivery.pending == 0)
     }

@@ -1,9 +1,11 @@
 import Foundation
 import OffThePool
+import OperatorHTTP
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
 import Testing
+import WebhookTestSupport
 
 /// `tgsm sandbox`, the README's first command, run as a person runs it: the built binary, no
 /// setup, output to a pipe.
@@ -14,7 +16,11 @@ import Testing
         var cli = base
         // Its temporary folder goes inside ours, so we can see it is removed.
         cli.environment["TMPDIR"] = root
-        let result = try await cli.run(["sandbox"], withStore: false)
+        // The alerts it shows also go to a webhook, as `tgsm run --alert-webhook` sends them.
+        let receiver = WebhookReceiver()
+        let port = await receiver.start()
+        let result = try await cli.run(["sandbox", "--alert-webhook", "http://127.0.0.1:\(port)/hook"], withStore: false)
+        await receiver.stop()
         let out = result.stdout
         #expect(!result.crashed)
         #expect(result.status == 0, "stdout:\n\(out)\nstderr:\n\(result.stderr)")
@@ -35,6 +41,14 @@ import Testing
         #expect(out.contains("alice's health is degraded and lists it") && out.contains("Login code ••••• was requested."), "\(out)")
         #expect(out.contains("dashboard: http://127.0.0.1:"))
 
+        // The operator is told of each thing a person should know, once: carol revoked, carol back, alice's notice.
+        #expect(out.contains("alert: [critical] tgsm on ") && out.contains(": carol needs a person"), "\(out)")
+        #expect(out.contains("alert: [ok] tgsm on ") && out.contains(": carol is ready again"), "\(out)")
+        #expect(out.contains(": alice: Telegram asked this session to log out (AUTH_KEY_DROP_DUPLICATE)"), "\(out)")
+        let posted = try receiver.requests.map { try JSONDecoder().decode(Alert.self, from: $0.body) }
+        #expect(posted.map(\.event) == [.accountNeedsAttention, .accountRecovered, .telegramNotice], "\(posted)")
+        #expect(posted.map(\.account) == ["carol", "carol", "alice"])
+
         // The final table is `tgsm status`'s: all three active again (carol back without a code), the queue drained.
         let table = try #require(out.range(of: "ACCOUNT  HOME DC  AUTHORIZED")).lowerBound
         let rows = out[table...].split(separator: "\n")
@@ -53,7 +67,8 @@ import Testing
         // A pipe gets no colors; no phone number, login code or password is printed (the random
         // folder name is taken out first: its digits are not a secret).
         #expect(!out.contains("\u{1B}["))
-        let text = (out + result.stderr).replacingOccurrences(of: root, with: "ROOT")
+        let bodies = receiver.requests.map { String(decoding: $0.body, as: UTF8.self) }.joined()
+        let text = (out + result.stderr + bodies).replacingOccurrences(of: root, with: "ROOT")
         for secret in ["15550001", "15550002", "15550003", "10005", "20005", "30005", "hunter2", "54321"] {
             #expect(!text.contains(secret), "\(secret) printed")
         }

@@ -71,6 +71,14 @@ public struct Alert: Sendable, Codable, Equatable {
         case .warning: "[warning]"
         case .info: "[ok]"
         }
-        text = "\(icon) tgsm on \(host): \(summary)" + (steps.isEmpty ? "" : " — " + steps.joined(separator: " "))
+        text = "\(icon) tgsm on \(host): \(summary)" + (steps.isEmpty ? "" : " — " + Self.sentences(steps))
+    }
+
+    /// The steps as one paragraph: each ends with a full stop before the next.
+    static func sentences(_ steps: [String]) -> String {
+        steps.map { step in
+            let trimmed = step.trimmingCharacters(in: .whitespaces)
+            return trimmed.hasSuffix(".") || trimmed.hasSuffix("!") || trimmed.hasSuffix("?") ? trimmed : trimmed + "."
+        }.joined(separator: " ")
     }
 }

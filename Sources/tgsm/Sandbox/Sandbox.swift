@@ -43,9 +43,17 @@ final class Sandbox {
     /// Carol's jobs queued after her session was revoked: they run once she is back.
     private var carolJobs: [JobID] = []
     private let logger: Logger
+    /// What `tgsm run --alert-webhook` would send, with its defaults, looked for after each step
+    /// that calls for one; posted for real when the sandbox was given a webhook.
+    private var alertTracker: AlertTracker = {
+        let holder = LeaseHolder.current()
+        return AlertTracker(host: holder.host, holder: holder)
+    }()
+    private let alertDelivery: AlertDelivery?
 
     private init(folder: SandboxFolder, floodSeconds: Int, narrator: SandboxNarrator, dc: RunningTestDC, store: SQLiteSessionStore,
-                 queue: SQLiteJobQueue, archive: SQLiteMessageArchive, logger: Logger) {
+                 queue: SQLiteJobQueue, archive: SQLiteMessageArchive, alertDelivery: AlertDelivery?, logger: Logger) {
+        self.alertDelivery = alertDelivery
         self.folder = folder
         self.floodSeconds = floodSeconds
         self.narrator = narrator
@@ -57,7 +65,7 @@ final class Sandbox {
     }
 
     /// Starts the test DC and opens the store and the queue, narrating each.
-    static func start(folder: SandboxFolder, floodSeconds: Int, narrator: SandboxNarrator) async throws -> Sandbox {
+    static func start(folder: SandboxFolder, floodSeconds: Int, narrator: SandboxNarrator, alertWebhook: WebhookURL? = nil) async throws -> Sandbox {
         // The parts' own logs would drown the story; the narrator tells what matters.
         let quiet = Logger(label: "tgsm.sandbox") { _ in SwiftLogNoOpLogHandler() }
         narrator.title("tgsm sandbox: the whole system on this machine, against a local test DC; nothing leaves it")
@@ -85,8 +93,10 @@ final class Sandbox {
         }
         narrator.info("sessions: \(store.path) (backups in \(folder.store)/backups)")
         narrator.info("jobs and fetched messages: \(folder.store)/jobs.sqlite")
+        if let alertWebhook { narrator.info("alerts: posted to \(alertWebhook.redacted) as well as shown here") }
+        let delivery = alertWebhook.map { AlertDelivery(url: $0, clock: SystemClock(), logger: quiet) }
         return Sandbox(folder: folder, floodSeconds: floodSeconds, narrator: narrator, dc: running, store: store, queue: queue,
-                       archive: archive, logger: quiet)
+                       archive: archive, alertDelivery: delivery, logger: quiet)
     }
 
     // MARK: - The scenario
@@ -135,6 +145,8 @@ final class Sandbox {
             kind: SendJob.kind, account: "alice", json: SendJob.Payload(peer: PeerReference(username: "bob"), text: "hello from the tgsm sandbox"),
             idempotencyKey: "sandbox-hello")), "send alice -> @bob"))
         for (id, label) in ids { try await expectCompleted(id, label) }
+        // Everyone is ready: the alerts' first look, which says nothing.
+        _ = await lookForAlerts()
     }
 
     private func floodWait() async throws {
@@ -225,7 +237,8 @@ final class Sandbox {
             if row?.state != .queued || row?.attempts != 0 { carolUntouched = false }
         }
         let mark = try await store.status(of: "carol")
-        if stopped, let stop = log.stop(of: "carol"), fired == 1, mark?.state == .revoked, othersDone, carolUntouched {
+        let alerted = await lookForAlerts().contains { $0.event == .accountNeedsAttention && $0.account == "carol" }
+        if stopped, let stop = log.stop(of: "carol"), fired == 1, mark?.state == .revoked, othersDone, carolUntouched, alerted {
             narrator.handled(name, "carol's workers stopped cleanly (\(stop.error), \(stop.status.code)); the account is marked "
                 + "\(stop.status.state.rawValue) in the store, so no process calls Telegram for it; her \(carolJobs.count) jobs went back "
                 + "to the queue with no attempt spent; alice and bob kept working")
@@ -233,7 +246,7 @@ final class Sandbox {
             outcome.faults.append((name, true))
         } else {
             narrator.notHandled(name, "stopped \(stopped), mark \(mark?.state.rawValue ?? "none"), others done \(othersDone), "
-                + "carol's jobs untouched \(carolUntouched), fault fired \(fired) time(s)")
+                + "carol's jobs untouched \(carolUntouched), fault fired \(fired) time(s), alert \(alerted)")
             outcome.faults.append((name, false))
         }
     }
@@ -306,6 +319,11 @@ final class Sandbox {
         try await startSessions(["carol"])
         startWorkers(accounts: Self.demoAccounts.map(\.account))
         for id in carolJobs { try await expectCompleted(id, "carol's, queued since the revocation") }
+        if !(await lookForAlerts()).contains(where: { $0.event == .accountRecovered && $0.account == "carol" }) {
+            let problem = "carol is back, but no alert said she is ready again"
+            narrator.problem(problem)
+            outcome.problems.append(problem)
+        }
     }
 
     /// Telegram tells a session to log out (updateServiceNotification, type AUTH_KEY_DROP_...),
@@ -325,13 +343,14 @@ final class Sandbox {
         let stored = try await store.serviceNotifications(account: "alice", since: UnixTime(seconds: 0)).first
         let state = await sessions.health()["alice"]?.state
         let working = try await expectCompleted(try await enqueue(NewJob(kind: MeJob.kind, account: "alice")), "me for alice after the notice")
-        if heard, kept, let stored, !stored.message.contains("54321"), state == .degraded, working {
+        let alert = await lookForAlerts().first { $0.event == .telegramNotice && $0.account == "alice" }
+        if heard, kept, let stored, !stored.message.contains("54321"), state == .degraded, working, let alert, !alert.text.contains("54321") {
             narrator.handled(name, "alice's health is degraded and lists it, as /health and the dashboard do; the store keeps it for `tgsm check` "
                 + "with the code masked (\"\(stored.message)\"); alice kept working. What to do: look at the account's devices in an official app")
             outcome.faults.append((name, true))
         } else {
             narrator.notHandled(name, "heard \(heard), kept \(kept), health \(state?.rawValue ?? "none"), masked \(stored.map { !$0.message.contains("54321") } ?? false), "
-                + "working \(working)")
+                + "working \(working), alert \(alert.map { !$0.text.contains("54321") } ?? false)")
             outcome.faults.append((name, false))
         }
     }
@@ -354,6 +373,27 @@ final class Sandbox {
         narrator.info("jobs: \(counts[.completed]) completed, \(counts[.queued]) queued, \(counts[.dead]) dead; \(messages) messages archived")
         narrator.info(String(format: "time: %.1f s", narrator.elapsed))
         for problem in outcome.problems { narrator.problem(problem) }
+    }
+
+    /// One look as `tgsm run`'s alert service takes it (the store, the queue, the live health),
+    /// its alerts shown, and posted when the sandbox has a webhook.
+    private func lookForAlerts() async -> [Alert] {
+        do {
+            let snapshot = try await OperatorSnapshot.gather(store: store, queue: queue, enabled: Self.demoAccounts.map(\.account),
+                                                             live: await sessions?.health(), now: SystemClock().now(), historyLimit: 0)
+            let alerts = alertTracker.observe(snapshot)
+            for alert in alerts { narrator.alert(alert.text) }
+            if let alertDelivery {
+                await alertDelivery.send(alerts)
+                await alertDelivery.flush(within: 10)
+            }
+            return alerts
+        } catch {
+            let problem = "the accounts could not be read for alerts: \(error)"
+            narrator.problem(problem)
+            outcome.problems.append(problem)
+            return []
+        }
     }
 
     /// `--keep`: the test DC, the workers and the dashboard stay up until Ctrl-C.

@@ -15,7 +15,8 @@ struct SandboxCommand: AsyncParsableCommand {
         discussion: """
             Starts a local test DC and a store in a temporary folder, logs the test DC's demo accounts in, runs workers over \
             sample jobs, and injects a flood wait, a dropped connection, a revoked session and a corrupted store; the revoked \
-            account then logs in again without a code (the future auth token its first login left). Ends with \
+            account then logs in again without a code (the future auth token its first login left). The alerts `tgsm run \
+            --alert-webhook` would send are shown as they happen (and posted with --alert-webhook). Ends with \
             `tgsm status`'s table and a summary; exit 0 when every fault was handled. The folder is deleted at the end. \
             Flood waits are a few seconds here so the run is short; Telegram's last from seconds to hours.
             """
@@ -31,7 +32,14 @@ struct SandboxCommand: AsyncParsableCommand {
         "Where to put the store and the test DC's files (default: a new temporary folder, deleted at the end).", valueName: "dir"))
     var folder: String?
 
+    @Option(name: .customLong("alert-webhook"), help: ArgumentHelp(
+        "Also post the alerts the run shows to this webhook (a Slack or Mattermost incoming webhook shows them as they are).", valueName: "url"))
+    var alertWebhook: String?
+
     func validate() throws {
+        if let alertWebhook {
+            do { _ = try WebhookURL(alertWebhook) } catch { throw ValidationError(error.description) }
+        }
         guard (1...60).contains(floodSeconds) else { throw ValidationError("--flood-seconds must be between 1 and 60") }
     }
 
@@ -43,7 +51,8 @@ struct SandboxCommand: AsyncParsableCommand {
         var outcome: SandboxOutcome?
         var failure: (any Error)?
         do {
-            let sandbox = try await Sandbox.start(folder: place, floodSeconds: floodSeconds, narrator: narrator)
+            let webhook = try alertWebhook.map { text throws in try WebhookURL(text) }
+            let sandbox = try await Sandbox.start(folder: place, floodSeconds: floodSeconds, narrator: narrator, alertWebhook: webhook)
             do {
                 outcome = try await sandbox.runScenario()
                 if keep, let outcome, outcome.succeeded {

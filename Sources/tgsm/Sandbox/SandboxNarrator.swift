@@ -45,6 +45,11 @@ final class SandboxNarrator: Sendable {
         terminal.line("  " + terminal.paint("NOT HANDLED (\(fault)):", .red) + " " + what)
     }
 
+    /// What the operator's webhook is told (`tgsm run --alert-webhook`).
+    func alert(_ text: String) {
+        terminal.line("  " + terminal.paint("alert:", .yellow) + " " + text)
+    }
+
     func ok(_ text: String) {
         terminal.line("  " + terminal.paint("ok:", .green) + " " + text)
     }
