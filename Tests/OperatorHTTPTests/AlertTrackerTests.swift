@@ -1,6 +1,7 @@
 import Foundation
 import MTProto
 import MTProtoClient
+import MTProtoCrypto
 import OperatorHTTP
 import SessionManager
 import Testing
@@ -147,6 +148,36 @@ import Workers
         #expect(alerts.map(\.event) == [.jobsDeadLettered] && alerts.first?.account == nil, "\(alerts)")
         #expect(alerts.first?.summary.hasPrefix("1 job ended dead-lettered (") == true, "\(alerts)")
         #expect(try await look(fixture, &tracker, at: 20, accounts: [account], live: [account: healthy(account)]).isEmpty)
+    }
+
+    /// A network outage takes every account down at once: one alert naming them, not one each;
+    /// their recovery likewise.
+    @Test func manyAccountsAtOnceAreOneAlert() async throws {
+        let fixture = try await Fixture.make()
+        defer { fixture.remove() }
+        let accounts = (1...7).map { AccountID("acct-\($0)") }
+        for account in accounts {
+            try await fixture.store.saveSession(SessionState(homeDC: 2, dcs: [2: DCSessionState(authKey: try AuthKey(Array(repeating: 7, count: 256)), isAuthorized: true)],
+                                                             userID: 1), account: account, fence: nil)
+        }
+        func live(_ state: HealthState) -> [AccountID: HealthSnapshot] {
+            Dictionary(uniqueKeysWithValues: accounts.map { ($0, HealthSnapshot(account: $0, state: state, lastSuccess: UnixTime(seconds: Fixture.now - 5),
+                                                                                   lastFailureCode: "TGSM-NET-001", consecutiveFailures: state == .down ? 3 : 0)) })
+        }
+        var tracker = AlertTracker(policy: .init(holdOff: 0, groupAbove: 5), host: "host-a", holder: Self.me)
+        #expect(try await look(fixture, &tracker, at: 0, accounts: accounts, live: live(.healthy)).isEmpty)
+        let down = try await look(fixture, &tracker, at: 10, accounts: accounts, live: live(.down))
+        #expect(down.count == 1, "\(down)")
+        let alert = try #require(down.first)
+        #expect(alert.event == .accountNeedsAttention && alert.account == nil && alert.severity == .warning && alert.codes == ["down"])
+        #expect(alert.summary == "7 accounts cannot work: acct-1, acct-2, acct-3, acct-4, acct-5, acct-6, acct-7", "\(alert.summary)")
+        #expect(alert.steps.first == "acct-1, for one:" && alert.steps.count == 2, "\(alert.steps)")
+        let up = try await look(fixture, &tracker, at: 20, accounts: accounts, live: live(.healthy))
+        #expect(up.map(\.summary) == ["7 accounts are ready again: acct-1, acct-2, acct-3, acct-4, acct-5, acct-6, acct-7"], "\(up)")
+        // At or under the threshold, each its own.
+        var small = AlertTracker(policy: .init(holdOff: 0, groupAbove: 7), host: "host-a", holder: Self.me)
+        _ = try await look(fixture, &small, at: 0, accounts: accounts, live: live(.healthy))
+        #expect(try await look(fixture, &small, at: 10, accounts: accounts, live: live(.down)).count == 7)
     }
 
     /// In a cluster, an account another live process holds is that process's to report.

@@ -24,11 +24,15 @@ public struct AlertTracker: Sendable {
         public var repeatAfter: Double
         /// A flood wait this long or longer is reported.
         public var longFloodWait: Double
+        /// More accounts than this starting (or ending) a condition in one look are one alert, not
+        /// one each: a network outage takes every account down at once.
+        public var groupAbove: Int
 
-        public init(holdOff: Double = 60, repeatAfter: Double = 86_400, longFloodWait: Double = 3600) {
+        public init(holdOff: Double = 60, repeatAfter: Double = 86_400, longFloodWait: Double = 3600, groupAbove: Int = 5) {
             self.holdOff = holdOff
             self.repeatAfter = repeatAfter
             self.longFloodWait = longFloodWait
+            self.groupAbove = groupAbove
         }
     }
 
@@ -71,12 +75,13 @@ public struct AlertTracker: Sendable {
     public mutating func observe(_ snapshot: OperatorSnapshot) -> [Alert] {
         let now = snapshot.now
         var alerts: [Alert] = []
+        var accountAlerts: [Alert] = []
         var present: Set<AccountID> = []
         var noticesNow: Set<NoticeKey> = []
         var waitsNow: Set<WaitKey> = []
         for account in snapshot.accounts where account.enabled && !heldElsewhere(account, now: now) {
             present.insert(account.id)
-            if let alert = accountAlert(account, liveExpected: snapshot.hasLiveHealth, now: now) { alerts.append(alert) }
+            if let alert = accountAlert(account, liveExpected: snapshot.hasLiveHealth, now: now) { accountAlerts.append(alert) }
             for received in account.live?.serviceNotifications ?? [] where !received.isRepeat {
                 let notice = received.notification
                 let key = NoticeKey(account: account.id, type: notice.type, receivedAt: received.receivedAt.seconds)
@@ -104,6 +109,7 @@ public struct AlertTracker: Sendable {
                     codes: [wait.kind.rawValue, wait.method]))
             }
         }
+        alerts.insert(contentsOf: grouped(accountAlerts, at: now), at: 0)
         // Conditions of accounts no longer shown (removed, now held elsewhere) end without a word.
         conditions = conditions.filter { present.contains($0.key) }
         // Only what is still shown is remembered: bounded by what the snapshot holds.
@@ -149,6 +155,32 @@ public struct AlertTracker: Sendable {
         return Alert(event: .accountNeedsAttention, severity: needsAPerson ? .critical : .warning, account: name, at: ISOTime.string(now),
                      host: host, summary: lead + (reminder && !grew ? " (still, since \(ISOTime.string(condition.since)))" : ""),
                      steps: reasons.map { Redaction.masked($0.text) }, codes: reasons.map(\.code))
+    }
+
+    /// Each event's account alerts as they are, or, when more than `groupAbove` accounts share
+    /// one, a single alert naming them (the first account's reasons standing for the rest).
+    private func grouped(_ alerts: [Alert], at now: UnixTime) -> [Alert] {
+        var result: [Alert] = []
+        for event in [Alert.Event.accountNeedsAttention, .accountRecovered] {
+            let these = alerts.filter { $0.event == event }
+            guard these.count > max(1, policy.groupAbove), let first = these.first else {
+                result += these
+                continue
+            }
+            let names = these.compactMap(\.account)
+            let shown = names.prefix(10).joined(separator: ", ") + (names.count > 10 ? " and \(names.count - 10) more" : "")
+            let severity = these.map(\.severity).max() ?? first.severity
+            let summary = switch event {
+            case .accountRecovered: "\(these.count) accounts are ready again: \(shown)"
+            default: "\(these.count) accounts \(severity == .critical ? "need a person" : "cannot work"): \(shown)"
+            }
+            var codes: [String] = []
+            for code in these.flatMap(\.codes) where !codes.contains(code) { codes.append(code) }
+            let steps = first.steps.isEmpty ? [] : ["\(first.account ?? "the first"), for one:"] + first.steps
+            result.append(Alert(event: event, severity: severity, account: nil, at: ISOTime.string(now), host: host, summary: summary,
+                                steps: steps, codes: codes))
+        }
+        return result
     }
 
     private func heldElsewhere(_ account: OperatorSnapshot.Account, now: UnixTime) -> Bool {
