@@ -16,16 +16,19 @@ struct AlertOptions: ParsableArguments {
         valueName: "url"))
     var webhook: String?
 
-    @Option(name: .customLong("alert-hold-off"), help: "Seconds a condition that may pass by itself (down, not connected yet) lasts before it is an alert (default 60).")
+    @Option(name: .customLong("alert-hold-off"), help: ArgumentHelp(
+        "Seconds a condition that may pass by itself (down, not connected yet) lasts before it is an alert (default 60).", valueName: "seconds"))
     var holdOff: Double?
 
-    @Option(name: .customLong("alert-repeat"), help: "Seconds after which an account still needing a person is reported again; 0 never (default 86400).")
+    @Option(name: .customLong("alert-repeat"), help: ArgumentHelp(
+        "Seconds after which an account still needing a person is reported again; 0 never (default 86400).", valueName: "seconds"))
     var repeatAfter: Double?
 
-    @Option(name: .customLong("alert-interval"), help: "Seconds between looks at the accounts for alerts (default 10).")
+    @Option(name: .customLong("alert-interval"), help: ArgumentHelp("Seconds between looks at the accounts for alerts.", valueName: "seconds"))
     var interval: Double = 10
 
-    @Option(name: .customLong("alert-flood-wait"), help: "A flood wait this many seconds long or longer is reported (default 3600).")
+    @Option(name: .customLong("alert-flood-wait"), help: ArgumentHelp(
+        "A flood wait this many seconds long or longer is reported (default 3600).", valueName: "seconds"))
     var longFloodWait: Double?
 
     @Option(name: .customLong("alert-ca-file"), help: ArgumentHelp(
