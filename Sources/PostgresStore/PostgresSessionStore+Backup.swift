@@ -147,9 +147,9 @@ extension PostgresSessionStore {
         let logger = self.logger
         let now = clock.now()
         let account = copy.account.rawValue
-        let (sealer, location) = (self.sealer, database.location)
+        let (sealer, location, opened) = (self.sealer, database.location, encryptionHeader)
         try await accountWrite("restore the session of \(copy.account)", account: copy.account, fence: fence, now: now) { connection in
-            try await Self.refuseSecretsInClear(connection, sealer: sealer, location: location, logger: logger)
+            try await Self.refuseStaleKey(connection, opened: opened, location: location, logger: logger)
             for table in ["dc", "future_salt", "update_state", "channel_pts", "peer"] {
                 try await connection.query("DELETE FROM \(unescaped: table) WHERE account = \(account)", logger: logger)
             }

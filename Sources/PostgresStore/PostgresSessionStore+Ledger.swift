@@ -140,10 +140,10 @@ extension PostgresSessionStore {
 
     public func setPendingLoginCode(_ code: PendingLoginCode?, account: AccountID, phoneKey: String) async throws(SessionStoreError) {
         let logger = self.logger
-        let (sealer, location) = (self.sealer, database.location)
+        let (sealer, location, opened) = (self.sealer, database.location, encryptionHeader)
         try await write("record the pending login code") { connection in
             if let code {
-                try await Self.refuseSecretsInClear(connection, sealer: sealer, location: location, logger: logger)
+                try await Self.refuseStaleKey(connection, opened: opened, location: location, logger: logger)
                 let hash = try StoredSecret.stored(Array(code.phoneCodeHash.utf8), sealer: sealer,
                                                    context: SecretContext.phoneCodeHash(account.rawValue, phoneKey))
                 try await connection.query("""
@@ -183,9 +183,9 @@ extension PostgresSessionStore {
     public func addFutureAuthToken(_ token: FutureAuthToken, account: AccountID, phoneKey: String) async throws(SessionStoreError) {
         let logger = self.logger
         let digest = token.digest
-        let (sealer, location) = (self.sealer, database.location)
+        let (sealer, location, opened) = (self.sealer, database.location, encryptionHeader)
         try await write("keep a future auth token") { connection in
-            try await Self.refuseSecretsInClear(connection, sealer: sealer, location: location, logger: logger)
+            try await Self.refuseStaleKey(connection, opened: opened, location: location, logger: logger)
             let stored = try StoredSecret.stored(token.bytes, sealer: sealer, context: SecretContext.futureAuthToken(phoneKey, digest))
             try await connection.query("""
                 INSERT INTO future_auth_token(phone_key, token_digest, account, token, received_at)

@@ -10,7 +10,7 @@ import SessionManager
 extension PostgresSessionStore {
     public func loadSession(account: AccountID) async throws(SessionStoreError) -> SessionState? {
         let logger = self.logger
-        let (sealer, location) = (self.sealer, database.location)
+        let (sealer, location, opened) = (self.sealer, database.location, encryptionHeader)
         return try await write("load the session of \(account)") { connection in
             // One transaction (REPEATABLE READ): the DC rows and the update state belong to one save.
             try await connection.query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY", logger: logger)
@@ -24,9 +24,14 @@ extension PostgresSessionStore {
                 """, logger: logger)
             {
                 let (dc, stored, keyID, salt, offset, authorized) = try row.decode((Int64, Data?, Int64?, Int64, Double, Bool).self)
-                let key = try stored.map { blob throws(SessionStoreError) in
-                    try StoredSecret.authKey(blob, id: keyID, sealer: sealer, context: SecretContext.authKey(account.rawValue, Int(dc)),
-                                             location: location, account: account, what: "auth key of DC \(dc)")
+                var key: AuthKey?
+                if let stored {
+                    do {
+                        key = try StoredSecret.authKey(stored, id: keyID, sealer: sealer, context: SecretContext.authKey(account.rawValue, Int(dc)),
+                                                       location: location, account: account, what: "auth key of DC \(dc)")
+                    } catch {
+                        throw await Self.explainUnreadableSecret(error, connection, opened: opened, location: location, logger: logger)
+                    }
                 }
                 state.dcs[Int(dc)] = DCSessionState(authKey: key, serverSalt: salt, timeOffset: offset, isAuthorized: authorized)
             }
@@ -39,10 +44,10 @@ extension PostgresSessionStore {
     public func saveSession(_ state: SessionState, account: AccountID, fence: LeaseToken?) async throws(SessionStoreError) -> Bool {
         let logger = self.logger
         let now = clock.now()
-        let (sealer, location) = (self.sealer, database.location)
+        let (sealer, location, opened) = (self.sealer, database.location, encryptionHeader)
         return try await accountWrite("save the session of \(account)", account: account, fence: fence, now: now) { connection in
             if state.dcs.values.contains(where: { $0.authKey != nil }) {
-                try await Self.refuseSecretsInClear(connection, sealer: sealer, location: location, logger: logger)
+                try await Self.refuseStaleKey(connection, opened: opened, location: location, logger: logger)
             }
             try await connection.query("""
                 UPDATE account SET home_dc = \(Int64(state.homeDC)), user_id = \(state.userID), is_bot = \(state.isBot) WHERE id = \(account.rawValue)
@@ -129,9 +134,9 @@ extension PostgresSessionStore {
     public func saveTemporaryKey(_ key: TemporaryAuthKey?, dc: Int, account: AccountID, fence: LeaseToken?) async throws(SessionStoreError) {
         let logger = self.logger
         let now = clock.now()
-        let (sealer, location) = (self.sealer, database.location)
+        let (sealer, location, opened) = (self.sealer, database.location, encryptionHeader)
         try await accountWrite("save the temporary key of \(account) DC \(dc)", account: account, fence: fence, now: now) { connection in
-            if key != nil { try await Self.refuseSecretsInClear(connection, sealer: sealer, location: location, logger: logger) }
+            if key != nil { try await Self.refuseStaleKey(connection, opened: opened, location: location, logger: logger) }
             let stored = try key.map { try StoredSecret.stored($0.key.bytes, sealer: sealer, context: SecretContext.tempKey(account.rawValue, dc)) }
             try await connection.query("""
                 INSERT INTO dc(account, dc_id, temp_key, temp_key_id, temp_key_expires_at, updated_at)
@@ -144,7 +149,7 @@ extension PostgresSessionStore {
 
     public func temporaryKey(dc: Int, account: AccountID) async throws(SessionStoreError) -> TemporaryAuthKey? {
         let logger = self.logger
-        let (sealer, location) = (self.sealer, database.location)
+        let (sealer, location, opened) = (self.sealer, database.location, encryptionHeader)
         return try await read("read the temporary key of \(account) DC \(dc)") { connection in
             guard let row = try await connection.rows("""
                 SELECT temp_key, temp_key_id, temp_key_expires_at FROM dc WHERE account = \(account.rawValue) AND dc_id = \(Int64(dc))
@@ -153,8 +158,13 @@ extension PostgresSessionStore {
             let (blob, keyID, expires) = try row.decode((Data?, Int64?, Double?).self)
             guard let blob else { return nil }
             guard let expires else { throw SessionStoreError.corruptRecord(account: account, what: "temporary key of DC \(dc)") }
-            let key = try StoredSecret.authKey(blob, id: keyID, sealer: sealer, context: SecretContext.tempKey(account.rawValue, dc),
+            let key: AuthKey
+            do {
+                key = try StoredSecret.authKey(blob, id: keyID, sealer: sealer, context: SecretContext.tempKey(account.rawValue, dc),
                                                location: location, account: account, what: "temporary key of DC \(dc)")
+            } catch {
+                throw await Self.explainUnreadableSecret(error, connection, opened: opened, location: location, logger: logger)
+            }
             return TemporaryAuthKey(key: key, expiresAt: UnixTime(seconds: expires))
         }
     }

@@ -24,6 +24,9 @@ public final class PostgresSessionStore: SessionStore, Sendable {
     /// Seals the secrets (auth keys, temporary keys, login code hashes, future auth tokens) when
     /// the store is encrypted; nil when they are stored as they are.
     let sealer: SecretSealer?
+    /// The encryption header as this store found (or wrote) it: a secret is written only while it
+    /// is still the store's (`refuseStaleKey`).
+    let encryptionHeader: String?
     /// Where the key came from: snapshots are sealed with it too (`snapshot(into:options:)`).
     let encryption: StoreEncryption
     let clock: any TelegramClock
@@ -91,18 +94,20 @@ public final class PostgresSessionStore: SessionStore, Sendable {
         guard secret.count == 32 else {
             throw .corruptRecord(account: AccountID("-"), what: "phone-key secret in store_meta (\(secret.count) bytes, not 32)")
         }
-        let sealer = try await prepareEncryption(database, encryption: encryption, logger: logger)
-        let store = PostgresSessionStore(database: database, phoneSecret: SymmetricKey(data: secret), sealer: sealer, encryption: encryption,
+        let (sealer, header) = try await prepareEncryption(database, encryption: encryption, logger: logger)
+        let store = PostgresSessionStore(database: database, phoneSecret: SymmetricKey(data: secret), sealer: sealer, encryptionHeader: header,
+                                         encryption: encryption,
                                          clock: clock, logger: logger, ownsDatabase: ownsDatabase)
         await store.startFloodListener()
         return store
     }
 
-    private init(database: PostgresDatabase, phoneSecret: SymmetricKey, sealer: SecretSealer?, encryption: StoreEncryption,
+    private init(database: PostgresDatabase, phoneSecret: SymmetricKey, sealer: SecretSealer?, encryptionHeader: String?, encryption: StoreEncryption,
                  clock: any TelegramClock, logger: Logger, ownsDatabase: Bool) {
         self.database = database
         self.phoneSecret = phoneSecret
         self.sealer = sealer
+        self.encryptionHeader = encryptionHeader
         self.encryption = encryption
         self.clock = clock
         self.logger = logger

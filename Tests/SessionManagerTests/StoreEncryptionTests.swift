@@ -201,6 +201,96 @@ import Testing
         }
     }
 
+    static func rekey(_ place: EngineStore, from old: StoreEncryption, to new: StoreEncryption) async throws -> RekeyReport {
+        switch place.engine {
+        case .sqlite:
+            var options = place.options
+            options.encryption = old
+            return try SQLiteSessionStore.rekey(directory: place.location, options: options, to: new)
+        case .postgres:
+            return try await PostgresSessionStore.rekey(url: try #require(place.postgresURL), from: old, to: new, logger: place.options.logger)
+        }
+    }
+
+    /// `rekey`: every secret sealed under the new key in one go; the old key opens nothing after.
+    @Test(arguments: StoreEngine.allCases) func reKeyingSealsEverySecretUnderTheNewKey(_ engine: StoreEngine) async throws {
+        try await EngineStore.with(engine) { place in
+            let old = StoreEncryption.key(SymmetricKey(size: .bits256))
+            let new = StoreEncryption.passphrase("the new one", cost: Self.cheap)
+            let store = try await place.open(encryption: old)
+            try await store.saveSession(Fixtures.session(), account: "alice", fence: nil)
+            try await store.saveTemporaryKey(TemporaryAuthKey(key: Fixtures.key(50), expiresAt: .init(seconds: 9)), dc: 2, account: "alice", fence: nil)
+            let phoneKey = try await store.phoneKey(for: "15550001")
+            try await store.setPendingLoginCode(Self.pendingCode, account: "alice", phoneKey: phoneKey)
+            try await store.addFutureAuthToken(Self.futureToken, account: "alice", phoneKey: phoneKey)
+            try await store.shutDown()
+
+            let report = try await Self.rekey(place, from: old, to: new)
+            #expect(report.secrets == 5, "two auth keys, a temporary key, a login code hash, a token: \(report)")
+            if engine == .sqlite { #expect(report.backup != nil && !report.olderBackups.isEmpty, "\(report)") }
+            let reopened = try await place.open(encryption: new)
+            #expect(try await reopened.loadSession(account: "alice") == Fixtures.session())
+            #expect(try await reopened.temporaryKey(dc: 2, account: "alice")?.key == Fixtures.key(50))
+            #expect(try await reopened.pendingLoginCode(account: "alice", phoneKey: phoneKey) == Self.pendingCode)
+            #expect(try await reopened.futureAuthTokens(phoneKey: phoneKey) == [Self.futureToken])
+            try await reopened.shutDown()
+            #expect(await Self.openingError(place, old)?.code == "store.wrong_encryption_key")
+            try await Self.expectNothingInClear(place)
+        }
+    }
+
+    /// A process still on the old key after a re-key: its secret writes and reads are refused with
+    /// the error that says to restart it with the new key, never a secret sealed under a key the
+    /// store no longer has; its other writes go on, and nothing is lost.
+    @Test(arguments: StoreEngine.allCases) func aProcessStillOnTheOldKeyIsRefusedAfterAReKey(_ engine: StoreEngine) async throws {
+        try await EngineStore.with(engine) { place in
+            let old = StoreEncryption.key(SymmetricKey(size: .bits256))
+            let new = StoreEncryption.key(SymmetricKey(size: .bits256))
+            let early = try await place.open(encryption: old)
+            try await early.saveSession(Fixtures.session(), account: "alice", fence: nil)
+            let phoneKey = try await early.phoneKey(for: "15550001")
+            _ = try await Self.rekey(place, from: old, to: new)
+
+            await Self.expectKeyChanged { try await early.saveSession(Fixtures.session(salt: 5), account: "alice", fence: nil) }
+            await Self.expectKeyChanged { _ = try await early.loadSession(account: "alice") }
+            await Self.expectKeyChanged { try await early.addFutureAuthToken(Self.futureToken, account: "alice", phoneKey: phoneKey) }
+            try await early.updateServerSalt(-7, dc: 2, account: "alice", fence: nil)
+            try await early.shutDown()
+
+            var expected = Fixtures.session()
+            expected.dcs[2]?.serverSalt = -7
+            let current = try await place.open(encryption: new)
+            #expect(try await current.loadSession(account: "alice") == expected)
+            #expect(try await current.futureAuthTokens(phoneKey: phoneKey) == [])
+            try await current.shutDown()
+        }
+    }
+
+    /// A secret that does not open under the current key stops the re-key with nothing changed.
+    @Test func aSecretThatDoesNotOpenStopsTheReKeyWithNothingChanged() async throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let old = StoreEncryption.key(SymmetricKey(size: .bits256))
+        let store = try SQLiteSessionStore.open(directory: dir.path, options: Fixtures.options(encryption: old))
+        try await store.saveSession(Fixtures.session(), account: "alice", fence: nil)
+        try await store.saveSession(Fixtures.session(salt: 9), account: "bob", fence: nil)
+        try store.close()
+        let raw = try DatabaseQueue(path: dir.file("sessions.sqlite"))
+        try await raw.write { db in
+            try db.execute(sql: "UPDATE dc SET temp_key = x'0102030405' WHERE account = 'bob' AND dc_id = 1")
+        }
+        try raw.close()
+        do {
+            _ = try SQLiteSessionStore.rekey(directory: dir.path, options: Fixtures.options(encryption: old), to: .key(SymmetricKey(size: .bits256)))
+            Issue.record("a store with a secret that does not open was re-keyed")
+        } catch {
+            #expect(error.code == "store.corrupt_record" && error.description.contains("nothing was re-keyed"), "\(error)")
+        }
+        let again = try SQLiteSessionStore.open(directory: dir.path, options: Fixtures.options(encryption: old))
+        #expect(try await again.loadSession(account: "alice") == Fixtures.session(), "still under the old key")
+        try again.close()
+    }
+
     /// A snapshot of an encrypted PostgreSQL store is sealed even when the caller gives no key
     /// (the store's own is used), and restores with it; a snapshot never holds the keys in clear.
     @Test func aPostgresSnapshotIsSealedLikeItsStore() async throws {
@@ -248,6 +338,17 @@ import Testing
         } catch {
             Issue.record("an untyped error: \(error)")
             return nil
+        }
+    }
+
+    static func expectKeyChanged(_ body: () async throws -> Void, sourceLocation: SourceLocation = #_sourceLocation) async {
+        do {
+            try await body()
+            Issue.record("a store on the old key went on", sourceLocation: sourceLocation)
+        } catch let error as SessionStoreError {
+            #expect(error.code == "store.encryption_key_changed", "\(error)", sourceLocation: sourceLocation)
+        } catch {
+            Issue.record("an untyped error: \(error)", sourceLocation: sourceLocation)
         }
     }
 

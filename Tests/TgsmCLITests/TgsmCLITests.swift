@@ -411,6 +411,45 @@ import Testing
         #expect(exported.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == string, "the sealed key comes back as it went in")
     }
 
+    /// `session rekey`: the secrets move to the new key (the old one opens nothing after), a backup
+    /// is taken under it, and a store some live process holds is refused unless --force.
+    @Test func rekeyMovesTheStoreToANewKeyFile() async throws {
+        let (root, base) = try CLI.temporary()
+        let oldKey = root + "/old.key", newKey = root + "/new.key"
+        try CLIFixtures.write(CLIFixtures.hex((0..<32).map { UInt8($0 * 5 + 1) }), to: oldKey)
+        try CLIFixtures.write(CLIFixtures.hex((0..<32).map { UInt8(truncatingIfNeeded: $0 * 11 + 4) }), to: newKey)
+        let key = try CLIFixtures.key(seed: 8)
+        let string = try TelethonStringSession.encode(PortableSession(dc: 2, authKey: key, address: DCAddress(host: "127.0.0.1", port: 1)))
+        try CLIFixtures.write(string, to: root + "/s.txt")
+        var withOld = base
+        withOld.environment["TGSM_KEY_FILE"] = oldKey
+        #expect(try await withOld.run(["session", "import", "--account", "ivy", root + "/s.txt"]).status == 0)
+
+        let rekeyed = try await withOld.run(["session", "rekey", "--new-key-file", newKey, "--json"])
+        #expect(rekeyed.status == 0, "\(rekeyed.stderr)")
+        let result = try #require(try rekeyed.jsonObject() as? [String: Any])
+        #expect(result["secrets"] as? Int == 1 && (result["backup"] as? String)?.hasPrefix("sessions-") == true, "\(result)")
+        let stale = try await withOld.run(["session", "list"])
+        #expect(stale.status == 9 && stale.stderr.contains("store.wrong_encryption_key"), "\(stale.stderr)")
+        var withNew = base
+        withNew.environment["TGSM_KEY_FILE"] = newKey
+        let exported = try await withNew.run(["session", "export", "--account", "ivy", "--format", "telethon-string", "--stdout", "--address", "127.0.0.1:1"])
+        #expect(exported.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == string, "\(exported.stderr)")
+        let file = try Data(contentsOf: URL(fileURLWithPath: base.store + "/sessions.sqlite"))
+        #expect(file.range(of: Data(key.bytes.prefix(32))) == nil)
+
+        // A live process holds the account: refused (exit 6, nothing changed) unless --force.
+        let store = try SQLiteSessionStore.open(directory: base.store, options: SQLiteStoreOptions(encryption: .keyFile(path: newKey)))
+        _ = try await store.acquireLease(account: "ivy", holder: LeaseHolder(host: "elsewhere", pid: 7), now: UnixTime(seconds: Date().timeIntervalSince1970),
+                                         ttl: 3600, holderIsDead: { _ in false })
+        try store.close()
+        let refused = try await withNew.run(["session", "rekey", "--new-key-file", oldKey])
+        #expect(refused.status == 6 && refused.stderr.contains("--force"), "\(refused.stderr)")
+        #expect(try await withNew.run(["session", "list"]).status == 0, "still under the new key")
+        #expect(try await withNew.run(["session", "rekey", "--new-key-file", oldKey, "--force"]).status == 0)
+        #expect(try await withOld.run(["session", "list"]).status == 0)
+    }
+
     /// Encryption turned on for a store that has backups: the store is sealed (and rewritten, so no
     /// key stays in its free pages), and `tgsm check` names each older backup that still holds keys
     /// in clear, with the steps that replace it.
@@ -600,7 +639,7 @@ import Testing
 
     @Test func everyCommandHasHelp() async throws {
         let (_, cli) = try CLI.temporary()
-        for command in [[], ["session"], ["session", "list"], ["session", "backup"], ["session", "restore"], ["session", "import"],
+        for command in [[], ["session"], ["session", "list"], ["session", "backup"], ["session", "restore"], ["session", "import"], ["session", "rekey"],
                         ["session", "export"], ["status"], ["jobs"], ["jobs", "enqueue"], ["jobs", "list"], ["jobs", "retry"],
                         ["jobs", "cancel"], ["check"], ["testdc"]] {
             let help = try await cli.run(command + ["--help"], withStore: false)

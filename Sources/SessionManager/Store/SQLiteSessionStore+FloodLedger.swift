@@ -106,12 +106,13 @@ extension SQLiteSessionStore {
     public func setPendingLoginCode(_ code: PendingLoginCode?, account: AccountID, phoneKey: String) async throws(SessionStoreError) {
         let sealer = self.sealer
         let path = self.path
+        let header = self.encryptionHeader
         try await write("record the pending login code") { db in
             guard let code else {
                 try db.execute(sql: "DELETE FROM pending_login_code WHERE account = ? AND phone_key = ?", arguments: [account.rawValue, phoneKey])
                 return
             }
-            try Self.refuseSecretsInClear(db, sealer: sealer, path: path)
+            try Self.refuseStaleKey(db, opened: header, path: path)
             let hash = Array(code.phoneCodeHash.utf8)
             let stored = try sealer.map { try $0.seal(hash, context: SecretContext.phoneCodeHash(account.rawValue, phoneKey)) } ?? Data(hash)
             try db.execute(sql: """
@@ -149,9 +150,10 @@ extension SQLiteSessionStore {
     public func addFutureAuthToken(_ token: FutureAuthToken, account: AccountID, phoneKey: String) async throws(SessionStoreError) {
         let sealer = self.sealer
         let path = self.path
+        let header = self.encryptionHeader
         let digest = token.digest
         try await write("keep a future auth token") { db in
-            try Self.refuseSecretsInClear(db, sealer: sealer, path: path)
+            try Self.refuseStaleKey(db, opened: header, path: path)
             let stored = try sealer.map { try $0.seal(token.bytes, context: SecretContext.futureAuthToken(phoneKey, digest)) } ?? Data(token.bytes)
             try db.execute(sql: """
                 INSERT INTO future_auth_token(phone_key, token_digest, account, token, received_at) VALUES (?, ?, ?, ?, ?)

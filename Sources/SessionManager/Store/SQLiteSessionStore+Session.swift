@@ -8,6 +8,7 @@ extension SQLiteSessionStore {
     public func loadSession(account: AccountID) async throws(SessionStoreError) -> SessionState? {
         let sealer = self.sealer
         let path = self.path
+        let header = self.encryptionHeader
         return try await read("load the session of \(account)") { db in
             guard let row = try Row.fetchOne(db, sql: "SELECT home_dc, user_id, is_bot, row_check FROM account WHERE id = ?", arguments: [account.rawValue]),
                   let homeDC = row.int64("home_dc")
@@ -30,7 +31,8 @@ extension SQLiteSessionStore {
                     throw SessionStoreError.corruptRecord(account: account, what: "DC \(dc) row")
                 }
                 let key = try stored.map { blob throws(SessionStoreError) in
-                    try Self.openKey(blob, id: keyID, sealer: sealer, context: SecretContext.authKey(account.rawValue, dc), path: path, account: account, what: "auth key of DC \(dc)")
+                    try Self.openKey(blob, id: keyID, sealer: sealer, context: SecretContext.authKey(account.rawValue, dc), path: path, account: account,
+                                     what: "auth key of DC \(dc)", db: db, opened: header)
                 }
                 state.dcs[dc] = DCSessionState(authKey: key, serverSalt: salt, timeOffset: offset, isAuthorized: authorized)
             }
@@ -43,10 +45,11 @@ extension SQLiteSessionStore {
     public func saveSession(_ state: SessionState, account: AccountID, fence: LeaseToken?) async throws(SessionStoreError) -> Bool {
         let sealer = self.sealer
         let path = self.path
+        let header = self.encryptionHeader
         let now = clock.now()
         let keyChanged = try await write("save the session of \(account)") { db in
             try Self.checkFence(db, account: account, fence: fence)
-            if state.dcs.values.contains(where: { $0.authKey != nil }) { try Self.refuseSecretsInClear(db, sealer: sealer, path: path) }
+            if state.dcs.values.contains(where: { $0.authKey != nil }) { try Self.refuseStaleKey(db, opened: header, path: path) }
             try Self.ensureAccount(db, account, now: now)
             let check = RowCheck.account(id: account.rawValue, homeDC: state.homeDC, userID: state.userID, isBot: state.isBot)
             try db.execute(sql: "UPDATE account SET home_dc = ?, user_id = ?, is_bot = ?, row_check = ? WHERE id = ?",
@@ -153,10 +156,11 @@ extension SQLiteSessionStore {
     public func saveTemporaryKey(_ key: TemporaryAuthKey?, dc: Int, account: AccountID, fence: LeaseToken?) async throws(SessionStoreError) {
         let sealer = self.sealer
         let path = self.path
+        let header = self.encryptionHeader
         let now = clock.now()
         try await write("save the temporary key of \(account) DC \(dc)") { db in
             try Self.checkFence(db, account: account, fence: fence)
-            if key != nil { try Self.refuseSecretsInClear(db, sealer: sealer, path: path) }
+            if key != nil { try Self.refuseStaleKey(db, opened: header, path: path) }
             try Self.ensureAccount(db, account, now: now)
             let stored = try key.map { try Self.storedForm($0.key, sealer: sealer, context: SecretContext.tempKey(account.rawValue, dc)) }
             let emptyCheck = RowCheck.dc(account: account.rawValue, dc: dc, key: nil, keyID: nil, salt: 0, offset: 0, authorized: false)
@@ -171,6 +175,7 @@ extension SQLiteSessionStore {
     public func temporaryKey(dc: Int, account: AccountID) async throws(SessionStoreError) -> TemporaryAuthKey? {
         let sealer = self.sealer
         let path = self.path
+        let header = self.encryptionHeader
         return try await read("read the temporary key of \(account) DC \(dc)") { db in
             guard let row = try Row.fetchOne(db, sql: "SELECT temp_key, temp_key_id, temp_key_expires_at FROM dc WHERE account = ? AND dc_id = ?",
                                              arguments: [account.rawValue, dc]),
@@ -180,7 +185,7 @@ extension SQLiteSessionStore {
                 throw SessionStoreError.corruptRecord(account: account, what: "temporary key of DC \(dc)")
             }
             let key = try Self.openKey(blob, id: row.int64("temp_key_id"), sealer: sealer, context: SecretContext.tempKey(account.rawValue, dc), path: path,
-                                       account: account, what: "temporary key of DC \(dc)")
+                                       account: account, what: "temporary key of DC \(dc)", db: db, opened: header)
             return TemporaryAuthKey(key: key, expiresAt: UnixTime(seconds: expires))
         }
     }
@@ -192,8 +197,12 @@ extension SQLiteSessionStore {
     }
 
     static func openKey(_ blob: Data, id: Int64?, sealer: SecretSealer?, context: String, path: String, account: AccountID,
-                        what: String) throws(SessionStoreError) -> AuthKey {
-        try StoredSecret.authKey(blob, id: id, sealer: sealer, context: context, location: path, account: account, what: what)
+                        what: String, db: Database, opened: String?) throws(SessionStoreError) -> AuthKey {
+        do {
+            return try StoredSecret.authKey(blob, id: id, sealer: sealer, context: context, location: path, account: account, what: what)
+        } catch {
+            throw explainUnreadableSecret(error, db, opened: opened, path: path)
+        }
     }
 }
 

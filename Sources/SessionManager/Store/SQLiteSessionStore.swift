@@ -25,6 +25,9 @@ public final class SQLiteSessionStore: SessionStore, Sendable {
     public let outcome: OpenOutcome
     let pool: DatabasePool
     let sealer: SecretSealer?
+    /// The encryption header as this store found (or wrote) it at open: a secret is written only
+    /// while it is still the store's (see `refuseStaleKey`).
+    let encryptionHeader: String?
     let options: SQLiteStoreOptions
     let phoneSecret: SymmetricKey
     var logger: Logger { options.logger }
@@ -55,9 +58,9 @@ public final class SQLiteSessionStore: SessionStore, Sendable {
         }
         // Keep the schema in the main file, not only in the WAL, so a lost WAL loses less.
         _ = try? pool.writeWithoutTransaction { db in try db.checkpoint(.truncate) }
-        let (sealer, phoneSecret) = try prepareSecrets(pool: pool, path: path, encryption: options.encryption, logger: options.logger)
+        let (sealer, phoneSecret, header) = try prepareSecrets(pool: pool, path: path, encryption: options.encryption, logger: options.logger)
         let store = SQLiteSessionStore(directory: directory, path: path, backupDirectory: backupDirectory, outcome: outcome,
-                                       pool: pool, sealer: sealer, options: options, phoneSecret: phoneSecret)
+                                       pool: pool, sealer: sealer, encryptionHeader: header, options: options, phoneSecret: phoneSecret)
         switch outcome {
         case .opened: options.logger.debug("session store opened", metadata: ["path": "\(path)"])
         case .created: options.logger.notice("session store created", metadata: ["path": "\(path)"])
@@ -98,7 +101,7 @@ public final class SQLiteSessionStore: SessionStore, Sendable {
             return nil
         }
         return SQLiteSessionStore(directory: directory, path: path, backupDirectory: directory + "/backups", outcome: .opened,
-                                  pool: pool, sealer: sealer, options: options, phoneSecret: SymmetricKey(data: phone))
+                                  pool: pool, sealer: sealer, encryptionHeader: stored.0, options: options, phoneSecret: SymmetricKey(data: phone))
     }
 
     /// SQLite results that mean "this file is damaged", as opposed to busy, full or missing permissions.
@@ -123,7 +126,8 @@ public final class SQLiteSessionStore: SessionStore, Sendable {
     }
 
     private init(directory: String, path: String, backupDirectory: String, outcome: OpenOutcome, pool: DatabasePool,
-                 sealer: SecretSealer?, options: SQLiteStoreOptions, phoneSecret: SymmetricKey) {
+                 sealer: SecretSealer?, encryptionHeader: String?, options: SQLiteStoreOptions, phoneSecret: SymmetricKey) {
+        self.encryptionHeader = encryptionHeader
         self.directory = directory
         self.path = path
         self.backupDirectory = backupDirectory
@@ -152,7 +156,7 @@ public final class SQLiteSessionStore: SessionStore, Sendable {
     /// Reads the encryption header and the phone-key secret, creating them on first use. Turning
     /// encryption on for a store that had none seals its existing secrets in the same transaction.
     private static func prepareSecrets(pool: DatabasePool, path: String, encryption: StoreEncryption,
-                                       logger: Logger) throws(SessionStoreError) -> (SecretSealer?, SymmetricKey) {
+                                       logger: Logger) throws(SessionStoreError) -> (SecretSealer?, SymmetricKey, String?) {
         let stored: (header: String?, phone: Data?)
         do {
             stored = try pool.read { db in
@@ -171,9 +175,10 @@ public final class SQLiteSessionStore: SessionStore, Sendable {
             sealer = made.1
         }
         let phoneSecret = stored.phone.map { SymmetricKey(data: $0) } ?? SymmetricKey(size: .bits256)
-        guard newHeader != nil || stored.phone == nil else { return (sealer, phoneSecret) }
+        guard newHeader != nil || stored.phone == nil else { return (sealer, phoneSecret, stored.header) }
         let secretBytes = phoneSecret.withUnsafeBytes { Data($0) }
         let headerJSON = try newHeader.map { header throws(SessionStoreError) in try header.encoded() }
+        let headerText = headerJSON ?? stored.header
         let sealing = newHeader == nil ? nil : sealer
         do {
             try pool.writeWithoutTransaction { db in
@@ -181,7 +186,7 @@ public final class SQLiteSessionStore: SessionStore, Sendable {
                     try db.execute(sql: "INSERT OR IGNORE INTO store_meta(key, value) VALUES ('phone_key_secret', ?)", arguments: [secretBytes])
                     if let headerJSON, let sealing {
                         try db.execute(sql: "INSERT INTO store_meta(key, value) VALUES ('encryption', ?)", arguments: [headerJSON])
-                        try sealExistingSecrets(db, with: sealing)
+                        try resealSecrets(db, from: nil, to: sealing)
                     }
                     try bumpCommitSequence(db)
                     return .commit
@@ -216,17 +221,30 @@ public final class SQLiteSessionStore: SessionStore, Sendable {
         if stored.phone == nil {
             // Another process may have won the race to create it: use whichever is stored.
             let winner = try? pool.read { db in try Data.fetchOne(db, sql: "SELECT value FROM store_meta WHERE key = 'phone_key_secret'") }
-            if let winner { return (sealer, SymmetricKey(data: winner)) }
+            if let winner { return (sealer, SymmetricKey(data: winner), headerText) }
         }
-        return (sealer, phoneSecret)
+        return (sealer, phoneSecret, headerText)
     }
 
-    private static func sealExistingSecrets(_ db: Database, with sealer: SecretSealer) throws {
+    /// Seals every secret under `new`: secrets in clear when `old` is nil (encryption turned on),
+    /// else sealed under `old` (a re-key). A secret that does not open under `old` stops it all
+    /// (the transaction rolls back: nothing is lost), but a future auth token that does not is
+    /// dropped (it could not be used under either key). Returns how many were sealed.
+    @discardableResult
+    static func resealSecrets(_ db: Database, from old: SecretSealer?, to new: SecretSealer) throws -> Int {
+        var count = 0
+        func reseal(_ stored: Data, _ context: String, account: String, what: String) throws -> Data {
+            guard let plain = StoredSecret.opened(stored, sealer: old, context: context) else {
+                throw SessionStoreError.corruptRecord(account: AccountID(account), what: what + " (it does not decrypt under the current key; nothing was re-keyed)")
+            }
+            count += 1
+            return try StoredSecret.stored(plain, sealer: new, context: context)
+        }
         let rows = try Row.fetchAll(db, sql: "SELECT account, dc_id, auth_key, auth_key_id, server_salt, time_offset, is_authorized, temp_key FROM dc")
         for row in rows {
             guard let account = row.string("account"), let dc = row.int64("dc_id") else { continue }
-            let key = try row.blob("auth_key").map { try sealer.seal(Array($0), context: SecretContext.authKey(account, Int(dc))) }
-            let temp = try row.blob("temp_key").map { try sealer.seal(Array($0), context: SecretContext.tempKey(account, Int(dc))) }
+            let key = try row.blob("auth_key").map { try reseal($0, SecretContext.authKey(account, Int(dc)), account: account, what: "auth key of DC \(dc)") }
+            let temp = try row.blob("temp_key").map { try reseal($0, SecretContext.tempKey(account, Int(dc)), account: account, what: "temporary key of DC \(dc)") }
             let check = RowCheck.dc(account: account, dc: Int(dc), key: key, keyID: row.int64("auth_key_id"),
                                     salt: row.int64("server_salt") ?? 0, offset: row.double("time_offset") ?? 0,
                                     authorized: row.int64("is_authorized") == 1)
@@ -235,16 +253,22 @@ public final class SQLiteSessionStore: SessionStore, Sendable {
         }
         for row in try Row.fetchAll(db, sql: "SELECT account, phone_key, phone_code_hash FROM pending_login_code") {
             guard let account = row.string("account"), let phoneKey = row.string("phone_key"), let hash = row.blob("phone_code_hash") else { continue }
-            let sealed = try sealer.seal(Array(hash), context: SecretContext.phoneCodeHash(account, phoneKey))
+            let sealed = try reseal(hash, SecretContext.phoneCodeHash(account, phoneKey), account: account, what: "pending login code")
             try db.execute(sql: "UPDATE pending_login_code SET phone_code_hash = ? WHERE account = ? AND phone_key = ?",
                            arguments: [sealed, account, phoneKey])
         }
         for row in try Row.fetchAll(db, sql: "SELECT phone_key, token_digest, token FROM future_auth_token") {
             guard let phoneKey = row.string("phone_key"), let digest = row.string("token_digest"), let token = row.blob("token") else { continue }
-            let sealed = try sealer.seal(Array(token), context: SecretContext.futureAuthToken(phoneKey, digest))
+            let context = SecretContext.futureAuthToken(phoneKey, digest)
+            guard let plain = StoredSecret.opened(token, sealer: old, context: context) else {
+                try db.execute(sql: "DELETE FROM future_auth_token WHERE phone_key = ? AND token_digest = ?", arguments: [phoneKey, digest])
+                continue
+            }
+            count += 1
             try db.execute(sql: "UPDATE future_auth_token SET token = ? WHERE phone_key = ? AND token_digest = ?",
-                           arguments: [sealed, phoneKey, digest])
+                           arguments: [try StoredSecret.stored(plain, sealer: new, context: context), phoneKey, digest])
         }
+        return count
     }
 
     static func bumpCommitSequence(_ db: Database) throws {
@@ -294,14 +318,22 @@ public final class SQLiteSessionStore: SessionStore, Sendable {
         }
     }
 
-    /// A store opened without a key writes secrets in clear. Once another process has turned
-    /// encryption on (sealing every secret there was), such a write would leave a secret in clear
-    /// that no keyed process can read: refused, in the write's own transaction.
-    static func refuseSecretsInClear(_ db: Database, sealer: SecretSealer?, path: String) throws {
-        guard sealer == nil else { return }
-        if try Bool.fetchOne(db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM store_meta WHERE key = 'encryption')")) == true {
-            throw SessionStoreError.encryptionKeyRequired(path: path)
-        }
+    /// A secret is written under the key this store opened with. Once another process has turned
+    /// encryption on (sealing every secret there was) or re-keyed the store, such a write would
+    /// leave a secret that no process with the store's key can read: refused, in the write's own
+    /// transaction (`encryptionKeyRequired` without a key, `encryptionKeyChanged` with the old one).
+    static func refuseStaleKey(_ db: Database, opened: String?, path: String) throws {
+        let current = try String.fetchOne(db.cachedStatement(sql: "SELECT value FROM store_meta WHERE key = 'encryption'"))
+        guard current != opened else { return }
+        throw opened == nil ? SessionStoreError.encryptionKeyRequired(path: path) : SessionStoreError.encryptionKeyChanged(path: path)
+    }
+
+    /// A secret that did not open: the store was re-keyed since (say so), or the record is damaged.
+    static func explainUnreadableSecret(_ error: SessionStoreError, _ db: Database, opened: String?, path: String) -> SessionStoreError {
+        guard case .corruptRecord = error, opened != nil,
+              let current = try? String.fetchOne(db, sql: "SELECT value FROM store_meta WHERE key = 'encryption'"), current != opened
+        else { return error }
+        return .encryptionKeyChanged(path: path)
     }
 
     static func ensureAccount(_ db: Database, _ account: AccountID, now: UnixTime) throws {

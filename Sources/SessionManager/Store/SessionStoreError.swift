@@ -9,6 +9,8 @@ public enum SessionStoreError: Error, Sendable, Equatable, CustomStringConvertib
     case wrongEncryptionKey(path: String, source: String)
     /// The store's secrets are encrypted and no key was given.
     case encryptionKeyRequired(path: String)
+    /// Another process re-keyed the store (`rekey`) since this one opened it with the old key.
+    case encryptionKeyChanged(path: String)
     /// The key file cannot be used.
     case keyFile(path: String, reason: String)
     /// Another live process owns the account.
@@ -31,6 +33,7 @@ public enum SessionStoreError: Error, Sendable, Equatable, CustomStringConvertib
         case .notAStore: "store.not_a_store"
         case .wrongEncryptionKey: "store.wrong_encryption_key"
         case .encryptionKeyRequired: "store.encryption_key_required"
+        case .encryptionKeyChanged: "store.encryption_key_changed"
         case .keyFile: "store.key_file"
         case .leaseHeld: "store.lease_held"
         case .fenced: "store.fenced"
@@ -56,6 +59,9 @@ public enum SessionStoreError: Error, Sendable, Equatable, CustomStringConvertib
                 + "Give the key (file or passphrase) the store was created with."
         case .encryptionKeyRequired(let path):
             "the secrets in \(path) are encrypted and no key was given; pass the store's key file or passphrase."
+        case .encryptionKeyChanged(let path):
+            "the secrets in \(path) were sealed under a new key (`tgsm session rekey`) since this process opened the store with the old one; "
+                + "nothing was written or read with the old key. Restart this process with the store's new key."
         case .keyFile(let path, let reason):
             "the key file \(path) cannot be used: \(reason). A key file holds 32 random bytes, raw or as 64 hex "
                 + "digits (e.g. `head -c 32 /dev/urandom > key`), mode 0600."

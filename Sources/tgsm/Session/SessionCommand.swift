@@ -10,7 +10,7 @@ struct SessionCommand: AsyncParsableCommand {
         commandName: "session",
         abstract: "List, back up, restore, import and export the accounts' sessions.",
         subcommands: [SessionListCommand.self, SessionBackupCommand.self, SessionRestoreCommand.self,
-                      SessionImportCommand.self, SessionExportCommand.self]
+                      SessionImportCommand.self, SessionExportCommand.self, SessionRekeyCommand.self]
     )
 }
 
