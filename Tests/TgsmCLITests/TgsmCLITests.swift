@@ -437,6 +437,10 @@ import Testing
         #expect(exported.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == string, "\(exported.stderr)")
         let file = try Data(contentsOf: URL(fileURLWithPath: base.store + "/sessions.sqlite"))
         #expect(file.range(of: Data(key.bytes.prefix(32))) == nil)
+        // `tgsm check` names the backups taken before, which need the old key.
+        let check = try await withNew.run(["check"])
+        #expect(check.stdout.contains("is sealed under another key than the store's (taken before a re-key)"), "\(check.stdout)")
+        #expect(!check.stdout.contains("\(result["backup"] as? String ?? "?") is sealed under another key"), "the new backup is under the new key")
 
         // A live process holds the account: refused (exit 6, nothing changed) unless --force.
         let store = try SQLiteSessionStore.open(directory: base.store, options: SQLiteStoreOptions(encryption: .keyFile(path: newKey)))

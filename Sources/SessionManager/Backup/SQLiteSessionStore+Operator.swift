@@ -65,6 +65,9 @@ extension SQLiteSessionStore {
         /// Why a restore would not use it; nil when it verifies.
         public var problem: String?
         public var holdsKeysInClear: Bool
+        /// Sealed under a key other than the one given (taken before a re-key): it restores only
+        /// with that key. False when no key was given to compare.
+        public var sealedUnderAnotherKey = false
     }
 
     /// Verifies one backup exactly as a restore would (size and SHA-256 against its sidecar, then
@@ -83,7 +86,14 @@ extension SQLiteSessionStore {
         let staging = catalog.directory + "/.verify-\(getpid())-\(UInt64.random(in: 0...UInt64.max)).sqlite"
         defer { FileSystem.removeFile(staging) }
         let problem = catalog.verifiedCopy(entry, to: staging, busyTimeout: options.busyTimeout)
-        return BackupInspection(problem: problem, holdsKeysInClear: StoreInspector.holdsKeysInClear(staging, busyTimeout: options.busyTimeout) == true)
+        var inspection = BackupInspection(problem: problem, holdsKeysInClear: StoreInspector.holdsKeysInClear(staging, busyTimeout: options.busyTimeout) == true)
+        if case .none = options.encryption {} else if let text = StoreInspector.encryptionHeader(staging, busyTimeout: options.busyTimeout),
+                                                     let header = try? EncryptionHeader.decode(text) {
+            do { _ = try header.sealer(for: options.encryption, path: staging) } catch {
+                if case .wrongEncryptionKey = error { inspection.sealedUnderAnotherKey = true }
+            }
+        }
+        return inspection
     }
 
     /// Puts a verified backup in place of the store file while no process has the store open:

@@ -57,6 +57,11 @@ enum StoreInspector {
         readOnly(path, busyTimeout: busyTimeout, hasEncryptionHeader)
     }
 
+    /// The store's encryption header as stored; nil without one or when it cannot be read.
+    static func encryptionHeader(_ path: String, busyTimeout: Double) -> String? {
+        readOnly(path, busyTimeout: busyTimeout) { db in try String.fetchOne(db, sql: "SELECT value FROM store_meta WHERE key = 'encryption'") } ?? nil
+    }
+
     private static func hasEncryptionHeader(_ db: Database) throws -> Bool {
         try String.fetchOne(db, sql: "SELECT value FROM store_meta WHERE key = 'encryption'") != nil
     }

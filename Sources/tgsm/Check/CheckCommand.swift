@@ -162,6 +162,13 @@ struct CheckCommand: AsyncParsableCommand {
                     ]))
                 }
             }
+            // Backups taken before a re-key are sealed under the old key: they restore only with it.
+            for (record, inspection) in inspections where inspection.sealedUnderAnotherKey {
+                findings.append(.warning("backups", "\(record.file) is sealed under another key than the store's (taken before a re-key)", [
+                    "It restores only with that key: keep the old key with it, or delete it and its .json sidecar.",
+                    "`tgsm session backup` takes one under the current key.",
+                ]))
+            }
             if let newest = good.first {
                 let age = now - newest.createdAt
                 if age > 24 * 3600 {
