@@ -7,12 +7,13 @@ import SessionManager
 /// each secret bound to its place), with its header in `store_meta` for every process of the
 /// cluster to check its key against before it touches a secret.
 ///
-/// Processes come and go while others run: one started without a key may still be writing when
-/// another turns encryption on. Turning it on takes the store's encryption lock exclusively; a
-/// store without a key takes it shared in every transaction that writes a secret and then looks for
-/// the header, so it either finishes before the sealing (whose pass then seals its row too) or
-/// sees the header and is refused (`encryptionKeyRequired`): never a secret in clear among sealed
-/// ones that no keyed process could read.
+/// Processes come and go while others run: one started without a key (or with the key the store
+/// was since re-keyed from) may still be writing when another turns encryption on (or re-keys).
+/// Those take the store's encryption lock exclusively; every transaction that writes a secret takes
+/// it shared and then compares the header with the one its store opened with, so it either
+/// finishes before the sealing (whose pass then seals its row too) or sees the new header and is
+/// refused (`encryptionKeyRequired`, `encryptionKeyChanged`): never a secret that no process with
+/// the store's key could read.
 extension PostgresSessionStore {
     /// True when the secrets are sealed.
     public var isEncrypted: Bool { sealer != nil }

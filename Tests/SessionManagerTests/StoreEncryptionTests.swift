@@ -179,13 +179,13 @@ import Testing
             let key = SymmetricKey(size: .bits256)
             let sealing = try await place.open(encryption: .key(key))
 
-            await Self.expectKeyRequired { try await early.saveSession(Fixtures.session(salt: 5), account: "alice", fence: nil) }
-            await Self.expectKeyRequired {
+            await Self.expectStoreError("store.encryption_key_required") { try await early.saveSession(Fixtures.session(salt: 5), account: "alice", fence: nil) }
+            await Self.expectStoreError("store.encryption_key_required") {
                 try await early.saveTemporaryKey(TemporaryAuthKey(key: Fixtures.key(60), expiresAt: .init(seconds: 9)), dc: 2, account: "alice", fence: nil)
             }
-            await Self.expectKeyRequired { try await early.setPendingLoginCode(Self.pendingCode, account: "alice", phoneKey: phoneKey) }
-            await Self.expectKeyRequired { try await early.addFutureAuthToken(Self.futureToken, account: "alice", phoneKey: phoneKey) }
-            await Self.expectKeyRequired { _ = try await early.loadSession(account: "alice") }
+            await Self.expectStoreError("store.encryption_key_required") { try await early.setPendingLoginCode(Self.pendingCode, account: "alice", phoneKey: phoneKey) }
+            await Self.expectStoreError("store.encryption_key_required") { try await early.addFutureAuthToken(Self.futureToken, account: "alice", phoneKey: phoneKey) }
+            await Self.expectStoreError("store.encryption_key_required") { _ = try await early.loadSession(account: "alice") }
             // What holds no secret is still written: the salt, the end of a temporary key.
             try await early.updateServerSalt(-7, dc: 2, account: "alice", fence: nil)
             try await early.saveTemporaryKey(nil, dc: 2, account: "alice", fence: nil)
@@ -251,9 +251,9 @@ import Testing
             let phoneKey = try await early.phoneKey(for: "15550001")
             _ = try await Self.rekey(place, from: old, to: new)
 
-            await Self.expectKeyChanged { try await early.saveSession(Fixtures.session(salt: 5), account: "alice", fence: nil) }
-            await Self.expectKeyChanged { _ = try await early.loadSession(account: "alice") }
-            await Self.expectKeyChanged { try await early.addFutureAuthToken(Self.futureToken, account: "alice", phoneKey: phoneKey) }
+            await Self.expectStoreError("store.encryption_key_changed") { try await early.saveSession(Fixtures.session(salt: 5), account: "alice", fence: nil) }
+            await Self.expectStoreError("store.encryption_key_changed") { _ = try await early.loadSession(account: "alice") }
+            await Self.expectStoreError("store.encryption_key_changed") { try await early.addFutureAuthToken(Self.futureToken, account: "alice", phoneKey: phoneKey) }
             try await early.updateServerSalt(-7, dc: 2, account: "alice", fence: nil)
             try await early.shutDown()
 
@@ -341,23 +341,13 @@ import Testing
         }
     }
 
-    static func expectKeyChanged(_ body: () async throws -> Void, sourceLocation: SourceLocation = #_sourceLocation) async {
+    /// `body` fails with the store error `code` (the key it needs), nothing else.
+    static func expectStoreError(_ code: String, _ body: () async throws -> Void, sourceLocation: SourceLocation = #_sourceLocation) async {
         do {
             try await body()
-            Issue.record("a store on the old key went on", sourceLocation: sourceLocation)
+            Issue.record("the store went on where it must refuse with \(code)", sourceLocation: sourceLocation)
         } catch let error as SessionStoreError {
-            #expect(error.code == "store.encryption_key_changed", "\(error)", sourceLocation: sourceLocation)
-        } catch {
-            Issue.record("an untyped error: \(error)", sourceLocation: sourceLocation)
-        }
-    }
-
-    static func expectKeyRequired(_ body: () async throws -> Void, sourceLocation: SourceLocation = #_sourceLocation) async {
-        do {
-            try await body()
-            Issue.record("a store without the key went on", sourceLocation: sourceLocation)
-        } catch let error as SessionStoreError {
-            #expect(error.code == "store.encryption_key_required", "\(error)", sourceLocation: sourceLocation)
+            #expect(error.code == code, "\(error)", sourceLocation: sourceLocation)
         } catch {
             Issue.record("an untyped error: \(error)", sourceLocation: sourceLocation)
         }

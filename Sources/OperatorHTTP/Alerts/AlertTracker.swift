@@ -38,7 +38,6 @@ public struct AlertTracker: Sendable {
 
     private struct Condition: Sendable {
         var since: UnixTime
-        var codes: Set<String>
         var reportedCodes: Set<String> = []
         var reportedAt: UnixTime?
     }
@@ -103,7 +102,8 @@ public struct AlertTracker: Sendable {
                 let length = ISOTime.remaining(wait.until.seconds - wait.recordedAt.seconds)
                 alerts.append(Alert(
                     event: .longFloodWait, severity: .warning, account: name, at: ISOTime.string(now), host: host,
-                    summary: "\(name): Telegram made \(wait.method)\(wait.peer.map { " to \($0)" } ?? "") wait \(length), until \(ISOTime.string(wait.until))",
+                    // The peer may be a phone number (contacts.resolvePhone): masked with the rest.
+                    summary: Redaction.masked("\(name): Telegram made \(wait.method)\(wait.peer.map { " to \($0)" } ?? "") wait \(length), until \(ISOTime.string(wait.until))"),
                     steps: ["Nothing is needed: tgsm makes no such call before then (so the wait does not grow), and the account's other calls go on.",
                             "`tgsm status` lists every wait; jobs that need the method wait for it."],
                     codes: [wait.kind.rawValue, wait.method]))
@@ -138,8 +138,7 @@ public struct AlertTracker: Sendable {
                          summary: "\(name) is ready again", steps: [], codes: [])
         }
         let codes = Set(reasons.map(\.code))
-        var condition = conditions[account.id] ?? Condition(since: now, codes: codes)
-        condition.codes = codes
+        var condition = conditions[account.id] ?? Condition(since: now)
         let needsAPerson = reasons.contains(where: \.needsAPerson)
         let due = needsAPerson || now.seconds - condition.since.seconds >= policy.holdOff
         let grew = !codes.isSubset(of: condition.reportedCodes)
