@@ -73,6 +73,9 @@ struct SessionRekeyCommand: AsyncParsableCommand {
         if !report.olderBackups.isEmpty {
             terminal.line("  \(report.olderBackups.count) older backup(s) restore only with the old key: keep it with them, or delete them")
         }
+        if global.postgresURL != nil {
+            terminal.line("  the replaced rows stay in the table files until, at a quiet time: VACUUM FULL dc, pending_login_code, future_auth_token")
+        }
     }
 
     /// A live lease means a process has the store open with the old key.
