@@ -12,7 +12,7 @@ struct Tgsm: AsyncParsableCommand {
             + "10 file exists (docs/CLI.md).",
         subcommands: [
             SandboxCommand.self, AuthCommand.self, RunCommand.self, RecoverCommand.self, SessionCommand.self, StatusCommand.self, JobsCommand.self,
-            CheckCommand.self, TestDCCommand.self,
+            CheckCommand.self, AlertsCommand.self, TestDCCommand.self,
         ]
     )
 

@@ -1,4 +1,5 @@
 import Foundation
+import OperatorHTTP
 import MTProto
 import MTProtoClient
 import Logging
@@ -7,6 +8,7 @@ import PostgresStore
 import SessionManager
 import StoreTestSupport
 import Testing
+import WebhookTestSupport
 
 /// The `tgsm` binary run as a subprocess against a temporary store: output, `--json`, exit codes
 /// and file modes (docs/CLI.md).
@@ -641,11 +643,38 @@ import Testing
         #expect(wrong.status == 9 && wrong.stderr.contains("encrypted under another key"), "\(wrong.stderr)")
     }
 
+    /// `tgsm alerts test`: one alert posted with `tgsm run`'s settings, and the receiver's answer
+    /// said; a refusal and no webhook at all are errors that say what to check.
+    @Test func alertsTestPostsOneAlertAndSaysWhatTheReceiverAnswered() async throws {
+        let (root, base) = try CLI.temporary()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let receiver = WebhookReceiver(statuses: [200, 404])
+        let port = await receiver.start()
+        var cli = base
+        cli.environment["TGSM_ALERT_WEBHOOK"] = "http://127.0.0.1:\(port)/hooks/s3cret"
+        cli.environment["TGSM_ALERT_SECRET"] = "shared"
+        let sent = try await cli.run(["alerts", "test"], withStore: false)
+        #expect(sent.status == 0 && sent.stdout.contains("answered HTTP 200 (signed: X-Tgsm-Signature)"), "\(sent.stdout)\(sent.stderr)")
+        let refused = try await cli.run(["alerts", "test"], withStore: false)
+        #expect(refused.status == 1 && refused.stderr.contains("answered HTTP 404") && refused.stderr.contains("wrong path"), "\(refused.stderr)")
+        await receiver.stop()
+        let unreachable = try await cli.run(["alerts", "test"], withStore: false)
+        #expect(unreachable.status == 1 && unreachable.stderr.contains("did not reach http://127.0.0.1:\(port)/…"), "\(unreachable.stderr)")
+        for result in [sent, refused, unreachable] { #expect(!(result.stdout + result.stderr).contains("s3cret")) }
+        let alert = try JSONDecoder().decode(Alert.self, from: try #require(receiver.requests.first).body)
+        #expect(alert.event == .test && alert.severity == .info, "\(alert)")
+
+        var without = base
+        without.environment["TGSM_ALERT_WEBHOOK"] = ""
+        let none = try await without.run(["alerts", "test"], withStore: false)
+        #expect(none.status == 2 && none.stderr.contains("no alert webhook is set"), "\(none.stderr)")
+    }
+
     @Test func everyCommandHasHelp() async throws {
         let (_, cli) = try CLI.temporary()
         for command in [[], ["session"], ["session", "list"], ["session", "backup"], ["session", "restore"], ["session", "import"], ["session", "rekey"],
                         ["session", "export"], ["status"], ["jobs"], ["jobs", "enqueue"], ["jobs", "list"], ["jobs", "retry"],
-                        ["jobs", "cancel"], ["check"], ["testdc"]] {
+                        ["jobs", "cancel"], ["check"], ["alerts"], ["alerts", "test"], ["testdc"]] {
             let help = try await cli.run(command + ["--help"], withStore: false)
             #expect(help.status == 0 && help.stdout.contains("USAGE: tgsm"), "\(command)")
         }

@@ -19,6 +19,8 @@ public struct Alert: Sendable, Codable, Equatable {
         case longFloodWait = "long_flood_wait"
         /// Jobs ended in the dead-letter state since the last look.
         case jobsDeadLettered = "jobs_dead_lettered"
+        /// Sent by hand (`tgsm alerts test`) to check the webhook's set-up.
+        case test
     }
 
     public enum Severity: String, Sendable, Codable, Comparable {

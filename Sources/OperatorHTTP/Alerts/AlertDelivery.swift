@@ -110,16 +110,34 @@ public actor AlertDelivery {
         releaseWaiters()
     }
 
-    private func deliver(_ alert: Alert) async -> Outcome {
-        let body: [UInt8]
-        do { body = Array(try JSONEncoder.alerts.encode(alert)) } catch {
-            logger.error("an alert could not be encoded", metadata: ["event": "\(alert.event.rawValue)", "error": "\(error)"])
-            return .failed
+    /// One try, now, outside the queue: the receiver's HTTP status, or why there was none
+    /// (`tgsm alerts test`, which checks a webhook's set-up).
+    public func tryOnce(_ alert: Alert) async -> Result<Int, any Error> {
+        do {
+            let (body, headers) = try request(for: alert)
+            return .success(try await transport.post(body, headers: headers, to: url, timeout: policy.timeout))
+        } catch {
+            return .failure(error)
         }
+    }
+
+    /// The body and the headers of one alert's POST (signed when there is a secret).
+    private func request(for alert: Alert) throws -> ([UInt8], [(String, String)]) {
+        let body = Array(try JSONEncoder.alerts.encode(alert))
         var headers: [(String, String)] = []
         if let secret {
             let mac = HMAC<SHA256>.authenticationCode(for: body, using: secret)
             headers.append(("X-Tgsm-Signature", "sha256=" + mac.map { String(format: "%02x", $0) }.joined()))
+        }
+        return (body, headers)
+    }
+
+    private func deliver(_ alert: Alert) async -> Outcome {
+        let body: [UInt8]
+        let headers: [(String, String)]
+        do { (body, headers) = try request(for: alert) } catch {
+            logger.error("an alert could not be encoded", metadata: ["event": "\(alert.event.rawValue)", "error": "\(error)"])
+            return .failed
         }
         var backoff = policy.firstBackoff
         var lastProblem = ""
