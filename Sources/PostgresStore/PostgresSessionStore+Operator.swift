@@ -38,3 +38,31 @@ private struct SendCodeDeadlineRow: Sendable {
     var account: String
     var deadline: Double
 }
+
+extension PostgresSessionStore: AlertMemory {
+    public func alertsSent(since: UnixTime) async throws(SessionStoreError) -> [String: UnixTime] {
+        let logger = self.logger
+        return try await read("read the alerts sent") { connection in
+            var sent: [String: UnixTime] = [:]
+            for row in try await connection.rows("SELECT key, sent_at FROM alert_sent WHERE sent_at >= \(since.seconds)", logger: logger) {
+                let (key, at) = try row.decode((String, Double).self)
+                sent[key] = UnixTime(seconds: at)
+            }
+            return sent
+        }
+    }
+
+    public func recordAlertsSent(_ keys: [String], at: UnixTime, forgetBefore: UnixTime) async throws(SessionStoreError) {
+        guard !keys.isEmpty else { return }
+        let logger = self.logger
+        try await write("record the alerts sent") { connection in
+            for key in keys {
+                try await connection.query("""
+                    INSERT INTO alert_sent(key, sent_at) VALUES (\(key), \(at.seconds))
+                    ON CONFLICT (key) DO UPDATE SET sent_at = excluded.sent_at
+                    """, logger: logger)
+            }
+            try await connection.query("DELETE FROM alert_sent WHERE sent_at < \(forgetBefore.seconds)", logger: logger)
+        }
+    }
+}

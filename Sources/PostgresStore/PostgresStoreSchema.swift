@@ -195,5 +195,9 @@ enum PostgresStoreSchema {
         PostgresMigration(id: "store.v7", statements: [
             "ALTER TABLE pending_login_code ALTER COLUMN phone_code_hash TYPE bytea USING convert_to(phone_code_hash, 'UTF8')",
         ]),
+        // The alerts `tgsm run` sent, by key (`AlertMemory`): shared by the cluster's processes.
+        PostgresMigration(id: "store.v8", statements: [
+            "CREATE TABLE alert_sent (key text PRIMARY KEY, sent_at double precision NOT NULL)",
+        ]),
     ]
 }

@@ -180,6 +180,39 @@ import Workers
         #expect(try await look(fixture, &small, at: 10, accounts: accounts, live: live(.down)).count == 7)
     }
 
+    /// A restarted process (a deploy, a restart loop) is given what earlier ones said: it does not
+    /// say it again within the reminder interval, and says "ready again" for an account they reported.
+    @Test func aRestartedProcessNeitherRepeatsNorLosesWhatEarlierOnesSaid() async throws {
+        let fixture = try await Fixture.make()
+        defer { fixture.remove() }
+        let phone = Fixture.phoneAccount
+        let revoked = [phone: HealthSnapshot(account: phone, state: .terminal, consecutiveFailures: 0)]
+        var first = AlertTracker(host: "host-a", holder: Self.me)
+        let said = try await look(fixture, &first, at: 0, accounts: [phone], live: revoked)
+        #expect(said.count == 1 && first.keysToRecord == ["account:\(phone.rawValue):marked_revoked"], "\(first.keysToRecord)")
+        // The key names the account unmasked: it stays in the store, never in what is sent.
+        let json = String(decoding: try JSONEncoder().encode(said), as: UTF8.self)
+        #expect(!json.contains("\"key\"") && !json.contains(Fixture.phoneDigits), "\(json)")
+        var memory: [String: UnixTime] = [:]
+        for key in first.keysToRecord { memory[key] = UnixTime(seconds: Fixture.now) }
+
+        var restarted = AlertTracker(host: "host-a", holder: Self.me, remembered: memory)
+        #expect(try await look(fixture, &restarted, at: 30, accounts: [phone], live: revoked).isEmpty, "said by the earlier process")
+        #expect(restarted.keysToRecord.isEmpty)
+        let reminder = try await look(fixture, &restarted, at: 86_400, accounts: [phone], live: revoked)
+        #expect(reminder.first?.summary.contains("(still, since") == true, "the reminder keeps the earlier time: \(reminder)")
+
+        // An account an earlier process reported as down, ready after the restart: said once.
+        let account = fixture.account
+        let told = ["account:\(account.rawValue):down": UnixTime(seconds: Fixture.now - 600)]
+        var afterFix = AlertTracker(host: "host-a", holder: Self.me, remembered: told)
+        let recovered = try await look(fixture, &afterFix, at: 0, accounts: [account], live: [account: healthy(account)])
+        #expect(recovered.map(\.event) == [.accountRecovered] && afterFix.keysToRecord == ["recovered:\(account.rawValue)"], "\(recovered)")
+        #expect(try await look(fixture, &afterFix, at: 10, accounts: [account], live: [account: healthy(account)]).isEmpty)
+        var later = AlertTracker(host: "host-a", holder: Self.me, remembered: told.merging(["recovered:\(account.rawValue)": UnixTime(seconds: Fixture.now)]) { $1 })
+        #expect(try await look(fixture, &later, at: 20, accounts: [account], live: [account: healthy(account)]).isEmpty, "its recovery was said too")
+    }
+
     /// In a cluster, an account another live process holds is that process's to report.
     @Test func anAccountHeldByAnotherLiveProcessIsLeftToIt() async throws {
         let fixture = try await Fixture.make()

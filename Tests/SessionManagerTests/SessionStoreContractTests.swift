@@ -323,4 +323,24 @@ import Testing
             }
         }
     }
+
+    /// `AlertMemory`: what `tgsm run` said, by key, for the next process; old entries forgotten.
+    @Test(arguments: StoreEngine.allCases) func alertsSentAreRememberedAndForgottenInTime(_ engine: StoreEngine) async throws {
+        try await EngineStore.with(engine) { place in
+            let store = try await place.open()
+            let memory = try #require(store as? any AlertMemory)
+            #expect(try await memory.alertsSent(since: UnixTime(seconds: 0)).isEmpty)
+            try await memory.recordAlertsSent(["account:alice:down", "flood:alice:messages.sendMessage::1800000600"], at: UnixTime(seconds: 100),
+                                              forgetBefore: UnixTime(seconds: 0))
+            try await memory.recordAlertsSent(["account:alice:down"], at: UnixTime(seconds: 200), forgetBefore: UnixTime(seconds: 0))
+            #expect(try await memory.alertsSent(since: UnixTime(seconds: 0)) == [
+                "account:alice:down": UnixTime(seconds: 200), "flood:alice:messages.sendMessage::1800000600": UnixTime(seconds: 100),
+            ])
+            #expect(try await memory.alertsSent(since: UnixTime(seconds: 150)).keys.sorted() == ["account:alice:down"])
+            try await memory.recordAlertsSent(["recovered:alice"], at: UnixTime(seconds: 300), forgetBefore: UnixTime(seconds: 150))
+            try await store.shutDown()
+            let reopened = try #require(try await place.open() as? any AlertMemory)
+            #expect(try await reopened.alertsSent(since: UnixTime(seconds: 0)).keys.sorted() == ["account:alice:down", "recovered:alice"])
+        }
+    }
 }

@@ -821,6 +821,15 @@ import WebhookTestSupport
         let alerts = try receiver.requests.map { try JSONDecoder().decode(Alert.self, from: $0.body) }
         #expect(alerts.map(\.event) == [.accountNeedsAttention] && alerts.first?.account == "dave", "\(alerts)")
         #expect(alerts.first?.codes.contains { $0.hasPrefix("marked_") } == true, "\(alerts)")
+        // A service manager starting it again (and again): the store remembers it was said.
+        let again = WebhookReceiver()
+        let againPort = await again.start()
+        for _ in 0..<2 {
+            let rerun = try await setup.cli.run(["run", "--account", "dave", "--alert-webhook", "http://127.0.0.1:\(againPort)/hook"])
+            #expect(rerun.status == 8, "\(rerun.stderr)")
+        }
+        await again.stop()
+        #expect(again.requests.isEmpty, "said once, not once per start: \(again.requests.count)")
         try await setup.close()
     }
 

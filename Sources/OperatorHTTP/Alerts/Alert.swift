@@ -57,9 +57,18 @@ public struct Alert: Sendable, Codable, Equatable {
     public var codes: [String]
     /// The whole message in one line, for chat webhooks.
     public var text: String
+    /// What the alert is about, stable across looks and processes ("account:alice:marked_revoked"):
+    /// tgsm remembers it (`AlertMemory`) so as not to say it twice. Not sent: it names the account
+    /// unmasked. Nil for a group.
+    public var key: String? = nil
+
+    private enum CodingKeys: String, CodingKey {
+        case source, event, severity, account, at, host, summary, steps, codes, text
+    }
 
     public init(event: Event, severity: Severity, account: String?, at: String, host: String, summary: String, steps: [String],
-                codes: [String]) {
+                codes: [String], key: String? = nil) {
+        self.key = key
         self.event = event
         self.severity = severity
         self.account = account

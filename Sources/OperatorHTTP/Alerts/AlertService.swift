@@ -12,6 +12,8 @@ public struct AlertService: Service {
     private let tracker: AlertTracker
     private let delivery: AlertDelivery
     private let store: any OperatorReadableStore
+    /// Where what was said is kept across restarts; nil: this process's memory only.
+    private let memory: (any AlertMemory)?
     private let queue: (any JobQueue)?
     private let accounts: [AccountID]
     private let liveHealth: OperatorHTTPServer.LiveHealth?
@@ -19,11 +21,13 @@ public struct AlertService: Service {
     private let interval: Double
     private let logger: Logger
 
-    public init(tracker: AlertTracker, delivery: AlertDelivery, store: any OperatorReadableStore, queue: (any JobQueue)?, accounts: [AccountID],
-                liveHealth: OperatorHTTPServer.LiveHealth?, clock: any TelegramClock, interval: Double = 10, logger: Logger) {
+    public init(tracker: AlertTracker, delivery: AlertDelivery, store: any OperatorReadableStore, memory: (any AlertMemory)? = nil,
+                queue: (any JobQueue)?, accounts: [AccountID], liveHealth: OperatorHTTPServer.LiveHealth?, clock: any TelegramClock,
+                interval: Double = 10, logger: Logger) {
         self.tracker = tracker
         self.delivery = delivery
         self.store = store
+        self.memory = memory
         self.queue = queue
         self.accounts = accounts
         self.liveHealth = liveHealth
@@ -36,10 +40,11 @@ public struct AlertService: Service {
         let initial = self.tracker
         var tracker = await cancelWhenGracefulShutdown {
             var tracker = initial
+            await recall(into: &tracker)
             var failing = false
             while !Task.isCancelled {
                 do {
-                    await delivery.send(tracker.observe(try await look()))
+                    try await tell(&tracker, try await look())
                     failing = false
                 } catch {
                     // Said once per spell of failures, not every interval.
@@ -54,9 +59,31 @@ public struct AlertService: Service {
         }
         // A last look on the way out: `tgsm run` ends by itself when every account stopped with a
         // session error, which is just what a person must hear.
-        if let snapshot = try? await look() { await delivery.send(tracker.observe(snapshot)) }
+        if let snapshot = try? await look() { try? await tell(&tracker, snapshot) }
         await delivery.flush(within: 3)
     }
+
+    /// What earlier processes said in the last 30 days.
+    private func recall(into tracker: inout AlertTracker) async {
+        guard let memory else { return }
+        do {
+            let remembered = try await memory.alertsSent(since: UnixTime(seconds: clock.now().seconds - Self.memoryDays * 86_400))
+            tracker = AlertTracker(policy: tracker.policy, host: tracker.host, holder: tracker.holder, remembered: remembered)
+        } catch {
+            logger.warning("the alerts sent before could not be read; what this process says may repeat them", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// One look's alerts queued for the webhook, and remembered in the store.
+    private func tell(_ tracker: inout AlertTracker, _ snapshot: OperatorSnapshot) async throws {
+        await delivery.send(tracker.observe(snapshot))
+        guard let memory, !tracker.keysToRecord.isEmpty else { return }
+        try await memory.recordAlertsSent(tracker.keysToRecord, at: snapshot.now,
+                                          forgetBefore: UnixTime(seconds: snapshot.now.seconds - Self.memoryDays * 86_400))
+    }
+
+    /// How long what was said is remembered (and a reminder interval can reach).
+    public static let memoryDays = 30.0
 
     private func look() async throws -> OperatorSnapshot {
         try await OperatorSnapshot.gather(store: store, queue: queue, enabled: accounts, live: await liveHealth?(), now: clock.now(), historyLimit: 0)

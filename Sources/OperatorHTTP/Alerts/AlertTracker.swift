@@ -16,6 +16,10 @@ import Workers
 /// - Dead-lettered jobs: when their number grows (not those already dead at the first look).
 ///
 /// Accounts whose lease another live process holds are left to that process's alerts.
+///
+/// What earlier processes said (`remembered`, from `AlertMemory`) is not said again within the
+/// reminder interval, and an account they reported that is ready now is said to be: a restart (a
+/// deploy, a restart loop) neither repeats nor loses the story. `keysToRecord` is what to remember.
 public struct AlertTracker: Sendable {
     public struct Policy: Sendable, Hashable {
         /// Seconds a condition that may pass by itself must last before it is reported.
@@ -60,19 +64,25 @@ public struct AlertTracker: Sendable {
     /// This process, whose leases are its own to report on.
     public let holder: LeaseHolder
     private var conditions: [AccountID: Condition] = [:]
+    /// When each alert key was last said, by this process or an earlier one.
+    private var remembered: [String: UnixTime]
+    /// The keys the last `observe` said: to be recorded in the `AlertMemory`.
+    public private(set) var keysToRecord: [String] = []
     private var noticesSeen: Set<NoticeKey> = []
     private var waitsSeen: Set<WaitKey> = []
     private var deadJobs: Int?
 
-    public init(policy: Policy = Policy(), host: String, holder: LeaseHolder) {
+    public init(policy: Policy = Policy(), host: String, holder: LeaseHolder, remembered: [String: UnixTime] = [:]) {
         self.policy = policy
         self.host = host
         self.holder = holder
+        self.remembered = remembered
     }
 
     /// The alerts this look at the accounts calls for.
     public mutating func observe(_ snapshot: OperatorSnapshot) -> [Alert] {
         let now = snapshot.now
+        keysToRecord = []
         var alerts: [Alert] = []
         var accountAlerts: [Alert] = []
         var present: Set<AccountID> = []
@@ -92,12 +102,15 @@ public struct AlertTracker: Sendable {
                     event: .telegramNotice, severity: advice == .logOutRequested ? .critical : .warning, account: name,
                     at: ISOTime.string(received.receivedAt), host: host,
                     summary: "\(name): \(advice.headline) (\(notice.type)): \(Redaction.masked(notice.redactedMessage))",
-                    steps: advice.steps, codes: [notice.type]))
+                    steps: advice.steps, codes: [notice.type],
+                    key: remember("notice:\(account.id.rawValue):\(notice.type):\(Int64(received.receivedAt.seconds))", at: now)))
             }
             for wait in account.floodWaits where wait.until.seconds - wait.recordedAt.seconds >= policy.longFloodWait && wait.until > now {
                 let key = WaitKey(account: account.id, method: wait.method, peer: wait.peer, until: wait.until.seconds)
                 waitsNow.insert(key)
-                guard !waitsSeen.contains(key) else { continue }
+                // Said once, by this process or an earlier one.
+                let memoryKey = "flood:\(account.id.rawValue):\(wait.method):\(wait.peer ?? ""):\(Int64(wait.until.seconds))"
+                guard !waitsSeen.contains(key), remembered[memoryKey] == nil else { continue }
                 let name = Redaction.masked(account.id.rawValue)
                 let length = ISOTime.remaining(wait.until.seconds - wait.recordedAt.seconds)
                 alerts.append(Alert(
@@ -106,7 +119,7 @@ public struct AlertTracker: Sendable {
                     summary: Redaction.masked("\(name): Telegram made \(wait.method)\(wait.peer.map { " to \($0)" } ?? "") wait \(length), until \(ISOTime.string(wait.until))"),
                     steps: ["Nothing is needed: tgsm makes no such call before then (so the wait does not grow), and the account's other calls go on.",
                             "`tgsm status` lists every wait; jobs that need the method wait for it."],
-                    codes: [wait.kind.rawValue, wait.method]))
+                    codes: [wait.kind.rawValue, wait.method], key: remember(memoryKey, at: now)))
             }
         }
         alerts.insert(contentsOf: grouped(accountAlerts, at: now), at: 0)
@@ -132,13 +145,24 @@ public struct AlertTracker: Sendable {
     private mutating func accountAlert(_ account: OperatorSnapshot.Account, liveExpected: Bool, now: UnixTime) -> Alert? {
         let reasons = HealthReport.reasons(account, liveExpected: liveExpected)
         let name = Redaction.masked(account.id.rawValue)
+        let recoveredKey = "recovered:\(account.id.rawValue)"
         guard !reasons.isEmpty else {
-            guard let ended = conditions.removeValue(forKey: account.id), ended.reportedAt != nil else { return nil }
+            let ended = conditions.removeValue(forKey: account.id)
+            // Reported by this process, or by an earlier one after its last "ready again".
+            let toldBefore = remembered.filter { $0.key.hasPrefix("account:\(account.id.rawValue):") }.map(\.value).max()
+            let reported = ended?.reportedAt != nil || toldBefore.map { $0 > (remembered[recoveredKey] ?? UnixTime(seconds: -1)) } == true
+            guard reported else { return nil }
             return Alert(event: .accountRecovered, severity: .info, account: name, at: ISOTime.string(now), host: host,
-                         summary: "\(name) is ready again", steps: [], codes: [])
+                         summary: "\(name) is ready again", steps: [], codes: [], key: remember(recoveredKey, at: now))
         }
         let codes = Set(reasons.map(\.code))
+        let key = "account:\(account.id.rawValue):\(codes.sorted().joined(separator: ","))"
         var condition = conditions[account.id] ?? Condition(since: now)
+        // Said by an earlier process within the reminder interval: taken as said here.
+        if condition.reportedAt == nil, let told = remembered[key], policy.repeatAfter <= 0 || now.seconds - told.seconds < policy.repeatAfter {
+            condition.reportedCodes = codes
+            condition.reportedAt = told
+        }
         let needsAPerson = reasons.contains(where: \.needsAPerson)
         let due = needsAPerson || now.seconds - condition.since.seconds >= policy.holdOff
         let grew = !codes.isSubset(of: condition.reportedCodes)
@@ -153,7 +177,7 @@ public struct AlertTracker: Sendable {
         let lead = needsAPerson ? "\(name) needs a person" : "\(name) cannot work"
         return Alert(event: .accountNeedsAttention, severity: needsAPerson ? .critical : .warning, account: name, at: ISOTime.string(now),
                      host: host, summary: lead + (reminder && !grew ? " (still, since \(ISOTime.string(condition.since)))" : ""),
-                     steps: reasons.map { Redaction.masked($0.text) }, codes: reasons.map(\.code))
+                     steps: reasons.map { Redaction.masked($0.text) }, codes: reasons.map(\.code), key: remember(key, at: now))
     }
 
     /// Each event's account alerts as they are, or, when more than `groupAbove` accounts share
@@ -180,6 +204,13 @@ public struct AlertTracker: Sendable {
                                 steps: steps, codes: codes))
         }
         return result
+    }
+
+    /// Notes `key` as said now (for this process's later looks and for `keysToRecord`) and returns it.
+    private mutating func remember(_ key: String, at now: UnixTime) -> String {
+        remembered[key] = now
+        keysToRecord.append(key)
+        return key
     }
 
     private func heldElsewhere(_ account: OperatorSnapshot.Account, now: UnixTime) -> Bool {

@@ -174,6 +174,11 @@ enum SQLiteSchema {
                 CREATE INDEX service_notification_by_account ON service_notification(account, received_at);
                 """)
         }
+        // The alerts `tgsm run` sent, by key (`AlertMemory`): a restarted process does not say again
+        // what it said before (a restart loop would otherwise send one alert per start).
+        migrator.registerMigration("store.v6") { db in
+            try db.execute(sql: "CREATE TABLE alert_sent (key TEXT PRIMARY KEY, sent_at REAL NOT NULL) STRICT")
+        }
         return migrator
     }
 }

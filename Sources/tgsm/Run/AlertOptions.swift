@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import MTProto
 import MTProtoClient
 import OperatorHTTP
 import SessionManager
@@ -57,12 +58,19 @@ struct AlertOptions: ParsableArguments {
         /// that ends before its services start, because no account can run.
         func alertOnce(store: any OperatorReadableStore, queue: (any JobQueue)?, accounts: [AccountID], clock: any TelegramClock,
                        logger: Logger, seconds: Double = 10) async {
-            var tracker = tracker()
             let delivery = delivery(clock: clock, logger: logger)
+            let memory = store as? any AlertMemory
             do {
-                let snapshot = try await OperatorSnapshot.gather(store: store, queue: queue, enabled: accounts, live: nil, now: clock.now(),
-                                                                 historyLimit: 0)
+                let now = clock.now()
+                // What an earlier start said is not said again (a service manager restarting a
+                // process that cannot start would otherwise send one alert per start).
+                let remembered = (try? await memory?.alertsSent(since: UnixTime(seconds: now.seconds - AlertService.memoryDays * 86_400))) ?? [:]
+                let holder = LeaseHolder.current()
+                var tracker = AlertTracker(policy: policy, host: holder.host, holder: holder, remembered: remembered)
+                let snapshot = try await OperatorSnapshot.gather(store: store, queue: queue, enabled: accounts, live: nil, now: now, historyLimit: 0)
                 await delivery.send(tracker.observe(snapshot))
+                try? await memory?.recordAlertsSent(tracker.keysToRecord, at: now,
+                                                    forgetBefore: UnixTime(seconds: now.seconds - AlertService.memoryDays * 86_400))
                 await delivery.flush(within: seconds)
             } catch {
                 logger.warning("the accounts could not be read for alerts", metadata: ["error": "\(error)"])

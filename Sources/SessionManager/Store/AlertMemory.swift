@@ -1,0 +1,34 @@
+import GRDB
+import MTProto
+
+/// What alerts were sent, by key, kept in the store: a `tgsm run` that restarts (a deploy, a
+/// restart loop) does not say again what it said before within the reminder interval.
+public protocol AlertMemory: Sendable {
+    /// The keys sent since `since`, each with when it was last sent.
+    func alertsSent(since: UnixTime) async throws(SessionStoreError) -> [String: UnixTime]
+    /// Records `keys` as sent at `at`; forgets what was sent before `forgetBefore`.
+    func recordAlertsSent(_ keys: [String], at: UnixTime, forgetBefore: UnixTime) async throws(SessionStoreError)
+}
+
+extension SQLiteSessionStore: AlertMemory {
+    public func alertsSent(since: UnixTime) async throws(SessionStoreError) -> [String: UnixTime] {
+        try await read("read the alerts sent") { db in
+            var sent: [String: UnixTime] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT key, sent_at FROM alert_sent WHERE sent_at >= ?", arguments: [since.seconds]) {
+                if let key = row.string("key"), let at = row.double("sent_at") { sent[key] = UnixTime(seconds: at) }
+            }
+            return sent
+        }
+    }
+
+    public func recordAlertsSent(_ keys: [String], at: UnixTime, forgetBefore: UnixTime) async throws(SessionStoreError) {
+        guard !keys.isEmpty else { return }
+        try await write("record the alerts sent") { db in
+            for key in keys {
+                try db.execute(sql: "INSERT INTO alert_sent(key, sent_at) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET sent_at = excluded.sent_at",
+                               arguments: [key, at.seconds])
+            }
+            try db.execute(sql: "DELETE FROM alert_sent WHERE sent_at < ?", arguments: [forgetBefore.seconds])
+        }
+    }
+}
