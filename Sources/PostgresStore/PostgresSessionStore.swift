@@ -209,6 +209,9 @@ public final class PostgresSessionStore: SessionStore, Sendable {
             try await connection.query("DELETE FROM lease WHERE account = \(id)", logger: logger)
             try await connection.query("DELETE FROM account_status WHERE account = \(id)", logger: logger)
             try await connection.query("DELETE FROM rate_bucket WHERE account = \(id)", logger: logger)
+            for prefix in AlertKeys.prefixes(of: account) {
+                try await connection.query("DELETE FROM alert_sent WHERE left(key, length(\(prefix))) = \(prefix)", logger: logger)
+            }
         }
     }
 

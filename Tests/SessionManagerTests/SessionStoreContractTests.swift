@@ -339,8 +339,13 @@ import Testing
             #expect(try await memory.alertsSent(since: UnixTime(seconds: 150)).keys.sorted() == ["account:alice:down"])
             try await memory.recordAlertsSent(["recovered:alice"], at: UnixTime(seconds: 300), forgetBefore: UnixTime(seconds: 150))
             try await store.shutDown()
-            let reopened = try #require(try await place.open() as? any AlertMemory)
+            let reopenedStore = try await place.open()
+            let reopened = try #require(reopenedStore as? any AlertMemory)
             #expect(try await reopened.alertsSent(since: UnixTime(seconds: 0)).keys.sorted() == ["account:alice:down", "recovered:alice"])
+            // Gone with the account; another account's stay (a name that starts the same included).
+            try await reopened.recordAlertsSent(["account:alice2:down", "account:bob:down"], at: UnixTime(seconds: 300), forgetBefore: UnixTime(seconds: 0))
+            try await reopenedStore.deleteAccount("alice")
+            #expect(try await reopened.alertsSent(since: UnixTime(seconds: 0)).keys.sorted() == ["account:alice2:down", "account:bob:down"])
         }
     }
 }

@@ -10,6 +10,13 @@ public protocol AlertMemory: Sendable {
     func recordAlertsSent(_ keys: [String], at: UnixTime, forgetBefore: UnixTime) async throws(SessionStoreError)
 }
 
+/// The alert keys that name an account (`AlertTracker` makes them), gone with the account.
+public enum AlertKeys {
+    public static func prefixes(of account: AccountID) -> [String] {
+        ["account:\(account.rawValue):", "flood:\(account.rawValue):", "notice:\(account.rawValue):", "recovered:\(account.rawValue)"]
+    }
+}
+
 extension SQLiteSessionStore: AlertMemory {
     public func alertsSent(since: UnixTime) async throws(SessionStoreError) -> [String: UnixTime] {
         try await read("read the alerts sent") { db in

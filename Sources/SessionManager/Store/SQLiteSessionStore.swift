@@ -357,6 +357,9 @@ public final class SQLiteSessionStore: SessionStore, Sendable {
                           "future_auth_token WHERE account", "service_notification WHERE account"] {
                 try db.execute(sql: "DELETE FROM \(table) = ?", arguments: [account.rawValue])
             }
+            for prefix in AlertKeys.prefixes(of: account) {
+                try db.execute(sql: "DELETE FROM alert_sent WHERE substr(key, 1, length(?)) = ?", arguments: [prefix, prefix])
+            }
         }
     }
 
