@@ -55,6 +55,24 @@ import WebhookTestSupport
         #expect(clock.now().seconds == Fixture.now + 3, "backoff 1 s then 2 s: \(clock.now().seconds - Fixture.now)")
     }
 
+    /// Only what the receiver took is remembered (`onDelivered`): a refused alert is said again by
+    /// the next process.
+    @Test func onlyDeliveredAlertsAreRemembered() async throws {
+        let receiver = WebhookReceiver(statuses: [404, 200])
+        let port = await receiver.start()
+        let remembered = Mutex<[String]>([])
+        var refused = Self.alert(1), taken = Self.alert(2)
+        refused.memoryKeys = ["account:acct-1:not_logged_in"]
+        taken.memoryKeys = ["account:acct-2:not_logged_in"]
+        let delivery = AlertDelivery(url: try WebhookURL("http://127.0.0.1:\(port)/hook"), clock: FixedClock(Fixture.now), logger: quietLogger,
+                                     onDelivered: { keys, _ in remembered.withLock { $0 += keys } })
+        await delivery.send([refused, taken])
+        await delivery.flush(within: 30)
+        await receiver.stop()
+        #expect(receiver.requests.count == 2)
+        #expect(remembered.withLock { $0 } == ["account:acct-2:not_logged_in"])
+    }
+
     @Test func anUnreachableReceiverIsGivenUpOnAfterItsTries() async throws {
         // A port that was just listening and is closed now: connections are refused.
         let receiver = WebhookReceiver()

@@ -189,16 +189,15 @@ import Workers
         let revoked = [phone: HealthSnapshot(account: phone, state: .terminal, consecutiveFailures: 0)]
         var first = AlertTracker(host: "host-a", holder: Self.me)
         let said = try await look(fixture, &first, at: 0, accounts: [phone], live: revoked)
-        #expect(said.count == 1 && first.keysToRecord == ["account:\(phone.rawValue):marked_revoked"], "\(first.keysToRecord)")
+        #expect(said.count == 1 && said.first?.memoryKeys == ["account:\(phone.rawValue):marked_revoked"], "\(said)")
         // The key names the account unmasked: it stays in the store, never in what is sent.
         let json = String(decoding: try JSONEncoder().encode(said), as: UTF8.self)
         #expect(!json.contains("\"key\"") && !json.contains(Fixture.phoneDigits), "\(json)")
         var memory: [String: UnixTime] = [:]
-        for key in first.keysToRecord { memory[key] = UnixTime(seconds: Fixture.now) }
+        for key in said.flatMap(\.memoryKeys) { memory[key] = UnixTime(seconds: Fixture.now) }
 
         var restarted = AlertTracker(host: "host-a", holder: Self.me, remembered: memory)
         #expect(try await look(fixture, &restarted, at: 30, accounts: [phone], live: revoked).isEmpty, "said by the earlier process")
-        #expect(restarted.keysToRecord.isEmpty)
         let reminder = try await look(fixture, &restarted, at: 86_400, accounts: [phone], live: revoked)
         #expect(reminder.first?.summary.contains("(still, since") == true, "the reminder keeps the earlier time: \(reminder)")
 
@@ -207,7 +206,7 @@ import Workers
         let told = ["account:\(account.rawValue):down": UnixTime(seconds: Fixture.now - 600)]
         var afterFix = AlertTracker(host: "host-a", holder: Self.me, remembered: told)
         let recovered = try await look(fixture, &afterFix, at: 0, accounts: [account], live: [account: healthy(account)])
-        #expect(recovered.map(\.event) == [.accountRecovered] && afterFix.keysToRecord == ["recovered:\(account.rawValue)"], "\(recovered)")
+        #expect(recovered.map(\.event) == [.accountRecovered] && recovered.first?.memoryKeys == ["recovered:\(account.rawValue)"], "\(recovered)")
         #expect(try await look(fixture, &afterFix, at: 10, accounts: [account], live: [account: healthy(account)]).isEmpty)
         var later = AlertTracker(host: "host-a", holder: Self.me, remembered: told.merging(["recovered:\(account.rawValue)": UnixTime(seconds: Fixture.now)]) { $1 })
         #expect(try await look(fixture, &later, at: 20, accounts: [account], live: [account: healthy(account)]).isEmpty, "its recovery was said too")

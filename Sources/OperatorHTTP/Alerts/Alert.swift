@@ -57,18 +57,18 @@ public struct Alert: Sendable, Codable, Equatable {
     public var codes: [String]
     /// The whole message in one line, for chat webhooks.
     public var text: String
-    /// What the alert is about, stable across looks and processes ("account:alice:marked_revoked"):
-    /// tgsm remembers it (`AlertMemory`) so as not to say it twice. Not sent: it names the account
-    /// unmasked. Nil for a group.
-    public var key: String? = nil
+    /// What the alert is about, stable across looks and processes ("account:alice:marked_revoked";
+    /// a group's: each member's): remembered (`AlertMemory`) once the receiver took it, so no later
+    /// process says it again. Not sent: it names accounts unmasked.
+    public var memoryKeys: [String] = []
 
     private enum CodingKeys: String, CodingKey {
         case source, event, severity, account, at, host, summary, steps, codes, text
     }
 
     public init(event: Event, severity: Severity, account: String?, at: String, host: String, summary: String, steps: [String],
-                codes: [String], key: String? = nil) {
-        self.key = key
+                codes: [String], memoryKeys: [String] = []) {
+        self.memoryKeys = memoryKeys
         self.event = event
         self.severity = severity
         self.account = account

@@ -51,9 +51,12 @@ public actor AlertDelivery {
     private var queue: [Alert] = []
     private var sender: Task<Void, Never>?
     private var waiters: [CheckedContinuation<Void, Never>] = []
+    /// Told each delivered alert's `memoryKeys` (the store remembers them: `AlertMemory`).
+    private let onDelivered: (@Sendable ([String], UnixTime) async -> Void)?
 
     public init(url: WebhookURL, secret: String? = nil, policy: Policy = Policy(), transport: any WebhookTransport = NIOWebhookTransport(),
-                clock: any TelegramClock, logger: Logger) {
+                clock: any TelegramClock, logger: Logger, onDelivered: (@Sendable ([String], UnixTime) async -> Void)? = nil) {
+        self.onDelivered = onDelivered
         self.url = url
         self.policy = policy
         self.secret = secret.flatMap { $0.isEmpty ? nil : SymmetricKey(data: Data($0.utf8)) }
@@ -105,6 +108,8 @@ public actor AlertDelivery {
             // `send` may have pushed this alert out of a full queue while it was being tried.
             if queue.first == alert { queue.removeFirst() }
             record(alert, outcome)
+            // Remembered only once the receiver took it: one it never got is said again by the next process.
+            if outcome == .sent, !alert.memoryKeys.isEmpty { await onDelivered?(alert.memoryKeys, clock.now()) }
         }
         sender = nil
         releaseWaiters()

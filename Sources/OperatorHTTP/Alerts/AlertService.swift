@@ -12,7 +12,8 @@ public struct AlertService: Service {
     private let tracker: AlertTracker
     private let delivery: AlertDelivery
     private let store: any OperatorReadableStore
-    /// Where what was said is kept across restarts; nil: this process's memory only.
+    /// What earlier processes said, read at the start (the delivery records what this one says:
+    /// `remembering(in:logger:)`); nil: this process's memory only.
     private let memory: (any AlertMemory)?
     private let queue: (any JobQueue)?
     private let accounts: [AccountID]
@@ -44,7 +45,7 @@ public struct AlertService: Service {
             var failing = false
             while !Task.isCancelled {
                 do {
-                    try await tell(&tracker, try await look())
+                    await delivery.send(tracker.observe(try await look()))
                     failing = false
                 } catch {
                     // Said once per spell of failures, not every interval.
@@ -59,7 +60,7 @@ public struct AlertService: Service {
         }
         // A last look on the way out: `tgsm run` ends by itself when every account stopped with a
         // session error, which is just what a person must hear.
-        if let snapshot = try? await look() { try? await tell(&tracker, snapshot) }
+        if let snapshot = try? await look() { await delivery.send(tracker.observe(snapshot)) }
         await delivery.flush(within: 3)
     }
 
@@ -74,12 +75,14 @@ public struct AlertService: Service {
         }
     }
 
-    /// One look's alerts queued for the webhook, and remembered in the store.
-    private func tell(_ tracker: inout AlertTracker, _ snapshot: OperatorSnapshot) async throws {
-        await delivery.send(tracker.observe(snapshot))
-        guard let memory, !tracker.keysToRecord.isEmpty else { return }
-        try await memory.recordAlertsSent(tracker.keysToRecord, at: snapshot.now,
-                                          forgetBefore: UnixTime(seconds: snapshot.now.seconds - Self.memoryDays * 86_400))
+    /// What the delivery calls with each delivered alert's keys: they go into `memory`.
+    public static func remembering(in memory: (any AlertMemory)?, logger: Logger) -> (@Sendable ([String], UnixTime) async -> Void)? {
+        guard let memory else { return nil }
+        return { keys, at in
+            do { try await memory.recordAlertsSent(keys, at: at, forgetBefore: UnixTime(seconds: at.seconds - memoryDays * 86_400)) } catch {
+                logger.warning("a delivered alert could not be remembered; a restarted process may say it again", metadata: ["error": "\(error)"])
+            }
+        }
     }
 
     /// How long what was said is remembered (and a reminder interval can reach).

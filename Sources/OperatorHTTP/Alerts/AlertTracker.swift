@@ -19,7 +19,8 @@ import Workers
 ///
 /// What earlier processes said (`remembered`, from `AlertMemory`) is not said again within the
 /// reminder interval, and an account they reported that is ready now is said to be: a restart (a
-/// deploy, a restart loop) neither repeats nor loses the story. `keysToRecord` is what to remember.
+/// deploy, a restart loop) neither repeats nor loses the story. Each alert's `memoryKeys` are what
+/// to remember once the receiver took it.
 public struct AlertTracker: Sendable {
     public struct Policy: Sendable, Hashable {
         /// Seconds a condition that may pass by itself must last before it is reported.
@@ -66,8 +67,6 @@ public struct AlertTracker: Sendable {
     private var conditions: [AccountID: Condition] = [:]
     /// When each alert key was last said, by this process or an earlier one.
     private var remembered: [String: UnixTime]
-    /// The keys the last `observe` said: to be recorded in the `AlertMemory`.
-    public private(set) var keysToRecord: [String] = []
     private var noticesSeen: Set<NoticeKey> = []
     private var waitsSeen: Set<WaitKey> = []
     private var deadJobs: Int?
@@ -82,7 +81,6 @@ public struct AlertTracker: Sendable {
     /// The alerts this look at the accounts calls for.
     public mutating func observe(_ snapshot: OperatorSnapshot) -> [Alert] {
         let now = snapshot.now
-        keysToRecord = []
         var alerts: [Alert] = []
         var accountAlerts: [Alert] = []
         var present: Set<AccountID> = []
@@ -103,7 +101,7 @@ public struct AlertTracker: Sendable {
                     at: ISOTime.string(received.receivedAt), host: host,
                     summary: "\(name): \(advice.headline) (\(notice.type)): \(Redaction.masked(notice.redactedMessage))",
                     steps: advice.steps, codes: [notice.type],
-                    key: remember("notice:\(account.id.rawValue):\(notice.type):\(Int64(received.receivedAt.seconds))", at: now)))
+                    memoryKeys: remember("notice:\(account.id.rawValue):\(notice.type):\(Int64(received.receivedAt.seconds))", at: now)))
             }
             for wait in account.floodWaits where wait.until.seconds - wait.recordedAt.seconds >= policy.longFloodWait && wait.until > now {
                 let key = WaitKey(account: account.id, method: wait.method, peer: wait.peer, until: wait.until.seconds)
@@ -119,7 +117,7 @@ public struct AlertTracker: Sendable {
                     summary: Redaction.masked("\(name): Telegram made \(wait.method)\(wait.peer.map { " to \($0)" } ?? "") wait \(length), until \(ISOTime.string(wait.until))"),
                     steps: ["Nothing is needed: tgsm makes no such call before then (so the wait does not grow), and the account's other calls go on.",
                             "`tgsm status` lists every wait; jobs that need the method wait for it."],
-                    codes: [wait.kind.rawValue, wait.method], key: remember(memoryKey, at: now)))
+                    codes: [wait.kind.rawValue, wait.method], memoryKeys: remember(memoryKey, at: now)))
             }
         }
         alerts.insert(contentsOf: grouped(accountAlerts, at: now), at: 0)
@@ -153,7 +151,7 @@ public struct AlertTracker: Sendable {
             let reported = ended?.reportedAt != nil || toldBefore.map { $0 > (remembered[recoveredKey] ?? UnixTime(seconds: -1)) } == true
             guard reported else { return nil }
             return Alert(event: .accountRecovered, severity: .info, account: name, at: ISOTime.string(now), host: host,
-                         summary: "\(name) is ready again", steps: [], codes: [], key: remember(recoveredKey, at: now))
+                         summary: "\(name) is ready again", steps: [], codes: [], memoryKeys: remember(recoveredKey, at: now))
         }
         let codes = Set(reasons.map(\.code))
         let key = "account:\(account.id.rawValue):\(codes.sorted().joined(separator: ","))"
@@ -177,7 +175,7 @@ public struct AlertTracker: Sendable {
         let lead = needsAPerson ? "\(name) needs a person" : "\(name) cannot work"
         return Alert(event: .accountNeedsAttention, severity: needsAPerson ? .critical : .warning, account: name, at: ISOTime.string(now),
                      host: host, summary: lead + (reminder && !grew ? " (still, since \(ISOTime.string(condition.since)))" : ""),
-                     steps: reasons.map { Redaction.masked($0.text) }, codes: reasons.map(\.code), key: remember(key, at: now))
+                     steps: reasons.map { Redaction.masked($0.text) }, codes: reasons.map(\.code), memoryKeys: remember(key, at: now))
     }
 
     /// Each event's account alerts as they are, or, when more than `groupAbove` accounts share
@@ -201,16 +199,15 @@ public struct AlertTracker: Sendable {
             for code in these.flatMap(\.codes) where !codes.contains(code) { codes.append(code) }
             let steps = first.steps.isEmpty ? [] : ["\(first.account ?? "the first"), for one:"] + first.steps
             result.append(Alert(event: event, severity: severity, account: nil, at: ISOTime.string(now), host: host, summary: summary,
-                                steps: steps, codes: codes))
+                                steps: steps, codes: codes, memoryKeys: these.flatMap(\.memoryKeys)))
         }
         return result
     }
 
-    /// Notes `key` as said now (for this process's later looks and for `keysToRecord`) and returns it.
-    private mutating func remember(_ key: String, at now: UnixTime) -> String {
+    /// Notes `key` as said now, for this process's later looks; returns it as the alert's memory keys.
+    private mutating func remember(_ key: String, at now: UnixTime) -> [String] {
         remembered[key] = now
-        keysToRecord.append(key)
-        return key
+        return [key]
     }
 
     private func heldElsewhere(_ account: OperatorSnapshot.Account, now: UnixTime) -> Bool {

@@ -50,16 +50,18 @@ struct AlertOptions: ParsableArguments {
             return AlertTracker(policy: policy, host: holder.host, holder: holder)
         }
 
-        func delivery(clock: any TelegramClock, logger: Logger) -> AlertDelivery {
-            AlertDelivery(url: url, secret: secret, transport: NIOWebhookTransport(extraTrustRoots: caFiles), clock: clock, logger: logger)
+        /// With `memory`, each alert the receiver took is remembered there.
+        func delivery(clock: any TelegramClock, logger: Logger, memory: (any AlertMemory)? = nil) -> AlertDelivery {
+            AlertDelivery(url: url, secret: secret, transport: NIOWebhookTransport(extraTrustRoots: caFiles), clock: clock, logger: logger,
+                          onDelivered: AlertService.remembering(in: memory, logger: logger))
         }
 
         /// One look and its alerts, sent before returning (at most `seconds`): for a `tgsm run`
         /// that ends before its services start, because no account can run.
         func alertOnce(store: any OperatorReadableStore, queue: (any JobQueue)?, accounts: [AccountID], clock: any TelegramClock,
                        logger: Logger, seconds: Double = 10) async {
-            let delivery = delivery(clock: clock, logger: logger)
             let memory = store as? any AlertMemory
+            let delivery = delivery(clock: clock, logger: logger, memory: memory)
             do {
                 let now = clock.now()
                 // What an earlier start said is not said again (a service manager restarting a
@@ -69,8 +71,6 @@ struct AlertOptions: ParsableArguments {
                 var tracker = AlertTracker(policy: policy, host: holder.host, holder: holder, remembered: remembered)
                 let snapshot = try await OperatorSnapshot.gather(store: store, queue: queue, enabled: accounts, live: nil, now: now, historyLimit: 0)
                 await delivery.send(tracker.observe(snapshot))
-                try? await memory?.recordAlertsSent(tracker.keysToRecord, at: now,
-                                                    forgetBefore: UnixTime(seconds: now.seconds - AlertService.memoryDays * 86_400))
                 await delivery.flush(within: seconds)
             } catch {
                 logger.warning("the accounts could not be read for alerts", metadata: ["error": "\(error)"])

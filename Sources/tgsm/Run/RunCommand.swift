@@ -181,7 +181,7 @@ struct RunCommand: AsyncParsableCommand {
         }
         if let alerts {
             extra.append(.init(name: "alerts", service: AlertService(
-                tracker: alerts.tracker(), delivery: alerts.delivery(clock: clock, logger: logger), store: store,
+                tracker: alerts.tracker(), delivery: alerts.delivery(clock: clock, logger: logger, memory: store as? any AlertMemory), store: store,
                 memory: store as? any AlertMemory, queue: queue,
                 // Every account asked for: one left out at start-up (it needs a login, say) is what an alert is for.
                 accounts: wanted, liveHealth: RunServices.liveHealth(of: runtimes), clock: clock, interval: alerts.interval, logger: logger)))
