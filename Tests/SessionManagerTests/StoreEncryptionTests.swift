@@ -24,19 +24,12 @@ import Testing
             let encryption = StoreEncryption.passphrase("correct horse", cost: Self.cheap)
             let store = try await place.open(encryption: encryption)
             #expect(Self.isEncrypted(store))
-            try await store.saveSession(Fixtures.session(), account: "alice", fence: nil)
-            try await store.saveTemporaryKey(TemporaryAuthKey(key: Fixtures.key(50), expiresAt: .init(seconds: 9)), dc: 2, account: "alice", fence: nil)
-            let phoneKey = try await store.phoneKey(for: "15550001")
-            try await store.setPendingLoginCode(Self.pendingCode, account: "alice", phoneKey: phoneKey)
-            try await store.addFutureAuthToken(Self.futureToken, account: "alice", phoneKey: phoneKey)
+            let phoneKey = try await Self.storeEverySecret(in: store)
             try await store.shutDown()
             try await Self.expectNothingInClear(place)
 
             let reopened = try await place.open(encryption: encryption)
-            #expect(try await reopened.loadSession(account: "alice") == Fixtures.session())
-            #expect(try await reopened.temporaryKey(dc: 2, account: "alice")?.key == Fixtures.key(50))
-            #expect(try await reopened.pendingLoginCode(account: "alice", phoneKey: phoneKey) == Self.pendingCode)
-            #expect(try await reopened.futureAuthTokens(phoneKey: phoneKey) == [Self.futureToken])
+            try await Self.expectEverySecret(in: reopened, phoneKey: phoneKey)
             try await reopened.shutDown()
         }
     }
@@ -145,19 +138,12 @@ import Testing
         try await EngineStore.with(engine) { place in
             let plain = try await place.open()
             #expect(!Self.isEncrypted(plain))
-            try await plain.saveSession(Fixtures.session(), account: "alice", fence: nil)
-            try await plain.saveTemporaryKey(TemporaryAuthKey(key: Fixtures.key(50), expiresAt: .init(seconds: 9)), dc: 2, account: "alice", fence: nil)
-            let phoneKey = try await plain.phoneKey(for: "15550001")
-            try await plain.setPendingLoginCode(Self.pendingCode, account: "alice", phoneKey: phoneKey)
-            try await plain.addFutureAuthToken(Self.futureToken, account: "alice", phoneKey: phoneKey)
+            let phoneKey = try await Self.storeEverySecret(in: plain)
             try await plain.shutDown()
             let key = SymmetricKey(size: .bits256)
             let sealed = try await place.open(encryption: .key(key))
             #expect(Self.isEncrypted(sealed))
-            #expect(try await sealed.loadSession(account: "alice") == Fixtures.session())
-            #expect(try await sealed.temporaryKey(dc: 2, account: "alice")?.key == Fixtures.key(50))
-            #expect(try await sealed.pendingLoginCode(account: "alice", phoneKey: phoneKey) == Self.pendingCode)
-            #expect(try await sealed.futureAuthTokens(phoneKey: phoneKey) == [Self.futureToken])
+            try await Self.expectEverySecret(in: sealed, phoneKey: phoneKey)
             try await sealed.shutDown()
             try await Self.expectNothingInClear(place)
             #expect(await Self.openingError(place, StoreEncryption.none)?.code == "store.encryption_key_required")
@@ -218,21 +204,14 @@ import Testing
             let old = StoreEncryption.key(SymmetricKey(size: .bits256))
             let new = StoreEncryption.passphrase("the new one", cost: Self.cheap)
             let store = try await place.open(encryption: old)
-            try await store.saveSession(Fixtures.session(), account: "alice", fence: nil)
-            try await store.saveTemporaryKey(TemporaryAuthKey(key: Fixtures.key(50), expiresAt: .init(seconds: 9)), dc: 2, account: "alice", fence: nil)
-            let phoneKey = try await store.phoneKey(for: "15550001")
-            try await store.setPendingLoginCode(Self.pendingCode, account: "alice", phoneKey: phoneKey)
-            try await store.addFutureAuthToken(Self.futureToken, account: "alice", phoneKey: phoneKey)
+            let phoneKey = try await Self.storeEverySecret(in: store)
             try await store.shutDown()
 
             let report = try await Self.rekey(place, from: old, to: new)
             #expect(report.secrets == 5, "two auth keys, a temporary key, a login code hash, a token: \(report)")
             if engine == .sqlite { #expect(report.backup != nil && !report.olderBackups.isEmpty, "\(report)") }
             let reopened = try await place.open(encryption: new)
-            #expect(try await reopened.loadSession(account: "alice") == Fixtures.session())
-            #expect(try await reopened.temporaryKey(dc: 2, account: "alice")?.key == Fixtures.key(50))
-            #expect(try await reopened.pendingLoginCode(account: "alice", phoneKey: phoneKey) == Self.pendingCode)
-            #expect(try await reopened.futureAuthTokens(phoneKey: phoneKey) == [Self.futureToken])
+            try await Self.expectEverySecret(in: reopened, phoneKey: phoneKey)
             try await reopened.shutDown()
             #expect(await Self.openingError(place, old)?.code == "store.wrong_encryption_key")
             try await Self.expectNothingInClear(place)
@@ -323,6 +302,25 @@ import Testing
     }
 
     // MARK: Helpers
+
+    /// alice's session (two auth keys), a temporary key, a pending login code and a future auth
+    /// token: one of each secret the store seals. Returns the phone key they are kept under.
+    static func storeEverySecret(in store: any SessionStore) async throws -> String {
+        try await store.saveSession(Fixtures.session(), account: "alice", fence: nil)
+        try await store.saveTemporaryKey(TemporaryAuthKey(key: Fixtures.key(50), expiresAt: .init(seconds: 9)), dc: 2, account: "alice", fence: nil)
+        let phoneKey = try await store.phoneKey(for: "15550001")
+        try await store.setPendingLoginCode(Self.pendingCode, account: "alice", phoneKey: phoneKey)
+        try await store.addFutureAuthToken(Self.futureToken, account: "alice", phoneKey: phoneKey)
+        return phoneKey
+    }
+
+    /// Each secret `storeEverySecret` kept reads back as it went in.
+    static func expectEverySecret(in store: any SessionStore, phoneKey: String, sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        #expect(try await store.loadSession(account: "alice") == Fixtures.session(), sourceLocation: sourceLocation)
+        #expect(try await store.temporaryKey(dc: 2, account: "alice")?.key == Fixtures.key(50), sourceLocation: sourceLocation)
+        #expect(try await store.pendingLoginCode(account: "alice", phoneKey: phoneKey) == Self.pendingCode, sourceLocation: sourceLocation)
+        #expect(try await store.futureAuthTokens(phoneKey: phoneKey) == [Self.futureToken], sourceLocation: sourceLocation)
+    }
 
     static func isEncrypted(_ store: any SessionStore) -> Bool {
         (store as? SQLiteSessionStore)?.isEncrypted ?? (store as? PostgresSessionStore)?.isEncrypted ?? false
