@@ -43,6 +43,8 @@ public actor TelegramClient: TelegramInvoking {
         var homeDC: Int
         var connections: [Int: DCConnection] = [:]
     }
+    /// The last save started (`save()`): each waits for the one before.
+    private var savingInOrder: Task<Void, Never>?
     private var authorizationImports: [Int: Task<Void, Never>] = [:]
     private var importFailures: [Int: TelegramError] = [:]
     /// Tracks the update sequences and hands updates out (Updates/).
@@ -334,7 +336,21 @@ public actor TelegramClient: TelegramInvoking {
         await save()
     }
 
+    /// Saves run one after another, each writing the state as it is when its turn comes. Called
+    /// from different tasks (a connection's new key, an imported authorization), two writes of
+    /// states captured at their calls could reach the storage newest first, and the older state
+    /// would stay stored (seen: a DC's imported authorization lost under load).
     private func save() async {
+        let previous = savingInOrder
+        let turn = Task {
+            await previous?.value
+            await self.writeState()
+        }
+        savingInOrder = turn
+        await turn.value
+    }
+
+    private func writeState() async {
         do {
             try await storage.save(state)
         } catch {
