@@ -43,8 +43,9 @@ public actor TelegramClient: TelegramInvoking {
         var homeDC: Int
         var connections: [Int: DCConnection] = [:]
     }
-    /// The last save started (`save()`): each waits for the one before.
-    private var savingInOrder: Task<Void, Never>?
+    /// A save is writing (`save()`): the others wait for their turn.
+    private var isSaving = false
+    private var saveWaiters: [CheckedContinuation<Void, Never>] = []
     private var authorizationImports: [Int: Task<Void, Never>] = [:]
     private var importFailures: [Int: TelegramError] = [:]
     /// Tracks the update sequences and hands updates out (Updates/).
@@ -340,14 +341,18 @@ public actor TelegramClient: TelegramInvoking {
     /// from different tasks (a connection's new key, an imported authorization), two writes of
     /// states captured at their calls could reach the storage newest first, and the older state
     /// would stay stored (seen: a DC's imported authorization lost under load).
+    /// Uncontended, a save writes at once (no task between: the common case keeps its latency).
     private func save() async {
-        let previous = savingInOrder
-        let turn = Task {
-            await previous?.value
-            await self.writeState()
+        while isSaving {
+            await withCheckedContinuation { saveWaiters.append($0) }
         }
-        savingInOrder = turn
-        await turn.value
+        isSaving = true
+        await writeState()
+        isSaving = false
+        // Each waiter looks again; one gets the turn and writes the state as it is by then.
+        let waiting = saveWaiters
+        saveWaiters = []
+        for waiter in waiting { waiter.resume() }
     }
 
     private func writeState() async {
