@@ -87,11 +87,8 @@ extension PostgresSessionStore {
     static func resealSecrets(_ connection: PostgresConnection, from old: SecretSealer?, to new: SecretSealer, logger: Logger) async throws -> Int {
         var count = 0
         func reseal(_ stored: Data, _ context: String, account: String, what: String) throws -> Data {
-            guard let plain = StoredSecret.opened(stored, sealer: old, context: context) else {
-                throw SessionStoreError.corruptRecord(account: AccountID(account), what: what + " (it does not decrypt under the current key; nothing was re-keyed)")
-            }
             count += 1
-            return try StoredSecret.stored(plain, sealer: new, context: context)
+            return try StoredSecret.resealedOrRefused(stored, from: old, to: new, context: context, account: account, what: what)
         }
         for row in try await connection.rows("SELECT account, dc_id, auth_key, temp_key FROM dc", logger: logger) {
             let (account, dc, key, temporary) = try row.decode((String, Int64, Data?, Data?).self)
@@ -113,13 +110,11 @@ extension PostgresSessionStore {
         }
         for row in try await connection.rows("SELECT phone_key, token_digest, token FROM future_auth_token", logger: logger) {
             let (phoneKey, digest, token) = try row.decode((String, String, Data).self)
-            let context = SecretContext.futureAuthToken(phoneKey, digest)
-            guard let plain = StoredSecret.opened(token, sealer: old, context: context) else {
+            guard let sealed = try StoredSecret.resealed(token, from: old, to: new, context: SecretContext.futureAuthToken(phoneKey, digest)) else {
                 try await connection.query("DELETE FROM future_auth_token WHERE phone_key = \(phoneKey) AND token_digest = \(digest)", logger: logger)
                 continue
             }
             count += 1
-            let sealed = try StoredSecret.stored(plain, sealer: new, context: context)
             try await connection.query("""
                 UPDATE future_auth_token SET token = \(sealed) WHERE phone_key = \(phoneKey) AND token_digest = \(digest)
                 """, logger: logger)

@@ -64,11 +64,11 @@ public struct AlertService: Service {
         await delivery.flush(within: 3)
     }
 
-    /// What earlier processes said in the last 30 days.
+    /// What earlier processes said (`AlertMemory.days`).
     private func recall(into tracker: inout AlertTracker) async {
         guard let memory else { return }
         do {
-            let remembered = try await memory.alertsSent(since: UnixTime(seconds: clock.now().seconds - Self.memoryDays * 86_400))
+            let remembered = try await memory.recentlySent(now: clock.now())
             tracker = AlertTracker(policy: tracker.policy, host: tracker.host, holder: tracker.holder, remembered: remembered)
         } catch {
             logger.warning("the alerts sent before could not be read; what this process says may repeat them", metadata: ["error": "\(error)"])
@@ -79,14 +79,12 @@ public struct AlertService: Service {
     public static func remembering(in memory: (any AlertMemory)?, logger: Logger) -> (@Sendable ([String], UnixTime) async -> Void)? {
         guard let memory else { return nil }
         return { keys, at in
-            do { try await memory.recordAlertsSent(keys, at: at, forgetBefore: UnixTime(seconds: at.seconds - memoryDays * 86_400)) } catch {
+            do { try await memory.remember(keys, at: at) } catch {
                 logger.warning("a delivered alert could not be remembered; a restarted process may say it again", metadata: ["error": "\(error)"])
             }
         }
     }
 
-    /// How long what was said is remembered (and a reminder interval can reach).
-    public static let memoryDays = 30.0
 
     private func look() async throws -> OperatorSnapshot {
         try await OperatorSnapshot.gather(store: store, queue: queue, enabled: accounts, live: await liveHealth?(), now: clock.now(), historyLimit: 0)

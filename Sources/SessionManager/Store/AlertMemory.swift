@@ -10,6 +10,21 @@ public protocol AlertMemory: Sendable {
     func recordAlertsSent(_ keys: [String], at: UnixTime, forgetBefore: UnixTime) async throws(SessionStoreError)
 }
 
+extension AlertMemory {
+    /// How long what was sent is remembered (and so how far a reminder interval can reach).
+    public static var days: Double { 30 }
+
+    /// What was sent in the last `days` before `now`.
+    public func recentlySent(now: UnixTime) async throws(SessionStoreError) -> [String: UnixTime] {
+        try await alertsSent(since: UnixTime(seconds: now.seconds - Self.days * 86_400))
+    }
+
+    /// Records `keys` as sent at `at`, forgetting what is older than `days`.
+    public func remember(_ keys: [String], at: UnixTime) async throws(SessionStoreError) {
+        try await recordAlertsSent(keys, at: at, forgetBefore: UnixTime(seconds: at.seconds - Self.days * 86_400))
+    }
+}
+
 /// The alert keys that name an account (`AlertTracker` makes them), gone with the account.
 public enum AlertKeys {
     public static func prefixes(of account: AccountID) -> [String] {

@@ -234,11 +234,8 @@ public final class SQLiteSessionStore: SessionStore, Sendable {
     static func resealSecrets(_ db: Database, from old: SecretSealer?, to new: SecretSealer) throws -> Int {
         var count = 0
         func reseal(_ stored: Data, _ context: String, account: String, what: String) throws -> Data {
-            guard let plain = StoredSecret.opened(stored, sealer: old, context: context) else {
-                throw SessionStoreError.corruptRecord(account: AccountID(account), what: what + " (it does not decrypt under the current key; nothing was re-keyed)")
-            }
             count += 1
-            return try StoredSecret.stored(plain, sealer: new, context: context)
+            return try StoredSecret.resealedOrRefused(stored, from: old, to: new, context: context, account: account, what: what)
         }
         let rows = try Row.fetchAll(db, sql: "SELECT account, dc_id, auth_key, auth_key_id, server_salt, time_offset, is_authorized, temp_key FROM dc")
         for row in rows {
@@ -259,14 +256,12 @@ public final class SQLiteSessionStore: SessionStore, Sendable {
         }
         for row in try Row.fetchAll(db, sql: "SELECT phone_key, token_digest, token FROM future_auth_token") {
             guard let phoneKey = row.string("phone_key"), let digest = row.string("token_digest"), let token = row.blob("token") else { continue }
-            let context = SecretContext.futureAuthToken(phoneKey, digest)
-            guard let plain = StoredSecret.opened(token, sealer: old, context: context) else {
+            guard let sealed = try StoredSecret.resealed(token, from: old, to: new, context: SecretContext.futureAuthToken(phoneKey, digest)) else {
                 try db.execute(sql: "DELETE FROM future_auth_token WHERE phone_key = ? AND token_digest = ?", arguments: [phoneKey, digest])
                 continue
             }
             count += 1
-            try db.execute(sql: "UPDATE future_auth_token SET token = ? WHERE phone_key = ? AND token_digest = ?",
-                           arguments: [try StoredSecret.stored(plain, sealer: new, context: context), phoneKey, digest])
+            try db.execute(sql: "UPDATE future_auth_token SET token = ? WHERE phone_key = ? AND token_digest = ?", arguments: [sealed, phoneKey, digest])
         }
         return count
     }

@@ -189,6 +189,22 @@ package enum StoredSecret {
         return sealer.open(stored, context: context)
     }
 
+    /// A stored secret sealed under `new` instead of `old` (nil: it was in clear); nil when it does
+    /// not open under `old`.
+    package static func resealed(_ stored: Data, from old: SecretSealer?, to new: SecretSealer, context: String) throws(SessionStoreError) -> Data? {
+        guard let plain = opened(stored, sealer: old, context: context) else { return nil }
+        return try Self.stored(plain, sealer: new, context: context)
+    }
+
+    /// `resealed`, where a secret that does not open stops a re-key (its transaction rolls back).
+    package static func resealedOrRefused(_ stored: Data, from old: SecretSealer?, to new: SecretSealer, context: String,
+                                          account: String, what: String) throws(SessionStoreError) -> Data {
+        guard let sealed = try resealed(stored, from: old, to: new, context: context) else {
+            throw .corruptRecord(account: AccountID(account), what: what + " (it does not decrypt under the current key; nothing was re-keyed)")
+        }
+        return sealed
+    }
+
     /// An auth key from its stored form, checked against its stored id: a damaged or mis-decrypted
     /// key is a typed error, never a wrong key handed to the client. A store opened without a key
     /// that meets a sealed one (another process turned encryption on since) says so.

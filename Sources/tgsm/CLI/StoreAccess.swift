@@ -1,4 +1,5 @@
 import Foundation
+import MTProto
 import PostgresStore
 import SessionManager
 import Workers
@@ -91,5 +92,21 @@ enum StoreAccess {
             }
         }
         do { return try SQLiteJobQueue.open(path: path) } catch { throw CLIFailure(error) }
+    }
+
+    /// The first account a live process holds, with its lease: what `session restore` and `session
+    /// rekey` refuse to run under (each says why). Nil when none is held.
+    static func liveLease(in store: any SessionStore, now: UnixTime) async throws(CLIFailure) -> (AccountID, Lease)? {
+        func failure(_ error: any Error) -> CLIFailure {
+            (error as? SessionStoreError).map(CLIFailure.init) ?? CLIFailure(.failure, "the store's leases could not be read: \(error)")
+        }
+        let accounts: [AccountID]
+        do { accounts = try await store.accounts() } catch { throw failure(error) }
+        for account in accounts {
+            let lease: Lease?
+            do { lease = try await store.currentLease(account: account) } catch { throw failure(error) }
+            if let lease, LeaseView(lease, now: now).isLive { return (account, lease) }
+        }
+        return nil
     }
 }

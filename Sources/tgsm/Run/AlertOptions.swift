@@ -66,7 +66,7 @@ struct AlertOptions: ParsableArguments {
                 let now = clock.now()
                 // What an earlier start said is not said again (a service manager restarting a
                 // process that cannot start would otherwise send one alert per start).
-                let remembered = (try? await memory?.alertsSent(since: UnixTime(seconds: now.seconds - AlertService.memoryDays * 86_400))) ?? [:]
+                let remembered = (try? await memory?.recentlySent(now: now)) ?? [:]
                 let holder = LeaseHolder.current()
                 var tracker = AlertTracker(policy: policy, host: holder.host, holder: holder, remembered: remembered)
                 let snapshot = try await OperatorSnapshot.gather(store: store, queue: queue, enabled: accounts, live: nil, now: now, historyLimit: 0)

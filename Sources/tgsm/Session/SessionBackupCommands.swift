@@ -223,17 +223,10 @@ struct SessionRestoreCommand: AsyncParsableCommand {
     private func refuseWhileLeased(directory: String) async throws(CLIFailure) {
         let store = try StoreAccess.open(global, creating: false)
         defer { try? store.close() }
-        let now = global.now()
-        let accounts: [AccountID]
-        do { accounts = try await store.accounts() } catch { throw CLIFailure(error) }
-        for account in accounts {
-            let lease: Lease?
-            do { lease = try await store.currentLease(account: account) } catch { throw CLIFailure(error) }
-            if let lease, LeaseView(lease, now: now).isLive {
-                throw CLIFailure(.leaseHeld, "account \(account) is in use by \(lease.holder) (lease until \(TimeText.iso(lease.expiresAt))); "
-                    + "restoring now would replace the file under that process and lose what it writes. Stop it first, "
-                    + "or pass --force if it is known to be gone.")
-            }
+        if let (account, lease) = try await StoreAccess.liveLease(in: store, now: global.now()) {
+            throw CLIFailure(.leaseHeld, "account \(account) is in use by \(lease.holder) (lease until \(TimeText.iso(lease.expiresAt))); "
+                + "restoring now would replace the file under that process and lose what it writes. Stop it first, "
+                + "or pass --force if it is known to be gone.")
         }
     }
 }

@@ -80,20 +80,10 @@ struct SessionRekeyCommand: AsyncParsableCommand {
 
     /// A live lease means a process has the store open with the old key.
     private func refuseWhileLeased(_ store: any OperatorReadableStore) async throws(CLIFailure) {
-        let now = global.now()
-        func failure(_ error: any Error) -> CLIFailure {
-            (error as? SessionStoreError).map(CLIFailure.init) ?? CLIFailure(.failure, "the store's leases could not be read: \(error)")
-        }
-        let accounts: [AccountID]
-        do { accounts = try await store.accounts() } catch { throw failure(error) }
-        for account in accounts {
-            let lease: Lease?
-            do { lease = try await store.currentLease(account: account) } catch { throw failure(error) }
-            if let lease, LeaseView(lease, now: now).isLive {
-                throw CLIFailure(.leaseHeld, "account \(account) is in use by \(lease.holder) (lease until \(TimeText.iso(lease.expiresAt))); "
-                    + "that process has the store open with the old key and would be refused its next secret write. Nothing was changed. "
-                    + "Stop it first, or pass --force and restart it with the new key.")
-            }
+        if let (account, lease) = try await StoreAccess.liveLease(in: store, now: global.now()) {
+            throw CLIFailure(.leaseHeld, "account \(account) is in use by \(lease.holder) (lease until \(TimeText.iso(lease.expiresAt))); "
+                + "that process has the store open with the old key and would be refused its next secret write. Nothing was changed. "
+                + "Stop it first, or pass --force and restart it with the new key.")
         }
     }
 }
