@@ -105,6 +105,10 @@ public final class PostgresJobQueue: JobQueue {
             "CREATE INDEX jobs_running ON jobs(account, lease_until) WHERE state = 'running'",
             "CREATE INDEX jobs_by_state ON jobs(state, account, id)",
         ]),
+        // Finished jobs are purged by the time they finished (`JobRetention`).
+        PostgresMigration(id: "jobs.v2.finished", statements: [
+            "CREATE INDEX jobs_finished ON jobs(finished_at) WHERE finished_at IS NOT NULL",
+        ]),
     ]
 
     // MARK: Wake-ups
@@ -334,6 +338,36 @@ public final class PostgresJobQueue: JobQueue {
         _ = try await transition(id, from: [.queued, .dead], action: "cancelled", """
             UPDATE jobs SET state = 'cancelled', updated_at = \(now.seconds), finished_at = \(now.seconds) WHERE id = \(id.rawValue)
             """, notify: false)
+    }
+
+    public func purge(_ purge: JobPurge, limit: Int) async throws(JobQueueError) -> Int {
+        guard limit > 0 else { return 0 }
+        let states = purge.states.map(\.rawValue).sorted()
+        let logger = self.logger
+        return try await write { connection -> Int in
+            // SKIP LOCKED: processes of a cluster purging at the same moment split the rows
+            // instead of waiting on each other's locks.
+            try await connection.rows("""
+                DELETE FROM jobs WHERE id IN (
+                    SELECT id FROM jobs WHERE finished_at IS NOT NULL AND finished_at < \(purge.finishedBefore.seconds)
+                        AND state = ANY(\(states)::text[])
+                    ORDER BY finished_at LIMIT \(Int64(limit)) FOR UPDATE SKIP LOCKED)
+                RETURNING id
+                """, logger: logger).count
+        }
+    }
+
+    public func countPurgeable(_ purge: JobPurge) async throws(JobQueueError) -> Int {
+        let states = purge.states.map(\.rawValue).sorted()
+        let logger = self.logger
+        return try await read { connection -> Int in
+            guard let row = try await connection.rows("""
+                SELECT count(*) FROM jobs WHERE finished_at IS NOT NULL AND finished_at < \(purge.finishedBefore.seconds)
+                    AND state = ANY(\(states)::text[])
+                """, logger: logger).first
+            else { return 0 }
+            return Int(try row.decode(Int64.self))
+        }
     }
 
     // MARK: Reads

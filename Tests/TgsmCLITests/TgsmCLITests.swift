@@ -330,6 +330,31 @@ import WebhookTestSupport
         #expect(try await cli.run(["session", "list", "--no-such-option"]).status == 2)
     }
 
+    @Test func jobsPurgeDeletesFinishedJobsOnly() async throws {
+        let (_, cli) = try CLI.temporary()
+        try FileManager.default.createDirectory(atPath: cli.store, withIntermediateDirectories: true)
+        var ids: [Int] = []
+        for key in ["p1", "p2"] {
+            let enqueued = try await cli.run(["jobs", "enqueue", "--kind", "me", "--account", "ivy", "--idempotency-key", key, "--json"])
+            ids.append(try #require((try enqueued.jsonObject() as? [String: Any])?["id"] as? Int))
+        }
+        #expect(try await cli.run(["jobs", "cancel", String(ids[0])]).status == 0)
+        let young = try await cli.run(["jobs", "purge"])
+        #expect(young.status == 0 && young.stdout.contains("deleted 0 cancelled/completed jobs"), "\(young.stdout)")
+        let dry = try await cli.run(["jobs", "purge", "--older-than", "0", "--dry-run", "--json"])
+        let counted = try #require(try dry.jsonObject() as? [String: Any])
+        #expect(counted["removed"] as? Int == 1 && counted["dryRun"] as? Bool == true, "\(dry.stdout)")
+        let purged = try await cli.run(["jobs", "purge", "--older-than", "0"])
+        #expect(purged.status == 0 && purged.stdout.contains("deleted 1 cancelled/completed job that finished before"), "\(purged.stdout)")
+        let left = try #require(try await cli.run(["jobs", "list", "--json"]).jsonObject() as? [[String: Any]])
+        #expect(left.map { $0["id"] as? Int } == [ids[1]], "the queued job stays")
+        // The purged job's idempotency key takes a new job.
+        let reused = try await cli.run(["jobs", "enqueue", "--kind", "me", "--account", "ivy", "--idempotency-key", "p1", "--json"])
+        #expect((try reused.jsonObject() as? [String: Any])?["created"] as? Bool == true, "\(reused.stdout)")
+        let live = try await cli.run(["jobs", "purge", "--state", "queued"])
+        #expect(live.status == 2 && live.stderr.contains("has not finished"), "\(live.stderr)")
+    }
+
     @Test func marksAndLiveLeasesAreReported() async throws {
         let (root, cli) = try CLI.temporary()
         let string = try TelethonStringSession.encode(PortableSession(dc: 3, authKey: try CLIFixtures.key(seed: 6), address: DCAddress(host: "127.0.0.1", port: 1)))

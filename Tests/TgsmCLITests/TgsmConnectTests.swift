@@ -16,6 +16,7 @@ import TLSchema
 import TestDC
 import Testing
 import WebhookTestSupport
+import Workers
 
 /// The commands that connect (`auth`, `run`, `recover`), run as built binaries against an
 /// in-process test DC whose `dcs.json` is the `--server` profile, as a person would use them.
@@ -636,6 +637,39 @@ import WebhookTestSupport
         terminal.signal(SIGTERM)
         try await terminal.expect("tgsm run: stopped", after: at)
         #expect(try await terminal.status() == 0, "\(terminal.output)")
+        try await setup.close()
+    }
+
+    /// `tgsm run` removes finished jobs past their retention (the jobs table of a month-long run no
+    /// longer grows with every job ever run): one cancelled long ago goes at start, one cancelled
+    /// just now and a dead letter stay.
+    @Test func runRemovesFinishedJobsPastTheirRetention() async throws {
+        let setup = try await Setup.start()
+        try await Self.logIn(setup)
+        let queue = try SQLiteJobQueue.open(path: setup.cli.store + "/jobs.sqlite")
+        let now = SystemClock().now()
+        let longAgo = UnixTime(seconds: now.seconds - 8 * 86_400)
+        let old = try await queue.enqueue(NewJob(kind: "me", account: "alice"), now: longAgo).id
+        try await queue.cancel(old, now: longAgo)
+        let recent = try await queue.enqueue(NewJob(kind: "me", account: "alice"), now: now).id
+        try await queue.cancel(recent, now: now)
+        try queue.writer.close()
+
+        let terminal = try setup.terminal(["run", "--no-http", "--grace-period", "5", "--job-retention", "86400"])
+        let at = try await terminal.expect("ready: alice")
+        var ids: [Int] = []
+        for _ in 0..<100 {
+            let list = try await setup.cli.run(["jobs", "list", "--state", "cancelled", "--json"])
+            ids = ((try? list.jsonObject() as? [[String: Any]]) ?? []).compactMap { $0["id"] as? Int }
+            if !ids.contains(Int(old.rawValue)) { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(ids == [Int(recent.rawValue)], "\(ids)\n\(terminal.output)")
+        terminal.signal(SIGTERM)
+        try await terminal.expect("tgsm run: stopped", after: at)
+        #expect(try await terminal.status() == 0, "\(terminal.output)")
+        let refused = try await setup.cli.run(["run", "--job-retention", "5"])
+        #expect(refused.status == 2 && refused.stderr.contains("--job-retention must be at least 60 seconds, or 0"), "\(refused.stderr)")
         try await setup.close()
     }
 

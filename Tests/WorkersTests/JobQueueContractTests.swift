@@ -356,4 +356,65 @@ import Testing
             #expect(try await queues[0].jobs(state: nil, account: nil, limit: 100).count == 3)
         }
     }
+
+    /// A purge removes jobs that finished before its cutoff in the states it names, and nothing
+    /// live: a queued job, a running one, a dead letter not named, a job finished too recently stay.
+    /// A purged job's idempotency key takes a new job.
+    @Test(arguments: StoreEngine.allCases) func aPurgeRemovesOnlyFinishedJobsPastTheCutoff(_ engine: StoreEngine) async throws {
+        try await EngineQueue.with(engine) { database in
+            let queue = try await database.queue()
+            func finish(_ key: String?, at offset: Double, _ end: (JobClaim) async throws -> Void) async throws -> JobID {
+                let id = try await queue.enqueue(NewJob(kind: "send", account: "alice", idempotencyKey: key), now: t0).id
+                let claimed = try #require(try await queue.claim(request(limit: 1), now: t0 + offset).first)
+                #expect(claimed.job.id == id)
+                try await end(claimed.claim)
+                return id
+            }
+            let completed = try await finish("k-done", at: 1) { try await queue.complete($0, result: Data("ok".utf8), now: t0 + 1) }
+            let dead = try await finish(nil, at: 2) { try await queue.retry($0, error: "USER_BANNED_IN_CHANNEL", retryAt: nil, now: t0 + 2) }
+            let recent = try await finish(nil, at: 3) { try await queue.complete($0, result: nil, now: t0 + 100) }
+            let cancelled = try await queue.enqueue(NewJob(kind: "me", account: "alice"), now: t0).id
+            try await queue.cancel(cancelled, now: t0 + 4)
+            let running = try await queue.enqueue(NewJob(kind: "me", account: "alice"), now: t0).id
+            #expect(try await queue.claim(request(limit: 1), now: t0 + 5).first?.job.id == running)
+            let queued = try await queue.enqueue(NewJob(kind: "me", account: "alice", runAt: t0 + 3600), now: t0).id
+
+            let retention = JobRetention(finishedFor: 50)
+            let purge = try #require(retention.purge(now: t0 + 60))
+            #expect(try await queue.countPurgeable(purge) == 2)
+            #expect(try await queue.purgeAll(purge) == 2)
+            #expect(try await queue.job(completed) == nil)
+            #expect(try await queue.job(cancelled) == nil)
+            for kept in [dead, recent, running, queued] { #expect(try await queue.job(kept) != nil, "\(kept)") }
+            #expect(try await queue.purgeAll(purge) == 0, "a second purge finds nothing")
+
+            // Dead letters go only when named.
+            let deadToo = try #require(JobPurge(states: [.dead], finishedBefore: t0 + 60))
+            #expect(try await queue.purge(deadToo, limit: 10) == 1)
+            #expect(try await queue.job(dead) == nil)
+            #expect(try await queue.job(recent) != nil)
+
+            // The key of the purged job takes a new one.
+            let again = try await queue.enqueue(NewJob(kind: "send", account: "alice", idempotencyKey: "k-done"), now: t0 + 61)
+            guard case .created(let fresh) = again else { Issue.record("the purged job's key was still taken: \(again)"); return }
+            #expect(fresh != completed, "ids are never reused")
+            #expect(JobPurge(states: [.queued], finishedBefore: t0) == nil && JobPurge(states: [], finishedBefore: t0) == nil)
+        }
+    }
+
+    /// A large backlog goes in batches (each its own transaction), all of it.
+    @Test(arguments: StoreEngine.allCases) func aPurgeOfABacklogGoesInBatches(_ engine: StoreEngine) async throws {
+        try await EngineQueue.with(engine) { database in
+            let queue = try await database.queue()
+            for _ in 0..<7 {
+                let id = try await queue.enqueue(NewJob(kind: "me", account: "alice"), now: t0).id
+                try await queue.cancel(id, now: t0 + 1)
+            }
+            let purge = try #require(JobPurge(states: [.cancelled], finishedBefore: t0 + 2))
+            #expect(try await queue.purge(purge, limit: 3) == 3)
+            #expect(try await queue.countPurgeable(purge) == 4)
+            #expect(try await queue.purgeAll(purge, batchSize: 3) == 4)
+            #expect(try await queue.counts(account: nil)[.cancelled] == 0)
+        }
+    }
 }

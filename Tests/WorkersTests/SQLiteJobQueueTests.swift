@@ -40,7 +40,7 @@ import Testing
         try storeMigrator.migrate(pool)
         _ = try SQLiteJobQueue(writer: pool)
         let applied = try await pool.read { db in try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations ORDER BY identifier") }
-        #expect(applied == ["jobs.archive.v1", "jobs.v1", "jobs.v2.history", "store.v1"])
+        #expect(applied == ["jobs.archive.v1", "jobs.v1", "jobs.v2.history", "jobs.v3.finished", "store.v1"])
         _ = try await queue.enqueue(NewJob(kind: "k", account: "alice"), now: t0)
         #expect(try await queue.counts(account: "alice")[.queued] == 1)
     }

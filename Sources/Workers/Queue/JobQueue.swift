@@ -15,7 +15,8 @@ import SessionManager
 /// - writes about a running job (`heartbeat`, `complete`, `retry`, `deferJob`, `release`,
 ///   `checkpoint`) are fenced by the claim's token: a stale claim changes nothing and gets
 ///   `JobQueueError.claimLost`;
-/// - idempotency keys are unique over the whole queue and kept as long as the job is.
+/// - idempotency keys are unique over the whole queue and kept as long as the job is (a finished
+///   job is kept until it is purged: `JobRetention`).
 public protocol JobQueue: Sendable {
     /// Stores a job, or answers the existing job with the same idempotency key.
     func enqueue(_ job: NewJob, now: UnixTime) async throws(JobQueueError) -> EnqueueOutcome
@@ -76,6 +77,13 @@ public protocol JobQueue: Sendable {
     /// Cancels a queued or dead job; a running job is left alone (`JobQueueError.invalidTransition`).
     func cancel(_ id: JobID, now: UnixTime) async throws(JobQueueError)
 
+    /// Deletes up to `limit` of the finished jobs `purge` names, those that finished first first;
+    /// answers how many. Their idempotency keys are free again; their `job_history` rows stay.
+    func purge(_ purge: JobPurge, limit: Int) async throws(JobQueueError) -> Int
+
+    /// How many jobs `purge` names (what it would delete, all batches together).
+    func countPurgeable(_ purge: JobPurge) async throws(JobQueueError) -> Int
+
     /// A stream that yields when a job is enqueued or becomes due early (a requeue), in this
     /// process at least (PostgreSQL: across processes through NOTIFY). Workers also poll, so a
     /// missed signal delays work by at most the poll interval.
@@ -112,7 +120,7 @@ public enum JobQueueError: Error, Sendable, Hashable, CustomStringConvertible {
             "\(claim) is no longer held: its lease expired and the job was rescued by another worker, or it was "
                 + "already finished; this worker must drop the job without writing its result"
         case .notFound(let id):
-            "\(id) does not exist; list jobs to find the right id"
+            "\(id) does not exist (a finished job is removed after its retention, 7 days by default); list jobs to find the right id"
         case .invalidTransition(let id, let from, let action):
             "\(id) is \(from.rawValue), so it cannot be \(action); wait until it is no longer running, or check its state"
         case .invalidJob(let reason):

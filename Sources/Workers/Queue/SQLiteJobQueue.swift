@@ -137,6 +137,11 @@ public final class SQLiteJobQueue: JobQueue, JobHistoryReading {
                 END;
                 """)
         }
+        // Finished jobs are purged by the time they finished (`JobRetention`): without this index
+        // each hourly purge would scan the whole table.
+        migrator.registerMigration("jobs.v3.finished") { db in
+            try db.execute(sql: "CREATE INDEX jobs_finished ON jobs(finished_at) WHERE finished_at IS NOT NULL")
+        }
     }
 
     public func enqueue(_ job: NewJob, now: UnixTime) async throws(JobQueueError) -> EnqueueOutcome {
@@ -403,6 +408,26 @@ public final class SQLiteJobQueue: JobQueue, JobHistoryReading {
                 sql: "UPDATE jobs SET state = 'cancelled', updated_at = ?, finished_at = ? WHERE id = ?",
                 arguments: [now.seconds, now.seconds, id.rawValue])
         }
+    }
+
+    public func purge(_ purge: JobPurge, limit: Int) async throws(JobQueueError) -> Int {
+        guard limit > 0 else { return 0 }
+        // `+state`: without ANALYZE statistics SQLite would pick an index on state (all completed
+        // jobs, then a sort) over jobs_finished (only those past the cutoff, already in order).
+        let sql = """
+            DELETE FROM jobs WHERE id IN (
+                SELECT id FROM jobs WHERE finished_at IS NOT NULL AND finished_at < ? AND +state IN (\(purge.stateList))
+                ORDER BY finished_at LIMIT ?)
+            """
+        return try await write { db -> Int in
+            try db.execute(sql: sql, arguments: [purge.finishedBefore.seconds, limit])
+            return db.changesCount
+        }
+    }
+
+    public func countPurgeable(_ purge: JobPurge) async throws(JobQueueError) -> Int {
+        let sql = "SELECT COUNT(*) FROM jobs WHERE finished_at IS NOT NULL AND finished_at < ? AND +state IN (\(purge.stateList))"
+        return try await read { db -> Int in try Int.fetchOne(db, sql: sql, arguments: [purge.finishedBefore.seconds]) ?? 0 }
     }
 
     public func history(since: UnixTime, limit: Int) async throws(JobQueueError) -> [JobHistoryEntry] {

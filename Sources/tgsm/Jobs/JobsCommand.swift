@@ -8,8 +8,8 @@ import Workers
 struct JobsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "jobs",
-        abstract: "Enqueue, list, retry and cancel jobs in the durable queue.",
-        subcommands: [JobsEnqueueCommand.self, JobsListCommand.self, JobsRetryCommand.self, JobsCancelCommand.self]
+        abstract: "Enqueue, list, retry, cancel and purge jobs in the durable queue.",
+        subcommands: [JobsEnqueueCommand.self, JobsListCommand.self, JobsRetryCommand.self, JobsCancelCommand.self, JobsPurgeCommand.self]
     )
 }
 
@@ -272,5 +272,72 @@ struct JobsCancelCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await changeJobs(ids, global: global, verb: "cancelled") { queue, id, now throws(JobQueueError) in try await queue.cancel(id, now: now) }
+    }
+}
+
+/// `tgsm jobs purge [--older-than SECONDS] [--state S]… [--dry-run]`: what `tgsm run` does every
+/// hour (`--job-retention`), by hand: for a queue no run serves, or dead letters a person has read.
+struct JobsPurgeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "purge",
+        abstract: "Delete finished jobs: completed and cancelled ones (and dead letters, when named) that finished long enough ago.",
+        discussion: """
+            `tgsm run` removes completed and cancelled jobs 7 days after they finished (--job-retention). Dead letters stay until \
+            a person retries, cancels or purges them: --state dead deletes them, and with them the only record of what failed. \
+            A purged job's idempotency key can be used again. Queued and running jobs are never touched.
+            """)
+
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var output: OutputOptions
+
+    @Option(name: .customLong("older-than"), help: ArgumentHelp("Only jobs that finished at least this many seconds ago (default: 7 days).", valueName: "seconds"))
+    var olderThan: Double = JobRetention.defaultFinishedFor
+
+    @Option(name: .customLong("state"), help: ArgumentHelp("completed, cancelled or dead (repeatable; default: completed and cancelled).", valueName: "state"))
+    var states: [JobState] = []
+
+    @Flag(name: .customLong("dry-run"), help: "Count what would be deleted; delete nothing.")
+    var dryRun = false
+
+    struct Result: Codable {
+        var removed: Int
+        var dryRun: Bool
+        var states: [String]
+        var finishedBefore: String
+    }
+
+    func validate() throws {
+        guard olderThan >= 0, olderThan.isFinite else { throw ValidationError("--older-than must be a number of seconds ≥ 0") }
+        if let live = states.first(where: { !JobPurge.finishedStates.contains($0) }) {
+            throw ValidationError("--state \(live.rawValue) is a job that has not finished; only completed, cancelled and dead jobs can be purged "
+                + "(cancel a queued job first)")
+        }
+    }
+
+    func run() async throws {
+        let chosen = states.isEmpty ? Set<JobState>([.completed, .cancelled]) : Set(states)
+        let before = UnixTime(seconds: global.now().seconds - olderThan)
+        guard let purge = JobPurge(states: chosen, finishedBefore: before) else {
+            throw CLIFailure(.usage, "nothing to purge: name completed, cancelled or dead with --state")
+        }
+        let names = chosen.map(\.rawValue).sorted()
+        let terminal = Terminal.standard
+        guard let (queue, close) = try await StoreAccess.queue(global, creating: false) else {
+            if output.json { try terminal.json(Result(removed: 0, dryRun: dryRun, states: names, finishedBefore: TimeText.iso(before))); return }
+            terminal.line("no job queue in \(try global.storeDirectory()) (jobs.sqlite): nothing to purge")
+            return
+        }
+        let count: Int
+        do {
+            count = dryRun ? try await queue.countPurgeable(purge) : try await queue.purgeAll(purge)
+        } catch {
+            await close()
+            throw CLIFailure(error)
+        }
+        await close()
+        if output.json { try terminal.json(Result(removed: count, dryRun: dryRun, states: names, finishedBefore: TimeText.iso(before))); return }
+        let jobs = "\(count) \(names.joined(separator: "/")) job\(count == 1 ? "" : "s")"
+        terminal.line(dryRun ? "would delete \(jobs) that finished before \(TimeText.iso(before)) (dry run: nothing deleted)"
+                             : "deleted \(jobs) that finished before \(TimeText.iso(before))")
     }
 }

@@ -71,7 +71,15 @@ struct RunCommand: AsyncParsableCommand {
         discussion: "A backup is also taken after every auth-key change, whatever this says. On a PostgreSQL store none is scheduled: take snapshots with `tgsm session backup` (a cron job) and pg_dump."))
     var backupInterval: Double = 6 * 3600
 
+    @Option(name: .customLong("job-retention"), help: ArgumentHelp(
+        "Seconds completed and cancelled jobs are kept after they finished (default 7 days; 0 keeps them forever).",
+        discussion: "Checked at start and hourly. Dead letters are kept until a person retries, cancels or purges them (`tgsm jobs purge`)."))
+    var jobRetention: Double = JobRetention.defaultFinishedFor
+
     func validate() throws {
+        guard jobRetention == 0 || (jobRetention >= 60 && jobRetention.isFinite) else {
+            throw ValidationError("--job-retention must be at least 60 seconds, or 0 to keep finished jobs forever")
+        }
         guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1") }
         guard gracePeriod >= 0, gracePeriod.isFinite else { throw ValidationError("--grace-period must be a number of seconds ≥ 0") }
         guard keepAlive > 0, keepAlive.isFinite else { throw ValidationError("--keep-alive must be a positive number of seconds") }
@@ -178,6 +186,10 @@ struct RunCommand: AsyncParsableCommand {
         var extra: [RunServices.Entry] = []
         if let backups = backend.backups, backupInterval > 0 {
             extra.append(.init(name: "backups", service: BackupScheduleService(store: backups, interval: backupInterval, logger: logger)))
+        }
+        if jobRetention > 0 {
+            extra.append(.init(name: "job-retention", service: JobRetentionService(
+                retention: JobRetention(finishedFor: jobRetention), queue: queue, clock: clock, logger: logger)))
         }
         if let alerts {
             extra.append(.init(name: "alerts", service: AlertService(
