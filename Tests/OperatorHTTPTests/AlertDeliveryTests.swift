@@ -73,18 +73,56 @@ import WebhookTestSupport
         #expect(remembered.withLock { $0 } == ["account:acct-2:not_logged_in"])
     }
 
-    @Test func anUnreachableReceiverIsGivenUpOnAfterItsTries() async throws {
+    @Test func anUnreachableReceiverIsGivenUpOnAfterItsTriesAndItsTime() async throws {
         // A port that was just listening and is closed now: connections are refused.
         let receiver = WebhookReceiver()
         let port = await receiver.start()
         await receiver.stop()
         let clock = FixedClock(Fixture.now)
-        let policy = AlertDelivery.Policy(maximumAttempts: 4, firstBackoff: 5, maximumBackoff: 8, timeout: 2)
+        let policy = AlertDelivery.Policy(maximumAttempts: 4, firstBackoff: 5, maximumBackoff: 8, timeout: 2, giveUpAfter: 40)
         let delivery = AlertDelivery(url: try WebhookURL("http://127.0.0.1:\(port)/hook"), policy: policy, clock: clock, logger: quietLogger)
         await delivery.send([Self.alert(1)])
         await delivery.flush(within: 3600)
         #expect(await delivery.pending == 0)
-        #expect(clock.now().seconds == Fixture.now + 5 + 8 + 8, "backoff 5, then doubled up to 8: \(clock.now().seconds - Fixture.now)")
+        // Four quick tries (backoff 5, then doubled up to 8: at 0, 5, 13, 21), then every 8 s while
+        // within 40 s of the first (29, 37).
+        #expect(clock.now().seconds == Fixture.now + 37, "\(clock.now().seconds - Fixture.now)")
+    }
+
+    /// A receiver down for longer than the quick tries (a redeploy) still gets the alert when it is
+    /// back: before, the alert was dropped after 8 tries (about two minutes) and the account that
+    /// needed a person was not reported again for a day.
+    @Test func aReceiverBackAfterAnOutageStillGetsTheAlert() async throws {
+        let receiver = WebhookReceiver(statuses: [503, 503, 503, 503, 503, 503, 200])
+        let port = await receiver.start()
+        let clock = FixedClock(Fixture.now)
+        let remembered = Mutex<[String]>([])
+        var alert = Self.alert(1)
+        alert.memoryKeys = ["account:acct-1:not_logged_in"]
+        let policy = AlertDelivery.Policy(maximumAttempts: 3, firstBackoff: 1, maximumBackoff: 60)
+        let delivery = AlertDelivery(url: try WebhookURL("http://127.0.0.1:\(port)/hook"), policy: policy, clock: clock, logger: quietLogger,
+                                     onDelivered: { keys, _ in remembered.withLock { $0 += keys } })
+        await delivery.send([alert])
+        await delivery.flush(within: 60)
+        await receiver.stop()
+        #expect(receiver.requests.count == 7)
+        #expect(remembered.withLock { $0 } == ["account:acct-1:not_logged_in"])
+        // 1 + 2 quick, then 4, 8, 16, 32 as the backoff grows to its ceiling.
+        #expect(clock.now().seconds == Fixture.now + 63, "\(clock.now().seconds - Fixture.now)")
+    }
+
+    /// An alert being retried while newer ones push it out of a full queue stops being tried: the
+    /// newer ones go next, not after a day of tries of the old one.
+    @Test func anAlertPushedOutWhileRetriedIsTriedNoMore() async throws {
+        let transport = RefusingTransport(refusing: "acct-1")
+        let policy = AlertDelivery.Policy(maximumQueued: 1, maximumAttempts: 1, firstBackoff: 1)
+        let delivery = AlertDelivery(url: try WebhookURL("http://127.0.0.1:1/hook"), policy: policy, transport: transport,
+                                     clock: FixedClock(Fixture.now), logger: quietLogger)
+        transport.duringFirstRefusal { await delivery.send([Self.alert(2)]) }
+        await delivery.send([Self.alert(1)])
+        await delivery.flush(within: 60)
+        #expect(transport.accounts == ["acct-1", "acct-2"])
+        #expect(await delivery.pending == 0)
     }
 
     /// A receiver that stays behind: the queue keeps the newest `maximumQueued` alerts.
@@ -139,7 +177,7 @@ import WebhookTestSupport
         defer { kill(process.processIdentifier, SIGKILL) }
         let port = try #require(await output.fileHandleForReading.line().flatMap { Int($0) }, "the receiver did not start")
 
-        let untrusted = AlertDelivery(url: try WebhookURL("https://localhost:\(port)/tls-hook"), policy: .init(maximumAttempts: 2, timeout: 5),
+        let untrusted = AlertDelivery(url: try WebhookURL("https://localhost:\(port)/tls-hook"), policy: .init(maximumAttempts: 2, timeout: 5, giveUpAfter: 0),
                                       clock: FixedClock(Fixture.now), logger: quietLogger)
         await untrusted.send([Self.alert(1)])
         await untrusted.flush(within: 30)
@@ -223,3 +261,27 @@ final class GatedTransport: WebhookTransport {
     }
 }
 
+
+/// Answers 503 to one account's alerts and 200 to the rest; runs a step during the first refusal.
+final class RefusingTransport: WebhookTransport {
+    private let refused: String
+    private let state = Mutex<(accounts: [String], step: (@Sendable () async -> Void)?)>(([], nil))
+
+    init(refusing account: String) { refused = account }
+
+    var accounts: [String] { state.withLock { $0.accounts } }
+
+    func duringFirstRefusal(_ step: @escaping @Sendable () async -> Void) { state.withLock { $0.step = step } }
+
+    func post(_ body: [UInt8], headers: [(String, String)], to url: WebhookURL, timeout: Double) async throws -> Int {
+        let account = ((try? JSONDecoder().decode(Alert.self, from: Data(body)).account) ?? nil) ?? "-"
+        let step = state.withLock { state -> (@Sendable () async -> Void)? in
+            state.accounts.append(account)
+            guard account == refused else { return nil }
+            defer { state.step = nil }
+            return state.step
+        }
+        await step?()
+        return account == refused ? 503 : 200
+    }
+}

@@ -6,25 +6,33 @@ import MTProtoClient
 import Metrics
 
 /// Posts alerts to the operator's webhook, in order, one at a time: a receiver that is down or
-/// slow is retried with backoff, never blocks the accounts, and never makes tgsm fail. The queue
-/// is bounded (the oldest alert goes first when it is full); an alert the receiver refuses (a 4xx
-/// other than 429) or that never gets through is logged, with what to do, and dropped.
+/// slow is retried with backoff, never blocks the accounts, and never makes tgsm fail. A receiver
+/// down for longer than the first tries (a redeploy, an outage) still gets the alert once it is
+/// back: it is tried every `maximumBackoff` for `giveUpAfter`, since the account that needs a
+/// person is not reported again before the reminder (a day). The queue is bounded (the oldest
+/// alert goes first when it is full); an alert the receiver refuses (a 4xx other than 429) or that
+/// never gets through is logged, with what to do, and dropped.
 ///
 /// With a secret, each request carries `X-Tgsm-Signature: sha256=HEX`, the HMAC-SHA256 of the body
 /// under the secret, so the receiver can tell tgsm's alerts from anyone else's posts.
 public actor AlertDelivery {
     public struct Policy: Sendable, Hashable {
         public var maximumQueued: Int
-        /// Tries of one alert before it is dropped.
+        /// Tries of one alert with a growing backoff; an alert not through after them is logged as
+        /// undelivered and tried every `maximumBackoff` until `giveUpAfter`.
         public var maximumAttempts: Int
         /// Seconds before the first retry; doubled each time up to `maximumBackoff`.
         public var firstBackoff: Double
         public var maximumBackoff: Double
         /// Seconds one request may take, connecting included.
         public var timeout: Double
+        /// Seconds after its first try an alert that never got through is dropped (at least
+        /// `maximumAttempts` tries are made whatever this says).
+        public var giveUpAfter: Double
 
         public init(maximumQueued: Int = 100, maximumAttempts: Int = 8, firstBackoff: Double = 1, maximumBackoff: Double = 60,
-                    timeout: Double = 10) {
+                    timeout: Double = 10, giveUpAfter: Double = 86_400) {
+            self.giveUpAfter = giveUpAfter
             self.maximumQueued = maximumQueued
             self.maximumAttempts = maximumAttempts
             self.firstBackoff = firstBackoff
@@ -36,9 +44,9 @@ public actor AlertDelivery {
     /// What became of one alert.
     public enum Outcome: String, Sendable {
         case sent
-        /// Refused by the receiver, or out of tries.
+        /// Refused by the receiver, or out of tries and time.
         case failed
-        /// Pushed out of a full queue.
+        /// Pushed out of a full queue (by newer alerts, while this one waited or was being retried).
         case dropped
     }
 
@@ -105,9 +113,10 @@ public actor AlertDelivery {
     private func drain() async {
         while let alert = queue.first {
             let outcome = await deliver(alert)
-            // `send` may have pushed this alert out of a full queue while it was being tried.
+            // `send` may have pushed this alert out of a full queue while it was being tried (and
+            // counted it dropped then).
             if queue.first == alert { queue.removeFirst() }
-            record(alert, outcome)
+            if outcome != .dropped { record(alert, outcome) }
             // Remembered only once the receiver took it: one it never got is said again by the next process.
             if outcome == .sent, !alert.memoryKeys.isEmpty { await onDelivered?(alert.memoryKeys, clock.now()) }
         }
@@ -146,7 +155,10 @@ public actor AlertDelivery {
         }
         var backoff = policy.firstBackoff
         var lastProblem = ""
-        for attempt in 1...max(1, policy.maximumAttempts) {
+        let firstTry = clock.now()
+        var attempt = 0
+        while true {
+            attempt += 1
             do {
                 let status = try await transport.post(body, headers: headers, to: url, timeout: policy.timeout)
                 switch status {
@@ -165,17 +177,31 @@ public actor AlertDelivery {
             } catch {
                 lastProblem = "\(error)"
             }
-            guard attempt < policy.maximumAttempts else { break }
+            let triedFor = clock.now().seconds - firstTry.seconds
+            let keepTrying = attempt < policy.maximumAttempts || triedFor + backoff <= policy.giveUpAfter
+            if attempt == policy.maximumAttempts {
+                // Said once, when the quick tries are spent: the receiver is down, not slow.
+                let later = "an alert could not be delivered yet; it is tried again every \(Int(policy.maximumBackoff)) s for up to \(Int(policy.giveUpAfter)) s"
+                logger.error(keepTrying ? "\(later)" : "an alert could not be delivered; it is dropped", metadata: undelivered(alert, lastProblem, attempt))
+            }
+            guard keepTrying else {
+                if attempt > policy.maximumAttempts {
+                    logger.error("an alert could not be delivered in \(Int(triedFor)) s of tries; it is dropped", metadata: undelivered(alert, lastProblem, attempt))
+                }
+                return .failed
+            }
             logger.debug("an alert will be tried again", metadata: ["attempt": "\(attempt)", "problem": "\(lastProblem)", "in": "\(backoff)"])
-            do { try await clock.sleep(for: backoff) } catch { break }
+            do { try await clock.sleep(for: backoff) } catch { return .failed }
+            // Newer alerts pushed it out of a full queue meanwhile: they go first.
+            guard queue.first == alert else { return .dropped }
             backoff = min(policy.maximumBackoff, backoff * 2)
         }
-        logger.error("an alert could not be delivered; it is dropped", metadata: [
-            "event": "\(alert.event.rawValue)", "account": "\(alert.account ?? "-")", "problem": "\(lastProblem)",
-            "attempts": "\(policy.maximumAttempts)", "webhook": "\(url.redacted)",
-            "fix": "check that the receiver runs and is reachable from this host; /health and `tgsm check` still show the account's state",
-        ])
-        return .failed
+    }
+
+    private func undelivered(_ alert: Alert, _ problem: String, _ attempts: Int) -> Logger.Metadata {
+        ["event": "\(alert.event.rawValue)", "account": "\(alert.account ?? "-")", "problem": "\(problem)",
+         "attempts": "\(attempts)", "webhook": "\(url.redacted)",
+         "fix": "check that the receiver runs and is reachable from this host; /health and `tgsm check` still show the account's state"]
     }
 
     private func record(_ alert: Alert, _ outcome: Outcome) {
