@@ -113,11 +113,10 @@ public struct HealthReport: Sendable, Codable, Equatable {
             add(Reason.markedPrefix + mark.state.rawValue, "marked \(mark.state.rawValue) (\(mark.code), \(mark.cause)) since \(ISOTime.string(mark.since)): "
                 + mark.recoverySteps.joined(separator: " "))
         }
-        if let frozen = account.live?.frozenSince {
-            let since = account.live?.freeze?.since ?? frozen
+        if let since = account.frozenSince {
             var reason = "Telegram froze this account (FROZEN_METHOD_INVALID or FROZEN_PARTICIPANT_MISSING) since \(ISOTime.string(since)): it is read-only, and calls "
                 + "that write fail until an appeal is accepted"
-            if let freeze = account.live?.freeze {
+            if let freeze = account.freezeDetails, freeze.deletedAfter != nil || freeze.appealURL != nil {
                 if let deleted = freeze.deletedAfter { reason += "; Telegram deletes it on \(ISOTime.string(deleted)) unless an appeal is accepted" }
                 if let url = freeze.appealURL { reason += "; appeal at \(url)" }
             } else {

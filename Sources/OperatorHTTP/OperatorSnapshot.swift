@@ -18,6 +18,16 @@ public struct OperatorSnapshot: Sendable {
         /// The live health monitor's view, when this process runs the account.
         public var live: HealthSnapshot?
         public var floodWaits: [FloodWait]
+        /// The freeze the store keeps (seen by this process or an earlier one); nil: none known.
+        public var storedFreeze: StoredAccountFreeze? = nil
+
+        /// Since when the account is frozen: as this process sees it, else as the store keeps it.
+        public var frozenSince: UnixTime? { live?.frozenSince.map { live?.freeze?.since ?? $0 } ?? storedFreeze?.since }
+        /// What is known of the freeze: from this process's help.getAppConfig, else from the store.
+        public var freezeDetails: AccountFreeze? {
+            if let details = live?.freeze { return details }
+            return storedFreeze?.details
+        }
 
         public var sessionState: AccountStatus.State { mark?.state ?? .active }
         public var isLoggedIn: Bool { !(summary?.authorizedDCs.isEmpty ?? true) }
@@ -53,12 +63,14 @@ public struct OperatorSnapshot: Sendable {
         var ids = stored
         for id in enabled ?? [] where !ids.contains(id) { ids.append(id) }
         let waits = try await store.activeFloodWaits(account: nil, at: now)
+        let freezes = try await store.freezes(account: nil)
         var accounts: [Account] = []
         for id in ids {
             accounts.append(Account(
                 id: id, enabled: enabled.map { $0.contains(id) } ?? true,
                 summary: try await store.accountSummary(id), lease: try await store.currentLease(account: id),
-                mark: try await store.status(of: id), live: live?[id], floodWaits: waits.filter { $0.account == id }))
+                mark: try await store.status(of: id), live: live?[id], floodWaits: waits.filter { $0.account == id },
+                storedFreeze: freezes.first { $0.account == id }))
         }
         let deadlines = try await store.activeSendCodeDeadlines(at: now)
         var counts: JobCounts?

@@ -246,6 +246,41 @@ extension PostgresSessionStore {
         }
     }
 
+    public func recordFreeze(_ freeze: StoredAccountFreeze) async throws(SessionStoreError) {
+        let logger = self.logger
+        try await write("keep the freeze of \(freeze.account)") { connection in
+            try await connection.query("""
+                INSERT INTO account_freeze(account, since, deleted_after, appeal_url, confirmed_at)
+                VALUES (\(freeze.account.rawValue), \(freeze.since.seconds), \(freeze.deletedAfter?.seconds), \(freeze.appealURL), \(freeze.confirmedAt.seconds))
+                ON CONFLICT (account) DO UPDATE SET since = LEAST(account_freeze.since, excluded.since),
+                    deleted_after = COALESCE(excluded.deleted_after, account_freeze.deleted_after),
+                    appeal_url = COALESCE(excluded.appeal_url, account_freeze.appeal_url),
+                    confirmed_at = GREATEST(account_freeze.confirmed_at, excluded.confirmed_at)
+                """, logger: logger)
+        }
+    }
+
+    public func clearFreeze(account: AccountID) async throws(SessionStoreError) {
+        let logger = self.logger
+        try await write("forget the freeze of \(account)") { connection in
+            try await connection.query("DELETE FROM account_freeze WHERE account = \(account.rawValue)", logger: logger)
+        }
+    }
+
+    public func freezes(account: AccountID?) async throws(SessionStoreError) -> [StoredAccountFreeze] {
+        let logger = self.logger
+        return try await read("read the frozen accounts") { connection in
+            try await connection.rows("""
+                SELECT account, since, deleted_after, appeal_url, confirmed_at FROM account_freeze
+                WHERE (\(account?.rawValue)::text IS NULL OR account = \(account?.rawValue)) ORDER BY account
+                """, logger: logger).map { row in
+                let (account, since, deletedAfter, appealURL, confirmedAt) = try row.decode((String, Double, Double?, String?, Double).self)
+                return StoredAccountFreeze(account: AccountID(account), since: UnixTime(seconds: since), deletedAfter: deletedAfter.map(UnixTime.init(seconds:)),
+                                           appealURL: appealURL, confirmedAt: UnixTime(seconds: confirmedAt))
+            }
+        }
+    }
+
     public func status(of account: AccountID) async throws(SessionStoreError) -> AccountStatus? {
         let logger = self.logger
         let found = try await read("read the status of \(account)") { connection -> (String, Double, String, String)? in

@@ -199,5 +199,17 @@ enum PostgresStoreSchema {
         PostgresMigration(id: "store.v8", statements: [
             "CREATE TABLE alert_sent (key text PRIMARY KEY, sent_at double precision NOT NULL)",
         ]),
+        // Accounts Telegram froze (`StoredAccountFreeze`).
+        PostgresMigration(id: "store.v9", statements: [
+            """
+            CREATE TABLE account_freeze (
+                account text PRIMARY KEY,
+                since double precision NOT NULL,
+                deleted_after double precision,
+                appeal_url text,
+                confirmed_at double precision NOT NULL
+            )
+            """,
+        ]),
     ]
 }

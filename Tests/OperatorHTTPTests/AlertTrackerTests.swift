@@ -212,6 +212,25 @@ import Workers
         #expect(try await look(fixture, &later, at: 20, accounts: [account], live: [account: healthy(account)]).isEmpty, "its recovery was said too")
     }
 
+    /// A frozen account after a restart: the freeze the store keeps is what the new process sees
+    /// (its own health knows nothing yet), so it neither says "ready again" nor repeats the alert an
+    /// earlier process sent; a new process with no memory says it once, with where to appeal.
+    @Test func aKeptFreezeIsNeitherRepeatedNorTakenForARecoveryAfterARestart() async throws {
+        let fixture = try await Fixture.make()
+        defer { fixture.remove() }
+        let account = fixture.account
+        try await fixture.store.recordFreeze(StoredAccountFreeze(account: account, since: UnixTime(seconds: Fixture.now - 3600),
+                                                                 deletedAfter: UnixTime(seconds: Fixture.now + 30 * 86_400), appealURL: "https://t.me/spambot",
+                                                                 confirmedAt: UnixTime(seconds: Fixture.now - 3600)))
+        var fresh = AlertTracker(host: "host-a", holder: Self.me)
+        let said = try await look(fixture, &fresh, at: 0, accounts: [account], live: [account: healthy(account)])
+        #expect(said.map(\.event) == [.accountNeedsAttention] && said.first?.codes == ["frozen"], "\(said)")
+        #expect(said.first?.steps.first?.contains("appeal at https://t.me/spambot") == true, "\(said)")
+
+        var restarted = AlertTracker(host: "host-a", holder: Self.me, remembered: ["account:\(account.rawValue):frozen": UnixTime(seconds: Fixture.now - 3000)])
+        #expect(try await look(fixture, &restarted, at: 0, accounts: [account], live: [account: healthy(account)]).isEmpty)
+    }
+
     /// In a cluster, an account another live process holds is that process's to report.
     @Test func anAccountHeldByAnotherLiveProcessIsLeftToIt() async throws {
         let fixture = try await Fixture.make()

@@ -118,6 +118,47 @@ import Testing
         try await world.close()
     }
 
+    /// A freeze outlives the process that met it: kept in the store with its deletion date and
+    /// appeal URL; the next runtime asks help.getAppConfig at start-up and shows the account frozen
+    /// from the start (a restart must not read as "ready again"); once Telegram no longer reports
+    /// it (the appeal accepted), the next start forgets it.
+    @Test(.timeLimit(.minutes(1))) func aFreezeIsKeptAcrossRestartsUntilTelegramLiftsIt() async throws {
+        let world = try await World.start()
+        let (runtime, _, _) = try await world.aliceRunning()
+        func setFreeze(_ freeze: TestDC.World.User.Freeze?) {
+            world.dc.core.withState { state in
+                if let index = state.world.users.firstIndex(where: { $0.id == 1001 }) { state.world.users[index].frozen = freeze }
+            }
+        }
+        setFreeze(TestDC.World.User.Freeze(since: 1_790_000_000, until: 1_792_592_000, appealURL: "https://t.me/spambot"))
+        let send = Api.functions.messages.SendMessage(peer: .inputPeerSelf(.init()), message: "from a frozen account", randomId: 77)
+        await #expect(throws: TelegramError.self) { _ = try await runtime.invoker.invoke(send, options: InvokeOptions()) }
+        let expected = StoredAccountFreeze(account: "alice", since: UnixTime(seconds: 1_790_000_000), deletedAfter: UnixTime(seconds: 1_792_592_000),
+                                           appealURL: "https://t.me/spambot", confirmedAt: world.clock.now())
+        var kept: [StoredAccountFreeze] = []
+        for _ in 0..<500 where kept.first?.appealURL == nil {
+            kept = try await world.store.freezes(account: "alice")
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        #expect(kept == [expected])
+        await runtime.stop()
+
+        let restarted = world.runtime()
+        #expect(try await restarted.start() == .valid(userID: 1001))
+        let health = try #require(await restarted.health).snapshot
+        #expect(health.frozenSince == UnixTime(seconds: 1_790_000_000) && health.state == .degraded, "frozen before any write: \(health)")
+        #expect(health.freeze?.appealURL == "https://t.me/spambot")
+        await restarted.stop()
+
+        setFreeze(nil)
+        let lifted = world.runtime()
+        #expect(try await lifted.start() == .valid(userID: 1001))
+        #expect(try await world.store.freezes(account: "alice").isEmpty, "forgotten once Telegram no longer reports it")
+        #expect(try #require(await lifted.health).snapshot.frozenSince == nil)
+        await lifted.stop()
+        try await world.close()
+    }
+
     /// A service notification Telegram pushes to the running session (updateServiceNotification,
     /// pushed by the test DC to every live connection of the account) reaches the account's health,
     /// updates not being started: one asking the session to log out degrades it; its text is kept

@@ -225,6 +225,33 @@ import Testing
         }
     }
 
+    /// A freeze is kept per account across reopening; a later record keeps the earliest `since` and
+    /// details it lacks; it is forgotten on request and with its account.
+    @Test(arguments: StoreEngine.allCases) func freezesAreKeptMergedAndForgotten(_ engine: StoreEngine) async throws {
+        try await EngineStore.with(engine) { place in
+            let store = try await place.open()
+            #expect(try await store.freezes(account: nil).isEmpty)
+            try await store.recordFreeze(StoredAccountFreeze(account: "alice", since: UnixTime(seconds: 2000), confirmedAt: UnixTime(seconds: 2000)))
+            try await store.recordFreeze(StoredAccountFreeze(account: "alice", since: UnixTime(seconds: 1500), deletedAfter: UnixTime(seconds: 9000),
+                                                             appealURL: "https://t.me/spambot", confirmedAt: UnixTime(seconds: 2100)))
+            // A later FROZEN answer alone (no details, a later first sighting) takes nothing away.
+            try await store.recordFreeze(StoredAccountFreeze(account: "alice", since: UnixTime(seconds: 3000), confirmedAt: UnixTime(seconds: 3000)))
+            try await store.recordFreeze(StoredAccountFreeze(account: "bob", since: UnixTime(seconds: 100), confirmedAt: UnixTime(seconds: 100)))
+            try await store.shutDown()
+
+            let reopened = try await place.open()
+            let alice = StoredAccountFreeze(account: "alice", since: UnixTime(seconds: 1500), deletedAfter: UnixTime(seconds: 9000),
+                                            appealURL: "https://t.me/spambot", confirmedAt: UnixTime(seconds: 3000))
+            #expect(try await reopened.freezes(account: "alice") == [alice])
+            #expect(try await reopened.freezes(account: nil).map(\.account) == ["alice", "bob"])
+            try await reopened.clearFreeze(account: "bob")
+            #expect(try await reopened.freezes(account: nil) == [alice])
+            try await reopened.deleteAccount("alice")
+            #expect(try await reopened.freezes(account: nil).isEmpty)
+            try await reopened.shutDown()
+        }
+    }
+
     /// Telegram's service notifications: per account, newest first, the newest 50, from a time on,
     /// across reopening, and gone with their account.
     @Test(arguments: StoreEngine.allCases) func serviceNotificationsAreKeptPerAccountNewestFirstAndCapped(_ engine: StoreEngine) async throws {

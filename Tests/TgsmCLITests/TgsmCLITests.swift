@@ -386,6 +386,30 @@ import WebhookTestSupport
         #expect(replaced.status == 0 && replaced.stdout.contains("mark revoked (TGSM-AUTH-002) was cleared"))
     }
 
+    /// A freeze a `tgsm run` met and kept is in `tgsm check` (exit 8: a person must appeal, with the
+    /// deletion date and the appeal URL) and `tgsm status`, after the process that met it is gone.
+    @Test func checkAndStatusShowAKeptFreeze() async throws {
+        let (root, cli) = try CLI.temporary()
+        let string = try TelethonStringSession.encode(PortableSession(dc: 2, authKey: try CLIFixtures.key(seed: 9), address: DCAddress(host: "127.0.0.1", port: 1)))
+        try CLIFixtures.write(string, to: root + "/s.txt")
+        #expect(try await cli.run(["session", "import", "--account", "iris", root + "/s.txt"]).status == 0)
+        let store = try SQLiteSessionStore.open(directory: cli.store)
+        try await store.recordFreeze(StoredAccountFreeze(account: "iris", since: UnixTime(seconds: 1_790_000_000), deletedAfter: UnixTime(seconds: 1_792_592_000),
+                                                         appealURL: "https://t.me/spambot", confirmedAt: UnixTime(seconds: 1_790_000_100)))
+        try store.close()
+
+        let check = try await cli.run(["check"])
+        #expect(check.status == 8, "\(check.stdout)")
+        #expect(check.stdout.contains("frozen by Telegram since 2026-09-21") && check.stdout.contains("deletes it on 2026-10-21"), "\(check.stdout)")
+        #expect(check.stdout.contains("Appeal at https://t.me/spambot"), "\(check.stdout)")
+        let status = try await cli.run(["status", "--json"])
+        let accounts = try #require((try status.jsonObject() as? [String: Any])?["accounts"] as? [[String: Any]])
+        #expect(accounts.first?["frozenSince"] as? String == "2026-09-21T14:13:20Z" && accounts.first?["appealURL"] as? String == "https://t.me/spambot",
+                "\(status.stdout)")
+        let table = try await cli.run(["status"])
+        #expect(table.stdout.contains("frozen since 2026-09-21T14:13:20Z, deleted 2026-10-21T14:13:20Z unless appealed"), "\(table.stdout)")
+    }
+
     /// What Telegram told an account while `tgsm run` ran it (kept in the store) is in `tgsm check`
     /// afterwards: a request to log the session out and a popup as warnings with what to do, a note
     /// as ok; older than a week, nothing. Warnings change no exit code. `tgsm status` lists them too.

@@ -87,6 +87,9 @@ public struct HealthEvent: Sendable, Hashable {
         case failure(code: String)
         /// Telegram sent the account a service notification of this type (see the snapshot's list).
         case serviceNotification(type: String)
+        /// The account was seen frozen, or more was learnt of its freeze (see the snapshot's
+        /// `frozenSince` and `freeze`): what the runtime keeps in the store.
+        case frozen
     }
 
     public var account: AccountID
@@ -229,8 +232,11 @@ public final class AccountHealth: Sendable {
                     // A server wait is a rate limit even when no ledger recorded it.
                     if case .serverWait = error.reason { snapshot.state = .rateLimited }
                     if case .requestRefused(_, _, let rpc) = error.reason, rpc.isAccountFrozen {
-                        snapshot.frozenSince = snapshot.frozenSince ?? now
                         snapshot.state = .degraded
+                        if snapshot.frozenSince == nil {
+                            snapshot.frozenSince = now
+                            return [.failure(code: error.code), .frozen]
+                        }
                     }
                 case .session, .auth:
                     break
@@ -254,11 +260,18 @@ public final class AccountHealth: Sendable {
         state.withLock { $0.freezeLookupClaimed = false }
     }
 
-    /// What help.getAppConfig said of the freeze.
-    public func recordFreeze(_ freeze: AccountFreeze) {
-        update(at: clock.now()) { snapshot in
+    /// What help.getAppConfig said of the freeze: after a FROZEN_* answer, or at start-up for an
+    /// account the store keeps frozen (`since`: when it was first seen frozen, for a freeze whose
+    /// answer has no freeze_since_date).
+    public func recordFreeze(_ freeze: AccountFreeze, seenFrozenSince since: UnixTime? = nil) {
+        let now = clock.now()
+        update(at: now) { snapshot in
             snapshot.freeze = freeze
-            return []
+            if snapshot.frozenSince == nil {
+                snapshot.frozenSince = freeze.since ?? since ?? now
+                if snapshot.state == .healthy || snapshot.state == .unknown { snapshot.state = .degraded }
+            }
+            return [.frozen]
         }
         logger.warning("Telegram froze this account: it is deleted on the date given unless an appeal is accepted", metadata: [
             "account": "\(account)",

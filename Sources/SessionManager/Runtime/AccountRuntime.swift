@@ -4,6 +4,7 @@ import MTProtoClient
 import MTProtoCrypto
 import Synchronization
 import TL
+import TLSchema
 
 /// How an account runtime behaves.
 public struct AccountRuntimeConfiguration: Sendable {
@@ -226,6 +227,7 @@ public actor AccountRuntime {
         logger.info("account runtime started", metadata: ["holder": "\(environment.holder)"])
 
         tasks.append(Task { await self.heartbeat() })
+        tasks.append(keepingFreezes(of: stack.health))
         if self.configuration.stopsOnTerminal {
             let events = stack.health.events()
             tasks.append(Task {
@@ -249,12 +251,54 @@ public actor AccountRuntime {
                 await halt(.terminal(code: health?.snapshot.lastFailureCode ?? result.label))
             }
         }
+        if case .running = state { await reviewKeptFreeze(invoker: stack.invoker, health: stack.health) }
         if case .running = state, let policy = self.configuration.keepAlive {
             let keepAlive = KeepAlive(account: account, invoker: stack.invoker, health: stack.health, policy: policy,
                                       clock: environment.clock, random: environment.random, logger: logger)
             tasks.append(Task { await keepAlive.run() })
         }
         return verdict
+    }
+
+    /// Keeps each freeze the health learns of in the store, for `tgsm check` and the next process.
+    private func keepingFreezes(of health: AccountHealth) -> Task<Void, Never> {
+        let events = health.events()
+        return Task { [store, account, clock = environment.clock, logger] in
+            for await event in events {
+                guard case .frozen = event.kind, let freeze = StoredAccountFreeze(health.snapshot, at: clock.now()) else { continue }
+                do { try await store.recordFreeze(freeze) } catch {
+                    logger.warning("the account's freeze could not be kept in the store; it is in the log and /health only",
+                                   metadata: ["account": "\(account)", "error": "\(error)"])
+                }
+            }
+        }
+    }
+
+    /// An account the store keeps frozen: help.getAppConfig says whether it still is (api/auth,
+    /// "Frozen accounts"). Still frozen: the health shows it from the start (a restart must not read as
+    /// "ready again"). No longer: the appeal was accepted, and the freeze is forgotten. No answer:
+    /// the stored freeze stays, and operators' views show it.
+    private func reviewKeptFreeze(invoker: any TelegramInvoking, health: AccountHealth) async {
+        let kept: StoredAccountFreeze
+        do {
+            guard let found = try await store.freezes(account: account).first else { return }
+            kept = found
+        } catch {
+            logger.warning("the account's kept freeze could not be read", metadata: ["error": "\(error)"])
+            return
+        }
+        do {
+            let config = try await invoker.invoke(Api.functions.help.GetAppConfig(hash: 0), options: InvokeOptions(isIdempotent: true))
+            if let freeze = AccountFreeze(appConfig: config) {
+                health.recordFreeze(freeze, seenFrozenSince: kept.since)
+            } else {
+                try await store.clearFreeze(account: account)
+                logger.notice("Telegram no longer reports this account frozen (an appeal was accepted); its kept freeze is forgotten",
+                              metadata: ["frozenSince": "\(kept.since.seconds)"])
+            }
+        } catch {
+            logger.warning("whether the account is still frozen could not be asked; the kept freeze stands", metadata: ["error": "\(error)"])
+        }
     }
 
     /// Closes the client and releases the lease. Idempotent.

@@ -179,6 +179,18 @@ enum SQLiteSchema {
         migrator.registerMigration("store.v6") { db in
             try db.execute(sql: "CREATE TABLE alert_sent (key TEXT PRIMARY KEY, sent_at REAL NOT NULL) STRICT")
         }
+        // Accounts Telegram froze (`StoredAccountFreeze`): the freeze outlives the process that met it.
+        migrator.registerMigration("store.v7") { db in
+            try db.execute(sql: """
+                CREATE TABLE account_freeze (
+                    account TEXT PRIMARY KEY NOT NULL,
+                    since REAL NOT NULL,
+                    deleted_after REAL,
+                    appeal_url TEXT,
+                    confirmed_at REAL NOT NULL
+                ) STRICT
+                """)
+        }
         return migrator
     }
 }

@@ -70,3 +70,40 @@ extension SQLiteSessionStore {
         }
     }
 }
+
+/// Accounts Telegram froze, on SQLite.
+extension SQLiteSessionStore {
+    public func recordFreeze(_ freeze: StoredAccountFreeze) async throws(SessionStoreError) {
+        try await write("keep the freeze of \(freeze.account)") { db in
+            try db.execute(sql: """
+                INSERT INTO account_freeze(account, since, deleted_after, appeal_url, confirmed_at) VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT(account) DO UPDATE SET since = min(since, excluded.since),
+                    deleted_after = coalesce(excluded.deleted_after, deleted_after), appeal_url = coalesce(excluded.appeal_url, appeal_url),
+                    confirmed_at = max(confirmed_at, excluded.confirmed_at)
+                """, arguments: [freeze.account.rawValue, freeze.since.seconds, freeze.deletedAfter?.seconds, freeze.appealURL, freeze.confirmedAt.seconds])
+        }
+    }
+
+    public func clearFreeze(account: AccountID) async throws(SessionStoreError) {
+        try await write("forget the freeze of \(account)") { db in
+            try db.execute(sql: "DELETE FROM account_freeze WHERE account = ?", arguments: [account.rawValue])
+        }
+    }
+
+    public func freezes(account: AccountID?) async throws(SessionStoreError) -> [StoredAccountFreeze] {
+        let rows = try await read("read the frozen accounts") { db in
+            try Row.fetchAll(db, sql: """
+                SELECT account, since, deleted_after, appeal_url, confirmed_at FROM account_freeze WHERE (?1 IS NULL OR account = ?1) ORDER BY account
+                """, arguments: [account?.rawValue])
+                .map { (account: $0.string("account"), since: $0.double("since"), deletedAfter: $0.double("deleted_after"),
+                        appealURL: $0.string("appeal_url"), confirmedAt: $0.double("confirmed_at")) }
+        }
+        return try rows.map { row throws(SessionStoreError) in
+            guard let account = row.account, let since = row.since, let confirmedAt = row.confirmedAt else {
+                throw .corruptRecord(account: AccountID(row.account ?? "?"), what: "account freeze (a column is missing or of the wrong type)")
+            }
+            return StoredAccountFreeze(account: AccountID(account), since: UnixTime(seconds: since), deletedAfter: row.deletedAfter.map(UnixTime.init(seconds:)),
+                                       appealURL: row.appealURL, confirmedAt: UnixTime(seconds: confirmedAt))
+        }
+    }
+}

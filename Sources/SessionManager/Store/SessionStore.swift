@@ -25,6 +25,15 @@ public protocol SessionStore: FloodLedgerStore, AccountStatusStore {
     /// The notices received at or after `since`, newest first; every account's when `account` is nil.
     func serviceNotifications(account: AccountID?, since: UnixTime) async throws -> [StoredServiceNotification]
 
+    // MARK: Freezes
+    /// Keeps what is known of the account's freeze, replacing what was kept (an earlier `since` and
+    /// known details stay when the new record lacks them).
+    func recordFreeze(_ freeze: StoredAccountFreeze) async throws
+    /// Forgets the account's freeze: Telegram no longer reports one.
+    func clearFreeze(account: AccountID) async throws
+    /// The freezes kept, every account's when `account` is nil.
+    func freezes(account: AccountID?) async throws -> [StoredAccountFreeze]
+
     // MARK: The client's session (DCs, keys, salts, time offsets, home DC, user)
     func loadSession(account: AccountID) async throws -> SessionState?
     /// Replaces the account's session; returns whether a permanent auth key was added or changed.

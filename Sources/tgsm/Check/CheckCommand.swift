@@ -224,6 +224,7 @@ struct CheckCommand: AsyncParsableCommand {
                     findings.append(.problem(.accountMarked, name, "marked \(mark.state.rawValue) since \(TimeText.iso(mark.since)) "
                         + "after \(mark.cause) (\(mark.code)); its workers do not run", mark.recoverySteps))
                 }
+                if let freeze = try await store.freezes(account: account).first { findings.append(Self.finding(freeze)) }
                 findings += try await Self.notices(of: account, in: store, now: now)
                 let lease = LeaseView(try await store.currentLease(account: account), now: now)
                 switch lease.state {
@@ -267,6 +268,18 @@ struct CheckCommand: AsyncParsableCommand {
             let failure = CLIFailure(error)
             findings.append(.problem(failure.exit, "store", failure.message, []))
         }
+    }
+
+    /// A freeze a `tgsm run` met (FROZEN_METHOD_INVALID) and kept: a person must appeal, before a date.
+    static func finding(_ freeze: StoredAccountFreeze) -> Finding {
+        var text = "frozen by Telegram since \(TimeText.iso(freeze.since)) (last confirmed \(TimeText.iso(freeze.confirmedAt))): it is read-only, "
+            + "and calls that write (send jobs) fail"
+        if let deleted = freeze.deletedAfter { text += "; Telegram deletes it on \(TimeText.iso(deleted)) unless an appeal is accepted" }
+        var steps = [freeze.appealURL.map { "Appeal at \($0) before the deletion date (or from an official app, which shows the same)." }
+            ?? "Appeal from an official Telegram app logged in to the account (it shows the freeze and where to appeal)."]
+        steps.append("Stop enqueueing send jobs for this account meanwhile; reads (history, resolve, me) still work.")
+        steps.append("Once the appeal is accepted, the next `tgsm run` finds the account no longer frozen and forgets this.")
+        return .problem(.accountMarked, "account \(freeze.account)", text, steps)
     }
 
     /// What Telegram told the account in the last 7 days (service notifications a `tgsm run` kept),

@@ -69,6 +69,11 @@ struct AccountView: Codable {
     var statusCause: String?
     var statusSince: String?
     var guidance: [String]?
+    /// Telegram froze the account (a `tgsm run` met it; `tgsm check` says what to do): since when,
+    /// when it is deleted unless an appeal is accepted, and where to appeal.
+    var frozenSince: String? = nil
+    var deletedAfter: String? = nil
+    var appealURL: String? = nil
 
     static func load(_ account: AccountID, store: SQLiteSessionStore, now: UnixTime) async throws(CLIFailure) -> AccountView {
         do {
@@ -96,6 +101,9 @@ extension AccountView {
     /// The view of an account `OperatorSnapshot.gather` read (`tgsm status`, like the dashboard).
     init(_ account: OperatorSnapshot.Account, now: UnixTime) {
         self.init(account: account.id, summary: account.summary, lease: account.lease, mark: account.mark, now: now)
+        frozenSince = account.frozenSince.map(TimeText.iso)
+        deletedAfter = account.freezeDetails?.deletedAfter.map(TimeText.iso)
+        appealURL = account.freezeDetails?.appealURL
     }
 
     init(account: AccountID, summary: AccountSummary?, lease: Lease?, mark: AccountStatus?, now: UnixTime) {
