@@ -185,6 +185,72 @@ final class LosesSendAnswers: TelegramInvoking {
         #expect(history == 1)
     }
 
+    /// A key used again once its job was purged is a new message: its random_id is the new job's,
+    /// not the purged one's (the DC remembers every random_id, as Telegram may: with the key alone
+    /// the new job was taken for already sent, and its message silently dropped).
+    @Test func aKeyUsedAgainAfterItsJobWasPurgedSendsTheNewMessage() async throws {
+        let setup = try await Setup()
+        let alice = try await setup.cluster.loggedInClient(phone: "15550001")
+        let pool = setup.pool(["alice": alice], concurrency: 1)
+        var events = pool.events().makeAsyncIterator()
+        let task = Task { try await pool.run() }
+        let bob = ResolvedPeer(type: .user, id: 1002, accessHash: 0x0B0B)
+        func send(_ text: String) async throws -> Job {
+            try await run(try NewJob(kind: SendJob.kind, account: "alice", json: SendJob.Payload(peer: PeerReference(bob), text: text),
+                                     idempotencyKey: "weekly-report"), on: setup, events: &events).0
+        }
+        let first = try await send("week 1")
+        #expect(first.state == .completed)
+        setup.clock.advance(by: 8 * 86_400)
+        let purge = try #require(JobRetention().purge(now: setup.clock.now()))
+        #expect(try await setup.queue.purgeAll(purge) == 1)
+        let second = try await send("week 2")
+        #expect(second.id != first.id && second.state == .completed)
+        #expect(try decode(SendJob.Result.self, second).alreadySent == nil, "\(String(decoding: second.result ?? Data(), as: UTF8.self))")
+        let history = try await alice.invoke(Api.functions.messages.GetHistory(
+            peer: bob.inputPeer, offsetId: 0, offsetDate: 0, addOffset: 0, limit: 100, maxId: 0, minId: 0, hash: 0))
+        #expect(HistoryJob.messages(in: history).map(\.text).filter { $0.hasPrefix("week ") }.sorted() == ["week 1", "week 2"])
+        pool.shutdownGracefully()
+        try await task.value
+        await alice.close()
+        await setup.finish()
+    }
+
+    /// A send left in doubt by a version whose marks kept no note (its random_id was the key's
+    /// alone) is resolved with that random_id after the upgrade: already sent, not sent twice.
+    @Test func aSendInDoubtFromBeforeMarksKeptNotesIsNotSentTwice() async throws {
+        let setup = try await Setup()
+        let alice = try await setup.cluster.loggedInClient(phone: "15550001")
+        let bob = ResolvedPeer(type: .user, id: 1002, accessHash: 0x0B0B)
+        let text = "sent by the old version"
+        let id = try await setup.queue.enqueue(
+            try NewJob(kind: SendJob.kind, account: "alice", json: SendJob.Payload(peer: PeerReference(bob), text: text), idempotencyKey: "upgrade"),
+            now: setup.clock.now()).id
+        // The old version's attempt: its mark (no note), then its send, then it died.
+        let claimed = try #require(try await setup.queue.claim(
+            ClaimRequest(accounts: ["alice"], limit: 1, perAccountLimit: 1, owner: "old", leaseSeconds: 60), now: setup.clock.now()).first)
+        #expect(claimed.job.id == id)
+        let oldMark = #"{"started":["messages.sendMessage"],"startedAt":{"messages.sendMessage":\#(setup.clock.now().seconds)}}"#
+        try await setup.queue.checkpoint(claimed.claim, progress: Data(oldMark.utf8), now: setup.clock.now())
+        _ = try await alice.invoke(Api.functions.messages.SendMessage(peer: bob.inputPeer, message: text, randomId: SendJob.legacyRandomID(for: claimed.job)))
+        _ = try await setup.queue.retry(claimed.claim, error: "the worker died", retryAt: setup.clock.now(), now: setup.clock.now())
+
+        let pool = setup.pool(["alice": alice], concurrency: 1)
+        var events = pool.events().makeAsyncIterator()
+        let task = Task { try await pool.run() }
+        _ = await awaitEvent(&events) { if case .finished(id, _, _) = $0 { true } else { false } }
+        let job = try #require(try await setup.queue.job(id))
+        let result = try decode(SendJob.Result.self, job)
+        #expect(job.state == .completed && result.alreadySent == true)
+        let history = try await alice.invoke(Api.functions.messages.GetHistory(
+            peer: bob.inputPeer, offsetId: 0, offsetDate: 0, addOffset: 0, limit: 100, maxId: 0, minId: 0, hash: 0))
+        #expect(HistoryJob.messages(in: history).filter { $0.text == text }.count == 1)
+        pool.shutdownGracefully()
+        try await task.value
+        await alice.close()
+        await setup.finish()
+    }
+
     /// One send job whose first attempt times out (after the DC ran it, or before it reached the
     /// DC), retried 600 s later; returns the job as it ended and how often its text is in the chat.
     private func sendWithTroubleOnTheFirstAttempt(text: String, beforeTheDC: Bool, doubtWindow: Double) async throws -> (Job, Int) {

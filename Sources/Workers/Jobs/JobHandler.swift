@@ -96,6 +96,12 @@ public final class JobContext: Sendable {
         }
     }
 
+    /// Whether an earlier attempt started `step` under `atMostOnce` and did not finish it, and what
+    /// it noted with its mark (nil: no note, or a mark written before notes existed).
+    public func mark(of step: String) -> (started: Bool, note: String?) {
+        progressState.withLock { ($0.started.contains(step), $0.notes?[step]) }
+    }
+
     /// What this job's earlier attempts saved with `checkpoint`.
     public var savedProgress: Data? { progressState.withLock { $0.data } }
 
@@ -124,7 +130,7 @@ public final class JobContext: Sendable {
     /// happened. The mark stays until the job completes. Past the window (the server may have
     /// forgotten the first one) the doubt is the operator's: `JobFailure.inDoubt`.
     public func atMostOnce<T: Sendable>(
-        _ step: String, _ body: () async throws -> T, resolvingDoubtWithin window: Double, _ resolve: () async throws -> T
+        _ step: String, note: String? = nil, _ body: () async throws -> T, resolvingDoubtWithin window: Double, _ resolve: () async throws -> T
     ) async throws -> T {
         let now = clock.now()
         let mark = progressState.withLock { state -> (started: Bool, at: Double?) in
@@ -137,6 +143,7 @@ public final class JobContext: Sendable {
         let marked = progressState.withLock { state -> JobProgress in
             state.started.append(step)
             state.startedAt = (state.startedAt ?? [:]).merging([step: now.seconds]) { _, new in new }
+            if let note { state.notes = (state.notes ?? [:]).merging([step: note]) { _, new in new } }
             return state
         }
         try await queue.checkpoint(claim, progress: marked.encoded(), now: now)
@@ -147,6 +154,7 @@ public final class JobContext: Sendable {
                 let cleared = progressState.withLock { state -> JobProgress in
                     state.started.removeAll { $0 == step }
                     state.startedAt?[step] = nil
+                    state.notes?[step] = nil
                     return state
                 }
                 try await queue.checkpoint(claim, progress: cleared.encoded(), now: clock.now())
@@ -161,6 +169,9 @@ struct JobProgress: Codable, Sendable, Hashable {
     var started: [String] = []
     /// When each mark was written (Unix seconds); absent in progress written before it existed.
     var startedAt: [String: Double]?
+    /// What each marked step noted with its mark (`atMostOnce(note:)`), e.g. the random_id a send
+    /// used; absent in progress written before it existed.
+    var notes: [String: String]?
     var data: Data?
 
     static func decode(_ bytes: Data?) -> JobProgress {

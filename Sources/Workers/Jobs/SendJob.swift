@@ -8,10 +8,12 @@ import TLSchema
 ///
 /// The crash window: the RPC may reach Telegram and the worker die (or the answer be lost) before
 /// `complete` is written. Three measures close it:
-/// 1. the message's random_id is derived from the idempotency key (or the job id), so every
-///    attempt, and a repeat made by hand with the same key, carries the same random_id; Telegram
-///    refuses a second message with it (500 RANDOM_ID_DUPLICATE, messages.sendMessage's documented
-///    error) instead of sending it again.
+/// 1. the message's random_id is derived from the idempotency key (or the job id) and the job's
+///    creation time, so every attempt of the job, and a requeue of it by hand, carries the same
+///    random_id; Telegram refuses a second message with it (500 RANDOM_ID_DUPLICATE,
+///    messages.sendMessage's documented error) instead of sending it again. Another job never
+///    shares it: not one enqueued with the key of a job since purged, nor one whose id a new queue
+///    gave again (their messages would otherwise be taken for sent, and silently dropped).
 /// 2. before the call, a durable mark is written under the job's claim (`JobContext.atMostOnce`).
 ///    The mark is removed when Telegram answered with an error (nothing was sent) or a gate refused
 ///    the call (it was never sent), so those retry as usual.
@@ -59,7 +61,10 @@ public struct SendJob: JobHandler {
         let payload = try context.payload(as: Payload.self)
         guard !payload.text.isEmpty else { throw JobFailure.permanent("the message text is empty") }
         let peer = try await payload.peer.resolve(context, archive: archive)
-        let randomID = Self.randomID(for: context.job)
+        // A mark an earlier attempt left names the random_id it sent; one written before marks kept
+        // notes used the formula of then.
+        let mark = context.mark(of: Self.step)
+        let randomID = mark.started ? (mark.note.flatMap(Int64.init) ?? Self.legacyRandomID(for: context.job)) : Self.randomID(for: context.job)
         let request = Api.functions.messages.SendMessage(peer: peer.inputPeer, message: payload.text, randomId: randomID)
         let invoker = context.invoker
         let logger = context.logger
@@ -72,7 +77,7 @@ public struct SendJob: JobHandler {
                 return nil
             }
         }
-        let answer = try await context.atMostOnce("messages.sendMessage", send, resolvingDoubtWithin: doubtWindow, send)
+        let answer = try await context.atMostOnce(Self.step, note: String(randomID), send, resolvingDoubtWithin: doubtWindow, send)
         guard let answer else { return try JSONEncoder.jobs.encode(Result(messageID: nil, randomID: randomID, alreadySent: true)) }
         return try JSONEncoder.jobs.encode(Result(messageID: Self.messageID(in: answer, randomID: randomID), randomID: randomID))
     }
@@ -83,9 +88,21 @@ public struct SendJob: JobHandler {
         (error.rpcError ?? error.sessionManagerError?.underlying?.rpcError)?.message == "RANDOM_ID_DUPLICATE"
     }
 
-    /// FNV-1a over the idempotency key (or the job id): stable across attempts and processes.
+    /// The at-most-once step of a send.
+    static let step = "messages.sendMessage"
+
+    /// FNV-1a over the idempotency key (or the job id) and the exact creation time: stable across
+    /// the job's attempts and processes, different for every other job.
     static func randomID(for job: Job) -> Int64 {
-        let source = job.idempotencyKey.map { "key:" + $0 } ?? "job:\(job.id.rawValue)"
+        fnv1a((job.idempotencyKey.map { "key:" + $0 } ?? "job:\(job.id.rawValue)") + "@\(job.createdAt.seconds.bitPattern)")
+    }
+
+    /// The random_id of sends marked before marks kept notes (key or id alone).
+    static func legacyRandomID(for job: Job) -> Int64 {
+        fnv1a(job.idempotencyKey.map { "key:" + $0 } ?? "job:\(job.id.rawValue)")
+    }
+
+    private static func fnv1a(_ source: String) -> Int64 {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         for byte in source.utf8 {
             hash ^= UInt64(byte)
