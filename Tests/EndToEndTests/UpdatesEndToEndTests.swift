@@ -1,4 +1,5 @@
 import MTProto
+import Synchronization
 import TLSchema
 import TestDC
 import Testing
@@ -35,6 +36,31 @@ import class MTProtoClient.TelegramClient
         await cluster.shutdown()
     }
 
+    /// A client that never reads its updates and never starts them (`tgsm run`) keeps none of the
+    /// updates pushed meanwhile: before, each one outside every sequence (statuses, typing, notices)
+    /// stayed in the unbounded buffer for the process's life. Once something iterates, they come.
+    @Test func updatesNobodyReadsAreNotBufferedBeforeUpdatesStart() async throws {
+        let cluster = try await Cluster.start()
+        let client = cluster.client()
+        _ = try await cluster.logIn(client, phone: alice.phone)
+        let heard = Mutex<[String]>([])
+        client.onServiceNotification { notice in heard.withLock { $0.append(notice.type) } }
+        for n in 1...3 { try cluster.dc.core.pushServiceNotification(to: alice.id, type: "NOTE_\(n)", message: "note \(n)", popup: false) }
+        for _ in 0..<500 where heard.withLock({ $0.count }) < 3 { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(heard.withLock { $0 } == ["NOTE_1", "NOTE_2", "NOTE_3"], "the notices' handler hears them all the same")
+
+        var iterator = client.updates.makeAsyncIterator()
+        try cluster.dc.core.pushServiceNotification(to: alice.id, type: "NOTE_4", message: "note 4", popup: false)
+        let first = await iterator.next()
+        guard case .updateServiceNotification(let notice)? = first?.update else {
+            Issue.record("expected the notice pushed after iterating began, got \(String(describing: first))")
+            return
+        }
+        #expect(notice.type == "NOTE_4", "nothing from before anyone read")
+        await client.close()
+        await cluster.shutdown()
+    }
+
     @Test func aChannelPostAndItsEditArePushed() async throws {
         let cluster = try await Cluster.start()
         let client = cluster.client()
@@ -56,7 +82,14 @@ import class MTProtoClient.TelegramClient
             Issue.record("expected updateEditChannelMessage, got \(edited.update)")
             return
         }
-        let stored = try #require(await client.storedUpdatesState)
+        // The state is saved once the consumer finished the event (it asked for the next), after any
+        // session save under way: looked for until it lands.
+        var saved = await client.storedUpdatesState
+        for _ in 0..<500 where saved?.channels[Self.newsChannel.id] == nil {
+            try await Task.sleep(for: .milliseconds(10))
+            saved = await client.storedUpdatesState
+        }
+        let stored = try #require(saved)
         #expect(stored.channels[Self.newsChannel.id] != nil)
         #expect(stored.channelAccessHashes[Self.newsChannel.id] == Self.newsChannel.accessHash)
         await client.close()

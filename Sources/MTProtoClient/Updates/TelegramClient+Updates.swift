@@ -11,7 +11,8 @@ extension TelegramClient {
     /// again after its restart. Finish an event (store it, enqueue its job) before asking for more.
     ///
     /// Before `startUpdates()` only updates outside every sequence come out (QR login's
-    /// updateLoginToken); message events need the tracked state.
+    /// updateLoginToken), and only once this property was read (a client that never asks for
+    /// the stream buffers nothing); message events need the tracked state.
     public nonisolated var updates: UpdateStream { updatesEngine.stream }
 
     /// Hands each service notification Telegram sends the account (updateServiceNotification) to

@@ -62,8 +62,13 @@ final class UpdatesEngine: Sendable {
         inputs.submit(input)
     }
 
-    /// The stream the client hands out: each request for the next event reports the ones before as finished.
-    var stream: UpdateStream { UpdateStream(engine: self) }
+    /// The stream the client hands out: each request for the next event reports the ones before as
+    /// finished. Asking for it says someone reads: from then on updates outside every sequence go
+    /// out before updates are started too.
+    var stream: UpdateStream {
+        feedback.hasConsumer.store(true, ordering: .relaxed)
+        return UpdateStream(engine: self)
+    }
 
     /// Feeds the answer of one of the client's own calls: Updates and affected pts move the boxes too.
     func noteResult<Result>(_ result: Result) {
@@ -114,6 +119,8 @@ final class UpdatesEngine: Sendable {
         private let weakQueue = Mutex<WeakQueue>(WeakQueue())
         /// Set when `.start` is submitted (the machine never stops once started), for `noteResult`.
         let isStarted = Atomic<Bool>(false)
+        /// Set when the client's `updates` stream is first asked for.
+        let hasConsumer = Atomic<Bool>(false)
         private struct WeakQueue { weak var queue: OnDemandSerialQueue<Input, Runner>? }
 
         var queue: OnDemandSerialQueue<Input, Runner>? {
@@ -206,6 +213,10 @@ final class UpdatesEngine: Sendable {
             for action in actions {
                 switch action {
                 case .deliver(let events):
+                    // Before updates are started, updates outside every sequence (a status, typing)
+                    // go out only to a consumer already iterating (QR login's wait): with none, the
+                    // unbounded buffer would hold every one for the process's life.
+                    guard inputs.isStarted.load(ordering: .relaxed) || inputs.hasConsumer.load(ordering: .relaxed) else { continue }
                     for event in events { output.yield(event) }
                     yielded += events.count
                 case .save(let state):
