@@ -37,9 +37,11 @@ import Testing
         }
 
         func runtime(pid: Int32 = 1, holderIsDead: @escaping @Sendable (LeaseHolder) -> Bool = { _ in false },
-                     stopsOnTerminal: Bool = true, keepAlive: KeepAlivePolicy? = nil, store: (any SessionStore)? = nil) -> AccountRuntime {
+                     stopsOnTerminal: Bool = true, keepAlive: KeepAlivePolicy? = nil, linkKeeper: LinkKeeperPolicy? = nil,
+                     store: (any SessionStore)? = nil) -> AccountRuntime {
             AccountRuntime(account: "alice", store: store ?? self.store, client: client,
-                           configuration: AccountRuntimeConfiguration(leaseTTL: 30, keepAlive: keepAlive, stopsOnTerminal: stopsOnTerminal),
+                           configuration: AccountRuntimeConfiguration(leaseTTL: 30, keepAlive: keepAlive, stopsOnTerminal: stopsOnTerminal,
+                                                                      linkKeeper: linkKeeper),
                            environment: AccountRuntimeEnvironment(clock: clock, random: SeededRandomSource(seed: 7),
                                                                   holder: LeaseHolder(host: "test", pid: pid), holderIsDead: holderIsDead,
                                                                   logger: quietLogger))
@@ -156,6 +158,33 @@ import Testing
         #expect(try await world.store.freezes(account: "alice").isEmpty, "forgotten once Telegram no longer reports it")
         #expect(try #require(await lifted.health).snapshot.frozenSince == nil)
         await lifted.stop()
+        try await world.close()
+    }
+
+    /// An idle account whose link dropped (the DC closed it, as a restart does) is connected again
+    /// by its link keeper, with no call of its own to make: a notice Telegram pushes afterwards
+    /// reaches the store. Before, the link stayed down until the next job, and pushes were lost.
+    @Test(.timeLimit(.minutes(1))) func anIdleAccountsDroppedLinkIsReconnectedAndHearsPushesAgain() async throws {
+        let world = try await World.start()
+        try await world.logIn()
+        let runtime = world.runtime(linkKeeper: LinkKeeperPolicy(firstDelay: 1, maximumDelay: 4, timeout: 10))
+        #expect(try await runtime.start() == .valid(userID: 1001))
+        func aliceConnected() -> Bool { world.dc.core.liveConnections.contains { $0.userID == 1001 } }
+        for _ in 0..<500 where !aliceConnected() { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(aliceConnected())
+        await world.clock.untilSleeping(1)  // the lease's heartbeat
+
+        world.dc.core.disconnectAll()
+        await world.clock.untilSleeping(2)  // and the keeper's first pause
+        for _ in 0..<500 where aliceConnected() { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(!aliceConnected())
+        world.clock.advance(by: 1)
+        for _ in 0..<500 where !aliceConnected() { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(aliceConnected(), "reconnected with nothing to do")
+        try world.dc.core.pushServiceNotification(to: 1001, type: "AUTH_KEY_DROP_DUPLICATE", message: "Session ended", popup: true)
+        let stored = try await world.storedNotices()
+        #expect(stored.map(\.type) == ["AUTH_KEY_DROP_DUPLICATE"])
+        await runtime.stop()
         try await world.close()
     }
 

@@ -50,6 +50,8 @@ public actor TelegramClient: TelegramInvoking {
     private var importFailures: [Int: TelegramError] = [:]
     /// Tracks the update sequences and hands updates out (Updates/).
     let updatesEngine: UpdatesEngine
+    /// Told when the home DC's open link drops (`onHomeLinkLost`).
+    nonisolated let homeLinkLoss = LinkLossSink()
     var isUpdatesStarted = false
 
     public init(
@@ -272,8 +274,10 @@ public actor TelegramClient: TelegramInvoking {
             dcID: dc, address: address, state: state.dcs[dc] ?? DCSessionState(), configuration: configuration,
             clock: clock, entropy: connectionEntropy, logger: logger, eventLoop: loopExecutor.eventLoop,
             persist: { [weak self] update in await self?.sessionUpdated(update, dc: dc) },
-            events: { event in
-                if isHome { engine.submit(.server(event)) }
+            events: { [homeLinkLoss] event in
+                guard isHome else { return }
+                engine.submit(.server(event))
+                if case .linkLost = event { homeLinkLoss.deliver() }
             })
         connections[dc] = connection
         return connection

@@ -158,3 +158,16 @@ final class ServiceNotificationSink: Sendable {
         for notice in notices { handler(notice) }
     }
 }
+
+/// Where the home link's losses go (`TelegramClient.onHomeLinkLost`).
+final class LinkLossSink: Sendable {
+    private let handler = Mutex<(@Sendable () -> Void)?>(nil)
+
+    func set(_ handler: (@Sendable () -> Void)?) {
+        self.handler.withLock { $0 = handler }
+    }
+
+    func deliver() {
+        handler.withLock { $0 }?()
+    }
+}

@@ -24,6 +24,15 @@ extension TelegramClient {
         updatesEngine.notices.set(handler)
     }
 
+    /// Calls `handler` each time the home DC's open link drops without `close` (the DC restarted,
+    /// the network went away, pings went unanswered). The client reconnects by itself only when a
+    /// call needs it: a holder of an idle account that must hear Telegram's pushes (notices,
+    /// updates) makes one (`AccountRuntime` does, with backoff). One handler; a new one replaces
+    /// it, nil removes it. It runs on the client's threads: keep it short.
+    public nonisolated func onHomeLinkLost(_ handler: (@Sendable () -> Void)?) {
+        homeLinkLoss.set(handler)
+    }
+
     /// Starts tracking pts/qts/seq/date and channel pts. With a stored state (a previous run) the
     /// client first fetches what happened since with updates.getDifference (and getChannelDifference
     /// for the channels it names), so nothing is lost or repeated; without one it starts from

@@ -24,10 +24,14 @@ public struct AccountRuntimeConfiguration: Sendable {
     /// Whether the runtime stops itself (client closed, lease released) when the account turns
     /// terminal. Off for a login, which goes on through the stack after an "unauthorized" check.
     public var stopsOnTerminal: Bool
+    /// How a dropped link is brought back while the account has nothing to do (a long-running
+    /// holder: `tgsm run`); nil: only by the next call (a login, a short-lived command).
+    public var linkKeeper: LinkKeeperPolicy?
 
     public init(leaseTTL: Double = 30, heartbeatInterval: Double? = nil, stack: SessionStack.Configuration = .init(),
                 keepAlive: KeepAlivePolicy? = KeepAlivePolicy(), validationTimeout: Double = 15, appVersion: String = "tgsm 0.1",
-                remembersPeers: Bool = true, stopsOnTerminal: Bool = true) {
+                remembersPeers: Bool = true, stopsOnTerminal: Bool = true, linkKeeper: LinkKeeperPolicy? = nil) {
+        self.linkKeeper = linkKeeper
         precondition(leaseTTL > 0, "a lease needs a positive time to live")
         self.leaseTTL = leaseTTL
         self.heartbeatInterval = heartbeatInterval
@@ -239,6 +243,8 @@ public actor AccountRuntime {
                 }
             })
         }
+        // Subscribed before the start-up check: a check that fails for the network is the keeper's first trigger.
+        let linkTriggers = self.configuration.linkKeeper.map { _ in LinkKeeper.triggers(client: client, health: stack.health, clock: environment.clock) }
         var verdict: SessionVerdict?
         if validate {
             let validator = SessionValidator(account: account, invoker: stack.invoker, storage: storage, health: stack.health,
@@ -252,6 +258,10 @@ public actor AccountRuntime {
             }
         }
         if case .running = state { await reviewKeptFreeze(invoker: stack.invoker, health: stack.health) }
+        if case .running = state, let policy = self.configuration.linkKeeper, let linkTriggers {
+            let keeper = LinkKeeper(account: account, invoker: stack.invoker, health: stack.health, policy: policy, clock: environment.clock, logger: logger)
+            tasks.append(Task { await keeper.run(linkTriggers) })
+        }
         if case .running = state, let policy = self.configuration.keepAlive {
             let keepAlive = KeepAlive(account: account, invoker: stack.invoker, health: stack.health, policy: policy,
                                       clock: environment.clock, random: environment.random, logger: logger)

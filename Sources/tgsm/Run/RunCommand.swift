@@ -125,7 +125,7 @@ struct RunCommand: AsyncParsableCommand {
 
         let clock = global.movingClock()
         let runtimeConfiguration = AccountRuntimeConfiguration(leaseTTL: leaseTTL, stack: SessionStack.Configuration(rateGate: resolved.rateGate),
-                                                               keepAlive: KeepAlivePolicy(interval: keepAlive))
+                                                               keepAlive: KeepAlivePolicy(interval: keepAlive), linkKeeper: LinkKeeperPolicy())
         let runtimes = AccountRuntimes(clock: clock, logger: logger, factory: Runtimes.factory(
             store: store, connection: resolved, configuration: runtimeConfiguration, clock: clock, logger: logger))
 
