@@ -73,6 +73,39 @@ import Testing
         }
     }
 
+    /// A restore brings the sessions back as they were, not what Telegram said since: a flood wait,
+    /// a send-code deadline, a mark and a notice recorded after the backup stay (each the later of
+    /// the two); one the backup holds and the file lost stays too. Before, a restore dropped them,
+    /// and the next process called into a 2-hour FLOOD_WAIT at once.
+    @Test func aRestoreKeepsWhatTelegramSaidSinceTheBackup() async throws {
+        let directory = TemporaryDirectory("operator")
+        defer { directory.remove() }
+        let options = Fixtures.options(generations: 5)
+        let now = UnixTime(seconds: 1_800_000_000)
+        let store = try SQLiteSessionStore.open(directory: directory.path, options: options)
+        try await store.saveSession(Fixtures.session(salt: 1), account: "alice", fence: nil)
+        try await store.recordFloodWait(FloodWait(account: "alice", method: "messages.sendMessage", kind: .floodWait, recordedAt: now, until: now + 600))
+        try await store.recordFloodWait(FloodWait(account: "alice", method: "contacts.resolveUsername", kind: .floodWait, recordedAt: now, until: now + 300))
+        let backup = try store.backup(reason: .manual)
+        // After the backup: the wait grew to two hours, a code was requested, the account was marked.
+        try await store.recordFloodWait(FloodWait(account: "alice", method: "messages.sendMessage", kind: .floodWait, recordedAt: now + 60, until: now + 7260))
+        try await store.setSendCodeDeadline(now + 180, account: "alice", phoneKey: "pk")
+        try await store.setStatus(AccountStatus(state: .revoked, since: now + 90, cause: "SESSION_REVOKED", code: "TGSM-AUTH-002"), for: "alice")
+        try await store.recordServiceNotification(StoredServiceNotification(account: "alice", type: "AUTH_KEY_DROP_DUPLICATE", message: "m",
+                                                                            popup: true, receivedAt: now + 100))
+        try store.close()
+
+        _ = try SQLiteSessionStore.restore(directory: directory.path, backup: backup.file, options: options)
+        let restored = try SQLiteSessionStore.open(directory: directory.path, options: options)
+        let waits = try await restored.activeFloodWaits(account: "alice", at: now + 61)
+        #expect(waits.first { $0.method == "messages.sendMessage" }?.until == now + 7260, "the later wait: \(waits)")
+        #expect(waits.first { $0.method == "contacts.resolveUsername" }?.until == now + 300)
+        #expect(try await restored.sendCodeDeadline(account: "alice", phoneKey: "pk") == now + 180)
+        #expect(try await restored.status(of: "alice")?.state == .revoked)
+        #expect(try await restored.serviceNotifications(account: "alice", since: now).map(\.type) == ["AUTH_KEY_DROP_DUPLICATE"])
+        try restored.close()
+    }
+
     @Test func aTamperedBackupFailsVerificationAndIsNotRestored() async throws {
         let directory = TemporaryDirectory("operator")
         defer { directory.remove() }

@@ -68,6 +68,8 @@ struct StoreRecovery {
                 continue
             }
             let movedTo = moveAside(reason: asideAs)
+            // Before the copy goes in place: what Telegram said since the backup stays true.
+            if let movedTo { TelegramFactsCarryOver.carry(from: movedTo, into: staging, busyTimeout: options.busyTimeout, logger: logger) }
             try FileSystem.moveFile(staging, path)
             FileSystem.syncFile((path as NSString).deletingLastPathComponent)
             logger.warning("session store restored from backup", metadata: [
