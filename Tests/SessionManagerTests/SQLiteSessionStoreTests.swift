@@ -80,6 +80,36 @@ import Crypto
         #expect(!migrations.isEmpty && migrations.allSatisfy { $0.hasPrefix("store.") })
     }
 
+    /// A login (the key made before it, logged in after: `tgsm auth`) is backed up as it completes:
+    /// before, the only backup was the one taken when the key was created, logged out, so a
+    /// restore before the next scheduled backup (by hand, or recovery of a damaged file) needed a
+    /// person with a login code. Saves that log nothing in take none.
+    @Test func aBackupIsTakenWhenALoginCompletes() async throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let clock = ManualClock()
+        let options = Fixtures.options(clock: clock, generations: 5)
+        let store = try SQLiteSessionStore.open(directory: dir.path, options: options)
+        var state = Fixtures.session(user: nil)
+        state.dcs[2]?.isAuthorized = false
+        #expect(try await store.saveSession(state, account: "alice", fence: nil), "the keys are new")
+        clock.advance(by: 1)
+        state.dcs[2]?.isAuthorized = true
+        state.userID = 1001
+        #expect(try await store.saveSession(state, account: "alice", fence: nil) == false, "no key changed")
+        clock.advance(by: 1)
+        state.dcs[2]?.serverSalt = 99
+        try await store.saveSession(state, account: "alice", fence: nil)
+        #expect(try await store.recordedBackups().map(\.reason) == [.loggedIn, .authKeyChanged])
+        try store.close()
+
+        _ = try SQLiteSessionStore.restore(directory: dir.path, backup: nil, options: options)
+        let restored = try SQLiteSessionStore.open(directory: dir.path, options: options)
+        let session = try #require(try await restored.loadSession(account: "alice"))
+        #expect(session.isAuthorized && session.userID == 1001, "the newest backup holds the login")
+        try restored.close()
+    }
+
     @Test func aBackupIsTakenAfterEveryAuthKeyChangeAndGenerationsArePruned() async throws {
         let dir = TemporaryDirectory()
         defer { dir.remove() }

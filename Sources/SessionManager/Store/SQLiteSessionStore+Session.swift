@@ -47,21 +47,27 @@ extension SQLiteSessionStore {
         let path = self.path
         let header = self.encryptionHeader
         let now = clock.now()
-        let keyChanged = try await write("save the session of \(account)") { db in
+        let (keyChanged, loggedIn) = try await write("save the session of \(account)") { db -> (Bool, Bool) in
             try Self.checkFence(db, account: account, fence: fence)
             if state.dcs.values.contains(where: { $0.authKey != nil }) { try Self.refuseStaleKey(db, opened: header, path: path) }
             try Self.ensureAccount(db, account, now: now)
+            let userBefore = try Int64.fetchOne(db, sql: "SELECT user_id FROM account WHERE id = ?", arguments: [account.rawValue])
             let check = RowCheck.account(id: account.rawValue, homeDC: state.homeDC, userID: state.userID, isBot: state.isBot)
             try db.execute(sql: "UPDATE account SET home_dc = ?, user_id = ?, is_bot = ?, row_check = ? WHERE id = ?",
                            arguments: [state.homeDC, state.userID, state.isBot ? 1 : 0, check, account.rawValue])
             var previous: [Int: Int64?] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT dc_id, auth_key_id FROM dc WHERE account = ?", arguments: [account.rawValue]) {
-                if let dc = row.int64("dc_id") { previous[Int(dc)] = row.int64("auth_key_id") }
+            var authorizedBefore: Set<Int> = []
+            for row in try Row.fetchAll(db, sql: "SELECT dc_id, auth_key_id, is_authorized FROM dc WHERE account = ?", arguments: [account.rawValue]) {
+                guard let dc = row.int64("dc_id") else { continue }
+                previous[Int(dc)] = row.int64("auth_key_id")
+                if row.int64("is_authorized") == 1 { authorizedBefore.insert(Int(dc)) }
             }
             var changed = false
+            var loggedIn = userBefore == nil && state.userID != nil
             for (dc, dcState) in state.dcs {
                 let keyID = dcState.authKey?.id
                 if keyID != nil, previous[dc] ?? nil != keyID { changed = true }
+                if dcState.isAuthorized, dcState.authKey != nil, !authorizedBefore.contains(dc) { loggedIn = true }
                 let stored = try dcState.authKey.map { key in
                     try Self.storedForm(key, sealer: sealer, context: SecretContext.authKey(account.rawValue, dc))
                 }
@@ -80,14 +86,16 @@ extension SQLiteSessionStore {
                 try db.execute(sql: "DELETE FROM dc WHERE account = ? AND dc_id = ?", arguments: [account.rawValue, dc])
             }
             if let updates = state.updates { try Self.saveUpdatesState(db, updates, account: account, now: now) }
-            return changed
+            return (changed, loggedIn)
         }
-        if keyChanged && options.backsUpOnAuthKeyChange {
+        // A login: the backup taken when its key was created holds it logged out, and a restore
+        // (by hand or by recovery) from it would need a person with a login code.
+        if (keyChanged || loggedIn) && options.backsUpOnAuthKeyChange {
             do {
-                try backup(reason: .authKeyChanged)
+                try backup(reason: loggedIn ? .loggedIn : .authKeyChanged)
             } catch {
                 // The save is committed; a failed backup must not undo it, but a person must hear of it.
-                logger.error("backup after an auth key change failed", metadata: ["account": "\(account)", "error": "\(error)"])
+                logger.error("backup after an auth key change or a login failed", metadata: ["account": "\(account)", "error": "\(error)"])
             }
         }
         return keyChanged

@@ -67,6 +67,9 @@ public struct PeerRecord: Sendable, Hashable {
 public struct BackupRecord: Sendable, Hashable {
     public enum Reason: String, Sendable, Hashable, Codable {
         case authKeyChanged = "auth-key-changed"
+        /// A key was logged in (a DC's authorization, or the account's user, appeared): the
+        /// backup after the key's creation holds it logged out.
+        case loggedIn = "logged-in"
         case scheduled
         case manual
         case beforeMigration = "before-migration"

@@ -218,7 +218,8 @@ struct CheckCommand: AsyncParsableCommand {
                         steps = ["Run `tgsm auth --account \(account)`: a future auth token from \(TimeText.iso(newest.receivedAt)) is kept "
                             + "for its number, so Telegram may log it in without a code (or ask the 2FA password alone)."] + steps
                     }
-                    findings.append(.warning(name, session == nil ? "no session stored" : "the home DC's key is not logged in", steps))
+                    // Exit 8 as docs/CLI.md's table says: nothing runs for it until a person logs it in.
+                    findings.append(.problem(.accountMarked, name, session == nil ? "no session stored" : "the home DC's key is not logged in", steps))
                 }
                 if let mark = try await store.status(of: account), mark.isTerminal {
                     findings.append(.problem(.accountMarked, name, "marked \(mark.state.rawValue) since \(TimeText.iso(mark.since)) "
