@@ -136,7 +136,11 @@ public struct HealthReport: Sendable, Codable, Equatable {
                         + (live.lastFailureCode.map { " (last \($0))" } ?? "") + "; check connectivity to Telegram and the proxy")
                 case .terminal:
                     if account.mark?.isTerminal != true {
-                        add(Reason.stopped, "a terminal error" + (live.lastFailureCode.map { " (\($0))" } ?? "") + " stopped the account: see `tgsm check`")
+                        // The mark is gone (a person logged it in again, `tgsm auth`), but this
+                        // process does not take a stopped account up again.
+                        add(Reason.stopped, "a terminal error" + (live.lastFailureCode.map { " (\($0))" } ?? "")
+                            + " stopped the account in this process, and the store holds no mark for it now (logged in again with `tgsm auth`?): "
+                            + "this process does not take it up again; restart `tgsm run` to serve it (`tgsm check` says whether it is usable)")
                     }
                 }
             } else {

@@ -549,6 +549,18 @@ import Workers
         #expect(result.status == 0, "\(result.stderr)")
     }
 
+    /// An account named by its phone number: the logs carry it masked, as /health and the alerts
+    /// do (before, every log line of `tgsm auth` and `tgsm run` held the number).
+    @Test func anAccountNamedByItsPhoneNumberIsMaskedInTheLogs() async throws {
+        let setup = try await Setup.start()
+        let result = try await setup.cli.run(["auth", "--account", "+15550001", "--phone", "15550001", "--log-level", "debug"], stdin: "10005\n")
+        #expect(result.status == 0, "\(result.stderr)")
+        let tagged = result.stderr.split(separator: "\n").filter { $0.contains("account=") }
+        #expect(!tagged.isEmpty, "\(result.stderr)")
+        #expect(tagged.allSatisfy { $0.contains("account=+••••••01") && !$0.contains("15550001") }, "\(tagged)")
+        try await setup.close()
+    }
+
     @Test func runServesJobsAndShutsDownGracefullyOnSIGTERM() async throws {
         let setup = try await Setup.start()
         try await Self.logIn(setup)

@@ -134,7 +134,7 @@ struct GlobalOptions: ParsableArguments {
 
     /// The store's logger: always stderr (stdout carries the command's data and JSON).
     func storeLogger() -> Logger {
-        var logger = Logger(label: "tgsm.store", factory: { StreamLogHandler.standardError(label: $0) })
+        var logger = Logger(label: "tgsm.store", factory: { AccountMaskingLogHandler(StreamLogHandler.standardError(label: $0)) })
         logger.logLevel = verbose ? .info : .critical
         return logger
     }

@@ -10,7 +10,7 @@ enum Runtimes {
     /// Logs go to stderr (stdout carries the command's output); once per process.
     static func bootstrapLogging(level: Logger.Level) {
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
+            var handler = AccountMaskingLogHandler(StreamLogHandler.standardError(label: label))
             handler.logLevel = level
             return handler
         }
