@@ -140,7 +140,7 @@ public struct HealthReport: Sendable, Codable, Equatable {
                         // process does not take a stopped account up again.
                         add(Reason.stopped, "a terminal error" + (live.lastFailureCode.map { " (\($0))" } ?? "")
                             + " stopped the account in this process, and the store holds no mark for it now (logged in again with `tgsm auth`?): "
-                            + "this process does not take it up again; restart `tgsm run` to serve it (`tgsm check` says whether it is usable)")
+                            + "`tgsm run` takes it up again within seconds (`tgsm check` says whether it is usable)")
                     }
                 }
             } else {

@@ -124,6 +124,20 @@ struct FailingInvoker: TelegramInvoking {
     }
 }
 
+/// An invoker that fails with a given error until told otherwise, then answers help.getNearestDc.
+final class SwitchableInvoker: TelegramInvoking {
+    private let failure: Mutex<TelegramError?>
+
+    init(failing error: TelegramError?) { failure = Mutex(error) }
+
+    func fails(with error: TelegramError?) { failure.withLock { $0 = error } }
+
+    func invoke<Request: TLFunction>(_ request: Request, options: InvokeOptions) async throws(TelegramError) -> Request.Result {
+        if let error = failure.withLock({ $0 }) { throw error }
+        return try await NearestDCInvoker().invoke(request, options: options)
+    }
+}
+
 /// A gate a test opens to let blocked handlers go on.
 final class Gate: Sendable {
     private let state = Mutex<(open: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))

@@ -51,13 +51,14 @@ let ping = ScriptedHandler(kind: "ping") { context in
 
         func pool(
             _ handlers: [any JobHandler], invokers: [AccountID: any TelegramInvoking], concurrency: Int = 2, grace: Double = 1000,
-            seed: UInt64 = 1
+            seed: UInt64 = 1, resumeInterval: Double? = nil
         ) -> WorkerPool {
             WorkerPool(
                 queue: queue, handlers: handlers, invokers: FixedAccountInvokers(invokers), accountStatus: status, floodLedger: ledger,
                 configuration: WorkerConfiguration(
                     accounts: invokers.keys.sorted(), concurrencyPerAccount: concurrency, leaseSeconds: 60, heartbeatInterval: 1000,
-                    pollInterval: 3600, gracePeriod: grace, backoff: BackoffPolicy(base: 2, cap: 600), owner: "test"),
+                    pollInterval: 3600, gracePeriod: grace, backoff: BackoffPolicy(base: 2, cap: 600), owner: "test",
+                    resumeInterval: resumeInterval),
                 clock: clock, random: SeededRandomSource(seed: seed), logger: quietLogger)
         }
 
@@ -149,6 +150,51 @@ let ping = ScriptedHandler(kind: "ping") { context in
         pool.shutdownGracefully()
         try await task.value
         #expect(await fixture.status.all["bob"] == nil)
+    }
+
+    /// With `resumeInterval`, an account stopped by a session error waits for a person while
+    /// another is served: its mark is looked at every interval, and once a login cleared it the
+    /// account's queued job runs (before, the account stayed stopped until the process restarted,
+    /// and the alert said to look at `tgsm check`, which found nothing wrong).
+    @Test func aStoppedAccountIsServedAgainOnceItsMarkIsCleared() async throws {
+        let fixture = try Fixture()
+        defer { fixture.database.remove() }
+        let alice = SwitchableInvoker(failing: .rpc(RPCError(code: 401, message: "SESSION_REVOKED"), method: "help.getNearestDc"))
+        let pool = fixture.pool([ping], invokers: ["alice": alice, "bob": NearestDCInvoker()], concurrency: 1, resumeInterval: 30)
+        var events = pool.events().makeAsyncIterator()
+        let first = try await fixture.enqueue("ping", "alice")
+        let task = Task { try await pool.run() }
+        await awaitEvent(&events) { if case .accountStopped("alice", _) = $0 { true } else { false } }
+        await fixture.clock.waitForSleepers(2)  // bob's poll, alice's look at her mark
+        fixture.clock.advance(by: 30)
+        await fixture.clock.waitForSleepers(2)
+        #expect(try await fixture.queue.job(first)?.state == .queued, "still marked: still stopped")
+
+        // A person logs alice in again: the login clears her mark.
+        alice.fails(with: nil)
+        await fixture.status.setStatus(.active(since: fixture.clock.now()), for: "alice")
+        fixture.clock.advance(by: 30)
+        var seen: [WorkerEvent] = []
+        await awaitEvent(&events) { event in
+            seen.append(event)
+            if case .finished(first, _, .completed) = event { return true }
+            return false
+        }
+        #expect(seen.contains { if case .serving("alice") = $0 { true } else { false } })
+        pool.shutdownGracefully()
+        try await task.value
+    }
+
+    /// When every account is stopped, nothing is left to serve: the pool ends (a `tgsm run` then
+    /// exits 8 for its service manager) instead of waiting for a person forever.
+    @Test func aPoolWhoseEveryAccountStoppedEndsEvenWhenItCouldResume() async throws {
+        let fixture = try Fixture()
+        defer { fixture.database.remove() }
+        let revoked = FailingInvoker(error: .rpc(RPCError(code: 401, message: "SESSION_REVOKED"), method: "help.getNearestDc"))
+        let pool = fixture.pool([ping], invokers: ["alice": revoked], resumeInterval: 30)
+        _ = try await fixture.enqueue("ping", "alice")
+        try await pool.run()
+        #expect(await fixture.status.all["alice"]?.state == .revoked)
     }
 
     @Test func aMarkedAccountDoesNotStart() async throws {

@@ -158,6 +158,14 @@ public final class AccountRuntimes: AccountInvokers, Service {
                 if case .ready(let kept)? = slots[runtime.account], kept === runtime { slots[runtime.account] = nil }
             }
             return .failure(SessionManagerError(.leaseHeld(account: runtime.account, holder: current ?? "another process", expires: nil)))
+        case .stopped(.terminal):
+            // Asked for again after a session error stopped it: the workers saw the account's mark
+            // cleared (a person logged it in again), so a new runtime takes the new session up. Were
+            // the session still unusable, the new runtime's start-up check says so.
+            slots.withLock { slots in
+                if case .ready(let kept)? = slots[runtime.account], kept === runtime { slots[runtime.account] = nil }
+            }
+            return await self.runtime(for: runtime.account)
         default:
             // Running, or stopped by a terminal error or on request: its invoker answers for itself
             // (the terminal guard's refusal, or `.closed` during shutdown).

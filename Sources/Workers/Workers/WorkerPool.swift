@@ -46,12 +46,20 @@ public struct WorkerConfiguration: Sendable {
     /// process that dies is replaced within about this plus the lease's TTL (immediately on its
     /// own host, where a dead pid is seen). nil: that account's workers stop, as for one process.
     public var standbyInterval: Double?
+    /// Set: an account stopped by a session error waits for a person, looking at its mark every
+    /// this many seconds; once the mark is gone (the account was logged in again: `tgsm auth`
+    /// clears it) its workers serve it again, on a new session. While no other account is served
+    /// the pool ends instead (nothing left to do until a person acts). nil: a stopped account's
+    /// workers stay stopped for the pool's life.
+    public var resumeInterval: Double?
 
     public init(
         accounts: [AccountID], concurrencyPerAccount: Int = 2, concurrencyOverrides: [AccountID: Int] = [:],
         leaseSeconds: Double = 60, heartbeatInterval: Double = 15, pollInterval: Double = 5, gracePeriod: Double = 10,
-        backoff: BackoffPolicy = BackoffPolicy(), owner: String = WorkerConfiguration.defaultOwner, standbyInterval: Double? = nil
+        backoff: BackoffPolicy = BackoffPolicy(), owner: String = WorkerConfiguration.defaultOwner, standbyInterval: Double? = nil,
+        resumeInterval: Double? = nil
     ) {
+        self.resumeInterval = resumeInterval.map { max(0.05, $0) }
         self.accounts = accounts
         self.concurrencyPerAccount = max(1, concurrencyPerAccount)
         self.concurrencyOverrides = concurrencyOverrides
@@ -108,6 +116,9 @@ public final class WorkerPool: Service {
         /// Accounts whose session failed: set by the job that saw it, before its job is
         /// released, so the account's loop cannot claim the job again in between.
         var halted: Set<AccountID> = []
+        /// Accounts whose loops run and are not waiting for a person (`resumeInterval`): when it
+        /// empties, the loops waiting for one end.
+        var serving: Set<AccountID> = []
     }
 
     enum LoopEvent: Sendable {
@@ -116,6 +127,8 @@ public final class WorkerPool: Service {
         case timer
         case shutdown
         case graceOver
+        /// Every other account is stopped too: a loop waiting for a person ends.
+        case nothingServed
     }
 
     /// How one job ended, as the account loop sees it.
@@ -207,9 +220,10 @@ public final class WorkerPool: Service {
         let (events, continuation) = AsyncStream<LoopEvent>.makeStream()
         let alreadyStopping = control.withLock { control -> Bool in
             control.loops[account] = continuation
+            control.serving.insert(account)
             return control.shuttingDown
         }
-        defer { _ = control.withLock { $0.loops.removeValue(forKey: account) } }
+        defer { leaveServing(account, removingLoop: true) }
         if alreadyStopping { return }
 
         let signals = queue.enqueueSignals()
@@ -233,6 +247,8 @@ public final class WorkerPool: Service {
             var nextLeaseTry = clock.now()
             // Announced as served (and dead owners' claims ended) since the last standby.
             var serving = false
+            // Stopped by a session error, looking at the mark every `resumeInterval`.
+            var waitingForAPerson = false
 
             while true {
                 if !stopping, stopped == nil, inFlight < limit, !control.withLock({ $0.halted.contains(account) }) {
@@ -335,8 +351,34 @@ public final class WorkerPool: Service {
                             } catch {}
                         }
                     }
-                } else if (stopping || stopped != nil) && inFlight == 0 {
+                } else if stopping && inFlight == 0 {
                     break
+                } else if let stop = stopped, inFlight == 0 {
+                    guard let interval = configuration.resumeInterval else { break }
+                    if !waitingForAPerson {
+                        waitingForAPerson = true
+                        logger.notice("the account waits for a person; its workers serve it again once it is logged in (its mark cleared)",
+                                      metadata: ["code": "\(stop.status.code)", "look-every": "\(interval)"])
+                        if leaveServing(account, removingLoop: false) { break }
+                    } else if let status = try? await accountStatus.status(of: account), !status.isTerminal {
+                        logger.notice("the account was logged in again: its workers serve it on a new session")
+                        waitingForAPerson = false
+                        stopped = nil
+                        control.withLock { control in
+                            control.halted.remove(account)
+                            control.serving.insert(account)
+                        }
+                        observers.yield(.serving(account))
+                        continue
+                    }
+                    timer?.cancel()
+                    let clock = self.clock
+                    timer = Task {
+                        do {
+                            try await clock.sleep(for: interval)
+                            continuation.yield(.timer)
+                        } catch {}
+                    }
                 }
                 if inFlight == 0 { observers.yield(.idle(account)) }
 
@@ -360,12 +402,16 @@ public final class WorkerPool: Service {
                     } else if case .accountStopped(let stop) = outcome, stopped == nil {
                         stopped = stop
                         await self.mark(account, stop, logger: logger)
-                        // The session is gone: the account's other jobs cannot succeed either.
-                        group.cancelAll()
+                        // The session is gone: the account's other jobs cannot succeed either. Not
+                        // when it may be served again: a cancelled group's later tasks would start
+                        // cancelled; those jobs end by themselves, refused by the stopped session.
+                        if configuration.resumeInterval == nil { group.cancelAll() }
                     }
                 case .wake, .timer:
                     timer?.cancel()
                     timer = nil
+                case .nothingServed:
+                    if waitingForAPerson { stopping = true }
                 case .shutdown:
                     guard !stopping else { continue }
                     stopping = true
@@ -390,6 +436,19 @@ public final class WorkerPool: Service {
             timer?.cancel()
             graceTimer?.cancel()
         }
+    }
+
+    /// The account is no longer served (its loop ended, or waits for a person). Answers whether no
+    /// account is served any more; then the loops waiting for a person are told to end.
+    @discardableResult
+    private func leaveServing(_ account: AccountID, removingLoop: Bool) -> Bool {
+        let (nobody, loops) = control.withLock { control -> (Bool, [AsyncStream<LoopEvent>.Continuation]) in
+            control.serving.remove(account)
+            if removingLoop { control.loops.removeValue(forKey: account) }
+            return (control.serving.isEmpty, Array(control.loops.values))
+        }
+        if nobody { for loop in loops { loop.yield(.nothingServed) } }
+        return nobody
     }
 
     private func mark(_ account: AccountID, _ stop: AccountStop, logger: Logger) async {

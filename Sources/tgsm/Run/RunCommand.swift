@@ -181,7 +181,7 @@ struct RunCommand: AsyncParsableCommand {
             queue: queue, handlers: [MeJob(), ResolveJob(archive: archive), HistoryJob(archive: archive), SendJob(archive: archive)],
             invokers: runtimes, accountStatus: store, floodLedger: store,
             configuration: WorkerConfiguration(accounts: served, concurrencyPerAccount: concurrency, gracePeriod: gracePeriod,
-                                               standbyInterval: standby ? standbyInterval : nil),
+                                               standbyInterval: standby ? standbyInterval : nil, resumeInterval: 10),
             clock: clock, logger: logger)
         var extra: [RunServices.Entry] = []
         if let backups = backend.backups, backupInterval > 0 {
@@ -248,6 +248,8 @@ struct RunCommand: AsyncParsableCommand {
                 case .standingBy(let account):
                     Terminal.standard.errorLine("tgsm run: \(account): standing by (another process holds its lease)")
                 case .serving(let account):
+                    // Taken over from a standby, or logged in again after a stop: no longer stopped.
+                    stopped.remove(account)
                     Terminal.standard.errorLine("tgsm run: \(account): serving")
                 default:
                     break
@@ -342,6 +344,7 @@ enum RunServices {
 final class StopRecord: Sendable {
     private let stops = Mutex<[AccountID: AccountStop]>([:])
     func add(_ account: AccountID, _ stop: AccountStop) { stops.withLock { $0[account] = stop } }
+    func remove(_ account: AccountID) { _ = stops.withLock { $0.removeValue(forKey: account) } }
     var all: [AccountID: AccountStop] { stops.withLock { $0 } }
 }
 
