@@ -44,12 +44,12 @@ struct Dashboard {
         guard !snapshot.accounts.isEmpty else {
             return html + "<p>No accounts in the store. Import one: <code>tgsm session import --account NAME FILE</code>.</p></section>\n"
         }
-        let readiness = Dictionary(health.accounts.map { ($0.account, $0) }, uniquingKeysWith: { first, _ in first })
         html += "<table><tr><th>account</th><th>session</th><th>health</th><th>ready</th><th>home DC</th><th>lease</th>"
             + "<th>flood waits</th><th>last success</th><th>why not ready</th></tr>"
         for account in snapshot.accounts {
             let id = Redaction.masked(account.id.rawValue)
-            let ready = readiness[id]
+            // Per account: two phone-named accounts may share a masked name.
+            let ready = account.enabled ? HealthReport.readiness(account, liveExpected: snapshot.hasLiveHealth, now: snapshot.now) : nil
             let state = account.sessionState
             let health = account.live?.state
             html += "<tr class=\"account\" data-account=\"\(HTML.escape(id))\">"

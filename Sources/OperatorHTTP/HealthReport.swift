@@ -56,7 +56,7 @@ public struct HealthReport: Sendable, Codable, Equatable {
     public var reasons: [String]
 
     public init(_ snapshot: OperatorSnapshot) {
-        accounts = snapshot.accounts.filter(\.enabled).map { Self.readiness($0, liveExpected: snapshot.hasLiveHealth) }
+        accounts = snapshot.accounts.filter(\.enabled).map { Self.readiness($0, liveExpected: snapshot.hasLiveHealth, now: snapshot.now) }
         reasons = accounts.isEmpty ? ["no account is enabled: import or log in an account, or name one to run"] : []
         ready = !accounts.isEmpty && accounts.allSatisfy(\.ready)
         checkedAt = ISOTime.string(snapshot.now)
@@ -85,8 +85,8 @@ public struct HealthReport: Sendable, Codable, Equatable {
         public var needsAPerson: Bool { ![Self.notConnected, Self.down].contains(code) }
     }
 
-    static func readiness(_ account: OperatorSnapshot.Account, liveExpected: Bool) -> AccountReadiness {
-        let reasons = Self.reasons(account, liveExpected: liveExpected)
+    static func readiness(_ account: OperatorSnapshot.Account, liveExpected: Bool, now: UnixTime? = nil) -> AccountReadiness {
+        let reasons = Self.reasons(account, liveExpected: liveExpected, now: now)
         return AccountReadiness(
             account: Redaction.masked(account.id.rawValue), ready: reasons.isEmpty, sessionState: account.sessionState.rawValue,
             code: account.mark?.isTerminal == true ? account.mark?.code : nil, health: account.live?.state.rawValue,
@@ -101,7 +101,9 @@ public struct HealthReport: Sendable, Codable, Equatable {
     }
 
     /// Why the account is not ready, unmasked (callers mask what they show).
-    public static func reasons(_ account: OperatorSnapshot.Account, liveExpected: Bool) -> [Reason] {
+    /// `now`: with it, an account this process does not run while another live process holds its
+    /// lease (a standby of a cluster) is that process's to be ready for, not a reason here.
+    public static func reasons(_ account: OperatorSnapshot.Account, liveExpected: Bool, now: UnixTime? = nil) -> [Reason] {
         var reasons: [Reason] = []
         func add(_ code: String, _ text: String) { reasons.append(Reason(code: code, text: text)) }
         if account.summary == nil {
@@ -143,6 +145,8 @@ public struct HealthReport: Sendable, Codable, Equatable {
                             + "`tgsm run` takes it up again within seconds (`tgsm check` says whether it is usable)")
                     }
                 }
+            } else if let now, let lease = account.lease, lease.expiresAt > now {
+                // Standing by: the process holding the lease serves it (and answers for it).
             } else {
                 add(Reason.notRunning, "not running in this process (its workers did not start: see the log and `tgsm check`)")
             }

@@ -64,14 +64,21 @@ final class SnapshotGauges: Sendable {
         func set(_ name: String, _ labels: [(String, String)], _ value: Double) {
             values[SeriesKey(name: name, labels: labels.flatMap { [$0.0, Redaction.masked($0.1)] }), default: 0] += value
         }
-        let readiness = Dictionary(health.accounts.map { ($0.account, $0.ready) }, uniquingKeysWith: { first, _ in first })
+        // Two accounts named by phone numbers ending alike share a masked label: their series are
+        // one, which shows the worse of the two (not ready, any marked state), never a sum.
+        func worst(_ name: String, _ labels: [(String, String)], _ value: Double, _ pick: (Double, Double) -> Double) {
+            let key = SeriesKey(name: name, labels: labels.flatMap { [$0.0, Redaction.masked($0.1)] })
+            values[key] = values[key].map { pick($0, value) } ?? value
+        }
         for account in snapshot.accounts {
             let id = account.id.rawValue
             for state in AccountStatus.State.allCases {
-                set(Self.sessionState, [("account", id), ("state", state.rawValue)], account.sessionState == state ? 1 : 0)
+                worst(Self.sessionState, [("account", id), ("state", state.rawValue)], account.sessionState == state ? 1 : 0, max)
             }
-            if account.enabled, let ready = readiness[Redaction.masked(id)] {
-                set(Self.accountReady, [("account", id)], ready ? 1 : 0)
+            if account.enabled {
+                // Judged per account, not looked up by the masked name two accounts may share.
+                let ready = HealthReport.reasons(account, liveExpected: snapshot.hasLiveHealth, now: snapshot.now).isEmpty
+                worst(Self.accountReady, [("account", id)], ready ? 1 : 0, min)
             }
             set(Self.floodWaitsActive, [("account", id)], Double(account.floodWaits.count))
             for wait in account.floodWaits {

@@ -1,5 +1,6 @@
 import Foundation
 import MTProto
+import MTProtoCrypto
 import MTProtoClient
 import OperatorHTTP
 import ServiceLifecycle
@@ -44,6 +45,52 @@ import Workers
         let report = try JSONDecoder().decode(HealthReport.self, from: Data(response.body.utf8))
         #expect(report.ready)
         #expect(report.accounts.map(\.account) == [fixture.account.rawValue])
+    }
+
+    /// A standby of a cluster: an enabled account this process does not run while another live
+    /// process holds its lease is that process's to be ready for. Before, every standby answered
+    /// 503 and exported `tgsm_account_ready 0` for it, forever.
+    @Test func anAccountAnotherLiveProcessHoldsIsNotCountedAgainstAStandby() async throws {
+        let fixture = try await Fixture.make()
+        defer { fixture.remove() }
+        _ = try await fixture.store.acquireLease(account: fixture.account, holder: LeaseHolder(host: "other-host", pid: 7), now: fixture.clock.now(),
+                                                 ttl: 30, holderIsDead: { _ in false })
+        let server = try fixture.server(OperatorHTTPConfiguration(port: 0, accounts: [fixture.account]), live: { [:] })
+        let (health, metrics, later) = try await withServer(server) { port in
+            let health = try await get(port, "/health"), metrics = try await get(port, "/metrics")
+            // Once that lease ran out with nobody running the account, it is not running anywhere.
+            fixture.clock.advance(by: 31)
+            return (health, metrics, try await get(port, "/health"))
+        }
+        #expect(health.status == 200, "\(health.body)")
+        #expect(try parsePrometheus(metrics.body).value("tgsm_account_ready", ["account": fixture.account.rawValue]) == 1)
+        #expect(later.status == 503 && later.body.contains("not_running"), "\(later.body)")
+    }
+
+    /// Two accounts named by numbers ending alike share a masked name: each is judged as itself
+    /// (the marked one is not shown ready because the other is), and the shared series shows the
+    /// worse. Before, the dashboard showed the first one's readiness on both rows and the gauge summed.
+    @Test func accountsWhoseMaskedNamesCollideAreEachJudgedAsThemselves() async throws {
+        let fixture = try await Fixture.make()
+        defer { fixture.remove() }
+        let twin: AccountID = "+70001112267"  // masks like Fixture.phoneAccount, which is revoked
+        _ = try await fixture.store.saveSession(
+            SessionState(homeDC: 2, dcs: [2: DCSessionState(authKey: try AuthKey((0..<256).map { UInt8(truncatingIfNeeded: $0 * 7 + 5) }),
+                                                           isAuthorized: true)], userID: 1009), account: twin, fence: nil)
+        let live: OperatorHTTPServer.LiveHealth = { [
+            twin: HealthSnapshot(account: twin, state: .healthy, lastSuccess: UnixTime(seconds: Fixture.now - 5), consecutiveFailures: 0),
+            Fixture.phoneAccount: HealthSnapshot(account: Fixture.phoneAccount, state: .healthy, consecutiveFailures: 0),
+        ] }
+        let server = try fixture.server(OperatorHTTPConfiguration(port: 0, accounts: [twin, Fixture.phoneAccount]), live: live)
+        let (metrics, page) = try await withServer(server) { port in (try await get(port, "/metrics"), try await get(port, "/")) }
+        let samples = try parsePrometheus(metrics.body)
+        #expect(samples.value("tgsm_account_ready", ["account": Fixture.maskedPhone]) == 0, "the worse of the two")
+        #expect(samples.value("tgsm_session_state", ["account": Fixture.maskedPhone, "state": "revoked"]) == 1, "not 2")
+        let rows = page.body.components(separatedBy: "<tr class=\"account\" data-account=\"\(Fixture.maskedPhone)\"").dropFirst()
+            .map { $0.components(separatedBy: "</tr>").first ?? "" }
+        #expect(rows.count == 2)
+        #expect(rows.filter { $0.contains(">yes</td>") }.count == 1 && rows.filter { $0.contains(">no</td>") }.count == 1, "\(rows)")
+        #expect(!metrics.body.contains(Fixture.phoneDigits) && !page.body.contains("70001112267"))
     }
 
     @Test func anAccountNotYetConnectedOrDownIsNotReady() async throws {

@@ -185,6 +185,28 @@ let ping = ScriptedHandler(kind: "ping") { context in
         try await task.value
     }
 
+    /// An account whose lease was lost (the store unreachable past its TTL) is taken again once it
+    /// is free, while another is served: nothing marks it, so no person is waited for. Before, its
+    /// workers stopped for good, and with every account so stopped `tgsm run` exited 0.
+    @Test func anAccountWhoseLeaseWasLostIsTakenAgainOnceItIsFree() async throws {
+        let fixture = try Fixture()
+        defer { fixture.database.remove() }
+        let lost = TelegramError.middleware(SessionManagerError(.leaseHeld(account: "alice", holder: "another process", expires: nil)))
+        let alice = SwitchableInvoker(failing: lost)
+        let pool = fixture.pool([ping], invokers: ["alice": alice, "bob": NearestDCInvoker()], concurrency: 1, resumeInterval: 30)
+        var events = pool.events().makeAsyncIterator()
+        let first = try await fixture.enqueue("ping", "alice")
+        let task = Task { try await pool.run() }
+        await awaitEvent(&events) { if case .accountStopped("alice", let stop) = $0 { !stop.marksAccount } else { false } }
+        #expect(await fixture.status.all["alice"] == nil, "a lost lease marks nothing")
+        await fixture.clock.waitForSleepers(2)
+        alice.fails(with: nil)
+        fixture.clock.advance(by: 30)
+        await awaitEvent(&events) { if case .finished(first, _, .completed) = $0 { true } else { false } }
+        pool.shutdownGracefully()
+        try await task.value
+    }
+
     /// When every account is stopped, nothing is left to serve: the pool ends (a `tgsm run` then
     /// exits 8 for its service manager) instead of waiting for a person forever.
     @Test func aPoolWhoseEveryAccountStoppedEndsEvenWhenItCouldResume() async throws {

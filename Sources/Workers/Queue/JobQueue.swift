@@ -94,7 +94,10 @@ extension JobQueue {
     /// Two steps, for engines without a combined one.
     public func complete(_ claim: JobClaim, result: Data?, now: UnixTime, thenClaim next: ClaimRequest) async throws(JobQueueError) -> [ClaimedJob] {
         try await complete(claim, result: result, now: now)
-        return try await self.claim(next, now: now)
+        // The completion holds whatever the claim does (the contract above): a claim that failed
+        // claims nothing, and the worker's loop claims again at its next round. Thrown, the
+        // completed job would be taken for one whose completion was not recorded.
+        do { return try await self.claim(next, now: now) } catch { return [] }
     }
 }
 

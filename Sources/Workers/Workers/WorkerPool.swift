@@ -357,18 +357,26 @@ public final class WorkerPool: Service {
                     guard let interval = configuration.resumeInterval else { break }
                     if !waitingForAPerson {
                         waitingForAPerson = true
-                        logger.notice("the account waits for a person; its workers serve it again once it is logged in (its mark cleared)",
-                                      metadata: ["code": "\(stop.status.code)", "look-every": "\(interval)"])
+                        if stop.marksAccount {
+                            logger.notice("the account waits for a person; its workers serve it again once it is logged in (its mark cleared)",
+                                          metadata: ["code": "\(stop.status.code)", "look-every": "\(interval)"])
+                        } else {
+                            // Its lease was lost: the store was unreachable past the lease's TTL, or
+                            // another process took the account. Taken again when it is free.
+                            logger.notice("the account's lease was lost; its workers take it again once it is free",
+                                          metadata: ["try-every": "\(interval)"])
+                        }
                         if leaveServing(account, removingLoop: false) { break }
-                    } else if let status = try? await accountStatus.status(of: account), !status.isTerminal {
-                        logger.notice("the account was logged in again: its workers serve it on a new session")
+                    } else if await Self.mayServeAgain(account, after: stop, statuses: accountStatus) {
+                        logger.notice(stop.marksAccount ? "the account was logged in again: its workers serve it on a new session"
+                                                        : "trying to take the account's lease again")
                         waitingForAPerson = false
                         stopped = nil
                         control.withLock { control in
                             control.halted.remove(account)
                             control.serving.insert(account)
                         }
-                        observers.yield(.serving(account))
+                        if stop.marksAccount { observers.yield(.serving(account)) }
                         continue
                     }
                     timer?.cancel()
@@ -435,6 +443,18 @@ public final class WorkerPool: Service {
             }
             timer?.cancel()
             graceTimer?.cancel()
+        }
+    }
+
+    /// Whether a stopped account's loop should try to serve it again: no terminal mark in the store
+    /// (a login cleared it, or the stop marked nothing: a lost lease). A store that cannot be read
+    /// says no: the next look tries again.
+    private static func mayServeAgain(_ account: AccountID, after stop: AccountStop, statuses: any AccountStatusStore) async -> Bool {
+        do {
+            guard let status = try await statuses.status(of: account) else { return true }
+            return !status.isTerminal
+        } catch {
+            return false
         }
     }
 

@@ -271,6 +271,13 @@ struct RunCommand: AsyncParsableCommand {
         if waiting.isEmpty, stops.count == running.count, stops.values.allSatisfy(\.marksAccount) {
             throw CLIFailure(.accountMarked, "every account stopped with a session error; see `tgsm check` for each account's recovery steps")
         }
+        // The workers ended by themselves (no signal): every account stopped, some for a lost lease
+        // (the store unreachable past its TTL, or another process took them). Exit 0 would read as a
+        // requested stop, and a service manager would leave it down.
+        if !stop.isRequested, !stops.isEmpty {
+            throw CLIFailure(.failure, "no account is served any more (their leases were lost: the store was unreachable, or another process "
+                + "took them; see above); start `tgsm run` again, with `--standby` to wait for accounts another process holds")
+        }
         Terminal.standard.errorLine("tgsm run: stopped")
     }
 }
