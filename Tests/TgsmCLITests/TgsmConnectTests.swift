@@ -705,6 +705,14 @@ import Workers
         let recent = try await queue.enqueue(NewJob(kind: "me", account: "alice"), now: now).id
         try await queue.cancel(recent, now: now)
         try queue.writer.close()
+        // And the ledger's ended flood waits: one ended over a week ago goes, one ended an hour ago stays.
+        let ledger = try SQLiteSessionStore.open(directory: setup.cli.store)
+        let tenDaysAgo = UnixTime(seconds: now.seconds - 10 * 86_400), twoHoursAgo = UnixTime(seconds: now.seconds - 7200)
+        try await ledger.recordFloodWait(FloodWait(account: "alice", method: "messages.sendMessage", peer: "user:1002", kind: .slowmodeWait,
+                                                   recordedAt: tenDaysAgo, until: longAgo))
+        try await ledger.recordFloodWait(FloodWait(account: "alice", method: "messages.sendMessage", peer: "user:1003", kind: .slowmodeWait,
+                                                   recordedAt: twoHoursAgo, until: UnixTime(seconds: now.seconds - 3600)))
+        try ledger.close()
 
         let terminal = try setup.terminal(["run", "--no-http", "--grace-period", "5", "--job-retention", "86400"])
         let at = try await terminal.expect("ready: alice")
@@ -716,6 +724,16 @@ import Workers
             try await Task.sleep(for: .milliseconds(100))
         }
         #expect(ids == [Int(recent.rawValue)], "\(ids)\n\(terminal.output)")
+        let reopened = try SQLiteSessionStore.open(directory: setup.cli.store)
+        var kept: [String?] = []
+        for _ in 0..<100 {
+            kept = try await reopened.activeFloodWaits(account: "alice", at: UnixTime(seconds: tenDaysAgo.seconds + 1)).map(\.peer)
+                + (try await reopened.activeFloodWaits(account: "alice", at: twoHoursAgo)).map(\.peer)
+            if !kept.contains("user:1002") { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        try reopened.close()
+        #expect(Set(kept) == ["user:1003"], "\(kept)")
         terminal.signal(SIGTERM)
         try await terminal.expect("tgsm run: stopped", after: at)
         #expect(try await terminal.status() == 0, "\(terminal.output)")
