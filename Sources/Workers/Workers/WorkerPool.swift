@@ -343,13 +343,7 @@ public final class WorkerPool: Service {
                     }
                     if wakeAfter.isFinite {
                         timer?.cancel()
-                        let clock = self.clock
-                        timer = Task {
-                            do {
-                                try await clock.sleep(for: wakeAfter)
-                                continuation.yield(.timer)
-                            } catch {}
-                        }
+                        timer = timerEvent(after: wakeAfter, to: continuation)
                     }
                 } else if stopping && inFlight == 0 {
                     break
@@ -380,13 +374,7 @@ public final class WorkerPool: Service {
                         continue
                     }
                     timer?.cancel()
-                    let clock = self.clock
-                    timer = Task {
-                        do {
-                            try await clock.sleep(for: interval)
-                            continuation.yield(.timer)
-                        } catch {}
-                    }
+                    timer = timerEvent(after: interval, to: continuation)
                 }
                 if inFlight == 0 { observers.yield(.idle(account)) }
 
@@ -443,6 +431,17 @@ public final class WorkerPool: Service {
             }
             timer?.cancel()
             graceTimer?.cancel()
+        }
+    }
+
+    /// A `.timer` for an account's loop after `seconds` on the injected clock (cancel it to drop it).
+    private func timerEvent(after seconds: Double, to loop: AsyncStream<LoopEvent>.Continuation) -> Task<Void, Never> {
+        let clock = self.clock
+        return Task {
+            do {
+                try await clock.sleep(for: seconds)
+                loop.yield(.timer)
+            } catch {}
         }
     }
 
