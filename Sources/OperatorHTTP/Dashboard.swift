@@ -148,7 +148,10 @@ struct Dashboard {
         html += "<table class=\"counts\"><tr>" + JobState.allCases.map { "<th>\($0.rawValue)</th>" }.joined() + "</tr><tr>"
             + JobState.allCases.map { "<td class=\"jobs-\($0.rawValue)\">\(jobs[$0])</td>" }.joined() + "</tr></table>"
         html += "<p>depth (queued + running) now: <b id=\"depth\">\(snapshot.openJobs)</b></p>"
-        html += historyChart()
+        // A chart of zeros would read as "nothing happened" where nothing is recorded.
+        html += snapshot.keepsHistory ? historyChart()
+            : "<p class=\"dim\">Job outcomes over time are recorded by the SQLite queue only; on PostgreSQL see the counts above, "
+                + "<code>tgsm jobs list --state dead</code> and the <code>tgsm_jobs</code> metrics.</p>"
         return html + "</section>\n"
     }
 

@@ -45,6 +45,9 @@ public struct OperatorSnapshot: Sendable {
     public var historyWindow: Double
     /// Whether live health was supplied (a running process) or only the store was read.
     public var hasLiveHealth: Bool
+    /// Whether the queue keeps a history of outcomes (`JobHistoryReading`: SQLite's does,
+    /// PostgreSQL's does not), so an empty `history` means "nothing happened", not "not kept".
+    public var keepsHistory = true
 
     /// Open jobs: queued or running.
     public var openJobs: Int { (jobs?[.queued] ?? 0) + (jobs?[.running] ?? 0) }
@@ -83,6 +86,6 @@ public struct OperatorSnapshot: Sendable {
         }
         return OperatorSnapshot(
             now: now, accounts: accounts, floodWaits: waits, sendCodeDeadlines: deadlines, jobs: counts, history: history,
-            historyWindow: historyWindow, hasLiveHealth: live != nil)
+            historyWindow: historyWindow, hasLiveHealth: live != nil, keepsHistory: queue.map { $0 is any JobHistoryReading } ?? true)
     }
 }

@@ -22,6 +22,32 @@ public final class PostgresMessageArchive: MessageArchive {
         self.logger = logger
     }
 
+    /// The database's failures as the queue words them (`PostgresDatabase.describe`: the SQLSTATE,
+    /// the server's message, what to check), not postgres-nio's deliberately generic text, which
+    /// reached jobs' errors and dead letters as "PSQLError – Generic description".
+    private func read<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws(JobQueueError) -> T {
+        do {
+            return try await database.read(body)
+        } catch let error as JobQueueError {
+            throw error
+        } catch {
+            throw .storage("the message archive: " + PostgresDatabase.describe(error))
+        }
+    }
+
+    @discardableResult
+    private func write<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws(JobQueueError) -> T {
+        do {
+            return try await database.transaction(body)
+        } catch let error as JobQueueError {
+            throw error
+        } catch let error as PostgresOutcomeUnknown {
+            throw .storageInDoubt("the message archive: \(error.description)")
+        } catch {
+            throw .storage("the message archive: " + PostgresDatabase.describe(error))
+        }
+    }
+
     static let migrations: [PostgresMigration] = [
         PostgresMigration(id: "jobs.archive.v1", statements: [
             """
@@ -43,7 +69,7 @@ public final class PostgresMessageArchive: MessageArchive {
 
     public func cursor(account: AccountID, peer: String) async throws -> Int32 {
         let logger = self.logger
-        return try await database.read { connection in
+        return try await read { connection in
             guard let row = try await connection.rows(
                 "SELECT complete_through FROM message_cursors WHERE account = \(account.rawValue) AND peer = \(peer)", logger: logger).first
             else { return 0 }
@@ -53,7 +79,7 @@ public final class PostgresMessageArchive: MessageArchive {
 
     public func advanceCursor(account: AccountID, peer: String, to id: Int32) async throws {
         let logger = self.logger
-        try await database.transaction { connection in
+        try await write { connection in
             try await connection.query("""
                 INSERT INTO message_cursors (account, peer, complete_through) VALUES (\(account.rawValue), \(peer), \(Int64(id)))
                 ON CONFLICT (account, peer) DO UPDATE SET complete_through = GREATEST(message_cursors.complete_through, excluded.complete_through)
@@ -64,7 +90,7 @@ public final class PostgresMessageArchive: MessageArchive {
     public func store(_ messages: [ArchivedMessage], account: AccountID, peer: String) async throws {
         guard !messages.isEmpty else { return }
         let logger = self.logger
-        try await database.transaction { connection in
+        try await write { connection in
             for message in messages {
                 try await connection.query("""
                     INSERT INTO messages (account, peer, id, date, sender, text, raw)
@@ -77,7 +103,7 @@ public final class PostgresMessageArchive: MessageArchive {
 
     public func messages(account: AccountID, peer: String) async throws -> [ArchivedMessage] {
         let logger = self.logger
-        return try await database.read { connection in
+        return try await read { connection in
             try await connection.rows(
                 "SELECT id, date, sender, text, raw FROM messages WHERE account = \(account.rawValue) AND peer = \(peer) ORDER BY id", logger: logger
             ).map { row in
@@ -89,7 +115,7 @@ public final class PostgresMessageArchive: MessageArchive {
 
     public func savePeer(_ peer: ResolvedPeer, username: String, account: AccountID) async throws {
         let logger = self.logger
-        try await database.transaction { connection in
+        try await write { connection in
             try await connection.query("""
                 INSERT INTO resolved_peers (account, username, type, id, access_hash)
                 VALUES (\(account.rawValue), \(username.lowercased()), \(peer.type.rawValue), \(peer.id), \(peer.accessHash))
@@ -100,7 +126,7 @@ public final class PostgresMessageArchive: MessageArchive {
 
     public func peer(username: String, account: AccountID) async throws -> ResolvedPeer? {
         let logger = self.logger
-        return try await database.read { connection -> ResolvedPeer? in
+        return try await read { connection -> ResolvedPeer? in
             guard let row = try await connection.rows(
                 "SELECT type, id, access_hash FROM resolved_peers WHERE account = \(account.rawValue) AND username = \(username.lowercased())",
                 logger: logger).first

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 import OperatorHTTP
 import MTProto
 import MTProtoClient
@@ -577,6 +580,35 @@ import WebhookTestSupport
         cli.environment = ["TGSM_CONFIG": root + "/etc/config.json", "TGSM_STORE": ""]
         let broken = try await cli.run(["session", "list"], withStore: false)
         #expect(broken.status == 2 && broken.stderr.contains(root + "/etc/config.json"), "\(broken.stderr)")
+    }
+
+    /// The dashboard on a PostgreSQL queue, which records no outcome history: it says so instead
+    /// of drawing a chart of zeros that reads as "nothing happened".
+    @Test func theDashboardOnPostgreSQLSaysOutcomesAreNotRecorded() async throws {
+        let database = try await ScratchPostgresDatabase.create()
+        let queue = try await PostgresJobQueue.connect(url: database.url, logger: Logger(label: "t") { _ in SwiftLogNoOpLogHandler() })
+        let store = try await PostgresSessionStore.open(database: queue.database, clock: SystemClock(),
+                                                        logger: Logger(label: "t") { _ in SwiftLogNoOpLogHandler() })
+        let server = try OperatorHTTPServer(configuration: OperatorHTTPConfiguration(port: 0), store: store, queue: queue)
+        let task = Task { try await server.run() }
+        let page: String
+        do {
+            let port = try await server.listeningPort()
+            let (data, _) = try await URLSession.shared.data(from: try #require(URL(string: "http://127.0.0.1:\(port)/")))
+            page = String(decoding: data, as: UTF8.self)
+        } catch {
+            task.cancel()
+            await store.close()
+            await queue.close()
+            await database.drop()
+            throw error
+        }
+        task.cancel()
+        _ = await task.result
+        await store.close()
+        await queue.close()
+        await database.drop()
+        #expect(page.contains("Job outcomes over time are recorded by the SQLite queue only"), "\(page.prefix(400))")
     }
 
     /// On a PostgreSQL store `session backup` writes a verified snapshot (0600, with its sidecar) to

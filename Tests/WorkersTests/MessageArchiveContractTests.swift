@@ -1,4 +1,5 @@
 import Foundation
+import PostgresStore
 import SessionManager
 import StoreTestSupport
 import Testing
@@ -25,6 +26,26 @@ import Workers
             try await archive.savePeer(peer, username: "TestNews", account: "alice")
             #expect(try await archive.peer(username: "testnews", account: "alice") == peer)
             #expect(try await archive.peer(username: "testnews", account: "bob") == nil)
+        }
+    }
+
+    /// A failure of the PostgreSQL archive says what failed (SQLSTATE, the server's message), as
+    /// the queue's do: before, jobs' errors and dead letters held postgres-nio's generic text.
+    @Test func aPostgreSQLArchiveFailureSaysWhatFailed() async throws {
+        guard StoreEngine.allCases.contains(.postgres) else { return }
+        try await EngineQueue.with(.postgres) { database in
+            let archive = try await database.archive()
+            let url = try #require(database.postgresURL)
+            let admin = try await PostgresDatabase.connect(url: url, logger: quietLogger)
+            try await admin.execute(unsafeSQL: "DROP TABLE resolved_peers")
+            await admin.close()
+            do {
+                _ = try await archive.peer(username: "testnews", account: "alice")
+                Issue.record("a missing table was read")
+            } catch {
+                let text = "\(error)"
+                #expect(text.contains("42P01") && text.contains("resolved_peers") && text.contains("message archive"), "\(text)")
+            }
         }
     }
 }
