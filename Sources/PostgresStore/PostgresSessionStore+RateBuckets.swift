@@ -39,4 +39,17 @@ extension PostgresSessionStore: RateBucketStore {
             return decision
         }
     }
+
+    /// Deletes per-chat buckets (key "category|peer") untouched since `cutoff`: a row per chat an
+    /// account ever wrote to would otherwise stay for good; one untouched that long has refilled,
+    /// and a new row starts full just the same. Returns how many went.
+    @discardableResult
+    public func purgeIdleRateBuckets(untouchedSince cutoff: UnixTime) async throws(SessionStoreError) -> Int {
+        let logger = self.logger
+        return try await write("remove idle per-chat rate buckets") { connection in
+            try await connection.rows("""
+                DELETE FROM rate_bucket WHERE position('|' in bucket) > 0 AND updated_at < \(cutoff.seconds) RETURNING account
+                """, logger: logger).count
+        }
+    }
 }

@@ -83,6 +83,25 @@ import Testing
         }
     }
 
+    /// Per-chat buckets untouched for a while leave the table (a row per chat ever written to was
+    /// kept for good); the account's own buckets and recently used chats' stay.
+    @Test func idlePerChatRateBucketsArePurged() async throws {
+        try await EngineStore.with(.postgres) { place in
+            let store = try #require(try await place.open() as? PostgresSessionStore)
+            let clock = ManualClock()
+            let gate = RateGate(account: "alice", policy: RateGatePolicy(maximumInlineWait: 0), clock: clock, logger: quiet, shared: store)
+            let start = clock.now()
+            _ = await gate.reserveShared(category: .send, peer: "user:1", now: start)
+            _ = await gate.reserveShared(category: .send, peer: "user:2", now: start + 7200)
+            #expect(try await store.purgeIdleRateBuckets(untouchedSince: start + 3600) == 1, "user:1's, untouched for an hour")
+            #expect(try await store.purgeIdleRateBuckets(untouchedSince: start + 3600) == 0)
+            // user:2's and the account's (touched at +7200) stay: a further send into user:2 meets its bucket as left.
+            for _ in 0..<2 { _ = await gate.reserveShared(category: .send, peer: "user:2", now: start + 7200) }
+            #expect(await gate.reserveShared(category: .send, peer: "user:2", now: start + 7200) == .refuse(until: start + 7203))
+            try await store.shutDown()
+        }
+    }
+
     /// `tgsm session backup` on PostgreSQL: every account's session copied into a SQLite store
     /// file, verified and checksummed like a SQLite backup (0600, sidecar), recorded in the
     /// `backups` table. Restoring it puts each account back exactly, under the account's lease: a

@@ -68,6 +68,23 @@ import Testing
         #expect(MethodCategory(method: "auth.signIn") == .auth)
         #expect(MethodCategory(method: "updates.getState") == .other)
     }
+
+    /// A bucket per chat written to does not pile up over weeks: once more than a few hundred are
+    /// held, those refilled to full (the same as new ones) are dropped, and a chat used again
+    /// starts from a full bucket as it would have anyway.
+    @Test func perChatBucketsThatRefilledAreDropped() {
+        let clock = TestClock()
+        let policy = RateGatePolicy(perAccount: [.send: .per(0.001, burst: 10_000)], maximumInlineWait: 30)
+        let gate = RateGate(account: "alice", policy: policy, clock: clock, logger: quietLogger)
+        for chat in 0..<300 { #expect(gate.reserve(category: .send, peer: "user:\(chat)", now: clock.now()) == .go(after: 0)) }
+        #expect(gate.bucketsHeld == 301, "none full yet: the account's and one per chat")
+        clock.advance(by: 10)
+        #expect(gate.reserve(category: .send, peer: "user:1000", now: clock.now()) == .go(after: 0))
+        #expect(gate.bucketsHeld == 2, "the refilled per-chat buckets went: \(gate.bucketsHeld)")
+        // A chat used again: three sends go at once, the fourth waits its 3 s, as with a new bucket.
+        for _ in 0..<3 { #expect(gate.reserve(category: .send, peer: "user:7", now: clock.now()) == .go(after: 0)) }
+        #expect(gate.reserve(category: .send, peer: "user:7", now: clock.now()) == .go(after: 3))
+    }
 }
 
 enum TLSchemaRequests {

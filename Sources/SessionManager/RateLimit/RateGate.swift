@@ -55,6 +55,9 @@ public final class RateGate: Sendable {
         var peer: String?
     }
 
+    /// Buckets kept in this process before the full per-chat ones are dropped.
+    static let bucketsKept = 256
+
     public let account: AccountID
     public let policy: RateGatePolicy
     private let clock: any TelegramClock
@@ -87,6 +90,9 @@ public final class RateGate: Sendable {
         case refuse(until: UnixTime)
     }
 
+    /// This process's buckets held now (diagnostics: per-chat ones come and go).
+    public var bucketsHeld: Int { buckets.withLock { $0.count } }
+
     /// Takes the tokens for one call if the wait is acceptable (this process's buckets).
     public func reserve(category: MethodCategory, peer: String?, now: UnixTime) -> Decision {
         let keys = applicable(category: category, peer: peer)
@@ -95,6 +101,9 @@ public final class RateGate: Sendable {
             var chosen = keys.map { key, rate in buckets[key] ?? TokenBucket(rate: rate, now: now) }
             let decision = Self.decide(&chosen, now: now, maximumWait: policy.maximumInlineWait)
             for ((key, _), bucket) in zip(keys, chosen) { buckets[key] = bucket }
+            // One bucket per chat written to: an account that messages many chats over weeks would
+            // keep them all. A full bucket is the same as a new one, so those go.
+            if buckets.count > Self.bucketsKept { buckets = buckets.filter { $0.key.peer == nil || !$0.value.isFull(at: now) } }
             return decision
         }
     }

@@ -40,6 +40,11 @@ public struct TokenBucket: Sendable, Hashable {
         self.updatedAt = updatedAt
     }
 
+    /// Whether the bucket has refilled to its capacity by `now`: then it is the same as a new one.
+    public func isFull(at now: UnixTime) -> Bool {
+        tokens + max(0, now - updatedAt) * rate.refillPerSecond >= rate.capacity
+    }
+
     private mutating func refill(now: UnixTime) {
         // A clock that went back adds nothing and takes nothing.
         guard now > updatedAt else { return }

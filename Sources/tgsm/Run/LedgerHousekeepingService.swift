@@ -1,6 +1,7 @@
 import Logging
 import MTProto
 import MTProtoClient
+import PostgresStore
 import ServiceLifecycle
 import SessionManager
 
@@ -12,12 +13,14 @@ struct LedgerHousekeepingService: Service {
     static let keptAfterTheEnd: Double = 7 * 24 * 3600
 
     let ledger: any FloodLedgerStore
+    /// PostgreSQL's shared rate buckets: per-chat rows untouched for a day go too.
+    var rateBuckets: PostgresSessionStore? = nil
     let clock: any TelegramClock
     let interval: Double
     let logger: Logger
 
     func run() async throws {
-        let ledger = ledger, clock = clock, interval = interval, logger = logger
+        let ledger = ledger, rateBuckets = rateBuckets, clock = clock, interval = interval, logger = logger
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 do {
@@ -25,6 +28,11 @@ struct LedgerHousekeepingService: Service {
                     if removed > 0 { logger.info("removed flood waits that ended over a week ago", metadata: ["waits": "\(removed)"]) }
                 } catch {
                     logger.warning("ended flood waits could not be removed; tried again in an hour, nothing else is affected", metadata: ["error": "\(error)"])
+                }
+                if let rateBuckets {
+                    do { try await rateBuckets.purgeIdleRateBuckets(untouchedSince: UnixTime(seconds: clock.now().seconds - 86_400)) } catch {
+                        logger.warning("idle rate buckets could not be removed; tried again in an hour", metadata: ["error": "\(error)"])
+                    }
                 }
                 do { try await clock.sleep(for: interval) } catch { return }
             }

@@ -187,7 +187,8 @@ struct RunCommand: AsyncParsableCommand {
         if let backups = backend.backups, backupInterval > 0 {
             extra.append(.init(name: "backups", service: BackupScheduleService(store: backups, interval: backupInterval, logger: logger)))
         }
-        extra.append(.init(name: "ledger-housekeeping", service: LedgerHousekeepingService(ledger: store, clock: clock, interval: 3600, logger: logger)))
+        extra.append(.init(name: "ledger-housekeeping", service: LedgerHousekeepingService(
+            ledger: store, rateBuckets: store as? PostgresSessionStore, clock: clock, interval: 3600, logger: logger)))
         if jobRetention > 0 {
             extra.append(.init(name: "job-retention", service: JobRetentionService(
                 retention: JobRetention(finishedFor: jobRetention), queue: queue, clock: clock, logger: logger)))
