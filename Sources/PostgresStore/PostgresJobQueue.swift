@@ -496,24 +496,10 @@ public final class PostgresJobQueue: JobQueue {
 
     @discardableResult
     private func write<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws(JobQueueError) -> T {
-        do {
-            return try await database.transaction(body)
-        } catch let error as JobQueueError {
-            throw error
-        } catch let error as PostgresOutcomeUnknown {
-            throw .storageInDoubt(error.description)
-        } catch {
-            throw .storage(PostgresDatabase.describe(error))
-        }
+        try await database.jobsTransaction(nil, body)
     }
 
     private func read<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws(JobQueueError) -> T {
-        do {
-            return try await database.read(body)
-        } catch let error as JobQueueError {
-            throw error
-        } catch {
-            throw .storage(PostgresDatabase.describe(error))
-        }
+        try await database.jobsRead(nil, body)
     }
 }

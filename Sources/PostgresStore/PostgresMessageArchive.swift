@@ -22,30 +22,15 @@ public final class PostgresMessageArchive: MessageArchive {
         self.logger = logger
     }
 
-    /// The database's failures as the queue words them (`PostgresDatabase.describe`: the SQLSTATE,
-    /// the server's message, what to check), not postgres-nio's deliberately generic text, which
-    /// reached jobs' errors and dead letters as "PSQLError – Generic description".
+    /// Failures say what failed (SQLSTATE, the server's message), as the queue's do: postgres-nio's
+    /// own text is deliberately generic, and reached jobs' errors and dead letters as "PSQLError".
     private func read<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws(JobQueueError) -> T {
-        do {
-            return try await database.read(body)
-        } catch let error as JobQueueError {
-            throw error
-        } catch {
-            throw .storage("the message archive: " + PostgresDatabase.describe(error))
-        }
+        try await database.jobsRead("the message archive", body)
     }
 
     @discardableResult
     private func write<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws(JobQueueError) -> T {
-        do {
-            return try await database.transaction(body)
-        } catch let error as JobQueueError {
-            throw error
-        } catch let error as PostgresOutcomeUnknown {
-            throw .storageInDoubt("the message archive: \(error.description)")
-        } catch {
-            throw .storage("the message archive: " + PostgresDatabase.describe(error))
-        }
+        try await database.jobsTransaction("the message archive", body)
     }
 
     static let migrations: [PostgresMigration] = [

@@ -15,6 +15,31 @@ import Testing
         ClaimRequest(accounts: accounts, limit: limit, perAccountLimit: perAccount, owner: owner, leaseSeconds: lease)
     }
 
+    /// Processes that open a new queue file at the same moment (two `tgsm run` started together)
+    /// each create its tables: the slower one used to fail on "table messages already exists" and
+    /// exit at start-up (caught by the chaos storm). Each connection pool here is what a process has.
+    @Test func queuesAndArchivesOpenedAtOnceOnANewFileAllOpen() async throws {
+        for round in 0..<5 {
+            let database = try TemporaryDatabase()
+            defer { database.remove() }
+            let path = database.path
+            let opened = try await withThrowingTaskGroup(of: Bool.self) { group in
+                for _ in 0..<6 {
+                    group.addTask {
+                        let queue = try SQLiteJobQueue(writer: try SQLiteDatabase.open(path: path))
+                        _ = try SQLiteMessageArchive(writer: queue.writer)
+                        try queue.writer.close()
+                        return true
+                    }
+                }
+                var count = 0
+                for try await ok in group where ok { count += 1 }
+                return count
+            }
+            #expect(opened == 6, "round \(round)")
+        }
+    }
+
     @Test func itsOwnFileIsPrivateAndInWALMode() async throws {
         let database = try TemporaryDatabase()
         defer { database.remove() }

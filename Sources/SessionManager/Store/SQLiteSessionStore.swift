@@ -121,7 +121,7 @@ public final class SQLiteSessionStore: SessionStore, Sendable {
         // GRDB sets NORMAL on the writer when it turns WAL on, after `prepareDatabase`: set ours
         // again on the pool's one writer connection, the only one that commits.
         try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = \(synchronous)") }
-        try SQLiteSchema.migrator().migrate(pool)
+        try SQLiteSchema.migrator().migrateAlongsideOtherProcesses(pool)
         return pool
     }
 

@@ -62,7 +62,7 @@ public final class SQLiteMessageArchive: MessageArchive {
         self.writer = writer
         var migrator = DatabaseMigrator()
         Self.registerMigrations(in: &migrator)
-        try migrator.migrate(writer)
+        try migrator.migrateAlongsideOtherProcesses(writer)
     }
 
     public static func registerMigrations(in migrator: inout DatabaseMigrator) {

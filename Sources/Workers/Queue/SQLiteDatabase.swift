@@ -24,11 +24,19 @@ public enum SQLiteDatabase {
         var configuration = Configuration()
         configuration.busyMode = .timeout(busyTimeout)
         configuration.foreignKeysEnabled = true
-        do {
-            let pool = try DatabasePool(path: path, configuration: configuration)
-            return pool
-        } catch {
-            throw .storage("cannot open \(path) as SQLite (\(error)); if the file is not a database, move it away")
+        // Processes opening a new file at the same moment each turn it to WAL, which needs the file
+        // to themselves: the busy timeout does not cover that step, so the slower one is told
+        // "database is locked" and tries again shortly (two `tgsm run` started together).
+        var tries = 0
+        while true {
+            do {
+                return try DatabasePool(path: path, configuration: configuration)
+            } catch let error as DatabaseError where (error.resultCode == .SQLITE_BUSY || error.resultCode == .SQLITE_LOCKED) && tries < 100 {
+                tries += 1
+                usleep(20_000)
+            } catch {
+                throw .storage("cannot open \(path) as SQLite (\(error)); if the file is not a database, move it away")
+            }
         }
     }
 }

@@ -27,7 +27,7 @@ public final class SQLiteJobQueue: JobQueue, JobHistoryReading {
         var migrator = DatabaseMigrator()
         Self.registerMigrations(in: &migrator)
         do {
-            try migrator.migrate(writer)
+            try migrator.migrateAlongsideOtherProcesses(writer)
         } catch {
             throw .storage("the job queue's schema could not be created or upgraded (\(error))")
         }
