@@ -558,6 +558,13 @@ import Workers
         let tagged = result.stderr.split(separator: "\n").filter { $0.contains("account=") }
         #expect(!tagged.isEmpty, "\(result.stderr)")
         #expect(tagged.allSatisfy { $0.contains("account=+••••••01") && !$0.contains("15550001") }, "\(tagged)")
+        // `tgsm run`'s own lines (the same journal) show it masked too.
+        let run = try setup.terminal(["run", "--no-http", "--grace-period", "5"])
+        let at = try await run.expect("tgsm run: ready: +••••••01")
+        run.signal(SIGTERM)
+        try await run.expect("tgsm run: stopped", after: at)
+        #expect(try await run.status() == 0)
+        #expect(!run.output.contains("15550001"), "\(run.output)")
         try await setup.close()
     }
 

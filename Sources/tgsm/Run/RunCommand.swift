@@ -76,6 +76,10 @@ struct RunCommand: AsyncParsableCommand {
         discussion: "Checked at start and hourly. Dead letters are kept until a person retries, cancels or purges them (`tgsm jobs purge`)."))
     var jobRetention: Double = JobRetention.defaultFinishedFor
 
+    /// An account as `tgsm run`'s own lines show it: one named by its phone number masked, as in
+    /// the logs (these lines reach the same journal).
+    static func shown(_ account: AccountID) -> String { Redaction.masked(account.rawValue) }
+
     func validate() throws {
         guard jobRetention == 0 || (jobRetention >= 60 && jobRetention.isFinite) else {
             throw ValidationError("--job-retention must be at least 60 seconds, or 0 to keep finished jobs forever")
@@ -154,10 +158,10 @@ struct RunCommand: AsyncParsableCommand {
             switch outcomes[account] {
             case .running(let verdict)?:
                 running.append(account)
-                Terminal.standard.errorLine("  \(account): running (start-up check: \(verdict?.label ?? "skipped"))")
+                Terminal.standard.errorLine("  \(Self.shown(account)): running (start-up check: \(verdict?.label ?? "skipped"))")
             case .failed(let error)? where standby && WorkerPool.isLeaseHeld(TelegramError.middleware(error)):
                 waiting.append(account)
-                Terminal.standard.errorLine("  \(account): standing by (\(error.summary))")
+                Terminal.standard.errorLine("  \(Self.shown(account)): standing by (\(error.summary))")
             case .failed(let error)?:
                 let failure = Runtimes.failure(error, account: account)
                 failures.append(failure)
@@ -246,20 +250,20 @@ struct RunCommand: AsyncParsableCommand {
                     }
                 case .accountStopped(let account, let stop):
                     stopped.add(account, stop)
-                    Terminal.standard.error("\(account): \(stop)")
+                    Terminal.standard.error("\(Self.shown(account)): \(stop)")
                 case .standingBy(let account):
-                    Terminal.standard.errorLine("tgsm run: \(account): standing by (another process holds its lease)")
+                    Terminal.standard.errorLine("tgsm run: \(Self.shown(account)): standing by (another process holds its lease)")
                 case .serving(let account):
                     // Taken over from a standby, or logged in again after a stop: no longer stopped.
                     stopped.remove(account)
-                    Terminal.standard.errorLine("tgsm run: \(account): serving")
+                    Terminal.standard.errorLine("tgsm run: \(Self.shown(account)): serving")
                 default:
                     break
                 }
             }
         }
-        let standingBy = waiting.isEmpty ? "" : "; standing by: \(waiting.map(\.rawValue).joined(separator: ", "))"
-        Terminal.standard.line("tgsm run: ready: \(running.map(\.rawValue).joined(separator: ", "))\(standingBy) (SIGTERM or Ctrl-C stops)")
+        let standingBy = waiting.isEmpty ? "" : "; standing by: \(waiting.map(Self.shown).joined(separator: ", "))"
+        Terminal.standard.line("tgsm run: ready: \(running.map(Self.shown).joined(separator: ", "))\(standingBy) (SIGTERM or Ctrl-C stops)")
         let group = ServiceGroup(configuration: configuration)
         await stop.serve(group)
         do {
