@@ -148,7 +148,7 @@ public final class OperatorHTTPServer: Service, Sendable {
 
     private func metricsResponse() async throws -> Response {
         let snapshot = try await snapshot()
-        gauges.publish(snapshot, health: HealthReport(snapshot))
+        gauges.publish(snapshot)
         var bytes: [UInt8] = []
         registry.emit(into: &bytes)
         return Response(

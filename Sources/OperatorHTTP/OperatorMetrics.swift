@@ -59,7 +59,7 @@ final class SnapshotGauges: Sendable {
         self.registry = registry
     }
 
-    func publish(_ snapshot: OperatorSnapshot, health: HealthReport) {
+    func publish(_ snapshot: OperatorSnapshot) {
         var values: [SeriesKey: Double] = [:]
         func set(_ name: String, _ labels: [(String, String)], _ value: Double) {
             values[SeriesKey(name: name, labels: labels.flatMap { [$0.0, Redaction.masked($0.1)] }), default: 0] += value

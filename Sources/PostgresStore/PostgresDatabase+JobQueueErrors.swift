@@ -10,31 +10,22 @@ extension PostgresDatabase {
     func jobsTransaction<T: Sendable>(_ subject: String? = nil, _ body: @escaping @Sendable (PostgresConnection) async throws -> T)
         async throws(JobQueueError) -> T
     {
-        do {
-            return try await transaction(body)
-        } catch let error as JobQueueError {
-            throw error
-        } catch let error as PostgresOutcomeUnknown {
-            throw .storageInDoubt(Self.prefixed(subject, error.description))
-        } catch {
-            throw .storage(Self.prefixed(subject, Self.describe(error)))
-        }
+        do { return try await transaction(body) } catch { throw Self.jobQueueError(error, subject) }
     }
 
     /// `read`, its failures as `JobQueueError`.
     func jobsRead<T: Sendable>(_ subject: String? = nil, _ body: @escaping @Sendable (PostgresConnection) async throws -> T)
         async throws(JobQueueError) -> T
     {
-        do {
-            return try await read(body)
-        } catch let error as JobQueueError {
-            throw error
-        } catch {
-            throw .storage(Self.prefixed(subject, Self.describe(error)))
-        }
+        do { return try await read(body) } catch { throw Self.jobQueueError(error, subject) }
     }
 
-    private static func prefixed(_ subject: String?, _ text: String) -> String {
-        subject.map { "\($0): \(text)" } ?? text
+    private static func jobQueueError(_ error: any Error, _ subject: String?) -> JobQueueError {
+        let prefix = subject.map { "\($0): " } ?? ""
+        switch error {
+        case let error as JobQueueError: return error
+        case let error as PostgresOutcomeUnknown: return .storageInDoubt(prefix + error.description)
+        default: return .storage(prefix + describe(error))
+        }
     }
 }

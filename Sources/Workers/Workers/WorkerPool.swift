@@ -361,7 +361,7 @@ public final class WorkerPool: Service {
                                           metadata: ["try-every": "\(interval)"])
                         }
                         if leaveServing(account, removingLoop: false) { break }
-                    } else if await Self.mayServeAgain(account, after: stop, statuses: accountStatus) {
+                    } else if await Self.mayServeAgain(account, statuses: accountStatus) {
                         logger.notice(stop.marksAccount ? "the account was logged in again: its workers serve it on a new session"
                                                         : "trying to take the account's lease again")
                         waitingForAPerson = false
@@ -448,7 +448,7 @@ public final class WorkerPool: Service {
     /// Whether a stopped account's loop should try to serve it again: no terminal mark in the store
     /// (a login cleared it, or the stop marked nothing: a lost lease). A store that cannot be read
     /// says no: the next look tries again.
-    private static func mayServeAgain(_ account: AccountID, after stop: AccountStop, statuses: any AccountStatusStore) async -> Bool {
+    private static func mayServeAgain(_ account: AccountID, statuses: any AccountStatusStore) async -> Bool {
         do {
             guard let status = try await statuses.status(of: account) else { return true }
             return !status.isTerminal
