@@ -1,19 +1,33 @@
 /// What the operator's pages, JSON and metric labels may show. Account ids are chosen by people
 /// and are sometimes phone numbers; error texts may quote one. Anything phone-like (seven or more
 /// digits, allowing the separators people type: spaces, dashes, dots, parentheses, a leading +)
-/// is masked down to its last two digits.
+/// is masked down to its last two digits. ISO dates and IPv4 addresses are not phone numbers.
 public enum Redaction {
     /// Digits in a row (separators allowed) from which a run counts as a phone number.
     public static let phoneDigits = 7
+    /// The most digits a phone number has (E.164); `logLine` leaves longer runs (msg_ids, key ids).
+    public static let longestPhoneDigits = 15
 
     /// `text` with every phone-like run masked: "+7 999 123-45-67" → "+•••••••••67".
-    public static func masked(_ text: String) -> String {
+    public static func masked(_ text: String) -> String { masked(text, longestRun: .max) }
+
+    /// What a log line or a long-running command's output may hold: `masked`, except that runs
+    /// longer than any phone number stay whole, so the message and auth key ids a protocol log
+    /// quotes remain readable.
+    public static func logLine(_ text: String) -> String { masked(text, longestRun: longestPhoneDigits) }
+
+    private static func masked(_ text: String, longestRun: Int) -> String {
         let characters = Array(text)
         var output = ""
         output.reserveCapacity(characters.count)
         var index = 0
         while index < characters.count {
-            guard let end = phoneRunEnd(characters, from: index) else {
+            if let end = ipv4AddressEnd(characters, from: index) {
+                output += String(characters[index..<end])
+                index = end
+                continue
+            }
+            guard let end = phoneRunEnd(characters, from: index, longestRun: longestRun) else {
                 output.append(characters[index])
                 index += 1
                 continue
@@ -31,13 +45,21 @@ public enum Redaction {
     /// Whether `text` holds anything `masked` would change.
     public static func containsPhoneLike(_ text: String) -> Bool {
         let characters = Array(text)
-        for index in characters.indices where phoneRunEnd(characters, from: index) != nil { return true }
+        var index = 0
+        while index < characters.count {
+            if let end = ipv4AddressEnd(characters, from: index) {
+                index = end
+                continue
+            }
+            if phoneRunEnd(characters, from: index, longestRun: .max) != nil { return true }
+            index += 1
+        }
         return false
     }
 
     /// The end of a phone-like run starting at `start` (a '+', '(' or a digit, not inside a longer
     /// number), or nil. Up to two separators in a row may stand between digits ("(999) 123").
-    private static func phoneRunEnd(_ characters: [Character], from start: Int) -> Int? {
+    private static func phoneRunEnd(_ characters: [Character], from start: Int, longestRun: Int) -> Int? {
         let first = characters[start]
         guard first == "+" || first == "(" || first.isASCIIDigit else { return nil }
         if start > 0, characters[start - 1].isASCIIDigit { return nil }
@@ -54,11 +76,31 @@ public enum Redaction {
             }
             var lookahead = index
             while lookahead < characters.count, lookahead - index < 2, separators.contains(characters[lookahead]) { lookahead += 1 }
-            guard lookahead > index, lookahead < characters.count, characters[lookahead].isASCIIDigit else { break }
+            guard lookahead > index, lookahead < characters.count, characters[lookahead].isASCIIDigit,
+                  ipv4AddressEnd(characters, from: lookahead) == nil else { break }
             index = lookahead
         }
-        guard digits >= phoneDigits, !isDate(characters[start..<lastDigitEnd]) else { return nil }
+        guard digits >= phoneDigits, digits <= longestRun, !isDate(characters[start..<lastDigitEnd]) else { return nil }
         return lastDigitEnd
+    }
+
+    /// The end of an IPv4 address starting at `start` ("149.154.167.50", as a DC's address is
+    /// written: four dot-separated groups of one to three digits, not inside a longer run), or nil.
+    /// A phone number written with dots has fewer or longer groups.
+    private static func ipv4AddressEnd(_ characters: [Character], from start: Int) -> Int? {
+        if start > 0, characters[start - 1].isASCIIDigit || characters[start - 1] == "." { return nil }
+        var index = start
+        for group in 0..<4 {
+            if group > 0 {
+                guard index < characters.count, characters[index] == "." else { return nil }
+                index += 1
+            }
+            let groupStart = index
+            while index < characters.count, characters[index].isASCIIDigit, index - groupStart < 3 { index += 1 }
+            guard index > groupStart else { return nil }
+        }
+        if index < characters.count, characters[index].isASCIIDigit || characters[index] == "." { return nil }
+        return index
     }
 
     /// "2027-01-15": an ISO 8601 date, which has as many digits as a short phone number.

@@ -23,3 +23,17 @@ extension RedactionTests {
         #expect(Redaction.masked("since 2027-01-15T08:00:00Z") == "since 2027-01-15T08:00:00Z")
     }
 }
+
+extension RedactionTests {
+    @Test func addressesAreNotPhoneNumbers() {
+        #expect(Redaction.masked("DC 2 at 149.154.167.50:443") == "DC 2 at 149.154.167.50:443")
+        #expect(Redaction.masked("DC 1 127.0.0.1:34817, DC 2 127.0.0.1:35265") == "DC 1 127.0.0.1:34817, DC 2 127.0.0.1:35265")
+        #expect(Redaction.masked("call 555.123.4567") == "call ••••••••67")
+    }
+
+    /// Log lines keep what is longer than any phone number (a msg_id, an auth key id) whole.
+    @Test func logLinesKeepRunsLongerThanAnyPhoneNumber() {
+        #expect(Redaction.logLine("msg_id 7304985713094443012 for +15550001") == "msg_id 7304985713094443012 for +••••••01")
+        #expect(Redaction.masked("msg_id 7304985713094443012") == "msg_id •••••••••••••••••12")
+    }
+}

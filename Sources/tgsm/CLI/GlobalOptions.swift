@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import MTProto
 import MTProtoClient
+import OperatorHTTP
 import PostgresStore
 import SessionManager
 
@@ -134,7 +135,7 @@ struct GlobalOptions: ParsableArguments {
 
     /// The store's logger: always stderr (stdout carries the command's data and JSON).
     func storeLogger() -> Logger {
-        var logger = Logger(label: "tgsm.store", factory: { AccountMaskingLogHandler(StreamLogHandler.standardError(label: $0)) })
+        var logger = Logger(label: "tgsm.store", factory: { PhoneMaskingLogHandler(StreamLogHandler.standardError(label: $0)) })
         logger.logLevel = verbose ? .info : .critical
         return logger
     }

@@ -1,5 +1,7 @@
 import Foundation
 import MTProto
+import OperatorHTTP
+import Synchronization
 
 /// Where a command's output goes. Colors only when the stream is a terminal and NO_COLOR is unset
 /// (https://no-color.org), so pipes, files and tests get plain text.
@@ -16,6 +18,11 @@ struct Terminal: Sendable {
     let colorsErr: Bool
     /// Whether stdout is a terminal (a redraw may clear it; a pipe gets appended blocks instead).
     let outIsTerminal: Bool
+
+    /// Whether phone-like text is masked in everything written (`Redaction.logLine`): set by
+    /// commands whose output is a journal (`tgsm run`), where an account named by its number, or
+    /// an error text quoting one, would otherwise stay for as long as the logs are kept.
+    static let masksPhoneNumbers = Atomic<Bool>(false)
 
     static let standard: Terminal = {
         let allowed = ProcessInfo.processInfo.environment["NO_COLOR"].map(\.isEmpty) ?? true
@@ -34,11 +41,16 @@ struct Terminal: Sendable {
 
     /// Writes unbuffered, so lines interleave correctly with stderr and reach a pipe at once.
     func line(_ text: String = "") {
-        FileHandle.standardOutput.write(Data((text + "\n").utf8))
+        FileHandle.standardOutput.write(Data((Self.shown(text) + "\n").utf8))
     }
 
     func errorLine(_ text: String) {
+        let text = Self.shown(text)
         FileHandle.standardError.write(Data((text.hasSuffix("\n") ? text : text + "\n").utf8))
+    }
+
+    private static func shown(_ text: String) -> String {
+        masksPhoneNumbers.load(ordering: .relaxed) ? Redaction.logLine(text) : text
     }
 
     func error(_ message: String) {

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import MTProto
 import MTProtoClient
+import OperatorHTTP
 import SessionManager
 import Synchronization
 
@@ -10,7 +11,7 @@ enum Runtimes {
     /// Logs go to stderr (stdout carries the command's output); once per process.
     static func bootstrapLogging(level: Logger.Level) {
         LoggingSystem.bootstrap { label in
-            var handler = AccountMaskingLogHandler(StreamLogHandler.standardError(label: label))
+            var handler = PhoneMaskingLogHandler(StreamLogHandler.standardError(label: label))
             handler.logLevel = level
             return handler
         }

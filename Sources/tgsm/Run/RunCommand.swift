@@ -76,10 +76,6 @@ struct RunCommand: AsyncParsableCommand {
         discussion: "Checked at start and hourly. Dead letters are kept until a person retries, cancels or purges them (`tgsm jobs purge`)."))
     var jobRetention: Double = JobRetention.defaultFinishedFor
 
-    /// An account as `tgsm run`'s own lines show it: one named by its phone number masked, as in
-    /// the logs (these lines reach the same journal).
-    static func shown(_ account: AccountID) -> String { Redaction.masked(account.rawValue) }
-
     func validate() throws {
         guard jobRetention == 0 || (jobRetention >= 60 && jobRetention.isFinite) else {
             throw ValidationError("--job-retention must be at least 60 seconds, or 0 to keep finished jobs forever")
@@ -99,6 +95,8 @@ struct RunCommand: AsyncParsableCommand {
         // just started) would otherwise end it by the signal's default action (status 15) while
         // the store opens; trapped, it is remembered and stops the start-up as any later one does.
         let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
+        // Its output is a journal kept for weeks: no phone number in it, the lines' own or quoted.
+        Terminal.masksPhoneNumbers.store(true, ordering: .relaxed)
         Runtimes.bootstrapLogging(level: connection.level)
         let logger = Runtimes.logger("tgsm.run", level: connection.level)
         let resolved = try connection.resolve(global)
@@ -158,10 +156,10 @@ struct RunCommand: AsyncParsableCommand {
             switch outcomes[account] {
             case .running(let verdict)?:
                 running.append(account)
-                Terminal.standard.errorLine("  \(Self.shown(account)): running (start-up check: \(verdict?.label ?? "skipped"))")
+                Terminal.standard.errorLine("  \(account.rawValue): running (start-up check: \(verdict?.label ?? "skipped"))")
             case .failed(let error)? where standby && WorkerPool.isLeaseHeld(TelegramError.middleware(error)):
                 waiting.append(account)
-                Terminal.standard.errorLine("  \(Self.shown(account)): standing by (\(error.summary))")
+                Terminal.standard.errorLine("  \(account.rawValue): standing by (\(error.summary))")
             case .failed(let error)?:
                 let failure = Runtimes.failure(error, account: account)
                 failures.append(failure)
@@ -250,20 +248,20 @@ struct RunCommand: AsyncParsableCommand {
                     }
                 case .accountStopped(let account, let stop):
                     stopped.add(account, stop)
-                    Terminal.standard.error("\(Self.shown(account)): \(stop)")
+                    Terminal.standard.error("\(account.rawValue): \(stop)")
                 case .standingBy(let account):
-                    Terminal.standard.errorLine("tgsm run: \(Self.shown(account)): standing by (another process holds its lease)")
+                    Terminal.standard.errorLine("tgsm run: \(account.rawValue): standing by (another process holds its lease)")
                 case .serving(let account):
                     // Taken over from a standby, or logged in again after a stop: no longer stopped.
                     stopped.remove(account)
-                    Terminal.standard.errorLine("tgsm run: \(Self.shown(account)): serving")
+                    Terminal.standard.errorLine("tgsm run: \(account.rawValue): serving")
                 default:
                     break
                 }
             }
         }
-        let standingBy = waiting.isEmpty ? "" : "; standing by: \(waiting.map(Self.shown).joined(separator: ", "))"
-        Terminal.standard.line("tgsm run: ready: \(running.map(Self.shown).joined(separator: ", "))\(standingBy) (SIGTERM or Ctrl-C stops)")
+        let standingBy = waiting.isEmpty ? "" : "; standing by: \(waiting.map(\.rawValue).joined(separator: ", "))"
+        Terminal.standard.line("tgsm run: ready: \(running.map(\.rawValue).joined(separator: ", "))\(standingBy) (SIGTERM or Ctrl-C stops)")
         let group = ServiceGroup(configuration: configuration)
         await stop.serve(group)
         do {

@@ -1,0 +1,52 @@
+import Logging
+
+/// The log handler of every `tgsm` command (around standard error's): anything that looks like a phone
+/// number masked (`Redaction.logLine`) in the message and in every metadata value. Account names
+/// are chosen by people and some name their accounts by their numbers; error texts quote the
+/// account they are about, and the logs promise never to hold a phone number (docs/CLI.md), as
+/// /health, the metrics and the alerts already mask them.
+public struct PhoneMaskingLogHandler<Inner: LogHandler>: LogHandler {
+    private var inner: Inner
+
+    public init(_ inner: Inner) { self.inner = inner }
+
+    public var logLevel: Logger.Level {
+        get { inner.logLevel }
+        set { inner.logLevel = newValue }
+    }
+
+    public var metadata: Logger.Metadata {
+        get { inner.metadata }
+        set { inner.metadata = Self.masked(newValue) }
+    }
+
+    public var metadataProvider: Logger.MetadataProvider? {
+        get { inner.metadataProvider }
+        set { inner.metadataProvider = newValue }
+    }
+
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { inner[metadataKey: key] }
+        set { inner[metadataKey: key] = newValue.map(Self.masked) }
+    }
+
+    public func log(event: LogEvent) {
+        var event = event
+        event.message = "\(Redaction.logLine(event.message.description))"
+        event.metadata = event.metadata.map(Self.masked)
+        inner.log(event: event)
+    }
+
+    private static func masked(_ metadata: Logger.Metadata) -> Logger.Metadata {
+        metadata.mapValues(masked)
+    }
+
+    private static func masked(_ value: Logger.Metadata.Value) -> Logger.Metadata.Value {
+        switch value {
+        case .string(let text): .string(Redaction.logLine(text))
+        case .stringConvertible(let convertible): .string(Redaction.logLine(convertible.description))
+        case .array(let values): .array(values.map(masked))
+        case .dictionary(let metadata): .dictionary(masked(metadata))
+        }
+    }
+}
