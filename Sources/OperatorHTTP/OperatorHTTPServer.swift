@@ -43,7 +43,7 @@ public final class OperatorHTTPServer: Service, Sendable {
     /// - Throws: `OperatorHTTPError` when the configuration would expose the server without a token.
     public init(
         configuration: OperatorHTTPConfiguration, store: any OperatorReadableStore, queue: (any JobQueue)?, liveHealth: LiveHealth? = nil,
-        registry: PrometheusCollectorRegistry = OperatorMetrics.bootstrap(), clock: any TelegramClock = SystemClock(),
+        registry: PrometheusCollectorRegistry = OperatorMetrics.bootstrap(), clock: any TelegramClock = WallClock(),
         logger: Logger = Logger(label: "tgsm.http")
     ) throws(OperatorHTTPError) {
         try configuration.validate()

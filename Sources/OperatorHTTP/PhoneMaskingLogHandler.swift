@@ -38,7 +38,19 @@ public struct PhoneMaskingLogHandler<Inner: LogHandler>: LogHandler {
     }
 
     private static func masked(_ metadata: Logger.Metadata) -> Logger.Metadata {
-        metadata.mapValues(masked)
+        var copy = metadata
+        for (key, value) in metadata {
+            // A field that holds one number (a size, a delay, a count) is not a phone number; the
+            // account is masked whatever it looks like.
+            if key != "account", case .stringConvertible(let number) = value, number is any Numeric { continue }
+            if key != "account", case .string(let text) = value, isNumber(text) { continue }
+            copy[key] = masked(value)
+        }
+        return copy
+    }
+
+    private static func isNumber(_ text: String) -> Bool {
+        !text.isEmpty && text.allSatisfy { $0.isASCII && ($0.isNumber || $0 == "." || $0 == "-" || $0 == "e") } && Double(text) != nil
     }
 
     private static func masked(_ value: Logger.Metadata.Value) -> Logger.Metadata.Value {

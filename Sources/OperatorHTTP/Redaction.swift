@@ -63,6 +63,8 @@ public enum Redaction {
         let first = characters[start]
         guard first == "+" || first == "(" || first.isASCIIDigit else { return nil }
         if start > 0, characters[start - 1].isASCIIDigit { return nil }
+        // The fraction of a number ("14.123456789012393"), not a number of its own.
+        if start > 1, characters[start - 1] == "." || characters[start - 1] == ",", characters[start - 2].isASCIIDigit { return nil }
         var index = start + (first.isASCIIDigit ? 0 : 1)
         if first == "+", index < characters.count, characters[index] == "(" { index += 1 }
         var digits = 0

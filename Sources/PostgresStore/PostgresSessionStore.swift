@@ -39,7 +39,7 @@ public final class PostgresSessionStore: SessionStore, Sendable {
     /// Connects to `url`, applies the store's migrations and returns the store; `close()` ends the connections.
     /// `encryption` seals the secrets at rest as on SQLite (docs/SESSIONS.md, "Encryption at rest"):
     /// given to a store without it, every secret already stored is sealed first.
-    public static func connect(url: String, encryption: StoreEncryption = .none, clock: any TelegramClock = SystemClock(),
+    public static func connect(url: String, encryption: StoreEncryption = .none, clock: any TelegramClock = WallClock(),
                                logger: Logger = Logger(label: "tgsm.store")) async throws(SessionStoreError) -> PostgresSessionStore
     {
         let database: PostgresDatabase
@@ -55,7 +55,7 @@ public final class PostgresSessionStore: SessionStore, Sendable {
     }
 
     /// Uses an open database (shared with a `PostgresJobQueue`, say); `close()` leaves it open.
-    public static func open(database: PostgresDatabase, encryption: StoreEncryption = .none, clock: any TelegramClock = SystemClock(),
+    public static func open(database: PostgresDatabase, encryption: StoreEncryption = .none, clock: any TelegramClock = WallClock(),
                             logger: Logger = Logger(label: "tgsm.store")) async throws(SessionStoreError) -> PostgresSessionStore
     {
         try await open(database: database, encryption: encryption, clock: clock, logger: logger, ownsDatabase: false)

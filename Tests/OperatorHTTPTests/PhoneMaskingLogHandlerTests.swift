@@ -33,17 +33,20 @@ import Testing
         logger.error("the store could not read the account +15550001", metadata: [
             "error": "store error (read the account +15550001): disk I/O error",
             "peers": .array(["+44 7700 900123", "alice"]),
-            "nested": .dictionary(["phone": .stringConvertible(15_550_002)]),
+            "nested": .dictionary(["who": "+15550002 (bob)"]),
             "msg_id": "7304985713094443012",
             "dc": "149.154.167.50:443",
+            "retry-in": "14.123456789012393",
+            "address-space-bytes": "123456796",
         ])
         let line = lines.all.withLock { $0.first } ?? ""
         #expect(line.hasPrefix("the store could not read the account +••••••01 "), "\(line)")
         #expect(line.contains("account=+••••••01"), "\(line)")
         #expect(line.contains("error=store error (read the account +••••••01): disk I/O error"), "\(line)")
         #expect(line.contains("+••••••••••23") && line.contains("alice"), "\(line)")
-        #expect(line.contains("\"phone\": \"••••••02\""), "\(line)")
+        #expect(line.contains("\"who\": \"+••••••02 (bob)\""), "\(line)")
         #expect(line.contains("msg_id=7304985713094443012") && line.contains("dc=149.154.167.50:443"), "\(line)")
+        #expect(line.contains("retry-in=14.123456789012393") && line.contains("address-space-bytes=123456796"), "\(line)")
         #expect(!line.contains("1555000"), "\(line)")
     }
 }

@@ -29,6 +29,7 @@ extension RedactionTests {
         #expect(Redaction.masked("DC 2 at 149.154.167.50:443") == "DC 2 at 149.154.167.50:443")
         #expect(Redaction.masked("DC 1 127.0.0.1:34817, DC 2 127.0.0.1:35265") == "DC 1 127.0.0.1:34817, DC 2 127.0.0.1:35265")
         #expect(Redaction.masked("call 555.123.4567") == "call ••••••••67")
+        #expect(Redaction.logLine("retry in 14.123456789012393 s") == "retry in 14.123456789012393 s")
     }
 
     /// Log lines keep what is longer than any phone number (a msg_id, an auth key id) whole.

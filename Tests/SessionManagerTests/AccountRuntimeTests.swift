@@ -91,6 +91,14 @@ import Testing
         }
     }
 
+    /// What a runtime stamps for other processes (lease expiries, flood waits, rate buckets) is on
+    /// the wall clock as it is now; its client times itself on a clock that never jumps.
+    @Test func aRuntimeStampsSharedTimesOnTheWallClockAndTimesItsClientMonotonically() {
+        let environment = AccountRuntimeEnvironment()
+        #expect(environment.clock is WallClock)
+        #expect(environment.clientClock is SystemClock)
+    }
+
     @Test func aLoggedInAccountStartsValidKeepsItsIdentityAndReleasesItsLeaseOnStop() async throws {
         let world = try await World.start()
         try await world.logIn()

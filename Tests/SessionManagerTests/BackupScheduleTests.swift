@@ -83,4 +83,23 @@ import Testing
         await schedule.value
         try store.close()
     }
+
+    /// A backup taken while the clock was an hour ahead (before NTP stepped it back) does not hold
+    /// the schedule off for that hour: it is not taken for a recent one.
+    @Test func aBackupStampedInTheFutureDoesNotHoldTheScheduleOff() async throws {
+        let directory = TemporaryDirectory("schedule-future")
+        defer { directory.remove() }
+        let clock = ManualClock()
+        let store = try SQLiteSessionStore.open(directory: directory.path, options: SQLiteStoreOptions(
+            backupInterval: 3600, backsUpOnAuthKeyChange: false, clock: clock, logger: quietLogger))
+        try await store.saveSession(Fixtures.session(salt: 1), account: "alice", fence: nil)
+        clock.advance(by: 7200)
+        #expect(try store.backupIfDue() != nil)
+        clock.advance(by: -7200)
+        let taken = try store.backupIfDue()
+        #expect(taken?.reason == .scheduled)
+        // And once one is in the past again, the interval counts from it as before.
+        #expect(try store.backupIfDue() == nil)
+        try store.close()
+    }
 }

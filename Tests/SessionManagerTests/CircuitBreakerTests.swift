@@ -34,6 +34,16 @@ import Testing
         #expect(breaker.recordFlood(now: t0 + 5001, waitUntil: t0 + 5002) == .opened(until: t0 + 5301, floods: 1))
     }
 
+    /// The clock stepped back an hour (NTP) while the breaker was open: the cool-down still ends
+    /// 300 s after it opened, not an hour later.
+    @Test func aClockSteppedBackDoesNotLengthenTheCooldown() {
+        var breaker = CircuitBreaker(policy: .init(floodsToOpen: 1, window: 600, baseCooldown: 300))
+        #expect(breaker.recordFlood(now: t0 + 3600, waitUntil: t0 + 3610) == .opened(until: t0 + 3900, floods: 1))
+        #expect(breaker.admit(now: t0) == .refuse(until: t0 + 300, floods: 1))
+        #expect(breaker.admit(now: t0 + 299) == .refuse(until: t0 + 300, floods: 1))
+        #expect(breaker.admit(now: t0 + 300) == .probe)
+    }
+
     @Test func anOpenBreakerRefusesWithoutTouchingTheNetwork() async throws {
         let clock = TestClock()
         let client = ScriptedInvoker()

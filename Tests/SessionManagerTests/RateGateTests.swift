@@ -19,6 +19,17 @@ import Testing
         #expect(bucket.waitForToken(now: UnixTime(seconds: 6)) == 0)
     }
 
+    /// A bucket stamped ahead of the clock (written by a process whose clock was ahead, or before
+    /// NTP stepped ours back) refills from now on, instead of refilling nothing for the length of
+    /// the step while every call still takes a token.
+    @Test func aBucketStampedAheadOfTheClockRefillsFromNow() {
+        var bucket = TokenBucket(rate: .per(2, burst: 3), tokens: 0, updatedAt: UnixTime(seconds: 3600))
+        #expect(bucket.waitForToken(now: UnixTime(seconds: 0)) == 2)
+        #expect(bucket.waitForToken(now: UnixTime(seconds: 2)) == 0)
+        bucket.take(now: UnixTime(seconds: 2))
+        #expect(bucket.waitForToken(now: UnixTime(seconds: 4)) == 0)
+    }
+
     @Test func sendsArePacedPerChatAndPerAccount() {
         let gate = RateGate(account: "alice", clock: TestClock(), logger: quietLogger)
         let now = UnixTime(seconds: 0)

@@ -549,6 +549,69 @@ import Workers
         #expect(result.status == 0, "\(result.stderr)")
     }
 
+    /// libfaketime (Debian's libfaketime), through which a test steps one process's wall clock as
+    /// NTP would, leaving its monotonic clock alone. scripts/test installs it and requires it.
+    static let faketime: String? = ["/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1", "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1"]
+        .first { FileManager.default.fileExists(atPath: $0) }
+    static let faketimeRequired = ProcessInfo.processInfo.environment["TGSM_REQUIRE_FAKETIME"] == "1"
+
+    @Test func libfaketimeIsThereWhereTheTestRunRequiresIt() {
+        if Self.faketimeRequired {
+            #expect(Self.faketime != nil, "TGSM_REQUIRE_FAKETIME=1 but no libfaketime: run scripts/setup-system (apt-get install libfaketime)")
+        } else if Self.faketime == nil {
+            print("SKIPPING the clock-step test of tgsm run: no libfaketime (apt-get install libfaketime; scripts/test does)")
+        }
+    }
+
+    /// `tgsm run` started while the host's clock was an hour behind (a VM resumed, a container
+    /// booted before NTP synchronised), then NTP steps the clock right. Before, the process kept the
+    /// offset it started with for its whole life: a job enqueued by `tgsm jobs enqueue` (stamped
+    /// with the right time) waited an hour, and the lease it kept renewing looked expired to every
+    /// other process, which could take the account while it was still connected.
+    @Test(.enabled(if: faketime != nil, "needs Debian's libfaketime (apt-get install libfaketime); scripts/test installs it"))
+    func runFollowsTheWallClockWhenNTPStepsIt() async throws {
+        let library = try #require(Self.faketime)
+        let setup = try await Setup.start()
+        try await Self.logIn(setup)
+        let offset = setup.cli.store + "-faketime"
+        try "-3600".write(toFile: offset, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: offset) }
+        var environment = setup.environment
+        environment["LD_PRELOAD"] = library
+        environment["FAKETIME_TIMESTAMP_FILE"] = offset
+        environment["FAKETIME_NO_CACHE"] = "1"
+        environment["FAKETIME_DONT_FAKE_MONOTONIC"] = "1"
+        // Started through a shell: spawned directly from this process with libfaketime preloaded,
+        // tgsm saw no arguments (the same command through /bin/sh's exec sees them all).
+        let run = try PseudoTerminal(arguments: ["-c", "exec \"$0\" \"$@\"", CLI.binary, "run", "--no-http", "--grace-period", "5", "--store", setup.cli.store],
+                                     environment: environment, executable: "/bin/sh")
+        var at = try await run.expect("ready: alice")
+
+        // NTP steps the clock an hour forward, to the right time.
+        try "+0".write(toFile: offset, atomically: true, encoding: .utf8)
+        // Within a renewal (every 10 s) the lease is seen live by a process on the right clock.
+        var lease = ""
+        for _ in 0..<150 where lease != "held" {
+            try await Task.sleep(for: .milliseconds(100))
+            let listed = try await setup.cli.run(["session", "list", "--json"])
+            lease = listed.stdout.contains("\"held\"") ? "held" : listed.stdout
+        }
+        #expect(lease == "held", "\(run.output)")
+        let enqueued = try await setup.cli.run(["jobs", "enqueue", "--kind", "me", "--account", "alice", "--json"])
+        let id = try #require((try enqueued.jsonObject() as? [String: Any])?["id"] as? Int)
+        var state = ""
+        for _ in 0..<150 where state != "completed" {
+            try await Task.sleep(for: .milliseconds(100))
+            let listed = try await setup.cli.run(["jobs", "list", "--account", "alice", "--json"])
+            state = ((try? listed.jsonObject() as? [[String: Any]]) ?? []).first { $0["id"] as? Int == id }?["state"] as? String ?? ""
+        }
+        #expect(state == "completed", "a job enqueued after the step waited: \(run.output)")
+        run.signal(SIGTERM)
+        at = try await run.expect("tgsm run: stopped", after: at)
+        #expect(try await run.status() == 0, "\(run.output)")
+        try await setup.close()
+    }
+
     /// An account named by its phone number: the logs carry it masked, as /health and the alerts
     /// do (before, every log line of `tgsm auth` and `tgsm run` held the number).
     @Test func anAccountNamedByItsPhoneNumberIsMaskedInTheLogs() async throws {

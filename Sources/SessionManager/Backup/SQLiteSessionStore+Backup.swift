@@ -16,11 +16,14 @@ extension SQLiteSessionStore {
     }
 
     /// Takes a scheduled backup when the newest one is older than `interval` seconds (default: the
-    /// options' `backupInterval`).
+    /// options' `backupInterval`). A backup stamped later than now (taken while the clock was
+    /// ahead, before NTP stepped it back) does not count: it would hold the schedule off until the
+    /// clock caught up with it.
     @discardableResult
     public func backupIfDue(interval: Double? = nil) throws(SessionStoreError) -> BackupRecord? {
-        let newest = BackupCatalog(directory: backupDirectory).entries().map(\.createdAt).max()
-        if let newest, clock.now().seconds - newest < (interval ?? options.backupInterval) { return nil }
+        let now = clock.now().seconds
+        let newest = BackupCatalog(directory: backupDirectory).entries().map(\.createdAt).filter { $0 <= now }.max()
+        if let newest, now - newest < (interval ?? options.backupInterval) { return nil }
         return try backup(reason: .scheduled)
     }
 

@@ -82,7 +82,12 @@ public enum SnapshotDirectory {
                                                  attributes: [.posixPermissions: 0o700])
         try FileSystem.ensureDirectory(directory)
         let milliseconds = (options.clock.now().seconds * 1000).rounded(.down)
-        let stamp = milliseconds.isFinite && abs(milliseconds) < 1e15 ? Int64(milliseconds) : 0
+        // After the newest snapshot whatever the clock says: one taken while the clock was ahead
+        // (before NTP stepped it back) would otherwise outrank every later one, which pruning
+        // would then drop at once and a restore would pass over.
+        let newest = BackupCatalog(directory: directory).entries().map(\.commitSequence).max() ?? 0
+        let next = newest < Int64.max ? newest + 1 : newest  // a sidecar's number is read from a file
+        let stamp = max(milliseconds.isFinite && abs(milliseconds) < 1e15 ? Int64(milliseconds) : 0, next)
         let staging = directory + "/.snapshot-\(getpid())-\(stamp)-\(UInt32.random(in: 0...UInt32.max))"
         defer { try? FileManager.default.removeItem(atPath: staging) }
         // The staging store takes no backups of its own: the snapshot is its one backup (with the

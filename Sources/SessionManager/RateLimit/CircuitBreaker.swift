@@ -48,6 +48,9 @@ public struct CircuitBreaker: Sendable, Hashable {
     public private(set) var floods: [UnixTime] = []
     /// Openings since the last success: the cool-down's exponent.
     public private(set) var openings = 0
+    /// When the breaker last opened: a clock stepped back before it moves the cool-down's end
+    /// back as far, instead of keeping the account refused for the length of the step.
+    private var openedAt: UnixTime?
 
     public init(policy: Policy = Policy()) {
         self.policy = policy
@@ -57,7 +60,12 @@ public struct CircuitBreaker: Sendable, Hashable {
         switch state {
         case .closed:
             return .allow
-        case .open(let until):
+        case .open(var until):
+            if let openedAt, now < openedAt {
+                until = UnixTime(seconds: until.seconds - (openedAt.seconds - now.seconds))
+                state = .open(until: until)
+                self.openedAt = now
+            }
             if now < until { return .refuse(until: until, floods: floods.count) }
             state = .halfOpen
             return .probe
@@ -77,6 +85,7 @@ public struct CircuitBreaker: Sendable, Hashable {
         for _ in 1..<openings { cooldown = min(policy.maximumCooldown, cooldown * 2) }
         let until = max(waitUntil, now + cooldown)
         state = .open(until: until)
+        openedAt = now
         return .opened(until: until, floods: floods.count)
     }
 
@@ -91,6 +100,9 @@ public struct CircuitBreaker: Sendable, Hashable {
 
     /// A probe that ended neither in success nor in a flood (a network error): let another probe go.
     public mutating func releaseProbe(now: UnixTime) {
-        if state == .halfOpen { state = .open(until: now) }
+        if state == .halfOpen {
+            state = .open(until: now)
+            openedAt = now
+        }
     }
 }

@@ -46,8 +46,13 @@ public struct TokenBucket: Sendable, Hashable {
     }
 
     private mutating func refill(now: UnixTime) {
-        // A clock that went back adds nothing and takes nothing.
-        guard now > updatedAt else { return }
+        // A clock that went back (NTP stepped it, or another process wrote the bucket ahead of
+        // ours) adds nothing, and the bucket counts on from now: kept at the later time, it would
+        // refill nothing until the clock caught up, while every call still took a token.
+        guard now > updatedAt else {
+            updatedAt = now
+            return
+        }
         tokens = min(rate.capacity, tokens + (now - updatedAt) * rate.refillPerSecond)
         updatedAt = now
     }

@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import MTProto
 import MTProtoClient
@@ -79,7 +80,8 @@ public enum AccountRuntimeStop: Sendable, Hashable, CustomStringConvertible {
 
 /// Where a runtime's time, randomness and ownership come from. Tests inject all of them.
 public struct AccountRuntimeEnvironment: Sendable {
-    /// The middlewares', the lease's and the keep-alive's clock.
+    /// The middlewares', the lease's and the keep-alive's clock: the wall clock by default, since what it
+    /// stamps (lease expiries, flood waits, rate buckets) is compared with other processes' clocks.
     public var clock: any TelegramClock
     /// The client's clock (msg_ids, timeouts, reconnect backoff).
     public var clientClock: any TelegramClock
@@ -89,7 +91,7 @@ public struct AccountRuntimeEnvironment: Sendable {
     public var holderIsDead: @Sendable (LeaseHolder) -> Bool
     public var logger: Logger
 
-    public init(clock: any TelegramClock = SystemClock(), clientClock: any TelegramClock = SystemClock(),
+    public init(clock: any TelegramClock = WallClock(), clientClock: any TelegramClock = SystemClock(),
                 random: any RandomSource = SystemRandomSource(), entropy: any EntropySource = SystemEntropy(),
                 holder: LeaseHolder = .current(), holderIsDead: @escaping @Sendable (LeaseHolder) -> Bool = LeaseHolder.isDeadOnThisHost,
                 logger: Logger = Logger(label: "tgsm.runtime")) {
@@ -304,7 +306,7 @@ public actor AccountRuntime {
             } else {
                 try await store.clearFreeze(account: account)
                 logger.notice("Telegram no longer reports this account frozen (an appeal was accepted); its kept freeze is forgotten",
-                              metadata: ["frozenSince": "\(kept.since.seconds)"])
+                              metadata: ["frozenSince": "\(Date(timeIntervalSince1970: kept.since.seconds).formatted(.iso8601))"])
             }
         } catch {
             logger.warning("whether the account is still frozen could not be asked; the kept freeze stands", metadata: ["error": "\(error)"])

@@ -31,7 +31,7 @@ public struct SQLiteStoreOptions: Sendable {
     public init(
         fileName: String = "sessions.sqlite", synchronous: Synchronous = .full, busyTimeout: Double = 10,
         backupGenerations: Int = 5, backupInterval: Double = 6 * 3600, backsUpOnAuthKeyChange: Bool = true,
-        encryption: StoreEncryption = .none, clock: any TelegramClock = SystemClock(),
+        encryption: StoreEncryption = .none, clock: any TelegramClock = WallClock(),
         logger: Logger = Logger(label: "tgsm.store")
     ) {
         self.fileName = fileName

@@ -28,7 +28,7 @@ public final class AccountRuntimes: AccountInvokers, Service {
     }
 
     /// - Parameter factory: makes the (not yet started) runtime of an account.
-    public init(clock: any TelegramClock = SystemClock(), logger: Logger = Logger(label: "tgsm.runtimes"), factory: @escaping Factory) {
+    public init(clock: any TelegramClock = WallClock(), logger: Logger = Logger(label: "tgsm.runtimes"), factory: @escaping Factory) {
         self.factory = factory
         self.clock = clock
         self.logger = logger

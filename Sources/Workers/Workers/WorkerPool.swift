@@ -147,7 +147,7 @@ public final class WorkerPool: Service {
 
     public init(
         queue: any JobQueue, handlers: [any JobHandler], invokers: any AccountInvokers, accountStatus: any AccountStatusStore,
-        floodLedger: (any FloodLedgerStore)? = nil, configuration: WorkerConfiguration, clock: any TelegramClock = SystemClock(),
+        floodLedger: (any FloodLedgerStore)? = nil, configuration: WorkerConfiguration, clock: any TelegramClock = WallClock(),
         random: any RandomSource = SystemRandomSource(), logger: Logger = Logger(label: "tgsm.workers")
     ) {
         self.queue = queue

@@ -130,7 +130,7 @@ struct GlobalOptions: ParsableArguments {
         if let text = environment["TGSM_NOW"], let seconds = Double(text), seconds.isFinite, abs(seconds) < 1e11 {
             return FixedClock(time: UnixTime(seconds: seconds))
         }
-        return SystemClock()
+        return WallClock()
     }
 
     /// The store's logger: always stderr (stdout carries the command's data and JSON).

@@ -69,6 +69,6 @@ extension GlobalOptions {
     /// A moving clock for commands that wait or connect: the system clock, or TGSM_NOW moving on.
     func movingClock() -> any TelegramClock {
         if let text = environment["TGSM_NOW"], let seconds = Double(text) { return AnchoredClock(start: UnixTime(seconds: seconds)) }
-        return SystemClock()
+        return WallClock()
     }
 }

@@ -33,7 +33,7 @@ struct AlertsTestCommand: AsyncParsableCommand {
         let host = LeaseHolder.current().host
         let alert = Alert(event: .test, severity: .info, account: nil, at: Date().ISO8601Format(), host: host,
                           summary: "a test alert: this webhook gets tgsm's alerts", steps: [], codes: [])
-        let delivery = settings.delivery(clock: SystemClock(), logger: Runtimes.logger("tgsm.alerts", level: .critical))
+        let delivery = settings.delivery(clock: WallClock(), logger: Runtimes.logger("tgsm.alerts", level: .critical))
         let terminal = Terminal.standard
         switch await delivery.tryOnce(alert) {
         case .success(let status) where (200..<300).contains(status):

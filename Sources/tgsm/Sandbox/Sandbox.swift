@@ -94,7 +94,7 @@ final class Sandbox {
         narrator.info("sessions: \(store.path) (backups in \(folder.store)/backups)")
         narrator.info("jobs and fetched messages: \(folder.store)/jobs.sqlite")
         if let alertWebhook { narrator.info("alerts: posted to \(alertWebhook.redacted) as well as shown here") }
-        let delivery = alertWebhook.map { AlertDelivery(url: $0, clock: SystemClock(), logger: quiet) }
+        let delivery = alertWebhook.map { AlertDelivery(url: $0, clock: WallClock(), logger: quiet) }
         return Sandbox(folder: folder, floodSeconds: floodSeconds, narrator: narrator, dc: running, store: store, queue: queue,
                        archive: archive, alertDelivery: delivery, logger: quiet)
     }
@@ -165,7 +165,7 @@ final class Sandbox {
             outcome.faults.append((name, false))
             return
         }
-        let ledger = try await store.activeFloodWaits(account: "alice", at: SystemClock().now())
+        let ledger = try await store.activeFloodWaits(account: "alice", at: WallClock().now())
         let recorded = ledger.first { $0.method == "messages.getHistory" }
         let row = try await queue.job(id)
         narrator.info("the flood ledger recorded messages.getHistory for alice until \(recorded.map { TimeText.iso($0.until) } ?? "?")"
@@ -358,7 +358,7 @@ final class Sandbox {
     private func finish() async throws {
         narrator.step("11. status (what `tgsm status --store \(folder.store)` shows)")
         narrator.terminal.line()
-        let report = try await StatusReport.make(store: store, queue: queue, now: SystemClock().now())
+        let report = try await StatusReport.make(store: store, queue: queue, now: WallClock().now())
         report.print(on: narrator.terminal)
         let counts = try await queue.counts(account: nil)
         let messages = try await archive.messages(account: "alice", peer: "channel:2001").count
@@ -380,7 +380,7 @@ final class Sandbox {
     private func lookForAlerts() async -> [Alert] {
         do {
             let snapshot = try await OperatorSnapshot.gather(store: store, queue: queue, enabled: Self.demoAccounts.map(\.account),
-                                                             live: await sessions?.health(), now: SystemClock().now(), historyLimit: 0)
+                                                             live: await sessions?.health(), now: WallClock().now(), historyLimit: 0)
             let alerts = alertTracker.observe(snapshot)
             for alert in alerts { narrator.alert(alert.text) }
             if let alertDelivery {
@@ -489,7 +489,7 @@ final class Sandbox {
     }
 
     private func enqueue(_ job: NewJob) async throws -> JobID {
-        try await queue.enqueue(job, now: SystemClock().now()).id
+        try await queue.enqueue(job, now: WallClock().now()).id
     }
 
     /// The job's row once it completed, died or was cancelled; nil if it did not within `seconds`.
