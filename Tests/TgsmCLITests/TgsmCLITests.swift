@@ -41,6 +41,32 @@ import WebhookTestSupport
         var findings: [FindingJSON]
     }
 
+    /// What people moving from Telethon get wrong: one session imported into two accounts (both
+    /// would connect with the key and Telegram would destroy it), a string session pasted as the
+    /// argument (it must not come back on stderr, where logs keep it), Telethon's session name
+    /// without its .session.
+    @Test func importRefusesOneKeyForTwoAccountsAndNeverEchoesAStringSession() async throws {
+        let (root, cli) = try CLI.temporary()
+        let key = try CLIFixtures.key(seed: 3)
+        let string = try TelethonStringSession.encode(PortableSession(dc: 2, authKey: key, address: DCAddress(host: "127.0.0.1", port: 24402)))
+        try CLIFixtures.write(string, to: root + "/one.txt")
+        #expect(try await cli.run(["session", "import", "--account", "one", root + "/one.txt"]).status == 0)
+        let twice = try await cli.run(["session", "import", "--account", "two", root + "/one.txt"])
+        #expect(twice.status == 10, "\(twice.stderr)")
+        #expect(twice.stderr.contains("already the session of account one"), "\(twice.stderr)")
+        let listed = try await cli.run(["session", "list", "--json"])
+        #expect(try listed.json([AccountJSON].self).map(\.account) == ["one"])
+
+        let pasted = try await cli.run(["session", "import", "--account", "three", string])
+        #expect(pasted.status == 2, "\(pasted.stderr)")
+        #expect(pasted.stderr.contains("looks like a string session"), "\(pasted.stderr)")
+        #expect(!pasted.stderr.contains(String(string.prefix(24))), "\(pasted.stderr)")
+
+        try CLIFixtures.write(string, to: root + "/telethon.session")
+        let unnamed = try await cli.run(["session", "import", "--account", "three", root + "/telethon"])
+        #expect(unnamed.status == 4 && unnamed.stderr.contains("telethon.session does"), "\(unnamed.stderr)")
+    }
+
     @Test func importListBackupDamageCheckRestore() async throws {
         let (root, cli) = try CLI.temporary()
         let aliceKey = try CLIFixtures.key(seed: 1)

@@ -54,6 +54,17 @@ struct SessionImportCommand: AsyncParsableCommand {
                 throw CLIFailure(.fileExists, "account \(account) already has a session in \(location); nothing was changed. "
                     + "Take a backup (`tgsm session backup`) and pass --replace to overwrite it, or import into another account name.")
             }
+            // Two accounts on one key connect with it at once, and Telegram destroys it for both
+            // (AUTH_KEY_DUPLICATED: a new login by code for each).
+            for other in try await store.accounts() where other != id {
+                let keys = try await store.loadSession(account: other)?.dcs.values.compactMap { $0.authKey?.id } ?? []
+                if keys.contains(session.authKey.id) {
+                    throw CLIFailure(.fileExists, "this session's key is already the session of account \(other.rawValue); nothing was "
+                        + "changed. Two accounts on one key would both connect with it and Telegram would destroy it for both "
+                        + "(AUTH_KEY_DUPLICATED, a new login by code for each). Each account needs a login of its own: log the "
+                        + "other session in anew (or `tgsm auth --account \(account)`) and import that.")
+                }
+            }
             try await store.saveSession(session.sessionState, account: id, fence: nil)
             // A new key is a new login: a terminal mark from the old key no longer applies.
             if let mark = try await store.status(of: id), mark.isTerminal {
@@ -80,6 +91,14 @@ struct SessionImportCommand: AsyncParsableCommand {
         if let cleared { terminal.line("  the account's mark \(cleared) was cleared: the imported key is a new login") }
     }
 
+    /// Long and only base64 or base64url characters (no dot, not starting as a path does):
+    /// Telethon's and Pyrogram's string sessions are 350+ characters of those.
+    static func looksLikeAStringSession(_ text: String) -> Bool {
+        text.count >= 100 && !text.hasPrefix("/") && text.allSatisfy { character in
+            character.isASCII && (character.isLetter || character.isNumber || "-_=+/".contains(character))
+        }
+    }
+
     private func readSource() throws(CLIFailure) -> (PortableSessionFormat, PortableSession) {
         do {
             if source == "-" {
@@ -88,6 +107,17 @@ struct SessionImportCommand: AsyncParsableCommand {
             }
             let path = GlobalOptions.absolute(source)
             guard let handle = FileHandle(forReadingAtPath: path) else {
+                // A string session pasted as the argument is a login: never repeated on stderr,
+                // where a CI log or the journal would keep it.
+                if Self.looksLikeAStringSession(source) {
+                    throw CLIFailure(.usage, "the argument looks like a string session itself, not a path (it is not shown here: it is a "
+                        + "login). Give it on stdin (`tgsm session import --account NAME - < FILE`) or as a file, so it stays out of the "
+                        + "shell history and the process list; if it was typed in a shell, consider it exposed and log that session out")
+                }
+                if FileManager.default.fileExists(atPath: path + ".session") {
+                    throw CLIFailure(.notFound, "cannot read \(path): it does not exist, but \(path).session does (Telethon and Pyrogram "
+                        + "add .session to the name they are given); give that path")
+                }
                 throw CLIFailure(.notFound, "cannot read \(path): it does not exist or is not readable; give the path of a .session file "
                     + "or of a file holding a string session, or - for stdin")
             }
