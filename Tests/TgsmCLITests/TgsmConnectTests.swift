@@ -549,6 +549,30 @@ import Workers
         #expect(result.status == 0, "\(result.stderr)")
     }
 
+    /// Telegram destroyed the account's key (AUTH_KEY_DUPLICATED: the DC answers it with -404), and
+    /// the account is marked `duplicated`. The recovery the mark names is `tgsm auth`; before, it
+    /// kept the dead key, was refused with it before any code was asked (TGSM-AUTH-007), and
+    /// nothing but a login elsewhere and an import got the account back.
+    @Test func authAfterTelegramDestroyedTheKeyLogsInWithANewKey() async throws {
+        let setup = try await Setup.start()
+        try await Self.logIn(setup)
+        setup.dc.core.withState { state in
+            for keyID in state.authKeyIDs(dc: 1) { state.dropAuthKey(dc: 1, keyID: keyID) }
+        }
+        let run = try setup.terminal(["run", "--no-http", "--grace-period", "5"])
+        try await run.expect("TGSM-AUTH-007")
+        #expect(try await run.status() == 8, "\(run.output)")
+        let marked = try await setup.cli.run(["session", "list", "--json"])
+        #expect(marked.stdout.contains("\"duplicated\""), "\(marked.stdout)")
+
+        let again = try await setup.cli.run(["auth", "--account", "alice", "--phone", "15550001"], stdin: DCState.loginCode(for: "15550001") + "\n")
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(again.stderr.contains("its key was destroyed by Telegram"), "\(again.stderr)")
+        let check = try await setup.cli.run(["check"])
+        #expect(check.status == 0, "\(check.stdout) \(check.stderr)")
+        try await setup.close()
+    }
+
     /// libfaketime (Debian's libfaketime), through which a test steps one process's wall clock as
     /// NTP would, leaving its monotonic clock alone. scripts/test installs it and requires it.
     static let faketime: String? = ["/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1", "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1"]

@@ -75,6 +75,7 @@ struct AuthCommand: AsyncParsableCommand {
     private func logIn(store: any SessionStore, location: String, resolved: ConnectionOptions.Resolved, logger: Logger) async throws {
         let clock = global.movingClock()
         let accountID = AccountID(account)
+        try await dropADestroyedKey(store: store, account: accountID, now: clock.now())
         let runtime = AccountRuntime(account: accountID, store: store, client: resolved.clientConfiguration,
                                      configuration: AccountRuntimeConfiguration(stack: SessionStack.Configuration(rateGate: resolved.rateGate),
                                                                                 keepAlive: nil, remembersPeers: true, stopsOnTerminal: false),
@@ -101,6 +102,26 @@ struct AuthCommand: AsyncParsableCommand {
             await runtime.stop()
             throw error
         }
+    }
+
+    /// An account marked `duplicated` holds a key Telegram destroyed (AUTH_KEY_DUPLICATED, or the
+    /// DC no longer knows it): kept, every connection this login makes would be refused with it
+    /// (TGSM-AUTH-007) before a code could be asked for. The person logging in is the one the mark
+    /// waited for, so the account's keys are dropped and the login creates a new one. Not while a
+    /// live process holds the account (the runtime's start refuses then, naming it).
+    private func dropADestroyedKey(store: any SessionStore, account: AccountID, now: UnixTime) async throws {
+        guard let mark = try await store.status(of: account), mark.state == .duplicated,
+              var session = try await store.loadSession(account: account) else { return }
+        if let lease = try await store.currentLease(account: account), LeaseView(lease, now: now).isLive { return }
+        guard session.dcs.values.contains(where: { $0.authKey != nil }) else { return }
+        for dc in session.dcs.keys {
+            session.dcs[dc]?.authKey = nil
+            session.dcs[dc]?.isAuthorized = false
+            session.dcs[dc]?.temporaryKey = nil
+        }
+        try await store.saveSession(session, account: account, fence: nil)
+        Terminal.standard.errorLine("\(account.rawValue): its key was destroyed by Telegram (marked \(mark.state.rawValue): \(mark.cause)); "
+            + "it is dropped and this login creates a new one (the store's backups keep the old key).")
     }
 
     private func checkNoValidSession(_ verdict: SessionVerdict?) async throws(CLIFailure) {
