@@ -573,6 +573,44 @@ import Workers
         try await setup.close()
     }
 
+    /// Moving an account between tools: an export is refused while `tgsm run` serves the account
+    /// (used then, the key would be destroyed for both), and an account imported from a Telethon
+    /// string session (which carries no user id) learns its user id at its first check, so a
+    /// Pyrogram export, which needs it, works (before: "set the session's userID", a dead end).
+    @Test func exportWaitsForTheRunningProcessAndAnImportedAccountLearnsItsUserID() async throws {
+        let setup = try await Setup.start()
+        try await Self.logIn(setup)
+        let exported = setup.cli.store + "-alice.txt"
+        let run = try setup.terminal(["run", "--no-http", "--grace-period", "5"])
+        let at = try await run.expect("ready: alice")
+        let refused = try await setup.cli.run(["session", "export", "--account", "alice", "--format", "telethon-string",
+                                               "--address", "127.0.0.1:1", "--output", exported])
+        #expect(refused.status == 6, "\(refused.stderr)")
+        #expect(refused.stderr.contains("is served by") && !FileManager.default.fileExists(atPath: exported), "\(refused.stderr)")
+        run.signal(SIGTERM)
+        try await run.expect("tgsm run: stopped", after: at)
+        #expect(try await run.status() == 0)
+
+        let written = try await setup.cli.run(["session", "export", "--account", "alice", "--format", "telethon-string",
+                                               "--address", "127.0.0.1:1", "--output", exported])
+        #expect(written.status == 0 && written.stderr.contains("Use it only while tgsm does not run alice"), "\(written.stderr)")
+        var other = CLI(store: setup.cli.store + "-moved")
+        other.environment = setup.environment
+        #expect(try await other.run(["session", "import", "--account", "moved", exported]).status == 0)
+        struct Listed: Decodable { var account: String; var userID: Int64? }
+        #expect(try await other.run(["session", "list", "--json"]).json([Listed].self).first?.userID == nil)
+        let early = try await other.run(["session", "export", "--account", "moved", "--format", "pyrogram-string", "--api-id", "1", "--stdout"])
+        #expect(early.status == 1 && early.stderr.contains("tgsm recover --account NAME"), "\(early.stderr)")
+
+        let checked = try await other.run(["recover", "--account", "moved"])
+        #expect(checked.status == 0, "\(checked.stdout) \(checked.stderr)")
+        let learnt = try await other.run(["session", "list", "--json"]).json([Listed].self).first?.userID
+        #expect(learnt != nil)
+        let pyrogram = try await other.run(["session", "export", "--account", "moved", "--format", "pyrogram-string", "--api-id", "1", "--stdout"])
+        #expect(pyrogram.status == 0, "\(pyrogram.stderr)")
+        try await setup.close()
+    }
+
     /// libfaketime (Debian's libfaketime), through which a test steps one process's wall clock as
     /// NTP would, leaving its monotonic clock alone. scripts/test installs it and requires it.
     static let faketime: String? = ["/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1", "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1"]

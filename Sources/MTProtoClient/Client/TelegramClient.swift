@@ -257,6 +257,16 @@ public actor TelegramClient: TelegramInvoking {
         await save()
     }
 
+    /// Records who the logged-in key belongs to, where the session did not say (one imported
+    /// from a Telethon string session carries no user id): status pages, exports to formats that
+    /// need it (Pyrogram's) and the next start read it. Never changes a known user id.
+    public func noteSelf(userID: Int64, isBot: Bool) async {
+        guard state.userID == nil else { return }
+        state.userID = userID
+        state.isBot = isBot
+        await save()
+    }
+
     // MARK: - Connections and storage
 
     private func connection(for dc: Int) throws(TelegramError) -> DCConnection {

@@ -259,6 +259,7 @@ public actor AccountRuntime {
                 await halt(.terminal(code: health?.snapshot.lastFailureCode ?? result.label))
             }
         }
+        if case .running = state, case .valid(userID: nil)? = verdict { await learnSelf(invoker: stack.invoker, client: client) }
         if case .running = state { await reviewKeptFreeze(invoker: stack.invoker, health: stack.health) }
         if case .running = state, let policy = self.configuration.linkKeeper, let linkTriggers {
             let keeper = LinkKeeper(account: account, invoker: stack.invoker, health: stack.health, policy: policy, clock: environment.clock, logger: logger)
@@ -270,6 +271,22 @@ public actor AccountRuntime {
             tasks.append(Task { await keepAlive.run() })
         }
         return verdict
+    }
+
+    /// A logged-in session that does not say whose it is (imported from a Telethon string session)
+    /// learns it once: `tgsm session list` shows it, and a Pyrogram export, which needs it, works.
+    private func learnSelf(invoker: any TelegramInvoking, client: TelegramClient) async {
+        do {
+            let answer = try await invoker.invoke(Api.functions.users.GetFullUser(id: .inputUserSelf(.init())), options: InvokeOptions(isIdempotent: true))
+            guard case .userFull(let full) = answer else { return }
+            for case .user(let user) in full.users where user.isSelf || full.users.count == 1 {
+                await client.noteSelf(userID: user.id, isBot: user.bot)
+                logger.info("learnt the session's user id (the imported session did not carry it)")
+                return
+            }
+        } catch {
+            logger.notice("whose session this is could not be asked; it is asked again at the next start", metadata: ["error": "\(error)"])
+        }
     }
 
     /// Keeps each freeze the health learns of in the store, for `tgsm check` and the next process.

@@ -56,7 +56,20 @@ struct CLIFailure: Error {
 
     init(_ error: SessionImportError) { self.init(.failure, "\(error)") }
 
+    /// In the command's own words: the library's texts name its parameters, not the flags.
     init(_ error: SessionExportError) {
-        if case .fileExists = error { self.init(.fileExists, "\(error)") } else { self.init(.failure, "\(error)") }
+        switch error {
+        case .fileExists(let path):
+            self.init(.fileExists, "\(path) already exists; nothing was written. Choose another path, or pass --force to replace it.")
+        case .noAddress(let dc, let format):
+            self.init(.usage, "a \(format) stores the address of DC \(dc), and none is known for it: pass --address HOST:PORT (the DC's IP address and port).")
+        case .addressNotIPLiteral(let host):
+            self.init(.usage, "a Telethon string session stores the DC's address as IP bytes, and \"\(host)\" is a host name: pass --address with the DC's IP address and port.")
+        case .missingField(let format, "user_id", _):
+            self.init(.failure, "a \(format) needs the account's user id, and this session does not say it yet (a Telethon string session "
+                + "does not carry one): run the account once (`tgsm run`, or `tgsm recover --account NAME`, which checks its session) so it learns it, then export.")
+        default:
+            self.init(.failure, "\(error)")
+        }
     }
 }

@@ -177,6 +177,11 @@ struct SessionExportCommand: AsyncParsableCommand {
     @Flag(name: .customLong("force"), help: "Replace an existing output file.")
     var force = false
 
+    @Flag(name: .customLong("while-running"), help: ArgumentHelp(
+        "Export although a live process serves the account.",
+        discussion: "Refused otherwise (exit 6): the export used while tgsm runs the account would connect with the same key, and Telegram destroys a key used twice."))
+    var whileRunning = false
+
     @Option(name: .customLong("api-id"), help: "Pyrogram: the api_id the account logs in with (its formats carry it).")
     var apiID: Int64?
 
@@ -220,7 +225,18 @@ struct SessionExportCommand: AsyncParsableCommand {
     func run() async throws {
         let (store, location, close) = try await StoreAccess.sessionStore(global, creating: false)
         let state: SessionState?
-        do { state = try await store.loadSession(account: AccountID(account)) } catch let error as SessionStoreError {
+        do {
+            if !whileRunning, let lease = try await store.currentLease(account: AccountID(account)), LeaseView(lease, now: global.now()).isLive {
+                throw CLIFailure(.leaseHeld, "account \(account) is served by \(lease.holder) right now; nothing was exported. Used while "
+                    + "that process runs the account, the export would connect with the same key and Telegram would destroy it for both "
+                    + "(AUTH_KEY_DUPLICATED, a new login by code). Stop that process (or run it with --account for the other accounts) "
+                    + "first; --while-running exports anyway, for a copy not used until then.")
+            }
+            state = try await store.loadSession(account: AccountID(account))
+        } catch let failure as CLIFailure {
+            await close()
+            throw failure
+        } catch let error as SessionStoreError {
             await close()
             throw CLIFailure(error)
         } catch {
@@ -254,6 +270,8 @@ struct SessionExportCommand: AsyncParsableCommand {
         if let outputPath {
             Terminal.standard.errorLine("exported \(account) as \(format.rawValue) to \(GlobalOptions.absolute(outputPath)) (mode 0600)")
         }
+        Terminal.standard.errorLine("Use it only while tgsm does not run \(account): one key used by two clients at once is destroyed by Telegram "
+            + "(AUTH_KEY_DUPLICATED). To hand the account over, leave it out of `tgsm run` (--account for the others).")
     }
 
     private func outputFile() throws(CLIFailure) -> String {
