@@ -67,6 +67,28 @@ import WebhookTestSupport
         #expect(unnamed.status == 4 && unnamed.stderr.contains("telethon.session does"), "\(unnamed.stderr)")
     }
 
+    /// A string session as people paste it (wrapped across lines, in Python's quotes) imports; an
+    /// empty file, a directory, a .session file piped to stdin each get told what they are.
+    @Test func importTakesAStringAsPastedAndSaysWhatIsWrongWithTheRest() async throws {
+        let (root, cli) = try CLI.temporary()
+        let string = try TelethonStringSession.encode(PortableSession(dc: 2, authKey: try CLIFixtures.key(seed: 4),
+                                                                      address: DCAddress(host: "127.0.0.1", port: 24402)))
+        let wrapped = "'" + string.prefix(80) + "\n" + string.dropFirst(80).prefix(80) + "\r\n" + string.dropFirst(160) + "'\n"
+        let pasted = try await cli.run(["session", "import", "--account", "pasted", "-"], stdin: wrapped)
+        #expect(pasted.status == 0, "\(pasted.stderr)")
+
+        try Data().write(to: URL(fileURLWithPath: root + "/empty.session"))
+        let empty = try await cli.run(["session", "import", "--account", "x", root + "/empty.session"])
+        #expect(empty.status == 1 && empty.stderr.contains("is empty"), "\(empty.stderr)")
+        try FileManager.default.createDirectory(atPath: root + "/dir.session", withIntermediateDirectories: true)
+        let directory = try await cli.run(["session", "import", "--account", "x", root + "/dir.session"])
+        #expect(directory.status == 2 && directory.stderr.contains("is a directory"), "\(directory.stderr)")
+        let sqlite = try await cli.run(["session", "import", "--account", "x", "-"], stdin: "SQLite format 3\u{0}" + String(repeating: "x", count: 200))
+        #expect(sqlite.status == 2 && sqlite.stderr.contains("give the file's path instead of -"), "\(sqlite.stderr)")
+        let nothing = try await cli.run(["session", "import", "--account", "x", "-"], stdin: "\n")
+        #expect(nothing.status == 2 && nothing.stderr.contains("stdin was empty"), "\(nothing.stderr)")
+    }
+
     @Test func importListBackupDamageCheckRestore() async throws {
         let (root, cli) = try CLI.temporary()
         let aliceKey = try CLIFixtures.key(seed: 1)

@@ -32,7 +32,12 @@ public enum ForeignSession {
 
     /// Decodes a Telethon or Pyrogram string session.
     public static func decodeString(_ string: String) throws(SessionImportError) -> (format: PortableSessionFormat, session: PortableSession) {
-        let text = string.trimmingCharacters(in: .whitespacesAndNewlines)
+        // As pasted: wrapped across lines by a terminal or an editor, or still in the quotes of the
+        // Python source it was printed for. No string session holds a space or a quote.
+        var text = String(string.filter { !$0.isWhitespace && !$0.isNewline })
+        if text.count >= 2, let first = text.first, first == text.last, first == "\"" || first == "'" {
+            text = String(text.dropFirst().dropLast())
+        }
         if TelethonStringSession.lengths.contains(text.count) {
             return (.telethonString, try TelethonStringSession.decode(text))
         }

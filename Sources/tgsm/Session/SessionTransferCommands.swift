@@ -89,6 +89,10 @@ struct SessionImportCommand: AsyncParsableCommand {
         terminal.line("\(terminal.paint("imported", .green)) \(format) into \(account): DC \(session.dc), user "
             + "\(session.userID.map(String.init) ?? "unknown"), key id \(keyID)")
         if let cleared { terminal.line("  the account's mark \(cleared) was cleared: the imported key is a new login") }
+        if !(1...5).contains(session.dc) {
+            terminal.warning("DC \(session.dc) is not one of Telegram's DCs (1 to 5): right for a session of a test DC with more DCs "
+                + "(`tgsm testdc --dcs`), otherwise the session is damaged and will not connect; `tgsm check` after the first run says")
+        }
     }
 
     /// Long and only base64 or base64url characters (no dot, not starting as a path does):
@@ -103,7 +107,17 @@ struct SessionImportCommand: AsyncParsableCommand {
         do {
             if source == "-" {
                 let data = FileHandle.standardInput.readDataToEndOfFile()
+                if data.starts(with: Array("SQLite format 3".utf8)) {
+                    throw CLIFailure(.usage, "stdin holds a SQLite file (a .session file), not a string session: give the file's path instead of -")
+                }
+                if data.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) {
+                    throw CLIFailure(.usage, "stdin was empty: pipe the string session in (`- < FILE`), or give a file's path")
+                }
                 return try ForeignSession.decodeString(String(decoding: data, as: UTF8.self))
+            }
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: GlobalOptions.absolute(source), isDirectory: &isDirectory), isDirectory.boolValue {
+                throw CLIFailure(.usage, "\(GlobalOptions.absolute(source)) is a directory: give the path of a .session file or of a file holding a string session")
             }
             let path = GlobalOptions.absolute(source)
             guard let handle = FileHandle(forReadingAtPath: path) else {
@@ -123,6 +137,10 @@ struct SessionImportCommand: AsyncParsableCommand {
             }
             let head = (try? handle.read(upToCount: 16)) ?? Data()
             try? handle.close()
+            if head.isEmpty {
+                throw CLIFailure(.failure, "\(path) is empty: a Telethon or Pyrogram .session file is a SQLite database, and a string session file holds one line. "
+                    + "Was the session saved (Telethon writes the file when its client is disconnected)?")
+            }
             if head.starts(with: Array("SQLite format 3".utf8)) { return try ForeignSession.readFile(path: path) }
             guard let text = FileManager.default.contents(atPath: path), text.count < 4096 else {
                 throw CLIFailure(.failure, "\(path) is neither a SQLite session file nor a string session (too large); "
