@@ -56,6 +56,14 @@ import WebhookTestSupport
         #expect(twice.stderr.contains("already the session of account one"), "\(twice.stderr)")
         let listed = try await cli.run(["session", "list", "--json"])
         #expect(try listed.json([AccountJSON].self).map(\.account) == ["one"])
+        // Another Telegram user's session does not replace an account's, even with --replace.
+        let pyrogram = { (seed: UInt8, user: Int64) throws in
+            try PyrogramStringSession.encode(PortableSession(dc: 2, authKey: try CLIFixtures.key(seed: seed), userID: user, isBot: false, apiID: 1, isTestMode: false))
+        }
+        #expect(try await cli.run(["session", "import", "--account", "four", "-"], stdin: try pyrogram(5, 1001)).status == 0)
+        let otherUser = try await cli.run(["session", "import", "--account", "four", "--replace", "-"], stdin: try pyrogram(6, 1003))
+        #expect(otherUser.status == 10 && otherUser.stderr.contains("user 1001"), "\(otherUser.stderr)")
+        #expect(try await cli.run(["session", "import", "--account", "four", "--replace", "-"], stdin: try pyrogram(7, 1001)).status == 0)
 
         let pasted = try await cli.run(["session", "import", "--account", "three", string])
         #expect(pasted.status == 2, "\(pasted.stderr)")

@@ -50,9 +50,17 @@ struct SessionImportCommand: AsyncParsableCommand {
                 throw CLIFailure(.leaseHeld, "account \(account) is in use by \(lease.holder); importing a key under a running "
                     + "process would mix two sessions. Stop that process first.")
             }
-            if try await store.loadSession(account: id) != nil, !replace {
+            let existing = try await store.loadSession(account: id)
+            if existing != nil, !replace {
                 throw CLIFailure(.fileExists, "account \(account) already has a session in \(location); nothing was changed. "
                     + "Take a backup (`tgsm session backup`) and pass --replace to overwrite it, or import into another account name.")
+            }
+            // An account's cached peers (access hashes), resolved usernames, history cursors and
+            // jobs belong to one Telegram user: another user's session under its name would use them.
+            if let was = existing?.userID, let now = session.userID, was != now {
+                throw CLIFailure(.fileExists, "account \(account) holds the session of Telegram user \(was), and this one is user \(now)'s; "
+                    + "nothing was changed. Import it into an account of its own (another --account name): an account's cached peers, "
+                    + "resolved usernames and jobs belong to one user.")
             }
             // Two accounts on one key connect with it at once, and Telegram destroys it for both
             // (AUTH_KEY_DUPLICATED: a new login by code for each).
