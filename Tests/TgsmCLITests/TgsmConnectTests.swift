@@ -812,6 +812,38 @@ import Workers
         try await setup.close()
     }
 
+    /// An account that needs a login when `tgsm run` starts (the others run) is served once
+    /// `tgsm auth` logs it in, without a restart; before, it stayed out until the next start, and
+    /// /health did not list it.
+    @Test func anAccountThatNeededALoginAtStartIsServedOnceLoggedIn() async throws {
+        let setup = try await Setup.start()
+        try await Self.logIn(setup)
+        try await Self.logIn(setup, account: "carol", phone: "15550003")
+        try Data(#"{"rateLimits": {"perAccount": {"other": {"perSecond": 50, "burst": 100}}}}"#.utf8)
+            .write(to: URL(fileURLWithPath: setup.cli.store + "/config.json"))
+        setup.dc.core.withState { state in
+            for keyID in state.authKeyIDs(dc: 1) { state.revokeAuthorization(dc: 1, keyID: keyID) }
+        }
+        let terminal = try setup.terminal(["run", "--no-http", "--grace-period", "5"])
+        var at = try await terminal.expect("ready: carol; waiting for a login: alice")
+        let again = try await setup.cli.run(["auth", "--account", "alice", "--phone", "15550001"], stdin: DCState.loginCode(for: "15550001") + "\n")
+        #expect(again.status == 0, "\(again.stderr)")
+        at = try await terminal.expect("tgsm run: alice: serving", after: at)
+        let enqueued = try await setup.cli.run(["jobs", "enqueue", "--kind", "me", "--account", "alice", "--json"])
+        let id = try #require((try enqueued.jsonObject() as? [String: Any])?["id"] as? Int)
+        var state = ""
+        for _ in 0..<200 where state != "completed" {
+            let listed = try await setup.cli.run(["jobs", "list", "--account", "alice", "--json"])
+            state = ((try? listed.jsonObject() as? [[String: Any]]) ?? []).first { $0["id"] as? Int == id }?["state"] as? String ?? ""
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(state == "completed", "\(terminal.output)")
+        terminal.signal(SIGTERM)
+        try await terminal.expect("tgsm run: stopped", after: at)
+        #expect(try await terminal.status() == 0, "\(terminal.output)")
+        try await setup.close()
+    }
+
     /// `tgsm run` runs the store's backup schedule for its whole life (it had none: the 6-hourly
     /// backups `check` promised never happened): with a 1 s interval, scheduled backups appear while
     /// it runs, each verifying, and the run still stops cleanly on SIGTERM.

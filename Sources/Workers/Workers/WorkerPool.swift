@@ -207,11 +207,17 @@ public final class WorkerPool: Service {
             logger.info("account workers stopped")
             observers.yield(.stopped(account))
         }
+        // Marked before the pool started (it needs a login): with `resumeInterval` its loop starts
+        // waiting for a person, and serves it once a login clears the mark, as for a stop met here.
+        var markedAtStart: AccountStop?
         do {
             if let status = try await accountStatus.status(of: account), status.isTerminal {
-                logger.warning("account is marked stopped; its workers do not start",
-                               metadata: ["state": "\(status.state.rawValue)", "cause": "\(status.cause)", "code": "\(status.code)"])
-                return
+                guard configuration.resumeInterval != nil else {
+                    logger.warning("account is marked stopped; its workers do not start",
+                                   metadata: ["state": "\(status.state.rawValue)", "cause": "\(status.cause)", "code": "\(status.code)"])
+                    return
+                }
+                markedAtStart = AccountStop(error: status.cause, guidance: "the account needs a person (see `tgsm check`)", status: status)
             }
         } catch {
             logger.error("could not read the account's status; starting its workers anyway", metadata: ["error": "\(error)"])
@@ -238,7 +244,7 @@ public final class WorkerPool: Service {
             var iterator = events.makeAsyncIterator()
             var inFlight = 0
             var stopping = false
-            var stopped: AccountStop?
+            var stopped: AccountStop? = markedAtStart
             var timer: Task<Void, Never>?
             var graceTimer: Task<Void, Never>?
             var invoker: (any TelegramInvoking)?

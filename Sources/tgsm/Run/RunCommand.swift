@@ -151,6 +151,8 @@ struct RunCommand: AsyncParsableCommand {
         }
         var running: [AccountID] = []
         var waiting: [AccountID] = []
+        // Marked (they need a login): served once `tgsm auth` clears the mark, without a restart.
+        var marked: [AccountID] = []
         var failures: [CLIFailure] = []
         for account in wanted {
             switch outcomes[account] {
@@ -164,6 +166,7 @@ struct RunCommand: AsyncParsableCommand {
                 let failure = Runtimes.failure(error, account: account)
                 failures.append(failure)
                 Terminal.standard.error(failure.message)
+                if failure.exit == .accountMarked { marked.append(account) }
             case nil:
                 break
             }
@@ -182,7 +185,7 @@ struct RunCommand: AsyncParsableCommand {
         let pool = WorkerPool(
             queue: queue, handlers: [MeJob(), ResolveJob(archive: archive), HistoryJob(archive: archive), SendJob(archive: archive)],
             invokers: runtimes, accountStatus: store, floodLedger: store,
-            configuration: WorkerConfiguration(accounts: served, concurrencyPerAccount: concurrency, gracePeriod: gracePeriod,
+            configuration: WorkerConfiguration(accounts: served + marked, concurrencyPerAccount: concurrency, gracePeriod: gracePeriod,
                                                standbyInterval: standby ? standbyInterval : nil, resumeInterval: 10),
             clock: clock, logger: logger)
         var extra: [RunServices.Entry] = []
@@ -208,7 +211,7 @@ struct RunCommand: AsyncParsableCommand {
             let server: OperatorHTTPServer
             do {
                 server = try OperatorHTTPServer(
-                    configuration: OperatorHTTPConfiguration(host: httpHost, port: httpPort, accessToken: token, accounts: served),
+                    configuration: OperatorHTTPConfiguration(host: httpHost, port: httpPort, accessToken: token, accounts: served + marked),
                     store: store, queue: queue, liveHealth: RunServices.liveHealth(of: runtimes), clock: clock, logger: logger)
             } catch {
                 throw CLIFailure(.usage, "\(error)")
@@ -260,7 +263,8 @@ struct RunCommand: AsyncParsableCommand {
                 }
             }
         }
-        let standingBy = waiting.isEmpty ? "" : "; standing by: \(waiting.map(\.rawValue).joined(separator: ", "))"
+        let standingBy = (waiting.isEmpty ? "" : "; standing by: \(waiting.map(\.rawValue).joined(separator: ", "))")
+            + (marked.isEmpty ? "" : "; waiting for a login: \(marked.map(\.rawValue).joined(separator: ", "))")
         Terminal.standard.line("tgsm run: ready: \(running.map(\.rawValue).joined(separator: ", "))\(standingBy) (SIGTERM or Ctrl-C stops)")
         let group = ServiceGroup(configuration: configuration)
         await stop.serve(group)
