@@ -170,6 +170,22 @@ import WebhookTestSupport
         try store.close()
     }
 
+    /// A store from before `session import` refused it, with one key under two accounts: `tgsm
+    /// check` names them (run together, Telegram destroys the key for both).
+    @Test func checkNamesAccountsThatShareOneKey() async throws {
+        let (_, cli) = try CLI.temporary()
+        let key = try CLIFixtures.key(seed: 8)
+        let store = try SQLiteSessionStore.open(directory: cli.store)
+        let shared = SessionState(homeDC: 2, dcs: [2: DCSessionState(authKey: key, serverSalt: 1, timeOffset: 0, isAuthorized: true)], userID: 1001, isBot: false)
+        try await store.saveSession(shared, account: "one", fence: nil)
+        try await store.saveSession(shared, account: "two", fence: nil)
+        try store.close()
+        let check = try await cli.run(["check", "--json"])
+        let report = try check.json(CheckJSON.self)
+        #expect(report.exitCode == 3)
+        #expect(report.findings.filter { $0.message.contains("accounts one, two hold the same auth key") }.count == 1, "\(check.stdout)")
+    }
+
     @Test func aDamagedStoreWithoutBackupIsATypedErrorNotACrash() async throws {
         let (root, cli) = try CLI.temporary()
         let string = try TelethonStringSession.encode(PortableSession(dc: 1, authKey: try CLIFixtures.key(seed: 3), address: DCAddress(host: "127.0.0.1", port: 1)))

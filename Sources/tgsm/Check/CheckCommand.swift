@@ -204,9 +204,13 @@ struct CheckCommand: AsyncParsableCommand {
                 findings.append(.warning("accounts", "the store holds no account", ["Import a session: `tgsm session import --account NAME FILE`."]))
             }
             var loggedIn: Set<AccountID> = []
+            // Which accounts hold each key: two on one key connect with it at once, and Telegram
+            // destroys it for both (a store from before `session import` refused that).
+            var holders: [Int64: [AccountID]] = [:]
             for account in accounts {
                 let name = "account \(account)"
                 let session = try await store.loadSession(account: account)
+                for key in Set(session?.dcs.values.compactMap { $0.authKey?.id } ?? []) { holders[key, default: []].append(account) }
                 if let session, session.isAuthorized {
                     loggedIn.insert(account)
                     findings.append(.ok(name, "session on DC \(session.homeDC), logged in"))
@@ -241,6 +245,13 @@ struct CheckCommand: AsyncParsableCommand {
                 default:
                     break
                 }
+            }
+            for names in Set(holders.values.filter { $0.count > 1 }.map { $0.map(\.rawValue).sorted() }).sorted(by: { $0.lexicographicallyPrecedes($1) }) {
+                findings.append(.problem(.problems, "accounts", "accounts \(names.joined(separator: ", ")) hold the same auth key: run together, "
+                    + "they connect with it at once and Telegram destroys it for all of them (AUTH_KEY_DUPLICATED)", [
+                        "Keep one of them on this key; give each other one a session of its own (`tgsm session import --replace --account NAME FILE` of a session logged in for it).",
+                        "Until then, run only one of them (`tgsm run --account NAME`).",
+                    ]))
             }
             let waits = try await store.activeFloodWaits(account: nil, at: now)
             for wait in waits {
