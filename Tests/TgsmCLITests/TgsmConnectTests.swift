@@ -844,6 +844,32 @@ import Workers
         try await setup.close()
     }
 
+    /// An account logged in (or imported) while `tgsm run` serves the store's accounts is served by
+    /// that process too, within its 10 s look; before, only after a restart, its jobs queued.
+    @Test func anAccountAddedWhileRunningIsServed() async throws {
+        let setup = try await Setup.start()
+        try await Self.logIn(setup)
+        try Data(#"{"rateLimits": {"perAccount": {"other": {"perSecond": 50, "burst": 100}}}}"#.utf8)
+            .write(to: URL(fileURLWithPath: setup.cli.store + "/config.json"))
+        let terminal = try setup.terminal(["run", "--no-http", "--grace-period", "5"])
+        var at = try await terminal.expect("ready: alice")
+        try await Self.logIn(setup, account: "carol", phone: "15550003")
+        at = try await terminal.expect("tgsm run: carol: added to the store while running; serving it", after: at)
+        let enqueued = try await setup.cli.run(["jobs", "enqueue", "--kind", "me", "--account", "carol", "--json"])
+        let id = try #require((try enqueued.jsonObject() as? [String: Any])?["id"] as? Int)
+        var state = ""
+        for _ in 0..<200 where state != "completed" {
+            let listed = try await setup.cli.run(["jobs", "list", "--account", "carol", "--json"])
+            state = ((try? listed.jsonObject() as? [[String: Any]]) ?? []).first { $0["id"] as? Int == id }?["state"] as? String ?? ""
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(state == "completed", "\(terminal.output)")
+        terminal.signal(SIGTERM)
+        try await terminal.expect("tgsm run: stopped", after: at)
+        #expect(try await terminal.status() == 0, "\(terminal.output)")
+        try await setup.close()
+    }
+
     /// `tgsm run` runs the store's backup schedule for its whole life (it had none: the 6-hourly
     /// backups `check` promised never happened): with a 1 s interval, scheduled backups appear while
     /// it runs, each verifying, and the run still stops cleanly on SIGTERM.

@@ -16,14 +16,15 @@ public struct AlertService: Service {
     /// `remembering(in:logger:)`); nil: this process's memory only.
     private let memory: (any AlertMemory)?
     private let queue: (any JobQueue)?
-    private let accounts: [AccountID]
+    /// nil: every account in the store, as it is at each look.
+    private let accounts: [AccountID]?
     private let liveHealth: OperatorHTTPServer.LiveHealth?
     private let clock: any TelegramClock
     private let interval: Double
     private let logger: Logger
 
     public init(tracker: AlertTracker, delivery: AlertDelivery, store: any OperatorReadableStore, memory: (any AlertMemory)? = nil,
-                queue: (any JobQueue)?, accounts: [AccountID], liveHealth: OperatorHTTPServer.LiveHealth?, clock: any TelegramClock,
+                queue: (any JobQueue)?, accounts: [AccountID]?, liveHealth: OperatorHTTPServer.LiveHealth?, clock: any TelegramClock,
                 interval: Double = 10, logger: Logger) {
         self.tracker = tracker
         self.delivery = delivery

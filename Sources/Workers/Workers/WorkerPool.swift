@@ -117,8 +117,15 @@ public final class WorkerPool: Service {
         /// released, so the account's loop cannot claim the job again in between.
         var halted: Set<AccountID> = []
         /// Accounts whose loops run and are not waiting for a person (`resumeInterval`): when it
-        /// empties, the loops waiting for one end.
+        /// empties, the loops waiting for one end. Every configured account counts from the start,
+        /// so a loop that begins by waiting (its account was marked) does not find it empty only
+        /// because the others' loops have not begun yet.
         var serving: Set<AccountID> = []
+        /// Where `serve(_:)` hands accounts added while the pool runs; nil before the pool runs and
+        /// once it takes no more (shutting down, or no account served).
+        var additions: AsyncStream<AccountID>.Continuation?
+        /// Every account given a loop: the configured ones and those added.
+        var accounts: Set<AccountID> = []
     }
 
     enum LoopEvent: Sendable {
@@ -180,16 +187,41 @@ public final class WorkerPool: Service {
 
     /// Stops claiming everywhere; in-flight jobs get the grace period. `run` returns once they are done.
     public func shutdownGracefully() {
-        let loops = control.withLock { control -> [AsyncStream<LoopEvent>.Continuation] in
+        let (loops, additions) = control.withLock { control -> ([AsyncStream<LoopEvent>.Continuation], AsyncStream<AccountID>.Continuation?) in
             control.shuttingDown = true
-            return Array(control.loops.values)
+            defer { control.additions = nil }
+            return (Array(control.loops.values), control.additions)
         }
+        additions?.finish()
         for loop in loops { loop.yield(.shutdown) }
     }
 
+    /// Serves `account` too, from now on (an account added to the store after the pool started:
+    /// `tgsm run` looks for them): its loop starts as a configured account's did, waiting for a
+    /// person if it is marked. False when the pool takes no more accounts (not running yet,
+    /// shutting down, or ended with no account served) or has a loop for it already.
+    @discardableResult
+    public func serve(_ account: AccountID) -> Bool {
+        control.withLock { control in
+            guard let additions = control.additions, !control.shuttingDown, control.accounts.insert(account).inserted else { return false }
+            control.serving.insert(account)
+            additions.yield(account)
+            return true
+        }
+    }
+
     private func runAccounts() async {
+        let (additions, continuation) = AsyncStream<AccountID>.makeStream()
+        control.withLock { control in
+            control.serving.formUnion(configuration.accounts)
+            control.accounts.formUnion(configuration.accounts)
+            if control.shuttingDown { continuation.finish() } else { control.additions = continuation }
+        }
         await withDiscardingTaskGroup { group in
             for account in configuration.accounts {
+                group.addTask { await self.runAccount(account) }
+            }
+            for await account in additions {
                 group.addTask { await self.runAccount(account) }
             }
         }
@@ -215,6 +247,7 @@ public final class WorkerPool: Service {
                 guard configuration.resumeInterval != nil else {
                     logger.warning("account is marked stopped; its workers do not start",
                                    metadata: ["state": "\(status.state.rawValue)", "cause": "\(status.cause)", "code": "\(status.code)"])
+                    leaveServing(account, removingLoop: true)
                     return
                 }
                 markedAtStart = AccountStop(error: status.cause, guidance: "the account needs a person (see `tgsm check`)", status: status)
@@ -467,11 +500,16 @@ public final class WorkerPool: Service {
     /// account is served any more; then the loops waiting for a person are told to end.
     @discardableResult
     private func leaveServing(_ account: AccountID, removingLoop: Bool) -> Bool {
-        let (nobody, loops) = control.withLock { control -> (Bool, [AsyncStream<LoopEvent>.Continuation]) in
+        let (nobody, loops, additions) = control.withLock { control -> (Bool, [AsyncStream<LoopEvent>.Continuation], AsyncStream<AccountID>.Continuation?) in
             control.serving.remove(account)
             if removingLoop { control.loops.removeValue(forKey: account) }
-            return (control.serving.isEmpty, Array(control.loops.values))
+            // No account served: the pool takes no new ones either, so it can end.
+            let nobody = control.serving.isEmpty
+            let additions = nobody ? control.additions : nil
+            if nobody { control.additions = nil }
+            return (nobody, Array(control.loops.values), additions)
         }
+        additions?.finish()
         if nobody { for loop in loops { loop.yield(.nothingServed) } }
         return nobody
     }

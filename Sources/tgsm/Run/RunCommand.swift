@@ -202,8 +202,9 @@ struct RunCommand: AsyncParsableCommand {
             extra.append(.init(name: "alerts", service: AlertService(
                 tracker: alerts.tracker(), delivery: alerts.delivery(clock: clock, logger: logger, memory: store as? any AlertMemory), store: store,
                 memory: store as? any AlertMemory, queue: queue,
-                // Every account asked for: one left out at start-up (it needs a login, say) is what an alert is for.
-                accounts: wanted, liveHealth: RunServices.liveHealth(of: runtimes), clock: clock, interval: alerts.interval, logger: logger)))
+                // Every account asked for: one left out at start-up (it needs a login, say) is what an
+                // alert is for; without --account, every account in the store as it is at each look.
+                accounts: accounts.isEmpty ? nil : wanted, liveHealth: RunServices.liveHealth(of: runtimes), clock: clock, interval: alerts.interval, logger: logger)))
             Terminal.standard.errorLine("tgsm run: alerts go to \(alerts.url.redacted)")
         }
         if !noHTTP {
@@ -211,7 +212,8 @@ struct RunCommand: AsyncParsableCommand {
             let server: OperatorHTTPServer
             do {
                 server = try OperatorHTTPServer(
-                    configuration: OperatorHTTPConfiguration(host: httpHost, port: httpPort, accessToken: token, accounts: served + marked),
+                    configuration: OperatorHTTPConfiguration(host: httpHost, port: httpPort, accessToken: token,
+                                                             accounts: accounts.isEmpty ? nil : served + marked),
                     store: store, queue: queue, liveHealth: RunServices.liveHealth(of: runtimes), clock: clock, logger: logger)
             } catch {
                 throw CLIFailure(.usage, "\(error)")
@@ -263,6 +265,22 @@ struct RunCommand: AsyncParsableCommand {
                 }
             }
         }
+        // Without --account the run serves every account of the store, also those added while it
+        // runs (`tgsm auth`, `tgsm session import`): looked for every 10 s.
+        let discovery = accounts.isEmpty ? Task {
+            var known = Set(wanted)
+            while !Task.isCancelled {
+                do { try await clock.sleep(for: 10) } catch { return }
+                guard let stored = try? await store.accounts() else { continue }
+                for account in stored where !known.contains(account) {
+                    known.insert(account)
+                    if pool.serve(account) {
+                        Terminal.standard.errorLine("tgsm run: \(account.rawValue): added to the store while running; serving it")
+                    }
+                }
+            }
+        } : nil
+        defer { discovery?.cancel() }
         let standingBy = (waiting.isEmpty ? "" : "; standing by: \(waiting.map(\.rawValue).joined(separator: ", "))")
             + (marked.isEmpty ? "" : "; waiting for a login: \(marked.map(\.rawValue).joined(separator: ", "))")
         Terminal.standard.line("tgsm run: ready: \(running.map(\.rawValue).joined(separator: ", "))\(standingBy) (SIGTERM or Ctrl-C stops)")
