@@ -51,12 +51,12 @@ let ping = ScriptedHandler(kind: "ping") { context in
 
         func pool(
             _ handlers: [any JobHandler], invokers: [AccountID: any TelegramInvoking], concurrency: Int = 2, grace: Double = 1000,
-            seed: UInt64 = 1, resumeInterval: Double? = nil
+            seed: UInt64 = 1, resumeInterval: Double? = nil, accounts: [AccountID]? = nil
         ) -> WorkerPool {
             WorkerPool(
                 queue: queue, handlers: handlers, invokers: FixedAccountInvokers(invokers), accountStatus: status, floodLedger: ledger,
                 configuration: WorkerConfiguration(
-                    accounts: invokers.keys.sorted(), concurrencyPerAccount: concurrency, leaseSeconds: 60, heartbeatInterval: 1000,
+                    accounts: accounts ?? invokers.keys.sorted(), concurrencyPerAccount: concurrency, leaseSeconds: 60, heartbeatInterval: 1000,
                     pollInterval: 3600, gracePeriod: grace, backoff: BackoffPolicy(base: 2, cap: 600), owner: "test",
                     resumeInterval: resumeInterval),
                 clock: clock, random: SeededRandomSource(seed: seed), logger: quietLogger)
@@ -183,6 +183,34 @@ let ping = ScriptedHandler(kind: "ping") { context in
         #expect(seen.contains { if case .serving("alice") = $0 { true } else { false } })
         pool.shutdownGracefully()
         try await task.value
+    }
+
+    /// An account already marked when the pool starts waits for its login like one stopped mid-run
+    /// (its loop begins waiting even before the other account's loop begins), and an account added
+    /// while the pool runs (`serve`) gets a loop of its own.
+    @Test func anAccountMarkedAtTheStartWaitsForItsLoginAndAnAddedAccountIsServed() async throws {
+        let fixture = try Fixture()
+        defer { fixture.database.remove() }
+        await fixture.status.setStatus(
+            AccountStatus(state: .revoked, since: fixture.clock.now(), cause: "SESSION_REVOKED", code: "TGSM-AUTH-002"), for: "alice")
+        let pool = fixture.pool([ping], invokers: ["alice": NearestDCInvoker(), "bob": NearestDCInvoker(), "carol": NearestDCInvoker()],
+                                concurrency: 1, resumeInterval: 30, accounts: ["alice", "bob"])
+        var events = pool.events().makeAsyncIterator()
+        let first = try await fixture.enqueue("ping", "alice")
+        let task = Task { try await pool.run() }
+        await fixture.clock.waitForSleepers(2)  // bob's poll, alice's look at her mark
+        #expect(try await fixture.queue.job(first)?.state == .queued, "marked: not served")
+        await fixture.status.setStatus(.active(since: fixture.clock.now()), for: "alice")
+        fixture.clock.advance(by: 30)
+        await awaitEvent(&events) { if case .finished(first, _, .completed) = $0 { true } else { false } }
+
+        let added = try await fixture.enqueue("ping", "carol")
+        #expect(pool.serve("carol"))
+        #expect(!pool.serve("carol"), "one loop per account")
+        await awaitEvent(&events) { if case .finished(added, _, .completed) = $0 { true } else { false } }
+        pool.shutdownGracefully()
+        try await task.value
+        #expect(!pool.serve("dave"), "a pool that ended takes no account")
     }
 
     /// An account whose lease was lost (the store unreachable past its TTL) is taken again once it

@@ -215,7 +215,8 @@ public final class WorkerPool: Service {
         control.withLock { control in
             control.serving.formUnion(configuration.accounts)
             control.accounts.formUnion(configuration.accounts)
-            if control.shuttingDown { continuation.finish() } else { control.additions = continuation }
+            // With no account to begin with, nothing is served: the pool ends at once, as before.
+            if control.shuttingDown || configuration.accounts.isEmpty { continuation.finish() } else { control.additions = continuation }
         }
         await withDiscardingTaskGroup { group in
             for account in configuration.accounts {
