@@ -542,6 +542,32 @@ import Workers
     }
 
     /// Logs alice in without a terminal (answers on stdin), for the tests that need a session.
+    /// `tgsm auth` logs alice in again under a running `tgsm run`: the run serves her (a job of hers
+    /// completes) without a restart, then stops cleanly on SIGTERM.
+    static func logAliceInAgainThenStop(_ setup: Setup, _ terminal: PseudoTerminal, after: Int) async throws {
+        let again = try await setup.cli.run(["auth", "--account", "alice", "--phone", "15550001"], stdin: DCState.loginCode(for: "15550001") + "\n")
+        #expect(again.status == 0, "\(again.stderr)")
+        let at = try await terminal.expect("tgsm run: alice: serving", after: after)
+        #expect(try await completesAMeJob(setup, account: "alice") == "completed", "\(terminal.output)")
+        terminal.signal(SIGTERM)
+        try await terminal.expect("tgsm run: stopped", after: at)
+        #expect(try await terminal.status() == 0, "\(terminal.output)")
+        try await setup.close()
+    }
+
+    /// Enqueues a `me` job for `account` and waits (10 s at most) for it to complete; its last state.
+    static func completesAMeJob(_ setup: Setup, account: String) async throws -> String {
+        let enqueued = try await setup.cli.run(["jobs", "enqueue", "--kind", "me", "--account", account, "--json"])
+        let id = try #require((try enqueued.jsonObject() as? [String: Any])?["id"] as? Int, "\(enqueued.stderr)")
+        var state = ""
+        for _ in 0..<200 where state != "completed" {
+            let listed = try await setup.cli.run(["jobs", "list", "--account", account, "--json"])
+            state = ((try? listed.jsonObject() as? [[String: Any]]) ?? []).first { $0["id"] as? Int == id }?["state"] as? String ?? ""
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        return state
+    }
+
     static func logIn(_ setup: Setup, account: String = "alice", phone: String = "15550001") async throws {
         // The code is the test DC's deterministic one: the phone's last five digits reversed.
         let code = String(phone.suffix(5).reversed())
@@ -794,22 +820,7 @@ import Workers
         #expect(try await setup.cli.run(["jobs", "enqueue", "--kind", "me", "--account", "alice"]).status == 0)
         at = try await terminal.expect("alice: stopped by AUTH_KEY_UNREGISTERED", after: at)
 
-        let again = try await setup.cli.run(["auth", "--account", "alice", "--phone", "15550001"], stdin: DCState.loginCode(for: "15550001") + "\n")
-        #expect(again.status == 0, "\(again.stderr)")
-        at = try await terminal.expect("tgsm run: alice: serving", after: at)
-        let enqueued = try await setup.cli.run(["jobs", "enqueue", "--kind", "me", "--account", "alice", "--json"])
-        let id = try #require((try enqueued.jsonObject() as? [String: Any])?["id"] as? Int)
-        var state = ""
-        for _ in 0..<200 where state != "completed" {
-            let listed = try await setup.cli.run(["jobs", "list", "--account", "alice", "--json"])
-            state = ((try? listed.jsonObject() as? [[String: Any]]) ?? []).first { $0["id"] as? Int == id }?["state"] as? String ?? ""
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        #expect(state == "completed", "\(terminal.output)")
-        terminal.signal(SIGTERM)
-        try await terminal.expect("tgsm run: stopped", after: at)
-        #expect(try await terminal.status() == 0, "\(terminal.output)")
-        try await setup.close()
+        try await Self.logAliceInAgainThenStop(setup, terminal, after: at)
     }
 
     /// An account that needs a login when `tgsm run` starts (the others run) is served once
@@ -825,23 +836,8 @@ import Workers
             for keyID in state.authKeyIDs(dc: 1) { state.revokeAuthorization(dc: 1, keyID: keyID) }
         }
         let terminal = try setup.terminal(["run", "--no-http", "--grace-period", "5"])
-        var at = try await terminal.expect("ready: carol; waiting for a login: alice")
-        let again = try await setup.cli.run(["auth", "--account", "alice", "--phone", "15550001"], stdin: DCState.loginCode(for: "15550001") + "\n")
-        #expect(again.status == 0, "\(again.stderr)")
-        at = try await terminal.expect("tgsm run: alice: serving", after: at)
-        let enqueued = try await setup.cli.run(["jobs", "enqueue", "--kind", "me", "--account", "alice", "--json"])
-        let id = try #require((try enqueued.jsonObject() as? [String: Any])?["id"] as? Int)
-        var state = ""
-        for _ in 0..<200 where state != "completed" {
-            let listed = try await setup.cli.run(["jobs", "list", "--account", "alice", "--json"])
-            state = ((try? listed.jsonObject() as? [[String: Any]]) ?? []).first { $0["id"] as? Int == id }?["state"] as? String ?? ""
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        #expect(state == "completed", "\(terminal.output)")
-        terminal.signal(SIGTERM)
-        try await terminal.expect("tgsm run: stopped", after: at)
-        #expect(try await terminal.status() == 0, "\(terminal.output)")
-        try await setup.close()
+        let at = try await terminal.expect("ready: carol; waiting for a login: alice")
+        try await Self.logAliceInAgainThenStop(setup, terminal, after: at)
     }
 
     /// An account logged in (or imported) while `tgsm run` serves the store's accounts is served by
@@ -855,15 +851,7 @@ import Workers
         var at = try await terminal.expect("ready: alice")
         try await Self.logIn(setup, account: "carol", phone: "15550003")
         at = try await terminal.expect("tgsm run: carol: added to the store while running; serving it", after: at)
-        let enqueued = try await setup.cli.run(["jobs", "enqueue", "--kind", "me", "--account", "carol", "--json"])
-        let id = try #require((try enqueued.jsonObject() as? [String: Any])?["id"] as? Int)
-        var state = ""
-        for _ in 0..<200 where state != "completed" {
-            let listed = try await setup.cli.run(["jobs", "list", "--account", "carol", "--json"])
-            state = ((try? listed.jsonObject() as? [[String: Any]]) ?? []).first { $0["id"] as? Int == id }?["state"] as? String ?? ""
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        #expect(state == "completed", "\(terminal.output)")
+        #expect(try await Self.completesAMeJob(setup, account: "carol") == "completed", "\(terminal.output)")
         terminal.signal(SIGTERM)
         try await terminal.expect("tgsm run: stopped", after: at)
         #expect(try await terminal.status() == 0, "\(terminal.output)")
