@@ -23,36 +23,6 @@ import Testing
         }
     }
 
-    /// Keeps every log event, so a test can assert what an operator would read.
-    final class LogCapture: Sendable {
-        struct Event: Sendable {
-            var level: Logger.Level
-            var message: String
-            var metadata: [String: String]
-        }
-
-        private let events = Mutex<[Event]>([])
-        var all: [Event] { events.withLock { $0 } }
-
-        var logger: Logger {
-            Logger(label: "escalation") { _ in Handler(capture: self) }
-        }
-
-        struct Handler: LogHandler {
-            let capture: LogCapture
-            var metadata: Logger.Metadata = [:]
-            var logLevel: Logger.Level = .trace
-            subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-                get { metadata[key] }
-                set { metadata[key] = newValue }
-            }
-            func log(event: LogEvent) {
-                let fields = (event.metadata ?? [:]).mapValues { "\($0)" }
-                capture.events.withLock { $0.append(Event(level: event.level, message: "\(event.message)", metadata: fields)) }
-            }
-        }
-    }
-
     /// Unique per test: the registry is process-wide, so each test reads its own series.
     static func account() -> AccountID { AccountID("esc-" + String(UUID().uuidString.filter(\.isLetter).prefix(8)).lowercased()) }
 

@@ -47,6 +47,10 @@ public struct BoundTemporaryKey: Sendable, Equatable {
 public struct SessionState: Sendable, Equatable {
     public var homeDC: Int
     public var dcs: [Int: DCSessionState]
+
+    /// The ids of the permanent keys held, any DC: two accounts holding one of them connect with
+    /// it at once, and Telegram destroys it for both.
+    public var authKeyIDs: Set<Int64> { Set(dcs.values.compactMap { $0.authKey?.id }) }
     /// The logged-in user's id, when known.
     public var userID: Int64?
     public var isBot: Bool

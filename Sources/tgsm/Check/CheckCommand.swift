@@ -210,7 +210,7 @@ struct CheckCommand: AsyncParsableCommand {
             for account in accounts {
                 let name = "account \(account)"
                 let session = try await store.loadSession(account: account)
-                for key in Set(session?.dcs.values.compactMap { $0.authKey?.id } ?? []) { holders[key, default: []].append(account) }
+                for key in session?.authKeyIDs ?? [] { holders[key, default: []].append(account) }
                 if let session, session.isAuthorized {
                     loggedIn.insert(account)
                     findings.append(.ok(name, "session on DC \(session.homeDC), logged in"))

@@ -65,8 +65,7 @@ struct SessionImportCommand: AsyncParsableCommand {
             // Two accounts on one key connect with it at once, and Telegram destroys it for both
             // (AUTH_KEY_DUPLICATED: a new login by code for each).
             for other in try await store.accounts() where other != id {
-                let keys = try await store.loadSession(account: other)?.dcs.values.compactMap { $0.authKey?.id } ?? []
-                if keys.contains(session.authKey.id) {
+                if try await store.loadSession(account: other)?.authKeyIDs.contains(session.authKey.id) == true {
                     throw CLIFailure(.fileExists, "this session's key is already the session of account \(other.rawValue); nothing was "
                         + "changed. Two accounts on one key would both connect with it and Telegram would destroy it for both "
                         + "(AUTH_KEY_DUPLICATED, a new login by code for each). Each account needs a login of its own: log the "
