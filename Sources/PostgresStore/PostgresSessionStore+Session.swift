@@ -277,6 +277,35 @@ extension PostgresSessionStore {
         }
     }
 
+    public func importPeers(_ peers: [PeerRecord], account: AccountID) async throws(SessionStoreError) {
+        guard !peers.isEmpty else { return }
+        let logger = self.logger
+        let now = clock.now()
+        try await accountWrite("import peers of \(account)", account: account, fence: nil, now: now) { connection in
+            for peer in peers {
+                try await connection.query("""
+                    INSERT INTO peer(account, kind, peer_id, access_hash, username, seen_at)
+                    VALUES (\(account.rawValue), \(peer.kind.rawValue), \(peer.id), \(peer.accessHash), \(peer.username), \(peer.seenAt.seconds))
+                    ON CONFLICT (account, kind, peer_id) DO UPDATE SET
+                        access_hash = coalesce(excluded.access_hash, peer.access_hash),
+                        username = CASE WHEN excluded.access_hash IS NULL AND excluded.username IS NULL THEN peer.username ELSE excluded.username END,
+                        seen_at = excluded.seen_at
+                    WHERE excluded.seen_at > peer.seen_at
+                    """, logger: logger)
+            }
+        }
+    }
+
+    public func peers(account: AccountID) async throws(SessionStoreError) -> [PeerRecord] {
+        let logger = self.logger
+        return try await read("read the peers of \(account)") { connection in
+            try await connection.rows("""
+                SELECT kind, peer_id, access_hash, username, seen_at FROM peer
+                WHERE account = \(account.rawValue) ORDER BY seen_at DESC, kind, peer_id
+                """, logger: logger).compactMap(Self.peerRecord)
+        }
+    }
+
     public func peer(kind: PeerRecord.Kind, id: Int64, account: AccountID) async throws(SessionStoreError) -> PeerRecord? {
         let logger = self.logger
         return try await read("read a peer of \(account)") { connection in

@@ -16,10 +16,12 @@ field. Keys come from a fixed seed so failures are reproducible; the dates the l
 """
 import asyncio
 import base64
+import datetime
 import importlib.metadata
 import json
 import pathlib
 import random
+import sqlite3
 import struct
 import sys
 
@@ -101,6 +103,53 @@ async def peers_usable(storage):
     return (peer.user_id, peer.access_hash) == (user_id, access_hash)
 
 
+# The peers a logged-in client caches, in the marked ids both libraries key them by: a user, a
+# channel, a basic chat (no access hash), and a user seen only as a `min` constructor, which neither
+# library keeps.
+PEER_DATE = datetime.datetime(2025, 1, 1, tzinfo=datetime.timezone.utc)
+
+
+def telethon_peers():
+    return types.contacts.ResolvedPeer(
+        types.PeerUser(1002),
+        [types.Channel(id=2001, title="Test News", photo=types.ChatPhotoEmpty(), date=PEER_DATE, access_hash=-0x2001,
+                       username="TestNews"),
+         types.Chat(id=4001, title="Group", photo=types.ChatPhotoEmpty(), participants_count=3, date=PEER_DATE, version=1)],
+        [types.User(id=1002, access_hash=0x0B0B, username="Bob", first_name="Bob"),
+         types.User(id=1009, access_hash=77, min=True, first_name="Min")])
+
+
+async def store_pyrogram_peers(storage):
+    """Peers as a Pyrogram client stores them (update_peers, and kurigram's update_usernames): a bot
+    with two usernames in kurigram (the first one is the one tgsm keeps), a supergroup, a basic chat."""
+    rows = [(1003, 0x0C, "bot", ["Carol_Bot", "carol_alt"]), (-1000000002002, 0x2002, "supergroup", ["Chatters"]),
+            (-4001, 0, "group", [])]
+    if ORIGINAL:
+        await storage.update_peers([(i, h, t, names[0] if names else None, None) for i, h, t, names in rows])
+    else:
+        await storage.update_peers([(i, h, t, None) for i, h, t, _ in rows])
+        await storage.update_usernames([(i, names) for i, _, _, names in rows if names])
+
+
+def cached_peers(path, library):
+    """The peers the file holds, read back with sqlite3 as tgsm reads them: marked id, access hash (0
+    where none), the first username (lower-cased: tgsm keeps them so), the library's time stamp."""
+    connection = sqlite3.connect(path)
+    try:
+        if library == "telethon":
+            rows = connection.execute("SELECT id, hash, username, date FROM entities WHERE id != 0").fetchall()
+        elif ORIGINAL:
+            rows = connection.execute("SELECT id, access_hash, username, last_update_on FROM peers").fetchall()
+        else:
+            rows = connection.execute(
+                "SELECT p.id, p.access_hash, (SELECT u.username FROM usernames u WHERE u.id = p.id ORDER BY u.rowid LIMIT 1), "
+                "p.last_update_on FROM peers p").fetchall()
+    finally:
+        connection.close()
+    return sorted(({"id": i, "access_hash": h or 0, "username": u.lower() if u else None, "seen_at": d}
+                   for i, h, u, d in rows), key=lambda peer: peer["id"])
+
+
 def key(label, length=256):
     data = random.Random(label).randbytes(256)
     # Telethon stores AuthKey.key as given, and its handshake builds it from the minimal big-endian
@@ -120,9 +169,12 @@ def telethon_file(out, name, dc, address, port, auth_key, user_id, takeout_id=No
     if user_id is not None:
         # What TelegramClient._save_states_and_entities does: the own id as the hash of entity 0.
         session.process_entities(types.contacts.ResolvedPeer(None, [types.InputPeerUser(0, user_id)], []))
+        # What a client caches from its answers.
+        session.process_entities(telethon_peers())
     session.save()
     session.close()
     return {
+        "peers": cached_peers(out / name, "telethon"),
         "name": name, "kind": "file", "format": "telethonFile", "library": TELETHON,
         "dc": dc, "address": address, "port": port, "key": auth_key.rjust(256, b"\0").hex(),
         "user_id": user_id, "is_bot": None, "api_id": None, "test_mode": None, "date": None,
@@ -164,11 +216,13 @@ async def pyrogram_file(out, name, dc, address, port, api_id, test_mode, auth_ke
     await pyrogram_storage(storage, dc, address, port, api_id, test_mode, auth_key, user_id, is_bot)
     # A logged-in client keeps peers too; this also proves the library's own schema takes them.
     assert await peers_usable(storage)
+    await store_pyrogram_peers(storage)
     await storage.save()
     await storage.date(date)  # save() stamps the wall clock; a fixed date keeps the manifest exact
     address, port = await stored_address(storage)
     await storage.close()
     return {
+        "peers": cached_peers(out / (name + FILE_EXTENSION), "pyrogram"),
         "name": name + FILE_EXTENSION, "kind": "file", "format": "pyrogramFile", "library": PYROGRAM,
         "dc": dc, "address": address, "port": port, "key": auth_key.hex(),
         "user_id": user_id, "is_bot": is_bot, "api_id": api_id, "test_mode": test_mode, "date": date,

@@ -86,11 +86,37 @@ struct SessionFixture: Codable, Equatable {
     var date: Int64?
     var takeoutID: Int64?
     var tmpKey: String?
+    /// A file's peer cache, in the libraries' terms; nil for strings (they carry none).
+    var peers: [Peer]?
+
+    /// One cached peer as both libraries key it: the marked id (a channel -100..., a basic chat
+    /// negated), the access hash (0 for a basic chat), the username lower-cased, Unix seconds.
+    struct Peer: Codable, Hashable {
+        var id: Int64
+        var accessHash: Int64
+        var username: String?
+        var seenAt: Int64
+
+        enum CodingKeys: String, CodingKey {
+            case id, accessHash = "access_hash", username, seenAt = "seen_at"
+        }
+
+        init(_ record: PeerRecord) {
+            id = switch record.kind {
+            case .user: record.id
+            case .chat: -record.id
+            case .channel: -(1_000_000_000_000 + record.id)
+            }
+            accessHash = record.accessHash ?? 0
+            username = record.username
+            seenAt = Int64(record.seenAt.seconds)
+        }
+    }
 
     enum CodingKeys: String, CodingKey {
         case name, kind, format, library, text, dc, address, port, key
         case userID = "user_id", isBot = "is_bot", apiID = "api_id", testMode = "test_mode", date
-        case takeoutID = "takeout_id", tmpKey = "tmp_key"
+        case takeoutID = "takeout_id", tmpKey = "tmp_key", peers
     }
 
     /// What tgsm must write to produce `session` in `format`: the fields that format carries. A
@@ -107,6 +133,7 @@ struct SessionFixture: Codable, Equatable {
         self.address = session.address?.host
         self.port = session.address?.port
         self.key = Hex.encode(session.authKey.bytes)
+        if text == nil { peers = session.peers.map(Peer.init) }
         switch format {
         case .telethonFile:
             userID = session.userID

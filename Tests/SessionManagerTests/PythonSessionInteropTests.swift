@@ -1,4 +1,5 @@
 import Foundation
+import MTProto
 import MTProtoClient
 import MTProtoCrypto
 import SessionManager
@@ -90,6 +91,11 @@ import Testing
                 detected = try ForeignSession.decodeString(text)
             }
             #expect(session.mismatches(with: fixture) == [], "\(label)")
+            // The peer cache the library wrote through its own API, row by row (Telethon keeps no
+            // `min` user; a kurigram bot's first username is the one kept).
+            #expect(Set(session.peers.map(SessionFixture.Peer.init)) == Set(fixture.peers ?? []), "\(label)")
+            #expect(session.unreadablePeerRows == 0, "\(label)")
+            if fixture.kind == "file", fixture.userID != nil { #expect(session.peers.count >= 3, "\(label)") }
             #expect(detected.format == format, "\(label) detected as \(detected.format)")
             #expect(detected.session == session, "\(label)")
 
@@ -111,9 +117,17 @@ import Testing
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }
         let key = { (seed: UInt64) throws -> AuthKey in try #require(TestKeys.key(seed: seed)) }
+        // Seen just now: Pyrogram trusts a cached username for 8 hours after its row's time stamp.
+        let now = UnixTime(seconds: Date().timeIntervalSince1970.rounded(.down))
+        let peers = [
+            PeerRecord(kind: .user, id: 1002, accessHash: 0x0B0B, username: "bob", seenAt: now),
+            PeerRecord(kind: .channel, id: 2001, accessHash: -0x2001, username: "testnews", seenAt: now + -10),
+            PeerRecord(kind: .chat, id: 4001, accessHash: nil, seenAt: now + -20),
+            PeerRecord(kind: .user, id: 7_000_000_001, accessHash: .min, seenAt: now + -30),
+        ]
         let userV4 = PortableSession(
             dc: 2, authKey: try key(1), address: DCAddress(host: "149.154.167.51", port: 443), userID: 123456789,
-            takeoutID: 987654321987, temporaryAuthKey: try key(2)
+            takeoutID: 987654321987, temporaryAuthKey: try key(2), peers: peers
         )
         let userV6 = PortableSession(
             dc: 4, authKey: try key(3), address: DCAddress(host: "2001:67c:4e8:f004::a", port: 443, isIPv6: true),
@@ -126,7 +140,7 @@ import Testing
         )
         let pyrogramUser = PortableSession(
             dc: 2, authKey: try key(6), address: DCAddress(host: "149.154.167.51", port: 443), userID: 777000,
-            isBot: false, apiID: 611335, isTestMode: false, date: 1_764_720_000
+            isBot: false, apiID: 611335, isTestMode: false, date: 1_764_720_000, peers: peers
         )
         let pyrogramTestBot = PortableSession(
             dc: 3, authKey: try key(7), address: DCAddress(host: "149.154.175.117", port: 80), userID: 7_012_345_678,

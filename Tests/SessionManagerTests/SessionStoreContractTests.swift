@@ -112,6 +112,36 @@ import Testing
         }
     }
 
+    /// A session import brings another library's peer cache: what the store saw later stays, what
+    /// it did not know is added, and an export lists everything, most recently seen first.
+    @Test(arguments: StoreEngine.allCases) func importedPeersNeverOutrankWhatTheStoreSawLater(_ engine: StoreEngine) async throws {
+        try await EngineStore.with(engine) { place in
+            let store = try await place.open()
+            try await store.rememberPeers([
+                PeerRecord(kind: .user, id: 1002, accessHash: 0x0B0B, username: "bob", seenAt: UnixTime(seconds: 500)),
+                PeerRecord(kind: .channel, id: 2001, accessHash: 0x2001, username: "oldnews", seenAt: UnixTime(seconds: 100)),
+            ], account: "alice", fence: nil)
+            try await store.importPeers([
+                // Older than the store's sighting: ignored.
+                PeerRecord(kind: .user, id: 1002, accessHash: 0x0BAD, username: "robert", seenAt: UnixTime(seconds: 400)),
+                // Newer: taken (the channel's username changed).
+                PeerRecord(kind: .channel, id: 2001, accessHash: 0x2001, username: "testnews", seenAt: UnixTime(seconds: 300)),
+                PeerRecord(kind: .chat, id: 4001, accessHash: nil, seenAt: UnixTime(seconds: 200)),
+            ], account: "alice")
+            try await store.importPeers([PeerRecord(kind: .user, id: 1003, accessHash: 3, seenAt: UnixTime(seconds: 1))], account: "carol")
+            #expect(try await store.peers(account: "alice") == [
+                PeerRecord(kind: .user, id: 1002, accessHash: 0x0B0B, username: "bob", seenAt: UnixTime(seconds: 500)),
+                PeerRecord(kind: .channel, id: 2001, accessHash: 0x2001, username: "testnews", seenAt: UnixTime(seconds: 300)),
+                PeerRecord(kind: .chat, id: 4001, accessHash: nil, seenAt: UnixTime(seconds: 200)),
+            ])
+            #expect(try await store.peer(username: "oldnews", account: "alice") == nil)
+            #expect(try await store.accounts().contains("carol"), "an import creates the account's row")
+            #expect(try await store.peers(account: "carol").map(\.id) == [1003])
+            #expect(try await store.peers(account: "bob") == [])
+            try await store.shutDown()
+        }
+    }
+
     @Test(arguments: StoreEngine.allCases) func floodLedgerKeepsTheLaterUntilAndPurgesEnded(_ engine: StoreEngine) async throws {
         try await EngineStore.with(engine) { place in
             let store = try await place.open()

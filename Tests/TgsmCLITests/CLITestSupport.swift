@@ -134,6 +134,29 @@ enum CLIFixtures {
         return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
+    /// Whether the pinned venv is there (scripts/setup-python); `scripts/test` requires it.
+    static var hasPython: Bool { FileManager.default.isExecutableFile(atPath: pythonPath.path) }
+    static let pythonRequired = ProcessInfo.processInfo.environment["TGSM_REQUIRE_VENV"] == "1"
+
+    /// Runs one of Tests/Interop's scripts with the pinned venv's Python.
+    static func interopScript(_ name: String, _ arguments: [String]) async throws -> (status: Int32, stdout: String, stderr: String) {
+        let script = pythonPath.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Tests/Interop/" + name)
+        let process = Process()
+        process.executableURL = pythonPath
+        process.arguments = [script.path] + arguments
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        async let output = CLI.readToEnd(out.fileHandleForReading)
+        async let errors = CLI.readToEnd(err.fileHandleForReading)
+        let (stdout, stderr) = await (output, errors)
+        await process.exited()
+        return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
+    }
+
     static func mode(_ path: String) -> Int {
         ((try? FileManager.default.attributesOfItem(atPath: path))?[.posixPermissions] as? NSNumber)?.intValue ?? -1
     }

@@ -13,7 +13,7 @@ import MTProtoCrypto
 import OperatorHTTP
 import SessionManager
 import TLSchema
-import TestDC
+@testable import TestDC
 import Testing
 import WebhookTestSupport
 import Workers
@@ -634,6 +634,57 @@ import Workers
         #expect(learnt != nil)
         let pyrogram = try await other.run(["session", "export", "--account", "moved", "--format", "pyrogram-string", "--api-id", "1", "--stdout"])
         #expect(pyrogram.status == 0, "\(pyrogram.stderr)")
+        try await setup.close()
+    }
+
+    /// Moving from Telethon keeps what Telethon had already looked up: a `.session` file written by
+    /// Telethon itself (it logged in against the test DC and looked up @testnews and @bob) is
+    /// imported with its entities, and `tgsm run`'s jobs then address those peers without a single
+    /// contacts.resolveUsername reaching the DC: a history by username, a resolve, and a send to a
+    /// user given by id alone (the DC checks the access hash, which only the imported cache had).
+    @Test(.enabled(if: CLIFixtures.hasPython || CLIFixtures.pythonRequired, "needs the pinned venv (scripts/setup-python)"))
+    func aTelethonSessionsCachedPeersSpareTheResolveBudget() async throws {
+        let setup = try await Setup.start()
+        let session = setup.root + "/moving.session"
+        let telethon = try await CLIFixtures.interopScript("telethon_session_with_peers.py", [setup.dcDirectory, session, "testnews", "bob"])
+        try #require(telethon.status == 0, "\(telethon.stderr)")
+        struct Entity: Decodable { var id: Int64; var hash: Int64; var username: String? }
+        let entities = try JSONDecoder().decode([Entity].self, from: Data(telethon.stdout.utf8))
+        #expect(entities.contains { $0.id == -1_000_000_002_001 && $0.username == "testnews" }, "\(entities)")
+        #expect(entities.contains { $0.id == 1002 && $0.hash == 0x0B0B }, "\(entities)")
+
+        let imported = try await setup.cli.run(["session", "import", "--account", "alice", session, "--json"])
+        #expect(imported.status == 0, "\(imported.stderr)")
+        struct Imported: Decodable { var peers: Int; var peersLeftOut: Int; var userID: Int64? }
+        let result = try imported.json(Imported.self)
+        #expect(result.userID == 1001 && result.peersLeftOut == 0)
+        #expect(result.peers == entities.count - 1, "every entity but row 0 (the own id): \(imported.stdout)")
+
+        let resolves = try setup.counter("contacts.resolveUsername")
+        let jobs: [(String, String)] = [
+            ("history", #"{"peer": {"username": "@TestNews"}, "initialLimit": 10}"#),
+            ("resolve", #"{"username": "bob"}"#),
+            ("send", #"{"peer": {"type": "user", "id": 1002}, "text": "moved from Telethon"}"#),
+        ]
+        for (kind, payload) in jobs {
+            let enqueued = try await setup.cli.run(["jobs", "enqueue", "--kind", kind, "--account", "alice", "--payload", payload])
+            #expect(enqueued.status == 0, "\(enqueued.stderr)")
+        }
+        let run = try setup.terminal(["run", "--no-http", "--grace-period", "5"])
+        let at = try await run.expect("ready: alice")
+        var states: [String] = []
+        for _ in 0..<300 where states != ["completed", "completed", "completed"] {
+            try await Task.sleep(for: .milliseconds(100))
+            let listed = try await setup.cli.run(["jobs", "list", "--account", "alice", "--json"])
+            states = ((try? listed.jsonObject() as? [[String: Any]]) ?? []).compactMap { $0["state"] as? String }
+        }
+        #expect(states == ["completed", "completed", "completed"], "\(run.output)")
+        #expect(setup.fired(resolves) == 0, "no username was resolved again")
+        let delivered = setup.dc.core.withState { ($0.privateBoxes[1001] ?? []).contains { $0.out && $0.text == "moved from Telethon" } }
+        #expect(delivered)
+        run.signal(SIGTERM)
+        try await run.expect("tgsm run: stopped", after: at)
+        #expect(try await run.status() == 0)
         try await setup.close()
     }
 

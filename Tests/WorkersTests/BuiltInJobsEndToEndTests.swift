@@ -79,10 +79,13 @@ final class LosesSendAnswers: TelegramInvoking {
             archive = try SQLiteMessageArchive(writer: queue.writer)
         }
 
-        func pool(_ invokers: [AccountID: any TelegramInvoking], concurrency: Int = 2, doubtWindow: Double = 3600) -> WorkerPool {
+        func pool(
+            _ invokers: [AccountID: any TelegramInvoking], concurrency: Int = 2, doubtWindow: Double = 3600, peers: (any PeerDirectory)? = nil
+        ) -> WorkerPool {
             WorkerPool(
                 queue: queue,
-                handlers: [MeJob(), ResolveJob(archive: archive), HistoryJob(archive: archive), SendJob(archive: archive, doubtWindow: doubtWindow)],
+                handlers: [MeJob(), ResolveJob(archive: archive, peers: peers), HistoryJob(archive: archive, peers: peers),
+                           SendJob(archive: archive, doubtWindow: doubtWindow, peers: peers)],
                 invokers: FixedAccountInvokers(invokers), accountStatus: status,
                 configuration: WorkerConfiguration(
                     accounts: invokers.keys.sorted(), concurrencyPerAccount: concurrency, leaseSeconds: 60, heartbeatInterval: 20,
@@ -156,6 +159,55 @@ final class LosesSendAnswers: TelegramInvoking {
         pool.shutdownGracefully()
         try await task.value
         await alice.close()
+        await setup.finish()
+    }
+
+    /// What the account's peer cache saw (here: imported from another library's session) spares
+    /// contacts.resolveUsername: a username seen within `PeerReference.cachedUsernameLifetime` is
+    /// taken from it, before the archive's older resolution (the name moved since), an older one
+    /// is resolved again (usernames change hands), and a peer given by id alone gets its access
+    /// hash from it (the DC refuses a wrong one).
+    @Test func aPeerTheAccountsCacheSawIsAddressedWithoutResolvingIt() async throws {
+        let setup = try await Setup()
+        let store = try SQLiteSessionStore.open(directory: setup.database.folder.appendingPathComponent("store").path,
+                                                options: SQLiteStoreOptions(logger: quietLogger))
+        let now = setup.clock.now()
+        try await store.importPeers([
+            PeerRecord(kind: .channel, id: 2001, accessHash: 0x2001, username: "TestNews", seenAt: now + -60),
+            PeerRecord(kind: .user, id: 1002, accessHash: 0x0B0B, username: "bob", seenAt: now + -(PeerReference.cachedUsernameLifetime + 60)),
+        ], account: "alice")
+        // Resolved long ago, before the name moved to channel 2001: the DC knows no channel 2999.
+        try await setup.archive.savePeer(ResolvedPeer(type: .channel, id: 2999, accessHash: 1), username: "testnews", account: "alice")
+        let resolves = try setup.cluster.dc.addFault(FaultRule(match: FaultMatch(method: "contacts.resolveUsername"), effect: .delay(milliseconds: 0))).id
+        func resolved() -> Int { setup.cluster.dc.core.withState { $0.faults.firedCount(rule: resolves) } }
+        let alice = try await setup.cluster.loggedInClient(phone: "15550001")
+        let pool = setup.pool(["alice": alice], peers: store)
+        var events = pool.events().makeAsyncIterator()
+        let task = Task { try await pool.run() }
+
+        let history = HistoryJob.Payload(peer: PeerReference(username: "@testnews"), initialLimit: 5)
+        let (fetched, _) = try await run(try NewJob(kind: HistoryJob.kind, account: "alice", json: history), on: setup, events: &events)
+        let fetchedPeer = try decode(HistoryJob.Result.self, fetched).peer
+        #expect(fetched.state == .completed && fetchedPeer == "channel:2001")
+        #expect(resolved() == 0, "a username seen a minute ago is not resolved again")
+
+        let (bob, _) = try await run(
+            try NewJob(kind: ResolveJob.kind, account: "alice", json: ResolveJob.Payload(username: "bob")), on: setup, events: &events)
+        let bobPeer = try decode(ResolveJob.Result.self, bob).peer
+        #expect(bob.state == .completed && bobPeer.id == 1002)
+        #expect(resolved() == 1, "a username last seen over \(PeerReference.cachedUsernameLifetime) s ago is resolved again")
+
+        var byID = PeerReference(ResolvedPeer(type: .channel, id: 2001, accessHash: 0))
+        byID.accessHash = nil
+        let (posted, _) = try await run(
+            try NewJob(kind: SendJob.kind, account: "alice", json: SendJob.Payload(peer: byID, text: "by id alone")), on: setup, events: &events)
+        #expect(posted.state == .completed, "\(posted.lastError ?? "")")
+        #expect(resolved() == 1)
+
+        pool.shutdownGracefully()
+        try await task.value
+        await alice.close()
+        try store.close()
         await setup.finish()
     }
 

@@ -9,10 +9,12 @@ import SessionManager
 //   2, 3  the rest as the packed bytes of a Telethon / Pyrogram string, encoded as that library
 //         does, so the length and base64 checks pass and the field checks are reached
 //   4     the rest as a small program building a table snapshot (any tables, columns, storage
-//         classes, ragged rows): the file importers' row parsing, with no SQLite in the way
+//         classes, ragged rows, and the peer caches' tables): the file importers' row parsing,
+//         with no SQLite in the way
 //   5     the rest as a whole file given to SQLite and then to the importers
 // Properties: no trap; every error has a description; whatever imports has a 256-byte key, a
-// positive DC and a real port, and a decoded string re-encodes to one that decodes the same.
+// positive DC and a real port, every imported peer a positive id and a lower-case username, and a
+// decoded string re-encodes to one that decodes the same.
 
 struct Input {
     let bytes: [UInt8]
@@ -34,6 +36,12 @@ func check(_ session: PortableSession) {
     precondition(session.dc >= 1, "an imported DC is positive")
     if let address = session.address {
         precondition((1...65535).contains(address.port) && !address.host.isEmpty, "an imported address is usable")
+    }
+    precondition(session.unreadablePeerRows >= 0, "a count of rows left out")
+    for peer in session.peers {
+        precondition(peer.id > 0, "an imported peer has a positive id")
+        precondition(peer.kind != .chat || peer.accessHash == nil, "a basic chat has no access hash")
+        if let username = peer.username { precondition(!username.isEmpty && username == username.lowercased(), "usernames are kept lower-cased") }
     }
 }
 
@@ -73,7 +81,10 @@ func urlSafe(_ bytes: [UInt8], padded: Bool) -> String {
 let tableNames = ["version", "sessions", "entities", "peers", "sent_files", "notes"]
 let columnNames = ["dc_id", "server_address", "port", "auth_key", "takeout_id", "tmp_auth_key", "api_id", "test_mode",
                    "date", "user_id", "is_bot", "version", "number", "id", "hash", "username"]
-let texts = ["149.154.167.51", "2001:67c:4e8:f002::a", "", " ", "localhost", "8", "\u{0}", "é"]
+let texts = ["149.154.167.51", "2001:67c:4e8:f002::a", "", " ", "localhost", "8", "\u{0}", "é", "user", "bot", "group", "channel",
+             "supergroup", "Bob_1"]
+let peerTableNames = ["entities", "peers"]
+let peerColumnNames = ["id", "hash", "access_hash", "type", "username", "date", "last_update_on", "phone", "name"]
 
 func value(_ input: inout Input) -> SessionFileValue {
     switch input.byte() % 7 {
@@ -98,7 +109,17 @@ func snapshot(_ input: inout Input) -> SessionFileSnapshot {
         let rows = (0..<Int(input.byte() % 3)).map { _ in (0..<Int(input.byte() % 12)).map { _ in value(&input) } }
         tables[name] = SessionFileTable(columns: columns, rows: rows)
     }
-    return SessionFileSnapshot(tableNames: names, tables: tables)
+    var peerTables: [String: SessionFileTable] = [:]
+    var peerRowCounts: [String: Int] = [:]
+    for _ in 0..<Int(input.byte() % 3) {
+        let name = input.pick(peerTableNames)
+        let columns = (0..<Int(input.byte() % 8)).map { _ in input.pick(peerColumnNames) }
+        let rows = (0..<Int(input.byte() % 6)).map { _ in (0..<Int(input.byte() % 9)).map { _ in value(&input) } }
+        peerTables[name] = SessionFileTable(columns: columns, rows: rows)
+        // The file's count may disagree with the rows read (a damaged file, a concurrent write).
+        peerRowCounts[name] = Int(input.byte()) - 64
+    }
+    return SessionFileSnapshot(tableNames: names, tables: tables, peerTables: peerTables, peerRowCounts: peerRowCounts)
 }
 
 func parseAll(_ snapshot: SessionFileSnapshot) {

@@ -52,11 +52,17 @@ public struct PortableSession: Sendable, Equatable, CustomStringConvertible {
     public var takeoutID: Int64?
     /// Telethon: the temporary (PFS) key, when the client was told to store it. Secret.
     public var temporaryAuthKey: AuthKey?
+    /// The peers the library cached (Telethon's `entities`, Pyrogram's `peers`): ids, access
+    /// hashes and usernames, each stamped when the library last saw it. Importing them spares the
+    /// account a contacts.resolveUsername (a small daily budget) per peer it already knew.
+    public var peers: [PeerRecord]
+    /// Rows of the library's peer cache that could not be read (damaged or hand-edited): left out.
+    public var unreadablePeerRows: Int
 
     public init(
         dc: Int, authKey: AuthKey, address: DCAddress? = nil, userID: Int64? = nil, isBot: Bool? = nil,
         apiID: Int64? = nil, isTestMode: Bool? = nil, date: Int64? = nil, takeoutID: Int64? = nil,
-        temporaryAuthKey: AuthKey? = nil
+        temporaryAuthKey: AuthKey? = nil, peers: [PeerRecord] = [], unreadablePeerRows: Int = 0
     ) {
         self.dc = dc
         self.authKey = authKey
@@ -68,6 +74,8 @@ public struct PortableSession: Sendable, Equatable, CustomStringConvertible {
         self.date = date
         self.takeoutID = takeoutID
         self.temporaryAuthKey = temporaryAuthKey
+        self.peers = peers
+        self.unreadablePeerRows = unreadablePeerRows
     }
 
     /// The session of the client's home DC in `state`, with the address of that DC from `dcTable`.
@@ -103,6 +111,8 @@ public struct PortableSession: Sendable, Equatable, CustomStringConvertible {
         if let date { parts.append("date: \(date)") }
         if let takeoutID { parts.append("takeout: \(takeoutID)") }
         if let temporaryAuthKey { parts.append("temporary key: \(temporaryAuthKey)") }
+        if !peers.isEmpty { parts.append("peers: \(peers.count)") }
+        if unreadablePeerRows > 0 { parts.append("unreadable peer rows: \(unreadablePeerRows)") }
         return "PortableSession(\(parts.joined(separator: ", ")))"
     }
 }

@@ -69,9 +69,10 @@ public enum PyrogramSessionFile {
         } else {
             address = PyrogramStringSession.defaultAddress(dc: dc, testMode: testMode ?? false)
         }
+        let cache = ForeignPeerCache.pyrogramPeers(snapshot)
         return PortableSession(
             dc: dc, authKey: key, address: address, userID: userID, isBot: isBot ?? false, apiID: apiID,
-            isTestMode: testMode ?? false, date: date
+            isTestMode: testMode ?? false, date: date, peers: cache.peers, unreadablePeerRows: cache.leftOut
         )
     }
 
@@ -164,6 +165,7 @@ public enum PyrogramSessionFile {
                     session.date ?? 0, userID, (session.isBot ?? false) ? 1 : 0,
                 ]
             )
+            try ForeignPeerCache.writePyrogram(session.peers, db, usernamesTable: false)
         }
     }
 
@@ -232,6 +234,7 @@ public enum PyrogramSessionFile {
                     Data(session.authKey.bytes), session.date ?? 0, userID, (session.isBot ?? false) ? 1 : 0,
                 ]
             )
+            try ForeignPeerCache.writePyrogram(session.peers, db, usernamesTable: true)
         }
     }
 }

@@ -46,15 +46,29 @@ public struct SessionFileTable: Sendable, Hashable {
 public struct SessionFileSnapshot: Sendable, Hashable {
     public var tableNames: Set<String>
     public var tables: [String: SessionFileTable]
+    /// The library's peer cache, most recently seen first: Telethon's `entities` without row 0,
+    /// or Pyrogram's `peers` with a `username` column (kurigram keeps usernames in a table of their
+    /// own: the first one of each peer is joined in). At most `peerRowLimit` rows.
+    public var peerTables: [String: SessionFileTable]
+    /// How many rows each peer table holds in the file, read or not.
+    public var peerRowCounts: [String: Int]
 
-    public init(tableNames: Set<String>, tables: [String: SessionFileTable]) {
+    public init(
+        tableNames: Set<String>, tables: [String: SessionFileTable], peerTables: [String: SessionFileTable] = [:],
+        peerRowCounts: [String: Int] = [:]
+    ) {
         self.tableNames = tableNames
         self.tables = tables
+        self.peerTables = peerTables
+        self.peerRowCounts = peerRowCounts
     }
 
     /// Rows read from a table at most: the session tables hold one row; a few more are read so that
     /// "several rows" can be reported without loading a huge damaged table.
     static let rowLimit = 8
+    /// Peer cache rows read at most (the most recently seen): far more than an account talks to,
+    /// and a bound on what a huge or damaged file costs to import.
+    public static let peerRowLimit = 250_000
 
     /// Reads the tables both formats keep their session in (`version`, `sessions`) and Telethon's
     /// own-user entity (`entities` row 0), opening the file read-only.
@@ -82,7 +96,30 @@ public struct SessionFileSnapshot: Sendable, Hashable {
                         tables["entities"] = SessionFileTable(columns: columns, rows: [])
                     }
                 }
-                return SessionFileSnapshot(tableNames: Set(names), tables: tables)
+                var peerTables: [String: SessionFileTable] = [:]
+                var peerRowCounts: [String: Int] = [:]
+                if names.contains("entities") {
+                    let columns = try db.columns(in: "entities").map(\.name)
+                    if columns.contains("id") {
+                        let order = columns.contains("date") ? " ORDER BY date DESC" : ""
+                        peerTables["entities"] = try readPeers(db, sql: "SELECT * FROM entities WHERE id != 0\(order)")
+                        peerRowCounts["entities"] = try Int.fetchOne(db, sql: "SELECT count(*) FROM entities WHERE id != 0") ?? 0
+                    }
+                }
+                if names.contains("peers") {
+                    let columns = try db.columns(in: "peers").map(\.name)
+                    let order = columns.contains("last_update_on") ? " ORDER BY p.last_update_on DESC" : ""
+                    var usernameColumns: [String] = []
+                    if names.contains("usernames") { usernameColumns = try db.columns(in: "usernames").map(\.name) }
+                    let joinsUsernames = !columns.contains("username") && columns.contains("id")
+                        && usernameColumns.contains("id") && usernameColumns.contains("username")
+                    let username = joinsUsernames
+                        ? ", (SELECT u.username FROM usernames u WHERE u.id = p.id AND u.username IS NOT NULL ORDER BY u.rowid LIMIT 1) AS username"
+                        : ""
+                    peerTables["peers"] = try readPeers(db, sql: "SELECT p.*\(username) FROM peers p\(order)")
+                    peerRowCounts["peers"] = try Int.fetchOne(db, sql: "SELECT count(*) FROM peers") ?? 0
+                }
+                return SessionFileSnapshot(tableNames: Set(names), tables: tables, peerTables: peerTables, peerRowCounts: peerRowCounts)
             }
         } catch let error as DatabaseError {
             throw map(error, path: path)
@@ -97,6 +134,12 @@ public struct SessionFileSnapshot: Sendable, Hashable {
         let condition = filter.map { " WHERE \($0)" } ?? ""
         let rows = try Row.fetchAll(db, sql: "SELECT * FROM \(quoted)\(condition) LIMIT \(rowLimit)")
         return SessionFileTable(columns: columns, rows: rows.map { row in row.databaseValues.map(SessionFileValue.init) })
+    }
+
+    private static func readPeers(_ db: Database, sql: String) throws -> SessionFileTable {
+        let statement = try db.makeStatement(sql: sql + " LIMIT \(peerRowLimit)")
+        let rows = try Row.fetchAll(statement)
+        return SessionFileTable(columns: statement.columnNames, rows: rows.map { row in row.databaseValues.map(SessionFileValue.init) })
     }
 
     /// Existence, readability, emptiness and the SQLite magic are checked before SQLite sees the

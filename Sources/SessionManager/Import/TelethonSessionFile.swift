@@ -36,11 +36,12 @@ public enum TelethonSessionFile {
         if let bytes = try row.blob("tmp_auth_key", row.optionalColumn("tmp_auth_key")) {
             temporary = try SessionFieldRules.authKey(bytes, format: format)
         }
+        let cache = ForeignPeerCache.telethonPeers(snapshot)
         return PortableSession(
             dc: dc, authKey: key, address: try SessionFieldRules.address(host: host, port: port, format: format),
             userID: try selfUserID(snapshot), isBot: nil,
             takeoutID: try row.integer("takeout_id", row.optionalColumn("takeout_id")),
-            temporaryAuthKey: temporary
+            temporaryAuthKey: temporary, peers: cache.peers, unreadablePeerRows: cache.leftOut
         )
     }
 
@@ -63,7 +64,8 @@ public enum TelethonSessionFile {
     }
 
     /// Writes a new Telethon session file that `TelegramClient(path)` (or `SQLiteSession(path)`)
-    /// loads: schema version 8, the session row, and entity 0 with the user id when it is known.
+    /// loads: schema version 8, the session row, entity 0 with the user id when it is known, and
+    /// the session's peers as Telethon's entities.
     /// Never replaces an existing file unless `overwrite` is set.
     public static func write(_ session: PortableSession, to path: String, overwrite: Bool = false) throws(SessionExportError) {
         guard let address = session.address else { throw .noAddress(dc: session.dc, format: format) }
@@ -121,6 +123,7 @@ public enum TelethonSessionFile {
                     arguments: [userID, session.date ?? 0]
                 )
             }
+            try ForeignPeerCache.writeTelethon(session.peers, db)
         }
     }
 }

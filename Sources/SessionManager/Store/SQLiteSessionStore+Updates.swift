@@ -66,6 +66,32 @@ extension SQLiteSessionStore {
         }
     }
 
+    public func importPeers(_ peers: [PeerRecord], account: AccountID) async throws(SessionStoreError) {
+        guard !peers.isEmpty else { return }
+        let now = clock.now()
+        try await write("import peers of \(account)") { db in
+            try Self.ensureAccount(db, account, now: now)
+            let upsert = try db.makeStatement(sql: """
+                    INSERT INTO peer(account, kind, peer_id, access_hash, username, seen_at) VALUES (?, ?, ?, ?, ?, ?)
+                    ON CONFLICT(account, kind, peer_id) DO UPDATE SET
+                        access_hash = coalesce(excluded.access_hash, peer.access_hash),
+                        username = CASE WHEN excluded.access_hash IS NULL AND excluded.username IS NULL THEN peer.username ELSE excluded.username END,
+                        seen_at = excluded.seen_at
+                    WHERE excluded.seen_at > peer.seen_at
+                    """)
+            for peer in peers {
+                try upsert.execute(arguments: [account.rawValue, peer.kind.rawValue, peer.id, peer.accessHash, peer.username, peer.seenAt.seconds])
+            }
+        }
+    }
+
+    public func peers(account: AccountID) async throws(SessionStoreError) -> [PeerRecord] {
+        try await read("read the peers of \(account)") { db in
+            try Row.fetchAll(db, sql: "SELECT kind, peer_id, access_hash, username, seen_at FROM peer WHERE account = ? ORDER BY seen_at DESC, kind, peer_id",
+                             arguments: [account.rawValue]).compactMap(Self.peerRecord)
+        }
+    }
+
     public func peer(kind: PeerRecord.Kind, id: Int64, account: AccountID) async throws(SessionStoreError) -> PeerRecord? {
         try await read("read a peer of \(account)") { db in
             try Row.fetchOne(db, sql: "SELECT kind, peer_id, access_hash, username, seen_at FROM peer WHERE account = ? AND kind = ? AND peer_id = ?",

@@ -12,7 +12,7 @@ import MTProtoClient
 /// is rejected with `SessionStoreError.fenced` in the same transaction, so a paused or partitioned
 /// old owner can never overwrite what the new owner wrote. `nil` skips the check (imports, tools
 /// that run while no client does).
-public protocol SessionStore: FloodLedgerStore, AccountStatusStore {
+public protocol SessionStore: FloodLedgerStore, AccountStatusStore, PeerDirectory {
     // MARK: Accounts
     /// Every account with a row in the store, sorted.
     func accounts() async throws -> [AccountID]
@@ -58,8 +58,12 @@ public protocol SessionStore: FloodLedgerStore, AccountStatusStore {
     // MARK: Peer cache
     /// Remembers peers seen in answers. A known access hash is never replaced by a missing one.
     func rememberPeers(_ peers: [PeerRecord], account: AccountID, fence: LeaseToken?) async throws
-    func peer(kind: PeerRecord.Kind, id: Int64, account: AccountID) async throws -> PeerRecord?
-    func peer(username: String, account: AccountID) async throws -> PeerRecord?
+    /// Adds peers another library cached (a session import): a peer the store saw at or after the
+    /// record's `seenAt` keeps what the store has, and a known access hash is never replaced by a
+    /// missing one.
+    func importPeers(_ peers: [PeerRecord], account: AccountID) async throws
+    /// Every peer kept for the account, most recently seen first (a session export).
+    func peers(account: AccountID) async throws -> [PeerRecord]
 
     // MARK: Identity and proxy
     func identity(account: AccountID) async throws -> DeviceIdentity?

@@ -39,13 +39,19 @@ public struct HistoryJob: JobHandler {
     }
 
     let archive: any MessageArchive
+    let peers: (any PeerDirectory)?
 
-    public init(archive: any MessageArchive) { self.archive = archive }
+    /// - Parameter peers: the accounts' peer cache (the session store), read before a username is
+    ///   resolved and for the access hash of a peer given by id.
+    public init(archive: any MessageArchive, peers: (any PeerDirectory)? = nil) {
+        self.archive = archive
+        self.peers = peers
+    }
 
     public func run(_ context: JobContext) async throws -> Data? {
         let payload = try context.payload(as: Payload.self)
         let pageSize = Int32(max(1, min(payload.pageSize ?? 100, 100)))
-        let peer = try await payload.peer.resolve(context, archive: archive)
+        let peer = try await payload.peer.resolve(context, archive: archive, peers: peers)
         let key = peer.key
         let cursor = try await archive.cursor(account: context.account, peer: key)
         var offsetID: Int32 = 0

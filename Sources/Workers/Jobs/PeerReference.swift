@@ -1,5 +1,6 @@
 import Foundation
 import MTProtoClient
+import SessionManager
 import TL
 import TLSchema
 
@@ -21,18 +22,59 @@ public struct PeerReference: Sendable, Hashable, Codable {
         self.accessHash = peer.accessHash
     }
 
-    /// The peer, resolving a username when needed.
-    func resolve(_ context: JobContext, archive: any MessageArchive) async throws -> ResolvedPeer {
+    /// How long a username the account's peer cache saw is trusted without asking Telegram again
+    /// (Pyrogram's choice too): usernames change hands, and a job must not act on a peer that no
+    /// longer has the name. An answer that mentions the peer with its username refreshes it.
+    public static let cachedUsernameLifetime: Double = 8 * 3600
+
+    /// The peer, resolving a username when needed: what the account's peer cache (`peers`: every
+    /// answer's users and chats, and those imported from Telethon or Pyrogram) saw with that
+    /// username lately, else the archive's earlier resolution, and only then
+    /// contacts.resolveUsername. The cache goes first because it is the fresher of the two: a
+    /// username that moved to another peer shows there with the next answer that mentions it. A
+    /// peer given by id without its access hash takes the one the peer cache knows.
+    func resolve(_ context: JobContext, archive: any MessageArchive, peers: (any PeerDirectory)?) async throws -> ResolvedPeer {
         if let type, let id {
-            return ResolvedPeer(type: type, id: id, accessHash: accessHash ?? 0)
+            if let accessHash { return ResolvedPeer(type: type, id: id, accessHash: accessHash) }
+            if type != .chat, let peers, let known = try await peers.peer(kind: type.recordKind, id: id, account: context.account),
+               let hash = known.accessHash {
+                return ResolvedPeer(type: type, id: id, accessHash: hash)
+            }
+            return ResolvedPeer(type: type, id: id, accessHash: 0)
         }
         guard let username = username?.trimmingCharacters(in: CharacterSet(charactersIn: "@ ")), !username.isEmpty else {
             throw JobFailure.permanent("the peer names neither a username nor a type and id; give one of them")
         }
+        // Not copied into the archive: it would outlive the cache's lifetime there.
+        if let known = try await Self.recentlySeen(username, peers: peers, context: context) { return known }
         if let cached = try await archive.peer(username: username, account: context.account) { return cached }
         let peer = try await ResolveJob.resolveUsername(username, invoker: context.invoker)
         try await archive.savePeer(peer, username: username, account: context.account)
         return peer
+    }
+
+    /// The peer the account's cache saw with `username` within `cachedUsernameLifetime`, with the
+    /// access hash it needs (a basic chat needs none).
+    static func recentlySeen(_ username: String, peers: (any PeerDirectory)?, context: JobContext) async throws -> ResolvedPeer? {
+        guard let peers, let known = try await peers.peer(username: username, account: context.account),
+              context.clock.now().seconds - known.seenAt.seconds <= cachedUsernameLifetime
+        else { return nil }
+        switch known.kind {
+        case .chat: return ResolvedPeer(type: .chat, id: known.id, accessHash: 0)
+        case .user, .channel:
+            guard let hash = known.accessHash else { return nil }
+            return ResolvedPeer(type: known.kind == .user ? .user : .channel, id: known.id, accessHash: hash)
+        }
+    }
+}
+
+extension ResolvedPeer.PeerType {
+    var recordKind: PeerRecord.Kind {
+        switch self {
+        case .user: .user
+        case .chat: .chat
+        case .channel: .channel
+        }
     }
 }
 

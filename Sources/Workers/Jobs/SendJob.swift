@@ -51,16 +51,20 @@ public struct SendJob: JobHandler {
     /// How long after an interrupted send its doubt is resolved by sending again with the same
     /// random_id (seconds); later, the job is a dead letter for the operator to check.
     let doubtWindow: Double
+    let peers: (any PeerDirectory)?
 
-    public init(archive: any MessageArchive, doubtWindow: Double = 3600) {
+    /// - Parameter peers: the accounts' peer cache (the session store), read before a username is
+    ///   resolved and for the access hash of a peer given by id.
+    public init(archive: any MessageArchive, doubtWindow: Double = 3600, peers: (any PeerDirectory)? = nil) {
         self.archive = archive
         self.doubtWindow = doubtWindow
+        self.peers = peers
     }
 
     public func run(_ context: JobContext) async throws -> Data? {
         let payload = try context.payload(as: Payload.self)
         guard !payload.text.isEmpty else { throw JobFailure.permanent("the message text is empty") }
-        let peer = try await payload.peer.resolve(context, archive: archive)
+        let peer = try await payload.peer.resolve(context, archive: archive, peers: peers)
         // A mark an earlier attempt left names the random_id it sent; one written before marks kept
         // notes used the formula of then.
         let mark = context.mark(of: Self.step)

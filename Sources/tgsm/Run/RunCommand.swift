@@ -183,7 +183,7 @@ struct RunCommand: AsyncParsableCommand {
 
         let archive = backend.archive
         let pool = WorkerPool(
-            queue: queue, handlers: [MeJob(), ResolveJob(archive: archive), HistoryJob(archive: archive), SendJob(archive: archive)],
+            queue: queue, handlers: [MeJob(), ResolveJob(archive: archive, peers: store), HistoryJob(archive: archive, peers: store), SendJob(archive: archive, peers: store)],
             invokers: runtimes, accountStatus: store, floodLedger: store,
             configuration: WorkerConfiguration(accounts: served + marked, concurrencyPerAccount: concurrency, gracePeriod: gracePeriod,
                                                standbyInterval: standby ? standbyInterval : nil, resumeInterval: 10),

@@ -33,6 +33,10 @@ struct SessionImportCommand: AsyncParsableCommand {
         var userID: Int64?
         var keyID: String
         var clearedMark: String?
+        /// Peers taken from the library's cache (ids, access hashes, usernames).
+        var peers: Int
+        /// Rows of that cache left out: unreadable, or beyond the newest `SessionFileSnapshot.peerRowLimit`.
+        var peersLeftOut: Int
     }
 
     func validate() throws {
@@ -73,6 +77,9 @@ struct SessionImportCommand: AsyncParsableCommand {
                 }
             }
             try await store.saveSession(session.sessionState, account: id, fence: nil)
+            // What the library had already resolved, so the account does not spend its
+            // resolveUsername budget on it again.
+            try await store.importPeers(session.peers, account: id)
             // A new key is a new login: a terminal mark from the old key no longer applies.
             if let mark = try await store.status(of: id), mark.isTerminal {
                 try await store.setStatus(.active(since: now), for: id)
@@ -90,12 +97,22 @@ struct SessionImportCommand: AsyncParsableCommand {
         }
         await close()
         let keyID = String(UInt64(bitPattern: session.authKey.id), radix: 16)
-        let result = Result(account: account, format: format.rawValue, dc: session.dc, userID: session.userID, keyID: keyID, clearedMark: cleared)
+        let result = Result(
+            account: account, format: format.rawValue, dc: session.dc, userID: session.userID, keyID: keyID, clearedMark: cleared,
+            peers: session.peers.count, peersLeftOut: session.unreadablePeerRows)
         let terminal = Terminal.standard
         if output.json { try terminal.json(result); return }
         terminal.line("\(terminal.paint("imported", .green)) \(format) into \(account): DC \(session.dc), user "
             + "\(session.userID.map(String.init) ?? "unknown"), key id \(keyID)")
         if let cleared { terminal.line("  the account's mark \(cleared) was cleared: the imported key is a new login") }
+        if !session.peers.isEmpty {
+            let usernames = session.peers.filter { $0.username != nil }.count
+            terminal.line("  \(session.peers.count) peers from its cache (\(usernames) with a username): jobs address them without resolving them again")
+        }
+        if session.unreadablePeerRows > 0 {
+            terminal.warning("\(session.unreadablePeerRows) rows of the file's peer cache were left out (unreadable, or beyond the "
+                + "\(SessionFileSnapshot.peerRowLimit) most recently seen); those peers are resolved again when a job needs them")
+        }
         if !(1...5).contains(session.dc) {
             terminal.warning("DC \(session.dc) is not one of Telegram's DCs (1 to 5): right for a session of a test DC with more DCs "
                 + "(`tgsm testdc --dcs`), otherwise the session is damaged and will not connect; `tgsm check` after the first run says")
@@ -250,6 +267,7 @@ struct SessionExportCommand: AsyncParsableCommand {
     func run() async throws {
         let (store, location, close) = try await StoreAccess.sessionStore(global, creating: false)
         let state: SessionState?
+        var peers: [PeerRecord] = []
         do {
             if !whileRunning, let lease = try await store.currentLease(account: AccountID(account)), LeaseView(lease, now: global.now()).isLive {
                 throw CLIFailure(.leaseHeld, "account \(account) is served by \(lease.holder) right now; nothing was exported. Used while "
@@ -258,6 +276,8 @@ struct SessionExportCommand: AsyncParsableCommand {
                     + "first; --while-running exports anyway, for a copy not used until then.")
             }
             state = try await store.loadSession(account: AccountID(account))
+            // A session file carries the library's peer cache too; a string has no room for it.
+            if !format.isString { peers = try await store.peers(account: AccountID(account)) }
         } catch let failure as CLIFailure {
             await close()
             throw failure
@@ -275,6 +295,7 @@ struct SessionExportCommand: AsyncParsableCommand {
         var session: PortableSession
         do { session = try PortableSession(state: state) } catch { throw CLIFailure(error) }
         if let address { session.address = Self.parseAddress(address) }
+        session.peers = peers
         if format.isPyrogram {
             session.apiID = apiID
             session.isTestMode = testMode
