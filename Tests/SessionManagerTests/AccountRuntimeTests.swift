@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import Logging
 import struct MTProtoClient.DCAddress
 import struct MTProtoClient.DCTable
@@ -337,6 +338,51 @@ import Testing
             #expect(error.sessionManagerError?.code == "TGSM-SESSION-002")
         }
         #expect(try await world.store.currentLease(account: "alice")?.token == usurper.token)
+        try await world.close()
+    }
+
+    /// A store that does not let the lease be renewed (another program holds the file locked) is
+    /// ridden out while the lease holds; once it ran out the runtime stops as for an outage
+    /// (TGSM-SESSION-004: nobody took the account), not as for a takeover (TGSM-SESSION-002, "stop
+    /// the other process"), and its calls say so.
+    @Test func aLeaseTheStoreDoesNotLetBeRenewedStopsTheRuntimeAsAnOutage() async throws {
+        let world = try await World.start()
+        try await world.logIn()
+        var options = Fixtures.options()
+        options.busyTimeout = 0.05
+        let impatient = try SQLiteSessionStore.open(directory: world.directory.path, options: options)
+        let runtime = world.runtime(store: impatient)
+        _ = try await runtime.start()
+
+        let holder = try DatabaseQueue(path: world.directory.path + "/sessions.sqlite")
+        let locked = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            try? holder.inDatabase { db in
+                try db.execute(sql: "BEGIN EXCLUSIVE")
+                locked.signal()
+                release.wait()
+                try db.execute(sql: "COMMIT")
+            }
+        }
+        locked.wait()
+        await world.clock.untilSleeping()
+        world.clock.advance(by: 10)            // a renewal fails; the lease holds another 20 s
+        await world.clock.untilSleeping()
+        #expect(await runtime.lease != nil, "still running while the lease holds")
+        world.clock.advance(by: 10)
+        await world.clock.untilSleeping()
+        world.clock.advance(by: 10)            // 30 s: the lease ran out
+        let reason = await runtime.waitUntilStopped()
+        release.signal()
+        guard case .leaseExpired(let cause) = reason else { Issue.record("stopped for \(reason)"); return }
+        #expect(cause.contains("database is locked"), "\(cause)")
+        do {
+            _ = try await runtime.invoker.invoke(Api.functions.updates.GetState(), options: InvokeOptions())
+            Issue.record("a runtime whose lease ran out still called")
+        } catch {
+            #expect(error.sessionManagerError?.code == "TGSM-SESSION-004")
+        }
+        try impatient.close()
         try await world.close()
     }
 

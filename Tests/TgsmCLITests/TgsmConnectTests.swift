@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Foundation
+import GRDB
 import OffThePool
 #if canImport(FoundationNetworking)
 import FoundationNetworking
@@ -685,6 +686,44 @@ import Workers
         run.signal(SIGTERM)
         try await run.expect("tgsm run: stopped", after: at)
         #expect(try await run.status() == 0)
+        try await setup.close()
+    }
+
+    /// A store that stops answering for longer than the lease's TTL (here another program holds the
+    /// SQLite file locked, as a backup tool or a `sqlite3` shell left in a transaction can) stops the
+    /// account's connections, since another process could take the account from then on, but not
+    /// the run: it says so once and takes the account back when the store answers. Before, a run
+    /// serving one account exited 1 ("no account is served any more"), and one serving several
+    /// retried the account with an error and a stop line every 10 s.
+    @Test func aStoreThatStopsAnsweringIsRiddenOutAndSaidOnce() async throws {
+        let setup = try await Setup.start()
+        try await Self.logIn(setup)
+        let run = try setup.terminal(["run", "--no-http", "--lease-ttl", "3", "--grace-period", "5"])
+        let at = try await run.expect("ready: alice")
+        // The other program: one exclusive transaction, held on a thread of its own until released.
+        let holder = try DatabaseQueue(path: setup.cli.store + "/sessions.sqlite")
+        let locked = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            try? holder.inDatabase { db in
+                try db.execute(sql: "BEGIN EXCLUSIVE")
+                locked.signal()
+                release.wait()
+                try db.execute(sql: "COMMIT")
+            }
+        }
+        locked.wait()
+        // The renewal waits out the store's 10 s busy timeout, then finds the lease run out.
+        let stopped = try await run.expect("stopped by TGSM-SESSION-004", after: at, seconds: 60)
+        release.signal()
+        let back = try await run.expect("tgsm run: alice: serving", after: stopped, seconds: 60)
+        #expect(try await Self.completesAMeJob(setup, account: "alice") == "completed")
+        run.signal(SIGTERM)
+        try await run.expect("tgsm run: stopped", after: back)
+        #expect(try await run.status() == 0, "\(run.output)")
+        let output = run.output
+        #expect(output.components(separatedBy: "stopped by TGSM-SESSION-004").count == 2, "one stop line for the outage: \(output)")
+        #expect(output.components(separatedBy: "the account's runtime did not start").count <= 2, "a failed retake is logged once: \(output)")
+        #expect(!output.contains("no account is served any more") && !output.contains("another process owns"), "\(output)")
         try await setup.close()
     }
 

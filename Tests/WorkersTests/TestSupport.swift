@@ -138,6 +138,31 @@ final class SwitchableInvoker: TelegramInvoking {
     }
 }
 
+/// One account's invoker behind a store that can be out of reach: while `down`, handing it out
+/// fails as a runtime that cannot take its lease does (TGSM-SESSION-003). Counts the tries then.
+final class OutageInvokers: AccountInvokers {
+    private let invoker: any TelegramInvoking
+    private let state = Mutex((down: false, lookups: 0))
+
+    init(_ invoker: any TelegramInvoking) { self.invoker = invoker }
+
+    func down(_ down: Bool) { state.withLock { $0.down = down } }
+
+    /// Lookups made while down.
+    var lookups: Int { state.withLock { $0.lookups } }
+
+    func invoker(for account: AccountID) async throws -> any TelegramInvoking {
+        let down = state.withLock { state -> Bool in
+            if state.down { state.lookups += 1 }
+            return state.down
+        }
+        if down {
+            throw TelegramError.middleware(SessionManagerError(.storageFailed(account: account, reason: "taking the lease: database is locked")))
+        }
+        return invoker
+    }
+}
+
 /// A gate a test opens to let blocked handlers go on.
 final class Gate: Sendable {
     private let state = Mutex<(open: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))

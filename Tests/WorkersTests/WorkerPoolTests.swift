@@ -235,6 +235,50 @@ let ping = ScriptedHandler(kind: "ping") { context in
         try await task.value
     }
 
+    /// The store let the account's lease run out (TGSM-SESSION-004): the account's loop says so once,
+    /// however many tries the store's outage lasts, the pool keeps running although it serves no
+    /// other account, and the account is served again once the store answers. Before, the stop
+    /// counted as a lost lease: the pool of one account ended, and with others each try logged an
+    /// error and a stop.
+    @Test func aStoreOutageIsSaidOnceAndRiddenOutHoweverLongItLasts() async throws {
+        let fixture = try Fixture()
+        defer { fixture.database.remove() }
+        let expired = TelegramError.middleware(SessionManagerError(.leaseExpired(account: "alice", cause: "database is locked")))
+        let alice = SwitchableInvoker(failing: expired)
+        let invokers = OutageInvokers(alice)
+        let pool = WorkerPool(
+            queue: fixture.queue, handlers: [ping], invokers: invokers, accountStatus: fixture.status, floodLedger: fixture.ledger,
+            configuration: WorkerConfiguration(accounts: ["alice"], concurrencyPerAccount: 1, leaseSeconds: 60, heartbeatInterval: 1000,
+                                               pollInterval: 3600, owner: "test", resumeInterval: 10),
+            clock: fixture.clock, random: SeededRandomSource(seed: 1), logger: quietLogger)
+        let seen = Mutex<[WorkerEvent]>([])
+        let recorder = pool.events()
+        let recording = Task { for await event in recorder { seen.withLock { $0.append(event) } } }
+        var events = pool.events().makeAsyncIterator()
+        let first = try await fixture.enqueue("ping", "alice")
+        let task = Task { try await pool.run() }
+        await awaitEvent(&events) { if case .accountStopped("alice", let stop) = $0 { stop.storeOutage } else { false } }
+        #expect(await fixture.status.all["alice"] == nil, "an outage marks nothing")
+        invokers.down(true)
+        for tries in 1...6 {
+            await fixture.clock.waitForSleepers(1)
+            fixture.clock.advance(by: 10)
+            while invokers.lookups < tries { await Task.yield() }
+        }
+        invokers.down(false)
+        alice.fails(with: nil)
+        await fixture.clock.waitForSleepers(1)
+        fixture.clock.advance(by: 10)
+        await awaitEvent(&events) { if case .finished(first, _, .completed) = $0 { true } else { false } }
+        pool.shutdownGracefully()
+        try await task.value
+        recording.cancel()
+        let recorded = seen.withLock { $0 }
+        #expect(recorded.filter { if case .accountStopped = $0 { true } else { false } }.count == 1, "\(recorded)")
+        #expect(recorded.contains(.serving("alice")))
+        #expect(!recorded.contains(.stopped("alice")) || recorded.last == .stopped("alice"), "the loop ended only at the shutdown")
+    }
+
     /// When every account is stopped, nothing is left to serve: the pool ends (a `tgsm run` then
     /// exits 8 for its service manager) instead of waiting for a person forever.
     @Test func aPoolWhoseEveryAccountStoppedEndsEvenWhenItCouldResume() async throws {

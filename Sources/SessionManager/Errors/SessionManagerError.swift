@@ -32,6 +32,9 @@ public struct SessionManagerError: TelegramMiddlewareError {
         case leaseHeld(account: AccountID, holder: String, expires: UnixTime?)
         /// The session or ledger store failed (TGSM-SESSION-003).
         case storageFailed(account: AccountID, reason: String)
+        /// The store did not let the lease be renewed before it ran out (TGSM-SESSION-004): this
+        /// process stopped using the account, since another one may take it from then on.
+        case leaseExpired(account: AccountID, cause: String)
         /// The authorization is gone (401 family; TGSM-AUTH-001..004, USER_DEACTIVATED is TGSM-AUTH-005).
         case authorizationLost(account: AccountID, loss: AuthorizationLoss, method: String, dc: Int?)
         /// AUTH_KEY_DUPLICATED (TGSM-AUTH-006) or transport -404, the key unknown to the DC
@@ -73,7 +76,7 @@ public struct SessionManagerError: TelegramMiddlewareError {
     public var category: Category {
         switch reason {
         case .floodWait, .sendCodeGuard, .rateGate, .breakerOpen: .rateLimit
-        case .accountUnusable, .leaseHeld, .storageFailed: .session
+        case .accountUnusable, .leaseHeld, .storageFailed, .leaseExpired: .session
         case .authorizationLost, .authKeyRejected, .passwordNeeded: .auth
         case .connectionFailed, .timeout, .transport, .handshakeFailed: .network
         case .serverError, .requestRefused, .serverWait, .cancelled, .client: .rpc
@@ -96,6 +99,7 @@ public struct SessionManagerError: TelegramMiddlewareError {
             case .accountUnusable: 1
             case .leaseHeld: 2
             case .storageFailed: 3
+            case .leaseExpired: 4
             case .authorizationLost(_, let loss, _, _):
                 switch loss {
                 case .keyUnregistered: 1
@@ -124,7 +128,7 @@ public struct SessionManagerError: TelegramMiddlewareError {
         switch reason {
         case .floodWait(let wait): wait.account
         case .sendCodeGuard(let account, _, _), .rateGate(let account, _, _, _, _), .breakerOpen(let account, _, _, _),
-            .accountUnusable(let account, _, _), .leaseHeld(let account, _, _), .storageFailed(let account, _),
+            .accountUnusable(let account, _, _), .leaseHeld(let account, _, _), .storageFailed(let account, _), .leaseExpired(let account, _),
             .authorizationLost(let account, _, _, _), .authKeyRejected(let account, _, _, _), .passwordNeeded(let account, _),
             .connectionFailed(let account, _, _, _), .timeout(let account, _, _), .transport(let account, _, _),
             .handshakeFailed(let account, _, _), .serverError(let account, _, _, _), .requestRefused(let account, _, _),
@@ -194,6 +198,8 @@ public struct SessionManagerError: TelegramMiddlewareError {
             if let expires { facts.append(("expires", time(expires))) }
         case .storageFailed(_, let reason):
             facts.append(("reason", reason))
+        case .leaseExpired(_, let cause):
+            facts.append(("cause", cause))
         case .authorizationLost(_, let loss, let method, let dc):
             facts += [("method", method), ("error", loss.rawValue)]
             if let dc { facts.append(("dc", String(dc))) }
@@ -241,6 +247,9 @@ public struct SessionManagerError: TelegramMiddlewareError {
             "another process (\(holder)) owns this account; two owners would make Telegram see AUTH_KEY_DUPLICATED"
         case .storageFailed(_, let reason):
             "the session store failed (\(reason))"
+        case .leaseExpired:
+            "the session store did not let this process renew the account's lease before it ran out, so the process stopped "
+                + "using the account (another one may take it from now on)"
         case .authorizationLost(_, let loss, let method, _):
             "\(method) failed because \(loss)"
         case .authKeyRejected(_, let dc, let duplicated, let reset):
@@ -310,6 +319,12 @@ public struct SessionManagerError: TelegramMiddlewareError {
             return [
                 "Check the disk (space, permissions, the store file's owner and mode 0600).",
                 "Restart the worker; the store restores its newest verified backup if the file is damaged.",
+            ]
+        case .leaseExpired:
+            return [
+                "Nothing to do once the store answers again: `tgsm run` takes the account back by itself (it tries every 10 s).",
+                "If it repeats, find what holds the store up: the disk, a program keeping the SQLite file locked (a backup tool, "
+                    + "an open `sqlite3` shell in a transaction), or the PostgreSQL server and the network to it.",
             ]
         case .authorizationLost(_, let loss, _, _):
             return AccountStatus.steps(for: AccountStatus.State(loss))

@@ -61,9 +61,13 @@ public struct AccountRuntimeConfiguration: Sendable {
 public enum AccountRuntimeStop: Sendable, Hashable, CustomStringConvertible {
     /// `stop()` was called (shutdown).
     case requested
-    /// The lease was taken over by another process (`store.fenced`), or could not be renewed before
-    /// it expired; this process must not touch the account any more.
+    /// The lease was taken over by another process (`store.fenced`); this process must not touch
+    /// the account any more.
     case leaseLost(current: String?)
+    /// The store did not let the lease be renewed before it ran out (a locked file, a failing disk,
+    /// a PostgreSQL server out of reach): no other process holds the account, but any may take it
+    /// from now on, so this one stopped using it. `cause` is the last renewal's error.
+    case leaseExpired(cause: String)
     /// The account turned terminal (revoked, unauthorized, duplicated, deactivated): its code.
     case terminal(code: String)
 
@@ -73,6 +77,9 @@ public enum AccountRuntimeStop: Sendable, Hashable, CustomStringConvertible {
         case .leaseLost(let current):
             "the account's lease was lost" + (current.map { " (now held by \($0))" } ?? "")
                 + "; another process owns the account, so this one stopped its connections"
+        case .leaseExpired(let cause):
+            "the store did not let the account's lease be renewed before it ran out (\(cause)); this process stopped "
+                + "its connections, since another one may take the account from now on"
         case .terminal(let code): "the session became unusable (\(code)); a person must act (see `tgsm check`)"
         }
     }
@@ -398,11 +405,17 @@ public actor AccountRuntime {
     private func renewalFailed(_ error: any Error, lease: Lease) async -> Bool {
         if lease.isExpired(at: environment.clock.now()) {
             logger.error("the lease could not be renewed before it expired: stopping", metadata: ["error": "\(error)"])
-            await halt(.leaseLost(current: nil))
+            await halt(.leaseExpired(cause: Self.renewalCause(error)))
             return true
         }
         logger.warning("lease heartbeat failed; trying again", metadata: ["error": "\(error)"])
         return false
+    }
+
+    /// The renewal's error in a line: a store error's own text, without the advice that follows it.
+    static func renewalCause(_ error: any Error) -> String {
+        if case .database(let operation, let reason)? = error as? SessionStoreError { return "\(operation): \(reason)" }
+        return "\(error)"
     }
 
     private func halt(_ reason: AccountRuntimeStop) async {
@@ -432,7 +445,11 @@ public actor AccountRuntime {
             try await withBound(seconds: Self.closeBound, "closing the account's session", cancellable: false) {
                 await peers?.flush()
                 await client?.close()
-                if case .leaseLost = reason { return }
+                // A lease lost or run out is not this process's to release.
+                switch reason {
+                case .leaseLost, .leaseExpired: return
+                case .requested, .terminal: break
+                }
                 do {
                     try await store.releaseLease(lease)
                 } catch {
@@ -461,6 +478,8 @@ public actor AccountRuntime {
         switch reason {
         case .leaseLost(let current):
             .middleware(SessionManagerError(.leaseHeld(account: account, holder: current ?? "another process", expires: nil)))
+        case .leaseExpired(let cause):
+            .middleware(SessionManagerError(.leaseExpired(account: account, cause: cause)))
         case .requested, .terminal:
             .closed
         }

@@ -115,7 +115,7 @@ public struct SessionValidator: Sendable {
             return .rateLimited(until: now + Double(seconds))
         case .connectionFailed, .timeout, .transport, .handshakeFailed:
             return .networkDown(code: error.code)
-        case .leaseHeld, .storageFailed, .serverError, .requestRefused, .cancelled, .client:
+        case .leaseHeld, .storageFailed, .leaseExpired, .serverError, .requestRefused, .cancelled, .client:
             return .failed(code: error.code)
         }
     }

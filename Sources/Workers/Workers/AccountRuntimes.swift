@@ -21,6 +21,9 @@ public final class AccountRuntimes: AccountInvokers, Service {
     private let clock: any TelegramClock
     private let logger: Logger
     private let slots = Mutex<[AccountID: Slot]>([:])
+    /// The code of each account's last failed start, until one succeeds: the workers try again every
+    /// few seconds while the store is out of reach, and the same failure is logged once.
+    private let lastStartFailure = Mutex<[AccountID: String]>([:])
 
     private enum Slot {
         case starting(Task<Result<AccountRuntime, SessionManagerError>, Never>)
@@ -140,10 +143,16 @@ public final class AccountRuntimes: AccountInvokers, Service {
                 ])
                 return .failure(refusal)
             }
+            lastStartFailure.withLock { _ = $0.removeValue(forKey: account) }
             return .success(runtime)
         } catch {
-            // A lease held elsewhere is a standby's every retry, which the worker pool reports once.
-            let level: Logger.Level = if case .leaseHeld = error.reason { .debug } else { .error }
+            let repeated = lastStartFailure.withLock { last in
+                defer { last[account] = error.code }
+                return last[account] == error.code
+            }
+            // A lease held elsewhere is a standby's every retry, which the worker pool reports once;
+            // a failure like the last one is a retry of the same outage.
+            let level: Logger.Level = if case .leaseHeld = error.reason { .debug } else if repeated { .debug } else { .error }
             logger.log(level: level, "the account's runtime did not start", metadata: ["account": "\(account)", "code": "\(error.code)", "error": "\(error.summary)"])
             return .failure(error)
         }
@@ -158,6 +167,13 @@ public final class AccountRuntimes: AccountInvokers, Service {
                 if case .ready(let kept)? = slots[runtime.account], kept === runtime { slots[runtime.account] = nil }
             }
             return .failure(SessionManagerError(.leaseHeld(account: runtime.account, holder: current ?? "another process", expires: nil)))
+        case .stopped(.leaseExpired(let cause)):
+            // Forgotten too: the next call starts a new runtime, which takes the lease again once
+            // the store answers.
+            slots.withLock { slots in
+                if case .ready(let kept)? = slots[runtime.account], kept === runtime { slots[runtime.account] = nil }
+            }
+            return .failure(SessionManagerError(.leaseExpired(account: runtime.account, cause: cause)))
         case .stopped(.terminal):
             // Asked for again after a session error stopped it: the workers saw the account's mark
             // cleared (a person logged it in again), so a new runtime takes the new session up. Were

@@ -15,14 +15,18 @@ public struct AccountStop: Sendable, Hashable, CustomStringConvertible {
     /// Whether `status` is written to the account (a dead session). False when this process only
     /// lost the account to another one (its lease was taken over): the session is fine there.
     public var marksAccount: Bool
+    /// Whether the store let the account's lease run out (TGSM-SESSION-004): nobody took the account,
+    /// and this process takes it back once the store answers.
+    public var storeOutage: Bool
     /// When the workers stopped.
     public var at: UnixTime { status.since }
 
-    public init(error: String, guidance: String, status: AccountStatus, marksAccount: Bool = true) {
+    public init(error: String, guidance: String, status: AccountStatus, marksAccount: Bool = true, storeOutage: Bool = false) {
         self.error = error
         self.guidance = guidance
         self.status = status
         self.marksAccount = marksAccount
+        self.storeOutage = storeOutage
     }
 
     public var description: String { "stopped by \(error): \(guidance)" }
@@ -89,9 +93,10 @@ public enum JobErrorClassifier {
                 return .deferFloodWait(method: operation, seconds: nil, until: until, reason: error.description)
             case .rateGate(_, let method, _, _, let until):
                 return .deferFloodWait(method: method, seconds: nil, until: until, reason: error.description)
-            case .leaseHeld:
-                // Another process owns the account now (this one's lease was taken over): its jobs go
-                // back to the queue for that process, and this process's loop for the account ends unmarked.
+            case .leaseHeld, .leaseExpired:
+                // Another process owns the account now (this one's lease was taken over), or may take it
+                // (the store let the lease run out): its jobs go back to the queue, and this process's
+                // loop for the account stops unmarked.
                 return .stopAccount(error: managed.code, guidance: managed.recoverySteps.joined(separator: " "))
             default:
                 break

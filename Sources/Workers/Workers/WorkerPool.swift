@@ -289,6 +289,11 @@ public final class WorkerPool: Service {
             var serving = false
             // Stopped by a session error, looking at the mark every `resumeInterval`.
             var waitingForAPerson = false
+            // Stopped because the store let the lease run out (`AccountStop.storeOutage`): nobody took
+            // the account, so this loop takes it back once the store answers, trying every
+            // `resumeInterval`, and says so at the outage's start and end, not at every try.
+            var outage: (stop: AccountStop, tries: Int)?
+            var nextOutageTry = clock.now()
 
             while true {
                 if !stopping, stopped == nil, inFlight < limit, !control.withLock({ $0.halted.contains(account) }) {
@@ -304,6 +309,13 @@ public final class WorkerPool: Service {
                     } else {
                         do {
                             invoker = try await invokers.invoker(for: account)
+                            if let ended = outage {
+                                outage = nil
+                                logger.notice("the store answers again: the account's lease is taken back and its jobs served", metadata: [
+                                    "outage-seconds": "\(Int((clock.now() - ended.stop.at).rounded()))", "tries": "\(ended.tries + 1)",
+                                ])
+                                observers.yield(.serving(account))
+                            }
                             if !serving {
                                 // This process serves the account now: jobs a dead process of this host
                                 // (or, with exclusive invokers, a process that lost the account: frozen,
@@ -317,6 +329,18 @@ public final class WorkerPool: Service {
                                 serving = true
                             }
                         } catch {
+                            if var current = outage, !Self.isLeaseHeld(error) {
+                                // The store still does not answer (the new runtime could not take the
+                                // lease): the next try later, without a word at this level.
+                                current.tries += 1
+                                outage = current
+                                stopped = current.stop
+                                logger.debug("the store still does not let the account's lease be taken; trying again",
+                                             metadata: ["error": "\(error)", "tries": "\(current.tries)"])
+                                continue
+                            }
+                            // Taken by another process during the outage: that is a lost lease.
+                            outage = nil
                             if let interval = configuration.standbyInterval, Self.isLeaseHeld(error) {
                                 if !standingBy {
                                     logger.notice("another process holds the account's lease: standing by to take it over",
@@ -329,7 +353,13 @@ public final class WorkerPool: Service {
                                 wakeAfter = interval
                             } else if let stop = self.accountStop(for: error, account: account) {
                                 stopped = stop
-                                await self.mark(account, stop, logger: logger)
+                                if stop.storeOutage, let interval = configuration.resumeInterval {
+                                    outage = (stop, 0)
+                                    nextOutageTry = clock.now() + interval
+                                    announceOutage(account, stop, interval: interval, logger: logger)
+                                } else {
+                                    await self.mark(account, stop, logger: logger)
+                                }
                                 continue
                             } else {
                                 logger.warning("no session for the account yet; trying again", metadata: ["error": "\(error)"])
@@ -387,6 +417,15 @@ public final class WorkerPool: Service {
                     }
                 } else if stopping && inFlight == 0 {
                     break
+                } else if outage != nil, stopped != nil, inFlight == 0, let interval = configuration.resumeInterval {
+                    if clock.now() >= nextOutageTry {
+                        nextOutageTry = clock.now() + interval
+                        stopped = nil
+                        _ = control.withLock { $0.halted.remove(account) }
+                        continue
+                    }
+                    timer?.cancel()
+                    timer = timerEvent(after: nextOutageTry - clock.now(), to: continuation)
                 } else if let stop = stopped, inFlight == 0 {
                     guard let interval = configuration.resumeInterval else { break }
                     if !waitingForAPerson {
@@ -424,7 +463,14 @@ public final class WorkerPool: Service {
                 switch event {
                 case .finished(let outcome):
                     inFlight -= 1
-                    if case .accountStopped(let stop) = outcome, !stop.marksAccount, let interval = configuration.standbyInterval {
+                    if case .accountStopped(let stop) = outcome, stop.storeOutage, let interval = configuration.resumeInterval {
+                        if outage == nil, stopped == nil {
+                            outage = (stop, 0)
+                            nextOutageTry = clock.now() + interval
+                            announceOutage(account, stop, interval: interval, logger: logger)
+                        }
+                        if stopped == nil { stopped = stop }
+                    } else if case .accountStopped(let stop) = outcome, !stop.marksAccount, let interval = configuration.standbyInterval {
                         // Another process took the lease over (this one was presumed dead): its
                         // session is gone here; stand by to take the account back when that one ends.
                         _ = control.withLock { $0.halted.remove(account) }
@@ -515,6 +561,14 @@ public final class WorkerPool: Service {
         return nobody
     }
 
+    /// An outage of the store long enough for the account's lease to run out: said once, with what
+    /// happens next (the loop takes the account back by itself).
+    private func announceOutage(_ account: AccountID, _ stop: AccountStop, interval: Double, logger: Logger) {
+        logger.error("the store did not let the account's lease be renewed before it ran out: its connections are stopped, since another process could take the account from now on; it is taken back once the store answers",
+                     metadata: ["error": "\(stop.error)", "try-every": "\(interval)", "guidance": "\(stop.guidance)"])
+        observers.yield(.accountStopped(account, stop))
+    }
+
     private func mark(_ account: AccountID, _ stop: AccountStop, logger: Logger) async {
         defer { observers.yield(.accountStopped(account, stop)) }
         guard stop.marksAccount else {
@@ -576,9 +630,17 @@ public final class WorkerPool: Service {
     /// names one (so the guard and the workers write the same state and code), else a login is
     /// needed (AUTH_KEY_PERM_EMPTY and other key refusals the session manager has no code for).
     static func accountStop(_ name: String, _ guidance: String, error: (any Error)?, account: AccountID, now: UnixTime) -> AccountStop {
-        if let managed = (error as? TelegramError)?.sessionManagerError, case .leaseHeld = managed.reason {
-            return AccountStop(error: name, guidance: guidance, status: AccountStatus(state: .active, since: now, cause: name, code: managed.code),
-                               marksAccount: false)
+        if let managed = (error as? TelegramError)?.sessionManagerError {
+            switch managed.reason {
+            case .leaseHeld:
+                return AccountStop(error: name, guidance: guidance, status: AccountStatus(state: .active, since: now, cause: name, code: managed.code),
+                                   marksAccount: false)
+            case .leaseExpired:
+                return AccountStop(error: name, guidance: guidance, status: AccountStatus(state: .active, since: now, cause: name, code: managed.code),
+                                   marksAccount: false, storeOutage: true)
+            default:
+                break
+            }
         }
         let status = (error as? TelegramError).flatMap { AccountStatus.terminal(after: $0, account: account, at: now) }
             ?? AccountStatus(state: .unauthorized, since: now, cause: name, code: "")
