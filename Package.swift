@@ -276,7 +276,7 @@ let package = Package(
         // What the store and queue contract tests share: the engines, a scratch PostgreSQL database per test.
         .target(
             name: "StoreTestSupport",
-            dependencies: ["PostgresStore", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["PostgresStore", .product(name: "Logging", package: "swift-log"), .product(name: "GRDB", package: "GRDB.swift")],
             path: "Tests/StoreTestSupport", swiftSettings: strict
         ),
         // A webhook receiver on loopback for the alert tests (OperatorHTTPTests, the built binary's tests).
@@ -309,8 +309,7 @@ let package = Package(
         // The built `tgsm` binary run as a subprocess against temporary stores.
         .testTarget(
             name: "TgsmCLITests",
-            dependencies: ["tgsm", "CTestPTY", "OffThePool", "OperatorHTTP", "PostgresStore", "StoreTestSupport", "WebhookTestSupport", "Workers", "SessionManager", "MTProtoClient", "MTProto", "MTProtoCrypto", "TestDC", "TLSchema", .product(name: "Logging", package: "swift-log"),
-                           .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["tgsm", "CTestPTY", "OffThePool", "OperatorHTTP", "PostgresStore", "StoreTestSupport", "WebhookTestSupport", "Workers", "SessionManager", "MTProtoClient", "MTProto", "MTProtoCrypto", "TestDC", "TLSchema", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         // posix_openpt and friends for the pseudo-terminal tests (Glibc's Swift module hides them).

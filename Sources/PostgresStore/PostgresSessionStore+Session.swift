@@ -261,19 +261,8 @@ extension PostgresSessionStore {
         guard !peers.isEmpty else { return }
         let logger = self.logger
         let now = clock.now()
-        // A record without a hash is a `min` constructor (or a basic chat): it keeps the known hash,
-        // and the username too unless it brings one.
         try await accountWrite("remember peers of \(account)", account: account, fence: fence, now: now) { connection in
-            for peer in peers {
-                try await connection.query("""
-                    INSERT INTO peer(account, kind, peer_id, access_hash, username, seen_at)
-                    VALUES (\(account.rawValue), \(peer.kind.rawValue), \(peer.id), \(peer.accessHash), \(peer.username), \(peer.seenAt.seconds))
-                    ON CONFLICT (account, kind, peer_id) DO UPDATE SET
-                        access_hash = coalesce(excluded.access_hash, peer.access_hash),
-                        username = CASE WHEN excluded.access_hash IS NULL AND excluded.username IS NULL THEN peer.username ELSE excluded.username END,
-                        seen_at = excluded.seen_at
-                    """, logger: logger)
-            }
+            try await Self.upsert(peers, account: account, onlyNewer: false, connection, logger: logger)
         }
     }
 
@@ -282,17 +271,24 @@ extension PostgresSessionStore {
         let logger = self.logger
         let now = clock.now()
         try await accountWrite("import peers of \(account)", account: account, fence: nil, now: now) { connection in
-            for peer in peers {
-                try await connection.query("""
-                    INSERT INTO peer(account, kind, peer_id, access_hash, username, seen_at)
-                    VALUES (\(account.rawValue), \(peer.kind.rawValue), \(peer.id), \(peer.accessHash), \(peer.username), \(peer.seenAt.seconds))
-                    ON CONFLICT (account, kind, peer_id) DO UPDATE SET
-                        access_hash = coalesce(excluded.access_hash, peer.access_hash),
-                        username = CASE WHEN excluded.access_hash IS NULL AND excluded.username IS NULL THEN peer.username ELSE excluded.username END,
-                        seen_at = excluded.seen_at
-                    WHERE excluded.seen_at > peer.seen_at
-                    """, logger: logger)
-            }
+            try await Self.upsert(peers, account: account, onlyNewer: true, connection, logger: logger)
+        }
+    }
+
+    /// The SQLite store's rule (`SQLiteSessionStore.peerUpsert`): a record without a hash (a `min`
+    /// constructor, a basic chat) keeps the known hash, and the username unless it brings one;
+    /// `onlyNewer`, a record seen before the stored one changes nothing.
+    private static func upsert(_ peers: [PeerRecord], account: AccountID, onlyNewer: Bool, _ connection: PostgresConnection, logger: Logger) async throws {
+        let condition = onlyNewer ? " WHERE excluded.seen_at > peer.seen_at" : ""
+        for peer in peers {
+            try await connection.query("""
+                INSERT INTO peer(account, kind, peer_id, access_hash, username, seen_at)
+                VALUES (\(account.rawValue), \(peer.kind.rawValue), \(peer.id), \(peer.accessHash), \(peer.username), \(peer.seenAt.seconds))
+                ON CONFLICT (account, kind, peer_id) DO UPDATE SET
+                    access_hash = coalesce(excluded.access_hash, peer.access_hash),
+                    username = CASE WHEN excluded.access_hash IS NULL AND excluded.username IS NULL THEN peer.username ELSE excluded.username END,
+                    seen_at = excluded.seen_at\(unescaped: condition)
+                """, logger: logger)
         }
     }
 

@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import Logging
 import struct MTProtoClient.DCAddress
 import struct MTProtoClient.DCTable
@@ -7,6 +6,7 @@ import MTProto
 import MTProtoClient
 import MTProtoCrypto
 import SessionManager
+import StoreTestSupport
 import TLSchema
 import TestDC
 import Testing
@@ -354,17 +354,7 @@ import Testing
         let runtime = world.runtime(store: impatient)
         _ = try await runtime.start()
 
-        let holder = try DatabaseQueue(path: world.directory.path + "/sessions.sqlite")
-        let locked = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0)
-        Thread.detachNewThread {
-            try? holder.inDatabase { db in
-                try db.execute(sql: "BEGIN EXCLUSIVE")
-                locked.signal()
-                release.wait()
-                try db.execute(sql: "COMMIT")
-            }
-        }
-        locked.wait()
+        let lock = try SQLiteFileLock(path: world.directory.path + "/sessions.sqlite")
         await world.clock.untilSleeping()
         world.clock.advance(by: 10)            // a renewal fails; the lease holds another 20 s
         await world.clock.untilSleeping()
@@ -373,7 +363,7 @@ import Testing
         await world.clock.untilSleeping()
         world.clock.advance(by: 10)            // 30 s: the lease ran out
         let reason = await runtime.waitUntilStopped()
-        release.signal()
+        lock.release()
         guard case .leaseExpired(let cause) = reason else { Issue.record("stopped for \(reason)"); return }
         #expect(cause.contains("database is locked"), "\(cause)")
         do {

@@ -2,7 +2,6 @@
 import Glibc
 #endif
 import Foundation
-import GRDB
 import OffThePool
 #if canImport(FoundationNetworking)
 import FoundationNetworking
@@ -13,6 +12,7 @@ import MTProtoClient
 import MTProtoCrypto
 import OperatorHTTP
 import SessionManager
+import StoreTestSupport
 import TLSchema
 @testable import TestDC
 import Testing
@@ -700,21 +700,10 @@ import Workers
         try await Self.logIn(setup)
         let run = try setup.terminal(["run", "--no-http", "--lease-ttl", "3", "--grace-period", "5"])
         let at = try await run.expect("ready: alice")
-        // The other program: one exclusive transaction, held on a thread of its own until released.
-        let holder = try DatabaseQueue(path: setup.cli.store + "/sessions.sqlite")
-        let locked = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0)
-        Thread.detachNewThread {
-            try? holder.inDatabase { db in
-                try db.execute(sql: "BEGIN EXCLUSIVE")
-                locked.signal()
-                release.wait()
-                try db.execute(sql: "COMMIT")
-            }
-        }
-        locked.wait()
+        let lock = try SQLiteFileLock(path: setup.cli.store + "/sessions.sqlite")
         // The renewal waits out the store's 10 s busy timeout, then finds the lease run out.
         let stopped = try await run.expect("stopped by TGSM-SESSION-004", after: at, seconds: 60)
-        release.signal()
+        lock.release()
         let back = try await run.expect("tgsm run: alice: serving", after: stopped, seconds: 60)
         #expect(try await Self.completesAMeJob(setup, account: "alice") == "completed")
         run.signal(SIGTERM)

@@ -47,22 +47,11 @@ extension SQLiteSessionStore {
     public func rememberPeers(_ peers: [PeerRecord], account: AccountID, fence: LeaseToken?) async throws(SessionStoreError) {
         guard !peers.isEmpty else { return }
         let now = clock.now()
-        // A record without a hash is a `min` constructor (or a basic chat): it keeps the known hash,
-        // and the username too unless it brings one (a min constructor may leave it out).
         try await write("remember peers of \(account)") { db in
             try Self.checkFence(db, account: account, fence: fence)
             try Self.ensureAccount(db, account, now: now)
             // Cached: the peer cache writes here after nearly every answer.
-            let upsert = try db.cachedStatement(sql: """
-                    INSERT INTO peer(account, kind, peer_id, access_hash, username, seen_at) VALUES (?, ?, ?, ?, ?, ?)
-                    ON CONFLICT(account, kind, peer_id) DO UPDATE SET
-                        access_hash = coalesce(excluded.access_hash, peer.access_hash),
-                        username = CASE WHEN excluded.access_hash IS NULL AND excluded.username IS NULL THEN peer.username ELSE excluded.username END,
-                        seen_at = excluded.seen_at
-                    """)
-            for peer in peers {
-                try upsert.execute(arguments: [account.rawValue, peer.kind.rawValue, peer.id, peer.accessHash, peer.username, peer.seenAt.seconds])
-            }
+            try Self.upsert(peers, account: account, statement: db.cachedStatement(sql: Self.peerUpsert(onlyNewer: false)))
         }
     }
 
@@ -71,17 +60,27 @@ extension SQLiteSessionStore {
         let now = clock.now()
         try await write("import peers of \(account)") { db in
             try Self.ensureAccount(db, account, now: now)
-            let upsert = try db.makeStatement(sql: """
-                    INSERT INTO peer(account, kind, peer_id, access_hash, username, seen_at) VALUES (?, ?, ?, ?, ?, ?)
-                    ON CONFLICT(account, kind, peer_id) DO UPDATE SET
-                        access_hash = coalesce(excluded.access_hash, peer.access_hash),
-                        username = CASE WHEN excluded.access_hash IS NULL AND excluded.username IS NULL THEN peer.username ELSE excluded.username END,
-                        seen_at = excluded.seen_at
-                    WHERE excluded.seen_at > peer.seen_at
-                    """)
-            for peer in peers {
-                try upsert.execute(arguments: [account.rawValue, peer.kind.rawValue, peer.id, peer.accessHash, peer.username, peer.seenAt.seconds])
-            }
+            try Self.upsert(peers, account: account, statement: db.makeStatement(sql: Self.peerUpsert(onlyNewer: true)))
+        }
+    }
+
+    /// A record without a hash is a `min` constructor (or a basic chat): it keeps the known hash, and
+    /// the username too unless it brings one (a min constructor may leave it out). `onlyNewer`: a
+    /// record seen before the stored one changes nothing (another library's cache, imported).
+    /// PostgreSQL's store runs the same statement.
+    static func peerUpsert(onlyNewer: Bool) -> String {
+        """
+        INSERT INTO peer(account, kind, peer_id, access_hash, username, seen_at) VALUES (?, ?, ?, ?, ?, ?)
+        ON CONFLICT(account, kind, peer_id) DO UPDATE SET
+            access_hash = coalesce(excluded.access_hash, peer.access_hash),
+            username = CASE WHEN excluded.access_hash IS NULL AND excluded.username IS NULL THEN peer.username ELSE excluded.username END,
+            seen_at = excluded.seen_at
+        """ + (onlyNewer ? " WHERE excluded.seen_at > peer.seen_at" : "")
+    }
+
+    private static func upsert(_ peers: [PeerRecord], account: AccountID, statement: Statement) throws {
+        for peer in peers {
+            try statement.execute(arguments: [account.rawValue, peer.kind.rawValue, peer.id, peer.accessHash, peer.username, peer.seenAt.seconds])
         }
     }
 
