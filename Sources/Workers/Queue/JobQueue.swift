@@ -129,8 +129,9 @@ public enum JobQueueError: Error, Sendable, Hashable, CustomStringConvertible {
         case .invalidJob(let reason):
             "the job cannot be stored: \(reason)"
         case .storage(let reason):
-            "the job queue's database failed (\(reason)); check the store file, its permissions and free disk space; "
-                + "no job was lost, the operation did not happen"
+            "the job queue's database failed (\(reason)); no job was lost, the operation did not happen. If this repeats: on "
+                + "SQLite, check the queue file (jobs.sqlite beside the store), its permissions and free disk space; on PostgreSQL, "
+                + "that the server is up and reachable"
         case .storageInDoubt(let reason):
             "the job queue's database did not confirm the change (\(reason)); no job was lost, but the operation may have "
                 + "happened: look at the job (`tgsm jobs list`) before repeating it, and check the database's health"
