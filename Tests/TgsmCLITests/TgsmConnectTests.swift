@@ -698,14 +698,21 @@ import Workers
     @Test func aStoreThatStopsAnsweringIsRiddenOutAndSaidOnce() async throws {
         let setup = try await Setup.start()
         try await Self.logIn(setup)
-        let run = try setup.terminal(["run", "--no-http", "--lease-ttl", "3", "--grace-period", "5"])
+        let run = try setup.terminal(["run", "--http-port", "0", "--lease-ttl", "3", "--grace-period", "5"])
+        let dashboard = try await run.expect("dashboard http://127.0.0.1:")
+        let port = try #require(Int(run.output.dropFirst(dashboard).prefix { $0.isNumber }))
         let at = try await run.expect("ready: alice")
         let lock = try SQLiteFileLock(path: setup.cli.store + "/sessions.sqlite")
         // The renewal waits out the store's 10 s busy timeout, then finds the lease run out.
         let stopped = try await run.expect("stopped by TGSM-SESSION-004", after: at, seconds: 60)
+        // An operator's alert sees it: not ready (the store's file is still readable).
+        #expect(try await Self.get(port, "/health").status == 503)
+        #expect(try await Self.get(port, "/metrics").body.contains("tgsm_account_ready{account=\"alice\"} 0"))
         lock.release()
         let back = try await run.expect("tgsm run: alice: serving", after: stopped, seconds: 60)
         #expect(try await Self.completesAMeJob(setup, account: "alice") == "completed")
+        #expect(try await Self.get(port, "/health").status == 200)
+        #expect(try await Self.get(port, "/metrics").body.contains("tgsm_lease_expired_total{account=\"alice\"} 1"))
         run.signal(SIGTERM)
         try await run.expect("tgsm run: stopped", after: back)
         #expect(try await run.status() == 0, "\(run.output)")

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import MTProto
+import Metrics
 import MTProtoClient
 import MTProtoCrypto
 import Synchronization
@@ -405,6 +406,8 @@ public actor AccountRuntime {
     private func renewalFailed(_ error: any Error, lease: Lease) async -> Bool {
         if lease.isExpired(at: environment.clock.now()) {
             logger.error("the lease could not be renewed before it expired: stopping", metadata: ["error": "\(error)"])
+            // A store that stalls now and then shows as this rising, whatever the workers do next.
+            Counter(label: "tgsm_lease_expired_total", dimensions: [("account", account.rawValue)]).increment()
             await halt(.leaseExpired(cause: Self.renewalCause(error)))
             return true
         }
