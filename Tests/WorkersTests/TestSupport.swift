@@ -138,27 +138,39 @@ final class SwitchableInvoker: TelegramInvoking {
     }
 }
 
-/// One account's invoker behind a store that can be out of reach: while `down`, handing it out
-/// fails as a runtime that cannot take its lease does (TGSM-SESSION-003). Counts the tries then.
+/// Invokers handed out by runtimes that cannot always start: while `down`, handing one out fails
+/// as a runtime that cannot take its lease does (by default the store's error, TGSM-SESSION-003;
+/// `failing` gives another, e.g. the lease held by another process). Counts the tries then.
 final class OutageInvokers: AccountInvokers {
-    private let invoker: any TelegramInvoking
+    private let invokers: [AccountID: any TelegramInvoking]
+    private let failure: @Sendable (AccountID) -> TelegramError
     private let state = Mutex((down: false, lookups: 0))
 
-    init(_ invoker: any TelegramInvoking) { self.invoker = invoker }
+    init(
+        _ invokers: [AccountID: any TelegramInvoking],
+        failing failure: @escaping @Sendable (AccountID) -> TelegramError = { account in
+            .middleware(SessionManagerError(.storageFailed(account: account, reason: "taking the lease: database is locked")))
+        }
+    ) {
+        self.invokers = invokers
+        self.failure = failure
+    }
 
     func down(_ down: Bool) { state.withLock { $0.down = down } }
 
     /// Lookups made while down.
     var lookups: Int { state.withLock { $0.lookups } }
 
+    /// Only the first account's lookups fail while down; the others' are always handed out.
     func invoker(for account: AccountID) async throws -> any TelegramInvoking {
+        let first = invokers.keys.sorted().first
         let down = state.withLock { state -> Bool in
-            if state.down { state.lookups += 1 }
-            return state.down
+            guard state.down, account == first else { return false }
+            state.lookups += 1
+            return true
         }
-        if down {
-            throw TelegramError.middleware(SessionManagerError(.storageFailed(account: account, reason: "taking the lease: database is locked")))
-        }
+        if down { throw failure(account) }
+        guard let invoker = invokers[account] else { throw FixedAccountInvokers.UnknownAccount(account: account) }
         return invoker
     }
 }

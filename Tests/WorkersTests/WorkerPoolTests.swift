@@ -245,7 +245,7 @@ let ping = ScriptedHandler(kind: "ping") { context in
         defer { fixture.database.remove() }
         let expired = TelegramError.middleware(SessionManagerError(.leaseExpired(account: "alice", cause: "database is locked")))
         let alice = SwitchableInvoker(failing: expired)
-        let invokers = OutageInvokers(alice)
+        let invokers = OutageInvokers(["alice": alice])
         let pool = WorkerPool(
             queue: fixture.queue, handlers: [ping], invokers: invokers, accountStatus: fixture.status, floodLedger: fixture.ledger,
             configuration: WorkerConfiguration(accounts: ["alice"], concurrencyPerAccount: 1, leaseSeconds: 60, heartbeatInterval: 1000,
@@ -277,6 +277,46 @@ let ping = ScriptedHandler(kind: "ping") { context in
         #expect(recorded.filter { if case .accountStopped = $0 { true } else { false } }.count == 1, "\(recorded)")
         #expect(recorded.contains(.serving("alice")))
         #expect(!recorded.contains(.stopped("alice")) || recorded.last == .stopped("alice"), "the loop ended only at the shutdown")
+    }
+
+    /// Another process took alice's lease (no standby): the loss is said once, the tries that find
+    /// that process still holding it every `resumeInterval` say nothing more, and taking it back is
+    /// said once. Before, every try logged an error, a stop and two notices. Bob is served throughout.
+    @Test func aLeaseStillHeldElsewhereIsTriedAgainQuietly() async throws {
+        let fixture = try Fixture()
+        defer { fixture.database.remove() }
+        let lost = TelegramError.middleware(SessionManagerError(.leaseHeld(account: "alice", holder: "pid 2 on other", expires: nil)))
+        let invokers = OutageInvokers(["alice": NearestDCInvoker(), "bob": NearestDCInvoker()], failing: { _ in lost })
+        invokers.down(true)
+        let pool = WorkerPool(
+            queue: fixture.queue, handlers: [ping], invokers: invokers, accountStatus: fixture.status, floodLedger: fixture.ledger,
+            configuration: WorkerConfiguration(accounts: ["alice", "bob"], concurrencyPerAccount: 1, leaseSeconds: 60, heartbeatInterval: 1000,
+                                               pollInterval: 3600, owner: "test", resumeInterval: 30),
+            clock: fixture.clock, random: SeededRandomSource(seed: 1), logger: quietLogger)
+        let seen = Mutex<[WorkerEvent]>([])
+        let recorder = pool.events()
+        let recording = Task { for await event in recorder { seen.withLock { $0.append(event) } } }
+        var events = pool.events().makeAsyncIterator()
+        let first = try await fixture.enqueue("ping", "alice")
+        let task = Task { try await pool.run() }
+        await awaitEvent(&events) { if case .accountStopped("alice", let stop) = $0 { !stop.marksAccount && !stop.storeOutage } else { false } }
+        for tries in 2...6 {
+            await fixture.clock.waitForSleepers(2)   // alice's look, bob's poll
+            fixture.clock.advance(by: 30)
+            while invokers.lookups < tries { await Task.yield() }
+        }
+        invokers.down(false)
+        await fixture.clock.waitForSleepers(2)
+        fixture.clock.advance(by: 30)
+        await awaitEvent(&events) { if case .finished(first, _, .completed) = $0 { true } else { false } }
+        let bobs = try await fixture.enqueue("ping", "bob")
+        await awaitEvent(&events) { if case .finished(bobs, _, .completed) = $0 { true } else { false } }
+        pool.shutdownGracefully()
+        try await task.value
+        recording.cancel()
+        let recorded = seen.withLock { $0 }
+        #expect(recorded.filter { if case .accountStopped = $0 { true } else { false } }.count == 1, "\(recorded)")
+        #expect(recorded.filter { $0 == .serving("alice") }.count == 1, "\(recorded)")
     }
 
     /// When every account is stopped, nothing is left to serve: the pool ends (a `tgsm run` then

@@ -294,6 +294,9 @@ public final class WorkerPool: Service {
             // `resumeInterval`, and says so at the outage's start and end, not at every try.
             var outage: (stop: AccountStop, tries: Int)?
             var nextOutageTry = clock.now()
+            // Trying to take back a lease another process took (without standby): said at the first
+            // try and when it succeeds, not at every try that finds the other holder still there.
+            var retakingLease = false
 
             while true {
                 if !stopping, stopped == nil, inFlight < limit, !control.withLock({ $0.halted.contains(account) }) {
@@ -309,6 +312,11 @@ public final class WorkerPool: Service {
                     } else {
                         do {
                             invoker = try await invokers.invoker(for: account)
+                            if retakingLease {
+                                retakingLease = false
+                                logger.notice("took the account's lease back: serving its jobs")
+                                observers.yield(.serving(account))
+                            }
                             if let ended = outage {
                                 outage = nil
                                 logger.notice("the store answers again: the account's lease is taken back and its jobs served", metadata: [
@@ -341,6 +349,14 @@ public final class WorkerPool: Service {
                             }
                             // Taken by another process during the outage: that is a lost lease.
                             outage = nil
+                            if retakingLease, configuration.standbyInterval == nil, Self.isLeaseHeld(error),
+                               let stop = self.accountStop(for: error, account: account) {
+                                // The other holder is still there: the next look later, without a word
+                                // at this level (the loss was said when it happened).
+                                logger.debug("the account's lease is still held elsewhere", metadata: ["error": "\(error)"])
+                                stopped = stop
+                                continue
+                            }
                             if let interval = configuration.standbyInterval, Self.isLeaseHeld(error) {
                                 if !standingBy {
                                     logger.notice("another process holds the account's lease: standing by to take it over",
@@ -433,16 +449,19 @@ public final class WorkerPool: Service {
                         if stop.marksAccount {
                             logger.notice("the account waits for a person; its workers serve it again once it is logged in (its mark cleared)",
                                           metadata: ["code": "\(stop.status.code)", "look-every": "\(interval)"])
-                        } else {
-                            // Its lease was lost: the store was unreachable past the lease's TTL, or
-                            // another process took the account. Taken again when it is free.
+                        } else if !retakingLease {
+                            // Another process took the account. Taken again when it is free.
                             logger.notice("the account's lease was lost; its workers take it again once it is free",
                                           metadata: ["try-every": "\(interval)"])
                         }
                         if leaveServing(account, removingLoop: false) { break }
                     } else if await Self.mayServeAgain(account, statuses: accountStatus) {
-                        logger.notice(stop.marksAccount ? "the account was logged in again: its workers serve it on a new session"
-                                                        : "trying to take the account's lease again")
+                        if stop.marksAccount {
+                            logger.notice("the account was logged in again: its workers serve it on a new session")
+                        } else if !retakingLease {
+                            logger.notice("trying to take the account's lease again")
+                        }
+                        retakingLease = !stop.marksAccount
                         waitingForAPerson = false
                         stopped = nil
                         control.withLock { control in
