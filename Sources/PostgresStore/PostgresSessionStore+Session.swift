@@ -287,8 +287,16 @@ extension PostgresSessionStore {
                 ON CONFLICT (account, kind, peer_id) DO UPDATE SET
                     access_hash = coalesce(excluded.access_hash, peer.access_hash),
                     username = CASE WHEN excluded.access_hash IS NULL AND excluded.username IS NULL THEN peer.username ELSE excluded.username END,
-                    seen_at = excluded.seen_at\(unescaped: condition)
+                    seen_at = CASE WHEN excluded.access_hash IS NULL AND excluded.username IS NULL AND peer.username IS NOT NULL
+                        THEN peer.seen_at ELSE excluded.seen_at END\(unescaped: condition)
                 """, logger: logger)
+        }
+    }
+
+    public func forgetPeers(account: AccountID) async throws(SessionStoreError) {
+        let logger = self.logger
+        try await write("forget the peers of \(account)") { connection in
+            try await connection.query("DELETE FROM peer WHERE account = \(account.rawValue)", logger: logger)
         }
     }
 

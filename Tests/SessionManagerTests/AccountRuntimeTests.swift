@@ -39,9 +39,9 @@ import Testing
 
         func runtime(pid: Int32 = 1, holderIsDead: @escaping @Sendable (LeaseHolder) -> Bool = { _ in false },
                      stopsOnTerminal: Bool = true, keepAlive: KeepAlivePolicy? = nil, linkKeeper: LinkKeeperPolicy? = nil,
-                     store: (any SessionStore)? = nil) -> AccountRuntime {
+                     store: (any SessionStore)? = nil, leaseTTL: Double = 30) -> AccountRuntime {
             AccountRuntime(account: "alice", store: store ?? self.store, client: client,
-                           configuration: AccountRuntimeConfiguration(leaseTTL: 30, keepAlive: keepAlive, stopsOnTerminal: stopsOnTerminal,
+                           configuration: AccountRuntimeConfiguration(leaseTTL: leaseTTL, keepAlive: keepAlive, stopsOnTerminal: stopsOnTerminal,
                                                                       linkKeeper: linkKeeper),
                            environment: AccountRuntimeEnvironment(clock: clock, random: SeededRandomSource(seed: 7),
                                                                   holder: LeaseHolder(host: "test", pid: pid), holderIsDead: holderIsDead,
@@ -373,6 +373,26 @@ import Testing
             #expect(error.sessionManagerError?.code == "TGSM-SESSION-004")
         }
         try impatient.close()
+        try await world.close()
+    }
+
+    /// A renewal the store holds up for longer than the lease has left (a locked file waits out its
+    /// 10 s busy timeout) is given up when the lease runs out, and the runtime stops then, not when
+    /// the store answers: from that moment another process may take the account, and two live
+    /// connections on one key are what Telegram answers with AUTH_KEY_DUPLICATED.
+    @Test func aRenewalTheStoreHoldsUpEndsWhenTheLeaseRunsOut() async throws {
+        let world = try await World.start()
+        try await world.logIn()
+        let runtime = world.runtime(leaseTTL: 3)
+        _ = try await runtime.start()
+        let lock = try SQLiteFileLock(path: world.directory.path + "/sessions.sqlite")
+        await world.clock.untilSleeping()
+        world.clock.advance(by: 1)             // the first beat: 2 s of the lease left, the store waits 10
+        let reason = await runtime.waitUntilStopped()
+        lock.release()
+        guard case .leaseExpired(let cause) = reason else { Issue.record("stopped for \(reason)"); return }
+        // Given up at the lease's end (the bound), not failed by the store's busy timeout.
+        #expect(cause.contains("did not answer within the 2.0 s the lease had left"), "\(cause)")
         try await world.close()
     }
 

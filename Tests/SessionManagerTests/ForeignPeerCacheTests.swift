@@ -34,15 +34,20 @@ import Testing
             [.text("1004"), .integer(1), .null, .null, .null, .integer(5)],
             [.integer(0), .integer(1001), .null, .null, .null, .integer(5)],
             [.integer(1005), .null, .null, .null, .null, .integer(5)],
+            // A date no clock gives (a damaged row): long ago, never a trap on the way out.
+            [.integer(1006), .integer(6), .null, .null, .null, .integer(.max)],
+            [.integer(1007), .integer(7), .null, .null, .null, .real(1e300)],
         ])
         let snapshot = SessionFileSnapshot(tableNames: ["entities"], tables: [:], peerTables: ["entities": entities],
-                                           peerRowCounts: ["entities": 9])
+                                           peerRowCounts: ["entities": 11])
         let (peers, leftOut) = ForeignPeerCache.telethonPeers(snapshot)
         #expect(peers == [
             PeerRecord(kind: .user, id: 1002, accessHash: 0x0B0B, username: "bob", seenAt: UnixTime(seconds: 1_764_000_000)),
             PeerRecord(kind: .channel, id: 2001, accessHash: 0x2001, username: "testnews", seenAt: UnixTime(seconds: 1_764_000_100)),
             PeerRecord(kind: .chat, id: 4001, accessHash: nil, seenAt: UnixTime(seconds: 0)),
             PeerRecord(kind: .user, id: 1003, accessHash: 0x0C, username: nil, seenAt: UnixTime(seconds: 5)),
+            PeerRecord(kind: .user, id: 1006, accessHash: 6, seenAt: UnixTime(seconds: 0)),
+            PeerRecord(kind: .user, id: 1007, accessHash: 7, seenAt: UnixTime(seconds: 0)),
         ])
         // Text for an id, id 0, a NULL hash: 3 rows; and 2 rows beyond those read.
         #expect(leftOut == 5)
@@ -80,8 +85,11 @@ import Testing
         defer { try? FileManager.default.removeItem(at: folder) }
         let key = try #require(TestKeys.key(seed: 11))
         let unaddressable = PeerRecord(kind: .user, id: 1009, accessHash: nil, username: "min_user", seenAt: UnixTime(seconds: 1))
+        // Times no library writes are written within what they read (before: a trap on the way out).
+        let farOff = PeerRecord(kind: .user, id: 1010, accessHash: 10, seenAt: UnixTime(seconds: 1e300))
+        let before = PeerRecord(kind: .user, id: 1011, accessHash: 11, seenAt: UnixTime(seconds: -5))
         let session = PortableSession(dc: 2, authKey: key, address: DCAddress(host: "149.154.167.51", port: 443), userID: 1001,
-                                      apiID: 1, peers: Self.peers + [unaddressable])
+                                      apiID: 1, peers: Self.peers + [unaddressable, farOff, before])
         let path = folder.appendingPathComponent("out.session").path
         let read: PortableSession
         switch format {
@@ -92,8 +100,40 @@ import Testing
             try PyrogramSessionFile.write(session, to: path, schema: format == "pyrogram-3" ? .version3 : .version7)
             read = try PyrogramSessionFile.read(path: path)
         }
-        #expect(read.peers == Self.peers, "most recently seen first")
+        let latest = UnixTime(seconds: Double(ForeignPeerCache.latestSeconds))
+        #expect(read.peers == [PeerRecord(kind: .user, id: 1010, accessHash: 10, seenAt: latest)] + Self.peers
+                    + [PeerRecord(kind: .user, id: 1011, accessHash: 11, seenAt: UnixTime(seconds: 0))], "most recently seen first")
         #expect(read.unreadablePeerRows == 0)
         #expect(read.userID == 1001)
+    }
+
+    /// A damaged page in the peer cache leaves the session importable (before: the whole import
+    /// failed as "damaged", although only the cache was).
+    @Test func aDamagedPeerCacheLeavesTheSessionImportable() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("foreign-peers-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let key = try #require(TestKeys.key(seed: 12))
+        let peers = (1...5000).map { (index: Int) -> PeerRecord in
+            let number = Int64(index)
+            return PeerRecord(kind: .user, id: 100_000 + number, accessHash: number, username: "user_\(index)",
+                              seenAt: UnixTime(seconds: Double(1_764_000_000 + number)))
+        }
+        let session = PortableSession(dc: 2, authKey: key, address: DCAddress(host: "149.154.167.51", port: 443), userID: 1001, peers: peers)
+        let path = folder.appendingPathComponent("damaged.session").path
+        try TelethonSessionFile.write(session, to: path)
+        // The entities fill the file's later pages, in id order: the last page, the newest ids',
+        // is overwritten with garbage (entity 0, the own user id, is on the first of them).
+        let size = try #require(try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int)
+        let page = 4096
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        try handle.seek(toOffset: UInt64(size - page))
+        try handle.write(contentsOf: Data(repeating: 0xFF, count: page))
+        try handle.close()
+
+        let read = try TelethonSessionFile.read(path: path)
+        #expect(read.authKey == key && read.userID == 1001 && read.dc == 2)
+        #expect(read.peers.count < peers.count)
+        #expect(read.peerCacheError != nil || read.unreadablePeerRows > 0, "the loss is said: \(read)")
     }
 }

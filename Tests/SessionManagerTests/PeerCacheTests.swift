@@ -114,7 +114,8 @@ import Testing
         _ = try await fixture.cached.invoke(send)
         await fixture.cache.flush()
         #expect(try fixture.rows() == ["alice channel 2001 \(0x2001) testnews", "alice user 1002 \(0x0B0B) bob"])
-        #expect(try await fixture.store.peer(kind: .user, id: 1002, account: "alice")?.seenAt == fixture.clock.now(), "the sighting is still recorded")
+        // It does not show that bob still has his username: the time the workers trust it from stays.
+        #expect(try await fixture.store.peer(kind: .user, id: 1002, account: "alice")?.seenAt == fixture.clock.now() + -60)
 
         // Queued together before one write, a full and a min record of one peer merge the same way.
         fixture.cache.remember(users: [Self.user(1010, hash: 0x1010, username: "dave")], chats: [])

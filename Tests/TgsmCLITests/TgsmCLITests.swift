@@ -41,6 +41,34 @@ import WebhookTestSupport
         var findings: [FindingJSON]
     }
 
+    /// A session file's peer cache comes along with it; a session that replaces an account's and
+    /// does not say its user (a Telethon string) drops the cached peers, whose access hashes belong
+    /// to the user before (before: they were kept, and jobs died on them if the user had changed).
+    @Test func importBringsTheFilesPeersAndAReplacementOfUnknownUserDropsThem() async throws {
+        let (root, cli) = try CLI.temporary()
+        let peers = [
+            PeerRecord(kind: .user, id: 1002, accessHash: 0x0B0B, username: "bob", seenAt: UnixTime(seconds: 1_764_000_000)),
+            PeerRecord(kind: .channel, id: 2001, accessHash: 0x2001, username: "testnews", seenAt: UnixTime(seconds: 1_764_000_001)),
+        ]
+        let address = DCAddress(host: "127.0.0.1", port: 24402)
+        try TelethonSessionFile.write(PortableSession(dc: 2, authKey: try CLIFixtures.key(seed: 21), address: address, userID: 1001, peers: peers),
+                                      to: root + "/alice.session")
+        struct Imported: Decodable { var peers: Int; var peersLeftOut: Int }
+        let imported = try await cli.run(["session", "import", "--account", "alice", root + "/alice.session", "--json"])
+        #expect(try imported.json(Imported.self).peers == 2, "\(imported.stderr)")
+        let exported = root + "/back.session"
+        #expect(try await cli.run(["session", "export", "--account", "alice", "--format", "telethon-file", "--output", exported]).status == 0)
+        #expect(try TelethonSessionFile.read(path: exported).peers == peers.reversed(), "most recently seen first")
+
+        let string = try TelethonStringSession.encode(PortableSession(dc: 2, authKey: try CLIFixtures.key(seed: 22), address: address))
+        try CLIFixtures.write(string, to: root + "/other.txt")
+        let replaced = try await cli.run(["session", "import", "--account", "alice", "--replace", root + "/other.txt"])
+        #expect(replaced.status == 0 && replaced.stdout.contains("cached peers were dropped: they were user 1001's"), "\(replaced.stdout)")
+        let again = root + "/again.session"
+        #expect(try await cli.run(["session", "export", "--account", "alice", "--format", "telethon-file", "--output", again]).status == 0)
+        #expect(try TelethonSessionFile.read(path: again).peers.isEmpty)
+    }
+
     /// What people moving from Telethon get wrong: one session imported into two accounts (both
     /// would connect with the key and Telegram would destroy it), a string session pasted as the
     /// argument (it must not come back on stderr, where logs keep it), Telethon's session name

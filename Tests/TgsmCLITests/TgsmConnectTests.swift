@@ -641,7 +641,7 @@ import Workers
     /// Moving from Telethon keeps what Telethon had already looked up: a `.session` file written by
     /// Telethon itself (it logged in against the test DC and looked up @testnews and @bob) is
     /// imported with its entities, and `tgsm run`'s jobs then address those peers without a single
-    /// contacts.resolveUsername reaching the DC: a history by username, a resolve, and a send to a
+    /// contacts.resolveUsername reaching the DC: a history and a send by username, and a send to a
     /// user given by id alone (the DC checks the access hash, which only the imported cache had).
     @Test(.enabled(if: CLIFixtures.hasPython || CLIFixtures.pythonRequired, "needs the pinned venv (scripts/setup-python)"))
     func aTelethonSessionsCachedPeersSpareTheResolveBudget() async throws {
@@ -664,7 +664,7 @@ import Workers
         let resolves = try setup.counter("contacts.resolveUsername")
         let jobs: [(String, String)] = [
             ("history", #"{"peer": {"username": "@TestNews"}, "initialLimit": 10}"#),
-            ("resolve", #"{"username": "bob"}"#),
+            ("send", #"{"peer": {"username": "Bob"}, "text": "by username"}"#),
             ("send", #"{"peer": {"type": "user", "id": 1002}, "text": "moved from Telethon"}"#),
         ]
         for (kind, payload) in jobs {

@@ -84,7 +84,7 @@ final class LosesSendAnswers: TelegramInvoking {
         ) -> WorkerPool {
             WorkerPool(
                 queue: queue,
-                handlers: [MeJob(), ResolveJob(archive: archive, peers: peers), HistoryJob(archive: archive, peers: peers),
+                handlers: [MeJob(), ResolveJob(archive: archive), HistoryJob(archive: archive, peers: peers),
                            SendJob(archive: archive, doubtWindow: doubtWindow, peers: peers)],
                 invokers: FixedAccountInvokers(invokers), accountStatus: status,
                 configuration: WorkerConfiguration(
@@ -165,8 +165,9 @@ final class LosesSendAnswers: TelegramInvoking {
     /// What the account's peer cache saw (here: imported from another library's session) spares
     /// contacts.resolveUsername: a username seen within `PeerReference.cachedUsernameLifetime` is
     /// taken from it, before the archive's older resolution (the name moved since), an older one
-    /// is resolved again (usernames change hands), and a peer given by id alone gets its access
-    /// hash from it (the DC refuses a wrong one).
+    /// is resolved again (usernames change hands), a `resolve` job always asks Telegram (it is how
+    /// the archive is refreshed), and a peer given by id alone gets its access hash from the cache
+    /// (the DC refuses a wrong one).
     @Test func aPeerTheAccountsCacheSawIsAddressedWithoutResolvingIt() async throws {
         let setup = try await Setup()
         let store = try SQLiteSessionStore.open(directory: setup.database.folder.appendingPathComponent("store").path,
@@ -191,18 +192,24 @@ final class LosesSendAnswers: TelegramInvoking {
         #expect(fetched.state == .completed && fetchedPeer == "channel:2001")
         #expect(resolved() == 0, "a username seen a minute ago is not resolved again")
 
-        let (bob, _) = try await run(
-            try NewJob(kind: ResolveJob.kind, account: "alice", json: ResolveJob.Payload(username: "bob")), on: setup, events: &events)
-        let bobPeer = try decode(ResolveJob.Result.self, bob).peer
-        #expect(bob.state == .completed && bobPeer.id == 1002)
+        let toBob = SendJob.Payload(peer: PeerReference(username: "bob"), text: "seen long ago")
+        let (sent, _) = try await run(try NewJob(kind: SendJob.kind, account: "alice", json: toBob), on: setup, events: &events)
+        #expect(sent.state == .completed, "\(sent.lastError ?? "")")
         #expect(resolved() == 1, "a username last seen over \(PeerReference.cachedUsernameLifetime) s ago is resolved again")
+
+        let (news, _) = try await run(
+            try NewJob(kind: ResolveJob.kind, account: "alice", json: ResolveJob.Payload(username: "testnews")), on: setup, events: &events)
+        let newsPeer = try decode(ResolveJob.Result.self, news).peer
+        #expect(news.state == .completed && newsPeer.id == 2001)
+        #expect(resolved() == 2, "a resolve job asks Telegram, fresh cache or not")
+        #expect(try await setup.archive.peer(username: "testnews", account: "alice")?.id == 2001, "the archive is refreshed")
 
         var byID = PeerReference(ResolvedPeer(type: .channel, id: 2001, accessHash: 0))
         byID.accessHash = nil
         let (posted, _) = try await run(
             try NewJob(kind: SendJob.kind, account: "alice", json: SendJob.Payload(peer: byID, text: "by id alone")), on: setup, events: &events)
         #expect(posted.state == .completed, "\(posted.lastError ?? "")")
-        #expect(resolved() == 1)
+        #expect(resolved() == 2)
 
         pool.shutdownGracefully()
         try await task.value

@@ -279,6 +279,35 @@ let ping = ScriptedHandler(kind: "ping") { context in
         #expect(!recorded.contains(.stopped("alice")) || recorded.last == .stopped("alice"), "the loop ended only at the shutdown")
     }
 
+    /// An outage after which the session needs a person (its key was revoked meanwhile): the try
+    /// that meets the refusal ends the outage and marks the account as any session error does.
+    /// Before, every error during an outage was taken for the store still being down, and the loop
+    /// tried again every 10 s for ever without marking it.
+    @Test func anOutageThatEndsOnASessionErrorMarksTheAccount() async throws {
+        let fixture = try Fixture()
+        defer { fixture.database.remove() }
+        let expired = TelegramError.middleware(SessionManagerError(.leaseExpired(account: "alice", cause: "database is locked")))
+        let revoked = AccountStatus(state: .revoked, since: fixture.clock.now(), cause: "SESSION_REVOKED", code: "TGSM-AUTH-002")
+        let refusal = TelegramError.middleware(SessionManagerError(.accountUnusable(account: "alice", status: revoked, method: "updates.getState")))
+        let invokers = OutageInvokers(["alice": SwitchableInvoker(failing: expired), "bob": NearestDCInvoker()], failing: { _ in refusal })
+        let pool = WorkerPool(
+            queue: fixture.queue, handlers: [ping], invokers: invokers, accountStatus: fixture.status, floodLedger: fixture.ledger,
+            configuration: WorkerConfiguration(accounts: ["alice", "bob"], concurrencyPerAccount: 1, leaseSeconds: 60, heartbeatInterval: 1000,
+                                               pollInterval: 3600, owner: "test", resumeInterval: 10),
+            clock: fixture.clock, random: SeededRandomSource(seed: 1), logger: quietLogger)
+        var events = pool.events().makeAsyncIterator()
+        _ = try await fixture.enqueue("ping", "alice")
+        let task = Task { try await pool.run() }
+        await awaitEvent(&events) { if case .accountStopped("alice", let stop) = $0 { stop.storeOutage } else { false } }
+        invokers.down(true)
+        await fixture.clock.waitForSleepers(2)   // alice's next try, bob's poll
+        fixture.clock.advance(by: 10)
+        await awaitEvent(&events) { if case .accountStopped("alice", let stop) = $0 { stop.marksAccount } else { false } }
+        #expect(await fixture.status.all["alice"]?.state == .revoked)
+        pool.shutdownGracefully()
+        try await task.value
+    }
+
     /// Another process took alice's lease (no standby): the loss is said once, the tries that find
     /// that process still holding it every `resumeInterval` say nothing more, and taking it back is
     /// said once. Before, every try logged an error, a stop and two notices. Bob is served throughout.

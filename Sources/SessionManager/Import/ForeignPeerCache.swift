@@ -82,7 +82,7 @@ enum ForeignPeerCache {
     static func writeTelethon(_ peers: [PeerRecord], _ db: Database) throws {
         let insert = try db.makeStatement(sql: "INSERT OR REPLACE INTO entities VALUES (?, ?, ?, NULL, NULL, ?)")
         for (marked, peer) in exportable(peers) {
-            try insert.execute(arguments: [marked, peer.accessHash ?? 0, peer.username, Int64(peer.seenAt.seconds)])
+            try insert.execute(arguments: [marked, peer.accessHash ?? 0, peer.username, unixSeconds(peer.seenAt)])
         }
     }
 
@@ -100,7 +100,7 @@ enum ForeignPeerCache {
             case .chat: "group"
             case .channel: "channel"
             }
-            let seen = Int64(peer.seenAt.seconds)
+            let seen = unixSeconds(peer.seenAt)
             if let insertUsername {
                 try insert.execute(arguments: [marked, peer.accessHash ?? 0, type, seen])
                 if let username = peer.username { try insertUsername.execute(arguments: [marked, username]) }
@@ -119,14 +119,24 @@ enum ForeignPeerCache {
         return text
     }
 
-    /// Unix seconds; missing (Telethon before its schema had `date`) or unreadable counts as long
-    /// ago, so the store's own sightings always win.
+    /// Unix seconds; missing (Telethon before its schema had `date`), unreadable or past the year
+    /// 9999 counts as long ago, so the store's own sightings always win.
     private static func seenAt(_ value: SessionFileValue?) -> UnixTime {
         switch value {
-        case .integer(let seconds)? where seconds > 0: UnixTime(seconds: Double(seconds))
-        case .real(let seconds)? where seconds > 0 && seconds.isFinite: UnixTime(seconds: seconds)
+        case .integer(let seconds)? where seconds > 0 && seconds <= latestSeconds: UnixTime(seconds: Double(seconds))
+        case .real(let seconds)? where seconds > 0 && seconds <= Double(latestSeconds): UnixTime(seconds: seconds)
         default: UnixTime(seconds: 0)
         }
+    }
+
+    /// 9999-12-31T23:59:59Z: no time stamp beyond it is read or written.
+    static let latestSeconds: Int64 = 253_402_300_799
+
+    /// A record's time as the libraries store it: whole Unix seconds, within 0 and `latestSeconds`.
+    static func unixSeconds(_ time: UnixTime) -> Int64 {
+        let seconds = time.seconds.rounded(.down)
+        guard seconds.isFinite, seconds > 0 else { return 0 }
+        return seconds >= Double(latestSeconds) ? latestSeconds : Int64(seconds)
     }
 
     private static func leftOutBeyondLimit(_ snapshot: SessionFileSnapshot, _ table: String, read: Int) -> Int {

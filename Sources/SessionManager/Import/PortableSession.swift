@@ -58,11 +58,13 @@ public struct PortableSession: Sendable, Equatable, CustomStringConvertible {
     public var peers: [PeerRecord]
     /// Rows of the library's peer cache that could not be read (damaged or hand-edited): left out.
     public var unreadablePeerRows: Int
+    /// Why the library's peer cache could not be read at all, when it could not (the session was).
+    public var peerCacheError: String?
 
     public init(
         dc: Int, authKey: AuthKey, address: DCAddress? = nil, userID: Int64? = nil, isBot: Bool? = nil,
         apiID: Int64? = nil, isTestMode: Bool? = nil, date: Int64? = nil, takeoutID: Int64? = nil,
-        temporaryAuthKey: AuthKey? = nil, peers: [PeerRecord] = [], unreadablePeerRows: Int = 0
+        temporaryAuthKey: AuthKey? = nil, peers: [PeerRecord] = [], unreadablePeerRows: Int = 0, peerCacheError: String? = nil
     ) {
         self.dc = dc
         self.authKey = authKey
@@ -76,6 +78,7 @@ public struct PortableSession: Sendable, Equatable, CustomStringConvertible {
         self.temporaryAuthKey = temporaryAuthKey
         self.peers = peers
         self.unreadablePeerRows = unreadablePeerRows
+        self.peerCacheError = peerCacheError
     }
 
     /// The session of the client's home DC in `state`, with the address of that DC from `dcTable`.
@@ -113,6 +116,7 @@ public struct PortableSession: Sendable, Equatable, CustomStringConvertible {
         if let temporaryAuthKey { parts.append("temporary key: \(temporaryAuthKey)") }
         if !peers.isEmpty { parts.append("peers: \(peers.count)") }
         if unreadablePeerRows > 0 { parts.append("unreadable peer rows: \(unreadablePeerRows)") }
+        if peerCacheError != nil { parts.append("peer cache unreadable") }
         return "PortableSession(\(parts.joined(separator: ", ")))"
     }
 }

@@ -72,7 +72,8 @@ public enum PyrogramSessionFile {
         let cache = ForeignPeerCache.pyrogramPeers(snapshot)
         return PortableSession(
             dc: dc, authKey: key, address: address, userID: userID, isBot: isBot ?? false, apiID: apiID,
-            isTestMode: testMode ?? false, date: date, peers: cache.peers, unreadablePeerRows: cache.leftOut
+            isTestMode: testMode ?? false, date: date, peers: cache.peers, unreadablePeerRows: cache.leftOut,
+            peerCacheError: snapshot.peerCacheError
         )
     }
 

@@ -52,15 +52,19 @@ public struct SessionFileSnapshot: Sendable, Hashable {
     public var peerTables: [String: SessionFileTable]
     /// How many rows each peer table holds in the file, read or not.
     public var peerRowCounts: [String: Int]
+    /// Why the peer cache could not be read (a damaged page in it, say), when it could not: the
+    /// session itself is read apart from it, and imports without it.
+    public var peerCacheError: String?
 
     public init(
         tableNames: Set<String>, tables: [String: SessionFileTable], peerTables: [String: SessionFileTable] = [:],
-        peerRowCounts: [String: Int] = [:]
+        peerRowCounts: [String: Int] = [:], peerCacheError: String? = nil
     ) {
         self.tableNames = tableNames
         self.tables = tables
         self.peerTables = peerTables
         self.peerRowCounts = peerRowCounts
+        self.peerCacheError = peerCacheError
     }
 
     /// Rows read from a table at most: the session tables hold one row; a few more are read so that
@@ -82,7 +86,7 @@ public struct SessionFileSnapshot: Sendable, Hashable {
         do {
             let queue = try DatabaseQueue(path: path, configuration: configuration)
             defer { try? queue.close() }
-            return try queue.read { db in
+            var snapshot = try queue.read { db in
                 let names = try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table'")
                 var tables: [String: SessionFileTable] = [:]
                 for name in ["version", "sessions"] where names.contains(name) {
@@ -96,36 +100,51 @@ public struct SessionFileSnapshot: Sendable, Hashable {
                         tables["entities"] = SessionFileTable(columns: columns, rows: [])
                     }
                 }
-                var peerTables: [String: SessionFileTable] = [:]
-                var peerRowCounts: [String: Int] = [:]
-                if names.contains("entities") {
-                    let columns = try db.columns(in: "entities").map(\.name)
-                    if columns.contains("id") {
-                        let order = columns.contains("date") ? " ORDER BY date DESC" : ""
-                        peerTables["entities"] = try readPeers(db, sql: "SELECT * FROM entities WHERE id != 0\(order)")
-                        peerRowCounts["entities"] = try Int.fetchOne(db, sql: "SELECT count(*) FROM entities WHERE id != 0") ?? 0
-                    }
-                }
-                if names.contains("peers") {
-                    let columns = try db.columns(in: "peers").map(\.name)
-                    let order = columns.contains("last_update_on") ? " ORDER BY p.last_update_on DESC" : ""
-                    var usernameColumns: [String] = []
-                    if names.contains("usernames") { usernameColumns = try db.columns(in: "usernames").map(\.name) }
-                    let joinsUsernames = !columns.contains("username") && columns.contains("id")
-                        && usernameColumns.contains("id") && usernameColumns.contains("username")
-                    let username = joinsUsernames
-                        ? ", (SELECT u.username FROM usernames u WHERE u.id = p.id AND u.username IS NOT NULL ORDER BY u.rowid LIMIT 1) AS username"
-                        : ""
-                    peerTables["peers"] = try readPeers(db, sql: "SELECT p.*\(username) FROM peers p\(order)")
-                    peerRowCounts["peers"] = try Int.fetchOne(db, sql: "SELECT count(*) FROM peers") ?? 0
-                }
-                return SessionFileSnapshot(tableNames: Set(names), tables: tables, peerTables: peerTables, peerRowCounts: peerRowCounts)
+                return SessionFileSnapshot(tableNames: Set(names), tables: tables)
             }
+            // A read of its own: SQLite reports damage in the peer tables when a statement reaches
+            // it, and the session read above must stand either way.
+            do {
+                let names = snapshot.tableNames
+                (snapshot.peerTables, snapshot.peerRowCounts) = try queue.read { db in try readPeerCache(db, names: names) }
+            } catch {
+                snapshot.peerCacheError = (error as? DatabaseError)?.message ?? "\(error)"
+            }
+            return snapshot
         } catch let error as DatabaseError {
             throw map(error, path: path)
         } catch {
             throw .unreadable(path: path, reason: "\(error)")
         }
+    }
+
+    /// The peer tables (see `peerTables`), read in a statement of their own so that damage in them
+    /// leaves the session readable.
+    private static func readPeerCache(_ db: Database, names: Set<String>) throws -> ([String: SessionFileTable], [String: Int]) {
+        var peerTables: [String: SessionFileTable] = [:]
+        var peerRowCounts: [String: Int] = [:]
+        if names.contains("entities") {
+            let columns = try db.columns(in: "entities").map(\.name)
+            if columns.contains("id") {
+                let order = columns.contains("date") ? " ORDER BY date DESC" : ""
+                peerTables["entities"] = try readPeers(db, sql: "SELECT * FROM entities WHERE id != 0\(order)")
+                peerRowCounts["entities"] = try Int.fetchOne(db, sql: "SELECT count(*) FROM entities WHERE id != 0") ?? 0
+            }
+        }
+        if names.contains("peers") {
+            let columns = try db.columns(in: "peers").map(\.name)
+            let order = columns.contains("last_update_on") ? " ORDER BY p.last_update_on DESC" : ""
+            var usernameColumns: [String] = []
+            if names.contains("usernames") { usernameColumns = try db.columns(in: "usernames").map(\.name) }
+            let joinsUsernames = !columns.contains("username") && columns.contains("id")
+                && usernameColumns.contains("id") && usernameColumns.contains("username")
+            let username = joinsUsernames
+                ? ", (SELECT u.username FROM usernames u WHERE u.id = p.id AND u.username IS NOT NULL ORDER BY u.rowid LIMIT 1) AS username"
+                : ""
+            peerTables["peers"] = try readPeers(db, sql: "SELECT p.*\(username) FROM peers p\(order)")
+            peerRowCounts["peers"] = try Int.fetchOne(db, sql: "SELECT count(*) FROM peers") ?? 0
+        }
+        return (peerTables, peerRowCounts)
     }
 
     private static func readTable(_ db: Database, _ name: String, filter: String?) throws -> SessionFileTable {

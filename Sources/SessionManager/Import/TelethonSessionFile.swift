@@ -41,7 +41,8 @@ public enum TelethonSessionFile {
             dc: dc, authKey: key, address: try SessionFieldRules.address(host: host, port: port, format: format),
             userID: try selfUserID(snapshot), isBot: nil,
             takeoutID: try row.integer("takeout_id", row.optionalColumn("takeout_id")),
-            temporaryAuthKey: temporary, peers: cache.peers, unreadablePeerRows: cache.leftOut
+            temporaryAuthKey: temporary, peers: cache.peers, unreadablePeerRows: cache.leftOut,
+            peerCacheError: snapshot.peerCacheError
         )
     }
 

@@ -380,13 +380,30 @@ public actor AccountRuntime {
     private func heartbeat() async {
         let clock = environment.clock
         let interval = configuration.beat
+        // The last renewal's failure, for the stop when the lease runs out before a renewal is tried.
+        var lastFailure: (any Error)?
         while case .running(var lease) = state {
             do { try await clock.sleep(for: interval) } catch { return }
             guard case .running = state else { return }
             do {
-                lease = try await store.renewLease(lease, now: clock.now(), ttl: configuration.leaseTTL)
+                // No longer than the lease has left: a store that blocks (a locked file waits out its
+                // busy timeout, PostgreSQL its statement timeout) must not keep the connections up
+                // past the moment another process may take the account.
+                let current = lease, now = clock.now(), ttl = configuration.leaseTTL, store = store
+                if current.isExpired(at: now) {
+                    await leaseRanOut(lastFailure ?? BoundExceeded(what: Self.renewalBound, seconds: 0))
+                    return
+                }
+                lease = try await withBound(seconds: max(current.expiresAt - now, 0.001), Self.renewalBound) {
+                    try await store.renewLease(current, now: now, ttl: ttl)
+                }
                 leaseExpiry.set(lease.expiresAt)
                 if case .running = state { state = .running(lease) }
+            } catch is CancellationError {
+                return
+            } catch let bound as BoundExceeded {
+                await leaseRanOut(bound)
+                return
             } catch let error as SessionStoreError {
                 if case .fenced(_, _, let current) = error {
                     logger.error("lease taken over by another process: stopping this account's connections",
@@ -394,8 +411,10 @@ public actor AccountRuntime {
                     await halt(.leaseLost(current: current.map { "\($0.holder)" }))
                     return
                 }
+                lastFailure = error
                 if await renewalFailed(error, lease: lease) { return }
             } catch {
+                lastFailure = error
                 if await renewalFailed(error, lease: lease) { return }
             }
         }
@@ -405,19 +424,28 @@ public actor AccountRuntime {
     /// still holds, stop once it expired, because another process may take it over from then on.
     private func renewalFailed(_ error: any Error, lease: Lease) async -> Bool {
         if lease.isExpired(at: environment.clock.now()) {
-            logger.error("the lease could not be renewed before it expired: stopping", metadata: ["error": "\(error)"])
-            // A store that stalls now and then shows as this rising, whatever the workers do next.
-            Counter(label: "tgsm_lease_expired_total", dimensions: [("account", account.rawValue)]).increment()
-            await halt(.leaseExpired(cause: Self.renewalCause(error)))
+            await leaseRanOut(error)
             return true
         }
         logger.warning("lease heartbeat failed; trying again", metadata: ["error": "\(error)"])
         return false
     }
 
+    private func leaseRanOut(_ error: any Error) async {
+        logger.error("the lease could not be renewed before it expired: stopping", metadata: ["error": "\(error)"])
+        // A store that stalls now and then shows as this rising, whatever the workers do next.
+        Counter(label: "tgsm_lease_expired_total", dimensions: [("account", account.rawValue)]).increment()
+        await halt(.leaseExpired(cause: Self.renewalCause(error)))
+    }
+
+    static let renewalBound = "renewing the lease"
+
     /// The renewal's error in a line: a store error's own text, without the advice that follows it.
     static func renewalCause(_ error: any Error) -> String {
         if case .database(let operation, let reason)? = error as? SessionStoreError { return "\(operation): \(reason)" }
+        if let bound = error as? BoundExceeded {
+            return "the store did not answer within the \(String(format: "%.1f", bound.seconds)) s the lease had left"
+        }
         return "\(error)"
     }
 

@@ -65,8 +65,10 @@ extension SQLiteSessionStore {
     }
 
     /// A record without a hash is a `min` constructor (or a basic chat): it keeps the known hash, and
-    /// the username too unless it brings one (a min constructor may leave it out). `onlyNewer`: a
-    /// record seen before the stored one changes nothing (another library's cache, imported).
+    /// the username too unless it brings one (a min constructor may leave it out). Such a record
+    /// does not refresh `seen_at` of a peer with a username, since it does not show the peer still
+    /// has it, and the workers trust a username for 8 hours after `seen_at`. `onlyNewer`: a record
+    /// seen before the stored one changes nothing (another library's cache, imported).
     /// PostgreSQL's store runs the same statement.
     static func peerUpsert(onlyNewer: Bool) -> String {
         """
@@ -74,13 +76,20 @@ extension SQLiteSessionStore {
         ON CONFLICT(account, kind, peer_id) DO UPDATE SET
             access_hash = coalesce(excluded.access_hash, peer.access_hash),
             username = CASE WHEN excluded.access_hash IS NULL AND excluded.username IS NULL THEN peer.username ELSE excluded.username END,
-            seen_at = excluded.seen_at
+            seen_at = CASE WHEN excluded.access_hash IS NULL AND excluded.username IS NULL AND peer.username IS NOT NULL
+                THEN peer.seen_at ELSE excluded.seen_at END
         """ + (onlyNewer ? " WHERE excluded.seen_at > peer.seen_at" : "")
     }
 
     private static func upsert(_ peers: [PeerRecord], account: AccountID, statement: Statement) throws {
         for peer in peers {
             try statement.execute(arguments: [account.rawValue, peer.kind.rawValue, peer.id, peer.accessHash, peer.username, peer.seenAt.seconds])
+        }
+    }
+
+    public func forgetPeers(account: AccountID) async throws(SessionStoreError) {
+        try await write("forget the peers of \(account)") { db in
+            try db.execute(sql: "DELETE FROM peer WHERE account = ?", arguments: [account.rawValue])
         }
     }
 

@@ -64,6 +64,9 @@ public protocol SessionStore: FloodLedgerStore, AccountStatusStore, PeerDirector
     func importPeers(_ peers: [PeerRecord], account: AccountID) async throws
     /// Every peer kept for the account, most recently seen first (a session export).
     func peers(account: AccountID) async throws -> [PeerRecord]
+    /// Forgets the account's peers: its session now belongs to another Telegram user (or one not
+    /// known), whose access hashes differ.
+    func forgetPeers(account: AccountID) async throws
 
     // MARK: Identity and proxy
     func identity(account: AccountID) async throws -> DeviceIdentity?

@@ -81,6 +81,10 @@ public enum SessionStoreError: Error, Sendable, Equatable, CustomStringConvertib
         case .backupFailed(let reason):
             "a backup of the session store failed: \(reason). The store itself is intact; check free space and "
                 + "permissions of the backup directory."
+        case .database(let operation, let reason) where reason.contains("database is locked"):
+            // SQLITE_BUSY past the busy timeout: nothing is wrong with the file.
+            "the session store failed to \(operation): \(reason). Another program holds the SQLite file in a transaction "
+                + "(a backup tool, a `sqlite3` shell, a process stuck mid-write): let it finish or stop it; the store itself is fine."
         case .database(let operation, let reason):
             "the session store failed to \(operation): \(reason). If this repeats: on SQLite, check the disk and reopen the "
                 + "store (damage is then detected and the newest backup restored); on PostgreSQL, check that the server is up "

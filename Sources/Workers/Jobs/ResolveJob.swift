@@ -1,10 +1,9 @@
 import Foundation
 import MTProtoClient
-import SessionManager
 import TLSchema
 
-/// `resolve`: a username to a peer (contacts.resolveUsername, unless the account's peer cache saw
-/// it lately), kept in the archive for the other jobs and returned as the job's result. Payload `{"username": "testnews"}`. Idempotent.
+/// `resolve`: a username to a peer (contacts.resolveUsername, always: it is how an operator refreshes
+/// what the archive keeps), kept in the archive for the other jobs and returned as the job's result. Payload `{"username": "testnews"}`. Idempotent.
 public struct ResolveJob: JobHandler {
     public static let kind: JobKind = "resolve"
     public var kind: JobKind { Self.kind }
@@ -20,25 +19,14 @@ public struct ResolveJob: JobHandler {
     }
 
     let archive: any MessageArchive
-    let peers: (any PeerDirectory)?
 
-    /// - Parameter peers: the accounts' peer cache (the session store): a username it saw within
-    ///   `PeerReference.cachedUsernameLifetime` is answered from it, sparing the daily budget.
-    public init(archive: any MessageArchive, peers: (any PeerDirectory)? = nil) {
-        self.archive = archive
-        self.peers = peers
-    }
+    public init(archive: any MessageArchive) { self.archive = archive }
 
     public func run(_ context: JobContext) async throws -> Data? {
         let payload = try context.payload(as: Payload.self)
         let username = payload.username.trimmingCharacters(in: CharacterSet(charactersIn: "@ "))
         guard !username.isEmpty else { throw JobFailure.permanent("the username is empty") }
-        let peer: ResolvedPeer
-        if let known = try await PeerReference.recentlySeen(username, peers: peers, context: context) {
-            peer = known
-        } else {
-            peer = try await Self.resolveUsername(username, invoker: context.invoker)
-        }
+        let peer = try await Self.resolveUsername(username, invoker: context.invoker)
         try await archive.savePeer(peer, username: username, account: context.account)
         return try JSONEncoder.jobs.encode(Result(username: username, peer: peer))
     }

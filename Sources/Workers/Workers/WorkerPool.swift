@@ -337,9 +337,10 @@ public final class WorkerPool: Service {
                                 serving = true
                             }
                         } catch {
-                            if var current = outage, !Self.isLeaseHeld(error) {
+                            if var current = outage, Self.isStoreTrouble(error) {
                                 // The store still does not answer (the new runtime could not take the
-                                // lease): the next try later, without a word at this level.
+                                // lease): the next try later, without a word at this level. Anything
+                                // else (a session that needs a person now) is handled as it comes.
                                 current.tries += 1
                                 outage = current
                                 stopped = current.stop
@@ -347,7 +348,8 @@ public final class WorkerPool: Service {
                                              metadata: ["error": "\(error)", "tries": "\(current.tries)"])
                                 continue
                             }
-                            // Taken by another process during the outage: that is a lost lease.
+                            // Taken by another process during the outage (a lost lease), or the
+                            // account needs a person now: the outage is over either way.
                             outage = nil
                             if retakingLease, configuration.standbyInterval == nil, Self.isLeaseHeld(error),
                                let stop = self.accountStop(for: error, account: account) {
@@ -628,6 +630,16 @@ public final class WorkerPool: Service {
             }
         } catch {
             logger.warning("could not look for claims of dead workers; their leases will expire", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Whether `error` says the store does not answer: a runtime that could not start on it, or whose
+    /// lease ran out on it.
+    static func isStoreTrouble(_ error: any Error) -> Bool {
+        let managed = (error as? TelegramError)?.sessionManagerError ?? (error as? SessionManagerError)
+        switch managed?.reason {
+        case .storageFailed?, .leaseExpired?: return true
+        default: return false
         }
     }
 

@@ -183,7 +183,7 @@ struct RunCommand: AsyncParsableCommand {
 
         let archive = backend.archive
         let pool = WorkerPool(
-            queue: queue, handlers: [MeJob(), ResolveJob(archive: archive, peers: store), HistoryJob(archive: archive, peers: store), SendJob(archive: archive, peers: store)],
+            queue: queue, handlers: [MeJob(), ResolveJob(archive: archive), HistoryJob(archive: archive, peers: store), SendJob(archive: archive, peers: store)],
             invokers: runtimes, accountStatus: store, floodLedger: store,
             configuration: WorkerConfiguration(accounts: served + marked, concurrencyPerAccount: concurrency, gracePeriod: gracePeriod,
                                                standbyInterval: standby ? standbyInterval : nil, resumeInterval: 10),
@@ -297,12 +297,12 @@ struct RunCommand: AsyncParsableCommand {
         if waiting.isEmpty, stops.count == running.count, stops.values.allSatisfy(\.marksAccount) {
             throw CLIFailure(.accountMarked, "every account stopped with a session error; see `tgsm check` for each account's recovery steps")
         }
-        // The workers ended by themselves (no signal): every account stopped, some for a lost lease
-        // (the store unreachable past its TTL, or another process took them). Exit 0 would read as a
-        // requested stop, and a service manager would leave it down.
+        // The workers ended by themselves (no signal): every account stopped, some because another
+        // process took their lease (a store outage does not end them: they are taken back). Exit 0
+        // would read as a requested stop, and a service manager would leave it down.
         if !stop.isRequested, !stops.isEmpty {
-            throw CLIFailure(.failure, "no account is served any more (their leases were lost: the store was unreachable, or another process "
-                + "took them; see above); start `tgsm run` again, with `--standby` to wait for accounts another process holds")
+            throw CLIFailure(.failure, "no account is served any more (another process took their leases; see above); start `tgsm run` "
+                + "again, with `--standby` to wait for accounts another process holds")
         }
         Terminal.standard.errorLine("tgsm run: stopped")
     }

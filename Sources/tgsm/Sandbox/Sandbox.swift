@@ -425,7 +425,7 @@ final class Sandbox {
         guard let sessions else { return }
         let pool = WorkerPool(
             queue: queue,
-            handlers: [MeJob(), ResolveJob(archive: archive, peers: store), HistoryJob(archive: archive, peers: store), SendJob(archive: archive, peers: store)],
+            handlers: [MeJob(), ResolveJob(archive: archive), HistoryJob(archive: archive, peers: store), SendJob(archive: archive, peers: store)],
             invokers: sessions.runtimes, accountStatus: store, floodLedger: store,
             // Carol runs one job at a time so the narration shows one failed job for the revocation;
             // with two in flight the second meets its consequence (AUTH_KEY_UNREGISTERED), and the

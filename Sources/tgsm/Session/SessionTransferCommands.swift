@@ -3,6 +3,7 @@ import Foundation
 import MTProto
 import MTProtoClient
 import SessionManager
+import Workers
 
 /// `tgsm session import --account NAME SOURCE`
 struct SessionImportCommand: AsyncParsableCommand {
@@ -44,11 +45,19 @@ struct SessionImportCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let (format, session) = try readSource()
+        var (format, session) = try readSource()
         let (store, location, close) = try await StoreAccess.sessionStore(global, creating: true)
         let id = AccountID(account)
         let now = global.now()
+        // A library cannot have seen a peer later than now: a row stamped ahead (a skewed clock)
+        // would otherwise pass for a fresh sighting for as long as the skew.
+        session.peers = session.peers.map { peer in
+            var peer = peer
+            if peer.seenAt > now { peer.seenAt = now }
+            return peer
+        }
         var cleared: String?
+        var forgotPeersOf: Int64?
         do {
             if let lease = try await store.currentLease(account: id), LeaseView(lease, now: now).isLive {
                 throw CLIFailure(.leaseHeld, "account \(account) is in use by \(lease.holder); importing a key under a running "
@@ -75,6 +84,12 @@ struct SessionImportCommand: AsyncParsableCommand {
                         + "(AUTH_KEY_DUPLICATED, a new login by code for each). Each account needs a login of its own: log the "
                         + "other session in anew (or `tgsm auth --account \(account)`) and import that.")
                 }
+            }
+            // Access hashes are per Telegram user: another user's (or, with the new user unknown,
+            // maybe another user's) would be refused, and jobs would die on them.
+            if let was = existing?.userID, session.userID != was {
+                try await store.forgetPeers(account: id)
+                forgotPeersOf = was
             }
             try await store.saveSession(session.sessionState, account: id, fence: nil)
             // What the library had already resolved, so the account does not spend its
@@ -105,9 +120,19 @@ struct SessionImportCommand: AsyncParsableCommand {
         terminal.line("\(terminal.paint("imported", .green)) \(format) into \(account): DC \(session.dc), user "
             + "\(session.userID.map(String.init) ?? "unknown"), key id \(keyID)")
         if let cleared { terminal.line("  the account's mark \(cleared) was cleared: the imported key is a new login") }
+        if let was = forgotPeersOf {
+            terminal.line("  the account's cached peers were dropped: they were user \(was)'s, and this session does not say its user "
+                + "(its access hashes would be another user's if it is not \(was))")
+        }
         if !session.peers.isEmpty {
-            let usernames = session.peers.filter { $0.username != nil }.count
-            terminal.line("  \(session.peers.count) peers from its cache (\(usernames) with a username): jobs address them without resolving them again")
+            let lifetime = PeerReference.cachedUsernameLifetime
+            let fresh = session.peers.filter { $0.username != nil && now.seconds - $0.seenAt.seconds <= lifetime }.count
+            terminal.line("  \(session.peers.count) peers from its cache: jobs address them by id without resolving them; "
+                + "\(fresh) usernames seen within the last \(Int(lifetime / 3600)) h are used without asking Telegram until then")
+        }
+        if let reason = session.peerCacheError {
+            terminal.warning("the file's peer cache could not be read (\(reason)); the session was imported without it, and its "
+                + "peers are resolved again when a job needs them")
         }
         if session.unreadablePeerRows > 0 {
             terminal.warning("\(session.unreadablePeerRows) rows of the file's peer cache were left out (unreadable, or beyond the "
