@@ -297,6 +297,11 @@ public final class WorkerPool: Service {
             // Trying to take back a lease another process took (without standby): said at the first
             // try and when it succeeds, not at every try that finds the other holder still there.
             var retakingLease = false
+            func beginOutage(_ stop: AccountStop, interval: Double) {
+                outage = (stop, 0)
+                nextOutageTry = clock.now() + interval
+                announceOutage(account, stop, interval: interval, logger: logger)
+            }
 
             while true {
                 if !stopping, stopped == nil, inFlight < limit, !control.withLock({ $0.halted.contains(account) }) {
@@ -372,9 +377,7 @@ public final class WorkerPool: Service {
                             } else if let stop = self.accountStop(for: error, account: account) {
                                 stopped = stop
                                 if stop.storeOutage, let interval = configuration.resumeInterval {
-                                    outage = (stop, 0)
-                                    nextOutageTry = clock.now() + interval
-                                    announceOutage(account, stop, interval: interval, logger: logger)
+                                    beginOutage(stop, interval: interval)
                                 } else {
                                     await self.mark(account, stop, logger: logger)
                                 }
@@ -485,11 +488,7 @@ public final class WorkerPool: Service {
                 case .finished(let outcome):
                     inFlight -= 1
                     if case .accountStopped(let stop) = outcome, stop.storeOutage, let interval = configuration.resumeInterval {
-                        if outage == nil, stopped == nil {
-                            outage = (stop, 0)
-                            nextOutageTry = clock.now() + interval
-                            announceOutage(account, stop, interval: interval, logger: logger)
-                        }
+                        if outage == nil, stopped == nil { beginOutage(stop, interval: interval) }
                         if stopped == nil { stopped = stop }
                     } else if case .accountStopped(let stop) = outcome, !stop.marksAccount, let interval = configuration.standbyInterval {
                         // Another process took the lease over (this one was presumed dead): its
@@ -593,7 +592,9 @@ public final class WorkerPool: Service {
     private func mark(_ account: AccountID, _ stop: AccountStop, logger: Logger) async {
         defer { observers.yield(.accountStopped(account, stop)) }
         guard stop.marksAccount else {
-            logger.error("another process owns the account now: this process's workers for it stop", metadata: ["error": "\(stop.error)", "guidance": "\(stop.guidance)"])
+            logger.error(stop.storeOutage ? "the store let the account's lease run out: this process's workers for it stop"
+                                          : "another process owns the account now: this process's workers for it stop",
+                         metadata: ["error": "\(stop.error)", "guidance": "\(stop.guidance)"])
             return
         }
         logger.error("terminal session error: the account's workers stop", metadata: ["error": "\(stop.error)", "guidance": "\(stop.guidance)"])
@@ -662,15 +663,16 @@ public final class WorkerPool: Service {
     /// needed (AUTH_KEY_PERM_EMPTY and other key refusals the session manager has no code for).
     static func accountStop(_ name: String, _ guidance: String, error: (any Error)?, account: AccountID, now: UnixTime) -> AccountStop {
         if let managed = (error as? TelegramError)?.sessionManagerError {
-            switch managed.reason {
-            case .leaseHeld:
+            // The account lost its lease (taken over, or run out on a store that did not answer): the
+            // session is fine, nothing is marked.
+            let outage: Bool? = switch managed.reason {
+            case .leaseHeld: false
+            case .leaseExpired: true
+            default: nil
+            }
+            if let outage {
                 return AccountStop(error: name, guidance: guidance, status: AccountStatus(state: .active, since: now, cause: name, code: managed.code),
-                                   marksAccount: false)
-            case .leaseExpired:
-                return AccountStop(error: name, guidance: guidance, status: AccountStatus(state: .active, since: now, cause: name, code: managed.code),
-                                   marksAccount: false, storeOutage: true)
-            default:
-                break
+                                   marksAccount: false, storeOutage: outage)
             }
         }
         let status = (error as? TelegramError).flatMap { AccountStatus.terminal(after: $0, account: account, at: now) }
