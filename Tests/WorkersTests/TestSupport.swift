@@ -175,6 +175,26 @@ final class OutageInvokers: AccountInvokers {
     }
 }
 
+/// Every event a pool sends from now on, in order.
+final class RecordedEvents: Sendable {
+    private final class Log: Sendable {
+        let events = Mutex<[WorkerEvent]>([])
+    }
+
+    private let log: Log
+    private let recording: Task<Void, Never>
+
+    init(_ pool: WorkerPool) {
+        let stream = pool.events(), log = Log()
+        self.log = log
+        recording = Task { for await event in stream { log.events.withLock { $0.append(event) } } }
+    }
+
+    deinit { recording.cancel() }
+
+    var all: [WorkerEvent] { log.events.withLock { $0 } }
+}
+
 /// A gate a test opens to let blocked handlers go on.
 final class Gate: Sendable {
     private let state = Mutex<(open: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))

@@ -62,6 +62,16 @@ let ping = ScriptedHandler(kind: "ping") { context in
                 clock: clock, random: SeededRandomSource(seed: seed), logger: quietLogger)
         }
 
+        /// A pool of one job at a time per account on `invokers`, that looks at a stopped account again
+        /// every `resumeInterval`.
+        func pool(_ handlers: [any JobHandler], invokers: any AccountInvokers, accounts: [AccountID], resumeInterval: Double) -> WorkerPool {
+            WorkerPool(
+                queue: queue, handlers: handlers, invokers: invokers, accountStatus: status, floodLedger: ledger,
+                configuration: WorkerConfiguration(accounts: accounts, concurrencyPerAccount: 1, leaseSeconds: 60, heartbeatInterval: 1000,
+                                                   pollInterval: 3600, owner: "test", resumeInterval: resumeInterval),
+                clock: clock, random: SeededRandomSource(seed: 1), logger: quietLogger)
+        }
+
         func enqueue(_ kind: JobKind, _ account: AccountID, maxAttempts: Int = 5) async throws -> JobID {
             try await queue.enqueue(NewJob(kind: kind, account: account, maxAttempts: maxAttempts), now: clock.now()).id
         }
@@ -246,14 +256,8 @@ let ping = ScriptedHandler(kind: "ping") { context in
         let expired = TelegramError.middleware(SessionManagerError(.leaseExpired(account: "alice", cause: "database is locked")))
         let alice = SwitchableInvoker(failing: expired)
         let invokers = OutageInvokers(["alice": alice])
-        let pool = WorkerPool(
-            queue: fixture.queue, handlers: [ping], invokers: invokers, accountStatus: fixture.status, floodLedger: fixture.ledger,
-            configuration: WorkerConfiguration(accounts: ["alice"], concurrencyPerAccount: 1, leaseSeconds: 60, heartbeatInterval: 1000,
-                                               pollInterval: 3600, owner: "test", resumeInterval: 10),
-            clock: fixture.clock, random: SeededRandomSource(seed: 1), logger: quietLogger)
-        let seen = Mutex<[WorkerEvent]>([])
-        let recorder = pool.events()
-        let recording = Task { for await event in recorder { seen.withLock { $0.append(event) } } }
+        let pool = fixture.pool([ping], invokers: invokers, accounts: ["alice"], resumeInterval: 10)
+        let recorded = RecordedEvents(pool)
         var events = pool.events().makeAsyncIterator()
         let first = try await fixture.enqueue("ping", "alice")
         let task = Task { try await pool.run() }
@@ -272,11 +276,10 @@ let ping = ScriptedHandler(kind: "ping") { context in
         await awaitEvent(&events) { if case .finished(first, _, .completed) = $0 { true } else { false } }
         pool.shutdownGracefully()
         try await task.value
-        recording.cancel()
-        let recorded = seen.withLock { $0 }
-        #expect(recorded.filter { if case .accountStopped = $0 { true } else { false } }.count == 1, "\(recorded)")
-        #expect(recorded.contains(.serving("alice")))
-        #expect(!recorded.contains(.stopped("alice")) || recorded.last == .stopped("alice"), "the loop ended only at the shutdown")
+        let seen = recorded.all
+        #expect(seen.filter { if case .accountStopped = $0 { true } else { false } }.count == 1, "\(seen)")
+        #expect(seen.contains(.serving("alice")))
+        #expect(!seen.contains(.stopped("alice")) || seen.last == .stopped("alice"), "the loop ended only at the shutdown")
     }
 
     /// An outage after which the session needs a person (its key was revoked meanwhile): the try
@@ -290,11 +293,7 @@ let ping = ScriptedHandler(kind: "ping") { context in
         let revoked = AccountStatus(state: .revoked, since: fixture.clock.now(), cause: "SESSION_REVOKED", code: "TGSM-AUTH-002")
         let refusal = TelegramError.middleware(SessionManagerError(.accountUnusable(account: "alice", status: revoked, method: "updates.getState")))
         let invokers = OutageInvokers(["alice": SwitchableInvoker(failing: expired), "bob": NearestDCInvoker()], failing: { _ in refusal })
-        let pool = WorkerPool(
-            queue: fixture.queue, handlers: [ping], invokers: invokers, accountStatus: fixture.status, floodLedger: fixture.ledger,
-            configuration: WorkerConfiguration(accounts: ["alice", "bob"], concurrencyPerAccount: 1, leaseSeconds: 60, heartbeatInterval: 1000,
-                                               pollInterval: 3600, owner: "test", resumeInterval: 10),
-            clock: fixture.clock, random: SeededRandomSource(seed: 1), logger: quietLogger)
+        let pool = fixture.pool([ping], invokers: invokers, accounts: ["alice", "bob"], resumeInterval: 10)
         var events = pool.events().makeAsyncIterator()
         _ = try await fixture.enqueue("ping", "alice")
         let task = Task { try await pool.run() }
@@ -317,14 +316,8 @@ let ping = ScriptedHandler(kind: "ping") { context in
         let lost = TelegramError.middleware(SessionManagerError(.leaseHeld(account: "alice", holder: "pid 2 on other", expires: nil)))
         let invokers = OutageInvokers(["alice": NearestDCInvoker(), "bob": NearestDCInvoker()], failing: { _ in lost })
         invokers.down(true)
-        let pool = WorkerPool(
-            queue: fixture.queue, handlers: [ping], invokers: invokers, accountStatus: fixture.status, floodLedger: fixture.ledger,
-            configuration: WorkerConfiguration(accounts: ["alice", "bob"], concurrencyPerAccount: 1, leaseSeconds: 60, heartbeatInterval: 1000,
-                                               pollInterval: 3600, owner: "test", resumeInterval: 30),
-            clock: fixture.clock, random: SeededRandomSource(seed: 1), logger: quietLogger)
-        let seen = Mutex<[WorkerEvent]>([])
-        let recorder = pool.events()
-        let recording = Task { for await event in recorder { seen.withLock { $0.append(event) } } }
+        let pool = fixture.pool([ping], invokers: invokers, accounts: ["alice", "bob"], resumeInterval: 30)
+        let recorded = RecordedEvents(pool)
         var events = pool.events().makeAsyncIterator()
         let first = try await fixture.enqueue("ping", "alice")
         let task = Task { try await pool.run() }
@@ -342,10 +335,9 @@ let ping = ScriptedHandler(kind: "ping") { context in
         await awaitEvent(&events) { if case .finished(bobs, _, .completed) = $0 { true } else { false } }
         pool.shutdownGracefully()
         try await task.value
-        recording.cancel()
-        let recorded = seen.withLock { $0 }
-        #expect(recorded.filter { if case .accountStopped = $0 { true } else { false } }.count == 1, "\(recorded)")
-        #expect(recorded.filter { $0 == .serving("alice") }.count == 1, "\(recorded)")
+        let seen = recorded.all
+        #expect(seen.filter { if case .accountStopped = $0 { true } else { false } }.count == 1, "\(seen)")
+        #expect(seen.filter { $0 == .serving("alice") }.count == 1, "\(seen)")
     }
 
     /// When every account is stopped, nothing is left to serve: the pool ends (a `tgsm run` then
