@@ -275,15 +275,35 @@ extension PostgresSessionStore {
         }
     }
 
+    /// Peers sent per statement: an import brings up to 250,000, and a round trip per row took
+    /// past the 30 s a transaction may last (100,000 rows: 31 s on loopback, then refused).
+    static let peersPerStatement = 5_000
+
     /// The SQLite store's rule (`SQLiteSessionStore.peerUpsert`): a record without a hash (a `min`
     /// constructor, a basic chat) keeps the known hash, and the username unless it brings one;
-    /// `onlyNewer`, a record seen before the stored one changes nothing.
+    /// `onlyNewer`, a record seen before the stored one changes nothing. The rows go as arrays
+    /// (`unnest`), `peersPerStatement` at a time; postgres-nio binds no array of optionals, so a
+    /// missing hash travels as a flag and a missing username as "" (no username is empty).
     private static func upsert(_ peers: [PeerRecord], account: AccountID, onlyNewer: Bool, _ connection: PostgresConnection, logger: Logger) async throws {
         let condition = onlyNewer ? " WHERE excluded.seen_at > peer.seen_at" : ""
+        // One row per peer in a statement (ON CONFLICT may not touch a row twice): the latest sighting.
+        var latest: [String: PeerRecord] = [:]
         for peer in peers {
+            let key = "\(peer.kind.rawValue):\(peer.id)"
+            if let kept = latest[key], kept.seenAt > peer.seenAt { continue }
+            latest[key] = peer
+        }
+        let rows = Array(latest.values)
+        for start in stride(from: 0, to: rows.count, by: peersPerStatement) {
+            let chunk = rows[start..<min(start + peersPerStatement, rows.count)]
+            let kinds = chunk.map(\.kind.rawValue), ids = chunk.map(\.id)
+            let hashes = chunk.map { $0.accessHash ?? 0 }, hasHash = chunk.map { $0.accessHash != nil }
+            let usernames = chunk.map { $0.username ?? "" }, seen = chunk.map(\.seenAt.seconds)
             try await connection.query("""
                 INSERT INTO peer(account, kind, peer_id, access_hash, username, seen_at)
-                VALUES (\(account.rawValue), \(peer.kind.rawValue), \(peer.id), \(peer.accessHash), \(peer.username), \(peer.seenAt.seconds))
+                SELECT \(account.rawValue), r.kind, r.peer_id, CASE WHEN r.has_hash THEN r.hash END, NULLIF(r.username, ''), r.seen_at
+                FROM unnest(\(kinds)::text[], \(ids)::int8[], \(hashes)::int8[], \(hasHash)::bool[], \(usernames)::text[], \(seen)::float8[])
+                    AS r(kind, peer_id, hash, has_hash, username, seen_at)
                 ON CONFLICT (account, kind, peer_id) DO UPDATE SET
                     access_hash = coalesce(excluded.access_hash, peer.access_hash),
                     username = CASE WHEN excluded.access_hash IS NULL AND excluded.username IS NULL THEN peer.username ELSE excluded.username END,
