@@ -58,6 +58,7 @@ struct SessionImportCommand: AsyncParsableCommand {
         }
         var cleared: String?
         var forgotPeersOf: Int64?
+        var peersFailure: String?
         do {
             if let lease = try await store.currentLease(account: id), LeaseView(lease, now: now).isLive {
                 throw CLIFailure(.leaseHeld, "account \(account) is in use by \(lease.holder); importing a key under a running "
@@ -93,8 +94,13 @@ struct SessionImportCommand: AsyncParsableCommand {
             }
             try await store.saveSession(session.sessionState, account: id, fence: nil)
             // What the library had already resolved, so the account does not spend its
-            // resolveUsername budget on it again.
-            try await store.importPeers(session.peers, account: id)
+            // resolveUsername budget on it again. The session is stored by now: a failure here
+            // costs only those resolves, and is said as such.
+            do {
+                try await store.importPeers(session.peers, account: id)
+            } catch {
+                peersFailure = (error as? SessionStoreError).map { "\($0.code): \($0)" } ?? "\(error)"
+            }
             // A new key is a new login: a terminal mark from the old key no longer applies.
             if let mark = try await store.status(of: id), mark.isTerminal {
                 try await store.setStatus(.active(since: now), for: id)
@@ -114,7 +120,8 @@ struct SessionImportCommand: AsyncParsableCommand {
         let keyID = String(UInt64(bitPattern: session.authKey.id), radix: 16)
         let result = Result(
             account: account, format: format.rawValue, dc: session.dc, userID: session.userID, keyID: keyID, clearedMark: cleared,
-            peers: session.peers.count, peersLeftOut: session.unreadablePeerRows)
+            peers: peersFailure == nil ? session.peers.count : 0,
+            peersLeftOut: session.unreadablePeerRows + (peersFailure == nil ? 0 : session.peers.count))
         let terminal = Terminal.standard
         if output.json { try terminal.json(result); return }
         terminal.line("\(terminal.paint("imported", .green)) \(format) into \(account): DC \(session.dc), user "
@@ -124,11 +131,15 @@ struct SessionImportCommand: AsyncParsableCommand {
             terminal.line("  the account's cached peers were dropped: they were user \(was)'s, and this session does not say its user "
                 + "(its access hashes would be another user's if it is not \(was))")
         }
-        if !session.peers.isEmpty {
+        if !session.peers.isEmpty, peersFailure == nil {
             let lifetime = PeerReference.cachedUsernameLifetime
             let fresh = session.peers.filter { $0.username != nil && now.seconds - $0.seenAt.seconds <= lifetime }.count
             terminal.line("  \(session.peers.count) peers from its cache: jobs address them by id without resolving them; "
                 + "\(fresh) usernames seen within the last \(Int(lifetime / 3600)) h are used without asking Telegram until then")
+        }
+        if let peersFailure {
+            terminal.warning("the session was imported, but its \(session.peers.count) cached peers could not be stored "
+                + "(\(peersFailure)); jobs resolve those peers again when they need them, or import the file again later")
         }
         if let reason = session.peerCacheError {
             terminal.warning("the file's peer cache could not be read (\(reason)); the session was imported without it, and its "
