@@ -46,6 +46,19 @@ import Workers
             try PseudoTerminal(arguments: arguments + ["--store", cli.store], environment: environment)
         }
 
+        /// Telegram ends every session of DC 1's keys (alice's and bob's home; carol's is DC 2).
+        func revokeSessionsOfDC1() {
+            dc.core.withState { state in
+                for keyID in state.authKeyIDs(dc: 1) { state.revokeAuthorization(dc: 1, keyID: keyID) }
+            }
+        }
+
+        /// Room in the rate gate for the jobs' users.getFullUser next to the logins' calls.
+        func roomInTheRateGate() throws {
+            try Data(#"{"rateLimits": {"perAccount": {"other": {"perSecond": 50, "burst": 100}}}}"#.utf8)
+                .write(to: URL(fileURLWithPath: cli.store + "/config.json"))
+        }
+
         /// Counts calls of `method` that reach the DC.
         func counter(_ method: String) throws -> Int {
             try dc.addFault(FaultRule(match: FaultMatch(method: method), effect: .delay(milliseconds: 0))).id
@@ -337,9 +350,7 @@ import Workers
 
         // Telegram ends both sessions at once; bob's send-code deadline has passed, alice's not (a
         // session lost minutes after its login: the request offering her token goes all the same).
-        setup.dc.core.withState { state in
-            for keyID in state.authKeyIDs(dc: 1) { state.revokeAuthorization(dc: 1, keyID: keyID) }
-        }
+        setup.revokeSessionsOfDC1()
         let store = try SQLiteSessionStore.open(directory: setup.cli.store)
         try await store.setSendCodeDeadline(nil, account: "bob", phoneKey: try await store.phoneKey(for: "15550002"))
         try store.close()
@@ -805,9 +816,7 @@ import Workers
         // and log lines that quote the account (its stop, the guidance naming it).
         let run = try setup.terminal(["run", "--no-http", "--grace-period", "5", "--log-level", "debug"])
         var at = try await run.expect("tgsm run: ready: +••••••01")
-        setup.dc.core.withState { state in
-            for keyID in state.authKeyIDs(dc: 1) { state.revokeAuthorization(dc: 1, keyID: keyID) }
-        }
+        setup.revokeSessionsOfDC1()
         #expect(try await setup.cli.run(["jobs", "enqueue", "--kind", "me", "--account", "+15550001"]).status == 0)
         at = try await run.expect("+••••••01: stopped by AUTH_KEY_UNREGISTERED", after: at)
         #expect(try await run.status() != 0)
@@ -894,15 +903,11 @@ import Workers
         let setup = try await Setup.start()
         try await Self.logIn(setup)
         try await Self.logIn(setup, account: "carol", phone: "15550003")
-        // Room in the rate gate for the jobs' users.getFullUser next to the logins' calls.
-        try Data(#"{"rateLimits": {"perAccount": {"other": {"perSecond": 50, "burst": 100}}}}"#.utf8)
-            .write(to: URL(fileURLWithPath: setup.cli.store + "/config.json"))
+        try setup.roomInTheRateGate()
         let terminal = try setup.terminal(["run", "--no-http", "--grace-period", "5"])
         var at = try await terminal.expect("ready: alice, carol")
         // Telegram ends alice's session (her home is DC 1, carol's DC 2); her next job meets it.
-        setup.dc.core.withState { state in
-            for keyID in state.authKeyIDs(dc: 1) { state.revokeAuthorization(dc: 1, keyID: keyID) }
-        }
+        setup.revokeSessionsOfDC1()
         #expect(try await setup.cli.run(["jobs", "enqueue", "--kind", "me", "--account", "alice"]).status == 0)
         at = try await terminal.expect("alice: stopped by AUTH_KEY_UNREGISTERED", after: at)
 
@@ -916,11 +921,8 @@ import Workers
         let setup = try await Setup.start()
         try await Self.logIn(setup)
         try await Self.logIn(setup, account: "carol", phone: "15550003")
-        try Data(#"{"rateLimits": {"perAccount": {"other": {"perSecond": 50, "burst": 100}}}}"#.utf8)
-            .write(to: URL(fileURLWithPath: setup.cli.store + "/config.json"))
-        setup.dc.core.withState { state in
-            for keyID in state.authKeyIDs(dc: 1) { state.revokeAuthorization(dc: 1, keyID: keyID) }
-        }
+        try setup.roomInTheRateGate()
+        setup.revokeSessionsOfDC1()
         let terminal = try setup.terminal(["run", "--no-http", "--grace-period", "5"])
         let at = try await terminal.expect("ready: carol; waiting for a login: alice")
         try await Self.logAliceInAgainThenStop(setup, terminal, after: at)
@@ -931,8 +933,7 @@ import Workers
     @Test func anAccountAddedWhileRunningIsServed() async throws {
         let setup = try await Setup.start()
         try await Self.logIn(setup)
-        try Data(#"{"rateLimits": {"perAccount": {"other": {"perSecond": 50, "burst": 100}}}}"#.utf8)
-            .write(to: URL(fileURLWithPath: setup.cli.store + "/config.json"))
+        try setup.roomInTheRateGate()
         let terminal = try setup.terminal(["run", "--no-http", "--grace-period", "5"])
         var at = try await terminal.expect("ready: alice")
         try await Self.logIn(setup, account: "carol", phone: "15550003")
@@ -1125,9 +1126,7 @@ import Workers
         #expect(notice.summary == "alice: Telegram asked this session to log out (AUTH_KEY_DROP_DUPLICATE): Session ended, code •••••")
 
         // Telegram ends the session; the next call (a job) learns it and the account is marked.
-        setup.dc.core.withState { state in
-            for keyID in state.authKeyIDs(dc: 1) { state.revokeAuthorization(dc: 1, keyID: keyID) }
-        }
+        setup.revokeSessionsOfDC1()
         let enqueued = try await setup.cli.run(["jobs", "enqueue", "--kind", "me", "--account", "alice"])
         #expect(enqueued.status == 0, "\(enqueued.stderr)")
         #expect(await receiver.waitForRequests(2), "\(terminal.output)")
@@ -1158,9 +1157,7 @@ import Workers
         let terminal = try setup.terminal(["run", "--no-http", "--grace-period", "5", "--alert-interval", "3600",
                                            "--alert-webhook", "http://127.0.0.1:\(port)/hook"])
         _ = try await terminal.expect("ready: alice")
-        setup.dc.core.withState { state in
-            for keyID in state.authKeyIDs(dc: 1) { state.revokeAuthorization(dc: 1, keyID: keyID) }
-        }
+        setup.revokeSessionsOfDC1()
         #expect(try await setup.cli.run(["jobs", "enqueue", "--kind", "me", "--account", "alice"]).status == 0)
         #expect(try await terminal.status() == 8, "\(terminal.output)")
         await receiver.stop()
