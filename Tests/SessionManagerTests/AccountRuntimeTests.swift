@@ -396,6 +396,43 @@ import Testing
         try await world.close()
     }
 
+    @Test func theLeaseAGivenUpRenewalLeftInThisProcesssNameIsTakenBackByTheNextRuntimeOnly() async throws {
+        let world = try await World.start()
+        try await world.logIn()
+        let runtime = world.runtime(leaseTTL: 3)
+        _ = try await runtime.start()
+        let lock = try SQLiteFileLock(path: world.directory.path + "/sessions.sqlite")
+        await world.clock.untilSleeping()
+        world.clock.advance(by: 1)             // the renewal waits for the store past the lease's end
+        guard case .leaseExpired = await runtime.waitUntilStopped() else { Issue.record("not stopped as an outage"); return }
+        let abandoned = try #require(await runtime.abandonedLease)
+        lock.release()
+        // The renewal may land now: the lease stays in this process's name under the same token,
+        // unexpired on the clock, as when the store answers before it runs out.
+        let held = try #require(try await world.store.currentLease(account: "alice"))
+        #expect(held.holder == abandoned.holder && held.token == abandoned.token && !held.isExpired(at: world.clock.now()))
+
+        // Without knowing the lease was given up, the next runtime takes this process for another owner.
+        await #expect(throws: SessionManagerError.self) { try await world.runtime().start() }
+        let next = world.runtime()
+        #expect(try await next.start(reclaiming: abandoned) == .valid(userID: 1001))
+        #expect(await next.lease?.token == LeaseToken(abandoned.token.rawValue + 1))
+
+        // Once taken, the given-up lease no longer lets anything take the account: not a runtime of
+        // this process (the token moved on), not one of another process (not its holder).
+        for pid: Int32 in [1, 2] {
+            do {
+                try await world.runtime(pid: pid).start(reclaiming: abandoned)
+                Issue.record("a runtime with pid \(pid) took a running lease")
+            } catch {
+                #expect(error.code == "TGSM-SESSION-002")
+            }
+        }
+        #expect(await next.lease != nil)
+        await next.stop()
+        try await world.close()
+    }
+
     @Test func aHeartbeatRenewsTheLease() async throws {
         let world = try await World.start()
         try await world.logIn()

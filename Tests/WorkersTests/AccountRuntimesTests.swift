@@ -3,6 +3,7 @@ import Logging
 import MTProto
 import MTProtoClient
 import SessionManager
+import StoreTestSupport
 import TLSchema
 import TestDC
 import Testing
@@ -26,11 +27,11 @@ import Testing
             queue = try database.queue()
         }
 
-        func runtimes() -> AccountRuntimes {
+        func runtimes(leaseTTL: Double = 30) -> AccountRuntimes {
             let store = store, configuration = cluster.configuration
             return AccountRuntimes(clock: SystemClock(), logger: quietLogger) { account in
                 AccountRuntime(account: account, store: store, client: configuration,
-                               configuration: AccountRuntimeConfiguration(keepAlive: nil),
+                               configuration: AccountRuntimeConfiguration(leaseTTL: leaseTTL, keepAlive: nil),
                                environment: AccountRuntimeEnvironment(holder: LeaseHolder(host: "test", pid: 1), holderIsDead: { _ in false },
                                                                       logger: quietLogger))
             }
@@ -93,6 +94,30 @@ import Testing
         #expect(try await setup.store.currentLease(account: "alice") != nil)
         await runtimes.stopAll()
         #expect(try await setup.store.currentLease(account: "alice") == nil)
+        await setup.finish()
+    }
+
+    @Test func aLeaseGivenUpInAStoreOutageIsTakenBackEvenWhenItsLastRenewalLandedLate() async throws {
+        let setup = try await Setup()
+        try await setup.logIn("alice", phone: "15550001")
+        let runtimes = setup.runtimes(leaseTTL: 1.5)
+        _ = await runtimes.start(["alice"])
+        let runtime = try #require(runtimes.existingRuntime(for: "alice"))
+        let lease = try #require(await runtime.lease)
+        let lock = try SQLiteFileLock(path: setup.database.folder.appendingPathComponent("store/sessions.sqlite").path)
+        guard case .leaseExpired = await runtime.waitUntilStopped() else { lock.release(); Issue.record("not stopped as an outage"); return }
+        lock.release()
+        // The renewal the runtime gave up on lands once the store answers: the lease is in this
+        // process's name again, for a whole TTL, and no runtime uses it.
+        _ = try await setup.store.renewLease(lease, now: WallClock().now(), ttl: 30)
+
+        // The workers' next look learns of the outage, the one after takes the account back at once
+        // (before: "another process (pid 1 on test) owns this account" until the renewal expired).
+        await #expect(throws: TelegramError.self) { _ = try await runtimes.invoker(for: "alice") }
+        _ = try await runtimes.invoker(for: "alice")
+        let taken = try #require(try await setup.store.currentLease(account: "alice"))
+        #expect(taken.token == LeaseToken(lease.token.rawValue + 1) && taken.holder == lease.holder)
+        await runtimes.stopAll()
         await setup.finish()
     }
 

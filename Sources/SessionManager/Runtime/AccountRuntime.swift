@@ -152,6 +152,10 @@ public actor AccountRuntime {
     private var stopWaiters: [CheckedContinuation<AccountRuntimeStop, Never>] = []
     /// Why the runtime stopped, once its stop has finished (the session closed, the lease released).
     private var finishedStop: AccountRuntimeStop?
+    /// The lease this runtime stopped using without releasing it because the store did not let it be
+    /// renewed in time (`.leaseExpired`). Its last renewal may still land once the store answers and
+    /// extend it in this process's name: pass it to the next runtime's `start(reclaiming:)`.
+    public private(set) var abandonedLease: Lease?
     private var starting = false
 
     /// - Parameters:
@@ -187,16 +191,24 @@ public actor AccountRuntime {
     /// `validate`) checks the session. Returns the check's verdict (nil without `validate`); a
     /// verdict other than `.valid` is not an error here, the caller decides. When the check finds
     /// the account terminal and `stopsOnTerminal` is set, the runtime has already stopped.
+    ///
+    /// `reclaiming`: the `abandonedLease` of this process's previous runtime of the account. Found
+    /// still held in this process's name with the same token, it is taken over at once: the renewal
+    /// behind it was given up and nothing in this process uses it.
     @discardableResult
-    public func start(validate: Bool = true) async throws(SessionManagerError) -> SessionVerdict? {
+    public func start(validate: Bool = true, reclaiming abandoned: Lease? = nil) async throws(SessionManagerError) -> SessionVerdict? {
         guard case .idle = state, !starting else { preconditionFailure("an AccountRuntime starts once") }
         starting = true
         defer { starting = false }
         let now = environment.clock.now()
         let lease: Lease
         do {
+            var holderIsDead = environment.holderIsDead
+            if let own = try await ownAbandonedLease(abandoned) {
+                holderIsDead = { [isDead = holderIsDead] holder in holder == own.holder || isDead(holder) }
+            }
             lease = try await store.acquireLease(account: account, holder: environment.holder, now: now, ttl: configuration.leaseTTL,
-                                                 holderIsDead: environment.holderIsDead)
+                                                 holderIsDead: holderIsDead)
         } catch let error as SessionStoreError {
             if case .leaseHeld(let held) = error {
                 throw SessionManagerError(.leaseHeld(account: account, holder: "\(held.holder) (lease token \(held.token))", expires: held.expiresAt))
@@ -353,6 +365,20 @@ public actor AccountRuntime {
 
     // MARK: - Internals
 
+    /// `abandoned` when the store still shows it as the account's lease: held by this process (same
+    /// holder) under the same token, so no runtime took the account since, here or elsewhere. The
+    /// lease may change before the take (another process takes it over): the take then judges that
+    /// holder as usual, since only this process's holder is counted dead.
+    private func ownAbandonedLease(_ abandoned: Lease?) async throws -> Lease? {
+        guard let abandoned, abandoned.account == account, abandoned.holder == environment.holder,
+              let current = try await store.currentLease(account: account),
+              current.holder == abandoned.holder, current.token == abandoned.token
+        else { return nil }
+        logger.info("the lease a previous runtime of this process gave up is still in its name: taking it over",
+                    metadata: ["token": "\(abandoned.token)", "expires": "\(current.expiresAt)"])
+        return abandoned
+    }
+
     private func clientConfiguration(now: UnixTime) async throws(SessionManagerError) -> TelegramClientConfiguration {
         do {
             let identity = try await store.chooseIdentity(.thisHost(appVersion: configuration.appVersion, at: now), account: account)
@@ -459,6 +485,7 @@ public actor AccountRuntime {
             return
         }
         state = .stopped(reason)
+        if case .leaseExpired = reason { abandonedLease = lease }
         if case .terminal = reason {
             // The terminal guard refuses every call with the account's mark: keep it reachable.
         } else {

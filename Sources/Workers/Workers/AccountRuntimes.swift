@@ -24,6 +24,9 @@ public final class AccountRuntimes: AccountInvokers, Service {
     /// The code of each account's last failed start, until one succeeds: the workers try again every
     /// few seconds while the store is out of reach, and the same failure is logged once.
     private let lastStartFailure = Mutex<[AccountID: String]>([:])
+    /// Each account's lease a runtime gave up when the store did not let it be renewed, until a new
+    /// runtime starts: that one takes it over even if the renewal behind it landed late.
+    private let abandonedLeases = Mutex<[AccountID: Lease]>([:])
 
     private enum Slot {
         case starting(Task<Result<AccountRuntime, SessionManagerError>, Never>)
@@ -136,7 +139,8 @@ public final class AccountRuntimes: AccountInvokers, Service {
     private func startRuntime(_ account: AccountID) async -> Result<AccountRuntime, SessionManagerError> {
         let runtime = factory(account)
         do {
-            let verdict = try await runtime.start(validate: true)
+            let verdict = try await runtime.start(validate: true, reclaiming: abandonedLeases.withLock { $0[account] })
+            abandonedLeases.withLock { _ = $0.removeValue(forKey: account) }
             if let verdict, let refusal = Self.refusal(for: verdict, account: account, now: clock.now()) {
                 logger.error("the account's session cannot be used; its workers stop", metadata: [
                     "account": "\(account)", "verdict": "\(verdict.label)", "code": "\(refusal.code)",
@@ -170,6 +174,9 @@ public final class AccountRuntimes: AccountInvokers, Service {
         case .stopped(.leaseExpired(let cause)):
             // Forgotten too: the next call starts a new runtime, which takes the lease again once
             // the store answers.
+            if let abandoned = await runtime.abandonedLease {
+                abandonedLeases.withLock { $0[runtime.account] = abandoned }
+            }
             slots.withLock { slots in
                 if case .ready(let kept)? = slots[runtime.account], kept === runtime { slots[runtime.account] = nil }
             }
