@@ -10,7 +10,8 @@ public struct BoundExceeded: Error, Sendable, Hashable, CustomStringConvertible 
         self.seconds = seconds
     }
 
-    public var description: String { "\(what): no answer within \(seconds) s" }
+    /// The bound in tenths: it is often what a lease had left, a figure like 9.935802459716797.
+    public var description: String { "\(what): no answer within \((seconds * 10).rounded() / 10) s" }
 }
 
 /// Runs `operation` in a task of its own and waits for it at most `seconds` (`BoundExceeded`;
