@@ -150,7 +150,7 @@ struct Dashboard {
         html += "<p>depth (queued + running) now: <b id=\"depth\">\(snapshot.openJobs)</b></p>"
         // A chart of zeros would read as "nothing happened" where nothing is recorded.
         html += snapshot.keepsHistory ? historyChart()
-            : "<p class=\"dim\">Job outcomes over time are recorded by the SQLite queue only; on PostgreSQL see the counts above, "
+            : "<p class=\"dim\">Job outcomes over time are not recorded by this queue (it keeps no history); see the counts above, "
                 + "<code>tgsm jobs list --state dead</code> and the <code>tgsm_jobs</code> metrics.</p>"
         return html + "</section>\n"
     }

@@ -21,7 +21,7 @@ import Workers
 ///   held by other processes is woken at once, not at its next poll. Every queue LISTENs on one
 ///   pooled connection and feeds `enqueueSignals()`. While that connection is down, workers still poll (`WorkerConfiguration`).
 /// - **idempotency keys**: a unique index over the whole table, so unique across the cluster.
-public final class PostgresJobQueue: JobQueue {
+public final class PostgresJobQueue: JobQueue, JobHistoryReading {
     public static let notificationChannel = "tgsm_jobs"
 
     public let database: PostgresDatabase
@@ -109,7 +109,79 @@ public final class PostgresJobQueue: JobQueue {
         PostgresMigration(id: "jobs.v2.finished", statements: [
             "CREATE INDEX jobs_finished ON jobs(finished_at) WHERE finished_at IS NOT NULL",
         ]),
+        historyMigration,
     ]
+
+    /// Every state change leaves a row in job_history, as on SQLite (the same events, depth changes
+    /// and errors: `SQLiteJobQueue`'s `jobs.v2.history`): written by a trigger in the transaction of
+    /// the change, stamped with the caller's `now`. Rows older than `SQLiteJobQueue.historyRetentionSeconds`
+    /// go as rows are written, at most 16 per write and skipping rows another transaction is
+    /// deleting: workers of many processes never wait on each other for the clean-up, and since
+    /// each write adds one row, 16 keep the table from growing.
+    static let historyMigration = PostgresMigration(id: "jobs.v3.history", statements: [
+        """
+        CREATE TABLE job_history (
+            id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            at double precision NOT NULL,
+            job bigint NOT NULL,
+            account text NOT NULL,
+            kind text NOT NULL,
+            event text NOT NULL,
+            depth_delta integer NOT NULL,
+            error text
+        )
+        """,
+        "CREATE INDEX job_history_at ON job_history(at)",
+        """
+        CREATE FUNCTION tgsm_job_history() RETURNS trigger LANGUAGE plpgsql AS $$
+        DECLARE
+            change_at double precision;
+            change_event text;
+            change_delta integer;
+            change_error text;
+        BEGIN
+            IF TG_OP = 'INSERT' THEN
+                change_at := NEW.created_at;
+                change_event := 'enqueued';
+                change_delta := 1;
+            ELSE
+                change_at := NEW.updated_at;
+                change_event := CASE
+                    WHEN NEW.state = 'completed' THEN 'completed'
+                    WHEN NEW.state = 'dead' THEN 'dead'
+                    WHEN NEW.state = 'cancelled' THEN 'cancelled'
+                    WHEN OLD.state IN ('dead', 'cancelled') THEN 'requeued'
+                    WHEN NEW.deferrals > OLD.deferrals AND NEW.run_at > NEW.updated_at THEN 'deferred'
+                    WHEN NEW.deferrals > OLD.deferrals THEN 'released'
+                    WHEN NEW.attempts = OLD.attempts AND NEW.last_error LIKE 'rescued:%' THEN 'rescued'
+                    ELSE 'retried'
+                END;
+                change_delta := CASE
+                    WHEN OLD.state IN ('queued', 'running') AND NEW.state IN ('completed', 'dead', 'cancelled') THEN -1
+                    WHEN OLD.state IN ('dead', 'cancelled') AND NEW.state IN ('queued', 'running') THEN 1
+                    ELSE 0
+                END;
+                change_error := CASE
+                    WHEN NEW.state IN ('completed', 'cancelled') OR OLD.state IN ('dead', 'cancelled') THEN NULL
+                    ELSE NEW.last_error
+                END;
+            END IF;
+            INSERT INTO job_history (at, job, account, kind, event, depth_delta, error)
+                VALUES (change_at, NEW.id, NEW.account, NEW.kind, change_event, change_delta, change_error);
+            DELETE FROM job_history WHERE id IN (
+                SELECT id FROM job_history WHERE at < change_at - \(SQLiteJobQueue.historyRetentionSeconds)
+                ORDER BY at LIMIT 16 FOR UPDATE SKIP LOCKED);
+            RETURN NULL;
+        END
+        $$
+        """,
+        "CREATE TRIGGER jobs_history_insert AFTER INSERT ON jobs FOR EACH ROW EXECUTE FUNCTION tgsm_job_history()",
+        """
+        CREATE TRIGGER jobs_history_update AFTER UPDATE OF state ON jobs FOR EACH ROW
+            WHEN (OLD.state <> NEW.state AND NOT (OLD.state = 'queued' AND NEW.state = 'running'))
+            EXECUTE FUNCTION tgsm_job_history()
+        """,
+    ])
 
     // MARK: Wake-ups
 
@@ -371,6 +443,24 @@ public final class PostgresJobQueue: JobQueue {
     }
 
     // MARK: Reads
+
+    public func history(since: UnixTime, limit: Int) async throws(JobQueueError) -> [JobHistoryEntry] {
+        let logger = self.logger
+        return try await read { connection -> [JobHistoryEntry] in
+            let rows = try await connection.rows("""
+                SELECT at, job, account, kind, event, depth_delta, error FROM job_history WHERE at >= \(since.seconds)
+                ORDER BY id DESC LIMIT \(Int64(max(0, limit)))
+                """, logger: logger)
+            return try rows.reversed().map { row in
+                let (at, job, account, kind, name, depthDelta, error) = try row.decode((Double, Int64, String, String, String, Int32, String?).self)
+                guard let event = JobHistoryEntry.Event(rawValue: name) else {
+                    throw JobQueueError.storage("a job history row has the unknown event '\(name)'; was it written by a newer version?")
+                }
+                return JobHistoryEntry(at: UnixTime(seconds: at), job: JobID(job), account: AccountID(account), kind: JobKind(kind),
+                                       event: event, depthDelta: Int(depthDelta), error: error)
+            }
+        }
+    }
 
     public func job(_ id: JobID) async throws(JobQueueError) -> Job? {
         let logger = self.logger

@@ -12,6 +12,7 @@ import SessionManager
 import StoreTestSupport
 import Testing
 import WebhookTestSupport
+import Workers
 
 /// The `tgsm` binary run as a subprocess against a temporary store: output, `--json`, exit codes
 /// and file modes (docs/CLI.md).
@@ -684,13 +685,25 @@ import WebhookTestSupport
         #expect(broken.status == 2 && broken.stderr.contains(root + "/etc/config.json"), "\(broken.stderr)")
     }
 
-    /// The dashboard on a PostgreSQL queue, which records no outcome history: it says so instead
-    /// of drawing a chart of zeros that reads as "nothing happened".
-    @Test func theDashboardOnPostgreSQLSaysOutcomesAreNotRecorded() async throws {
+    /// The dashboard on a PostgreSQL queue draws the outcomes over time its history recorded, as on
+    /// SQLite (before, PostgreSQL kept no history and the page said so).
+    @Test func theDashboardOnPostgreSQLDrawsTheOutcomesItsQueueRecorded() async throws {
         let database = try await ScratchPostgresDatabase.create()
         let queue = try await PostgresJobQueue.connect(url: database.url, logger: Logger(label: "t") { _ in SwiftLogNoOpLogHandler() })
         let store = try await PostgresSessionStore.open(database: queue.database, clock: SystemClock(),
                                                         logger: Logger(label: "t") { _ in SwiftLogNoOpLogHandler() })
+        let now = WallClock().now()
+        for maxAttempts in [3, 1] {
+            _ = try await queue.enqueue(NewJob(kind: "me", account: "alice", maxAttempts: maxAttempts), now: now)
+        }
+        let claims = try await queue.claim(ClaimRequest(accounts: ["alice"], limit: 2, perAccountLimit: 2, owner: "w", leaseSeconds: 30), now: now)
+        for claimed in claims {
+            if claimed.job.maxAttempts == 1 {
+                _ = try await queue.retry(claimed.claim, error: "PEER_ID_INVALID", retryAt: now + 60, now: now + 1)
+            } else {
+                try await queue.complete(claimed.claim, result: nil, now: now + 1)
+            }
+        }
         let server = try OperatorHTTPServer(configuration: OperatorHTTPConfiguration(port: 0), store: store, queue: queue)
         let task = Task { try await server.run() }
         let page: String
@@ -710,7 +723,10 @@ import WebhookTestSupport
         await store.close()
         await queue.close()
         await database.drop()
-        #expect(page.contains("Job outcomes over time are recorded by the SQLite queue only"), "\(page.prefix(400))")
+        #expect(claims.count == 2)
+        #expect(page.contains("aria-label=\"job outcomes and queue depth"), "\(page.prefix(400))")
+        #expect(page.contains("class=\"total-completed\">1<") && page.contains("class=\"total-dead\">1<"))
+        #expect(!page.contains("are not recorded"))
     }
 
     /// On a PostgreSQL store `session backup` writes a verified snapshot (0600, with its sidecar) to

@@ -360,6 +360,56 @@ import Testing
     /// A purge removes jobs that finished before its cutoff in the states it names, and nothing
     /// live: a queued job, a running one, a dead letter not named, a job finished too recently stay.
     /// A purged job's idempotency key takes a new job.
+    /// Every state change leaves a history entry (the dashboard's outcomes over time and recent
+    /// errors) stamped with the caller's `now`; entries a week old go as new ones are written.
+    @Test(arguments: StoreEngine.allCases) func everyStateChangeLeavesAHistoryEntryWithTheCallersTime(_ engine: StoreEngine) async throws {
+        try await EngineQueue.with(engine) { database in
+            let opened = try await database.queue()
+            let queue = try #require(opened as? any JobQueue & JobHistoryReading, "the \(engine) queue keeps no history")
+            let ids = try await (0..<5).asyncMap { index in
+                try await queue.enqueue(NewJob(kind: "me", account: "alice", payload: Data("{\"n\":\(index)}".utf8), maxAttempts: 2), now: t0).id
+            }
+            func claimOne(_ at: UnixTime) async throws -> JobClaim { try #require(try await queue.claim(request(limit: 1), now: at).first?.claim) }
+            try await queue.complete(try await claimOne(t0 + 1), result: nil, now: t0 + 2)
+            try await queue.retry(try await claimOne(t0 + 3), error: "timeout", retryAt: t0 + 1000, now: t0 + 4)
+            try await queue.deferJob(try await claimOne(t0 + 5), until: t0 + 2000, reason: "FLOOD_WAIT_2000", now: t0 + 6)
+            try await queue.release(try await claimOne(t0 + 7), reason: "shutdown", now: t0 + 8)
+            try await queue.retry(try await claimOne(t0 + 9), error: "refused", retryAt: nil, now: t0 + 10)
+            try await queue.cancel(ids[4], now: t0 + 11)
+            try await queue.requeue(ids[4], now: t0 + 12)
+            // A claim whose lease runs out is rescued by the next claim (here one for another account).
+            _ = try await claimOne(t0 + 13)
+            _ = try await queue.claim(request(["nobody"]), now: t0 + 100)
+            _ = try await queue.claim(request(), now: t0 + 100)
+
+            let history = try await queue.history(since: t0, limit: 100)
+            let events = history.filter { $0.event != .enqueued }.map { [$0.event.rawValue, "\($0.at.seconds - t0.seconds)", "\($0.depthDelta)", $0.error ?? "-"] }
+            #expect(history.filter { $0.event == .enqueued }.count == 5)
+            #expect(history.filter { $0.event == .enqueued }.allSatisfy { $0.at == t0 && $0.depthDelta == 1 && $0.account == "alice" && $0.kind == "me" })
+            #expect(Array(events.prefix(7)) == [
+                ["completed", "2.0", "-1", "-"],
+                ["retried", "4.0", "0", "timeout"],
+                ["deferred", "6.0", "0", "FLOOD_WAIT_2000"],
+                ["released", "8.0", "0", "shutdown"],
+                ["dead", "10.0", "-1", "refused"],
+                ["cancelled", "11.0", "0", "-"],  // from the dead letters: it was not open
+                ["requeued", "12.0", "1", "-"],
+            ])
+            #expect(events.dropFirst(7).first?.prefix(3) == ["rescued", "100.0", "0"])
+            // The depth now equals the sum of every change: nothing open was missed.
+            let counts = try await queue.counts(account: nil)
+            #expect(history.map(\.depthDelta).reduce(0, +) == counts[.queued] + counts[.running])
+            #expect(try await queue.history(since: t0 + 11, limit: 100).first?.event == .cancelled)
+            // A limit keeps the newest entries, still oldest first.
+            #expect(try await queue.history(since: t0, limit: 2) == Array(history.suffix(2)))
+
+            // A week later, the next writes take the old entries away.
+            let weekLater = t0 + Double(SQLiteJobQueue.historyRetentionSeconds) + 200
+            _ = try await queue.enqueue(NewJob(kind: "me", account: "bob"), now: weekLater)
+            #expect(try await queue.history(since: t0, limit: 100).map(\.account) == ["bob"])
+        }
+    }
+
     @Test(arguments: StoreEngine.allCases) func aPurgeRemovesOnlyFinishedJobsPastTheCutoff(_ engine: StoreEngine) async throws {
         try await EngineQueue.with(engine) { database in
             let queue = try await database.queue()
@@ -416,5 +466,13 @@ import Testing
             #expect(try await queue.purgeAll(purge, batchSize: 3) == 4)
             #expect(try await queue.counts(account: nil)[.cancelled] == 0)
         }
+    }
+}
+
+extension Sequence {
+    fileprivate func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
+        var results: [T] = []
+        for element in self { results.append(try await transform(element)) }
+        return results
     }
 }
