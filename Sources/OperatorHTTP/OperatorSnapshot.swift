@@ -45,9 +45,15 @@ public struct OperatorSnapshot: Sendable {
     public var historyWindow: Double
     /// Whether live health was supplied (a running process) or only the store was read.
     public var hasLiveHealth: Bool
-    /// Whether the queue keeps a history of outcomes (`JobHistoryReading`: SQLite's does,
-    /// PostgreSQL's does not), so an empty `history` means "nothing happened", not "not kept".
+    /// Whether the queue keeps a history of outcomes (`JobHistoryReading`: both of tgsm's queues
+    /// do), so an empty `history` means "nothing happened", not "not kept".
     public var keepsHistory = true
+    /// The jobs dead-lettered within the window `gather` was asked for (`deadLettersWithin`), oldest
+    /// first, whichever process did it; nil when not asked for or the queue keeps no history.
+    public var deadLetters: [JobHistoryEntry]? = nil
+
+    /// Dead letters read per look at most: past it (a mass failure), the newest ones are said.
+    static let deadLetterLimit = 1000
 
     /// Open jobs: queued or running.
     public var openJobs: Int { (jobs?[.queued] ?? 0) + (jobs?[.running] ?? 0) }
@@ -58,9 +64,11 @@ public struct OperatorSnapshot: Sendable {
     ///   - enabled: the accounts this process serves; nil means every account in the store.
     ///     An enabled account the store does not know is listed too (health says why it is not ready).
     ///   - historyLimit: entries of the queue's history to read; 0 reads none (`tgsm status`).
+    ///   - deadLettersWithin: seconds back to read the dead letters for (the alerts); nil reads none.
     public static func gather(
         store: any OperatorReadableStore, queue: (any JobQueue)?, enabled: [AccountID]? = nil,
-        live: [AccountID: HealthSnapshot]? = nil, now: UnixTime, historyWindow: Double = 3600, historyLimit: Int = 5000
+        live: [AccountID: HealthSnapshot]? = nil, now: UnixTime, historyWindow: Double = 3600, historyLimit: Int = 5000,
+        deadLettersWithin: Double? = nil
     ) async throws -> OperatorSnapshot {
         let stored = try await store.accounts()
         var ids = stored
@@ -78,14 +86,19 @@ public struct OperatorSnapshot: Sendable {
         let deadlines = try await store.activeSendCodeDeadlines(at: now)
         var counts: JobCounts?
         var history: [JobHistoryEntry] = []
+        var deadLetters: [JobHistoryEntry]?
         if let queue {
             counts = try await queue.counts(account: nil)
-            if historyLimit > 0, let reader = queue as? any JobHistoryReading {
-                history = try await reader.history(since: now + -historyWindow, limit: historyLimit)
+            if let reader = queue as? any JobHistoryReading {
+                if historyLimit > 0 { history = try await reader.history(since: now + -historyWindow, limit: historyLimit) }
+                if let within = deadLettersWithin {
+                    deadLetters = try await reader.history(since: now + -within, limit: deadLetterLimit, events: [.dead])
+                }
             }
         }
         return OperatorSnapshot(
             now: now, accounts: accounts, floodWaits: waits, sendCodeDeadlines: deadlines, jobs: counts, history: history,
-            historyWindow: historyWindow, hasLiveHealth: live != nil, keepsHistory: queue.map { $0 is any JobHistoryReading } ?? true)
+            historyWindow: historyWindow, hasLiveHealth: live != nil, keepsHistory: queue.map { $0 is any JobHistoryReading } ?? true,
+            deadLetters: deadLetters)
     }
 }

@@ -444,11 +444,13 @@ public final class PostgresJobQueue: JobQueue, JobHistoryReading {
 
     // MARK: Reads
 
-    public func history(since: UnixTime, limit: Int) async throws(JobQueueError) -> [JobHistoryEntry] {
+    public func history(since: UnixTime, limit: Int, events: Set<JobHistoryEntry.Event>?) async throws(JobQueueError) -> [JobHistoryEntry] {
         let logger = self.logger
+        let only = (events ?? Set(JobHistoryEntry.Event.allCases)).map(\.rawValue).sorted()
         return try await read { connection -> [JobHistoryEntry] in
             let rows = try await connection.rows("""
-                SELECT at, job, account, kind, event, depth_delta, error FROM job_history WHERE at >= \(since.seconds)
+                SELECT at, job, account, kind, event, depth_delta, error FROM job_history
+                WHERE at >= \(since.seconds) AND event = ANY(\(only)::text[])
                 ORDER BY id DESC LIMIT \(Int64(max(0, limit)))
                 """, logger: logger)
             return try rows.reversed().map { row in

@@ -133,6 +133,47 @@ import Workers
         #expect(try await look(fixture, &sensitive, at: 60, accounts: [account], live: [account: healthy(account)]).isEmpty)
     }
 
+    /// Each dead letter is said once, with its account and error, by the process that serves the
+    /// account. A dead letter retried and another job dead between two looks (as many dead as
+    /// before) is no longer missed, and a cluster's other processes leave it alone.
+    @Test func eachDeadLetterIsSaidOnceWithItsAccountAndErrorByTheProcessServingIt() async throws {
+        let fixture = try await Fixture.make()
+        defer { fixture.remove() }
+        let account = fixture.account
+        let now = UnixTime(seconds: Fixture.now)
+        _ = try await fixture.store.acquireLease(account: account, holder: Self.me, now: now, ttl: 3600, holderIsDead: { _ in false })
+        var mine = AlertTracker(host: "host-a", holder: Self.me)
+        var other = AlertTracker(host: "host-b", holder: LeaseHolder(host: "host-b", pid: 7))
+        func look(_ tracker: inout AlertTracker, at offset: Double, serving: Bool) async throws -> [Alert] {
+            let snapshot = try await OperatorSnapshot.gather(
+                store: fixture.store, queue: fixture.queue, enabled: [account], live: serving ? [account: healthy(account)] : [:],
+                now: now + offset, historyLimit: 0, deadLettersWithin: 600)
+            return tracker.observe(snapshot)
+        }
+        // The fixture's dead letter is from before the first look: not news.
+        #expect(try await look(&mine, at: 0, serving: true).isEmpty)
+        #expect(try await look(&other, at: 0, serving: false).isEmpty)
+        try await fixture.queue.requeue(fixture.deadJob, now: now + 1)
+        let claimed = try #require(try await fixture.queue.claim(
+            ClaimRequest(accounts: [account], limit: 1, perAccountLimit: 10, owner: "w", leaseSeconds: 60), now: now + 2).first)
+        _ = try await fixture.queue.retry(claimed.claim, error: "PEER_ID_INVALID for \(Fixture.phoneAccount)", retryAt: nil, now: now + 3)
+        #expect(try await fixture.queue.counts(account: nil)[.dead] == 1)
+
+        let said = try await look(&mine, at: 10, serving: true)
+        #expect(said.map(\.event) == [.jobsDeadLettered], "\(said)")
+        let alert = try #require(said.first)
+        #expect(alert.account == account.rawValue)
+        #expect(alert.summary == "1 job of \(account) ended dead-lettered (1 dead in all): PEER_ID_INVALID for \(Fixture.maskedPhone)",
+                "\(alert.summary)")
+        #expect(alert.steps.first?.contains("(jobs \(claimed.job.id))") == true, "\(alert.steps)")
+        #expect(!"\(said)".contains(Fixture.phoneDigits))
+        // The process holding the account said it; another one does not, and neither says it twice.
+        #expect(try await look(&other, at: 10, serving: false).isEmpty)
+        #expect(try await look(&mine, at: 20, serving: true).isEmpty)
+    }
+
+    /// Without the queue's history (a snapshot that did not read it), a growing number of dead
+    /// letters is said.
     @Test func deadLettersAreSaidWhenTheyGrow() async throws {
         let fixture = try await Fixture.make()
         defer { fixture.remove() }

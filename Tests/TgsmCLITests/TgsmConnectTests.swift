@@ -1146,6 +1146,32 @@ import Workers
         try await setup.close()
     }
 
+    /// A job that ends dead-lettered reaches the webhook once, naming its account and Telegram's
+    /// error, from the process that serves the account (read from the queue's history).
+    @Test func aDeadLetterReachesTheWebhookOnceWithItsAccountAndError() async throws {
+        let setup = try await Setup.start()
+        try await Self.logIn(setup)
+        let receiver = WebhookReceiver()
+        let port = await receiver.start()
+        let terminal = try setup.terminal(["run", "--no-http", "--grace-period", "5", "--alert-interval", "0.2",
+                                           "--alert-webhook", "http://127.0.0.1:\(port)/hook"])
+        _ = try await terminal.expect("ready: alice")
+        // A user id nobody gave this account a hash for: Telegram refuses the peer, a dead letter.
+        let enqueued = try await setup.cli.run(["jobs", "enqueue", "--kind", "send", "--account", "alice",
+                                                "--payload", #"{"peer": {"type": "user", "id": 424242}, "text": "hello"}"#])
+        #expect(enqueued.status == 0, "\(enqueued.stderr)")
+        #expect(await receiver.waitForRequests(1), "\(terminal.output)")
+        let alert = try JSONDecoder().decode(Alert.self, from: try #require(receiver.requests.first).body)
+        #expect(alert.event == .jobsDeadLettered && alert.account == "alice", "\(alert)")
+        #expect(alert.summary.hasPrefix("1 job of alice ended dead-lettered (1 dead in all): ") && alert.summary.contains("PEER_ID_INVALID"),
+                "\(alert.summary)")
+        terminal.signal(SIGTERM)
+        #expect(try await terminal.status() == 0, "\(terminal.output)")
+        await receiver.stop()
+        #expect(receiver.requests.count == 1, "said once: \(receiver.requests.map { String(decoding: $0.body, as: UTF8.self) })")
+        try await setup.close()
+    }
+
     /// `tgsm run` ends by itself when its only account stops with a session error: the alert that
     /// the account needs a person still goes out, from the last look on the way out (the next
     /// periodic look, an hour away here, never comes).

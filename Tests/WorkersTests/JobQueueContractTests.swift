@@ -402,6 +402,9 @@ import Testing
             #expect(try await queue.history(since: t0 + 11, limit: 100).first?.event == .cancelled)
             // A limit keeps the newest entries, still oldest first.
             #expect(try await queue.history(since: t0, limit: 2) == Array(history.suffix(2)))
+            // Only the events asked for (the alerts read the dead letters alone).
+            #expect(try await queue.history(since: t0, limit: 100, events: [.dead]) == history.filter { $0.event == .dead })
+            #expect(try await queue.history(since: t0, limit: 100, events: [.cancelled, .requeued]).map(\.event) == [.cancelled, .requeued])
 
             // A week later, the next writes take the old entries away.
             let weekLater = t0 + Double(SQLiteJobQueue.historyRetentionSeconds) + 200

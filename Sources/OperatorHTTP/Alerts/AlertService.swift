@@ -87,7 +87,12 @@ public struct AlertService: Service {
     }
 
 
+    /// Seconds back each look reads the dead letters: many looks' worth, so a few failed looks or
+    /// another process's clock running behind lose none (the tracker says each one once).
+    static let deadLetterWindow: Double = 600
+
     private func look() async throws -> OperatorSnapshot {
-        try await OperatorSnapshot.gather(store: store, queue: queue, enabled: accounts, live: await liveHealth?(), now: clock.now(), historyLimit: 0)
+        try await OperatorSnapshot.gather(store: store, queue: queue, enabled: accounts, live: await liveHealth?(), now: clock.now(), historyLimit: 0,
+                                          deadLettersWithin: Self.deadLetterWindow)
     }
 }

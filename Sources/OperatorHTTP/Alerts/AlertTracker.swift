@@ -13,9 +13,12 @@ import Workers
 ///   (down, not connected yet): a network blip or a start-up is not an alert.
 /// - Service notifications that need a person (`NoticeAdvice`): each once.
 /// - Flood waits of `longFloodWait` or more: each once (the method goes on working after it).
-/// - Dead-lettered jobs: when their number grows (not those already dead at the first look).
+/// - Dead-lettered jobs: each once, with its account and error, from the queue's history
+///   (`OperatorSnapshot.deadLetters`); without one, when their number grows. Not those already dead
+///   at the first look.
 ///
-/// Accounts whose lease another live process holds are left to that process's alerts.
+/// Accounts whose lease another live process holds are left to that process's alerts, their dead
+/// letters included (a cluster's processes do not all report the same job).
 ///
 /// What earlier processes said (`remembered`, from `AlertMemory`) is not said again within the
 /// reminder interval, and an account they reported that is ready now is said to be: a restart (a
@@ -70,6 +73,14 @@ public struct AlertTracker: Sendable {
     private var noticesSeen: Set<NoticeKey> = []
     private var waitsSeen: Set<WaitKey> = []
     private var deadJobs: Int?
+    /// The dead letters of the last look's window (said or left to another process); nil before the
+    /// first look that read them.
+    private var deadLettersSeen: Set<DeadLetterKey>?
+
+    private struct DeadLetterKey: Hashable, Sendable {
+        var job: JobID
+        var at: Double
+    }
 
     public init(policy: Policy = Policy(), host: String, holder: LeaseHolder, remembered: [String: UnixTime] = [:]) {
         self.policy = policy
@@ -126,7 +137,14 @@ public struct AlertTracker: Sendable {
         // Only what is still shown is remembered: bounded by what the snapshot holds.
         noticesSeen = noticesNow
         waitsSeen = waitsNow
-        if let dead = snapshot.jobs?[.dead] {
+        if let deadLetters = snapshot.deadLetters {
+            let keys = Set(deadLetters.map { DeadLetterKey(job: $0.job, at: $0.at.seconds) })
+            if let seen = deadLettersSeen {
+                let new = deadLetters.filter { !seen.contains(DeadLetterKey(job: $0.job, at: $0.at.seconds)) && present.contains($0.account) }
+                if !new.isEmpty { alerts.append(deadLetterAlert(new, deadInAll: snapshot.jobs?[.dead], now: now)) }
+            }
+            deadLettersSeen = keys
+        } else if let dead = snapshot.jobs?[.dead] {
             if let before = deadJobs, dead > before {
                 let added = dead - before
                 alerts.append(Alert(
@@ -138,6 +156,32 @@ public struct AlertTracker: Sendable {
             deadJobs = dead
         }
         return alerts
+    }
+
+    /// One alert for the dead letters one look found: how many, whose, and their errors (most
+    /// frequent first), each masked and cut short.
+    private func deadLetterAlert(_ jobs: [JobHistoryEntry], deadInAll: Int?, now: UnixTime) -> Alert {
+        func counted(_ values: [String]) -> [(String, Int)] {
+            var counts: [String: Int] = [:]
+            for value in values { counts[value, default: 0] += 1 }
+            return counts.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.map { ($0.key, $0.value) }
+        }
+        func listed(_ values: [(String, Int)]) -> String {
+            values.prefix(5).map { $0.1 > 1 ? "\($0.0) ×\($0.1)" : $0.0 }.joined(separator: ", ") + (values.count > 5 ? ", …" : "")
+        }
+        let accounts = counted(jobs.map { Redaction.masked($0.account.rawValue) })
+        let errors = counted(jobs.map { entry in
+            let error = Redaction.masked(entry.error ?? "no error kept")
+            return error.count > 120 ? String(error.prefix(119)) + "…" : error
+        })
+        let ids = jobs.prefix(10).map { "\($0.job)" }.joined(separator: ", ") + (jobs.count > 10 ? ", …" : "")
+        return Alert(
+            event: .jobsDeadLettered, severity: .warning, account: accounts.count == 1 ? accounts.first?.0 : nil, at: ISOTime.string(now), host: host,
+            summary: "\(jobs.count) job\(jobs.count == 1 ? "" : "s") of \(listed(accounts)) ended dead-lettered"
+                + (deadInAll.map { " (\($0) dead in all)" } ?? "") + ": \(listed(errors))",
+            steps: ["`tgsm jobs list --state dead` shows each one's last error (jobs \(ids)); "
+                    + "`tgsm jobs retry ID` runs one again once its cause is fixed."],
+            codes: [JobState.dead.rawValue])
     }
 
     private mutating func accountAlert(_ account: OperatorSnapshot.Account, liveExpected: Bool, now: UnixTime) -> Alert? {

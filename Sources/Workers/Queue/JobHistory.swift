@@ -34,6 +34,19 @@ public struct JobHistoryEntry: Sendable, Hashable {
 /// has none still works everywhere else). History older than `retentionSeconds` is dropped by the
 /// queue as it writes.
 public protocol JobHistoryReading: Sendable {
-    /// Entries at or after `since`, oldest first, at most `limit` (the newest ones when cut).
-    func history(since: UnixTime, limit: Int) async throws(JobQueueError) -> [JobHistoryEntry]
+    /// Entries at or after `since`, oldest first, at most `limit` (the newest ones when cut); only
+    /// those of `events` when given (the alerts read the dead letters alone, however busy the queue).
+    func history(since: UnixTime, limit: Int, events: Set<JobHistoryEntry.Event>?) async throws(JobQueueError) -> [JobHistoryEntry]
+}
+
+extension JobHistoryReading {
+    /// Every event at or after `since`, oldest first, at most `limit` (the newest ones when cut).
+    public func history(since: UnixTime, limit: Int) async throws(JobQueueError) -> [JobHistoryEntry] {
+        try await history(since: since, limit: limit, events: nil)
+    }
+}
+
+extension Set<JobHistoryEntry.Event> {
+    /// The events as SQL literals, in a stable order (they come from the enum, never from a user).
+    var sqlList: String { map(\.rawValue).sorted().map { "'\($0)'" }.joined(separator: ", ") }
 }

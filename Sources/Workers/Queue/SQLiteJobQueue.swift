@@ -430,10 +430,11 @@ public final class SQLiteJobQueue: JobQueue, JobHistoryReading {
         return try await read { db -> Int in try Int.fetchOne(db, sql: sql, arguments: [purge.finishedBefore.seconds]) ?? 0 }
     }
 
-    public func history(since: UnixTime, limit: Int) async throws(JobQueueError) -> [JobHistoryEntry] {
-        try await read { db -> [JobHistoryEntry] in
+    public func history(since: UnixTime, limit: Int, events: Set<JobHistoryEntry.Event>?) async throws(JobQueueError) -> [JobHistoryEntry] {
+        let only = events.map { " AND event IN (\($0.sqlList))" } ?? ""
+        return try await read { db -> [JobHistoryEntry] in
             let rows = try Row.fetchAll(
-                db, sql: "SELECT * FROM job_history WHERE at >= ? ORDER BY id DESC LIMIT ?", arguments: [since.seconds, max(0, limit)])
+                db, sql: "SELECT * FROM job_history WHERE at >= ?\(only) ORDER BY id DESC LIMIT ?", arguments: [since.seconds, max(0, limit)])
             return try rows.reversed().map { row in
                 let name = try row.decode(String.self, forColumn: "event")
                 guard let event = JobHistoryEntry.Event(rawValue: name) else {
