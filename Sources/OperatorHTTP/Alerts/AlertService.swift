@@ -89,7 +89,7 @@ public struct AlertService: Service {
 
     /// Seconds back each look reads the dead letters: many looks' worth, so a few failed looks or
     /// another process's clock running behind lose none (the tracker says each one once).
-    static let deadLetterWindow: Double = 600
+    public static let deadLetterWindow: Double = 600
 
     private func look() async throws -> OperatorSnapshot {
         try await OperatorSnapshot.gather(store: store, queue: queue, enabled: accounts, live: await liveHealth?(), now: clock.now(), historyLimit: 0,

@@ -380,7 +380,8 @@ final class Sandbox {
     private func lookForAlerts() async -> [Alert] {
         do {
             let snapshot = try await OperatorSnapshot.gather(store: store, queue: queue, enabled: Self.demoAccounts.map(\.account),
-                                                             live: await sessions?.health(), now: WallClock().now(), historyLimit: 0)
+                                                             live: await sessions?.health(), now: WallClock().now(), historyLimit: 0,
+                                                             deadLettersWithin: AlertService.deadLetterWindow)
             let alerts = alertTracker.observe(snapshot)
             for alert in alerts { narrator.alert(alert.text) }
             if let alertDelivery {
