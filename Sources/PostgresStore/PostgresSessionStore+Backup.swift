@@ -120,6 +120,7 @@ extension PostgresSessionStore {
         do {
             for (copy, lease) in zip(copies, leases) {
                 try await replaceAccount(with: copy, fence: lease.token)
+                try await copy.addFutureAuthTokens(to: self)
             }
         } catch {
             // Accounts already replaced stay replaced (each in its own transaction); the rest are as they were.

@@ -130,6 +130,9 @@ import Testing
             _ = try await store.chooseIdentity(identity, account: "alice")
             try await store.setProxy(proxy, account: "alice")
             try await store.saveSession(Fixtures.session(salt: 9, user: 2002), account: "bob", fence: nil)
+            let phoneKey = try await store.phoneKey(for: "15550001")
+            let token = FutureAuthToken(bytes: Array(repeating: 0x5A, count: 32), receivedAt: UnixTime(seconds: 150))
+            try await store.addFutureAuthToken(token, account: "alice", phoneKey: phoneKey)
 
             let record = try await store.snapshot(into: directory.path, options: place.options)
             let file = directory.path + "/" + record.file
@@ -148,6 +151,10 @@ import Testing
             try await store.rememberPeers([PeerRecord(kind: .user, id: 5, accessHash: 1, seenAt: UnixTime(seconds: 200))], account: "alice", fence: nil)
             try await store.setProxy(nil, account: "alice")
             try await store.saveFutureSalts([], dc: 2, account: "alice", fence: nil)
+            // The token spent (a code request let through), and a newer one received since.
+            try await store.removeFutureAuthTokens(phoneKey: phoneKey)
+            let newer = FutureAuthToken(bytes: Array(repeating: 0x6B, count: 32), receivedAt: UnixTime(seconds: 250))
+            try await store.addFutureAuthToken(newer, account: "alice", phoneKey: phoneKey)
             let wait = FloodWait(account: "alice", method: "messages.sendMessage", peer: nil, kind: .floodWait, recordedAt: clock.now(),
                                  until: clock.now() + 600, dc: 2)
             try await store.recordFloodWait(wait)
@@ -175,6 +182,9 @@ import Testing
             #expect(try await store.temporaryKey(dc: 2, account: "alice") == temporary)
             #expect(try await store.identity(account: "alice") == identity)
             #expect(try await store.proxy(account: "alice") == proxy)
+            // The snapshot's token is back beside the one received since (a lost session logs in again without a code).
+            #expect(try await store.futureAuthTokens(phoneKey: phoneKey) == [newer, token])
+            #expect(try await store.futureAuthTokenPhoneKey(account: "alice") == phoneKey)
             #expect(try await store.loadSession(account: "bob") == Fixtures.session(salt: 9, user: 2002))
             #expect(try await store.activeFloodWaits(account: "alice", at: clock.now()) == [wait])
             // The old holder is fenced out; the leases were released, and the tokens only grew.

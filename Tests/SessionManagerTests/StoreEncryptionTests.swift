@@ -280,10 +280,15 @@ import Testing
             let store = try #require(try await place.open(encryption: encryption) as? PostgresSessionStore)
             try await store.saveSession(Fixtures.session(), account: "alice", fence: nil)
             try await store.saveTemporaryKey(TemporaryAuthKey(key: Fixtures.key(50), expiresAt: .init(seconds: 9)), dc: 2, account: "alice", fence: nil)
+            let phoneKey = try await store.phoneKey(for: "15550001")
+            let token = FutureAuthToken(bytes: (0..<32).map { UInt8($0 &* 7 &+ 3) }, receivedAt: UnixTime(seconds: 5))
+            try await store.addFutureAuthToken(token, account: "alice", phoneKey: phoneKey)
             let record = try await store.snapshot(into: directory.path, options: place.options)
             let raw = try Data(contentsOf: URL(fileURLWithPath: directory.path + "/" + record.file))
             #expect(raw.range(of: Data(Fixtures.key(2).bytes.prefix(32))) == nil, "the auth key in clear in the snapshot")
             #expect(raw.range(of: Data(Fixtures.key(50).bytes.prefix(32))) == nil, "the temporary key in clear in the snapshot")
+            #expect(raw.range(of: Data(token.bytes)) == nil, "the future auth token in clear in the snapshot")
+            try await store.removeFutureAuthTokens(phoneKey: phoneKey)
 
             try await store.saveSession(Fixtures.session(salt: 77), account: "alice", fence: nil)
             let report = try await store.restore(from: directory.path, backup: record.file, options: place.options,
@@ -291,6 +296,7 @@ import Testing
             #expect(report.accounts == ["alice"])
             #expect(try await store.loadSession(account: "alice") == Fixtures.session())
             #expect(try await store.temporaryKey(dc: 2, account: "alice")?.key == Fixtures.key(50))
+            #expect(try await store.futureAuthTokens(phoneKey: phoneKey) == [token])
             // Restored rows are sealed too.
             try await store.shutDown()
             try await Self.expectNothingInClear(place)

@@ -8,6 +8,11 @@ import MTProtoClient
 /// and restored with the SQLite store's own backup code. Left out on purpose: the lease (the
 /// fencing token of the store written to must only grow), flood waits, send-code deadlines, rate
 /// buckets and account marks (facts about Telegram now, which an old copy must not roll back).
+///
+/// The future auth tokens of the account's phone come along under the phone key of the store they
+/// were read from (a key only that store's secret makes): put back into that store they let a lost
+/// session log in again without a code, as before the loss. A restore adds them to what the store
+/// has; tokens Telegram has spent since are refused by it harmlessly.
 public struct AccountSnapshot: Sendable {
     public var account: AccountID
     public var session: SessionState?
@@ -16,9 +21,12 @@ public struct AccountSnapshot: Sendable {
     public var peers: [PeerRecord]
     public var identity: DeviceIdentity?
     public var proxy: ProxySetting?
+    /// The phone's tokens and the key they are kept under; nil when the account has none.
+    public var futureAuthTokens: (phoneKey: String, tokens: [FutureAuthToken])?
 
     public init(account: AccountID, session: SessionState?, futureSalts: [Int: [FutureSalt]], temporaryKeys: [Int: TemporaryAuthKey],
-                peers: [PeerRecord], identity: DeviceIdentity?, proxy: ProxySetting?) {
+                peers: [PeerRecord], identity: DeviceIdentity?, proxy: ProxySetting?,
+                futureAuthTokens: (phoneKey: String, tokens: [FutureAuthToken])? = nil) {
         self.account = account
         self.session = session
         self.futureSalts = futureSalts
@@ -26,6 +34,7 @@ public struct AccountSnapshot: Sendable {
         self.peers = peers
         self.identity = identity
         self.proxy = proxy
+        self.futureAuthTokens = futureAuthTokens
     }
 
     /// Reads the account through the store contract; `peers` are the account's peers (the contract
@@ -39,8 +48,23 @@ public struct AccountSnapshot: Sendable {
             if !stored.isEmpty { salts[dc] = stored }
             if let key = try await store.temporaryKey(dc: dc, account: account) { temporary[dc] = key }
         }
+        var tokens: (phoneKey: String, tokens: [FutureAuthToken])?
+        if let phoneKey = try await store.futureAuthTokenPhoneKey(account: account) {
+            let kept = try await store.futureAuthTokens(phoneKey: phoneKey)
+            if !kept.isEmpty { tokens = (phoneKey, kept) }
+        }
         return AccountSnapshot(account: account, session: session, futureSalts: salts, temporaryKeys: temporary, peers: peers,
-                               identity: try await store.identity(account: account), proxy: try await store.proxy(account: account))
+                               identity: try await store.identity(account: account), proxy: try await store.proxy(account: account),
+                               futureAuthTokens: tokens)
+    }
+
+    /// Adds the snapshot's future auth tokens to `store` (oldest first, so the store's limit keeps
+    /// the newest of its own and the snapshot's).
+    public func addFutureAuthTokens(to store: any SessionStore) async throws {
+        guard let (phoneKey, tokens) = futureAuthTokens else { return }
+        for token in tokens.sorted(by: { $0.receivedAt < $1.receivedAt }) {
+            try await store.addFutureAuthToken(token, account: account, phoneKey: phoneKey)
+        }
     }
 
     /// Writes the account into a store that does not hold it yet (a fresh snapshot file), unfenced.
@@ -55,6 +79,7 @@ public struct AccountSnapshot: Sendable {
         try await store.rememberPeers(peers, account: account, fence: nil)
         if let identity { _ = try await store.chooseIdentity(identity, account: account) }
         if let proxy { try await store.setProxy(proxy, account: account) }
+        try await addFutureAuthTokens(to: store)
     }
 }
 
