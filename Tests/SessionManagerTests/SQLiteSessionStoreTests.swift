@@ -55,6 +55,21 @@ import Crypto
         #expect(SQLiteSessionStore.openForReading(directory: dir.path, options: encrypted) == nil)
     }
 
+    /// The default place on a fresh machine (~/.local/share/tgsm with no ~/.local): its missing
+    /// parents are made (0700), and a parent that exists keeps its mode.
+    @Test func aStoreWhoseParentsDoNotExistYetIsOpenedWithThemMade() async throws {
+        let home = TemporaryDirectory()
+        defer { home.remove() }
+        try FileManager.default.createDirectory(atPath: home.path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+        let directory = home.file(".local/share/tgsm")
+        let store = try SQLiteSessionStore.open(directory: directory, options: Fixtures.options())
+        try await store.saveSession(Fixtures.session(), account: "alice", fence: nil)
+        try store.close()
+        #expect(try mode(directory) == 0o700)
+        #expect(try mode(home.file(".local")) == 0o700 && mode(home.file(".local/share")) == 0o700)
+        #expect(try mode(home.path) == 0o755)
+    }
+
     @Test func filesAre0600InA0700DirectoryInWALModeWithStorePrefixedMigrations() async throws {
         let dir = TemporaryDirectory()
         defer { dir.remove() }

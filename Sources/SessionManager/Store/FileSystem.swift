@@ -30,11 +30,27 @@ enum FileSystem {
 
     static func ensureDirectory(_ path: String) throws(SessionStoreError) {
         if mkdir(path, 0o700) != 0 {
-            let code = errno
+            var code = errno
+            if code == ENOENT {
+                // The first run on a fresh machine or container: the default place's parents
+                // (~/.local/share) may not exist yet. Made 0700, as XDG asks of its data home.
+                try makeMissingParents(of: path)
+                code = mkdir(path, 0o700) == 0 ? EEXIST : errno
+            }
             guard code == EEXIST else { throw .filesystem(path: path, operation: "create the directory", reason: String(cString: strerror(code))) }
         }
         guard chmod(path, 0o700) == 0 else {
             throw .filesystem(path: path, operation: "restrict to mode 0700", reason: String(cString: strerror(errno)))
+        }
+    }
+
+    /// Creates the directories above `path` that do not exist (0700), leaving existing ones as they are.
+    private static func makeMissingParents(of path: String) throws(SessionStoreError) {
+        let parent = (path as NSString).deletingLastPathComponent
+        guard !parent.isEmpty, parent != path, !exists(parent) else { return }
+        try makeMissingParents(of: parent)
+        if mkdir(parent, 0o700) != 0, errno != EEXIST {
+            throw .filesystem(path: parent, operation: "create the directory", reason: String(cString: strerror(errno)))
         }
     }
 
