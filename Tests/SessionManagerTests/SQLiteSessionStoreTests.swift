@@ -55,6 +55,19 @@ import Crypto
         #expect(SQLiteSessionStore.openForReading(directory: dir.path, options: encrypted) == nil)
     }
 
+    /// A store open in a process learns that another process put a backup in its file's place.
+    @Test func anOpenStoreKnowsWhenItsFileWasReplaced() async throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let store = try SQLiteSessionStore.open(directory: dir.path, options: Fixtures.options())
+        try await store.saveSession(Fixtures.session(), account: "alice", fence: nil)
+        _ = try store.backup(reason: .manual)
+        #expect(!store.wasReplaced)
+        _ = try SQLiteSessionStore.restore(directory: dir.path, backup: nil, options: Fixtures.options())
+        #expect(store.wasReplaced)
+        try store.close()
+    }
+
     /// The default place on a fresh machine (~/.local/share/tgsm with no ~/.local): its missing
     /// parents are made (0700), and a parent that exists keeps its mode.
     @Test func aStoreWhoseParentsDoNotExistYetIsOpenedWithThemMade() async throws {

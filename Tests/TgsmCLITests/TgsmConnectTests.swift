@@ -1146,6 +1146,38 @@ import Workers
         try await setup.close()
     }
 
+    /// `tgsm session restore --force` from another shell while `tgsm run` runs: the run finds its
+    /// file replaced, closes its sessions and exits 1 (before: it went on in the moved-aside file,
+    /// heartbeats and backups included, while the restored file showed no holder, so a second run
+    /// took the account and Telegram saw AUTH_KEY_DUPLICATED). Started again, it runs the restored file.
+    @Test func aRestoreForcedUnderARunningProcessEndsIt() async throws {
+        let setup = try await Setup.start()
+        try await Self.logIn(setup)
+        #expect(try await setup.cli.run(["session", "backup"]).status == 0)
+        let run = try setup.terminal(["run", "--no-http", "--grace-period", "5"])
+        _ = try await run.expect("ready: alice")
+        let restored = try await setup.cli.run(["session", "restore", "--force"])
+        #expect(restored.status == 0, "\(restored.stderr)")
+        _ = try await run.expect("was replaced under this process")
+        #expect(try await run.status() == 1, "\(run.output)")
+        #expect(run.output.contains("start `tgsm run` again"), "\(run.output)")
+
+        let again = try setup.terminal(["run", "--no-http", "--grace-period", "5"])
+        let at = try await again.expect("ready: alice")
+        #expect(try await setup.cli.run(["jobs", "enqueue", "--kind", "me", "--account", "alice"]).status == 0)
+        var state = ""
+        for _ in 0..<100 where state != "completed" {
+            try await Task.sleep(for: .milliseconds(100))
+            let listed = try await setup.cli.run(["jobs", "list", "--account", "alice", "--json"])
+            state = ((try? listed.jsonObject() as? [[String: Any]]) ?? []).first?["state"] as? String ?? ""
+        }
+        #expect(state == "completed", "\(again.output)")
+        again.signal(SIGTERM)
+        try await again.expect("tgsm run: stopped", after: at)
+        #expect(try await again.status() == 0)
+        try await setup.close()
+    }
+
     /// A job that ends dead-lettered reaches the webhook once, naming its account and Telegram's
     /// error, from the process that serves the account (read from the queue's history).
     @Test func aDeadLetterReachesTheWebhookOnceWithItsAccountAndError() async throws {

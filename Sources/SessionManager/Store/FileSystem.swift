@@ -22,6 +22,13 @@ enum FileSystem {
         return Int64(info.st_size)
     }
 
+    /// Which file `path` names now (device and inode): a file renamed over it is another one.
+    static func identity(_ path: String) -> FileIdentity? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        return FileIdentity(device: UInt64(info.st_dev), inode: UInt64(info.st_ino))
+    }
+
     static func mode(_ path: String) -> mode_t? {
         var info = stat()
         guard stat(path, &info) == 0 else { return nil }
@@ -122,4 +129,10 @@ enum FileSystem {
     static func list(_ directory: String) -> [String] {
         (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
     }
+}
+
+/// A file as the filesystem knows it, whatever its name.
+struct FileIdentity: Sendable, Hashable {
+    var device: UInt64
+    var inode: UInt64
 }

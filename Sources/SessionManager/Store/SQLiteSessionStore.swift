@@ -34,6 +34,8 @@ public final class SQLiteSessionStore: SessionStore, Sendable {
     var clock: any TelegramClock { options.clock }
     /// Serializes this process's backups (other processes name theirs apart).
     let backupLock = Mutex<Void>(())
+    /// The file this store opened: `wasReplaced` compares the path's file with it.
+    private let openedFile: FileIdentity?
 
     /// Opens (creating, checking, and when needed restoring) the store in `directory`.
     public static func open(directory: String, options: SQLiteStoreOptions = SQLiteStoreOptions()) throws(SessionStoreError) -> SQLiteSessionStore {
@@ -136,6 +138,16 @@ public final class SQLiteSessionStore: SessionStore, Sendable {
         self.sealer = sealer
         self.options = options
         self.phoneSecret = phoneSecret
+        self.openedFile = FileSystem.identity(path)
+    }
+
+    /// Whether the store's path no longer names the file this store opened: another process put a
+    /// backup in its place (`tgsm session restore --force`) or moved it away. This store's reads and
+    /// writes then reach the old file, which nobody else reads: a process must stop using it (and
+    /// its sessions, whose keys the restored file may hand to another process) and open the store again.
+    public var wasReplaced: Bool {
+        guard let openedFile else { return false }
+        return FileSystem.identity(path) != openedFile
     }
 
     /// Whether secrets are encrypted at rest in this store.

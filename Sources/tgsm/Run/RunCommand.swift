@@ -232,6 +232,12 @@ struct RunCommand: AsyncParsableCommand {
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: runtimes, serviceName: "sessions")]
         services += extra.map { .init(service: $0.service, serviceName: $0.name) }
         services.append(.init(service: pool, successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "workers"))
+        let storeReplaced = Finding()
+        if let file = backend.backups {
+            services.append(.init(service: StoreFileWatchService(store: file, runtimes: runtimes, clock: clock, interval: 2, logger: logger,
+                                                                 replaced: storeReplaced),
+                                  successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "store-file-watch"))
+        }
         // Signals reach the group through `stop` (it traps them from before start-up).
         var configuration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [], cancellationSignals: [], logger: logger)
         configuration.maximumGracefulShutdownDuration = .seconds(gracePeriod + 15)
@@ -293,6 +299,9 @@ struct RunCommand: AsyncParsableCommand {
             throw CLIFailure(.failure, "a service failed: \(error)")
         }
         watcher.cancel()
+        if storeReplaced.isFound {
+            throw CLIFailure(.failure, "the store file was replaced while this process ran (see above); start `tgsm run` again to run the restored store")
+        }
         let stops = stopped.all
         if waiting.isEmpty, stops.count == running.count, stops.values.allSatisfy(\.marksAccount) {
             throw CLIFailure(.accountMarked, "every account stopped with a session error; see `tgsm check` for each account's recovery steps")
