@@ -221,6 +221,44 @@ import Testing
         }
     }
 
+    /// A store another program holds locked past the busy timeout is not damaged: opening it fails
+    /// with a typed error and nothing is moved aside or restored (before: taken for damage, the file
+    /// was set aside and a backup put in its place, losing what came after the backup).
+    @Test func aFileThatCannotBeOpenedIsNotTakenForDamage() async throws {
+        let dir = TemporaryDirectory("locked")
+        defer { dir.remove() }
+        let store = try SQLiteSessionStore.open(directory: dir.path, options: Fixtures.options())
+        try await store.saveSession(Fixtures.session(), account: "alice", fence: nil)
+        _ = try store.backup(reason: .manual)
+        try await store.saveSession(Fixtures.session(salt: 77), account: "alice", fence: nil)   // after the backup
+        try store.close()
+
+        // Another program's connection in exclusive locking mode keeps the file locked after its write.
+        var configuration = Configuration()
+        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA locking_mode = EXCLUSIVE") }
+        let holder = try DatabaseQueue(path: dir.file("sessions.sqlite"), configuration: configuration)
+        try await holder.write { db in try db.execute(sql: "UPDATE store_meta SET value = value WHERE key = 'commit_seq'") }
+        var options = Fixtures.options()
+        options.busyTimeout = 0.1
+        guard case .unreachable(let reason) = SQLiteSessionStore.inspectFile(directory: dir.path, options: options) else {
+            Issue.record("a locked file was judged \(SQLiteSessionStore.inspectFile(directory: dir.path, options: options))")
+            return
+        }
+        #expect(reason.contains("SQLite error 5"), "\(reason)")
+        do {
+            _ = try SQLiteSessionStore.open(directory: dir.path, options: options)
+            Issue.record("a locked store opened")
+        } catch {
+            #expect(error.code == "store.filesystem" && "\(error)".contains("nothing was changed"), "\(error)")
+        }
+        try holder.close()
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.contains(".damaged") }.isEmpty)
+        let reopened = try SQLiteSessionStore.open(directory: dir.path, options: Fixtures.options())
+        #expect(reopened.outcome == .opened)
+        #expect(try await reopened.loadSession(account: "alice")?.dcs[1]?.serverSalt == 77, "the write after the backup is still there")
+        try reopened.close()
+    }
+
     @Test func aLostWALIsReplacedByTheNewerBackup() async throws {
         let live = TemporaryDirectory("live")
         defer { live.remove() }

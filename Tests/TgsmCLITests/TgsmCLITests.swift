@@ -171,9 +171,12 @@ import Workers
         #expect(backups.first?.file == taken.file)
         #expect(backups.allSatisfy { $0.verification == "verified" })
 
+        // A check of a healthy store changes nothing in it (before: each check rewrote the file's header).
+        let beforeCheck = try Data(contentsOf: URL(fileURLWithPath: cli.store + "/sessions.sqlite"))
         let healthy = try await cli.run(["check", "--json"])
         #expect(healthy.status == 0, "\(healthy.stdout)")
         #expect(try healthy.json(CheckJSON.self).ok)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: cli.store + "/sessions.sqlite")) == beforeCheck)
 
         // Damage the store's header: check reports it read-only (the file stays as it was) and says how to restore.
         let storeFile = cli.store + "/sessions.sqlite"

@@ -18,6 +18,9 @@ extension SQLiteSessionStore {
         case damaged(reason: String)
         /// Not a session store at all.
         case foreign(reason: String)
+        /// Could not be read for a reason outside the file (permissions, a read-only filesystem, a
+        /// lock): not damage.
+        case unreachable(reason: String)
 
         public var description: String {
             switch self {
@@ -26,6 +29,7 @@ extension SQLiteSessionStore {
             case .good(let sequence): "good (commit \(sequence))"
             case .damaged(let reason): "damaged: \(reason)"
             case .foreign(let reason): "not a session store: \(reason)"
+            case .unreachable(let reason): "cannot be read: \(reason)"
             }
         }
     }
@@ -39,6 +43,7 @@ extension SQLiteSessionStore {
         case .good(let sequence): .good(commitSequence: sequence)
         case .damaged(let reason): .damaged(reason: reason)
         case .foreign(let reason): .foreign(reason: reason)
+        case .unreachable(let reason): .unreachable(reason: reason)
         }
     }
 

@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Foundation
 import GRDB
 
@@ -14,7 +19,16 @@ enum StoreInspector {
         case damaged(String)
         /// Some other file.
         case foreign(String)
+        /// The file could not be read for a reason outside it: permissions, a read-only filesystem
+        /// (a WAL store writes its -shm even to read), a lock held past the busy timeout, memory.
+        /// Not damage: nothing may be moved aside or restored for it.
+        case unreachable(String)
     }
+
+    /// SQLite's answers about access to the file, not its content.
+    static let accessCodes: [ResultCode] = [
+        .SQLITE_CANTOPEN, .SQLITE_PERM, .SQLITE_READONLY, .SQLITE_BUSY, .SQLITE_LOCKED, .SQLITE_NOMEM, .SQLITE_AUTH, .SQLITE_FULL,
+    ]
 
     static let sqliteHeader = Array("SQLite format 3\u{0}".utf8)
 
@@ -23,7 +37,10 @@ enum StoreInspector {
         let walSize = FileSystem.size(path + "-wal") ?? 0
         if size == 0 && walSize == 0 { return .empty }
         if size > 0 {
-            guard size >= 100, let head = readHead(path) else { return .damaged("the file is truncated to \(size) bytes") }
+            guard size >= 100 else { return .damaged("the file is truncated to \(size) bytes") }
+            guard let head = readHead(path) else {
+                return .unreachable("it cannot be read (\(String(cString: strerror(errno)))); check that this user may read it")
+            }
             if Array(head.prefix(16)) != sqliteHeader {
                 if head.allSatisfy({ $0 == 0 }) { return .damaged("its header is zeroed") }
                 return .foreign("it does not start with the SQLite header")
@@ -39,6 +56,8 @@ enum StoreInspector {
             let queue = try DatabaseQueue(path: path, configuration: configuration)
             defer { try? queue.close() }
             return try queue.read { db in try verdict(db) }
+        } catch let error as DatabaseError where accessCodes.contains(error.resultCode) {
+            return .unreachable("SQLite cannot open it: \(error.message ?? "\(error.resultCode)") (SQLite error \(error.resultCode.primaryResultCode.rawValue))")
         } catch {
             return .damaged("SQLite cannot read it: \(error)")
         }
@@ -148,10 +167,13 @@ enum StoreInspector {
         return nil
     }
 
+    /// The first 100 bytes; nil when the file cannot be opened or read (`errno` says why).
     private static func readHead(_ path: String) -> [UInt8]? {
-        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
-        defer { try? handle.close() }
-        guard let data = try? handle.read(upToCount: 100), data.count == 100 else { return nil }
-        return Array(data)
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var head = [UInt8](repeating: 0, count: 100)
+        let count = head.withUnsafeMutableBytes { read(fd, $0.baseAddress, 100) }
+        return count == 100 ? head : nil
     }
 }

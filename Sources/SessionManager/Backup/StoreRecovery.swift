@@ -41,6 +41,10 @@ struct StoreRecovery {
             return .created
         case .damaged(let reason):
             return try recover(reason: reason)
+        case .unreachable(let reason):
+            // Not damage: restoring a backup over a file this process merely cannot open would
+            // throw away whatever the file holds beyond the backup.
+            throw .filesystem(path: path, operation: "open the store file (nothing was changed)", reason: reason)
         case .foreign(let reason):
             if let restored = try restoreNewestGood(from: catalog.entries(), reason: "not a session store: \(reason)") { return restored }
             logger.error("the store path holds something that is not a session store", metadata: ["path": "\(path)", "reason": "\(reason)"])

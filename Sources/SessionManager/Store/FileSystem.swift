@@ -46,7 +46,8 @@ enum FileSystem {
             }
             guard code == EEXIST else { throw .filesystem(path: path, operation: "create the directory", reason: String(cString: strerror(code))) }
         }
-        guard chmod(path, 0o700) == 0 else {
+        // Already 0700 needs no chmod (which a read-only filesystem refuses even then).
+        guard mode(path) == 0o700 || chmod(path, 0o700) == 0 else {
             throw .filesystem(path: path, operation: "restrict to mode 0700", reason: String(cString: strerror(errno)))
         }
     }

@@ -136,6 +136,13 @@ struct CheckCommand: AsyncParsableCommand {
                 "No verified backup exists: restore the directory from your own backups,",
                 "or move \(options.fileName) aside and import or log in the accounts again.",
             ]))
+        case .unreachable(let reason):
+            findings.append(.problem(.failure, "store file", "cannot be read: \(reason)", [
+                "This is not damage, and nothing was changed: do not restore or log in again for it.",
+                "Check that the user running tgsm may read and write \(directory) and its files, and that the filesystem is not "
+                    + "mounted read-only (SQLite writes \(options.fileName)-shm next to the file even to read it).",
+                "If another program holds the file locked (a backup tool, an open sqlite3 shell), let it finish.",
+            ]))
         case .foreign(let reason):
             findings.append(.problem(.storeDamaged, "store file", "not a session store: \(reason)", [
                 "Check --store: this is not a tgsm store directory.",
@@ -191,7 +198,13 @@ struct CheckCommand: AsyncParsableCommand {
     private func diagnoseAccounts(directory: String, options: SQLiteStoreOptions, now: UnixTime, into findings: inout [Finding]) async {
         let store: SQLiteSessionStore
         do {
-            store = try SQLiteSessionStore.open(directory: directory, options: options)
+            // Read-only when the store is current (the usual case: it passed inspection above), so a
+            // check changes nothing, and works on a full disk; else opened as other commands do.
+            if let reader = SQLiteSessionStore.openForReading(directory: directory, options: options) {
+                store = reader
+            } else {
+                store = try SQLiteSessionStore.open(directory: directory, options: options)
+            }
         } catch {
             let failure = CLIFailure(error)
             findings.append(.problem(failure.exit, "store", failure.message, []))
