@@ -77,6 +77,10 @@ extension SQLiteSessionStore {
             sequence = copied
         } catch let error as SessionStoreError {
             throw error
+        } catch let error as DatabaseError where error.resultCode.primaryResultCode == .SQLITE_FULL {
+            // SQLite's own text here is "not an error" (the copy's connection had none of its own).
+            throw .backupFailed(reason: "the disk holding \(backupDirectory) is full (SQLite error 13); free space there "
+                + "(old `.replaced-*`/`.damaged-*` files in the store directory can go once looked at) and take the backup again")
         } catch {
             throw .backupFailed(reason: "\(error)")
         }
