@@ -862,9 +862,18 @@ import Workers
         await receiver.stop()
         let unreachable = try await cli.run(["alerts", "test"], withStore: false)
         #expect(unreachable.status == 1 && unreachable.stderr.contains("did not reach http://127.0.0.1:\(port)/…"), "\(unreachable.stderr)")
+        // In the system's words, not NIO's value dump.
+        #expect(unreachable.stderr.contains(": Connection refused.") && !unreachable.stderr.contains("SingleConnectionFailure"), "\(unreachable.stderr)")
         for result in [sent, refused, unreachable] { #expect(!(result.stdout + result.stderr).contains("s3cret")) }
         let alert = try JSONDecoder().decode(Alert.self, from: try #require(receiver.requests.first).body)
         #expect(alert.event == .test && alert.severity == .info, "\(alert)")
+
+        // A URL with credentials names the ways to sign that exist (there is no --alert-secret flag).
+        var credentials = base
+        credentials.environment["TGSM_ALERT_WEBHOOK"] = "http://user:pass@127.0.0.1:\(port)/"
+        let refusedURL = try await credentials.run(["alerts", "test"], withStore: false)
+        #expect(refusedURL.status == 2 && refusedURL.stderr.contains("TGSM_ALERT_SECRET") && !refusedURL.stderr.contains("--alert-secret"),
+                "\(refusedURL.status) \(refusedURL.stderr)")
 
         var without = base
         without.environment["TGSM_ALERT_WEBHOOK"] = ""

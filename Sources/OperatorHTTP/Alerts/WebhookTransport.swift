@@ -30,7 +30,8 @@ public struct WebhookURL: Sendable, Hashable, CustomStringConvertible {
         guard scheme == "http" || scheme == "https" else { throw .invalid(reason: "the scheme is \(scheme), not http or https") }
         guard let host = components.host, !host.isEmpty else { throw .invalid(reason: "it names no host") }
         guard components.user == nil, components.password == nil else {
-            throw .invalid(reason: "it carries a user name or password; put a token in the path or use --alert-secret")
+            throw .invalid(reason: "it carries a user name or password; put a token in the path, or sign the alerts with a shared secret "
+                + "(TGSM_ALERT_SECRET, or \"alerts\": {\"secret\": …} in the config file)")
         }
         let port = components.port ?? (scheme == "https" ? 443 : 80)
         guard (1...65_535).contains(port) else { throw .invalid(reason: "port \(port) is out of range") }
@@ -74,6 +75,20 @@ public struct NIOWebhookTransport: WebhookTransport {
         self.extraTrustRoots = extraTrustRoots
     }
 
+    /// Why a connect failed, in the system's words ("Connection refused"), not NIO's value dump.
+    static func connectFailure(_ error: any Error) -> String {
+        if let failure = error as? NIOConnectionError {
+            if let resolving = failure.dnsAError ?? failure.dnsAAAAError { return "the name does not resolve (\(resolving))" }
+            let reasons = failure.connectionErrors.map { attempt in
+                (attempt.error as? IOError).map { String(cString: strerror($0.errnoCode)) } ?? "\(attempt.error)"
+            }
+            if let first = reasons.first { return Set(reasons).count == 1 ? first : reasons.joined(separator: "; ") }
+            return "no address of it could be reached"
+        }
+        if let timeout = error as? ChannelError, case .connectTimeout = timeout { return "no answer to the connection attempt in time" }
+        return "\(error)"
+    }
+
     public func post(_ body: [UInt8], headers: [(String, String)], to url: WebhookURL, timeout: Double) async throws -> Int {
         let eventLoop = group.next()
         let answer = eventLoop.makePromise(of: Int.self)
@@ -99,7 +114,7 @@ public struct NIOWebhookTransport: WebhookTransport {
         let channel: any Channel
         do { channel = try await bootstrap.connect(host: url.host, port: url.port).get() } catch {
             answer.fail(error)
-            throw WebhookTransportError(description: "cannot connect to \(url.redacted): \(error)")
+            throw WebhookTransportError(description: "cannot connect to \(url.redacted): \(Self.connectFailure(error))")
         }
         let deadline = eventLoop.scheduleTask(in: .milliseconds(Int64(max(0.1, timeout) * 1000))) {
             answer.fail(WebhookTransportError(description: "\(url.redacted) did not answer within \(timeout) s"))
