@@ -845,6 +845,30 @@ import Workers
         #expect(wrong.status == 9 && wrong.stderr.contains("encrypted under another key"), "\(wrong.stderr)")
     }
 
+    /// A mistyped --store is "not found" (exit 4) for the reading commands, not an empty list; a
+    /// restore with no backup says so (before: exit 1, "a backup failed … check free space"); a
+    /// backup named by its path is taken as its file name.
+    @Test func aMistypedStoreAndAMissingBackupAreNotFound() async throws {
+        let (root, cli) = try CLI.temporary()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let nowhere = root + "/no-such-store"
+        for arguments in [["jobs", "list"], ["session", "backup", "--list"], ["session", "restore"]] {
+            let result = try await cli.run(arguments + ["--store", nowhere], withStore: false)
+            #expect(result.status == 4 && result.stderr.contains("there is no store directory \(nowhere)"), "\(arguments): \(result.stderr)")
+        }
+        try FileManager.default.createDirectory(atPath: root + "/empty", withIntermediateDirectories: true)
+        let none = try await cli.run(["session", "restore", "--store", root + "/empty"], withStore: false)
+        #expect(none.status == 4 && none.stderr.contains("there is no backup in \(root)/empty/backups to restore; nothing was changed"), "\(none.stderr)")
+        #expect(try await cli.run(["jobs", "list", "--store", root + "/empty"], withStore: false).stdout.contains("no jobs"))
+
+        let pyrogram = try PyrogramStringSession.encode(PortableSession(dc: 2, authKey: try CLIFixtures.key(seed: 3), userID: 1001, isBot: false, apiID: 1))
+        #expect(try await cli.run(["session", "import", "--account", "alice", "-"], stdin: pyrogram).status == 0)
+        let taken = try await cli.run(["session", "backup", "--json"]).json(BackupJSON.self)
+        let byPath = try await cli.run(["session", "restore", "--backup", cli.store + "/backups/" + taken.file, "--json"])
+        #expect(byPath.status == 0, "\(byPath.stderr)")
+        #expect((try byPath.jsonObject() as? [String: Any])?["restored"] as? String == taken.file)
+    }
+
     /// `tgsm alerts test`: one alert posted with `tgsm run`'s settings, and the receiver's answer
     /// said; a refusal and no webhook at all are errors that say what to check.
     @Test func alertsTestPostsOneAlertAndSaysWhatTheReceiverAnswered() async throws {

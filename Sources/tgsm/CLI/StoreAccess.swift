@@ -65,6 +65,11 @@ enum StoreAccess {
         return (store, store.path, { try? store.close() })
     }
 
+    /// The failure for a store directory that does not exist (a reading command never creates one).
+    static func missingDirectory(_ directory: String) -> CLIFailure {
+        CLIFailure(.notFound, "there is no store directory \(directory); check --store (or TGSM_STORE, TGSM_HOME, the config file's \"store\")")
+    }
+
     /// Opens the job queue: beside the SQLite store, or in the PostgreSQL database `--store` names.
     /// Without `creating`, a missing SQLite queue file is nil. `close` ends its connections.
     static func queue(_ global: GlobalOptions, creating: Bool) async throws(CLIFailure) -> (any JobQueue, close: @Sendable () async -> Void)? {
@@ -83,7 +88,12 @@ enum StoreAccess {
     static func sqliteQueue(_ global: GlobalOptions, creating: Bool) throws(CLIFailure) -> SQLiteJobQueue? {
         let path = try global.jobsPath()
         if !FileManager.default.fileExists(atPath: path) {
-            guard creating else { return nil }
+            guard creating else {
+                // No queue yet is "no jobs"; no store directory at all is a mistyped --store.
+                let directory = try global.storeDirectory()
+                guard FileManager.default.fileExists(atPath: directory) else { throw missingDirectory(directory) }
+                return nil
+            }
             let directory = try global.storeDirectory()
             do {
                 try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])

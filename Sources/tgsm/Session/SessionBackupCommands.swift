@@ -63,6 +63,7 @@ struct SessionBackupCommand: AsyncParsableCommand {
         if list {
             let directory = try global.storeDirectory()
             let options = global.storeOptions()
+            guard FileManager.default.fileExists(atPath: directory) else { throw StoreAccess.missingDirectory(directory) }
             let views = SQLiteSessionStore.backupsOnDisk(directory: directory).map { record in
                 BackupView(record, verification: verify
                     ? (SQLiteSessionStore.verifyBackup(record.file, directory: directory, options: options) ?? "verified") : nil)
@@ -168,7 +169,17 @@ struct SessionRestoreCommand: AsyncParsableCommand {
         }
         let directory = try global.storeDirectory()
         let options = global.storeOptions()
-        if let backup, !SQLiteSessionStore.backupsOnDisk(directory: directory).contains(where: { $0.file == backup }) {
+        guard FileManager.default.fileExists(atPath: directory) else { throw StoreAccess.missingDirectory(directory) }
+        let onDisk = SQLiteSessionStore.backupsOnDisk(directory: directory)
+        guard !onDisk.isEmpty else {
+            throw CLIFailure(.notFound, "there is no backup in \(directory)/backups to restore; nothing was changed. "
+                + "`tgsm session backup` takes one of a good store; a damaged one is restored from your own copies of the directory")
+        }
+        // The file name as listed, or its path (completed by a shell) inside the backups directory.
+        let backup = self.backup.map { named in
+            (named as NSString).deletingLastPathComponent.isEmpty ? named : (named as NSString).lastPathComponent
+        }
+        if let backup, !onDisk.contains(where: { $0.file == backup }) {
             throw CLIFailure(.notFound, "there is no backup named \(backup) (with its sidecar) in \(directory)/backups; "
                 + "`tgsm session backup --list` shows them")
         }
