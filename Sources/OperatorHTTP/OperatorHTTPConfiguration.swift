@@ -65,8 +65,8 @@ public enum OperatorHTTPError: Error, Sendable, Hashable, CustomStringConvertibl
         switch self {
         case .tokenRequired(let host):
             "refusing to serve HTTP on \(host) without an access token: off loopback, anyone who reaches the port would see the "
-                + "accounts' state and metrics. Set an access token (at least \(OperatorHTTPConfiguration.minimumTokenLength) characters; "
-                + "clients send `Authorization: Bearer TOKEN` or `?token=TOKEN`), or bind to 127.0.0.1"
+                + "accounts' state and metrics. Set an access token (at least \(OperatorHTTPConfiguration.minimumTokenLength) characters, "
+                + "`tgsm run --http-token` or TGSM_HTTP_TOKEN; clients send `Authorization: Bearer TOKEN` or `?token=TOKEN`), or bind to 127.0.0.1"
         case .weakToken(let minimum):
             "the HTTP access token is too weak: use at least \(minimum) characters without spaces, '&' or '#' "
                 + "(e.g. `openssl rand -hex 24`)"

@@ -845,6 +845,26 @@ import Workers
         #expect(wrong.status == 9 && wrong.stderr.contains("encrypted under another key"), "\(wrong.stderr)")
     }
 
+    /// `tgsm run`'s HTTP settings are refused before any account connects, naming the flag and the
+    /// variable that set a token (before: after every session's start-up calls to Telegram).
+    @Test func runRefusesAnUnsafeHTTPSettingBeforeConnecting() async throws {
+        let (root, base) = try CLI.temporary()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        var cli = base
+        cli.environment["TGSM_API_ID"] = "1"
+        cli.environment["TGSM_API_HASH"] = "x"
+        cli.environment["TGSM_HTTP_TOKEN"] = ""
+        let pyrogram = try PyrogramStringSession.encode(PortableSession(dc: 2, authKey: try CLIFixtures.key(seed: 4), userID: 1001, isBot: false, apiID: 1))
+        #expect(try await cli.run(["session", "import", "--account", "alice", "-"], stdin: pyrogram).status == 0)
+        for extra in [["--http-host", "0.0.0.0"], ["--http-token", "short"]] {
+            let refused = try await cli.run(["run", "--server", "test"] + extra)
+            #expect(refused.status == 2, "\(extra): \(refused.stderr)")
+            #expect(!refused.stderr.contains("connecting"), "\(extra): \(refused.stderr)")
+        }
+        let noToken = try await cli.run(["run", "--server", "test", "--http-host", "0.0.0.0"])
+        #expect(noToken.stderr.contains("--http-token") && noToken.stderr.contains("TGSM_HTTP_TOKEN"), "\(noToken.stderr)")
+    }
+
     /// A mistyped --store is "not found" (exit 4) for the reading commands, not an empty list; a
     /// restore with no backup says so (before: exit 1, "a backup failed … check free space"); a
     /// backup named by its path is taken as its file name.

@@ -125,6 +125,16 @@ struct RunCommand: AsyncParsableCommand {
             throw CLIFailure(.notFound, "the store has no account \(account); known: \(known.map(\.rawValue).joined(separator: ", "))")
         }
 
+        // The HTTP settings are checked before any account connects: a refusal (no token off
+        // loopback, a weak one) must not come after every session made its start-up calls.
+        // An empty TGSM_HTTP_TOKEN is no token (a variable cleared, not a token of no characters).
+        let httpAccessToken = httpToken ?? ProcessInfo.processInfo.environment["TGSM_HTTP_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
+        if !noHTTP {
+            do { try OperatorHTTPConfiguration(host: httpHost, port: httpPort, accessToken: httpAccessToken).validate() } catch {
+                throw CLIFailure(.usage, "\(error)")
+            }
+        }
+
         let clock = global.movingClock()
         let runtimeConfiguration = AccountRuntimeConfiguration(leaseTTL: leaseTTL, stack: SessionStack.Configuration(rateGate: resolved.rateGate),
                                                                keepAlive: KeepAlivePolicy(interval: keepAlive), linkKeeper: LinkKeeperPolicy())
@@ -208,7 +218,7 @@ struct RunCommand: AsyncParsableCommand {
             Terminal.standard.errorLine("tgsm run: alerts go to \(alerts.url.redacted)")
         }
         if !noHTTP {
-            let token = httpToken ?? ProcessInfo.processInfo.environment["TGSM_HTTP_TOKEN"]
+            let token = httpAccessToken
             let server: OperatorHTTPServer
             do {
                 server = try OperatorHTTPServer(
