@@ -845,6 +845,37 @@ import Workers
         #expect(wrong.status == 9 && wrong.stderr.contains("encrypted under another key"), "\(wrong.stderr)")
     }
 
+    /// `tgsm session remove`: an account the store should not keep goes, with a backup taken first
+    /// that brings it back; refused while a live process holds it, and for a name the store lacks.
+    @Test func removeTakesAnAccountOutOfTheStoreAfterABackup() async throws {
+        let (root, cli) = try CLI.temporary()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        for (name, seed) in [("alice", UInt8(5)), ("alcie", UInt8(6))] {
+            let string = try PyrogramStringSession.encode(PortableSession(dc: 2, authKey: try CLIFixtures.key(seed: seed), userID: 1001, isBot: false, apiID: 1))
+            #expect(try await cli.run(["session", "import", "--account", name, "-"], stdin: string).status == 0)
+        }
+        #expect(try await cli.run(["jobs", "enqueue", "--kind", "me", "--account", "alcie"]).status == 0)
+        #expect(try await cli.run(["session", "remove", "--account", "nobody"]).status == 4)
+
+        // A live process (this test's own pid) holds the account: nothing is removed.
+        let store = try SQLiteSessionStore.open(directory: cli.store)
+        let lease = try await store.acquireLease(account: "alcie", holder: .current(), now: UnixTime(seconds: Date().timeIntervalSince1970), ttl: 3600,
+                                                 holderIsDead: { _ in false })
+        let held = try await cli.run(["session", "remove", "--account", "alcie"])
+        #expect(held.status == 6 && held.stderr.contains("nothing was removed"), "\(held.stderr)")
+        try await store.releaseLease(lease)
+        try store.close()
+
+        let removed = try await cli.run(["session", "remove", "--account", "alcie", "--json"])
+        #expect(removed.status == 0, "\(removed.stderr)")
+        let result = try #require(try removed.jsonObject() as? [String: Any])
+        #expect(result["openJobs"] as? Int == 1 && result["wasLoggedIn"] as? Bool == true, "\(result)")
+        let backup = try #require(result["backup"] as? String)
+        #expect(try await cli.run(["session", "list", "--json"]).json([AccountJSON].self).map(\.account) == ["alice"])
+        #expect(try await cli.run(["session", "restore", "--backup", backup]).status == 0)
+        #expect(try await cli.run(["session", "list", "--json"]).json([AccountJSON].self).map(\.account) == ["alcie", "alice"])
+    }
+
     /// `tgsm run`'s HTTP settings are refused before any account connects, naming the flag and the
     /// variable that set a token (before: after every session's start-up calls to Telegram).
     @Test func runRefusesAnUnsafeHTTPSettingBeforeConnecting() async throws {
@@ -927,7 +958,7 @@ import Workers
 
     @Test func everyCommandHasHelp() async throws {
         let (_, cli) = try CLI.temporary()
-        for command in [[], ["session"], ["session", "list"], ["session", "backup"], ["session", "restore"], ["session", "import"], ["session", "rekey"],
+        for command in [[], ["session"], ["session", "list"], ["session", "backup"], ["session", "restore"], ["session", "import"], ["session", "rekey"], ["session", "remove"],
                         ["session", "export"], ["status"], ["jobs"], ["jobs", "enqueue"], ["jobs", "list"], ["jobs", "retry"],
                         ["jobs", "cancel"], ["check"], ["alerts"], ["alerts", "test"], ["testdc"]] {
             let help = try await cli.run(command + ["--help"], withStore: false)

@@ -8,9 +8,9 @@ import SessionManager
 struct SessionCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "session",
-        abstract: "List, back up, restore, import, export and re-key the accounts' sessions.",
+        abstract: "List, back up, restore, import, export, re-key and remove the accounts' sessions.",
         subcommands: [SessionListCommand.self, SessionBackupCommand.self, SessionRestoreCommand.self,
-                      SessionImportCommand.self, SessionExportCommand.self, SessionRekeyCommand.self]
+                      SessionImportCommand.self, SessionExportCommand.self, SessionRekeyCommand.self, SessionRemoveCommand.self]
     )
 }
 
