@@ -1072,6 +1072,10 @@ import Workers
         #expect(metrics.contains("tgsm_account_ready{account=\"alice\"} 1"))
         let calls = metrics.split(separator: "\n").filter { $0.hasPrefix("tgsm_rpc_total{") && $0.contains("account=\"alice\"") }
         #expect(calls.contains { $0.contains("outcome=\"ok\"") }, "\(calls)")
+        // The start-up check's call and the account's health are there from the start (before, every
+        // metric made before the HTTP server bootstrapped the registry stayed a no-op).
+        #expect(calls.contains { $0.contains("method=\"updates.getState\"") && $0.contains("outcome=\"ok\"") }, "\(calls)")
+        #expect(metrics.contains("tgsm_account_health{account=\"alice\"}"), "\(metrics)")
         #expect(calls.contains { $0.contains("method=\"contacts.resolveUsername\"") && $0.contains("outcome=\"TGSM-RATE-") }, "\(calls)")
         #expect(metrics.contains("tgsm_rpc_duration_seconds_bucket{"))
         #expect(!metrics.contains("15550001"), "no phone number in a label")

@@ -98,6 +98,9 @@ struct RunCommand: AsyncParsableCommand {
         // Its output is a journal kept for weeks: no phone number in it, the lines' own or quoted.
         Terminal.masksPhoneNumbers.store(true, ordering: .relaxed)
         Runtimes.bootstrapLogging(level: connection.level)
+        // Before any session exists: a counter or gauge made before the bootstrap stays a no-op for
+        // good, so the start-up's calls and the first health states would never reach /metrics.
+        if !noHTTP { OperatorMetrics.bootstrap() }
         let logger = Runtimes.logger("tgsm.run", level: connection.level)
         let resolved = try connection.resolve(global)
         let alertSettings = try alerts.settings(global)
