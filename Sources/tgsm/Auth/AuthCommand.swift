@@ -194,7 +194,8 @@ struct AuthCommand: AsyncParsableCommand {
                 if let holder = try await stack.sendCodeGuard.deadlineHolder(phoneNumber: number), case let deadline = holder.deadline, deadline > clock.now() {
                     guard await stack.sendCodeGuard.keepsFutureAuthTokens(phoneNumber: number) else {
                         let by = holder.account.rawValue == account ? "" : " (for account \(holder.account) of this store: Telegram counts requests per number)"
-                        throw CLIFailure(.rateLimited, "\(account): a login code was requested for this number recently\(by); no other is requested before "
+                        throw CLIFailure(.rateLimited, "\(account): a login code was requested for this number recently\(by) (if Telegram refused that "
+                            + "request with a flood wait, no code came); no other is requested before "
                             + "\(TimeText.iso(deadline)) (in \(TimeText.remaining(deadline.seconds - clock.now().seconds))), restarts included. "
                             + "Run `tgsm auth` again after that time; asking sooner is what earns long flood waits (and a ban of the number).")
                     }
@@ -256,7 +257,7 @@ struct AuthCommand: AsyncParsableCommand {
                 case .success(let user):
                     return Self.describe(user)
                 case .failure(.phoneCodeInvalid) where attempts < 3:
-                    Terminal.standard.error("that code is wrong; type the code \(resumed ? "sent then" : "just received") (\(3 - attempts) tries left)")
+                    Terminal.standard.error("that code is wrong; type the code \(resumed ? "sent then" : "just received") (\(Self.triesLeft(3 - attempts)))")
                 case .failure(.phoneCodeExpired) where resumed:
                     let waitUntil = try await stack.sendCodeGuard.deadline(phoneNumber: number).flatMap { $0 > clock.now() ? $0 : nil }
                     let said = "\(account): Telegram no longer accepts the code sent earlier (PHONE_CODE_EXPIRED). "
@@ -298,9 +299,9 @@ struct AuthCommand: AsyncParsableCommand {
             case .success(let value):
                 mailed = value
             case .failure(.emailInvalid) where attempts < 3:
-                Terminal.standard.error("Telegram refused that address as malformed (EMAIL_INVALID); give a whole address (\(3 - attempts) tries left)")
+                Terminal.standard.error("Telegram refused that address as malformed (EMAIL_INVALID); give a whole address (\(Self.triesLeft(3 - attempts)))")
             case .failure(.emailNotAllowed) where attempts < 3:
-                Terminal.standard.error("Telegram does not accept that address as a login email (EMAIL_NOT_ALLOWED); give another (\(3 - attempts) tries left)")
+                Terminal.standard.error("Telegram does not accept that address as a login email (EMAIL_NOT_ALLOWED); give another (\(Self.triesLeft(3 - attempts)))")
             case .failure(let error):
                 throw error
             }
@@ -316,7 +317,7 @@ struct AuthCommand: AsyncParsableCommand {
                 Terminal.standard.errorLine("The login email is set.")
                 return answer
             case .failure(.emailCodeInvalid) where attempts < 3:
-                Terminal.standard.error("that verification code is wrong; type the newest one mailed to \(mailed.emailPattern) (\(3 - attempts) tries left)")
+                Terminal.standard.error("that verification code is wrong; type the newest one mailed to \(mailed.emailPattern) (\(Self.triesLeft(3 - attempts)))")
             case .failure(let error):
                 throw error
             }
@@ -379,7 +380,7 @@ struct AuthCommand: AsyncParsableCommand {
             do throws(LoginError) {
                 return Self.describe(try await login.checkPassword(entered, dc: dc))
             } catch .passwordInvalid where attempts < 3 {
-                Terminal.standard.error("the password is wrong (\(3 - attempts) tries left)")
+                Terminal.standard.error("the password is wrong (\(Self.triesLeft(3 - attempts)))")
             }
         }
     }
@@ -424,6 +425,9 @@ struct AuthCommand: AsyncParsableCommand {
         default: "(\(sent.channel))"
         }
     }
+
+    /// "2 tries left", "1 try left".
+    static func triesLeft(_ count: Int) -> String { count == 1 ? "1 try left" : "\(count) tries left" }
 
     static func describe(_ user: Api.User) -> LoggedIn {
         switch user {

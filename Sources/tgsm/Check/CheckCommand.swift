@@ -283,9 +283,10 @@ struct CheckCommand: AsyncParsableCommand {
                     continue
                 }
                 findings.append(.problem(.rateLimited, "send-code deadline", text, [
-                    "Use the code already sent: `tgsm auth --account \(entry.account)` asks for it when an earlier `tgsm auth` requested it "
+                    "If an earlier `tgsm auth` got a code (Telegram app, SMS, call), `tgsm auth --account \(entry.account)` asks for it "
                         + "(a code forwarded inside Telegram is voided).",
-                    "Otherwise wait until the deadline; asking earlier risks a long FLOOD_WAIT on the number.",
+                    "If Telegram refused that request (a FLOOD_WAIT on auth.sendCode, listed above) or no code came, wait until the deadline; "
+                        + "asking earlier risks a long FLOOD_WAIT on the number.",
                 ]))
             }
             if waits.isEmpty { findings.append(.ok("limits", "no active flood wait")) }

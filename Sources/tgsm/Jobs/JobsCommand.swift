@@ -225,7 +225,7 @@ struct JobsListCommand: AsyncParsableCommand {
 private func changeJobs(_ ids: [Int64], global: GlobalOptions, verb: String,
                         _ change: (any JobQueue, JobID, UnixTime) async throws(JobQueueError) -> Void) async throws(CLIFailure) {
     guard let (queue, close) = try await StoreAccess.queue(global, creating: false) else {
-        throw CLIFailure(.notFound, "there is no job queue in \(try global.storeDirectory()) (jobs.sqlite); nothing to \(verb)")
+        throw CLIFailure(.notFound, "there is no job queue in \(try global.storeDirectory()) (jobs.sqlite); no job was \(verb)")
     }
     var first: CLIFailure?
     let terminal = Terminal.standard
