@@ -845,6 +845,30 @@ import Workers
         #expect(wrong.status == 9 && wrong.stderr.contains("encrypted under another key"), "\(wrong.stderr)")
     }
 
+    /// Copies of the store's secrets that other users may read (a backup copied without -p, a key
+    /// file made by hand) are warned about, with the chmod that fixes each.
+    @Test func checkWarnsOfBackupsAndAKeyFileOtherUsersMayRead() async throws {
+        let (root, base) = try CLI.temporary()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        var cli = base
+        let keyFile = root + "/store.key"
+        try CLIFixtures.write(String(repeating: "ab", count: 32), to: keyFile)
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: keyFile)
+        cli.environment["TGSM_KEY_FILE"] = keyFile
+        let string = try PyrogramStringSession.encode(PortableSession(dc: 2, authKey: try CLIFixtures.key(seed: 7), userID: 1001, isBot: false, apiID: 1))
+        #expect(try await cli.run(["session", "import", "--account", "alice", "-"], stdin: string).status == 0)
+        let taken = try await cli.run(["session", "backup", "--json"]).json(BackupJSON.self)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: cli.store + "/backups")
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: cli.store + "/backups/" + taken.file)
+
+        let check = try await cli.run(["check"])
+        #expect(check.stdout.contains("warn  file modes: readable by other users"), "\(check.stdout)")
+        for step in ["chmod 700 \(cli.store)/backups", "chmod 600 \(cli.store)/backups/\(taken.file)", "chmod 600 \(keyFile)"] {
+            #expect(check.stdout.contains(step), "\(step): \(check.stdout)")
+        }
+        #expect(!check.stdout.contains(".json (mode"), "sidecars made by tgsm are 0600: \(check.stdout)")
+    }
+
     /// `tgsm session remove`: an account the store should not keep goes, with a backup taken first
     /// that brings it back; refused while a live process holds it, and for a name the store lacks.
     @Test func removeTakesAnAccountOutOfTheStoreAfterABackup() async throws {

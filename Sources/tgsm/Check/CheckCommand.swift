@@ -61,6 +61,25 @@ struct CheckCommand: AsyncParsableCommand {
         if exit != .ok { throw ExitCode(exit.rawValue) }
     }
 
+    /// The backups directory, its backups and sidecars, the store's `.replaced-*`/`.damaged-*` files
+    /// and the key file, where other users may read them.
+    static func looseFiles(directory: String, keyFile: String?) -> [(path: String, mode: Int, isDirectory: Bool)] {
+        func mode(_ path: String) -> (Int, Bool)? {
+            guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
+                  let mode = (attributes[.posixPermissions] as? NSNumber)?.intValue else { return nil }
+            return (mode, attributes[.type] as? FileAttributeType == .typeDirectory)
+        }
+        var paths = [directory + "/backups"]
+        paths += ((try? FileManager.default.contentsOfDirectory(atPath: directory + "/backups")) ?? []).sorted().map { directory + "/backups/" + $0 }
+        paths += ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).sorted()
+            .filter { $0.contains(".replaced-") || $0.contains(".damaged-") }.map { directory + "/" + $0 }
+        if let keyFile { paths.append(keyFile) }
+        return paths.compactMap { path in
+            guard let (mode, isDirectory) = mode(path), mode & 0o077 != 0 else { return nil }
+            return (path, mode, isDirectory)
+        }
+    }
+
     private func print(_ report: Report) {
         let terminal = Terminal.standard
         terminal.line("\(terminal.paint("tgsm check", .bold)) \(report.store)")
@@ -97,6 +116,21 @@ struct CheckCommand: AsyncParsableCommand {
                                      ["chmod 700 \(directory) (the store holds auth keys)."]))
         } else {
             findings.append(.ok("store directory", "\(directory) (mode \(String(directoryMode, radix: 8)))"))
+        }
+
+        // Files that hold auth keys (or the key that seals them) must be the user's alone: tgsm makes
+        // them 0600/0700, but a copy (cp without -p, an unpacked archive) or a hand-made key file may not be.
+        let keyFile: String? = if case .keyFile(let path) = global.storeEncryption() { path } else { nil }
+        let loose = Self.looseFiles(directory: directory, keyFile: keyFile)
+        if !loose.isEmpty {
+            var steps = loose.filter(\.isDirectory).map { "chmod 700 \($0.path)" }
+            let files = loose.filter { !$0.isDirectory }
+            for parent in Set(files.map { ($0.path as NSString).deletingLastPathComponent }).sorted() {
+                let here = files.filter { ($0.path as NSString).deletingLastPathComponent == parent }
+                steps += here.count > 2 ? ["chmod 600 \(parent)/*"] : here.map { "chmod 600 \($0.path)" }
+            }
+            findings.append(.warning("file modes", "readable by other users, though they hold auth keys or the key sealing them: "
+                + loose.map { "\($0.path) (mode \(String($0.mode, radix: 8)))" }.joined(separator: ", "), steps))
         }
 
         // 2. Backups on disk, verified as a restore would.
