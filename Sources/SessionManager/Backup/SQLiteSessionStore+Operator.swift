@@ -47,6 +47,12 @@ extension SQLiteSessionStore {
         }
     }
 
+    /// Whether the SQLite file at `path` (a file a restore or recovery set aside, say) holds auth keys
+    /// in clear; nil when it cannot be read. Read-only.
+    public static func holdsKeysInClear(file path: String, options: SQLiteStoreOptions = SQLiteStoreOptions()) -> Bool? {
+        StoreInspector.holdsKeysInClear(path, busyTimeout: options.busyTimeout)
+    }
+
     /// Whether the store file seals its secrets (it has an encryption header); nil when it cannot be read.
     public static func isSealed(directory: String, options: SQLiteStoreOptions = SQLiteStoreOptions()) -> Bool? {
         StoreInspector.hasEncryptionHeader(directory + "/" + options.fileName, busyTimeout: options.busyTimeout)

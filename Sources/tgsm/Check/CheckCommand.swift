@@ -133,6 +133,23 @@ struct CheckCommand: AsyncParsableCommand {
                 + loose.map { "\($0.path) (mode \(String($0.mode, radix: 8)))" }.joined(separator: ", "), steps))
         }
 
+        // Files restores and recoveries set aside are kept for a person to look at, never deleted by
+        // tgsm: they add up, and those from before encryption was turned on hold the keys in clear.
+        let setAside = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).sorted()
+            .filter { ($0.contains(".replaced-") || $0.contains(".damaged-")) && !$0.hasSuffix("-wal") && !$0.hasSuffix("-shm") }
+        if !setAside.isEmpty {
+            let sealed = SQLiteSessionStore.isSealed(directory: directory, options: options) == true
+            let inClear = sealed ? setAside.filter { SQLiteSessionStore.holdsKeysInClear(file: directory + "/" + $0, options: options) == true } : []
+            if !inClear.isEmpty {
+                findings.append(.warning("set-aside files", "\(inClear.joined(separator: ", ")) hold auth keys in clear, though the store is sealed", [
+                    "Delete them (with their -wal/-shm) once nothing in them is needed: whoever copies them has the accounts.",
+                ]))
+            } else {
+                findings.append(.ok("set-aside files", "\(setAside.count) file(s) a restore or recovery set aside (\(setAside.joined(separator: ", "))): "
+                    + "kept for you to look at; delete them (with their -wal/-shm) once nothing in them is needed"))
+            }
+        }
+
         // 2. Backups on disk, verified as a restore would.
         let backups = SQLiteSessionStore.backupsOnDisk(directory: directory)
         let inspections = backups.map { ($0, SQLiteSessionStore.inspectBackup($0.file, directory: directory, options: options)) }
@@ -205,7 +222,8 @@ struct CheckCommand: AsyncParsableCommand {
             }
             // Backups taken before a re-key are sealed under the old key: they restore only with it.
             for (record, inspection) in inspections where inspection.sealedUnderAnotherKey {
-                findings.append(.warning("backups", "\(record.file) is sealed under another key than the store's (taken before a re-key)", [
+                findings.append(.warning("backups", "\(record.file) is sealed under another key than the one given "
+                    + "(taken before a re-key, or the --key-file given is not the store's)", [
                     "It restores only with that key: keep the old key with it, or delete it and its .json sidecar.",
                     "`tgsm session backup` takes one under the current key.",
                 ]))

@@ -71,7 +71,8 @@ struct SessionRekeyCommand: AsyncParsableCommand {
         if let backup = report.backup { terminal.line("  verified backup under the new key: \(backup)") }
         terminal.line("  from now on give the new key (--key-file or TGSM_KEY_FILE) to every tgsm process; restart those still running")
         if !report.olderBackups.isEmpty {
-            terminal.line("  \(report.olderBackups.count) older backup(s) restore only with the old key: keep it with them, or delete them")
+            terminal.line("  \(report.olderBackups.count) older backup(s) are from before this re-key: under the old key (they restore only with "
+                + "it), or in clear if the store was not sealed before; keep the old key with them, or delete them (`tgsm check` says which)")
         }
         if global.postgresURL != nil {
             terminal.line("  the replaced rows stay in the table files until, at a quiet time: VACUUM FULL dc, pending_login_code, future_auth_token")
