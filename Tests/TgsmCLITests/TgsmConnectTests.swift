@@ -874,6 +874,34 @@ import Workers
         try await setup.close()
     }
 
+    /// SIGHUP (a closed terminal or SSH session) stops `tgsm run` as gracefully as SIGTERM, and says
+    /// so; a second signal ends the grace period at once: the job in flight is released, not lost,
+    /// and spends no attempt. Before, SIGHUP killed it with the job claimed and the lease held, and a
+    /// second Ctrl-C was ignored in silence until the grace period ran out.
+    @Test func aSIGHUPStopsGracefullyAndASecondSignalReleasesTheJobsInFlightNow() async throws {
+        let setup = try await Setup.start()
+        try await Self.logIn(setup)
+        let terminal = try setup.terminal(["run", "--no-http", "--grace-period", "60"])
+        let at = try await terminal.expect("ready: alice")
+        // The job's call waits 30 s at the DC: it is in flight when the signals come.
+        let stall = try setup.dc.addFault(FaultRule(match: FaultMatch(method: "users.getFullUser"), effect: .delay(milliseconds: 30_000))).id
+        #expect(try await setup.cli.run(["jobs", "enqueue", "--kind", "me", "--account", "alice"]).status == 0)
+        for _ in 0..<600 where setup.fired(stall) == 0 { try await Task.sleep(for: .milliseconds(50)) }
+        let started = ContinuousClock.now
+        terminal.signal(SIGHUP)
+        let stopping = try await terminal.expect("SIGHUP received: stopping", after: at)
+        terminal.signal(SIGINT)
+        try await terminal.expect("SIGINT again: the jobs in flight are stopped now and released", after: stopping)
+        try await terminal.expect("tgsm run: stopped", after: stopping)
+        #expect(try await terminal.status() == 0, "\(terminal.output)")
+        #expect(ContinuousClock.now - started < .seconds(20), "not the 30 s call nor the 60 s grace period")
+        let jobs = try #require(try await setup.cli.run(["jobs", "list", "--json"]).jsonObject() as? [[String: Any]])
+        #expect(jobs.first?["state"] as? String == "queued" && jobs.first?["attempts"] as? Int == 0, "released, no attempt spent: \(jobs)")
+        let after = try await setup.cli.run(["session", "list", "--json"])
+        #expect(!after.stdout.contains("\"holder\""), "the lease was released: \(after.stdout)")
+        try await setup.close()
+    }
+
     /// A service manager stopping `tgsm run` while it is still starting (connecting, checking the
     /// sessions): start-up is abandoned, what opened is closed, the lease released, exit 0; before,
     /// the signal's default action ended the process with the lease still held.

@@ -196,6 +196,13 @@ public final class WorkerPool: Service {
         for loop in loops { loop.yield(.shutdown) }
     }
 
+    /// Ends the grace period of a shutdown under way at once: in-flight jobs are cancelled and
+    /// released (a second Ctrl-C). Before a shutdown it does nothing.
+    public func endGracePeriodNow() {
+        let loops = control.withLock { control in control.shuttingDown ? Array(control.loops.values) : [] }
+        for loop in loops { loop.yield(.graceOver) }
+    }
+
     /// Serves `account` too, from now on (an account added to the store after the pool started:
     /// `tgsm run` looks for them): its loop starts as a configured account's did, waiting for a
     /// person if it is marked. False when the pool takes no more accounts (not running yet,

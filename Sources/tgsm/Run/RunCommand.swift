@@ -94,7 +94,9 @@ struct RunCommand: AsyncParsableCommand {
         // Trapped first: a SIGTERM in the process's first moments (a supervisor stopping what it
         // just started) would otherwise end it by the signal's default action (status 15) while
         // the store opens; trapped, it is remembered and stops the start-up as any later one does.
-        let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
+        // SIGHUP too: a closed terminal or SSH session must stop it as gracefully as SIGTERM does
+        // (its default action killed it with jobs still claimed and leases held).
+        let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint, .sighup)
         // Its output is a journal kept for weeks: no phone number in it, the lines' own or quoted.
         Terminal.masksPhoneNumbers.store(true, ordering: .relaxed)
         Runtimes.bootstrapLogging(level: connection.level)
@@ -149,8 +151,20 @@ struct RunCommand: AsyncParsableCommand {
         // start-up and closes what opened, where the signal's default action ended the process with
         // its leases still held; later it shuts the service group down gracefully.
         let stop = StopSignal()
+        let grace = gracePeriod
         let signalWatcher = Task {
-            for await _ in signals { await stop.received() }
+            var received = 0
+            for await signal in signals {
+                received += 1
+                if received == 1 {
+                    Terminal.standard.errorLine("tgsm run: \(signal) received: stopping. No new jobs; those in flight get up to \(Int(grace)) s "
+                        + "(a second signal stops them now; they are released, not lost)")
+                    await stop.received()
+                } else {
+                    Terminal.standard.errorLine("tgsm run: \(signal) again: the jobs in flight are stopped now and released")
+                    stop.interrupt()
+                }
+            }
         }
         defer { signalWatcher.cancel() }
         Terminal.standard.errorLine("tgsm run: connecting \(wanted.count) account\(wanted.count == 1 ? "" : "s") to \(resolved.profile.summary)")
@@ -201,6 +215,7 @@ struct RunCommand: AsyncParsableCommand {
             configuration: WorkerConfiguration(accounts: served + marked, concurrencyPerAccount: concurrency, gracePeriod: gracePeriod,
                                                standbyInterval: standby ? standbyInterval : nil, resumeInterval: 10),
             clock: clock, logger: logger)
+        stop.onInterrupt { pool.endGracePeriodNow() }
         var extra: [RunServices.Entry] = []
         if let backups = backend.backups, backupInterval > 0 {
             extra.append(.init(name: "backups", service: BackupScheduleService(store: backups, interval: backupInterval, logger: logger)))
@@ -411,6 +426,7 @@ final class StopSignal: Sendable {
         var requested = false
         var cancelStartUp: (@Sendable () -> Void)?
         var group: ServiceGroup?
+        var interrupt: (@Sendable () -> Void)?
     }
 
     private let state = Mutex(State())
@@ -432,6 +448,15 @@ final class StopSignal: Sendable {
             return state.requested
         }
         if requested { await group.triggerGracefulShutdown() }
+    }
+
+    /// What a second signal does once the workers exist (ends their grace period).
+    func onInterrupt(_ action: @escaping @Sendable () -> Void) {
+        state.withLock { $0.interrupt = action }
+    }
+
+    func interrupt() {
+        state.withLock { $0.interrupt }?()
     }
 
     func received() async {
