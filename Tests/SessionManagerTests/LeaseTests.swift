@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Foundation
 import OffThePool
 import MTProto
@@ -68,6 +71,32 @@ import Testing
             #expect(try await store.currentLease(account: "alice")?.token == LeaseToken(2))
             try await store.shutDown()
         }
+    }
+
+    /// A holder that exited but that its parent has not reaped yet (a supervisor that SIGKILLed it
+    /// and did not wait) still answers `kill(pid, 0)`: it is dead all the same (before: taken for
+    /// alive, so the next `tgsm run` was refused until the lease expired).
+    @Test func anExitedHolderNotYetReapedIsDead() async throws {
+        var pid: pid_t = 0
+        let arguments = ["/bin/true"]
+        var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
+        defer { for pointer in argv { free(pointer) } }
+        #expect(posix_spawn(&pid, "/bin/true", nil, nil, &argv, environ) == 0)
+        let holder = LeaseHolder(host: LeaseHolder.current().host, pid: pid)
+        // Not reaped: it stays a zombie until waitpid below.
+        var state = ""
+        for _ in 0..<200 {
+            state = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+            if state.contains(") Z") { break }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        #expect(state.contains(") Z"), "the child is a zombie: \(state)")
+        #expect(kill(pid, 0) == 0, "kill(pid, 0) still succeeds on it")
+        #expect(LeaseHolder.isDeadOnThisHost(holder))
+        var status: Int32 = 0
+        _ = waitpid(pid, &status, 0)
+        #expect(LeaseHolder.isDeadOnThisHost(holder), "and once reaped")
+        #expect(!LeaseHolder.isDeadOnThisHost(.current()))
     }
 
     @Test(arguments: StoreEngine.allCases) func aDeadHolderOnThisHostIsTakenOverAtOnce(_ engine: StoreEngine) async throws {

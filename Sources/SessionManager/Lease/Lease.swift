@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Foundation
 import MTProto
 
 /// The fencing token of a lease: it grows by one at every change of owner, so a write carrying an
@@ -39,8 +40,17 @@ public struct LeaseHolder: Sendable, Hashable, CustomStringConvertible {
     /// is the safe side.
     public static func isDeadOnThisHost(_ holder: LeaseHolder) -> Bool {
         guard holder.host == hostName(), holder.pid > 0 else { return false }
-        if kill(holder.pid, 0) == 0 { return false }
+        if kill(holder.pid, 0) == 0 { return isZombie(holder.pid) }
         return errno == ESRCH
+    }
+
+    /// A process that ended but that its parent has not reaped yet (`kill(pid, 0)` still succeeds):
+    /// it holds nothing any more. Linux says so in /proc/PID/stat ("PID (name) Z ..."); elsewhere
+    /// it reads as alive, the safe side.
+    static func isZombie(_ pid: Int32) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let nameEnd = stat.lastIndex(of: ")") else { return false }
+        return stat[stat.index(after: nameEnd)...].trimmingCharacters(in: .whitespaces).hasPrefix("Z")
     }
 
     static func hostName() -> String {
