@@ -341,6 +341,32 @@ import Testing
         try await world.close()
     }
 
+    /// A process frozen past its lease (SIGSTOP, a suspended VM) that wakes to find the account
+    /// taken over says so (TGSM-SESSION-002) at its first beat; before, it reported a store outage
+    /// first ("no answer within 0.0 s", TGSM-SESSION-004). Woken with nobody having taken it, it
+    /// renews the lease under the same token and goes on.
+    @Test func aRuntimeThatWakesPastItsLeaseLearnsWhetherItWasTakenOver() async throws {
+        let world = try await World.start()
+        try await world.logIn()
+        let runtime = world.runtime(pid: 1)
+        _ = try await runtime.start()
+        let lease = try #require(await runtime.lease)
+        await world.clock.untilSleeping()
+        world.clock.advance(by: 31)            // frozen past the 30 s lease: one late beat
+        await world.clock.untilSleeping()
+        let renewed = try #require(await runtime.lease, "nobody took it: still running")
+        #expect(renewed.token == lease.token && renewed.expiresAt == world.clock.now() + 30)
+
+        // Frozen again; meanwhile (45 s on) another process takes the run-out lease over.
+        _ = try await world.store.acquireLease(account: "alice", holder: LeaseHolder(host: "test", pid: 9), now: world.clock.now() + 45,
+                                               ttl: 30, holderIsDead: { _ in false })
+        world.clock.advance(by: 45)
+        let reason = await runtime.waitUntilStopped()
+        guard case .leaseLost(let current) = reason else { Issue.record("stopped for \(reason)"); return }
+        #expect(current?.contains("pid 9") == true)
+        try await world.close()
+    }
+
     /// A store that does not let the lease be renewed (another program holds the file locked) is
     /// ridden out while the lease holds; once it ran out the runtime stops as for an outage
     /// (TGSM-SESSION-004: nobody took the account), not as for a takeover (TGSM-SESSION-002, "stop

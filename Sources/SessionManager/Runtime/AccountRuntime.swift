@@ -416,19 +416,22 @@ public actor AccountRuntime {
                 // busy timeout, PostgreSQL its statement timeout) must not keep the connections up
                 // past the moment another process may take the account.
                 let current = lease, now = clock.now(), ttl = configuration.leaseTTL, store = store
-                if current.isExpired(at: now) {
-                    await leaseRanOut(lastFailure ?? BoundExceeded(what: Self.renewalBound, seconds: 0))
-                    return
-                }
-                lease = try await withBound(seconds: max(current.expiresAt - now, 0.001), Self.renewalBound) {
+                // Already run out when the beat comes (this process was frozen or suspended, or the
+                // last renewals failed): no connection is made meanwhile (the permit says no), and
+                // one short try tells a takeover (fenced: another process has the account) from
+                // nobody having taken it (renewed under the same token: fencing makes that safe).
+                let expired = current.isExpired(at: now)
+                lease = try await withBound(seconds: expired ? Self.lateRenewalBound : max(current.expiresAt - now, 0.001), Self.renewalBound) {
                     try await store.renewLease(current, now: now, ttl: ttl)
                 }
+                if expired { logger.notice("the lease had run out before its renewal (a frozen or suspended process?); nobody took it: renewed") }
                 leaseExpiry.set(lease.expiresAt)
                 if case .running = state { state = .running(lease) }
             } catch is CancellationError {
                 return
             } catch let bound as BoundExceeded {
-                await leaseRanOut(bound)
+                // An earlier renewal's failure says more than "no answer" (a locked file, say).
+                await leaseRanOut(lastFailure ?? bound)
                 return
             } catch let error as SessionStoreError {
                 if case .fenced(_, _, let current) = error {
@@ -465,6 +468,8 @@ public actor AccountRuntime {
     }
 
     static let renewalBound = "renewing the lease"
+    /// Seconds the one try at renewing a lease found run out may take.
+    static let lateRenewalBound = 2.0
 
     /// The renewal's error in a line: a store error's own text, without the advice that follows it.
     static func renewalCause(_ error: any Error) -> String {
