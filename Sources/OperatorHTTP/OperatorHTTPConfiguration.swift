@@ -1,3 +1,5 @@
+import NIOCore
+import NIOPosix
 import SessionManager
 
 /// Where the operator's HTTP server listens and who may read it.
@@ -36,6 +38,22 @@ public struct OperatorHTTPConfiguration: Sendable {
         if name == "localhost" || name == "::1" || name == "[::1]" { return true }
         let parts = name.split(separator: ".", omittingEmptySubsequences: false)
         return parts.count == 4 && parts[0] == "127" && parts.allSatisfy { part in UInt8(part) != nil }
+    }
+
+    /// Binds the address once and lets it go, so a port another process holds is refused before a
+    /// run connects its accounts and claims jobs, not once the server starts after them. Port 0
+    /// (any free one) is not checked. A port taken between this check and the server's own bind
+    /// still fails the server, later.
+    public func checkAddressIsFree() async throws(OperatorHTTPError) {
+        guard port != 0 else { return }
+        do {
+            let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .bind(host: host, port: port).get()
+            try await channel.close()
+        } catch {
+            throw .bindFailed(host: host, port: port, reason: "\(error)")
+        }
     }
 
     /// Refuses a configuration that would expose the server without a token, or is unusable.

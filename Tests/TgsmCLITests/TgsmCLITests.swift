@@ -924,6 +924,16 @@ import Workers
         }
         let noToken = try await cli.run(["run", "--server", "test", "--http-host", "0.0.0.0"])
         #expect(noToken.stderr.contains("--http-token") && noToken.stderr.contains("TGSM_HTTP_TOKEN"), "\(noToken.stderr)")
+
+        // A port another process listens on: refused before connecting too (before: after every
+        // account connected and the workers claimed and ran jobs, then exit 1; under a service
+        // manager's restarts, a loop of connect, send, exit).
+        let other = WebhookReceiver()
+        let taken = await other.start()
+        let busy = try await cli.run(["run", "--server", "test", "--http-port", "\(taken)"])
+        await other.stop()
+        #expect(busy.status == 1 && busy.stderr.contains("cannot listen on 127.0.0.1:\(taken)"), "\(busy.stderr)")
+        #expect(!busy.stderr.contains("connecting"), "\(busy.stderr)")
     }
 
     /// A mistyped --store is "not found" (exit 4) for the reading commands, not an empty list; a

@@ -135,9 +135,9 @@ struct RunCommand: AsyncParsableCommand {
         // An empty TGSM_HTTP_TOKEN is no token (a variable cleared, not a token of no characters).
         let httpAccessToken = httpToken ?? ProcessInfo.processInfo.environment["TGSM_HTTP_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
         if !noHTTP {
-            do { try OperatorHTTPConfiguration(host: httpHost, port: httpPort, accessToken: httpAccessToken).validate() } catch {
-                throw CLIFailure(.usage, "\(error)")
-            }
+            let http = OperatorHTTPConfiguration(host: httpHost, port: httpPort, accessToken: httpAccessToken)
+            do { try http.validate() } catch { throw CLIFailure(.usage, "\(error)") }
+            do { try await http.checkAddressIsFree() } catch { throw CLIFailure(.failure, "\(error)") }
         }
 
         let clock = global.movingClock()
