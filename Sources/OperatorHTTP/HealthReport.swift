@@ -55,6 +55,16 @@ public struct HealthReport: Sendable, Codable, Equatable {
     /// Why the whole process is not ready (no enabled account), empty otherwise.
     public var reasons: [String]
 
+    /// The report when the store could not be read in time (a PostgreSQL server down, a file held
+    /// locked): not ready, saying why, with nothing claimed about the accounts.
+    public init(storeUnreachable reason: String, at now: UnixTime) {
+        ready = false
+        checkedAt = ISOTime.string(now)
+        accounts = []
+        reasons = ["the store could not be read (\(reason)): nothing here can be judged until it answers; the run takes the accounts "
+            + "back by itself once it does (tgsm_lease_expired_total counts the outages)"]
+    }
+
     public init(_ snapshot: OperatorSnapshot) {
         accounts = snapshot.accounts.filter(\.enabled).map { Self.readiness($0, liveExpected: snapshot.hasLiveHealth, now: snapshot.now) }
         reasons = accounts.isEmpty ? ["no account is enabled: import or log in an account, or name one to run"] : []

@@ -136,8 +136,39 @@ public final class OperatorHTTPServer: Service, Sendable {
             historyWindow: configuration.historyWindow)
     }
 
+    /// Seconds a route waits for the store: a probe (a load balancer's, Prometheus's) gets an
+    /// answer within its own timeout even while the store does not answer.
+    static let storeBound = 3.0
+
+    /// 1 when the last operator view read the store in time, 0 when it could not.
+    private var storeReachable: Prometheus.Gauge {
+        registry.makeGauge(descriptor: MetricNameDescriptor(
+            metricName: "tgsm_store_reachable", unitName: "", helpText: "1 when the store answered the last look (/health, /metrics, the dashboard) in time"))
+    }
+
+    /// The snapshot, or why the store could not give it in time.
+    private func boundedSnapshot() async -> Result<OperatorSnapshot, StoreUnreachable> {
+        do {
+            let snapshot = try await withBound(seconds: Self.storeBound, "reading the store") { try await self.snapshot() }
+            storeReachable.set(to: 1)
+            return .success(snapshot)
+        } catch {
+            storeReachable.set(to: 0)
+            logger.warning("the store could not be read for an operator view", metadata: ["error": "\(error)"])
+            return .failure(StoreUnreachable(reason: (error as? BoundExceeded).map { "no answer within \($0.seconds) s" } ?? "\(error)"))
+        }
+    }
+
+    struct StoreUnreachable: Error {
+        var reason: String
+    }
+
     private func healthResponse() async throws -> Response {
-        let report = HealthReport(try await snapshot())
+        let report: HealthReport
+        switch await boundedSnapshot() {
+        case .success(let snapshot): report = HealthReport(snapshot)
+        case .failure(let unreachable): report = HealthReport(storeUnreachable: unreachable.reason, at: clock.now())
+        }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
         let body = try encoder.encode(report)
@@ -147,8 +178,9 @@ public final class OperatorHTTPServer: Service, Sendable {
     }
 
     private func metricsResponse() async throws -> Response {
-        let snapshot = try await snapshot()
-        gauges.publish(snapshot)
+        // Without the store, the process's own metrics still go out (tgsm_lease_expired_total is
+        // how an outage shows), with tgsm_store_reachable 0; the store's gauges keep their last values.
+        if case .success(let snapshot) = await boundedSnapshot() { gauges.publish(snapshot) }
         var bytes: [UInt8] = []
         registry.emit(into: &bytes)
         return Response(
@@ -157,7 +189,17 @@ public final class OperatorHTTPServer: Service, Sendable {
     }
 
     private func dashboardResponse(tokenQuery: String?) async throws -> Response {
-        let snapshot = try await snapshot()
+        let snapshot: OperatorSnapshot
+        switch await boundedSnapshot() {
+        case .success(let taken): snapshot = taken
+        case .failure(let unreachable):
+            let refresh = configuration.refreshSeconds
+            let page = "<!doctype html><html><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"\(refresh)\"><title>tgsm: store unreachable</title></head>"
+                + "<body><h1>The store could not be read</h1><p>\(HTML.escape(unreachable.reason))</p><p>This page tries again every \(refresh) s; "
+                + "the run takes its accounts back by itself once the store answers.</p></body></html>"
+            return Response(status: .serviceUnavailable, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"],
+                            body: ResponseBody(byteBuffer: ByteBuffer(string: page)))
+        }
         let page = Dashboard(snapshot: snapshot, health: HealthReport(snapshot), refreshSeconds: configuration.refreshSeconds,
                              tokenQuery: tokenQuery).render()
         return Response(

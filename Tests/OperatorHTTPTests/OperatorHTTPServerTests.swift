@@ -36,6 +36,28 @@ import Workers
         #expect(!response.body.contains(Fixture.phoneDigits))
     }
 
+    /// A store that cannot be read (a PostgreSQL server down, a file gone): /health answers 503
+    /// with why, /metrics still serves the process's own metrics with tgsm_store_reachable 0, the
+    /// dashboard says so. Before: HTTP 500 with an empty body (and on PostgreSQL only after its own
+    /// timeout, 11 s: past most probes'). A store that hangs is cut at `storeBound` (`withBound`).
+    @Test func aStoreThatCannotBeReadIsSaidByEveryView() async throws {
+        let fixture = try await Fixture.make()
+        defer { fixture.remove() }
+        let server = try fixture.server(OperatorHTTPConfiguration(port: 0, accounts: [fixture.account]), live: fixture.healthyLive())
+        let (before, health, metrics, page) = try await withServer(server) { port in
+            let before = try await get(port, "/metrics")
+            try fixture.store.close()
+            return (before, try await get(port, "/health"), try await get(port, "/metrics"), try await get(port, "/"))
+        }
+        #expect(before.body.contains("tgsm_store_reachable 1"))
+        #expect(health.status == 503 && health.headers["content-type"] == "application/json")
+        let report = try JSONDecoder().decode(HealthReport.self, from: Data(health.body.utf8))
+        #expect(!report.ready && report.accounts.isEmpty)
+        #expect(report.reasons.first?.hasPrefix("the store could not be read (") == true, "\(report.reasons)")
+        #expect(metrics.status == 200 && metrics.body.contains("tgsm_store_reachable 0"), "\(metrics.body.prefix(300))")
+        #expect(page.status == 503 && page.body.contains("The store could not be read"))
+    }
+
     @Test func healthIs200WhenEveryEnabledAccountIsReady() async throws {
         let fixture = try await Fixture.make()
         defer { fixture.remove() }
