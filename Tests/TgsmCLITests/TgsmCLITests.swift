@@ -875,6 +875,43 @@ import Workers
         #expect(!check.stdout.contains(".json (mode"), "sidecars made by tgsm are 0600: \(check.stdout)")
     }
 
+    /// The jobs commands say what they did and what is wrong: a kind no worker runs (with the
+    /// likely one), a key already another job's, a refusal by the job's real state, several
+    /// --state/--account filters at once, names with emoji intact, and `check` on queued jobs no
+    /// worker runs and on a queue file that is no database.
+    @Test func theJobsCommandsSayWhatTheyDidAndWhatIsWrong() async throws {
+        let (root, cli) = try CLI.temporary()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let string = try PyrogramStringSession.encode(PortableSession(dc: 2, authKey: try CLIFixtures.key(seed: 8), userID: 1001, isBot: false, apiID: 1))
+        #expect(try await cli.run(["session", "import", "--account", "alice", "-"], stdin: string).status == 0)
+
+        let typo = try await cli.run(["jobs", "enqueue", "--kind", "histroy", "--account", "alice", "--payload", #"{"peer": {"username": "testnews"}}"#])
+        #expect(typo.status == 0 && typo.stderr.contains("histroy is not a kind tgsm run has workers for") && typo.stderr.contains("did you mean history?"),
+                "\(typo.stderr)")
+        #expect(try await cli.run(["jobs", "enqueue", "--kind", "me", "--account", "alice", "--idempotency-key", "k"]).status == 0)
+        let reused = try await cli.run(["jobs", "enqueue", "--kind", "me", "--account", "al ice😀", "--idempotency-key", "k"])
+        #expect(reused.stdout.contains("already enqueued: job 2 (me for alice, queued)") && reused.stderr.contains("was not added"),
+                "\(reused.stdout)\(reused.stderr)")
+        #expect(try await cli.run(["jobs", "enqueue", "--kind", "me", "--account", "al ice😀"]).status == 0)
+        #expect(try await cli.run(["jobs", "cancel", "2"]).status == 0)
+        let again = try await cli.run(["jobs", "cancel", "2"])
+        #expect(again.stderr.contains("job 2 is cancelled, so it cannot be cancelled; it has ended"), "\(again.stderr)")
+
+        let both = try await cli.run(["jobs", "list", "--state", "cancelled", "--state", "queued", "--account", "alice", "--json"])
+        #expect((try both.jsonObject() as? [[String: Any]])?.compactMap { $0["id"] as? Int } == [2, 1], "\(both.stdout)")
+        let table = try await cli.run(["jobs", "list"])
+        #expect(table.stdout.contains("al ice😀") && !table.stdout.contains("\u{FFFD}"), "\(table.stdout)")
+
+        let check = try await cli.run(["check"])
+        #expect(check.stdout.contains("queued jobs of kinds tgsm run has no workers for: histroy (1)"), "\(check.stdout)")
+        try CLIFixtures.zero(cli.store + "/jobs.sqlite", offset: 0, count: 100)
+        for suffix in ["-wal", "-shm"] { try? FileManager.default.removeItem(atPath: cli.store + "/jobs.sqlite" + suffix) }
+        let damaged = try await cli.run(["check"])
+        #expect(damaged.stdout.contains("FAIL  job queue: the job queue cannot be opened") && damaged.stdout.contains(".recover"), "\(damaged.stdout)")
+        let listed = try await cli.run(["jobs", "list"])
+        #expect(listed.status == 5 && !listed.stderr.contains("no job was lost"), "\(listed.stderr)")
+    }
+
     /// `tgsm session remove`: an account the store should not keep goes, with a backup taken first
     /// that brings it back; refused while a live process holds it, and for a name the store lacks.
     @Test func removeTakesAnAccountOutOfTheStoreAfterABackup() async throws {

@@ -360,6 +360,25 @@ final class LosesSendAnswers: TelegramInvoking {
     /// A frozen account (FROZEN_METHOD_INVALID comes with the flood code 420, but no seconds) is not
     /// a wait: the send is a dead letter after one call saying why and where to appeal, where it was
     /// deferred by a second and repeated for ever.
+    /// A history payload whose limits make no sense is a dead letter saying which, before any call:
+    /// before, `initialLimit` -5 completed and moved the cursor past messages it never fetched.
+    @Test func aHistoryWithALimitBelowOneIsADeadLetterNotASkippedHistory() async throws {
+        let setup = try await Setup()
+        let alice = try await setup.cluster.loggedInClient(phone: "15550001")
+        let pool = setup.pool(["alice": alice])
+        var events = pool.events().makeAsyncIterator()
+        let task = Task { try await pool.run() }
+        for (payload, complaint) in [(#"{"peer": {"username": "testnews"}, "initialLimit": -5}"#, "initialLimit is -5"),
+                                     (#"{"peer": {"username": "testnews"}, "pageSize": 0}"#, "pageSize is 0")] {
+            let (job, outcome) = try await run(NewJob(kind: HistoryJob.kind, account: "alice", payload: Data(payload.utf8)), on: setup, events: &events)
+            #expect(outcome == .dead && job.lastError?.contains(complaint) == true, "\(job.lastError ?? "")")
+        }
+        pool.shutdownGracefully()
+        try await task.value
+        await alice.close()
+        await setup.finish()
+    }
+
     @Test func aSendFromAFrozenAccountIsADeadLetterAfterOneCall() async throws {
         let setup = try await Setup()
         let alice = try await setup.cluster.loggedInClient(phone: "15550001")

@@ -50,7 +50,14 @@ public struct HistoryJob: JobHandler {
 
     public func run(_ context: JobContext) async throws -> Data? {
         let payload = try context.payload(as: Payload.self)
-        let pageSize = Int32(max(1, min(payload.pageSize ?? 100, 100)))
+        // A limit below 1 would move the cursor past messages never fetched (they are never fetched later).
+        if let limit = payload.initialLimit, limit < 1 {
+            throw JobFailure.permanent("initialLimit is \(limit); give at least 1 (or leave it out to fetch the whole history)")
+        }
+        if let size = payload.pageSize, !(1...100).contains(size) {
+            throw JobFailure.permanent("pageSize is \(size); give 1 to 100 (or leave it out: 100)")
+        }
+        let pageSize = Int32(payload.pageSize ?? 100)
         let peer = try await payload.peer.resolve(context, archive: archive, peers: peers)
         let key = peer.key
         let cursor = try await archive.cursor(account: context.account, peer: key)

@@ -116,6 +116,19 @@ public enum JobQueueError: Error, Sendable, Hashable, CustomStringConvertible {
     case storage(String)
     /// The database did not answer whether the change was made (its commit was sent, no answer came).
     case storageInDoubt(String)
+    /// The queue's file cannot be opened as a database at all (damaged, or not a database): its
+    /// jobs cannot be read until it is repaired or set aside.
+    case unreadable(path: String, reason: String)
+
+    /// What a person can do about a job in `state` that a change was refused for.
+    private static func whatToDo(_ state: JobState) -> String {
+        switch state {
+        case .running: "wait until it is no longer running (it ends, or is released at a worker's shutdown)"
+        case .queued: "it is waiting to run already"
+        case .completed: "it has finished (enqueue a new job to run it again)"
+        case .dead, .cancelled: "it has ended (`tgsm jobs retry` queues it again)"
+        }
+    }
 
     public var description: String {
         switch self {
@@ -125,13 +138,17 @@ public enum JobQueueError: Error, Sendable, Hashable, CustomStringConvertible {
         case .notFound(let id):
             "\(id) does not exist (a finished job is removed after its retention, 7 days by default); list jobs to find the right id"
         case .invalidTransition(let id, let from, let action):
-            "\(id) is \(from.rawValue), so it cannot be \(action); wait until it is no longer running, or check its state"
+            "\(id) is \(from.rawValue), so it cannot be \(action); " + Self.whatToDo(from)
         case .invalidJob(let reason):
             "the job cannot be stored: \(reason)"
         case .storage(let reason):
             "the job queue's database failed (\(reason)); no job was lost, the operation did not happen. If this repeats: on "
                 + "SQLite, check the queue file (jobs.sqlite beside the store), its permissions and free disk space; on PostgreSQL, "
                 + "that the server is up and reachable"
+        case .unreadable(let path, let reason):
+            "the job queue's file \(path) cannot be opened as a database (\(reason)): its jobs cannot be read until it is "
+                + "repaired. Keep the file (`sqlite3 \(path) .recover` may save its jobs); moved aside, a new empty queue starts in its "
+                + "place and the jobs must be enqueued again"
         case .storageInDoubt(let reason):
             "the job queue's database did not confirm the change (\(reason)); no job was lost, but the operation may have "
                 + "happened: look at the job (`tgsm jobs list`) before repeating it, and check the database's health"

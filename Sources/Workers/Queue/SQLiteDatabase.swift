@@ -34,8 +34,10 @@ public enum SQLiteDatabase {
             } catch let error as DatabaseError where (error.resultCode == .SQLITE_BUSY || error.resultCode == .SQLITE_LOCKED) && tries < 100 {
                 tries += 1
                 usleep(20_000)
+            } catch let error as DatabaseError where [.SQLITE_NOTADB, .SQLITE_CORRUPT].contains(error.resultCode.primaryResultCode) {
+                throw .unreadable(path: path, reason: "\(error)")
             } catch {
-                throw .storage("cannot open \(path) as SQLite (\(error)); if the file is not a database, move it away")
+                throw .storage("cannot open \(path) as SQLite (\(error))")
             }
         }
     }

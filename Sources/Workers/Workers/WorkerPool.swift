@@ -781,7 +781,9 @@ public final class WorkerPool: Service {
                 if cancelled {
                     switch disposition {
                     case .stopAccount, .deferFloodWait: break
-                    default: disposition = .release(reason: "cancelled by the worker (shutdown or account stopped): \(error)")
+                    // The error is the cancellation's echo (a write refused, a call cut short), not a cause.
+                    default: disposition = .release(reason: "released: the worker stopped (a shutdown, or the account stopped) before the job "
+                        + "finished; it runs again, no attempt spent")
                     }
                 }
                 return (await self.settle(claimed, disposition: disposition, failure: error, logger: logger), nil)

@@ -50,6 +50,7 @@ struct CLIFailure: Error {
         case .notFound: .notFound
         case .invalidJob: .usage
         case .claimLost, .invalidTransition, .storage, .storageInDoubt: .failure
+        case .unreadable: .storeDamaged
         }
         self.init(exit, "\(error)")
     }

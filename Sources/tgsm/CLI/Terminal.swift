@@ -75,6 +75,12 @@ struct Terminal: Sendable {
     }
 
     /// Left-aligned columns, two spaces apart; colors are applied after padding so widths stay right.
+    /// `text` with spaces up to `width` characters. Counted in characters, as the widths are:
+    /// Foundation's `padding(toLength:)` counts UTF-16 units and cut an emoji in half ("al ice\u{FFFD}").
+    static func padded(_ text: String, to width: Int) -> String {
+        text + String(repeating: " ", count: max(0, width - text.count))
+    }
+
     func table(_ header: [String], _ rows: [[(text: String, color: Color?)]]) {
         var widths = header.map(\.count)
         for row in rows {
@@ -82,7 +88,7 @@ struct Terminal: Sendable {
         }
         func render(_ cells: [(text: String, color: Color?)]) -> String {
             cells.enumerated().map { index, cell in
-                let padded = index == cells.count - 1 ? cell.text : cell.text.padding(toLength: widths[index], withPad: " ", startingAt: 0)
+                let padded = index == cells.count - 1 ? cell.text : Self.padded(cell.text, to: widths[index])
                 return cell.color.map { paint(padded, $0) } ?? padded
             }.joined(separator: "  ")
         }

@@ -374,12 +374,32 @@ struct CheckCommand: AsyncParsableCommand {
     }
 
     private func diagnoseQueue(into findings: inout [Finding]) async {
-        guard let (queue, close) = try? await StoreAccess.queue(global, creating: false) else { return }
+        let opened: (any JobQueue, close: @Sendable () async -> Void)?
+        do { opened = try await StoreAccess.queue(global, creating: false) } catch {
+            // Damaged, or unreadable: said, not skipped (the workers cannot run at all then).
+            findings.append(.problem(.problems, "job queue", "the job queue cannot be opened: \(error.message)", [
+                "Check jobs.sqlite's permissions and free disk space.",
+                "If the file is damaged, keep it (`sqlite3 jobs.sqlite .recover` may save its jobs) and move it aside: "
+                    + "`tgsm run` then starts an empty queue, and the jobs must be enqueued again.",
+            ]))
+            return
+        }
+        guard let (queue, close) = opened else { return }
         let counts = try? await queue.counts(account: nil)
+        let queued = (try? await queue.jobs(state: .queued, account: nil, limit: 10_000)) ?? []
         await close()
         guard let counts else {
             findings.append(.problem(.problems, "job queue", "jobs.sqlite cannot be read", ["Check the file's permissions and free disk space."]))
             return
+        }
+        // Queued jobs no built-in worker runs wait for a program of the user's own, or for ever (a typo).
+        let foreign = Dictionary(grouping: queued.filter { !JobsEnqueueCommand.builtInKinds.contains($0.kind) }, by: \.kind.rawValue)
+        if !foreign.isEmpty {
+            findings.append(.warning("job queue", "queued jobs of kinds tgsm run has no workers for: "
+                + foreign.keys.sorted().map { "\($0) (\(foreign[$0]?.count ?? 0))" }.joined(separator: ", "), [
+                "Unless a program of your own runs them, they wait for ever: `tgsm jobs list --state queued` shows them, "
+                    + "`tgsm jobs cancel ID` ends each (then enqueue it again with the right kind).",
+            ]))
         }
         if counts[.dead] > 0 {
             findings.append(.warning("job queue", "\(counts[.dead]) dead job(s) (attempts exhausted or refused)", [

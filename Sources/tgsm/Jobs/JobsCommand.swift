@@ -111,9 +111,14 @@ struct JobsEnqueueCommand: AsyncParsableCommand {
         return nil
     }
 
+    /// The kinds `tgsm run` has workers for: a job of any other kind waits for a worker of the
+    /// user's own (a program on the library), and is most often a typo.
+    static let builtInKinds: [JobKind] = [HistoryJob.kind, SendJob.kind, ResolveJob.kind, MeJob.kind]
+
     func run() async throws {
         let now = global.now()
         try refuseAMissingStoreDirectory()
+        warnIfNotBuiltIn()
         await warnIfUnknownAccount()
         guard let (queue, close) = try await StoreAccess.queue(global, creating: true) else {
             throw CLIFailure(.failure, "the job queue could not be opened; run `tgsm check`")
@@ -132,8 +137,42 @@ struct JobsEnqueueCommand: AsyncParsableCommand {
         if created {
             terminal.line("\(terminal.paint("enqueued", .green)) job \(outcome.id.rawValue) (\(kind) for \(account))")
         } else {
-            terminal.line("already enqueued: job \(outcome.id.rawValue) has idempotency key \(idempotencyKey ?? ""); nothing was added")
+            let existing = try? await StoreAccess.queue(global, creating: false)
+            let first = try? await existing?.0.job(outcome.id)
+            await existing?.close()
+            let what = first.map { " (\($0.kind.rawValue) for \($0.account.rawValue), \($0.state.rawValue))" } ?? ""
+            terminal.line("already enqueued: job \(outcome.id.rawValue)\(what) has idempotency key \(idempotencyKey ?? ""); nothing was added")
+            if let first, first.kind.rawValue != kind || first.account.rawValue != account {
+                terminal.warning("that key belongs to a job of another kind or account: this \(kind) job for \(account) was not added. "
+                    + "Give it a key of its own (a key stays taken until its job is purged, 7 days after it finished by default)")
+            }
         }
+    }
+
+    /// A kind no built-in worker runs: said, not refused (a program of the user's own may run it).
+    private func warnIfNotBuiltIn() {
+        guard !Self.builtInKinds.contains(JobKind(kind)) else { return }
+        let names = Self.builtInKinds.map(\.rawValue)
+        let near = names.min { Self.distance($0, kind) < Self.distance($1, kind) }.flatMap { Self.distance($0, kind) <= 2 ? $0 : nil }
+        Terminal.standard.warning("\(kind) is not a kind tgsm run has workers for (\(names.joined(separator: ", ")))"
+            + (near.map { "; did you mean \($0)?" } ?? "") + " The job waits for a worker of your own that registers it; "
+            + "`tgsm jobs cancel ID` ends it otherwise")
+    }
+
+    /// Edits (insert, delete, replace) between two short words.
+    static func distance(_ a: String, _ b: String) -> Int {
+        let a = Array(a), b = Array(b)
+        var row = Array(0...b.count)
+        for (i, x) in a.enumerated() {
+            var previous = row[0]
+            row[0] = i + 1
+            for (j, y) in b.enumerated() {
+                let current = row[j + 1]
+                row[j + 1] = min(row[j + 1] + 1, row[j] + 1, previous + (x == y ? 0 : 1))
+                previous = current
+            }
+        }
+        return row[b.count]
     }
 
     /// A store directory that does not exist is a mistyped --store or TGSM_HOME far more often than
@@ -151,8 +190,18 @@ struct JobsEnqueueCommand: AsyncParsableCommand {
     /// A job for an account the store does not know waits forever: say so, but allow it (the
     /// account may be imported next).
     private func warnIfUnknownAccount() async {
+        if global.postgresURL != nil {
+            guard let (store, _, close) = try? await StoreAccess.sessionStore(global, creating: false) else { return }
+            let known = (try? await store.accounts()) ?? []
+            await close()
+            if !known.contains(AccountID(account)) {
+                Terminal.standard.warning("account \(account) is not in the store; the job waits until a worker serves that account "
+                    + "(import its session with `tgsm session import`)")
+            }
+            return
+        }
         // Only a store that opens as it is: enqueueing must not set off a restore as a side effect.
-        guard global.postgresURL == nil, let directory = try? global.storeDirectory() else { return }
+        guard let directory = try? global.storeDirectory() else { return }
         let inspection = SQLiteSessionStore.inspectFile(directory: directory, options: global.storeOptions())
         if case .absent = inspection, SQLiteSessionStore.backupsOnDisk(directory: directory).isEmpty {
             Terminal.standard.warning("there is no session store in \(directory) yet; the job waits until \(account) is logged in "
@@ -172,18 +221,18 @@ struct JobsEnqueueCommand: AsyncParsableCommand {
     }
 }
 
-/// `tgsm jobs list [--state S] [--account A] [--limit N]`
+/// `tgsm jobs list [--state S]… [--account A]… [--limit N]`
 struct JobsListCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "list", abstract: "List jobs, newest first.")
 
     @OptionGroup var global: GlobalOptions
     @OptionGroup var output: OutputOptions
 
-    @Option(name: .customLong("state"), help: "queued, running, completed, dead or cancelled (default: all).")
-    var state: JobState?
+    @Option(name: .customLong("state"), help: "queued, running, completed, dead or cancelled (default: all); repeat for several.")
+    var states: [JobState] = []
 
-    @Option(name: .customLong("account"), help: "Only this account's jobs.")
-    var account: String?
+    @Option(name: .customLong("account"), help: "Only this account's jobs; repeat for several.")
+    var accounts: [String] = []
 
     @Option(name: .customLong("limit"), help: "At most this many.")
     var limit = 50
@@ -195,11 +244,19 @@ struct JobsListCommand: AsyncParsableCommand {
     func run() async throws {
         var jobs: [Job] = []
         if let (queue, close) = try await StoreAccess.queue(global, creating: false) {
-            do { jobs = try await queue.jobs(state: state, account: account.map { AccountID($0) }, limit: limit) } catch {
+            // One query per state and account asked for (the queue answers one of each), merged newest first.
+            let stateFilters: [JobState?] = states.isEmpty ? [nil] : Array(Set(states))
+            let accountFilters: [AccountID?] = accounts.isEmpty ? [nil] : Array(Set(accounts)).map { AccountID($0) }
+            do {
+                for state in stateFilters {
+                    for account in accountFilters { jobs += try await queue.jobs(state: state, account: account, limit: limit) }
+                }
+            } catch {
                 await close()
                 throw CLIFailure(error)
             }
             await close()
+            jobs = Array(jobs.sorted { $0.id.rawValue > $1.id.rawValue }.prefix(limit))
         }
         let views = jobs.map(JobView.init)
         let terminal = Terminal.standard
@@ -307,7 +364,9 @@ struct JobsPurgeCommand: AsyncParsableCommand {
     }
 
     func validate() throws {
-        guard olderThan >= 0, olderThan.isFinite else { throw ValidationError("--older-than must be a number of seconds ≥ 0") }
+        guard olderThan >= 0, olderThan <= 100 * 365 * 86_400 else {
+            throw ValidationError("--older-than must be a number of seconds from 0 to 100 years (3153600000)")
+        }
         if let live = states.first(where: { !JobPurge.finishedStates.contains($0) }) {
             throw ValidationError("--state \(live.rawValue) is a job that has not finished; only completed, cancelled and dead jobs can be purged "
                 + "(cancel a queued job first)")
