@@ -23,6 +23,18 @@ public final class PostgresDatabase: Sendable {
         async throws(PostgresStoreError) -> PostgresDatabase
     {
         let parsed = try PostgresURL(url)
+        // One connection of its own first: the pool retries a refused login or a missing database
+        // quietly, so its first query only ran into its 30 s bound ("no answer"), while the
+        // server had said at once what is wrong (role "x" does not exist, connection refused).
+        do {
+            let probe = parsed.probeConfiguration
+            let connection = try await withBound(seconds: 15, "PostgreSQL at \(parsed.redacted): connecting") {
+                try await PostgresConnection.connect(configuration: probe, id: 0, logger: logger)
+            }
+            try? await connection.close()
+        } catch {
+            throw .unreachable(location: parsed.redacted, reason: Self.describe(error))
+        }
         var configuration = parsed.configuration
         configuration.options.maximumConnections = max(2, maximumConnections)
         configuration.options.connectTimeout = .seconds(10)
@@ -228,6 +240,12 @@ public final class PostgresDatabase: Sendable {
             if let info = error.serverInfo {
                 return "PostgreSQL error \(info[.sqlState] ?? "?"): \(info[.message] ?? "no message")"
                     + (info[.detail].map { " (\($0))" } ?? "")
+            }
+            if let failure = error.underlying as? NIOConnectionError {
+                // In the system's words ("Connection refused"), not NIO's value dump.
+                if let resolving = failure.dnsAError ?? failure.dnsAAAAError { return "the host name does not resolve (\(resolving))" }
+                let reasons = failure.connectionErrors.map { ($0.error as? IOError).map { String(cString: strerror($0.errnoCode)) } ?? "\($0.error)" }
+                return "cannot connect: " + (Set(reasons).count == 1 ? reasons[0] : reasons.joined(separator: "; "))
             }
             if let underlying = error.underlying { return "\(error.code): \(underlying)" }
             return "\(error.code)"

@@ -1,4 +1,5 @@
 import Foundation
+import NIOSSL
 import PostgresNIO
 
 /// A `postgres://` URL as libpq writes it, turned into a postgres-nio configuration.
@@ -9,6 +10,8 @@ import PostgresNIO
 /// server's certificate verified against the system's trust store, libpq's verify-full).
 public struct PostgresURL: Sendable {
     public let configuration: PostgresClient.Configuration
+    /// The same server and login for one connection of its own (the probe `connect` makes first).
+    let probeConfiguration: PostgresConnection.Configuration
     /// The URL without its password, for messages and logs.
     public let redacted: String
 
@@ -38,26 +41,41 @@ public struct PostgresURL: Sendable {
         guard (1...65535).contains(port) else { throw .invalidURL("the port \(port) is out of range") }
 
         let tls: PostgresClient.Configuration.TLS
+        let probeTLS: PostgresConnection.Configuration.TLS
         switch query["sslmode"] ?? "prefer" {
-        case "disable": tls = .disable
-        case "prefer", "allow": tls = .prefer(.makeClientConfiguration())
-        case "require", "verify-ca", "verify-full": tls = .require(.makeClientConfiguration())
+        case "disable": (tls, probeTLS) = (.disable, .disable)
+        case "prefer", "allow":
+            (tls, probeTLS) = (.prefer(.makeClientConfiguration()), .prefer(try Self.tlsContext()))
+        case "require", "verify-ca", "verify-full":
+            (tls, probeTLS) = (.require(.makeClientConfiguration()), .require(try Self.tlsContext()))
         case let other: throw .invalidURL("sslmode=\(other) is not one of disable, prefer, require")
         }
 
         var configuration: PostgresClient.Configuration
+        var probe: PostgresConnection.Configuration
         let socketDirectory = query["host"].flatMap { $0.hasPrefix("/") ? $0 : nil }
         if let socketDirectory {
             configuration = .init(unixSocketPath: socketDirectory + "/.s.PGSQL.\(port)", username: user, password: password, database: database)
+            probe = .init(unixSocketPath: socketDirectory + "/.s.PGSQL.\(port)", username: user, password: password, database: database)
         } else {
             let host = components.host.flatMap { $0.isEmpty ? nil : $0 } ?? "localhost"
             configuration = .init(host: host, port: port, username: user, password: password, database: database, tls: tls)
+            probe = .init(host: host, port: port, username: user, password: password, database: database, tls: probeTLS)
         }
+        probe.options.connectTimeout = .seconds(10)
+        if let name = query["application_name"] { probe.options.additionalStartupParameters.append(("application_name", name)) }
+        probeConfiguration = probe
         if let name = query["application_name"] { configuration.options.additionalStartupParameters.append(("application_name", name)) }
         self.configuration = configuration
 
         var shown = components
         if shown.password != nil { shown.password = "***" }
         redacted = shown.string ?? "postgres://(unprintable)"
+    }
+
+    private static func tlsContext() throws(PostgresStoreError) -> NIOSSLContext {
+        do { return try NIOSSLContext(configuration: .makeClientConfiguration()) } catch {
+            throw .invalidURL("TLS could not be set up: \(error)")
+        }
     }
 }

@@ -80,6 +80,31 @@ import Testing
     // MARK: Helpers
 
     /// A scratch database, a pool on it, and a second pool that ends the first one's connections.
+    /// A login the server refuses, a database it lacks, a port nobody listens on: said at once in
+    /// the server's (or the system's) words. Before: the pool retried in silence and the first query
+    /// ran into its 30 s bound, "no answer within 30.0 s".
+    @Test func aServerThatRefusesTheLoginSaysWhyAtOnce() async throws {
+        let server = try ScratchPostgresDatabase.serverURL()
+        var wrongUser = try #require(URLComponents(string: server))
+        wrongUser.user = "nosuchrole"
+        var wrongDatabase = try #require(URLComponents(string: server))
+        wrongDatabase.path = "/nosuchdatabase"
+        let cases = [(try #require(wrongUser.string), "role \"nosuchrole\" does not exist"),
+                     (try #require(wrongDatabase.string), "database \"nosuchdatabase\" does not exist"),
+                     ("postgres://tgsm@127.0.0.1:1/x?sslmode=disable", "cannot connect: Connection refused")]
+        for (url, cause) in cases {
+            let started = ContinuousClock.now
+            do {
+                let database = try await PostgresDatabase.connect(url: url, logger: quiet)
+                await database.close()
+                Issue.record("\(url) connected")
+            } catch {
+                #expect(error.description.contains(cause), "\(error)")
+            }
+            #expect(ContinuousClock.now - started < .seconds(10), "\(url): said at once, not after the 30 s bound")
+        }
+    }
+
     private func withScratch(_ body: (PostgresStore.PostgresDatabase, PostgresStore.PostgresDatabase) async throws -> Void) async throws {
         let scratch = try await ScratchPostgresDatabase.create()
         let database = try await PostgresDatabase.connect(url: scratch.url, logger: quiet)
