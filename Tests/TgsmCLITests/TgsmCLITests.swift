@@ -902,6 +902,12 @@ import Workers
         let table = try await cli.run(["jobs", "list"])
         #expect(table.stdout.contains("al ice😀") && !table.stdout.contains("\u{FFFD}"), "\(table.stdout)")
 
+        // Times Swift's Double would read but nobody means: hex, exponents, past the year 9999.
+        for odd in ["0x10", "+1e308", "1e5", "999999999999"] {
+            let refused = try await cli.run(["jobs", "enqueue", "--kind", "me", "--account", "alice", "--run-at", odd])
+            #expect(refused.status == 2 && refused.stderr.contains("--run-at must be"), "\(odd): \(refused.stderr)")
+        }
+
         let check = try await cli.run(["check"])
         #expect(check.stdout.contains("queued jobs of kinds tgsm run has no workers for: histroy (1)"), "\(check.stdout)")
         try CLIFixtures.zero(cli.store + "/jobs.sqlite", offset: 0, count: 100)

@@ -100,13 +100,22 @@ struct JobsEnqueueCommand: AsyncParsableCommand {
             throw ValidationError("--payload is not valid JSON, e.g. '{\"username\": \"testnews\"}'")
         }
         if let runAt, Self.parseTime(runAt, now: UnixTime(seconds: 0)) == nil {
-            throw ValidationError("--run-at must be +SECONDS, Unix seconds or ISO 8601 (e.g. 2026-12-03T05:00:00Z)")
+            throw ValidationError("--run-at must be +SECONDS, Unix seconds or ISO 8601 (e.g. 2026-12-03T05:00:00Z), in decimal digits and before the year 10000")
         }
     }
 
+    /// The latest instant a job may be put off to: the end of year 9999 (ISO 8601's last year).
+    static let latestRunAt = 253_402_300_799.0
+
     static func parseTime(_ text: String, now: UnixTime) -> UnixTime? {
-        if text.hasPrefix("+"), let offset = Double(text.dropFirst()), offset.isFinite, offset >= 0 { return now + offset }
-        if let seconds = Double(text), seconds.isFinite, seconds >= 0 { return UnixTime(seconds: seconds) }
+        // Decimal digits only: Swift's Double also reads "0x10" (16) and "1e308".
+        func seconds(_ text: Substring) -> Double? {
+            guard !text.isEmpty, text.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == ".") }), let value = Double(text),
+                  value <= latestRunAt else { return nil }
+            return value
+        }
+        if text.hasPrefix("+"), let offset = seconds(text.dropFirst()), now.seconds + offset <= latestRunAt { return now + offset }
+        if let value = seconds(text[...]) { return UnixTime(seconds: value) }
         if let date = try? Date(text, strategy: .iso8601) { return UnixTime(seconds: date.timeIntervalSince1970) }
         return nil
     }

@@ -317,7 +317,7 @@ struct RunCommand: AsyncParsableCommand {
         defer { discovery?.cancel() }
         let standingBy = (waiting.isEmpty ? "" : "; standing by: \(waiting.map(\.rawValue).joined(separator: ", "))")
             + (marked.isEmpty ? "" : "; waiting for a login: \(marked.map(\.rawValue).joined(separator: ", "))")
-        Terminal.standard.line("tgsm run: ready: \(running.map(\.rawValue).joined(separator: ", "))\(standingBy) (SIGTERM or Ctrl-C stops)")
+        Terminal.standard.line("tgsm run: ready: \(running.isEmpty ? "no account yet" : running.map(\.rawValue).joined(separator: ", "))\(standingBy) (SIGTERM or Ctrl-C stops)")
         let group = ServiceGroup(configuration: configuration)
         await stop.serve(group)
         do {
