@@ -108,6 +108,6 @@ import Glibc
 
         let job = try #require(try await queue.job(id))
         #expect(job.state == .queued && job.attempts == 0 && job.leaseOwner == nil)
-        #expect(job.lastError?.contains("cancelled") == true)
+        #expect(job.lastError?.contains("the worker stopped (a shutdown") == true, "\(job.lastError ?? "")")
     }
 }

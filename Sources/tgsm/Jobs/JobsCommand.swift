@@ -232,6 +232,14 @@ struct JobsEnqueueCommand: AsyncParsableCommand {
 
 /// `tgsm jobs list [--state S]… [--account A]… [--limit N]`
 struct JobsListCommand: AsyncParsableCommand {
+    /// `text` cut to `count` characters at a word's end where one is near, marked with "…".
+    static func cut(_ text: String, to count: Int) -> String {
+        guard text.count > count else { return text }
+        let head = text.prefix(count - 1)
+        let word = head.lastIndex(of: " ").map { head[..<$0] } ?? head
+        return String(word.count >= count / 2 ? word : head) + "…"
+    }
+
     static let configuration = CommandConfiguration(commandName: "list", abstract: "List jobs, newest first.")
 
     @OptionGroup var global: GlobalOptions
@@ -282,7 +290,9 @@ struct JobsListCommand: AsyncParsableCommand {
             default: nil
             }
             return [(String(view.id), nil), (view.kind, nil), (view.account, nil), (view.state, color), (String(view.priority), nil),
-                    (view.runAt, nil), ("\(view.attempts)/\(view.maxAttempts)", nil), (view.lastError.map { String($0.prefix(60)) } ?? "-", nil)]
+                    // A finished job's last error is from an earlier attempt: read as its present state it misled (JSON keeps it).
+                    (view.runAt, nil), ("\(view.attempts)/\(view.maxAttempts)", nil),
+                    (view.state == "completed" ? "-" : view.lastError.map { Self.cut($0, to: 60) } ?? "-", nil)]
         })
     }
 }
