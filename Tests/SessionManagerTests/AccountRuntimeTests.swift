@@ -48,6 +48,19 @@ import Testing
                                                                   logger: quietLogger))
         }
 
+        /// A runtime (3 s lease) whose first renewal another program's lock on the store file holds
+        /// up past the lease's end, with why it stopped; the lock is released after the stop.
+        func runtimeStoppedByAStuckRenewal() async throws -> (AccountRuntime, AccountRuntimeStop) {
+            let runtime = runtime(leaseTTL: 3)
+            _ = try await runtime.start()
+            let lock = try SQLiteFileLock(path: directory.path + "/sessions.sqlite")
+            await clock.untilSleeping()
+            clock.advance(by: 1)               // the first beat: 2 s of the lease left, the store waits 10
+            let reason = await runtime.waitUntilStopped()
+            lock.release()
+            return (runtime, reason)
+        }
+
         /// Logs alice in through a fresh runtime (which it stops), as `tgsm auth` does.
         func logIn() async throws {
             let runtime = runtime(stopsOnTerminal: false)
@@ -409,13 +422,7 @@ import Testing
     @Test func aRenewalTheStoreHoldsUpEndsWhenTheLeaseRunsOut() async throws {
         let world = try await World.start()
         try await world.logIn()
-        let runtime = world.runtime(leaseTTL: 3)
-        _ = try await runtime.start()
-        let lock = try SQLiteFileLock(path: world.directory.path + "/sessions.sqlite")
-        await world.clock.untilSleeping()
-        world.clock.advance(by: 1)             // the first beat: 2 s of the lease left, the store waits 10
-        let reason = await runtime.waitUntilStopped()
-        lock.release()
+        let (_, reason) = try await world.runtimeStoppedByAStuckRenewal()
         guard case .leaseExpired(let cause) = reason else { Issue.record("stopped for \(reason)"); return }
         // Given up at the lease's end (the bound), not failed by the store's busy timeout.
         #expect(cause.contains("did not answer within the 2.0 s the lease had left"), "\(cause)")
@@ -425,14 +432,9 @@ import Testing
     @Test func theLeaseAGivenUpRenewalLeftInThisProcesssNameIsTakenBackByTheNextRuntimeOnly() async throws {
         let world = try await World.start()
         try await world.logIn()
-        let runtime = world.runtime(leaseTTL: 3)
-        _ = try await runtime.start()
-        let lock = try SQLiteFileLock(path: world.directory.path + "/sessions.sqlite")
-        await world.clock.untilSleeping()
-        world.clock.advance(by: 1)             // the renewal waits for the store past the lease's end
-        guard case .leaseExpired = await runtime.waitUntilStopped() else { Issue.record("not stopped as an outage"); return }
+        let (runtime, reason) = try await world.runtimeStoppedByAStuckRenewal()
+        guard case .leaseExpired = reason else { Issue.record("not stopped as an outage"); return }
         let abandoned = try #require(await runtime.abandonedLease)
-        lock.release()
         // The renewal may land now: the lease stays in this process's name under the same token,
         // unexpired on the clock, as when the store answers before it runs out.
         let held = try #require(try await world.store.currentLease(account: "alice"))

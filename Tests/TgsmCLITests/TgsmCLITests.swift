@@ -902,6 +902,14 @@ import Workers
         let table = try await cli.run(["jobs", "list"])
         #expect(table.stdout.contains("al ice😀") && !table.stdout.contains("\u{FFFD}"), "\(table.stdout)")
 
+        // A new account's name is printed in tables and log lines: no line break, no space at an end.
+        for name in ["al\nice", " alice", "  "] {
+            for command in [["jobs", "enqueue", "--kind", "me", "--account", name], ["session", "import", "--account", name, "-"]] {
+                let refused = try await cli.run(command, stdin: string)
+                #expect(refused.status == 2 && refused.stderr.contains("--account must"), "\(command): \(refused.stderr)")
+            }
+        }
+
         // Times Swift's Double would read but nobody means: hex, exponents, past the year 9999.
         for odd in ["0x10", "+1e308", "1e5", "999999999999"] {
             let refused = try await cli.run(["jobs", "enqueue", "--kind", "me", "--account", "alice", "--run-at", odd])

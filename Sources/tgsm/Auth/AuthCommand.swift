@@ -52,7 +52,7 @@ struct AuthCommand: AsyncParsableCommand {
     var lastName = ""
 
     func validate() throws {
-        guard !account.isEmpty else { throw ValidationError("--account must name the account") }
+        try AccountName.check(account)
         guard !(bot && qr) else { throw ValidationError("choose one of --bot and --qr") }
         if phone != nil, bot || qr { throw ValidationError("--phone is for a code login, not with --bot or --qr") }
         if loginEmail != nil || resetLoginEmail, bot || qr { throw ValidationError("--login-email and --reset-login-email are for a code login, not with --bot or --qr") }

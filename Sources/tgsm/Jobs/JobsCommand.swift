@@ -94,7 +94,7 @@ struct JobsEnqueueCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard !kind.isEmpty else { throw ValidationError("--kind must not be empty") }
-        guard !account.isEmpty else { throw ValidationError("--account must not be empty") }
+        try AccountName.check(account)
         guard (1...1000).contains(maxAttempts) else { throw ValidationError("--max-attempts must be between 1 and 1000") }
         guard (try? JSONSerialization.jsonObject(with: Data(payload.utf8), options: [.fragmentsAllowed])) != nil else {
             throw ValidationError("--payload is not valid JSON, e.g. '{\"username\": \"testnews\"}'")

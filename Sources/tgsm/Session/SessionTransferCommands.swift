@@ -41,7 +41,7 @@ struct SessionImportCommand: AsyncParsableCommand {
     }
 
     func validate() throws {
-        guard !account.isEmpty else { throw ValidationError("--account must not be empty") }
+        try AccountName.check(account)
     }
 
     func run() async throws {
