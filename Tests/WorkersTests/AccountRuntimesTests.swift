@@ -121,6 +121,25 @@ import Testing
         await setup.finish()
     }
 
+    /// An account marked revoked whose stored key is logged out is refused as revoked (the cause a
+    /// person must act on: someone ended the session from another device), not as the check's
+    /// "unauthorized: the stored key is not logged in".
+    @Test func aMarkedAccountIsRefusedWithItsMarkNotTheChecksConsequence() async throws {
+        let setup = try await Setup()
+        try await setup.logIn("alice", phone: "15550001")
+        var session = try #require(try await setup.store.loadSession(account: "alice"))
+        for dc in Array(session.dcs.keys) { session.dcs[dc]?.isAuthorized = false }
+        try await setup.store.saveSession(session, account: "alice", fence: nil)
+        try await setup.store.setStatus(AccountStatus(state: .revoked, since: setup.clock.now(), cause: "SESSION_REVOKED", code: "TGSM-AUTH-002"),
+                                        for: "alice")
+        let runtimes = setup.runtimes()
+        guard case .failed(let error)? = await runtimes.start(["alice"])["alice"] else { Issue.record("alice started"); return }
+        #expect(error.summary.contains("marked revoked since SESSION_REVOKED"), "\(error)")
+        #expect(error.recoverySteps.joined().contains("from another device"), "\(error.recoverySteps)")
+        await runtimes.stopAll()
+        await setup.finish()
+    }
+
     @Test func aLeaseTakenOverStopsTheAccountsWorkersWithoutMarkingIt() async throws {
         let setup = try await Setup()
         try await setup.logIn("alice", phone: "15550001")

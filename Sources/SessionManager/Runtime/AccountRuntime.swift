@@ -350,6 +350,14 @@ public actor AccountRuntime {
         }
     }
 
+    /// The account's mark in the store, when terminal: the cause a person recorded or a runtime met
+    /// first (revoked from another device, duplicated), which says more than a start-up check that
+    /// only finds the key logged out. nil when unmarked or unreadable.
+    public func terminalMark() async -> AccountStatus? {
+        guard let mark = try? await store.status(of: account), mark.isTerminal else { return nil }
+        return mark
+    }
+
     /// Closes the client and releases the lease. Idempotent.
     public func stop() async {
         await halt(.requested)

@@ -141,7 +141,12 @@ public final class AccountRuntimes: AccountInvokers, Service {
         do {
             let verdict = try await runtime.start(validate: true, reclaiming: abandonedLeases.withLock { $0[account] })
             abandonedLeases.withLock { _ = $0.removeValue(forKey: account) }
-            if let verdict, let refusal = Self.refusal(for: verdict, account: account, now: clock.now()) {
+            if let verdict, var refusal = Self.refusal(for: verdict, account: account, now: clock.now()) {
+                // The stored mark names the first cause (revoked from another device, say); the check
+                // sees only its consequence (the key is logged out).
+                if let mark = await runtime.terminalMark() {
+                    refusal = SessionManagerError(.accountUnusable(account: account, status: mark, method: "updates.getState"))
+                }
                 logger.error("the account's session cannot be used; its workers stop", metadata: [
                     "account": "\(account)", "verdict": "\(verdict.label)", "code": "\(refusal.code)",
                 ])
