@@ -80,6 +80,8 @@ public struct HealthReport: Sendable, Codable, Equatable {
 
         /// The store has no session for the account.
         public static let noSession = "no_session"
+        /// The running session's state could not be saved to the store.
+        public static let sessionNotSaved = "session_not_saved"
         /// A session, logged in on no DC.
         public static let notLoggedIn = "not_logged_in"
         /// Marked by a terminal error; the code is this prefix and the mark's state ("marked_revoked").
@@ -135,6 +137,11 @@ public struct HealthReport: Sendable, Codable, Equatable {
                 reason += "; help.getAppConfig gives freeze_appeal_url and the deletion date"
             }
             add(Reason.frozen, reason)
+        }
+        if let live = account.live, let since = live.sessionNotSavedSince {
+            add(Reason.sessionNotSaved, "the session could not be saved to the store since \(ISOTime.string(since))"
+                + (live.sessionSaveError.map { " (\($0))" } ?? "") + ": calls go on, but a restart would lose what changed since "
+                + "(keys, salts). Fix the store: free disk space, or restart with the key a re-key gave it (`tgsm check` says what is wrong)")
         }
         if liveExpected {
             if let live = account.live {

@@ -58,6 +58,27 @@ import Workers
         #expect(page.status == 503 && page.body.contains("The store could not be read"))
     }
 
+    /// A running account whose session cannot be saved (a full disk, a store re-keyed under the
+    /// process) is not ready, saying why: before, /health said healthy while a restart would have
+    /// lost the session's changes.
+    @Test func anAccountWhoseSessionCannotBeSavedIsNotReady() async throws {
+        let fixture = try await Fixture.make()
+        defer { fixture.remove() }
+        let account = fixture.account
+        var live = HealthSnapshot(account: account, state: .degraded, lastSuccess: UnixTime(seconds: Fixture.now - 60), consecutiveFailures: 0)
+        live.sessionNotSavedSince = UnixTime(seconds: Fixture.now - 30)
+        live.sessionSaveError = "SQLite error 13: database or disk is full"
+        let snapshot = live
+        let server = try fixture.server(OperatorHTTPConfiguration(port: 0, accounts: [account]), live: { [account: snapshot] })
+        let response = try await withServer(server) { port in try await get(port, "/health") }
+        #expect(response.status == 503)
+        let report = try JSONDecoder().decode(HealthReport.self, from: Data(response.body.utf8))
+        let ours = try #require(report.accounts.first)
+        #expect(ours.reasonCodes == ["session_not_saved"], "\(ours.reasons)")
+        #expect(ours.reasons.first?.contains("could not be saved to the store since 2027-01-15T07:59:30Z (SQLite error 13: database or disk is full)") == true,
+                "\(ours.reasons)")
+    }
+
     @Test func healthIs200WhenEveryEnabledAccountIsReady() async throws {
         let fixture = try await Fixture.make()
         defer { fixture.remove() }

@@ -354,6 +354,36 @@ import Testing
         try await world.close()
     }
 
+    /// A session whose saves the store refuses (here: another program holds the file) keeps working
+    /// but shows in the health as degraded, with since when and why, until a save succeeds again.
+    @Test func aSessionThatCannotBeSavedDegradesTheHealthUntilASaveSucceeds() async throws {
+        let world = try await World.start()
+        try await world.logIn()
+        var options = Fixtures.options()
+        options.busyTimeout = 0.05
+        let impatient = try SQLiteSessionStore.open(directory: world.directory.path, options: options)
+        let runtime = world.runtime(store: impatient)
+        _ = try await runtime.start()
+        let health = try #require(await runtime.health)
+        func callAfterASaltChange() async throws {
+            // A new server salt is state the client saves at once.
+            _ = try world.dc.addFault(FaultRule(match: FaultMatch(method: "users.getUsers", count: 1), effect: FaultEffect(kind: .badServerSalt)))
+            _ = try await runtime.invoker.invoke(Api.functions.users.GetUsers(id: [.inputUserSelf(.init())]), options: InvokeOptions())
+        }
+        let lock = try SQLiteFileLock(path: world.directory.path + "/sessions.sqlite")
+        try await callAfterASaltChange()
+        for _ in 0..<200 where health.snapshot.sessionNotSavedSince == nil { try await Task.sleep(for: .milliseconds(25)) }
+        #expect(health.snapshot.sessionNotSavedSince != nil && health.snapshot.state == .degraded, "\(health.snapshot)")
+        #expect(health.snapshot.sessionSaveError?.contains("database is locked") == true, "\(health.snapshot.sessionSaveError ?? "")")
+        lock.release()
+        try await callAfterASaltChange()
+        for _ in 0..<200 where health.snapshot.sessionNotSavedSince != nil { try await Task.sleep(for: .milliseconds(25)) }
+        #expect(health.snapshot.sessionNotSavedSince == nil && health.snapshot.state == .healthy, "\(health.snapshot)")
+        await runtime.stop()
+        try impatient.close()
+        try await world.close()
+    }
+
     /// A process frozen past its lease (SIGSTOP, a suspended VM) that wakes to find the account
     /// taken over says so (TGSM-SESSION-002) at its first beat; before, it reported a store outage
     /// first ("no answer within 0.0 s", TGSM-SESSION-004). Woken with nobody having taken it, it

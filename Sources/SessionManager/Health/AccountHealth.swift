@@ -47,6 +47,15 @@ public struct HealthSnapshot: Sendable, Hashable {
     /// When Telegram last asked this session to log out (a notification of type AUTH_KEY_DROP_...):
     /// the account stays `.degraded` for the process's life, as a person should look at it.
     public var sessionDropAskedAt: UnixTime?
+    /// Since when the session's state could not be saved to the store (a full disk, a store re-keyed
+    /// under this process), with the last error; nil once a save succeeds. Calls may still work, but
+    /// a restart would lose what changed since (a new key, a temporary key, salts): `.degraded`.
+    public var sessionNotSavedSince: UnixTime?
+    public var sessionSaveError: String?
+
+    /// Something that keeps the account `.degraded` whatever its calls do: a freeze, a request to
+    /// log the session out, session saves failing.
+    var hasLastingTrouble: Bool { frozenSince != nil || sessionDropAskedAt != nil || sessionNotSavedSince != nil }
 
     public init(account: AccountID, state: HealthState, lastSuccess: UnixTime? = nil, lastFailure: UnixTime? = nil, lastFailureCode: String? = nil,
                 pingRTT: Double? = nil, consecutiveFailures: Int = 0, rateLimitedUntil: UnixTime? = nil, frozenSince: UnixTime? = nil) {
@@ -157,7 +166,25 @@ public final class AccountHealth: Sendable {
             snapshot.lastSuccess = now
             snapshot.consecutiveFailures = 0
             snapshot.rateLimitedUntil = nil
-            snapshot.state = snapshot.frozenSince == nil && snapshot.sessionDropAskedAt == nil ? .healthy : .degraded
+            snapshot.state = snapshot.hasLastingTrouble ? .degraded : .healthy
+            return []
+        }
+    }
+
+    /// The session's state could not be saved to the store (`error`), or was saved again (nil).
+    public func recordSessionSave(failure error: String?) {
+        let now = clock.now()
+        update(at: now) { snapshot in
+            if let error {
+                if snapshot.sessionNotSavedSince == nil { snapshot.sessionNotSavedSince = now }
+                snapshot.sessionSaveError = error
+                if snapshot.state == .healthy || snapshot.state == .unknown { snapshot.state = .degraded }
+            } else {
+                guard snapshot.sessionNotSavedSince != nil else { return [] }
+                snapshot.sessionNotSavedSince = nil
+                snapshot.sessionSaveError = nil
+                if snapshot.state == .degraded, !snapshot.hasLastingTrouble, snapshot.consecutiveFailures == 0 { snapshot.state = .healthy }
+            }
             return []
         }
     }

@@ -233,6 +233,9 @@ public actor AccountRuntime {
             ? PeerCache(account: account, store: store, fence: lease.token, clock: environment.clock, logger: logger) : nil
         let stack = SessionStack(account: account, client: client, ledgerStore: store, statuses: store, storage: storage, peerCache: peers,
                                  configuration: self.configuration.stack, clock: environment.clock, random: environment.random, logger: logger)
+        // A session that cannot be saved (a full disk, a store re-keyed under this process) still
+        // works until a restart, which would lose it: the health shows it meanwhile.
+        storage.saves.report { [health = stack.health] failure in health.recordSessionSave(failure: failure) }
         // Telegram's notices go to the health (now) and the store (for `tgsm check` after this process).
         client.onServiceNotification { [health = stack.health, store, account, clock = environment.clock, logger] notification in
             health.recordServiceNotification(notification)

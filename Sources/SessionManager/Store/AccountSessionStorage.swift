@@ -12,6 +12,17 @@ public struct AccountSessionStorage: SessionStorage {
     /// What this adapter last read or wrote of each DC's temporary key and future salts: a save
     /// compares with it instead of reading them back (the lease makes this the account's only writer).
     private let known = KnownColumns()
+    /// Told each save's outcome (nil: saved; else the error): the account's health shows saves failing.
+    public let saves = SaveOutcomes()
+
+    /// Where a save's outcome goes, once the runtime has the account's health.
+    public final class SaveOutcomes: Sendable {
+        private let observer = Mutex<(@Sendable (String?) -> Void)?>(nil)
+
+        public func report(to observer: @escaping @Sendable (String?) -> Void) { self.observer.withLock { $0 = observer } }
+
+        func saved(failure: String?) { observer.withLock { $0 }?(failure) }
+    }
 
     public init(store: any SessionStore, account: AccountID, lease: Lease?) {
         self.store = store
@@ -46,6 +57,16 @@ public struct AccountSessionStorage: SessionStorage {
     /// Most saves (salts, update state, logins) leave both columns alone: they are written only
     /// when they differ from what is known to be stored.
     public func save(_ state: SessionState) async throws {
+        do {
+            try await saveColumns(state)
+            saves.saved(failure: nil)
+        } catch {
+            saves.saved(failure: "\((error as? SessionStoreError).map { "\($0) [\($0.code)]" } ?? "\(error)")")
+            throw error
+        }
+    }
+
+    private func saveColumns(_ state: SessionState) async throws {
         try await store.saveSession(state, account: account, fence: fence)
         // saveSession drops the rows of DCs the state no longer has, and with them their columns.
         known.byDC.withLock { $0 = $0.filter { state.dcs[$0.key] != nil } }
