@@ -651,6 +651,28 @@ import Workers
         #expect(Self.count("holds auth keys in clear", in: after.stdout) == named, "the sealed backup is not named: \(after.stdout)")
     }
 
+    /// A damaged encrypted store opened without its key: the recovery (which runs before the key is
+    /// checked) put the newest backup in place, and the refusal for the key says so; before, only
+    /// the key error was printed and the file had silently changed.
+    @Test func aDamagedEncryptedStoreOpenedWithoutItsKeySaysItWasRestored() async throws {
+        let (root, base) = try CLI.temporary()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let keyPath = root + "/store.key"
+        try CLIFixtures.write(CLIFixtures.hex((0..<32).map { UInt8($0 * 5 + 1) }), to: keyPath)
+        var withKey = base
+        withKey.environment["TGSM_KEY_FILE"] = keyPath
+        let string = try PyrogramStringSession.encode(PortableSession(dc: 2, authKey: try CLIFixtures.key(seed: 11), userID: 1001, isBot: false, apiID: 1))
+        #expect(try await withKey.run(["session", "import", "--account", "ivy", "-"], stdin: string).status == 0)
+        #expect(try await withKey.run(["session", "backup"]).status == 0)
+        try CLIFixtures.zero(base.store + "/sessions.sqlite", offset: 0, count: 100)
+        var without = base
+        without.environment["TGSM_KEY_FILE"] = ""
+        let refused = try await without.run(["session", "list"])
+        #expect(refused.status == 9, "\(refused.stderr)")
+        #expect(refused.stderr.contains("was damaged and was restored from its newest verified backup before the key was checked"), "\(refused.stderr)")
+        #expect(try await withKey.run(["session", "list", "--json"]).json([AccountJSON].self).map(\.account) == ["ivy"])
+    }
+
     static func count(_ needle: String, in text: String) -> Int { text.components(separatedBy: needle).count - 1 }
 
     /// The store comes from --store, else $TGSM_STORE, else the config file's "store" (a path there is

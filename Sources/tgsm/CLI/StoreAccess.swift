@@ -20,9 +20,20 @@ enum StoreAccess {
                 + "Log an account in (`tgsm auth --account NAME`) or import a session (`tgsm session import --account NAME FILE`) to start one, or point --store or TGSM_HOME at the store directory.")
         }
         let store: SQLiteSessionStore
+        let started = global.now()
         do {
             store = try SQLiteSessionStore.open(directory: directory, options: options)
         } catch {
+            // The recovery of a damaged file runs before the key is checked: a refusal for the key
+            // must not hide that the file was replaced meanwhile (its notice comes after a good open).
+            switch error {
+            case .encryptionKeyRequired, .wrongEncryptionKey, .keyFile:
+                if let moved = recentlySetAside(in: directory, since: started) {
+                    Terminal.standard.warning("the store file was damaged and was restored from its newest verified backup before the key was "
+                        + "checked; the damaged file was moved to \(moved) (kept for inspection)")
+                }
+            default: break
+            }
             throw CLIFailure(error)
         }
         if case .restored(let backup, let reason, let movedTo) = store.outcome {
@@ -31,6 +42,16 @@ enum StoreAccess {
                 + ". Changes made after that backup are lost; run `tgsm check` to see the state.")
         }
         return store
+    }
+
+    /// A `.damaged-MS` file the store's recovery made in `directory` since `time` (its name carries
+    /// the moment in milliseconds; a rename keeps the file's own times).
+    private static func recentlySetAside(in directory: String, since time: UnixTime) -> String? {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        return names.first { name in
+            guard let range = name.range(of: ".damaged-"), let stamp = Int64(name[range.upperBound...]) else { return false }
+            return Double(stamp) / 1000 >= time.seconds - 1
+        }.map { directory + "/" + $0 }
     }
 
     /// Opens the store for a command that only reads it: read-only and without checks or writes
