@@ -84,6 +84,24 @@ import Workers
     }
 
     /// bob has a 2FA password ("hunter2"): code, a wrong password, the right one, on a terminal.
+    /// Three wrong codes end the command saying what to do with the code that stays valid (before:
+    /// the library's "ask the user for the code again", which this command had done twice).
+    @Test func authAfterThreeWrongCodesSaysHowToGoOn() async throws {
+        let setup = try await Setup.start()
+        let terminal = try setup.terminal(["auth", "--account", "alice", "--phone", "15550001"])
+        var at = try await terminal.expect("Login code: ")
+        for left in ["2 tries left", "1 try left"] {
+            terminal.type("00000")
+            at = try await terminal.expect("that code is wrong; type the code just received (\(left))", after: at)
+            at = try await terminal.expect("Login code: ", after: at)
+        }
+        terminal.type("00000")
+        _ = try await terminal.expect("the code was wrong three times; nothing was logged in", after: at)
+        #expect(try await terminal.status() == 1, "\(terminal.output)")
+        #expect(!terminal.output.contains("ask the user"), "\(terminal.output)")
+        try await setup.close()
+    }
+
     @Test func authLogsInWithCodeAndPasswordOnATerminalThenRefusesASecondLogin() async throws {
         let setup = try await Setup.start()
         let sendCodes = try setup.counter("auth.sendCode")

@@ -258,6 +258,11 @@ struct AuthCommand: AsyncParsableCommand {
                     return Self.describe(user)
                 case .failure(.phoneCodeInvalid) where attempts < 3:
                     Terminal.standard.error("that code is wrong; type the code \(resumed ? "sent then" : "just received") (\(Self.triesLeft(3 - attempts)))")
+                case .failure(.phoneCodeInvalid):
+                    // Not the library's "ask the user again": this command asked three times already.
+                    throw CLIFailure(.failure, "\(account): the code was wrong three times; nothing was logged in. The code sent stays "
+                        + "valid for a while and no other is requested before the deadline: run `tgsm auth --account \(account)` again and "
+                        + "type it as it reads in the Telegram app, SMS or call (never a code someone forwarded).")
                 case .failure(.phoneCodeExpired) where resumed:
                     let waitUntil = try await stack.sendCodeGuard.deadline(phoneNumber: number).flatMap { $0 > clock.now() ? $0 : nil }
                     let said = "\(account): Telegram no longer accepts the code sent earlier (PHONE_CODE_EXPIRED). "
