@@ -948,6 +948,22 @@ import Workers
         #expect(listed.status == 5 && !listed.stderr.contains("no job was lost"), "\(listed.stderr)")
     }
 
+    /// Exporting an account whose session Telegram ended still writes the file, with a warning that
+    /// it will not log in (before: exit 0 and nothing said).
+    @Test func exportingAMarkedAccountWarnsThatTheSessionIsDead() async throws {
+        let (root, cli) = try CLI.temporary()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let string = try PyrogramStringSession.encode(PortableSession(dc: 2, authKey: try CLIFixtures.key(seed: 12), userID: 1001, isBot: false, apiID: 1))
+        #expect(try await cli.run(["session", "import", "--account", "alice", "-"], stdin: string).status == 0)
+        let store = try SQLiteSessionStore.open(directory: cli.store)
+        try await store.setStatus(AccountStatus(state: .duplicated, since: UnixTime(seconds: 1_800_000_000), cause: "AUTH_KEY_DUPLICATED",
+                                                code: "TGSM-AUTH-006"), for: "alice")
+        try store.close()
+        let exported = try await cli.run(["session", "export", "--account", "alice", "--format", "pyrogram-string", "--stdout", "--api-id", "1"])
+        #expect(exported.status == 0 && !exported.stdout.isEmpty, "\(exported.stderr)")
+        #expect(exported.stderr.contains("is marked duplicated since") && exported.stderr.contains("will not log in"), "\(exported.stderr)")
+    }
+
     /// `tgsm session remove`: an account the store should not keep goes, with a backup taken first
     /// that brings it back; refused while a live process holds it, and for a name the store lacks.
     @Test func removeTakesAnAccountOutOfTheStoreAfterABackup() async throws {

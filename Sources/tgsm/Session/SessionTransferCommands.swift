@@ -312,6 +312,12 @@ struct SessionExportCommand: AsyncParsableCommand {
                     + "first; --while-running exports anyway, for a copy not used until then.")
             }
             state = try await store.loadSession(account: AccountID(account))
+            // Exported all the same (a person may want the file), but a key Telegram ended logs nothing in.
+            if let mark = try await store.status(of: AccountID(account)), mark.isTerminal {
+                Terminal.standard.warning("account \(account) is marked \(mark.state.rawValue) since \(TimeText.iso(mark.since)) (\(mark.cause), "
+                    + "\(mark.code)): Telegram no longer accepts this session, so the exported one will not log in either. "
+                    + "Log the account in again first (`tgsm auth --account \(account)`), then export.")
+            }
             // A session file carries the library's peer cache too; a string has no room for it.
             if !format.isString { peers = try await store.peers(account: AccountID(account)) }
         } catch let failure as CLIFailure {
