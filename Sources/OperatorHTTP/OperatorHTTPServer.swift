@@ -140,6 +140,9 @@ public final class OperatorHTTPServer: Service, Sendable {
     /// answer within its own timeout even while the store does not answer.
     static let storeBound = 3.0
 
+    /// Whether the last look at the store failed (for saying a spell of failures once).
+    private let storeFailing = Mutex(false)
+
     /// 1 when the last operator view read the store in time, 0 when it could not.
     private var storeReachable: Prometheus.Gauge {
         registry.makeGauge(descriptor: MetricNameDescriptor(
@@ -151,10 +154,22 @@ public final class OperatorHTTPServer: Service, Sendable {
         do {
             let snapshot = try await withBound(seconds: Self.storeBound, "reading the store") { try await self.snapshot() }
             storeReachable.set(to: 1)
+            let wasFailing = storeFailing.withLock { failing in
+                defer { failing = false }
+                return failing
+            }
+            if wasFailing { logger.notice("the store answers the operator views again") }
             return .success(snapshot)
         } catch {
             storeReachable.set(to: 0)
-            logger.warning("the store could not be read for an operator view", metadata: ["error": "\(error)"])
+            // Said once per spell: probes come every few seconds.
+            let alreadyFailing = storeFailing.withLock { failing in
+                defer { failing = true }
+                return failing
+            }
+            if !alreadyFailing {
+                logger.warning("the store could not be read for an operator view (said once until it answers again)", metadata: ["error": "\(error)"])
+            }
             return .failure(StoreUnreachable(reason: (error as? BoundExceeded).map { "no answer within \($0.seconds) s" } ?? "\(error)"))
         }
     }

@@ -48,6 +48,14 @@ import Testing
                                                                   logger: quietLogger))
         }
 
+        /// The world's store file opened again with a busy timeout of 50 ms: a locked file fails its
+        /// writes at once instead of waiting 10 s.
+        func impatientStore() throws -> SQLiteSessionStore {
+            var options = Fixtures.options()
+            options.busyTimeout = 0.05
+            return try SQLiteSessionStore.open(directory: directory.path, options: options)
+        }
+
         /// A runtime (3 s lease) whose first renewal another program's lock on the store file holds
         /// up past the lease's end, with why it stopped; the lock is released after the stop.
         func runtimeStoppedByAStuckRenewal() async throws -> (AccountRuntime, AccountRuntimeStop) {
@@ -359,9 +367,7 @@ import Testing
     @Test func aSessionThatCannotBeSavedDegradesTheHealthUntilASaveSucceeds() async throws {
         let world = try await World.start()
         try await world.logIn()
-        var options = Fixtures.options()
-        options.busyTimeout = 0.05
-        let impatient = try SQLiteSessionStore.open(directory: world.directory.path, options: options)
+        let impatient = try world.impatientStore()
         let runtime = world.runtime(store: impatient)
         _ = try await runtime.start()
         let health = try #require(await runtime.health)
@@ -417,9 +423,7 @@ import Testing
     @Test func aLeaseTheStoreDoesNotLetBeRenewedStopsTheRuntimeAsAnOutage() async throws {
         let world = try await World.start()
         try await world.logIn()
-        var options = Fixtures.options()
-        options.busyTimeout = 0.05
-        let impatient = try SQLiteSessionStore.open(directory: world.directory.path, options: options)
+        let impatient = try world.impatientStore()
         let runtime = world.runtime(store: impatient)
         _ = try await runtime.start()
 
