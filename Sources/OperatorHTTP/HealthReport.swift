@@ -165,7 +165,9 @@ public struct HealthReport: Sendable, Codable, Equatable {
             } else if let now, let lease = account.lease, lease.expiresAt > now {
                 // Standing by: the process holding the lease serves it (and answers for it).
             } else {
-                add(Reason.notRunning, "not running in this process (its workers did not start: see the log and `tgsm check`)")
+                add(Reason.notRunning, "not running in this process: its workers did not start, or stopped (a lease another process "
+                    + "took, or one the store did not let be renewed: `tgsm run` takes that back by itself once the store answers); "
+                    + "see the log and `tgsm check`")
             }
         }
         return reasons
