@@ -53,6 +53,8 @@ public final class OperatorHTTPServer: Service, Sendable {
         self.liveHealth = liveHealth
         self.registry = registry
         self.gauges = SnapshotGauges(registry: registry)
+        self.storeReachable = registry.makeGauge(descriptor: MetricNameDescriptor(
+            metricName: "tgsm_store_reachable", unitName: "", helpText: "1 when the store answered the last look (/health, /metrics, the dashboard) in time"))
         self.clock = clock
         self.logger = logger
     }
@@ -144,10 +146,7 @@ public final class OperatorHTTPServer: Service, Sendable {
     private let storeFailing = Mutex(false)
 
     /// 1 when the last operator view read the store in time, 0 when it could not.
-    private var storeReachable: Prometheus.Gauge {
-        registry.makeGauge(descriptor: MetricNameDescriptor(
-            metricName: "tgsm_store_reachable", unitName: "", helpText: "1 when the store answered the last look (/health, /metrics, the dashboard) in time"))
-    }
+    private let storeReachable: Prometheus.Gauge
 
     /// The snapshot, or why the store could not give it in time.
     private func boundedSnapshot() async -> Result<OperatorSnapshot, StoreUnreachable> {

@@ -139,6 +139,8 @@ struct JobsEnqueueCommand: AsyncParsableCommand {
             await close()
             throw CLIFailure(error)
         }
+        // The job that holds the key, read on the same connection (not a second open of the queue).
+        let first: Job? = if case .created = outcome { nil } else { try? await queue.job(outcome.id) }
         await close()
         let created = if case .created = outcome { true } else { false }
         let terminal = Terminal.standard
@@ -146,9 +148,6 @@ struct JobsEnqueueCommand: AsyncParsableCommand {
         if created {
             terminal.line("\(terminal.paint("enqueued", .green)) job \(outcome.id.rawValue) (\(kind) for \(account))")
         } else {
-            let existing = try? await StoreAccess.queue(global, creating: false)
-            let first = try? await existing?.0.job(outcome.id)
-            await existing?.close()
             let what = first.map { " (\($0.kind.rawValue) for \($0.account.rawValue), \($0.state.rawValue))" } ?? ""
             terminal.line("already enqueued: job \(outcome.id.rawValue)\(what) has idempotency key \(idempotencyKey ?? ""); nothing was added")
             if let first, first.kind.rawValue != kind || first.account.rawValue != account {
