@@ -182,7 +182,7 @@ let package = Package(
         .target(
             name: "PostgresStore",
             dependencies: [
-                "SessionManager", "Workers", "MTProtoClient", "MTProto", "MTProtoCrypto",
+                "SessionManager", "Workers", "MTProtoClient", "MTProtoNIO", "MTProto", "MTProtoCrypto",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -210,7 +210,7 @@ let package = Package(
         .target(
             name: "OperatorHTTP",
             dependencies: [
-                "SessionManager", "Workers", "MTProto", "MTProtoClient",
+                "SessionManager", "Workers", "MTProto", "MTProtoClient", "MTProtoNIO",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import MTProtoNIO
 import NIOCore
 import PostgresNIO
 import SessionManager
@@ -242,10 +243,7 @@ public final class PostgresDatabase: Sendable {
                     + (info[.detail].map { " (\($0))" } ?? "")
             }
             if let failure = error.underlying as? NIOConnectionError {
-                // In the system's words ("Connection refused"), not NIO's value dump.
-                if let resolving = failure.dnsAError ?? failure.dnsAAAAError { return "the host name does not resolve (\(resolving))" }
-                let reasons = failure.connectionErrors.map { ($0.error as? IOError).map { String(cString: strerror($0.errnoCode)) } ?? "\($0.error)" }
-                return "cannot connect: " + (Set(reasons).count == 1 ? reasons[0] : reasons.joined(separator: "; "))
+                return "cannot connect: " + ConnectFailure.describe(failure)
             }
             if let underlying = error.underlying { return "\(error.code): \(underlying)" }
             return "\(error.code)"

@@ -161,6 +161,37 @@ final class ProxyProcess: Sendable {
         await cluster.shutdown()
     }
 
+    /// A client whose proxy refuses it fails with the proxy's reason, and one whose proxy is down
+    /// names it: what an operator reads in `tgsm auth` and `/health`. Before, the close that
+    /// followed a refused handshake ended the link first, as "closed by the server".
+    @Test func aClientThatItsProxyRefusesSaysWhy() async throws {
+        let cluster = try await Cluster.start(dcCount: 1)
+        let proxy = try await ProxyProcess.socks5(username: "tgsm", password: "s3cret")
+        let quiet = Logger(label: "client") { _ in SwiftLogNoOpLogHandler() }
+        for (credentials, expected) in [(SOCKS5Proxy.Credentials(username: "tgsm", password: "wrong"), "rejected the username and password"),
+                                        (nil, "requires credentials")] {
+            var configuration = cluster.configuration()
+            configuration.proxy = .socks5(SOCKS5Proxy(host: "127.0.0.1", port: proxy.port, credentials: credentials))
+            configuration.reconnect = ReconnectPolicy(initialDelay: 0, maximumDelay: 0, maximumAttempts: 1)
+            let client = TelegramClient(configuration: configuration, storage: InMemorySessionStorage(), clock: SystemClock(), logger: quiet)
+            await #expect { _ = try await client.invoke(Api.functions.help.GetNearestDc()) } throws: { error in
+                "\(error)".contains(expected) || { Issue.record("\(error)"); return false }()
+            }
+            await client.close()
+        }
+        let port = proxy.port
+        proxy.stop()
+        var configuration = cluster.configuration()
+        configuration.proxy = .socks5(SOCKS5Proxy(host: "127.0.0.1", port: port))
+        configuration.reconnect = ReconnectPolicy(initialDelay: 0, maximumDelay: 0, maximumAttempts: 1)
+        let client = TelegramClient(configuration: configuration, storage: InMemorySessionStorage(), clock: SystemClock(), logger: quiet)
+        await #expect { _ = try await client.invoke(Api.functions.help.GetNearestDc()) } throws: { error in
+            "\(error)".contains("Connection refused connecting to the SOCKS5 proxy 127.0.0.1:\(port)") || { Issue.record("\(error)"); return false }()
+        }
+        await client.close()
+        await cluster.shutdown()
+    }
+
     @Test(arguments: ["", "dd", "ee"])
     func logInThroughMTProxy(prefix: String) async throws {
         let cluster = try await Cluster.start(dcCount: 1)

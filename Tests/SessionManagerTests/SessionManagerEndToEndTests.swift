@@ -254,7 +254,9 @@ import Testing
         try await cluster.dc.shutdown()
         let offline = Account(cluster, storage: InMemorySessionStorage(stored))
         let down = await SessionValidator(account: "alice", invoker: offline.stack.invoker, storage: offline.storage, clock: offline.clock).validate()
-        #expect(down == .networkDown(code: "TGSM-NET-001"))
+        guard case .networkDown(let code, let reason) = down else { Issue.record("not network down: \(down)"); return }
+        #expect(code == "TGSM-NET-001")
+        #expect(reason.contains("no connection to DC"))
         await offline.client.close()
     }
 

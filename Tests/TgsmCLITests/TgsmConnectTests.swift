@@ -1345,6 +1345,119 @@ import Workers
         try await setup.close()
     }
 
+    /// Where Telegram is blocked, an account's every connection, its first login included, goes
+    /// through its proxy. Before `tgsm session proxy` and `auth --proxy`, the store kept a proxy per
+    /// account that no command could set. Debian's microsocks with a user and password is the
+    /// proxy; its log shows the DC connections it made. The password never reaches an output.
+    @Test func anAccountConnectsThroughItsProxyFromItsFirstLoginOn() async throws {
+        let setup = try await Setup.start()
+        let proxy = try Microsocks.start(username: "tgsm", password: "pr0xy-s3cret", log: setup.root + "/microsocks.log")
+        defer { proxy.stop() }
+        let link = "socks5://tgsm:pr0xy-s3cret@127.0.0.1:\(proxy.port)"
+
+        let bad = try await setup.cli.run(["session", "proxy", "--account", "alice", "--set", "socks5://127.0.0.1"])
+        #expect(bad.status == 2 && bad.stderr.contains("names no valid port"), "\(bad.stderr)")
+        let unknown = try await setup.cli.run(["session", "proxy", "--account", "alice"])
+        #expect(unknown.status == 4, "\(unknown.stderr)")
+        // Read from standard input, so the password is not in `ps`; set before the account's first login.
+        let set = try await setup.cli.run(["session", "proxy", "--account", "alice", "--set", "-"], stdin: link + "\n")
+        #expect(set.status == 0, "\(set.stderr)")
+        #expect(set.stdout.contains("alice connects through SOCKS5 proxy 127.0.0.1:\(proxy.port) as tgsm"), "\(set.stdout)")
+
+        try await Self.logIn(setup)
+        let dc1 = try #require(setup.dc.table.dcs.first { $0.id == 1 })
+        #expect(proxy.log().contains("connected to 127.0.0.1:\(dc1.port)"), "the login did not go through the proxy: \(proxy.log())")
+
+        let listed = try await setup.cli.run(["session", "list", "--json"])
+        struct Listed: Decodable { var account: String; var proxy: String? }
+        #expect(try listed.json([Listed].self).first?.proxy == "socks5 127.0.0.1:\(proxy.port)", "\(listed.stdout)")
+        let check = try await setup.cli.run(["check"])
+        #expect(check.stdout.contains("connects through its SOCKS5 proxy 127.0.0.1:\(proxy.port) as tgsm"), "\(check.stdout)")
+        let shown = try await setup.cli.run(["session", "proxy", "--account", "alice", "--json"])
+        #expect(shown.stdout.contains("\"kind\" : \"socks5\""), "\(shown.stdout)")
+
+        // bob's first login names the proxy on the command line; it is kept for him too.
+        let bob = try await setup.cli.run(["auth", "--account", "bob", "--phone", "15550002", "--proxy", link],
+                                          stdin: DCState.loginCode(for: "15550002") + "\nhunter2\n")
+        #expect(bob.status == 0, "\(bob.stderr)")
+        let bobsProxy = try await setup.cli.run(["session", "proxy", "--account", "bob"])
+        #expect(bobsProxy.stdout.contains("bob connects through SOCKS5 proxy"), "\(bobsProxy.stdout)")
+
+        // The running process connects through it too: a job is served while the proxy is up.
+        let before = proxy.log().components(separatedBy: "connected to").count
+        let run = try setup.terminal(["run", "--no-http", "--grace-period", "5", "--account", "alice"])
+        #expect(try await Self.completesAMeJob(setup, account: "alice") == "completed")
+        run.signal(SIGTERM)
+        #expect(try await run.status() == 0, "\(run.output)")
+        #expect(proxy.log().components(separatedBy: "connected to").count > before, "tgsm run did not connect through the proxy")
+
+        let cleared = try await setup.cli.run(["session", "proxy", "--account", "alice", "--clear"])
+        #expect(cleared.status == 0 && cleared.stdout.contains("alice connects directly"), "\(cleared.stdout) \(cleared.stderr)")
+        for output in [set.stdout, set.stderr, listed.stdout, check.stdout, shown.stdout, bob.stdout, bob.stderr, bobsProxy.stdout, run.output] {
+            #expect(!output.contains("pr0xy-s3cret"))
+        }
+        try await setup.close()
+    }
+
+    /// Debian's microsocks on a free loopback port, logging the connections it makes to `log`.
+    struct Microsocks {
+        struct StartError: Error, CustomStringConvertible { var description: String }
+
+        let process: Process
+        let port: Int
+        let logPath: String
+
+        static func start(username: String, password: String, log: String) throws -> Microsocks {
+            let executable = "/usr/bin/microsocks"
+            try #require(FileManager.default.isExecutableFile(atPath: executable), "microsocks is missing: run scripts/setup-system")
+            let port = try freePort()
+            _ = FileManager.default.createFile(atPath: log, contents: nil)
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: executable)
+            process.arguments = ["-i", "127.0.0.1", "-p", String(port), "-u", username, "-P", password]
+            process.standardOutput = FileHandle(forWritingAtPath: log)
+            process.standardError = FileHandle(forWritingAtPath: log)
+            try process.run()
+            let proxy = Microsocks(process: process, port: port, logPath: log)
+            for _ in 0..<200 {
+                if accepts(port) { return proxy }
+                usleep(10_000)
+            }
+            proxy.stop()
+            throw StartError(description: "microsocks never listened on \(port)")
+        }
+
+        func log() -> String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+        func stop() {
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+            process.waitUntilExit()
+        }
+
+        /// A port nobody listens on right now (bound to 0, read, released).
+        private static func freePort() throws -> Int {
+            let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            defer { close(socket) }
+            var address = sockaddr_in(sin_family: sa_family_t(AF_INET), sin_port: 0, sin_addr: in_addr(s_addr: inet_addr("127.0.0.1")), sin_zero: (0, 0, 0, 0, 0, 0, 0, 0))
+            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            let bound = withUnsafeMutablePointer(to: &address) { pointer in
+                pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socket, $0, length) == 0 && getsockname(socket, $0, &length) == 0 }
+            }
+            guard bound else { throw StartError(description: "no free port: errno \(errno)") }
+            return Int(UInt16(bigEndian: address.sin_port))
+        }
+
+        private static func accepts(_ port: Int) -> Bool {
+            let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            defer { close(socket) }
+            var address = sockaddr_in(sin_family: sa_family_t(AF_INET), sin_port: UInt16(port).bigEndian,
+                                      sin_addr: in_addr(s_addr: inet_addr("127.0.0.1")), sin_zero: (0, 0, 0, 0, 0, 0, 0, 0))
+            return withUnsafePointer(to: &address) { pointer in
+                pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+            }
+        }
+    }
+
     @Test func recoverRestoresADamagedStoreFromItsBackupFirst() async throws {
         let setup = try await Setup.start()
         try await Self.logIn(setup)

@@ -318,7 +318,8 @@ extension DCConnection {
                     switch result {
                     case .failure(let error):
                         core.logger.debug("connect failed", metadata: ["address": "\(address)", "error": "\(error)"])
-                        core.linkEnded(generation, reason: "\(error)")
+                        let target = route.proxy.map { "the \($0)" } ?? "\(socketHost):\(socketPort)"
+                        core.linkEnded(generation, reason: "\(ConnectFailure.describe(error)) connecting to \(target)")
                     case .success(let channel):
                         guard generation == core.generation, !core.isLinkDown, !core.isClosed else {
                             channel.close(promise: nil)
@@ -332,8 +333,9 @@ extension DCConnection {
                             switch result {
                             case .success: core.linkUp(generation)
                             case .failure(let error):
-                                channel.close(promise: nil)
+                                // The reason first: the close ends the link at once, as "closed by the server".
                                 core.linkEnded(generation, reason: "\(error)")
+                                channel.close(promise: nil)
                             }
                         }
                     }

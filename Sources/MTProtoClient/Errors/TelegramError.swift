@@ -103,8 +103,8 @@ public enum TelegramError: Error, Sendable, CustomStringConvertible {
                 "DC \(dc) closed the connection with transport error \(code.rawValue) (\(code)); reconnect later"
             }
         case .connectionFailed(let dc, let attempts, let reason):
-            "could not connect to DC \(dc) after \(attempts) attempts (\(reason)): check the address in the DC table "
-                + "and the network; the client gives up to let the caller decide when to try again"
+            "could not connect to DC \(dc) after \(attempts) attempts (\(reason)): check the address in the DC table, "
+                + "the network and the proxy, if one is configured; the client gives up to let the caller decide when to try again"
         case .handshakeFailed(let dc, let reason):
             "the key exchange with DC \(dc) failed (\(reason)): the server is not a genuine Telegram DC for the "
                 + "configured RSA keys, or the connection was corrupted; check the server keys and address"

@@ -128,10 +128,11 @@ final class ProxyHandshakeHandler<Handshake: ProxyHandshake>: ChannelDuplexHandl
     private func fail(_ error: ProxyError, context: ChannelHandlerContext) {
         guard !failed else { return }
         failed = true
+        // The pipeline hears why before `established`'s waiters may close the channel.
+        context.fireErrorCaught(error)
         established.fail(error)
         for (_, promise) in pendingWrites { promise?.fail(error) }
         pendingWrites = []
-        context.fireErrorCaught(error)
         context.close(promise: nil)
     }
 

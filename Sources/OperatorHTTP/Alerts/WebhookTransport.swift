@@ -1,4 +1,5 @@
 import Foundation
+import MTProtoNIO
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -76,18 +77,7 @@ public struct NIOWebhookTransport: WebhookTransport {
     }
 
     /// Why a connect failed, in the system's words ("Connection refused"), not NIO's value dump.
-    static func connectFailure(_ error: any Error) -> String {
-        if let failure = error as? NIOConnectionError {
-            if let resolving = failure.dnsAError ?? failure.dnsAAAAError { return "the name does not resolve (\(resolving))" }
-            let reasons = failure.connectionErrors.map { attempt in
-                (attempt.error as? IOError).map { String(cString: strerror($0.errnoCode)) } ?? "\(attempt.error)"
-            }
-            if let first = reasons.first { return Set(reasons).count == 1 ? first : reasons.joined(separator: "; ") }
-            return "no address of it could be reached"
-        }
-        if let timeout = error as? ChannelError, case .connectTimeout = timeout { return "no answer to the connection attempt in time" }
-        return "\(error)"
-    }
+    static func connectFailure(_ error: any Error) -> String { ConnectFailure.describe(error) }
 
     public func post(_ body: [UInt8], headers: [(String, String)], to url: WebhookURL, timeout: Double) async throws -> Int {
         let eventLoop = group.next()

@@ -14,8 +14,10 @@ public enum SessionVerdict: Sendable, Hashable {
     case duplicated
     /// USER_DEACTIVATED(_BAN).
     case deactivated
-    /// No answer: the network, the DC or the proxy is down. Says nothing about the session.
-    case networkDown(code: String)
+    /// No answer: the network, the DC or the proxy is down (`reason` says which, when the client
+    /// could tell: a refused connection, a proxy that rejected its credentials). Says nothing about
+    /// the session.
+    case networkDown(code: String, reason: String = "")
     /// Held back by a flood wait, the gate or the breaker until `until`. Says nothing about the session.
     case rateLimited(until: UnixTime?)
     /// Any other answer (the session manager's code), e.g. a refused request.
@@ -114,7 +116,7 @@ public struct SessionValidator: Sendable {
         case .serverWait(_, _, _, let seconds):
             return .rateLimited(until: now + Double(seconds))
         case .connectionFailed, .timeout, .transport, .handshakeFailed:
-            return .networkDown(code: error.code)
+            return .networkDown(code: error.code, reason: error.summary)
         case .leaseHeld, .storageFailed, .leaseExpired, .serverError, .requestRefused, .cancelled, .client:
             return .failed(code: error.code)
         }

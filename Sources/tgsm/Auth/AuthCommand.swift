@@ -45,6 +45,12 @@ struct AuthCommand: AsyncParsableCommand {
         "When the code goes to a login email nobody can read: ask Telegram to reset that address (auth.resetLoginEmail), so the code comes another way."))
     var resetLoginEmail = false
 
+    @Option(name: .customLong("proxy"), help: ArgumentHelp(
+        "Connect through this proxy, now and from then on (kept for the account, as `tgsm session proxy --set` does): "
+            + "socks5://[USER:PASSWORD@]HOST:PORT or an MTProxy link. An argument is visible in `ps`: `tgsm session proxy --set -` reads it from standard input.",
+        valueName: "link"))
+    var proxy: String?
+
     @Option(name: .customLong("first-name"), help: "First name when the number has no account yet (else asked for).")
     var firstName: String?
 
@@ -56,6 +62,7 @@ struct AuthCommand: AsyncParsableCommand {
         guard !(bot && qr) else { throw ValidationError("choose one of --bot and --qr") }
         if phone != nil, bot || qr { throw ValidationError("--phone is for a code login, not with --bot or --qr") }
         if loginEmail != nil || resetLoginEmail, bot || qr { throw ValidationError("--login-email and --reset-login-email are for a code login, not with --bot or --qr") }
+        if let proxy { _ = try SessionProxyCommand.parse(proxy, option: "--proxy") }
     }
 
     func run() async throws {
@@ -76,6 +83,12 @@ struct AuthCommand: AsyncParsableCommand {
         let clock = global.movingClock()
         let accountID = AccountID(account)
         try await dropADestroyedKey(store: store, account: accountID, now: clock.now())
+        if let proxy {
+            do { try await store.setProxy(try SessionProxyCommand.parse(proxy, option: "--proxy"), account: accountID) } catch let error as SessionStoreError {
+                throw CLIFailure(error)
+            }
+        }
+        let route = (try? await store.proxy(account: accountID)).flatMap { $0.map(SessionProxyCommand.name) }
         let runtime = AccountRuntime(account: accountID, store: store, client: resolved.clientConfiguration,
                                      configuration: AccountRuntimeConfiguration(stack: SessionStack.Configuration(rateGate: resolved.rateGate),
                                                                                 keepAlive: nil, remembersPeers: true, stopsOnTerminal: false),
@@ -87,7 +100,7 @@ struct AuthCommand: AsyncParsableCommand {
             throw Runtimes.failure(error, account: accountID)
         }
         do {
-            try await checkNoValidSession(verdict)
+            try await checkNoValidSession(verdict, route: route)
             let user = try await logIn(runtime: runtime, credentials: resolved, verdict: verdict, clock: clock)
             let reloginDays = await runtime.client?.reloginDaysWithoutPassword
             await runtime.stop()
@@ -124,14 +137,16 @@ struct AuthCommand: AsyncParsableCommand {
             + "it is dropped and this login creates a new one (the store's backups keep the old key).")
     }
 
-    private func checkNoValidSession(_ verdict: SessionVerdict?) async throws(CLIFailure) {
+    private func checkNoValidSession(_ verdict: SessionVerdict?, route: String?) async throws(CLIFailure) {
         switch verdict {
         case .valid(let user)?:
             throw CLIFailure(.fileExists, "\(account) already has a valid session\(user.map { " (user \($0))" } ?? ""): no login code was requested. "
                 + "Nothing to do; `tgsm run` runs it. To replace it, import another session with `tgsm session import --replace`.")
-        case .networkDown(let code)?:
-            throw CLIFailure(.failure, "\(account): the servers could not be reached [\(code)], so whether the stored session is still valid is unknown; "
-                + "no code was requested (asking for one while the session may be valid only risks a flood wait). Check the network and --server, then retry.")
+        case .networkDown(let code, let reason)?:
+            throw CLIFailure(.failure, "\(account): the servers could not be reached\(route.map { " through its \($0)" } ?? "") [\(code)]"
+                + "\(reason.isEmpty ? "" : " (\(reason))"), so whether the stored session is still valid is unknown; "
+                + "no code was requested (asking for one while the session may be valid only risks a flood wait). "
+                + "Check the network\(route == nil ? "" : ", the proxy (`tgsm session proxy`)") and --server, then retry.")
         case .rateLimited(let until)?:
             throw CLIFailure(.rateLimited, "\(account): calls are held back by a rate limit\(until.map { " until \(TimeText.iso($0))" } ?? ""); "
                 + "no code was requested. Wait, then retry (`tgsm status` shows the limits).")

@@ -310,6 +310,17 @@ struct CheckCommand: AsyncParsableCommand {
                 default:
                     break
                 }
+                // A link that cannot be used stops every connection of the account at its next start.
+                do {
+                    if let proxy = try await store.proxy(account: account) {
+                        _ = try proxy.clientProxy()
+                        findings.append(.ok(name, "connects through its \(SessionProxyCommand.name(proxy))"))
+                    }
+                } catch {
+                    findings.append(.problem(.problems, name, "its stored proxy link cannot be used: \(error)", [
+                        "Set it again: `tgsm session proxy --account \(account) --set LINK` (or `--clear` to connect directly).",
+                    ]))
+                }
             }
             for names in Set(holders.values.filter { $0.count > 1 }.map { $0.map(\.rawValue).sorted() }).sorted(by: { $0.lexicographicallyPrecedes($1) }) {
                 findings.append(.problem(.problems, "accounts", "accounts \(names.joined(separator: ", ")) hold the same auth key: run together, "

@@ -125,7 +125,8 @@ struct RecoverCommand: AsyncParsableCommand {
         case .revoked?: return ("revoked from another device: find out who, then `tgsm auth --account \(runtime.account)`", .accountMarked)
         case .duplicated?: return ("its key was used twice and is dead (AUTH_KEY_DUPLICATED): stop other users of it, then log in again", .accountMarked)
         case .deactivated?: return ("deactivated or banned: do not retry; check it from an official app", .accountMarked)
-        case .networkDown(let code)?: return ("the servers could not be reached [\(code)]; check the network and --server", .failure)
+        case .networkDown(let code, let reason)?:
+            return ("the servers could not be reached [\(code)]\(reason.isEmpty ? "" : ": \(reason)"); check the network, the account's proxy (`tgsm session proxy`) and --server", .failure)
         case .rateLimited(let until)?: return ("still rate limited\(until.map { " until \(TimeText.iso($0)) UTC" } ?? "")", .rateLimited)
         case .failed(let code)?: return ("the check failed [\(code)]", .failure)
         }

@@ -8,9 +8,10 @@ import SessionManager
 struct SessionCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "session",
-        abstract: "List, back up, restore, import, export, re-key and remove the accounts' sessions.",
+        abstract: "List, back up, restore, import, export, re-key and remove the accounts' sessions; set their proxies.",
         subcommands: [SessionListCommand.self, SessionBackupCommand.self, SessionRestoreCommand.self,
-                      SessionImportCommand.self, SessionExportCommand.self, SessionRekeyCommand.self, SessionRemoveCommand.self]
+                      SessionImportCommand.self, SessionExportCommand.self, SessionRekeyCommand.self, SessionRemoveCommand.self,
+                      SessionProxyCommand.self]
     )
 }
 
@@ -74,13 +75,20 @@ struct AccountView: Codable {
     var frozenSince: String? = nil
     var deletedAfter: String? = nil
     var appealURL: String? = nil
+    /// The proxy it connects through (`session list`): "socks5 HOST:PORT" or "mtproxy HOST:PORT", no
+    /// credentials; "unreadable" when the stored link cannot be read.
+    var proxy: String? = nil
 
     static func load(_ account: AccountID, store: SQLiteSessionStore, now: UnixTime) async throws(CLIFailure) -> AccountView {
         do {
             let summary = try await store.accountSummary(account)
             let lease = try await store.currentLease(account: account)
             let mark = try await store.status(of: account)
-            return AccountView(account: account, summary: summary, lease: lease, mark: mark, now: now)
+            var view = AccountView(account: account, summary: summary, lease: lease, mark: mark, now: now)
+            do { view.proxy = try await store.proxy(account: account).map { "\($0.kind.rawValue) \($0.host):\($0.port)" } } catch {
+                view.proxy = "unreadable"
+            }
+            return view
         } catch {
             throw CLIFailure(error)
         }
@@ -122,7 +130,7 @@ extension AccountView {
 struct SessionListCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "list",
-        abstract: "List the accounts: home DC, user id, authorized DCs, lease holder and status mark."
+        abstract: "List the accounts: home DC, user id, authorized DCs, lease holder, status mark and proxy."
     )
 
     @OptionGroup var global: GlobalOptions
@@ -141,11 +149,12 @@ struct SessionListCommand: AsyncParsableCommand {
             terminal.line("no accounts in \(store.directory); import one with `tgsm session import --account NAME FILE`")
             return
         }
-        terminal.table(["ACCOUNT", "HOME DC", "USER ID", "AUTHORIZED DCS", "LEASE", "STATUS"], views.map { view in
+        terminal.table(["ACCOUNT", "HOME DC", "USER ID", "AUTHORIZED DCS", "LEASE", "STATUS", "PROXY"], views.map { view in
             [(view.account, nil), (view.homeDC.map(String.init) ?? "-", nil), (view.userID.map(String.init) ?? "-", nil),
              (view.authorizedDCs.isEmpty ? "-" : view.authorizedDCs.map(String.init).joined(separator: ","), nil),
              (view.lease.text, view.lease.isLive ? nil : .dim),
-             (view.status + (view.statusCode.map { " (\($0))" } ?? ""), view.statusColor)]
+             (view.status + (view.statusCode.map { " (\($0))" } ?? ""), view.statusColor),
+             (view.proxy ?? "-", view.proxy == "unreadable" ? .red : nil)]
         })
     }
 }
