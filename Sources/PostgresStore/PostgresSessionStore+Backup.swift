@@ -149,6 +149,7 @@ extension PostgresSessionStore {
         let now = clock.now()
         let account = copy.account.rawValue
         let (sealer, location, opened) = (self.sealer, database.location, encryptionHeader)
+        let proxy = try StoredProxyLink.stored(copy.proxy, account: copy.account, sealer: sealer)
         try await accountWrite("restore the session of \(copy.account)", account: copy.account, fence: fence, now: now) { connection in
             try await Self.refuseStaleKey(connection, opened: opened, location: location, logger: logger)
             for table in ["dc", "future_salt", "update_state", "channel_pts", "peer"] {
@@ -160,7 +161,7 @@ extension PostgresSessionStore {
                 UPDATE account SET home_dc = \(session.map { Int64($0.homeDC) }), user_id = \(session?.userID), is_bot = \(session?.isBot ?? false),
                     device_model = \(identity?.deviceModel), system_version = \(identity?.systemVersion), app_version = \(identity?.appVersion),
                     system_lang_code = \(identity?.systemLangCode), lang_pack = \(identity?.langPack), lang_code = \(identity?.langCode),
-                    identity_chosen_at = \(identity?.chosenAt.seconds), proxy = \(copy.proxy?.url)
+                    identity_chosen_at = \(identity?.chosenAt.seconds), proxy = \(proxy)
                 WHERE id = \(account)
                 """, logger: logger)
             for peer in copy.peers {

@@ -119,6 +119,12 @@ extension PostgresSessionStore {
                 UPDATE future_auth_token SET token = \(sealed) WHERE phone_key = \(phoneKey) AND token_digest = \(digest)
                 """, logger: logger)
         }
+        for row in try await connection.rows("SELECT id, proxy FROM account WHERE proxy IS NOT NULL", logger: logger) {
+            let (account, link) = try row.decode((String, String).self)
+            count += 1
+            let sealed = try StoredProxyLink.resealed(link, account: AccountID(account), from: old, to: new)
+            try await connection.query("UPDATE account SET proxy = \(sealed) WHERE id = \(account)", logger: logger)
+        }
         return count
     }
 

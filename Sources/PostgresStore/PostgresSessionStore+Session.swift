@@ -388,16 +388,18 @@ extension PostgresSessionStore {
             guard let row = try await connection.rows("SELECT proxy FROM account WHERE id = \(account.rawValue)", logger: logger).first else { return nil }
             return try row.decode(String?.self)
         }
-        guard let stored else { return nil }
-        do { return try ProxySetting(stored) } catch { throw .corruptRecord(account: account, what: "proxy link") }
+        return try StoredProxyLink.opened(stored, account: account, sealer: sealer, location: database.location)
     }
 
     public func setProxy(_ proxy: ProxySetting?, account: AccountID) async throws(SessionStoreError) {
         let logger = self.logger
         let now = clock.now()
+        let (location, opened) = (database.location, encryptionHeader)
+        let stored = try StoredProxyLink.stored(proxy, account: account, sealer: sealer)
         try await write("set the proxy of \(account)") { connection in
+            if proxy != nil { try await Self.refuseStaleKey(connection, opened: opened, location: location, logger: logger) }
             try await Self.ensureAccount(connection, account, now: now, logger: logger)
-            try await connection.query("UPDATE account SET proxy = \(proxy?.url) WHERE id = \(account.rawValue)", logger: logger)
+            try await connection.query("UPDATE account SET proxy = \(stored) WHERE id = \(account.rawValue)", logger: logger)
         }
     }
 

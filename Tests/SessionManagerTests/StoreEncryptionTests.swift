@@ -18,6 +18,7 @@ import Testing
     static let pendingCode = PendingLoginCode(phoneCodeHash: "c0de-hash-6d2f9a", codeType: [1, 2, 3, 4], sentAt: UnixTime(seconds: 100),
                                               offeredUntil: UnixTime(seconds: 700))
     static let futureToken = FutureAuthToken(bytes: Array("future-auth-token-5e1f0c".utf8), receivedAt: UnixTime(seconds: 200))
+    static let proxyPassword = "pr0xy-pa55-7c1d"
 
     @Test(arguments: StoreEngine.allCases) func secretsAreSealedAtRestAndOpenWithTheRightPassphrase(_ engine: StoreEngine) async throws {
         try await EngineStore.with(engine) { place in
@@ -208,7 +209,7 @@ import Testing
             try await store.shutDown()
 
             let report = try await Self.rekey(place, from: old, to: new)
-            #expect(report.secrets == 5, "two auth keys, a temporary key, a login code hash, a token: \(report)")
+            #expect(report.secrets == 6, "two auth keys, a temporary key, a login code hash, a token, a proxy link: \(report)")
             if engine == .sqlite { #expect(report.backup != nil && !report.olderBackups.isEmpty, "\(report)") }
             let reopened = try await place.open(encryption: new)
             try await Self.expectEverySecret(in: reopened, phoneKey: phoneKey)
@@ -309,14 +310,16 @@ import Testing
 
     // MARK: Helpers
 
-    /// alice's session (two auth keys), a temporary key, a pending login code and a future auth
-    /// token: one of each secret the store seals. Returns the phone key they are kept under.
+    /// alice's session (two auth keys), a temporary key, a pending login code, a future auth token
+    /// and a proxy link with a password: one of each secret the store seals. Returns the phone key
+    /// they are kept under.
     static func storeEverySecret(in store: any SessionStore) async throws -> String {
         try await store.saveSession(Fixtures.session(), account: "alice", fence: nil)
         try await store.saveTemporaryKey(TemporaryAuthKey(key: Fixtures.key(50), expiresAt: .init(seconds: 9)), dc: 2, account: "alice", fence: nil)
         let phoneKey = try await store.phoneKey(for: "15550001")
         try await store.setPendingLoginCode(Self.pendingCode, account: "alice", phoneKey: phoneKey)
         try await store.addFutureAuthToken(Self.futureToken, account: "alice", phoneKey: phoneKey)
+        try await store.setProxy(try Self.proxy(), account: "alice")
         return phoneKey
     }
 
@@ -326,7 +329,10 @@ import Testing
         #expect(try await store.temporaryKey(dc: 2, account: "alice")?.key == Fixtures.key(50), sourceLocation: sourceLocation)
         #expect(try await store.pendingLoginCode(account: "alice", phoneKey: phoneKey) == Self.pendingCode, sourceLocation: sourceLocation)
         #expect(try await store.futureAuthTokens(phoneKey: phoneKey) == [Self.futureToken], sourceLocation: sourceLocation)
+        #expect(try await store.proxy(account: "alice") == (try Self.proxy()), sourceLocation: sourceLocation)
     }
+
+    static func proxy() throws -> ProxySetting { try ProxySetting("socks5://tgsm:\(proxyPassword)@127.0.0.1:1080") }
 
     static func isEncrypted(_ store: any SessionStore) -> Bool {
         (store as? SQLiteSessionStore)?.isEncrypted ?? (store as? PostgresSessionStore)?.isEncrypted ?? false
@@ -377,6 +383,7 @@ import Testing
                         UNION ALL SELECT 'temp ' || account || ' ' || dc_id, temp_key FROM dc WHERE temp_key IS NOT NULL
                         UNION ALL SELECT 'pending ' || account, phone_code_hash FROM pending_login_code
                         UNION ALL SELECT 'token ' || account, token FROM future_auth_token
+                        UNION ALL SELECT 'proxy ' || id, convert_to(proxy, 'UTF8') FROM account WHERE proxy IS NOT NULL
                         """, logger: logger).map { try $0.decode((String, Data).self) }
                 }
             } catch {
@@ -387,7 +394,8 @@ import Testing
         }
         #expect(!stored.isEmpty, sourceLocation: sourceLocation)
         let secrets = [("a key", Data(Fixtures.key(2).bytes.prefix(32))), ("a temporary key", Data(Fixtures.key(50).bytes.prefix(32))),
-                       ("a phone_code_hash", Data(Self.pendingCode.phoneCodeHash.utf8)), ("a future auth token", Data(Self.futureToken.bytes))]
+                       ("a phone_code_hash", Data(Self.pendingCode.phoneCodeHash.utf8)), ("a future auth token", Data(Self.futureToken.bytes)),
+                       ("a proxy password", Data(Self.proxyPassword.utf8))]
         for (place, bytes) in stored {
             for (what, secret) in secrets {
                 #expect(bytes.range(of: secret) == nil, "\(what) in clear in \(place)", sourceLocation: sourceLocation)

@@ -24,15 +24,17 @@ extension SQLiteSessionStore {
         let stored = try await read("read the proxy of \(account)") { db in
             try String.fetchOne(db, sql: "SELECT proxy FROM account WHERE id = ?", arguments: [account.rawValue])
         }
-        guard let stored else { return nil }
-        do { return try ProxySetting(stored) } catch { throw .corruptRecord(account: account, what: "proxy link") }
+        return try StoredProxyLink.opened(stored, account: account, sealer: sealer, location: path)
     }
 
     public func setProxy(_ proxy: ProxySetting?, account: AccountID) async throws(SessionStoreError) {
         let now = clock.now()
+        let (path, header) = (self.path, encryptionHeader)
+        let stored = try StoredProxyLink.stored(proxy, account: account, sealer: sealer)
         try await write("set the proxy of \(account)") { db in
+            if proxy != nil { try Self.refuseStaleKey(db, opened: header, path: path) }
             try Self.ensureAccount(db, account, now: now)
-            try db.execute(sql: "UPDATE account SET proxy = ? WHERE id = ?", arguments: [proxy?.url, account.rawValue])
+            try db.execute(sql: "UPDATE account SET proxy = ? WHERE id = ?", arguments: [stored, account.rawValue])
         }
     }
 

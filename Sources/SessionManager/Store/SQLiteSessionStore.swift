@@ -275,6 +275,12 @@ public final class SQLiteSessionStore: SessionStore, Sendable {
             count += 1
             try db.execute(sql: "UPDATE future_auth_token SET token = ? WHERE phone_key = ? AND token_digest = ?", arguments: [sealed, phoneKey, digest])
         }
+        for row in try Row.fetchAll(db, sql: "SELECT id, proxy FROM account WHERE proxy IS NOT NULL") {
+            guard let account = row.string("id"), let link = row.string("proxy") else { continue }
+            count += 1
+            let sealed = try StoredProxyLink.resealed(link, account: AccountID(account), from: old, to: new)
+            try db.execute(sql: "UPDATE account SET proxy = ? WHERE id = ?", arguments: [sealed, account])
+        }
         return count
     }
 

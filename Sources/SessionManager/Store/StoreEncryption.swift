@@ -3,8 +3,9 @@ import CryptoExtras
 import Foundation
 import MTProtoCrypto
 
-/// Opt-in encryption at rest of the store's secrets (auth keys, temporary keys): where the key
-/// comes from. Everything else (salts, peers, ledger) stays readable for operators' tools.
+/// Opt-in encryption at rest of the store's secrets (auth keys, temporary keys, login code hashes,
+/// future auth tokens, proxy links): where the key comes from. Everything else (salts, peers,
+/// ledger) stays readable for operators' tools.
 public enum StoreEncryption: Sendable {
     /// Secrets are stored as they are (the file is still 0600 in a 0700 directory).
     case none
@@ -170,6 +171,45 @@ package enum SecretContext {
     package static func tempKey(_ account: String, _ dc: Int) -> String { "tgsm.temp_key|\(account)|\(dc)" }
     package static func phoneCodeHash(_ account: String, _ phoneKey: String) -> String { "tgsm.phone_code_hash|\(account)|\(phoneKey)" }
     package static func futureAuthToken(_ phoneKey: String, _ digest: String) -> String { "tgsm.future_auth_token|\(phoneKey)|\(digest)" }
+    package static func proxy(_ account: String) -> String { "tgsm.proxy|\(account)" }
+}
+
+/// An account's proxy link as a store keeps it (a text column): as given in a store without
+/// encryption, else sealed like the other secrets (a SOCKS5 password and an MTProxy secret are
+/// credentials) and written as `sealed:` and base64. A link in clear in an encrypted store (kept
+/// before this rule) is still read; turning encryption on and re-keying seal it.
+package enum StoredProxyLink {
+    static let sealedPrefix = "sealed:"
+
+    package static func stored(_ proxy: ProxySetting?, account: AccountID, sealer: SecretSealer?) throws(SessionStoreError) -> String? {
+        guard let proxy else { return nil }
+        guard let sealer else { return proxy.url }
+        let sealed = try StoredSecret.stored(Array(proxy.url.utf8), sealer: sealer, context: SecretContext.proxy(account.rawValue))
+        return sealedPrefix + sealed.base64EncodedString()
+    }
+
+    package static func opened(_ stored: String?, account: AccountID, sealer: SecretSealer?, location: String) throws(SessionStoreError) -> ProxySetting? {
+        guard let stored else { return nil }
+        var link = stored
+        if stored.hasPrefix(sealedPrefix) {
+            guard let sealer else { throw .encryptionKeyRequired(path: location) }
+            guard let data = Data(base64Encoded: String(stored.dropFirst(sealedPrefix.count))),
+                  let plain = sealer.open(data, context: SecretContext.proxy(account.rawValue))
+            else { throw .corruptRecord(account: account, what: "proxy link (it does not decrypt)") }
+            link = String(decoding: plain, as: UTF8.self)
+        }
+        do { return try ProxySetting(link) } catch { throw .corruptRecord(account: account, what: "proxy link") }
+    }
+
+    /// The stored link sealed under `new`; a sealed one that does not open under `old` stops a
+    /// re-key (its transaction rolls back), as any other secret does.
+    package static func resealed(_ stored: String, account: AccountID, from old: SecretSealer?, to new: SecretSealer) throws(SessionStoreError) -> String? {
+        let proxy: ProxySetting?
+        do { proxy = try opened(stored, account: account, sealer: old, location: "") } catch {
+            throw .corruptRecord(account: account, what: "proxy link (it does not decrypt under the current key; nothing was re-keyed)")
+        }
+        return try Self.stored(proxy, account: account, sealer: new)
+    }
 }
 
 /// A secret as a store keeps it: sealed when the store is encrypted (`sealer`), else as it is.

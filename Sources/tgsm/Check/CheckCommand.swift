@@ -316,6 +316,8 @@ struct CheckCommand: AsyncParsableCommand {
                         _ = try proxy.clientProxy()
                         findings.append(.ok(name, "connects through its \(SessionProxyCommand.name(proxy))"))
                     }
+                } catch SessionStoreError.encryptionKeyRequired {
+                    findings.append(.ok(name, "connects through a proxy whose link is sealed (give --key-file to see which)"))
                 } catch {
                     findings.append(.problem(.problems, name, "its stored proxy link cannot be used: \(error)", [
                         "Set it again: `tgsm session proxy --account \(account) --set LINK` (or `--clear` to connect directly).",

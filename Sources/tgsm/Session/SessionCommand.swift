@@ -76,7 +76,8 @@ struct AccountView: Codable {
     var deletedAfter: String? = nil
     var appealURL: String? = nil
     /// The proxy it connects through (`session list`): "socks5 HOST:PORT" or "mtproxy HOST:PORT", no
-    /// credentials; "unreadable" when the stored link cannot be read.
+    /// credentials; "sealed" in an encrypted store read without its key, "unreadable" when the
+    /// stored link cannot be read.
     var proxy: String? = nil
 
     static func load(_ account: AccountID, store: SQLiteSessionStore, now: UnixTime) async throws(CLIFailure) -> AccountView {
@@ -86,7 +87,7 @@ struct AccountView: Codable {
             let mark = try await store.status(of: account)
             var view = AccountView(account: account, summary: summary, lease: lease, mark: mark, now: now)
             do { view.proxy = try await store.proxy(account: account).map { "\($0.kind.rawValue) \($0.host):\($0.port)" } } catch {
-                view.proxy = "unreadable"
+                if case .encryptionKeyRequired = error { view.proxy = "sealed" } else { view.proxy = "unreadable" }
             }
             return view
         } catch {
