@@ -238,7 +238,8 @@ struct Dashboard {
             }
             if let live = account.live, let code = live.lastFailureCode, let at = live.lastFailure {
                 lines.append(ErrorLine(at: at, account: account.id.rawValue, code: code,
-                                       what: "last failed call (\(live.consecutiveFailures) in a row)", guidance: Self.guidance(forCode: code)))
+                                       what: "last failed call (\(live.consecutiveFailures) in a row)" + (live.lastFailureSummary.map { ": \($0)" } ?? ""),
+                                       guidance: Self.guidance(forCode: code)))
             }
         }
         for entry in snapshot.history.reversed() {

@@ -152,7 +152,8 @@ public struct HealthReport: Sendable, Codable, Equatable {
                     add(Reason.notConnected, "not connected yet: no call has succeeded since the start")
                 case .down:
                     add(Reason.down, "down: \(live.consecutiveFailures) network failures in a row"
-                        + (live.lastFailureCode.map { " (last \($0))" } ?? "") + "; check connectivity to Telegram and the proxy")
+                        + (live.lastFailureCode.map { " (last \($0)\(live.lastFailureSummary.map { ": \($0)" } ?? ""))" } ?? "")
+                        + "; check connectivity to Telegram and the account's proxy (`tgsm session proxy`)")
                 case .terminal:
                     if account.mark?.isTerminal != true {
                         // The mark is gone (a person logged it in again, `tgsm auth`), but this

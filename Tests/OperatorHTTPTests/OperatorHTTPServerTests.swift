@@ -141,13 +141,16 @@ import Workers
         defer { fixture.remove() }
         let account = fixture.account
         let server = try fixture.server(OperatorHTTPConfiguration(port: 0, accounts: [account, "nobody"])) {
-            [account: HealthSnapshot(account: account, state: .down, lastFailureCode: "TGSM-NET-001", consecutiveFailures: 4)]
+            var down = HealthSnapshot(account: account, state: .down, lastFailureCode: "TGSM-NET-001", consecutiveFailures: 4)
+            down.lastFailureSummary = "no connection to DC 2 after 6 attempts (Connection refused connecting to the SOCKS5 proxy 127.0.0.1:1080)"
+            return [account: down]
         }
         let response = try await withServer(server) { port in try await get(port, "/health") }
         #expect(response.status == 503)
         let report = try JSONDecoder().decode(HealthReport.self, from: Data(response.body.utf8))
         let ours = try #require(report.accounts.first { $0.account == account.rawValue })
-        #expect(ours.reasons == ["down: 4 network failures in a row (last TGSM-NET-001); check connectivity to Telegram and the proxy"])
+        #expect(ours.reasons == ["down: 4 network failures in a row (last TGSM-NET-001: no connection to DC 2 after 6 attempts "
+            + "(Connection refused connecting to the SOCKS5 proxy 127.0.0.1:1080)); check connectivity to Telegram and the account's proxy (`tgsm session proxy`)"])
         let unknown = try #require(report.accounts.first { $0.account == "nobody" })
         #expect(unknown.reasons.first?.contains("no session for this account") == true)
     }

@@ -22,6 +22,7 @@ import Testing
         }
         #expect(states == [.degraded, .degraded, .down])
         #expect(health.snapshot.consecutiveFailures == 3 && health.snapshot.lastFailureCode == "TGSM-NET-001")
+        #expect(health.snapshot.lastFailureSummary == "no connection to DC 1 after 6 attempts (refused)", "what /health says of a down account")
         #expect(await failure(invoker, nearest) == nil)
         #expect(health.snapshot.state == .healthy && health.snapshot.consecutiveFailures == 0)
         client.script("help.getNearestDc", .failure(rpc(401, "SESSION_REVOKED")))

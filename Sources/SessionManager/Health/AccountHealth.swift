@@ -30,6 +30,9 @@ public struct HealthSnapshot: Sendable, Hashable {
     public var lastFailure: UnixTime?
     /// The session manager's code of the last failure ("TGSM-NET-001").
     public var lastFailureCode: String?
+    /// What the last failure was, in a sentence ("no connection to DC 2 after 6 attempts (Connection
+    /// refused connecting to the SOCKS5 proxy …)"): what `/health` says when the account is down.
+    public var lastFailureSummary: String?
     /// Round-trip time of the last keep-alive (or validation) call, seconds.
     public var pingRTT: Double?
     public var consecutiveFailures: Int
@@ -245,6 +248,7 @@ public final class AccountHealth: Sendable {
         update(at: now) { snapshot in
             snapshot.lastFailure = now
             snapshot.lastFailureCode = error.code
+            snapshot.lastFailureSummary = error.summary
             if error.isTerminal {
                 snapshot.state = .terminal
             } else {
