@@ -70,6 +70,37 @@ import Workers
         #expect(try TelethonSessionFile.read(path: again).peers.isEmpty)
     }
 
+    /// An imported account that must not connect directly gets its proxy before its session: a
+    /// `tgsm run` serves an account within seconds of finding its session. `import --proxy` keeps
+    /// both; a proxy set first (`session proxy --set -`, out of `ps`) leaves the name open for the
+    /// import; a link the client could not use refuses the import with nothing stored.
+    @Test func importKeepsTheAccountsProxyBeforeItsSession() async throws {
+        let (root, cli) = try CLI.temporary()
+        let address = DCAddress(host: "127.0.0.1", port: 24402)
+        for (seed, name) in [(UInt8(41), "one"), (42, "two"), (43, "three")] {
+            let string = try TelethonStringSession.encode(PortableSession(dc: 2, authKey: try CLIFixtures.key(seed: seed), address: address))
+            try CLIFixtures.write(string, to: root + "/\(name).txt")
+        }
+        let refused = try await cli.run(["session", "import", "--account", "three", "--proxy", "socks5://proxy.example", root + "/three.txt"])
+        #expect(refused.status == 2 && refused.stderr.contains("--proxy: the proxy link is not usable"), "\(refused.stderr)")
+        let imported = try await cli.run(["session", "import", "--account", "one", "--proxy", "socks5://u:p4ss@proxy.example:1080", root + "/one.txt"])
+        #expect(imported.status == 0, "\(imported.stderr)")
+        let set = try await cli.run(["session", "proxy", "--account", "two", "--set", "-"],
+                                    stdin: "tg://proxy?server=mtproxy.example&port=443&secret=dd0123456789abcdef0123456789abcdef\n")
+        #expect(set.status == 0, "\(set.stderr)")
+        let second = try await cli.run(["session", "import", "--account", "two", root + "/two.txt"])
+        #expect(second.status == 0, "a proxy set first leaves the name open for the import: \(second.stderr)")
+        struct Listed: Decodable { var account: String; var proxy: String?; var authorizedDCs: [Int] }
+        let listed = try await cli.run(["session", "list", "--json"])
+        let rows = try listed.json([Listed].self)
+        #expect(rows.map(\.account) == ["one", "two"], "nothing of three was stored")
+        #expect(rows.map(\.proxy) == ["socks5 proxy.example:1080", "mtproxy mtproxy.example:443"], "\(listed.stdout)")
+        #expect(rows.allSatisfy { $0.authorizedDCs == [2] })
+        let shown = try await cli.run(["session", "proxy", "--account", "two"])
+        #expect(shown.stdout == "two connects through MTProxy mtproxy.example:443 (dd: padded intermediate)\n", "\(shown.stdout)")
+        #expect(!imported.stdout.contains("p4ss") && !listed.stdout.contains("p4ss"))
+    }
+
     /// What people moving from Telethon get wrong: one session imported into two accounts (both
     /// would connect with the key and Telegram would destroy it), a string session pasted as the
     /// argument (it must not come back on stderr, where logs keep it), Telethon's session name

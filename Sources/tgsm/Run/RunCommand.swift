@@ -235,6 +235,7 @@ struct RunCommand: AsyncParsableCommand {
                 accounts: accounts.isEmpty ? nil : wanted, liveHealth: RunServices.liveHealth(of: runtimes), clock: clock, interval: alerts.interval, logger: logger)))
             Terminal.standard.errorLine("tgsm run: alerts go to \(alerts.url.redacted)")
         }
+        var httpServer: OperatorHTTPServer?
         if !noHTTP {
             let token = httpAccessToken
             let server: OperatorHTTPServer
@@ -247,12 +248,7 @@ struct RunCommand: AsyncParsableCommand {
                 throw CLIFailure(.usage, "\(error)")
             }
             extra.append(.init(name: "http", service: server))
-            let host = httpHost
-            Task {
-                if let port = try? await server.listeningPort() {
-                    Terminal.standard.line("tgsm run: dashboard http://\(host.contains(":") ? "[\(host)]" : host):\(port)/ (/health, /metrics)")
-                }
-            }
+            httpServer = server
         }
 
         // Shutdown runs in reverse order: the workers first (finishing or releasing their jobs on
@@ -317,7 +313,19 @@ struct RunCommand: AsyncParsableCommand {
         defer { discovery?.cancel() }
         let standingBy = (waiting.isEmpty ? "" : "; standing by: \(waiting.map(\.rawValue).joined(separator: ", "))")
             + (marked.isEmpty ? "" : "; waiting for a login: \(marked.map(\.rawValue).joined(separator: ", "))")
-        Terminal.standard.line("tgsm run: ready: \(running.isEmpty ? "no account yet" : running.map(\.rawValue).joined(separator: ", "))\(standingBy) (SIGTERM or Ctrl-C stops)")
+        let readyLine = "tgsm run: ready: \(running.isEmpty ? "no account yet" : running.map(\.rawValue).joined(separator: ", "))\(standingBy) (SIGTERM or Ctrl-C stops)"
+        // Ready once /health answers: a supervisor that probes it at "ready" must not meet a port
+        // still unbound, and a bind that fails (the port taken since the pre-check) ends the run
+        // without a "ready" said first.
+        let host = httpHost
+        let announcement = Task {
+            if let httpServer {
+                guard let port = try? await httpServer.listeningPort() else { return }
+                Terminal.standard.line("tgsm run: dashboard http://\(host.contains(":") ? "[\(host)]" : host):\(port)/ (/health, /metrics)")
+            }
+            Terminal.standard.line(readyLine)
+        }
+        defer { announcement.cancel() }
         let group = ServiceGroup(configuration: configuration)
         await stop.serve(group)
         do {

@@ -27,6 +27,12 @@ struct SessionImportCommand: AsyncParsableCommand {
     @Flag(name: .customLong("replace"), help: "Replace the account's existing session (its current key is lost unless backed up).")
     var replace = false
 
+    @Option(name: .customLong("proxy"), help: ArgumentHelp(
+        "The proxy the account connects through, kept before the session is (a `tgsm run` that finds the account never connects "
+            + "it directly): as `tgsm session proxy --set`. An argument is visible in `ps`: else set it with `tgsm session proxy --set -` first.",
+        valueName: "link"))
+    var proxy: String?
+
     struct Result: Codable {
         var account: String
         var format: String
@@ -42,6 +48,7 @@ struct SessionImportCommand: AsyncParsableCommand {
 
     func validate() throws {
         try AccountName.check(account)
+        if let proxy { _ = try SessionProxyCommand.parse(proxy, option: "--proxy") }
     }
 
     func run() async throws {
@@ -92,6 +99,8 @@ struct SessionImportCommand: AsyncParsableCommand {
                 try await store.forgetPeers(account: id)
                 forgotPeersOf = was
             }
+            // Before the session: a `tgsm run` finds an account once its session is stored.
+            if let proxy { try await store.setProxy(try SessionProxyCommand.parse(proxy, option: "--proxy"), account: id) }
             try await store.saveSession(session.sessionState, account: id, fence: nil)
             // What the library had already resolved, so the account does not spend its
             // resolveUsername budget on it again. The session is stored by now: a failure here
