@@ -93,8 +93,12 @@ public struct HealthReport: Sendable, Codable, Equatable {
         public static let stopped = "stopped"
         public static let notRunning = "not_running"
 
-        /// Whether a person must act (log in, appeal, look at the account), rather than wait for the network.
-        public var needsAPerson: Bool { ![Self.notConnected, Self.down].contains(code) }
+        /// Whether a person must act (log in, appeal, look at the account), rather than wait for the
+        /// network or the store: not connected yet, down, and not running here (a lease a store
+        /// outage cost, taken back by itself once the store answers) may pass by themselves.
+        public var needsAPerson: Bool { Self.needsAPerson(code) }
+
+        public static func needsAPerson(_ code: String) -> Bool { ![notConnected, down, notRunning].contains(code) }
     }
 
     static func readiness(_ account: OperatorSnapshot.Account, liveExpected: Bool, now: UnixTime? = nil) -> AccountReadiness {

@@ -69,8 +69,9 @@ import Workers
         #expect(try await look(fixture, &tracker, at: 210, accounts: [account], live: up).isEmpty)
     }
 
-    /// Still needing a person a day later: said again, as a reminder; a new reason is said at once;
-    /// with reminders off, only new reasons.
+    /// Still needing a person a day later: said again, as a reminder. A reason added to "needs a
+    /// person" is detail in /health, not a second page; a waiting condition that comes to need a
+    /// person is said at once. With reminders off, only that.
     @Test func remindersAndNewReasons() async throws {
         let fixture = try await Fixture.make()
         defer { fixture.remove() }
@@ -81,13 +82,57 @@ import Workers
         #expect(try await look(fixture, &tracker, at: 86_000, accounts: [phone], live: live).isEmpty)
         let reminder = try await look(fixture, &tracker, at: 86_400, accounts: [phone], live: live)
         #expect(reminder.first?.summary == "\(Fixture.maskedPhone) needs a person (still, since 2027-01-15T08:00:00Z)", "\(reminder)")
-        // The process stops running it (no live health): a new reason, said at once.
-        let grown = try await look(fixture, &tracker, at: 86_500, accounts: [phone], live: [:])
-        #expect(grown.first?.codes == ["marked_revoked", "not_running"], "\(grown)")
+        // The process stops running it (no live health): one more reason, not a second page.
+        #expect(try await look(fixture, &tracker, at: 86_500, accounts: [phone], live: [:]).isEmpty)
+
+        // Down (a warning after the hold-off), then logged out: said at once, as needing a person.
+        let account = fixture.account
+        var escalating = AlertTracker(policy: .init(holdOff: 60), host: "host-a", holder: Self.me)
+        let down = [account: HealthSnapshot(account: account, state: .down, lastFailureCode: "TGSM-NET-001", consecutiveFailures: 4)]
+        #expect(try await look(fixture, &escalating, at: 0, accounts: [account], live: down).isEmpty)
+        #expect(try await look(fixture, &escalating, at: 60, accounts: [account], live: down).first?.severity == .warning)
+        try await fixture.store.setStatus(AccountStatus(state: .revoked, since: UnixTime(seconds: Fixture.now + 70), cause: "SESSION_REVOKED", code: "TGSM-AUTH-002"), for: account)
+        let person = try await look(fixture, &escalating, at: 70, accounts: [account], live: down)
+        #expect(person.first?.severity == .critical && person.first?.codes.contains("marked_revoked") == true, "\(person)")
 
         var quiet = AlertTracker(policy: .init(repeatAfter: 0), host: "host-a", holder: Self.me)
         #expect(try await look(fixture, &quiet, at: 0, accounts: [phone], live: live).count == 1)
         #expect(try await look(fixture, &quiet, at: 10 * 86_400, accounts: [phone], live: live).isEmpty)
+    }
+
+    /// Revoked, logged in again ("ready again"), revoked again: the second time is a new incident,
+    /// said at once, in this process and in one started after the first was said (before: taken for
+    /// the first, said a day later at the earliest).
+    @Test func aSecondIncidentAfterReadyAgainIsSaidAgain() async throws {
+        let fixture = try await Fixture.make()
+        defer { fixture.remove() }
+        let account = fixture.account
+        let revoked = [account: HealthSnapshot(account: account, state: .terminal, lastFailureCode: "TGSM-AUTH-002", consecutiveFailures: 0)]
+        let ready = [account: healthy(account)]
+        var memory: [String: UnixTime] = [:]
+        func note(_ alerts: [Alert], at offset: Double) {
+            for key in alerts.flatMap(\.memoryKeys) { memory[key] = UnixTime(seconds: Fixture.now + offset) }
+        }
+        var tracker = AlertTracker(host: "host-a", holder: Self.me)
+        let first = try await look(fixture, &tracker, at: 0, accounts: [account], live: revoked)
+        #expect(first.first?.severity == .critical, "\(first)")
+        note(first, at: 0)
+        let back = try await look(fixture, &tracker, at: 100, accounts: [account], live: ready)
+        #expect(back.map(\.event) == [.accountRecovered])
+        note(back, at: 100)
+        let second = try await look(fixture, &tracker, at: 200, accounts: [account], live: revoked)
+        #expect(second.map(\.event) == [.accountNeedsAttention] && second.first?.severity == .critical, "\(second)")
+
+        // A process started after that recovery, remembering both: the incident after it is new.
+        var restarted = AlertTracker(host: "host-a", holder: Self.me, remembered: memory)
+        let afterRestart = try await look(fixture, &restarted, at: 300, accounts: [account], live: revoked)
+        #expect(afterRestart.map(\.event) == [.accountNeedsAttention], "\(afterRestart)")
+        note(afterRestart, at: 300)
+        var again = AlertTracker(host: "host-a", holder: Self.me, remembered: memory)
+        #expect(try await look(fixture, &again, at: 400, accounts: [account], live: revoked).isEmpty, "this incident was said")
+        // The same incident with one reason fewer (a process that runs it again): not said again.
+        let running = [account: HealthSnapshot(account: account, state: .terminal, lastFailureCode: "TGSM-AUTH-002", consecutiveFailures: 0)]
+        #expect(try await look(fixture, &again, at: 410, accounts: [account], live: running).isEmpty)
     }
 
     @Test func telegramNoticesThatNeedAPersonAreSaidOnceEachCodesMasked() async throws {
@@ -150,9 +195,14 @@ import Workers
                 now: now + offset, historyLimit: 0, deadLettersWithin: 600)
             return tracker.observe(snapshot)
         }
-        // The fixture's dead letter is from before the first look: not news.
-        #expect(try await look(&mine, at: 0, serving: true).isEmpty)
+        // The fixture's dead letter is in the history's window and no process said it: said at the
+        // first look, by the process serving the account only.
+        let first = try await look(&mine, at: 0, serving: true)
+        #expect(first.map(\.event) == [.jobsDeadLettered] && first.first?.memoryKeys.count == 1, "\(first)")
         #expect(try await look(&other, at: 0, serving: false).isEmpty)
+        #expect(try await look(&mine, at: 5, serving: true).isEmpty)
+        var memory: [String: UnixTime] = [:]
+        for key in first.flatMap(\.memoryKeys) { memory[key] = now }
         try await fixture.queue.requeue(fixture.deadJob, now: now + 1)
         let claimed = try #require(try await fixture.queue.claim(
             ClaimRequest(accounts: [account], limit: 1, perAccountLimit: 10, owner: "w", leaseSeconds: 60), now: now + 2).first)
@@ -165,11 +215,20 @@ import Workers
         #expect(alert.account == account.rawValue)
         #expect(alert.summary == "1 job of \(account) ended dead-lettered (1 dead in all): PEER_ID_INVALID for \(Fixture.maskedPhone)",
                 "\(alert.summary)")
-        #expect(alert.steps.first?.contains("(jobs \(claimed.job.id))") == true, "\(alert.steps)")
+        #expect(alert.steps.first?.contains("(jobs \(claimed.job.id.rawValue))") == true, "\(alert.steps)")
         #expect(!"\(said)".contains(Fixture.phoneDigits))
         // The process holding the account said it; another one does not, and neither says it twice.
         #expect(try await look(&other, at: 10, serving: false).isEmpty)
         #expect(try await look(&mine, at: 20, serving: true).isEmpty)
+        // A process started since, with what the first process said in the store: its first look
+        // says only the second death, which no process said (the job retried and dead again while
+        // no process watched).
+        var restarted = AlertTracker(host: "host-a", holder: Self.me, remembered: memory)
+        let atRestart = try await look(&restarted, at: 30, serving: true)
+        #expect(atRestart.count == 1 && atRestart.first?.summary.contains("PEER_ID_INVALID") == true, "\(atRestart)")
+        for key in (first + said).flatMap(\.memoryKeys) { memory[key] = now }
+        var again = AlertTracker(host: "host-a", holder: Self.me, remembered: memory)
+        #expect(try await look(&again, at: 40, serving: true).isEmpty, "both were said")
     }
 
     /// Without the queue's history (a snapshot that did not read it), a growing number of dead
@@ -281,8 +340,10 @@ import Workers
         _ = try await fixture.store.acquireLease(account: account, holder: LeaseHolder(host: "host-b", pid: 7), now: now, ttl: 30, holderIsDead: { _ in false })
         var tracker = AlertTracker(host: "host-a", holder: Self.me)
         #expect(try await look(fixture, &tracker, at: 0, accounts: [account], live: [:]).isEmpty)
-        // Its lease expired (that process died): now this one reports it.
-        let orphaned = try await look(fixture, &tracker, at: 31, accounts: [account], live: [:])
-        #expect(orphaned.first?.codes == ["not_running"], "\(orphaned)")
+        // Its lease expired (that process died): this one reports it once that lasts the hold-off
+        // (a standby takes such an account over within seconds; a store stall ends by itself).
+        #expect(try await look(fixture, &tracker, at: 31, accounts: [account], live: [:]).isEmpty)
+        let orphaned = try await look(fixture, &tracker, at: 91, accounts: [account], live: [:])
+        #expect(orphaned.first?.codes == ["not_running"] && orphaned.first?.severity == .warning, "\(orphaned)")
     }
 }

@@ -10,12 +10,17 @@ import Workers
 ///
 /// - An account that is not ready (`HealthReport.reasons`) is reported at once when a person must
 ///   act (logged out, marked, frozen, stopped), and after `holdOff` when it may pass by itself
-///   (down, not connected yet): a network blip or a start-up is not an alert.
+///   (down, not connected yet, not running here after a store outage): a network blip, a store
+///   stall or a start-up is not an alert. Once "needs a person" was said, more reasons for it are
+///   not said again (they are in `/health`) until it is ready again; a condition that only waited
+///   is said again when it grows or comes to need a person. After "ready again", the next
+///   condition is a new one, said as such.
 /// - Service notifications that need a person (`NoticeAdvice`): each once.
 /// - Flood waits of `longFloodWait` or more: each once (the method goes on working after it).
 /// - Dead-lettered jobs: each once, with its account and error, from the queue's history
-///   (`OperatorSnapshot.deadLetters`); without one, when their number grows. Not those already dead
-///   at the first look.
+///   (`OperatorSnapshot.deadLetters`): at the first look, those of the history's window that no
+///   earlier process said; without a history, when their number grows (not those already dead at
+///   the first look).
 ///
 /// Accounts whose lease another live process holds are left to that process's alerts, their dead
 /// letters included (a cluster's processes do not all report the same job).
@@ -139,9 +144,18 @@ public struct AlertTracker: Sendable {
         waitsSeen = waitsNow
         if let deadLetters = snapshot.deadLetters {
             let keys = Set(deadLetters.map { DeadLetterKey(job: $0.job, at: $0.at.seconds) })
-            if let seen = deadLettersSeen {
-                let new = deadLetters.filter { !seen.contains(DeadLetterKey(job: $0.job, at: $0.at.seconds)) && present.contains($0.account) }
-                if !new.isEmpty { alerts.append(deadLetterAlert(new, deadInAll: snapshot.jobs?[.dead], now: now)) }
+            // At the first look, what no earlier process said: a job retried and dead again while
+            // no process watched (a restart, the webhook set since) is still said once.
+            let seen = deadLettersSeen
+            let new = deadLetters.filter { entry in
+                guard present.contains(entry.account) else { return false }
+                if let seen { return !seen.contains(DeadLetterKey(job: entry.job, at: entry.at.seconds)) }
+                return remembered[Self.deadLetterMemoryKey(entry)] == nil
+            }
+            if !new.isEmpty {
+                var alert = deadLetterAlert(new, deadInAll: snapshot.jobs?[.dead], now: now)
+                alert.memoryKeys = new.flatMap { remember(Self.deadLetterMemoryKey($0), at: now) }
+                alerts.append(alert)
             }
             deadLettersSeen = keys
         } else if let dead = snapshot.jobs?[.dead] {
@@ -157,6 +171,8 @@ public struct AlertTracker: Sendable {
         }
         return alerts
     }
+
+    static func deadLetterMemoryKey(_ entry: JobHistoryEntry) -> String { "dead:\(entry.job.rawValue):\(Int64(entry.at.seconds * 1000))" }
 
     /// One alert for the dead letters one look found: how many, whose, and their errors (most
     /// frequent first), each masked and cut short.
@@ -174,7 +190,7 @@ public struct AlertTracker: Sendable {
             let error = Redaction.masked(entry.error ?? "no error kept")
             return error.count > 120 ? String(error.prefix(119)) + "…" : error
         })
-        let ids = jobs.prefix(10).map { "\($0.job)" }.joined(separator: ", ") + (jobs.count > 10 ? ", …" : "")
+        let ids = jobs.prefix(10).map { "\($0.job.rawValue)" }.joined(separator: ", ") + (jobs.count > 10 ? ", …" : "")
         return Alert(
             event: .jobsDeadLettered, severity: .warning, account: accounts.count == 1 ? accounts.first?.0 : nil, at: ISOTime.string(now), host: host,
             summary: "\(jobs.count) job\(jobs.count == 1 ? "" : "s") of \(listed(accounts)) ended dead-lettered"
@@ -198,16 +214,28 @@ public struct AlertTracker: Sendable {
                          summary: "\(name) is ready again", steps: [], codes: [], memoryKeys: remember(recoveredKey, at: now))
         }
         let codes = Set(reasons.map(\.code))
-        let key = "account:\(account.id.rawValue):\(codes.sorted().joined(separator: ","))"
+        let prefix = "account:\(account.id.rawValue):"
+        let key = prefix + codes.sorted().joined(separator: ",")
         var condition = conditions[account.id] ?? Condition(since: now)
-        // Said by an earlier process within the reminder interval: taken as said here.
-        if condition.reportedAt == nil, let told = remembered[key], policy.repeatAfter <= 0 || now.seconds - told.seconds < policy.repeatAfter {
-            condition.reportedCodes = codes
-            condition.reportedAt = told
+        // Said by an earlier process since the account was last said to be ready, within the
+        // reminder interval: taken as said here, with the reasons it named.
+        if condition.reportedAt == nil {
+            let readySince = remembered[recoveredKey]?.seconds ?? -.infinity
+            let told = remembered.filter { entry in
+                entry.key.hasPrefix(prefix) && !entry.key.dropFirst(prefix.count).contains(":") && entry.value.seconds > readySince
+                    && (policy.repeatAfter <= 0 || now.seconds - entry.value.seconds < policy.repeatAfter)
+            }
+            if let latest = told.values.max() {
+                condition.reportedCodes = Set(told.keys.flatMap { $0.dropFirst(prefix.count).split(separator: ",").map(String.init) })
+                condition.reportedAt = latest
+            }
         }
         let needsAPerson = reasons.contains(where: \.needsAPerson)
         let due = needsAPerson || now.seconds - condition.since.seconds >= policy.holdOff
-        let grew = !codes.isSubset(of: condition.reportedCodes)
+        // "Needs a person" once said stays said: a reason added to it (a mark after the failed
+        // login that caused it, the process no longer running it) is detail, not a second page.
+        let grew = needsAPerson ? !condition.reportedCodes.contains(where: HealthReport.Reason.needsAPerson)
+            : !codes.isSubset(of: condition.reportedCodes)
         let reminder = policy.repeatAfter > 0 && condition.reportedAt.map { now.seconds - $0.seconds >= policy.repeatAfter } == true
         guard due, grew || reminder else {
             conditions[account.id] = condition
