@@ -119,7 +119,7 @@ import class MTProtoClient.TelegramClient
         let client = try await loggedIn(cluster, timeout: 120)
         try fault(cluster, method: "users.getUsers", count: nil, .dropBeforeAnswer)
         let error = try #require(await rpcFailure(client, Api.functions.users.GetUsers(id: [.inputUserSelf(.init())])))
-        guard case .connectionFailed(let dc, let attempts, let reason) = error else {
+        guard case .connectionFailed(let dc, let attempts, let reason, _) = error else {
             Issue.record("expected the reconnect budget to run out, got \(error)")
             return
         }

@@ -312,11 +312,12 @@ import Testing
         dc.refuseConnection()
         dc.advance(by: 2)
         dc.refuseConnection()
-        guard case .connectionFailed(_, let attempts, let reason) = dc.error(call) else {
+        guard case .connectionFailed(_, let attempts, let reason, let delivery) = dc.error(call) else {
             Issue.record("expected connectionFailed, got \(String(describing: dc.result(call)))")
             return
         }
         #expect(attempts == 3 && reason == "connection refused")
+        #expect(delivery == .notSent, "it never reached a connection, so it did not run")
         // The next call starts over.
         _ = dc.invoke(requestBody(13))
         #expect(dc.connectionRequested)
@@ -335,11 +336,12 @@ import Testing
             dc.advance(by: 2)
             dc.dropLink()
         }
-        guard case .connectionFailed(_, let attempts, let reason) = dc.error(call) else {
+        guard case .connectionFailed(_, let attempts, let reason, let delivery) = dc.error(call) else {
             Issue.record("a flapping link must exhaust the budget, got \(String(describing: dc.result(call)))")
             return
         }
         #expect(attempts == 3 && reason.contains("died 2 s after it was established"))
+        #expect(delivery != .notSent, "written on a link that died: it may have run")
     }
 
     @Test func aLinkThatStayedUpStartsAFreshBudget() {

@@ -125,6 +125,7 @@ import Testing
         #expect(JobErrorClassifier.provesNotPerformed(TelegramError.floodWaitHeld(method: "m", seconds: 2, mayHaveRun: false)))
         #expect(!JobErrorClassifier.provesNotPerformed(TelegramError.floodWaitHeld(method: "m", seconds: 2, mayHaveRun: true)))
         #expect(!JobErrorClassifier.provesNotPerformed(TelegramError.connectionFailed(dc: 1, attempts: 3, reason: "refused")))
+        #expect(JobErrorClassifier.provesNotPerformed(TelegramError.connectionFailed(dc: 1, attempts: 3, reason: "refused", delivery: .notSent)))
         #expect(!JobErrorClassifier.provesNotPerformed(CancellationError()))
     }
 }

@@ -131,6 +131,31 @@ let ping = ScriptedHandler(kind: "ping") { context in
         #expect(job.lastError?.contains("FLOOD_WAIT_30") == true)
     }
 
+    /// The account has no connection (the network, the DC or its proxy is down) and the job's call
+    /// never reached one: it did not run, so the attempt is not spent, and an outage of any length
+    /// ends no job as a dead letter (before: a four-minute outage took two of a job's attempts).
+    /// A call that may have been written before the link died still spends its attempt.
+    @Test func aCallThatFoundNoConnectionDefersTheJobWithoutSpendingAnAttempt() async throws {
+        let fixture = try Fixture()
+        defer { fixture.database.remove() }
+        let now = fixture.clock.now()
+        let unsent = FailingInvoker(error: .connectionFailed(dc: 2, attempts: 6, reason: "Connection refused connecting to 127.0.0.1:1", delivery: .notSent))
+        let pool = fixture.pool([ping], invokers: ["alice": unsent])
+        var events = pool.events().makeAsyncIterator()
+        let id = try await fixture.enqueue("ping", "alice", maxAttempts: 1)
+        let task = Task { try await pool.run() }
+        let event = await awaitEvent(&events) { isFinished($0) != nil }
+        #expect(event.flatMap(isFinished) == .deferred(until: now + JobErrorClassifier.unsentRetryDelay))
+        pool.shutdownGracefully()
+        try await task.value
+        let job = try #require(try await fixture.queue.job(id))
+        #expect(job.state == .queued && job.attempts == 0 && job.deferrals == 1, "\(job)")
+        #expect(job.lastError?.contains("Connection refused") == true)
+
+        #expect(JobErrorClassifier.classify(TelegramError.connectionFailed(dc: 2, attempts: 6, reason: "x")) == .retry(reason: TelegramError.connectionFailed(dc: 2, attempts: 6, reason: "x").description),
+                "one that may have been written spends its attempt")
+    }
+
     @Test func aTerminalSessionErrorStopsOnlyThatAccount() async throws {
         let fixture = try Fixture()
         defer { fixture.database.remove() }

@@ -864,7 +864,12 @@ struct DCConnectionStateMachine {
         state = .modifying
         for (token, entry) in calls.removeAll() {
             if let request = entry.requestID { session?.cancel(request) }
-            actions.append(.complete(token, .failure(error)))
+            // Each call says how far it got: one never written did not run, and a job may repeat it.
+            var failure = error
+            if case .connectionFailed(let dc, let attempts, let reason, nil) = error, entry.delivery == .notSent {
+                failure = .connectionFailed(dc: dc, attempts: attempts, reason: reason, delivery: .notSent)
+            }
+            actions.append(.complete(token, .failure(failure)))
         }
         state = .failed(error, session: session)
     }

@@ -10,8 +10,10 @@ public enum TelegramError: Error, Sendable, CustomStringConvertible {
     /// The server closed the transport with an error code instead of a packet
     /// (-404 auth key not found, -429 too many connections, -444 invalid DC, -403 forbidden).
     case transport(TransportErrorCode, dc: Int)
-    /// No connection to the DC could be made within the reconnect budget.
-    case connectionFailed(dc: Int, attempts: Int, reason: String)
+    /// No connection to the DC could be made within the reconnect budget. `delivery` says how far
+    /// the call had got: `.notSent` when it never reached a connection (it did not run), nil when
+    /// it may have been written before the link was lost.
+    case connectionFailed(dc: Int, attempts: Int, reason: String, delivery: RequestDelivery? = nil)
     /// The key exchange with the DC failed.
     case handshakeFailed(dc: Int, reason: String)
     /// No answer within the timeout. `delivery` says how far the request got: only a request that
@@ -75,7 +77,8 @@ public enum TelegramError: Error, Sendable, CustomStringConvertible {
         // A middleware refuses before the call reaches a connection (a flood wait, a rate gate).
         case .handshakeFailed, .unknownDC, .migrationLoop, .storage, .middleware: .notSent
         case .rpc, .undecodableResult, .rejected: .received
-        case .transport, .connectionFailed, .closed: nil
+        case .connectionFailed(_, _, _, let delivery): delivery
+        case .transport, .closed: nil
         }
     }
 
@@ -102,7 +105,7 @@ public enum TelegramError: Error, Sendable, CustomStringConvertible {
             default:
                 "DC \(dc) closed the connection with transport error \(code.rawValue) (\(code)); reconnect later"
             }
-        case .connectionFailed(let dc, let attempts, let reason):
+        case .connectionFailed(let dc, let attempts, let reason, _):
             "could not connect to DC \(dc) after \(attempts) attempts (\(reason)): check the address in the DC table, "
                 + "the network and the proxy, if one is configured; the client gives up to let the caller decide when to try again"
         case .handshakeFailed(let dc, let reason):

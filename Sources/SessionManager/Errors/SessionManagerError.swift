@@ -419,7 +419,7 @@ extension TelegramError {
                 return SessionManagerError(.authKeyRejected(account: account, dc: dc, duplicated: false, reset: .notAttempted), underlying: self)
             }
             return SessionManagerError(.transport(account: account, dc: dc, code: code.rawValue), underlying: self)
-        case .connectionFailed(let dc, let attempts, let reason):
+        case .connectionFailed(let dc, let attempts, let reason, _):
             return SessionManagerError(.connectionFailed(account: account, dc: dc, attempts: attempts, reason: reason), underlying: self)
         case .handshakeFailed(let dc, let reason):
             return SessionManagerError(.handshakeFailed(account: account, dc: dc, reason: reason), underlying: self)

@@ -55,7 +55,10 @@ public struct RetryPolicy: Sendable, Hashable {
         case .timeout(_, _, let delivery):
             // A request that never left the client did not run: repeating it is always safe.
             return idempotent || delivery == .notSent ? .backoff : .giveUp
-        case .connectionFailed, .inDoubt:
+        case .connectionFailed(_, _, _, let delivery):
+            // One that never reached a connection did not run either.
+            return idempotent || delivery == .notSent ? .backoff : .giveUp
+        case .inDoubt:
             return idempotent ? .backoff : .giveUp
         case .transport(let code, _):
             return idempotent && code.rawValue != -404 ? .backoff : .giveUp

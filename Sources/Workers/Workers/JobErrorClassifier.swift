@@ -45,6 +45,10 @@ public enum JobDisposition: Sendable, Hashable {
     case stopAccount(error: String, guidance: String)
     /// Back to the queue now without spending the attempt (the worker gave up the job, not the job failing).
     case release(reason: String)
+    /// Again after `seconds` without spending the attempt: the call never reached a connection (the
+    /// network, the DC or the proxy is down), so the attempt says nothing about the job. An outage
+    /// of any length leaves jobs waiting, never dead-lettered.
+    case deferUnsent(seconds: Double, reason: String)
 }
 
 /// The decision for a failed attempt, as a pure function: unit-tested case by case.
@@ -73,9 +77,15 @@ public enum JobErrorClassifier {
         }
     }
 
+    /// How long a job whose call found no connection waits before it is tried again.
+    public static let unsentRetryDelay: Double = 30
+
     static func classify(_ error: TelegramError) -> JobDisposition {
         if case .cancelled = error {
             return .release(reason: error.description)
+        }
+        if case .connectionFailed(_, _, _, .notSent?) = error {
+            return .deferUnsent(seconds: unsentRetryDelay, reason: error.description)
         }
         if let managed = error.sessionManagerError {
             switch managed.reason {

@@ -855,6 +855,12 @@ public final class WorkerPool: Service {
                 try await queue.release(claim, reason: reason, now: now)
                 logger.info("job released", metadata: metadata)
                 return .released
+            case .deferUnsent(let seconds, let reason):
+                let target = now + seconds
+                try await queue.deferJob(claim, until: target, reason: reason, now: now)
+                metadata["until"] = "\(target)"
+                logger.notice("job's call found no connection: deferred without spending an attempt", metadata: metadata)
+                return .deferred(until: target)
             }
         } catch JobQueueError.claimLost {
             if case .stopAccount(let name, let guidance) = disposition {
