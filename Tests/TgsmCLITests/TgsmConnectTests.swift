@@ -1323,10 +1323,17 @@ import Workers
     @Test func recoverWaitsOutALimitChecksTheSessionAndReportsEachStep() async throws {
         let setup = try await Setup.start()
         try await Self.logIn(setup)
-        // A flood wait that ends two seconds from now.
+        // A day-long wait in one chat holds back nothing the check needs: listed, not waited for
+        // (before: recover ended with exit 7 and checked no session).
         let store = try SQLiteSessionStore.open(directory: setup.cli.store, options: SQLiteStoreOptions())
         let now = Date().timeIntervalSince1970
-        try await store.recordFloodWait(FloodWait(account: "alice", method: "messages.getHistory", kind: .floodWait,
+        try await store.recordFloodWait(FloodWait(account: "alice", method: "messages.sendMessage", peer: "user:1002", kind: .slowmodeWait,
+                                                  recordedAt: UnixTime(seconds: now), until: UnixTime(seconds: now + 86_400)))
+        let notWaited = try await setup.cli.run(["recover", "--max-wait", "0"])
+        #expect(notWaited.status == 0 && notWaited.stdout.contains("none holds back the session check"), "\(notWaited.stdout) \(notWaited.stderr)")
+        #expect(notWaited.stdout.contains("alice: valid (user 1001)"))
+        // A wait on the check's own call, ending two seconds from now: waited out.
+        try await store.recordFloodWait(FloodWait(account: "alice", method: "updates.getState", kind: .floodWait,
                                                   recordedAt: UnixTime(seconds: now), until: UnixTime(seconds: now + 2)))
         let refused = try await setup.cli.run(["recover", "--max-wait", "0"])
         #expect(refused.status == 7, "\(refused.stderr)")
@@ -1336,10 +1343,11 @@ import Workers
         #expect(result.status == 0, "\(result.stderr)")
         let lines = result.stdout
         #expect(lines.contains("1. store"))
-        #expect(lines.contains("2. rate limits: 1 active"))
-        #expect(lines.contains("alice messages.getHistory FLOOD_WAIT until"))
+        #expect(lines.contains("2. rate limits: 2 active"))
+        #expect(lines.contains("alice updates.getState FLOOD_WAIT until") && lines.contains("(holds back the session check)"))
+        #expect(lines.contains("alice messages.sendMessage in user:1002 SLOWMODE_WAIT until"))
         #expect(lines.contains("waiting: "))
-        #expect(lines.contains("every limit is over"))
+        #expect(lines.contains("the session check may go"))
         #expect(lines.contains("alice: valid (user 1001)"))
         #expect(lines.contains("4. done"))
         try await setup.close()

@@ -50,6 +50,8 @@ public enum SessionVerdict: Sendable, Hashable {
 /// send a login code, whatever the session's state; a session without a logged-in key in the
 /// store is classified without touching the network at all.
 public struct SessionValidator: Sendable {
+    /// The one call a check makes: a flood wait on it (and only on it) holds a check back.
+    public static let checkMethod = Api.functions.updates.GetState.tlName
     public let account: AccountID
     let invoker: any TelegramInvoking
     let storage: (any SessionStorage)?

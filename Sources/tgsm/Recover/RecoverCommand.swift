@@ -12,11 +12,12 @@ import Workers
 struct RecoverCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "recover",
-        abstract: "Restore a damaged store, wait out active rate limits, and check every session, reporting each step.",
+        abstract: "Restore a damaged store, list the active rate limits (waiting out one that holds the check back), and check every session.",
         discussion: """
             1. store: a damaged store is replaced by its newest verified backup (the damaged file is kept aside). \
-            2. limits: every active flood wait of the accounts is waited out, with a progress bar on a terminal and plain lines \
-            otherwise, unless one lasts beyond --max-wait. 3. sessions: each account is started (lease, connection) and checked \
+            2. limits: every active flood wait of the accounts is listed; one on the check's own call (updates.getState) is \
+            waited out, with a progress bar on a terminal and plain lines otherwise, unless it lasts beyond --max-wait (the others \
+            hold back only their method, which jobs wait for by themselves). 3. sessions: each account is started (lease, connection) and checked \
             with one cheap call; no login code is ever requested. Then `tgsm run` resumes the workers. Exit codes: 0 every account \
             is usable, 1 a network failure, 4 no store or account, 5 store damaged without backup, 6 a lease is held by another \
             process, 7 a limit lasts beyond --max-wait, 8 an account needs a person (log in again, or deactivated), 9 key (docs/CLI.md).
@@ -71,17 +72,27 @@ struct RecoverCommand: AsyncParsableCommand {
             terminal.line("2. rate limits: none active")
         } else {
             terminal.line("2. rate limits: \(waits.count) active")
+            // Only a wait on the check's own call holds it back. The others (a chat's slow mode, a
+            // day-long contacts.resolveUsername wait) stop nothing here: tgsm makes no such call
+            // before their end, and the jobs that need one wait for it by themselves.
+            let blocking = waits.filter { $0.peer == nil && $0.method == SessionValidator.checkMethod }
             for wait in waits {
-                terminal.line("   \(wait.account) \(wait.method)\(wait.peer.map { " in \($0)" } ?? "") \(wait.kind.rawValue) until \(TimeText.iso(wait.until)) UTC")
+                terminal.line("   \(wait.account) \(wait.method)\(wait.peer.map { " in \($0)" } ?? "") \(wait.kind.rawValue) until \(TimeText.iso(wait.until)) UTC"
+                    + (blocking.contains(wait) ? " (holds back the session check)" : ""))
             }
-            let end = waits.map(\.until.seconds).max() ?? clock.now().seconds
-            let total = end - clock.now().seconds
-            if total > maxWait {
-                throw CLIFailure(.rateLimited, "the last limit ends at \(TimeText.iso(UnixTime(seconds: end))) UTC, in \(TimeText.remaining(total)), beyond "
-                    + "--max-wait \(Int(maxWait)) s. Nothing was sent. Run `tgsm recover` again then, or raise --max-wait; never delete the limits.")
+            if blocking.isEmpty {
+                terminal.line("   none holds back the session check; jobs that need these methods wait for them by themselves")
+            } else {
+                let end = blocking.map(\.until.seconds).max() ?? clock.now().seconds
+                let total = end - clock.now().seconds
+                if total > maxWait {
+                    throw CLIFailure(.rateLimited, "\(SessionValidator.checkMethod) is held back until \(TimeText.iso(UnixTime(seconds: end))) UTC, in "
+                        + "\(TimeText.remaining(total)), beyond --max-wait \(Int(maxWait)) s. Nothing was sent. Run `tgsm recover` again then, "
+                        + "or raise --max-wait; never delete the limits.")
+                }
+                await Self.waitOut(until: end, total: total, clock: clock, terminal: terminal)
+                terminal.line("   the session check may go; jobs that need the other methods wait for them by themselves")
             }
-            await Self.waitOut(until: end, total: total, clock: clock, terminal: terminal)
-            terminal.line("   every limit is over")
         }
         do {
             for deadline in try await store.activeSendCodeDeadlines(at: clock.now()) where wanted.contains(deadline.account) {
