@@ -926,6 +926,15 @@ import Workers
             #expect(check.stdout.contains(step), "\(step): \(check.stdout)")
         }
         #expect(!check.stdout.contains(".json (mode"), "sidecars made by tgsm are 0600: \(check.stdout)")
+
+        // The config file holds the api_hash: the guide says 0600, and check says so when it is not.
+        try CLIFixtures.write(#"{"apiID": 1, "apiHash": "0123456789abcdef"}"#, to: cli.store + "/config.json")
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: cli.store + "/config.json")
+        let loose = try await cli.run(["check"])
+        #expect(loose.stdout.contains("warn  config file: \(cli.store)/config.json is mode 644") && loose.stdout.contains("chmod 600 \(cli.store)/config.json"),
+                "\(loose.stdout)")
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: cli.store + "/config.json")
+        #expect(try await !cli.run(["check"]).stdout.contains("config file:"))
     }
 
     /// The jobs commands say what they did and what is wrong: a kind no worker runs (with the

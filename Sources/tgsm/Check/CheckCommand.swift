@@ -133,6 +133,14 @@ struct CheckCommand: AsyncParsableCommand {
                 + loose.map { "\($0.path) (mode \(String($0.mode, radix: 8)))" }.joined(separator: ", "), steps))
         }
 
+        // The config file holds the api_hash, and may hold the webhook's secret and the HTTP token.
+        if let config = try? global.configFile(), config.value != nil,
+           let mode = (try? FileManager.default.attributesOfItem(atPath: config.path))?[.posixPermissions] as? NSNumber,
+           mode.intValue & 0o077 != 0 {
+            findings.append(.warning("config file", "\(config.path) is mode \(String(mode.intValue, radix: 8)): other users may read the api_hash "
+                + "(and any alert secret or HTTP token) it holds", ["chmod 600 \(config.path)"]))
+        }
+
         // Files restores and recoveries set aside are kept for a person to look at, never deleted by
         // tgsm: they add up, and those from before encryption was turned on hold the keys in clear.
         let setAside = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).sorted()
@@ -333,11 +341,12 @@ struct CheckCommand: AsyncParsableCommand {
             }
             let waits = try await store.activeFloodWaits(account: nil, at: now)
             for wait in waits {
-                findings.append(.problem(.rateLimited, "flood wait", "\(wait.account) \(wait.method)\(wait.peer.map { " in \($0)" } ?? "") "
-                    + "\(wait.kind.rawValue) until \(TimeText.iso(wait.until)) (\(TimeText.remaining(wait.until - now)) left)", [
-                    "Wait: every process on this store refuses the call until then; jobs are deferred, not failed.",
-                    "Lower this account's rate for \(wait.method); never delete the entry (Telegram escalates repeated waits).",
-                ]))
+                let text = "\(wait.account) \(wait.method)\(wait.peer.map { " in \($0)" } ?? "") "
+                    + "\(wait.kind.rawValue) until \(TimeText.iso(wait.until)) (\(TimeText.remaining(wait.until - now)) left)"
+                let steps = ["Wait: every process on this store refuses the call until then; jobs are deferred, not failed.",
+                             "Lower this account's rate for \(wait.method); never delete the entry (Telegram escalates repeated waits)."]
+                // One chat's wait (a slow mode, a per-chat flood) is routine: the account's other calls go on.
+                findings.append(wait.peer == nil ? .problem(.rateLimited, "flood wait", text, steps) : .warning("flood wait", text, steps))
             }
             for entry in try await store.activeSendCodeDeadlines(at: now) {
                 let text = "\(entry.account): no login code may be requested before \(TimeText.iso(entry.deadline)) (\(TimeText.remaining(entry.deadline - now)) left)"
