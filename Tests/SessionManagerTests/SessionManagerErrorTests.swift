@@ -59,7 +59,7 @@ import Testing
     @Test func rateLimitsCarryTheirUntilAndTheLeaseItsHolder() {
         let byCode = Dictionary(uniqueKeysWithValues: Self.catalogue.map { ($0.1, $0.0) })
         #expect(byCode["TGSM-RATE-001"]?.until == Self.t + 60)
-        #expect(byCode["TGSM-RATE-001"]?.facts.contains { $0.name == "until" && $0.value == "1800000060" } == true)
+        #expect(byCode["TGSM-RATE-001"]?.facts.contains { $0.name == "until" && $0.value == "2027-01-15T08:01:00Z" } == true)
         #expect(byCode["TGSM-RATE-001"]?.facts.contains { $0.name == "dc" && $0.value == "2" } == true)
         #expect(byCode["TGSM-RATE-001"]?.advice == .wait(seconds: 60, reason: .flood))
         #expect(byCode["TGSM-SESSION-002"]?.facts.contains { $0.name == "holder" && $0.value == "host-b pid 4242" } == true)

@@ -1,3 +1,4 @@
+import Foundation
 import MTProto
 import MTProtoClient
 
@@ -178,7 +179,9 @@ public struct SessionManagerError: TelegramMiddlewareError {
     /// The facts behind the error, in a fixed order, as name/value pairs safe to log (no secrets).
     public var facts: [(name: String, value: String)] {
         var facts: [(name: String, value: String)] = [("account", account.rawValue)]
-        func time(_ value: UnixTime) -> String { String(Int64(value.seconds.rounded(.up))) }
+        // ISO 8601 in UTC, rounded up to the second: a person reads it, and the operator views'
+        // masking of phone-like digit runs leaves dates alone (Unix seconds were masked there).
+        func time(_ value: UnixTime) -> String { Date(timeIntervalSince1970: value.seconds.rounded(.up)).ISO8601Format() }
         switch reason {
         case .floodWait(let wait):
             facts += [("method", wait.method), ("kind", wait.kind.rawValue), ("until", time(wait.until))]
@@ -283,7 +286,7 @@ public struct SessionManagerError: TelegramMiddlewareError {
     public var recoverySteps: [String] {
         switch reason {
         case .floodWait(let wait):
-            var steps = ["Wait until the time in `until` (unix seconds); the ledger refuses the same call until then, in every process on this store."]
+            var steps = ["Wait until the time in `until` (UTC); the ledger refuses the same call until then, in every process on this store."]
             switch wait.kind {
             case .floodWait: steps.append("Lower this worker's rate for \(wait.method); repeated waits open the circuit breaker and grow longer on Telegram's side.")
             case .premiumFloodWait: steps.append("The limit is the free-account one for \(wait.method); spread the work over time (or use a Premium account).")
