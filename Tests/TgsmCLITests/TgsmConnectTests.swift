@@ -1251,6 +1251,9 @@ import Workers
         #expect(try await terminal.status() == 0, "\(terminal.output)")
         await receiver.stop()
         #expect(receiver.requests.count == 1, "said once: \(receiver.requests.map { String(decoding: $0.body, as: UTF8.self) })")
+        // The table the guide sends an operator to names Telegram's error, however long the text.
+        let dead = try await setup.cli.run(["jobs", "list", "--state", "dead"])
+        #expect(dead.stdout.contains("PEER_ID_INVALID"), "\(dead.stdout)")
         try await setup.close()
     }
 

@@ -232,6 +232,15 @@ struct JobsEnqueueCommand: AsyncParsableCommand {
 /// `tgsm jobs list [--state S]… [--account A]… [--limit N]`
 struct JobsListCommand: AsyncParsableCommand {
     /// `text` cut to `count` characters at a word's end where one is near, marked with "…".
+    /// A job's last error in a table cell: Telegram's error name first when the cut would lose it
+    /// ("contacts.resolveUsername failed: RPC error 400…" hid USERNAME_NOT_OCCUPIED).
+    static func errorCell(_ error: String, width: Int) -> String {
+        let shown = cut(error, to: width)
+        guard shown != error, let match = error.firstMatch(of: /[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+/) else { return shown }
+        let name = String(match.output)
+        return shown.contains(name) ? shown : cut(name + ": " + error, to: width)
+    }
+
     static func cut(_ text: String, to count: Int) -> String {
         guard text.count > count else { return text }
         let head = text.prefix(count - 1)
@@ -291,7 +300,7 @@ struct JobsListCommand: AsyncParsableCommand {
             return [(String(view.id), nil), (view.kind, nil), (view.account, nil), (view.state, color), (String(view.priority), nil),
                     // A finished job's last error is from an earlier attempt: read as its present state it misled (JSON keeps it).
                     (view.runAt, nil), ("\(view.attempts)/\(view.maxAttempts)", nil),
-                    (view.state == "completed" ? "-" : view.lastError.map { Self.cut($0, to: 60) } ?? "-", nil)]
+                    (view.state == "completed" ? "-" : view.lastError.map { Self.errorCell($0, width: 60) } ?? "-", nil)]
         })
     }
 }
