@@ -73,7 +73,7 @@ import Testing
         func logIn() async throws {
             let runtime = runtime(stopsOnTerminal: false)
             let verdict = try await runtime.start()
-            #expect(verdict == .unauthorized(cause: "no session stored"))
+            #expect(verdict == .unauthorized(cause: "no login was finished: no session stored"))
             let dc = dc
             _ = try await TelegramLogin(invoker: runtime.invoker, apiID: 1, apiHash: "test-api-hash").logIn(
                 phoneNumber: AccountRuntimeTests.phone, code: { _ in dc.loginCode(phone: AccountRuntimeTests.phone) ?? "" }, password: { _ in "" })

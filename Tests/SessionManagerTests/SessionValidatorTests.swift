@@ -41,6 +41,20 @@ import Testing
             #expect(verdict.needsLogin)
         }
         #expect(client.calls.isEmpty)
+        // A key no login was finished on (an abandoned `tgsm auth`) is told from a session lost
+        // later: its steps are to finish the login or remove the account, not to look for a logout.
+        let key = try AuthKey([UInt8](repeating: 1, count: 256))
+        let abandoned = await SessionValidator(account: "alice", invoker: client,
+                                               storage: InMemorySessionStorage(SessionState(homeDC: 2, dcs: [2: DCSessionState(authKey: key)])),
+                                               clock: TestClock()).validate()
+        guard case .unauthorized(let cause) = abandoned else { Issue.record("\(abandoned)"); return }
+        let steps = AccountStatus(state: .unauthorized, since: UnixTime(seconds: 0), cause: cause, code: "TGSM-AUTH-001").recoverySteps
+        #expect(cause.hasPrefix(AccountStatus.noLoginFinished) && steps.contains { $0.contains("tgsm session remove") }, "\(cause) \(steps)")
+        let lost = await SessionValidator(account: "alice", invoker: client,
+                                          storage: InMemorySessionStorage(SessionState(homeDC: 2, dcs: [2: DCSessionState(authKey: key)], userID: 1001)),
+                                          clock: TestClock()).validate()
+        guard case .unauthorized(let lostCause) = lost else { Issue.record("\(lost)"); return }
+        #expect(!lostCause.hasPrefix(AccountStatus.noLoginFinished))
     }
 
     @Test func aMarkedAccountIsClassifiedByItsMarkWithoutTheNetwork() async throws {

@@ -59,12 +59,23 @@ public struct AccountStatus: Sendable, Hashable {
     /// account cannot log in; asking for codes for it only risks the phone number.
     public var allowsLogin: Bool { state != .deactivated }
 
-    public var recoverySteps: [String] { Self.steps(for: state) }
+    /// The start of the cause of an account no login was ever finished for: a `tgsm auth` that ended
+    /// at the code prompt, a number Telegram refused, a login given up. Its steps are not those of
+    /// a session lost later.
+    public static let noLoginFinished = "no login was finished"
 
-    static func steps(for state: State) -> [String] {
+    public var recoverySteps: [String] { Self.steps(for: state, cause: cause) }
+
+    static func steps(for state: State, cause: String = "") -> [String] {
         switch state {
         case .active:
             ["Nothing to do."]
+        case .unauthorized where cause.hasPrefix(noLoginFinished):
+            [
+                "Finish the login with `tgsm auth --account NAME` (it asks for the code an unfinished one requested, when that is still valid).",
+                "If the account was a mistake (a wrong number, a login given up), remove it: `tgsm session remove --account NAME` "
+                    + "(a backup is taken first). Until then /health counts it as not ready.",
+            ]
         case .unauthorized:
             [
                 "Log the account in again with `tgsm auth`: a future auth token kept from an earlier login of the number may let Telegram "

@@ -74,9 +74,14 @@ public struct SessionValidator: Sendable {
         var userID: Int64?
         if let storage {
             do {
-                guard let state = try await storage.load() else { return .unauthorized(cause: "no session stored") }
+                guard let state = try await storage.load() else { return .unauthorized(cause: AccountStatus.noLoginFinished + ": no session stored") }
                 guard state.dcs[state.homeDC]?.authKey != nil else { return .unauthorized(cause: "no auth key stored for the home DC") }
-                guard state.isAuthorized else { return .unauthorized(cause: "the stored key is not logged in") }
+                // No user id and no login on the key: a `tgsm auth` ended before it logged in (an
+                // imported session has its key logged in, even without a user id).
+                guard state.isAuthorized else {
+                    return .unauthorized(cause: state.userID == nil ? AccountStatus.noLoginFinished + ": the stored key was never logged in"
+                        : "the stored key is not logged in")
+                }
                 userID = state.userID
             } catch {
                 return .failed(code: SessionManagerError(.storageFailed(account: account, reason: "\(error)")).code)
