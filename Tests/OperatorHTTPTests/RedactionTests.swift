@@ -2,11 +2,15 @@ import OperatorHTTP
 import Testing
 
 @Suite struct RedactionTests {
-    @Test func phoneNumbersAreMaskedToTheirLastTwoDigitsWhateverTheSeparators() {
-        #expect(Redaction.masked("+79991234567") == "+•••••••••67")
-        #expect(Redaction.masked("+7 999 123-45-67") == "+•••••••••67")
-        #expect(Redaction.masked("call (999) 123.45.67 now") == "call ••••••••67 now")
-        #expect(Redaction.masked("USERNAME_INVALID for +447700900123.") == "USERNAME_INVALID for +••••••••••23.")
+    @Test func phoneNumbersAreMaskedToTheirLastTwoDigitsAndATagWhateverTheSeparators() {
+        #expect(Redaction.masked("+79991234567") == "+•••••••••67#6d58")
+        #expect(Redaction.masked("+7 999 123-45-67") == "+•••••••••67#6d58", "one number, one tag, however it is written")
+        #expect(Redaction.masked("call (999) 123.45.67 now") == "call ••••••••67#62bc now")
+        #expect(Redaction.masked("USERNAME_INVALID for +447700900123.") == "USERNAME_INVALID for +••••••••••23#218f.")
+        // Two accounts named by numbers that end alike stay two (before: "+••••••03" both, one
+        // metric series, one dashboard name).
+        #expect(Redaction.masked("+1 555 0003") == "+••••••03#b4d0" && Redaction.masked("+1 555 0103") == "+••••••03#591e")
+        #expect(Redaction.masked(Redaction.masked("+79991234567")) == "+•••••••••67#6d58", "masking twice changes nothing")
     }
 
     @Test func shortNumbersAndNamesStay() {
@@ -28,13 +32,13 @@ extension RedactionTests {
     @Test func addressesAreNotPhoneNumbers() {
         #expect(Redaction.masked("DC 2 at 149.154.167.50:443") == "DC 2 at 149.154.167.50:443")
         #expect(Redaction.masked("DC 1 127.0.0.1:34817, DC 2 127.0.0.1:35265") == "DC 1 127.0.0.1:34817, DC 2 127.0.0.1:35265")
-        #expect(Redaction.masked("call 555.123.4567") == "call ••••••••67")
+        #expect(Redaction.masked("call 555.123.4567") == "call ••••••••67#2eae")
         #expect(Redaction.logLine("retry in 14.123456789012393 s") == "retry in 14.123456789012393 s")
     }
 
     /// Log lines keep what is longer than any phone number (a msg_id, an auth key id) whole.
     @Test func logLinesKeepRunsLongerThanAnyPhoneNumber() {
-        #expect(Redaction.logLine("msg_id 7304985713094443012 for +15550001") == "msg_id 7304985713094443012 for +••••••01")
-        #expect(Redaction.masked("msg_id 7304985713094443012") == "msg_id •••••••••••••••••12")
+        #expect(Redaction.logLine("msg_id 7304985713094443012 for +15550001") == "msg_id 7304985713094443012 for +••••••01#c06e")
+        #expect(Redaction.masked("msg_id 7304985713094443012") == "msg_id •••••••••••••••••12#c152")
     }
 }

@@ -41,7 +41,7 @@ struct Fixture {
     /// An account id that is a phone number: it must never appear unmasked.
     static let phoneAccount: AccountID = "+79991234567"
     static let phoneDigits = "79991234567"
-    static let maskedPhone = "+•••••••••67"
+    static let maskedPhone = "+•••••••••67#6d58"
     static let floodMethod = "messages.sendMessage"
     static let floodSeconds = 1800.0
 

@@ -829,20 +829,20 @@ import Workers
         #expect(result.status == 0, "\(result.stderr)")
         let tagged = result.stderr.split(separator: "\n").filter { $0.contains("account=") }
         #expect(!tagged.isEmpty, "\(result.stderr)")
-        #expect(tagged.allSatisfy { $0.contains("account=+••••••01") && !$0.contains("15550001") }, "\(tagged)")
+        #expect(tagged.allSatisfy { $0.contains("account=+••••••01#c06e") && !$0.contains("15550001") }, "\(tagged)")
         // `tgsm run`'s own lines (the same journal) show it masked too, and so do the error texts
         // and log lines that quote the account (its stop, the guidance naming it).
         let run = try setup.terminal(["run", "--no-http", "--grace-period", "5", "--log-level", "debug"])
-        var at = try await run.expect("tgsm run: ready: +••••••01")
+        var at = try await run.expect("tgsm run: ready: +••••••01#c06e")
         setup.revokeSessionsOfDC1()
         #expect(try await setup.cli.run(["jobs", "enqueue", "--kind", "me", "--account", "+15550001"]).status == 0)
-        at = try await run.expect("+••••••01: stopped by AUTH_KEY_UNREGISTERED", after: at)
+        at = try await run.expect("+••••••01#c06e: stopped by AUTH_KEY_UNREGISTERED", after: at)
         #expect(try await run.status() != 0)
         #expect(!run.output.contains("15550001"), "\(run.output)")
         // An error text that quotes accounts (one not in the store, the ones that are) is masked too.
         let unknown = try await setup.cli.run(["run", "--no-http", "--account", "+15550009"])
         #expect(unknown.status == 4, "\(unknown.stderr)")
-        #expect(unknown.stderr.contains("+••••••09") && unknown.stderr.contains("+••••••01"), "\(unknown.stderr)")
+        #expect(unknown.stderr.contains("+••••••09#f2aa") && unknown.stderr.contains("+••••••01#c06e"), "\(unknown.stderr)")
         #expect(!unknown.stderr.contains("1555000"), "\(unknown.stderr)")
         try await setup.close()
     }
