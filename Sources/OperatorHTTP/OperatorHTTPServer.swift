@@ -197,6 +197,7 @@ public final class OperatorHTTPServer: Service, Sendable {
         if case .success(let snapshot) = await boundedSnapshot() { gauges.publish(snapshot) }
         var bytes: [UInt8] = []
         registry.emit(into: &bytes)
+        bytes = OperatorMetrics.withHelp(bytes)
         return Response(
             status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8", .cacheControl: "no-store"],
             body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))

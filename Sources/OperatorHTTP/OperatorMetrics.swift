@@ -37,6 +37,51 @@ public enum OperatorMetrics {
     }
 }
 
+extension OperatorMetrics {
+    /// What each family the session manager and the workers count through swift-metrics means:
+    /// its factory registers them without help text, and the registry refuses a second help text
+    /// for a family (a fatal error), so `# HELP` lines are added to the text at each scrape.
+    static let help: [String: String] = [
+        "tgsm_rpc_total": "Calls by account, method and outcome (ok, cancelled, or the session manager's error code)",
+        "tgsm_rpc_duration_seconds": "How long callers waited for a call, retries and ledger waits included",
+        "tgsm_account_health": "The account's live health: 0 unknown, 1 healthy, 2 degraded, 3 down, 4 rate limited, 5 terminal",
+        "tgsm_lease_expired_total": "Leases the store let run out (a store that stalled); the process takes the account back when it answers",
+        "tgsm_flood_waits_total": "Flood waits Telegram imposed, by account, method and kind",
+        "tgsm_flood_wait_seconds": "Length of the flood waits Telegram imposed",
+        "tgsm_flood_inline_waits_total": "Short flood waits waited out inside the call",
+        "tgsm_flood_refusals_total": "Calls refused before sending because the ledger holds a wait for them",
+        "tgsm_ping_rtt_seconds": "Round trip of the keep-alive and check calls",
+        "tgsm_rate_gate_waits_total": "Calls the proactive rate gate held back briefly",
+        "tgsm_rate_gate_refusals_total": "Calls refused by the proactive rate gate (beyond its inline wait)",
+        "tgsm_breaker_opened_total": "Circuit breakers opened after repeated flood waits",
+        "tgsm_breaker_closed_total": "Circuit breakers closed by a successful probe",
+        "tgsm_retries_total": "Calls repeated after a retryable failure",
+        "tgsm_account_terminal_total": "Accounts marked terminal (logged out, revoked, duplicated, deactivated), by state",
+        "tgsm_auth_keys_dropped_total": "Auth keys dropped because Telegram destroyed them",
+        "tgsm_send_code_refusals_total": "Login code requests refused before the phone's send-code deadline",
+        "tgsm_service_notifications_total": "Telegram's service notifications to the accounts, by kind",
+        "tgsm_peer_cache_write_failures_total": "Peer cache writes that failed",
+        "tgsm_alerts_total": "Alerts by event and outcome (delivered, failed)",
+    ]
+
+    /// The exposition text with a `# HELP` line before each `# TYPE` line of a family in `help`
+    /// that has none.
+    static func withHelp(_ bytes: [UInt8]) -> [UInt8] {
+        let text = String(decoding: bytes, as: UTF8.self)
+        var lines: [Substring] = []
+        var previous: Substring = ""
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            if line.hasPrefix("# TYPE "), let name = line.dropFirst(7).split(separator: " ").first,
+               !previous.hasPrefix("# HELP \(name) "), let description = help[String(name)] {
+                lines.append(Substring("# HELP \(name) \(description)"))
+            }
+            lines.append(line)
+            previous = line
+        }
+        return Array(lines.joined(separator: "\n").utf8)
+    }
+}
+
 /// Sets the scrape-time gauges of one registry from snapshots, zeroing series that disappeared
 /// (a flood wait that ended stays at 0 rather than holding its last value).
 final class SnapshotGauges: Sendable {

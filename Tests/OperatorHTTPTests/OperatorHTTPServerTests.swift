@@ -254,6 +254,15 @@ import Workers
         #expect(samples.value("tgsm_queue_depth") == 3)
         #expect(samples.value("tgsm_flood_waits_total", ["account": Fixture.maskedPhone, "method": "auth.sendCode", "kind": "FLOOD_WAIT"]) ?? 0 >= 1)
         #expect(!response.body.contains(Fixture.phoneDigits))
+        // Every family says what it is, those counted through swift-metrics too (their factory
+        // registers them without help text), once each.
+        let lines = response.body.split(separator: "\n")
+        for (index, line) in lines.enumerated() where line.hasPrefix("# TYPE tgsm_") {
+            let name = line.split(separator: " ")[2]
+            #expect(index > 0 && lines[index - 1].hasPrefix("# HELP \(name) "), "no help for \(name)")
+        }
+        #expect(lines.filter { $0.hasPrefix("# HELP tgsm_flood_waits_total ") }.count == 1)
+        #expect(response.body.contains("# HELP tgsm_flood_waits_total Flood waits Telegram imposed, by account, method and kind"), "\(response.body)")
     }
 
     @Test func aFloodWaitThatEndedDropsToZeroInTheGauges() async throws {

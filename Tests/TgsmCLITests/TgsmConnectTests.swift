@@ -1112,6 +1112,9 @@ import Workers
         #expect(metrics.contains("tgsm_jobs{state=\"completed\"} 1"), "\(metrics)")
         #expect(metrics.contains("tgsm_jobs{state=\"queued\"} 1"))
         #expect(metrics.contains("tgsm_queue_depth 1"))
+        // There before the first store stall, so that a rule on its increase sees that one.
+        #expect(metrics.contains("tgsm_lease_expired_total{account=\"alice\"} 0"), "\(metrics)")
+        #expect(metrics.contains("# HELP tgsm_rpc_total "))
         #expect(metrics.contains("tgsm_flood_waits_active{account=\"alice\"} 1"))
         #expect(metrics.contains("tgsm_flood_wait_remaining_seconds{account=\"alice\",method=\"contacts.resolveUsername\"}"))
         #expect(metrics.contains("tgsm_session_state{account=\"alice\",state=\"active\"} 1"))

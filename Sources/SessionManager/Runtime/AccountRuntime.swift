@@ -200,6 +200,8 @@ public actor AccountRuntime {
         guard case .idle = state, !starting else { preconditionFailure("an AccountRuntime starts once") }
         starting = true
         defer { starting = false }
+        // The series exists at 0 from the start, so a rule on its increase sees the first outage.
+        _ = Counter(label: Self.leaseExpiredMetric, dimensions: [("account", account.rawValue)])
         let now = environment.clock.now()
         let lease: Lease
         do {
@@ -471,10 +473,12 @@ public actor AccountRuntime {
         return false
     }
 
+    static let leaseExpiredMetric = "tgsm_lease_expired_total"
+
     private func leaseRanOut(_ error: any Error) async {
         logger.error("the lease could not be renewed before it expired: stopping", metadata: ["error": "\(error)"])
         // A store that stalls now and then shows as this rising, whatever the workers do next.
-        Counter(label: "tgsm_lease_expired_total", dimensions: [("account", account.rawValue)]).increment()
+        Counter(label: Self.leaseExpiredMetric, dimensions: [("account", account.rawValue)]).increment()
         await halt(.leaseExpired(cause: Self.renewalCause(error)))
     }
 
