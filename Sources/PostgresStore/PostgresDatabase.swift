@@ -245,6 +245,10 @@ public final class PostgresDatabase: Sendable {
             if let failure = error.underlying as? NIOConnectionError {
                 return "cannot connect: " + ConnectFailure.describe(failure)
             }
+            if error.code == .sslUnsupported {
+                return "the server does not offer TLS, which the URL asks for (sslmode=require): turn ssl on in the server's "
+                    + "postgresql.conf, or leave sslmode out of the URL where the network between the hosts is trusted"
+            }
             if let underlying = error.underlying { return "\(error.code): \(underlying)" }
             return "\(error.code)"
         }

@@ -89,8 +89,12 @@ import Testing
         wrongUser.user = "nosuchrole"
         var wrongDatabase = try #require(URLComponents(string: server))
         wrongDatabase.path = "/nosuchdatabase"
+        // The scratch server has no TLS; the guide's URLs ask for it.
+        var tls = try #require(URLComponents(string: server))
+        tls.queryItems = (tls.queryItems ?? []).filter { $0.name != "sslmode" } + [URLQueryItem(name: "sslmode", value: "require")]
         let cases = [(try #require(wrongUser.string), "role \"nosuchrole\" does not exist"),
                      (try #require(wrongDatabase.string), "database \"nosuchdatabase\" does not exist"),
+                     (try #require(tls.string), "the server does not offer TLS, which the URL asks for (sslmode=require)"),
                      ("postgres://tgsm@127.0.0.1:1/x?sslmode=disable", "cannot connect: Connection refused")]
         for (url, cause) in cases {
             let started = ContinuousClock.now
