@@ -156,6 +156,15 @@ import Workers
         #expect(ours.reasons == ["down: 4 network failures in a row (last TGSM-NET-001: no connection to DC 2 after 6 attempts "
             + "(Connection refused connecting to the SOCKS5 proxy 127.0.0.1:1080)); check connectivity to Telegram and the account's proxy (`tgsm session proxy`)"])
         let unknown = try #require(report.accounts.first { $0.account == "nobody" })
+        // Failing from the first try, with too few failures to be down: not ready either (it was 200).
+        let never = try fixture.server(OperatorHTTPConfiguration(port: 0, accounts: [account])) {
+            var failing = HealthSnapshot(account: account, state: .degraded, lastFailureCode: "TGSM-NET-001", consecutiveFailures: 1)
+            failing.lastFailureSummary = "no connection to DC 2 after 6 attempts (Connection refused connecting to 127.0.0.1:1)"
+            return [account: failing]
+        }
+        let neverConnected = try await withServer(never) { port in try await get(port, "/health") }
+        #expect(neverConnected.status == 503 && neverConnected.body.contains("not connected yet") && neverConnected.body.contains("Connection refused"),
+                "\(neverConnected.body)")
         #expect(unknown.reasons.first?.contains("no session for this account") == true)
     }
 

@@ -180,11 +180,14 @@ struct RunCommand: AsyncParsableCommand {
         var waiting: [AccountID] = []
         // Marked (they need a login): served once `tgsm auth` clears the mark, without a restart.
         var marked: [AccountID] = []
+        // Running, but their start-up check found no connection: they keep trying.
+        var unreachable: [AccountID] = []
         var failures: [CLIFailure] = []
         for account in wanted {
             switch outcomes[account] {
             case .running(let verdict)?:
                 running.append(account)
+                if case .networkDown? = verdict { unreachable.append(account) }
                 Terminal.standard.errorLine("  \(account.rawValue): running (start-up check: \(verdict?.label ?? "skipped"))")
             case .failed(let error)? where standby && WorkerPool.isLeaseHeld(TelegramError.middleware(error)):
                 waiting.append(account)
@@ -311,7 +314,8 @@ struct RunCommand: AsyncParsableCommand {
             }
         } : nil
         defer { discovery?.cancel() }
-        let standingBy = (waiting.isEmpty ? "" : "; standing by: \(waiting.map(\.rawValue).joined(separator: ", "))")
+        let standingBy = (unreachable.isEmpty ? "" : "; not connected yet (trying again): \(unreachable.map(\.rawValue).joined(separator: ", "))")
+            + (waiting.isEmpty ? "" : "; standing by: \(waiting.map(\.rawValue).joined(separator: ", "))")
             + (marked.isEmpty ? "" : "; waiting for a login: \(marked.map(\.rawValue).joined(separator: ", "))")
         let readyLine = "tgsm run: ready: \(running.isEmpty ? "no account yet" : running.map(\.rawValue).joined(separator: ", "))\(standingBy) (SIGTERM or Ctrl-C stops)"
         // Ready once /health answers: a supervisor that probes it at "ready" must not meet a port
