@@ -51,7 +51,8 @@ struct RecoverCommand: AsyncParsableCommand {
         let store = try StoreAccess.open(global, creating: false)
         switch store.outcome {
         case .restored(let backup, let reason, let movedTo):
-            terminal.line("   restored from the verified backup \(backup) (\(reason))" + (movedTo.map { "; the damaged file was kept as \($0)" } ?? ""))
+            terminal.line("   the store was damaged (\(reason)); restored from the verified backup \(backup)"
+                + (movedTo.map { "; the damaged file was kept as \($0)" } ?? ""))
         case .opened, .created:
             terminal.line("   opened, no repair needed")
         }

@@ -15,12 +15,13 @@ import Workers
 struct RunCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
-        abstract: "Run the accounts' sessions and workers until SIGTERM or SIGINT.",
+        abstract: "Run the accounts' sessions and workers until SIGTERM, SIGINT or SIGHUP.",
         discussion: """
             Starts each account (its lease, client, middleware stack, start-up check and keep-alive) and its workers over the job \
             queue. An account that cannot run (lease held elsewhere, session needs a login) is reported and left out; a terminal \
-            error mid-run stops that account only. On SIGTERM/SIGINT no new jobs are claimed, running ones get --grace-period \
-            seconds, then sessions close and leases are released. Exit codes: 0 after a graceful shutdown, 4 no account, \
+            error mid-run stops that account only. On SIGTERM, SIGINT or SIGHUP no new jobs are claimed, running ones get --grace-period \
+            seconds (a second signal releases them at once), then sessions close and leases are released. Exit codes: 0 after a \
+            graceful shutdown, 4 no account, \
             6 every account's lease is held elsewhere, 8 every account needs a person, 1 otherwise (docs/CLI.md).
             """
     )
