@@ -56,7 +56,8 @@ struct Dashboard {
             html += "<td>\(HTML.escape(id))\(account.enabled ? "" : " <span class=\"dim\">(not run)</span>")</td>"
             html += "<td class=\"\(state == .active ? "ok" : "bad")\">\(HTML.escape(state.rawValue))"
                 + (account.mark?.isTerminal == true ? " <code>\(HTML.escape(account.mark?.code ?? ""))</code>" : "") + "</td>"
-            html += "<td class=\"\(Self.healthClass(health))\">\(HTML.escape(health?.rawValue ?? "-"))</td>"
+            // No live health: this process does not run it (a standby's other process, a login awaited).
+            html += "<td class=\"\(Self.healthClass(health))\">\(HTML.escape(health?.rawValue ?? (snapshot.hasLiveHealth ? "not run here" : "-")))</td>"
             html += "<td class=\"\(ready?.ready == true ? "ok" : (ready == nil ? "dim" : "bad"))\">"
                 + (ready.map { $0.ready ? "yes" : "no" } ?? "-") + "</td>"
             html += "<td>\(account.summary?.homeDC.map(String.init) ?? "-")\(account.isLoggedIn ? "" : " <span class=\"warn\">not logged in</span>")</td>"
@@ -67,9 +68,12 @@ struct Dashboard {
         }
         html += "</table>"
         html += noticesList()
-        if !snapshot.sendCodeDeadlines.isEmpty {
+        // Only where a login waits: an account logged in since its code was asked for needs none.
+        let loggedIn = Set(snapshot.accounts.filter { $0.isLoggedIn && $0.mark?.isTerminal != true }.map(\.id))
+        let deadlines = snapshot.sendCodeDeadlines.filter { !loggedIn.contains($0.account) }
+        if !deadlines.isEmpty {
             html += "<p class=\"warn\">No login code may be requested before: "
-                + snapshot.sendCodeDeadlines.map { entry in
+                + deadlines.map { entry in
                     "\(HTML.escape(Redaction.masked(entry.account.rawValue))) until \(HTML.escape(ISOTime.string(entry.deadline)))"
                 }.joined(separator: "; ") + "</p>"
         }
@@ -156,7 +160,7 @@ struct Dashboard {
     }
 
     static let outcomeColors: [(JobHistoryEntry.Event, String)] = [
-        (.completed, "#2e7d32"), (.retried, "#f9a825"), (.deferred, "#6a5acd"), (.released, "#90a4ae"), (.rescued, "#ef6c00"),
+        (.completed, "#2e7d32"), (.retried, "#f9a825"), (.deferred, "#6a5acd"), (.released, "#90a4ae"), (.rescued, "#00838f"),
         (.dead, "#c62828"), (.cancelled, "#616161"),
     ]
 
@@ -207,7 +211,13 @@ struct Dashboard {
         svg += "<polyline class=\"depth\" points=\"\(points)\" fill=\"none\" stroke=\"#1565c0\" stroke-width=\"2\"/>"
         svg += "<text x=\"2\" y=\"\(Int(height + 15))\" font-size=\"11\">\(HTML.escape(ISOTime.string(UnixTime(seconds: start))))</text>"
         svg += "<text x=\"\(Int(width) - 2)\" y=\"\(Int(height + 15))\" font-size=\"11\" text-anchor=\"end\">now</text>"
-        svg += "<text x=\"4\" y=\"12\" font-size=\"11\" fill=\"#1565c0\">depth max \(maxDepth)</text></svg>"
+        svg += "<text x=\"4\" y=\"12\" font-size=\"11\" fill=\"#1565c0\">depth max \(maxDepth)</text>"
+        if counts.allSatisfy(\.isEmpty) {
+            // An empty chart reads like a broken one.
+            svg += "<text x=\"\(Int(width / 2))\" y=\"\(Int(height / 2))\" font-size=\"13\" text-anchor=\"middle\" fill=\"#757575\">"
+                + "no job changed state in the last \(Int(window / 60)) min</text>"
+        }
+        svg += "</svg>"
         var totals: [JobHistoryEntry.Event: Int] = [:]
         for entry in snapshot.history { totals[entry.event, default: 0] += 1 }
         let legend = "<p class=\"legend\">last \(Int(window / 60)) min: "
@@ -238,7 +248,8 @@ struct Dashboard {
             }
             if let live = account.live, let code = live.lastFailureCode, let at = live.lastFailure {
                 lines.append(ErrorLine(at: at, account: account.id.rawValue, code: code,
-                                       what: "last failed call (\(live.consecutiveFailures) in a row)" + (live.lastFailureSummary.map { ": \($0)" } ?? ""),
+                                       what: (live.consecutiveFailures > 0 ? "last failed call (\(live.consecutiveFailures) in a row)"
+                                           : "last failed call (calls have succeeded since)") + (live.lastFailureSummary.map { ": \($0)" } ?? ""),
                                        guidance: Self.guidance(forCode: code)))
             }
         }

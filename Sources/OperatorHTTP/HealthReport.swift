@@ -174,7 +174,9 @@ public struct HealthReport: Sendable, Codable, Equatable {
                 }
             } else if let now, let lease = account.lease, lease.expiresAt > now {
                 // Standing by: the process holding the lease serves it (and answers for it).
-            } else {
+            } else if reasons.isEmpty {
+                // Not when a reason above already says why nothing runs it (a login, a mark): one
+                // cause, said once.
                 add(Reason.notRunning, "not running in this process: its workers did not start, or stopped (a lease another process "
                     + "took, or one the store did not let be renewed: `tgsm run` takes that back by itself once the store answers); "
                     + "see the log and `tgsm check`")

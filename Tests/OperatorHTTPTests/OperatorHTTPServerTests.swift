@@ -32,7 +32,8 @@ import Workers
         #expect(phone.sessionState == "revoked")
         #expect(phone.code == "TGSM-AUTH-002")
         #expect(phone.reasons.contains { $0.contains("marked revoked") && $0.contains("SESSION_REVOKED") })
-        #expect(phone.reasons.contains { $0.contains("not running in this process") })
+        // Its mark says why nothing runs it; "not running in this process" would say it twice.
+        #expect(phone.reasonCodes == ["marked_revoked"], "\(phone.reasons)")
         #expect(!response.body.contains(Fixture.phoneDigits))
     }
 
@@ -138,6 +139,23 @@ import Workers
         }
         #expect(row(maskedTwin).contains(">yes</td>") && row(Fixture.maskedPhone).contains(">no</td>"), "\(page.body)")
         #expect(!metrics.body.contains(Fixture.phoneDigits) && !page.body.contains("70001112267"))
+    }
+
+    /// What the dashboard says of accounts this process does not run, and of send-code deadlines:
+    /// "not run here" rather than a bare "-" beside a revoked mark, and a deadline only for an
+    /// account that waits for a login (one logged in since its code needs none).
+    @Test func theDashboardSaysWhatItDoesNotRunAndOnlyTheDeadlinesALoginWaitsFor() async throws {
+        let fixture = try await Fixture.make()
+        defer { fixture.remove() }
+        let deadline = UnixTime(seconds: Fixture.now + 300)
+        try await fixture.store.setSendCodeDeadline(deadline, account: fixture.account, phoneKey: try await fixture.store.phoneKey(for: "15550001"))
+        try await fixture.store.setSendCodeDeadline(deadline, account: Fixture.phoneAccount, phoneKey: try await fixture.store.phoneKey(for: "15550002"))
+        let server = try fixture.server(OperatorHTTPConfiguration(port: 0, accounts: [fixture.account, Fixture.phoneAccount]),
+                                        live: { [fixture.account: HealthSnapshot(account: fixture.account, state: .healthy, consecutiveFailures: 0)] })
+        let page = try await withServer(server) { port in try await get(port, "/") }.body
+        let banner = page.components(separatedBy: "No login code may be requested before: ").dropFirst().first?.components(separatedBy: "</p>").first ?? ""
+        #expect(banner.contains(Fixture.maskedPhone) && !banner.contains(fixture.account.rawValue), "\(banner)")
+        #expect(page.contains(">not run here</td>"), "\(page)")
     }
 
     @Test func anAccountNotYetConnectedOrDownIsNotReady() async throws {
