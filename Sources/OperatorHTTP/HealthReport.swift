@@ -124,7 +124,8 @@ public struct HealthReport: Sendable, Codable, Equatable {
         func add(_ code: String, _ text: String) { reasons.append(Reason(code: code, text: text)) }
         if account.summary == nil {
             add(Reason.noSession, "the store has no session for this account: import one (`tgsm session import`) or log in (`tgsm auth`)")
-        } else if !account.isLoggedIn {
+        } else if !account.isLoggedIn, account.mark?.isTerminal != true {
+            // A mark (below) says the same with its cause and steps.
             add(Reason.notLoggedIn, "the session is not logged in on any DC: log in (`tgsm auth`)")
         }
         if let mark = account.mark, mark.isTerminal {
