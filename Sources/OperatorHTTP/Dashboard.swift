@@ -134,7 +134,7 @@ struct Dashboard {
             let from = percent(wait.recordedAt.seconds), to = percent(wait.until.seconds)
             let remaining = wait.until - snapshot.now
             html += "<div class=\"lane flood\" data-account=\"\(HTML.escape(account))\" data-method=\"\(HTML.escape(wait.method))\">"
-                + "<div class=\"lane-label\">\(HTML.escape(label))</div><div class=\"track\">"
+                + "<div class=\"lane-label\" title=\"\(HTML.escape(label))\">\(HTML.escape(label))</div><div class=\"track\">"
                 + "<div class=\"now\" style=\"left:\(Self.fixed(nowAt))%\"></div>"
                 + "<div class=\"bar \(HTML.escape(wait.kind.rawValue))\" style=\"left:\(Self.fixed(from))%;width:\(Self.fixed(max(0.5, to - from)))%\" "
                 + "title=\"\(HTML.escape(wait.kind.rawValue)) until \(HTML.escape(ISOTime.string(wait.until)))\"></div></div>"
@@ -310,7 +310,7 @@ struct Dashboard {
 
     static let style = """
         body{font:14px/1.4 system-ui,sans-serif;margin:16px;color:#222}header{display:flex;gap:12px;align-items:baseline}
-        h1{margin:0;font-size:20px}h2{font-size:16px;margin:18px 0 6px}table{border-collapse:collapse}
+        h1{margin:0;font-size:20px}h2{font-size:16px;margin:18px 0 6px}table{border-collapse:collapse}section{overflow-x:auto}
         td,th{border:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top}th{background:#f3f3f3}
         .ok{color:#2e7d32;font-weight:600}.bad{color:#c62828;font-weight:600}.warn{color:#b26a00}.dim{color:#888}
         .timeline{max-width:1100px}.axis{position:relative;height:18px;margin-left:260px;margin-right:260px;font-size:11px;color:#666}
