@@ -4,6 +4,7 @@ import MTProtoCrypto
 import MTProtoNIO
 import SessionManager
 import Testing
+import TL
 
 @Suite struct SessionValidatorTests {
     private static func loggedIn() throws -> InMemorySessionStorage {
@@ -55,6 +56,21 @@ import Testing
                                           clock: TestClock()).validate()
         guard case .unauthorized(let lostCause) = lost else { Issue.record("\(lost)"); return }
         #expect(!lostCause.hasPrefix(AccountStatus.noLoginFinished))
+    }
+
+    /// A DC or proxy that never lets a connection up: the check ends at its bound as "network down",
+    /// whatever the connection's own reconnect budget and the retries below would have waited (a
+    /// start-up, `tgsm auth` and /health coming up waited over 30 s for them).
+    @Test func aCheckThatGetsNoAnswerEndsAtItsBoundAsNetworkDown() async throws {
+        struct Unanswered: TelegramInvoking {
+            func invoke<Request: TLFunction>(_ request: Request, options: InvokeOptions) async throws(TelegramError) -> Request.Result {
+                do { try await Task.sleep(for: .seconds(3600)) } catch { throw .cancelled(method: Request.tlName, delivery: .notSent) }
+                throw .cancelled(method: Request.tlName, delivery: .notSent)
+            }
+        }
+        let verdict = await SessionValidator(account: "alice", invoker: Unanswered(), clock: TestClock(), timeout: 0.2).validate()
+        guard case .networkDown(let code, let reason) = verdict else { Issue.record("\(verdict)"); return }
+        #expect(code == "TGSM-NET-001" && reason.contains("no connection was made in time"), "\(reason)")
     }
 
     @Test func aMarkedAccountIsClassifiedByItsMarkWithoutTheNetwork() async throws {

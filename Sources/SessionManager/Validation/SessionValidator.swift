@@ -49,6 +49,14 @@ public enum SessionVerdict: Sendable, Hashable {
 /// account's stack, classified. It never calls an auth.* method, so it can never make Telegram
 /// send a login code, whatever the session's state; a session without a logged-in key in the
 /// store is classified without touching the network at all.
+/// How the check's call and its bound raced.
+private enum CheckOutcome: Sendable {
+    case answered
+    case failed(TelegramError)
+    case timedOut
+    case cancelled
+}
+
 public struct SessionValidator: Sendable {
     /// The one call a check makes: a flood wait on it (and only on it) holds a check back.
     public static let checkMethod = Api.functions.updates.GetState.tlName
@@ -88,12 +96,38 @@ public struct SessionValidator: Sendable {
             }
         }
         let started = clock.now()
-        do throws(TelegramError) {
-            _ = try await invoker.invoke(Api.functions.updates.GetState(), options: InvokeOptions(timeout: timeout, isIdempotent: true))
+        let (invoker, timeout) = (self.invoker, self.timeout)
+        // The whole check, connecting and retries included, within `timeout` (of the process's own
+        // time: a test clock that jumps when slept on would end it at once): with the DC or the
+        // proxy unreachable, the connection's own budget and a retry took over 30 s, which a
+        // start-up (and `tgsm auth`, and `/health` coming up) waited for.
+        let outcome: CheckOutcome
+        do {
+            outcome = try await withBound(seconds: timeout, "the check") {
+                do throws(TelegramError) {
+                    _ = try await invoker.invoke(Api.functions.updates.GetState(), options: InvokeOptions(timeout: timeout, isIdempotent: true))
+                    return CheckOutcome.answered
+                } catch {
+                    return CheckOutcome.failed(error)
+                }
+            }
+        } catch is BoundExceeded {
+            outcome = .timedOut
+        } catch {
+            outcome = .cancelled
+        }
+        switch outcome {
+        case .answered:
             health?.recordPing(rtt: clock.now() - started)
             return .valid(userID: userID)
-        } catch {
+        case .failed(let error):
             return Self.verdict(for: error.guidance(account: account), now: clock.now())
+        case .cancelled:
+            return .failed(code: SessionManagerError(.cancelled(account: account, method: Api.functions.updates.GetState.tlName)).code)
+        case .timedOut:
+            let code = SessionManagerError(.connectionFailed(account: account, dc: 0, attempts: 0, reason: "")).code
+            return .networkDown(code: code, reason: "no answer within \(Int(timeout)) s: no connection was made in time (the network, the DC "
+                + "or the proxy is down or slow)")
         }
     }
 

@@ -318,7 +318,9 @@ struct RunCommand: AsyncParsableCommand {
         let standingBy = (unreachable.isEmpty ? "" : "; not connected yet (trying again): \(unreachable.map(\.rawValue).joined(separator: ", "))")
             + (waiting.isEmpty ? "" : "; standing by: \(waiting.map(\.rawValue).joined(separator: ", "))")
             + (marked.isEmpty ? "" : "; waiting for a login: \(marked.map(\.rawValue).joined(separator: ", "))")
-        let readyLine = "tgsm run: ready: \(running.isEmpty ? "no account yet" : running.map(\.rawValue).joined(separator: ", "))\(standingBy) (SIGTERM or Ctrl-C stops)"
+        let connected = running.filter { !unreachable.contains($0) }
+        let readyLine = "tgsm run: ready: \(connected.isEmpty ? (running.isEmpty ? "no account yet" : "no account connected yet") : connected.map(\.rawValue).joined(separator: ", "))"
+            + "\(standingBy) (SIGTERM or Ctrl-C stops)"
         // Ready once /health answers: a supervisor that probes it at "ready" must not meet a port
         // still unbound, and a bind that fails (the port taken since the pre-check) ends the run
         // without a "ready" said first.
