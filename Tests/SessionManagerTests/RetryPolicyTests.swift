@@ -65,6 +65,18 @@ import Testing
         #expect(client.count("messages.sendMessage") == 1)
     }
 
+    /// A caller with a deadline of its own (the session check) gets the first failure with its
+    /// reason: a retry would run into that deadline and hide why (a proxy that refused the password).
+    @Test func aCallThatMayNotBeRetriedEndsAtItsFirstFailure() async throws {
+        let clock = TestClock()
+        let client = ScriptedInvoker()
+        let refused = TelegramError.connectionFailed(dc: 1, attempts: 6, reason: "the SOCKS5 proxy rejected the username and password", delivery: .notSent)
+        client.script("help.getNearestDc", .failure(refused), .failure(refused))
+        let invoker = client.wrapped(in: [RetryMiddleware(account: "alice", policy: policy, clock: clock, random: SeededRandomSource(seed: 1), logger: quietLogger)])
+        #expect(await failure(invoker, nearest, options: InvokeOptions(isIdempotent: true, mayRetry: false))?.description == refused.description)
+        #expect(client.count("help.getNearestDc") == 1 && clock.sleeps.isEmpty)
+    }
+
     @Test func attemptsAreLimited() async throws {
         let clock = TestClock()
         let client = ScriptedInvoker()

@@ -34,12 +34,18 @@ public struct InvokeOptions: Sendable, Hashable {
     /// no call of the same scope (see `TelegramError.floodWaitHeld`). Nil: the method, which is how
     /// Telegram applies FLOOD_WAIT; a ledger that keeps waits per chat names the chat too.
     public var floodScope: String?
+    /// Whether a retry middleware may repeat the call after a failure it would retry. A caller with
+    /// a deadline of its own (the session check) says no: it gets the first failure, with its reason
+    /// (a proxy that refused the password), rather than its deadline in the middle of a retry.
+    public var mayRetry: Bool
 
-    public init(dc: Int? = nil, timeout: Double? = nil, followsMigrations: Bool = true, isIdempotent: Bool = false, floodScope: String? = nil) {
+    public init(dc: Int? = nil, timeout: Double? = nil, followsMigrations: Bool = true, isIdempotent: Bool = false, floodScope: String? = nil,
+                mayRetry: Bool = true) {
         self.dc = dc
         self.timeout = timeout
         self.followsMigrations = followsMigrations
         self.isIdempotent = isIdempotent
         self.floodScope = floodScope
+        self.mayRetry = mayRetry
     }
 }

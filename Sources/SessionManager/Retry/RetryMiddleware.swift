@@ -34,7 +34,7 @@ public struct RetryMiddleware: InvocationMiddleware {
                 do {
                     return try await next.invoke(request, options: options)
                 } catch {
-                    guard attempt < settings.policy.maximumAttempts else { throw error }
+                    guard options.mayRetry, attempt < settings.policy.maximumAttempts else { throw error }
                     let delay: Double
                     switch settings.policy.classify(error, idempotent: options.isIdempotent) {
                     case .giveUp: throw error

@@ -105,7 +105,8 @@ public struct SessionValidator: Sendable {
         do {
             outcome = try await withBound(seconds: timeout, "the check") {
                 do throws(TelegramError) {
-                    _ = try await invoker.invoke(Api.functions.updates.GetState(), options: InvokeOptions(timeout: timeout, isIdempotent: true))
+                    _ = try await invoker.invoke(Api.functions.updates.GetState(),
+                                                 options: InvokeOptions(timeout: timeout, isIdempotent: true, mayRetry: false))
                     return CheckOutcome.answered
                 } catch {
                     return CheckOutcome.failed(error)
