@@ -253,6 +253,8 @@ public final class PostgresDatabase: Sendable {
             return "\(error.code)"
         }
         if let error = error as? PostgresStoreError { return error.description }
+        // A shutdown cancels the work in flight: not a failure of the database ("CancellationError()").
+        if error is CancellationError { return "cancelled before it finished (the process is stopping)" }
         return "\(error)"
     }
 }

@@ -83,6 +83,11 @@ import Testing
     /// A login the server refuses, a database it lacks, a port nobody listens on: said at once in
     /// the server's (or the system's) words. Before: the pool retried in silence and the first query
     /// ran into its 30 s bound, "no answer within 30.0 s".
+    /// A shutdown's cancelled write read as "the job queue's database failed (CancellationError())".
+    @Test func aCancelledOperationIsNotCalledADatabaseFailure() {
+        #expect(PostgresDatabase.describe(CancellationError()) == "cancelled before it finished (the process is stopping)")
+    }
+
     @Test func aServerThatRefusesTheLoginSaysWhyAtOnce() async throws {
         let server = try ScratchPostgresDatabase.serverURL()
         var wrongUser = try #require(URLComponents(string: server))
