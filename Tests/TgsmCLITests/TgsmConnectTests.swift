@@ -1401,6 +1401,10 @@ import Workers
         let before = proxy.log().components(separatedBy: "connected to").count
         let run = try setup.terminal(["run", "--no-http", "--grace-period", "5", "--account", "alice"])
         #expect(try await Self.completesAMeJob(setup, account: "alice") == "completed")
+        // A login refused because the account is running (exit 6) leaves its proxy as it was.
+        let refused = try await setup.cli.run(["auth", "--account", "alice", "--proxy", "socks5://127.0.0.1:9"])
+        #expect(refused.status == 6, "\(refused.stderr)")
+        #expect(try await setup.cli.run(["session", "proxy", "--account", "alice"]).stdout.contains("as tgsm"))
         run.signal(SIGTERM)
         #expect(try await run.status() == 0, "\(run.output)")
         #expect(proxy.log().components(separatedBy: "connected to").count > before, "tgsm run did not connect through the proxy")

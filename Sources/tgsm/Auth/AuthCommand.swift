@@ -83,7 +83,10 @@ struct AuthCommand: AsyncParsableCommand {
         let clock = global.movingClock()
         let accountID = AccountID(account)
         try await dropADestroyedKey(store: store, account: accountID, now: clock.now())
-        if let proxy {
+        // Not under a live holder: the start below refuses then (exit 6), and the account's proxy
+        // must not change by a login that did not happen.
+        let heldElsewhere = (try? await store.currentLease(account: accountID)).flatMap { $0 }.map { LeaseView($0, now: clock.now()).isLive } ?? false
+        if let proxy, !heldElsewhere {
             do { try await store.setProxy(try SessionProxyCommand.parse(proxy, option: "--proxy"), account: accountID) } catch let error as SessionStoreError {
                 throw CLIFailure(error)
             }
