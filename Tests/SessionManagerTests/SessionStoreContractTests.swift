@@ -398,9 +398,16 @@ import Testing
             #expect(try await reopened.proxy(account: "alice") == nil)
             try await reopened.shutDown()
 
-            for bad in ["", "socks5://:1080", "socks5://host", "ftp://host:21", "tg://proxy?server=h&port=0&secret=ab", "https://t.me/proxy?server=h&port=443"] {
+            for bad in ["", "socks5://:1080", "socks5://host", "ftp://host:21", "tg://proxy?server=h&port=0&secret=ab", "https://t.me/proxy?server=h&port=443",
+                        // a password without its user (it was dropped without a word), a path or a query
+                        "socks5://:pw@host:1080", "socks5://host:1080/path", "socks5://host:1080?x=1"] {
                 #expect(throws: SessionStoreError.self, "\(bad)") { try ProxySetting(bad) }
             }
+            // An IPv6 literal reaches the resolver without its brackets (they made every connect fail).
+            let six = try ProxySetting("socks5://[::1]:1080")
+            let sixClient = try six.clientProxy()
+            #expect(six.host == "::1" && six.address == "[::1]:1080" && "\(sixClient)" == "SOCKS5 proxy [::1]:1080")
+            #expect(try ProxySetting("tg://proxy?server=[2001:db8::1]&port=443&secret=0123456789abcdef0123456789abcdef").host == "2001:db8::1")
         }
     }
 

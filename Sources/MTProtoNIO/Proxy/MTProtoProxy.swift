@@ -41,7 +41,7 @@ public struct SOCKS5Proxy: Sendable, Hashable, CustomStringConvertible {
 
     /// Never shows the password.
     public var description: String {
-        "SOCKS5 proxy \(host):\(port)" + (credentials.map { " as \($0.username)" } ?? "")
+        "SOCKS5 proxy \(ProxyAddress.text(host, port))" + (credentials.map { " as \($0.username)" } ?? "")
     }
 }
 
@@ -59,9 +59,9 @@ public struct MTProxy: Sendable, Hashable, CustomStringConvertible {
     /// Never shows the secret.
     public var description: String {
         switch secret.mode {
-        case .plain: "MTProxy \(host):\(port)"
-        case .paddedIntermediate: "MTProxy \(host):\(port) (dd: padded intermediate)"
-        case .fakeTLS(let domain): "MTProxy \(host):\(port) (ee: fake TLS as \(domain))"
+        case .plain: "MTProxy \(ProxyAddress.text(host, port))"
+        case .paddedIntermediate: "MTProxy \(ProxyAddress.text(host, port)) (dd: padded intermediate)"
+        case .fakeTLS(let domain): "MTProxy \(ProxyAddress.text(host, port)) (ee: fake TLS as \(domain))"
         }
     }
 }
@@ -162,4 +162,9 @@ public enum MTProxySecretError: Error, Sendable, Hashable, CustomStringConvertib
             "the fake-TLS (ee) MTProxy secret names no valid domain after its 16 key bytes: copy the whole secret from the proxy link."
         }
     }
+}
+
+/// HOST:PORT as people write it: an IPv6 host in brackets ([::1]:1080).
+enum ProxyAddress {
+    static func text(_ host: String, _ port: Int) -> String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 }

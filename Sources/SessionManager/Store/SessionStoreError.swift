@@ -77,7 +77,7 @@ public enum SessionStoreError: Error, Sendable, Equatable, CustomStringConvertib
             "the stored \(what) of \(account) failed its integrity check; it was not used. Restore the newest backup "
                 + "(reopening the store does so when the file is damaged) or log the account in again."
         case .invalidProxy(let reason):
-            "the proxy link is not usable: \(reason)."
+            "the proxy link is not usable: \(reason)" + (reason.hasSuffix(".") ? "" : ".")
         case .backupFailed(let reason):
             "a backup of the session store failed: \(reason). The store itself is intact; check free space and "
                 + "permissions of the backup directory."

@@ -86,7 +86,7 @@ struct AccountView: Codable {
             let lease = try await store.currentLease(account: account)
             let mark = try await store.status(of: account)
             var view = AccountView(account: account, summary: summary, lease: lease, mark: mark, now: now)
-            do { view.proxy = try await store.proxy(account: account).map { "\($0.kind.rawValue) \($0.host):\($0.port)" } } catch {
+            do { view.proxy = try await store.proxy(account: account).map { "\($0.kind.rawValue) \($0.address)" } } catch {
                 if case .encryptionKeyRequired = error { view.proxy = "sealed" } else { view.proxy = "unreadable" }
             }
             return view
