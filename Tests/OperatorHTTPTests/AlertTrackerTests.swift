@@ -85,6 +85,20 @@ import Workers
         // The process stops running it (no live health): one more reason, not a second page.
         #expect(try await look(fixture, &tracker, at: 86_500, accounts: [phone], live: [:]).isEmpty)
 
+        // Not connected yet, then down: one outage, one warning, in this process and after a restart.
+        var outage = AlertTracker(policy: .init(holdOff: 10), host: "host-a", holder: Self.me)
+        let notYet = [fixture.account: HealthSnapshot(account: fixture.account, state: .degraded, lastFailureCode: "TGSM-NET-001", consecutiveFailures: 1)]
+        let downNow = [fixture.account: HealthSnapshot(account: fixture.account, state: .down, lastFailureCode: "TGSM-NET-001", consecutiveFailures: 5)]
+        #expect(try await look(fixture, &outage, at: 0, accounts: [fixture.account], live: notYet).isEmpty)
+        let first = try await look(fixture, &outage, at: 10, accounts: [fixture.account], live: notYet)
+        #expect(first.first?.codes == ["not_connected"], "\(first)")
+        #expect(try await look(fixture, &outage, at: 40, accounts: [fixture.account], live: downNow).isEmpty, "the same outage")
+        var memory: [String: UnixTime] = [:]
+        for key in first.flatMap(\.memoryKeys) { memory[key] = UnixTime(seconds: Fixture.now + 10) }
+        var restarted = AlertTracker(policy: .init(holdOff: 10), host: "host-a", holder: Self.me, remembered: memory)
+        #expect(try await look(fixture, &restarted, at: 50, accounts: [fixture.account], live: downNow).isEmpty)
+        #expect(try await look(fixture, &restarted, at: 70, accounts: [fixture.account], live: downNow).isEmpty, "said before the restart")
+
         // Down (a warning after the hold-off), then logged out: said at once, as needing a person.
         let account = fixture.account
         var escalating = AlertTracker(policy: .init(holdOff: 60), host: "host-a", holder: Self.me)

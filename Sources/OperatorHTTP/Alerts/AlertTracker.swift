@@ -11,10 +11,10 @@ import Workers
 /// - An account that is not ready (`HealthReport.reasons`) is reported at once when a person must
 ///   act (logged out, marked, frozen, stopped), and after `holdOff` when it may pass by itself
 ///   (down, not connected yet, not running here after a store outage): a network blip, a store
-///   stall or a start-up is not an alert. Once "needs a person" was said, more reasons for it are
-///   not said again (they are in `/health`) until it is ready again; a condition that only waited
-///   is said again when it grows or comes to need a person. After "ready again", the next
-///   condition is a new one, said as such.
+///   stall or a start-up is not an alert. Each incident is said once: more reasons for it (a mark
+///   after "needs a person", "down" after "not connected yet") are in `/health`, not a second
+///   alert, until it is ready again; a condition that only waited and comes to need a person is
+///   said again. After "ready again", the next condition is a new one, said as such.
 /// - Service notifications that need a person (`NoticeAdvice`): each once.
 /// - Flood waits of `longFloodWait` or more: each once (the method goes on working after it).
 /// - Dead-lettered jobs: each once, with its account and error, from the queue's history
@@ -232,10 +232,12 @@ public struct AlertTracker: Sendable {
         }
         let needsAPerson = reasons.contains(where: \.needsAPerson)
         let due = needsAPerson || now.seconds - condition.since.seconds >= policy.holdOff
-        // "Needs a person" once said stays said: a reason added to it (a mark after the failed
-        // login that caused it, the process no longer running it) is detail, not a second page.
+        // Said once per incident: "needs a person" stays said (a reason added to it, a mark after
+        // the failed login that caused it, is detail, not a second page), and so does "cannot
+        // work" (not connected yet, then down: one outage), across restarts too. A condition that
+        // only waited and comes to need a person is said again.
         let grew = needsAPerson ? !condition.reportedCodes.contains(where: HealthReport.Reason.needsAPerson)
-            : !codes.isSubset(of: condition.reportedCodes)
+            : condition.reportedCodes.isEmpty
         let reminder = policy.repeatAfter > 0 && condition.reportedAt.map { now.seconds - $0.seconds >= policy.repeatAfter } == true
         guard due, grew || reminder else {
             conditions[account.id] = condition
