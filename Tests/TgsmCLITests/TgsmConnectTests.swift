@@ -1409,6 +1409,15 @@ import Workers
         #expect(try await run.status() == 0, "\(run.output)")
         #expect(proxy.log().components(separatedBy: "connected to").count > before, "tgsm run did not connect through the proxy")
 
+        // Trying a proxy that refuses the account leaves the working one: the login said why, in
+        // the proxy's words, and put the old link back.
+        let tried = try await setup.cli.run(["auth", "--account", "alice", "--proxy", "socks5://tgsm:wrong@127.0.0.1:\(proxy.port)"])
+        #expect(tried.status == 1 && tried.stderr.contains("rejected the username and password") && tried.stderr.contains("its proxy was left as it was"),
+                "\(tried.stderr)")
+        let stillWorks = try await setup.cli.run(["auth", "--account", "alice"])
+        #expect(stillWorks.status == 10, "the kept link (its right password) still reaches the servers: \(stillWorks.stderr)")
+        #expect(!tried.stderr.contains("wrong@"))
+
         let cleared = try await setup.cli.run(["session", "proxy", "--account", "alice", "--clear"])
         #expect(cleared.status == 0 && cleared.stdout.contains("alice connects directly"), "\(cleared.stdout) \(cleared.stderr)")
         for output in [set.stdout, set.stderr, listed.stdout, check.stdout, shown.stdout, bob.stdout, bob.stderr, bobsProxy.stdout, run.output] {

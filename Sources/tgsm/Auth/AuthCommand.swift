@@ -86,12 +86,40 @@ struct AuthCommand: AsyncParsableCommand {
         // Not under a live holder: the start below refuses then (exit 6), and the account's proxy
         // must not change by a login that did not happen.
         let heldElsewhere = (try? await store.currentLease(account: accountID)).flatMap { $0 }.map { LeaseView($0, now: clock.now()).isLive } ?? false
+        // The proxy it had, when --proxy replaced it: put back when the servers could not be reached
+        // through the new one (a failed try must not leave a working account on a proxy that is not).
+        var replaced: ProxySetting??
         if let proxy, !heldElsewhere {
-            do { try await store.setProxy(try SessionProxyCommand.parse(proxy, option: "--proxy"), account: accountID) } catch let error as SessionStoreError {
+            do {
+                let before = try await store.proxy(account: accountID)
+                let setting = try SessionProxyCommand.parse(proxy, option: "--proxy")
+                try await store.setProxy(setting, account: accountID)
+                if before != setting { replaced = .some(before) }
+            } catch let error as SessionStoreError {
                 throw CLIFailure(error)
             }
         }
         let route = (try? await store.proxy(account: accountID)).flatMap { $0.map(SessionProxyCommand.name) }
+        var reached = false
+        do {
+            try await logIn(accountID, store: store, location: location, resolved: resolved, route: route, clock: clock, logger: logger, reached: &reached)
+            if replaced != nil, let route { Terminal.standard.errorLine("\(account): connects through its \(route) from now on") }
+        } catch {
+            if case .some(let before) = replaced {
+                if !reached, (try? await store.setProxy(before, account: accountID)) != nil {
+                    Terminal.standard.errorLine("\(account): its proxy was left as it was (\(before.map(SessionProxyCommand.name) ?? "none")): the servers "
+                        + "could not be reached through the new one. `tgsm session proxy --account \(account) --set -` keeps a proxy without a login.")
+                } else if reached, let route {
+                    Terminal.standard.errorLine("\(account): connects through its \(route) from now on (the servers answered through it)")
+                }
+            }
+            throw error
+        }
+    }
+
+    /// `reached`: whether the servers answered (through the account's proxy, when it has one).
+    private func logIn(_ accountID: AccountID, store: any SessionStore, location: String, resolved: ConnectionOptions.Resolved, route: String?,
+                       clock: some TelegramClock, logger: Logger, reached: inout Bool) async throws {
         let runtime = AccountRuntime(account: accountID, store: store, client: resolved.clientConfiguration,
                                      configuration: AccountRuntimeConfiguration(stack: SessionStack.Configuration(rateGate: resolved.rateGate),
                                                                                 keepAlive: nil, remembersPeers: true, stopsOnTerminal: false),
@@ -102,6 +130,8 @@ struct AuthCommand: AsyncParsableCommand {
         } catch {
             throw Runtimes.failure(error, account: accountID)
         }
+        // No session to check (a first login) says nothing yet; the login's first answer will.
+        if let verdict { if case .networkDown = verdict {} else { reached = true } }
         do {
             try await checkNoValidSession(verdict, route: route)
             let user = try await logIn(runtime: runtime, credentials: resolved, verdict: verdict, clock: clock)
@@ -115,6 +145,10 @@ struct AuthCommand: AsyncParsableCommand {
             }
             Terminal.standard.line("The session is stored in \(location)\(global.postgresURL == nil ? " (mode 0600)" : ""); `tgsm run` runs it.")
         } catch {
+            // Any answer of the servers (a code sent, a wrong code refused) went through the proxy.
+            if let health = await runtime.health, health.snapshot.lastSuccess != nil || health.snapshot.lastFailureCode?.hasPrefix("TGSM-NET") == false {
+                reached = true
+            }
             await runtime.stop()
             throw error
         }
