@@ -207,6 +207,26 @@ final class ProxyProcess: Sendable {
         await cluster.shutdown()
     }
 
+    /// An MTProxy given another secret just closes the connection: the client's failure names the
+    /// proxy and the likely cause (it read "closed by the server", which sent people to the DC).
+    @Test func aClientWhoseMTProxyClosesItsConnectionsNamesTheProxy() async throws {
+        let cluster = try await Cluster.start(dcCount: 1)
+        let dcs = cluster.dc.table.dcs.map { (id: $0.id, host: $0.host, port: $0.port) }
+        let proxy = try await ProxyProcess.mtproxy(secret: Self.secret, domain: Self.domain, dcs: dcs)
+        var configuration = cluster.configuration()
+        configuration.proxy = .mtproxy(MTProxy(host: "127.0.0.1", port: proxy.port, secret: try MTProxySecret(key: Array(repeating: 0x42, count: 16), mode: .plain)))
+        configuration.reconnect = ReconnectPolicy(initialDelay: 0, maximumDelay: 0, maximumAttempts: 1)
+        let client = TelegramClient(configuration: configuration, storage: InMemorySessionStorage(), clock: SystemClock(),
+                                    logger: Logger(label: "client") { _ in SwiftLogNoOpLogHandler() })
+        await #expect { _ = try await client.invoke(Api.functions.help.GetNearestDc()) } throws: { error in
+            "\(error)".contains("closed by the MTProxy 127.0.0.1:\(proxy.port) (it closes connections made with a wrong secret)")
+                || { Issue.record("\(error)"); return false }()
+        }
+        await client.close()
+        proxy.stop()
+        await cluster.shutdown()
+    }
+
     @Test func aFakeTLSProxyWithAnotherSecretIsRefusedTyped() async throws {
         let cluster = try await Cluster.start(dcCount: 1)
         let dcs = cluster.dc.table.dcs.map { (id: $0.id, host: $0.host, port: $0.port) }

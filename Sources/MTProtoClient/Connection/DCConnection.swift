@@ -308,7 +308,12 @@ extension DCConnection {
                         let sync = channel.pipeline.syncOperations
                         readyBox.value = try sync.addMTProtoClientHandlers(
                             route: route, targetHost: address.host, targetPort: address.port, configuration: configuration)
-                        try sync.addHandler(LinkHandler(core: bound, generation: generation))
+                        // A proxy that drops a connection is named: an MTProxy closes one made with a wrong secret.
+                        let closedBy = route.proxy.map { proxy in
+                            if case .mtproxy = proxy { "closed by the \(proxy) (it closes connections made with a wrong secret)" }
+                            else { "closed by the \(proxy) or the DC behind it" }
+                        } ?? "closed by the server"
+                        try sync.addHandler(LinkHandler(core: bound, generation: generation, closedBy: closedBy))
                     }
                 }
                 .connect(host: socketHost, port: socketPort)
@@ -334,7 +339,7 @@ extension DCConnection {
                             case .success: core.linkUp(generation)
                             case .failure(let error):
                                 // The reason first: the close ends the link at once, as "closed by the server".
-                                core.linkEnded(generation, reason: "\(error)")
+                                core.linkEnded(generation, reason: "\(error)" + (route.proxy.map { " [\($0)]" } ?? ""))
                                 channel.close(promise: nil)
                             }
                         }
@@ -368,11 +373,12 @@ extension DCConnection {
 
         private let core: NIOLoopBound<Core>
         private let generation: Int
-        private var reason = "closed by the server"
+        private var reason: String
 
-        init(core: NIOLoopBound<Core>, generation: Int) {
+        init(core: NIOLoopBound<Core>, generation: Int, closedBy: String) {
             self.core = core
             self.generation = generation
+            self.reason = closedBy
         }
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {

@@ -34,6 +34,9 @@ public enum ProxyError: Error, Sendable, Hashable, CustomStringConvertible {
         case .fakeTLSBadSignature:
             "the fake-TLS MTProxy's answer is not signed with the configured secret: the secret is wrong, or something "
                 + "other than the MTProxy answered (a real TLS server of the masked domain); check the secret."
+        case .closedDuringHandshake(let proxy) where proxy.hasPrefix("SOCKS5"):
+            "the \(proxy) closed the connection during its handshake: what answers at that address is not a SOCKS5 proxy "
+                + "(an MTProxy?), or it refused this client; check the proxy's address, port and type."
         case .closedDuringHandshake(let proxy):
             "the \(proxy) closed the connection during its handshake: it refused this client (wrong secret, wrong "
                 + "transport for its secret, rate limits); check the proxy settings."
