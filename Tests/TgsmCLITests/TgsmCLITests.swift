@@ -99,6 +99,13 @@ import Workers
         let shown = try await cli.run(["session", "proxy", "--account", "two"])
         #expect(shown.stdout == "two connects through MTProxy mtproxy.example:443 (dd: padded intermediate)\n", "\(shown.stdout)")
         #expect(!imported.stdout.contains("p4ss") && !listed.stdout.contains("p4ss"))
+        #expect(imported.stdout.contains("one connects through its SOCKS5 proxy proxy.example:1080 as u"), "\(imported.stdout)")
+        // No session format has room for a proxy: the export says so.
+        let exported = try await cli.run(["session", "export", "--account", "one", "--format", "telethon-file", "--output", root + "/one.session"])
+        #expect(exported.status == 0 && exported.stderr.contains("connects through its SOCKS5 proxy proxy.example:1080"), "\(exported.stderr)")
+        // The same link again changes nothing, and says so.
+        let again = try await cli.run(["session", "proxy", "--account", "one", "--set", "socks5://u:p4ss@proxy.example:1080", "--json"])
+        #expect(again.stdout.contains("\"change\" : \"unchanged\""), "\(again.stdout)")
     }
 
     /// What people moving from Telethon get wrong: one session imported into two accounts (both

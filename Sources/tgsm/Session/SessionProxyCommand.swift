@@ -89,7 +89,7 @@ struct SessionProxyCommand: AsyncParsableCommand {
         if link == nil && !clear {
             guard isKnown else {
                 throw CLIFailure(.notFound, "the store has no account \(account.rawValue)"
-                    + (known.isEmpty ? "" : "; known: \(known.map(\.rawValue).joined(separator: ", ")))")
+                    + (known.isEmpty ? "" : " (known: \(known.map(\.rawValue).joined(separator: ", ")))")
                     + ". To put a new one in through a proxy: `tgsm session proxy --account \(account.rawValue) --set LINK`, then `tgsm auth`.")
             }
             change = "unchanged"
@@ -98,8 +98,11 @@ struct SessionProxyCommand: AsyncParsableCommand {
                 guard !clear else { throw CLIFailure(.notFound, "the store has no account \(account.rawValue): there is no proxy to clear") }
                 do { try AccountName.check(account.rawValue) } catch { throw CLIFailure(.usage, error.message) }
             }
+            let before: ProxySetting?
+            do { before = isKnown ? try await store.proxy(account: account) : nil } catch { throw Self.failure(error, "the proxy of \(account.rawValue) could not be read") }
             do { try await store.setProxy(setting, account: account) } catch { throw Self.failure(error, "the proxy of \(account.rawValue) could not be stored") }
-            change = clear ? "cleared" : "set"
+            // The same link again is no change (a password changed is one, though the shown name stays).
+            change = before == setting ? "unchanged" : clear ? "cleared" : "set"
         }
         let stored: ProxySetting?
         do { stored = try await store.proxy(account: account) } catch { throw Self.failure(error, "the proxy of \(account.rawValue) could not be read") }

@@ -136,6 +136,9 @@ struct SessionImportCommand: AsyncParsableCommand {
         terminal.line("\(terminal.paint("imported", .green)) \(format) into \(account): DC \(session.dc), user "
             + "\(session.userID.map(String.init) ?? "unknown"), key id \(keyID)")
         if let cleared { terminal.line("  the account's mark \(cleared) was cleared: the imported key is a new login") }
+        if let proxy, let setting = try? SessionProxyCommand.parse(proxy, option: "--proxy") {
+            terminal.line("  \(account) connects through its \(SessionProxyCommand.name(setting))")
+        }
         if let was = forgotPeersOf {
             terminal.line("  the account's cached peers were dropped: they were user \(was)'s, and this session does not say its user "
                 + "(its access hashes would be another user's if it is not \(was))")
@@ -329,6 +332,11 @@ struct SessionExportCommand: AsyncParsableCommand {
             }
             // A session file carries the library's peer cache too; a string has no room for it.
             if !format.isString { peers = try await store.peers(account: AccountID(account)) }
+            // No session format has room for a proxy: the library would connect from this host's address.
+            if let proxy = try? await store.proxy(account: AccountID(account)) {
+                Terminal.standard.warning("account \(account) connects through its \(SessionProxyCommand.name(proxy)); the exported session carries "
+                    + "no proxy, so give the library the same one (Telethon: proxy=…, Pyrogram: proxy=…), or it connects directly.")
+            }
         } catch let failure as CLIFailure {
             await close()
             throw failure
