@@ -102,7 +102,7 @@ struct AuthCommand: AsyncParsableCommand {
         let route = (try? await store.proxy(account: accountID)).flatMap { $0.map(SessionProxyCommand.name) }
         var reached = false
         do {
-            try await logIn(accountID, store: store, location: location, resolved: resolved, route: route, clock: clock, logger: logger, reached: &reached)
+            try await checkThenLogIn(accountID, store: store, location: location, resolved: resolved, route: route, clock: clock, logger: logger, reached: &reached)
             if replaced != nil, let route { Terminal.standard.errorLine("\(account): connects through its \(route) from now on") }
         } catch {
             if case .some(let before) = replaced {
@@ -118,7 +118,7 @@ struct AuthCommand: AsyncParsableCommand {
     }
 
     /// `reached`: whether the servers answered (through the account's proxy, when it has one).
-    private func logIn(_ accountID: AccountID, store: any SessionStore, location: String, resolved: ConnectionOptions.Resolved, route: String?,
+    private func checkThenLogIn(_ accountID: AccountID, store: any SessionStore, location: String, resolved: ConnectionOptions.Resolved, route: String?,
                        clock: some TelegramClock, logger: Logger, reached: inout Bool) async throws {
         let runtime = AccountRuntime(account: accountID, store: store, client: resolved.clientConfiguration,
                                      configuration: AccountRuntimeConfiguration(stack: SessionStack.Configuration(rateGate: resolved.rateGate),
