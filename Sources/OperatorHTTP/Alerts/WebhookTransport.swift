@@ -76,9 +76,6 @@ public struct NIOWebhookTransport: WebhookTransport {
         self.extraTrustRoots = extraTrustRoots
     }
 
-    /// Why a connect failed, in the system's words ("Connection refused"), not NIO's value dump.
-    static func connectFailure(_ error: any Error) -> String { ConnectFailure.describe(error) }
-
     public func post(_ body: [UInt8], headers: [(String, String)], to url: WebhookURL, timeout: Double) async throws -> Int {
         let eventLoop = group.next()
         let answer = eventLoop.makePromise(of: Int.self)
@@ -104,7 +101,7 @@ public struct NIOWebhookTransport: WebhookTransport {
         let channel: any Channel
         do { channel = try await bootstrap.connect(host: url.host, port: url.port).get() } catch {
             answer.fail(error)
-            throw WebhookTransportError(description: "cannot connect to \(url.redacted): \(Self.connectFailure(error))")
+            throw WebhookTransportError(description: "cannot connect to \(url.redacted): \(ConnectFailure.describe(error))")
         }
         let deadline = eventLoop.scheduleTask(in: .milliseconds(Int64(max(0.1, timeout) * 1000))) {
             answer.fail(WebhookTransportError(description: "\(url.redacted) did not answer within \(timeout) s"))

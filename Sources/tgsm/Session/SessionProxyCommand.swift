@@ -37,6 +37,10 @@ struct SessionProxyCommand: AsyncParsableCommand {
         if let link, link != "-" { _ = try Self.parse(link, option: "--set") }
     }
 
+    enum Change: String, Codable {
+        case set, cleared, unchanged
+    }
+
     /// What `--json` prints: the proxy as it is safe to show (no password, no secret).
     struct Result: Codable {
         var account: String
@@ -46,8 +50,7 @@ struct SessionProxyCommand: AsyncParsableCommand {
         var port: Int?
         /// The proxy as `tgsm` names it in its logs: "SOCKS5 proxy HOST:PORT as USER", "MTProxy HOST:PORT (ee: fake TLS as DOMAIN)".
         var proxy: String?
-        /// set, cleared or unchanged.
-        var change: String
+        var change: Change
         /// A live process that runs the account and keeps its old setting until it restarts.
         var runningHolder: String?
     }
@@ -72,11 +75,11 @@ struct SessionProxyCommand: AsyncParsableCommand {
         if output.json { try terminal.json(result); return }
         let route = result.proxy.map { "through \($0)" } ?? "directly (no proxy)"
         switch result.change {
-        case "set": terminal.line("\(terminal.paint("set", .green)): \(account.rawValue) connects \(route) (kept in \(location))")
-        case "cleared": terminal.line("\(terminal.paint("cleared", .green)): \(account.rawValue) connects \(route)")
-        default: terminal.line("\(account.rawValue) connects \(route)")
+        case .set: terminal.line("\(terminal.paint("set", .green)): \(account.rawValue) connects \(route) (kept in \(location))")
+        case .cleared: terminal.line("\(terminal.paint("cleared", .green)): \(account.rawValue) connects \(route)")
+        case .unchanged: terminal.line("\(account.rawValue) connects \(route)")
         }
-        if let holder = result.runningHolder, result.change != "unchanged" {
+        if let holder = result.runningHolder, result.change != .unchanged {
             terminal.warning("\(holder) runs \(account.rawValue) and keeps connecting as before until it restarts; restart it to use the change.")
         }
     }
@@ -85,14 +88,14 @@ struct SessionProxyCommand: AsyncParsableCommand {
         let known: [AccountID]
         do { known = try await store.accounts() } catch { throw Self.failure(error, "the store's accounts could not be read") }
         let isKnown = known.contains(account)
-        let change: String
+        let change: Change
         if link == nil && !clear {
             guard isKnown else {
                 throw CLIFailure(.notFound, "the store has no account \(account.rawValue)"
                     + (known.isEmpty ? "" : " (known: \(known.map(\.rawValue).joined(separator: ", ")))")
                     + ". To put a new one in through a proxy: `tgsm session proxy --account \(account.rawValue) --set LINK`, then `tgsm auth`.")
             }
-            change = "unchanged"
+            change = .unchanged
         } else {
             if !isKnown {
                 guard !clear else { throw CLIFailure(.notFound, "the store has no account \(account.rawValue): there is no proxy to clear") }
@@ -102,7 +105,7 @@ struct SessionProxyCommand: AsyncParsableCommand {
             do { before = isKnown ? try await store.proxy(account: account) : nil } catch { throw Self.failure(error, "the proxy of \(account.rawValue) could not be read") }
             do { try await store.setProxy(setting, account: account) } catch { throw Self.failure(error, "the proxy of \(account.rawValue) could not be stored") }
             // The same link again is no change (a password changed is one, though the shown name stays).
-            change = before == setting ? "unchanged" : clear ? "cleared" : "set"
+            change = before == setting ? .unchanged : clear ? .cleared : .set
         }
         let stored: ProxySetting?
         do { stored = try await store.proxy(account: account) } catch { throw Self.failure(error, "the proxy of \(account.rawValue) could not be read") }
