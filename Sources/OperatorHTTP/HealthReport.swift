@@ -88,6 +88,8 @@ public struct HealthReport: Sendable, Codable, Equatable {
         public static let markedPrefix = "marked_"
         public static let frozen = "frozen"
         public static let notConnected = "not_connected"
+        /// The account's proxy refused this client (wrong credentials or secret): a person fixes the link.
+        public static let proxyRefused = "proxy_refused"
         public static let down = "down"
         /// A terminal error stopped it in this process (no mark in the store).
         public static let stopped = "stopped"
@@ -149,7 +151,12 @@ public struct HealthReport: Sendable, Codable, Equatable {
                 + "(keys, salts). Fix the store: free disk space, or restart with the key a re-key gave it (`tgsm check` says what is wrong)")
         }
         if liveExpected {
-            if let live = account.live {
+            if let live = account.live, live.lastFailureCode == SessionManagerError.proxyRefusedCode, [.degraded, .down].contains(live.state) {
+                // Not a network blip that passes by itself: nothing gets through until the link is fixed.
+                add(Reason.proxyRefused, (live.lastFailureSummary ?? "the account's proxy refused this client") + ": correct its link with `tgsm session proxy --account \(account.id.rawValue) --set -` "
+                    + "(the link on stdin) or connect directly with `--clear`; a running `tgsm run` connects the new way within a lease renewal, "
+                    + "and jobs wait for it without spending attempts")
+            } else if let live = account.live {
                 switch live.state {
                 case .degraded where live.lastSuccess == nil && live.consecutiveFailures > 0:
                     // Failing since the start (the DC or the proxy unreachable from the first try):

@@ -170,13 +170,21 @@ final class ProxyProcess: Sendable {
         let quiet = Logger(label: "client") { _ in SwiftLogNoOpLogHandler() }
         for (credentials, expected) in [(SOCKS5Proxy.Credentials(username: "tgsm", password: "wrong"), "rejected the username and password"),
                                         (nil, "requires credentials")] {
+            // The default reconnect budget: a refusal is not knocked at again, so the failure comes at once.
             var configuration = cluster.configuration()
             configuration.proxy = .socks5(SOCKS5Proxy(host: "127.0.0.1", port: proxy.port, credentials: credentials))
-            configuration.reconnect = ReconnectPolicy(initialDelay: 0, maximumDelay: 0, maximumAttempts: 1)
             let client = TelegramClient(configuration: configuration, storage: InMemorySessionStorage(), clock: SystemClock(), logger: quiet)
             await #expect { _ = try await client.invoke(Api.functions.help.GetNearestDc()) } throws: { error in
-                "\(error)".contains(expected) || { Issue.record("\(error)"); return false }()
+                guard case .proxyRefused(_, let reason, .notSent?) = error as? TelegramError, reason.contains(expected) else {
+                    Issue.record("\(error)")
+                    return false
+                }
+                return true
             }
+            #expect(await client.statistics()[1]?.connections == 0)
+            // Corrected without a new client: the next call goes through.
+            await client.changeProxy(.socks5(SOCKS5Proxy(host: "127.0.0.1", port: proxy.port, credentials: .init(username: "tgsm", password: "s3cret"))))
+            _ = try await client.invoke(Api.functions.help.GetNearestDc())
             await client.close()
         }
         let port = proxy.port
@@ -188,6 +196,34 @@ final class ProxyProcess: Sendable {
         await #expect { _ = try await client.invoke(Api.functions.help.GetNearestDc()) } throws: { error in
             "\(error)".contains("Connection refused connecting to the SOCKS5 proxy 127.0.0.1:\(port)") || { Issue.record("\(error)"); return false }()
         }
+        await client.close()
+        await cluster.shutdown()
+    }
+
+    /// A proxy that accepts the connection and never answers its handshake holds the call; moving
+    /// the client to another way (here: directly) lets it through at once, in the same client,
+    /// without waiting out the connect timeout.
+    @Test func aCallHeldByAProxyThatNeverAnswersGoesThroughOnceTheProxyChanges() async throws {
+        let cluster = try await Cluster.start(dcCount: 1)
+        // Listening, never accepting: the kernel completes the TCP handshake, nobody speaks SOCKS5.
+        let silent = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(silent) }
+        var address = sockaddr_in(sin_family: sa_family_t(AF_INET), sin_port: 0, sin_addr: in_addr(s_addr: inet_addr("127.0.0.1")), sin_zero: (0, 0, 0, 0, 0, 0, 0, 0))
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let listening = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(silent, $0, length) == 0 && getsockname(silent, $0, &length) == 0 }
+        } && listen(silent, 8) == 0
+        try #require(listening, "errno \(errno)")
+        var configuration = cluster.configuration()
+        configuration.proxy = .socks5(SOCKS5Proxy(host: "127.0.0.1", port: Int(UInt16(bigEndian: address.sin_port))))
+        let client = TelegramClient(configuration: configuration, storage: InMemorySessionStorage(), clock: SystemClock(),
+                                    logger: Logger(label: "client") { _ in SwiftLogNoOpLogHandler() })
+        let call = Task { try await client.invoke(Api.functions.help.GetNearestDc(), options: InvokeOptions(timeout: 60)) }
+        try await Task.sleep(for: .milliseconds(300))
+        await client.changeProxy(nil)
+        let started = ContinuousClock.now
+        _ = try await call.value
+        #expect(ContinuousClock.now - started < .seconds(5), "it went through the new way, not after a timeout")
         await client.close()
         await cluster.shutdown()
     }

@@ -360,6 +360,74 @@ import Testing
         #expect(dc.connectionRequested || dc.machine.statistics.connections == 5)
     }
 
+    @Test func aProxyThatRefusesTheClientFailsTheCallsAtOnceWithoutKnockingAgain() {
+        var dc = InMemoryDC(key: InMemoryDC.key())
+        let call = dc.invoke(requestBody(16))
+        dc.refuseConnectionAsProxy()
+        guard case .proxyRefused(_, let reason, let delivery) = dc.error(call) else {
+            Issue.record("expected proxyRefused, got \(String(describing: dc.result(call)))")
+            return
+        }
+        #expect(reason.contains("rejected the username and password") && delivery == .notSent)
+        dc.advance(by: 120)
+        #expect(dc.connectRequests == 1 && !dc.connectionRequested, "the same link is refused again: no backoff, no second knock")
+        // A later call tries once more: a person may have fixed the proxy meanwhile.
+        _ = dc.invoke(requestBody(17))
+        #expect(dc.connectionRequested)
+    }
+
+    @Test func aChangedProxyCutsABackoffShortWithAFreshBudget() {
+        var dc = InMemoryDC(key: InMemoryDC.key()) {
+            $0.reconnect = ReconnectPolicy(initialDelay: 10, multiplier: 2, maximumDelay: 40, maximumAttempts: 3, stableAfter: 10)
+        }
+        let call = dc.invoke(requestBody(18), timeout: nil)
+        dc.refuseConnection()
+        dc.advance(by: 10)
+        dc.refuseConnection()
+        #expect(!dc.connectionRequested, "the third attempt waits 20 s")
+        dc.changeRoute()
+        #expect(dc.connectionRequested && dc.connectRequests == 3, "the new proxy is tried at once")
+        // Two more refusals after the change still leave a third attempt: the budget started over.
+        dc.refuseConnection()
+        dc.advance(by: 10)
+        dc.refuseConnection()
+        #expect(dc.result(call) == nil)
+        dc.advance(by: 20)
+        dc.acceptConnection()
+        dc.pump()
+        #expect(success(dc, call) == Array((InMemoryDC.prefix + requestBody(18)).reversed()))
+    }
+
+    @Test func aChangedProxyMovesAnOpenLinkAndItsCallsInFlightToANewLink() {
+        var dc = InMemoryDC(key: InMemoryDC.key())
+        let warmUp = dc.invoke(requestBody(19))
+        dc.acceptConnection()
+        dc.pump()
+        #expect(success(dc, warmUp) != nil)
+        let call = dc.invoke(requestBody(20), method: "messages.sendMessage", timeout: nil)
+        dc.changeRoute()
+        #expect(dc.closeRequests == 1 && dc.connectionRequested, "the old link closes, the new one is asked for at once")
+        dc.acceptConnection()
+        dc.pump()
+        #expect(success(dc, call) == Array(requestBody(20).reversed()), "not received on the old link: sent again on the new one")
+        #expect(dc.queries.filter { $0 == requestBody(20) }.count == 1, "and run once")
+        #expect(dc.machine.statistics.connectionsLost == 0, "a move is not a lost connection")
+    }
+
+    @Test func aChangedProxyAbandonsAnAttemptStillConnecting() {
+        var dc = InMemoryDC(key: InMemoryDC.key())
+        let call = dc.invoke(requestBody(21))
+        dc.changeRoute()
+        #expect(dc.connectRequests == 2 && dc.connectionRequested)
+        dc.acceptConnection()
+        dc.pump()
+        #expect(success(dc, call) != nil)
+        // Nothing to move: an idle connection connects the new way at its next call.
+        var idle = InMemoryDC(key: InMemoryDC.key())
+        idle.changeRoute()
+        #expect(idle.connectRequests == 0)
+    }
+
     @Test func transportError404FailsTheCallsWithoutReconnecting() {
         var dc = InMemoryDC(key: InMemoryDC.key())
         dc.answer = { _ in .swallow }

@@ -107,6 +107,24 @@ struct InMemoryDC {
         apply(machine.disconnected(reason: "connection refused", now: now))
     }
 
+    /// The proxy refuses the connection attempt for what its link configures (a wrong password).
+    mutating func refuseConnectionAsProxy() {
+        guard connectPending else { return }
+        connectPending = false
+        apply(machine.disconnected(reason: "the SOCKS5 proxy rejected the username and password (status 1)", refusedByProxy: true, now: now))
+    }
+
+    /// The proxy changed; like `DCConnection.Core.reroute`, an attempt still connecting (no channel
+    /// to close) is ended here.
+    mutating func changeRoute() {
+        let wasConnecting = connectPending
+        apply(machine.routeChanged(now: now))
+        if wasConnecting {
+            connectPending = false
+            apply(machine.disconnected(reason: "the proxy changed while connecting", now: now))
+        }
+    }
+
     /// The link drops (packets in flight are lost).
     mutating func dropLink(freshServerSession fresh: Bool = false) {
         guard isConnected else { return }

@@ -69,6 +69,36 @@ import Workers
         #expect(try await look(fixture, &tracker, at: 210, accounts: [account], live: up).isEmpty)
     }
 
+    /// A proxy that refuses the account's credentials does not pass by itself: critical at once,
+    /// even after a success (a running account whose link someone changed to a wrong password),
+    /// with the command that fixes it, and nothing in /health or the alert that names the proxy's
+    /// user. Ready again once a call gets through.
+    @Test func aProxyThatRefusesTheAccountNeedsAPersonAtOnce() async throws {
+        let fixture = try await Fixture.make()
+        defer { fixture.remove() }
+        let account = fixture.account
+        var tracker = AlertTracker(policy: .init(holdOff: 600), host: "host-a", holder: Self.me)
+        var refused = HealthSnapshot(account: account, state: .degraded, lastSuccess: UnixTime(seconds: Fixture.now - 30),
+                                     lastFailureCode: SessionManagerError.proxyRefusedCode, consecutiveFailures: 1)
+        refused.lastFailureSummary = "the account's proxy refused the connection to DC 2 (the SOCKS5 proxy rejected the username and password "
+            + "(status 1): check the credentials configured for it. [SOCKS5 proxy 127.0.0.1:1080 (with a user name and password)])"
+        let alerts = try await look(fixture, &tracker, at: 0, accounts: [account], live: [account: refused])
+        let alert = try #require(alerts.first, "\(alerts)")
+        #expect(alert.severity == .critical && alert.codes == ["proxy_refused"] && alert.summary == "\(account) needs a person", "\(alert)")
+        #expect(alert.steps.first?.contains("tgsm session proxy --account \(account) --set -") == true, "\(alert.steps)")
+        let snapshot = try await OperatorSnapshot.gather(store: fixture.store, queue: fixture.queue, enabled: [account], live: [account: refused],
+                                                         now: UnixTime(seconds: Fixture.now), historyLimit: 0)
+        let health = HealthReport(snapshot)
+        #expect(!health.ready && health.accounts.first?.reasonCodes == ["proxy_refused"], "\(health)")
+        // A plain network failure after a success is still no reason (a blip).
+        var blip = refused
+        blip.lastFailureCode = "TGSM-NET-001"
+        #expect(HealthReport(try await OperatorSnapshot.gather(store: fixture.store, queue: fixture.queue, enabled: [account], live: [account: blip],
+                                                               now: UnixTime(seconds: Fixture.now), historyLimit: 0)).ready)
+        let recovered = try await look(fixture, &tracker, at: 30, accounts: [account], live: [account: healthy(account)])
+        #expect(recovered.map(\.event) == [.accountRecovered], "\(recovered)")
+    }
+
     /// Still needing a person a day later: said again, as a reminder. A reason added to "needs a
     /// person" is detail in /health, not a second page; a waiting condition that comes to need a
     /// person is said at once. With reminders off, only that.

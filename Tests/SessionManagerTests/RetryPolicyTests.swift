@@ -23,6 +23,8 @@ import Testing
         #expect(policy.classify(.connectionFailed(dc: 1, attempts: 6, reason: "x"), idempotent: true) == .backoff)
         #expect(policy.classify(.connectionFailed(dc: 1, attempts: 6, reason: "x"), idempotent: false) == .giveUp)
         #expect(policy.classify(.connectionFailed(dc: 1, attempts: 6, reason: "x", delivery: .notSent), idempotent: false) == .backoff)
+        // A proxy that refused the client's credentials refuses them again: a person fixes the link.
+        #expect(policy.classify(.proxyRefused(dc: 1, reason: "x", delivery: .notSent), idempotent: true) == .giveUp)
         // Held back by the connection during a wait it saw: the wait's seconds, unless an earlier
         // send may have run and the call is not safe to repeat.
         #expect(policy.classify(.floodWaitHeld(method: "m", seconds: 4, mayHaveRun: false), idempotent: false) == .after(4))

@@ -1426,6 +1426,73 @@ import Workers
         try await setup.close()
     }
 
+    /// A proxy set while `tgsm run` serves the account is taken up at the next lease renewal, without
+    /// a restart, and one that refuses the account needs a person at once. Before, a running process
+    /// kept the link it started with until restarted, and a wrong password was retried like a
+    /// network blip: a warning after the hold-off, never "needs a person". Debian's microsocks with a
+    /// password; a renewal every second (--lease-ttl 3).
+    @Test func aProxyChangedUnderARunningProcessIsTakenUpWithoutARestart() async throws {
+        let setup = try await Setup.start()
+        let proxy = try Microsocks.start(username: "tgsm", password: "pr0xy-s3cret", log: setup.root + "/microsocks.log")
+        defer { proxy.stop() }
+        try await Self.logIn(setup)
+        let run = try setup.terminal(["run", "--http-port", "0", "--lease-ttl", "3", "--grace-period", "5", "--account", "alice"])
+        let dashboard = try await run.expect("dashboard http://127.0.0.1:")
+        let port = try #require(Int(run.output.dropFirst(dashboard).prefix { $0.isNumber }))
+        var at = try await run.expect("ready: alice")
+        #expect(!proxy.log().contains("connected to"), "direct so far: \(proxy.log())")
+        func setProxy(_ link: String) async throws {
+            let set = try await setup.cli.run(["session", "proxy", "--account", "alice", "--set", "-"], stdin: link + "\n")
+            #expect(set.status == 0 && set.stdout.contains("it connects the new way from its next lease renewal"), "\(set.stdout) \(set.stderr)")
+        }
+
+        // Through the proxy from now on, in the same process.
+        try await setProxy("socks5://tgsm:pr0xy-s3cret@127.0.0.1:\(proxy.port)")
+        at = try await run.expect("the account answers through its new proxy", after: at, seconds: 20)
+        #expect(proxy.log().contains("connected to"), "\(proxy.log())")
+        #expect(try await Self.completesAMeJob(setup, account: "alice") == "completed")
+
+        // A wrong password: /health says a person must fix the link, the alert would be critical,
+        // and a job waits for it without spending an attempt.
+        try await setProxy("socks5://tgsm:wr0ng-pass@127.0.0.1:\(proxy.port)")
+        at = try await run.expect("the account does not answer through its new proxy", after: at, seconds: 20)
+        let refused = try await Self.get(port, "/health")
+        #expect(refused.status == 503 && refused.body.contains("proxy_refused") && refused.body.contains("rejected the username and password"),
+                "\(refused.body)")
+        #expect(refused.body.contains("tgsm session proxy --account alice --set -"), "\(refused.body)")
+        let enqueued = try await setup.cli.run(["jobs", "enqueue", "--kind", "me", "--account", "alice", "--json"])
+        let waiting = try #require((try enqueued.jsonObject() as? [String: Any])?["id"] as? Int, "\(enqueued.stderr)")
+        var job: [String: Any] = [:]
+        for _ in 0..<200 where (job["lastError"] as? String) == nil {
+            try await Task.sleep(for: .milliseconds(50))
+            let listed = try await setup.cli.run(["jobs", "list", "--account", "alice", "--json"])
+            job = ((try? listed.jsonObject() as? [[String: Any]]) ?? []).first { $0["id"] as? Int == waiting } ?? [:]
+        }
+        #expect(job["state"] as? String == "queued" && job["attempts"] as? Int == 0, "\(job)")
+        #expect((job["lastError"] as? String)?.contains("rejected the username and password") == true, "\(job)")
+
+        // Corrected: ready again, in the same process, and jobs are served.
+        try await setProxy("socks5://tgsm:pr0xy-s3cret@127.0.0.1:\(proxy.port)")
+        at = try await run.expect("the account answers through its new proxy", after: at, seconds: 20)
+        #expect(try await Self.get(port, "/health").status == 200)
+        #expect(try await Self.completesAMeJob(setup, account: "alice") == "completed")
+
+        // Cleared: direct again, and the proxy sees no new connection.
+        let cleared = try await setup.cli.run(["session", "proxy", "--account", "alice", "--clear"])
+        #expect(cleared.status == 0, "\(cleared.stderr)")
+        at = try await run.expect("the account answers through its new proxy", after: at, seconds: 20)
+        let connections = proxy.log().components(separatedBy: "connected to").count
+        #expect(try await Self.completesAMeJob(setup, account: "alice") == "completed")
+        #expect(proxy.log().components(separatedBy: "connected to").count == connections)
+
+        run.signal(SIGTERM)
+        #expect(try await run.status() == 0, "\(run.output)")
+        for secret in ["pr0xy-s3cret", "wr0ng-pass", "as tgsm"] {
+            #expect(!run.output.contains(secret) && !refused.body.contains(secret), "\(secret) reached the log or /health")
+        }
+        try await setup.close()
+    }
+
     /// Debian's microsocks on a free loopback port, logging the connections it makes to `log`.
     struct Microsocks {
         struct StartError: Error, CustomStringConvertible { var description: String }

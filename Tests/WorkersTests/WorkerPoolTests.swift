@@ -154,6 +154,9 @@ let ping = ScriptedHandler(kind: "ping") { context in
 
         #expect(JobErrorClassifier.classify(TelegramError.connectionFailed(dc: 2, attempts: 6, reason: "x")) == .retry(reason: TelegramError.connectionFailed(dc: 2, attempts: 6, reason: "x").description),
                 "one that may have been written spends its attempt")
+        let refused = TelegramError.proxyRefused(dc: 2, reason: "the SOCKS5 proxy rejected the username and password", delivery: .notSent)
+        #expect(JobErrorClassifier.classify(refused) == .deferUnsent(seconds: JobErrorClassifier.unsentRetryDelay, reason: refused.description),
+                "a proxy refusing the account waits for a person without spending attempts")
     }
 
     @Test func aTerminalSessionErrorStopsOnlyThatAccount() async throws {

@@ -1,6 +1,7 @@
 import Logging
 import MTProto
 import MTProtoCrypto
+import MTProtoNIO
 import NIOPosix
 import Synchronization
 import TL
@@ -14,7 +15,10 @@ import TLSchema
 /// retries. Time and randomness are injected; the session is loaded from and saved to a
 /// `SessionStorage`. Logs never contain keys, phone numbers, login codes or passwords.
 public actor TelegramClient: TelegramInvoking {
+    /// The configuration the client was made with; its `proxy` is the first one (`proxy` says the current).
     public nonisolated let configuration: TelegramClientConfiguration
+    /// The proxy connections go through now (`changeProxy`).
+    public private(set) var proxy: MTProtoProxy?
     /// Runs a task on the event loop of this client's connections. Optional: a latency-critical
     /// caller that runs under `withTaskExecutorPreference(client.taskExecutor)` is resumed on the
     /// thread that read its answer, saving two thread switches per call (about half of a loopback
@@ -69,6 +73,7 @@ public actor TelegramClient: TelegramInvoking {
         self.state = SessionState(homeDC: configuration.initialDC)
         self.route = Mutex(Route(homeDC: configuration.initialDC))
         self.dcTable = configuration.dcTable
+        self.proxy = configuration.proxy
         self.updatesEngine = UpdatesEngine(logger: logger)
         self.loopExecutor = EventLoopTaskExecutor(eventLoop: MultiThreadedEventLoopGroup.singleton.next())
     }
@@ -192,6 +197,23 @@ public actor TelegramClient: TelegramInvoking {
         for connection in all { await connection.close() }
     }
 
+    /// Connections go through `proxy` from now on (nil: directly), without a restart: each open link
+    /// closes and its next one goes the new way at once, and calls in flight continue on it as after
+    /// a lost connection (resent in the same session). A connection waiting to retry after a failure
+    /// (the old proxy refused or was down) tries the new way at once.
+    public func changeProxy(_ proxy: MTProtoProxy?) {
+        guard proxy != self.proxy else { return }
+        self.proxy = proxy
+        for (dc, connection) in connections { connection.reroute(currentConfiguration.route(toDC: dc)) }
+    }
+
+    /// `configuration` with the current proxy: what each new connection is made with.
+    private var currentConfiguration: TelegramClientConfiguration {
+        var current = configuration
+        current.proxy = proxy
+        return current
+    }
+
     /// What each DC connection did so far (connections, key exchanges, requests in doubt...).
     public func statistics() async -> [Int: ConnectionStatistics] {
         var result: [Int: ConnectionStatistics] = [:]
@@ -281,7 +303,7 @@ public actor TelegramClient: TelegramInvoking {
         let seed = entropy.bytes(8)
         connectionEntropy = SeededEntropy(base: connectionEntropy, salt: seed)
         let connection = DCConnection(
-            dcID: dc, address: address, state: state.dcs[dc] ?? DCSessionState(), configuration: configuration,
+            dcID: dc, address: address, state: state.dcs[dc] ?? DCSessionState(), configuration: currentConfiguration,
             clock: clock, entropy: connectionEntropy, logger: logger, eventLoop: loopExecutor.eventLoop,
             persist: { [weak self] update in await self?.sessionUpdated(update, dc: dc) },
             events: { [homeLinkLoss] event in

@@ -101,6 +101,12 @@ final class DCConnection: Sendable {
         return try result.get()
     }
 
+    /// Connections from now on go `route`'s way (a changed proxy); see `DCConnectionStateMachine.routeChanged`.
+    func reroute(_ route: MTProtoClientRoute) {
+        let core = self.core
+        eventLoop.execute { core.value.reroute(route) }
+    }
+
     func close() async {
         let core = self.core
         let closed = eventLoop.flatSubmit { core.value.close() }
@@ -122,7 +128,7 @@ extension DCConnection {
         private var machine: DCConnectionStateMachine
         private let eventLoop: any EventLoop
         private let address: DCAddress
-        private let route: MTProtoClientRoute
+        private var route: MTProtoClientRoute
         private let clock: any TelegramClock
         private let entropy: any EntropySource
         private let logger: Logger
@@ -182,6 +188,17 @@ extension DCConnection {
         func cancel(_ token: CallToken) {
             guard completions[token] != nil else { return }
             execute(machine.cancel(token, now: clock.now()))
+        }
+
+        func reroute(_ route: MTProtoClientRoute) {
+            guard !isClosed else { return }
+            // A connect still under way has no channel to close: its link is ended here, and the
+            // connect, when it completes, finds itself stale and closes. Judged before the machine
+            // acts: a closed channel may end its link at once, and the next link is then under way.
+            let connectingWithoutChannel = channel == nil && !isLinkDown
+            self.route = route
+            execute(machine.routeChanged(now: clock.now()))
+            if connectingWithoutChannel { linkEnded(generation, reason: "the proxy changed while connecting") }
         }
 
         func close() -> EventLoopFuture<Void> {
@@ -339,7 +356,8 @@ extension DCConnection {
                             case .success: core.linkUp(generation)
                             case .failure(let error):
                                 // The reason first: the close ends the link at once, as "closed by the server".
-                                core.linkEnded(generation, reason: "\(error)" + (route.proxy.map { " [\($0)]" } ?? ""))
+                                core.linkEnded(generation, reason: "\(error)" + (route.proxy.map { " [\($0)]" } ?? ""),
+                                               refusedByProxy: (error as? ProxyError)?.isRefusal ?? false)
                                 channel.close(promise: nil)
                             }
                         }
@@ -358,12 +376,12 @@ extension DCConnection {
             execute(machine.received(frame, now: clock.now()))
         }
 
-        fileprivate func linkEnded(_ generation: Int, reason: String) {
+        fileprivate func linkEnded(_ generation: Int, reason: String, refusedByProxy: Bool = false) {
             guard generation == self.generation, !isLinkDown else { return }
             isLinkDown = true
             channel = nil
             logger.debug("connection ended", metadata: ["reason": "\(reason)"])
-            execute(machine.disconnected(reason: reason, now: clock.now()))
+            execute(machine.disconnected(reason: reason, refusedByProxy: refusedByProxy, now: clock.now()))
         }
     }
 
@@ -374,6 +392,7 @@ extension DCConnection {
         private let core: NIOLoopBound<Core>
         private let generation: Int
         private var reason: String
+        private var refusedByProxy = false
 
         init(core: NIOLoopBound<Core>, generation: Int, closedBy: String) {
             self.core = core
@@ -388,11 +407,12 @@ extension DCConnection {
         func errorCaught(context: ChannelHandlerContext, error: any Error) {
             // After a framing error the byte stream cannot be resynchronized.
             reason = "\(error)"
+            refusedByProxy = (error as? ProxyError)?.isRefusal ?? false
             context.close(promise: nil)
         }
 
         func channelInactive(context: ChannelHandlerContext) {
-            core.value.linkEnded(generation, reason: reason)
+            core.value.linkEnded(generation, reason: reason, refusedByProxy: refusedByProxy)
             context.fireChannelInactive()
         }
     }

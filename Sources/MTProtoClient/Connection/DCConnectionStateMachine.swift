@@ -138,6 +138,8 @@ struct DCConnectionStateMachine {
     private var flushRequested = false
     /// When get_future_salts last went out (an unanswered one is repeated after `retryAfter`).
     private var futureSaltsRequestedAt: UnixTime?
+    /// The link is closing because the route (the proxy) changed: its end is no failed attempt.
+    private var rerouting = false
 
     init(configuration: Configuration, state: DCSessionState, entropy: any EntropySource) {
         self.configuration = configuration
@@ -375,7 +377,11 @@ struct DCConnectionStateMachine {
     }
 
     /// The connection attempt failed, or the open connection ended (`reason` says why).
-    mutating func disconnected(reason: String, now: UnixTime) -> [Action] {
+    /// `refusedByProxy`: the proxy refused this client for what its link configures (credentials,
+    /// secret); the calls fail at once instead of knocking again through the reconnect budget.
+    mutating func disconnected(reason: String, refusedByProxy: Bool = false, now: UnixTime) -> [Action] {
+        let rerouted = rerouting
+        rerouting = false
         var actions: [Action] = []
         var session = self.session
         let wasRenewing = renewing
@@ -393,8 +399,15 @@ struct DCConnectionStateMachine {
         let nextAttempt: Int
         switch state {
         case .connecting(_, let attempt):
+            if refusedByProxy, !rerouted {
+                failAll(.proxyRefused(dc: configuration.dcID, reason: reason), session: session, now: now, into: &actions)
+                return actions
+            }
             lastReason = reason
-            nextAttempt = attempt + 1
+            nextAttempt = rerouted ? 1 : attempt + 1
+        case .exchangingKey where rerouted:
+            lastReason = reason
+            nextAttempt = 1
         case .exchangingKey(_, let attempt, _):
             if !calls.isEmpty { statistics.connectionsLost += 1 }
             if let failure = handshakeFailure, lastTransportError?.rawValue != -404 {
@@ -405,9 +418,9 @@ struct DCConnectionStateMachine {
             lastReason = reason
             nextAttempt = attempt + 1
         case .ready:
-            if !calls.isEmpty, !wasRenewing { statistics.connectionsLost += 1 }
+            if !calls.isEmpty, !wasRenewing, !rerouted { statistics.connectionsLost += 1 }
             actions.append(.deliver(.linkLost))
-            if wasRenewing {
+            if wasRenewing || rerouted {
                 lastReason = reason
                 nextAttempt = 1
             } else if let up = linkUp, !configuration.reconnect.resetsBudget(afterLinkLasting: now - up.since) {
@@ -496,6 +509,22 @@ struct DCConnectionStateMachine {
         calls.refreshBounds()
         scheduleWake(now: now, into: &actions)
         return actions
+    }
+
+    /// The proxy changed (a person corrected or replaced it): a link made through the old one ends,
+    /// and the next goes through the new one at once with a fresh reconnect budget; a backoff (the
+    /// old proxy failing) is cut short. Without a link, the next call connects the new way.
+    mutating func routeChanged(now: UnixTime) -> [Action] {
+        switch state {
+        case .backingOff(_, let session, _):
+            state = .connecting(session, attempt: 1)
+            return [.connect]
+        case .connecting, .exchangingKey, .ready:
+            rerouting = true
+            return [.closeChannel]
+        case .idle, .failed, .closed, .modifying:
+            return []
+        }
     }
 
     mutating func close(now: UnixTime) -> [Action] {
@@ -866,8 +895,12 @@ struct DCConnectionStateMachine {
             if let request = entry.requestID { session?.cancel(request) }
             // Each call says how far it got: one never written did not run, and a job may repeat it.
             var failure = error
-            if case .connectionFailed(let dc, let attempts, let reason, nil) = error, entry.delivery == .notSent {
-                failure = .connectionFailed(dc: dc, attempts: attempts, reason: reason, delivery: .notSent)
+            if entry.delivery == .notSent {
+                if case .connectionFailed(let dc, let attempts, let reason, nil) = error {
+                    failure = .connectionFailed(dc: dc, attempts: attempts, reason: reason, delivery: .notSent)
+                } else if case .proxyRefused(let dc, let reason, nil) = error {
+                    failure = .proxyRefused(dc: dc, reason: reason, delivery: .notSent)
+                }
             }
             actions.append(.complete(token, .failure(failure)))
         }

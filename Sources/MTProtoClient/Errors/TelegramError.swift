@@ -14,6 +14,11 @@ public enum TelegramError: Error, Sendable, CustomStringConvertible {
     /// the call had got: `.notSent` when it never reached a connection (it did not run), nil when
     /// it may have been written before the link was lost.
     case connectionFailed(dc: Int, attempts: Int, reason: String, delivery: RequestDelivery? = nil)
+    /// The configured proxy refused this client (a wrong user name or password, a wrong fake-TLS
+    /// secret): no connection is tried again through it until the proxy changes
+    /// (`TelegramClient.changeProxy`) or a later call tries once more. `delivery` as for
+    /// `connectionFailed`.
+    case proxyRefused(dc: Int, reason: String, delivery: RequestDelivery? = nil)
     /// The key exchange with the DC failed.
     case handshakeFailed(dc: Int, reason: String)
     /// No answer within the timeout. `delivery` says how far the request got: only a request that
@@ -77,7 +82,7 @@ public enum TelegramError: Error, Sendable, CustomStringConvertible {
         // A middleware refuses before the call reaches a connection (a flood wait, a rate gate).
         case .handshakeFailed, .unknownDC, .migrationLoop, .storage, .middleware: .notSent
         case .rpc, .undecodableResult, .rejected: .received
-        case .connectionFailed(_, _, _, let delivery): delivery
+        case .connectionFailed(_, _, _, let delivery), .proxyRefused(_, _, let delivery): delivery
         case .transport, .closed: nil
         }
     }
@@ -108,6 +113,9 @@ public enum TelegramError: Error, Sendable, CustomStringConvertible {
         case .connectionFailed(let dc, let attempts, let reason, _):
             "could not connect to DC \(dc) after \(attempts) attempts (\(reason)): check the address in the DC table, "
                 + "the network and the proxy, if one is configured; the client gives up to let the caller decide when to try again"
+        case .proxyRefused(let dc, let reason, _):
+            "the proxy refused the connection to DC \(dc) (\(reason)): nothing gets through it until its settings are "
+                + "fixed, so the client did not try again; correct the proxy link (or change the proxy)"
         case .handshakeFailed(let dc, let reason):
             "the key exchange with DC \(dc) failed (\(reason)): the server is not a genuine Telegram DC for the "
                 + "configured RSA keys, or the connection was corrupted; check the server keys and address"

@@ -39,9 +39,9 @@ public struct SOCKS5Proxy: Sendable, Hashable, CustomStringConvertible {
         self.credentials = credentials
     }
 
-    /// Never shows the password.
+    /// Shows neither password nor user name: it reaches logs, alerts and /health.
     public var description: String {
-        "SOCKS5 proxy \(ProxyAddress.text(host, port))" + (credentials.map { " as \($0.username)" } ?? "")
+        "SOCKS5 proxy \(ProxyAddress.text(host, port))" + (credentials == nil ? "" : " (with a user name and password)")
     }
 }
 

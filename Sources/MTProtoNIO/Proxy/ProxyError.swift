@@ -15,6 +15,16 @@ public enum ProxyError: Error, Sendable, Hashable, CustomStringConvertible {
     /// The proxy closed the connection during its handshake.
     case closedDuringHandshake(proxy: String)
 
+    /// The proxy refused this client for what the link configures (credentials, method, secret):
+    /// trying again through it cannot help until a person changes the link. A close during the
+    /// handshake is not counted: an MTProxy also closes for rate limits and overload.
+    public var isRefusal: Bool {
+        switch self {
+        case .socksNoAcceptableMethod, .socksAuthenticationFailed, .fakeTLSBadSignature: true
+        case .socksConnectFailed, .socksProtocolViolation, .fakeTLSProtocolViolation, .closedDuringHandshake: false
+        }
+    }
+
     public var description: String {
         switch self {
         case .socksNoAcceptableMethod(let offeredPassword):

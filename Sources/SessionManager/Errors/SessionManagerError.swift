@@ -51,6 +51,9 @@ public struct SessionManagerError: TelegramMiddlewareError {
         case transport(account: AccountID, dc: Int, code: Int32)
         /// The key exchange failed (TGSM-NET-004).
         case handshakeFailed(account: AccountID, dc: Int, reason: String)
+        /// The account's proxy refused this client: its credentials or secret are wrong (TGSM-NET-005).
+        /// A person must fix the link; nothing is retried through it meanwhile.
+        case proxyRefused(account: AccountID, dc: Int, reason: String)
         /// 500 / -503: a server failure (TGSM-RPC-001).
         case serverError(account: AccountID, method: String, error: RPCError, idempotent: Bool?)
         /// The server refused the request as sent (400, 403, 404, 406: TGSM-RPC-002).
@@ -79,10 +82,13 @@ public struct SessionManagerError: TelegramMiddlewareError {
         case .floodWait, .sendCodeGuard, .rateGate, .breakerOpen: .rateLimit
         case .accountUnusable, .leaseHeld, .storageFailed, .leaseExpired: .session
         case .authorizationLost, .authKeyRejected, .passwordNeeded: .auth
-        case .connectionFailed, .timeout, .transport, .handshakeFailed: .network
+        case .connectionFailed, .timeout, .transport, .handshakeFailed, .proxyRefused: .network
         case .serverError, .requestRefused, .serverWait, .cancelled, .client: .rpc
         }
     }
+
+    /// `.proxyRefused`'s code, for views that have only a health snapshot's `lastFailureCode`.
+    public static let proxyRefusedCode = "TGSM-NET-005"
 
     /// The stable code, "TGSM-<CATEGORY>-<NNN>"; never reused for another meaning.
     public var code: String {
@@ -116,6 +122,7 @@ public struct SessionManagerError: TelegramMiddlewareError {
             case .timeout: 2
             case .transport: 3
             case .handshakeFailed: 4
+            case .proxyRefused: 5
             case .serverError: 1
             case .requestRefused: 2
             case .serverWait: 3
@@ -132,7 +139,7 @@ public struct SessionManagerError: TelegramMiddlewareError {
             .accountUnusable(let account, _, _), .leaseHeld(let account, _, _), .storageFailed(let account, _), .leaseExpired(let account, _),
             .authorizationLost(let account, _, _, _), .authKeyRejected(let account, _, _, _), .passwordNeeded(let account, _),
             .connectionFailed(let account, _, _, _), .timeout(let account, _, _), .transport(let account, _, _),
-            .handshakeFailed(let account, _, _), .serverError(let account, _, _, _), .requestRefused(let account, _, _),
+            .handshakeFailed(let account, _, _), .proxyRefused(let account, _, _), .serverError(let account, _, _, _), .requestRefused(let account, _, _),
             .serverWait(let account, _, _, _), .cancelled(let account, _), .client(let account, _):
             account
         }
@@ -216,7 +223,7 @@ public struct SessionManagerError: TelegramMiddlewareError {
             facts += [("method", method), ("seconds", String(seconds))]
         case .transport(_, let dc, let code):
             facts += [("dc", String(dc)), ("code", String(code))]
-        case .handshakeFailed(_, let dc, let reason):
+        case .handshakeFailed(_, let dc, let reason), .proxyRefused(_, let dc, let reason):
             facts += [("dc", String(dc)), ("reason", reason)]
         case .serverError(_, let method, let error, let idempotent):
             facts += [("method", method), ("error", "\(error.code) \(error.message)")]
@@ -269,6 +276,8 @@ public struct SessionManagerError: TelegramMiddlewareError {
             "DC \(dc) closed the connection with transport error -\(abs(code))"
         case .handshakeFailed(_, let dc, let reason):
             "the key exchange with DC \(dc) failed (\(reason))"
+        case .proxyRefused(_, let dc, let reason):
+            "the account's proxy refused the connection to DC \(dc) (\(reason))"
         case .serverError(_, let method, let error, _):
             "\(method) hit a server failure (\(error.code) \(error.message)); it may or may not have run"
         case .requestRefused(_, let method, let error):
@@ -355,6 +364,13 @@ public struct SessionManagerError: TelegramMiddlewareError {
             return code == 429 || code == -429
                 ? ["Open fewer connections from this address; the client backs off and reconnects by itself."]
                 : ["Reconnect later; the client reconnects with backoff by itself."]
+        case .proxyRefused:
+            return [
+                "Correct the account's proxy link (the user name and password of a SOCKS5 proxy, the secret of an MTProxy), or set "
+                    + "another proxy or none: `tgsm session proxy --account NAME --set -` reads the link from stdin, `--clear` connects directly.",
+                "A running `tgsm run` picks the change up at its next lease renewal and connects through the new proxy at once; "
+                    + "jobs wait for it meanwhile without spending attempts.",
+            ]
         case .handshakeFailed:
             return ["Check the configured server RSA keys and the DC address; a genuine DC never fails the key exchange."]
         case .serverError(_, _, _, let idempotent):
@@ -426,6 +442,8 @@ extension TelegramError {
             return SessionManagerError(.connectionFailed(account: account, dc: dc, attempts: attempts, reason: reason), underlying: self)
         case .handshakeFailed(let dc, let reason):
             return SessionManagerError(.handshakeFailed(account: account, dc: dc, reason: reason), underlying: self)
+        case .proxyRefused(let dc, let reason, _):
+            return SessionManagerError(.proxyRefused(account: account, dc: dc, reason: reason), underlying: self)
         case .timeout(let method, let seconds, _):
             return SessionManagerError(.timeout(account: account, method: method, seconds: seconds), underlying: self)
         case .cancelled(let method, _):

@@ -58,6 +58,9 @@ public struct RetryPolicy: Sendable, Hashable {
         case .connectionFailed(_, _, _, let delivery):
             // One that never reached a connection did not run either.
             return idempotent || delivery == .notSent ? .backoff : .giveUp
+        case .proxyRefused:
+            // Knocking again cannot help until a person fixes the proxy's link.
+            return .giveUp
         case .inDoubt:
             return idempotent ? .backoff : .giveUp
         case .transport(let code, _):

@@ -4,6 +4,7 @@ import MTProto
 import Metrics
 import MTProtoClient
 import MTProtoCrypto
+import MTProtoNIO
 import Synchronization
 import TL
 import TLSchema
@@ -157,6 +158,8 @@ public actor AccountRuntime {
     /// extend it in this process's name: pass it to the next runtime's `start(reclaiming:)`.
     public private(set) var abandonedLease: Lease?
     private var starting = false
+    /// The stored proxy link the client connects through (nil: directly), to notice a change.
+    private var appliedProxyLink: String?
 
     /// - Parameters:
     ///   - account: the account's name in the store.
@@ -406,6 +409,7 @@ public actor AccountRuntime {
             configuration.connectionPermit = { expiry.holds(at: clock.now()) }
             if let proxy = try await store.proxy(account: account) {
                 configuration.proxy = try proxy.clientProxy()
+                appliedProxyLink = proxy.url
                 logger.info("connecting through the account's proxy", metadata: ["proxy": "\(proxy)"])
             }
             return configuration
@@ -440,6 +444,7 @@ public actor AccountRuntime {
                 if expired { logger.notice("the lease had run out before its renewal (a frozen or suspended process?); nobody took it: renewed") }
                 leaseExpiry.set(lease.expiresAt)
                 if case .running = state { state = .running(lease) }
+                await followProxyChange(before: lease.expiresAt)
             } catch is CancellationError {
                 return
             } catch let bound as BoundExceeded {
@@ -460,6 +465,47 @@ public actor AccountRuntime {
                 if await renewalFailed(error, lease: lease) { return }
             }
         }
+    }
+
+    /// Takes up a proxy a person set since the start (`tgsm session proxy`), without a restart: read
+    /// at each renewal, which reaches the store anyway. A read that fails or stalls is left to the
+    /// next beat (bounded: the renewals must go on).
+    private func followProxyChange(before expiry: UnixTime) async {
+        guard case .running = state, let client else { return }
+        let store = store, account = account
+        let stored: ProxySetting?
+        do {
+            stored = try await withBound(seconds: max(0.001, min(Self.lateRenewalBound, expiry - environment.clock.now())), "reading the proxy") {
+                try await store.proxy(account: account)
+            }
+        } catch {
+            return
+        }
+        guard stored?.url != appliedProxyLink, case .running = state else { return }
+        appliedProxyLink = stored?.url
+        let proxy: MTProtoProxy?
+        do {
+            proxy = try stored?.clientProxy()
+        } catch {
+            logger.error("the account's proxy was changed to a link that cannot be used; connections keep the previous way",
+                         metadata: ["error": "\(error)"])
+            return
+        }
+        await client.changeProxy(proxy)
+        logger.notice("the account's proxy changed in the store: connections go through it from now on",
+                      metadata: ["proxy": "\(stored.map { "\($0)" } ?? "none (direct)")"])
+        // One call through the new way now, so the health (and /health, and the alerts) says at once
+        // whether it works, rather than at the next job or keep-alive.
+        guard let invoker = stack?.invoker else { return }
+        let timeout = configuration.validationTimeout, logger = logger
+        tasks.append(Task {
+            do {
+                _ = try await invoker.invoke(Api.functions.updates.GetState(), options: InvokeOptions(timeout: timeout, isIdempotent: true, mayRetry: false))
+                logger.notice("the account answers through its new proxy")
+            } catch {
+                logger.warning("the account does not answer through its new proxy", metadata: ["error": "\(error)"])
+            }
+        })
     }
 
     /// A heartbeat that failed for another reason (a busy or failing disk): go on while the lease

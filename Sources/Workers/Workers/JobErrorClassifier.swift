@@ -84,8 +84,12 @@ public enum JobErrorClassifier {
         if case .cancelled = error {
             return .release(reason: error.description)
         }
-        if case .connectionFailed(_, _, _, .notSent?) = error {
+        switch error {
+        case .connectionFailed(_, _, _, .notSent?), .proxyRefused(_, _, .notSent?):
+            // It did not run; waiting for the network (or a person fixing the proxy) spends no attempt.
             return .deferUnsent(seconds: unsentRetryDelay, reason: error.description)
+        default:
+            break
         }
         if let managed = error.sessionManagerError {
             switch managed.reason {

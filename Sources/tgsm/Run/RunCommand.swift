@@ -183,13 +183,21 @@ struct RunCommand: AsyncParsableCommand {
         var marked: [AccountID] = []
         // Running, but their start-up check found no connection: they keep trying.
         var unreachable: [AccountID] = []
+        // Running, but their proxy refuses them: a person corrects the link, which is taken up without a restart.
+        var proxyRefused: [AccountID] = []
         var failures: [CLIFailure] = []
         for account in wanted {
             switch outcomes[account] {
             case .running(let verdict)?:
                 running.append(account)
-                if case .networkDown? = verdict { unreachable.append(account) }
-                Terminal.standard.errorLine("  \(account.rawValue): running (start-up check: \(verdict?.label ?? "skipped"))")
+                if case .networkDown(let code, let reason)? = verdict, code == SessionManagerError.proxyRefusedCode {
+                    proxyRefused.append(account)
+                    Terminal.standard.errorLine("  \(account.rawValue): running, but its proxy refuses it [\(code)] (\(reason)): correct the link with "
+                        + "`tgsm session proxy --account \(account.rawValue) --set -`; this process takes it up at its next lease renewal")
+                } else {
+                    if case .networkDown? = verdict { unreachable.append(account) }
+                    Terminal.standard.errorLine("  \(account.rawValue): running (start-up check: \(verdict?.label ?? "skipped"))")
+                }
             case .failed(let error)? where standby && WorkerPool.isLeaseHeld(TelegramError.middleware(error)):
                 waiting.append(account)
                 Terminal.standard.errorLine("  \(account.rawValue): standing by (\(error.summary))")
@@ -316,9 +324,10 @@ struct RunCommand: AsyncParsableCommand {
         } : nil
         defer { discovery?.cancel() }
         let standingBy = (unreachable.isEmpty ? "" : "; not connected yet (trying again): \(unreachable.map(\.rawValue).joined(separator: ", "))")
+            + (proxyRefused.isEmpty ? "" : "; refused by their proxy (correct the link): \(proxyRefused.map(\.rawValue).joined(separator: ", "))")
             + (waiting.isEmpty ? "" : "; standing by: \(waiting.map(\.rawValue).joined(separator: ", "))")
             + (marked.isEmpty ? "" : "; waiting for a login: \(marked.map(\.rawValue).joined(separator: ", "))")
-        let connected = running.filter { !unreachable.contains($0) }
+        let connected = running.filter { !unreachable.contains($0) && !proxyRefused.contains($0) }
         let readyLine = "tgsm run: ready: \(connected.isEmpty ? (running.isEmpty ? "no account yet" : "no account connected yet") : connected.map(\.rawValue).joined(separator: ", "))"
             + "\(standingBy) (SIGTERM or Ctrl-C stops)"
         // Ready once /health answers: a supervisor that probes it at "ready" must not meet a port

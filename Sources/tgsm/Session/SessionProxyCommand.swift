@@ -16,8 +16,9 @@ struct SessionProxyCommand: AsyncParsableCommand {
             + "socks5://[USER:PASSWORD@]HOST:PORT, or an MTProxy link as Telegram shares them (tg://proxy?server=HOST&port=PORT&secret=SECRET "
             + "or https://t.me/proxy?…; secrets plain, dd or ee). `--set -` reads the link from standard input, so its password or "
             + "secret is not visible in `ps`. The password and secret are never printed. Setting a proxy for a name the store does "
-            + "not know yet keeps it for that account's first `tgsm auth`. A running `tgsm run` uses the new setting from the "
-            + "account's next start: restart it."
+            + "not know yet keeps it for that account's first `tgsm auth`. A running `tgsm run` takes the change up at its next "
+            + "lease renewal (every 10 s with the default --lease-ttl), without a restart: its open connections move to the new "
+            + "way, and its log and /health say whether the account answers through it."
     )
 
     @OptionGroup var global: GlobalOptions
@@ -51,7 +52,7 @@ struct SessionProxyCommand: AsyncParsableCommand {
         /// The proxy as `tgsm` names it in its logs: "SOCKS5 proxy HOST:PORT as USER", "MTProxy HOST:PORT (ee: fake TLS as DOMAIN)".
         var proxy: String?
         var change: Change
-        /// A live process that runs the account and keeps its old setting until it restarts.
+        /// A live process that runs the account: it takes the change up at its next lease renewal.
         var runningHolder: String?
     }
 
@@ -80,7 +81,8 @@ struct SessionProxyCommand: AsyncParsableCommand {
         case .unchanged: terminal.line("\(account.rawValue) connects \(route)")
         }
         if let holder = result.runningHolder, result.change != .unchanged {
-            terminal.warning("\(holder) runs \(account.rawValue) and keeps connecting as before until it restarts; restart it to use the change.")
+            terminal.line("\(holder) runs \(account.rawValue): it connects the new way from its next lease renewal (within 10 s with the "
+                + "default --lease-ttl); its log and /health say whether the account answers through it.")
         }
     }
 
@@ -130,8 +132,17 @@ struct SessionProxyCommand: AsyncParsableCommand {
     }
 
     /// The proxy as the client names it; the stored form's own summary when the client cannot read it.
+    /// The proxy as this operator's own commands show it: with a SOCKS5 user name, which the
+    /// client's description (in logs, alerts and /health) leaves out; never with the password.
     static func name(_ setting: ProxySetting) -> String {
-        (try? setting.clientProxy().description) ?? setting.description
+        switch try? setting.clientProxy() {
+        case .socks5(let proxy)?:
+            "SOCKS5 proxy \(setting.address)" + (proxy.credentials.map { " as \($0.username)" } ?? "")
+        case let proxy?:
+            proxy.description
+        case nil:
+            setting.description
+        }
     }
 
     private static func readLink() throws(CLIFailure) -> String {
