@@ -1090,10 +1090,24 @@ import Workers
 
         let pyrogram = try PyrogramStringSession.encode(PortableSession(dc: 2, authKey: try CLIFixtures.key(seed: 3), userID: 1001, isBot: false, apiID: 1))
         #expect(try await cli.run(["session", "import", "--account", "alice", "-"], stdin: pyrogram).status == 0)
+        // A backup taken while alice used a proxy, restored after the proxy was removed: the backup's
+        // link is back, and the restore says so (before: silently).
+        #expect(try await cli.run(["session", "proxy", "--account", "alice", "--set", "socks5://tgsm:pw@127.0.0.1:1080"]).status == 0)
         let taken = try await cli.run(["session", "backup", "--json"]).json(BackupJSON.self)
+        #expect(try await cli.run(["session", "proxy", "--account", "alice", "--clear"]).status == 0)
         let byPath = try await cli.run(["session", "restore", "--backup", cli.store + "/backups/" + taken.file, "--json"])
         #expect(byPath.status == 0, "\(byPath.stderr)")
-        #expect((try byPath.jsonObject() as? [String: Any])?["restored"] as? String == taken.file)
+        let result = try #require(try byPath.jsonObject() as? [String: Any])
+        #expect(result["restored"] as? String == taken.file)
+        #expect(result["proxiesChanged"] as? [[String: String]] == [["account": "alice", "before": "direct", "now": "SOCKS5 proxy 127.0.0.1:1080 as tgsm"]],
+                "\(result)")
+        #expect(try await cli.run(["session", "proxy", "--account", "alice", "--clear"]).status == 0)
+        let said = try await cli.run(["session", "restore", "--backup", taken.file])
+        #expect(said.status == 0 && said.stderr.contains("alice connects through the backup's proxy again: SOCKS5 proxy 127.0.0.1:1080 as tgsm "
+                                                        + "(before the restore: direct)"), "\(said.stderr)")
+        #expect(!said.stdout.contains("pw@") && !said.stderr.contains("pw@"))
+        let same = try await cli.run(["session", "restore", "--backup", taken.file, "--json"])
+        #expect((try same.jsonObject() as? [String: Any])?["proxiesChanged"] as? [[String: String]] == [], "nothing changed: \(same.stdout)")
     }
 
     /// `tgsm alerts test`: one alert posted with `tgsm run`'s settings, and the receiver's answer

@@ -160,6 +160,47 @@ struct SessionRestoreCommand: AsyncParsableCommand {
         var previousFileMovedTo: String?
         /// PostgreSQL: the accounts put back.
         var accounts: [String]?
+        /// The accounts whose proxy the restore changed (the backup kept another link): what each
+        /// connects through now, and before (as `session proxy` names them; "direct" for none).
+        var proxiesChanged: [ProxyChange]?
+    }
+
+    struct ProxyChange: Codable {
+        var account: String
+        var before: String
+        var now: String
+    }
+
+    /// Each account's proxy as `session proxy` names it, or nil when the store cannot say (unreadable,
+    /// damaged, or sealed without the key).
+    static func proxies(of store: any SessionStore) async -> [AccountID: String]? {
+        guard let accounts = try? await store.accounts() else { return nil }
+        var proxies: [AccountID: String] = [:]
+        for account in accounts {
+            do {
+                proxies[account] = try await store.proxy(account: account).map(SessionProxyCommand.name) ?? "direct"
+            } catch {
+                return nil
+            }
+        }
+        return proxies
+    }
+
+    /// A backup older than a proxy change puts the old link back with everything else, which a
+    /// person who removed a proxy on purpose must be told.
+    static func proxyChanges(before: [AccountID: String]?, after: [AccountID: String]?) -> [ProxyChange] {
+        guard let before, let after else { return [] }
+        return after.keys.sorted { $0.rawValue < $1.rawValue }.compactMap { account in
+            guard let was = before[account], let now = after[account], was != now else { return nil }
+            return ProxyChange(account: account.rawValue, before: was, now: now)
+        }
+    }
+
+    static func sayProxyChanges(_ changes: [ProxyChange], terminal: Terminal) {
+        for change in changes {
+            terminal.warning("\(change.account) connects through the backup's proxy again: \(change.now) (before the restore: \(change.before)); "
+                + "`tgsm session proxy --account \(change.account) --set -` (or `--clear`) sets the one you want")
+        }
     }
 
     func run() async throws {
@@ -186,6 +227,11 @@ struct SessionRestoreCommand: AsyncParsableCommand {
         if case .good = SQLiteSessionStore.inspectFile(directory: directory, options: options), !force {
             try await refuseWhileLeased(directory: directory)
         }
+        var proxiesBefore: [AccountID: String]?
+        if let current = SQLiteSessionStore.openForReading(directory: directory, options: options) {
+            proxiesBefore = await Self.proxies(of: current)
+            try? current.close()
+        }
         let outcome: SQLiteSessionStore.OpenOutcome
         do {
             outcome = try SQLiteSessionStore.restore(directory: directory, backup: backup, options: options)
@@ -195,16 +241,27 @@ struct SessionRestoreCommand: AsyncParsableCommand {
         guard case .restored(let file, let reason, let movedTo) = outcome else {
             throw CLIFailure(.failure, "the restore did not report what it restored; run `tgsm check`")
         }
+        var proxiesAfter: [AccountID: String]?
+        if let restored = SQLiteSessionStore.openForReading(directory: directory, options: options) {
+            proxiesAfter = await Self.proxies(of: restored)
+            try? restored.close()
+        }
+        let changes = Self.proxyChanges(before: proxiesBefore, after: proxiesAfter)
         let terminal = Terminal.standard
-        if output.json { try terminal.json(Result(restored: file, reason: reason, previousFileMovedTo: movedTo)); return }
+        if output.json {
+            try terminal.json(Result(restored: file, reason: reason, previousFileMovedTo: movedTo, proxiesChanged: changes))
+            return
+        }
         terminal.line("\(terminal.paint("restored", .green)) \(directory)/\(options.fileName) from \(file)")
         if let movedTo { terminal.line("  the previous file was moved to \(movedTo)") }
+        Self.sayProxyChanges(changes, terminal: terminal)
     }
 
     private func restoreOnPostgres(url: String) async throws {
         let directory = try global.snapshotDirectory(backupDirectory)
         let store: PostgresSessionStore
         do { store = try await PostgresSessionStore.connect(url: url, encryption: global.storeEncryption(), clock: global.clock(), logger: global.storeLogger()) } catch { throw CLIFailure(error) }
+        let proxiesBefore = await Self.proxies(of: store)
         let report: PostgresSessionStore.RestoreReport
         do {
             report = try await store.restore(from: directory, backup: backup, options: global.storeOptions(), holder: LeaseHolder.current(), force: force)
@@ -217,17 +274,20 @@ struct SessionRestoreCommand: AsyncParsableCommand {
             }
             throw CLIFailure(error)
         }
+        let changes = Self.proxyChanges(before: proxiesBefore, after: await Self.proxies(of: store))
         await store.close()
         let terminal = Terminal.standard
         let reason = backup.map { "restore of \($0) asked by an operator" } ?? "restore of the newest snapshot asked by an operator"
         if output.json {
-            try terminal.json(Result(restored: report.backup, reason: reason, previousFileMovedTo: nil, accounts: report.accounts.map(\.rawValue)))
+            try terminal.json(Result(restored: report.backup, reason: reason, previousFileMovedTo: nil, accounts: report.accounts.map(\.rawValue),
+                                     proxiesChanged: changes))
             return
         }
         terminal.line("\(terminal.paint("restored", .green)) \(report.accounts.count) account(s) of \(store.database.location) from \(directory)/\(report.backup)")
         for lease in report.tookOverFrom {
             terminal.line("  took the lease of \(lease.account) over from \(lease.holder): it stops that account")
         }
+        Self.sayProxyChanges(changes, terminal: terminal)
     }
 
     /// A live lease means a process is using the store: replacing the file under it would lose its writes.
