@@ -1042,6 +1042,26 @@ import Workers
         #expect(try await cli.run(["session", "list", "--json"]).json([AccountJSON].self).map(\.account) == ["alcie", "alice"])
     }
 
+    /// An account never logged in (its proxy kept for a first login; a login left at its code
+    /// prompt) is listed as such, with what to do, and not as "active", which reads as a session
+    /// that works.
+    @Test func anAccountNeverLoggedInIsNotListedActive() async throws {
+        let (root, cli) = try CLI.temporary()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let pyrogram = try PyrogramStringSession.encode(PortableSession(dc: 2, authKey: try CLIFixtures.key(seed: 3), userID: 1001, isBot: false, apiID: 1))
+        #expect(try await cli.run(["session", "import", "--account", "alice", "-"], stdin: pyrogram).status == 0)
+        #expect(try await cli.run(["session", "proxy", "--account", "newbie", "--set", "socks5://127.0.0.1:1080"]).status == 0)
+        let listed = try await cli.run(["session", "list", "--json"]).json([AccountJSON].self)
+        let newbie = try #require(listed.first { $0.account == "newbie" }, "\(listed)")
+        #expect(newbie.status == "unauthorized" && newbie.statusCode == nil, "\(newbie)")
+        #expect(newbie.guidance?.first?.contains("tgsm auth --account newbie") == true, "\(newbie)")
+        #expect(listed.first { $0.account == "alice" }?.status == "active")
+        let table = try await cli.run(["session", "list"])
+        #expect(table.stdout.contains("unauthorized (no login was finished)"), "\(table.stdout)")
+        let status = try await cli.run(["status"])
+        #expect(status.stdout.contains("unauthorized (no login was finished)"), "\(status.stdout)")
+    }
+
     /// `tgsm run`'s HTTP settings are refused before any account connects, naming the flag and the
     /// variable that set a token (before: after every session's start-up calls to Telegram).
     @Test func runRefusesAnUnsafeHTTPSettingBeforeConnecting() async throws {

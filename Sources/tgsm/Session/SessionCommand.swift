@@ -124,6 +124,14 @@ extension AccountView {
             statusCode: terminal ? mark?.code : nil, statusCause: terminal ? mark?.cause : nil,
             statusSince: terminal ? mark.map { TimeText.iso($0.since) } : nil,
             guidance: terminal ? mark?.recoverySteps : nil)
+        if !terminal, authorizedDCs.isEmpty {
+            // Never logged in (a proxy set for a first login, a login left at its code prompt):
+            // not "active", which reads as a working session.
+            let unfinished = AccountStatus(state: .unauthorized, since: now, cause: AccountStatus.noLoginFinished, code: "")
+            status = unfinished.state.rawValue
+            statusCause = AccountStatus.noLoginFinished
+            guidance = unfinished.recoverySteps.map { $0.replacingOccurrences(of: "NAME", with: account.rawValue) }
+        }
     }
 }
 
@@ -154,7 +162,7 @@ struct SessionListCommand: AsyncParsableCommand {
             [(view.account, nil), (view.homeDC.map(String.init) ?? "-", nil), (view.userID.map(String.init) ?? "-", nil),
              (view.authorizedDCs.isEmpty ? "-" : view.authorizedDCs.map(String.init).joined(separator: ","), nil),
              (view.lease.text, view.lease.isLive ? nil : .dim),
-             (view.status + (view.statusCode.map { " (\($0))" } ?? ""), view.statusColor),
+             (view.status + ((view.statusCode ?? view.statusCause).map { " (\($0))" } ?? ""), view.statusColor),
              (view.proxy ?? "-", view.proxy == "unreadable" ? .red : nil)]
         })
     }

@@ -89,7 +89,7 @@ struct StatusReport: Codable {
                 [(view.account, nil), (view.homeDC.map(String.init) ?? "-", nil),
                  (view.authorizedDCs.isEmpty ? "no" : "yes", view.authorizedDCs.isEmpty ? .yellow : nil),
                  (view.lease.text, view.lease.isLive ? nil : .dim),
-                 (view.status + (view.statusCode.map { " (\($0), since \(view.statusSince ?? "?"))" } ?? "")
+                 (view.status + (view.statusCode.map { " (\($0), since \(view.statusSince ?? "?"))" } ?? view.statusCause.map { " (\($0))" } ?? "")
                     + (view.frozenSince.map { ", frozen since \($0)\(view.deletedAfter.map { ", deleted \($0) unless appealed" } ?? "") (tgsm check)" } ?? ""),
                   view.frozenSince != nil ? .red : view.statusColor)]
             })
