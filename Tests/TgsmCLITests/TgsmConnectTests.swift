@@ -405,6 +405,30 @@ import Workers
         try await setup.close()
     }
 
+    /// A script that pipes "CODE, then PASSWORD" into `tgsm auth` works again after the session was
+    /// lost, when a future auth token spares the code: the code line is skipped, not tried as the
+    /// password (a wrong attempt Telegram counts). A numeric password alone is still the password.
+    @Test func aScriptedLoginThatAFutureAuthTokenSparesTheCodeIsNotAWrongPassword() async throws {
+        let setup = try await Setup.start()
+        let passwordChecks = try setup.counter("auth.checkPassword")
+        let script = DCState.loginCode(for: "15550002") + "\nhunter2\n"
+        let first = try await setup.cli.run(["auth", "--account", "bob", "--phone", "15550002"], stdin: script)
+        #expect(first.status == 0, "\(first.stderr)")
+        #expect(setup.fired(passwordChecks) == 1)
+
+        setup.revokeSessionsOfDC1()
+        let store = try SQLiteSessionStore.open(directory: setup.cli.store)
+        try await store.setSendCodeDeadline(nil, account: "bob", phoneKey: try await store.phoneKey(for: "15550002"))
+        try store.close()
+        let again = try await setup.cli.run(["auth", "--account", "bob", "--phone", "15550002"], stdin: script)
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(again.stderr.contains("No code was sent: Telegram accepted a future auth token"), "\(again.stderr)")
+        #expect(again.stderr.contains("The login code given on the input was not needed: skipped"), "\(again.stderr)")
+        #expect(!again.stderr.contains("the password is wrong"), "\(again.stderr)")
+        #expect(setup.fired(passwordChecks) == 2, "one check for this login: the right password at once")
+        try await setup.close()
+    }
+
     /// Ctrl-C (or a kill, a closed window) while the password is typed: the terminal gets its echo
     /// back before the process ends, or the shell it returns to may look hung.
     @Test(arguments: [SIGINT, SIGTERM]) func aSignalAtThePasswordPromptGivesTheTerminalItsEchoBack(signal: Int32) async throws {

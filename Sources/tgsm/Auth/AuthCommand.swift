@@ -263,7 +263,7 @@ struct AuthCommand: AsyncParsableCommand {
                 case .passwordNeeded(let hint):
                     Terminal.standard.errorLine("No code was sent: Telegram accepted a future auth token kept from an earlier login of this "
                         + "number, and the account has a 2FA password.")
-                    return try await password(login: login, hint: hint)
+                    return try await password(login: login, hint: hint, codeMayPrecede: true)
                 case .codeSent(let value): sent = value
                 }
                 resumed = false
@@ -424,13 +424,22 @@ struct AuthCommand: AsyncParsableCommand {
         }
     }
 
-    private func password(login: TelegramLogin, hint: String?, dc: Int? = nil) async throws(LoginError) -> LoggedIn {
+    /// `codeMayPrecede`: no code was asked for (a future auth token), though a script may pipe one
+    /// first (`Prompt.secretAfterSkippedCode`).
+    private func password(login: TelegramLogin, hint: String?, dc: Int? = nil, codeMayPrecede: Bool = false) async throws(LoginError) -> LoggedIn {
         var attempts = 0
         while true {
             attempts += 1
             let entered: String
             do {
-                entered = try Prompt.secret("2FA password\(hint.map { " (hint: \($0))" } ?? "") (not shown): ")
+                let prompt = "2FA password\(hint.map { " (hint: \($0))" } ?? "") (not shown): "
+                if codeMayPrecede && attempts == 1 {
+                    let (secret, skippedCode) = try Prompt.secretAfterSkippedCode(prompt)
+                    if skippedCode { Terminal.standard.errorLine("The login code given on the input was not needed: skipped; the next line is the password.") }
+                    entered = secret
+                } else {
+                    entered = try Prompt.secret(prompt)
+                }
             } catch {
                 throw .passwordNeeded(hint: hint)
             }

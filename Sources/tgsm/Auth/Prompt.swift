@@ -48,6 +48,21 @@ enum Prompt {
     }
 }
 
+extension Prompt {
+    /// The 2FA password after Telegram skipped the login code (a future auth token matched). Typed
+    /// at a terminal, it is what the prompt asks. Piped in by a script written for the usual
+    /// "CODE, then PASSWORD", the first line is the code nobody asked for, and trying it as the
+    /// password is a wrong attempt Telegram counts: a first line shaped like a login code (4 to 8
+    /// digits) is skipped when another line follows; alone, it is the password (a numeric one).
+    static func secretAfterSkippedCode(_ prompt: String) throws(CLIFailure) -> (secret: String, skippedCode: Bool) {
+        guard isatty(STDIN_FILENO) != 1 else { return (try secret(prompt), false) }
+        let first = try secret(prompt)
+        guard (4...8).contains(first.count), first.allSatisfy(\.isASCII), first.allSatisfy(\.isNumber),
+              let next = readLine(strippingNewline: true) else { return (first, false) }
+        return (next, true)
+    }
+}
+
 /// The terminal as it was before a secret prompt turned echo off, for `restoreTerminalThenDie`.
 /// Written before the handler is installed and only read by it.
 nonisolated(unsafe) private var terminalBeforeSecret = termios()
