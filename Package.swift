@@ -319,6 +319,7 @@ let package = Package(
             name: "OperatorHTTPTests",
             dependencies: [
                 "OperatorHTTP", "SessionManager", "Workers", "MTProto", "MTProtoClient", "MTProtoCrypto", "TL", "TLSchema", "WebhookTestSupport", "OffThePool",
+                "StoreTestSupport",
                 .product(name: "Logging", package: "swift-log"), .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Metrics", package: "swift-metrics"),

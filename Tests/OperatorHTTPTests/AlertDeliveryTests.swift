@@ -6,6 +6,8 @@ import Foundation
 import MTProto
 import OffThePool
 import OperatorHTTP
+import SessionManager
+import StoreTestSupport
 import Synchronization
 import Testing
 import WebhookTestSupport
@@ -71,6 +73,35 @@ import WebhookTestSupport
         await receiver.stop()
         #expect(receiver.requests.count == 2)
         #expect(remembered.withLock { $0 } == ["account:acct-2:not_logged_in"])
+    }
+
+    /// A delivered alert the store could not remember (its file held locked, as a backup tool or a
+    /// stalled disk can) is remembered once the store answers: before, it was lost, and a process
+    /// started after never said that the incident was over ("ready again").
+    @Test func anAlertTheStoreCouldNotRememberIsRememberedOnceItAnswers() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("alert-memory-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let store = try SQLiteSessionStore.open(directory: folder, options: SQLiteStoreOptions(busyTimeout: 0.2))
+        defer { try? store.close() }
+        let receiver = WebhookReceiver(statuses: [200])
+        let port = await receiver.start()
+        var alert = Self.alert(1)
+        alert.memoryKeys = ["account:acct-1:down"]
+        let now = UnixTime(seconds: Fixture.now)
+        let delivery = AlertDelivery(url: try WebhookURL("http://127.0.0.1:\(port)/hook"), clock: FixedClock(Fixture.now), logger: quietLogger,
+                                     onDelivered: AlertService.remembering(in: store, logger: quietLogger))
+        let lock = try SQLiteFileLock(path: folder + "/sessions.sqlite")
+        await delivery.send([alert])
+        await delivery.flush(within: 30)
+        await receiver.stop()
+        #expect(receiver.requests.count == 1)
+        #expect(try await store.recentlySent(now: now).isEmpty, "the store was locked")
+        await delivery.rememberPending()
+        #expect(try await store.recentlySent(now: now).isEmpty, "still locked: kept for the next look")
+        lock.release()
+        await delivery.rememberPending()
+        #expect(try await store.recentlySent(now: now).keys.sorted() == ["account:acct-1:down"])
     }
 
     @Test func anUnreachableReceiverIsGivenUpOnAfterItsTriesAndItsTime() async throws {

@@ -121,6 +121,30 @@ import Testing
         await setup.finish()
     }
 
+    /// A shutdown that begins while an account is being taken back from a stalled store (a deploy's
+    /// SIGTERM during a store stall) does not bring the account up again on the way out: the start
+    /// that completes once the store answers is stopped at once and its lease released, and no
+    /// other start is made. Before, the stopping process took its leases back and reconnected,
+    /// holding the accounts from the process replacing it until it stopped.
+    @Test func aShutdownDoesNotTakeAnAccountBackThatAStalledStoreHeldUp() async throws {
+        let setup = try await Setup()
+        try await setup.logIn("alice", phone: "15550001")
+        let runtimes = setup.runtimes()
+        let lock = try SQLiteFileLock(path: setup.database.folder.appendingPathComponent("store/sessions.sqlite").path)
+        // The lease take waits out the store's busy timeout.
+        let taking = Task { try await runtimes.invoker(for: "alice") }
+        try await Task.sleep(for: .milliseconds(300))
+        runtimes.stopStarting()
+        lock.release()
+        await #expect(throws: TelegramError.self) { _ = try await taking.value }
+        #expect(try await setup.store.currentLease(account: "alice") == nil, "taken, then released at once")
+        await #expect(throws: TelegramError.self) { _ = try await runtimes.invoker(for: "alice") }
+        #expect(try await setup.store.currentLease(account: "alice") == nil, "no new start on the way out")
+        #expect(runtimes.runtimes.isEmpty)
+        await runtimes.stopAll()
+        await setup.finish()
+    }
+
     /// An account marked revoked whose stored key is logged out is refused as revoked (the cause a
     /// person must act on: someone ended the session from another device), not as the check's
     /// "unauthorized: the stored key is not logged in".

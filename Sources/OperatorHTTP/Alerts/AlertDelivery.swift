@@ -104,6 +104,11 @@ public actor AlertDelivery {
     /// Alerts waiting to be sent.
     public var pending: Int { queue.count }
 
+    /// Tries again to record what delivered alerts the store did not take (`AlertService.remembering`).
+    public func rememberPending() async {
+        await onDelivered?([], clock.now())
+    }
+
     private func releaseWaiters() {
         let released = waiters
         waiters = []

@@ -3,6 +3,7 @@ import MTProto
 import MTProtoClient
 import ServiceLifecycle
 import SessionManager
+import Synchronization
 import Workers
 
 /// Looks at the accounts every `interval` seconds, as `/health` does, and sends what the
@@ -47,6 +48,7 @@ public struct AlertService: Service {
             while !Task.isCancelled {
                 do {
                     await delivery.send(tracker.observe(try await look()))
+                    await delivery.rememberPending()
                     failing = false
                 } catch {
                     // Said once per spell of failures, not every interval.
@@ -63,6 +65,7 @@ public struct AlertService: Service {
         // session error, which is just what a person must hear.
         if let snapshot = try? await look() { await delivery.send(tracker.observe(snapshot)) }
         await delivery.flush(within: 3)
+        await delivery.rememberPending()
     }
 
     /// What earlier processes said (`AlertMemory.days`).
@@ -76,13 +79,28 @@ public struct AlertService: Service {
         }
     }
 
-    /// What the delivery calls with each delivered alert's keys: they go into `memory`.
+    /// What the delivery calls with each delivered alert's keys: they go into `memory`. Keys the
+    /// store did not take (stalled, locked) are kept and tried again with the next ones, and at each
+    /// look (`AlertDelivery.rememberPending`): an incident a process said but could not record was
+    /// lost to the next process, which then never said it was over ("ready again").
     public static func remembering(in memory: (any AlertMemory)?, logger: Logger) -> (@Sendable ([String], UnixTime) async -> Void)? {
         guard let memory else { return nil }
+        let pending = PendingAlertKeys()
         return { keys, at in
-            do { try await memory.remember(keys, at: at) } catch {
-                logger.warning("a delivered alert could not be remembered; a restarted process may say it again", metadata: ["error": "\(error)"])
+            let batch = pending.take() + (keys.isEmpty ? [] : [(keys: keys, at: at)])
+            for (index, item) in batch.enumerated() {
+                do {
+                    try await memory.remember(item.keys, at: item.at)
+                } catch {
+                    let kept = pending.putBack(Array(batch[index...]))
+                    // Once per spell: the same failure at every look is no news.
+                    if !keys.isEmpty {
+                        logger.warning("a delivered alert could not be remembered in the store; kept and tried again at each look (a process restarted meanwhile may say it again)", metadata: ["error": "\(error)", "keptAlerts": "\(kept)"])
+                    }
+                    return
+                }
             }
+            if batch.count > (keys.isEmpty ? 0 : 1) { logger.notice("alerts the store could not take earlier are remembered now") }
         }
     }
 
@@ -94,5 +112,28 @@ public struct AlertService: Service {
     private func look() async throws -> OperatorSnapshot {
         try await OperatorSnapshot.gather(store: store, queue: queue, enabled: accounts, live: await liveHealth?(), now: clock.now(), historyLimit: 0,
                                           deadLettersWithin: Self.deadLetterWindow)
+    }
+}
+
+/// Delivered alerts' memory keys the store has not taken yet, oldest first; bounded, so a store
+/// that never comes back does not grow the process (the oldest are dropped: said again at worst).
+final class PendingAlertKeys: Sendable {
+    private let items = Mutex<[(keys: [String], at: UnixTime)]>([])
+    static let limit = 1000
+
+    func take() -> [(keys: [String], at: UnixTime)] {
+        items.withLock { items in
+            defer { items = [] }
+            return items
+        }
+    }
+
+    /// Puts `batch` back before what came meanwhile; returns how many alerts are kept.
+    @discardableResult
+    func putBack(_ batch: [(keys: [String], at: UnixTime)]) -> Int {
+        items.withLock { items in
+            items = Array((batch + items).suffix(Self.limit))
+            return items.count
+        }
     }
 }

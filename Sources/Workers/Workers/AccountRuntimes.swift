@@ -27,6 +27,9 @@ public final class AccountRuntimes: AccountInvokers, Service {
     /// Each account's lease a runtime gave up when the store did not let it be renewed, until a new
     /// runtime starts: that one takes it over even if the renewal behind it landed late.
     private let abandonedLeases = Mutex<[AccountID: Lease]>([:])
+    /// Set once shutting down (`stopStarting`): no runtime starts any more, and one whose start was
+    /// under way is stopped as soon as it is up.
+    private let closing = Atomic<Bool>(false)
 
     private enum Slot {
         case starting(Task<Result<AccountRuntime, SessionManagerError>, Never>)
@@ -70,6 +73,16 @@ public final class AccountRuntimes: AccountInvokers, Service {
 
     /// A runtime's invoker works only while it holds the account's lease.
     public var invokersAreExclusive: Bool { true }
+
+    public func stopStarting() {
+        closing.store(true, ordering: .sequentiallyConsistent)
+    }
+
+    private var isClosing: Bool { closing.load(ordering: .sequentiallyConsistent) }
+
+    private func closingRefusal(_ account: AccountID) -> SessionManagerError {
+        SessionManagerError(.client(account: account, error: .closed))
+    }
 
     public func invoker(for account: AccountID) async throws -> any TelegramInvoking {
         switch await runtime(for: account) {
@@ -116,13 +129,17 @@ public final class AccountRuntimes: AccountInvokers, Service {
             case .ready: return nil
             case .starting(let task): return task
             case nil:
+                if isClosing { return nil }
                 let task = Task { await self.startRuntime(account) }
                 slots[account] = .starting(task)
                 return task
             }
         }
         guard let task else {
-            guard case .ready(let runtime)? = slots.withLock({ $0[account] }) else { return await self.runtime(for: account) }
+            guard case .ready(let runtime)? = slots.withLock({ $0[account] }) else {
+                if isClosing { return .failure(closingRefusal(account)) }
+                return await self.runtime(for: account)
+            }
             return await usable(runtime)
         }
         let result = cancellable ? await withTaskCancellationHandler { await task.value } onCancel: { task.cancel() } : await task.value
@@ -141,6 +158,14 @@ public final class AccountRuntimes: AccountInvokers, Service {
         do {
             let verdict = try await runtime.start(validate: true, reclaiming: abandonedLeases.withLock { $0[account] })
             abandonedLeases.withLock { _ = $0.removeValue(forKey: account) }
+            if isClosing {
+                // Up only after the shutdown began (its start waited out a stalled store): down at once,
+                // the lease released, for the process that replaces this one.
+                await runtime.stop()
+                logger.notice("the account came up only after the shutdown began: stopped at once, its lease released",
+                              metadata: ["account": "\(account)"])
+                return .failure(closingRefusal(account))
+            }
             if let verdict, var refusal = Self.refusal(for: verdict, account: account, now: clock.now()) {
                 // The stored mark names the first cause (revoked from another device, say); the check
                 // sees only its consequence (the key is logged out).
@@ -186,6 +211,8 @@ public final class AccountRuntimes: AccountInvokers, Service {
                 if case .ready(let kept)? = slots[runtime.account], kept === runtime { slots[runtime.account] = nil }
             }
             return .failure(SessionManagerError(.leaseExpired(account: runtime.account, cause: cause)))
+        case .stopped(.terminal) where isClosing:
+            return .failure(closingRefusal(runtime.account))
         case .stopped(.terminal):
             // Asked for again after a session error stopped it: the workers saw the account's mark
             // cleared (a person logged it in again), so a new runtime takes the new session up. Were
