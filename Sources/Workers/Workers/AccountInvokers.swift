@@ -10,14 +10,10 @@ public protocol AccountInvokers: Sendable {
     /// process lost the account and cannot call for it) and are ended at once. Default false:
     /// invokers shared by several processes at a time.
     var invokersAreExclusive: Bool { get }
-    /// The pool is shutting down: nothing new is to be started for it (a session, a lease). Invokers
-    /// already handed out go on working for the jobs in flight.
-    func stopStarting()
 }
 
 extension AccountInvokers {
     public var invokersAreExclusive: Bool { false }
-    public func stopStarting() {}
 }
 
 /// A fixed map of invokers (tests, benchmarks, embedding without the session manager).

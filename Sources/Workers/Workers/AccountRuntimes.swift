@@ -74,6 +74,10 @@ public final class AccountRuntimes: AccountInvokers, Service {
     /// A runtime's invoker works only while it holds the account's lease.
     public var invokersAreExclusive: Bool { true }
 
+    /// The process is on its way out (its first SIGTERM): a lease being taken back right now (a
+    /// store that stalled) must not bring the account up again, holding it from the process that
+    /// replaces this one. Runtimes already running go on for the jobs in flight. For good: a pool
+    /// stopped to be replaced by another (the sandbox's stages) must not call it.
     public func stopStarting() {
         closing.store(true, ordering: .sequentiallyConsistent)
     }

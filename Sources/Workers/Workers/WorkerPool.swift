@@ -193,9 +193,6 @@ public final class WorkerPool: Service {
             return (Array(control.loops.values), control.additions)
         }
         additions?.finish()
-        // A lease being taken back right now (a store that stalled) must not bring the account
-        // up again in a process on its way out, which would hold it from the one replacing it.
-        invokers.stopStarting()
         for loop in loops { loop.yield(.shutdown) }
     }
 

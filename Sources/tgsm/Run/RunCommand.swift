@@ -160,6 +160,7 @@ struct RunCommand: AsyncParsableCommand {
                 if received == 1 {
                     Terminal.standard.errorLine("tgsm run: \(signal) received: stopping. No new jobs; those in flight get up to \(Int(grace)) s "
                         + "(a second signal stops them now; they are released, not lost)")
+                    runtimes.stopStarting()
                     await stop.received()
                 } else {
                     Terminal.standard.errorLine("tgsm run: \(signal) again: the jobs in flight are stopped now and released")
