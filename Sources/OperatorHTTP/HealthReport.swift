@@ -158,10 +158,11 @@ public struct HealthReport: Sendable, Codable, Equatable {
                     + "and jobs wait for it without spending attempts")
             } else if let live = account.live {
                 switch live.state {
-                case .degraded where live.lastSuccess == nil && live.consecutiveFailures > 0:
-                    // Failing since the start (the DC or the proxy unreachable from the first try):
-                    // not ready yet, though too few failures to call it down.
-                    add(Reason.notConnected, "not connected yet: no call has succeeded since the start, \(live.consecutiveFailures) failed"
+                case .degraded where !live.hasSucceededOnThisRoute && live.consecutiveFailures > 0:
+                    // Failing since the start, or since its proxy changed (the DC or the proxy
+                    // unreachable from the first try): not ready yet, though too few failures to call it down.
+                    let since = live.routeChangedAt.map { "since its proxy changed at \(ISOTime.string($0))" } ?? "since the start"
+                    add(Reason.notConnected, "not connected yet: no call has succeeded \(since), \(live.consecutiveFailures) failed"
                         + (live.lastFailureSummary.map { " (last: \($0))" } ?? "") + "; check connectivity to Telegram and the account's proxy")
                 case .healthy, .degraded, .rateLimited:
                     break

@@ -376,6 +376,35 @@ import Testing
         #expect(dc.connectionRequested)
     }
 
+    /// A proxy that takes the connection and never answers its handshake held the calls forever
+    /// (nothing bounded a connect but the TCP timeout): the attempt is given up at the connect
+    /// timeout and counted like a refused one, so the budget ends it.
+    @Test func aConnectThatNeverCompletesIsGivenUpAtItsTimeout() {
+        var dc = InMemoryDC(key: InMemoryDC.key()) {
+            $0.connectTimeout = 10
+            $0.reconnect = ReconnectPolicy(initialDelay: 1, multiplier: 2, maximumDelay: 4, maximumAttempts: 2, stableAfter: 10)
+        }
+        let call = dc.invoke(requestBody(22), timeout: nil)
+        dc.advance(by: 9.9)
+        #expect(dc.closeRequests == 0 && dc.result(call) == nil)
+        dc.advance(by: 0.1)
+        #expect(dc.closeRequests == 1, "given up at 10 s")
+        dc.advance(by: 1)
+        #expect(dc.connectionRequested && dc.connectRequests == 2, "the next attempt after the backoff")
+        dc.advance(by: 10)
+        guard case .connectionFailed(_, let attempts, let reason, .notSent?) = dc.error(call) else {
+            Issue.record("expected connectionFailed, got \(String(describing: dc.result(call)))")
+            return
+        }
+        #expect(attempts == 2 && reason.hasPrefix("not connected within 10 s"), "\(reason)")
+        // A connect that completes in time is not touched by the deadline.
+        let next = dc.invoke(requestBody(23), timeout: nil)
+        dc.advance(by: 5)
+        dc.acceptConnection()
+        dc.advance(by: 20)
+        #expect(success(dc, next) != nil && dc.closeRequests == 2)
+    }
+
     @Test func aChangedProxyCutsABackoffShortWithAFreshBudget() {
         var dc = InMemoryDC(key: InMemoryDC.key()) {
             $0.reconnect = ReconnectPolicy(initialDelay: 10, multiplier: 2, maximumDelay: 40, maximumAttempts: 3, stableAfter: 10)

@@ -114,15 +114,9 @@ struct InMemoryDC {
         apply(machine.disconnected(reason: "the SOCKS5 proxy rejected the username and password (status 1)", refusedByProxy: true, now: now))
     }
 
-    /// The proxy changed; like `DCConnection.Core.reroute`, an attempt still connecting (no channel
-    /// to close) is ended here.
+    /// The proxy changed (`DCConnection.Core.reroute`).
     mutating func changeRoute() {
-        let wasConnecting = connectPending
         apply(machine.routeChanged(now: now))
-        if wasConnecting {
-            connectPending = false
-            apply(machine.disconnected(reason: "the proxy changed while connecting", now: now))
-        }
     }
 
     /// The link drops (packets in flight are lost).
@@ -271,7 +265,12 @@ struct InMemoryDC {
                 if isConnected { toServer.append(bytes) }
             case .closeChannel:
                 closeRequests += 1
-                if isConnected {
+                if connectPending {
+                    // A connect under way through a proxy has its channel already (the proxy's
+                    // handshake runs on it): closing it ends the attempt.
+                    connectPending = false
+                    apply(machine.disconnected(reason: "closed by the client while connecting", now: now))
+                } else if isConnected {
                     isConnected = false
                     toServer.removeAll()
                     apply(machine.disconnected(reason: "closed by the client", now: now))

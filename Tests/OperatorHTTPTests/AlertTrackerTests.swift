@@ -95,6 +95,13 @@ import Workers
         blip.lastFailureCode = "TGSM-NET-001"
         #expect(HealthReport(try await OperatorSnapshot.gather(store: fixture.store, queue: fixture.queue, enabled: [account], live: [account: blip],
                                                                now: UnixTime(seconds: Fixture.now), historyLimit: 0)).ready)
+        // Unless the proxy changed since that success: nothing has got through the new way yet.
+        var moved = blip
+        moved.routeChangedAt = UnixTime(seconds: Fixture.now - 20)
+        let notYet = HealthReport(try await OperatorSnapshot.gather(store: fixture.store, queue: fixture.queue, enabled: [account], live: [account: moved],
+                                                                    now: UnixTime(seconds: Fixture.now), historyLimit: 0))
+        #expect(!notYet.ready && notYet.accounts.first?.reasonCodes == ["not_connected"], "\(notYet)")
+        #expect(notYet.accounts.first?.reasons.first?.contains("since its proxy changed at") == true)
         let recovered = try await look(fixture, &tracker, at: 30, accounts: [account], live: [account: healthy(account)])
         #expect(recovered.map(\.event) == [.accountRecovered], "\(recovered)")
     }

@@ -1501,10 +1501,21 @@ import Workers
         #expect(try await Self.get(port, "/health").status == 200)
         #expect(try await Self.completesAMeJob(setup, account: "alice") == "completed")
 
+        // A proxy that takes the connection and never answers its handshake: the probe says so
+        // (before: the connect waited forever and /health stayed ready), and the good link again.
+        let silent = try Microsocks.silentListener()
+        defer { close(silent.socket) }
+        try await setProxy("socks5://127.0.0.1:\(silent.port)")
+        at = try await run.expect("the account does not answer through its new proxy", after: at, seconds: 40)
+        let hung = try await Self.get(port, "/health")
+        #expect(hung.status == 503 && hung.body.contains("not_connected") && hung.body.contains("since its proxy changed at"), "\(hung.body)")
+        try await setProxy("socks5://tgsm:pr0xy-s3cret@127.0.0.1:\(proxy.port)")
+        at = try await run.expect("the account answers through its new proxy", after: at, seconds: 20)
+
         // Cleared: direct again, and the proxy sees no new connection.
         let cleared = try await setup.cli.run(["session", "proxy", "--account", "alice", "--clear"])
         #expect(cleared.status == 0, "\(cleared.stderr)")
-        at = try await run.expect("the account answers through its new proxy", after: at, seconds: 20)
+        at = try await run.expect("the account answers directly", after: at, seconds: 20)
         let connections = proxy.log().components(separatedBy: "connected to").count
         #expect(try await Self.completesAMeJob(setup, account: "alice") == "completed")
         #expect(proxy.log().components(separatedBy: "connected to").count == connections)
@@ -1550,6 +1561,22 @@ import Workers
         func stop() {
             if process.isRunning { kill(process.processIdentifier, SIGKILL) }
             process.waitUntilExit()
+        }
+
+        /// A socket listening on loopback that never accepts: the kernel completes connections to it,
+        /// and nobody ever answers (a proxy that hangs).
+        static func silentListener() throws -> (socket: Int32, port: Int) {
+            let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var address = sockaddr_in(sin_family: sa_family_t(AF_INET), sin_port: 0, sin_addr: in_addr(s_addr: inet_addr("127.0.0.1")), sin_zero: (0, 0, 0, 0, 0, 0, 0, 0))
+            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            let listening = withUnsafeMutablePointer(to: &address) { pointer in
+                pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socket, $0, length) == 0 && getsockname(socket, $0, &length) == 0 }
+            } && listen(socket, 16) == 0
+            guard listening else {
+                close(socket)
+                throw StartError(description: "no silent listener: errno \(errno)")
+            }
+            return (socket, Int(UInt16(bigEndian: address.sin_port)))
         }
 
         /// A port nobody listens on right now (bound to 0, read, released).

@@ -157,6 +157,9 @@ let ping = ScriptedHandler(kind: "ping") { context in
         let refused = TelegramError.proxyRefused(dc: 2, reason: "the SOCKS5 proxy rejected the username and password", delivery: .notSent)
         #expect(JobErrorClassifier.classify(refused) == .deferUnsent(seconds: JobErrorClassifier.unsentRetryDelay, reason: refused.description),
                 "a proxy refusing the account waits for a person without spending attempts")
+        let timedOut = TelegramError.timeout(method: "users.getFullUser", seconds: 30, delivery: .notSent)
+        #expect(JobErrorClassifier.classify(timedOut) == .deferUnsent(seconds: JobErrorClassifier.unsentRetryDelay, reason: timedOut.description),
+                "a call that timed out before any connection was up did not run either")
     }
 
     @Test func aTerminalSessionErrorStopsOnlyThatAccount() async throws {

@@ -34,6 +34,9 @@ public struct TelegramClientConfiguration: Sendable {
     public var defaultTimeout: Double?
     /// Seconds the key exchange may take.
     public var handshakeTimeout: Double
+    /// Seconds a connection may take to be up: the TCP connect and a proxy's handshake. A proxy that
+    /// accepts the connection and never answers is a failed attempt after it, like a refused one.
+    public var connectTimeout: Double = 10
     public var reconnect: ReconnectPolicy
     /// How many `*_MIGRATE_X` one call follows before giving up.
     public var maximumMigrations: Int

@@ -44,7 +44,7 @@ final class DCConnection: Sendable {
             configuration: DCConnectionStateMachine.Configuration(
                 dcID: dcID,
                 handshake: ClientHandshake.Configuration(serverKeys: configuration.serverKeys, dcID: dcField),
-                handshakeTimeout: configuration.handshakeTimeout, reconnect: configuration.reconnect,
+                handshakeTimeout: configuration.handshakeTimeout, connectTimeout: configuration.connectTimeout, reconnect: configuration.reconnect,
                 pingInterval: configuration.pingInterval, inDoubt: configuration.inDoubt, resendPolicy: configuration.resendPolicy,
                 firstCallPrefix: configuration.firstCallPrefix, pfs: configuration.pfs,
                 futureSalts: configuration.futureSalts),
@@ -310,6 +310,7 @@ extension DCConnection {
             }
             let route = self.route
             let address = self.address
+            let connectTimeout = machine.configuration.connectTimeout
             let configuration = MTProtoTransportConfiguration(entropy: entropy)
             let (socketHost, socketPort): (String, Int) =
                 switch route.proxy {
@@ -319,7 +320,7 @@ extension DCConnection {
                 }
             let readyBox = NIOLoopBoundBox<EventLoopFuture<Void>?>.makeEmptyBox(valueType: EventLoopFuture<Void>.self, eventLoop: eventLoop)
             MTProtoTransportClient.bootstrap(group: eventLoop, configuration: configuration)
-                .connectTimeout(.seconds(10))
+                .connectTimeout(.milliseconds(Int64(connectTimeout * 1000)))
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         let sync = channel.pipeline.syncOperations

@@ -15,6 +15,8 @@ struct DCConnectionStateMachine {
         var dcID: Int
         var handshake: ClientHandshake.Configuration
         var handshakeTimeout: Double
+        /// Seconds a connect (TCP and a proxy's handshake) may take before the attempt is given up.
+        var connectTimeout: Double = 10
         var reconnect: ReconnectPolicy
         var session = SessionConfiguration()
         var pingInterval: Double?
@@ -140,6 +142,11 @@ struct DCConnectionStateMachine {
     private var futureSaltsRequestedAt: UnixTime?
     /// The link is closing because the route (the proxy) changed: its end is no failed attempt.
     private var rerouting = false
+    /// When the connect under way (`.connecting`) is given up: a proxy that takes the connection and
+    /// never answers its handshake held calls forever.
+    private var connectDeadline: UnixTime?
+    /// The connect under way was given up at its deadline: its end says so.
+    private var connectTimedOut = false
 
     init(configuration: Configuration, state: DCSessionState, entropy: any EntropySource) {
         self.configuration = configuration
@@ -241,8 +248,7 @@ struct DCConnectionStateMachine {
         case .ready:
             break  // parked until the new temporary key is bound
         case .idle(let session), .failed(_, let session):
-            state = .connecting(session, attempt: 1)
-            actions.append(.connect)
+            startConnecting(session, attempt: 1, now: now, into: &actions)
         case .connecting, .exchangingKey, .backingOff, .closed, .modifying:
             break  // parked until the session is ready
         }
@@ -272,6 +278,7 @@ struct DCConnectionStateMachine {
 
     mutating func connected(now: UnixTime) -> [Action] {
         guard case .connecting(let stored, let attempt) = state else { return [.closeChannel] }
+        connectDeadline = nil
         statistics.connections += 1
         linkUp = (now, attempt)
         lastTransportError = nil
@@ -382,6 +389,9 @@ struct DCConnectionStateMachine {
     mutating func disconnected(reason: String, refusedByProxy: Bool = false, now: UnixTime) -> [Action] {
         let rerouted = rerouting
         rerouting = false
+        let timedOut = connectTimedOut
+        connectTimedOut = false
+        connectDeadline = nil
         var actions: [Action] = []
         var session = self.session
         let wasRenewing = renewing
@@ -403,7 +413,8 @@ struct DCConnectionStateMachine {
                 failAll(.proxyRefused(dc: configuration.dcID, reason: reason), session: session, now: now, into: &actions)
                 return actions
             }
-            lastReason = reason
+            lastReason = timedOut ? "not connected within \(Self.seconds(configuration.connectTimeout)) s: the proxy's handshake or the TCP "
+                + "connect got no answer (\(reason))" : reason
             nextAttempt = rerouted ? 1 : attempt + 1
         case .exchangingKey where rerouted:
             lastReason = reason
@@ -468,8 +479,13 @@ struct DCConnectionStateMachine {
         var actions: [Action] = []
         switch state {
         case .backingOff(let until, let session, let attempt) where until <= now:
-            state = .connecting(session, attempt: attempt)
-            actions.append(.connect)
+            startConnecting(session, attempt: attempt, now: now, into: &actions)
+        case .connecting where connectDeadline.map { $0 <= now } ?? false:
+            // Given up: the link closes (a proxy's handshake under way), or the TCP connect ends
+            // at its own timeout; either way `disconnected` follows and counts a failed attempt.
+            connectDeadline = nil
+            connectTimedOut = true
+            actions.append(.closeChannel)
         case .exchangingKey(_, _, let deadline) where deadline <= now && handshakeFailure == nil:
             handshakeFailure = "no answer within \(configuration.handshakeTimeout) s"
             actions.append(.closeChannel)
@@ -517,8 +533,10 @@ struct DCConnectionStateMachine {
     mutating func routeChanged(now: UnixTime) -> [Action] {
         switch state {
         case .backingOff(_, let session, _):
-            state = .connecting(session, attempt: 1)
-            return [.connect]
+            var actions: [Action] = []
+            startConnecting(session, attempt: 1, now: now, into: &actions)
+            scheduleWake(now: now, into: &actions)
+            return actions
         case .connecting, .exchangingKey, .ready:
             rerouting = true
             return [.closeChannel]
@@ -882,9 +900,19 @@ struct DCConnectionStateMachine {
         if delay > 0 {
             state = .backingOff(until: now + delay, session: session, attempt: attempt)
         } else {
-            state = .connecting(session, attempt: attempt)
-            actions.append(.connect)
+            startConnecting(session, attempt: attempt, now: now, into: &actions)
         }
+    }
+
+    static func seconds(_ value: Double) -> String {
+        value == value.rounded() ? String(Int(value)) : String(value)
+    }
+
+    private mutating func startConnecting(_ session: consuming ClientSession?, attempt: Int, now: UnixTime, into actions: inout [Action]) {
+        state = .connecting(session, attempt: attempt)
+        connectDeadline = now + configuration.connectTimeout
+        connectTimedOut = false
+        actions.append(.connect)
     }
 
     /// Every waiting call fails with `error`; their requests leave the session's books.
@@ -974,6 +1002,8 @@ struct DCConnectionStateMachine {
             }
         } else if let deadline = state.ownDeadline, handshakeFailure == nil || !state.isExchangingKey {
             consider(deadline)
+        } else if case .connecting = state {
+            consider(connectDeadline)
         }
         guard let target = earliest else { return }
         if let scheduled = scheduledWake, scheduled <= target { return }

@@ -87,6 +87,11 @@ public enum TelegramError: Error, Sendable, CustomStringConvertible {
         }
     }
 
+    /// A sentence put inside parentheses: without its closing period.
+    static func clause(_ text: String) -> String {
+        text.hasSuffix(".") ? String(text.dropLast()) : text
+    }
+
     /// The RPC error, if the server answered with one.
     public var rpcError: RPCError? {
         if case .rpc(let error, _) = self { return error }
@@ -114,8 +119,8 @@ public enum TelegramError: Error, Sendable, CustomStringConvertible {
             "could not connect to DC \(dc) after \(attempts) attempts (\(reason)): check the address in the DC table, "
                 + "the network and the proxy, if one is configured; the client gives up to let the caller decide when to try again"
         case .proxyRefused(let dc, let reason, _):
-            "the proxy refused the connection to DC \(dc) (\(reason)): nothing gets through it until its settings are "
-                + "fixed, so the client did not try again; correct the proxy link (or change the proxy)"
+            "the proxy refused the connection to DC \(dc) (\(Self.clause(reason))): it refuses every connection until its settings "
+                + "are fixed, so this call was not tried again; correct the proxy link (or change the proxy)"
         case .handshakeFailed(let dc, let reason):
             "the key exchange with DC \(dc) failed (\(reason)): the server is not a genuine Telegram DC for the "
                 + "configured RSA keys, or the connection was corrupted; check the server keys and address"

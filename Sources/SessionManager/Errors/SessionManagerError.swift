@@ -277,7 +277,7 @@ public struct SessionManagerError: TelegramMiddlewareError {
         case .handshakeFailed(_, let dc, let reason):
             "the key exchange with DC \(dc) failed (\(reason))"
         case .proxyRefused(_, let dc, let reason):
-            "the account's proxy refused the connection to DC \(dc) (\(reason))"
+            "the account's proxy refused the connection to DC \(dc) (\(reason.hasSuffix(".") ? String(reason.dropLast()) : reason))"
         case .serverError(_, let method, let error, _):
             "\(method) hit a server failure (\(error.code) \(error.message)); it may or may not have run"
         case .requestRefused(_, let method, let error):

@@ -55,6 +55,15 @@ public struct HealthSnapshot: Sendable, Hashable {
     /// a restart would lose what changed since (a new key, a temporary key, salts): `.degraded`.
     public var sessionNotSavedSince: UnixTime?
     public var sessionSaveError: String?
+    /// When the account's way to Telegram (its proxy) last changed in this process: a success before
+    /// it says nothing of the new way.
+    public var routeChangedAt: UnixTime?
+
+    /// Whether no call succeeded since the start or since the way to Telegram last changed.
+    public var hasSucceededOnThisRoute: Bool {
+        guard let lastSuccess else { return false }
+        return routeChangedAt.map { lastSuccess >= $0 } ?? true
+    }
 
     /// Something that keeps the account `.degraded` whatever its calls do: a freeze, a request to
     /// log the session out, session saves failing.
@@ -229,6 +238,15 @@ public final class AccountHealth: Sendable {
                            metadata: metadata)
         } else {
             logger.warning("Telegram sent this account a service notification", metadata: metadata)
+        }
+    }
+
+    /// The account's connections go another way from now (`TelegramClient.changeProxy`).
+    public func recordRouteChange() {
+        let now = clock.now()
+        update(at: now) { snapshot in
+            snapshot.routeChangedAt = now
+            return []
         }
     }
 

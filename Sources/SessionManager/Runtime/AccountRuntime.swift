@@ -160,6 +160,8 @@ public actor AccountRuntime {
     private var starting = false
     /// The stored proxy link the client connects through (nil: directly), to notice a change.
     private var appliedProxyLink: String?
+    /// The call that tells whether the account answers the way the last change made.
+    private var proxyProbe: Task<Void, Never>?
 
     /// - Parameters:
     ///   - account: the account's name in the store.
@@ -492,20 +494,38 @@ public actor AccountRuntime {
             return
         }
         await client.changeProxy(proxy)
-        logger.notice("the account's proxy changed in the store: connections go through it from now on",
-                      metadata: ["proxy": "\(stored.map { "\($0)" } ?? "none (direct)")"])
+        stack?.health.recordRouteChange()
+        logger.notice(proxy == nil ? "the account's proxy was removed in the store: connections go directly from now on"
+                          : "the account's proxy changed in the store: connections go through it from now on",
+                      metadata: proxy.map { ["proxy": "\($0)"] } ?? [:])
         // One call through the new way now, so the health (and /health, and the alerts) says at once
-        // whether it works, rather than at the next job or keep-alive.
-        guard let invoker = stack?.invoker else { return }
-        let timeout = configuration.validationTimeout, logger = logger
-        tasks.append(Task {
+        // whether it works, rather than at the next job or keep-alive. A change before it ended makes
+        // its answer moot.
+        guard let invoker = stack?.invoker, let health = stack?.health else { return }
+        proxyProbe?.cancel()
+        let timeout = configuration.validationTimeout, logger = logger, way = proxy == nil ? "directly" : "through its new proxy"
+        let probe = Task {
+            // Bounded like the start-up check: a call waits for a connection through the whole
+            // reconnect budget (minutes through a proxy that never answers).
             do {
-                _ = try await invoker.invoke(Api.functions.updates.GetState(), options: InvokeOptions(timeout: timeout, isIdempotent: true, mayRetry: false))
-                logger.notice("the account answers through its new proxy")
+                try await withBound(seconds: timeout, "the check through the new way") {
+                    _ = try await invoker.invoke(Api.functions.updates.GetState(), options: InvokeOptions(timeout: timeout, isIdempotent: true, mayRetry: false))
+                }
+                guard !Task.isCancelled else { return }
+                logger.notice("the account answers \(way)")
+            } catch is BoundExceeded {
+                guard !Task.isCancelled else { return }
+                // A failure the health must count: no call got through the new way in time.
+                let reason = "no connection \(way) within \(Int(timeout)) s"
+                health.recordFailure(SessionManagerError(.connectionFailed(account: account, dc: 0, attempts: 0, reason: reason)))
+                logger.warning("the account does not answer \(way)", metadata: ["error": "\(reason)"])
             } catch {
-                logger.warning("the account does not answer through its new proxy", metadata: ["error": "\(error)"])
+                guard !Task.isCancelled else { return }
+                logger.warning("the account does not answer \(way)", metadata: ["error": "\(error)"])
             }
-        })
+        }
+        proxyProbe = probe
+        tasks.append(probe)
     }
 
     /// A heartbeat that failed for another reason (a busy or failing disk): go on while the lease

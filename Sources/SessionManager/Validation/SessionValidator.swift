@@ -38,6 +38,7 @@ public enum SessionVerdict: Sendable, Hashable {
         case .revoked: "revoked"
         case .duplicated: "duplicated"
         case .deactivated: "deactivated"
+        case .networkDown(let code, _) where code == SessionManagerError.proxyRefusedCode: "refused by the proxy"
         case .networkDown: "network down"
         case .rateLimited: "rate limited"
         case .failed: "failed"

@@ -85,7 +85,7 @@ public enum JobErrorClassifier {
             return .release(reason: error.description)
         }
         switch error {
-        case .connectionFailed(_, _, _, .notSent?), .proxyRefused(_, _, .notSent?):
+        case .connectionFailed(_, _, _, .notSent?), .proxyRefused(_, _, .notSent?), .timeout(_, _, .notSent):
             // It did not run; waiting for the network (or a person fixing the proxy) spends no attempt.
             return .deferUnsent(seconds: unsentRetryDelay, reason: error.description)
         default:

@@ -859,7 +859,8 @@ public final class WorkerPool: Service {
                 let target = now + seconds
                 try await queue.deferJob(claim, until: target, reason: reason, now: now)
                 metadata["until"] = "\(target)"
-                logger.notice("job's call found no connection: deferred without spending an attempt", metadata: metadata)
+                logger.notice("job's call was not sent (no connection, or the account's proxy refused it): deferred without spending an attempt",
+                              metadata: metadata)
                 return .deferred(until: target)
             }
         } catch JobQueueError.claimLost {
