@@ -413,8 +413,9 @@ struct DCConnectionStateMachine {
                 failAll(.proxyRefused(dc: configuration.dcID, reason: reason), session: session, now: now, into: &actions)
                 return actions
             }
-            lastReason = timedOut ? "not connected within \(Self.seconds(configuration.connectTimeout)) s: the proxy's handshake or the TCP "
-                + "connect got no answer (\(reason))" : reason
+            // The link's own end then is this client closing it, whatever the link says.
+            lastReason = timedOut ? "not connected within \(Self.seconds(configuration.connectTimeout)) s: the TCP connect or the proxy's "
+                + "handshake got no answer" : reason
             nextAttempt = rerouted ? 1 : attempt + 1
         case .exchangingKey where rerouted:
             lastReason = reason
