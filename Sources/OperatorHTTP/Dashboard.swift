@@ -244,7 +244,7 @@ struct Dashboard {
         for account in snapshot.accounts {
             if let mark = account.mark, mark.isTerminal {
                 lines.append(ErrorLine(at: mark.since, account: account.id.rawValue, code: mark.code,
-                                       what: "account \(mark.state.rawValue): \(mark.cause)", guidance: mark.recoverySteps))
+                                       what: "account \(mark.state.rawValue): \(mark.cause)", guidance: mark.recoverySteps(account: account.id)))
             }
             if let live = account.live, let code = live.lastFailureCode, let at = live.lastFailure {
                 lines.append(ErrorLine(at: at, account: account.id.rawValue, code: code,

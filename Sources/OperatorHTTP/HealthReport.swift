@@ -132,7 +132,7 @@ public struct HealthReport: Sendable, Codable, Equatable {
         }
         if let mark = account.mark, mark.isTerminal {
             add(Reason.markedPrefix + mark.state.rawValue, "marked \(mark.state.rawValue) (\(mark.code), \(mark.cause)) since \(ISOTime.string(mark.since)): "
-                + mark.recoverySteps.joined(separator: " "))
+                + mark.recoverySteps(account: account.id).joined(separator: " "))
         }
         if let since = account.frozenSince {
             var reason = "Telegram froze this account (FROZEN_METHOD_INVALID or FROZEN_PARTICIPANT_MISSING) since \(ISOTime.string(since)): it is read-only, and calls "

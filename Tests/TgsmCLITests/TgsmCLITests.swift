@@ -1060,6 +1060,16 @@ import Workers
         #expect(table.stdout.contains("unauthorized (no login was finished)"), "\(table.stdout)")
         let status = try await cli.run(["status"])
         #expect(status.stdout.contains("unauthorized (no login was finished)"), "\(status.stdout)")
+
+        // Once a `tgsm run` marked it: its steps name it too (before: "--account NAME" in the
+        // list, /health and the alerts).
+        let store = try SQLiteSessionStore.open(directory: cli.store)
+        try await store.setStatus(AccountStatus(state: .unauthorized, since: UnixTime(seconds: Date().timeIntervalSince1970),
+                                                cause: AccountStatus.noLoginFinished + ": no session stored", code: "TGSM-AUTH-001"), for: "newbie")
+        try store.close()
+        let marked = try await cli.run(["session", "list", "--json"]).json([AccountJSON].self).first { $0.account == "newbie" }
+        let steps = try #require(marked?.guidance, "\(String(describing: marked))")
+        #expect(steps.first?.contains("tgsm auth --account newbie --phone NUMBER") == true && !steps.joined().contains("--account NAME"), "\(steps)")
     }
 
     /// `tgsm run`'s HTTP settings are refused before any account connects, naming the flag and the
@@ -1119,13 +1129,19 @@ import Workers
         #expect(byPath.status == 0, "\(byPath.stderr)")
         let result = try #require(try byPath.jsonObject() as? [String: Any])
         #expect(result["restored"] as? String == taken.file)
-        #expect(result["proxiesChanged"] as? [[String: String]] == [["account": "alice", "before": "direct", "now": "SOCKS5 proxy 127.0.0.1:1080 as tgsm"]],
+        #expect(result["proxiesChanged"] as? [[String: String]] == [["account": "alice", "before": "none (direct)", "now": "SOCKS5 proxy 127.0.0.1:1080 as tgsm"]],
                 "\(result)")
         #expect(try await cli.run(["session", "proxy", "--account", "alice", "--clear"]).status == 0)
         let said = try await cli.run(["session", "restore", "--backup", taken.file])
-        #expect(said.status == 0 && said.stderr.contains("alice connects through the backup's proxy again: SOCKS5 proxy 127.0.0.1:1080 as tgsm "
-                                                        + "(before the restore: direct)"), "\(said.stderr)")
+        #expect(said.status == 0 && said.stderr.contains("alice's proxy is the backup's again: SOCKS5 proxy 127.0.0.1:1080 as tgsm "
+                                                        + "(before the restore: none (direct))"), "\(said.stderr)")
         #expect(!said.stdout.contains("pw@") && !said.stderr.contains("pw@"))
+        // A rotated password reads alike in the names: said all the same.
+        #expect(try await cli.run(["session", "proxy", "--account", "alice", "--set", "socks5://tgsm:rotated@127.0.0.1:1080"]).status == 0)
+        let rotated = try await cli.run(["session", "restore", "--backup", taken.file, "--json"])
+        #expect((try rotated.jsonObject() as? [String: Any])?["proxiesChanged"] as? [[String: String]]
+                    == [["account": "alice", "before": "SOCKS5 proxy 127.0.0.1:1080 as tgsm", "now": "SOCKS5 proxy 127.0.0.1:1080 as tgsm (another password or secret)"]],
+                "\(rotated.stdout)")
         let same = try await cli.run(["session", "restore", "--backup", taken.file, "--json"])
         #expect((try same.jsonObject() as? [String: Any])?["proxiesChanged"] as? [[String: String]] == [], "nothing changed: \(same.stdout)")
     }

@@ -426,6 +426,23 @@ import Workers
         #expect(again.stderr.contains("The login code given on the input was not needed: skipped"), "\(again.stderr)")
         #expect(!again.stderr.contains("the password is wrong"), "\(again.stderr)")
         #expect(setup.fired(passwordChecks) == 2, "one check for this login: the right password at once")
+
+        // A numeric password alone, and followed by an empty line (`echo -e "123456\n"`): it is the
+        // password, not a code to skip (before: skipped, and the empty line tried as the password).
+        setup.dc.core.withState { state in
+            if let index = state.world.users.firstIndex(where: { $0.id == 1001 }) { state.world.users[index].password = "123456" }
+        }
+        let alice = try await setup.cli.run(["auth", "--account", "alice", "--phone", "15550001"], stdin: DCState.loginCode(for: "15550001") + "\n123456\n")
+        #expect(alice.status == 0, "\(alice.stderr)")
+        for input in ["123456\n", "123456\n\n"] {
+            setup.revokeSessionsOfDC1()
+            let store = try SQLiteSessionStore.open(directory: setup.cli.store)
+            try await store.setSendCodeDeadline(nil, account: "alice", phoneKey: try await store.phoneKey(for: "15550001"))
+            try store.close()
+            let numeric = try await setup.cli.run(["auth", "--account", "alice", "--phone", "15550001"], stdin: input)
+            #expect(numeric.status == 0 && !numeric.stderr.contains("skipped") && !numeric.stderr.contains("the password is wrong"),
+                    "\(input.debugDescription): \(numeric.stderr)")
+        }
         try await setup.close()
     }
 

@@ -66,13 +66,19 @@ public struct AccountStatus: Sendable, Hashable {
 
     public var recoverySteps: [String] { Self.steps(for: state, cause: cause) }
 
+    /// The steps with the account's name where they give a command for it: what a person can run as it is.
+    public func recoverySteps(account: AccountID) -> [String] {
+        recoverySteps.map { $0.replacingOccurrences(of: "--account NAME", with: "--account \(account.rawValue)") }
+    }
+
     static func steps(for state: State, cause: String = "") -> [String] {
         switch state {
         case .active:
             ["Nothing to do."]
         case .unauthorized where cause.hasPrefix(noLoginFinished):
             [
-                "Finish the login with `tgsm auth --account NAME` (it asks for the code an unfinished one requested, when that is still valid).",
+                "Finish the login with `tgsm auth --account NAME --phone NUMBER`, with the number it was started for (it asks for the code an "
+                    + "unfinished one requested, when that is still valid).",
                 "If the account was a mistake (a wrong number, a login given up), remove it: `tgsm session remove --account NAME` "
                     + "(a backup is taken first). Until then /health counts it as not ready.",
             ]

@@ -269,7 +269,8 @@ public struct SessionManagerError: TelegramMiddlewareError {
         case .passwordNeeded(_, let method):
             "\(method) failed: the account has a 2FA password and the login was not finished (SESSION_PASSWORD_NEEDED)"
         case .connectionFailed(_, let dc, let attempts, let reason):
-            "no connection to DC \(dc) after \(attempts) attempts (\(reason))"
+            // No count: a bound ran out (a check), not the connection's budget.
+            attempts == 0 ? reason : "no connection to DC \(dc) after \(attempts) attempts (\(reason))"
         case .timeout(_, let method, let seconds):
             "\(method) got no answer within \(seconds) s; it may still have run on the server"
         case .transport(_, let dc, let code):
@@ -320,8 +321,8 @@ public struct SessionManagerError: TelegramMiddlewareError {
                 "Wait until `until`: one probe call is then let through; success closes the breaker.",
                 "Reduce the rate of \(operation); each reopening doubles the cool-down.",
             ]
-        case .accountUnusable(_, let status, _):
-            return status.recoverySteps
+        case .accountUnusable(let account, let status, _):
+            return status.recoverySteps(account: account)
         case .leaseHeld:
             return [
                 "Stop the other process (see `holder`) or wait for its lease to expire; never run two owners of one account.",

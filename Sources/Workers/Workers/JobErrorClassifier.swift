@@ -93,10 +93,10 @@ public enum JobErrorClassifier {
         }
         if let managed = error.sessionManagerError {
             switch managed.reason {
-            case .accountUnusable(_, let status, _):
+            case .accountUnusable(let account, let status, _):
                 // The terminal guard refused the call: the account is already marked (by this process
                 // or another); repeating would spend the job's attempts on a dead session.
-                return .stopAccount(error: status.cause, guidance: status.recoverySteps.joined(separator: " "))
+                return .stopAccount(error: status.cause, guidance: status.recoverySteps(account: account).joined(separator: " "))
             case .floodWait(let wait):
                 // A wait the ledger recorded: its method and exact until-time, so the job comes back
                 // when the ledger lets that call go again.

@@ -216,9 +216,9 @@ struct AuthCommand: AsyncParsableCommand {
             // Asked of the client itself: through the stack, the answer would mark the account as
             // needing a login, which it is about to get.
             if case .unauthorized? = verdict, try await TelegramLogin(client: client).awaitsPassword() {
-                Terminal.standard.errorLine("An earlier `tgsm auth` entered the login code and stopped at the 2FA password: Telegram keeps "
-                    + "this session waiting for it, so no code is needed (the one typed then is spent).")
-                return try await password(login: login, hint: await login.passwordHint())
+                Terminal.standard.errorLine("An earlier `tgsm auth` got past the login code (a code typed, or a future auth token) and stopped "
+                    + "at the 2FA password: Telegram keeps this session waiting for it, so no code is needed.")
+                return try await password(login: login, hint: await login.passwordHint(), codeMayPrecede: true)
             }
             let number = try phone ?? Prompt.line("Phone number (international format, e.g. +1 555 0001): ")
             guard number.contains(where: \.isNumber) else { throw CLIFailure(.usage, "a phone number needs digits, with the country code") }

@@ -53,12 +53,14 @@ extension Prompt {
     /// at a terminal, it is what the prompt asks. Piped in by a script written for the usual
     /// "CODE, then PASSWORD", the first line is the code nobody asked for, and trying it as the
     /// password is a wrong attempt Telegram counts: a first line shaped like a login code (4 to 8
-    /// digits) is skipped when another line follows; alone, it is the password (a numeric one).
+    /// digits) is skipped when a non-empty line follows; alone (or followed by an empty line, as
+    /// `echo -e "123456\n"` writes), it is the password (a numeric one).
     static func secretAfterSkippedCode(_ prompt: String) throws(CLIFailure) -> (secret: String, skippedCode: Bool) {
         guard isatty(STDIN_FILENO) != 1 else { return (try secret(prompt), false) }
         let first = try secret(prompt)
         guard (4...8).contains(first.count), first.allSatisfy(\.isASCII), first.allSatisfy(\.isNumber),
-              let next = readLine(strippingNewline: true) else { return (first, false) }
+              let next = readLine(strippingNewline: true), !next.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty
+        else { return (first, false) }
         return (next, true)
     }
 }

@@ -305,7 +305,7 @@ struct CheckCommand: AsyncParsableCommand {
                 }
                 if let mark = try await store.status(of: account), mark.isTerminal {
                     findings.append(.problem(.accountMarked, name, "marked \(mark.state.rawValue) since \(TimeText.iso(mark.since)) "
-                        + "after \(mark.cause) (\(mark.code)); its workers do not run", mark.recoverySteps))
+                        + "after \(mark.cause) (\(mark.code)); its workers do not run", mark.recoverySteps(account: account)))
                 }
                 if let freeze = try await store.freezes(account: account).first { findings.append(Self.finding(freeze)) }
                 findings += try await Self.notices(of: account, in: store, now: now)

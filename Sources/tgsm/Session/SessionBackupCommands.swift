@@ -171,14 +171,15 @@ struct SessionRestoreCommand: AsyncParsableCommand {
         var now: String
     }
 
-    /// Each account's proxy as `session proxy` names it, or nil when the store cannot say (unreadable,
-    /// damaged, or sealed without the key).
-    static func proxies(of store: any SessionStore) async -> [AccountID: String]? {
+    /// Each account's proxy: as `session proxy` names it, and its link (nil: direct); nil when the
+    /// store cannot say (unreadable, damaged, or sealed without the key).
+    static func proxies(of store: any SessionStore) async -> [AccountID: (name: String, link: String?)]? {
         guard let accounts = try? await store.accounts() else { return nil }
-        var proxies: [AccountID: String] = [:]
+        var proxies: [AccountID: (name: String, link: String?)] = [:]
         for account in accounts {
             do {
-                proxies[account] = try await store.proxy(account: account).map(SessionProxyCommand.name) ?? "direct"
+                let proxy = try await store.proxy(account: account)
+                proxies[account] = (proxy.map(SessionProxyCommand.name) ?? "none (direct)", proxy?.url)
             } catch {
                 return nil
             }
@@ -187,18 +188,25 @@ struct SessionRestoreCommand: AsyncParsableCommand {
     }
 
     /// A backup older than a proxy change puts the old link back with everything else, which a
-    /// person who removed a proxy on purpose must be told.
-    static func proxyChanges(before: [AccountID: String]?, after: [AccountID: String]?) -> [ProxyChange] {
+    /// person who removed a proxy on purpose, or rotated its password, must be told. An account the
+    /// backup brings back with a proxy is named too.
+    static func proxyChanges(before: [AccountID: (name: String, link: String?)]?, after: [AccountID: (name: String, link: String?)]?) -> [ProxyChange] {
         guard let before, let after else { return [] }
         return after.keys.sorted { $0.rawValue < $1.rawValue }.compactMap { account in
-            guard let was = before[account], let now = after[account], was != now else { return nil }
-            return ProxyChange(account: account.rawValue, before: was, now: now)
+            guard let now = after[account] else { return nil }
+            guard let was = before[account] else {
+                return now.link == nil ? nil : ProxyChange(account: account.rawValue, before: "not in the store", now: now.name)
+            }
+            guard was.link != now.link else { return nil }
+            // Same host and user, another password or secret: the names alone would read alike.
+            let differing = was.name == now.name ? " (another password or secret)" : ""
+            return ProxyChange(account: account.rawValue, before: was.name, now: now.name + differing)
         }
     }
 
     static func sayProxyChanges(_ changes: [ProxyChange], terminal: Terminal) {
         for change in changes {
-            terminal.warning("\(change.account) connects through the backup's proxy again: \(change.now) (before the restore: \(change.before)); "
+            terminal.warning("\(change.account)'s proxy is the backup's again: \(change.now) (before the restore: \(change.before)); "
                 + "`tgsm session proxy --account \(change.account) --set -` (or `--clear`) sets the one you want")
         }
     }
@@ -227,7 +235,7 @@ struct SessionRestoreCommand: AsyncParsableCommand {
         if case .good = SQLiteSessionStore.inspectFile(directory: directory, options: options), !force {
             try await refuseWhileLeased(directory: directory)
         }
-        var proxiesBefore: [AccountID: String]?
+        var proxiesBefore: [AccountID: (name: String, link: String?)]?
         if let current = SQLiteSessionStore.openForReading(directory: directory, options: options) {
             proxiesBefore = await Self.proxies(of: current)
             try? current.close()
@@ -241,7 +249,7 @@ struct SessionRestoreCommand: AsyncParsableCommand {
         guard case .restored(let file, let reason, let movedTo) = outcome else {
             throw CLIFailure(.failure, "the restore did not report what it restored; run `tgsm check`")
         }
-        var proxiesAfter: [AccountID: String]?
+        var proxiesAfter: [AccountID: (name: String, link: String?)]?
         if let restored = SQLiteSessionStore.openForReading(directory: directory, options: options) {
             proxiesAfter = await Self.proxies(of: restored)
             try? restored.close()

@@ -123,14 +123,14 @@ extension AccountView {
             status: mark?.state.rawValue ?? "active",
             statusCode: terminal ? mark?.code : nil, statusCause: terminal ? mark?.cause : nil,
             statusSince: terminal ? mark.map { TimeText.iso($0.since) } : nil,
-            guidance: terminal ? mark?.recoverySteps : nil)
+            guidance: terminal ? mark?.recoverySteps(account: account) : nil)
         if !terminal, authorizedDCs.isEmpty {
             // Never logged in (a proxy set for a first login, a login left at its code prompt):
             // not "active", which reads as a working session.
             let unfinished = AccountStatus(state: .unauthorized, since: now, cause: AccountStatus.noLoginFinished, code: "")
             status = unfinished.state.rawValue
             statusCause = AccountStatus.noLoginFinished
-            guidance = unfinished.recoverySteps.map { $0.replacingOccurrences(of: "NAME", with: account.rawValue) }
+            guidance = unfinished.recoverySteps(account: account)
         }
     }
 }
