@@ -524,8 +524,8 @@ public actor AccountRuntime {
                 logger.warning("the account does not answer \(way)", metadata: ["error": "\(error)"])
             }
         }
+        // Not in `tasks`: one per change would pile up there over a long run; `halt` cancels it.
         proxyProbe = probe
-        tasks.append(probe)
     }
 
     /// A heartbeat that failed for another reason (a busy or failing disk): go on while the lease
@@ -580,6 +580,8 @@ public actor AccountRuntime {
         let running = tasks
         tasks = []
         for task in running { task.cancel() }
+        proxyProbe?.cancel()
+        proxyProbe = nil
         let client = client, peers = stack?.peerCache, store = store, logger = logger
         // In a task of its own: halt may run on a task that is being cancelled (the heartbeat's),
         // and the release must still reach the store. Bounded: a store write that never ends (a
