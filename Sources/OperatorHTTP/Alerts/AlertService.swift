@@ -95,7 +95,7 @@ public struct AlertService: Service {
                     let kept = pending.putBack(Array(batch[index...]))
                     // Once per spell: the same failure at every look is no news.
                     if !keys.isEmpty {
-                        logger.warning("a delivered alert could not be remembered in the store; kept in this process and tried again at each look. Should the process end first, a later one does not know of it: it may say it again, or not say when that incident is over", metadata: ["error": "\(error)", "keptAlerts": "\(kept)"])
+                        logger.warning("a delivered alert could not be remembered in the store; kept and tried again at each look (beside a SQLite store also in alerts-unrecorded.json, for a process started before the store answers; on PostgreSQL, a process ending first loses it: a later one may say it again, or not say when that incident is over)", metadata: ["error": "\(error)", "keptAlerts": "\(kept)"])
                     }
                     return
                 }

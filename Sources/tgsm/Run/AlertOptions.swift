@@ -58,9 +58,8 @@ struct AlertOptions: ParsableArguments {
 
         /// One look and its alerts, sent before returning (at most `seconds`): for a `tgsm run`
         /// that ends before its services start, because no account can run.
-        func alertOnce(store: any OperatorReadableStore, queue: (any JobQueue)?, accounts: [AccountID], clock: any TelegramClock,
-                       logger: Logger, seconds: Double = 10) async {
-            let memory = store as? any AlertMemory
+        func alertOnce(store: any OperatorReadableStore, memory: (any AlertMemory)?, queue: (any JobQueue)?, accounts: [AccountID],
+                       clock: any TelegramClock, logger: Logger, seconds: Double = 10) async {
             let delivery = delivery(clock: clock, logger: logger, memory: memory)
             do {
                 let now = clock.now()

@@ -120,6 +120,11 @@ struct RunCommand: AsyncParsableCommand {
     private func serve(backend: RunBackend, resolved: ConnectionOptions.Resolved, alerts: AlertOptions.Settings?, signals: UnixSignalsSequence,
                        logger: Logger) async throws {
         let store = backend.store
+        // What alerts were said, in the store; beside a SQLite store also in a file while the store
+        // does not take it (a stall), so that a process ending meanwhile does not lose it.
+        let alertMemory: (any AlertMemory)? = (store as? any AlertMemory).map { base in
+            backend.backups.map { SpilledAlertMemory(base: base, path: $0.directory + "/alerts-unrecorded.json") } ?? base
+        }
         let queue = backend.queue
         let known: [AccountID]
         do { known = try await store.accounts() } catch { throw CLIFailure(.failure, "the store's accounts could not be read: \(error)") }
@@ -217,7 +222,7 @@ struct RunCommand: AsyncParsableCommand {
                 : failures.allSatisfy { $0.exit == .accountMarked } ? .accountMarked : .failure
             // The process ends here, before its services: the webhook still hears why (a unit
             // that stops restarting on exit 8 would otherwise leave nobody told).
-            await alerts?.alertOnce(store: store, queue: queue, accounts: wanted, clock: clock, logger: logger)
+            await alerts?.alertOnce(store: store, memory: alertMemory, queue: queue, accounts: wanted, clock: clock, logger: logger)
             throw CLIFailure(exit, "no account can run; see above")
         }
 
@@ -241,8 +246,8 @@ struct RunCommand: AsyncParsableCommand {
         }
         if let alerts {
             extra.append(.init(name: "alerts", service: AlertService(
-                tracker: alerts.tracker(), delivery: alerts.delivery(clock: clock, logger: logger, memory: store as? any AlertMemory), store: store,
-                memory: store as? any AlertMemory, queue: queue,
+                tracker: alerts.tracker(), delivery: alerts.delivery(clock: clock, logger: logger, memory: alertMemory), store: store,
+                memory: alertMemory, queue: queue,
                 // Every account asked for: one left out at start-up (it needs a login, say) is what an
                 // alert is for; without --account, every account in the store as it is at each look.
                 accounts: accounts.isEmpty ? nil : wanted, liveHealth: RunServices.liveHealth(of: runtimes), clock: clock, interval: alerts.interval, logger: logger)))
