@@ -53,6 +53,8 @@ import Testing
             #expect(error.code.hasPrefix("TGSM-\(error.category.rawValue)-"))
             #expect(error.facts.first?.name == "account" && error.facts.count >= 2, "\(code) names its facts")
             #expect(!error.recoverySteps.isEmpty && error.recoverySteps.allSatisfy { $0.count > 20 }, "\(code) says what to do")
+            // A command in a step is one a person can run as it is: the account named, not a placeholder.
+            #expect(!error.recoverySteps.joined().contains("--account NAME"), "\(code) names the account in its commands")
             #expect(error.description.hasPrefix("[\(code)] ") && error.description.contains("What to do: 1."))
         }
     }

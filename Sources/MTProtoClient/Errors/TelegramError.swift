@@ -88,7 +88,7 @@ public enum TelegramError: Error, Sendable, CustomStringConvertible {
     }
 
     /// A sentence put inside parentheses: without its closing period.
-    static func clause(_ text: String) -> String {
+    package static func clause(_ text: String) -> String {
         text.hasSuffix(".") ? String(text.dropLast()) : text
     }
 

@@ -52,7 +52,7 @@ public struct SessionManagerError: TelegramMiddlewareError {
         /// The key exchange failed (TGSM-NET-004).
         case handshakeFailed(account: AccountID, dc: Int, reason: String)
         /// The account's proxy refused this client: its credentials or secret are wrong (TGSM-NET-005).
-        /// A person must fix the link; nothing is retried through it meanwhile.
+        /// A person must fix the link; the call is not retried (the link keeper tries again with backoff).
         case proxyRefused(account: AccountID, dc: Int, reason: String)
         /// 500 / -503: a server failure (TGSM-RPC-001).
         case serverError(account: AccountID, method: String, error: RPCError, idempotent: Bool?)
@@ -278,7 +278,7 @@ public struct SessionManagerError: TelegramMiddlewareError {
         case .handshakeFailed(_, let dc, let reason):
             "the key exchange with DC \(dc) failed (\(reason))"
         case .proxyRefused(_, let dc, let reason):
-            "the account's proxy refused the connection to DC \(dc) (\(reason.hasSuffix(".") ? String(reason.dropLast()) : reason))"
+            "the account's proxy refused the connection to DC \(dc) (\(TelegramError.clause(reason)))"
         case .serverError(_, let method, let error, _):
             "\(method) hit a server failure (\(error.code) \(error.message)); it may or may not have run"
         case .requestRefused(_, let method, let error):
@@ -365,10 +365,10 @@ public struct SessionManagerError: TelegramMiddlewareError {
             return code == 429 || code == -429
                 ? ["Open fewer connections from this address; the client backs off and reconnects by itself."]
                 : ["Reconnect later; the client reconnects with backoff by itself."]
-        case .proxyRefused:
+        case .proxyRefused(let account, _, _):
             return [
                 "Correct the account's proxy link (the user name and password of a SOCKS5 proxy, the secret of an MTProxy), or set "
-                    + "another proxy or none: `tgsm session proxy --account NAME --set -` reads the link from stdin, `--clear` connects directly.",
+                    + "another proxy or none: `tgsm session proxy --account \(account.rawValue) --set -` reads the link from stdin, `--clear` connects directly.",
                 "A running `tgsm run` picks the change up at its next lease renewal and connects through the new proxy at once; "
                     + "jobs wait for it meanwhile without spending attempts.",
             ]
