@@ -101,6 +101,12 @@ public struct HealthReport: Sendable, Codable, Equatable {
         public var needsAPerson: Bool { Self.needsAPerson(code) }
 
         public static func needsAPerson(_ code: String) -> Bool { ![notConnected, down, notRunning].contains(code) }
+
+        /// Whether the store alone says it (no session, not logged in, a mark, a freeze): `tgsm status`
+        /// and `tgsm check` say those from the store, and from a running process's report only the rest.
+        public static func isKnownToTheStore(_ code: String) -> Bool {
+            [noSession, notLoggedIn, frozen].contains(code) || code.hasPrefix(markedPrefix)
+        }
     }
 
     static func readiness(_ account: OperatorSnapshot.Account, liveExpected: Bool, now: UnixTime? = nil) -> AccountReadiness {

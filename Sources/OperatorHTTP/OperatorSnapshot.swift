@@ -20,6 +20,9 @@ public struct OperatorSnapshot: Sendable {
         public var floodWaits: [FloodWait]
         /// The freeze the store keeps (seen by this process or an earlier one); nil: none known.
         public var storedFreeze: StoredAccountFreeze? = nil
+        /// What the process holding the account's lease reports of it (`LiveReport`), while that
+        /// lease is live; nil when none does (nobody runs it, or its process has not looked yet).
+        public var report: LiveReport? = nil
 
         /// Since when the account is frozen: as this process sees it, else as the store keeps it.
         public var frozenSince: UnixTime? { live?.frozenSince.map { live?.freeze?.since ?? $0 } ?? storedFreeze?.since }
@@ -59,7 +62,7 @@ public struct OperatorSnapshot: Sendable {
     public var openJobs: Int { (jobs?[.queued] ?? 0) + (jobs?[.running] ?? 0) }
 
     /// Reads the store (accounts, summaries, leases, marks, active flood waits, send-code
-    /// deadlines), the queue (counts, history) and the live health.
+    /// deadlines, running processes' reports), the queue (counts, history) and the live health.
     /// - Parameters:
     ///   - enabled: the accounts this process serves; nil means every account in the store.
     ///     An enabled account the store does not know is listed too (health says why it is not ready).
@@ -75,13 +78,16 @@ public struct OperatorSnapshot: Sendable {
         for id in enabled ?? [] where !ids.contains(id) { ids.append(id) }
         let waits = try await store.activeFloodWaits(account: nil, at: now)
         let freezes = try await store.freezes(account: nil)
+        let reports = try await store.liveReports()
         var accounts: [Account] = []
         for id in ids {
+            let lease = try await store.currentLease(account: id)
             accounts.append(Account(
                 id: id, enabled: enabled.map { $0.contains(id) } ?? true,
-                summary: try await store.accountSummary(id), lease: try await store.currentLease(account: id),
+                summary: try await store.accountSummary(id), lease: lease,
                 mark: try await store.status(of: id), live: live?[id], floodWaits: waits.filter { $0.account == id },
-                storedFreeze: freezes.first { $0.account == id }))
+                storedFreeze: freezes.first { $0.account == id },
+                report: reports.first { $0.account == id && $0.isCurrent(lease: lease, at: now) }))
         }
         let deadlines = try await store.activeSendCodeDeadlines(at: now)
         var counts: JobCounts?

@@ -207,6 +207,7 @@ public final class PostgresSessionStore: SessionStore, Sendable {
             try await connection.query("DELETE FROM future_auth_token WHERE account = \(id)", logger: logger)
             try await connection.query("DELETE FROM service_notification WHERE account = \(id)", logger: logger)
             try await connection.query("DELETE FROM account_freeze WHERE account = \(id)", logger: logger)
+            try await connection.query("DELETE FROM live_report WHERE account = \(id)", logger: logger)
             try await connection.query("DELETE FROM lease WHERE account = \(id)", logger: logger)
             try await connection.query("DELETE FROM account_status WHERE account = \(id)", logger: logger)
             try await connection.query("DELETE FROM rate_bucket WHERE account = \(id)", logger: logger)

@@ -211,5 +211,21 @@ enum PostgresStoreSchema {
             )
             """,
         ]),
+        // What a running process sees of the accounts it serves (`LiveReport`), for `tgsm status`
+        // and `tgsm check` on any host.
+        PostgresMigration(id: "store.v10", statements: [
+            """
+            CREATE TABLE live_report (
+                account text PRIMARY KEY,
+                holder_host text NOT NULL,
+                holder_pid bigint NOT NULL,
+                ready boolean NOT NULL,
+                health text NOT NULL,
+                reasons text NOT NULL,
+                since double precision NOT NULL,
+                reported_at double precision NOT NULL
+            )
+            """,
+        ]),
     ]
 }

@@ -435,4 +435,54 @@ import Testing
             #expect(try await reopened.alertsSent(since: UnixTime(seconds: 0)).keys.sorted() == ["account:alice2:down", "account:bob:down"])
         }
     }
+
+    /// A running process's report of an account: kept only while its writer holds the lease, read
+    /// back field by field, current only under that lease, and gone with the account.
+    @Test(arguments: StoreEngine.allCases) func liveReportsAreWrittenOnlyByTheLeaseHolder(_ engine: StoreEngine) async throws {
+        try await EngineStore.with(engine) { place in
+            let store = try await place.open()
+            let reports = try #require(store as? any LiveReportStore)
+            let first = LeaseHolder(host: "host-a", pid: 101), second = LeaseHolder(host: "host-b", pid: 202)
+            let refused = LiveReport(account: "alice", holder: first, ready: false, health: "down", reasons: [
+                LiveReport.Reason(code: "proxy_refused", text: "the SOCKS5 proxy refused the password: correct its link", needsAPerson: true),
+                LiveReport.Reason(code: "session_not_saved", text: "the session could not be saved \"since\" 12:00", needsAPerson: true),
+            ], since: UnixTime(seconds: 1000), reportedAt: UnixTime(seconds: 1010))
+            // No lease yet: nobody serves the account, so nothing is kept.
+            #expect(try await reports.recordLiveReport(refused) == false)
+            #expect(try await reports.liveReports().isEmpty)
+
+            let lease = try await store.acquireLease(account: "alice", holder: first, now: UnixTime(seconds: 1000), ttl: 30, holderIsDead: { _ in false })
+            #expect(try await reports.recordLiveReport(refused))
+            #expect(try await reports.liveReports() == [refused])
+            #expect(refused.needsAPerson)
+            #expect(refused.isCurrent(lease: lease, at: UnixTime(seconds: 1020)))
+            #expect(!refused.isCurrent(lease: lease, at: UnixTime(seconds: 1030)), "past the lease's end it speaks for nobody")
+            // Another process (standing by) writes nothing over the holder's report.
+            var standby = refused
+            standby.holder = second
+            standby.ready = true
+            standby.reasons = []
+            #expect(try await reports.recordLiveReport(standby) == false)
+            #expect(try await reports.liveReports() == [refused])
+
+            // Released: the old holder's next look writes nothing either; the report is no longer current.
+            try await store.releaseLease(lease)
+            #expect(try await reports.recordLiveReport(refused) == false)
+            #expect(!refused.isCurrent(lease: try await store.currentLease(account: "alice"), at: UnixTime(seconds: 1020)))
+
+            // The second process takes the account and replaces the report.
+            let taken = try await store.acquireLease(account: "alice", holder: second, now: UnixTime(seconds: 1100), ttl: 30, holderIsDead: { _ in false })
+            #expect(!refused.isCurrent(lease: taken, at: UnixTime(seconds: 1100)))
+            #expect(try await reports.recordLiveReport(standby))
+            try await store.shutDown()
+            let reopened = try await place.open()
+            let kept = try await #require(reopened as? any LiveReportStore).liveReports()
+            #expect(kept == [standby])
+            #expect(kept.first?.isCurrent(lease: taken, at: UnixTime(seconds: 1110)) == true)
+            #expect(kept.first?.needsAPerson == false)
+            try await reopened.deleteAccount("alice")
+            #expect(try await #require(reopened as? any LiveReportStore).liveReports().isEmpty)
+            try await reopened.shutDown()
+        }
+    }
 }

@@ -1511,12 +1511,38 @@ import Workers
         }
         #expect(job["state"] as? String == "queued" && job["attempts"] as? Int == 0, "\(job)")
         #expect((job["lastError"] as? String)?.contains("rejected the username and password") == true, "\(job)")
+        // `tgsm status` and `tgsm check`, run beside it, say what the running process sees: before,
+        // they read only the store and called the account fine.
+        var running: [String: Any] = [:]
+        for _ in 0..<100 where !((running["reasons"] as? [[String: Any]]) ?? []).contains(where: { $0["code"] as? String == "proxy_refused" }) {
+            try await Task.sleep(for: .milliseconds(100))
+            let status = try await setup.cli.run(["status", "--json"])
+            let accounts = (try? status.jsonObject() as? [String: Any])?["accounts"] as? [[String: Any]] ?? []
+            running = accounts.first { $0["account"] as? String == "alice" }?["running"] as? [String: Any] ?? [:]
+        }
+        #expect(running["ready"] as? Bool == false && running["needsAPerson"] as? Bool == true, "\(running)")
+        let reasons = running["reasons"] as? [[String: Any]] ?? []
+        #expect(reasons.first?["text"].map { "\($0)" }?.contains("tgsm session proxy --account alice --set -") == true, "\(running)")
+        let table = try await setup.cli.run(["status"])
+        #expect(table.stdout.contains("proxy_refused for") && table.stdout.contains("alice: not ready in pid"), "\(table.stdout)")
+        let check = try await setup.cli.run(["check"])
+        #expect(check.status == 3 && check.stdout.contains("not ready in the `tgsm run` of pid") && check.stdout.contains("[proxy_refused]"),
+                "\(check.status) \(check.stdout)")
 
         // Corrected: ready again, in the same process, and jobs are served.
         try await setProxy("socks5://tgsm:pr0xy-s3cret@127.0.0.1:\(proxy.port)")
         at = try await run.expect("the account answers through its new proxy", after: at, seconds: 20)
         #expect(try await Self.get(port, "/health").status == 200)
         #expect(try await Self.completesAMeJob(setup, account: "alice") == "completed")
+        var ready = false
+        for _ in 0..<100 where !ready {
+            try await Task.sleep(for: .milliseconds(100))
+            let status = try await setup.cli.run(["status", "--json"])
+            let accounts = (try? status.jsonObject() as? [String: Any])?["accounts"] as? [[String: Any]] ?? []
+            ready = (accounts.first { $0["account"] as? String == "alice" }?["running"] as? [String: Any])?["ready"] as? Bool == true
+        }
+        #expect(ready, "tgsm status never saw the account ready again")
+        #expect(try await setup.cli.run(["check"]).status == 0)
 
         // A proxy that takes the connection and never answers its handshake: the probe says so
         // (before: the connect waited forever and /health stayed ready), and the good link again.
@@ -1540,8 +1566,15 @@ import Workers
         run.signal(SIGTERM)
         #expect(try await run.status() == 0, "\(run.output)")
         for secret in ["pr0xy-s3cret", "wr0ng-pass", "as tgsm"] {
-            #expect(!run.output.contains(secret) && !refused.body.contains(secret), "\(secret) reached the log or /health")
+            #expect(!run.output.contains(secret) && !refused.body.contains(secret) && !"\(running)".contains(secret),
+                    "\(secret) reached the log, /health or what status shows")
         }
+        // `check` names the proxy's user to the operator (as `session proxy` does), never a password.
+        #expect(!check.stdout.contains("pr0xy-s3cret") && !check.stdout.contains("wr0ng-pass"), "\(check.stdout)")
+        // Ended: its reports speak for nobody.
+        let afterwards = try await setup.cli.run(["status", "--json"])
+        let accounts = (try? afterwards.jsonObject() as? [String: Any])?["accounts"] as? [[String: Any]] ?? []
+        #expect(accounts.first { $0["account"] as? String == "alice" }?["running"] == nil, "\(afterwards.stdout)")
         try await setup.close()
     }
 

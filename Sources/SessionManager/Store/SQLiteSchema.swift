@@ -191,6 +191,22 @@ enum SQLiteSchema {
                 ) STRICT
                 """)
         }
+        // What a running process sees of the accounts it serves (`LiveReport`), for `tgsm status`
+        // and `tgsm check` in other processes.
+        migrator.registerMigration("store.v8") { db in
+            try db.execute(sql: """
+                CREATE TABLE live_report (
+                    account TEXT PRIMARY KEY NOT NULL,
+                    holder_host TEXT NOT NULL,
+                    holder_pid INTEGER NOT NULL,
+                    ready INTEGER NOT NULL,
+                    health TEXT NOT NULL,
+                    reasons TEXT NOT NULL,
+                    since REAL NOT NULL,
+                    reported_at REAL NOT NULL
+                ) STRICT
+                """)
+        }
         return migrator
     }
 }

@@ -367,7 +367,8 @@ public final class SQLiteSessionStore: SessionStore, Sendable {
         try await write("delete account \(account)") { db in
             for table in ["account WHERE id", "flood_wait WHERE account", "send_code_deadline WHERE account", "lease WHERE account",
                           "account_status WHERE account", "pending_login_code WHERE account",
-                          "future_auth_token WHERE account", "service_notification WHERE account", "account_freeze WHERE account"] {
+                          "future_auth_token WHERE account", "service_notification WHERE account", "account_freeze WHERE account",
+                          "live_report WHERE account"] {
                 try db.execute(sql: "DELETE FROM \(table) = ?", arguments: [account.rawValue])
             }
             for prefix in AlertKeys.prefixes(of: account) {

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import MTProto
 import MTProtoClient
+import OperatorHTTP
 import SessionManager
 import Workers
 
@@ -277,6 +278,7 @@ struct CheckCommand: AsyncParsableCommand {
                 findings.append(.warning("accounts", "the store holds no account", ["Import a session: `tgsm session import --account NAME FILE`."]))
             }
             var loggedIn: Set<AccountID> = []
+            let reports = try await store.liveReports()
             // Which accounts hold each key: two on one key connect with it at once, and Telegram
             // destroys it for both (a store from before `session import` refused that).
             var holders: [Int64: [AccountID]] = [:]
@@ -309,10 +311,15 @@ struct CheckCommand: AsyncParsableCommand {
                 }
                 if let freeze = try await store.freezes(account: account).first { findings.append(Self.finding(freeze)) }
                 findings += try await Self.notices(of: account, in: store, now: now)
-                let lease = LeaseView(try await store.currentLease(account: account), now: now)
+                let currentLease = try await store.currentLease(account: account)
+                let lease = LeaseView(currentLease, now: now)
                 switch lease.state {
                 case "held":
                     findings.append(.ok(name, "lease held by \(lease.holder ?? "?") (alive), until \(lease.expiresAt ?? "?")"))
+                    if let report = reports.first(where: { $0.account == account && $0.isCurrent(lease: currentLease, at: now) }),
+                       let finding = Self.finding(report, now: now) {
+                        findings.append(finding)
+                    }
                 case "stale-dead":
                     findings.append(.warning(name, "lease of \(lease.holder ?? "?") is stale: that process is gone", [
                         "Nothing to do by hand: the next process takes the lease over (token + 1).",
@@ -373,6 +380,21 @@ struct CheckCommand: AsyncParsableCommand {
             let failure = CLIFailure(error)
             findings.append(.problem(failure.exit, "store", failure.message, []))
         }
+    }
+
+    /// What the `tgsm run` serving the account sees of it: the store alone does not know a proxy that
+    /// refuses it or a connection down for an hour. A reason a person must act on is a problem; one
+    /// that may pass by itself (no connection yet, down) a warning.
+    /// Nil when every reason is one the store says itself (a mark, no login: findings of their own).
+    static func finding(_ report: LiveReport, now: UnixTime) -> Finding? {
+        let name = "account \(report.account)"
+        let since = "since \(TimeText.iso(report.since)) (\(TimeText.remaining(now - report.since)))"
+        guard !report.ready else { return .ok(name, "ready in the `tgsm run` of \(report.holder) \(since), \(report.health)") }
+        let reasons = report.reasons.filter { !HealthReport.Reason.isKnownToTheStore($0.code) }
+        guard !reasons.isEmpty else { return nil }
+        let text = "not ready in the `tgsm run` of \(report.holder) \(since): " + reasons.map(\.code).joined(separator: ", ")
+        let steps = reasons.map { "[\($0.code)] \($0.text)" }
+        return reasons.contains { $0.needsAPerson } ? .problem(.problems, name, text, steps) : .warning(name, text, steps)
     }
 
     /// A freeze a `tgsm run` met (FROZEN_METHOD_INVALID) and kept: a person must appeal, before a date.

@@ -244,6 +244,10 @@ struct RunCommand: AsyncParsableCommand {
             extra.append(.init(name: "job-retention", service: JobRetentionService(
                 retention: JobRetention(finishedFor: jobRetention), queue: queue, clock: clock, logger: logger)))
         }
+        // What this process sees of its accounts, for `tgsm status` and `tgsm check` elsewhere; as
+        // often as the lease is renewed (at most every 10 s), since a report counts only under it.
+        extra.append(.init(name: "live-reports", service: LiveReportService(
+            store: store, liveHealth: RunServices.liveHealth(of: runtimes), clock: clock, interval: min(10, leaseTTL / 3), logger: logger)))
         if let alerts {
             extra.append(.init(name: "alerts", service: AlertService(
                 tracker: alerts.tracker(), delivery: alerts.delivery(clock: clock, logger: logger, memory: alertMemory), store: store,

@@ -56,6 +56,49 @@ struct LeaseView: Codable, Equatable {
     }
 }
 
+/// What the process serving an account reports of it (`LiveReport`), as `status` shows it.
+struct RunningView: Codable, Equatable {
+    struct Reason: Codable, Equatable {
+        var code: String
+        var text: String
+        var needsAPerson: Bool
+    }
+
+    /// "pid N on HOST".
+    var by: String
+    var ready: Bool
+    /// healthy, degraded, down, rateLimited, terminal, unknown.
+    var health: String
+    /// Since when it is so, and for how many seconds.
+    var since: String
+    var forSeconds: Double
+    /// Why it is not ready, each with what to do; empty when ready. Only what the store does not
+    /// say itself: a mark, no login and a freeze are in the account's status.
+    var reasons: [Reason]
+    /// Whether a reason waits for a person rather than for the network.
+    var needsAPerson: Bool
+
+    init(_ report: LiveReport, now: UnixTime) {
+        by = report.holder.description
+        ready = report.ready
+        health = report.health
+        since = TimeText.iso(report.since)
+        forSeconds = max(0, (now - report.since).rounded(.down))
+        reasons = report.reasons.filter { !HealthReport.Reason.isKnownToTheStore($0.code) }
+            .map { Reason(code: $0.code, text: $0.text, needsAPerson: $0.needsAPerson) }
+        needsAPerson = reasons.contains(where: \.needsAPerson)
+    }
+
+    /// The table's cell: "ready", or the reasons' codes with how long ("see STATUS" when the store's
+    /// own say why).
+    var text: String {
+        guard !ready else { return "ready (\(health))" }
+        return (reasons.isEmpty ? "not ready (see STATUS)" : reasons.map(\.code).joined(separator: ", ")) + " for \(TimeText.remaining(forSeconds))"
+    }
+
+    var color: Terminal.Color { ready ? .green : needsAPerson ? .red : .yellow }
+}
+
 /// One account as `session list` and `status` show it. No key, no phone number.
 struct AccountView: Codable {
     var account: String
@@ -79,6 +122,9 @@ struct AccountView: Codable {
     /// credentials; "sealed" in an encrypted store read without its key, "unreadable" when the
     /// stored link cannot be read.
     var proxy: String? = nil
+    /// What the `tgsm run` holding the account's lease reports of it (`status`); nil when no live
+    /// process does.
+    var running: RunningView? = nil
 
     static func load(_ account: AccountID, store: SQLiteSessionStore, now: UnixTime) async throws(CLIFailure) -> AccountView {
         do {
@@ -113,6 +159,7 @@ extension AccountView {
         frozenSince = account.frozenSince.map(TimeText.iso)
         deletedAfter = account.freezeDetails?.deletedAfter.map(TimeText.iso)
         appealURL = account.freezeDetails?.appealURL
+        running = account.report.map { RunningView($0, now: now) }
     }
 
     init(account: AccountID, summary: AccountSummary?, lease: Lease?, mark: AccountStatus?, now: UnixTime) {

@@ -4,8 +4,8 @@ import OperatorHTTP
 import SessionManager
 import Workers
 
-/// What `tgsm status` shows: accounts with their marks, every active flood wait and send-code
-/// deadline, and the queue by state. Built from a store (and its queue) at one instant; printed
+/// What `tgsm status` shows: accounts with their marks and what the processes running them see,
+/// every active flood wait and send-code deadline, and the queue by state. Built from a store (and its queue) at one instant; printed
 /// by `status` and at the end of `sandbox`, so both show the same table.
 struct StatusReport: Codable {
     struct FloodView: Codable {
@@ -85,14 +85,23 @@ struct StatusReport: Codable {
         if accounts.isEmpty {
             terminal.line("no accounts")
         } else {
-            terminal.table(["ACCOUNT", "HOME DC", "AUTHORIZED", "LEASE", "STATUS"], accounts.map { view in
+            terminal.table(["ACCOUNT", "HOME DC", "AUTHORIZED", "LEASE", "STATUS", "RUNNING"], accounts.map { view in
                 [(view.account, nil), (view.homeDC.map(String.init) ?? "-", nil),
                  (view.authorizedDCs.isEmpty ? "no" : "yes", view.authorizedDCs.isEmpty ? .yellow : nil),
                  (view.lease.text, view.lease.isLive ? nil : .dim),
                  (view.status + (view.statusCode.map { " (\($0), since \(view.statusSince ?? "?"))" } ?? view.statusCause.map { " (\($0))" } ?? "")
                     + (view.frozenSince.map { ", frozen since \($0)\(view.deletedAfter.map { ", deleted \($0) unless appealed" } ?? "") (tgsm check)" } ?? ""),
-                  view.frozenSince != nil ? .red : view.statusColor)]
+                  view.frozenSince != nil ? .red : view.statusColor),
+                 (view.running?.text ?? "-", view.running?.color ?? .dim)]
             })
+            // What a running process sees and the store alone cannot tell (a refusing proxy, no
+            // connection): its reasons in full, with what to do.
+            for view in accounts {
+                guard let running = view.running, !running.ready, !running.reasons.isEmpty else { continue }
+                terminal.line()
+                terminal.line(terminal.paint("\(view.account): not ready in \(running.by) since \(running.since)", running.color))
+                for reason in running.reasons { terminal.line("  [\(reason.code)] \(reason.text)") }
+            }
         }
         terminal.line()
         if floodWaits.isEmpty {
