@@ -56,15 +56,25 @@ struct Dashboard {
             html += "<td>\(HTML.escape(id))\(account.enabled ? "" : " <span class=\"dim\">(not run)</span>")</td>"
             html += "<td class=\"\(state == .active ? "ok" : "bad")\">\(HTML.escape(state.rawValue))"
                 + (account.mark?.isTerminal == true ? " <code>\(HTML.escape(account.mark?.code ?? ""))</code>" : "") + "</td>"
-            // No live health: this process does not run it (a standby's other process, a login awaited).
-            html += "<td class=\"\(Self.healthClass(health))\">\(HTML.escape(health?.rawValue ?? (snapshot.hasLiveHealth ? "not run here" : "-")))</td>"
-            html += "<td class=\"\(ready?.ready == true ? "ok" : (ready == nil ? "dim" : "bad"))\">"
-                + (ready.map { $0.ready ? "yes" : "no" } ?? "-") + "</td>"
+            // Run by another process (a cluster's, or a `tgsm run` beside the sandbox): what it reports.
+            let elsewhere = health == nil ? account.report : nil
+            if let elsewhere {
+                let where_ = "in pid \(elsewhere.holder.pid)@\(elsewhere.holder.host)"
+                html += "<td class=\"\(Self.healthClass(HealthState(rawValue: elsewhere.health)))\">\(HTML.escape(elsewhere.health)) "
+                    + "<span class=\"dim\">\(HTML.escape(where_))</span></td>"
+                html += "<td class=\"\(elsewhere.ready ? "ok" : "bad")\">\(elsewhere.ready ? "yes" : "no")</td>"
+            } else {
+                // No live health: this process does not run it (a standby's other process, a login awaited).
+                html += "<td class=\"\(Self.healthClass(health))\">\(HTML.escape(health?.rawValue ?? (snapshot.hasLiveHealth ? "not run here" : "-")))</td>"
+                html += "<td class=\"\(ready?.ready == true ? "ok" : (ready == nil ? "dim" : "bad"))\">"
+                    + (ready.map { $0.ready ? "yes" : "no" } ?? "-") + "</td>"
+            }
             html += "<td>\(account.summary?.homeDC.map(String.init) ?? "-")\(account.isLoggedIn ? "" : " <span class=\"warn\">not logged in</span>")</td>"
             html += "<td>\(HTML.escape(leaseText(account.lease)))</td>"
             html += "<td class=\"\(account.floodWaits.isEmpty ? "" : "warn")\">\(account.floodWaits.count)</td>"
             html += "<td>\(HTML.escape(account.live?.lastSuccess.map(ISOTime.string) ?? "-"))</td>"
-            html += "<td>\((ready?.reasons ?? []).map { HTML.escape($0) }.joined(separator: "<br>"))</td></tr>"
+            let reasons = elsewhere.map { report in report.reasons.map { "[\($0.code)] \($0.text)" } } ?? ready?.reasons ?? []
+            html += "<td>\(reasons.map { HTML.escape($0) }.joined(separator: "<br>"))</td></tr>"
         }
         html += "</table>"
         html += noticesList()

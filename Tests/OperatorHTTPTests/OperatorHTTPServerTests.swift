@@ -111,6 +111,34 @@ import Workers
         #expect(later.status == 503 && later.body.contains("not_running"), "\(later.body)")
     }
 
+    /// The dashboard of any process of a cluster shows what the process serving an account reports
+    /// of it (before: "not run here" and nothing else), while /health stays this process's own.
+    @Test func theDashboardShowsWhatTheProcessServingAnAccountReports() async throws {
+        let fixture = try await Fixture.make()
+        defer { fixture.remove() }
+        let other = LeaseHolder(host: "other-host", pid: 7)
+        _ = try await fixture.store.acquireLease(account: fixture.account, holder: other, now: fixture.clock.now(), ttl: 30, holderIsDead: { _ in false })
+        #expect(try await fixture.store.recordLiveReport(LiveReport(
+            account: fixture.account, holder: other, ready: false, health: "down",
+            reasons: [LiveReport.Reason(code: "proxy_refused", text: "its proxy <refused> the password: correct its link", needsAPerson: true)],
+            since: fixture.clock.now(), reportedAt: fixture.clock.now())))
+        let server = try fixture.server(OperatorHTTPConfiguration(port: 0, accounts: [fixture.account]), live: { [:] })
+        let (health, page, later) = try await withServer(server) { port in
+            let health = try await get(port, "/health"), page = try await get(port, "/")
+            // Its lease ran out (the process died): its report speaks for nobody.
+            fixture.clock.advance(by: 31)
+            return (health, page.body, try await get(port, "/").body)
+        }
+        #expect(health.status == 200, "standing by: the serving process answers for it. \(health.body)")
+        func row(_ page: String) -> String {
+            page.components(separatedBy: "<tr class=\"account\" data-account=\"\(fixture.account.rawValue)\"").dropFirst()
+                .map { $0.components(separatedBy: "</tr>").first ?? "" }.joined()
+        }
+        #expect(row(page).contains("down <span class=\"dim\">in pid 7@other-host</span>") && row(page).contains(">no</td>"), "\(row(page))")
+        #expect(row(page).contains("[proxy_refused] its proxy &lt;refused&gt; the password"), "\(row(page))")
+        #expect(!row(later).contains("other-host") && !row(later).contains("proxy_refused"), "\(row(later))")
+    }
+
     /// Two accounts named by numbers ending alike: their masked names differ by their tags, so each
     /// has its own row and series (before the tags they shared one name, one series: the worse of
     /// the two, and an operator could not tell which account was down).
