@@ -56,7 +56,8 @@ public struct LiveReportService: Service {
         let live = await liveHealth()
         guard !live.isEmpty else { return }
         let now = clock.now()
-        let snapshot = try await OperatorSnapshot.gather(store: store, queue: nil, enabled: Array(live.keys), live: live, now: now, historyLimit: 0)
+        let snapshot = try await OperatorSnapshot.gather(store: store, queue: nil, enabled: Array(live.keys), live: live, now: now, historyLimit: 0,
+                                                         onlyEnabled: true)
         for (report, token) in reporter.changed(snapshot.accounts.filter { live[$0.id] != nil }, now: now) {
             if try await store.recordLiveReport(report) { reporter.written(report, token: token) }
         }

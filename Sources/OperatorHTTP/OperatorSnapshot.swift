@@ -68,13 +68,14 @@ public struct OperatorSnapshot: Sendable {
     ///     An enabled account the store does not know is listed too (health says why it is not ready).
     ///   - historyLimit: entries of the queue's history to read; 0 reads none (`tgsm status`).
     ///   - deadLettersWithin: seconds back to read the dead letters for (the alerts); nil reads none.
+    ///   - onlyEnabled: read the enabled accounts alone, not every account in the store (a look
+    ///     repeated every few seconds in each process of a cluster).
     public static func gather(
         store: any OperatorReadableStore, queue: (any JobQueue)?, enabled: [AccountID]? = nil,
         live: [AccountID: HealthSnapshot]? = nil, now: UnixTime, historyWindow: Double = 3600, historyLimit: Int = 5000,
-        deadLettersWithin: Double? = nil
+        deadLettersWithin: Double? = nil, onlyEnabled: Bool = false
     ) async throws -> OperatorSnapshot {
-        let stored = try await store.accounts()
-        var ids = stored
+        var ids = onlyEnabled ? [] : try await store.accounts()
         for id in enabled ?? [] where !ids.contains(id) { ids.append(id) }
         let waits = try await store.activeFloodWaits(account: nil, at: now)
         let freezes = try await store.freezes(account: nil)

@@ -11,7 +11,8 @@ import Testing
     /// One look as the service makes it: the store read, the reports that changed written.
     private func look(_ reporter: inout LiveReporter, _ fixture: Fixture, live: [AccountID: HealthSnapshot]) async throws -> [LiveReport] {
         let now = fixture.clock.now()
-        let snapshot = try await OperatorSnapshot.gather(store: fixture.store, queue: nil, enabled: Array(live.keys), live: live, now: now, historyLimit: 0)
+        let snapshot = try await OperatorSnapshot.gather(store: fixture.store, queue: nil, enabled: Array(live.keys), live: live, now: now, historyLimit: 0,
+                                                         onlyEnabled: true)
         var written: [LiveReport] = []
         for (report, token) in reporter.changed(snapshot.accounts, now: now) where try await fixture.store.recordLiveReport(report) {
             reporter.written(report, token: token)
