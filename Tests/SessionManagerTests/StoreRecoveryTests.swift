@@ -417,6 +417,47 @@ import Testing
         try reopened.close()
     }
 
+    /// A backup whose copy cannot be made to verify it (here the staging path is taken; in life a
+    /// full disk) is not set aside as bad: before, a full disk turned every good backup into `.bad`
+    /// and left the store with none. Nothing changes until it can be checked.
+    @Test func aBackupThatCannotBeCopiedToBeVerifiedIsKeptAndNothingChanges() async throws {
+        let template = try await template(withBackup: true)
+        defer { template.remove() }
+        try Damage.zeroWholeFile.apply(to: template.file("sessions.sqlite"))
+        let damaged = try Data(contentsOf: URL(fileURLWithPath: template.file("sessions.sqlite")))
+        let blocker = template.file("backups/.restore-\(getpid()).sqlite")
+        try FileManager.default.createDirectory(atPath: blocker + "/taken", withIntermediateDirectories: true)
+        let backups = try FileManager.default.contentsOfDirectory(atPath: template.file("backups")).filter { !$0.hasPrefix(".") }.sorted()
+
+        let logs = LogCapture()
+        for attempt in ["open", "restore"] {
+            do {
+                let options = Fixtures.options(logger: logs.logger)
+                if attempt == "open" {
+                    let store = try SQLiteSessionStore.open(directory: template.path, options: options)
+                    try store.close()
+                } else {
+                    _ = try SQLiteSessionStore.restore(directory: template.path, backup: nil, options: options)
+                }
+                Issue.record("\(attempt) went on without a verified backup")
+            } catch {
+                guard case .filesystem(_, let operation, let reason) = error else { Issue.record("\(attempt): \(error)"); continue }
+                #expect(operation.contains("nothing was changed and no backup was set aside") && reason.contains("free disk space"), "\(error)")
+            }
+            #expect(try FileManager.default.contentsOfDirectory(atPath: template.file("backups")).filter { !$0.hasPrefix(".") }.sorted() == backups)
+            #expect(try Data(contentsOf: URL(fileURLWithPath: template.file("sessions.sqlite"))) == damaged, "the store file stays as it was")
+        }
+        #expect(logs.messages.contains { $0.contains("backup could not be verified now; it is kept") })
+        #expect(!logs.messages.contains { $0.contains("set aside") && !$0.contains("no backup was set aside") })
+
+        // Room again: the same backup restores.
+        try FileManager.default.removeItem(atPath: blocker)
+        let store = try SQLiteSessionStore.open(directory: template.path, options: Fixtures.options())
+        guard case .restored = store.outcome else { Issue.record("\(store.outcome)"); return }
+        #expect(try await store.loadSession(account: "alice") == Fixtures.session())
+        try store.close()
+    }
+
     @Test func aMissingStoreFileComesBackFromItsBackup() async throws {
         let template = try await template(withBackup: true)
         defer { template.remove() }

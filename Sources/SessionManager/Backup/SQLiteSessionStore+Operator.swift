@@ -79,6 +79,9 @@ extension SQLiteSessionStore {
         /// Sealed under a key other than the one given (taken before a re-key): it restores only
         /// with that key. False when no key was given to compare.
         public var sealedUnderAnotherKey = false
+        /// It could not be checked here and now (no space for the copy, a read-only directory):
+        /// nothing is known against it, and a restore keeps it for a later try.
+        public var unverifiable = false
     }
 
     /// Verifies one backup exactly as a restore would (size and SHA-256 against its sidecar, then
@@ -96,8 +99,9 @@ extension SQLiteSessionStore {
         }
         let staging = catalog.directory + "/.verify-\(getpid())-\(UInt64.random(in: 0...UInt64.max)).sqlite"
         defer { FileSystem.removeFile(staging) }
-        let problem = catalog.verifiedCopy(entry, to: staging, busyTimeout: options.busyTimeout)
-        var inspection = BackupInspection(problem: problem, holdsKeysInClear: StoreInspector.holdsKeysInClear(staging, busyTimeout: options.busyTimeout) == true)
+        let check = catalog.check(entry, copyTo: staging, busyTimeout: options.busyTimeout)
+        var inspection = BackupInspection(problem: check.problem, holdsKeysInClear: StoreInspector.holdsKeysInClear(staging, busyTimeout: options.busyTimeout) == true)
+        if case .unverifiable = check { inspection.unverifiable = true }
         if case .none = options.encryption {} else if let text = StoreInspector.encryptionHeader(staging, busyTimeout: options.busyTimeout),
                                                      let header = try? EncryptionHeader.decode(text) {
             do { _ = try header.sealer(for: options.encryption, path: staging) } catch {
@@ -126,7 +130,7 @@ extension SQLiteSessionStore {
         guard !entries.isEmpty else { throw .backupFailed(reason: "\(recovery.backupDirectory) holds no backup; nothing was changed") }
         let reason = file.map { "restore of \($0) asked by an operator" } ?? "restore of the newest backup asked by an operator"
         guard let outcome = try recovery.restoreNewestGood(from: entries, reason: reason, asideAs: "replaced") else {
-            throw .backupFailed(reason: "no backup passed verification (each was set aside as .bad); the store file was not changed")
+            throw .backupFailed(reason: "no backup passed verification (each failed its checks and was set aside as .bad); the store file was not changed")
         }
         // The operator chose this state: it must not pass for "commits were lost" at the next open,
         // which would put a newer backup back in its place. Its commit counter goes above them all.

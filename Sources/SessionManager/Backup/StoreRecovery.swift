@@ -26,7 +26,8 @@ struct StoreRecovery {
             let newer = backupsBefore.filter { $0.commitSequence > sequence }
             if !newer.isEmpty {
                 let reason = "the file's commit counter \(sequence) is behind its backups'" + (lostWAL ? " (its WAL is missing)" : "")
-                if let restored = try restoreNewestGood(from: newer, reason: reason) { return restored }
+                // A good file stays in use when no newer backup can be checked now (a full disk).
+                if let restored = try restoreNewestGood(from: newer, reason: reason, throwsWhenUnverifiable: false) { return restored }
             }
             if lostWAL {
                 logger.warning("session store's WAL is missing; commits made after its last checkpoint may be lost, and no newer backup exists",
@@ -61,14 +62,25 @@ struct StoreRecovery {
 
     /// Tries the backups newest first; the first that verifies replaces the store file, which is
     /// moved aside under `asideAs` ("damaged" in recovery, "replaced" for an operator's restore).
+    /// - Parameter throwsWhenUnverifiable: when no backup could be used and some could not be
+    ///   verified here (not found bad), throw rather than return nil.
     func restoreNewestGood(from entries: [BackupCatalog.Sidecar], reason: String,
-                           asideAs: String = "damaged") throws(SessionStoreError) -> SQLiteSessionStore.OpenOutcome? {
+                           asideAs: String = "damaged", throwsWhenUnverifiable: Bool = true) throws(SessionStoreError) -> SQLiteSessionStore.OpenOutcome? {
         let staging = backupDirectory + "/.restore-\(getpid()).sqlite"
         defer { FileSystem.removeFile(staging) }
+        var unverifiable: [String] = []
         for entry in entries {
-            if let problem = catalog.verifiedCopy(entry, to: staging, busyTimeout: options.busyTimeout) {
+            switch catalog.check(entry, copyTo: staging, busyTimeout: options.busyTimeout) {
+            case .good:
+                break
+            case .bad(let problem):
                 logger.warning("backup failed verification and was set aside", metadata: ["backup": "\(entry.file)", "problem": "\(problem)"])
                 catalog.quarantine(entry)
+                continue
+            case .unverifiable(let problem):
+                logger.warning("backup could not be verified now; it is kept", metadata: ["backup": "\(entry.file)", "problem": "\(problem)"])
+                unverifiable.append("\(entry.file): \(problem)")
+                FileSystem.removeFile(staging)
                 continue
             }
             let movedTo = moveAside(reason: asideAs)
@@ -81,6 +93,12 @@ struct StoreRecovery {
                 "backup_commit": "\(entry.commitSequence)", "damaged_file_moved_to": "\(movedTo ?? "none")",
             ])
             return .restored(backup: entry.file, reason: reason, damagedFileMovedTo: movedTo)
+        }
+        guard unverifiable.isEmpty || !throwsWhenUnverifiable else {
+            // A backup that may be good was not tried: better no store change than the wrong one
+            // (a damaged file given up, an empty store created) until there is room to check it.
+            throw .filesystem(path: backupDirectory, operation: "verify a backup to restore it (\(reason); nothing was changed and no backup was set aside)",
+                              reason: unverifiable.joined(separator: "; "))
         }
         return nil
     }

@@ -214,9 +214,15 @@ struct CheckCommand: AsyncParsableCommand {
                 "Take one now: `tgsm session backup` (`tgsm run` also takes one every 6 h, see --backup-interval, and after each new key).",
             ]))
         } else {
-            for (record, problem) in verdicts where problem != nil {
-                findings.append(.warning("backups", "\(record.file) fails verification: \(problem ?? "")",
-                                         ["A restore skips it. Take a fresh backup: `tgsm session backup`."]))
+            for (record, inspection) in inspections {
+                guard let problem = inspection.problem else { continue }
+                if inspection.unverifiable {
+                    findings.append(.warning("backups", "\(record.file): \(problem)",
+                                             ["Nothing is known against it and nothing was changed: free disk space (or make the backup directory writable) and run `tgsm check` again."]))
+                } else {
+                    findings.append(.warning("backups", "\(record.file) fails verification: \(problem)",
+                                             ["A restore skips it. Take a fresh backup: `tgsm session backup`."]))
+                }
             }
             // Backups taken before encryption was turned on still hold the keys in clear: the sealed
             // store does not protect them, and a copy of the directory gives the accounts away.
@@ -245,6 +251,9 @@ struct CheckCommand: AsyncParsableCommand {
                 } else {
                     findings.append(.ok("backups", "\(good.count) verified, newest \(newest.file) from \(TimeText.iso(newest.createdAt))"))
                 }
+            } else if inspections.contains(where: \.1.unverifiable) {
+                findings.append(.problem(.problems, "backups", "none of the \(backups.count) backups could be verified here now (see above)",
+                                         ["Free disk space in \(directory) (a check copies each backup beside it), then run `tgsm check` again: a backup is only set aside once it is found bad."]))
             } else {
                 findings.append(.problem(.problems, "backups", "none of the \(backups.count) backups verifies",
                                          ["Take one now: `tgsm session backup` (if the store itself is good)."]))
