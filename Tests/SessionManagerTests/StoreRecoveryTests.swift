@@ -458,6 +458,36 @@ import Testing
         try store.close()
     }
 
+    /// A store another process is writing, its -wal deleted under it: it reads as damaged here
+    /// (SQLite's disk I/O error), but no backup is put in place under a process using it. Before, a
+    /// `tgsm status` beside a `tgsm run` restored the backup and ended the run.
+    @Test func aStoreAnotherProcessHasOpenIsNotRestoredUnderIt() async throws {
+        let dir = TemporaryDirectory("in-use")
+        defer { dir.remove() }
+        let child = try ChildProcess(["write-loop", dir.path])
+        var last: Int64 = 0
+        while last < 60, let line = await child.nextLine() {
+            if line.hasPrefix("committed "), let value = Int64(line.dropFirst("committed ".count)) { last = value }
+            if line.hasPrefix("error") { Issue.record("probe: \(line)") }
+        }
+        #expect(!(try FileManager.default.contentsOfDirectory(atPath: dir.file("backups")).isEmpty), "the key changes took backups")
+        try FileManager.default.removeItem(atPath: dir.file("sessions.sqlite-wal"))
+        let before = try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted()
+
+        do {
+            let store = try SQLiteSessionStore.open(directory: dir.path, options: Fixtures.options())
+            #expect(store.outcome == .opened, "\(store.outcome)")
+            try store.close()
+        } catch {
+            guard case .filesystem(_, let operation, let reason) = error else { Issue.record("\(error)"); await child.kill(); return }
+            #expect(operation.contains("no backup is put in place under a process using it"), "\(error)")
+            #expect(reason.contains("process \(child.pid) has it open") && reason.contains("Stop that process"), "\(error)")
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { !$0.hasSuffix("-wal") }.sorted()
+                == before.filter { !$0.hasSuffix("-wal") }, "nothing was moved aside or put in place")
+        await child.kill()
+    }
+
     @Test func aMissingStoreFileComesBackFromItsBackup() async throws {
         let template = try await template(withBackup: true)
         defer { template.remove() }

@@ -36,6 +36,13 @@ extension SQLiteSessionStore {
 
     /// Inspects the store file of `directory` read-only (header, `integrity_check`, format marker,
     /// schema, row checks) without opening it for writing, so nothing is restored or created.
+    /// The other processes that have the store open now (SQLite's locks on its file and `-shm`, as
+    /// Linux's /proc/locks lists them): a file that reads as damaged while one does may only be in the
+    /// middle of something, and nothing restores a backup under it.
+    public static func processesUsing(directory: String, options: SQLiteStoreOptions = SQLiteStoreOptions()) -> [Int32] {
+        StoreRecovery.otherUsers(of: directory + "/" + options.fileName)
+    }
+
     public static func inspectFile(directory: String, options: SQLiteStoreOptions = SQLiteStoreOptions()) -> FileHealth {
         switch StoreInspector.inspect(directory + "/" + options.fileName, busyTimeout: options.busyTimeout) {
         case .absent: .absent

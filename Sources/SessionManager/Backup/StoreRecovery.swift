@@ -19,12 +19,24 @@ struct StoreRecovery {
         // what the inspection saw, and must not pass for proof that this file lost commits.
         let backupsBefore = catalog.entries()
         let verdict = StoreInspector.inspect(path, busyTimeout: options.busyTimeout)
+        // What reads as damage here may be another process's file in the middle of something (its
+        // WAL deleted under it, a lock): a backup put in place under it would end that process and
+        // throw away what it holds beyond the backup. Before, `tgsm status` did just that to a run.
+        let users: [Int32]
+        switch verdict {
+        case .damaged, .foreign: users = Self.otherUsers(of: path)
+        default: users = []
+        }
         switch verdict {
         case .good(let sequence):
             // A backup newer than the file means commits were lost (a deleted WAL, a file copied back):
             // the backup is the better state. Only sidecars are read until one is newer.
             let newer = backupsBefore.filter { $0.commitSequence > sequence }
-            if !newer.isEmpty {
+            let inUse = newer.isEmpty ? [] : Self.otherUsers(of: path)
+            if !inUse.isEmpty {
+                logger.warning("session store is behind its backups, but another process has it open: it is used as it is, not restored under that process",
+                               metadata: ["path": "\(path)", "pids": "\(inUse)"])
+            } else if !newer.isEmpty {
                 let reason = "the file's commit counter \(sequence) is behind its backups'" + (lostWAL ? " (its WAL is missing)" : "")
                 // A good file stays in use when no newer backup can be checked now (a full disk).
                 if let restored = try restoreNewestGood(from: newer, reason: reason, throwsWhenUnverifiable: false) { return restored }
@@ -41,16 +53,31 @@ struct StoreRecovery {
             }
             return .created
         case .damaged(let reason):
+            if !users.isEmpty { throw Self.inUse(path: path, reading: "reads as damaged here (\(reason))", users: users) }
             return try recover(reason: reason)
         case .unreachable(let reason):
             // Not damage: restoring a backup over a file this process merely cannot open would
             // throw away whatever the file holds beyond the backup.
             throw .filesystem(path: path, operation: "open the store file (nothing was changed)", reason: reason)
         case .foreign(let reason):
+            if !users.isEmpty { throw Self.inUse(path: path, reading: "does not read as a session store here (\(reason))", users: users) }
             if let restored = try restoreNewestGood(from: catalog.entries(), reason: "not a session store: \(reason)") { return restored }
             logger.error("the store path holds something that is not a session store", metadata: ["path": "\(path)", "reason": "\(reason)"])
             throw .notAStore(path: path, reason: reason)
         }
+    }
+
+    /// The other processes that have the store open (SQLite's locks on it and its `-shm`).
+    static func otherUsers(of path: String) -> [Int32] {
+        FileSystem.otherProcessesLocking([path, path + "-shm"])
+    }
+
+    static func inUse(path: String, reading: String, users: [Int32]) -> SessionStoreError {
+        let who = users.map { "\($0)" }.joined(separator: ", ")
+        return .filesystem(path: path, operation: "open the store file (nothing was changed: no backup is put in place under a process using it)",
+                           reason: "it \(reading), but process \(who) has it open (a `tgsm run`?). Its -wal may have been deleted or moved "
+                               + "under it, or it is mid-write. Stop that process (it saves its sessions as it ends), then run `tgsm check`: "
+                               + "if the file is still damaged then, the next command restores the newest verified backup")
     }
 
     /// Replaces a damaged file with the newest good backup, or throws the typed error saying there is none.

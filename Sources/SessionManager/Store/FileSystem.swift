@@ -29,6 +29,25 @@ enum FileSystem {
         return FileIdentity(device: UInt64(info.st_dev), inode: UInt64(info.st_ino))
     }
 
+    /// The other processes holding a POSIX lock on any of `paths`, from Linux's /proc/locks: SQLite
+    /// holds one on a database and its `-shm` for as long as it has it open, so this says who uses a
+    /// store without opening it (opening and closing a file here would drop this process's own
+    /// SQLite locks on it). Empty where /proc/locks cannot be read.
+    static func otherProcessesLocking(_ paths: [String]) -> [Int32] {
+        let inodes = Set(paths.compactMap { identity($0)?.inode })
+        guard !inodes.isEmpty, let text = try? String(contentsOfFile: "/proc/locks", encoding: .utf8) else { return [] }
+        let me = getpid()
+        var holders: Set<Int32> = []
+        for line in text.split(separator: "\n") {
+            // "1: POSIX  ADVISORY  READ 9794 fe:00:16377187 128 128"; a waiter's line has "->" after the id.
+            let fields = line.split(separator: " ").filter { $0 != "->" }
+            guard fields.count >= 6, let pid = Int32(fields[4]), pid != me, let inode = fields[5].split(separator: ":").last.flatMap({ UInt64($0) }),
+                  inodes.contains(inode) else { continue }
+            holders.insert(pid)
+        }
+        return holders.sorted()
+    }
+
     static func mode(_ path: String) -> mode_t? {
         var info = stat()
         guard stat(path, &info) == 0 else { return nil }

@@ -167,7 +167,12 @@ struct CheckCommand: AsyncParsableCommand {
 
         // 3. The store file, read-only.
         let health = SQLiteSessionStore.inspectFile(directory: directory, options: options)
-        let restoreStep = good.first.map { "Run `tgsm session restore` to put the newest verified backup (\($0.file), commit \($0.commitSequence)) in place; the damaged file is kept aside." }
+        // A file another process has open may only be in the middle of something (its -wal deleted
+        // under it): stopping that process comes before any restore, which refuses while it runs.
+        let users = SQLiteSessionStore.processesUsing(directory: directory, options: options)
+        let stopFirst = users.isEmpty ? "" : "First stop process \(users.map(String.init).joined(separator: ", ")), which has the store open "
+            + "(a `tgsm run`? it saves its sessions as it ends), and run `tgsm check` again: nothing is restored under it. Then: "
+        let restoreStep = good.first.map { stopFirst + "Run `tgsm session restore` to put the newest verified backup (\($0.file), commit \($0.commitSequence)) in place; the damaged file is kept aside." }
         var storeUsable = false
         switch health {
         case .absent, .empty:
