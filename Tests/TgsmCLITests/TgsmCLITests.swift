@@ -961,6 +961,13 @@ import Workers
         let reused = try await cli.run(["jobs", "enqueue", "--kind", "me", "--account", "al ice😀", "--idempotency-key", "k"])
         #expect(reused.stdout.contains("already enqueued: job 2 (me for alice, queued)") && reused.stderr.contains("was not added"),
                 "\(reused.stdout)\(reused.stderr)")
+        // In JSON too: the job that holds the key, and that it is not the one asked for.
+        let reusedJSON = try await cli.run(["jobs", "enqueue", "--kind", "resolve", "--account", "alice", "--idempotency-key", "k", "--json"])
+        let holder = try #require(try reusedJSON.jsonObject() as? [String: Any], "\(reusedJSON.stdout)")
+        #expect(holder["id"] as? Int == 2 && holder["created"] as? Bool == false && holder["kind"] as? String == "me"
+                && holder["account"] as? String == "alice" && holder["state"] as? String == "queued" && holder["sameJob"] as? Bool == false,
+                "\(holder)")
+        #expect(reusedJSON.stderr.contains("was not added"), "\(reusedJSON.stderr)")
         #expect(try await cli.run(["jobs", "enqueue", "--kind", "me", "--account", "al ice😀"]).status == 0)
         #expect(try await cli.run(["jobs", "cancel", "2"]).status == 0)
         let again = try await cli.run(["jobs", "cancel", "2"])
@@ -977,6 +984,15 @@ import Workers
                 let refused = try await cli.run(command, stdin: string)
                 #expect(refused.status == 2 && refused.stderr.contains("--account must"), "\(command): \(refused.stderr)")
             }
+        }
+        // So are a kind and an idempotency key: a line break in one forged a row of `jobs list`, an
+        // escape sequence reached the terminal, and the empty key (an unset variable) made every job one.
+        for (option, value) in [("--kind", "me\n4999  me  alice  completed"), ("--kind", "x\u{1B}[31mRED"), ("--kind", " "),
+                                ("--idempotency-key", ""), ("--idempotency-key", "a\nb"), ("--idempotency-key", " k")] {
+            var command = ["jobs", "enqueue", "--kind", "me", "--account", "alice"]
+            if option == "--kind" { command[3] = value } else { command += [option, value] }
+            let refused = try await cli.run(command)
+            #expect(refused.status == 2 && refused.stderr.contains("\(option) must"), "\(option) \(value.debugDescription): \(refused.stderr)")
         }
 
         // Times Swift's Double would read but nobody means: hex, exponents, past the year 9999.

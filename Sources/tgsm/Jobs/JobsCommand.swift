@@ -90,11 +90,21 @@ struct JobsEnqueueCommand: AsyncParsableCommand {
     struct Result: Codable {
         var id: Int64
         var created: Bool
+        /// Not created: the job that holds the key, and whether it is the one asked for (same kind
+        /// and account); a script that reads only `id` would otherwise take another job for its own.
+        var kind: String? = nil
+        var account: String? = nil
+        var state: String? = nil
+        var sameJob: Bool? = nil
     }
 
     func validate() throws {
-        guard !kind.isEmpty else { throw ValidationError("--kind must not be empty") }
+        try PrintedName.check(kind, option: "--kind", blank: "--kind must not be empty")
         try AccountName.check(account)
+        if let idempotencyKey {
+            try PrintedName.check(idempotencyKey, option: "--idempotency-key",
+                                  blank: "--idempotency-key must not be empty (an unset variable?): every job given the empty key would be one job; leave the option out for none")
+        }
         guard (1...1000).contains(maxAttempts) else { throw ValidationError("--max-attempts must be between 1 and 1000") }
         guard (try? JSONSerialization.jsonObject(with: Data(payload.utf8), options: [.fragmentsAllowed])) != nil else {
             throw ValidationError("--payload is not valid JSON, e.g. '{\"username\": \"testnews\"}'")
@@ -144,17 +154,30 @@ struct JobsEnqueueCommand: AsyncParsableCommand {
         await close()
         let created = if case .created = outcome { true } else { false }
         let terminal = Terminal.standard
-        if output.json { try terminal.json(Result(id: outcome.id.rawValue, created: created)); return }
+        if output.json {
+            var result = Result(id: outcome.id.rawValue, created: created)
+            if let first {
+                result.kind = first.kind.rawValue
+                result.account = first.account.rawValue
+                result.state = first.state.rawValue
+                result.sameJob = first.kind.rawValue == kind && first.account.rawValue == account
+            }
+            try terminal.json(result)
+            if result.sameJob == false { warnAnotherJobHoldsTheKey() }
+            return
+        }
         if created {
             terminal.line("\(terminal.paint("enqueued", .green)) job \(outcome.id.rawValue) (\(kind) for \(account))")
         } else {
             let what = first.map { " (\($0.kind.rawValue) for \($0.account.rawValue), \($0.state.rawValue))" } ?? ""
             terminal.line("already enqueued: job \(outcome.id.rawValue)\(what) has idempotency key \(idempotencyKey ?? ""); nothing was added")
-            if let first, first.kind.rawValue != kind || first.account.rawValue != account {
-                terminal.warning("that key belongs to a job of another kind or account: this \(kind) job for \(account) was not added. "
-                    + "Give it a key of its own (a key stays taken until its job is purged, 7 days after it finished by default)")
-            }
+            if let first, first.kind.rawValue != kind || first.account.rawValue != account { warnAnotherJobHoldsTheKey() }
         }
+    }
+
+    private func warnAnotherJobHoldsTheKey() {
+        Terminal.standard.warning("that key belongs to a job of another kind or account: this \(kind) job for \(account) was not added. "
+            + "Give it a key of its own (a key stays taken until its job is purged, 7 days after it finished by default)")
     }
 
     /// A kind no built-in worker runs: said, not refused (a program of the user's own may run it).
