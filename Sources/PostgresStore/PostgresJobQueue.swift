@@ -383,7 +383,7 @@ public final class PostgresJobQueue: JobQueue, JobHistoryReading {
 
     public func requeue(_ id: JobID, now: UnixTime) async throws(JobQueueError) {
         let account = try await transition(id, from: [.dead, .cancelled], action: "requeued", """
-            UPDATE jobs SET state = 'queued', attempts = 0, run_at = \(now.seconds), updated_at = \(now.seconds), finished_at = NULL
+            UPDATE jobs SET state = 'queued', attempts = 0, run_at = GREATEST(run_at, \(now.seconds)), updated_at = \(now.seconds), finished_at = NULL
             WHERE id = \(id.rawValue)
             """, notify: true)
         signals.yield(account)

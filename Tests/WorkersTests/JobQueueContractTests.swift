@@ -234,6 +234,21 @@ import Testing
         }
     }
 
+    /// A scheduled job cancelled and retried (an operator undoing a mistake) keeps its time: before,
+    /// it ran at once, and a send went out hours early. A dead one runs again now.
+    @Test(arguments: StoreEngine.allCases) func aRetriedScheduledJobKeepsItsTime(_ engine: StoreEngine) async throws {
+        try await EngineQueue.with(engine) { database in
+            let queue = try await database.queue()
+            let scheduled = try await queue.enqueue(NewJob(kind: "k", account: "alice", runAt: t0 + 3600), now: t0).id
+            try await queue.cancel(scheduled, now: t0 + 5)
+            try await queue.requeue(scheduled, now: t0 + 10)
+            let job = try #require(try await queue.job(scheduled))
+            #expect(job.state == .queued && job.runAt == t0 + 3600, "\(job)")
+            #expect(try await queue.claim(request(), now: t0 + 3599).isEmpty)
+            #expect(try await queue.claim(request(), now: t0 + 3600).map(\.job.id) == [scheduled])
+        }
+    }
+
     @Test(arguments: StoreEngine.allCases) func deferringAndReleasingSpendNoAttempt(_ engine: StoreEngine) async throws {
         try await EngineQueue.with(engine) { database in
             let queue = try await database.queue()

@@ -65,7 +65,9 @@ public protocol JobQueue: Sendable {
     /// expiry of running ones, whichever is sooner: when a worker with nothing to do should look again.
     func nextWakeup(accounts: Set<AccountID>, kinds: Set<JobKind>?) async throws(JobQueueError) -> UnixTime?
 
-    /// Puts a dead or cancelled job back in the queue with its attempts reset.
+    /// Puts a dead or cancelled job back in the queue with its attempts reset, due now, or at its
+    /// run-at if that is still ahead (a scheduled job cancelled by mistake and retried must not run
+    /// early: a send would go out hours before its time).
     func requeue(_ id: JobID, now: UnixTime) async throws(JobQueueError)
 
     /// Ends now the claims that `owner` (a `WorkerConfiguration.owner`) holds on `account`'s

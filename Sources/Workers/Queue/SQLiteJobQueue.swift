@@ -385,7 +385,7 @@ public final class SQLiteJobQueue: JobQueue, JobHistoryReading {
     public func requeue(_ id: JobID, now: UnixTime) async throws(JobQueueError) {
         let account = try await transition(id, from: [.dead, .cancelled], action: "requeued") { db in
             try db.execute(
-                sql: "UPDATE jobs SET state = 'queued', attempts = 0, run_at = ?, updated_at = ?, finished_at = NULL WHERE id = ?",
+                sql: "UPDATE jobs SET state = 'queued', attempts = 0, run_at = MAX(run_at, ?), updated_at = ?, finished_at = NULL WHERE id = ?",
                 arguments: [now.seconds, now.seconds, id.rawValue])
         }
         signals.yield(account)
