@@ -238,6 +238,25 @@ import Testing
         #expect(dc.machine.statistics.floodWaitsHeld == 2 && dc.machine.pendingCalls == 0)
     }
 
+    /// Two calls of a method answered in one packet, a FLOOD_WAIT for the first and a result for the
+    /// second: the second succeeds. Before, the wait took it for unsent (its answer already read, it
+    /// had no msg_id left), failed it "not sent", and threw away the answer of a send the DC had run.
+    @Test func aCallAnsweredInTheSamePacketAsAFloodWaitKeepsItsAnswer() {
+        var dc = InMemoryDC(key: InMemoryDC.key())
+        let warmUp = dc.invoke(requestBody(110))
+        dc.acceptConnection()
+        dc.pump()
+        #expect(success(dc, warmUp) != nil)
+        dc.answer = { _ in .swallow }
+        let flooded = dc.invoke(requestBody(111), method: "messages.sendMessage", timeout: nil)
+        let answered = dc.invoke(requestBody(112), method: "messages.sendMessage", timeout: nil)
+        dc.pump()
+        dc.answerOpenTogether([(requestBody(111), RPCError(code: 420, message: "FLOOD_WAIT_12")), (requestBody(112), nil)])
+        #expect(dc.error(flooded)?.rpcError?.message == "FLOOD_WAIT_12")
+        #expect(success(dc, answered) == Array(requestBody(112).reversed()), "\(String(describing: dc.result(answered)))")
+        #expect(dc.machine.statistics.floodWaitsHeld == 0 && dc.machine.pendingCalls == 0)
+    }
+
     /// A read caught by a new server session is normally repeated; during its method's wait it
     /// fails with the wait instead (it may have run in the old session, and says so).
     @Test func aReadCaughtByANewSessionIsNotRepeatedDuringItsMethodsWait() {

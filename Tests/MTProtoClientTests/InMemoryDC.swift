@@ -175,6 +175,22 @@ struct InMemoryDC {
         pump()
     }
 
+    /// Answers open queries in one packet, in this order (as Telegram answers the requests of one
+    /// read together): a result for each nil error, else the error.
+    mutating func answerOpenTogether(_ answers: [(body: [UInt8], error: RPCError?)]) {
+        guard var session = server else { return }
+        for (body, error) in answers {
+            guard let messageID = openQueries.removeValue(forKey: body) else { continue }
+            if let error { _ = session.queueAnswer(request: messageID, error: error) } else {
+                _ = session.queueAnswer(request: messageID, result: Array(body.reversed()))
+            }
+        }
+        let actions = session.flush(now: now)
+        server = session
+        reply(actions)
+        pump()
+    }
+
     /// Refuses an open query unprocessed with bad_server_salt (the server rotated its salt).
     mutating func refuseOpen(_ body: [UInt8]) {
         guard let messageID = openQueries.removeValue(forKey: body), var session = server else { return }

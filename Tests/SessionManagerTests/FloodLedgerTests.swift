@@ -2,6 +2,8 @@ import MTProto
 import MTProtoClient
 import SessionManager
 import StoreTestSupport
+import Synchronization
+import TL
 import TLSchema
 import Testing
 
@@ -50,6 +52,28 @@ import Testing
         #expect(client.calls.first?.options.floodScope == "messages.sendMessage user:7")
         let waits = await store.activeFloodWaits(account: "alice", at: start)
         #expect(waits.map(\.until) == [start + 12] && waits.first?.peer == "user:7" && waits.first?.kind == .floodWait)
+    }
+
+    /// Two calls of a chat in flight when the DC answers FLOOD_WAIT to one: the connection holds the
+    /// other back for the same wait. One FLOOD_WAIT is recorded (logged, counted) once; before, the
+    /// held call recorded it again and the log and `tgsm_flood_waits_total` said two.
+    @Test func aCallHeldBackForAWaitAlreadyRecordedDoesNotRecordItAgain() async throws {
+        let clock = TestClock()
+        let client = ScriptedInvoker()
+        client.script("messages.sendMessage", .failure(rpc(420, "FLOOD_WAIT_12", method: "messages.sendMessage")),
+                      .failure(.floodWaitHeld(method: "messages.sendMessage", seconds: 12, mayHaveRun: false)))
+        let gate = FirstCallGate(client)
+        let logs = LogCapture()
+        let ledger = FloodLedger(account: "alice", store: InMemoryFloodLedgerStore(), policy: .init(inlineWaitThreshold: 10), clock: clock, logger: logs.logger)
+        let invoker = gate.wrapped(in: [FloodLedgerMiddleware(ledger)])
+        // The held call was admitted before the answer came; it reaches the connection after it.
+        async let held = failure(invoker, sendMessage(toUser: 7, text: "second"))
+        await gate.firstCallArrived()
+        let flooded = await failure(invoker, sendMessage(toUser: 7, text: "first"))
+        gate.release()
+        #expect(flooded?.rpcError?.message == "FLOOD_WAIT_12")
+        guard case .floodWaitHeld? = await held else { Issue.record("the second call was not held back"); return }
+        #expect(logs.messages.filter { $0.contains("flood wait recorded") }.count == 1, "\(logs.messages)")
     }
 
     @Test func aLongWaitFailsFastWithoutTouchingTheNetwork() async throws {
@@ -250,4 +274,58 @@ struct BrokenLedgerStore: FloodLedgerStore {
     func addFutureAuthToken(_ token: FutureAuthToken, account: AccountID, phoneKey: String) async throws { throw Broken() }
     func futureAuthTokenPhoneKey(account: AccountID) async throws -> String? { throw Broken() }
     func removeFutureAuthTokens(phoneKey: String) async throws -> Int { throw Broken() }
+}
+
+/// Holds the first call that reaches it until `release()`; later calls pass through.
+private final class FirstCallGate: TelegramInvoking {
+    private let inner: any TelegramInvoking
+    private struct State {
+        var arrived = 0
+        var held: CheckedContinuation<Void, Never>?
+        var released = false
+        var arrival: CheckedContinuation<Void, Never>?
+    }
+    private let state = Mutex(State())
+
+    init(_ inner: any TelegramInvoking) { self.inner = inner }
+
+    func firstCallArrived() async {
+        await withCheckedContinuation { continuation in
+            let now = state.withLock { state -> Bool in
+                if state.arrived > 0 { return true }
+                state.arrival = continuation
+                return false
+            }
+            if now { continuation.resume() }
+        }
+    }
+
+    func release() {
+        let held = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            state.released = true
+            defer { state.held = nil }
+            return state.held
+        }
+        held?.resume()
+    }
+
+    func invoke<Request: TLFunction>(_ request: Request, options: InvokeOptions) async throws(TelegramError) -> Request.Result {
+        let first = state.withLock { state -> Bool in
+            state.arrived += 1
+            return state.arrived == 1
+        }
+        if first {
+            await withCheckedContinuation { continuation in
+                let (resumeNow, arrival) = state.withLock { state -> (Bool, CheckedContinuation<Void, Never>?) in
+                    defer { state.arrival = nil }
+                    if state.released { return (true, state.arrival) }
+                    state.held = continuation
+                    return (false, state.arrival)
+                }
+                arrival?.resume()
+                if resumeNow { continuation.resume() }
+            }
+        }
+        return try await inner.invoke(request, options: options)
+    }
 }

@@ -69,6 +69,23 @@ public struct ClientSession: Sendable {
     /// The msg_id a request was last sent under, for the API layer (e.g. invokeAfterMsg).
     public func messageID(of request: RequestID) -> Int64? { requestMessageIDs[request] }
 
+    /// Whether the request waits in the outbox for the next flush (never sent, or queued to be sent
+    /// again), as opposed to in flight or already answered.
+    public func isQueued(_ request: RequestID) -> Bool {
+        outbox.contains { $0.purpose == .request(request) }
+    }
+
+    /// Whether an earlier copy of the request went out (it waits in the outbox to be sent again):
+    /// the server may have run it.
+    public func wasSentBefore(_ request: RequestID) -> Bool {
+        var found = false
+        for (_, pending) in supersededMessageIDs where pending == request {
+            found = true
+            break
+        }
+        return found
+    }
+
     /// The sizes of the session's books, for leak tests and operators: all zero once every
     /// request was answered or cancelled and `tick` ran past the retention of service messages.
     public struct Bookkeeping: Sendable, Hashable {

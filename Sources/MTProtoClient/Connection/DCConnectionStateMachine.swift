@@ -817,15 +817,24 @@ struct DCConnectionStateMachine {
         var sent: [RequestID] = []
         for token in calls.tokens(inFloodScope: scope) {
             guard let entry = calls.entries[token] else { continue }
-            if let request = entry.requestID, session?.messageID(of: request) != nil {
-                sent.append(request)
-                continue
+            var mayHaveRun = false
+            if let request = entry.requestID, let session {
+                if session.messageID(of: request) != nil {
+                    sent.append(request)
+                    continue
+                }
+                // Neither in flight nor queued: answered in the same packet as this FLOOD_WAIT, its
+                // result among the actions still to come. Before, it was taken for unsent and failed
+                // "not sent", and the answer of a call the DC had run was thrown away.
+                guard session.isQueued(request) else { continue }
+                // Queued to go out again: its first copy may have run.
+                mayHaveRun = session.wasSentBefore(request)
             }
             guard let removed = calls.remove(token) else { continue }
-            // Queued in the session but not yet given a msg_id: taken out unsent.
             if let request = removed.requestID { forget(request, now: now, into: &actions) }
             statistics.floodWaitsHeld += 1
-            actions.append(.complete(token, .failure(.floodWaitHeld(method: removed.method, seconds: Self.secondsLeft(until, now: now), mayHaveRun: false))))
+            actions.append(.complete(token, .failure(.floodWaitHeld(method: removed.method, seconds: Self.secondsLeft(until, now: now),
+                                                                    mayHaveRun: mayHaveRun))))
         }
         if !sent.isEmpty { modifySession { $0.withholdResends(of: sent) } }
     }

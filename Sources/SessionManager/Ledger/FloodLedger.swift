@@ -187,6 +187,20 @@ public final class FloodLedger: Sendable {
         }
     }
 
+    /// Whether this process already knows `wait` (the same method and scope, ending no earlier but
+    /// for the rounding of a held call's whole seconds): a call the connection held back for a wait
+    /// it saw repeats that wait, and recording it again counted one FLOOD_WAIT twice in the log and
+    /// `tgsm_flood_waits_total`.
+    func knows(_ wait: FloodWait) -> Bool {
+        let earliest = wait.until + -1
+        return cache.state.withLock { cache in
+            cache.waits.contains { known in
+                guard known.method == wait.method, known.peer == wait.peer, known.kind == wait.kind else { return false }
+                return known.until >= earliest
+            }
+        }
+    }
+
     /// Keeps, per (method, peer), the wait that ends last: a late duplicate never shortens a wait.
     private func merge(_ waits: [FloodWait]) -> [FloodWait] {
         var latest: [String: FloodWait] = [:]
@@ -227,7 +241,9 @@ public struct FloodLedgerMiddleware: InvocationMiddleware {
                 return try await next.invoke(request, options: options)
             } catch {
                 if let wait = ledger.floodWait(from: error, method: method, peer: peer, dc: options.dc, now: ledger.now()) {
-                    await ledger.record(wait)
+                    // A held call's wait is recorded only when the answer that began it was not (a
+                    // call outside this stack met it).
+                    if case .floodWaitHeld = error, ledger.knows(wait) {} else { await ledger.record(wait) }
                 }
                 throw error
             }
