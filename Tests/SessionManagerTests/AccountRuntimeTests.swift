@@ -390,6 +390,31 @@ import Testing
         try await world.close()
     }
 
+    /// Once the store takes writes again, the next renewal saves the session: nothing else need
+    /// change its state. Before, `/health` stayed at session_not_saved after the disk was freed.
+    @Test func aSaveTheStoreRefusedIsTriedAgainAtTheNextRenewal() async throws {
+        let world = try await World.start()
+        try await world.logIn()
+        let impatient = try world.impatientStore()
+        let runtime = world.runtime(store: impatient)
+        _ = try await runtime.start()
+        let health = try #require(await runtime.health)
+        let lock = try SQLiteFileLock(path: world.directory.path + "/sessions.sqlite")
+        _ = try world.dc.addFault(FaultRule(match: FaultMatch(method: "users.getUsers", count: 1), effect: FaultEffect(kind: .badServerSalt)))
+        _ = try await runtime.invoker.invoke(Api.functions.users.GetUsers(id: [.inputUserSelf(.init())]), options: InvokeOptions())
+        for _ in 0..<200 where health.snapshot.sessionNotSavedSince == nil { try await Task.sleep(for: .milliseconds(25)) }
+        #expect(health.snapshot.sessionNotSavedSince != nil, "\(health.snapshot)")
+        lock.release()
+        // No call, no new state: only the heartbeat.
+        await world.clock.untilSleeping()
+        world.clock.advance(by: 10)
+        for _ in 0..<200 where health.snapshot.sessionNotSavedSince != nil { try await Task.sleep(for: .milliseconds(25)) }
+        #expect(health.snapshot.sessionNotSavedSince == nil && health.snapshot.state == .healthy, "\(health.snapshot)")
+        await runtime.stop()
+        try impatient.close()
+        try await world.close()
+    }
+
     /// A process frozen past its lease (SIGSTOP, a suspended VM) that wakes to find the account
     /// taken over says so (TGSM-SESSION-002) at its first beat; before, it reported a store outage
     /// first ("no answer within 0.0 s", TGSM-SESSION-004). Woken with nobody having taken it, it

@@ -373,6 +373,14 @@ public actor TelegramClient: TelegramInvoking {
         await save()
     }
 
+    /// Writes the session state again, as it is now: after a save the storage refused (a full disk
+    /// since freed), nothing else may change the state for hours, and until a save gets through a
+    /// restart would lose what changed.
+    public func saveAgain() async {
+        guard isLoaded, !isClosed else { return }
+        await save()
+    }
+
     /// Saves run one after another, each writing the state as it is when its turn comes. Called
     /// from different tasks (a connection's new key, an imported authorization), two writes of
     /// states captured at their calls could reach the storage newest first, and the older state

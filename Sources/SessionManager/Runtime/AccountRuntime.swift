@@ -447,6 +447,7 @@ public actor AccountRuntime {
                 leaseExpiry.set(lease.expiresAt)
                 if case .running = state { state = .running(lease) }
                 await followProxyChange(before: lease.expiresAt)
+                await saveAgainIfNotSaved(before: lease.expiresAt)
             } catch is CancellationError {
                 return
             } catch let bound as BoundExceeded {
@@ -467,6 +468,22 @@ public actor AccountRuntime {
                 if await renewalFailed(error, lease: lease) { return }
             }
         }
+    }
+
+    /// Tries again a session save the store refused (a full disk, a lock), at each renewal: before,
+    /// only a later change of the session's state saved it, so freeing the disk left `/health` at
+    /// `session_not_saved` (and the state unsaved) for as long as nothing changed. Bounded like the
+    /// proxy read: the renewals must go on.
+    private func saveAgainIfNotSaved(before expiry: UnixTime) async {
+        guard case .running = state, let client, let health = stack?.health, health.snapshot.sessionNotSavedSince != nil else { return }
+        do {
+            try await withBound(seconds: max(0.001, min(Self.lateRenewalBound, expiry - environment.clock.now())), "saving the session again") {
+                await client.saveAgain()
+            }
+        } catch {
+            return
+        }
+        if health.snapshot.sessionNotSavedSince == nil { logger.notice("the session is saved again: the store takes its writes") }
     }
 
     /// Takes up a proxy a person set since the start (`tgsm session proxy`), without a restart: read
