@@ -56,6 +56,20 @@ import Crypto
     }
 
     /// A store open in a process learns that another process put a backup in its file's place.
+    /// Closed, the store file alone holds every commit: a copy of it (scp, a move of the store) or
+    /// a lost -wal loses nothing. Before, the commits stayed in the -wal after every command.
+    @Test func closingLeavesEveryCommitInTheStoreFileItself() async throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let store = try SQLiteSessionStore.open(directory: dir.path, options: Fixtures.options())
+        try await store.saveSession(Fixtures.session(salt: 42), account: "alice", fence: nil)
+        try store.close()
+        for suffix in ["-wal", "-shm"] { try? FileManager.default.removeItem(atPath: dir.file("sessions.sqlite" + suffix)) }
+        let reader = try #require(SQLiteSessionStore.openForReading(directory: dir.path, options: Fixtures.options()))
+        #expect(try await reader.loadSession(account: "alice") == Fixtures.session(salt: 42))
+        try reader.close()
+    }
+
     @Test func anOpenStoreKnowsWhenItsFileWasReplaced() async throws {
         let dir = TemporaryDirectory()
         defer { dir.remove() }

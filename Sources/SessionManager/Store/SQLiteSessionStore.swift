@@ -160,8 +160,17 @@ public final class SQLiteSessionStore: SessionStore, Sendable {
         }
     }
 
-    /// Closes the database connections; the store must not be used afterwards.
+    /// Closes the database connections; the store must not be used afterwards. What the WAL holds
+    /// is copied into the main file first: the pool's last connection to close is a read-only one,
+    /// which cannot, so every command left its commits in `sessions.sqlite-wal` alone, and a copy
+    /// of the main file (scp, a move of the store) was an empty store. PASSIVE: it never waits for
+    /// another process's readers (what they still need stays in the WAL, which SQLite keeps).
     public func close() throws(SessionStoreError) {
+        if !pool.configuration.readonly {
+            do { try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_checkpoint(PASSIVE)") } } catch {
+                logger.debug("the WAL could not be copied into the store file at close; it stays beside it", metadata: ["error": "\(error)"])
+            }
+        }
         do { try pool.close() } catch { throw .database(operation: "close", reason: "\(error)") }
     }
 
