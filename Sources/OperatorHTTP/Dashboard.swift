@@ -291,7 +291,9 @@ struct Dashboard {
     static func guidance(for entry: JobHistoryEntry) -> [String] {
         switch entry.event {
         case .dead:
-            ["The job is a dead letter: fix the cause above, then `tgsm jobs retry \(entry.job.rawValue)` (or cancel it)."]
+            ["The job is a dead letter. A cause outside it (an account, the network) once fixed: `tgsm jobs retry \(entry.job.rawValue)`. "
+                + "A cause in the job (its payload, a text too long, a peer that does not exist): `tgsm jobs cancel \(entry.job.rawValue)` "
+                + "and enqueue it again corrected (a retry fails the same way)."]
         case .deferred:
             ["Nothing to do: the job runs again after the wait, without spending an attempt."]
         case .retried:

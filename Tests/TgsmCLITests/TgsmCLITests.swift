@@ -1003,10 +1003,20 @@ import Workers
 
         let check = try await cli.run(["check"])
         #expect(check.stdout.contains("queued jobs of kinds tgsm run has no workers for: histroy (1)"), "\(check.stdout)")
+        // A job for an account the store does not hold waits for ever: check says which.
+        #expect(check.stdout.contains("queued jobs of accounts the store does not hold: al ice😀 (1)"), "\(check.stdout)")
+
+        // A list the limit cut says so, with how many match.
+        let cut = try await cli.run(["jobs", "list", "--limit", "1"])
+        #expect(cut.stdout.contains("the newest 1 of 3 matching jobs; --limit N shows more"), "\(cut.stdout)")
+        let whole = try await cli.run(["jobs", "list", "--limit", "3"])
+        #expect(!whole.stdout.contains("matching jobs"), "\(whole.stdout)")
+
         try CLIFixtures.zero(cli.store + "/jobs.sqlite", offset: 0, count: 100)
         for suffix in ["-wal", "-shm"] { try? FileManager.default.removeItem(atPath: cli.store + "/jobs.sqlite" + suffix) }
         let damaged = try await cli.run(["check"])
         #expect(damaged.stdout.contains("FAIL  job queue: the job queue cannot be opened") && damaged.stdout.contains(".recover"), "\(damaged.stdout)")
+        #expect(damaged.status == 5, "a damaged queue is exit 5, as the jobs commands say: \(damaged.status)")
         let listed = try await cli.run(["jobs", "list"])
         #expect(listed.status == 5 && !listed.stderr.contains("no job was lost"), "\(listed.stderr)")
     }

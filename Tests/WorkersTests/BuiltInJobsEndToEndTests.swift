@@ -368,8 +368,11 @@ final class LosesSendAnswers: TelegramInvoking {
         let pool = setup.pool(["alice": alice])
         var events = pool.events().makeAsyncIterator()
         let task = Task { try await pool.run() }
+        // A payload that does not decode names the field as a person would, not the decoder's debug text.
         for (payload, complaint) in [(#"{"peer": {"username": "testnews"}, "initialLimit": -5}"#, "initialLimit is -5"),
-                                     (#"{"peer": {"username": "testnews"}, "pageSize": 0}"#, "pageSize is 0")] {
+                                     (#"{"peer": {"username": "testnews"}, "pageSize": 0}"#, "pageSize is 0"),
+                                     (#"{"peerr": {"username": "testnews"}}"#, "it needs `peer`"),
+                                     (#"{"peer": {"username": "testnews"}, "pageSize": "ten"}"#, "`pageSize` must be a number")] {
             let (job, outcome) = try await run(NewJob(kind: HistoryJob.kind, account: "alice", payload: Data(payload.utf8)), on: setup, events: &events)
             #expect(outcome == .dead && job.lastError?.contains(complaint) == true, "\(job.lastError ?? "")")
         }

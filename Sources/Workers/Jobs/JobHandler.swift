@@ -92,7 +92,40 @@ public final class JobContext: Sendable {
         do {
             return try JSONDecoder().decode(Payload.self, from: job.payload)
         } catch {
-            throw .permanent("the payload of \(job.id) (\(job.kind)) is not a valid \(Payload.self): \(error); fix the enqueuer and enqueue again")
+            throw .permanent("the payload of \(job.id) (\(job.kind)) is not a valid \(Payload.self): \(Self.describe(error)); "
+                + "cancel the job and enqueue it again with a corrected payload (docs/WORKERS.md lists each kind's fields)")
+        }
+    }
+
+    /// A decoding error as a person reads it: the field and what was wrong with it, not the
+    /// decoder's debug description.
+    static func describe(_ error: any Error) -> String {
+        func path(_ keys: [any CodingKey]) -> String {
+            keys.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".").replacingOccurrences(of: ".[", with: "[")
+        }
+        func at(_ keys: [any CodingKey]) -> String { keys.isEmpty ? "" : " in `\(path(keys))`" }
+        func kind(_ type: Any.Type) -> String {
+            switch "\(type)" {
+            case let name where name.hasPrefix("Int") || name.hasPrefix("UInt") || name == "Double" || name == "Float": "a number"
+            case "String": "a string"
+            case "Bool": "true or false"
+            case let name where name.hasPrefix("Array"): "a list"
+            case let name where name.hasPrefix("Dictionary"): "an object"
+            case let name: "a \(name) (an object)"
+            }
+        }
+        guard let decoding = error as? DecodingError else { return "\(error)" }
+        switch decoding {
+        case .keyNotFound(let key, let context):
+            return "it needs `\(path(context.codingPath + [key]))`"
+        case .valueNotFound(let type, let context):
+            return "`\(path(context.codingPath))` is null, but must be \(kind(type))"
+        case .typeMismatch(let type, let context):
+            return "`\(path(context.codingPath))` must be \(kind(type))"
+        case .dataCorrupted(let context):
+            return context.debugDescription + at(context.codingPath)
+        @unknown default:
+            return "\(error)"
         }
     }
 

@@ -266,11 +266,12 @@ struct CheckCommand: AsyncParsableCommand {
         }
 
         guard storeUsable else { return }
-        await diagnoseAccounts(directory: directory, options: options, now: now, into: &findings)
-        await diagnoseQueue(into: &findings)
+        let accounts = await diagnoseAccounts(directory: directory, options: options, now: now, into: &findings)
+        await diagnoseQueue(accounts: accounts, into: &findings)
     }
 
-    private func diagnoseAccounts(directory: String, options: SQLiteStoreOptions, now: UnixTime, into findings: inout [Finding]) async {
+    /// Returns the accounts in the store (nil when it could not be read).
+    private func diagnoseAccounts(directory: String, options: SQLiteStoreOptions, now: UnixTime, into findings: inout [Finding]) async -> Set<AccountID>? {
         let store: SQLiteSessionStore
         do {
             // Read-only when the store is current (the usual case: it passed inspection above), so a
@@ -283,11 +284,13 @@ struct CheckCommand: AsyncParsableCommand {
         } catch {
             let failure = CLIFailure(error)
             findings.append(.problem(failure.exit, "store", failure.message, []))
-            return
+            return nil
         }
         defer { try? store.close() }
+        var known: Set<AccountID>?
         do {
             let accounts = try await store.accounts()
+            defer { known = Set(accounts) }
             if accounts.isEmpty {
                 findings.append(.warning("accounts", "the store holds no account", ["Import a session: `tgsm session import --account NAME FILE`."]))
             }
@@ -394,6 +397,7 @@ struct CheckCommand: AsyncParsableCommand {
             let failure = CLIFailure(error)
             findings.append(.problem(failure.exit, "store", failure.message, []))
         }
+        return known
     }
 
     /// What the `tgsm run` serving the account sees of it: the store alone does not know a proxy that
@@ -436,11 +440,11 @@ struct CheckCommand: AsyncParsableCommand {
         }
     }
 
-    private func diagnoseQueue(into findings: inout [Finding]) async {
+    private func diagnoseQueue(accounts: Set<AccountID>?, into findings: inout [Finding]) async {
         let opened: (any JobQueue, close: @Sendable () async -> Void)?
         do { opened = try await StoreAccess.queue(global, creating: false) } catch {
-            // Damaged, or unreadable: said, not skipped (the workers cannot run at all then).
-            findings.append(.problem(.problems, "job queue", "the job queue cannot be opened: \(error.message)", [
+            // Damaged (exit 5, as the jobs commands say), or unreadable: said, not skipped (the workers cannot run at all then).
+            findings.append(.problem(error.exit == .storeDamaged ? .storeDamaged : .problems, "job queue", "the job queue cannot be opened: \(error.message)", [
                 "Check jobs.sqlite's permissions and free disk space.",
                 "If the file is damaged, keep it (`sqlite3 jobs.sqlite .recover` may save its jobs) and move it aside: "
                     + "`tgsm run` then starts an empty queue, and the jobs must be enqueued again.",
@@ -464,10 +468,23 @@ struct CheckCommand: AsyncParsableCommand {
                     + "`tgsm jobs cancel ID` ends each (then enqueue it again with the right kind).",
             ]))
         }
+        // Queued for an account the store does not hold: no worker serves it, so they wait for ever.
+        if let accounts {
+            let orphaned = Dictionary(grouping: queued.filter { !accounts.contains($0.account) }, by: \.account.rawValue)
+            if !orphaned.isEmpty {
+                findings.append(.warning("job queue", "queued jobs of accounts the store does not hold: "
+                    + orphaned.keys.sorted().map { "\($0) (\(orphaned[$0]?.count ?? 0))" }.joined(separator: ", "), [
+                    "They wait until that account is logged in (`tgsm auth --account NAME`) or imported (`tgsm session import`) here and a worker serves it.",
+                    "A misspelt account: `tgsm jobs cancel ID` ends each (`tgsm jobs list --account NAME` lists them); enqueue them again for the right one.",
+                ]))
+            }
+        }
         if counts[.dead] > 0 {
             findings.append(.warning("job queue", "\(counts[.dead]) dead job(s) (attempts exhausted or refused)", [
                 "Read their last errors: `tgsm jobs list --state dead`.",
-                "Fix the cause, then `tgsm jobs retry ID` (or `tgsm jobs cancel ID`).",
+                "A cause outside the job (an account stopped, a network outage) once fixed: `tgsm jobs retry ID`.",
+                "A cause in the job itself (a bad payload, a text too long, a peer that does not exist): retry would fail the same way; "
+                    + "`tgsm jobs cancel ID` and enqueue it again corrected.",
             ]))
         } else {
             findings.append(.ok("job queue", "\(counts[.queued]) queued, \(counts[.running]) running, \(counts[.completed]) completed"))

@@ -291,6 +291,8 @@ struct JobsListCommand: AsyncParsableCommand {
 
     func run() async throws {
         var jobs: [Job] = []
+        // How many match in all, when the limit cut the list: a table of the newest 50 looked like the whole queue.
+        var matching: Int?
         if let (queue, close) = try await StoreAccess.queue(global, creating: false) {
             // One query per state and account asked for (the queue answers one of each), merged newest first.
             let stateFilters: [JobState?] = states.isEmpty ? [nil] : Array(Set(states))
@@ -298,6 +300,14 @@ struct JobsListCommand: AsyncParsableCommand {
             do {
                 for state in stateFilters {
                     for account in accountFilters { jobs += try await queue.jobs(state: state, account: account, limit: limit) }
+                }
+                if jobs.count >= limit {
+                    var total = 0
+                    for account in accountFilters {
+                        let counts = try await queue.counts(account: account)
+                        total += (states.isEmpty ? JobState.allCases : Array(Set(states))).reduce(0) { $0 + counts[$1] }
+                    }
+                    matching = total
                 }
             } catch {
                 await close()
@@ -325,6 +335,9 @@ struct JobsListCommand: AsyncParsableCommand {
                     (view.runAt, nil), ("\(view.attempts)/\(view.maxAttempts)", nil),
                     (view.state == "completed" ? "-" : view.lastError.map { Self.errorCell($0, width: 60) } ?? "-", nil)]
         })
+        if let matching, matching > views.count {
+            terminal.line(terminal.paint("the newest \(views.count) of \(matching) matching jobs; --limit N shows more, --state and --account narrow it", .dim))
+        }
     }
 }
 
