@@ -43,7 +43,8 @@ struct CLI {
     }
 
     /// Runs `tgsm ARGS --store STORE` (the store option goes last so subcommand parsing sees it).
-    func run(_ arguments: [String], stdin: String? = nil, executable: String = CLI.binary, withStore: Bool = true) async throws -> Result {
+    func run(_ arguments: [String], stdin: String? = nil, stdinBytes: [UInt8]? = nil, executable: String = CLI.binary,
+             withStore: Bool = true) async throws -> Result {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments + (withStore ? ["--store", store] : [])
@@ -65,6 +66,7 @@ struct CLI {
         }
         try process.run()
         if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
+        if let stdinBytes { input.fileHandleForWriting.write(Data(stdinBytes)) }
         try input.fileHandleForWriting.close()
         // Both pipes are drained before waiting: a full pipe would block the child.
         async let errors = CLI.readToEnd(err.fileHandleForReading)

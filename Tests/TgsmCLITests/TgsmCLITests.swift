@@ -1003,13 +1003,27 @@ import Workers
 
         let check = try await cli.run(["check"])
         #expect(check.stdout.contains("queued jobs of kinds tgsm run has no workers for: histroy (1)"), "\(check.stdout)")
+        // A payload on standard input: any size, and bytes that are not UTF-8 refused (on the command
+        // line they arrive as U+FFFD already).
+        let large = "{\"text\": \"" + String(repeating: "x", count: 300_000) + "\", \"peer\": {\"username\": \"alice\"}}"
+        let piped = try await cli.run(["jobs", "enqueue", "--kind", "send", "--account", "alice", "--payload", "-", "--run-at", "+99999", "--json"],
+                                      stdin: large)
+        let pipedID = try #require((try piped.jsonObject() as? [String: Any])?["id"] as? Int, "\(piped.stderr)")
+        let listedPayload = try await cli.run(["jobs", "list", "--json", "--limit", "1"])
+        #expect((try listedPayload.jsonObject() as? [[String: Any]])?.first.map { ($0["id"] as? Int, ($0["payload"] as? String)?.count) }
+                ?? (nil, nil) == (pipedID, large.count))
+        let notUTF8 = try await cli.run(["jobs", "enqueue", "--kind", "me", "--account", "alice", "--payload", "-"],
+                                        stdinBytes: Array("{\"a\": \"".utf8) + [0xFF, 0xFE] + Array("\"}".utf8))
+        #expect(notUTF8.status == 2 && notUTF8.stderr.contains("is not UTF-8"), "\(notUTF8.stderr)")
+        #expect(try await cli.run(["jobs", "cancel", String(pipedID)]).status == 0)
+
         // A job for an account the store does not hold waits for ever: check says which.
         #expect(check.stdout.contains("queued jobs of accounts the store does not hold: al ice😀 (1)"), "\(check.stdout)")
 
         // A list the limit cut says so, with how many match.
         let cut = try await cli.run(["jobs", "list", "--limit", "1"])
-        #expect(cut.stdout.contains("the newest 1 of 3 matching jobs; --limit N shows more"), "\(cut.stdout)")
-        let whole = try await cli.run(["jobs", "list", "--limit", "3"])
+        #expect(cut.stdout.contains("the newest 1 of 4 matching jobs; --limit N shows more"), "\(cut.stdout)")
+        let whole = try await cli.run(["jobs", "list", "--limit", "4"])
         #expect(!whole.stdout.contains("matching jobs"), "\(whole.stdout)")
 
         try CLIFixtures.zero(cli.store + "/jobs.sqlite", offset: 0, count: 100)

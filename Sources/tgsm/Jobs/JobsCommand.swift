@@ -72,7 +72,8 @@ struct JobsEnqueueCommand: AsyncParsableCommand {
     @Option(name: .customLong("account"), help: "The account that runs it.")
     var account: String
 
-    @Option(name: .customLong("payload"), help: ArgumentHelp("The payload as JSON (default {}).", valueName: "json"))
+    @Option(name: .customLong("payload"), help: ArgumentHelp(
+        "The payload as JSON (default {}); - reads it from standard input (a large payload, or one a program writes).", valueName: "json"))
     var payload = "{}"
 
     @Option(name: .customLong("priority"), help: "Higher runs first among due jobs.")
@@ -106,12 +107,31 @@ struct JobsEnqueueCommand: AsyncParsableCommand {
                                   blank: "--idempotency-key must not be empty (an unset variable?): every job given the empty key would be one job; leave the option out for none")
         }
         guard (1...1000).contains(maxAttempts) else { throw ValidationError("--max-attempts must be between 1 and 1000") }
-        guard (try? JSONSerialization.jsonObject(with: Data(payload.utf8), options: [.fragmentsAllowed])) != nil else {
-            throw ValidationError("--payload is not valid JSON, e.g. '{\"username\": \"testnews\"}'")
-        }
+        if payload != "-" { try Self.checkJSON(Data(payload.utf8)) }
         if let runAt, Self.parseTime(runAt, now: UnixTime(seconds: 0)) == nil {
             throw ValidationError("--run-at must be +SECONDS, Unix seconds or ISO 8601 (e.g. 2026-12-03T05:00:00Z), in decimal digits and before the year 10000")
         }
+    }
+
+    static func checkJSON(_ bytes: Data) throws(ValidationError) {
+        guard (try? JSONSerialization.jsonObject(with: bytes, options: [.fragmentsAllowed])) != nil else {
+            throw ValidationError("--payload is not valid JSON, e.g. '{\"username\": \"testnews\"}'")
+        }
+    }
+
+    /// The payload's bytes: the option's text, or standard input for `-`, which must be UTF-8 (a
+    /// text given on the command line reaches tgsm already decoded, bad bytes as U+FFFD; read here,
+    /// they are refused rather than sent as replacement characters).
+    private func payloadBytes() throws(CLIFailure) -> Data {
+        guard payload == "-" else { return Data(payload.utf8) }
+        let bytes = FileHandle.standardInput.readDataToEndOfFile()
+        guard String(validating: bytes, as: UTF8.self) != nil else {
+            throw CLIFailure(.usage, "--payload -: standard input is not UTF-8 text; nothing was enqueued")
+        }
+        do { try Self.checkJSON(bytes) } catch {
+            throw CLIFailure(.usage, "--payload -: standard input is not valid JSON (\(bytes.count) bytes read); nothing was enqueued")
+        }
+        return bytes
     }
 
     /// The latest instant a job may be put off to: the end of year 9999 (ISO 8601's last year).
@@ -136,13 +156,14 @@ struct JobsEnqueueCommand: AsyncParsableCommand {
 
     func run() async throws {
         let now = global.now()
+        let payloadBytes = try payloadBytes()
         try refuseAMissingStoreDirectory()
         warnIfNotBuiltIn()
         await warnIfUnknownAccount()
         guard let (queue, close) = try await StoreAccess.queue(global, creating: true) else {
             throw CLIFailure(.failure, "the job queue could not be opened; run `tgsm check`")
         }
-        let job = NewJob(kind: JobKind(kind), account: AccountID(account), payload: Data(payload.utf8), priority: priority,
+        let job = NewJob(kind: JobKind(kind), account: AccountID(account), payload: payloadBytes, priority: priority,
                          runAt: runAt.flatMap { Self.parseTime($0, now: now) }, idempotencyKey: idempotencyKey, maxAttempts: maxAttempts)
         let outcome: EnqueueOutcome
         do { outcome = try await queue.enqueue(job, now: now) } catch {
