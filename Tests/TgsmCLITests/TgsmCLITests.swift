@@ -1048,6 +1048,10 @@ import Workers
         try store.close()
         let exported = try await cli.run(["session", "export", "--account", "alice", "--format", "pyrogram-string", "--stdout", "--api-id", "1"])
         #expect(exported.status == 0 && !exported.stdout.isEmpty, "\(exported.stderr)")
+        // An address a Pyrogram string cannot carry is refused, not silently dropped.
+        let dropped = try await cli.run(["session", "export", "--account", "alice", "--format", "pyrogram-string", "--stdout", "--api-id", "1",
+                                         "--address", "10.0.0.1:443"])
+        #expect(dropped.status == 2 && dropped.stderr.contains("--address cannot be kept by a Pyrogram string"), "\(dropped.stderr)")
         #expect(exported.stderr.contains("is marked duplicated since") && exported.stderr.contains("will not log in"), "\(exported.stderr)")
     }
 

@@ -86,6 +86,16 @@ enum StoreAccess {
         return (store, store.path, { try? store.close() })
     }
 
+    /// `sessionStore` for a command that only reads: a healthy, current SQLite store is opened
+    /// read-only (no write, works on a read-only filesystem); otherwise as `sessionStore` opens it.
+    static func sessionStoreForReading(_ global: GlobalOptions) async throws(CLIFailure) -> (store: any SessionStore, location: String, close: @Sendable () async -> Void) {
+        if global.postgresURL == nil, let directory = try? global.storeDirectory(),
+           let store = SQLiteSessionStore.openForReading(directory: directory, options: global.storeOptions()) {
+            return (store, store.path, { try? store.close() })
+        }
+        return try await sessionStore(global, creating: false)
+    }
+
     /// The failure for a store directory that does not exist (a reading command never creates one).
     static func missingDirectory(_ directory: String) -> CLIFailure {
         CLIFailure(.notFound, "there is no store directory \(directory); check --store (or TGSM_STORE, TGSM_HOME, the config file's \"store\")")

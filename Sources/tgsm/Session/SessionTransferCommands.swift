@@ -296,6 +296,11 @@ struct SessionExportCommand: AsyncParsableCommand {
         if toStdout && !format.isString { throw ValidationError("--stdout is for string formats; a session file needs --output PATH") }
         if format.isPyrogram && apiID == nil { throw ValidationError("Pyrogram formats carry the api_id: pass --api-id") }
         if let address, Self.parseAddress(address) == nil { throw ValidationError("--address must be HOST:PORT, e.g. 149.154.167.51:443") }
+        // Accepted and dropped, it left a session that dials Telegram's own table, not the address asked for.
+        if address != nil, format == .pyrogramString || (format == .pyrogramFile && pyrogramSchema == 3) {
+            throw ValidationError("--address cannot be kept by \(format == .pyrogramString ? "a Pyrogram string" : "a schema-3 Pyrogram file"), which "
+                + "names only the DC id: use --format telethon-string, telethon-file or pyrogram-file (schema 7), or give the address to the library")
+        }
         if let pyrogramSchema {
             guard format == .pyrogramFile else { throw ValidationError("--pyrogram-schema is for --format pyrogram-file") }
             guard PyrogramSessionFile.Schema(rawValue: pyrogramSchema) != nil else {
@@ -313,7 +318,9 @@ struct SessionExportCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let (store, location, close) = try await StoreAccess.sessionStore(global, creating: false)
+        // Read-only where it can be: a store on a filesystem remounted read-only after I/O errors is
+        // exactly when its sessions are taken away (it failed with "cannot create ...: Read-only file system").
+        let (store, location, close) = try await StoreAccess.sessionStoreForReading(global)
         let state: SessionState?
         var peers: [PeerRecord] = []
         do {
