@@ -95,7 +95,7 @@ public enum OperatorHTTPError: Error, Sendable, Hashable, CustomStringConvertibl
         case .invalidRefresh(let seconds):
             "the dashboard refresh interval \(seconds) s must be at least 1 s"
         case .bindFailed(let host, let port, let reason):
-            "cannot listen on \(host):\(port) (\(reason)); another process may use the port: choose another one, or stop it"
+            "cannot listen on \(host):\(port): \(reason); another process may use the port: choose another one, or stop it"
         }
     }
 }

@@ -23,6 +23,13 @@ import Testing
             #expect("\(error)".contains("Another program holds the SQLite file"), "\(error)")
             #expect(!"\(error)".contains("reopen the store"), "\(error)")
         }
+        // A backup under the lock says the same, not "check free space and permissions".
+        do {
+            _ = try store.backup(reason: .manual)
+            Issue.record("a backup was recorded in a locked file")
+        } catch {
+            #expect("\(error)".contains("Another program holds the store file") && !"\(error)".contains("free space"), "\(error)")
+        }
         lock.release()
         try await store.saveSession(Fixtures.session(), account: "alice", fence: nil)
         try store.close()

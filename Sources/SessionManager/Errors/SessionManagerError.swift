@@ -323,9 +323,9 @@ public struct SessionManagerError: TelegramMiddlewareError {
             ]
         case .accountUnusable(let account, let status, _):
             return status.recoverySteps(account: account)
-        case .leaseHeld:
+        case .leaseHeld(_, let holder, _):
             return [
-                "Stop the other process (see `holder`) or wait for its lease to expire; never run two owners of one account.",
+                "Stop the other process (\(holder)) or wait for its lease to expire; never run two owners of one account.",
                 "If the holder is dead, the lease is taken over automatically once its heartbeat expires.",
             ]
         case .storageFailed:

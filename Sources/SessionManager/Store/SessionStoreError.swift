@@ -78,6 +78,10 @@ public enum SessionStoreError: Error, Sendable, Equatable, CustomStringConvertib
                 + "(reopening the store does so when the file is damaged) or log the account in again."
         case .invalidProxy(let reason):
             "the proxy link is not usable: \(reason)" + (reason.hasSuffix(".") ? "" : ".")
+        case .backupFailed(let reason) where reason.contains("database is locked"):
+            // SQLITE_BUSY: space and permissions are fine; somebody holds the file.
+            "a backup of the session store failed: \(reason). Another program holds the store file in a transaction (a `sqlite3` "
+                + "shell, a backup tool): let it finish, then back up again. The store itself is intact."
         case .backupFailed(let reason):
             "a backup of the session store failed: \(reason). The store itself is intact; check free space and "
                 + "permissions of the backup directory."
@@ -86,8 +90,9 @@ public enum SessionStoreError: Error, Sendable, Equatable, CustomStringConvertib
             "the session store failed to \(operation): \(reason). Another program holds the SQLite file in a transaction "
                 + "(a backup tool, a `sqlite3` shell, a process stuck mid-write): let it finish or stop it; the store itself is fine."
         case .database(let operation, let reason):
-            "the session store failed to \(operation): \(reason). If this repeats: on SQLite, check the disk and reopen the "
-                + "store (damage is then detected and the newest backup restored); on PostgreSQL, check that the server is up "
+            "the session store failed to \(operation): \(reason). If this repeats: on SQLite, check the disk (free space, "
+                + "I/O errors in the system log), then run `tgsm check`, which says whether the file is damaged and what to do "
+                + "(a full disk is not damage: restoring a backup for it loses what changed since); on PostgreSQL, check that the server is up "
                 + "and reachable and that the URL, user and password ($PGPASSWORD) are right."
         case .filesystem(let path, let operation, let reason):
             "cannot \(operation) \(path): \(reason); check the path, free space and permissions."

@@ -126,6 +126,8 @@ public final class WorkerPool: Service {
         var additions: AsyncStream<AccountID>.Continuation?
         /// Every account given a loop: the configured ones and those added.
         var accounts: Set<AccountID> = []
+        /// The grace period was ended early (`endGracePeriodNow`: a second Ctrl-C), not run out.
+        var graceCutShort = false
     }
 
     enum LoopEvent: Sendable {
@@ -199,7 +201,10 @@ public final class WorkerPool: Service {
     /// Ends the grace period of a shutdown under way at once: in-flight jobs are cancelled and
     /// released (a second Ctrl-C). Before a shutdown it does nothing.
     public func endGracePeriodNow() {
-        let loops = control.withLock { control in control.shuttingDown ? Array(control.loops.values) : [] }
+        let loops = control.withLock { control in
+            if control.shuttingDown { control.graceCutShort = true }
+            return control.shuttingDown ? Array(control.loops.values) : []
+        }
         for loop in loops { loop.yield(.graceOver) }
     }
 
@@ -538,7 +543,9 @@ public final class WorkerPool: Service {
                         }
                     }
                 case .graceOver:
-                    logger.notice("grace period over: cancelling in-flight jobs, they are released", metadata: ["in-flight": "\(inFlight)"])
+                    let cutShort = control.withLock { $0.graceCutShort }
+                    logger.notice(cutShort ? "grace period cut short (a second signal): cancelling in-flight jobs, they are released"
+                                      : "grace period over: cancelling in-flight jobs, they are released", metadata: ["in-flight": "\(inFlight)"])
                     group.cancelAll()
                 }
             }

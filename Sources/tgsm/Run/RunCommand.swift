@@ -133,7 +133,7 @@ struct RunCommand: AsyncParsableCommand {
             throw CLIFailure(.notFound, "the store holds no account. Log one in (`tgsm auth --account NAME`) or import a session (`tgsm session import`).")
         }
         for account in wanted where !known.contains(account) {
-            throw CLIFailure(.notFound, "the store has no account \(account); known: \(known.map(\.rawValue).joined(separator: ", "))")
+            throw CLIFailure(.notFound, "the store has no account \(account)" + (known.isEmpty ? "; it holds no account yet" : "; it holds: \(known.map(\.rawValue).joined(separator: ", "))"))
         }
 
         // The HTTP settings are checked before any account connects: a refusal (no token off

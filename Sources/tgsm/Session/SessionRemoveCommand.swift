@@ -62,7 +62,7 @@ struct SessionRemoveCommand: AsyncParsableCommand {
         let known: [AccountID]
         do { known = try await store.accounts() } catch { throw CLIFailure(.failure, "the store's accounts could not be read: \(error)") }
         guard known.contains(account) else {
-            throw CLIFailure(.notFound, "the store has no account \(account.rawValue); known: \(known.map(\.rawValue).joined(separator: ", "))")
+            throw CLIFailure(.notFound, "the store has no account \(account.rawValue)" + (known.isEmpty ? "; it holds no account yet" : "; it holds: \(known.map(\.rawValue).joined(separator: ", "))"))
         }
         // Taken first: a process starting the account now meets this lease, and one running it refuses the removal.
         let lease: Lease
