@@ -687,6 +687,19 @@ import Workers
         #expect(try await withKey.run(["session", "backup"]).status == 0)
         let after = try await withKey.run(["check"])
         #expect(Self.count("holds auth keys in clear", in: after.stdout) == named, "the sealed backup is not named: \(after.stdout)")
+
+        // The key lost: the refusal says the way back, and each step of it works.
+        let lost = try await base.run(["session", "list"])
+        #expect(lost.status == 9 && lost.stderr.contains("If the key is lost") && lost.stderr.contains("--list --verify"), "\(lost.stderr)")
+        let listed = try await base.run(["session", "backup", "--list", "--verify", "--json"])
+        let backups = try #require(try listed.jsonObject() as? [[String: Any]], "\(listed.stderr)")
+        #expect(Set(backups.compactMap { $0["secrets"] as? String }) == ["sealed", "in clear"], "\(backups)")
+        let clear = try #require(backups.first { $0["secrets"] as? String == "in clear" }?["file"] as? String)
+        try FileManager.default.moveItem(atPath: base.store + "/sessions.sqlite", toPath: base.store + "/sessions.sqlite.sealed")
+        for suffix in ["-wal", "-shm"] { try? FileManager.default.removeItem(atPath: base.store + "/sessions.sqlite" + suffix) }
+        #expect(try await base.run(["session", "restore", "--backup", clear]).status == 0)
+        let back = try await base.run(["session", "list"])
+        #expect(back.status == 0 && back.stdout.contains("ivy"), "\(back.stderr)")
     }
 
     /// A damaged encrypted store opened without its key: the recovery (which runs before the key is

@@ -89,6 +89,9 @@ extension SQLiteSessionStore {
         /// It could not be checked here and now (no space for the copy, a read-only directory):
         /// nothing is known against it, and a restore keeps it for a later try.
         public var unverifiable = false
+        /// Whether it seals its secrets (an encryption header): nil when it could not be read. One
+        /// that does not is what a store whose key was lost can come back from.
+        public var isSealed: Bool? = nil
     }
 
     /// Verifies one backup exactly as a restore would (size and SHA-256 against its sidecar, then
@@ -109,6 +112,7 @@ extension SQLiteSessionStore {
         let check = catalog.check(entry, copyTo: staging, busyTimeout: options.busyTimeout)
         var inspection = BackupInspection(problem: check.problem, holdsKeysInClear: StoreInspector.holdsKeysInClear(staging, busyTimeout: options.busyTimeout) == true)
         if case .unverifiable = check { inspection.unverifiable = true }
+        inspection.isSealed = StoreInspector.hasEncryptionHeader(staging, busyTimeout: options.busyTimeout)
         if case .none = options.encryption {} else if let text = StoreInspector.encryptionHeader(staging, busyTimeout: options.busyTimeout),
                                                      let header = try? EncryptionHeader.decode(text) {
             do { _ = try header.sealer(for: options.encryption, path: staging) } catch {

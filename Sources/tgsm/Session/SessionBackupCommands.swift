@@ -14,6 +14,9 @@ struct BackupView: Codable {
     var reason: String
     /// "verified", or why the backup cannot be restored; nil when not verified.
     var verification: String?
+    /// With --verify on SQLite: "sealed" or "in clear" (a store whose key was lost comes back only
+    /// from one in clear); nil when not looked at.
+    var secrets: String? = nil
 
     init(_ record: BackupRecord, verification: String?) {
         file = record.file
@@ -65,8 +68,11 @@ struct SessionBackupCommand: AsyncParsableCommand {
             let options = global.storeOptions()
             guard FileManager.default.fileExists(atPath: directory) else { throw StoreAccess.missingDirectory(directory) }
             let views = SQLiteSessionStore.backupsOnDisk(directory: directory).map { record in
-                BackupView(record, verification: verify
-                    ? (SQLiteSessionStore.verifyBackup(record.file, directory: directory, options: options) ?? "verified") : nil)
+                guard verify else { return BackupView(record, verification: nil) }
+                let inspection = SQLiteSessionStore.inspectBackup(record.file, directory: directory, options: options)
+                var view = BackupView(record, verification: inspection.problem ?? "verified")
+                view.secrets = inspection.isSealed.map { $0 ? "sealed" : "in clear" }
+                return view
             }
             try show(views, in: directory + "/backups")
             return
@@ -117,10 +123,13 @@ struct SessionBackupCommand: AsyncParsableCommand {
         }
         var header = ["FILE", "CREATED", "COMMIT", "SIZE", "REASON"]
         if verify { header.append("VERIFIED") }
+        let showsSecrets = views.contains { $0.secrets != nil }
+        if showsSecrets { header.append("SECRETS") }
         terminal.table(header, views.map { view in
             var row: [(text: String, color: Terminal.Color?)] = [
                 (view.file, nil), (view.createdAt, nil), (String(view.commitSequence), nil), (String(view.size), nil), (view.reason, nil)]
             if let verification = view.verification { row.append((verification, verification == "verified" ? .green : .red)) }
+            if showsSecrets { row.append((view.secrets ?? "?", nil)) }
             return row
         })
         if views.contains(where: { ($0.verification ?? "verified") != "verified" }) {
