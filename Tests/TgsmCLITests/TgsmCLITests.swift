@@ -610,6 +610,27 @@ import Workers
         #expect(exported.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == string, "the sealed key comes back as it went in")
     }
 
+    /// A restore of a backup taken before an account's login (the one at its new key) says the
+    /// account needs its login again; before, nothing was said until `recover` demanded one.
+    @Test func restoringABackupFromBeforeALoginSaysTheLoginIsLost() async throws {
+        let (root, cli) = try CLI.temporary()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let store = try SQLiteSessionStore.open(directory: cli.store)
+        let key = try CLIFixtures.key(seed: 21)
+        _ = try await store.saveSession(SessionState(homeDC: 2, dcs: [2: DCSessionState(authKey: key, isAuthorized: false)]), account: "alice", fence: nil)
+        _ = try await store.saveSession(SessionState(homeDC: 2, dcs: [2: DCSessionState(authKey: try CLIFixtures.key(seed: 22), isAuthorized: true)],
+                                                     userID: 1002), account: "bob", fence: nil)
+        let beforeLogin = try store.backup(reason: .manual)
+        _ = try await store.saveSession(SessionState(homeDC: 2, dcs: [2: DCSessionState(authKey: key, isAuthorized: true)], userID: 1001),
+                                        account: "alice", fence: nil)
+        try store.close()
+        let restored = try await cli.run(["session", "restore", "--backup", beforeLogin.file, "--json"])
+        #expect(restored.status == 0, "\(restored.stderr)")
+        #expect((try restored.jsonObject() as? [String: Any])?["loginsLost"] as? [String] == ["alice"], "\(restored.stdout)")
+        let text = try await cli.run(["session", "restore", "--backup", beforeLogin.file])
+        #expect(!text.stderr.contains("alice was logged in"), "restored over the same state: nothing lost this time. \(text.stderr)")
+    }
+
     /// `session rekey`: the secrets move to the new key (the old one opens nothing after), a backup
     /// is taken under it, and a store some live process holds is refused unless --force.
     @Test func rekeyMovesTheStoreToANewKeyFile() async throws {

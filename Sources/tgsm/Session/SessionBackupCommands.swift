@@ -172,6 +172,9 @@ struct SessionRestoreCommand: AsyncParsableCommand {
         /// The accounts whose proxy the restore changed (the backup kept another link): what each
         /// connects through now, and before (as `session proxy` names them; "direct" for none).
         var proxiesChanged: [ProxyChange]?
+        /// SQLite: the accounts logged in before the restore that the backup has not logged in (a
+        /// backup from before their login): they need `tgsm auth` again, or a newer backup.
+        var loginsLost: [String]?
     }
 
     struct ProxyChange: Codable {
@@ -213,6 +216,18 @@ struct SessionRestoreCommand: AsyncParsableCommand {
         }
     }
 
+    /// The accounts whose home DC's key is logged in; nil when the store cannot say.
+    static func loggedIn(in store: SQLiteSessionStore) async -> Set<AccountID>? {
+        guard let accounts = try? await store.accounts() else { return nil }
+        var logged: Set<AccountID> = []
+        for account in accounts {
+            let summary: AccountSummary?
+            do { summary = try await store.accountSummary(account) } catch { return nil }
+            if let summary, let home = summary.homeDC, summary.authorizedDCs.contains(home) { logged.insert(account) }
+        }
+        return logged
+    }
+
     static func sayProxyChanges(_ changes: [ProxyChange], terminal: Terminal) {
         for change in changes {
             terminal.warning("\(change.account)'s proxy is the backup's again: \(change.now) (before the restore: \(change.before)); "
@@ -245,8 +260,10 @@ struct SessionRestoreCommand: AsyncParsableCommand {
             try await refuseWhileLeased(directory: directory)
         }
         var proxiesBefore: [AccountID: (name: String, link: String?)]?
+        var loggedInBefore: Set<AccountID>?
         if let current = SQLiteSessionStore.openForReading(directory: directory, options: options) {
             proxiesBefore = await Self.proxies(of: current)
+            loggedInBefore = await Self.loggedIn(in: current)
             try? current.close()
         }
         let outcome: SQLiteSessionStore.OpenOutcome
@@ -259,19 +276,30 @@ struct SessionRestoreCommand: AsyncParsableCommand {
             throw CLIFailure(.failure, "the restore did not report what it restored; run `tgsm check`")
         }
         var proxiesAfter: [AccountID: (name: String, link: String?)]?
+        var loggedInAfter: Set<AccountID>?
         if let restored = SQLiteSessionStore.openForReading(directory: directory, options: options) {
             proxiesAfter = await Self.proxies(of: restored)
+            loggedInAfter = await Self.loggedIn(in: restored)
             try? restored.close()
         }
         let changes = Self.proxyChanges(before: proxiesBefore, after: proxiesAfter)
+        // A backup from before a login (the one taken at a new key) puts the account back unlogged:
+        // said, not found out at the next `recover` or run.
+        let loginsLost = loggedInBefore.flatMap { before in loggedInAfter.map { before.subtracting($0) } }?
+            .map(\.rawValue).sorted() ?? []
         let terminal = Terminal.standard
         if output.json {
-            try terminal.json(Result(restored: file, reason: reason, previousFileMovedTo: movedTo, proxiesChanged: changes))
+            try terminal.json(Result(restored: file, reason: reason, previousFileMovedTo: movedTo, proxiesChanged: changes, loginsLost: loginsLost))
             return
         }
         terminal.line("\(terminal.paint("restored", .green)) \(directory)/\(options.fileName) from \(file)")
         if let movedTo { terminal.line("  the previous file was moved to \(movedTo)") }
         Self.sayProxyChanges(changes, terminal: terminal)
+        for account in loginsLost {
+            terminal.warning("\(account) was logged in before the restore, but not in this backup (taken before its login): log it in "
+                + "again (`tgsm auth --account \(account)`), or restore a newer backup (`tgsm session backup --list`); the previous file "
+                + "\(movedTo.map { "(\($0)) " } ?? "")holds the login")
+        }
     }
 
     private func restoreOnPostgres(url: String) async throws {
