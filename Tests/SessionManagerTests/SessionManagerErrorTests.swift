@@ -70,6 +70,17 @@ import Testing
         #expect(byCode["TGSM-AUTH-007"]?.description.contains("was dropped") == true)
     }
 
+    /// A store another program holds locked is not the disk's fault: its steps say so, and the lease
+    /// error's steps name the holder (before: "see `holder`", a field the CLI never shows).
+    @Test func stepsFollowTheCauseAndNameTheHolder() {
+        let locked = SessionManagerError(.storageFailed(account: "alice", reason: "the session store failed to save: database is locked"))
+        #expect(locked.recoverySteps.joined().contains("Another program holds the store file") && !locked.recoverySteps.joined().contains("Check the disk"))
+        let full = SessionManagerError(.storageFailed(account: "alice", reason: "disk full"))
+        #expect(full.recoverySteps.joined().contains("Check the disk") && !full.recoverySteps.joined().contains("restores its newest verified backup"))
+        let held = SessionManagerError(.leaseHeld(account: "alice", holder: "pid 7 on host-b", expires: nil))
+        #expect(held.recoverySteps.first?.contains("(pid 7 on host-b)") == true, "\(held.recoverySteps)")
+    }
+
     @Test func terminalErrorsAreMarkedSo() {
         let terminal = Self.catalogue.filter { $0.0.isTerminal }.map(\.1)
         #expect(terminal == ["TGSM-SESSION-001", "TGSM-AUTH-001", "TGSM-AUTH-002", "TGSM-AUTH-003", "TGSM-AUTH-004", "TGSM-AUTH-005", "TGSM-AUTH-006"])

@@ -328,10 +328,17 @@ public struct SessionManagerError: TelegramMiddlewareError {
                 "Stop the other process (\(holder)) or wait for its lease to expire; never run two owners of one account.",
                 "If the holder is dead, the lease is taken over automatically once its heartbeat expires.",
             ]
+        case .storageFailed(_, let reason) where reason.contains("database is locked"):
+            // A lock is not the disk's or the file's fault: the steps for those sent people the wrong way.
+            return [
+                "Another program holds the store file in a transaction (a `sqlite3` shell, a backup tool, a process stuck mid-write): "
+                    + "let it finish or stop it, then try again. The store itself is fine.",
+            ]
         case .storageFailed:
             return [
                 "Check the disk (space, permissions, the store file's owner and mode 0600).",
-                "Restart the worker; the store restores its newest verified backup if the file is damaged.",
+                "Run `tgsm check`: it says whether the file is damaged (then `tgsm session restore` puts the newest verified backup "
+                    + "in place) or only cannot be written now (a full disk, permissions: fix that, nothing to restore).",
             ]
         case .leaseExpired:
             return [
