@@ -1146,7 +1146,7 @@ import Workers
         // list, /health and the alerts).
         let store = try SQLiteSessionStore.open(directory: cli.store)
         try await store.setStatus(AccountStatus(state: .unauthorized, since: UnixTime(seconds: Date().timeIntervalSince1970),
-                                                cause: AccountStatus.noLoginFinished + ": no session stored", code: "TGSM-AUTH-001"), for: "newbie")
+                                                cause: AccountStatus.noLoginFinished + ": no session stored", code: AccountStatus.noLoginFinishedCode), for: "newbie")
         try store.close()
         let marked = try await cli.run(["session", "list", "--json"]).json([AccountJSON].self).first { $0.account == "newbie" }
         let steps = try #require(marked?.guidance, "\(String(describing: marked))")

@@ -81,6 +81,9 @@ import Testing
                 bobStopped = true
                 #expect(stop.marksAccount)
                 #expect(stop.status.state == .unauthorized)
+                // Not AUTH_KEY_UNREGISTERED's TGSM-AUTH-001: a login never finished has a code of its own.
+                #expect(stop.status.code == AccountStatus.noLoginFinishedCode && stop.status.cause.hasPrefix(AccountStatus.noLoginFinished),
+                        "\(stop.status)")
             }
         }
         #expect(try await setup.queue.job(aliceJob)?.state == .completed)

@@ -63,6 +63,8 @@ public struct AccountStatus: Sendable, Hashable {
     /// at the code prompt, a number Telegram refused, a login given up. Its steps are not those of
     /// a session lost later.
     public static let noLoginFinished = "no login was finished"
+    /// The mark's code for such an account (TGSM-AUTH-001 is a session Telegram ended).
+    public static let noLoginFinishedCode = "TGSM-AUTH-009"
 
     public var recoverySteps: [String] { Self.steps(for: state, cause: cause) }
 

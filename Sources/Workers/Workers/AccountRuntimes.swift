@@ -239,7 +239,10 @@ public final class AccountRuntimes: AccountInvokers, Service {
         let cause: String
         let code: String
         switch verdict {
-        case .unauthorized(let why): (state, cause, code) = (.unauthorized, why, "TGSM-AUTH-001")
+        case .unauthorized(let why):
+            // A login never finished is not a session Telegram ended (AUTH_KEY_UNREGISTERED, TGSM-AUTH-001):
+            // a code of its own, so the docs' table and alerting rules tell the two apart.
+            (state, cause, code) = (.unauthorized, why, why.hasPrefix(AccountStatus.noLoginFinished) ? AccountStatus.noLoginFinishedCode : "TGSM-AUTH-001")
         case .revoked: (state, cause, code) = (.revoked, "SESSION_REVOKED", "TGSM-AUTH-002")
         case .duplicated: (state, cause, code) = (.duplicated, "AUTH_KEY_DUPLICATED", "TGSM-AUTH-006")
         case .deactivated: (state, cause, code) = (.deactivated, "USER_DEACTIVATED", "TGSM-AUTH-005")
