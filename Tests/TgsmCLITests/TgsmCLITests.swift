@@ -613,6 +613,24 @@ import Workers
         #expect(exported.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == string, "the sealed key comes back as it went in")
     }
 
+    /// Another program holding the store's write lock (a `sqlite3` shell left in a transaction):
+    /// reads go on, so check said "no problems" while every `tgsm run` on the store was losing its
+    /// leases. It names the process now (exit 3), and says nothing once the lock is gone.
+    @Test func checkNamesAProgramHoldingTheStoresWriteLock() async throws {
+        let (root, cli) = try CLI.temporary()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let string = try PyrogramStringSession.encode(PortableSession(dc: 2, authKey: try CLIFixtures.key(seed: 31), userID: 1001, isBot: false, apiID: 1))
+        #expect(try await cli.run(["session", "import", "--account", "alice", "-"], stdin: string).status == 0)
+        #expect(try await cli.run(["session", "backup"]).status == 0)
+        let lock = try SQLiteFileLock(path: cli.store + "/sessions.sqlite")
+        let held = try await cli.run(["check"])
+        lock.release()
+        #expect(held.status == 3 && held.stdout.contains("process \(getpid())") && held.stdout.contains("holds the store's write lock"),
+                "\(held.status) \(held.stdout)")
+        let free = try await cli.run(["check"])
+        #expect(!free.stdout.contains("write lock"), "\(free.stdout)")
+    }
+
     /// A restore of a backup taken before an account's login (the one at its new key) says the
     /// account needs its login again; before, nothing was said until `recover` demanded one.
     @Test func restoringABackupFromBeforeALoginSaysTheLoginIsLost() async throws {

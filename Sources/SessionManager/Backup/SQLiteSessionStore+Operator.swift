@@ -43,6 +43,24 @@ extension SQLiteSessionStore {
         StoreRecovery.otherUsers(of: directory + "/" + options.fileName)
     }
 
+    /// The processes other than this one holding the store's write lock (SQLite's WAL write lock,
+    /// byte 120 of its `-shm`) now and again `after` seconds later, with their names: a program that
+    /// keeps a write transaction open (a `sqlite3` shell after BEGIN, a backup tool) stops every
+    /// `tgsm run` on the store from renewing its leases and saving its sessions, while reads (and
+    /// so the rest of `check`) go on. A tgsm process holds it for milliseconds, so one that still
+    /// holds it at the second look is holding it up. Read from /proc/locks: nothing is opened.
+    public static func writeLockHolders(directory: String, options: SQLiteStoreOptions = SQLiteStoreOptions(),
+                                        after seconds: Double = 1) -> [(pid: Int32, name: String?)] {
+        let shm = directory + "/" + options.fileName + "-shm"
+        func holders() -> Set<Int32> {
+            Set(FileSystem.otherProcessesLocks([shm]).filter { $0.isWrite && $0.start <= 120 && ($0.end ?? .max) >= 120 }.map(\.pid))
+        }
+        let first = holders()
+        guard !first.isEmpty else { return [] }
+        usleep(UInt32(max(0, seconds) * 1_000_000))
+        return first.intersection(holders()).sorted().map { ($0, FileSystem.processName($0)) }
+    }
+
     public static func inspectFile(directory: String, options: SQLiteStoreOptions = SQLiteStoreOptions()) -> FileHealth {
         switch StoreInspector.inspect(directory + "/" + options.fileName, busyTimeout: options.busyTimeout) {
         case .absent: .absent

@@ -34,18 +34,38 @@ enum FileSystem {
     /// store without opening it (opening and closing a file here would drop this process's own
     /// SQLite locks on it). Empty where /proc/locks cannot be read.
     static func otherProcessesLocking(_ paths: [String]) -> [Int32] {
+        Array(Set(otherProcessesLocks(paths).map(\.pid))).sorted()
+    }
+
+    /// A POSIX lock another process holds, as /proc/locks lists it.
+    struct HeldLock: Hashable {
+        var pid: Int32
+        var inode: UInt64
+        var isWrite: Bool
+        var start: UInt64
+        var end: UInt64?
+    }
+
+    /// The locks other processes hold on any of `paths` (waiters left out); empty where /proc/locks
+    /// cannot be read.
+    static func otherProcessesLocks(_ paths: [String]) -> [HeldLock] {
         let inodes = Set(paths.compactMap { identity($0)?.inode })
         guard !inodes.isEmpty, let text = try? String(contentsOfFile: "/proc/locks", encoding: .utf8) else { return [] }
         let me = getpid()
-        var holders: Set<Int32> = []
-        for line in text.split(separator: "\n") {
-            // "1: POSIX  ADVISORY  READ 9794 fe:00:16377187 128 128"; a waiter's line has "->" after the id.
-            let fields = line.split(separator: " ").filter { $0 != "->" }
-            guard fields.count >= 6, let pid = Int32(fields[4]), pid != me, let inode = fields[5].split(separator: ":").last.flatMap({ UInt64($0) }),
-                  inodes.contains(inode) else { continue }
-            holders.insert(pid)
+        var locks: [HeldLock] = []
+        for line in text.split(separator: "\n") where !line.contains("->") {
+            // "1: POSIX  ADVISORY  READ 9794 fe:00:16377187 128 128" (the end is EOF for a lock to the file's end).
+            let fields = line.split(separator: " ")
+            guard fields.count >= 8, let pid = Int32(fields[4]), pid != me, let inode = fields[5].split(separator: ":").last.flatMap({ UInt64($0) }),
+                  inodes.contains(inode), let start = UInt64(fields[6]) else { continue }
+            locks.append(HeldLock(pid: pid, inode: inode, isWrite: fields[3] == "WRITE", start: start, end: UInt64(fields[7])))
         }
-        return holders.sorted()
+        return locks
+    }
+
+    /// A process's name (/proc/PID/comm), for messages; nil when unknown.
+    static func processName(_ pid: Int32) -> String? {
+        (try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     static func mode(_ path: String) -> mode_t? {

@@ -192,6 +192,17 @@ struct CheckCommand: AsyncParsableCommand {
                 findings.append(.ok("store file", "integrity_check, format, schema and row checks pass (commit \(sequence))"))
                 storeUsable = true
             }
+            // Reads go on under a held write lock, so the rest of the check would say "no problems"
+            // while every `tgsm run` on the store is losing its leases.
+            let writers = SQLiteSessionStore.writeLockHolders(directory: directory, options: options)
+            if !writers.isEmpty {
+                let who = writers.map { "\($0.pid)\($0.name.map { " (\($0))" } ?? "")" }.joined(separator: ", ")
+                findings.append(.problem(.problems, "store file", "process \(who) holds the store's write lock: nothing else can write it "
+                    + "(a `tgsm run` cannot renew its leases or save its sessions, and stops serving its accounts when they run out)", [
+                    "If it is a `sqlite3` shell or a backup tool left in a transaction, let it finish (COMMIT or ROLLBACK) or stop it.",
+                    "`tgsm run` takes its accounts back by itself once the store takes writes again.",
+                ]))
+            }
             let fileMode = ((try? FileManager.default.attributesOfItem(atPath: directory + "/" + options.fileName))?[.posixPermissions] as? NSNumber)?.intValue ?? 0
             if fileMode & 0o077 != 0 {
                 findings.append(.warning("store file", "mode \(String(fileMode, radix: 8)): readable by other users", ["chmod 600 \(directory)/\(options.fileName)"]))
