@@ -74,7 +74,7 @@ struct TestDCCommand: AsyncParsableCommand {
         for dc in running.table.dcs { lines.append("DC \(dc.id) public key (PKCS#1):\n\(dc.publicKeyPEM)") }
         lines.append("ready")
         // Unbuffered: a script waiting for "ready" on a pipe must see it now.
-        FileHandle.standardOutput.write(Data((lines.joined(separator: "\n") + "\n").utf8))
+        Terminal.write(lines.joined(separator: "\n") + "\n", to: .standardOutput)
 
         await Termination.wait()
         logger.info("shutting down")

@@ -19,6 +19,9 @@ struct Tgsm: AsyncParsableCommand {
     /// ArgumentParser's own entry point exits 64 on a usage error; tgsm's documented code is 2, and
     /// a `CLIFailure` carries its own code after its message was printed.
     static func main() async {
+        // A reader that goes away (`| head`) is a write error to ignore (`Terminal.write`), not a
+        // signal that kills the process on some commands and not others (NIO ignores it already).
+        signal(SIGPIPE, SIG_IGN)
         do {
             var command = try await asyncParseAsRoot(nil)
             if var asyncCommand = command as? AsyncParsableCommand {

@@ -1072,6 +1072,18 @@ import Workers
         #expect(notUTF8.status == 2 && notUTF8.stderr.contains("is not UTF-8"), "\(notUTF8.stderr)")
         #expect(try await cli.run(["jobs", "cancel", String(pipedID)]).status == 0)
 
+        // A reader that goes away (`| head -1`): the rest is dropped, no crash (it trapped on EPIPE).
+        let early = Process()
+        early.executableURL = URL(fileURLWithPath: CLI.binary)
+        early.arguments = ["jobs", "list", "--limit", "200", "--store", cli.store]
+        let closed = Pipe()
+        early.standardOutput = closed
+        early.standardError = FileHandle.nullDevice
+        try closed.fileHandleForReading.close()
+        try early.run()
+        early.waitUntilExit()
+        #expect(early.terminationReason == .exit && early.terminationStatus == 0, "\(early.terminationReason) \(early.terminationStatus)")
+
         // A job for an account the store does not hold waits for ever: check says which.
         #expect(check.stdout.contains("queued jobs of accounts the store does not hold: al ice😀 (1)"), "\(check.stdout)")
 

@@ -6,7 +6,7 @@ enum Prompt {
     struct Closed: Error {}
 
     static func line(_ prompt: String) throws(CLIFailure) -> String {
-        FileHandle.standardError.write(Data(prompt.utf8))
+        Terminal.write(prompt, to: .standardError)
         guard let line = readLine(strippingNewline: true) else {
             throw CLIFailure(.usage, "the input ended before an answer to \"\(prompt.trimmingCharacters(in: .whitespaces))\" was given")
         }
@@ -35,13 +35,13 @@ enum Prompt {
             quiet.c_lflag &= ~tcflag_t(ECHO)
             _ = tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet)
         }
-        FileHandle.standardError.write(Data(prompt.utf8))
+        Terminal.write(prompt, to: .standardError)
         let line = readLine(strippingNewline: true)
         if isTerminal {
             // TCSADRAIN: an answer typed ahead for the next prompt stays.
             _ = tcsetattr(STDIN_FILENO, TCSADRAIN, &saved)
             for (number, handler) in previousHandlers { _ = signal(number, handler) }
-            FileHandle.standardError.write(Data("\n".utf8))
+            Terminal.write("\n", to: .standardError)
         }
         guard let line else { throw CLIFailure(.usage, "the input ended before the secret was given") }
         return line

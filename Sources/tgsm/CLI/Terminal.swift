@@ -32,7 +32,7 @@ struct Terminal: Sendable {
 
     /// Clears a terminal and puts the cursor home, for a redraw; nothing on a pipe.
     func clearScreen() {
-        if outIsTerminal { FileHandle.standardOutput.write(Data("\u{1B}[H\u{1B}[2J".utf8)) }
+        if outIsTerminal { Self.write("\u{1B}[H\u{1B}[2J", to: .standardOutput) }
     }
 
     func paint(_ text: String, _ color: Color) -> String {
@@ -41,12 +41,19 @@ struct Terminal: Sendable {
 
     /// Writes unbuffered, so lines interleave correctly with stderr and reach a pipe at once.
     func line(_ text: String = "") {
-        FileHandle.standardOutput.write(Data((Self.shown(text) + "\n").utf8))
+        Self.write(Self.shown(text) + "\n", to: .standardOutput)
+    }
+
+    /// Writes, dropping what a closed reader no longer takes: `tgsm jobs list | head -1` trapped in
+    /// Foundation's non-throwing `write` (a `try!` on EPIPE) and printed a crash report. The command
+    /// goes on to its end (a `tgsm run` whose stdout was closed keeps serving).
+    static func write(_ text: String, to handle: FileHandle) {
+        try? handle.write(contentsOf: Data(text.utf8))
     }
 
     func errorLine(_ text: String) {
         let text = Self.shown(text)
-        FileHandle.standardError.write(Data((text.hasSuffix("\n") ? text : text + "\n").utf8))
+        Self.write(text.hasSuffix("\n") ? text : text + "\n", to: .standardError)
     }
 
     private static func shown(_ text: String) -> String {

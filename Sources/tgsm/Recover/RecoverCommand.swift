@@ -159,7 +159,7 @@ struct RecoverCommand: AsyncParsableCommand {
                 let done = total > 0 ? min(1, max(0, 1 - left / total)) : 1
                 let filled = Int((Double(width) * done).rounded(.down))
                 let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
-                FileHandle.standardOutput.write(Data("\r   [\(bar)] \(Int(done * 100))% \(TimeText.remaining(left)) left ".utf8))
+                Terminal.write("\r   [\(bar)] \(Int(done * 100))% \(TimeText.remaining(left)) left ", to: .standardOutput)
             } else if lastLine < 0 || lastLine - left >= 10 {
                 terminal.line("   waiting: \(TimeText.remaining(left)) left (until \(TimeText.iso(UnixTime(seconds: end))) UTC)")
                 lastLine = left
