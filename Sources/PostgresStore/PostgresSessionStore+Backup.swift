@@ -83,11 +83,14 @@ extension PostgresSessionStore {
     /// old holder's writes are fenced from then on, and it stops the account). Each account is
     /// replaced in one transaction under that lease; the leases are released at the end, so the
     /// next process to take one loads the restored session.
+    /// - Parameter waiting: told, before it waits, how long the restore keeps the leases it took
+    ///   over from live processes (until theirs would have ended) and whose they were.
     public func restore(from directory: String, backup file: String?, options: SQLiteStoreOptions, holder: LeaseHolder,
-                        force: Bool = false) async throws(SessionStoreError) -> RestoreReport {
+                        force: Bool = false,
+                        waiting: @escaping @Sendable (_ seconds: Double, _ from: [Lease]) -> Void = { _, _ in }) async throws(SessionStoreError) -> RestoreReport {
         do {
             return try await SnapshotDirectory.withVerifiedCopy(of: file, in: directory, options: sealedLikeThisStore(options)) { snapshot, record in
-                try await self.restore(snapshot, record: record, holder: holder, force: force)
+                try await self.restore(snapshot, record: record, holder: holder, force: force, waiting: waiting)
             }
         } catch let error as SessionStoreError {
             throw error
@@ -96,7 +99,8 @@ extension PostgresSessionStore {
         }
     }
 
-    private func restore(_ snapshot: SQLiteSessionStore, record: BackupRecord, holder: LeaseHolder, force: Bool) async throws -> RestoreReport {
+    private func restore(_ snapshot: SQLiteSessionStore, record: BackupRecord, holder: LeaseHolder, force: Bool,
+                         waiting: @Sendable (_ seconds: Double, _ from: [Lease]) -> Void) async throws -> RestoreReport {
         var copies: [AccountSnapshot] = []
         for account in try await snapshot.accounts() {
             copies.append(try await AccountSnapshot.read(account, from: snapshot, peers: try await snapshot.allPeers(account: account)))
@@ -127,12 +131,34 @@ extension PostgresSessionStore {
             for lease in leases { try? await releaseLease(lease) }
             throw error
         }
+        // A process whose lease was taken over learns it at its next renewal (a third of its TTL
+        // later) and keeps its connections until then. Released at once, the leases went to a
+        // standby within a second, which connected with the same keys: Telegram answered
+        // AUTH_KEY_DUPLICATED and every account needed a new login. Kept until the old leases would
+        // have ended, by which time their holders have stopped (fenced at a renewal, or at their end).
+        if let end = tookOver.map(Self.fencedHolderStopsBy).max() {
+            let seconds = min(Self.longestTakeoverWait, max(0, end - clock.now()) + 1)
+            waiting(seconds, tookOver)
+            logger.notice("keeping the leases taken over until the processes that held them have stopped", metadata: ["seconds": "\(seconds)"])
+            try await clock.sleep(for: seconds)
+        }
         for lease in leases { try await releaseLease(lease) }
         logger.warning("PostgreSQL store restored from a snapshot", metadata: [
             "backup": "\(record.file)", "accounts": "\(copies.count)", "leases_taken_over": "\(tookOver.count)",
         ])
         return RestoreReport(backup: record.file, accounts: copies.map(\.account), tookOverFrom: tookOver)
     }
+
+    /// When a process whose lease was taken over has stopped at the latest: at its next renewal (a
+    /// third of its TTL after its last one, as `tgsm run` renews; fenced, it stops there), with room
+    /// for a slow renewal, or at its lease's end if that comes first.
+    static func fencedHolderStopsBy(_ lease: Lease) -> UnixTime {
+        let ttl = lease.expiresAt - lease.heartbeatAt
+        return min(lease.expiresAt, lease.heartbeatAt + ttl / 3 + 5)
+    }
+
+    /// A holder with a long TTL renews rarely; past this the restore lets go of the accounts anyway.
+    static let longestTakeoverWait: Double = 300
 
     /// The options of a snapshot file: given no key, an encrypted store's snapshots are sealed with
     /// its own key source, so no snapshot of it ever holds its secrets in clear.

@@ -6,6 +6,7 @@ import MTProtoClient
 import PostgresStore
 import SessionManager
 import StoreTestSupport
+import Synchronization
 import Testing
 
 /// What only the PostgreSQL store does: versioned migrations shared by many processes, and rate
@@ -174,8 +175,14 @@ import Testing
             #expect(try await store.currentLease(account: "bob") == nil, "a refused restore keeps no lease")
 
             // Forced: the holder's lease is taken over, every account is put back exactly.
-            let report = try await store.restore(from: directory.path, backup: record.file, options: place.options, holder: restorer, force: true)
+            let waited = Mutex<[Double]>([])
+            let report = try await store.restore(from: directory.path, backup: record.file, options: place.options, holder: restorer, force: true,
+                                                 waiting: { seconds, _ in waited.withLock { $0.append(seconds) } })
             #expect(report.backup == record.file && report.accounts == ["alice", "bob"] && report.tookOverFrom == [live])
+            // The leases taken over are kept until the old ones would have ended: a standby taking them
+            // at once connected beside the old holder, and Telegram ended every session.
+            // (This holder renewed at the lease's start with a 30 s TTL: it finds itself fenced 10 s later.)
+            #expect(waited.withLock { $0 }.count == 1 && clock.now() >= live.heartbeatAt + 15, "\(waited.withLock { $0 }) \(clock.now()) \(live.heartbeatAt)")
             #expect(try await store.loadSession(account: "alice") == session)
             #expect(try await store.allPeers(account: "alice") == peers.sorted { ($0.kind.rawValue, $0.id) < ($1.kind.rawValue, $1.id) })
             #expect(try await store.futureSalts(dc: 2, account: "alice") == salts)

@@ -899,13 +899,16 @@ import Workers
         let quiet = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
         let store = try await PostgresSessionStore.connect(url: url, logger: quiet)
         let now = UnixTime(seconds: Date().timeIntervalSince1970)
-        _ = try await store.acquireLease(account: "alice", holder: LeaseHolder(host: "elsewhere", pid: 7), now: now, ttl: 3600, holderIsDead: { _ in false })
+        // A holder that renewed 20 s ago with a 30 s TTL: a forced restore keeps the account until its
+        // next renewal has found it fenced (here already past), then lets it go.
+        _ = try await store.acquireLease(account: "alice", holder: LeaseHolder(host: "elsewhere", pid: 7), now: now + -20, ttl: 30, holderIsDead: { _ in false })
         let refused = try await cli.run(["session", "restore", "--store", url, "--backup-dir", snapshots], withStore: false)
         #expect(refused.status == 6 && refused.stderr.contains("in use by pid 7 on elsewhere") && refused.stderr.contains("--force"), "\(refused.stderr)")
         #expect(try await store.loadSession(account: "alice")?.dcs[2]?.authKey != aliceKey)
 
         let restored = try await cli.run(["session", "restore", "--json", "--force", "--store", url, "--backup-dir", snapshots], withStore: false)
         #expect(restored.status == 0, "\(restored.stderr)")
+        #expect(restored.stderr.contains("until the processes whose leases were taken over (pid 7 on elsewhere) have stopped"), "\(restored.stderr)")
         let result = try #require(try restored.jsonObject() as? [String: Any])
         #expect(result["restored"] as? String == taken.file && result["accounts"] as? [String] == ["alice"])
         #expect(try await store.loadSession(account: "alice")?.dcs[2]?.authKey == aliceKey)

@@ -309,7 +309,12 @@ struct SessionRestoreCommand: AsyncParsableCommand {
         let proxiesBefore = await Self.proxies(of: store)
         let report: PostgresSessionStore.RestoreReport
         do {
-            report = try await store.restore(from: directory, backup: backup, options: global.storeOptions(), holder: LeaseHolder.current(), force: force)
+            report = try await store.restore(from: directory, backup: backup, options: global.storeOptions(), holder: LeaseHolder.current(), force: force,
+                                             waiting: { seconds, from in
+                Terminal.standard.errorLine("restored; keeping the accounts for \(Int(seconds.rounded(.up))) s, until the processes whose leases were "
+                    + "taken over (\(Set(from.map { "\($0.holder)" }).sorted().joined(separator: ", "))) have stopped: a standby taking them at once "
+                    + "would connect with the same keys while they still do, and Telegram would end every session (AUTH_KEY_DUPLICATED)")
+            })
         } catch {
             await store.close()
             if case .leaseHeld(let lease) = error {
