@@ -188,7 +188,15 @@ public struct HealthReport: Sendable, Codable, Equatable {
                     }
                 }
             } else if let now, let lease = account.lease, lease.expiresAt > now {
-                // Standing by: the process holding the lease serves it (and answers for it).
+                // Standing by: the process holding the lease serves it, and its report says how that
+                // goes. Before, a standby's /health and tgsm_account_ready said ready while the
+                // holder reported its proxy refusing the account: a scraper of any other process
+                // of the cluster was told all was well.
+                if let report = account.report, !report.ready {
+                    for reason in report.reasons where !Reason.isKnownToTheStore(reason.code) {
+                        add(reason.code, "in \(report.holder), which serves it: \(reason.text)")
+                    }
+                }
             } else if reasons.isEmpty {
                 // Not when a reason above already says why nothing runs it (a login, a mark): one
                 // cause, said once.

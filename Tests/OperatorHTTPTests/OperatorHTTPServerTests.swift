@@ -123,13 +123,17 @@ import Workers
             reasons: [LiveReport.Reason(code: "proxy_refused", text: "its proxy <refused> the password: correct its link", needsAPerson: true)],
             since: fixture.clock.now(), reportedAt: fixture.clock.now())))
         let server = try fixture.server(OperatorHTTPConfiguration(port: 0, accounts: [fixture.account]), live: { [:] })
-        let (health, page, later) = try await withServer(server) { port in
-            let health = try await get(port, "/health"), page = try await get(port, "/")
+        let (health, metrics, page, later) = try await withServer(server) { port in
+            let health = try await get(port, "/health"), metrics = try await get(port, "/metrics"), page = try await get(port, "/")
             // Its lease ran out (the process died): its report speaks for nobody.
             fixture.clock.advance(by: 31)
-            return (health, page.body, try await get(port, "/").body)
+            return (health, metrics, page.body, try await get(port, "/").body)
         }
-        #expect(health.status == 200, "standing by: the serving process answers for it. \(health.body)")
+        // /health and the metrics of a standby say what the serving process reports, as its dashboard does
+        // (before: 200 and ready 1 while the holder's proxy refused the account).
+        #expect(health.status == 503 && health.body.contains("proxy_refused") && health.body.contains("in pid 7 on other-host, which serves it"),
+                "\(health.body)")
+        #expect(try parsePrometheus(metrics.body).value("tgsm_account_ready", ["account": fixture.account.rawValue]) == 0)
         func row(_ page: String) -> String {
             page.components(separatedBy: "<tr class=\"account\" data-account=\"\(fixture.account.rawValue)\"").dropFirst()
                 .map { $0.components(separatedBy: "</tr>").first ?? "" }.joined()
