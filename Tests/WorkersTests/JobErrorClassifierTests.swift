@@ -77,6 +77,17 @@ import Testing
         #expect(AccountStatus.terminal(after: refusal, account: "alice", at: UnixTime(seconds: 9)) == status)
     }
 
+    /// A call sent, then no connection for the whole reconnect budget: a network outage, not the
+    /// job's failure; it waits without spending an attempt (before, 40 s of dropped connections
+    /// dead-lettered a `me` job).
+    @Test func aConnectionLostAfterTheCallWasSentDefersWithoutSpendingAnAttempt() {
+        let lost = TelegramError.connectionFailed(dc: 2, attempts: 6, reason: "connection reset", delivery: .sent)
+        #expect(JobErrorClassifier.classify(lost) == .deferOutage(seconds: JobErrorClassifier.unsentRetryDelay, reason: lost.description))
+        let unknown = TelegramError.connectionFailed(dc: 2, attempts: 6, reason: "connection reset")
+        #expect(JobErrorClassifier.classify(unknown) == .deferOutage(seconds: JobErrorClassifier.unsentRetryDelay, reason: unknown.description))
+        #expect(!JobErrorClassifier.provesNotPerformed(lost), "it may have run: a send's mark still resolves the doubt")
+    }
+
     @Test func serverFailuresAndTimeoutsRetryRefusedRequestsDie() {
         #expect(JobErrorClassifier.classify(rpc(500, "INTERNAL")) == .retry(reason: rpc(500, "INTERNAL").description))
         let timeout = TelegramError.timeout(method: "messages.getHistory", seconds: 10, delivery: .sent)

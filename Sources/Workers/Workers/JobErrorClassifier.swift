@@ -49,6 +49,11 @@ public enum JobDisposition: Sendable, Hashable {
     /// network, the DC or the proxy is down), so the attempt says nothing about the job. An outage
     /// of any length leaves jobs waiting, never dead-lettered.
     case deferUnsent(seconds: Double, reason: String)
+    /// Again after `seconds` without spending the attempt: the call was sent, then the connection
+    /// and every reconnect failed (the network, the DC or the proxy). Whether it ran is found out
+    /// by the next attempt (a send's mark makes its repeat a duplicate Telegram refuses); before,
+    /// 40 s of a network blip spent every attempt and dead-lettered the job.
+    case deferOutage(seconds: Double, reason: String)
 }
 
 /// The decision for a failed attempt, as a pure function: unit-tested case by case.
@@ -88,6 +93,8 @@ public enum JobErrorClassifier {
         case .connectionFailed(_, _, _, .notSent?), .proxyRefused(_, _, .notSent?), .timeout(_, _, .notSent):
             // It did not run; waiting for the network (or a person fixing the proxy) spends no attempt.
             return .deferUnsent(seconds: unsentRetryDelay, reason: error.description)
+        case .connectionFailed:
+            return .deferOutage(seconds: unsentRetryDelay, reason: error.description)
         default:
             break
         }

@@ -862,6 +862,13 @@ public final class WorkerPool: Service {
                 try await queue.release(claim, reason: reason, now: now)
                 logger.info("job released", metadata: metadata)
                 return .released
+            case .deferOutage(let seconds, let reason):
+                let target = now + seconds
+                try await queue.deferJob(claim, until: target, reason: reason, now: now)
+                metadata["until"] = "\(target)"
+                logger.notice("job's connection failed after its call was sent (the network, the DC or the proxy): deferred without spending an attempt; the next one finds out whether it ran",
+                              metadata: metadata)
+                return .deferred(until: target)
             case .deferUnsent(let seconds, let reason):
                 let target = now + seconds
                 try await queue.deferJob(claim, until: target, reason: reason, now: now)
