@@ -47,7 +47,7 @@ public struct AlertService: Service {
             var failing = false
             while !Task.isCancelled {
                 do {
-                    await delivery.send(tracker.observe(try await look()))
+                    await delivery.send(await saidElsewhereLeftOut(tracker.observe(try await look())))
                     await delivery.rememberPending()
                     failing = false
                 } catch {
@@ -63,10 +63,34 @@ public struct AlertService: Service {
         }
         // A last look on the way out: `tgsm run` ends by itself when every account stopped with a
         // session error, which is just what a person must hear.
-        if let snapshot = try? await look() { await delivery.send(tracker.observe(snapshot)) }
+        if let snapshot = try? await look() { await delivery.send(await saidElsewhereLeftOut(tracker.observe(snapshot))) }
         await delivery.flush(within: 3)
         await delivery.rememberPending()
     }
+
+    /// The alerts another process of the store said moments ago left out. When an account changes
+    /// hands (its holder marked it and let it go, a standby took it and checked it again), each
+    /// process's tracker sees the same incident and said it: two "needs a person", two "ready
+    /// again". What this process said itself is not in question (its tracker says each thing once);
+    /// only a key the shared memory got within `duplicateWindow` is taken as said.
+    private func saidElsewhereLeftOut(_ alerts: [Alert]) async -> [Alert] {
+        guard let memory, alerts.contains(where: { !$0.memoryKeys.isEmpty }) else { return alerts }
+        let now = clock.now()
+        guard let sent = try? await memory.alertsSent(since: UnixTime(seconds: now.seconds - duplicateWindow)) else { return alerts }
+        let kept = Self.leavingOut(alerts, saidAlready: Set(sent.keys))
+        if kept.count < alerts.count {
+            logger.info("alerts another process of the store has just sent are not sent again", metadata: ["left-out": "\(alerts.count - kept.count)"])
+        }
+        return kept
+    }
+
+    /// `alerts` without those whose every memory key is in `said` (alerts without keys stay).
+    static func leavingOut(_ alerts: [Alert], saidAlready said: Set<String>) -> [Alert] {
+        alerts.filter { alert in alert.memoryKeys.isEmpty || !alert.memoryKeys.allSatisfy(said.contains) }
+    }
+
+    /// How far back a key in the shared memory counts as the same incident said by another process.
+    private var duplicateWindow: Double { max(60, 3 * interval) }
 
     /// What earlier processes said (`AlertMemory.days`).
     private func recall(into tracker: inout AlertTracker) async {
