@@ -1315,6 +1315,9 @@ import Workers
         setup.revokeSessionsOfDC1()
         #expect(try await setup.cli.run(["jobs", "enqueue", "--kind", "me", "--account", "alice"]).status == 0)
         #expect(try await terminal.status() == 8, "\(terminal.output)")
+        // Its way out names each account's mark (a cluster whose accounts were all marked said that
+        // another process had taken their leases).
+        #expect(terminal.output.contains("every account stopped with a session error (alice: marked unauthorized"), "\(terminal.output)")
         await receiver.stop()
         let alerts = try receiver.requests.map { try JSONDecoder().decode(Alert.self, from: $0.body) }
         #expect(alerts.map(\.event) == [.accountNeedsAttention], "\(alerts)")

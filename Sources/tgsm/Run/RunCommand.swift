@@ -365,15 +365,24 @@ struct RunCommand: AsyncParsableCommand {
             throw CLIFailure(.failure, "the store file was replaced while this process ran (see above); start `tgsm run` again to run the restored store")
         }
         let stops = stopped.all
-        if waiting.isEmpty, stops.count == running.count, stops.values.allSatisfy(\.marksAccount) {
-            throw CLIFailure(.accountMarked, "every account stopped with a session error; see `tgsm check` for each account's recovery steps")
+        // Each account's own reason: a cluster whose accounts were all marked exited 1 saying another
+        // process had taken their leases.
+        let why = stops.sorted { $0.key.rawValue < $1.key.rawValue }.map { account, stop in
+            "\(account.rawValue): " + (stop.marksAccount ? "marked \(stop.status.state.rawValue) (\(stop.status.cause), \(stop.status.code))"
+                : stop.storeOutage ? "the store let its lease run out" : "another process took its lease")
+        }.joined(separator: "; ")
+        // `tgsm check` reads a SQLite store only.
+        let steps = global.postgresURL == nil ? "see `tgsm check` for each account's recovery steps"
+            : "log each in again (`tgsm auth --account NAME --store …`); a `tgsm run --standby` on the store takes it up without a restart"
+        if !stops.isEmpty, stops.values.allSatisfy(\.marksAccount), !stop.isRequested || (waiting.isEmpty && stops.count == running.count) {
+            throw CLIFailure(.accountMarked, "every account stopped with a session error (\(why)); \(steps)")
         }
         // The workers ended by themselves (no signal): every account stopped, some because another
         // process took their lease (a store outage does not end them: they are taken back). Exit 0
         // would read as a requested stop, and a service manager would leave it down.
         if !stop.isRequested, !stops.isEmpty {
-            throw CLIFailure(.failure, "no account is served any more (another process took their leases; see above); start `tgsm run` "
-                + "again, with `--standby` to wait for accounts another process holds")
+            throw CLIFailure(.failure, "no account is served any more (\(why)); start `tgsm run` again, with `--standby` to wait for accounts "
+                + "another process holds" + (stops.values.contains(where: \.marksAccount) ? "; for a marked one, \(steps)" : ""))
         }
         Terminal.standard.errorLine("tgsm run: stopped")
     }
