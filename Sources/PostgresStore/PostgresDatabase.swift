@@ -253,6 +253,14 @@ public final class PostgresDatabase: Sendable {
             return "\(error.code)"
         }
         if let error = error as? PostgresStoreError { return error.description }
+        // postgres-nio's pool, once connections to a server that went away keep failing, answers
+        // with its own error type (not public), printed as a nest of module names that said
+        // nothing of the server to an operator reading /health.
+        if String(reflecting: type(of: error)).contains("ConnectionPoolError") {
+            let name = "\(error)".split(whereSeparator: { !$0.isLetter }).last.map(String.init) ?? "\(error)"
+            return "no connection to the PostgreSQL server could be made (its connection pool: \(name)); check that the server runs "
+                + "and that this host reaches it"
+        }
         // A shutdown cancels the work in flight: not a failure of the database ("CancellationError()").
         if error is CancellationError { return "cancelled before it finished (the process is stopping)" }
         return "\(error)"

@@ -88,6 +88,17 @@ import Testing
         #expect(PostgresDatabase.describe(CancellationError()) == "cancelled before it finished (the process is stopping)")
     }
 
+    /// postgres-nio's pool error (its type is not public; one of the same name stands in) reads as
+    /// the server being out of reach, not as a nest of module names on /health.
+    @Test func thePoolGivingUpOnAServerSaysTheServerIsOutOfReach() {
+        struct ConnectionPoolError: Error, CustomStringConvertible {
+            var description: String { "ConnectionPoolError(base: _ConnectionPoolModule.ConnectionPoolError.Base.connectionCreationCircuitBreakerTripped)" }
+        }
+        let text = PostgresDatabase.describe(ConnectionPoolError())
+        #expect(text.hasPrefix("no connection to the PostgreSQL server could be made") && text.contains("connectionCreationCircuitBreakerTripped")
+                && text.contains("check that the server runs"), "\(text)")
+    }
+
     @Test func aServerThatRefusesTheLoginSaysWhyAtOnce() async throws {
         let server = try ScratchPostgresDatabase.serverURL()
         var wrongUser = try #require(URLComponents(string: server))

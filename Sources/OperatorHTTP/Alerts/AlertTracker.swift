@@ -132,7 +132,7 @@ public struct AlertTracker: Sendable {
                     // The peer may be a phone number (contacts.resolvePhone): masked with the rest.
                     summary: Redaction.masked("\(name): Telegram made \(wait.method)\(wait.peer.map { " to \($0)" } ?? "") wait \(length), until \(ISOTime.string(wait.until))"),
                     steps: ["Nothing is needed: tgsm makes no such call before then (so the wait does not grow), and the account's other calls go on.",
-                            "`tgsm status` lists every wait; jobs that need the method wait for it."],
+                            "`tgsm status` (a SQLite store) or the dashboard lists every wait; jobs that need the method wait for it."],
                     codes: [wait.kind.rawValue, wait.method], memoryKeys: remember(memoryKey, at: now)))
             }
         }

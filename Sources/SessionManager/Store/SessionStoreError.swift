@@ -84,10 +84,10 @@ public enum SessionStoreError: Error, Sendable, Equatable, CustomStringConvertib
             "the proxy link is not usable: \(reason)" + (reason.hasSuffix(".") ? "" : ".")
         case .backupFailed(let reason) where reason.contains("database is locked"):
             // SQLITE_BUSY: space and permissions are fine; somebody holds the file.
-            "a backup of the session store failed: \(reason). Another program holds the store file in a transaction (a `sqlite3` "
+            "a backup or restore of the session store failed: \(reason). Another program holds the store file in a transaction (a `sqlite3` "
                 + "shell, a backup tool): let it finish, then back up again. The store itself is intact."
         case .backupFailed(let reason):
-            "a backup of the session store failed: \(reason). The store itself is intact; check free space and "
+            "a backup or restore of the session store failed: \(reason). The store itself is intact; check free space and "
                 + "permissions of the backup directory."
         case .database(let operation, let reason) where reason.contains("database is locked"):
             // SQLITE_BUSY past the busy timeout: nothing is wrong with the file.
