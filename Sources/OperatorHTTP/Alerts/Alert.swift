@@ -19,6 +19,11 @@ public struct Alert: Sendable, Codable, Equatable {
         case longFloodWait = "long_flood_wait"
         /// Jobs ended in the dead-letter state since the last look.
         case jobsDeadLettered = "jobs_dead_lettered"
+        /// The store (a PostgreSQL server, a SQLite file) could not be read for the hold-off: nothing
+        /// about the accounts can be judged, and their leases run out. Said by each process that sees it.
+        case storeUnreachable = "store_unreachable"
+        /// The store that was reported unreachable answers again.
+        case storeRecovered = "store_recovered"
         /// Sent by hand (`tgsm alerts test`) to check the webhook's set-up.
         case test
     }

@@ -45,12 +45,16 @@ public struct AlertService: Service {
             var tracker = initial
             await recall(into: &tracker)
             var failing = false
+            var outage = StoreOutageAlarm(holdOff: tracker.policy.holdOff, host: tracker.host)
             while !Task.isCancelled {
                 do {
-                    await delivery.send(await saidElsewhereLeftOut(tracker.observe(try await look())))
+                    let snapshot = try await look()
+                    if let back = outage.observe(failure: nil, at: clock.now()) { await delivery.send([back]) }
+                    await delivery.send(await saidElsewhereLeftOut(tracker.observe(snapshot)))
                     await delivery.rememberPending()
                     failing = false
                 } catch {
+                    if let alarm = outage.observe(failure: "\(error)", at: clock.now()) { await delivery.send([alarm]) }
                     // Said once per spell of failures, not every interval.
                     if !failing {
                         logger.warning("the accounts could not be read for alerts; trying again", metadata: ["error": "\(error)"])
