@@ -1083,9 +1083,17 @@ import Workers
         early.standardOutput = closed
         early.standardError = FileHandle.nullDevice
         try closed.fileHandleForReading.close()
+        // Awaited, not `waitUntilExit()`: that blocks a thread of the shared pool, and on 2 cores the
+        // other suites' bounded reads ran out of time meanwhile.
+        let ended = AsyncStream.makeStream(of: (Process.TerminationReason, Int32).self)
+        early.terminationHandler = { process in
+            ended.continuation.yield((process.terminationReason, process.terminationStatus))
+            ended.continuation.finish()
+        }
         try early.run()
-        early.waitUntilExit()
-        #expect(early.terminationReason == .exit && early.terminationStatus == 0, "\(early.terminationReason) \(early.terminationStatus)")
+        var endings = ended.stream.makeAsyncIterator()
+        let (reason, status) = await endings.next() ?? (.uncaughtSignal, -1)
+        #expect(reason == .exit && status == 0, "\(reason) \(status)")
 
         // A job for an account the store does not hold waits for ever: check says which.
         #expect(check.stdout.contains("queued jobs of accounts the store does not hold: al ice😀 (1)"), "\(check.stdout)")
