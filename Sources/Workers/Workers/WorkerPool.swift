@@ -862,19 +862,17 @@ public final class WorkerPool: Service {
                 try await queue.release(claim, reason: reason, now: now)
                 logger.info("job released", metadata: metadata)
                 return .released
-            case .deferOutage(let seconds, let reason):
+            case .deferUnsent(let seconds, let reason), .deferOutage(let seconds, let reason):
                 let target = now + seconds
                 try await queue.deferJob(claim, until: target, reason: reason, now: now)
                 metadata["until"] = "\(target)"
-                logger.notice("job's connection failed after its call was sent (the network, the DC or the proxy): deferred without spending an attempt; the next one finds out whether it ran",
-                              metadata: metadata)
-                return .deferred(until: target)
-            case .deferUnsent(let seconds, let reason):
-                let target = now + seconds
-                try await queue.deferJob(claim, until: target, reason: reason, now: now)
-                metadata["until"] = "\(target)"
-                logger.notice("job's call was not sent (no connection, or the account's proxy refused it): deferred without spending an attempt",
-                              metadata: metadata)
+                if case .deferOutage = disposition {
+                    logger.notice("job's connection failed after its call was sent (the network, the DC or the proxy): deferred without spending an attempt; the next one finds out whether it ran",
+                                  metadata: metadata)
+                } else {
+                    logger.notice("job's call was not sent (no connection, or the account's proxy refused it): deferred without spending an attempt",
+                                  metadata: metadata)
+                }
                 return .deferred(until: target)
             }
         } catch JobQueueError.claimLost {
