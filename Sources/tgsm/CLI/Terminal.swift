@@ -44,8 +44,8 @@ struct Terminal: Sendable {
         Self.write(Self.shown(text) + "\n", to: .standardOutput)
     }
 
-    /// Writes, dropping what a closed reader no longer takes: `tgsm jobs list | head -1` trapped in
-    /// Foundation's non-throwing `write` (a `try!` on EPIPE) and printed a crash report. The command
+    /// Writes, dropping what a closed reader no longer takes: `tgsm jobs list | head -1` died in
+    /// Foundation's non-throwing `write`, which traps on EPIPE, and printed a crash report. The command
     /// goes on to its end (a `tgsm run` whose stdout was closed keeps serving).
     static func write(_ text: String, to handle: FileHandle) {
         try? handle.write(contentsOf: Data(text.utf8))
