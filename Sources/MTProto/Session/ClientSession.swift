@@ -78,12 +78,7 @@ public struct ClientSession: Sendable {
     /// Whether an earlier copy of the request went out (it waits in the outbox to be sent again):
     /// the server may have run it.
     public func wasSentBefore(_ request: RequestID) -> Bool {
-        var found = false
-        for (_, pending) in supersededMessageIDs where pending == request {
-            found = true
-            break
-        }
-        return found
+        supersededMessageIDs.contains { $0.value == request }
     }
 
     /// The sizes of the session's books, for leak tests and operators: all zero once every

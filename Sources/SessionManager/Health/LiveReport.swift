@@ -57,11 +57,6 @@ public struct LiveReport: Sendable, Hashable {
         return !LeaseHolder.isDeadOnThisHost(holder)
     }
 
-    /// Whether `other` says the same (the times apart): what a process writes again only on a change.
-    public func saysTheSame(as other: LiveReport) -> Bool {
-        ready == other.ready && health == other.health && reasons == other.reasons && holder == other.holder
-    }
-
     /// The reasons as the store keeps them (a JSON array), and back.
     package static func encodedReasons(_ reasons: [Reason]) -> String {
         guard let data = try? JSONEncoder().encode(reasons) else { return "[]" }

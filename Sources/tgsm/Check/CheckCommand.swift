@@ -301,7 +301,7 @@ struct CheckCommand: AsyncParsableCommand {
         var known: Set<AccountID>?
         do {
             let accounts = try await store.accounts()
-            defer { known = Set(accounts) }
+            known = Set(accounts)
             if accounts.isEmpty {
                 findings.append(.warning("accounts", "the store holds no account", ["Import a session: `tgsm session import --account NAME FILE`."]))
             }
