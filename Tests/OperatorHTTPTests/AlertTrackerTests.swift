@@ -397,4 +397,33 @@ import Workers
         let orphaned = try await look(fixture, &tracker, at: 91, accounts: [account], live: [:])
         #expect(orphaned.first?.codes == ["not_running"] && orphaned.first?.severity == .warning, "\(orphaned)")
     }
+
+    /// An account taken over from another process of the store (its lease let go, a standby
+    /// took it) brings what that process said: its long flood wait is not said again minutes
+    /// later. Before, this process knew only what the memory held at its own start.
+    @Test func whatAProcessSaidOfAnAccountIsNotSaidAgainByTheProcessThatTakesItOver() async throws {
+        let fixture = try await Fixture.make()
+        defer { fixture.remove() }
+        let account = fixture.account
+        let other = LeaseHolder(host: "host-b", pid: 7)
+        let policy = AlertTracker.Policy(longFloodWait: 1800)
+        var standby = AlertTracker(policy: policy, host: "host-a", holder: Self.me, remembered: try await fixture.store.recentlySent(now: UnixTime(seconds: Fixture.now)))
+        let lease = try await fixture.store.acquireLease(account: account, holder: other, now: UnixTime(seconds: Fixture.now), ttl: 600, holderIsDead: { _ in false })
+        var holder = AlertTracker(policy: policy, host: "host-b", holder: other)
+        let said = try await look(fixture, &holder, at: 0, accounts: [account], live: [account: healthy(account)])
+        #expect(said.map(\.event) == [.longFloodWait])
+        try await fixture.store.remember(said.flatMap(\.memoryKeys), at: UnixTime(seconds: Fixture.now))
+        #expect(try await look(fixture, &standby, at: 0, accounts: [account], live: [:]).isEmpty, "held by host-b")
+
+        try await fixture.store.releaseLease(lease)
+        _ = try await fixture.store.acquireLease(account: account, holder: Self.me, now: UnixTime(seconds: Fixture.now + 180), ttl: 600, holderIsDead: { _ in false })
+        let snapshot = try await OperatorSnapshot.gather(store: fixture.store, queue: fixture.queue, enabled: [account], live: [account: healthy(account)],
+                                                         now: UnixTime(seconds: Fixture.now + 180), historyLimit: 0)
+        #expect(standby.newlyWatched(in: snapshot) == [account])
+        var forgetful = standby
+        #expect(forgetful.observe(snapshot).map(\.event) == [.longFloodWait], "without the memory read again: said twice")
+        standby.recall(try await fixture.store.recentlySent(now: UnixTime(seconds: Fixture.now + 180)))
+        #expect(standby.observe(snapshot).isEmpty)
+        #expect(standby.newlyWatched(in: snapshot).isEmpty)
+    }
 }

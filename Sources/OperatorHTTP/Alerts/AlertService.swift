@@ -49,6 +49,7 @@ public struct AlertService: Service {
             while !Task.isCancelled {
                 do {
                     let snapshot = try await look()
+                    if !tracker.newlyWatched(in: snapshot).isEmpty { await recallAgain(into: &tracker) }
                     if let back = outage.observe(failure: nil, at: clock.now()) { await delivery.send([back]) }
                     await delivery.send(await saidElsewhereLeftOut(tracker.observe(snapshot)))
                     await delivery.rememberPending()
@@ -104,6 +105,16 @@ public struct AlertService: Service {
             tracker = AlertTracker(policy: tracker.policy, host: tracker.host, holder: tracker.holder, remembered: remembered)
         } catch {
             logger.warning("the alerts sent before could not be read; what this process says may repeat them", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// What other processes said since this one's start, for accounts it took over from them.
+    private func recallAgain(into tracker: inout AlertTracker) async {
+        guard let memory else { return }
+        do {
+            tracker.recall(try await memory.recentlySent(now: clock.now()))
+        } catch {
+            logger.warning("the alerts other processes sent could not be read; an account taken over may be said again", metadata: ["error": "\(error)"])
         }
     }
 

@@ -78,6 +78,8 @@ public struct AlertTracker: Sendable {
     private var noticesSeen: Set<NoticeKey> = []
     private var waitsSeen: Set<WaitKey> = []
     private var deadJobs: Int?
+    /// The accounts the last look reported on; nil before the first look.
+    private var watched: Set<AccountID>?
     /// The dead letters of the last look's window (said or left to another process); nil before the
     /// first look that read them.
     private var deadLettersSeen: Set<DeadLetterKey>?
@@ -92,6 +94,20 @@ public struct AlertTracker: Sendable {
         self.host = host
         self.holder = holder
         self.remembered = remembered
+    }
+
+    /// Accounts this look reports on that the last one did not: taken over from another process
+    /// (or added) since. What that process said of them went to the shared memory after this one
+    /// read it at its start: `recall(_:)` it before `observe`, or its flood waits and incidents are
+    /// said a second time, minutes after the first.
+    public func newlyWatched(in snapshot: OperatorSnapshot) -> Set<AccountID> {
+        guard let watched else { return [] }
+        return Set(snapshot.accounts.filter { $0.enabled && !heldElsewhere($0, now: snapshot.now) }.map(\.id)).subtracting(watched)
+    }
+
+    /// Takes `said` (from the shared memory) as said, beside what this process said itself.
+    public mutating func recall(_ said: [String: UnixTime]) {
+        remembered.merge(said) { max($0, $1) }
     }
 
     /// The alerts this look at the accounts calls for.
@@ -139,6 +155,7 @@ public struct AlertTracker: Sendable {
         alerts.insert(contentsOf: grouped(accountAlerts, at: now), at: 0)
         // Conditions of accounts no longer shown (removed, now held elsewhere) end without a word.
         conditions = conditions.filter { present.contains($0.key) }
+        watched = present
         // Only what is still shown is remembered: bounded by what the snapshot holds.
         noticesSeen = noticesNow
         waitsSeen = waitsNow
