@@ -144,7 +144,7 @@ final class SwitchableInvoker: TelegramInvoking {
 final class OutageInvokers: AccountInvokers {
     private let invokers: [AccountID: any TelegramInvoking]
     private let failure: @Sendable (AccountID) -> TelegramError
-    private let state = Mutex((down: false, lookups: 0))
+    private let state = Mutex((down: false, lookups: 0, handedOut: 0))
 
     init(
         _ invokers: [AccountID: any TelegramInvoking],
@@ -161,11 +161,18 @@ final class OutageInvokers: AccountInvokers {
     /// Lookups made while down.
     var lookups: Int { state.withLock { $0.lookups } }
 
+    /// The first account's invokers handed out (its session taken up: lease, start-up check).
+    var handedOut: Int { state.withLock { $0.handedOut } }
+
     /// Only the first account's lookups fail while down; the others' are always handed out.
     func invoker(for account: AccountID) async throws -> any TelegramInvoking {
         let first = invokers.keys.sorted().first
         let down = state.withLock { state -> Bool in
-            guard state.down, account == first else { return false }
+            guard account == first else { return false }
+            guard state.down else {
+                state.handedOut += 1
+                return false
+            }
             state.lookups += 1
             return true
         }

@@ -373,6 +373,46 @@ let ping = ScriptedHandler(kind: "ping") { context in
         #expect(seen.filter { $0 == .serving("alice") }.count == 1, "\(seen)")
     }
 
+    /// A standby whose account's holder marked it (its session is dead) and let it go does not take
+    /// it over to check the dead key again: it waits for the login like the holder, and serves the
+    /// account once the mark is cleared. Before, each standby took the lease, asked Telegram with the
+    /// revoked key and marked the account once more.
+    @Test func aStandbyDoesNotTakeOverAnAccountItsHolderMarked() async throws {
+        let fixture = try Fixture()
+        defer { fixture.database.remove() }
+        let held = TelegramError.middleware(SessionManagerError(.leaseHeld(account: "alice", holder: "pid 2 on other", expires: nil)))
+        let invokers = OutageInvokers(["alice": NearestDCInvoker(), "bob": NearestDCInvoker()], failing: { _ in held })
+        invokers.down(true)
+        let pool = WorkerPool(
+            queue: fixture.queue, handlers: [ping], invokers: invokers, accountStatus: fixture.status, floodLedger: fixture.ledger,
+            configuration: WorkerConfiguration(accounts: ["alice", "bob"], concurrencyPerAccount: 1, leaseSeconds: 60, heartbeatInterval: 1000,
+                                               pollInterval: 3600, owner: "test", standbyInterval: 2, resumeInterval: 10),
+            clock: fixture.clock, random: SeededRandomSource(seed: 1), logger: quietLogger)
+        var events = pool.events().makeAsyncIterator()
+        let first = try await fixture.enqueue("ping", "alice")
+        let task = Task { try await pool.run() }
+        await awaitEvent(&events) { if case .standingBy("alice") = $0 { true } else { false } }
+
+        // The holder marks alice and lets her lease go.
+        await fixture.status.setStatus(
+            AccountStatus(state: .revoked, since: fixture.clock.now(), cause: "SESSION_REVOKED", code: "TGSM-AUTH-002"), for: "alice")
+        invokers.down(false)
+        for _ in 0..<3 {
+            await fixture.clock.waitForSleepers(2)   // alice's next look, bob's poll
+            fixture.clock.advance(by: 10)
+        }
+        await fixture.clock.waitForSleepers(2)
+        #expect(invokers.handedOut == 0, "alice's session was not taken up")
+        #expect(try await fixture.queue.job(first)?.state == .queued)
+        #expect(await fixture.status.all["alice"]?.code == "TGSM-AUTH-002", "the holder's mark, not written again")
+
+        await fixture.status.setStatus(.active(since: fixture.clock.now()), for: "alice")
+        fixture.clock.advance(by: 10)
+        await awaitEvent(&events) { if case .finished(first, _, .completed) = $0 { true } else { false } }
+        pool.shutdownGracefully()
+        try await task.value
+    }
+
     /// When every account is stopped, nothing is left to serve: the pool ends (a `tgsm run` then
     /// exits 8 for its service manager) instead of waiting for a person forever.
     @Test func aPoolWhoseEveryAccountStoppedEndsEvenWhenItCouldResume() async throws {

@@ -327,6 +327,15 @@ public final class WorkerPool: Service {
                         // Woken early (an enqueue): a lease try per wake-up would hammer the store.
                         wakeAfter = min(interval, max(0, nextLeaseTry - clock.now()))
                     } else {
+                        if standingBy, let marked = await Self.markedForAPerson(account, statuses: accountStatus) {
+                            // Its holder met a dead session, marked it and let it go: taking the lease
+                            // would only check the dead key again. Served once a login clears the mark.
+                            logger.notice("the account's holder marked it and let it go: not taken over; it waits for a person",
+                                          metadata: ["code": "\(marked.code)"])
+                            standingBy = false
+                            stopped = AccountStop(error: marked.cause, guidance: "the account needs a person (see `tgsm check`)", status: marked)
+                            continue
+                        }
                         do {
                             invoker = try await invokers.invoker(for: account)
                             if retakingLease {
@@ -575,6 +584,13 @@ public final class WorkerPool: Service {
         } catch {
             return false
         }
+    }
+
+    /// The account's terminal mark, if it has one. A store that cannot be read says none: taking
+    /// the lease then meets the mark (or the store's trouble) the usual way.
+    private static func markedForAPerson(_ account: AccountID, statuses: any AccountStatusStore) async -> AccountStatus? {
+        guard let status = try? await statuses.status(of: account), status.isTerminal else { return nil }
+        return status
     }
 
     /// The account is no longer served (its loop ended, or waits for a person). Answers whether no
