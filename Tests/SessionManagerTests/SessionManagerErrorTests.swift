@@ -81,6 +81,21 @@ import Testing
         #expect(held.recoverySteps.first?.contains("(pid 7 on host-b)") == true, "\(held.recoverySteps)")
     }
 
+    /// A lost session's steps give the command that logs this account in, never a placeholder.
+    @Test func aLostSessionsStepsNameTheAccountsLoginCommand() {
+        let lost: [SessionManagerError] = [
+            SessionManagerError(.authorizationLost(account: "alice", loss: .keyUnregistered, method: "m", dc: 2)),
+            SessionManagerError(.authorizationLost(account: "alice", loss: .sessionRevoked, method: "m", dc: 2)),
+            SessionManagerError(.authKeyRejected(account: "alice", dc: 2, duplicated: true, reset: .keptLoggedInHomeKey(dc: 2))),
+            SessionManagerError(.accountUnusable(account: "alice", status: AccountStatus(state: .unauthorized, since: UnixTime(seconds: 0),
+                                                                                       cause: "AUTH_KEY_UNREGISTERED", code: "TGSM-AUTH-001"), method: "m")),
+        ]
+        for error in lost {
+            let steps = error.recoverySteps.joined(separator: " ")
+            #expect(steps.contains("`tgsm auth --account alice`") && !steps.contains("NAME"), "\(error.code): \(steps)")
+        }
+    }
+
     @Test func terminalErrorsAreMarkedSo() {
         let terminal = Self.catalogue.filter { $0.0.isTerminal }.map(\.1)
         #expect(terminal == ["TGSM-SESSION-001", "TGSM-AUTH-001", "TGSM-AUTH-002", "TGSM-AUTH-003", "TGSM-AUTH-004", "TGSM-AUTH-005", "TGSM-AUTH-006"])

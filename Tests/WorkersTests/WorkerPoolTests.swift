@@ -425,6 +425,19 @@ let ping = ScriptedHandler(kind: "ping") { context in
         #expect(await fixture.status.all["alice"]?.state == .revoked)
     }
 
+    /// The holder that meets a dead session logs the mark's steps with the account's login command,
+    /// as `tgsm check` and a standby's refusal do; before, the client's "run the login again".
+    @Test func aStopForADeadSessionCarriesTheMarksStepsForTheAccount() {
+        let error = TelegramError.rpc(RPCError(code: 401, message: "AUTH_KEY_UNREGISTERED"), method: "messages.sendMessage")
+        guard case .stopAccount(let name, let guidance) = JobErrorClassifier.classify(error) else {
+            Issue.record("a dead session stops the account")
+            return
+        }
+        let stop = WorkerPool.accountStop(name, guidance, error: error, account: "alice", now: UnixTime(seconds: 1_800_000_000))
+        #expect(stop.status.code == "TGSM-AUTH-001" && stop.marksAccount)
+        #expect(stop.guidance.contains("`tgsm auth --account alice`"), "\(stop.guidance)")
+    }
+
     @Test func aMarkedAccountDoesNotStart() async throws {
         let fixture = try Fixture()
         defer { fixture.database.remove() }

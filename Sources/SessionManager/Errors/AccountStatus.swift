@@ -70,7 +70,12 @@ public struct AccountStatus: Sendable, Hashable {
 
     /// The steps with the account's name where they give a command for it: what a person can run as it is.
     public func recoverySteps(account: AccountID) -> [String] {
-        recoverySteps.map { $0.replacingOccurrences(of: "--account NAME", with: "--account \(account.rawValue)") }
+        Self.steps(for: state, cause: cause, account: account)
+    }
+
+    /// The steps for `state`, their commands naming `account`.
+    static func steps(for state: State, cause: String = "", account: AccountID) -> [String] {
+        steps(for: state, cause: cause).map { $0.replacingOccurrences(of: "--account NAME", with: "--account \(account.rawValue)") }
     }
 
     static func steps(for state: State, cause: String = "") -> [String] {
@@ -86,19 +91,19 @@ public struct AccountStatus: Sendable, Hashable {
             ]
         case .unauthorized:
             [
-                "Log the account in again with `tgsm auth`: a future auth token kept from an earlier login of the number may let Telegram "
+                "Log the account in again with `tgsm auth --account NAME`: a future auth token kept from an earlier login of the number may let Telegram "
                     + "log it in without a code (or with the 2FA password alone); otherwise a login code is needed, and a person must be there.",
                 "If this was unexpected, check for a logout from another device or an expired authorization TTL (the keep-alive prevents the latter).",
             ]
         case .revoked:
             [
                 "Someone terminated this session from another device (Settings > Devices): find out who before logging in again.",
-                "Log the account in again; the account is refused until then.",
+                "Log the account in again with `tgsm auth --account NAME`; the account is refused until then.",
             ]
         case .duplicated:
             [
                 "Stop every other process that used this account's key: two live connections with one key made Telegram revoke it.",
-                "Log the account in again (a new key is created): the old key is dead on Telegram's side.",
+                "Log the account in again with `tgsm auth --account NAME` (a new key is created): the old key is dead on Telegram's side.",
                 "Keep the ownership lease enabled so only one process runs the account.",
             ]
         case .deactivated:

@@ -346,16 +346,16 @@ public struct SessionManagerError: TelegramMiddlewareError {
                 "If it repeats, find what holds the store up: the disk, a program keeping the SQLite file locked (a backup tool, "
                     + "an open `sqlite3` shell in a transaction), or the PostgreSQL server and the network to it.",
             ]
-        case .authorizationLost(_, let loss, _, _):
-            return AccountStatus.steps(for: AccountStatus.State(loss))
-        case .authKeyRejected(_, _, _, let reset):
+        case .authorizationLost(let account, let loss, _, _):
+            return AccountStatus.steps(for: AccountStatus.State(loss), account: account)
+        case .authKeyRejected(let account, _, _, let reset):
             if reset.dropped {
                 return [
                     "Nothing to do by hand: the key was dropped where that is safe (\(reset.summary)); the next connection creates a new one.",
                     "Make sure only one process uses this account (the lease) so it does not happen again.",
                 ]
             }
-            return AccountStatus.steps(for: .duplicated)
+            return AccountStatus.steps(for: .duplicated, account: account)
         case .passwordNeeded:
             return ["Finish the login with the account's 2FA password (checkPassword)."]
         case .connectionFailed:

@@ -705,9 +705,12 @@ public final class WorkerPool: Service {
                                    marksAccount: false, storeOutage: outage)
             }
         }
-        let status = (error as? TelegramError).flatMap { AccountStatus.terminal(after: $0, account: account, at: now) }
-            ?? AccountStatus(state: .unauthorized, since: now, cause: name, code: "")
-        return AccountStop(error: name, guidance: guidance, status: status)
+        guard let status = (error as? TelegramError).flatMap({ AccountStatus.terminal(after: $0, account: account, at: now) }) else {
+            return AccountStop(error: name, guidance: guidance, status: AccountStatus(state: .unauthorized, since: now, cause: name, code: ""))
+        }
+        // The mark's own steps, naming the account's command: the same text `tgsm check`, `/health`
+        // and a standby's refusal give, not the client's generic "run the login again".
+        return AccountStop(error: name, guidance: status.recoverySteps(account: account).joined(separator: " "), status: status)
     }
 
     // MARK: - One job
