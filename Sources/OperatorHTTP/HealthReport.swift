@@ -15,9 +15,12 @@ public struct HealthReport: Sendable, Codable, Equatable {
         public var sessionState: String
         /// The mark's error code (TGSM-AUTH-...), when marked.
         public var code: String?
-        /// The live monitor's state (healthy, degraded, down, rateLimited, terminal, unknown); nil
-        /// when this process does not run the account.
+        /// The live monitor's state (healthy, degraded, down, rateLimited, terminal, unknown): this
+        /// process's, or the one `servedBy` reports; nil when no live process runs the account.
         public var health: String?
+        /// The other process that serves the account ("pid N on HOST") and whose report `health`
+        /// is; nil when this process runs it (or nobody does).
+        public var servedBy: String? = nil
         public var loggedIn: Bool
         public var lastSuccess: String?
         public var lastFailureCode: String?
@@ -111,9 +114,12 @@ public struct HealthReport: Sendable, Codable, Equatable {
 
     static func readiness(_ account: OperatorSnapshot.Account, liveExpected: Bool, now: UnixTime? = nil) -> AccountReadiness {
         let reasons = Self.reasons(account, liveExpected: liveExpected, now: now)
+        // A standby of a cluster: the holder's report says how the account does where it runs.
+        let elsewhere = account.live == nil ? account.report : nil
         return AccountReadiness(
             account: Redaction.masked(account.id.rawValue), ready: reasons.isEmpty, sessionState: account.sessionState.rawValue,
-            code: account.mark?.isTerminal == true ? account.mark?.code : nil, health: account.live?.state.rawValue,
+            code: account.mark?.isTerminal == true ? account.mark?.code : nil, health: account.live?.state.rawValue ?? elsewhere?.health,
+            servedBy: elsewhere.map { "\($0.holder)" },
             loggedIn: account.isLoggedIn, lastSuccess: account.live?.lastSuccess.map(ISOTime.string),
             lastFailureCode: account.live?.lastFailureCode, activeFloodWaits: account.floodWaits.count,
             reasons: reasons.map { Redaction.masked($0.text) }, reasonCodes: reasons.map(\.code),

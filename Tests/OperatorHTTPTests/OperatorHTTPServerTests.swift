@@ -133,6 +133,9 @@ import Workers
         // (before: 200 and ready 1 while the holder's proxy refused the account).
         #expect(health.status == 503 && health.body.contains("proxy_refused") && health.body.contains("in pid 7 on other-host, which serves it"),
                 "\(health.body)")
+        // And its health with whose it is (before: no `health` at all for an account run elsewhere).
+        let served = try JSONDecoder().decode(HealthReport.self, from: Data(health.body.utf8)).accounts.first { $0.account == fixture.account.rawValue }
+        #expect(served?.health == "down" && served?.servedBy == "pid 7 on other-host", "\(health.body)")
         #expect(try parsePrometheus(metrics.body).value("tgsm_account_ready", ["account": fixture.account.rawValue]) == 0)
         func row(_ page: String) -> String {
             page.components(separatedBy: "<tr class=\"account\" data-account=\"\(fixture.account.rawValue)\"").dropFirst()
