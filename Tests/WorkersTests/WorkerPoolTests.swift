@@ -397,7 +397,10 @@ let ping = ScriptedHandler(kind: "ping") { context in
         await fixture.status.setStatus(
             AccountStatus(state: .revoked, since: fixture.clock.now(), cause: "SESSION_REVOKED", code: "TGSM-AUTH-002"), for: "alice")
         invokers.down(false)
-        for _ in 0..<3 {
+        await fixture.clock.waitForSleepers(2)
+        fixture.clock.advance(by: 10)
+        await awaitEvent(&events) { if case .accountStopped("alice", let stop) = $0 { stop.marksAccount && stop.status.code == "TGSM-AUTH-002" } else { false } }
+        for _ in 0..<2 {
             await fixture.clock.waitForSleepers(2)   // alice's next look, bob's poll
             fixture.clock.advance(by: 10)
         }

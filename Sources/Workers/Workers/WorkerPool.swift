@@ -333,7 +333,10 @@ public final class WorkerPool: Service {
                             logger.notice("the account's holder marked it and let it go: not taken over; it waits for a person",
                                           metadata: ["code": "\(marked.code)"])
                             standingBy = false
-                            stopped = AccountStop(error: marked.cause, guidance: "the account needs a person (see `tgsm check`)", status: marked)
+                            let stop = AccountStop(error: marked.cause, guidance: marked.recoverySteps(account: account).joined(separator: " "), status: marked)
+                            stopped = stop
+                            // Stopped for the same cause as in its holder: `tgsm run` exits as that one did.
+                            observers.yield(.accountStopped(account, stop))
                             continue
                         }
                         do {
