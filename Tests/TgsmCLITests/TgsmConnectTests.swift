@@ -186,6 +186,8 @@ import Workers
                                           stdin: DCState.loginCode(for: "15550002") + "\nhunter2\n")
         #expect(bob.status == 0, "\(bob.stderr)")
         #expect(!bob.stderr.contains("set a 2FA password"))
+        // Piped answers are not echoed: each prompt's line is ended, so nothing runs on after it.
+        #expect(bob.stderr.contains("Login code: \n") && bob.stderr.contains("(not shown): \n"), "\(bob.stderr)")
         try await setup.close()
     }
 
@@ -1013,6 +1015,30 @@ import Workers
         let terminal = try setup.terminal(["run", "--no-http", "--grace-period", "5"])
         let at = try await terminal.expect("ready: carol; waiting for a login: alice")
         try await Self.logAliceInAgainThenStop(setup, terminal, after: at)
+    }
+
+    /// An account that waits for a login, removed with `tgsm session remove` while `tgsm run`
+    /// serves the store, stays removed: the run lets it go, /health no longer counts it, and a
+    /// SIGTERM ends the run with 0. Before, the run took its missing mark for a login, served it
+    /// and so wrote it back into the store within seconds (its lease, identity, a new mark): the
+    /// removal the docs prescribe was undone, /health stayed 503 and the stop exited 8.
+    @Test func anAccountRemovedWhileWaitingForALoginStaysRemoved() async throws {
+        let setup = try await Setup.start()
+        try await Self.logIn(setup)
+        try await Self.logIn(setup, account: "carol", phone: "15550003")
+        try setup.roomInTheRateGate()
+        setup.revokeSessionsOfDC1()
+        let terminal = try setup.terminal(["run", "--no-http", "--grace-period", "5"])
+        var at = try await terminal.expect("ready: carol; waiting for a login: alice")
+        #expect(try await setup.cli.run(["session", "remove", "--account", "alice"]).status == 0)
+        at = try await terminal.expect("tgsm run: alice: removed from the store; no longer served", after: at)
+        let listed = try await setup.cli.run(["session", "list"])
+        #expect(!listed.stdout.contains("alice") && listed.stdout.contains("carol"), "\(listed.stdout)")
+        terminal.signal(SIGTERM)
+        try await terminal.expect("tgsm run: stopped", after: at)
+        #expect(try await terminal.status() == 0, "\(terminal.output)")
+        #expect(!(try await setup.cli.run(["session", "list"]).stdout.contains("alice")), "not written back on the way out")
+        try await setup.close()
     }
 
     /// An account logged in (or imported) while `tgsm run` serves the store's accounts is served by

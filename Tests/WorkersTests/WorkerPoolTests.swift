@@ -416,6 +416,51 @@ let ping = ScriptedHandler(kind: "ping") { context in
         try await task.value
     }
 
+    /// An account removed from the store (`tgsm session remove`) while it waited for a login, or
+    /// while a standby waited to take it over, is not served again: its loop ends and says so.
+    /// Before, its missing mark read as "logged in again", and serving it wrote it back into the
+    /// store (lease, identity, a new mark): the removal was undone within seconds.
+    @Test func anAccountRemovedFromTheStoreIsNotServedAgain() async throws {
+        let fixture = try Fixture()
+        defer { fixture.database.remove() }
+        await fixture.status.setStatus(
+            AccountStatus(state: .revoked, since: fixture.clock.now(), cause: "SESSION_REVOKED", code: "TGSM-AUTH-002"), for: "alice")
+        // The first account by name is the one whose lease lookups fail while down: aaron stands by.
+        let held = TelegramError.middleware(SessionManagerError(.leaseHeld(account: "aaron", holder: "pid 2 on other", expires: nil)))
+        let invokers = OutageInvokers(["aaron": NearestDCInvoker(), "alice": NearestDCInvoker(), "bob": NearestDCInvoker()], failing: { _ in held })
+        invokers.down(true)
+        let pool = WorkerPool(
+            queue: fixture.queue, handlers: [ping], invokers: invokers, accountStatus: fixture.status, floodLedger: fixture.ledger,
+            configuration: WorkerConfiguration(accounts: ["alice", "bob", "aaron"], concurrencyPerAccount: 1, leaseSeconds: 60, heartbeatInterval: 1000,
+                                               pollInterval: 3600, owner: "test", standbyInterval: 2, resumeInterval: 10),
+            clock: fixture.clock, random: SeededRandomSource(seed: 1), logger: quietLogger)
+        let recorded = RecordedEvents(pool)
+        var events = pool.events().makeAsyncIterator()
+        let alices = try await fixture.enqueue("ping", "alice")
+        let task = Task { try await pool.run() }
+        await awaitEvent(&events) { if case .standingBy("aaron") = $0 { true } else { false } }
+
+        await fixture.status.removeAccount("alice")
+        await fixture.status.removeAccount("aaron")
+        invokers.down(false)
+        await fixture.clock.waitForSleepers(3)   // alice's look at her mark, aaron's next lease try, bob's poll
+        fixture.clock.advance(by: 10)
+        var ended: Set<AccountID> = []
+        await awaitEvent(&events) { event in
+            if case .stopped(let account) = event { ended.insert(account) }
+            return ended == ["aaron", "alice"]
+        }
+        #expect(try await fixture.queue.job(alices)?.state == .queued, "not served")
+        #expect(invokers.handedOut == 0, "aaron's session was not taken up")
+        #expect(await fixture.status.all["alice"] == nil, "no mark written back")
+        let bobs = try await fixture.enqueue("ping", "bob")
+        await awaitEvent(&events) { if case .finished(bobs, _, .completed) = $0 { true } else { false } }
+        pool.shutdownGracefully()
+        try await task.value
+        #expect(recorded.all.contains(.removed("alice")) && recorded.all.contains(.removed("aaron")), "\(recorded.all)")
+        #expect(!recorded.all.contains(.serving("alice")) && !recorded.all.contains(.serving("aaron")), "\(recorded.all)")
+    }
+
     /// When every account is stopped, nothing is left to serve: the pool ends (a `tgsm run` then
     /// exits 8 for its service manager) instead of waiting for a person forever.
     @Test func aPoolWhoseEveryAccountStoppedEndsEvenWhenItCouldResume() async throws {

@@ -145,10 +145,19 @@ extension AccountStatus {
 public protocol AccountStatusStore: Sendable {
     func status(of account: AccountID) async throws -> AccountStatus?
     func setStatus(_ status: AccountStatus, for account: AccountID) async throws
+    /// Whether the store still has the account: one removed (`tgsm session remove`) has no status
+    /// either, which must not read as "the mark was cleared".
+    func isKnownAccount(_ account: AccountID) async throws -> Bool
+}
+
+extension AccountStatusStore {
+    /// Statuses kept apart from any account list: every account is known.
+    public func isKnownAccount(_ account: AccountID) async throws -> Bool { true }
 }
 
 public actor InMemoryAccountStatusStore: AccountStatusStore {
     private var statuses: [AccountID: AccountStatus]
+    private var removed: Set<AccountID> = []
 
     public init(_ statuses: [AccountID: AccountStatus] = [:]) {
         self.statuses = statuses
@@ -158,6 +167,16 @@ public actor InMemoryAccountStatusStore: AccountStatusStore {
 
     public func setStatus(_ status: AccountStatus, for account: AccountID) {
         statuses[account] = status
+        removed.remove(account)
+    }
+
+    /// Every account is known but those removed (`removeAccount`) since their last status.
+    public func isKnownAccount(_ account: AccountID) -> Bool { !removed.contains(account) }
+
+    /// Forgets the account, as a store's `deleteAccount` does.
+    public func removeAccount(_ account: AccountID) {
+        statuses[account] = nil
+        removed.insert(account)
     }
 
     /// Every status, for status output and tests.

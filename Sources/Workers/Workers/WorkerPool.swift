@@ -18,6 +18,9 @@ public enum WorkerEvent: Sendable, Hashable {
     case standingBy(AccountID)
     /// This process took the account's lease (at start, or over from a holder that ended) and serves it.
     case serving(AccountID)
+    /// The account was removed from the store (`tgsm session remove`) while its loop waited (for
+    /// a login, or to take it over): the loop ends, and the account is not served again.
+    case removed(AccountID)
     /// The account's loop ended (shutdown or stop).
     case stopped(AccountID)
 }
@@ -327,6 +330,11 @@ public final class WorkerPool: Service {
                         // Woken early (an enqueue): a lease try per wake-up would hammer the store.
                         wakeAfter = min(interval, max(0, nextLeaseTry - clock.now()))
                     } else {
+                        if standingBy, inFlight == 0, await Self.isRemoved(account, statuses: accountStatus) {
+                            logger.notice("the account was removed from the store while standing by for it: its workers end")
+                            observers.yield(.removed(account))
+                            break
+                        }
                         if standingBy, let marked = await Self.markedForAPerson(account, statuses: accountStatus) {
                             // Its holder met a dead session, marked it and let it go: taking the lease
                             // would only check the dead key again. Served once a login clears the mark.
@@ -484,6 +492,12 @@ public final class WorkerPool: Service {
                                           metadata: ["try-every": "\(interval)"])
                         }
                         if leaveServing(account, removingLoop: false) { break }
+                    } else if stop.marksAccount, await Self.isRemoved(account, statuses: accountStatus) {
+                        // Its mark went with it: not "logged in again". Serving it would write it back
+                        // (its lease, identity and a new mark), undoing the removal.
+                        logger.notice("the account was removed from the store while waiting for a login: its workers end")
+                        observers.yield(.removed(account))
+                        break
                     } else if await Self.mayServeAgain(account, statuses: accountStatus) {
                         if stop.marksAccount {
                             logger.notice("the account was logged in again: its workers serve it on a new session")
@@ -587,6 +601,12 @@ public final class WorkerPool: Service {
         } catch {
             return false
         }
+    }
+
+    /// Whether the store no longer has the account. A store that cannot be read says no: the next
+    /// look asks again.
+    private static func isRemoved(_ account: AccountID, statuses: any AccountStatusStore) async -> Bool {
+        (try? await statuses.isKnownAccount(account)) == false
     }
 
     /// The account's terminal mark, if it has one. A store that cannot be read says none: taking

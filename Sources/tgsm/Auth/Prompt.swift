@@ -10,6 +10,9 @@ enum Prompt {
         guard let line = readLine(strippingNewline: true) else {
             throw CLIFailure(.usage, "the input ended before an answer to \"\(prompt.trimmingCharacters(in: .whitespaces))\" was given")
         }
+        // Piped in, the answer is not echoed: the prompt's line is ended here, or the next log
+        // line or prompt would run on after it.
+        if isatty(STDIN_FILENO) != 1 { Terminal.write("\n", to: .standardError) }
         return line.trimmingCharacters(in: .whitespaces)
     }
 
@@ -41,8 +44,10 @@ enum Prompt {
             // TCSADRAIN: an answer typed ahead for the next prompt stays.
             _ = tcsetattr(STDIN_FILENO, TCSADRAIN, &saved)
             for (number, handler) in previousHandlers { _ = signal(number, handler) }
-            Terminal.write("\n", to: .standardError)
         }
+        // Echo was off at a terminal, and a piped answer is never echoed: the prompt's line is
+        // ended either way.
+        Terminal.write("\n", to: .standardError)
         guard let line else { throw CLIFailure(.usage, "the input ended before the secret was given") }
         return line
     }

@@ -312,6 +312,10 @@ struct RunCommand: AsyncParsableCommand {
                     // Taken over from a standby, or logged in again after a stop: no longer stopped.
                     stopped.remove(account)
                     Terminal.standard.errorLine("tgsm run: \(account.rawValue): serving")
+                case .removed(let account):
+                    // Removed by a person (`tgsm session remove`): not a stop to report at the exit.
+                    stopped.remove(account)
+                    Terminal.standard.errorLine("tgsm run: \(account.rawValue): removed from the store; no longer served")
                 default:
                     break
                 }
@@ -383,6 +387,12 @@ struct RunCommand: AsyncParsableCommand {
         if !stop.isRequested, !stops.isEmpty {
             throw CLIFailure(.failure, "no account is served any more (\(why)); start `tgsm run` again, with `--standby` to wait for accounts "
                 + "another process holds" + (stops.values.contains(where: \.marksAccount) ? "; for a marked one, \(steps)" : ""))
+        }
+        if !stop.isRequested {
+            // The workers ended by themselves with nothing stopped: every account they served was
+            // removed from the store, as at a start with no account.
+            throw CLIFailure(.notFound, "no account is left to serve: each was removed from the store (`tgsm session remove`); "
+                + "start `tgsm run` again once one is logged in (`tgsm auth`) or imported (`tgsm session import`)")
         }
         Terminal.standard.errorLine("tgsm run: stopped")
     }

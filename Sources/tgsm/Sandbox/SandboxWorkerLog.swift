@@ -21,7 +21,7 @@ final class SandboxWorkerLog: Sendable {
             case .finished(let id, _, let outcome): state.outcomes[id, default: []].append(outcome)
             case .accountStopped(let account, let stop): state.stops[account] = stop
             case .stopped(let account): state.stoppedLoops.insert(account)
-            case .claimed, .idle, .standingBy, .serving: break
+            case .claimed, .idle, .standingBy, .serving, .removed: break
             }
         }
     }
