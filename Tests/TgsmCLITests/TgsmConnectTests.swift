@@ -164,6 +164,7 @@ import Workers
         let refused = try await setup.cli.run(["auth", "--account", "newcomer", "--phone", "15557779"], stdin: "")
         #expect(refused.status == 1, "\(refused.stderr)")
         #expect(refused.stderr.contains("API_ID_INVALID"), "\(refused.stderr)")
+        #expect(refused.stderr.contains("newcomer: not kept in the store"), "Telegram sent no code: \(refused.stderr)")
         let fixed = try await setup.cli.run(["auth", "--account", "newcomer", "--phone", "15557779", "--first-name", "New"],
                                             stdin: DCState.loginCode(for: "15557779") + "\n")
         #expect(fixed.status == 0, "\(fixed.stderr)")
@@ -597,6 +598,13 @@ import Workers
         #expect(second.status == 7, "\(second.stderr)")
         #expect(second.stderr.contains("no other is requested before"))
         #expect(second.stderr.contains("Z (in "))
+        // Another name for the same number is refused as well, and not kept: it requested nothing,
+        // so nothing waits to be finished (before, it stayed as an account needing a login).
+        let otherName = try await setup.cli.run(["auth", "--account", "carol2", "--phone", "15550003"], stdin: "")
+        #expect(otherName.status == 7 && otherName.stderr.contains("for account carol of this store"), "\(otherName.stderr)")
+        #expect(otherName.stderr.contains("carol2: not kept in the store: no login code was requested for it"), "\(otherName.stderr)")
+        let listed = try await setup.cli.run(["session", "list"])
+        #expect(!listed.stdout.contains("carol2") && listed.stdout.contains("carol"), "\(listed.stdout)")
         #expect(setup.fired(sendCodes) == requested)
         for output in [first.stderr, expired.stderr, second.stderr] { #expect(!output.contains("15550003") && !output.contains(code)) }
         try await setup.close()

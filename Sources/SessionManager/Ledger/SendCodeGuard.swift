@@ -53,6 +53,10 @@ public final class SendCodeGuard: Sendable {
     /// The phone whose sign-in this process saw answered SESSION_PASSWORD_NEEDED: the code worked,
     /// and the auth.checkPassword that succeeds completes its login (checkPassword names no phone).
     private let phoneAwaitingPassword = Mutex<String?>(nil)
+    private let letARequestThrough = Mutex(false)
+
+    /// Whether this guard let a code request go to Telegram (a code may be on its way).
+    public var hasLetARequestThrough: Bool { letARequestThrough.withLock { $0 } }
 
     public init(account: AccountID, store: any FloodLedgerStore, policy: Policy = Policy(), clock: any TelegramClock, logger: Logger) {
         self.account = account
@@ -142,6 +146,7 @@ public final class SendCodeGuard: Sendable {
         } catch {
             throw .middleware(SessionManagerError(.storageFailed(account: account, reason: "writing the send-code deadline: \(error)")))
         }
+        letARequestThrough.withLock { $0 = true }
         return existing
     }
 
@@ -150,6 +155,7 @@ public final class SendCodeGuard: Sendable {
     func takeBack(_ previous: UnixTime?, phoneNumber: String, answer: String) async {
         do {
             try await store.setSendCodeDeadline(previous, account: account, phoneKey: try await store.phoneKey(for: phoneNumber))
+            letARequestThrough.withLock { $0 = false }
             logger.notice("login code request answered without sending a code; its deadline is taken back",
                           metadata: ["account": "\(account)", "answer": "\(answer)"])
         } catch {

@@ -82,6 +82,10 @@ struct AuthCommand: AsyncParsableCommand {
     private func logIn(store: any SessionStore, location: String, resolved: ConnectionOptions.Resolved, logger: Logger) async throws {
         let clock = global.movingClock()
         let accountID = AccountID(account)
+        // A name new to the store is taken back when the login ends without asking Telegram for a
+        // code (refused by the phone's deadline, input ended, no network): a mistyped or refused
+        // name must not stay as an account that needs a login (503 on /health, exit 8 in check).
+        let isNew = (try? await store.accounts().contains(accountID)) == false
         try await dropADestroyedKey(store: store, account: accountID, now: clock.now())
         // Not under a live holder: the start below refuses then (exit 6), and the account's proxy
         // must not change by a login that did not happen.
@@ -101,10 +105,16 @@ struct AuthCommand: AsyncParsableCommand {
         }
         let route = (try? await store.proxy(account: accountID)).flatMap { $0.map(SessionProxyCommand.name) }
         var reached = false
+        var codeRequested = false
         do {
-            try await checkThenLogIn(accountID, store: store, location: location, resolved: resolved, route: route, clock: clock, logger: logger, reached: &reached)
+            try await checkThenLogIn(accountID, store: store, location: location, resolved: resolved, route: route, clock: clock, logger: logger,
+                                     reached: &reached, codeRequested: &codeRequested)
             if replaced != nil, let route { Terminal.standard.errorLine("\(account): connects through its \(route) from now on") }
         } catch {
+            if isNew, !codeRequested, await Self.takeBackTheNewAccount(accountID, store: store) {
+                Terminal.standard.errorLine("\(account): not kept in the store: no login code was requested for it (nothing to finish).")
+                throw error
+            }
             if case .some(let before) = replaced {
                 if !reached, (try? await store.setProxy(before, account: accountID)) != nil {
                     Terminal.standard.errorLine("\(account): its proxy was left as it was (\(before.map(SessionProxyCommand.name) ?? "none")): the servers "
@@ -118,8 +128,19 @@ struct AuthCommand: AsyncParsableCommand {
     }
 
     /// `reached`: whether the servers answered (through the account's proxy, when it has one).
+    /// Removes an account this command added and did not log in. False when it holds a login
+    /// (a bot token or a QR code needs no code request) or could not be removed.
+    private static func takeBackTheNewAccount(_ account: AccountID, store: any SessionStore) async -> Bool {
+        let session: SessionState?
+        do { session = try await store.loadSession(account: account) } catch { return false }
+        guard session?.isAuthorized != true else { return false }
+        return (try? await store.deleteAccount(account)) != nil
+    }
+
+    /// `reached`: whether the servers answered (through the account's proxy, when it has one).
+    /// `codeRequested`: whether a login code request went to Telegram (a code may be on its way).
     private func checkThenLogIn(_ accountID: AccountID, store: any SessionStore, location: String, resolved: ConnectionOptions.Resolved, route: String?,
-                       clock: some TelegramClock, logger: Logger, reached: inout Bool) async throws {
+                       clock: some TelegramClock, logger: Logger, reached: inout Bool, codeRequested: inout Bool) async throws {
         let runtime = AccountRuntime(account: accountID, store: store, client: resolved.clientConfiguration,
                                      configuration: AccountRuntimeConfiguration(stack: SessionStack.Configuration(rateGate: resolved.rateGate),
                                                                                 keepAlive: nil, remembersPeers: true, stopsOnTerminal: false),
@@ -149,6 +170,7 @@ struct AuthCommand: AsyncParsableCommand {
             if let health = await runtime.health, health.snapshot.lastSuccess != nil || health.snapshot.lastFailureCode?.hasPrefix("TGSM-NET") == false {
                 reached = true
             }
+            codeRequested = await runtime.stack?.sendCodeGuard.hasLetARequestThrough ?? true
             await runtime.stop()
             throw error
         }
