@@ -39,6 +39,30 @@ import Testing
         #expect(waits == [FloodWait(account: "alice", method: "messages.sendMessage", peer: "user:7", kind: .floodWait, recordedAt: start, until: start + 42, dc: 2)])
     }
 
+    /// A long FLOOD_WAIT of a method in a second chat while the first chat's still runs is the
+    /// account's limit: recorded account-wide, so a third chat is not probed. Before, each new chat
+    /// made one more call, and Telegram lengthened the wait at each (1 h, 2 h, 4 h in the audit).
+    /// Short waits stay per chat, and so does a long one while no other chat's runs.
+    @Test func aLongWaitInASecondChatHoldsTheMethodBackInEveryChat() async throws {
+        let clock = TestClock()
+        let store = InMemoryFloodLedgerStore()
+        let client = ScriptedInvoker()
+        client.script("messages.sendMessage", .failure(rpc(420, "FLOOD_WAIT_5", method: "messages.sendMessage")))
+        client.script("messages.sendMessage", .failure(rpc(420, "FLOOD_WAIT_3600", method: "messages.sendMessage")))
+        client.script("messages.sendMessage", .failure(rpc(420, "FLOOD_WAIT_7200", method: "messages.sendMessage")))
+        let invoker = client.wrapped(in: [FloodLedgerMiddleware(ledger(store, clock: clock))])
+        let start = clock.now()
+        _ = await failure(invoker, sendMessage(toUser: 1))   // 5 s in chat 1: per chat, and too short to say anything
+        _ = await failure(invoker, sendMessage(toUser: 2))   // an hour in chat 2: per chat still
+        #expect(await store.activeFloodWaits(account: "alice", at: start).map(\.peer).sorted { ($0 ?? "") < ($1 ?? "") } == ["user:1", "user:2"])
+        _ = await failure(invoker, sendMessage(toUser: 3))   // two hours in chat 3: the account's
+        let waits = await store.activeFloodWaits(account: "alice", at: start)
+        #expect(waits.contains { $0.peer == nil && $0.until == start + 7200 }, "\(waits)")
+        let refused = await failure(invoker, sendMessage(toUser: 4))
+        #expect(refused?.sessionManagerError?.until == start + 7200, "a fourth chat is refused without a call: \(String(describing: refused))")
+        #expect(client.calls.count == 3)
+    }
+
     /// The ledger names the chat for the connection's hold (`InvokeOptions.floodScope`), and records
     /// a call the connection held back for a wait it saw like the wait itself.
     @Test func aCallHeldBackByTheConnectionIsRecordedAsItsWait() async throws {

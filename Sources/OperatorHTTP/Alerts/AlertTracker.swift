@@ -147,7 +147,10 @@ public struct AlertTracker: Sendable {
                     event: .longFloodWait, severity: .warning, account: name, at: ISOTime.string(now), host: host,
                     // The peer may be a phone number (contacts.resolvePhone): masked with the rest.
                     summary: Redaction.masked("\(name): Telegram made \(wait.method)\(wait.peer.map { " to \($0)" } ?? "") wait \(length), until \(ISOTime.string(wait.until))"),
-                    steps: ["Nothing is needed: tgsm makes no such call before then (so the wait does not grow), and the account's other calls go on.",
+                    steps: [wait.peer == nil
+                                ? "Nothing is needed: tgsm makes no such call before then (so the wait does not grow), and the account's other calls go on."
+                                : "Nothing is needed: tgsm makes no such call in that chat before then (so the wait does not grow); the method goes on in "
+                                    + "other chats, and a long wait in a second one holds it back in every chat.",
                             "`tgsm status` (a SQLite store) or the dashboard lists every wait; jobs that need the method wait for it."],
                     codes: [wait.kind.rawValue, wait.method], memoryKeys: remember(memoryKey, at: now)))
             }

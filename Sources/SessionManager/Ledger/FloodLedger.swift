@@ -167,7 +167,30 @@ public final class FloodLedger: Sendable {
         case .other:
             return nil
         }
-        return FloodWait(account: account, method: method, peer: scope, kind: kind, recordedAt: now, until: now + Double(seconds), dc: dc)
+        var wait = FloodWait(account: account, method: method, peer: scope, kind: kind, recordedAt: now, until: now + Double(seconds), dc: dc)
+        if kind != .slowmodeWait, let chat = scope, let other = longWaitInAnotherChat(like: wait, besides: chat, now: now) {
+            // A long wait for the method in a second chat while the first still runs: the limit is
+            // the account's, not the chat's. Kept per chat, each new chat probes it, and Telegram
+            // lengthens the wait at each probe (an hour, then two, then four).
+            wait.peer = nil
+            logger.warning("a flood wait for the method in a second chat: held back in every chat until it ends", metadata: [
+                "account": "\(account)", "method": "\(method)", "chat": "\(chat)", "earlier-chat": "\(other.peer ?? "-")",
+            ])
+        }
+        return wait
+    }
+
+    /// An active wait of the same method and kind, longer than the inline threshold, in another
+    /// chat than `chat`; nil when `wait` itself is not longer than the threshold.
+    private func longWaitInAnotherChat(like wait: FloodWait, besides chat: String, now: UnixTime) -> FloodWait? {
+        let threshold = policy.inlineWaitThreshold
+        guard wait.until - wait.recordedAt > threshold else { return nil }
+        return cache.state.withLock { cache in
+            cache.waits.first { known in
+                guard known.method == wait.method, known.kind == wait.kind, let peer = known.peer, peer != chat else { return false }
+                return known.isActive(at: now) && known.until - known.recordedAt > threshold
+            }
+        }
     }
 
     /// Records a wait: in this process at once, then in the store (a failed write is logged; the
