@@ -94,6 +94,13 @@ import Testing
             let steps = error.recoverySteps.joined(separator: " ")
             #expect(steps.contains("`tgsm auth --account alice`") && !steps.contains("NAME"), "\(error.code): \(steps)")
         }
+        // A key the DC does not know (-404) proves no second client: an imported session may only
+        // name the wrong DC.
+        let unknown = SessionManagerError(.authKeyRejected(account: "alice", dc: 2, duplicated: false, reset: .keptLoggedInHomeKey(dc: 2)))
+        let steps = unknown.recoverySteps.joined(separator: " ")
+        #expect(steps.contains("The DC does not know this key") && steps.contains("wrong DC") && !steps.contains("Stop every other process"), "\(steps)")
+        #expect(AccountStatus(state: .duplicated, since: UnixTime(seconds: 0), cause: "AUTH_KEY_UNKNOWN", code: "TGSM-AUTH-007")
+            .recoverySteps(account: "alice").joined().contains("wrong DC"))
     }
 
     @Test func terminalErrorsAreMarkedSo() {

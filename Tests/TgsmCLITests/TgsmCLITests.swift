@@ -65,6 +65,10 @@ import Workers
         try CLIFixtures.write(string, to: root + "/other.txt")
         let replaced = try await cli.run(["session", "import", "--account", "alice", "--replace", root + "/other.txt"])
         #expect(replaced.status == 0 && replaced.stdout.contains("cached peers were dropped: they were user 1001's"), "\(replaced.stdout)")
+        // A migrant's old client must stop before tgsm serves the key (an audit's Telethon kept using
+        // the imported file, and Telegram destroyed the key).
+        #expect(replaced.stderr.contains("stop every other client that uses this session") && replaced.stderr.contains("AUTH_KEY_DUPLICATED"),
+                "\(replaced.stderr)")
         let again = root + "/again.session"
         #expect(try await cli.run(["session", "export", "--account", "alice", "--format", "telethon-file", "--output", again]).status == 0)
         #expect(try TelethonSessionFile.read(path: again).peers.isEmpty)
@@ -1239,6 +1243,16 @@ import Workers
         let none = try await cli.run(["session", "restore", "--store", root + "/empty"], withStore: false)
         #expect(none.status == 4 && none.stderr.contains("there is no backup in \(root)/empty/backups to restore; nothing was changed"), "\(none.stderr)")
         #expect(try await cli.run(["jobs", "list", "--store", root + "/empty"], withStore: false).stdout.contains("no jobs"))
+        // The store's file named instead of its directory: said so, with the directory; nothing is
+        // made (an import used to create a directory of the file's name, with a second store in it).
+        for file in [root + "/empty/sessions.sqlite", root + "/elsewhere/sessions.sqlite"] {
+            #expect(FileManager.default.createFile(atPath: root + "/empty/sessions.sqlite", contents: Data()))
+            let named = try await cli.run(["session", "list", "--store", file], withStore: false)
+            #expect(named.status == 2 && named.stderr.contains("the store is named by its directory")
+                    && named.stderr.contains("name the directory that holds sessions.sqlite, here \((file as NSString).deletingLastPathComponent)"), "\(named.stderr)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: root + "/elsewhere"))
+        try FileManager.default.removeItem(atPath: root + "/empty/sessions.sqlite")
 
         let pyrogram = try PyrogramStringSession.encode(PortableSession(dc: 2, authKey: try CLIFixtures.key(seed: 3), userID: 1001, isBot: false, apiID: 1))
         #expect(try await cli.run(["session", "import", "--account", "alice", "-"], stdin: pyrogram).status == 0)

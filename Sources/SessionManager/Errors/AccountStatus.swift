@@ -100,6 +100,15 @@ public struct AccountStatus: Sendable, Hashable {
                 "Someone terminated this session from another device (Settings > Devices): find out who before logging in again.",
                 "Log the account in again with `tgsm auth --account NAME`; the account is refused until then.",
             ]
+        case .duplicated where cause == "AUTH_KEY_UNKNOWN":
+            // The DC answered -404: nothing proves a second client (an audit's imported session
+            // only named the wrong DC, and the steps below sent the operator hunting for one).
+            [
+                "The DC does not know this key: Telegram destroyed it (a logout that dropped it, or the key used by two clients), "
+                    + "or the session names the wrong DC (an imported session: check the DC its source client used).",
+                "Log the account in again with `tgsm auth --account NAME` (a new key is created); for an imported session whose DC "
+                    + "was wrong, import it again from its source instead (`tgsm session import --replace`).",
+            ]
         case .duplicated:
             [
                 "Stop every other process that used this account's key: two live connections with one key made Telegram revoke it.",

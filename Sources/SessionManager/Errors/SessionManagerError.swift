@@ -348,14 +348,14 @@ public struct SessionManagerError: TelegramMiddlewareError {
             ]
         case .authorizationLost(let account, let loss, _, _):
             return AccountStatus.steps(for: AccountStatus.State(loss), account: account)
-        case .authKeyRejected(let account, _, _, let reset):
+        case .authKeyRejected(let account, _, let duplicated, let reset):
             if reset.dropped {
                 return [
                     "Nothing to do by hand: the key was dropped where that is safe (\(reset.summary)); the next connection creates a new one.",
                     "Make sure only one process uses this account (the lease) so it does not happen again.",
                 ]
             }
-            return AccountStatus.steps(for: .duplicated, account: account)
+            return AccountStatus.steps(for: .duplicated, cause: duplicated ? "AUTH_KEY_DUPLICATED" : "AUTH_KEY_UNKNOWN", account: account)
         case .passwordNeeded:
             return ["Finish the login with the account's 2FA password (checkPassword)."]
         case .connectionFailed:

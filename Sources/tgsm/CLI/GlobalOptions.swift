@@ -47,10 +47,25 @@ struct GlobalOptions: ParsableArguments {
     /// the one `configFile()` finds, so one file in the default place can move every command to a
     /// PostgreSQL database or another directory.
     func storeLocation() throws(CLIFailure) -> StoreLocation {
-        if let givenStore { return givenStore }
+        if let givenStore { return try Self.checkedDirectory(givenStore) }
         let file = try configFile()
-        if let named = file.value?.store, !named.isEmpty { return Self.location(named, relativeTo: file.directory) }
+        if let named = file.value?.store, !named.isEmpty { return try Self.checkedDirectory(Self.location(named, relativeTo: file.directory)) }
         return .directory(try defaultDirectory())
+    }
+
+    /// A store is named by its directory. A path to the store's file (`…/sessions.sqlite`) read as
+    /// "no store here", and a command that creates one made a directory of that name, holding a
+    /// second, empty store.
+    private static func checkedDirectory(_ location: StoreLocation) throws(CLIFailure) -> StoreLocation {
+        guard case .directory(let path) = location else { return location }
+        var isDirectory: ObjCBool = false
+        let exists = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
+        let named = (path as NSString).lastPathComponent
+        guard exists ? !isDirectory.boolValue : named.hasSuffix(".sqlite") else { return location }
+        let folder = (path as NSString).deletingLastPathComponent
+        throw CLIFailure(.usage, "the store is named by its directory, and \(path) \(exists ? "is a file" : "names a file")"
+            + " (--store, $TGSM_STORE or the config file's \"store\"): name the directory that holds sessions.sqlite"
+            + (named.hasSuffix(".sqlite") ? ", here \(folder.isEmpty ? "." : folder)" : ""))
     }
 
     /// The PostgreSQL URL when the store is a PostgreSQL database, nil for a SQLite directory. A

@@ -146,9 +146,15 @@ struct SessionImportCommand: AsyncParsableCommand {
         if !session.peers.isEmpty, peersFailure == nil {
             let lifetime = PeerReference.cachedUsernameLifetime
             let fresh = session.peers.filter { $0.username != nil && now.seconds - $0.seenAt.seconds <= lifetime }.count
-            terminal.line("  \(session.peers.count) peers from its cache: jobs address them by id without resolving them; "
-                + "\(fresh) usernames seen within the last \(Int(lifetime / 3600)) h are used without asking Telegram until then")
+            let peers = session.peers.count
+            terminal.line("  \(peers) \(peers == 1 ? "peer" : "peers") from its cache: jobs address \(peers == 1 ? "it" : "them") by id without resolving; "
+                + "\(fresh) \(fresh == 1 ? "username" : "usernames") seen within the last \(Int(lifetime / 3600)) h \(fresh == 1 ? "is" : "are") used without asking Telegram until then")
         }
+        // The moment a migrant is most likely to keep the old client running: the same key in two
+        // live clients makes Telegram destroy it (AUTH_KEY_DUPLICATED), and only a new login helps.
+        terminal.warning("stop every other client that uses this session (the Telethon or Pyrogram script, a worker) before `tgsm run` "
+            + "serves \(account), and do not use the source file or string again: one key in two live clients is destroyed by Telegram "
+            + "(AUTH_KEY_DUPLICATED), and only a new login brings the account back. `tgsm session export` gives a copy for when tgsm no longer runs it.")
         if let peersFailure {
             terminal.warning("the session was imported, but its \(session.peers.count) cached peers could not be stored "
                 + "(\(peersFailure)); jobs resolve those peers again when they need them, or import the file again later")
