@@ -52,7 +52,7 @@ public struct OperatorHTTPConfiguration: Sendable {
                 .bind(host: host, port: port).get()
             try await channel.close()
         } catch {
-            throw .bindFailed(host: host, port: port, reason: "\(error)")
+            throw .bindFailed(host: host, port: port, reason: OperatorHTTPError.bindReason(error))
         }
     }
 
@@ -78,6 +78,13 @@ public enum OperatorHTTPError: Error, Sendable, Hashable, CustomStringConvertibl
     case invalidHost(String)
     case invalidRefresh(Int)
     case bindFailed(host: String, port: Int, reason: String)
+
+    /// The system's words for a failed bind ("Address already in use (errno 98)"): NIO's own
+    /// description names its internal call and stray parentheses.
+    static func bindReason(_ error: any Error) -> String {
+        guard let io = error as? IOError else { return "\(error)" }
+        return "\(String(cString: strerror(io.errnoCode))) (errno \(io.errnoCode))"
+    }
 
     public var description: String {
         switch self {

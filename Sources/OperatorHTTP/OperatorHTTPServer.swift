@@ -89,7 +89,7 @@ public final class OperatorHTTPServer: Service, Sendable {
             // Before listening, any failure is the bind's (port taken, address not ours).
             let started = listening.withLock { $0.port != nil }
             guard !started else { throw error }
-            let failure = OperatorHTTPError.bindFailed(host: configuration.host, port: configuration.port, reason: "\(error)")
+            let failure = OperatorHTTPError.bindFailed(host: configuration.host, port: configuration.port, reason: OperatorHTTPError.bindReason(error))
             listeningFailed(failure)
             throw failure
         }

@@ -61,7 +61,7 @@ extension OperatorMetrics {
         "tgsm_send_code_refusals_total": "Login code requests refused before the phone's send-code deadline",
         "tgsm_service_notifications_total": "Telegram's service notifications to the accounts, by kind",
         "tgsm_peer_cache_write_failures_total": "Peer cache writes that failed",
-        "tgsm_alerts_total": "Alerts by event and outcome (delivered, failed)",
+        "tgsm_alerts_total": "Alerts by event and outcome (sent, failed, dropped)",
     ]
 
     /// The exposition text with a `# HELP` line before each `# TYPE` line of a family in `help`

@@ -22,8 +22,10 @@ struct Tgsm: AsyncParsableCommand {
         // A reader that goes away (`| head`) is a write error to ignore (`Terminal.write`), not a
         // signal that kills the process on some commands and not others (NIO ignores it already).
         signal(SIGPIPE, SIG_IGN)
+        var parsed: (any ParsableCommand)?
         do {
             var command = try await asyncParseAsRoot(nil)
+            parsed = command
             if var asyncCommand = command as? AsyncParsableCommand {
                 try await asyncCommand.run()
             } else {
@@ -35,7 +37,13 @@ struct Tgsm: AsyncParsableCommand {
         } catch {
             let code = exitCode(for: error)
             if code == .validationFailure {
-                Terminal.standard.errorLine(fullMessage(for: error))
+                if let parsed {
+                    // Refused by the command itself (a proxy link it cannot use): its own usage, not
+                    // the root's "tgsm <subcommand>".
+                    Terminal.standard.errorLine("Error: \(message(for: error))\nUsage: \(usageString(for: type(of: parsed)))")
+                } else {
+                    Terminal.standard.errorLine(fullMessage(for: error))
+                }
                 Foundation.exit(CLIExit.usage.rawValue)
             }
             exit(withError: error)

@@ -42,6 +42,13 @@ import Testing
         #expect(throws: SessionError.self) { try RPCError.decode(Array(error.serialized.prefix(10))) }
     }
 
+    /// The errors jobs meet most say what they mean; others keep their class's words.
+    @Test func commonErrorsSayWhatTheyMean() {
+        #expect(RPCError(code: 400, message: "USERNAME_NOT_OCCUPIED").description.contains("no account, channel or bot has this username"))
+        #expect(RPCError(code: 403, message: "CHAT_WRITE_FORBIDDEN").description.contains("may not write in this chat"))
+        #expect(RPCError(code: 400, message: "SOMETHING_NEW").description.contains("the request's parameters were rejected"))
+    }
+
     @Test func absurdNumbersStayInTheName() {
         let error = RPCError(code: 420, message: "FLOOD_WAIT_99999999999999999999999")
         #expect(error.argument == nil)

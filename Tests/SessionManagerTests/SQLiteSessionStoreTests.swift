@@ -152,6 +152,29 @@ import Crypto
         try restored.close()
     }
 
+    /// The backup `tgsm session remove` names outlives the newest generations for 30 days: a few
+    /// logins or backups after a removal, the restore it offered still works (it was pruned after
+    /// five more backups).
+    @Test func aBackupTakenBeforeARemovalIsKeptThirtyDaysBesideTheGenerations() async throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let clock = ManualClock()
+        let store = try SQLiteSessionStore.open(directory: dir.path, options: Fixtures.options(clock: clock, generations: 2))
+        try await store.saveSession(Fixtures.session(), account: "alice", fence: nil)
+        let named = try store.backup(reason: .beforeRemoval)
+        for _ in 0..<4 {
+            clock.advance(by: 60)
+            _ = try store.backup()
+        }
+        var files = try await store.recordedBackups().map(\.file)
+        #expect(files.count == 3 && files.contains(named.file), "\(files)")
+        clock.advance(by: BackupRecord.removalBackupDays * 86_400)
+        _ = try store.backup()
+        files = try await store.recordedBackups().map(\.file)
+        #expect(files.count == 2 && !files.contains(named.file), "\(files)")
+        try store.close()
+    }
+
     @Test func aBackupIsTakenAfterEveryAuthKeyChangeAndGenerationsArePruned() async throws {
         let dir = TemporaryDirectory()
         defer { dir.remove() }

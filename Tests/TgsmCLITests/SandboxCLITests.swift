@@ -77,7 +77,7 @@ import WebhookTestSupport
     /// `--keep`: after the summary the dashboard stays up (it shows the accounts and carol's mark)
     /// until Ctrl-C, which ends the run with exit 0 and removes the folder.
     @Test func keepServesTheDashboardUntilInterrupted() async throws {
-        let (root, _) = try CLI.temporary()
+        let (root, cli) = try CLI.temporary()
         defer { try? FileManager.default.removeItem(atPath: root) }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: CLI.binary)
@@ -113,6 +113,20 @@ import WebhookTestSupport
         let folderLine = try #require(text.split(separator: "\n").first { $0.contains("folder: ") })
         let folder = String(try #require(folderLine.split(separator: " ").first { $0.hasPrefix("/") }))
         #expect(FileManager.default.fileExists(atPath: folder + "/store/sessions.sqlite"))
+        // `tgsm status` in another terminal says what the sandbox sees of each account, as it does
+        // of a `tgsm run` (its RUNNING column said "-" for all three).
+        struct Status: Decodable {
+            struct Account: Decodable { var account: String; var running: Running? }
+            struct Running: Decodable { var ready: Bool }
+            var accounts: [Account]
+        }
+        var running: [String] = []
+        for _ in 0..<100 where running.count < 3 {
+            let status = try await cli.run(["status", "--store", folder + "/store", "--json"], withStore: false)
+            running = ((try? JSONDecoder().decode(Status.self, from: Data(status.stdout.utf8)))?.accounts ?? []).filter { $0.running != nil }.map(\.account)
+            if running.count < 3 { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(running.sorted() == ["alice", "bob", "carol"], "\(running)")
 
         kill(process.processIdentifier, SIGINT)
         let rest = await CLI.readToEnd(reader)

@@ -85,6 +85,7 @@ public struct RPCError: Error, Sendable, Hashable, CustomStringConvertible {
                 + "one fail until an appeal is accepted (help.getAppConfig gives freeze_appeal_url and freeze_until_date, when the "
                 + "account is deleted unless the appeal succeeds); repeating it changes nothing"
         }
+        if let meaning = Self.meanings[message] { return "\(head): \(meaning)" }
         switch code {
         case 400: return "\(head): the request's parameters were rejected; fix them before repeating it"
         case 401: return "\(head): the authorization is missing or no longer valid; log in again"
@@ -96,6 +97,27 @@ public struct RPCError: Error, Sendable, Hashable, CustomStringConvertible {
         default: return "\(head): treat as an internal server error (api/errors)"
         }
     }
+
+    /// What the errors jobs meet most often mean (api/errors and the methods' pages), in words an
+    /// operator can act on: "the request's parameters were rejected" said nothing of a username
+    /// that does not exist.
+    static let meanings: [String: String] = [
+        "USERNAME_NOT_OCCUPIED": "no account, channel or bot has this username; check its spelling (repeating it fails again)",
+        "USERNAME_INVALID": "the username is malformed (5 to 32 letters, digits or underscores); fix it before repeating",
+        "PEER_ID_INVALID": "this account does not know the peer (a wrong id, or no access hash for it): address it by username, "
+            + "or let it write to the account first",
+        "CHAT_WRITE_FORBIDDEN": "the account may not write in this chat (not a member, or muted by its admins)",
+        "USER_IS_BLOCKED": "the user blocked this account; messages to them fail until they unblock it",
+        "YOU_BLOCKED_USER": "this account blocked the user; unblock them before writing",
+        "INPUT_USER_DEACTIVATED": "the user's account was deleted",
+        "MESSAGE_EMPTY": "the message has no text; give it some",
+        "MESSAGE_TOO_LONG": "the text is longer than Telegram allows (4096 characters); split it",
+        "CHANNEL_PRIVATE": "the channel is private, or the account was removed or banned from it",
+        "CHANNEL_INVALID": "the channel is unknown to this account (a wrong id or access hash): resolve it by username first",
+        "CHAT_ADMIN_REQUIRED": "this needs admin rights in the chat",
+        "USER_BANNED_IN_CHANNEL": "the account is banned from sending in this chat (or in public groups and channels)",
+        "MSG_ID_INVALID": "no such message in this chat",
+    ]
 
     /// Parses a serialized rpc_error (constructor included).
     static func decode(_ body: [UInt8]) throws(SessionError) -> RPCError {

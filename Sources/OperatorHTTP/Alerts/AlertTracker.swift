@@ -213,7 +213,8 @@ public struct AlertTracker: Sendable {
         let ids = jobs.prefix(10).map { "\($0.job.rawValue)" }.joined(separator: ", ") + (jobs.count > 10 ? ", …" : "")
         return Alert(
             event: .jobsDeadLettered, severity: .warning, account: accounts.count == 1 ? accounts.first?.0 : nil, at: ISOTime.string(now), host: host,
-            summary: "\(jobs.count) job\(jobs.count == 1 ? "" : "s") of \(listed(accounts)) ended dead-lettered"
+            // One account's jobs are "of bob", not "of bob ×2".
+            summary: "\(jobs.count) job\(jobs.count == 1 ? "" : "s") of \(accounts.count == 1 ? (accounts.first?.0 ?? "") : listed(accounts)) ended dead-lettered"
                 + (deadInAll.map { " (\($0) dead in all)" } ?? "") + ": \(listed(errors))",
             steps: ["`tgsm jobs list --state dead` shows each one's last error (jobs \(ids)); "
                     + "`tgsm jobs retry ID` runs one again once its cause is fixed."],

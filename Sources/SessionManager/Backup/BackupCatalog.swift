@@ -94,8 +94,10 @@ struct BackupCatalog {
 
     /// Removes all but the newest `keep` backups.
     @discardableResult
-    func prune(keep: Int) -> [String] {
-        let doomed = entries().dropFirst(keep)
+    func prune(keep: Int, now: UnixTime) -> [String] {
+        let doomed = entries().dropFirst(keep).filter { entry in
+            !(entry.reason == BackupRecord.Reason.beforeRemoval.rawValue && now.seconds - entry.createdAt < BackupRecord.removalBackupDays * 86_400)
+        }
         for sidecar in doomed {
             FileSystem.removeFile(path(sidecar))
             FileSystem.removeFile(path(sidecar) + ".json")

@@ -95,7 +95,7 @@ extension SQLiteSessionStore {
         try FileSystem.moveFile(staging, backupDirectory + "/" + name)
         try FileSystem.writeFile(sidecarData, to: backupDirectory + "/" + name + ".json")
         FileSystem.syncFile(backupDirectory)
-        let removed = BackupCatalog(directory: backupDirectory).prune(keep: options.backupGenerations)
+        let removed = BackupCatalog(directory: backupDirectory).prune(keep: options.backupGenerations, now: now)
         let record = sidecar.record
         do {
             try pool.writeWithoutTransaction { db in

@@ -140,7 +140,7 @@ public enum SnapshotDirectory {
         // The sidecar last: a snapshot is listed only once its file is in place.
         try FileSystem.moveFile(directory + "/" + record.file + ".json.part", directory + "/" + record.file + ".json")
         FileSystem.syncFile(directory)
-        let pruned = BackupCatalog(directory: directory).prune(keep: options.backupGenerations)
+        let pruned = BackupCatalog(directory: directory).prune(keep: options.backupGenerations, now: record.createdAt)
         return (record, pruned)
     }
 

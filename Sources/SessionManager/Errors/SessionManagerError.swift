@@ -298,7 +298,7 @@ public struct SessionManagerError: TelegramMiddlewareError {
         case .floodWait(let wait):
             var steps = ["Wait until the time in `until` (UTC); the ledger refuses the same call until then, in every process on this store."]
             switch wait.kind {
-            case .floodWait: steps.append("Lower this worker's rate for \(wait.method); repeated waits open the circuit breaker and grow longer on Telegram's side.")
+            case .floodWait: steps.append(wait.rateAdvice)
             case .premiumFloodWait: steps.append("The limit is the free-account one for \(wait.method); spread the work over time (or use a Premium account).")
             case .slowmodeWait: steps.append("The chat has slow mode on: send to this chat at most once per slow-mode period.")
             }

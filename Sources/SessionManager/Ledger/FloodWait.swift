@@ -36,4 +36,18 @@ public struct FloodWait: Sendable, Hashable {
     }
 
     public func isActive(at now: UnixTime) -> Bool { now < until }
+
+    /// Methods tgsm calls on its own (the session check, the keep-alive, learning whose session it
+    /// is): no job's rate to lower when Telegram limits them.
+    public static let ownMethods: Set<String> = ["updates.getState", "account.getAccountTTL", "users.getFullUser", "help.getAppConfig"]
+
+    /// What lowers the risk of this wait again: a job's rate, or nothing for tgsm's own calls.
+    public var rateAdvice: String {
+        if Self.ownMethods.contains(method) {
+            return "\(method) is one of tgsm's own calls (the session check, the keep-alive), not a job's: nothing to lower; tgsm makes no such call "
+                + "before then, and jobs that do not need it go on."
+        }
+        return "Lower the rate of the jobs that call \(method) for this account (`rateLimits` in the config file); repeated waits open the circuit "
+            + "breaker and grow longer on Telegram's side."
+    }
 }

@@ -73,7 +73,14 @@ public struct BackupRecord: Sendable, Hashable {
         case scheduled
         case manual
         case beforeMigration = "before-migration"
+        /// Taken by `tgsm session remove`, which names it: kept `BackupRecord.removalBackupDays`
+        /// beyond the newest generations, so the restore it offers still works after a few more
+        /// logins or backups.
+        case beforeRemoval = "before-removal"
     }
+
+    /// Days a backup taken before an account's removal is kept beyond the newest generations.
+    public static let removalBackupDays = 30.0
 
     /// The backup's file name inside the backup directory.
     public var file: String

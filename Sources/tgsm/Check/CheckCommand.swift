@@ -13,7 +13,7 @@ struct CheckCommand: AsyncParsableCommand {
         abstract: "Diagnose the store offline: integrity, backups, leases, account marks, active limits; with recovery steps.",
         discussion: "Nothing is sent to Telegram and a damaged store is only inspected (read-only), never changed. Exit 0 "
             + "when nothing needs a person; otherwise the code of the most serious finding: 5 store damaged, 9 encryption key, "
-            + "4 no store, 8 account marked, 3 other problems, 7 rate limited."
+            + "4 no store, 8 account marked, 3 other problems, 6 a lease held by a live process, 7 rate limited."
     )
 
     @OptionGroup var global: GlobalOptions
@@ -384,7 +384,7 @@ struct CheckCommand: AsyncParsableCommand {
                 let text = "\(wait.account) \(wait.method)\(wait.peer.map { " in \($0)" } ?? "") "
                     + "\(wait.kind.rawValue) until \(TimeText.iso(wait.until)) (\(TimeText.remaining(wait.until - now)) left)"
                 let steps = ["Wait: every process on this store refuses the call until then; jobs are deferred, not failed.",
-                             "Lower this account's rate for \(wait.method); never delete the entry (Telegram escalates repeated waits)."]
+                             wait.rateAdvice, "Never delete the entry: Telegram escalates repeated waits."]
                 // One chat's wait (a slow mode, a per-chat flood) is routine: the account's other calls go on.
                 findings.append(wait.peer == nil ? .problem(.rateLimited, "flood wait", text, steps) : .warning("flood wait", text, steps))
             }

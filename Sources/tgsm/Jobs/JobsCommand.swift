@@ -157,6 +157,9 @@ struct JobsEnqueueCommand: AsyncParsableCommand {
     func run() async throws {
         let now = global.now()
         let payloadBytes = try payloadBytes()
+        if let problem = BuiltInPayloads.problem(kind: JobKind(kind), payload: payloadBytes) {
+            throw CLIFailure(.usage, "the payload is not one a \(kind) job runs: \(problem); nothing was enqueued (docs/WORKERS.md lists each kind's fields)")
+        }
         try refuseAMissingStoreDirectory()
         warnIfNotBuiltIn()
         await warnIfUnknownAccount()

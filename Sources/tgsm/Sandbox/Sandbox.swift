@@ -36,7 +36,7 @@ final class Sandbox {
     private var pool: WorkerPool?
     private var poolTask: Task<Void, any Error>?
     private var follower: Task<Void, Never>?
-    private var dashboard: (server: OperatorHTTPServer, task: Task<Void, any Error>)?
+    private var dashboard: (server: OperatorHTTPServer, task: Task<Void, any Error>, reports: Task<Void, any Error>)?
     /// The dashboard's port, kept across the store's reopening so its URL stays the same.
     private var dashboardPort = 0
     private var outcome = SandboxOutcome()
@@ -469,14 +469,20 @@ final class Sandbox {
                                                      refreshSeconds: 2, historyWindow: 600),
             store: store, queue: queue, liveHealth: { await sessions?.health() ?? [:] }, logger: logger)
         let task = Task { try await server.run() }
-        dashboard = (server, task)
+        // What `tgsm run` also keeps: its view of each account, for `tgsm status` (RUNNING) and
+        // `tgsm check` on the sandbox's store (`--keep`).
+        let reporter = LiveReportService(store: store, liveHealth: { await sessions?.health() ?? [:] }, clock: WallClock(), interval: 2, logger: logger)
+        let reports = Task { try await reporter.run() }
+        dashboard = (server, task, reports)
         dashboardPort = try await server.listeningPort()
     }
 
     private func stopDashboard() async {
         guard let dashboard else { return }
         dashboard.task.cancel()
+        dashboard.reports.cancel()
         _ = try? await dashboard.task.value
+        _ = try? await dashboard.reports.value
         self.dashboard = nil
     }
 

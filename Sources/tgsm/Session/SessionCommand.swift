@@ -162,6 +162,13 @@ extension AccountView {
         running = account.report.map { RunningView($0, now: now) }
     }
 
+    /// "active", "revoked (TGSM-AUTH-002)"; a login never finished reads the same before and after a
+    /// run marked it (it said "(no login was finished)", then "(TGSM-AUTH-009)").
+    var statusCell: String {
+        if let cause = statusCause, cause.hasPrefix(AccountStatus.noLoginFinished) { return status + " (\(AccountStatus.noLoginFinished))" }
+        return status + ((statusCode ?? statusCause).map { " (\($0))" } ?? "")
+    }
+
     init(account: AccountID, summary: AccountSummary?, lease: Lease?, mark: AccountStatus?, now: UnixTime) {
         let terminal = mark?.isTerminal == true
         self.init(
@@ -209,7 +216,7 @@ struct SessionListCommand: AsyncParsableCommand {
             [(view.account, nil), (view.homeDC.map(String.init) ?? "-", nil), (view.userID.map(String.init) ?? "-", nil),
              (view.authorizedDCs.isEmpty ? "-" : view.authorizedDCs.map(String.init).joined(separator: ","), nil),
              (view.lease.text, view.lease.isLive ? nil : .dim),
-             (view.status + ((view.statusCode ?? view.statusCause).map { " (\($0))" } ?? ""), view.statusColor),
+             (view.statusCell, view.statusColor),
              (view.proxy ?? "-", view.proxy == "unreadable" ? .red : nil)]
         })
     }

@@ -48,7 +48,8 @@ struct SessionRemoveCommand: AsyncParsableCommand {
         if output.json { try terminal.json(result); return }
         terminal.line("\(terminal.paint("removed", .green)) \(account.rawValue) from \(location)")
         if let backup = result.backup {
-            terminal.line("  a backup was taken first: `tgsm session restore --backup \(backup)` brings it back")
+            terminal.line("  a backup was taken first: `tgsm session restore --backup \(backup)` brings it back "
+                + "(kept \(Int(BackupRecord.removalBackupDays)) days beside the newest backups)")
         }
         if result.wasLoggedIn {
             terminal.line("  Telegram was not told: the session stays valid there (end it in an official app, Settings > Devices)")
@@ -79,7 +80,7 @@ struct SessionRemoveCommand: AsyncParsableCommand {
         let loggedIn = (try? await store.loadSession(account: account))??.dcs.values.contains { $0.isAuthorized } ?? false
         var backup: String?
         if let file = store as? SQLiteSessionStore {
-            do { backup = try file.backup(reason: .manual).file } catch {
+            do { backup = try file.backup(reason: .beforeRemoval).file } catch {
                 try? await store.releaseLease(lease)
                 throw CLIFailure(.failure, "no backup could be taken before removing \(account.rawValue), so nothing was removed: \(error)")
             }
