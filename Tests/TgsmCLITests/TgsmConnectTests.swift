@@ -1015,6 +1015,13 @@ import Workers
     /// `tgsm auth` logs it in, without a restart; before, it stayed out until the next start, and
     /// /health did not list it.
     @Test func anAccountThatNeededALoginAtStartIsServedOnceLoggedIn() async throws {
+        let (setup, terminal, at) = try await Self.runWithAliceWaitingForALogin()
+        try await Self.logAliceInAgainThenStop(setup, terminal, after: at)
+    }
+
+    /// alice and carol logged in, alice's session then ended by Telegram, and a `tgsm run` on the
+    /// store that serves carol and waits for alice's login.
+    static func runWithAliceWaitingForALogin() async throws -> (Setup, PseudoTerminal, Int) {
         let setup = try await Setup.start()
         try await Self.logIn(setup)
         try await Self.logIn(setup, account: "carol", phone: "15550003")
@@ -1022,7 +1029,7 @@ import Workers
         setup.revokeSessionsOfDC1()
         let terminal = try setup.terminal(["run", "--no-http", "--grace-period", "5"])
         let at = try await terminal.expect("ready: carol; waiting for a login: alice")
-        try await Self.logAliceInAgainThenStop(setup, terminal, after: at)
+        return (setup, terminal, at)
     }
 
     /// An account that waits for a login, removed with `tgsm session remove` while `tgsm run`
@@ -1031,13 +1038,7 @@ import Workers
     /// and so wrote it back into the store within seconds (its lease, identity, a new mark): the
     /// removal the docs prescribe was undone, /health stayed 503 and the stop exited 8.
     @Test func anAccountRemovedWhileWaitingForALoginStaysRemoved() async throws {
-        let setup = try await Setup.start()
-        try await Self.logIn(setup)
-        try await Self.logIn(setup, account: "carol", phone: "15550003")
-        try setup.roomInTheRateGate()
-        setup.revokeSessionsOfDC1()
-        let terminal = try setup.terminal(["run", "--no-http", "--grace-period", "5"])
-        var at = try await terminal.expect("ready: carol; waiting for a login: alice")
+        var (setup, terminal, at) = try await Self.runWithAliceWaitingForALogin()
         #expect(try await setup.cli.run(["session", "remove", "--account", "alice"]).status == 0)
         at = try await terminal.expect("tgsm run: alice: removed from the store; no longer served", after: at)
         let listed = try await setup.cli.run(["session", "list"])

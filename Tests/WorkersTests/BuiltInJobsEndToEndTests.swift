@@ -419,7 +419,7 @@ final class LosesSendAnswers: TelegramInvoking {
         #expect(stop.error == "SESSION_REVOKED")
         await awaitEvent(&events) { if case .accountStopped("alice", _) = $0 { true } else { false } }
         #expect(aliceJob.state == .queued && aliceJob.attempts == 0, "\(aliceJob)")
-        #expect(stop.guidance.contains("login again"))
+        #expect(stop.guidance.contains("`tgsm auth --account alice`") && stop.guidance.contains("find out who"), "\(stop.guidance)")
         #expect(await setup.status.all["alice"]?.state == .revoked)
 
         let (bobJob, bobOutcome) = try await run(NewJob(kind: MeJob.kind, account: "bob"), on: setup, events: &events)
