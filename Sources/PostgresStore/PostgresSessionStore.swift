@@ -202,7 +202,7 @@ public final class PostgresSessionStore: SessionStore, Sendable {
             let id = account.rawValue
             try await connection.query("DELETE FROM account WHERE id = \(id)", logger: logger)
             try await connection.query("DELETE FROM flood_wait WHERE account = \(id)", logger: logger)
-            try await connection.query("DELETE FROM send_code_deadline WHERE account = \(id)", logger: logger)
+            // Its send-code deadlines stay (Telegram counts code requests per number): see SQLiteSessionStore.deleteAccount.
             try await connection.query("DELETE FROM pending_login_code WHERE account = \(id)", logger: logger)
             try await connection.query("DELETE FROM future_auth_token WHERE account = \(id)", logger: logger)
             try await connection.query("DELETE FROM service_notification WHERE account = \(id)", logger: logger)

@@ -651,10 +651,14 @@ import Workers
         let beforeLogin = try store.backup(reason: .manual)
         _ = try await store.saveSession(SessionState(homeDC: 2, dcs: [2: DCSessionState(authKey: key, isAuthorized: true)], userID: 1001),
                                         account: "alice", fence: nil)
+        // bob logged in again on a new key (Telegram destroyed his first): the backup's is the old one.
+        _ = try await store.saveSession(SessionState(homeDC: 2, dcs: [2: DCSessionState(authKey: try CLIFixtures.key(seed: 23), isAuthorized: true)],
+                                                     userID: 1002), account: "bob", fence: nil)
         try store.close()
         let restored = try await cli.run(["session", "restore", "--backup", beforeLogin.file, "--json"])
         #expect(restored.status == 0, "\(restored.stderr)")
         #expect((try restored.jsonObject() as? [String: Any])?["loginsLost"] as? [String] == ["alice"], "\(restored.stdout)")
+        #expect((try restored.jsonObject() as? [String: Any])?["keysReplaced"] as? [String] == ["bob"], "\(restored.stdout)")
         let text = try await cli.run(["session", "restore", "--backup", beforeLogin.file])
         #expect(!text.stderr.contains("alice was logged in"), "restored over the same state: nothing lost this time. \(text.stderr)")
     }

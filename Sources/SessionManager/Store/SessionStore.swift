@@ -16,7 +16,8 @@ public protocol SessionStore: FloodLedgerStore, AccountStatusStore, PeerDirector
     // MARK: Accounts
     /// Every account with a row in the store, sorted.
     func accounts() async throws -> [AccountID]
-    /// Deletes the account and everything kept for it (keys, peers, ledger, lease, identity).
+    /// Deletes the account and everything kept for it (keys, peers, ledger, lease, identity), but
+    /// its send-code deadlines: they are the phone number's (Telegram counts per number).
     func deleteAccount(_ account: AccountID) async throws
 
     // MARK: Telegram's notices

@@ -135,7 +135,15 @@ struct RecoverCommand: AsyncParsableCommand {
         case .valid(let user)?: return ("valid\(user.map { " (user \($0))" } ?? "")", .ok)
         case .unauthorized(let cause)?: return ("needs a login (\(cause)): `tgsm auth --account \(runtime.account)`", .accountMarked)
         case .revoked?: return ("revoked from another device: find out who, then `tgsm auth --account \(runtime.account)`", .accountMarked)
-        case .duplicated?: return ("its key was used twice and is dead (AUTH_KEY_DUPLICATED): stop other users of it, then log in again", .accountMarked)
+        case .duplicated?:
+            // -404 (the DC does not know the key) proves no second client: a wrong DC in an imported
+            // session, or a key Telegram dropped.
+            if await runtime.terminalMark()?.cause == "AUTH_KEY_UNKNOWN" {
+                return ("the DC does not know its key (destroyed by Telegram, or the session names the wrong DC): `tgsm check` says what "
+                    + "to do; then `tgsm auth --account \(runtime.account)`", .accountMarked)
+            }
+            return ("its key was used twice and is dead (AUTH_KEY_DUPLICATED): stop other users of it, then `tgsm auth --account \(runtime.account)`",
+                    .accountMarked)
         case .deactivated?: return ("deactivated or banned: do not retry; check it from an official app", .accountMarked)
         case .networkDown(let code, let reason)?:
             return ("the servers could not be reached [\(code)]\(reason.isEmpty ? "" : ": \(reason)"); check the network, the account's proxy (`tgsm session proxy`) and --server", .failure)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import MTProto
+import MTProtoClient
 import PostgresStore
 import SessionManager
 
@@ -175,6 +176,9 @@ struct SessionRestoreCommand: AsyncParsableCommand {
         /// SQLite: the accounts logged in before the restore that the backup has not logged in (a
         /// backup from before their login): they need `tgsm auth` again, or a newer backup.
         var loginsLost: [String]?
+        /// SQLite: the accounts whose home DC's auth key in the backup is not the one the store had
+        /// (an older key, which Telegram may have destroyed since: the previous file holds the newer).
+        var keysReplaced: [String]?
     }
 
     struct ProxyChange: Codable {
@@ -214,6 +218,18 @@ struct SessionRestoreCommand: AsyncParsableCommand {
             let differing = was.name == now.name ? " (another password or secret)" : ""
             return ProxyChange(account: account.rawValue, before: was.name, now: now.name + differing)
         }
+    }
+
+    /// Each account's home DC auth key id; nil when the store cannot say.
+    static func homeKeys(in store: SQLiteSessionStore) async -> [AccountID: Int64]? {
+        guard let accounts = try? await store.accounts() else { return nil }
+        var keys: [AccountID: Int64] = [:]
+        for account in accounts {
+            let session: SessionState?
+            do { session = try await store.loadSession(account: account) } catch { return nil }
+            if let session, let key = session.dcs[session.homeDC]?.authKey { keys[account] = key.id }
+        }
+        return keys
     }
 
     /// The accounts whose home DC's key is logged in; nil when the store cannot say.
@@ -261,9 +277,11 @@ struct SessionRestoreCommand: AsyncParsableCommand {
         }
         var proxiesBefore: [AccountID: (name: String, link: String?)]?
         var loggedInBefore: Set<AccountID>?
+        var keysBefore: [AccountID: Int64]?
         if let current = SQLiteSessionStore.openForReading(directory: directory, options: options) {
             proxiesBefore = await Self.proxies(of: current)
             loggedInBefore = await Self.loggedIn(in: current)
+            keysBefore = await Self.homeKeys(in: current)
             try? current.close()
         }
         let outcome: SQLiteSessionStore.OpenOutcome
@@ -277,9 +295,11 @@ struct SessionRestoreCommand: AsyncParsableCommand {
         }
         var proxiesAfter: [AccountID: (name: String, link: String?)]?
         var loggedInAfter: Set<AccountID>?
+        var keysAfter: [AccountID: Int64]?
         if let restored = SQLiteSessionStore.openForReading(directory: directory, options: options) {
             proxiesAfter = await Self.proxies(of: restored)
             loggedInAfter = await Self.loggedIn(in: restored)
+            keysAfter = await Self.homeKeys(in: restored)
             try? restored.close()
         }
         let changes = Self.proxyChanges(before: proxiesBefore, after: proxiesAfter)
@@ -287,9 +307,17 @@ struct SessionRestoreCommand: AsyncParsableCommand {
         // said, not found out at the next `recover` or run.
         let loginsLost = loggedInBefore.flatMap { before in loggedInAfter.map { before.subtracting($0) } }?
             .map(\.rawValue).sorted() ?? []
+        // A key replaced since the backup (a new login after Telegram destroyed the old key) comes
+        // back old: the account is marked again at its next use, with the working key aside.
+        let lost = Set(loginsLost)
+        let keysReplaced = (keysAfter ?? [:]).compactMap { account, key -> String? in
+            guard let before = keysBefore?[account], before != key, !lost.contains(account.rawValue) else { return nil }
+            return account.rawValue
+        }.sorted()
         let terminal = Terminal.standard
         if output.json {
-            try terminal.json(Result(restored: file, reason: reason, previousFileMovedTo: movedTo, proxiesChanged: changes, loginsLost: loginsLost))
+            try terminal.json(Result(restored: file, reason: reason, previousFileMovedTo: movedTo, proxiesChanged: changes, loginsLost: loginsLost,
+                                     keysReplaced: keysReplaced))
             return
         }
         terminal.line("\(terminal.paint("restored", .green)) \(directory)/\(options.fileName) from \(file)")
@@ -299,6 +327,12 @@ struct SessionRestoreCommand: AsyncParsableCommand {
             terminal.warning("\(account) was logged in before the restore, but not in this backup (taken before its login): log it in "
                 + "again (`tgsm auth --account \(account)`), or restore a newer backup (`tgsm session backup --list`); the previous file "
                 + "\(movedTo.map { "(\($0)) " } ?? "")holds the login")
+        }
+        for account in keysReplaced {
+            terminal.warning("\(account)'s auth key in this backup is not the one the store had: if Telegram destroyed that older key since "
+                + "(the account was marked duplicated, or its key unknown to the DC, and logged in again), it is marked again at its next use. "
+                + "Restore a newer backup (`tgsm session backup --list`), or log it in again (`tgsm auth --account \(account)`); the previous "
+                + "file \(movedTo.map { "(\($0)) " } ?? "")holds the newer key")
         }
     }
 
