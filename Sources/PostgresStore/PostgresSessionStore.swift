@@ -196,6 +196,17 @@ public final class PostgresSessionStore: SessionStore, Sendable {
         }
     }
 
+    /// One row looked up: a standby asks at every lease try.
+    public func isKnownAccount(_ account: AccountID) async throws(SessionStoreError) -> Bool {
+        let logger = self.logger
+        return try await read("look for account \(account)") { connection in
+            for try await _ in try await connection.query("SELECT id FROM account WHERE id = \(account.rawValue)", logger: logger).decode(String.self) {
+                return true
+            }
+            return false
+        }
+    }
+
     public func deleteAccount(_ account: AccountID) async throws(SessionStoreError) {
         let logger = self.logger
         try await write("delete account \(account)") { connection in

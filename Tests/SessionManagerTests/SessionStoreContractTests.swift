@@ -226,6 +226,21 @@ import Testing
         }
     }
 
+    /// Whether the store still has an account: what a waiting worker loop asks before it takes the
+    /// account up again (a removed one must not be written back).
+    @Test(arguments: StoreEngine.allCases) func anAccountIsKnownUntilItIsRemoved(_ engine: StoreEngine) async throws {
+        try await EngineStore.with(engine) { place in
+            let store = try await place.open()
+            #expect(try await !store.isKnownAccount("alice"))
+            _ = try await store.saveSession(Fixtures.session(), account: "alice", fence: nil)
+            #expect(try await store.isKnownAccount("alice"))
+            #expect(try await !store.isKnownAccount("alic"))
+            try await store.deleteAccount("alice")
+            #expect(try await !store.isKnownAccount("alice"))
+            try await store.shutDown()
+        }
+    }
+
     /// The code sent and not yet used: kept per account and phone key across reopening, replaced by
     /// a newer one, forgotten on request and with the account.
     @Test(arguments: StoreEngine.allCases) func pendingLoginCodesRoundTripAndGoWithTheirAccount(_ engine: StoreEngine) async throws {

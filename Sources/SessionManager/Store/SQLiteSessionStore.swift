@@ -372,6 +372,13 @@ public final class SQLiteSessionStore: SessionStore, Sendable {
         }
     }
 
+    /// One row looked up: a standby asks at every lease try.
+    public func isKnownAccount(_ account: AccountID) async throws(SessionStoreError) -> Bool {
+        try await read("look for account \(account)") { db in
+            try Bool.fetchOne(db, sql: "SELECT EXISTS(SELECT 1 FROM account WHERE id = ?)", arguments: [account.rawValue]) ?? false
+        }
+    }
+
     public func deleteAccount(_ account: AccountID) async throws(SessionStoreError) {
         // Its send-code deadlines stay: Telegram counts code requests per number, and a removed
         // account's deadline taken away let the same number ask again under another name at once.
