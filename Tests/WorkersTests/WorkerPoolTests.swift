@@ -64,11 +64,12 @@ let ping = ScriptedHandler(kind: "ping") { context in
 
         /// A pool of one job at a time per account on `invokers`, that looks at a stopped account again
         /// every `resumeInterval`.
-        func pool(_ handlers: [any JobHandler], invokers: any AccountInvokers, accounts: [AccountID], resumeInterval: Double) -> WorkerPool {
+        func pool(_ handlers: [any JobHandler], invokers: any AccountInvokers, accounts: [AccountID], resumeInterval: Double,
+                  standbyInterval: Double? = nil) -> WorkerPool {
             WorkerPool(
                 queue: queue, handlers: handlers, invokers: invokers, accountStatus: status, floodLedger: ledger,
                 configuration: WorkerConfiguration(accounts: accounts, concurrencyPerAccount: 1, leaseSeconds: 60, heartbeatInterval: 1000,
-                                                   pollInterval: 3600, owner: "test", resumeInterval: resumeInterval),
+                                                   pollInterval: 3600, owner: "test", standbyInterval: standbyInterval, resumeInterval: resumeInterval),
                 clock: clock, random: SeededRandomSource(seed: 1), logger: quietLogger)
         }
 
@@ -383,11 +384,7 @@ let ping = ScriptedHandler(kind: "ping") { context in
         let held = TelegramError.middleware(SessionManagerError(.leaseHeld(account: "alice", holder: "pid 2 on other", expires: nil)))
         let invokers = OutageInvokers(["alice": NearestDCInvoker(), "bob": NearestDCInvoker()], failing: { _ in held })
         invokers.down(true)
-        let pool = WorkerPool(
-            queue: fixture.queue, handlers: [ping], invokers: invokers, accountStatus: fixture.status, floodLedger: fixture.ledger,
-            configuration: WorkerConfiguration(accounts: ["alice", "bob"], concurrencyPerAccount: 1, leaseSeconds: 60, heartbeatInterval: 1000,
-                                               pollInterval: 3600, owner: "test", standbyInterval: 2, resumeInterval: 10),
-            clock: fixture.clock, random: SeededRandomSource(seed: 1), logger: quietLogger)
+        let pool = fixture.pool([ping], invokers: invokers, accounts: ["alice", "bob"], resumeInterval: 10, standbyInterval: 2)
         var events = pool.events().makeAsyncIterator()
         let first = try await fixture.enqueue("ping", "alice")
         let task = Task { try await pool.run() }
@@ -429,11 +426,7 @@ let ping = ScriptedHandler(kind: "ping") { context in
         let held = TelegramError.middleware(SessionManagerError(.leaseHeld(account: "aaron", holder: "pid 2 on other", expires: nil)))
         let invokers = OutageInvokers(["aaron": NearestDCInvoker(), "alice": NearestDCInvoker(), "bob": NearestDCInvoker()], failing: { _ in held })
         invokers.down(true)
-        let pool = WorkerPool(
-            queue: fixture.queue, handlers: [ping], invokers: invokers, accountStatus: fixture.status, floodLedger: fixture.ledger,
-            configuration: WorkerConfiguration(accounts: ["alice", "bob", "aaron"], concurrencyPerAccount: 1, leaseSeconds: 60, heartbeatInterval: 1000,
-                                               pollInterval: 3600, owner: "test", standbyInterval: 2, resumeInterval: 10),
-            clock: fixture.clock, random: SeededRandomSource(seed: 1), logger: quietLogger)
+        let pool = fixture.pool([ping], invokers: invokers, accounts: ["alice", "bob", "aaron"], resumeInterval: 10, standbyInterval: 2)
         let recorded = RecordedEvents(pool)
         var events = pool.events().makeAsyncIterator()
         let alices = try await fixture.enqueue("ping", "alice")
