@@ -40,6 +40,8 @@ public struct HistoryJob: JobHandler {
 
     let archive: any MessageArchive
     let peers: (any PeerDirectory)?
+    /// This handler's jobs share one resolution per username in flight.
+    let resolutions = UsernameResolutions()
 
     /// - Parameter peers: the accounts' peer cache (the session store), read before a username is
     ///   resolved and for the access hash of a peer given by id.
@@ -58,7 +60,7 @@ public struct HistoryJob: JobHandler {
             throw JobFailure.permanent("pageSize is \(size); give 1 to 100 (or leave it out: 100)")
         }
         let pageSize = Int32(payload.pageSize ?? 100)
-        let peer = try await payload.peer.resolve(context, archive: archive, peers: peers)
+        let peer = try await payload.peer.resolve(context, archive: archive, peers: peers, resolutions: resolutions)
         let key = peer.key
         let cursor = try await archive.cursor(account: context.account, peer: key)
         var offsetID: Int32 = 0

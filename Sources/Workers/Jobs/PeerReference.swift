@@ -33,7 +33,8 @@ public struct PeerReference: Sendable, Hashable, Codable {
     /// contacts.resolveUsername. The cache goes first because it is the fresher of the two: a
     /// username that moved to another peer shows there with the next answer that mentions it. A
     /// peer given by id without its access hash takes the one the peer cache knows.
-    func resolve(_ context: JobContext, archive: any MessageArchive, peers: (any PeerDirectory)?) async throws -> ResolvedPeer {
+    func resolve(_ context: JobContext, archive: any MessageArchive, peers: (any PeerDirectory)?,
+                 resolutions: UsernameResolutions? = nil) async throws -> ResolvedPeer {
         if let type, let id {
             if let accessHash { return ResolvedPeer(type: type, id: id, accessHash: accessHash) }
             if type != .chat, let peers, let known = try await peers.peer(kind: type.recordKind, id: id, account: context.account),
@@ -48,9 +49,14 @@ public struct PeerReference: Sendable, Hashable, Codable {
         // Not copied into the archive: it would outlive the cache's lifetime there.
         if let known = try await Self.recentlySeen(username, peers: peers, context: context) { return known }
         if let cached = try await archive.peer(username: username, account: context.account) { return cached }
-        let peer = try await ResolveJob.resolveUsername(username, invoker: context.invoker)
-        try await archive.savePeer(peer, username: username, account: context.account)
-        return peer
+        let (invoker, account) = (context.invoker, context.account)
+        let resolveAndKeep: @Sendable () async throws -> ResolvedPeer = {
+            let peer = try await ResolveJob.resolveUsername(username, invoker: invoker)
+            try await archive.savePeer(peer, username: username, account: account)
+            return peer
+        }
+        guard let resolutions else { return try await resolveAndKeep() }
+        return try await resolutions.resolve(username, account: account, resolveAndKeep)
     }
 
     /// The peer the account's cache saw with `username` within `cachedUsernameLifetime`, with the

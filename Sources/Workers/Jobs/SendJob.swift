@@ -52,6 +52,8 @@ public struct SendJob: JobHandler {
     /// random_id (seconds); later, the job is a dead letter for the operator to check.
     let doubtWindow: Double
     let peers: (any PeerDirectory)?
+    /// This handler's jobs share one resolution per username in flight.
+    let resolutions = UsernameResolutions()
 
     /// - Parameter peers: the accounts' peer cache (the session store), read before a username is
     ///   resolved and for the access hash of a peer given by id.
@@ -64,7 +66,7 @@ public struct SendJob: JobHandler {
     public func run(_ context: JobContext) async throws -> Data? {
         let payload = try context.payload(as: Payload.self)
         guard !payload.text.isEmpty else { throw JobFailure.permanent("the message text is empty") }
-        let peer = try await payload.peer.resolve(context, archive: archive, peers: peers)
+        let peer = try await payload.peer.resolve(context, archive: archive, peers: peers, resolutions: resolutions)
         // A mark an earlier attempt left names the random_id it sent; one written before marks kept
         // notes used the formula of then.
         let mark = context.mark(of: Self.step)
