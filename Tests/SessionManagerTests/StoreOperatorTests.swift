@@ -86,7 +86,14 @@ import Testing
         try await store.saveSession(Fixtures.session(salt: 1), account: "alice", fence: nil)
         try await store.recordFloodWait(FloodWait(account: "alice", method: "messages.sendMessage", kind: .floodWait, recordedAt: now, until: now + 600))
         try await store.recordFloodWait(FloodWait(account: "alice", method: "contacts.resolveUsername", kind: .floodWait, recordedAt: now, until: now + 300))
+        try await store.saveSession(Fixtures.session(salt: 2), account: "bob", fence: nil)
+        let token = FutureAuthToken(bytes: Array(repeating: 7, count: 32), receivedAt: now)
+        try await store.addFutureAuthToken(token, account: "alice", phoneKey: "pk")
+        try await store.addFutureAuthToken(FutureAuthToken(bytes: Array(repeating: 9, count: 32), receivedAt: now), account: "bob", phoneKey: "pk2")
         let backup = try store.backup(reason: .manual)
+        // alice's token was spent since (Telegram accepted it); bob was removed (his token is the number's, still good).
+        #expect(try await store.removeFutureAuthTokens(phoneKey: "pk") == 1)
+        try await store.deleteAccount("bob")
         // After the backup: the wait grew to two hours, a code was requested, the account was marked.
         try await store.recordFloodWait(FloodWait(account: "alice", method: "messages.sendMessage", kind: .floodWait, recordedAt: now + 60, until: now + 7260))
         try await store.setSendCodeDeadline(now + 180, account: "alice", phoneKey: "pk")
@@ -103,6 +110,10 @@ import Testing
         #expect(try await restored.sendCodeDeadline(account: "alice", phoneKey: "pk") == now + 180)
         #expect(try await restored.status(of: "alice")?.state == .revoked)
         #expect(try await restored.serviceNotifications(account: "alice", since: now).map(\.type) == ["AUTH_KEY_DROP_DUPLICATE"])
+        // A spent token does not come back (a re-login offered it and got a second code past the
+        // deadline); a removed account the backup brings back keeps its own.
+        #expect(try await restored.futureAuthTokens(phoneKey: "pk").isEmpty)
+        #expect(try await restored.futureAuthTokens(phoneKey: "pk2").count == 1)
         try restored.close()
     }
 

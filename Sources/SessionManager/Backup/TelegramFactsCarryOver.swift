@@ -5,7 +5,7 @@ import Logging
 /// taken. A backup brings the sessions back as they were, but a flood wait Telegram imposed after it
 /// (the next process would call at once, and Telegram answers a repeat with a longer wait), a
 /// send-code deadline (a second code request risks PHONE_NUMBER_FLOOD), a mark, a notice, a freeze,
-/// an alert already sent, are facts about now. When the file set aside can still be read, these are
+/// an alert already sent, a future auth token spent, are facts about now. When the file set aside can still be read, these are
 /// merged into the restored one, each keeping the later fact (the later until-time, deadline, mark);
 /// a table that cannot be read (the file is damaged there) is skipped and logged. The PostgreSQL
 /// restore keeps them in place for the same reason (`AccountSnapshot`).
@@ -42,6 +42,17 @@ enum TelegramFactsCarryOver {
                 deleted_after = coalesce(excluded.deleted_after, account_freeze.deleted_after),
                 appeal_url = coalesce(excluded.appeal_url, account_freeze.appeal_url),
                 confirmed_at = max(account_freeze.confirmed_at, excluded.confirmed_at)
+            """),
+        // A future auth token is spent once Telegram accepts it (or dropped when it did not): the
+        // backup's tokens that the newer file no longer holds, for accounts it still has, are gone.
+        // Brought back, a re-login offered them, was let through before the phone's deadline, and
+        // Telegram sent a second code. Tokens received since are not added: a rekey between the two
+        // files would leave them sealed under another key.
+        ("future_auth_token", """
+            DELETE FROM main.future_auth_token
+            WHERE EXISTS (SELECT 1 FROM old.account a WHERE a.id = main.future_auth_token.account)
+              AND NOT EXISTS (SELECT 1 FROM old.future_auth_token o
+                              WHERE o.phone_key = main.future_auth_token.phone_key AND o.token_digest = main.future_auth_token.token_digest)
             """),
         ("alert_sent", """
             INSERT INTO main.alert_sent(key, sent_at) SELECT key, sent_at FROM old.alert_sent WHERE true
