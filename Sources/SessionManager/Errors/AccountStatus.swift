@@ -66,6 +66,12 @@ public struct AccountStatus: Sendable, Hashable {
     /// The mark's code for such an account (TGSM-AUTH-001 is a session Telegram ended).
     public static let noLoginFinishedCode = "TGSM-AUTH-009"
 
+    /// The cause of a `duplicated` mark whose key the DC answered -404 for: nothing proves a second client.
+    public static let keyUnknownCause = "AUTH_KEY_UNKNOWN"
+
+    /// The cause of a `duplicated` mark: AUTH_KEY_DUPLICATED, or the key unknown to the DC.
+    public static func keyRejectedCause(duplicated: Bool) -> String { duplicated ? "AUTH_KEY_DUPLICATED" : keyUnknownCause }
+
     public var recoverySteps: [String] { Self.steps(for: state, cause: cause) }
 
     /// The steps with the account's name where they give a command for it: what a person can run as it is.
@@ -100,7 +106,7 @@ public struct AccountStatus: Sendable, Hashable {
                 "Someone terminated this session from another device (Settings > Devices): find out who before logging in again.",
                 "Log the account in again with `tgsm auth --account NAME`; the account is refused until then.",
             ]
-        case .duplicated where cause == "AUTH_KEY_UNKNOWN":
+        case .duplicated where cause == keyUnknownCause:
             // The DC answered -404: nothing proves a second client (an audit's imported session
             // only named the wrong DC, and the steps below sent the operator hunting for one).
             [
@@ -139,7 +145,7 @@ extension AccountStatus {
         case .authorizationLost(_, let loss, _, _):
             return AccountStatus(state: State(loss), since: now, cause: error.rpcError?.message ?? loss.rawValue, code: managed.code)
         case .authKeyRejected(_, _, let duplicated, _):
-            return AccountStatus(state: .duplicated, since: now, cause: duplicated ? "AUTH_KEY_DUPLICATED" : "AUTH_KEY_UNKNOWN", code: managed.code)
+            return AccountStatus(state: .duplicated, since: now, cause: keyRejectedCause(duplicated: duplicated), code: managed.code)
         default:
             return nil
         }

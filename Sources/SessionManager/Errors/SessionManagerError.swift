@@ -355,7 +355,7 @@ public struct SessionManagerError: TelegramMiddlewareError {
                     "Make sure only one process uses this account (the lease) so it does not happen again.",
                 ]
             }
-            return AccountStatus.steps(for: .duplicated, cause: duplicated ? "AUTH_KEY_DUPLICATED" : "AUTH_KEY_UNKNOWN", account: account)
+            return AccountStatus.steps(for: .duplicated, cause: AccountStatus.keyRejectedCause(duplicated: duplicated), account: account)
         case .passwordNeeded:
             return ["Finish the login with the account's 2FA password (checkPassword)."]
         case .connectionFailed:

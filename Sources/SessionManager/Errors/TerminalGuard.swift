@@ -123,7 +123,7 @@ public final class TerminalGuard: Sendable {
             logger.warning("auth key rejected by the DC and dropped (it held no login)", metadata: ["account": "\(account)", "dc": "\(dcID)", "code": "\(result.code)"])
             Counter(label: "tgsm_auth_keys_dropped_total", dimensions: [("account", account.rawValue)]).increment()
         } else {
-            await escalate(result, state: .duplicated, cause: duplicated ? "AUTH_KEY_DUPLICATED" : "AUTH_KEY_UNKNOWN", now: now)
+            await escalate(result, state: .duplicated, cause: AccountStatus.keyRejectedCause(duplicated: duplicated), now: now)
         }
         return result
     }

@@ -1,4 +1,5 @@
 import MTProto
+import TLSchema
 
 /// One rate limit Telegram imposed: until `until`, `method` (on `peer`, where the limit is per
 /// peer, as SLOWMODE_WAIT is) must not be called for `account`. Persisted so every process on
@@ -39,7 +40,10 @@ public struct FloodWait: Sendable, Hashable {
 
     /// Methods tgsm calls on its own (the session check, the keep-alive, learning whose session it
     /// is): no job's rate to lower when Telegram limits them.
-    public static let ownMethods: Set<String> = ["updates.getState", "account.getAccountTTL", "users.getFullUser", "help.getAppConfig"]
+    public static let ownMethods: Set<String> = [
+        Api.functions.updates.GetState.tlName, Api.functions.account.GetAccountTTL.tlName,
+        Api.functions.users.GetFullUser.tlName, Api.functions.help.GetAppConfig.tlName,
+    ]
 
     /// What lowers the risk of this wait again: a job's rate, or nothing for tgsm's own calls.
     public var rateAdvice: String {

@@ -93,10 +93,3 @@ public protocol SessionStore: FloodLedgerStore, AccountStatusStore, PeerDirector
     /// The backups recorded in the store, newest first.
     func recordedBackups() async throws -> [BackupRecord]
 }
-
-extension SessionStore {
-    /// Whether the account still has its row (not removed since).
-    public func isKnownAccount(_ account: AccountID) async throws -> Bool {
-        try await accounts().contains(account)
-    }
-}

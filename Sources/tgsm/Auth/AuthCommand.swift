@@ -85,7 +85,7 @@ struct AuthCommand: AsyncParsableCommand {
         // A name new to the store is taken back when the login ends without asking Telegram for a
         // code (refused by the phone's deadline, input ended, no network): a mistyped or refused
         // name must not stay as an account that needs a login (503 on /health, exit 8 in check).
-        let isNew = (try? await store.accounts().contains(accountID)) == false
+        let isNew = (try? await store.isKnownAccount(accountID)) == false
         try await dropADestroyedKey(store: store, account: accountID, now: clock.now())
         // Not under a live holder: the start below refuses then (exit 6), and the account's proxy
         // must not change by a login that did not happen.

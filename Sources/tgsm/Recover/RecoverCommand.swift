@@ -138,7 +138,7 @@ struct RecoverCommand: AsyncParsableCommand {
         case .duplicated?:
             // -404 (the DC does not know the key) proves no second client: a wrong DC in an imported
             // session, or a key Telegram dropped.
-            if await runtime.terminalMark()?.cause == "AUTH_KEY_UNKNOWN" {
+            if await runtime.terminalMark()?.cause == AccountStatus.keyUnknownCause {
                 return ("the DC does not know its key (destroyed by Telegram, or the session names the wrong DC): `tgsm check` says what "
                     + "to do; then `tgsm auth --account \(runtime.account)`", .accountMarked)
             }
