@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 // Swift's cooperative pool has one thread per core: two on a 2-core CI machine. A test that
 // blocks one of them (a pipe read, a wait for a child process, a NIO future's `wait()`) or keeps
@@ -52,6 +53,59 @@ extension FileHandle {
     }
 }
 
+/// Ends a started child process that outlives `seconds` (SIGTERM, then SIGKILL 2 s later: a child
+/// of the test process may inherit SIGTERM ignored), so a child that hangs fails its test with what
+/// it printed instead of holding the whole run: CI once sat at its 90-minute limit on a wait like
+/// this, and its log did not say which.
+public final class ChildDeadline: Sendable {
+    public let seconds: Double
+    private let expired: Expired
+    private let watcher: Task<Void, Never>
+
+    private final class Expired: Sendable {
+        let value = Mutex(false)
+    }
+
+    public init(_ process: Process, seconds: Double) {
+        self.seconds = seconds
+        let pid = process.processIdentifier
+        let expired = Expired()
+        self.expired = expired
+        self.watcher = Task {
+            guard (try? await Task.sleep(for: .seconds(seconds))) != nil else { return }
+            expired.value.withLock { $0 = true }
+            kill(pid, SIGTERM)
+            guard (try? await Task.sleep(for: .seconds(2))) != nil else { return }
+            kill(pid, SIGKILL)
+        }
+    }
+
+    /// Call once the process exited: true when the deadline ended it.
+    public func finish() -> Bool {
+        watcher.cancel()
+        return expired.value.withLock { $0 }
+    }
+}
+
+/// A child process the deadline ended.
+public struct ChildProcessTimedOut: Error, CustomStringConvertible {
+    public let command: String
+    public let seconds: Double
+    public let output: String
+    public let errors: String
+
+    public init(command: String, seconds: Double, output: String, errors: String) {
+        self.command = command
+        self.seconds = seconds
+        self.output = output
+        self.errors = errors
+    }
+
+    public var description: String {
+        "`\(command)` did not end within \(seconds) s and was killed; it printed:\n\(output)\n-- stderr:\n\(errors)"
+    }
+}
+
 /// What a child process run to its end printed.
 public struct ChildProcessOutcome: Sendable {
     public let status: Int32
@@ -64,7 +118,7 @@ public enum ChildProcess {
     /// Runs `executable` to its end, feeding `input` to its standard input, reading both output
     /// pipes to their ends (a full pipe would block the child) off the cooperative pool.
     public static func run(_ executable: URL, _ arguments: [String], environment: [String: String]? = nil,
-                           directory: URL? = nil, input: Data? = nil) async throws -> ChildProcessOutcome {
+                           directory: URL? = nil, input: Data? = nil, seconds: Double = 240) async throws -> ChildProcessOutcome {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
@@ -76,6 +130,7 @@ public enum ChildProcess {
         let stdin = input.map { _ in Pipe() }
         process.standardInput = stdin ?? FileHandle.nullDevice
         try process.run()
+        let deadline = ChildDeadline(process, seconds: seconds)
         if let stdin, let input {
             let writer = stdin.fileHandleForWriting
             Thread.detachNewThread {
@@ -87,7 +142,12 @@ public enum ChildProcess {
         let output = await stdout.fileHandleForReading.dataToEnd()
         let errorOutput = await errors
         let status = await process.exited()
-        return ChildProcessOutcome(status: status, reason: process.terminationReason,
-                                   output: String(decoding: output, as: UTF8.self), errors: String(decoding: errorOutput, as: UTF8.self))
+        let outcome = ChildProcessOutcome(status: status, reason: process.terminationReason,
+                                          output: String(decoding: output, as: UTF8.self), errors: String(decoding: errorOutput, as: UTF8.self))
+        if deadline.finish() {
+            throw ChildProcessTimedOut(command: ([executable.path] + arguments).joined(separator: " "), seconds: seconds,
+                                       output: outcome.output, errors: outcome.errors)
+        }
+        return outcome
     }
 }

@@ -43,8 +43,9 @@ struct CLI {
     }
 
     /// Runs `tgsm ARGS --store STORE` (the store option goes last so subcommand parsing sees it).
+    /// Gives up after `seconds` (the process is killed and the test fails with what it printed).
     func run(_ arguments: [String], stdin: String? = nil, stdinBytes: [UInt8]? = nil, executable: String = CLI.binary,
-             withStore: Bool = true) async throws -> Result {
+             withStore: Bool = true, seconds: Double = 240) async throws -> Result {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments + (withStore ? ["--store", store] : [])
@@ -65,6 +66,7 @@ struct CLI {
             finished.continuation.finish()
         }
         try process.run()
+        let deadline = ChildDeadline(process, seconds: seconds)
         if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
         if let stdinBytes { input.fileHandleForWriting.write(Data(stdinBytes)) }
         try input.fileHandleForWriting.close()
@@ -74,8 +76,13 @@ struct CLI {
         let errorOutput = await errors
         var iterator = finished.stream.makeAsyncIterator()
         let (status, reason) = await iterator.next() ?? (-1, .uncaughtSignal)
-        return Result(status: status, stdout: String(decoding: output, as: UTF8.self), stderr: String(decoding: errorOutput, as: UTF8.self),
-                      crashed: reason == .uncaughtSignal)
+        let result = Result(status: status, stdout: String(decoding: output, as: UTF8.self), stderr: String(decoding: errorOutput, as: UTF8.self),
+                            crashed: reason == .uncaughtSignal)
+        if deadline.finish() {
+            throw ChildProcessTimedOut(command: ([executable] + (process.arguments ?? [])).joined(separator: " "), seconds: seconds,
+                                       output: result.stdout, errors: result.stderr)
+        }
+        return result
     }
 }
 
