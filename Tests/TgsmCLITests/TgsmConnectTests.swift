@@ -701,6 +701,14 @@ import Workers
         let written = try await setup.cli.run(["session", "export", "--account", "alice", "--format", "telethon-string",
                                                "--address", "127.0.0.1:1", "--output", exported])
         #expect(written.status == 0 && written.stderr.contains("Use it only while tgsm does not run alice"), "\(written.stderr)")
+        // Without --address the session carries the address of the servers it belongs to (TGSM_SERVER:
+        // this test DC). Before, Telegram's production address for DC 1: a library given the file
+        // dialled Telegram with a key Telegram never saw.
+        let plain = try await setup.cli.run(["session", "export", "--account", "alice", "--format", "telethon-string", "--stdout"])
+        #expect(plain.status == 0, "\(plain.stderr)")
+        let carried = try TelethonStringSession.decode(plain.stdout.trimmingCharacters(in: .whitespacesAndNewlines)).address
+        let home = try ConnectionProfile.testDC(cluster: setup.dcDirectory).dcTable.address(for: 1)
+        #expect(home?.host == "127.0.0.1" && carried == home, "\(String(describing: carried)) against \(String(describing: home))")
         var other = CLI(store: setup.cli.store + "-moved")
         other.environment = setup.environment
         #expect(try await other.run(["session", "import", "--account", "moved", exported]).status == 0)

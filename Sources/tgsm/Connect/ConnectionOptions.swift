@@ -64,24 +64,7 @@ struct ConnectionOptions: ParsableArguments {
     func resolve(_ global: GlobalOptions) throws(CLIFailure) -> Resolved {
         let environment = ProcessInfo.processInfo.environment
         let file = try global.configFile()
-        let profile: ConnectionProfile
-        do {
-            if !dcs.isEmpty {
-                profile = try ConnectionProfile.custom(dcs: try Self.parseDCs(dcs), keyPEMs: try serverKeys.map(Self.readPEM))
-            } else if let name = server ?? environment["TGSM_SERVER"].flatMap({ $0.isEmpty ? nil : $0 }) {
-                profile = try Self.profile(named: name, relativeTo: FileManager.default.currentDirectoryPath)
-            } else if let entry = file.value?.server {
-                profile = try entry.profile(relativeTo: file.directory)
-            } else {
-                profile = try .production()
-            }
-        } catch let error as ConnectionProfileError {
-            throw CLIFailure(.usage, "\(error)")
-        } catch let failure as CLIFailure {
-            throw failure
-        } catch {
-            throw CLIFailure(.usage, "\(error)")
-        }
+        let profile = try Self.serverProfile(server: server, dcs: dcs, serverKeys: serverKeys, file: file)
         let id: Int32? = apiID ?? environment["TGSM_API_ID"].flatMap { Int32($0) } ?? file.value?.apiID
         let hash: String? = (apiHash ?? environment["TGSM_API_HASH"] ?? file.value?.apiHash).flatMap { $0.isEmpty ? nil : $0 }
         guard let id, id > 0, let hash else {
@@ -103,6 +86,29 @@ struct ConnectionOptions: ParsableArguments {
             pfs = PFSConfiguration(expiresIn: entry.keyLifetime)
         }
         return Resolved(profile: profile, apiID: id, apiHash: hash, rateGate: rateGate, pfs: pfs)
+    }
+
+    /// Which servers: `--dc`/`--server-key`, else `--server`, else TGSM_SERVER, else the config
+    /// file's "server", else Telegram's production DCs.
+    static func serverProfile(server: String?, dcs: [String] = [], serverKeys: [String] = [],
+                              file: ConfigFile.Loaded) throws(CLIFailure) -> ConnectionProfile {
+        do {
+            if !dcs.isEmpty {
+                return try ConnectionProfile.custom(dcs: try Self.parseDCs(dcs), keyPEMs: try serverKeys.map(Self.readPEM))
+            } else if let name = server ?? ProcessInfo.processInfo.environment["TGSM_SERVER"].flatMap({ $0.isEmpty ? nil : $0 }) {
+                return try Self.profile(named: name, relativeTo: FileManager.default.currentDirectoryPath)
+            } else if let entry = file.value?.server {
+                return try entry.profile(relativeTo: file.directory)
+            } else {
+                return try .production()
+            }
+        } catch let error as ConnectionProfileError {
+            throw CLIFailure(.usage, "\(error)")
+        } catch let failure as CLIFailure {
+            throw failure
+        } catch {
+            throw CLIFailure(.usage, "\(error)")
+        }
     }
 
     static func profile(named name: String, relativeTo directory: String) throws -> ConnectionProfile {

@@ -281,8 +281,16 @@ struct SessionExportCommand: AsyncParsableCommand {
     @Option(name: .customLong("api-id"), help: "Pyrogram: the api_id the account logs in with (its formats carry it).")
     var apiID: Int64?
 
-    @Option(name: .customLong("address"), help: ArgumentHelp("The home DC's address as HOST:PORT (default: Telegram's production table).", valueName: "host:port"))
+    @Option(name: .customLong("address"), help: ArgumentHelp(
+        "The home DC's address as HOST:PORT (default: the --server profile's address for that DC).", valueName: "host:port"))
     var address: String?
+
+    // Without it a session logged in on a `tgsm testdc` was exported with Telegram's production
+    // address for its DC: the library then dialled Telegram with a key Telegram never saw.
+    @Option(name: .customLong("server"), help: ArgumentHelp(
+        "Which servers the session belongs to, as for `tgsm auth`: production (default), test, or a `tgsm testdc` dcs.json (or its directory); the export carries that server's address for the home DC.",
+        discussion: "Also TGSM_SERVER or \"server\" in the config file.", valueName: "profile"))
+    var server: String?
 
     @Flag(name: .customLong("test-mode"), help: "Pyrogram: mark the session as one of Telegram's test servers.")
     var testMode = false
@@ -365,12 +373,19 @@ struct SessionExportCommand: AsyncParsableCommand {
             throw CLIFailure(.notFound, "account \(account) has no session in \(location); `tgsm session list` shows the accounts")
         }
         var session: PortableSession
-        do { session = try PortableSession(state: state) } catch { throw CLIFailure(error) }
-        if let address { session.address = Self.parseAddress(address) }
+        var onTelegramsTestServers = false
+        if let address {
+            do { session = try PortableSession(state: state) } catch { throw CLIFailure(error) }
+            session.address = Self.parseAddress(address)
+        } else {
+            let profile = try ConnectionOptions.serverProfile(server: server, file: try global.configFile())
+            do { session = try PortableSession(state: state, dcTable: profile.dcTable) } catch { throw CLIFailure(error) }
+            onTelegramsTestServers = profile.isTestServer
+        }
         session.peers = peers
         if format.isPyrogram {
             session.apiID = apiID
-            session.isTestMode = testMode
+            session.isTestMode = testMode || onTelegramsTestServers
             session.date = Int64(global.now().seconds)
         }
         do {
