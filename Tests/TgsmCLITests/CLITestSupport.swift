@@ -135,10 +135,14 @@ enum CLIFixtures {
         process.standardInput = input
         process.standardError = FileHandle.nullDevice
         try process.run()
+        let deadline = ChildDeadline(process, seconds: 240)
         input.fileHandleForWriting.write(Data(stdin.utf8))
         try input.fileHandleForWriting.close()
         let data = await CLI.readToEnd(out.fileHandleForReading)
         await process.exited()
+        if deadline.finish() {
+            throw ChildProcessTimedOut(command: "python -c …", seconds: deadline.seconds, output: String(decoding: data, as: UTF8.self), errors: "")
+        }
         guard process.terminationStatus == 0 else { return nil }
         return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
     }
@@ -159,10 +163,15 @@ enum CLIFixtures {
         process.standardError = err
         process.standardInput = FileHandle.nullDevice
         try process.run()
+        let deadline = ChildDeadline(process, seconds: 240)
         async let output = CLI.readToEnd(out.fileHandleForReading)
         async let errors = CLI.readToEnd(err.fileHandleForReading)
         let (stdout, stderr) = await (output, errors)
         await process.exited()
+        if deadline.finish() {
+            throw ChildProcessTimedOut(command: "python Tests/Interop/\(name) \(arguments.joined(separator: " "))", seconds: deadline.seconds,
+                                       output: String(decoding: stdout, as: UTF8.self), errors: String(decoding: stderr, as: UTF8.self))
+        }
         return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
     }
 

@@ -91,6 +91,8 @@ import WebhookTestSupport
         process.standardError = FileHandle.nullDevice
         try process.run()
         defer { if process.isRunning { process.terminate() } }
+        // A sandbox that stops printing would hold the reads below for ever.
+        let ends = ChildDeadline(process, seconds: 240)
 
         // Read until the sandbox says it keeps running (the scenario's output comes first).
         let reader = out.fileHandleForReading
@@ -131,6 +133,7 @@ import WebhookTestSupport
         kill(process.processIdentifier, SIGINT)
         let rest = await CLI.readToEnd(reader)
         await process.exited()
+        #expect(!ends.finish(), "the sandbox was killed by its deadline: \(text)")
         #expect(process.terminationReason == .exit && process.terminationStatus == 0, "\(String(decoding: rest, as: UTF8.self))")
         #expect(!FileManager.default.fileExists(atPath: folder))
     }

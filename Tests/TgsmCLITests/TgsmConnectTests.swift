@@ -923,6 +923,7 @@ import Workers
         process.standardOutput = out
         process.standardError = err
         try process.run()
+        let deadline = ChildDeadline(process, seconds: 120)
         async let errors = CLI.readToEnd(err.fileHandleForReading)
         async let output = CLI.readToEnd(out.fileHandleForReading)
 
@@ -941,6 +942,7 @@ import Workers
         await process.exited()
         let stderr = String(decoding: await errors, as: UTF8.self)
         let stdout = String(decoding: await output, as: UTF8.self)
+        #expect(!deadline.finish(), "tgsm run did not stop on SIGTERM: \(stderr)")
         #expect(process.terminationReason == .exit)
         #expect(process.terminationStatus == 0, "\(stderr)")
         #expect(stdout.contains("ready: alice"))

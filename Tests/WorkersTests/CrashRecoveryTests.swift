@@ -102,8 +102,10 @@ import Glibc
 
         let (child, line) = try await Self.startWorker([database.path, "term"])
         #expect(line == "started \(id.rawValue)")
+        let deadline = ChildDeadline(child, seconds: 60)
         kill(child.processIdentifier, SIGTERM)
         await child.exited()
+        #expect(!deadline.finish(), "the worker did not stop within 60 s of SIGTERM")
         #expect(child.terminationReason == .exit && child.terminationStatus == 0)
 
         let job = try #require(try await queue.job(id))
