@@ -18,18 +18,23 @@ public struct OperatorHTTPConfiguration: Sendable {
     public var refreshSeconds: Int
     /// How far back the dashboard's queue chart goes, seconds.
     public var historyWindow: Double
+    /// Seconds a route waits for the store before answering that it could not be read: a probe (a
+    /// load balancer's, Prometheus's) gets an answer within its own timeout even while the store
+    /// does not answer.
+    public var storeTimeout: Double
 
     public static let defaultPort = 9464
     public static let minimumTokenLength = 16
 
     public init(host: String = "127.0.0.1", port: Int = OperatorHTTPConfiguration.defaultPort, accessToken: String? = nil,
-                accounts: [AccountID]? = nil, refreshSeconds: Int = 5, historyWindow: Double = 3600) {
+                accounts: [AccountID]? = nil, refreshSeconds: Int = 5, historyWindow: Double = 3600, storeTimeout: Double = 3) {
         self.host = host
         self.port = port
         self.accessToken = accessToken
         self.accounts = accounts
         self.refreshSeconds = refreshSeconds
         self.historyWindow = historyWindow
+        self.storeTimeout = storeTimeout
     }
 
     /// Whether `host` names only this machine.

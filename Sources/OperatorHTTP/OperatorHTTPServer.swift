@@ -138,10 +138,6 @@ public final class OperatorHTTPServer: Service, Sendable {
             historyWindow: configuration.historyWindow)
     }
 
-    /// Seconds a route waits for the store: a probe (a load balancer's, Prometheus's) gets an
-    /// answer within its own timeout even while the store does not answer.
-    static let storeBound = 3.0
-
     /// Whether the last look at the store failed (for saying a spell of failures once).
     private let storeFailing = Mutex(false)
 
@@ -151,7 +147,7 @@ public final class OperatorHTTPServer: Service, Sendable {
     /// The snapshot, or why the store could not give it in time.
     private func boundedSnapshot() async -> Result<OperatorSnapshot, StoreUnreachable> {
         do {
-            let snapshot = try await withBound(seconds: Self.storeBound, "reading the store") { try await self.snapshot() }
+            let snapshot = try await withBound(seconds: configuration.storeTimeout, "reading the store") { try await self.snapshot() }
             storeReachable.set(to: 1)
             let wasFailing = storeFailing.withLock { failing in
                 defer { failing = false }

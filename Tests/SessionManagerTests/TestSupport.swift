@@ -24,7 +24,8 @@ final class TestClock: TelegramClock {
         var sleeps: [Double] = []
         var sleepers: [Sleeper] = []
         var nextID = 0
-        var sleeperWaiters: [(Int, CheckedContinuation<Void, Never>)] = []
+        var sleeperWaiters: [(id: Int, count: Int, continuation: CheckedContinuation<Void, Never>)] = []
+        var cancelledWaiters: Set<Int> = []
     }
 
     private let state: Mutex<State>
@@ -59,8 +60,8 @@ final class TestClock: TelegramClock {
                     state.sleeps.append(seconds)
                     state.sleepers.append(Sleeper(id: id, deadline: state.now + seconds, continuation: continuation))
                     let count = state.sleepers.count
-                    let ready = state.sleeperWaiters.filter { $0.0 <= count }.map(\.1)
-                    state.sleeperWaiters.removeAll { $0.0 <= count }
+                    let ready = state.sleeperWaiters.filter { $0.count <= count }.map(\.continuation)
+                    state.sleeperWaiters.removeAll { $0.count <= count }
                     return ready
                 }
                 for waiter in waiters { waiter.resume() }
@@ -74,15 +75,31 @@ final class TestClock: TelegramClock {
         }
     }
 
-    /// Suspends until at least `count` sleepers are waiting.
+    /// Suspends until at least `count` sleepers are waiting, or the test is cancelled (its time
+    /// limit): a wait that ignored cancellation outlived the limit and held the whole run.
     func untilSleeping(_ count: Int = 1) async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let ready = state.withLock { state -> Bool in
-                if state.sleepers.count >= count { return true }
-                state.sleeperWaiters.append((count, continuation))
-                return false
+        let id = state.withLock { state -> Int in
+            state.nextID += 1
+            return state.nextID
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let ready = state.withLock { state -> Bool in
+                    if state.sleepers.count >= count || state.cancelledWaiters.remove(id) != nil { return true }
+                    state.sleeperWaiters.append((id, count, continuation))
+                    return false
+                }
+                if ready { continuation.resume() }
             }
-            if ready { continuation.resume() }
+        } onCancel: {
+            let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+                guard let index = state.sleeperWaiters.firstIndex(where: { $0.id == id }) else {
+                    state.cancelledWaiters.insert(id)
+                    return nil
+                }
+                return state.sleeperWaiters.remove(at: index).continuation
+            }
+            waiter?.resume()
         }
     }
 

@@ -42,9 +42,10 @@ import Testing
             return task
         }
 
-        /// Waits (yielding, no clock) until `count` writes wait behind the running transaction.
-        func untilPending(_ count: Int) async {
-            while commits.pendingCount < count { await Task.yield() }
+        /// Waits (polling, no clock) until `count` writes wait behind the running transaction; ends
+        /// with the test's time limit (a yield loop went on spinning after it).
+        func untilPending(_ count: Int) async throws {
+            while commits.pendingCount < count { try await Task.sleep(for: .milliseconds(1)) }
         }
     }
 
@@ -65,7 +66,7 @@ import Testing
             })
             // One after another: tasks started together reach the queue in any order (they did on
             // a loaded machine), and the batch is to run in submission order.
-            await fixture.untilPending(index + 1)
+            try await fixture.untilPending(index + 1)
         }
         release.signal()
         try await first.value
@@ -91,13 +92,13 @@ import Testing
         let release = DispatchSemaphore(value: 0)
         let first = await fixture.holdTheWriter(release: release)
         let before = Task { try await fixture.commits.perform { db in try db.execute(sql: "INSERT INTO t (v) VALUES ('before')") } }
-        await fixture.untilPending(1)
+        try await fixture.untilPending(1)
         let lost = Task {
             try await fixture.commits.perform { _ in throw JobQueueError.notFound(JobID(7)) }
         }
-        await fixture.untilPending(2)
+        try await fixture.untilPending(2)
         let after = Task { try await fixture.commits.perform { db in try db.execute(sql: "INSERT INTO t (v) VALUES ('after')") } }
-        await fixture.untilPending(3)
+        try await fixture.untilPending(3)
         release.signal()
         try await first.value
         try await before.value
@@ -113,9 +114,9 @@ import Testing
         let release = DispatchSemaphore(value: 0)
         let first = await fixture.holdTheWriter(release: release)
         let kept = Task { try await fixture.commits.perform { db in try db.execute(sql: "INSERT INTO t (v) VALUES ('lost')") } }
-        await fixture.untilPending(1)
+        try await fixture.untilPending(1)
         let broken = Task { try await fixture.commits.perform { db in try db.execute(sql: "INSERT INTO t (v) VALUES (NULL)") } }
-        await fixture.untilPending(2)
+        try await fixture.untilPending(2)
         release.signal()
         try await first.value
         await #expect(throws: DatabaseError.self) { try await kept.value }

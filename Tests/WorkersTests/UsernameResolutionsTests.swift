@@ -30,7 +30,7 @@ import Testing
         }
         let other = Task { try await resolutions.resolve("bob", account: "carol", resolve) }
         // Every caller has joined a resolution before the first answers.
-        while resolutions.callerCount < 11 { await Task.yield() }
+        while resolutions.callerCount < 11 { try await Task.sleep(for: .milliseconds(1)) }
         gate.open()
         #expect(try await peers.value == Array(repeating: bob, count: 10))
         #expect(try await other.value == bob)
@@ -50,7 +50,7 @@ import Testing
         }
         let first = Task { try await resolutions.resolve("bob", account: "alice", resolve) }
         let second = Task { try await resolutions.resolve("bob", account: "alice", resolve) }
-        while resolutions.callerCount < 2 { await Task.yield() }
+        while resolutions.callerCount < 2 { try await Task.sleep(for: .milliseconds(1)) }
         gate.open()
         await #expect(throws: Refused.self) { try await first.value }
         await #expect(throws: Refused.self) { try await second.value }

@@ -301,7 +301,7 @@ let ping = ScriptedHandler(kind: "ping") { context in
         for tries in 1...6 {
             await fixture.clock.waitForSleepers(1)
             fixture.clock.advance(by: 10)
-            while invokers.lookups < tries { await Task.yield() }
+            while invokers.lookups < tries { try await Task.sleep(for: .milliseconds(1)) }
         }
         invokers.down(false)
         alice.fails(with: nil)
@@ -359,7 +359,7 @@ let ping = ScriptedHandler(kind: "ping") { context in
         for tries in 2...6 {
             await fixture.clock.waitForSleepers(2)   // alice's look, bob's poll
             fixture.clock.advance(by: 30)
-            while invokers.lookups < tries { await Task.yield() }
+            while invokers.lookups < tries { try await Task.sleep(for: .milliseconds(1)) }
         }
         invokers.down(false)
         await fixture.clock.waitForSleepers(2)
