@@ -97,10 +97,16 @@ final class ChildProcess: @unchecked Sendable {
         return executable.deletingLastPathComponent().appendingPathComponent("SessionStoreProbe").path
     }
 
-    init(_ arguments: [String]) throws {
+    /// `wrapper`: a command the probe runs under (e.g. `unshare --pid --fork`), its arguments after it.
+    init(_ arguments: [String], under wrapper: [String] = []) throws {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.probePath)
-        process.arguments = arguments
+        if let command = wrapper.first {
+            process.executableURL = URL(fileURLWithPath: command)
+            process.arguments = Array(wrapper.dropFirst()) + [Self.probePath] + arguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: Self.probePath)
+            process.arguments = arguments
+        }
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = FileHandle.nullDevice

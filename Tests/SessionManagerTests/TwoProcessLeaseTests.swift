@@ -18,19 +18,59 @@ import Testing
         }
     }
 
-    private func run(_ place: EngineStore) async throws {
-        let quiet = Logger(label: "testdc") { _ in SwiftLogNoOpLogHandler() }
-        let cluster = try await TestDCServer.start(TestDCConfiguration(dcCount: 2, controlEnabled: false, detectsDuplicateKeys: true, logger: quiet))
-        let dir = TemporaryDirectory("lease")
-        defer { dir.remove() }
-        try FileManager.default.createDirectory(atPath: dir.path, withIntermediateDirectories: true)
-        let clusterFile = dir.path + "-cluster.json"
-        defer { try? FileManager.default.removeItem(atPath: clusterFile) }
+    /// A process in another PID namespace of this host (a container given the host's name: host
+    /// networking, a fixed hostname) cannot see the holder's pid, and must not take that for death.
+    /// Before, it took a live holder's lease at once (an outside audit: all four accounts within
+    /// 2 s), both processes connected with one key, and the test DC (as Telegram) destroyed it:
+    /// AUTH_KEY_DUPLICATED, a new login by code for every account.
+    @Test(.enabled(if: Self.canMakePIDNamespaces, "needs unshare(1) and the right to make a PID namespace (root)"),
+          arguments: StoreEngine.allCases)
+    func aProcessInAnotherPIDNamespaceLeavesALiveHoldersLeaseAlone(_ engine: StoreEngine) async throws {
+        try await EngineStore.with(engine) { place in
+            let quiet = Logger(label: "testdc") { _ in SwiftLogNoOpLogHandler() }
+            let cluster = try await TestDCServer.start(TestDCConfiguration(dcCount: 2, controlEnabled: false, detectsDuplicateKeys: true, logger: quiet))
+            let clusterFile = try Self.describe(cluster)
+            defer { try? FileManager.default.removeItem(atPath: clusterFile) }
+            let holder = try ChildProcess(["hold", place.location, clusterFile])
+            let holding = await holder.nextLine() ?? "no output"
+            #expect(holding.hasPrefix("holding token=1 user=1001"), "\(holding)")
+
+            let contained = try ChildProcess(["try", place.location, clusterFile], under: ["/usr/bin/unshare", "--pid", "--fork", "--mount-proc"])
+            let refused = await contained.nextLine() ?? "no output"
+            #expect(await contained.waitForExit() == 3, "\(refused)")
+            #expect(refused.hasPrefix("held pid=\(holder.pid) token=1 "), "\(refused)")
+            await holder.kill()
+            try await cluster.shutdown()
+        }
+    }
+
+    static let canMakePIDNamespaces: Bool = {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/unshare") else { return false }
+        let probe = Process()
+        probe.executableURL = URL(fileURLWithPath: "/usr/bin/unshare")
+        probe.arguments = ["--pid", "--fork", "--mount-proc", "/bin/true"]
+        probe.standardError = FileHandle.nullDevice
+        guard (try? probe.run()) != nil else { return false }
+        probe.waitUntilExit()
+        return probe.terminationStatus == 0
+    }()
+
+    /// The cluster's DCs and keys in the file SessionStoreProbe reads.
+    static func describe(_ cluster: RunningTestDC) throws -> String {
+        let clusterFile = TemporaryDirectory("cluster").path + ".json"
         let description: [String: Any] = [
             "dcs": cluster.table.dcs.map { ["id": Int($0.id), "host": $0.host, "port": $0.port] as [String: Any] },
             "publicKeyPEMs": Array(cluster.publicKeyPEMs.values),
         ]
         try JSONSerialization.data(withJSONObject: description).write(to: URL(fileURLWithPath: clusterFile))
+        return clusterFile
+    }
+
+    private func run(_ place: EngineStore) async throws {
+        let quiet = Logger(label: "testdc") { _ in SwiftLogNoOpLogHandler() }
+        let cluster = try await TestDCServer.start(TestDCConfiguration(dcCount: 2, controlEnabled: false, detectsDuplicateKeys: true, logger: quiet))
+        let clusterFile = try Self.describe(cluster)
+        defer { try? FileManager.default.removeItem(atPath: clusterFile) }
         let storeDir = place.location
 
         let holder = try ChildProcess(["hold", storeDir, clusterFile])

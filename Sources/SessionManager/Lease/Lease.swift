@@ -27,19 +27,51 @@ public struct LeaseHolder: Sendable, Hashable, CustomStringConvertible {
         self.pid = pid
     }
 
-    /// This process.
+    /// This process. Its host is the host name and, where Linux tells them, a digest of the boot and
+    /// the PID namespace ("vm~1a2b3c4d"): a pid means something only within one namespace of one
+    /// boot, and containers on one machine (host networking, a fixed hostname) or two machines of
+    /// one name share the host name. Before, a process in another PID namespace found a live
+    /// holder's pid missing, took it for dead and took its accounts over: both connected with one
+    /// key, and Telegram destroyed it.
     public static func current() -> LeaseHolder {
-        LeaseHolder(host: hostName(), pid: getpid())
+        LeaseHolder(host: thisHost, pid: getpid())
+    }
+
+    /// The host as this process names holders: see `current()`.
+    static let thisHost: String = {
+        guard let instance = pidSpaceInstance() else { return hostName() }
+        return hostName() + "~" + instance
+    }()
+
+    /// Whether a dead pid can be told here: only with the boot and PID namespace known (`thisHost`
+    /// then carries them), never on the host name alone.
+    static let canTellDeadPIDs = pidSpaceInstance() != nil
+
+    /// 8 hex digits of the boot id and the PID namespace's inode, or nil where /proc lacks them.
+    static func pidSpaceInstance() -> String? {
+        guard let boot = try? String(contentsOfFile: "/proc/sys/kernel/random/boot_id", encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines), !boot.isEmpty else { return nil }
+        var buffer = [CChar](repeating: 0, count: 128)
+        let count = readlink("/proc/self/ns/pid", &buffer, buffer.count - 1)
+        guard count > 0 else { return nil }
+        let namespace = String(decoding: buffer.prefix(count).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        // FNV-1a: a stable short name, not a secret (the boot id is not one either).
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in (boot + "/" + namespace).utf8 {
+            hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3
+        }
+        return String(format: "%08x", UInt32(truncatingIfNeeded: hash ^ (hash >> 32)))
     }
 
     public var description: String { "pid \(pid) on \(host)" }
 
-    /// Whether this holder is known dead: it ran on this host and its pid no longer exists.
-    /// A holder on another host is never known dead (its heartbeat expiry decides), and a pid
-    /// that was reused by another process reads as alive: both errors wait for the expiry, which
-    /// is the safe side.
+    /// Whether this holder is known dead: it ran on this host, in this boot and PID namespace, and
+    /// its pid no longer exists. A holder elsewhere (another host, container or boot, or one named
+    /// by the host name alone, as before namespaces were told) is never known dead: its heartbeat
+    /// expiry decides. A pid reused by another process reads as alive: both errors wait for the
+    /// expiry, which is the safe side.
     public static func isDeadOnThisHost(_ holder: LeaseHolder) -> Bool {
-        guard holder.host == hostName(), holder.pid > 0 else { return false }
+        guard canTellDeadPIDs, holder.host == thisHost, holder.pid > 0 else { return false }
         if kill(holder.pid, 0) == 0 { return isZombie(holder.pid) }
         return errno == ESRCH
     }
