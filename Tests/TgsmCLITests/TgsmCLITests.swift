@@ -904,6 +904,18 @@ import Workers
         // Without --backup-dir: postgres-backups in the default directory, never a SQLite store's backups/.
         #expect(try await cli.run(["session", "backup", "--store", url], withStore: false).status == 0)
         #expect(SnapshotDirectory.list(root + "/home/postgres-backups").count == 1)
+        // Another host's view (its own, empty directory): the snapshots the database records are
+        // said to be elsewhere; `--list --verify` (a cron job's check) fails with 3, a restore is
+        // "not found" (4), not a failure to "check free space and permissions" (1).
+        let otherHost = root + "/other-host-snapshots"
+        let none = try await cli.run(["session", "backup", "--list", "--store", url, "--backup-dir", otherHost], withStore: false)
+        #expect(none.status == 0 && none.stdout.contains("The database records 2 snapshot(s) taken on another host"), "\(none.stdout)")
+        let noneVerified = try await cli.run(["session", "backup", "--list", "--verify", "--store", url, "--backup-dir", otherHost], withStore: false)
+        #expect(noneVerified.status == 3 && noneVerified.stderr.contains("no backups in \(otherHost)"), "\(noneVerified.stderr)")
+        let nothingToRestore = try await cli.run(["session", "restore", "--store", url, "--backup-dir", otherHost], withStore: false)
+        #expect(nothingToRestore.status == 4 && nothingToRestore.stderr.contains("Snapshots are files on the host that took them"), "\(nothingToRestore.stderr)")
+        let misnamed = try await cli.run(["session", "restore", "--store", url, "--backup-dir", snapshots, "--backup", "nope.sqlite"], withStore: false)
+        #expect(misnamed.status == 4, "\(misnamed.stderr)")
 
         // Alice's key replaced, then a live holder elsewhere: the restore is refused and changes nothing.
         let replaced = try await cli.run(["session", "import", "--account", "alice", "--replace", "-", "--store", url],

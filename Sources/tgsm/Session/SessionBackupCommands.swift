@@ -93,7 +93,7 @@ struct SessionBackupCommand: AsyncParsableCommand {
             let views = SnapshotDirectory.list(directory).map { record in
                 BackupView(record, verification: verify ? (SnapshotDirectory.verify(record.file, in: directory, options: options) ?? "verified") : nil)
             }
-            try show(views, in: directory)
+            try show(views, in: directory, elsewhere: views.isEmpty ? await Self.recordedSnapshotCount(url: url, global: global) : nil)
             return
         }
         let store: PostgresSessionStore
@@ -115,13 +115,31 @@ struct SessionBackupCommand: AsyncParsableCommand {
         terminal.line("  commit \(record.commitSequence), \(record.size) bytes, sha256 \(record.sha256)")
     }
 
-    private func show(_ views: [BackupView], in directory: String) throws {
+    /// How many snapshots the database records (taken on any host), or nil when it cannot say.
+    static func recordedSnapshotCount(url: String, global: GlobalOptions) async -> Int? {
+        guard let store = try? await PostgresSessionStore.connect(url: url, encryption: global.storeEncryption(), clock: global.clock(),
+                                                                  logger: global.storeLogger()) else { return nil }
+        let count = try? await store.recordedBackups().count
+        await store.close()
+        return count
+    }
+
+    /// - Parameter elsewhere: PostgreSQL, none listed here: the snapshots the database records.
+    private func show(_ views: [BackupView], in directory: String, elsewhere: Int? = nil) throws {
         let terminal = Terminal.standard
-        if output.json { try terminal.json(views); return }
-        guard !views.isEmpty else {
-            terminal.line("no backups in \(directory); take one with `tgsm session backup`")
+        if views.isEmpty {
+            if output.json { try terminal.json(views) }
+            var message = "no backups in \(directory); take one with `tgsm session backup`"
+            if let elsewhere, elsewhere > 0 {
+                message += ". The database records \(elsewhere) snapshot(s) taken on another host or into another --backup-dir: "
+                    + "snapshots are files on the host that took them; list them there, or pass --backup-dir"
+            }
+            // `--list --verify` is the check a cron job runs: no backup at all is a problem (exit 3).
+            if verify { throw CLIFailure(.problems, message) }
+            if !output.json { terminal.line(message) }
             return
         }
+        if output.json { try terminal.json(views); return }
         var header = ["FILE", "CREATED", "COMMIT", "SIZE", "REASON"]
         if verify { header.append("VERIFIED") }
         let showsSecrets = views.contains { $0.secrets != nil }
@@ -338,6 +356,16 @@ struct SessionRestoreCommand: AsyncParsableCommand {
 
     private func restoreOnPostgres(url: String) async throws {
         let directory = try global.snapshotDirectory(backupDirectory)
+        // Snapshots are files on the host that took them: another host's directory is empty here.
+        let onDisk = SnapshotDirectory.list(directory)
+        guard !onDisk.isEmpty else {
+            throw CLIFailure(.notFound, "there is no snapshot in \(directory) to restore; nothing was changed. Snapshots are files on the "
+                + "host that took them (`tgsm session backup` there): restore on that host, or pass --backup-dir with a copy of its directory")
+        }
+        if let backup, !onDisk.contains(where: { $0.file == (backup as NSString).lastPathComponent }) {
+            throw CLIFailure(.notFound, "there is no snapshot named \(backup) (with its sidecar) in \(directory); "
+                + "`tgsm session backup --list` shows them")
+        }
         let store: PostgresSessionStore
         do { store = try await PostgresSessionStore.connect(url: url, encryption: global.storeEncryption(), clock: global.clock(), logger: global.storeLogger()) } catch { throw CLIFailure(error) }
         let proxiesBefore = await Self.proxies(of: store)
