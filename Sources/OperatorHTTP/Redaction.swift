@@ -96,8 +96,19 @@ public enum Redaction {
                   ipv4AddressEnd(characters, from: lookahead) == nil else { break }
             index = lookahead
         }
-        guard digits >= phoneDigits, digits <= longestRun, !isDate(characters[start..<lastDigitEnd]) else { return nil }
+        guard digits >= phoneDigits, digits <= longestRun, !isDate(characters[start..<lastDigitEnd]),
+              !isUnixTime(characters, start: start, end: lastDigitEnd) else { return nil }
         return lastDigitEnd
+    }
+
+    /// A point in time as `UnixTime` prints it ("unix 1796520800.28"), or any ten digits from 1 with
+    /// a fraction: not a phone number. Before, one with a short fraction was masked and one with a
+    /// long fraction (past fifteen digits) was not, so two lines of one kind read differently.
+    private static func isUnixTime(_ characters: [Character], start: Int, end: Int) -> Bool {
+        if start >= 5, characters[start].isASCIIDigit, String(characters[(start - 5)..<start]) == "unix " { return true }
+        let run = characters[start..<end]
+        guard let point = run.firstIndex(of: "."), point - start == 10, run.first == "1" else { return false }
+        return run[..<point].allSatisfy(\.isASCIIDigit) && run[(point + 1)...].allSatisfy(\.isASCIIDigit)
     }
 
     /// The end of an IPv4 address starting at `start` ("149.154.167.50", as a DC's address is

@@ -26,6 +26,16 @@ extension RedactionTests {
     @Test func datesAreNotPhoneNumbers() {
         #expect(Redaction.masked("since 2027-01-15T08:00:00Z") == "since 2027-01-15T08:00:00Z")
     }
+
+    /// Points in time as `UnixTime` prints them stay whatever their fraction: an audit found one
+    /// flood wait's `until=unix 1796520800.28` masked and another's `unix 1796520800.2823546` not.
+    @Test func unixTimesAreNotPhoneNumbers() {
+        for text in ["until=unix 1796520800.28", "until=unix 1796520800.2823546", "until=unix 1796520800", "at 1796520800.5"] {
+            #expect(Redaction.logLine(text) == text)
+            #expect(Redaction.masked(text) == text)
+        }
+        #expect(Redaction.masked("call 1796520800").hasPrefix("call ••••••••00#"), "ten digits alone may be a number")
+    }
 }
 
 extension RedactionTests {
