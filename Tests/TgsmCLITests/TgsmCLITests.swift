@@ -939,6 +939,13 @@ import Workers
         #expect(try await store.loadSession(account: "alice")?.dcs[2]?.authKey == aliceKey)
         #expect(try await store.recordedBackups().count == 2, "both snapshots are recorded in the database")
         await store.close()
+
+        // A removal on PostgreSQL takes no snapshot (one holds every account), and says so: the
+        // docs and `check` had promised "a backup is taken first", which only SQLite does.
+        let bob = try await cli.run(["session", "import", "--account", "bob", "-", "--store", url], stdin: try session(try CLIFixtures.key(seed: 3)), withStore: false)
+        #expect(bob.status == 0, "\(bob.stderr)")
+        let removed = try await cli.run(["session", "remove", "--account", "bob", "--store", url], withStore: false)
+        #expect(removed.status == 0 && removed.stdout.contains("no backup was taken (a PostgreSQL snapshot holds every account)"), "\(removed.stdout)")
     }
 
     /// `--key-file` (or TGSM_KEY_FILE) seals a PostgreSQL store as it does a SQLite one: the first

@@ -93,7 +93,7 @@ public struct AccountStatus: Sendable, Hashable {
                 "Finish the login with `tgsm auth --account NAME --phone NUMBER`, with the number it was started for (it asks for the code an "
                     + "unfinished one requested, when that is still valid).",
                 "If the account was a mistake (a wrong number, a login given up), remove it: `tgsm session remove --account NAME` "
-                    + "(a backup is taken first). Until then /health counts it as not ready.",
+                    + "(on a SQLite store a backup is taken first). Until then /health counts it as not ready.",
             ]
         case .unauthorized:
             [

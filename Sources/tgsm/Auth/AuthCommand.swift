@@ -193,7 +193,7 @@ struct AuthCommand: AsyncParsableCommand {
         }
         try await store.saveSession(session, account: account, fence: nil)
         Terminal.standard.errorLine("\(account.rawValue): its key was destroyed by Telegram (marked \(mark.state.rawValue): \(mark.cause)); "
-            + "it is dropped and this login creates a new one (the store's backups keep the old key).")
+            + "it is dropped and this login creates a new one" + (global.postgresURL == nil ? " (the store's backups keep the old key)." : "."))
     }
 
     private func checkNoValidSession(_ verdict: SessionVerdict?, route: String?) async throws(CLIFailure) {

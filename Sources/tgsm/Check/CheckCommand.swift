@@ -328,7 +328,7 @@ struct CheckCommand: AsyncParsableCommand {
                     // Never logged in (an unfinished `tgsm auth`, a refused number): it may be a mistake to take out.
                     if session?.userID == nil {
                         steps.append("If the account was a mistake (a wrong number, a login given up), remove it: "
-                            + "`tgsm session remove --account \(account)` (a backup is taken first); until then /health counts it as not ready.")
+                            + "`tgsm session remove --account \(account)` (on a SQLite store a backup is taken first); until then /health counts it as not ready.")
                     }
                     // Exit 8 as docs/CLI.md's table says: nothing runs for it until a person logs it in.
                     findings.append(.problem(.accountMarked, name, session == nil ? "no session stored" : "the home DC's key is not logged in", steps))

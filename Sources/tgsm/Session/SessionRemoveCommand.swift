@@ -12,7 +12,8 @@ struct SessionRemoveCommand: AsyncParsableCommand {
         commandName: "remove",
         abstract: "Remove an account from the store: its session, marks, flood waits, deadlines and tokens.",
         discussion: "Refused (exit 6) while a live process holds the account's lease: stop it first. On a SQLite store a "
-            + "verified backup is taken first, so `tgsm session restore --backup FILE` brings the account back. Nothing is "
+            + "verified backup is taken first, so `tgsm session restore --backup FILE` brings the account back; on PostgreSQL "
+            + "none is (take a snapshot with `tgsm session backup` before, if the account may be wanted back). Nothing is "
             + "sent to Telegram: the session stays valid there (end it in an official app, Settings > Devices, if it should). "
             + "The account's jobs stay in the queue; the output says how many are open (`tgsm jobs cancel` ends them)."
     )
@@ -50,6 +51,11 @@ struct SessionRemoveCommand: AsyncParsableCommand {
         if let backup = result.backup {
             terminal.line("  a backup was taken first: `tgsm session restore --backup \(backup)` brings it back "
                 + "(kept \(Int(BackupRecord.removalBackupDays)) days beside the newest backups)")
+        } else if global.postgresURL != nil {
+            // A snapshot holds every account, and restoring one would roll the others back too: none is
+            // taken for one account's removal, and the operator is told rather than assuming one was.
+            terminal.line("  no backup was taken (a PostgreSQL snapshot holds every account): a `tgsm session backup` taken "
+                + "before, or `tgsm auth`, brings it back")
         }
         if result.wasLoggedIn {
             terminal.line("  Telegram was not told: the session stays valid there (end it in an official app, Settings > Devices)")
