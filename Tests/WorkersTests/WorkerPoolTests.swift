@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import MTProto
 import MTProtoClient
 import ServiceLifecycleTestKit
@@ -65,12 +66,12 @@ let ping = ScriptedHandler(kind: "ping") { context in
         /// A pool of one job at a time per account on `invokers`, that looks at a stopped account again
         /// every `resumeInterval`.
         func pool(_ handlers: [any JobHandler], invokers: any AccountInvokers, accounts: [AccountID], resumeInterval: Double,
-                  standbyInterval: Double? = nil) -> WorkerPool {
+                  standbyInterval: Double? = nil, logger: Logger = quietLogger) -> WorkerPool {
             WorkerPool(
                 queue: queue, handlers: handlers, invokers: invokers, accountStatus: status, floodLedger: ledger,
                 configuration: WorkerConfiguration(accounts: accounts, concurrencyPerAccount: 1, leaseSeconds: 60, heartbeatInterval: 1000,
                                                    pollInterval: 3600, owner: "test", standbyInterval: standbyInterval, resumeInterval: resumeInterval),
-                clock: clock, random: SeededRandomSource(seed: 1), logger: quietLogger)
+                clock: clock, random: SeededRandomSource(seed: 1), logger: logger)
         }
 
         func enqueue(_ kind: JobKind, _ account: AccountID, maxAttempts: Int = 5) async throws -> JobID {
@@ -411,6 +412,35 @@ let ping = ScriptedHandler(kind: "ping") { context in
         await awaitEvent(&events) { if case .finished(first, _, .completed) = $0 { true } else { false } }
         pool.shutdownGracefully()
         try await task.value
+    }
+
+    /// A store that does not let an account's lease be looked at (a standby's, or an account not yet
+    /// started, while PostgreSQL is out of reach) is said once per spell, and its end once. Before,
+    /// every try logged a warning of about 1 KB saying "no session for the account yet" (an audit
+    /// counted 56 per standby in a 130 s outage).
+    @Test func aStoreThatDoesNotLetALeaseBeLookedAtIsSaidOnce() async throws {
+        let fixture = try Fixture()
+        defer { fixture.database.remove() }
+        let log = LogLines()
+        let invokers = OutageInvokers(["alice": NearestDCInvoker(), "bob": NearestDCInvoker()])
+        invokers.down(true)
+        let pool = fixture.pool([ping], invokers: invokers, accounts: ["alice", "bob"], resumeInterval: 10, standbyInterval: 2, logger: log.logger)
+        var events = pool.events().makeAsyncIterator()
+        let first = try await fixture.enqueue("ping", "alice")
+        let task = Task { try await pool.run() }
+        for tries in 1...5 {
+            while invokers.lookups < tries { try await Task.sleep(for: .milliseconds(1)) }
+            await fixture.clock.waitForSleepers(2)   // alice's next look, bob's poll
+            fixture.clock.advance(by: 3600)
+        }
+        invokers.down(false)
+        await awaitEvent(&events) { if case .finished(first, _, .completed) = $0 { true } else { false } }
+        pool.shutdownGracefully()
+        try await task.value
+        let lines = log.lines
+        #expect(lines.filter { $0.contains("the account's lease cannot be looked at") }.count == 1, "\(lines)")
+        #expect(lines.filter { $0.contains("the store answers again") }.count == 1, "\(lines)")
+        #expect(!lines.contains { $0.contains("no session for the account yet") || $0.contains("could not be started") }, "\(lines)")
     }
 
     /// An account removed from the store (`tgsm session remove`) while it waited for a login, or

@@ -312,6 +312,10 @@ public final class WorkerPool: Service {
             // Trying to take back a lease another process took (without standby): said at the first
             // try and when it succeeds, not at every try that finds the other holder still there.
             var retakingLease = false
+            // A standby (or an account not yet started) that cannot look at its lease because the store
+            // does not answer: said once per spell, not at every try (an audit counted 56 lines of
+            // ~1 KB per standby in a 130 s outage, each saying "no session for the account yet").
+            var leaseLookFailing = false
             func beginOutage(_ stop: AccountStop, interval: Double) {
                 outage = (stop, 0)
                 nextOutageTry = clock.now() + interval
@@ -349,6 +353,10 @@ public final class WorkerPool: Service {
                         }
                         do {
                             invoker = try await invokers.invoker(for: account)
+                            if leaseLookFailing {
+                                leaseLookFailing = false
+                                logger.notice("the store answers again")
+                            }
                             if retakingLease {
                                 retakingLease = false
                                 logger.notice("took the account's lease back: serving its jobs")
@@ -397,6 +405,10 @@ public final class WorkerPool: Service {
                                 continue
                             }
                             if let interval = configuration.standbyInterval, Self.isLeaseHeld(error) {
+                                if leaseLookFailing {
+                                    leaseLookFailing = false
+                                    logger.notice("the store answers again: the account's lease is still held elsewhere")
+                                }
                                 if !standingBy {
                                     logger.notice("another process holds the account's lease: standing by to take it over",
                                                   metadata: ["error": "\(error)", "retry-every": "\(interval)"])
@@ -414,8 +426,16 @@ public final class WorkerPool: Service {
                                     await self.mark(account, stop, logger: logger)
                                 }
                                 continue
+                            } else if Self.isStoreTrouble(error) {
+                                if !leaseLookFailing {
+                                    leaseLookFailing = true
+                                    logger.warning("the store does not answer, so the account's lease cannot be looked at; trying again (said once until it answers)",
+                                                   metadata: ["error": "\(error)"])
+                                } else {
+                                    logger.debug("the store still does not answer; trying again", metadata: ["error": "\(error)"])
+                                }
                             } else {
-                                logger.warning("no session for the account yet; trying again", metadata: ["error": "\(error)"])
+                                logger.warning("the account could not be started; trying again", metadata: ["error": "\(error)"])
                             }
                         }
                     }
