@@ -23,4 +23,18 @@ import Testing
         #expect(back?.event == .storeRecovered && back?.summary.contains("after 1m05s") == true, "\(String(describing: back))")
         #expect(alarm.observe(failure: nil, at: t0 + 100) == nil)
     }
+
+    /// A look at a store that hangs fails only at its bound: the outage counts from the look's
+    /// start. Before, from its end, so the hold-off ran a look's length late (an audit's 50 s
+    /// PostgreSQL outage, looks ending after 30 s, was never said).
+    @Test func theOutageCountsFromTheStartOfTheFirstLookThatFailed() {
+        var alarm = StoreOutageAlarm(holdOff: 5, host: "h")
+        let t0 = UnixTime(seconds: 1_800_000_000)
+        #expect(alarm.observe(failure: nil, at: t0) == nil)
+        // A look from t0 + 2 that hung to its 10 s bound: the store has been out of reach since t0 + 2.
+        let down = alarm.observe(failure: "reading the store for alerts: no answer within 10.0 s", since: t0 + 2, at: t0 + 12)
+        #expect(down?.event == .storeUnreachable && down?.summary.contains("since 2027-01-15T08:00:02Z") == true, "\(String(describing: down))")
+        let back = alarm.observe(failure: nil, at: t0 + 52)
+        #expect(back?.summary.contains("after 50s") == true, "\(String(describing: back))")
+    }
 }

@@ -46,16 +46,21 @@ public struct AlertService: Service {
             await recall(into: &tracker)
             var failing = false
             var outage = StoreOutageAlarm(holdOff: tracker.policy.holdOff, host: tracker.host)
+            // A look at a store that hangs ends within this bound and counts as a failure: waiting
+            // for the store's own timeout (30 s on PostgreSQL) made a 50 s outage pass unsaid.
+            let lookBound = max(tracker.policy.holdOff, 10)
             while !Task.isCancelled {
+                // The outage is timed from the start of the first look that failed, not its end.
+                let started = clock.now()
                 do {
-                    let snapshot = try await look()
+                    let snapshot = try await withBound(seconds: lookBound, "reading the store for alerts") { try await self.look() }
                     if !tracker.newlyWatched(in: snapshot).isEmpty { await recallAgain(into: &tracker) }
                     if let back = outage.observe(failure: nil, at: clock.now()) { await delivery.send([back]) }
                     await delivery.send(await saidElsewhereLeftOut(tracker.observe(snapshot)))
                     await delivery.rememberPending()
                     failing = false
                 } catch {
-                    if let alarm = outage.observe(failure: "\(error)", at: clock.now()) { await delivery.send([alarm]) }
+                    if let alarm = outage.observe(failure: "\(error)", since: started, at: clock.now()) { await delivery.send([alarm]) }
                     // Said once per spell of failures, not every interval.
                     if !failing {
                         logger.warning("the accounts could not be read for alerts; trying again", metadata: ["error": "\(error)"])

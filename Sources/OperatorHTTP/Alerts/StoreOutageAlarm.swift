@@ -16,8 +16,10 @@ struct StoreOutageAlarm: Sendable {
         self.host = host
     }
 
-    /// A look's outcome: nil when the store answered, else why not.
-    mutating func observe(failure: String?, at now: UnixTime) -> Alert? {
+    /// A look's outcome: nil when the store answered, else why not. `started`: when the failed look
+    /// began (a look at a store that hangs fails only at its bound), so the hold-off and the
+    /// outage's length count from there.
+    mutating func observe(failure: String?, since started: UnixTime? = nil, at now: UnixTime) -> Alert? {
         guard let failure else {
             defer {
                 failingSince = nil
@@ -27,7 +29,7 @@ struct StoreOutageAlarm: Sendable {
             return Alert(event: .storeRecovered, severity: .info, account: nil, at: ISOTime.string(now), host: host,
                          summary: "the store answers again, after \(ISOTime.remaining(now - since)) it could not be read", steps: [], codes: [])
         }
-        let since = failingSince ?? now
+        let since = failingSince ?? min(started ?? now, now)
         failingSince = since
         guard !said, now - since >= holdOff else { return nil }
         said = true
