@@ -74,3 +74,11 @@ struct CLIFailure: Error {
         }
     }
 }
+
+/// What to do about a lease held in a cluster of `tgsm run --standby` processes: stopping the holder
+/// only hands the account to a standby within seconds (an audit retried `session remove` 40 times
+/// in 4 s after the SIGTERM and found it held again each time).
+enum ClusterAdvice {
+    static let handOver = "With `tgsm run --standby` processes on the store, stopping the holder hands the account to one of them: "
+        + "restart every process with --account naming only the other accounts (or stop them all) first."
+}

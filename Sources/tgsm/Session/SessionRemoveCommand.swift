@@ -79,7 +79,7 @@ struct SessionRemoveCommand: AsyncParsableCommand {
         } catch let error as SessionStoreError {
             if case .leaseHeld(let held) = error {
                 throw CLIFailure(.leaseHeld, "account \(account.rawValue) is in use by \(held.holder) (lease until \(TimeText.iso(held.expiresAt))); "
-                    + "nothing was removed. Stop that process first (or leave it out with `tgsm run --account`).")
+                    + "nothing was removed. Stop that process first (or leave it out with `tgsm run --account`). " + ClusterAdvice.handOver)
             }
             throw CLIFailure(error)
         }

@@ -69,7 +69,7 @@ struct SessionImportCommand: AsyncParsableCommand {
         do {
             if let lease = try await store.currentLease(account: id), LeaseView(lease, now: now).isLive {
                 throw CLIFailure(.leaseHeld, "account \(account) is in use by \(lease.holder); importing a key under a running "
-                    + "process would mix two sessions. Stop that process first.")
+                    + "process would mix two sessions. Stop that process first. " + ClusterAdvice.handOver)
             }
             let existing = try await store.loadSession(account: id)
             if existing != nil, !replace {
