@@ -299,7 +299,7 @@ struct Dashboard {
         case .retried:
             ["Retried automatically with backoff; it becomes a dead letter after its last attempt."]
         case .rescued:
-            ["A worker stopped renewing its lease (crash or kill): look at that process's log; the job runs again."]
+            ["A worker stopped renewing its claim (a crash, a kill, a freeze or a store out of reach): look at that process's log; the job runs again."]
         default:
             []
         }

@@ -262,7 +262,7 @@ public final class PostgresDatabase: Sendable {
                 + "and that this host reaches it"
         }
         // A shutdown cancels the work in flight: not a failure of the database ("CancellationError()").
-        if error is CancellationError { return "cancelled before it finished (the process is stopping)" }
+        if error is CancellationError { return "cancelled before it finished (the process is stopping, or stopped serving the account)" }
         return "\(error)"
     }
 }

@@ -295,7 +295,7 @@ public final class PostgresJobQueue: JobQueue, JobHistoryReading {
                 last_error = CASE WHEN attempts >= max_attempts
                     THEN 'the worker ' || COALESCE(lease_owner, '?') || ' stopped renewing its lease (it crashed, was killed or '
                         || 'lost the database) on the last allowed attempt; fix what kills the worker, then requeue the job'
-                    ELSE 'rescued: the worker ' || COALESCE(lease_owner, '?') || ' stopped renewing its lease (crashed or killed mid-job)' END,
+                    ELSE 'rescued: the worker ' || COALESCE(lease_owner, '?') || ' stopped renewing its claim (crashed, killed, frozen or cut off from the store mid-job)' END,
                 lease_owner = NULL, lease_until = NULL
             WHERE id IN (
                 SELECT id FROM jobs WHERE state = 'running' AND account = ANY(\(accounts)::text[]) AND lease_until <= \(now.seconds)

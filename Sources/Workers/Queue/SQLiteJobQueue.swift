@@ -475,7 +475,7 @@ public final class SQLiteJobQueue: JobQueue, JobHistoryReading {
         try db.cachedStatement(
             sql: """
                 UPDATE jobs SET state = 'queued', run_at = ?, updated_at = ?,
-                last_error = 'rescued: the worker ' || COALESCE(lease_owner, '?') || ' stopped renewing its lease (crashed or killed mid-job)',
+                last_error = 'rescued: the worker ' || COALESCE(lease_owner, '?') || ' stopped renewing its claim (crashed, killed, frozen or cut off from the store mid-job)',
                 lease_owner = NULL, lease_until = NULL
                 WHERE \(expired)
                 """
