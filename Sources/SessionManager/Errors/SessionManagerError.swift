@@ -254,7 +254,7 @@ public struct SessionManagerError: TelegramMiddlewareError {
         case .accountUnusable(_, let status, let method):
             "\(method) was refused: the account is marked \(status.state.rawValue) since \(status.cause), so nothing is sent for it"
         case .leaseHeld(_, let holder, _):
-            "another process (\(holder)) owns this account; two owners would make Telegram see AUTH_KEY_DUPLICATED"
+            "the account is held by \(holder); two owners would make Telegram see AUTH_KEY_DUPLICATED"
         case .storageFailed(_, let reason):
             "the session store failed (\(reason))"
         case .leaseExpired:

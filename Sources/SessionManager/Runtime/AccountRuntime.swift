@@ -218,7 +218,7 @@ public actor AccountRuntime {
                                                  holderIsDead: holderIsDead)
         } catch let error as SessionStoreError {
             if case .leaseHeld(let held) = error {
-                throw SessionManagerError(.leaseHeld(account: account, holder: "\(held.holder) (lease token \(held.token))", expires: held.expiresAt))
+                throw SessionManagerError(.leaseHeld(account: account, holder: "\(held.holder), lease token \(held.token)", expires: held.expiresAt))
             }
             throw SessionManagerError(.storageFailed(account: account, reason: "taking the lease: \(error) [\(error.code)]"))
         } catch {
