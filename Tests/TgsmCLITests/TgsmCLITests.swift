@@ -934,6 +934,12 @@ import Workers
         let restored = try await cli.run(["session", "restore", "--json", "--force", "--store", url, "--backup-dir", snapshots], withStore: false)
         #expect(restored.status == 0, "\(restored.stderr)")
         #expect(restored.stderr.contains("until the processes whose leases were taken over (pid 7 on elsewhere) have stopped"), "\(restored.stderr)")
+        #expect(!restored.stderr.contains("was not taken of this database"), "its own snapshot: \(restored.stderr)")
+        // Into another database: its keys are now in two, which is said.
+        let other = try await ScratchPostgresDatabase.create()
+        let copied = try await cli.run(["session", "restore", "--store", other.url, "--backup-dir", snapshots, "--backup", taken.file], withStore: false)
+        await other.drop()
+        #expect(copied.status == 0 && copied.stderr.contains("\(taken.file) was not taken of this database"), "\(copied.stderr)")
         let result = try #require(try restored.jsonObject() as? [String: Any])
         #expect(result["restored"] as? String == taken.file && result["accounts"] as? [String] == ["alice"])
         #expect(try await store.loadSession(account: "alice")?.dcs[2]?.authKey == aliceKey)

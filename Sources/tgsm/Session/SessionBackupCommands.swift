@@ -387,6 +387,13 @@ struct SessionRestoreCommand: AsyncParsableCommand {
             throw CLIFailure(error)
         }
         let changes = Self.proxyChanges(before: proxiesBefore, after: await Self.proxies(of: store))
+        // A snapshot this database never recorded was taken of another one: its accounts' keys are
+        // now in two databases, and a process on each would use one key twice (AUTH_KEY_DUPLICATED).
+        if let recorded = try? await store.recordedBackups(), !recorded.contains(where: { $0.file == report.backup }) {
+            Terminal.standard.warning("\(report.backup) was not taken of this database (its backups table does not record it): its "
+                + "accounts' keys are now here too. If the database it came from still serves them, stop that (or remove them "
+                + "there) before running these: one key used by two processes is destroyed by Telegram (AUTH_KEY_DUPLICATED).")
+        }
         await store.close()
         let terminal = Terminal.standard
         let reason = backup.map { "restore of \($0) asked by an operator" } ?? "restore of the newest snapshot asked by an operator"
