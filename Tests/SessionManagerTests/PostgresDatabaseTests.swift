@@ -85,7 +85,7 @@ import Testing
     /// ran into its 30 s bound, "no answer within 30.0 s".
     /// A shutdown's cancelled write read as "the job queue's database failed (CancellationError())".
     @Test func aCancelledOperationIsNotCalledADatabaseFailure() {
-        #expect(PostgresDatabase.describe(CancellationError()) == "cancelled before it finished (the process is stopping)")
+        #expect(PostgresDatabase.describe(CancellationError()) == "cancelled before it finished (the process is stopping, or stopped serving the account)")
     }
 
     /// postgres-nio's pool error (its type is not public; one of the same name stands in) reads as

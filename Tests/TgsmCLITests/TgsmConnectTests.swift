@@ -1069,7 +1069,7 @@ import Workers
         let terminal = try setup.terminal(["run", "--no-http", "--grace-period", "5"])
         var at = try await terminal.expect("ready: alice")
         try await Self.logIn(setup, account: "carol", phone: "15550003")
-        at = try await terminal.expect("tgsm run: carol: added to the store while running; serving it", after: at)
+        at = try await terminal.expect("tgsm run: carol: added to the store while running; taken up", after: at)
         #expect(try await Self.completesAMeJob(setup, account: "carol") == "completed", "\(terminal.output)")
         terminal.signal(SIGTERM)
         try await terminal.expect("tgsm run: stopped", after: at)

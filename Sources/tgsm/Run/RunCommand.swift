@@ -331,7 +331,7 @@ struct RunCommand: AsyncParsableCommand {
                 for account in stored where !known.contains(account) {
                     known.insert(account)
                     if pool.serve(account) {
-                        Terminal.standard.errorLine("tgsm run: \(account.rawValue): added to the store while running; serving it")
+                        Terminal.standard.errorLine("tgsm run: \(account.rawValue): added to the store while running; taken up (served here, or stood by for while another process holds it)")
                     }
                 }
             }
