@@ -208,7 +208,7 @@ public struct HealthReport: Sendable, Codable, Equatable {
                 // cause, said once.
                 add(Reason.notRunning, "not running in this process: its workers did not start, or stopped (a lease another process "
                     + "took, or one the store did not let be renewed: `tgsm run` takes that back by itself once the store answers); "
-                    + "see the log and `tgsm check`")
+                    + "see the log (and `tgsm check` on a SQLite store)")
             }
         }
         return reasons
