@@ -37,15 +37,15 @@ public struct LeaseHolder: Sendable, Hashable, CustomStringConvertible {
         LeaseHolder(host: thisHost, pid: getpid())
     }
 
+    /// This boot's and PID namespace's digest, read once.
+    private static let pidSpace = pidSpaceInstance()
+
     /// The host as this process names holders: see `current()`.
-    static let thisHost: String = {
-        guard let instance = pidSpaceInstance() else { return hostName() }
-        return hostName() + "~" + instance
-    }()
+    static let thisHost: String = pidSpace.map { hostName() + "~" + $0 } ?? hostName()
 
     /// Whether a dead pid can be told here: only with the boot and PID namespace known (`thisHost`
     /// then carries them), never on the host name alone.
-    static let canTellDeadPIDs = pidSpaceInstance() != nil
+    static var canTellDeadPIDs: Bool { pidSpace != nil }
 
     /// 8 hex digits of the boot id and the PID namespace's inode, or nil where /proc lacks them.
     static func pidSpaceInstance() -> String? {
