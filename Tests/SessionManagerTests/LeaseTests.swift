@@ -110,6 +110,11 @@ import Testing
             let me = LeaseHolder.current()
             let dead = LeaseHolder(host: me.host, pid: gone.processIdentifier)
             #expect(LeaseHolder.isDeadOnThisHost(dead))
+            // The host name alone (a lease written before holders carried their boot and PID
+            // namespace, or one from a container of this host's name) is never known dead.
+            let bareHost = String(me.host.split(separator: "~").first ?? "")
+            #expect(me.host.contains("~"), "this Linux tells its boot and PID namespace: \(me.host)")
+            #expect(!LeaseHolder.isDeadOnThisHost(LeaseHolder(host: bareHost, pid: gone.processIdentifier)))
             #expect(!LeaseHolder.isDeadOnThisHost(me))
             #expect(!LeaseHolder.isDeadOnThisHost(LeaseHolder(host: "elsewhere", pid: gone.processIdentifier)), "a holder on another host is never known dead")
 
