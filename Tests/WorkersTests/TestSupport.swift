@@ -130,7 +130,7 @@ let quietLogger: Logger = {
     return logger
 }()
 
-/// Log lines at notice level and above, as "level message", for tests of what a pool says.
+/// Log lines at notice level and above, as "level message key=value…", for tests of what a pool says.
 final class LogLines: Sendable {
     private let collected = Mutex<[String]>([])
 
@@ -153,7 +153,8 @@ final class LogLines: Sendable {
         }
 
         func log(event: LogEvent) {
-            lines.collected.withLock { $0.append("\(event.level) \(event.message)") }
+            let fields = (event.metadata ?? [:]).sorted { $0.key < $1.key }.map { " \($0.key)=\($0.value)" }.joined()
+            lines.collected.withLock { $0.append("\(event.level) \(event.message)\(fields)") }
         }
     }
 }

@@ -385,11 +385,15 @@ let ping = ScriptedHandler(kind: "ping") { context in
         let held = TelegramError.middleware(SessionManagerError(.leaseHeld(account: "alice", holder: "pid 2 on other", expires: nil)))
         let invokers = OutageInvokers(["alice": NearestDCInvoker(), "bob": NearestDCInvoker()], failing: { _ in held })
         invokers.down(true)
-        let pool = fixture.pool([ping], invokers: invokers, accounts: ["alice", "bob"], resumeInterval: 10, standbyInterval: 2)
+        let log = LogLines()
+        let pool = fixture.pool([ping], invokers: invokers, accounts: ["alice", "bob"], resumeInterval: 10, standbyInterval: 2, logger: log.logger)
         var events = pool.events().makeAsyncIterator()
         let first = try await fixture.enqueue("ping", "alice")
         let task = Task { try await pool.run() }
         await awaitEvent(&events) { if case .standingBy("alice") = $0 { true } else { false } }
+        // Standing by names the holder, not the lease-held error's "stop the other process" steps.
+        let standing = log.lines.filter { $0.contains("standing by to take it over") }
+        #expect(standing.count == 1 && standing.allSatisfy { $0.contains("held-by=pid 2 on other") && !$0.contains("Stop the other process") }, "\(standing)")
 
         // The holder marks alice and lets her lease go.
         await fixture.status.setStatus(

@@ -410,8 +410,10 @@ public final class WorkerPool: Service {
                                     logger.notice("the store answers again: the account's lease is still held elsewhere")
                                 }
                                 if !standingBy {
+                                    // Who holds it, not the lease-held error's steps ("stop the other process"):
+                                    // standing by is what this process was asked to do.
                                     logger.notice("another process holds the account's lease: standing by to take it over",
-                                                  metadata: ["error": "\(error)", "retry-every": "\(interval)"])
+                                                  metadata: ["held-by": "\(Self.leaseHolder(in: error) ?? "another process")", "retry-every": "\(interval)"])
                                     standingBy = true
                                     serving = false
                                     observers.yield(.standingBy(account))
@@ -715,6 +717,13 @@ public final class WorkerPool: Service {
         case .storageFailed?, .leaseExpired?: return true
         default: return false
         }
+    }
+
+    /// Who holds the account's lease, when `error` says another process does.
+    static func leaseHolder(in error: any Error) -> String? {
+        let managed = (error as? TelegramError)?.sessionManagerError ?? (error as? SessionManagerError)
+        if case .leaseHeld(_, let holder, _)? = managed?.reason { return holder }
+        return nil
     }
 
     /// Whether `error` says another process holds the account's lease.
