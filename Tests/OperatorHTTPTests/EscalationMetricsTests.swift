@@ -7,6 +7,7 @@ import SessionManager
 import Synchronization
 import TL
 import TLSchema
+import StoreTestSupport
 import Testing
 
 /// The escalation steps an operator must see without reading code: a circuit breaker opening

@@ -1,5 +1,6 @@
 import Logging
 import OperatorHTTP
+import StoreTestSupport
 import Testing
 
 @Suite struct PhoneMaskingLogHandlerTests {

@@ -237,33 +237,3 @@ extension Array where Element == PrometheusSample {
     }
 }
 
-/// Keeps every log event, so a test can assert what an operator would read: the message and the
-/// fields, the handler's own (`logger[metadataKey:]`) merged with the event's.
-final class LogCapture: Sendable {
-    struct Event: Sendable {
-        var level: Logger.Level
-        var message: String
-        var metadata: [String: String]
-    }
-
-    private let events = Mutex<[Event]>([])
-    var all: [Event] { events.withLock { $0 } }
-
-    var logger: Logger { Logger(label: "capture") { _ in self.handler } }
-
-    var handler: Handler { Handler(capture: self) }
-
-    struct Handler: LogHandler {
-        let capture: LogCapture
-        var metadata: Logger.Metadata = [:]
-        var logLevel: Logger.Level = .trace
-        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-            get { metadata[key] }
-            set { metadata[key] = newValue }
-        }
-        func log(event: LogEvent) {
-            let fields = metadata.merging(event.metadata ?? [:]) { $1 }.mapValues { "\($0)" }
-            capture.events.withLock { $0.append(Event(level: event.level, message: "\(event.message)", metadata: fields)) }
-        }
-    }
-}

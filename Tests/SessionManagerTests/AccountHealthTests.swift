@@ -1,6 +1,7 @@
 import MTProto
 import MTProtoClient
 import SessionManager
+import StoreTestSupport
 import Testing
 
 @Suite struct AccountHealthTests {

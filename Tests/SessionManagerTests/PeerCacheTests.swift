@@ -4,6 +4,7 @@ import MTProto
 import MTProtoClient
 import SessionManager
 import TLSchema
+import StoreTestSupport
 import Testing
 
 /// The peer cache over a real SQLite store file, fed by a scripted invoker through its middleware

@@ -3,6 +3,7 @@ import GRDB
 import Logging
 import MTProtoClient
 import SessionManager
+import StoreTestSupport
 import Testing
 
 /// Damages the store file in every way the issue names, at many offsets, and checks the one rule:

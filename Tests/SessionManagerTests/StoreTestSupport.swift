@@ -32,35 +32,6 @@ final class ManualClock: TelegramClock, Sendable {
     func sleep(for seconds: Double) async throws { advance(by: seconds) }
 }
 
-/// Collects log lines so tests can assert what the store reported.
-final class LogCapture: Sendable {
-    private let lines = Mutex<[String]>([])
-
-    var messages: [String] { lines.withLock { $0 } }
-
-    var logger: Logger {
-        Logger(label: "test") { _ in CapturingHandler(capture: self) }
-    }
-
-    func append(_ line: String) { lines.withLock { $0.append(line) } }
-
-    struct CapturingHandler: LogHandler {
-        let capture: LogCapture
-        var metadata: Logger.Metadata = [:]
-        var logLevel: Logger.Level = .trace
-
-        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-            get { metadata[key] }
-            set { metadata[key] = newValue }
-        }
-
-        func log(event: LogEvent) {
-            let fields = (event.metadata ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-            capture.append("\(event.level) \(event.message) \(fields)")
-        }
-    }
-}
-
 enum Fixtures {
     static func key(_ seed: UInt8) -> AuthKey {
         // Deterministic key bytes: the tests compare what comes back with what went in.

@@ -130,35 +130,6 @@ let quietLogger: Logger = {
     return logger
 }()
 
-/// Log lines at notice level and above, as "level message key=value…", for tests of what a pool says.
-final class LogLines: Sendable {
-    private let collected = Mutex<[String]>([])
-
-    var lines: [String] { collected.withLock { $0 } }
-
-    var logger: Logger {
-        var logger = Logger(label: "workers-tests") { _ in Handler(lines: self) }
-        logger.logLevel = .notice
-        return logger
-    }
-
-    struct Handler: LogHandler {
-        let lines: LogLines
-        var metadata: Logger.Metadata = [:]
-        var logLevel: Logger.Level = .notice
-
-        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-            get { metadata[key] }
-            set { metadata[key] = newValue }
-        }
-
-        func log(event: LogEvent) {
-            let fields = (event.metadata ?? [:]).sorted { $0.key < $1.key }.map { " \($0.key)=\($0.value)" }.joined()
-            lines.collected.withLock { $0.append("\(event.level) \(event.message)\(fields)") }
-        }
-    }
-}
-
 /// An invoker for jobs that never call Telegram, or that must fail with a given error.
 struct FailingInvoker: TelegramInvoking {
     let error: TelegramError

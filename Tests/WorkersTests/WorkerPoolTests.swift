@@ -7,6 +7,7 @@ import SessionManager
 import Synchronization
 import TL
 import TLSchema
+import StoreTestSupport
 import Testing
 @testable import Workers
 
@@ -385,14 +386,14 @@ let ping = ScriptedHandler(kind: "ping") { context in
         let held = TelegramError.middleware(SessionManagerError(.leaseHeld(account: "alice", holder: "pid 2 on other", expires: nil)))
         let invokers = OutageInvokers(["alice": NearestDCInvoker(), "bob": NearestDCInvoker()], failing: { _ in held })
         invokers.down(true)
-        let log = LogLines()
+        let log = LogCapture()
         let pool = fixture.pool([ping], invokers: invokers, accounts: ["alice", "bob"], resumeInterval: 10, standbyInterval: 2, logger: log.logger)
         var events = pool.events().makeAsyncIterator()
         let first = try await fixture.enqueue("ping", "alice")
         let task = Task { try await pool.run() }
         await awaitEvent(&events) { if case .standingBy("alice") = $0 { true } else { false } }
         // Standing by names the holder, not the lease-held error's "stop the other process" steps.
-        let standing = log.lines.filter { $0.contains("standing by to take it over") }
+        let standing = log.messages.filter { $0.contains("standing by to take it over") }
         #expect(standing.count == 1 && standing.allSatisfy { $0.contains("held-by=pid 2 on other") && !$0.contains("Stop the other process") }, "\(standing)")
 
         // The holder marks alice and lets her lease go.
@@ -425,7 +426,7 @@ let ping = ScriptedHandler(kind: "ping") { context in
     @Test func aStoreThatDoesNotLetALeaseBeLookedAtIsSaidOnce() async throws {
         let fixture = try Fixture()
         defer { fixture.database.remove() }
-        let log = LogLines()
+        let log = LogCapture()
         let invokers = OutageInvokers(["alice": NearestDCInvoker(), "bob": NearestDCInvoker()])
         invokers.down(true)
         let pool = fixture.pool([ping], invokers: invokers, accounts: ["alice", "bob"], resumeInterval: 10, standbyInterval: 2, logger: log.logger)
@@ -441,7 +442,7 @@ let ping = ScriptedHandler(kind: "ping") { context in
         await awaitEvent(&events) { if case .finished(first, _, .completed) = $0 { true } else { false } }
         pool.shutdownGracefully()
         try await task.value
-        let lines = log.lines
+        let lines = log.messages
         #expect(lines.filter { $0.contains("the account's lease cannot be looked at") }.count == 1, "\(lines)")
         #expect(lines.filter { $0.contains("the store answers again") }.count == 1, "\(lines)")
         #expect(!lines.contains { $0.contains("no session for the account yet") || $0.contains("could not be started") }, "\(lines)")

@@ -727,11 +727,7 @@ public final class WorkerPool: Service {
     }
 
     /// Whether `error` says another process holds the account's lease.
-    public static func isLeaseHeld(_ error: any Error) -> Bool {
-        let managed = (error as? TelegramError)?.sessionManagerError ?? (error as? SessionManagerError)
-        if case .leaseHeld? = managed?.reason { return true }
-        return false
-    }
+    public static func isLeaseHeld(_ error: any Error) -> Bool { leaseHolder(in: error) != nil }
 
     private func accountStop(for error: any Error, account: AccountID) -> AccountStop? {
         if case .stopAccount(let name, let guidance) = JobErrorClassifier.classify(error) {
