@@ -94,6 +94,34 @@ public enum AESIGE {
         return output
     }
 
+    /// AES-256-IGE from `input` into `output`: the same memory or two regions of equal length, in
+    /// whole blocks; `key` and `iv` point at 32 bytes each. The per-packet path uses it with key
+    /// material on the stack and the plaintext written straight into its own buffer.
+    static func run256(
+        _ operation: Operation, from input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer,
+        key: UnsafeRawBufferPointer, iv: UnsafeRawBufferPointer, backend: Backend = defaultBackend
+    ) {
+        precondition(input.count == output.count && input.count % 16 == 0, "AES-256-IGE needs whole blocks of equal length")
+        precondition(key.count == 32 && iv.count == 32, "AES-256-IGE needs a 32-byte key and a 32-byte IV")
+        guard input.count > 0, let source = input.baseAddress?.assumingMemoryBound(to: UInt8.self),
+              let target = output.baseAddress?.assumingMemoryBound(to: UInt8.self),
+              let keyBytes = key.baseAddress?.assumingMemoryBound(to: UInt8.self),
+              let ivBytes = iv.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return }
+        switch backend {
+        case .aesni:
+            precondition(hardwareAccelerated, "AES-NI backend requested on a CPU without AES-NI")
+            switch operation {
+            case .encrypt: caesni_aes256_ige_encrypt(source, target, input.count, keyBytes, ivBytes)
+            case .decrypt: caesni_aes256_ige_decrypt(source, target, input.count, keyBytes, ivBytes)
+            }
+        case .openSSL:
+            if source != target { target.update(from: source, count: input.count) }
+            portable(
+                operation, target, count: input.count,
+                key: Array(UnsafeBufferPointer(start: keyBytes, count: 32)), iv: Array(UnsafeBufferPointer(start: ivBytes, count: 32)))
+        }
+    }
+
     private static func run(_ operation: Operation, _ buffer: UnsafeMutableRawBufferPointer, key: [UInt8], iv: [UInt8], backend: Backend) {
         guard buffer.count > 0, let base = buffer.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return }
         switch backend {

@@ -31,12 +31,19 @@ public enum Hashing {
 
     /// SHA-256 of raw memory: the message-key path hashes a slice of a packet buffer without copying it.
     public static func sha256(_ prefix: UnsafeRawBufferPointer, _ data: UnsafeRawBufferPointer) -> [UInt8] {
+        var digest = [UInt8](repeating: 0, count: 32)
+        digest.withUnsafeMutableBytes { sha256(prefix, data, into: $0) }
+        return digest
+    }
+
+    /// SHA-256 of two pieces of raw memory into `digest` (32 bytes): the per-packet key derivation
+    /// runs on stack memory, with nothing to allocate or free.
+    static func sha256(_ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer, into digest: UnsafeMutableRawBufferPointer) {
+        precondition(digest.count >= 32, "a SHA-256 digest is 32 bytes")
         var context = SHA256_CTX()
         SHA256_Init(&context)
-        _ = SHA256_Update(&context, prefix.baseAddress, prefix.count)
-        _ = SHA256_Update(&context, data.baseAddress, data.count)
-        var digest = [UInt8](repeating: 0, count: 32)
-        digest.withUnsafeMutableBufferPointer { _ = SHA256_Final($0.baseAddress, &context) }
-        return digest
+        _ = SHA256_Update(&context, first.baseAddress, first.count)
+        _ = SHA256_Update(&context, second.baseAddress, second.count)
+        _ = SHA256_Final(digest.baseAddress?.assumingMemoryBound(to: UInt8.self), &context)
     }
 }

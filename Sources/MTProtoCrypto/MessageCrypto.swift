@@ -1,3 +1,5 @@
+import COpenSSL
+
 /// Which way a message travels; MTProto 2.0 derives different keys for each (x = 0 or 8).
 public enum Direction: Sendable, Hashable, CustomStringConvertible {
     case clientToServer
@@ -89,23 +91,59 @@ public enum MessageCrypto {
     }
 
     static func messageKey(authKey: AuthKey, paddedPlaintext: UnsafeRawBufferPointer, direction: Direction) -> [UInt8] {
-        let start = 88 + direction.keyOffset
-        let large = authKey.bytes.withUnsafeBytes { key in
-            Hashing.sha256(UnsafeRawBufferPointer(rebasing: key[start..<(start + 32)]), paddedPlaintext)
+        withUnsafeTemporaryAllocation(byteCount: 32, alignment: 16) { digest in
+            messageKeyDigest(authKey: authKey, paddedPlaintext: paddedPlaintext, direction: direction, into: digest)
+            return Array(UnsafeRawBufferPointer(rebasing: digest[8..<24]))
         }
-        return Array(large[8..<24])
+    }
+
+    /// The SHA-256 whose bytes 8..<24 are msg_key, written into `digest` (32 bytes).
+    private static func messageKeyDigest(
+        authKey: AuthKey, paddedPlaintext: UnsafeRawBufferPointer, direction: Direction, into digest: UnsafeMutableRawBufferPointer
+    ) {
+        let start = 88 + direction.keyOffset
+        authKey.bytes.withUnsafeBytes { key in
+            Hashing.sha256(UnsafeRawBufferPointer(rebasing: key[start..<(start + 32)]), paddedPlaintext, into: digest)
+        }
     }
 
     /// aes_key and aes_iv from sha256_a = SHA256(msg_key + substr(auth_key, x, 36)) and
     /// sha256_b = SHA256(substr(auth_key, 40 + x, 36) + msg_key).
     public static func aesKeyAndIV(authKey: AuthKey, messageKey: [UInt8], direction: Direction) -> (key: [UInt8], iv: [UInt8]) {
         precondition(messageKey.count == 16, "msg_key is 16 bytes")
+        return messageKey.withUnsafeBytes { messageKey in
+            withKeyAndIV(authKey: authKey, messageKey: messageKey, direction: direction) { (Array($0), Array($1)) }
+        }
+    }
+
+    /// Derives aes_key and aes_iv (32 bytes each) on the stack, hands them to `body`, then wipes them:
+    /// every packet needs its own, and nothing of them should outlive the packet or cost an allocation.
+    static func withKeyAndIV<Result>(
+        authKey: AuthKey, messageKey: UnsafeRawBufferPointer, direction: Direction,
+        _ body: (_ key: UnsafeRawBufferPointer, _ iv: UnsafeRawBufferPointer) -> Result
+    ) -> Result {
         let x = direction.keyOffset
-        let a = Hashing.sha256(parts: [messageKey, Array(authKey.bytes[x..<(x + 36)])])
-        let b = Hashing.sha256(parts: [Array(authKey.bytes[(40 + x)..<(76 + x)]), messageKey])
-        let key = Array(a[0..<8]) + Array(b[8..<24]) + Array(a[24..<32])
-        let iv = Array(b[0..<8]) + Array(a[8..<24]) + Array(b[24..<32])
-        return (key, iv)
+        return withUnsafeTemporaryAllocation(byteCount: 128, alignment: 16) { scratch in
+            defer { OPENSSL_cleanse(scratch.baseAddress, scratch.count) }
+            let a = UnsafeMutableRawBufferPointer(rebasing: scratch[0..<32])
+            let b = UnsafeMutableRawBufferPointer(rebasing: scratch[32..<64])
+            authKey.bytes.withUnsafeBytes { key in
+                Hashing.sha256(messageKey, UnsafeRawBufferPointer(rebasing: key[x..<(x + 36)]), into: a)
+                Hashing.sha256(UnsafeRawBufferPointer(rebasing: key[(40 + x)..<(76 + x)]), messageKey, into: b)
+            }
+            // aes_key = a[0..<8] + b[8..<24] + a[24..<32]; aes_iv = b[0..<8] + a[8..<24] + b[24..<32].
+            func put(_ offset: Int, _ source: UnsafeMutableRawBufferPointer, _ range: Range<Int>) {
+                UnsafeMutableRawBufferPointer(rebasing: scratch[(64 + offset)..<(64 + offset + range.count)])
+                    .copyMemory(from: UnsafeRawBufferPointer(rebasing: source[range]))
+            }
+            put(0, a, 0..<8)
+            put(8, b, 8..<24)
+            put(24, a, 24..<32)
+            put(32, b, 0..<8)
+            put(40, a, 8..<24)
+            put(56, b, 24..<32)
+            return body(UnsafeRawBufferPointer(rebasing: scratch[64..<96]), UnsafeRawBufferPointer(rebasing: scratch[96..<128]))
+        }
     }
 
     /// The padding for a plaintext: the least that makes it 12+ bytes and whole blocks (12...27),
@@ -137,6 +175,31 @@ public enum MessageCrypto {
         return packet
     }
 
+    /// Encrypts one inner message (salt, session_id, msg_id, seq_no, length, body) into a full packet
+    /// with random padding: the header and body are written straight into the packet, one allocation.
+    public static func encryptMessage(
+        salt: Int64, sessionID: Int64, messageID: Int64, seqNo: Int32, body: [UInt8],
+        authKey: AuthKey, direction: Direction, entropy: inout some EntropySource, extraPaddingBlocks: Int = 0
+    ) -> [UInt8] {
+        let plaintextLength = 32 + body.count
+        let padding = paddingLength(plaintextLength: plaintextLength, extraBlocks: extraPaddingBlocks)
+        let total = 24 + plaintextLength + padding
+        return [UInt8](unsafeUninitializedCapacity: total) { output, initialized in
+            let packet = UnsafeMutableRawBufferPointer(output)
+            packet.storeBytes(of: salt.littleEndian, toByteOffset: 24, as: Int64.self)
+            packet.storeBytes(of: sessionID.littleEndian, toByteOffset: 32, as: Int64.self)
+            packet.storeBytes(of: messageID.littleEndian, toByteOffset: 40, as: Int64.self)
+            packet.storeBytes(of: seqNo.littleEndian, toByteOffset: 48, as: Int32.self)
+            packet.storeBytes(of: Int32(truncatingIfNeeded: body.count).littleEndian, toByteOffset: 52, as: Int32.self)
+            body.withUnsafeBytes { source in
+                if source.count > 0 { UnsafeMutableRawBufferPointer(rebasing: packet[56..<(56 + source.count)]).copyMemory(from: source) }
+            }
+            entropy.fill(UnsafeMutableRawBufferPointer(rebasing: packet[(24 + plaintextLength)...]))
+            seal(packet, authKey: authKey, direction: direction)
+            initialized = total
+        }
+    }
+
     /// Encrypts an already padded plaintext (length a multiple of 16, padding 12...1024 bytes chosen
     /// by the caller). Deterministic: for replaying recorded exchanges and cross-checks.
     public static func encrypt(paddedPlaintext: [UInt8], authKey: AuthKey, direction: Direction) throws(AESIGEError) -> [UInt8] {
@@ -151,14 +214,14 @@ public enum MessageCrypto {
     /// Fills auth_key_id and msg_key of `packet` and encrypts its body (from byte 24) in place.
     private static func seal(_ packet: UnsafeMutableRawBufferPointer, authKey: AuthKey, direction: Direction) {
         let body = UnsafeMutableRawBufferPointer(rebasing: packet[24...])
-        let key = messageKey(authKey: authKey, paddedPlaintext: UnsafeRawBufferPointer(body), direction: direction)
-        let (aesKey, aesIV) = aesKeyAndIV(authKey: authKey, messageKey: key, direction: direction)
-        UnsafeMutableRawBufferPointer(rebasing: packet[0..<8]).copyBytes(from: authKey.idBytes)
-        UnsafeMutableRawBufferPointer(rebasing: packet[8..<24]).copyBytes(from: key)
-        do {
-            try AESIGE.encrypt(body, key: aesKey, iv: aesIV)
-        } catch {
-            preconditionFailure("message body was padded to whole blocks: \(error)")
+        withUnsafeTemporaryAllocation(byteCount: 32, alignment: 16) { digest in
+            messageKeyDigest(authKey: authKey, paddedPlaintext: UnsafeRawBufferPointer(body), direction: direction, into: digest)
+            let messageKey = UnsafeRawBufferPointer(rebasing: digest[8..<24])
+            packet.storeBytes(of: authKey.id.littleEndian, toByteOffset: 0, as: Int64.self)
+            UnsafeMutableRawBufferPointer(rebasing: packet[8..<24]).copyMemory(from: messageKey)
+            withKeyAndIV(authKey: authKey, messageKey: messageKey, direction: direction) { key, iv in
+                AESIGE.run256(.encrypt, from: UnsafeRawBufferPointer(body), into: body, key: key, iv: iv)
+            }
         }
     }
 
@@ -172,16 +235,23 @@ public enum MessageCrypto {
         guard receivedID == authKey.id else { throw .authKeyIDMismatch(expected: authKey.id, received: receivedID) }
         let encryptedLength = packet.count - 24
         guard encryptedLength % 16 == 0 else { throw .encryptedLengthNotMultipleOfBlock(encryptedLength) }
-        let receivedKey = Array(packet[8..<24])
-        var plaintext = Array(packet[24...])
-        let (aesKey, aesIV) = aesKeyAndIV(authKey: authKey, messageKey: receivedKey, direction: direction)
-        do {
-            try AESIGE.decrypt(&plaintext, key: aesKey, iv: aesIV)
-        } catch {
-            throw .encryptedLengthNotMultipleOfBlock(encryptedLength)
+        var keyMatches = false
+        // The plaintext is decrypted straight from the packet into its own buffer: one allocation.
+        let plaintext = packet.withUnsafeBytes { packet in
+            [UInt8](unsafeUninitializedCapacity: encryptedLength) { output, initialized in
+                let plaintext = UnsafeMutableRawBufferPointer(output)
+                let receivedKey = UnsafeRawBufferPointer(rebasing: packet[8..<24])
+                withKeyAndIV(authKey: authKey, messageKey: receivedKey, direction: direction) { key, iv in
+                    AESIGE.run256(.decrypt, from: UnsafeRawBufferPointer(rebasing: packet[24...]), into: plaintext, key: key, iv: iv)
+                }
+                initialized = encryptedLength
+                keyMatches = withUnsafeTemporaryAllocation(byteCount: 32, alignment: 16) { digest in
+                    messageKeyDigest(authKey: authKey, paddedPlaintext: UnsafeRawBufferPointer(plaintext), direction: direction, into: digest)
+                    return ConstantTime.equals(UnsafeRawBufferPointer(rebasing: digest[8..<24]), receivedKey)
+                }
+            }
         }
-        let computedKey = messageKey(authKey: authKey, paddedPlaintext: plaintext, direction: direction)
-        guard ConstantTime.equals(computedKey, receivedKey) else { throw .messageKeyMismatch }
+        guard keyMatches else { throw .messageKeyMismatch }
         return plaintext
     }
 
@@ -189,11 +259,11 @@ public enum MessageCrypto {
     /// bounds as the security guidelines require.
     public static func decryptMessage(_ packet: [UInt8], authKey: AuthKey, direction: Direction) throws(MessageCryptoError) -> DecryptedMessage {
         let plaintext = try decrypt(packet, authKey: authKey, direction: direction)
-        return try parse(plaintext)
+        return try parse(consume plaintext)
     }
 
     /// Splits a decrypted plaintext into header fields, body and padding, with the same checks.
-    public static func parse(_ plaintext: [UInt8]) throws(MessageCryptoError) -> DecryptedMessage {
+    public static func parse(_ plaintext: consuming [UInt8]) throws(MessageCryptoError) -> DecryptedMessage {
         guard plaintext.count >= 32 + minimumPadding else { throw .plaintextTooShort(plaintext.count) }
         let lengthBits = UInt32(plaintext[28]) | UInt32(plaintext[29]) << 8 | UInt32(plaintext[30]) << 16 | UInt32(plaintext[31]) << 24
         let declared = Int32(bitPattern: lengthBits)
@@ -204,13 +274,16 @@ public enum MessageCrypto {
         let padding = available - Int(declared)
         guard padding >= minimumPadding, padding <= maximumPadding else { throw .paddingOutOfRange(length: padding) }
         let seqBits = UInt32(plaintext[24]) | UInt32(plaintext[25]) << 8 | UInt32(plaintext[26]) << 16 | UInt32(plaintext[27]) << 24
+        let salt = Bytes.int64LittleEndian(plaintext[0..<8])
+        let sessionID = Bytes.int64LittleEndian(plaintext[8..<16])
+        let messageID = Bytes.int64LittleEndian(plaintext[16..<24])
+        // The body keeps the plaintext's buffer (owned here when the caller hands it over): the
+        // padding and the header are cut off in place instead of copying the body out.
+        plaintext.removeSubrange((32 + Int(declared))...)
+        plaintext.removeSubrange(0..<32)
         return DecryptedMessage(
-            salt: Bytes.int64LittleEndian(plaintext[0..<8]),
-            sessionID: Bytes.int64LittleEndian(plaintext[8..<16]),
-            messageID: Bytes.int64LittleEndian(plaintext[16..<24]),
-            seqNo: Int32(bitPattern: seqBits),
-            body: Array(plaintext[32..<(32 + Int(declared))]),
-            paddingLength: padding
+            salt: salt, sessionID: sessionID, messageID: messageID, seqNo: Int32(bitPattern: seqBits),
+            body: plaintext, paddingLength: padding
         )
     }
 }

@@ -14,6 +14,31 @@ struct MessageCryptoTests {
         #expect(entropy.remaining == 0)
     }
 
+    @Test func aMessageSealedFromItsFieldsMatchesTelethonByteForByte() throws {
+        // The header and body written straight into the packet: the same bytes as the plaintext
+        // built first and then encrypted, drawing the same padding from the entropy.
+        let plaintext = hex(TelethonVectors.clientPlaintext)
+        var entropy = ReplayEntropy(hex(TelethonVectors.clientPadding))
+        let packet = MessageCrypto.encryptMessage(
+            salt: 0x1122334455667788, sessionID: -0x0123456789ABCDEF, messageID: 0x65ABC0FC000DF764, seqNo: 3,
+            body: Array(plaintext[32...]), authKey: authKey, direction: .clientToServer, entropy: &entropy)
+        #expect(packet == hex(TelethonVectors.clientPacket))
+        #expect(entropy.remaining == 0)
+        let opened = try MessageCrypto.decryptMessage(packet, authKey: authKey, direction: .clientToServer)
+        #expect(opened.body == Array(plaintext[32...]))
+    }
+
+    @Test func aesKeyAndIVAreTheSpecsSlicesOfTwoHashes() {
+        let msgKey = Array(hex(TelethonVectors.clientPacket)[8..<24])
+        for (direction, x) in [(Direction.clientToServer, 0), (.serverToClient, 8)] {
+            let a = Hashing.sha256(parts: [msgKey, Array(authKey.bytes[x..<(x + 36)])])
+            let b = Hashing.sha256(parts: [Array(authKey.bytes[(40 + x)..<(76 + x)]), msgKey])
+            let (key, iv) = MessageCrypto.aesKeyAndIV(authKey: authKey, messageKey: msgKey, direction: direction)
+            #expect(key == Array(a[0..<8]) + Array(b[8..<24]) + Array(a[24..<32]))
+            #expect(iv == Array(b[0..<8]) + Array(a[8..<24]) + Array(b[24..<32]))
+        }
+    }
+
     @Test func deterministicFormMatchesTelethon() throws {
         let padded = hex(TelethonVectors.clientPlaintext) + hex(TelethonVectors.clientPadding)
         #expect(try MessageCrypto.encrypt(paddedPlaintext: padded, authKey: authKey, direction: .clientToServer) == hex(TelethonVectors.clientPacket))

@@ -37,20 +37,16 @@ enum Envelope {
         _ message: SessionMessage, salt: Int64, sessionID: Int64, authKey: AuthKey, direction: Direction,
         entropy: inout any EntropySource, maxExtraPaddingBlocks: Int
     ) -> [UInt8] {
-        var writer = WireWriter(capacity: 32 + message.body.count)
-        writer.write(salt)
-        writer.write(sessionID)
-        writer.write(message.messageID)
-        writer.write(message.seqNo)
-        writer.write(Int32(message.body.count))
-        writer.writeRaw(message.body)
         // A few random extra padding blocks blur the length of small service messages.
         var extra = 0
         if maxExtraPaddingBlocks > 0 {
-            let random = entropy.bytes(1)[0]
+            var random: UInt8 = 0
+            withUnsafeMutableBytes(of: &random) { entropy.fill($0) }
             extra = Int(random) % (maxExtraPaddingBlocks + 1)
         }
-        return MessageCrypto.encrypt(writer.bytes, authKey: authKey, direction: direction, entropy: &entropy, extraPaddingBlocks: extra)
+        return MessageCrypto.encryptMessage(
+            salt: salt, sessionID: sessionID, messageID: message.messageID, seqNo: message.seqNo, body: message.body,
+            authKey: authKey, direction: direction, entropy: &entropy, extraPaddingBlocks: extra)
     }
 
     static func open(_ packet: [UInt8], authKey: AuthKey, direction: Direction) throws(SessionError) -> DecryptedMessage {
