@@ -257,7 +257,7 @@ public struct ClientSession: Sendable {
 
         var actions: [ClientSessionAction] = []
         let runs = MessageContainer.plan(
-            bodySizes: items.map(\.body.count), maxCount: configuration.maxContainerMessages, maxBytes: configuration.maxContainerBytes)
+            bodySizes: items.map { $0.body.count }, maxCount: configuration.maxContainerMessages, maxBytes: configuration.maxContainerBytes)
         for run in runs {
             if run.count == 1 {
                 let message = record(items[run.lowerBound], now: now)
@@ -269,7 +269,7 @@ public struct ClientSession: Sendable {
             let containerID = messageIDs.next(now: now, kind: .client)
             let containerSeqNo = seqNos.next(contentRelated: false)
             sent[containerID] = SentMessage(
-                outbound: Outbound(purpose: .container(inner.map(\.messageID)), body: [], contentRelated: false),
+                outbound: Outbound(purpose: .container(inner.map { $0.messageID }), body: [], contentRelated: false),
                 messageID: containerID, seqNo: containerSeqNo, sentAt: now)
             let container = SessionMessage(messageID: containerID, seqNo: containerSeqNo, body: MessageContainer.encode(inner))
             actions.append(.send(seal(container)))

@@ -136,7 +136,7 @@ public struct ServerSession: Sendable {
             }
             var repeated = [outer.messageID]
             if isContainer, let inner = try? MessageContainer.decode(outer.body, containerID: outer.messageID) {
-                repeated = inner.map(\.messageID)
+                repeated = inner.map { $0.messageID }
             }
             let answered = repeated.compactMap { answers[$0] }.filter { unacknowledged[$0] != nil }
             return resend(answered, now: now)
@@ -338,7 +338,7 @@ public struct ServerSession: Sendable {
         guard !originals.isEmpty else { return [] }
         let salt = salts.current(at: now)
         var actions: [ServerSessionAction] = []
-        for run in MessageContainer.plan(bodySizes: originals.map(\.body.count), maxCount: configuration.maxContainerMessages, maxBytes: configuration.maxContainerBytes) {
+        for run in MessageContainer.plan(bodySizes: originals.map { $0.body.count }, maxCount: configuration.maxContainerMessages, maxBytes: configuration.maxContainerBytes) {
             let container = SessionMessage(
                 messageID: messageIDs.next(now: now, kind: .serverResponse),
                 seqNo: seqNos.next(contentRelated: false), body: MessageContainer.encode(Array(originals[run])))
@@ -385,7 +385,7 @@ public struct ServerSession: Sendable {
         guard !items.isEmpty else { return [] }
         let salt = salts.current(at: now)
         var actions: [ServerSessionAction] = []
-        for run in MessageContainer.plan(bodySizes: items.map(\.body.count), maxCount: configuration.maxContainerMessages, maxBytes: configuration.maxContainerBytes) {
+        for run in MessageContainer.plan(bodySizes: items.map { $0.body.count }, maxCount: configuration.maxContainerMessages, maxBytes: configuration.maxContainerBytes) {
             var messages: [SessionMessage] = []
             for index in run {
                 let item = items[index]

@@ -18,7 +18,10 @@ import TLSchema
 /// hop between threads costs about as much). The machine and the continuations are confined to
 /// that loop (`NIOLoopBound`), so they need no lock.
 final class DCConnection: Sendable {
-    typealias Completion = CheckedContinuation<Result<[UInt8], TelegramError>, Never>
+    /// Unchecked: a call's continuation is resumed either at once (cancelled before it reached the
+    /// loop) or when it leaves `completions`, so exactly once by construction; the checked kind
+    /// costs an allocation and two atomics on every call.
+    typealias Completion = UnsafeContinuation<Result<[UInt8], TelegramError>, Never>
 
     let dcID: Int
     let address: DCAddress
@@ -84,7 +87,7 @@ final class DCConnection: Sendable {
         let core = self.core
         let eventLoop = self.eventLoop
         let result: Result<[UInt8], TelegramError> = await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: Completion) in
+            await withUnsafeContinuation { (continuation: Completion) in
                 // A caller already on the loop (see `EventLoopTaskExecutor`) writes at once.
                 if eventLoop.inEventLoop {
                     core.value.invoke(call, method: method, floodScope: floodScope, body: body, timeout: timeout, continuation: continuation)
@@ -145,8 +148,8 @@ extension DCConnection {
         private var timerTask: Task<Void, Never>?
         private var timerGeneration = 0
         private var isClosed = false
-        private var flushScheduled = false
-        private var sessionFlushScheduled = false
+        /// Work asked for during this turn of the loop, run once at its end (see `onceThisTurn`).
+        private var scheduledThisTurn: TurnWork = []
 
         init(
             machine: DCConnectionStateMachine, eventLoop: any EventLoop, address: DCAddress, route: MTProtoClientRoute,
@@ -236,7 +239,7 @@ extension DCConnection {
                     wake(at: at)
                 case .flushSoon:
                     // Calls made in one turn are queued in the session and leave in one container.
-                    onceThisTurn(\.sessionFlushScheduled) { $0.execute($0.machine.flushQueued(now: $0.clock.now())) }
+                    onceThisTurn(.sessionFlush) { $0.execute($0.machine.flushQueued(now: $0.clock.now())) }
                 case .complete(let token, let result):
                     if case .failure(let error) = result { logger.debug("call failed", metadata: ["error": "\(error)"]) }
                     completions.removeValue(forKey: token)?.resume(returning: result)
@@ -247,19 +250,29 @@ extension DCConnection {
                 }
             }
             // Packets written in one turn (many callers resumed, several answers read) leave in one system call.
-            if wrote { onceThisTurn(\.flushScheduled) { $0.channel?.flush() } }
+            if wrote { onceThisTurn(.channelFlush) { $0.channel?.flush() } }
         }
 
         /// Runs `work` once after the tasks already queued on the loop, however often it is asked
         /// for meanwhile (`pending` remembers that it is scheduled), which is still before the loop
         /// waits for the socket again: what one turn produced goes together.
-        private func onceThisTurn(_ pending: ReferenceWritableKeyPath<Core, Bool>, _ work: @escaping (Core) -> Void) {
-            guard !self[keyPath: pending] else { return }
-            self[keyPath: pending] = true
+        private func onceThisTurn(_ pending: TurnWork, _ work: @escaping (Core) -> Void) {
+            guard !scheduledThisTurn.contains(pending) else { return }
+            scheduledThisTurn.insert(pending)
             eventLoop.assumeIsolated().execute { [self] in
-                self[keyPath: pending] = false
+                scheduledThisTurn.remove(pending)
                 work(self)
             }
+        }
+
+        /// A flag set rather than key paths to two Bools: key-path access is a runtime call, and
+        /// this runs for every call and every packet.
+        struct TurnWork: OptionSet {
+            let rawValue: UInt8
+            /// Calls queued in the session leave in one container.
+            static let sessionFlush = TurnWork(rawValue: 1)
+            /// Packets written in this turn leave in one system call.
+            static let channelFlush = TurnWork(rawValue: 2)
         }
 
         /// The system clock's wake-ups are the loop's own timers (no task per wake-up); an injected

@@ -102,6 +102,8 @@ struct DCConnectionStateMachine {
 
     let configuration: Configuration
     private(set) var state: State
+    /// `state` is `.closed`, for good: `close` is the only way in and nothing leads out.
+    private var isClosed = false
     private(set) var statistics = ConnectionStatistics()
     private var calls = RequestTracker<[UInt8]>()
     private var entropy: any EntropySource
@@ -212,7 +214,9 @@ struct DCConnectionStateMachine {
     // MARK: - Inputs
 
     mutating func invoke(_ token: CallToken, method: String, floodScope: String? = nil, body: [UInt8], timeout: Double?, now: UnixTime) -> [Action] {
-        if case .closed = state { return [.complete(token, .failure(.closed))] }
+        // Not `if case .closed = state`: matching on the stored enum copies the whole state (every
+        // table of the session retained and released) on each call.
+        if isClosed { return [.complete(token, .failure(.closed))] }
         if !floodHolds.isEmpty, let until = floodHolds[floodScope ?? method], until > now {
             // The DC would refuse it, and calls during a wait may lengthen it.
             statistics.floodWaitsHeld += 1
@@ -555,6 +559,7 @@ struct DCConnectionStateMachine {
         }
         for (token, _) in calls.removeAll() { actions.append(.complete(token, .failure(.closed))) }
         state = .closed
+        isClosed = true
         return actions
     }
 

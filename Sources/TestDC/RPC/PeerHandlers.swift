@@ -76,35 +76,41 @@ extension DCState {
 
     /// Telegram's paging, newest first: offset_id/offset_date pick the start (exclusive), add_offset
     /// shifts it, min_id/max_id bound the ids (exclusive), limit caps the page at 100.
-    /// `newestFirst` is a lazy view (`reversed()` of the stored order): the filter below makes the
-    /// only copy of the history.
-    static func page<M>(_ newestFirst: some Sequence<M>, id: (M) -> Int32, date: (M) -> Int32, request: Api.functions.messages.GetHistory) -> [M] {
-        let bounded = newestFirst.filter { (request.maxId <= 0 || id($0) < request.maxId) && (request.minId <= 0 || id($0) > request.minId) }
+    /// `newestFirst` is a lazy view (`reversed()` of the stored order); only the page is copied.
+    static func page<Messages: RandomAccessCollection>(
+        _ newestFirst: Messages, id: (Messages.Element) -> Int32, date: (Messages.Element) -> Int32,
+        request: Api.functions.messages.GetHistory
+    ) -> [Messages.Element] {
+        // Positions, not copies: only the page's own messages are copied out.
+        let bounded = newestFirst.indices.filter { index in
+            let messageID = id(newestFirst[index])
+            return (request.maxId <= 0 || messageID < request.maxId) && (request.minId <= 0 || messageID > request.minId)
+        }
         var start = 0
         if request.offsetId > 0 {
-            start = bounded.firstIndex { id($0) < request.offsetId } ?? bounded.count
+            start = bounded.firstIndex { id(newestFirst[$0]) < request.offsetId } ?? bounded.count
         } else if request.offsetDate > 0 {
-            start = bounded.firstIndex { date($0) < request.offsetDate } ?? bounded.count
+            start = bounded.firstIndex { date(newestFirst[$0]) < request.offsetDate } ?? bounded.count
         }
         start += Int(request.addOffset)
         let limit = Int(max(0, min(request.limit == 0 ? 20 : request.limit, 100)))
         let lower = max(0, start)
         let upper = min(bounded.count, start + limit)
         guard lower < upper else { return [] }
-        return Array(bounded[lower..<upper])
+        return bounded[lower..<upper].map { newestFirst[$0] }
     }
 
     func getHistory(_ request: Api.functions.messages.GetHistory, viewer: Int64?) throws -> RPCAnswer {
         let me = viewer ?? 0
         switch try resolvePeer(request.peer, viewer: viewer) {
         case .channel(let channel):
-            let page = Self.page(channel.messages.reversed(), id: \.id, date: \.date, request: request)
+            let page = Self.page(channel.messages.reversed(), id: { $0.id }, date: { $0.date }, request: request)
             return .result(ChannelHistoryPage.serialized(
                 pts: channelPts(channel), count: Int32(clamping: channel.messages.count), messages: page, channel: channel,
                 chats: [apiChannel(channel)], users: apiUsers(page.compactMap(\.fromID), viewer: viewer)))
         case .user(let peer):
             let dialog = (privateBoxes[me] ?? []).filter { $0.peerUserID == peer.id }
-            let page = Self.page(dialog.reversed(), id: \.id, date: \.date, request: request)
+            let page = Self.page(dialog.reversed(), id: { $0.id }, date: { $0.date }, request: request)
             let users = apiUsers([me, peer.id], viewer: viewer)
             if page.count == dialog.count {
                 return .encode(Api.messages.Messages.messages(Api.messages.Messages.Messages(
