@@ -156,9 +156,12 @@ final class TelethonPeer {
         String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
     }
 
+    /// SIGKILL, not `terminate()`: a child spawned from a test thread inherits that thread's signal
+    /// mask, in which SIGTERM may be blocked; this wait is synchronous, so a child that ignored
+    /// SIGTERM would hold the whole run (see SQLiteFileLock for what such a wait costs).
     func stop() {
         try? input.fileHandleForWriting.close()
-        if process.isRunning { process.terminate() }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
     }
 }
