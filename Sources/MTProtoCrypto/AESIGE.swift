@@ -116,9 +116,11 @@ public enum AESIGE {
             }
         case .openSSL:
             if source != target { target.update(from: source, count: input.count) }
-            portable(
-                operation, target, count: input.count,
-                key: Array(UnsafeBufferPointer(start: keyBytes, count: 32)), iv: Array(UnsafeBufferPointer(start: ivBytes, count: 32)))
+            var key = Array(UnsafeBufferPointer(start: keyBytes, count: 32))
+            var iv = Array(UnsafeBufferPointer(start: ivBytes, count: 32))
+            portable(operation, target, count: input.count, key: key, iv: iv)
+            key.withUnsafeMutableBytes { OPENSSL_cleanse($0.baseAddress, $0.count) }
+            iv.withUnsafeMutableBytes { OPENSSL_cleanse($0.baseAddress, $0.count) }
         }
     }
 
@@ -192,6 +194,8 @@ public enum AESIGE {
             }
             offset += 16
         }
+        // The chain starts as the IV and ends as the last blocks: neither should outlive the call.
+        chain.withUnsafeMutableBytes { OPENSSL_cleanse($0.baseAddress, $0.count) }
     }
 }
 

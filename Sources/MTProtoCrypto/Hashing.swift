@@ -45,5 +45,7 @@ public enum Hashing {
         _ = SHA256_Update(&context, first.baseAddress, first.count)
         _ = SHA256_Update(&context, second.baseAddress, second.count)
         _ = SHA256_Final(digest.baseAddress?.assumingMemoryBound(to: UInt8.self), &context)
+        // SHA256_Final clears the block but not the chaining state, which here is key material.
+        OPENSSL_cleanse(&context, MemoryLayout<SHA256_CTX>.size)
     }
 }

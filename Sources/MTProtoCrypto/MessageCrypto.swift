@@ -190,11 +190,15 @@ public enum MessageCrypto {
             packet.storeBytes(of: sessionID.littleEndian, toByteOffset: 32, as: Int64.self)
             packet.storeBytes(of: messageID.littleEndian, toByteOffset: 40, as: Int64.self)
             packet.storeBytes(of: seqNo.littleEndian, toByteOffset: 48, as: Int32.self)
-            packet.storeBytes(of: Int32(truncatingIfNeeded: body.count).littleEndian, toByteOffset: 52, as: Int32.self)
+            packet.storeBytes(of: Int32(body.count).littleEndian, toByteOffset: 52, as: Int32.self)
             body.withUnsafeBytes { source in
                 if source.count > 0 { UnsafeMutableRawBufferPointer(rebasing: packet[56..<(56 + source.count)]).copyMemory(from: source) }
             }
-            entropy.fill(UnsafeMutableRawBufferPointer(rebasing: packet[(24 + plaintextLength)...]))
+            // Zeroed first: the buffer is fresh heap memory, and an entropy source that filled
+            // only part of it must not send what the heap held before.
+            let paddingBytes = UnsafeMutableRawBufferPointer(rebasing: packet[(24 + plaintextLength)...])
+            paddingBytes.initializeMemory(as: UInt8.self, repeating: 0)
+            entropy.fill(paddingBytes)
             seal(packet, authKey: authKey, direction: direction)
             initialized = total
         }

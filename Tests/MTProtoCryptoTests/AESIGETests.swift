@@ -102,6 +102,35 @@ struct AESIGETests {
         }
     }
 
+    /// The per-packet form: raw key and IV, from one buffer into another or in place, either backend.
+    @Test("run256 matches the array form, into another buffer and in place", arguments: backends)
+    func rawFormMatchesTheArrayForm(backend: AESIGE.Backend) throws {
+        var entropy = SeededEntropy(seed: 9)
+        let key = entropy.bytes(32), iv = entropy.bytes(32)
+        let plaintext = entropy.bytes(16 * 37)
+        let expected = try AESIGE.encrypt(plaintext, key: key, iv: iv)
+        var separate = [UInt8](repeating: 0, count: plaintext.count)
+        var inPlace = plaintext
+        key.withUnsafeBytes { key in
+            iv.withUnsafeBytes { iv in
+                plaintext.withUnsafeBytes { input in
+                    separate.withUnsafeMutableBytes { AESIGE.run256(.encrypt, from: input, into: $0, key: key, iv: iv, backend: backend) }
+                }
+                inPlace.withUnsafeMutableBytes { AESIGE.run256(.encrypt, from: UnsafeRawBufferPointer($0), into: $0, key: key, iv: iv, backend: backend) }
+            }
+        }
+        #expect(separate == expected && inPlace == expected)
+        var decrypted = [UInt8](repeating: 0, count: expected.count)
+        key.withUnsafeBytes { key in
+            iv.withUnsafeBytes { iv in
+                expected.withUnsafeBytes { input in
+                    decrypted.withUnsafeMutableBytes { AESIGE.run256(.decrypt, from: input, into: $0, key: key, iv: iv, backend: backend) }
+                }
+            }
+        }
+        #expect(decrypted == plaintext)
+    }
+
     @Test func emptyInputIsAllowedAndUnchanged() throws {
         #expect(try AESIGE.encrypt([], key: [UInt8](repeating: 1, count: 32), iv: [UInt8](repeating: 2, count: 32)) == [])
     }

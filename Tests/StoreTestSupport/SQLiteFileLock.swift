@@ -51,6 +51,8 @@ public final class SQLiteFileLock: Sendable {
         }
         // Bounded even so: a wait here holds a thread no cancellation reaches.
         guard settled.wait(timeout: .now() + timeout + 5) == .success else {
+            // Should the lock come after all, it is let go at once: nobody is left to release it.
+            released.signal()
             throw NotTaken(description: "no exclusive lock on \(path) within \(Int(timeout)) s")
         }
         if case .failed(let reason)? = outcome.withLock({ $0 }) {

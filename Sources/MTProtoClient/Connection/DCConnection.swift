@@ -19,8 +19,9 @@ import TLSchema
 /// that loop (`NIOLoopBound`), so they need no lock.
 final class DCConnection: Sendable {
     /// Unchecked: a call's continuation is resumed either at once (cancelled before it reached the
-    /// loop) or when it leaves `completions`, so exactly once by construction; the checked kind
-    /// costs an allocation and two atomics on every call.
+    /// loop) or when it leaves `completions`, so never twice; the checked kind costs an allocation
+    /// and two atomics on every call. Checked or not, a call handed to a loop that has shut down
+    /// is never resumed (the checked kind only logged that).
     typealias Completion = UnsafeContinuation<Result<[UInt8], TelegramError>, Never>
 
     let dcID: Int
