@@ -1,7 +1,9 @@
 import COpenSSL
 
 /// SHA-1 and SHA-256 through OpenSSL. MTProto hashes concatenations everywhere, so each function also
-/// takes several parts and hashes them as one message without building the concatenation.
+/// takes several parts and hashes them as one message without building the concatenation. The
+/// hashed data is often key material (auth key slices, nonces), and a finished context still holds
+/// the chaining state, so every context is wiped after use.
 public enum Hashing {
     public static func sha1(_ data: [UInt8]) -> [UInt8] { sha1(parts: [data]) }
 
@@ -15,6 +17,7 @@ public enum Hashing {
         }
         var digest = [UInt8](repeating: 0, count: 20)
         digest.withUnsafeMutableBufferPointer { _ = SHA1_Final($0.baseAddress, &context) }
+        OPENSSL_cleanse(&context, MemoryLayout<SHA_CTX>.size)
         return digest
     }
 
@@ -26,6 +29,7 @@ public enum Hashing {
         }
         var digest = [UInt8](repeating: 0, count: 32)
         digest.withUnsafeMutableBufferPointer { _ = SHA256_Final($0.baseAddress, &context) }
+        OPENSSL_cleanse(&context, MemoryLayout<SHA256_CTX>.size)
         return digest
     }
 
@@ -45,7 +49,6 @@ public enum Hashing {
         _ = SHA256_Update(&context, first.baseAddress, first.count)
         _ = SHA256_Update(&context, second.baseAddress, second.count)
         _ = SHA256_Final(digest.baseAddress?.assumingMemoryBound(to: UInt8.self), &context)
-        // SHA256_Final clears the block but not the chaining state, which here is key material.
         OPENSSL_cleanse(&context, MemoryLayout<SHA256_CTX>.size)
     }
 }

@@ -162,17 +162,11 @@ public enum MessageCrypto {
         _ plaintext: [UInt8], authKey: AuthKey, direction: Direction,
         entropy: inout some EntropySource, extraPaddingBlocks: Int = 0
     ) -> [UInt8] {
-        let padding = paddingLength(plaintextLength: plaintext.count, extraBlocks: extraPaddingBlocks)
-        var packet = [UInt8](repeating: 0, count: 24 + plaintext.count + padding)
-        packet.withUnsafeMutableBytes { buffer in
-            let body = UnsafeMutableRawBufferPointer(rebasing: buffer[24...])
+        packet(plaintextLength: plaintext.count, authKey: authKey, direction: direction, entropy: &entropy, extraPaddingBlocks: extraPaddingBlocks) { region in
             plaintext.withUnsafeBytes { source in
-                if source.count > 0 { body.copyMemory(from: source) }
+                if source.count > 0 { region.copyMemory(from: source) }
             }
-            entropy.fill(UnsafeMutableRawBufferPointer(rebasing: body[plaintext.count...]))
-            seal(buffer, authKey: authKey, direction: direction)
         }
-        return packet
     }
 
     /// Encrypts one inner message (salt, session_id, msg_id, seq_no, length, body) into a full packet
@@ -181,24 +175,33 @@ public enum MessageCrypto {
         salt: Int64, sessionID: Int64, messageID: Int64, seqNo: Int32, body: [UInt8],
         authKey: AuthKey, direction: Direction, entropy: inout some EntropySource, extraPaddingBlocks: Int = 0
     ) -> [UInt8] {
-        let plaintextLength = 32 + body.count
-        let padding = paddingLength(plaintextLength: plaintextLength, extraBlocks: extraPaddingBlocks)
-        let total = 24 + plaintextLength + padding
+        packet(plaintextLength: 32 + body.count, authKey: authKey, direction: direction, entropy: &entropy, extraPaddingBlocks: extraPaddingBlocks) { region in
+            region.storeBytes(of: salt.littleEndian, toByteOffset: 0, as: Int64.self)
+            region.storeBytes(of: sessionID.littleEndian, toByteOffset: 8, as: Int64.self)
+            region.storeBytes(of: messageID.littleEndian, toByteOffset: 16, as: Int64.self)
+            region.storeBytes(of: seqNo.littleEndian, toByteOffset: 24, as: Int32.self)
+            region.storeBytes(of: Int32(body.count).littleEndian, toByteOffset: 28, as: Int32.self)
+            body.withUnsafeBytes { source in
+                if source.count > 0 { UnsafeMutableRawBufferPointer(rebasing: region[32...]).copyMemory(from: source) }
+            }
+        }
+    }
+
+    /// A packet of one allocation: `writePlaintext` fills the plaintext's region (exactly
+    /// `plaintextLength` bytes), the padding comes from `entropy`, then the packet is sealed.
+    private static func packet(
+        plaintextLength: Int, authKey: AuthKey, direction: Direction, entropy: inout some EntropySource, extraPaddingBlocks: Int,
+        writePlaintext: (UnsafeMutableRawBufferPointer) -> Void
+    ) -> [UInt8] {
+        let total = 24 + plaintextLength + paddingLength(plaintextLength: plaintextLength, extraBlocks: extraPaddingBlocks)
         return [UInt8](unsafeUninitializedCapacity: total) { output, initialized in
             let packet = UnsafeMutableRawBufferPointer(output)
-            packet.storeBytes(of: salt.littleEndian, toByteOffset: 24, as: Int64.self)
-            packet.storeBytes(of: sessionID.littleEndian, toByteOffset: 32, as: Int64.self)
-            packet.storeBytes(of: messageID.littleEndian, toByteOffset: 40, as: Int64.self)
-            packet.storeBytes(of: seqNo.littleEndian, toByteOffset: 48, as: Int32.self)
-            packet.storeBytes(of: Int32(body.count).littleEndian, toByteOffset: 52, as: Int32.self)
-            body.withUnsafeBytes { source in
-                if source.count > 0 { UnsafeMutableRawBufferPointer(rebasing: packet[56..<(56 + source.count)]).copyMemory(from: source) }
-            }
+            writePlaintext(UnsafeMutableRawBufferPointer(rebasing: packet[24..<(24 + plaintextLength)]))
             // Zeroed first: the buffer is fresh heap memory, and an entropy source that filled
             // only part of it must not send what the heap held before.
-            let paddingBytes = UnsafeMutableRawBufferPointer(rebasing: packet[(24 + plaintextLength)...])
-            paddingBytes.initializeMemory(as: UInt8.self, repeating: 0)
-            entropy.fill(paddingBytes)
+            let padding = UnsafeMutableRawBufferPointer(rebasing: packet[(24 + plaintextLength)...])
+            padding.initializeMemory(as: UInt8.self, repeating: 0)
+            entropy.fill(padding)
             seal(packet, authKey: authKey, direction: direction)
             initialized = total
         }

@@ -81,7 +81,6 @@ extension DCState {
         _ newestFirst: Messages, id: (Messages.Element) -> Int32, date: (Messages.Element) -> Int32,
         request: Api.functions.messages.GetHistory
     ) -> [Messages.Element] {
-        // Positions, not copies: only the page's own messages are copied out.
         let bounded = newestFirst.indices.filter { index in
             let messageID = id(newestFirst[index])
             return (request.maxId <= 0 || messageID < request.maxId) && (request.minId <= 0 || messageID > request.minId)
