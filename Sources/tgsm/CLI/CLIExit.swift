@@ -57,6 +57,12 @@ struct CLIFailure: Error {
 
     init(_ error: SessionImportError) { self.init(.failure, "\(error)") }
 
+    /// An error of a store read through the engine-neutral protocols, which throw untyped: both
+    /// engines throw `SessionStoreError`, anything else is said as it is.
+    init(storeError error: any Error) {
+        if let error = error as? SessionStoreError { self.init(error) } else { self.init(.failure, "\(error)") }
+    }
+
     /// In the command's own words: the library's texts name its parameters, not the flags.
     init(_ error: SessionExportError) {
         switch error {

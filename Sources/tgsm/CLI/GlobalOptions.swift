@@ -75,14 +75,14 @@ struct GlobalOptions: ParsableArguments {
         return url
     }
 
-    /// The store directory, resolved as documented. A PostgreSQL store has none: commands that work
-    /// on the SQLite files (check, status) refuse it here, saying so.
+    /// The store directory, resolved as documented. A PostgreSQL store has none: a command that
+    /// works on the SQLite files only refuses it here, saying so.
     func storeDirectory() throws(CLIFailure) -> String {
         switch try storeLocation() {
         case .directory(let path): return path
         case .postgres:
             throw CLIFailure(.usage, "this command works on a SQLite store directory, and the store is a PostgreSQL database "
-                + "(--store, $TGSM_STORE or the config file's \"store\"); inspect PostgreSQL with its own tools (psql), or pass --store DIR")
+                + "(--store, $TGSM_STORE or the config file's \"store\"); pass --store DIR")
         }
     }
 

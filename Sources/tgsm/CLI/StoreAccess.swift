@@ -63,6 +63,22 @@ enum StoreAccess {
         return try open(global, creating: false)
     }
 
+    /// The store an operator's read-only view reads (`status`, `check`), on either engine: the
+    /// SQLite store as `openForReading` opens it, or the PostgreSQL database `--store` names.
+    /// `location` is the directory, or the URL without its password.
+    static func operatorStoreForReading(_ global: GlobalOptions) async throws(CLIFailure) -> (store: any OperatorReadableStore, location: String, close: @Sendable () async -> Void) {
+        if let url = global.postgresURL {
+            do {
+                let store = try await PostgresSessionStore.connect(url: url, encryption: global.storeEncryption(), clock: global.clock(), logger: global.storeLogger())
+                return (store, store.database.location, { await store.close() })
+            } catch {
+                throw CLIFailure(error)
+            }
+        }
+        let store = try openForReading(global)
+        return (store, store.directory, { try? store.close() })
+    }
+
     /// The queue for a command that only reads it (see `openForReading`); nil without a queue file.
     static func queueForReading(_ global: GlobalOptions) async throws(CLIFailure) -> (any JobQueue, close: @Sendable () async -> Void)? {
         if global.postgresURL == nil, let queue = SQLiteJobQueue.openForReading(path: try global.jobsPath()) {

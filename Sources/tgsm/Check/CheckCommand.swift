@@ -3,6 +3,7 @@ import Foundation
 import MTProto
 import MTProtoClient
 import OperatorHTTP
+import PostgresStore
 import SessionManager
 import Workers
 
@@ -48,12 +49,19 @@ struct CheckCommand: AsyncParsableCommand {
     static let severity: [CLIExit] = [.storeDamaged, .encryptionKey, .notFound, .accountMarked, .problems, .leaseHeld, .rateLimited, .failure]
 
     func run() async throws {
-        let directory = try global.storeDirectory()
         var findings: [Finding] = []
-        await diagnose(directory: directory, into: &findings)
+        let location: String
+        switch try global.storeLocation() {
+        case .directory(let directory):
+            location = directory
+            await diagnose(directory: directory, into: &findings)
+        case .postgres(let url):
+            location = (try? PostgresURL(url).redacted) ?? "postgres://…"
+            await diagnose(postgres: url, into: &findings)
+        }
         let codes = Set(findings.compactMap(\.exitCode))
         let exit = Self.severity.first { codes.contains($0.rawValue) } ?? .ok
-        let report = Report(store: directory, ok: exit == .ok, exitCode: exit.rawValue, findings: findings)
+        let report = Report(store: location, ok: exit == .ok, exitCode: exit.rawValue, findings: findings)
         if output.json {
             try Terminal.standard.json(report)
         } else {
@@ -281,7 +289,7 @@ struct CheckCommand: AsyncParsableCommand {
         await diagnoseQueue(accounts: accounts, into: &findings)
     }
 
-    /// Returns the accounts in the store (nil when it could not be read).
+    /// Opens the SQLite store for `diagnoseAccounts`; nil (and said) when it cannot be opened.
     private func diagnoseAccounts(directory: String, options: SQLiteStoreOptions, now: UnixTime, into findings: inout [Finding]) async -> Set<AccountID>? {
         let store: SQLiteSessionStore
         do {
@@ -298,6 +306,43 @@ struct CheckCommand: AsyncParsableCommand {
             return nil
         }
         defer { try? store.close() }
+        return await diagnoseAccounts(in: store, now: now, into: &findings)
+    }
+
+    /// A PostgreSQL store (`--store postgres://…`): what a directory's files would tell does not
+    /// apply (PostgreSQL keeps its pages and its own backups); its accounts, limits and job queue
+    /// are checked as a SQLite store's are.
+    private func diagnose(postgres url: String, into findings: inout [Finding]) async {
+        let now = global.now()
+        let opened: (store: any OperatorReadableStore, location: String, close: @Sendable () async -> Void)
+        do {
+            opened = try await StoreAccess.operatorStoreForReading(global)
+        } catch {
+            findings.append(.problem(error.exit, "store", error.message, []))
+            return
+        }
+        findings.append(.ok("store", "PostgreSQL database \(opened.location)"))
+        do {
+            let snapshots = try await opened.store.recordedBackups().sorted { $0.createdAt > $1.createdAt }
+            if let newest = snapshots.first {
+                findings.append(.ok("backups", "\(snapshots.count) snapshot(s) recorded, newest \(newest.file) from \(TimeText.iso(newest.createdAt)) "
+                    + "(`tgsm session backup --list --verify --backup-dir DIR` verifies those kept in DIR)"))
+            } else {
+                findings.append(.ok("backups", "no snapshot recorded: the database's own backups (pg_dump, a replica) cover the store; "
+                    + "`tgsm session backup` also takes a verified snapshot of the sessions"))
+            }
+        } catch {
+            let failure = CLIFailure(storeError: error)
+            findings.append(.problem(failure.exit, "backups", "the snapshots this database recorded cannot be read: \(failure.message)", []))
+        }
+        let accounts = await diagnoseAccounts(in: opened.store, now: now, into: &findings)
+        await opened.close()
+        await diagnoseQueue(accounts: accounts, into: &findings)
+    }
+
+    /// The accounts, their sessions, marks, leases, limits and Telegram's notices; returns the
+    /// accounts in the store (nil when it could not be read).
+    private func diagnoseAccounts(in store: any OperatorReadableStore, now: UnixTime, into findings: inout [Finding]) async -> Set<AccountID>? {
         var known: Set<AccountID>?
         do {
             let accounts = try await store.accounts()
@@ -405,7 +450,7 @@ struct CheckCommand: AsyncParsableCommand {
             }
             if waits.isEmpty { findings.append(.ok("limits", "no active flood wait")) }
         } catch {
-            let failure = CLIFailure(error)
+            let failure = CLIFailure(storeError: error)
             findings.append(.problem(failure.exit, "store", failure.message, []))
         }
         return known
@@ -440,7 +485,7 @@ struct CheckCommand: AsyncParsableCommand {
 
     /// What Telegram told the account in the last 7 days (service notifications a `tgsm run` kept),
     /// the 5 newest: a request to log the session out and popups as warnings, notes as ok.
-    static func notices(of account: AccountID, in store: SQLiteSessionStore, now: UnixTime) async throws(SessionStoreError) -> [Finding] {
+    static func notices(of account: AccountID, in store: any OperatorReadableStore, now: UnixTime) async throws -> [Finding] {
         let recent = try await store.serviceNotifications(account: account, since: UnixTime(seconds: now.seconds - 7 * 86_400))
         return recent.prefix(5).map { notice in
             let name = "account \(account)"
@@ -455,11 +500,12 @@ struct CheckCommand: AsyncParsableCommand {
         let opened: (any JobQueue, close: @Sendable () async -> Void)?
         do { opened = try await StoreAccess.queue(global, creating: false) } catch {
             // Damaged (exit 5, as the jobs commands say), or unreadable: said, not skipped (the workers cannot run at all then).
-            findings.append(.problem(error.exit == .storeDamaged ? .storeDamaged : .problems, "job queue", "the job queue cannot be opened: \(error.message)", [
-                "Check jobs.sqlite's permissions and free disk space.",
-                "If the file is damaged, keep it (`sqlite3 jobs.sqlite .recover` may save its jobs) and move it aside: "
-                    + "`tgsm run` then starts an empty queue, and the jobs must be enqueued again.",
-            ]))
+            let steps = global.postgresURL != nil
+                ? ["The queue's tables are in the same database as the store: see the store's finding above, and PostgreSQL's log."]
+                : ["Check jobs.sqlite's permissions and free disk space.",
+                   "If the file is damaged, keep it (`sqlite3 jobs.sqlite .recover` may save its jobs) and move it aside: "
+                       + "`tgsm run` then starts an empty queue, and the jobs must be enqueued again."]
+            findings.append(.problem(error.exit == .storeDamaged ? .storeDamaged : .problems, "job queue", "the job queue cannot be opened: \(error.message)", steps))
             return
         }
         guard let (queue, close) = opened else { return }
@@ -467,7 +513,9 @@ struct CheckCommand: AsyncParsableCommand {
         let queued = (try? await queue.jobs(state: .queued, account: nil, limit: 10_000)) ?? []
         await close()
         guard let counts else {
-            findings.append(.problem(.problems, "job queue", "jobs.sqlite cannot be read", ["Check the file's permissions and free disk space."]))
+            findings.append(global.postgresURL != nil
+                ? .problem(.problems, "job queue", "the job queue's tables cannot be read", ["Check that the database is up and the role may read the queue's tables (PostgreSQL's log says why)."])
+                : .problem(.problems, "job queue", "jobs.sqlite cannot be read", ["Check the file's permissions and free disk space."]))
             return
         }
         // Queued jobs no built-in worker runs wait for a program of the user's own, or for ever (a typo).

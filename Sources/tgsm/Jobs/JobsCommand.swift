@@ -210,7 +210,7 @@ struct JobsEnqueueCommand: AsyncParsableCommand {
         let names = Self.builtInKinds.map(\.rawValue)
         let near = names.min { Self.distance($0, kind) < Self.distance($1, kind) }.flatMap { Self.distance($0, kind) <= 2 ? $0 : nil }
         Terminal.standard.warning("\(kind) is not a kind tgsm run has workers for (\(names.joined(separator: ", ")))"
-            + (near.map { "; did you mean \($0)?" } ?? "") + " The job waits for a worker of your own that registers it; "
+            + (near.map { "; did you mean \($0)?" } ?? ".") + " The job waits for a worker of your own that registers it; "
             + "`tgsm jobs cancel ID` ends it otherwise")
     }
 

@@ -45,19 +45,41 @@ struct RecoverCommand: AsyncParsableCommand {
         let clock = global.movingClock()
 
         // 1. The store.
-        let directory = try global.storeDirectory()
-        let health = SQLiteSessionStore.inspectFile(directory: directory, options: global.storeOptions())
-        terminal.line("1. store \(directory): \(health)")
-        let store = try StoreAccess.open(global, creating: false)
-        switch store.outcome {
-        case .restored(let backup, let reason, let movedTo):
-            terminal.line("   the store was damaged (\(reason)); restored from the verified backup \(backup)"
-                + (movedTo.map { "; the damaged file was kept as \($0)" } ?? ""))
-        case .opened, .created:
-            terminal.line("   opened, no repair needed")
+        let store: any OperatorReadableStore
+        let closeStore: @Sendable () async -> Void
+        if global.postgresURL != nil {
+            // A database's pages and backups are PostgreSQL's own business: reaching it is the step.
+            let opened = try await StoreAccess.operatorStoreForReading(global)
+            terminal.line("1. store \(opened.location): PostgreSQL, reachable")
+            (store, closeStore) = (opened.store, opened.close)
+        } else {
+            let directory = try global.storeDirectory()
+            let health = SQLiteSessionStore.inspectFile(directory: directory, options: global.storeOptions())
+            terminal.line("1. store \(directory): \(health)")
+            let file = try StoreAccess.open(global, creating: false)
+            switch file.outcome {
+            case .restored(let backup, let reason, let movedTo):
+                terminal.line("   the store was damaged (\(reason)); restored from the verified backup \(backup)"
+                    + (movedTo.map { "; the damaged file was kept as \($0)" } ?? ""))
+            case .opened, .created:
+                terminal.line("   opened, no repair needed")
+            }
+            (store, closeStore) = (file, { try? file.close() })
         }
+        do {
+            try await recoverAccounts(in: store, resolved: resolved, clock: clock, logger: logger, terminal: terminal)
+        } catch {
+            await closeStore()
+            throw error
+        }
+        await closeStore()
+    }
+
+    /// Steps 2 and 3: the rate limits, then each session.
+    private func recoverAccounts(in store: any OperatorReadableStore, resolved: ConnectionOptions.Resolved, clock: any TelegramClock,
+                                 logger: Logger, terminal: Terminal) async throws {
         let known: [AccountID]
-        do { known = try await store.accounts() } catch { throw CLIFailure(error) }
+        do { known = try await store.accounts() } catch { throw CLIFailure(storeError: error) }
         let wanted = accounts.isEmpty ? known : accounts.map { AccountID($0) }
         guard !wanted.isEmpty else { throw CLIFailure(.notFound, "the store holds no account; nothing to recover") }
         for account in wanted where !known.contains(account) { throw CLIFailure(.notFound, "the store has no account \(account)") }
@@ -67,7 +89,7 @@ struct RecoverCommand: AsyncParsableCommand {
         do {
             waits = try await store.activeFloodWaits(account: nil, at: clock.now()).filter { wanted.contains($0.account) }
         } catch {
-            throw CLIFailure(error)
+            throw CLIFailure(storeError: error)
         }
         if waits.isEmpty {
             terminal.line("2. rate limits: none active")
@@ -100,7 +122,7 @@ struct RecoverCommand: AsyncParsableCommand {
                 terminal.line("   \(deadline.account): no login code may be requested before \(TimeText.iso(deadline.deadline)) UTC (only a new login waits for it)")
             }
         } catch {
-            throw CLIFailure(error)
+            throw CLIFailure(storeError: error)
         }
 
         // 3. Sessions.

@@ -358,7 +358,7 @@ final class Sandbox {
     private func finish() async throws {
         narrator.step("11. status (what `tgsm status --store \(folder.store)` shows)")
         narrator.terminal.line()
-        let report = try await StatusReport.make(store: store, queue: queue, now: WallClock().now())
+        let report = try await StatusReport.make(store: store, location: store.directory, queue: queue, now: WallClock().now())
         report.print(on: narrator.terminal)
         let counts = try await queue.counts(account: nil)
         let messages = try await archive.messages(account: "alice", peer: "channel:2001").count

@@ -126,24 +126,24 @@ struct AccountView: Codable {
     /// process does.
     var running: RunningView? = nil
 
-    static func load(_ account: AccountID, store: SQLiteSessionStore, now: UnixTime) async throws(CLIFailure) -> AccountView {
+    static func load(_ account: AccountID, store: any OperatorReadableStore, now: UnixTime) async throws(CLIFailure) -> AccountView {
         do {
             let summary = try await store.accountSummary(account)
             let lease = try await store.currentLease(account: account)
             let mark = try await store.status(of: account)
             var view = AccountView(account: account, summary: summary, lease: lease, mark: mark, now: now)
             do { view.proxy = try await store.proxy(account: account).map { "\($0.kind.rawValue) \($0.address)" } } catch {
-                if case .encryptionKeyRequired = error { view.proxy = "sealed" } else { view.proxy = "unreadable" }
+                if case .encryptionKeyRequired? = error as? SessionStoreError { view.proxy = "sealed" } else { view.proxy = "unreadable" }
             }
             return view
         } catch {
-            throw CLIFailure(error)
+            throw CLIFailure(storeError: error)
         }
     }
 
-    static func loadAll(store: SQLiteSessionStore, now: UnixTime) async throws(CLIFailure) -> [AccountView] {
+    static func loadAll(store: any OperatorReadableStore, now: UnixTime) async throws(CLIFailure) -> [AccountView] {
         let accounts: [AccountID]
-        do { accounts = try await store.accounts() } catch { throw CLIFailure(error) }
+        do { accounts = try await store.accounts() } catch { throw CLIFailure(storeError: error) }
         var views: [AccountView] = []
         for account in accounts { views.append(try await load(account, store: store, now: now)) }
         return views
@@ -200,16 +200,22 @@ struct SessionListCommand: AsyncParsableCommand {
     @OptionGroup var output: OutputOptions
 
     func run() async throws {
-        let store = try StoreAccess.openForReading(global)
-        defer { try? store.close() }
-        let views = try await AccountView.loadAll(store: store, now: global.now())
+        let (store, location, close) = try await StoreAccess.operatorStoreForReading(global)
+        let views: [AccountView]
+        do {
+            views = try await AccountView.loadAll(store: store, now: global.now())
+        } catch {
+            await close()
+            throw error
+        }
+        await close()
         if output.json {
             try Terminal.standard.json(views)
             return
         }
         let terminal = Terminal.standard
         guard !views.isEmpty else {
-            terminal.line("no accounts in \(store.directory); import one with `tgsm session import --account NAME FILE`")
+            terminal.line("no accounts in \(location); import one with `tgsm session import --account NAME FILE`")
             return
         }
         terminal.table(["ACCOUNT", "HOME DC", "USER ID", "AUTHORIZED DCS", "LEASE", "STATUS", "PROXY"], views.map { view in

@@ -32,17 +32,26 @@ struct StatusCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let store = try StoreAccess.openForReading(global)
-        defer { try? store.close() }
+        let (store, location, close) = try await StoreAccess.operatorStoreForReading(global)
+        do {
+            try await show(store: store, location: location)
+        } catch {
+            await close()
+            throw error
+        }
+        await close()
+    }
+
+    private func show(store: any OperatorReadableStore, location: String) async throws {
         guard watch else {
-            let report = try await makeReport(store: store)
+            let report = try await makeReport(store: store, location: location)
             if output.json { try Terminal.standard.json(report) } else { report.print(on: .standard) }
             return
         }
         var drawn = 0
         while !Task.isCancelled {
             // Read before clearing, so a slow read never leaves a blank screen.
-            let report = try await makeReport(store: store)
+            let report = try await makeReport(store: store, location: location)
             Terminal.standard.clearScreen()
             report.print(on: .standard)
             drawn += 1
@@ -52,10 +61,10 @@ struct StatusCommand: AsyncParsableCommand {
         }
     }
 
-    private func makeReport(store: SQLiteSessionStore) async throws(CLIFailure) -> StatusReport {
+    private func makeReport(store: any OperatorReadableStore, location: String) async throws(CLIFailure) -> StatusReport {
         let opened = try await StoreAccess.queueForReading(global)
         do throws(CLIFailure) {
-            let report = try await StatusReport.make(store: store, queue: opened?.0, now: global.now())
+            let report = try await StatusReport.make(store: store, location: location, queue: opened?.0, now: global.now())
             await opened?.close()
             return report
         } catch {

@@ -48,7 +48,7 @@ struct StatusReport: Codable {
     var queue: [String: Int]?
 
     /// The same gathering as the HTTP server's (`OperatorSnapshot`), for a table or JSON.
-    static func make(store: SQLiteSessionStore, queue jobs: (any JobQueue)?, now: UnixTime) async throws(CLIFailure) -> StatusReport {
+    static func make(store: any OperatorReadableStore, location: String, queue jobs: (any JobQueue)?, now: UnixTime) async throws(CLIFailure) -> StatusReport {
         let snapshot: OperatorSnapshot
         let notices: [StoredServiceNotification]
         do {
@@ -62,7 +62,7 @@ struct StatusReport: Codable {
             throw CLIFailure(.failure, "\(error)")
         }
         return StatusReport(
-            store: store.directory, now: TimeText.iso(now), accounts: snapshot.accounts.map { AccountView($0, now: now) },
+            store: location, now: TimeText.iso(now), accounts: snapshot.accounts.map { AccountView($0, now: now) },
             floodWaits: snapshot.floodWaits.map { wait in
                 FloodView(account: wait.account.rawValue, method: wait.method, peer: wait.peer, kind: wait.kind.rawValue, dc: wait.dc,
                           recordedAt: TimeText.iso(wait.recordedAt), until: TimeText.iso(wait.until), untilUnix: wait.until.seconds,

@@ -1,0 +1,125 @@
+import Foundation
+import Logging
+import MTProto
+import MTProtoClient
+import MTProtoCrypto
+import PostgresStore
+import SessionManager
+import StoreTestSupport
+import Testing
+
+/// `tgsm status`, `tgsm check` and `tgsm session list` on a PostgreSQL store (`--store
+/// postgres://…`), the built binary against a real server: a cluster's operator reads the same
+/// views a SQLite store gives (they refused a PostgreSQL store before, saying to use psql).
+@Suite struct OperatorViewsOnPostgreSQLTests {
+    struct FindingJSON: Decodable { var level: String; var check: String; var message: String; var guidance: [String] }
+    struct CheckJSON: Decodable { var store: String; var ok: Bool; var exitCode: Int32; var findings: [FindingJSON] }
+    struct StatusJSON: Decodable {
+        struct Account: Decodable { var account: String; var homeDC: Int?; var status: String; var statusCode: String? }
+        struct Flood: Decodable { var account: String; var method: String }
+        var store: String
+        var accounts: [Account]
+        var floodWaits: [Flood]
+        var queue: [String: Int]?
+    }
+    struct ListedJSON: Decodable { var account: String; var homeDC: Int?; var status: String }
+
+    @Test func statusCheckAndSessionListReadAPostgreSQLStore() async throws {
+        let database = try await ScratchPostgresDatabase.create()
+        do {
+            try await readViews(of: database.url)
+        } catch {
+            await database.drop()
+            throw error
+        }
+        await database.drop()
+    }
+
+    private func readViews(of url: String) async throws {
+        let (root, base) = try CLI.temporary()
+        var cli = base
+        cli.environment = ["TGSM_STORE": "", "TGSM_CONFIG": "", "TGSM_HOME": root + "/home"]
+        func session(_ seed: UInt8) throws -> String {
+            try TelethonStringSession.encode(PortableSession(dc: 2, authKey: try CLIFixtures.key(seed: seed), address: DCAddress(host: "127.0.0.1", port: 24402)))
+        }
+        for (account, seed) in [("alice", UInt8(1)), ("bob", UInt8(2))] {
+            let imported = try await cli.run(["session", "import", "--account", account, "-", "--store", url], stdin: try session(seed), withStore: false)
+            #expect(imported.status == 0, "\(imported.stderr)")
+        }
+        // What a running cluster leaves in the database: a flood wait, a terminal mark, jobs no
+        // worker will ever take (a kind no worker runs, an account the store does not hold).
+        let quiet = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
+        let store = try await PostgresSessionStore.connect(url: url, logger: quiet)
+        let now = UnixTime(seconds: Date().timeIntervalSince1970)
+        try await store.recordFloodWait(FloodWait(account: "alice", method: "contacts.resolveUsername", kind: .floodWait, recordedAt: now, until: now + 3600))
+        try await store.setStatus(AccountStatus(state: .revoked, since: now, cause: "SESSION_REVOKED", code: "TGSM-AUTH-002"), for: "bob")
+        await store.close()
+        for (kind, account) in [("me", "alice"), ("fancy", "alice"), ("me", "ghost")] {
+            let enqueued = try await cli.run(["jobs", "enqueue", "--kind", kind, "--account", account, "--store", url], withStore: false)
+            #expect(enqueued.status == 0, "\(enqueued.stderr)")
+        }
+
+        let listed = try await cli.run(["session", "list", "--json", "--store", url], withStore: false)
+        #expect(listed.status == 0, "\(listed.stderr)")
+        let accounts = try listed.json([ListedJSON].self)
+        #expect(accounts.map(\.account) == ["alice", "bob"] && accounts.allSatisfy { $0.homeDC == 2 })
+        #expect(accounts.last?.status == "revoked")
+
+        let status = try await cli.run(["status", "--json", "--store", url], withStore: false)
+        #expect(status.status == 0, "\(status.stderr)")
+        let report = try status.json(StatusJSON.self)
+        #expect(report.store.hasPrefix("postgres://") && report.store.hasSuffix(String(url.split(separator: "/").last ?? "")))
+        #expect(report.accounts.map(\.account) == ["alice", "bob"])
+        #expect(report.accounts.last?.statusCode == "TGSM-AUTH-002")
+        #expect(report.floodWaits.map(\.method) == ["contacts.resolveUsername"])
+        #expect(report.queue?["queued"] == 3)
+        let table = try await cli.run(["status", "--store", url], withStore: false)
+        #expect(table.status == 0 && table.stdout.contains("flood waits (1 active)") && table.stdout.contains("queued 3"), "\(table.stdout)")
+
+        let check = try await cli.run(["check", "--json", "--store", url], withStore: false)
+        let findings = try check.json(CheckJSON.self)
+        // The revoked account needs a person: exit 8, the most serious of the findings here.
+        #expect(check.status == 8 && findings.exitCode == 8, "\(check.stdout)\(check.stderr)")
+        func finding(_ check: String, _ fragment: String) -> FindingJSON? {
+            findings.findings.first { $0.check == check && $0.message.contains(fragment) }
+        }
+        #expect(finding("store", "PostgreSQL database")?.level == "ok")
+        #expect(finding("account alice", "session on DC 2")?.level == "ok", "\(check.stdout)")
+        #expect(finding("account bob", "marked revoked")?.level == "problem")
+        #expect(finding("flood wait", "alice contacts.resolveUsername")?.level == "problem")
+        #expect(finding("job queue", "kinds tgsm run has no workers for: fancy (1)")?.level == "warning")
+        #expect(finding("job queue", "accounts the store does not hold: ghost (1)")?.level == "warning")
+        // Nothing SQLite-specific is said of a database: no store directory, no jobs.sqlite.
+        #expect(!findings.findings.contains { $0.check == "store directory" || ($0.message + $0.guidance.joined()).contains("jobs.sqlite") }, "\(check.stdout)")
+
+        // A database that cannot be reached is one finding saying so, with its exit code, not a crash.
+        let unreachable = "postgres://tgsm@127.0.0.1:1/nothing"
+        let down = try await cli.run(["check", "--json", "--store", unreachable], withStore: false)
+        #expect(!down.crashed && down.status != 0, "\(down.stderr)")
+        let downReport = try down.json(CheckJSON.self)
+        #expect(downReport.findings.count == 1 && downReport.findings.first?.check == "store" && downReport.findings.first?.level == "problem", "\(down.stdout)")
+        let downStatus = try await cli.run(["status", "--store", unreachable], withStore: false)
+        #expect(!downStatus.crashed && downStatus.status != 0 && downStatus.stderr.contains("127.0.0.1:1"), "\(downStatus.stderr)")
+    }
+
+    /// `tgsm recover` on a PostgreSQL store: the database reached is its first step, then every
+    /// session is checked against the DC as on SQLite; a session Telegram ended is exit 8 with the
+    /// login to do.
+    @Test func recoverChecksTheSessionsOfAPostgreSQLStore() async throws {
+        let bed = try await ClusterRunTests.Bed.start(accounts: [("alice", "15550001", 1001, nil)], usernames: [])
+        try await bed.run {
+            let cli = CLI(store: bed.database.url, environment: bed.environment)
+            let recovered = try await cli.run(["recover"])
+            #expect(recovered.status == 0, "\(recovered.stdout)\(recovered.stderr)")
+            #expect(recovered.stdout.contains("1. store postgres://") && recovered.stdout.contains("PostgreSQL, reachable"), "\(recovered.stdout)")
+            #expect(recovered.stdout.contains("alice: valid (user 1001)"), "\(recovered.stdout)")
+            bed.dc.core.withState { state in
+                for keyID in state.authKeyIDs(dc: 1) { state.revokeAuthorization(dc: 1, keyID: keyID) }
+            }
+            let lost = try await cli.run(["recover"])
+            #expect(lost.status == 8 && lost.stdout.contains("alice: needs a login") && lost.stdout.contains("tgsm auth --account alice"),
+                    "\(lost.stdout)\(lost.stderr)")
+        }
+        try await bed.close()
+    }
+}
