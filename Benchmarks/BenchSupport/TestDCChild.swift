@@ -23,7 +23,15 @@ public struct TestDCChild {
         guard let entry = cluster.table.dcs.first else { exit(1) }
         let line: [String: Any] = ["host": entry.host, "port": entry.port, "pem": entry.publicKeyPEM]
         FileHandle.standardOutput.write(try JSONSerialization.data(withJSONObject: line) + Data("\n".utf8))
-        while readLine() != nil {}
+        // The blocking read has a thread of its own: on a task it held one of the global pool's two
+        // threads for the child's whole life (and, with SwiftNIO's loops as the global executor, the
+        // loop serving the DC, whose key exchanges then never finished).
+        await withCheckedContinuation { (stdinClosed: CheckedContinuation<Void, Never>) in
+            Thread.detachNewThread {
+                while readLine() != nil {}
+                stdinClosed.resume()
+            }
+        }
         exit(0)
     }
 
