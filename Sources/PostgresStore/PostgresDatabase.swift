@@ -278,6 +278,8 @@ public enum PostgresStoreError: Error, Sendable, Equatable, CustomStringConverti
     case migration(id: String, reason: String)
     /// The schema is newer than this tgsm (another process on the database runs a newer version).
     case schemaFromTheFuture(unknown: [String])
+    /// A command that only reads found the schema behind this tgsm's (it does not upgrade it).
+    case schemaBehind(location: String, missing: [String])
 
     public var description: String {
         switch self {
@@ -293,6 +295,10 @@ public enum PostgresStoreError: Error, Sendable, Equatable, CustomStringConverti
         case .schemaFromTheFuture(let unknown):
             "the PostgreSQL database has migrations this tgsm does not know (\(unknown.joined(separator: ", "))): a newer tgsm "
                 + "upgraded it. Run the same tgsm version on every host."
+        case .schemaBehind(let location, let missing):
+            "the PostgreSQL database \(location) has an older tgsm schema (this tgsm's \(missing.joined(separator: ", ")) not applied), "
+                + "and a command that only reads does not upgrade it. Use the tgsm version the cluster runs, or upgrade the cluster "
+                + "(its processes apply the migrations when they start)."
         }
     }
 }

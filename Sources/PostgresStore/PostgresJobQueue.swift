@@ -42,6 +42,23 @@ public final class PostgresJobQueue: JobQueue, JobHistoryReading {
         }
     }
 
+    /// Connects to `url` for a view that only reads (`tgsm status`, `check`): the schema is checked,
+    /// not migrated, and no wake-up listener runs. Nil when the database holds no queue yet.
+    public static func connectForReading(url: String, logger: Logger = Logger(label: "tgsm.jobs")) async throws(JobQueueError) -> PostgresJobQueue? {
+        let database: PostgresDatabase
+        do { database = try await PostgresDatabase.connect(url: url, logger: logger) } catch { throw .storage(error.description) }
+        let found: Bool
+        do { found = try await PostgresMigrator.verify(database, prefix: "jobs.", migrations: migrations) } catch {
+            await database.close()
+            throw .storage(error.description)
+        }
+        guard found else {
+            await database.close()
+            return nil
+        }
+        return PostgresJobQueue(database: database, logger: logger, ownsDatabase: true)
+    }
+
     /// Uses an open database (shared with a `PostgresSessionStore`, say); `close()` leaves it open.
     public static func open(database: PostgresDatabase, logger: Logger = Logger(label: "tgsm.jobs")) async throws(JobQueueError) -> PostgresJobQueue {
         try await open(database: database, logger: logger, ownsDatabase: false)

@@ -63,7 +63,7 @@ extension PostgresSessionStore {
         return (sealer, json)
     }
 
-    private static func readHeader(_ database: PostgresDatabase) async throws(SessionStoreError) -> String? {
+    static func readHeader(_ database: PostgresDatabase) async throws(SessionStoreError) -> String? {
         do {
             return try await database.read { connection in try await storedHeader(connection, logger: database.logger) }
         } catch let error as SessionStoreError {

@@ -54,6 +54,48 @@ public final class PostgresSessionStore: SessionStore, Sendable {
         }
     }
 
+    /// Connects to `url` for a view that only reads (`tgsm status`, `check`, `session list`): the
+    /// schema is checked, not migrated; nothing is written (no phone-key secret is made, and a key
+    /// given to a store without encryption does not turn it on); no flood-wait listener runs.
+    /// A database with no store in it is `notAStore`; a schema behind or ahead of this tgsm's is a
+    /// `database` error saying which.
+    public static func connectForReading(url: String, encryption: StoreEncryption = .none, clock: any TelegramClock = WallClock(),
+                                         logger: Logger = Logger(label: "tgsm.store")) async throws(SessionStoreError) -> PostgresSessionStore
+    {
+        let database: PostgresDatabase
+        do { database = try await PostgresDatabase.connect(url: url, logger: logger) } catch {
+            throw .database(operation: "connect", reason: error.description)
+        }
+        do throws(SessionStoreError) {
+            let found: Bool
+            do { found = try await PostgresMigrator.verify(database, prefix: "store.", migrations: PostgresStoreSchema.migrations) } catch {
+                throw SessionStoreError.database(operation: "read the store", reason: error.description)
+            }
+            guard found else { throw SessionStoreError.notAStore(path: database.location, reason: "no tgsm store schema in it") }
+            let secret: Data?
+            do {
+                secret = try await database.read { connection in
+                    try await connection.rows("SELECT value FROM store_meta WHERE key = 'phone_key_secret'", logger: database.logger)
+                        .first?.decode(Data.self)
+                }
+            } catch {
+                throw SessionStoreError.database(operation: "read the store's metadata", reason: PostgresDatabase.describe(error))
+            }
+            // No secret yet: no process has used the store (one makes it at its first connection).
+            let phoneSecret = secret ?? Data(repeating: 0, count: 32)
+            guard phoneSecret.count == 32 else {
+                throw SessionStoreError.corruptRecord(account: AccountID("-"), what: "phone-key secret in store_meta (\(phoneSecret.count) bytes, not 32)")
+            }
+            let header = try await readHeader(database)
+            let sealer = try header.map { stored throws(SessionStoreError) in try EncryptionHeader.decode(stored).sealer(for: encryption, path: database.location) } ?? nil
+            return PostgresSessionStore(database: database, phoneSecret: SymmetricKey(data: phoneSecret), sealer: sealer, encryptionHeader: header,
+                                        encryption: encryption, clock: clock, logger: logger, ownsDatabase: true)
+        } catch {
+            await database.close()
+            throw error
+        }
+    }
+
     /// Uses an open database (shared with a `PostgresJobQueue`, say); `close()` leaves it open.
     public static func open(database: PostgresDatabase, encryption: StoreEncryption = .none, clock: any TelegramClock = WallClock(),
                             logger: Logger = Logger(label: "tgsm.store")) async throws(SessionStoreError) -> PostgresSessionStore

@@ -3,7 +3,8 @@ import Logging
 import MTProto
 import MTProtoClient
 import MTProtoCrypto
-import PostgresStore
+import PostgresNIO
+@testable import PostgresStore
 import SessionManager
 import StoreTestSupport
 import Testing
@@ -26,8 +27,10 @@ import Testing
 
     @Test func statusCheckAndSessionListReadAPostgreSQLStore() async throws {
         let database = try await ScratchPostgresDatabase.create()
+        let (root, cli) = try CLI.temporary()
+        defer { try? FileManager.default.removeItem(atPath: root) }
         do {
-            try await readViews(of: database.url)
+            try await readViews(of: database.url, root: root, base: cli)
         } catch {
             await database.drop()
             throw error
@@ -35,8 +38,76 @@ import Testing
         await database.drop()
     }
 
-    private func readViews(of url: String) async throws {
+    /// The views only read: on a database that holds no store they refuse (exit 4) and leave it as it
+    /// was, and a schema behind this tgsm's is said, not upgraded (before, they migrated on connect:
+    /// an operator's newer tgsm upgraded the cluster's schema under its workers).
+    @Test func theViewsNeverMigrateOrWriteTheDatabase() async throws {
+        let database = try await ScratchPostgresDatabase.create()
         let (root, base) = try CLI.temporary()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        do {
+            var cli = base
+            cli.environment = ["TGSM_STORE": "", "TGSM_CONFIG": "", "TGSM_HOME": root + "/home"]
+            let url = database.url
+            for arguments in [["status"], ["session", "list"], ["check", "--json"]] {
+                let result = try await cli.run(arguments + ["--store", url], withStore: false)
+                #expect(result.status == 4, "\(arguments): \(result.stdout)\(result.stderr)")
+                #expect((result.stdout + result.stderr).contains("holds no tgsm store"), "\(arguments): \(result.stdout)\(result.stderr)")
+            }
+            #expect(try await Self.tables(url) == 0, "nothing was created in an empty database")
+
+            let imported = try await cli.run(["session", "import", "--account", "alice", "-", "--store", url],
+                                             stdin: try TelethonStringSession.encode(PortableSession(dc: 2, authKey: try CLIFixtures.key(seed: 4), address: DCAddress(host: "127.0.0.1", port: 1))),
+                                             withStore: false)
+            #expect(imported.status == 0, "\(imported.stderr)")
+            let newest = try #require(PostgresStoreSchema.migrations.last?.id as String?)
+            try await Self.execute(url, "DELETE FROM tgsm_migrations WHERE id = '\(newest)'")
+            let behind = try await cli.run(["status", "--store", url], withStore: false)
+            #expect(behind.status == 1 && behind.stderr.contains("has an older tgsm schema") && behind.stderr.contains(newest), "\(behind.stderr)")
+            let checked = try await cli.run(["check", "--json", "--store", url], withStore: false)
+            #expect(checked.status == 3 && checked.stdout.contains("has an older tgsm schema"), "\(checked.stdout)")
+            #expect(try await Self.count(url, "SELECT count(*) FROM tgsm_migrations WHERE id = '\(newest)'") == 0, "not migrated by a view")
+        } catch {
+            await database.drop()
+            throw error
+        }
+        await database.drop()
+    }
+
+    private static func count(_ url: String, _ sql: String) async throws -> Int {
+        let quiet = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
+        let database = try await PostgresDatabase.connect(url: url, logger: quiet)
+        let query = PostgresQuery(unsafeSQL: sql)
+        do {
+            let value = try await database.read { connection in
+                try await connection.rows(query, logger: quiet).first?.decode(Int.self) ?? 0
+            }
+            await database.close()
+            return value
+        } catch {
+            await database.close()
+            throw error
+        }
+    }
+
+    private static func tables(_ url: String) async throws -> Int {
+        try await count(url, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")
+    }
+
+    private static func execute(_ url: String, _ sql: String) async throws {
+        let quiet = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
+        let database = try await PostgresDatabase.connect(url: url, logger: quiet)
+        let query = PostgresQuery(unsafeSQL: sql)
+        do {
+            try await database.transaction { connection in _ = try await connection.rows(query, logger: quiet) }
+        } catch {
+            await database.close()
+            throw error
+        }
+        await database.close()
+    }
+
+    private func readViews(of url: String, root: String, base: CLI) async throws {
         var cli = base
         cli.environment = ["TGSM_STORE": "", "TGSM_CONFIG": "", "TGSM_HOME": root + "/home"]
         func session(_ seed: UInt8) throws -> String {
@@ -92,14 +163,18 @@ import Testing
         // Nothing SQLite-specific is said of a database: no store directory, no jobs.sqlite.
         #expect(!findings.findings.contains { $0.check == "store directory" || ($0.message + $0.guidance.joined()).contains("jobs.sqlite") }, "\(check.stdout)")
 
-        // A database that cannot be reached is one finding saying so, with its exit code, not a crash.
+        // A database that cannot be reached is one finding saying so (exit 3, as other problems),
+        // with what to look at, and nothing said of SQLite.
         let unreachable = "postgres://tgsm@127.0.0.1:1/nothing"
         let down = try await cli.run(["check", "--json", "--store", unreachable], withStore: false)
-        #expect(!down.crashed && down.status != 0, "\(down.stderr)")
+        #expect(!down.crashed && down.status == 3, "\(down.stdout)\(down.stderr)")
         let downReport = try down.json(CheckJSON.self)
-        #expect(downReport.findings.count == 1 && downReport.findings.first?.check == "store" && downReport.findings.first?.level == "problem", "\(down.stdout)")
+        let downFinding = try #require(downReport.findings.first)
+        #expect(downReport.findings.count == 1 && downFinding.check == "store" && downFinding.level == "problem", "\(down.stdout)")
+        #expect(downFinding.message.contains("127.0.0.1:1") && !downFinding.message.contains("SQLite"), "\(downFinding.message)")
+        #expect(downFinding.guidance.contains { $0.contains("pg_isready") }, "\(downFinding.guidance)")
         let downStatus = try await cli.run(["status", "--store", unreachable], withStore: false)
-        #expect(!downStatus.crashed && downStatus.status != 0 && downStatus.stderr.contains("127.0.0.1:1"), "\(downStatus.stderr)")
+        #expect(!downStatus.crashed && downStatus.status == 1 && downStatus.stderr.contains("127.0.0.1:1"), "\(downStatus.stderr)")
     }
 
     /// `tgsm recover` on a PostgreSQL store: the database reached is its first step, then every
@@ -107,6 +182,16 @@ import Testing
     /// login to do.
     @Test func recoverChecksTheSessionsOfAPostgreSQLStore() async throws {
         let bed = try await ClusterRunTests.Bed.start(accounts: [("alice", "15550001", 1001, nil)], usernames: [])
+        do {
+            try await recover(bed)
+        } catch {
+            try? await bed.close()
+            throw error
+        }
+        try await bed.close()
+    }
+
+    private func recover(_ bed: ClusterRunTests.Bed) async throws {
         try await bed.run {
             let cli = CLI(store: bed.database.url, environment: bed.environment)
             let recovered = try await cli.run(["recover"])
@@ -120,6 +205,5 @@ import Testing
             #expect(lost.status == 8 && lost.stdout.contains("alice: needs a login") && lost.stdout.contains("tgsm auth --account alice"),
                     "\(lost.stdout)\(lost.stderr)")
         }
-        try await bed.close()
     }
 }

@@ -261,7 +261,9 @@ extension DCConnection {
         /// A caller resumed from the loop is a job for the global executor, whose first job after an
         /// idle spell wakes a sleeping thread (a futex call, about 5% of the loop's time with 64
         /// calls in flight). Answers read in one turn are handed over together, so one wake-up
-        /// serves them all; other completions (timeouts, cancels, a closed link) resume at once.
+        /// serves them all; completions outside a frame (timeouts, cancels, `close()`) resume at once,
+        /// and a link closed while a frame is handled (its `channelInactive` comes synchronously)
+        /// resumes its failed calls with that turn's answers.
         private func complete(_ continuation: Completion, with result: Result<[UInt8], TelegramError>) {
             guard isHandlingFrame else { return continuation.resume(returning: result) }
             answeredThisTurn.append((continuation, result))
@@ -286,7 +288,7 @@ extension DCConnection {
             }
         }
 
-        /// A flag set rather than key paths to two Bools: key-path access is a runtime call, and
+        /// A flag set rather than key paths to Bools: key-path access is a runtime call, and
         /// this runs for every call and every packet.
         struct TurnWork: OptionSet {
             let rawValue: UInt8
@@ -410,8 +412,11 @@ extension DCConnection {
 
         fileprivate func received(_ frame: TransportFrame, generation: Int) {
             guard generation == self.generation, !isLinkDown else { return }
+            // Restored, not cleared: a close while handling a frame can deliver another (a decoder's
+            // last bytes) before this one is done.
+            let outer = isHandlingFrame
             isHandlingFrame = true
-            defer { isHandlingFrame = false }
+            defer { isHandlingFrame = outer }
             execute(machine.received(frame, now: clock.now()))
         }
 

@@ -93,6 +93,9 @@ public enum SessionStoreError: Error, Sendable, Equatable, CustomStringConvertib
             // SQLITE_BUSY past the busy timeout: nothing is wrong with the file.
             "the session store failed to \(operation): \(reason). Another program holds the SQLite file in a transaction "
                 + "(a backup tool, a `sqlite3` shell, a process stuck mid-write): let it finish or stop it; the store itself is fine."
+        case .database(let operation, let reason) where reason.contains("PostgreSQL"):
+            // The PostgreSQL layer's reasons say already what to check (server, URL, schema version).
+            "the session store failed to \(operation): \(reason)"
         case .database(let operation, let reason):
             "the session store failed to \(operation): \(reason). If this repeats: on SQLite, check the disk (free space, "
                 + "I/O errors in the system log), then run `tgsm check`, which says whether the file is damaged and what to do "

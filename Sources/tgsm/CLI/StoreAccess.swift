@@ -63,15 +63,21 @@ enum StoreAccess {
         return try open(global, creating: false)
     }
 
-    /// The store an operator's read-only view reads (`status`, `check`), on either engine: the
-    /// SQLite store as `openForReading` opens it, or the PostgreSQL database `--store` names.
+    /// The store an operator's read-only view reads (`status`, `check`, `session list`), on either
+    /// engine: the SQLite store as `openForReading` opens it, or the PostgreSQL database `--store`
+    /// names, checked but never migrated or written (`PostgresSessionStore.connectForReading`).
     /// `location` is the directory, or the URL without its password.
     static func operatorStoreForReading(_ global: GlobalOptions) async throws(CLIFailure) -> (store: any OperatorReadableStore, location: String, close: @Sendable () async -> Void) {
         if let url = global.postgresURL {
             do {
-                let store = try await PostgresSessionStore.connect(url: url, encryption: global.storeEncryption(), clock: global.clock(), logger: global.storeLogger())
+                let store = try await PostgresSessionStore.connectForReading(url: url, encryption: global.storeEncryption(), clock: global.clock(), logger: global.storeLogger())
                 return (store, store.database.location, { await store.close() })
             } catch {
+                if case .notAStore(let location, _) = error {
+                    throw CLIFailure(.notFound, "the PostgreSQL database \(location) holds no tgsm store; nothing was changed in it. Check that "
+                        + "--store (or $TGSM_STORE, the config file's \"store\") names the cluster's database; a store is started there by "
+                        + "`tgsm session import`, `tgsm auth` or `tgsm run`.")
+                }
                 throw CLIFailure(error)
             }
         }
@@ -79,9 +85,37 @@ enum StoreAccess {
         return (store, store.directory, { try? store.close() })
     }
 
+    /// The store an operator's command that also writes (`recover`: leases, marks) uses, on either
+    /// engine: the SQLite store as `open` opens it, or the PostgreSQL database, migrated on connect.
+    static func operatorStore(_ global: GlobalOptions) async throws(CLIFailure) -> (store: any OperatorReadableStore, location: String, close: @Sendable () async -> Void) {
+        if let url = global.postgresURL {
+            let store = try await postgresStore(url, global)
+            return (store, store.database.location, { await store.close() })
+        }
+        let store = try open(global, creating: false)
+        return (store, store.directory, { try? store.close() })
+    }
+
+    private static func postgresStore(_ url: String, _ global: GlobalOptions) async throws(CLIFailure) -> PostgresSessionStore {
+        do {
+            return try await PostgresSessionStore.connect(url: url, encryption: global.storeEncryption(), clock: global.clock(), logger: global.storeLogger())
+        } catch {
+            throw CLIFailure(error)
+        }
+    }
+
     /// The queue for a command that only reads it (see `openForReading`); nil without a queue file.
+    /// On PostgreSQL the queue's schema is checked, not migrated; nil when the database has none yet.
     static func queueForReading(_ global: GlobalOptions) async throws(CLIFailure) -> (any JobQueue, close: @Sendable () async -> Void)? {
-        if global.postgresURL == nil, let queue = SQLiteJobQueue.openForReading(path: try global.jobsPath()) {
+        if let url = global.postgresURL {
+            do {
+                guard let queue = try await PostgresJobQueue.connectForReading(url: url, logger: global.storeLogger()) else { return nil }
+                return (queue, { await queue.close() })
+            } catch {
+                throw CLIFailure(error)
+            }
+        }
+        if let queue = SQLiteJobQueue.openForReading(path: try global.jobsPath()) {
             return (queue, { try? queue.writer.close() })
         }
         return try await self.queue(global, creating: false)
@@ -91,12 +125,8 @@ enum StoreAccess {
     /// PostgreSQL database `--store` names (migrated on connect). `close` ends its connections.
     static func sessionStore(_ global: GlobalOptions, creating: Bool) async throws(CLIFailure) -> (store: any SessionStore, location: String, close: @Sendable () async -> Void) {
         if let url = global.postgresURL {
-            do {
-                let store = try await PostgresSessionStore.connect(url: url, encryption: global.storeEncryption(), clock: global.clock(), logger: global.storeLogger())
-                return (store, store.database.location, { await store.close() })
-            } catch {
-                throw CLIFailure(error)
-            }
+            let store = try await postgresStore(url, global)
+            return (store, store.database.location, { await store.close() })
         }
         let store = try open(global, creating: creating)
         return (store, store.path, { try? store.close() })

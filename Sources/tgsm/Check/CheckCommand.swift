@@ -57,7 +57,7 @@ struct CheckCommand: AsyncParsableCommand {
             await diagnose(directory: directory, into: &findings)
         case .postgres(let url):
             location = (try? PostgresURL(url).redacted) ?? "postgres://…"
-            await diagnose(postgres: url, into: &findings)
+            await diagnosePostgres(into: &findings)
         }
         let codes = Set(findings.compactMap(\.exitCode))
         let exit = Self.severity.first { codes.contains($0.rawValue) } ?? .ok
@@ -311,14 +311,20 @@ struct CheckCommand: AsyncParsableCommand {
 
     /// A PostgreSQL store (`--store postgres://…`): what a directory's files would tell does not
     /// apply (PostgreSQL keeps its pages and its own backups); its accounts, limits and job queue
-    /// are checked as a SQLite store's are.
-    private func diagnose(postgres url: String, into findings: inout [Finding]) async {
+    /// are checked as a SQLite store's are. Read only: the schema is checked, never migrated.
+    private func diagnosePostgres(into findings: inout [Finding]) async {
         let now = global.now()
         let opened: (store: any OperatorReadableStore, location: String, close: @Sendable () async -> Void)
         do {
             opened = try await StoreAccess.operatorStoreForReading(global)
         } catch {
-            findings.append(.problem(error.exit, "store", error.message, []))
+            // Exit 4 for a database with no store (as a missing directory), else 3, with what to look at.
+            let steps = error.exit == .notFound ? [] : error.exit == .encryptionKey ? ["Give the store's key: --key-file PATH or $TGSM_KEY_FILE."] : [
+                "Check that the PostgreSQL server runs and accepts connections from this host (`pg_isready -h HOST -p PORT`).",
+                "Check the URL's user and database, and the password ($PGPASSWORD or the URL).",
+                "A schema this tgsm does not match (named above): run the tgsm version the cluster runs.",
+            ]
+            findings.append(.problem(error.exit == .notFound || error.exit == .encryptionKey ? error.exit : .problems, "store", error.message, steps))
             return
         }
         findings.append(.ok("store", "PostgreSQL database \(opened.location)"))
@@ -498,10 +504,14 @@ struct CheckCommand: AsyncParsableCommand {
 
     private func diagnoseQueue(accounts: Set<AccountID>?, into findings: inout [Finding]) async {
         let opened: (any JobQueue, close: @Sendable () async -> Void)?
-        do { opened = try await StoreAccess.queue(global, creating: false) } catch {
+        do {
+            // PostgreSQL: checked, never migrated (a check writes nothing); SQLite as before.
+            opened = global.postgresURL != nil ? try await StoreAccess.queueForReading(global) : try await StoreAccess.queue(global, creating: false)
+        } catch {
             // Damaged (exit 5, as the jobs commands say), or unreadable: said, not skipped (the workers cannot run at all then).
             let steps = global.postgresURL != nil
-                ? ["The queue's tables are in the same database as the store: see the store's finding above, and PostgreSQL's log."]
+                ? ["Check that the role may read the queue's tables (jobs, job_history) and PostgreSQL's log for why it refused.",
+                   "A schema this tgsm does not match (named above): run the tgsm version the cluster runs."]
                 : ["Check jobs.sqlite's permissions and free disk space.",
                    "If the file is damaged, keep it (`sqlite3 jobs.sqlite .recover` may save its jobs) and move it aside: "
                        + "`tgsm run` then starts an empty queue, and the jobs must be enqueued again."]

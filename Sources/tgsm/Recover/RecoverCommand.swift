@@ -14,7 +14,8 @@ struct RecoverCommand: AsyncParsableCommand {
         commandName: "recover",
         abstract: "Restore a damaged store, list the active rate limits (waiting out one that holds the check back), and check every session.",
         discussion: """
-            1. store: a damaged store is replaced by its newest verified backup (the damaged file is kept aside). \
+            1. store: a damaged store is replaced by its newest verified backup (the damaged file is kept aside); a PostgreSQL \
+            store is reached. \
             2. limits: every active flood wait of the accounts is listed; one on the check's own call (updates.getState) is \
             waited out, with a progress bar on a terminal and plain lines otherwise, unless it lasts beyond --max-wait (the others \
             hold back only their method, which jobs wait for by themselves). 3. sessions: each account is started (lease, connection) and checked \
@@ -49,7 +50,7 @@ struct RecoverCommand: AsyncParsableCommand {
         let closeStore: @Sendable () async -> Void
         if global.postgresURL != nil {
             // A database's pages and backups are PostgreSQL's own business: reaching it is the step.
-            let opened = try await StoreAccess.operatorStoreForReading(global)
+            let opened = try await StoreAccess.operatorStore(global)
             terminal.line("1. store \(opened.location): PostgreSQL, reachable")
             (store, closeStore) = (opened.store, opened.close)
         } else {
