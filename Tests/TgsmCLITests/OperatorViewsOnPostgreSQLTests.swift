@@ -60,6 +60,10 @@ import Testing
                                              stdin: try TelethonStringSession.encode(PortableSession(dc: 2, authKey: try CLIFixtures.key(seed: 4), address: DCAddress(host: "127.0.0.1", port: 1))),
                                              withStore: false)
             #expect(imported.status == 0, "\(imported.stderr)")
+            // A store whose queue no process made yet: said so, and not made by the view.
+            let noQueue = try await cli.run(["status", "--store", url], withStore: false)
+            #expect(noQueue.status == 0 && noQueue.stdout.contains("queue: none in this database yet"), "\(noQueue.stdout)\(noQueue.stderr)")
+            #expect(try await Self.count(url, "SELECT count(*) FROM pg_tables WHERE tablename = 'jobs'") == 0)
             let newest = try #require(PostgresStoreSchema.migrations.last?.id as String?)
             try await Self.execute(url, "DELETE FROM tgsm_migrations WHERE id = '\(newest)'")
             let behind = try await cli.run(["status", "--store", url], withStore: false)

@@ -136,7 +136,8 @@ struct StatusReport: Codable {
         if let queue {
             terminal.line("queue: " + JobState.allCases.map { "\($0.rawValue) \(queue[$0.rawValue] ?? 0)" }.joined(separator: ", "))
         } else {
-            terminal.line("queue: no job queue (jobs.sqlite) in the store directory")
+            terminal.line(store.hasPrefix("postgres://") ? "queue: none in this database yet (`tgsm jobs enqueue` or `tgsm run` makes it)"
+                : "queue: no job queue (jobs.sqlite) in the store directory")
         }
     }
 }
