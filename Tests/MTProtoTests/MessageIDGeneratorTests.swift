@@ -35,16 +35,32 @@ import Testing
         #expect(id >> 32 == Int64(Fixtures.start.seconds + 42.5))
     }
 
-    @Test func synchronizingToAServerIDMovesTheClockAndDropsTheOldFloor() {
+    /// A clock that ran ahead is corrected, but ids stay above the ones already issued (a repeated
+    /// msg_id is answered with the old answer); `synchronize` says so, and only a new session's
+    /// `restartFloor` lets ids follow the corrected clock.
+    @Test func synchronizingBackKeepsIdsUniqueUntilTheFloorIsRestarted() {
         var generator = MessageIDGenerator(timeOffset: 3600)
         let ahead = generator.next(now: Fixtures.start, kind: .client)
         var server = MessageIDGenerator()
         let serverID = server.next(now: Fixtures.start, kind: .serverResponse)
-        generator.synchronize(serverMessageID: serverID, now: Fixtures.start)
+        let behindTheFloor = generator.synchronize(serverMessageID: serverID, now: Fixtures.start)
+        #expect(behindTheFloor, "the corrected clock is behind the ids issued")
         #expect(abs(generator.timeOffset) < 0.001)
+        #expect(generator.next(now: Fixtures.start + 1, kind: .client) > ahead, "no id below one already issued in the session")
+        generator.restartFloor()
         let corrected = generator.next(now: Fixtures.start + 1, kind: .client)
-        #expect(corrected < ahead, "ids issued under the skewed clock must not hold later ids up")
+        #expect(corrected < ahead)
         #expect(abs(MessageIDGenerator.seconds(of: corrected) - (Fixtures.start.seconds + 1)) < 0.001)
+    }
+
+    /// A clock that was behind moves forward: nothing issued is in the way.
+    @Test func synchronizingForwardNeedsNoNewSession() {
+        var generator = MessageIDGenerator(timeOffset: -3600)
+        let behind = generator.next(now: Fixtures.start, kind: .client)
+        var server = MessageIDGenerator()
+        let behindTheFloor = generator.synchronize(serverMessageID: server.next(now: Fixtures.start, kind: .serverResponse), now: Fixtures.start)
+        #expect(!behindTheFloor)
+        #expect(generator.next(now: Fixtures.start, kind: .client) > behind)
     }
 
     @Test func nonsenseClocksDoNotTrap() {

@@ -173,6 +173,10 @@ import Testing
         #expect(figures.floodRefusalsThatReachedDC == 0)
         #expect(figures.floodWaitsHonoured > 0 && soak.process.lease.token.rawValue == Int64(1 + (figures.injected["processKill"] ?? 0)))
         #expect(figures.busyCalls > 0 && figures.keepAlivePings > 0)
+        // No call got another's answer: after a clock moved back by a time correction the session
+        // reused msg_ids the DC had answered, and the DC gave the old answers (updates.differenceEmpty
+        // to users.getUsers: 3-8 undecodable answers, TGSM-RPC-005, in every soak before 2026-12-06).
+        #expect(figures.failures["TGSM-RPC-005"] == nil, "\(figures.failures)")
         // Kills with a call in flight happened, of both kinds of restart (nearly every one tried: a
         // call that cannot reach the DC in time, its link still coming back, makes a plain kill).
         let tried = (0..<(figures.injected["processKill"] ?? 0)).filter { $0 % 8 < 2 }.count
@@ -691,18 +695,29 @@ struct Soak {
             let invoker = dead.stack.invoker
             pending = Task { await failure(invoker, Api.functions.help.GetNearestDc(), options: InvokeOptions()) }
             // Until the DC has it: the link may first have to come back (a reconnect waits on the
-            // timers' clock, moved on as `drive` does).
-            for attempt in 1...200 where dc.core.withState({ $0.faults.firedCount(rule: held) }) == 0 {
+            // timers' clock, moved on as `drive` does), but the clock is not moved to the call's own
+            // timeout: on a loaded host a reconnect outlasted the 40 ms between moves, the next move
+            // went to that deadline and the call ended unanswered, a plain kill (13 of 106 in a 146 s
+            // soak on 2026-12-06, under the 90% this test expects; 2-7 on a quiet host).
+            let timeout = InvokeOptions().timeout ?? 30
+            var moved = 0.0
+            for attempt in 1...1000 where dc.core.withState({ $0.faults.firedCount(rule: held) }) == 0 {
                 try await Task.sleep(for: .milliseconds(5))
                 if attempt % 8 == 0 {
                     let now = time.now().seconds
-                    time.advance(by: max(1, (time.nextDeadline ?? now) - now))
+                    let step = max(1, (time.nextDeadline ?? now) - now)
+                    guard moved + step < timeout - 5 else { continue }
+                    time.advance(by: step)
+                    moved += step
                 }
             }
             wasInFlight = dc.core.withState { $0.faults.firedCount(rule: held) } == 1
-            if !wasInFlight { ThirtyDaySoakTests.trace("kill: the call did not reach the DC in time; a plain kill") }
             // A killed process's tasks end with it.
             pending?.cancel()
+            if !wasInFlight, ThirtyDaySoakTests.tracing, let pending {
+                let ended = await pending.value
+                ThirtyDaySoakTests.trace("kill: the call did not reach the DC in time; a plain kill (the call: \(String(describing: ended)))")
+            }
         }
         dead.consumer?.cancel()
         deadProcessConnections += await dead.client.statistics().values.reduce(0) { $0 + $1.connections }

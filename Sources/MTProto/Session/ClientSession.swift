@@ -630,9 +630,21 @@ public struct ClientSession: Sendable {
         guard sent[badID] != nil else { return }
         switch code {
         case BadMessageCode.messageIDTooLow, BadMessageCode.messageIDTooHigh:
-            messageIDs.synchronize(serverMessageID: notificationID, now: now)
+            let behindTheFloor = messageIDs.synchronize(serverMessageID: notificationID, now: now)
             isTimeSynchronized = true
+            guard behindTheFloor else {
+                resendMessage(badID)
+                return
+            }
+            // The clock went back below ids this session issued (and the server may have
+            // answered): reusing one would be answered with that old answer. A new session may
+            // start its ids anew; the requests the server may have had are in doubt, as below.
+            let refused = Set(requestsInside(badID))
+            startNewSession()
+            messageIDs.restartFloor()
             resendMessage(badID)
+            let inDoubt = requestMessageIDs.keys.filter { !refused.contains($0) }.sorted()
+            actions.append(.sessionReset(newSessionID: sessionID, inDoubt: inDoubt))
         case BadMessageCode.messageIDLowBits, BadMessageCode.containerIDReused, BadMessageCode.messageTooOld,
              BadMessageCode.badServerSalt:
             resendMessage(badID)

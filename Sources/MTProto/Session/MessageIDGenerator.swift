@@ -43,20 +43,27 @@ public struct MessageIDGenerator: Sendable, Hashable {
         return candidate
     }
 
-    /// Sets the offset so that `now` maps to the time inside `serverMessageID`.
-    /// The monotonic floor is dropped as well: ids issued under a clock that ran ahead would
-    /// otherwise keep every later id "too high" (error 17) for as long as the skew.
-    public mutating func synchronize(serverMessageID: Int64, now: UnixTime) {
+    /// Sets the offset so that `now` maps to the time inside `serverMessageID`. The floor stays:
+    /// a session must never issue a msg_id twice (the server answers a repeated one with the
+    /// answer it already gave, to whatever request now carries it). Returns true when the
+    /// corrected clock is behind ids already issued: until it catches up every id would sit on
+    /// the floor, "too high" (error 17) for as long as the skew, so the caller starts a new
+    /// session and `restartFloor()`s.
+    @discardableResult
+    public mutating func synchronize(serverMessageID: Int64, now: UnixTime) -> Bool {
         let serverTime = Self.seconds(of: serverMessageID)
-        guard now.seconds.isFinite else { return }
+        guard now.seconds.isFinite else { return false }
         timeOffset = serverTime - now.seconds
-        lastIssued = 0
+        return (Int64((now.seconds + timeOffset).rounded(.down)) << 32) <= lastIssued
     }
 
+    /// Lets ids follow the clock again, below ones already issued: only for a new session.
+    public mutating func restartFloor() { lastIssued = 0 }
+
+    /// Sets the offset; the floor stays (see `synchronize`).
     public mutating func setTimeOffset(_ offset: Double) {
         guard offset.isFinite else { return }
         timeOffset = offset
-        lastIssued = 0
     }
 
     /// The unix time a msg_id encodes.
