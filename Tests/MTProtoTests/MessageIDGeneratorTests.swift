@@ -43,8 +43,8 @@ import Testing
         let ahead = generator.next(now: Fixtures.start, kind: .client)
         var server = MessageIDGenerator()
         let serverID = server.next(now: Fixtures.start, kind: .serverResponse)
-        let behindTheFloor = generator.synchronize(serverMessageID: serverID, now: Fixtures.start)
-        #expect(behindTheFloor, "the corrected clock is behind the ids issued")
+        let floorLead = generator.synchronize(serverMessageID: serverID, now: Fixtures.start)
+        #expect(abs(floorLead - 3600) < 1, "the ids issued are an hour ahead of the corrected clock")
         #expect(abs(generator.timeOffset) < 0.001)
         #expect(generator.next(now: Fixtures.start + 1, kind: .client) > ahead, "no id below one already issued in the session")
         generator.restartFloor()
@@ -58,8 +58,8 @@ import Testing
         var generator = MessageIDGenerator(timeOffset: -3600)
         let behind = generator.next(now: Fixtures.start, kind: .client)
         var server = MessageIDGenerator()
-        let behindTheFloor = generator.synchronize(serverMessageID: server.next(now: Fixtures.start, kind: .serverResponse), now: Fixtures.start)
-        #expect(!behindTheFloor)
+        let floorLead = generator.synchronize(serverMessageID: server.next(now: Fixtures.start, kind: .serverResponse), now: Fixtures.start)
+        #expect(floorLead < 0)
         #expect(generator.next(now: Fixtures.start, kind: .client) > behind)
     }
 

@@ -630,18 +630,22 @@ public struct ClientSession: Sendable {
         guard sent[badID] != nil else { return }
         switch code {
         case BadMessageCode.messageIDTooLow, BadMessageCode.messageIDTooHigh:
-            let behindTheFloor = messageIDs.synchronize(serverMessageID: notificationID, now: now)
+            let floorLead = messageIDs.synchronize(serverMessageID: notificationID, now: now)
             isTimeSynchronized = true
-            guard behindTheFloor else {
+            // Ids a little ahead of the corrected clock are still accepted (the server allows 30 s).
+            guard floorLead > configuration.maxMessageLead - 5 else {
                 resendMessage(badID)
                 return
             }
-            // The clock went back below ids this session issued (and the server may have
-            // answered): reusing one would be answered with that old answer. A new session may
-            // start its ids anew; the requests the server may have had are in doubt, as below.
+            // The clock went back well below ids this session issued (and the server may have
+            // answered some): reusing one would be answered with that old answer, and staying
+            // above them would be "too high" again. A new session may start its ids anew; the
+            // requests the server may have had are in doubt, as below.
             let refused = Set(requestsInside(badID))
             startNewSession()
             messageIDs.restartFloor()
+            // The new ids are below the old session's: its confirmations say nothing about them.
+            highestConfirmedMessageID = 0
             resendMessage(badID)
             let inDoubt = requestMessageIDs.keys.filter { !refused.contains($0) }.sorted()
             actions.append(.sessionReset(newSessionID: sessionID, inDoubt: inDoubt))

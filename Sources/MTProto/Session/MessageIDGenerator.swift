@@ -45,16 +45,18 @@ public struct MessageIDGenerator: Sendable, Hashable {
 
     /// Sets the offset so that `now` maps to the time inside `serverMessageID`. The floor stays:
     /// a session must never issue a msg_id twice (the server answers a repeated one with the
-    /// answer it already gave, to whatever request now carries it). Returns true when the
-    /// corrected clock is behind ids already issued: until it catches up every id would sit on
-    /// the floor, "too high" (error 17) for as long as the skew, so the caller starts a new
-    /// session and `restartFloor()`s.
+    /// answer it already gave, to whatever request now carries it). Returns how many seconds the
+    /// ids already issued are ahead of the corrected clock (negative when none is): ids stay on
+    /// that floor until the clock catches up, so a lead near the server's limit (30 s) would be
+    /// "too high" (error 17) for as long as the skew, and the caller starts a new session and
+    /// `restartFloor()`s.
     @discardableResult
-    public mutating func synchronize(serverMessageID: Int64, now: UnixTime) -> Bool {
+    public mutating func synchronize(serverMessageID: Int64, now: UnixTime) -> Double {
         let serverTime = Self.seconds(of: serverMessageID)
-        guard now.seconds.isFinite else { return false }
+        guard now.seconds.isFinite else { return -.infinity }
         timeOffset = serverTime - now.seconds
-        return (Int64((now.seconds + timeOffset).rounded(.down)) << 32) <= lastIssued
+        guard lastIssued > 0 else { return -.infinity }
+        return Self.seconds(of: lastIssued) - (now.seconds + timeOffset)
     }
 
     /// Lets ids follow the clock again, below ones already issued: only for a new session.
