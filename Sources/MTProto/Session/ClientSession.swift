@@ -639,27 +639,15 @@ public struct ClientSession: Sendable {
             }
             // The clock went back well below ids this session issued (and the server may have
             // answered some): reusing one would be answered with that old answer, and staying
-            // above them would be "too high" again. A new session may start its ids anew; the
-            // requests the server may have had are in doubt, as below.
-            let refused = Set(requestsInside(badID))
-            startNewSession()
-            messageIDs.restartFloor()
-            // The new ids are below the old session's: its confirmations say nothing about them.
-            highestConfirmedMessageID = 0
-            resendMessage(badID)
-            let inDoubt = requestMessageIDs.keys.filter { !refused.contains($0) }.sorted()
-            actions.append(.sessionReset(newSessionID: sessionID, inDoubt: inDoubt))
+            // above them would be "too high" again. A new session may start its ids anew.
+            resendInNewSession(badID, restartingIDs: true, actions: &actions)
         case BadMessageCode.messageIDLowBits, BadMessageCode.containerIDReused, BadMessageCode.messageTooOld,
              BadMessageCode.badServerSalt:
             resendMessage(badID)
         case BadMessageCode.seqNoTooLow, BadMessageCode.seqNoTooHigh:
             // The spec offers no way to learn the server's expectation; a new session restarts
-            // seq_no from zero on both sides. Only the refused message is known to be unprocessed.
-            let refused = Set(requestsInside(badID))
-            startNewSession()
-            resendMessage(badID)
-            let inDoubt = requestMessageIDs.keys.filter { !refused.contains($0) }.sorted()
-            actions.append(.sessionReset(newSessionID: sessionID, inDoubt: inDoubt))
+            // seq_no from zero on both sides.
+            resendInNewSession(badID, restartingIDs: false, actions: &actions)
         default:
             for request in requestsInside(badID) {
                 complete(request)
@@ -667,6 +655,22 @@ public struct ClientSession: Sendable {
             }
             sent.removeValue(forKey: badID)
         }
+    }
+
+    /// Resends the refused message in a new session. Only it is known to be unprocessed: the other
+    /// requests the server may have had are in doubt (their answers die with the old session).
+    /// `restartingIDs`: the new session's ids follow the clock again, below the old session's,
+    /// whose confirmations then say nothing about them.
+    private mutating func resendInNewSession(_ badID: Int64, restartingIDs: Bool, actions: inout [ClientSessionAction]) {
+        let refused = Set(requestsInside(badID))
+        startNewSession()
+        if restartingIDs {
+            messageIDs.restartFloor()
+            highestConfirmedMessageID = 0
+        }
+        resendMessage(badID)
+        let inDoubt = requestMessageIDs.keys.filter { !refused.contains($0) }.sorted()
+        actions.append(.sessionReset(newSessionID: sessionID, inDoubt: inDoubt))
     }
 
     /// msgs_state_info statuses: 1, 2, 3 mean the server does not have the message: send it again

@@ -85,6 +85,21 @@ enum StoreAccess {
         return (store, store.directory, { try? store.close() })
     }
 
+    /// Runs `body` on the store `operatorStoreForReading` opens, and closes it however `body` ends.
+    static func withOperatorStoreForReading<T>(
+        _ global: GlobalOptions, _ body: (any OperatorReadableStore, _ location: String) async throws -> T
+    ) async throws -> T {
+        let (store, location, close) = try await operatorStoreForReading(global)
+        do {
+            let result = try await body(store, location)
+            await close()
+            return result
+        } catch {
+            await close()
+            throw error
+        }
+    }
+
     /// The store an operator's command that also writes (`recover`: leases, marks) uses, on either
     /// engine: the SQLite store as `open` opens it, or the PostgreSQL database, migrated on connect.
     static func operatorStore(_ global: GlobalOptions) async throws(CLIFailure) -> (store: any OperatorReadableStore, location: String, close: @Sendable () async -> Void) {

@@ -318,13 +318,20 @@ struct CheckCommand: AsyncParsableCommand {
         do {
             opened = try await StoreAccess.operatorStoreForReading(global)
         } catch {
-            // Exit 4 for a database with no store (as a missing directory), else 3, with what to look at.
-            let steps = error.exit == .notFound ? [] : error.exit == .encryptionKey ? ["Give the store's key: --key-file PATH or $TGSM_KEY_FILE."] : [
-                "Check that the PostgreSQL server runs and accepts connections from this host (`pg_isready -h HOST -p PORT`).",
-                "Check the URL's user and database, and the password ($PGPASSWORD or the URL).",
-                "A schema this tgsm does not match (named above): run the tgsm version the cluster runs.",
-            ]
-            findings.append(.problem(error.exit == .notFound || error.exit == .encryptionKey ? error.exit : .problems, "store", error.message, steps))
+            // Exit 4 for a database with no store (as a missing directory), 9 for the key, else 3,
+            // each with what to look at (the message says the rest).
+            switch error.exit {
+            case .notFound:
+                findings.append(.problem(.notFound, "store", error.message, []))
+            case .encryptionKey:
+                findings.append(.problem(.encryptionKey, "store", error.message, ["Give the store's key: --key-file PATH or $TGSM_KEY_FILE."]))
+            default:
+                findings.append(.problem(.problems, "store", error.message, [
+                    "Check that the PostgreSQL server runs and accepts connections from this host (`pg_isready -h HOST -p PORT`).",
+                    "Check the URL's user and database, and the password ($PGPASSWORD or the URL).",
+                    "A schema this tgsm does not match (named above): run the tgsm version the cluster runs.",
+                ]))
+            }
             return
         }
         findings.append(.ok("store", "PostgreSQL database \(opened.location)"))

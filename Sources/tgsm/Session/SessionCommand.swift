@@ -200,15 +200,10 @@ struct SessionListCommand: AsyncParsableCommand {
     @OptionGroup var output: OutputOptions
 
     func run() async throws {
-        let (store, location, close) = try await StoreAccess.operatorStoreForReading(global)
-        let views: [AccountView]
-        do {
-            views = try await AccountView.loadAll(store: store, now: global.now())
-        } catch {
-            await close()
-            throw error
+        let now = global.now()
+        let (views, location) = try await StoreAccess.withOperatorStoreForReading(global) { store, location in
+            (try await AccountView.loadAll(store: store, now: now), location)
         }
-        await close()
         if output.json {
             try Terminal.standard.json(views)
             return

@@ -32,14 +32,7 @@ struct StatusCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let (store, location, close) = try await StoreAccess.operatorStoreForReading(global)
-        do {
-            try await show(store: store, location: location)
-        } catch {
-            await close()
-            throw error
-        }
-        await close()
+        try await StoreAccess.withOperatorStoreForReading(global) { store, location in try await show(store: store, location: location) }
     }
 
     private func show(store: any OperatorReadableStore, location: String) async throws {
