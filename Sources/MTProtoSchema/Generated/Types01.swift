@@ -30,7 +30,7 @@ extension MT {
 
 extension MT.AccessPointRule {
     /// `accessPointRule#4679b65f phone_prefix_rules:string dc_id:int ips:vector<IpPort> = AccessPointRule;`
-    public final class AccessPointRule: TLCombinator {
+    public final class AccessPointRule: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x4679b65f
         public static let tlName = "accessPointRule"
 
@@ -56,8 +56,7 @@ extension MT.AccessPointRule {
             writer.writeBareVector(self.ips) { $1.encode(to: &$0) }
         }
 
-        public static func == (lhs: AccessPointRule, rhs: AccessPointRule) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: AccessPointRule, _ rhs: AccessPointRule) -> Swift.Bool {
             guard lhs.phonePrefixRules == rhs.phonePrefixRules else { return false }
             guard lhs.dcId == rhs.dcId else { return false }
             guard lhs.ips == rhs.ips else { return false }
@@ -96,7 +95,7 @@ extension MT {
 
 extension MT.BadMsgNotification {
     /// `bad_msg_notification#a7eff811 bad_msg_id:long bad_msg_seqno:int error_code:int = BadMsgNotification;`
-    public final class BadMsgNotification: TLCombinator {
+    public final class BadMsgNotification: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xa7eff811
         public static let tlName = "bad_msg_notification"
 
@@ -122,8 +121,7 @@ extension MT.BadMsgNotification {
             writer.writeInt32(self.errorCode)
         }
 
-        public static func == (lhs: BadMsgNotification, rhs: BadMsgNotification) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: BadMsgNotification, _ rhs: BadMsgNotification) -> Swift.Bool {
             guard lhs.badMsgId == rhs.badMsgId else { return false }
             guard lhs.badMsgSeqno == rhs.badMsgSeqno else { return false }
             guard lhs.errorCode == rhs.errorCode else { return false }
@@ -134,7 +132,7 @@ extension MT.BadMsgNotification {
 
 extension MT.BadMsgNotification {
     /// `bad_server_salt#edab447b bad_msg_id:long bad_msg_seqno:int error_code:int new_server_salt:long = BadMsgNotification;`
-    public final class BadServerSalt: TLCombinator {
+    public final class BadServerSalt: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xedab447b
         public static let tlName = "bad_server_salt"
 
@@ -164,8 +162,7 @@ extension MT.BadMsgNotification {
             writer.writeInt64(self.newServerSalt)
         }
 
-        public static func == (lhs: BadServerSalt, rhs: BadServerSalt) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: BadServerSalt, _ rhs: BadServerSalt) -> Swift.Bool {
             guard lhs.badMsgId == rhs.badMsgId else { return false }
             guard lhs.badMsgSeqno == rhs.badMsgSeqno else { return false }
             guard lhs.errorCode == rhs.errorCode else { return false }
@@ -202,7 +199,7 @@ extension MT {
 
 extension MT.BindAuthKeyInner {
     /// `bind_auth_key_inner#75a3f765 nonce:long temp_auth_key_id:long perm_auth_key_id:long temp_session_id:long expires_at:int = BindAuthKeyInner;`
-    public final class BindAuthKeyInner: TLCombinator {
+    public final class BindAuthKeyInner: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x75a3f765
         public static let tlName = "bind_auth_key_inner"
 
@@ -236,8 +233,7 @@ extension MT.BindAuthKeyInner {
             writer.writeInt32(self.expiresAt)
         }
 
-        public static func == (lhs: BindAuthKeyInner, rhs: BindAuthKeyInner) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: BindAuthKeyInner, _ rhs: BindAuthKeyInner) -> Swift.Bool {
             guard lhs.nonce == rhs.nonce else { return false }
             guard lhs.tempAuthKeyId == rhs.tempAuthKeyId else { return false }
             guard lhs.permAuthKeyId == rhs.permAuthKeyId else { return false }
@@ -275,7 +271,7 @@ extension MT {
 
 extension MT.Client_DH_Inner_Data {
     /// `client_DH_inner_data#6643b654 nonce:int128 server_nonce:int128 retry_id:long g_b:bytes = Client_DH_Inner_Data;`
-    public final class ClientDHInnerData: TLCombinator {
+    public final class ClientDHInnerData: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x6643b654
         public static let tlName = "client_DH_inner_data"
 
@@ -305,8 +301,7 @@ extension MT.Client_DH_Inner_Data {
             writer.writeBytes(self.gB)
         }
 
-        public static func == (lhs: ClientDHInnerData, rhs: ClientDHInnerData) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ClientDHInnerData, _ rhs: ClientDHInnerData) -> Swift.Bool {
             guard lhs.nonce == rhs.nonce else { return false }
             guard lhs.serverNonce == rhs.serverNonce else { return false }
             guard lhs.retryId == rhs.retryId else { return false }
@@ -349,7 +344,7 @@ extension MT {
 
 extension MT.DestroyAuthKeyRes {
     /// `destroy_auth_key_ok#f660e1d4 = DestroyAuthKeyRes;`
-    public final class DestroyAuthKeyOk: TLCombinator {
+    public final class DestroyAuthKeyOk: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xf660e1d4
         public static let tlName = "destroy_auth_key_ok"
 
@@ -362,8 +357,7 @@ extension MT.DestroyAuthKeyRes {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: DestroyAuthKeyOk, rhs: DestroyAuthKeyOk) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: DestroyAuthKeyOk, _ rhs: DestroyAuthKeyOk) -> Swift.Bool {
             return true
         }
     }
@@ -371,7 +365,7 @@ extension MT.DestroyAuthKeyRes {
 
 extension MT.DestroyAuthKeyRes {
     /// `destroy_auth_key_none#0a9f2259 = DestroyAuthKeyRes;`
-    public final class DestroyAuthKeyNone: TLCombinator {
+    public final class DestroyAuthKeyNone: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x0a9f2259
         public static let tlName = "destroy_auth_key_none"
 
@@ -384,8 +378,7 @@ extension MT.DestroyAuthKeyRes {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: DestroyAuthKeyNone, rhs: DestroyAuthKeyNone) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: DestroyAuthKeyNone, _ rhs: DestroyAuthKeyNone) -> Swift.Bool {
             return true
         }
     }
@@ -393,7 +386,7 @@ extension MT.DestroyAuthKeyRes {
 
 extension MT.DestroyAuthKeyRes {
     /// `destroy_auth_key_fail#ea109b13 = DestroyAuthKeyRes;`
-    public final class DestroyAuthKeyFail: TLCombinator {
+    public final class DestroyAuthKeyFail: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xea109b13
         public static let tlName = "destroy_auth_key_fail"
 
@@ -406,8 +399,7 @@ extension MT.DestroyAuthKeyRes {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: DestroyAuthKeyFail, rhs: DestroyAuthKeyFail) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: DestroyAuthKeyFail, _ rhs: DestroyAuthKeyFail) -> Swift.Bool {
             return true
         }
     }
@@ -443,7 +435,7 @@ extension MT {
 
 extension MT.DestroySessionRes {
     /// `destroy_session_ok#e22045fc session_id:long = DestroySessionRes;`
-    public final class DestroySessionOk: TLCombinator {
+    public final class DestroySessionOk: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xe22045fc
         public static let tlName = "destroy_session_ok"
 
@@ -461,8 +453,7 @@ extension MT.DestroySessionRes {
             writer.writeInt64(self.sessionId)
         }
 
-        public static func == (lhs: DestroySessionOk, rhs: DestroySessionOk) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: DestroySessionOk, _ rhs: DestroySessionOk) -> Swift.Bool {
             guard lhs.sessionId == rhs.sessionId else { return false }
             return true
         }
@@ -471,7 +462,7 @@ extension MT.DestroySessionRes {
 
 extension MT.DestroySessionRes {
     /// `destroy_session_none#62d350c9 session_id:long = DestroySessionRes;`
-    public final class DestroySessionNone: TLCombinator {
+    public final class DestroySessionNone: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x62d350c9
         public static let tlName = "destroy_session_none"
 
@@ -489,8 +480,7 @@ extension MT.DestroySessionRes {
             writer.writeInt64(self.sessionId)
         }
 
-        public static func == (lhs: DestroySessionNone, rhs: DestroySessionNone) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: DestroySessionNone, _ rhs: DestroySessionNone) -> Swift.Bool {
             guard lhs.sessionId == rhs.sessionId else { return false }
             return true
         }
@@ -524,7 +514,7 @@ extension MT {
 
 extension MT.FutureSalt {
     /// `future_salt#0949d9dc valid_since:int valid_until:int salt:long = FutureSalt;`
-    public final class FutureSalt: TLCombinator {
+    public final class FutureSalt: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x0949d9dc
         public static let tlName = "future_salt"
 
@@ -550,8 +540,7 @@ extension MT.FutureSalt {
             writer.writeInt64(self.salt)
         }
 
-        public static func == (lhs: FutureSalt, rhs: FutureSalt) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: FutureSalt, _ rhs: FutureSalt) -> Swift.Bool {
             guard lhs.validSince == rhs.validSince else { return false }
             guard lhs.validUntil == rhs.validUntil else { return false }
             guard lhs.salt == rhs.salt else { return false }
@@ -587,7 +576,7 @@ extension MT {
 
 extension MT.FutureSalts {
     /// `future_salts#ae500895 req_msg_id:long now:int salts:vector<future_salt> = FutureSalts;`
-    public final class FutureSalts: TLCombinator {
+    public final class FutureSalts: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xae500895
         public static let tlName = "future_salts"
 
@@ -613,8 +602,7 @@ extension MT.FutureSalts {
             writer.writeBareVector(self.salts) { $1.encodeBare(to: &$0) }
         }
 
-        public static func == (lhs: FutureSalts, rhs: FutureSalts) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: FutureSalts, _ rhs: FutureSalts) -> Swift.Bool {
             guard lhs.reqMsgId == rhs.reqMsgId else { return false }
             guard lhs.now == rhs.now else { return false }
             guard lhs.salts == rhs.salts else { return false }
@@ -650,7 +638,7 @@ extension MT {
 
 extension MT.HttpWait {
     /// `http_wait#9299359f max_delay:int wait_after:int max_wait:int = HttpWait;`
-    public final class HttpWait: TLCombinator {
+    public final class HttpWait: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x9299359f
         public static let tlName = "http_wait"
 
@@ -676,8 +664,7 @@ extension MT.HttpWait {
             writer.writeInt32(self.maxWait)
         }
 
-        public static func == (lhs: HttpWait, rhs: HttpWait) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: HttpWait, _ rhs: HttpWait) -> Swift.Bool {
             guard lhs.maxDelay == rhs.maxDelay else { return false }
             guard lhs.waitAfter == rhs.waitAfter else { return false }
             guard lhs.maxWait == rhs.maxWait else { return false }
@@ -716,7 +703,7 @@ extension MT {
 
 extension MT.IpPort {
     /// `ipPort#d433ad73 ipv4:int port:int = IpPort;`
-    public final class IpPort: TLCombinator {
+    public final class IpPort: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xd433ad73
         public static let tlName = "ipPort"
 
@@ -738,8 +725,7 @@ extension MT.IpPort {
             writer.writeInt32(self.port)
         }
 
-        public static func == (lhs: IpPort, rhs: IpPort) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: IpPort, _ rhs: IpPort) -> Swift.Bool {
             guard lhs.ipv4 == rhs.ipv4 else { return false }
             guard lhs.port == rhs.port else { return false }
             return true
@@ -749,7 +735,7 @@ extension MT.IpPort {
 
 extension MT.IpPort {
     /// `ipPortSecret#37982646 ipv4:int port:int secret:bytes = IpPort;`
-    public final class IpPortSecret: TLCombinator {
+    public final class IpPortSecret: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x37982646
         public static let tlName = "ipPortSecret"
 
@@ -775,8 +761,7 @@ extension MT.IpPort {
             writer.writeBytes(self.secret)
         }
 
-        public static func == (lhs: IpPortSecret, rhs: IpPortSecret) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: IpPortSecret, _ rhs: IpPortSecret) -> Swift.Bool {
             guard lhs.ipv4 == rhs.ipv4 else { return false }
             guard lhs.port == rhs.port else { return false }
             guard lhs.secret == rhs.secret else { return false }
@@ -815,7 +800,7 @@ extension MT {
 
 extension MT.MsgDetailedInfo {
     /// `msg_detailed_info#276d3ec6 msg_id:long answer_msg_id:long bytes:int status:int = MsgDetailedInfo;`
-    public final class MsgDetailedInfo: TLCombinator {
+    public final class MsgDetailedInfo: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x276d3ec6
         public static let tlName = "msg_detailed_info"
 
@@ -845,8 +830,7 @@ extension MT.MsgDetailedInfo {
             writer.writeInt32(self.status)
         }
 
-        public static func == (lhs: MsgDetailedInfo, rhs: MsgDetailedInfo) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MsgDetailedInfo, _ rhs: MsgDetailedInfo) -> Swift.Bool {
             guard lhs.msgId == rhs.msgId else { return false }
             guard lhs.answerMsgId == rhs.answerMsgId else { return false }
             guard lhs.bytes == rhs.bytes else { return false }
@@ -858,7 +842,7 @@ extension MT.MsgDetailedInfo {
 
 extension MT.MsgDetailedInfo {
     /// `msg_new_detailed_info#809db6df answer_msg_id:long bytes:int status:int = MsgDetailedInfo;`
-    public final class MsgNewDetailedInfo: TLCombinator {
+    public final class MsgNewDetailedInfo: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x809db6df
         public static let tlName = "msg_new_detailed_info"
 
@@ -884,8 +868,7 @@ extension MT.MsgDetailedInfo {
             writer.writeInt32(self.status)
         }
 
-        public static func == (lhs: MsgNewDetailedInfo, rhs: MsgNewDetailedInfo) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MsgNewDetailedInfo, _ rhs: MsgNewDetailedInfo) -> Swift.Bool {
             guard lhs.answerMsgId == rhs.answerMsgId else { return false }
             guard lhs.bytes == rhs.bytes else { return false }
             guard lhs.status == rhs.status else { return false }
@@ -924,7 +907,7 @@ extension MT {
 
 extension MT.MsgResendReq {
     /// `msg_resend_req#7d861a08 msg_ids:Vector<long> = MsgResendReq;`
-    public final class MsgResendReq: TLCombinator {
+    public final class MsgResendReq: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x7d861a08
         public static let tlName = "msg_resend_req"
 
@@ -942,8 +925,7 @@ extension MT.MsgResendReq {
             self.msgIds.encode(to: &writer)
         }
 
-        public static func == (lhs: MsgResendReq, rhs: MsgResendReq) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MsgResendReq, _ rhs: MsgResendReq) -> Swift.Bool {
             guard lhs.msgIds == rhs.msgIds else { return false }
             return true
         }
@@ -952,7 +934,7 @@ extension MT.MsgResendReq {
 
 extension MT.MsgResendReq {
     /// `msg_resend_ans_req#8610baeb msg_ids:Vector<long> = MsgResendReq;`
-    public final class MsgResendAnsReq: TLCombinator {
+    public final class MsgResendAnsReq: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x8610baeb
         public static let tlName = "msg_resend_ans_req"
 
@@ -970,8 +952,7 @@ extension MT.MsgResendReq {
             self.msgIds.encode(to: &writer)
         }
 
-        public static func == (lhs: MsgResendAnsReq, rhs: MsgResendAnsReq) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MsgResendAnsReq, _ rhs: MsgResendAnsReq) -> Swift.Bool {
             guard lhs.msgIds == rhs.msgIds else { return false }
             return true
         }
@@ -1005,7 +986,7 @@ extension MT {
 
 extension MT.MsgsAck {
     /// `msgs_ack#62d6b459 msg_ids:Vector<long> = MsgsAck;`
-    public final class MsgsAck: TLCombinator {
+    public final class MsgsAck: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x62d6b459
         public static let tlName = "msgs_ack"
 
@@ -1023,8 +1004,7 @@ extension MT.MsgsAck {
             self.msgIds.encode(to: &writer)
         }
 
-        public static func == (lhs: MsgsAck, rhs: MsgsAck) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MsgsAck, _ rhs: MsgsAck) -> Swift.Bool {
             guard lhs.msgIds == rhs.msgIds else { return false }
             return true
         }
@@ -1058,7 +1038,7 @@ extension MT {
 
 extension MT.MsgsAllInfo {
     /// `msgs_all_info#8cc0d131 msg_ids:Vector<long> info:string = MsgsAllInfo;`
-    public final class MsgsAllInfo: TLCombinator {
+    public final class MsgsAllInfo: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x8cc0d131
         public static let tlName = "msgs_all_info"
 
@@ -1080,8 +1060,7 @@ extension MT.MsgsAllInfo {
             writer.writeBytes(self.info)
         }
 
-        public static func == (lhs: MsgsAllInfo, rhs: MsgsAllInfo) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MsgsAllInfo, _ rhs: MsgsAllInfo) -> Swift.Bool {
             guard lhs.msgIds == rhs.msgIds else { return false }
             guard lhs.info == rhs.info else { return false }
             return true
@@ -1116,7 +1095,7 @@ extension MT {
 
 extension MT.MsgsStateInfo {
     /// `msgs_state_info#04deb57d req_msg_id:long info:string = MsgsStateInfo;`
-    public final class MsgsStateInfo: TLCombinator {
+    public final class MsgsStateInfo: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x04deb57d
         public static let tlName = "msgs_state_info"
 
@@ -1138,8 +1117,7 @@ extension MT.MsgsStateInfo {
             writer.writeBytes(self.info)
         }
 
-        public static func == (lhs: MsgsStateInfo, rhs: MsgsStateInfo) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MsgsStateInfo, _ rhs: MsgsStateInfo) -> Swift.Bool {
             guard lhs.reqMsgId == rhs.reqMsgId else { return false }
             guard lhs.info == rhs.info else { return false }
             return true
@@ -1174,7 +1152,7 @@ extension MT {
 
 extension MT.MsgsStateReq {
     /// `msgs_state_req#da69fb52 msg_ids:Vector<long> = MsgsStateReq;`
-    public final class MsgsStateReq: TLCombinator {
+    public final class MsgsStateReq: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xda69fb52
         public static let tlName = "msgs_state_req"
 
@@ -1192,8 +1170,7 @@ extension MT.MsgsStateReq {
             self.msgIds.encode(to: &writer)
         }
 
-        public static func == (lhs: MsgsStateReq, rhs: MsgsStateReq) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MsgsStateReq, _ rhs: MsgsStateReq) -> Swift.Bool {
             guard lhs.msgIds == rhs.msgIds else { return false }
             return true
         }
@@ -1227,7 +1204,7 @@ extension MT {
 
 extension MT.NewSession {
     /// `new_session_created#9ec20908 first_msg_id:long unique_id:long server_salt:long = NewSession;`
-    public final class NewSessionCreated: TLCombinator {
+    public final class NewSessionCreated: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x9ec20908
         public static let tlName = "new_session_created"
 
@@ -1253,8 +1230,7 @@ extension MT.NewSession {
             writer.writeInt64(self.serverSalt)
         }
 
-        public static func == (lhs: NewSessionCreated, rhs: NewSessionCreated) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: NewSessionCreated, _ rhs: NewSessionCreated) -> Swift.Bool {
             guard lhs.firstMsgId == rhs.firstMsgId else { return false }
             guard lhs.uniqueId == rhs.uniqueId else { return false }
             guard lhs.serverSalt == rhs.serverSalt else { return false }
@@ -1299,7 +1275,7 @@ extension MT {
 
 extension MT.P_Q_inner_data {
     /// `p_q_inner_data#83c95aec pq:bytes p:bytes q:bytes nonce:int128 server_nonce:int128 new_nonce:int256 = P_Q_inner_data;`
-    public final class PQInnerData: TLCombinator {
+    public final class PQInnerData: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x83c95aec
         public static let tlName = "p_q_inner_data"
 
@@ -1337,8 +1313,7 @@ extension MT.P_Q_inner_data {
             writer.writeInt256(self.newNonce)
         }
 
-        public static func == (lhs: PQInnerData, rhs: PQInnerData) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PQInnerData, _ rhs: PQInnerData) -> Swift.Bool {
             guard lhs.pq == rhs.pq else { return false }
             guard lhs.p == rhs.p else { return false }
             guard lhs.q == rhs.q else { return false }
@@ -1352,7 +1327,7 @@ extension MT.P_Q_inner_data {
 
 extension MT.P_Q_inner_data {
     /// `p_q_inner_data_dc#a9f55f95 pq:bytes p:bytes q:bytes nonce:int128 server_nonce:int128 new_nonce:int256 dc:int = P_Q_inner_data;`
-    public final class PQInnerDataDc: TLCombinator {
+    public final class PQInnerDataDc: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xa9f55f95
         public static let tlName = "p_q_inner_data_dc"
 
@@ -1394,8 +1369,7 @@ extension MT.P_Q_inner_data {
             writer.writeInt32(self.dc)
         }
 
-        public static func == (lhs: PQInnerDataDc, rhs: PQInnerDataDc) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PQInnerDataDc, _ rhs: PQInnerDataDc) -> Swift.Bool {
             guard lhs.pq == rhs.pq else { return false }
             guard lhs.p == rhs.p else { return false }
             guard lhs.q == rhs.q else { return false }
@@ -1410,7 +1384,7 @@ extension MT.P_Q_inner_data {
 
 extension MT.P_Q_inner_data {
     /// `p_q_inner_data_temp#3c6a84d4 pq:bytes p:bytes q:bytes nonce:int128 server_nonce:int128 new_nonce:int256 expires_in:int = P_Q_inner_data;`
-    public final class PQInnerDataTemp: TLCombinator {
+    public final class PQInnerDataTemp: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x3c6a84d4
         public static let tlName = "p_q_inner_data_temp"
 
@@ -1452,8 +1426,7 @@ extension MT.P_Q_inner_data {
             writer.writeInt32(self.expiresIn)
         }
 
-        public static func == (lhs: PQInnerDataTemp, rhs: PQInnerDataTemp) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PQInnerDataTemp, _ rhs: PQInnerDataTemp) -> Swift.Bool {
             guard lhs.pq == rhs.pq else { return false }
             guard lhs.p == rhs.p else { return false }
             guard lhs.q == rhs.q else { return false }
@@ -1468,7 +1441,7 @@ extension MT.P_Q_inner_data {
 
 extension MT.P_Q_inner_data {
     /// `p_q_inner_data_temp_dc#56fddf88 pq:bytes p:bytes q:bytes nonce:int128 server_nonce:int128 new_nonce:int256 dc:int expires_in:int = P_Q_inner_data;`
-    public final class PQInnerDataTempDc: TLCombinator {
+    public final class PQInnerDataTempDc: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x56fddf88
         public static let tlName = "p_q_inner_data_temp_dc"
 
@@ -1514,8 +1487,7 @@ extension MT.P_Q_inner_data {
             writer.writeInt32(self.expiresIn)
         }
 
-        public static func == (lhs: PQInnerDataTempDc, rhs: PQInnerDataTempDc) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PQInnerDataTempDc, _ rhs: PQInnerDataTempDc) -> Swift.Bool {
             guard lhs.pq == rhs.pq else { return false }
             guard lhs.p == rhs.p else { return false }
             guard lhs.q == rhs.q else { return false }
@@ -1556,7 +1528,7 @@ extension MT {
 
 extension MT.Pong {
     /// `pong#347773c5 msg_id:long ping_id:long = Pong;`
-    public final class Pong: TLCombinator {
+    public final class Pong: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x347773c5
         public static let tlName = "pong"
 
@@ -1578,8 +1550,7 @@ extension MT.Pong {
             writer.writeInt64(self.pingId)
         }
 
-        public static func == (lhs: Pong, rhs: Pong) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: Pong, _ rhs: Pong) -> Swift.Bool {
             guard lhs.msgId == rhs.msgId else { return false }
             guard lhs.pingId == rhs.pingId else { return false }
             return true
@@ -1614,7 +1585,7 @@ extension MT {
 
 extension MT.ResPQ {
     /// `resPQ#05162463 nonce:int128 server_nonce:int128 pq:bytes server_public_key_fingerprints:Vector<long> = ResPQ;`
-    public final class ResPQ: TLCombinator {
+    public final class ResPQ: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x05162463
         public static let tlName = "resPQ"
 
@@ -1644,8 +1615,7 @@ extension MT.ResPQ {
             self.serverPublicKeyFingerprints.encode(to: &writer)
         }
 
-        public static func == (lhs: ResPQ, rhs: ResPQ) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ResPQ, _ rhs: ResPQ) -> Swift.Bool {
             guard lhs.nonce == rhs.nonce else { return false }
             guard lhs.serverNonce == rhs.serverNonce else { return false }
             guard lhs.pq == rhs.pq else { return false }
@@ -1688,7 +1658,7 @@ extension MT {
 
 extension MT.RpcDropAnswer {
     /// `rpc_answer_unknown#5e2ad36e = RpcDropAnswer;`
-    public final class RpcAnswerUnknown: TLCombinator {
+    public final class RpcAnswerUnknown: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x5e2ad36e
         public static let tlName = "rpc_answer_unknown"
 
@@ -1701,8 +1671,7 @@ extension MT.RpcDropAnswer {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: RpcAnswerUnknown, rhs: RpcAnswerUnknown) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: RpcAnswerUnknown, _ rhs: RpcAnswerUnknown) -> Swift.Bool {
             return true
         }
     }
@@ -1710,7 +1679,7 @@ extension MT.RpcDropAnswer {
 
 extension MT.RpcDropAnswer {
     /// `rpc_answer_dropped_running#cd78e586 = RpcDropAnswer;`
-    public final class RpcAnswerDroppedRunning: TLCombinator {
+    public final class RpcAnswerDroppedRunning: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xcd78e586
         public static let tlName = "rpc_answer_dropped_running"
 
@@ -1723,8 +1692,7 @@ extension MT.RpcDropAnswer {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: RpcAnswerDroppedRunning, rhs: RpcAnswerDroppedRunning) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: RpcAnswerDroppedRunning, _ rhs: RpcAnswerDroppedRunning) -> Swift.Bool {
             return true
         }
     }
@@ -1732,7 +1700,7 @@ extension MT.RpcDropAnswer {
 
 extension MT.RpcDropAnswer {
     /// `rpc_answer_dropped#a43ad8b7 msg_id:long seq_no:int bytes:int = RpcDropAnswer;`
-    public final class RpcAnswerDropped: TLCombinator {
+    public final class RpcAnswerDropped: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xa43ad8b7
         public static let tlName = "rpc_answer_dropped"
 
@@ -1758,8 +1726,7 @@ extension MT.RpcDropAnswer {
             writer.writeInt32(self.bytes)
         }
 
-        public static func == (lhs: RpcAnswerDropped, rhs: RpcAnswerDropped) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: RpcAnswerDropped, _ rhs: RpcAnswerDropped) -> Swift.Bool {
             guard lhs.msgId == rhs.msgId else { return false }
             guard lhs.seqNo == rhs.seqNo else { return false }
             guard lhs.bytes == rhs.bytes else { return false }
@@ -1795,7 +1762,7 @@ extension MT {
 
 extension MT.RpcError {
     /// `rpc_error#2144ca19 error_code:int error_message:string = RpcError;`
-    public final class RpcError: TLCombinator {
+    public final class RpcError: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x2144ca19
         public static let tlName = "rpc_error"
 
@@ -1817,8 +1784,7 @@ extension MT.RpcError {
             writer.writeString(self.errorMessage)
         }
 
-        public static func == (lhs: RpcError, rhs: RpcError) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: RpcError, _ rhs: RpcError) -> Swift.Bool {
             guard lhs.errorCode == rhs.errorCode else { return false }
             guard lhs.errorMessage == rhs.errorMessage else { return false }
             return true
@@ -1856,7 +1822,7 @@ extension MT {
 
 extension MT.Server_DH_Params {
     /// `server_DH_params_fail#79cb045d nonce:int128 server_nonce:int128 new_nonce_hash:int128 = Server_DH_Params;`
-    public final class ServerDHParamsFail: TLCombinator {
+    public final class ServerDHParamsFail: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x79cb045d
         public static let tlName = "server_DH_params_fail"
 
@@ -1882,8 +1848,7 @@ extension MT.Server_DH_Params {
             writer.writeInt128(self.newNonceHash)
         }
 
-        public static func == (lhs: ServerDHParamsFail, rhs: ServerDHParamsFail) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ServerDHParamsFail, _ rhs: ServerDHParamsFail) -> Swift.Bool {
             guard lhs.nonce == rhs.nonce else { return false }
             guard lhs.serverNonce == rhs.serverNonce else { return false }
             guard lhs.newNonceHash == rhs.newNonceHash else { return false }
@@ -1894,7 +1859,7 @@ extension MT.Server_DH_Params {
 
 extension MT.Server_DH_Params {
     /// `server_DH_params_ok#d0e8075c nonce:int128 server_nonce:int128 encrypted_answer:bytes = Server_DH_Params;`
-    public final class ServerDHParamsOk: TLCombinator {
+    public final class ServerDHParamsOk: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xd0e8075c
         public static let tlName = "server_DH_params_ok"
 
@@ -1920,8 +1885,7 @@ extension MT.Server_DH_Params {
             writer.writeBytes(self.encryptedAnswer)
         }
 
-        public static func == (lhs: ServerDHParamsOk, rhs: ServerDHParamsOk) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ServerDHParamsOk, _ rhs: ServerDHParamsOk) -> Swift.Bool {
             guard lhs.nonce == rhs.nonce else { return false }
             guard lhs.serverNonce == rhs.serverNonce else { return false }
             guard lhs.encryptedAnswer == rhs.encryptedAnswer else { return false }
@@ -1957,7 +1921,7 @@ extension MT {
 
 extension MT.Server_DH_inner_data {
     /// `server_DH_inner_data#b5890dba nonce:int128 server_nonce:int128 g:int dh_prime:bytes g_a:bytes server_time:int = Server_DH_inner_data;`
-    public final class ServerDHInnerData: TLCombinator {
+    public final class ServerDHInnerData: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xb5890dba
         public static let tlName = "server_DH_inner_data"
 
@@ -1995,8 +1959,7 @@ extension MT.Server_DH_inner_data {
             writer.writeInt32(self.serverTime)
         }
 
-        public static func == (lhs: ServerDHInnerData, rhs: ServerDHInnerData) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ServerDHInnerData, _ rhs: ServerDHInnerData) -> Swift.Bool {
             guard lhs.nonce == rhs.nonce else { return false }
             guard lhs.serverNonce == rhs.serverNonce else { return false }
             guard lhs.g == rhs.g else { return false }
@@ -2041,7 +2004,7 @@ extension MT {
 
 extension MT.Set_client_DH_params_answer {
     /// `dh_gen_ok#3bcbf734 nonce:int128 server_nonce:int128 new_nonce_hash1:int128 = Set_client_DH_params_answer;`
-    public final class DhGenOk: TLCombinator {
+    public final class DhGenOk: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x3bcbf734
         public static let tlName = "dh_gen_ok"
 
@@ -2067,8 +2030,7 @@ extension MT.Set_client_DH_params_answer {
             writer.writeInt128(self.newNonceHash1)
         }
 
-        public static func == (lhs: DhGenOk, rhs: DhGenOk) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: DhGenOk, _ rhs: DhGenOk) -> Swift.Bool {
             guard lhs.nonce == rhs.nonce else { return false }
             guard lhs.serverNonce == rhs.serverNonce else { return false }
             guard lhs.newNonceHash1 == rhs.newNonceHash1 else { return false }
@@ -2079,7 +2041,7 @@ extension MT.Set_client_DH_params_answer {
 
 extension MT.Set_client_DH_params_answer {
     /// `dh_gen_retry#46dc1fb9 nonce:int128 server_nonce:int128 new_nonce_hash2:int128 = Set_client_DH_params_answer;`
-    public final class DhGenRetry: TLCombinator {
+    public final class DhGenRetry: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x46dc1fb9
         public static let tlName = "dh_gen_retry"
 
@@ -2105,8 +2067,7 @@ extension MT.Set_client_DH_params_answer {
             writer.writeInt128(self.newNonceHash2)
         }
 
-        public static func == (lhs: DhGenRetry, rhs: DhGenRetry) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: DhGenRetry, _ rhs: DhGenRetry) -> Swift.Bool {
             guard lhs.nonce == rhs.nonce else { return false }
             guard lhs.serverNonce == rhs.serverNonce else { return false }
             guard lhs.newNonceHash2 == rhs.newNonceHash2 else { return false }
@@ -2117,7 +2078,7 @@ extension MT.Set_client_DH_params_answer {
 
 extension MT.Set_client_DH_params_answer {
     /// `dh_gen_fail#a69dae02 nonce:int128 server_nonce:int128 new_nonce_hash3:int128 = Set_client_DH_params_answer;`
-    public final class DhGenFail: TLCombinator {
+    public final class DhGenFail: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xa69dae02
         public static let tlName = "dh_gen_fail"
 
@@ -2143,8 +2104,7 @@ extension MT.Set_client_DH_params_answer {
             writer.writeInt128(self.newNonceHash3)
         }
 
-        public static func == (lhs: DhGenFail, rhs: DhGenFail) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: DhGenFail, _ rhs: DhGenFail) -> Swift.Bool {
             guard lhs.nonce == rhs.nonce else { return false }
             guard lhs.serverNonce == rhs.serverNonce else { return false }
             guard lhs.newNonceHash3 == rhs.newNonceHash3 else { return false }
@@ -2180,7 +2140,7 @@ extension MT.help {
 
 extension MT.help.ConfigSimple {
     /// `help.configSimple#5a592a6c date:int expires:int rules:vector<AccessPointRule> = help.ConfigSimple;`
-    public final class ConfigSimple: TLCombinator {
+    public final class ConfigSimple: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x5a592a6c
         public static let tlName = "help.configSimple"
 
@@ -2206,8 +2166,7 @@ extension MT.help.ConfigSimple {
             writer.writeBareVector(self.rules) { $1.encode(to: &$0) }
         }
 
-        public static func == (lhs: ConfigSimple, rhs: ConfigSimple) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ConfigSimple, _ rhs: ConfigSimple) -> Swift.Bool {
             guard lhs.date == rhs.date else { return false }
             guard lhs.expires == rhs.expires else { return false }
             guard lhs.rules == rhs.rules else { return false }

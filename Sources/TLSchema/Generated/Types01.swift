@@ -30,7 +30,7 @@ extension Api {
 
 extension Api.AccountDaysTTL {
     /// `accountDaysTTL#b8d0afdf days:int = AccountDaysTTL;`
-    public final class AccountDaysTTL: TLCombinator {
+    public final class AccountDaysTTL: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xb8d0afdf
         public static let tlName = "accountDaysTTL"
 
@@ -48,8 +48,7 @@ extension Api.AccountDaysTTL {
             writer.writeInt32(self.days)
         }
 
-        public static func == (lhs: AccountDaysTTL, rhs: AccountDaysTTL) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: AccountDaysTTL, _ rhs: AccountDaysTTL) -> Swift.Bool {
             guard lhs.days == rhs.days else { return false }
             return true
         }
@@ -86,7 +85,7 @@ extension Api {
 
 extension Api.AiComposeTone {
     /// `aiComposeTone#cff63ea9 flags:# creator:flags.0?true id:long access_hash:long slug:string title:string emoji_id:flags.1?long prompt:flags.4?string installs_count:flags.2?int author_id:flags.3?long example_english:flags.5?AiComposeToneExample = AiComposeTone;`
-    public final class AiComposeTone: TLCombinator {
+    public final class AiComposeTone: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xcff63ea9
         public static let tlName = "aiComposeTone"
 
@@ -148,8 +147,7 @@ extension Api.AiComposeTone {
             if let value = self.exampleEnglish { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: AiComposeTone, rhs: AiComposeTone) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: AiComposeTone, _ rhs: AiComposeTone) -> Swift.Bool {
             guard lhs.creator == rhs.creator else { return false }
             guard lhs.id == rhs.id else { return false }
             guard lhs.accessHash == rhs.accessHash else { return false }
@@ -167,7 +165,7 @@ extension Api.AiComposeTone {
 
 extension Api.AiComposeTone {
     /// `aiComposeToneDefault#9bad6414 tone:string emoji_id:long title:string = AiComposeTone;`
-    public final class AiComposeToneDefault: TLCombinator {
+    public final class AiComposeToneDefault: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x9bad6414
         public static let tlName = "aiComposeToneDefault"
 
@@ -193,8 +191,7 @@ extension Api.AiComposeTone {
             writer.writeString(self.title)
         }
 
-        public static func == (lhs: AiComposeToneDefault, rhs: AiComposeToneDefault) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: AiComposeToneDefault, _ rhs: AiComposeToneDefault) -> Swift.Bool {
             guard lhs.tone == rhs.tone else { return false }
             guard lhs.emojiId == rhs.emojiId else { return false }
             guard lhs.title == rhs.title else { return false }
@@ -230,7 +227,7 @@ extension Api {
 
 extension Api.AiComposeToneExample {
     /// `aiComposeToneExample#f1d628ec from:TextWithEntities to:TextWithEntities = AiComposeToneExample;`
-    public final class AiComposeToneExample: TLCombinator {
+    public final class AiComposeToneExample: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xf1d628ec
         public static let tlName = "aiComposeToneExample"
 
@@ -252,8 +249,7 @@ extension Api.AiComposeToneExample {
             self.to.encode(to: &writer)
         }
 
-        public static func == (lhs: AiComposeToneExample, rhs: AiComposeToneExample) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: AiComposeToneExample, _ rhs: AiComposeToneExample) -> Swift.Bool {
             guard lhs.from == rhs.from else { return false }
             guard lhs.to == rhs.to else { return false }
             return true
@@ -288,7 +284,7 @@ extension Api {
 
 extension Api.AttachMenuBot {
     /// `attachMenuBot#d90d8dfe flags:# inactive:flags.0?true has_settings:flags.1?true request_write_access:flags.2?true show_in_attach_menu:flags.3?true show_in_side_menu:flags.4?true side_menu_disclaimer_needed:flags.5?true bot_id:long short_name:string peer_types:flags.3?Vector<AttachMenuPeerType> icons:Vector<AttachMenuBotIcon> = AttachMenuBot;`
-    public final class AttachMenuBot: TLCombinator {
+    public final class AttachMenuBot: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xd90d8dfe
         public static let tlName = "attachMenuBot"
 
@@ -346,8 +342,7 @@ extension Api.AttachMenuBot {
             self.icons.encode(to: &writer)
         }
 
-        public static func == (lhs: AttachMenuBot, rhs: AttachMenuBot) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: AttachMenuBot, _ rhs: AttachMenuBot) -> Swift.Bool {
             guard lhs.inactive == rhs.inactive else { return false }
             guard lhs.hasSettings == rhs.hasSettings else { return false }
             guard lhs.requestWriteAccess == rhs.requestWriteAccess else { return false }
@@ -390,7 +385,7 @@ extension Api {
 
 extension Api.AttachMenuBotIcon {
     /// `attachMenuBotIcon#b2a7386b flags:# name:string icon:Document colors:flags.0?Vector<AttachMenuBotIconColor> = AttachMenuBotIcon;`
-    public final class AttachMenuBotIcon: TLCombinator {
+    public final class AttachMenuBotIcon: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xb2a7386b
         public static let tlName = "attachMenuBotIcon"
 
@@ -420,8 +415,7 @@ extension Api.AttachMenuBotIcon {
             if let value = self.colors { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: AttachMenuBotIcon, rhs: AttachMenuBotIcon) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: AttachMenuBotIcon, _ rhs: AttachMenuBotIcon) -> Swift.Bool {
             guard lhs.name == rhs.name else { return false }
             guard lhs.icon == rhs.icon else { return false }
             guard lhs.colors == rhs.colors else { return false }
@@ -457,7 +451,7 @@ extension Api {
 
 extension Api.AttachMenuBotIconColor {
     /// `attachMenuBotIconColor#4576f3f0 name:string color:int = AttachMenuBotIconColor;`
-    public final class AttachMenuBotIconColor: TLCombinator {
+    public final class AttachMenuBotIconColor: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x4576f3f0
         public static let tlName = "attachMenuBotIconColor"
 
@@ -479,8 +473,7 @@ extension Api.AttachMenuBotIconColor {
             writer.writeInt32(self.color)
         }
 
-        public static func == (lhs: AttachMenuBotIconColor, rhs: AttachMenuBotIconColor) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: AttachMenuBotIconColor, _ rhs: AttachMenuBotIconColor) -> Swift.Bool {
             guard lhs.name == rhs.name else { return false }
             guard lhs.color == rhs.color else { return false }
             return true
@@ -518,7 +511,7 @@ extension Api {
 
 extension Api.AttachMenuBots {
     /// `attachMenuBotsNotModified#f1d88a5c = AttachMenuBots;`
-    public final class AttachMenuBotsNotModified: TLCombinator {
+    public final class AttachMenuBotsNotModified: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xf1d88a5c
         public static let tlName = "attachMenuBotsNotModified"
 
@@ -531,8 +524,7 @@ extension Api.AttachMenuBots {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: AttachMenuBotsNotModified, rhs: AttachMenuBotsNotModified) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: AttachMenuBotsNotModified, _ rhs: AttachMenuBotsNotModified) -> Swift.Bool {
             return true
         }
     }
@@ -540,7 +532,7 @@ extension Api.AttachMenuBots {
 
 extension Api.AttachMenuBots {
     /// `attachMenuBots#3c4301c0 hash:long bots:Vector<AttachMenuBot> users:Vector<User> = AttachMenuBots;`
-    public final class AttachMenuBots: TLCombinator {
+    public final class AttachMenuBots: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x3c4301c0
         public static let tlName = "attachMenuBots"
 
@@ -566,8 +558,7 @@ extension Api.AttachMenuBots {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: AttachMenuBots, rhs: AttachMenuBots) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: AttachMenuBots, _ rhs: AttachMenuBots) -> Swift.Bool {
             guard lhs.hash == rhs.hash else { return false }
             guard lhs.bots == rhs.bots else { return false }
             guard lhs.users == rhs.users else { return false }
@@ -603,7 +594,7 @@ extension Api {
 
 extension Api.AttachMenuBotsBot {
     /// `attachMenuBotsBot#93bf667f bot:AttachMenuBot users:Vector<User> = AttachMenuBotsBot;`
-    public final class AttachMenuBotsBot: TLCombinator {
+    public final class AttachMenuBotsBot: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x93bf667f
         public static let tlName = "attachMenuBotsBot"
 
@@ -625,8 +616,7 @@ extension Api.AttachMenuBotsBot {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: AttachMenuBotsBot, rhs: AttachMenuBotsBot) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: AttachMenuBotsBot, _ rhs: AttachMenuBotsBot) -> Swift.Bool {
             guard lhs.bot == rhs.bot else { return false }
             guard lhs.users == rhs.users else { return false }
             return true
@@ -673,7 +663,7 @@ extension Api {
 
 extension Api.AttachMenuPeerType {
     /// `attachMenuPeerTypeSameBotPM#7d6be90e = AttachMenuPeerType;`
-    public final class AttachMenuPeerTypeSameBotPM: TLCombinator {
+    public final class AttachMenuPeerTypeSameBotPM: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x7d6be90e
         public static let tlName = "attachMenuPeerTypeSameBotPM"
 
@@ -686,8 +676,7 @@ extension Api.AttachMenuPeerType {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: AttachMenuPeerTypeSameBotPM, rhs: AttachMenuPeerTypeSameBotPM) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: AttachMenuPeerTypeSameBotPM, _ rhs: AttachMenuPeerTypeSameBotPM) -> Swift.Bool {
             return true
         }
     }
@@ -695,7 +684,7 @@ extension Api.AttachMenuPeerType {
 
 extension Api.AttachMenuPeerType {
     /// `attachMenuPeerTypeBotPM#c32bfa1a = AttachMenuPeerType;`
-    public final class AttachMenuPeerTypeBotPM: TLCombinator {
+    public final class AttachMenuPeerTypeBotPM: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xc32bfa1a
         public static let tlName = "attachMenuPeerTypeBotPM"
 
@@ -708,8 +697,7 @@ extension Api.AttachMenuPeerType {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: AttachMenuPeerTypeBotPM, rhs: AttachMenuPeerTypeBotPM) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: AttachMenuPeerTypeBotPM, _ rhs: AttachMenuPeerTypeBotPM) -> Swift.Bool {
             return true
         }
     }
@@ -717,7 +705,7 @@ extension Api.AttachMenuPeerType {
 
 extension Api.AttachMenuPeerType {
     /// `attachMenuPeerTypePM#f146d31f = AttachMenuPeerType;`
-    public final class AttachMenuPeerTypePM: TLCombinator {
+    public final class AttachMenuPeerTypePM: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xf146d31f
         public static let tlName = "attachMenuPeerTypePM"
 
@@ -730,8 +718,7 @@ extension Api.AttachMenuPeerType {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: AttachMenuPeerTypePM, rhs: AttachMenuPeerTypePM) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: AttachMenuPeerTypePM, _ rhs: AttachMenuPeerTypePM) -> Swift.Bool {
             return true
         }
     }
@@ -739,7 +726,7 @@ extension Api.AttachMenuPeerType {
 
 extension Api.AttachMenuPeerType {
     /// `attachMenuPeerTypeChat#0509113f = AttachMenuPeerType;`
-    public final class AttachMenuPeerTypeChat: TLCombinator {
+    public final class AttachMenuPeerTypeChat: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x0509113f
         public static let tlName = "attachMenuPeerTypeChat"
 
@@ -752,8 +739,7 @@ extension Api.AttachMenuPeerType {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: AttachMenuPeerTypeChat, rhs: AttachMenuPeerTypeChat) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: AttachMenuPeerTypeChat, _ rhs: AttachMenuPeerTypeChat) -> Swift.Bool {
             return true
         }
     }
@@ -761,7 +747,7 @@ extension Api.AttachMenuPeerType {
 
 extension Api.AttachMenuPeerType {
     /// `attachMenuPeerTypeBroadcast#7bfbdefc = AttachMenuPeerType;`
-    public final class AttachMenuPeerTypeBroadcast: TLCombinator {
+    public final class AttachMenuPeerTypeBroadcast: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x7bfbdefc
         public static let tlName = "attachMenuPeerTypeBroadcast"
 
@@ -774,8 +760,7 @@ extension Api.AttachMenuPeerType {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: AttachMenuPeerTypeBroadcast, rhs: AttachMenuPeerTypeBroadcast) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: AttachMenuPeerTypeBroadcast, _ rhs: AttachMenuPeerTypeBroadcast) -> Swift.Bool {
             return true
         }
     }
@@ -808,7 +793,7 @@ extension Api {
 
 extension Api.AuctionBidLevel {
     /// `auctionBidLevel#310240cc pos:int amount:long date:int = AuctionBidLevel;`
-    public final class AuctionBidLevel: TLCombinator {
+    public final class AuctionBidLevel: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x310240cc
         public static let tlName = "auctionBidLevel"
 
@@ -834,8 +819,7 @@ extension Api.AuctionBidLevel {
             writer.writeInt32(self.date)
         }
 
-        public static func == (lhs: AuctionBidLevel, rhs: AuctionBidLevel) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: AuctionBidLevel, _ rhs: AuctionBidLevel) -> Swift.Bool {
             guard lhs.pos == rhs.pos else { return false }
             guard lhs.amount == rhs.amount else { return false }
             guard lhs.date == rhs.date else { return false }
@@ -871,7 +855,7 @@ extension Api {
 
 extension Api.Authorization {
     /// `authorization#ad01d61d flags:# current:flags.0?true official_app:flags.1?true password_pending:flags.2?true encrypted_requests_disabled:flags.3?true call_requests_disabled:flags.4?true unconfirmed:flags.5?true hash:long device_model:string platform:string system_version:string api_id:int app_name:string app_version:string date_created:int date_active:int ip:string country:string region:string = Authorization;`
-    public final class Authorization: TLCombinator {
+    public final class Authorization: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xad01d61d
         public static let tlName = "authorization"
 
@@ -960,8 +944,7 @@ extension Api.Authorization {
             writer.writeString(self.region)
         }
 
-        public static func == (lhs: Authorization, rhs: Authorization) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: Authorization, _ rhs: Authorization) -> Swift.Bool {
             guard lhs.current == rhs.current else { return false }
             guard lhs.officialApp == rhs.officialApp else { return false }
             guard lhs.passwordPending == rhs.passwordPending else { return false }
@@ -1012,7 +995,7 @@ extension Api {
 
 extension Api.AutoDownloadSettings {
     /// `autoDownloadSettings#baa57628 flags:# disabled:flags.0?true video_preload_large:flags.1?true audio_preload_next:flags.2?true phonecalls_less_data:flags.3?true stories_preload:flags.4?true photo_size_max:int video_size_max:long file_size_max:long video_upload_maxbitrate:int small_queue_active_operations_max:int large_queue_active_operations_max:int = AutoDownloadSettings;`
-    public final class AutoDownloadSettings: TLCombinator {
+    public final class AutoDownloadSettings: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xbaa57628
         public static let tlName = "autoDownloadSettings"
 
@@ -1073,8 +1056,7 @@ extension Api.AutoDownloadSettings {
             writer.writeInt32(self.largeQueueActiveOperationsMax)
         }
 
-        public static func == (lhs: AutoDownloadSettings, rhs: AutoDownloadSettings) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: AutoDownloadSettings, _ rhs: AutoDownloadSettings) -> Swift.Bool {
             guard lhs.disabled == rhs.disabled else { return false }
             guard lhs.videoPreloadLarge == rhs.videoPreloadLarge else { return false }
             guard lhs.audioPreloadNext == rhs.audioPreloadNext else { return false }
@@ -1118,7 +1100,7 @@ extension Api {
 
 extension Api.AutoSaveException {
     /// `autoSaveException#81602d47 peer:Peer settings:AutoSaveSettings = AutoSaveException;`
-    public final class AutoSaveException: TLCombinator {
+    public final class AutoSaveException: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x81602d47
         public static let tlName = "autoSaveException"
 
@@ -1140,8 +1122,7 @@ extension Api.AutoSaveException {
             self.settings.encode(to: &writer)
         }
 
-        public static func == (lhs: AutoSaveException, rhs: AutoSaveException) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: AutoSaveException, _ rhs: AutoSaveException) -> Swift.Bool {
             guard lhs.peer == rhs.peer else { return false }
             guard lhs.settings == rhs.settings else { return false }
             return true
@@ -1176,7 +1157,7 @@ extension Api {
 
 extension Api.AutoSaveSettings {
     /// `autoSaveSettings#c84834ce flags:# photos:flags.0?true videos:flags.1?true video_max_size:flags.2?long = AutoSaveSettings;`
-    public final class AutoSaveSettings: TLCombinator {
+    public final class AutoSaveSettings: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xc84834ce
         public static let tlName = "autoSaveSettings"
 
@@ -1206,8 +1187,7 @@ extension Api.AutoSaveSettings {
             if let value = self.videoMaxSize { writer.writeInt64(value) }
         }
 
-        public static func == (lhs: AutoSaveSettings, rhs: AutoSaveSettings) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: AutoSaveSettings, _ rhs: AutoSaveSettings) -> Swift.Bool {
             guard lhs.photos == rhs.photos else { return false }
             guard lhs.videos == rhs.videos else { return false }
             guard lhs.videoMaxSize == rhs.videoMaxSize else { return false }
@@ -1243,7 +1223,7 @@ extension Api {
 
 extension Api.AvailableEffect {
     /// `availableEffect#93c3e27e flags:# premium_required:flags.2?true id:long emoticon:string static_icon_id:flags.0?long effect_sticker_id:long effect_animation_id:flags.1?long = AvailableEffect;`
-    public final class AvailableEffect: TLCombinator {
+    public final class AvailableEffect: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x93c3e27e
         public static let tlName = "availableEffect"
 
@@ -1286,8 +1266,7 @@ extension Api.AvailableEffect {
             if let value = self.effectAnimationId { writer.writeInt64(value) }
         }
 
-        public static func == (lhs: AvailableEffect, rhs: AvailableEffect) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: AvailableEffect, _ rhs: AvailableEffect) -> Swift.Bool {
             guard lhs.premiumRequired == rhs.premiumRequired else { return false }
             guard lhs.id == rhs.id else { return false }
             guard lhs.emoticon == rhs.emoticon else { return false }
@@ -1326,7 +1305,7 @@ extension Api {
 
 extension Api.AvailableReaction {
     /// `availableReaction#c077ec01 flags:# inactive:flags.0?true premium:flags.2?true reaction:string title:string static_icon:Document appear_animation:Document select_animation:Document activate_animation:Document effect_animation:Document around_animation:flags.1?Document center_icon:flags.1?Document = AvailableReaction;`
-    public final class AvailableReaction: TLCombinator {
+    public final class AvailableReaction: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xc077ec01
         public static let tlName = "availableReaction"
 
@@ -1389,8 +1368,7 @@ extension Api.AvailableReaction {
             if let value = self.centerIcon { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: AvailableReaction, rhs: AvailableReaction) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: AvailableReaction, _ rhs: AvailableReaction) -> Swift.Bool {
             guard lhs.inactive == rhs.inactive else { return false }
             guard lhs.premium == rhs.premium else { return false }
             guard lhs.reaction == rhs.reaction else { return false }
@@ -1434,7 +1412,7 @@ extension Api {
 
 extension Api.BankCardOpenUrl {
     /// `bankCardOpenUrl#f568028a url:string name:string = BankCardOpenUrl;`
-    public final class BankCardOpenUrl: TLCombinator {
+    public final class BankCardOpenUrl: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xf568028a
         public static let tlName = "bankCardOpenUrl"
 
@@ -1456,8 +1434,7 @@ extension Api.BankCardOpenUrl {
             writer.writeString(self.name)
         }
 
-        public static func == (lhs: BankCardOpenUrl, rhs: BankCardOpenUrl) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: BankCardOpenUrl, _ rhs: BankCardOpenUrl) -> Swift.Bool {
             guard lhs.url == rhs.url else { return false }
             guard lhs.name == rhs.name else { return false }
             return true
@@ -1504,7 +1481,7 @@ extension Api {
 
 extension Api.BaseTheme {
     /// `baseThemeClassic#c3a12462 = BaseTheme;`
-    public final class BaseThemeClassic: TLCombinator {
+    public final class BaseThemeClassic: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xc3a12462
         public static let tlName = "baseThemeClassic"
 
@@ -1517,8 +1494,7 @@ extension Api.BaseTheme {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: BaseThemeClassic, rhs: BaseThemeClassic) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: BaseThemeClassic, _ rhs: BaseThemeClassic) -> Swift.Bool {
             return true
         }
     }
@@ -1526,7 +1502,7 @@ extension Api.BaseTheme {
 
 extension Api.BaseTheme {
     /// `baseThemeDay#fbd81688 = BaseTheme;`
-    public final class BaseThemeDay: TLCombinator {
+    public final class BaseThemeDay: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xfbd81688
         public static let tlName = "baseThemeDay"
 
@@ -1539,8 +1515,7 @@ extension Api.BaseTheme {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: BaseThemeDay, rhs: BaseThemeDay) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: BaseThemeDay, _ rhs: BaseThemeDay) -> Swift.Bool {
             return true
         }
     }
@@ -1548,7 +1523,7 @@ extension Api.BaseTheme {
 
 extension Api.BaseTheme {
     /// `baseThemeNight#b7b31ea8 = BaseTheme;`
-    public final class BaseThemeNight: TLCombinator {
+    public final class BaseThemeNight: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xb7b31ea8
         public static let tlName = "baseThemeNight"
 
@@ -1561,8 +1536,7 @@ extension Api.BaseTheme {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: BaseThemeNight, rhs: BaseThemeNight) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: BaseThemeNight, _ rhs: BaseThemeNight) -> Swift.Bool {
             return true
         }
     }
@@ -1570,7 +1544,7 @@ extension Api.BaseTheme {
 
 extension Api.BaseTheme {
     /// `baseThemeTinted#6d5f77ee = BaseTheme;`
-    public final class BaseThemeTinted: TLCombinator {
+    public final class BaseThemeTinted: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x6d5f77ee
         public static let tlName = "baseThemeTinted"
 
@@ -1583,8 +1557,7 @@ extension Api.BaseTheme {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: BaseThemeTinted, rhs: BaseThemeTinted) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: BaseThemeTinted, _ rhs: BaseThemeTinted) -> Swift.Bool {
             return true
         }
     }
@@ -1592,7 +1565,7 @@ extension Api.BaseTheme {
 
 extension Api.BaseTheme {
     /// `baseThemeArctic#5b11125a = BaseTheme;`
-    public final class BaseThemeArctic: TLCombinator {
+    public final class BaseThemeArctic: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x5b11125a
         public static let tlName = "baseThemeArctic"
 
@@ -1605,8 +1578,7 @@ extension Api.BaseTheme {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: BaseThemeArctic, rhs: BaseThemeArctic) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: BaseThemeArctic, _ rhs: BaseThemeArctic) -> Swift.Bool {
             return true
         }
     }
@@ -1639,7 +1611,7 @@ extension Api {
 
 extension Api.Birthday {
     /// `birthday#6c8e1e06 flags:# day:int month:int year:flags.0?int = Birthday;`
-    public final class Birthday: TLCombinator {
+    public final class Birthday: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x6c8e1e06
         public static let tlName = "birthday"
 
@@ -1669,8 +1641,7 @@ extension Api.Birthday {
             if let value = self.year { writer.writeInt32(value) }
         }
 
-        public static func == (lhs: Birthday, rhs: Birthday) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: Birthday, _ rhs: Birthday) -> Swift.Bool {
             guard lhs.day == rhs.day else { return false }
             guard lhs.month == rhs.month else { return false }
             guard lhs.year == rhs.year else { return false }
@@ -1706,7 +1677,7 @@ extension Api {
 
 extension Api.Boost {
     /// `boost#4b3e14d6 flags:# gift:flags.1?true giveaway:flags.2?true unclaimed:flags.3?true id:string user_id:flags.0?long giveaway_msg_id:flags.2?int date:int expires:int used_gift_slug:flags.4?string multiplier:flags.5?int stars:flags.6?long = Boost;`
-    public final class Boost: TLCombinator {
+    public final class Boost: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x4b3e14d6
         public static let tlName = "boost"
 
@@ -1772,8 +1743,7 @@ extension Api.Boost {
             if let value = self.stars { writer.writeInt64(value) }
         }
 
-        public static func == (lhs: Boost, rhs: Boost) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: Boost, _ rhs: Boost) -> Swift.Bool {
             guard lhs.gift == rhs.gift else { return false }
             guard lhs.giveaway == rhs.giveaway else { return false }
             guard lhs.unclaimed == rhs.unclaimed else { return false }
@@ -1820,7 +1790,7 @@ extension Api {
 
 extension Api.BotApp {
     /// `botAppNotModified#5da674b7 = BotApp;`
-    public final class BotAppNotModified: TLCombinator {
+    public final class BotAppNotModified: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x5da674b7
         public static let tlName = "botAppNotModified"
 
@@ -1833,8 +1803,7 @@ extension Api.BotApp {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: BotAppNotModified, rhs: BotAppNotModified) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: BotAppNotModified, _ rhs: BotAppNotModified) -> Swift.Bool {
             return true
         }
     }
@@ -1842,7 +1811,7 @@ extension Api.BotApp {
 
 extension Api.BotApp {
     /// `botApp#95fcd1d6 flags:# id:long access_hash:long short_name:string title:string description:string photo:Photo document:flags.0?Document hash:long = BotApp;`
-    public final class BotApp: TLCombinator {
+    public final class BotApp: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x95fcd1d6
         public static let tlName = "botApp"
 
@@ -1892,8 +1861,7 @@ extension Api.BotApp {
             writer.writeInt64(self.hash)
         }
 
-        public static func == (lhs: BotApp, rhs: BotApp) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: BotApp, _ rhs: BotApp) -> Swift.Bool {
             guard lhs.id == rhs.id else { return false }
             guard lhs.accessHash == rhs.accessHash else { return false }
             guard lhs.shortName == rhs.shortName else { return false }
@@ -1934,7 +1902,7 @@ extension Api {
 
 extension Api.BotAppSettings {
     /// `botAppSettings#c99b1950 flags:# placeholder_path:flags.0?bytes background_color:flags.1?int background_dark_color:flags.2?int header_color:flags.3?int header_dark_color:flags.4?int = BotAppSettings;`
-    public final class BotAppSettings: TLCombinator {
+    public final class BotAppSettings: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xc99b1950
         public static let tlName = "botAppSettings"
 
@@ -1976,8 +1944,7 @@ extension Api.BotAppSettings {
             if let value = self.headerDarkColor { writer.writeInt32(value) }
         }
 
-        public static func == (lhs: BotAppSettings, rhs: BotAppSettings) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: BotAppSettings, _ rhs: BotAppSettings) -> Swift.Bool {
             guard lhs.placeholderPath == rhs.placeholderPath else { return false }
             guard lhs.backgroundColor == rhs.backgroundColor else { return false }
             guard lhs.backgroundDarkColor == rhs.backgroundDarkColor else { return false }
@@ -2015,7 +1982,7 @@ extension Api {
 
 extension Api.BotBusinessConnection {
     /// `botBusinessConnection#8f34b2f5 flags:# disabled:flags.1?true connection_id:string user_id:long dc_id:int date:int rights:flags.2?BusinessBotRights = BotBusinessConnection;`
-    public final class BotBusinessConnection: TLCombinator {
+    public final class BotBusinessConnection: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x8f34b2f5
         public static let tlName = "botBusinessConnection"
 
@@ -2057,8 +2024,7 @@ extension Api.BotBusinessConnection {
             if let value = self.rights { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: BotBusinessConnection, rhs: BotBusinessConnection) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: BotBusinessConnection, _ rhs: BotBusinessConnection) -> Swift.Bool {
             guard lhs.disabled == rhs.disabled else { return false }
             guard lhs.connectionId == rhs.connectionId else { return false }
             guard lhs.userId == rhs.userId else { return false }
@@ -2097,7 +2063,7 @@ extension Api {
 
 extension Api.BotCommand {
     /// `botCommand#9852d6d2 flags:# ephemeral:flags.0?true command:string description:string = BotCommand;`
-    public final class BotCommand: TLCombinator {
+    public final class BotCommand: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x9852d6d2
         public static let tlName = "botCommand"
 
@@ -2126,8 +2092,7 @@ extension Api.BotCommand {
             writer.writeString(self.description)
         }
 
-        public static func == (lhs: BotCommand, rhs: BotCommand) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: BotCommand, _ rhs: BotCommand) -> Swift.Bool {
             guard lhs.ephemeral == rhs.ephemeral else { return false }
             guard lhs.command == rhs.command else { return false }
             guard lhs.description == rhs.description else { return false }
@@ -2181,7 +2146,7 @@ extension Api {
 
 extension Api.BotCommandScope {
     /// `botCommandScopeDefault#2f6cb2ab = BotCommandScope;`
-    public final class BotCommandScopeDefault: TLCombinator {
+    public final class BotCommandScopeDefault: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x2f6cb2ab
         public static let tlName = "botCommandScopeDefault"
 
@@ -2194,8 +2159,7 @@ extension Api.BotCommandScope {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: BotCommandScopeDefault, rhs: BotCommandScopeDefault) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: BotCommandScopeDefault, _ rhs: BotCommandScopeDefault) -> Swift.Bool {
             return true
         }
     }
@@ -2203,7 +2167,7 @@ extension Api.BotCommandScope {
 
 extension Api.BotCommandScope {
     /// `botCommandScopeUsers#3c4f04d8 = BotCommandScope;`
-    public final class BotCommandScopeUsers: TLCombinator {
+    public final class BotCommandScopeUsers: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x3c4f04d8
         public static let tlName = "botCommandScopeUsers"
 
@@ -2216,8 +2180,7 @@ extension Api.BotCommandScope {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: BotCommandScopeUsers, rhs: BotCommandScopeUsers) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: BotCommandScopeUsers, _ rhs: BotCommandScopeUsers) -> Swift.Bool {
             return true
         }
     }
@@ -2225,7 +2188,7 @@ extension Api.BotCommandScope {
 
 extension Api.BotCommandScope {
     /// `botCommandScopeChats#6fe1a881 = BotCommandScope;`
-    public final class BotCommandScopeChats: TLCombinator {
+    public final class BotCommandScopeChats: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x6fe1a881
         public static let tlName = "botCommandScopeChats"
 
@@ -2238,8 +2201,7 @@ extension Api.BotCommandScope {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: BotCommandScopeChats, rhs: BotCommandScopeChats) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: BotCommandScopeChats, _ rhs: BotCommandScopeChats) -> Swift.Bool {
             return true
         }
     }
@@ -2247,7 +2209,7 @@ extension Api.BotCommandScope {
 
 extension Api.BotCommandScope {
     /// `botCommandScopeChatAdmins#b9aa606a = BotCommandScope;`
-    public final class BotCommandScopeChatAdmins: TLCombinator {
+    public final class BotCommandScopeChatAdmins: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xb9aa606a
         public static let tlName = "botCommandScopeChatAdmins"
 
@@ -2260,8 +2222,7 @@ extension Api.BotCommandScope {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: BotCommandScopeChatAdmins, rhs: BotCommandScopeChatAdmins) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: BotCommandScopeChatAdmins, _ rhs: BotCommandScopeChatAdmins) -> Swift.Bool {
             return true
         }
     }
@@ -2269,7 +2230,7 @@ extension Api.BotCommandScope {
 
 extension Api.BotCommandScope {
     /// `botCommandScopePeer#db9d897d peer:InputPeer = BotCommandScope;`
-    public final class BotCommandScopePeer: TLCombinator {
+    public final class BotCommandScopePeer: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xdb9d897d
         public static let tlName = "botCommandScopePeer"
 
@@ -2287,8 +2248,7 @@ extension Api.BotCommandScope {
             self.peer.encode(to: &writer)
         }
 
-        public static func == (lhs: BotCommandScopePeer, rhs: BotCommandScopePeer) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: BotCommandScopePeer, _ rhs: BotCommandScopePeer) -> Swift.Bool {
             guard lhs.peer == rhs.peer else { return false }
             return true
         }
@@ -2297,7 +2257,7 @@ extension Api.BotCommandScope {
 
 extension Api.BotCommandScope {
     /// `botCommandScopePeerAdmins#3fd863d1 peer:InputPeer = BotCommandScope;`
-    public final class BotCommandScopePeerAdmins: TLCombinator {
+    public final class BotCommandScopePeerAdmins: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x3fd863d1
         public static let tlName = "botCommandScopePeerAdmins"
 
@@ -2315,8 +2275,7 @@ extension Api.BotCommandScope {
             self.peer.encode(to: &writer)
         }
 
-        public static func == (lhs: BotCommandScopePeerAdmins, rhs: BotCommandScopePeerAdmins) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: BotCommandScopePeerAdmins, _ rhs: BotCommandScopePeerAdmins) -> Swift.Bool {
             guard lhs.peer == rhs.peer else { return false }
             return true
         }
@@ -2325,7 +2284,7 @@ extension Api.BotCommandScope {
 
 extension Api.BotCommandScope {
     /// `botCommandScopePeerUser#0a1321f3 peer:InputPeer user_id:InputUser = BotCommandScope;`
-    public final class BotCommandScopePeerUser: TLCombinator {
+    public final class BotCommandScopePeerUser: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x0a1321f3
         public static let tlName = "botCommandScopePeerUser"
 
@@ -2347,8 +2306,7 @@ extension Api.BotCommandScope {
             self.userId.encode(to: &writer)
         }
 
-        public static func == (lhs: BotCommandScopePeerUser, rhs: BotCommandScopePeerUser) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: BotCommandScopePeerUser, _ rhs: BotCommandScopePeerUser) -> Swift.Bool {
             guard lhs.peer == rhs.peer else { return false }
             guard lhs.userId == rhs.userId else { return false }
             return true
@@ -2383,7 +2341,7 @@ extension Api {
 
 extension Api.BotInfo {
     /// `botInfo#4d8a0299 flags:# has_preview_medias:flags.6?true user_id:flags.0?long description:flags.1?string description_photo:flags.4?Photo description_document:flags.5?Document commands:flags.2?Vector<BotCommand> menu_button:flags.3?BotMenuButton privacy_policy_url:flags.7?string app_settings:flags.8?BotAppSettings verifier_settings:flags.9?BotVerifierSettings = BotInfo;`
-    public final class BotInfo: TLCombinator {
+    public final class BotInfo: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x4d8a0299
         public static let tlName = "botInfo"
 
@@ -2449,8 +2407,7 @@ extension Api.BotInfo {
             if let value = self.verifierSettings { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: BotInfo, rhs: BotInfo) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: BotInfo, _ rhs: BotInfo) -> Swift.Bool {
             guard lhs.hasPreviewMedias == rhs.hasPreviewMedias else { return false }
             guard lhs.userId == rhs.userId else { return false }
             guard lhs.description == rhs.description else { return false }
@@ -2514,7 +2471,7 @@ extension Api {
 
 extension Api.BotInlineMessage {
     /// `botInlineMessageMediaAuto#764cf810 flags:# invert_media:flags.3?true message:string entities:flags.1?Vector<MessageEntity> reply_markup:flags.2?ReplyMarkup = BotInlineMessage;`
-    public final class BotInlineMessageMediaAuto: TLCombinator {
+    public final class BotInlineMessageMediaAuto: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x764cf810
         public static let tlName = "botInlineMessageMediaAuto"
 
@@ -2549,8 +2506,7 @@ extension Api.BotInlineMessage {
             if let value = self.replyMarkup { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: BotInlineMessageMediaAuto, rhs: BotInlineMessageMediaAuto) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: BotInlineMessageMediaAuto, _ rhs: BotInlineMessageMediaAuto) -> Swift.Bool {
             guard lhs.invertMedia == rhs.invertMedia else { return false }
             guard lhs.message == rhs.message else { return false }
             guard lhs.entities == rhs.entities else { return false }
@@ -2562,7 +2518,7 @@ extension Api.BotInlineMessage {
 
 extension Api.BotInlineMessage {
     /// `botInlineMessageText#8c7f65e2 flags:# no_webpage:flags.0?true invert_media:flags.3?true message:string entities:flags.1?Vector<MessageEntity> reply_markup:flags.2?ReplyMarkup = BotInlineMessage;`
-    public final class BotInlineMessageText: TLCombinator {
+    public final class BotInlineMessageText: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x8c7f65e2
         public static let tlName = "botInlineMessageText"
 
@@ -2601,8 +2557,7 @@ extension Api.BotInlineMessage {
             if let value = self.replyMarkup { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: BotInlineMessageText, rhs: BotInlineMessageText) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: BotInlineMessageText, _ rhs: BotInlineMessageText) -> Swift.Bool {
             guard lhs.noWebpage == rhs.noWebpage else { return false }
             guard lhs.invertMedia == rhs.invertMedia else { return false }
             guard lhs.message == rhs.message else { return false }
@@ -2615,7 +2570,7 @@ extension Api.BotInlineMessage {
 
 extension Api.BotInlineMessage {
     /// `botInlineMessageMediaGeo#051846fd flags:# geo:GeoPoint heading:flags.0?int period:flags.1?int proximity_notification_radius:flags.3?int reply_markup:flags.2?ReplyMarkup = BotInlineMessage;`
-    public final class BotInlineMessageMediaGeo: TLCombinator {
+    public final class BotInlineMessageMediaGeo: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x051846fd
         public static let tlName = "botInlineMessageMediaGeo"
 
@@ -2656,8 +2611,7 @@ extension Api.BotInlineMessage {
             if let value = self.replyMarkup { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: BotInlineMessageMediaGeo, rhs: BotInlineMessageMediaGeo) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: BotInlineMessageMediaGeo, _ rhs: BotInlineMessageMediaGeo) -> Swift.Bool {
             guard lhs.geo == rhs.geo else { return false }
             guard lhs.heading == rhs.heading else { return false }
             guard lhs.period == rhs.period else { return false }
@@ -2670,7 +2624,7 @@ extension Api.BotInlineMessage {
 
 extension Api.BotInlineMessage {
     /// `botInlineMessageMediaVenue#8a86659c flags:# geo:GeoPoint title:string address:string provider:string venue_id:string venue_type:string reply_markup:flags.2?ReplyMarkup = BotInlineMessage;`
-    public final class BotInlineMessageMediaVenue: TLCombinator {
+    public final class BotInlineMessageMediaVenue: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x8a86659c
         public static let tlName = "botInlineMessageMediaVenue"
 
@@ -2716,8 +2670,7 @@ extension Api.BotInlineMessage {
             if let value = self.replyMarkup { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: BotInlineMessageMediaVenue, rhs: BotInlineMessageMediaVenue) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: BotInlineMessageMediaVenue, _ rhs: BotInlineMessageMediaVenue) -> Swift.Bool {
             guard lhs.geo == rhs.geo else { return false }
             guard lhs.title == rhs.title else { return false }
             guard lhs.address == rhs.address else { return false }
@@ -2732,7 +2685,7 @@ extension Api.BotInlineMessage {
 
 extension Api.BotInlineMessage {
     /// `botInlineMessageMediaContact#18d1cdc2 flags:# phone_number:string first_name:string last_name:string vcard:string reply_markup:flags.2?ReplyMarkup = BotInlineMessage;`
-    public final class BotInlineMessageMediaContact: TLCombinator {
+    public final class BotInlineMessageMediaContact: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x18d1cdc2
         public static let tlName = "botInlineMessageMediaContact"
 
@@ -2770,8 +2723,7 @@ extension Api.BotInlineMessage {
             if let value = self.replyMarkup { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: BotInlineMessageMediaContact, rhs: BotInlineMessageMediaContact) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: BotInlineMessageMediaContact, _ rhs: BotInlineMessageMediaContact) -> Swift.Bool {
             guard lhs.phoneNumber == rhs.phoneNumber else { return false }
             guard lhs.firstName == rhs.firstName else { return false }
             guard lhs.lastName == rhs.lastName else { return false }
@@ -2784,7 +2736,7 @@ extension Api.BotInlineMessage {
 
 extension Api.BotInlineMessage {
     /// `botInlineMessageMediaInvoice#354a9b09 flags:# shipping_address_requested:flags.1?true test:flags.3?true title:string description:string photo:flags.0?WebDocument currency:string total_amount:long reply_markup:flags.2?ReplyMarkup = BotInlineMessage;`
-    public final class BotInlineMessageMediaInvoice: TLCombinator {
+    public final class BotInlineMessageMediaInvoice: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x354a9b09
         public static let tlName = "botInlineMessageMediaInvoice"
 
@@ -2835,8 +2787,7 @@ extension Api.BotInlineMessage {
             if let value = self.replyMarkup { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: BotInlineMessageMediaInvoice, rhs: BotInlineMessageMediaInvoice) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: BotInlineMessageMediaInvoice, _ rhs: BotInlineMessageMediaInvoice) -> Swift.Bool {
             guard lhs.shippingAddressRequested == rhs.shippingAddressRequested else { return false }
             guard lhs.test == rhs.test else { return false }
             guard lhs.title == rhs.title else { return false }
@@ -2852,7 +2803,7 @@ extension Api.BotInlineMessage {
 
 extension Api.BotInlineMessage {
     /// `botInlineMessageMediaWebPage#809ad9a6 flags:# invert_media:flags.3?true force_large_media:flags.4?true force_small_media:flags.5?true manual:flags.7?true safe:flags.8?true message:string entities:flags.1?Vector<MessageEntity> url:string reply_markup:flags.2?ReplyMarkup = BotInlineMessage;`
-    public final class BotInlineMessageMediaWebPage: TLCombinator {
+    public final class BotInlineMessageMediaWebPage: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x809ad9a6
         public static let tlName = "botInlineMessageMediaWebPage"
 
@@ -2907,8 +2858,7 @@ extension Api.BotInlineMessage {
             if let value = self.replyMarkup { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: BotInlineMessageMediaWebPage, rhs: BotInlineMessageMediaWebPage) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: BotInlineMessageMediaWebPage, _ rhs: BotInlineMessageMediaWebPage) -> Swift.Bool {
             guard lhs.invertMedia == rhs.invertMedia else { return false }
             guard lhs.forceLargeMedia == rhs.forceLargeMedia else { return false }
             guard lhs.forceSmallMedia == rhs.forceSmallMedia else { return false }
@@ -2925,7 +2875,7 @@ extension Api.BotInlineMessage {
 
 extension Api.BotInlineMessage {
     /// `botInlineMessageRichMessage#0a617e7b flags:# reply_markup:flags.2?ReplyMarkup rich_message:RichMessage = BotInlineMessage;`
-    public final class BotInlineMessageRichMessage: TLCombinator {
+    public final class BotInlineMessageRichMessage: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x0a617e7b
         public static let tlName = "botInlineMessageRichMessage"
 
@@ -2951,8 +2901,7 @@ extension Api.BotInlineMessage {
             self.richMessage.encode(to: &writer)
         }
 
-        public static func == (lhs: BotInlineMessageRichMessage, rhs: BotInlineMessageRichMessage) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: BotInlineMessageRichMessage, _ rhs: BotInlineMessageRichMessage) -> Swift.Bool {
             guard lhs.replyMarkup == rhs.replyMarkup else { return false }
             guard lhs.richMessage == rhs.richMessage else { return false }
             return true
@@ -2990,7 +2939,7 @@ extension Api {
 
 extension Api.BotInlineResult {
     /// `botInlineResult#11965f3a flags:# id:string type:string title:flags.1?string description:flags.2?string url:flags.3?string thumb:flags.4?WebDocument content:flags.5?WebDocument send_message:BotInlineMessage = BotInlineResult;`
-    public final class BotInlineResult: TLCombinator {
+    public final class BotInlineResult: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x11965f3a
         public static let tlName = "botInlineResult"
 
@@ -3044,8 +2993,7 @@ extension Api.BotInlineResult {
             self.sendMessage.encode(to: &writer)
         }
 
-        public static func == (lhs: BotInlineResult, rhs: BotInlineResult) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: BotInlineResult, _ rhs: BotInlineResult) -> Swift.Bool {
             guard lhs.id == rhs.id else { return false }
             guard lhs.type == rhs.type else { return false }
             guard lhs.title == rhs.title else { return false }
@@ -3061,7 +3009,7 @@ extension Api.BotInlineResult {
 
 extension Api.BotInlineResult {
     /// `botInlineMediaResult#17db940b flags:# id:string type:string photo:flags.0?Photo document:flags.1?Document title:flags.2?string description:flags.3?string send_message:BotInlineMessage = BotInlineResult;`
-    public final class BotInlineMediaResult: TLCombinator {
+    public final class BotInlineMediaResult: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x17db940b
         public static let tlName = "botInlineMediaResult"
 
@@ -3110,8 +3058,7 @@ extension Api.BotInlineResult {
             self.sendMessage.encode(to: &writer)
         }
 
-        public static func == (lhs: BotInlineMediaResult, rhs: BotInlineMediaResult) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: BotInlineMediaResult, _ rhs: BotInlineMediaResult) -> Swift.Bool {
             guard lhs.id == rhs.id else { return false }
             guard lhs.type == rhs.type else { return false }
             guard lhs.photo == rhs.photo else { return false }
@@ -3157,7 +3104,7 @@ extension Api {
 
 extension Api.BotMenuButton {
     /// `botMenuButtonDefault#7533a588 = BotMenuButton;`
-    public final class BotMenuButtonDefault: TLCombinator {
+    public final class BotMenuButtonDefault: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x7533a588
         public static let tlName = "botMenuButtonDefault"
 
@@ -3170,8 +3117,7 @@ extension Api.BotMenuButton {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: BotMenuButtonDefault, rhs: BotMenuButtonDefault) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: BotMenuButtonDefault, _ rhs: BotMenuButtonDefault) -> Swift.Bool {
             return true
         }
     }
@@ -3179,7 +3125,7 @@ extension Api.BotMenuButton {
 
 extension Api.BotMenuButton {
     /// `botMenuButtonCommands#4258c205 = BotMenuButton;`
-    public final class BotMenuButtonCommands: TLCombinator {
+    public final class BotMenuButtonCommands: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x4258c205
         public static let tlName = "botMenuButtonCommands"
 
@@ -3192,8 +3138,7 @@ extension Api.BotMenuButton {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: BotMenuButtonCommands, rhs: BotMenuButtonCommands) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: BotMenuButtonCommands, _ rhs: BotMenuButtonCommands) -> Swift.Bool {
             return true
         }
     }
@@ -3201,7 +3146,7 @@ extension Api.BotMenuButton {
 
 extension Api.BotMenuButton {
     /// `botMenuButton#c7b57ce6 text:string url:string = BotMenuButton;`
-    public final class BotMenuButton: TLCombinator {
+    public final class BotMenuButton: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xc7b57ce6
         public static let tlName = "botMenuButton"
 
@@ -3223,8 +3168,7 @@ extension Api.BotMenuButton {
             writer.writeString(self.url)
         }
 
-        public static func == (lhs: BotMenuButton, rhs: BotMenuButton) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: BotMenuButton, _ rhs: BotMenuButton) -> Swift.Bool {
             guard lhs.text == rhs.text else { return false }
             guard lhs.url == rhs.url else { return false }
             return true
@@ -3259,7 +3203,7 @@ extension Api {
 
 extension Api.BotPreviewMedia {
     /// `botPreviewMedia#23e91ba3 date:int media:MessageMedia = BotPreviewMedia;`
-    public final class BotPreviewMedia: TLCombinator {
+    public final class BotPreviewMedia: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x23e91ba3
         public static let tlName = "botPreviewMedia"
 
@@ -3281,8 +3225,7 @@ extension Api.BotPreviewMedia {
             self.media.encode(to: &writer)
         }
 
-        public static func == (lhs: BotPreviewMedia, rhs: BotPreviewMedia) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: BotPreviewMedia, _ rhs: BotPreviewMedia) -> Swift.Bool {
             guard lhs.date == rhs.date else { return false }
             guard lhs.media == rhs.media else { return false }
             return true
@@ -3317,7 +3260,7 @@ extension Api {
 
 extension Api.BotVerification {
     /// `botVerification#f93cd45c bot_id:long icon:long description:string = BotVerification;`
-    public final class BotVerification: TLCombinator {
+    public final class BotVerification: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xf93cd45c
         public static let tlName = "botVerification"
 
@@ -3343,8 +3286,7 @@ extension Api.BotVerification {
             writer.writeString(self.description)
         }
 
-        public static func == (lhs: BotVerification, rhs: BotVerification) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: BotVerification, _ rhs: BotVerification) -> Swift.Bool {
             guard lhs.botId == rhs.botId else { return false }
             guard lhs.icon == rhs.icon else { return false }
             guard lhs.description == rhs.description else { return false }
@@ -3380,7 +3322,7 @@ extension Api {
 
 extension Api.BotVerifierSettings {
     /// `botVerifierSettings#b0cd6617 flags:# can_modify_custom_description:flags.1?true icon:long company:string custom_description:flags.0?string = BotVerifierSettings;`
-    public final class BotVerifierSettings: TLCombinator {
+    public final class BotVerifierSettings: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xb0cd6617
         public static let tlName = "botVerifierSettings"
 
@@ -3414,8 +3356,7 @@ extension Api.BotVerifierSettings {
             if let value = self.customDescription { writer.writeString(value) }
         }
 
-        public static func == (lhs: BotVerifierSettings, rhs: BotVerifierSettings) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: BotVerifierSettings, _ rhs: BotVerifierSettings) -> Swift.Bool {
             guard lhs.canModifyCustomDescription == rhs.canModifyCustomDescription else { return false }
             guard lhs.icon == rhs.icon else { return false }
             guard lhs.company == rhs.company else { return false }

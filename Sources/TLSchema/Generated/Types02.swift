@@ -30,7 +30,7 @@ extension Api {
 
 extension Api.BusinessAwayMessage {
     /// `businessAwayMessage#ef156a5c flags:# offline_only:flags.0?true shortcut_id:int schedule:BusinessAwayMessageSchedule recipients:BusinessRecipients = BusinessAwayMessage;`
-    public final class BusinessAwayMessage: TLCombinator {
+    public final class BusinessAwayMessage: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xef156a5c
         public static let tlName = "businessAwayMessage"
 
@@ -63,8 +63,7 @@ extension Api.BusinessAwayMessage {
             self.recipients.encode(to: &writer)
         }
 
-        public static func == (lhs: BusinessAwayMessage, rhs: BusinessAwayMessage) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: BusinessAwayMessage, _ rhs: BusinessAwayMessage) -> Swift.Bool {
             guard lhs.offlineOnly == rhs.offlineOnly else { return false }
             guard lhs.shortcutId == rhs.shortcutId else { return false }
             guard lhs.schedule == rhs.schedule else { return false }
@@ -107,7 +106,7 @@ extension Api {
 
 extension Api.BusinessAwayMessageSchedule {
     /// `businessAwayMessageScheduleAlways#c9b9e2b9 = BusinessAwayMessageSchedule;`
-    public final class BusinessAwayMessageScheduleAlways: TLCombinator {
+    public final class BusinessAwayMessageScheduleAlways: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xc9b9e2b9
         public static let tlName = "businessAwayMessageScheduleAlways"
 
@@ -120,8 +119,7 @@ extension Api.BusinessAwayMessageSchedule {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: BusinessAwayMessageScheduleAlways, rhs: BusinessAwayMessageScheduleAlways) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: BusinessAwayMessageScheduleAlways, _ rhs: BusinessAwayMessageScheduleAlways) -> Swift.Bool {
             return true
         }
     }
@@ -129,7 +127,7 @@ extension Api.BusinessAwayMessageSchedule {
 
 extension Api.BusinessAwayMessageSchedule {
     /// `businessAwayMessageScheduleOutsideWorkHours#c3f2f501 = BusinessAwayMessageSchedule;`
-    public final class BusinessAwayMessageScheduleOutsideWorkHours: TLCombinator {
+    public final class BusinessAwayMessageScheduleOutsideWorkHours: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xc3f2f501
         public static let tlName = "businessAwayMessageScheduleOutsideWorkHours"
 
@@ -142,8 +140,7 @@ extension Api.BusinessAwayMessageSchedule {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: BusinessAwayMessageScheduleOutsideWorkHours, rhs: BusinessAwayMessageScheduleOutsideWorkHours) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: BusinessAwayMessageScheduleOutsideWorkHours, _ rhs: BusinessAwayMessageScheduleOutsideWorkHours) -> Swift.Bool {
             return true
         }
     }
@@ -151,7 +148,7 @@ extension Api.BusinessAwayMessageSchedule {
 
 extension Api.BusinessAwayMessageSchedule {
     /// `businessAwayMessageScheduleCustom#cc4d9ecc start_date:int end_date:int = BusinessAwayMessageSchedule;`
-    public final class BusinessAwayMessageScheduleCustom: TLCombinator {
+    public final class BusinessAwayMessageScheduleCustom: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xcc4d9ecc
         public static let tlName = "businessAwayMessageScheduleCustom"
 
@@ -173,8 +170,7 @@ extension Api.BusinessAwayMessageSchedule {
             writer.writeInt32(self.endDate)
         }
 
-        public static func == (lhs: BusinessAwayMessageScheduleCustom, rhs: BusinessAwayMessageScheduleCustom) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: BusinessAwayMessageScheduleCustom, _ rhs: BusinessAwayMessageScheduleCustom) -> Swift.Bool {
             guard lhs.startDate == rhs.startDate else { return false }
             guard lhs.endDate == rhs.endDate else { return false }
             return true
@@ -209,7 +205,7 @@ extension Api {
 
 extension Api.BusinessBotRecipients {
     /// `businessBotRecipients#b88cf373 flags:# existing_chats:flags.0?true new_chats:flags.1?true contacts:flags.2?true non_contacts:flags.3?true exclude_selected:flags.5?true users:flags.4?Vector<long> exclude_users:flags.6?Vector<long> = BusinessBotRecipients;`
-    public final class BusinessBotRecipients: TLCombinator {
+    public final class BusinessBotRecipients: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xb88cf373
         public static let tlName = "businessBotRecipients"
 
@@ -256,8 +252,7 @@ extension Api.BusinessBotRecipients {
             if let value = self.excludeUsers { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: BusinessBotRecipients, rhs: BusinessBotRecipients) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: BusinessBotRecipients, _ rhs: BusinessBotRecipients) -> Swift.Bool {
             guard lhs.existingChats == rhs.existingChats else { return false }
             guard lhs.newChats == rhs.newChats else { return false }
             guard lhs.contacts == rhs.contacts else { return false }
@@ -297,7 +292,7 @@ extension Api {
 
 extension Api.BusinessBotRights {
     /// `businessBotRights#a0624cf7 flags:# reply:flags.0?true read_messages:flags.1?true delete_sent_messages:flags.2?true delete_received_messages:flags.3?true edit_name:flags.4?true edit_bio:flags.5?true edit_profile_photo:flags.6?true edit_username:flags.7?true view_gifts:flags.8?true sell_gifts:flags.9?true change_gift_settings:flags.10?true transfer_and_upgrade_gifts:flags.11?true transfer_stars:flags.12?true manage_stories:flags.13?true = BusinessBotRights;`
-    public final class BusinessBotRights: TLCombinator {
+    public final class BusinessBotRights: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xa0624cf7
         public static let tlName = "businessBotRights"
 
@@ -370,8 +365,7 @@ extension Api.BusinessBotRights {
             writer.writeUInt32(flags)
         }
 
-        public static func == (lhs: BusinessBotRights, rhs: BusinessBotRights) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: BusinessBotRights, _ rhs: BusinessBotRights) -> Swift.Bool {
             guard lhs.reply == rhs.reply else { return false }
             guard lhs.readMessages == rhs.readMessages else { return false }
             guard lhs.deleteSentMessages == rhs.deleteSentMessages else { return false }
@@ -418,7 +412,7 @@ extension Api {
 
 extension Api.BusinessChatLink {
     /// `businessChatLink#b4ae666f flags:# link:string message:string entities:flags.0?Vector<MessageEntity> title:flags.1?string views:int = BusinessChatLink;`
-    public final class BusinessChatLink: TLCombinator {
+    public final class BusinessChatLink: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xb4ae666f
         public static let tlName = "businessChatLink"
 
@@ -457,8 +451,7 @@ extension Api.BusinessChatLink {
             writer.writeInt32(self.views)
         }
 
-        public static func == (lhs: BusinessChatLink, rhs: BusinessChatLink) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: BusinessChatLink, _ rhs: BusinessChatLink) -> Swift.Bool {
             guard lhs.link == rhs.link else { return false }
             guard lhs.message == rhs.message else { return false }
             guard lhs.entities == rhs.entities else { return false }
@@ -496,7 +489,7 @@ extension Api {
 
 extension Api.BusinessGreetingMessage {
     /// `businessGreetingMessage#e519abab shortcut_id:int recipients:BusinessRecipients no_activity_days:int = BusinessGreetingMessage;`
-    public final class BusinessGreetingMessage: TLCombinator {
+    public final class BusinessGreetingMessage: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xe519abab
         public static let tlName = "businessGreetingMessage"
 
@@ -522,8 +515,7 @@ extension Api.BusinessGreetingMessage {
             writer.writeInt32(self.noActivityDays)
         }
 
-        public static func == (lhs: BusinessGreetingMessage, rhs: BusinessGreetingMessage) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: BusinessGreetingMessage, _ rhs: BusinessGreetingMessage) -> Swift.Bool {
             guard lhs.shortcutId == rhs.shortcutId else { return false }
             guard lhs.recipients == rhs.recipients else { return false }
             guard lhs.noActivityDays == rhs.noActivityDays else { return false }
@@ -559,7 +551,7 @@ extension Api {
 
 extension Api.BusinessIntro {
     /// `businessIntro#5a0a066d flags:# title:string description:string sticker:flags.0?Document = BusinessIntro;`
-    public final class BusinessIntro: TLCombinator {
+    public final class BusinessIntro: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x5a0a066d
         public static let tlName = "businessIntro"
 
@@ -589,8 +581,7 @@ extension Api.BusinessIntro {
             if let value = self.sticker { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: BusinessIntro, rhs: BusinessIntro) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: BusinessIntro, _ rhs: BusinessIntro) -> Swift.Bool {
             guard lhs.title == rhs.title else { return false }
             guard lhs.description == rhs.description else { return false }
             guard lhs.sticker == rhs.sticker else { return false }
@@ -626,7 +617,7 @@ extension Api {
 
 extension Api.BusinessLocation {
     /// `businessLocation#ac5c1af7 flags:# geo_point:flags.0?GeoPoint address:string = BusinessLocation;`
-    public final class BusinessLocation: TLCombinator {
+    public final class BusinessLocation: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xac5c1af7
         public static let tlName = "businessLocation"
 
@@ -652,8 +643,7 @@ extension Api.BusinessLocation {
             writer.writeString(self.address)
         }
 
-        public static func == (lhs: BusinessLocation, rhs: BusinessLocation) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: BusinessLocation, _ rhs: BusinessLocation) -> Swift.Bool {
             guard lhs.geoPoint == rhs.geoPoint else { return false }
             guard lhs.address == rhs.address else { return false }
             return true
@@ -688,7 +678,7 @@ extension Api {
 
 extension Api.BusinessRecipients {
     /// `businessRecipients#21108ff7 flags:# existing_chats:flags.0?true new_chats:flags.1?true contacts:flags.2?true non_contacts:flags.3?true exclude_selected:flags.5?true users:flags.4?Vector<long> = BusinessRecipients;`
-    public final class BusinessRecipients: TLCombinator {
+    public final class BusinessRecipients: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x21108ff7
         public static let tlName = "businessRecipients"
 
@@ -730,8 +720,7 @@ extension Api.BusinessRecipients {
             if let value = self.users { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: BusinessRecipients, rhs: BusinessRecipients) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: BusinessRecipients, _ rhs: BusinessRecipients) -> Swift.Bool {
             guard lhs.existingChats == rhs.existingChats else { return false }
             guard lhs.newChats == rhs.newChats else { return false }
             guard lhs.contacts == rhs.contacts else { return false }
@@ -770,7 +759,7 @@ extension Api {
 
 extension Api.BusinessWeeklyOpen {
     /// `businessWeeklyOpen#120b1ab9 start_minute:int end_minute:int = BusinessWeeklyOpen;`
-    public final class BusinessWeeklyOpen: TLCombinator {
+    public final class BusinessWeeklyOpen: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x120b1ab9
         public static let tlName = "businessWeeklyOpen"
 
@@ -792,8 +781,7 @@ extension Api.BusinessWeeklyOpen {
             writer.writeInt32(self.endMinute)
         }
 
-        public static func == (lhs: BusinessWeeklyOpen, rhs: BusinessWeeklyOpen) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: BusinessWeeklyOpen, _ rhs: BusinessWeeklyOpen) -> Swift.Bool {
             guard lhs.startMinute == rhs.startMinute else { return false }
             guard lhs.endMinute == rhs.endMinute else { return false }
             return true
@@ -828,7 +816,7 @@ extension Api {
 
 extension Api.BusinessWorkHours {
     /// `businessWorkHours#8c92b098 flags:# open_now:flags.0?true timezone_id:string weekly_open:Vector<BusinessWeeklyOpen> = BusinessWorkHours;`
-    public final class BusinessWorkHours: TLCombinator {
+    public final class BusinessWorkHours: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x8c92b098
         public static let tlName = "businessWorkHours"
 
@@ -857,8 +845,7 @@ extension Api.BusinessWorkHours {
             self.weeklyOpen.encode(to: &writer)
         }
 
-        public static func == (lhs: BusinessWorkHours, rhs: BusinessWorkHours) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: BusinessWorkHours, _ rhs: BusinessWorkHours) -> Swift.Bool {
             guard lhs.openNow == rhs.openNow else { return false }
             guard lhs.timezoneId == rhs.timezoneId else { return false }
             guard lhs.weeklyOpen == rhs.weeklyOpen else { return false }
@@ -912,7 +899,7 @@ extension Api {
 
 extension Api.ButtonType {
     /// `buttonTypeDefault#c9dd90e9 = ButtonType;`
-    public final class ButtonTypeDefault: TLCombinator {
+    public final class ButtonTypeDefault: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xc9dd90e9
         public static let tlName = "buttonTypeDefault"
 
@@ -925,8 +912,7 @@ extension Api.ButtonType {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: ButtonTypeDefault, rhs: ButtonTypeDefault) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ButtonTypeDefault, _ rhs: ButtonTypeDefault) -> Swift.Bool {
             return true
         }
     }
@@ -934,7 +920,7 @@ extension Api.ButtonType {
 
 extension Api.ButtonType {
     /// `buttonTypeRequestPhone#df3d36f9 = ButtonType;`
-    public final class ButtonTypeRequestPhone: TLCombinator {
+    public final class ButtonTypeRequestPhone: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xdf3d36f9
         public static let tlName = "buttonTypeRequestPhone"
 
@@ -947,8 +933,7 @@ extension Api.ButtonType {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: ButtonTypeRequestPhone, rhs: ButtonTypeRequestPhone) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ButtonTypeRequestPhone, _ rhs: ButtonTypeRequestPhone) -> Swift.Bool {
             return true
         }
     }
@@ -956,7 +941,7 @@ extension Api.ButtonType {
 
 extension Api.ButtonType {
     /// `buttonTypeRequestGeoLocation#9beee140 = ButtonType;`
-    public final class ButtonTypeRequestGeoLocation: TLCombinator {
+    public final class ButtonTypeRequestGeoLocation: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x9beee140
         public static let tlName = "buttonTypeRequestGeoLocation"
 
@@ -969,8 +954,7 @@ extension Api.ButtonType {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: ButtonTypeRequestGeoLocation, rhs: ButtonTypeRequestGeoLocation) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ButtonTypeRequestGeoLocation, _ rhs: ButtonTypeRequestGeoLocation) -> Swift.Bool {
             return true
         }
     }
@@ -978,7 +962,7 @@ extension Api.ButtonType {
 
 extension Api.ButtonType {
     /// `buttonTypeRequestPoll#aacfff84 flags:# quiz:flags.0?Bool = ButtonType;`
-    public final class ButtonTypeRequestPoll: TLCombinator {
+    public final class ButtonTypeRequestPoll: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xaacfff84
         public static let tlName = "buttonTypeRequestPoll"
 
@@ -1000,8 +984,7 @@ extension Api.ButtonType {
             if let value = self.quiz { writer.writeBool(value) }
         }
 
-        public static func == (lhs: ButtonTypeRequestPoll, rhs: ButtonTypeRequestPoll) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ButtonTypeRequestPoll, _ rhs: ButtonTypeRequestPoll) -> Swift.Bool {
             guard lhs.quiz == rhs.quiz else { return false }
             return true
         }
@@ -1010,7 +993,7 @@ extension Api.ButtonType {
 
 extension Api.ButtonType {
     /// `buttonTypeRequestPeer#4f58a237 flags:# button_id:int peer_type:RequestPeerType max_quantity:int = ButtonType;`
-    public final class ButtonTypeRequestPeer: TLCombinator {
+    public final class ButtonTypeRequestPeer: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x4f58a237
         public static let tlName = "buttonTypeRequestPeer"
 
@@ -1038,8 +1021,7 @@ extension Api.ButtonType {
             writer.writeInt32(self.maxQuantity)
         }
 
-        public static func == (lhs: ButtonTypeRequestPeer, rhs: ButtonTypeRequestPeer) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ButtonTypeRequestPeer, _ rhs: ButtonTypeRequestPeer) -> Swift.Bool {
             guard lhs.buttonId == rhs.buttonId else { return false }
             guard lhs.peerType == rhs.peerType else { return false }
             guard lhs.maxQuantity == rhs.maxQuantity else { return false }
@@ -1050,7 +1032,7 @@ extension Api.ButtonType {
 
 extension Api.ButtonType {
     /// `inputButtonTypeRequestPeer#3fe268fe flags:# name_requested:flags.0?true username_requested:flags.1?true photo_requested:flags.2?true button_id:int peer_type:RequestPeerType max_quantity:int = ButtonType;`
-    public final class InputButtonTypeRequestPeer: TLCombinator {
+    public final class InputButtonTypeRequestPeer: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x3fe268fe
         public static let tlName = "inputButtonTypeRequestPeer"
 
@@ -1091,8 +1073,7 @@ extension Api.ButtonType {
             writer.writeInt32(self.maxQuantity)
         }
 
-        public static func == (lhs: InputButtonTypeRequestPeer, rhs: InputButtonTypeRequestPeer) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputButtonTypeRequestPeer, _ rhs: InputButtonTypeRequestPeer) -> Swift.Bool {
             guard lhs.nameRequested == rhs.nameRequested else { return false }
             guard lhs.usernameRequested == rhs.usernameRequested else { return false }
             guard lhs.photoRequested == rhs.photoRequested else { return false }
@@ -1106,7 +1087,7 @@ extension Api.ButtonType {
 
 extension Api.ButtonType {
     /// `buttonTypeSimpleWebView#c01a597a url:string = ButtonType;`
-    public final class ButtonTypeSimpleWebView: TLCombinator {
+    public final class ButtonTypeSimpleWebView: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xc01a597a
         public static let tlName = "buttonTypeSimpleWebView"
 
@@ -1124,8 +1105,7 @@ extension Api.ButtonType {
             writer.writeString(self.url)
         }
 
-        public static func == (lhs: ButtonTypeSimpleWebView, rhs: ButtonTypeSimpleWebView) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ButtonTypeSimpleWebView, _ rhs: ButtonTypeSimpleWebView) -> Swift.Bool {
             guard lhs.url == rhs.url else { return false }
             return true
         }
@@ -1159,7 +1139,7 @@ extension Api {
 
 extension Api.CdnConfig {
     /// `cdnConfig#5725e40a public_keys:Vector<CdnPublicKey> = CdnConfig;`
-    public final class CdnConfig: TLCombinator {
+    public final class CdnConfig: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x5725e40a
         public static let tlName = "cdnConfig"
 
@@ -1177,8 +1157,7 @@ extension Api.CdnConfig {
             self.publicKeys.encode(to: &writer)
         }
 
-        public static func == (lhs: CdnConfig, rhs: CdnConfig) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: CdnConfig, _ rhs: CdnConfig) -> Swift.Bool {
             guard lhs.publicKeys == rhs.publicKeys else { return false }
             return true
         }
@@ -1212,7 +1191,7 @@ extension Api {
 
 extension Api.CdnPublicKey {
     /// `cdnPublicKey#c982eaba dc_id:int public_key:string = CdnPublicKey;`
-    public final class CdnPublicKey: TLCombinator {
+    public final class CdnPublicKey: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xc982eaba
         public static let tlName = "cdnPublicKey"
 
@@ -1234,8 +1213,7 @@ extension Api.CdnPublicKey {
             writer.writeString(self.publicKey)
         }
 
-        public static func == (lhs: CdnPublicKey, rhs: CdnPublicKey) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: CdnPublicKey, _ rhs: CdnPublicKey) -> Swift.Bool {
             guard lhs.dcId == rhs.dcId else { return false }
             guard lhs.publicKey == rhs.publicKey else { return false }
             return true
@@ -1270,7 +1248,7 @@ extension Api {
 
 extension Api.ChannelAdminLogEvent {
     /// `channelAdminLogEvent#1fad68cd id:long date:int user_id:long action:ChannelAdminLogEventAction = ChannelAdminLogEvent;`
-    public final class ChannelAdminLogEvent: TLCombinator {
+    public final class ChannelAdminLogEvent: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x1fad68cd
         public static let tlName = "channelAdminLogEvent"
 
@@ -1300,8 +1278,7 @@ extension Api.ChannelAdminLogEvent {
             self.action.encode(to: &writer)
         }
 
-        public static func == (lhs: ChannelAdminLogEvent, rhs: ChannelAdminLogEvent) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChannelAdminLogEvent, _ rhs: ChannelAdminLogEvent) -> Swift.Bool {
             guard lhs.id == rhs.id else { return false }
             guard lhs.date == rhs.date else { return false }
             guard lhs.userId == rhs.userId else { return false }
@@ -1491,7 +1468,7 @@ extension Api {
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionChangeTitle#e6dfb825 prev_value:string new_value:string = ChannelAdminLogEventAction;`
-    public final class ChannelAdminLogEventActionChangeTitle: TLCombinator {
+    public final class ChannelAdminLogEventActionChangeTitle: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xe6dfb825
         public static let tlName = "channelAdminLogEventActionChangeTitle"
 
@@ -1513,8 +1490,7 @@ extension Api.ChannelAdminLogEventAction {
             writer.writeString(self.newValue)
         }
 
-        public static func == (lhs: ChannelAdminLogEventActionChangeTitle, rhs: ChannelAdminLogEventActionChangeTitle) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChannelAdminLogEventActionChangeTitle, _ rhs: ChannelAdminLogEventActionChangeTitle) -> Swift.Bool {
             guard lhs.prevValue == rhs.prevValue else { return false }
             guard lhs.newValue == rhs.newValue else { return false }
             return true
@@ -1524,7 +1500,7 @@ extension Api.ChannelAdminLogEventAction {
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionChangeAbout#55188a2e prev_value:string new_value:string = ChannelAdminLogEventAction;`
-    public final class ChannelAdminLogEventActionChangeAbout: TLCombinator {
+    public final class ChannelAdminLogEventActionChangeAbout: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x55188a2e
         public static let tlName = "channelAdminLogEventActionChangeAbout"
 
@@ -1546,8 +1522,7 @@ extension Api.ChannelAdminLogEventAction {
             writer.writeString(self.newValue)
         }
 
-        public static func == (lhs: ChannelAdminLogEventActionChangeAbout, rhs: ChannelAdminLogEventActionChangeAbout) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChannelAdminLogEventActionChangeAbout, _ rhs: ChannelAdminLogEventActionChangeAbout) -> Swift.Bool {
             guard lhs.prevValue == rhs.prevValue else { return false }
             guard lhs.newValue == rhs.newValue else { return false }
             return true
@@ -1557,7 +1532,7 @@ extension Api.ChannelAdminLogEventAction {
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionChangeUsername#6a4afc38 prev_value:string new_value:string = ChannelAdminLogEventAction;`
-    public final class ChannelAdminLogEventActionChangeUsername: TLCombinator {
+    public final class ChannelAdminLogEventActionChangeUsername: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x6a4afc38
         public static let tlName = "channelAdminLogEventActionChangeUsername"
 
@@ -1579,8 +1554,7 @@ extension Api.ChannelAdminLogEventAction {
             writer.writeString(self.newValue)
         }
 
-        public static func == (lhs: ChannelAdminLogEventActionChangeUsername, rhs: ChannelAdminLogEventActionChangeUsername) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChannelAdminLogEventActionChangeUsername, _ rhs: ChannelAdminLogEventActionChangeUsername) -> Swift.Bool {
             guard lhs.prevValue == rhs.prevValue else { return false }
             guard lhs.newValue == rhs.newValue else { return false }
             return true
@@ -1590,7 +1564,7 @@ extension Api.ChannelAdminLogEventAction {
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionChangePhoto#434bd2af prev_photo:Photo new_photo:Photo = ChannelAdminLogEventAction;`
-    public final class ChannelAdminLogEventActionChangePhoto: TLCombinator {
+    public final class ChannelAdminLogEventActionChangePhoto: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x434bd2af
         public static let tlName = "channelAdminLogEventActionChangePhoto"
 
@@ -1612,8 +1586,7 @@ extension Api.ChannelAdminLogEventAction {
             self.newPhoto.encode(to: &writer)
         }
 
-        public static func == (lhs: ChannelAdminLogEventActionChangePhoto, rhs: ChannelAdminLogEventActionChangePhoto) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChannelAdminLogEventActionChangePhoto, _ rhs: ChannelAdminLogEventActionChangePhoto) -> Swift.Bool {
             guard lhs.prevPhoto == rhs.prevPhoto else { return false }
             guard lhs.newPhoto == rhs.newPhoto else { return false }
             return true
@@ -1623,7 +1596,7 @@ extension Api.ChannelAdminLogEventAction {
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionToggleInvites#1b7907ae new_value:Bool = ChannelAdminLogEventAction;`
-    public final class ChannelAdminLogEventActionToggleInvites: TLCombinator {
+    public final class ChannelAdminLogEventActionToggleInvites: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x1b7907ae
         public static let tlName = "channelAdminLogEventActionToggleInvites"
 
@@ -1641,8 +1614,7 @@ extension Api.ChannelAdminLogEventAction {
             writer.writeBool(self.newValue)
         }
 
-        public static func == (lhs: ChannelAdminLogEventActionToggleInvites, rhs: ChannelAdminLogEventActionToggleInvites) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChannelAdminLogEventActionToggleInvites, _ rhs: ChannelAdminLogEventActionToggleInvites) -> Swift.Bool {
             guard lhs.newValue == rhs.newValue else { return false }
             return true
         }
@@ -1651,7 +1623,7 @@ extension Api.ChannelAdminLogEventAction {
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionToggleSignatures#26ae0971 new_value:Bool = ChannelAdminLogEventAction;`
-    public final class ChannelAdminLogEventActionToggleSignatures: TLCombinator {
+    public final class ChannelAdminLogEventActionToggleSignatures: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x26ae0971
         public static let tlName = "channelAdminLogEventActionToggleSignatures"
 
@@ -1669,8 +1641,7 @@ extension Api.ChannelAdminLogEventAction {
             writer.writeBool(self.newValue)
         }
 
-        public static func == (lhs: ChannelAdminLogEventActionToggleSignatures, rhs: ChannelAdminLogEventActionToggleSignatures) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChannelAdminLogEventActionToggleSignatures, _ rhs: ChannelAdminLogEventActionToggleSignatures) -> Swift.Bool {
             guard lhs.newValue == rhs.newValue else { return false }
             return true
         }
@@ -1679,7 +1650,7 @@ extension Api.ChannelAdminLogEventAction {
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionUpdatePinned#e9e82c18 message:Message = ChannelAdminLogEventAction;`
-    public final class ChannelAdminLogEventActionUpdatePinned: TLCombinator {
+    public final class ChannelAdminLogEventActionUpdatePinned: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xe9e82c18
         public static let tlName = "channelAdminLogEventActionUpdatePinned"
 
@@ -1697,8 +1668,7 @@ extension Api.ChannelAdminLogEventAction {
             self.message.encode(to: &writer)
         }
 
-        public static func == (lhs: ChannelAdminLogEventActionUpdatePinned, rhs: ChannelAdminLogEventActionUpdatePinned) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChannelAdminLogEventActionUpdatePinned, _ rhs: ChannelAdminLogEventActionUpdatePinned) -> Swift.Bool {
             guard lhs.message == rhs.message else { return false }
             return true
         }
@@ -1707,7 +1677,7 @@ extension Api.ChannelAdminLogEventAction {
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionEditMessage#709b2405 prev_message:Message new_message:Message = ChannelAdminLogEventAction;`
-    public final class ChannelAdminLogEventActionEditMessage: TLCombinator {
+    public final class ChannelAdminLogEventActionEditMessage: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x709b2405
         public static let tlName = "channelAdminLogEventActionEditMessage"
 
@@ -1729,8 +1699,7 @@ extension Api.ChannelAdminLogEventAction {
             self.newMessage.encode(to: &writer)
         }
 
-        public static func == (lhs: ChannelAdminLogEventActionEditMessage, rhs: ChannelAdminLogEventActionEditMessage) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChannelAdminLogEventActionEditMessage, _ rhs: ChannelAdminLogEventActionEditMessage) -> Swift.Bool {
             guard lhs.prevMessage == rhs.prevMessage else { return false }
             guard lhs.newMessage == rhs.newMessage else { return false }
             return true
@@ -1740,7 +1709,7 @@ extension Api.ChannelAdminLogEventAction {
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionDeleteMessage#42e047bb message:Message = ChannelAdminLogEventAction;`
-    public final class ChannelAdminLogEventActionDeleteMessage: TLCombinator {
+    public final class ChannelAdminLogEventActionDeleteMessage: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x42e047bb
         public static let tlName = "channelAdminLogEventActionDeleteMessage"
 
@@ -1758,8 +1727,7 @@ extension Api.ChannelAdminLogEventAction {
             self.message.encode(to: &writer)
         }
 
-        public static func == (lhs: ChannelAdminLogEventActionDeleteMessage, rhs: ChannelAdminLogEventActionDeleteMessage) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChannelAdminLogEventActionDeleteMessage, _ rhs: ChannelAdminLogEventActionDeleteMessage) -> Swift.Bool {
             guard lhs.message == rhs.message else { return false }
             return true
         }
@@ -1768,7 +1736,7 @@ extension Api.ChannelAdminLogEventAction {
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionParticipantJoin#183040d3 = ChannelAdminLogEventAction;`
-    public final class ChannelAdminLogEventActionParticipantJoin: TLCombinator {
+    public final class ChannelAdminLogEventActionParticipantJoin: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x183040d3
         public static let tlName = "channelAdminLogEventActionParticipantJoin"
 
@@ -1781,8 +1749,7 @@ extension Api.ChannelAdminLogEventAction {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: ChannelAdminLogEventActionParticipantJoin, rhs: ChannelAdminLogEventActionParticipantJoin) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChannelAdminLogEventActionParticipantJoin, _ rhs: ChannelAdminLogEventActionParticipantJoin) -> Swift.Bool {
             return true
         }
     }
@@ -1790,7 +1757,7 @@ extension Api.ChannelAdminLogEventAction {
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionParticipantLeave#f89777f2 = ChannelAdminLogEventAction;`
-    public final class ChannelAdminLogEventActionParticipantLeave: TLCombinator {
+    public final class ChannelAdminLogEventActionParticipantLeave: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xf89777f2
         public static let tlName = "channelAdminLogEventActionParticipantLeave"
 
@@ -1803,8 +1770,7 @@ extension Api.ChannelAdminLogEventAction {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: ChannelAdminLogEventActionParticipantLeave, rhs: ChannelAdminLogEventActionParticipantLeave) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChannelAdminLogEventActionParticipantLeave, _ rhs: ChannelAdminLogEventActionParticipantLeave) -> Swift.Bool {
             return true
         }
     }
@@ -1812,7 +1778,7 @@ extension Api.ChannelAdminLogEventAction {
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionParticipantInvite#e31c34d8 participant:ChannelParticipant = ChannelAdminLogEventAction;`
-    public final class ChannelAdminLogEventActionParticipantInvite: TLCombinator {
+    public final class ChannelAdminLogEventActionParticipantInvite: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xe31c34d8
         public static let tlName = "channelAdminLogEventActionParticipantInvite"
 
@@ -1830,8 +1796,7 @@ extension Api.ChannelAdminLogEventAction {
             self.participant.encode(to: &writer)
         }
 
-        public static func == (lhs: ChannelAdminLogEventActionParticipantInvite, rhs: ChannelAdminLogEventActionParticipantInvite) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChannelAdminLogEventActionParticipantInvite, _ rhs: ChannelAdminLogEventActionParticipantInvite) -> Swift.Bool {
             guard lhs.participant == rhs.participant else { return false }
             return true
         }
@@ -1840,7 +1805,7 @@ extension Api.ChannelAdminLogEventAction {
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionParticipantToggleBan#e6d83d7e prev_participant:ChannelParticipant new_participant:ChannelParticipant = ChannelAdminLogEventAction;`
-    public final class ChannelAdminLogEventActionParticipantToggleBan: TLCombinator {
+    public final class ChannelAdminLogEventActionParticipantToggleBan: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xe6d83d7e
         public static let tlName = "channelAdminLogEventActionParticipantToggleBan"
 
@@ -1862,8 +1827,7 @@ extension Api.ChannelAdminLogEventAction {
             self.newParticipant.encode(to: &writer)
         }
 
-        public static func == (lhs: ChannelAdminLogEventActionParticipantToggleBan, rhs: ChannelAdminLogEventActionParticipantToggleBan) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChannelAdminLogEventActionParticipantToggleBan, _ rhs: ChannelAdminLogEventActionParticipantToggleBan) -> Swift.Bool {
             guard lhs.prevParticipant == rhs.prevParticipant else { return false }
             guard lhs.newParticipant == rhs.newParticipant else { return false }
             return true
@@ -1873,7 +1837,7 @@ extension Api.ChannelAdminLogEventAction {
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionParticipantToggleAdmin#d5676710 prev_participant:ChannelParticipant new_participant:ChannelParticipant = ChannelAdminLogEventAction;`
-    public final class ChannelAdminLogEventActionParticipantToggleAdmin: TLCombinator {
+    public final class ChannelAdminLogEventActionParticipantToggleAdmin: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xd5676710
         public static let tlName = "channelAdminLogEventActionParticipantToggleAdmin"
 
@@ -1895,8 +1859,7 @@ extension Api.ChannelAdminLogEventAction {
             self.newParticipant.encode(to: &writer)
         }
 
-        public static func == (lhs: ChannelAdminLogEventActionParticipantToggleAdmin, rhs: ChannelAdminLogEventActionParticipantToggleAdmin) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChannelAdminLogEventActionParticipantToggleAdmin, _ rhs: ChannelAdminLogEventActionParticipantToggleAdmin) -> Swift.Bool {
             guard lhs.prevParticipant == rhs.prevParticipant else { return false }
             guard lhs.newParticipant == rhs.newParticipant else { return false }
             return true
@@ -1906,7 +1869,7 @@ extension Api.ChannelAdminLogEventAction {
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionChangeStickerSet#b1c3caa7 prev_stickerset:InputStickerSet new_stickerset:InputStickerSet = ChannelAdminLogEventAction;`
-    public final class ChannelAdminLogEventActionChangeStickerSet: TLCombinator {
+    public final class ChannelAdminLogEventActionChangeStickerSet: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xb1c3caa7
         public static let tlName = "channelAdminLogEventActionChangeStickerSet"
 
@@ -1928,8 +1891,7 @@ extension Api.ChannelAdminLogEventAction {
             self.newStickerset.encode(to: &writer)
         }
 
-        public static func == (lhs: ChannelAdminLogEventActionChangeStickerSet, rhs: ChannelAdminLogEventActionChangeStickerSet) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChannelAdminLogEventActionChangeStickerSet, _ rhs: ChannelAdminLogEventActionChangeStickerSet) -> Swift.Bool {
             guard lhs.prevStickerset == rhs.prevStickerset else { return false }
             guard lhs.newStickerset == rhs.newStickerset else { return false }
             return true
@@ -1939,7 +1901,7 @@ extension Api.ChannelAdminLogEventAction {
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionTogglePreHistoryHidden#5f5c95f1 new_value:Bool = ChannelAdminLogEventAction;`
-    public final class ChannelAdminLogEventActionTogglePreHistoryHidden: TLCombinator {
+    public final class ChannelAdminLogEventActionTogglePreHistoryHidden: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x5f5c95f1
         public static let tlName = "channelAdminLogEventActionTogglePreHistoryHidden"
 
@@ -1957,8 +1919,7 @@ extension Api.ChannelAdminLogEventAction {
             writer.writeBool(self.newValue)
         }
 
-        public static func == (lhs: ChannelAdminLogEventActionTogglePreHistoryHidden, rhs: ChannelAdminLogEventActionTogglePreHistoryHidden) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChannelAdminLogEventActionTogglePreHistoryHidden, _ rhs: ChannelAdminLogEventActionTogglePreHistoryHidden) -> Swift.Bool {
             guard lhs.newValue == rhs.newValue else { return false }
             return true
         }
@@ -1967,7 +1928,7 @@ extension Api.ChannelAdminLogEventAction {
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionDefaultBannedRights#2df5fc0a prev_banned_rights:ChatBannedRights new_banned_rights:ChatBannedRights = ChannelAdminLogEventAction;`
-    public final class ChannelAdminLogEventActionDefaultBannedRights: TLCombinator {
+    public final class ChannelAdminLogEventActionDefaultBannedRights: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x2df5fc0a
         public static let tlName = "channelAdminLogEventActionDefaultBannedRights"
 
@@ -1989,8 +1950,7 @@ extension Api.ChannelAdminLogEventAction {
             self.newBannedRights.encode(to: &writer)
         }
 
-        public static func == (lhs: ChannelAdminLogEventActionDefaultBannedRights, rhs: ChannelAdminLogEventActionDefaultBannedRights) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChannelAdminLogEventActionDefaultBannedRights, _ rhs: ChannelAdminLogEventActionDefaultBannedRights) -> Swift.Bool {
             guard lhs.prevBannedRights == rhs.prevBannedRights else { return false }
             guard lhs.newBannedRights == rhs.newBannedRights else { return false }
             return true
@@ -2000,7 +1960,7 @@ extension Api.ChannelAdminLogEventAction {
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionStopPoll#8f079643 message:Message = ChannelAdminLogEventAction;`
-    public final class ChannelAdminLogEventActionStopPoll: TLCombinator {
+    public final class ChannelAdminLogEventActionStopPoll: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x8f079643
         public static let tlName = "channelAdminLogEventActionStopPoll"
 
@@ -2018,8 +1978,7 @@ extension Api.ChannelAdminLogEventAction {
             self.message.encode(to: &writer)
         }
 
-        public static func == (lhs: ChannelAdminLogEventActionStopPoll, rhs: ChannelAdminLogEventActionStopPoll) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChannelAdminLogEventActionStopPoll, _ rhs: ChannelAdminLogEventActionStopPoll) -> Swift.Bool {
             guard lhs.message == rhs.message else { return false }
             return true
         }
@@ -2028,7 +1987,7 @@ extension Api.ChannelAdminLogEventAction {
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionChangeLinkedChat#050c7ac8 prev_value:long new_value:long = ChannelAdminLogEventAction;`
-    public final class ChannelAdminLogEventActionChangeLinkedChat: TLCombinator {
+    public final class ChannelAdminLogEventActionChangeLinkedChat: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x050c7ac8
         public static let tlName = "channelAdminLogEventActionChangeLinkedChat"
 
@@ -2050,8 +2009,7 @@ extension Api.ChannelAdminLogEventAction {
             writer.writeInt64(self.newValue)
         }
 
-        public static func == (lhs: ChannelAdminLogEventActionChangeLinkedChat, rhs: ChannelAdminLogEventActionChangeLinkedChat) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChannelAdminLogEventActionChangeLinkedChat, _ rhs: ChannelAdminLogEventActionChangeLinkedChat) -> Swift.Bool {
             guard lhs.prevValue == rhs.prevValue else { return false }
             guard lhs.newValue == rhs.newValue else { return false }
             return true
@@ -2061,7 +2019,7 @@ extension Api.ChannelAdminLogEventAction {
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionChangeLocation#0e6b76ae prev_value:ChannelLocation new_value:ChannelLocation = ChannelAdminLogEventAction;`
-    public final class ChannelAdminLogEventActionChangeLocation: TLCombinator {
+    public final class ChannelAdminLogEventActionChangeLocation: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x0e6b76ae
         public static let tlName = "channelAdminLogEventActionChangeLocation"
 
@@ -2083,8 +2041,7 @@ extension Api.ChannelAdminLogEventAction {
             self.newValue.encode(to: &writer)
         }
 
-        public static func == (lhs: ChannelAdminLogEventActionChangeLocation, rhs: ChannelAdminLogEventActionChangeLocation) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChannelAdminLogEventActionChangeLocation, _ rhs: ChannelAdminLogEventActionChangeLocation) -> Swift.Bool {
             guard lhs.prevValue == rhs.prevValue else { return false }
             guard lhs.newValue == rhs.newValue else { return false }
             return true
@@ -2094,7 +2051,7 @@ extension Api.ChannelAdminLogEventAction {
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionToggleSlowMode#53909779 prev_value:int new_value:int = ChannelAdminLogEventAction;`
-    public final class ChannelAdminLogEventActionToggleSlowMode: TLCombinator {
+    public final class ChannelAdminLogEventActionToggleSlowMode: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x53909779
         public static let tlName = "channelAdminLogEventActionToggleSlowMode"
 
@@ -2116,8 +2073,7 @@ extension Api.ChannelAdminLogEventAction {
             writer.writeInt32(self.newValue)
         }
 
-        public static func == (lhs: ChannelAdminLogEventActionToggleSlowMode, rhs: ChannelAdminLogEventActionToggleSlowMode) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChannelAdminLogEventActionToggleSlowMode, _ rhs: ChannelAdminLogEventActionToggleSlowMode) -> Swift.Bool {
             guard lhs.prevValue == rhs.prevValue else { return false }
             guard lhs.newValue == rhs.newValue else { return false }
             return true
@@ -2127,7 +2083,7 @@ extension Api.ChannelAdminLogEventAction {
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionStartGroupCall#23209745 call:InputGroupCall = ChannelAdminLogEventAction;`
-    public final class ChannelAdminLogEventActionStartGroupCall: TLCombinator {
+    public final class ChannelAdminLogEventActionStartGroupCall: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x23209745
         public static let tlName = "channelAdminLogEventActionStartGroupCall"
 
@@ -2145,8 +2101,7 @@ extension Api.ChannelAdminLogEventAction {
             self.call.encode(to: &writer)
         }
 
-        public static func == (lhs: ChannelAdminLogEventActionStartGroupCall, rhs: ChannelAdminLogEventActionStartGroupCall) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChannelAdminLogEventActionStartGroupCall, _ rhs: ChannelAdminLogEventActionStartGroupCall) -> Swift.Bool {
             guard lhs.call == rhs.call else { return false }
             return true
         }
@@ -2155,7 +2110,7 @@ extension Api.ChannelAdminLogEventAction {
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionDiscardGroupCall#db9f9140 call:InputGroupCall = ChannelAdminLogEventAction;`
-    public final class ChannelAdminLogEventActionDiscardGroupCall: TLCombinator {
+    public final class ChannelAdminLogEventActionDiscardGroupCall: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xdb9f9140
         public static let tlName = "channelAdminLogEventActionDiscardGroupCall"
 
@@ -2173,8 +2128,7 @@ extension Api.ChannelAdminLogEventAction {
             self.call.encode(to: &writer)
         }
 
-        public static func == (lhs: ChannelAdminLogEventActionDiscardGroupCall, rhs: ChannelAdminLogEventActionDiscardGroupCall) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChannelAdminLogEventActionDiscardGroupCall, _ rhs: ChannelAdminLogEventActionDiscardGroupCall) -> Swift.Bool {
             guard lhs.call == rhs.call else { return false }
             return true
         }
@@ -2183,7 +2137,7 @@ extension Api.ChannelAdminLogEventAction {
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionParticipantMute#f92424d2 participant:GroupCallParticipant = ChannelAdminLogEventAction;`
-    public final class ChannelAdminLogEventActionParticipantMute: TLCombinator {
+    public final class ChannelAdminLogEventActionParticipantMute: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xf92424d2
         public static let tlName = "channelAdminLogEventActionParticipantMute"
 
@@ -2201,8 +2155,7 @@ extension Api.ChannelAdminLogEventAction {
             self.participant.encode(to: &writer)
         }
 
-        public static func == (lhs: ChannelAdminLogEventActionParticipantMute, rhs: ChannelAdminLogEventActionParticipantMute) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChannelAdminLogEventActionParticipantMute, _ rhs: ChannelAdminLogEventActionParticipantMute) -> Swift.Bool {
             guard lhs.participant == rhs.participant else { return false }
             return true
         }
@@ -2211,7 +2164,7 @@ extension Api.ChannelAdminLogEventAction {
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionParticipantUnmute#e64429c0 participant:GroupCallParticipant = ChannelAdminLogEventAction;`
-    public final class ChannelAdminLogEventActionParticipantUnmute: TLCombinator {
+    public final class ChannelAdminLogEventActionParticipantUnmute: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xe64429c0
         public static let tlName = "channelAdminLogEventActionParticipantUnmute"
 
@@ -2229,8 +2182,7 @@ extension Api.ChannelAdminLogEventAction {
             self.participant.encode(to: &writer)
         }
 
-        public static func == (lhs: ChannelAdminLogEventActionParticipantUnmute, rhs: ChannelAdminLogEventActionParticipantUnmute) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChannelAdminLogEventActionParticipantUnmute, _ rhs: ChannelAdminLogEventActionParticipantUnmute) -> Swift.Bool {
             guard lhs.participant == rhs.participant else { return false }
             return true
         }
@@ -2239,7 +2191,7 @@ extension Api.ChannelAdminLogEventAction {
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionToggleGroupCallSetting#56d6a247 join_muted:Bool = ChannelAdminLogEventAction;`
-    public final class ChannelAdminLogEventActionToggleGroupCallSetting: TLCombinator {
+    public final class ChannelAdminLogEventActionToggleGroupCallSetting: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x56d6a247
         public static let tlName = "channelAdminLogEventActionToggleGroupCallSetting"
 
@@ -2257,8 +2209,7 @@ extension Api.ChannelAdminLogEventAction {
             writer.writeBool(self.joinMuted)
         }
 
-        public static func == (lhs: ChannelAdminLogEventActionToggleGroupCallSetting, rhs: ChannelAdminLogEventActionToggleGroupCallSetting) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChannelAdminLogEventActionToggleGroupCallSetting, _ rhs: ChannelAdminLogEventActionToggleGroupCallSetting) -> Swift.Bool {
             guard lhs.joinMuted == rhs.joinMuted else { return false }
             return true
         }
@@ -2267,7 +2218,7 @@ extension Api.ChannelAdminLogEventAction {
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionParticipantJoinByInvite#fe9fc158 flags:# via_chatlist:flags.0?true invite:ExportedChatInvite = ChannelAdminLogEventAction;`
-    public final class ChannelAdminLogEventActionParticipantJoinByInvite: TLCombinator {
+    public final class ChannelAdminLogEventActionParticipantJoinByInvite: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xfe9fc158
         public static let tlName = "channelAdminLogEventActionParticipantJoinByInvite"
 
@@ -2292,8 +2243,7 @@ extension Api.ChannelAdminLogEventAction {
             self.invite.encode(to: &writer)
         }
 
-        public static func == (lhs: ChannelAdminLogEventActionParticipantJoinByInvite, rhs: ChannelAdminLogEventActionParticipantJoinByInvite) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChannelAdminLogEventActionParticipantJoinByInvite, _ rhs: ChannelAdminLogEventActionParticipantJoinByInvite) -> Swift.Bool {
             guard lhs.viaChatlist == rhs.viaChatlist else { return false }
             guard lhs.invite == rhs.invite else { return false }
             return true
@@ -2303,7 +2253,7 @@ extension Api.ChannelAdminLogEventAction {
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionExportedInviteDelete#5a50fca4 invite:ExportedChatInvite = ChannelAdminLogEventAction;`
-    public final class ChannelAdminLogEventActionExportedInviteDelete: TLCombinator {
+    public final class ChannelAdminLogEventActionExportedInviteDelete: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x5a50fca4
         public static let tlName = "channelAdminLogEventActionExportedInviteDelete"
 
@@ -2321,8 +2271,7 @@ extension Api.ChannelAdminLogEventAction {
             self.invite.encode(to: &writer)
         }
 
-        public static func == (lhs: ChannelAdminLogEventActionExportedInviteDelete, rhs: ChannelAdminLogEventActionExportedInviteDelete) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChannelAdminLogEventActionExportedInviteDelete, _ rhs: ChannelAdminLogEventActionExportedInviteDelete) -> Swift.Bool {
             guard lhs.invite == rhs.invite else { return false }
             return true
         }
@@ -2331,7 +2280,7 @@ extension Api.ChannelAdminLogEventAction {
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionExportedInviteRevoke#410a134e invite:ExportedChatInvite = ChannelAdminLogEventAction;`
-    public final class ChannelAdminLogEventActionExportedInviteRevoke: TLCombinator {
+    public final class ChannelAdminLogEventActionExportedInviteRevoke: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x410a134e
         public static let tlName = "channelAdminLogEventActionExportedInviteRevoke"
 
@@ -2349,8 +2298,7 @@ extension Api.ChannelAdminLogEventAction {
             self.invite.encode(to: &writer)
         }
 
-        public static func == (lhs: ChannelAdminLogEventActionExportedInviteRevoke, rhs: ChannelAdminLogEventActionExportedInviteRevoke) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChannelAdminLogEventActionExportedInviteRevoke, _ rhs: ChannelAdminLogEventActionExportedInviteRevoke) -> Swift.Bool {
             guard lhs.invite == rhs.invite else { return false }
             return true
         }
@@ -2359,7 +2307,7 @@ extension Api.ChannelAdminLogEventAction {
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionExportedInviteEdit#e90ebb59 prev_invite:ExportedChatInvite new_invite:ExportedChatInvite = ChannelAdminLogEventAction;`
-    public final class ChannelAdminLogEventActionExportedInviteEdit: TLCombinator {
+    public final class ChannelAdminLogEventActionExportedInviteEdit: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xe90ebb59
         public static let tlName = "channelAdminLogEventActionExportedInviteEdit"
 
@@ -2381,8 +2329,7 @@ extension Api.ChannelAdminLogEventAction {
             self.newInvite.encode(to: &writer)
         }
 
-        public static func == (lhs: ChannelAdminLogEventActionExportedInviteEdit, rhs: ChannelAdminLogEventActionExportedInviteEdit) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChannelAdminLogEventActionExportedInviteEdit, _ rhs: ChannelAdminLogEventActionExportedInviteEdit) -> Swift.Bool {
             guard lhs.prevInvite == rhs.prevInvite else { return false }
             guard lhs.newInvite == rhs.newInvite else { return false }
             return true
@@ -2392,7 +2339,7 @@ extension Api.ChannelAdminLogEventAction {
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionParticipantVolume#3e7f6847 participant:GroupCallParticipant = ChannelAdminLogEventAction;`
-    public final class ChannelAdminLogEventActionParticipantVolume: TLCombinator {
+    public final class ChannelAdminLogEventActionParticipantVolume: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x3e7f6847
         public static let tlName = "channelAdminLogEventActionParticipantVolume"
 
@@ -2410,8 +2357,7 @@ extension Api.ChannelAdminLogEventAction {
             self.participant.encode(to: &writer)
         }
 
-        public static func == (lhs: ChannelAdminLogEventActionParticipantVolume, rhs: ChannelAdminLogEventActionParticipantVolume) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChannelAdminLogEventActionParticipantVolume, _ rhs: ChannelAdminLogEventActionParticipantVolume) -> Swift.Bool {
             guard lhs.participant == rhs.participant else { return false }
             return true
         }
@@ -2420,7 +2366,7 @@ extension Api.ChannelAdminLogEventAction {
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionChangeHistoryTTL#6e941a38 prev_value:int new_value:int = ChannelAdminLogEventAction;`
-    public final class ChannelAdminLogEventActionChangeHistoryTTL: TLCombinator {
+    public final class ChannelAdminLogEventActionChangeHistoryTTL: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x6e941a38
         public static let tlName = "channelAdminLogEventActionChangeHistoryTTL"
 
@@ -2442,8 +2388,7 @@ extension Api.ChannelAdminLogEventAction {
             writer.writeInt32(self.newValue)
         }
 
-        public static func == (lhs: ChannelAdminLogEventActionChangeHistoryTTL, rhs: ChannelAdminLogEventActionChangeHistoryTTL) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChannelAdminLogEventActionChangeHistoryTTL, _ rhs: ChannelAdminLogEventActionChangeHistoryTTL) -> Swift.Bool {
             guard lhs.prevValue == rhs.prevValue else { return false }
             guard lhs.newValue == rhs.newValue else { return false }
             return true
@@ -2453,7 +2398,7 @@ extension Api.ChannelAdminLogEventAction {
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionParticipantJoinByRequest#afb6144a invite:ExportedChatInvite approved_by:long = ChannelAdminLogEventAction;`
-    public final class ChannelAdminLogEventActionParticipantJoinByRequest: TLCombinator {
+    public final class ChannelAdminLogEventActionParticipantJoinByRequest: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xafb6144a
         public static let tlName = "channelAdminLogEventActionParticipantJoinByRequest"
 
@@ -2475,8 +2420,7 @@ extension Api.ChannelAdminLogEventAction {
             writer.writeInt64(self.approvedBy)
         }
 
-        public static func == (lhs: ChannelAdminLogEventActionParticipantJoinByRequest, rhs: ChannelAdminLogEventActionParticipantJoinByRequest) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChannelAdminLogEventActionParticipantJoinByRequest, _ rhs: ChannelAdminLogEventActionParticipantJoinByRequest) -> Swift.Bool {
             guard lhs.invite == rhs.invite else { return false }
             guard lhs.approvedBy == rhs.approvedBy else { return false }
             return true
@@ -2486,7 +2430,7 @@ extension Api.ChannelAdminLogEventAction {
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionToggleNoForwards#cb2ac766 new_value:Bool = ChannelAdminLogEventAction;`
-    public final class ChannelAdminLogEventActionToggleNoForwards: TLCombinator {
+    public final class ChannelAdminLogEventActionToggleNoForwards: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xcb2ac766
         public static let tlName = "channelAdminLogEventActionToggleNoForwards"
 
@@ -2504,8 +2448,7 @@ extension Api.ChannelAdminLogEventAction {
             writer.writeBool(self.newValue)
         }
 
-        public static func == (lhs: ChannelAdminLogEventActionToggleNoForwards, rhs: ChannelAdminLogEventActionToggleNoForwards) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChannelAdminLogEventActionToggleNoForwards, _ rhs: ChannelAdminLogEventActionToggleNoForwards) -> Swift.Bool {
             guard lhs.newValue == rhs.newValue else { return false }
             return true
         }
@@ -2514,7 +2457,7 @@ extension Api.ChannelAdminLogEventAction {
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionSendMessage#278f2868 message:Message = ChannelAdminLogEventAction;`
-    public final class ChannelAdminLogEventActionSendMessage: TLCombinator {
+    public final class ChannelAdminLogEventActionSendMessage: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x278f2868
         public static let tlName = "channelAdminLogEventActionSendMessage"
 
@@ -2532,8 +2475,7 @@ extension Api.ChannelAdminLogEventAction {
             self.message.encode(to: &writer)
         }
 
-        public static func == (lhs: ChannelAdminLogEventActionSendMessage, rhs: ChannelAdminLogEventActionSendMessage) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChannelAdminLogEventActionSendMessage, _ rhs: ChannelAdminLogEventActionSendMessage) -> Swift.Bool {
             guard lhs.message == rhs.message else { return false }
             return true
         }
@@ -2542,7 +2484,7 @@ extension Api.ChannelAdminLogEventAction {
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionChangeAvailableReactions#be4e0ef8 prev_value:ChatReactions new_value:ChatReactions = ChannelAdminLogEventAction;`
-    public final class ChannelAdminLogEventActionChangeAvailableReactions: TLCombinator {
+    public final class ChannelAdminLogEventActionChangeAvailableReactions: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xbe4e0ef8
         public static let tlName = "channelAdminLogEventActionChangeAvailableReactions"
 
@@ -2564,8 +2506,7 @@ extension Api.ChannelAdminLogEventAction {
             self.newValue.encode(to: &writer)
         }
 
-        public static func == (lhs: ChannelAdminLogEventActionChangeAvailableReactions, rhs: ChannelAdminLogEventActionChangeAvailableReactions) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChannelAdminLogEventActionChangeAvailableReactions, _ rhs: ChannelAdminLogEventActionChangeAvailableReactions) -> Swift.Bool {
             guard lhs.prevValue == rhs.prevValue else { return false }
             guard lhs.newValue == rhs.newValue else { return false }
             return true
@@ -2575,7 +2516,7 @@ extension Api.ChannelAdminLogEventAction {
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionChangeUsernames#f04fb3a9 prev_value:Vector<string> new_value:Vector<string> = ChannelAdminLogEventAction;`
-    public final class ChannelAdminLogEventActionChangeUsernames: TLCombinator {
+    public final class ChannelAdminLogEventActionChangeUsernames: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xf04fb3a9
         public static let tlName = "channelAdminLogEventActionChangeUsernames"
 
@@ -2597,8 +2538,7 @@ extension Api.ChannelAdminLogEventAction {
             self.newValue.encode(to: &writer)
         }
 
-        public static func == (lhs: ChannelAdminLogEventActionChangeUsernames, rhs: ChannelAdminLogEventActionChangeUsernames) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChannelAdminLogEventActionChangeUsernames, _ rhs: ChannelAdminLogEventActionChangeUsernames) -> Swift.Bool {
             guard lhs.prevValue == rhs.prevValue else { return false }
             guard lhs.newValue == rhs.newValue else { return false }
             return true
@@ -2608,7 +2548,7 @@ extension Api.ChannelAdminLogEventAction {
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionToggleForum#02cc6383 new_value:Bool = ChannelAdminLogEventAction;`
-    public final class ChannelAdminLogEventActionToggleForum: TLCombinator {
+    public final class ChannelAdminLogEventActionToggleForum: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x02cc6383
         public static let tlName = "channelAdminLogEventActionToggleForum"
 
@@ -2626,8 +2566,7 @@ extension Api.ChannelAdminLogEventAction {
             writer.writeBool(self.newValue)
         }
 
-        public static func == (lhs: ChannelAdminLogEventActionToggleForum, rhs: ChannelAdminLogEventActionToggleForum) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChannelAdminLogEventActionToggleForum, _ rhs: ChannelAdminLogEventActionToggleForum) -> Swift.Bool {
             guard lhs.newValue == rhs.newValue else { return false }
             return true
         }
@@ -2636,7 +2575,7 @@ extension Api.ChannelAdminLogEventAction {
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionCreateTopic#58707d28 topic:ForumTopic = ChannelAdminLogEventAction;`
-    public final class ChannelAdminLogEventActionCreateTopic: TLCombinator {
+    public final class ChannelAdminLogEventActionCreateTopic: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x58707d28
         public static let tlName = "channelAdminLogEventActionCreateTopic"
 
@@ -2654,8 +2593,7 @@ extension Api.ChannelAdminLogEventAction {
             self.topic.encode(to: &writer)
         }
 
-        public static func == (lhs: ChannelAdminLogEventActionCreateTopic, rhs: ChannelAdminLogEventActionCreateTopic) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChannelAdminLogEventActionCreateTopic, _ rhs: ChannelAdminLogEventActionCreateTopic) -> Swift.Bool {
             guard lhs.topic == rhs.topic else { return false }
             return true
         }
@@ -2664,7 +2602,7 @@ extension Api.ChannelAdminLogEventAction {
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionEditTopic#f06fe208 prev_topic:ForumTopic new_topic:ForumTopic = ChannelAdminLogEventAction;`
-    public final class ChannelAdminLogEventActionEditTopic: TLCombinator {
+    public final class ChannelAdminLogEventActionEditTopic: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xf06fe208
         public static let tlName = "channelAdminLogEventActionEditTopic"
 
@@ -2686,8 +2624,7 @@ extension Api.ChannelAdminLogEventAction {
             self.newTopic.encode(to: &writer)
         }
 
-        public static func == (lhs: ChannelAdminLogEventActionEditTopic, rhs: ChannelAdminLogEventActionEditTopic) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChannelAdminLogEventActionEditTopic, _ rhs: ChannelAdminLogEventActionEditTopic) -> Swift.Bool {
             guard lhs.prevTopic == rhs.prevTopic else { return false }
             guard lhs.newTopic == rhs.newTopic else { return false }
             return true
@@ -2697,7 +2634,7 @@ extension Api.ChannelAdminLogEventAction {
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionDeleteTopic#ae168909 topic:ForumTopic = ChannelAdminLogEventAction;`
-    public final class ChannelAdminLogEventActionDeleteTopic: TLCombinator {
+    public final class ChannelAdminLogEventActionDeleteTopic: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xae168909
         public static let tlName = "channelAdminLogEventActionDeleteTopic"
 
@@ -2715,8 +2652,7 @@ extension Api.ChannelAdminLogEventAction {
             self.topic.encode(to: &writer)
         }
 
-        public static func == (lhs: ChannelAdminLogEventActionDeleteTopic, rhs: ChannelAdminLogEventActionDeleteTopic) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChannelAdminLogEventActionDeleteTopic, _ rhs: ChannelAdminLogEventActionDeleteTopic) -> Swift.Bool {
             guard lhs.topic == rhs.topic else { return false }
             return true
         }
@@ -2725,7 +2661,7 @@ extension Api.ChannelAdminLogEventAction {
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionPinTopic#5d8d353b flags:# prev_topic:flags.0?ForumTopic new_topic:flags.1?ForumTopic = ChannelAdminLogEventAction;`
-    public final class ChannelAdminLogEventActionPinTopic: TLCombinator {
+    public final class ChannelAdminLogEventActionPinTopic: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x5d8d353b
         public static let tlName = "channelAdminLogEventActionPinTopic"
 
@@ -2752,8 +2688,7 @@ extension Api.ChannelAdminLogEventAction {
             if let value = self.newTopic { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: ChannelAdminLogEventActionPinTopic, rhs: ChannelAdminLogEventActionPinTopic) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChannelAdminLogEventActionPinTopic, _ rhs: ChannelAdminLogEventActionPinTopic) -> Swift.Bool {
             guard lhs.prevTopic == rhs.prevTopic else { return false }
             guard lhs.newTopic == rhs.newTopic else { return false }
             return true
@@ -2763,7 +2698,7 @@ extension Api.ChannelAdminLogEventAction {
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionToggleAntiSpam#64f36dfc new_value:Bool = ChannelAdminLogEventAction;`
-    public final class ChannelAdminLogEventActionToggleAntiSpam: TLCombinator {
+    public final class ChannelAdminLogEventActionToggleAntiSpam: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x64f36dfc
         public static let tlName = "channelAdminLogEventActionToggleAntiSpam"
 
@@ -2781,8 +2716,7 @@ extension Api.ChannelAdminLogEventAction {
             writer.writeBool(self.newValue)
         }
 
-        public static func == (lhs: ChannelAdminLogEventActionToggleAntiSpam, rhs: ChannelAdminLogEventActionToggleAntiSpam) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChannelAdminLogEventActionToggleAntiSpam, _ rhs: ChannelAdminLogEventActionToggleAntiSpam) -> Swift.Bool {
             guard lhs.newValue == rhs.newValue else { return false }
             return true
         }
@@ -2791,7 +2725,7 @@ extension Api.ChannelAdminLogEventAction {
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionChangePeerColor#5796e780 prev_value:PeerColor new_value:PeerColor = ChannelAdminLogEventAction;`
-    public final class ChannelAdminLogEventActionChangePeerColor: TLCombinator {
+    public final class ChannelAdminLogEventActionChangePeerColor: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x5796e780
         public static let tlName = "channelAdminLogEventActionChangePeerColor"
 
@@ -2813,8 +2747,7 @@ extension Api.ChannelAdminLogEventAction {
             self.newValue.encode(to: &writer)
         }
 
-        public static func == (lhs: ChannelAdminLogEventActionChangePeerColor, rhs: ChannelAdminLogEventActionChangePeerColor) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChannelAdminLogEventActionChangePeerColor, _ rhs: ChannelAdminLogEventActionChangePeerColor) -> Swift.Bool {
             guard lhs.prevValue == rhs.prevValue else { return false }
             guard lhs.newValue == rhs.newValue else { return false }
             return true
@@ -2824,7 +2757,7 @@ extension Api.ChannelAdminLogEventAction {
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionChangeProfilePeerColor#5e477b25 prev_value:PeerColor new_value:PeerColor = ChannelAdminLogEventAction;`
-    public final class ChannelAdminLogEventActionChangeProfilePeerColor: TLCombinator {
+    public final class ChannelAdminLogEventActionChangeProfilePeerColor: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x5e477b25
         public static let tlName = "channelAdminLogEventActionChangeProfilePeerColor"
 
@@ -2846,8 +2779,7 @@ extension Api.ChannelAdminLogEventAction {
             self.newValue.encode(to: &writer)
         }
 
-        public static func == (lhs: ChannelAdminLogEventActionChangeProfilePeerColor, rhs: ChannelAdminLogEventActionChangeProfilePeerColor) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChannelAdminLogEventActionChangeProfilePeerColor, _ rhs: ChannelAdminLogEventActionChangeProfilePeerColor) -> Swift.Bool {
             guard lhs.prevValue == rhs.prevValue else { return false }
             guard lhs.newValue == rhs.newValue else { return false }
             return true
@@ -2857,7 +2789,7 @@ extension Api.ChannelAdminLogEventAction {
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionChangeWallpaper#31bb5d52 prev_value:WallPaper new_value:WallPaper = ChannelAdminLogEventAction;`
-    public final class ChannelAdminLogEventActionChangeWallpaper: TLCombinator {
+    public final class ChannelAdminLogEventActionChangeWallpaper: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x31bb5d52
         public static let tlName = "channelAdminLogEventActionChangeWallpaper"
 
@@ -2879,8 +2811,7 @@ extension Api.ChannelAdminLogEventAction {
             self.newValue.encode(to: &writer)
         }
 
-        public static func == (lhs: ChannelAdminLogEventActionChangeWallpaper, rhs: ChannelAdminLogEventActionChangeWallpaper) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChannelAdminLogEventActionChangeWallpaper, _ rhs: ChannelAdminLogEventActionChangeWallpaper) -> Swift.Bool {
             guard lhs.prevValue == rhs.prevValue else { return false }
             guard lhs.newValue == rhs.newValue else { return false }
             return true
@@ -2890,7 +2821,7 @@ extension Api.ChannelAdminLogEventAction {
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionChangeEmojiStatus#3ea9feb1 prev_value:EmojiStatus new_value:EmojiStatus = ChannelAdminLogEventAction;`
-    public final class ChannelAdminLogEventActionChangeEmojiStatus: TLCombinator {
+    public final class ChannelAdminLogEventActionChangeEmojiStatus: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x3ea9feb1
         public static let tlName = "channelAdminLogEventActionChangeEmojiStatus"
 
@@ -2912,8 +2843,7 @@ extension Api.ChannelAdminLogEventAction {
             self.newValue.encode(to: &writer)
         }
 
-        public static func == (lhs: ChannelAdminLogEventActionChangeEmojiStatus, rhs: ChannelAdminLogEventActionChangeEmojiStatus) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChannelAdminLogEventActionChangeEmojiStatus, _ rhs: ChannelAdminLogEventActionChangeEmojiStatus) -> Swift.Bool {
             guard lhs.prevValue == rhs.prevValue else { return false }
             guard lhs.newValue == rhs.newValue else { return false }
             return true
@@ -2923,7 +2853,7 @@ extension Api.ChannelAdminLogEventAction {
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionChangeEmojiStickerSet#46d840ab prev_stickerset:InputStickerSet new_stickerset:InputStickerSet = ChannelAdminLogEventAction;`
-    public final class ChannelAdminLogEventActionChangeEmojiStickerSet: TLCombinator {
+    public final class ChannelAdminLogEventActionChangeEmojiStickerSet: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x46d840ab
         public static let tlName = "channelAdminLogEventActionChangeEmojiStickerSet"
 
@@ -2945,8 +2875,7 @@ extension Api.ChannelAdminLogEventAction {
             self.newStickerset.encode(to: &writer)
         }
 
-        public static func == (lhs: ChannelAdminLogEventActionChangeEmojiStickerSet, rhs: ChannelAdminLogEventActionChangeEmojiStickerSet) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChannelAdminLogEventActionChangeEmojiStickerSet, _ rhs: ChannelAdminLogEventActionChangeEmojiStickerSet) -> Swift.Bool {
             guard lhs.prevStickerset == rhs.prevStickerset else { return false }
             guard lhs.newStickerset == rhs.newStickerset else { return false }
             return true
@@ -2956,7 +2885,7 @@ extension Api.ChannelAdminLogEventAction {
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionToggleSignatureProfiles#60a79c79 new_value:Bool = ChannelAdminLogEventAction;`
-    public final class ChannelAdminLogEventActionToggleSignatureProfiles: TLCombinator {
+    public final class ChannelAdminLogEventActionToggleSignatureProfiles: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x60a79c79
         public static let tlName = "channelAdminLogEventActionToggleSignatureProfiles"
 
@@ -2974,8 +2903,7 @@ extension Api.ChannelAdminLogEventAction {
             writer.writeBool(self.newValue)
         }
 
-        public static func == (lhs: ChannelAdminLogEventActionToggleSignatureProfiles, rhs: ChannelAdminLogEventActionToggleSignatureProfiles) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChannelAdminLogEventActionToggleSignatureProfiles, _ rhs: ChannelAdminLogEventActionToggleSignatureProfiles) -> Swift.Bool {
             guard lhs.newValue == rhs.newValue else { return false }
             return true
         }
@@ -2984,7 +2912,7 @@ extension Api.ChannelAdminLogEventAction {
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionParticipantSubExtend#64642db3 prev_participant:ChannelParticipant new_participant:ChannelParticipant = ChannelAdminLogEventAction;`
-    public final class ChannelAdminLogEventActionParticipantSubExtend: TLCombinator {
+    public final class ChannelAdminLogEventActionParticipantSubExtend: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x64642db3
         public static let tlName = "channelAdminLogEventActionParticipantSubExtend"
 
@@ -3006,8 +2934,7 @@ extension Api.ChannelAdminLogEventAction {
             self.newParticipant.encode(to: &writer)
         }
 
-        public static func == (lhs: ChannelAdminLogEventActionParticipantSubExtend, rhs: ChannelAdminLogEventActionParticipantSubExtend) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChannelAdminLogEventActionParticipantSubExtend, _ rhs: ChannelAdminLogEventActionParticipantSubExtend) -> Swift.Bool {
             guard lhs.prevParticipant == rhs.prevParticipant else { return false }
             guard lhs.newParticipant == rhs.newParticipant else { return false }
             return true
@@ -3017,7 +2944,7 @@ extension Api.ChannelAdminLogEventAction {
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionToggleAutotranslation#c517f77e new_value:Bool = ChannelAdminLogEventAction;`
-    public final class ChannelAdminLogEventActionToggleAutotranslation: TLCombinator {
+    public final class ChannelAdminLogEventActionToggleAutotranslation: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xc517f77e
         public static let tlName = "channelAdminLogEventActionToggleAutotranslation"
 
@@ -3035,8 +2962,7 @@ extension Api.ChannelAdminLogEventAction {
             writer.writeBool(self.newValue)
         }
 
-        public static func == (lhs: ChannelAdminLogEventActionToggleAutotranslation, rhs: ChannelAdminLogEventActionToggleAutotranslation) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChannelAdminLogEventActionToggleAutotranslation, _ rhs: ChannelAdminLogEventActionToggleAutotranslation) -> Swift.Bool {
             guard lhs.newValue == rhs.newValue else { return false }
             return true
         }
@@ -3045,7 +2971,7 @@ extension Api.ChannelAdminLogEventAction {
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionParticipantEditRank#5806b4ec user_id:long prev_rank:string new_rank:string = ChannelAdminLogEventAction;`
-    public final class ChannelAdminLogEventActionParticipantEditRank: TLCombinator {
+    public final class ChannelAdminLogEventActionParticipantEditRank: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x5806b4ec
         public static let tlName = "channelAdminLogEventActionParticipantEditRank"
 
@@ -3071,8 +2997,7 @@ extension Api.ChannelAdminLogEventAction {
             writer.writeString(self.newRank)
         }
 
-        public static func == (lhs: ChannelAdminLogEventActionParticipantEditRank, rhs: ChannelAdminLogEventActionParticipantEditRank) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChannelAdminLogEventActionParticipantEditRank, _ rhs: ChannelAdminLogEventActionParticipantEditRank) -> Swift.Bool {
             guard lhs.userId == rhs.userId else { return false }
             guard lhs.prevRank == rhs.prevRank else { return false }
             guard lhs.newRank == rhs.newRank else { return false }

@@ -30,7 +30,7 @@ extension Api {
 
 extension Api.ChannelAdminLogEventsFilter {
     /// `channelAdminLogEventsFilter#ea107ae4 flags:# join:flags.0?true leave:flags.1?true invite:flags.2?true ban:flags.3?true unban:flags.4?true kick:flags.5?true unkick:flags.6?true promote:flags.7?true demote:flags.8?true info:flags.9?true settings:flags.10?true pinned:flags.11?true edit:flags.12?true delete:flags.13?true group_call:flags.14?true invites:flags.15?true send:flags.16?true forums:flags.17?true sub_extend:flags.18?true edit_rank:flags.19?true = ChannelAdminLogEventsFilter;`
-    public final class ChannelAdminLogEventsFilter: TLCombinator {
+    public final class ChannelAdminLogEventsFilter: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xea107ae4
         public static let tlName = "channelAdminLogEventsFilter"
 
@@ -127,8 +127,7 @@ extension Api.ChannelAdminLogEventsFilter {
             writer.writeUInt32(flags)
         }
 
-        public static func == (lhs: ChannelAdminLogEventsFilter, rhs: ChannelAdminLogEventsFilter) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChannelAdminLogEventsFilter, _ rhs: ChannelAdminLogEventsFilter) -> Swift.Bool {
             guard lhs.join == rhs.join else { return false }
             guard lhs.leave == rhs.leave else { return false }
             guard lhs.invite == rhs.invite else { return false }
@@ -184,7 +183,7 @@ extension Api {
 
 extension Api.ChannelLocation {
     /// `channelLocationEmpty#bfb5ad8b = ChannelLocation;`
-    public final class ChannelLocationEmpty: TLCombinator {
+    public final class ChannelLocationEmpty: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xbfb5ad8b
         public static let tlName = "channelLocationEmpty"
 
@@ -197,8 +196,7 @@ extension Api.ChannelLocation {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: ChannelLocationEmpty, rhs: ChannelLocationEmpty) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChannelLocationEmpty, _ rhs: ChannelLocationEmpty) -> Swift.Bool {
             return true
         }
     }
@@ -206,7 +204,7 @@ extension Api.ChannelLocation {
 
 extension Api.ChannelLocation {
     /// `channelLocation#209b82db geo_point:GeoPoint address:string = ChannelLocation;`
-    public final class ChannelLocation: TLCombinator {
+    public final class ChannelLocation: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x209b82db
         public static let tlName = "channelLocation"
 
@@ -228,8 +226,7 @@ extension Api.ChannelLocation {
             writer.writeString(self.address)
         }
 
-        public static func == (lhs: ChannelLocation, rhs: ChannelLocation) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChannelLocation, _ rhs: ChannelLocation) -> Swift.Bool {
             guard lhs.geoPoint == rhs.geoPoint else { return false }
             guard lhs.address == rhs.address else { return false }
             return true
@@ -267,7 +264,7 @@ extension Api {
 
 extension Api.ChannelMessagesFilter {
     /// `channelMessagesFilterEmpty#94d42ee7 = ChannelMessagesFilter;`
-    public final class ChannelMessagesFilterEmpty: TLCombinator {
+    public final class ChannelMessagesFilterEmpty: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x94d42ee7
         public static let tlName = "channelMessagesFilterEmpty"
 
@@ -280,8 +277,7 @@ extension Api.ChannelMessagesFilter {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: ChannelMessagesFilterEmpty, rhs: ChannelMessagesFilterEmpty) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChannelMessagesFilterEmpty, _ rhs: ChannelMessagesFilterEmpty) -> Swift.Bool {
             return true
         }
     }
@@ -289,7 +285,7 @@ extension Api.ChannelMessagesFilter {
 
 extension Api.ChannelMessagesFilter {
     /// `channelMessagesFilter#cd77d957 flags:# exclude_new_messages:flags.1?true ranges:Vector<MessageRange> = ChannelMessagesFilter;`
-    public final class ChannelMessagesFilter: TLCombinator {
+    public final class ChannelMessagesFilter: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xcd77d957
         public static let tlName = "channelMessagesFilter"
 
@@ -314,8 +310,7 @@ extension Api.ChannelMessagesFilter {
             self.ranges.encode(to: &writer)
         }
 
-        public static func == (lhs: ChannelMessagesFilter, rhs: ChannelMessagesFilter) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChannelMessagesFilter, _ rhs: ChannelMessagesFilter) -> Swift.Bool {
             guard lhs.excludeNewMessages == rhs.excludeNewMessages else { return false }
             guard lhs.ranges == rhs.ranges else { return false }
             return true
@@ -365,7 +360,7 @@ extension Api {
 
 extension Api.ChannelParticipant {
     /// `channelParticipant#1bd54456 flags:# user_id:long date:int subscription_until_date:flags.0?int rank:flags.2?string = ChannelParticipant;`
-    public final class ChannelParticipant: TLCombinator {
+    public final class ChannelParticipant: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x1bd54456
         public static let tlName = "channelParticipant"
 
@@ -400,8 +395,7 @@ extension Api.ChannelParticipant {
             if let value = self.rank { writer.writeString(value) }
         }
 
-        public static func == (lhs: ChannelParticipant, rhs: ChannelParticipant) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChannelParticipant, _ rhs: ChannelParticipant) -> Swift.Bool {
             guard lhs.userId == rhs.userId else { return false }
             guard lhs.date == rhs.date else { return false }
             guard lhs.subscriptionUntilDate == rhs.subscriptionUntilDate else { return false }
@@ -413,7 +407,7 @@ extension Api.ChannelParticipant {
 
 extension Api.ChannelParticipant {
     /// `channelParticipantSelf#a9478a1a flags:# via_request:flags.0?true user_id:long inviter_id:long date:int subscription_until_date:flags.1?int rank:flags.2?string = ChannelParticipant;`
-    public final class ChannelParticipantSelf: TLCombinator {
+    public final class ChannelParticipantSelf: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xa9478a1a
         public static let tlName = "channelParticipantSelf"
 
@@ -456,8 +450,7 @@ extension Api.ChannelParticipant {
             if let value = self.rank { writer.writeString(value) }
         }
 
-        public static func == (lhs: ChannelParticipantSelf, rhs: ChannelParticipantSelf) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChannelParticipantSelf, _ rhs: ChannelParticipantSelf) -> Swift.Bool {
             guard lhs.viaRequest == rhs.viaRequest else { return false }
             guard lhs.userId == rhs.userId else { return false }
             guard lhs.inviterId == rhs.inviterId else { return false }
@@ -471,7 +464,7 @@ extension Api.ChannelParticipant {
 
 extension Api.ChannelParticipant {
     /// `channelParticipantCreator#2fe601d3 flags:# user_id:long admin_rights:ChatAdminRights rank:flags.0?string = ChannelParticipant;`
-    public final class ChannelParticipantCreator: TLCombinator {
+    public final class ChannelParticipantCreator: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x2fe601d3
         public static let tlName = "channelParticipantCreator"
 
@@ -501,8 +494,7 @@ extension Api.ChannelParticipant {
             if let value = self.rank { writer.writeString(value) }
         }
 
-        public static func == (lhs: ChannelParticipantCreator, rhs: ChannelParticipantCreator) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChannelParticipantCreator, _ rhs: ChannelParticipantCreator) -> Swift.Bool {
             guard lhs.userId == rhs.userId else { return false }
             guard lhs.adminRights == rhs.adminRights else { return false }
             guard lhs.rank == rhs.rank else { return false }
@@ -513,7 +505,7 @@ extension Api.ChannelParticipant {
 
 extension Api.ChannelParticipant {
     /// `channelParticipantAdmin#34c3bb53 flags:# can_edit:flags.0?true self:flags.1?true user_id:long inviter_id:flags.1?long promoted_by:long date:int admin_rights:ChatAdminRights rank:flags.2?string = ChannelParticipant;`
-    public final class ChannelParticipantAdmin: TLCombinator {
+    public final class ChannelParticipantAdmin: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x34c3bb53
         public static let tlName = "channelParticipantAdmin"
 
@@ -564,8 +556,7 @@ extension Api.ChannelParticipant {
             if let value = self.rank { writer.writeString(value) }
         }
 
-        public static func == (lhs: ChannelParticipantAdmin, rhs: ChannelParticipantAdmin) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChannelParticipantAdmin, _ rhs: ChannelParticipantAdmin) -> Swift.Bool {
             guard lhs.canEdit == rhs.canEdit else { return false }
             guard lhs.isSelf == rhs.isSelf else { return false }
             guard lhs.userId == rhs.userId else { return false }
@@ -581,7 +572,7 @@ extension Api.ChannelParticipant {
 
 extension Api.ChannelParticipant {
     /// `channelParticipantBanned#d5f0ad91 flags:# left:flags.0?true peer:Peer kicked_by:long date:int banned_rights:ChatBannedRights rank:flags.2?string = ChannelParticipant;`
-    public final class ChannelParticipantBanned: TLCombinator {
+    public final class ChannelParticipantBanned: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xd5f0ad91
         public static let tlName = "channelParticipantBanned"
 
@@ -623,8 +614,7 @@ extension Api.ChannelParticipant {
             if let value = self.rank { writer.writeString(value) }
         }
 
-        public static func == (lhs: ChannelParticipantBanned, rhs: ChannelParticipantBanned) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChannelParticipantBanned, _ rhs: ChannelParticipantBanned) -> Swift.Bool {
             guard lhs.left == rhs.left else { return false }
             guard lhs.peer == rhs.peer else { return false }
             guard lhs.kickedBy == rhs.kickedBy else { return false }
@@ -638,7 +628,7 @@ extension Api.ChannelParticipant {
 
 extension Api.ChannelParticipant {
     /// `channelParticipantLeft#1b03f006 peer:Peer = ChannelParticipant;`
-    public final class ChannelParticipantLeft: TLCombinator {
+    public final class ChannelParticipantLeft: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x1b03f006
         public static let tlName = "channelParticipantLeft"
 
@@ -656,8 +646,7 @@ extension Api.ChannelParticipant {
             self.peer.encode(to: &writer)
         }
 
-        public static func == (lhs: ChannelParticipantLeft, rhs: ChannelParticipantLeft) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChannelParticipantLeft, _ rhs: ChannelParticipantLeft) -> Swift.Bool {
             guard lhs.peer == rhs.peer else { return false }
             return true
         }
@@ -712,7 +701,7 @@ extension Api {
 
 extension Api.ChannelParticipantsFilter {
     /// `channelParticipantsRecent#de3f3c79 = ChannelParticipantsFilter;`
-    public final class ChannelParticipantsRecent: TLCombinator {
+    public final class ChannelParticipantsRecent: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xde3f3c79
         public static let tlName = "channelParticipantsRecent"
 
@@ -725,8 +714,7 @@ extension Api.ChannelParticipantsFilter {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: ChannelParticipantsRecent, rhs: ChannelParticipantsRecent) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChannelParticipantsRecent, _ rhs: ChannelParticipantsRecent) -> Swift.Bool {
             return true
         }
     }
@@ -734,7 +722,7 @@ extension Api.ChannelParticipantsFilter {
 
 extension Api.ChannelParticipantsFilter {
     /// `channelParticipantsAdmins#b4608969 = ChannelParticipantsFilter;`
-    public final class ChannelParticipantsAdmins: TLCombinator {
+    public final class ChannelParticipantsAdmins: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xb4608969
         public static let tlName = "channelParticipantsAdmins"
 
@@ -747,8 +735,7 @@ extension Api.ChannelParticipantsFilter {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: ChannelParticipantsAdmins, rhs: ChannelParticipantsAdmins) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChannelParticipantsAdmins, _ rhs: ChannelParticipantsAdmins) -> Swift.Bool {
             return true
         }
     }
@@ -756,7 +743,7 @@ extension Api.ChannelParticipantsFilter {
 
 extension Api.ChannelParticipantsFilter {
     /// `channelParticipantsKicked#a3b54985 q:string = ChannelParticipantsFilter;`
-    public final class ChannelParticipantsKicked: TLCombinator {
+    public final class ChannelParticipantsKicked: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xa3b54985
         public static let tlName = "channelParticipantsKicked"
 
@@ -774,8 +761,7 @@ extension Api.ChannelParticipantsFilter {
             writer.writeString(self.q)
         }
 
-        public static func == (lhs: ChannelParticipantsKicked, rhs: ChannelParticipantsKicked) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChannelParticipantsKicked, _ rhs: ChannelParticipantsKicked) -> Swift.Bool {
             guard lhs.q == rhs.q else { return false }
             return true
         }
@@ -784,7 +770,7 @@ extension Api.ChannelParticipantsFilter {
 
 extension Api.ChannelParticipantsFilter {
     /// `channelParticipantsBots#b0d1865b = ChannelParticipantsFilter;`
-    public final class ChannelParticipantsBots: TLCombinator {
+    public final class ChannelParticipantsBots: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xb0d1865b
         public static let tlName = "channelParticipantsBots"
 
@@ -797,8 +783,7 @@ extension Api.ChannelParticipantsFilter {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: ChannelParticipantsBots, rhs: ChannelParticipantsBots) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChannelParticipantsBots, _ rhs: ChannelParticipantsBots) -> Swift.Bool {
             return true
         }
     }
@@ -806,7 +791,7 @@ extension Api.ChannelParticipantsFilter {
 
 extension Api.ChannelParticipantsFilter {
     /// `channelParticipantsBanned#1427a5e1 q:string = ChannelParticipantsFilter;`
-    public final class ChannelParticipantsBanned: TLCombinator {
+    public final class ChannelParticipantsBanned: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x1427a5e1
         public static let tlName = "channelParticipantsBanned"
 
@@ -824,8 +809,7 @@ extension Api.ChannelParticipantsFilter {
             writer.writeString(self.q)
         }
 
-        public static func == (lhs: ChannelParticipantsBanned, rhs: ChannelParticipantsBanned) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChannelParticipantsBanned, _ rhs: ChannelParticipantsBanned) -> Swift.Bool {
             guard lhs.q == rhs.q else { return false }
             return true
         }
@@ -834,7 +818,7 @@ extension Api.ChannelParticipantsFilter {
 
 extension Api.ChannelParticipantsFilter {
     /// `channelParticipantsSearch#0656ac4b q:string = ChannelParticipantsFilter;`
-    public final class ChannelParticipantsSearch: TLCombinator {
+    public final class ChannelParticipantsSearch: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x0656ac4b
         public static let tlName = "channelParticipantsSearch"
 
@@ -852,8 +836,7 @@ extension Api.ChannelParticipantsFilter {
             writer.writeString(self.q)
         }
 
-        public static func == (lhs: ChannelParticipantsSearch, rhs: ChannelParticipantsSearch) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChannelParticipantsSearch, _ rhs: ChannelParticipantsSearch) -> Swift.Bool {
             guard lhs.q == rhs.q else { return false }
             return true
         }
@@ -862,7 +845,7 @@ extension Api.ChannelParticipantsFilter {
 
 extension Api.ChannelParticipantsFilter {
     /// `channelParticipantsContacts#bb6ae88d q:string = ChannelParticipantsFilter;`
-    public final class ChannelParticipantsContacts: TLCombinator {
+    public final class ChannelParticipantsContacts: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xbb6ae88d
         public static let tlName = "channelParticipantsContacts"
 
@@ -880,8 +863,7 @@ extension Api.ChannelParticipantsFilter {
             writer.writeString(self.q)
         }
 
-        public static func == (lhs: ChannelParticipantsContacts, rhs: ChannelParticipantsContacts) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChannelParticipantsContacts, _ rhs: ChannelParticipantsContacts) -> Swift.Bool {
             guard lhs.q == rhs.q else { return false }
             return true
         }
@@ -890,7 +872,7 @@ extension Api.ChannelParticipantsFilter {
 
 extension Api.ChannelParticipantsFilter {
     /// `channelParticipantsMentions#e04b5ceb flags:# q:flags.0?string top_msg_id:flags.1?int = ChannelParticipantsFilter;`
-    public final class ChannelParticipantsMentions: TLCombinator {
+    public final class ChannelParticipantsMentions: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xe04b5ceb
         public static let tlName = "channelParticipantsMentions"
 
@@ -917,8 +899,7 @@ extension Api.ChannelParticipantsFilter {
             if let value = self.topMsgId { writer.writeInt32(value) }
         }
 
-        public static func == (lhs: ChannelParticipantsMentions, rhs: ChannelParticipantsMentions) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChannelParticipantsMentions, _ rhs: ChannelParticipantsMentions) -> Swift.Bool {
             guard lhs.q == rhs.q else { return false }
             guard lhs.topMsgId == rhs.topMsgId else { return false }
             return true
@@ -971,7 +952,7 @@ extension Api {
 
 extension Api.Chat {
     /// `chatEmpty#29562865 id:long = Chat;`
-    public final class ChatEmpty: TLCombinator {
+    public final class ChatEmpty: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x29562865
         public static let tlName = "chatEmpty"
 
@@ -989,8 +970,7 @@ extension Api.Chat {
             writer.writeInt64(self.id)
         }
 
-        public static func == (lhs: ChatEmpty, rhs: ChatEmpty) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChatEmpty, _ rhs: ChatEmpty) -> Swift.Bool {
             guard lhs.id == rhs.id else { return false }
             return true
         }
@@ -999,7 +979,7 @@ extension Api.Chat {
 
 extension Api.Chat {
     /// `chat#41cbf256 flags:# creator:flags.0?true left:flags.2?true deactivated:flags.5?true call_active:flags.23?true call_not_empty:flags.24?true noforwards:flags.25?true id:long title:string photo:ChatPhoto participants_count:int date:int version:int migrated_to:flags.6?InputChannel admin_rights:flags.14?ChatAdminRights default_banned_rights:flags.18?ChatBannedRights = Chat;`
-    public final class Chat: TLCombinator {
+    public final class Chat: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x41cbf256
         public static let tlName = "chat"
 
@@ -1079,8 +1059,7 @@ extension Api.Chat {
             if let value = self.defaultBannedRights { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: Chat, rhs: Chat) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: Chat, _ rhs: Chat) -> Swift.Bool {
             guard lhs.creator == rhs.creator else { return false }
             guard lhs.left == rhs.left else { return false }
             guard lhs.deactivated == rhs.deactivated else { return false }
@@ -1103,7 +1082,7 @@ extension Api.Chat {
 
 extension Api.Chat {
     /// `chatForbidden#6592a1a7 id:long title:string = Chat;`
-    public final class ChatForbidden: TLCombinator {
+    public final class ChatForbidden: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x6592a1a7
         public static let tlName = "chatForbidden"
 
@@ -1125,8 +1104,7 @@ extension Api.Chat {
             writer.writeString(self.title)
         }
 
-        public static func == (lhs: ChatForbidden, rhs: ChatForbidden) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChatForbidden, _ rhs: ChatForbidden) -> Swift.Bool {
             guard lhs.id == rhs.id else { return false }
             guard lhs.title == rhs.title else { return false }
             return true
@@ -1136,7 +1114,7 @@ extension Api.Chat {
 
 extension Api.Chat {
     /// `channel#d49f34c6 flags:# creator:flags.0?true left:flags.2?true broadcast:flags.5?true verified:flags.7?true megagroup:flags.8?true restricted:flags.9?true signatures:flags.11?true min:flags.12?true scam:flags.19?true has_link:flags.20?true has_geo:flags.21?true slowmode_enabled:flags.22?true call_active:flags.23?true call_not_empty:flags.24?true fake:flags.25?true gigagroup:flags.26?true noforwards:flags.27?true join_to_send:flags.28?true join_request:flags.29?true forum:flags.30?true flags2:# stories_hidden:flags2.1?true stories_hidden_min:flags2.2?true stories_unavailable:flags2.3?true signature_profiles:flags2.12?true autotranslation:flags2.15?true broadcast_messages_allowed:flags2.16?true monoforum:flags2.17?true forum_tabs:flags2.19?true id:long access_hash:flags.13?long title:string username:flags.6?string photo:ChatPhoto date:int restriction_reason:flags.9?Vector<RestrictionReason> admin_rights:flags.14?ChatAdminRights banned_rights:flags.15?ChatBannedRights default_banned_rights:flags.18?ChatBannedRights participants_count:flags.17?int usernames:flags2.0?Vector<Username> stories_max_id:flags2.4?RecentStory color:flags2.7?PeerColor profile_color:flags2.8?PeerColor emoji_status:flags2.9?EmojiStatus level:flags2.10?int subscription_until_date:flags2.11?int bot_verification_icon:flags2.13?long send_paid_messages_stars:flags2.14?long linked_monoforum_id:flags2.18?long linked_community_id:flags2.20?long = Chat;`
-    public final class Channel: TLCombinator {
+    public final class Channel: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xd49f34c6
         public static let tlName = "channel"
 
@@ -1374,8 +1352,7 @@ extension Api.Chat {
             if let value = self.linkedCommunityId { writer.writeInt64(value) }
         }
 
-        public static func == (lhs: Channel, rhs: Channel) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: Channel, _ rhs: Channel) -> Swift.Bool {
             guard lhs.creator == rhs.creator else { return false }
             guard lhs.left == rhs.left else { return false }
             guard lhs.broadcast == rhs.broadcast else { return false }
@@ -1433,7 +1410,7 @@ extension Api.Chat {
 
 extension Api.Chat {
     /// `channelForbidden#17d493d5 flags:# broadcast:flags.5?true megagroup:flags.8?true monoforum:flags.10?true id:long access_hash:long title:string until_date:flags.16?int = Chat;`
-    public final class ChannelForbidden: TLCombinator {
+    public final class ChannelForbidden: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x17d493d5
         public static let tlName = "channelForbidden"
 
@@ -1479,8 +1456,7 @@ extension Api.Chat {
             if let value = self.untilDate { writer.writeInt32(value) }
         }
 
-        public static func == (lhs: ChannelForbidden, rhs: ChannelForbidden) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChannelForbidden, _ rhs: ChannelForbidden) -> Swift.Bool {
             guard lhs.broadcast == rhs.broadcast else { return false }
             guard lhs.megagroup == rhs.megagroup else { return false }
             guard lhs.monoforum == rhs.monoforum else { return false }
@@ -1495,7 +1471,7 @@ extension Api.Chat {
 
 extension Api.Chat {
     /// `communityForbidden#fd3cdab8 flags:# id:long access_hash:flags.13?long title:string = Chat;`
-    public final class CommunityForbidden: TLCombinator {
+    public final class CommunityForbidden: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xfd3cdab8
         public static let tlName = "communityForbidden"
 
@@ -1525,8 +1501,7 @@ extension Api.Chat {
             writer.writeString(self.title)
         }
 
-        public static func == (lhs: CommunityForbidden, rhs: CommunityForbidden) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: CommunityForbidden, _ rhs: CommunityForbidden) -> Swift.Bool {
             guard lhs.id == rhs.id else { return false }
             guard lhs.accessHash == rhs.accessHash else { return false }
             guard lhs.title == rhs.title else { return false }
@@ -1537,7 +1512,7 @@ extension Api.Chat {
 
 extension Api.Chat {
     /// `community#65efe954 flags:# creator:flags.0?true left:flags.2?true min:flags.12?true flags2:# collapsed_in_dialogs:flags2.20?true id:long access_hash:flags.13?long title:string photo:ChatPhoto date:int admin_rights:flags.14?ChatAdminRights default_banned_rights:flags.18?ChatBannedRights = Chat;`
-    public final class Community: TLCombinator {
+    public final class Community: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x65efe954
         public static let tlName = "community"
 
@@ -1604,8 +1579,7 @@ extension Api.Chat {
             if let value = self.defaultBannedRights { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: Community, rhs: Community) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: Community, _ rhs: Community) -> Swift.Bool {
             guard lhs.creator == rhs.creator else { return false }
             guard lhs.left == rhs.left else { return false }
             guard lhs.min == rhs.min else { return false }
@@ -1649,7 +1623,7 @@ extension Api {
 
 extension Api.ChatAdminRights {
     /// `chatAdminRights#5fb224d5 flags:# change_info:flags.0?true post_messages:flags.1?true edit_messages:flags.2?true delete_messages:flags.3?true ban_users:flags.4?true invite_users:flags.5?true pin_messages:flags.7?true add_admins:flags.9?true anonymous:flags.10?true manage_call:flags.11?true other:flags.12?true manage_topics:flags.13?true post_stories:flags.14?true edit_stories:flags.15?true delete_stories:flags.16?true manage_direct_messages:flags.17?true manage_ranks:flags.18?true manage_linked_peers:flags.19?true manage_welcome_messages:flags.20?true = ChatAdminRights;`
-    public final class ChatAdminRights: TLCombinator {
+    public final class ChatAdminRights: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x5fb224d5
         public static let tlName = "chatAdminRights"
 
@@ -1742,8 +1716,7 @@ extension Api.ChatAdminRights {
             writer.writeUInt32(flags)
         }
 
-        public static func == (lhs: ChatAdminRights, rhs: ChatAdminRights) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChatAdminRights, _ rhs: ChatAdminRights) -> Swift.Bool {
             guard lhs.changeInfo == rhs.changeInfo else { return false }
             guard lhs.postMessages == rhs.postMessages else { return false }
             guard lhs.editMessages == rhs.editMessages else { return false }
@@ -1795,7 +1768,7 @@ extension Api {
 
 extension Api.ChatAdminWithInvites {
     /// `chatAdminWithInvites#f2ecef23 admin_id:long invites_count:int revoked_invites_count:int = ChatAdminWithInvites;`
-    public final class ChatAdminWithInvites: TLCombinator {
+    public final class ChatAdminWithInvites: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xf2ecef23
         public static let tlName = "chatAdminWithInvites"
 
@@ -1821,8 +1794,7 @@ extension Api.ChatAdminWithInvites {
             writer.writeInt32(self.revokedInvitesCount)
         }
 
-        public static func == (lhs: ChatAdminWithInvites, rhs: ChatAdminWithInvites) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChatAdminWithInvites, _ rhs: ChatAdminWithInvites) -> Swift.Bool {
             guard lhs.adminId == rhs.adminId else { return false }
             guard lhs.invitesCount == rhs.invitesCount else { return false }
             guard lhs.revokedInvitesCount == rhs.revokedInvitesCount else { return false }
@@ -1858,7 +1830,7 @@ extension Api {
 
 extension Api.ChatBannedRights {
     /// `chatBannedRights#9f120418 flags:# view_messages:flags.0?true send_messages:flags.1?true send_media:flags.2?true send_stickers:flags.3?true send_gifs:flags.4?true send_games:flags.5?true send_inline:flags.6?true embed_links:flags.7?true send_polls:flags.8?true change_info:flags.10?true invite_users:flags.15?true pin_messages:flags.17?true manage_topics:flags.18?true send_photos:flags.19?true send_videos:flags.20?true send_roundvideos:flags.21?true send_audios:flags.22?true send_voices:flags.23?true send_docs:flags.24?true send_plain:flags.25?true edit_rank:flags.26?true send_reactions:flags.27?true manage_linked_peers:flags.28?true until_date:int = ChatBannedRights;`
-    public final class ChatBannedRights: TLCombinator {
+    public final class ChatBannedRights: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x9f120418
         public static let tlName = "chatBannedRights"
 
@@ -1971,8 +1943,7 @@ extension Api.ChatBannedRights {
             writer.writeInt32(self.untilDate)
         }
 
-        public static func == (lhs: ChatBannedRights, rhs: ChatBannedRights) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChatBannedRights, _ rhs: ChatBannedRights) -> Swift.Bool {
             guard lhs.viewMessages == rhs.viewMessages else { return false }
             guard lhs.sendMessages == rhs.sendMessages else { return false }
             guard lhs.sendMedia == rhs.sendMedia else { return false }
@@ -2035,7 +2006,7 @@ extension Api {
 
 extension Api.ChatFull {
     /// `chatFull#2633421b flags:# can_set_username:flags.7?true has_scheduled:flags.8?true translations_disabled:flags.19?true has_welcome_messages:flags.21?true id:long about:string participants:ChatParticipants chat_photo:flags.2?Photo notify_settings:PeerNotifySettings exported_invite:flags.13?ExportedChatInvite bot_info:flags.3?Vector<BotInfo> pinned_msg_id:flags.6?int folder_id:flags.11?int call:flags.12?InputGroupCall ttl_period:flags.14?int groupcall_default_join_as:flags.15?Peer theme_emoticon:flags.16?string requests_pending:flags.17?int recent_requesters:flags.17?Vector<long> available_reactions:flags.18?ChatReactions reactions_limit:flags.20?int = ChatFull;`
-    public final class ChatFull: TLCombinator {
+    public final class ChatFull: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x2633421b
         public static let tlName = "chatFull"
 
@@ -2149,8 +2120,7 @@ extension Api.ChatFull {
             if let value = self.reactionsLimit { writer.writeInt32(value) }
         }
 
-        public static func == (lhs: ChatFull, rhs: ChatFull) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChatFull, _ rhs: ChatFull) -> Swift.Bool {
             guard lhs.canSetUsername == rhs.canSetUsername else { return false }
             guard lhs.hasScheduled == rhs.hasScheduled else { return false }
             guard lhs.translationsDisabled == rhs.translationsDisabled else { return false }
@@ -2179,7 +2149,7 @@ extension Api.ChatFull {
 
 extension Api.ChatFull {
     /// `channelFull#a04e8d3a flags:# can_view_participants:flags.3?true can_set_username:flags.6?true can_set_stickers:flags.7?true hidden_prehistory:flags.10?true can_set_location:flags.16?true has_scheduled:flags.19?true can_view_stats:flags.20?true blocked:flags.22?true flags2:# can_delete_channel:flags2.0?true antispam:flags2.1?true participants_hidden:flags2.2?true translations_disabled:flags2.3?true stories_pinned_available:flags2.5?true view_forum_as_messages:flags2.6?true restricted_sponsored:flags2.11?true can_view_revenue:flags2.12?true paid_media_allowed:flags2.14?true can_view_stars_revenue:flags2.15?true paid_reactions_available:flags2.16?true stargifts_available:flags2.19?true paid_messages_available:flags2.20?true has_welcome_messages:flags2.24?true id:long about:string participants_count:flags.0?int admins_count:flags.1?int kicked_count:flags.2?int banned_count:flags.2?int online_count:flags.13?int read_inbox_max_id:int read_outbox_max_id:int unread_count:int chat_photo:Photo notify_settings:PeerNotifySettings exported_invite:flags.23?ExportedChatInvite bot_info:Vector<BotInfo> migrated_from_chat_id:flags.4?long migrated_from_max_id:flags.4?int pinned_msg_id:flags.5?int stickerset:flags.8?StickerSet available_min_id:flags.9?int folder_id:flags.11?int linked_chat_id:flags.14?long location:flags.15?ChannelLocation slowmode_seconds:flags.17?int slowmode_next_send_date:flags.18?int stats_dc:flags.12?int pts:int call:flags.21?InputGroupCall ttl_period:flags.24?int pending_suggestions:flags.25?Vector<string> groupcall_default_join_as:flags.26?Peer theme_emoticon:flags.27?string requests_pending:flags.28?int recent_requesters:flags.28?Vector<long> default_send_as:flags.29?Peer available_reactions:flags.30?ChatReactions reactions_limit:flags2.13?int stories:flags2.4?PeerStories wallpaper:flags2.7?WallPaper boosts_applied:flags2.8?int boosts_unrestrict:flags2.9?int emojiset:flags2.10?StickerSet bot_verification:flags2.17?BotVerification stargifts_count:flags2.18?int send_paid_messages_stars:flags2.21?long main_tab:flags2.22?ProfileTab guard_bot_id:flags2.23?long = ChatFull;`
-    public final class ChannelFull: TLCombinator {
+    public final class ChannelFull: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xa04e8d3a
         public static let tlName = "channelFull"
 
@@ -2508,8 +2478,7 @@ extension Api.ChatFull {
             if let value = self.guardBotId { writer.writeInt64(value) }
         }
 
-        public static func == (lhs: ChannelFull, rhs: ChannelFull) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChannelFull, _ rhs: ChannelFull) -> Swift.Bool {
             guard lhs.canViewParticipants == rhs.canViewParticipants else { return false }
             guard lhs.canSetUsername == rhs.canSetUsername else { return false }
             guard lhs.canSetStickers == rhs.canSetStickers else { return false }
@@ -2585,7 +2554,7 @@ extension Api.ChatFull {
 
 extension Api.ChatFull {
     /// `communityFull#cbb7a507 flags:# id:long about:string chat_photo:Photo linked_peers:Vector<CommunityPeer> admins_count:flags.1?int kicked_count:flags.2?int peer_link_requests_pending:flags.0?int = ChatFull;`
-    public final class CommunityFull: TLCombinator {
+    public final class CommunityFull: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xcbb7a507
         public static let tlName = "communityFull"
 
@@ -2633,8 +2602,7 @@ extension Api.ChatFull {
             if let value = self.peerLinkRequestsPending { writer.writeInt32(value) }
         }
 
-        public static func == (lhs: CommunityFull, rhs: CommunityFull) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: CommunityFull, _ rhs: CommunityFull) -> Swift.Bool {
             guard lhs.id == rhs.id else { return false }
             guard lhs.about == rhs.about else { return false }
             guard lhs.chatPhoto == rhs.chatPhoto else { return false }
@@ -2680,7 +2648,7 @@ extension Api {
 
 extension Api.ChatInvite {
     /// `chatInviteAlready#5a686d7c chat:Chat = ChatInvite;`
-    public final class ChatInviteAlready: TLCombinator {
+    public final class ChatInviteAlready: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x5a686d7c
         public static let tlName = "chatInviteAlready"
 
@@ -2698,8 +2666,7 @@ extension Api.ChatInvite {
             self.chat.encode(to: &writer)
         }
 
-        public static func == (lhs: ChatInviteAlready, rhs: ChatInviteAlready) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChatInviteAlready, _ rhs: ChatInviteAlready) -> Swift.Bool {
             guard lhs.chat == rhs.chat else { return false }
             return true
         }
@@ -2708,7 +2675,7 @@ extension Api.ChatInvite {
 
 extension Api.ChatInvite {
     /// `chatInvite#5c9d3702 flags:# channel:flags.0?true broadcast:flags.1?true public:flags.2?true megagroup:flags.3?true request_needed:flags.6?true verified:flags.7?true scam:flags.8?true fake:flags.9?true can_refulfill_subscription:flags.11?true title:string about:flags.5?string photo:Photo participants_count:int participants:flags.4?Vector<User> color:int subscription_pricing:flags.10?StarsSubscriptionPricing subscription_form_id:flags.12?long bot_verification:flags.13?BotVerification = ChatInvite;`
-    public final class ChatInvite: TLCombinator {
+    public final class ChatInvite: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x5c9d3702
         public static let tlName = "chatInvite"
 
@@ -2802,8 +2769,7 @@ extension Api.ChatInvite {
             if let value = self.botVerification { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: ChatInvite, rhs: ChatInvite) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChatInvite, _ rhs: ChatInvite) -> Swift.Bool {
             guard lhs.channel == rhs.channel else { return false }
             guard lhs.broadcast == rhs.broadcast else { return false }
             guard lhs.`public` == rhs.`public` else { return false }
@@ -2829,7 +2795,7 @@ extension Api.ChatInvite {
 
 extension Api.ChatInvite {
     /// `chatInvitePeek#61695cb0 chat:Chat expires:int = ChatInvite;`
-    public final class ChatInvitePeek: TLCombinator {
+    public final class ChatInvitePeek: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x61695cb0
         public static let tlName = "chatInvitePeek"
 
@@ -2851,8 +2817,7 @@ extension Api.ChatInvite {
             writer.writeInt32(self.expires)
         }
 
-        public static func == (lhs: ChatInvitePeek, rhs: ChatInvitePeek) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChatInvitePeek, _ rhs: ChatInvitePeek) -> Swift.Bool {
             guard lhs.chat == rhs.chat else { return false }
             guard lhs.expires == rhs.expires else { return false }
             return true
@@ -2887,7 +2852,7 @@ extension Api {
 
 extension Api.ChatInviteImporter {
     /// `chatInviteImporter#8c5adfd9 flags:# requested:flags.0?true via_chatlist:flags.3?true user_id:long date:int about:flags.2?string approved_by:flags.1?long = ChatInviteImporter;`
-    public final class ChatInviteImporter: TLCombinator {
+    public final class ChatInviteImporter: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x8c5adfd9
         public static let tlName = "chatInviteImporter"
 
@@ -2930,8 +2895,7 @@ extension Api.ChatInviteImporter {
             if let value = self.approvedBy { writer.writeInt64(value) }
         }
 
-        public static func == (lhs: ChatInviteImporter, rhs: ChatInviteImporter) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChatInviteImporter, _ rhs: ChatInviteImporter) -> Swift.Bool {
             guard lhs.requested == rhs.requested else { return false }
             guard lhs.viaChatlist == rhs.viaChatlist else { return false }
             guard lhs.userId == rhs.userId else { return false }
@@ -2970,7 +2934,7 @@ extension Api {
 
 extension Api.ChatOnlines {
     /// `chatOnlines#f041e250 onlines:int = ChatOnlines;`
-    public final class ChatOnlines: TLCombinator {
+    public final class ChatOnlines: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xf041e250
         public static let tlName = "chatOnlines"
 
@@ -2988,8 +2952,7 @@ extension Api.ChatOnlines {
             writer.writeInt32(self.onlines)
         }
 
-        public static func == (lhs: ChatOnlines, rhs: ChatOnlines) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChatOnlines, _ rhs: ChatOnlines) -> Swift.Bool {
             guard lhs.onlines == rhs.onlines else { return false }
             return true
         }
@@ -3029,7 +2992,7 @@ extension Api {
 
 extension Api.ChatParticipant {
     /// `chatParticipant#38e79fde flags:# user_id:long inviter_id:long date:int rank:flags.0?string = ChatParticipant;`
-    public final class ChatParticipant: TLCombinator {
+    public final class ChatParticipant: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x38e79fde
         public static let tlName = "chatParticipant"
 
@@ -3063,8 +3026,7 @@ extension Api.ChatParticipant {
             if let value = self.rank { writer.writeString(value) }
         }
 
-        public static func == (lhs: ChatParticipant, rhs: ChatParticipant) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChatParticipant, _ rhs: ChatParticipant) -> Swift.Bool {
             guard lhs.userId == rhs.userId else { return false }
             guard lhs.inviterId == rhs.inviterId else { return false }
             guard lhs.date == rhs.date else { return false }
@@ -3076,7 +3038,7 @@ extension Api.ChatParticipant {
 
 extension Api.ChatParticipant {
     /// `chatParticipantCreator#e1f867b8 flags:# user_id:long rank:flags.0?string = ChatParticipant;`
-    public final class ChatParticipantCreator: TLCombinator {
+    public final class ChatParticipantCreator: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xe1f867b8
         public static let tlName = "chatParticipantCreator"
 
@@ -3102,8 +3064,7 @@ extension Api.ChatParticipant {
             if let value = self.rank { writer.writeString(value) }
         }
 
-        public static func == (lhs: ChatParticipantCreator, rhs: ChatParticipantCreator) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChatParticipantCreator, _ rhs: ChatParticipantCreator) -> Swift.Bool {
             guard lhs.userId == rhs.userId else { return false }
             guard lhs.rank == rhs.rank else { return false }
             return true
@@ -3113,7 +3074,7 @@ extension Api.ChatParticipant {
 
 extension Api.ChatParticipant {
     /// `chatParticipantAdmin#0360d5d2 flags:# user_id:long inviter_id:long date:int rank:flags.0?string = ChatParticipant;`
-    public final class ChatParticipantAdmin: TLCombinator {
+    public final class ChatParticipantAdmin: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x0360d5d2
         public static let tlName = "chatParticipantAdmin"
 
@@ -3147,8 +3108,7 @@ extension Api.ChatParticipant {
             if let value = self.rank { writer.writeString(value) }
         }
 
-        public static func == (lhs: ChatParticipantAdmin, rhs: ChatParticipantAdmin) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChatParticipantAdmin, _ rhs: ChatParticipantAdmin) -> Swift.Bool {
             guard lhs.userId == rhs.userId else { return false }
             guard lhs.inviterId == rhs.inviterId else { return false }
             guard lhs.date == rhs.date else { return false }
@@ -3188,7 +3148,7 @@ extension Api {
 
 extension Api.ChatParticipants {
     /// `chatParticipantsForbidden#8763d3e1 flags:# chat_id:long self_participant:flags.0?ChatParticipant = ChatParticipants;`
-    public final class ChatParticipantsForbidden: TLCombinator {
+    public final class ChatParticipantsForbidden: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x8763d3e1
         public static let tlName = "chatParticipantsForbidden"
 
@@ -3214,8 +3174,7 @@ extension Api.ChatParticipants {
             if let value = self.selfParticipant { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: ChatParticipantsForbidden, rhs: ChatParticipantsForbidden) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChatParticipantsForbidden, _ rhs: ChatParticipantsForbidden) -> Swift.Bool {
             guard lhs.chatId == rhs.chatId else { return false }
             guard lhs.selfParticipant == rhs.selfParticipant else { return false }
             return true
@@ -3225,7 +3184,7 @@ extension Api.ChatParticipants {
 
 extension Api.ChatParticipants {
     /// `chatParticipants#3cbc93f8 chat_id:long participants:Vector<ChatParticipant> version:int = ChatParticipants;`
-    public final class ChatParticipants: TLCombinator {
+    public final class ChatParticipants: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x3cbc93f8
         public static let tlName = "chatParticipants"
 
@@ -3251,8 +3210,7 @@ extension Api.ChatParticipants {
             writer.writeInt32(self.version)
         }
 
-        public static func == (lhs: ChatParticipants, rhs: ChatParticipants) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChatParticipants, _ rhs: ChatParticipants) -> Swift.Bool {
             guard lhs.chatId == rhs.chatId else { return false }
             guard lhs.participants == rhs.participants else { return false }
             guard lhs.version == rhs.version else { return false }
@@ -3291,7 +3249,7 @@ extension Api {
 
 extension Api.ChatPhoto {
     /// `chatPhotoEmpty#37c1011c = ChatPhoto;`
-    public final class ChatPhotoEmpty: TLCombinator {
+    public final class ChatPhotoEmpty: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x37c1011c
         public static let tlName = "chatPhotoEmpty"
 
@@ -3304,8 +3262,7 @@ extension Api.ChatPhoto {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: ChatPhotoEmpty, rhs: ChatPhotoEmpty) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChatPhotoEmpty, _ rhs: ChatPhotoEmpty) -> Swift.Bool {
             return true
         }
     }
@@ -3313,7 +3270,7 @@ extension Api.ChatPhoto {
 
 extension Api.ChatPhoto {
     /// `chatPhoto#1c6e1c11 flags:# has_video:flags.0?true photo_id:long stripped_thumb:flags.1?bytes dc_id:int = ChatPhoto;`
-    public final class ChatPhoto: TLCombinator {
+    public final class ChatPhoto: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x1c6e1c11
         public static let tlName = "chatPhoto"
 
@@ -3347,8 +3304,7 @@ extension Api.ChatPhoto {
             writer.writeInt32(self.dcId)
         }
 
-        public static func == (lhs: ChatPhoto, rhs: ChatPhoto) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChatPhoto, _ rhs: ChatPhoto) -> Swift.Bool {
             guard lhs.hasVideo == rhs.hasVideo else { return false }
             guard lhs.photoId == rhs.photoId else { return false }
             guard lhs.strippedThumb == rhs.strippedThumb else { return false }
@@ -3391,7 +3347,7 @@ extension Api {
 
 extension Api.ChatReactions {
     /// `chatReactionsNone#eafc32bc = ChatReactions;`
-    public final class ChatReactionsNone: TLCombinator {
+    public final class ChatReactionsNone: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xeafc32bc
         public static let tlName = "chatReactionsNone"
 
@@ -3404,8 +3360,7 @@ extension Api.ChatReactions {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: ChatReactionsNone, rhs: ChatReactionsNone) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChatReactionsNone, _ rhs: ChatReactionsNone) -> Swift.Bool {
             return true
         }
     }
@@ -3413,7 +3368,7 @@ extension Api.ChatReactions {
 
 extension Api.ChatReactions {
     /// `chatReactionsAll#52928bca flags:# allow_custom:flags.0?true = ChatReactions;`
-    public final class ChatReactionsAll: TLCombinator {
+    public final class ChatReactionsAll: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x52928bca
         public static let tlName = "chatReactionsAll"
 
@@ -3434,8 +3389,7 @@ extension Api.ChatReactions {
             writer.writeUInt32(flags)
         }
 
-        public static func == (lhs: ChatReactionsAll, rhs: ChatReactionsAll) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChatReactionsAll, _ rhs: ChatReactionsAll) -> Swift.Bool {
             guard lhs.allowCustom == rhs.allowCustom else { return false }
             return true
         }
@@ -3444,7 +3398,7 @@ extension Api.ChatReactions {
 
 extension Api.ChatReactions {
     /// `chatReactionsSome#661d4037 reactions:Vector<Reaction> = ChatReactions;`
-    public final class ChatReactionsSome: TLCombinator {
+    public final class ChatReactionsSome: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x661d4037
         public static let tlName = "chatReactionsSome"
 
@@ -3462,8 +3416,7 @@ extension Api.ChatReactions {
             self.reactions.encode(to: &writer)
         }
 
-        public static func == (lhs: ChatReactionsSome, rhs: ChatReactionsSome) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChatReactionsSome, _ rhs: ChatReactionsSome) -> Swift.Bool {
             guard lhs.reactions == rhs.reactions else { return false }
             return true
         }
@@ -3500,7 +3453,7 @@ extension Api {
 
 extension Api.ChatTheme {
     /// `chatTheme#c3dffc04 emoticon:string = ChatTheme;`
-    public final class ChatTheme: TLCombinator {
+    public final class ChatTheme: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xc3dffc04
         public static let tlName = "chatTheme"
 
@@ -3518,8 +3471,7 @@ extension Api.ChatTheme {
             writer.writeString(self.emoticon)
         }
 
-        public static func == (lhs: ChatTheme, rhs: ChatTheme) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChatTheme, _ rhs: ChatTheme) -> Swift.Bool {
             guard lhs.emoticon == rhs.emoticon else { return false }
             return true
         }
@@ -3528,7 +3480,7 @@ extension Api.ChatTheme {
 
 extension Api.ChatTheme {
     /// `chatThemeUniqueGift#3458f9c8 gift:StarGift theme_settings:Vector<ThemeSettings> = ChatTheme;`
-    public final class ChatThemeUniqueGift: TLCombinator {
+    public final class ChatThemeUniqueGift: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x3458f9c8
         public static let tlName = "chatThemeUniqueGift"
 
@@ -3550,8 +3502,7 @@ extension Api.ChatTheme {
             self.themeSettings.encode(to: &writer)
         }
 
-        public static func == (lhs: ChatThemeUniqueGift, rhs: ChatThemeUniqueGift) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChatThemeUniqueGift, _ rhs: ChatThemeUniqueGift) -> Swift.Bool {
             guard lhs.gift == rhs.gift else { return false }
             guard lhs.themeSettings == rhs.themeSettings else { return false }
             return true
@@ -3586,7 +3537,7 @@ extension Api {
 
 extension Api.CodeSettings {
     /// `codeSettings#ad253d78 flags:# allow_flashcall:flags.0?true current_number:flags.1?true allow_app_hash:flags.4?true allow_missed_call:flags.5?true allow_firebase:flags.7?true unknown_number:flags.9?true logout_tokens:flags.6?Vector<bytes> token:flags.8?string app_sandbox:flags.8?Bool = CodeSettings;`
-    public final class CodeSettings: TLCombinator {
+    public final class CodeSettings: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xad253d78
         public static let tlName = "codeSettings"
 
@@ -3642,8 +3593,7 @@ extension Api.CodeSettings {
             if let value = self.appSandbox { writer.writeBool(value) }
         }
 
-        public static func == (lhs: CodeSettings, rhs: CodeSettings) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: CodeSettings, _ rhs: CodeSettings) -> Swift.Bool {
             guard lhs.allowFlashcall == rhs.allowFlashcall else { return false }
             guard lhs.currentNumber == rhs.currentNumber else { return false }
             guard lhs.allowAppHash == rhs.allowAppHash else { return false }
@@ -3685,7 +3635,7 @@ extension Api {
 
 extension Api.CommunityPeer {
     /// `communityPeer#76141ebd flags:# can_view_history:flags.2?true visible:flags.0?Bool peer:Peer = CommunityPeer;`
-    public final class CommunityPeer: TLCombinator {
+    public final class CommunityPeer: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x76141ebd
         public static let tlName = "communityPeer"
 
@@ -3715,8 +3665,7 @@ extension Api.CommunityPeer {
             self.peer.encode(to: &writer)
         }
 
-        public static func == (lhs: CommunityPeer, rhs: CommunityPeer) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: CommunityPeer, _ rhs: CommunityPeer) -> Swift.Bool {
             guard lhs.canViewHistory == rhs.canViewHistory else { return false }
             guard lhs.visible == rhs.visible else { return false }
             guard lhs.peer == rhs.peer else { return false }
@@ -3752,7 +3701,7 @@ extension Api {
 
 extension Api.CommunityPeerRequest {
     /// `communityPeerRequest#7beafa85 flags:# visible:flags.0?true peer:Peer requested_by:long date:int = CommunityPeerRequest;`
-    public final class CommunityPeerRequest: TLCombinator {
+    public final class CommunityPeerRequest: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x7beafa85
         public static let tlName = "communityPeerRequest"
 
@@ -3785,8 +3734,7 @@ extension Api.CommunityPeerRequest {
             writer.writeInt32(self.date)
         }
 
-        public static func == (lhs: CommunityPeerRequest, rhs: CommunityPeerRequest) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: CommunityPeerRequest, _ rhs: CommunityPeerRequest) -> Swift.Bool {
             guard lhs.visible == rhs.visible else { return false }
             guard lhs.peer == rhs.peer else { return false }
             guard lhs.requestedBy == rhs.requestedBy else { return false }
@@ -3823,7 +3771,7 @@ extension Api {
 
 extension Api.Config {
     /// `config#cc1a241e flags:# default_p2p_contacts:flags.3?true preload_featured_stickers:flags.4?true revoke_pm_inbox:flags.6?true blocked_mode:flags.8?true force_try_ipv6:flags.14?true date:int expires:int test_mode:Bool this_dc:int dc_options:Vector<DcOption> dc_txt_domain_name:string chat_size_max:int megagroup_size_max:int forwarded_count_max:int online_update_period_ms:int offline_blur_timeout_ms:int offline_idle_timeout_ms:int online_cloud_timeout_ms:int notify_cloud_delay_ms:int notify_default_delay_ms:int push_chat_period_ms:int push_chat_limit:int edit_time_limit:int revoke_time_limit:int revoke_pm_time_limit:int rating_e_decay:int stickers_recent_limit:int channels_read_media_period:int tmp_sessions:flags.0?int call_receive_timeout_ms:int call_ring_timeout_ms:int call_connect_timeout_ms:int call_packet_timeout_ms:int me_url_prefix:string autoupdate_url_prefix:flags.7?string gif_search_username:flags.9?string venue_search_username:flags.10?string img_search_username:flags.11?string static_maps_provider:flags.12?string caption_length_max:int message_length_max:int webfile_dc_id:int suggested_lang_code:flags.2?string lang_pack_version:flags.2?int base_lang_pack_version:flags.2?int reactions_default:flags.15?Reaction autologin_token:flags.16?string = Config;`
-    public final class Config: TLCombinator {
+    public final class Config: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xcc1a241e
         public static let tlName = "config"
 
@@ -4038,8 +3986,7 @@ extension Api.Config {
             if let value = self.autologinToken { writer.writeString(value) }
         }
 
-        public static func == (lhs: Config, rhs: Config) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: Config, _ rhs: Config) -> Swift.Bool {
             guard lhs.defaultP2pContacts == rhs.defaultP2pContacts else { return false }
             guard lhs.preloadFeaturedStickers == rhs.preloadFeaturedStickers else { return false }
             guard lhs.revokePmInbox == rhs.revokePmInbox else { return false }
@@ -4119,7 +4066,7 @@ extension Api {
 
 extension Api.ConnectedBot {
     /// `connectedBot#033ed001 flags:# bot_id:long recipients:BusinessBotRecipients rights:BusinessBotRights device:flags.0?string date:flags.1?int location:flags.2?string = ConnectedBot;`
-    public final class ConnectedBot: TLCombinator {
+    public final class ConnectedBot: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x033ed001
         public static let tlName = "connectedBot"
 
@@ -4163,8 +4110,7 @@ extension Api.ConnectedBot {
             if let value = self.location { writer.writeString(value) }
         }
 
-        public static func == (lhs: ConnectedBot, rhs: ConnectedBot) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ConnectedBot, _ rhs: ConnectedBot) -> Swift.Bool {
             guard lhs.botId == rhs.botId else { return false }
             guard lhs.recipients == rhs.recipients else { return false }
             guard lhs.rights == rhs.rights else { return false }
@@ -4203,7 +4149,7 @@ extension Api {
 
 extension Api.ConnectedBotStarRef {
     /// `connectedBotStarRef#19a13f71 flags:# revoked:flags.1?true url:string date:int bot_id:long commission_permille:int duration_months:flags.0?int participants:long revenue:long = ConnectedBotStarRef;`
-    public final class ConnectedBotStarRef: TLCombinator {
+    public final class ConnectedBotStarRef: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x19a13f71
         public static let tlName = "connectedBotStarRef"
 
@@ -4253,8 +4199,7 @@ extension Api.ConnectedBotStarRef {
             writer.writeInt64(self.revenue)
         }
 
-        public static func == (lhs: ConnectedBotStarRef, rhs: ConnectedBotStarRef) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ConnectedBotStarRef, _ rhs: ConnectedBotStarRef) -> Swift.Bool {
             guard lhs.revoked == rhs.revoked else { return false }
             guard lhs.url == rhs.url else { return false }
             guard lhs.date == rhs.date else { return false }
@@ -4295,7 +4240,7 @@ extension Api {
 
 extension Api.Contact {
     /// `contact#145ade0b user_id:long mutual:Bool = Contact;`
-    public final class Contact: TLCombinator {
+    public final class Contact: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x145ade0b
         public static let tlName = "contact"
 
@@ -4317,8 +4262,7 @@ extension Api.Contact {
             writer.writeBool(self.mutual)
         }
 
-        public static func == (lhs: Contact, rhs: Contact) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: Contact, _ rhs: Contact) -> Swift.Bool {
             guard lhs.userId == rhs.userId else { return false }
             guard lhs.mutual == rhs.mutual else { return false }
             return true
@@ -4353,7 +4297,7 @@ extension Api {
 
 extension Api.ContactBirthday {
     /// `contactBirthday#1d998733 contact_id:long birthday:Birthday = ContactBirthday;`
-    public final class ContactBirthday: TLCombinator {
+    public final class ContactBirthday: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x1d998733
         public static let tlName = "contactBirthday"
 
@@ -4375,8 +4319,7 @@ extension Api.ContactBirthday {
             self.birthday.encode(to: &writer)
         }
 
-        public static func == (lhs: ContactBirthday, rhs: ContactBirthday) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ContactBirthday, _ rhs: ContactBirthday) -> Swift.Bool {
             guard lhs.contactId == rhs.contactId else { return false }
             guard lhs.birthday == rhs.birthday else { return false }
             return true
@@ -4411,7 +4354,7 @@ extension Api {
 
 extension Api.ContactStatus {
     /// `contactStatus#16d9703b user_id:long status:UserStatus = ContactStatus;`
-    public final class ContactStatus: TLCombinator {
+    public final class ContactStatus: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x16d9703b
         public static let tlName = "contactStatus"
 
@@ -4433,8 +4376,7 @@ extension Api.ContactStatus {
             self.status.encode(to: &writer)
         }
 
-        public static func == (lhs: ContactStatus, rhs: ContactStatus) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ContactStatus, _ rhs: ContactStatus) -> Swift.Bool {
             guard lhs.userId == rhs.userId else { return false }
             guard lhs.status == rhs.status else { return false }
             return true
@@ -4469,7 +4411,7 @@ extension Api {
 
 extension Api.DataJSON {
     /// `dataJSON#7d748d04 data:string = DataJSON;`
-    public final class DataJSON: TLCombinator {
+    public final class DataJSON: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x7d748d04
         public static let tlName = "dataJSON"
 
@@ -4487,8 +4429,7 @@ extension Api.DataJSON {
             writer.writeString(self.data)
         }
 
-        public static func == (lhs: DataJSON, rhs: DataJSON) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: DataJSON, _ rhs: DataJSON) -> Swift.Bool {
             guard lhs.data == rhs.data else { return false }
             return true
         }

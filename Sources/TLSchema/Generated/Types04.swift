@@ -30,7 +30,7 @@ extension Api {
 
 extension Api.DcOption {
     /// `dcOption#18b7a10d flags:# ipv6:flags.0?true media_only:flags.1?true tcpo_only:flags.2?true cdn:flags.3?true static:flags.4?true this_port_only:flags.5?true id:int ip_address:string port:int secret:flags.10?bytes = DcOption;`
-    public final class DcOption: TLCombinator {
+    public final class DcOption: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x18b7a10d
         public static let tlName = "dcOption"
 
@@ -88,8 +88,7 @@ extension Api.DcOption {
             if let value = self.secret { writer.writeBytes(value) }
         }
 
-        public static func == (lhs: DcOption, rhs: DcOption) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: DcOption, _ rhs: DcOption) -> Swift.Bool {
             guard lhs.ipv6 == rhs.ipv6 else { return false }
             guard lhs.mediaOnly == rhs.mediaOnly else { return false }
             guard lhs.tcpoOnly == rhs.tcpoOnly else { return false }
@@ -132,7 +131,7 @@ extension Api {
 
 extension Api.DefaultHistoryTTL {
     /// `defaultHistoryTTL#43b46b20 period:int = DefaultHistoryTTL;`
-    public final class DefaultHistoryTTL: TLCombinator {
+    public final class DefaultHistoryTTL: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x43b46b20
         public static let tlName = "defaultHistoryTTL"
 
@@ -150,8 +149,7 @@ extension Api.DefaultHistoryTTL {
             writer.writeInt32(self.period)
         }
 
-        public static func == (lhs: DefaultHistoryTTL, rhs: DefaultHistoryTTL) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: DefaultHistoryTTL, _ rhs: DefaultHistoryTTL) -> Swift.Bool {
             guard lhs.period == rhs.period else { return false }
             return true
         }
@@ -191,7 +189,7 @@ extension Api {
 
 extension Api.Dialog {
     /// `dialog#fc89f7f3 flags:# pinned:flags.2?true unread_mark:flags.3?true view_forum_as_messages:flags.6?true peer:Peer top_message:int read_inbox_max_id:int read_outbox_max_id:int unread_count:int unread_mentions_count:int unread_reactions_count:int unread_poll_votes_count:int notify_settings:PeerNotifySettings pts:flags.0?int draft:flags.1?DraftMessage folder_id:flags.4?int ttl_period:flags.5?int = Dialog;`
-    public final class Dialog: TLCombinator {
+    public final class Dialog: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xfc89f7f3
         public static let tlName = "dialog"
 
@@ -276,8 +274,7 @@ extension Api.Dialog {
             if let value = self.ttlPeriod { writer.writeInt32(value) }
         }
 
-        public static func == (lhs: Dialog, rhs: Dialog) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: Dialog, _ rhs: Dialog) -> Swift.Bool {
             guard lhs.pinned == rhs.pinned else { return false }
             guard lhs.unreadMark == rhs.unreadMark else { return false }
             guard lhs.viewForumAsMessages == rhs.viewForumAsMessages else { return false }
@@ -301,7 +298,7 @@ extension Api.Dialog {
 
 extension Api.Dialog {
     /// `dialogFolder#71bd134c flags:# pinned:flags.2?true folder:Folder peer:Peer top_message:int unread_muted_peers_count:int unread_unmuted_peers_count:int unread_muted_messages_count:int unread_unmuted_messages_count:int = Dialog;`
-    public final class DialogFolder: TLCombinator {
+    public final class DialogFolder: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x71bd134c
         public static let tlName = "dialogFolder"
 
@@ -350,8 +347,7 @@ extension Api.Dialog {
             writer.writeInt32(self.unreadUnmutedMessagesCount)
         }
 
-        public static func == (lhs: DialogFolder, rhs: DialogFolder) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: DialogFolder, _ rhs: DialogFolder) -> Swift.Bool {
             guard lhs.pinned == rhs.pinned else { return false }
             guard lhs.folder == rhs.folder else { return false }
             guard lhs.peer == rhs.peer else { return false }
@@ -367,7 +363,7 @@ extension Api.Dialog {
 
 extension Api.Dialog {
     /// `dialogCommunity#f78a0973 flags:# pinned:flags.2?true community_id:long notify_settings:PeerNotifySettings = Dialog;`
-    public final class DialogCommunity: TLCombinator {
+    public final class DialogCommunity: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xf78a0973
         public static let tlName = "dialogCommunity"
 
@@ -396,8 +392,7 @@ extension Api.Dialog {
             self.notifySettings.encode(to: &writer)
         }
 
-        public static func == (lhs: DialogCommunity, rhs: DialogCommunity) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: DialogCommunity, _ rhs: DialogCommunity) -> Swift.Bool {
             guard lhs.pinned == rhs.pinned else { return false }
             guard lhs.communityId == rhs.communityId else { return false }
             guard lhs.notifySettings == rhs.notifySettings else { return false }
@@ -439,7 +434,7 @@ extension Api {
 
 extension Api.DialogFilter {
     /// `dialogFilter#aa472651 flags:# contacts:flags.0?true non_contacts:flags.1?true groups:flags.2?true broadcasts:flags.3?true bots:flags.4?true exclude_muted:flags.11?true exclude_read:flags.12?true exclude_archived:flags.13?true title_noanimate:flags.28?true id:int title:TextWithEntities emoticon:flags.25?string color:flags.27?int pinned_peers:Vector<InputPeer> include_peers:Vector<InputPeer> exclude_peers:Vector<InputPeer> = DialogFilter;`
-    public final class DialogFilter: TLCombinator {
+    public final class DialogFilter: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xaa472651
         public static let tlName = "dialogFilter"
 
@@ -522,8 +517,7 @@ extension Api.DialogFilter {
             self.excludePeers.encode(to: &writer)
         }
 
-        public static func == (lhs: DialogFilter, rhs: DialogFilter) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: DialogFilter, _ rhs: DialogFilter) -> Swift.Bool {
             guard lhs.contacts == rhs.contacts else { return false }
             guard lhs.nonContacts == rhs.nonContacts else { return false }
             guard lhs.groups == rhs.groups else { return false }
@@ -547,7 +541,7 @@ extension Api.DialogFilter {
 
 extension Api.DialogFilter {
     /// `dialogFilterDefault#363293ae = DialogFilter;`
-    public final class DialogFilterDefault: TLCombinator {
+    public final class DialogFilterDefault: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x363293ae
         public static let tlName = "dialogFilterDefault"
 
@@ -560,8 +554,7 @@ extension Api.DialogFilter {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: DialogFilterDefault, rhs: DialogFilterDefault) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: DialogFilterDefault, _ rhs: DialogFilterDefault) -> Swift.Bool {
             return true
         }
     }
@@ -569,7 +562,7 @@ extension Api.DialogFilter {
 
 extension Api.DialogFilter {
     /// `dialogFilterChatlist#96537bd7 flags:# has_my_invites:flags.26?true title_noanimate:flags.28?true id:int title:TextWithEntities emoticon:flags.25?string color:flags.27?int pinned_peers:Vector<InputPeer> include_peers:Vector<InputPeer> = DialogFilter;`
-    public final class DialogFilterChatlist: TLCombinator {
+    public final class DialogFilterChatlist: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x96537bd7
         public static let tlName = "dialogFilterChatlist"
 
@@ -620,8 +613,7 @@ extension Api.DialogFilter {
             self.includePeers.encode(to: &writer)
         }
 
-        public static func == (lhs: DialogFilterChatlist, rhs: DialogFilterChatlist) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: DialogFilterChatlist, _ rhs: DialogFilterChatlist) -> Swift.Bool {
             guard lhs.hasMyInvites == rhs.hasMyInvites else { return false }
             guard lhs.titleNoanimate == rhs.titleNoanimate else { return false }
             guard lhs.id == rhs.id else { return false }
@@ -662,7 +654,7 @@ extension Api {
 
 extension Api.DialogFilterSuggested {
     /// `dialogFilterSuggested#77744d4a filter:DialogFilter description:string = DialogFilterSuggested;`
-    public final class DialogFilterSuggested: TLCombinator {
+    public final class DialogFilterSuggested: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x77744d4a
         public static let tlName = "dialogFilterSuggested"
 
@@ -684,8 +676,7 @@ extension Api.DialogFilterSuggested {
             writer.writeString(self.description)
         }
 
-        public static func == (lhs: DialogFilterSuggested, rhs: DialogFilterSuggested) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: DialogFilterSuggested, _ rhs: DialogFilterSuggested) -> Swift.Bool {
             guard lhs.filter == rhs.filter else { return false }
             guard lhs.description == rhs.description else { return false }
             return true
@@ -726,7 +717,7 @@ extension Api {
 
 extension Api.DialogPeer {
     /// `dialogPeer#e56dbf05 peer:Peer = DialogPeer;`
-    public final class DialogPeer: TLCombinator {
+    public final class DialogPeer: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xe56dbf05
         public static let tlName = "dialogPeer"
 
@@ -744,8 +735,7 @@ extension Api.DialogPeer {
             self.peer.encode(to: &writer)
         }
 
-        public static func == (lhs: DialogPeer, rhs: DialogPeer) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: DialogPeer, _ rhs: DialogPeer) -> Swift.Bool {
             guard lhs.peer == rhs.peer else { return false }
             return true
         }
@@ -754,7 +744,7 @@ extension Api.DialogPeer {
 
 extension Api.DialogPeer {
     /// `dialogPeerFolder#514519e2 folder_id:int = DialogPeer;`
-    public final class DialogPeerFolder: TLCombinator {
+    public final class DialogPeerFolder: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x514519e2
         public static let tlName = "dialogPeerFolder"
 
@@ -772,8 +762,7 @@ extension Api.DialogPeer {
             writer.writeInt32(self.folderId)
         }
 
-        public static func == (lhs: DialogPeerFolder, rhs: DialogPeerFolder) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: DialogPeerFolder, _ rhs: DialogPeerFolder) -> Swift.Bool {
             guard lhs.folderId == rhs.folderId else { return false }
             return true
         }
@@ -782,7 +771,7 @@ extension Api.DialogPeer {
 
 extension Api.DialogPeer {
     /// `dialogPeerCommunity#2f65c8e4 community_id:long = DialogPeer;`
-    public final class DialogPeerCommunity: TLCombinator {
+    public final class DialogPeerCommunity: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x2f65c8e4
         public static let tlName = "dialogPeerCommunity"
 
@@ -800,8 +789,7 @@ extension Api.DialogPeer {
             writer.writeInt64(self.communityId)
         }
 
-        public static func == (lhs: DialogPeerCommunity, rhs: DialogPeerCommunity) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: DialogPeerCommunity, _ rhs: DialogPeerCommunity) -> Swift.Bool {
             guard lhs.communityId == rhs.communityId else { return false }
             return true
         }
@@ -835,7 +823,7 @@ extension Api {
 
 extension Api.DisallowedGiftsSettings {
     /// `disallowedGiftsSettings#71f276c4 flags:# disallow_unlimited_stargifts:flags.0?true disallow_limited_stargifts:flags.1?true disallow_unique_stargifts:flags.2?true disallow_premium_gifts:flags.3?true disallow_stargifts_from_channels:flags.4?true = DisallowedGiftsSettings;`
-    public final class DisallowedGiftsSettings: TLCombinator {
+    public final class DisallowedGiftsSettings: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x71f276c4
         public static let tlName = "disallowedGiftsSettings"
 
@@ -872,8 +860,7 @@ extension Api.DisallowedGiftsSettings {
             writer.writeUInt32(flags)
         }
 
-        public static func == (lhs: DisallowedGiftsSettings, rhs: DisallowedGiftsSettings) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: DisallowedGiftsSettings, _ rhs: DisallowedGiftsSettings) -> Swift.Bool {
             guard lhs.disallowUnlimitedStargifts == rhs.disallowUnlimitedStargifts else { return false }
             guard lhs.disallowLimitedStargifts == rhs.disallowLimitedStargifts else { return false }
             guard lhs.disallowUniqueStargifts == rhs.disallowUniqueStargifts else { return false }
@@ -914,7 +901,7 @@ extension Api {
 
 extension Api.Document {
     /// `documentEmpty#36f8c871 id:long = Document;`
-    public final class DocumentEmpty: TLCombinator {
+    public final class DocumentEmpty: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x36f8c871
         public static let tlName = "documentEmpty"
 
@@ -932,8 +919,7 @@ extension Api.Document {
             writer.writeInt64(self.id)
         }
 
-        public static func == (lhs: DocumentEmpty, rhs: DocumentEmpty) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: DocumentEmpty, _ rhs: DocumentEmpty) -> Swift.Bool {
             guard lhs.id == rhs.id else { return false }
             return true
         }
@@ -942,7 +928,7 @@ extension Api.Document {
 
 extension Api.Document {
     /// `document#8fd4c4d8 flags:# id:long access_hash:long file_reference:bytes date:int mime_type:string size:long thumbs:flags.0?Vector<PhotoSize> video_thumbs:flags.1?Vector<VideoSize> dc_id:int attributes:Vector<DocumentAttribute> = Document;`
-    public final class Document: TLCombinator {
+    public final class Document: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x8fd4c4d8
         public static let tlName = "document"
 
@@ -1001,8 +987,7 @@ extension Api.Document {
             self.attributes.encode(to: &writer)
         }
 
-        public static func == (lhs: Document, rhs: Document) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: Document, _ rhs: Document) -> Swift.Bool {
             guard lhs.id == rhs.id else { return false }
             guard lhs.accessHash == rhs.accessHash else { return false }
             guard lhs.fileReference == rhs.fileReference else { return false }
@@ -1066,7 +1051,7 @@ extension Api {
 
 extension Api.DocumentAttribute {
     /// `documentAttributeImageSize#6c37c15c w:int h:int = DocumentAttribute;`
-    public final class DocumentAttributeImageSize: TLCombinator {
+    public final class DocumentAttributeImageSize: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x6c37c15c
         public static let tlName = "documentAttributeImageSize"
 
@@ -1088,8 +1073,7 @@ extension Api.DocumentAttribute {
             writer.writeInt32(self.h)
         }
 
-        public static func == (lhs: DocumentAttributeImageSize, rhs: DocumentAttributeImageSize) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: DocumentAttributeImageSize, _ rhs: DocumentAttributeImageSize) -> Swift.Bool {
             guard lhs.w == rhs.w else { return false }
             guard lhs.h == rhs.h else { return false }
             return true
@@ -1099,7 +1083,7 @@ extension Api.DocumentAttribute {
 
 extension Api.DocumentAttribute {
     /// `documentAttributeAnimated#11b58939 = DocumentAttribute;`
-    public final class DocumentAttributeAnimated: TLCombinator {
+    public final class DocumentAttributeAnimated: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x11b58939
         public static let tlName = "documentAttributeAnimated"
 
@@ -1112,8 +1096,7 @@ extension Api.DocumentAttribute {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: DocumentAttributeAnimated, rhs: DocumentAttributeAnimated) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: DocumentAttributeAnimated, _ rhs: DocumentAttributeAnimated) -> Swift.Bool {
             return true
         }
     }
@@ -1121,7 +1104,7 @@ extension Api.DocumentAttribute {
 
 extension Api.DocumentAttribute {
     /// `documentAttributeSticker#6319d612 flags:# mask:flags.1?true alt:string stickerset:InputStickerSet mask_coords:flags.0?MaskCoords = DocumentAttribute;`
-    public final class DocumentAttributeSticker: TLCombinator {
+    public final class DocumentAttributeSticker: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x6319d612
         public static let tlName = "documentAttributeSticker"
 
@@ -1155,8 +1138,7 @@ extension Api.DocumentAttribute {
             if let value = self.maskCoords { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: DocumentAttributeSticker, rhs: DocumentAttributeSticker) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: DocumentAttributeSticker, _ rhs: DocumentAttributeSticker) -> Swift.Bool {
             guard lhs.mask == rhs.mask else { return false }
             guard lhs.alt == rhs.alt else { return false }
             guard lhs.stickerset == rhs.stickerset else { return false }
@@ -1168,7 +1150,7 @@ extension Api.DocumentAttribute {
 
 extension Api.DocumentAttribute {
     /// `documentAttributeVideo#43c57c48 flags:# round_message:flags.0?true supports_streaming:flags.1?true nosound:flags.3?true duration:double w:int h:int preload_prefix_size:flags.2?int video_start_ts:flags.4?double video_codec:flags.5?string = DocumentAttribute;`
-    public final class DocumentAttributeVideo: TLCombinator {
+    public final class DocumentAttributeVideo: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x43c57c48
         public static let tlName = "documentAttributeVideo"
 
@@ -1224,8 +1206,7 @@ extension Api.DocumentAttribute {
             if let value = self.videoCodec { writer.writeString(value) }
         }
 
-        public static func == (lhs: DocumentAttributeVideo, rhs: DocumentAttributeVideo) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: DocumentAttributeVideo, _ rhs: DocumentAttributeVideo) -> Swift.Bool {
             guard lhs.roundMessage == rhs.roundMessage else { return false }
             guard lhs.supportsStreaming == rhs.supportsStreaming else { return false }
             guard lhs.nosound == rhs.nosound else { return false }
@@ -1242,7 +1223,7 @@ extension Api.DocumentAttribute {
 
 extension Api.DocumentAttribute {
     /// `documentAttributeAudio#9852f9c6 flags:# voice:flags.10?true duration:int title:flags.0?string performer:flags.1?string waveform:flags.2?bytes = DocumentAttribute;`
-    public final class DocumentAttributeAudio: TLCombinator {
+    public final class DocumentAttributeAudio: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x9852f9c6
         public static let tlName = "documentAttributeAudio"
 
@@ -1282,8 +1263,7 @@ extension Api.DocumentAttribute {
             if let value = self.waveform { writer.writeBytes(value) }
         }
 
-        public static func == (lhs: DocumentAttributeAudio, rhs: DocumentAttributeAudio) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: DocumentAttributeAudio, _ rhs: DocumentAttributeAudio) -> Swift.Bool {
             guard lhs.voice == rhs.voice else { return false }
             guard lhs.duration == rhs.duration else { return false }
             guard lhs.title == rhs.title else { return false }
@@ -1296,7 +1276,7 @@ extension Api.DocumentAttribute {
 
 extension Api.DocumentAttribute {
     /// `documentAttributeFilename#15590068 file_name:string = DocumentAttribute;`
-    public final class DocumentAttributeFilename: TLCombinator {
+    public final class DocumentAttributeFilename: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x15590068
         public static let tlName = "documentAttributeFilename"
 
@@ -1314,8 +1294,7 @@ extension Api.DocumentAttribute {
             writer.writeString(self.fileName)
         }
 
-        public static func == (lhs: DocumentAttributeFilename, rhs: DocumentAttributeFilename) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: DocumentAttributeFilename, _ rhs: DocumentAttributeFilename) -> Swift.Bool {
             guard lhs.fileName == rhs.fileName else { return false }
             return true
         }
@@ -1324,7 +1303,7 @@ extension Api.DocumentAttribute {
 
 extension Api.DocumentAttribute {
     /// `documentAttributeHasStickers#9801d2f7 = DocumentAttribute;`
-    public final class DocumentAttributeHasStickers: TLCombinator {
+    public final class DocumentAttributeHasStickers: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x9801d2f7
         public static let tlName = "documentAttributeHasStickers"
 
@@ -1337,8 +1316,7 @@ extension Api.DocumentAttribute {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: DocumentAttributeHasStickers, rhs: DocumentAttributeHasStickers) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: DocumentAttributeHasStickers, _ rhs: DocumentAttributeHasStickers) -> Swift.Bool {
             return true
         }
     }
@@ -1346,7 +1324,7 @@ extension Api.DocumentAttribute {
 
 extension Api.DocumentAttribute {
     /// `documentAttributeCustomEmoji#fd149899 flags:# free:flags.0?true text_color:flags.1?true alt:string stickerset:InputStickerSet = DocumentAttribute;`
-    public final class DocumentAttributeCustomEmoji: TLCombinator {
+    public final class DocumentAttributeCustomEmoji: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xfd149899
         public static let tlName = "documentAttributeCustomEmoji"
 
@@ -1379,8 +1357,7 @@ extension Api.DocumentAttribute {
             self.stickerset.encode(to: &writer)
         }
 
-        public static func == (lhs: DocumentAttributeCustomEmoji, rhs: DocumentAttributeCustomEmoji) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: DocumentAttributeCustomEmoji, _ rhs: DocumentAttributeCustomEmoji) -> Swift.Bool {
             guard lhs.free == rhs.free else { return false }
             guard lhs.textColor == rhs.textColor else { return false }
             guard lhs.alt == rhs.alt else { return false }
@@ -1420,7 +1397,7 @@ extension Api {
 
 extension Api.DraftMessage {
     /// `draftMessageEmpty#1b0c841a flags:# date:flags.0?int = DraftMessage;`
-    public final class DraftMessageEmpty: TLCombinator {
+    public final class DraftMessageEmpty: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x1b0c841a
         public static let tlName = "draftMessageEmpty"
 
@@ -1442,8 +1419,7 @@ extension Api.DraftMessage {
             if let value = self.date { writer.writeInt32(value) }
         }
 
-        public static func == (lhs: DraftMessageEmpty, rhs: DraftMessageEmpty) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: DraftMessageEmpty, _ rhs: DraftMessageEmpty) -> Swift.Bool {
             guard lhs.date == rhs.date else { return false }
             return true
         }
@@ -1452,7 +1428,7 @@ extension Api.DraftMessage {
 
 extension Api.DraftMessage {
     /// `draftMessage#60fe3294 flags:# no_webpage:flags.1?true invert_media:flags.6?true reply_to:flags.4?InputReplyTo message:string entities:flags.3?Vector<MessageEntity> media:flags.5?InputMedia date:int effect:flags.7?long suggested_post:flags.8?SuggestedPost rich_message:flags.9?RichMessage = DraftMessage;`
-    public final class DraftMessage: TLCombinator {
+    public final class DraftMessage: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x60fe3294
         public static let tlName = "draftMessage"
 
@@ -1515,8 +1491,7 @@ extension Api.DraftMessage {
             if let value = self.richMessage { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: DraftMessage, rhs: DraftMessage) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: DraftMessage, _ rhs: DraftMessage) -> Swift.Bool {
             guard lhs.noWebpage == rhs.noWebpage else { return false }
             guard lhs.invertMedia == rhs.invertMedia else { return false }
             guard lhs.replyTo == rhs.replyTo else { return false }
@@ -1565,7 +1540,7 @@ extension Api {
 
 extension Api.EmailVerification {
     /// `emailVerificationCode#922e55a9 code:string = EmailVerification;`
-    public final class EmailVerificationCode: TLCombinator {
+    public final class EmailVerificationCode: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x922e55a9
         public static let tlName = "emailVerificationCode"
 
@@ -1583,8 +1558,7 @@ extension Api.EmailVerification {
             writer.writeString(self.code)
         }
 
-        public static func == (lhs: EmailVerificationCode, rhs: EmailVerificationCode) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: EmailVerificationCode, _ rhs: EmailVerificationCode) -> Swift.Bool {
             guard lhs.code == rhs.code else { return false }
             return true
         }
@@ -1593,7 +1567,7 @@ extension Api.EmailVerification {
 
 extension Api.EmailVerification {
     /// `emailVerificationGoogle#db909ec2 token:string = EmailVerification;`
-    public final class EmailVerificationGoogle: TLCombinator {
+    public final class EmailVerificationGoogle: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xdb909ec2
         public static let tlName = "emailVerificationGoogle"
 
@@ -1611,8 +1585,7 @@ extension Api.EmailVerification {
             writer.writeString(self.token)
         }
 
-        public static func == (lhs: EmailVerificationGoogle, rhs: EmailVerificationGoogle) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: EmailVerificationGoogle, _ rhs: EmailVerificationGoogle) -> Swift.Bool {
             guard lhs.token == rhs.token else { return false }
             return true
         }
@@ -1621,7 +1594,7 @@ extension Api.EmailVerification {
 
 extension Api.EmailVerification {
     /// `emailVerificationApple#96d074fd token:string = EmailVerification;`
-    public final class EmailVerificationApple: TLCombinator {
+    public final class EmailVerificationApple: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x96d074fd
         public static let tlName = "emailVerificationApple"
 
@@ -1639,8 +1612,7 @@ extension Api.EmailVerification {
             writer.writeString(self.token)
         }
 
-        public static func == (lhs: EmailVerificationApple, rhs: EmailVerificationApple) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: EmailVerificationApple, _ rhs: EmailVerificationApple) -> Swift.Bool {
             guard lhs.token == rhs.token else { return false }
             return true
         }
@@ -1680,7 +1652,7 @@ extension Api {
 
 extension Api.EmailVerifyPurpose {
     /// `emailVerifyPurposeLoginSetup#4345be73 phone_number:string phone_code_hash:string = EmailVerifyPurpose;`
-    public final class EmailVerifyPurposeLoginSetup: TLCombinator {
+    public final class EmailVerifyPurposeLoginSetup: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x4345be73
         public static let tlName = "emailVerifyPurposeLoginSetup"
 
@@ -1702,8 +1674,7 @@ extension Api.EmailVerifyPurpose {
             writer.writeString(self.phoneCodeHash)
         }
 
-        public static func == (lhs: EmailVerifyPurposeLoginSetup, rhs: EmailVerifyPurposeLoginSetup) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: EmailVerifyPurposeLoginSetup, _ rhs: EmailVerifyPurposeLoginSetup) -> Swift.Bool {
             guard lhs.phoneNumber == rhs.phoneNumber else { return false }
             guard lhs.phoneCodeHash == rhs.phoneCodeHash else { return false }
             return true
@@ -1713,7 +1684,7 @@ extension Api.EmailVerifyPurpose {
 
 extension Api.EmailVerifyPurpose {
     /// `emailVerifyPurposeLoginChange#527d22eb = EmailVerifyPurpose;`
-    public final class EmailVerifyPurposeLoginChange: TLCombinator {
+    public final class EmailVerifyPurposeLoginChange: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x527d22eb
         public static let tlName = "emailVerifyPurposeLoginChange"
 
@@ -1726,8 +1697,7 @@ extension Api.EmailVerifyPurpose {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: EmailVerifyPurposeLoginChange, rhs: EmailVerifyPurposeLoginChange) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: EmailVerifyPurposeLoginChange, _ rhs: EmailVerifyPurposeLoginChange) -> Swift.Bool {
             return true
         }
     }
@@ -1735,7 +1705,7 @@ extension Api.EmailVerifyPurpose {
 
 extension Api.EmailVerifyPurpose {
     /// `emailVerifyPurposePassport#bbf51685 = EmailVerifyPurpose;`
-    public final class EmailVerifyPurposePassport: TLCombinator {
+    public final class EmailVerifyPurposePassport: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xbbf51685
         public static let tlName = "emailVerifyPurposePassport"
 
@@ -1748,8 +1718,7 @@ extension Api.EmailVerifyPurpose {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: EmailVerifyPurposePassport, rhs: EmailVerifyPurposePassport) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: EmailVerifyPurposePassport, _ rhs: EmailVerifyPurposePassport) -> Swift.Bool {
             return true
         }
     }
@@ -1788,7 +1757,7 @@ extension Api {
 
 extension Api.EmojiGroup {
     /// `emojiGroup#7a9abda9 title:string icon_emoji_id:long emoticons:Vector<string> = EmojiGroup;`
-    public final class EmojiGroup: TLCombinator {
+    public final class EmojiGroup: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x7a9abda9
         public static let tlName = "emojiGroup"
 
@@ -1814,8 +1783,7 @@ extension Api.EmojiGroup {
             self.emoticons.encode(to: &writer)
         }
 
-        public static func == (lhs: EmojiGroup, rhs: EmojiGroup) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: EmojiGroup, _ rhs: EmojiGroup) -> Swift.Bool {
             guard lhs.title == rhs.title else { return false }
             guard lhs.iconEmojiId == rhs.iconEmojiId else { return false }
             guard lhs.emoticons == rhs.emoticons else { return false }
@@ -1826,7 +1794,7 @@ extension Api.EmojiGroup {
 
 extension Api.EmojiGroup {
     /// `emojiGroupGreeting#80d26cc7 title:string icon_emoji_id:long emoticons:Vector<string> = EmojiGroup;`
-    public final class EmojiGroupGreeting: TLCombinator {
+    public final class EmojiGroupGreeting: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x80d26cc7
         public static let tlName = "emojiGroupGreeting"
 
@@ -1852,8 +1820,7 @@ extension Api.EmojiGroup {
             self.emoticons.encode(to: &writer)
         }
 
-        public static func == (lhs: EmojiGroupGreeting, rhs: EmojiGroupGreeting) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: EmojiGroupGreeting, _ rhs: EmojiGroupGreeting) -> Swift.Bool {
             guard lhs.title == rhs.title else { return false }
             guard lhs.iconEmojiId == rhs.iconEmojiId else { return false }
             guard lhs.emoticons == rhs.emoticons else { return false }
@@ -1864,7 +1831,7 @@ extension Api.EmojiGroup {
 
 extension Api.EmojiGroup {
     /// `emojiGroupPremium#093bcf34 title:string icon_emoji_id:long = EmojiGroup;`
-    public final class EmojiGroupPremium: TLCombinator {
+    public final class EmojiGroupPremium: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x093bcf34
         public static let tlName = "emojiGroupPremium"
 
@@ -1886,8 +1853,7 @@ extension Api.EmojiGroup {
             writer.writeInt64(self.iconEmojiId)
         }
 
-        public static func == (lhs: EmojiGroupPremium, rhs: EmojiGroupPremium) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: EmojiGroupPremium, _ rhs: EmojiGroupPremium) -> Swift.Bool {
             guard lhs.title == rhs.title else { return false }
             guard lhs.iconEmojiId == rhs.iconEmojiId else { return false }
             return true
@@ -1925,7 +1891,7 @@ extension Api {
 
 extension Api.EmojiKeyword {
     /// `emojiKeyword#d5b3b9f9 keyword:string emoticons:Vector<string> = EmojiKeyword;`
-    public final class EmojiKeyword: TLCombinator {
+    public final class EmojiKeyword: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xd5b3b9f9
         public static let tlName = "emojiKeyword"
 
@@ -1947,8 +1913,7 @@ extension Api.EmojiKeyword {
             self.emoticons.encode(to: &writer)
         }
 
-        public static func == (lhs: EmojiKeyword, rhs: EmojiKeyword) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: EmojiKeyword, _ rhs: EmojiKeyword) -> Swift.Bool {
             guard lhs.keyword == rhs.keyword else { return false }
             guard lhs.emoticons == rhs.emoticons else { return false }
             return true
@@ -1958,7 +1923,7 @@ extension Api.EmojiKeyword {
 
 extension Api.EmojiKeyword {
     /// `emojiKeywordDeleted#236df622 keyword:string emoticons:Vector<string> = EmojiKeyword;`
-    public final class EmojiKeywordDeleted: TLCombinator {
+    public final class EmojiKeywordDeleted: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x236df622
         public static let tlName = "emojiKeywordDeleted"
 
@@ -1980,8 +1945,7 @@ extension Api.EmojiKeyword {
             self.emoticons.encode(to: &writer)
         }
 
-        public static func == (lhs: EmojiKeywordDeleted, rhs: EmojiKeywordDeleted) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: EmojiKeywordDeleted, _ rhs: EmojiKeywordDeleted) -> Swift.Bool {
             guard lhs.keyword == rhs.keyword else { return false }
             guard lhs.emoticons == rhs.emoticons else { return false }
             return true
@@ -2016,7 +1980,7 @@ extension Api {
 
 extension Api.EmojiKeywordsDifference {
     /// `emojiKeywordsDifference#5cc761bd lang_code:string from_version:int version:int keywords:Vector<EmojiKeyword> = EmojiKeywordsDifference;`
-    public final class EmojiKeywordsDifference: TLCombinator {
+    public final class EmojiKeywordsDifference: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x5cc761bd
         public static let tlName = "emojiKeywordsDifference"
 
@@ -2046,8 +2010,7 @@ extension Api.EmojiKeywordsDifference {
             self.keywords.encode(to: &writer)
         }
 
-        public static func == (lhs: EmojiKeywordsDifference, rhs: EmojiKeywordsDifference) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: EmojiKeywordsDifference, _ rhs: EmojiKeywordsDifference) -> Swift.Bool {
             guard lhs.langCode == rhs.langCode else { return false }
             guard lhs.fromVersion == rhs.fromVersion else { return false }
             guard lhs.version == rhs.version else { return false }
@@ -2084,7 +2047,7 @@ extension Api {
 
 extension Api.EmojiLanguage {
     /// `emojiLanguage#b3fb5361 lang_code:string = EmojiLanguage;`
-    public final class EmojiLanguage: TLCombinator {
+    public final class EmojiLanguage: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xb3fb5361
         public static let tlName = "emojiLanguage"
 
@@ -2102,8 +2065,7 @@ extension Api.EmojiLanguage {
             writer.writeString(self.langCode)
         }
 
-        public static func == (lhs: EmojiLanguage, rhs: EmojiLanguage) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: EmojiLanguage, _ rhs: EmojiLanguage) -> Swift.Bool {
             guard lhs.langCode == rhs.langCode else { return false }
             return true
         }
@@ -2140,7 +2102,7 @@ extension Api {
 
 extension Api.EmojiList {
     /// `emojiListNotModified#481eadfa = EmojiList;`
-    public final class EmojiListNotModified: TLCombinator {
+    public final class EmojiListNotModified: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x481eadfa
         public static let tlName = "emojiListNotModified"
 
@@ -2153,8 +2115,7 @@ extension Api.EmojiList {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: EmojiListNotModified, rhs: EmojiListNotModified) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: EmojiListNotModified, _ rhs: EmojiListNotModified) -> Swift.Bool {
             return true
         }
     }
@@ -2162,7 +2123,7 @@ extension Api.EmojiList {
 
 extension Api.EmojiList {
     /// `emojiList#7a1e11d1 hash:long document_id:Vector<long> = EmojiList;`
-    public final class EmojiList: TLCombinator {
+    public final class EmojiList: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x7a1e11d1
         public static let tlName = "emojiList"
 
@@ -2184,8 +2145,7 @@ extension Api.EmojiList {
             self.documentId.encode(to: &writer)
         }
 
-        public static func == (lhs: EmojiList, rhs: EmojiList) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: EmojiList, _ rhs: EmojiList) -> Swift.Bool {
             guard lhs.hash == rhs.hash else { return false }
             guard lhs.documentId == rhs.documentId else { return false }
             return true
@@ -2229,7 +2189,7 @@ extension Api {
 
 extension Api.EmojiStatus {
     /// `emojiStatusEmpty#2de11aae = EmojiStatus;`
-    public final class EmojiStatusEmpty: TLCombinator {
+    public final class EmojiStatusEmpty: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x2de11aae
         public static let tlName = "emojiStatusEmpty"
 
@@ -2242,8 +2202,7 @@ extension Api.EmojiStatus {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: EmojiStatusEmpty, rhs: EmojiStatusEmpty) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: EmojiStatusEmpty, _ rhs: EmojiStatusEmpty) -> Swift.Bool {
             return true
         }
     }
@@ -2251,7 +2210,7 @@ extension Api.EmojiStatus {
 
 extension Api.EmojiStatus {
     /// `emojiStatus#e7ff068a flags:# document_id:long until:flags.0?int = EmojiStatus;`
-    public final class EmojiStatus: TLCombinator {
+    public final class EmojiStatus: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xe7ff068a
         public static let tlName = "emojiStatus"
 
@@ -2277,8 +2236,7 @@ extension Api.EmojiStatus {
             if let value = self.until { writer.writeInt32(value) }
         }
 
-        public static func == (lhs: EmojiStatus, rhs: EmojiStatus) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: EmojiStatus, _ rhs: EmojiStatus) -> Swift.Bool {
             guard lhs.documentId == rhs.documentId else { return false }
             guard lhs.until == rhs.until else { return false }
             return true
@@ -2288,7 +2246,7 @@ extension Api.EmojiStatus {
 
 extension Api.EmojiStatus {
     /// `emojiStatusCollectible#7184603b flags:# collectible_id:long document_id:long title:string slug:string pattern_document_id:long center_color:int edge_color:int pattern_color:int text_color:int until:flags.0?int = EmojiStatus;`
-    public final class EmojiStatusCollectible: TLCombinator {
+    public final class EmojiStatusCollectible: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x7184603b
         public static let tlName = "emojiStatusCollectible"
 
@@ -2346,8 +2304,7 @@ extension Api.EmojiStatus {
             if let value = self.until { writer.writeInt32(value) }
         }
 
-        public static func == (lhs: EmojiStatusCollectible, rhs: EmojiStatusCollectible) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: EmojiStatusCollectible, _ rhs: EmojiStatusCollectible) -> Swift.Bool {
             guard lhs.collectibleId == rhs.collectibleId else { return false }
             guard lhs.documentId == rhs.documentId else { return false }
             guard lhs.title == rhs.title else { return false }
@@ -2365,7 +2322,7 @@ extension Api.EmojiStatus {
 
 extension Api.EmojiStatus {
     /// `inputEmojiStatusCollectible#07141dbf flags:# collectible_id:long until:flags.0?int = EmojiStatus;`
-    public final class InputEmojiStatusCollectible: TLCombinator {
+    public final class InputEmojiStatusCollectible: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x07141dbf
         public static let tlName = "inputEmojiStatusCollectible"
 
@@ -2391,8 +2348,7 @@ extension Api.EmojiStatus {
             if let value = self.until { writer.writeInt32(value) }
         }
 
-        public static func == (lhs: InputEmojiStatusCollectible, rhs: InputEmojiStatusCollectible) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputEmojiStatusCollectible, _ rhs: InputEmojiStatusCollectible) -> Swift.Bool {
             guard lhs.collectibleId == rhs.collectibleId else { return false }
             guard lhs.until == rhs.until else { return false }
             return true
@@ -2427,7 +2383,7 @@ extension Api {
 
 extension Api.EmojiURL {
     /// `emojiURL#a575739d url:string = EmojiURL;`
-    public final class EmojiURL: TLCombinator {
+    public final class EmojiURL: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xa575739d
         public static let tlName = "emojiURL"
 
@@ -2445,8 +2401,7 @@ extension Api.EmojiURL {
             writer.writeString(self.url)
         }
 
-        public static func == (lhs: EmojiURL, rhs: EmojiURL) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: EmojiURL, _ rhs: EmojiURL) -> Swift.Bool {
             guard lhs.url == rhs.url else { return false }
             return true
         }
@@ -2492,7 +2447,7 @@ extension Api {
 
 extension Api.EncryptedChat {
     /// `encryptedChatEmpty#ab7ec0a0 id:int = EncryptedChat;`
-    public final class EncryptedChatEmpty: TLCombinator {
+    public final class EncryptedChatEmpty: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xab7ec0a0
         public static let tlName = "encryptedChatEmpty"
 
@@ -2510,8 +2465,7 @@ extension Api.EncryptedChat {
             writer.writeInt32(self.id)
         }
 
-        public static func == (lhs: EncryptedChatEmpty, rhs: EncryptedChatEmpty) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: EncryptedChatEmpty, _ rhs: EncryptedChatEmpty) -> Swift.Bool {
             guard lhs.id == rhs.id else { return false }
             return true
         }
@@ -2520,7 +2474,7 @@ extension Api.EncryptedChat {
 
 extension Api.EncryptedChat {
     /// `encryptedChatWaiting#66b25953 id:int access_hash:long date:int admin_id:long participant_id:long = EncryptedChat;`
-    public final class EncryptedChatWaiting: TLCombinator {
+    public final class EncryptedChatWaiting: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x66b25953
         public static let tlName = "encryptedChatWaiting"
 
@@ -2554,8 +2508,7 @@ extension Api.EncryptedChat {
             writer.writeInt64(self.participantId)
         }
 
-        public static func == (lhs: EncryptedChatWaiting, rhs: EncryptedChatWaiting) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: EncryptedChatWaiting, _ rhs: EncryptedChatWaiting) -> Swift.Bool {
             guard lhs.id == rhs.id else { return false }
             guard lhs.accessHash == rhs.accessHash else { return false }
             guard lhs.date == rhs.date else { return false }
@@ -2568,7 +2521,7 @@ extension Api.EncryptedChat {
 
 extension Api.EncryptedChat {
     /// `encryptedChatRequested#48f1d94c flags:# folder_id:flags.0?int id:int access_hash:long date:int admin_id:long participant_id:long g_a:bytes = EncryptedChat;`
-    public final class EncryptedChatRequested: TLCombinator {
+    public final class EncryptedChatRequested: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x48f1d94c
         public static let tlName = "encryptedChatRequested"
 
@@ -2614,8 +2567,7 @@ extension Api.EncryptedChat {
             writer.writeBytes(self.gA)
         }
 
-        public static func == (lhs: EncryptedChatRequested, rhs: EncryptedChatRequested) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: EncryptedChatRequested, _ rhs: EncryptedChatRequested) -> Swift.Bool {
             guard lhs.folderId == rhs.folderId else { return false }
             guard lhs.id == rhs.id else { return false }
             guard lhs.accessHash == rhs.accessHash else { return false }
@@ -2630,7 +2582,7 @@ extension Api.EncryptedChat {
 
 extension Api.EncryptedChat {
     /// `encryptedChat#61f0d4c7 id:int access_hash:long date:int admin_id:long participant_id:long g_a_or_b:bytes key_fingerprint:long = EncryptedChat;`
-    public final class EncryptedChat: TLCombinator {
+    public final class EncryptedChat: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x61f0d4c7
         public static let tlName = "encryptedChat"
 
@@ -2672,8 +2624,7 @@ extension Api.EncryptedChat {
             writer.writeInt64(self.keyFingerprint)
         }
 
-        public static func == (lhs: EncryptedChat, rhs: EncryptedChat) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: EncryptedChat, _ rhs: EncryptedChat) -> Swift.Bool {
             guard lhs.id == rhs.id else { return false }
             guard lhs.accessHash == rhs.accessHash else { return false }
             guard lhs.date == rhs.date else { return false }
@@ -2688,7 +2639,7 @@ extension Api.EncryptedChat {
 
 extension Api.EncryptedChat {
     /// `encryptedChatDiscarded#1e1c7c45 flags:# history_deleted:flags.0?true id:int = EncryptedChat;`
-    public final class EncryptedChatDiscarded: TLCombinator {
+    public final class EncryptedChatDiscarded: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x1e1c7c45
         public static let tlName = "encryptedChatDiscarded"
 
@@ -2713,8 +2664,7 @@ extension Api.EncryptedChat {
             writer.writeInt32(self.id)
         }
 
-        public static func == (lhs: EncryptedChatDiscarded, rhs: EncryptedChatDiscarded) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: EncryptedChatDiscarded, _ rhs: EncryptedChatDiscarded) -> Swift.Bool {
             guard lhs.historyDeleted == rhs.historyDeleted else { return false }
             guard lhs.id == rhs.id else { return false }
             return true
@@ -2752,7 +2702,7 @@ extension Api {
 
 extension Api.EncryptedFile {
     /// `encryptedFileEmpty#c21f497e = EncryptedFile;`
-    public final class EncryptedFileEmpty: TLCombinator {
+    public final class EncryptedFileEmpty: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xc21f497e
         public static let tlName = "encryptedFileEmpty"
 
@@ -2765,8 +2715,7 @@ extension Api.EncryptedFile {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: EncryptedFileEmpty, rhs: EncryptedFileEmpty) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: EncryptedFileEmpty, _ rhs: EncryptedFileEmpty) -> Swift.Bool {
             return true
         }
     }
@@ -2774,7 +2723,7 @@ extension Api.EncryptedFile {
 
 extension Api.EncryptedFile {
     /// `encryptedFile#a8008cd8 id:long access_hash:long size:long dc_id:int key_fingerprint:int = EncryptedFile;`
-    public final class EncryptedFile: TLCombinator {
+    public final class EncryptedFile: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xa8008cd8
         public static let tlName = "encryptedFile"
 
@@ -2808,8 +2757,7 @@ extension Api.EncryptedFile {
             writer.writeInt32(self.keyFingerprint)
         }
 
-        public static func == (lhs: EncryptedFile, rhs: EncryptedFile) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: EncryptedFile, _ rhs: EncryptedFile) -> Swift.Bool {
             guard lhs.id == rhs.id else { return false }
             guard lhs.accessHash == rhs.accessHash else { return false }
             guard lhs.size == rhs.size else { return false }
@@ -2850,7 +2798,7 @@ extension Api {
 
 extension Api.EncryptedMessage {
     /// `encryptedMessage#ed18c118 random_id:long chat_id:int date:int bytes:bytes file:EncryptedFile = EncryptedMessage;`
-    public final class EncryptedMessage: TLCombinator {
+    public final class EncryptedMessage: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xed18c118
         public static let tlName = "encryptedMessage"
 
@@ -2884,8 +2832,7 @@ extension Api.EncryptedMessage {
             self.file.encode(to: &writer)
         }
 
-        public static func == (lhs: EncryptedMessage, rhs: EncryptedMessage) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: EncryptedMessage, _ rhs: EncryptedMessage) -> Swift.Bool {
             guard lhs.randomId == rhs.randomId else { return false }
             guard lhs.chatId == rhs.chatId else { return false }
             guard lhs.date == rhs.date else { return false }
@@ -2898,7 +2845,7 @@ extension Api.EncryptedMessage {
 
 extension Api.EncryptedMessage {
     /// `encryptedMessageService#23734b06 random_id:long chat_id:int date:int bytes:bytes = EncryptedMessage;`
-    public final class EncryptedMessageService: TLCombinator {
+    public final class EncryptedMessageService: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x23734b06
         public static let tlName = "encryptedMessageService"
 
@@ -2928,8 +2875,7 @@ extension Api.EncryptedMessage {
             writer.writeBytes(self.bytes)
         }
 
-        public static func == (lhs: EncryptedMessageService, rhs: EncryptedMessageService) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: EncryptedMessageService, _ rhs: EncryptedMessageService) -> Swift.Bool {
             guard lhs.randomId == rhs.randomId else { return false }
             guard lhs.chatId == rhs.chatId else { return false }
             guard lhs.date == rhs.date else { return false }
@@ -2966,7 +2912,7 @@ extension Api {
 
 extension Api.EphemeralMessage {
     /// `ephemeralMessage#dd27bee9 flags:# out:flags.0?true welcome_template:flags.5?true invert_media:flags.7?true noforwards:flags.12?true id:int from_id:Peer peer_id:flags.9?Peer receiver_id:long top_msg_id:flags.1?int date:int message:string entities:flags.2?Vector<MessageEntity> media:flags.3?MessageMedia reply_markup:flags.4?ReplyMarkup reply_to:flags.6?MessageReplyHeader rich_message:flags.8?RichMessage chat_instance:flags.10?long anchor_msg_id:flags.11?int = EphemeralMessage;`
-    public final class EphemeralMessage: TLCombinator {
+    public final class EphemeralMessage: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xdd27bee9
         public static let tlName = "ephemeralMessage"
 
@@ -3064,8 +3010,7 @@ extension Api.EphemeralMessage {
             if let value = self.anchorMsgId { writer.writeInt32(value) }
         }
 
-        public static func == (lhs: EphemeralMessage, rhs: EphemeralMessage) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: EphemeralMessage, _ rhs: EphemeralMessage) -> Swift.Bool {
             guard lhs.out == rhs.out else { return false }
             guard lhs.welcomeTemplate == rhs.welcomeTemplate else { return false }
             guard lhs.invertMedia == rhs.invertMedia else { return false }
@@ -3119,7 +3064,7 @@ extension Api {
 
 extension Api.ExportedChatInvite {
     /// `chatInviteExported#a22cbd96 flags:# revoked:flags.0?true permanent:flags.5?true request_needed:flags.6?true link:string admin_id:long date:int start_date:flags.4?int expire_date:flags.1?int usage_limit:flags.2?int usage:flags.3?int requested:flags.7?int subscription_expired:flags.10?int title:flags.8?string subscription_pricing:flags.9?StarsSubscriptionPricing = ExportedChatInvite;`
-    public final class ChatInviteExported: TLCombinator {
+    public final class ChatInviteExported: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xa22cbd96
         public static let tlName = "chatInviteExported"
 
@@ -3200,8 +3145,7 @@ extension Api.ExportedChatInvite {
             if let value = self.subscriptionPricing { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: ChatInviteExported, rhs: ChatInviteExported) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChatInviteExported, _ rhs: ChatInviteExported) -> Swift.Bool {
             guard lhs.revoked == rhs.revoked else { return false }
             guard lhs.permanent == rhs.permanent else { return false }
             guard lhs.requestNeeded == rhs.requestNeeded else { return false }
@@ -3223,7 +3167,7 @@ extension Api.ExportedChatInvite {
 
 extension Api.ExportedChatInvite {
     /// `chatInvitePublicJoinRequests#ed107ab7 = ExportedChatInvite;`
-    public final class ChatInvitePublicJoinRequests: TLCombinator {
+    public final class ChatInvitePublicJoinRequests: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xed107ab7
         public static let tlName = "chatInvitePublicJoinRequests"
 
@@ -3236,8 +3180,7 @@ extension Api.ExportedChatInvite {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: ChatInvitePublicJoinRequests, rhs: ChatInvitePublicJoinRequests) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChatInvitePublicJoinRequests, _ rhs: ChatInvitePublicJoinRequests) -> Swift.Bool {
             return true
         }
     }
@@ -3270,7 +3213,7 @@ extension Api {
 
 extension Api.ExportedChatlistInvite {
     /// `exportedChatlistInvite#0c5181ac flags:# title:string url:string peers:Vector<Peer> = ExportedChatlistInvite;`
-    public final class ExportedChatlistInvite: TLCombinator {
+    public final class ExportedChatlistInvite: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x0c5181ac
         public static let tlName = "exportedChatlistInvite"
 
@@ -3298,8 +3241,7 @@ extension Api.ExportedChatlistInvite {
             self.peers.encode(to: &writer)
         }
 
-        public static func == (lhs: ExportedChatlistInvite, rhs: ExportedChatlistInvite) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ExportedChatlistInvite, _ rhs: ExportedChatlistInvite) -> Swift.Bool {
             guard lhs.title == rhs.title else { return false }
             guard lhs.url == rhs.url else { return false }
             guard lhs.peers == rhs.peers else { return false }
@@ -3335,7 +3277,7 @@ extension Api {
 
 extension Api.ExportedContactToken {
     /// `exportedContactToken#41bf109b url:string expires:int = ExportedContactToken;`
-    public final class ExportedContactToken: TLCombinator {
+    public final class ExportedContactToken: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x41bf109b
         public static let tlName = "exportedContactToken"
 
@@ -3357,8 +3299,7 @@ extension Api.ExportedContactToken {
             writer.writeInt32(self.expires)
         }
 
-        public static func == (lhs: ExportedContactToken, rhs: ExportedContactToken) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ExportedContactToken, _ rhs: ExportedContactToken) -> Swift.Bool {
             guard lhs.url == rhs.url else { return false }
             guard lhs.expires == rhs.expires else { return false }
             return true

@@ -30,7 +30,7 @@ extension Api {
 
 extension Api.ExportedMessageLink {
     /// `exportedMessageLink#5dab1af4 link:string html:string = ExportedMessageLink;`
-    public final class ExportedMessageLink: TLCombinator {
+    public final class ExportedMessageLink: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x5dab1af4
         public static let tlName = "exportedMessageLink"
 
@@ -52,8 +52,7 @@ extension Api.ExportedMessageLink {
             writer.writeString(self.html)
         }
 
-        public static func == (lhs: ExportedMessageLink, rhs: ExportedMessageLink) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ExportedMessageLink, _ rhs: ExportedMessageLink) -> Swift.Bool {
             guard lhs.link == rhs.link else { return false }
             guard lhs.html == rhs.html else { return false }
             return true
@@ -88,7 +87,7 @@ extension Api {
 
 extension Api.ExportedStoryLink {
     /// `exportedStoryLink#3fc9053b link:string = ExportedStoryLink;`
-    public final class ExportedStoryLink: TLCombinator {
+    public final class ExportedStoryLink: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x3fc9053b
         public static let tlName = "exportedStoryLink"
 
@@ -106,8 +105,7 @@ extension Api.ExportedStoryLink {
             writer.writeString(self.link)
         }
 
-        public static func == (lhs: ExportedStoryLink, rhs: ExportedStoryLink) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ExportedStoryLink, _ rhs: ExportedStoryLink) -> Swift.Bool {
             guard lhs.link == rhs.link else { return false }
             return true
         }
@@ -141,7 +139,7 @@ extension Api {
 
 extension Api.FactCheck {
     /// `factCheck#b89bfccf flags:# need_check:flags.0?true country:flags.1?string text:flags.1?TextWithEntities hash:long = FactCheck;`
-    public final class FactCheck: TLCombinator {
+    public final class FactCheck: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xb89bfccf
         public static let tlName = "factCheck"
 
@@ -176,8 +174,7 @@ extension Api.FactCheck {
             writer.writeInt64(self.hash)
         }
 
-        public static func == (lhs: FactCheck, rhs: FactCheck) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: FactCheck, _ rhs: FactCheck) -> Swift.Bool {
             guard lhs.needCheck == rhs.needCheck else { return false }
             guard lhs.country == rhs.country else { return false }
             guard lhs.text == rhs.text else { return false }
@@ -214,7 +211,7 @@ extension Api {
 
 extension Api.FileHash {
     /// `fileHash#f39b035c offset:long limit:int hash:bytes = FileHash;`
-    public final class FileHash: TLCombinator {
+    public final class FileHash: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xf39b035c
         public static let tlName = "fileHash"
 
@@ -240,8 +237,7 @@ extension Api.FileHash {
             writer.writeBytes(self.hash)
         }
 
-        public static func == (lhs: FileHash, rhs: FileHash) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: FileHash, _ rhs: FileHash) -> Swift.Bool {
             guard lhs.offset == rhs.offset else { return false }
             guard lhs.limit == rhs.limit else { return false }
             guard lhs.hash == rhs.hash else { return false }
@@ -277,7 +273,7 @@ extension Api {
 
 extension Api.Folder {
     /// `folder#ff544e65 flags:# autofill_new_broadcasts:flags.0?true autofill_public_groups:flags.1?true autofill_new_correspondents:flags.2?true id:int title:string photo:flags.3?ChatPhoto = Folder;`
-    public final class Folder: TLCombinator {
+    public final class Folder: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xff544e65
         public static let tlName = "folder"
 
@@ -319,8 +315,7 @@ extension Api.Folder {
             if let value = self.photo { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: Folder, rhs: Folder) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: Folder, _ rhs: Folder) -> Swift.Bool {
             guard lhs.autofillNewBroadcasts == rhs.autofillNewBroadcasts else { return false }
             guard lhs.autofillPublicGroups == rhs.autofillPublicGroups else { return false }
             guard lhs.autofillNewCorrespondents == rhs.autofillNewCorrespondents else { return false }
@@ -359,7 +354,7 @@ extension Api {
 
 extension Api.FolderPeer {
     /// `folderPeer#e9baa668 peer:Peer folder_id:int = FolderPeer;`
-    public final class FolderPeer: TLCombinator {
+    public final class FolderPeer: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xe9baa668
         public static let tlName = "folderPeer"
 
@@ -381,8 +376,7 @@ extension Api.FolderPeer {
             writer.writeInt32(self.folderId)
         }
 
-        public static func == (lhs: FolderPeer, rhs: FolderPeer) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: FolderPeer, _ rhs: FolderPeer) -> Swift.Bool {
             guard lhs.peer == rhs.peer else { return false }
             guard lhs.folderId == rhs.folderId else { return false }
             return true
@@ -420,7 +414,7 @@ extension Api {
 
 extension Api.ForumTopic {
     /// `forumTopicDeleted#023f109b id:int = ForumTopic;`
-    public final class ForumTopicDeleted: TLCombinator {
+    public final class ForumTopicDeleted: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x023f109b
         public static let tlName = "forumTopicDeleted"
 
@@ -438,8 +432,7 @@ extension Api.ForumTopic {
             writer.writeInt32(self.id)
         }
 
-        public static func == (lhs: ForumTopicDeleted, rhs: ForumTopicDeleted) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ForumTopicDeleted, _ rhs: ForumTopicDeleted) -> Swift.Bool {
             guard lhs.id == rhs.id else { return false }
             return true
         }
@@ -448,7 +441,7 @@ extension Api.ForumTopic {
 
 extension Api.ForumTopic {
     /// `forumTopic#fcdad815 flags:# my:flags.1?true closed:flags.2?true pinned:flags.3?true short:flags.5?true hidden:flags.6?true title_missing:flags.7?true id:int date:int peer:Peer title:string icon_color:int icon_emoji_id:flags.0?long top_message:int read_inbox_max_id:int read_outbox_max_id:int unread_count:int unread_mentions_count:int unread_reactions_count:int unread_poll_votes_count:int from_id:Peer notify_settings:PeerNotifySettings draft:flags.4?DraftMessage = ForumTopic;`
-    public final class ForumTopic: TLCombinator {
+    public final class ForumTopic: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xfcdad815
         public static let tlName = "forumTopic"
 
@@ -555,8 +548,7 @@ extension Api.ForumTopic {
             if let value = self.draft { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: ForumTopic, rhs: ForumTopic) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ForumTopic, _ rhs: ForumTopic) -> Swift.Bool {
             guard lhs.my == rhs.my else { return false }
             guard lhs.closed == rhs.closed else { return false }
             guard lhs.pinned == rhs.pinned else { return false }
@@ -611,7 +603,7 @@ extension Api {
 
 extension Api.FoundStory {
     /// `foundStory#e87acbc0 peer:Peer story:StoryItem = FoundStory;`
-    public final class FoundStory: TLCombinator {
+    public final class FoundStory: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xe87acbc0
         public static let tlName = "foundStory"
 
@@ -633,8 +625,7 @@ extension Api.FoundStory {
             self.story.encode(to: &writer)
         }
 
-        public static func == (lhs: FoundStory, rhs: FoundStory) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: FoundStory, _ rhs: FoundStory) -> Swift.Bool {
             guard lhs.peer == rhs.peer else { return false }
             guard lhs.story == rhs.story else { return false }
             return true
@@ -669,7 +660,7 @@ extension Api {
 
 extension Api.Game {
     /// `game#bdf9653b flags:# id:long access_hash:long short_name:string title:string description:string photo:Photo document:flags.0?Document = Game;`
-    public final class Game: TLCombinator {
+    public final class Game: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xbdf9653b
         public static let tlName = "game"
 
@@ -715,8 +706,7 @@ extension Api.Game {
             if let value = self.document { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: Game, rhs: Game) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: Game, _ rhs: Game) -> Swift.Bool {
             guard lhs.id == rhs.id else { return false }
             guard lhs.accessHash == rhs.accessHash else { return false }
             guard lhs.shortName == rhs.shortName else { return false }
@@ -759,7 +749,7 @@ extension Api {
 
 extension Api.GeoPoint {
     /// `geoPointEmpty#1117dd5f = GeoPoint;`
-    public final class GeoPointEmpty: TLCombinator {
+    public final class GeoPointEmpty: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x1117dd5f
         public static let tlName = "geoPointEmpty"
 
@@ -772,8 +762,7 @@ extension Api.GeoPoint {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: GeoPointEmpty, rhs: GeoPointEmpty) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: GeoPointEmpty, _ rhs: GeoPointEmpty) -> Swift.Bool {
             return true
         }
     }
@@ -781,7 +770,7 @@ extension Api.GeoPoint {
 
 extension Api.GeoPoint {
     /// `geoPoint#b2a2f663 flags:# long:double lat:double access_hash:long accuracy_radius:flags.0?int = GeoPoint;`
-    public final class GeoPoint: TLCombinator {
+    public final class GeoPoint: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xb2a2f663
         public static let tlName = "geoPoint"
 
@@ -815,8 +804,7 @@ extension Api.GeoPoint {
             if let value = self.accuracyRadius { writer.writeInt32(value) }
         }
 
-        public static func == (lhs: GeoPoint, rhs: GeoPoint) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: GeoPoint, _ rhs: GeoPoint) -> Swift.Bool {
             guard lhs.long == rhs.long else { return false }
             guard lhs.lat == rhs.lat else { return false }
             guard lhs.accessHash == rhs.accessHash else { return false }
@@ -853,7 +841,7 @@ extension Api {
 
 extension Api.GeoPointAddress {
     /// `geoPointAddress#de4c5d93 flags:# country_iso2:string state:flags.0?string city:flags.1?string street:flags.2?string = GeoPointAddress;`
-    public final class GeoPointAddress: TLCombinator {
+    public final class GeoPointAddress: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xde4c5d93
         public static let tlName = "geoPointAddress"
 
@@ -889,8 +877,7 @@ extension Api.GeoPointAddress {
             if let value = self.street { writer.writeString(value) }
         }
 
-        public static func == (lhs: GeoPointAddress, rhs: GeoPointAddress) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: GeoPointAddress, _ rhs: GeoPointAddress) -> Swift.Bool {
             guard lhs.countryIso2 == rhs.countryIso2 else { return false }
             guard lhs.state == rhs.state else { return false }
             guard lhs.city == rhs.city else { return false }
@@ -927,7 +914,7 @@ extension Api {
 
 extension Api.GlobalPrivacySettings {
     /// `globalPrivacySettings#fe41b34f flags:# archive_and_mute_new_noncontact_peers:flags.0?true keep_archived_unmuted:flags.1?true keep_archived_folders:flags.2?true hide_read_marks:flags.3?true new_noncontact_peers_require_premium:flags.4?true display_gifts_button:flags.7?true noncontact_peers_paid_stars:flags.5?long disallowed_gifts:flags.6?DisallowedGiftsSettings = GlobalPrivacySettings;`
-    public final class GlobalPrivacySettings: TLCombinator {
+    public final class GlobalPrivacySettings: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xfe41b34f
         public static let tlName = "globalPrivacySettings"
 
@@ -978,8 +965,7 @@ extension Api.GlobalPrivacySettings {
             if let value = self.disallowedGifts { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: GlobalPrivacySettings, rhs: GlobalPrivacySettings) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: GlobalPrivacySettings, _ rhs: GlobalPrivacySettings) -> Swift.Bool {
             guard lhs.archiveAndMuteNewNoncontactPeers == rhs.archiveAndMuteNewNoncontactPeers else { return false }
             guard lhs.keepArchivedUnmuted == rhs.keepArchivedUnmuted else { return false }
             guard lhs.keepArchivedFolders == rhs.keepArchivedFolders else { return false }
@@ -1023,7 +1009,7 @@ extension Api {
 
 extension Api.GroupCall {
     /// `groupCallDiscarded#7780bcb4 id:long access_hash:long duration:int = GroupCall;`
-    public final class GroupCallDiscarded: TLCombinator {
+    public final class GroupCallDiscarded: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x7780bcb4
         public static let tlName = "groupCallDiscarded"
 
@@ -1049,8 +1035,7 @@ extension Api.GroupCall {
             writer.writeInt32(self.duration)
         }
 
-        public static func == (lhs: GroupCallDiscarded, rhs: GroupCallDiscarded) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: GroupCallDiscarded, _ rhs: GroupCallDiscarded) -> Swift.Bool {
             guard lhs.id == rhs.id else { return false }
             guard lhs.accessHash == rhs.accessHash else { return false }
             guard lhs.duration == rhs.duration else { return false }
@@ -1061,7 +1046,7 @@ extension Api.GroupCall {
 
 extension Api.GroupCall {
     /// `groupCall#efb2b617 flags:# join_muted:flags.1?true can_change_join_muted:flags.2?true join_date_asc:flags.6?true schedule_start_subscribed:flags.8?true can_start_video:flags.9?true record_video_active:flags.11?true rtmp_stream:flags.12?true listeners_hidden:flags.13?true conference:flags.14?true creator:flags.15?true messages_enabled:flags.17?true can_change_messages_enabled:flags.18?true min:flags.19?true id:long access_hash:long participants_count:int title:flags.3?string stream_dc_id:flags.4?int record_start_date:flags.5?int schedule_date:flags.7?int unmuted_video_count:flags.10?int unmuted_video_limit:int version:int invite_link:flags.16?string send_paid_messages_stars:flags.20?long default_send_as:flags.21?Peer = GroupCall;`
-    public final class GroupCall: TLCombinator {
+    public final class GroupCall: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xefb2b617
         public static let tlName = "groupCall"
 
@@ -1190,8 +1175,7 @@ extension Api.GroupCall {
             if let value = self.defaultSendAs { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: GroupCall, rhs: GroupCall) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: GroupCall, _ rhs: GroupCall) -> Swift.Bool {
             guard lhs.joinMuted == rhs.joinMuted else { return false }
             guard lhs.canChangeJoinMuted == rhs.canChangeJoinMuted else { return false }
             guard lhs.joinDateAsc == rhs.joinDateAsc else { return false }
@@ -1250,7 +1234,7 @@ extension Api {
 
 extension Api.GroupCallDonor {
     /// `groupCallDonor#ee430c85 flags:# top:flags.0?true my:flags.1?true peer_id:flags.3?Peer stars:long = GroupCallDonor;`
-    public final class GroupCallDonor: TLCombinator {
+    public final class GroupCallDonor: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xee430c85
         public static let tlName = "groupCallDonor"
 
@@ -1284,8 +1268,7 @@ extension Api.GroupCallDonor {
             writer.writeInt64(self.stars)
         }
 
-        public static func == (lhs: GroupCallDonor, rhs: GroupCallDonor) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: GroupCallDonor, _ rhs: GroupCallDonor) -> Swift.Bool {
             guard lhs.top == rhs.top else { return false }
             guard lhs.my == rhs.my else { return false }
             guard lhs.peerId == rhs.peerId else { return false }
@@ -1322,7 +1305,7 @@ extension Api {
 
 extension Api.GroupCallMessage {
     /// `groupCallMessage#1a8afc7e flags:# from_admin:flags.1?true id:int from_id:Peer date:int message:TextWithEntities paid_message_stars:flags.0?long = GroupCallMessage;`
-    public final class GroupCallMessage: TLCombinator {
+    public final class GroupCallMessage: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x1a8afc7e
         public static let tlName = "groupCallMessage"
 
@@ -1364,8 +1347,7 @@ extension Api.GroupCallMessage {
             if let value = self.paidMessageStars { writer.writeInt64(value) }
         }
 
-        public static func == (lhs: GroupCallMessage, rhs: GroupCallMessage) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: GroupCallMessage, _ rhs: GroupCallMessage) -> Swift.Bool {
             guard lhs.fromAdmin == rhs.fromAdmin else { return false }
             guard lhs.id == rhs.id else { return false }
             guard lhs.fromId == rhs.fromId else { return false }
@@ -1404,7 +1386,7 @@ extension Api {
 
 extension Api.GroupCallParticipant {
     /// `groupCallParticipant#2a3dc7ac flags:# muted:flags.0?true left:flags.1?true can_self_unmute:flags.2?true just_joined:flags.4?true versioned:flags.5?true min:flags.8?true muted_by_you:flags.9?true volume_by_admin:flags.10?true self:flags.12?true video_joined:flags.15?true peer:Peer date:int active_date:flags.3?int source:int volume:flags.7?int about:flags.11?string raise_hand_rating:flags.13?long video:flags.6?GroupCallParticipantVideo presentation:flags.14?GroupCallParticipantVideo paid_stars_total:flags.16?long = GroupCallParticipant;`
-    public final class GroupCallParticipant: TLCombinator {
+    public final class GroupCallParticipant: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x2a3dc7ac
         public static let tlName = "groupCallParticipant"
 
@@ -1508,8 +1490,7 @@ extension Api.GroupCallParticipant {
             if let value = self.paidStarsTotal { writer.writeInt64(value) }
         }
 
-        public static func == (lhs: GroupCallParticipant, rhs: GroupCallParticipant) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: GroupCallParticipant, _ rhs: GroupCallParticipant) -> Swift.Bool {
             guard lhs.muted == rhs.muted else { return false }
             guard lhs.left == rhs.left else { return false }
             guard lhs.canSelfUnmute == rhs.canSelfUnmute else { return false }
@@ -1562,7 +1543,7 @@ extension Api {
 
 extension Api.GroupCallParticipantVideo {
     /// `groupCallParticipantVideo#67753ac8 flags:# paused:flags.0?true endpoint:string source_groups:Vector<GroupCallParticipantVideoSourceGroup> audio_source:flags.1?int = GroupCallParticipantVideo;`
-    public final class GroupCallParticipantVideo: TLCombinator {
+    public final class GroupCallParticipantVideo: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x67753ac8
         public static let tlName = "groupCallParticipantVideo"
 
@@ -1596,8 +1577,7 @@ extension Api.GroupCallParticipantVideo {
             if let value = self.audioSource { writer.writeInt32(value) }
         }
 
-        public static func == (lhs: GroupCallParticipantVideo, rhs: GroupCallParticipantVideo) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: GroupCallParticipantVideo, _ rhs: GroupCallParticipantVideo) -> Swift.Bool {
             guard lhs.paused == rhs.paused else { return false }
             guard lhs.endpoint == rhs.endpoint else { return false }
             guard lhs.sourceGroups == rhs.sourceGroups else { return false }
@@ -1634,7 +1614,7 @@ extension Api {
 
 extension Api.GroupCallParticipantVideoSourceGroup {
     /// `groupCallParticipantVideoSourceGroup#dcb118b7 semantics:string sources:Vector<int> = GroupCallParticipantVideoSourceGroup;`
-    public final class GroupCallParticipantVideoSourceGroup: TLCombinator {
+    public final class GroupCallParticipantVideoSourceGroup: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xdcb118b7
         public static let tlName = "groupCallParticipantVideoSourceGroup"
 
@@ -1656,8 +1636,7 @@ extension Api.GroupCallParticipantVideoSourceGroup {
             self.sources.encode(to: &writer)
         }
 
-        public static func == (lhs: GroupCallParticipantVideoSourceGroup, rhs: GroupCallParticipantVideoSourceGroup) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: GroupCallParticipantVideoSourceGroup, _ rhs: GroupCallParticipantVideoSourceGroup) -> Swift.Bool {
             guard lhs.semantics == rhs.semantics else { return false }
             guard lhs.sources == rhs.sources else { return false }
             return true
@@ -1692,7 +1671,7 @@ extension Api {
 
 extension Api.GroupCallStreamChannel {
     /// `groupCallStreamChannel#80eb48af channel:int scale:int last_timestamp_ms:long = GroupCallStreamChannel;`
-    public final class GroupCallStreamChannel: TLCombinator {
+    public final class GroupCallStreamChannel: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x80eb48af
         public static let tlName = "groupCallStreamChannel"
 
@@ -1718,8 +1697,7 @@ extension Api.GroupCallStreamChannel {
             writer.writeInt64(self.lastTimestampMs)
         }
 
-        public static func == (lhs: GroupCallStreamChannel, rhs: GroupCallStreamChannel) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: GroupCallStreamChannel, _ rhs: GroupCallStreamChannel) -> Swift.Bool {
             guard lhs.channel == rhs.channel else { return false }
             guard lhs.scale == rhs.scale else { return false }
             guard lhs.lastTimestampMs == rhs.lastTimestampMs else { return false }
@@ -1755,7 +1733,7 @@ extension Api {
 
 extension Api.HighScore {
     /// `highScore#73a379eb pos:int user_id:long score:int = HighScore;`
-    public final class HighScore: TLCombinator {
+    public final class HighScore: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x73a379eb
         public static let tlName = "highScore"
 
@@ -1781,8 +1759,7 @@ extension Api.HighScore {
             writer.writeInt32(self.score)
         }
 
-        public static func == (lhs: HighScore, rhs: HighScore) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: HighScore, _ rhs: HighScore) -> Swift.Bool {
             guard lhs.pos == rhs.pos else { return false }
             guard lhs.userId == rhs.userId else { return false }
             guard lhs.score == rhs.score else { return false }
@@ -1818,7 +1795,7 @@ extension Api {
 
 extension Api.ImportedContact {
     /// `importedContact#c13e3c50 user_id:long client_id:long = ImportedContact;`
-    public final class ImportedContact: TLCombinator {
+    public final class ImportedContact: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xc13e3c50
         public static let tlName = "importedContact"
 
@@ -1840,8 +1817,7 @@ extension Api.ImportedContact {
             writer.writeInt64(self.clientId)
         }
 
-        public static func == (lhs: ImportedContact, rhs: ImportedContact) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ImportedContact, _ rhs: ImportedContact) -> Swift.Bool {
             guard lhs.userId == rhs.userId else { return false }
             guard lhs.clientId == rhs.clientId else { return false }
             return true
@@ -1876,7 +1852,7 @@ extension Api {
 
 extension Api.InlineBotSwitchPM {
     /// `inlineBotSwitchPM#3c20629f text:string start_param:string = InlineBotSwitchPM;`
-    public final class InlineBotSwitchPM: TLCombinator {
+    public final class InlineBotSwitchPM: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x3c20629f
         public static let tlName = "inlineBotSwitchPM"
 
@@ -1898,8 +1874,7 @@ extension Api.InlineBotSwitchPM {
             writer.writeString(self.startParam)
         }
 
-        public static func == (lhs: InlineBotSwitchPM, rhs: InlineBotSwitchPM) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InlineBotSwitchPM, _ rhs: InlineBotSwitchPM) -> Swift.Bool {
             guard lhs.text == rhs.text else { return false }
             guard lhs.startParam == rhs.startParam else { return false }
             return true
@@ -1934,7 +1909,7 @@ extension Api {
 
 extension Api.InlineBotWebView {
     /// `inlineBotWebView#b57295d5 text:string url:string = InlineBotWebView;`
-    public final class InlineBotWebView: TLCombinator {
+    public final class InlineBotWebView: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xb57295d5
         public static let tlName = "inlineBotWebView"
 
@@ -1956,8 +1931,7 @@ extension Api.InlineBotWebView {
             writer.writeString(self.url)
         }
 
-        public static func == (lhs: InlineBotWebView, rhs: InlineBotWebView) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InlineBotWebView, _ rhs: InlineBotWebView) -> Swift.Bool {
             guard lhs.text == rhs.text else { return false }
             guard lhs.url == rhs.url else { return false }
             return true
@@ -2025,7 +1999,7 @@ extension Api {
 
 extension Api.InlineButtonType {
     /// `inlineButtonTypeUrl#eca4f8d4 url:string = InlineButtonType;`
-    public final class InlineButtonTypeUrl: TLCombinator {
+    public final class InlineButtonTypeUrl: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xeca4f8d4
         public static let tlName = "inlineButtonTypeUrl"
 
@@ -2043,8 +2017,7 @@ extension Api.InlineButtonType {
             writer.writeString(self.url)
         }
 
-        public static func == (lhs: InlineButtonTypeUrl, rhs: InlineButtonTypeUrl) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InlineButtonTypeUrl, _ rhs: InlineButtonTypeUrl) -> Swift.Bool {
             guard lhs.url == rhs.url else { return false }
             return true
         }
@@ -2053,7 +2026,7 @@ extension Api.InlineButtonType {
 
 extension Api.InlineButtonType {
     /// `inlineButtonTypeUrlAuth#bfd02da2 flags:# fwd_text:flags.0?string url:string button_id:int = InlineButtonType;`
-    public final class InlineButtonTypeUrlAuth: TLCombinator {
+    public final class InlineButtonTypeUrlAuth: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xbfd02da2
         public static let tlName = "inlineButtonTypeUrlAuth"
 
@@ -2083,8 +2056,7 @@ extension Api.InlineButtonType {
             writer.writeInt32(self.buttonId)
         }
 
-        public static func == (lhs: InlineButtonTypeUrlAuth, rhs: InlineButtonTypeUrlAuth) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InlineButtonTypeUrlAuth, _ rhs: InlineButtonTypeUrlAuth) -> Swift.Bool {
             guard lhs.fwdText == rhs.fwdText else { return false }
             guard lhs.url == rhs.url else { return false }
             guard lhs.buttonId == rhs.buttonId else { return false }
@@ -2095,7 +2067,7 @@ extension Api.InlineButtonType {
 
 extension Api.InlineButtonType {
     /// `inputInlineButtonTypeUrlAuth#9961bcb4 flags:# request_write_access:flags.0?true fwd_text:flags.1?string url:string bot:flags.2?InputUser = InlineButtonType;`
-    public final class InputInlineButtonTypeUrlAuth: TLCombinator {
+    public final class InputInlineButtonTypeUrlAuth: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x9961bcb4
         public static let tlName = "inputInlineButtonTypeUrlAuth"
 
@@ -2130,8 +2102,7 @@ extension Api.InlineButtonType {
             if let value = self.bot { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: InputInlineButtonTypeUrlAuth, rhs: InputInlineButtonTypeUrlAuth) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputInlineButtonTypeUrlAuth, _ rhs: InputInlineButtonTypeUrlAuth) -> Swift.Bool {
             guard lhs.requestWriteAccess == rhs.requestWriteAccess else { return false }
             guard lhs.fwdText == rhs.fwdText else { return false }
             guard lhs.url == rhs.url else { return false }
@@ -2143,7 +2114,7 @@ extension Api.InlineButtonType {
 
 extension Api.InlineButtonType {
     /// `inlineButtonTypeWebView#3bcab5b4 url:string = InlineButtonType;`
-    public final class InlineButtonTypeWebView: TLCombinator {
+    public final class InlineButtonTypeWebView: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x3bcab5b4
         public static let tlName = "inlineButtonTypeWebView"
 
@@ -2161,8 +2132,7 @@ extension Api.InlineButtonType {
             writer.writeString(self.url)
         }
 
-        public static func == (lhs: InlineButtonTypeWebView, rhs: InlineButtonTypeWebView) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InlineButtonTypeWebView, _ rhs: InlineButtonTypeWebView) -> Swift.Bool {
             guard lhs.url == rhs.url else { return false }
             return true
         }
@@ -2171,7 +2141,7 @@ extension Api.InlineButtonType {
 
 extension Api.InlineButtonType {
     /// `inlineButtonTypeCallback#2955bc38 flags:# requires_password:flags.0?true data:bytes = InlineButtonType;`
-    public final class InlineButtonTypeCallback: TLCombinator {
+    public final class InlineButtonTypeCallback: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x2955bc38
         public static let tlName = "inlineButtonTypeCallback"
 
@@ -2196,8 +2166,7 @@ extension Api.InlineButtonType {
             writer.writeBytes(self.data)
         }
 
-        public static func == (lhs: InlineButtonTypeCallback, rhs: InlineButtonTypeCallback) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InlineButtonTypeCallback, _ rhs: InlineButtonTypeCallback) -> Swift.Bool {
             guard lhs.requiresPassword == rhs.requiresPassword else { return false }
             guard lhs.data == rhs.data else { return false }
             return true
@@ -2207,7 +2176,7 @@ extension Api.InlineButtonType {
 
 extension Api.InlineButtonType {
     /// `inlineButtonTypeGame#5cd3709d = InlineButtonType;`
-    public final class InlineButtonTypeGame: TLCombinator {
+    public final class InlineButtonTypeGame: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x5cd3709d
         public static let tlName = "inlineButtonTypeGame"
 
@@ -2220,8 +2189,7 @@ extension Api.InlineButtonType {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: InlineButtonTypeGame, rhs: InlineButtonTypeGame) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InlineButtonTypeGame, _ rhs: InlineButtonTypeGame) -> Swift.Bool {
             return true
         }
     }
@@ -2229,7 +2197,7 @@ extension Api.InlineButtonType {
 
 extension Api.InlineButtonType {
     /// `inlineButtonTypeBuy#48bad7a5 = InlineButtonType;`
-    public final class InlineButtonTypeBuy: TLCombinator {
+    public final class InlineButtonTypeBuy: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x48bad7a5
         public static let tlName = "inlineButtonTypeBuy"
 
@@ -2242,8 +2210,7 @@ extension Api.InlineButtonType {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: InlineButtonTypeBuy, rhs: InlineButtonTypeBuy) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InlineButtonTypeBuy, _ rhs: InlineButtonTypeBuy) -> Swift.Bool {
             return true
         }
     }
@@ -2251,7 +2218,7 @@ extension Api.InlineButtonType {
 
 extension Api.InlineButtonType {
     /// `inlineButtonTypeSwitchInline#93773ff5 flags:# same_peer:flags.0?true query:string peer_types:flags.1?Vector<InlineQueryPeerType> = InlineButtonType;`
-    public final class InlineButtonTypeSwitchInline: TLCombinator {
+    public final class InlineButtonTypeSwitchInline: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x93773ff5
         public static let tlName = "inlineButtonTypeSwitchInline"
 
@@ -2281,8 +2248,7 @@ extension Api.InlineButtonType {
             if let value = self.peerTypes { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: InlineButtonTypeSwitchInline, rhs: InlineButtonTypeSwitchInline) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InlineButtonTypeSwitchInline, _ rhs: InlineButtonTypeSwitchInline) -> Swift.Bool {
             guard lhs.samePeer == rhs.samePeer else { return false }
             guard lhs.query == rhs.query else { return false }
             guard lhs.peerTypes == rhs.peerTypes else { return false }
@@ -2293,7 +2259,7 @@ extension Api.InlineButtonType {
 
 extension Api.InlineButtonType {
     /// `inlineButtonTypeUserProfile#3fa33fcf user_id:long = InlineButtonType;`
-    public final class InlineButtonTypeUserProfile: TLCombinator {
+    public final class InlineButtonTypeUserProfile: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x3fa33fcf
         public static let tlName = "inlineButtonTypeUserProfile"
 
@@ -2311,8 +2277,7 @@ extension Api.InlineButtonType {
             writer.writeInt64(self.userId)
         }
 
-        public static func == (lhs: InlineButtonTypeUserProfile, rhs: InlineButtonTypeUserProfile) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InlineButtonTypeUserProfile, _ rhs: InlineButtonTypeUserProfile) -> Swift.Bool {
             guard lhs.userId == rhs.userId else { return false }
             return true
         }
@@ -2321,7 +2286,7 @@ extension Api.InlineButtonType {
 
 extension Api.InlineButtonType {
     /// `inputInlineButtonTypeUserProfile#53f3ce5a user_id:InputUser = InlineButtonType;`
-    public final class InputInlineButtonTypeUserProfile: TLCombinator {
+    public final class InputInlineButtonTypeUserProfile: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x53f3ce5a
         public static let tlName = "inputInlineButtonTypeUserProfile"
 
@@ -2339,8 +2304,7 @@ extension Api.InlineButtonType {
             self.userId.encode(to: &writer)
         }
 
-        public static func == (lhs: InputInlineButtonTypeUserProfile, rhs: InputInlineButtonTypeUserProfile) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputInlineButtonTypeUserProfile, _ rhs: InputInlineButtonTypeUserProfile) -> Swift.Bool {
             guard lhs.userId == rhs.userId else { return false }
             return true
         }
@@ -2349,7 +2313,7 @@ extension Api.InlineButtonType {
 
 extension Api.InlineButtonType {
     /// `inlineButtonTypeCopy#b41d3272 copy_text:string = InlineButtonType;`
-    public final class InlineButtonTypeCopy: TLCombinator {
+    public final class InlineButtonTypeCopy: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xb41d3272
         public static let tlName = "inlineButtonTypeCopy"
 
@@ -2367,8 +2331,7 @@ extension Api.InlineButtonType {
             writer.writeString(self.copyText)
         }
 
-        public static func == (lhs: InlineButtonTypeCopy, rhs: InlineButtonTypeCopy) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InlineButtonTypeCopy, _ rhs: InlineButtonTypeCopy) -> Swift.Bool {
             guard lhs.copyText == rhs.copyText else { return false }
             return true
         }
@@ -2377,7 +2340,7 @@ extension Api.InlineButtonType {
 
 extension Api.InlineButtonType {
     /// `inlineButtonTypeDisabled#a438619d = InlineButtonType;`
-    public final class InlineButtonTypeDisabled: TLCombinator {
+    public final class InlineButtonTypeDisabled: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xa438619d
         public static let tlName = "inlineButtonTypeDisabled"
 
@@ -2390,8 +2353,7 @@ extension Api.InlineButtonType {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: InlineButtonTypeDisabled, rhs: InlineButtonTypeDisabled) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InlineButtonTypeDisabled, _ rhs: InlineButtonTypeDisabled) -> Swift.Bool {
             return true
         }
     }
@@ -2439,7 +2401,7 @@ extension Api {
 
 extension Api.InlineQueryPeerType {
     /// `inlineQueryPeerTypeSameBotPM#3081ed9d = InlineQueryPeerType;`
-    public final class InlineQueryPeerTypeSameBotPM: TLCombinator {
+    public final class InlineQueryPeerTypeSameBotPM: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x3081ed9d
         public static let tlName = "inlineQueryPeerTypeSameBotPM"
 
@@ -2452,8 +2414,7 @@ extension Api.InlineQueryPeerType {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: InlineQueryPeerTypeSameBotPM, rhs: InlineQueryPeerTypeSameBotPM) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InlineQueryPeerTypeSameBotPM, _ rhs: InlineQueryPeerTypeSameBotPM) -> Swift.Bool {
             return true
         }
     }
@@ -2461,7 +2422,7 @@ extension Api.InlineQueryPeerType {
 
 extension Api.InlineQueryPeerType {
     /// `inlineQueryPeerTypePM#833c0fac = InlineQueryPeerType;`
-    public final class InlineQueryPeerTypePM: TLCombinator {
+    public final class InlineQueryPeerTypePM: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x833c0fac
         public static let tlName = "inlineQueryPeerTypePM"
 
@@ -2474,8 +2435,7 @@ extension Api.InlineQueryPeerType {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: InlineQueryPeerTypePM, rhs: InlineQueryPeerTypePM) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InlineQueryPeerTypePM, _ rhs: InlineQueryPeerTypePM) -> Swift.Bool {
             return true
         }
     }
@@ -2483,7 +2443,7 @@ extension Api.InlineQueryPeerType {
 
 extension Api.InlineQueryPeerType {
     /// `inlineQueryPeerTypeChat#d766c50a = InlineQueryPeerType;`
-    public final class InlineQueryPeerTypeChat: TLCombinator {
+    public final class InlineQueryPeerTypeChat: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xd766c50a
         public static let tlName = "inlineQueryPeerTypeChat"
 
@@ -2496,8 +2456,7 @@ extension Api.InlineQueryPeerType {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: InlineQueryPeerTypeChat, rhs: InlineQueryPeerTypeChat) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InlineQueryPeerTypeChat, _ rhs: InlineQueryPeerTypeChat) -> Swift.Bool {
             return true
         }
     }
@@ -2505,7 +2464,7 @@ extension Api.InlineQueryPeerType {
 
 extension Api.InlineQueryPeerType {
     /// `inlineQueryPeerTypeMegagroup#5ec4be43 = InlineQueryPeerType;`
-    public final class InlineQueryPeerTypeMegagroup: TLCombinator {
+    public final class InlineQueryPeerTypeMegagroup: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x5ec4be43
         public static let tlName = "inlineQueryPeerTypeMegagroup"
 
@@ -2518,8 +2477,7 @@ extension Api.InlineQueryPeerType {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: InlineQueryPeerTypeMegagroup, rhs: InlineQueryPeerTypeMegagroup) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InlineQueryPeerTypeMegagroup, _ rhs: InlineQueryPeerTypeMegagroup) -> Swift.Bool {
             return true
         }
     }
@@ -2527,7 +2485,7 @@ extension Api.InlineQueryPeerType {
 
 extension Api.InlineQueryPeerType {
     /// `inlineQueryPeerTypeBroadcast#6334ee9a = InlineQueryPeerType;`
-    public final class InlineQueryPeerTypeBroadcast: TLCombinator {
+    public final class InlineQueryPeerTypeBroadcast: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x6334ee9a
         public static let tlName = "inlineQueryPeerTypeBroadcast"
 
@@ -2540,8 +2498,7 @@ extension Api.InlineQueryPeerType {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: InlineQueryPeerTypeBroadcast, rhs: InlineQueryPeerTypeBroadcast) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InlineQueryPeerTypeBroadcast, _ rhs: InlineQueryPeerTypeBroadcast) -> Swift.Bool {
             return true
         }
     }
@@ -2549,7 +2506,7 @@ extension Api.InlineQueryPeerType {
 
 extension Api.InlineQueryPeerType {
     /// `inlineQueryPeerTypeBotPM#0e3b2d0c = InlineQueryPeerType;`
-    public final class InlineQueryPeerTypeBotPM: TLCombinator {
+    public final class InlineQueryPeerTypeBotPM: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x0e3b2d0c
         public static let tlName = "inlineQueryPeerTypeBotPM"
 
@@ -2562,8 +2519,7 @@ extension Api.InlineQueryPeerType {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: InlineQueryPeerTypeBotPM, rhs: InlineQueryPeerTypeBotPM) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InlineQueryPeerTypeBotPM, _ rhs: InlineQueryPeerTypeBotPM) -> Swift.Bool {
             return true
         }
     }
@@ -2605,7 +2561,7 @@ extension Api {
 
 extension Api.InputAiComposeTone {
     /// `inputAiComposeToneDefault#1fe9a9bf tone:string = InputAiComposeTone;`
-    public final class InputAiComposeToneDefault: TLCombinator {
+    public final class InputAiComposeToneDefault: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x1fe9a9bf
         public static let tlName = "inputAiComposeToneDefault"
 
@@ -2623,8 +2579,7 @@ extension Api.InputAiComposeTone {
             writer.writeString(self.tone)
         }
 
-        public static func == (lhs: InputAiComposeToneDefault, rhs: InputAiComposeToneDefault) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputAiComposeToneDefault, _ rhs: InputAiComposeToneDefault) -> Swift.Bool {
             guard lhs.tone == rhs.tone else { return false }
             return true
         }
@@ -2633,7 +2588,7 @@ extension Api.InputAiComposeTone {
 
 extension Api.InputAiComposeTone {
     /// `inputAiComposeToneID#0773c080 id:long access_hash:long = InputAiComposeTone;`
-    public final class InputAiComposeToneID: TLCombinator {
+    public final class InputAiComposeToneID: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x0773c080
         public static let tlName = "inputAiComposeToneID"
 
@@ -2655,8 +2610,7 @@ extension Api.InputAiComposeTone {
             writer.writeInt64(self.accessHash)
         }
 
-        public static func == (lhs: InputAiComposeToneID, rhs: InputAiComposeToneID) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputAiComposeToneID, _ rhs: InputAiComposeToneID) -> Swift.Bool {
             guard lhs.id == rhs.id else { return false }
             guard lhs.accessHash == rhs.accessHash else { return false }
             return true
@@ -2666,7 +2620,7 @@ extension Api.InputAiComposeTone {
 
 extension Api.InputAiComposeTone {
     /// `inputAiComposeToneSlug#1fa01357 slug:string = InputAiComposeTone;`
-    public final class InputAiComposeToneSlug: TLCombinator {
+    public final class InputAiComposeToneSlug: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x1fa01357
         public static let tlName = "inputAiComposeToneSlug"
 
@@ -2684,8 +2638,7 @@ extension Api.InputAiComposeTone {
             writer.writeString(self.slug)
         }
 
-        public static func == (lhs: InputAiComposeToneSlug, rhs: InputAiComposeToneSlug) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputAiComposeToneSlug, _ rhs: InputAiComposeToneSlug) -> Swift.Bool {
             guard lhs.slug == rhs.slug else { return false }
             return true
         }
@@ -2694,7 +2647,7 @@ extension Api.InputAiComposeTone {
 
 extension Api.InputAiComposeTone {
     /// `inputAiComposeToneSingleUse#0e0c35af custom_prompt:string = InputAiComposeTone;`
-    public final class InputAiComposeToneSingleUse: TLCombinator {
+    public final class InputAiComposeToneSingleUse: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x0e0c35af
         public static let tlName = "inputAiComposeToneSingleUse"
 
@@ -2712,8 +2665,7 @@ extension Api.InputAiComposeTone {
             writer.writeString(self.customPrompt)
         }
 
-        public static func == (lhs: InputAiComposeToneSingleUse, rhs: InputAiComposeToneSingleUse) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputAiComposeToneSingleUse, _ rhs: InputAiComposeToneSingleUse) -> Swift.Bool {
             guard lhs.customPrompt == rhs.customPrompt else { return false }
             return true
         }
@@ -2747,7 +2699,7 @@ extension Api {
 
 extension Api.InputAppEvent {
     /// `inputAppEvent#1d1b1245 time:double type:string peer:long data:JSONValue = InputAppEvent;`
-    public final class InputAppEvent: TLCombinator {
+    public final class InputAppEvent: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x1d1b1245
         public static let tlName = "inputAppEvent"
 
@@ -2777,8 +2729,7 @@ extension Api.InputAppEvent {
             self.data.encode(to: &writer)
         }
 
-        public static func == (lhs: InputAppEvent, rhs: InputAppEvent) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputAppEvent, _ rhs: InputAppEvent) -> Swift.Bool {
             guard lhs.time == rhs.time else { return false }
             guard lhs.type == rhs.type else { return false }
             guard lhs.peer == rhs.peer else { return false }
@@ -2818,7 +2769,7 @@ extension Api {
 
 extension Api.InputBotApp {
     /// `inputBotAppID#a920bd7a id:long access_hash:long = InputBotApp;`
-    public final class InputBotAppID: TLCombinator {
+    public final class InputBotAppID: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xa920bd7a
         public static let tlName = "inputBotAppID"
 
@@ -2840,8 +2791,7 @@ extension Api.InputBotApp {
             writer.writeInt64(self.accessHash)
         }
 
-        public static func == (lhs: InputBotAppID, rhs: InputBotAppID) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputBotAppID, _ rhs: InputBotAppID) -> Swift.Bool {
             guard lhs.id == rhs.id else { return false }
             guard lhs.accessHash == rhs.accessHash else { return false }
             return true
@@ -2851,7 +2801,7 @@ extension Api.InputBotApp {
 
 extension Api.InputBotApp {
     /// `inputBotAppShortName#908c0407 bot_id:InputUser short_name:string = InputBotApp;`
-    public final class InputBotAppShortName: TLCombinator {
+    public final class InputBotAppShortName: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x908c0407
         public static let tlName = "inputBotAppShortName"
 
@@ -2873,8 +2823,7 @@ extension Api.InputBotApp {
             writer.writeString(self.shortName)
         }
 
-        public static func == (lhs: InputBotAppShortName, rhs: InputBotAppShortName) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputBotAppShortName, _ rhs: InputBotAppShortName) -> Swift.Bool {
             guard lhs.botId == rhs.botId else { return false }
             guard lhs.shortName == rhs.shortName else { return false }
             return true
@@ -2933,7 +2882,7 @@ extension Api {
 
 extension Api.InputBotInlineMessage {
     /// `inputBotInlineMessageMediaAuto#3380c786 flags:# invert_media:flags.3?true message:string entities:flags.1?Vector<MessageEntity> reply_markup:flags.2?ReplyMarkup = InputBotInlineMessage;`
-    public final class InputBotInlineMessageMediaAuto: TLCombinator {
+    public final class InputBotInlineMessageMediaAuto: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x3380c786
         public static let tlName = "inputBotInlineMessageMediaAuto"
 
@@ -2968,8 +2917,7 @@ extension Api.InputBotInlineMessage {
             if let value = self.replyMarkup { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: InputBotInlineMessageMediaAuto, rhs: InputBotInlineMessageMediaAuto) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputBotInlineMessageMediaAuto, _ rhs: InputBotInlineMessageMediaAuto) -> Swift.Bool {
             guard lhs.invertMedia == rhs.invertMedia else { return false }
             guard lhs.message == rhs.message else { return false }
             guard lhs.entities == rhs.entities else { return false }
@@ -2981,7 +2929,7 @@ extension Api.InputBotInlineMessage {
 
 extension Api.InputBotInlineMessage {
     /// `inputBotInlineMessageText#3dcd7a87 flags:# no_webpage:flags.0?true invert_media:flags.3?true message:string entities:flags.1?Vector<MessageEntity> reply_markup:flags.2?ReplyMarkup = InputBotInlineMessage;`
-    public final class InputBotInlineMessageText: TLCombinator {
+    public final class InputBotInlineMessageText: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x3dcd7a87
         public static let tlName = "inputBotInlineMessageText"
 
@@ -3020,8 +2968,7 @@ extension Api.InputBotInlineMessage {
             if let value = self.replyMarkup { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: InputBotInlineMessageText, rhs: InputBotInlineMessageText) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputBotInlineMessageText, _ rhs: InputBotInlineMessageText) -> Swift.Bool {
             guard lhs.noWebpage == rhs.noWebpage else { return false }
             guard lhs.invertMedia == rhs.invertMedia else { return false }
             guard lhs.message == rhs.message else { return false }
@@ -3034,7 +2981,7 @@ extension Api.InputBotInlineMessage {
 
 extension Api.InputBotInlineMessage {
     /// `inputBotInlineMessageMediaGeo#96929a85 flags:# geo_point:InputGeoPoint heading:flags.0?int period:flags.1?int proximity_notification_radius:flags.3?int reply_markup:flags.2?ReplyMarkup = InputBotInlineMessage;`
-    public final class InputBotInlineMessageMediaGeo: TLCombinator {
+    public final class InputBotInlineMessageMediaGeo: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x96929a85
         public static let tlName = "inputBotInlineMessageMediaGeo"
 
@@ -3075,8 +3022,7 @@ extension Api.InputBotInlineMessage {
             if let value = self.replyMarkup { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: InputBotInlineMessageMediaGeo, rhs: InputBotInlineMessageMediaGeo) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputBotInlineMessageMediaGeo, _ rhs: InputBotInlineMessageMediaGeo) -> Swift.Bool {
             guard lhs.geoPoint == rhs.geoPoint else { return false }
             guard lhs.heading == rhs.heading else { return false }
             guard lhs.period == rhs.period else { return false }
@@ -3089,7 +3035,7 @@ extension Api.InputBotInlineMessage {
 
 extension Api.InputBotInlineMessage {
     /// `inputBotInlineMessageMediaVenue#417bbf11 flags:# geo_point:InputGeoPoint title:string address:string provider:string venue_id:string venue_type:string reply_markup:flags.2?ReplyMarkup = InputBotInlineMessage;`
-    public final class InputBotInlineMessageMediaVenue: TLCombinator {
+    public final class InputBotInlineMessageMediaVenue: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x417bbf11
         public static let tlName = "inputBotInlineMessageMediaVenue"
 
@@ -3135,8 +3081,7 @@ extension Api.InputBotInlineMessage {
             if let value = self.replyMarkup { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: InputBotInlineMessageMediaVenue, rhs: InputBotInlineMessageMediaVenue) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputBotInlineMessageMediaVenue, _ rhs: InputBotInlineMessageMediaVenue) -> Swift.Bool {
             guard lhs.geoPoint == rhs.geoPoint else { return false }
             guard lhs.title == rhs.title else { return false }
             guard lhs.address == rhs.address else { return false }
@@ -3151,7 +3096,7 @@ extension Api.InputBotInlineMessage {
 
 extension Api.InputBotInlineMessage {
     /// `inputBotInlineMessageMediaContact#a6edbffd flags:# phone_number:string first_name:string last_name:string vcard:string reply_markup:flags.2?ReplyMarkup = InputBotInlineMessage;`
-    public final class InputBotInlineMessageMediaContact: TLCombinator {
+    public final class InputBotInlineMessageMediaContact: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xa6edbffd
         public static let tlName = "inputBotInlineMessageMediaContact"
 
@@ -3189,8 +3134,7 @@ extension Api.InputBotInlineMessage {
             if let value = self.replyMarkup { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: InputBotInlineMessageMediaContact, rhs: InputBotInlineMessageMediaContact) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputBotInlineMessageMediaContact, _ rhs: InputBotInlineMessageMediaContact) -> Swift.Bool {
             guard lhs.phoneNumber == rhs.phoneNumber else { return false }
             guard lhs.firstName == rhs.firstName else { return false }
             guard lhs.lastName == rhs.lastName else { return false }
@@ -3203,7 +3147,7 @@ extension Api.InputBotInlineMessage {
 
 extension Api.InputBotInlineMessage {
     /// `inputBotInlineMessageGame#4b425864 flags:# reply_markup:flags.2?ReplyMarkup = InputBotInlineMessage;`
-    public final class InputBotInlineMessageGame: TLCombinator {
+    public final class InputBotInlineMessageGame: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x4b425864
         public static let tlName = "inputBotInlineMessageGame"
 
@@ -3225,8 +3169,7 @@ extension Api.InputBotInlineMessage {
             if let value = self.replyMarkup { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: InputBotInlineMessageGame, rhs: InputBotInlineMessageGame) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputBotInlineMessageGame, _ rhs: InputBotInlineMessageGame) -> Swift.Bool {
             guard lhs.replyMarkup == rhs.replyMarkup else { return false }
             return true
         }
@@ -3235,7 +3178,7 @@ extension Api.InputBotInlineMessage {
 
 extension Api.InputBotInlineMessage {
     /// `inputBotInlineMessageMediaInvoice#d7e78225 flags:# title:string description:string photo:flags.0?InputWebDocument invoice:Invoice payload:bytes provider:string provider_data:DataJSON reply_markup:flags.2?ReplyMarkup = InputBotInlineMessage;`
-    public final class InputBotInlineMessageMediaInvoice: TLCombinator {
+    public final class InputBotInlineMessageMediaInvoice: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xd7e78225
         public static let tlName = "inputBotInlineMessageMediaInvoice"
 
@@ -3286,8 +3229,7 @@ extension Api.InputBotInlineMessage {
             if let value = self.replyMarkup { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: InputBotInlineMessageMediaInvoice, rhs: InputBotInlineMessageMediaInvoice) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputBotInlineMessageMediaInvoice, _ rhs: InputBotInlineMessageMediaInvoice) -> Swift.Bool {
             guard lhs.title == rhs.title else { return false }
             guard lhs.description == rhs.description else { return false }
             guard lhs.photo == rhs.photo else { return false }
@@ -3303,7 +3245,7 @@ extension Api.InputBotInlineMessage {
 
 extension Api.InputBotInlineMessage {
     /// `inputBotInlineMessageMediaWebPage#bddcc510 flags:# invert_media:flags.3?true force_large_media:flags.4?true force_small_media:flags.5?true optional:flags.6?true message:string entities:flags.1?Vector<MessageEntity> url:string reply_markup:flags.2?ReplyMarkup = InputBotInlineMessage;`
-    public final class InputBotInlineMessageMediaWebPage: TLCombinator {
+    public final class InputBotInlineMessageMediaWebPage: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xbddcc510
         public static let tlName = "inputBotInlineMessageMediaWebPage"
 
@@ -3354,8 +3296,7 @@ extension Api.InputBotInlineMessage {
             if let value = self.replyMarkup { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: InputBotInlineMessageMediaWebPage, rhs: InputBotInlineMessageMediaWebPage) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputBotInlineMessageMediaWebPage, _ rhs: InputBotInlineMessageMediaWebPage) -> Swift.Bool {
             guard lhs.invertMedia == rhs.invertMedia else { return false }
             guard lhs.forceLargeMedia == rhs.forceLargeMedia else { return false }
             guard lhs.forceSmallMedia == rhs.forceSmallMedia else { return false }
@@ -3371,7 +3312,7 @@ extension Api.InputBotInlineMessage {
 
 extension Api.InputBotInlineMessage {
     /// `inputBotInlineMessageRichMessage#b43df56c flags:# reply_markup:flags.2?ReplyMarkup rich_message:InputRichMessage = InputBotInlineMessage;`
-    public final class InputBotInlineMessageRichMessage: TLCombinator {
+    public final class InputBotInlineMessageRichMessage: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xb43df56c
         public static let tlName = "inputBotInlineMessageRichMessage"
 
@@ -3397,8 +3338,7 @@ extension Api.InputBotInlineMessage {
             self.richMessage.encode(to: &writer)
         }
 
-        public static func == (lhs: InputBotInlineMessageRichMessage, rhs: InputBotInlineMessageRichMessage) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputBotInlineMessageRichMessage, _ rhs: InputBotInlineMessageRichMessage) -> Swift.Bool {
             guard lhs.replyMarkup == rhs.replyMarkup else { return false }
             guard lhs.richMessage == rhs.richMessage else { return false }
             return true

@@ -33,7 +33,7 @@ extension Api {
 
 extension Api.InputBotInlineMessageID {
     /// `inputBotInlineMessageID#890c3d89 dc_id:int id:long access_hash:long = InputBotInlineMessageID;`
-    public final class InputBotInlineMessageID: TLCombinator {
+    public final class InputBotInlineMessageID: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x890c3d89
         public static let tlName = "inputBotInlineMessageID"
 
@@ -59,8 +59,7 @@ extension Api.InputBotInlineMessageID {
             writer.writeInt64(self.accessHash)
         }
 
-        public static func == (lhs: InputBotInlineMessageID, rhs: InputBotInlineMessageID) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputBotInlineMessageID, _ rhs: InputBotInlineMessageID) -> Swift.Bool {
             guard lhs.dcId == rhs.dcId else { return false }
             guard lhs.id == rhs.id else { return false }
             guard lhs.accessHash == rhs.accessHash else { return false }
@@ -71,7 +70,7 @@ extension Api.InputBotInlineMessageID {
 
 extension Api.InputBotInlineMessageID {
     /// `inputBotInlineMessageID64#b6d915d7 dc_id:int owner_id:long id:int access_hash:long = InputBotInlineMessageID;`
-    public final class InputBotInlineMessageID64: TLCombinator {
+    public final class InputBotInlineMessageID64: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xb6d915d7
         public static let tlName = "inputBotInlineMessageID64"
 
@@ -101,8 +100,7 @@ extension Api.InputBotInlineMessageID {
             writer.writeInt64(self.accessHash)
         }
 
-        public static func == (lhs: InputBotInlineMessageID64, rhs: InputBotInlineMessageID64) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputBotInlineMessageID64, _ rhs: InputBotInlineMessageID64) -> Swift.Bool {
             guard lhs.dcId == rhs.dcId else { return false }
             guard lhs.ownerId == rhs.ownerId else { return false }
             guard lhs.id == rhs.id else { return false }
@@ -148,7 +146,7 @@ extension Api {
 
 extension Api.InputBotInlineResult {
     /// `inputBotInlineResult#88bf9319 flags:# id:string type:string title:flags.1?string description:flags.2?string url:flags.3?string thumb:flags.4?InputWebDocument content:flags.5?InputWebDocument send_message:InputBotInlineMessage = InputBotInlineResult;`
-    public final class InputBotInlineResult: TLCombinator {
+    public final class InputBotInlineResult: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x88bf9319
         public static let tlName = "inputBotInlineResult"
 
@@ -202,8 +200,7 @@ extension Api.InputBotInlineResult {
             self.sendMessage.encode(to: &writer)
         }
 
-        public static func == (lhs: InputBotInlineResult, rhs: InputBotInlineResult) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputBotInlineResult, _ rhs: InputBotInlineResult) -> Swift.Bool {
             guard lhs.id == rhs.id else { return false }
             guard lhs.type == rhs.type else { return false }
             guard lhs.title == rhs.title else { return false }
@@ -219,7 +216,7 @@ extension Api.InputBotInlineResult {
 
 extension Api.InputBotInlineResult {
     /// `inputBotInlineResultPhoto#a8d864a7 id:string type:string photo:InputPhoto send_message:InputBotInlineMessage = InputBotInlineResult;`
-    public final class InputBotInlineResultPhoto: TLCombinator {
+    public final class InputBotInlineResultPhoto: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xa8d864a7
         public static let tlName = "inputBotInlineResultPhoto"
 
@@ -249,8 +246,7 @@ extension Api.InputBotInlineResult {
             self.sendMessage.encode(to: &writer)
         }
 
-        public static func == (lhs: InputBotInlineResultPhoto, rhs: InputBotInlineResultPhoto) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputBotInlineResultPhoto, _ rhs: InputBotInlineResultPhoto) -> Swift.Bool {
             guard lhs.id == rhs.id else { return false }
             guard lhs.type == rhs.type else { return false }
             guard lhs.photo == rhs.photo else { return false }
@@ -262,7 +258,7 @@ extension Api.InputBotInlineResult {
 
 extension Api.InputBotInlineResult {
     /// `inputBotInlineResultDocument#fff8fdc4 flags:# id:string type:string title:flags.1?string description:flags.2?string document:InputDocument send_message:InputBotInlineMessage = InputBotInlineResult;`
-    public final class InputBotInlineResultDocument: TLCombinator {
+    public final class InputBotInlineResultDocument: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xfff8fdc4
         public static let tlName = "inputBotInlineResultDocument"
 
@@ -305,8 +301,7 @@ extension Api.InputBotInlineResult {
             self.sendMessage.encode(to: &writer)
         }
 
-        public static func == (lhs: InputBotInlineResultDocument, rhs: InputBotInlineResultDocument) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputBotInlineResultDocument, _ rhs: InputBotInlineResultDocument) -> Swift.Bool {
             guard lhs.id == rhs.id else { return false }
             guard lhs.type == rhs.type else { return false }
             guard lhs.title == rhs.title else { return false }
@@ -320,7 +315,7 @@ extension Api.InputBotInlineResult {
 
 extension Api.InputBotInlineResult {
     /// `inputBotInlineResultGame#4fa417f2 id:string short_name:string send_message:InputBotInlineMessage = InputBotInlineResult;`
-    public final class InputBotInlineResultGame: TLCombinator {
+    public final class InputBotInlineResultGame: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x4fa417f2
         public static let tlName = "inputBotInlineResultGame"
 
@@ -346,8 +341,7 @@ extension Api.InputBotInlineResult {
             self.sendMessage.encode(to: &writer)
         }
 
-        public static func == (lhs: InputBotInlineResultGame, rhs: InputBotInlineResultGame) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputBotInlineResultGame, _ rhs: InputBotInlineResultGame) -> Swift.Bool {
             guard lhs.id == rhs.id else { return false }
             guard lhs.shortName == rhs.shortName else { return false }
             guard lhs.sendMessage == rhs.sendMessage else { return false }
@@ -383,7 +377,7 @@ extension Api {
 
 extension Api.InputBusinessAwayMessage {
     /// `inputBusinessAwayMessage#832175e0 flags:# offline_only:flags.0?true shortcut_id:int schedule:BusinessAwayMessageSchedule recipients:InputBusinessRecipients = InputBusinessAwayMessage;`
-    public final class InputBusinessAwayMessage: TLCombinator {
+    public final class InputBusinessAwayMessage: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x832175e0
         public static let tlName = "inputBusinessAwayMessage"
 
@@ -416,8 +410,7 @@ extension Api.InputBusinessAwayMessage {
             self.recipients.encode(to: &writer)
         }
 
-        public static func == (lhs: InputBusinessAwayMessage, rhs: InputBusinessAwayMessage) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputBusinessAwayMessage, _ rhs: InputBusinessAwayMessage) -> Swift.Bool {
             guard lhs.offlineOnly == rhs.offlineOnly else { return false }
             guard lhs.shortcutId == rhs.shortcutId else { return false }
             guard lhs.schedule == rhs.schedule else { return false }
@@ -454,7 +447,7 @@ extension Api {
 
 extension Api.InputBusinessBotRecipients {
     /// `inputBusinessBotRecipients#c4e5921e flags:# existing_chats:flags.0?true new_chats:flags.1?true contacts:flags.2?true non_contacts:flags.3?true exclude_selected:flags.5?true users:flags.4?Vector<InputUser> exclude_users:flags.6?Vector<InputUser> = InputBusinessBotRecipients;`
-    public final class InputBusinessBotRecipients: TLCombinator {
+    public final class InputBusinessBotRecipients: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xc4e5921e
         public static let tlName = "inputBusinessBotRecipients"
 
@@ -501,8 +494,7 @@ extension Api.InputBusinessBotRecipients {
             if let value = self.excludeUsers { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: InputBusinessBotRecipients, rhs: InputBusinessBotRecipients) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputBusinessBotRecipients, _ rhs: InputBusinessBotRecipients) -> Swift.Bool {
             guard lhs.existingChats == rhs.existingChats else { return false }
             guard lhs.newChats == rhs.newChats else { return false }
             guard lhs.contacts == rhs.contacts else { return false }
@@ -542,7 +534,7 @@ extension Api {
 
 extension Api.InputBusinessChatLink {
     /// `inputBusinessChatLink#11679fa7 flags:# message:string entities:flags.0?Vector<MessageEntity> title:flags.1?string = InputBusinessChatLink;`
-    public final class InputBusinessChatLink: TLCombinator {
+    public final class InputBusinessChatLink: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x11679fa7
         public static let tlName = "inputBusinessChatLink"
 
@@ -573,8 +565,7 @@ extension Api.InputBusinessChatLink {
             if let value = self.title { writer.writeString(value) }
         }
 
-        public static func == (lhs: InputBusinessChatLink, rhs: InputBusinessChatLink) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputBusinessChatLink, _ rhs: InputBusinessChatLink) -> Swift.Bool {
             guard lhs.message == rhs.message else { return false }
             guard lhs.entities == rhs.entities else { return false }
             guard lhs.title == rhs.title else { return false }
@@ -610,7 +601,7 @@ extension Api {
 
 extension Api.InputBusinessGreetingMessage {
     /// `inputBusinessGreetingMessage#0194cb3b shortcut_id:int recipients:InputBusinessRecipients no_activity_days:int = InputBusinessGreetingMessage;`
-    public final class InputBusinessGreetingMessage: TLCombinator {
+    public final class InputBusinessGreetingMessage: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x0194cb3b
         public static let tlName = "inputBusinessGreetingMessage"
 
@@ -636,8 +627,7 @@ extension Api.InputBusinessGreetingMessage {
             writer.writeInt32(self.noActivityDays)
         }
 
-        public static func == (lhs: InputBusinessGreetingMessage, rhs: InputBusinessGreetingMessage) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputBusinessGreetingMessage, _ rhs: InputBusinessGreetingMessage) -> Swift.Bool {
             guard lhs.shortcutId == rhs.shortcutId else { return false }
             guard lhs.recipients == rhs.recipients else { return false }
             guard lhs.noActivityDays == rhs.noActivityDays else { return false }
@@ -673,7 +663,7 @@ extension Api {
 
 extension Api.InputBusinessIntro {
     /// `inputBusinessIntro#09c469cd flags:# title:string description:string sticker:flags.0?InputDocument = InputBusinessIntro;`
-    public final class InputBusinessIntro: TLCombinator {
+    public final class InputBusinessIntro: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x09c469cd
         public static let tlName = "inputBusinessIntro"
 
@@ -703,8 +693,7 @@ extension Api.InputBusinessIntro {
             if let value = self.sticker { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: InputBusinessIntro, rhs: InputBusinessIntro) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputBusinessIntro, _ rhs: InputBusinessIntro) -> Swift.Bool {
             guard lhs.title == rhs.title else { return false }
             guard lhs.description == rhs.description else { return false }
             guard lhs.sticker == rhs.sticker else { return false }
@@ -740,7 +729,7 @@ extension Api {
 
 extension Api.InputBusinessRecipients {
     /// `inputBusinessRecipients#6f8b32aa flags:# existing_chats:flags.0?true new_chats:flags.1?true contacts:flags.2?true non_contacts:flags.3?true exclude_selected:flags.5?true users:flags.4?Vector<InputUser> = InputBusinessRecipients;`
-    public final class InputBusinessRecipients: TLCombinator {
+    public final class InputBusinessRecipients: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x6f8b32aa
         public static let tlName = "inputBusinessRecipients"
 
@@ -782,8 +771,7 @@ extension Api.InputBusinessRecipients {
             if let value = self.users { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: InputBusinessRecipients, rhs: InputBusinessRecipients) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputBusinessRecipients, _ rhs: InputBusinessRecipients) -> Swift.Bool {
             guard lhs.existingChats == rhs.existingChats else { return false }
             guard lhs.newChats == rhs.newChats else { return false }
             guard lhs.contacts == rhs.contacts else { return false }
@@ -828,7 +816,7 @@ extension Api {
 
 extension Api.InputChannel {
     /// `inputChannelEmpty#ee8c1e86 = InputChannel;`
-    public final class InputChannelEmpty: TLCombinator {
+    public final class InputChannelEmpty: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xee8c1e86
         public static let tlName = "inputChannelEmpty"
 
@@ -841,8 +829,7 @@ extension Api.InputChannel {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: InputChannelEmpty, rhs: InputChannelEmpty) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputChannelEmpty, _ rhs: InputChannelEmpty) -> Swift.Bool {
             return true
         }
     }
@@ -850,7 +837,7 @@ extension Api.InputChannel {
 
 extension Api.InputChannel {
     /// `inputChannel#f35aec28 channel_id:long access_hash:long = InputChannel;`
-    public final class InputChannel: TLCombinator {
+    public final class InputChannel: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xf35aec28
         public static let tlName = "inputChannel"
 
@@ -872,8 +859,7 @@ extension Api.InputChannel {
             writer.writeInt64(self.accessHash)
         }
 
-        public static func == (lhs: InputChannel, rhs: InputChannel) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputChannel, _ rhs: InputChannel) -> Swift.Bool {
             guard lhs.channelId == rhs.channelId else { return false }
             guard lhs.accessHash == rhs.accessHash else { return false }
             return true
@@ -883,7 +869,7 @@ extension Api.InputChannel {
 
 extension Api.InputChannel {
     /// `inputChannelFromMessage#5b934f9d peer:InputPeer msg_id:int channel_id:long = InputChannel;`
-    public final class InputChannelFromMessage: TLCombinator {
+    public final class InputChannelFromMessage: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x5b934f9d
         public static let tlName = "inputChannelFromMessage"
 
@@ -909,8 +895,7 @@ extension Api.InputChannel {
             writer.writeInt64(self.channelId)
         }
 
-        public static func == (lhs: InputChannelFromMessage, rhs: InputChannelFromMessage) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputChannelFromMessage, _ rhs: InputChannelFromMessage) -> Swift.Bool {
             guard lhs.peer == rhs.peer else { return false }
             guard lhs.msgId == rhs.msgId else { return false }
             guard lhs.channelId == rhs.channelId else { return false }
@@ -952,7 +937,7 @@ extension Api {
 
 extension Api.InputChatPhoto {
     /// `inputChatPhotoEmpty#1ca48f57 = InputChatPhoto;`
-    public final class InputChatPhotoEmpty: TLCombinator {
+    public final class InputChatPhotoEmpty: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x1ca48f57
         public static let tlName = "inputChatPhotoEmpty"
 
@@ -965,8 +950,7 @@ extension Api.InputChatPhoto {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: InputChatPhotoEmpty, rhs: InputChatPhotoEmpty) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputChatPhotoEmpty, _ rhs: InputChatPhotoEmpty) -> Swift.Bool {
             return true
         }
     }
@@ -974,7 +958,7 @@ extension Api.InputChatPhoto {
 
 extension Api.InputChatPhoto {
     /// `inputChatUploadedPhoto#bdcdaec0 flags:# file:flags.0?InputFile video:flags.1?InputFile video_start_ts:flags.2?double video_emoji_markup:flags.3?VideoSize = InputChatPhoto;`
-    public final class InputChatUploadedPhoto: TLCombinator {
+    public final class InputChatUploadedPhoto: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xbdcdaec0
         public static let tlName = "inputChatUploadedPhoto"
 
@@ -1011,8 +995,7 @@ extension Api.InputChatPhoto {
             if let value = self.videoEmojiMarkup { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: InputChatUploadedPhoto, rhs: InputChatUploadedPhoto) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputChatUploadedPhoto, _ rhs: InputChatUploadedPhoto) -> Swift.Bool {
             guard lhs.file == rhs.file else { return false }
             guard lhs.video == rhs.video else { return false }
             guard lhs.videoStartTs == rhs.videoStartTs else { return false }
@@ -1024,7 +1007,7 @@ extension Api.InputChatPhoto {
 
 extension Api.InputChatPhoto {
     /// `inputChatPhoto#8953ad37 id:InputPhoto = InputChatPhoto;`
-    public final class InputChatPhoto: TLCombinator {
+    public final class InputChatPhoto: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x8953ad37
         public static let tlName = "inputChatPhoto"
 
@@ -1042,8 +1025,7 @@ extension Api.InputChatPhoto {
             self.id.encode(to: &writer)
         }
 
-        public static func == (lhs: InputChatPhoto, rhs: InputChatPhoto) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputChatPhoto, _ rhs: InputChatPhoto) -> Swift.Bool {
             guard lhs.id == rhs.id else { return false }
             return true
         }
@@ -1083,7 +1065,7 @@ extension Api {
 
 extension Api.InputChatTheme {
     /// `inputChatThemeEmpty#83268483 = InputChatTheme;`
-    public final class InputChatThemeEmpty: TLCombinator {
+    public final class InputChatThemeEmpty: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x83268483
         public static let tlName = "inputChatThemeEmpty"
 
@@ -1096,8 +1078,7 @@ extension Api.InputChatTheme {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: InputChatThemeEmpty, rhs: InputChatThemeEmpty) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputChatThemeEmpty, _ rhs: InputChatThemeEmpty) -> Swift.Bool {
             return true
         }
     }
@@ -1105,7 +1086,7 @@ extension Api.InputChatTheme {
 
 extension Api.InputChatTheme {
     /// `inputChatTheme#c93de95c emoticon:string = InputChatTheme;`
-    public final class InputChatTheme: TLCombinator {
+    public final class InputChatTheme: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xc93de95c
         public static let tlName = "inputChatTheme"
 
@@ -1123,8 +1104,7 @@ extension Api.InputChatTheme {
             writer.writeString(self.emoticon)
         }
 
-        public static func == (lhs: InputChatTheme, rhs: InputChatTheme) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputChatTheme, _ rhs: InputChatTheme) -> Swift.Bool {
             guard lhs.emoticon == rhs.emoticon else { return false }
             return true
         }
@@ -1133,7 +1113,7 @@ extension Api.InputChatTheme {
 
 extension Api.InputChatTheme {
     /// `inputChatThemeUniqueGift#87e5dfe4 slug:string = InputChatTheme;`
-    public final class InputChatThemeUniqueGift: TLCombinator {
+    public final class InputChatThemeUniqueGift: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x87e5dfe4
         public static let tlName = "inputChatThemeUniqueGift"
 
@@ -1151,8 +1131,7 @@ extension Api.InputChatTheme {
             writer.writeString(self.slug)
         }
 
-        public static func == (lhs: InputChatThemeUniqueGift, rhs: InputChatThemeUniqueGift) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputChatThemeUniqueGift, _ rhs: InputChatThemeUniqueGift) -> Swift.Bool {
             guard lhs.slug == rhs.slug else { return false }
             return true
         }
@@ -1186,7 +1165,7 @@ extension Api {
 
 extension Api.InputChatlist {
     /// `inputChatlistDialogFilter#f3e0da33 filter_id:int = InputChatlist;`
-    public final class InputChatlistDialogFilter: TLCombinator {
+    public final class InputChatlistDialogFilter: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xf3e0da33
         public static let tlName = "inputChatlistDialogFilter"
 
@@ -1204,8 +1183,7 @@ extension Api.InputChatlist {
             writer.writeInt32(self.filterId)
         }
 
-        public static func == (lhs: InputChatlistDialogFilter, rhs: InputChatlistDialogFilter) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputChatlistDialogFilter, _ rhs: InputChatlistDialogFilter) -> Swift.Bool {
             guard lhs.filterId == rhs.filterId else { return false }
             return true
         }
@@ -1242,7 +1220,7 @@ extension Api {
 
 extension Api.InputCheckPasswordSRP {
     /// `inputCheckPasswordEmpty#9880f658 = InputCheckPasswordSRP;`
-    public final class InputCheckPasswordEmpty: TLCombinator {
+    public final class InputCheckPasswordEmpty: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x9880f658
         public static let tlName = "inputCheckPasswordEmpty"
 
@@ -1255,8 +1233,7 @@ extension Api.InputCheckPasswordSRP {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: InputCheckPasswordEmpty, rhs: InputCheckPasswordEmpty) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputCheckPasswordEmpty, _ rhs: InputCheckPasswordEmpty) -> Swift.Bool {
             return true
         }
     }
@@ -1264,7 +1241,7 @@ extension Api.InputCheckPasswordSRP {
 
 extension Api.InputCheckPasswordSRP {
     /// `inputCheckPasswordSRP#d27ff082 srp_id:long A:bytes M1:bytes = InputCheckPasswordSRP;`
-    public final class InputCheckPasswordSRP: TLCombinator {
+    public final class InputCheckPasswordSRP: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xd27ff082
         public static let tlName = "inputCheckPasswordSRP"
 
@@ -1290,8 +1267,7 @@ extension Api.InputCheckPasswordSRP {
             writer.writeBytes(self.M1)
         }
 
-        public static func == (lhs: InputCheckPasswordSRP, rhs: InputCheckPasswordSRP) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputCheckPasswordSRP, _ rhs: InputCheckPasswordSRP) -> Swift.Bool {
             guard lhs.srpId == rhs.srpId else { return false }
             guard lhs.A == rhs.A else { return false }
             guard lhs.M1 == rhs.M1 else { return false }
@@ -1327,7 +1303,7 @@ extension Api {
 
 extension Api.InputClientProxy {
     /// `inputClientProxy#75588b3f address:string port:int = InputClientProxy;`
-    public final class InputClientProxy: TLCombinator {
+    public final class InputClientProxy: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x75588b3f
         public static let tlName = "inputClientProxy"
 
@@ -1349,8 +1325,7 @@ extension Api.InputClientProxy {
             writer.writeInt32(self.port)
         }
 
-        public static func == (lhs: InputClientProxy, rhs: InputClientProxy) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputClientProxy, _ rhs: InputClientProxy) -> Swift.Bool {
             guard lhs.address == rhs.address else { return false }
             guard lhs.port == rhs.port else { return false }
             return true
@@ -1388,7 +1363,7 @@ extension Api {
 
 extension Api.InputCollectible {
     /// `inputCollectibleUsername#e39460a9 username:string = InputCollectible;`
-    public final class InputCollectibleUsername: TLCombinator {
+    public final class InputCollectibleUsername: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xe39460a9
         public static let tlName = "inputCollectibleUsername"
 
@@ -1406,8 +1381,7 @@ extension Api.InputCollectible {
             writer.writeString(self.username)
         }
 
-        public static func == (lhs: InputCollectibleUsername, rhs: InputCollectibleUsername) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputCollectibleUsername, _ rhs: InputCollectibleUsername) -> Swift.Bool {
             guard lhs.username == rhs.username else { return false }
             return true
         }
@@ -1416,7 +1390,7 @@ extension Api.InputCollectible {
 
 extension Api.InputCollectible {
     /// `inputCollectiblePhone#a2e214a4 phone:string = InputCollectible;`
-    public final class InputCollectiblePhone: TLCombinator {
+    public final class InputCollectiblePhone: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xa2e214a4
         public static let tlName = "inputCollectiblePhone"
 
@@ -1434,8 +1408,7 @@ extension Api.InputCollectible {
             writer.writeString(self.phone)
         }
 
-        public static func == (lhs: InputCollectiblePhone, rhs: InputCollectiblePhone) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputCollectiblePhone, _ rhs: InputCollectiblePhone) -> Swift.Bool {
             guard lhs.phone == rhs.phone else { return false }
             return true
         }
@@ -1469,7 +1442,7 @@ extension Api {
 
 extension Api.InputContact {
     /// `inputPhoneContact#6a1dc4be flags:# client_id:long phone:string first_name:string last_name:string note:flags.0?TextWithEntities = InputContact;`
-    public final class InputPhoneContact: TLCombinator {
+    public final class InputPhoneContact: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x6a1dc4be
         public static let tlName = "inputPhoneContact"
 
@@ -1507,8 +1480,7 @@ extension Api.InputContact {
             if let value = self.note { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: InputPhoneContact, rhs: InputPhoneContact) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputPhoneContact, _ rhs: InputPhoneContact) -> Swift.Bool {
             guard lhs.clientId == rhs.clientId else { return false }
             guard lhs.phone == rhs.phone else { return false }
             guard lhs.firstName == rhs.firstName else { return false }
@@ -1552,7 +1524,7 @@ extension Api {
 
 extension Api.InputDialogPeer {
     /// `inputDialogPeer#fcaafeb7 peer:InputPeer = InputDialogPeer;`
-    public final class InputDialogPeer: TLCombinator {
+    public final class InputDialogPeer: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xfcaafeb7
         public static let tlName = "inputDialogPeer"
 
@@ -1570,8 +1542,7 @@ extension Api.InputDialogPeer {
             self.peer.encode(to: &writer)
         }
 
-        public static func == (lhs: InputDialogPeer, rhs: InputDialogPeer) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputDialogPeer, _ rhs: InputDialogPeer) -> Swift.Bool {
             guard lhs.peer == rhs.peer else { return false }
             return true
         }
@@ -1580,7 +1551,7 @@ extension Api.InputDialogPeer {
 
 extension Api.InputDialogPeer {
     /// `inputDialogPeerFolder#64600527 folder_id:int = InputDialogPeer;`
-    public final class InputDialogPeerFolder: TLCombinator {
+    public final class InputDialogPeerFolder: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x64600527
         public static let tlName = "inputDialogPeerFolder"
 
@@ -1598,8 +1569,7 @@ extension Api.InputDialogPeer {
             writer.writeInt32(self.folderId)
         }
 
-        public static func == (lhs: InputDialogPeerFolder, rhs: InputDialogPeerFolder) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputDialogPeerFolder, _ rhs: InputDialogPeerFolder) -> Swift.Bool {
             guard lhs.folderId == rhs.folderId else { return false }
             return true
         }
@@ -1608,7 +1578,7 @@ extension Api.InputDialogPeer {
 
 extension Api.InputDialogPeer {
     /// `inputDialogPeerCommunity#69ef72c4 community:InputChannel = InputDialogPeer;`
-    public final class InputDialogPeerCommunity: TLCombinator {
+    public final class InputDialogPeerCommunity: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x69ef72c4
         public static let tlName = "inputDialogPeerCommunity"
 
@@ -1626,8 +1596,7 @@ extension Api.InputDialogPeer {
             self.community.encode(to: &writer)
         }
 
-        public static func == (lhs: InputDialogPeerCommunity, rhs: InputDialogPeerCommunity) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputDialogPeerCommunity, _ rhs: InputDialogPeerCommunity) -> Swift.Bool {
             guard lhs.community == rhs.community else { return false }
             return true
         }
@@ -1664,7 +1633,7 @@ extension Api {
 
 extension Api.InputDocument {
     /// `inputDocumentEmpty#72f0eaae = InputDocument;`
-    public final class InputDocumentEmpty: TLCombinator {
+    public final class InputDocumentEmpty: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x72f0eaae
         public static let tlName = "inputDocumentEmpty"
 
@@ -1677,8 +1646,7 @@ extension Api.InputDocument {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: InputDocumentEmpty, rhs: InputDocumentEmpty) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputDocumentEmpty, _ rhs: InputDocumentEmpty) -> Swift.Bool {
             return true
         }
     }
@@ -1686,7 +1654,7 @@ extension Api.InputDocument {
 
 extension Api.InputDocument {
     /// `inputDocument#1abfb575 id:long access_hash:long file_reference:bytes = InputDocument;`
-    public final class InputDocument: TLCombinator {
+    public final class InputDocument: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x1abfb575
         public static let tlName = "inputDocument"
 
@@ -1712,8 +1680,7 @@ extension Api.InputDocument {
             writer.writeBytes(self.fileReference)
         }
 
-        public static func == (lhs: InputDocument, rhs: InputDocument) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputDocument, _ rhs: InputDocument) -> Swift.Bool {
             guard lhs.id == rhs.id else { return false }
             guard lhs.accessHash == rhs.accessHash else { return false }
             guard lhs.fileReference == rhs.fileReference else { return false }
@@ -1749,7 +1716,7 @@ extension Api {
 
 extension Api.InputEncryptedChat {
     /// `inputEncryptedChat#f141b5e1 chat_id:int access_hash:long = InputEncryptedChat;`
-    public final class InputEncryptedChat: TLCombinator {
+    public final class InputEncryptedChat: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xf141b5e1
         public static let tlName = "inputEncryptedChat"
 
@@ -1771,8 +1738,7 @@ extension Api.InputEncryptedChat {
             writer.writeInt64(self.accessHash)
         }
 
-        public static func == (lhs: InputEncryptedChat, rhs: InputEncryptedChat) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputEncryptedChat, _ rhs: InputEncryptedChat) -> Swift.Bool {
             guard lhs.chatId == rhs.chatId else { return false }
             guard lhs.accessHash == rhs.accessHash else { return false }
             return true
@@ -1816,7 +1782,7 @@ extension Api {
 
 extension Api.InputEncryptedFile {
     /// `inputEncryptedFileEmpty#1837c364 = InputEncryptedFile;`
-    public final class InputEncryptedFileEmpty: TLCombinator {
+    public final class InputEncryptedFileEmpty: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x1837c364
         public static let tlName = "inputEncryptedFileEmpty"
 
@@ -1829,8 +1795,7 @@ extension Api.InputEncryptedFile {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: InputEncryptedFileEmpty, rhs: InputEncryptedFileEmpty) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputEncryptedFileEmpty, _ rhs: InputEncryptedFileEmpty) -> Swift.Bool {
             return true
         }
     }
@@ -1838,7 +1803,7 @@ extension Api.InputEncryptedFile {
 
 extension Api.InputEncryptedFile {
     /// `inputEncryptedFileUploaded#64bd0306 id:long parts:int md5_checksum:string key_fingerprint:int = InputEncryptedFile;`
-    public final class InputEncryptedFileUploaded: TLCombinator {
+    public final class InputEncryptedFileUploaded: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x64bd0306
         public static let tlName = "inputEncryptedFileUploaded"
 
@@ -1868,8 +1833,7 @@ extension Api.InputEncryptedFile {
             writer.writeInt32(self.keyFingerprint)
         }
 
-        public static func == (lhs: InputEncryptedFileUploaded, rhs: InputEncryptedFileUploaded) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputEncryptedFileUploaded, _ rhs: InputEncryptedFileUploaded) -> Swift.Bool {
             guard lhs.id == rhs.id else { return false }
             guard lhs.parts == rhs.parts else { return false }
             guard lhs.md5Checksum == rhs.md5Checksum else { return false }
@@ -1881,7 +1845,7 @@ extension Api.InputEncryptedFile {
 
 extension Api.InputEncryptedFile {
     /// `inputEncryptedFile#5a17b5e5 id:long access_hash:long = InputEncryptedFile;`
-    public final class InputEncryptedFile: TLCombinator {
+    public final class InputEncryptedFile: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x5a17b5e5
         public static let tlName = "inputEncryptedFile"
 
@@ -1903,8 +1867,7 @@ extension Api.InputEncryptedFile {
             writer.writeInt64(self.accessHash)
         }
 
-        public static func == (lhs: InputEncryptedFile, rhs: InputEncryptedFile) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputEncryptedFile, _ rhs: InputEncryptedFile) -> Swift.Bool {
             guard lhs.id == rhs.id else { return false }
             guard lhs.accessHash == rhs.accessHash else { return false }
             return true
@@ -1914,7 +1877,7 @@ extension Api.InputEncryptedFile {
 
 extension Api.InputEncryptedFile {
     /// `inputEncryptedFileBigUploaded#2dc173c8 id:long parts:int key_fingerprint:int = InputEncryptedFile;`
-    public final class InputEncryptedFileBigUploaded: TLCombinator {
+    public final class InputEncryptedFileBigUploaded: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x2dc173c8
         public static let tlName = "inputEncryptedFileBigUploaded"
 
@@ -1940,8 +1903,7 @@ extension Api.InputEncryptedFile {
             writer.writeInt32(self.keyFingerprint)
         }
 
-        public static func == (lhs: InputEncryptedFileBigUploaded, rhs: InputEncryptedFileBigUploaded) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputEncryptedFileBigUploaded, _ rhs: InputEncryptedFileBigUploaded) -> Swift.Bool {
             guard lhs.id == rhs.id else { return false }
             guard lhs.parts == rhs.parts else { return false }
             guard lhs.keyFingerprint == rhs.keyFingerprint else { return false }
@@ -1983,7 +1945,7 @@ extension Api {
 
 extension Api.InputFile {
     /// `inputFile#f52ff27f id:long parts:int name:string md5_checksum:string = InputFile;`
-    public final class InputFile: TLCombinator {
+    public final class InputFile: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xf52ff27f
         public static let tlName = "inputFile"
 
@@ -2013,8 +1975,7 @@ extension Api.InputFile {
             writer.writeString(self.md5Checksum)
         }
 
-        public static func == (lhs: InputFile, rhs: InputFile) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputFile, _ rhs: InputFile) -> Swift.Bool {
             guard lhs.id == rhs.id else { return false }
             guard lhs.parts == rhs.parts else { return false }
             guard lhs.name == rhs.name else { return false }
@@ -2026,7 +1987,7 @@ extension Api.InputFile {
 
 extension Api.InputFile {
     /// `inputFileBig#fa4f0bb5 id:long parts:int name:string = InputFile;`
-    public final class InputFileBig: TLCombinator {
+    public final class InputFileBig: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xfa4f0bb5
         public static let tlName = "inputFileBig"
 
@@ -2052,8 +2013,7 @@ extension Api.InputFile {
             writer.writeString(self.name)
         }
 
-        public static func == (lhs: InputFileBig, rhs: InputFileBig) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputFileBig, _ rhs: InputFileBig) -> Swift.Bool {
             guard lhs.id == rhs.id else { return false }
             guard lhs.parts == rhs.parts else { return false }
             guard lhs.name == rhs.name else { return false }
@@ -2064,7 +2024,7 @@ extension Api.InputFile {
 
 extension Api.InputFile {
     /// `inputFileStoryDocument#62dc8b48 id:InputDocument = InputFile;`
-    public final class InputFileStoryDocument: TLCombinator {
+    public final class InputFileStoryDocument: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x62dc8b48
         public static let tlName = "inputFileStoryDocument"
 
@@ -2082,8 +2042,7 @@ extension Api.InputFile {
             self.id.encode(to: &writer)
         }
 
-        public static func == (lhs: InputFileStoryDocument, rhs: InputFileStoryDocument) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputFileStoryDocument, _ rhs: InputFileStoryDocument) -> Swift.Bool {
             guard lhs.id == rhs.id else { return false }
             return true
         }
@@ -2144,7 +2103,7 @@ extension Api {
 
 extension Api.InputFileLocation {
     /// `inputFileLocation#dfdaabe1 volume_id:long local_id:int secret:long file_reference:bytes = InputFileLocation;`
-    public final class InputFileLocation: TLCombinator {
+    public final class InputFileLocation: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xdfdaabe1
         public static let tlName = "inputFileLocation"
 
@@ -2174,8 +2133,7 @@ extension Api.InputFileLocation {
             writer.writeBytes(self.fileReference)
         }
 
-        public static func == (lhs: InputFileLocation, rhs: InputFileLocation) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputFileLocation, _ rhs: InputFileLocation) -> Swift.Bool {
             guard lhs.volumeId == rhs.volumeId else { return false }
             guard lhs.localId == rhs.localId else { return false }
             guard lhs.secret == rhs.secret else { return false }
@@ -2187,7 +2145,7 @@ extension Api.InputFileLocation {
 
 extension Api.InputFileLocation {
     /// `inputEncryptedFileLocation#f5235d55 id:long access_hash:long = InputFileLocation;`
-    public final class InputEncryptedFileLocation: TLCombinator {
+    public final class InputEncryptedFileLocation: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xf5235d55
         public static let tlName = "inputEncryptedFileLocation"
 
@@ -2209,8 +2167,7 @@ extension Api.InputFileLocation {
             writer.writeInt64(self.accessHash)
         }
 
-        public static func == (lhs: InputEncryptedFileLocation, rhs: InputEncryptedFileLocation) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputEncryptedFileLocation, _ rhs: InputEncryptedFileLocation) -> Swift.Bool {
             guard lhs.id == rhs.id else { return false }
             guard lhs.accessHash == rhs.accessHash else { return false }
             return true
@@ -2220,7 +2177,7 @@ extension Api.InputFileLocation {
 
 extension Api.InputFileLocation {
     /// `inputDocumentFileLocation#bad07584 id:long access_hash:long file_reference:bytes thumb_size:string = InputFileLocation;`
-    public final class InputDocumentFileLocation: TLCombinator {
+    public final class InputDocumentFileLocation: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xbad07584
         public static let tlName = "inputDocumentFileLocation"
 
@@ -2250,8 +2207,7 @@ extension Api.InputFileLocation {
             writer.writeString(self.thumbSize)
         }
 
-        public static func == (lhs: InputDocumentFileLocation, rhs: InputDocumentFileLocation) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputDocumentFileLocation, _ rhs: InputDocumentFileLocation) -> Swift.Bool {
             guard lhs.id == rhs.id else { return false }
             guard lhs.accessHash == rhs.accessHash else { return false }
             guard lhs.fileReference == rhs.fileReference else { return false }
@@ -2263,7 +2219,7 @@ extension Api.InputFileLocation {
 
 extension Api.InputFileLocation {
     /// `inputSecureFileLocation#cbc7ee28 id:long access_hash:long = InputFileLocation;`
-    public final class InputSecureFileLocation: TLCombinator {
+    public final class InputSecureFileLocation: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xcbc7ee28
         public static let tlName = "inputSecureFileLocation"
 
@@ -2285,8 +2241,7 @@ extension Api.InputFileLocation {
             writer.writeInt64(self.accessHash)
         }
 
-        public static func == (lhs: InputSecureFileLocation, rhs: InputSecureFileLocation) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputSecureFileLocation, _ rhs: InputSecureFileLocation) -> Swift.Bool {
             guard lhs.id == rhs.id else { return false }
             guard lhs.accessHash == rhs.accessHash else { return false }
             return true
@@ -2296,7 +2251,7 @@ extension Api.InputFileLocation {
 
 extension Api.InputFileLocation {
     /// `inputTakeoutFileLocation#29be5899 = InputFileLocation;`
-    public final class InputTakeoutFileLocation: TLCombinator {
+    public final class InputTakeoutFileLocation: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x29be5899
         public static let tlName = "inputTakeoutFileLocation"
 
@@ -2309,8 +2264,7 @@ extension Api.InputFileLocation {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: InputTakeoutFileLocation, rhs: InputTakeoutFileLocation) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputTakeoutFileLocation, _ rhs: InputTakeoutFileLocation) -> Swift.Bool {
             return true
         }
     }
@@ -2318,7 +2272,7 @@ extension Api.InputFileLocation {
 
 extension Api.InputFileLocation {
     /// `inputPhotoFileLocation#40181ffe id:long access_hash:long file_reference:bytes thumb_size:string = InputFileLocation;`
-    public final class InputPhotoFileLocation: TLCombinator {
+    public final class InputPhotoFileLocation: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x40181ffe
         public static let tlName = "inputPhotoFileLocation"
 
@@ -2348,8 +2302,7 @@ extension Api.InputFileLocation {
             writer.writeString(self.thumbSize)
         }
 
-        public static func == (lhs: InputPhotoFileLocation, rhs: InputPhotoFileLocation) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputPhotoFileLocation, _ rhs: InputPhotoFileLocation) -> Swift.Bool {
             guard lhs.id == rhs.id else { return false }
             guard lhs.accessHash == rhs.accessHash else { return false }
             guard lhs.fileReference == rhs.fileReference else { return false }
@@ -2361,7 +2314,7 @@ extension Api.InputFileLocation {
 
 extension Api.InputFileLocation {
     /// `inputPhotoLegacyFileLocation#d83466f3 id:long access_hash:long file_reference:bytes volume_id:long local_id:int secret:long = InputFileLocation;`
-    public final class InputPhotoLegacyFileLocation: TLCombinator {
+    public final class InputPhotoLegacyFileLocation: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xd83466f3
         public static let tlName = "inputPhotoLegacyFileLocation"
 
@@ -2399,8 +2352,7 @@ extension Api.InputFileLocation {
             writer.writeInt64(self.secret)
         }
 
-        public static func == (lhs: InputPhotoLegacyFileLocation, rhs: InputPhotoLegacyFileLocation) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputPhotoLegacyFileLocation, _ rhs: InputPhotoLegacyFileLocation) -> Swift.Bool {
             guard lhs.id == rhs.id else { return false }
             guard lhs.accessHash == rhs.accessHash else { return false }
             guard lhs.fileReference == rhs.fileReference else { return false }
@@ -2414,7 +2366,7 @@ extension Api.InputFileLocation {
 
 extension Api.InputFileLocation {
     /// `inputPeerPhotoFileLocation#37257e99 flags:# big:flags.0?true peer:InputPeer photo_id:long = InputFileLocation;`
-    public final class InputPeerPhotoFileLocation: TLCombinator {
+    public final class InputPeerPhotoFileLocation: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x37257e99
         public static let tlName = "inputPeerPhotoFileLocation"
 
@@ -2443,8 +2395,7 @@ extension Api.InputFileLocation {
             writer.writeInt64(self.photoId)
         }
 
-        public static func == (lhs: InputPeerPhotoFileLocation, rhs: InputPeerPhotoFileLocation) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputPeerPhotoFileLocation, _ rhs: InputPeerPhotoFileLocation) -> Swift.Bool {
             guard lhs.big == rhs.big else { return false }
             guard lhs.peer == rhs.peer else { return false }
             guard lhs.photoId == rhs.photoId else { return false }
@@ -2455,7 +2406,7 @@ extension Api.InputFileLocation {
 
 extension Api.InputFileLocation {
     /// `inputStickerSetThumb#9d84f3db stickerset:InputStickerSet thumb_version:int = InputFileLocation;`
-    public final class InputStickerSetThumb: TLCombinator {
+    public final class InputStickerSetThumb: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x9d84f3db
         public static let tlName = "inputStickerSetThumb"
 
@@ -2477,8 +2428,7 @@ extension Api.InputFileLocation {
             writer.writeInt32(self.thumbVersion)
         }
 
-        public static func == (lhs: InputStickerSetThumb, rhs: InputStickerSetThumb) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputStickerSetThumb, _ rhs: InputStickerSetThumb) -> Swift.Bool {
             guard lhs.stickerset == rhs.stickerset else { return false }
             guard lhs.thumbVersion == rhs.thumbVersion else { return false }
             return true
@@ -2488,7 +2438,7 @@ extension Api.InputFileLocation {
 
 extension Api.InputFileLocation {
     /// `inputGroupCallStream#0598a92a flags:# call:InputGroupCall time_ms:long scale:int video_channel:flags.0?int video_quality:flags.0?int = InputFileLocation;`
-    public final class InputGroupCallStream: TLCombinator {
+    public final class InputGroupCallStream: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x0598a92a
         public static let tlName = "inputGroupCallStream"
 
@@ -2527,8 +2477,7 @@ extension Api.InputFileLocation {
             if let value = self.videoQuality { writer.writeInt32(value) }
         }
 
-        public static func == (lhs: InputGroupCallStream, rhs: InputGroupCallStream) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputGroupCallStream, _ rhs: InputGroupCallStream) -> Swift.Bool {
             guard lhs.call == rhs.call else { return false }
             guard lhs.timeMs == rhs.timeMs else { return false }
             guard lhs.scale == rhs.scale else { return false }
@@ -2566,7 +2515,7 @@ extension Api {
 
 extension Api.InputFolderPeer {
     /// `inputFolderPeer#fbd2c296 peer:InputPeer folder_id:int = InputFolderPeer;`
-    public final class InputFolderPeer: TLCombinator {
+    public final class InputFolderPeer: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xfbd2c296
         public static let tlName = "inputFolderPeer"
 
@@ -2588,8 +2537,7 @@ extension Api.InputFolderPeer {
             writer.writeInt32(self.folderId)
         }
 
-        public static func == (lhs: InputFolderPeer, rhs: InputFolderPeer) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputFolderPeer, _ rhs: InputFolderPeer) -> Swift.Bool {
             guard lhs.peer == rhs.peer else { return false }
             guard lhs.folderId == rhs.folderId else { return false }
             return true
@@ -2627,7 +2575,7 @@ extension Api {
 
 extension Api.InputGame {
     /// `inputGameID#032c3e77 id:long access_hash:long = InputGame;`
-    public final class InputGameID: TLCombinator {
+    public final class InputGameID: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x032c3e77
         public static let tlName = "inputGameID"
 
@@ -2649,8 +2597,7 @@ extension Api.InputGame {
             writer.writeInt64(self.accessHash)
         }
 
-        public static func == (lhs: InputGameID, rhs: InputGameID) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputGameID, _ rhs: InputGameID) -> Swift.Bool {
             guard lhs.id == rhs.id else { return false }
             guard lhs.accessHash == rhs.accessHash else { return false }
             return true
@@ -2660,7 +2607,7 @@ extension Api.InputGame {
 
 extension Api.InputGame {
     /// `inputGameShortName#c331e80a bot_id:InputUser short_name:string = InputGame;`
-    public final class InputGameShortName: TLCombinator {
+    public final class InputGameShortName: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xc331e80a
         public static let tlName = "inputGameShortName"
 
@@ -2682,8 +2629,7 @@ extension Api.InputGame {
             writer.writeString(self.shortName)
         }
 
-        public static func == (lhs: InputGameShortName, rhs: InputGameShortName) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputGameShortName, _ rhs: InputGameShortName) -> Swift.Bool {
             guard lhs.botId == rhs.botId else { return false }
             guard lhs.shortName == rhs.shortName else { return false }
             return true
@@ -2721,7 +2667,7 @@ extension Api {
 
 extension Api.InputGeoPoint {
     /// `inputGeoPointEmpty#e4c123d6 = InputGeoPoint;`
-    public final class InputGeoPointEmpty: TLCombinator {
+    public final class InputGeoPointEmpty: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xe4c123d6
         public static let tlName = "inputGeoPointEmpty"
 
@@ -2734,8 +2680,7 @@ extension Api.InputGeoPoint {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: InputGeoPointEmpty, rhs: InputGeoPointEmpty) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputGeoPointEmpty, _ rhs: InputGeoPointEmpty) -> Swift.Bool {
             return true
         }
     }
@@ -2743,7 +2688,7 @@ extension Api.InputGeoPoint {
 
 extension Api.InputGeoPoint {
     /// `inputGeoPoint#48222faf flags:# lat:double long:double accuracy_radius:flags.0?int = InputGeoPoint;`
-    public final class InputGeoPoint: TLCombinator {
+    public final class InputGeoPoint: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x48222faf
         public static let tlName = "inputGeoPoint"
 
@@ -2773,8 +2718,7 @@ extension Api.InputGeoPoint {
             if let value = self.accuracyRadius { writer.writeInt32(value) }
         }
 
-        public static func == (lhs: InputGeoPoint, rhs: InputGeoPoint) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputGeoPoint, _ rhs: InputGeoPoint) -> Swift.Bool {
             guard lhs.lat == rhs.lat else { return false }
             guard lhs.long == rhs.long else { return false }
             guard lhs.accuracyRadius == rhs.accuracyRadius else { return false }
@@ -2816,7 +2760,7 @@ extension Api {
 
 extension Api.InputGroupCall {
     /// `inputGroupCall#d8aa840f id:long access_hash:long = InputGroupCall;`
-    public final class InputGroupCall: TLCombinator {
+    public final class InputGroupCall: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xd8aa840f
         public static let tlName = "inputGroupCall"
 
@@ -2838,8 +2782,7 @@ extension Api.InputGroupCall {
             writer.writeInt64(self.accessHash)
         }
 
-        public static func == (lhs: InputGroupCall, rhs: InputGroupCall) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputGroupCall, _ rhs: InputGroupCall) -> Swift.Bool {
             guard lhs.id == rhs.id else { return false }
             guard lhs.accessHash == rhs.accessHash else { return false }
             return true
@@ -2849,7 +2792,7 @@ extension Api.InputGroupCall {
 
 extension Api.InputGroupCall {
     /// `inputGroupCallSlug#fe06823f slug:string = InputGroupCall;`
-    public final class InputGroupCallSlug: TLCombinator {
+    public final class InputGroupCallSlug: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xfe06823f
         public static let tlName = "inputGroupCallSlug"
 
@@ -2867,8 +2810,7 @@ extension Api.InputGroupCall {
             writer.writeString(self.slug)
         }
 
-        public static func == (lhs: InputGroupCallSlug, rhs: InputGroupCallSlug) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputGroupCallSlug, _ rhs: InputGroupCallSlug) -> Swift.Bool {
             guard lhs.slug == rhs.slug else { return false }
             return true
         }
@@ -2877,7 +2819,7 @@ extension Api.InputGroupCall {
 
 extension Api.InputGroupCall {
     /// `inputGroupCallInviteMessage#8c10603f msg_id:int = InputGroupCall;`
-    public final class InputGroupCallInviteMessage: TLCombinator {
+    public final class InputGroupCallInviteMessage: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x8c10603f
         public static let tlName = "inputGroupCallInviteMessage"
 
@@ -2895,8 +2837,7 @@ extension Api.InputGroupCall {
             writer.writeInt32(self.msgId)
         }
 
-        public static func == (lhs: InputGroupCallInviteMessage, rhs: InputGroupCallInviteMessage) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputGroupCallInviteMessage, _ rhs: InputGroupCallInviteMessage) -> Swift.Bool {
             guard lhs.msgId == rhs.msgId else { return false }
             return true
         }

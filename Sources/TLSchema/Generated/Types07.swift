@@ -72,7 +72,7 @@ extension Api {
 
 extension Api.InputInvoice {
     /// `inputInvoiceMessage#c5b56859 peer:InputPeer msg_id:int = InputInvoice;`
-    public final class InputInvoiceMessage: TLCombinator {
+    public final class InputInvoiceMessage: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xc5b56859
         public static let tlName = "inputInvoiceMessage"
 
@@ -94,8 +94,7 @@ extension Api.InputInvoice {
             writer.writeInt32(self.msgId)
         }
 
-        public static func == (lhs: InputInvoiceMessage, rhs: InputInvoiceMessage) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputInvoiceMessage, _ rhs: InputInvoiceMessage) -> Swift.Bool {
             guard lhs.peer == rhs.peer else { return false }
             guard lhs.msgId == rhs.msgId else { return false }
             return true
@@ -105,7 +104,7 @@ extension Api.InputInvoice {
 
 extension Api.InputInvoice {
     /// `inputInvoiceSlug#c326caef slug:string = InputInvoice;`
-    public final class InputInvoiceSlug: TLCombinator {
+    public final class InputInvoiceSlug: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xc326caef
         public static let tlName = "inputInvoiceSlug"
 
@@ -123,8 +122,7 @@ extension Api.InputInvoice {
             writer.writeString(self.slug)
         }
 
-        public static func == (lhs: InputInvoiceSlug, rhs: InputInvoiceSlug) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputInvoiceSlug, _ rhs: InputInvoiceSlug) -> Swift.Bool {
             guard lhs.slug == rhs.slug else { return false }
             return true
         }
@@ -133,7 +131,7 @@ extension Api.InputInvoice {
 
 extension Api.InputInvoice {
     /// `inputInvoicePremiumGiftCode#98986c0d purpose:InputStorePaymentPurpose option:PremiumGiftCodeOption = InputInvoice;`
-    public final class InputInvoicePremiumGiftCode: TLCombinator {
+    public final class InputInvoicePremiumGiftCode: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x98986c0d
         public static let tlName = "inputInvoicePremiumGiftCode"
 
@@ -155,8 +153,7 @@ extension Api.InputInvoice {
             self.option.encode(to: &writer)
         }
 
-        public static func == (lhs: InputInvoicePremiumGiftCode, rhs: InputInvoicePremiumGiftCode) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputInvoicePremiumGiftCode, _ rhs: InputInvoicePremiumGiftCode) -> Swift.Bool {
             guard lhs.purpose == rhs.purpose else { return false }
             guard lhs.option == rhs.option else { return false }
             return true
@@ -166,7 +163,7 @@ extension Api.InputInvoice {
 
 extension Api.InputInvoice {
     /// `inputInvoiceStars#65f00ce3 purpose:InputStorePaymentPurpose = InputInvoice;`
-    public final class InputInvoiceStars: TLCombinator {
+    public final class InputInvoiceStars: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x65f00ce3
         public static let tlName = "inputInvoiceStars"
 
@@ -184,8 +181,7 @@ extension Api.InputInvoice {
             self.purpose.encode(to: &writer)
         }
 
-        public static func == (lhs: InputInvoiceStars, rhs: InputInvoiceStars) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputInvoiceStars, _ rhs: InputInvoiceStars) -> Swift.Bool {
             guard lhs.purpose == rhs.purpose else { return false }
             return true
         }
@@ -194,7 +190,7 @@ extension Api.InputInvoice {
 
 extension Api.InputInvoice {
     /// `inputInvoiceChatInviteSubscription#34e793f1 hash:string = InputInvoice;`
-    public final class InputInvoiceChatInviteSubscription: TLCombinator {
+    public final class InputInvoiceChatInviteSubscription: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x34e793f1
         public static let tlName = "inputInvoiceChatInviteSubscription"
 
@@ -212,8 +208,7 @@ extension Api.InputInvoice {
             writer.writeString(self.hash)
         }
 
-        public static func == (lhs: InputInvoiceChatInviteSubscription, rhs: InputInvoiceChatInviteSubscription) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputInvoiceChatInviteSubscription, _ rhs: InputInvoiceChatInviteSubscription) -> Swift.Bool {
             guard lhs.hash == rhs.hash else { return false }
             return true
         }
@@ -222,7 +217,7 @@ extension Api.InputInvoice {
 
 extension Api.InputInvoice {
     /// `inputInvoiceStarGift#e8625e92 flags:# hide_name:flags.0?true include_upgrade:flags.2?true peer:InputPeer gift_id:long message:flags.1?TextWithEntities = InputInvoice;`
-    public final class InputInvoiceStarGift: TLCombinator {
+    public final class InputInvoiceStarGift: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xe8625e92
         public static let tlName = "inputInvoiceStarGift"
 
@@ -260,8 +255,7 @@ extension Api.InputInvoice {
             if let value = self.message { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: InputInvoiceStarGift, rhs: InputInvoiceStarGift) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputInvoiceStarGift, _ rhs: InputInvoiceStarGift) -> Swift.Bool {
             guard lhs.hideName == rhs.hideName else { return false }
             guard lhs.includeUpgrade == rhs.includeUpgrade else { return false }
             guard lhs.peer == rhs.peer else { return false }
@@ -274,7 +268,7 @@ extension Api.InputInvoice {
 
 extension Api.InputInvoice {
     /// `inputInvoiceStarGiftUpgrade#4d818d5d flags:# keep_original_details:flags.0?true stargift:InputSavedStarGift = InputInvoice;`
-    public final class InputInvoiceStarGiftUpgrade: TLCombinator {
+    public final class InputInvoiceStarGiftUpgrade: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x4d818d5d
         public static let tlName = "inputInvoiceStarGiftUpgrade"
 
@@ -299,8 +293,7 @@ extension Api.InputInvoice {
             self.stargift.encode(to: &writer)
         }
 
-        public static func == (lhs: InputInvoiceStarGiftUpgrade, rhs: InputInvoiceStarGiftUpgrade) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputInvoiceStarGiftUpgrade, _ rhs: InputInvoiceStarGiftUpgrade) -> Swift.Bool {
             guard lhs.keepOriginalDetails == rhs.keepOriginalDetails else { return false }
             guard lhs.stargift == rhs.stargift else { return false }
             return true
@@ -310,7 +303,7 @@ extension Api.InputInvoice {
 
 extension Api.InputInvoice {
     /// `inputInvoiceStarGiftTransfer#4a5f5bd9 stargift:InputSavedStarGift to_id:InputPeer = InputInvoice;`
-    public final class InputInvoiceStarGiftTransfer: TLCombinator {
+    public final class InputInvoiceStarGiftTransfer: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x4a5f5bd9
         public static let tlName = "inputInvoiceStarGiftTransfer"
 
@@ -332,8 +325,7 @@ extension Api.InputInvoice {
             self.toId.encode(to: &writer)
         }
 
-        public static func == (lhs: InputInvoiceStarGiftTransfer, rhs: InputInvoiceStarGiftTransfer) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputInvoiceStarGiftTransfer, _ rhs: InputInvoiceStarGiftTransfer) -> Swift.Bool {
             guard lhs.stargift == rhs.stargift else { return false }
             guard lhs.toId == rhs.toId else { return false }
             return true
@@ -343,7 +335,7 @@ extension Api.InputInvoice {
 
 extension Api.InputInvoice {
     /// `inputInvoicePremiumGiftStars#dabab2ef flags:# user_id:InputUser months:int message:flags.0?TextWithEntities = InputInvoice;`
-    public final class InputInvoicePremiumGiftStars: TLCombinator {
+    public final class InputInvoicePremiumGiftStars: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xdabab2ef
         public static let tlName = "inputInvoicePremiumGiftStars"
 
@@ -373,8 +365,7 @@ extension Api.InputInvoice {
             if let value = self.message { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: InputInvoicePremiumGiftStars, rhs: InputInvoicePremiumGiftStars) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputInvoicePremiumGiftStars, _ rhs: InputInvoicePremiumGiftStars) -> Swift.Bool {
             guard lhs.userId == rhs.userId else { return false }
             guard lhs.months == rhs.months else { return false }
             guard lhs.message == rhs.message else { return false }
@@ -385,7 +376,7 @@ extension Api.InputInvoice {
 
 extension Api.InputInvoice {
     /// `inputInvoiceBusinessBotTransferStars#f4997e42 bot:InputUser stars:long = InputInvoice;`
-    public final class InputInvoiceBusinessBotTransferStars: TLCombinator {
+    public final class InputInvoiceBusinessBotTransferStars: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xf4997e42
         public static let tlName = "inputInvoiceBusinessBotTransferStars"
 
@@ -407,8 +398,7 @@ extension Api.InputInvoice {
             writer.writeInt64(self.stars)
         }
 
-        public static func == (lhs: InputInvoiceBusinessBotTransferStars, rhs: InputInvoiceBusinessBotTransferStars) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputInvoiceBusinessBotTransferStars, _ rhs: InputInvoiceBusinessBotTransferStars) -> Swift.Bool {
             guard lhs.bot == rhs.bot else { return false }
             guard lhs.stars == rhs.stars else { return false }
             return true
@@ -418,7 +408,7 @@ extension Api.InputInvoice {
 
 extension Api.InputInvoice {
     /// `inputInvoiceStarGiftResale#e9b0c658 flags:# ton:flags.0?true show_name:flags.2?true slug:string to_id:InputPeer message:flags.1?TextWithEntities = InputInvoice;`
-    public final class InputInvoiceStarGiftResale: TLCombinator {
+    public final class InputInvoiceStarGiftResale: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xe9b0c658
         public static let tlName = "inputInvoiceStarGiftResale"
 
@@ -456,8 +446,7 @@ extension Api.InputInvoice {
             if let value = self.message { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: InputInvoiceStarGiftResale, rhs: InputInvoiceStarGiftResale) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputInvoiceStarGiftResale, _ rhs: InputInvoiceStarGiftResale) -> Swift.Bool {
             guard lhs.ton == rhs.ton else { return false }
             guard lhs.showName == rhs.showName else { return false }
             guard lhs.slug == rhs.slug else { return false }
@@ -470,7 +459,7 @@ extension Api.InputInvoice {
 
 extension Api.InputInvoice {
     /// `inputInvoiceStarGiftPrepaidUpgrade#9a0b48b8 peer:InputPeer hash:string = InputInvoice;`
-    public final class InputInvoiceStarGiftPrepaidUpgrade: TLCombinator {
+    public final class InputInvoiceStarGiftPrepaidUpgrade: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x9a0b48b8
         public static let tlName = "inputInvoiceStarGiftPrepaidUpgrade"
 
@@ -492,8 +481,7 @@ extension Api.InputInvoice {
             writer.writeString(self.hash)
         }
 
-        public static func == (lhs: InputInvoiceStarGiftPrepaidUpgrade, rhs: InputInvoiceStarGiftPrepaidUpgrade) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputInvoiceStarGiftPrepaidUpgrade, _ rhs: InputInvoiceStarGiftPrepaidUpgrade) -> Swift.Bool {
             guard lhs.peer == rhs.peer else { return false }
             guard lhs.hash == rhs.hash else { return false }
             return true
@@ -503,7 +491,7 @@ extension Api.InputInvoice {
 
 extension Api.InputInvoice {
     /// `inputInvoicePremiumAuthCode#3e77f614 purpose:InputStorePaymentPurpose = InputInvoice;`
-    public final class InputInvoicePremiumAuthCode: TLCombinator {
+    public final class InputInvoicePremiumAuthCode: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x3e77f614
         public static let tlName = "inputInvoicePremiumAuthCode"
 
@@ -521,8 +509,7 @@ extension Api.InputInvoice {
             self.purpose.encode(to: &writer)
         }
 
-        public static func == (lhs: InputInvoicePremiumAuthCode, rhs: InputInvoicePremiumAuthCode) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputInvoicePremiumAuthCode, _ rhs: InputInvoicePremiumAuthCode) -> Swift.Bool {
             guard lhs.purpose == rhs.purpose else { return false }
             return true
         }
@@ -531,7 +518,7 @@ extension Api.InputInvoice {
 
 extension Api.InputInvoice {
     /// `inputInvoiceStarGiftDropOriginalDetails#0923d8d1 stargift:InputSavedStarGift = InputInvoice;`
-    public final class InputInvoiceStarGiftDropOriginalDetails: TLCombinator {
+    public final class InputInvoiceStarGiftDropOriginalDetails: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x0923d8d1
         public static let tlName = "inputInvoiceStarGiftDropOriginalDetails"
 
@@ -549,8 +536,7 @@ extension Api.InputInvoice {
             self.stargift.encode(to: &writer)
         }
 
-        public static func == (lhs: InputInvoiceStarGiftDropOriginalDetails, rhs: InputInvoiceStarGiftDropOriginalDetails) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputInvoiceStarGiftDropOriginalDetails, _ rhs: InputInvoiceStarGiftDropOriginalDetails) -> Swift.Bool {
             guard lhs.stargift == rhs.stargift else { return false }
             return true
         }
@@ -559,7 +545,7 @@ extension Api.InputInvoice {
 
 extension Api.InputInvoice {
     /// `inputInvoiceStarGiftAuctionBid#1ecafa10 flags:# hide_name:flags.0?true update_bid:flags.2?true peer:flags.3?InputPeer gift_id:long bid_amount:long message:flags.1?TextWithEntities = InputInvoice;`
-    public final class InputInvoiceStarGiftAuctionBid: TLCombinator {
+    public final class InputInvoiceStarGiftAuctionBid: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x1ecafa10
         public static let tlName = "inputInvoiceStarGiftAuctionBid"
 
@@ -602,8 +588,7 @@ extension Api.InputInvoice {
             if let value = self.message { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: InputInvoiceStarGiftAuctionBid, rhs: InputInvoiceStarGiftAuctionBid) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputInvoiceStarGiftAuctionBid, _ rhs: InputInvoiceStarGiftAuctionBid) -> Swift.Bool {
             guard lhs.hideName == rhs.hideName else { return false }
             guard lhs.updateBid == rhs.updateBid else { return false }
             guard lhs.peer == rhs.peer else { return false }
@@ -699,7 +684,7 @@ extension Api {
 
 extension Api.InputMedia {
     /// `inputMediaEmpty#9664f57f = InputMedia;`
-    public final class InputMediaEmpty: TLCombinator {
+    public final class InputMediaEmpty: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x9664f57f
         public static let tlName = "inputMediaEmpty"
 
@@ -712,8 +697,7 @@ extension Api.InputMedia {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: InputMediaEmpty, rhs: InputMediaEmpty) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputMediaEmpty, _ rhs: InputMediaEmpty) -> Swift.Bool {
             return true
         }
     }
@@ -721,7 +705,7 @@ extension Api.InputMedia {
 
 extension Api.InputMedia {
     /// `inputMediaUploadedPhoto#7d8375da flags:# spoiler:flags.2?true live_photo:flags.3?true file:InputFile stickers:flags.0?Vector<InputDocument> ttl_seconds:flags.1?int video:flags.3?InputDocument = InputMedia;`
-    public final class InputMediaUploadedPhoto: TLCombinator {
+    public final class InputMediaUploadedPhoto: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x7d8375da
         public static let tlName = "inputMediaUploadedPhoto"
 
@@ -765,8 +749,7 @@ extension Api.InputMedia {
             if let value = self.video { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: InputMediaUploadedPhoto, rhs: InputMediaUploadedPhoto) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputMediaUploadedPhoto, _ rhs: InputMediaUploadedPhoto) -> Swift.Bool {
             guard lhs.spoiler == rhs.spoiler else { return false }
             guard lhs.livePhoto == rhs.livePhoto else { return false }
             guard lhs.file == rhs.file else { return false }
@@ -780,7 +763,7 @@ extension Api.InputMedia {
 
 extension Api.InputMedia {
     /// `inputMediaPhoto#e3af4434 flags:# spoiler:flags.1?true live_photo:flags.2?true id:InputPhoto ttl_seconds:flags.0?int video:flags.2?InputDocument = InputMedia;`
-    public final class InputMediaPhoto: TLCombinator {
+    public final class InputMediaPhoto: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xe3af4434
         public static let tlName = "inputMediaPhoto"
 
@@ -819,8 +802,7 @@ extension Api.InputMedia {
             if let value = self.video { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: InputMediaPhoto, rhs: InputMediaPhoto) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputMediaPhoto, _ rhs: InputMediaPhoto) -> Swift.Bool {
             guard lhs.spoiler == rhs.spoiler else { return false }
             guard lhs.livePhoto == rhs.livePhoto else { return false }
             guard lhs.id == rhs.id else { return false }
@@ -833,7 +815,7 @@ extension Api.InputMedia {
 
 extension Api.InputMedia {
     /// `inputMediaGeoPoint#f9c44144 geo_point:InputGeoPoint = InputMedia;`
-    public final class InputMediaGeoPoint: TLCombinator {
+    public final class InputMediaGeoPoint: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xf9c44144
         public static let tlName = "inputMediaGeoPoint"
 
@@ -851,8 +833,7 @@ extension Api.InputMedia {
             self.geoPoint.encode(to: &writer)
         }
 
-        public static func == (lhs: InputMediaGeoPoint, rhs: InputMediaGeoPoint) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputMediaGeoPoint, _ rhs: InputMediaGeoPoint) -> Swift.Bool {
             guard lhs.geoPoint == rhs.geoPoint else { return false }
             return true
         }
@@ -861,7 +842,7 @@ extension Api.InputMedia {
 
 extension Api.InputMedia {
     /// `inputMediaContact#f8ab7dfb phone_number:string first_name:string last_name:string vcard:string = InputMedia;`
-    public final class InputMediaContact: TLCombinator {
+    public final class InputMediaContact: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xf8ab7dfb
         public static let tlName = "inputMediaContact"
 
@@ -891,8 +872,7 @@ extension Api.InputMedia {
             writer.writeString(self.vcard)
         }
 
-        public static func == (lhs: InputMediaContact, rhs: InputMediaContact) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputMediaContact, _ rhs: InputMediaContact) -> Swift.Bool {
             guard lhs.phoneNumber == rhs.phoneNumber else { return false }
             guard lhs.firstName == rhs.firstName else { return false }
             guard lhs.lastName == rhs.lastName else { return false }
@@ -904,7 +884,7 @@ extension Api.InputMedia {
 
 extension Api.InputMedia {
     /// `inputMediaUploadedDocument#037c9330 flags:# nosound_video:flags.3?true force_file:flags.4?true spoiler:flags.5?true file:InputFile thumb:flags.2?InputFile mime_type:string attributes:Vector<DocumentAttribute> stickers:flags.0?Vector<InputDocument> video_cover:flags.6?InputPhoto video_timestamp:flags.7?int ttl_seconds:flags.1?int = InputMedia;`
-    public final class InputMediaUploadedDocument: TLCombinator {
+    public final class InputMediaUploadedDocument: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x037c9330
         public static let tlName = "inputMediaUploadedDocument"
 
@@ -970,8 +950,7 @@ extension Api.InputMedia {
             if let value = self.ttlSeconds { writer.writeInt32(value) }
         }
 
-        public static func == (lhs: InputMediaUploadedDocument, rhs: InputMediaUploadedDocument) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputMediaUploadedDocument, _ rhs: InputMediaUploadedDocument) -> Swift.Bool {
             guard lhs.nosoundVideo == rhs.nosoundVideo else { return false }
             guard lhs.forceFile == rhs.forceFile else { return false }
             guard lhs.spoiler == rhs.spoiler else { return false }
@@ -990,7 +969,7 @@ extension Api.InputMedia {
 
 extension Api.InputMedia {
     /// `inputMediaDocument#a8763ab5 flags:# spoiler:flags.2?true id:InputDocument video_cover:flags.3?InputPhoto video_timestamp:flags.4?int ttl_seconds:flags.0?int query:flags.1?string = InputMedia;`
-    public final class InputMediaDocument: TLCombinator {
+    public final class InputMediaDocument: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xa8763ab5
         public static let tlName = "inputMediaDocument"
 
@@ -1035,8 +1014,7 @@ extension Api.InputMedia {
             if let value = self.query { writer.writeString(value) }
         }
 
-        public static func == (lhs: InputMediaDocument, rhs: InputMediaDocument) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputMediaDocument, _ rhs: InputMediaDocument) -> Swift.Bool {
             guard lhs.spoiler == rhs.spoiler else { return false }
             guard lhs.id == rhs.id else { return false }
             guard lhs.videoCover == rhs.videoCover else { return false }
@@ -1050,7 +1028,7 @@ extension Api.InputMedia {
 
 extension Api.InputMedia {
     /// `inputMediaVenue#c13d1c11 geo_point:InputGeoPoint title:string address:string provider:string venue_id:string venue_type:string = InputMedia;`
-    public final class InputMediaVenue: TLCombinator {
+    public final class InputMediaVenue: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xc13d1c11
         public static let tlName = "inputMediaVenue"
 
@@ -1088,8 +1066,7 @@ extension Api.InputMedia {
             writer.writeString(self.venueType)
         }
 
-        public static func == (lhs: InputMediaVenue, rhs: InputMediaVenue) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputMediaVenue, _ rhs: InputMediaVenue) -> Swift.Bool {
             guard lhs.geoPoint == rhs.geoPoint else { return false }
             guard lhs.title == rhs.title else { return false }
             guard lhs.address == rhs.address else { return false }
@@ -1103,7 +1080,7 @@ extension Api.InputMedia {
 
 extension Api.InputMedia {
     /// `inputMediaPhotoExternal#e5bbfe1a flags:# spoiler:flags.1?true url:string ttl_seconds:flags.0?int = InputMedia;`
-    public final class InputMediaPhotoExternal: TLCombinator {
+    public final class InputMediaPhotoExternal: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xe5bbfe1a
         public static let tlName = "inputMediaPhotoExternal"
 
@@ -1133,8 +1110,7 @@ extension Api.InputMedia {
             if let value = self.ttlSeconds { writer.writeInt32(value) }
         }
 
-        public static func == (lhs: InputMediaPhotoExternal, rhs: InputMediaPhotoExternal) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputMediaPhotoExternal, _ rhs: InputMediaPhotoExternal) -> Swift.Bool {
             guard lhs.spoiler == rhs.spoiler else { return false }
             guard lhs.url == rhs.url else { return false }
             guard lhs.ttlSeconds == rhs.ttlSeconds else { return false }
@@ -1145,7 +1121,7 @@ extension Api.InputMedia {
 
 extension Api.InputMedia {
     /// `inputMediaDocumentExternal#779600f9 flags:# spoiler:flags.1?true url:string ttl_seconds:flags.0?int video_cover:flags.2?InputPhoto video_timestamp:flags.3?int = InputMedia;`
-    public final class InputMediaDocumentExternal: TLCombinator {
+    public final class InputMediaDocumentExternal: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x779600f9
         public static let tlName = "inputMediaDocumentExternal"
 
@@ -1185,8 +1161,7 @@ extension Api.InputMedia {
             if let value = self.videoTimestamp { writer.writeInt32(value) }
         }
 
-        public static func == (lhs: InputMediaDocumentExternal, rhs: InputMediaDocumentExternal) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputMediaDocumentExternal, _ rhs: InputMediaDocumentExternal) -> Swift.Bool {
             guard lhs.spoiler == rhs.spoiler else { return false }
             guard lhs.url == rhs.url else { return false }
             guard lhs.ttlSeconds == rhs.ttlSeconds else { return false }
@@ -1199,7 +1174,7 @@ extension Api.InputMedia {
 
 extension Api.InputMedia {
     /// `inputMediaGame#d33f43f3 id:InputGame = InputMedia;`
-    public final class InputMediaGame: TLCombinator {
+    public final class InputMediaGame: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xd33f43f3
         public static let tlName = "inputMediaGame"
 
@@ -1217,8 +1192,7 @@ extension Api.InputMedia {
             self.id.encode(to: &writer)
         }
 
-        public static func == (lhs: InputMediaGame, rhs: InputMediaGame) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputMediaGame, _ rhs: InputMediaGame) -> Swift.Bool {
             guard lhs.id == rhs.id else { return false }
             return true
         }
@@ -1227,7 +1201,7 @@ extension Api.InputMedia {
 
 extension Api.InputMedia {
     /// `inputMediaInvoice#405fef0d flags:# title:string description:string photo:flags.0?InputWebDocument invoice:Invoice payload:bytes provider:flags.3?string provider_data:DataJSON start_param:flags.1?string extended_media:flags.2?InputMedia = InputMedia;`
-    public final class InputMediaInvoice: TLCombinator {
+    public final class InputMediaInvoice: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x405fef0d
         public static let tlName = "inputMediaInvoice"
 
@@ -1284,8 +1258,7 @@ extension Api.InputMedia {
             if let value = self.extendedMedia { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: InputMediaInvoice, rhs: InputMediaInvoice) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputMediaInvoice, _ rhs: InputMediaInvoice) -> Swift.Bool {
             guard lhs.title == rhs.title else { return false }
             guard lhs.description == rhs.description else { return false }
             guard lhs.photo == rhs.photo else { return false }
@@ -1302,7 +1275,7 @@ extension Api.InputMedia {
 
 extension Api.InputMedia {
     /// `inputMediaGeoLive#971fa843 flags:# stopped:flags.0?true geo_point:InputGeoPoint heading:flags.2?int period:flags.1?int proximity_notification_radius:flags.3?int = InputMedia;`
-    public final class InputMediaGeoLive: TLCombinator {
+    public final class InputMediaGeoLive: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x971fa843
         public static let tlName = "inputMediaGeoLive"
 
@@ -1342,8 +1315,7 @@ extension Api.InputMedia {
             if let value = self.proximityNotificationRadius { writer.writeInt32(value) }
         }
 
-        public static func == (lhs: InputMediaGeoLive, rhs: InputMediaGeoLive) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputMediaGeoLive, _ rhs: InputMediaGeoLive) -> Swift.Bool {
             guard lhs.stopped == rhs.stopped else { return false }
             guard lhs.geoPoint == rhs.geoPoint else { return false }
             guard lhs.heading == rhs.heading else { return false }
@@ -1356,7 +1328,7 @@ extension Api.InputMedia {
 
 extension Api.InputMedia {
     /// `inputMediaPoll#883a4108 flags:# poll:Poll correct_answers:flags.0?Vector<int> attached_media:flags.3?InputMedia solution:flags.1?string solution_entities:flags.1?Vector<MessageEntity> solution_media:flags.2?InputMedia = InputMedia;`
-    public final class InputMediaPoll: TLCombinator {
+    public final class InputMediaPoll: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x883a4108
         public static let tlName = "inputMediaPoll"
 
@@ -1402,8 +1374,7 @@ extension Api.InputMedia {
             if let value = self.solutionMedia { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: InputMediaPoll, rhs: InputMediaPoll) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputMediaPoll, _ rhs: InputMediaPoll) -> Swift.Bool {
             guard lhs.poll == rhs.poll else { return false }
             guard lhs.correctAnswers == rhs.correctAnswers else { return false }
             guard lhs.attachedMedia == rhs.attachedMedia else { return false }
@@ -1417,7 +1388,7 @@ extension Api.InputMedia {
 
 extension Api.InputMedia {
     /// `inputMediaDice#e66fbf7b emoticon:string = InputMedia;`
-    public final class InputMediaDice: TLCombinator {
+    public final class InputMediaDice: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xe66fbf7b
         public static let tlName = "inputMediaDice"
 
@@ -1435,8 +1406,7 @@ extension Api.InputMedia {
             writer.writeString(self.emoticon)
         }
 
-        public static func == (lhs: InputMediaDice, rhs: InputMediaDice) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputMediaDice, _ rhs: InputMediaDice) -> Swift.Bool {
             guard lhs.emoticon == rhs.emoticon else { return false }
             return true
         }
@@ -1445,7 +1415,7 @@ extension Api.InputMedia {
 
 extension Api.InputMedia {
     /// `inputMediaStory#89fdd778 peer:InputPeer id:int = InputMedia;`
-    public final class InputMediaStory: TLCombinator {
+    public final class InputMediaStory: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x89fdd778
         public static let tlName = "inputMediaStory"
 
@@ -1467,8 +1437,7 @@ extension Api.InputMedia {
             writer.writeInt32(self.id)
         }
 
-        public static func == (lhs: InputMediaStory, rhs: InputMediaStory) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputMediaStory, _ rhs: InputMediaStory) -> Swift.Bool {
             guard lhs.peer == rhs.peer else { return false }
             guard lhs.id == rhs.id else { return false }
             return true
@@ -1478,7 +1447,7 @@ extension Api.InputMedia {
 
 extension Api.InputMedia {
     /// `inputMediaWebPage#c21b8849 flags:# force_large_media:flags.0?true force_small_media:flags.1?true optional:flags.2?true url:string = InputMedia;`
-    public final class InputMediaWebPage: TLCombinator {
+    public final class InputMediaWebPage: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xc21b8849
         public static let tlName = "inputMediaWebPage"
 
@@ -1511,8 +1480,7 @@ extension Api.InputMedia {
             writer.writeString(self.url)
         }
 
-        public static func == (lhs: InputMediaWebPage, rhs: InputMediaWebPage) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputMediaWebPage, _ rhs: InputMediaWebPage) -> Swift.Bool {
             guard lhs.forceLargeMedia == rhs.forceLargeMedia else { return false }
             guard lhs.forceSmallMedia == rhs.forceSmallMedia else { return false }
             guard lhs.optional == rhs.optional else { return false }
@@ -1524,7 +1492,7 @@ extension Api.InputMedia {
 
 extension Api.InputMedia {
     /// `inputMediaPaidMedia#c4103386 flags:# stars_amount:long extended_media:Vector<InputMedia> payload:flags.0?string = InputMedia;`
-    public final class InputMediaPaidMedia: TLCombinator {
+    public final class InputMediaPaidMedia: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xc4103386
         public static let tlName = "inputMediaPaidMedia"
 
@@ -1554,8 +1522,7 @@ extension Api.InputMedia {
             if let value = self.payload { writer.writeString(value) }
         }
 
-        public static func == (lhs: InputMediaPaidMedia, rhs: InputMediaPaidMedia) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputMediaPaidMedia, _ rhs: InputMediaPaidMedia) -> Swift.Bool {
             guard lhs.starsAmount == rhs.starsAmount else { return false }
             guard lhs.extendedMedia == rhs.extendedMedia else { return false }
             guard lhs.payload == rhs.payload else { return false }
@@ -1566,7 +1533,7 @@ extension Api.InputMedia {
 
 extension Api.InputMedia {
     /// `inputMediaTodo#9fc55fde todo:TodoList = InputMedia;`
-    public final class InputMediaTodo: TLCombinator {
+    public final class InputMediaTodo: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x9fc55fde
         public static let tlName = "inputMediaTodo"
 
@@ -1584,8 +1551,7 @@ extension Api.InputMedia {
             self.todo.encode(to: &writer)
         }
 
-        public static func == (lhs: InputMediaTodo, rhs: InputMediaTodo) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputMediaTodo, _ rhs: InputMediaTodo) -> Swift.Bool {
             guard lhs.todo == rhs.todo else { return false }
             return true
         }
@@ -1594,7 +1560,7 @@ extension Api.InputMedia {
 
 extension Api.InputMedia {
     /// `inputMediaStakeDice#f3a9244a game_hash:string ton_amount:long client_seed:bytes = InputMedia;`
-    public final class InputMediaStakeDice: TLCombinator {
+    public final class InputMediaStakeDice: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xf3a9244a
         public static let tlName = "inputMediaStakeDice"
 
@@ -1620,8 +1586,7 @@ extension Api.InputMedia {
             writer.writeBytes(self.clientSeed)
         }
 
-        public static func == (lhs: InputMediaStakeDice, rhs: InputMediaStakeDice) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputMediaStakeDice, _ rhs: InputMediaStakeDice) -> Swift.Bool {
             guard lhs.gameHash == rhs.gameHash else { return false }
             guard lhs.tonAmount == rhs.tonAmount else { return false }
             guard lhs.clientSeed == rhs.clientSeed else { return false }
@@ -1666,7 +1631,7 @@ extension Api {
 
 extension Api.InputMessage {
     /// `inputMessageID#a676a322 id:int = InputMessage;`
-    public final class InputMessageID: TLCombinator {
+    public final class InputMessageID: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xa676a322
         public static let tlName = "inputMessageID"
 
@@ -1684,8 +1649,7 @@ extension Api.InputMessage {
             writer.writeInt32(self.id)
         }
 
-        public static func == (lhs: InputMessageID, rhs: InputMessageID) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputMessageID, _ rhs: InputMessageID) -> Swift.Bool {
             guard lhs.id == rhs.id else { return false }
             return true
         }
@@ -1694,7 +1658,7 @@ extension Api.InputMessage {
 
 extension Api.InputMessage {
     /// `inputMessageReplyTo#bad88395 id:int = InputMessage;`
-    public final class InputMessageReplyTo: TLCombinator {
+    public final class InputMessageReplyTo: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xbad88395
         public static let tlName = "inputMessageReplyTo"
 
@@ -1712,8 +1676,7 @@ extension Api.InputMessage {
             writer.writeInt32(self.id)
         }
 
-        public static func == (lhs: InputMessageReplyTo, rhs: InputMessageReplyTo) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputMessageReplyTo, _ rhs: InputMessageReplyTo) -> Swift.Bool {
             guard lhs.id == rhs.id else { return false }
             return true
         }
@@ -1722,7 +1685,7 @@ extension Api.InputMessage {
 
 extension Api.InputMessage {
     /// `inputMessagePinned#86872538 = InputMessage;`
-    public final class InputMessagePinned: TLCombinator {
+    public final class InputMessagePinned: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x86872538
         public static let tlName = "inputMessagePinned"
 
@@ -1735,8 +1698,7 @@ extension Api.InputMessage {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: InputMessagePinned, rhs: InputMessagePinned) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputMessagePinned, _ rhs: InputMessagePinned) -> Swift.Bool {
             return true
         }
     }
@@ -1744,7 +1706,7 @@ extension Api.InputMessage {
 
 extension Api.InputMessage {
     /// `inputMessageCallbackQuery#acfa1a7e id:int query_id:long = InputMessage;`
-    public final class InputMessageCallbackQuery: TLCombinator {
+    public final class InputMessageCallbackQuery: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xacfa1a7e
         public static let tlName = "inputMessageCallbackQuery"
 
@@ -1766,8 +1728,7 @@ extension Api.InputMessage {
             writer.writeInt64(self.queryId)
         }
 
-        public static func == (lhs: InputMessageCallbackQuery, rhs: InputMessageCallbackQuery) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputMessageCallbackQuery, _ rhs: InputMessageCallbackQuery) -> Swift.Bool {
             guard lhs.id == rhs.id else { return false }
             guard lhs.queryId == rhs.queryId else { return false }
             return true
@@ -1802,7 +1763,7 @@ extension Api {
 
 extension Api.InputMessageReadMetric {
     /// `inputMessageReadMetric#402b4495 msg_id:int view_id:long time_in_view_ms:int active_time_in_view_ms:int height_to_viewport_ratio_permille:int seen_range_ratio_permille:int = InputMessageReadMetric;`
-    public final class InputMessageReadMetric: TLCombinator {
+    public final class InputMessageReadMetric: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x402b4495
         public static let tlName = "inputMessageReadMetric"
 
@@ -1840,8 +1801,7 @@ extension Api.InputMessageReadMetric {
             writer.writeInt32(self.seenRangeRatioPermille)
         }
 
-        public static func == (lhs: InputMessageReadMetric, rhs: InputMessageReadMetric) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputMessageReadMetric, _ rhs: InputMessageReadMetric) -> Swift.Bool {
             guard lhs.msgId == rhs.msgId else { return false }
             guard lhs.viewId == rhs.viewId else { return false }
             guard lhs.timeInViewMs == rhs.timeInViewMs else { return false }
@@ -1895,7 +1855,7 @@ extension Api {
 
 extension Api.InputNotifyPeer {
     /// `inputNotifyPeer#b8bc5b0c peer:InputPeer = InputNotifyPeer;`
-    public final class InputNotifyPeer: TLCombinator {
+    public final class InputNotifyPeer: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xb8bc5b0c
         public static let tlName = "inputNotifyPeer"
 
@@ -1913,8 +1873,7 @@ extension Api.InputNotifyPeer {
             self.peer.encode(to: &writer)
         }
 
-        public static func == (lhs: InputNotifyPeer, rhs: InputNotifyPeer) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputNotifyPeer, _ rhs: InputNotifyPeer) -> Swift.Bool {
             guard lhs.peer == rhs.peer else { return false }
             return true
         }
@@ -1923,7 +1882,7 @@ extension Api.InputNotifyPeer {
 
 extension Api.InputNotifyPeer {
     /// `inputNotifyUsers#193b4417 = InputNotifyPeer;`
-    public final class InputNotifyUsers: TLCombinator {
+    public final class InputNotifyUsers: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x193b4417
         public static let tlName = "inputNotifyUsers"
 
@@ -1936,8 +1895,7 @@ extension Api.InputNotifyPeer {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: InputNotifyUsers, rhs: InputNotifyUsers) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputNotifyUsers, _ rhs: InputNotifyUsers) -> Swift.Bool {
             return true
         }
     }
@@ -1945,7 +1903,7 @@ extension Api.InputNotifyPeer {
 
 extension Api.InputNotifyPeer {
     /// `inputNotifyChats#4a95e84e = InputNotifyPeer;`
-    public final class InputNotifyChats: TLCombinator {
+    public final class InputNotifyChats: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x4a95e84e
         public static let tlName = "inputNotifyChats"
 
@@ -1958,8 +1916,7 @@ extension Api.InputNotifyPeer {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: InputNotifyChats, rhs: InputNotifyChats) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputNotifyChats, _ rhs: InputNotifyChats) -> Swift.Bool {
             return true
         }
     }
@@ -1967,7 +1924,7 @@ extension Api.InputNotifyPeer {
 
 extension Api.InputNotifyPeer {
     /// `inputNotifyBroadcasts#b1db7c7e = InputNotifyPeer;`
-    public final class InputNotifyBroadcasts: TLCombinator {
+    public final class InputNotifyBroadcasts: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xb1db7c7e
         public static let tlName = "inputNotifyBroadcasts"
 
@@ -1980,8 +1937,7 @@ extension Api.InputNotifyPeer {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: InputNotifyBroadcasts, rhs: InputNotifyBroadcasts) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputNotifyBroadcasts, _ rhs: InputNotifyBroadcasts) -> Swift.Bool {
             return true
         }
     }
@@ -1989,7 +1945,7 @@ extension Api.InputNotifyPeer {
 
 extension Api.InputNotifyPeer {
     /// `inputNotifyForumTopic#5c467992 peer:InputPeer top_msg_id:int = InputNotifyPeer;`
-    public final class InputNotifyForumTopic: TLCombinator {
+    public final class InputNotifyForumTopic: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x5c467992
         public static let tlName = "inputNotifyForumTopic"
 
@@ -2011,8 +1967,7 @@ extension Api.InputNotifyPeer {
             writer.writeInt32(self.topMsgId)
         }
 
-        public static func == (lhs: InputNotifyForumTopic, rhs: InputNotifyForumTopic) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputNotifyForumTopic, _ rhs: InputNotifyForumTopic) -> Swift.Bool {
             guard lhs.peer == rhs.peer else { return false }
             guard lhs.topMsgId == rhs.topMsgId else { return false }
             return true
@@ -2022,7 +1977,7 @@ extension Api.InputNotifyPeer {
 
 extension Api.InputNotifyPeer {
     /// `inputNotifyCommunity#27bb1adc community:InputChannel = InputNotifyPeer;`
-    public final class InputNotifyCommunity: TLCombinator {
+    public final class InputNotifyCommunity: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x27bb1adc
         public static let tlName = "inputNotifyCommunity"
 
@@ -2040,8 +1995,7 @@ extension Api.InputNotifyPeer {
             self.community.encode(to: &writer)
         }
 
-        public static func == (lhs: InputNotifyCommunity, rhs: InputNotifyCommunity) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputNotifyCommunity, _ rhs: InputNotifyCommunity) -> Swift.Bool {
             guard lhs.community == rhs.community else { return false }
             return true
         }
@@ -2078,7 +2032,7 @@ extension Api {
 
 extension Api.InputPasskeyCredential {
     /// `inputPasskeyCredentialPublicKey#3c27b78f id:string raw_id:string response:InputPasskeyResponse = InputPasskeyCredential;`
-    public final class InputPasskeyCredentialPublicKey: TLCombinator {
+    public final class InputPasskeyCredentialPublicKey: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x3c27b78f
         public static let tlName = "inputPasskeyCredentialPublicKey"
 
@@ -2104,8 +2058,7 @@ extension Api.InputPasskeyCredential {
             self.response.encode(to: &writer)
         }
 
-        public static func == (lhs: InputPasskeyCredentialPublicKey, rhs: InputPasskeyCredentialPublicKey) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputPasskeyCredentialPublicKey, _ rhs: InputPasskeyCredentialPublicKey) -> Swift.Bool {
             guard lhs.id == rhs.id else { return false }
             guard lhs.rawId == rhs.rawId else { return false }
             guard lhs.response == rhs.response else { return false }
@@ -2116,7 +2069,7 @@ extension Api.InputPasskeyCredential {
 
 extension Api.InputPasskeyCredential {
     /// `inputPasskeyCredentialFirebasePNV#5b1ccb28 pnv_token:string = InputPasskeyCredential;`
-    public final class InputPasskeyCredentialFirebasePNV: TLCombinator {
+    public final class InputPasskeyCredentialFirebasePNV: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x5b1ccb28
         public static let tlName = "inputPasskeyCredentialFirebasePNV"
 
@@ -2134,8 +2087,7 @@ extension Api.InputPasskeyCredential {
             writer.writeString(self.pnvToken)
         }
 
-        public static func == (lhs: InputPasskeyCredentialFirebasePNV, rhs: InputPasskeyCredentialFirebasePNV) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputPasskeyCredentialFirebasePNV, _ rhs: InputPasskeyCredentialFirebasePNV) -> Swift.Bool {
             guard lhs.pnvToken == rhs.pnvToken else { return false }
             return true
         }
@@ -2172,7 +2124,7 @@ extension Api {
 
 extension Api.InputPasskeyResponse {
     /// `inputPasskeyResponseRegister#3e63935c client_data:DataJSON attestation_data:bytes = InputPasskeyResponse;`
-    public final class InputPasskeyResponseRegister: TLCombinator {
+    public final class InputPasskeyResponseRegister: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x3e63935c
         public static let tlName = "inputPasskeyResponseRegister"
 
@@ -2194,8 +2146,7 @@ extension Api.InputPasskeyResponse {
             writer.writeBytes(self.attestationData)
         }
 
-        public static func == (lhs: InputPasskeyResponseRegister, rhs: InputPasskeyResponseRegister) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputPasskeyResponseRegister, _ rhs: InputPasskeyResponseRegister) -> Swift.Bool {
             guard lhs.clientData == rhs.clientData else { return false }
             guard lhs.attestationData == rhs.attestationData else { return false }
             return true
@@ -2205,7 +2156,7 @@ extension Api.InputPasskeyResponse {
 
 extension Api.InputPasskeyResponse {
     /// `inputPasskeyResponseLogin#c31fc14a client_data:DataJSON authenticator_data:bytes signature:bytes user_handle:string = InputPasskeyResponse;`
-    public final class InputPasskeyResponseLogin: TLCombinator {
+    public final class InputPasskeyResponseLogin: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xc31fc14a
         public static let tlName = "inputPasskeyResponseLogin"
 
@@ -2235,8 +2186,7 @@ extension Api.InputPasskeyResponse {
             writer.writeString(self.userHandle)
         }
 
-        public static func == (lhs: InputPasskeyResponseLogin, rhs: InputPasskeyResponseLogin) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputPasskeyResponseLogin, _ rhs: InputPasskeyResponseLogin) -> Swift.Bool {
             guard lhs.clientData == rhs.clientData else { return false }
             guard lhs.authenticatorData == rhs.authenticatorData else { return false }
             guard lhs.signature == rhs.signature else { return false }
@@ -2282,7 +2232,7 @@ extension Api {
 
 extension Api.InputPaymentCredentials {
     /// `inputPaymentCredentialsSaved#c10eb2cf id:string tmp_password:bytes = InputPaymentCredentials;`
-    public final class InputPaymentCredentialsSaved: TLCombinator {
+    public final class InputPaymentCredentialsSaved: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xc10eb2cf
         public static let tlName = "inputPaymentCredentialsSaved"
 
@@ -2304,8 +2254,7 @@ extension Api.InputPaymentCredentials {
             writer.writeBytes(self.tmpPassword)
         }
 
-        public static func == (lhs: InputPaymentCredentialsSaved, rhs: InputPaymentCredentialsSaved) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputPaymentCredentialsSaved, _ rhs: InputPaymentCredentialsSaved) -> Swift.Bool {
             guard lhs.id == rhs.id else { return false }
             guard lhs.tmpPassword == rhs.tmpPassword else { return false }
             return true
@@ -2315,7 +2264,7 @@ extension Api.InputPaymentCredentials {
 
 extension Api.InputPaymentCredentials {
     /// `inputPaymentCredentials#3417d728 flags:# save:flags.0?true data:DataJSON = InputPaymentCredentials;`
-    public final class InputPaymentCredentials: TLCombinator {
+    public final class InputPaymentCredentials: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x3417d728
         public static let tlName = "inputPaymentCredentials"
 
@@ -2340,8 +2289,7 @@ extension Api.InputPaymentCredentials {
             self.data.encode(to: &writer)
         }
 
-        public static func == (lhs: InputPaymentCredentials, rhs: InputPaymentCredentials) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputPaymentCredentials, _ rhs: InputPaymentCredentials) -> Swift.Bool {
             guard lhs.save == rhs.save else { return false }
             guard lhs.data == rhs.data else { return false }
             return true
@@ -2351,7 +2299,7 @@ extension Api.InputPaymentCredentials {
 
 extension Api.InputPaymentCredentials {
     /// `inputPaymentCredentialsApplePay#0aa1c39f payment_data:DataJSON = InputPaymentCredentials;`
-    public final class InputPaymentCredentialsApplePay: TLCombinator {
+    public final class InputPaymentCredentialsApplePay: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x0aa1c39f
         public static let tlName = "inputPaymentCredentialsApplePay"
 
@@ -2369,8 +2317,7 @@ extension Api.InputPaymentCredentials {
             self.paymentData.encode(to: &writer)
         }
 
-        public static func == (lhs: InputPaymentCredentialsApplePay, rhs: InputPaymentCredentialsApplePay) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputPaymentCredentialsApplePay, _ rhs: InputPaymentCredentialsApplePay) -> Swift.Bool {
             guard lhs.paymentData == rhs.paymentData else { return false }
             return true
         }
@@ -2379,7 +2326,7 @@ extension Api.InputPaymentCredentials {
 
 extension Api.InputPaymentCredentials {
     /// `inputPaymentCredentialsGooglePay#8ac32801 payment_token:DataJSON = InputPaymentCredentials;`
-    public final class InputPaymentCredentialsGooglePay: TLCombinator {
+    public final class InputPaymentCredentialsGooglePay: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x8ac32801
         public static let tlName = "inputPaymentCredentialsGooglePay"
 
@@ -2397,8 +2344,7 @@ extension Api.InputPaymentCredentials {
             self.paymentToken.encode(to: &writer)
         }
 
-        public static func == (lhs: InputPaymentCredentialsGooglePay, rhs: InputPaymentCredentialsGooglePay) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputPaymentCredentialsGooglePay, _ rhs: InputPaymentCredentialsGooglePay) -> Swift.Bool {
             guard lhs.paymentToken == rhs.paymentToken else { return false }
             return true
         }
@@ -2450,7 +2396,7 @@ extension Api {
 
 extension Api.InputPeer {
     /// `inputPeerEmpty#7f3b18ea = InputPeer;`
-    public final class InputPeerEmpty: TLCombinator {
+    public final class InputPeerEmpty: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x7f3b18ea
         public static let tlName = "inputPeerEmpty"
 
@@ -2463,8 +2409,7 @@ extension Api.InputPeer {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: InputPeerEmpty, rhs: InputPeerEmpty) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputPeerEmpty, _ rhs: InputPeerEmpty) -> Swift.Bool {
             return true
         }
     }
@@ -2472,7 +2417,7 @@ extension Api.InputPeer {
 
 extension Api.InputPeer {
     /// `inputPeerSelf#7da07ec9 = InputPeer;`
-    public final class InputPeerSelf: TLCombinator {
+    public final class InputPeerSelf: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x7da07ec9
         public static let tlName = "inputPeerSelf"
 
@@ -2485,8 +2430,7 @@ extension Api.InputPeer {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: InputPeerSelf, rhs: InputPeerSelf) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputPeerSelf, _ rhs: InputPeerSelf) -> Swift.Bool {
             return true
         }
     }
@@ -2494,7 +2438,7 @@ extension Api.InputPeer {
 
 extension Api.InputPeer {
     /// `inputPeerChat#35a95cb9 chat_id:long = InputPeer;`
-    public final class InputPeerChat: TLCombinator {
+    public final class InputPeerChat: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x35a95cb9
         public static let tlName = "inputPeerChat"
 
@@ -2512,8 +2456,7 @@ extension Api.InputPeer {
             writer.writeInt64(self.chatId)
         }
 
-        public static func == (lhs: InputPeerChat, rhs: InputPeerChat) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputPeerChat, _ rhs: InputPeerChat) -> Swift.Bool {
             guard lhs.chatId == rhs.chatId else { return false }
             return true
         }
@@ -2522,7 +2465,7 @@ extension Api.InputPeer {
 
 extension Api.InputPeer {
     /// `inputPeerUser#dde8a54c user_id:long access_hash:long = InputPeer;`
-    public final class InputPeerUser: TLCombinator {
+    public final class InputPeerUser: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xdde8a54c
         public static let tlName = "inputPeerUser"
 
@@ -2544,8 +2487,7 @@ extension Api.InputPeer {
             writer.writeInt64(self.accessHash)
         }
 
-        public static func == (lhs: InputPeerUser, rhs: InputPeerUser) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputPeerUser, _ rhs: InputPeerUser) -> Swift.Bool {
             guard lhs.userId == rhs.userId else { return false }
             guard lhs.accessHash == rhs.accessHash else { return false }
             return true
@@ -2555,7 +2497,7 @@ extension Api.InputPeer {
 
 extension Api.InputPeer {
     /// `inputPeerChannel#27bcbbfc channel_id:long access_hash:long = InputPeer;`
-    public final class InputPeerChannel: TLCombinator {
+    public final class InputPeerChannel: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x27bcbbfc
         public static let tlName = "inputPeerChannel"
 
@@ -2577,8 +2519,7 @@ extension Api.InputPeer {
             writer.writeInt64(self.accessHash)
         }
 
-        public static func == (lhs: InputPeerChannel, rhs: InputPeerChannel) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputPeerChannel, _ rhs: InputPeerChannel) -> Swift.Bool {
             guard lhs.channelId == rhs.channelId else { return false }
             guard lhs.accessHash == rhs.accessHash else { return false }
             return true
@@ -2588,7 +2529,7 @@ extension Api.InputPeer {
 
 extension Api.InputPeer {
     /// `inputPeerUserFromMessage#a87b0a1c peer:InputPeer msg_id:int user_id:long = InputPeer;`
-    public final class InputPeerUserFromMessage: TLCombinator {
+    public final class InputPeerUserFromMessage: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xa87b0a1c
         public static let tlName = "inputPeerUserFromMessage"
 
@@ -2614,8 +2555,7 @@ extension Api.InputPeer {
             writer.writeInt64(self.userId)
         }
 
-        public static func == (lhs: InputPeerUserFromMessage, rhs: InputPeerUserFromMessage) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputPeerUserFromMessage, _ rhs: InputPeerUserFromMessage) -> Swift.Bool {
             guard lhs.peer == rhs.peer else { return false }
             guard lhs.msgId == rhs.msgId else { return false }
             guard lhs.userId == rhs.userId else { return false }
@@ -2626,7 +2566,7 @@ extension Api.InputPeer {
 
 extension Api.InputPeer {
     /// `inputPeerChannelFromMessage#bd2a0840 peer:InputPeer msg_id:int channel_id:long = InputPeer;`
-    public final class InputPeerChannelFromMessage: TLCombinator {
+    public final class InputPeerChannelFromMessage: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xbd2a0840
         public static let tlName = "inputPeerChannelFromMessage"
 
@@ -2652,8 +2592,7 @@ extension Api.InputPeer {
             writer.writeInt64(self.channelId)
         }
 
-        public static func == (lhs: InputPeerChannelFromMessage, rhs: InputPeerChannelFromMessage) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputPeerChannelFromMessage, _ rhs: InputPeerChannelFromMessage) -> Swift.Bool {
             guard lhs.peer == rhs.peer else { return false }
             guard lhs.msgId == rhs.msgId else { return false }
             guard lhs.channelId == rhs.channelId else { return false }

@@ -30,7 +30,7 @@ extension Api {
 
 extension Api.InputPeerNotifySettings {
     /// `inputPeerNotifySettings#cacb6ae2 flags:# show_previews:flags.0?Bool silent:flags.1?Bool mute_until:flags.2?int sound:flags.3?NotificationSound stories_muted:flags.6?Bool stories_hide_sender:flags.7?Bool stories_sound:flags.8?NotificationSound = InputPeerNotifySettings;`
-    public final class InputPeerNotifySettings: TLCombinator {
+    public final class InputPeerNotifySettings: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xcacb6ae2
         public static let tlName = "inputPeerNotifySettings"
 
@@ -82,8 +82,7 @@ extension Api.InputPeerNotifySettings {
             if let value = self.storiesSound { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: InputPeerNotifySettings, rhs: InputPeerNotifySettings) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputPeerNotifySettings, _ rhs: InputPeerNotifySettings) -> Swift.Bool {
             guard lhs.showPreviews == rhs.showPreviews else { return false }
             guard lhs.silent == rhs.silent else { return false }
             guard lhs.muteUntil == rhs.muteUntil else { return false }
@@ -123,7 +122,7 @@ extension Api {
 
 extension Api.InputPhoneCall {
     /// `inputPhoneCall#1e36fded id:long access_hash:long = InputPhoneCall;`
-    public final class InputPhoneCall: TLCombinator {
+    public final class InputPhoneCall: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x1e36fded
         public static let tlName = "inputPhoneCall"
 
@@ -145,8 +144,7 @@ extension Api.InputPhoneCall {
             writer.writeInt64(self.accessHash)
         }
 
-        public static func == (lhs: InputPhoneCall, rhs: InputPhoneCall) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputPhoneCall, _ rhs: InputPhoneCall) -> Swift.Bool {
             guard lhs.id == rhs.id else { return false }
             guard lhs.accessHash == rhs.accessHash else { return false }
             return true
@@ -184,7 +182,7 @@ extension Api {
 
 extension Api.InputPhoto {
     /// `inputPhotoEmpty#1cd7bf0d = InputPhoto;`
-    public final class InputPhotoEmpty: TLCombinator {
+    public final class InputPhotoEmpty: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x1cd7bf0d
         public static let tlName = "inputPhotoEmpty"
 
@@ -197,8 +195,7 @@ extension Api.InputPhoto {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: InputPhotoEmpty, rhs: InputPhotoEmpty) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputPhotoEmpty, _ rhs: InputPhotoEmpty) -> Swift.Bool {
             return true
         }
     }
@@ -206,7 +203,7 @@ extension Api.InputPhoto {
 
 extension Api.InputPhoto {
     /// `inputPhoto#3bb3b94a id:long access_hash:long file_reference:bytes = InputPhoto;`
-    public final class InputPhoto: TLCombinator {
+    public final class InputPhoto: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x3bb3b94a
         public static let tlName = "inputPhoto"
 
@@ -232,8 +229,7 @@ extension Api.InputPhoto {
             writer.writeBytes(self.fileReference)
         }
 
-        public static func == (lhs: InputPhoto, rhs: InputPhoto) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputPhoto, _ rhs: InputPhoto) -> Swift.Bool {
             guard lhs.id == rhs.id else { return false }
             guard lhs.accessHash == rhs.accessHash else { return false }
             guard lhs.fileReference == rhs.fileReference else { return false }
@@ -308,7 +304,7 @@ extension Api {
 
 extension Api.InputPrivacyKey {
     /// `inputPrivacyKeyStatusTimestamp#4f96cb18 = InputPrivacyKey;`
-    public final class InputPrivacyKeyStatusTimestamp: TLCombinator {
+    public final class InputPrivacyKeyStatusTimestamp: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x4f96cb18
         public static let tlName = "inputPrivacyKeyStatusTimestamp"
 
@@ -321,8 +317,7 @@ extension Api.InputPrivacyKey {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: InputPrivacyKeyStatusTimestamp, rhs: InputPrivacyKeyStatusTimestamp) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputPrivacyKeyStatusTimestamp, _ rhs: InputPrivacyKeyStatusTimestamp) -> Swift.Bool {
             return true
         }
     }
@@ -330,7 +325,7 @@ extension Api.InputPrivacyKey {
 
 extension Api.InputPrivacyKey {
     /// `inputPrivacyKeyChatInvite#bdfb0426 = InputPrivacyKey;`
-    public final class InputPrivacyKeyChatInvite: TLCombinator {
+    public final class InputPrivacyKeyChatInvite: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xbdfb0426
         public static let tlName = "inputPrivacyKeyChatInvite"
 
@@ -343,8 +338,7 @@ extension Api.InputPrivacyKey {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: InputPrivacyKeyChatInvite, rhs: InputPrivacyKeyChatInvite) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputPrivacyKeyChatInvite, _ rhs: InputPrivacyKeyChatInvite) -> Swift.Bool {
             return true
         }
     }
@@ -352,7 +346,7 @@ extension Api.InputPrivacyKey {
 
 extension Api.InputPrivacyKey {
     /// `inputPrivacyKeyPhoneCall#fabadc5f = InputPrivacyKey;`
-    public final class InputPrivacyKeyPhoneCall: TLCombinator {
+    public final class InputPrivacyKeyPhoneCall: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xfabadc5f
         public static let tlName = "inputPrivacyKeyPhoneCall"
 
@@ -365,8 +359,7 @@ extension Api.InputPrivacyKey {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: InputPrivacyKeyPhoneCall, rhs: InputPrivacyKeyPhoneCall) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputPrivacyKeyPhoneCall, _ rhs: InputPrivacyKeyPhoneCall) -> Swift.Bool {
             return true
         }
     }
@@ -374,7 +367,7 @@ extension Api.InputPrivacyKey {
 
 extension Api.InputPrivacyKey {
     /// `inputPrivacyKeyPhoneP2P#db9e70d2 = InputPrivacyKey;`
-    public final class InputPrivacyKeyPhoneP2P: TLCombinator {
+    public final class InputPrivacyKeyPhoneP2P: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xdb9e70d2
         public static let tlName = "inputPrivacyKeyPhoneP2P"
 
@@ -387,8 +380,7 @@ extension Api.InputPrivacyKey {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: InputPrivacyKeyPhoneP2P, rhs: InputPrivacyKeyPhoneP2P) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputPrivacyKeyPhoneP2P, _ rhs: InputPrivacyKeyPhoneP2P) -> Swift.Bool {
             return true
         }
     }
@@ -396,7 +388,7 @@ extension Api.InputPrivacyKey {
 
 extension Api.InputPrivacyKey {
     /// `inputPrivacyKeyForwards#a4dd4c08 = InputPrivacyKey;`
-    public final class InputPrivacyKeyForwards: TLCombinator {
+    public final class InputPrivacyKeyForwards: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xa4dd4c08
         public static let tlName = "inputPrivacyKeyForwards"
 
@@ -409,8 +401,7 @@ extension Api.InputPrivacyKey {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: InputPrivacyKeyForwards, rhs: InputPrivacyKeyForwards) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputPrivacyKeyForwards, _ rhs: InputPrivacyKeyForwards) -> Swift.Bool {
             return true
         }
     }
@@ -418,7 +409,7 @@ extension Api.InputPrivacyKey {
 
 extension Api.InputPrivacyKey {
     /// `inputPrivacyKeyProfilePhoto#5719bacc = InputPrivacyKey;`
-    public final class InputPrivacyKeyProfilePhoto: TLCombinator {
+    public final class InputPrivacyKeyProfilePhoto: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x5719bacc
         public static let tlName = "inputPrivacyKeyProfilePhoto"
 
@@ -431,8 +422,7 @@ extension Api.InputPrivacyKey {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: InputPrivacyKeyProfilePhoto, rhs: InputPrivacyKeyProfilePhoto) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputPrivacyKeyProfilePhoto, _ rhs: InputPrivacyKeyProfilePhoto) -> Swift.Bool {
             return true
         }
     }
@@ -440,7 +430,7 @@ extension Api.InputPrivacyKey {
 
 extension Api.InputPrivacyKey {
     /// `inputPrivacyKeyPhoneNumber#0352dafa = InputPrivacyKey;`
-    public final class InputPrivacyKeyPhoneNumber: TLCombinator {
+    public final class InputPrivacyKeyPhoneNumber: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x0352dafa
         public static let tlName = "inputPrivacyKeyPhoneNumber"
 
@@ -453,8 +443,7 @@ extension Api.InputPrivacyKey {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: InputPrivacyKeyPhoneNumber, rhs: InputPrivacyKeyPhoneNumber) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputPrivacyKeyPhoneNumber, _ rhs: InputPrivacyKeyPhoneNumber) -> Swift.Bool {
             return true
         }
     }
@@ -462,7 +451,7 @@ extension Api.InputPrivacyKey {
 
 extension Api.InputPrivacyKey {
     /// `inputPrivacyKeyAddedByPhone#d1219bdd = InputPrivacyKey;`
-    public final class InputPrivacyKeyAddedByPhone: TLCombinator {
+    public final class InputPrivacyKeyAddedByPhone: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xd1219bdd
         public static let tlName = "inputPrivacyKeyAddedByPhone"
 
@@ -475,8 +464,7 @@ extension Api.InputPrivacyKey {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: InputPrivacyKeyAddedByPhone, rhs: InputPrivacyKeyAddedByPhone) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputPrivacyKeyAddedByPhone, _ rhs: InputPrivacyKeyAddedByPhone) -> Swift.Bool {
             return true
         }
     }
@@ -484,7 +472,7 @@ extension Api.InputPrivacyKey {
 
 extension Api.InputPrivacyKey {
     /// `inputPrivacyKeyVoiceMessages#aee69d68 = InputPrivacyKey;`
-    public final class InputPrivacyKeyVoiceMessages: TLCombinator {
+    public final class InputPrivacyKeyVoiceMessages: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xaee69d68
         public static let tlName = "inputPrivacyKeyVoiceMessages"
 
@@ -497,8 +485,7 @@ extension Api.InputPrivacyKey {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: InputPrivacyKeyVoiceMessages, rhs: InputPrivacyKeyVoiceMessages) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputPrivacyKeyVoiceMessages, _ rhs: InputPrivacyKeyVoiceMessages) -> Swift.Bool {
             return true
         }
     }
@@ -506,7 +493,7 @@ extension Api.InputPrivacyKey {
 
 extension Api.InputPrivacyKey {
     /// `inputPrivacyKeyAbout#3823cc40 = InputPrivacyKey;`
-    public final class InputPrivacyKeyAbout: TLCombinator {
+    public final class InputPrivacyKeyAbout: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x3823cc40
         public static let tlName = "inputPrivacyKeyAbout"
 
@@ -519,8 +506,7 @@ extension Api.InputPrivacyKey {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: InputPrivacyKeyAbout, rhs: InputPrivacyKeyAbout) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputPrivacyKeyAbout, _ rhs: InputPrivacyKeyAbout) -> Swift.Bool {
             return true
         }
     }
@@ -528,7 +514,7 @@ extension Api.InputPrivacyKey {
 
 extension Api.InputPrivacyKey {
     /// `inputPrivacyKeyBirthday#d65a11cc = InputPrivacyKey;`
-    public final class InputPrivacyKeyBirthday: TLCombinator {
+    public final class InputPrivacyKeyBirthday: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xd65a11cc
         public static let tlName = "inputPrivacyKeyBirthday"
 
@@ -541,8 +527,7 @@ extension Api.InputPrivacyKey {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: InputPrivacyKeyBirthday, rhs: InputPrivacyKeyBirthday) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputPrivacyKeyBirthday, _ rhs: InputPrivacyKeyBirthday) -> Swift.Bool {
             return true
         }
     }
@@ -550,7 +535,7 @@ extension Api.InputPrivacyKey {
 
 extension Api.InputPrivacyKey {
     /// `inputPrivacyKeyStarGiftsAutoSave#e1732341 = InputPrivacyKey;`
-    public final class InputPrivacyKeyStarGiftsAutoSave: TLCombinator {
+    public final class InputPrivacyKeyStarGiftsAutoSave: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xe1732341
         public static let tlName = "inputPrivacyKeyStarGiftsAutoSave"
 
@@ -563,8 +548,7 @@ extension Api.InputPrivacyKey {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: InputPrivacyKeyStarGiftsAutoSave, rhs: InputPrivacyKeyStarGiftsAutoSave) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputPrivacyKeyStarGiftsAutoSave, _ rhs: InputPrivacyKeyStarGiftsAutoSave) -> Swift.Bool {
             return true
         }
     }
@@ -572,7 +556,7 @@ extension Api.InputPrivacyKey {
 
 extension Api.InputPrivacyKey {
     /// `inputPrivacyKeyNoPaidMessages#bdc597b4 = InputPrivacyKey;`
-    public final class InputPrivacyKeyNoPaidMessages: TLCombinator {
+    public final class InputPrivacyKeyNoPaidMessages: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xbdc597b4
         public static let tlName = "inputPrivacyKeyNoPaidMessages"
 
@@ -585,8 +569,7 @@ extension Api.InputPrivacyKey {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: InputPrivacyKeyNoPaidMessages, rhs: InputPrivacyKeyNoPaidMessages) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputPrivacyKeyNoPaidMessages, _ rhs: InputPrivacyKeyNoPaidMessages) -> Swift.Bool {
             return true
         }
     }
@@ -594,7 +577,7 @@ extension Api.InputPrivacyKey {
 
 extension Api.InputPrivacyKey {
     /// `inputPrivacyKeySavedMusic#4dbe9226 = InputPrivacyKey;`
-    public final class InputPrivacyKeySavedMusic: TLCombinator {
+    public final class InputPrivacyKeySavedMusic: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x4dbe9226
         public static let tlName = "inputPrivacyKeySavedMusic"
 
@@ -607,8 +590,7 @@ extension Api.InputPrivacyKey {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: InputPrivacyKeySavedMusic, rhs: InputPrivacyKeySavedMusic) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputPrivacyKeySavedMusic, _ rhs: InputPrivacyKeySavedMusic) -> Swift.Bool {
             return true
         }
     }
@@ -674,7 +656,7 @@ extension Api {
 
 extension Api.InputPrivacyRule {
     /// `inputPrivacyValueAllowContacts#0d09e07b = InputPrivacyRule;`
-    public final class InputPrivacyValueAllowContacts: TLCombinator {
+    public final class InputPrivacyValueAllowContacts: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x0d09e07b
         public static let tlName = "inputPrivacyValueAllowContacts"
 
@@ -687,8 +669,7 @@ extension Api.InputPrivacyRule {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: InputPrivacyValueAllowContacts, rhs: InputPrivacyValueAllowContacts) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputPrivacyValueAllowContacts, _ rhs: InputPrivacyValueAllowContacts) -> Swift.Bool {
             return true
         }
     }
@@ -696,7 +677,7 @@ extension Api.InputPrivacyRule {
 
 extension Api.InputPrivacyRule {
     /// `inputPrivacyValueAllowAll#184b35ce = InputPrivacyRule;`
-    public final class InputPrivacyValueAllowAll: TLCombinator {
+    public final class InputPrivacyValueAllowAll: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x184b35ce
         public static let tlName = "inputPrivacyValueAllowAll"
 
@@ -709,8 +690,7 @@ extension Api.InputPrivacyRule {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: InputPrivacyValueAllowAll, rhs: InputPrivacyValueAllowAll) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputPrivacyValueAllowAll, _ rhs: InputPrivacyValueAllowAll) -> Swift.Bool {
             return true
         }
     }
@@ -718,7 +698,7 @@ extension Api.InputPrivacyRule {
 
 extension Api.InputPrivacyRule {
     /// `inputPrivacyValueAllowUsers#131cc67f users:Vector<InputUser> = InputPrivacyRule;`
-    public final class InputPrivacyValueAllowUsers: TLCombinator {
+    public final class InputPrivacyValueAllowUsers: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x131cc67f
         public static let tlName = "inputPrivacyValueAllowUsers"
 
@@ -736,8 +716,7 @@ extension Api.InputPrivacyRule {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: InputPrivacyValueAllowUsers, rhs: InputPrivacyValueAllowUsers) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputPrivacyValueAllowUsers, _ rhs: InputPrivacyValueAllowUsers) -> Swift.Bool {
             guard lhs.users == rhs.users else { return false }
             return true
         }
@@ -746,7 +725,7 @@ extension Api.InputPrivacyRule {
 
 extension Api.InputPrivacyRule {
     /// `inputPrivacyValueDisallowContacts#0ba52007 = InputPrivacyRule;`
-    public final class InputPrivacyValueDisallowContacts: TLCombinator {
+    public final class InputPrivacyValueDisallowContacts: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x0ba52007
         public static let tlName = "inputPrivacyValueDisallowContacts"
 
@@ -759,8 +738,7 @@ extension Api.InputPrivacyRule {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: InputPrivacyValueDisallowContacts, rhs: InputPrivacyValueDisallowContacts) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputPrivacyValueDisallowContacts, _ rhs: InputPrivacyValueDisallowContacts) -> Swift.Bool {
             return true
         }
     }
@@ -768,7 +746,7 @@ extension Api.InputPrivacyRule {
 
 extension Api.InputPrivacyRule {
     /// `inputPrivacyValueDisallowAll#d66b66c9 = InputPrivacyRule;`
-    public final class InputPrivacyValueDisallowAll: TLCombinator {
+    public final class InputPrivacyValueDisallowAll: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xd66b66c9
         public static let tlName = "inputPrivacyValueDisallowAll"
 
@@ -781,8 +759,7 @@ extension Api.InputPrivacyRule {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: InputPrivacyValueDisallowAll, rhs: InputPrivacyValueDisallowAll) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputPrivacyValueDisallowAll, _ rhs: InputPrivacyValueDisallowAll) -> Swift.Bool {
             return true
         }
     }
@@ -790,7 +767,7 @@ extension Api.InputPrivacyRule {
 
 extension Api.InputPrivacyRule {
     /// `inputPrivacyValueDisallowUsers#90110467 users:Vector<InputUser> = InputPrivacyRule;`
-    public final class InputPrivacyValueDisallowUsers: TLCombinator {
+    public final class InputPrivacyValueDisallowUsers: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x90110467
         public static let tlName = "inputPrivacyValueDisallowUsers"
 
@@ -808,8 +785,7 @@ extension Api.InputPrivacyRule {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: InputPrivacyValueDisallowUsers, rhs: InputPrivacyValueDisallowUsers) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputPrivacyValueDisallowUsers, _ rhs: InputPrivacyValueDisallowUsers) -> Swift.Bool {
             guard lhs.users == rhs.users else { return false }
             return true
         }
@@ -818,7 +794,7 @@ extension Api.InputPrivacyRule {
 
 extension Api.InputPrivacyRule {
     /// `inputPrivacyValueAllowChatParticipants#840649cf chats:Vector<long> = InputPrivacyRule;`
-    public final class InputPrivacyValueAllowChatParticipants: TLCombinator {
+    public final class InputPrivacyValueAllowChatParticipants: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x840649cf
         public static let tlName = "inputPrivacyValueAllowChatParticipants"
 
@@ -836,8 +812,7 @@ extension Api.InputPrivacyRule {
             self.chats.encode(to: &writer)
         }
 
-        public static func == (lhs: InputPrivacyValueAllowChatParticipants, rhs: InputPrivacyValueAllowChatParticipants) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputPrivacyValueAllowChatParticipants, _ rhs: InputPrivacyValueAllowChatParticipants) -> Swift.Bool {
             guard lhs.chats == rhs.chats else { return false }
             return true
         }
@@ -846,7 +821,7 @@ extension Api.InputPrivacyRule {
 
 extension Api.InputPrivacyRule {
     /// `inputPrivacyValueDisallowChatParticipants#e94f0f86 chats:Vector<long> = InputPrivacyRule;`
-    public final class InputPrivacyValueDisallowChatParticipants: TLCombinator {
+    public final class InputPrivacyValueDisallowChatParticipants: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xe94f0f86
         public static let tlName = "inputPrivacyValueDisallowChatParticipants"
 
@@ -864,8 +839,7 @@ extension Api.InputPrivacyRule {
             self.chats.encode(to: &writer)
         }
 
-        public static func == (lhs: InputPrivacyValueDisallowChatParticipants, rhs: InputPrivacyValueDisallowChatParticipants) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputPrivacyValueDisallowChatParticipants, _ rhs: InputPrivacyValueDisallowChatParticipants) -> Swift.Bool {
             guard lhs.chats == rhs.chats else { return false }
             return true
         }
@@ -874,7 +848,7 @@ extension Api.InputPrivacyRule {
 
 extension Api.InputPrivacyRule {
     /// `inputPrivacyValueAllowCloseFriends#2f453e49 = InputPrivacyRule;`
-    public final class InputPrivacyValueAllowCloseFriends: TLCombinator {
+    public final class InputPrivacyValueAllowCloseFriends: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x2f453e49
         public static let tlName = "inputPrivacyValueAllowCloseFriends"
 
@@ -887,8 +861,7 @@ extension Api.InputPrivacyRule {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: InputPrivacyValueAllowCloseFriends, rhs: InputPrivacyValueAllowCloseFriends) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputPrivacyValueAllowCloseFriends, _ rhs: InputPrivacyValueAllowCloseFriends) -> Swift.Bool {
             return true
         }
     }
@@ -896,7 +869,7 @@ extension Api.InputPrivacyRule {
 
 extension Api.InputPrivacyRule {
     /// `inputPrivacyValueAllowPremium#77cdc9f1 = InputPrivacyRule;`
-    public final class InputPrivacyValueAllowPremium: TLCombinator {
+    public final class InputPrivacyValueAllowPremium: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x77cdc9f1
         public static let tlName = "inputPrivacyValueAllowPremium"
 
@@ -909,8 +882,7 @@ extension Api.InputPrivacyRule {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: InputPrivacyValueAllowPremium, rhs: InputPrivacyValueAllowPremium) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputPrivacyValueAllowPremium, _ rhs: InputPrivacyValueAllowPremium) -> Swift.Bool {
             return true
         }
     }
@@ -918,7 +890,7 @@ extension Api.InputPrivacyRule {
 
 extension Api.InputPrivacyRule {
     /// `inputPrivacyValueAllowBots#5a4fcce5 = InputPrivacyRule;`
-    public final class InputPrivacyValueAllowBots: TLCombinator {
+    public final class InputPrivacyValueAllowBots: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x5a4fcce5
         public static let tlName = "inputPrivacyValueAllowBots"
 
@@ -931,8 +903,7 @@ extension Api.InputPrivacyRule {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: InputPrivacyValueAllowBots, rhs: InputPrivacyValueAllowBots) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputPrivacyValueAllowBots, _ rhs: InputPrivacyValueAllowBots) -> Swift.Bool {
             return true
         }
     }
@@ -940,7 +911,7 @@ extension Api.InputPrivacyRule {
 
 extension Api.InputPrivacyRule {
     /// `inputPrivacyValueDisallowBots#c4e57915 = InputPrivacyRule;`
-    public final class InputPrivacyValueDisallowBots: TLCombinator {
+    public final class InputPrivacyValueDisallowBots: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xc4e57915
         public static let tlName = "inputPrivacyValueDisallowBots"
 
@@ -953,8 +924,7 @@ extension Api.InputPrivacyRule {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: InputPrivacyValueDisallowBots, rhs: InputPrivacyValueDisallowBots) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputPrivacyValueDisallowBots, _ rhs: InputPrivacyValueDisallowBots) -> Swift.Bool {
             return true
         }
     }
@@ -990,7 +960,7 @@ extension Api {
 
 extension Api.InputQuickReplyShortcut {
     /// `inputQuickReplyShortcut#24596d41 shortcut:string = InputQuickReplyShortcut;`
-    public final class InputQuickReplyShortcut: TLCombinator {
+    public final class InputQuickReplyShortcut: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x24596d41
         public static let tlName = "inputQuickReplyShortcut"
 
@@ -1008,8 +978,7 @@ extension Api.InputQuickReplyShortcut {
             writer.writeString(self.shortcut)
         }
 
-        public static func == (lhs: InputQuickReplyShortcut, rhs: InputQuickReplyShortcut) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputQuickReplyShortcut, _ rhs: InputQuickReplyShortcut) -> Swift.Bool {
             guard lhs.shortcut == rhs.shortcut else { return false }
             return true
         }
@@ -1018,7 +987,7 @@ extension Api.InputQuickReplyShortcut {
 
 extension Api.InputQuickReplyShortcut {
     /// `inputQuickReplyShortcutId#01190cf1 shortcut_id:int = InputQuickReplyShortcut;`
-    public final class InputQuickReplyShortcutId: TLCombinator {
+    public final class InputQuickReplyShortcutId: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x01190cf1
         public static let tlName = "inputQuickReplyShortcutId"
 
@@ -1036,8 +1005,7 @@ extension Api.InputQuickReplyShortcut {
             writer.writeInt32(self.shortcutId)
         }
 
-        public static func == (lhs: InputQuickReplyShortcutId, rhs: InputQuickReplyShortcutId) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputQuickReplyShortcutId, _ rhs: InputQuickReplyShortcutId) -> Swift.Bool {
             guard lhs.shortcutId == rhs.shortcutId else { return false }
             return true
         }
@@ -1080,7 +1048,7 @@ extension Api {
 
 extension Api.InputReplyTo {
     /// `inputReplyToMessage#3bd4b7c2 flags:# reply_to_msg_id:int top_msg_id:flags.0?int reply_to_peer_id:flags.1?InputPeer quote_text:flags.2?string quote_entities:flags.3?Vector<MessageEntity> quote_offset:flags.4?int monoforum_peer_id:flags.5?InputPeer todo_item_id:flags.6?int poll_option:flags.7?bytes = InputReplyTo;`
-    public final class InputReplyToMessage: TLCombinator {
+    public final class InputReplyToMessage: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x3bd4b7c2
         public static let tlName = "inputReplyToMessage"
 
@@ -1141,8 +1109,7 @@ extension Api.InputReplyTo {
             if let value = self.pollOption { writer.writeBytes(value) }
         }
 
-        public static func == (lhs: InputReplyToMessage, rhs: InputReplyToMessage) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputReplyToMessage, _ rhs: InputReplyToMessage) -> Swift.Bool {
             guard lhs.replyToMsgId == rhs.replyToMsgId else { return false }
             guard lhs.topMsgId == rhs.topMsgId else { return false }
             guard lhs.replyToPeerId == rhs.replyToPeerId else { return false }
@@ -1159,7 +1126,7 @@ extension Api.InputReplyTo {
 
 extension Api.InputReplyTo {
     /// `inputReplyToStory#5881323a peer:InputPeer story_id:int = InputReplyTo;`
-    public final class InputReplyToStory: TLCombinator {
+    public final class InputReplyToStory: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x5881323a
         public static let tlName = "inputReplyToStory"
 
@@ -1181,8 +1148,7 @@ extension Api.InputReplyTo {
             writer.writeInt32(self.storyId)
         }
 
-        public static func == (lhs: InputReplyToStory, rhs: InputReplyToStory) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputReplyToStory, _ rhs: InputReplyToStory) -> Swift.Bool {
             guard lhs.peer == rhs.peer else { return false }
             guard lhs.storyId == rhs.storyId else { return false }
             return true
@@ -1192,7 +1158,7 @@ extension Api.InputReplyTo {
 
 extension Api.InputReplyTo {
     /// `inputReplyToMonoForum#69d66c45 monoforum_peer_id:InputPeer = InputReplyTo;`
-    public final class InputReplyToMonoForum: TLCombinator {
+    public final class InputReplyToMonoForum: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x69d66c45
         public static let tlName = "inputReplyToMonoForum"
 
@@ -1210,8 +1176,7 @@ extension Api.InputReplyTo {
             self.monoforumPeerId.encode(to: &writer)
         }
 
-        public static func == (lhs: InputReplyToMonoForum, rhs: InputReplyToMonoForum) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputReplyToMonoForum, _ rhs: InputReplyToMonoForum) -> Swift.Bool {
             guard lhs.monoforumPeerId == rhs.monoforumPeerId else { return false }
             return true
         }
@@ -1220,7 +1185,7 @@ extension Api.InputReplyTo {
 
 extension Api.InputReplyTo {
     /// `inputReplyToEphemeralMessage#4119b95e id:int = InputReplyTo;`
-    public final class InputReplyToEphemeralMessage: TLCombinator {
+    public final class InputReplyToEphemeralMessage: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x4119b95e
         public static let tlName = "inputReplyToEphemeralMessage"
 
@@ -1238,8 +1203,7 @@ extension Api.InputReplyTo {
             writer.writeInt32(self.id)
         }
 
-        public static func == (lhs: InputReplyToEphemeralMessage, rhs: InputReplyToEphemeralMessage) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputReplyToEphemeralMessage, _ rhs: InputReplyToEphemeralMessage) -> Swift.Bool {
             guard lhs.id == rhs.id else { return false }
             return true
         }
@@ -1276,7 +1240,7 @@ extension Api {
 
 extension Api.InputRichFile {
     /// `inputRichFilePhoto#9b00622b id:string photo:InputPhoto = InputRichFile;`
-    public final class InputRichFilePhoto: TLCombinator {
+    public final class InputRichFilePhoto: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x9b00622b
         public static let tlName = "inputRichFilePhoto"
 
@@ -1298,8 +1262,7 @@ extension Api.InputRichFile {
             self.photo.encode(to: &writer)
         }
 
-        public static func == (lhs: InputRichFilePhoto, rhs: InputRichFilePhoto) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputRichFilePhoto, _ rhs: InputRichFilePhoto) -> Swift.Bool {
             guard lhs.id == rhs.id else { return false }
             guard lhs.photo == rhs.photo else { return false }
             return true
@@ -1309,7 +1272,7 @@ extension Api.InputRichFile {
 
 extension Api.InputRichFile {
     /// `inputRichFileDocument#83281dbd id:string document:InputDocument = InputRichFile;`
-    public final class InputRichFileDocument: TLCombinator {
+    public final class InputRichFileDocument: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x83281dbd
         public static let tlName = "inputRichFileDocument"
 
@@ -1331,8 +1294,7 @@ extension Api.InputRichFile {
             self.document.encode(to: &writer)
         }
 
-        public static func == (lhs: InputRichFileDocument, rhs: InputRichFileDocument) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputRichFileDocument, _ rhs: InputRichFileDocument) -> Swift.Bool {
             guard lhs.id == rhs.id else { return false }
             guard lhs.document == rhs.document else { return false }
             return true
@@ -1373,7 +1335,7 @@ extension Api {
 
 extension Api.InputRichMessage {
     /// `inputRichMessage#e4c449fc flags:# rtl:flags.0?true noautolink:flags.1?true blocks:Vector<PageBlock> photos:flags.2?Vector<InputPhoto> documents:flags.3?Vector<InputDocument> users:flags.4?Vector<InputUser> = InputRichMessage;`
-    public final class InputRichMessage: TLCombinator {
+    public final class InputRichMessage: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xe4c449fc
         public static let tlName = "inputRichMessage"
 
@@ -1417,8 +1379,7 @@ extension Api.InputRichMessage {
             if let value = self.users { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: InputRichMessage, rhs: InputRichMessage) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputRichMessage, _ rhs: InputRichMessage) -> Swift.Bool {
             guard lhs.rtl == rhs.rtl else { return false }
             guard lhs.noautolink == rhs.noautolink else { return false }
             guard lhs.blocks == rhs.blocks else { return false }
@@ -1432,7 +1393,7 @@ extension Api.InputRichMessage {
 
 extension Api.InputRichMessage {
     /// `inputRichMessageHTML#dacb836a flags:# rtl:flags.0?true noautolink:flags.1?true html:string files:flags.2?Vector<InputRichFile> = InputRichMessage;`
-    public final class InputRichMessageHTML: TLCombinator {
+    public final class InputRichMessageHTML: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xdacb836a
         public static let tlName = "inputRichMessageHTML"
 
@@ -1466,8 +1427,7 @@ extension Api.InputRichMessage {
             if let value = self.files { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: InputRichMessageHTML, rhs: InputRichMessageHTML) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputRichMessageHTML, _ rhs: InputRichMessageHTML) -> Swift.Bool {
             guard lhs.rtl == rhs.rtl else { return false }
             guard lhs.noautolink == rhs.noautolink else { return false }
             guard lhs.html == rhs.html else { return false }
@@ -1479,7 +1439,7 @@ extension Api.InputRichMessage {
 
 extension Api.InputRichMessage {
     /// `inputRichMessageMarkdown#004b572c flags:# rtl:flags.0?true noautolink:flags.1?true markdown:string files:flags.2?Vector<InputRichFile> = InputRichMessage;`
-    public final class InputRichMessageMarkdown: TLCombinator {
+    public final class InputRichMessageMarkdown: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x004b572c
         public static let tlName = "inputRichMessageMarkdown"
 
@@ -1513,8 +1473,7 @@ extension Api.InputRichMessage {
             if let value = self.files { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: InputRichMessageMarkdown, rhs: InputRichMessageMarkdown) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputRichMessageMarkdown, _ rhs: InputRichMessageMarkdown) -> Swift.Bool {
             guard lhs.rtl == rhs.rtl else { return false }
             guard lhs.noautolink == rhs.noautolink else { return false }
             guard lhs.markdown == rhs.markdown else { return false }
@@ -1557,7 +1516,7 @@ extension Api {
 
 extension Api.InputSavedStarGift {
     /// `inputSavedStarGiftUser#69279795 msg_id:int = InputSavedStarGift;`
-    public final class InputSavedStarGiftUser: TLCombinator {
+    public final class InputSavedStarGiftUser: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x69279795
         public static let tlName = "inputSavedStarGiftUser"
 
@@ -1575,8 +1534,7 @@ extension Api.InputSavedStarGift {
             writer.writeInt32(self.msgId)
         }
 
-        public static func == (lhs: InputSavedStarGiftUser, rhs: InputSavedStarGiftUser) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputSavedStarGiftUser, _ rhs: InputSavedStarGiftUser) -> Swift.Bool {
             guard lhs.msgId == rhs.msgId else { return false }
             return true
         }
@@ -1585,7 +1543,7 @@ extension Api.InputSavedStarGift {
 
 extension Api.InputSavedStarGift {
     /// `inputSavedStarGiftChat#f101aa7f peer:InputPeer saved_id:long = InputSavedStarGift;`
-    public final class InputSavedStarGiftChat: TLCombinator {
+    public final class InputSavedStarGiftChat: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xf101aa7f
         public static let tlName = "inputSavedStarGiftChat"
 
@@ -1607,8 +1565,7 @@ extension Api.InputSavedStarGift {
             writer.writeInt64(self.savedId)
         }
 
-        public static func == (lhs: InputSavedStarGiftChat, rhs: InputSavedStarGiftChat) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputSavedStarGiftChat, _ rhs: InputSavedStarGiftChat) -> Swift.Bool {
             guard lhs.peer == rhs.peer else { return false }
             guard lhs.savedId == rhs.savedId else { return false }
             return true
@@ -1618,7 +1575,7 @@ extension Api.InputSavedStarGift {
 
 extension Api.InputSavedStarGift {
     /// `inputSavedStarGiftSlug#2085c238 slug:string = InputSavedStarGift;`
-    public final class InputSavedStarGiftSlug: TLCombinator {
+    public final class InputSavedStarGiftSlug: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x2085c238
         public static let tlName = "inputSavedStarGiftSlug"
 
@@ -1636,8 +1593,7 @@ extension Api.InputSavedStarGift {
             writer.writeString(self.slug)
         }
 
-        public static func == (lhs: InputSavedStarGiftSlug, rhs: InputSavedStarGiftSlug) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputSavedStarGiftSlug, _ rhs: InputSavedStarGiftSlug) -> Swift.Bool {
             guard lhs.slug == rhs.slug else { return false }
             return true
         }
@@ -1674,7 +1630,7 @@ extension Api {
 
 extension Api.InputSecureFile {
     /// `inputSecureFileUploaded#3334b0f0 id:long parts:int md5_checksum:string file_hash:bytes secret:bytes = InputSecureFile;`
-    public final class InputSecureFileUploaded: TLCombinator {
+    public final class InputSecureFileUploaded: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x3334b0f0
         public static let tlName = "inputSecureFileUploaded"
 
@@ -1708,8 +1664,7 @@ extension Api.InputSecureFile {
             writer.writeBytes(self.secret)
         }
 
-        public static func == (lhs: InputSecureFileUploaded, rhs: InputSecureFileUploaded) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputSecureFileUploaded, _ rhs: InputSecureFileUploaded) -> Swift.Bool {
             guard lhs.id == rhs.id else { return false }
             guard lhs.parts == rhs.parts else { return false }
             guard lhs.md5Checksum == rhs.md5Checksum else { return false }
@@ -1722,7 +1677,7 @@ extension Api.InputSecureFile {
 
 extension Api.InputSecureFile {
     /// `inputSecureFile#5367e5be id:long access_hash:long = InputSecureFile;`
-    public final class InputSecureFile: TLCombinator {
+    public final class InputSecureFile: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x5367e5be
         public static let tlName = "inputSecureFile"
 
@@ -1744,8 +1699,7 @@ extension Api.InputSecureFile {
             writer.writeInt64(self.accessHash)
         }
 
-        public static func == (lhs: InputSecureFile, rhs: InputSecureFile) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputSecureFile, _ rhs: InputSecureFile) -> Swift.Bool {
             guard lhs.id == rhs.id else { return false }
             guard lhs.accessHash == rhs.accessHash else { return false }
             return true
@@ -1780,7 +1734,7 @@ extension Api {
 
 extension Api.InputSecureValue {
     /// `inputSecureValue#db21d0a7 flags:# type:SecureValueType data:flags.0?SecureData front_side:flags.1?InputSecureFile reverse_side:flags.2?InputSecureFile selfie:flags.3?InputSecureFile translation:flags.6?Vector<InputSecureFile> files:flags.4?Vector<InputSecureFile> plain_data:flags.5?SecurePlainData = InputSecureValue;`
-    public final class InputSecureValue: TLCombinator {
+    public final class InputSecureValue: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xdb21d0a7
         public static let tlName = "inputSecureValue"
 
@@ -1836,8 +1790,7 @@ extension Api.InputSecureValue {
             if let value = self.plainData { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: InputSecureValue, rhs: InputSecureValue) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputSecureValue, _ rhs: InputSecureValue) -> Swift.Bool {
             guard lhs.type == rhs.type else { return false }
             guard lhs.data == rhs.data else { return false }
             guard lhs.frontSide == rhs.frontSide else { return false }
@@ -1878,7 +1831,7 @@ extension Api {
 
 extension Api.InputSingleMedia {
     /// `inputSingleMedia#1cc6e91f flags:# media:InputMedia random_id:long message:string entities:flags.0?Vector<MessageEntity> = InputSingleMedia;`
-    public final class InputSingleMedia: TLCombinator {
+    public final class InputSingleMedia: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x1cc6e91f
         public static let tlName = "inputSingleMedia"
 
@@ -1912,8 +1865,7 @@ extension Api.InputSingleMedia {
             if let value = self.entities { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: InputSingleMedia, rhs: InputSingleMedia) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputSingleMedia, _ rhs: InputSingleMedia) -> Swift.Bool {
             guard lhs.media == rhs.media else { return false }
             guard lhs.randomId == rhs.randomId else { return false }
             guard lhs.message == rhs.message else { return false }
@@ -1953,7 +1905,7 @@ extension Api {
 
 extension Api.InputStarGiftAuction {
     /// `inputStarGiftAuction#02e16c98 gift_id:long = InputStarGiftAuction;`
-    public final class InputStarGiftAuction: TLCombinator {
+    public final class InputStarGiftAuction: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x02e16c98
         public static let tlName = "inputStarGiftAuction"
 
@@ -1971,8 +1923,7 @@ extension Api.InputStarGiftAuction {
             writer.writeInt64(self.giftId)
         }
 
-        public static func == (lhs: InputStarGiftAuction, rhs: InputStarGiftAuction) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputStarGiftAuction, _ rhs: InputStarGiftAuction) -> Swift.Bool {
             guard lhs.giftId == rhs.giftId else { return false }
             return true
         }
@@ -1981,7 +1932,7 @@ extension Api.InputStarGiftAuction {
 
 extension Api.InputStarGiftAuction {
     /// `inputStarGiftAuctionSlug#7ab58308 slug:string = InputStarGiftAuction;`
-    public final class InputStarGiftAuctionSlug: TLCombinator {
+    public final class InputStarGiftAuctionSlug: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x7ab58308
         public static let tlName = "inputStarGiftAuctionSlug"
 
@@ -1999,8 +1950,7 @@ extension Api.InputStarGiftAuction {
             writer.writeString(self.slug)
         }
 
-        public static func == (lhs: InputStarGiftAuctionSlug, rhs: InputStarGiftAuctionSlug) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputStarGiftAuctionSlug, _ rhs: InputStarGiftAuctionSlug) -> Swift.Bool {
             guard lhs.slug == rhs.slug else { return false }
             return true
         }
@@ -2034,7 +1984,7 @@ extension Api {
 
 extension Api.InputStarsTransaction {
     /// `inputStarsTransaction#206ae6d1 flags:# refund:flags.0?true id:string = InputStarsTransaction;`
-    public final class InputStarsTransaction: TLCombinator {
+    public final class InputStarsTransaction: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x206ae6d1
         public static let tlName = "inputStarsTransaction"
 
@@ -2059,8 +2009,7 @@ extension Api.InputStarsTransaction {
             writer.writeString(self.id)
         }
 
-        public static func == (lhs: InputStarsTransaction, rhs: InputStarsTransaction) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputStarsTransaction, _ rhs: InputStarsTransaction) -> Swift.Bool {
             guard lhs.refund == rhs.refund else { return false }
             guard lhs.id == rhs.id else { return false }
             return true
@@ -2128,7 +2077,7 @@ extension Api {
 
 extension Api.InputStickerSet {
     /// `inputStickerSetEmpty#ffb62b95 = InputStickerSet;`
-    public final class InputStickerSetEmpty: TLCombinator {
+    public final class InputStickerSetEmpty: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xffb62b95
         public static let tlName = "inputStickerSetEmpty"
 
@@ -2141,8 +2090,7 @@ extension Api.InputStickerSet {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: InputStickerSetEmpty, rhs: InputStickerSetEmpty) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputStickerSetEmpty, _ rhs: InputStickerSetEmpty) -> Swift.Bool {
             return true
         }
     }
@@ -2150,7 +2098,7 @@ extension Api.InputStickerSet {
 
 extension Api.InputStickerSet {
     /// `inputStickerSetID#9de7a269 id:long access_hash:long = InputStickerSet;`
-    public final class InputStickerSetID: TLCombinator {
+    public final class InputStickerSetID: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x9de7a269
         public static let tlName = "inputStickerSetID"
 
@@ -2172,8 +2120,7 @@ extension Api.InputStickerSet {
             writer.writeInt64(self.accessHash)
         }
 
-        public static func == (lhs: InputStickerSetID, rhs: InputStickerSetID) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputStickerSetID, _ rhs: InputStickerSetID) -> Swift.Bool {
             guard lhs.id == rhs.id else { return false }
             guard lhs.accessHash == rhs.accessHash else { return false }
             return true
@@ -2183,7 +2130,7 @@ extension Api.InputStickerSet {
 
 extension Api.InputStickerSet {
     /// `inputStickerSetShortName#861cc8a0 short_name:string = InputStickerSet;`
-    public final class InputStickerSetShortName: TLCombinator {
+    public final class InputStickerSetShortName: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x861cc8a0
         public static let tlName = "inputStickerSetShortName"
 
@@ -2201,8 +2148,7 @@ extension Api.InputStickerSet {
             writer.writeString(self.shortName)
         }
 
-        public static func == (lhs: InputStickerSetShortName, rhs: InputStickerSetShortName) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputStickerSetShortName, _ rhs: InputStickerSetShortName) -> Swift.Bool {
             guard lhs.shortName == rhs.shortName else { return false }
             return true
         }
@@ -2211,7 +2157,7 @@ extension Api.InputStickerSet {
 
 extension Api.InputStickerSet {
     /// `inputStickerSetAnimatedEmoji#028703c8 = InputStickerSet;`
-    public final class InputStickerSetAnimatedEmoji: TLCombinator {
+    public final class InputStickerSetAnimatedEmoji: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x028703c8
         public static let tlName = "inputStickerSetAnimatedEmoji"
 
@@ -2224,8 +2170,7 @@ extension Api.InputStickerSet {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: InputStickerSetAnimatedEmoji, rhs: InputStickerSetAnimatedEmoji) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputStickerSetAnimatedEmoji, _ rhs: InputStickerSetAnimatedEmoji) -> Swift.Bool {
             return true
         }
     }
@@ -2233,7 +2178,7 @@ extension Api.InputStickerSet {
 
 extension Api.InputStickerSet {
     /// `inputStickerSetDice#e67f520e emoticon:string = InputStickerSet;`
-    public final class InputStickerSetDice: TLCombinator {
+    public final class InputStickerSetDice: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xe67f520e
         public static let tlName = "inputStickerSetDice"
 
@@ -2251,8 +2196,7 @@ extension Api.InputStickerSet {
             writer.writeString(self.emoticon)
         }
 
-        public static func == (lhs: InputStickerSetDice, rhs: InputStickerSetDice) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputStickerSetDice, _ rhs: InputStickerSetDice) -> Swift.Bool {
             guard lhs.emoticon == rhs.emoticon else { return false }
             return true
         }
@@ -2261,7 +2205,7 @@ extension Api.InputStickerSet {
 
 extension Api.InputStickerSet {
     /// `inputStickerSetAnimatedEmojiAnimations#0cde3739 = InputStickerSet;`
-    public final class InputStickerSetAnimatedEmojiAnimations: TLCombinator {
+    public final class InputStickerSetAnimatedEmojiAnimations: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x0cde3739
         public static let tlName = "inputStickerSetAnimatedEmojiAnimations"
 
@@ -2274,8 +2218,7 @@ extension Api.InputStickerSet {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: InputStickerSetAnimatedEmojiAnimations, rhs: InputStickerSetAnimatedEmojiAnimations) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputStickerSetAnimatedEmojiAnimations, _ rhs: InputStickerSetAnimatedEmojiAnimations) -> Swift.Bool {
             return true
         }
     }
@@ -2283,7 +2226,7 @@ extension Api.InputStickerSet {
 
 extension Api.InputStickerSet {
     /// `inputStickerSetPremiumGifts#c88b3b02 = InputStickerSet;`
-    public final class InputStickerSetPremiumGifts: TLCombinator {
+    public final class InputStickerSetPremiumGifts: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xc88b3b02
         public static let tlName = "inputStickerSetPremiumGifts"
 
@@ -2296,8 +2239,7 @@ extension Api.InputStickerSet {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: InputStickerSetPremiumGifts, rhs: InputStickerSetPremiumGifts) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputStickerSetPremiumGifts, _ rhs: InputStickerSetPremiumGifts) -> Swift.Bool {
             return true
         }
     }
@@ -2305,7 +2247,7 @@ extension Api.InputStickerSet {
 
 extension Api.InputStickerSet {
     /// `inputStickerSetEmojiGenericAnimations#04c4d4ce = InputStickerSet;`
-    public final class InputStickerSetEmojiGenericAnimations: TLCombinator {
+    public final class InputStickerSetEmojiGenericAnimations: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x04c4d4ce
         public static let tlName = "inputStickerSetEmojiGenericAnimations"
 
@@ -2318,8 +2260,7 @@ extension Api.InputStickerSet {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: InputStickerSetEmojiGenericAnimations, rhs: InputStickerSetEmojiGenericAnimations) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputStickerSetEmojiGenericAnimations, _ rhs: InputStickerSetEmojiGenericAnimations) -> Swift.Bool {
             return true
         }
     }
@@ -2327,7 +2268,7 @@ extension Api.InputStickerSet {
 
 extension Api.InputStickerSet {
     /// `inputStickerSetEmojiDefaultStatuses#29d0f5ee = InputStickerSet;`
-    public final class InputStickerSetEmojiDefaultStatuses: TLCombinator {
+    public final class InputStickerSetEmojiDefaultStatuses: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x29d0f5ee
         public static let tlName = "inputStickerSetEmojiDefaultStatuses"
 
@@ -2340,8 +2281,7 @@ extension Api.InputStickerSet {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: InputStickerSetEmojiDefaultStatuses, rhs: InputStickerSetEmojiDefaultStatuses) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputStickerSetEmojiDefaultStatuses, _ rhs: InputStickerSetEmojiDefaultStatuses) -> Swift.Bool {
             return true
         }
     }
@@ -2349,7 +2289,7 @@ extension Api.InputStickerSet {
 
 extension Api.InputStickerSet {
     /// `inputStickerSetEmojiDefaultTopicIcons#44c1f8e9 = InputStickerSet;`
-    public final class InputStickerSetEmojiDefaultTopicIcons: TLCombinator {
+    public final class InputStickerSetEmojiDefaultTopicIcons: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x44c1f8e9
         public static let tlName = "inputStickerSetEmojiDefaultTopicIcons"
 
@@ -2362,8 +2302,7 @@ extension Api.InputStickerSet {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: InputStickerSetEmojiDefaultTopicIcons, rhs: InputStickerSetEmojiDefaultTopicIcons) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputStickerSetEmojiDefaultTopicIcons, _ rhs: InputStickerSetEmojiDefaultTopicIcons) -> Swift.Bool {
             return true
         }
     }
@@ -2371,7 +2310,7 @@ extension Api.InputStickerSet {
 
 extension Api.InputStickerSet {
     /// `inputStickerSetEmojiChannelDefaultStatuses#49748553 = InputStickerSet;`
-    public final class InputStickerSetEmojiChannelDefaultStatuses: TLCombinator {
+    public final class InputStickerSetEmojiChannelDefaultStatuses: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x49748553
         public static let tlName = "inputStickerSetEmojiChannelDefaultStatuses"
 
@@ -2384,8 +2323,7 @@ extension Api.InputStickerSet {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: InputStickerSetEmojiChannelDefaultStatuses, rhs: InputStickerSetEmojiChannelDefaultStatuses) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputStickerSetEmojiChannelDefaultStatuses, _ rhs: InputStickerSetEmojiChannelDefaultStatuses) -> Swift.Bool {
             return true
         }
     }
@@ -2393,7 +2331,7 @@ extension Api.InputStickerSet {
 
 extension Api.InputStickerSet {
     /// `inputStickerSetTonGifts#1cf671a0 = InputStickerSet;`
-    public final class InputStickerSetTonGifts: TLCombinator {
+    public final class InputStickerSetTonGifts: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x1cf671a0
         public static let tlName = "inputStickerSetTonGifts"
 
@@ -2406,8 +2344,7 @@ extension Api.InputStickerSet {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: InputStickerSetTonGifts, rhs: InputStickerSetTonGifts) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputStickerSetTonGifts, _ rhs: InputStickerSetTonGifts) -> Swift.Bool {
             return true
         }
     }

@@ -30,7 +30,7 @@ extension Api {
 
 extension Api.InputStickerSetItem {
     /// `inputStickerSetItem#32da9e9c flags:# document:InputDocument emoji:string mask_coords:flags.0?MaskCoords keywords:flags.1?string = InputStickerSetItem;`
-    public final class InputStickerSetItem: TLCombinator {
+    public final class InputStickerSetItem: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x32da9e9c
         public static let tlName = "inputStickerSetItem"
 
@@ -65,8 +65,7 @@ extension Api.InputStickerSetItem {
             if let value = self.keywords { writer.writeString(value) }
         }
 
-        public static func == (lhs: InputStickerSetItem, rhs: InputStickerSetItem) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputStickerSetItem, _ rhs: InputStickerSetItem) -> Swift.Bool {
             guard lhs.document == rhs.document else { return false }
             guard lhs.emoji == rhs.emoji else { return false }
             guard lhs.maskCoords == rhs.maskCoords else { return false }
@@ -106,7 +105,7 @@ extension Api {
 
 extension Api.InputStickeredMedia {
     /// `inputStickeredMediaPhoto#4a992157 id:InputPhoto = InputStickeredMedia;`
-    public final class InputStickeredMediaPhoto: TLCombinator {
+    public final class InputStickeredMediaPhoto: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x4a992157
         public static let tlName = "inputStickeredMediaPhoto"
 
@@ -124,8 +123,7 @@ extension Api.InputStickeredMedia {
             self.id.encode(to: &writer)
         }
 
-        public static func == (lhs: InputStickeredMediaPhoto, rhs: InputStickeredMediaPhoto) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputStickeredMediaPhoto, _ rhs: InputStickeredMediaPhoto) -> Swift.Bool {
             guard lhs.id == rhs.id else { return false }
             return true
         }
@@ -134,7 +132,7 @@ extension Api.InputStickeredMedia {
 
 extension Api.InputStickeredMedia {
     /// `inputStickeredMediaDocument#0438865b id:InputDocument = InputStickeredMedia;`
-    public final class InputStickeredMediaDocument: TLCombinator {
+    public final class InputStickeredMediaDocument: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x0438865b
         public static let tlName = "inputStickeredMediaDocument"
 
@@ -152,8 +150,7 @@ extension Api.InputStickeredMedia {
             self.id.encode(to: &writer)
         }
 
-        public static func == (lhs: InputStickeredMediaDocument, rhs: InputStickeredMediaDocument) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputStickeredMediaDocument, _ rhs: InputStickeredMediaDocument) -> Swift.Bool {
             guard lhs.id == rhs.id else { return false }
             return true
         }
@@ -208,7 +205,7 @@ extension Api {
 
 extension Api.InputStorePaymentPurpose {
     /// `inputStorePaymentPremiumSubscription#a6751e66 flags:# restore:flags.0?true upgrade:flags.1?true = InputStorePaymentPurpose;`
-    public final class InputStorePaymentPremiumSubscription: TLCombinator {
+    public final class InputStorePaymentPremiumSubscription: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xa6751e66
         public static let tlName = "inputStorePaymentPremiumSubscription"
 
@@ -233,8 +230,7 @@ extension Api.InputStorePaymentPurpose {
             writer.writeUInt32(flags)
         }
 
-        public static func == (lhs: InputStorePaymentPremiumSubscription, rhs: InputStorePaymentPremiumSubscription) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputStorePaymentPremiumSubscription, _ rhs: InputStorePaymentPremiumSubscription) -> Swift.Bool {
             guard lhs.restore == rhs.restore else { return false }
             guard lhs.upgrade == rhs.upgrade else { return false }
             return true
@@ -244,7 +240,7 @@ extension Api.InputStorePaymentPurpose {
 
 extension Api.InputStorePaymentPurpose {
     /// `inputStorePaymentGiftPremium#616f7fe8 user_id:InputUser currency:string amount:long = InputStorePaymentPurpose;`
-    public final class InputStorePaymentGiftPremium: TLCombinator {
+    public final class InputStorePaymentGiftPremium: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x616f7fe8
         public static let tlName = "inputStorePaymentGiftPremium"
 
@@ -270,8 +266,7 @@ extension Api.InputStorePaymentPurpose {
             writer.writeInt64(self.amount)
         }
 
-        public static func == (lhs: InputStorePaymentGiftPremium, rhs: InputStorePaymentGiftPremium) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputStorePaymentGiftPremium, _ rhs: InputStorePaymentGiftPremium) -> Swift.Bool {
             guard lhs.userId == rhs.userId else { return false }
             guard lhs.currency == rhs.currency else { return false }
             guard lhs.amount == rhs.amount else { return false }
@@ -282,7 +277,7 @@ extension Api.InputStorePaymentPurpose {
 
 extension Api.InputStorePaymentPurpose {
     /// `inputStorePaymentPremiumGiftCode#fb790393 flags:# users:Vector<InputUser> boost_peer:flags.0?InputPeer currency:string amount:long message:flags.1?TextWithEntities = InputStorePaymentPurpose;`
-    public final class InputStorePaymentPremiumGiftCode: TLCombinator {
+    public final class InputStorePaymentPremiumGiftCode: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xfb790393
         public static let tlName = "inputStorePaymentPremiumGiftCode"
 
@@ -321,8 +316,7 @@ extension Api.InputStorePaymentPurpose {
             if let value = self.message { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: InputStorePaymentPremiumGiftCode, rhs: InputStorePaymentPremiumGiftCode) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputStorePaymentPremiumGiftCode, _ rhs: InputStorePaymentPremiumGiftCode) -> Swift.Bool {
             guard lhs.users == rhs.users else { return false }
             guard lhs.boostPeer == rhs.boostPeer else { return false }
             guard lhs.currency == rhs.currency else { return false }
@@ -335,7 +329,7 @@ extension Api.InputStorePaymentPurpose {
 
 extension Api.InputStorePaymentPurpose {
     /// `inputStorePaymentPremiumGiveaway#160544ca flags:# only_new_subscribers:flags.0?true winners_are_visible:flags.3?true boost_peer:InputPeer additional_peers:flags.1?Vector<InputPeer> countries_iso2:flags.2?Vector<string> prize_description:flags.4?string random_id:long until_date:int currency:string amount:long = InputStorePaymentPurpose;`
-    public final class InputStorePaymentPremiumGiveaway: TLCombinator {
+    public final class InputStorePaymentPremiumGiveaway: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x160544ca
         public static let tlName = "inputStorePaymentPremiumGiveaway"
 
@@ -395,8 +389,7 @@ extension Api.InputStorePaymentPurpose {
             writer.writeInt64(self.amount)
         }
 
-        public static func == (lhs: InputStorePaymentPremiumGiveaway, rhs: InputStorePaymentPremiumGiveaway) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputStorePaymentPremiumGiveaway, _ rhs: InputStorePaymentPremiumGiveaway) -> Swift.Bool {
             guard lhs.onlyNewSubscribers == rhs.onlyNewSubscribers else { return false }
             guard lhs.winnersAreVisible == rhs.winnersAreVisible else { return false }
             guard lhs.boostPeer == rhs.boostPeer else { return false }
@@ -414,7 +407,7 @@ extension Api.InputStorePaymentPurpose {
 
 extension Api.InputStorePaymentPurpose {
     /// `inputStorePaymentStarsTopup#f9a2a6cb flags:# stars:long currency:string amount:long spend_purpose_peer:flags.0?InputPeer = InputStorePaymentPurpose;`
-    public final class InputStorePaymentStarsTopup: TLCombinator {
+    public final class InputStorePaymentStarsTopup: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xf9a2a6cb
         public static let tlName = "inputStorePaymentStarsTopup"
 
@@ -448,8 +441,7 @@ extension Api.InputStorePaymentPurpose {
             if let value = self.spendPurposePeer { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: InputStorePaymentStarsTopup, rhs: InputStorePaymentStarsTopup) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputStorePaymentStarsTopup, _ rhs: InputStorePaymentStarsTopup) -> Swift.Bool {
             guard lhs.stars == rhs.stars else { return false }
             guard lhs.currency == rhs.currency else { return false }
             guard lhs.amount == rhs.amount else { return false }
@@ -461,7 +453,7 @@ extension Api.InputStorePaymentPurpose {
 
 extension Api.InputStorePaymentPurpose {
     /// `inputStorePaymentStarsGift#1d741ef7 user_id:InputUser stars:long currency:string amount:long = InputStorePaymentPurpose;`
-    public final class InputStorePaymentStarsGift: TLCombinator {
+    public final class InputStorePaymentStarsGift: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x1d741ef7
         public static let tlName = "inputStorePaymentStarsGift"
 
@@ -491,8 +483,7 @@ extension Api.InputStorePaymentPurpose {
             writer.writeInt64(self.amount)
         }
 
-        public static func == (lhs: InputStorePaymentStarsGift, rhs: InputStorePaymentStarsGift) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputStorePaymentStarsGift, _ rhs: InputStorePaymentStarsGift) -> Swift.Bool {
             guard lhs.userId == rhs.userId else { return false }
             guard lhs.stars == rhs.stars else { return false }
             guard lhs.currency == rhs.currency else { return false }
@@ -504,7 +495,7 @@ extension Api.InputStorePaymentPurpose {
 
 extension Api.InputStorePaymentPurpose {
     /// `inputStorePaymentStarsGiveaway#751f08fa flags:# only_new_subscribers:flags.0?true winners_are_visible:flags.3?true stars:long boost_peer:InputPeer additional_peers:flags.1?Vector<InputPeer> countries_iso2:flags.2?Vector<string> prize_description:flags.4?string random_id:long until_date:int currency:string amount:long users:int = InputStorePaymentPurpose;`
-    public final class InputStorePaymentStarsGiveaway: TLCombinator {
+    public final class InputStorePaymentStarsGiveaway: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x751f08fa
         public static let tlName = "inputStorePaymentStarsGiveaway"
 
@@ -572,8 +563,7 @@ extension Api.InputStorePaymentPurpose {
             writer.writeInt32(self.users)
         }
 
-        public static func == (lhs: InputStorePaymentStarsGiveaway, rhs: InputStorePaymentStarsGiveaway) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputStorePaymentStarsGiveaway, _ rhs: InputStorePaymentStarsGiveaway) -> Swift.Bool {
             guard lhs.onlyNewSubscribers == rhs.onlyNewSubscribers else { return false }
             guard lhs.winnersAreVisible == rhs.winnersAreVisible else { return false }
             guard lhs.stars == rhs.stars else { return false }
@@ -593,7 +583,7 @@ extension Api.InputStorePaymentPurpose {
 
 extension Api.InputStorePaymentPurpose {
     /// `inputStorePaymentAuthCode#3fc18057 flags:# restore:flags.0?true phone_number:string phone_code_hash:string premium_days:int currency:string amount:long = InputStorePaymentPurpose;`
-    public final class InputStorePaymentAuthCode: TLCombinator {
+    public final class InputStorePaymentAuthCode: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x3fc18057
         public static let tlName = "inputStorePaymentAuthCode"
 
@@ -634,8 +624,7 @@ extension Api.InputStorePaymentPurpose {
             writer.writeInt64(self.amount)
         }
 
-        public static func == (lhs: InputStorePaymentAuthCode, rhs: InputStorePaymentAuthCode) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputStorePaymentAuthCode, _ rhs: InputStorePaymentAuthCode) -> Swift.Bool {
             guard lhs.restore == rhs.restore else { return false }
             guard lhs.phoneNumber == rhs.phoneNumber else { return false }
             guard lhs.phoneCodeHash == rhs.phoneCodeHash else { return false }
@@ -677,7 +666,7 @@ extension Api {
 
 extension Api.InputTheme {
     /// `inputTheme#3c5693e9 id:long access_hash:long = InputTheme;`
-    public final class InputTheme: TLCombinator {
+    public final class InputTheme: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x3c5693e9
         public static let tlName = "inputTheme"
 
@@ -699,8 +688,7 @@ extension Api.InputTheme {
             writer.writeInt64(self.accessHash)
         }
 
-        public static func == (lhs: InputTheme, rhs: InputTheme) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputTheme, _ rhs: InputTheme) -> Swift.Bool {
             guard lhs.id == rhs.id else { return false }
             guard lhs.accessHash == rhs.accessHash else { return false }
             return true
@@ -710,7 +698,7 @@ extension Api.InputTheme {
 
 extension Api.InputTheme {
     /// `inputThemeSlug#f5890df1 slug:string = InputTheme;`
-    public final class InputThemeSlug: TLCombinator {
+    public final class InputThemeSlug: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xf5890df1
         public static let tlName = "inputThemeSlug"
 
@@ -728,8 +716,7 @@ extension Api.InputTheme {
             writer.writeString(self.slug)
         }
 
-        public static func == (lhs: InputThemeSlug, rhs: InputThemeSlug) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputThemeSlug, _ rhs: InputThemeSlug) -> Swift.Bool {
             guard lhs.slug == rhs.slug else { return false }
             return true
         }
@@ -763,7 +750,7 @@ extension Api {
 
 extension Api.InputThemeSettings {
     /// `inputThemeSettings#8fde504f flags:# message_colors_animated:flags.2?true base_theme:BaseTheme accent_color:int outbox_accent_color:flags.3?int message_colors:flags.0?Vector<int> wallpaper:flags.1?InputWallPaper wallpaper_settings:flags.1?WallPaperSettings = InputThemeSettings;`
-    public final class InputThemeSettings: TLCombinator {
+    public final class InputThemeSettings: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x8fde504f
         public static let tlName = "inputThemeSettings"
 
@@ -812,8 +799,7 @@ extension Api.InputThemeSettings {
             if let value = self.wallpaperSettings { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: InputThemeSettings, rhs: InputThemeSettings) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputThemeSettings, _ rhs: InputThemeSettings) -> Swift.Bool {
             guard lhs.messageColorsAnimated == rhs.messageColorsAnimated else { return false }
             guard lhs.baseTheme == rhs.baseTheme else { return false }
             guard lhs.accentColor == rhs.accentColor else { return false }
@@ -862,7 +848,7 @@ extension Api {
 
 extension Api.InputUser {
     /// `inputUserEmpty#b98886cf = InputUser;`
-    public final class InputUserEmpty: TLCombinator {
+    public final class InputUserEmpty: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xb98886cf
         public static let tlName = "inputUserEmpty"
 
@@ -875,8 +861,7 @@ extension Api.InputUser {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: InputUserEmpty, rhs: InputUserEmpty) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputUserEmpty, _ rhs: InputUserEmpty) -> Swift.Bool {
             return true
         }
     }
@@ -884,7 +869,7 @@ extension Api.InputUser {
 
 extension Api.InputUser {
     /// `inputUserSelf#f7c1b13f = InputUser;`
-    public final class InputUserSelf: TLCombinator {
+    public final class InputUserSelf: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xf7c1b13f
         public static let tlName = "inputUserSelf"
 
@@ -897,8 +882,7 @@ extension Api.InputUser {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: InputUserSelf, rhs: InputUserSelf) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputUserSelf, _ rhs: InputUserSelf) -> Swift.Bool {
             return true
         }
     }
@@ -906,7 +890,7 @@ extension Api.InputUser {
 
 extension Api.InputUser {
     /// `inputUser#f21158c6 user_id:long access_hash:long = InputUser;`
-    public final class InputUser: TLCombinator {
+    public final class InputUser: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xf21158c6
         public static let tlName = "inputUser"
 
@@ -928,8 +912,7 @@ extension Api.InputUser {
             writer.writeInt64(self.accessHash)
         }
 
-        public static func == (lhs: InputUser, rhs: InputUser) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputUser, _ rhs: InputUser) -> Swift.Bool {
             guard lhs.userId == rhs.userId else { return false }
             guard lhs.accessHash == rhs.accessHash else { return false }
             return true
@@ -939,7 +922,7 @@ extension Api.InputUser {
 
 extension Api.InputUser {
     /// `inputUserFromMessage#1da448e2 peer:InputPeer msg_id:int user_id:long = InputUser;`
-    public final class InputUserFromMessage: TLCombinator {
+    public final class InputUserFromMessage: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x1da448e2
         public static let tlName = "inputUserFromMessage"
 
@@ -965,8 +948,7 @@ extension Api.InputUser {
             writer.writeInt64(self.userId)
         }
 
-        public static func == (lhs: InputUserFromMessage, rhs: InputUserFromMessage) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputUserFromMessage, _ rhs: InputUserFromMessage) -> Swift.Bool {
             guard lhs.peer == rhs.peer else { return false }
             guard lhs.msgId == rhs.msgId else { return false }
             guard lhs.userId == rhs.userId else { return false }
@@ -1008,7 +990,7 @@ extension Api {
 
 extension Api.InputWallPaper {
     /// `inputWallPaper#e630b979 id:long access_hash:long = InputWallPaper;`
-    public final class InputWallPaper: TLCombinator {
+    public final class InputWallPaper: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xe630b979
         public static let tlName = "inputWallPaper"
 
@@ -1030,8 +1012,7 @@ extension Api.InputWallPaper {
             writer.writeInt64(self.accessHash)
         }
 
-        public static func == (lhs: InputWallPaper, rhs: InputWallPaper) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputWallPaper, _ rhs: InputWallPaper) -> Swift.Bool {
             guard lhs.id == rhs.id else { return false }
             guard lhs.accessHash == rhs.accessHash else { return false }
             return true
@@ -1041,7 +1022,7 @@ extension Api.InputWallPaper {
 
 extension Api.InputWallPaper {
     /// `inputWallPaperSlug#72091c80 slug:string = InputWallPaper;`
-    public final class InputWallPaperSlug: TLCombinator {
+    public final class InputWallPaperSlug: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x72091c80
         public static let tlName = "inputWallPaperSlug"
 
@@ -1059,8 +1040,7 @@ extension Api.InputWallPaper {
             writer.writeString(self.slug)
         }
 
-        public static func == (lhs: InputWallPaperSlug, rhs: InputWallPaperSlug) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputWallPaperSlug, _ rhs: InputWallPaperSlug) -> Swift.Bool {
             guard lhs.slug == rhs.slug else { return false }
             return true
         }
@@ -1069,7 +1049,7 @@ extension Api.InputWallPaper {
 
 extension Api.InputWallPaper {
     /// `inputWallPaperNoFile#967a462e id:long = InputWallPaper;`
-    public final class InputWallPaperNoFile: TLCombinator {
+    public final class InputWallPaperNoFile: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x967a462e
         public static let tlName = "inputWallPaperNoFile"
 
@@ -1087,8 +1067,7 @@ extension Api.InputWallPaper {
             writer.writeInt64(self.id)
         }
 
-        public static func == (lhs: InputWallPaperNoFile, rhs: InputWallPaperNoFile) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputWallPaperNoFile, _ rhs: InputWallPaperNoFile) -> Swift.Bool {
             guard lhs.id == rhs.id else { return false }
             return true
         }
@@ -1122,7 +1101,7 @@ extension Api {
 
 extension Api.InputWebDocument {
     /// `inputWebDocument#9bed434d url:string size:int mime_type:string attributes:Vector<DocumentAttribute> = InputWebDocument;`
-    public final class InputWebDocument: TLCombinator {
+    public final class InputWebDocument: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x9bed434d
         public static let tlName = "inputWebDocument"
 
@@ -1152,8 +1131,7 @@ extension Api.InputWebDocument {
             self.attributes.encode(to: &writer)
         }
 
-        public static func == (lhs: InputWebDocument, rhs: InputWebDocument) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputWebDocument, _ rhs: InputWebDocument) -> Swift.Bool {
             guard lhs.url == rhs.url else { return false }
             guard lhs.size == rhs.size else { return false }
             guard lhs.mimeType == rhs.mimeType else { return false }
@@ -1196,7 +1174,7 @@ extension Api {
 
 extension Api.InputWebFileLocation {
     /// `inputWebFileLocation#c239d686 url:string access_hash:long = InputWebFileLocation;`
-    public final class InputWebFileLocation: TLCombinator {
+    public final class InputWebFileLocation: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xc239d686
         public static let tlName = "inputWebFileLocation"
 
@@ -1218,8 +1196,7 @@ extension Api.InputWebFileLocation {
             writer.writeInt64(self.accessHash)
         }
 
-        public static func == (lhs: InputWebFileLocation, rhs: InputWebFileLocation) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputWebFileLocation, _ rhs: InputWebFileLocation) -> Swift.Bool {
             guard lhs.url == rhs.url else { return false }
             guard lhs.accessHash == rhs.accessHash else { return false }
             return true
@@ -1229,7 +1206,7 @@ extension Api.InputWebFileLocation {
 
 extension Api.InputWebFileLocation {
     /// `inputWebFileGeoPointLocation#9f2221c9 geo_point:InputGeoPoint access_hash:long w:int h:int zoom:int scale:int = InputWebFileLocation;`
-    public final class InputWebFileGeoPointLocation: TLCombinator {
+    public final class InputWebFileGeoPointLocation: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x9f2221c9
         public static let tlName = "inputWebFileGeoPointLocation"
 
@@ -1267,8 +1244,7 @@ extension Api.InputWebFileLocation {
             writer.writeInt32(self.scale)
         }
 
-        public static func == (lhs: InputWebFileGeoPointLocation, rhs: InputWebFileGeoPointLocation) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputWebFileGeoPointLocation, _ rhs: InputWebFileGeoPointLocation) -> Swift.Bool {
             guard lhs.geoPoint == rhs.geoPoint else { return false }
             guard lhs.accessHash == rhs.accessHash else { return false }
             guard lhs.w == rhs.w else { return false }
@@ -1282,7 +1258,7 @@ extension Api.InputWebFileLocation {
 
 extension Api.InputWebFileLocation {
     /// `inputWebFileAudioAlbumThumbLocation#f46fe924 flags:# small:flags.2?true document:flags.0?InputDocument title:flags.1?string performer:flags.1?string = InputWebFileLocation;`
-    public final class InputWebFileAudioAlbumThumbLocation: TLCombinator {
+    public final class InputWebFileAudioAlbumThumbLocation: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xf46fe924
         public static let tlName = "inputWebFileAudioAlbumThumbLocation"
 
@@ -1318,8 +1294,7 @@ extension Api.InputWebFileLocation {
             if let value = self.performer { writer.writeString(value) }
         }
 
-        public static func == (lhs: InputWebFileAudioAlbumThumbLocation, rhs: InputWebFileAudioAlbumThumbLocation) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputWebFileAudioAlbumThumbLocation, _ rhs: InputWebFileAudioAlbumThumbLocation) -> Swift.Bool {
             guard lhs.small == rhs.small else { return false }
             guard lhs.document == rhs.document else { return false }
             guard lhs.title == rhs.title else { return false }
@@ -1356,7 +1331,7 @@ extension Api {
 
 extension Api.Invoice {
     /// `invoice#049ee584 flags:# test:flags.0?true name_requested:flags.1?true phone_requested:flags.2?true email_requested:flags.3?true shipping_address_requested:flags.4?true flexible:flags.5?true phone_to_provider:flags.6?true email_to_provider:flags.7?true recurring:flags.9?true currency:string prices:Vector<LabeledPrice> max_tip_amount:flags.8?long suggested_tip_amounts:flags.8?Vector<long> terms_url:flags.10?string subscription_period:flags.11?int = Invoice;`
-    public final class Invoice: TLCombinator {
+    public final class Invoice: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x049ee584
         public static let tlName = "invoice"
 
@@ -1437,8 +1412,7 @@ extension Api.Invoice {
             if let value = self.subscriptionPeriod { writer.writeInt32(value) }
         }
 
-        public static func == (lhs: Invoice, rhs: Invoice) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: Invoice, _ rhs: Invoice) -> Swift.Bool {
             guard lhs.test == rhs.test else { return false }
             guard lhs.nameRequested == rhs.nameRequested else { return false }
             guard lhs.phoneRequested == rhs.phoneRequested else { return false }
@@ -1486,7 +1460,7 @@ extension Api {
 
 extension Api.JSONObjectValue {
     /// `jsonObjectValue#c0de1bd9 key:string value:JSONValue = JSONObjectValue;`
-    public final class JsonObjectValue: TLCombinator {
+    public final class JsonObjectValue: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xc0de1bd9
         public static let tlName = "jsonObjectValue"
 
@@ -1508,8 +1482,7 @@ extension Api.JSONObjectValue {
             self.value.encode(to: &writer)
         }
 
-        public static func == (lhs: JsonObjectValue, rhs: JsonObjectValue) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: JsonObjectValue, _ rhs: JsonObjectValue) -> Swift.Bool {
             guard lhs.key == rhs.key else { return false }
             guard lhs.value == rhs.value else { return false }
             return true
@@ -1559,7 +1532,7 @@ extension Api {
 
 extension Api.JSONValue {
     /// `jsonNull#3f6d7b68 = JSONValue;`
-    public final class JsonNull: TLCombinator {
+    public final class JsonNull: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x3f6d7b68
         public static let tlName = "jsonNull"
 
@@ -1572,8 +1545,7 @@ extension Api.JSONValue {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: JsonNull, rhs: JsonNull) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: JsonNull, _ rhs: JsonNull) -> Swift.Bool {
             return true
         }
     }
@@ -1581,7 +1553,7 @@ extension Api.JSONValue {
 
 extension Api.JSONValue {
     /// `jsonBool#c7345e6a value:Bool = JSONValue;`
-    public final class JsonBool: TLCombinator {
+    public final class JsonBool: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xc7345e6a
         public static let tlName = "jsonBool"
 
@@ -1599,8 +1571,7 @@ extension Api.JSONValue {
             writer.writeBool(self.value)
         }
 
-        public static func == (lhs: JsonBool, rhs: JsonBool) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: JsonBool, _ rhs: JsonBool) -> Swift.Bool {
             guard lhs.value == rhs.value else { return false }
             return true
         }
@@ -1609,7 +1580,7 @@ extension Api.JSONValue {
 
 extension Api.JSONValue {
     /// `jsonNumber#2be0dfa4 value:double = JSONValue;`
-    public final class JsonNumber: TLCombinator {
+    public final class JsonNumber: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x2be0dfa4
         public static let tlName = "jsonNumber"
 
@@ -1627,8 +1598,7 @@ extension Api.JSONValue {
             writer.writeDouble(self.value)
         }
 
-        public static func == (lhs: JsonNumber, rhs: JsonNumber) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: JsonNumber, _ rhs: JsonNumber) -> Swift.Bool {
             guard lhs.value == rhs.value else { return false }
             return true
         }
@@ -1637,7 +1607,7 @@ extension Api.JSONValue {
 
 extension Api.JSONValue {
     /// `jsonString#b71e767a value:string = JSONValue;`
-    public final class JsonString: TLCombinator {
+    public final class JsonString: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xb71e767a
         public static let tlName = "jsonString"
 
@@ -1655,8 +1625,7 @@ extension Api.JSONValue {
             writer.writeString(self.value)
         }
 
-        public static func == (lhs: JsonString, rhs: JsonString) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: JsonString, _ rhs: JsonString) -> Swift.Bool {
             guard lhs.value == rhs.value else { return false }
             return true
         }
@@ -1665,7 +1634,7 @@ extension Api.JSONValue {
 
 extension Api.JSONValue {
     /// `jsonArray#f7444763 value:Vector<JSONValue> = JSONValue;`
-    public final class JsonArray: TLCombinator {
+    public final class JsonArray: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xf7444763
         public static let tlName = "jsonArray"
 
@@ -1683,8 +1652,7 @@ extension Api.JSONValue {
             self.value.encode(to: &writer)
         }
 
-        public static func == (lhs: JsonArray, rhs: JsonArray) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: JsonArray, _ rhs: JsonArray) -> Swift.Bool {
             guard lhs.value == rhs.value else { return false }
             return true
         }
@@ -1693,7 +1661,7 @@ extension Api.JSONValue {
 
 extension Api.JSONValue {
     /// `jsonObject#99c1d49d value:Vector<JSONObjectValue> = JSONValue;`
-    public final class JsonObject: TLCombinator {
+    public final class JsonObject: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x99c1d49d
         public static let tlName = "jsonObject"
 
@@ -1711,8 +1679,7 @@ extension Api.JSONValue {
             self.value.encode(to: &writer)
         }
 
-        public static func == (lhs: JsonObject, rhs: JsonObject) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: JsonObject, _ rhs: JsonObject) -> Swift.Bool {
             guard lhs.value == rhs.value else { return false }
             return true
         }
@@ -1755,7 +1722,7 @@ extension Api {
 
 extension Api.JoinChatBotResult {
     /// `joinChatBotResultApproved#ae152a69 = JoinChatBotResult;`
-    public final class JoinChatBotResultApproved: TLCombinator {
+    public final class JoinChatBotResultApproved: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xae152a69
         public static let tlName = "joinChatBotResultApproved"
 
@@ -1768,8 +1735,7 @@ extension Api.JoinChatBotResult {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: JoinChatBotResultApproved, rhs: JoinChatBotResultApproved) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: JoinChatBotResultApproved, _ rhs: JoinChatBotResultApproved) -> Swift.Bool {
             return true
         }
     }
@@ -1777,7 +1743,7 @@ extension Api.JoinChatBotResult {
 
 extension Api.JoinChatBotResult {
     /// `joinChatBotResultDeclined#0efa0194 = JoinChatBotResult;`
-    public final class JoinChatBotResultDeclined: TLCombinator {
+    public final class JoinChatBotResultDeclined: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x0efa0194
         public static let tlName = "joinChatBotResultDeclined"
 
@@ -1790,8 +1756,7 @@ extension Api.JoinChatBotResult {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: JoinChatBotResultDeclined, rhs: JoinChatBotResultDeclined) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: JoinChatBotResultDeclined, _ rhs: JoinChatBotResultDeclined) -> Swift.Bool {
             return true
         }
     }
@@ -1799,7 +1764,7 @@ extension Api.JoinChatBotResult {
 
 extension Api.JoinChatBotResult {
     /// `joinChatBotResultQueued#98a3a840 = JoinChatBotResult;`
-    public final class JoinChatBotResultQueued: TLCombinator {
+    public final class JoinChatBotResultQueued: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x98a3a840
         public static let tlName = "joinChatBotResultQueued"
 
@@ -1812,8 +1777,7 @@ extension Api.JoinChatBotResult {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: JoinChatBotResultQueued, rhs: JoinChatBotResultQueued) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: JoinChatBotResultQueued, _ rhs: JoinChatBotResultQueued) -> Swift.Bool {
             return true
         }
     }
@@ -1821,7 +1785,7 @@ extension Api.JoinChatBotResult {
 
 extension Api.JoinChatBotResult {
     /// `joinChatBotResultWebView#d6e3b813 url:string = JoinChatBotResult;`
-    public final class JoinChatBotResultWebView: TLCombinator {
+    public final class JoinChatBotResultWebView: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xd6e3b813
         public static let tlName = "joinChatBotResultWebView"
 
@@ -1839,8 +1803,7 @@ extension Api.JoinChatBotResult {
             writer.writeString(self.url)
         }
 
-        public static func == (lhs: JoinChatBotResultWebView, rhs: JoinChatBotResultWebView) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: JoinChatBotResultWebView, _ rhs: JoinChatBotResultWebView) -> Swift.Bool {
             guard lhs.url == rhs.url else { return false }
             return true
         }
@@ -1874,7 +1837,7 @@ extension Api {
 
 extension Api.KeyboardButton {
     /// `keyboardButton#2f67a72f flags:# style:flags.10?KeyboardButtonStyle text:string type:ButtonType = KeyboardButton;`
-    public final class KeyboardButton: TLCombinator {
+    public final class KeyboardButton: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x2f67a72f
         public static let tlName = "keyboardButton"
 
@@ -1904,8 +1867,7 @@ extension Api.KeyboardButton {
             self.type.encode(to: &writer)
         }
 
-        public static func == (lhs: KeyboardButton, rhs: KeyboardButton) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: KeyboardButton, _ rhs: KeyboardButton) -> Swift.Bool {
             guard lhs.style == rhs.style else { return false }
             guard lhs.text == rhs.text else { return false }
             guard lhs.type == rhs.type else { return false }
@@ -1941,7 +1903,7 @@ extension Api {
 
 extension Api.KeyboardButtonRow {
     /// `keyboardButtonRow#77608b83 buttons:Vector<KeyboardButton> = KeyboardButtonRow;`
-    public final class KeyboardButtonRow: TLCombinator {
+    public final class KeyboardButtonRow: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x77608b83
         public static let tlName = "keyboardButtonRow"
 
@@ -1959,8 +1921,7 @@ extension Api.KeyboardButtonRow {
             self.buttons.encode(to: &writer)
         }
 
-        public static func == (lhs: KeyboardButtonRow, rhs: KeyboardButtonRow) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: KeyboardButtonRow, _ rhs: KeyboardButtonRow) -> Swift.Bool {
             guard lhs.buttons == rhs.buttons else { return false }
             return true
         }
@@ -1994,7 +1955,7 @@ extension Api {
 
 extension Api.KeyboardButtonStyle {
     /// `keyboardButtonStyle#4fdd3430 flags:# bg_primary:flags.0?true bg_danger:flags.1?true bg_success:flags.2?true icon:flags.3?long = KeyboardButtonStyle;`
-    public final class KeyboardButtonStyle: TLCombinator {
+    public final class KeyboardButtonStyle: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x4fdd3430
         public static let tlName = "keyboardButtonStyle"
 
@@ -2028,8 +1989,7 @@ extension Api.KeyboardButtonStyle {
             if let value = self.icon { writer.writeInt64(value) }
         }
 
-        public static func == (lhs: KeyboardButtonStyle, rhs: KeyboardButtonStyle) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: KeyboardButtonStyle, _ rhs: KeyboardButtonStyle) -> Swift.Bool {
             guard lhs.bgPrimary == rhs.bgPrimary else { return false }
             guard lhs.bgDanger == rhs.bgDanger else { return false }
             guard lhs.bgSuccess == rhs.bgSuccess else { return false }
@@ -2066,7 +2026,7 @@ extension Api {
 
 extension Api.KeyboardInlineButton {
     /// `keyboardInlineButton#11c1a322 flags:# style:flags.10?KeyboardButtonStyle text:string type:InlineButtonType = KeyboardInlineButton;`
-    public final class KeyboardInlineButton: TLCombinator {
+    public final class KeyboardInlineButton: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x11c1a322
         public static let tlName = "keyboardInlineButton"
 
@@ -2096,8 +2056,7 @@ extension Api.KeyboardInlineButton {
             self.type.encode(to: &writer)
         }
 
-        public static func == (lhs: KeyboardInlineButton, rhs: KeyboardInlineButton) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: KeyboardInlineButton, _ rhs: KeyboardInlineButton) -> Swift.Bool {
             guard lhs.style == rhs.style else { return false }
             guard lhs.text == rhs.text else { return false }
             guard lhs.type == rhs.type else { return false }
@@ -2133,7 +2092,7 @@ extension Api {
 
 extension Api.KeyboardInlineButtonRow {
     /// `keyboardInlineButtonRow#19420af6 buttons:Vector<KeyboardInlineButton> = KeyboardInlineButtonRow;`
-    public final class KeyboardInlineButtonRow: TLCombinator {
+    public final class KeyboardInlineButtonRow: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x19420af6
         public static let tlName = "keyboardInlineButtonRow"
 
@@ -2151,8 +2110,7 @@ extension Api.KeyboardInlineButtonRow {
             self.buttons.encode(to: &writer)
         }
 
-        public static func == (lhs: KeyboardInlineButtonRow, rhs: KeyboardInlineButtonRow) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: KeyboardInlineButtonRow, _ rhs: KeyboardInlineButtonRow) -> Swift.Bool {
             guard lhs.buttons == rhs.buttons else { return false }
             return true
         }
@@ -2186,7 +2144,7 @@ extension Api {
 
 extension Api.LabeledPrice {
     /// `labeledPrice#cb296bf8 label:string amount:long = LabeledPrice;`
-    public final class LabeledPrice: TLCombinator {
+    public final class LabeledPrice: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xcb296bf8
         public static let tlName = "labeledPrice"
 
@@ -2208,8 +2166,7 @@ extension Api.LabeledPrice {
             writer.writeInt64(self.amount)
         }
 
-        public static func == (lhs: LabeledPrice, rhs: LabeledPrice) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: LabeledPrice, _ rhs: LabeledPrice) -> Swift.Bool {
             guard lhs.label == rhs.label else { return false }
             guard lhs.amount == rhs.amount else { return false }
             return true
@@ -2244,7 +2201,7 @@ extension Api {
 
 extension Api.LangPackDifference {
     /// `langPackDifference#f385c1f6 lang_code:string from_version:int version:int strings:Vector<LangPackString> = LangPackDifference;`
-    public final class LangPackDifference: TLCombinator {
+    public final class LangPackDifference: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xf385c1f6
         public static let tlName = "langPackDifference"
 
@@ -2274,8 +2231,7 @@ extension Api.LangPackDifference {
             self.strings.encode(to: &writer)
         }
 
-        public static func == (lhs: LangPackDifference, rhs: LangPackDifference) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: LangPackDifference, _ rhs: LangPackDifference) -> Swift.Bool {
             guard lhs.langCode == rhs.langCode else { return false }
             guard lhs.fromVersion == rhs.fromVersion else { return false }
             guard lhs.version == rhs.version else { return false }
@@ -2312,7 +2268,7 @@ extension Api {
 
 extension Api.LangPackLanguage {
     /// `langPackLanguage#eeca5ce3 flags:# official:flags.0?true rtl:flags.2?true beta:flags.3?true name:string native_name:string lang_code:string base_lang_code:flags.1?string plural_code:string strings_count:int translated_count:int translations_url:string = LangPackLanguage;`
-    public final class LangPackLanguage: TLCombinator {
+    public final class LangPackLanguage: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xeeca5ce3
         public static let tlName = "langPackLanguage"
 
@@ -2374,8 +2330,7 @@ extension Api.LangPackLanguage {
             writer.writeString(self.translationsUrl)
         }
 
-        public static func == (lhs: LangPackLanguage, rhs: LangPackLanguage) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: LangPackLanguage, _ rhs: LangPackLanguage) -> Swift.Bool {
             guard lhs.official == rhs.official else { return false }
             guard lhs.rtl == rhs.rtl else { return false }
             guard lhs.beta == rhs.beta else { return false }
@@ -2425,7 +2380,7 @@ extension Api {
 
 extension Api.LangPackString {
     /// `langPackString#cad181f6 key:string value:string = LangPackString;`
-    public final class LangPackString: TLCombinator {
+    public final class LangPackString: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xcad181f6
         public static let tlName = "langPackString"
 
@@ -2447,8 +2402,7 @@ extension Api.LangPackString {
             writer.writeString(self.value)
         }
 
-        public static func == (lhs: LangPackString, rhs: LangPackString) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: LangPackString, _ rhs: LangPackString) -> Swift.Bool {
             guard lhs.key == rhs.key else { return false }
             guard lhs.value == rhs.value else { return false }
             return true
@@ -2458,7 +2412,7 @@ extension Api.LangPackString {
 
 extension Api.LangPackString {
     /// `langPackStringPluralized#6c47ac9f flags:# key:string zero_value:flags.0?string one_value:flags.1?string two_value:flags.2?string few_value:flags.3?string many_value:flags.4?string other_value:string = LangPackString;`
-    public final class LangPackStringPluralized: TLCombinator {
+    public final class LangPackStringPluralized: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x6c47ac9f
         public static let tlName = "langPackStringPluralized"
 
@@ -2508,8 +2462,7 @@ extension Api.LangPackString {
             writer.writeString(self.otherValue)
         }
 
-        public static func == (lhs: LangPackStringPluralized, rhs: LangPackStringPluralized) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: LangPackStringPluralized, _ rhs: LangPackStringPluralized) -> Swift.Bool {
             guard lhs.key == rhs.key else { return false }
             guard lhs.zeroValue == rhs.zeroValue else { return false }
             guard lhs.oneValue == rhs.oneValue else { return false }
@@ -2524,7 +2477,7 @@ extension Api.LangPackString {
 
 extension Api.LangPackString {
     /// `langPackStringDeleted#2979eeb2 key:string = LangPackString;`
-    public final class LangPackStringDeleted: TLCombinator {
+    public final class LangPackStringDeleted: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x2979eeb2
         public static let tlName = "langPackStringDeleted"
 
@@ -2542,8 +2495,7 @@ extension Api.LangPackString {
             writer.writeString(self.key)
         }
 
-        public static func == (lhs: LangPackStringDeleted, rhs: LangPackStringDeleted) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: LangPackStringDeleted, _ rhs: LangPackStringDeleted) -> Swift.Bool {
             guard lhs.key == rhs.key else { return false }
             return true
         }
@@ -2577,7 +2529,7 @@ extension Api {
 
 extension Api.MaskCoords {
     /// `maskCoords#aed6dbb2 n:int x:double y:double zoom:double = MaskCoords;`
-    public final class MaskCoords: TLCombinator {
+    public final class MaskCoords: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xaed6dbb2
         public static let tlName = "maskCoords"
 
@@ -2607,8 +2559,7 @@ extension Api.MaskCoords {
             writer.writeDouble(self.zoom)
         }
 
-        public static func == (lhs: MaskCoords, rhs: MaskCoords) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MaskCoords, _ rhs: MaskCoords) -> Swift.Bool {
             guard lhs.n == rhs.n else { return false }
             guard lhs.x == rhs.x else { return false }
             guard lhs.y == rhs.y else { return false }
@@ -2669,7 +2620,7 @@ extension Api {
 
 extension Api.MediaArea {
     /// `mediaAreaVenue#be82db9c coordinates:MediaAreaCoordinates geo:GeoPoint title:string address:string provider:string venue_id:string venue_type:string = MediaArea;`
-    public final class MediaAreaVenue: TLCombinator {
+    public final class MediaAreaVenue: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xbe82db9c
         public static let tlName = "mediaAreaVenue"
 
@@ -2711,8 +2662,7 @@ extension Api.MediaArea {
             writer.writeString(self.venueType)
         }
 
-        public static func == (lhs: MediaAreaVenue, rhs: MediaAreaVenue) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MediaAreaVenue, _ rhs: MediaAreaVenue) -> Swift.Bool {
             guard lhs.coordinates == rhs.coordinates else { return false }
             guard lhs.geo == rhs.geo else { return false }
             guard lhs.title == rhs.title else { return false }
@@ -2727,7 +2677,7 @@ extension Api.MediaArea {
 
 extension Api.MediaArea {
     /// `inputMediaAreaVenue#b282217f coordinates:MediaAreaCoordinates query_id:long result_id:string = MediaArea;`
-    public final class InputMediaAreaVenue: TLCombinator {
+    public final class InputMediaAreaVenue: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xb282217f
         public static let tlName = "inputMediaAreaVenue"
 
@@ -2753,8 +2703,7 @@ extension Api.MediaArea {
             writer.writeString(self.resultId)
         }
 
-        public static func == (lhs: InputMediaAreaVenue, rhs: InputMediaAreaVenue) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputMediaAreaVenue, _ rhs: InputMediaAreaVenue) -> Swift.Bool {
             guard lhs.coordinates == rhs.coordinates else { return false }
             guard lhs.queryId == rhs.queryId else { return false }
             guard lhs.resultId == rhs.resultId else { return false }
@@ -2765,7 +2714,7 @@ extension Api.MediaArea {
 
 extension Api.MediaArea {
     /// `mediaAreaGeoPoint#cad5452d flags:# coordinates:MediaAreaCoordinates geo:GeoPoint address:flags.0?GeoPointAddress = MediaArea;`
-    public final class MediaAreaGeoPoint: TLCombinator {
+    public final class MediaAreaGeoPoint: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xcad5452d
         public static let tlName = "mediaAreaGeoPoint"
 
@@ -2795,8 +2744,7 @@ extension Api.MediaArea {
             if let value = self.address { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: MediaAreaGeoPoint, rhs: MediaAreaGeoPoint) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MediaAreaGeoPoint, _ rhs: MediaAreaGeoPoint) -> Swift.Bool {
             guard lhs.coordinates == rhs.coordinates else { return false }
             guard lhs.geo == rhs.geo else { return false }
             guard lhs.address == rhs.address else { return false }
@@ -2807,7 +2755,7 @@ extension Api.MediaArea {
 
 extension Api.MediaArea {
     /// `mediaAreaSuggestedReaction#14455871 flags:# dark:flags.0?true flipped:flags.1?true coordinates:MediaAreaCoordinates reaction:Reaction = MediaArea;`
-    public final class MediaAreaSuggestedReaction: TLCombinator {
+    public final class MediaAreaSuggestedReaction: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x14455871
         public static let tlName = "mediaAreaSuggestedReaction"
 
@@ -2840,8 +2788,7 @@ extension Api.MediaArea {
             self.reaction.encode(to: &writer)
         }
 
-        public static func == (lhs: MediaAreaSuggestedReaction, rhs: MediaAreaSuggestedReaction) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MediaAreaSuggestedReaction, _ rhs: MediaAreaSuggestedReaction) -> Swift.Bool {
             guard lhs.dark == rhs.dark else { return false }
             guard lhs.flipped == rhs.flipped else { return false }
             guard lhs.coordinates == rhs.coordinates else { return false }
@@ -2853,7 +2800,7 @@ extension Api.MediaArea {
 
 extension Api.MediaArea {
     /// `mediaAreaChannelPost#770416af coordinates:MediaAreaCoordinates channel_id:long msg_id:int = MediaArea;`
-    public final class MediaAreaChannelPost: TLCombinator {
+    public final class MediaAreaChannelPost: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x770416af
         public static let tlName = "mediaAreaChannelPost"
 
@@ -2879,8 +2826,7 @@ extension Api.MediaArea {
             writer.writeInt32(self.msgId)
         }
 
-        public static func == (lhs: MediaAreaChannelPost, rhs: MediaAreaChannelPost) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MediaAreaChannelPost, _ rhs: MediaAreaChannelPost) -> Swift.Bool {
             guard lhs.coordinates == rhs.coordinates else { return false }
             guard lhs.channelId == rhs.channelId else { return false }
             guard lhs.msgId == rhs.msgId else { return false }
@@ -2891,7 +2837,7 @@ extension Api.MediaArea {
 
 extension Api.MediaArea {
     /// `inputMediaAreaChannelPost#2271f2bf coordinates:MediaAreaCoordinates channel:InputChannel msg_id:int = MediaArea;`
-    public final class InputMediaAreaChannelPost: TLCombinator {
+    public final class InputMediaAreaChannelPost: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x2271f2bf
         public static let tlName = "inputMediaAreaChannelPost"
 
@@ -2917,8 +2863,7 @@ extension Api.MediaArea {
             writer.writeInt32(self.msgId)
         }
 
-        public static func == (lhs: InputMediaAreaChannelPost, rhs: InputMediaAreaChannelPost) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputMediaAreaChannelPost, _ rhs: InputMediaAreaChannelPost) -> Swift.Bool {
             guard lhs.coordinates == rhs.coordinates else { return false }
             guard lhs.channel == rhs.channel else { return false }
             guard lhs.msgId == rhs.msgId else { return false }
@@ -2929,7 +2874,7 @@ extension Api.MediaArea {
 
 extension Api.MediaArea {
     /// `mediaAreaUrl#37381085 coordinates:MediaAreaCoordinates url:string = MediaArea;`
-    public final class MediaAreaUrl: TLCombinator {
+    public final class MediaAreaUrl: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x37381085
         public static let tlName = "mediaAreaUrl"
 
@@ -2951,8 +2896,7 @@ extension Api.MediaArea {
             writer.writeString(self.url)
         }
 
-        public static func == (lhs: MediaAreaUrl, rhs: MediaAreaUrl) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MediaAreaUrl, _ rhs: MediaAreaUrl) -> Swift.Bool {
             guard lhs.coordinates == rhs.coordinates else { return false }
             guard lhs.url == rhs.url else { return false }
             return true
@@ -2962,7 +2906,7 @@ extension Api.MediaArea {
 
 extension Api.MediaArea {
     /// `mediaAreaWeather#49a6549c coordinates:MediaAreaCoordinates emoji:string temperature_c:double color:int = MediaArea;`
-    public final class MediaAreaWeather: TLCombinator {
+    public final class MediaAreaWeather: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x49a6549c
         public static let tlName = "mediaAreaWeather"
 
@@ -2992,8 +2936,7 @@ extension Api.MediaArea {
             writer.writeInt32(self.color)
         }
 
-        public static func == (lhs: MediaAreaWeather, rhs: MediaAreaWeather) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MediaAreaWeather, _ rhs: MediaAreaWeather) -> Swift.Bool {
             guard lhs.coordinates == rhs.coordinates else { return false }
             guard lhs.emoji == rhs.emoji else { return false }
             guard lhs.temperatureC == rhs.temperatureC else { return false }
@@ -3005,7 +2948,7 @@ extension Api.MediaArea {
 
 extension Api.MediaArea {
     /// `mediaAreaStarGift#5787686d coordinates:MediaAreaCoordinates slug:string = MediaArea;`
-    public final class MediaAreaStarGift: TLCombinator {
+    public final class MediaAreaStarGift: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x5787686d
         public static let tlName = "mediaAreaStarGift"
 
@@ -3027,8 +2970,7 @@ extension Api.MediaArea {
             writer.writeString(self.slug)
         }
 
-        public static func == (lhs: MediaAreaStarGift, rhs: MediaAreaStarGift) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MediaAreaStarGift, _ rhs: MediaAreaStarGift) -> Swift.Bool {
             guard lhs.coordinates == rhs.coordinates else { return false }
             guard lhs.slug == rhs.slug else { return false }
             return true
@@ -3063,7 +3005,7 @@ extension Api {
 
 extension Api.MediaAreaCoordinates {
     /// `mediaAreaCoordinates#cfc9e002 flags:# x:double y:double w:double h:double rotation:double radius:flags.0?double = MediaAreaCoordinates;`
-    public final class MediaAreaCoordinates: TLCombinator {
+    public final class MediaAreaCoordinates: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xcfc9e002
         public static let tlName = "mediaAreaCoordinates"
 
@@ -3105,8 +3047,7 @@ extension Api.MediaAreaCoordinates {
             if let value = self.radius { writer.writeDouble(value) }
         }
 
-        public static func == (lhs: MediaAreaCoordinates, rhs: MediaAreaCoordinates) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MediaAreaCoordinates, _ rhs: MediaAreaCoordinates) -> Swift.Bool {
             guard lhs.x == rhs.x else { return false }
             guard lhs.y == rhs.y else { return false }
             guard lhs.w == rhs.w else { return false }

@@ -36,7 +36,7 @@ extension Api {
 
 extension Api.Message {
     /// `messageEmpty#90a6ca84 flags:# id:int peer_id:flags.0?Peer = Message;`
-    public final class MessageEmpty: TLCombinator {
+    public final class MessageEmpty: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x90a6ca84
         public static let tlName = "messageEmpty"
 
@@ -62,8 +62,7 @@ extension Api.Message {
             if let value = self.peerId { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: MessageEmpty, rhs: MessageEmpty) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageEmpty, _ rhs: MessageEmpty) -> Swift.Bool {
             guard lhs.id == rhs.id else { return false }
             guard lhs.peerId == rhs.peerId else { return false }
             return true
@@ -73,7 +72,7 @@ extension Api.Message {
 
 extension Api.Message {
     /// `message#7600b9d3 flags:# out:flags.1?true mentioned:flags.4?true media_unread:flags.5?true silent:flags.13?true post:flags.14?true from_scheduled:flags.18?true legacy:flags.19?true edit_hide:flags.21?true pinned:flags.24?true noforwards:flags.26?true invert_media:flags.27?true flags2:# offline:flags2.1?true video_processing_pending:flags2.4?true paid_suggested_post_stars:flags2.8?true paid_suggested_post_ton:flags2.9?true id:int from_id:flags.8?Peer from_boosts_applied:flags.29?int from_rank:flags2.12?string peer_id:Peer saved_peer_id:flags.28?Peer fwd_from:flags.2?MessageFwdHeader via_bot_id:flags.11?long via_business_bot_id:flags2.0?long guestchat_via_from:flags2.19?Peer reply_to:flags.3?MessageReplyHeader date:int message:string media:flags.9?MessageMedia reply_markup:flags.6?ReplyMarkup entities:flags.7?Vector<MessageEntity> views:flags.10?int forwards:flags.10?int replies:flags.23?MessageReplies edit_date:flags.15?int post_author:flags.16?string grouped_id:flags.17?long reactions:flags.20?MessageReactions restriction_reason:flags.22?Vector<RestrictionReason> ttl_period:flags.25?int quick_reply_shortcut_id:flags.30?int effect:flags2.2?long factcheck:flags2.3?FactCheck report_delivery_until_date:flags2.5?int paid_message_stars:flags2.6?long suggested_post:flags2.7?SuggestedPost schedule_repeat_period:flags2.10?int summary_from_language:flags2.11?string rich_message:flags2.13?RichMessage = Message;`
-    public final class Message: TLCombinator {
+    public final class Message: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x7600b9d3
         public static let tlName = "message"
 
@@ -319,8 +318,7 @@ extension Api.Message {
             if let value = self.richMessage { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: Message, rhs: Message) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: Message, _ rhs: Message) -> Swift.Bool {
             guard lhs.out == rhs.out else { return false }
             guard lhs.mentioned == rhs.mentioned else { return false }
             guard lhs.mediaUnread == rhs.mediaUnread else { return false }
@@ -377,7 +375,7 @@ extension Api.Message {
 
 extension Api.Message {
     /// `messageService#7a800e0a flags:# out:flags.1?true mentioned:flags.4?true media_unread:flags.5?true reactions_are_possible:flags.9?true silent:flags.13?true post:flags.14?true legacy:flags.19?true id:int from_id:flags.8?Peer peer_id:Peer saved_peer_id:flags.28?Peer reply_to:flags.3?MessageReplyHeader date:int action:MessageAction reactions:flags.20?MessageReactions ttl_period:flags.25?int = Message;`
-    public final class MessageService: TLCombinator {
+    public final class MessageService: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x7a800e0a
         public static let tlName = "messageService"
 
@@ -463,8 +461,7 @@ extension Api.Message {
             if let value = self.ttlPeriod { writer.writeInt32(value) }
         }
 
-        public static func == (lhs: MessageService, rhs: MessageService) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageService, _ rhs: MessageService) -> Swift.Bool {
             guard lhs.out == rhs.out else { return false }
             guard lhs.mentioned == rhs.mentioned else { return false }
             guard lhs.mediaUnread == rhs.mediaUnread else { return false }
@@ -717,7 +714,7 @@ extension Api {
 
 extension Api.MessageAction {
     /// `messageActionEmpty#b6aef7b0 = MessageAction;`
-    public final class MessageActionEmpty: TLCombinator {
+    public final class MessageActionEmpty: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xb6aef7b0
         public static let tlName = "messageActionEmpty"
 
@@ -730,8 +727,7 @@ extension Api.MessageAction {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: MessageActionEmpty, rhs: MessageActionEmpty) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageActionEmpty, _ rhs: MessageActionEmpty) -> Swift.Bool {
             return true
         }
     }
@@ -739,7 +735,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionChatCreate#bd47cbad title:string users:Vector<long> = MessageAction;`
-    public final class MessageActionChatCreate: TLCombinator {
+    public final class MessageActionChatCreate: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xbd47cbad
         public static let tlName = "messageActionChatCreate"
 
@@ -761,8 +757,7 @@ extension Api.MessageAction {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: MessageActionChatCreate, rhs: MessageActionChatCreate) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageActionChatCreate, _ rhs: MessageActionChatCreate) -> Swift.Bool {
             guard lhs.title == rhs.title else { return false }
             guard lhs.users == rhs.users else { return false }
             return true
@@ -772,7 +767,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionChatEditTitle#b5a1ce5a title:string = MessageAction;`
-    public final class MessageActionChatEditTitle: TLCombinator {
+    public final class MessageActionChatEditTitle: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xb5a1ce5a
         public static let tlName = "messageActionChatEditTitle"
 
@@ -790,8 +785,7 @@ extension Api.MessageAction {
             writer.writeString(self.title)
         }
 
-        public static func == (lhs: MessageActionChatEditTitle, rhs: MessageActionChatEditTitle) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageActionChatEditTitle, _ rhs: MessageActionChatEditTitle) -> Swift.Bool {
             guard lhs.title == rhs.title else { return false }
             return true
         }
@@ -800,7 +794,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionChatEditPhoto#7fcb13a8 photo:Photo = MessageAction;`
-    public final class MessageActionChatEditPhoto: TLCombinator {
+    public final class MessageActionChatEditPhoto: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x7fcb13a8
         public static let tlName = "messageActionChatEditPhoto"
 
@@ -818,8 +812,7 @@ extension Api.MessageAction {
             self.photo.encode(to: &writer)
         }
 
-        public static func == (lhs: MessageActionChatEditPhoto, rhs: MessageActionChatEditPhoto) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageActionChatEditPhoto, _ rhs: MessageActionChatEditPhoto) -> Swift.Bool {
             guard lhs.photo == rhs.photo else { return false }
             return true
         }
@@ -828,7 +821,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionChatDeletePhoto#95e3fbef = MessageAction;`
-    public final class MessageActionChatDeletePhoto: TLCombinator {
+    public final class MessageActionChatDeletePhoto: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x95e3fbef
         public static let tlName = "messageActionChatDeletePhoto"
 
@@ -841,8 +834,7 @@ extension Api.MessageAction {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: MessageActionChatDeletePhoto, rhs: MessageActionChatDeletePhoto) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageActionChatDeletePhoto, _ rhs: MessageActionChatDeletePhoto) -> Swift.Bool {
             return true
         }
     }
@@ -850,7 +842,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionChatAddUser#15cefd00 users:Vector<long> = MessageAction;`
-    public final class MessageActionChatAddUser: TLCombinator {
+    public final class MessageActionChatAddUser: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x15cefd00
         public static let tlName = "messageActionChatAddUser"
 
@@ -868,8 +860,7 @@ extension Api.MessageAction {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: MessageActionChatAddUser, rhs: MessageActionChatAddUser) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageActionChatAddUser, _ rhs: MessageActionChatAddUser) -> Swift.Bool {
             guard lhs.users == rhs.users else { return false }
             return true
         }
@@ -878,7 +869,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionChatDeleteUser#a43f30cc user_id:long = MessageAction;`
-    public final class MessageActionChatDeleteUser: TLCombinator {
+    public final class MessageActionChatDeleteUser: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xa43f30cc
         public static let tlName = "messageActionChatDeleteUser"
 
@@ -896,8 +887,7 @@ extension Api.MessageAction {
             writer.writeInt64(self.userId)
         }
 
-        public static func == (lhs: MessageActionChatDeleteUser, rhs: MessageActionChatDeleteUser) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageActionChatDeleteUser, _ rhs: MessageActionChatDeleteUser) -> Swift.Bool {
             guard lhs.userId == rhs.userId else { return false }
             return true
         }
@@ -906,7 +896,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionChatJoinedByLink#031224c3 inviter_id:long = MessageAction;`
-    public final class MessageActionChatJoinedByLink: TLCombinator {
+    public final class MessageActionChatJoinedByLink: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x031224c3
         public static let tlName = "messageActionChatJoinedByLink"
 
@@ -924,8 +914,7 @@ extension Api.MessageAction {
             writer.writeInt64(self.inviterId)
         }
 
-        public static func == (lhs: MessageActionChatJoinedByLink, rhs: MessageActionChatJoinedByLink) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageActionChatJoinedByLink, _ rhs: MessageActionChatJoinedByLink) -> Swift.Bool {
             guard lhs.inviterId == rhs.inviterId else { return false }
             return true
         }
@@ -934,7 +923,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionChannelCreate#95d2ac92 title:string = MessageAction;`
-    public final class MessageActionChannelCreate: TLCombinator {
+    public final class MessageActionChannelCreate: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x95d2ac92
         public static let tlName = "messageActionChannelCreate"
 
@@ -952,8 +941,7 @@ extension Api.MessageAction {
             writer.writeString(self.title)
         }
 
-        public static func == (lhs: MessageActionChannelCreate, rhs: MessageActionChannelCreate) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageActionChannelCreate, _ rhs: MessageActionChannelCreate) -> Swift.Bool {
             guard lhs.title == rhs.title else { return false }
             return true
         }
@@ -962,7 +950,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionChatMigrateTo#e1037f92 channel_id:long = MessageAction;`
-    public final class MessageActionChatMigrateTo: TLCombinator {
+    public final class MessageActionChatMigrateTo: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xe1037f92
         public static let tlName = "messageActionChatMigrateTo"
 
@@ -980,8 +968,7 @@ extension Api.MessageAction {
             writer.writeInt64(self.channelId)
         }
 
-        public static func == (lhs: MessageActionChatMigrateTo, rhs: MessageActionChatMigrateTo) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageActionChatMigrateTo, _ rhs: MessageActionChatMigrateTo) -> Swift.Bool {
             guard lhs.channelId == rhs.channelId else { return false }
             return true
         }
@@ -990,7 +977,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionChannelMigrateFrom#ea3948e9 title:string chat_id:long = MessageAction;`
-    public final class MessageActionChannelMigrateFrom: TLCombinator {
+    public final class MessageActionChannelMigrateFrom: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xea3948e9
         public static let tlName = "messageActionChannelMigrateFrom"
 
@@ -1012,8 +999,7 @@ extension Api.MessageAction {
             writer.writeInt64(self.chatId)
         }
 
-        public static func == (lhs: MessageActionChannelMigrateFrom, rhs: MessageActionChannelMigrateFrom) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageActionChannelMigrateFrom, _ rhs: MessageActionChannelMigrateFrom) -> Swift.Bool {
             guard lhs.title == rhs.title else { return false }
             guard lhs.chatId == rhs.chatId else { return false }
             return true
@@ -1023,7 +1009,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionPinMessage#94bd38ed = MessageAction;`
-    public final class MessageActionPinMessage: TLCombinator {
+    public final class MessageActionPinMessage: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x94bd38ed
         public static let tlName = "messageActionPinMessage"
 
@@ -1036,8 +1022,7 @@ extension Api.MessageAction {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: MessageActionPinMessage, rhs: MessageActionPinMessage) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageActionPinMessage, _ rhs: MessageActionPinMessage) -> Swift.Bool {
             return true
         }
     }
@@ -1045,7 +1030,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionHistoryClear#9fbab604 = MessageAction;`
-    public final class MessageActionHistoryClear: TLCombinator {
+    public final class MessageActionHistoryClear: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x9fbab604
         public static let tlName = "messageActionHistoryClear"
 
@@ -1058,8 +1043,7 @@ extension Api.MessageAction {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: MessageActionHistoryClear, rhs: MessageActionHistoryClear) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageActionHistoryClear, _ rhs: MessageActionHistoryClear) -> Swift.Bool {
             return true
         }
     }
@@ -1067,7 +1051,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionGameScore#92a72876 game_id:long score:int = MessageAction;`
-    public final class MessageActionGameScore: TLCombinator {
+    public final class MessageActionGameScore: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x92a72876
         public static let tlName = "messageActionGameScore"
 
@@ -1089,8 +1073,7 @@ extension Api.MessageAction {
             writer.writeInt32(self.score)
         }
 
-        public static func == (lhs: MessageActionGameScore, rhs: MessageActionGameScore) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageActionGameScore, _ rhs: MessageActionGameScore) -> Swift.Bool {
             guard lhs.gameId == rhs.gameId else { return false }
             guard lhs.score == rhs.score else { return false }
             return true
@@ -1100,7 +1083,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionPaymentSentMe#ffa00ccc flags:# recurring_init:flags.2?true recurring_used:flags.3?true currency:string total_amount:long payload:bytes info:flags.0?PaymentRequestedInfo shipping_option_id:flags.1?string charge:PaymentCharge subscription_until_date:flags.4?int = MessageAction;`
-    public final class MessageActionPaymentSentMe: TLCombinator {
+    public final class MessageActionPaymentSentMe: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xffa00ccc
         public static let tlName = "messageActionPaymentSentMe"
 
@@ -1156,8 +1139,7 @@ extension Api.MessageAction {
             if let value = self.subscriptionUntilDate { writer.writeInt32(value) }
         }
 
-        public static func == (lhs: MessageActionPaymentSentMe, rhs: MessageActionPaymentSentMe) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageActionPaymentSentMe, _ rhs: MessageActionPaymentSentMe) -> Swift.Bool {
             guard lhs.recurringInit == rhs.recurringInit else { return false }
             guard lhs.recurringUsed == rhs.recurringUsed else { return false }
             guard lhs.currency == rhs.currency else { return false }
@@ -1174,7 +1156,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionPaymentSent#c624b16e flags:# recurring_init:flags.2?true recurring_used:flags.3?true currency:string total_amount:long invoice_slug:flags.0?string subscription_until_date:flags.4?int = MessageAction;`
-    public final class MessageActionPaymentSent: TLCombinator {
+    public final class MessageActionPaymentSent: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xc624b16e
         public static let tlName = "messageActionPaymentSent"
 
@@ -1217,8 +1199,7 @@ extension Api.MessageAction {
             if let value = self.subscriptionUntilDate { writer.writeInt32(value) }
         }
 
-        public static func == (lhs: MessageActionPaymentSent, rhs: MessageActionPaymentSent) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageActionPaymentSent, _ rhs: MessageActionPaymentSent) -> Swift.Bool {
             guard lhs.recurringInit == rhs.recurringInit else { return false }
             guard lhs.recurringUsed == rhs.recurringUsed else { return false }
             guard lhs.currency == rhs.currency else { return false }
@@ -1232,7 +1213,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionPhoneCall#80e11a7f flags:# video:flags.2?true call_id:long reason:flags.0?PhoneCallDiscardReason duration:flags.1?int = MessageAction;`
-    public final class MessageActionPhoneCall: TLCombinator {
+    public final class MessageActionPhoneCall: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x80e11a7f
         public static let tlName = "messageActionPhoneCall"
 
@@ -1267,8 +1248,7 @@ extension Api.MessageAction {
             if let value = self.duration { writer.writeInt32(value) }
         }
 
-        public static func == (lhs: MessageActionPhoneCall, rhs: MessageActionPhoneCall) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageActionPhoneCall, _ rhs: MessageActionPhoneCall) -> Swift.Bool {
             guard lhs.video == rhs.video else { return false }
             guard lhs.callId == rhs.callId else { return false }
             guard lhs.reason == rhs.reason else { return false }
@@ -1280,7 +1260,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionScreenshotTaken#4792929b = MessageAction;`
-    public final class MessageActionScreenshotTaken: TLCombinator {
+    public final class MessageActionScreenshotTaken: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x4792929b
         public static let tlName = "messageActionScreenshotTaken"
 
@@ -1293,8 +1273,7 @@ extension Api.MessageAction {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: MessageActionScreenshotTaken, rhs: MessageActionScreenshotTaken) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageActionScreenshotTaken, _ rhs: MessageActionScreenshotTaken) -> Swift.Bool {
             return true
         }
     }
@@ -1302,7 +1281,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionCustomAction#fae69f56 message:string = MessageAction;`
-    public final class MessageActionCustomAction: TLCombinator {
+    public final class MessageActionCustomAction: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xfae69f56
         public static let tlName = "messageActionCustomAction"
 
@@ -1320,8 +1299,7 @@ extension Api.MessageAction {
             writer.writeString(self.message)
         }
 
-        public static func == (lhs: MessageActionCustomAction, rhs: MessageActionCustomAction) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageActionCustomAction, _ rhs: MessageActionCustomAction) -> Swift.Bool {
             guard lhs.message == rhs.message else { return false }
             return true
         }
@@ -1330,7 +1308,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionBotAllowed#c516d679 flags:# attach_menu:flags.1?true from_request:flags.3?true domain:flags.0?string app:flags.2?BotApp = MessageAction;`
-    public final class MessageActionBotAllowed: TLCombinator {
+    public final class MessageActionBotAllowed: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xc516d679
         public static let tlName = "messageActionBotAllowed"
 
@@ -1365,8 +1343,7 @@ extension Api.MessageAction {
             if let value = self.app { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: MessageActionBotAllowed, rhs: MessageActionBotAllowed) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageActionBotAllowed, _ rhs: MessageActionBotAllowed) -> Swift.Bool {
             guard lhs.attachMenu == rhs.attachMenu else { return false }
             guard lhs.fromRequest == rhs.fromRequest else { return false }
             guard lhs.domain == rhs.domain else { return false }
@@ -1378,7 +1355,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionSecureValuesSentMe#1b287353 values:Vector<SecureValue> credentials:SecureCredentialsEncrypted = MessageAction;`
-    public final class MessageActionSecureValuesSentMe: TLCombinator {
+    public final class MessageActionSecureValuesSentMe: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x1b287353
         public static let tlName = "messageActionSecureValuesSentMe"
 
@@ -1400,8 +1377,7 @@ extension Api.MessageAction {
             self.credentials.encode(to: &writer)
         }
 
-        public static func == (lhs: MessageActionSecureValuesSentMe, rhs: MessageActionSecureValuesSentMe) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageActionSecureValuesSentMe, _ rhs: MessageActionSecureValuesSentMe) -> Swift.Bool {
             guard lhs.values == rhs.values else { return false }
             guard lhs.credentials == rhs.credentials else { return false }
             return true
@@ -1411,7 +1387,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionSecureValuesSent#d95c6154 types:Vector<SecureValueType> = MessageAction;`
-    public final class MessageActionSecureValuesSent: TLCombinator {
+    public final class MessageActionSecureValuesSent: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xd95c6154
         public static let tlName = "messageActionSecureValuesSent"
 
@@ -1429,8 +1405,7 @@ extension Api.MessageAction {
             self.types.encode(to: &writer)
         }
 
-        public static func == (lhs: MessageActionSecureValuesSent, rhs: MessageActionSecureValuesSent) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageActionSecureValuesSent, _ rhs: MessageActionSecureValuesSent) -> Swift.Bool {
             guard lhs.types == rhs.types else { return false }
             return true
         }
@@ -1439,7 +1414,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionContactSignUp#f3f25f76 = MessageAction;`
-    public final class MessageActionContactSignUp: TLCombinator {
+    public final class MessageActionContactSignUp: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xf3f25f76
         public static let tlName = "messageActionContactSignUp"
 
@@ -1452,8 +1427,7 @@ extension Api.MessageAction {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: MessageActionContactSignUp, rhs: MessageActionContactSignUp) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageActionContactSignUp, _ rhs: MessageActionContactSignUp) -> Swift.Bool {
             return true
         }
     }
@@ -1461,7 +1435,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionGeoProximityReached#98e0d697 from_id:Peer to_id:Peer distance:int = MessageAction;`
-    public final class MessageActionGeoProximityReached: TLCombinator {
+    public final class MessageActionGeoProximityReached: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x98e0d697
         public static let tlName = "messageActionGeoProximityReached"
 
@@ -1487,8 +1461,7 @@ extension Api.MessageAction {
             writer.writeInt32(self.distance)
         }
 
-        public static func == (lhs: MessageActionGeoProximityReached, rhs: MessageActionGeoProximityReached) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageActionGeoProximityReached, _ rhs: MessageActionGeoProximityReached) -> Swift.Bool {
             guard lhs.fromId == rhs.fromId else { return false }
             guard lhs.toId == rhs.toId else { return false }
             guard lhs.distance == rhs.distance else { return false }
@@ -1499,7 +1472,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionGroupCall#7a0d7f42 flags:# call:InputGroupCall duration:flags.0?int = MessageAction;`
-    public final class MessageActionGroupCall: TLCombinator {
+    public final class MessageActionGroupCall: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x7a0d7f42
         public static let tlName = "messageActionGroupCall"
 
@@ -1525,8 +1498,7 @@ extension Api.MessageAction {
             if let value = self.duration { writer.writeInt32(value) }
         }
 
-        public static func == (lhs: MessageActionGroupCall, rhs: MessageActionGroupCall) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageActionGroupCall, _ rhs: MessageActionGroupCall) -> Swift.Bool {
             guard lhs.call == rhs.call else { return false }
             guard lhs.duration == rhs.duration else { return false }
             return true
@@ -1536,7 +1508,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionInviteToGroupCall#502f92f7 call:InputGroupCall users:Vector<long> = MessageAction;`
-    public final class MessageActionInviteToGroupCall: TLCombinator {
+    public final class MessageActionInviteToGroupCall: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x502f92f7
         public static let tlName = "messageActionInviteToGroupCall"
 
@@ -1558,8 +1530,7 @@ extension Api.MessageAction {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: MessageActionInviteToGroupCall, rhs: MessageActionInviteToGroupCall) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageActionInviteToGroupCall, _ rhs: MessageActionInviteToGroupCall) -> Swift.Bool {
             guard lhs.call == rhs.call else { return false }
             guard lhs.users == rhs.users else { return false }
             return true
@@ -1569,7 +1540,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionSetMessagesTTL#3c134d7b flags:# period:int auto_setting_from:flags.0?long = MessageAction;`
-    public final class MessageActionSetMessagesTTL: TLCombinator {
+    public final class MessageActionSetMessagesTTL: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x3c134d7b
         public static let tlName = "messageActionSetMessagesTTL"
 
@@ -1595,8 +1566,7 @@ extension Api.MessageAction {
             if let value = self.autoSettingFrom { writer.writeInt64(value) }
         }
 
-        public static func == (lhs: MessageActionSetMessagesTTL, rhs: MessageActionSetMessagesTTL) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageActionSetMessagesTTL, _ rhs: MessageActionSetMessagesTTL) -> Swift.Bool {
             guard lhs.period == rhs.period else { return false }
             guard lhs.autoSettingFrom == rhs.autoSettingFrom else { return false }
             return true
@@ -1606,7 +1576,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionGroupCallScheduled#b3a07661 call:InputGroupCall schedule_date:int = MessageAction;`
-    public final class MessageActionGroupCallScheduled: TLCombinator {
+    public final class MessageActionGroupCallScheduled: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xb3a07661
         public static let tlName = "messageActionGroupCallScheduled"
 
@@ -1628,8 +1598,7 @@ extension Api.MessageAction {
             writer.writeInt32(self.scheduleDate)
         }
 
-        public static func == (lhs: MessageActionGroupCallScheduled, rhs: MessageActionGroupCallScheduled) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageActionGroupCallScheduled, _ rhs: MessageActionGroupCallScheduled) -> Swift.Bool {
             guard lhs.call == rhs.call else { return false }
             guard lhs.scheduleDate == rhs.scheduleDate else { return false }
             return true
@@ -1639,7 +1608,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionSetChatTheme#b91bbd3a theme:ChatTheme = MessageAction;`
-    public final class MessageActionSetChatTheme: TLCombinator {
+    public final class MessageActionSetChatTheme: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xb91bbd3a
         public static let tlName = "messageActionSetChatTheme"
 
@@ -1657,8 +1626,7 @@ extension Api.MessageAction {
             self.theme.encode(to: &writer)
         }
 
-        public static func == (lhs: MessageActionSetChatTheme, rhs: MessageActionSetChatTheme) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageActionSetChatTheme, _ rhs: MessageActionSetChatTheme) -> Swift.Bool {
             guard lhs.theme == rhs.theme else { return false }
             return true
         }
@@ -1667,7 +1635,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionChatJoinedByRequest#ebbca3cb = MessageAction;`
-    public final class MessageActionChatJoinedByRequest: TLCombinator {
+    public final class MessageActionChatJoinedByRequest: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xebbca3cb
         public static let tlName = "messageActionChatJoinedByRequest"
 
@@ -1680,8 +1648,7 @@ extension Api.MessageAction {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: MessageActionChatJoinedByRequest, rhs: MessageActionChatJoinedByRequest) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageActionChatJoinedByRequest, _ rhs: MessageActionChatJoinedByRequest) -> Swift.Bool {
             return true
         }
     }
@@ -1689,7 +1656,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionWebViewDataSentMe#47dd8079 text:string data:string = MessageAction;`
-    public final class MessageActionWebViewDataSentMe: TLCombinator {
+    public final class MessageActionWebViewDataSentMe: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x47dd8079
         public static let tlName = "messageActionWebViewDataSentMe"
 
@@ -1711,8 +1678,7 @@ extension Api.MessageAction {
             writer.writeString(self.data)
         }
 
-        public static func == (lhs: MessageActionWebViewDataSentMe, rhs: MessageActionWebViewDataSentMe) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageActionWebViewDataSentMe, _ rhs: MessageActionWebViewDataSentMe) -> Swift.Bool {
             guard lhs.text == rhs.text else { return false }
             guard lhs.data == rhs.data else { return false }
             return true
@@ -1722,7 +1688,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionWebViewDataSent#b4c38cb5 text:string = MessageAction;`
-    public final class MessageActionWebViewDataSent: TLCombinator {
+    public final class MessageActionWebViewDataSent: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xb4c38cb5
         public static let tlName = "messageActionWebViewDataSent"
 
@@ -1740,8 +1706,7 @@ extension Api.MessageAction {
             writer.writeString(self.text)
         }
 
-        public static func == (lhs: MessageActionWebViewDataSent, rhs: MessageActionWebViewDataSent) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageActionWebViewDataSent, _ rhs: MessageActionWebViewDataSent) -> Swift.Bool {
             guard lhs.text == rhs.text else { return false }
             return true
         }
@@ -1750,7 +1715,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionGiftPremium#48e91302 flags:# currency:string amount:long days:int crypto_currency:flags.0?string crypto_amount:flags.0?long message:flags.1?TextWithEntities = MessageAction;`
-    public final class MessageActionGiftPremium: TLCombinator {
+    public final class MessageActionGiftPremium: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x48e91302
         public static let tlName = "messageActionGiftPremium"
 
@@ -1794,8 +1759,7 @@ extension Api.MessageAction {
             if let value = self.message { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: MessageActionGiftPremium, rhs: MessageActionGiftPremium) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageActionGiftPremium, _ rhs: MessageActionGiftPremium) -> Swift.Bool {
             guard lhs.currency == rhs.currency else { return false }
             guard lhs.amount == rhs.amount else { return false }
             guard lhs.days == rhs.days else { return false }
@@ -1809,7 +1773,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionTopicCreate#0d999256 flags:# title_missing:flags.1?true title:string icon_color:int icon_emoji_id:flags.0?long = MessageAction;`
-    public final class MessageActionTopicCreate: TLCombinator {
+    public final class MessageActionTopicCreate: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x0d999256
         public static let tlName = "messageActionTopicCreate"
 
@@ -1843,8 +1807,7 @@ extension Api.MessageAction {
             if let value = self.iconEmojiId { writer.writeInt64(value) }
         }
 
-        public static func == (lhs: MessageActionTopicCreate, rhs: MessageActionTopicCreate) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageActionTopicCreate, _ rhs: MessageActionTopicCreate) -> Swift.Bool {
             guard lhs.titleMissing == rhs.titleMissing else { return false }
             guard lhs.title == rhs.title else { return false }
             guard lhs.iconColor == rhs.iconColor else { return false }
@@ -1856,7 +1819,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionTopicEdit#c0944820 flags:# title:flags.0?string icon_emoji_id:flags.1?long closed:flags.2?Bool hidden:flags.3?Bool = MessageAction;`
-    public final class MessageActionTopicEdit: TLCombinator {
+    public final class MessageActionTopicEdit: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xc0944820
         public static let tlName = "messageActionTopicEdit"
 
@@ -1893,8 +1856,7 @@ extension Api.MessageAction {
             if let value = self.hidden { writer.writeBool(value) }
         }
 
-        public static func == (lhs: MessageActionTopicEdit, rhs: MessageActionTopicEdit) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageActionTopicEdit, _ rhs: MessageActionTopicEdit) -> Swift.Bool {
             guard lhs.title == rhs.title else { return false }
             guard lhs.iconEmojiId == rhs.iconEmojiId else { return false }
             guard lhs.closed == rhs.closed else { return false }
@@ -1906,7 +1868,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionSuggestProfilePhoto#57de635e photo:Photo = MessageAction;`
-    public final class MessageActionSuggestProfilePhoto: TLCombinator {
+    public final class MessageActionSuggestProfilePhoto: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x57de635e
         public static let tlName = "messageActionSuggestProfilePhoto"
 
@@ -1924,8 +1886,7 @@ extension Api.MessageAction {
             self.photo.encode(to: &writer)
         }
 
-        public static func == (lhs: MessageActionSuggestProfilePhoto, rhs: MessageActionSuggestProfilePhoto) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageActionSuggestProfilePhoto, _ rhs: MessageActionSuggestProfilePhoto) -> Swift.Bool {
             guard lhs.photo == rhs.photo else { return false }
             return true
         }
@@ -1934,7 +1895,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionRequestedPeer#31518e9b button_id:int peers:Vector<Peer> = MessageAction;`
-    public final class MessageActionRequestedPeer: TLCombinator {
+    public final class MessageActionRequestedPeer: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x31518e9b
         public static let tlName = "messageActionRequestedPeer"
 
@@ -1956,8 +1917,7 @@ extension Api.MessageAction {
             self.peers.encode(to: &writer)
         }
 
-        public static func == (lhs: MessageActionRequestedPeer, rhs: MessageActionRequestedPeer) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageActionRequestedPeer, _ rhs: MessageActionRequestedPeer) -> Swift.Bool {
             guard lhs.buttonId == rhs.buttonId else { return false }
             guard lhs.peers == rhs.peers else { return false }
             return true
@@ -1967,7 +1927,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionSetChatWallPaper#5060a3f4 flags:# same:flags.0?true for_both:flags.1?true wallpaper:WallPaper = MessageAction;`
-    public final class MessageActionSetChatWallPaper: TLCombinator {
+    public final class MessageActionSetChatWallPaper: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x5060a3f4
         public static let tlName = "messageActionSetChatWallPaper"
 
@@ -1996,8 +1956,7 @@ extension Api.MessageAction {
             self.wallpaper.encode(to: &writer)
         }
 
-        public static func == (lhs: MessageActionSetChatWallPaper, rhs: MessageActionSetChatWallPaper) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageActionSetChatWallPaper, _ rhs: MessageActionSetChatWallPaper) -> Swift.Bool {
             guard lhs.same == rhs.same else { return false }
             guard lhs.forBoth == rhs.forBoth else { return false }
             guard lhs.wallpaper == rhs.wallpaper else { return false }
@@ -2008,7 +1967,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionGiftCode#31c48347 flags:# via_giveaway:flags.0?true unclaimed:flags.5?true boost_peer:flags.1?Peer days:int slug:string currency:flags.2?string amount:flags.2?long crypto_currency:flags.3?string crypto_amount:flags.3?long message:flags.4?TextWithEntities = MessageAction;`
-    public final class MessageActionGiftCode: TLCombinator {
+    public final class MessageActionGiftCode: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x31c48347
         public static let tlName = "messageActionGiftCode"
 
@@ -2071,8 +2030,7 @@ extension Api.MessageAction {
             if let value = self.message { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: MessageActionGiftCode, rhs: MessageActionGiftCode) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageActionGiftCode, _ rhs: MessageActionGiftCode) -> Swift.Bool {
             guard lhs.viaGiveaway == rhs.viaGiveaway else { return false }
             guard lhs.unclaimed == rhs.unclaimed else { return false }
             guard lhs.boostPeer == rhs.boostPeer else { return false }
@@ -2090,7 +2048,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionGiveawayLaunch#a80f51e4 flags:# stars:flags.0?long = MessageAction;`
-    public final class MessageActionGiveawayLaunch: TLCombinator {
+    public final class MessageActionGiveawayLaunch: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xa80f51e4
         public static let tlName = "messageActionGiveawayLaunch"
 
@@ -2112,8 +2070,7 @@ extension Api.MessageAction {
             if let value = self.stars { writer.writeInt64(value) }
         }
 
-        public static func == (lhs: MessageActionGiveawayLaunch, rhs: MessageActionGiveawayLaunch) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageActionGiveawayLaunch, _ rhs: MessageActionGiveawayLaunch) -> Swift.Bool {
             guard lhs.stars == rhs.stars else { return false }
             return true
         }
@@ -2122,7 +2079,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionGiveawayResults#87e2f155 flags:# stars:flags.0?true winners_count:int unclaimed_count:int = MessageAction;`
-    public final class MessageActionGiveawayResults: TLCombinator {
+    public final class MessageActionGiveawayResults: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x87e2f155
         public static let tlName = "messageActionGiveawayResults"
 
@@ -2151,8 +2108,7 @@ extension Api.MessageAction {
             writer.writeInt32(self.unclaimedCount)
         }
 
-        public static func == (lhs: MessageActionGiveawayResults, rhs: MessageActionGiveawayResults) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageActionGiveawayResults, _ rhs: MessageActionGiveawayResults) -> Swift.Bool {
             guard lhs.stars == rhs.stars else { return false }
             guard lhs.winnersCount == rhs.winnersCount else { return false }
             guard lhs.unclaimedCount == rhs.unclaimedCount else { return false }
@@ -2163,7 +2119,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionBoostApply#cc02aa6d boosts:int = MessageAction;`
-    public final class MessageActionBoostApply: TLCombinator {
+    public final class MessageActionBoostApply: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xcc02aa6d
         public static let tlName = "messageActionBoostApply"
 
@@ -2181,8 +2137,7 @@ extension Api.MessageAction {
             writer.writeInt32(self.boosts)
         }
 
-        public static func == (lhs: MessageActionBoostApply, rhs: MessageActionBoostApply) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageActionBoostApply, _ rhs: MessageActionBoostApply) -> Swift.Bool {
             guard lhs.boosts == rhs.boosts else { return false }
             return true
         }
@@ -2191,7 +2146,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionRequestedPeerSentMe#93b31848 button_id:int peers:Vector<RequestedPeer> = MessageAction;`
-    public final class MessageActionRequestedPeerSentMe: TLCombinator {
+    public final class MessageActionRequestedPeerSentMe: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x93b31848
         public static let tlName = "messageActionRequestedPeerSentMe"
 
@@ -2213,8 +2168,7 @@ extension Api.MessageAction {
             self.peers.encode(to: &writer)
         }
 
-        public static func == (lhs: MessageActionRequestedPeerSentMe, rhs: MessageActionRequestedPeerSentMe) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageActionRequestedPeerSentMe, _ rhs: MessageActionRequestedPeerSentMe) -> Swift.Bool {
             guard lhs.buttonId == rhs.buttonId else { return false }
             guard lhs.peers == rhs.peers else { return false }
             return true
@@ -2224,7 +2178,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionPaymentRefunded#41b3e202 flags:# peer:Peer currency:string total_amount:long payload:flags.0?bytes charge:PaymentCharge = MessageAction;`
-    public final class MessageActionPaymentRefunded: TLCombinator {
+    public final class MessageActionPaymentRefunded: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x41b3e202
         public static let tlName = "messageActionPaymentRefunded"
 
@@ -2262,8 +2216,7 @@ extension Api.MessageAction {
             self.charge.encode(to: &writer)
         }
 
-        public static func == (lhs: MessageActionPaymentRefunded, rhs: MessageActionPaymentRefunded) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageActionPaymentRefunded, _ rhs: MessageActionPaymentRefunded) -> Swift.Bool {
             guard lhs.peer == rhs.peer else { return false }
             guard lhs.currency == rhs.currency else { return false }
             guard lhs.totalAmount == rhs.totalAmount else { return false }
@@ -2276,7 +2229,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionGiftStars#45d5b021 flags:# currency:string amount:long stars:long crypto_currency:flags.0?string crypto_amount:flags.0?long transaction_id:flags.1?string = MessageAction;`
-    public final class MessageActionGiftStars: TLCombinator {
+    public final class MessageActionGiftStars: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x45d5b021
         public static let tlName = "messageActionGiftStars"
 
@@ -2320,8 +2273,7 @@ extension Api.MessageAction {
             if let value = self.transactionId { writer.writeString(value) }
         }
 
-        public static func == (lhs: MessageActionGiftStars, rhs: MessageActionGiftStars) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageActionGiftStars, _ rhs: MessageActionGiftStars) -> Swift.Bool {
             guard lhs.currency == rhs.currency else { return false }
             guard lhs.amount == rhs.amount else { return false }
             guard lhs.stars == rhs.stars else { return false }
@@ -2335,7 +2287,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionPrizeStars#b00c47a2 flags:# unclaimed:flags.0?true stars:long transaction_id:string boost_peer:Peer giveaway_msg_id:int = MessageAction;`
-    public final class MessageActionPrizeStars: TLCombinator {
+    public final class MessageActionPrizeStars: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xb00c47a2
         public static let tlName = "messageActionPrizeStars"
 
@@ -2372,8 +2324,7 @@ extension Api.MessageAction {
             writer.writeInt32(self.giveawayMsgId)
         }
 
-        public static func == (lhs: MessageActionPrizeStars, rhs: MessageActionPrizeStars) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageActionPrizeStars, _ rhs: MessageActionPrizeStars) -> Swift.Bool {
             guard lhs.unclaimed == rhs.unclaimed else { return false }
             guard lhs.stars == rhs.stars else { return false }
             guard lhs.transactionId == rhs.transactionId else { return false }
@@ -2386,7 +2337,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionStarGift#ea2c31d3 flags:# name_hidden:flags.0?true saved:flags.2?true converted:flags.3?true upgraded:flags.5?true refunded:flags.9?true can_upgrade:flags.10?true prepaid_upgrade:flags.13?true upgrade_separate:flags.16?true auction_acquired:flags.17?true gift:StarGift message:flags.1?TextWithEntities convert_stars:flags.4?long upgrade_msg_id:flags.5?int upgrade_stars:flags.8?long from_id:flags.11?Peer peer:flags.12?Peer saved_id:flags.12?long prepaid_upgrade_hash:flags.14?string gift_msg_id:flags.15?int to_id:flags.18?Peer gift_num:flags.19?int = MessageAction;`
-    public final class MessageActionStarGift: TLCombinator {
+    public final class MessageActionStarGift: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xea2c31d3
         public static let tlName = "messageActionStarGift"
 
@@ -2498,8 +2449,7 @@ extension Api.MessageAction {
             if let value = self.giftNum { writer.writeInt32(value) }
         }
 
-        public static func == (lhs: MessageActionStarGift, rhs: MessageActionStarGift) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageActionStarGift, _ rhs: MessageActionStarGift) -> Swift.Bool {
             guard lhs.nameHidden == rhs.nameHidden else { return false }
             guard lhs.saved == rhs.saved else { return false }
             guard lhs.converted == rhs.converted else { return false }
@@ -2528,7 +2478,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionStarGiftUnique#7e1c1187 flags:# upgrade:flags.0?true transferred:flags.1?true saved:flags.2?true refunded:flags.5?true prepaid_upgrade:flags.11?true assigned:flags.13?true from_offer:flags.14?true craft:flags.16?true name_hidden:flags.17?true gift:StarGift can_export_at:flags.3?int transfer_stars:flags.4?long from_id:flags.6?Peer peer:flags.7?Peer saved_id:flags.7?long resale_amount:flags.8?StarsAmount can_transfer_at:flags.9?int can_resell_at:flags.10?int drop_original_details_stars:flags.12?long can_craft_at:flags.15?int message:flags.18?TextWithEntities = MessageAction;`
-    public final class MessageActionStarGiftUnique: TLCombinator {
+    public final class MessageActionStarGiftUnique: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x7e1c1187
         public static let tlName = "messageActionStarGiftUnique"
 
@@ -2640,8 +2590,7 @@ extension Api.MessageAction {
             if let value = self.message { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: MessageActionStarGiftUnique, rhs: MessageActionStarGiftUnique) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageActionStarGiftUnique, _ rhs: MessageActionStarGiftUnique) -> Swift.Bool {
             guard lhs.upgrade == rhs.upgrade else { return false }
             guard lhs.transferred == rhs.transferred else { return false }
             guard lhs.saved == rhs.saved else { return false }
@@ -2670,7 +2619,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionPaidMessagesRefunded#ac1f1fcd count:int stars:long = MessageAction;`
-    public final class MessageActionPaidMessagesRefunded: TLCombinator {
+    public final class MessageActionPaidMessagesRefunded: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xac1f1fcd
         public static let tlName = "messageActionPaidMessagesRefunded"
 
@@ -2692,8 +2641,7 @@ extension Api.MessageAction {
             writer.writeInt64(self.stars)
         }
 
-        public static func == (lhs: MessageActionPaidMessagesRefunded, rhs: MessageActionPaidMessagesRefunded) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageActionPaidMessagesRefunded, _ rhs: MessageActionPaidMessagesRefunded) -> Swift.Bool {
             guard lhs.count == rhs.count else { return false }
             guard lhs.stars == rhs.stars else { return false }
             return true
@@ -2703,7 +2651,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionPaidMessagesPrice#84b88578 flags:# broadcast_messages_allowed:flags.0?true stars:long = MessageAction;`
-    public final class MessageActionPaidMessagesPrice: TLCombinator {
+    public final class MessageActionPaidMessagesPrice: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x84b88578
         public static let tlName = "messageActionPaidMessagesPrice"
 
@@ -2728,8 +2676,7 @@ extension Api.MessageAction {
             writer.writeInt64(self.stars)
         }
 
-        public static func == (lhs: MessageActionPaidMessagesPrice, rhs: MessageActionPaidMessagesPrice) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageActionPaidMessagesPrice, _ rhs: MessageActionPaidMessagesPrice) -> Swift.Bool {
             guard lhs.broadcastMessagesAllowed == rhs.broadcastMessagesAllowed else { return false }
             guard lhs.stars == rhs.stars else { return false }
             return true
@@ -2739,7 +2686,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionConferenceCall#2ffe2f7a flags:# missed:flags.0?true active:flags.1?true video:flags.4?true call_id:long duration:flags.2?int other_participants:flags.3?Vector<Peer> = MessageAction;`
-    public final class MessageActionConferenceCall: TLCombinator {
+    public final class MessageActionConferenceCall: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x2ffe2f7a
         public static let tlName = "messageActionConferenceCall"
 
@@ -2782,8 +2729,7 @@ extension Api.MessageAction {
             if let value = self.otherParticipants { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: MessageActionConferenceCall, rhs: MessageActionConferenceCall) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageActionConferenceCall, _ rhs: MessageActionConferenceCall) -> Swift.Bool {
             guard lhs.missed == rhs.missed else { return false }
             guard lhs.active == rhs.active else { return false }
             guard lhs.video == rhs.video else { return false }
@@ -2797,7 +2743,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionTodoCompletions#cc7c5c89 completed:Vector<int> incompleted:Vector<int> = MessageAction;`
-    public final class MessageActionTodoCompletions: TLCombinator {
+    public final class MessageActionTodoCompletions: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xcc7c5c89
         public static let tlName = "messageActionTodoCompletions"
 
@@ -2819,8 +2765,7 @@ extension Api.MessageAction {
             self.incompleted.encode(to: &writer)
         }
 
-        public static func == (lhs: MessageActionTodoCompletions, rhs: MessageActionTodoCompletions) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageActionTodoCompletions, _ rhs: MessageActionTodoCompletions) -> Swift.Bool {
             guard lhs.completed == rhs.completed else { return false }
             guard lhs.incompleted == rhs.incompleted else { return false }
             return true
@@ -2830,7 +2775,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionTodoAppendTasks#c7edbc83 list:Vector<TodoItem> = MessageAction;`
-    public final class MessageActionTodoAppendTasks: TLCombinator {
+    public final class MessageActionTodoAppendTasks: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xc7edbc83
         public static let tlName = "messageActionTodoAppendTasks"
 
@@ -2848,8 +2793,7 @@ extension Api.MessageAction {
             self.list.encode(to: &writer)
         }
 
-        public static func == (lhs: MessageActionTodoAppendTasks, rhs: MessageActionTodoAppendTasks) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageActionTodoAppendTasks, _ rhs: MessageActionTodoAppendTasks) -> Swift.Bool {
             guard lhs.list == rhs.list else { return false }
             return true
         }
@@ -2858,7 +2802,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionSuggestedPostApproval#ee7a1596 flags:# rejected:flags.0?true balance_too_low:flags.1?true reject_comment:flags.2?string schedule_date:flags.3?int price:flags.4?StarsAmount = MessageAction;`
-    public final class MessageActionSuggestedPostApproval: TLCombinator {
+    public final class MessageActionSuggestedPostApproval: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xee7a1596
         public static let tlName = "messageActionSuggestedPostApproval"
 
@@ -2898,8 +2842,7 @@ extension Api.MessageAction {
             if let value = self.price { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: MessageActionSuggestedPostApproval, rhs: MessageActionSuggestedPostApproval) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageActionSuggestedPostApproval, _ rhs: MessageActionSuggestedPostApproval) -> Swift.Bool {
             guard lhs.rejected == rhs.rejected else { return false }
             guard lhs.balanceTooLow == rhs.balanceTooLow else { return false }
             guard lhs.rejectComment == rhs.rejectComment else { return false }
@@ -2912,7 +2855,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionSuggestedPostSuccess#95ddcf69 price:StarsAmount = MessageAction;`
-    public final class MessageActionSuggestedPostSuccess: TLCombinator {
+    public final class MessageActionSuggestedPostSuccess: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x95ddcf69
         public static let tlName = "messageActionSuggestedPostSuccess"
 
@@ -2930,8 +2873,7 @@ extension Api.MessageAction {
             self.price.encode(to: &writer)
         }
 
-        public static func == (lhs: MessageActionSuggestedPostSuccess, rhs: MessageActionSuggestedPostSuccess) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageActionSuggestedPostSuccess, _ rhs: MessageActionSuggestedPostSuccess) -> Swift.Bool {
             guard lhs.price == rhs.price else { return false }
             return true
         }
@@ -2940,7 +2882,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionSuggestedPostRefund#69f916f8 flags:# payer_initiated:flags.0?true = MessageAction;`
-    public final class MessageActionSuggestedPostRefund: TLCombinator {
+    public final class MessageActionSuggestedPostRefund: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x69f916f8
         public static let tlName = "messageActionSuggestedPostRefund"
 
@@ -2961,8 +2903,7 @@ extension Api.MessageAction {
             writer.writeUInt32(flags)
         }
 
-        public static func == (lhs: MessageActionSuggestedPostRefund, rhs: MessageActionSuggestedPostRefund) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageActionSuggestedPostRefund, _ rhs: MessageActionSuggestedPostRefund) -> Swift.Bool {
             guard lhs.payerInitiated == rhs.payerInitiated else { return false }
             return true
         }
@@ -2971,7 +2912,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionGiftTon#a8a3c699 flags:# currency:string amount:long crypto_currency:string crypto_amount:long transaction_id:flags.0?string = MessageAction;`
-    public final class MessageActionGiftTon: TLCombinator {
+    public final class MessageActionGiftTon: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xa8a3c699
         public static let tlName = "messageActionGiftTon"
 
@@ -3009,8 +2950,7 @@ extension Api.MessageAction {
             if let value = self.transactionId { writer.writeString(value) }
         }
 
-        public static func == (lhs: MessageActionGiftTon, rhs: MessageActionGiftTon) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageActionGiftTon, _ rhs: MessageActionGiftTon) -> Swift.Bool {
             guard lhs.currency == rhs.currency else { return false }
             guard lhs.amount == rhs.amount else { return false }
             guard lhs.cryptoCurrency == rhs.cryptoCurrency else { return false }
@@ -3023,7 +2963,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionSuggestBirthday#2c8f2a25 birthday:Birthday = MessageAction;`
-    public final class MessageActionSuggestBirthday: TLCombinator {
+    public final class MessageActionSuggestBirthday: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x2c8f2a25
         public static let tlName = "messageActionSuggestBirthday"
 
@@ -3041,8 +2981,7 @@ extension Api.MessageAction {
             self.birthday.encode(to: &writer)
         }
 
-        public static func == (lhs: MessageActionSuggestBirthday, rhs: MessageActionSuggestBirthday) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageActionSuggestBirthday, _ rhs: MessageActionSuggestBirthday) -> Swift.Bool {
             guard lhs.birthday == rhs.birthday else { return false }
             return true
         }
@@ -3051,7 +2990,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionStarGiftPurchaseOffer#774278d4 flags:# accepted:flags.0?true declined:flags.1?true gift:StarGift price:StarsAmount expires_at:int = MessageAction;`
-    public final class MessageActionStarGiftPurchaseOffer: TLCombinator {
+    public final class MessageActionStarGiftPurchaseOffer: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x774278d4
         public static let tlName = "messageActionStarGiftPurchaseOffer"
 
@@ -3088,8 +3027,7 @@ extension Api.MessageAction {
             writer.writeInt32(self.expiresAt)
         }
 
-        public static func == (lhs: MessageActionStarGiftPurchaseOffer, rhs: MessageActionStarGiftPurchaseOffer) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageActionStarGiftPurchaseOffer, _ rhs: MessageActionStarGiftPurchaseOffer) -> Swift.Bool {
             guard lhs.accepted == rhs.accepted else { return false }
             guard lhs.declined == rhs.declined else { return false }
             guard lhs.gift == rhs.gift else { return false }
@@ -3102,7 +3040,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionStarGiftPurchaseOfferDeclined#73ada76b flags:# expired:flags.0?true gift:StarGift price:StarsAmount = MessageAction;`
-    public final class MessageActionStarGiftPurchaseOfferDeclined: TLCombinator {
+    public final class MessageActionStarGiftPurchaseOfferDeclined: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x73ada76b
         public static let tlName = "messageActionStarGiftPurchaseOfferDeclined"
 
@@ -3131,8 +3069,7 @@ extension Api.MessageAction {
             self.price.encode(to: &writer)
         }
 
-        public static func == (lhs: MessageActionStarGiftPurchaseOfferDeclined, rhs: MessageActionStarGiftPurchaseOfferDeclined) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageActionStarGiftPurchaseOfferDeclined, _ rhs: MessageActionStarGiftPurchaseOfferDeclined) -> Swift.Bool {
             guard lhs.expired == rhs.expired else { return false }
             guard lhs.gift == rhs.gift else { return false }
             guard lhs.price == rhs.price else { return false }
@@ -3143,7 +3080,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionNewCreatorPending#b07ed085 new_creator_id:long = MessageAction;`
-    public final class MessageActionNewCreatorPending: TLCombinator {
+    public final class MessageActionNewCreatorPending: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xb07ed085
         public static let tlName = "messageActionNewCreatorPending"
 
@@ -3161,8 +3098,7 @@ extension Api.MessageAction {
             writer.writeInt64(self.newCreatorId)
         }
 
-        public static func == (lhs: MessageActionNewCreatorPending, rhs: MessageActionNewCreatorPending) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageActionNewCreatorPending, _ rhs: MessageActionNewCreatorPending) -> Swift.Bool {
             guard lhs.newCreatorId == rhs.newCreatorId else { return false }
             return true
         }
@@ -3171,7 +3107,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionChangeCreator#e188503b new_creator_id:long = MessageAction;`
-    public final class MessageActionChangeCreator: TLCombinator {
+    public final class MessageActionChangeCreator: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xe188503b
         public static let tlName = "messageActionChangeCreator"
 
@@ -3189,8 +3125,7 @@ extension Api.MessageAction {
             writer.writeInt64(self.newCreatorId)
         }
 
-        public static func == (lhs: MessageActionChangeCreator, rhs: MessageActionChangeCreator) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageActionChangeCreator, _ rhs: MessageActionChangeCreator) -> Swift.Bool {
             guard lhs.newCreatorId == rhs.newCreatorId else { return false }
             return true
         }
@@ -3199,7 +3134,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionNoForwardsToggle#bf7d6572 prev_value:Bool new_value:Bool = MessageAction;`
-    public final class MessageActionNoForwardsToggle: TLCombinator {
+    public final class MessageActionNoForwardsToggle: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xbf7d6572
         public static let tlName = "messageActionNoForwardsToggle"
 
@@ -3221,8 +3156,7 @@ extension Api.MessageAction {
             writer.writeBool(self.newValue)
         }
 
-        public static func == (lhs: MessageActionNoForwardsToggle, rhs: MessageActionNoForwardsToggle) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageActionNoForwardsToggle, _ rhs: MessageActionNoForwardsToggle) -> Swift.Bool {
             guard lhs.prevValue == rhs.prevValue else { return false }
             guard lhs.newValue == rhs.newValue else { return false }
             return true
@@ -3232,7 +3166,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionNoForwardsRequest#3e2793ba flags:# expired:flags.0?true prev_value:Bool new_value:Bool = MessageAction;`
-    public final class MessageActionNoForwardsRequest: TLCombinator {
+    public final class MessageActionNoForwardsRequest: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x3e2793ba
         public static let tlName = "messageActionNoForwardsRequest"
 
@@ -3261,8 +3195,7 @@ extension Api.MessageAction {
             writer.writeBool(self.newValue)
         }
 
-        public static func == (lhs: MessageActionNoForwardsRequest, rhs: MessageActionNoForwardsRequest) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageActionNoForwardsRequest, _ rhs: MessageActionNoForwardsRequest) -> Swift.Bool {
             guard lhs.expired == rhs.expired else { return false }
             guard lhs.prevValue == rhs.prevValue else { return false }
             guard lhs.newValue == rhs.newValue else { return false }
@@ -3273,7 +3206,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionPollAppendAnswer#9da1cd6c answer:PollAnswer = MessageAction;`
-    public final class MessageActionPollAppendAnswer: TLCombinator {
+    public final class MessageActionPollAppendAnswer: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x9da1cd6c
         public static let tlName = "messageActionPollAppendAnswer"
 
@@ -3291,8 +3224,7 @@ extension Api.MessageAction {
             self.answer.encode(to: &writer)
         }
 
-        public static func == (lhs: MessageActionPollAppendAnswer, rhs: MessageActionPollAppendAnswer) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageActionPollAppendAnswer, _ rhs: MessageActionPollAppendAnswer) -> Swift.Bool {
             guard lhs.answer == rhs.answer else { return false }
             return true
         }
@@ -3301,7 +3233,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionPollDeleteAnswer#399674dc answer:PollAnswer = MessageAction;`
-    public final class MessageActionPollDeleteAnswer: TLCombinator {
+    public final class MessageActionPollDeleteAnswer: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x399674dc
         public static let tlName = "messageActionPollDeleteAnswer"
 
@@ -3319,8 +3251,7 @@ extension Api.MessageAction {
             self.answer.encode(to: &writer)
         }
 
-        public static func == (lhs: MessageActionPollDeleteAnswer, rhs: MessageActionPollDeleteAnswer) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageActionPollDeleteAnswer, _ rhs: MessageActionPollDeleteAnswer) -> Swift.Bool {
             guard lhs.answer == rhs.answer else { return false }
             return true
         }
@@ -3329,7 +3260,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionManagedBotCreated#16605e3e bot_id:long = MessageAction;`
-    public final class MessageActionManagedBotCreated: TLCombinator {
+    public final class MessageActionManagedBotCreated: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x16605e3e
         public static let tlName = "messageActionManagedBotCreated"
 
@@ -3347,8 +3278,7 @@ extension Api.MessageAction {
             writer.writeInt64(self.botId)
         }
 
-        public static func == (lhs: MessageActionManagedBotCreated, rhs: MessageActionManagedBotCreated) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageActionManagedBotCreated, _ rhs: MessageActionManagedBotCreated) -> Swift.Bool {
             guard lhs.botId == rhs.botId else { return false }
             return true
         }
@@ -3357,7 +3287,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionChangeCommunity#5d20bae8 flags:# community_id:flags.0?long = MessageAction;`
-    public final class MessageActionChangeCommunity: TLCombinator {
+    public final class MessageActionChangeCommunity: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x5d20bae8
         public static let tlName = "messageActionChangeCommunity"
 
@@ -3379,8 +3309,7 @@ extension Api.MessageAction {
             if let value = self.communityId { writer.writeInt64(value) }
         }
 
-        public static func == (lhs: MessageActionChangeCommunity, rhs: MessageActionChangeCommunity) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageActionChangeCommunity, _ rhs: MessageActionChangeCommunity) -> Swift.Bool {
             guard lhs.communityId == rhs.communityId else { return false }
             return true
         }
@@ -3389,7 +3318,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionChatJoinedViaCommunity#4a8bfe80 community_id:long = MessageAction;`
-    public final class MessageActionChatJoinedViaCommunity: TLCombinator {
+    public final class MessageActionChatJoinedViaCommunity: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x4a8bfe80
         public static let tlName = "messageActionChatJoinedViaCommunity"
 
@@ -3407,8 +3336,7 @@ extension Api.MessageAction {
             writer.writeInt64(self.communityId)
         }
 
-        public static func == (lhs: MessageActionChatJoinedViaCommunity, rhs: MessageActionChatJoinedViaCommunity) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageActionChatJoinedViaCommunity, _ rhs: MessageActionChatJoinedViaCommunity) -> Swift.Bool {
             guard lhs.communityId == rhs.communityId else { return false }
             return true
         }

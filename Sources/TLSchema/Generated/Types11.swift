@@ -102,7 +102,7 @@ extension Api {
 
 extension Api.MessageEntity {
     /// `messageEntityUnknown#bb92ba95 offset:int length:int = MessageEntity;`
-    public final class MessageEntityUnknown: TLCombinator {
+    public final class MessageEntityUnknown: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xbb92ba95
         public static let tlName = "messageEntityUnknown"
 
@@ -124,8 +124,7 @@ extension Api.MessageEntity {
             writer.writeInt32(self.length)
         }
 
-        public static func == (lhs: MessageEntityUnknown, rhs: MessageEntityUnknown) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageEntityUnknown, _ rhs: MessageEntityUnknown) -> Swift.Bool {
             guard lhs.offset == rhs.offset else { return false }
             guard lhs.length == rhs.length else { return false }
             return true
@@ -135,7 +134,7 @@ extension Api.MessageEntity {
 
 extension Api.MessageEntity {
     /// `messageEntityMention#fa04579d offset:int length:int = MessageEntity;`
-    public final class MessageEntityMention: TLCombinator {
+    public final class MessageEntityMention: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xfa04579d
         public static let tlName = "messageEntityMention"
 
@@ -157,8 +156,7 @@ extension Api.MessageEntity {
             writer.writeInt32(self.length)
         }
 
-        public static func == (lhs: MessageEntityMention, rhs: MessageEntityMention) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageEntityMention, _ rhs: MessageEntityMention) -> Swift.Bool {
             guard lhs.offset == rhs.offset else { return false }
             guard lhs.length == rhs.length else { return false }
             return true
@@ -168,7 +166,7 @@ extension Api.MessageEntity {
 
 extension Api.MessageEntity {
     /// `messageEntityHashtag#6f635b0d offset:int length:int = MessageEntity;`
-    public final class MessageEntityHashtag: TLCombinator {
+    public final class MessageEntityHashtag: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x6f635b0d
         public static let tlName = "messageEntityHashtag"
 
@@ -190,8 +188,7 @@ extension Api.MessageEntity {
             writer.writeInt32(self.length)
         }
 
-        public static func == (lhs: MessageEntityHashtag, rhs: MessageEntityHashtag) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageEntityHashtag, _ rhs: MessageEntityHashtag) -> Swift.Bool {
             guard lhs.offset == rhs.offset else { return false }
             guard lhs.length == rhs.length else { return false }
             return true
@@ -201,7 +198,7 @@ extension Api.MessageEntity {
 
 extension Api.MessageEntity {
     /// `messageEntityBotCommand#6cef8ac7 offset:int length:int = MessageEntity;`
-    public final class MessageEntityBotCommand: TLCombinator {
+    public final class MessageEntityBotCommand: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x6cef8ac7
         public static let tlName = "messageEntityBotCommand"
 
@@ -223,8 +220,7 @@ extension Api.MessageEntity {
             writer.writeInt32(self.length)
         }
 
-        public static func == (lhs: MessageEntityBotCommand, rhs: MessageEntityBotCommand) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageEntityBotCommand, _ rhs: MessageEntityBotCommand) -> Swift.Bool {
             guard lhs.offset == rhs.offset else { return false }
             guard lhs.length == rhs.length else { return false }
             return true
@@ -234,7 +230,7 @@ extension Api.MessageEntity {
 
 extension Api.MessageEntity {
     /// `messageEntityUrl#6ed02538 offset:int length:int = MessageEntity;`
-    public final class MessageEntityUrl: TLCombinator {
+    public final class MessageEntityUrl: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x6ed02538
         public static let tlName = "messageEntityUrl"
 
@@ -256,8 +252,7 @@ extension Api.MessageEntity {
             writer.writeInt32(self.length)
         }
 
-        public static func == (lhs: MessageEntityUrl, rhs: MessageEntityUrl) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageEntityUrl, _ rhs: MessageEntityUrl) -> Swift.Bool {
             guard lhs.offset == rhs.offset else { return false }
             guard lhs.length == rhs.length else { return false }
             return true
@@ -267,7 +262,7 @@ extension Api.MessageEntity {
 
 extension Api.MessageEntity {
     /// `messageEntityEmail#64e475c2 offset:int length:int = MessageEntity;`
-    public final class MessageEntityEmail: TLCombinator {
+    public final class MessageEntityEmail: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x64e475c2
         public static let tlName = "messageEntityEmail"
 
@@ -289,8 +284,7 @@ extension Api.MessageEntity {
             writer.writeInt32(self.length)
         }
 
-        public static func == (lhs: MessageEntityEmail, rhs: MessageEntityEmail) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageEntityEmail, _ rhs: MessageEntityEmail) -> Swift.Bool {
             guard lhs.offset == rhs.offset else { return false }
             guard lhs.length == rhs.length else { return false }
             return true
@@ -300,7 +294,7 @@ extension Api.MessageEntity {
 
 extension Api.MessageEntity {
     /// `messageEntityBold#bd610bc9 offset:int length:int = MessageEntity;`
-    public final class MessageEntityBold: TLCombinator {
+    public final class MessageEntityBold: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xbd610bc9
         public static let tlName = "messageEntityBold"
 
@@ -322,8 +316,7 @@ extension Api.MessageEntity {
             writer.writeInt32(self.length)
         }
 
-        public static func == (lhs: MessageEntityBold, rhs: MessageEntityBold) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageEntityBold, _ rhs: MessageEntityBold) -> Swift.Bool {
             guard lhs.offset == rhs.offset else { return false }
             guard lhs.length == rhs.length else { return false }
             return true
@@ -333,7 +326,7 @@ extension Api.MessageEntity {
 
 extension Api.MessageEntity {
     /// `messageEntityItalic#826f8b60 offset:int length:int = MessageEntity;`
-    public final class MessageEntityItalic: TLCombinator {
+    public final class MessageEntityItalic: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x826f8b60
         public static let tlName = "messageEntityItalic"
 
@@ -355,8 +348,7 @@ extension Api.MessageEntity {
             writer.writeInt32(self.length)
         }
 
-        public static func == (lhs: MessageEntityItalic, rhs: MessageEntityItalic) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageEntityItalic, _ rhs: MessageEntityItalic) -> Swift.Bool {
             guard lhs.offset == rhs.offset else { return false }
             guard lhs.length == rhs.length else { return false }
             return true
@@ -366,7 +358,7 @@ extension Api.MessageEntity {
 
 extension Api.MessageEntity {
     /// `messageEntityCode#28a20571 offset:int length:int = MessageEntity;`
-    public final class MessageEntityCode: TLCombinator {
+    public final class MessageEntityCode: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x28a20571
         public static let tlName = "messageEntityCode"
 
@@ -388,8 +380,7 @@ extension Api.MessageEntity {
             writer.writeInt32(self.length)
         }
 
-        public static func == (lhs: MessageEntityCode, rhs: MessageEntityCode) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageEntityCode, _ rhs: MessageEntityCode) -> Swift.Bool {
             guard lhs.offset == rhs.offset else { return false }
             guard lhs.length == rhs.length else { return false }
             return true
@@ -399,7 +390,7 @@ extension Api.MessageEntity {
 
 extension Api.MessageEntity {
     /// `messageEntityPre#73924be0 offset:int length:int language:string = MessageEntity;`
-    public final class MessageEntityPre: TLCombinator {
+    public final class MessageEntityPre: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x73924be0
         public static let tlName = "messageEntityPre"
 
@@ -425,8 +416,7 @@ extension Api.MessageEntity {
             writer.writeString(self.language)
         }
 
-        public static func == (lhs: MessageEntityPre, rhs: MessageEntityPre) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageEntityPre, _ rhs: MessageEntityPre) -> Swift.Bool {
             guard lhs.offset == rhs.offset else { return false }
             guard lhs.length == rhs.length else { return false }
             guard lhs.language == rhs.language else { return false }
@@ -437,7 +427,7 @@ extension Api.MessageEntity {
 
 extension Api.MessageEntity {
     /// `messageEntityTextUrl#76a6d327 offset:int length:int url:string = MessageEntity;`
-    public final class MessageEntityTextUrl: TLCombinator {
+    public final class MessageEntityTextUrl: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x76a6d327
         public static let tlName = "messageEntityTextUrl"
 
@@ -463,8 +453,7 @@ extension Api.MessageEntity {
             writer.writeString(self.url)
         }
 
-        public static func == (lhs: MessageEntityTextUrl, rhs: MessageEntityTextUrl) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageEntityTextUrl, _ rhs: MessageEntityTextUrl) -> Swift.Bool {
             guard lhs.offset == rhs.offset else { return false }
             guard lhs.length == rhs.length else { return false }
             guard lhs.url == rhs.url else { return false }
@@ -475,7 +464,7 @@ extension Api.MessageEntity {
 
 extension Api.MessageEntity {
     /// `messageEntityMentionName#dc7b1140 offset:int length:int user_id:long = MessageEntity;`
-    public final class MessageEntityMentionName: TLCombinator {
+    public final class MessageEntityMentionName: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xdc7b1140
         public static let tlName = "messageEntityMentionName"
 
@@ -501,8 +490,7 @@ extension Api.MessageEntity {
             writer.writeInt64(self.userId)
         }
 
-        public static func == (lhs: MessageEntityMentionName, rhs: MessageEntityMentionName) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageEntityMentionName, _ rhs: MessageEntityMentionName) -> Swift.Bool {
             guard lhs.offset == rhs.offset else { return false }
             guard lhs.length == rhs.length else { return false }
             guard lhs.userId == rhs.userId else { return false }
@@ -513,7 +501,7 @@ extension Api.MessageEntity {
 
 extension Api.MessageEntity {
     /// `inputMessageEntityMentionName#208e68c9 offset:int length:int user_id:InputUser = MessageEntity;`
-    public final class InputMessageEntityMentionName: TLCombinator {
+    public final class InputMessageEntityMentionName: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x208e68c9
         public static let tlName = "inputMessageEntityMentionName"
 
@@ -539,8 +527,7 @@ extension Api.MessageEntity {
             self.userId.encode(to: &writer)
         }
 
-        public static func == (lhs: InputMessageEntityMentionName, rhs: InputMessageEntityMentionName) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputMessageEntityMentionName, _ rhs: InputMessageEntityMentionName) -> Swift.Bool {
             guard lhs.offset == rhs.offset else { return false }
             guard lhs.length == rhs.length else { return false }
             guard lhs.userId == rhs.userId else { return false }
@@ -551,7 +538,7 @@ extension Api.MessageEntity {
 
 extension Api.MessageEntity {
     /// `messageEntityPhone#9b69e34b offset:int length:int = MessageEntity;`
-    public final class MessageEntityPhone: TLCombinator {
+    public final class MessageEntityPhone: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x9b69e34b
         public static let tlName = "messageEntityPhone"
 
@@ -573,8 +560,7 @@ extension Api.MessageEntity {
             writer.writeInt32(self.length)
         }
 
-        public static func == (lhs: MessageEntityPhone, rhs: MessageEntityPhone) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageEntityPhone, _ rhs: MessageEntityPhone) -> Swift.Bool {
             guard lhs.offset == rhs.offset else { return false }
             guard lhs.length == rhs.length else { return false }
             return true
@@ -584,7 +570,7 @@ extension Api.MessageEntity {
 
 extension Api.MessageEntity {
     /// `messageEntityCashtag#4c4e743f offset:int length:int = MessageEntity;`
-    public final class MessageEntityCashtag: TLCombinator {
+    public final class MessageEntityCashtag: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x4c4e743f
         public static let tlName = "messageEntityCashtag"
 
@@ -606,8 +592,7 @@ extension Api.MessageEntity {
             writer.writeInt32(self.length)
         }
 
-        public static func == (lhs: MessageEntityCashtag, rhs: MessageEntityCashtag) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageEntityCashtag, _ rhs: MessageEntityCashtag) -> Swift.Bool {
             guard lhs.offset == rhs.offset else { return false }
             guard lhs.length == rhs.length else { return false }
             return true
@@ -617,7 +602,7 @@ extension Api.MessageEntity {
 
 extension Api.MessageEntity {
     /// `messageEntityUnderline#9c4e7e8b offset:int length:int = MessageEntity;`
-    public final class MessageEntityUnderline: TLCombinator {
+    public final class MessageEntityUnderline: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x9c4e7e8b
         public static let tlName = "messageEntityUnderline"
 
@@ -639,8 +624,7 @@ extension Api.MessageEntity {
             writer.writeInt32(self.length)
         }
 
-        public static func == (lhs: MessageEntityUnderline, rhs: MessageEntityUnderline) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageEntityUnderline, _ rhs: MessageEntityUnderline) -> Swift.Bool {
             guard lhs.offset == rhs.offset else { return false }
             guard lhs.length == rhs.length else { return false }
             return true
@@ -650,7 +634,7 @@ extension Api.MessageEntity {
 
 extension Api.MessageEntity {
     /// `messageEntityStrike#bf0693d4 offset:int length:int = MessageEntity;`
-    public final class MessageEntityStrike: TLCombinator {
+    public final class MessageEntityStrike: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xbf0693d4
         public static let tlName = "messageEntityStrike"
 
@@ -672,8 +656,7 @@ extension Api.MessageEntity {
             writer.writeInt32(self.length)
         }
 
-        public static func == (lhs: MessageEntityStrike, rhs: MessageEntityStrike) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageEntityStrike, _ rhs: MessageEntityStrike) -> Swift.Bool {
             guard lhs.offset == rhs.offset else { return false }
             guard lhs.length == rhs.length else { return false }
             return true
@@ -683,7 +666,7 @@ extension Api.MessageEntity {
 
 extension Api.MessageEntity {
     /// `messageEntityBankCard#761e6af4 offset:int length:int = MessageEntity;`
-    public final class MessageEntityBankCard: TLCombinator {
+    public final class MessageEntityBankCard: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x761e6af4
         public static let tlName = "messageEntityBankCard"
 
@@ -705,8 +688,7 @@ extension Api.MessageEntity {
             writer.writeInt32(self.length)
         }
 
-        public static func == (lhs: MessageEntityBankCard, rhs: MessageEntityBankCard) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageEntityBankCard, _ rhs: MessageEntityBankCard) -> Swift.Bool {
             guard lhs.offset == rhs.offset else { return false }
             guard lhs.length == rhs.length else { return false }
             return true
@@ -716,7 +698,7 @@ extension Api.MessageEntity {
 
 extension Api.MessageEntity {
     /// `messageEntitySpoiler#32ca960f offset:int length:int = MessageEntity;`
-    public final class MessageEntitySpoiler: TLCombinator {
+    public final class MessageEntitySpoiler: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x32ca960f
         public static let tlName = "messageEntitySpoiler"
 
@@ -738,8 +720,7 @@ extension Api.MessageEntity {
             writer.writeInt32(self.length)
         }
 
-        public static func == (lhs: MessageEntitySpoiler, rhs: MessageEntitySpoiler) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageEntitySpoiler, _ rhs: MessageEntitySpoiler) -> Swift.Bool {
             guard lhs.offset == rhs.offset else { return false }
             guard lhs.length == rhs.length else { return false }
             return true
@@ -749,7 +730,7 @@ extension Api.MessageEntity {
 
 extension Api.MessageEntity {
     /// `messageEntityCustomEmoji#c8cf05f8 offset:int length:int document_id:long = MessageEntity;`
-    public final class MessageEntityCustomEmoji: TLCombinator {
+    public final class MessageEntityCustomEmoji: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xc8cf05f8
         public static let tlName = "messageEntityCustomEmoji"
 
@@ -775,8 +756,7 @@ extension Api.MessageEntity {
             writer.writeInt64(self.documentId)
         }
 
-        public static func == (lhs: MessageEntityCustomEmoji, rhs: MessageEntityCustomEmoji) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageEntityCustomEmoji, _ rhs: MessageEntityCustomEmoji) -> Swift.Bool {
             guard lhs.offset == rhs.offset else { return false }
             guard lhs.length == rhs.length else { return false }
             guard lhs.documentId == rhs.documentId else { return false }
@@ -787,7 +767,7 @@ extension Api.MessageEntity {
 
 extension Api.MessageEntity {
     /// `messageEntityBlockquote#f1ccaaac flags:# collapsed:flags.0?true offset:int length:int = MessageEntity;`
-    public final class MessageEntityBlockquote: TLCombinator {
+    public final class MessageEntityBlockquote: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xf1ccaaac
         public static let tlName = "messageEntityBlockquote"
 
@@ -816,8 +796,7 @@ extension Api.MessageEntity {
             writer.writeInt32(self.length)
         }
 
-        public static func == (lhs: MessageEntityBlockquote, rhs: MessageEntityBlockquote) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageEntityBlockquote, _ rhs: MessageEntityBlockquote) -> Swift.Bool {
             guard lhs.collapsed == rhs.collapsed else { return false }
             guard lhs.offset == rhs.offset else { return false }
             guard lhs.length == rhs.length else { return false }
@@ -828,7 +807,7 @@ extension Api.MessageEntity {
 
 extension Api.MessageEntity {
     /// `messageEntityFormattedDate#904ac7c7 flags:# relative:flags.0?true short_time:flags.1?true long_time:flags.2?true short_date:flags.3?true long_date:flags.4?true day_of_week:flags.5?true offset:int length:int date:int = MessageEntity;`
-    public final class MessageEntityFormattedDate: TLCombinator {
+    public final class MessageEntityFormattedDate: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x904ac7c7
         public static let tlName = "messageEntityFormattedDate"
 
@@ -881,8 +860,7 @@ extension Api.MessageEntity {
             writer.writeInt32(self.date)
         }
 
-        public static func == (lhs: MessageEntityFormattedDate, rhs: MessageEntityFormattedDate) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageEntityFormattedDate, _ rhs: MessageEntityFormattedDate) -> Swift.Bool {
             guard lhs.relative == rhs.relative else { return false }
             guard lhs.shortTime == rhs.shortTime else { return false }
             guard lhs.longTime == rhs.longTime else { return false }
@@ -899,7 +877,7 @@ extension Api.MessageEntity {
 
 extension Api.MessageEntity {
     /// `messageEntityDiffInsert#71777116 offset:int length:int = MessageEntity;`
-    public final class MessageEntityDiffInsert: TLCombinator {
+    public final class MessageEntityDiffInsert: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x71777116
         public static let tlName = "messageEntityDiffInsert"
 
@@ -921,8 +899,7 @@ extension Api.MessageEntity {
             writer.writeInt32(self.length)
         }
 
-        public static func == (lhs: MessageEntityDiffInsert, rhs: MessageEntityDiffInsert) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageEntityDiffInsert, _ rhs: MessageEntityDiffInsert) -> Swift.Bool {
             guard lhs.offset == rhs.offset else { return false }
             guard lhs.length == rhs.length else { return false }
             return true
@@ -932,7 +909,7 @@ extension Api.MessageEntity {
 
 extension Api.MessageEntity {
     /// `messageEntityDiffReplace#c6c1e5a7 offset:int length:int old_text:string = MessageEntity;`
-    public final class MessageEntityDiffReplace: TLCombinator {
+    public final class MessageEntityDiffReplace: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xc6c1e5a7
         public static let tlName = "messageEntityDiffReplace"
 
@@ -958,8 +935,7 @@ extension Api.MessageEntity {
             writer.writeString(self.oldText)
         }
 
-        public static func == (lhs: MessageEntityDiffReplace, rhs: MessageEntityDiffReplace) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageEntityDiffReplace, _ rhs: MessageEntityDiffReplace) -> Swift.Bool {
             guard lhs.offset == rhs.offset else { return false }
             guard lhs.length == rhs.length else { return false }
             guard lhs.oldText == rhs.oldText else { return false }
@@ -970,7 +946,7 @@ extension Api.MessageEntity {
 
 extension Api.MessageEntity {
     /// `messageEntityDiffDelete#0652c1c5 offset:int length:int = MessageEntity;`
-    public final class MessageEntityDiffDelete: TLCombinator {
+    public final class MessageEntityDiffDelete: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x0652c1c5
         public static let tlName = "messageEntityDiffDelete"
 
@@ -992,8 +968,7 @@ extension Api.MessageEntity {
             writer.writeInt32(self.length)
         }
 
-        public static func == (lhs: MessageEntityDiffDelete, rhs: MessageEntityDiffDelete) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageEntityDiffDelete, _ rhs: MessageEntityDiffDelete) -> Swift.Bool {
             guard lhs.offset == rhs.offset else { return false }
             guard lhs.length == rhs.length else { return false }
             return true
@@ -1031,7 +1006,7 @@ extension Api {
 
 extension Api.MessageExtendedMedia {
     /// `messageExtendedMediaPreview#ad628cc8 flags:# w:flags.0?int h:flags.0?int thumb:flags.1?PhotoSize video_duration:flags.2?int = MessageExtendedMedia;`
-    public final class MessageExtendedMediaPreview: TLCombinator {
+    public final class MessageExtendedMediaPreview: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xad628cc8
         public static let tlName = "messageExtendedMediaPreview"
 
@@ -1068,8 +1043,7 @@ extension Api.MessageExtendedMedia {
             if let value = self.videoDuration { writer.writeInt32(value) }
         }
 
-        public static func == (lhs: MessageExtendedMediaPreview, rhs: MessageExtendedMediaPreview) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageExtendedMediaPreview, _ rhs: MessageExtendedMediaPreview) -> Swift.Bool {
             guard lhs.w == rhs.w else { return false }
             guard lhs.h == rhs.h else { return false }
             guard lhs.thumb == rhs.thumb else { return false }
@@ -1081,7 +1055,7 @@ extension Api.MessageExtendedMedia {
 
 extension Api.MessageExtendedMedia {
     /// `messageExtendedMedia#ee479c64 media:MessageMedia = MessageExtendedMedia;`
-    public final class MessageExtendedMedia: TLCombinator {
+    public final class MessageExtendedMedia: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xee479c64
         public static let tlName = "messageExtendedMedia"
 
@@ -1099,8 +1073,7 @@ extension Api.MessageExtendedMedia {
             self.media.encode(to: &writer)
         }
 
-        public static func == (lhs: MessageExtendedMedia, rhs: MessageExtendedMedia) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageExtendedMedia, _ rhs: MessageExtendedMedia) -> Swift.Bool {
             guard lhs.media == rhs.media else { return false }
             return true
         }
@@ -1134,7 +1107,7 @@ extension Api {
 
 extension Api.MessageFwdHeader {
     /// `messageFwdHeader#4e4df4bb flags:# imported:flags.7?true saved_out:flags.11?true from_id:flags.0?Peer from_name:flags.5?string date:int channel_post:flags.2?int post_author:flags.3?string saved_from_peer:flags.4?Peer saved_from_msg_id:flags.4?int saved_from_id:flags.8?Peer saved_from_name:flags.9?string saved_date:flags.10?int psa_type:flags.6?string = MessageFwdHeader;`
-    public final class MessageFwdHeader: TLCombinator {
+    public final class MessageFwdHeader: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x4e4df4bb
         public static let tlName = "messageFwdHeader"
 
@@ -1213,8 +1186,7 @@ extension Api.MessageFwdHeader {
             if let value = self.psaType { writer.writeString(value) }
         }
 
-        public static func == (lhs: MessageFwdHeader, rhs: MessageFwdHeader) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageFwdHeader, _ rhs: MessageFwdHeader) -> Swift.Bool {
             guard lhs.imported == rhs.imported else { return false }
             guard lhs.savedOut == rhs.savedOut else { return false }
             guard lhs.fromId == rhs.fromId else { return false }
@@ -1314,7 +1286,7 @@ extension Api {
 
 extension Api.MessageMedia {
     /// `messageMediaEmpty#3ded6320 = MessageMedia;`
-    public final class MessageMediaEmpty: TLCombinator {
+    public final class MessageMediaEmpty: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x3ded6320
         public static let tlName = "messageMediaEmpty"
 
@@ -1327,8 +1299,7 @@ extension Api.MessageMedia {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: MessageMediaEmpty, rhs: MessageMediaEmpty) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageMediaEmpty, _ rhs: MessageMediaEmpty) -> Swift.Bool {
             return true
         }
     }
@@ -1336,7 +1307,7 @@ extension Api.MessageMedia {
 
 extension Api.MessageMedia {
     /// `messageMediaPhoto#e216eb63 flags:# spoiler:flags.3?true live_photo:flags.4?true photo:flags.0?Photo ttl_seconds:flags.2?int video:flags.4?Document = MessageMedia;`
-    public final class MessageMediaPhoto: TLCombinator {
+    public final class MessageMediaPhoto: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xe216eb63
         public static let tlName = "messageMediaPhoto"
 
@@ -1376,8 +1347,7 @@ extension Api.MessageMedia {
             if let value = self.video { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: MessageMediaPhoto, rhs: MessageMediaPhoto) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageMediaPhoto, _ rhs: MessageMediaPhoto) -> Swift.Bool {
             guard lhs.spoiler == rhs.spoiler else { return false }
             guard lhs.livePhoto == rhs.livePhoto else { return false }
             guard lhs.photo == rhs.photo else { return false }
@@ -1390,7 +1360,7 @@ extension Api.MessageMedia {
 
 extension Api.MessageMedia {
     /// `messageMediaGeo#56e0d474 geo:GeoPoint = MessageMedia;`
-    public final class MessageMediaGeo: TLCombinator {
+    public final class MessageMediaGeo: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x56e0d474
         public static let tlName = "messageMediaGeo"
 
@@ -1408,8 +1378,7 @@ extension Api.MessageMedia {
             self.geo.encode(to: &writer)
         }
 
-        public static func == (lhs: MessageMediaGeo, rhs: MessageMediaGeo) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageMediaGeo, _ rhs: MessageMediaGeo) -> Swift.Bool {
             guard lhs.geo == rhs.geo else { return false }
             return true
         }
@@ -1418,7 +1387,7 @@ extension Api.MessageMedia {
 
 extension Api.MessageMedia {
     /// `messageMediaContact#70322949 phone_number:string first_name:string last_name:string vcard:string user_id:long = MessageMedia;`
-    public final class MessageMediaContact: TLCombinator {
+    public final class MessageMediaContact: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x70322949
         public static let tlName = "messageMediaContact"
 
@@ -1452,8 +1421,7 @@ extension Api.MessageMedia {
             writer.writeInt64(self.userId)
         }
 
-        public static func == (lhs: MessageMediaContact, rhs: MessageMediaContact) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageMediaContact, _ rhs: MessageMediaContact) -> Swift.Bool {
             guard lhs.phoneNumber == rhs.phoneNumber else { return false }
             guard lhs.firstName == rhs.firstName else { return false }
             guard lhs.lastName == rhs.lastName else { return false }
@@ -1466,7 +1434,7 @@ extension Api.MessageMedia {
 
 extension Api.MessageMedia {
     /// `messageMediaUnsupported#9f84f49e = MessageMedia;`
-    public final class MessageMediaUnsupported: TLCombinator {
+    public final class MessageMediaUnsupported: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x9f84f49e
         public static let tlName = "messageMediaUnsupported"
 
@@ -1479,8 +1447,7 @@ extension Api.MessageMedia {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: MessageMediaUnsupported, rhs: MessageMediaUnsupported) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageMediaUnsupported, _ rhs: MessageMediaUnsupported) -> Swift.Bool {
             return true
         }
     }
@@ -1488,7 +1455,7 @@ extension Api.MessageMedia {
 
 extension Api.MessageMedia {
     /// `messageMediaDocument#52d8ccd9 flags:# nopremium:flags.3?true spoiler:flags.4?true video:flags.6?true round:flags.7?true voice:flags.8?true document:flags.0?Document alt_documents:flags.5?Vector<Document> video_cover:flags.9?Photo video_timestamp:flags.10?int ttl_seconds:flags.2?int = MessageMedia;`
-    public final class MessageMediaDocument: TLCombinator {
+    public final class MessageMediaDocument: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x52d8ccd9
         public static let tlName = "messageMediaDocument"
 
@@ -1550,8 +1517,7 @@ extension Api.MessageMedia {
             if let value = self.ttlSeconds { writer.writeInt32(value) }
         }
 
-        public static func == (lhs: MessageMediaDocument, rhs: MessageMediaDocument) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageMediaDocument, _ rhs: MessageMediaDocument) -> Swift.Bool {
             guard lhs.nopremium == rhs.nopremium else { return false }
             guard lhs.spoiler == rhs.spoiler else { return false }
             guard lhs.video == rhs.video else { return false }
@@ -1569,7 +1535,7 @@ extension Api.MessageMedia {
 
 extension Api.MessageMedia {
     /// `messageMediaWebPage#ddf10c3b flags:# force_large_media:flags.0?true force_small_media:flags.1?true manual:flags.3?true safe:flags.4?true webpage:WebPage = MessageMedia;`
-    public final class MessageMediaWebPage: TLCombinator {
+    public final class MessageMediaWebPage: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xddf10c3b
         public static let tlName = "messageMediaWebPage"
 
@@ -1606,8 +1572,7 @@ extension Api.MessageMedia {
             self.webpage.encode(to: &writer)
         }
 
-        public static func == (lhs: MessageMediaWebPage, rhs: MessageMediaWebPage) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageMediaWebPage, _ rhs: MessageMediaWebPage) -> Swift.Bool {
             guard lhs.forceLargeMedia == rhs.forceLargeMedia else { return false }
             guard lhs.forceSmallMedia == rhs.forceSmallMedia else { return false }
             guard lhs.manual == rhs.manual else { return false }
@@ -1620,7 +1585,7 @@ extension Api.MessageMedia {
 
 extension Api.MessageMedia {
     /// `messageMediaVenue#2ec0533f geo:GeoPoint title:string address:string provider:string venue_id:string venue_type:string = MessageMedia;`
-    public final class MessageMediaVenue: TLCombinator {
+    public final class MessageMediaVenue: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x2ec0533f
         public static let tlName = "messageMediaVenue"
 
@@ -1658,8 +1623,7 @@ extension Api.MessageMedia {
             writer.writeString(self.venueType)
         }
 
-        public static func == (lhs: MessageMediaVenue, rhs: MessageMediaVenue) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageMediaVenue, _ rhs: MessageMediaVenue) -> Swift.Bool {
             guard lhs.geo == rhs.geo else { return false }
             guard lhs.title == rhs.title else { return false }
             guard lhs.address == rhs.address else { return false }
@@ -1673,7 +1637,7 @@ extension Api.MessageMedia {
 
 extension Api.MessageMedia {
     /// `messageMediaGame#fdb19008 game:Game = MessageMedia;`
-    public final class MessageMediaGame: TLCombinator {
+    public final class MessageMediaGame: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xfdb19008
         public static let tlName = "messageMediaGame"
 
@@ -1691,8 +1655,7 @@ extension Api.MessageMedia {
             self.game.encode(to: &writer)
         }
 
-        public static func == (lhs: MessageMediaGame, rhs: MessageMediaGame) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageMediaGame, _ rhs: MessageMediaGame) -> Swift.Bool {
             guard lhs.game == rhs.game else { return false }
             return true
         }
@@ -1701,7 +1664,7 @@ extension Api.MessageMedia {
 
 extension Api.MessageMedia {
     /// `messageMediaInvoice#f6a548d3 flags:# shipping_address_requested:flags.1?true test:flags.3?true title:string description:string photo:flags.0?WebDocument receipt_msg_id:flags.2?int currency:string total_amount:long start_param:string extended_media:flags.4?MessageExtendedMedia = MessageMedia;`
-    public final class MessageMediaInvoice: TLCombinator {
+    public final class MessageMediaInvoice: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xf6a548d3
         public static let tlName = "messageMediaInvoice"
 
@@ -1761,8 +1724,7 @@ extension Api.MessageMedia {
             if let value = self.extendedMedia { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: MessageMediaInvoice, rhs: MessageMediaInvoice) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageMediaInvoice, _ rhs: MessageMediaInvoice) -> Swift.Bool {
             guard lhs.shippingAddressRequested == rhs.shippingAddressRequested else { return false }
             guard lhs.test == rhs.test else { return false }
             guard lhs.title == rhs.title else { return false }
@@ -1780,7 +1742,7 @@ extension Api.MessageMedia {
 
 extension Api.MessageMedia {
     /// `messageMediaGeoLive#b940c666 flags:# geo:GeoPoint heading:flags.0?int period:int proximity_notification_radius:flags.1?int = MessageMedia;`
-    public final class MessageMediaGeoLive: TLCombinator {
+    public final class MessageMediaGeoLive: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xb940c666
         public static let tlName = "messageMediaGeoLive"
 
@@ -1815,8 +1777,7 @@ extension Api.MessageMedia {
             if let value = self.proximityNotificationRadius { writer.writeInt32(value) }
         }
 
-        public static func == (lhs: MessageMediaGeoLive, rhs: MessageMediaGeoLive) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageMediaGeoLive, _ rhs: MessageMediaGeoLive) -> Swift.Bool {
             guard lhs.geo == rhs.geo else { return false }
             guard lhs.heading == rhs.heading else { return false }
             guard lhs.period == rhs.period else { return false }
@@ -1828,7 +1789,7 @@ extension Api.MessageMedia {
 
 extension Api.MessageMedia {
     /// `messageMediaPoll#773f4e66 flags:# poll:Poll results:PollResults attached_media:flags.0?MessageMedia = MessageMedia;`
-    public final class MessageMediaPoll: TLCombinator {
+    public final class MessageMediaPoll: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x773f4e66
         public static let tlName = "messageMediaPoll"
 
@@ -1858,8 +1819,7 @@ extension Api.MessageMedia {
             if let value = self.attachedMedia { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: MessageMediaPoll, rhs: MessageMediaPoll) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageMediaPoll, _ rhs: MessageMediaPoll) -> Swift.Bool {
             guard lhs.poll == rhs.poll else { return false }
             guard lhs.results == rhs.results else { return false }
             guard lhs.attachedMedia == rhs.attachedMedia else { return false }
@@ -1870,7 +1830,7 @@ extension Api.MessageMedia {
 
 extension Api.MessageMedia {
     /// `messageMediaDice#08cbec07 flags:# value:int emoticon:string game_outcome:flags.0?messages.EmojiGameOutcome = MessageMedia;`
-    public final class MessageMediaDice: TLCombinator {
+    public final class MessageMediaDice: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x08cbec07
         public static let tlName = "messageMediaDice"
 
@@ -1900,8 +1860,7 @@ extension Api.MessageMedia {
             if let value = self.gameOutcome { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: MessageMediaDice, rhs: MessageMediaDice) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageMediaDice, _ rhs: MessageMediaDice) -> Swift.Bool {
             guard lhs.value == rhs.value else { return false }
             guard lhs.emoticon == rhs.emoticon else { return false }
             guard lhs.gameOutcome == rhs.gameOutcome else { return false }
@@ -1912,7 +1871,7 @@ extension Api.MessageMedia {
 
 extension Api.MessageMedia {
     /// `messageMediaStory#68cb6283 flags:# via_mention:flags.1?true peer:Peer id:int story:flags.0?StoryItem = MessageMedia;`
-    public final class MessageMediaStory: TLCombinator {
+    public final class MessageMediaStory: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x68cb6283
         public static let tlName = "messageMediaStory"
 
@@ -1946,8 +1905,7 @@ extension Api.MessageMedia {
             if let value = self.story { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: MessageMediaStory, rhs: MessageMediaStory) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageMediaStory, _ rhs: MessageMediaStory) -> Swift.Bool {
             guard lhs.viaMention == rhs.viaMention else { return false }
             guard lhs.peer == rhs.peer else { return false }
             guard lhs.id == rhs.id else { return false }
@@ -1959,7 +1917,7 @@ extension Api.MessageMedia {
 
 extension Api.MessageMedia {
     /// `messageMediaGiveaway#aa073beb flags:# only_new_subscribers:flags.0?true winners_are_visible:flags.2?true channels:Vector<long> countries_iso2:flags.1?Vector<string> prize_description:flags.3?string quantity:int months:flags.4?int stars:flags.5?long until_date:int = MessageMedia;`
-    public final class MessageMediaGiveaway: TLCombinator {
+    public final class MessageMediaGiveaway: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xaa073beb
         public static let tlName = "messageMediaGiveaway"
 
@@ -2016,8 +1974,7 @@ extension Api.MessageMedia {
             writer.writeInt32(self.untilDate)
         }
 
-        public static func == (lhs: MessageMediaGiveaway, rhs: MessageMediaGiveaway) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageMediaGiveaway, _ rhs: MessageMediaGiveaway) -> Swift.Bool {
             guard lhs.onlyNewSubscribers == rhs.onlyNewSubscribers else { return false }
             guard lhs.winnersAreVisible == rhs.winnersAreVisible else { return false }
             guard lhs.channels == rhs.channels else { return false }
@@ -2034,7 +1991,7 @@ extension Api.MessageMedia {
 
 extension Api.MessageMedia {
     /// `messageMediaGiveawayResults#ceaa3ea1 flags:# only_new_subscribers:flags.0?true refunded:flags.2?true channel_id:long additional_peers_count:flags.3?int launch_msg_id:int winners_count:int unclaimed_count:int winners:Vector<long> months:flags.4?int stars:flags.5?long prize_description:flags.1?string until_date:int = MessageMedia;`
-    public final class MessageMediaGiveawayResults: TLCombinator {
+    public final class MessageMediaGiveawayResults: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xceaa3ea1
         public static let tlName = "messageMediaGiveawayResults"
 
@@ -2103,8 +2060,7 @@ extension Api.MessageMedia {
             writer.writeInt32(self.untilDate)
         }
 
-        public static func == (lhs: MessageMediaGiveawayResults, rhs: MessageMediaGiveawayResults) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageMediaGiveawayResults, _ rhs: MessageMediaGiveawayResults) -> Swift.Bool {
             guard lhs.onlyNewSubscribers == rhs.onlyNewSubscribers else { return false }
             guard lhs.refunded == rhs.refunded else { return false }
             guard lhs.channelId == rhs.channelId else { return false }
@@ -2124,7 +2080,7 @@ extension Api.MessageMedia {
 
 extension Api.MessageMedia {
     /// `messageMediaPaidMedia#a8852491 stars_amount:long extended_media:Vector<MessageExtendedMedia> = MessageMedia;`
-    public final class MessageMediaPaidMedia: TLCombinator {
+    public final class MessageMediaPaidMedia: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xa8852491
         public static let tlName = "messageMediaPaidMedia"
 
@@ -2146,8 +2102,7 @@ extension Api.MessageMedia {
             self.extendedMedia.encode(to: &writer)
         }
 
-        public static func == (lhs: MessageMediaPaidMedia, rhs: MessageMediaPaidMedia) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageMediaPaidMedia, _ rhs: MessageMediaPaidMedia) -> Swift.Bool {
             guard lhs.starsAmount == rhs.starsAmount else { return false }
             guard lhs.extendedMedia == rhs.extendedMedia else { return false }
             return true
@@ -2157,7 +2112,7 @@ extension Api.MessageMedia {
 
 extension Api.MessageMedia {
     /// `messageMediaToDo#8a53b014 flags:# todo:TodoList completions:flags.0?Vector<TodoCompletion> = MessageMedia;`
-    public final class MessageMediaToDo: TLCombinator {
+    public final class MessageMediaToDo: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x8a53b014
         public static let tlName = "messageMediaToDo"
 
@@ -2183,8 +2138,7 @@ extension Api.MessageMedia {
             if let value = self.completions { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: MessageMediaToDo, rhs: MessageMediaToDo) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageMediaToDo, _ rhs: MessageMediaToDo) -> Swift.Bool {
             guard lhs.todo == rhs.todo else { return false }
             guard lhs.completions == rhs.completions else { return false }
             return true
@@ -2194,7 +2148,7 @@ extension Api.MessageMedia {
 
 extension Api.MessageMedia {
     /// `messageMediaVideoStream#ca5cab89 flags:# rtmp_stream:flags.0?true call:InputGroupCall = MessageMedia;`
-    public final class MessageMediaVideoStream: TLCombinator {
+    public final class MessageMediaVideoStream: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xca5cab89
         public static let tlName = "messageMediaVideoStream"
 
@@ -2219,8 +2173,7 @@ extension Api.MessageMedia {
             self.call.encode(to: &writer)
         }
 
-        public static func == (lhs: MessageMediaVideoStream, rhs: MessageMediaVideoStream) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageMediaVideoStream, _ rhs: MessageMediaVideoStream) -> Swift.Bool {
             guard lhs.rtmpStream == rhs.rtmpStream else { return false }
             guard lhs.call == rhs.call else { return false }
             return true
@@ -2255,7 +2208,7 @@ extension Api {
 
 extension Api.MessagePeerReaction {
     /// `messagePeerReaction#8c79b63c flags:# big:flags.0?true unread:flags.1?true my:flags.2?true peer_id:Peer date:int reaction:Reaction = MessagePeerReaction;`
-    public final class MessagePeerReaction: TLCombinator {
+    public final class MessagePeerReaction: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x8c79b63c
         public static let tlName = "messagePeerReaction"
 
@@ -2296,8 +2249,7 @@ extension Api.MessagePeerReaction {
             self.reaction.encode(to: &writer)
         }
 
-        public static func == (lhs: MessagePeerReaction, rhs: MessagePeerReaction) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessagePeerReaction, _ rhs: MessagePeerReaction) -> Swift.Bool {
             guard lhs.big == rhs.big else { return false }
             guard lhs.unread == rhs.unread else { return false }
             guard lhs.my == rhs.my else { return false }
@@ -2342,7 +2294,7 @@ extension Api {
 
 extension Api.MessagePeerVote {
     /// `messagePeerVote#b6cc2d5c peer:Peer option:bytes date:int = MessagePeerVote;`
-    public final class MessagePeerVote: TLCombinator {
+    public final class MessagePeerVote: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xb6cc2d5c
         public static let tlName = "messagePeerVote"
 
@@ -2368,8 +2320,7 @@ extension Api.MessagePeerVote {
             writer.writeInt32(self.date)
         }
 
-        public static func == (lhs: MessagePeerVote, rhs: MessagePeerVote) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessagePeerVote, _ rhs: MessagePeerVote) -> Swift.Bool {
             guard lhs.peer == rhs.peer else { return false }
             guard lhs.option == rhs.option else { return false }
             guard lhs.date == rhs.date else { return false }
@@ -2380,7 +2331,7 @@ extension Api.MessagePeerVote {
 
 extension Api.MessagePeerVote {
     /// `messagePeerVoteInputOption#74cda504 peer:Peer date:int = MessagePeerVote;`
-    public final class MessagePeerVoteInputOption: TLCombinator {
+    public final class MessagePeerVoteInputOption: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x74cda504
         public static let tlName = "messagePeerVoteInputOption"
 
@@ -2402,8 +2353,7 @@ extension Api.MessagePeerVote {
             writer.writeInt32(self.date)
         }
 
-        public static func == (lhs: MessagePeerVoteInputOption, rhs: MessagePeerVoteInputOption) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessagePeerVoteInputOption, _ rhs: MessagePeerVoteInputOption) -> Swift.Bool {
             guard lhs.peer == rhs.peer else { return false }
             guard lhs.date == rhs.date else { return false }
             return true
@@ -2413,7 +2363,7 @@ extension Api.MessagePeerVote {
 
 extension Api.MessagePeerVote {
     /// `messagePeerVoteMultiple#4628f6e6 peer:Peer options:Vector<bytes> date:int = MessagePeerVote;`
-    public final class MessagePeerVoteMultiple: TLCombinator {
+    public final class MessagePeerVoteMultiple: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x4628f6e6
         public static let tlName = "messagePeerVoteMultiple"
 
@@ -2439,8 +2389,7 @@ extension Api.MessagePeerVote {
             writer.writeInt32(self.date)
         }
 
-        public static func == (lhs: MessagePeerVoteMultiple, rhs: MessagePeerVoteMultiple) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessagePeerVoteMultiple, _ rhs: MessagePeerVoteMultiple) -> Swift.Bool {
             guard lhs.peer == rhs.peer else { return false }
             guard lhs.options == rhs.options else { return false }
             guard lhs.date == rhs.date else { return false }
@@ -2476,7 +2425,7 @@ extension Api {
 
 extension Api.MessageRange {
     /// `messageRange#0ae30253 min_id:int max_id:int = MessageRange;`
-    public final class MessageRange: TLCombinator {
+    public final class MessageRange: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x0ae30253
         public static let tlName = "messageRange"
 
@@ -2498,8 +2447,7 @@ extension Api.MessageRange {
             writer.writeInt32(self.maxId)
         }
 
-        public static func == (lhs: MessageRange, rhs: MessageRange) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageRange, _ rhs: MessageRange) -> Swift.Bool {
             guard lhs.minId == rhs.minId else { return false }
             guard lhs.maxId == rhs.maxId else { return false }
             return true
@@ -2534,7 +2482,7 @@ extension Api {
 
 extension Api.MessageReactions {
     /// `messageReactions#0a339f0b flags:# min:flags.0?true can_see_list:flags.2?true reactions_as_tags:flags.3?true results:Vector<ReactionCount> recent_reactions:flags.1?Vector<MessagePeerReaction> top_reactors:flags.4?Vector<MessageReactor> = MessageReactions;`
-    public final class MessageReactions: TLCombinator {
+    public final class MessageReactions: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x0a339f0b
         public static let tlName = "messageReactions"
 
@@ -2577,8 +2525,7 @@ extension Api.MessageReactions {
             if let value = self.topReactors { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: MessageReactions, rhs: MessageReactions) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageReactions, _ rhs: MessageReactions) -> Swift.Bool {
             guard lhs.min == rhs.min else { return false }
             guard lhs.canSeeList == rhs.canSeeList else { return false }
             guard lhs.reactionsAsTags == rhs.reactionsAsTags else { return false }
@@ -2617,7 +2564,7 @@ extension Api {
 
 extension Api.MessageReactor {
     /// `messageReactor#4ba3a95a flags:# top:flags.0?true my:flags.1?true anonymous:flags.2?true peer_id:flags.3?Peer count:int = MessageReactor;`
-    public final class MessageReactor: TLCombinator {
+    public final class MessageReactor: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x4ba3a95a
         public static let tlName = "messageReactor"
 
@@ -2655,8 +2602,7 @@ extension Api.MessageReactor {
             writer.writeInt32(self.count)
         }
 
-        public static func == (lhs: MessageReactor, rhs: MessageReactor) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageReactor, _ rhs: MessageReactor) -> Swift.Bool {
             guard lhs.top == rhs.top else { return false }
             guard lhs.my == rhs.my else { return false }
             guard lhs.anonymous == rhs.anonymous else { return false }
@@ -2694,7 +2640,7 @@ extension Api {
 
 extension Api.MessageReplies {
     /// `messageReplies#83d60fc2 flags:# comments:flags.0?true replies:int replies_pts:int recent_repliers:flags.1?Vector<Peer> channel_id:flags.0?long max_id:flags.2?int read_max_id:flags.3?int = MessageReplies;`
-    public final class MessageReplies: TLCombinator {
+    public final class MessageReplies: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x83d60fc2
         public static let tlName = "messageReplies"
 
@@ -2743,8 +2689,7 @@ extension Api.MessageReplies {
             if let value = self.readMaxId { writer.writeInt32(value) }
         }
 
-        public static func == (lhs: MessageReplies, rhs: MessageReplies) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageReplies, _ rhs: MessageReplies) -> Swift.Bool {
             guard lhs.comments == rhs.comments else { return false }
             guard lhs.replies == rhs.replies else { return false }
             guard lhs.repliesPts == rhs.repliesPts else { return false }
@@ -2787,7 +2732,7 @@ extension Api {
 
 extension Api.MessageReplyHeader {
     /// `messageReplyHeader#1b97dd66 flags:# reply_to_scheduled:flags.2?true forum_topic:flags.3?true quote:flags.9?true reply_to_ephemeral:flags.13?true reply_to_msg_id:flags.4?int reply_to_peer_id:flags.0?Peer reply_from:flags.5?MessageFwdHeader reply_media:flags.8?MessageMedia reply_to_top_id:flags.1?int quote_text:flags.6?string quote_entities:flags.7?Vector<MessageEntity> quote_offset:flags.10?int todo_item_id:flags.11?int poll_option:flags.12?bytes = MessageReplyHeader;`
-    public final class MessageReplyHeader: TLCombinator {
+    public final class MessageReplyHeader: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x1b97dd66
         public static let tlName = "messageReplyHeader"
 
@@ -2870,8 +2815,7 @@ extension Api.MessageReplyHeader {
             if let value = self.pollOption { writer.writeBytes(value) }
         }
 
-        public static func == (lhs: MessageReplyHeader, rhs: MessageReplyHeader) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageReplyHeader, _ rhs: MessageReplyHeader) -> Swift.Bool {
             guard lhs.replyToScheduled == rhs.replyToScheduled else { return false }
             guard lhs.forumTopic == rhs.forumTopic else { return false }
             guard lhs.quote == rhs.quote else { return false }
@@ -2893,7 +2837,7 @@ extension Api.MessageReplyHeader {
 
 extension Api.MessageReplyHeader {
     /// `messageReplyStoryHeader#0e5af939 peer:Peer story_id:int = MessageReplyHeader;`
-    public final class MessageReplyStoryHeader: TLCombinator {
+    public final class MessageReplyStoryHeader: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x0e5af939
         public static let tlName = "messageReplyStoryHeader"
 
@@ -2915,8 +2859,7 @@ extension Api.MessageReplyHeader {
             writer.writeInt32(self.storyId)
         }
 
-        public static func == (lhs: MessageReplyStoryHeader, rhs: MessageReplyStoryHeader) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageReplyStoryHeader, _ rhs: MessageReplyStoryHeader) -> Swift.Bool {
             guard lhs.peer == rhs.peer else { return false }
             guard lhs.storyId == rhs.storyId else { return false }
             return true
@@ -2951,7 +2894,7 @@ extension Api {
 
 extension Api.MessageReportOption {
     /// `messageReportOption#7903e3d9 text:string option:bytes = MessageReportOption;`
-    public final class MessageReportOption: TLCombinator {
+    public final class MessageReportOption: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x7903e3d9
         public static let tlName = "messageReportOption"
 
@@ -2973,8 +2916,7 @@ extension Api.MessageReportOption {
             writer.writeBytes(self.option)
         }
 
-        public static func == (lhs: MessageReportOption, rhs: MessageReportOption) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageReportOption, _ rhs: MessageReportOption) -> Swift.Bool {
             guard lhs.text == rhs.text else { return false }
             guard lhs.option == rhs.option else { return false }
             return true
@@ -3009,7 +2951,7 @@ extension Api {
 
 extension Api.MessageViews {
     /// `messageViews#455b853d flags:# views:flags.0?int forwards:flags.1?int replies:flags.2?MessageReplies = MessageViews;`
-    public final class MessageViews: TLCombinator {
+    public final class MessageViews: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x455b853d
         public static let tlName = "messageViews"
 
@@ -3041,8 +2983,7 @@ extension Api.MessageViews {
             if let value = self.replies { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: MessageViews, rhs: MessageViews) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageViews, _ rhs: MessageViews) -> Swift.Bool {
             guard lhs.views == rhs.views else { return false }
             guard lhs.forwards == rhs.forwards else { return false }
             guard lhs.replies == rhs.replies else { return false }

@@ -81,7 +81,7 @@ extension Api {
 
 extension Api.MessagesFilter {
     /// `inputMessagesFilterEmpty#57e2f66c = MessagesFilter;`
-    public final class InputMessagesFilterEmpty: TLCombinator {
+    public final class InputMessagesFilterEmpty: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x57e2f66c
         public static let tlName = "inputMessagesFilterEmpty"
 
@@ -94,8 +94,7 @@ extension Api.MessagesFilter {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: InputMessagesFilterEmpty, rhs: InputMessagesFilterEmpty) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputMessagesFilterEmpty, _ rhs: InputMessagesFilterEmpty) -> Swift.Bool {
             return true
         }
     }
@@ -103,7 +102,7 @@ extension Api.MessagesFilter {
 
 extension Api.MessagesFilter {
     /// `inputMessagesFilterPhotos#9609a51c = MessagesFilter;`
-    public final class InputMessagesFilterPhotos: TLCombinator {
+    public final class InputMessagesFilterPhotos: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x9609a51c
         public static let tlName = "inputMessagesFilterPhotos"
 
@@ -116,8 +115,7 @@ extension Api.MessagesFilter {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: InputMessagesFilterPhotos, rhs: InputMessagesFilterPhotos) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputMessagesFilterPhotos, _ rhs: InputMessagesFilterPhotos) -> Swift.Bool {
             return true
         }
     }
@@ -125,7 +123,7 @@ extension Api.MessagesFilter {
 
 extension Api.MessagesFilter {
     /// `inputMessagesFilterVideo#9fc00e65 = MessagesFilter;`
-    public final class InputMessagesFilterVideo: TLCombinator {
+    public final class InputMessagesFilterVideo: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x9fc00e65
         public static let tlName = "inputMessagesFilterVideo"
 
@@ -138,8 +136,7 @@ extension Api.MessagesFilter {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: InputMessagesFilterVideo, rhs: InputMessagesFilterVideo) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputMessagesFilterVideo, _ rhs: InputMessagesFilterVideo) -> Swift.Bool {
             return true
         }
     }
@@ -147,7 +144,7 @@ extension Api.MessagesFilter {
 
 extension Api.MessagesFilter {
     /// `inputMessagesFilterPhotoVideo#56e9f0e4 = MessagesFilter;`
-    public final class InputMessagesFilterPhotoVideo: TLCombinator {
+    public final class InputMessagesFilterPhotoVideo: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x56e9f0e4
         public static let tlName = "inputMessagesFilterPhotoVideo"
 
@@ -160,8 +157,7 @@ extension Api.MessagesFilter {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: InputMessagesFilterPhotoVideo, rhs: InputMessagesFilterPhotoVideo) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputMessagesFilterPhotoVideo, _ rhs: InputMessagesFilterPhotoVideo) -> Swift.Bool {
             return true
         }
     }
@@ -169,7 +165,7 @@ extension Api.MessagesFilter {
 
 extension Api.MessagesFilter {
     /// `inputMessagesFilterDocument#9eddf188 = MessagesFilter;`
-    public final class InputMessagesFilterDocument: TLCombinator {
+    public final class InputMessagesFilterDocument: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x9eddf188
         public static let tlName = "inputMessagesFilterDocument"
 
@@ -182,8 +178,7 @@ extension Api.MessagesFilter {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: InputMessagesFilterDocument, rhs: InputMessagesFilterDocument) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputMessagesFilterDocument, _ rhs: InputMessagesFilterDocument) -> Swift.Bool {
             return true
         }
     }
@@ -191,7 +186,7 @@ extension Api.MessagesFilter {
 
 extension Api.MessagesFilter {
     /// `inputMessagesFilterUrl#7ef0dd87 = MessagesFilter;`
-    public final class InputMessagesFilterUrl: TLCombinator {
+    public final class InputMessagesFilterUrl: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x7ef0dd87
         public static let tlName = "inputMessagesFilterUrl"
 
@@ -204,8 +199,7 @@ extension Api.MessagesFilter {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: InputMessagesFilterUrl, rhs: InputMessagesFilterUrl) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputMessagesFilterUrl, _ rhs: InputMessagesFilterUrl) -> Swift.Bool {
             return true
         }
     }
@@ -213,7 +207,7 @@ extension Api.MessagesFilter {
 
 extension Api.MessagesFilter {
     /// `inputMessagesFilterGif#ffc86587 = MessagesFilter;`
-    public final class InputMessagesFilterGif: TLCombinator {
+    public final class InputMessagesFilterGif: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xffc86587
         public static let tlName = "inputMessagesFilterGif"
 
@@ -226,8 +220,7 @@ extension Api.MessagesFilter {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: InputMessagesFilterGif, rhs: InputMessagesFilterGif) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputMessagesFilterGif, _ rhs: InputMessagesFilterGif) -> Swift.Bool {
             return true
         }
     }
@@ -235,7 +228,7 @@ extension Api.MessagesFilter {
 
 extension Api.MessagesFilter {
     /// `inputMessagesFilterVoice#50f5c392 = MessagesFilter;`
-    public final class InputMessagesFilterVoice: TLCombinator {
+    public final class InputMessagesFilterVoice: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x50f5c392
         public static let tlName = "inputMessagesFilterVoice"
 
@@ -248,8 +241,7 @@ extension Api.MessagesFilter {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: InputMessagesFilterVoice, rhs: InputMessagesFilterVoice) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputMessagesFilterVoice, _ rhs: InputMessagesFilterVoice) -> Swift.Bool {
             return true
         }
     }
@@ -257,7 +249,7 @@ extension Api.MessagesFilter {
 
 extension Api.MessagesFilter {
     /// `inputMessagesFilterMusic#3751b49e = MessagesFilter;`
-    public final class InputMessagesFilterMusic: TLCombinator {
+    public final class InputMessagesFilterMusic: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x3751b49e
         public static let tlName = "inputMessagesFilterMusic"
 
@@ -270,8 +262,7 @@ extension Api.MessagesFilter {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: InputMessagesFilterMusic, rhs: InputMessagesFilterMusic) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputMessagesFilterMusic, _ rhs: InputMessagesFilterMusic) -> Swift.Bool {
             return true
         }
     }
@@ -279,7 +270,7 @@ extension Api.MessagesFilter {
 
 extension Api.MessagesFilter {
     /// `inputMessagesFilterChatPhotos#3a20ecb8 = MessagesFilter;`
-    public final class InputMessagesFilterChatPhotos: TLCombinator {
+    public final class InputMessagesFilterChatPhotos: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x3a20ecb8
         public static let tlName = "inputMessagesFilterChatPhotos"
 
@@ -292,8 +283,7 @@ extension Api.MessagesFilter {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: InputMessagesFilterChatPhotos, rhs: InputMessagesFilterChatPhotos) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputMessagesFilterChatPhotos, _ rhs: InputMessagesFilterChatPhotos) -> Swift.Bool {
             return true
         }
     }
@@ -301,7 +291,7 @@ extension Api.MessagesFilter {
 
 extension Api.MessagesFilter {
     /// `inputMessagesFilterPhoneCalls#80c99768 flags:# missed:flags.0?true = MessagesFilter;`
-    public final class InputMessagesFilterPhoneCalls: TLCombinator {
+    public final class InputMessagesFilterPhoneCalls: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x80c99768
         public static let tlName = "inputMessagesFilterPhoneCalls"
 
@@ -322,8 +312,7 @@ extension Api.MessagesFilter {
             writer.writeUInt32(flags)
         }
 
-        public static func == (lhs: InputMessagesFilterPhoneCalls, rhs: InputMessagesFilterPhoneCalls) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputMessagesFilterPhoneCalls, _ rhs: InputMessagesFilterPhoneCalls) -> Swift.Bool {
             guard lhs.missed == rhs.missed else { return false }
             return true
         }
@@ -332,7 +321,7 @@ extension Api.MessagesFilter {
 
 extension Api.MessagesFilter {
     /// `inputMessagesFilterRoundVoice#7a7c17a4 = MessagesFilter;`
-    public final class InputMessagesFilterRoundVoice: TLCombinator {
+    public final class InputMessagesFilterRoundVoice: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x7a7c17a4
         public static let tlName = "inputMessagesFilterRoundVoice"
 
@@ -345,8 +334,7 @@ extension Api.MessagesFilter {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: InputMessagesFilterRoundVoice, rhs: InputMessagesFilterRoundVoice) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputMessagesFilterRoundVoice, _ rhs: InputMessagesFilterRoundVoice) -> Swift.Bool {
             return true
         }
     }
@@ -354,7 +342,7 @@ extension Api.MessagesFilter {
 
 extension Api.MessagesFilter {
     /// `inputMessagesFilterRoundVideo#b549da53 = MessagesFilter;`
-    public final class InputMessagesFilterRoundVideo: TLCombinator {
+    public final class InputMessagesFilterRoundVideo: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xb549da53
         public static let tlName = "inputMessagesFilterRoundVideo"
 
@@ -367,8 +355,7 @@ extension Api.MessagesFilter {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: InputMessagesFilterRoundVideo, rhs: InputMessagesFilterRoundVideo) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputMessagesFilterRoundVideo, _ rhs: InputMessagesFilterRoundVideo) -> Swift.Bool {
             return true
         }
     }
@@ -376,7 +363,7 @@ extension Api.MessagesFilter {
 
 extension Api.MessagesFilter {
     /// `inputMessagesFilterMyMentions#c1f8e69a = MessagesFilter;`
-    public final class InputMessagesFilterMyMentions: TLCombinator {
+    public final class InputMessagesFilterMyMentions: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xc1f8e69a
         public static let tlName = "inputMessagesFilterMyMentions"
 
@@ -389,8 +376,7 @@ extension Api.MessagesFilter {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: InputMessagesFilterMyMentions, rhs: InputMessagesFilterMyMentions) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputMessagesFilterMyMentions, _ rhs: InputMessagesFilterMyMentions) -> Swift.Bool {
             return true
         }
     }
@@ -398,7 +384,7 @@ extension Api.MessagesFilter {
 
 extension Api.MessagesFilter {
     /// `inputMessagesFilterGeo#e7026d0d = MessagesFilter;`
-    public final class InputMessagesFilterGeo: TLCombinator {
+    public final class InputMessagesFilterGeo: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xe7026d0d
         public static let tlName = "inputMessagesFilterGeo"
 
@@ -411,8 +397,7 @@ extension Api.MessagesFilter {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: InputMessagesFilterGeo, rhs: InputMessagesFilterGeo) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputMessagesFilterGeo, _ rhs: InputMessagesFilterGeo) -> Swift.Bool {
             return true
         }
     }
@@ -420,7 +405,7 @@ extension Api.MessagesFilter {
 
 extension Api.MessagesFilter {
     /// `inputMessagesFilterContacts#e062db83 = MessagesFilter;`
-    public final class InputMessagesFilterContacts: TLCombinator {
+    public final class InputMessagesFilterContacts: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xe062db83
         public static let tlName = "inputMessagesFilterContacts"
 
@@ -433,8 +418,7 @@ extension Api.MessagesFilter {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: InputMessagesFilterContacts, rhs: InputMessagesFilterContacts) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputMessagesFilterContacts, _ rhs: InputMessagesFilterContacts) -> Swift.Bool {
             return true
         }
     }
@@ -442,7 +426,7 @@ extension Api.MessagesFilter {
 
 extension Api.MessagesFilter {
     /// `inputMessagesFilterPinned#1bb00451 = MessagesFilter;`
-    public final class InputMessagesFilterPinned: TLCombinator {
+    public final class InputMessagesFilterPinned: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x1bb00451
         public static let tlName = "inputMessagesFilterPinned"
 
@@ -455,8 +439,7 @@ extension Api.MessagesFilter {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: InputMessagesFilterPinned, rhs: InputMessagesFilterPinned) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputMessagesFilterPinned, _ rhs: InputMessagesFilterPinned) -> Swift.Bool {
             return true
         }
     }
@@ -464,7 +447,7 @@ extension Api.MessagesFilter {
 
 extension Api.MessagesFilter {
     /// `inputMessagesFilterPoll#fa2bc90a = MessagesFilter;`
-    public final class InputMessagesFilterPoll: TLCombinator {
+    public final class InputMessagesFilterPoll: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xfa2bc90a
         public static let tlName = "inputMessagesFilterPoll"
 
@@ -477,8 +460,7 @@ extension Api.MessagesFilter {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: InputMessagesFilterPoll, rhs: InputMessagesFilterPoll) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputMessagesFilterPoll, _ rhs: InputMessagesFilterPoll) -> Swift.Bool {
             return true
         }
     }
@@ -511,7 +493,7 @@ extension Api {
 
 extension Api.MissingInvitee {
     /// `missingInvitee#628c9224 flags:# premium_would_allow_invite:flags.0?true premium_required_for_pm:flags.1?true user_id:long = MissingInvitee;`
-    public final class MissingInvitee: TLCombinator {
+    public final class MissingInvitee: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x628c9224
         public static let tlName = "missingInvitee"
 
@@ -540,8 +522,7 @@ extension Api.MissingInvitee {
             writer.writeInt64(self.userId)
         }
 
-        public static func == (lhs: MissingInvitee, rhs: MissingInvitee) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MissingInvitee, _ rhs: MissingInvitee) -> Swift.Bool {
             guard lhs.premiumWouldAllowInvite == rhs.premiumWouldAllowInvite else { return false }
             guard lhs.premiumRequiredForPm == rhs.premiumRequiredForPm else { return false }
             guard lhs.userId == rhs.userId else { return false }
@@ -577,7 +558,7 @@ extension Api {
 
 extension Api.MyBoost {
     /// `myBoost#c448415c flags:# slot:int peer:flags.0?Peer date:int expires:int cooldown_until_date:flags.1?int = MyBoost;`
-    public final class MyBoost: TLCombinator {
+    public final class MyBoost: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xc448415c
         public static let tlName = "myBoost"
 
@@ -616,8 +597,7 @@ extension Api.MyBoost {
             if let value = self.cooldownUntilDate { writer.writeInt32(value) }
         }
 
-        public static func == (lhs: MyBoost, rhs: MyBoost) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MyBoost, _ rhs: MyBoost) -> Swift.Bool {
             guard lhs.slot == rhs.slot else { return false }
             guard lhs.peer == rhs.peer else { return false }
             guard lhs.date == rhs.date else { return false }
@@ -655,7 +635,7 @@ extension Api {
 
 extension Api.NearestDc {
     /// `nearestDc#8e1a1775 country:string this_dc:int nearest_dc:int = NearestDc;`
-    public final class NearestDc: TLCombinator {
+    public final class NearestDc: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x8e1a1775
         public static let tlName = "nearestDc"
 
@@ -681,8 +661,7 @@ extension Api.NearestDc {
             writer.writeInt32(self.nearestDc)
         }
 
-        public static func == (lhs: NearestDc, rhs: NearestDc) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: NearestDc, _ rhs: NearestDc) -> Swift.Bool {
             guard lhs.country == rhs.country else { return false }
             guard lhs.thisDc == rhs.thisDc else { return false }
             guard lhs.nearestDc == rhs.nearestDc else { return false }
@@ -727,7 +706,7 @@ extension Api {
 
 extension Api.NotificationSound {
     /// `notificationSoundDefault#97e8bebe = NotificationSound;`
-    public final class NotificationSoundDefault: TLCombinator {
+    public final class NotificationSoundDefault: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x97e8bebe
         public static let tlName = "notificationSoundDefault"
 
@@ -740,8 +719,7 @@ extension Api.NotificationSound {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: NotificationSoundDefault, rhs: NotificationSoundDefault) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: NotificationSoundDefault, _ rhs: NotificationSoundDefault) -> Swift.Bool {
             return true
         }
     }
@@ -749,7 +727,7 @@ extension Api.NotificationSound {
 
 extension Api.NotificationSound {
     /// `notificationSoundNone#6f0c34df = NotificationSound;`
-    public final class NotificationSoundNone: TLCombinator {
+    public final class NotificationSoundNone: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x6f0c34df
         public static let tlName = "notificationSoundNone"
 
@@ -762,8 +740,7 @@ extension Api.NotificationSound {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: NotificationSoundNone, rhs: NotificationSoundNone) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: NotificationSoundNone, _ rhs: NotificationSoundNone) -> Swift.Bool {
             return true
         }
     }
@@ -771,7 +748,7 @@ extension Api.NotificationSound {
 
 extension Api.NotificationSound {
     /// `notificationSoundLocal#830b9ae4 title:string data:string = NotificationSound;`
-    public final class NotificationSoundLocal: TLCombinator {
+    public final class NotificationSoundLocal: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x830b9ae4
         public static let tlName = "notificationSoundLocal"
 
@@ -793,8 +770,7 @@ extension Api.NotificationSound {
             writer.writeString(self.data)
         }
 
-        public static func == (lhs: NotificationSoundLocal, rhs: NotificationSoundLocal) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: NotificationSoundLocal, _ rhs: NotificationSoundLocal) -> Swift.Bool {
             guard lhs.title == rhs.title else { return false }
             guard lhs.data == rhs.data else { return false }
             return true
@@ -804,7 +780,7 @@ extension Api.NotificationSound {
 
 extension Api.NotificationSound {
     /// `notificationSoundRingtone#ff6c8049 id:long = NotificationSound;`
-    public final class NotificationSoundRingtone: TLCombinator {
+    public final class NotificationSoundRingtone: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xff6c8049
         public static let tlName = "notificationSoundRingtone"
 
@@ -822,8 +798,7 @@ extension Api.NotificationSound {
             writer.writeInt64(self.id)
         }
 
-        public static func == (lhs: NotificationSoundRingtone, rhs: NotificationSoundRingtone) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: NotificationSoundRingtone, _ rhs: NotificationSoundRingtone) -> Swift.Bool {
             guard lhs.id == rhs.id else { return false }
             return true
         }
@@ -872,7 +847,7 @@ extension Api {
 
 extension Api.NotifyPeer {
     /// `notifyPeer#9fd40bd8 peer:Peer = NotifyPeer;`
-    public final class NotifyPeer: TLCombinator {
+    public final class NotifyPeer: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x9fd40bd8
         public static let tlName = "notifyPeer"
 
@@ -890,8 +865,7 @@ extension Api.NotifyPeer {
             self.peer.encode(to: &writer)
         }
 
-        public static func == (lhs: NotifyPeer, rhs: NotifyPeer) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: NotifyPeer, _ rhs: NotifyPeer) -> Swift.Bool {
             guard lhs.peer == rhs.peer else { return false }
             return true
         }
@@ -900,7 +874,7 @@ extension Api.NotifyPeer {
 
 extension Api.NotifyPeer {
     /// `notifyUsers#b4c83b4c = NotifyPeer;`
-    public final class NotifyUsers: TLCombinator {
+    public final class NotifyUsers: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xb4c83b4c
         public static let tlName = "notifyUsers"
 
@@ -913,8 +887,7 @@ extension Api.NotifyPeer {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: NotifyUsers, rhs: NotifyUsers) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: NotifyUsers, _ rhs: NotifyUsers) -> Swift.Bool {
             return true
         }
     }
@@ -922,7 +895,7 @@ extension Api.NotifyPeer {
 
 extension Api.NotifyPeer {
     /// `notifyChats#c007cec3 = NotifyPeer;`
-    public final class NotifyChats: TLCombinator {
+    public final class NotifyChats: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xc007cec3
         public static let tlName = "notifyChats"
 
@@ -935,8 +908,7 @@ extension Api.NotifyPeer {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: NotifyChats, rhs: NotifyChats) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: NotifyChats, _ rhs: NotifyChats) -> Swift.Bool {
             return true
         }
     }
@@ -944,7 +916,7 @@ extension Api.NotifyPeer {
 
 extension Api.NotifyPeer {
     /// `notifyBroadcasts#d612e8ef = NotifyPeer;`
-    public final class NotifyBroadcasts: TLCombinator {
+    public final class NotifyBroadcasts: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xd612e8ef
         public static let tlName = "notifyBroadcasts"
 
@@ -957,8 +929,7 @@ extension Api.NotifyPeer {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: NotifyBroadcasts, rhs: NotifyBroadcasts) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: NotifyBroadcasts, _ rhs: NotifyBroadcasts) -> Swift.Bool {
             return true
         }
     }
@@ -966,7 +937,7 @@ extension Api.NotifyPeer {
 
 extension Api.NotifyPeer {
     /// `notifyForumTopic#226e6308 peer:Peer top_msg_id:int = NotifyPeer;`
-    public final class NotifyForumTopic: TLCombinator {
+    public final class NotifyForumTopic: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x226e6308
         public static let tlName = "notifyForumTopic"
 
@@ -988,8 +959,7 @@ extension Api.NotifyPeer {
             writer.writeInt32(self.topMsgId)
         }
 
-        public static func == (lhs: NotifyForumTopic, rhs: NotifyForumTopic) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: NotifyForumTopic, _ rhs: NotifyForumTopic) -> Swift.Bool {
             guard lhs.peer == rhs.peer else { return false }
             guard lhs.topMsgId == rhs.topMsgId else { return false }
             return true
@@ -999,7 +969,7 @@ extension Api.NotifyPeer {
 
 extension Api.NotifyPeer {
     /// `notifyCommunity#be376999 community_id:long = NotifyPeer;`
-    public final class NotifyCommunity: TLCombinator {
+    public final class NotifyCommunity: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xbe376999
         public static let tlName = "notifyCommunity"
 
@@ -1017,8 +987,7 @@ extension Api.NotifyPeer {
             writer.writeInt64(self.communityId)
         }
 
-        public static func == (lhs: NotifyCommunity, rhs: NotifyCommunity) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: NotifyCommunity, _ rhs: NotifyCommunity) -> Swift.Bool {
             guard lhs.communityId == rhs.communityId else { return false }
             return true
         }
@@ -1052,7 +1021,7 @@ extension Api {
 
 extension Api.OutboxReadDate {
     /// `outboxReadDate#3bb842ac date:int = OutboxReadDate;`
-    public final class OutboxReadDate: TLCombinator {
+    public final class OutboxReadDate: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x3bb842ac
         public static let tlName = "outboxReadDate"
 
@@ -1070,8 +1039,7 @@ extension Api.OutboxReadDate {
             writer.writeInt32(self.date)
         }
 
-        public static func == (lhs: OutboxReadDate, rhs: OutboxReadDate) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: OutboxReadDate, _ rhs: OutboxReadDate) -> Swift.Bool {
             guard lhs.date == rhs.date else { return false }
             return true
         }
@@ -1105,7 +1073,7 @@ extension Api {
 
 extension Api.Page {
     /// `page#98657f0d flags:# part:flags.0?true rtl:flags.1?true v2:flags.2?true url:string blocks:Vector<PageBlock> photos:Vector<Photo> documents:Vector<Document> views:flags.3?int = Page;`
-    public final class Page: TLCombinator {
+    public final class Page: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x98657f0d
         public static let tlName = "page"
 
@@ -1155,8 +1123,7 @@ extension Api.Page {
             if let value = self.views { writer.writeInt32(value) }
         }
 
-        public static func == (lhs: Page, rhs: Page) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: Page, _ rhs: Page) -> Swift.Bool {
             guard lhs.part == rhs.part else { return false }
             guard lhs.rtl == rhs.rtl else { return false }
             guard lhs.v2 == rhs.v2 else { return false }
@@ -1317,7 +1284,7 @@ extension Api {
 
 extension Api.PageBlock {
     /// `pageBlockUnsupported#13567e8a = PageBlock;`
-    public final class PageBlockUnsupported: TLCombinator {
+    public final class PageBlockUnsupported: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x13567e8a
         public static let tlName = "pageBlockUnsupported"
 
@@ -1330,8 +1297,7 @@ extension Api.PageBlock {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: PageBlockUnsupported, rhs: PageBlockUnsupported) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PageBlockUnsupported, _ rhs: PageBlockUnsupported) -> Swift.Bool {
             return true
         }
     }
@@ -1339,7 +1305,7 @@ extension Api.PageBlock {
 
 extension Api.PageBlock {
     /// `pageBlockTitle#70abc3fd text:RichText = PageBlock;`
-    public final class PageBlockTitle: TLCombinator {
+    public final class PageBlockTitle: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x70abc3fd
         public static let tlName = "pageBlockTitle"
 
@@ -1357,8 +1323,7 @@ extension Api.PageBlock {
             self.text.encode(to: &writer)
         }
 
-        public static func == (lhs: PageBlockTitle, rhs: PageBlockTitle) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PageBlockTitle, _ rhs: PageBlockTitle) -> Swift.Bool {
             guard lhs.text == rhs.text else { return false }
             return true
         }
@@ -1367,7 +1332,7 @@ extension Api.PageBlock {
 
 extension Api.PageBlock {
     /// `pageBlockSubtitle#8ffa9a1f text:RichText = PageBlock;`
-    public final class PageBlockSubtitle: TLCombinator {
+    public final class PageBlockSubtitle: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x8ffa9a1f
         public static let tlName = "pageBlockSubtitle"
 
@@ -1385,8 +1350,7 @@ extension Api.PageBlock {
             self.text.encode(to: &writer)
         }
 
-        public static func == (lhs: PageBlockSubtitle, rhs: PageBlockSubtitle) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PageBlockSubtitle, _ rhs: PageBlockSubtitle) -> Swift.Bool {
             guard lhs.text == rhs.text else { return false }
             return true
         }
@@ -1395,7 +1359,7 @@ extension Api.PageBlock {
 
 extension Api.PageBlock {
     /// `pageBlockAuthorDate#baafe5e0 author:RichText published_date:int = PageBlock;`
-    public final class PageBlockAuthorDate: TLCombinator {
+    public final class PageBlockAuthorDate: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xbaafe5e0
         public static let tlName = "pageBlockAuthorDate"
 
@@ -1417,8 +1381,7 @@ extension Api.PageBlock {
             writer.writeInt32(self.publishedDate)
         }
 
-        public static func == (lhs: PageBlockAuthorDate, rhs: PageBlockAuthorDate) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PageBlockAuthorDate, _ rhs: PageBlockAuthorDate) -> Swift.Bool {
             guard lhs.author == rhs.author else { return false }
             guard lhs.publishedDate == rhs.publishedDate else { return false }
             return true
@@ -1428,7 +1391,7 @@ extension Api.PageBlock {
 
 extension Api.PageBlock {
     /// `pageBlockHeader#bfd064ec text:RichText = PageBlock;`
-    public final class PageBlockHeader: TLCombinator {
+    public final class PageBlockHeader: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xbfd064ec
         public static let tlName = "pageBlockHeader"
 
@@ -1446,8 +1409,7 @@ extension Api.PageBlock {
             self.text.encode(to: &writer)
         }
 
-        public static func == (lhs: PageBlockHeader, rhs: PageBlockHeader) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PageBlockHeader, _ rhs: PageBlockHeader) -> Swift.Bool {
             guard lhs.text == rhs.text else { return false }
             return true
         }
@@ -1456,7 +1418,7 @@ extension Api.PageBlock {
 
 extension Api.PageBlock {
     /// `pageBlockSubheader#f12bb6e1 text:RichText = PageBlock;`
-    public final class PageBlockSubheader: TLCombinator {
+    public final class PageBlockSubheader: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xf12bb6e1
         public static let tlName = "pageBlockSubheader"
 
@@ -1474,8 +1436,7 @@ extension Api.PageBlock {
             self.text.encode(to: &writer)
         }
 
-        public static func == (lhs: PageBlockSubheader, rhs: PageBlockSubheader) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PageBlockSubheader, _ rhs: PageBlockSubheader) -> Swift.Bool {
             guard lhs.text == rhs.text else { return false }
             return true
         }
@@ -1484,7 +1445,7 @@ extension Api.PageBlock {
 
 extension Api.PageBlock {
     /// `pageBlockParagraph#467a0766 text:RichText = PageBlock;`
-    public final class PageBlockParagraph: TLCombinator {
+    public final class PageBlockParagraph: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x467a0766
         public static let tlName = "pageBlockParagraph"
 
@@ -1502,8 +1463,7 @@ extension Api.PageBlock {
             self.text.encode(to: &writer)
         }
 
-        public static func == (lhs: PageBlockParagraph, rhs: PageBlockParagraph) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PageBlockParagraph, _ rhs: PageBlockParagraph) -> Swift.Bool {
             guard lhs.text == rhs.text else { return false }
             return true
         }
@@ -1512,7 +1472,7 @@ extension Api.PageBlock {
 
 extension Api.PageBlock {
     /// `pageBlockPreformatted#c070d93e text:RichText language:string = PageBlock;`
-    public final class PageBlockPreformatted: TLCombinator {
+    public final class PageBlockPreformatted: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xc070d93e
         public static let tlName = "pageBlockPreformatted"
 
@@ -1534,8 +1494,7 @@ extension Api.PageBlock {
             writer.writeString(self.language)
         }
 
-        public static func == (lhs: PageBlockPreformatted, rhs: PageBlockPreformatted) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PageBlockPreformatted, _ rhs: PageBlockPreformatted) -> Swift.Bool {
             guard lhs.text == rhs.text else { return false }
             guard lhs.language == rhs.language else { return false }
             return true
@@ -1545,7 +1504,7 @@ extension Api.PageBlock {
 
 extension Api.PageBlock {
     /// `pageBlockFooter#48870999 text:RichText = PageBlock;`
-    public final class PageBlockFooter: TLCombinator {
+    public final class PageBlockFooter: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x48870999
         public static let tlName = "pageBlockFooter"
 
@@ -1563,8 +1522,7 @@ extension Api.PageBlock {
             self.text.encode(to: &writer)
         }
 
-        public static func == (lhs: PageBlockFooter, rhs: PageBlockFooter) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PageBlockFooter, _ rhs: PageBlockFooter) -> Swift.Bool {
             guard lhs.text == rhs.text else { return false }
             return true
         }
@@ -1573,7 +1531,7 @@ extension Api.PageBlock {
 
 extension Api.PageBlock {
     /// `pageBlockDivider#db20b188 = PageBlock;`
-    public final class PageBlockDivider: TLCombinator {
+    public final class PageBlockDivider: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xdb20b188
         public static let tlName = "pageBlockDivider"
 
@@ -1586,8 +1544,7 @@ extension Api.PageBlock {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: PageBlockDivider, rhs: PageBlockDivider) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PageBlockDivider, _ rhs: PageBlockDivider) -> Swift.Bool {
             return true
         }
     }
@@ -1595,7 +1552,7 @@ extension Api.PageBlock {
 
 extension Api.PageBlock {
     /// `pageBlockAnchor#ce0d37b0 name:string = PageBlock;`
-    public final class PageBlockAnchor: TLCombinator {
+    public final class PageBlockAnchor: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xce0d37b0
         public static let tlName = "pageBlockAnchor"
 
@@ -1613,8 +1570,7 @@ extension Api.PageBlock {
             writer.writeString(self.name)
         }
 
-        public static func == (lhs: PageBlockAnchor, rhs: PageBlockAnchor) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PageBlockAnchor, _ rhs: PageBlockAnchor) -> Swift.Bool {
             guard lhs.name == rhs.name else { return false }
             return true
         }
@@ -1623,7 +1579,7 @@ extension Api.PageBlock {
 
 extension Api.PageBlock {
     /// `pageBlockList#e4e88011 items:Vector<PageListItem> = PageBlock;`
-    public final class PageBlockList: TLCombinator {
+    public final class PageBlockList: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xe4e88011
         public static let tlName = "pageBlockList"
 
@@ -1641,8 +1597,7 @@ extension Api.PageBlock {
             self.items.encode(to: &writer)
         }
 
-        public static func == (lhs: PageBlockList, rhs: PageBlockList) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PageBlockList, _ rhs: PageBlockList) -> Swift.Bool {
             guard lhs.items == rhs.items else { return false }
             return true
         }
@@ -1651,7 +1606,7 @@ extension Api.PageBlock {
 
 extension Api.PageBlock {
     /// `pageBlockBlockquote#66d1670b flags:# collapsed:flags.0?true text:RichText caption:RichText = PageBlock;`
-    public final class PageBlockBlockquote: TLCombinator {
+    public final class PageBlockBlockquote: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x66d1670b
         public static let tlName = "pageBlockBlockquote"
 
@@ -1680,8 +1635,7 @@ extension Api.PageBlock {
             self.caption.encode(to: &writer)
         }
 
-        public static func == (lhs: PageBlockBlockquote, rhs: PageBlockBlockquote) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PageBlockBlockquote, _ rhs: PageBlockBlockquote) -> Swift.Bool {
             guard lhs.collapsed == rhs.collapsed else { return false }
             guard lhs.text == rhs.text else { return false }
             guard lhs.caption == rhs.caption else { return false }
@@ -1692,7 +1646,7 @@ extension Api.PageBlock {
 
 extension Api.PageBlock {
     /// `pageBlockPullquote#4f4456d3 text:RichText caption:RichText = PageBlock;`
-    public final class PageBlockPullquote: TLCombinator {
+    public final class PageBlockPullquote: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x4f4456d3
         public static let tlName = "pageBlockPullquote"
 
@@ -1714,8 +1668,7 @@ extension Api.PageBlock {
             self.caption.encode(to: &writer)
         }
 
-        public static func == (lhs: PageBlockPullquote, rhs: PageBlockPullquote) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PageBlockPullquote, _ rhs: PageBlockPullquote) -> Swift.Bool {
             guard lhs.text == rhs.text else { return false }
             guard lhs.caption == rhs.caption else { return false }
             return true
@@ -1725,7 +1678,7 @@ extension Api.PageBlock {
 
 extension Api.PageBlock {
     /// `pageBlockPhoto#1759c560 flags:# spoiler:flags.1?true photo_id:long caption:PageCaption url:flags.0?string webpage_id:flags.0?long = PageBlock;`
-    public final class PageBlockPhoto: TLCombinator {
+    public final class PageBlockPhoto: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x1759c560
         public static let tlName = "pageBlockPhoto"
 
@@ -1764,8 +1717,7 @@ extension Api.PageBlock {
             if let value = self.webpageId { writer.writeInt64(value) }
         }
 
-        public static func == (lhs: PageBlockPhoto, rhs: PageBlockPhoto) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PageBlockPhoto, _ rhs: PageBlockPhoto) -> Swift.Bool {
             guard lhs.spoiler == rhs.spoiler else { return false }
             guard lhs.photoId == rhs.photoId else { return false }
             guard lhs.caption == rhs.caption else { return false }
@@ -1778,7 +1730,7 @@ extension Api.PageBlock {
 
 extension Api.PageBlock {
     /// `pageBlockVideo#7c8fe7b6 flags:# autoplay:flags.0?true loop:flags.1?true spoiler:flags.2?true video_id:long caption:PageCaption = PageBlock;`
-    public final class PageBlockVideo: TLCombinator {
+    public final class PageBlockVideo: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x7c8fe7b6
         public static let tlName = "pageBlockVideo"
 
@@ -1815,8 +1767,7 @@ extension Api.PageBlock {
             self.caption.encode(to: &writer)
         }
 
-        public static func == (lhs: PageBlockVideo, rhs: PageBlockVideo) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PageBlockVideo, _ rhs: PageBlockVideo) -> Swift.Bool {
             guard lhs.autoplay == rhs.autoplay else { return false }
             guard lhs.loop == rhs.loop else { return false }
             guard lhs.spoiler == rhs.spoiler else { return false }
@@ -1829,7 +1780,7 @@ extension Api.PageBlock {
 
 extension Api.PageBlock {
     /// `pageBlockCover#39f23300 cover:PageBlock = PageBlock;`
-    public final class PageBlockCover: TLCombinator {
+    public final class PageBlockCover: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x39f23300
         public static let tlName = "pageBlockCover"
 
@@ -1847,8 +1798,7 @@ extension Api.PageBlock {
             self.cover.encode(to: &writer)
         }
 
-        public static func == (lhs: PageBlockCover, rhs: PageBlockCover) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PageBlockCover, _ rhs: PageBlockCover) -> Swift.Bool {
             guard lhs.cover == rhs.cover else { return false }
             return true
         }
@@ -1857,7 +1807,7 @@ extension Api.PageBlock {
 
 extension Api.PageBlock {
     /// `pageBlockEmbed#a8718dc5 flags:# full_width:flags.0?true allow_scrolling:flags.3?true url:flags.1?string html:flags.2?string poster_photo_id:flags.4?long w:flags.5?int h:flags.5?int caption:PageCaption = PageBlock;`
-    public final class PageBlockEmbed: TLCombinator {
+    public final class PageBlockEmbed: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xa8718dc5
         public static let tlName = "pageBlockEmbed"
 
@@ -1911,8 +1861,7 @@ extension Api.PageBlock {
             self.caption.encode(to: &writer)
         }
 
-        public static func == (lhs: PageBlockEmbed, rhs: PageBlockEmbed) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PageBlockEmbed, _ rhs: PageBlockEmbed) -> Swift.Bool {
             guard lhs.fullWidth == rhs.fullWidth else { return false }
             guard lhs.allowScrolling == rhs.allowScrolling else { return false }
             guard lhs.url == rhs.url else { return false }
@@ -1928,7 +1877,7 @@ extension Api.PageBlock {
 
 extension Api.PageBlock {
     /// `pageBlockEmbedPost#f259a80b url:string webpage_id:long author_photo_id:long author:string date:int blocks:Vector<PageBlock> caption:PageCaption = PageBlock;`
-    public final class PageBlockEmbedPost: TLCombinator {
+    public final class PageBlockEmbedPost: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xf259a80b
         public static let tlName = "pageBlockEmbedPost"
 
@@ -1970,8 +1919,7 @@ extension Api.PageBlock {
             self.caption.encode(to: &writer)
         }
 
-        public static func == (lhs: PageBlockEmbedPost, rhs: PageBlockEmbedPost) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PageBlockEmbedPost, _ rhs: PageBlockEmbedPost) -> Swift.Bool {
             guard lhs.url == rhs.url else { return false }
             guard lhs.webpageId == rhs.webpageId else { return false }
             guard lhs.authorPhotoId == rhs.authorPhotoId else { return false }
@@ -1986,7 +1934,7 @@ extension Api.PageBlock {
 
 extension Api.PageBlock {
     /// `pageBlockCollage#65a0fa4d items:Vector<PageBlock> caption:PageCaption = PageBlock;`
-    public final class PageBlockCollage: TLCombinator {
+    public final class PageBlockCollage: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x65a0fa4d
         public static let tlName = "pageBlockCollage"
 
@@ -2008,8 +1956,7 @@ extension Api.PageBlock {
             self.caption.encode(to: &writer)
         }
 
-        public static func == (lhs: PageBlockCollage, rhs: PageBlockCollage) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PageBlockCollage, _ rhs: PageBlockCollage) -> Swift.Bool {
             guard lhs.items == rhs.items else { return false }
             guard lhs.caption == rhs.caption else { return false }
             return true
@@ -2019,7 +1966,7 @@ extension Api.PageBlock {
 
 extension Api.PageBlock {
     /// `pageBlockSlideshow#031f9590 items:Vector<PageBlock> caption:PageCaption = PageBlock;`
-    public final class PageBlockSlideshow: TLCombinator {
+    public final class PageBlockSlideshow: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x031f9590
         public static let tlName = "pageBlockSlideshow"
 
@@ -2041,8 +1988,7 @@ extension Api.PageBlock {
             self.caption.encode(to: &writer)
         }
 
-        public static func == (lhs: PageBlockSlideshow, rhs: PageBlockSlideshow) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PageBlockSlideshow, _ rhs: PageBlockSlideshow) -> Swift.Bool {
             guard lhs.items == rhs.items else { return false }
             guard lhs.caption == rhs.caption else { return false }
             return true
@@ -2052,7 +1998,7 @@ extension Api.PageBlock {
 
 extension Api.PageBlock {
     /// `pageBlockChannel#ef1751b5 channel:Chat = PageBlock;`
-    public final class PageBlockChannel: TLCombinator {
+    public final class PageBlockChannel: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xef1751b5
         public static let tlName = "pageBlockChannel"
 
@@ -2070,8 +2016,7 @@ extension Api.PageBlock {
             self.channel.encode(to: &writer)
         }
 
-        public static func == (lhs: PageBlockChannel, rhs: PageBlockChannel) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PageBlockChannel, _ rhs: PageBlockChannel) -> Swift.Bool {
             guard lhs.channel == rhs.channel else { return false }
             return true
         }
@@ -2080,7 +2025,7 @@ extension Api.PageBlock {
 
 extension Api.PageBlock {
     /// `pageBlockAudio#804361ea audio_id:long caption:PageCaption = PageBlock;`
-    public final class PageBlockAudio: TLCombinator {
+    public final class PageBlockAudio: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x804361ea
         public static let tlName = "pageBlockAudio"
 
@@ -2102,8 +2047,7 @@ extension Api.PageBlock {
             self.caption.encode(to: &writer)
         }
 
-        public static func == (lhs: PageBlockAudio, rhs: PageBlockAudio) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PageBlockAudio, _ rhs: PageBlockAudio) -> Swift.Bool {
             guard lhs.audioId == rhs.audioId else { return false }
             guard lhs.caption == rhs.caption else { return false }
             return true
@@ -2113,7 +2057,7 @@ extension Api.PageBlock {
 
 extension Api.PageBlock {
     /// `pageBlockKicker#1e148390 text:RichText = PageBlock;`
-    public final class PageBlockKicker: TLCombinator {
+    public final class PageBlockKicker: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x1e148390
         public static let tlName = "pageBlockKicker"
 
@@ -2131,8 +2075,7 @@ extension Api.PageBlock {
             self.text.encode(to: &writer)
         }
 
-        public static func == (lhs: PageBlockKicker, rhs: PageBlockKicker) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PageBlockKicker, _ rhs: PageBlockKicker) -> Swift.Bool {
             guard lhs.text == rhs.text else { return false }
             return true
         }
@@ -2141,7 +2084,7 @@ extension Api.PageBlock {
 
 extension Api.PageBlock {
     /// `pageBlockTable#bf4dea82 flags:# bordered:flags.0?true striped:flags.1?true compact:flags.2?true title:RichText rows:Vector<PageTableRow> = PageBlock;`
-    public final class PageBlockTable: TLCombinator {
+    public final class PageBlockTable: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xbf4dea82
         public static let tlName = "pageBlockTable"
 
@@ -2178,8 +2121,7 @@ extension Api.PageBlock {
             self.rows.encode(to: &writer)
         }
 
-        public static func == (lhs: PageBlockTable, rhs: PageBlockTable) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PageBlockTable, _ rhs: PageBlockTable) -> Swift.Bool {
             guard lhs.bordered == rhs.bordered else { return false }
             guard lhs.striped == rhs.striped else { return false }
             guard lhs.compact == rhs.compact else { return false }
@@ -2192,7 +2134,7 @@ extension Api.PageBlock {
 
 extension Api.PageBlock {
     /// `pageBlockOrderedList#1fd6f6c1 flags:# reversed:flags.2?true items:Vector<PageListOrderedItem> start:flags.0?int type:flags.1?string = PageBlock;`
-    public final class PageBlockOrderedList: TLCombinator {
+    public final class PageBlockOrderedList: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x1fd6f6c1
         public static let tlName = "pageBlockOrderedList"
 
@@ -2227,8 +2169,7 @@ extension Api.PageBlock {
             if let value = self.type { writer.writeString(value) }
         }
 
-        public static func == (lhs: PageBlockOrderedList, rhs: PageBlockOrderedList) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PageBlockOrderedList, _ rhs: PageBlockOrderedList) -> Swift.Bool {
             guard lhs.reversed == rhs.reversed else { return false }
             guard lhs.items == rhs.items else { return false }
             guard lhs.start == rhs.start else { return false }
@@ -2240,7 +2181,7 @@ extension Api.PageBlock {
 
 extension Api.PageBlock {
     /// `pageBlockDetails#76768bed flags:# open:flags.0?true blocks:Vector<PageBlock> title:RichText = PageBlock;`
-    public final class PageBlockDetails: TLCombinator {
+    public final class PageBlockDetails: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x76768bed
         public static let tlName = "pageBlockDetails"
 
@@ -2269,8 +2210,7 @@ extension Api.PageBlock {
             self.title.encode(to: &writer)
         }
 
-        public static func == (lhs: PageBlockDetails, rhs: PageBlockDetails) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PageBlockDetails, _ rhs: PageBlockDetails) -> Swift.Bool {
             guard lhs.`open` == rhs.`open` else { return false }
             guard lhs.blocks == rhs.blocks else { return false }
             guard lhs.title == rhs.title else { return false }
@@ -2281,7 +2221,7 @@ extension Api.PageBlock {
 
 extension Api.PageBlock {
     /// `pageBlockRelatedArticles#16115a96 title:RichText articles:Vector<PageRelatedArticle> = PageBlock;`
-    public final class PageBlockRelatedArticles: TLCombinator {
+    public final class PageBlockRelatedArticles: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x16115a96
         public static let tlName = "pageBlockRelatedArticles"
 
@@ -2303,8 +2243,7 @@ extension Api.PageBlock {
             self.articles.encode(to: &writer)
         }
 
-        public static func == (lhs: PageBlockRelatedArticles, rhs: PageBlockRelatedArticles) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PageBlockRelatedArticles, _ rhs: PageBlockRelatedArticles) -> Swift.Bool {
             guard lhs.title == rhs.title else { return false }
             guard lhs.articles == rhs.articles else { return false }
             return true
@@ -2314,7 +2253,7 @@ extension Api.PageBlock {
 
 extension Api.PageBlock {
     /// `pageBlockMap#a44f3ef6 geo:GeoPoint zoom:int w:int h:int caption:PageCaption = PageBlock;`
-    public final class PageBlockMap: TLCombinator {
+    public final class PageBlockMap: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xa44f3ef6
         public static let tlName = "pageBlockMap"
 
@@ -2348,8 +2287,7 @@ extension Api.PageBlock {
             self.caption.encode(to: &writer)
         }
 
-        public static func == (lhs: PageBlockMap, rhs: PageBlockMap) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PageBlockMap, _ rhs: PageBlockMap) -> Swift.Bool {
             guard lhs.geo == rhs.geo else { return false }
             guard lhs.zoom == rhs.zoom else { return false }
             guard lhs.w == rhs.w else { return false }
@@ -2362,7 +2300,7 @@ extension Api.PageBlock {
 
 extension Api.PageBlock {
     /// `pageBlockHeading1#baff072f text:RichText = PageBlock;`
-    public final class PageBlockHeading1: TLCombinator {
+    public final class PageBlockHeading1: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xbaff072f
         public static let tlName = "pageBlockHeading1"
 
@@ -2380,8 +2318,7 @@ extension Api.PageBlock {
             self.text.encode(to: &writer)
         }
 
-        public static func == (lhs: PageBlockHeading1, rhs: PageBlockHeading1) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PageBlockHeading1, _ rhs: PageBlockHeading1) -> Swift.Bool {
             guard lhs.text == rhs.text else { return false }
             return true
         }
@@ -2390,7 +2327,7 @@ extension Api.PageBlock {
 
 extension Api.PageBlock {
     /// `pageBlockHeading2#096b2aec text:RichText = PageBlock;`
-    public final class PageBlockHeading2: TLCombinator {
+    public final class PageBlockHeading2: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x096b2aec
         public static let tlName = "pageBlockHeading2"
 
@@ -2408,8 +2345,7 @@ extension Api.PageBlock {
             self.text.encode(to: &writer)
         }
 
-        public static func == (lhs: PageBlockHeading2, rhs: PageBlockHeading2) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PageBlockHeading2, _ rhs: PageBlockHeading2) -> Swift.Bool {
             guard lhs.text == rhs.text else { return false }
             return true
         }
@@ -2418,7 +2354,7 @@ extension Api.PageBlock {
 
 extension Api.PageBlock {
     /// `pageBlockHeading3#67e731ad text:RichText = PageBlock;`
-    public final class PageBlockHeading3: TLCombinator {
+    public final class PageBlockHeading3: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x67e731ad
         public static let tlName = "pageBlockHeading3"
 
@@ -2436,8 +2372,7 @@ extension Api.PageBlock {
             self.text.encode(to: &writer)
         }
 
-        public static func == (lhs: PageBlockHeading3, rhs: PageBlockHeading3) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PageBlockHeading3, _ rhs: PageBlockHeading3) -> Swift.Bool {
             guard lhs.text == rhs.text else { return false }
             return true
         }
@@ -2446,7 +2381,7 @@ extension Api.PageBlock {
 
 extension Api.PageBlock {
     /// `pageBlockHeading4#b532772b text:RichText = PageBlock;`
-    public final class PageBlockHeading4: TLCombinator {
+    public final class PageBlockHeading4: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xb532772b
         public static let tlName = "pageBlockHeading4"
 
@@ -2464,8 +2399,7 @@ extension Api.PageBlock {
             self.text.encode(to: &writer)
         }
 
-        public static func == (lhs: PageBlockHeading4, rhs: PageBlockHeading4) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PageBlockHeading4, _ rhs: PageBlockHeading4) -> Swift.Bool {
             guard lhs.text == rhs.text else { return false }
             return true
         }
@@ -2474,7 +2408,7 @@ extension Api.PageBlock {
 
 extension Api.PageBlock {
     /// `pageBlockHeading5#dbbe6c6a text:RichText = PageBlock;`
-    public final class PageBlockHeading5: TLCombinator {
+    public final class PageBlockHeading5: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xdbbe6c6a
         public static let tlName = "pageBlockHeading5"
 
@@ -2492,8 +2426,7 @@ extension Api.PageBlock {
             self.text.encode(to: &writer)
         }
 
-        public static func == (lhs: PageBlockHeading5, rhs: PageBlockHeading5) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PageBlockHeading5, _ rhs: PageBlockHeading5) -> Swift.Bool {
             guard lhs.text == rhs.text else { return false }
             return true
         }
@@ -2502,7 +2435,7 @@ extension Api.PageBlock {
 
 extension Api.PageBlock {
     /// `pageBlockHeading6#682a41a9 text:RichText = PageBlock;`
-    public final class PageBlockHeading6: TLCombinator {
+    public final class PageBlockHeading6: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x682a41a9
         public static let tlName = "pageBlockHeading6"
 
@@ -2520,8 +2453,7 @@ extension Api.PageBlock {
             self.text.encode(to: &writer)
         }
 
-        public static func == (lhs: PageBlockHeading6, rhs: PageBlockHeading6) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PageBlockHeading6, _ rhs: PageBlockHeading6) -> Swift.Bool {
             guard lhs.text == rhs.text else { return false }
             return true
         }
@@ -2530,7 +2462,7 @@ extension Api.PageBlock {
 
 extension Api.PageBlock {
     /// `pageBlockMath#59080c20 source:string = PageBlock;`
-    public final class PageBlockMath: TLCombinator {
+    public final class PageBlockMath: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x59080c20
         public static let tlName = "pageBlockMath"
 
@@ -2548,8 +2480,7 @@ extension Api.PageBlock {
             writer.writeString(self.source)
         }
 
-        public static func == (lhs: PageBlockMath, rhs: PageBlockMath) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PageBlockMath, _ rhs: PageBlockMath) -> Swift.Bool {
             guard lhs.source == rhs.source else { return false }
             return true
         }
@@ -2558,7 +2489,7 @@ extension Api.PageBlock {
 
 extension Api.PageBlock {
     /// `pageBlockThinking#3c29a3e2 text:RichText = PageBlock;`
-    public final class PageBlockThinking: TLCombinator {
+    public final class PageBlockThinking: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x3c29a3e2
         public static let tlName = "pageBlockThinking"
 
@@ -2576,8 +2507,7 @@ extension Api.PageBlock {
             self.text.encode(to: &writer)
         }
 
-        public static func == (lhs: PageBlockThinking, rhs: PageBlockThinking) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PageBlockThinking, _ rhs: PageBlockThinking) -> Swift.Bool {
             guard lhs.text == rhs.text else { return false }
             return true
         }
@@ -2586,7 +2516,7 @@ extension Api.PageBlock {
 
 extension Api.PageBlock {
     /// `inputPageBlockMap#574b617f geo:InputGeoPoint zoom:int w:int h:int caption:PageCaption = PageBlock;`
-    public final class InputPageBlockMap: TLCombinator {
+    public final class InputPageBlockMap: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x574b617f
         public static let tlName = "inputPageBlockMap"
 
@@ -2620,8 +2550,7 @@ extension Api.PageBlock {
             self.caption.encode(to: &writer)
         }
 
-        public static func == (lhs: InputPageBlockMap, rhs: InputPageBlockMap) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputPageBlockMap, _ rhs: InputPageBlockMap) -> Swift.Bool {
             guard lhs.geo == rhs.geo else { return false }
             guard lhs.zoom == rhs.zoom else { return false }
             guard lhs.w == rhs.w else { return false }
@@ -2634,7 +2563,7 @@ extension Api.PageBlock {
 
 extension Api.PageBlock {
     /// `pageBlockBlockquoteBlocks#0e6e47c4 blocks:Vector<PageBlock> caption:RichText = PageBlock;`
-    public final class PageBlockBlockquoteBlocks: TLCombinator {
+    public final class PageBlockBlockquoteBlocks: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x0e6e47c4
         public static let tlName = "pageBlockBlockquoteBlocks"
 
@@ -2656,8 +2585,7 @@ extension Api.PageBlock {
             self.caption.encode(to: &writer)
         }
 
-        public static func == (lhs: PageBlockBlockquoteBlocks, rhs: PageBlockBlockquoteBlocks) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PageBlockBlockquoteBlocks, _ rhs: PageBlockBlockquoteBlocks) -> Swift.Bool {
             guard lhs.blocks == rhs.blocks else { return false }
             guard lhs.caption == rhs.caption else { return false }
             return true
@@ -2667,7 +2595,7 @@ extension Api.PageBlock {
 
 extension Api.PageBlock {
     /// `pageBlockButtonRow#6d640318 flags:# align_left:flags.0?true align_center:flags.1?true align_right:flags.2?true buttons:Vector<PageButton> = PageBlock;`
-    public final class PageBlockButtonRow: TLCombinator {
+    public final class PageBlockButtonRow: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x6d640318
         public static let tlName = "pageBlockButtonRow"
 
@@ -2700,8 +2628,7 @@ extension Api.PageBlock {
             self.buttons.encode(to: &writer)
         }
 
-        public static func == (lhs: PageBlockButtonRow, rhs: PageBlockButtonRow) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PageBlockButtonRow, _ rhs: PageBlockButtonRow) -> Swift.Bool {
             guard lhs.alignLeft == rhs.alignLeft else { return false }
             guard lhs.alignCenter == rhs.alignCenter else { return false }
             guard lhs.alignRight == rhs.alignRight else { return false }
@@ -2713,7 +2640,7 @@ extension Api.PageBlock {
 
 extension Api.PageBlock {
     /// `pageBlockDocument#38fa3ba3 document_id:long caption:PageCaption = PageBlock;`
-    public final class PageBlockDocument: TLCombinator {
+    public final class PageBlockDocument: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x38fa3ba3
         public static let tlName = "pageBlockDocument"
 
@@ -2735,8 +2662,7 @@ extension Api.PageBlock {
             self.caption.encode(to: &writer)
         }
 
-        public static func == (lhs: PageBlockDocument, rhs: PageBlockDocument) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PageBlockDocument, _ rhs: PageBlockDocument) -> Swift.Bool {
             guard lhs.documentId == rhs.documentId else { return false }
             guard lhs.caption == rhs.caption else { return false }
             return true

@@ -30,7 +30,7 @@ extension Api {
 
 extension Api.PageButton {
     /// `pageButton#692a5488 flags:# text:RichText type:InlineButtonType style:flags.0?RichButtonStyle = PageButton;`
-    public final class PageButton: TLCombinator {
+    public final class PageButton: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x692a5488
         public static let tlName = "pageButton"
 
@@ -60,8 +60,7 @@ extension Api.PageButton {
             if let value = self.style { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: PageButton, rhs: PageButton) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PageButton, _ rhs: PageButton) -> Swift.Bool {
             guard lhs.text == rhs.text else { return false }
             guard lhs.type == rhs.type else { return false }
             guard lhs.style == rhs.style else { return false }
@@ -97,7 +96,7 @@ extension Api {
 
 extension Api.PageCaption {
     /// `pageCaption#6f747657 text:RichText credit:RichText = PageCaption;`
-    public final class PageCaption: TLCombinator {
+    public final class PageCaption: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x6f747657
         public static let tlName = "pageCaption"
 
@@ -119,8 +118,7 @@ extension Api.PageCaption {
             self.credit.encode(to: &writer)
         }
 
-        public static func == (lhs: PageCaption, rhs: PageCaption) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PageCaption, _ rhs: PageCaption) -> Swift.Bool {
             guard lhs.text == rhs.text else { return false }
             guard lhs.credit == rhs.credit else { return false }
             return true
@@ -158,7 +156,7 @@ extension Api {
 
 extension Api.PageListItem {
     /// `pageListItemText#2f58683c flags:# checkbox:flags.0?true checked:flags.1?true text:RichText = PageListItem;`
-    public final class PageListItemText: TLCombinator {
+    public final class PageListItemText: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x2f58683c
         public static let tlName = "pageListItemText"
 
@@ -187,8 +185,7 @@ extension Api.PageListItem {
             self.text.encode(to: &writer)
         }
 
-        public static func == (lhs: PageListItemText, rhs: PageListItemText) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PageListItemText, _ rhs: PageListItemText) -> Swift.Bool {
             guard lhs.checkbox == rhs.checkbox else { return false }
             guard lhs.checked == rhs.checked else { return false }
             guard lhs.text == rhs.text else { return false }
@@ -199,7 +196,7 @@ extension Api.PageListItem {
 
 extension Api.PageListItem {
     /// `pageListItemBlocks#63ca67aa flags:# checkbox:flags.0?true checked:flags.1?true blocks:Vector<PageBlock> = PageListItem;`
-    public final class PageListItemBlocks: TLCombinator {
+    public final class PageListItemBlocks: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x63ca67aa
         public static let tlName = "pageListItemBlocks"
 
@@ -228,8 +225,7 @@ extension Api.PageListItem {
             self.blocks.encode(to: &writer)
         }
 
-        public static func == (lhs: PageListItemBlocks, rhs: PageListItemBlocks) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PageListItemBlocks, _ rhs: PageListItemBlocks) -> Swift.Bool {
             guard lhs.checkbox == rhs.checkbox else { return false }
             guard lhs.checked == rhs.checked else { return false }
             guard lhs.blocks == rhs.blocks else { return false }
@@ -268,7 +264,7 @@ extension Api {
 
 extension Api.PageListOrderedItem {
     /// `pageListOrderedItemText#15031189 flags:# checkbox:flags.0?true checked:flags.1?true num:flags.2?string text:RichText value:flags.3?int type:flags.4?string = PageListOrderedItem;`
-    public final class PageListOrderedItemText: TLCombinator {
+    public final class PageListOrderedItemText: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x15031189
         public static let tlName = "pageListOrderedItemText"
 
@@ -312,8 +308,7 @@ extension Api.PageListOrderedItem {
             if let value = self.type { writer.writeString(value) }
         }
 
-        public static func == (lhs: PageListOrderedItemText, rhs: PageListOrderedItemText) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PageListOrderedItemText, _ rhs: PageListOrderedItemText) -> Swift.Bool {
             guard lhs.checkbox == rhs.checkbox else { return false }
             guard lhs.checked == rhs.checked else { return false }
             guard lhs.num == rhs.num else { return false }
@@ -327,7 +322,7 @@ extension Api.PageListOrderedItem {
 
 extension Api.PageListOrderedItem {
     /// `pageListOrderedItemBlocks#8ff2d5f0 flags:# checkbox:flags.0?true checked:flags.1?true num:flags.2?string blocks:Vector<PageBlock> value:flags.3?int type:flags.4?string = PageListOrderedItem;`
-    public final class PageListOrderedItemBlocks: TLCombinator {
+    public final class PageListOrderedItemBlocks: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x8ff2d5f0
         public static let tlName = "pageListOrderedItemBlocks"
 
@@ -371,8 +366,7 @@ extension Api.PageListOrderedItem {
             if let value = self.type { writer.writeString(value) }
         }
 
-        public static func == (lhs: PageListOrderedItemBlocks, rhs: PageListOrderedItemBlocks) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PageListOrderedItemBlocks, _ rhs: PageListOrderedItemBlocks) -> Swift.Bool {
             guard lhs.checkbox == rhs.checkbox else { return false }
             guard lhs.checked == rhs.checked else { return false }
             guard lhs.num == rhs.num else { return false }
@@ -411,7 +405,7 @@ extension Api {
 
 extension Api.PageRelatedArticle {
     /// `pageRelatedArticle#b390dc08 flags:# url:string webpage_id:long title:flags.0?string description:flags.1?string photo_id:flags.2?long author:flags.3?string published_date:flags.4?int = PageRelatedArticle;`
-    public final class PageRelatedArticle: TLCombinator {
+    public final class PageRelatedArticle: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xb390dc08
         public static let tlName = "pageRelatedArticle"
 
@@ -461,8 +455,7 @@ extension Api.PageRelatedArticle {
             if let value = self.publishedDate { writer.writeInt32(value) }
         }
 
-        public static func == (lhs: PageRelatedArticle, rhs: PageRelatedArticle) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PageRelatedArticle, _ rhs: PageRelatedArticle) -> Swift.Bool {
             guard lhs.url == rhs.url else { return false }
             guard lhs.webpageId == rhs.webpageId else { return false }
             guard lhs.title == rhs.title else { return false }
@@ -502,7 +495,7 @@ extension Api {
 
 extension Api.PageTableCell {
     /// `pageTableCell#34566b6a flags:# header:flags.0?true align_center:flags.3?true align_right:flags.4?true valign_middle:flags.5?true valign_bottom:flags.6?true text:flags.7?RichText colspan:flags.1?int rowspan:flags.2?int = PageTableCell;`
-    public final class PageTableCell: TLCombinator {
+    public final class PageTableCell: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x34566b6a
         public static let tlName = "pageTableCell"
 
@@ -554,8 +547,7 @@ extension Api.PageTableCell {
             if let value = self.rowspan { writer.writeInt32(value) }
         }
 
-        public static func == (lhs: PageTableCell, rhs: PageTableCell) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PageTableCell, _ rhs: PageTableCell) -> Swift.Bool {
             guard lhs.header == rhs.header else { return false }
             guard lhs.alignCenter == rhs.alignCenter else { return false }
             guard lhs.alignRight == rhs.alignRight else { return false }
@@ -596,7 +588,7 @@ extension Api {
 
 extension Api.PageTableRow {
     /// `pageTableRow#e0c0c5e5 cells:Vector<PageTableCell> = PageTableRow;`
-    public final class PageTableRow: TLCombinator {
+    public final class PageTableRow: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xe0c0c5e5
         public static let tlName = "pageTableRow"
 
@@ -614,8 +606,7 @@ extension Api.PageTableRow {
             self.cells.encode(to: &writer)
         }
 
-        public static func == (lhs: PageTableRow, rhs: PageTableRow) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PageTableRow, _ rhs: PageTableRow) -> Swift.Bool {
             guard lhs.cells == rhs.cells else { return false }
             return true
         }
@@ -655,7 +646,7 @@ extension Api {
 
 extension Api.PaidReactionPrivacy {
     /// `paidReactionPrivacyDefault#206ad49e = PaidReactionPrivacy;`
-    public final class PaidReactionPrivacyDefault: TLCombinator {
+    public final class PaidReactionPrivacyDefault: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x206ad49e
         public static let tlName = "paidReactionPrivacyDefault"
 
@@ -668,8 +659,7 @@ extension Api.PaidReactionPrivacy {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: PaidReactionPrivacyDefault, rhs: PaidReactionPrivacyDefault) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PaidReactionPrivacyDefault, _ rhs: PaidReactionPrivacyDefault) -> Swift.Bool {
             return true
         }
     }
@@ -677,7 +667,7 @@ extension Api.PaidReactionPrivacy {
 
 extension Api.PaidReactionPrivacy {
     /// `paidReactionPrivacyAnonymous#1f0c1ad9 = PaidReactionPrivacy;`
-    public final class PaidReactionPrivacyAnonymous: TLCombinator {
+    public final class PaidReactionPrivacyAnonymous: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x1f0c1ad9
         public static let tlName = "paidReactionPrivacyAnonymous"
 
@@ -690,8 +680,7 @@ extension Api.PaidReactionPrivacy {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: PaidReactionPrivacyAnonymous, rhs: PaidReactionPrivacyAnonymous) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PaidReactionPrivacyAnonymous, _ rhs: PaidReactionPrivacyAnonymous) -> Swift.Bool {
             return true
         }
     }
@@ -699,7 +688,7 @@ extension Api.PaidReactionPrivacy {
 
 extension Api.PaidReactionPrivacy {
     /// `paidReactionPrivacyPeer#dc6cfcf0 peer:InputPeer = PaidReactionPrivacy;`
-    public final class PaidReactionPrivacyPeer: TLCombinator {
+    public final class PaidReactionPrivacyPeer: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xdc6cfcf0
         public static let tlName = "paidReactionPrivacyPeer"
 
@@ -717,8 +706,7 @@ extension Api.PaidReactionPrivacy {
             self.peer.encode(to: &writer)
         }
 
-        public static func == (lhs: PaidReactionPrivacyPeer, rhs: PaidReactionPrivacyPeer) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PaidReactionPrivacyPeer, _ rhs: PaidReactionPrivacyPeer) -> Swift.Bool {
             guard lhs.peer == rhs.peer else { return false }
             return true
         }
@@ -752,7 +740,7 @@ extension Api {
 
 extension Api.Passkey {
     /// `passkey#98613ebf flags:# id:string name:string date:int software_emoji_id:flags.0?long last_usage_date:flags.1?int = Passkey;`
-    public final class Passkey: TLCombinator {
+    public final class Passkey: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x98613ebf
         public static let tlName = "passkey"
 
@@ -791,8 +779,7 @@ extension Api.Passkey {
             if let value = self.lastUsageDate { writer.writeInt32(value) }
         }
 
-        public static func == (lhs: Passkey, rhs: Passkey) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: Passkey, _ rhs: Passkey) -> Swift.Bool {
             guard lhs.id == rhs.id else { return false }
             guard lhs.name == rhs.name else { return false }
             guard lhs.date == rhs.date else { return false }
@@ -833,7 +820,7 @@ extension Api {
 
 extension Api.PasswordKdfAlgo {
     /// `passwordKdfAlgoUnknown#d45ab096 = PasswordKdfAlgo;`
-    public final class PasswordKdfAlgoUnknown: TLCombinator {
+    public final class PasswordKdfAlgoUnknown: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xd45ab096
         public static let tlName = "passwordKdfAlgoUnknown"
 
@@ -846,8 +833,7 @@ extension Api.PasswordKdfAlgo {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: PasswordKdfAlgoUnknown, rhs: PasswordKdfAlgoUnknown) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PasswordKdfAlgoUnknown, _ rhs: PasswordKdfAlgoUnknown) -> Swift.Bool {
             return true
         }
     }
@@ -855,7 +841,7 @@ extension Api.PasswordKdfAlgo {
 
 extension Api.PasswordKdfAlgo {
     /// `passwordKdfAlgoSHA256SHA256PBKDF2HMACSHA512iter100000SHA256ModPow#3a912d4a salt1:bytes salt2:bytes g:int p:bytes = PasswordKdfAlgo;`
-    public final class PasswordKdfAlgoSHA256SHA256PBKDF2HMACSHA512iter100000SHA256ModPow: TLCombinator {
+    public final class PasswordKdfAlgoSHA256SHA256PBKDF2HMACSHA512iter100000SHA256ModPow: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x3a912d4a
         public static let tlName = "passwordKdfAlgoSHA256SHA256PBKDF2HMACSHA512iter100000SHA256ModPow"
 
@@ -885,8 +871,7 @@ extension Api.PasswordKdfAlgo {
             writer.writeBytes(self.p)
         }
 
-        public static func == (lhs: PasswordKdfAlgoSHA256SHA256PBKDF2HMACSHA512iter100000SHA256ModPow, rhs: PasswordKdfAlgoSHA256SHA256PBKDF2HMACSHA512iter100000SHA256ModPow) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PasswordKdfAlgoSHA256SHA256PBKDF2HMACSHA512iter100000SHA256ModPow, _ rhs: PasswordKdfAlgoSHA256SHA256PBKDF2HMACSHA512iter100000SHA256ModPow) -> Swift.Bool {
             guard lhs.salt1 == rhs.salt1 else { return false }
             guard lhs.salt2 == rhs.salt2 else { return false }
             guard lhs.g == rhs.g else { return false }
@@ -923,7 +908,7 @@ extension Api {
 
 extension Api.PaymentCharge {
     /// `paymentCharge#ea02c27e id:string provider_charge_id:string = PaymentCharge;`
-    public final class PaymentCharge: TLCombinator {
+    public final class PaymentCharge: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xea02c27e
         public static let tlName = "paymentCharge"
 
@@ -945,8 +930,7 @@ extension Api.PaymentCharge {
             writer.writeString(self.providerChargeId)
         }
 
-        public static func == (lhs: PaymentCharge, rhs: PaymentCharge) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PaymentCharge, _ rhs: PaymentCharge) -> Swift.Bool {
             guard lhs.id == rhs.id else { return false }
             guard lhs.providerChargeId == rhs.providerChargeId else { return false }
             return true
@@ -981,7 +965,7 @@ extension Api {
 
 extension Api.PaymentFormMethod {
     /// `paymentFormMethod#88f8f21b url:string title:string = PaymentFormMethod;`
-    public final class PaymentFormMethod: TLCombinator {
+    public final class PaymentFormMethod: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x88f8f21b
         public static let tlName = "paymentFormMethod"
 
@@ -1003,8 +987,7 @@ extension Api.PaymentFormMethod {
             writer.writeString(self.title)
         }
 
-        public static func == (lhs: PaymentFormMethod, rhs: PaymentFormMethod) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PaymentFormMethod, _ rhs: PaymentFormMethod) -> Swift.Bool {
             guard lhs.url == rhs.url else { return false }
             guard lhs.title == rhs.title else { return false }
             return true
@@ -1039,7 +1022,7 @@ extension Api {
 
 extension Api.PaymentRequestedInfo {
     /// `paymentRequestedInfo#909c3f94 flags:# name:flags.0?string phone:flags.1?string email:flags.2?string shipping_address:flags.3?PostAddress = PaymentRequestedInfo;`
-    public final class PaymentRequestedInfo: TLCombinator {
+    public final class PaymentRequestedInfo: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x909c3f94
         public static let tlName = "paymentRequestedInfo"
 
@@ -1076,8 +1059,7 @@ extension Api.PaymentRequestedInfo {
             if let value = self.shippingAddress { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: PaymentRequestedInfo, rhs: PaymentRequestedInfo) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PaymentRequestedInfo, _ rhs: PaymentRequestedInfo) -> Swift.Bool {
             guard lhs.name == rhs.name else { return false }
             guard lhs.phone == rhs.phone else { return false }
             guard lhs.email == rhs.email else { return false }
@@ -1114,7 +1096,7 @@ extension Api {
 
 extension Api.PaymentSavedCredentials {
     /// `paymentSavedCredentialsCard#cdc27a1f id:string title:string = PaymentSavedCredentials;`
-    public final class PaymentSavedCredentialsCard: TLCombinator {
+    public final class PaymentSavedCredentialsCard: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xcdc27a1f
         public static let tlName = "paymentSavedCredentialsCard"
 
@@ -1136,8 +1118,7 @@ extension Api.PaymentSavedCredentials {
             writer.writeString(self.title)
         }
 
-        public static func == (lhs: PaymentSavedCredentialsCard, rhs: PaymentSavedCredentialsCard) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PaymentSavedCredentialsCard, _ rhs: PaymentSavedCredentialsCard) -> Swift.Bool {
             guard lhs.id == rhs.id else { return false }
             guard lhs.title == rhs.title else { return false }
             return true
@@ -1178,7 +1159,7 @@ extension Api {
 
 extension Api.Peer {
     /// `peerUser#59511722 user_id:long = Peer;`
-    public final class PeerUser: TLCombinator {
+    public final class PeerUser: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x59511722
         public static let tlName = "peerUser"
 
@@ -1196,8 +1177,7 @@ extension Api.Peer {
             writer.writeInt64(self.userId)
         }
 
-        public static func == (lhs: PeerUser, rhs: PeerUser) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PeerUser, _ rhs: PeerUser) -> Swift.Bool {
             guard lhs.userId == rhs.userId else { return false }
             return true
         }
@@ -1206,7 +1186,7 @@ extension Api.Peer {
 
 extension Api.Peer {
     /// `peerChat#36c6019a chat_id:long = Peer;`
-    public final class PeerChat: TLCombinator {
+    public final class PeerChat: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x36c6019a
         public static let tlName = "peerChat"
 
@@ -1224,8 +1204,7 @@ extension Api.Peer {
             writer.writeInt64(self.chatId)
         }
 
-        public static func == (lhs: PeerChat, rhs: PeerChat) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PeerChat, _ rhs: PeerChat) -> Swift.Bool {
             guard lhs.chatId == rhs.chatId else { return false }
             return true
         }
@@ -1234,7 +1213,7 @@ extension Api.Peer {
 
 extension Api.Peer {
     /// `peerChannel#a2a5371e channel_id:long = Peer;`
-    public final class PeerChannel: TLCombinator {
+    public final class PeerChannel: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xa2a5371e
         public static let tlName = "peerChannel"
 
@@ -1252,8 +1231,7 @@ extension Api.Peer {
             writer.writeInt64(self.channelId)
         }
 
-        public static func == (lhs: PeerChannel, rhs: PeerChannel) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PeerChannel, _ rhs: PeerChannel) -> Swift.Bool {
             guard lhs.channelId == rhs.channelId else { return false }
             return true
         }
@@ -1287,7 +1265,7 @@ extension Api {
 
 extension Api.PeerBlocked {
     /// `peerBlocked#e8fd8014 peer_id:Peer date:int = PeerBlocked;`
-    public final class PeerBlocked: TLCombinator {
+    public final class PeerBlocked: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xe8fd8014
         public static let tlName = "peerBlocked"
 
@@ -1309,8 +1287,7 @@ extension Api.PeerBlocked {
             writer.writeInt32(self.date)
         }
 
-        public static func == (lhs: PeerBlocked, rhs: PeerBlocked) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PeerBlocked, _ rhs: PeerBlocked) -> Swift.Bool {
             guard lhs.peerId == rhs.peerId else { return false }
             guard lhs.date == rhs.date else { return false }
             return true
@@ -1351,7 +1328,7 @@ extension Api {
 
 extension Api.PeerColor {
     /// `peerColor#b54b5acf flags:# color:flags.0?int background_emoji_id:flags.1?long = PeerColor;`
-    public final class PeerColor: TLCombinator {
+    public final class PeerColor: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xb54b5acf
         public static let tlName = "peerColor"
 
@@ -1378,8 +1355,7 @@ extension Api.PeerColor {
             if let value = self.backgroundEmojiId { writer.writeInt64(value) }
         }
 
-        public static func == (lhs: PeerColor, rhs: PeerColor) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PeerColor, _ rhs: PeerColor) -> Swift.Bool {
             guard lhs.color == rhs.color else { return false }
             guard lhs.backgroundEmojiId == rhs.backgroundEmojiId else { return false }
             return true
@@ -1389,7 +1365,7 @@ extension Api.PeerColor {
 
 extension Api.PeerColor {
     /// `peerColorCollectible#b9c0639a flags:# collectible_id:long gift_emoji_id:long background_emoji_id:long accent_color:int colors:Vector<int> dark_accent_color:flags.0?int dark_colors:flags.1?Vector<int> = PeerColor;`
-    public final class PeerColorCollectible: TLCombinator {
+    public final class PeerColorCollectible: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xb9c0639a
         public static let tlName = "peerColorCollectible"
 
@@ -1436,8 +1412,7 @@ extension Api.PeerColor {
             if let value = self.darkColors { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: PeerColorCollectible, rhs: PeerColorCollectible) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PeerColorCollectible, _ rhs: PeerColorCollectible) -> Swift.Bool {
             guard lhs.collectibleId == rhs.collectibleId else { return false }
             guard lhs.giftEmojiId == rhs.giftEmojiId else { return false }
             guard lhs.backgroundEmojiId == rhs.backgroundEmojiId else { return false }
@@ -1452,7 +1427,7 @@ extension Api.PeerColor {
 
 extension Api.PeerColor {
     /// `inputPeerColorCollectible#b8ea86a9 collectible_id:long = PeerColor;`
-    public final class InputPeerColorCollectible: TLCombinator {
+    public final class InputPeerColorCollectible: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xb8ea86a9
         public static let tlName = "inputPeerColorCollectible"
 
@@ -1470,8 +1445,7 @@ extension Api.PeerColor {
             writer.writeInt64(self.collectibleId)
         }
 
-        public static func == (lhs: InputPeerColorCollectible, rhs: InputPeerColorCollectible) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputPeerColorCollectible, _ rhs: InputPeerColorCollectible) -> Swift.Bool {
             guard lhs.collectibleId == rhs.collectibleId else { return false }
             return true
         }
@@ -1508,7 +1482,7 @@ extension Api {
 
 extension Api.PeerLocated {
     /// `peerLocated#ca461b5d peer:Peer expires:int distance:int = PeerLocated;`
-    public final class PeerLocated: TLCombinator {
+    public final class PeerLocated: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xca461b5d
         public static let tlName = "peerLocated"
 
@@ -1534,8 +1508,7 @@ extension Api.PeerLocated {
             writer.writeInt32(self.distance)
         }
 
-        public static func == (lhs: PeerLocated, rhs: PeerLocated) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PeerLocated, _ rhs: PeerLocated) -> Swift.Bool {
             guard lhs.peer == rhs.peer else { return false }
             guard lhs.expires == rhs.expires else { return false }
             guard lhs.distance == rhs.distance else { return false }
@@ -1546,7 +1519,7 @@ extension Api.PeerLocated {
 
 extension Api.PeerLocated {
     /// `peerSelfLocated#f8ec284b expires:int = PeerLocated;`
-    public final class PeerSelfLocated: TLCombinator {
+    public final class PeerSelfLocated: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xf8ec284b
         public static let tlName = "peerSelfLocated"
 
@@ -1564,8 +1537,7 @@ extension Api.PeerLocated {
             writer.writeInt32(self.expires)
         }
 
-        public static func == (lhs: PeerSelfLocated, rhs: PeerSelfLocated) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PeerSelfLocated, _ rhs: PeerSelfLocated) -> Swift.Bool {
             guard lhs.expires == rhs.expires else { return false }
             return true
         }
@@ -1599,7 +1571,7 @@ extension Api {
 
 extension Api.PeerNotifySettings {
     /// `peerNotifySettings#99622c0c flags:# show_previews:flags.0?Bool silent:flags.1?Bool mute_until:flags.2?int ios_sound:flags.3?NotificationSound android_sound:flags.4?NotificationSound other_sound:flags.5?NotificationSound stories_muted:flags.6?Bool stories_hide_sender:flags.7?Bool stories_ios_sound:flags.8?NotificationSound stories_android_sound:flags.9?NotificationSound stories_other_sound:flags.10?NotificationSound = PeerNotifySettings;`
-    public final class PeerNotifySettings: TLCombinator {
+    public final class PeerNotifySettings: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x99622c0c
         public static let tlName = "peerNotifySettings"
 
@@ -1671,8 +1643,7 @@ extension Api.PeerNotifySettings {
             if let value = self.storiesOtherSound { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: PeerNotifySettings, rhs: PeerNotifySettings) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PeerNotifySettings, _ rhs: PeerNotifySettings) -> Swift.Bool {
             guard lhs.showPreviews == rhs.showPreviews else { return false }
             guard lhs.silent == rhs.silent else { return false }
             guard lhs.muteUntil == rhs.muteUntil else { return false }
@@ -1716,7 +1687,7 @@ extension Api {
 
 extension Api.PeerSettings {
     /// `peerSettings#f47741f7 flags:# report_spam:flags.0?true add_contact:flags.1?true block_contact:flags.2?true share_contact:flags.3?true need_contacts_exception:flags.4?true report_geo:flags.5?true autoarchived:flags.7?true invite_members:flags.8?true request_chat_broadcast:flags.10?true business_bot_paused:flags.11?true business_bot_can_reply:flags.12?true geo_distance:flags.6?int request_chat_title:flags.9?string request_chat_date:flags.9?int business_bot_id:flags.13?long business_bot_manage_url:flags.13?string charge_paid_message_stars:flags.14?long registration_month:flags.15?string phone_country:flags.16?string name_change_date:flags.17?int photo_change_date:flags.18?int = PeerSettings;`
-    public final class PeerSettings: TLCombinator {
+    public final class PeerSettings: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xf47741f7
         public static let tlName = "peerSettings"
 
@@ -1827,8 +1798,7 @@ extension Api.PeerSettings {
             if let value = self.photoChangeDate { writer.writeInt32(value) }
         }
 
-        public static func == (lhs: PeerSettings, rhs: PeerSettings) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PeerSettings, _ rhs: PeerSettings) -> Swift.Bool {
             guard lhs.reportSpam == rhs.reportSpam else { return false }
             guard lhs.addContact == rhs.addContact else { return false }
             guard lhs.blockContact == rhs.blockContact else { return false }
@@ -1882,7 +1852,7 @@ extension Api {
 
 extension Api.PeerStories {
     /// `peerStories#9a35e999 flags:# peer:Peer max_read_id:flags.0?int stories:Vector<StoryItem> = PeerStories;`
-    public final class PeerStories: TLCombinator {
+    public final class PeerStories: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x9a35e999
         public static let tlName = "peerStories"
 
@@ -1912,8 +1882,7 @@ extension Api.PeerStories {
             self.stories.encode(to: &writer)
         }
 
-        public static func == (lhs: PeerStories, rhs: PeerStories) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PeerStories, _ rhs: PeerStories) -> Swift.Bool {
             guard lhs.peer == rhs.peer else { return false }
             guard lhs.maxReadId == rhs.maxReadId else { return false }
             guard lhs.stories == rhs.stories else { return false }
@@ -1949,7 +1918,7 @@ extension Api {
 
 extension Api.PendingSuggestion {
     /// `pendingSuggestion#e7e82e12 suggestion:string title:TextWithEntities description:TextWithEntities url:string = PendingSuggestion;`
-    public final class PendingSuggestion: TLCombinator {
+    public final class PendingSuggestion: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xe7e82e12
         public static let tlName = "pendingSuggestion"
 
@@ -1979,8 +1948,7 @@ extension Api.PendingSuggestion {
             writer.writeString(self.url)
         }
 
-        public static func == (lhs: PendingSuggestion, rhs: PendingSuggestion) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PendingSuggestion, _ rhs: PendingSuggestion) -> Swift.Bool {
             guard lhs.suggestion == rhs.suggestion else { return false }
             guard lhs.title == rhs.title else { return false }
             guard lhs.description == rhs.description else { return false }
@@ -2032,7 +2000,7 @@ extension Api {
 
 extension Api.PhoneCall {
     /// `phoneCallEmpty#5366c915 id:long = PhoneCall;`
-    public final class PhoneCallEmpty: TLCombinator {
+    public final class PhoneCallEmpty: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x5366c915
         public static let tlName = "phoneCallEmpty"
 
@@ -2050,8 +2018,7 @@ extension Api.PhoneCall {
             writer.writeInt64(self.id)
         }
 
-        public static func == (lhs: PhoneCallEmpty, rhs: PhoneCallEmpty) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PhoneCallEmpty, _ rhs: PhoneCallEmpty) -> Swift.Bool {
             guard lhs.id == rhs.id else { return false }
             return true
         }
@@ -2060,7 +2027,7 @@ extension Api.PhoneCall {
 
 extension Api.PhoneCall {
     /// `phoneCallWaiting#c5226f17 flags:# video:flags.6?true id:long access_hash:long date:int admin_id:long participant_id:long protocol:PhoneCallProtocol receive_date:flags.0?int = PhoneCall;`
-    public final class PhoneCallWaiting: TLCombinator {
+    public final class PhoneCallWaiting: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xc5226f17
         public static let tlName = "phoneCallWaiting"
 
@@ -2110,8 +2077,7 @@ extension Api.PhoneCall {
             if let value = self.receiveDate { writer.writeInt32(value) }
         }
 
-        public static func == (lhs: PhoneCallWaiting, rhs: PhoneCallWaiting) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PhoneCallWaiting, _ rhs: PhoneCallWaiting) -> Swift.Bool {
             guard lhs.video == rhs.video else { return false }
             guard lhs.id == rhs.id else { return false }
             guard lhs.accessHash == rhs.accessHash else { return false }
@@ -2127,7 +2093,7 @@ extension Api.PhoneCall {
 
 extension Api.PhoneCall {
     /// `phoneCallRequested#14b0ed0c flags:# video:flags.6?true id:long access_hash:long date:int admin_id:long participant_id:long g_a_hash:bytes protocol:PhoneCallProtocol = PhoneCall;`
-    public final class PhoneCallRequested: TLCombinator {
+    public final class PhoneCallRequested: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x14b0ed0c
         public static let tlName = "phoneCallRequested"
 
@@ -2176,8 +2142,7 @@ extension Api.PhoneCall {
             self.`protocol`.encode(to: &writer)
         }
 
-        public static func == (lhs: PhoneCallRequested, rhs: PhoneCallRequested) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PhoneCallRequested, _ rhs: PhoneCallRequested) -> Swift.Bool {
             guard lhs.video == rhs.video else { return false }
             guard lhs.id == rhs.id else { return false }
             guard lhs.accessHash == rhs.accessHash else { return false }
@@ -2193,7 +2158,7 @@ extension Api.PhoneCall {
 
 extension Api.PhoneCall {
     /// `phoneCallAccepted#3660c311 flags:# video:flags.6?true id:long access_hash:long date:int admin_id:long participant_id:long g_b:bytes protocol:PhoneCallProtocol = PhoneCall;`
-    public final class PhoneCallAccepted: TLCombinator {
+    public final class PhoneCallAccepted: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x3660c311
         public static let tlName = "phoneCallAccepted"
 
@@ -2242,8 +2207,7 @@ extension Api.PhoneCall {
             self.`protocol`.encode(to: &writer)
         }
 
-        public static func == (lhs: PhoneCallAccepted, rhs: PhoneCallAccepted) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PhoneCallAccepted, _ rhs: PhoneCallAccepted) -> Swift.Bool {
             guard lhs.video == rhs.video else { return false }
             guard lhs.id == rhs.id else { return false }
             guard lhs.accessHash == rhs.accessHash else { return false }
@@ -2259,7 +2223,7 @@ extension Api.PhoneCall {
 
 extension Api.PhoneCall {
     /// `phoneCall#30535af5 flags:# p2p_allowed:flags.5?true video:flags.6?true conference_supported:flags.8?true id:long access_hash:long date:int admin_id:long participant_id:long g_a_or_b:bytes key_fingerprint:long protocol:PhoneCallProtocol connections:Vector<PhoneConnection> start_date:int custom_parameters:flags.7?DataJSON = PhoneCall;`
-    public final class PhoneCall: TLCombinator {
+    public final class PhoneCall: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x30535af5
         public static let tlName = "phoneCall"
 
@@ -2333,8 +2297,7 @@ extension Api.PhoneCall {
             if let value = self.customParameters { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: PhoneCall, rhs: PhoneCall) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PhoneCall, _ rhs: PhoneCall) -> Swift.Bool {
             guard lhs.p2pAllowed == rhs.p2pAllowed else { return false }
             guard lhs.video == rhs.video else { return false }
             guard lhs.conferenceSupported == rhs.conferenceSupported else { return false }
@@ -2356,7 +2319,7 @@ extension Api.PhoneCall {
 
 extension Api.PhoneCall {
     /// `phoneCallDiscarded#50ca4de1 flags:# need_rating:flags.2?true need_debug:flags.3?true video:flags.6?true id:long reason:flags.0?PhoneCallDiscardReason duration:flags.1?int = PhoneCall;`
-    public final class PhoneCallDiscarded: TLCombinator {
+    public final class PhoneCallDiscarded: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x50ca4de1
         public static let tlName = "phoneCallDiscarded"
 
@@ -2399,8 +2362,7 @@ extension Api.PhoneCall {
             if let value = self.duration { writer.writeInt32(value) }
         }
 
-        public static func == (lhs: PhoneCallDiscarded, rhs: PhoneCallDiscarded) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PhoneCallDiscarded, _ rhs: PhoneCallDiscarded) -> Swift.Bool {
             guard lhs.needRating == rhs.needRating else { return false }
             guard lhs.needDebug == rhs.needDebug else { return false }
             guard lhs.video == rhs.video else { return false }
@@ -2451,7 +2413,7 @@ extension Api {
 
 extension Api.PhoneCallDiscardReason {
     /// `phoneCallDiscardReasonMissed#85e42301 = PhoneCallDiscardReason;`
-    public final class PhoneCallDiscardReasonMissed: TLCombinator {
+    public final class PhoneCallDiscardReasonMissed: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x85e42301
         public static let tlName = "phoneCallDiscardReasonMissed"
 
@@ -2464,8 +2426,7 @@ extension Api.PhoneCallDiscardReason {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: PhoneCallDiscardReasonMissed, rhs: PhoneCallDiscardReasonMissed) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PhoneCallDiscardReasonMissed, _ rhs: PhoneCallDiscardReasonMissed) -> Swift.Bool {
             return true
         }
     }
@@ -2473,7 +2434,7 @@ extension Api.PhoneCallDiscardReason {
 
 extension Api.PhoneCallDiscardReason {
     /// `phoneCallDiscardReasonDisconnect#e095c1a0 = PhoneCallDiscardReason;`
-    public final class PhoneCallDiscardReasonDisconnect: TLCombinator {
+    public final class PhoneCallDiscardReasonDisconnect: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xe095c1a0
         public static let tlName = "phoneCallDiscardReasonDisconnect"
 
@@ -2486,8 +2447,7 @@ extension Api.PhoneCallDiscardReason {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: PhoneCallDiscardReasonDisconnect, rhs: PhoneCallDiscardReasonDisconnect) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PhoneCallDiscardReasonDisconnect, _ rhs: PhoneCallDiscardReasonDisconnect) -> Swift.Bool {
             return true
         }
     }
@@ -2495,7 +2455,7 @@ extension Api.PhoneCallDiscardReason {
 
 extension Api.PhoneCallDiscardReason {
     /// `phoneCallDiscardReasonHangup#57adc690 = PhoneCallDiscardReason;`
-    public final class PhoneCallDiscardReasonHangup: TLCombinator {
+    public final class PhoneCallDiscardReasonHangup: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x57adc690
         public static let tlName = "phoneCallDiscardReasonHangup"
 
@@ -2508,8 +2468,7 @@ extension Api.PhoneCallDiscardReason {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: PhoneCallDiscardReasonHangup, rhs: PhoneCallDiscardReasonHangup) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PhoneCallDiscardReasonHangup, _ rhs: PhoneCallDiscardReasonHangup) -> Swift.Bool {
             return true
         }
     }
@@ -2517,7 +2476,7 @@ extension Api.PhoneCallDiscardReason {
 
 extension Api.PhoneCallDiscardReason {
     /// `phoneCallDiscardReasonBusy#faf7e8c9 = PhoneCallDiscardReason;`
-    public final class PhoneCallDiscardReasonBusy: TLCombinator {
+    public final class PhoneCallDiscardReasonBusy: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xfaf7e8c9
         public static let tlName = "phoneCallDiscardReasonBusy"
 
@@ -2530,8 +2489,7 @@ extension Api.PhoneCallDiscardReason {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: PhoneCallDiscardReasonBusy, rhs: PhoneCallDiscardReasonBusy) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PhoneCallDiscardReasonBusy, _ rhs: PhoneCallDiscardReasonBusy) -> Swift.Bool {
             return true
         }
     }
@@ -2539,7 +2497,7 @@ extension Api.PhoneCallDiscardReason {
 
 extension Api.PhoneCallDiscardReason {
     /// `phoneCallDiscardReasonMigrateConferenceCall#9fbbf1f7 slug:string = PhoneCallDiscardReason;`
-    public final class PhoneCallDiscardReasonMigrateConferenceCall: TLCombinator {
+    public final class PhoneCallDiscardReasonMigrateConferenceCall: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x9fbbf1f7
         public static let tlName = "phoneCallDiscardReasonMigrateConferenceCall"
 
@@ -2557,8 +2515,7 @@ extension Api.PhoneCallDiscardReason {
             writer.writeString(self.slug)
         }
 
-        public static func == (lhs: PhoneCallDiscardReasonMigrateConferenceCall, rhs: PhoneCallDiscardReasonMigrateConferenceCall) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PhoneCallDiscardReasonMigrateConferenceCall, _ rhs: PhoneCallDiscardReasonMigrateConferenceCall) -> Swift.Bool {
             guard lhs.slug == rhs.slug else { return false }
             return true
         }
@@ -2592,7 +2549,7 @@ extension Api {
 
 extension Api.PhoneCallProtocol {
     /// `phoneCallProtocol#fc878fc8 flags:# udp_p2p:flags.0?true udp_reflector:flags.1?true min_layer:int max_layer:int library_versions:Vector<string> = PhoneCallProtocol;`
-    public final class PhoneCallProtocol: TLCombinator {
+    public final class PhoneCallProtocol: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xfc878fc8
         public static let tlName = "phoneCallProtocol"
 
@@ -2629,8 +2586,7 @@ extension Api.PhoneCallProtocol {
             self.libraryVersions.encode(to: &writer)
         }
 
-        public static func == (lhs: PhoneCallProtocol, rhs: PhoneCallProtocol) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PhoneCallProtocol, _ rhs: PhoneCallProtocol) -> Swift.Bool {
             guard lhs.udpP2p == rhs.udpP2p else { return false }
             guard lhs.udpReflector == rhs.udpReflector else { return false }
             guard lhs.minLayer == rhs.minLayer else { return false }
@@ -2671,7 +2627,7 @@ extension Api {
 
 extension Api.PhoneConnection {
     /// `phoneConnection#9cc123c7 flags:# tcp:flags.0?true id:long ip:string ipv6:string port:int peer_tag:bytes = PhoneConnection;`
-    public final class PhoneConnection: TLCombinator {
+    public final class PhoneConnection: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x9cc123c7
         public static let tlName = "phoneConnection"
 
@@ -2712,8 +2668,7 @@ extension Api.PhoneConnection {
             writer.writeBytes(self.peerTag)
         }
 
-        public static func == (lhs: PhoneConnection, rhs: PhoneConnection) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PhoneConnection, _ rhs: PhoneConnection) -> Swift.Bool {
             guard lhs.tcp == rhs.tcp else { return false }
             guard lhs.id == rhs.id else { return false }
             guard lhs.ip == rhs.ip else { return false }
@@ -2727,7 +2682,7 @@ extension Api.PhoneConnection {
 
 extension Api.PhoneConnection {
     /// `phoneConnectionWebrtc#635fe375 flags:# turn:flags.0?true stun:flags.1?true id:long ip:string ipv6:string port:int username:string password:string = PhoneConnection;`
-    public final class PhoneConnectionWebrtc: TLCombinator {
+    public final class PhoneConnectionWebrtc: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x635fe375
         public static let tlName = "phoneConnectionWebrtc"
 
@@ -2776,8 +2731,7 @@ extension Api.PhoneConnection {
             writer.writeString(self.password)
         }
 
-        public static func == (lhs: PhoneConnectionWebrtc, rhs: PhoneConnectionWebrtc) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PhoneConnectionWebrtc, _ rhs: PhoneConnectionWebrtc) -> Swift.Bool {
             guard lhs.turn == rhs.turn else { return false }
             guard lhs.stun == rhs.stun else { return false }
             guard lhs.id == rhs.id else { return false }
@@ -2821,7 +2775,7 @@ extension Api {
 
 extension Api.Photo {
     /// `photoEmpty#2331b22d id:long = Photo;`
-    public final class PhotoEmpty: TLCombinator {
+    public final class PhotoEmpty: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x2331b22d
         public static let tlName = "photoEmpty"
 
@@ -2839,8 +2793,7 @@ extension Api.Photo {
             writer.writeInt64(self.id)
         }
 
-        public static func == (lhs: PhotoEmpty, rhs: PhotoEmpty) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PhotoEmpty, _ rhs: PhotoEmpty) -> Swift.Bool {
             guard lhs.id == rhs.id else { return false }
             return true
         }
@@ -2849,7 +2802,7 @@ extension Api.Photo {
 
 extension Api.Photo {
     /// `photo#fb197a65 flags:# has_stickers:flags.0?true id:long access_hash:long file_reference:bytes date:int sizes:Vector<PhotoSize> video_sizes:flags.1?Vector<VideoSize> dc_id:int = Photo;`
-    public final class Photo: TLCombinator {
+    public final class Photo: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xfb197a65
         public static let tlName = "photo"
 
@@ -2899,8 +2852,7 @@ extension Api.Photo {
             writer.writeInt32(self.dcId)
         }
 
-        public static func == (lhs: Photo, rhs: Photo) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: Photo, _ rhs: Photo) -> Swift.Bool {
             guard lhs.hasStickers == rhs.hasStickers else { return false }
             guard lhs.id == rhs.id else { return false }
             guard lhs.accessHash == rhs.accessHash else { return false }
@@ -2956,7 +2908,7 @@ extension Api {
 
 extension Api.PhotoSize {
     /// `photoSizeEmpty#0e17e23c type:string = PhotoSize;`
-    public final class PhotoSizeEmpty: TLCombinator {
+    public final class PhotoSizeEmpty: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x0e17e23c
         public static let tlName = "photoSizeEmpty"
 
@@ -2974,8 +2926,7 @@ extension Api.PhotoSize {
             writer.writeString(self.type)
         }
 
-        public static func == (lhs: PhotoSizeEmpty, rhs: PhotoSizeEmpty) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PhotoSizeEmpty, _ rhs: PhotoSizeEmpty) -> Swift.Bool {
             guard lhs.type == rhs.type else { return false }
             return true
         }
@@ -2984,7 +2935,7 @@ extension Api.PhotoSize {
 
 extension Api.PhotoSize {
     /// `photoSize#75c78e60 type:string w:int h:int size:int = PhotoSize;`
-    public final class PhotoSize: TLCombinator {
+    public final class PhotoSize: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x75c78e60
         public static let tlName = "photoSize"
 
@@ -3014,8 +2965,7 @@ extension Api.PhotoSize {
             writer.writeInt32(self.size)
         }
 
-        public static func == (lhs: PhotoSize, rhs: PhotoSize) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PhotoSize, _ rhs: PhotoSize) -> Swift.Bool {
             guard lhs.type == rhs.type else { return false }
             guard lhs.w == rhs.w else { return false }
             guard lhs.h == rhs.h else { return false }
@@ -3027,7 +2977,7 @@ extension Api.PhotoSize {
 
 extension Api.PhotoSize {
     /// `photoCachedSize#021e1ad6 type:string w:int h:int bytes:bytes = PhotoSize;`
-    public final class PhotoCachedSize: TLCombinator {
+    public final class PhotoCachedSize: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x021e1ad6
         public static let tlName = "photoCachedSize"
 
@@ -3057,8 +3007,7 @@ extension Api.PhotoSize {
             writer.writeBytes(self.bytes)
         }
 
-        public static func == (lhs: PhotoCachedSize, rhs: PhotoCachedSize) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PhotoCachedSize, _ rhs: PhotoCachedSize) -> Swift.Bool {
             guard lhs.type == rhs.type else { return false }
             guard lhs.w == rhs.w else { return false }
             guard lhs.h == rhs.h else { return false }
@@ -3070,7 +3019,7 @@ extension Api.PhotoSize {
 
 extension Api.PhotoSize {
     /// `photoStrippedSize#e0b0bc2e type:string bytes:bytes = PhotoSize;`
-    public final class PhotoStrippedSize: TLCombinator {
+    public final class PhotoStrippedSize: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xe0b0bc2e
         public static let tlName = "photoStrippedSize"
 
@@ -3092,8 +3041,7 @@ extension Api.PhotoSize {
             writer.writeBytes(self.bytes)
         }
 
-        public static func == (lhs: PhotoStrippedSize, rhs: PhotoStrippedSize) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PhotoStrippedSize, _ rhs: PhotoStrippedSize) -> Swift.Bool {
             guard lhs.type == rhs.type else { return false }
             guard lhs.bytes == rhs.bytes else { return false }
             return true
@@ -3103,7 +3051,7 @@ extension Api.PhotoSize {
 
 extension Api.PhotoSize {
     /// `photoSizeProgressive#fa3efb95 type:string w:int h:int sizes:Vector<int> = PhotoSize;`
-    public final class PhotoSizeProgressive: TLCombinator {
+    public final class PhotoSizeProgressive: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xfa3efb95
         public static let tlName = "photoSizeProgressive"
 
@@ -3133,8 +3081,7 @@ extension Api.PhotoSize {
             self.sizes.encode(to: &writer)
         }
 
-        public static func == (lhs: PhotoSizeProgressive, rhs: PhotoSizeProgressive) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PhotoSizeProgressive, _ rhs: PhotoSizeProgressive) -> Swift.Bool {
             guard lhs.type == rhs.type else { return false }
             guard lhs.w == rhs.w else { return false }
             guard lhs.h == rhs.h else { return false }
@@ -3146,7 +3093,7 @@ extension Api.PhotoSize {
 
 extension Api.PhotoSize {
     /// `photoPathSize#d8214d41 type:string bytes:bytes = PhotoSize;`
-    public final class PhotoPathSize: TLCombinator {
+    public final class PhotoPathSize: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xd8214d41
         public static let tlName = "photoPathSize"
 
@@ -3168,8 +3115,7 @@ extension Api.PhotoSize {
             writer.writeBytes(self.bytes)
         }
 
-        public static func == (lhs: PhotoPathSize, rhs: PhotoPathSize) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PhotoPathSize, _ rhs: PhotoPathSize) -> Swift.Bool {
             guard lhs.type == rhs.type else { return false }
             guard lhs.bytes == rhs.bytes else { return false }
             return true
@@ -3204,7 +3150,7 @@ extension Api {
 
 extension Api.Poll {
     /// `poll#966e2dbf id:long flags:# closed:flags.0?true public_voters:flags.1?true multiple_choice:flags.2?true quiz:flags.3?true open_answers:flags.6?true revoting_disabled:flags.7?true shuffle_answers:flags.8?true hide_results_until_close:flags.9?true creator:flags.10?true subscribers_only:flags.11?true question:TextWithEntities answers:Vector<PollAnswer> close_period:flags.4?int close_date:flags.5?int countries_iso2:flags.12?Vector<string> hash:long = Poll;`
-    public final class Poll: TLCombinator {
+    public final class Poll: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x966e2dbf
         public static let tlName = "poll"
 
@@ -3292,8 +3238,7 @@ extension Api.Poll {
             writer.writeInt64(self.hash)
         }
 
-        public static func == (lhs: Poll, rhs: Poll) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: Poll, _ rhs: Poll) -> Swift.Bool {
             guard lhs.id == rhs.id else { return false }
             guard lhs.closed == rhs.closed else { return false }
             guard lhs.publicVoters == rhs.publicVoters else { return false }
@@ -3346,7 +3291,7 @@ extension Api {
 
 extension Api.PollAnswer {
     /// `pollAnswer#4b7d786a flags:# text:TextWithEntities option:bytes media:flags.0?MessageMedia added_by:flags.1?Peer date:flags.1?int = PollAnswer;`
-    public final class PollAnswer: TLCombinator {
+    public final class PollAnswer: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x4b7d786a
         public static let tlName = "pollAnswer"
 
@@ -3386,8 +3331,7 @@ extension Api.PollAnswer {
             if let value = self.date { writer.writeInt32(value) }
         }
 
-        public static func == (lhs: PollAnswer, rhs: PollAnswer) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PollAnswer, _ rhs: PollAnswer) -> Swift.Bool {
             guard lhs.text == rhs.text else { return false }
             guard lhs.option == rhs.option else { return false }
             guard lhs.media == rhs.media else { return false }
@@ -3400,7 +3344,7 @@ extension Api.PollAnswer {
 
 extension Api.PollAnswer {
     /// `inputPollAnswer#199fed96 flags:# text:TextWithEntities media:flags.0?InputMedia = PollAnswer;`
-    public final class InputPollAnswer: TLCombinator {
+    public final class InputPollAnswer: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x199fed96
         public static let tlName = "inputPollAnswer"
 
@@ -3426,8 +3370,7 @@ extension Api.PollAnswer {
             if let value = self.media { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: InputPollAnswer, rhs: InputPollAnswer) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputPollAnswer, _ rhs: InputPollAnswer) -> Swift.Bool {
             guard lhs.text == rhs.text else { return false }
             guard lhs.media == rhs.media else { return false }
             return true
@@ -3462,7 +3405,7 @@ extension Api {
 
 extension Api.PollAnswerVoters {
     /// `pollAnswerVoters#3645230a flags:# chosen:flags.0?true correct:flags.1?true option:bytes voters:flags.2?int recent_voters:flags.2?Vector<Peer> = PollAnswerVoters;`
-    public final class PollAnswerVoters: TLCombinator {
+    public final class PollAnswerVoters: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x3645230a
         public static let tlName = "pollAnswerVoters"
 
@@ -3501,8 +3444,7 @@ extension Api.PollAnswerVoters {
             if let value = self.recentVoters { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: PollAnswerVoters, rhs: PollAnswerVoters) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PollAnswerVoters, _ rhs: PollAnswerVoters) -> Swift.Bool {
             guard lhs.chosen == rhs.chosen else { return false }
             guard lhs.correct == rhs.correct else { return false }
             guard lhs.option == rhs.option else { return false }
@@ -3540,7 +3482,7 @@ extension Api {
 
 extension Api.PollResults {
     /// `pollResults#ba7bb15e flags:# min:flags.0?true has_unread_votes:flags.6?true can_view_stats:flags.7?true results:flags.1?Vector<PollAnswerVoters> total_voters:flags.2?int recent_voters:flags.3?Vector<Peer> solution:flags.4?string solution_entities:flags.4?Vector<MessageEntity> solution_media:flags.5?MessageMedia = PollResults;`
-    public final class PollResults: TLCombinator {
+    public final class PollResults: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xba7bb15e
         public static let tlName = "pollResults"
 
@@ -3599,8 +3541,7 @@ extension Api.PollResults {
             if let value = self.solutionMedia { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: PollResults, rhs: PollResults) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PollResults, _ rhs: PollResults) -> Swift.Bool {
             guard lhs.min == rhs.min else { return false }
             guard lhs.hasUnreadVotes == rhs.hasUnreadVotes else { return false }
             guard lhs.canViewStats == rhs.canViewStats else { return false }

@@ -30,7 +30,7 @@ extension Api {
 
 extension Api.PopularContact {
     /// `popularContact#5ce14175 client_id:long importers:int = PopularContact;`
-    public final class PopularContact: TLCombinator {
+    public final class PopularContact: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x5ce14175
         public static let tlName = "popularContact"
 
@@ -52,8 +52,7 @@ extension Api.PopularContact {
             writer.writeInt32(self.importers)
         }
 
-        public static func == (lhs: PopularContact, rhs: PopularContact) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PopularContact, _ rhs: PopularContact) -> Swift.Bool {
             guard lhs.clientId == rhs.clientId else { return false }
             guard lhs.importers == rhs.importers else { return false }
             return true
@@ -88,7 +87,7 @@ extension Api {
 
 extension Api.PostAddress {
     /// `postAddress#1e8caaeb street_line1:string street_line2:string city:string state:string country_iso2:string post_code:string = PostAddress;`
-    public final class PostAddress: TLCombinator {
+    public final class PostAddress: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x1e8caaeb
         public static let tlName = "postAddress"
 
@@ -126,8 +125,7 @@ extension Api.PostAddress {
             writer.writeString(self.postCode)
         }
 
-        public static func == (lhs: PostAddress, rhs: PostAddress) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PostAddress, _ rhs: PostAddress) -> Swift.Bool {
             guard lhs.streetLine1 == rhs.streetLine1 else { return false }
             guard lhs.streetLine2 == rhs.streetLine2 else { return false }
             guard lhs.city == rhs.city else { return false }
@@ -169,7 +167,7 @@ extension Api {
 
 extension Api.PostInteractionCounters {
     /// `postInteractionCountersMessage#e7058e7f msg_id:int views:int forwards:int reactions:int = PostInteractionCounters;`
-    public final class PostInteractionCountersMessage: TLCombinator {
+    public final class PostInteractionCountersMessage: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xe7058e7f
         public static let tlName = "postInteractionCountersMessage"
 
@@ -199,8 +197,7 @@ extension Api.PostInteractionCounters {
             writer.writeInt32(self.reactions)
         }
 
-        public static func == (lhs: PostInteractionCountersMessage, rhs: PostInteractionCountersMessage) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PostInteractionCountersMessage, _ rhs: PostInteractionCountersMessage) -> Swift.Bool {
             guard lhs.msgId == rhs.msgId else { return false }
             guard lhs.views == rhs.views else { return false }
             guard lhs.forwards == rhs.forwards else { return false }
@@ -212,7 +209,7 @@ extension Api.PostInteractionCounters {
 
 extension Api.PostInteractionCounters {
     /// `postInteractionCountersStory#8a480e27 story_id:int views:int forwards:int reactions:int = PostInteractionCounters;`
-    public final class PostInteractionCountersStory: TLCombinator {
+    public final class PostInteractionCountersStory: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x8a480e27
         public static let tlName = "postInteractionCountersStory"
 
@@ -242,8 +239,7 @@ extension Api.PostInteractionCounters {
             writer.writeInt32(self.reactions)
         }
 
-        public static func == (lhs: PostInteractionCountersStory, rhs: PostInteractionCountersStory) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PostInteractionCountersStory, _ rhs: PostInteractionCountersStory) -> Swift.Bool {
             guard lhs.storyId == rhs.storyId else { return false }
             guard lhs.views == rhs.views else { return false }
             guard lhs.forwards == rhs.forwards else { return false }
@@ -280,7 +276,7 @@ extension Api {
 
 extension Api.PremiumGiftCodeOption {
     /// `premiumGiftCodeOption#257e962b flags:# users:int months:int store_product:flags.0?string store_quantity:flags.1?int currency:string amount:long = PremiumGiftCodeOption;`
-    public final class PremiumGiftCodeOption: TLCombinator {
+    public final class PremiumGiftCodeOption: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x257e962b
         public static let tlName = "premiumGiftCodeOption"
 
@@ -323,8 +319,7 @@ extension Api.PremiumGiftCodeOption {
             writer.writeInt64(self.amount)
         }
 
-        public static func == (lhs: PremiumGiftCodeOption, rhs: PremiumGiftCodeOption) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PremiumGiftCodeOption, _ rhs: PremiumGiftCodeOption) -> Swift.Bool {
             guard lhs.users == rhs.users else { return false }
             guard lhs.months == rhs.months else { return false }
             guard lhs.storeProduct == rhs.storeProduct else { return false }
@@ -363,7 +358,7 @@ extension Api {
 
 extension Api.PremiumSubscriptionOption {
     /// `premiumSubscriptionOption#5f2d1df2 flags:# current:flags.1?true can_purchase_upgrade:flags.2?true transaction:flags.3?string months:int currency:string amount:long bot_url:string store_product:flags.0?string = PremiumSubscriptionOption;`
-    public final class PremiumSubscriptionOption: TLCombinator {
+    public final class PremiumSubscriptionOption: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x5f2d1df2
         public static let tlName = "premiumSubscriptionOption"
 
@@ -414,8 +409,7 @@ extension Api.PremiumSubscriptionOption {
             if let value = self.storeProduct { writer.writeString(value) }
         }
 
-        public static func == (lhs: PremiumSubscriptionOption, rhs: PremiumSubscriptionOption) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PremiumSubscriptionOption, _ rhs: PremiumSubscriptionOption) -> Swift.Bool {
             guard lhs.current == rhs.current else { return false }
             guard lhs.canPurchaseUpgrade == rhs.canPurchaseUpgrade else { return false }
             guard lhs.transaction == rhs.transaction else { return false }
@@ -459,7 +453,7 @@ extension Api {
 
 extension Api.PrepaidGiveaway {
     /// `prepaidGiveaway#b2539d54 id:long months:int quantity:int date:int = PrepaidGiveaway;`
-    public final class PrepaidGiveaway: TLCombinator {
+    public final class PrepaidGiveaway: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xb2539d54
         public static let tlName = "prepaidGiveaway"
 
@@ -489,8 +483,7 @@ extension Api.PrepaidGiveaway {
             writer.writeInt32(self.date)
         }
 
-        public static func == (lhs: PrepaidGiveaway, rhs: PrepaidGiveaway) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PrepaidGiveaway, _ rhs: PrepaidGiveaway) -> Swift.Bool {
             guard lhs.id == rhs.id else { return false }
             guard lhs.months == rhs.months else { return false }
             guard lhs.quantity == rhs.quantity else { return false }
@@ -502,7 +495,7 @@ extension Api.PrepaidGiveaway {
 
 extension Api.PrepaidGiveaway {
     /// `prepaidStarsGiveaway#9a9d77e0 id:long stars:long quantity:int boosts:int date:int = PrepaidGiveaway;`
-    public final class PrepaidStarsGiveaway: TLCombinator {
+    public final class PrepaidStarsGiveaway: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x9a9d77e0
         public static let tlName = "prepaidStarsGiveaway"
 
@@ -536,8 +529,7 @@ extension Api.PrepaidGiveaway {
             writer.writeInt32(self.date)
         }
 
-        public static func == (lhs: PrepaidStarsGiveaway, rhs: PrepaidStarsGiveaway) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PrepaidStarsGiveaway, _ rhs: PrepaidStarsGiveaway) -> Swift.Bool {
             guard lhs.id == rhs.id else { return false }
             guard lhs.stars == rhs.stars else { return false }
             guard lhs.quantity == rhs.quantity else { return false }
@@ -614,7 +606,7 @@ extension Api {
 
 extension Api.PrivacyKey {
     /// `privacyKeyStatusTimestamp#bc2eab30 = PrivacyKey;`
-    public final class PrivacyKeyStatusTimestamp: TLCombinator {
+    public final class PrivacyKeyStatusTimestamp: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xbc2eab30
         public static let tlName = "privacyKeyStatusTimestamp"
 
@@ -627,8 +619,7 @@ extension Api.PrivacyKey {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: PrivacyKeyStatusTimestamp, rhs: PrivacyKeyStatusTimestamp) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PrivacyKeyStatusTimestamp, _ rhs: PrivacyKeyStatusTimestamp) -> Swift.Bool {
             return true
         }
     }
@@ -636,7 +627,7 @@ extension Api.PrivacyKey {
 
 extension Api.PrivacyKey {
     /// `privacyKeyChatInvite#500e6dfa = PrivacyKey;`
-    public final class PrivacyKeyChatInvite: TLCombinator {
+    public final class PrivacyKeyChatInvite: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x500e6dfa
         public static let tlName = "privacyKeyChatInvite"
 
@@ -649,8 +640,7 @@ extension Api.PrivacyKey {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: PrivacyKeyChatInvite, rhs: PrivacyKeyChatInvite) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PrivacyKeyChatInvite, _ rhs: PrivacyKeyChatInvite) -> Swift.Bool {
             return true
         }
     }
@@ -658,7 +648,7 @@ extension Api.PrivacyKey {
 
 extension Api.PrivacyKey {
     /// `privacyKeyPhoneCall#3d662b7b = PrivacyKey;`
-    public final class PrivacyKeyPhoneCall: TLCombinator {
+    public final class PrivacyKeyPhoneCall: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x3d662b7b
         public static let tlName = "privacyKeyPhoneCall"
 
@@ -671,8 +661,7 @@ extension Api.PrivacyKey {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: PrivacyKeyPhoneCall, rhs: PrivacyKeyPhoneCall) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PrivacyKeyPhoneCall, _ rhs: PrivacyKeyPhoneCall) -> Swift.Bool {
             return true
         }
     }
@@ -680,7 +669,7 @@ extension Api.PrivacyKey {
 
 extension Api.PrivacyKey {
     /// `privacyKeyPhoneP2P#39491cc8 = PrivacyKey;`
-    public final class PrivacyKeyPhoneP2P: TLCombinator {
+    public final class PrivacyKeyPhoneP2P: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x39491cc8
         public static let tlName = "privacyKeyPhoneP2P"
 
@@ -693,8 +682,7 @@ extension Api.PrivacyKey {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: PrivacyKeyPhoneP2P, rhs: PrivacyKeyPhoneP2P) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PrivacyKeyPhoneP2P, _ rhs: PrivacyKeyPhoneP2P) -> Swift.Bool {
             return true
         }
     }
@@ -702,7 +690,7 @@ extension Api.PrivacyKey {
 
 extension Api.PrivacyKey {
     /// `privacyKeyForwards#69ec56a3 = PrivacyKey;`
-    public final class PrivacyKeyForwards: TLCombinator {
+    public final class PrivacyKeyForwards: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x69ec56a3
         public static let tlName = "privacyKeyForwards"
 
@@ -715,8 +703,7 @@ extension Api.PrivacyKey {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: PrivacyKeyForwards, rhs: PrivacyKeyForwards) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PrivacyKeyForwards, _ rhs: PrivacyKeyForwards) -> Swift.Bool {
             return true
         }
     }
@@ -724,7 +711,7 @@ extension Api.PrivacyKey {
 
 extension Api.PrivacyKey {
     /// `privacyKeyProfilePhoto#96151fed = PrivacyKey;`
-    public final class PrivacyKeyProfilePhoto: TLCombinator {
+    public final class PrivacyKeyProfilePhoto: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x96151fed
         public static let tlName = "privacyKeyProfilePhoto"
 
@@ -737,8 +724,7 @@ extension Api.PrivacyKey {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: PrivacyKeyProfilePhoto, rhs: PrivacyKeyProfilePhoto) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PrivacyKeyProfilePhoto, _ rhs: PrivacyKeyProfilePhoto) -> Swift.Bool {
             return true
         }
     }
@@ -746,7 +732,7 @@ extension Api.PrivacyKey {
 
 extension Api.PrivacyKey {
     /// `privacyKeyPhoneNumber#d19ae46d = PrivacyKey;`
-    public final class PrivacyKeyPhoneNumber: TLCombinator {
+    public final class PrivacyKeyPhoneNumber: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xd19ae46d
         public static let tlName = "privacyKeyPhoneNumber"
 
@@ -759,8 +745,7 @@ extension Api.PrivacyKey {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: PrivacyKeyPhoneNumber, rhs: PrivacyKeyPhoneNumber) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PrivacyKeyPhoneNumber, _ rhs: PrivacyKeyPhoneNumber) -> Swift.Bool {
             return true
         }
     }
@@ -768,7 +753,7 @@ extension Api.PrivacyKey {
 
 extension Api.PrivacyKey {
     /// `privacyKeyAddedByPhone#42ffd42b = PrivacyKey;`
-    public final class PrivacyKeyAddedByPhone: TLCombinator {
+    public final class PrivacyKeyAddedByPhone: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x42ffd42b
         public static let tlName = "privacyKeyAddedByPhone"
 
@@ -781,8 +766,7 @@ extension Api.PrivacyKey {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: PrivacyKeyAddedByPhone, rhs: PrivacyKeyAddedByPhone) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PrivacyKeyAddedByPhone, _ rhs: PrivacyKeyAddedByPhone) -> Swift.Bool {
             return true
         }
     }
@@ -790,7 +774,7 @@ extension Api.PrivacyKey {
 
 extension Api.PrivacyKey {
     /// `privacyKeyVoiceMessages#0697f414 = PrivacyKey;`
-    public final class PrivacyKeyVoiceMessages: TLCombinator {
+    public final class PrivacyKeyVoiceMessages: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x0697f414
         public static let tlName = "privacyKeyVoiceMessages"
 
@@ -803,8 +787,7 @@ extension Api.PrivacyKey {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: PrivacyKeyVoiceMessages, rhs: PrivacyKeyVoiceMessages) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PrivacyKeyVoiceMessages, _ rhs: PrivacyKeyVoiceMessages) -> Swift.Bool {
             return true
         }
     }
@@ -812,7 +795,7 @@ extension Api.PrivacyKey {
 
 extension Api.PrivacyKey {
     /// `privacyKeyAbout#a486b761 = PrivacyKey;`
-    public final class PrivacyKeyAbout: TLCombinator {
+    public final class PrivacyKeyAbout: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xa486b761
         public static let tlName = "privacyKeyAbout"
 
@@ -825,8 +808,7 @@ extension Api.PrivacyKey {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: PrivacyKeyAbout, rhs: PrivacyKeyAbout) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PrivacyKeyAbout, _ rhs: PrivacyKeyAbout) -> Swift.Bool {
             return true
         }
     }
@@ -834,7 +816,7 @@ extension Api.PrivacyKey {
 
 extension Api.PrivacyKey {
     /// `privacyKeyBirthday#2000a518 = PrivacyKey;`
-    public final class PrivacyKeyBirthday: TLCombinator {
+    public final class PrivacyKeyBirthday: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x2000a518
         public static let tlName = "privacyKeyBirthday"
 
@@ -847,8 +829,7 @@ extension Api.PrivacyKey {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: PrivacyKeyBirthday, rhs: PrivacyKeyBirthday) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PrivacyKeyBirthday, _ rhs: PrivacyKeyBirthday) -> Swift.Bool {
             return true
         }
     }
@@ -856,7 +837,7 @@ extension Api.PrivacyKey {
 
 extension Api.PrivacyKey {
     /// `privacyKeyStarGiftsAutoSave#2ca4fdf8 = PrivacyKey;`
-    public final class PrivacyKeyStarGiftsAutoSave: TLCombinator {
+    public final class PrivacyKeyStarGiftsAutoSave: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x2ca4fdf8
         public static let tlName = "privacyKeyStarGiftsAutoSave"
 
@@ -869,8 +850,7 @@ extension Api.PrivacyKey {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: PrivacyKeyStarGiftsAutoSave, rhs: PrivacyKeyStarGiftsAutoSave) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PrivacyKeyStarGiftsAutoSave, _ rhs: PrivacyKeyStarGiftsAutoSave) -> Swift.Bool {
             return true
         }
     }
@@ -878,7 +858,7 @@ extension Api.PrivacyKey {
 
 extension Api.PrivacyKey {
     /// `privacyKeyNoPaidMessages#17d348d2 = PrivacyKey;`
-    public final class PrivacyKeyNoPaidMessages: TLCombinator {
+    public final class PrivacyKeyNoPaidMessages: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x17d348d2
         public static let tlName = "privacyKeyNoPaidMessages"
 
@@ -891,8 +871,7 @@ extension Api.PrivacyKey {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: PrivacyKeyNoPaidMessages, rhs: PrivacyKeyNoPaidMessages) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PrivacyKeyNoPaidMessages, _ rhs: PrivacyKeyNoPaidMessages) -> Swift.Bool {
             return true
         }
     }
@@ -900,7 +879,7 @@ extension Api.PrivacyKey {
 
 extension Api.PrivacyKey {
     /// `privacyKeySavedMusic#ff7a571b = PrivacyKey;`
-    public final class PrivacyKeySavedMusic: TLCombinator {
+    public final class PrivacyKeySavedMusic: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xff7a571b
         public static let tlName = "privacyKeySavedMusic"
 
@@ -913,8 +892,7 @@ extension Api.PrivacyKey {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: PrivacyKeySavedMusic, rhs: PrivacyKeySavedMusic) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PrivacyKeySavedMusic, _ rhs: PrivacyKeySavedMusic) -> Swift.Bool {
             return true
         }
     }
@@ -980,7 +958,7 @@ extension Api {
 
 extension Api.PrivacyRule {
     /// `privacyValueAllowContacts#fffe1bac = PrivacyRule;`
-    public final class PrivacyValueAllowContacts: TLCombinator {
+    public final class PrivacyValueAllowContacts: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xfffe1bac
         public static let tlName = "privacyValueAllowContacts"
 
@@ -993,8 +971,7 @@ extension Api.PrivacyRule {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: PrivacyValueAllowContacts, rhs: PrivacyValueAllowContacts) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PrivacyValueAllowContacts, _ rhs: PrivacyValueAllowContacts) -> Swift.Bool {
             return true
         }
     }
@@ -1002,7 +979,7 @@ extension Api.PrivacyRule {
 
 extension Api.PrivacyRule {
     /// `privacyValueAllowAll#65427b82 = PrivacyRule;`
-    public final class PrivacyValueAllowAll: TLCombinator {
+    public final class PrivacyValueAllowAll: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x65427b82
         public static let tlName = "privacyValueAllowAll"
 
@@ -1015,8 +992,7 @@ extension Api.PrivacyRule {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: PrivacyValueAllowAll, rhs: PrivacyValueAllowAll) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PrivacyValueAllowAll, _ rhs: PrivacyValueAllowAll) -> Swift.Bool {
             return true
         }
     }
@@ -1024,7 +1000,7 @@ extension Api.PrivacyRule {
 
 extension Api.PrivacyRule {
     /// `privacyValueAllowUsers#b8905fb2 users:Vector<long> = PrivacyRule;`
-    public final class PrivacyValueAllowUsers: TLCombinator {
+    public final class PrivacyValueAllowUsers: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xb8905fb2
         public static let tlName = "privacyValueAllowUsers"
 
@@ -1042,8 +1018,7 @@ extension Api.PrivacyRule {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: PrivacyValueAllowUsers, rhs: PrivacyValueAllowUsers) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PrivacyValueAllowUsers, _ rhs: PrivacyValueAllowUsers) -> Swift.Bool {
             guard lhs.users == rhs.users else { return false }
             return true
         }
@@ -1052,7 +1027,7 @@ extension Api.PrivacyRule {
 
 extension Api.PrivacyRule {
     /// `privacyValueDisallowContacts#f888fa1a = PrivacyRule;`
-    public final class PrivacyValueDisallowContacts: TLCombinator {
+    public final class PrivacyValueDisallowContacts: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xf888fa1a
         public static let tlName = "privacyValueDisallowContacts"
 
@@ -1065,8 +1040,7 @@ extension Api.PrivacyRule {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: PrivacyValueDisallowContacts, rhs: PrivacyValueDisallowContacts) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PrivacyValueDisallowContacts, _ rhs: PrivacyValueDisallowContacts) -> Swift.Bool {
             return true
         }
     }
@@ -1074,7 +1048,7 @@ extension Api.PrivacyRule {
 
 extension Api.PrivacyRule {
     /// `privacyValueDisallowAll#8b73e763 = PrivacyRule;`
-    public final class PrivacyValueDisallowAll: TLCombinator {
+    public final class PrivacyValueDisallowAll: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x8b73e763
         public static let tlName = "privacyValueDisallowAll"
 
@@ -1087,8 +1061,7 @@ extension Api.PrivacyRule {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: PrivacyValueDisallowAll, rhs: PrivacyValueDisallowAll) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PrivacyValueDisallowAll, _ rhs: PrivacyValueDisallowAll) -> Swift.Bool {
             return true
         }
     }
@@ -1096,7 +1069,7 @@ extension Api.PrivacyRule {
 
 extension Api.PrivacyRule {
     /// `privacyValueDisallowUsers#e4621141 users:Vector<long> = PrivacyRule;`
-    public final class PrivacyValueDisallowUsers: TLCombinator {
+    public final class PrivacyValueDisallowUsers: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xe4621141
         public static let tlName = "privacyValueDisallowUsers"
 
@@ -1114,8 +1087,7 @@ extension Api.PrivacyRule {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: PrivacyValueDisallowUsers, rhs: PrivacyValueDisallowUsers) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PrivacyValueDisallowUsers, _ rhs: PrivacyValueDisallowUsers) -> Swift.Bool {
             guard lhs.users == rhs.users else { return false }
             return true
         }
@@ -1124,7 +1096,7 @@ extension Api.PrivacyRule {
 
 extension Api.PrivacyRule {
     /// `privacyValueAllowChatParticipants#6b134e8e chats:Vector<long> = PrivacyRule;`
-    public final class PrivacyValueAllowChatParticipants: TLCombinator {
+    public final class PrivacyValueAllowChatParticipants: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x6b134e8e
         public static let tlName = "privacyValueAllowChatParticipants"
 
@@ -1142,8 +1114,7 @@ extension Api.PrivacyRule {
             self.chats.encode(to: &writer)
         }
 
-        public static func == (lhs: PrivacyValueAllowChatParticipants, rhs: PrivacyValueAllowChatParticipants) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PrivacyValueAllowChatParticipants, _ rhs: PrivacyValueAllowChatParticipants) -> Swift.Bool {
             guard lhs.chats == rhs.chats else { return false }
             return true
         }
@@ -1152,7 +1123,7 @@ extension Api.PrivacyRule {
 
 extension Api.PrivacyRule {
     /// `privacyValueDisallowChatParticipants#41c87565 chats:Vector<long> = PrivacyRule;`
-    public final class PrivacyValueDisallowChatParticipants: TLCombinator {
+    public final class PrivacyValueDisallowChatParticipants: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x41c87565
         public static let tlName = "privacyValueDisallowChatParticipants"
 
@@ -1170,8 +1141,7 @@ extension Api.PrivacyRule {
             self.chats.encode(to: &writer)
         }
 
-        public static func == (lhs: PrivacyValueDisallowChatParticipants, rhs: PrivacyValueDisallowChatParticipants) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PrivacyValueDisallowChatParticipants, _ rhs: PrivacyValueDisallowChatParticipants) -> Swift.Bool {
             guard lhs.chats == rhs.chats else { return false }
             return true
         }
@@ -1180,7 +1150,7 @@ extension Api.PrivacyRule {
 
 extension Api.PrivacyRule {
     /// `privacyValueAllowCloseFriends#f7e8d89b = PrivacyRule;`
-    public final class PrivacyValueAllowCloseFriends: TLCombinator {
+    public final class PrivacyValueAllowCloseFriends: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xf7e8d89b
         public static let tlName = "privacyValueAllowCloseFriends"
 
@@ -1193,8 +1163,7 @@ extension Api.PrivacyRule {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: PrivacyValueAllowCloseFriends, rhs: PrivacyValueAllowCloseFriends) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PrivacyValueAllowCloseFriends, _ rhs: PrivacyValueAllowCloseFriends) -> Swift.Bool {
             return true
         }
     }
@@ -1202,7 +1171,7 @@ extension Api.PrivacyRule {
 
 extension Api.PrivacyRule {
     /// `privacyValueAllowPremium#ece9814b = PrivacyRule;`
-    public final class PrivacyValueAllowPremium: TLCombinator {
+    public final class PrivacyValueAllowPremium: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xece9814b
         public static let tlName = "privacyValueAllowPremium"
 
@@ -1215,8 +1184,7 @@ extension Api.PrivacyRule {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: PrivacyValueAllowPremium, rhs: PrivacyValueAllowPremium) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PrivacyValueAllowPremium, _ rhs: PrivacyValueAllowPremium) -> Swift.Bool {
             return true
         }
     }
@@ -1224,7 +1192,7 @@ extension Api.PrivacyRule {
 
 extension Api.PrivacyRule {
     /// `privacyValueAllowBots#21461b5d = PrivacyRule;`
-    public final class PrivacyValueAllowBots: TLCombinator {
+    public final class PrivacyValueAllowBots: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x21461b5d
         public static let tlName = "privacyValueAllowBots"
 
@@ -1237,8 +1205,7 @@ extension Api.PrivacyRule {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: PrivacyValueAllowBots, rhs: PrivacyValueAllowBots) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PrivacyValueAllowBots, _ rhs: PrivacyValueAllowBots) -> Swift.Bool {
             return true
         }
     }
@@ -1246,7 +1213,7 @@ extension Api.PrivacyRule {
 
 extension Api.PrivacyRule {
     /// `privacyValueDisallowBots#f6a5f82f = PrivacyRule;`
-    public final class PrivacyValueDisallowBots: TLCombinator {
+    public final class PrivacyValueDisallowBots: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xf6a5f82f
         public static let tlName = "privacyValueDisallowBots"
 
@@ -1259,8 +1226,7 @@ extension Api.PrivacyRule {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: PrivacyValueDisallowBots, rhs: PrivacyValueDisallowBots) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PrivacyValueDisallowBots, _ rhs: PrivacyValueDisallowBots) -> Swift.Bool {
             return true
         }
     }
@@ -1314,7 +1280,7 @@ extension Api {
 
 extension Api.ProfileTab {
     /// `profileTabPosts#b98cd696 = ProfileTab;`
-    public final class ProfileTabPosts: TLCombinator {
+    public final class ProfileTabPosts: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xb98cd696
         public static let tlName = "profileTabPosts"
 
@@ -1327,8 +1293,7 @@ extension Api.ProfileTab {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: ProfileTabPosts, rhs: ProfileTabPosts) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ProfileTabPosts, _ rhs: ProfileTabPosts) -> Swift.Bool {
             return true
         }
     }
@@ -1336,7 +1301,7 @@ extension Api.ProfileTab {
 
 extension Api.ProfileTab {
     /// `profileTabGifts#4d4bd46a = ProfileTab;`
-    public final class ProfileTabGifts: TLCombinator {
+    public final class ProfileTabGifts: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x4d4bd46a
         public static let tlName = "profileTabGifts"
 
@@ -1349,8 +1314,7 @@ extension Api.ProfileTab {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: ProfileTabGifts, rhs: ProfileTabGifts) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ProfileTabGifts, _ rhs: ProfileTabGifts) -> Swift.Bool {
             return true
         }
     }
@@ -1358,7 +1322,7 @@ extension Api.ProfileTab {
 
 extension Api.ProfileTab {
     /// `profileTabMedia#72c64955 = ProfileTab;`
-    public final class ProfileTabMedia: TLCombinator {
+    public final class ProfileTabMedia: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x72c64955
         public static let tlName = "profileTabMedia"
 
@@ -1371,8 +1335,7 @@ extension Api.ProfileTab {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: ProfileTabMedia, rhs: ProfileTabMedia) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ProfileTabMedia, _ rhs: ProfileTabMedia) -> Swift.Bool {
             return true
         }
     }
@@ -1380,7 +1343,7 @@ extension Api.ProfileTab {
 
 extension Api.ProfileTab {
     /// `profileTabFiles#ab339c00 = ProfileTab;`
-    public final class ProfileTabFiles: TLCombinator {
+    public final class ProfileTabFiles: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xab339c00
         public static let tlName = "profileTabFiles"
 
@@ -1393,8 +1356,7 @@ extension Api.ProfileTab {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: ProfileTabFiles, rhs: ProfileTabFiles) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ProfileTabFiles, _ rhs: ProfileTabFiles) -> Swift.Bool {
             return true
         }
     }
@@ -1402,7 +1364,7 @@ extension Api.ProfileTab {
 
 extension Api.ProfileTab {
     /// `profileTabMusic#9f27d26e = ProfileTab;`
-    public final class ProfileTabMusic: TLCombinator {
+    public final class ProfileTabMusic: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x9f27d26e
         public static let tlName = "profileTabMusic"
 
@@ -1415,8 +1377,7 @@ extension Api.ProfileTab {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: ProfileTabMusic, rhs: ProfileTabMusic) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ProfileTabMusic, _ rhs: ProfileTabMusic) -> Swift.Bool {
             return true
         }
     }
@@ -1424,7 +1385,7 @@ extension Api.ProfileTab {
 
 extension Api.ProfileTab {
     /// `profileTabVoice#e477092e = ProfileTab;`
-    public final class ProfileTabVoice: TLCombinator {
+    public final class ProfileTabVoice: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xe477092e
         public static let tlName = "profileTabVoice"
 
@@ -1437,8 +1398,7 @@ extension Api.ProfileTab {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: ProfileTabVoice, rhs: ProfileTabVoice) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ProfileTabVoice, _ rhs: ProfileTabVoice) -> Swift.Bool {
             return true
         }
     }
@@ -1446,7 +1406,7 @@ extension Api.ProfileTab {
 
 extension Api.ProfileTab {
     /// `profileTabLinks#d3656499 = ProfileTab;`
-    public final class ProfileTabLinks: TLCombinator {
+    public final class ProfileTabLinks: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xd3656499
         public static let tlName = "profileTabLinks"
 
@@ -1459,8 +1419,7 @@ extension Api.ProfileTab {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: ProfileTabLinks, rhs: ProfileTabLinks) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ProfileTabLinks, _ rhs: ProfileTabLinks) -> Swift.Bool {
             return true
         }
     }
@@ -1468,7 +1427,7 @@ extension Api.ProfileTab {
 
 extension Api.ProfileTab {
     /// `profileTabGifs#a2c0f695 = ProfileTab;`
-    public final class ProfileTabGifs: TLCombinator {
+    public final class ProfileTabGifs: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xa2c0f695
         public static let tlName = "profileTabGifs"
 
@@ -1481,8 +1440,7 @@ extension Api.ProfileTab {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: ProfileTabGifs, rhs: ProfileTabGifs) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ProfileTabGifs, _ rhs: ProfileTabGifs) -> Swift.Bool {
             return true
         }
     }
@@ -1518,7 +1476,7 @@ extension Api {
 
 extension Api.PublicForward {
     /// `publicForwardMessage#01f2bf4a message:Message = PublicForward;`
-    public final class PublicForwardMessage: TLCombinator {
+    public final class PublicForwardMessage: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x01f2bf4a
         public static let tlName = "publicForwardMessage"
 
@@ -1536,8 +1494,7 @@ extension Api.PublicForward {
             self.message.encode(to: &writer)
         }
 
-        public static func == (lhs: PublicForwardMessage, rhs: PublicForwardMessage) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PublicForwardMessage, _ rhs: PublicForwardMessage) -> Swift.Bool {
             guard lhs.message == rhs.message else { return false }
             return true
         }
@@ -1546,7 +1503,7 @@ extension Api.PublicForward {
 
 extension Api.PublicForward {
     /// `publicForwardStory#edf3add0 peer:Peer story:StoryItem = PublicForward;`
-    public final class PublicForwardStory: TLCombinator {
+    public final class PublicForwardStory: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xedf3add0
         public static let tlName = "publicForwardStory"
 
@@ -1568,8 +1525,7 @@ extension Api.PublicForward {
             self.story.encode(to: &writer)
         }
 
-        public static func == (lhs: PublicForwardStory, rhs: PublicForwardStory) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PublicForwardStory, _ rhs: PublicForwardStory) -> Swift.Bool {
             guard lhs.peer == rhs.peer else { return false }
             guard lhs.story == rhs.story else { return false }
             return true
@@ -1604,7 +1560,7 @@ extension Api {
 
 extension Api.QuickReply {
     /// `quickReply#0697102b shortcut_id:int shortcut:string top_message:int count:int = QuickReply;`
-    public final class QuickReply: TLCombinator {
+    public final class QuickReply: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x0697102b
         public static let tlName = "quickReply"
 
@@ -1634,8 +1590,7 @@ extension Api.QuickReply {
             writer.writeInt32(self.count)
         }
 
-        public static func == (lhs: QuickReply, rhs: QuickReply) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: QuickReply, _ rhs: QuickReply) -> Swift.Bool {
             guard lhs.shortcutId == rhs.shortcutId else { return false }
             guard lhs.shortcut == rhs.shortcut else { return false }
             guard lhs.topMessage == rhs.topMessage else { return false }
@@ -1681,7 +1636,7 @@ extension Api {
 
 extension Api.Reaction {
     /// `reactionEmpty#79f5d419 = Reaction;`
-    public final class ReactionEmpty: TLCombinator {
+    public final class ReactionEmpty: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x79f5d419
         public static let tlName = "reactionEmpty"
 
@@ -1694,8 +1649,7 @@ extension Api.Reaction {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: ReactionEmpty, rhs: ReactionEmpty) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ReactionEmpty, _ rhs: ReactionEmpty) -> Swift.Bool {
             return true
         }
     }
@@ -1703,7 +1657,7 @@ extension Api.Reaction {
 
 extension Api.Reaction {
     /// `reactionEmoji#1b2286b8 emoticon:string = Reaction;`
-    public final class ReactionEmoji: TLCombinator {
+    public final class ReactionEmoji: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x1b2286b8
         public static let tlName = "reactionEmoji"
 
@@ -1721,8 +1675,7 @@ extension Api.Reaction {
             writer.writeString(self.emoticon)
         }
 
-        public static func == (lhs: ReactionEmoji, rhs: ReactionEmoji) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ReactionEmoji, _ rhs: ReactionEmoji) -> Swift.Bool {
             guard lhs.emoticon == rhs.emoticon else { return false }
             return true
         }
@@ -1731,7 +1684,7 @@ extension Api.Reaction {
 
 extension Api.Reaction {
     /// `reactionCustomEmoji#8935fc73 document_id:long = Reaction;`
-    public final class ReactionCustomEmoji: TLCombinator {
+    public final class ReactionCustomEmoji: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x8935fc73
         public static let tlName = "reactionCustomEmoji"
 
@@ -1749,8 +1702,7 @@ extension Api.Reaction {
             writer.writeInt64(self.documentId)
         }
 
-        public static func == (lhs: ReactionCustomEmoji, rhs: ReactionCustomEmoji) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ReactionCustomEmoji, _ rhs: ReactionCustomEmoji) -> Swift.Bool {
             guard lhs.documentId == rhs.documentId else { return false }
             return true
         }
@@ -1759,7 +1711,7 @@ extension Api.Reaction {
 
 extension Api.Reaction {
     /// `reactionPaid#523da4eb = Reaction;`
-    public final class ReactionPaid: TLCombinator {
+    public final class ReactionPaid: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x523da4eb
         public static let tlName = "reactionPaid"
 
@@ -1772,8 +1724,7 @@ extension Api.Reaction {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: ReactionPaid, rhs: ReactionPaid) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ReactionPaid, _ rhs: ReactionPaid) -> Swift.Bool {
             return true
         }
     }
@@ -1806,7 +1757,7 @@ extension Api {
 
 extension Api.ReactionCount {
     /// `reactionCount#a3d1cb80 flags:# chosen_order:flags.0?int reaction:Reaction count:int = ReactionCount;`
-    public final class ReactionCount: TLCombinator {
+    public final class ReactionCount: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xa3d1cb80
         public static let tlName = "reactionCount"
 
@@ -1836,8 +1787,7 @@ extension Api.ReactionCount {
             writer.writeInt32(self.count)
         }
 
-        public static func == (lhs: ReactionCount, rhs: ReactionCount) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ReactionCount, _ rhs: ReactionCount) -> Swift.Bool {
             guard lhs.chosenOrder == rhs.chosenOrder else { return false }
             guard lhs.reaction == rhs.reaction else { return false }
             guard lhs.count == rhs.count else { return false }
@@ -1876,7 +1826,7 @@ extension Api {
 
 extension Api.ReactionNotificationsFrom {
     /// `reactionNotificationsFromContacts#bac3a61a = ReactionNotificationsFrom;`
-    public final class ReactionNotificationsFromContacts: TLCombinator {
+    public final class ReactionNotificationsFromContacts: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xbac3a61a
         public static let tlName = "reactionNotificationsFromContacts"
 
@@ -1889,8 +1839,7 @@ extension Api.ReactionNotificationsFrom {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: ReactionNotificationsFromContacts, rhs: ReactionNotificationsFromContacts) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ReactionNotificationsFromContacts, _ rhs: ReactionNotificationsFromContacts) -> Swift.Bool {
             return true
         }
     }
@@ -1898,7 +1847,7 @@ extension Api.ReactionNotificationsFrom {
 
 extension Api.ReactionNotificationsFrom {
     /// `reactionNotificationsFromAll#4b9e22a0 = ReactionNotificationsFrom;`
-    public final class ReactionNotificationsFromAll: TLCombinator {
+    public final class ReactionNotificationsFromAll: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x4b9e22a0
         public static let tlName = "reactionNotificationsFromAll"
 
@@ -1911,8 +1860,7 @@ extension Api.ReactionNotificationsFrom {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: ReactionNotificationsFromAll, rhs: ReactionNotificationsFromAll) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ReactionNotificationsFromAll, _ rhs: ReactionNotificationsFromAll) -> Swift.Bool {
             return true
         }
     }
@@ -1945,7 +1893,7 @@ extension Api {
 
 extension Api.ReactionsNotifySettings {
     /// `reactionsNotifySettings#71e4ea58 flags:# messages_notify_from:flags.0?ReactionNotificationsFrom stories_notify_from:flags.1?ReactionNotificationsFrom poll_votes_notify_from:flags.2?ReactionNotificationsFrom sound:NotificationSound show_previews:Bool = ReactionsNotifySettings;`
-    public final class ReactionsNotifySettings: TLCombinator {
+    public final class ReactionsNotifySettings: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x71e4ea58
         public static let tlName = "reactionsNotifySettings"
 
@@ -1985,8 +1933,7 @@ extension Api.ReactionsNotifySettings {
             writer.writeBool(self.showPreviews)
         }
 
-        public static func == (lhs: ReactionsNotifySettings, rhs: ReactionsNotifySettings) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ReactionsNotifySettings, _ rhs: ReactionsNotifySettings) -> Swift.Bool {
             guard lhs.messagesNotifyFrom == rhs.messagesNotifyFrom else { return false }
             guard lhs.storiesNotifyFrom == rhs.storiesNotifyFrom else { return false }
             guard lhs.pollVotesNotifyFrom == rhs.pollVotesNotifyFrom else { return false }
@@ -2024,7 +1971,7 @@ extension Api {
 
 extension Api.ReadParticipantDate {
     /// `readParticipantDate#4a4ff172 user_id:long date:int = ReadParticipantDate;`
-    public final class ReadParticipantDate: TLCombinator {
+    public final class ReadParticipantDate: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x4a4ff172
         public static let tlName = "readParticipantDate"
 
@@ -2046,8 +1993,7 @@ extension Api.ReadParticipantDate {
             writer.writeInt32(self.date)
         }
 
-        public static func == (lhs: ReadParticipantDate, rhs: ReadParticipantDate) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ReadParticipantDate, _ rhs: ReadParticipantDate) -> Swift.Bool {
             guard lhs.userId == rhs.userId else { return false }
             guard lhs.date == rhs.date else { return false }
             return true
@@ -2082,7 +2028,7 @@ extension Api {
 
 extension Api.ReceivedNotifyMessage {
     /// `receivedNotifyMessage#a384b779 id:int flags:int = ReceivedNotifyMessage;`
-    public final class ReceivedNotifyMessage: TLCombinator {
+    public final class ReceivedNotifyMessage: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xa384b779
         public static let tlName = "receivedNotifyMessage"
 
@@ -2104,8 +2050,7 @@ extension Api.ReceivedNotifyMessage {
             writer.writeInt32(self.flags)
         }
 
-        public static func == (lhs: ReceivedNotifyMessage, rhs: ReceivedNotifyMessage) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ReceivedNotifyMessage, _ rhs: ReceivedNotifyMessage) -> Swift.Bool {
             guard lhs.id == rhs.id else { return false }
             guard lhs.flags == rhs.flags else { return false }
             return true
@@ -2152,7 +2097,7 @@ extension Api {
 
 extension Api.RecentMeUrl {
     /// `recentMeUrlUnknown#46e1d13d url:string = RecentMeUrl;`
-    public final class RecentMeUrlUnknown: TLCombinator {
+    public final class RecentMeUrlUnknown: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x46e1d13d
         public static let tlName = "recentMeUrlUnknown"
 
@@ -2170,8 +2115,7 @@ extension Api.RecentMeUrl {
             writer.writeString(self.url)
         }
 
-        public static func == (lhs: RecentMeUrlUnknown, rhs: RecentMeUrlUnknown) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: RecentMeUrlUnknown, _ rhs: RecentMeUrlUnknown) -> Swift.Bool {
             guard lhs.url == rhs.url else { return false }
             return true
         }
@@ -2180,7 +2124,7 @@ extension Api.RecentMeUrl {
 
 extension Api.RecentMeUrl {
     /// `recentMeUrlUser#b92c09e2 url:string user_id:long = RecentMeUrl;`
-    public final class RecentMeUrlUser: TLCombinator {
+    public final class RecentMeUrlUser: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xb92c09e2
         public static let tlName = "recentMeUrlUser"
 
@@ -2202,8 +2146,7 @@ extension Api.RecentMeUrl {
             writer.writeInt64(self.userId)
         }
 
-        public static func == (lhs: RecentMeUrlUser, rhs: RecentMeUrlUser) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: RecentMeUrlUser, _ rhs: RecentMeUrlUser) -> Swift.Bool {
             guard lhs.url == rhs.url else { return false }
             guard lhs.userId == rhs.userId else { return false }
             return true
@@ -2213,7 +2156,7 @@ extension Api.RecentMeUrl {
 
 extension Api.RecentMeUrl {
     /// `recentMeUrlChat#b2da71d2 url:string chat_id:long = RecentMeUrl;`
-    public final class RecentMeUrlChat: TLCombinator {
+    public final class RecentMeUrlChat: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xb2da71d2
         public static let tlName = "recentMeUrlChat"
 
@@ -2235,8 +2178,7 @@ extension Api.RecentMeUrl {
             writer.writeInt64(self.chatId)
         }
 
-        public static func == (lhs: RecentMeUrlChat, rhs: RecentMeUrlChat) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: RecentMeUrlChat, _ rhs: RecentMeUrlChat) -> Swift.Bool {
             guard lhs.url == rhs.url else { return false }
             guard lhs.chatId == rhs.chatId else { return false }
             return true
@@ -2246,7 +2188,7 @@ extension Api.RecentMeUrl {
 
 extension Api.RecentMeUrl {
     /// `recentMeUrlChatInvite#eb49081d url:string chat_invite:ChatInvite = RecentMeUrl;`
-    public final class RecentMeUrlChatInvite: TLCombinator {
+    public final class RecentMeUrlChatInvite: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xeb49081d
         public static let tlName = "recentMeUrlChatInvite"
 
@@ -2268,8 +2210,7 @@ extension Api.RecentMeUrl {
             self.chatInvite.encode(to: &writer)
         }
 
-        public static func == (lhs: RecentMeUrlChatInvite, rhs: RecentMeUrlChatInvite) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: RecentMeUrlChatInvite, _ rhs: RecentMeUrlChatInvite) -> Swift.Bool {
             guard lhs.url == rhs.url else { return false }
             guard lhs.chatInvite == rhs.chatInvite else { return false }
             return true
@@ -2279,7 +2220,7 @@ extension Api.RecentMeUrl {
 
 extension Api.RecentMeUrl {
     /// `recentMeUrlStickerSet#bc0a57dc url:string set:StickerSetCovered = RecentMeUrl;`
-    public final class RecentMeUrlStickerSet: TLCombinator {
+    public final class RecentMeUrlStickerSet: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xbc0a57dc
         public static let tlName = "recentMeUrlStickerSet"
 
@@ -2301,8 +2242,7 @@ extension Api.RecentMeUrl {
             self.set.encode(to: &writer)
         }
 
-        public static func == (lhs: RecentMeUrlStickerSet, rhs: RecentMeUrlStickerSet) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: RecentMeUrlStickerSet, _ rhs: RecentMeUrlStickerSet) -> Swift.Bool {
             guard lhs.url == rhs.url else { return false }
             guard lhs.set == rhs.set else { return false }
             return true

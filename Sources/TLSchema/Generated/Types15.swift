@@ -30,7 +30,7 @@ extension Api {
 
 extension Api.RecentStory {
     /// `recentStory#711d692d flags:# live:flags.0?true max_id:flags.1?int = RecentStory;`
-    public final class RecentStory: TLCombinator {
+    public final class RecentStory: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x711d692d
         public static let tlName = "recentStory"
 
@@ -56,8 +56,7 @@ extension Api.RecentStory {
             if let value = self.maxId { writer.writeInt32(value) }
         }
 
-        public static func == (lhs: RecentStory, rhs: RecentStory) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: RecentStory, _ rhs: RecentStory) -> Swift.Bool {
             guard lhs.live == rhs.live else { return false }
             guard lhs.maxId == rhs.maxId else { return false }
             return true
@@ -101,7 +100,7 @@ extension Api {
 
 extension Api.ReplyMarkup {
     /// `replyKeyboardHide#a03e5b85 flags:# selective:flags.2?true = ReplyMarkup;`
-    public final class ReplyKeyboardHide: TLCombinator {
+    public final class ReplyKeyboardHide: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xa03e5b85
         public static let tlName = "replyKeyboardHide"
 
@@ -122,8 +121,7 @@ extension Api.ReplyMarkup {
             writer.writeUInt32(flags)
         }
 
-        public static func == (lhs: ReplyKeyboardHide, rhs: ReplyKeyboardHide) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ReplyKeyboardHide, _ rhs: ReplyKeyboardHide) -> Swift.Bool {
             guard lhs.selective == rhs.selective else { return false }
             return true
         }
@@ -132,7 +130,7 @@ extension Api.ReplyMarkup {
 
 extension Api.ReplyMarkup {
     /// `replyKeyboardForceReply#86b40b08 flags:# single_use:flags.1?true selective:flags.2?true placeholder:flags.3?string = ReplyMarkup;`
-    public final class ReplyKeyboardForceReply: TLCombinator {
+    public final class ReplyKeyboardForceReply: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x86b40b08
         public static let tlName = "replyKeyboardForceReply"
 
@@ -162,8 +160,7 @@ extension Api.ReplyMarkup {
             if let value = self.placeholder { writer.writeString(value) }
         }
 
-        public static func == (lhs: ReplyKeyboardForceReply, rhs: ReplyKeyboardForceReply) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ReplyKeyboardForceReply, _ rhs: ReplyKeyboardForceReply) -> Swift.Bool {
             guard lhs.singleUse == rhs.singleUse else { return false }
             guard lhs.selective == rhs.selective else { return false }
             guard lhs.placeholder == rhs.placeholder else { return false }
@@ -174,7 +171,7 @@ extension Api.ReplyMarkup {
 
 extension Api.ReplyMarkup {
     /// `replyKeyboardMarkup#85dd99d1 flags:# resize:flags.0?true single_use:flags.1?true selective:flags.2?true persistent:flags.4?true force_reply:flags.5?true rows:Vector<KeyboardButtonRow> placeholder:flags.3?string = ReplyMarkup;`
-    public final class ReplyKeyboardMarkup: TLCombinator {
+    public final class ReplyKeyboardMarkup: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x85dd99d1
         public static let tlName = "replyKeyboardMarkup"
 
@@ -220,8 +217,7 @@ extension Api.ReplyMarkup {
             if let value = self.placeholder { writer.writeString(value) }
         }
 
-        public static func == (lhs: ReplyKeyboardMarkup, rhs: ReplyKeyboardMarkup) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ReplyKeyboardMarkup, _ rhs: ReplyKeyboardMarkup) -> Swift.Bool {
             guard lhs.resize == rhs.resize else { return false }
             guard lhs.singleUse == rhs.singleUse else { return false }
             guard lhs.selective == rhs.selective else { return false }
@@ -236,7 +232,7 @@ extension Api.ReplyMarkup {
 
 extension Api.ReplyMarkup {
     /// `replyInlineMarkup#b2b15770 flags:# force_reply:flags.5?true rows:Vector<KeyboardInlineButtonRow> = ReplyMarkup;`
-    public final class ReplyInlineMarkup: TLCombinator {
+    public final class ReplyInlineMarkup: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xb2b15770
         public static let tlName = "replyInlineMarkup"
 
@@ -261,8 +257,7 @@ extension Api.ReplyMarkup {
             self.rows.encode(to: &writer)
         }
 
-        public static func == (lhs: ReplyInlineMarkup, rhs: ReplyInlineMarkup) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ReplyInlineMarkup, _ rhs: ReplyInlineMarkup) -> Swift.Bool {
             guard lhs.forceReply == rhs.forceReply else { return false }
             guard lhs.rows == rhs.rows else { return false }
             return true
@@ -324,7 +319,7 @@ extension Api {
 
 extension Api.ReportReason {
     /// `inputReportReasonSpam#58dbcab8 = ReportReason;`
-    public final class InputReportReasonSpam: TLCombinator {
+    public final class InputReportReasonSpam: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x58dbcab8
         public static let tlName = "inputReportReasonSpam"
 
@@ -337,8 +332,7 @@ extension Api.ReportReason {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: InputReportReasonSpam, rhs: InputReportReasonSpam) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputReportReasonSpam, _ rhs: InputReportReasonSpam) -> Swift.Bool {
             return true
         }
     }
@@ -346,7 +340,7 @@ extension Api.ReportReason {
 
 extension Api.ReportReason {
     /// `inputReportReasonViolence#1e22c78d = ReportReason;`
-    public final class InputReportReasonViolence: TLCombinator {
+    public final class InputReportReasonViolence: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x1e22c78d
         public static let tlName = "inputReportReasonViolence"
 
@@ -359,8 +353,7 @@ extension Api.ReportReason {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: InputReportReasonViolence, rhs: InputReportReasonViolence) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputReportReasonViolence, _ rhs: InputReportReasonViolence) -> Swift.Bool {
             return true
         }
     }
@@ -368,7 +361,7 @@ extension Api.ReportReason {
 
 extension Api.ReportReason {
     /// `inputReportReasonPornography#2e59d922 = ReportReason;`
-    public final class InputReportReasonPornography: TLCombinator {
+    public final class InputReportReasonPornography: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x2e59d922
         public static let tlName = "inputReportReasonPornography"
 
@@ -381,8 +374,7 @@ extension Api.ReportReason {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: InputReportReasonPornography, rhs: InputReportReasonPornography) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputReportReasonPornography, _ rhs: InputReportReasonPornography) -> Swift.Bool {
             return true
         }
     }
@@ -390,7 +382,7 @@ extension Api.ReportReason {
 
 extension Api.ReportReason {
     /// `inputReportReasonChildAbuse#adf44ee3 = ReportReason;`
-    public final class InputReportReasonChildAbuse: TLCombinator {
+    public final class InputReportReasonChildAbuse: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xadf44ee3
         public static let tlName = "inputReportReasonChildAbuse"
 
@@ -403,8 +395,7 @@ extension Api.ReportReason {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: InputReportReasonChildAbuse, rhs: InputReportReasonChildAbuse) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputReportReasonChildAbuse, _ rhs: InputReportReasonChildAbuse) -> Swift.Bool {
             return true
         }
     }
@@ -412,7 +403,7 @@ extension Api.ReportReason {
 
 extension Api.ReportReason {
     /// `inputReportReasonOther#c1e4a2b1 = ReportReason;`
-    public final class InputReportReasonOther: TLCombinator {
+    public final class InputReportReasonOther: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xc1e4a2b1
         public static let tlName = "inputReportReasonOther"
 
@@ -425,8 +416,7 @@ extension Api.ReportReason {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: InputReportReasonOther, rhs: InputReportReasonOther) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputReportReasonOther, _ rhs: InputReportReasonOther) -> Swift.Bool {
             return true
         }
     }
@@ -434,7 +424,7 @@ extension Api.ReportReason {
 
 extension Api.ReportReason {
     /// `inputReportReasonCopyright#9b89f93a = ReportReason;`
-    public final class InputReportReasonCopyright: TLCombinator {
+    public final class InputReportReasonCopyright: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x9b89f93a
         public static let tlName = "inputReportReasonCopyright"
 
@@ -447,8 +437,7 @@ extension Api.ReportReason {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: InputReportReasonCopyright, rhs: InputReportReasonCopyright) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputReportReasonCopyright, _ rhs: InputReportReasonCopyright) -> Swift.Bool {
             return true
         }
     }
@@ -456,7 +445,7 @@ extension Api.ReportReason {
 
 extension Api.ReportReason {
     /// `inputReportReasonGeoIrrelevant#dbd4feed = ReportReason;`
-    public final class InputReportReasonGeoIrrelevant: TLCombinator {
+    public final class InputReportReasonGeoIrrelevant: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xdbd4feed
         public static let tlName = "inputReportReasonGeoIrrelevant"
 
@@ -469,8 +458,7 @@ extension Api.ReportReason {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: InputReportReasonGeoIrrelevant, rhs: InputReportReasonGeoIrrelevant) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputReportReasonGeoIrrelevant, _ rhs: InputReportReasonGeoIrrelevant) -> Swift.Bool {
             return true
         }
     }
@@ -478,7 +466,7 @@ extension Api.ReportReason {
 
 extension Api.ReportReason {
     /// `inputReportReasonFake#f5ddd6e7 = ReportReason;`
-    public final class InputReportReasonFake: TLCombinator {
+    public final class InputReportReasonFake: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xf5ddd6e7
         public static let tlName = "inputReportReasonFake"
 
@@ -491,8 +479,7 @@ extension Api.ReportReason {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: InputReportReasonFake, rhs: InputReportReasonFake) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputReportReasonFake, _ rhs: InputReportReasonFake) -> Swift.Bool {
             return true
         }
     }
@@ -500,7 +487,7 @@ extension Api.ReportReason {
 
 extension Api.ReportReason {
     /// `inputReportReasonIllegalDrugs#0a8eb2be = ReportReason;`
-    public final class InputReportReasonIllegalDrugs: TLCombinator {
+    public final class InputReportReasonIllegalDrugs: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x0a8eb2be
         public static let tlName = "inputReportReasonIllegalDrugs"
 
@@ -513,8 +500,7 @@ extension Api.ReportReason {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: InputReportReasonIllegalDrugs, rhs: InputReportReasonIllegalDrugs) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputReportReasonIllegalDrugs, _ rhs: InputReportReasonIllegalDrugs) -> Swift.Bool {
             return true
         }
     }
@@ -522,7 +508,7 @@ extension Api.ReportReason {
 
 extension Api.ReportReason {
     /// `inputReportReasonPersonalDetails#9ec7863d = ReportReason;`
-    public final class InputReportReasonPersonalDetails: TLCombinator {
+    public final class InputReportReasonPersonalDetails: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x9ec7863d
         public static let tlName = "inputReportReasonPersonalDetails"
 
@@ -535,8 +521,7 @@ extension Api.ReportReason {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: InputReportReasonPersonalDetails, rhs: InputReportReasonPersonalDetails) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputReportReasonPersonalDetails, _ rhs: InputReportReasonPersonalDetails) -> Swift.Bool {
             return true
         }
     }
@@ -575,7 +560,7 @@ extension Api {
 
 extension Api.ReportResult {
     /// `reportResultChooseOption#f0e4e0b6 title:string options:Vector<MessageReportOption> = ReportResult;`
-    public final class ReportResultChooseOption: TLCombinator {
+    public final class ReportResultChooseOption: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xf0e4e0b6
         public static let tlName = "reportResultChooseOption"
 
@@ -597,8 +582,7 @@ extension Api.ReportResult {
             self.options.encode(to: &writer)
         }
 
-        public static func == (lhs: ReportResultChooseOption, rhs: ReportResultChooseOption) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ReportResultChooseOption, _ rhs: ReportResultChooseOption) -> Swift.Bool {
             guard lhs.title == rhs.title else { return false }
             guard lhs.options == rhs.options else { return false }
             return true
@@ -608,7 +592,7 @@ extension Api.ReportResult {
 
 extension Api.ReportResult {
     /// `reportResultAddComment#6f09ac31 flags:# optional:flags.0?true option:bytes = ReportResult;`
-    public final class ReportResultAddComment: TLCombinator {
+    public final class ReportResultAddComment: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x6f09ac31
         public static let tlName = "reportResultAddComment"
 
@@ -633,8 +617,7 @@ extension Api.ReportResult {
             writer.writeBytes(self.option)
         }
 
-        public static func == (lhs: ReportResultAddComment, rhs: ReportResultAddComment) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ReportResultAddComment, _ rhs: ReportResultAddComment) -> Swift.Bool {
             guard lhs.optional == rhs.optional else { return false }
             guard lhs.option == rhs.option else { return false }
             return true
@@ -644,7 +627,7 @@ extension Api.ReportResult {
 
 extension Api.ReportResult {
     /// `reportResultReported#8db33c4b = ReportResult;`
-    public final class ReportResultReported: TLCombinator {
+    public final class ReportResultReported: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x8db33c4b
         public static let tlName = "reportResultReported"
 
@@ -657,8 +640,7 @@ extension Api.ReportResult {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: ReportResultReported, rhs: ReportResultReported) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ReportResultReported, _ rhs: ReportResultReported) -> Swift.Bool {
             return true
         }
     }
@@ -700,7 +682,7 @@ extension Api {
 
 extension Api.RequestPeerType {
     /// `requestPeerTypeUser#5f3b8a00 flags:# bot:flags.0?Bool premium:flags.1?Bool = RequestPeerType;`
-    public final class RequestPeerTypeUser: TLCombinator {
+    public final class RequestPeerTypeUser: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x5f3b8a00
         public static let tlName = "requestPeerTypeUser"
 
@@ -727,8 +709,7 @@ extension Api.RequestPeerType {
             if let value = self.premium { writer.writeBool(value) }
         }
 
-        public static func == (lhs: RequestPeerTypeUser, rhs: RequestPeerTypeUser) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: RequestPeerTypeUser, _ rhs: RequestPeerTypeUser) -> Swift.Bool {
             guard lhs.bot == rhs.bot else { return false }
             guard lhs.premium == rhs.premium else { return false }
             return true
@@ -738,7 +719,7 @@ extension Api.RequestPeerType {
 
 extension Api.RequestPeerType {
     /// `requestPeerTypeChat#c9f06e1b flags:# creator:flags.0?true bot_participant:flags.5?true has_username:flags.3?Bool forum:flags.4?Bool user_admin_rights:flags.1?ChatAdminRights bot_admin_rights:flags.2?ChatAdminRights = RequestPeerType;`
-    public final class RequestPeerTypeChat: TLCombinator {
+    public final class RequestPeerTypeChat: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xc9f06e1b
         public static let tlName = "requestPeerTypeChat"
 
@@ -783,8 +764,7 @@ extension Api.RequestPeerType {
             if let value = self.botAdminRights { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: RequestPeerTypeChat, rhs: RequestPeerTypeChat) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: RequestPeerTypeChat, _ rhs: RequestPeerTypeChat) -> Swift.Bool {
             guard lhs.creator == rhs.creator else { return false }
             guard lhs.botParticipant == rhs.botParticipant else { return false }
             guard lhs.hasUsername == rhs.hasUsername else { return false }
@@ -798,7 +778,7 @@ extension Api.RequestPeerType {
 
 extension Api.RequestPeerType {
     /// `requestPeerTypeBroadcast#339bef6c flags:# creator:flags.0?true has_username:flags.3?Bool user_admin_rights:flags.1?ChatAdminRights bot_admin_rights:flags.2?ChatAdminRights = RequestPeerType;`
-    public final class RequestPeerTypeBroadcast: TLCombinator {
+    public final class RequestPeerTypeBroadcast: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x339bef6c
         public static let tlName = "requestPeerTypeBroadcast"
 
@@ -834,8 +814,7 @@ extension Api.RequestPeerType {
             if let value = self.botAdminRights { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: RequestPeerTypeBroadcast, rhs: RequestPeerTypeBroadcast) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: RequestPeerTypeBroadcast, _ rhs: RequestPeerTypeBroadcast) -> Swift.Bool {
             guard lhs.creator == rhs.creator else { return false }
             guard lhs.hasUsername == rhs.hasUsername else { return false }
             guard lhs.userAdminRights == rhs.userAdminRights else { return false }
@@ -847,7 +826,7 @@ extension Api.RequestPeerType {
 
 extension Api.RequestPeerType {
     /// `requestPeerTypeCreateBot#3e81e078 flags:# bot_managed:flags.0?true suggested_name:flags.1?string suggested_username:flags.2?string = RequestPeerType;`
-    public final class RequestPeerTypeCreateBot: TLCombinator {
+    public final class RequestPeerTypeCreateBot: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x3e81e078
         public static let tlName = "requestPeerTypeCreateBot"
 
@@ -878,8 +857,7 @@ extension Api.RequestPeerType {
             if let value = self.suggestedUsername { writer.writeString(value) }
         }
 
-        public static func == (lhs: RequestPeerTypeCreateBot, rhs: RequestPeerTypeCreateBot) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: RequestPeerTypeCreateBot, _ rhs: RequestPeerTypeCreateBot) -> Swift.Bool {
             guard lhs.botManaged == rhs.botManaged else { return false }
             guard lhs.suggestedName == rhs.suggestedName else { return false }
             guard lhs.suggestedUsername == rhs.suggestedUsername else { return false }
@@ -921,7 +899,7 @@ extension Api {
 
 extension Api.RequestedPeer {
     /// `requestedPeerUser#d62ff46a flags:# user_id:long first_name:flags.0?string last_name:flags.0?string username:flags.1?string photo:flags.2?Photo = RequestedPeer;`
-    public final class RequestedPeerUser: TLCombinator {
+    public final class RequestedPeerUser: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xd62ff46a
         public static let tlName = "requestedPeerUser"
 
@@ -962,8 +940,7 @@ extension Api.RequestedPeer {
             if let value = self.photo { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: RequestedPeerUser, rhs: RequestedPeerUser) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: RequestedPeerUser, _ rhs: RequestedPeerUser) -> Swift.Bool {
             guard lhs.userId == rhs.userId else { return false }
             guard lhs.firstName == rhs.firstName else { return false }
             guard lhs.lastName == rhs.lastName else { return false }
@@ -976,7 +953,7 @@ extension Api.RequestedPeer {
 
 extension Api.RequestedPeer {
     /// `requestedPeerChat#7307544f flags:# chat_id:long title:flags.0?string photo:flags.2?Photo = RequestedPeer;`
-    public final class RequestedPeerChat: TLCombinator {
+    public final class RequestedPeerChat: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x7307544f
         public static let tlName = "requestedPeerChat"
 
@@ -1007,8 +984,7 @@ extension Api.RequestedPeer {
             if let value = self.photo { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: RequestedPeerChat, rhs: RequestedPeerChat) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: RequestedPeerChat, _ rhs: RequestedPeerChat) -> Swift.Bool {
             guard lhs.chatId == rhs.chatId else { return false }
             guard lhs.title == rhs.title else { return false }
             guard lhs.photo == rhs.photo else { return false }
@@ -1019,7 +995,7 @@ extension Api.RequestedPeer {
 
 extension Api.RequestedPeer {
     /// `requestedPeerChannel#8ba403e4 flags:# channel_id:long title:flags.0?string username:flags.1?string photo:flags.2?Photo = RequestedPeer;`
-    public final class RequestedPeerChannel: TLCombinator {
+    public final class RequestedPeerChannel: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x8ba403e4
         public static let tlName = "requestedPeerChannel"
 
@@ -1055,8 +1031,7 @@ extension Api.RequestedPeer {
             if let value = self.photo { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: RequestedPeerChannel, rhs: RequestedPeerChannel) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: RequestedPeerChannel, _ rhs: RequestedPeerChannel) -> Swift.Bool {
             guard lhs.channelId == rhs.channelId else { return false }
             guard lhs.title == rhs.title else { return false }
             guard lhs.username == rhs.username else { return false }
@@ -1099,7 +1074,7 @@ extension Api {
 
 extension Api.RequirementToContact {
     /// `requirementToContactEmpty#050a9839 = RequirementToContact;`
-    public final class RequirementToContactEmpty: TLCombinator {
+    public final class RequirementToContactEmpty: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x050a9839
         public static let tlName = "requirementToContactEmpty"
 
@@ -1112,8 +1087,7 @@ extension Api.RequirementToContact {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: RequirementToContactEmpty, rhs: RequirementToContactEmpty) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: RequirementToContactEmpty, _ rhs: RequirementToContactEmpty) -> Swift.Bool {
             return true
         }
     }
@@ -1121,7 +1095,7 @@ extension Api.RequirementToContact {
 
 extension Api.RequirementToContact {
     /// `requirementToContactPremium#e581e4e9 = RequirementToContact;`
-    public final class RequirementToContactPremium: TLCombinator {
+    public final class RequirementToContactPremium: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xe581e4e9
         public static let tlName = "requirementToContactPremium"
 
@@ -1134,8 +1108,7 @@ extension Api.RequirementToContact {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: RequirementToContactPremium, rhs: RequirementToContactPremium) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: RequirementToContactPremium, _ rhs: RequirementToContactPremium) -> Swift.Bool {
             return true
         }
     }
@@ -1143,7 +1116,7 @@ extension Api.RequirementToContact {
 
 extension Api.RequirementToContact {
     /// `requirementToContactPaidMessages#b4f67e93 stars_amount:long = RequirementToContact;`
-    public final class RequirementToContactPaidMessages: TLCombinator {
+    public final class RequirementToContactPaidMessages: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xb4f67e93
         public static let tlName = "requirementToContactPaidMessages"
 
@@ -1161,8 +1134,7 @@ extension Api.RequirementToContact {
             writer.writeInt64(self.starsAmount)
         }
 
-        public static func == (lhs: RequirementToContactPaidMessages, rhs: RequirementToContactPaidMessages) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: RequirementToContactPaidMessages, _ rhs: RequirementToContactPaidMessages) -> Swift.Bool {
             guard lhs.starsAmount == rhs.starsAmount else { return false }
             return true
         }
@@ -1196,7 +1168,7 @@ extension Api {
 
 extension Api.RestrictionReason {
     /// `restrictionReason#d072acb4 platform:string reason:string text:string = RestrictionReason;`
-    public final class RestrictionReason: TLCombinator {
+    public final class RestrictionReason: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xd072acb4
         public static let tlName = "restrictionReason"
 
@@ -1222,8 +1194,7 @@ extension Api.RestrictionReason {
             writer.writeString(self.text)
         }
 
-        public static func == (lhs: RestrictionReason, rhs: RestrictionReason) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: RestrictionReason, _ rhs: RestrictionReason) -> Swift.Bool {
             guard lhs.platform == rhs.platform else { return false }
             guard lhs.reason == rhs.reason else { return false }
             guard lhs.text == rhs.text else { return false }
@@ -1259,7 +1230,7 @@ extension Api {
 
 extension Api.RichButtonStyle {
     /// `richButtonStyle#03c610bd flags:# bg_primary:flags.0?true bg_danger:flags.1?true bg_success:flags.2?true link:flags.3?true = RichButtonStyle;`
-    public final class RichButtonStyle: TLCombinator {
+    public final class RichButtonStyle: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x03c610bd
         public static let tlName = "richButtonStyle"
 
@@ -1292,8 +1263,7 @@ extension Api.RichButtonStyle {
             writer.writeUInt32(flags)
         }
 
-        public static func == (lhs: RichButtonStyle, rhs: RichButtonStyle) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: RichButtonStyle, _ rhs: RichButtonStyle) -> Swift.Bool {
             guard lhs.bgPrimary == rhs.bgPrimary else { return false }
             guard lhs.bgDanger == rhs.bgDanger else { return false }
             guard lhs.bgSuccess == rhs.bgSuccess else { return false }
@@ -1330,7 +1300,7 @@ extension Api {
 
 extension Api.RichMessage {
     /// `richMessage#baf39d8b flags:# rtl:flags.0?true part:flags.1?true blocks:Vector<PageBlock> photos:Vector<Photo> documents:Vector<Document> = RichMessage;`
-    public final class RichMessage: TLCombinator {
+    public final class RichMessage: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xbaf39d8b
         public static let tlName = "richMessage"
 
@@ -1367,8 +1337,7 @@ extension Api.RichMessage {
             self.documents.encode(to: &writer)
         }
 
-        public static func == (lhs: RichMessage, rhs: RichMessage) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: RichMessage, _ rhs: RichMessage) -> Swift.Bool {
             guard lhs.rtl == rhs.rtl else { return false }
             guard lhs.part == rhs.part else { return false }
             guard lhs.blocks == rhs.blocks else { return false }
@@ -1496,7 +1465,7 @@ extension Api {
 
 extension Api.RichText {
     /// `textEmpty#dc3d824f = RichText;`
-    public final class TextEmpty: TLCombinator {
+    public final class TextEmpty: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xdc3d824f
         public static let tlName = "textEmpty"
 
@@ -1509,8 +1478,7 @@ extension Api.RichText {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: TextEmpty, rhs: TextEmpty) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: TextEmpty, _ rhs: TextEmpty) -> Swift.Bool {
             return true
         }
     }
@@ -1518,7 +1486,7 @@ extension Api.RichText {
 
 extension Api.RichText {
     /// `textPlain#744694e0 text:string = RichText;`
-    public final class TextPlain: TLCombinator {
+    public final class TextPlain: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x744694e0
         public static let tlName = "textPlain"
 
@@ -1536,8 +1504,7 @@ extension Api.RichText {
             writer.writeString(self.text)
         }
 
-        public static func == (lhs: TextPlain, rhs: TextPlain) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: TextPlain, _ rhs: TextPlain) -> Swift.Bool {
             guard lhs.text == rhs.text else { return false }
             return true
         }
@@ -1546,7 +1513,7 @@ extension Api.RichText {
 
 extension Api.RichText {
     /// `textBold#6724abc4 text:RichText = RichText;`
-    public final class TextBold: TLCombinator {
+    public final class TextBold: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x6724abc4
         public static let tlName = "textBold"
 
@@ -1564,8 +1531,7 @@ extension Api.RichText {
             self.text.encode(to: &writer)
         }
 
-        public static func == (lhs: TextBold, rhs: TextBold) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: TextBold, _ rhs: TextBold) -> Swift.Bool {
             guard lhs.text == rhs.text else { return false }
             return true
         }
@@ -1574,7 +1540,7 @@ extension Api.RichText {
 
 extension Api.RichText {
     /// `textItalic#d912a59c text:RichText = RichText;`
-    public final class TextItalic: TLCombinator {
+    public final class TextItalic: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xd912a59c
         public static let tlName = "textItalic"
 
@@ -1592,8 +1558,7 @@ extension Api.RichText {
             self.text.encode(to: &writer)
         }
 
-        public static func == (lhs: TextItalic, rhs: TextItalic) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: TextItalic, _ rhs: TextItalic) -> Swift.Bool {
             guard lhs.text == rhs.text else { return false }
             return true
         }
@@ -1602,7 +1567,7 @@ extension Api.RichText {
 
 extension Api.RichText {
     /// `textUnderline#c12622c4 text:RichText = RichText;`
-    public final class TextUnderline: TLCombinator {
+    public final class TextUnderline: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xc12622c4
         public static let tlName = "textUnderline"
 
@@ -1620,8 +1585,7 @@ extension Api.RichText {
             self.text.encode(to: &writer)
         }
 
-        public static func == (lhs: TextUnderline, rhs: TextUnderline) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: TextUnderline, _ rhs: TextUnderline) -> Swift.Bool {
             guard lhs.text == rhs.text else { return false }
             return true
         }
@@ -1630,7 +1594,7 @@ extension Api.RichText {
 
 extension Api.RichText {
     /// `textStrike#9bf8bb95 text:RichText = RichText;`
-    public final class TextStrike: TLCombinator {
+    public final class TextStrike: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x9bf8bb95
         public static let tlName = "textStrike"
 
@@ -1648,8 +1612,7 @@ extension Api.RichText {
             self.text.encode(to: &writer)
         }
 
-        public static func == (lhs: TextStrike, rhs: TextStrike) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: TextStrike, _ rhs: TextStrike) -> Swift.Bool {
             guard lhs.text == rhs.text else { return false }
             return true
         }
@@ -1658,7 +1621,7 @@ extension Api.RichText {
 
 extension Api.RichText {
     /// `textFixed#6c3f19b9 text:RichText = RichText;`
-    public final class TextFixed: TLCombinator {
+    public final class TextFixed: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x6c3f19b9
         public static let tlName = "textFixed"
 
@@ -1676,8 +1639,7 @@ extension Api.RichText {
             self.text.encode(to: &writer)
         }
 
-        public static func == (lhs: TextFixed, rhs: TextFixed) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: TextFixed, _ rhs: TextFixed) -> Swift.Bool {
             guard lhs.text == rhs.text else { return false }
             return true
         }
@@ -1686,7 +1648,7 @@ extension Api.RichText {
 
 extension Api.RichText {
     /// `textUrl#3c2884c1 text:RichText url:string webpage_id:long = RichText;`
-    public final class TextUrl: TLCombinator {
+    public final class TextUrl: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x3c2884c1
         public static let tlName = "textUrl"
 
@@ -1712,8 +1674,7 @@ extension Api.RichText {
             writer.writeInt64(self.webpageId)
         }
 
-        public static func == (lhs: TextUrl, rhs: TextUrl) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: TextUrl, _ rhs: TextUrl) -> Swift.Bool {
             guard lhs.text == rhs.text else { return false }
             guard lhs.url == rhs.url else { return false }
             guard lhs.webpageId == rhs.webpageId else { return false }
@@ -1724,7 +1685,7 @@ extension Api.RichText {
 
 extension Api.RichText {
     /// `textEmail#de5a0dd6 text:RichText email:string = RichText;`
-    public final class TextEmail: TLCombinator {
+    public final class TextEmail: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xde5a0dd6
         public static let tlName = "textEmail"
 
@@ -1746,8 +1707,7 @@ extension Api.RichText {
             writer.writeString(self.email)
         }
 
-        public static func == (lhs: TextEmail, rhs: TextEmail) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: TextEmail, _ rhs: TextEmail) -> Swift.Bool {
             guard lhs.text == rhs.text else { return false }
             guard lhs.email == rhs.email else { return false }
             return true
@@ -1757,7 +1717,7 @@ extension Api.RichText {
 
 extension Api.RichText {
     /// `textConcat#7e6260d7 texts:Vector<RichText> = RichText;`
-    public final class TextConcat: TLCombinator {
+    public final class TextConcat: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x7e6260d7
         public static let tlName = "textConcat"
 
@@ -1775,8 +1735,7 @@ extension Api.RichText {
             self.texts.encode(to: &writer)
         }
 
-        public static func == (lhs: TextConcat, rhs: TextConcat) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: TextConcat, _ rhs: TextConcat) -> Swift.Bool {
             guard lhs.texts == rhs.texts else { return false }
             return true
         }
@@ -1785,7 +1744,7 @@ extension Api.RichText {
 
 extension Api.RichText {
     /// `textSubscript#ed6a8504 text:RichText = RichText;`
-    public final class TextSubscript: TLCombinator {
+    public final class TextSubscript: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xed6a8504
         public static let tlName = "textSubscript"
 
@@ -1803,8 +1762,7 @@ extension Api.RichText {
             self.text.encode(to: &writer)
         }
 
-        public static func == (lhs: TextSubscript, rhs: TextSubscript) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: TextSubscript, _ rhs: TextSubscript) -> Swift.Bool {
             guard lhs.text == rhs.text else { return false }
             return true
         }
@@ -1813,7 +1771,7 @@ extension Api.RichText {
 
 extension Api.RichText {
     /// `textSuperscript#c7fb5e01 text:RichText = RichText;`
-    public final class TextSuperscript: TLCombinator {
+    public final class TextSuperscript: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xc7fb5e01
         public static let tlName = "textSuperscript"
 
@@ -1831,8 +1789,7 @@ extension Api.RichText {
             self.text.encode(to: &writer)
         }
 
-        public static func == (lhs: TextSuperscript, rhs: TextSuperscript) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: TextSuperscript, _ rhs: TextSuperscript) -> Swift.Bool {
             guard lhs.text == rhs.text else { return false }
             return true
         }
@@ -1841,7 +1798,7 @@ extension Api.RichText {
 
 extension Api.RichText {
     /// `textMarked#034b8621 text:RichText = RichText;`
-    public final class TextMarked: TLCombinator {
+    public final class TextMarked: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x034b8621
         public static let tlName = "textMarked"
 
@@ -1859,8 +1816,7 @@ extension Api.RichText {
             self.text.encode(to: &writer)
         }
 
-        public static func == (lhs: TextMarked, rhs: TextMarked) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: TextMarked, _ rhs: TextMarked) -> Swift.Bool {
             guard lhs.text == rhs.text else { return false }
             return true
         }
@@ -1869,7 +1825,7 @@ extension Api.RichText {
 
 extension Api.RichText {
     /// `textPhone#1ccb966a text:RichText phone:string = RichText;`
-    public final class TextPhone: TLCombinator {
+    public final class TextPhone: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x1ccb966a
         public static let tlName = "textPhone"
 
@@ -1891,8 +1847,7 @@ extension Api.RichText {
             writer.writeString(self.phone)
         }
 
-        public static func == (lhs: TextPhone, rhs: TextPhone) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: TextPhone, _ rhs: TextPhone) -> Swift.Bool {
             guard lhs.text == rhs.text else { return false }
             guard lhs.phone == rhs.phone else { return false }
             return true
@@ -1902,7 +1857,7 @@ extension Api.RichText {
 
 extension Api.RichText {
     /// `textImage#081ccf4f document_id:long w:int h:int = RichText;`
-    public final class TextImage: TLCombinator {
+    public final class TextImage: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x081ccf4f
         public static let tlName = "textImage"
 
@@ -1928,8 +1883,7 @@ extension Api.RichText {
             writer.writeInt32(self.h)
         }
 
-        public static func == (lhs: TextImage, rhs: TextImage) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: TextImage, _ rhs: TextImage) -> Swift.Bool {
             guard lhs.documentId == rhs.documentId else { return false }
             guard lhs.w == rhs.w else { return false }
             guard lhs.h == rhs.h else { return false }
@@ -1940,7 +1894,7 @@ extension Api.RichText {
 
 extension Api.RichText {
     /// `textAnchor#35553762 text:RichText name:string = RichText;`
-    public final class TextAnchor: TLCombinator {
+    public final class TextAnchor: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x35553762
         public static let tlName = "textAnchor"
 
@@ -1962,8 +1916,7 @@ extension Api.RichText {
             writer.writeString(self.name)
         }
 
-        public static func == (lhs: TextAnchor, rhs: TextAnchor) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: TextAnchor, _ rhs: TextAnchor) -> Swift.Bool {
             guard lhs.text == rhs.text else { return false }
             guard lhs.name == rhs.name else { return false }
             return true
@@ -1973,7 +1926,7 @@ extension Api.RichText {
 
 extension Api.RichText {
     /// `textMath#9d2eac97 source:string = RichText;`
-    public final class TextMath: TLCombinator {
+    public final class TextMath: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x9d2eac97
         public static let tlName = "textMath"
 
@@ -1991,8 +1944,7 @@ extension Api.RichText {
             writer.writeString(self.source)
         }
 
-        public static func == (lhs: TextMath, rhs: TextMath) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: TextMath, _ rhs: TextMath) -> Swift.Bool {
             guard lhs.source == rhs.source else { return false }
             return true
         }
@@ -2001,7 +1953,7 @@ extension Api.RichText {
 
 extension Api.RichText {
     /// `textCustomEmoji#a26156c0 document_id:long alt:string = RichText;`
-    public final class TextCustomEmoji: TLCombinator {
+    public final class TextCustomEmoji: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xa26156c0
         public static let tlName = "textCustomEmoji"
 
@@ -2023,8 +1975,7 @@ extension Api.RichText {
             writer.writeString(self.alt)
         }
 
-        public static func == (lhs: TextCustomEmoji, rhs: TextCustomEmoji) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: TextCustomEmoji, _ rhs: TextCustomEmoji) -> Swift.Bool {
             guard lhs.documentId == rhs.documentId else { return false }
             guard lhs.alt == rhs.alt else { return false }
             return true
@@ -2034,7 +1985,7 @@ extension Api.RichText {
 
 extension Api.RichText {
     /// `textSpoiler#4c2a5d62 text:RichText = RichText;`
-    public final class TextSpoiler: TLCombinator {
+    public final class TextSpoiler: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x4c2a5d62
         public static let tlName = "textSpoiler"
 
@@ -2052,8 +2003,7 @@ extension Api.RichText {
             self.text.encode(to: &writer)
         }
 
-        public static func == (lhs: TextSpoiler, rhs: TextSpoiler) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: TextSpoiler, _ rhs: TextSpoiler) -> Swift.Bool {
             guard lhs.text == rhs.text else { return false }
             return true
         }
@@ -2062,7 +2012,7 @@ extension Api.RichText {
 
 extension Api.RichText {
     /// `textMention#cd24cf44 text:RichText = RichText;`
-    public final class TextMention: TLCombinator {
+    public final class TextMention: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xcd24cf44
         public static let tlName = "textMention"
 
@@ -2080,8 +2030,7 @@ extension Api.RichText {
             self.text.encode(to: &writer)
         }
 
-        public static func == (lhs: TextMention, rhs: TextMention) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: TextMention, _ rhs: TextMention) -> Swift.Bool {
             guard lhs.text == rhs.text else { return false }
             return true
         }
@@ -2090,7 +2039,7 @@ extension Api.RichText {
 
 extension Api.RichText {
     /// `textHashtag#519524ea text:RichText = RichText;`
-    public final class TextHashtag: TLCombinator {
+    public final class TextHashtag: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x519524ea
         public static let tlName = "textHashtag"
 
@@ -2108,8 +2057,7 @@ extension Api.RichText {
             self.text.encode(to: &writer)
         }
 
-        public static func == (lhs: TextHashtag, rhs: TextHashtag) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: TextHashtag, _ rhs: TextHashtag) -> Swift.Bool {
             guard lhs.text == rhs.text else { return false }
             return true
         }
@@ -2118,7 +2066,7 @@ extension Api.RichText {
 
 extension Api.RichText {
     /// `textBotCommand#02ff29d3 text:RichText = RichText;`
-    public final class TextBotCommand: TLCombinator {
+    public final class TextBotCommand: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x02ff29d3
         public static let tlName = "textBotCommand"
 
@@ -2136,8 +2084,7 @@ extension Api.RichText {
             self.text.encode(to: &writer)
         }
 
-        public static func == (lhs: TextBotCommand, rhs: TextBotCommand) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: TextBotCommand, _ rhs: TextBotCommand) -> Swift.Bool {
             guard lhs.text == rhs.text else { return false }
             return true
         }
@@ -2146,7 +2093,7 @@ extension Api.RichText {
 
 extension Api.RichText {
     /// `textCashtag#7b9e1801 text:RichText = RichText;`
-    public final class TextCashtag: TLCombinator {
+    public final class TextCashtag: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x7b9e1801
         public static let tlName = "textCashtag"
 
@@ -2164,8 +2111,7 @@ extension Api.RichText {
             self.text.encode(to: &writer)
         }
 
-        public static func == (lhs: TextCashtag, rhs: TextCashtag) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: TextCashtag, _ rhs: TextCashtag) -> Swift.Bool {
             guard lhs.text == rhs.text else { return false }
             return true
         }
@@ -2174,7 +2120,7 @@ extension Api.RichText {
 
 extension Api.RichText {
     /// `textAutoUrl#ac6a83aa text:RichText = RichText;`
-    public final class TextAutoUrl: TLCombinator {
+    public final class TextAutoUrl: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xac6a83aa
         public static let tlName = "textAutoUrl"
 
@@ -2192,8 +2138,7 @@ extension Api.RichText {
             self.text.encode(to: &writer)
         }
 
-        public static func == (lhs: TextAutoUrl, rhs: TextAutoUrl) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: TextAutoUrl, _ rhs: TextAutoUrl) -> Swift.Bool {
             guard lhs.text == rhs.text else { return false }
             return true
         }
@@ -2202,7 +2147,7 @@ extension Api.RichText {
 
 extension Api.RichText {
     /// `textAutoEmail#c556a45d text:RichText = RichText;`
-    public final class TextAutoEmail: TLCombinator {
+    public final class TextAutoEmail: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xc556a45d
         public static let tlName = "textAutoEmail"
 
@@ -2220,8 +2165,7 @@ extension Api.RichText {
             self.text.encode(to: &writer)
         }
 
-        public static func == (lhs: TextAutoEmail, rhs: TextAutoEmail) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: TextAutoEmail, _ rhs: TextAutoEmail) -> Swift.Bool {
             guard lhs.text == rhs.text else { return false }
             return true
         }
@@ -2230,7 +2174,7 @@ extension Api.RichText {
 
 extension Api.RichText {
     /// `textAutoPhone#24c26789 text:RichText = RichText;`
-    public final class TextAutoPhone: TLCombinator {
+    public final class TextAutoPhone: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x24c26789
         public static let tlName = "textAutoPhone"
 
@@ -2248,8 +2192,7 @@ extension Api.RichText {
             self.text.encode(to: &writer)
         }
 
-        public static func == (lhs: TextAutoPhone, rhs: TextAutoPhone) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: TextAutoPhone, _ rhs: TextAutoPhone) -> Swift.Bool {
             guard lhs.text == rhs.text else { return false }
             return true
         }
@@ -2258,7 +2201,7 @@ extension Api.RichText {
 
 extension Api.RichText {
     /// `textBankCard#b956812d text:RichText = RichText;`
-    public final class TextBankCard: TLCombinator {
+    public final class TextBankCard: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xb956812d
         public static let tlName = "textBankCard"
 
@@ -2276,8 +2219,7 @@ extension Api.RichText {
             self.text.encode(to: &writer)
         }
 
-        public static func == (lhs: TextBankCard, rhs: TextBankCard) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: TextBankCard, _ rhs: TextBankCard) -> Swift.Bool {
             guard lhs.text == rhs.text else { return false }
             return true
         }
@@ -2286,7 +2228,7 @@ extension Api.RichText {
 
 extension Api.RichText {
     /// `textMentionName#01a9fbfc text:RichText user_id:long = RichText;`
-    public final class TextMentionName: TLCombinator {
+    public final class TextMentionName: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x01a9fbfc
         public static let tlName = "textMentionName"
 
@@ -2308,8 +2250,7 @@ extension Api.RichText {
             writer.writeInt64(self.userId)
         }
 
-        public static func == (lhs: TextMentionName, rhs: TextMentionName) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: TextMentionName, _ rhs: TextMentionName) -> Swift.Bool {
             guard lhs.text == rhs.text else { return false }
             guard lhs.userId == rhs.userId else { return false }
             return true
@@ -2319,7 +2260,7 @@ extension Api.RichText {
 
 extension Api.RichText {
     /// `textDate#a5b45e2b flags:# relative:flags.0?true short_time:flags.1?true long_time:flags.2?true short_date:flags.3?true long_date:flags.4?true day_of_week:flags.5?true text:RichText date:int = RichText;`
-    public final class TextDate: TLCombinator {
+    public final class TextDate: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xa5b45e2b
         public static let tlName = "textDate"
 
@@ -2368,8 +2309,7 @@ extension Api.RichText {
             writer.writeInt32(self.date)
         }
 
-        public static func == (lhs: TextDate, rhs: TextDate) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: TextDate, _ rhs: TextDate) -> Swift.Bool {
             guard lhs.relative == rhs.relative else { return false }
             guard lhs.shortTime == rhs.shortTime else { return false }
             guard lhs.longTime == rhs.longTime else { return false }
@@ -2385,7 +2325,7 @@ extension Api.RichText {
 
 extension Api.RichText {
     /// `textDiff#9686cb50 text:RichText old_text:RichText = RichText;`
-    public final class TextDiff: TLCombinator {
+    public final class TextDiff: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x9686cb50
         public static let tlName = "textDiff"
 
@@ -2407,8 +2347,7 @@ extension Api.RichText {
             self.oldText.encode(to: &writer)
         }
 
-        public static func == (lhs: TextDiff, rhs: TextDiff) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: TextDiff, _ rhs: TextDiff) -> Swift.Bool {
             guard lhs.text == rhs.text else { return false }
             guard lhs.oldText == rhs.oldText else { return false }
             return true
@@ -2418,7 +2357,7 @@ extension Api.RichText {
 
 extension Api.RichText {
     /// `textButton#afc79cd6 flags:# text:RichText type:InlineButtonType style:flags.0?RichButtonStyle = RichText;`
-    public final class TextButton: TLCombinator {
+    public final class TextButton: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xafc79cd6
         public static let tlName = "textButton"
 
@@ -2448,8 +2387,7 @@ extension Api.RichText {
             if let value = self.style { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: TextButton, rhs: TextButton) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: TextButton, _ rhs: TextButton) -> Swift.Bool {
             guard lhs.text == rhs.text else { return false }
             guard lhs.type == rhs.type else { return false }
             guard lhs.style == rhs.style else { return false }

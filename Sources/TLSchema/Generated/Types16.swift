@@ -30,7 +30,7 @@ extension Api {
 
 extension Api.SavedContact {
     /// `savedPhoneContact#1142bd56 phone:string first_name:string last_name:string date:int = SavedContact;`
-    public final class SavedPhoneContact: TLCombinator {
+    public final class SavedPhoneContact: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x1142bd56
         public static let tlName = "savedPhoneContact"
 
@@ -60,8 +60,7 @@ extension Api.SavedContact {
             writer.writeInt32(self.date)
         }
 
-        public static func == (lhs: SavedPhoneContact, rhs: SavedPhoneContact) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SavedPhoneContact, _ rhs: SavedPhoneContact) -> Swift.Bool {
             guard lhs.phone == rhs.phone else { return false }
             guard lhs.firstName == rhs.firstName else { return false }
             guard lhs.lastName == rhs.lastName else { return false }
@@ -101,7 +100,7 @@ extension Api {
 
 extension Api.SavedDialog {
     /// `savedDialog#bd87cb6c flags:# pinned:flags.2?true peer:Peer top_message:int = SavedDialog;`
-    public final class SavedDialog: TLCombinator {
+    public final class SavedDialog: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xbd87cb6c
         public static let tlName = "savedDialog"
 
@@ -130,8 +129,7 @@ extension Api.SavedDialog {
             writer.writeInt32(self.topMessage)
         }
 
-        public static func == (lhs: SavedDialog, rhs: SavedDialog) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SavedDialog, _ rhs: SavedDialog) -> Swift.Bool {
             guard lhs.pinned == rhs.pinned else { return false }
             guard lhs.peer == rhs.peer else { return false }
             guard lhs.topMessage == rhs.topMessage else { return false }
@@ -142,7 +140,7 @@ extension Api.SavedDialog {
 
 extension Api.SavedDialog {
     /// `monoForumDialog#64407ea7 flags:# unread_mark:flags.3?true nopaid_messages_exception:flags.4?true peer:Peer top_message:int read_inbox_max_id:int read_outbox_max_id:int unread_count:int unread_reactions_count:int draft:flags.1?DraftMessage = SavedDialog;`
-    public final class MonoForumDialog: TLCombinator {
+    public final class MonoForumDialog: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x64407ea7
         public static let tlName = "monoForumDialog"
 
@@ -196,8 +194,7 @@ extension Api.SavedDialog {
             if let value = self.draft { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: MonoForumDialog, rhs: MonoForumDialog) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MonoForumDialog, _ rhs: MonoForumDialog) -> Swift.Bool {
             guard lhs.unreadMark == rhs.unreadMark else { return false }
             guard lhs.nopaidMessagesException == rhs.nopaidMessagesException else { return false }
             guard lhs.peer == rhs.peer else { return false }
@@ -239,7 +236,7 @@ extension Api {
 
 extension Api.SavedReactionTag {
     /// `savedReactionTag#cb6ff828 flags:# reaction:Reaction title:flags.0?string count:int = SavedReactionTag;`
-    public final class SavedReactionTag: TLCombinator {
+    public final class SavedReactionTag: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xcb6ff828
         public static let tlName = "savedReactionTag"
 
@@ -269,8 +266,7 @@ extension Api.SavedReactionTag {
             writer.writeInt32(self.count)
         }
 
-        public static func == (lhs: SavedReactionTag, rhs: SavedReactionTag) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SavedReactionTag, _ rhs: SavedReactionTag) -> Swift.Bool {
             guard lhs.reaction == rhs.reaction else { return false }
             guard lhs.title == rhs.title else { return false }
             guard lhs.count == rhs.count else { return false }
@@ -306,7 +302,7 @@ extension Api {
 
 extension Api.SavedStarGift {
     /// `savedStarGift#41df43fc flags:# name_hidden:flags.0?true unsaved:flags.5?true refunded:flags.9?true can_upgrade:flags.10?true pinned_to_top:flags.12?true upgrade_separate:flags.17?true from_id:flags.1?Peer date:int gift:StarGift message:flags.2?TextWithEntities msg_id:flags.3?int saved_id:flags.11?long convert_stars:flags.4?long upgrade_stars:flags.6?long can_export_at:flags.7?int transfer_stars:flags.8?long can_transfer_at:flags.13?int can_resell_at:flags.14?int collection_id:flags.15?Vector<int> prepaid_upgrade_hash:flags.16?string drop_original_details_stars:flags.18?long gift_num:flags.19?int can_craft_at:flags.20?int = SavedStarGift;`
-    public final class SavedStarGift: TLCombinator {
+    public final class SavedStarGift: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x41df43fc
         public static let tlName = "savedStarGift"
 
@@ -430,8 +426,7 @@ extension Api.SavedStarGift {
             if let value = self.canCraftAt { writer.writeInt32(value) }
         }
 
-        public static func == (lhs: SavedStarGift, rhs: SavedStarGift) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SavedStarGift, _ rhs: SavedStarGift) -> Swift.Bool {
             guard lhs.nameHidden == rhs.nameHidden else { return false }
             guard lhs.unsaved == rhs.unsaved else { return false }
             guard lhs.refunded == rhs.refunded else { return false }
@@ -487,7 +482,7 @@ extension Api {
 
 extension Api.SearchPostsFlood {
     /// `searchPostsFlood#3e0b5b6a flags:# query_is_free:flags.0?true total_daily:int remains:int wait_till:flags.1?int stars_amount:long = SearchPostsFlood;`
-    public final class SearchPostsFlood: TLCombinator {
+    public final class SearchPostsFlood: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x3e0b5b6a
         public static let tlName = "searchPostsFlood"
 
@@ -525,8 +520,7 @@ extension Api.SearchPostsFlood {
             writer.writeInt64(self.starsAmount)
         }
 
-        public static func == (lhs: SearchPostsFlood, rhs: SearchPostsFlood) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SearchPostsFlood, _ rhs: SearchPostsFlood) -> Swift.Bool {
             guard lhs.queryIsFree == rhs.queryIsFree else { return false }
             guard lhs.totalDaily == rhs.totalDaily else { return false }
             guard lhs.remains == rhs.remains else { return false }
@@ -564,7 +558,7 @@ extension Api {
 
 extension Api.SearchResultsCalendarPeriod {
     /// `searchResultsCalendarPeriod#c9b0539f date:int min_msg_id:int max_msg_id:int count:int = SearchResultsCalendarPeriod;`
-    public final class SearchResultsCalendarPeriod: TLCombinator {
+    public final class SearchResultsCalendarPeriod: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xc9b0539f
         public static let tlName = "searchResultsCalendarPeriod"
 
@@ -594,8 +588,7 @@ extension Api.SearchResultsCalendarPeriod {
             writer.writeInt32(self.count)
         }
 
-        public static func == (lhs: SearchResultsCalendarPeriod, rhs: SearchResultsCalendarPeriod) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SearchResultsCalendarPeriod, _ rhs: SearchResultsCalendarPeriod) -> Swift.Bool {
             guard lhs.date == rhs.date else { return false }
             guard lhs.minMsgId == rhs.minMsgId else { return false }
             guard lhs.maxMsgId == rhs.maxMsgId else { return false }
@@ -632,7 +625,7 @@ extension Api {
 
 extension Api.SearchResultsPosition {
     /// `searchResultPosition#7f648b67 msg_id:int date:int offset:int = SearchResultsPosition;`
-    public final class SearchResultPosition: TLCombinator {
+    public final class SearchResultPosition: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x7f648b67
         public static let tlName = "searchResultPosition"
 
@@ -658,8 +651,7 @@ extension Api.SearchResultsPosition {
             writer.writeInt32(self.offset)
         }
 
-        public static func == (lhs: SearchResultPosition, rhs: SearchResultPosition) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SearchResultPosition, _ rhs: SearchResultPosition) -> Swift.Bool {
             guard lhs.msgId == rhs.msgId else { return false }
             guard lhs.date == rhs.date else { return false }
             guard lhs.offset == rhs.offset else { return false }
@@ -695,7 +687,7 @@ extension Api {
 
 extension Api.SecureCredentialsEncrypted {
     /// `secureCredentialsEncrypted#33f0ea47 data:bytes hash:bytes secret:bytes = SecureCredentialsEncrypted;`
-    public final class SecureCredentialsEncrypted: TLCombinator {
+    public final class SecureCredentialsEncrypted: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x33f0ea47
         public static let tlName = "secureCredentialsEncrypted"
 
@@ -721,8 +713,7 @@ extension Api.SecureCredentialsEncrypted {
             writer.writeBytes(self.secret)
         }
 
-        public static func == (lhs: SecureCredentialsEncrypted, rhs: SecureCredentialsEncrypted) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SecureCredentialsEncrypted, _ rhs: SecureCredentialsEncrypted) -> Swift.Bool {
             guard lhs.data == rhs.data else { return false }
             guard lhs.hash == rhs.hash else { return false }
             guard lhs.secret == rhs.secret else { return false }
@@ -758,7 +749,7 @@ extension Api {
 
 extension Api.SecureData {
     /// `secureData#8aeabec3 data:bytes data_hash:bytes secret:bytes = SecureData;`
-    public final class SecureData: TLCombinator {
+    public final class SecureData: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x8aeabec3
         public static let tlName = "secureData"
 
@@ -784,8 +775,7 @@ extension Api.SecureData {
             writer.writeBytes(self.secret)
         }
 
-        public static func == (lhs: SecureData, rhs: SecureData) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SecureData, _ rhs: SecureData) -> Swift.Bool {
             guard lhs.data == rhs.data else { return false }
             guard lhs.dataHash == rhs.dataHash else { return false }
             guard lhs.secret == rhs.secret else { return false }
@@ -824,7 +814,7 @@ extension Api {
 
 extension Api.SecureFile {
     /// `secureFileEmpty#64199744 = SecureFile;`
-    public final class SecureFileEmpty: TLCombinator {
+    public final class SecureFileEmpty: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x64199744
         public static let tlName = "secureFileEmpty"
 
@@ -837,8 +827,7 @@ extension Api.SecureFile {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: SecureFileEmpty, rhs: SecureFileEmpty) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SecureFileEmpty, _ rhs: SecureFileEmpty) -> Swift.Bool {
             return true
         }
     }
@@ -846,7 +835,7 @@ extension Api.SecureFile {
 
 extension Api.SecureFile {
     /// `secureFile#7d09c27e id:long access_hash:long size:long dc_id:int date:int file_hash:bytes secret:bytes = SecureFile;`
-    public final class SecureFile: TLCombinator {
+    public final class SecureFile: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x7d09c27e
         public static let tlName = "secureFile"
 
@@ -888,8 +877,7 @@ extension Api.SecureFile {
             writer.writeBytes(self.secret)
         }
 
-        public static func == (lhs: SecureFile, rhs: SecureFile) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SecureFile, _ rhs: SecureFile) -> Swift.Bool {
             guard lhs.id == rhs.id else { return false }
             guard lhs.accessHash == rhs.accessHash else { return false }
             guard lhs.size == rhs.size else { return false }
@@ -935,7 +923,7 @@ extension Api {
 
 extension Api.SecurePasswordKdfAlgo {
     /// `securePasswordKdfAlgoUnknown#004a8537 = SecurePasswordKdfAlgo;`
-    public final class SecurePasswordKdfAlgoUnknown: TLCombinator {
+    public final class SecurePasswordKdfAlgoUnknown: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x004a8537
         public static let tlName = "securePasswordKdfAlgoUnknown"
 
@@ -948,8 +936,7 @@ extension Api.SecurePasswordKdfAlgo {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: SecurePasswordKdfAlgoUnknown, rhs: SecurePasswordKdfAlgoUnknown) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SecurePasswordKdfAlgoUnknown, _ rhs: SecurePasswordKdfAlgoUnknown) -> Swift.Bool {
             return true
         }
     }
@@ -957,7 +944,7 @@ extension Api.SecurePasswordKdfAlgo {
 
 extension Api.SecurePasswordKdfAlgo {
     /// `securePasswordKdfAlgoPBKDF2HMACSHA512iter100000#bbf2dda0 salt:bytes = SecurePasswordKdfAlgo;`
-    public final class SecurePasswordKdfAlgoPBKDF2HMACSHA512iter100000: TLCombinator {
+    public final class SecurePasswordKdfAlgoPBKDF2HMACSHA512iter100000: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xbbf2dda0
         public static let tlName = "securePasswordKdfAlgoPBKDF2HMACSHA512iter100000"
 
@@ -975,8 +962,7 @@ extension Api.SecurePasswordKdfAlgo {
             writer.writeBytes(self.salt)
         }
 
-        public static func == (lhs: SecurePasswordKdfAlgoPBKDF2HMACSHA512iter100000, rhs: SecurePasswordKdfAlgoPBKDF2HMACSHA512iter100000) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SecurePasswordKdfAlgoPBKDF2HMACSHA512iter100000, _ rhs: SecurePasswordKdfAlgoPBKDF2HMACSHA512iter100000) -> Swift.Bool {
             guard lhs.salt == rhs.salt else { return false }
             return true
         }
@@ -985,7 +971,7 @@ extension Api.SecurePasswordKdfAlgo {
 
 extension Api.SecurePasswordKdfAlgo {
     /// `securePasswordKdfAlgoSHA512#86471d92 salt:bytes = SecurePasswordKdfAlgo;`
-    public final class SecurePasswordKdfAlgoSHA512: TLCombinator {
+    public final class SecurePasswordKdfAlgoSHA512: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x86471d92
         public static let tlName = "securePasswordKdfAlgoSHA512"
 
@@ -1003,8 +989,7 @@ extension Api.SecurePasswordKdfAlgo {
             writer.writeBytes(self.salt)
         }
 
-        public static func == (lhs: SecurePasswordKdfAlgoSHA512, rhs: SecurePasswordKdfAlgoSHA512) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SecurePasswordKdfAlgoSHA512, _ rhs: SecurePasswordKdfAlgoSHA512) -> Swift.Bool {
             guard lhs.salt == rhs.salt else { return false }
             return true
         }
@@ -1041,7 +1026,7 @@ extension Api {
 
 extension Api.SecurePlainData {
     /// `securePlainPhone#7d6099dd phone:string = SecurePlainData;`
-    public final class SecurePlainPhone: TLCombinator {
+    public final class SecurePlainPhone: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x7d6099dd
         public static let tlName = "securePlainPhone"
 
@@ -1059,8 +1044,7 @@ extension Api.SecurePlainData {
             writer.writeString(self.phone)
         }
 
-        public static func == (lhs: SecurePlainPhone, rhs: SecurePlainPhone) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SecurePlainPhone, _ rhs: SecurePlainPhone) -> Swift.Bool {
             guard lhs.phone == rhs.phone else { return false }
             return true
         }
@@ -1069,7 +1053,7 @@ extension Api.SecurePlainData {
 
 extension Api.SecurePlainData {
     /// `securePlainEmail#21ec5a5f email:string = SecurePlainData;`
-    public final class SecurePlainEmail: TLCombinator {
+    public final class SecurePlainEmail: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x21ec5a5f
         public static let tlName = "securePlainEmail"
 
@@ -1087,8 +1071,7 @@ extension Api.SecurePlainData {
             writer.writeString(self.email)
         }
 
-        public static func == (lhs: SecurePlainEmail, rhs: SecurePlainEmail) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SecurePlainEmail, _ rhs: SecurePlainEmail) -> Swift.Bool {
             guard lhs.email == rhs.email else { return false }
             return true
         }
@@ -1125,7 +1108,7 @@ extension Api {
 
 extension Api.SecureRequiredType {
     /// `secureRequiredType#829d99da flags:# native_names:flags.0?true selfie_required:flags.1?true translation_required:flags.2?true type:SecureValueType = SecureRequiredType;`
-    public final class SecureRequiredType: TLCombinator {
+    public final class SecureRequiredType: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x829d99da
         public static let tlName = "secureRequiredType"
 
@@ -1158,8 +1141,7 @@ extension Api.SecureRequiredType {
             self.type.encode(to: &writer)
         }
 
-        public static func == (lhs: SecureRequiredType, rhs: SecureRequiredType) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SecureRequiredType, _ rhs: SecureRequiredType) -> Swift.Bool {
             guard lhs.nativeNames == rhs.nativeNames else { return false }
             guard lhs.selfieRequired == rhs.selfieRequired else { return false }
             guard lhs.translationRequired == rhs.translationRequired else { return false }
@@ -1171,7 +1153,7 @@ extension Api.SecureRequiredType {
 
 extension Api.SecureRequiredType {
     /// `secureRequiredTypeOneOf#027477b4 types:Vector<SecureRequiredType> = SecureRequiredType;`
-    public final class SecureRequiredTypeOneOf: TLCombinator {
+    public final class SecureRequiredTypeOneOf: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x027477b4
         public static let tlName = "secureRequiredTypeOneOf"
 
@@ -1189,8 +1171,7 @@ extension Api.SecureRequiredType {
             self.types.encode(to: &writer)
         }
 
-        public static func == (lhs: SecureRequiredTypeOneOf, rhs: SecureRequiredTypeOneOf) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SecureRequiredTypeOneOf, _ rhs: SecureRequiredTypeOneOf) -> Swift.Bool {
             guard lhs.types == rhs.types else { return false }
             return true
         }
@@ -1224,7 +1205,7 @@ extension Api {
 
 extension Api.SecureSecretSettings {
     /// `secureSecretSettings#1527bcac secure_algo:SecurePasswordKdfAlgo secure_secret:bytes secure_secret_id:long = SecureSecretSettings;`
-    public final class SecureSecretSettings: TLCombinator {
+    public final class SecureSecretSettings: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x1527bcac
         public static let tlName = "secureSecretSettings"
 
@@ -1250,8 +1231,7 @@ extension Api.SecureSecretSettings {
             writer.writeInt64(self.secureSecretId)
         }
 
-        public static func == (lhs: SecureSecretSettings, rhs: SecureSecretSettings) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SecureSecretSettings, _ rhs: SecureSecretSettings) -> Swift.Bool {
             guard lhs.secureAlgo == rhs.secureAlgo else { return false }
             guard lhs.secureSecret == rhs.secureSecret else { return false }
             guard lhs.secureSecretId == rhs.secureSecretId else { return false }
@@ -1287,7 +1267,7 @@ extension Api {
 
 extension Api.SecureValue {
     /// `secureValue#187fa0ca flags:# type:SecureValueType data:flags.0?SecureData front_side:flags.1?SecureFile reverse_side:flags.2?SecureFile selfie:flags.3?SecureFile translation:flags.6?Vector<SecureFile> files:flags.4?Vector<SecureFile> plain_data:flags.5?SecurePlainData hash:bytes = SecureValue;`
-    public final class SecureValue: TLCombinator {
+    public final class SecureValue: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x187fa0ca
         public static let tlName = "secureValue"
 
@@ -1347,8 +1327,7 @@ extension Api.SecureValue {
             writer.writeBytes(self.hash)
         }
 
-        public static func == (lhs: SecureValue, rhs: SecureValue) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SecureValue, _ rhs: SecureValue) -> Swift.Bool {
             guard lhs.type == rhs.type else { return false }
             guard lhs.data == rhs.data else { return false }
             guard lhs.frontSide == rhs.frontSide else { return false }
@@ -1414,7 +1393,7 @@ extension Api {
 
 extension Api.SecureValueError {
     /// `secureValueErrorData#e8a40bd9 type:SecureValueType data_hash:bytes field:string text:string = SecureValueError;`
-    public final class SecureValueErrorData: TLCombinator {
+    public final class SecureValueErrorData: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xe8a40bd9
         public static let tlName = "secureValueErrorData"
 
@@ -1444,8 +1423,7 @@ extension Api.SecureValueError {
             writer.writeString(self.text)
         }
 
-        public static func == (lhs: SecureValueErrorData, rhs: SecureValueErrorData) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SecureValueErrorData, _ rhs: SecureValueErrorData) -> Swift.Bool {
             guard lhs.type == rhs.type else { return false }
             guard lhs.dataHash == rhs.dataHash else { return false }
             guard lhs.field == rhs.field else { return false }
@@ -1457,7 +1435,7 @@ extension Api.SecureValueError {
 
 extension Api.SecureValueError {
     /// `secureValueErrorFrontSide#00be3dfa type:SecureValueType file_hash:bytes text:string = SecureValueError;`
-    public final class SecureValueErrorFrontSide: TLCombinator {
+    public final class SecureValueErrorFrontSide: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x00be3dfa
         public static let tlName = "secureValueErrorFrontSide"
 
@@ -1483,8 +1461,7 @@ extension Api.SecureValueError {
             writer.writeString(self.text)
         }
 
-        public static func == (lhs: SecureValueErrorFrontSide, rhs: SecureValueErrorFrontSide) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SecureValueErrorFrontSide, _ rhs: SecureValueErrorFrontSide) -> Swift.Bool {
             guard lhs.type == rhs.type else { return false }
             guard lhs.fileHash == rhs.fileHash else { return false }
             guard lhs.text == rhs.text else { return false }
@@ -1495,7 +1472,7 @@ extension Api.SecureValueError {
 
 extension Api.SecureValueError {
     /// `secureValueErrorReverseSide#868a2aa5 type:SecureValueType file_hash:bytes text:string = SecureValueError;`
-    public final class SecureValueErrorReverseSide: TLCombinator {
+    public final class SecureValueErrorReverseSide: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x868a2aa5
         public static let tlName = "secureValueErrorReverseSide"
 
@@ -1521,8 +1498,7 @@ extension Api.SecureValueError {
             writer.writeString(self.text)
         }
 
-        public static func == (lhs: SecureValueErrorReverseSide, rhs: SecureValueErrorReverseSide) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SecureValueErrorReverseSide, _ rhs: SecureValueErrorReverseSide) -> Swift.Bool {
             guard lhs.type == rhs.type else { return false }
             guard lhs.fileHash == rhs.fileHash else { return false }
             guard lhs.text == rhs.text else { return false }
@@ -1533,7 +1509,7 @@ extension Api.SecureValueError {
 
 extension Api.SecureValueError {
     /// `secureValueErrorSelfie#e537ced6 type:SecureValueType file_hash:bytes text:string = SecureValueError;`
-    public final class SecureValueErrorSelfie: TLCombinator {
+    public final class SecureValueErrorSelfie: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xe537ced6
         public static let tlName = "secureValueErrorSelfie"
 
@@ -1559,8 +1535,7 @@ extension Api.SecureValueError {
             writer.writeString(self.text)
         }
 
-        public static func == (lhs: SecureValueErrorSelfie, rhs: SecureValueErrorSelfie) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SecureValueErrorSelfie, _ rhs: SecureValueErrorSelfie) -> Swift.Bool {
             guard lhs.type == rhs.type else { return false }
             guard lhs.fileHash == rhs.fileHash else { return false }
             guard lhs.text == rhs.text else { return false }
@@ -1571,7 +1546,7 @@ extension Api.SecureValueError {
 
 extension Api.SecureValueError {
     /// `secureValueErrorFile#7a700873 type:SecureValueType file_hash:bytes text:string = SecureValueError;`
-    public final class SecureValueErrorFile: TLCombinator {
+    public final class SecureValueErrorFile: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x7a700873
         public static let tlName = "secureValueErrorFile"
 
@@ -1597,8 +1572,7 @@ extension Api.SecureValueError {
             writer.writeString(self.text)
         }
 
-        public static func == (lhs: SecureValueErrorFile, rhs: SecureValueErrorFile) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SecureValueErrorFile, _ rhs: SecureValueErrorFile) -> Swift.Bool {
             guard lhs.type == rhs.type else { return false }
             guard lhs.fileHash == rhs.fileHash else { return false }
             guard lhs.text == rhs.text else { return false }
@@ -1609,7 +1583,7 @@ extension Api.SecureValueError {
 
 extension Api.SecureValueError {
     /// `secureValueErrorFiles#666220e9 type:SecureValueType file_hash:Vector<bytes> text:string = SecureValueError;`
-    public final class SecureValueErrorFiles: TLCombinator {
+    public final class SecureValueErrorFiles: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x666220e9
         public static let tlName = "secureValueErrorFiles"
 
@@ -1635,8 +1609,7 @@ extension Api.SecureValueError {
             writer.writeString(self.text)
         }
 
-        public static func == (lhs: SecureValueErrorFiles, rhs: SecureValueErrorFiles) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SecureValueErrorFiles, _ rhs: SecureValueErrorFiles) -> Swift.Bool {
             guard lhs.type == rhs.type else { return false }
             guard lhs.fileHash == rhs.fileHash else { return false }
             guard lhs.text == rhs.text else { return false }
@@ -1647,7 +1620,7 @@ extension Api.SecureValueError {
 
 extension Api.SecureValueError {
     /// `secureValueError#869d758f type:SecureValueType hash:bytes text:string = SecureValueError;`
-    public final class SecureValueError: TLCombinator {
+    public final class SecureValueError: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x869d758f
         public static let tlName = "secureValueError"
 
@@ -1673,8 +1646,7 @@ extension Api.SecureValueError {
             writer.writeString(self.text)
         }
 
-        public static func == (lhs: SecureValueError, rhs: SecureValueError) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SecureValueError, _ rhs: SecureValueError) -> Swift.Bool {
             guard lhs.type == rhs.type else { return false }
             guard lhs.hash == rhs.hash else { return false }
             guard lhs.text == rhs.text else { return false }
@@ -1685,7 +1657,7 @@ extension Api.SecureValueError {
 
 extension Api.SecureValueError {
     /// `secureValueErrorTranslationFile#a1144770 type:SecureValueType file_hash:bytes text:string = SecureValueError;`
-    public final class SecureValueErrorTranslationFile: TLCombinator {
+    public final class SecureValueErrorTranslationFile: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xa1144770
         public static let tlName = "secureValueErrorTranslationFile"
 
@@ -1711,8 +1683,7 @@ extension Api.SecureValueError {
             writer.writeString(self.text)
         }
 
-        public static func == (lhs: SecureValueErrorTranslationFile, rhs: SecureValueErrorTranslationFile) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SecureValueErrorTranslationFile, _ rhs: SecureValueErrorTranslationFile) -> Swift.Bool {
             guard lhs.type == rhs.type else { return false }
             guard lhs.fileHash == rhs.fileHash else { return false }
             guard lhs.text == rhs.text else { return false }
@@ -1723,7 +1694,7 @@ extension Api.SecureValueError {
 
 extension Api.SecureValueError {
     /// `secureValueErrorTranslationFiles#34636dd8 type:SecureValueType file_hash:Vector<bytes> text:string = SecureValueError;`
-    public final class SecureValueErrorTranslationFiles: TLCombinator {
+    public final class SecureValueErrorTranslationFiles: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x34636dd8
         public static let tlName = "secureValueErrorTranslationFiles"
 
@@ -1749,8 +1720,7 @@ extension Api.SecureValueError {
             writer.writeString(self.text)
         }
 
-        public static func == (lhs: SecureValueErrorTranslationFiles, rhs: SecureValueErrorTranslationFiles) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SecureValueErrorTranslationFiles, _ rhs: SecureValueErrorTranslationFiles) -> Swift.Bool {
             guard lhs.type == rhs.type else { return false }
             guard lhs.fileHash == rhs.fileHash else { return false }
             guard lhs.text == rhs.text else { return false }
@@ -1786,7 +1756,7 @@ extension Api {
 
 extension Api.SecureValueHash {
     /// `secureValueHash#ed1ecdb0 type:SecureValueType hash:bytes = SecureValueHash;`
-    public final class SecureValueHash: TLCombinator {
+    public final class SecureValueHash: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xed1ecdb0
         public static let tlName = "secureValueHash"
 
@@ -1808,8 +1778,7 @@ extension Api.SecureValueHash {
             writer.writeBytes(self.hash)
         }
 
-        public static func == (lhs: SecureValueHash, rhs: SecureValueHash) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SecureValueHash, _ rhs: SecureValueHash) -> Swift.Bool {
             guard lhs.type == rhs.type else { return false }
             guard lhs.hash == rhs.hash else { return false }
             return true
@@ -1880,7 +1849,7 @@ extension Api {
 
 extension Api.SecureValueType {
     /// `secureValueTypePersonalDetails#9d2a81e3 = SecureValueType;`
-    public final class SecureValueTypePersonalDetails: TLCombinator {
+    public final class SecureValueTypePersonalDetails: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x9d2a81e3
         public static let tlName = "secureValueTypePersonalDetails"
 
@@ -1893,8 +1862,7 @@ extension Api.SecureValueType {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: SecureValueTypePersonalDetails, rhs: SecureValueTypePersonalDetails) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SecureValueTypePersonalDetails, _ rhs: SecureValueTypePersonalDetails) -> Swift.Bool {
             return true
         }
     }
@@ -1902,7 +1870,7 @@ extension Api.SecureValueType {
 
 extension Api.SecureValueType {
     /// `secureValueTypePassport#3dac6a00 = SecureValueType;`
-    public final class SecureValueTypePassport: TLCombinator {
+    public final class SecureValueTypePassport: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x3dac6a00
         public static let tlName = "secureValueTypePassport"
 
@@ -1915,8 +1883,7 @@ extension Api.SecureValueType {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: SecureValueTypePassport, rhs: SecureValueTypePassport) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SecureValueTypePassport, _ rhs: SecureValueTypePassport) -> Swift.Bool {
             return true
         }
     }
@@ -1924,7 +1891,7 @@ extension Api.SecureValueType {
 
 extension Api.SecureValueType {
     /// `secureValueTypeDriverLicense#06e425c4 = SecureValueType;`
-    public final class SecureValueTypeDriverLicense: TLCombinator {
+    public final class SecureValueTypeDriverLicense: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x06e425c4
         public static let tlName = "secureValueTypeDriverLicense"
 
@@ -1937,8 +1904,7 @@ extension Api.SecureValueType {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: SecureValueTypeDriverLicense, rhs: SecureValueTypeDriverLicense) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SecureValueTypeDriverLicense, _ rhs: SecureValueTypeDriverLicense) -> Swift.Bool {
             return true
         }
     }
@@ -1946,7 +1912,7 @@ extension Api.SecureValueType {
 
 extension Api.SecureValueType {
     /// `secureValueTypeIdentityCard#a0d0744b = SecureValueType;`
-    public final class SecureValueTypeIdentityCard: TLCombinator {
+    public final class SecureValueTypeIdentityCard: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xa0d0744b
         public static let tlName = "secureValueTypeIdentityCard"
 
@@ -1959,8 +1925,7 @@ extension Api.SecureValueType {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: SecureValueTypeIdentityCard, rhs: SecureValueTypeIdentityCard) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SecureValueTypeIdentityCard, _ rhs: SecureValueTypeIdentityCard) -> Swift.Bool {
             return true
         }
     }
@@ -1968,7 +1933,7 @@ extension Api.SecureValueType {
 
 extension Api.SecureValueType {
     /// `secureValueTypeInternalPassport#99a48f23 = SecureValueType;`
-    public final class SecureValueTypeInternalPassport: TLCombinator {
+    public final class SecureValueTypeInternalPassport: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x99a48f23
         public static let tlName = "secureValueTypeInternalPassport"
 
@@ -1981,8 +1946,7 @@ extension Api.SecureValueType {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: SecureValueTypeInternalPassport, rhs: SecureValueTypeInternalPassport) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SecureValueTypeInternalPassport, _ rhs: SecureValueTypeInternalPassport) -> Swift.Bool {
             return true
         }
     }
@@ -1990,7 +1954,7 @@ extension Api.SecureValueType {
 
 extension Api.SecureValueType {
     /// `secureValueTypeAddress#cbe31e26 = SecureValueType;`
-    public final class SecureValueTypeAddress: TLCombinator {
+    public final class SecureValueTypeAddress: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xcbe31e26
         public static let tlName = "secureValueTypeAddress"
 
@@ -2003,8 +1967,7 @@ extension Api.SecureValueType {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: SecureValueTypeAddress, rhs: SecureValueTypeAddress) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SecureValueTypeAddress, _ rhs: SecureValueTypeAddress) -> Swift.Bool {
             return true
         }
     }
@@ -2012,7 +1975,7 @@ extension Api.SecureValueType {
 
 extension Api.SecureValueType {
     /// `secureValueTypeUtilityBill#fc36954e = SecureValueType;`
-    public final class SecureValueTypeUtilityBill: TLCombinator {
+    public final class SecureValueTypeUtilityBill: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xfc36954e
         public static let tlName = "secureValueTypeUtilityBill"
 
@@ -2025,8 +1988,7 @@ extension Api.SecureValueType {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: SecureValueTypeUtilityBill, rhs: SecureValueTypeUtilityBill) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SecureValueTypeUtilityBill, _ rhs: SecureValueTypeUtilityBill) -> Swift.Bool {
             return true
         }
     }
@@ -2034,7 +1996,7 @@ extension Api.SecureValueType {
 
 extension Api.SecureValueType {
     /// `secureValueTypeBankStatement#89137c0d = SecureValueType;`
-    public final class SecureValueTypeBankStatement: TLCombinator {
+    public final class SecureValueTypeBankStatement: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x89137c0d
         public static let tlName = "secureValueTypeBankStatement"
 
@@ -2047,8 +2009,7 @@ extension Api.SecureValueType {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: SecureValueTypeBankStatement, rhs: SecureValueTypeBankStatement) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SecureValueTypeBankStatement, _ rhs: SecureValueTypeBankStatement) -> Swift.Bool {
             return true
         }
     }
@@ -2056,7 +2017,7 @@ extension Api.SecureValueType {
 
 extension Api.SecureValueType {
     /// `secureValueTypeRentalAgreement#8b883488 = SecureValueType;`
-    public final class SecureValueTypeRentalAgreement: TLCombinator {
+    public final class SecureValueTypeRentalAgreement: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x8b883488
         public static let tlName = "secureValueTypeRentalAgreement"
 
@@ -2069,8 +2030,7 @@ extension Api.SecureValueType {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: SecureValueTypeRentalAgreement, rhs: SecureValueTypeRentalAgreement) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SecureValueTypeRentalAgreement, _ rhs: SecureValueTypeRentalAgreement) -> Swift.Bool {
             return true
         }
     }
@@ -2078,7 +2038,7 @@ extension Api.SecureValueType {
 
 extension Api.SecureValueType {
     /// `secureValueTypePassportRegistration#99e3806a = SecureValueType;`
-    public final class SecureValueTypePassportRegistration: TLCombinator {
+    public final class SecureValueTypePassportRegistration: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x99e3806a
         public static let tlName = "secureValueTypePassportRegistration"
 
@@ -2091,8 +2051,7 @@ extension Api.SecureValueType {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: SecureValueTypePassportRegistration, rhs: SecureValueTypePassportRegistration) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SecureValueTypePassportRegistration, _ rhs: SecureValueTypePassportRegistration) -> Swift.Bool {
             return true
         }
     }
@@ -2100,7 +2059,7 @@ extension Api.SecureValueType {
 
 extension Api.SecureValueType {
     /// `secureValueTypeTemporaryRegistration#ea02ec33 = SecureValueType;`
-    public final class SecureValueTypeTemporaryRegistration: TLCombinator {
+    public final class SecureValueTypeTemporaryRegistration: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xea02ec33
         public static let tlName = "secureValueTypeTemporaryRegistration"
 
@@ -2113,8 +2072,7 @@ extension Api.SecureValueType {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: SecureValueTypeTemporaryRegistration, rhs: SecureValueTypeTemporaryRegistration) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SecureValueTypeTemporaryRegistration, _ rhs: SecureValueTypeTemporaryRegistration) -> Swift.Bool {
             return true
         }
     }
@@ -2122,7 +2080,7 @@ extension Api.SecureValueType {
 
 extension Api.SecureValueType {
     /// `secureValueTypePhone#b320aadb = SecureValueType;`
-    public final class SecureValueTypePhone: TLCombinator {
+    public final class SecureValueTypePhone: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xb320aadb
         public static let tlName = "secureValueTypePhone"
 
@@ -2135,8 +2093,7 @@ extension Api.SecureValueType {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: SecureValueTypePhone, rhs: SecureValueTypePhone) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SecureValueTypePhone, _ rhs: SecureValueTypePhone) -> Swift.Bool {
             return true
         }
     }
@@ -2144,7 +2101,7 @@ extension Api.SecureValueType {
 
 extension Api.SecureValueType {
     /// `secureValueTypeEmail#8e3ca7ee = SecureValueType;`
-    public final class SecureValueTypeEmail: TLCombinator {
+    public final class SecureValueTypeEmail: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x8e3ca7ee
         public static let tlName = "secureValueTypeEmail"
 
@@ -2157,8 +2114,7 @@ extension Api.SecureValueType {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: SecureValueTypeEmail, rhs: SecureValueTypeEmail) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SecureValueTypeEmail, _ rhs: SecureValueTypeEmail) -> Swift.Bool {
             return true
         }
     }
@@ -2191,7 +2147,7 @@ extension Api {
 
 extension Api.SendAsPeer {
     /// `sendAsPeer#b81c7034 flags:# premium_required:flags.0?true peer:Peer = SendAsPeer;`
-    public final class SendAsPeer: TLCombinator {
+    public final class SendAsPeer: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xb81c7034
         public static let tlName = "sendAsPeer"
 
@@ -2216,8 +2172,7 @@ extension Api.SendAsPeer {
             self.peer.encode(to: &writer)
         }
 
-        public static func == (lhs: SendAsPeer, rhs: SendAsPeer) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SendAsPeer, _ rhs: SendAsPeer) -> Swift.Bool {
             guard lhs.premiumRequired == rhs.premiumRequired else { return false }
             guard lhs.peer == rhs.peer else { return false }
             return true
@@ -2315,7 +2270,7 @@ extension Api {
 
 extension Api.SendMessageAction {
     /// `sendMessageTypingAction#16bf744e = SendMessageAction;`
-    public final class SendMessageTypingAction: TLCombinator {
+    public final class SendMessageTypingAction: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x16bf744e
         public static let tlName = "sendMessageTypingAction"
 
@@ -2328,8 +2283,7 @@ extension Api.SendMessageAction {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: SendMessageTypingAction, rhs: SendMessageTypingAction) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SendMessageTypingAction, _ rhs: SendMessageTypingAction) -> Swift.Bool {
             return true
         }
     }
@@ -2337,7 +2291,7 @@ extension Api.SendMessageAction {
 
 extension Api.SendMessageAction {
     /// `sendMessageCancelAction#fd5ec8f5 = SendMessageAction;`
-    public final class SendMessageCancelAction: TLCombinator {
+    public final class SendMessageCancelAction: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xfd5ec8f5
         public static let tlName = "sendMessageCancelAction"
 
@@ -2350,8 +2304,7 @@ extension Api.SendMessageAction {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: SendMessageCancelAction, rhs: SendMessageCancelAction) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SendMessageCancelAction, _ rhs: SendMessageCancelAction) -> Swift.Bool {
             return true
         }
     }
@@ -2359,7 +2312,7 @@ extension Api.SendMessageAction {
 
 extension Api.SendMessageAction {
     /// `sendMessageRecordVideoAction#a187d66f = SendMessageAction;`
-    public final class SendMessageRecordVideoAction: TLCombinator {
+    public final class SendMessageRecordVideoAction: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xa187d66f
         public static let tlName = "sendMessageRecordVideoAction"
 
@@ -2372,8 +2325,7 @@ extension Api.SendMessageAction {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: SendMessageRecordVideoAction, rhs: SendMessageRecordVideoAction) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SendMessageRecordVideoAction, _ rhs: SendMessageRecordVideoAction) -> Swift.Bool {
             return true
         }
     }
@@ -2381,7 +2333,7 @@ extension Api.SendMessageAction {
 
 extension Api.SendMessageAction {
     /// `sendMessageUploadVideoAction#e9763aec progress:int = SendMessageAction;`
-    public final class SendMessageUploadVideoAction: TLCombinator {
+    public final class SendMessageUploadVideoAction: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xe9763aec
         public static let tlName = "sendMessageUploadVideoAction"
 
@@ -2399,8 +2351,7 @@ extension Api.SendMessageAction {
             writer.writeInt32(self.progress)
         }
 
-        public static func == (lhs: SendMessageUploadVideoAction, rhs: SendMessageUploadVideoAction) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SendMessageUploadVideoAction, _ rhs: SendMessageUploadVideoAction) -> Swift.Bool {
             guard lhs.progress == rhs.progress else { return false }
             return true
         }
@@ -2409,7 +2360,7 @@ extension Api.SendMessageAction {
 
 extension Api.SendMessageAction {
     /// `sendMessageRecordAudioAction#d52f73f7 = SendMessageAction;`
-    public final class SendMessageRecordAudioAction: TLCombinator {
+    public final class SendMessageRecordAudioAction: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xd52f73f7
         public static let tlName = "sendMessageRecordAudioAction"
 
@@ -2422,8 +2373,7 @@ extension Api.SendMessageAction {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: SendMessageRecordAudioAction, rhs: SendMessageRecordAudioAction) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SendMessageRecordAudioAction, _ rhs: SendMessageRecordAudioAction) -> Swift.Bool {
             return true
         }
     }
@@ -2431,7 +2381,7 @@ extension Api.SendMessageAction {
 
 extension Api.SendMessageAction {
     /// `sendMessageUploadAudioAction#f351d7ab progress:int = SendMessageAction;`
-    public final class SendMessageUploadAudioAction: TLCombinator {
+    public final class SendMessageUploadAudioAction: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xf351d7ab
         public static let tlName = "sendMessageUploadAudioAction"
 
@@ -2449,8 +2399,7 @@ extension Api.SendMessageAction {
             writer.writeInt32(self.progress)
         }
 
-        public static func == (lhs: SendMessageUploadAudioAction, rhs: SendMessageUploadAudioAction) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SendMessageUploadAudioAction, _ rhs: SendMessageUploadAudioAction) -> Swift.Bool {
             guard lhs.progress == rhs.progress else { return false }
             return true
         }
@@ -2459,7 +2408,7 @@ extension Api.SendMessageAction {
 
 extension Api.SendMessageAction {
     /// `sendMessageUploadPhotoAction#d1d34a26 progress:int = SendMessageAction;`
-    public final class SendMessageUploadPhotoAction: TLCombinator {
+    public final class SendMessageUploadPhotoAction: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xd1d34a26
         public static let tlName = "sendMessageUploadPhotoAction"
 
@@ -2477,8 +2426,7 @@ extension Api.SendMessageAction {
             writer.writeInt32(self.progress)
         }
 
-        public static func == (lhs: SendMessageUploadPhotoAction, rhs: SendMessageUploadPhotoAction) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SendMessageUploadPhotoAction, _ rhs: SendMessageUploadPhotoAction) -> Swift.Bool {
             guard lhs.progress == rhs.progress else { return false }
             return true
         }
@@ -2487,7 +2435,7 @@ extension Api.SendMessageAction {
 
 extension Api.SendMessageAction {
     /// `sendMessageUploadDocumentAction#aa0cd9e4 progress:int = SendMessageAction;`
-    public final class SendMessageUploadDocumentAction: TLCombinator {
+    public final class SendMessageUploadDocumentAction: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xaa0cd9e4
         public static let tlName = "sendMessageUploadDocumentAction"
 
@@ -2505,8 +2453,7 @@ extension Api.SendMessageAction {
             writer.writeInt32(self.progress)
         }
 
-        public static func == (lhs: SendMessageUploadDocumentAction, rhs: SendMessageUploadDocumentAction) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SendMessageUploadDocumentAction, _ rhs: SendMessageUploadDocumentAction) -> Swift.Bool {
             guard lhs.progress == rhs.progress else { return false }
             return true
         }
@@ -2515,7 +2462,7 @@ extension Api.SendMessageAction {
 
 extension Api.SendMessageAction {
     /// `sendMessageGeoLocationAction#176f8ba1 = SendMessageAction;`
-    public final class SendMessageGeoLocationAction: TLCombinator {
+    public final class SendMessageGeoLocationAction: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x176f8ba1
         public static let tlName = "sendMessageGeoLocationAction"
 
@@ -2528,8 +2475,7 @@ extension Api.SendMessageAction {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: SendMessageGeoLocationAction, rhs: SendMessageGeoLocationAction) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SendMessageGeoLocationAction, _ rhs: SendMessageGeoLocationAction) -> Swift.Bool {
             return true
         }
     }
@@ -2537,7 +2483,7 @@ extension Api.SendMessageAction {
 
 extension Api.SendMessageAction {
     /// `sendMessageChooseContactAction#628cbc6f = SendMessageAction;`
-    public final class SendMessageChooseContactAction: TLCombinator {
+    public final class SendMessageChooseContactAction: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x628cbc6f
         public static let tlName = "sendMessageChooseContactAction"
 
@@ -2550,8 +2496,7 @@ extension Api.SendMessageAction {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: SendMessageChooseContactAction, rhs: SendMessageChooseContactAction) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SendMessageChooseContactAction, _ rhs: SendMessageChooseContactAction) -> Swift.Bool {
             return true
         }
     }
@@ -2559,7 +2504,7 @@ extension Api.SendMessageAction {
 
 extension Api.SendMessageAction {
     /// `sendMessageGamePlayAction#dd6a8f48 = SendMessageAction;`
-    public final class SendMessageGamePlayAction: TLCombinator {
+    public final class SendMessageGamePlayAction: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xdd6a8f48
         public static let tlName = "sendMessageGamePlayAction"
 
@@ -2572,8 +2517,7 @@ extension Api.SendMessageAction {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: SendMessageGamePlayAction, rhs: SendMessageGamePlayAction) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SendMessageGamePlayAction, _ rhs: SendMessageGamePlayAction) -> Swift.Bool {
             return true
         }
     }
@@ -2581,7 +2525,7 @@ extension Api.SendMessageAction {
 
 extension Api.SendMessageAction {
     /// `sendMessageRecordRoundAction#88f27fbc = SendMessageAction;`
-    public final class SendMessageRecordRoundAction: TLCombinator {
+    public final class SendMessageRecordRoundAction: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x88f27fbc
         public static let tlName = "sendMessageRecordRoundAction"
 
@@ -2594,8 +2538,7 @@ extension Api.SendMessageAction {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: SendMessageRecordRoundAction, rhs: SendMessageRecordRoundAction) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SendMessageRecordRoundAction, _ rhs: SendMessageRecordRoundAction) -> Swift.Bool {
             return true
         }
     }
@@ -2603,7 +2546,7 @@ extension Api.SendMessageAction {
 
 extension Api.SendMessageAction {
     /// `sendMessageUploadRoundAction#243e1c66 progress:int = SendMessageAction;`
-    public final class SendMessageUploadRoundAction: TLCombinator {
+    public final class SendMessageUploadRoundAction: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x243e1c66
         public static let tlName = "sendMessageUploadRoundAction"
 
@@ -2621,8 +2564,7 @@ extension Api.SendMessageAction {
             writer.writeInt32(self.progress)
         }
 
-        public static func == (lhs: SendMessageUploadRoundAction, rhs: SendMessageUploadRoundAction) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SendMessageUploadRoundAction, _ rhs: SendMessageUploadRoundAction) -> Swift.Bool {
             guard lhs.progress == rhs.progress else { return false }
             return true
         }
@@ -2631,7 +2573,7 @@ extension Api.SendMessageAction {
 
 extension Api.SendMessageAction {
     /// `speakingInGroupCallAction#d92c2285 = SendMessageAction;`
-    public final class SpeakingInGroupCallAction: TLCombinator {
+    public final class SpeakingInGroupCallAction: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xd92c2285
         public static let tlName = "speakingInGroupCallAction"
 
@@ -2644,8 +2586,7 @@ extension Api.SendMessageAction {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: SpeakingInGroupCallAction, rhs: SpeakingInGroupCallAction) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SpeakingInGroupCallAction, _ rhs: SpeakingInGroupCallAction) -> Swift.Bool {
             return true
         }
     }
@@ -2653,7 +2594,7 @@ extension Api.SendMessageAction {
 
 extension Api.SendMessageAction {
     /// `sendMessageHistoryImportAction#dbda9246 progress:int = SendMessageAction;`
-    public final class SendMessageHistoryImportAction: TLCombinator {
+    public final class SendMessageHistoryImportAction: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xdbda9246
         public static let tlName = "sendMessageHistoryImportAction"
 
@@ -2671,8 +2612,7 @@ extension Api.SendMessageAction {
             writer.writeInt32(self.progress)
         }
 
-        public static func == (lhs: SendMessageHistoryImportAction, rhs: SendMessageHistoryImportAction) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SendMessageHistoryImportAction, _ rhs: SendMessageHistoryImportAction) -> Swift.Bool {
             guard lhs.progress == rhs.progress else { return false }
             return true
         }
@@ -2681,7 +2621,7 @@ extension Api.SendMessageAction {
 
 extension Api.SendMessageAction {
     /// `sendMessageChooseStickerAction#b05ac6b1 = SendMessageAction;`
-    public final class SendMessageChooseStickerAction: TLCombinator {
+    public final class SendMessageChooseStickerAction: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xb05ac6b1
         public static let tlName = "sendMessageChooseStickerAction"
 
@@ -2694,8 +2634,7 @@ extension Api.SendMessageAction {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: SendMessageChooseStickerAction, rhs: SendMessageChooseStickerAction) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SendMessageChooseStickerAction, _ rhs: SendMessageChooseStickerAction) -> Swift.Bool {
             return true
         }
     }
@@ -2703,7 +2642,7 @@ extension Api.SendMessageAction {
 
 extension Api.SendMessageAction {
     /// `sendMessageEmojiInteraction#25972bcb emoticon:string msg_id:int interaction:DataJSON = SendMessageAction;`
-    public final class SendMessageEmojiInteraction: TLCombinator {
+    public final class SendMessageEmojiInteraction: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x25972bcb
         public static let tlName = "sendMessageEmojiInteraction"
 
@@ -2729,8 +2668,7 @@ extension Api.SendMessageAction {
             self.interaction.encode(to: &writer)
         }
 
-        public static func == (lhs: SendMessageEmojiInteraction, rhs: SendMessageEmojiInteraction) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SendMessageEmojiInteraction, _ rhs: SendMessageEmojiInteraction) -> Swift.Bool {
             guard lhs.emoticon == rhs.emoticon else { return false }
             guard lhs.msgId == rhs.msgId else { return false }
             guard lhs.interaction == rhs.interaction else { return false }
@@ -2741,7 +2679,7 @@ extension Api.SendMessageAction {
 
 extension Api.SendMessageAction {
     /// `sendMessageEmojiInteractionSeen#b665902e emoticon:string = SendMessageAction;`
-    public final class SendMessageEmojiInteractionSeen: TLCombinator {
+    public final class SendMessageEmojiInteractionSeen: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xb665902e
         public static let tlName = "sendMessageEmojiInteractionSeen"
 
@@ -2759,8 +2697,7 @@ extension Api.SendMessageAction {
             writer.writeString(self.emoticon)
         }
 
-        public static func == (lhs: SendMessageEmojiInteractionSeen, rhs: SendMessageEmojiInteractionSeen) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SendMessageEmojiInteractionSeen, _ rhs: SendMessageEmojiInteractionSeen) -> Swift.Bool {
             guard lhs.emoticon == rhs.emoticon else { return false }
             return true
         }
@@ -2769,7 +2706,7 @@ extension Api.SendMessageAction {
 
 extension Api.SendMessageAction {
     /// `sendMessageTextDraftAction#3630b85a flags:# can_stop:flags.0?true keep_on_stop:flags.1?true random_id:long text:TextWithEntities = SendMessageAction;`
-    public final class SendMessageTextDraftAction: TLCombinator {
+    public final class SendMessageTextDraftAction: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x3630b85a
         public static let tlName = "sendMessageTextDraftAction"
 
@@ -2802,8 +2739,7 @@ extension Api.SendMessageAction {
             self.text.encode(to: &writer)
         }
 
-        public static func == (lhs: SendMessageTextDraftAction, rhs: SendMessageTextDraftAction) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SendMessageTextDraftAction, _ rhs: SendMessageTextDraftAction) -> Swift.Bool {
             guard lhs.canStop == rhs.canStop else { return false }
             guard lhs.keepOnStop == rhs.keepOnStop else { return false }
             guard lhs.randomId == rhs.randomId else { return false }
@@ -2815,7 +2751,7 @@ extension Api.SendMessageAction {
 
 extension Api.SendMessageAction {
     /// `inputSendMessageRichMessageDraftAction#a937c7be flags:# can_stop:flags.0?true keep_on_stop:flags.1?true random_id:long rich_message:InputRichMessage = SendMessageAction;`
-    public final class InputSendMessageRichMessageDraftAction: TLCombinator {
+    public final class InputSendMessageRichMessageDraftAction: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xa937c7be
         public static let tlName = "inputSendMessageRichMessageDraftAction"
 
@@ -2848,8 +2784,7 @@ extension Api.SendMessageAction {
             self.richMessage.encode(to: &writer)
         }
 
-        public static func == (lhs: InputSendMessageRichMessageDraftAction, rhs: InputSendMessageRichMessageDraftAction) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InputSendMessageRichMessageDraftAction, _ rhs: InputSendMessageRichMessageDraftAction) -> Swift.Bool {
             guard lhs.canStop == rhs.canStop else { return false }
             guard lhs.keepOnStop == rhs.keepOnStop else { return false }
             guard lhs.randomId == rhs.randomId else { return false }
@@ -2861,7 +2796,7 @@ extension Api.SendMessageAction {
 
 extension Api.SendMessageAction {
     /// `sendMessageRichMessageDraftAction#52564893 flags:# can_stop:flags.0?true keep_on_stop:flags.1?true random_id:long rich_message:RichMessage = SendMessageAction;`
-    public final class SendMessageRichMessageDraftAction: TLCombinator {
+    public final class SendMessageRichMessageDraftAction: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x52564893
         public static let tlName = "sendMessageRichMessageDraftAction"
 
@@ -2894,8 +2829,7 @@ extension Api.SendMessageAction {
             self.richMessage.encode(to: &writer)
         }
 
-        public static func == (lhs: SendMessageRichMessageDraftAction, rhs: SendMessageRichMessageDraftAction) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SendMessageRichMessageDraftAction, _ rhs: SendMessageRichMessageDraftAction) -> Swift.Bool {
             guard lhs.canStop == rhs.canStop else { return false }
             guard lhs.keepOnStop == rhs.keepOnStop else { return false }
             guard lhs.randomId == rhs.randomId else { return false }
@@ -2907,7 +2841,7 @@ extension Api.SendMessageAction {
 
 extension Api.SendMessageAction {
     /// `sendMessageStopDraftAction#fbf902b0 random_id:long = SendMessageAction;`
-    public final class SendMessageStopDraftAction: TLCombinator {
+    public final class SendMessageStopDraftAction: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xfbf902b0
         public static let tlName = "sendMessageStopDraftAction"
 
@@ -2925,8 +2859,7 @@ extension Api.SendMessageAction {
             writer.writeInt64(self.randomId)
         }
 
-        public static func == (lhs: SendMessageStopDraftAction, rhs: SendMessageStopDraftAction) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SendMessageStopDraftAction, _ rhs: SendMessageStopDraftAction) -> Swift.Bool {
             guard lhs.randomId == rhs.randomId else { return false }
             return true
         }

@@ -30,7 +30,7 @@ extension Api {
 
 extension Api.ShippingOption {
     /// `shippingOption#b6213cdf id:string title:string prices:Vector<LabeledPrice> = ShippingOption;`
-    public final class ShippingOption: TLCombinator {
+    public final class ShippingOption: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xb6213cdf
         public static let tlName = "shippingOption"
 
@@ -56,8 +56,7 @@ extension Api.ShippingOption {
             self.prices.encode(to: &writer)
         }
 
-        public static func == (lhs: ShippingOption, rhs: ShippingOption) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ShippingOption, _ rhs: ShippingOption) -> Swift.Bool {
             guard lhs.id == rhs.id else { return false }
             guard lhs.title == rhs.title else { return false }
             guard lhs.prices == rhs.prices else { return false }
@@ -93,7 +92,7 @@ extension Api {
 
 extension Api.SmsJob {
     /// `smsJob#e6a1eeb8 job_id:string phone_number:string text:string = SmsJob;`
-    public final class SmsJob: TLCombinator {
+    public final class SmsJob: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xe6a1eeb8
         public static let tlName = "smsJob"
 
@@ -119,8 +118,7 @@ extension Api.SmsJob {
             writer.writeString(self.text)
         }
 
-        public static func == (lhs: SmsJob, rhs: SmsJob) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SmsJob, _ rhs: SmsJob) -> Swift.Bool {
             guard lhs.jobId == rhs.jobId else { return false }
             guard lhs.phoneNumber == rhs.phoneNumber else { return false }
             guard lhs.text == rhs.text else { return false }
@@ -156,7 +154,7 @@ extension Api {
 
 extension Api.SponsoredMessage {
     /// `sponsoredMessage#7dbf8673 flags:# recommended:flags.5?true can_report:flags.12?true random_id:bytes url:string title:string message:string entities:flags.1?Vector<MessageEntity> photo:flags.6?Photo media:flags.14?MessageMedia color:flags.13?PeerColor button_text:string sponsor_info:flags.7?string additional_info:flags.8?string min_display_duration:flags.15?int max_display_duration:flags.15?int = SponsoredMessage;`
-    public final class SponsoredMessage: TLCombinator {
+    public final class SponsoredMessage: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x7dbf8673
         public static let tlName = "sponsoredMessage"
 
@@ -241,8 +239,7 @@ extension Api.SponsoredMessage {
             if let value = self.maxDisplayDuration { writer.writeInt32(value) }
         }
 
-        public static func == (lhs: SponsoredMessage, rhs: SponsoredMessage) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SponsoredMessage, _ rhs: SponsoredMessage) -> Swift.Bool {
             guard lhs.recommended == rhs.recommended else { return false }
             guard lhs.canReport == rhs.canReport else { return false }
             guard lhs.randomId == rhs.randomId else { return false }
@@ -290,7 +287,7 @@ extension Api {
 
 extension Api.SponsoredMessageReportOption {
     /// `sponsoredMessageReportOption#430d3150 text:string option:bytes = SponsoredMessageReportOption;`
-    public final class SponsoredMessageReportOption: TLCombinator {
+    public final class SponsoredMessageReportOption: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x430d3150
         public static let tlName = "sponsoredMessageReportOption"
 
@@ -312,8 +309,7 @@ extension Api.SponsoredMessageReportOption {
             writer.writeBytes(self.option)
         }
 
-        public static func == (lhs: SponsoredMessageReportOption, rhs: SponsoredMessageReportOption) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SponsoredMessageReportOption, _ rhs: SponsoredMessageReportOption) -> Swift.Bool {
             guard lhs.text == rhs.text else { return false }
             guard lhs.option == rhs.option else { return false }
             return true
@@ -348,7 +344,7 @@ extension Api {
 
 extension Api.SponsoredPeer {
     /// `sponsoredPeer#c69708d3 flags:# random_id:bytes peer:Peer sponsor_info:flags.0?string additional_info:flags.1?string = SponsoredPeer;`
-    public final class SponsoredPeer: TLCombinator {
+    public final class SponsoredPeer: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xc69708d3
         public static let tlName = "sponsoredPeer"
 
@@ -383,8 +379,7 @@ extension Api.SponsoredPeer {
             if let value = self.additionalInfo { writer.writeString(value) }
         }
 
-        public static func == (lhs: SponsoredPeer, rhs: SponsoredPeer) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SponsoredPeer, _ rhs: SponsoredPeer) -> Swift.Bool {
             guard lhs.randomId == rhs.randomId else { return false }
             guard lhs.peer == rhs.peer else { return false }
             guard lhs.sponsorInfo == rhs.sponsorInfo else { return false }
@@ -424,7 +419,7 @@ extension Api {
 
 extension Api.StarGift {
     /// `starGift#313a9547 flags:# limited:flags.0?true sold_out:flags.1?true birthday:flags.2?true require_premium:flags.7?true limited_per_user:flags.8?true peer_color_available:flags.10?true auction:flags.11?true id:long sticker:Document stars:long availability_remains:flags.0?int availability_total:flags.0?int availability_resale:flags.4?long convert_stars:long first_sale_date:flags.1?int last_sale_date:flags.1?int upgrade_stars:flags.3?long resell_min_stars:flags.4?long title:flags.5?string released_by:flags.6?Peer per_user_total:flags.8?int per_user_remains:flags.8?int locked_until_date:flags.9?int auction_slug:flags.11?string gifts_per_round:flags.11?int auction_start_date:flags.11?int upgrade_variants:flags.12?int background:flags.13?StarGiftBackground = StarGift;`
-    public final class StarGift: TLCombinator {
+    public final class StarGift: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x313a9547
         public static let tlName = "starGift"
 
@@ -565,8 +560,7 @@ extension Api.StarGift {
             if let value = self.background { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: StarGift, rhs: StarGift) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StarGift, _ rhs: StarGift) -> Swift.Bool {
             guard lhs.limited == rhs.limited else { return false }
             guard lhs.soldOut == rhs.soldOut else { return false }
             guard lhs.birthday == rhs.birthday else { return false }
@@ -602,7 +596,7 @@ extension Api.StarGift {
 
 extension Api.StarGift {
     /// `starGiftUnique#85f0a9cd flags:# require_premium:flags.6?true resale_ton_only:flags.7?true theme_available:flags.9?true burned:flags.14?true crafted:flags.15?true id:long gift_id:long title:string slug:string num:int owner_id:flags.0?Peer owner_name:flags.1?string owner_address:flags.2?string attributes:Vector<StarGiftAttribute> availability_issued:int availability_total:int gift_address:flags.3?string resell_amount:flags.4?Vector<StarsAmount> released_by:flags.5?Peer value_amount:flags.8?long value_currency:flags.8?string value_usd_amount:flags.8?long theme_peer:flags.10?Peer peer_color:flags.11?PeerColor host_id:flags.12?Peer offer_min_stars:flags.13?int craft_chance_permille:flags.16?int = StarGift;`
-    public final class StarGiftUnique: TLCombinator {
+    public final class StarGiftUnique: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x85f0a9cd
         public static let tlName = "starGiftUnique"
 
@@ -740,8 +734,7 @@ extension Api.StarGift {
             if let value = self.craftChancePermille { writer.writeInt32(value) }
         }
 
-        public static func == (lhs: StarGiftUnique, rhs: StarGiftUnique) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StarGiftUnique, _ rhs: StarGiftUnique) -> Swift.Bool {
             guard lhs.requirePremium == rhs.requirePremium else { return false }
             guard lhs.resaleTonOnly == rhs.resaleTonOnly else { return false }
             guard lhs.themeAvailable == rhs.themeAvailable else { return false }
@@ -801,7 +794,7 @@ extension Api {
 
 extension Api.StarGiftActiveAuctionState {
     /// `starGiftActiveAuctionState#d31bc45d gift:StarGift state:StarGiftAuctionState user_state:StarGiftAuctionUserState = StarGiftActiveAuctionState;`
-    public final class StarGiftActiveAuctionState: TLCombinator {
+    public final class StarGiftActiveAuctionState: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xd31bc45d
         public static let tlName = "starGiftActiveAuctionState"
 
@@ -827,8 +820,7 @@ extension Api.StarGiftActiveAuctionState {
             self.userState.encode(to: &writer)
         }
 
-        public static func == (lhs: StarGiftActiveAuctionState, rhs: StarGiftActiveAuctionState) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StarGiftActiveAuctionState, _ rhs: StarGiftActiveAuctionState) -> Swift.Bool {
             guard lhs.gift == rhs.gift else { return false }
             guard lhs.state == rhs.state else { return false }
             guard lhs.userState == rhs.userState else { return false }
@@ -873,7 +865,7 @@ extension Api {
 
 extension Api.StarGiftAttribute {
     /// `starGiftAttributeModel#565251e2 flags:# crafted:flags.0?true name:string document:Document rarity:StarGiftAttributeRarity = StarGiftAttribute;`
-    public final class StarGiftAttributeModel: TLCombinator {
+    public final class StarGiftAttributeModel: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x565251e2
         public static let tlName = "starGiftAttributeModel"
 
@@ -906,8 +898,7 @@ extension Api.StarGiftAttribute {
             self.rarity.encode(to: &writer)
         }
 
-        public static func == (lhs: StarGiftAttributeModel, rhs: StarGiftAttributeModel) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StarGiftAttributeModel, _ rhs: StarGiftAttributeModel) -> Swift.Bool {
             guard lhs.crafted == rhs.crafted else { return false }
             guard lhs.name == rhs.name else { return false }
             guard lhs.document == rhs.document else { return false }
@@ -919,7 +910,7 @@ extension Api.StarGiftAttribute {
 
 extension Api.StarGiftAttribute {
     /// `starGiftAttributePattern#4e7085ea name:string document:Document rarity:StarGiftAttributeRarity = StarGiftAttribute;`
-    public final class StarGiftAttributePattern: TLCombinator {
+    public final class StarGiftAttributePattern: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x4e7085ea
         public static let tlName = "starGiftAttributePattern"
 
@@ -945,8 +936,7 @@ extension Api.StarGiftAttribute {
             self.rarity.encode(to: &writer)
         }
 
-        public static func == (lhs: StarGiftAttributePattern, rhs: StarGiftAttributePattern) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StarGiftAttributePattern, _ rhs: StarGiftAttributePattern) -> Swift.Bool {
             guard lhs.name == rhs.name else { return false }
             guard lhs.document == rhs.document else { return false }
             guard lhs.rarity == rhs.rarity else { return false }
@@ -957,7 +947,7 @@ extension Api.StarGiftAttribute {
 
 extension Api.StarGiftAttribute {
     /// `starGiftAttributeBackdrop#9f2504e4 name:string backdrop_id:int center_color:int edge_color:int pattern_color:int text_color:int rarity:StarGiftAttributeRarity = StarGiftAttribute;`
-    public final class StarGiftAttributeBackdrop: TLCombinator {
+    public final class StarGiftAttributeBackdrop: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x9f2504e4
         public static let tlName = "starGiftAttributeBackdrop"
 
@@ -999,8 +989,7 @@ extension Api.StarGiftAttribute {
             self.rarity.encode(to: &writer)
         }
 
-        public static func == (lhs: StarGiftAttributeBackdrop, rhs: StarGiftAttributeBackdrop) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StarGiftAttributeBackdrop, _ rhs: StarGiftAttributeBackdrop) -> Swift.Bool {
             guard lhs.name == rhs.name else { return false }
             guard lhs.backdropId == rhs.backdropId else { return false }
             guard lhs.centerColor == rhs.centerColor else { return false }
@@ -1015,7 +1004,7 @@ extension Api.StarGiftAttribute {
 
 extension Api.StarGiftAttribute {
     /// `starGiftAttributeOriginalDetails#e0bff26c flags:# sender_id:flags.0?Peer recipient_id:Peer date:int message:flags.1?TextWithEntities = StarGiftAttribute;`
-    public final class StarGiftAttributeOriginalDetails: TLCombinator {
+    public final class StarGiftAttributeOriginalDetails: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xe0bff26c
         public static let tlName = "starGiftAttributeOriginalDetails"
 
@@ -1050,8 +1039,7 @@ extension Api.StarGiftAttribute {
             if let value = self.message { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: StarGiftAttributeOriginalDetails, rhs: StarGiftAttributeOriginalDetails) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StarGiftAttributeOriginalDetails, _ rhs: StarGiftAttributeOriginalDetails) -> Swift.Bool {
             guard lhs.senderId == rhs.senderId else { return false }
             guard lhs.recipientId == rhs.recipientId else { return false }
             guard lhs.date == rhs.date else { return false }
@@ -1088,7 +1076,7 @@ extension Api {
 
 extension Api.StarGiftAttributeCounter {
     /// `starGiftAttributeCounter#2eb1b658 attribute:StarGiftAttributeId count:int = StarGiftAttributeCounter;`
-    public final class StarGiftAttributeCounter: TLCombinator {
+    public final class StarGiftAttributeCounter: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x2eb1b658
         public static let tlName = "starGiftAttributeCounter"
 
@@ -1110,8 +1098,7 @@ extension Api.StarGiftAttributeCounter {
             writer.writeInt32(self.count)
         }
 
-        public static func == (lhs: StarGiftAttributeCounter, rhs: StarGiftAttributeCounter) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StarGiftAttributeCounter, _ rhs: StarGiftAttributeCounter) -> Swift.Bool {
             guard lhs.attribute == rhs.attribute else { return false }
             guard lhs.count == rhs.count else { return false }
             return true
@@ -1152,7 +1139,7 @@ extension Api {
 
 extension Api.StarGiftAttributeId {
     /// `starGiftAttributeIdModel#48aaae3c document_id:long = StarGiftAttributeId;`
-    public final class StarGiftAttributeIdModel: TLCombinator {
+    public final class StarGiftAttributeIdModel: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x48aaae3c
         public static let tlName = "starGiftAttributeIdModel"
 
@@ -1170,8 +1157,7 @@ extension Api.StarGiftAttributeId {
             writer.writeInt64(self.documentId)
         }
 
-        public static func == (lhs: StarGiftAttributeIdModel, rhs: StarGiftAttributeIdModel) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StarGiftAttributeIdModel, _ rhs: StarGiftAttributeIdModel) -> Swift.Bool {
             guard lhs.documentId == rhs.documentId else { return false }
             return true
         }
@@ -1180,7 +1166,7 @@ extension Api.StarGiftAttributeId {
 
 extension Api.StarGiftAttributeId {
     /// `starGiftAttributeIdPattern#4a162433 document_id:long = StarGiftAttributeId;`
-    public final class StarGiftAttributeIdPattern: TLCombinator {
+    public final class StarGiftAttributeIdPattern: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x4a162433
         public static let tlName = "starGiftAttributeIdPattern"
 
@@ -1198,8 +1184,7 @@ extension Api.StarGiftAttributeId {
             writer.writeInt64(self.documentId)
         }
 
-        public static func == (lhs: StarGiftAttributeIdPattern, rhs: StarGiftAttributeIdPattern) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StarGiftAttributeIdPattern, _ rhs: StarGiftAttributeIdPattern) -> Swift.Bool {
             guard lhs.documentId == rhs.documentId else { return false }
             return true
         }
@@ -1208,7 +1193,7 @@ extension Api.StarGiftAttributeId {
 
 extension Api.StarGiftAttributeId {
     /// `starGiftAttributeIdBackdrop#1f01c757 backdrop_id:int = StarGiftAttributeId;`
-    public final class StarGiftAttributeIdBackdrop: TLCombinator {
+    public final class StarGiftAttributeIdBackdrop: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x1f01c757
         public static let tlName = "starGiftAttributeIdBackdrop"
 
@@ -1226,8 +1211,7 @@ extension Api.StarGiftAttributeId {
             writer.writeInt32(self.backdropId)
         }
 
-        public static func == (lhs: StarGiftAttributeIdBackdrop, rhs: StarGiftAttributeIdBackdrop) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StarGiftAttributeIdBackdrop, _ rhs: StarGiftAttributeIdBackdrop) -> Swift.Bool {
             guard lhs.backdropId == rhs.backdropId else { return false }
             return true
         }
@@ -1273,7 +1257,7 @@ extension Api {
 
 extension Api.StarGiftAttributeRarity {
     /// `starGiftAttributeRarity#36437737 permille:int = StarGiftAttributeRarity;`
-    public final class StarGiftAttributeRarity: TLCombinator {
+    public final class StarGiftAttributeRarity: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x36437737
         public static let tlName = "starGiftAttributeRarity"
 
@@ -1291,8 +1275,7 @@ extension Api.StarGiftAttributeRarity {
             writer.writeInt32(self.permille)
         }
 
-        public static func == (lhs: StarGiftAttributeRarity, rhs: StarGiftAttributeRarity) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StarGiftAttributeRarity, _ rhs: StarGiftAttributeRarity) -> Swift.Bool {
             guard lhs.permille == rhs.permille else { return false }
             return true
         }
@@ -1301,7 +1284,7 @@ extension Api.StarGiftAttributeRarity {
 
 extension Api.StarGiftAttributeRarity {
     /// `starGiftAttributeRarityUncommon#dbce6389 = StarGiftAttributeRarity;`
-    public final class StarGiftAttributeRarityUncommon: TLCombinator {
+    public final class StarGiftAttributeRarityUncommon: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xdbce6389
         public static let tlName = "starGiftAttributeRarityUncommon"
 
@@ -1314,8 +1297,7 @@ extension Api.StarGiftAttributeRarity {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: StarGiftAttributeRarityUncommon, rhs: StarGiftAttributeRarityUncommon) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StarGiftAttributeRarityUncommon, _ rhs: StarGiftAttributeRarityUncommon) -> Swift.Bool {
             return true
         }
     }
@@ -1323,7 +1305,7 @@ extension Api.StarGiftAttributeRarity {
 
 extension Api.StarGiftAttributeRarity {
     /// `starGiftAttributeRarityRare#f08d516b = StarGiftAttributeRarity;`
-    public final class StarGiftAttributeRarityRare: TLCombinator {
+    public final class StarGiftAttributeRarityRare: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xf08d516b
         public static let tlName = "starGiftAttributeRarityRare"
 
@@ -1336,8 +1318,7 @@ extension Api.StarGiftAttributeRarity {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: StarGiftAttributeRarityRare, rhs: StarGiftAttributeRarityRare) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StarGiftAttributeRarityRare, _ rhs: StarGiftAttributeRarityRare) -> Swift.Bool {
             return true
         }
     }
@@ -1345,7 +1326,7 @@ extension Api.StarGiftAttributeRarity {
 
 extension Api.StarGiftAttributeRarity {
     /// `starGiftAttributeRarityEpic#78fbf3a8 = StarGiftAttributeRarity;`
-    public final class StarGiftAttributeRarityEpic: TLCombinator {
+    public final class StarGiftAttributeRarityEpic: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x78fbf3a8
         public static let tlName = "starGiftAttributeRarityEpic"
 
@@ -1358,8 +1339,7 @@ extension Api.StarGiftAttributeRarity {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: StarGiftAttributeRarityEpic, rhs: StarGiftAttributeRarityEpic) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StarGiftAttributeRarityEpic, _ rhs: StarGiftAttributeRarityEpic) -> Swift.Bool {
             return true
         }
     }
@@ -1367,7 +1347,7 @@ extension Api.StarGiftAttributeRarity {
 
 extension Api.StarGiftAttributeRarity {
     /// `starGiftAttributeRarityLegendary#cef7e7a8 = StarGiftAttributeRarity;`
-    public final class StarGiftAttributeRarityLegendary: TLCombinator {
+    public final class StarGiftAttributeRarityLegendary: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xcef7e7a8
         public static let tlName = "starGiftAttributeRarityLegendary"
 
@@ -1380,8 +1360,7 @@ extension Api.StarGiftAttributeRarity {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: StarGiftAttributeRarityLegendary, rhs: StarGiftAttributeRarityLegendary) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StarGiftAttributeRarityLegendary, _ rhs: StarGiftAttributeRarityLegendary) -> Swift.Bool {
             return true
         }
     }
@@ -1414,7 +1393,7 @@ extension Api {
 
 extension Api.StarGiftAuctionAcquiredGift {
     /// `starGiftAuctionAcquiredGift#42b00348 flags:# name_hidden:flags.0?true peer:Peer date:int bid_amount:long round:int pos:int message:flags.1?TextWithEntities gift_num:flags.2?int = StarGiftAuctionAcquiredGift;`
-    public final class StarGiftAuctionAcquiredGift: TLCombinator {
+    public final class StarGiftAuctionAcquiredGift: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x42b00348
         public static let tlName = "starGiftAuctionAcquiredGift"
 
@@ -1465,8 +1444,7 @@ extension Api.StarGiftAuctionAcquiredGift {
             if let value = self.giftNum { writer.writeInt32(value) }
         }
 
-        public static func == (lhs: StarGiftAuctionAcquiredGift, rhs: StarGiftAuctionAcquiredGift) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StarGiftAuctionAcquiredGift, _ rhs: StarGiftAuctionAcquiredGift) -> Swift.Bool {
             guard lhs.nameHidden == rhs.nameHidden else { return false }
             guard lhs.peer == rhs.peer else { return false }
             guard lhs.date == rhs.date else { return false }
@@ -1510,7 +1488,7 @@ extension Api {
 
 extension Api.StarGiftAuctionRound {
     /// `starGiftAuctionRound#3aae0528 num:int duration:int = StarGiftAuctionRound;`
-    public final class StarGiftAuctionRound: TLCombinator {
+    public final class StarGiftAuctionRound: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x3aae0528
         public static let tlName = "starGiftAuctionRound"
 
@@ -1532,8 +1510,7 @@ extension Api.StarGiftAuctionRound {
             writer.writeInt32(self.duration)
         }
 
-        public static func == (lhs: StarGiftAuctionRound, rhs: StarGiftAuctionRound) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StarGiftAuctionRound, _ rhs: StarGiftAuctionRound) -> Swift.Bool {
             guard lhs.num == rhs.num else { return false }
             guard lhs.duration == rhs.duration else { return false }
             return true
@@ -1543,7 +1520,7 @@ extension Api.StarGiftAuctionRound {
 
 extension Api.StarGiftAuctionRound {
     /// `starGiftAuctionRoundExtendable#0aa021e5 num:int duration:int extend_top:int extend_window:int = StarGiftAuctionRound;`
-    public final class StarGiftAuctionRoundExtendable: TLCombinator {
+    public final class StarGiftAuctionRoundExtendable: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x0aa021e5
         public static let tlName = "starGiftAuctionRoundExtendable"
 
@@ -1573,8 +1550,7 @@ extension Api.StarGiftAuctionRound {
             writer.writeInt32(self.extendWindow)
         }
 
-        public static func == (lhs: StarGiftAuctionRoundExtendable, rhs: StarGiftAuctionRoundExtendable) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StarGiftAuctionRoundExtendable, _ rhs: StarGiftAuctionRoundExtendable) -> Swift.Bool {
             guard lhs.num == rhs.num else { return false }
             guard lhs.duration == rhs.duration else { return false }
             guard lhs.extendTop == rhs.extendTop else { return false }
@@ -1617,7 +1593,7 @@ extension Api {
 
 extension Api.StarGiftAuctionState {
     /// `starGiftAuctionStateNotModified#fe333952 = StarGiftAuctionState;`
-    public final class StarGiftAuctionStateNotModified: TLCombinator {
+    public final class StarGiftAuctionStateNotModified: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xfe333952
         public static let tlName = "starGiftAuctionStateNotModified"
 
@@ -1630,8 +1606,7 @@ extension Api.StarGiftAuctionState {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: StarGiftAuctionStateNotModified, rhs: StarGiftAuctionStateNotModified) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StarGiftAuctionStateNotModified, _ rhs: StarGiftAuctionStateNotModified) -> Swift.Bool {
             return true
         }
     }
@@ -1639,7 +1614,7 @@ extension Api.StarGiftAuctionState {
 
 extension Api.StarGiftAuctionState {
     /// `starGiftAuctionState#771a4e66 version:int start_date:int end_date:int min_bid_amount:long bid_levels:Vector<AuctionBidLevel> top_bidders:Vector<long> next_round_at:int last_gift_num:int gifts_left:int current_round:int total_rounds:int rounds:Vector<StarGiftAuctionRound> = StarGiftAuctionState;`
-    public final class StarGiftAuctionState: TLCombinator {
+    public final class StarGiftAuctionState: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x771a4e66
         public static let tlName = "starGiftAuctionState"
 
@@ -1701,8 +1676,7 @@ extension Api.StarGiftAuctionState {
             self.rounds.encode(to: &writer)
         }
 
-        public static func == (lhs: StarGiftAuctionState, rhs: StarGiftAuctionState) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StarGiftAuctionState, _ rhs: StarGiftAuctionState) -> Swift.Bool {
             guard lhs.version == rhs.version else { return false }
             guard lhs.startDate == rhs.startDate else { return false }
             guard lhs.endDate == rhs.endDate else { return false }
@@ -1722,7 +1696,7 @@ extension Api.StarGiftAuctionState {
 
 extension Api.StarGiftAuctionState {
     /// `starGiftAuctionStateFinished#972dabbf flags:# start_date:int end_date:int average_price:long listed_count:flags.0?int fragment_listed_count:flags.1?int fragment_listed_url:flags.1?string = StarGiftAuctionState;`
-    public final class StarGiftAuctionStateFinished: TLCombinator {
+    public final class StarGiftAuctionStateFinished: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x972dabbf
         public static let tlName = "starGiftAuctionStateFinished"
 
@@ -1766,8 +1740,7 @@ extension Api.StarGiftAuctionState {
             if let value = self.fragmentListedUrl { writer.writeString(value) }
         }
 
-        public static func == (lhs: StarGiftAuctionStateFinished, rhs: StarGiftAuctionStateFinished) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StarGiftAuctionStateFinished, _ rhs: StarGiftAuctionStateFinished) -> Swift.Bool {
             guard lhs.startDate == rhs.startDate else { return false }
             guard lhs.endDate == rhs.endDate else { return false }
             guard lhs.averagePrice == rhs.averagePrice else { return false }
@@ -1806,7 +1779,7 @@ extension Api {
 
 extension Api.StarGiftAuctionUserState {
     /// `starGiftAuctionUserState#2eeed1c4 flags:# returned:flags.1?true bid_amount:flags.0?long bid_date:flags.0?int min_bid_amount:flags.0?long bid_peer:flags.0?Peer acquired_count:int = StarGiftAuctionUserState;`
-    public final class StarGiftAuctionUserState: TLCombinator {
+    public final class StarGiftAuctionUserState: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x2eeed1c4
         public static let tlName = "starGiftAuctionUserState"
 
@@ -1849,8 +1822,7 @@ extension Api.StarGiftAuctionUserState {
             writer.writeInt32(self.acquiredCount)
         }
 
-        public static func == (lhs: StarGiftAuctionUserState, rhs: StarGiftAuctionUserState) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StarGiftAuctionUserState, _ rhs: StarGiftAuctionUserState) -> Swift.Bool {
             guard lhs.returned == rhs.returned else { return false }
             guard lhs.bidAmount == rhs.bidAmount else { return false }
             guard lhs.bidDate == rhs.bidDate else { return false }
@@ -1889,7 +1861,7 @@ extension Api {
 
 extension Api.StarGiftBackground {
     /// `starGiftBackground#aff56398 center_color:int edge_color:int text_color:int = StarGiftBackground;`
-    public final class StarGiftBackground: TLCombinator {
+    public final class StarGiftBackground: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xaff56398
         public static let tlName = "starGiftBackground"
 
@@ -1915,8 +1887,7 @@ extension Api.StarGiftBackground {
             writer.writeInt32(self.textColor)
         }
 
-        public static func == (lhs: StarGiftBackground, rhs: StarGiftBackground) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StarGiftBackground, _ rhs: StarGiftBackground) -> Swift.Bool {
             guard lhs.centerColor == rhs.centerColor else { return false }
             guard lhs.edgeColor == rhs.edgeColor else { return false }
             guard lhs.textColor == rhs.textColor else { return false }
@@ -1952,7 +1923,7 @@ extension Api {
 
 extension Api.StarGiftCollection {
     /// `starGiftCollection#9d6b13b0 flags:# collection_id:int title:string icon:flags.0?Document gifts_count:int hash:long = StarGiftCollection;`
-    public final class StarGiftCollection: TLCombinator {
+    public final class StarGiftCollection: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x9d6b13b0
         public static let tlName = "starGiftCollection"
 
@@ -1990,8 +1961,7 @@ extension Api.StarGiftCollection {
             writer.writeInt64(self.hash)
         }
 
-        public static func == (lhs: StarGiftCollection, rhs: StarGiftCollection) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StarGiftCollection, _ rhs: StarGiftCollection) -> Swift.Bool {
             guard lhs.collectionId == rhs.collectionId else { return false }
             guard lhs.title == rhs.title else { return false }
             guard lhs.icon == rhs.icon else { return false }
@@ -2029,7 +1999,7 @@ extension Api {
 
 extension Api.StarGiftUpgradePrice {
     /// `starGiftUpgradePrice#99ea331d date:int upgrade_stars:long = StarGiftUpgradePrice;`
-    public final class StarGiftUpgradePrice: TLCombinator {
+    public final class StarGiftUpgradePrice: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x99ea331d
         public static let tlName = "starGiftUpgradePrice"
 
@@ -2051,8 +2021,7 @@ extension Api.StarGiftUpgradePrice {
             writer.writeInt64(self.upgradeStars)
         }
 
-        public static func == (lhs: StarGiftUpgradePrice, rhs: StarGiftUpgradePrice) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StarGiftUpgradePrice, _ rhs: StarGiftUpgradePrice) -> Swift.Bool {
             guard lhs.date == rhs.date else { return false }
             guard lhs.upgradeStars == rhs.upgradeStars else { return false }
             return true
@@ -2087,7 +2056,7 @@ extension Api {
 
 extension Api.StarRefProgram {
     /// `starRefProgram#dd0c66f2 flags:# bot_id:long commission_permille:int duration_months:flags.0?int end_date:flags.1?int daily_revenue_per_user:flags.2?StarsAmount = StarRefProgram;`
-    public final class StarRefProgram: TLCombinator {
+    public final class StarRefProgram: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xdd0c66f2
         public static let tlName = "starRefProgram"
 
@@ -2127,8 +2096,7 @@ extension Api.StarRefProgram {
             if let value = self.dailyRevenuePerUser { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: StarRefProgram, rhs: StarRefProgram) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StarRefProgram, _ rhs: StarRefProgram) -> Swift.Bool {
             guard lhs.botId == rhs.botId else { return false }
             guard lhs.commissionPermille == rhs.commissionPermille else { return false }
             guard lhs.durationMonths == rhs.durationMonths else { return false }
@@ -2169,7 +2137,7 @@ extension Api {
 
 extension Api.StarsAmount {
     /// `starsAmount#bbb6b4a3 amount:long nanos:int = StarsAmount;`
-    public final class StarsAmount: TLCombinator {
+    public final class StarsAmount: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xbbb6b4a3
         public static let tlName = "starsAmount"
 
@@ -2191,8 +2159,7 @@ extension Api.StarsAmount {
             writer.writeInt32(self.nanos)
         }
 
-        public static func == (lhs: StarsAmount, rhs: StarsAmount) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StarsAmount, _ rhs: StarsAmount) -> Swift.Bool {
             guard lhs.amount == rhs.amount else { return false }
             guard lhs.nanos == rhs.nanos else { return false }
             return true
@@ -2202,7 +2169,7 @@ extension Api.StarsAmount {
 
 extension Api.StarsAmount {
     /// `starsTonAmount#74aee3e0 amount:long = StarsAmount;`
-    public final class StarsTonAmount: TLCombinator {
+    public final class StarsTonAmount: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x74aee3e0
         public static let tlName = "starsTonAmount"
 
@@ -2220,8 +2187,7 @@ extension Api.StarsAmount {
             writer.writeInt64(self.amount)
         }
 
-        public static func == (lhs: StarsTonAmount, rhs: StarsTonAmount) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StarsTonAmount, _ rhs: StarsTonAmount) -> Swift.Bool {
             guard lhs.amount == rhs.amount else { return false }
             return true
         }
@@ -2255,7 +2221,7 @@ extension Api {
 
 extension Api.StarsGiftOption {
     /// `starsGiftOption#5e0589f1 flags:# extended:flags.1?true stars:long store_product:flags.0?string currency:string amount:long = StarsGiftOption;`
-    public final class StarsGiftOption: TLCombinator {
+    public final class StarsGiftOption: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x5e0589f1
         public static let tlName = "starsGiftOption"
 
@@ -2293,8 +2259,7 @@ extension Api.StarsGiftOption {
             writer.writeInt64(self.amount)
         }
 
-        public static func == (lhs: StarsGiftOption, rhs: StarsGiftOption) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StarsGiftOption, _ rhs: StarsGiftOption) -> Swift.Bool {
             guard lhs.extended == rhs.extended else { return false }
             guard lhs.stars == rhs.stars else { return false }
             guard lhs.storeProduct == rhs.storeProduct else { return false }
@@ -2332,7 +2297,7 @@ extension Api {
 
 extension Api.StarsGiveawayOption {
     /// `starsGiveawayOption#94ce852a flags:# extended:flags.0?true default:flags.1?true stars:long yearly_boosts:int store_product:flags.2?string currency:string amount:long winners:Vector<StarsGiveawayWinnersOption> = StarsGiveawayOption;`
-    public final class StarsGiveawayOption: TLCombinator {
+    public final class StarsGiveawayOption: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x94ce852a
         public static let tlName = "starsGiveawayOption"
 
@@ -2382,8 +2347,7 @@ extension Api.StarsGiveawayOption {
             self.winners.encode(to: &writer)
         }
 
-        public static func == (lhs: StarsGiveawayOption, rhs: StarsGiveawayOption) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StarsGiveawayOption, _ rhs: StarsGiveawayOption) -> Swift.Bool {
             guard lhs.extended == rhs.extended else { return false }
             guard lhs.`default` == rhs.`default` else { return false }
             guard lhs.stars == rhs.stars else { return false }
@@ -2424,7 +2388,7 @@ extension Api {
 
 extension Api.StarsGiveawayWinnersOption {
     /// `starsGiveawayWinnersOption#54236209 flags:# default:flags.0?true users:int per_user_stars:long = StarsGiveawayWinnersOption;`
-    public final class StarsGiveawayWinnersOption: TLCombinator {
+    public final class StarsGiveawayWinnersOption: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x54236209
         public static let tlName = "starsGiveawayWinnersOption"
 
@@ -2453,8 +2417,7 @@ extension Api.StarsGiveawayWinnersOption {
             writer.writeInt64(self.perUserStars)
         }
 
-        public static func == (lhs: StarsGiveawayWinnersOption, rhs: StarsGiveawayWinnersOption) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StarsGiveawayWinnersOption, _ rhs: StarsGiveawayWinnersOption) -> Swift.Bool {
             guard lhs.`default` == rhs.`default` else { return false }
             guard lhs.users == rhs.users else { return false }
             guard lhs.perUserStars == rhs.perUserStars else { return false }
@@ -2490,7 +2453,7 @@ extension Api {
 
 extension Api.StarsRating {
     /// `starsRating#1b0e4f07 flags:# level:int current_level_stars:long stars:long next_level_stars:flags.0?long = StarsRating;`
-    public final class StarsRating: TLCombinator {
+    public final class StarsRating: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x1b0e4f07
         public static let tlName = "starsRating"
 
@@ -2524,8 +2487,7 @@ extension Api.StarsRating {
             if let value = self.nextLevelStars { writer.writeInt64(value) }
         }
 
-        public static func == (lhs: StarsRating, rhs: StarsRating) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StarsRating, _ rhs: StarsRating) -> Swift.Bool {
             guard lhs.level == rhs.level else { return false }
             guard lhs.currentLevelStars == rhs.currentLevelStars else { return false }
             guard lhs.stars == rhs.stars else { return false }
@@ -2562,7 +2524,7 @@ extension Api {
 
 extension Api.StarsRevenueStatus {
     /// `starsRevenueStatus#febe5491 flags:# withdrawal_enabled:flags.0?true current_balance:StarsAmount available_balance:StarsAmount overall_revenue:StarsAmount next_withdrawal_at:flags.1?int = StarsRevenueStatus;`
-    public final class StarsRevenueStatus: TLCombinator {
+    public final class StarsRevenueStatus: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xfebe5491
         public static let tlName = "starsRevenueStatus"
 
@@ -2600,8 +2562,7 @@ extension Api.StarsRevenueStatus {
             if let value = self.nextWithdrawalAt { writer.writeInt32(value) }
         }
 
-        public static func == (lhs: StarsRevenueStatus, rhs: StarsRevenueStatus) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StarsRevenueStatus, _ rhs: StarsRevenueStatus) -> Swift.Bool {
             guard lhs.withdrawalEnabled == rhs.withdrawalEnabled else { return false }
             guard lhs.currentBalance == rhs.currentBalance else { return false }
             guard lhs.availableBalance == rhs.availableBalance else { return false }
@@ -2639,7 +2600,7 @@ extension Api {
 
 extension Api.StarsSubscription {
     /// `starsSubscription#2e6eab1a flags:# canceled:flags.0?true can_refulfill:flags.1?true missing_balance:flags.2?true bot_canceled:flags.7?true id:string peer:Peer until_date:int pricing:StarsSubscriptionPricing chat_invite_hash:flags.3?string title:flags.4?string photo:flags.5?WebDocument invoice_slug:flags.6?string = StarsSubscription;`
-    public final class StarsSubscription: TLCombinator {
+    public final class StarsSubscription: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x2e6eab1a
         public static let tlName = "starsSubscription"
 
@@ -2708,8 +2669,7 @@ extension Api.StarsSubscription {
             if let value = self.invoiceSlug { writer.writeString(value) }
         }
 
-        public static func == (lhs: StarsSubscription, rhs: StarsSubscription) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StarsSubscription, _ rhs: StarsSubscription) -> Swift.Bool {
             guard lhs.canceled == rhs.canceled else { return false }
             guard lhs.canRefulfill == rhs.canRefulfill else { return false }
             guard lhs.missingBalance == rhs.missingBalance else { return false }
@@ -2754,7 +2714,7 @@ extension Api {
 
 extension Api.StarsSubscriptionPricing {
     /// `starsSubscriptionPricing#05416d58 period:int amount:long = StarsSubscriptionPricing;`
-    public final class StarsSubscriptionPricing: TLCombinator {
+    public final class StarsSubscriptionPricing: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x05416d58
         public static let tlName = "starsSubscriptionPricing"
 
@@ -2776,8 +2736,7 @@ extension Api.StarsSubscriptionPricing {
             writer.writeInt64(self.amount)
         }
 
-        public static func == (lhs: StarsSubscriptionPricing, rhs: StarsSubscriptionPricing) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StarsSubscriptionPricing, _ rhs: StarsSubscriptionPricing) -> Swift.Bool {
             guard lhs.period == rhs.period else { return false }
             guard lhs.amount == rhs.amount else { return false }
             return true
@@ -2812,7 +2771,7 @@ extension Api {
 
 extension Api.StarsTopupOption {
     /// `starsTopupOption#0bd915c0 flags:# extended:flags.1?true stars:long store_product:flags.0?string currency:string amount:long = StarsTopupOption;`
-    public final class StarsTopupOption: TLCombinator {
+    public final class StarsTopupOption: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x0bd915c0
         public static let tlName = "starsTopupOption"
 
@@ -2850,8 +2809,7 @@ extension Api.StarsTopupOption {
             writer.writeInt64(self.amount)
         }
 
-        public static func == (lhs: StarsTopupOption, rhs: StarsTopupOption) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StarsTopupOption, _ rhs: StarsTopupOption) -> Swift.Bool {
             guard lhs.extended == rhs.extended else { return false }
             guard lhs.stars == rhs.stars else { return false }
             guard lhs.storeProduct == rhs.storeProduct else { return false }
@@ -2889,7 +2847,7 @@ extension Api {
 
 extension Api.StarsTransaction {
     /// `starsTransaction#13659eb0 flags:# refund:flags.3?true pending:flags.4?true failed:flags.6?true gift:flags.10?true reaction:flags.11?true stargift_upgrade:flags.18?true business_transfer:flags.21?true stargift_resale:flags.22?true posts_search:flags.24?true stargift_prepaid_upgrade:flags.25?true stargift_drop_original_details:flags.26?true phonegroup_message:flags.27?true stargift_auction_bid:flags.28?true offer:flags.29?true id:string amount:StarsAmount date:int peer:StarsTransactionPeer title:flags.0?string description:flags.1?string photo:flags.2?WebDocument transaction_date:flags.5?int transaction_url:flags.5?string bot_payload:flags.7?bytes msg_id:flags.8?int extended_media:flags.9?Vector<MessageMedia> subscription_period:flags.12?int giveaway_post_id:flags.13?int stargift:flags.14?StarGift floodskip_number:flags.15?int starref_commission_permille:flags.16?int starref_peer:flags.17?Peer starref_amount:flags.17?StarsAmount paid_messages:flags.19?int premium_gift_months:flags.20?int ads_proceeds_from_date:flags.23?int ads_proceeds_to_date:flags.23?int = StarsTransaction;`
-    public final class StarsTransaction: TLCombinator {
+    public final class StarsTransaction: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x13659eb0
         public static let tlName = "starsTransaction"
 
@@ -3073,8 +3031,7 @@ extension Api.StarsTransaction {
             if let value = self.adsProceedsToDate { writer.writeInt32(value) }
         }
 
-        public static func == (lhs: StarsTransaction, rhs: StarsTransaction) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StarsTransaction, _ rhs: StarsTransaction) -> Swift.Bool {
             guard lhs.refund == rhs.refund else { return false }
             guard lhs.pending == rhs.pending else { return false }
             guard lhs.failed == rhs.failed else { return false }
@@ -3165,7 +3122,7 @@ extension Api {
 
 extension Api.StarsTransactionPeer {
     /// `starsTransactionPeerUnsupported#95f2bfe4 = StarsTransactionPeer;`
-    public final class StarsTransactionPeerUnsupported: TLCombinator {
+    public final class StarsTransactionPeerUnsupported: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x95f2bfe4
         public static let tlName = "starsTransactionPeerUnsupported"
 
@@ -3178,8 +3135,7 @@ extension Api.StarsTransactionPeer {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: StarsTransactionPeerUnsupported, rhs: StarsTransactionPeerUnsupported) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StarsTransactionPeerUnsupported, _ rhs: StarsTransactionPeerUnsupported) -> Swift.Bool {
             return true
         }
     }
@@ -3187,7 +3143,7 @@ extension Api.StarsTransactionPeer {
 
 extension Api.StarsTransactionPeer {
     /// `starsTransactionPeerAppStore#b457b375 = StarsTransactionPeer;`
-    public final class StarsTransactionPeerAppStore: TLCombinator {
+    public final class StarsTransactionPeerAppStore: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xb457b375
         public static let tlName = "starsTransactionPeerAppStore"
 
@@ -3200,8 +3156,7 @@ extension Api.StarsTransactionPeer {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: StarsTransactionPeerAppStore, rhs: StarsTransactionPeerAppStore) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StarsTransactionPeerAppStore, _ rhs: StarsTransactionPeerAppStore) -> Swift.Bool {
             return true
         }
     }
@@ -3209,7 +3164,7 @@ extension Api.StarsTransactionPeer {
 
 extension Api.StarsTransactionPeer {
     /// `starsTransactionPeerPlayMarket#7b560a0b = StarsTransactionPeer;`
-    public final class StarsTransactionPeerPlayMarket: TLCombinator {
+    public final class StarsTransactionPeerPlayMarket: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x7b560a0b
         public static let tlName = "starsTransactionPeerPlayMarket"
 
@@ -3222,8 +3177,7 @@ extension Api.StarsTransactionPeer {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: StarsTransactionPeerPlayMarket, rhs: StarsTransactionPeerPlayMarket) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StarsTransactionPeerPlayMarket, _ rhs: StarsTransactionPeerPlayMarket) -> Swift.Bool {
             return true
         }
     }
@@ -3231,7 +3185,7 @@ extension Api.StarsTransactionPeer {
 
 extension Api.StarsTransactionPeer {
     /// `starsTransactionPeerPremiumBot#250dbaf8 = StarsTransactionPeer;`
-    public final class StarsTransactionPeerPremiumBot: TLCombinator {
+    public final class StarsTransactionPeerPremiumBot: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x250dbaf8
         public static let tlName = "starsTransactionPeerPremiumBot"
 
@@ -3244,8 +3198,7 @@ extension Api.StarsTransactionPeer {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: StarsTransactionPeerPremiumBot, rhs: StarsTransactionPeerPremiumBot) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StarsTransactionPeerPremiumBot, _ rhs: StarsTransactionPeerPremiumBot) -> Swift.Bool {
             return true
         }
     }
@@ -3253,7 +3206,7 @@ extension Api.StarsTransactionPeer {
 
 extension Api.StarsTransactionPeer {
     /// `starsTransactionPeerFragment#e92fd902 = StarsTransactionPeer;`
-    public final class StarsTransactionPeerFragment: TLCombinator {
+    public final class StarsTransactionPeerFragment: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xe92fd902
         public static let tlName = "starsTransactionPeerFragment"
 
@@ -3266,8 +3219,7 @@ extension Api.StarsTransactionPeer {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: StarsTransactionPeerFragment, rhs: StarsTransactionPeerFragment) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StarsTransactionPeerFragment, _ rhs: StarsTransactionPeerFragment) -> Swift.Bool {
             return true
         }
     }
@@ -3275,7 +3227,7 @@ extension Api.StarsTransactionPeer {
 
 extension Api.StarsTransactionPeer {
     /// `starsTransactionPeer#d80da15d peer:Peer = StarsTransactionPeer;`
-    public final class StarsTransactionPeer: TLCombinator {
+    public final class StarsTransactionPeer: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xd80da15d
         public static let tlName = "starsTransactionPeer"
 
@@ -3293,8 +3245,7 @@ extension Api.StarsTransactionPeer {
             self.peer.encode(to: &writer)
         }
 
-        public static func == (lhs: StarsTransactionPeer, rhs: StarsTransactionPeer) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StarsTransactionPeer, _ rhs: StarsTransactionPeer) -> Swift.Bool {
             guard lhs.peer == rhs.peer else { return false }
             return true
         }
@@ -3303,7 +3254,7 @@ extension Api.StarsTransactionPeer {
 
 extension Api.StarsTransactionPeer {
     /// `starsTransactionPeerAds#60682812 = StarsTransactionPeer;`
-    public final class StarsTransactionPeerAds: TLCombinator {
+    public final class StarsTransactionPeerAds: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x60682812
         public static let tlName = "starsTransactionPeerAds"
 
@@ -3316,8 +3267,7 @@ extension Api.StarsTransactionPeer {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: StarsTransactionPeerAds, rhs: StarsTransactionPeerAds) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StarsTransactionPeerAds, _ rhs: StarsTransactionPeerAds) -> Swift.Bool {
             return true
         }
     }
@@ -3325,7 +3275,7 @@ extension Api.StarsTransactionPeer {
 
 extension Api.StarsTransactionPeer {
     /// `starsTransactionPeerAPI#f9677aad = StarsTransactionPeer;`
-    public final class StarsTransactionPeerAPI: TLCombinator {
+    public final class StarsTransactionPeerAPI: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xf9677aad
         public static let tlName = "starsTransactionPeerAPI"
 
@@ -3338,8 +3288,7 @@ extension Api.StarsTransactionPeer {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: StarsTransactionPeerAPI, rhs: StarsTransactionPeerAPI) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StarsTransactionPeerAPI, _ rhs: StarsTransactionPeerAPI) -> Swift.Bool {
             return true
         }
     }
@@ -3372,7 +3321,7 @@ extension Api {
 
 extension Api.StatsAbsValueAndPrev {
     /// `statsAbsValueAndPrev#cb43acde current:double previous:double = StatsAbsValueAndPrev;`
-    public final class StatsAbsValueAndPrev: TLCombinator {
+    public final class StatsAbsValueAndPrev: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xcb43acde
         public static let tlName = "statsAbsValueAndPrev"
 
@@ -3394,8 +3343,7 @@ extension Api.StatsAbsValueAndPrev {
             writer.writeDouble(self.previous)
         }
 
-        public static func == (lhs: StatsAbsValueAndPrev, rhs: StatsAbsValueAndPrev) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StatsAbsValueAndPrev, _ rhs: StatsAbsValueAndPrev) -> Swift.Bool {
             guard lhs.current == rhs.current else { return false }
             guard lhs.previous == rhs.previous else { return false }
             return true
@@ -3430,7 +3378,7 @@ extension Api {
 
 extension Api.StatsDateRangeDays {
     /// `statsDateRangeDays#b637edaf min_date:int max_date:int = StatsDateRangeDays;`
-    public final class StatsDateRangeDays: TLCombinator {
+    public final class StatsDateRangeDays: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xb637edaf
         public static let tlName = "statsDateRangeDays"
 
@@ -3452,8 +3400,7 @@ extension Api.StatsDateRangeDays {
             writer.writeInt32(self.maxDate)
         }
 
-        public static func == (lhs: StatsDateRangeDays, rhs: StatsDateRangeDays) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StatsDateRangeDays, _ rhs: StatsDateRangeDays) -> Swift.Bool {
             guard lhs.minDate == rhs.minDate else { return false }
             guard lhs.maxDate == rhs.maxDate else { return false }
             return true
@@ -3494,7 +3441,7 @@ extension Api {
 
 extension Api.StatsGraph {
     /// `statsGraphAsync#4a27eb2d token:string = StatsGraph;`
-    public final class StatsGraphAsync: TLCombinator {
+    public final class StatsGraphAsync: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x4a27eb2d
         public static let tlName = "statsGraphAsync"
 
@@ -3512,8 +3459,7 @@ extension Api.StatsGraph {
             writer.writeString(self.token)
         }
 
-        public static func == (lhs: StatsGraphAsync, rhs: StatsGraphAsync) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StatsGraphAsync, _ rhs: StatsGraphAsync) -> Swift.Bool {
             guard lhs.token == rhs.token else { return false }
             return true
         }
@@ -3522,7 +3468,7 @@ extension Api.StatsGraph {
 
 extension Api.StatsGraph {
     /// `statsGraphError#bedc9822 error:string = StatsGraph;`
-    public final class StatsGraphError: TLCombinator {
+    public final class StatsGraphError: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xbedc9822
         public static let tlName = "statsGraphError"
 
@@ -3540,8 +3486,7 @@ extension Api.StatsGraph {
             writer.writeString(self.error)
         }
 
-        public static func == (lhs: StatsGraphError, rhs: StatsGraphError) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StatsGraphError, _ rhs: StatsGraphError) -> Swift.Bool {
             guard lhs.error == rhs.error else { return false }
             return true
         }
@@ -3550,7 +3495,7 @@ extension Api.StatsGraph {
 
 extension Api.StatsGraph {
     /// `statsGraph#8ea464b6 flags:# json:DataJSON zoom_token:flags.0?string = StatsGraph;`
-    public final class StatsGraph: TLCombinator {
+    public final class StatsGraph: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x8ea464b6
         public static let tlName = "statsGraph"
 
@@ -3576,8 +3521,7 @@ extension Api.StatsGraph {
             if let value = self.zoomToken { writer.writeString(value) }
         }
 
-        public static func == (lhs: StatsGraph, rhs: StatsGraph) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StatsGraph, _ rhs: StatsGraph) -> Swift.Bool {
             guard lhs.json == rhs.json else { return false }
             guard lhs.zoomToken == rhs.zoomToken else { return false }
             return true
@@ -3612,7 +3556,7 @@ extension Api {
 
 extension Api.StatsGroupTopAdmin {
     /// `statsGroupTopAdmin#d7584c87 user_id:long deleted:int kicked:int banned:int = StatsGroupTopAdmin;`
-    public final class StatsGroupTopAdmin: TLCombinator {
+    public final class StatsGroupTopAdmin: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xd7584c87
         public static let tlName = "statsGroupTopAdmin"
 
@@ -3642,8 +3586,7 @@ extension Api.StatsGroupTopAdmin {
             writer.writeInt32(self.banned)
         }
 
-        public static func == (lhs: StatsGroupTopAdmin, rhs: StatsGroupTopAdmin) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StatsGroupTopAdmin, _ rhs: StatsGroupTopAdmin) -> Swift.Bool {
             guard lhs.userId == rhs.userId else { return false }
             guard lhs.deleted == rhs.deleted else { return false }
             guard lhs.kicked == rhs.kicked else { return false }
@@ -3680,7 +3623,7 @@ extension Api {
 
 extension Api.StatsGroupTopInviter {
     /// `statsGroupTopInviter#535f779d user_id:long invitations:int = StatsGroupTopInviter;`
-    public final class StatsGroupTopInviter: TLCombinator {
+    public final class StatsGroupTopInviter: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x535f779d
         public static let tlName = "statsGroupTopInviter"
 
@@ -3702,8 +3645,7 @@ extension Api.StatsGroupTopInviter {
             writer.writeInt32(self.invitations)
         }
 
-        public static func == (lhs: StatsGroupTopInviter, rhs: StatsGroupTopInviter) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StatsGroupTopInviter, _ rhs: StatsGroupTopInviter) -> Swift.Bool {
             guard lhs.userId == rhs.userId else { return false }
             guard lhs.invitations == rhs.invitations else { return false }
             return true
@@ -3738,7 +3680,7 @@ extension Api {
 
 extension Api.StatsGroupTopPoster {
     /// `statsGroupTopPoster#9d04af9b user_id:long messages:int avg_chars:int = StatsGroupTopPoster;`
-    public final class StatsGroupTopPoster: TLCombinator {
+    public final class StatsGroupTopPoster: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x9d04af9b
         public static let tlName = "statsGroupTopPoster"
 
@@ -3764,8 +3706,7 @@ extension Api.StatsGroupTopPoster {
             writer.writeInt32(self.avgChars)
         }
 
-        public static func == (lhs: StatsGroupTopPoster, rhs: StatsGroupTopPoster) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StatsGroupTopPoster, _ rhs: StatsGroupTopPoster) -> Swift.Bool {
             guard lhs.userId == rhs.userId else { return false }
             guard lhs.messages == rhs.messages else { return false }
             guard lhs.avgChars == rhs.avgChars else { return false }

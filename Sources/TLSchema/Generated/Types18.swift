@@ -30,7 +30,7 @@ extension Api {
 
 extension Api.StatsPercentValue {
     /// `statsPercentValue#cbce2fe0 part:double total:double = StatsPercentValue;`
-    public final class StatsPercentValue: TLCombinator {
+    public final class StatsPercentValue: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xcbce2fe0
         public static let tlName = "statsPercentValue"
 
@@ -52,8 +52,7 @@ extension Api.StatsPercentValue {
             writer.writeDouble(self.total)
         }
 
-        public static func == (lhs: StatsPercentValue, rhs: StatsPercentValue) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StatsPercentValue, _ rhs: StatsPercentValue) -> Swift.Bool {
             guard lhs.part == rhs.part else { return false }
             guard lhs.total == rhs.total else { return false }
             return true
@@ -88,7 +87,7 @@ extension Api {
 
 extension Api.StatsURL {
     /// `statsURL#47a971e0 url:string = StatsURL;`
-    public final class StatsURL: TLCombinator {
+    public final class StatsURL: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x47a971e0
         public static let tlName = "statsURL"
 
@@ -106,8 +105,7 @@ extension Api.StatsURL {
             writer.writeString(self.url)
         }
 
-        public static func == (lhs: StatsURL, rhs: StatsURL) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StatsURL, _ rhs: StatsURL) -> Swift.Bool {
             guard lhs.url == rhs.url else { return false }
             return true
         }
@@ -141,7 +139,7 @@ extension Api {
 
 extension Api.StickerKeyword {
     /// `stickerKeyword#fcfeb29c document_id:long keyword:Vector<string> = StickerKeyword;`
-    public final class StickerKeyword: TLCombinator {
+    public final class StickerKeyword: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xfcfeb29c
         public static let tlName = "stickerKeyword"
 
@@ -163,8 +161,7 @@ extension Api.StickerKeyword {
             self.keyword.encode(to: &writer)
         }
 
-        public static func == (lhs: StickerKeyword, rhs: StickerKeyword) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StickerKeyword, _ rhs: StickerKeyword) -> Swift.Bool {
             guard lhs.documentId == rhs.documentId else { return false }
             guard lhs.keyword == rhs.keyword else { return false }
             return true
@@ -199,7 +196,7 @@ extension Api {
 
 extension Api.StickerPack {
     /// `stickerPack#12b299d4 emoticon:string documents:Vector<long> = StickerPack;`
-    public final class StickerPack: TLCombinator {
+    public final class StickerPack: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x12b299d4
         public static let tlName = "stickerPack"
 
@@ -221,8 +218,7 @@ extension Api.StickerPack {
             self.documents.encode(to: &writer)
         }
 
-        public static func == (lhs: StickerPack, rhs: StickerPack) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StickerPack, _ rhs: StickerPack) -> Swift.Bool {
             guard lhs.emoticon == rhs.emoticon else { return false }
             guard lhs.documents == rhs.documents else { return false }
             return true
@@ -257,7 +253,7 @@ extension Api {
 
 extension Api.StickerSet {
     /// `stickerSet#2dd14edc flags:# archived:flags.1?true official:flags.2?true masks:flags.3?true emojis:flags.7?true text_color:flags.9?true channel_emoji_status:flags.10?true creator:flags.11?true installed_date:flags.0?int id:long access_hash:long title:string short_name:string thumbs:flags.4?Vector<PhotoSize> thumb_dc_id:flags.4?int thumb_version:flags.4?int thumb_document_id:flags.8?long count:int hash:int = StickerSet;`
-    public final class StickerSet: TLCombinator {
+    public final class StickerSet: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x2dd14edc
         public static let tlName = "stickerSet"
 
@@ -350,8 +346,7 @@ extension Api.StickerSet {
             writer.writeInt32(self.hash)
         }
 
-        public static func == (lhs: StickerSet, rhs: StickerSet) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StickerSet, _ rhs: StickerSet) -> Swift.Bool {
             guard lhs.archived == rhs.archived else { return false }
             guard lhs.official == rhs.official else { return false }
             guard lhs.masks == rhs.masks else { return false }
@@ -411,7 +406,7 @@ extension Api {
 
 extension Api.StickerSetCovered {
     /// `stickerSetCovered#6410a5d2 set:StickerSet cover:Document = StickerSetCovered;`
-    public final class StickerSetCovered: TLCombinator {
+    public final class StickerSetCovered: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x6410a5d2
         public static let tlName = "stickerSetCovered"
 
@@ -433,8 +428,7 @@ extension Api.StickerSetCovered {
             self.cover.encode(to: &writer)
         }
 
-        public static func == (lhs: StickerSetCovered, rhs: StickerSetCovered) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StickerSetCovered, _ rhs: StickerSetCovered) -> Swift.Bool {
             guard lhs.set == rhs.set else { return false }
             guard lhs.cover == rhs.cover else { return false }
             return true
@@ -444,7 +438,7 @@ extension Api.StickerSetCovered {
 
 extension Api.StickerSetCovered {
     /// `stickerSetMultiCovered#3407e51b set:StickerSet covers:Vector<Document> = StickerSetCovered;`
-    public final class StickerSetMultiCovered: TLCombinator {
+    public final class StickerSetMultiCovered: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x3407e51b
         public static let tlName = "stickerSetMultiCovered"
 
@@ -466,8 +460,7 @@ extension Api.StickerSetCovered {
             self.covers.encode(to: &writer)
         }
 
-        public static func == (lhs: StickerSetMultiCovered, rhs: StickerSetMultiCovered) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StickerSetMultiCovered, _ rhs: StickerSetMultiCovered) -> Swift.Bool {
             guard lhs.set == rhs.set else { return false }
             guard lhs.covers == rhs.covers else { return false }
             return true
@@ -477,7 +470,7 @@ extension Api.StickerSetCovered {
 
 extension Api.StickerSetCovered {
     /// `stickerSetFullCovered#40d13c0e set:StickerSet packs:Vector<StickerPack> keywords:Vector<StickerKeyword> documents:Vector<Document> = StickerSetCovered;`
-    public final class StickerSetFullCovered: TLCombinator {
+    public final class StickerSetFullCovered: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x40d13c0e
         public static let tlName = "stickerSetFullCovered"
 
@@ -507,8 +500,7 @@ extension Api.StickerSetCovered {
             self.documents.encode(to: &writer)
         }
 
-        public static func == (lhs: StickerSetFullCovered, rhs: StickerSetFullCovered) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StickerSetFullCovered, _ rhs: StickerSetFullCovered) -> Swift.Bool {
             guard lhs.set == rhs.set else { return false }
             guard lhs.packs == rhs.packs else { return false }
             guard lhs.keywords == rhs.keywords else { return false }
@@ -520,7 +512,7 @@ extension Api.StickerSetCovered {
 
 extension Api.StickerSetCovered {
     /// `stickerSetNoCovered#77b15d1c set:StickerSet = StickerSetCovered;`
-    public final class StickerSetNoCovered: TLCombinator {
+    public final class StickerSetNoCovered: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x77b15d1c
         public static let tlName = "stickerSetNoCovered"
 
@@ -538,8 +530,7 @@ extension Api.StickerSetCovered {
             self.set.encode(to: &writer)
         }
 
-        public static func == (lhs: StickerSetNoCovered, rhs: StickerSetNoCovered) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StickerSetNoCovered, _ rhs: StickerSetNoCovered) -> Swift.Bool {
             guard lhs.set == rhs.set else { return false }
             return true
         }
@@ -573,7 +564,7 @@ extension Api {
 
 extension Api.StoriesStealthMode {
     /// `storiesStealthMode#712e27fd flags:# active_until_date:flags.0?int cooldown_until_date:flags.1?int = StoriesStealthMode;`
-    public final class StoriesStealthMode: TLCombinator {
+    public final class StoriesStealthMode: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x712e27fd
         public static let tlName = "storiesStealthMode"
 
@@ -600,8 +591,7 @@ extension Api.StoriesStealthMode {
             if let value = self.cooldownUntilDate { writer.writeInt32(value) }
         }
 
-        public static func == (lhs: StoriesStealthMode, rhs: StoriesStealthMode) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StoriesStealthMode, _ rhs: StoriesStealthMode) -> Swift.Bool {
             guard lhs.activeUntilDate == rhs.activeUntilDate else { return false }
             guard lhs.cooldownUntilDate == rhs.cooldownUntilDate else { return false }
             return true
@@ -636,7 +626,7 @@ extension Api {
 
 extension Api.StoryAlbum {
     /// `storyAlbum#9325705a flags:# album_id:int title:string icon_photo:flags.0?Photo icon_video:flags.1?Document = StoryAlbum;`
-    public final class StoryAlbum: TLCombinator {
+    public final class StoryAlbum: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x9325705a
         public static let tlName = "storyAlbum"
 
@@ -671,8 +661,7 @@ extension Api.StoryAlbum {
             if let value = self.iconVideo { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: StoryAlbum, rhs: StoryAlbum) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StoryAlbum, _ rhs: StoryAlbum) -> Swift.Bool {
             guard lhs.albumId == rhs.albumId else { return false }
             guard lhs.title == rhs.title else { return false }
             guard lhs.iconPhoto == rhs.iconPhoto else { return false }
@@ -709,7 +698,7 @@ extension Api {
 
 extension Api.StoryFwdHeader {
     /// `storyFwdHeader#b826e150 flags:# modified:flags.3?true from:flags.0?Peer from_name:flags.1?string story_id:flags.2?int = StoryFwdHeader;`
-    public final class StoryFwdHeader: TLCombinator {
+    public final class StoryFwdHeader: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xb826e150
         public static let tlName = "storyFwdHeader"
 
@@ -745,8 +734,7 @@ extension Api.StoryFwdHeader {
             if let value = self.storyId { writer.writeInt32(value) }
         }
 
-        public static func == (lhs: StoryFwdHeader, rhs: StoryFwdHeader) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StoryFwdHeader, _ rhs: StoryFwdHeader) -> Swift.Bool {
             guard lhs.modified == rhs.modified else { return false }
             guard lhs.from == rhs.from else { return false }
             guard lhs.fromName == rhs.fromName else { return false }
@@ -789,7 +777,7 @@ extension Api {
 
 extension Api.StoryItem {
     /// `storyItemDeleted#51e6ee4f id:int = StoryItem;`
-    public final class StoryItemDeleted: TLCombinator {
+    public final class StoryItemDeleted: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x51e6ee4f
         public static let tlName = "storyItemDeleted"
 
@@ -807,8 +795,7 @@ extension Api.StoryItem {
             writer.writeInt32(self.id)
         }
 
-        public static func == (lhs: StoryItemDeleted, rhs: StoryItemDeleted) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StoryItemDeleted, _ rhs: StoryItemDeleted) -> Swift.Bool {
             guard lhs.id == rhs.id else { return false }
             return true
         }
@@ -817,7 +804,7 @@ extension Api.StoryItem {
 
 extension Api.StoryItem {
     /// `storyItemSkipped#ffadc913 flags:# close_friends:flags.8?true live:flags.9?true id:int date:int expire_date:int = StoryItem;`
-    public final class StoryItemSkipped: TLCombinator {
+    public final class StoryItemSkipped: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xffadc913
         public static let tlName = "storyItemSkipped"
 
@@ -854,8 +841,7 @@ extension Api.StoryItem {
             writer.writeInt32(self.expireDate)
         }
 
-        public static func == (lhs: StoryItemSkipped, rhs: StoryItemSkipped) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StoryItemSkipped, _ rhs: StoryItemSkipped) -> Swift.Bool {
             guard lhs.closeFriends == rhs.closeFriends else { return false }
             guard lhs.live == rhs.live else { return false }
             guard lhs.id == rhs.id else { return false }
@@ -868,7 +854,7 @@ extension Api.StoryItem {
 
 extension Api.StoryItem {
     /// `storyItem#16a4b93c flags:# pinned:flags.5?true public:flags.7?true close_friends:flags.8?true min:flags.9?true noforwards:flags.10?true edited:flags.11?true contacts:flags.12?true selected_contacts:flags.13?true out:flags.16?true id:int date:int from_id:flags.18?Peer fwd_from:flags.17?StoryFwdHeader expire_date:int caption:flags.0?string entities:flags.1?Vector<MessageEntity> media:MessageMedia media_areas:flags.14?Vector<MediaArea> privacy:flags.2?Vector<PrivacyRule> views:flags.3?StoryViews sent_reaction:flags.15?Reaction albums:flags.19?Vector<int> music:flags.20?Document = StoryItem;`
-    public final class StoryItem: TLCombinator {
+    public final class StoryItem: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x16a4b93c
         public static let tlName = "storyItem"
 
@@ -987,8 +973,7 @@ extension Api.StoryItem {
             if let value = self.music { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: StoryItem, rhs: StoryItem) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StoryItem, _ rhs: StoryItem) -> Swift.Bool {
             guard lhs.pinned == rhs.pinned else { return false }
             guard lhs.`public` == rhs.`public` else { return false }
             guard lhs.closeFriends == rhs.closeFriends else { return false }
@@ -1050,7 +1035,7 @@ extension Api {
 
 extension Api.StoryReaction {
     /// `storyReaction#6090d6d5 peer_id:Peer date:int reaction:Reaction = StoryReaction;`
-    public final class StoryReaction: TLCombinator {
+    public final class StoryReaction: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x6090d6d5
         public static let tlName = "storyReaction"
 
@@ -1076,8 +1061,7 @@ extension Api.StoryReaction {
             self.reaction.encode(to: &writer)
         }
 
-        public static func == (lhs: StoryReaction, rhs: StoryReaction) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StoryReaction, _ rhs: StoryReaction) -> Swift.Bool {
             guard lhs.peerId == rhs.peerId else { return false }
             guard lhs.date == rhs.date else { return false }
             guard lhs.reaction == rhs.reaction else { return false }
@@ -1088,7 +1072,7 @@ extension Api.StoryReaction {
 
 extension Api.StoryReaction {
     /// `storyReactionPublicForward#bbab2643 message:Message = StoryReaction;`
-    public final class StoryReactionPublicForward: TLCombinator {
+    public final class StoryReactionPublicForward: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xbbab2643
         public static let tlName = "storyReactionPublicForward"
 
@@ -1106,8 +1090,7 @@ extension Api.StoryReaction {
             self.message.encode(to: &writer)
         }
 
-        public static func == (lhs: StoryReactionPublicForward, rhs: StoryReactionPublicForward) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StoryReactionPublicForward, _ rhs: StoryReactionPublicForward) -> Swift.Bool {
             guard lhs.message == rhs.message else { return false }
             return true
         }
@@ -1116,7 +1099,7 @@ extension Api.StoryReaction {
 
 extension Api.StoryReaction {
     /// `storyReactionPublicRepost#cfcd0f13 peer_id:Peer story:StoryItem = StoryReaction;`
-    public final class StoryReactionPublicRepost: TLCombinator {
+    public final class StoryReactionPublicRepost: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xcfcd0f13
         public static let tlName = "storyReactionPublicRepost"
 
@@ -1138,8 +1121,7 @@ extension Api.StoryReaction {
             self.story.encode(to: &writer)
         }
 
-        public static func == (lhs: StoryReactionPublicRepost, rhs: StoryReactionPublicRepost) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StoryReactionPublicRepost, _ rhs: StoryReactionPublicRepost) -> Swift.Bool {
             guard lhs.peerId == rhs.peerId else { return false }
             guard lhs.story == rhs.story else { return false }
             return true
@@ -1180,7 +1162,7 @@ extension Api {
 
 extension Api.StoryView {
     /// `storyView#b0bdeac5 flags:# blocked:flags.0?true blocked_my_stories_from:flags.1?true user_id:long date:int reaction:flags.2?Reaction = StoryView;`
-    public final class StoryView: TLCombinator {
+    public final class StoryView: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xb0bdeac5
         public static let tlName = "storyView"
 
@@ -1218,8 +1200,7 @@ extension Api.StoryView {
             if let value = self.reaction { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: StoryView, rhs: StoryView) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StoryView, _ rhs: StoryView) -> Swift.Bool {
             guard lhs.blocked == rhs.blocked else { return false }
             guard lhs.blockedMyStoriesFrom == rhs.blockedMyStoriesFrom else { return false }
             guard lhs.userId == rhs.userId else { return false }
@@ -1232,7 +1213,7 @@ extension Api.StoryView {
 
 extension Api.StoryView {
     /// `storyViewPublicForward#9083670b flags:# blocked:flags.0?true blocked_my_stories_from:flags.1?true message:Message = StoryView;`
-    public final class StoryViewPublicForward: TLCombinator {
+    public final class StoryViewPublicForward: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x9083670b
         public static let tlName = "storyViewPublicForward"
 
@@ -1261,8 +1242,7 @@ extension Api.StoryView {
             self.message.encode(to: &writer)
         }
 
-        public static func == (lhs: StoryViewPublicForward, rhs: StoryViewPublicForward) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StoryViewPublicForward, _ rhs: StoryViewPublicForward) -> Swift.Bool {
             guard lhs.blocked == rhs.blocked else { return false }
             guard lhs.blockedMyStoriesFrom == rhs.blockedMyStoriesFrom else { return false }
             guard lhs.message == rhs.message else { return false }
@@ -1273,7 +1253,7 @@ extension Api.StoryView {
 
 extension Api.StoryView {
     /// `storyViewPublicRepost#bd74cf49 flags:# blocked:flags.0?true blocked_my_stories_from:flags.1?true peer_id:Peer story:StoryItem = StoryView;`
-    public final class StoryViewPublicRepost: TLCombinator {
+    public final class StoryViewPublicRepost: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xbd74cf49
         public static let tlName = "storyViewPublicRepost"
 
@@ -1306,8 +1286,7 @@ extension Api.StoryView {
             self.story.encode(to: &writer)
         }
 
-        public static func == (lhs: StoryViewPublicRepost, rhs: StoryViewPublicRepost) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StoryViewPublicRepost, _ rhs: StoryViewPublicRepost) -> Swift.Bool {
             guard lhs.blocked == rhs.blocked else { return false }
             guard lhs.blockedMyStoriesFrom == rhs.blockedMyStoriesFrom else { return false }
             guard lhs.peerId == rhs.peerId else { return false }
@@ -1344,7 +1323,7 @@ extension Api {
 
 extension Api.StoryViews {
     /// `storyViews#8d595cd6 flags:# has_viewers:flags.1?true views_count:int forwards_count:flags.2?int reactions:flags.3?Vector<ReactionCount> reactions_count:flags.4?int recent_viewers:flags.0?Vector<long> = StoryViews;`
-    public final class StoryViews: TLCombinator {
+    public final class StoryViews: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x8d595cd6
         public static let tlName = "storyViews"
 
@@ -1389,8 +1368,7 @@ extension Api.StoryViews {
             if let value = self.recentViewers { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: StoryViews, rhs: StoryViews) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StoryViews, _ rhs: StoryViews) -> Swift.Bool {
             guard lhs.hasViewers == rhs.hasViewers else { return false }
             guard lhs.viewsCount == rhs.viewsCount else { return false }
             guard lhs.forwardsCount == rhs.forwardsCount else { return false }
@@ -1429,7 +1407,7 @@ extension Api {
 
 extension Api.SuggestedPost {
     /// `suggestedPost#0e8e37e5 flags:# accepted:flags.1?true rejected:flags.2?true price:flags.3?StarsAmount schedule_date:flags.0?int = SuggestedPost;`
-    public final class SuggestedPost: TLCombinator {
+    public final class SuggestedPost: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x0e8e37e5
         public static let tlName = "suggestedPost"
 
@@ -1464,8 +1442,7 @@ extension Api.SuggestedPost {
             if let value = self.scheduleDate { writer.writeInt32(value) }
         }
 
-        public static func == (lhs: SuggestedPost, rhs: SuggestedPost) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SuggestedPost, _ rhs: SuggestedPost) -> Swift.Bool {
             guard lhs.accepted == rhs.accepted else { return false }
             guard lhs.rejected == rhs.rejected else { return false }
             guard lhs.price == rhs.price else { return false }
@@ -1502,7 +1479,7 @@ extension Api {
 
 extension Api.TextWithEntities {
     /// `textWithEntities#751f3146 text:string entities:Vector<MessageEntity> = TextWithEntities;`
-    public final class TextWithEntities: TLCombinator {
+    public final class TextWithEntities: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x751f3146
         public static let tlName = "textWithEntities"
 
@@ -1524,8 +1501,7 @@ extension Api.TextWithEntities {
             self.entities.encode(to: &writer)
         }
 
-        public static func == (lhs: TextWithEntities, rhs: TextWithEntities) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: TextWithEntities, _ rhs: TextWithEntities) -> Swift.Bool {
             guard lhs.text == rhs.text else { return false }
             guard lhs.entities == rhs.entities else { return false }
             return true
@@ -1560,7 +1536,7 @@ extension Api {
 
 extension Api.Theme {
     /// `theme#a00e67d6 flags:# creator:flags.0?true default:flags.1?true for_chat:flags.5?true id:long access_hash:long slug:string title:string document:flags.2?Document settings:flags.3?Vector<ThemeSettings> emoticon:flags.6?string installs_count:flags.4?int = Theme;`
-    public final class Theme: TLCombinator {
+    public final class Theme: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xa00e67d6
         public static let tlName = "theme"
 
@@ -1625,8 +1601,7 @@ extension Api.Theme {
             if let value = self.installsCount { writer.writeInt32(value) }
         }
 
-        public static func == (lhs: Theme, rhs: Theme) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: Theme, _ rhs: Theme) -> Swift.Bool {
             guard lhs.creator == rhs.creator else { return false }
             guard lhs.`default` == rhs.`default` else { return false }
             guard lhs.forChat == rhs.forChat else { return false }
@@ -1670,7 +1645,7 @@ extension Api {
 
 extension Api.ThemeSettings {
     /// `themeSettings#fa58b6d4 flags:# message_colors_animated:flags.2?true base_theme:BaseTheme accent_color:int outbox_accent_color:flags.3?int message_colors:flags.0?Vector<int> wallpaper:flags.1?WallPaper = ThemeSettings;`
-    public final class ThemeSettings: TLCombinator {
+    public final class ThemeSettings: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xfa58b6d4
         public static let tlName = "themeSettings"
 
@@ -1714,8 +1689,7 @@ extension Api.ThemeSettings {
             if let value = self.wallpaper { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: ThemeSettings, rhs: ThemeSettings) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ThemeSettings, _ rhs: ThemeSettings) -> Swift.Bool {
             guard lhs.messageColorsAnimated == rhs.messageColorsAnimated else { return false }
             guard lhs.baseTheme == rhs.baseTheme else { return false }
             guard lhs.accentColor == rhs.accentColor else { return false }
@@ -1754,7 +1728,7 @@ extension Api {
 
 extension Api.Timezone {
     /// `timezone#ff9289f5 id:string name:string utc_offset:int = Timezone;`
-    public final class Timezone: TLCombinator {
+    public final class Timezone: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xff9289f5
         public static let tlName = "timezone"
 
@@ -1780,8 +1754,7 @@ extension Api.Timezone {
             writer.writeInt32(self.utcOffset)
         }
 
-        public static func == (lhs: Timezone, rhs: Timezone) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: Timezone, _ rhs: Timezone) -> Swift.Bool {
             guard lhs.id == rhs.id else { return false }
             guard lhs.name == rhs.name else { return false }
             guard lhs.utcOffset == rhs.utcOffset else { return false }
@@ -1817,7 +1790,7 @@ extension Api {
 
 extension Api.TodoCompletion {
     /// `todoCompletion#221bb5e4 id:int completed_by:Peer date:int = TodoCompletion;`
-    public final class TodoCompletion: TLCombinator {
+    public final class TodoCompletion: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x221bb5e4
         public static let tlName = "todoCompletion"
 
@@ -1843,8 +1816,7 @@ extension Api.TodoCompletion {
             writer.writeInt32(self.date)
         }
 
-        public static func == (lhs: TodoCompletion, rhs: TodoCompletion) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: TodoCompletion, _ rhs: TodoCompletion) -> Swift.Bool {
             guard lhs.id == rhs.id else { return false }
             guard lhs.completedBy == rhs.completedBy else { return false }
             guard lhs.date == rhs.date else { return false }
@@ -1880,7 +1852,7 @@ extension Api {
 
 extension Api.TodoItem {
     /// `todoItem#cba9a52f id:int title:TextWithEntities = TodoItem;`
-    public final class TodoItem: TLCombinator {
+    public final class TodoItem: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xcba9a52f
         public static let tlName = "todoItem"
 
@@ -1902,8 +1874,7 @@ extension Api.TodoItem {
             self.title.encode(to: &writer)
         }
 
-        public static func == (lhs: TodoItem, rhs: TodoItem) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: TodoItem, _ rhs: TodoItem) -> Swift.Bool {
             guard lhs.id == rhs.id else { return false }
             guard lhs.title == rhs.title else { return false }
             return true
@@ -1938,7 +1909,7 @@ extension Api {
 
 extension Api.TodoList {
     /// `todoList#49b92a26 flags:# others_can_append:flags.0?true others_can_complete:flags.1?true title:TextWithEntities list:Vector<TodoItem> = TodoList;`
-    public final class TodoList: TLCombinator {
+    public final class TodoList: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x49b92a26
         public static let tlName = "todoList"
 
@@ -1971,8 +1942,7 @@ extension Api.TodoList {
             self.list.encode(to: &writer)
         }
 
-        public static func == (lhs: TodoList, rhs: TodoList) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: TodoList, _ rhs: TodoList) -> Swift.Bool {
             guard lhs.othersCanAppend == rhs.othersCanAppend else { return false }
             guard lhs.othersCanComplete == rhs.othersCanComplete else { return false }
             guard lhs.title == rhs.title else { return false }
@@ -2009,7 +1979,7 @@ extension Api {
 
 extension Api.TopPeer {
     /// `topPeer#edcdc05b peer:Peer rating:double = TopPeer;`
-    public final class TopPeer: TLCombinator {
+    public final class TopPeer: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xedcdc05b
         public static let tlName = "topPeer"
 
@@ -2031,8 +2001,7 @@ extension Api.TopPeer {
             writer.writeDouble(self.rating)
         }
 
-        public static func == (lhs: TopPeer, rhs: TopPeer) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: TopPeer, _ rhs: TopPeer) -> Swift.Bool {
             guard lhs.peer == rhs.peer else { return false }
             guard lhs.rating == rhs.rating else { return false }
             return true
@@ -2094,7 +2063,7 @@ extension Api {
 
 extension Api.TopPeerCategory {
     /// `topPeerCategoryBotsPM#ab661b5b = TopPeerCategory;`
-    public final class TopPeerCategoryBotsPM: TLCombinator {
+    public final class TopPeerCategoryBotsPM: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xab661b5b
         public static let tlName = "topPeerCategoryBotsPM"
 
@@ -2107,8 +2076,7 @@ extension Api.TopPeerCategory {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: TopPeerCategoryBotsPM, rhs: TopPeerCategoryBotsPM) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: TopPeerCategoryBotsPM, _ rhs: TopPeerCategoryBotsPM) -> Swift.Bool {
             return true
         }
     }
@@ -2116,7 +2084,7 @@ extension Api.TopPeerCategory {
 
 extension Api.TopPeerCategory {
     /// `topPeerCategoryBotsInline#148677e2 = TopPeerCategory;`
-    public final class TopPeerCategoryBotsInline: TLCombinator {
+    public final class TopPeerCategoryBotsInline: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x148677e2
         public static let tlName = "topPeerCategoryBotsInline"
 
@@ -2129,8 +2097,7 @@ extension Api.TopPeerCategory {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: TopPeerCategoryBotsInline, rhs: TopPeerCategoryBotsInline) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: TopPeerCategoryBotsInline, _ rhs: TopPeerCategoryBotsInline) -> Swift.Bool {
             return true
         }
     }
@@ -2138,7 +2105,7 @@ extension Api.TopPeerCategory {
 
 extension Api.TopPeerCategory {
     /// `topPeerCategoryCorrespondents#0637b7ed = TopPeerCategory;`
-    public final class TopPeerCategoryCorrespondents: TLCombinator {
+    public final class TopPeerCategoryCorrespondents: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x0637b7ed
         public static let tlName = "topPeerCategoryCorrespondents"
 
@@ -2151,8 +2118,7 @@ extension Api.TopPeerCategory {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: TopPeerCategoryCorrespondents, rhs: TopPeerCategoryCorrespondents) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: TopPeerCategoryCorrespondents, _ rhs: TopPeerCategoryCorrespondents) -> Swift.Bool {
             return true
         }
     }
@@ -2160,7 +2126,7 @@ extension Api.TopPeerCategory {
 
 extension Api.TopPeerCategory {
     /// `topPeerCategoryGroups#bd17a14a = TopPeerCategory;`
-    public final class TopPeerCategoryGroups: TLCombinator {
+    public final class TopPeerCategoryGroups: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xbd17a14a
         public static let tlName = "topPeerCategoryGroups"
 
@@ -2173,8 +2139,7 @@ extension Api.TopPeerCategory {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: TopPeerCategoryGroups, rhs: TopPeerCategoryGroups) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: TopPeerCategoryGroups, _ rhs: TopPeerCategoryGroups) -> Swift.Bool {
             return true
         }
     }
@@ -2182,7 +2147,7 @@ extension Api.TopPeerCategory {
 
 extension Api.TopPeerCategory {
     /// `topPeerCategoryChannels#161d9628 = TopPeerCategory;`
-    public final class TopPeerCategoryChannels: TLCombinator {
+    public final class TopPeerCategoryChannels: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x161d9628
         public static let tlName = "topPeerCategoryChannels"
 
@@ -2195,8 +2160,7 @@ extension Api.TopPeerCategory {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: TopPeerCategoryChannels, rhs: TopPeerCategoryChannels) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: TopPeerCategoryChannels, _ rhs: TopPeerCategoryChannels) -> Swift.Bool {
             return true
         }
     }
@@ -2204,7 +2168,7 @@ extension Api.TopPeerCategory {
 
 extension Api.TopPeerCategory {
     /// `topPeerCategoryPhoneCalls#1e76a78c = TopPeerCategory;`
-    public final class TopPeerCategoryPhoneCalls: TLCombinator {
+    public final class TopPeerCategoryPhoneCalls: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x1e76a78c
         public static let tlName = "topPeerCategoryPhoneCalls"
 
@@ -2217,8 +2181,7 @@ extension Api.TopPeerCategory {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: TopPeerCategoryPhoneCalls, rhs: TopPeerCategoryPhoneCalls) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: TopPeerCategoryPhoneCalls, _ rhs: TopPeerCategoryPhoneCalls) -> Swift.Bool {
             return true
         }
     }
@@ -2226,7 +2189,7 @@ extension Api.TopPeerCategory {
 
 extension Api.TopPeerCategory {
     /// `topPeerCategoryForwardUsers#a8406ca9 = TopPeerCategory;`
-    public final class TopPeerCategoryForwardUsers: TLCombinator {
+    public final class TopPeerCategoryForwardUsers: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xa8406ca9
         public static let tlName = "topPeerCategoryForwardUsers"
 
@@ -2239,8 +2202,7 @@ extension Api.TopPeerCategory {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: TopPeerCategoryForwardUsers, rhs: TopPeerCategoryForwardUsers) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: TopPeerCategoryForwardUsers, _ rhs: TopPeerCategoryForwardUsers) -> Swift.Bool {
             return true
         }
     }
@@ -2248,7 +2210,7 @@ extension Api.TopPeerCategory {
 
 extension Api.TopPeerCategory {
     /// `topPeerCategoryForwardChats#fbeec0f0 = TopPeerCategory;`
-    public final class TopPeerCategoryForwardChats: TLCombinator {
+    public final class TopPeerCategoryForwardChats: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xfbeec0f0
         public static let tlName = "topPeerCategoryForwardChats"
 
@@ -2261,8 +2223,7 @@ extension Api.TopPeerCategory {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: TopPeerCategoryForwardChats, rhs: TopPeerCategoryForwardChats) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: TopPeerCategoryForwardChats, _ rhs: TopPeerCategoryForwardChats) -> Swift.Bool {
             return true
         }
     }
@@ -2270,7 +2231,7 @@ extension Api.TopPeerCategory {
 
 extension Api.TopPeerCategory {
     /// `topPeerCategoryBotsApp#fd9e7bec = TopPeerCategory;`
-    public final class TopPeerCategoryBotsApp: TLCombinator {
+    public final class TopPeerCategoryBotsApp: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xfd9e7bec
         public static let tlName = "topPeerCategoryBotsApp"
 
@@ -2283,8 +2244,7 @@ extension Api.TopPeerCategory {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: TopPeerCategoryBotsApp, rhs: TopPeerCategoryBotsApp) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: TopPeerCategoryBotsApp, _ rhs: TopPeerCategoryBotsApp) -> Swift.Bool {
             return true
         }
     }
@@ -2292,7 +2252,7 @@ extension Api.TopPeerCategory {
 
 extension Api.TopPeerCategory {
     /// `topPeerCategoryBotsGuestChat#6c24f3dd = TopPeerCategory;`
-    public final class TopPeerCategoryBotsGuestChat: TLCombinator {
+    public final class TopPeerCategoryBotsGuestChat: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x6c24f3dd
         public static let tlName = "topPeerCategoryBotsGuestChat"
 
@@ -2305,8 +2265,7 @@ extension Api.TopPeerCategory {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: TopPeerCategoryBotsGuestChat, rhs: TopPeerCategoryBotsGuestChat) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: TopPeerCategoryBotsGuestChat, _ rhs: TopPeerCategoryBotsGuestChat) -> Swift.Bool {
             return true
         }
     }
@@ -2339,7 +2298,7 @@ extension Api {
 
 extension Api.TopPeerCategoryPeers {
     /// `topPeerCategoryPeers#fb834291 category:TopPeerCategory count:int peers:Vector<TopPeer> = TopPeerCategoryPeers;`
-    public final class TopPeerCategoryPeers: TLCombinator {
+    public final class TopPeerCategoryPeers: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xfb834291
         public static let tlName = "topPeerCategoryPeers"
 
@@ -2365,8 +2324,7 @@ extension Api.TopPeerCategoryPeers {
             self.peers.encode(to: &writer)
         }
 
-        public static func == (lhs: TopPeerCategoryPeers, rhs: TopPeerCategoryPeers) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: TopPeerCategoryPeers, _ rhs: TopPeerCategoryPeers) -> Swift.Bool {
             guard lhs.category == rhs.category else { return false }
             guard lhs.count == rhs.count else { return false }
             guard lhs.peers == rhs.peers else { return false }
@@ -2894,7 +2852,7 @@ extension Api {
 
 extension Api.Update {
     /// `updateNewMessage#1f2b0afd message:Message pts:int pts_count:int = Update;`
-    public final class UpdateNewMessage: TLCombinator {
+    public final class UpdateNewMessage: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x1f2b0afd
         public static let tlName = "updateNewMessage"
 
@@ -2920,8 +2878,7 @@ extension Api.Update {
             writer.writeInt32(self.ptsCount)
         }
 
-        public static func == (lhs: UpdateNewMessage, rhs: UpdateNewMessage) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateNewMessage, _ rhs: UpdateNewMessage) -> Swift.Bool {
             guard lhs.message == rhs.message else { return false }
             guard lhs.pts == rhs.pts else { return false }
             guard lhs.ptsCount == rhs.ptsCount else { return false }
@@ -2932,7 +2889,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateMessageID#4e90bfd6 id:int random_id:long = Update;`
-    public final class UpdateMessageID: TLCombinator {
+    public final class UpdateMessageID: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x4e90bfd6
         public static let tlName = "updateMessageID"
 
@@ -2954,8 +2911,7 @@ extension Api.Update {
             writer.writeInt64(self.randomId)
         }
 
-        public static func == (lhs: UpdateMessageID, rhs: UpdateMessageID) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateMessageID, _ rhs: UpdateMessageID) -> Swift.Bool {
             guard lhs.id == rhs.id else { return false }
             guard lhs.randomId == rhs.randomId else { return false }
             return true
@@ -2965,7 +2921,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateDeleteMessages#a20db0e5 messages:Vector<int> pts:int pts_count:int = Update;`
-    public final class UpdateDeleteMessages: TLCombinator {
+    public final class UpdateDeleteMessages: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xa20db0e5
         public static let tlName = "updateDeleteMessages"
 
@@ -2991,8 +2947,7 @@ extension Api.Update {
             writer.writeInt32(self.ptsCount)
         }
 
-        public static func == (lhs: UpdateDeleteMessages, rhs: UpdateDeleteMessages) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateDeleteMessages, _ rhs: UpdateDeleteMessages) -> Swift.Bool {
             guard lhs.messages == rhs.messages else { return false }
             guard lhs.pts == rhs.pts else { return false }
             guard lhs.ptsCount == rhs.ptsCount else { return false }
@@ -3003,7 +2958,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateUserTyping#2a17bf5c flags:# user_id:long top_msg_id:flags.0?int action:SendMessageAction = Update;`
-    public final class UpdateUserTyping: TLCombinator {
+    public final class UpdateUserTyping: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x2a17bf5c
         public static let tlName = "updateUserTyping"
 
@@ -3033,8 +2988,7 @@ extension Api.Update {
             self.action.encode(to: &writer)
         }
 
-        public static func == (lhs: UpdateUserTyping, rhs: UpdateUserTyping) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateUserTyping, _ rhs: UpdateUserTyping) -> Swift.Bool {
             guard lhs.userId == rhs.userId else { return false }
             guard lhs.topMsgId == rhs.topMsgId else { return false }
             guard lhs.action == rhs.action else { return false }
@@ -3045,7 +2999,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateChatUserTyping#83487af0 chat_id:long from_id:Peer action:SendMessageAction = Update;`
-    public final class UpdateChatUserTyping: TLCombinator {
+    public final class UpdateChatUserTyping: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x83487af0
         public static let tlName = "updateChatUserTyping"
 
@@ -3071,8 +3025,7 @@ extension Api.Update {
             self.action.encode(to: &writer)
         }
 
-        public static func == (lhs: UpdateChatUserTyping, rhs: UpdateChatUserTyping) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateChatUserTyping, _ rhs: UpdateChatUserTyping) -> Swift.Bool {
             guard lhs.chatId == rhs.chatId else { return false }
             guard lhs.fromId == rhs.fromId else { return false }
             guard lhs.action == rhs.action else { return false }
@@ -3083,7 +3036,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateChatParticipants#07761198 participants:ChatParticipants = Update;`
-    public final class UpdateChatParticipants: TLCombinator {
+    public final class UpdateChatParticipants: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x07761198
         public static let tlName = "updateChatParticipants"
 
@@ -3101,8 +3054,7 @@ extension Api.Update {
             self.participants.encode(to: &writer)
         }
 
-        public static func == (lhs: UpdateChatParticipants, rhs: UpdateChatParticipants) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateChatParticipants, _ rhs: UpdateChatParticipants) -> Swift.Bool {
             guard lhs.participants == rhs.participants else { return false }
             return true
         }
@@ -3111,7 +3063,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateUserStatus#e5bdf8de user_id:long status:UserStatus = Update;`
-    public final class UpdateUserStatus: TLCombinator {
+    public final class UpdateUserStatus: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xe5bdf8de
         public static let tlName = "updateUserStatus"
 
@@ -3133,8 +3085,7 @@ extension Api.Update {
             self.status.encode(to: &writer)
         }
 
-        public static func == (lhs: UpdateUserStatus, rhs: UpdateUserStatus) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateUserStatus, _ rhs: UpdateUserStatus) -> Swift.Bool {
             guard lhs.userId == rhs.userId else { return false }
             guard lhs.status == rhs.status else { return false }
             return true
@@ -3144,7 +3095,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateUserName#a7848924 user_id:long first_name:string last_name:string usernames:Vector<Username> = Update;`
-    public final class UpdateUserName: TLCombinator {
+    public final class UpdateUserName: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xa7848924
         public static let tlName = "updateUserName"
 
@@ -3174,8 +3125,7 @@ extension Api.Update {
             self.usernames.encode(to: &writer)
         }
 
-        public static func == (lhs: UpdateUserName, rhs: UpdateUserName) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateUserName, _ rhs: UpdateUserName) -> Swift.Bool {
             guard lhs.userId == rhs.userId else { return false }
             guard lhs.firstName == rhs.firstName else { return false }
             guard lhs.lastName == rhs.lastName else { return false }
@@ -3187,7 +3137,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateNewAuthorization#8951abef flags:# unconfirmed:flags.0?true hash:long date:flags.0?int device:flags.0?string location:flags.0?string = Update;`
-    public final class UpdateNewAuthorization: TLCombinator {
+    public final class UpdateNewAuthorization: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x8951abef
         public static let tlName = "updateNewAuthorization"
 
@@ -3225,8 +3175,7 @@ extension Api.Update {
             if let value = self.location { writer.writeString(value) }
         }
 
-        public static func == (lhs: UpdateNewAuthorization, rhs: UpdateNewAuthorization) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateNewAuthorization, _ rhs: UpdateNewAuthorization) -> Swift.Bool {
             guard lhs.unconfirmed == rhs.unconfirmed else { return false }
             guard lhs.hash == rhs.hash else { return false }
             guard lhs.date == rhs.date else { return false }
@@ -3239,7 +3188,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateNewEncryptedMessage#12bcbd9a message:EncryptedMessage qts:int = Update;`
-    public final class UpdateNewEncryptedMessage: TLCombinator {
+    public final class UpdateNewEncryptedMessage: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x12bcbd9a
         public static let tlName = "updateNewEncryptedMessage"
 
@@ -3261,8 +3210,7 @@ extension Api.Update {
             writer.writeInt32(self.qts)
         }
 
-        public static func == (lhs: UpdateNewEncryptedMessage, rhs: UpdateNewEncryptedMessage) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateNewEncryptedMessage, _ rhs: UpdateNewEncryptedMessage) -> Swift.Bool {
             guard lhs.message == rhs.message else { return false }
             guard lhs.qts == rhs.qts else { return false }
             return true
@@ -3272,7 +3220,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateEncryptedChatTyping#1710f156 chat_id:int = Update;`
-    public final class UpdateEncryptedChatTyping: TLCombinator {
+    public final class UpdateEncryptedChatTyping: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x1710f156
         public static let tlName = "updateEncryptedChatTyping"
 
@@ -3290,8 +3238,7 @@ extension Api.Update {
             writer.writeInt32(self.chatId)
         }
 
-        public static func == (lhs: UpdateEncryptedChatTyping, rhs: UpdateEncryptedChatTyping) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateEncryptedChatTyping, _ rhs: UpdateEncryptedChatTyping) -> Swift.Bool {
             guard lhs.chatId == rhs.chatId else { return false }
             return true
         }
@@ -3300,7 +3247,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateEncryption#b4a2e88d chat:EncryptedChat date:int = Update;`
-    public final class UpdateEncryption: TLCombinator {
+    public final class UpdateEncryption: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xb4a2e88d
         public static let tlName = "updateEncryption"
 
@@ -3322,8 +3269,7 @@ extension Api.Update {
             writer.writeInt32(self.date)
         }
 
-        public static func == (lhs: UpdateEncryption, rhs: UpdateEncryption) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateEncryption, _ rhs: UpdateEncryption) -> Swift.Bool {
             guard lhs.chat == rhs.chat else { return false }
             guard lhs.date == rhs.date else { return false }
             return true
@@ -3333,7 +3279,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateEncryptedMessagesRead#38fe25b7 chat_id:int max_date:int date:int = Update;`
-    public final class UpdateEncryptedMessagesRead: TLCombinator {
+    public final class UpdateEncryptedMessagesRead: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x38fe25b7
         public static let tlName = "updateEncryptedMessagesRead"
 
@@ -3359,8 +3305,7 @@ extension Api.Update {
             writer.writeInt32(self.date)
         }
 
-        public static func == (lhs: UpdateEncryptedMessagesRead, rhs: UpdateEncryptedMessagesRead) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateEncryptedMessagesRead, _ rhs: UpdateEncryptedMessagesRead) -> Swift.Bool {
             guard lhs.chatId == rhs.chatId else { return false }
             guard lhs.maxDate == rhs.maxDate else { return false }
             guard lhs.date == rhs.date else { return false }
@@ -3371,7 +3316,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateChatParticipantAdd#3dda5451 chat_id:long user_id:long inviter_id:long date:int version:int = Update;`
-    public final class UpdateChatParticipantAdd: TLCombinator {
+    public final class UpdateChatParticipantAdd: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x3dda5451
         public static let tlName = "updateChatParticipantAdd"
 
@@ -3405,8 +3350,7 @@ extension Api.Update {
             writer.writeInt32(self.version)
         }
 
-        public static func == (lhs: UpdateChatParticipantAdd, rhs: UpdateChatParticipantAdd) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateChatParticipantAdd, _ rhs: UpdateChatParticipantAdd) -> Swift.Bool {
             guard lhs.chatId == rhs.chatId else { return false }
             guard lhs.userId == rhs.userId else { return false }
             guard lhs.inviterId == rhs.inviterId else { return false }
@@ -3419,7 +3363,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateChatParticipantDelete#e32f3d77 chat_id:long user_id:long version:int = Update;`
-    public final class UpdateChatParticipantDelete: TLCombinator {
+    public final class UpdateChatParticipantDelete: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xe32f3d77
         public static let tlName = "updateChatParticipantDelete"
 
@@ -3445,8 +3389,7 @@ extension Api.Update {
             writer.writeInt32(self.version)
         }
 
-        public static func == (lhs: UpdateChatParticipantDelete, rhs: UpdateChatParticipantDelete) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateChatParticipantDelete, _ rhs: UpdateChatParticipantDelete) -> Swift.Bool {
             guard lhs.chatId == rhs.chatId else { return false }
             guard lhs.userId == rhs.userId else { return false }
             guard lhs.version == rhs.version else { return false }
@@ -3457,7 +3400,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateDcOptions#8e5e9873 dc_options:Vector<DcOption> = Update;`
-    public final class UpdateDcOptions: TLCombinator {
+    public final class UpdateDcOptions: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x8e5e9873
         public static let tlName = "updateDcOptions"
 
@@ -3475,8 +3418,7 @@ extension Api.Update {
             self.dcOptions.encode(to: &writer)
         }
 
-        public static func == (lhs: UpdateDcOptions, rhs: UpdateDcOptions) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateDcOptions, _ rhs: UpdateDcOptions) -> Swift.Bool {
             guard lhs.dcOptions == rhs.dcOptions else { return false }
             return true
         }
@@ -3485,7 +3427,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateNotifySettings#bec268ef peer:NotifyPeer notify_settings:PeerNotifySettings = Update;`
-    public final class UpdateNotifySettings: TLCombinator {
+    public final class UpdateNotifySettings: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xbec268ef
         public static let tlName = "updateNotifySettings"
 
@@ -3507,8 +3449,7 @@ extension Api.Update {
             self.notifySettings.encode(to: &writer)
         }
 
-        public static func == (lhs: UpdateNotifySettings, rhs: UpdateNotifySettings) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateNotifySettings, _ rhs: UpdateNotifySettings) -> Swift.Bool {
             guard lhs.peer == rhs.peer else { return false }
             guard lhs.notifySettings == rhs.notifySettings else { return false }
             return true
@@ -3518,7 +3459,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateServiceNotification#ebe46819 flags:# popup:flags.0?true invert_media:flags.2?true inbox_date:flags.1?int type:string message:string media:MessageMedia entities:Vector<MessageEntity> = Update;`
-    public final class UpdateServiceNotification: TLCombinator {
+    public final class UpdateServiceNotification: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xebe46819
         public static let tlName = "updateServiceNotification"
 
@@ -3564,8 +3505,7 @@ extension Api.Update {
             self.entities.encode(to: &writer)
         }
 
-        public static func == (lhs: UpdateServiceNotification, rhs: UpdateServiceNotification) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateServiceNotification, _ rhs: UpdateServiceNotification) -> Swift.Bool {
             guard lhs.popup == rhs.popup else { return false }
             guard lhs.invertMedia == rhs.invertMedia else { return false }
             guard lhs.inboxDate == rhs.inboxDate else { return false }
@@ -3580,7 +3520,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updatePrivacy#ee3b272a key:PrivacyKey rules:Vector<PrivacyRule> = Update;`
-    public final class UpdatePrivacy: TLCombinator {
+    public final class UpdatePrivacy: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xee3b272a
         public static let tlName = "updatePrivacy"
 
@@ -3602,8 +3542,7 @@ extension Api.Update {
             self.rules.encode(to: &writer)
         }
 
-        public static func == (lhs: UpdatePrivacy, rhs: UpdatePrivacy) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdatePrivacy, _ rhs: UpdatePrivacy) -> Swift.Bool {
             guard lhs.key == rhs.key else { return false }
             guard lhs.rules == rhs.rules else { return false }
             return true
@@ -3613,7 +3552,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateUserPhone#05492a13 user_id:long phone:string = Update;`
-    public final class UpdateUserPhone: TLCombinator {
+    public final class UpdateUserPhone: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x05492a13
         public static let tlName = "updateUserPhone"
 
@@ -3635,8 +3574,7 @@ extension Api.Update {
             writer.writeString(self.phone)
         }
 
-        public static func == (lhs: UpdateUserPhone, rhs: UpdateUserPhone) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateUserPhone, _ rhs: UpdateUserPhone) -> Swift.Bool {
             guard lhs.userId == rhs.userId else { return false }
             guard lhs.phone == rhs.phone else { return false }
             return true
@@ -3646,7 +3584,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateReadHistoryInbox#9e84bc99 flags:# folder_id:flags.0?int peer:Peer top_msg_id:flags.1?int max_id:int still_unread_count:int pts:int pts_count:int = Update;`
-    public final class UpdateReadHistoryInbox: TLCombinator {
+    public final class UpdateReadHistoryInbox: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x9e84bc99
         public static let tlName = "updateReadHistoryInbox"
 
@@ -3693,8 +3631,7 @@ extension Api.Update {
             writer.writeInt32(self.ptsCount)
         }
 
-        public static func == (lhs: UpdateReadHistoryInbox, rhs: UpdateReadHistoryInbox) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateReadHistoryInbox, _ rhs: UpdateReadHistoryInbox) -> Swift.Bool {
             guard lhs.folderId == rhs.folderId else { return false }
             guard lhs.peer == rhs.peer else { return false }
             guard lhs.topMsgId == rhs.topMsgId else { return false }
@@ -3709,7 +3646,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateReadHistoryOutbox#2f2f21bf peer:Peer max_id:int pts:int pts_count:int = Update;`
-    public final class UpdateReadHistoryOutbox: TLCombinator {
+    public final class UpdateReadHistoryOutbox: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x2f2f21bf
         public static let tlName = "updateReadHistoryOutbox"
 
@@ -3739,8 +3676,7 @@ extension Api.Update {
             writer.writeInt32(self.ptsCount)
         }
 
-        public static func == (lhs: UpdateReadHistoryOutbox, rhs: UpdateReadHistoryOutbox) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateReadHistoryOutbox, _ rhs: UpdateReadHistoryOutbox) -> Swift.Bool {
             guard lhs.peer == rhs.peer else { return false }
             guard lhs.maxId == rhs.maxId else { return false }
             guard lhs.pts == rhs.pts else { return false }
@@ -3752,7 +3688,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateWebPage#7f891213 webpage:WebPage pts:int pts_count:int = Update;`
-    public final class UpdateWebPage: TLCombinator {
+    public final class UpdateWebPage: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x7f891213
         public static let tlName = "updateWebPage"
 
@@ -3778,8 +3714,7 @@ extension Api.Update {
             writer.writeInt32(self.ptsCount)
         }
 
-        public static func == (lhs: UpdateWebPage, rhs: UpdateWebPage) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateWebPage, _ rhs: UpdateWebPage) -> Swift.Bool {
             guard lhs.webpage == rhs.webpage else { return false }
             guard lhs.pts == rhs.pts else { return false }
             guard lhs.ptsCount == rhs.ptsCount else { return false }
@@ -3790,7 +3725,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateReadMessagesContents#f8227181 flags:# messages:Vector<int> pts:int pts_count:int date:flags.0?int = Update;`
-    public final class UpdateReadMessagesContents: TLCombinator {
+    public final class UpdateReadMessagesContents: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xf8227181
         public static let tlName = "updateReadMessagesContents"
 
@@ -3824,8 +3759,7 @@ extension Api.Update {
             if let value = self.date { writer.writeInt32(value) }
         }
 
-        public static func == (lhs: UpdateReadMessagesContents, rhs: UpdateReadMessagesContents) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateReadMessagesContents, _ rhs: UpdateReadMessagesContents) -> Swift.Bool {
             guard lhs.messages == rhs.messages else { return false }
             guard lhs.pts == rhs.pts else { return false }
             guard lhs.ptsCount == rhs.ptsCount else { return false }
@@ -3837,7 +3771,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateChannelTooLong#108d941f flags:# channel_id:long pts:flags.0?int = Update;`
-    public final class UpdateChannelTooLong: TLCombinator {
+    public final class UpdateChannelTooLong: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x108d941f
         public static let tlName = "updateChannelTooLong"
 
@@ -3863,8 +3797,7 @@ extension Api.Update {
             if let value = self.pts { writer.writeInt32(value) }
         }
 
-        public static func == (lhs: UpdateChannelTooLong, rhs: UpdateChannelTooLong) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateChannelTooLong, _ rhs: UpdateChannelTooLong) -> Swift.Bool {
             guard lhs.channelId == rhs.channelId else { return false }
             guard lhs.pts == rhs.pts else { return false }
             return true
@@ -3874,7 +3807,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateChannel#635b4c09 channel_id:long = Update;`
-    public final class UpdateChannel: TLCombinator {
+    public final class UpdateChannel: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x635b4c09
         public static let tlName = "updateChannel"
 
@@ -3892,8 +3825,7 @@ extension Api.Update {
             writer.writeInt64(self.channelId)
         }
 
-        public static func == (lhs: UpdateChannel, rhs: UpdateChannel) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateChannel, _ rhs: UpdateChannel) -> Swift.Bool {
             guard lhs.channelId == rhs.channelId else { return false }
             return true
         }
@@ -3902,7 +3834,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateNewChannelMessage#62ba04d9 message:Message pts:int pts_count:int = Update;`
-    public final class UpdateNewChannelMessage: TLCombinator {
+    public final class UpdateNewChannelMessage: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x62ba04d9
         public static let tlName = "updateNewChannelMessage"
 
@@ -3928,8 +3860,7 @@ extension Api.Update {
             writer.writeInt32(self.ptsCount)
         }
 
-        public static func == (lhs: UpdateNewChannelMessage, rhs: UpdateNewChannelMessage) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateNewChannelMessage, _ rhs: UpdateNewChannelMessage) -> Swift.Bool {
             guard lhs.message == rhs.message else { return false }
             guard lhs.pts == rhs.pts else { return false }
             guard lhs.ptsCount == rhs.ptsCount else { return false }
@@ -3940,7 +3871,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateReadChannelInbox#922e6e10 flags:# folder_id:flags.0?int channel_id:long max_id:int still_unread_count:int pts:int = Update;`
-    public final class UpdateReadChannelInbox: TLCombinator {
+    public final class UpdateReadChannelInbox: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x922e6e10
         public static let tlName = "updateReadChannelInbox"
 
@@ -3978,8 +3909,7 @@ extension Api.Update {
             writer.writeInt32(self.pts)
         }
 
-        public static func == (lhs: UpdateReadChannelInbox, rhs: UpdateReadChannelInbox) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateReadChannelInbox, _ rhs: UpdateReadChannelInbox) -> Swift.Bool {
             guard lhs.folderId == rhs.folderId else { return false }
             guard lhs.channelId == rhs.channelId else { return false }
             guard lhs.maxId == rhs.maxId else { return false }
@@ -3992,7 +3922,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateDeleteChannelMessages#c32d5b12 channel_id:long messages:Vector<int> pts:int pts_count:int = Update;`
-    public final class UpdateDeleteChannelMessages: TLCombinator {
+    public final class UpdateDeleteChannelMessages: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xc32d5b12
         public static let tlName = "updateDeleteChannelMessages"
 
@@ -4022,8 +3952,7 @@ extension Api.Update {
             writer.writeInt32(self.ptsCount)
         }
 
-        public static func == (lhs: UpdateDeleteChannelMessages, rhs: UpdateDeleteChannelMessages) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateDeleteChannelMessages, _ rhs: UpdateDeleteChannelMessages) -> Swift.Bool {
             guard lhs.channelId == rhs.channelId else { return false }
             guard lhs.messages == rhs.messages else { return false }
             guard lhs.pts == rhs.pts else { return false }
@@ -4035,7 +3964,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateChannelMessageViews#f226ac08 channel_id:long id:int views:int = Update;`
-    public final class UpdateChannelMessageViews: TLCombinator {
+    public final class UpdateChannelMessageViews: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xf226ac08
         public static let tlName = "updateChannelMessageViews"
 
@@ -4061,8 +3990,7 @@ extension Api.Update {
             writer.writeInt32(self.views)
         }
 
-        public static func == (lhs: UpdateChannelMessageViews, rhs: UpdateChannelMessageViews) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateChannelMessageViews, _ rhs: UpdateChannelMessageViews) -> Swift.Bool {
             guard lhs.channelId == rhs.channelId else { return false }
             guard lhs.id == rhs.id else { return false }
             guard lhs.views == rhs.views else { return false }
@@ -4073,7 +4001,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateChatParticipantAdmin#d7ca61a2 chat_id:long user_id:long is_admin:Bool version:int = Update;`
-    public final class UpdateChatParticipantAdmin: TLCombinator {
+    public final class UpdateChatParticipantAdmin: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xd7ca61a2
         public static let tlName = "updateChatParticipantAdmin"
 
@@ -4103,8 +4031,7 @@ extension Api.Update {
             writer.writeInt32(self.version)
         }
 
-        public static func == (lhs: UpdateChatParticipantAdmin, rhs: UpdateChatParticipantAdmin) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateChatParticipantAdmin, _ rhs: UpdateChatParticipantAdmin) -> Swift.Bool {
             guard lhs.chatId == rhs.chatId else { return false }
             guard lhs.userId == rhs.userId else { return false }
             guard lhs.isAdmin == rhs.isAdmin else { return false }
@@ -4116,7 +4043,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateNewStickerSet#688a30aa stickerset:messages.StickerSet = Update;`
-    public final class UpdateNewStickerSet: TLCombinator {
+    public final class UpdateNewStickerSet: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x688a30aa
         public static let tlName = "updateNewStickerSet"
 
@@ -4134,8 +4061,7 @@ extension Api.Update {
             self.stickerset.encode(to: &writer)
         }
 
-        public static func == (lhs: UpdateNewStickerSet, rhs: UpdateNewStickerSet) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateNewStickerSet, _ rhs: UpdateNewStickerSet) -> Swift.Bool {
             guard lhs.stickerset == rhs.stickerset else { return false }
             return true
         }
@@ -4144,7 +4070,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateStickerSetsOrder#0bb2d201 flags:# masks:flags.0?true emojis:flags.1?true order:Vector<long> = Update;`
-    public final class UpdateStickerSetsOrder: TLCombinator {
+    public final class UpdateStickerSetsOrder: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x0bb2d201
         public static let tlName = "updateStickerSetsOrder"
 
@@ -4173,8 +4099,7 @@ extension Api.Update {
             self.order.encode(to: &writer)
         }
 
-        public static func == (lhs: UpdateStickerSetsOrder, rhs: UpdateStickerSetsOrder) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateStickerSetsOrder, _ rhs: UpdateStickerSetsOrder) -> Swift.Bool {
             guard lhs.masks == rhs.masks else { return false }
             guard lhs.emojis == rhs.emojis else { return false }
             guard lhs.order == rhs.order else { return false }
@@ -4185,7 +4110,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateStickerSets#31c24808 flags:# masks:flags.0?true emojis:flags.1?true = Update;`
-    public final class UpdateStickerSets: TLCombinator {
+    public final class UpdateStickerSets: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x31c24808
         public static let tlName = "updateStickerSets"
 
@@ -4210,8 +4135,7 @@ extension Api.Update {
             writer.writeUInt32(flags)
         }
 
-        public static func == (lhs: UpdateStickerSets, rhs: UpdateStickerSets) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateStickerSets, _ rhs: UpdateStickerSets) -> Swift.Bool {
             guard lhs.masks == rhs.masks else { return false }
             guard lhs.emojis == rhs.emojis else { return false }
             return true
@@ -4221,7 +4145,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateSavedGifs#9375341e = Update;`
-    public final class UpdateSavedGifs: TLCombinator {
+    public final class UpdateSavedGifs: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x9375341e
         public static let tlName = "updateSavedGifs"
 
@@ -4234,8 +4158,7 @@ extension Api.Update {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: UpdateSavedGifs, rhs: UpdateSavedGifs) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateSavedGifs, _ rhs: UpdateSavedGifs) -> Swift.Bool {
             return true
         }
     }
@@ -4243,7 +4166,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateBotInlineQuery#496f379c flags:# query_id:long user_id:long query:string geo:flags.0?GeoPoint peer_type:flags.1?InlineQueryPeerType offset:string = Update;`
-    public final class UpdateBotInlineQuery: TLCombinator {
+    public final class UpdateBotInlineQuery: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x496f379c
         public static let tlName = "updateBotInlineQuery"
 
@@ -4286,8 +4209,7 @@ extension Api.Update {
             writer.writeString(self.offset)
         }
 
-        public static func == (lhs: UpdateBotInlineQuery, rhs: UpdateBotInlineQuery) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateBotInlineQuery, _ rhs: UpdateBotInlineQuery) -> Swift.Bool {
             guard lhs.queryId == rhs.queryId else { return false }
             guard lhs.userId == rhs.userId else { return false }
             guard lhs.query == rhs.query else { return false }
@@ -4301,7 +4223,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateBotInlineSend#12f12a07 flags:# user_id:long query:string geo:flags.0?GeoPoint id:string msg_id:flags.1?InputBotInlineMessageID = Update;`
-    public final class UpdateBotInlineSend: TLCombinator {
+    public final class UpdateBotInlineSend: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x12f12a07
         public static let tlName = "updateBotInlineSend"
 
@@ -4340,8 +4262,7 @@ extension Api.Update {
             if let value = self.msgId { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: UpdateBotInlineSend, rhs: UpdateBotInlineSend) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateBotInlineSend, _ rhs: UpdateBotInlineSend) -> Swift.Bool {
             guard lhs.userId == rhs.userId else { return false }
             guard lhs.query == rhs.query else { return false }
             guard lhs.geo == rhs.geo else { return false }
@@ -4354,7 +4275,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateEditChannelMessage#1b3f4df7 message:Message pts:int pts_count:int = Update;`
-    public final class UpdateEditChannelMessage: TLCombinator {
+    public final class UpdateEditChannelMessage: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x1b3f4df7
         public static let tlName = "updateEditChannelMessage"
 
@@ -4380,8 +4301,7 @@ extension Api.Update {
             writer.writeInt32(self.ptsCount)
         }
 
-        public static func == (lhs: UpdateEditChannelMessage, rhs: UpdateEditChannelMessage) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateEditChannelMessage, _ rhs: UpdateEditChannelMessage) -> Swift.Bool {
             guard lhs.message == rhs.message else { return false }
             guard lhs.pts == rhs.pts else { return false }
             guard lhs.ptsCount == rhs.ptsCount else { return false }
@@ -4392,7 +4312,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateBotCallbackQuery#b9cfc48d flags:# query_id:long user_id:long peer:Peer msg_id:int chat_instance:long data:flags.0?bytes game_short_name:flags.1?string = Update;`
-    public final class UpdateBotCallbackQuery: TLCombinator {
+    public final class UpdateBotCallbackQuery: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xb9cfc48d
         public static let tlName = "updateBotCallbackQuery"
 
@@ -4439,8 +4359,7 @@ extension Api.Update {
             if let value = self.gameShortName { writer.writeString(value) }
         }
 
-        public static func == (lhs: UpdateBotCallbackQuery, rhs: UpdateBotCallbackQuery) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateBotCallbackQuery, _ rhs: UpdateBotCallbackQuery) -> Swift.Bool {
             guard lhs.queryId == rhs.queryId else { return false }
             guard lhs.userId == rhs.userId else { return false }
             guard lhs.peer == rhs.peer else { return false }
@@ -4455,7 +4374,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateEditMessage#e40370a3 message:Message pts:int pts_count:int = Update;`
-    public final class UpdateEditMessage: TLCombinator {
+    public final class UpdateEditMessage: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xe40370a3
         public static let tlName = "updateEditMessage"
 
@@ -4481,8 +4400,7 @@ extension Api.Update {
             writer.writeInt32(self.ptsCount)
         }
 
-        public static func == (lhs: UpdateEditMessage, rhs: UpdateEditMessage) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateEditMessage, _ rhs: UpdateEditMessage) -> Swift.Bool {
             guard lhs.message == rhs.message else { return false }
             guard lhs.pts == rhs.pts else { return false }
             guard lhs.ptsCount == rhs.ptsCount else { return false }
@@ -4493,7 +4411,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateInlineBotCallbackQuery#691e9052 flags:# query_id:long user_id:long msg_id:InputBotInlineMessageID chat_instance:long data:flags.0?bytes game_short_name:flags.1?string = Update;`
-    public final class UpdateInlineBotCallbackQuery: TLCombinator {
+    public final class UpdateInlineBotCallbackQuery: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x691e9052
         public static let tlName = "updateInlineBotCallbackQuery"
 
@@ -4536,8 +4454,7 @@ extension Api.Update {
             if let value = self.gameShortName { writer.writeString(value) }
         }
 
-        public static func == (lhs: UpdateInlineBotCallbackQuery, rhs: UpdateInlineBotCallbackQuery) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateInlineBotCallbackQuery, _ rhs: UpdateInlineBotCallbackQuery) -> Swift.Bool {
             guard lhs.queryId == rhs.queryId else { return false }
             guard lhs.userId == rhs.userId else { return false }
             guard lhs.msgId == rhs.msgId else { return false }
@@ -4551,7 +4468,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateReadChannelOutbox#b75f99a9 channel_id:long max_id:int = Update;`
-    public final class UpdateReadChannelOutbox: TLCombinator {
+    public final class UpdateReadChannelOutbox: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xb75f99a9
         public static let tlName = "updateReadChannelOutbox"
 
@@ -4573,8 +4490,7 @@ extension Api.Update {
             writer.writeInt32(self.maxId)
         }
 
-        public static func == (lhs: UpdateReadChannelOutbox, rhs: UpdateReadChannelOutbox) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateReadChannelOutbox, _ rhs: UpdateReadChannelOutbox) -> Swift.Bool {
             guard lhs.channelId == rhs.channelId else { return false }
             guard lhs.maxId == rhs.maxId else { return false }
             return true
@@ -4584,7 +4500,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateDraftMessage#edfc111e flags:# peer:Peer top_msg_id:flags.0?int saved_peer_id:flags.1?Peer draft:DraftMessage = Update;`
-    public final class UpdateDraftMessage: TLCombinator {
+    public final class UpdateDraftMessage: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xedfc111e
         public static let tlName = "updateDraftMessage"
 
@@ -4619,8 +4535,7 @@ extension Api.Update {
             self.draft.encode(to: &writer)
         }
 
-        public static func == (lhs: UpdateDraftMessage, rhs: UpdateDraftMessage) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateDraftMessage, _ rhs: UpdateDraftMessage) -> Swift.Bool {
             guard lhs.peer == rhs.peer else { return false }
             guard lhs.topMsgId == rhs.topMsgId else { return false }
             guard lhs.savedPeerId == rhs.savedPeerId else { return false }
@@ -4632,7 +4547,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateReadFeaturedStickers#571d2742 = Update;`
-    public final class UpdateReadFeaturedStickers: TLCombinator {
+    public final class UpdateReadFeaturedStickers: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x571d2742
         public static let tlName = "updateReadFeaturedStickers"
 
@@ -4645,8 +4560,7 @@ extension Api.Update {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: UpdateReadFeaturedStickers, rhs: UpdateReadFeaturedStickers) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateReadFeaturedStickers, _ rhs: UpdateReadFeaturedStickers) -> Swift.Bool {
             return true
         }
     }
@@ -4654,7 +4568,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateRecentStickers#9a422c20 = Update;`
-    public final class UpdateRecentStickers: TLCombinator {
+    public final class UpdateRecentStickers: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x9a422c20
         public static let tlName = "updateRecentStickers"
 
@@ -4667,8 +4581,7 @@ extension Api.Update {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: UpdateRecentStickers, rhs: UpdateRecentStickers) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateRecentStickers, _ rhs: UpdateRecentStickers) -> Swift.Bool {
             return true
         }
     }
@@ -4676,7 +4589,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateConfig#a229dd06 = Update;`
-    public final class UpdateConfig: TLCombinator {
+    public final class UpdateConfig: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xa229dd06
         public static let tlName = "updateConfig"
 
@@ -4689,8 +4602,7 @@ extension Api.Update {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: UpdateConfig, rhs: UpdateConfig) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateConfig, _ rhs: UpdateConfig) -> Swift.Bool {
             return true
         }
     }
@@ -4698,7 +4610,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updatePtsChanged#3354678f = Update;`
-    public final class UpdatePtsChanged: TLCombinator {
+    public final class UpdatePtsChanged: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x3354678f
         public static let tlName = "updatePtsChanged"
 
@@ -4711,8 +4623,7 @@ extension Api.Update {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: UpdatePtsChanged, rhs: UpdatePtsChanged) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdatePtsChanged, _ rhs: UpdatePtsChanged) -> Swift.Bool {
             return true
         }
     }
@@ -4720,7 +4631,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateChannelWebPage#2f2ba99f channel_id:long webpage:WebPage pts:int pts_count:int = Update;`
-    public final class UpdateChannelWebPage: TLCombinator {
+    public final class UpdateChannelWebPage: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x2f2ba99f
         public static let tlName = "updateChannelWebPage"
 
@@ -4750,8 +4661,7 @@ extension Api.Update {
             writer.writeInt32(self.ptsCount)
         }
 
-        public static func == (lhs: UpdateChannelWebPage, rhs: UpdateChannelWebPage) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateChannelWebPage, _ rhs: UpdateChannelWebPage) -> Swift.Bool {
             guard lhs.channelId == rhs.channelId else { return false }
             guard lhs.webpage == rhs.webpage else { return false }
             guard lhs.pts == rhs.pts else { return false }
@@ -4763,7 +4673,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateDialogPinned#6e6fe51c flags:# pinned:flags.0?true folder_id:flags.1?int peer:DialogPeer = Update;`
-    public final class UpdateDialogPinned: TLCombinator {
+    public final class UpdateDialogPinned: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x6e6fe51c
         public static let tlName = "updateDialogPinned"
 
@@ -4793,8 +4703,7 @@ extension Api.Update {
             self.peer.encode(to: &writer)
         }
 
-        public static func == (lhs: UpdateDialogPinned, rhs: UpdateDialogPinned) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateDialogPinned, _ rhs: UpdateDialogPinned) -> Swift.Bool {
             guard lhs.pinned == rhs.pinned else { return false }
             guard lhs.folderId == rhs.folderId else { return false }
             guard lhs.peer == rhs.peer else { return false }
@@ -4805,7 +4714,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updatePinnedDialogs#fa0f3ca2 flags:# folder_id:flags.1?int order:flags.0?Vector<DialogPeer> = Update;`
-    public final class UpdatePinnedDialogs: TLCombinator {
+    public final class UpdatePinnedDialogs: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xfa0f3ca2
         public static let tlName = "updatePinnedDialogs"
 
@@ -4832,8 +4741,7 @@ extension Api.Update {
             if let value = self.order { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: UpdatePinnedDialogs, rhs: UpdatePinnedDialogs) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdatePinnedDialogs, _ rhs: UpdatePinnedDialogs) -> Swift.Bool {
             guard lhs.folderId == rhs.folderId else { return false }
             guard lhs.order == rhs.order else { return false }
             return true
@@ -4843,7 +4751,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateBotWebhookJSON#8317c0c3 data:DataJSON = Update;`
-    public final class UpdateBotWebhookJSON: TLCombinator {
+    public final class UpdateBotWebhookJSON: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x8317c0c3
         public static let tlName = "updateBotWebhookJSON"
 
@@ -4861,8 +4769,7 @@ extension Api.Update {
             self.data.encode(to: &writer)
         }
 
-        public static func == (lhs: UpdateBotWebhookJSON, rhs: UpdateBotWebhookJSON) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateBotWebhookJSON, _ rhs: UpdateBotWebhookJSON) -> Swift.Bool {
             guard lhs.data == rhs.data else { return false }
             return true
         }
@@ -4871,7 +4778,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateBotWebhookJSONQuery#9b9240a6 query_id:long data:DataJSON timeout:int = Update;`
-    public final class UpdateBotWebhookJSONQuery: TLCombinator {
+    public final class UpdateBotWebhookJSONQuery: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x9b9240a6
         public static let tlName = "updateBotWebhookJSONQuery"
 
@@ -4897,8 +4804,7 @@ extension Api.Update {
             writer.writeInt32(self.timeout)
         }
 
-        public static func == (lhs: UpdateBotWebhookJSONQuery, rhs: UpdateBotWebhookJSONQuery) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateBotWebhookJSONQuery, _ rhs: UpdateBotWebhookJSONQuery) -> Swift.Bool {
             guard lhs.queryId == rhs.queryId else { return false }
             guard lhs.data == rhs.data else { return false }
             guard lhs.timeout == rhs.timeout else { return false }
@@ -4909,7 +4815,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateBotShippingQuery#b5aefd7d query_id:long user_id:long payload:bytes shipping_address:PostAddress = Update;`
-    public final class UpdateBotShippingQuery: TLCombinator {
+    public final class UpdateBotShippingQuery: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xb5aefd7d
         public static let tlName = "updateBotShippingQuery"
 
@@ -4939,8 +4845,7 @@ extension Api.Update {
             self.shippingAddress.encode(to: &writer)
         }
 
-        public static func == (lhs: UpdateBotShippingQuery, rhs: UpdateBotShippingQuery) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateBotShippingQuery, _ rhs: UpdateBotShippingQuery) -> Swift.Bool {
             guard lhs.queryId == rhs.queryId else { return false }
             guard lhs.userId == rhs.userId else { return false }
             guard lhs.payload == rhs.payload else { return false }
@@ -4952,7 +4857,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateBotPrecheckoutQuery#8caa9a96 flags:# query_id:long user_id:long payload:bytes info:flags.0?PaymentRequestedInfo shipping_option_id:flags.1?string currency:string total_amount:long = Update;`
-    public final class UpdateBotPrecheckoutQuery: TLCombinator {
+    public final class UpdateBotPrecheckoutQuery: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x8caa9a96
         public static let tlName = "updateBotPrecheckoutQuery"
 
@@ -4999,8 +4904,7 @@ extension Api.Update {
             writer.writeInt64(self.totalAmount)
         }
 
-        public static func == (lhs: UpdateBotPrecheckoutQuery, rhs: UpdateBotPrecheckoutQuery) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateBotPrecheckoutQuery, _ rhs: UpdateBotPrecheckoutQuery) -> Swift.Bool {
             guard lhs.queryId == rhs.queryId else { return false }
             guard lhs.userId == rhs.userId else { return false }
             guard lhs.payload == rhs.payload else { return false }
@@ -5015,7 +4919,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updatePhoneCall#ab0f6b1e phone_call:PhoneCall = Update;`
-    public final class UpdatePhoneCall: TLCombinator {
+    public final class UpdatePhoneCall: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xab0f6b1e
         public static let tlName = "updatePhoneCall"
 
@@ -5033,8 +4937,7 @@ extension Api.Update {
             self.phoneCall.encode(to: &writer)
         }
 
-        public static func == (lhs: UpdatePhoneCall, rhs: UpdatePhoneCall) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdatePhoneCall, _ rhs: UpdatePhoneCall) -> Swift.Bool {
             guard lhs.phoneCall == rhs.phoneCall else { return false }
             return true
         }
@@ -5043,7 +4946,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateLangPackTooLong#46560264 lang_code:string = Update;`
-    public final class UpdateLangPackTooLong: TLCombinator {
+    public final class UpdateLangPackTooLong: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x46560264
         public static let tlName = "updateLangPackTooLong"
 
@@ -5061,8 +4964,7 @@ extension Api.Update {
             writer.writeString(self.langCode)
         }
 
-        public static func == (lhs: UpdateLangPackTooLong, rhs: UpdateLangPackTooLong) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateLangPackTooLong, _ rhs: UpdateLangPackTooLong) -> Swift.Bool {
             guard lhs.langCode == rhs.langCode else { return false }
             return true
         }
@@ -5071,7 +4973,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateLangPack#56022f4d difference:LangPackDifference = Update;`
-    public final class UpdateLangPack: TLCombinator {
+    public final class UpdateLangPack: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x56022f4d
         public static let tlName = "updateLangPack"
 
@@ -5089,8 +4991,7 @@ extension Api.Update {
             self.difference.encode(to: &writer)
         }
 
-        public static func == (lhs: UpdateLangPack, rhs: UpdateLangPack) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateLangPack, _ rhs: UpdateLangPack) -> Swift.Bool {
             guard lhs.difference == rhs.difference else { return false }
             return true
         }
@@ -5099,7 +5000,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateFavedStickers#e511996d = Update;`
-    public final class UpdateFavedStickers: TLCombinator {
+    public final class UpdateFavedStickers: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xe511996d
         public static let tlName = "updateFavedStickers"
 
@@ -5112,8 +5013,7 @@ extension Api.Update {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: UpdateFavedStickers, rhs: UpdateFavedStickers) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateFavedStickers, _ rhs: UpdateFavedStickers) -> Swift.Bool {
             return true
         }
     }
@@ -5121,7 +5021,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateChannelReadMessagesContents#25f324f7 flags:# channel_id:long top_msg_id:flags.0?int saved_peer_id:flags.1?Peer messages:Vector<int> = Update;`
-    public final class UpdateChannelReadMessagesContents: TLCombinator {
+    public final class UpdateChannelReadMessagesContents: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x25f324f7
         public static let tlName = "updateChannelReadMessagesContents"
 
@@ -5156,8 +5056,7 @@ extension Api.Update {
             self.messages.encode(to: &writer)
         }
 
-        public static func == (lhs: UpdateChannelReadMessagesContents, rhs: UpdateChannelReadMessagesContents) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateChannelReadMessagesContents, _ rhs: UpdateChannelReadMessagesContents) -> Swift.Bool {
             guard lhs.channelId == rhs.channelId else { return false }
             guard lhs.topMsgId == rhs.topMsgId else { return false }
             guard lhs.savedPeerId == rhs.savedPeerId else { return false }
@@ -5169,7 +5068,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateContactsReset#7084a7be = Update;`
-    public final class UpdateContactsReset: TLCombinator {
+    public final class UpdateContactsReset: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x7084a7be
         public static let tlName = "updateContactsReset"
 
@@ -5182,8 +5081,7 @@ extension Api.Update {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: UpdateContactsReset, rhs: UpdateContactsReset) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateContactsReset, _ rhs: UpdateContactsReset) -> Swift.Bool {
             return true
         }
     }
@@ -5191,7 +5089,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateChannelAvailableMessages#b23fc698 channel_id:long available_min_id:int = Update;`
-    public final class UpdateChannelAvailableMessages: TLCombinator {
+    public final class UpdateChannelAvailableMessages: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xb23fc698
         public static let tlName = "updateChannelAvailableMessages"
 
@@ -5213,8 +5111,7 @@ extension Api.Update {
             writer.writeInt32(self.availableMinId)
         }
 
-        public static func == (lhs: UpdateChannelAvailableMessages, rhs: UpdateChannelAvailableMessages) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateChannelAvailableMessages, _ rhs: UpdateChannelAvailableMessages) -> Swift.Bool {
             guard lhs.channelId == rhs.channelId else { return false }
             guard lhs.availableMinId == rhs.availableMinId else { return false }
             return true
@@ -5224,7 +5121,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateDialogUnreadMark#b658f23e flags:# unread:flags.0?true peer:DialogPeer saved_peer_id:flags.1?Peer = Update;`
-    public final class UpdateDialogUnreadMark: TLCombinator {
+    public final class UpdateDialogUnreadMark: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xb658f23e
         public static let tlName = "updateDialogUnreadMark"
 
@@ -5254,8 +5151,7 @@ extension Api.Update {
             if let value = self.savedPeerId { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: UpdateDialogUnreadMark, rhs: UpdateDialogUnreadMark) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateDialogUnreadMark, _ rhs: UpdateDialogUnreadMark) -> Swift.Bool {
             guard lhs.unread == rhs.unread else { return false }
             guard lhs.peer == rhs.peer else { return false }
             guard lhs.savedPeerId == rhs.savedPeerId else { return false }
@@ -5266,7 +5162,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateMessagePoll#d64c522b flags:# peer:flags.1?Peer msg_id:flags.1?int top_msg_id:flags.2?int poll_id:long poll:flags.0?Poll results:PollResults = Update;`
-    public final class UpdateMessagePoll: TLCombinator {
+    public final class UpdateMessagePoll: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xd64c522b
         public static let tlName = "updateMessagePoll"
 
@@ -5311,8 +5207,7 @@ extension Api.Update {
             self.results.encode(to: &writer)
         }
 
-        public static func == (lhs: UpdateMessagePoll, rhs: UpdateMessagePoll) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateMessagePoll, _ rhs: UpdateMessagePoll) -> Swift.Bool {
             guard lhs.peer == rhs.peer else { return false }
             guard lhs.msgId == rhs.msgId else { return false }
             guard lhs.topMsgId == rhs.topMsgId else { return false }
@@ -5326,7 +5221,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateChatDefaultBannedRights#54c01850 peer:Peer default_banned_rights:ChatBannedRights version:int = Update;`
-    public final class UpdateChatDefaultBannedRights: TLCombinator {
+    public final class UpdateChatDefaultBannedRights: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x54c01850
         public static let tlName = "updateChatDefaultBannedRights"
 
@@ -5352,8 +5247,7 @@ extension Api.Update {
             writer.writeInt32(self.version)
         }
 
-        public static func == (lhs: UpdateChatDefaultBannedRights, rhs: UpdateChatDefaultBannedRights) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateChatDefaultBannedRights, _ rhs: UpdateChatDefaultBannedRights) -> Swift.Bool {
             guard lhs.peer == rhs.peer else { return false }
             guard lhs.defaultBannedRights == rhs.defaultBannedRights else { return false }
             guard lhs.version == rhs.version else { return false }
@@ -5364,7 +5258,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateFolderPeers#19360dc0 folder_peers:Vector<FolderPeer> pts:int pts_count:int = Update;`
-    public final class UpdateFolderPeers: TLCombinator {
+    public final class UpdateFolderPeers: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x19360dc0
         public static let tlName = "updateFolderPeers"
 
@@ -5390,8 +5284,7 @@ extension Api.Update {
             writer.writeInt32(self.ptsCount)
         }
 
-        public static func == (lhs: UpdateFolderPeers, rhs: UpdateFolderPeers) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateFolderPeers, _ rhs: UpdateFolderPeers) -> Swift.Bool {
             guard lhs.folderPeers == rhs.folderPeers else { return false }
             guard lhs.pts == rhs.pts else { return false }
             guard lhs.ptsCount == rhs.ptsCount else { return false }
@@ -5402,7 +5295,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updatePeerSettings#6a7e7366 peer:Peer settings:PeerSettings = Update;`
-    public final class UpdatePeerSettings: TLCombinator {
+    public final class UpdatePeerSettings: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x6a7e7366
         public static let tlName = "updatePeerSettings"
 
@@ -5424,8 +5317,7 @@ extension Api.Update {
             self.settings.encode(to: &writer)
         }
 
-        public static func == (lhs: UpdatePeerSettings, rhs: UpdatePeerSettings) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdatePeerSettings, _ rhs: UpdatePeerSettings) -> Swift.Bool {
             guard lhs.peer == rhs.peer else { return false }
             guard lhs.settings == rhs.settings else { return false }
             return true
@@ -5435,7 +5327,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updatePeerLocated#b4afcfb0 peers:Vector<PeerLocated> = Update;`
-    public final class UpdatePeerLocated: TLCombinator {
+    public final class UpdatePeerLocated: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xb4afcfb0
         public static let tlName = "updatePeerLocated"
 
@@ -5453,8 +5345,7 @@ extension Api.Update {
             self.peers.encode(to: &writer)
         }
 
-        public static func == (lhs: UpdatePeerLocated, rhs: UpdatePeerLocated) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdatePeerLocated, _ rhs: UpdatePeerLocated) -> Swift.Bool {
             guard lhs.peers == rhs.peers else { return false }
             return true
         }
@@ -5463,7 +5354,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateNewScheduledMessage#39a51dfb message:Message = Update;`
-    public final class UpdateNewScheduledMessage: TLCombinator {
+    public final class UpdateNewScheduledMessage: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x39a51dfb
         public static let tlName = "updateNewScheduledMessage"
 
@@ -5481,8 +5372,7 @@ extension Api.Update {
             self.message.encode(to: &writer)
         }
 
-        public static func == (lhs: UpdateNewScheduledMessage, rhs: UpdateNewScheduledMessage) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateNewScheduledMessage, _ rhs: UpdateNewScheduledMessage) -> Swift.Bool {
             guard lhs.message == rhs.message else { return false }
             return true
         }
@@ -5491,7 +5381,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateDeleteScheduledMessages#f2a71983 flags:# peer:Peer messages:Vector<int> sent_messages:flags.0?Vector<int> = Update;`
-    public final class UpdateDeleteScheduledMessages: TLCombinator {
+    public final class UpdateDeleteScheduledMessages: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xf2a71983
         public static let tlName = "updateDeleteScheduledMessages"
 
@@ -5521,8 +5411,7 @@ extension Api.Update {
             if let value = self.sentMessages { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: UpdateDeleteScheduledMessages, rhs: UpdateDeleteScheduledMessages) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateDeleteScheduledMessages, _ rhs: UpdateDeleteScheduledMessages) -> Swift.Bool {
             guard lhs.peer == rhs.peer else { return false }
             guard lhs.messages == rhs.messages else { return false }
             guard lhs.sentMessages == rhs.sentMessages else { return false }
@@ -5533,7 +5422,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateTheme#8216fba3 theme:Theme = Update;`
-    public final class UpdateTheme: TLCombinator {
+    public final class UpdateTheme: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x8216fba3
         public static let tlName = "updateTheme"
 
@@ -5551,8 +5440,7 @@ extension Api.Update {
             self.theme.encode(to: &writer)
         }
 
-        public static func == (lhs: UpdateTheme, rhs: UpdateTheme) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateTheme, _ rhs: UpdateTheme) -> Swift.Bool {
             guard lhs.theme == rhs.theme else { return false }
             return true
         }
@@ -5561,7 +5449,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateGeoLiveViewed#871fb939 peer:Peer msg_id:int = Update;`
-    public final class UpdateGeoLiveViewed: TLCombinator {
+    public final class UpdateGeoLiveViewed: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x871fb939
         public static let tlName = "updateGeoLiveViewed"
 
@@ -5583,8 +5471,7 @@ extension Api.Update {
             writer.writeInt32(self.msgId)
         }
 
-        public static func == (lhs: UpdateGeoLiveViewed, rhs: UpdateGeoLiveViewed) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateGeoLiveViewed, _ rhs: UpdateGeoLiveViewed) -> Swift.Bool {
             guard lhs.peer == rhs.peer else { return false }
             guard lhs.msgId == rhs.msgId else { return false }
             return true
@@ -5594,7 +5481,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateLoginToken#564fe691 = Update;`
-    public final class UpdateLoginToken: TLCombinator {
+    public final class UpdateLoginToken: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x564fe691
         public static let tlName = "updateLoginToken"
 
@@ -5607,8 +5494,7 @@ extension Api.Update {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: UpdateLoginToken, rhs: UpdateLoginToken) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateLoginToken, _ rhs: UpdateLoginToken) -> Swift.Bool {
             return true
         }
     }
@@ -5616,7 +5502,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateMessagePollVote#7699f014 poll_id:long peer:Peer options:Vector<bytes> positions:Vector<int> qts:int = Update;`
-    public final class UpdateMessagePollVote: TLCombinator {
+    public final class UpdateMessagePollVote: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x7699f014
         public static let tlName = "updateMessagePollVote"
 
@@ -5650,8 +5536,7 @@ extension Api.Update {
             writer.writeInt32(self.qts)
         }
 
-        public static func == (lhs: UpdateMessagePollVote, rhs: UpdateMessagePollVote) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateMessagePollVote, _ rhs: UpdateMessagePollVote) -> Swift.Bool {
             guard lhs.pollId == rhs.pollId else { return false }
             guard lhs.peer == rhs.peer else { return false }
             guard lhs.options == rhs.options else { return false }
@@ -5664,7 +5549,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateDialogFilter#26ffde7d flags:# id:int filter:flags.0?DialogFilter = Update;`
-    public final class UpdateDialogFilter: TLCombinator {
+    public final class UpdateDialogFilter: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x26ffde7d
         public static let tlName = "updateDialogFilter"
 
@@ -5690,8 +5575,7 @@ extension Api.Update {
             if let value = self.filter { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: UpdateDialogFilter, rhs: UpdateDialogFilter) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateDialogFilter, _ rhs: UpdateDialogFilter) -> Swift.Bool {
             guard lhs.id == rhs.id else { return false }
             guard lhs.filter == rhs.filter else { return false }
             return true
@@ -5701,7 +5585,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateDialogFilterOrder#a5d72105 order:Vector<int> = Update;`
-    public final class UpdateDialogFilterOrder: TLCombinator {
+    public final class UpdateDialogFilterOrder: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xa5d72105
         public static let tlName = "updateDialogFilterOrder"
 
@@ -5719,8 +5603,7 @@ extension Api.Update {
             self.order.encode(to: &writer)
         }
 
-        public static func == (lhs: UpdateDialogFilterOrder, rhs: UpdateDialogFilterOrder) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateDialogFilterOrder, _ rhs: UpdateDialogFilterOrder) -> Swift.Bool {
             guard lhs.order == rhs.order else { return false }
             return true
         }
@@ -5729,7 +5612,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateDialogFilters#3504914f = Update;`
-    public final class UpdateDialogFilters: TLCombinator {
+    public final class UpdateDialogFilters: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x3504914f
         public static let tlName = "updateDialogFilters"
 
@@ -5742,8 +5625,7 @@ extension Api.Update {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: UpdateDialogFilters, rhs: UpdateDialogFilters) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateDialogFilters, _ rhs: UpdateDialogFilters) -> Swift.Bool {
             return true
         }
     }
@@ -5751,7 +5633,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updatePhoneCallSignalingData#2661bf09 phone_call_id:long data:bytes = Update;`
-    public final class UpdatePhoneCallSignalingData: TLCombinator {
+    public final class UpdatePhoneCallSignalingData: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x2661bf09
         public static let tlName = "updatePhoneCallSignalingData"
 
@@ -5773,8 +5655,7 @@ extension Api.Update {
             writer.writeBytes(self.data)
         }
 
-        public static func == (lhs: UpdatePhoneCallSignalingData, rhs: UpdatePhoneCallSignalingData) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdatePhoneCallSignalingData, _ rhs: UpdatePhoneCallSignalingData) -> Swift.Bool {
             guard lhs.phoneCallId == rhs.phoneCallId else { return false }
             guard lhs.data == rhs.data else { return false }
             return true
@@ -5784,7 +5665,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateChannelMessageForwards#d29a27f4 channel_id:long id:int forwards:int = Update;`
-    public final class UpdateChannelMessageForwards: TLCombinator {
+    public final class UpdateChannelMessageForwards: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xd29a27f4
         public static let tlName = "updateChannelMessageForwards"
 
@@ -5810,8 +5691,7 @@ extension Api.Update {
             writer.writeInt32(self.forwards)
         }
 
-        public static func == (lhs: UpdateChannelMessageForwards, rhs: UpdateChannelMessageForwards) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateChannelMessageForwards, _ rhs: UpdateChannelMessageForwards) -> Swift.Bool {
             guard lhs.channelId == rhs.channelId else { return false }
             guard lhs.id == rhs.id else { return false }
             guard lhs.forwards == rhs.forwards else { return false }
@@ -5822,7 +5702,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateReadChannelDiscussionInbox#d6b19546 flags:# channel_id:long top_msg_id:int read_max_id:int broadcast_id:flags.0?long broadcast_post:flags.0?int = Update;`
-    public final class UpdateReadChannelDiscussionInbox: TLCombinator {
+    public final class UpdateReadChannelDiscussionInbox: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xd6b19546
         public static let tlName = "updateReadChannelDiscussionInbox"
 
@@ -5861,8 +5741,7 @@ extension Api.Update {
             if let value = self.broadcastPost { writer.writeInt32(value) }
         }
 
-        public static func == (lhs: UpdateReadChannelDiscussionInbox, rhs: UpdateReadChannelDiscussionInbox) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateReadChannelDiscussionInbox, _ rhs: UpdateReadChannelDiscussionInbox) -> Swift.Bool {
             guard lhs.channelId == rhs.channelId else { return false }
             guard lhs.topMsgId == rhs.topMsgId else { return false }
             guard lhs.readMaxId == rhs.readMaxId else { return false }
@@ -5875,7 +5754,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateReadChannelDiscussionOutbox#695c9e7c channel_id:long top_msg_id:int read_max_id:int = Update;`
-    public final class UpdateReadChannelDiscussionOutbox: TLCombinator {
+    public final class UpdateReadChannelDiscussionOutbox: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x695c9e7c
         public static let tlName = "updateReadChannelDiscussionOutbox"
 
@@ -5901,8 +5780,7 @@ extension Api.Update {
             writer.writeInt32(self.readMaxId)
         }
 
-        public static func == (lhs: UpdateReadChannelDiscussionOutbox, rhs: UpdateReadChannelDiscussionOutbox) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateReadChannelDiscussionOutbox, _ rhs: UpdateReadChannelDiscussionOutbox) -> Swift.Bool {
             guard lhs.channelId == rhs.channelId else { return false }
             guard lhs.topMsgId == rhs.topMsgId else { return false }
             guard lhs.readMaxId == rhs.readMaxId else { return false }
@@ -5913,7 +5791,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updatePeerBlocked#ebe07752 flags:# blocked:flags.0?true blocked_my_stories_from:flags.1?true peer_id:Peer = Update;`
-    public final class UpdatePeerBlocked: TLCombinator {
+    public final class UpdatePeerBlocked: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xebe07752
         public static let tlName = "updatePeerBlocked"
 
@@ -5942,8 +5820,7 @@ extension Api.Update {
             self.peerId.encode(to: &writer)
         }
 
-        public static func == (lhs: UpdatePeerBlocked, rhs: UpdatePeerBlocked) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdatePeerBlocked, _ rhs: UpdatePeerBlocked) -> Swift.Bool {
             guard lhs.blocked == rhs.blocked else { return false }
             guard lhs.blockedMyStoriesFrom == rhs.blockedMyStoriesFrom else { return false }
             guard lhs.peerId == rhs.peerId else { return false }
@@ -5954,7 +5831,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateChannelUserTyping#8c88c923 flags:# channel_id:long top_msg_id:flags.0?int from_id:Peer action:SendMessageAction = Update;`
-    public final class UpdateChannelUserTyping: TLCombinator {
+    public final class UpdateChannelUserTyping: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x8c88c923
         public static let tlName = "updateChannelUserTyping"
 
@@ -5988,8 +5865,7 @@ extension Api.Update {
             self.action.encode(to: &writer)
         }
 
-        public static func == (lhs: UpdateChannelUserTyping, rhs: UpdateChannelUserTyping) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateChannelUserTyping, _ rhs: UpdateChannelUserTyping) -> Swift.Bool {
             guard lhs.channelId == rhs.channelId else { return false }
             guard lhs.topMsgId == rhs.topMsgId else { return false }
             guard lhs.fromId == rhs.fromId else { return false }
@@ -6001,7 +5877,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updatePinnedMessages#ed85eab5 flags:# pinned:flags.0?true peer:Peer messages:Vector<int> pts:int pts_count:int = Update;`
-    public final class UpdatePinnedMessages: TLCombinator {
+    public final class UpdatePinnedMessages: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xed85eab5
         public static let tlName = "updatePinnedMessages"
 
@@ -6038,8 +5914,7 @@ extension Api.Update {
             writer.writeInt32(self.ptsCount)
         }
 
-        public static func == (lhs: UpdatePinnedMessages, rhs: UpdatePinnedMessages) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdatePinnedMessages, _ rhs: UpdatePinnedMessages) -> Swift.Bool {
             guard lhs.pinned == rhs.pinned else { return false }
             guard lhs.peer == rhs.peer else { return false }
             guard lhs.messages == rhs.messages else { return false }
@@ -6052,7 +5927,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updatePinnedChannelMessages#5bb98608 flags:# pinned:flags.0?true channel_id:long messages:Vector<int> pts:int pts_count:int = Update;`
-    public final class UpdatePinnedChannelMessages: TLCombinator {
+    public final class UpdatePinnedChannelMessages: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x5bb98608
         public static let tlName = "updatePinnedChannelMessages"
 
@@ -6089,8 +5964,7 @@ extension Api.Update {
             writer.writeInt32(self.ptsCount)
         }
 
-        public static func == (lhs: UpdatePinnedChannelMessages, rhs: UpdatePinnedChannelMessages) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdatePinnedChannelMessages, _ rhs: UpdatePinnedChannelMessages) -> Swift.Bool {
             guard lhs.pinned == rhs.pinned else { return false }
             guard lhs.channelId == rhs.channelId else { return false }
             guard lhs.messages == rhs.messages else { return false }
@@ -6103,7 +5977,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateChat#f89a6a4e chat_id:long = Update;`
-    public final class UpdateChat: TLCombinator {
+    public final class UpdateChat: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xf89a6a4e
         public static let tlName = "updateChat"
 
@@ -6121,8 +5995,7 @@ extension Api.Update {
             writer.writeInt64(self.chatId)
         }
 
-        public static func == (lhs: UpdateChat, rhs: UpdateChat) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateChat, _ rhs: UpdateChat) -> Swift.Bool {
             guard lhs.chatId == rhs.chatId else { return false }
             return true
         }
@@ -6131,7 +6004,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateGroupCallParticipants#f2ebdb4e call:InputGroupCall participants:Vector<GroupCallParticipant> version:int = Update;`
-    public final class UpdateGroupCallParticipants: TLCombinator {
+    public final class UpdateGroupCallParticipants: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xf2ebdb4e
         public static let tlName = "updateGroupCallParticipants"
 
@@ -6157,8 +6030,7 @@ extension Api.Update {
             writer.writeInt32(self.version)
         }
 
-        public static func == (lhs: UpdateGroupCallParticipants, rhs: UpdateGroupCallParticipants) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateGroupCallParticipants, _ rhs: UpdateGroupCallParticipants) -> Swift.Bool {
             guard lhs.call == rhs.call else { return false }
             guard lhs.participants == rhs.participants else { return false }
             guard lhs.version == rhs.version else { return false }
@@ -6169,7 +6041,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateGroupCall#9d2216e0 flags:# live_story:flags.2?true peer:flags.1?Peer call:GroupCall = Update;`
-    public final class UpdateGroupCall: TLCombinator {
+    public final class UpdateGroupCall: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x9d2216e0
         public static let tlName = "updateGroupCall"
 
@@ -6199,8 +6071,7 @@ extension Api.Update {
             self.call.encode(to: &writer)
         }
 
-        public static func == (lhs: UpdateGroupCall, rhs: UpdateGroupCall) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateGroupCall, _ rhs: UpdateGroupCall) -> Swift.Bool {
             guard lhs.liveStory == rhs.liveStory else { return false }
             guard lhs.peer == rhs.peer else { return false }
             guard lhs.call == rhs.call else { return false }
@@ -6211,7 +6082,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updatePeerHistoryTTL#bb9bb9a5 flags:# peer:Peer ttl_period:flags.0?int = Update;`
-    public final class UpdatePeerHistoryTTL: TLCombinator {
+    public final class UpdatePeerHistoryTTL: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xbb9bb9a5
         public static let tlName = "updatePeerHistoryTTL"
 
@@ -6237,8 +6108,7 @@ extension Api.Update {
             if let value = self.ttlPeriod { writer.writeInt32(value) }
         }
 
-        public static func == (lhs: UpdatePeerHistoryTTL, rhs: UpdatePeerHistoryTTL) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdatePeerHistoryTTL, _ rhs: UpdatePeerHistoryTTL) -> Swift.Bool {
             guard lhs.peer == rhs.peer else { return false }
             guard lhs.ttlPeriod == rhs.ttlPeriod else { return false }
             return true
@@ -6248,7 +6118,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateChatParticipant#d087663a flags:# chat_id:long date:int actor_id:long user_id:long prev_participant:flags.0?ChatParticipant new_participant:flags.1?ChatParticipant invite:flags.2?ExportedChatInvite qts:int = Update;`
-    public final class UpdateChatParticipant: TLCombinator {
+    public final class UpdateChatParticipant: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xd087663a
         public static let tlName = "updateChatParticipant"
 
@@ -6300,8 +6170,7 @@ extension Api.Update {
             writer.writeInt32(self.qts)
         }
 
-        public static func == (lhs: UpdateChatParticipant, rhs: UpdateChatParticipant) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateChatParticipant, _ rhs: UpdateChatParticipant) -> Swift.Bool {
             guard lhs.chatId == rhs.chatId else { return false }
             guard lhs.date == rhs.date else { return false }
             guard lhs.actorId == rhs.actorId else { return false }
@@ -6317,7 +6186,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateChannelParticipant#985d3abb flags:# via_chatlist:flags.3?true channel_id:long date:int actor_id:long user_id:long prev_participant:flags.0?ChannelParticipant new_participant:flags.1?ChannelParticipant invite:flags.2?ExportedChatInvite qts:int = Update;`
-    public final class UpdateChannelParticipant: TLCombinator {
+    public final class UpdateChannelParticipant: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x985d3abb
         public static let tlName = "updateChannelParticipant"
 
@@ -6373,8 +6242,7 @@ extension Api.Update {
             writer.writeInt32(self.qts)
         }
 
-        public static func == (lhs: UpdateChannelParticipant, rhs: UpdateChannelParticipant) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateChannelParticipant, _ rhs: UpdateChannelParticipant) -> Swift.Bool {
             guard lhs.viaChatlist == rhs.viaChatlist else { return false }
             guard lhs.channelId == rhs.channelId else { return false }
             guard lhs.date == rhs.date else { return false }
@@ -6391,7 +6259,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateBotStopped#c4870a49 user_id:long date:int stopped:Bool qts:int = Update;`
-    public final class UpdateBotStopped: TLCombinator {
+    public final class UpdateBotStopped: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xc4870a49
         public static let tlName = "updateBotStopped"
 
@@ -6421,8 +6289,7 @@ extension Api.Update {
             writer.writeInt32(self.qts)
         }
 
-        public static func == (lhs: UpdateBotStopped, rhs: UpdateBotStopped) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateBotStopped, _ rhs: UpdateBotStopped) -> Swift.Bool {
             guard lhs.userId == rhs.userId else { return false }
             guard lhs.date == rhs.date else { return false }
             guard lhs.stopped == rhs.stopped else { return false }
@@ -6434,7 +6301,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateGroupCallConnection#0b783982 flags:# presentation:flags.0?true params:DataJSON = Update;`
-    public final class UpdateGroupCallConnection: TLCombinator {
+    public final class UpdateGroupCallConnection: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x0b783982
         public static let tlName = "updateGroupCallConnection"
 
@@ -6459,8 +6326,7 @@ extension Api.Update {
             self.params.encode(to: &writer)
         }
 
-        public static func == (lhs: UpdateGroupCallConnection, rhs: UpdateGroupCallConnection) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateGroupCallConnection, _ rhs: UpdateGroupCallConnection) -> Swift.Bool {
             guard lhs.presentation == rhs.presentation else { return false }
             guard lhs.params == rhs.params else { return false }
             return true
@@ -6470,7 +6336,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateBotCommands#4d712f2e peer:Peer bot_id:long commands:Vector<BotCommand> = Update;`
-    public final class UpdateBotCommands: TLCombinator {
+    public final class UpdateBotCommands: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x4d712f2e
         public static let tlName = "updateBotCommands"
 
@@ -6496,8 +6362,7 @@ extension Api.Update {
             self.commands.encode(to: &writer)
         }
 
-        public static func == (lhs: UpdateBotCommands, rhs: UpdateBotCommands) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateBotCommands, _ rhs: UpdateBotCommands) -> Swift.Bool {
             guard lhs.peer == rhs.peer else { return false }
             guard lhs.botId == rhs.botId else { return false }
             guard lhs.commands == rhs.commands else { return false }
@@ -6508,7 +6373,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updatePendingJoinRequests#7063c3db peer:Peer requests_pending:int recent_requesters:Vector<long> = Update;`
-    public final class UpdatePendingJoinRequests: TLCombinator {
+    public final class UpdatePendingJoinRequests: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x7063c3db
         public static let tlName = "updatePendingJoinRequests"
 
@@ -6534,8 +6399,7 @@ extension Api.Update {
             self.recentRequesters.encode(to: &writer)
         }
 
-        public static func == (lhs: UpdatePendingJoinRequests, rhs: UpdatePendingJoinRequests) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdatePendingJoinRequests, _ rhs: UpdatePendingJoinRequests) -> Swift.Bool {
             guard lhs.peer == rhs.peer else { return false }
             guard lhs.requestsPending == rhs.requestsPending else { return false }
             guard lhs.recentRequesters == rhs.recentRequesters else { return false }
@@ -6546,7 +6410,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateBotChatInviteRequester#7cb34d79 flags:# peer:Peer date:int user_id:long about:string invite:ExportedChatInvite qts:int query_id:flags.0?long = Update;`
-    public final class UpdateBotChatInviteRequester: TLCombinator {
+    public final class UpdateBotChatInviteRequester: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x7cb34d79
         public static let tlName = "updateBotChatInviteRequester"
 
@@ -6592,8 +6456,7 @@ extension Api.Update {
             if let value = self.queryId { writer.writeInt64(value) }
         }
 
-        public static func == (lhs: UpdateBotChatInviteRequester, rhs: UpdateBotChatInviteRequester) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateBotChatInviteRequester, _ rhs: UpdateBotChatInviteRequester) -> Swift.Bool {
             guard lhs.peer == rhs.peer else { return false }
             guard lhs.date == rhs.date else { return false }
             guard lhs.userId == rhs.userId else { return false }
@@ -6608,7 +6471,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateMessageReactions#1e297bfa flags:# peer:Peer msg_id:int top_msg_id:flags.0?int saved_peer_id:flags.1?Peer reactions:MessageReactions = Update;`
-    public final class UpdateMessageReactions: TLCombinator {
+    public final class UpdateMessageReactions: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x1e297bfa
         public static let tlName = "updateMessageReactions"
 
@@ -6647,8 +6510,7 @@ extension Api.Update {
             self.reactions.encode(to: &writer)
         }
 
-        public static func == (lhs: UpdateMessageReactions, rhs: UpdateMessageReactions) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateMessageReactions, _ rhs: UpdateMessageReactions) -> Swift.Bool {
             guard lhs.peer == rhs.peer else { return false }
             guard lhs.msgId == rhs.msgId else { return false }
             guard lhs.topMsgId == rhs.topMsgId else { return false }
@@ -6661,7 +6523,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateAttachMenuBots#17b7a20b = Update;`
-    public final class UpdateAttachMenuBots: TLCombinator {
+    public final class UpdateAttachMenuBots: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x17b7a20b
         public static let tlName = "updateAttachMenuBots"
 
@@ -6674,8 +6536,7 @@ extension Api.Update {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: UpdateAttachMenuBots, rhs: UpdateAttachMenuBots) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateAttachMenuBots, _ rhs: UpdateAttachMenuBots) -> Swift.Bool {
             return true
         }
     }
@@ -6683,7 +6544,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateWebViewResultSent#1592b79d query_id:long = Update;`
-    public final class UpdateWebViewResultSent: TLCombinator {
+    public final class UpdateWebViewResultSent: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x1592b79d
         public static let tlName = "updateWebViewResultSent"
 
@@ -6701,8 +6562,7 @@ extension Api.Update {
             writer.writeInt64(self.queryId)
         }
 
-        public static func == (lhs: UpdateWebViewResultSent, rhs: UpdateWebViewResultSent) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateWebViewResultSent, _ rhs: UpdateWebViewResultSent) -> Swift.Bool {
             guard lhs.queryId == rhs.queryId else { return false }
             return true
         }
@@ -6711,7 +6571,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateBotMenuButton#14b85813 bot_id:long button:BotMenuButton = Update;`
-    public final class UpdateBotMenuButton: TLCombinator {
+    public final class UpdateBotMenuButton: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x14b85813
         public static let tlName = "updateBotMenuButton"
 
@@ -6733,8 +6593,7 @@ extension Api.Update {
             self.button.encode(to: &writer)
         }
 
-        public static func == (lhs: UpdateBotMenuButton, rhs: UpdateBotMenuButton) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateBotMenuButton, _ rhs: UpdateBotMenuButton) -> Swift.Bool {
             guard lhs.botId == rhs.botId else { return false }
             guard lhs.button == rhs.button else { return false }
             return true
@@ -6744,7 +6603,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateSavedRingtones#74d8be99 = Update;`
-    public final class UpdateSavedRingtones: TLCombinator {
+    public final class UpdateSavedRingtones: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x74d8be99
         public static let tlName = "updateSavedRingtones"
 
@@ -6757,8 +6616,7 @@ extension Api.Update {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: UpdateSavedRingtones, rhs: UpdateSavedRingtones) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateSavedRingtones, _ rhs: UpdateSavedRingtones) -> Swift.Bool {
             return true
         }
     }
@@ -6766,7 +6624,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateTranscribedAudio#0084cd5a flags:# pending:flags.0?true peer:Peer msg_id:int transcription_id:long text:string = Update;`
-    public final class UpdateTranscribedAudio: TLCombinator {
+    public final class UpdateTranscribedAudio: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x0084cd5a
         public static let tlName = "updateTranscribedAudio"
 
@@ -6803,8 +6661,7 @@ extension Api.Update {
             writer.writeString(self.text)
         }
 
-        public static func == (lhs: UpdateTranscribedAudio, rhs: UpdateTranscribedAudio) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateTranscribedAudio, _ rhs: UpdateTranscribedAudio) -> Swift.Bool {
             guard lhs.pending == rhs.pending else { return false }
             guard lhs.peer == rhs.peer else { return false }
             guard lhs.msgId == rhs.msgId else { return false }
@@ -6817,7 +6674,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateReadFeaturedEmojiStickers#fb4c496c = Update;`
-    public final class UpdateReadFeaturedEmojiStickers: TLCombinator {
+    public final class UpdateReadFeaturedEmojiStickers: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xfb4c496c
         public static let tlName = "updateReadFeaturedEmojiStickers"
 
@@ -6830,8 +6687,7 @@ extension Api.Update {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: UpdateReadFeaturedEmojiStickers, rhs: UpdateReadFeaturedEmojiStickers) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateReadFeaturedEmojiStickers, _ rhs: UpdateReadFeaturedEmojiStickers) -> Swift.Bool {
             return true
         }
     }
@@ -6839,7 +6695,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateUserEmojiStatus#28373599 user_id:long emoji_status:EmojiStatus = Update;`
-    public final class UpdateUserEmojiStatus: TLCombinator {
+    public final class UpdateUserEmojiStatus: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x28373599
         public static let tlName = "updateUserEmojiStatus"
 
@@ -6861,8 +6717,7 @@ extension Api.Update {
             self.emojiStatus.encode(to: &writer)
         }
 
-        public static func == (lhs: UpdateUserEmojiStatus, rhs: UpdateUserEmojiStatus) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateUserEmojiStatus, _ rhs: UpdateUserEmojiStatus) -> Swift.Bool {
             guard lhs.userId == rhs.userId else { return false }
             guard lhs.emojiStatus == rhs.emojiStatus else { return false }
             return true
@@ -6872,7 +6727,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateRecentEmojiStatuses#30f443db = Update;`
-    public final class UpdateRecentEmojiStatuses: TLCombinator {
+    public final class UpdateRecentEmojiStatuses: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x30f443db
         public static let tlName = "updateRecentEmojiStatuses"
 
@@ -6885,8 +6740,7 @@ extension Api.Update {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: UpdateRecentEmojiStatuses, rhs: UpdateRecentEmojiStatuses) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateRecentEmojiStatuses, _ rhs: UpdateRecentEmojiStatuses) -> Swift.Bool {
             return true
         }
     }
@@ -6894,7 +6748,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateRecentReactions#6f7863f4 = Update;`
-    public final class UpdateRecentReactions: TLCombinator {
+    public final class UpdateRecentReactions: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x6f7863f4
         public static let tlName = "updateRecentReactions"
 
@@ -6907,8 +6761,7 @@ extension Api.Update {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: UpdateRecentReactions, rhs: UpdateRecentReactions) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateRecentReactions, _ rhs: UpdateRecentReactions) -> Swift.Bool {
             return true
         }
     }
@@ -6916,7 +6769,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateMoveStickerSetToTop#86fccf85 flags:# masks:flags.0?true emojis:flags.1?true stickerset:long = Update;`
-    public final class UpdateMoveStickerSetToTop: TLCombinator {
+    public final class UpdateMoveStickerSetToTop: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x86fccf85
         public static let tlName = "updateMoveStickerSetToTop"
 
@@ -6945,8 +6798,7 @@ extension Api.Update {
             writer.writeInt64(self.stickerset)
         }
 
-        public static func == (lhs: UpdateMoveStickerSetToTop, rhs: UpdateMoveStickerSetToTop) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateMoveStickerSetToTop, _ rhs: UpdateMoveStickerSetToTop) -> Swift.Bool {
             guard lhs.masks == rhs.masks else { return false }
             guard lhs.emojis == rhs.emojis else { return false }
             guard lhs.stickerset == rhs.stickerset else { return false }
@@ -6957,7 +6809,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateMessageExtendedMedia#d5a41724 peer:Peer msg_id:int extended_media:Vector<MessageExtendedMedia> = Update;`
-    public final class UpdateMessageExtendedMedia: TLCombinator {
+    public final class UpdateMessageExtendedMedia: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xd5a41724
         public static let tlName = "updateMessageExtendedMedia"
 
@@ -6983,8 +6835,7 @@ extension Api.Update {
             self.extendedMedia.encode(to: &writer)
         }
 
-        public static func == (lhs: UpdateMessageExtendedMedia, rhs: UpdateMessageExtendedMedia) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateMessageExtendedMedia, _ rhs: UpdateMessageExtendedMedia) -> Swift.Bool {
             guard lhs.peer == rhs.peer else { return false }
             guard lhs.msgId == rhs.msgId else { return false }
             guard lhs.extendedMedia == rhs.extendedMedia else { return false }
@@ -6995,7 +6846,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateUser#20529438 user_id:long = Update;`
-    public final class UpdateUser: TLCombinator {
+    public final class UpdateUser: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x20529438
         public static let tlName = "updateUser"
 
@@ -7013,8 +6864,7 @@ extension Api.Update {
             writer.writeInt64(self.userId)
         }
 
-        public static func == (lhs: UpdateUser, rhs: UpdateUser) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateUser, _ rhs: UpdateUser) -> Swift.Bool {
             guard lhs.userId == rhs.userId else { return false }
             return true
         }
@@ -7023,7 +6873,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateAutoSaveSettings#ec05b097 = Update;`
-    public final class UpdateAutoSaveSettings: TLCombinator {
+    public final class UpdateAutoSaveSettings: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xec05b097
         public static let tlName = "updateAutoSaveSettings"
 
@@ -7036,8 +6886,7 @@ extension Api.Update {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: UpdateAutoSaveSettings, rhs: UpdateAutoSaveSettings) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateAutoSaveSettings, _ rhs: UpdateAutoSaveSettings) -> Swift.Bool {
             return true
         }
     }
@@ -7045,7 +6894,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateStory#75b3b798 peer:Peer story:StoryItem = Update;`
-    public final class UpdateStory: TLCombinator {
+    public final class UpdateStory: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x75b3b798
         public static let tlName = "updateStory"
 
@@ -7067,8 +6916,7 @@ extension Api.Update {
             self.story.encode(to: &writer)
         }
 
-        public static func == (lhs: UpdateStory, rhs: UpdateStory) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateStory, _ rhs: UpdateStory) -> Swift.Bool {
             guard lhs.peer == rhs.peer else { return false }
             guard lhs.story == rhs.story else { return false }
             return true
@@ -7078,7 +6926,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateReadStories#f74e932b peer:Peer max_id:int = Update;`
-    public final class UpdateReadStories: TLCombinator {
+    public final class UpdateReadStories: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xf74e932b
         public static let tlName = "updateReadStories"
 
@@ -7100,8 +6948,7 @@ extension Api.Update {
             writer.writeInt32(self.maxId)
         }
 
-        public static func == (lhs: UpdateReadStories, rhs: UpdateReadStories) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateReadStories, _ rhs: UpdateReadStories) -> Swift.Bool {
             guard lhs.peer == rhs.peer else { return false }
             guard lhs.maxId == rhs.maxId else { return false }
             return true
@@ -7111,7 +6958,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateStoryID#1bf335b9 id:int random_id:long = Update;`
-    public final class UpdateStoryID: TLCombinator {
+    public final class UpdateStoryID: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x1bf335b9
         public static let tlName = "updateStoryID"
 
@@ -7133,8 +6980,7 @@ extension Api.Update {
             writer.writeInt64(self.randomId)
         }
 
-        public static func == (lhs: UpdateStoryID, rhs: UpdateStoryID) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateStoryID, _ rhs: UpdateStoryID) -> Swift.Bool {
             guard lhs.id == rhs.id else { return false }
             guard lhs.randomId == rhs.randomId else { return false }
             return true
@@ -7144,7 +6990,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateStoriesStealthMode#2c084dc1 stealth_mode:StoriesStealthMode = Update;`
-    public final class UpdateStoriesStealthMode: TLCombinator {
+    public final class UpdateStoriesStealthMode: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x2c084dc1
         public static let tlName = "updateStoriesStealthMode"
 
@@ -7162,8 +7008,7 @@ extension Api.Update {
             self.stealthMode.encode(to: &writer)
         }
 
-        public static func == (lhs: UpdateStoriesStealthMode, rhs: UpdateStoriesStealthMode) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateStoriesStealthMode, _ rhs: UpdateStoriesStealthMode) -> Swift.Bool {
             guard lhs.stealthMode == rhs.stealthMode else { return false }
             return true
         }
@@ -7172,7 +7017,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateSentStoryReaction#7d627683 peer:Peer story_id:int reaction:Reaction = Update;`
-    public final class UpdateSentStoryReaction: TLCombinator {
+    public final class UpdateSentStoryReaction: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x7d627683
         public static let tlName = "updateSentStoryReaction"
 
@@ -7198,8 +7043,7 @@ extension Api.Update {
             self.reaction.encode(to: &writer)
         }
 
-        public static func == (lhs: UpdateSentStoryReaction, rhs: UpdateSentStoryReaction) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateSentStoryReaction, _ rhs: UpdateSentStoryReaction) -> Swift.Bool {
             guard lhs.peer == rhs.peer else { return false }
             guard lhs.storyId == rhs.storyId else { return false }
             guard lhs.reaction == rhs.reaction else { return false }
@@ -7210,7 +7054,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateBotChatBoost#904dd49c peer:Peer boost:Boost qts:int = Update;`
-    public final class UpdateBotChatBoost: TLCombinator {
+    public final class UpdateBotChatBoost: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x904dd49c
         public static let tlName = "updateBotChatBoost"
 
@@ -7236,8 +7080,7 @@ extension Api.Update {
             writer.writeInt32(self.qts)
         }
 
-        public static func == (lhs: UpdateBotChatBoost, rhs: UpdateBotChatBoost) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateBotChatBoost, _ rhs: UpdateBotChatBoost) -> Swift.Bool {
             guard lhs.peer == rhs.peer else { return false }
             guard lhs.boost == rhs.boost else { return false }
             guard lhs.qts == rhs.qts else { return false }
@@ -7248,7 +7091,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateChannelViewForumAsMessages#07b68920 channel_id:long enabled:Bool = Update;`
-    public final class UpdateChannelViewForumAsMessages: TLCombinator {
+    public final class UpdateChannelViewForumAsMessages: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x07b68920
         public static let tlName = "updateChannelViewForumAsMessages"
 
@@ -7270,8 +7113,7 @@ extension Api.Update {
             writer.writeBool(self.enabled)
         }
 
-        public static func == (lhs: UpdateChannelViewForumAsMessages, rhs: UpdateChannelViewForumAsMessages) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateChannelViewForumAsMessages, _ rhs: UpdateChannelViewForumAsMessages) -> Swift.Bool {
             guard lhs.channelId == rhs.channelId else { return false }
             guard lhs.enabled == rhs.enabled else { return false }
             return true
@@ -7281,7 +7123,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updatePeerWallpaper#ae3f101d flags:# wallpaper_overridden:flags.1?true peer:Peer wallpaper:flags.0?WallPaper = Update;`
-    public final class UpdatePeerWallpaper: TLCombinator {
+    public final class UpdatePeerWallpaper: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xae3f101d
         public static let tlName = "updatePeerWallpaper"
 
@@ -7311,8 +7153,7 @@ extension Api.Update {
             if let value = self.wallpaper { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: UpdatePeerWallpaper, rhs: UpdatePeerWallpaper) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdatePeerWallpaper, _ rhs: UpdatePeerWallpaper) -> Swift.Bool {
             guard lhs.wallpaperOverridden == rhs.wallpaperOverridden else { return false }
             guard lhs.peer == rhs.peer else { return false }
             guard lhs.wallpaper == rhs.wallpaper else { return false }
@@ -7323,7 +7164,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateBotMessageReaction#ac21d3ce peer:Peer msg_id:int date:int actor:Peer old_reactions:Vector<Reaction> new_reactions:Vector<Reaction> qts:int = Update;`
-    public final class UpdateBotMessageReaction: TLCombinator {
+    public final class UpdateBotMessageReaction: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xac21d3ce
         public static let tlName = "updateBotMessageReaction"
 
@@ -7365,8 +7206,7 @@ extension Api.Update {
             writer.writeInt32(self.qts)
         }
 
-        public static func == (lhs: UpdateBotMessageReaction, rhs: UpdateBotMessageReaction) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateBotMessageReaction, _ rhs: UpdateBotMessageReaction) -> Swift.Bool {
             guard lhs.peer == rhs.peer else { return false }
             guard lhs.msgId == rhs.msgId else { return false }
             guard lhs.date == rhs.date else { return false }
@@ -7381,7 +7221,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateBotMessageReactions#09cb7759 peer:Peer msg_id:int date:int reactions:Vector<ReactionCount> qts:int = Update;`
-    public final class UpdateBotMessageReactions: TLCombinator {
+    public final class UpdateBotMessageReactions: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x09cb7759
         public static let tlName = "updateBotMessageReactions"
 
@@ -7415,8 +7255,7 @@ extension Api.Update {
             writer.writeInt32(self.qts)
         }
 
-        public static func == (lhs: UpdateBotMessageReactions, rhs: UpdateBotMessageReactions) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateBotMessageReactions, _ rhs: UpdateBotMessageReactions) -> Swift.Bool {
             guard lhs.peer == rhs.peer else { return false }
             guard lhs.msgId == rhs.msgId else { return false }
             guard lhs.date == rhs.date else { return false }
@@ -7429,7 +7268,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateSavedDialogPinned#aeaf9e74 flags:# pinned:flags.0?true peer:DialogPeer = Update;`
-    public final class UpdateSavedDialogPinned: TLCombinator {
+    public final class UpdateSavedDialogPinned: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xaeaf9e74
         public static let tlName = "updateSavedDialogPinned"
 
@@ -7454,8 +7293,7 @@ extension Api.Update {
             self.peer.encode(to: &writer)
         }
 
-        public static func == (lhs: UpdateSavedDialogPinned, rhs: UpdateSavedDialogPinned) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateSavedDialogPinned, _ rhs: UpdateSavedDialogPinned) -> Swift.Bool {
             guard lhs.pinned == rhs.pinned else { return false }
             guard lhs.peer == rhs.peer else { return false }
             return true
@@ -7465,7 +7303,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updatePinnedSavedDialogs#686c85a6 flags:# order:flags.0?Vector<DialogPeer> = Update;`
-    public final class UpdatePinnedSavedDialogs: TLCombinator {
+    public final class UpdatePinnedSavedDialogs: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x686c85a6
         public static let tlName = "updatePinnedSavedDialogs"
 
@@ -7487,8 +7325,7 @@ extension Api.Update {
             if let value = self.order { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: UpdatePinnedSavedDialogs, rhs: UpdatePinnedSavedDialogs) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdatePinnedSavedDialogs, _ rhs: UpdatePinnedSavedDialogs) -> Swift.Bool {
             guard lhs.order == rhs.order else { return false }
             return true
         }
@@ -7497,7 +7334,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateSavedReactionTags#39c67432 = Update;`
-    public final class UpdateSavedReactionTags: TLCombinator {
+    public final class UpdateSavedReactionTags: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x39c67432
         public static let tlName = "updateSavedReactionTags"
 
@@ -7510,8 +7347,7 @@ extension Api.Update {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: UpdateSavedReactionTags, rhs: UpdateSavedReactionTags) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateSavedReactionTags, _ rhs: UpdateSavedReactionTags) -> Swift.Bool {
             return true
         }
     }
@@ -7519,7 +7355,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateSmsJob#f16269d4 job_id:string = Update;`
-    public final class UpdateSmsJob: TLCombinator {
+    public final class UpdateSmsJob: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xf16269d4
         public static let tlName = "updateSmsJob"
 
@@ -7537,8 +7373,7 @@ extension Api.Update {
             writer.writeString(self.jobId)
         }
 
-        public static func == (lhs: UpdateSmsJob, rhs: UpdateSmsJob) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateSmsJob, _ rhs: UpdateSmsJob) -> Swift.Bool {
             guard lhs.jobId == rhs.jobId else { return false }
             return true
         }
@@ -7547,7 +7382,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateQuickReplies#f9470ab2 quick_replies:Vector<QuickReply> = Update;`
-    public final class UpdateQuickReplies: TLCombinator {
+    public final class UpdateQuickReplies: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xf9470ab2
         public static let tlName = "updateQuickReplies"
 
@@ -7565,8 +7400,7 @@ extension Api.Update {
             self.quickReplies.encode(to: &writer)
         }
 
-        public static func == (lhs: UpdateQuickReplies, rhs: UpdateQuickReplies) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateQuickReplies, _ rhs: UpdateQuickReplies) -> Swift.Bool {
             guard lhs.quickReplies == rhs.quickReplies else { return false }
             return true
         }
@@ -7575,7 +7409,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateNewQuickReply#f53da717 quick_reply:QuickReply = Update;`
-    public final class UpdateNewQuickReply: TLCombinator {
+    public final class UpdateNewQuickReply: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xf53da717
         public static let tlName = "updateNewQuickReply"
 
@@ -7593,8 +7427,7 @@ extension Api.Update {
             self.quickReply.encode(to: &writer)
         }
 
-        public static func == (lhs: UpdateNewQuickReply, rhs: UpdateNewQuickReply) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateNewQuickReply, _ rhs: UpdateNewQuickReply) -> Swift.Bool {
             guard lhs.quickReply == rhs.quickReply else { return false }
             return true
         }
@@ -7603,7 +7436,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateDeleteQuickReply#53e6f1ec shortcut_id:int = Update;`
-    public final class UpdateDeleteQuickReply: TLCombinator {
+    public final class UpdateDeleteQuickReply: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x53e6f1ec
         public static let tlName = "updateDeleteQuickReply"
 
@@ -7621,8 +7454,7 @@ extension Api.Update {
             writer.writeInt32(self.shortcutId)
         }
 
-        public static func == (lhs: UpdateDeleteQuickReply, rhs: UpdateDeleteQuickReply) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateDeleteQuickReply, _ rhs: UpdateDeleteQuickReply) -> Swift.Bool {
             guard lhs.shortcutId == rhs.shortcutId else { return false }
             return true
         }
@@ -7631,7 +7463,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateQuickReplyMessage#3e050d0f message:Message = Update;`
-    public final class UpdateQuickReplyMessage: TLCombinator {
+    public final class UpdateQuickReplyMessage: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x3e050d0f
         public static let tlName = "updateQuickReplyMessage"
 
@@ -7649,8 +7481,7 @@ extension Api.Update {
             self.message.encode(to: &writer)
         }
 
-        public static func == (lhs: UpdateQuickReplyMessage, rhs: UpdateQuickReplyMessage) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateQuickReplyMessage, _ rhs: UpdateQuickReplyMessage) -> Swift.Bool {
             guard lhs.message == rhs.message else { return false }
             return true
         }
@@ -7659,7 +7490,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateDeleteQuickReplyMessages#566fe7cd shortcut_id:int messages:Vector<int> = Update;`
-    public final class UpdateDeleteQuickReplyMessages: TLCombinator {
+    public final class UpdateDeleteQuickReplyMessages: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x566fe7cd
         public static let tlName = "updateDeleteQuickReplyMessages"
 
@@ -7681,8 +7512,7 @@ extension Api.Update {
             self.messages.encode(to: &writer)
         }
 
-        public static func == (lhs: UpdateDeleteQuickReplyMessages, rhs: UpdateDeleteQuickReplyMessages) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateDeleteQuickReplyMessages, _ rhs: UpdateDeleteQuickReplyMessages) -> Swift.Bool {
             guard lhs.shortcutId == rhs.shortcutId else { return false }
             guard lhs.messages == rhs.messages else { return false }
             return true
@@ -7692,7 +7522,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateBotBusinessConnect#8ae5c97a connection:BotBusinessConnection qts:int = Update;`
-    public final class UpdateBotBusinessConnect: TLCombinator {
+    public final class UpdateBotBusinessConnect: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x8ae5c97a
         public static let tlName = "updateBotBusinessConnect"
 
@@ -7714,8 +7544,7 @@ extension Api.Update {
             writer.writeInt32(self.qts)
         }
 
-        public static func == (lhs: UpdateBotBusinessConnect, rhs: UpdateBotBusinessConnect) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateBotBusinessConnect, _ rhs: UpdateBotBusinessConnect) -> Swift.Bool {
             guard lhs.connection == rhs.connection else { return false }
             guard lhs.qts == rhs.qts else { return false }
             return true
@@ -7725,7 +7554,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateBotNewBusinessMessage#9ddb347c flags:# connection_id:string message:Message reply_to_message:flags.0?Message qts:int = Update;`
-    public final class UpdateBotNewBusinessMessage: TLCombinator {
+    public final class UpdateBotNewBusinessMessage: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x9ddb347c
         public static let tlName = "updateBotNewBusinessMessage"
 
@@ -7759,8 +7588,7 @@ extension Api.Update {
             writer.writeInt32(self.qts)
         }
 
-        public static func == (lhs: UpdateBotNewBusinessMessage, rhs: UpdateBotNewBusinessMessage) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateBotNewBusinessMessage, _ rhs: UpdateBotNewBusinessMessage) -> Swift.Bool {
             guard lhs.connectionId == rhs.connectionId else { return false }
             guard lhs.message == rhs.message else { return false }
             guard lhs.replyToMessage == rhs.replyToMessage else { return false }
@@ -7772,7 +7600,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateBotEditBusinessMessage#07df587c flags:# connection_id:string message:Message reply_to_message:flags.0?Message qts:int = Update;`
-    public final class UpdateBotEditBusinessMessage: TLCombinator {
+    public final class UpdateBotEditBusinessMessage: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x07df587c
         public static let tlName = "updateBotEditBusinessMessage"
 
@@ -7806,8 +7634,7 @@ extension Api.Update {
             writer.writeInt32(self.qts)
         }
 
-        public static func == (lhs: UpdateBotEditBusinessMessage, rhs: UpdateBotEditBusinessMessage) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateBotEditBusinessMessage, _ rhs: UpdateBotEditBusinessMessage) -> Swift.Bool {
             guard lhs.connectionId == rhs.connectionId else { return false }
             guard lhs.message == rhs.message else { return false }
             guard lhs.replyToMessage == rhs.replyToMessage else { return false }
@@ -7819,7 +7646,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateBotDeleteBusinessMessage#a02a982e connection_id:string peer:Peer messages:Vector<int> qts:int = Update;`
-    public final class UpdateBotDeleteBusinessMessage: TLCombinator {
+    public final class UpdateBotDeleteBusinessMessage: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xa02a982e
         public static let tlName = "updateBotDeleteBusinessMessage"
 
@@ -7849,8 +7676,7 @@ extension Api.Update {
             writer.writeInt32(self.qts)
         }
 
-        public static func == (lhs: UpdateBotDeleteBusinessMessage, rhs: UpdateBotDeleteBusinessMessage) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateBotDeleteBusinessMessage, _ rhs: UpdateBotDeleteBusinessMessage) -> Swift.Bool {
             guard lhs.connectionId == rhs.connectionId else { return false }
             guard lhs.peer == rhs.peer else { return false }
             guard lhs.messages == rhs.messages else { return false }
@@ -7862,7 +7688,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateNewStoryReaction#1824e40b story_id:int peer:Peer reaction:Reaction = Update;`
-    public final class UpdateNewStoryReaction: TLCombinator {
+    public final class UpdateNewStoryReaction: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x1824e40b
         public static let tlName = "updateNewStoryReaction"
 
@@ -7888,8 +7714,7 @@ extension Api.Update {
             self.reaction.encode(to: &writer)
         }
 
-        public static func == (lhs: UpdateNewStoryReaction, rhs: UpdateNewStoryReaction) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateNewStoryReaction, _ rhs: UpdateNewStoryReaction) -> Swift.Bool {
             guard lhs.storyId == rhs.storyId else { return false }
             guard lhs.peer == rhs.peer else { return false }
             guard lhs.reaction == rhs.reaction else { return false }
@@ -7900,7 +7725,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateStarsBalance#4e80a379 balance:StarsAmount = Update;`
-    public final class UpdateStarsBalance: TLCombinator {
+    public final class UpdateStarsBalance: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x4e80a379
         public static let tlName = "updateStarsBalance"
 
@@ -7918,8 +7743,7 @@ extension Api.Update {
             self.balance.encode(to: &writer)
         }
 
-        public static func == (lhs: UpdateStarsBalance, rhs: UpdateStarsBalance) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateStarsBalance, _ rhs: UpdateStarsBalance) -> Swift.Bool {
             guard lhs.balance == rhs.balance else { return false }
             return true
         }
@@ -7928,7 +7752,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateBusinessBotCallbackQuery#1ea2fda7 flags:# query_id:long user_id:long connection_id:string message:Message reply_to_message:flags.2?Message chat_instance:long data:flags.0?bytes = Update;`
-    public final class UpdateBusinessBotCallbackQuery: TLCombinator {
+    public final class UpdateBusinessBotCallbackQuery: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x1ea2fda7
         public static let tlName = "updateBusinessBotCallbackQuery"
 
@@ -7975,8 +7799,7 @@ extension Api.Update {
             if let value = self.data { writer.writeBytes(value) }
         }
 
-        public static func == (lhs: UpdateBusinessBotCallbackQuery, rhs: UpdateBusinessBotCallbackQuery) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateBusinessBotCallbackQuery, _ rhs: UpdateBusinessBotCallbackQuery) -> Swift.Bool {
             guard lhs.queryId == rhs.queryId else { return false }
             guard lhs.userId == rhs.userId else { return false }
             guard lhs.connectionId == rhs.connectionId else { return false }
@@ -7991,7 +7814,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateStarsRevenueStatus#a584b019 peer:Peer status:StarsRevenueStatus = Update;`
-    public final class UpdateStarsRevenueStatus: TLCombinator {
+    public final class UpdateStarsRevenueStatus: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xa584b019
         public static let tlName = "updateStarsRevenueStatus"
 
@@ -8013,8 +7836,7 @@ extension Api.Update {
             self.status.encode(to: &writer)
         }
 
-        public static func == (lhs: UpdateStarsRevenueStatus, rhs: UpdateStarsRevenueStatus) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateStarsRevenueStatus, _ rhs: UpdateStarsRevenueStatus) -> Swift.Bool {
             guard lhs.peer == rhs.peer else { return false }
             guard lhs.status == rhs.status else { return false }
             return true
@@ -8024,7 +7846,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateBotPurchasedPaidMedia#283bd312 user_id:long payload:string qts:int = Update;`
-    public final class UpdateBotPurchasedPaidMedia: TLCombinator {
+    public final class UpdateBotPurchasedPaidMedia: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x283bd312
         public static let tlName = "updateBotPurchasedPaidMedia"
 
@@ -8050,8 +7872,7 @@ extension Api.Update {
             writer.writeInt32(self.qts)
         }
 
-        public static func == (lhs: UpdateBotPurchasedPaidMedia, rhs: UpdateBotPurchasedPaidMedia) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateBotPurchasedPaidMedia, _ rhs: UpdateBotPurchasedPaidMedia) -> Swift.Bool {
             guard lhs.userId == rhs.userId else { return false }
             guard lhs.payload == rhs.payload else { return false }
             guard lhs.qts == rhs.qts else { return false }
@@ -8062,7 +7883,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updatePaidReactionPrivacy#8b725fce private:PaidReactionPrivacy = Update;`
-    public final class UpdatePaidReactionPrivacy: TLCombinator {
+    public final class UpdatePaidReactionPrivacy: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x8b725fce
         public static let tlName = "updatePaidReactionPrivacy"
 
@@ -8080,8 +7901,7 @@ extension Api.Update {
             self.`private`.encode(to: &writer)
         }
 
-        public static func == (lhs: UpdatePaidReactionPrivacy, rhs: UpdatePaidReactionPrivacy) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdatePaidReactionPrivacy, _ rhs: UpdatePaidReactionPrivacy) -> Swift.Bool {
             guard lhs.`private` == rhs.`private` else { return false }
             return true
         }
@@ -8090,7 +7910,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateSentPhoneCode#504aa18f sent_code:auth.SentCode = Update;`
-    public final class UpdateSentPhoneCode: TLCombinator {
+    public final class UpdateSentPhoneCode: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x504aa18f
         public static let tlName = "updateSentPhoneCode"
 
@@ -8108,8 +7928,7 @@ extension Api.Update {
             self.sentCode.encode(to: &writer)
         }
 
-        public static func == (lhs: UpdateSentPhoneCode, rhs: UpdateSentPhoneCode) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateSentPhoneCode, _ rhs: UpdateSentPhoneCode) -> Swift.Bool {
             guard lhs.sentCode == rhs.sentCode else { return false }
             return true
         }
@@ -8118,7 +7937,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateGroupCallChainBlocks#a477288f call:InputGroupCall sub_chain_id:int blocks:Vector<bytes> next_offset:int = Update;`
-    public final class UpdateGroupCallChainBlocks: TLCombinator {
+    public final class UpdateGroupCallChainBlocks: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xa477288f
         public static let tlName = "updateGroupCallChainBlocks"
 
@@ -8148,8 +7967,7 @@ extension Api.Update {
             writer.writeInt32(self.nextOffset)
         }
 
-        public static func == (lhs: UpdateGroupCallChainBlocks, rhs: UpdateGroupCallChainBlocks) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateGroupCallChainBlocks, _ rhs: UpdateGroupCallChainBlocks) -> Swift.Bool {
             guard lhs.call == rhs.call else { return false }
             guard lhs.subChainId == rhs.subChainId else { return false }
             guard lhs.blocks == rhs.blocks else { return false }
@@ -8161,7 +7979,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateReadMonoForumInbox#77b0e372 channel_id:long saved_peer_id:Peer read_max_id:int = Update;`
-    public final class UpdateReadMonoForumInbox: TLCombinator {
+    public final class UpdateReadMonoForumInbox: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x77b0e372
         public static let tlName = "updateReadMonoForumInbox"
 
@@ -8187,8 +8005,7 @@ extension Api.Update {
             writer.writeInt32(self.readMaxId)
         }
 
-        public static func == (lhs: UpdateReadMonoForumInbox, rhs: UpdateReadMonoForumInbox) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateReadMonoForumInbox, _ rhs: UpdateReadMonoForumInbox) -> Swift.Bool {
             guard lhs.channelId == rhs.channelId else { return false }
             guard lhs.savedPeerId == rhs.savedPeerId else { return false }
             guard lhs.readMaxId == rhs.readMaxId else { return false }
@@ -8199,7 +8016,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateReadMonoForumOutbox#a4a79376 channel_id:long saved_peer_id:Peer read_max_id:int = Update;`
-    public final class UpdateReadMonoForumOutbox: TLCombinator {
+    public final class UpdateReadMonoForumOutbox: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xa4a79376
         public static let tlName = "updateReadMonoForumOutbox"
 
@@ -8225,8 +8042,7 @@ extension Api.Update {
             writer.writeInt32(self.readMaxId)
         }
 
-        public static func == (lhs: UpdateReadMonoForumOutbox, rhs: UpdateReadMonoForumOutbox) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateReadMonoForumOutbox, _ rhs: UpdateReadMonoForumOutbox) -> Swift.Bool {
             guard lhs.channelId == rhs.channelId else { return false }
             guard lhs.savedPeerId == rhs.savedPeerId else { return false }
             guard lhs.readMaxId == rhs.readMaxId else { return false }
@@ -8237,7 +8053,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateMonoForumNoPaidException#9f812b08 flags:# exception:flags.0?true channel_id:long saved_peer_id:Peer = Update;`
-    public final class UpdateMonoForumNoPaidException: TLCombinator {
+    public final class UpdateMonoForumNoPaidException: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x9f812b08
         public static let tlName = "updateMonoForumNoPaidException"
 
@@ -8266,8 +8082,7 @@ extension Api.Update {
             self.savedPeerId.encode(to: &writer)
         }
 
-        public static func == (lhs: UpdateMonoForumNoPaidException, rhs: UpdateMonoForumNoPaidException) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateMonoForumNoPaidException, _ rhs: UpdateMonoForumNoPaidException) -> Swift.Bool {
             guard lhs.exception == rhs.exception else { return false }
             guard lhs.channelId == rhs.channelId else { return false }
             guard lhs.savedPeerId == rhs.savedPeerId else { return false }
@@ -8278,7 +8093,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateGroupCallMessage#d8326f0d call:InputGroupCall message:GroupCallMessage = Update;`
-    public final class UpdateGroupCallMessage: TLCombinator {
+    public final class UpdateGroupCallMessage: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xd8326f0d
         public static let tlName = "updateGroupCallMessage"
 
@@ -8300,8 +8115,7 @@ extension Api.Update {
             self.message.encode(to: &writer)
         }
 
-        public static func == (lhs: UpdateGroupCallMessage, rhs: UpdateGroupCallMessage) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateGroupCallMessage, _ rhs: UpdateGroupCallMessage) -> Swift.Bool {
             guard lhs.call == rhs.call else { return false }
             guard lhs.message == rhs.message else { return false }
             return true
@@ -8311,7 +8125,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateGroupCallEncryptedMessage#c957a766 call:InputGroupCall from_id:Peer encrypted_message:bytes = Update;`
-    public final class UpdateGroupCallEncryptedMessage: TLCombinator {
+    public final class UpdateGroupCallEncryptedMessage: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xc957a766
         public static let tlName = "updateGroupCallEncryptedMessage"
 
@@ -8337,8 +8151,7 @@ extension Api.Update {
             writer.writeBytes(self.encryptedMessage)
         }
 
-        public static func == (lhs: UpdateGroupCallEncryptedMessage, rhs: UpdateGroupCallEncryptedMessage) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateGroupCallEncryptedMessage, _ rhs: UpdateGroupCallEncryptedMessage) -> Swift.Bool {
             guard lhs.call == rhs.call else { return false }
             guard lhs.fromId == rhs.fromId else { return false }
             guard lhs.encryptedMessage == rhs.encryptedMessage else { return false }
@@ -8349,7 +8162,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updatePinnedForumTopic#683b2c52 flags:# pinned:flags.0?true peer:Peer topic_id:int = Update;`
-    public final class UpdatePinnedForumTopic: TLCombinator {
+    public final class UpdatePinnedForumTopic: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x683b2c52
         public static let tlName = "updatePinnedForumTopic"
 
@@ -8378,8 +8191,7 @@ extension Api.Update {
             writer.writeInt32(self.topicId)
         }
 
-        public static func == (lhs: UpdatePinnedForumTopic, rhs: UpdatePinnedForumTopic) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdatePinnedForumTopic, _ rhs: UpdatePinnedForumTopic) -> Swift.Bool {
             guard lhs.pinned == rhs.pinned else { return false }
             guard lhs.peer == rhs.peer else { return false }
             guard lhs.topicId == rhs.topicId else { return false }
@@ -8390,7 +8202,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updatePinnedForumTopics#def143d0 flags:# peer:Peer order:flags.0?Vector<int> = Update;`
-    public final class UpdatePinnedForumTopics: TLCombinator {
+    public final class UpdatePinnedForumTopics: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xdef143d0
         public static let tlName = "updatePinnedForumTopics"
 
@@ -8416,8 +8228,7 @@ extension Api.Update {
             if let value = self.order { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: UpdatePinnedForumTopics, rhs: UpdatePinnedForumTopics) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdatePinnedForumTopics, _ rhs: UpdatePinnedForumTopics) -> Swift.Bool {
             guard lhs.peer == rhs.peer else { return false }
             guard lhs.order == rhs.order else { return false }
             return true
@@ -8427,7 +8238,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateDeleteGroupCallMessages#3e85e92c call:InputGroupCall messages:Vector<int> = Update;`
-    public final class UpdateDeleteGroupCallMessages: TLCombinator {
+    public final class UpdateDeleteGroupCallMessages: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x3e85e92c
         public static let tlName = "updateDeleteGroupCallMessages"
 
@@ -8449,8 +8260,7 @@ extension Api.Update {
             self.messages.encode(to: &writer)
         }
 
-        public static func == (lhs: UpdateDeleteGroupCallMessages, rhs: UpdateDeleteGroupCallMessages) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateDeleteGroupCallMessages, _ rhs: UpdateDeleteGroupCallMessages) -> Swift.Bool {
             guard lhs.call == rhs.call else { return false }
             guard lhs.messages == rhs.messages else { return false }
             return true
@@ -8460,7 +8270,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateStarGiftAuctionState#48e246c2 gift_id:long state:StarGiftAuctionState = Update;`
-    public final class UpdateStarGiftAuctionState: TLCombinator {
+    public final class UpdateStarGiftAuctionState: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x48e246c2
         public static let tlName = "updateStarGiftAuctionState"
 
@@ -8482,8 +8292,7 @@ extension Api.Update {
             self.state.encode(to: &writer)
         }
 
-        public static func == (lhs: UpdateStarGiftAuctionState, rhs: UpdateStarGiftAuctionState) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateStarGiftAuctionState, _ rhs: UpdateStarGiftAuctionState) -> Swift.Bool {
             guard lhs.giftId == rhs.giftId else { return false }
             guard lhs.state == rhs.state else { return false }
             return true
@@ -8493,7 +8302,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateStarGiftAuctionUserState#dc58f31e gift_id:long user_state:StarGiftAuctionUserState = Update;`
-    public final class UpdateStarGiftAuctionUserState: TLCombinator {
+    public final class UpdateStarGiftAuctionUserState: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xdc58f31e
         public static let tlName = "updateStarGiftAuctionUserState"
 
@@ -8515,8 +8324,7 @@ extension Api.Update {
             self.userState.encode(to: &writer)
         }
 
-        public static func == (lhs: UpdateStarGiftAuctionUserState, rhs: UpdateStarGiftAuctionUserState) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateStarGiftAuctionUserState, _ rhs: UpdateStarGiftAuctionUserState) -> Swift.Bool {
             guard lhs.giftId == rhs.giftId else { return false }
             guard lhs.userState == rhs.userState else { return false }
             return true
@@ -8526,7 +8334,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateEmojiGameInfo#fb9c547a info:messages.EmojiGameInfo = Update;`
-    public final class UpdateEmojiGameInfo: TLCombinator {
+    public final class UpdateEmojiGameInfo: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xfb9c547a
         public static let tlName = "updateEmojiGameInfo"
 
@@ -8544,8 +8352,7 @@ extension Api.Update {
             self.info.encode(to: &writer)
         }
 
-        public static func == (lhs: UpdateEmojiGameInfo, rhs: UpdateEmojiGameInfo) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateEmojiGameInfo, _ rhs: UpdateEmojiGameInfo) -> Swift.Bool {
             guard lhs.info == rhs.info else { return false }
             return true
         }
@@ -8554,7 +8361,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateStarGiftCraftFail#ac072444 = Update;`
-    public final class UpdateStarGiftCraftFail: TLCombinator {
+    public final class UpdateStarGiftCraftFail: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xac072444
         public static let tlName = "updateStarGiftCraftFail"
 
@@ -8567,8 +8374,7 @@ extension Api.Update {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: UpdateStarGiftCraftFail, rhs: UpdateStarGiftCraftFail) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateStarGiftCraftFail, _ rhs: UpdateStarGiftCraftFail) -> Swift.Bool {
             return true
         }
     }
@@ -8576,7 +8382,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateChatParticipantRank#bd8367b9 chat_id:long user_id:long rank:string version:int = Update;`
-    public final class UpdateChatParticipantRank: TLCombinator {
+    public final class UpdateChatParticipantRank: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xbd8367b9
         public static let tlName = "updateChatParticipantRank"
 
@@ -8606,8 +8412,7 @@ extension Api.Update {
             writer.writeInt32(self.version)
         }
 
-        public static func == (lhs: UpdateChatParticipantRank, rhs: UpdateChatParticipantRank) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateChatParticipantRank, _ rhs: UpdateChatParticipantRank) -> Swift.Bool {
             guard lhs.chatId == rhs.chatId else { return false }
             guard lhs.userId == rhs.userId else { return false }
             guard lhs.rank == rhs.rank else { return false }
@@ -8619,7 +8424,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateManagedBot#4880ed9a user_id:long bot_id:long qts:int = Update;`
-    public final class UpdateManagedBot: TLCombinator {
+    public final class UpdateManagedBot: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x4880ed9a
         public static let tlName = "updateManagedBot"
 
@@ -8645,8 +8450,7 @@ extension Api.Update {
             writer.writeInt32(self.qts)
         }
 
-        public static func == (lhs: UpdateManagedBot, rhs: UpdateManagedBot) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateManagedBot, _ rhs: UpdateManagedBot) -> Swift.Bool {
             guard lhs.userId == rhs.userId else { return false }
             guard lhs.botId == rhs.botId else { return false }
             guard lhs.qts == rhs.qts else { return false }
@@ -8657,7 +8461,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateBotGuestChatQuery#cdd4093d flags:# query_id:long message:Message reference_messages:flags.0?Vector<Message> qts:int = Update;`
-    public final class UpdateBotGuestChatQuery: TLCombinator {
+    public final class UpdateBotGuestChatQuery: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xcdd4093d
         public static let tlName = "updateBotGuestChatQuery"
 
@@ -8691,8 +8495,7 @@ extension Api.Update {
             writer.writeInt32(self.qts)
         }
 
-        public static func == (lhs: UpdateBotGuestChatQuery, rhs: UpdateBotGuestChatQuery) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateBotGuestChatQuery, _ rhs: UpdateBotGuestChatQuery) -> Swift.Bool {
             guard lhs.queryId == rhs.queryId else { return false }
             guard lhs.message == rhs.message else { return false }
             guard lhs.referenceMessages == rhs.referenceMessages else { return false }
@@ -8704,7 +8507,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateAiComposeTones#8c0f91fb = Update;`
-    public final class UpdateAiComposeTones: TLCombinator {
+    public final class UpdateAiComposeTones: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x8c0f91fb
         public static let tlName = "updateAiComposeTones"
 
@@ -8717,8 +8520,7 @@ extension Api.Update {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: UpdateAiComposeTones, rhs: UpdateAiComposeTones) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateAiComposeTones, _ rhs: UpdateAiComposeTones) -> Swift.Bool {
             return true
         }
     }
@@ -8726,7 +8528,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateJoinChatWebViewDecision#bdac7e70 peer:Peer query_id:long result:JoinChatBotResult = Update;`
-    public final class UpdateJoinChatWebViewDecision: TLCombinator {
+    public final class UpdateJoinChatWebViewDecision: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xbdac7e70
         public static let tlName = "updateJoinChatWebViewDecision"
 
@@ -8752,8 +8554,7 @@ extension Api.Update {
             self.result.encode(to: &writer)
         }
 
-        public static func == (lhs: UpdateJoinChatWebViewDecision, rhs: UpdateJoinChatWebViewDecision) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateJoinChatWebViewDecision, _ rhs: UpdateJoinChatWebViewDecision) -> Swift.Bool {
             guard lhs.peer == rhs.peer else { return false }
             guard lhs.queryId == rhs.queryId else { return false }
             guard lhs.result == rhs.result else { return false }
@@ -8764,7 +8565,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateNewBotConnection#b22083a6 flags:# confirmed:flags.0?true bot_id:long date:flags.1?int device:flags.1?string location:flags.1?string = Update;`
-    public final class UpdateNewBotConnection: TLCombinator {
+    public final class UpdateNewBotConnection: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xb22083a6
         public static let tlName = "updateNewBotConnection"
 
@@ -8803,8 +8604,7 @@ extension Api.Update {
             if let value = self.location { writer.writeString(value) }
         }
 
-        public static func == (lhs: UpdateNewBotConnection, rhs: UpdateNewBotConnection) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateNewBotConnection, _ rhs: UpdateNewBotConnection) -> Swift.Bool {
             guard lhs.confirmed == rhs.confirmed else { return false }
             guard lhs.botId == rhs.botId else { return false }
             guard lhs.date == rhs.date else { return false }
@@ -8817,7 +8617,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateWebBrowserSettings#c39a2ade flags:# open_external_browser:flags.0?true display_close_button:flags.1?true = Update;`
-    public final class UpdateWebBrowserSettings: TLCombinator {
+    public final class UpdateWebBrowserSettings: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xc39a2ade
         public static let tlName = "updateWebBrowserSettings"
 
@@ -8842,8 +8642,7 @@ extension Api.Update {
             writer.writeUInt32(flags)
         }
 
-        public static func == (lhs: UpdateWebBrowserSettings, rhs: UpdateWebBrowserSettings) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateWebBrowserSettings, _ rhs: UpdateWebBrowserSettings) -> Swift.Bool {
             guard lhs.openExternalBrowser == rhs.openExternalBrowser else { return false }
             guard lhs.displayCloseButton == rhs.displayCloseButton else { return false }
             return true
@@ -8853,7 +8652,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateWebBrowserException#140502d1 flags:# delete:flags.1?true open_external_browser:flags.0?Bool exception:WebDomainException = Update;`
-    public final class UpdateWebBrowserException: TLCombinator {
+    public final class UpdateWebBrowserException: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x140502d1
         public static let tlName = "updateWebBrowserException"
 
@@ -8883,8 +8682,7 @@ extension Api.Update {
             self.exception.encode(to: &writer)
         }
 
-        public static func == (lhs: UpdateWebBrowserException, rhs: UpdateWebBrowserException) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateWebBrowserException, _ rhs: UpdateWebBrowserException) -> Swift.Bool {
             guard lhs.delete == rhs.delete else { return false }
             guard lhs.openExternalBrowser == rhs.openExternalBrowser else { return false }
             guard lhs.exception == rhs.exception else { return false }
@@ -8895,7 +8693,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateNewEphemeralMessage#20bcbba1 message:EphemeralMessage = Update;`
-    public final class UpdateNewEphemeralMessage: TLCombinator {
+    public final class UpdateNewEphemeralMessage: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x20bcbba1
         public static let tlName = "updateNewEphemeralMessage"
 
@@ -8913,8 +8711,7 @@ extension Api.Update {
             self.message.encode(to: &writer)
         }
 
-        public static func == (lhs: UpdateNewEphemeralMessage, rhs: UpdateNewEphemeralMessage) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateNewEphemeralMessage, _ rhs: UpdateNewEphemeralMessage) -> Swift.Bool {
             guard lhs.message == rhs.message else { return false }
             return true
         }
@@ -8923,7 +8720,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateDeleteEphemeralMessages#56dbfcf8 peer:Peer ids:Vector<int> = Update;`
-    public final class UpdateDeleteEphemeralMessages: TLCombinator {
+    public final class UpdateDeleteEphemeralMessages: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x56dbfcf8
         public static let tlName = "updateDeleteEphemeralMessages"
 
@@ -8945,8 +8742,7 @@ extension Api.Update {
             self.ids.encode(to: &writer)
         }
 
-        public static func == (lhs: UpdateDeleteEphemeralMessages, rhs: UpdateDeleteEphemeralMessages) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateDeleteEphemeralMessages, _ rhs: UpdateDeleteEphemeralMessages) -> Swift.Bool {
             guard lhs.peer == rhs.peer else { return false }
             guard lhs.ids == rhs.ids else { return false }
             return true
@@ -8956,7 +8752,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateEditEphemeralMessage#4bbb8f01 message:EphemeralMessage = Update;`
-    public final class UpdateEditEphemeralMessage: TLCombinator {
+    public final class UpdateEditEphemeralMessage: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x4bbb8f01
         public static let tlName = "updateEditEphemeralMessage"
 
@@ -8974,8 +8770,7 @@ extension Api.Update {
             self.message.encode(to: &writer)
         }
 
-        public static func == (lhs: UpdateEditEphemeralMessage, rhs: UpdateEditEphemeralMessage) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateEditEphemeralMessage, _ rhs: UpdateEditEphemeralMessage) -> Swift.Bool {
             guard lhs.message == rhs.message else { return false }
             return true
         }
@@ -8984,7 +8779,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateEphemeralBotCallbackQuery#7c1079d6 flags:# query_id:long user_id:long peer:flags.0?Peer msg_id:int data:bytes chat_instance:flags.1?long message:EphemeralMessage = Update;`
-    public final class UpdateEphemeralBotCallbackQuery: TLCombinator {
+    public final class UpdateEphemeralBotCallbackQuery: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x7c1079d6
         public static let tlName = "updateEphemeralBotCallbackQuery"
 
@@ -9031,8 +8826,7 @@ extension Api.Update {
             self.message.encode(to: &writer)
         }
 
-        public static func == (lhs: UpdateEphemeralBotCallbackQuery, rhs: UpdateEphemeralBotCallbackQuery) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateEphemeralBotCallbackQuery, _ rhs: UpdateEphemeralBotCallbackQuery) -> Swift.Bool {
             guard lhs.queryId == rhs.queryId else { return false }
             guard lhs.userId == rhs.userId else { return false }
             guard lhs.peer == rhs.peer else { return false }
@@ -9047,7 +8841,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateBotStarsSubscription#6c0d8e23 flags:# canceled:flags.0?true payment_failed:flags.1?true restored:flags.2?true user_id:long payload:bytes qts:int = Update;`
-    public final class UpdateBotStarsSubscription: TLCombinator {
+    public final class UpdateBotStarsSubscription: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x6c0d8e23
         public static let tlName = "updateBotStarsSubscription"
 
@@ -9088,8 +8882,7 @@ extension Api.Update {
             writer.writeInt32(self.qts)
         }
 
-        public static func == (lhs: UpdateBotStarsSubscription, rhs: UpdateBotStarsSubscription) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateBotStarsSubscription, _ rhs: UpdateBotStarsSubscription) -> Swift.Bool {
             guard lhs.canceled == rhs.canceled else { return false }
             guard lhs.paymentFailed == rhs.paymentFailed else { return false }
             guard lhs.restored == rhs.restored else { return false }

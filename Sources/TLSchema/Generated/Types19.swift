@@ -48,7 +48,7 @@ extension Api {
 
 extension Api.Updates {
     /// `updatesTooLong#e317af7e = Updates;`
-    public final class UpdatesTooLong: TLCombinator {
+    public final class UpdatesTooLong: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xe317af7e
         public static let tlName = "updatesTooLong"
 
@@ -61,8 +61,7 @@ extension Api.Updates {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: UpdatesTooLong, rhs: UpdatesTooLong) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdatesTooLong, _ rhs: UpdatesTooLong) -> Swift.Bool {
             return true
         }
     }
@@ -70,7 +69,7 @@ extension Api.Updates {
 
 extension Api.Updates {
     /// `updateShortMessage#313bc7f8 flags:# out:flags.1?true mentioned:flags.4?true media_unread:flags.5?true silent:flags.13?true id:int user_id:long message:string pts:int pts_count:int date:int fwd_from:flags.2?MessageFwdHeader via_bot_id:flags.11?long reply_to:flags.3?MessageReplyHeader entities:flags.7?Vector<MessageEntity> ttl_period:flags.25?int = Updates;`
-    public final class UpdateShortMessage: TLCombinator {
+    public final class UpdateShortMessage: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x313bc7f8
         public static let tlName = "updateShortMessage"
 
@@ -152,8 +151,7 @@ extension Api.Updates {
             if let value = self.ttlPeriod { writer.writeInt32(value) }
         }
 
-        public static func == (lhs: UpdateShortMessage, rhs: UpdateShortMessage) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateShortMessage, _ rhs: UpdateShortMessage) -> Swift.Bool {
             guard lhs.out == rhs.out else { return false }
             guard lhs.mentioned == rhs.mentioned else { return false }
             guard lhs.mediaUnread == rhs.mediaUnread else { return false }
@@ -176,7 +174,7 @@ extension Api.Updates {
 
 extension Api.Updates {
     /// `updateShortChatMessage#4d6deea5 flags:# out:flags.1?true mentioned:flags.4?true media_unread:flags.5?true silent:flags.13?true id:int from_id:long chat_id:long message:string pts:int pts_count:int date:int fwd_from:flags.2?MessageFwdHeader via_bot_id:flags.11?long reply_to:flags.3?MessageReplyHeader entities:flags.7?Vector<MessageEntity> ttl_period:flags.25?int = Updates;`
-    public final class UpdateShortChatMessage: TLCombinator {
+    public final class UpdateShortChatMessage: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x4d6deea5
         public static let tlName = "updateShortChatMessage"
 
@@ -262,8 +260,7 @@ extension Api.Updates {
             if let value = self.ttlPeriod { writer.writeInt32(value) }
         }
 
-        public static func == (lhs: UpdateShortChatMessage, rhs: UpdateShortChatMessage) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateShortChatMessage, _ rhs: UpdateShortChatMessage) -> Swift.Bool {
             guard lhs.out == rhs.out else { return false }
             guard lhs.mentioned == rhs.mentioned else { return false }
             guard lhs.mediaUnread == rhs.mediaUnread else { return false }
@@ -287,7 +284,7 @@ extension Api.Updates {
 
 extension Api.Updates {
     /// `updateShort#78d4dec1 update:Update date:int = Updates;`
-    public final class UpdateShort: TLCombinator {
+    public final class UpdateShort: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x78d4dec1
         public static let tlName = "updateShort"
 
@@ -309,8 +306,7 @@ extension Api.Updates {
             writer.writeInt32(self.date)
         }
 
-        public static func == (lhs: UpdateShort, rhs: UpdateShort) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateShort, _ rhs: UpdateShort) -> Swift.Bool {
             guard lhs.update == rhs.update else { return false }
             guard lhs.date == rhs.date else { return false }
             return true
@@ -320,7 +316,7 @@ extension Api.Updates {
 
 extension Api.Updates {
     /// `updatesCombined#725b04c3 updates:Vector<Update> users:Vector<User> chats:Vector<Chat> date:int seq_start:int seq:int = Updates;`
-    public final class UpdatesCombined: TLCombinator {
+    public final class UpdatesCombined: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x725b04c3
         public static let tlName = "updatesCombined"
 
@@ -358,8 +354,7 @@ extension Api.Updates {
             writer.writeInt32(self.seq)
         }
 
-        public static func == (lhs: UpdatesCombined, rhs: UpdatesCombined) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdatesCombined, _ rhs: UpdatesCombined) -> Swift.Bool {
             guard lhs.updates == rhs.updates else { return false }
             guard lhs.users == rhs.users else { return false }
             guard lhs.chats == rhs.chats else { return false }
@@ -373,7 +368,7 @@ extension Api.Updates {
 
 extension Api.Updates {
     /// `updates#74ae4240 updates:Vector<Update> users:Vector<User> chats:Vector<Chat> date:int seq:int = Updates;`
-    public final class Updates: TLCombinator {
+    public final class Updates: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x74ae4240
         public static let tlName = "updates"
 
@@ -407,8 +402,7 @@ extension Api.Updates {
             writer.writeInt32(self.seq)
         }
 
-        public static func == (lhs: Updates, rhs: Updates) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: Updates, _ rhs: Updates) -> Swift.Bool {
             guard lhs.updates == rhs.updates else { return false }
             guard lhs.users == rhs.users else { return false }
             guard lhs.chats == rhs.chats else { return false }
@@ -421,7 +415,7 @@ extension Api.Updates {
 
 extension Api.Updates {
     /// `updateShortSentMessage#9015e101 flags:# out:flags.1?true id:int pts:int pts_count:int date:int media:flags.9?MessageMedia entities:flags.7?Vector<MessageEntity> ttl_period:flags.25?int = Updates;`
-    public final class UpdateShortSentMessage: TLCombinator {
+    public final class UpdateShortSentMessage: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x9015e101
         public static let tlName = "updateShortSentMessage"
 
@@ -473,8 +467,7 @@ extension Api.Updates {
             if let value = self.ttlPeriod { writer.writeInt32(value) }
         }
 
-        public static func == (lhs: UpdateShortSentMessage, rhs: UpdateShortSentMessage) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UpdateShortSentMessage, _ rhs: UpdateShortSentMessage) -> Swift.Bool {
             guard lhs.out == rhs.out else { return false }
             guard lhs.id == rhs.id else { return false }
             guard lhs.pts == rhs.pts else { return false }
@@ -521,7 +514,7 @@ extension Api {
 
 extension Api.UrlAuthResult {
     /// `urlAuthResultRequest#3cd623ec flags:# request_write_access:flags.0?true request_phone_number:flags.1?true match_codes_first:flags.5?true is_app:flags.6?true bot:User domain:string browser:flags.2?string platform:flags.2?string ip:flags.2?string region:flags.2?string match_codes:flags.3?Vector<string> user_id_hint:flags.4?long verified_app_name:flags.7?string = UrlAuthResult;`
-    public final class UrlAuthResultRequest: TLCombinator {
+    public final class UrlAuthResultRequest: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x3cd623ec
         public static let tlName = "urlAuthResultRequest"
 
@@ -595,8 +588,7 @@ extension Api.UrlAuthResult {
             if let value = self.verifiedAppName { writer.writeString(value) }
         }
 
-        public static func == (lhs: UrlAuthResultRequest, rhs: UrlAuthResultRequest) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UrlAuthResultRequest, _ rhs: UrlAuthResultRequest) -> Swift.Bool {
             guard lhs.requestWriteAccess == rhs.requestWriteAccess else { return false }
             guard lhs.requestPhoneNumber == rhs.requestPhoneNumber else { return false }
             guard lhs.matchCodesFirst == rhs.matchCodesFirst else { return false }
@@ -617,7 +609,7 @@ extension Api.UrlAuthResult {
 
 extension Api.UrlAuthResult {
     /// `urlAuthResultAccepted#623a8fa0 flags:# url:flags.0?string = UrlAuthResult;`
-    public final class UrlAuthResultAccepted: TLCombinator {
+    public final class UrlAuthResultAccepted: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x623a8fa0
         public static let tlName = "urlAuthResultAccepted"
 
@@ -639,8 +631,7 @@ extension Api.UrlAuthResult {
             if let value = self.url { writer.writeString(value) }
         }
 
-        public static func == (lhs: UrlAuthResultAccepted, rhs: UrlAuthResultAccepted) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UrlAuthResultAccepted, _ rhs: UrlAuthResultAccepted) -> Swift.Bool {
             guard lhs.url == rhs.url else { return false }
             return true
         }
@@ -649,7 +640,7 @@ extension Api.UrlAuthResult {
 
 extension Api.UrlAuthResult {
     /// `urlAuthResultDefault#a9d6db1f = UrlAuthResult;`
-    public final class UrlAuthResultDefault: TLCombinator {
+    public final class UrlAuthResultDefault: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xa9d6db1f
         public static let tlName = "urlAuthResultDefault"
 
@@ -662,8 +653,7 @@ extension Api.UrlAuthResult {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: UrlAuthResultDefault, rhs: UrlAuthResultDefault) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UrlAuthResultDefault, _ rhs: UrlAuthResultDefault) -> Swift.Bool {
             return true
         }
     }
@@ -699,7 +689,7 @@ extension Api {
 
 extension Api.User {
     /// `userEmpty#d3bc4b7a id:long = User;`
-    public final class UserEmpty: TLCombinator {
+    public final class UserEmpty: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xd3bc4b7a
         public static let tlName = "userEmpty"
 
@@ -717,8 +707,7 @@ extension Api.User {
             writer.writeInt64(self.id)
         }
 
-        public static func == (lhs: UserEmpty, rhs: UserEmpty) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UserEmpty, _ rhs: UserEmpty) -> Swift.Bool {
             guard lhs.id == rhs.id else { return false }
             return true
         }
@@ -727,7 +716,7 @@ extension Api.User {
 
 extension Api.User {
     /// `user#b1b8cc83 flags:# self:flags.10?true contact:flags.11?true mutual_contact:flags.12?true deleted:flags.13?true bot:flags.14?true bot_chat_history:flags.15?true bot_nochats:flags.16?true verified:flags.17?true restricted:flags.18?true min:flags.20?true bot_inline_geo:flags.21?true support:flags.23?true scam:flags.24?true apply_min_photo:flags.25?true fake:flags.26?true bot_attach_menu:flags.27?true premium:flags.28?true attach_menu_enabled:flags.29?true flags2:# bot_can_edit:flags2.1?true close_friend:flags2.2?true stories_hidden:flags2.3?true stories_unavailable:flags2.4?true contact_require_premium:flags2.10?true bot_business:flags2.11?true bot_has_main_app:flags2.13?true bot_forum_view:flags2.16?true bot_forum_can_manage_topics:flags2.17?true bot_can_manage_bots:flags2.18?true bot_guestchat:flags2.19?true bot_guard:flags2.20?true id:long access_hash:flags.0?long first_name:flags.1?string last_name:flags.2?string username:flags.3?string phone:flags.4?string photo:flags.5?UserProfilePhoto status:flags.6?UserStatus bot_info_version:flags.14?int restriction_reason:flags.18?Vector<RestrictionReason> bot_inline_placeholder:flags.19?string lang_code:flags.22?string emoji_status:flags.30?EmojiStatus usernames:flags2.0?Vector<Username> stories_max_id:flags2.5?RecentStory color:flags2.8?PeerColor profile_color:flags2.9?PeerColor bot_active_users:flags2.12?int bot_verification_icon:flags2.14?long send_paid_messages_stars:flags2.15?long linked_community_id:flags2.21?long = User;`
-    public final class User: TLCombinator {
+    public final class User: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xb1b8cc83
         public static let tlName = "user"
 
@@ -971,8 +960,7 @@ extension Api.User {
             if let value = self.linkedCommunityId { writer.writeInt64(value) }
         }
 
-        public static func == (lhs: User, rhs: User) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: User, _ rhs: User) -> Swift.Bool {
             guard lhs.isSelf == rhs.isSelf else { return false }
             guard lhs.contact == rhs.contact else { return false }
             guard lhs.mutualContact == rhs.mutualContact else { return false }
@@ -1056,7 +1044,7 @@ extension Api {
 
 extension Api.UserFull {
     /// `userFull#06cbe645 flags:# blocked:flags.0?true phone_calls_available:flags.4?true phone_calls_private:flags.5?true can_pin_message:flags.7?true has_scheduled:flags.12?true video_calls_available:flags.13?true voice_messages_forbidden:flags.20?true translations_disabled:flags.23?true stories_pinned_available:flags.26?true blocked_my_stories_from:flags.27?true wallpaper_overridden:flags.28?true contact_require_premium:flags.29?true read_dates_private:flags.30?true flags2:# sponsored_enabled:flags2.7?true can_view_revenue:flags2.9?true bot_can_manage_emoji_status:flags2.10?true display_gifts_button:flags2.16?true noforwards_my_enabled:flags2.23?true noforwards_peer_enabled:flags2.24?true unofficial_security_risk:flags2.26?true id:long about:flags.1?string settings:PeerSettings personal_photo:flags.21?Photo profile_photo:flags.2?Photo fallback_photo:flags.22?Photo notify_settings:PeerNotifySettings bot_info:flags.3?BotInfo pinned_msg_id:flags.6?int common_chats_count:int folder_id:flags.11?int ttl_period:flags.14?int theme:flags.15?ChatTheme private_forward_name:flags.16?string bot_group_admin_rights:flags.17?ChatAdminRights bot_broadcast_admin_rights:flags.18?ChatAdminRights wallpaper:flags.24?WallPaper stories:flags.25?PeerStories business_work_hours:flags2.0?BusinessWorkHours business_location:flags2.1?BusinessLocation business_greeting_message:flags2.2?BusinessGreetingMessage business_away_message:flags2.3?BusinessAwayMessage business_intro:flags2.4?BusinessIntro birthday:flags2.5?Birthday personal_channel_id:flags2.6?long personal_channel_message:flags2.6?int stargifts_count:flags2.8?int starref_program:flags2.11?StarRefProgram bot_verification:flags2.12?BotVerification send_paid_messages_stars:flags2.14?long disallowed_gifts:flags2.15?DisallowedGiftsSettings stars_rating:flags2.17?StarsRating stars_my_pending_rating:flags2.18?StarsRating stars_my_pending_rating_date:flags2.18?int main_tab:flags2.20?ProfileTab saved_music:flags2.21?Document note:flags2.22?TextWithEntities bot_manager_id:flags2.25?long = UserFull;`
-    public final class UserFull: TLCombinator {
+    public final class UserFull: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x06cbe645
         public static let tlName = "userFull"
 
@@ -1342,8 +1330,7 @@ extension Api.UserFull {
             if let value = self.botManagerId { writer.writeInt64(value) }
         }
 
-        public static func == (lhs: UserFull, rhs: UserFull) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UserFull, _ rhs: UserFull) -> Swift.Bool {
             guard lhs.blocked == rhs.blocked else { return false }
             guard lhs.phoneCallsAvailable == rhs.phoneCallsAvailable else { return false }
             guard lhs.phoneCallsPrivate == rhs.phoneCallsPrivate else { return false }
@@ -1437,7 +1424,7 @@ extension Api {
 
 extension Api.UserProfilePhoto {
     /// `userProfilePhotoEmpty#4f11bae1 = UserProfilePhoto;`
-    public final class UserProfilePhotoEmpty: TLCombinator {
+    public final class UserProfilePhotoEmpty: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x4f11bae1
         public static let tlName = "userProfilePhotoEmpty"
 
@@ -1450,8 +1437,7 @@ extension Api.UserProfilePhoto {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: UserProfilePhotoEmpty, rhs: UserProfilePhotoEmpty) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UserProfilePhotoEmpty, _ rhs: UserProfilePhotoEmpty) -> Swift.Bool {
             return true
         }
     }
@@ -1459,7 +1445,7 @@ extension Api.UserProfilePhoto {
 
 extension Api.UserProfilePhoto {
     /// `userProfilePhoto#82d1f706 flags:# has_video:flags.0?true personal:flags.2?true photo_id:long stripped_thumb:flags.1?bytes dc_id:int = UserProfilePhoto;`
-    public final class UserProfilePhoto: TLCombinator {
+    public final class UserProfilePhoto: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x82d1f706
         public static let tlName = "userProfilePhoto"
 
@@ -1497,8 +1483,7 @@ extension Api.UserProfilePhoto {
             writer.writeInt32(self.dcId)
         }
 
-        public static func == (lhs: UserProfilePhoto, rhs: UserProfilePhoto) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UserProfilePhoto, _ rhs: UserProfilePhoto) -> Swift.Bool {
             guard lhs.hasVideo == rhs.hasVideo else { return false }
             guard lhs.personal == rhs.personal else { return false }
             guard lhs.photoId == rhs.photoId else { return false }
@@ -1551,7 +1536,7 @@ extension Api {
 
 extension Api.UserStatus {
     /// `userStatusEmpty#09d05049 = UserStatus;`
-    public final class UserStatusEmpty: TLCombinator {
+    public final class UserStatusEmpty: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x09d05049
         public static let tlName = "userStatusEmpty"
 
@@ -1564,8 +1549,7 @@ extension Api.UserStatus {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: UserStatusEmpty, rhs: UserStatusEmpty) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UserStatusEmpty, _ rhs: UserStatusEmpty) -> Swift.Bool {
             return true
         }
     }
@@ -1573,7 +1557,7 @@ extension Api.UserStatus {
 
 extension Api.UserStatus {
     /// `userStatusOnline#edb93949 expires:int = UserStatus;`
-    public final class UserStatusOnline: TLCombinator {
+    public final class UserStatusOnline: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xedb93949
         public static let tlName = "userStatusOnline"
 
@@ -1591,8 +1575,7 @@ extension Api.UserStatus {
             writer.writeInt32(self.expires)
         }
 
-        public static func == (lhs: UserStatusOnline, rhs: UserStatusOnline) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UserStatusOnline, _ rhs: UserStatusOnline) -> Swift.Bool {
             guard lhs.expires == rhs.expires else { return false }
             return true
         }
@@ -1601,7 +1584,7 @@ extension Api.UserStatus {
 
 extension Api.UserStatus {
     /// `userStatusOffline#008c703f was_online:int = UserStatus;`
-    public final class UserStatusOffline: TLCombinator {
+    public final class UserStatusOffline: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x008c703f
         public static let tlName = "userStatusOffline"
 
@@ -1619,8 +1602,7 @@ extension Api.UserStatus {
             writer.writeInt32(self.wasOnline)
         }
 
-        public static func == (lhs: UserStatusOffline, rhs: UserStatusOffline) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UserStatusOffline, _ rhs: UserStatusOffline) -> Swift.Bool {
             guard lhs.wasOnline == rhs.wasOnline else { return false }
             return true
         }
@@ -1629,7 +1611,7 @@ extension Api.UserStatus {
 
 extension Api.UserStatus {
     /// `userStatusRecently#7b197dc8 flags:# by_me:flags.0?true = UserStatus;`
-    public final class UserStatusRecently: TLCombinator {
+    public final class UserStatusRecently: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x7b197dc8
         public static let tlName = "userStatusRecently"
 
@@ -1650,8 +1632,7 @@ extension Api.UserStatus {
             writer.writeUInt32(flags)
         }
 
-        public static func == (lhs: UserStatusRecently, rhs: UserStatusRecently) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UserStatusRecently, _ rhs: UserStatusRecently) -> Swift.Bool {
             guard lhs.byMe == rhs.byMe else { return false }
             return true
         }
@@ -1660,7 +1641,7 @@ extension Api.UserStatus {
 
 extension Api.UserStatus {
     /// `userStatusLastWeek#541a1d1a flags:# by_me:flags.0?true = UserStatus;`
-    public final class UserStatusLastWeek: TLCombinator {
+    public final class UserStatusLastWeek: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x541a1d1a
         public static let tlName = "userStatusLastWeek"
 
@@ -1681,8 +1662,7 @@ extension Api.UserStatus {
             writer.writeUInt32(flags)
         }
 
-        public static func == (lhs: UserStatusLastWeek, rhs: UserStatusLastWeek) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UserStatusLastWeek, _ rhs: UserStatusLastWeek) -> Swift.Bool {
             guard lhs.byMe == rhs.byMe else { return false }
             return true
         }
@@ -1691,7 +1671,7 @@ extension Api.UserStatus {
 
 extension Api.UserStatus {
     /// `userStatusLastMonth#65899777 flags:# by_me:flags.0?true = UserStatus;`
-    public final class UserStatusLastMonth: TLCombinator {
+    public final class UserStatusLastMonth: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x65899777
         public static let tlName = "userStatusLastMonth"
 
@@ -1712,8 +1692,7 @@ extension Api.UserStatus {
             writer.writeUInt32(flags)
         }
 
-        public static func == (lhs: UserStatusLastMonth, rhs: UserStatusLastMonth) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UserStatusLastMonth, _ rhs: UserStatusLastMonth) -> Swift.Bool {
             guard lhs.byMe == rhs.byMe else { return false }
             return true
         }
@@ -1747,7 +1726,7 @@ extension Api {
 
 extension Api.Username {
     /// `username#b4073647 flags:# editable:flags.0?true active:flags.1?true username:string = Username;`
-    public final class Username: TLCombinator {
+    public final class Username: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xb4073647
         public static let tlName = "username"
 
@@ -1776,8 +1755,7 @@ extension Api.Username {
             writer.writeString(self.username)
         }
 
-        public static func == (lhs: Username, rhs: Username) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: Username, _ rhs: Username) -> Swift.Bool {
             guard lhs.editable == rhs.editable else { return false }
             guard lhs.active == rhs.active else { return false }
             guard lhs.username == rhs.username else { return false }
@@ -1819,7 +1797,7 @@ extension Api {
 
 extension Api.VideoSize {
     /// `videoSize#de33b094 flags:# type:string w:int h:int size:int video_start_ts:flags.0?double = VideoSize;`
-    public final class VideoSize: TLCombinator {
+    public final class VideoSize: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xde33b094
         public static let tlName = "videoSize"
 
@@ -1857,8 +1835,7 @@ extension Api.VideoSize {
             if let value = self.videoStartTs { writer.writeDouble(value) }
         }
 
-        public static func == (lhs: VideoSize, rhs: VideoSize) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: VideoSize, _ rhs: VideoSize) -> Swift.Bool {
             guard lhs.type == rhs.type else { return false }
             guard lhs.w == rhs.w else { return false }
             guard lhs.h == rhs.h else { return false }
@@ -1871,7 +1848,7 @@ extension Api.VideoSize {
 
 extension Api.VideoSize {
     /// `videoSizeEmojiMarkup#f85c413c emoji_id:long background_colors:Vector<int> = VideoSize;`
-    public final class VideoSizeEmojiMarkup: TLCombinator {
+    public final class VideoSizeEmojiMarkup: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xf85c413c
         public static let tlName = "videoSizeEmojiMarkup"
 
@@ -1893,8 +1870,7 @@ extension Api.VideoSize {
             self.backgroundColors.encode(to: &writer)
         }
 
-        public static func == (lhs: VideoSizeEmojiMarkup, rhs: VideoSizeEmojiMarkup) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: VideoSizeEmojiMarkup, _ rhs: VideoSizeEmojiMarkup) -> Swift.Bool {
             guard lhs.emojiId == rhs.emojiId else { return false }
             guard lhs.backgroundColors == rhs.backgroundColors else { return false }
             return true
@@ -1904,7 +1880,7 @@ extension Api.VideoSize {
 
 extension Api.VideoSize {
     /// `videoSizeStickerMarkup#0da082fe stickerset:InputStickerSet sticker_id:long background_colors:Vector<int> = VideoSize;`
-    public final class VideoSizeStickerMarkup: TLCombinator {
+    public final class VideoSizeStickerMarkup: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x0da082fe
         public static let tlName = "videoSizeStickerMarkup"
 
@@ -1930,8 +1906,7 @@ extension Api.VideoSize {
             self.backgroundColors.encode(to: &writer)
         }
 
-        public static func == (lhs: VideoSizeStickerMarkup, rhs: VideoSizeStickerMarkup) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: VideoSizeStickerMarkup, _ rhs: VideoSizeStickerMarkup) -> Swift.Bool {
             guard lhs.stickerset == rhs.stickerset else { return false }
             guard lhs.stickerId == rhs.stickerId else { return false }
             guard lhs.backgroundColors == rhs.backgroundColors else { return false }
@@ -1970,7 +1945,7 @@ extension Api {
 
 extension Api.WallPaper {
     /// `wallPaper#a437c3ed id:long flags:# creator:flags.0?true default:flags.1?true pattern:flags.3?true dark:flags.4?true access_hash:long slug:string document:Document settings:flags.2?WallPaperSettings = WallPaper;`
-    public final class WallPaper: TLCombinator {
+    public final class WallPaper: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xa437c3ed
         public static let tlName = "wallPaper"
 
@@ -2024,8 +1999,7 @@ extension Api.WallPaper {
             if let value = self.settings { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: WallPaper, rhs: WallPaper) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: WallPaper, _ rhs: WallPaper) -> Swift.Bool {
             guard lhs.id == rhs.id else { return false }
             guard lhs.creator == rhs.creator else { return false }
             guard lhs.`default` == rhs.`default` else { return false }
@@ -2042,7 +2016,7 @@ extension Api.WallPaper {
 
 extension Api.WallPaper {
     /// `wallPaperNoFile#e0804116 id:long flags:# default:flags.1?true dark:flags.4?true settings:flags.2?WallPaperSettings = WallPaper;`
-    public final class WallPaperNoFile: TLCombinator {
+    public final class WallPaperNoFile: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xe0804116
         public static let tlName = "wallPaperNoFile"
 
@@ -2076,8 +2050,7 @@ extension Api.WallPaper {
             if let value = self.settings { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: WallPaperNoFile, rhs: WallPaperNoFile) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: WallPaperNoFile, _ rhs: WallPaperNoFile) -> Swift.Bool {
             guard lhs.id == rhs.id else { return false }
             guard lhs.`default` == rhs.`default` else { return false }
             guard lhs.dark == rhs.dark else { return false }
@@ -2114,7 +2087,7 @@ extension Api {
 
 extension Api.WallPaperSettings {
     /// `wallPaperSettings#372efcd0 flags:# blur:flags.1?true motion:flags.2?true background_color:flags.0?int second_background_color:flags.4?int third_background_color:flags.5?int fourth_background_color:flags.6?int intensity:flags.3?int rotation:flags.4?int emoticon:flags.7?string = WallPaperSettings;`
-    public final class WallPaperSettings: TLCombinator {
+    public final class WallPaperSettings: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x372efcd0
         public static let tlName = "wallPaperSettings"
 
@@ -2174,8 +2147,7 @@ extension Api.WallPaperSettings {
             if let value = self.emoticon { writer.writeString(value) }
         }
 
-        public static func == (lhs: WallPaperSettings, rhs: WallPaperSettings) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: WallPaperSettings, _ rhs: WallPaperSettings) -> Swift.Bool {
             guard lhs.blur == rhs.blur else { return false }
             guard lhs.motion == rhs.motion else { return false }
             guard lhs.backgroundColor == rhs.backgroundColor else { return false }
@@ -2217,7 +2189,7 @@ extension Api {
 
 extension Api.WebAuthorization {
     /// `webAuthorization#a6f8f452 hash:long bot_id:long domain:string browser:string platform:string date_created:int date_active:int ip:string region:string = WebAuthorization;`
-    public final class WebAuthorization: TLCombinator {
+    public final class WebAuthorization: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xa6f8f452
         public static let tlName = "webAuthorization"
 
@@ -2267,8 +2239,7 @@ extension Api.WebAuthorization {
             writer.writeString(self.region)
         }
 
-        public static func == (lhs: WebAuthorization, rhs: WebAuthorization) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: WebAuthorization, _ rhs: WebAuthorization) -> Swift.Bool {
             guard lhs.hash == rhs.hash else { return false }
             guard lhs.botId == rhs.botId else { return false }
             guard lhs.domain == rhs.domain else { return false }
@@ -2313,7 +2284,7 @@ extension Api {
 
 extension Api.WebDocument {
     /// `webDocument#1c570ed1 url:string access_hash:long size:int mime_type:string attributes:Vector<DocumentAttribute> = WebDocument;`
-    public final class WebDocument: TLCombinator {
+    public final class WebDocument: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x1c570ed1
         public static let tlName = "webDocument"
 
@@ -2347,8 +2318,7 @@ extension Api.WebDocument {
             self.attributes.encode(to: &writer)
         }
 
-        public static func == (lhs: WebDocument, rhs: WebDocument) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: WebDocument, _ rhs: WebDocument) -> Swift.Bool {
             guard lhs.url == rhs.url else { return false }
             guard lhs.accessHash == rhs.accessHash else { return false }
             guard lhs.size == rhs.size else { return false }
@@ -2361,7 +2331,7 @@ extension Api.WebDocument {
 
 extension Api.WebDocument {
     /// `webDocumentNoProxy#f9c8bcc6 url:string size:int mime_type:string attributes:Vector<DocumentAttribute> = WebDocument;`
-    public final class WebDocumentNoProxy: TLCombinator {
+    public final class WebDocumentNoProxy: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xf9c8bcc6
         public static let tlName = "webDocumentNoProxy"
 
@@ -2391,8 +2361,7 @@ extension Api.WebDocument {
             self.attributes.encode(to: &writer)
         }
 
-        public static func == (lhs: WebDocumentNoProxy, rhs: WebDocumentNoProxy) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: WebDocumentNoProxy, _ rhs: WebDocumentNoProxy) -> Swift.Bool {
             guard lhs.url == rhs.url else { return false }
             guard lhs.size == rhs.size else { return false }
             guard lhs.mimeType == rhs.mimeType else { return false }
@@ -2429,7 +2398,7 @@ extension Api {
 
 extension Api.WebDomainException {
     /// `webDomainException#933ca597 flags:# domain:string url:string title:string favicon:flags.0?long = WebDomainException;`
-    public final class WebDomainException: TLCombinator {
+    public final class WebDomainException: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x933ca597
         public static let tlName = "webDomainException"
 
@@ -2463,8 +2432,7 @@ extension Api.WebDomainException {
             if let value = self.favicon { writer.writeInt64(value) }
         }
 
-        public static func == (lhs: WebDomainException, rhs: WebDomainException) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: WebDomainException, _ rhs: WebDomainException) -> Swift.Bool {
             guard lhs.domain == rhs.domain else { return false }
             guard lhs.url == rhs.url else { return false }
             guard lhs.title == rhs.title else { return false }
@@ -2510,7 +2478,7 @@ extension Api {
 
 extension Api.WebPage {
     /// `webPageEmpty#211a1788 flags:# id:long url:flags.0?string = WebPage;`
-    public final class WebPageEmpty: TLCombinator {
+    public final class WebPageEmpty: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x211a1788
         public static let tlName = "webPageEmpty"
 
@@ -2536,8 +2504,7 @@ extension Api.WebPage {
             if let value = self.url { writer.writeString(value) }
         }
 
-        public static func == (lhs: WebPageEmpty, rhs: WebPageEmpty) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: WebPageEmpty, _ rhs: WebPageEmpty) -> Swift.Bool {
             guard lhs.id == rhs.id else { return false }
             guard lhs.url == rhs.url else { return false }
             return true
@@ -2547,7 +2514,7 @@ extension Api.WebPage {
 
 extension Api.WebPage {
     /// `webPagePending#b0d13e47 flags:# id:long url:flags.0?string date:int = WebPage;`
-    public final class WebPagePending: TLCombinator {
+    public final class WebPagePending: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xb0d13e47
         public static let tlName = "webPagePending"
 
@@ -2577,8 +2544,7 @@ extension Api.WebPage {
             writer.writeInt32(self.date)
         }
 
-        public static func == (lhs: WebPagePending, rhs: WebPagePending) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: WebPagePending, _ rhs: WebPagePending) -> Swift.Bool {
             guard lhs.id == rhs.id else { return false }
             guard lhs.url == rhs.url else { return false }
             guard lhs.date == rhs.date else { return false }
@@ -2589,7 +2555,7 @@ extension Api.WebPage {
 
 extension Api.WebPage {
     /// `webPage#e89c45b2 flags:# has_large_media:flags.13?true video_cover_photo:flags.14?true id:long url:string display_url:string hash:int type:flags.0?string site_name:flags.1?string title:flags.2?string description:flags.3?string photo:flags.4?Photo embed_url:flags.5?string embed_type:flags.5?string embed_width:flags.6?int embed_height:flags.6?int duration:flags.7?int author:flags.8?string document:flags.9?Document cached_page:flags.10?Page attributes:flags.12?Vector<WebPageAttribute> = WebPage;`
-    public final class WebPage: TLCombinator {
+    public final class WebPage: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xe89c45b2
         public static let tlName = "webPage"
 
@@ -2700,8 +2666,7 @@ extension Api.WebPage {
             if let value = self.attributes { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: WebPage, rhs: WebPage) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: WebPage, _ rhs: WebPage) -> Swift.Bool {
             guard lhs.hasLargeMedia == rhs.hasLargeMedia else { return false }
             guard lhs.videoCoverPhoto == rhs.videoCoverPhoto else { return false }
             guard lhs.id == rhs.id else { return false }
@@ -2729,7 +2694,7 @@ extension Api.WebPage {
 
 extension Api.WebPage {
     /// `webPageNotModified#7311ca11 flags:# cached_page_views:flags.0?int = WebPage;`
-    public final class WebPageNotModified: TLCombinator {
+    public final class WebPageNotModified: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x7311ca11
         public static let tlName = "webPageNotModified"
 
@@ -2751,8 +2716,7 @@ extension Api.WebPage {
             if let value = self.cachedPageViews { writer.writeInt32(value) }
         }
 
-        public static func == (lhs: WebPageNotModified, rhs: WebPageNotModified) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: WebPageNotModified, _ rhs: WebPageNotModified) -> Swift.Bool {
             guard lhs.cachedPageViews == rhs.cachedPageViews else { return false }
             return true
         }
@@ -2804,7 +2768,7 @@ extension Api {
 
 extension Api.WebPageAttribute {
     /// `webPageAttributeTheme#54b56617 flags:# documents:flags.0?Vector<Document> settings:flags.1?ThemeSettings = WebPageAttribute;`
-    public final class WebPageAttributeTheme: TLCombinator {
+    public final class WebPageAttributeTheme: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x54b56617
         public static let tlName = "webPageAttributeTheme"
 
@@ -2831,8 +2795,7 @@ extension Api.WebPageAttribute {
             if let value = self.settings { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: WebPageAttributeTheme, rhs: WebPageAttributeTheme) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: WebPageAttributeTheme, _ rhs: WebPageAttributeTheme) -> Swift.Bool {
             guard lhs.documents == rhs.documents else { return false }
             guard lhs.settings == rhs.settings else { return false }
             return true
@@ -2842,7 +2805,7 @@ extension Api.WebPageAttribute {
 
 extension Api.WebPageAttribute {
     /// `webPageAttributeStory#2e94c3e7 flags:# peer:Peer id:int story:flags.0?StoryItem = WebPageAttribute;`
-    public final class WebPageAttributeStory: TLCombinator {
+    public final class WebPageAttributeStory: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x2e94c3e7
         public static let tlName = "webPageAttributeStory"
 
@@ -2872,8 +2835,7 @@ extension Api.WebPageAttribute {
             if let value = self.story { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: WebPageAttributeStory, rhs: WebPageAttributeStory) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: WebPageAttributeStory, _ rhs: WebPageAttributeStory) -> Swift.Bool {
             guard lhs.peer == rhs.peer else { return false }
             guard lhs.id == rhs.id else { return false }
             guard lhs.story == rhs.story else { return false }
@@ -2884,7 +2846,7 @@ extension Api.WebPageAttribute {
 
 extension Api.WebPageAttribute {
     /// `webPageAttributeStickerSet#50cc03d3 flags:# emojis:flags.0?true text_color:flags.1?true stickers:Vector<Document> = WebPageAttribute;`
-    public final class WebPageAttributeStickerSet: TLCombinator {
+    public final class WebPageAttributeStickerSet: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x50cc03d3
         public static let tlName = "webPageAttributeStickerSet"
 
@@ -2913,8 +2875,7 @@ extension Api.WebPageAttribute {
             self.stickers.encode(to: &writer)
         }
 
-        public static func == (lhs: WebPageAttributeStickerSet, rhs: WebPageAttributeStickerSet) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: WebPageAttributeStickerSet, _ rhs: WebPageAttributeStickerSet) -> Swift.Bool {
             guard lhs.emojis == rhs.emojis else { return false }
             guard lhs.textColor == rhs.textColor else { return false }
             guard lhs.stickers == rhs.stickers else { return false }
@@ -2925,7 +2886,7 @@ extension Api.WebPageAttribute {
 
 extension Api.WebPageAttribute {
     /// `webPageAttributeUniqueStarGift#cf6f6db8 gift:StarGift = WebPageAttribute;`
-    public final class WebPageAttributeUniqueStarGift: TLCombinator {
+    public final class WebPageAttributeUniqueStarGift: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xcf6f6db8
         public static let tlName = "webPageAttributeUniqueStarGift"
 
@@ -2943,8 +2904,7 @@ extension Api.WebPageAttribute {
             self.gift.encode(to: &writer)
         }
 
-        public static func == (lhs: WebPageAttributeUniqueStarGift, rhs: WebPageAttributeUniqueStarGift) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: WebPageAttributeUniqueStarGift, _ rhs: WebPageAttributeUniqueStarGift) -> Swift.Bool {
             guard lhs.gift == rhs.gift else { return false }
             return true
         }
@@ -2953,7 +2913,7 @@ extension Api.WebPageAttribute {
 
 extension Api.WebPageAttribute {
     /// `webPageAttributeStarGiftCollection#31cad303 icons:Vector<Document> = WebPageAttribute;`
-    public final class WebPageAttributeStarGiftCollection: TLCombinator {
+    public final class WebPageAttributeStarGiftCollection: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x31cad303
         public static let tlName = "webPageAttributeStarGiftCollection"
 
@@ -2971,8 +2931,7 @@ extension Api.WebPageAttribute {
             self.icons.encode(to: &writer)
         }
 
-        public static func == (lhs: WebPageAttributeStarGiftCollection, rhs: WebPageAttributeStarGiftCollection) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: WebPageAttributeStarGiftCollection, _ rhs: WebPageAttributeStarGiftCollection) -> Swift.Bool {
             guard lhs.icons == rhs.icons else { return false }
             return true
         }
@@ -2981,7 +2940,7 @@ extension Api.WebPageAttribute {
 
 extension Api.WebPageAttribute {
     /// `webPageAttributeStarGiftAuction#01c641c2 gift:StarGift end_date:int = WebPageAttribute;`
-    public final class WebPageAttributeStarGiftAuction: TLCombinator {
+    public final class WebPageAttributeStarGiftAuction: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x01c641c2
         public static let tlName = "webPageAttributeStarGiftAuction"
 
@@ -3003,8 +2962,7 @@ extension Api.WebPageAttribute {
             writer.writeInt32(self.endDate)
         }
 
-        public static func == (lhs: WebPageAttributeStarGiftAuction, rhs: WebPageAttributeStarGiftAuction) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: WebPageAttributeStarGiftAuction, _ rhs: WebPageAttributeStarGiftAuction) -> Swift.Bool {
             guard lhs.gift == rhs.gift else { return false }
             guard lhs.endDate == rhs.endDate else { return false }
             return true
@@ -3014,7 +2972,7 @@ extension Api.WebPageAttribute {
 
 extension Api.WebPageAttribute {
     /// `webPageAttributeAiComposeTone#7781fe18 emoji_id:long = WebPageAttribute;`
-    public final class WebPageAttributeAiComposeTone: TLCombinator {
+    public final class WebPageAttributeAiComposeTone: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x7781fe18
         public static let tlName = "webPageAttributeAiComposeTone"
 
@@ -3032,8 +2990,7 @@ extension Api.WebPageAttribute {
             writer.writeInt64(self.emojiId)
         }
 
-        public static func == (lhs: WebPageAttributeAiComposeTone, rhs: WebPageAttributeAiComposeTone) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: WebPageAttributeAiComposeTone, _ rhs: WebPageAttributeAiComposeTone) -> Swift.Bool {
             guard lhs.emojiId == rhs.emojiId else { return false }
             return true
         }
@@ -3067,7 +3024,7 @@ extension Api {
 
 extension Api.WebViewMessageSent {
     /// `webViewMessageSent#0c94511c flags:# msg_id:flags.0?InputBotInlineMessageID = WebViewMessageSent;`
-    public final class WebViewMessageSent: TLCombinator {
+    public final class WebViewMessageSent: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x0c94511c
         public static let tlName = "webViewMessageSent"
 
@@ -3089,8 +3046,7 @@ extension Api.WebViewMessageSent {
             if let value = self.msgId { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: WebViewMessageSent, rhs: WebViewMessageSent) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: WebViewMessageSent, _ rhs: WebViewMessageSent) -> Swift.Bool {
             guard lhs.msgId == rhs.msgId else { return false }
             return true
         }
@@ -3124,7 +3080,7 @@ extension Api {
 
 extension Api.WebViewResult {
     /// `webViewResultUrl#4d22ff98 flags:# fullsize:flags.1?true fullscreen:flags.2?true same_origin:flags.3?true query_id:flags.0?long url:string = WebViewResult;`
-    public final class WebViewResultUrl: TLCombinator {
+    public final class WebViewResultUrl: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x4d22ff98
         public static let tlName = "webViewResultUrl"
 
@@ -3162,8 +3118,7 @@ extension Api.WebViewResult {
             writer.writeString(self.url)
         }
 
-        public static func == (lhs: WebViewResultUrl, rhs: WebViewResultUrl) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: WebViewResultUrl, _ rhs: WebViewResultUrl) -> Swift.Bool {
             guard lhs.fullsize == rhs.fullsize else { return false }
             guard lhs.fullscreen == rhs.fullscreen else { return false }
             guard lhs.sameOrigin == rhs.sameOrigin else { return false }
@@ -3201,7 +3156,7 @@ extension Api.account {
 
 extension Api.account.AuthorizationForm {
     /// `account.authorizationForm#ad2e1cd8 flags:# required_types:Vector<SecureRequiredType> values:Vector<SecureValue> errors:Vector<SecureValueError> users:Vector<User> privacy_policy_url:flags.0?string = account.AuthorizationForm;`
-    public final class AuthorizationForm: TLCombinator {
+    public final class AuthorizationForm: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xad2e1cd8
         public static let tlName = "account.authorizationForm"
 
@@ -3239,8 +3194,7 @@ extension Api.account.AuthorizationForm {
             if let value = self.privacyPolicyUrl { writer.writeString(value) }
         }
 
-        public static func == (lhs: AuthorizationForm, rhs: AuthorizationForm) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: AuthorizationForm, _ rhs: AuthorizationForm) -> Swift.Bool {
             guard lhs.requiredTypes == rhs.requiredTypes else { return false }
             guard lhs.values == rhs.values else { return false }
             guard lhs.errors == rhs.errors else { return false }
@@ -3278,7 +3232,7 @@ extension Api.account {
 
 extension Api.account.Authorizations {
     /// `account.authorizations#4bff8ea0 authorization_ttl_days:int authorizations:Vector<Authorization> = account.Authorizations;`
-    public final class Authorizations: TLCombinator {
+    public final class Authorizations: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x4bff8ea0
         public static let tlName = "account.authorizations"
 
@@ -3300,8 +3254,7 @@ extension Api.account.Authorizations {
             self.authorizations.encode(to: &writer)
         }
 
-        public static func == (lhs: Authorizations, rhs: Authorizations) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: Authorizations, _ rhs: Authorizations) -> Swift.Bool {
             guard lhs.authorizationTtlDays == rhs.authorizationTtlDays else { return false }
             guard lhs.authorizations == rhs.authorizations else { return false }
             return true
@@ -3336,7 +3289,7 @@ extension Api.account {
 
 extension Api.account.AutoDownloadSettings {
     /// `account.autoDownloadSettings#63cacf26 low:AutoDownloadSettings medium:AutoDownloadSettings high:AutoDownloadSettings = account.AutoDownloadSettings;`
-    public final class AutoDownloadSettings: TLCombinator {
+    public final class AutoDownloadSettings: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x63cacf26
         public static let tlName = "account.autoDownloadSettings"
 
@@ -3362,8 +3315,7 @@ extension Api.account.AutoDownloadSettings {
             self.high.encode(to: &writer)
         }
 
-        public static func == (lhs: AutoDownloadSettings, rhs: AutoDownloadSettings) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: AutoDownloadSettings, _ rhs: AutoDownloadSettings) -> Swift.Bool {
             guard lhs.low == rhs.low else { return false }
             guard lhs.medium == rhs.medium else { return false }
             guard lhs.high == rhs.high else { return false }
@@ -3399,7 +3351,7 @@ extension Api.account {
 
 extension Api.account.AutoSaveSettings {
     /// `account.autoSaveSettings#4c3e069d users_settings:AutoSaveSettings chats_settings:AutoSaveSettings broadcasts_settings:AutoSaveSettings exceptions:Vector<AutoSaveException> chats:Vector<Chat> users:Vector<User> = account.AutoSaveSettings;`
-    public final class AutoSaveSettings: TLCombinator {
+    public final class AutoSaveSettings: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x4c3e069d
         public static let tlName = "account.autoSaveSettings"
 
@@ -3437,8 +3389,7 @@ extension Api.account.AutoSaveSettings {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: AutoSaveSettings, rhs: AutoSaveSettings) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: AutoSaveSettings, _ rhs: AutoSaveSettings) -> Swift.Bool {
             guard lhs.usersSettings == rhs.usersSettings else { return false }
             guard lhs.chatsSettings == rhs.chatsSettings else { return false }
             guard lhs.broadcastsSettings == rhs.broadcastsSettings else { return false }
@@ -3477,7 +3428,7 @@ extension Api.account {
 
 extension Api.account.BusinessChatLinks {
     /// `account.businessChatLinks#ec43a2d1 links:Vector<BusinessChatLink> chats:Vector<Chat> users:Vector<User> = account.BusinessChatLinks;`
-    public final class BusinessChatLinks: TLCombinator {
+    public final class BusinessChatLinks: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xec43a2d1
         public static let tlName = "account.businessChatLinks"
 
@@ -3503,8 +3454,7 @@ extension Api.account.BusinessChatLinks {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: BusinessChatLinks, rhs: BusinessChatLinks) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: BusinessChatLinks, _ rhs: BusinessChatLinks) -> Swift.Bool {
             guard lhs.links == rhs.links else { return false }
             guard lhs.chats == rhs.chats else { return false }
             guard lhs.users == rhs.users else { return false }
@@ -3543,7 +3493,7 @@ extension Api.account {
 
 extension Api.account.ChatThemes {
     /// `account.chatThemesNotModified#e011e1c4 = account.ChatThemes;`
-    public final class ChatThemesNotModified: TLCombinator {
+    public final class ChatThemesNotModified: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xe011e1c4
         public static let tlName = "account.chatThemesNotModified"
 
@@ -3556,8 +3506,7 @@ extension Api.account.ChatThemes {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: ChatThemesNotModified, rhs: ChatThemesNotModified) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChatThemesNotModified, _ rhs: ChatThemesNotModified) -> Swift.Bool {
             return true
         }
     }
@@ -3565,7 +3514,7 @@ extension Api.account.ChatThemes {
 
 extension Api.account.ChatThemes {
     /// `account.chatThemes#be098173 flags:# hash:long themes:Vector<ChatTheme> chats:Vector<Chat> users:Vector<User> next_offset:flags.0?string = account.ChatThemes;`
-    public final class ChatThemes: TLCombinator {
+    public final class ChatThemes: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xbe098173
         public static let tlName = "account.chatThemes"
 
@@ -3603,8 +3552,7 @@ extension Api.account.ChatThemes {
             if let value = self.nextOffset { writer.writeString(value) }
         }
 
-        public static func == (lhs: ChatThemes, rhs: ChatThemes) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChatThemes, _ rhs: ChatThemes) -> Swift.Bool {
             guard lhs.hash == rhs.hash else { return false }
             guard lhs.themes == rhs.themes else { return false }
             guard lhs.chats == rhs.chats else { return false }
@@ -3642,7 +3590,7 @@ extension Api.account {
 
 extension Api.account.ConnectedBots {
     /// `account.connectedBots#17d7f87b connected_bots:Vector<ConnectedBot> users:Vector<User> = account.ConnectedBots;`
-    public final class ConnectedBots: TLCombinator {
+    public final class ConnectedBots: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x17d7f87b
         public static let tlName = "account.connectedBots"
 
@@ -3664,8 +3612,7 @@ extension Api.account.ConnectedBots {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: ConnectedBots, rhs: ConnectedBots) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ConnectedBots, _ rhs: ConnectedBots) -> Swift.Bool {
             guard lhs.connectedBots == rhs.connectedBots else { return false }
             guard lhs.users == rhs.users else { return false }
             return true
@@ -3700,7 +3647,7 @@ extension Api.account {
 
 extension Api.account.ContentSettings {
     /// `account.contentSettings#57e28221 flags:# sensitive_enabled:flags.0?true sensitive_can_change:flags.1?true = account.ContentSettings;`
-    public final class ContentSettings: TLCombinator {
+    public final class ContentSettings: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x57e28221
         public static let tlName = "account.contentSettings"
 
@@ -3725,8 +3672,7 @@ extension Api.account.ContentSettings {
             writer.writeUInt32(flags)
         }
 
-        public static func == (lhs: ContentSettings, rhs: ContentSettings) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ContentSettings, _ rhs: ContentSettings) -> Swift.Bool {
             guard lhs.sensitiveEnabled == rhs.sensitiveEnabled else { return false }
             guard lhs.sensitiveCanChange == rhs.sensitiveCanChange else { return false }
             return true
@@ -3764,7 +3710,7 @@ extension Api.account {
 
 extension Api.account.EmailVerified {
     /// `account.emailVerified#2b96cd1b email:string = account.EmailVerified;`
-    public final class EmailVerified: TLCombinator {
+    public final class EmailVerified: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x2b96cd1b
         public static let tlName = "account.emailVerified"
 
@@ -3782,8 +3728,7 @@ extension Api.account.EmailVerified {
             writer.writeString(self.email)
         }
 
-        public static func == (lhs: EmailVerified, rhs: EmailVerified) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: EmailVerified, _ rhs: EmailVerified) -> Swift.Bool {
             guard lhs.email == rhs.email else { return false }
             return true
         }
@@ -3792,7 +3737,7 @@ extension Api.account.EmailVerified {
 
 extension Api.account.EmailVerified {
     /// `account.emailVerifiedLogin#e1bb0d61 email:string sent_code:auth.SentCode = account.EmailVerified;`
-    public final class EmailVerifiedLogin: TLCombinator {
+    public final class EmailVerifiedLogin: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xe1bb0d61
         public static let tlName = "account.emailVerifiedLogin"
 
@@ -3814,8 +3759,7 @@ extension Api.account.EmailVerified {
             self.sentCode.encode(to: &writer)
         }
 
-        public static func == (lhs: EmailVerifiedLogin, rhs: EmailVerifiedLogin) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: EmailVerifiedLogin, _ rhs: EmailVerifiedLogin) -> Swift.Bool {
             guard lhs.email == rhs.email else { return false }
             guard lhs.sentCode == rhs.sentCode else { return false }
             return true
@@ -3853,7 +3797,7 @@ extension Api.account {
 
 extension Api.account.EmojiStatuses {
     /// `account.emojiStatusesNotModified#d08ce645 = account.EmojiStatuses;`
-    public final class EmojiStatusesNotModified: TLCombinator {
+    public final class EmojiStatusesNotModified: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xd08ce645
         public static let tlName = "account.emojiStatusesNotModified"
 
@@ -3866,8 +3810,7 @@ extension Api.account.EmojiStatuses {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: EmojiStatusesNotModified, rhs: EmojiStatusesNotModified) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: EmojiStatusesNotModified, _ rhs: EmojiStatusesNotModified) -> Swift.Bool {
             return true
         }
     }
@@ -3875,7 +3818,7 @@ extension Api.account.EmojiStatuses {
 
 extension Api.account.EmojiStatuses {
     /// `account.emojiStatuses#90c467d1 hash:long statuses:Vector<EmojiStatus> = account.EmojiStatuses;`
-    public final class EmojiStatuses: TLCombinator {
+    public final class EmojiStatuses: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x90c467d1
         public static let tlName = "account.emojiStatuses"
 
@@ -3897,8 +3840,7 @@ extension Api.account.EmojiStatuses {
             self.statuses.encode(to: &writer)
         }
 
-        public static func == (lhs: EmojiStatuses, rhs: EmojiStatuses) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: EmojiStatuses, _ rhs: EmojiStatuses) -> Swift.Bool {
             guard lhs.hash == rhs.hash else { return false }
             guard lhs.statuses == rhs.statuses else { return false }
             return true
@@ -3933,7 +3875,7 @@ extension Api.account {
 
 extension Api.account.PaidMessagesRevenue {
     /// `account.paidMessagesRevenue#1e109708 stars_amount:long = account.PaidMessagesRevenue;`
-    public final class PaidMessagesRevenue: TLCombinator {
+    public final class PaidMessagesRevenue: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x1e109708
         public static let tlName = "account.paidMessagesRevenue"
 
@@ -3951,8 +3893,7 @@ extension Api.account.PaidMessagesRevenue {
             writer.writeInt64(self.starsAmount)
         }
 
-        public static func == (lhs: PaidMessagesRevenue, rhs: PaidMessagesRevenue) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PaidMessagesRevenue, _ rhs: PaidMessagesRevenue) -> Swift.Bool {
             guard lhs.starsAmount == rhs.starsAmount else { return false }
             return true
         }

@@ -30,7 +30,7 @@ extension Api.account {
 
 extension Api.account.PasskeyRegistrationOptions {
     /// `account.passkeyRegistrationOptions#e16b5ce1 options:DataJSON = account.PasskeyRegistrationOptions;`
-    public final class PasskeyRegistrationOptions: TLCombinator {
+    public final class PasskeyRegistrationOptions: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xe16b5ce1
         public static let tlName = "account.passkeyRegistrationOptions"
 
@@ -48,8 +48,7 @@ extension Api.account.PasskeyRegistrationOptions {
             self.options.encode(to: &writer)
         }
 
-        public static func == (lhs: PasskeyRegistrationOptions, rhs: PasskeyRegistrationOptions) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PasskeyRegistrationOptions, _ rhs: PasskeyRegistrationOptions) -> Swift.Bool {
             guard lhs.options == rhs.options else { return false }
             return true
         }
@@ -83,7 +82,7 @@ extension Api.account {
 
 extension Api.account.Passkeys {
     /// `account.passkeys#f8e0aa1c passkeys:Vector<Passkey> = account.Passkeys;`
-    public final class Passkeys: TLCombinator {
+    public final class Passkeys: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xf8e0aa1c
         public static let tlName = "account.passkeys"
 
@@ -101,8 +100,7 @@ extension Api.account.Passkeys {
             self.passkeys.encode(to: &writer)
         }
 
-        public static func == (lhs: Passkeys, rhs: Passkeys) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: Passkeys, _ rhs: Passkeys) -> Swift.Bool {
             guard lhs.passkeys == rhs.passkeys else { return false }
             return true
         }
@@ -136,7 +134,7 @@ extension Api.account {
 
 extension Api.account.Password {
     /// `account.password#957b50fb flags:# has_recovery:flags.0?true has_secure_values:flags.1?true has_password:flags.2?true current_algo:flags.2?PasswordKdfAlgo srp_B:flags.2?bytes srp_id:flags.2?long hint:flags.3?string email_unconfirmed_pattern:flags.4?string new_algo:PasswordKdfAlgo new_secure_algo:SecurePasswordKdfAlgo secure_random:bytes pending_reset_date:flags.5?int login_email_pattern:flags.6?string = account.Password;`
-    public final class Password: TLCombinator {
+    public final class Password: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x957b50fb
         public static let tlName = "account.password"
 
@@ -210,8 +208,7 @@ extension Api.account.Password {
             if let value = self.loginEmailPattern { writer.writeString(value) }
         }
 
-        public static func == (lhs: Password, rhs: Password) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: Password, _ rhs: Password) -> Swift.Bool {
             guard lhs.hasRecovery == rhs.hasRecovery else { return false }
             guard lhs.hasSecureValues == rhs.hasSecureValues else { return false }
             guard lhs.hasPassword == rhs.hasPassword else { return false }
@@ -257,7 +254,7 @@ extension Api.account {
 
 extension Api.account.PasswordInputSettings {
     /// `account.passwordInputSettings#c23727c9 flags:# new_algo:flags.0?PasswordKdfAlgo new_password_hash:flags.0?bytes hint:flags.0?string email:flags.1?string new_secure_settings:flags.2?SecureSecretSettings = account.PasswordInputSettings;`
-    public final class PasswordInputSettings: TLCombinator {
+    public final class PasswordInputSettings: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xc23727c9
         public static let tlName = "account.passwordInputSettings"
 
@@ -298,8 +295,7 @@ extension Api.account.PasswordInputSettings {
             if let value = self.newSecureSettings { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: PasswordInputSettings, rhs: PasswordInputSettings) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PasswordInputSettings, _ rhs: PasswordInputSettings) -> Swift.Bool {
             guard lhs.newAlgo == rhs.newAlgo else { return false }
             guard lhs.newPasswordHash == rhs.newPasswordHash else { return false }
             guard lhs.hint == rhs.hint else { return false }
@@ -337,7 +333,7 @@ extension Api.account {
 
 extension Api.account.PasswordSettings {
     /// `account.passwordSettings#9a5c33e5 flags:# email:flags.0?string secure_settings:flags.1?SecureSecretSettings = account.PasswordSettings;`
-    public final class PasswordSettings: TLCombinator {
+    public final class PasswordSettings: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x9a5c33e5
         public static let tlName = "account.passwordSettings"
 
@@ -364,8 +360,7 @@ extension Api.account.PasswordSettings {
             if let value = self.secureSettings { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: PasswordSettings, rhs: PasswordSettings) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PasswordSettings, _ rhs: PasswordSettings) -> Swift.Bool {
             guard lhs.email == rhs.email else { return false }
             guard lhs.secureSettings == rhs.secureSettings else { return false }
             return true
@@ -400,7 +395,7 @@ extension Api.account {
 
 extension Api.account.PrivacyRules {
     /// `account.privacyRules#50a04e45 rules:Vector<PrivacyRule> chats:Vector<Chat> users:Vector<User> = account.PrivacyRules;`
-    public final class PrivacyRules: TLCombinator {
+    public final class PrivacyRules: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x50a04e45
         public static let tlName = "account.privacyRules"
 
@@ -426,8 +421,7 @@ extension Api.account.PrivacyRules {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: PrivacyRules, rhs: PrivacyRules) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PrivacyRules, _ rhs: PrivacyRules) -> Swift.Bool {
             guard lhs.rules == rhs.rules else { return false }
             guard lhs.chats == rhs.chats else { return false }
             guard lhs.users == rhs.users else { return false }
@@ -469,7 +463,7 @@ extension Api.account {
 
 extension Api.account.ResetPasswordResult {
     /// `account.resetPasswordFailedWait#e3779861 retry_date:int = account.ResetPasswordResult;`
-    public final class ResetPasswordFailedWait: TLCombinator {
+    public final class ResetPasswordFailedWait: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xe3779861
         public static let tlName = "account.resetPasswordFailedWait"
 
@@ -487,8 +481,7 @@ extension Api.account.ResetPasswordResult {
             writer.writeInt32(self.retryDate)
         }
 
-        public static func == (lhs: ResetPasswordFailedWait, rhs: ResetPasswordFailedWait) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ResetPasswordFailedWait, _ rhs: ResetPasswordFailedWait) -> Swift.Bool {
             guard lhs.retryDate == rhs.retryDate else { return false }
             return true
         }
@@ -497,7 +490,7 @@ extension Api.account.ResetPasswordResult {
 
 extension Api.account.ResetPasswordResult {
     /// `account.resetPasswordRequestedWait#e9effc7d until_date:int = account.ResetPasswordResult;`
-    public final class ResetPasswordRequestedWait: TLCombinator {
+    public final class ResetPasswordRequestedWait: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xe9effc7d
         public static let tlName = "account.resetPasswordRequestedWait"
 
@@ -515,8 +508,7 @@ extension Api.account.ResetPasswordResult {
             writer.writeInt32(self.untilDate)
         }
 
-        public static func == (lhs: ResetPasswordRequestedWait, rhs: ResetPasswordRequestedWait) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ResetPasswordRequestedWait, _ rhs: ResetPasswordRequestedWait) -> Swift.Bool {
             guard lhs.untilDate == rhs.untilDate else { return false }
             return true
         }
@@ -525,7 +517,7 @@ extension Api.account.ResetPasswordResult {
 
 extension Api.account.ResetPasswordResult {
     /// `account.resetPasswordOk#e926d63e = account.ResetPasswordResult;`
-    public final class ResetPasswordOk: TLCombinator {
+    public final class ResetPasswordOk: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xe926d63e
         public static let tlName = "account.resetPasswordOk"
 
@@ -538,8 +530,7 @@ extension Api.account.ResetPasswordResult {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: ResetPasswordOk, rhs: ResetPasswordOk) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ResetPasswordOk, _ rhs: ResetPasswordOk) -> Swift.Bool {
             return true
         }
     }
@@ -572,7 +563,7 @@ extension Api.account {
 
 extension Api.account.ResolvedBusinessChatLinks {
     /// `account.resolvedBusinessChatLinks#9a23af21 flags:# peer:Peer message:string entities:flags.0?Vector<MessageEntity> chats:Vector<Chat> users:Vector<User> = account.ResolvedBusinessChatLinks;`
-    public final class ResolvedBusinessChatLinks: TLCombinator {
+    public final class ResolvedBusinessChatLinks: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x9a23af21
         public static let tlName = "account.resolvedBusinessChatLinks"
 
@@ -610,8 +601,7 @@ extension Api.account.ResolvedBusinessChatLinks {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: ResolvedBusinessChatLinks, rhs: ResolvedBusinessChatLinks) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ResolvedBusinessChatLinks, _ rhs: ResolvedBusinessChatLinks) -> Swift.Bool {
             guard lhs.peer == rhs.peer else { return false }
             guard lhs.message == rhs.message else { return false }
             guard lhs.entities == rhs.entities else { return false }
@@ -652,7 +642,7 @@ extension Api.account {
 
 extension Api.account.SavedMusicIds {
     /// `account.savedMusicIdsNotModified#4fc81d6e = account.SavedMusicIds;`
-    public final class SavedMusicIdsNotModified: TLCombinator {
+    public final class SavedMusicIdsNotModified: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x4fc81d6e
         public static let tlName = "account.savedMusicIdsNotModified"
 
@@ -665,8 +655,7 @@ extension Api.account.SavedMusicIds {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: SavedMusicIdsNotModified, rhs: SavedMusicIdsNotModified) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SavedMusicIdsNotModified, _ rhs: SavedMusicIdsNotModified) -> Swift.Bool {
             return true
         }
     }
@@ -674,7 +663,7 @@ extension Api.account.SavedMusicIds {
 
 extension Api.account.SavedMusicIds {
     /// `account.savedMusicIds#998d6636 ids:Vector<long> = account.SavedMusicIds;`
-    public final class SavedMusicIds: TLCombinator {
+    public final class SavedMusicIds: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x998d6636
         public static let tlName = "account.savedMusicIds"
 
@@ -692,8 +681,7 @@ extension Api.account.SavedMusicIds {
             self.ids.encode(to: &writer)
         }
 
-        public static func == (lhs: SavedMusicIds, rhs: SavedMusicIds) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SavedMusicIds, _ rhs: SavedMusicIds) -> Swift.Bool {
             guard lhs.ids == rhs.ids else { return false }
             return true
         }
@@ -730,7 +718,7 @@ extension Api.account {
 
 extension Api.account.SavedRingtone {
     /// `account.savedRingtone#b7263f6d = account.SavedRingtone;`
-    public final class SavedRingtone: TLCombinator {
+    public final class SavedRingtone: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xb7263f6d
         public static let tlName = "account.savedRingtone"
 
@@ -743,8 +731,7 @@ extension Api.account.SavedRingtone {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: SavedRingtone, rhs: SavedRingtone) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SavedRingtone, _ rhs: SavedRingtone) -> Swift.Bool {
             return true
         }
     }
@@ -752,7 +739,7 @@ extension Api.account.SavedRingtone {
 
 extension Api.account.SavedRingtone {
     /// `account.savedRingtoneConverted#1f307eb7 document:Document = account.SavedRingtone;`
-    public final class SavedRingtoneConverted: TLCombinator {
+    public final class SavedRingtoneConverted: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x1f307eb7
         public static let tlName = "account.savedRingtoneConverted"
 
@@ -770,8 +757,7 @@ extension Api.account.SavedRingtone {
             self.document.encode(to: &writer)
         }
 
-        public static func == (lhs: SavedRingtoneConverted, rhs: SavedRingtoneConverted) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SavedRingtoneConverted, _ rhs: SavedRingtoneConverted) -> Swift.Bool {
             guard lhs.document == rhs.document else { return false }
             return true
         }
@@ -808,7 +794,7 @@ extension Api.account {
 
 extension Api.account.SavedRingtones {
     /// `account.savedRingtonesNotModified#fbf6e8b1 = account.SavedRingtones;`
-    public final class SavedRingtonesNotModified: TLCombinator {
+    public final class SavedRingtonesNotModified: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xfbf6e8b1
         public static let tlName = "account.savedRingtonesNotModified"
 
@@ -821,8 +807,7 @@ extension Api.account.SavedRingtones {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: SavedRingtonesNotModified, rhs: SavedRingtonesNotModified) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SavedRingtonesNotModified, _ rhs: SavedRingtonesNotModified) -> Swift.Bool {
             return true
         }
     }
@@ -830,7 +815,7 @@ extension Api.account.SavedRingtones {
 
 extension Api.account.SavedRingtones {
     /// `account.savedRingtones#c1e92cc5 hash:long ringtones:Vector<Document> = account.SavedRingtones;`
-    public final class SavedRingtones: TLCombinator {
+    public final class SavedRingtones: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xc1e92cc5
         public static let tlName = "account.savedRingtones"
 
@@ -852,8 +837,7 @@ extension Api.account.SavedRingtones {
             self.ringtones.encode(to: &writer)
         }
 
-        public static func == (lhs: SavedRingtones, rhs: SavedRingtones) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SavedRingtones, _ rhs: SavedRingtones) -> Swift.Bool {
             guard lhs.hash == rhs.hash else { return false }
             guard lhs.ringtones == rhs.ringtones else { return false }
             return true
@@ -888,7 +872,7 @@ extension Api.account {
 
 extension Api.account.SentEmailCode {
     /// `account.sentEmailCode#811f854f email_pattern:string length:int = account.SentEmailCode;`
-    public final class SentEmailCode: TLCombinator {
+    public final class SentEmailCode: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x811f854f
         public static let tlName = "account.sentEmailCode"
 
@@ -910,8 +894,7 @@ extension Api.account.SentEmailCode {
             writer.writeInt32(self.length)
         }
 
-        public static func == (lhs: SentEmailCode, rhs: SentEmailCode) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SentEmailCode, _ rhs: SentEmailCode) -> Swift.Bool {
             guard lhs.emailPattern == rhs.emailPattern else { return false }
             guard lhs.length == rhs.length else { return false }
             return true
@@ -946,7 +929,7 @@ extension Api.account {
 
 extension Api.account.Takeout {
     /// `account.takeout#4dba4501 id:long = account.Takeout;`
-    public final class Takeout: TLCombinator {
+    public final class Takeout: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x4dba4501
         public static let tlName = "account.takeout"
 
@@ -964,8 +947,7 @@ extension Api.account.Takeout {
             writer.writeInt64(self.id)
         }
 
-        public static func == (lhs: Takeout, rhs: Takeout) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: Takeout, _ rhs: Takeout) -> Swift.Bool {
             guard lhs.id == rhs.id else { return false }
             return true
         }
@@ -1002,7 +984,7 @@ extension Api.account {
 
 extension Api.account.Themes {
     /// `account.themesNotModified#f41eb622 = account.Themes;`
-    public final class ThemesNotModified: TLCombinator {
+    public final class ThemesNotModified: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xf41eb622
         public static let tlName = "account.themesNotModified"
 
@@ -1015,8 +997,7 @@ extension Api.account.Themes {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: ThemesNotModified, rhs: ThemesNotModified) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ThemesNotModified, _ rhs: ThemesNotModified) -> Swift.Bool {
             return true
         }
     }
@@ -1024,7 +1005,7 @@ extension Api.account.Themes {
 
 extension Api.account.Themes {
     /// `account.themes#9a3d8c6d hash:long themes:Vector<Theme> = account.Themes;`
-    public final class Themes: TLCombinator {
+    public final class Themes: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x9a3d8c6d
         public static let tlName = "account.themes"
 
@@ -1046,8 +1027,7 @@ extension Api.account.Themes {
             self.themes.encode(to: &writer)
         }
 
-        public static func == (lhs: Themes, rhs: Themes) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: Themes, _ rhs: Themes) -> Swift.Bool {
             guard lhs.hash == rhs.hash else { return false }
             guard lhs.themes == rhs.themes else { return false }
             return true
@@ -1082,7 +1062,7 @@ extension Api.account {
 
 extension Api.account.TmpPassword {
     /// `account.tmpPassword#db64fd34 tmp_password:bytes valid_until:int = account.TmpPassword;`
-    public final class TmpPassword: TLCombinator {
+    public final class TmpPassword: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xdb64fd34
         public static let tlName = "account.tmpPassword"
 
@@ -1104,8 +1084,7 @@ extension Api.account.TmpPassword {
             writer.writeInt32(self.validUntil)
         }
 
-        public static func == (lhs: TmpPassword, rhs: TmpPassword) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: TmpPassword, _ rhs: TmpPassword) -> Swift.Bool {
             guard lhs.tmpPassword == rhs.tmpPassword else { return false }
             guard lhs.validUntil == rhs.validUntil else { return false }
             return true
@@ -1143,7 +1122,7 @@ extension Api.account {
 
 extension Api.account.WallPapers {
     /// `account.wallPapersNotModified#1c199183 = account.WallPapers;`
-    public final class WallPapersNotModified: TLCombinator {
+    public final class WallPapersNotModified: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x1c199183
         public static let tlName = "account.wallPapersNotModified"
 
@@ -1156,8 +1135,7 @@ extension Api.account.WallPapers {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: WallPapersNotModified, rhs: WallPapersNotModified) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: WallPapersNotModified, _ rhs: WallPapersNotModified) -> Swift.Bool {
             return true
         }
     }
@@ -1165,7 +1143,7 @@ extension Api.account.WallPapers {
 
 extension Api.account.WallPapers {
     /// `account.wallPapers#cdc3858c hash:long wallpapers:Vector<WallPaper> = account.WallPapers;`
-    public final class WallPapers: TLCombinator {
+    public final class WallPapers: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xcdc3858c
         public static let tlName = "account.wallPapers"
 
@@ -1187,8 +1165,7 @@ extension Api.account.WallPapers {
             self.wallpapers.encode(to: &writer)
         }
 
-        public static func == (lhs: WallPapers, rhs: WallPapers) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: WallPapers, _ rhs: WallPapers) -> Swift.Bool {
             guard lhs.hash == rhs.hash else { return false }
             guard lhs.wallpapers == rhs.wallpapers else { return false }
             return true
@@ -1223,7 +1200,7 @@ extension Api.account {
 
 extension Api.account.WebAuthorizations {
     /// `account.webAuthorizations#ed56c9fc authorizations:Vector<WebAuthorization> users:Vector<User> = account.WebAuthorizations;`
-    public final class WebAuthorizations: TLCombinator {
+    public final class WebAuthorizations: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xed56c9fc
         public static let tlName = "account.webAuthorizations"
 
@@ -1245,8 +1222,7 @@ extension Api.account.WebAuthorizations {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: WebAuthorizations, rhs: WebAuthorizations) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: WebAuthorizations, _ rhs: WebAuthorizations) -> Swift.Bool {
             guard lhs.authorizations == rhs.authorizations else { return false }
             guard lhs.users == rhs.users else { return false }
             return true
@@ -1284,7 +1260,7 @@ extension Api.account {
 
 extension Api.account.WebBrowserSettings {
     /// `account.webBrowserSettingsNotModified#c31c8f4e = account.WebBrowserSettings;`
-    public final class WebBrowserSettingsNotModified: TLCombinator {
+    public final class WebBrowserSettingsNotModified: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xc31c8f4e
         public static let tlName = "account.webBrowserSettingsNotModified"
 
@@ -1297,8 +1273,7 @@ extension Api.account.WebBrowserSettings {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: WebBrowserSettingsNotModified, rhs: WebBrowserSettingsNotModified) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: WebBrowserSettingsNotModified, _ rhs: WebBrowserSettingsNotModified) -> Swift.Bool {
             return true
         }
     }
@@ -1306,7 +1281,7 @@ extension Api.account.WebBrowserSettings {
 
 extension Api.account.WebBrowserSettings {
     /// `account.webBrowserSettings#79eb8cb3 flags:# open_external_browser:flags.0?true display_close_button:flags.1?true external_exceptions:Vector<WebDomainException> inapp_exceptions:Vector<WebDomainException> hash:long = account.WebBrowserSettings;`
-    public final class WebBrowserSettings: TLCombinator {
+    public final class WebBrowserSettings: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x79eb8cb3
         public static let tlName = "account.webBrowserSettings"
 
@@ -1343,8 +1318,7 @@ extension Api.account.WebBrowserSettings {
             writer.writeInt64(self.hash)
         }
 
-        public static func == (lhs: WebBrowserSettings, rhs: WebBrowserSettings) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: WebBrowserSettings, _ rhs: WebBrowserSettings) -> Swift.Bool {
             guard lhs.openExternalBrowser == rhs.openExternalBrowser else { return false }
             guard lhs.displayCloseButton == rhs.displayCloseButton else { return false }
             guard lhs.externalExceptions == rhs.externalExceptions else { return false }
@@ -1385,7 +1359,7 @@ extension Api.aicompose {
 
 extension Api.aicompose.Tones {
     /// `aicompose.tonesNotModified#c1f46103 = aicompose.Tones;`
-    public final class TonesNotModified: TLCombinator {
+    public final class TonesNotModified: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xc1f46103
         public static let tlName = "aicompose.tonesNotModified"
 
@@ -1398,8 +1372,7 @@ extension Api.aicompose.Tones {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: TonesNotModified, rhs: TonesNotModified) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: TonesNotModified, _ rhs: TonesNotModified) -> Swift.Bool {
             return true
         }
     }
@@ -1407,7 +1380,7 @@ extension Api.aicompose.Tones {
 
 extension Api.aicompose.Tones {
     /// `aicompose.tones#6c9d0efe hash:long tones:Vector<AiComposeTone> users:Vector<User> = aicompose.Tones;`
-    public final class Tones: TLCombinator {
+    public final class Tones: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x6c9d0efe
         public static let tlName = "aicompose.tones"
 
@@ -1433,8 +1406,7 @@ extension Api.aicompose.Tones {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: Tones, rhs: Tones) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: Tones, _ rhs: Tones) -> Swift.Bool {
             guard lhs.hash == rhs.hash else { return false }
             guard lhs.tones == rhs.tones else { return false }
             guard lhs.users == rhs.users else { return false }
@@ -1473,7 +1445,7 @@ extension Api.auth {
 
 extension Api.auth.Authorization {
     /// `auth.authorization#2ea2c0d4 flags:# setup_password_required:flags.1?true otherwise_relogin_days:flags.1?int tmp_sessions:flags.0?int future_auth_token:flags.2?bytes user:User = auth.Authorization;`
-    public final class Authorization: TLCombinator {
+    public final class Authorization: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x2ea2c0d4
         public static let tlName = "auth.authorization"
 
@@ -1513,8 +1485,7 @@ extension Api.auth.Authorization {
             self.user.encode(to: &writer)
         }
 
-        public static func == (lhs: Authorization, rhs: Authorization) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: Authorization, _ rhs: Authorization) -> Swift.Bool {
             guard lhs.setupPasswordRequired == rhs.setupPasswordRequired else { return false }
             guard lhs.otherwiseReloginDays == rhs.otherwiseReloginDays else { return false }
             guard lhs.tmpSessions == rhs.tmpSessions else { return false }
@@ -1527,7 +1498,7 @@ extension Api.auth.Authorization {
 
 extension Api.auth.Authorization {
     /// `auth.authorizationSignUpRequired#44747e9a flags:# terms_of_service:flags.0?help.TermsOfService = auth.Authorization;`
-    public final class AuthorizationSignUpRequired: TLCombinator {
+    public final class AuthorizationSignUpRequired: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x44747e9a
         public static let tlName = "auth.authorizationSignUpRequired"
 
@@ -1549,8 +1520,7 @@ extension Api.auth.Authorization {
             if let value = self.termsOfService { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: AuthorizationSignUpRequired, rhs: AuthorizationSignUpRequired) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: AuthorizationSignUpRequired, _ rhs: AuthorizationSignUpRequired) -> Swift.Bool {
             guard lhs.termsOfService == rhs.termsOfService else { return false }
             return true
         }
@@ -1596,7 +1566,7 @@ extension Api.auth {
 
 extension Api.auth.CodeType {
     /// `auth.codeTypeSms#72a3158c = auth.CodeType;`
-    public final class CodeTypeSms: TLCombinator {
+    public final class CodeTypeSms: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x72a3158c
         public static let tlName = "auth.codeTypeSms"
 
@@ -1609,8 +1579,7 @@ extension Api.auth.CodeType {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: CodeTypeSms, rhs: CodeTypeSms) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: CodeTypeSms, _ rhs: CodeTypeSms) -> Swift.Bool {
             return true
         }
     }
@@ -1618,7 +1587,7 @@ extension Api.auth.CodeType {
 
 extension Api.auth.CodeType {
     /// `auth.codeTypeCall#741cd3e3 = auth.CodeType;`
-    public final class CodeTypeCall: TLCombinator {
+    public final class CodeTypeCall: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x741cd3e3
         public static let tlName = "auth.codeTypeCall"
 
@@ -1631,8 +1600,7 @@ extension Api.auth.CodeType {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: CodeTypeCall, rhs: CodeTypeCall) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: CodeTypeCall, _ rhs: CodeTypeCall) -> Swift.Bool {
             return true
         }
     }
@@ -1640,7 +1608,7 @@ extension Api.auth.CodeType {
 
 extension Api.auth.CodeType {
     /// `auth.codeTypeFlashCall#226ccefb = auth.CodeType;`
-    public final class CodeTypeFlashCall: TLCombinator {
+    public final class CodeTypeFlashCall: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x226ccefb
         public static let tlName = "auth.codeTypeFlashCall"
 
@@ -1653,8 +1621,7 @@ extension Api.auth.CodeType {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: CodeTypeFlashCall, rhs: CodeTypeFlashCall) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: CodeTypeFlashCall, _ rhs: CodeTypeFlashCall) -> Swift.Bool {
             return true
         }
     }
@@ -1662,7 +1629,7 @@ extension Api.auth.CodeType {
 
 extension Api.auth.CodeType {
     /// `auth.codeTypeMissedCall#d61ad6ee = auth.CodeType;`
-    public final class CodeTypeMissedCall: TLCombinator {
+    public final class CodeTypeMissedCall: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xd61ad6ee
         public static let tlName = "auth.codeTypeMissedCall"
 
@@ -1675,8 +1642,7 @@ extension Api.auth.CodeType {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: CodeTypeMissedCall, rhs: CodeTypeMissedCall) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: CodeTypeMissedCall, _ rhs: CodeTypeMissedCall) -> Swift.Bool {
             return true
         }
     }
@@ -1684,7 +1650,7 @@ extension Api.auth.CodeType {
 
 extension Api.auth.CodeType {
     /// `auth.codeTypeFragmentSms#06ed998c = auth.CodeType;`
-    public final class CodeTypeFragmentSms: TLCombinator {
+    public final class CodeTypeFragmentSms: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x06ed998c
         public static let tlName = "auth.codeTypeFragmentSms"
 
@@ -1697,8 +1663,7 @@ extension Api.auth.CodeType {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: CodeTypeFragmentSms, rhs: CodeTypeFragmentSms) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: CodeTypeFragmentSms, _ rhs: CodeTypeFragmentSms) -> Swift.Bool {
             return true
         }
     }
@@ -1731,7 +1696,7 @@ extension Api.auth {
 
 extension Api.auth.ExportedAuthorization {
     /// `auth.exportedAuthorization#b434e2b8 id:long bytes:bytes = auth.ExportedAuthorization;`
-    public final class ExportedAuthorization: TLCombinator {
+    public final class ExportedAuthorization: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xb434e2b8
         public static let tlName = "auth.exportedAuthorization"
 
@@ -1753,8 +1718,7 @@ extension Api.auth.ExportedAuthorization {
             writer.writeBytes(self.bytes)
         }
 
-        public static func == (lhs: ExportedAuthorization, rhs: ExportedAuthorization) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ExportedAuthorization, _ rhs: ExportedAuthorization) -> Swift.Bool {
             guard lhs.id == rhs.id else { return false }
             guard lhs.bytes == rhs.bytes else { return false }
             return true
@@ -1789,7 +1753,7 @@ extension Api.auth {
 
 extension Api.auth.FirebasePnvIntent {
     /// `auth.firebasePnvIntent#df5ac00c nonce:string digital_credential_payload:string = auth.FirebasePnvIntent;`
-    public final class FirebasePnvIntent: TLCombinator {
+    public final class FirebasePnvIntent: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xdf5ac00c
         public static let tlName = "auth.firebasePnvIntent"
 
@@ -1811,8 +1775,7 @@ extension Api.auth.FirebasePnvIntent {
             writer.writeString(self.digitalCredentialPayload)
         }
 
-        public static func == (lhs: FirebasePnvIntent, rhs: FirebasePnvIntent) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: FirebasePnvIntent, _ rhs: FirebasePnvIntent) -> Swift.Bool {
             guard lhs.nonce == rhs.nonce else { return false }
             guard lhs.digitalCredentialPayload == rhs.digitalCredentialPayload else { return false }
             return true
@@ -1847,7 +1810,7 @@ extension Api.auth {
 
 extension Api.auth.LoggedOut {
     /// `auth.loggedOut#c3a2835f flags:# future_auth_token:flags.0?bytes = auth.LoggedOut;`
-    public final class LoggedOut: TLCombinator {
+    public final class LoggedOut: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xc3a2835f
         public static let tlName = "auth.loggedOut"
 
@@ -1869,8 +1832,7 @@ extension Api.auth.LoggedOut {
             if let value = self.futureAuthToken { writer.writeBytes(value) }
         }
 
-        public static func == (lhs: LoggedOut, rhs: LoggedOut) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: LoggedOut, _ rhs: LoggedOut) -> Swift.Bool {
             guard lhs.futureAuthToken == rhs.futureAuthToken else { return false }
             return true
         }
@@ -1910,7 +1872,7 @@ extension Api.auth {
 
 extension Api.auth.LoginToken {
     /// `auth.loginToken#629f1980 expires:int token:bytes = auth.LoginToken;`
-    public final class LoginToken: TLCombinator {
+    public final class LoginToken: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x629f1980
         public static let tlName = "auth.loginToken"
 
@@ -1932,8 +1894,7 @@ extension Api.auth.LoginToken {
             writer.writeBytes(self.token)
         }
 
-        public static func == (lhs: LoginToken, rhs: LoginToken) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: LoginToken, _ rhs: LoginToken) -> Swift.Bool {
             guard lhs.expires == rhs.expires else { return false }
             guard lhs.token == rhs.token else { return false }
             return true
@@ -1943,7 +1904,7 @@ extension Api.auth.LoginToken {
 
 extension Api.auth.LoginToken {
     /// `auth.loginTokenMigrateTo#068e9916 dc_id:int token:bytes = auth.LoginToken;`
-    public final class LoginTokenMigrateTo: TLCombinator {
+    public final class LoginTokenMigrateTo: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x068e9916
         public static let tlName = "auth.loginTokenMigrateTo"
 
@@ -1965,8 +1926,7 @@ extension Api.auth.LoginToken {
             writer.writeBytes(self.token)
         }
 
-        public static func == (lhs: LoginTokenMigrateTo, rhs: LoginTokenMigrateTo) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: LoginTokenMigrateTo, _ rhs: LoginTokenMigrateTo) -> Swift.Bool {
             guard lhs.dcId == rhs.dcId else { return false }
             guard lhs.token == rhs.token else { return false }
             return true
@@ -1976,7 +1936,7 @@ extension Api.auth.LoginToken {
 
 extension Api.auth.LoginToken {
     /// `auth.loginTokenSuccess#390d5c5e authorization:auth.Authorization = auth.LoginToken;`
-    public final class LoginTokenSuccess: TLCombinator {
+    public final class LoginTokenSuccess: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x390d5c5e
         public static let tlName = "auth.loginTokenSuccess"
 
@@ -1994,8 +1954,7 @@ extension Api.auth.LoginToken {
             self.authorization.encode(to: &writer)
         }
 
-        public static func == (lhs: LoginTokenSuccess, rhs: LoginTokenSuccess) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: LoginTokenSuccess, _ rhs: LoginTokenSuccess) -> Swift.Bool {
             guard lhs.authorization == rhs.authorization else { return false }
             return true
         }
@@ -2029,7 +1988,7 @@ extension Api.auth {
 
 extension Api.auth.PasskeyLoginOptions {
     /// `auth.passkeyLoginOptions#e2037789 options:DataJSON = auth.PasskeyLoginOptions;`
-    public final class PasskeyLoginOptions: TLCombinator {
+    public final class PasskeyLoginOptions: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xe2037789
         public static let tlName = "auth.passkeyLoginOptions"
 
@@ -2047,8 +2006,7 @@ extension Api.auth.PasskeyLoginOptions {
             self.options.encode(to: &writer)
         }
 
-        public static func == (lhs: PasskeyLoginOptions, rhs: PasskeyLoginOptions) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PasskeyLoginOptions, _ rhs: PasskeyLoginOptions) -> Swift.Bool {
             guard lhs.options == rhs.options else { return false }
             return true
         }
@@ -2082,7 +2040,7 @@ extension Api.auth {
 
 extension Api.auth.PasswordRecovery {
     /// `auth.passwordRecovery#137948a5 email_pattern:string = auth.PasswordRecovery;`
-    public final class PasswordRecovery: TLCombinator {
+    public final class PasswordRecovery: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x137948a5
         public static let tlName = "auth.passwordRecovery"
 
@@ -2100,8 +2058,7 @@ extension Api.auth.PasswordRecovery {
             writer.writeString(self.emailPattern)
         }
 
-        public static func == (lhs: PasswordRecovery, rhs: PasswordRecovery) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PasswordRecovery, _ rhs: PasswordRecovery) -> Swift.Bool {
             guard lhs.emailPattern == rhs.emailPattern else { return false }
             return true
         }
@@ -2141,7 +2098,7 @@ extension Api.auth {
 
 extension Api.auth.SentCode {
     /// `auth.sentCode#5e002502 flags:# type:auth.SentCodeType phone_code_hash:string next_type:flags.1?auth.CodeType timeout:flags.2?int = auth.SentCode;`
-    public final class SentCode: TLCombinator {
+    public final class SentCode: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x5e002502
         public static let tlName = "auth.sentCode"
 
@@ -2176,8 +2133,7 @@ extension Api.auth.SentCode {
             if let value = self.timeout { writer.writeInt32(value) }
         }
 
-        public static func == (lhs: SentCode, rhs: SentCode) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SentCode, _ rhs: SentCode) -> Swift.Bool {
             guard lhs.type == rhs.type else { return false }
             guard lhs.phoneCodeHash == rhs.phoneCodeHash else { return false }
             guard lhs.nextType == rhs.nextType else { return false }
@@ -2189,7 +2145,7 @@ extension Api.auth.SentCode {
 
 extension Api.auth.SentCode {
     /// `auth.sentCodeSuccess#2390fe44 authorization:auth.Authorization = auth.SentCode;`
-    public final class SentCodeSuccess: TLCombinator {
+    public final class SentCodeSuccess: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x2390fe44
         public static let tlName = "auth.sentCodeSuccess"
 
@@ -2207,8 +2163,7 @@ extension Api.auth.SentCode {
             self.authorization.encode(to: &writer)
         }
 
-        public static func == (lhs: SentCodeSuccess, rhs: SentCodeSuccess) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SentCodeSuccess, _ rhs: SentCodeSuccess) -> Swift.Bool {
             guard lhs.authorization == rhs.authorization else { return false }
             return true
         }
@@ -2217,7 +2172,7 @@ extension Api.auth.SentCode {
 
 extension Api.auth.SentCode {
     /// `auth.sentCodePaymentRequired#f8827ebf store_product:string phone_code_hash:string support_email_address:string support_email_subject:string premium_days:int currency:string amount:long = auth.SentCode;`
-    public final class SentCodePaymentRequired: TLCombinator {
+    public final class SentCodePaymentRequired: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xf8827ebf
         public static let tlName = "auth.sentCodePaymentRequired"
 
@@ -2259,8 +2214,7 @@ extension Api.auth.SentCode {
             writer.writeInt64(self.amount)
         }
 
-        public static func == (lhs: SentCodePaymentRequired, rhs: SentCodePaymentRequired) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SentCodePaymentRequired, _ rhs: SentCodePaymentRequired) -> Swift.Bool {
             guard lhs.storeProduct == rhs.storeProduct else { return false }
             guard lhs.phoneCodeHash == rhs.phoneCodeHash else { return false }
             guard lhs.supportEmailAddress == rhs.supportEmailAddress else { return false }
@@ -2330,7 +2284,7 @@ extension Api.auth {
 
 extension Api.auth.SentCodeType {
     /// `auth.sentCodeTypeApp#3dbb5986 length:int = auth.SentCodeType;`
-    public final class SentCodeTypeApp: TLCombinator {
+    public final class SentCodeTypeApp: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x3dbb5986
         public static let tlName = "auth.sentCodeTypeApp"
 
@@ -2348,8 +2302,7 @@ extension Api.auth.SentCodeType {
             writer.writeInt32(self.length)
         }
 
-        public static func == (lhs: SentCodeTypeApp, rhs: SentCodeTypeApp) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SentCodeTypeApp, _ rhs: SentCodeTypeApp) -> Swift.Bool {
             guard lhs.length == rhs.length else { return false }
             return true
         }
@@ -2358,7 +2311,7 @@ extension Api.auth.SentCodeType {
 
 extension Api.auth.SentCodeType {
     /// `auth.sentCodeTypeSms#c000bba2 length:int = auth.SentCodeType;`
-    public final class SentCodeTypeSms: TLCombinator {
+    public final class SentCodeTypeSms: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xc000bba2
         public static let tlName = "auth.sentCodeTypeSms"
 
@@ -2376,8 +2329,7 @@ extension Api.auth.SentCodeType {
             writer.writeInt32(self.length)
         }
 
-        public static func == (lhs: SentCodeTypeSms, rhs: SentCodeTypeSms) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SentCodeTypeSms, _ rhs: SentCodeTypeSms) -> Swift.Bool {
             guard lhs.length == rhs.length else { return false }
             return true
         }
@@ -2386,7 +2338,7 @@ extension Api.auth.SentCodeType {
 
 extension Api.auth.SentCodeType {
     /// `auth.sentCodeTypeCall#5353e5a7 length:int = auth.SentCodeType;`
-    public final class SentCodeTypeCall: TLCombinator {
+    public final class SentCodeTypeCall: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x5353e5a7
         public static let tlName = "auth.sentCodeTypeCall"
 
@@ -2404,8 +2356,7 @@ extension Api.auth.SentCodeType {
             writer.writeInt32(self.length)
         }
 
-        public static func == (lhs: SentCodeTypeCall, rhs: SentCodeTypeCall) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SentCodeTypeCall, _ rhs: SentCodeTypeCall) -> Swift.Bool {
             guard lhs.length == rhs.length else { return false }
             return true
         }
@@ -2414,7 +2365,7 @@ extension Api.auth.SentCodeType {
 
 extension Api.auth.SentCodeType {
     /// `auth.sentCodeTypeFlashCall#ab03c6d9 pattern:string = auth.SentCodeType;`
-    public final class SentCodeTypeFlashCall: TLCombinator {
+    public final class SentCodeTypeFlashCall: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xab03c6d9
         public static let tlName = "auth.sentCodeTypeFlashCall"
 
@@ -2432,8 +2383,7 @@ extension Api.auth.SentCodeType {
             writer.writeString(self.pattern)
         }
 
-        public static func == (lhs: SentCodeTypeFlashCall, rhs: SentCodeTypeFlashCall) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SentCodeTypeFlashCall, _ rhs: SentCodeTypeFlashCall) -> Swift.Bool {
             guard lhs.pattern == rhs.pattern else { return false }
             return true
         }
@@ -2442,7 +2392,7 @@ extension Api.auth.SentCodeType {
 
 extension Api.auth.SentCodeType {
     /// `auth.sentCodeTypeMissedCall#82006484 prefix:string length:int = auth.SentCodeType;`
-    public final class SentCodeTypeMissedCall: TLCombinator {
+    public final class SentCodeTypeMissedCall: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x82006484
         public static let tlName = "auth.sentCodeTypeMissedCall"
 
@@ -2464,8 +2414,7 @@ extension Api.auth.SentCodeType {
             writer.writeInt32(self.length)
         }
 
-        public static func == (lhs: SentCodeTypeMissedCall, rhs: SentCodeTypeMissedCall) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SentCodeTypeMissedCall, _ rhs: SentCodeTypeMissedCall) -> Swift.Bool {
             guard lhs.prefix == rhs.prefix else { return false }
             guard lhs.length == rhs.length else { return false }
             return true
@@ -2475,7 +2424,7 @@ extension Api.auth.SentCodeType {
 
 extension Api.auth.SentCodeType {
     /// `auth.sentCodeTypeEmailCode#f450f59b flags:# apple_signin_allowed:flags.0?true google_signin_allowed:flags.1?true email_pattern:string length:int reset_available_period:flags.3?int reset_pending_date:flags.4?int = auth.SentCodeType;`
-    public final class SentCodeTypeEmailCode: TLCombinator {
+    public final class SentCodeTypeEmailCode: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xf450f59b
         public static let tlName = "auth.sentCodeTypeEmailCode"
 
@@ -2518,8 +2467,7 @@ extension Api.auth.SentCodeType {
             if let value = self.resetPendingDate { writer.writeInt32(value) }
         }
 
-        public static func == (lhs: SentCodeTypeEmailCode, rhs: SentCodeTypeEmailCode) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SentCodeTypeEmailCode, _ rhs: SentCodeTypeEmailCode) -> Swift.Bool {
             guard lhs.appleSigninAllowed == rhs.appleSigninAllowed else { return false }
             guard lhs.googleSigninAllowed == rhs.googleSigninAllowed else { return false }
             guard lhs.emailPattern == rhs.emailPattern else { return false }
@@ -2533,7 +2481,7 @@ extension Api.auth.SentCodeType {
 
 extension Api.auth.SentCodeType {
     /// `auth.sentCodeTypeSetUpEmailRequired#a5491dea flags:# apple_signin_allowed:flags.0?true google_signin_allowed:flags.1?true = auth.SentCodeType;`
-    public final class SentCodeTypeSetUpEmailRequired: TLCombinator {
+    public final class SentCodeTypeSetUpEmailRequired: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xa5491dea
         public static let tlName = "auth.sentCodeTypeSetUpEmailRequired"
 
@@ -2558,8 +2506,7 @@ extension Api.auth.SentCodeType {
             writer.writeUInt32(flags)
         }
 
-        public static func == (lhs: SentCodeTypeSetUpEmailRequired, rhs: SentCodeTypeSetUpEmailRequired) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SentCodeTypeSetUpEmailRequired, _ rhs: SentCodeTypeSetUpEmailRequired) -> Swift.Bool {
             guard lhs.appleSigninAllowed == rhs.appleSigninAllowed else { return false }
             guard lhs.googleSigninAllowed == rhs.googleSigninAllowed else { return false }
             return true
@@ -2569,7 +2516,7 @@ extension Api.auth.SentCodeType {
 
 extension Api.auth.SentCodeType {
     /// `auth.sentCodeTypeFragmentSms#d9565c39 url:string length:int = auth.SentCodeType;`
-    public final class SentCodeTypeFragmentSms: TLCombinator {
+    public final class SentCodeTypeFragmentSms: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xd9565c39
         public static let tlName = "auth.sentCodeTypeFragmentSms"
 
@@ -2591,8 +2538,7 @@ extension Api.auth.SentCodeType {
             writer.writeInt32(self.length)
         }
 
-        public static func == (lhs: SentCodeTypeFragmentSms, rhs: SentCodeTypeFragmentSms) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SentCodeTypeFragmentSms, _ rhs: SentCodeTypeFragmentSms) -> Swift.Bool {
             guard lhs.url == rhs.url else { return false }
             guard lhs.length == rhs.length else { return false }
             return true
@@ -2602,7 +2548,7 @@ extension Api.auth.SentCodeType {
 
 extension Api.auth.SentCodeType {
     /// `auth.sentCodeTypeFirebaseSms#009fd736 flags:# nonce:flags.0?bytes play_integrity_project_id:flags.2?long play_integrity_nonce:flags.2?bytes receipt:flags.1?string push_timeout:flags.1?int length:int = auth.SentCodeType;`
-    public final class SentCodeTypeFirebaseSms: TLCombinator {
+    public final class SentCodeTypeFirebaseSms: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x009fd736
         public static let tlName = "auth.sentCodeTypeFirebaseSms"
 
@@ -2648,8 +2594,7 @@ extension Api.auth.SentCodeType {
             writer.writeInt32(self.length)
         }
 
-        public static func == (lhs: SentCodeTypeFirebaseSms, rhs: SentCodeTypeFirebaseSms) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SentCodeTypeFirebaseSms, _ rhs: SentCodeTypeFirebaseSms) -> Swift.Bool {
             guard lhs.nonce == rhs.nonce else { return false }
             guard lhs.playIntegrityProjectId == rhs.playIntegrityProjectId else { return false }
             guard lhs.playIntegrityNonce == rhs.playIntegrityNonce else { return false }
@@ -2663,7 +2608,7 @@ extension Api.auth.SentCodeType {
 
 extension Api.auth.SentCodeType {
     /// `auth.sentCodeTypeSmsWord#a416ac81 flags:# beginning:flags.0?string = auth.SentCodeType;`
-    public final class SentCodeTypeSmsWord: TLCombinator {
+    public final class SentCodeTypeSmsWord: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xa416ac81
         public static let tlName = "auth.sentCodeTypeSmsWord"
 
@@ -2685,8 +2630,7 @@ extension Api.auth.SentCodeType {
             if let value = self.beginning { writer.writeString(value) }
         }
 
-        public static func == (lhs: SentCodeTypeSmsWord, rhs: SentCodeTypeSmsWord) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SentCodeTypeSmsWord, _ rhs: SentCodeTypeSmsWord) -> Swift.Bool {
             guard lhs.beginning == rhs.beginning else { return false }
             return true
         }
@@ -2695,7 +2639,7 @@ extension Api.auth.SentCodeType {
 
 extension Api.auth.SentCodeType {
     /// `auth.sentCodeTypeSmsPhrase#b37794af flags:# beginning:flags.0?string = auth.SentCodeType;`
-    public final class SentCodeTypeSmsPhrase: TLCombinator {
+    public final class SentCodeTypeSmsPhrase: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xb37794af
         public static let tlName = "auth.sentCodeTypeSmsPhrase"
 
@@ -2717,8 +2661,7 @@ extension Api.auth.SentCodeType {
             if let value = self.beginning { writer.writeString(value) }
         }
 
-        public static func == (lhs: SentCodeTypeSmsPhrase, rhs: SentCodeTypeSmsPhrase) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SentCodeTypeSmsPhrase, _ rhs: SentCodeTypeSmsPhrase) -> Swift.Bool {
             guard lhs.beginning == rhs.beginning else { return false }
             return true
         }
@@ -2752,7 +2695,7 @@ extension Api.bots {
 
 extension Api.bots.AccessSettings {
     /// `bots.accessSettings#dd1fbf93 flags:# restricted:flags.0?true add_users:flags.1?Vector<User> = bots.AccessSettings;`
-    public final class AccessSettings: TLCombinator {
+    public final class AccessSettings: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xdd1fbf93
         public static let tlName = "bots.accessSettings"
 
@@ -2778,8 +2721,7 @@ extension Api.bots.AccessSettings {
             if let value = self.addUsers { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: AccessSettings, rhs: AccessSettings) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: AccessSettings, _ rhs: AccessSettings) -> Swift.Bool {
             guard lhs.restricted == rhs.restricted else { return false }
             guard lhs.addUsers == rhs.addUsers else { return false }
             return true
@@ -2814,7 +2756,7 @@ extension Api.bots {
 
 extension Api.bots.BotInfo {
     /// `bots.botInfo#e8a775b0 name:string about:string description:string = bots.BotInfo;`
-    public final class BotInfo: TLCombinator {
+    public final class BotInfo: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xe8a775b0
         public static let tlName = "bots.botInfo"
 
@@ -2840,8 +2782,7 @@ extension Api.bots.BotInfo {
             writer.writeString(self.description)
         }
 
-        public static func == (lhs: BotInfo, rhs: BotInfo) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: BotInfo, _ rhs: BotInfo) -> Swift.Bool {
             guard lhs.name == rhs.name else { return false }
             guard lhs.about == rhs.about else { return false }
             guard lhs.description == rhs.description else { return false }

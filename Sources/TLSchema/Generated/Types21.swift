@@ -30,7 +30,7 @@ extension Api.bots {
 
 extension Api.bots.ExportedBotToken {
     /// `bots.exportedBotToken#3c60b621 token:string = bots.ExportedBotToken;`
-    public final class ExportedBotToken: TLCombinator {
+    public final class ExportedBotToken: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x3c60b621
         public static let tlName = "bots.exportedBotToken"
 
@@ -48,8 +48,7 @@ extension Api.bots.ExportedBotToken {
             writer.writeString(self.token)
         }
 
-        public static func == (lhs: ExportedBotToken, rhs: ExportedBotToken) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ExportedBotToken, _ rhs: ExportedBotToken) -> Swift.Bool {
             guard lhs.token == rhs.token else { return false }
             return true
         }
@@ -83,7 +82,7 @@ extension Api.bots {
 
 extension Api.bots.PopularAppBots {
     /// `bots.popularAppBots#1991b13b flags:# next_offset:flags.0?string users:Vector<User> = bots.PopularAppBots;`
-    public final class PopularAppBots: TLCombinator {
+    public final class PopularAppBots: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x1991b13b
         public static let tlName = "bots.popularAppBots"
 
@@ -109,8 +108,7 @@ extension Api.bots.PopularAppBots {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: PopularAppBots, rhs: PopularAppBots) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PopularAppBots, _ rhs: PopularAppBots) -> Swift.Bool {
             guard lhs.nextOffset == rhs.nextOffset else { return false }
             guard lhs.users == rhs.users else { return false }
             return true
@@ -145,7 +143,7 @@ extension Api.bots {
 
 extension Api.bots.PreviewInfo {
     /// `bots.previewInfo#0ca71d64 media:Vector<BotPreviewMedia> lang_codes:Vector<string> = bots.PreviewInfo;`
-    public final class PreviewInfo: TLCombinator {
+    public final class PreviewInfo: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x0ca71d64
         public static let tlName = "bots.previewInfo"
 
@@ -167,8 +165,7 @@ extension Api.bots.PreviewInfo {
             self.langCodes.encode(to: &writer)
         }
 
-        public static func == (lhs: PreviewInfo, rhs: PreviewInfo) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PreviewInfo, _ rhs: PreviewInfo) -> Swift.Bool {
             guard lhs.media == rhs.media else { return false }
             guard lhs.langCodes == rhs.langCodes else { return false }
             return true
@@ -203,7 +200,7 @@ extension Api.bots {
 
 extension Api.bots.RequestedButton {
     /// `bots.requestedButton#f13bbcd7 webapp_req_id:string = bots.RequestedButton;`
-    public final class RequestedButton: TLCombinator {
+    public final class RequestedButton: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xf13bbcd7
         public static let tlName = "bots.requestedButton"
 
@@ -221,8 +218,7 @@ extension Api.bots.RequestedButton {
             writer.writeString(self.webappReqId)
         }
 
-        public static func == (lhs: RequestedButton, rhs: RequestedButton) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: RequestedButton, _ rhs: RequestedButton) -> Swift.Bool {
             guard lhs.webappReqId == rhs.webappReqId else { return false }
             return true
         }
@@ -256,7 +252,7 @@ extension Api.channels {
 
 extension Api.channels.AdminLogResults {
     /// `channels.adminLogResults#ed8af74d events:Vector<ChannelAdminLogEvent> chats:Vector<Chat> users:Vector<User> = channels.AdminLogResults;`
-    public final class AdminLogResults: TLCombinator {
+    public final class AdminLogResults: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xed8af74d
         public static let tlName = "channels.adminLogResults"
 
@@ -282,8 +278,7 @@ extension Api.channels.AdminLogResults {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: AdminLogResults, rhs: AdminLogResults) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: AdminLogResults, _ rhs: AdminLogResults) -> Swift.Bool {
             guard lhs.events == rhs.events else { return false }
             guard lhs.chats == rhs.chats else { return false }
             guard lhs.users == rhs.users else { return false }
@@ -319,7 +314,7 @@ extension Api.channels {
 
 extension Api.channels.ChannelParticipant {
     /// `channels.channelParticipant#dfb80317 participant:ChannelParticipant chats:Vector<Chat> users:Vector<User> = channels.ChannelParticipant;`
-    public final class ChannelParticipant: TLCombinator {
+    public final class ChannelParticipant: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xdfb80317
         public static let tlName = "channels.channelParticipant"
 
@@ -345,8 +340,7 @@ extension Api.channels.ChannelParticipant {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: ChannelParticipant, rhs: ChannelParticipant) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChannelParticipant, _ rhs: ChannelParticipant) -> Swift.Bool {
             guard lhs.participant == rhs.participant else { return false }
             guard lhs.chats == rhs.chats else { return false }
             guard lhs.users == rhs.users else { return false }
@@ -385,7 +379,7 @@ extension Api.channels {
 
 extension Api.channels.ChannelParticipants {
     /// `channels.channelParticipants#9ab0feaf count:int participants:Vector<ChannelParticipant> chats:Vector<Chat> users:Vector<User> = channels.ChannelParticipants;`
-    public final class ChannelParticipants: TLCombinator {
+    public final class ChannelParticipants: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x9ab0feaf
         public static let tlName = "channels.channelParticipants"
 
@@ -415,8 +409,7 @@ extension Api.channels.ChannelParticipants {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: ChannelParticipants, rhs: ChannelParticipants) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChannelParticipants, _ rhs: ChannelParticipants) -> Swift.Bool {
             guard lhs.count == rhs.count else { return false }
             guard lhs.participants == rhs.participants else { return false }
             guard lhs.chats == rhs.chats else { return false }
@@ -428,7 +421,7 @@ extension Api.channels.ChannelParticipants {
 
 extension Api.channels.ChannelParticipants {
     /// `channels.channelParticipantsNotModified#f0173fe9 = channels.ChannelParticipants;`
-    public final class ChannelParticipantsNotModified: TLCombinator {
+    public final class ChannelParticipantsNotModified: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xf0173fe9
         public static let tlName = "channels.channelParticipantsNotModified"
 
@@ -441,8 +434,7 @@ extension Api.channels.ChannelParticipants {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: ChannelParticipantsNotModified, rhs: ChannelParticipantsNotModified) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChannelParticipantsNotModified, _ rhs: ChannelParticipantsNotModified) -> Swift.Bool {
             return true
         }
     }
@@ -475,7 +467,7 @@ extension Api.channels {
 
 extension Api.channels.SendAsPeers {
     /// `channels.sendAsPeers#f496b0c6 peers:Vector<SendAsPeer> chats:Vector<Chat> users:Vector<User> = channels.SendAsPeers;`
-    public final class SendAsPeers: TLCombinator {
+    public final class SendAsPeers: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xf496b0c6
         public static let tlName = "channels.sendAsPeers"
 
@@ -501,8 +493,7 @@ extension Api.channels.SendAsPeers {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: SendAsPeers, rhs: SendAsPeers) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SendAsPeers, _ rhs: SendAsPeers) -> Swift.Bool {
             guard lhs.peers == rhs.peers else { return false }
             guard lhs.chats == rhs.chats else { return false }
             guard lhs.users == rhs.users else { return false }
@@ -544,7 +535,7 @@ extension Api.channels {
 
 extension Api.channels.SponsoredMessageReportResult {
     /// `channels.sponsoredMessageReportResultChooseOption#846f9e42 title:string options:Vector<SponsoredMessageReportOption> = channels.SponsoredMessageReportResult;`
-    public final class SponsoredMessageReportResultChooseOption: TLCombinator {
+    public final class SponsoredMessageReportResultChooseOption: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x846f9e42
         public static let tlName = "channels.sponsoredMessageReportResultChooseOption"
 
@@ -566,8 +557,7 @@ extension Api.channels.SponsoredMessageReportResult {
             self.options.encode(to: &writer)
         }
 
-        public static func == (lhs: SponsoredMessageReportResultChooseOption, rhs: SponsoredMessageReportResultChooseOption) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SponsoredMessageReportResultChooseOption, _ rhs: SponsoredMessageReportResultChooseOption) -> Swift.Bool {
             guard lhs.title == rhs.title else { return false }
             guard lhs.options == rhs.options else { return false }
             return true
@@ -577,7 +567,7 @@ extension Api.channels.SponsoredMessageReportResult {
 
 extension Api.channels.SponsoredMessageReportResult {
     /// `channels.sponsoredMessageReportResultAdsHidden#3e3bcf2f = channels.SponsoredMessageReportResult;`
-    public final class SponsoredMessageReportResultAdsHidden: TLCombinator {
+    public final class SponsoredMessageReportResultAdsHidden: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x3e3bcf2f
         public static let tlName = "channels.sponsoredMessageReportResultAdsHidden"
 
@@ -590,8 +580,7 @@ extension Api.channels.SponsoredMessageReportResult {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: SponsoredMessageReportResultAdsHidden, rhs: SponsoredMessageReportResultAdsHidden) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SponsoredMessageReportResultAdsHidden, _ rhs: SponsoredMessageReportResultAdsHidden) -> Swift.Bool {
             return true
         }
     }
@@ -599,7 +588,7 @@ extension Api.channels.SponsoredMessageReportResult {
 
 extension Api.channels.SponsoredMessageReportResult {
     /// `channels.sponsoredMessageReportResultReported#ad798849 = channels.SponsoredMessageReportResult;`
-    public final class SponsoredMessageReportResultReported: TLCombinator {
+    public final class SponsoredMessageReportResultReported: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xad798849
         public static let tlName = "channels.sponsoredMessageReportResultReported"
 
@@ -612,8 +601,7 @@ extension Api.channels.SponsoredMessageReportResult {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: SponsoredMessageReportResultReported, rhs: SponsoredMessageReportResultReported) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SponsoredMessageReportResultReported, _ rhs: SponsoredMessageReportResultReported) -> Swift.Bool {
             return true
         }
     }
@@ -649,7 +637,7 @@ extension Api.chatlists {
 
 extension Api.chatlists.ChatlistInvite {
     /// `chatlists.chatlistInviteAlready#fa87f659 filter_id:int missing_peers:Vector<Peer> already_peers:Vector<Peer> chats:Vector<Chat> users:Vector<User> = chatlists.ChatlistInvite;`
-    public final class ChatlistInviteAlready: TLCombinator {
+    public final class ChatlistInviteAlready: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xfa87f659
         public static let tlName = "chatlists.chatlistInviteAlready"
 
@@ -683,8 +671,7 @@ extension Api.chatlists.ChatlistInvite {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: ChatlistInviteAlready, rhs: ChatlistInviteAlready) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChatlistInviteAlready, _ rhs: ChatlistInviteAlready) -> Swift.Bool {
             guard lhs.filterId == rhs.filterId else { return false }
             guard lhs.missingPeers == rhs.missingPeers else { return false }
             guard lhs.alreadyPeers == rhs.alreadyPeers else { return false }
@@ -697,7 +684,7 @@ extension Api.chatlists.ChatlistInvite {
 
 extension Api.chatlists.ChatlistInvite {
     /// `chatlists.chatlistInvite#f10ece2f flags:# title_noanimate:flags.1?true title:TextWithEntities emoticon:flags.0?string peers:Vector<Peer> chats:Vector<Chat> users:Vector<User> = chatlists.ChatlistInvite;`
-    public final class ChatlistInvite: TLCombinator {
+    public final class ChatlistInvite: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xf10ece2f
         public static let tlName = "chatlists.chatlistInvite"
 
@@ -739,8 +726,7 @@ extension Api.chatlists.ChatlistInvite {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: ChatlistInvite, rhs: ChatlistInvite) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChatlistInvite, _ rhs: ChatlistInvite) -> Swift.Bool {
             guard lhs.titleNoanimate == rhs.titleNoanimate else { return false }
             guard lhs.title == rhs.title else { return false }
             guard lhs.emoticon == rhs.emoticon else { return false }
@@ -779,7 +765,7 @@ extension Api.chatlists {
 
 extension Api.chatlists.ChatlistUpdates {
     /// `chatlists.chatlistUpdates#93bd878d missing_peers:Vector<Peer> chats:Vector<Chat> users:Vector<User> = chatlists.ChatlistUpdates;`
-    public final class ChatlistUpdates: TLCombinator {
+    public final class ChatlistUpdates: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x93bd878d
         public static let tlName = "chatlists.chatlistUpdates"
 
@@ -805,8 +791,7 @@ extension Api.chatlists.ChatlistUpdates {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: ChatlistUpdates, rhs: ChatlistUpdates) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChatlistUpdates, _ rhs: ChatlistUpdates) -> Swift.Bool {
             guard lhs.missingPeers == rhs.missingPeers else { return false }
             guard lhs.chats == rhs.chats else { return false }
             guard lhs.users == rhs.users else { return false }
@@ -842,7 +827,7 @@ extension Api.chatlists {
 
 extension Api.chatlists.ExportedChatlistInvite {
     /// `chatlists.exportedChatlistInvite#10e6e3a6 filter:DialogFilter invite:ExportedChatlistInvite = chatlists.ExportedChatlistInvite;`
-    public final class ExportedChatlistInvite: TLCombinator {
+    public final class ExportedChatlistInvite: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x10e6e3a6
         public static let tlName = "chatlists.exportedChatlistInvite"
 
@@ -864,8 +849,7 @@ extension Api.chatlists.ExportedChatlistInvite {
             self.invite.encode(to: &writer)
         }
 
-        public static func == (lhs: ExportedChatlistInvite, rhs: ExportedChatlistInvite) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ExportedChatlistInvite, _ rhs: ExportedChatlistInvite) -> Swift.Bool {
             guard lhs.filter == rhs.filter else { return false }
             guard lhs.invite == rhs.invite else { return false }
             return true
@@ -900,7 +884,7 @@ extension Api.chatlists {
 
 extension Api.chatlists.ExportedInvites {
     /// `chatlists.exportedInvites#10ab6dc7 invites:Vector<ExportedChatlistInvite> chats:Vector<Chat> users:Vector<User> = chatlists.ExportedInvites;`
-    public final class ExportedInvites: TLCombinator {
+    public final class ExportedInvites: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x10ab6dc7
         public static let tlName = "chatlists.exportedInvites"
 
@@ -926,8 +910,7 @@ extension Api.chatlists.ExportedInvites {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: ExportedInvites, rhs: ExportedInvites) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ExportedInvites, _ rhs: ExportedInvites) -> Swift.Bool {
             guard lhs.invites == rhs.invites else { return false }
             guard lhs.chats == rhs.chats else { return false }
             guard lhs.users == rhs.users else { return false }
@@ -963,7 +946,7 @@ extension Api.communities {
 
 extension Api.communities.ParticipantJoinedChats {
     /// `communities.participantJoinedChats#8d78512a creator_chat_ids:Vector<long> joined_chat_ids:Vector<long> chats:Vector<Chat> users:Vector<User> = communities.ParticipantJoinedChats;`
-    public final class ParticipantJoinedChats: TLCombinator {
+    public final class ParticipantJoinedChats: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x8d78512a
         public static let tlName = "communities.participantJoinedChats"
 
@@ -993,8 +976,7 @@ extension Api.communities.ParticipantJoinedChats {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: ParticipantJoinedChats, rhs: ParticipantJoinedChats) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ParticipantJoinedChats, _ rhs: ParticipantJoinedChats) -> Swift.Bool {
             guard lhs.creatorChatIds == rhs.creatorChatIds else { return false }
             guard lhs.joinedChatIds == rhs.joinedChatIds else { return false }
             guard lhs.chats == rhs.chats else { return false }
@@ -1031,7 +1013,7 @@ extension Api.communities {
 
 extension Api.communities.PeerLinkRequests {
     /// `communities.peerLinkRequests#2244afad flags:# total_count:int requests:Vector<CommunityPeerRequest> next_offset:flags.0?string chats:Vector<Chat> users:Vector<User> = communities.PeerLinkRequests;`
-    public final class PeerLinkRequests: TLCombinator {
+    public final class PeerLinkRequests: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x2244afad
         public static let tlName = "communities.peerLinkRequests"
 
@@ -1069,8 +1051,7 @@ extension Api.communities.PeerLinkRequests {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: PeerLinkRequests, rhs: PeerLinkRequests) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PeerLinkRequests, _ rhs: PeerLinkRequests) -> Swift.Bool {
             guard lhs.totalCount == rhs.totalCount else { return false }
             guard lhs.requests == rhs.requests else { return false }
             guard lhs.nextOffset == rhs.nextOffset else { return false }
@@ -1111,7 +1092,7 @@ extension Api.contacts {
 
 extension Api.contacts.Blocked {
     /// `contacts.blocked#0ade1591 blocked:Vector<PeerBlocked> chats:Vector<Chat> users:Vector<User> = contacts.Blocked;`
-    public final class Blocked: TLCombinator {
+    public final class Blocked: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x0ade1591
         public static let tlName = "contacts.blocked"
 
@@ -1137,8 +1118,7 @@ extension Api.contacts.Blocked {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: Blocked, rhs: Blocked) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: Blocked, _ rhs: Blocked) -> Swift.Bool {
             guard lhs.blocked == rhs.blocked else { return false }
             guard lhs.chats == rhs.chats else { return false }
             guard lhs.users == rhs.users else { return false }
@@ -1149,7 +1129,7 @@ extension Api.contacts.Blocked {
 
 extension Api.contacts.Blocked {
     /// `contacts.blockedSlice#e1664194 count:int blocked:Vector<PeerBlocked> chats:Vector<Chat> users:Vector<User> = contacts.Blocked;`
-    public final class BlockedSlice: TLCombinator {
+    public final class BlockedSlice: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xe1664194
         public static let tlName = "contacts.blockedSlice"
 
@@ -1179,8 +1159,7 @@ extension Api.contacts.Blocked {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: BlockedSlice, rhs: BlockedSlice) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: BlockedSlice, _ rhs: BlockedSlice) -> Swift.Bool {
             guard lhs.count == rhs.count else { return false }
             guard lhs.blocked == rhs.blocked else { return false }
             guard lhs.chats == rhs.chats else { return false }
@@ -1217,7 +1196,7 @@ extension Api.contacts {
 
 extension Api.contacts.ContactBirthdays {
     /// `contacts.contactBirthdays#114ff30d contacts:Vector<ContactBirthday> users:Vector<User> = contacts.ContactBirthdays;`
-    public final class ContactBirthdays: TLCombinator {
+    public final class ContactBirthdays: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x114ff30d
         public static let tlName = "contacts.contactBirthdays"
 
@@ -1239,8 +1218,7 @@ extension Api.contacts.ContactBirthdays {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: ContactBirthdays, rhs: ContactBirthdays) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ContactBirthdays, _ rhs: ContactBirthdays) -> Swift.Bool {
             guard lhs.contacts == rhs.contacts else { return false }
             guard lhs.users == rhs.users else { return false }
             return true
@@ -1278,7 +1256,7 @@ extension Api.contacts {
 
 extension Api.contacts.Contacts {
     /// `contacts.contactsNotModified#b74ba9d2 = contacts.Contacts;`
-    public final class ContactsNotModified: TLCombinator {
+    public final class ContactsNotModified: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xb74ba9d2
         public static let tlName = "contacts.contactsNotModified"
 
@@ -1291,8 +1269,7 @@ extension Api.contacts.Contacts {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: ContactsNotModified, rhs: ContactsNotModified) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ContactsNotModified, _ rhs: ContactsNotModified) -> Swift.Bool {
             return true
         }
     }
@@ -1300,7 +1277,7 @@ extension Api.contacts.Contacts {
 
 extension Api.contacts.Contacts {
     /// `contacts.contacts#eae87e42 contacts:Vector<Contact> saved_count:int users:Vector<User> = contacts.Contacts;`
-    public final class Contacts: TLCombinator {
+    public final class Contacts: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xeae87e42
         public static let tlName = "contacts.contacts"
 
@@ -1326,8 +1303,7 @@ extension Api.contacts.Contacts {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: Contacts, rhs: Contacts) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: Contacts, _ rhs: Contacts) -> Swift.Bool {
             guard lhs.contacts == rhs.contacts else { return false }
             guard lhs.savedCount == rhs.savedCount else { return false }
             guard lhs.users == rhs.users else { return false }
@@ -1363,7 +1339,7 @@ extension Api.contacts {
 
 extension Api.contacts.Found {
     /// `contacts.found#b3134d9d my_results:Vector<Peer> results:Vector<Peer> chats:Vector<Chat> users:Vector<User> = contacts.Found;`
-    public final class Found: TLCombinator {
+    public final class Found: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xb3134d9d
         public static let tlName = "contacts.found"
 
@@ -1393,8 +1369,7 @@ extension Api.contacts.Found {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: Found, rhs: Found) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: Found, _ rhs: Found) -> Swift.Bool {
             guard lhs.myResults == rhs.myResults else { return false }
             guard lhs.results == rhs.results else { return false }
             guard lhs.chats == rhs.chats else { return false }
@@ -1431,7 +1406,7 @@ extension Api.contacts {
 
 extension Api.contacts.ImportedContacts {
     /// `contacts.importedContacts#77d01c3b imported:Vector<ImportedContact> popular_invites:Vector<PopularContact> retry_contacts:Vector<long> users:Vector<User> = contacts.ImportedContacts;`
-    public final class ImportedContacts: TLCombinator {
+    public final class ImportedContacts: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x77d01c3b
         public static let tlName = "contacts.importedContacts"
 
@@ -1461,8 +1436,7 @@ extension Api.contacts.ImportedContacts {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: ImportedContacts, rhs: ImportedContacts) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ImportedContacts, _ rhs: ImportedContacts) -> Swift.Bool {
             guard lhs.imported == rhs.imported else { return false }
             guard lhs.popularInvites == rhs.popularInvites else { return false }
             guard lhs.retryContacts == rhs.retryContacts else { return false }
@@ -1499,7 +1473,7 @@ extension Api.contacts {
 
 extension Api.contacts.ResolvedPeer {
     /// `contacts.resolvedPeer#7f077ad9 peer:Peer chats:Vector<Chat> users:Vector<User> = contacts.ResolvedPeer;`
-    public final class ResolvedPeer: TLCombinator {
+    public final class ResolvedPeer: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x7f077ad9
         public static let tlName = "contacts.resolvedPeer"
 
@@ -1525,8 +1499,7 @@ extension Api.contacts.ResolvedPeer {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: ResolvedPeer, rhs: ResolvedPeer) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ResolvedPeer, _ rhs: ResolvedPeer) -> Swift.Bool {
             guard lhs.peer == rhs.peer else { return false }
             guard lhs.chats == rhs.chats else { return false }
             guard lhs.users == rhs.users else { return false }
@@ -1565,7 +1538,7 @@ extension Api.contacts {
 
 extension Api.contacts.SponsoredPeers {
     /// `contacts.sponsoredPeersEmpty#ea32b4b1 = contacts.SponsoredPeers;`
-    public final class SponsoredPeersEmpty: TLCombinator {
+    public final class SponsoredPeersEmpty: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xea32b4b1
         public static let tlName = "contacts.sponsoredPeersEmpty"
 
@@ -1578,8 +1551,7 @@ extension Api.contacts.SponsoredPeers {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: SponsoredPeersEmpty, rhs: SponsoredPeersEmpty) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SponsoredPeersEmpty, _ rhs: SponsoredPeersEmpty) -> Swift.Bool {
             return true
         }
     }
@@ -1587,7 +1559,7 @@ extension Api.contacts.SponsoredPeers {
 
 extension Api.contacts.SponsoredPeers {
     /// `contacts.sponsoredPeers#eb032884 peers:Vector<SponsoredPeer> chats:Vector<Chat> users:Vector<User> = contacts.SponsoredPeers;`
-    public final class SponsoredPeers: TLCombinator {
+    public final class SponsoredPeers: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xeb032884
         public static let tlName = "contacts.sponsoredPeers"
 
@@ -1613,8 +1585,7 @@ extension Api.contacts.SponsoredPeers {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: SponsoredPeers, rhs: SponsoredPeers) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SponsoredPeers, _ rhs: SponsoredPeers) -> Swift.Bool {
             guard lhs.peers == rhs.peers else { return false }
             guard lhs.chats == rhs.chats else { return false }
             guard lhs.users == rhs.users else { return false }
@@ -1656,7 +1627,7 @@ extension Api.contacts {
 
 extension Api.contacts.TopPeers {
     /// `contacts.topPeersNotModified#de266ef5 = contacts.TopPeers;`
-    public final class TopPeersNotModified: TLCombinator {
+    public final class TopPeersNotModified: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xde266ef5
         public static let tlName = "contacts.topPeersNotModified"
 
@@ -1669,8 +1640,7 @@ extension Api.contacts.TopPeers {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: TopPeersNotModified, rhs: TopPeersNotModified) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: TopPeersNotModified, _ rhs: TopPeersNotModified) -> Swift.Bool {
             return true
         }
     }
@@ -1678,7 +1648,7 @@ extension Api.contacts.TopPeers {
 
 extension Api.contacts.TopPeers {
     /// `contacts.topPeers#70b772a8 categories:Vector<TopPeerCategoryPeers> chats:Vector<Chat> users:Vector<User> = contacts.TopPeers;`
-    public final class TopPeers: TLCombinator {
+    public final class TopPeers: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x70b772a8
         public static let tlName = "contacts.topPeers"
 
@@ -1704,8 +1674,7 @@ extension Api.contacts.TopPeers {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: TopPeers, rhs: TopPeers) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: TopPeers, _ rhs: TopPeers) -> Swift.Bool {
             guard lhs.categories == rhs.categories else { return false }
             guard lhs.chats == rhs.chats else { return false }
             guard lhs.users == rhs.users else { return false }
@@ -1716,7 +1685,7 @@ extension Api.contacts.TopPeers {
 
 extension Api.contacts.TopPeers {
     /// `contacts.topPeersDisabled#b52c939d = contacts.TopPeers;`
-    public final class TopPeersDisabled: TLCombinator {
+    public final class TopPeersDisabled: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xb52c939d
         public static let tlName = "contacts.topPeersDisabled"
 
@@ -1729,8 +1698,7 @@ extension Api.contacts.TopPeers {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: TopPeersDisabled, rhs: TopPeersDisabled) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: TopPeersDisabled, _ rhs: TopPeersDisabled) -> Swift.Bool {
             return true
         }
     }
@@ -1766,7 +1734,7 @@ extension Api.ephemeral {
 
 extension Api.ephemeral.WelcomeMessages {
     /// `ephemeral.welcomeMessagesNotModified#59ffdb31 = ephemeral.WelcomeMessages;`
-    public final class WelcomeMessagesNotModified: TLCombinator {
+    public final class WelcomeMessagesNotModified: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x59ffdb31
         public static let tlName = "ephemeral.welcomeMessagesNotModified"
 
@@ -1779,8 +1747,7 @@ extension Api.ephemeral.WelcomeMessages {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: WelcomeMessagesNotModified, rhs: WelcomeMessagesNotModified) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: WelcomeMessagesNotModified, _ rhs: WelcomeMessagesNotModified) -> Swift.Bool {
             return true
         }
     }
@@ -1788,7 +1755,7 @@ extension Api.ephemeral.WelcomeMessages {
 
 extension Api.ephemeral.WelcomeMessages {
     /// `ephemeral.welcomeMessages#104fc872 hash:long messages:Vector<EphemeralMessage> = ephemeral.WelcomeMessages;`
-    public final class WelcomeMessages: TLCombinator {
+    public final class WelcomeMessages: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x104fc872
         public static let tlName = "ephemeral.welcomeMessages"
 
@@ -1810,8 +1777,7 @@ extension Api.ephemeral.WelcomeMessages {
             self.messages.encode(to: &writer)
         }
 
-        public static func == (lhs: WelcomeMessages, rhs: WelcomeMessages) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: WelcomeMessages, _ rhs: WelcomeMessages) -> Swift.Bool {
             guard lhs.hash == rhs.hash else { return false }
             guard lhs.messages == rhs.messages else { return false }
             return true
@@ -1846,7 +1812,7 @@ extension Api.fragment {
 
 extension Api.fragment.CollectibleInfo {
     /// `fragment.collectibleInfo#6ebdff91 purchase_date:int currency:string amount:long crypto_currency:string crypto_amount:long url:string = fragment.CollectibleInfo;`
-    public final class CollectibleInfo: TLCombinator {
+    public final class CollectibleInfo: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x6ebdff91
         public static let tlName = "fragment.collectibleInfo"
 
@@ -1884,8 +1850,7 @@ extension Api.fragment.CollectibleInfo {
             writer.writeString(self.url)
         }
 
-        public static func == (lhs: CollectibleInfo, rhs: CollectibleInfo) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: CollectibleInfo, _ rhs: CollectibleInfo) -> Swift.Bool {
             guard lhs.purchaseDate == rhs.purchaseDate else { return false }
             guard lhs.currency == rhs.currency else { return false }
             guard lhs.amount == rhs.amount else { return false }
@@ -1927,7 +1892,7 @@ extension Api.help {
 
 extension Api.help.AppConfig {
     /// `help.appConfigNotModified#7cde641d = help.AppConfig;`
-    public final class AppConfigNotModified: TLCombinator {
+    public final class AppConfigNotModified: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x7cde641d
         public static let tlName = "help.appConfigNotModified"
 
@@ -1940,8 +1905,7 @@ extension Api.help.AppConfig {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: AppConfigNotModified, rhs: AppConfigNotModified) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: AppConfigNotModified, _ rhs: AppConfigNotModified) -> Swift.Bool {
             return true
         }
     }
@@ -1949,7 +1913,7 @@ extension Api.help.AppConfig {
 
 extension Api.help.AppConfig {
     /// `help.appConfig#dd18782e hash:int config:JSONValue = help.AppConfig;`
-    public final class AppConfig: TLCombinator {
+    public final class AppConfig: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xdd18782e
         public static let tlName = "help.appConfig"
 
@@ -1971,8 +1935,7 @@ extension Api.help.AppConfig {
             self.config.encode(to: &writer)
         }
 
-        public static func == (lhs: AppConfig, rhs: AppConfig) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: AppConfig, _ rhs: AppConfig) -> Swift.Bool {
             guard lhs.hash == rhs.hash else { return false }
             guard lhs.config == rhs.config else { return false }
             return true
@@ -2010,7 +1973,7 @@ extension Api.help {
 
 extension Api.help.AppUpdate {
     /// `help.appUpdate#ccbbce30 flags:# can_not_skip:flags.0?true id:int version:string text:string entities:Vector<MessageEntity> document:flags.1?Document url:flags.2?string sticker:flags.3?Document = help.AppUpdate;`
-    public final class AppUpdate: TLCombinator {
+    public final class AppUpdate: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xccbbce30
         public static let tlName = "help.appUpdate"
 
@@ -2062,8 +2025,7 @@ extension Api.help.AppUpdate {
             if let value = self.sticker { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: AppUpdate, rhs: AppUpdate) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: AppUpdate, _ rhs: AppUpdate) -> Swift.Bool {
             guard lhs.canNotSkip == rhs.canNotSkip else { return false }
             guard lhs.id == rhs.id else { return false }
             guard lhs.version == rhs.version else { return false }
@@ -2079,7 +2041,7 @@ extension Api.help.AppUpdate {
 
 extension Api.help.AppUpdate {
     /// `help.noAppUpdate#c45a6536 = help.AppUpdate;`
-    public final class NoAppUpdate: TLCombinator {
+    public final class NoAppUpdate: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xc45a6536
         public static let tlName = "help.noAppUpdate"
 
@@ -2092,8 +2054,7 @@ extension Api.help.AppUpdate {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: NoAppUpdate, rhs: NoAppUpdate) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: NoAppUpdate, _ rhs: NoAppUpdate) -> Swift.Bool {
             return true
         }
     }
@@ -2129,7 +2090,7 @@ extension Api.help {
 
 extension Api.help.CountriesList {
     /// `help.countriesListNotModified#93cc1f32 = help.CountriesList;`
-    public final class CountriesListNotModified: TLCombinator {
+    public final class CountriesListNotModified: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x93cc1f32
         public static let tlName = "help.countriesListNotModified"
 
@@ -2142,8 +2103,7 @@ extension Api.help.CountriesList {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: CountriesListNotModified, rhs: CountriesListNotModified) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: CountriesListNotModified, _ rhs: CountriesListNotModified) -> Swift.Bool {
             return true
         }
     }
@@ -2151,7 +2111,7 @@ extension Api.help.CountriesList {
 
 extension Api.help.CountriesList {
     /// `help.countriesList#87d0759e countries:Vector<help.Country> hash:int = help.CountriesList;`
-    public final class CountriesList: TLCombinator {
+    public final class CountriesList: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x87d0759e
         public static let tlName = "help.countriesList"
 
@@ -2173,8 +2133,7 @@ extension Api.help.CountriesList {
             writer.writeInt32(self.hash)
         }
 
-        public static func == (lhs: CountriesList, rhs: CountriesList) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: CountriesList, _ rhs: CountriesList) -> Swift.Bool {
             guard lhs.countries == rhs.countries else { return false }
             guard lhs.hash == rhs.hash else { return false }
             return true
@@ -2209,7 +2168,7 @@ extension Api.help {
 
 extension Api.help.Country {
     /// `help.country#c3878e23 flags:# hidden:flags.0?true iso2:string default_name:string name:flags.1?string country_codes:Vector<help.CountryCode> = help.Country;`
-    public final class Country: TLCombinator {
+    public final class Country: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xc3878e23
         public static let tlName = "help.country"
 
@@ -2247,8 +2206,7 @@ extension Api.help.Country {
             self.countryCodes.encode(to: &writer)
         }
 
-        public static func == (lhs: Country, rhs: Country) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: Country, _ rhs: Country) -> Swift.Bool {
             guard lhs.hidden == rhs.hidden else { return false }
             guard lhs.iso2 == rhs.iso2 else { return false }
             guard lhs.defaultName == rhs.defaultName else { return false }
@@ -2286,7 +2244,7 @@ extension Api.help {
 
 extension Api.help.CountryCode {
     /// `help.countryCode#4203c5ef flags:# country_code:string prefixes:flags.0?Vector<string> patterns:flags.1?Vector<string> = help.CountryCode;`
-    public final class CountryCode: TLCombinator {
+    public final class CountryCode: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x4203c5ef
         public static let tlName = "help.countryCode"
 
@@ -2317,8 +2275,7 @@ extension Api.help.CountryCode {
             if let value = self.patterns { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: CountryCode, rhs: CountryCode) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: CountryCode, _ rhs: CountryCode) -> Swift.Bool {
             guard lhs.countryCode == rhs.countryCode else { return false }
             guard lhs.prefixes == rhs.prefixes else { return false }
             guard lhs.patterns == rhs.patterns else { return false }
@@ -2357,7 +2314,7 @@ extension Api.help {
 
 extension Api.help.DeepLinkInfo {
     /// `help.deepLinkInfoEmpty#66afa166 = help.DeepLinkInfo;`
-    public final class DeepLinkInfoEmpty: TLCombinator {
+    public final class DeepLinkInfoEmpty: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x66afa166
         public static let tlName = "help.deepLinkInfoEmpty"
 
@@ -2370,8 +2327,7 @@ extension Api.help.DeepLinkInfo {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: DeepLinkInfoEmpty, rhs: DeepLinkInfoEmpty) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: DeepLinkInfoEmpty, _ rhs: DeepLinkInfoEmpty) -> Swift.Bool {
             return true
         }
     }
@@ -2379,7 +2335,7 @@ extension Api.help.DeepLinkInfo {
 
 extension Api.help.DeepLinkInfo {
     /// `help.deepLinkInfo#6a4ee832 flags:# update_app:flags.0?true message:string entities:flags.1?Vector<MessageEntity> = help.DeepLinkInfo;`
-    public final class DeepLinkInfo: TLCombinator {
+    public final class DeepLinkInfo: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x6a4ee832
         public static let tlName = "help.deepLinkInfo"
 
@@ -2409,8 +2365,7 @@ extension Api.help.DeepLinkInfo {
             if let value = self.entities { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: DeepLinkInfo, rhs: DeepLinkInfo) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: DeepLinkInfo, _ rhs: DeepLinkInfo) -> Swift.Bool {
             guard lhs.updateApp == rhs.updateApp else { return false }
             guard lhs.message == rhs.message else { return false }
             guard lhs.entities == rhs.entities else { return false }
@@ -2446,7 +2401,7 @@ extension Api.help {
 
 extension Api.help.InviteText {
     /// `help.inviteText#18cb9f78 message:string = help.InviteText;`
-    public final class InviteText: TLCombinator {
+    public final class InviteText: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x18cb9f78
         public static let tlName = "help.inviteText"
 
@@ -2464,8 +2419,7 @@ extension Api.help.InviteText {
             writer.writeString(self.message)
         }
 
-        public static func == (lhs: InviteText, rhs: InviteText) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InviteText, _ rhs: InviteText) -> Swift.Bool {
             guard lhs.message == rhs.message else { return false }
             return true
         }
@@ -2502,7 +2456,7 @@ extension Api.help {
 
 extension Api.help.PassportConfig {
     /// `help.passportConfigNotModified#bfb9f457 = help.PassportConfig;`
-    public final class PassportConfigNotModified: TLCombinator {
+    public final class PassportConfigNotModified: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xbfb9f457
         public static let tlName = "help.passportConfigNotModified"
 
@@ -2515,8 +2469,7 @@ extension Api.help.PassportConfig {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: PassportConfigNotModified, rhs: PassportConfigNotModified) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PassportConfigNotModified, _ rhs: PassportConfigNotModified) -> Swift.Bool {
             return true
         }
     }
@@ -2524,7 +2477,7 @@ extension Api.help.PassportConfig {
 
 extension Api.help.PassportConfig {
     /// `help.passportConfig#a098d6af hash:int countries_langs:DataJSON = help.PassportConfig;`
-    public final class PassportConfig: TLCombinator {
+    public final class PassportConfig: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xa098d6af
         public static let tlName = "help.passportConfig"
 
@@ -2546,8 +2499,7 @@ extension Api.help.PassportConfig {
             self.countriesLangs.encode(to: &writer)
         }
 
-        public static func == (lhs: PassportConfig, rhs: PassportConfig) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PassportConfig, _ rhs: PassportConfig) -> Swift.Bool {
             guard lhs.hash == rhs.hash else { return false }
             guard lhs.countriesLangs == rhs.countriesLangs else { return false }
             return true
@@ -2582,7 +2534,7 @@ extension Api.help {
 
 extension Api.help.PeerColorOption {
     /// `help.peerColorOption#adec6ebe flags:# hidden:flags.0?true color_id:int colors:flags.1?help.PeerColorSet dark_colors:flags.2?help.PeerColorSet channel_min_level:flags.3?int group_min_level:flags.4?int = help.PeerColorOption;`
-    public final class PeerColorOption: TLCombinator {
+    public final class PeerColorOption: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xadec6ebe
         public static let tlName = "help.peerColorOption"
 
@@ -2627,8 +2579,7 @@ extension Api.help.PeerColorOption {
             if let value = self.groupMinLevel { writer.writeInt32(value) }
         }
 
-        public static func == (lhs: PeerColorOption, rhs: PeerColorOption) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PeerColorOption, _ rhs: PeerColorOption) -> Swift.Bool {
             guard lhs.hidden == rhs.hidden else { return false }
             guard lhs.colorId == rhs.colorId else { return false }
             guard lhs.colors == rhs.colors else { return false }
@@ -2670,7 +2621,7 @@ extension Api.help {
 
 extension Api.help.PeerColorSet {
     /// `help.peerColorSet#26219a58 colors:Vector<int> = help.PeerColorSet;`
-    public final class PeerColorSet: TLCombinator {
+    public final class PeerColorSet: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x26219a58
         public static let tlName = "help.peerColorSet"
 
@@ -2688,8 +2639,7 @@ extension Api.help.PeerColorSet {
             self.colors.encode(to: &writer)
         }
 
-        public static func == (lhs: PeerColorSet, rhs: PeerColorSet) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PeerColorSet, _ rhs: PeerColorSet) -> Swift.Bool {
             guard lhs.colors == rhs.colors else { return false }
             return true
         }
@@ -2698,7 +2648,7 @@ extension Api.help.PeerColorSet {
 
 extension Api.help.PeerColorSet {
     /// `help.peerColorProfileSet#767d61eb palette_colors:Vector<int> bg_colors:Vector<int> story_colors:Vector<int> = help.PeerColorSet;`
-    public final class PeerColorProfileSet: TLCombinator {
+    public final class PeerColorProfileSet: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x767d61eb
         public static let tlName = "help.peerColorProfileSet"
 
@@ -2724,8 +2674,7 @@ extension Api.help.PeerColorSet {
             self.storyColors.encode(to: &writer)
         }
 
-        public static func == (lhs: PeerColorProfileSet, rhs: PeerColorProfileSet) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PeerColorProfileSet, _ rhs: PeerColorProfileSet) -> Swift.Bool {
             guard lhs.paletteColors == rhs.paletteColors else { return false }
             guard lhs.bgColors == rhs.bgColors else { return false }
             guard lhs.storyColors == rhs.storyColors else { return false }
@@ -2764,7 +2713,7 @@ extension Api.help {
 
 extension Api.help.PeerColors {
     /// `help.peerColorsNotModified#2ba1f5ce = help.PeerColors;`
-    public final class PeerColorsNotModified: TLCombinator {
+    public final class PeerColorsNotModified: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x2ba1f5ce
         public static let tlName = "help.peerColorsNotModified"
 
@@ -2777,8 +2726,7 @@ extension Api.help.PeerColors {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: PeerColorsNotModified, rhs: PeerColorsNotModified) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PeerColorsNotModified, _ rhs: PeerColorsNotModified) -> Swift.Bool {
             return true
         }
     }
@@ -2786,7 +2734,7 @@ extension Api.help.PeerColors {
 
 extension Api.help.PeerColors {
     /// `help.peerColors#00f8ed08 hash:int colors:Vector<help.PeerColorOption> = help.PeerColors;`
-    public final class PeerColors: TLCombinator {
+    public final class PeerColors: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x00f8ed08
         public static let tlName = "help.peerColors"
 
@@ -2808,8 +2756,7 @@ extension Api.help.PeerColors {
             self.colors.encode(to: &writer)
         }
 
-        public static func == (lhs: PeerColors, rhs: PeerColors) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PeerColors, _ rhs: PeerColors) -> Swift.Bool {
             guard lhs.hash == rhs.hash else { return false }
             guard lhs.colors == rhs.colors else { return false }
             return true
@@ -2844,7 +2791,7 @@ extension Api.help {
 
 extension Api.help.PremiumPromo {
     /// `help.premiumPromo#5334759c status_text:string status_entities:Vector<MessageEntity> video_sections:Vector<string> videos:Vector<Document> period_options:Vector<PremiumSubscriptionOption> users:Vector<User> = help.PremiumPromo;`
-    public final class PremiumPromo: TLCombinator {
+    public final class PremiumPromo: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x5334759c
         public static let tlName = "help.premiumPromo"
 
@@ -2882,8 +2829,7 @@ extension Api.help.PremiumPromo {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: PremiumPromo, rhs: PremiumPromo) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PremiumPromo, _ rhs: PremiumPromo) -> Swift.Bool {
             guard lhs.statusText == rhs.statusText else { return false }
             guard lhs.statusEntities == rhs.statusEntities else { return false }
             guard lhs.videoSections == rhs.videoSections else { return false }
@@ -2925,7 +2871,7 @@ extension Api.help {
 
 extension Api.help.PromoData {
     /// `help.promoDataEmpty#98f6ac75 expires:int = help.PromoData;`
-    public final class PromoDataEmpty: TLCombinator {
+    public final class PromoDataEmpty: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x98f6ac75
         public static let tlName = "help.promoDataEmpty"
 
@@ -2943,8 +2889,7 @@ extension Api.help.PromoData {
             writer.writeInt32(self.expires)
         }
 
-        public static func == (lhs: PromoDataEmpty, rhs: PromoDataEmpty) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PromoDataEmpty, _ rhs: PromoDataEmpty) -> Swift.Bool {
             guard lhs.expires == rhs.expires else { return false }
             return true
         }
@@ -2953,7 +2898,7 @@ extension Api.help.PromoData {
 
 extension Api.help.PromoData {
     /// `help.promoData#08a4d87a flags:# proxy:flags.0?true expires:int peer:flags.3?Peer psa_type:flags.1?string psa_message:flags.2?string pending_suggestions:Vector<string> dismissed_suggestions:Vector<string> custom_pending_suggestion:flags.4?PendingSuggestion chats:Vector<Chat> users:Vector<User> = help.PromoData;`
-    public final class PromoData: TLCombinator {
+    public final class PromoData: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x08a4d87a
         public static let tlName = "help.promoData"
 
@@ -3014,8 +2959,7 @@ extension Api.help.PromoData {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: PromoData, rhs: PromoData) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PromoData, _ rhs: PromoData) -> Swift.Bool {
             guard lhs.proxy == rhs.proxy else { return false }
             guard lhs.expires == rhs.expires else { return false }
             guard lhs.peer == rhs.peer else { return false }
@@ -3058,7 +3002,7 @@ extension Api.help {
 
 extension Api.help.RecentMeUrls {
     /// `help.recentMeUrls#0e0310d7 urls:Vector<RecentMeUrl> chats:Vector<Chat> users:Vector<User> = help.RecentMeUrls;`
-    public final class RecentMeUrls: TLCombinator {
+    public final class RecentMeUrls: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x0e0310d7
         public static let tlName = "help.recentMeUrls"
 
@@ -3084,8 +3028,7 @@ extension Api.help.RecentMeUrls {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: RecentMeUrls, rhs: RecentMeUrls) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: RecentMeUrls, _ rhs: RecentMeUrls) -> Swift.Bool {
             guard lhs.urls == rhs.urls else { return false }
             guard lhs.chats == rhs.chats else { return false }
             guard lhs.users == rhs.users else { return false }
@@ -3121,7 +3064,7 @@ extension Api.help {
 
 extension Api.help.Support {
     /// `help.support#17c6b5f6 phone_number:string user:User = help.Support;`
-    public final class Support: TLCombinator {
+    public final class Support: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x17c6b5f6
         public static let tlName = "help.support"
 
@@ -3143,8 +3086,7 @@ extension Api.help.Support {
             self.user.encode(to: &writer)
         }
 
-        public static func == (lhs: Support, rhs: Support) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: Support, _ rhs: Support) -> Swift.Bool {
             guard lhs.phoneNumber == rhs.phoneNumber else { return false }
             guard lhs.user == rhs.user else { return false }
             return true
@@ -3179,7 +3121,7 @@ extension Api.help {
 
 extension Api.help.SupportName {
     /// `help.supportName#8c05f1c9 name:string = help.SupportName;`
-    public final class SupportName: TLCombinator {
+    public final class SupportName: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x8c05f1c9
         public static let tlName = "help.supportName"
 
@@ -3197,8 +3139,7 @@ extension Api.help.SupportName {
             writer.writeString(self.name)
         }
 
-        public static func == (lhs: SupportName, rhs: SupportName) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SupportName, _ rhs: SupportName) -> Swift.Bool {
             guard lhs.name == rhs.name else { return false }
             return true
         }

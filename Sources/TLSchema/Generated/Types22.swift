@@ -30,7 +30,7 @@ extension Api.help {
 
 extension Api.help.TermsOfService {
     /// `help.termsOfService#780a0310 flags:# popup:flags.0?true id:DataJSON text:string entities:Vector<MessageEntity> min_age_confirm:flags.1?int = help.TermsOfService;`
-    public final class TermsOfService: TLCombinator {
+    public final class TermsOfService: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x780a0310
         public static let tlName = "help.termsOfService"
 
@@ -68,8 +68,7 @@ extension Api.help.TermsOfService {
             if let value = self.minAgeConfirm { writer.writeInt32(value) }
         }
 
-        public static func == (lhs: TermsOfService, rhs: TermsOfService) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: TermsOfService, _ rhs: TermsOfService) -> Swift.Bool {
             guard lhs.popup == rhs.popup else { return false }
             guard lhs.id == rhs.id else { return false }
             guard lhs.text == rhs.text else { return false }
@@ -110,7 +109,7 @@ extension Api.help {
 
 extension Api.help.TermsOfServiceUpdate {
     /// `help.termsOfServiceUpdateEmpty#e3309f7f expires:int = help.TermsOfServiceUpdate;`
-    public final class TermsOfServiceUpdateEmpty: TLCombinator {
+    public final class TermsOfServiceUpdateEmpty: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xe3309f7f
         public static let tlName = "help.termsOfServiceUpdateEmpty"
 
@@ -128,8 +127,7 @@ extension Api.help.TermsOfServiceUpdate {
             writer.writeInt32(self.expires)
         }
 
-        public static func == (lhs: TermsOfServiceUpdateEmpty, rhs: TermsOfServiceUpdateEmpty) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: TermsOfServiceUpdateEmpty, _ rhs: TermsOfServiceUpdateEmpty) -> Swift.Bool {
             guard lhs.expires == rhs.expires else { return false }
             return true
         }
@@ -138,7 +136,7 @@ extension Api.help.TermsOfServiceUpdate {
 
 extension Api.help.TermsOfServiceUpdate {
     /// `help.termsOfServiceUpdate#28ecf961 expires:int terms_of_service:help.TermsOfService = help.TermsOfServiceUpdate;`
-    public final class TermsOfServiceUpdate: TLCombinator {
+    public final class TermsOfServiceUpdate: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x28ecf961
         public static let tlName = "help.termsOfServiceUpdate"
 
@@ -160,8 +158,7 @@ extension Api.help.TermsOfServiceUpdate {
             self.termsOfService.encode(to: &writer)
         }
 
-        public static func == (lhs: TermsOfServiceUpdate, rhs: TermsOfServiceUpdate) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: TermsOfServiceUpdate, _ rhs: TermsOfServiceUpdate) -> Swift.Bool {
             guard lhs.expires == rhs.expires else { return false }
             guard lhs.termsOfService == rhs.termsOfService else { return false }
             return true
@@ -199,7 +196,7 @@ extension Api.help {
 
 extension Api.help.TimezonesList {
     /// `help.timezonesListNotModified#970708cc = help.TimezonesList;`
-    public final class TimezonesListNotModified: TLCombinator {
+    public final class TimezonesListNotModified: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x970708cc
         public static let tlName = "help.timezonesListNotModified"
 
@@ -212,8 +209,7 @@ extension Api.help.TimezonesList {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: TimezonesListNotModified, rhs: TimezonesListNotModified) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: TimezonesListNotModified, _ rhs: TimezonesListNotModified) -> Swift.Bool {
             return true
         }
     }
@@ -221,7 +217,7 @@ extension Api.help.TimezonesList {
 
 extension Api.help.TimezonesList {
     /// `help.timezonesList#7b74ed71 timezones:Vector<Timezone> hash:int = help.TimezonesList;`
-    public final class TimezonesList: TLCombinator {
+    public final class TimezonesList: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x7b74ed71
         public static let tlName = "help.timezonesList"
 
@@ -243,8 +239,7 @@ extension Api.help.TimezonesList {
             writer.writeInt32(self.hash)
         }
 
-        public static func == (lhs: TimezonesList, rhs: TimezonesList) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: TimezonesList, _ rhs: TimezonesList) -> Swift.Bool {
             guard lhs.timezones == rhs.timezones else { return false }
             guard lhs.hash == rhs.hash else { return false }
             return true
@@ -282,7 +277,7 @@ extension Api.help {
 
 extension Api.help.UserInfo {
     /// `help.userInfoEmpty#f3ae2eed = help.UserInfo;`
-    public final class UserInfoEmpty: TLCombinator {
+    public final class UserInfoEmpty: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xf3ae2eed
         public static let tlName = "help.userInfoEmpty"
 
@@ -295,8 +290,7 @@ extension Api.help.UserInfo {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: UserInfoEmpty, rhs: UserInfoEmpty) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UserInfoEmpty, _ rhs: UserInfoEmpty) -> Swift.Bool {
             return true
         }
     }
@@ -304,7 +298,7 @@ extension Api.help.UserInfo {
 
 extension Api.help.UserInfo {
     /// `help.userInfo#01eb3758 message:string entities:Vector<MessageEntity> author:string date:int = help.UserInfo;`
-    public final class UserInfo: TLCombinator {
+    public final class UserInfo: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x01eb3758
         public static let tlName = "help.userInfo"
 
@@ -334,8 +328,7 @@ extension Api.help.UserInfo {
             writer.writeInt32(self.date)
         }
 
-        public static func == (lhs: UserInfo, rhs: UserInfo) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UserInfo, _ rhs: UserInfo) -> Swift.Bool {
             guard lhs.message == rhs.message else { return false }
             guard lhs.entities == rhs.entities else { return false }
             guard lhs.author == rhs.author else { return false }
@@ -372,7 +365,7 @@ extension Api.messages {
 
 extension Api.messages.AffectedFoundMessages {
     /// `messages.affectedFoundMessages#ef8d3e6c pts:int pts_count:int offset:int messages:Vector<int> = messages.AffectedFoundMessages;`
-    public final class AffectedFoundMessages: TLCombinator {
+    public final class AffectedFoundMessages: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xef8d3e6c
         public static let tlName = "messages.affectedFoundMessages"
 
@@ -402,8 +395,7 @@ extension Api.messages.AffectedFoundMessages {
             self.messages.encode(to: &writer)
         }
 
-        public static func == (lhs: AffectedFoundMessages, rhs: AffectedFoundMessages) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: AffectedFoundMessages, _ rhs: AffectedFoundMessages) -> Swift.Bool {
             guard lhs.pts == rhs.pts else { return false }
             guard lhs.ptsCount == rhs.ptsCount else { return false }
             guard lhs.offset == rhs.offset else { return false }
@@ -440,7 +432,7 @@ extension Api.messages {
 
 extension Api.messages.AffectedHistory {
     /// `messages.affectedHistory#b45c69d1 pts:int pts_count:int offset:int = messages.AffectedHistory;`
-    public final class AffectedHistory: TLCombinator {
+    public final class AffectedHistory: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xb45c69d1
         public static let tlName = "messages.affectedHistory"
 
@@ -466,8 +458,7 @@ extension Api.messages.AffectedHistory {
             writer.writeInt32(self.offset)
         }
 
-        public static func == (lhs: AffectedHistory, rhs: AffectedHistory) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: AffectedHistory, _ rhs: AffectedHistory) -> Swift.Bool {
             guard lhs.pts == rhs.pts else { return false }
             guard lhs.ptsCount == rhs.ptsCount else { return false }
             guard lhs.offset == rhs.offset else { return false }
@@ -503,7 +494,7 @@ extension Api.messages {
 
 extension Api.messages.AffectedMessages {
     /// `messages.affectedMessages#84d19185 pts:int pts_count:int = messages.AffectedMessages;`
-    public final class AffectedMessages: TLCombinator {
+    public final class AffectedMessages: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x84d19185
         public static let tlName = "messages.affectedMessages"
 
@@ -525,8 +516,7 @@ extension Api.messages.AffectedMessages {
             writer.writeInt32(self.ptsCount)
         }
 
-        public static func == (lhs: AffectedMessages, rhs: AffectedMessages) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: AffectedMessages, _ rhs: AffectedMessages) -> Swift.Bool {
             guard lhs.pts == rhs.pts else { return false }
             guard lhs.ptsCount == rhs.ptsCount else { return false }
             return true
@@ -564,7 +554,7 @@ extension Api.messages {
 
 extension Api.messages.AllStickers {
     /// `messages.allStickersNotModified#e86602c3 = messages.AllStickers;`
-    public final class AllStickersNotModified: TLCombinator {
+    public final class AllStickersNotModified: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xe86602c3
         public static let tlName = "messages.allStickersNotModified"
 
@@ -577,8 +567,7 @@ extension Api.messages.AllStickers {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: AllStickersNotModified, rhs: AllStickersNotModified) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: AllStickersNotModified, _ rhs: AllStickersNotModified) -> Swift.Bool {
             return true
         }
     }
@@ -586,7 +575,7 @@ extension Api.messages.AllStickers {
 
 extension Api.messages.AllStickers {
     /// `messages.allStickers#cdbbcebb hash:long sets:Vector<StickerSet> = messages.AllStickers;`
-    public final class AllStickers: TLCombinator {
+    public final class AllStickers: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xcdbbcebb
         public static let tlName = "messages.allStickers"
 
@@ -608,8 +597,7 @@ extension Api.messages.AllStickers {
             self.sets.encode(to: &writer)
         }
 
-        public static func == (lhs: AllStickers, rhs: AllStickers) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: AllStickers, _ rhs: AllStickers) -> Swift.Bool {
             guard lhs.hash == rhs.hash else { return false }
             guard lhs.sets == rhs.sets else { return false }
             return true
@@ -644,7 +632,7 @@ extension Api.messages {
 
 extension Api.messages.ArchivedStickers {
     /// `messages.archivedStickers#4fcba9c8 count:int sets:Vector<StickerSetCovered> = messages.ArchivedStickers;`
-    public final class ArchivedStickers: TLCombinator {
+    public final class ArchivedStickers: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x4fcba9c8
         public static let tlName = "messages.archivedStickers"
 
@@ -666,8 +654,7 @@ extension Api.messages.ArchivedStickers {
             self.sets.encode(to: &writer)
         }
 
-        public static func == (lhs: ArchivedStickers, rhs: ArchivedStickers) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ArchivedStickers, _ rhs: ArchivedStickers) -> Swift.Bool {
             guard lhs.count == rhs.count else { return false }
             guard lhs.sets == rhs.sets else { return false }
             return true
@@ -705,7 +692,7 @@ extension Api.messages {
 
 extension Api.messages.AvailableEffects {
     /// `messages.availableEffectsNotModified#d1ed9a5b = messages.AvailableEffects;`
-    public final class AvailableEffectsNotModified: TLCombinator {
+    public final class AvailableEffectsNotModified: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xd1ed9a5b
         public static let tlName = "messages.availableEffectsNotModified"
 
@@ -718,8 +705,7 @@ extension Api.messages.AvailableEffects {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: AvailableEffectsNotModified, rhs: AvailableEffectsNotModified) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: AvailableEffectsNotModified, _ rhs: AvailableEffectsNotModified) -> Swift.Bool {
             return true
         }
     }
@@ -727,7 +713,7 @@ extension Api.messages.AvailableEffects {
 
 extension Api.messages.AvailableEffects {
     /// `messages.availableEffects#bddb616e hash:int effects:Vector<AvailableEffect> documents:Vector<Document> = messages.AvailableEffects;`
-    public final class AvailableEffects: TLCombinator {
+    public final class AvailableEffects: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xbddb616e
         public static let tlName = "messages.availableEffects"
 
@@ -753,8 +739,7 @@ extension Api.messages.AvailableEffects {
             self.documents.encode(to: &writer)
         }
 
-        public static func == (lhs: AvailableEffects, rhs: AvailableEffects) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: AvailableEffects, _ rhs: AvailableEffects) -> Swift.Bool {
             guard lhs.hash == rhs.hash else { return false }
             guard lhs.effects == rhs.effects else { return false }
             guard lhs.documents == rhs.documents else { return false }
@@ -793,7 +778,7 @@ extension Api.messages {
 
 extension Api.messages.AvailableReactions {
     /// `messages.availableReactionsNotModified#9f071957 = messages.AvailableReactions;`
-    public final class AvailableReactionsNotModified: TLCombinator {
+    public final class AvailableReactionsNotModified: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x9f071957
         public static let tlName = "messages.availableReactionsNotModified"
 
@@ -806,8 +791,7 @@ extension Api.messages.AvailableReactions {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: AvailableReactionsNotModified, rhs: AvailableReactionsNotModified) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: AvailableReactionsNotModified, _ rhs: AvailableReactionsNotModified) -> Swift.Bool {
             return true
         }
     }
@@ -815,7 +799,7 @@ extension Api.messages.AvailableReactions {
 
 extension Api.messages.AvailableReactions {
     /// `messages.availableReactions#768e3aad hash:int reactions:Vector<AvailableReaction> = messages.AvailableReactions;`
-    public final class AvailableReactions: TLCombinator {
+    public final class AvailableReactions: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x768e3aad
         public static let tlName = "messages.availableReactions"
 
@@ -837,8 +821,7 @@ extension Api.messages.AvailableReactions {
             self.reactions.encode(to: &writer)
         }
 
-        public static func == (lhs: AvailableReactions, rhs: AvailableReactions) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: AvailableReactions, _ rhs: AvailableReactions) -> Swift.Bool {
             guard lhs.hash == rhs.hash else { return false }
             guard lhs.reactions == rhs.reactions else { return false }
             return true
@@ -873,7 +856,7 @@ extension Api.messages {
 
 extension Api.messages.BotApp {
     /// `messages.botApp#eb50adf5 flags:# inactive:flags.0?true request_write_access:flags.1?true has_settings:flags.2?true app:BotApp = messages.BotApp;`
-    public final class BotApp: TLCombinator {
+    public final class BotApp: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xeb50adf5
         public static let tlName = "messages.botApp"
 
@@ -906,8 +889,7 @@ extension Api.messages.BotApp {
             self.app.encode(to: &writer)
         }
 
-        public static func == (lhs: BotApp, rhs: BotApp) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: BotApp, _ rhs: BotApp) -> Swift.Bool {
             guard lhs.inactive == rhs.inactive else { return false }
             guard lhs.requestWriteAccess == rhs.requestWriteAccess else { return false }
             guard lhs.hasSettings == rhs.hasSettings else { return false }
@@ -944,7 +926,7 @@ extension Api.messages {
 
 extension Api.messages.BotCallbackAnswer {
     /// `messages.botCallbackAnswer#36585ea4 flags:# alert:flags.1?true has_url:flags.3?true native_ui:flags.4?true message:flags.0?string url:flags.2?string cache_time:int = messages.BotCallbackAnswer;`
-    public final class BotCallbackAnswer: TLCombinator {
+    public final class BotCallbackAnswer: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x36585ea4
         public static let tlName = "messages.botCallbackAnswer"
 
@@ -987,8 +969,7 @@ extension Api.messages.BotCallbackAnswer {
             writer.writeInt32(self.cacheTime)
         }
 
-        public static func == (lhs: BotCallbackAnswer, rhs: BotCallbackAnswer) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: BotCallbackAnswer, _ rhs: BotCallbackAnswer) -> Swift.Bool {
             guard lhs.alert == rhs.alert else { return false }
             guard lhs.hasUrl == rhs.hasUrl else { return false }
             guard lhs.nativeUi == rhs.nativeUi else { return false }
@@ -1027,7 +1008,7 @@ extension Api.messages {
 
 extension Api.messages.BotPreparedInlineMessage {
     /// `messages.botPreparedInlineMessage#8ecf0511 id:string expire_date:int = messages.BotPreparedInlineMessage;`
-    public final class BotPreparedInlineMessage: TLCombinator {
+    public final class BotPreparedInlineMessage: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x8ecf0511
         public static let tlName = "messages.botPreparedInlineMessage"
 
@@ -1049,8 +1030,7 @@ extension Api.messages.BotPreparedInlineMessage {
             writer.writeInt32(self.expireDate)
         }
 
-        public static func == (lhs: BotPreparedInlineMessage, rhs: BotPreparedInlineMessage) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: BotPreparedInlineMessage, _ rhs: BotPreparedInlineMessage) -> Swift.Bool {
             guard lhs.id == rhs.id else { return false }
             guard lhs.expireDate == rhs.expireDate else { return false }
             return true
@@ -1085,7 +1065,7 @@ extension Api.messages {
 
 extension Api.messages.BotResults {
     /// `messages.botResults#e021f2f6 flags:# gallery:flags.0?true query_id:long next_offset:flags.1?string switch_pm:flags.2?InlineBotSwitchPM switch_webview:flags.3?InlineBotWebView results:Vector<BotInlineResult> cache_time:int users:Vector<User> = messages.BotResults;`
-    public final class BotResults: TLCombinator {
+    public final class BotResults: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xe021f2f6
         public static let tlName = "messages.botResults"
 
@@ -1137,8 +1117,7 @@ extension Api.messages.BotResults {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: BotResults, rhs: BotResults) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: BotResults, _ rhs: BotResults) -> Swift.Bool {
             guard lhs.gallery == rhs.gallery else { return false }
             guard lhs.queryId == rhs.queryId else { return false }
             guard lhs.nextOffset == rhs.nextOffset else { return false }
@@ -1179,7 +1158,7 @@ extension Api.messages {
 
 extension Api.messages.ChatAdminsWithInvites {
     /// `messages.chatAdminsWithInvites#b69b72d7 admins:Vector<ChatAdminWithInvites> users:Vector<User> = messages.ChatAdminsWithInvites;`
-    public final class ChatAdminsWithInvites: TLCombinator {
+    public final class ChatAdminsWithInvites: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xb69b72d7
         public static let tlName = "messages.chatAdminsWithInvites"
 
@@ -1201,8 +1180,7 @@ extension Api.messages.ChatAdminsWithInvites {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: ChatAdminsWithInvites, rhs: ChatAdminsWithInvites) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChatAdminsWithInvites, _ rhs: ChatAdminsWithInvites) -> Swift.Bool {
             guard lhs.admins == rhs.admins else { return false }
             guard lhs.users == rhs.users else { return false }
             return true
@@ -1237,7 +1215,7 @@ extension Api.messages {
 
 extension Api.messages.ChatFull {
     /// `messages.chatFull#e5d7d19c full_chat:ChatFull chats:Vector<Chat> users:Vector<User> = messages.ChatFull;`
-    public final class ChatFull: TLCombinator {
+    public final class ChatFull: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xe5d7d19c
         public static let tlName = "messages.chatFull"
 
@@ -1263,8 +1241,7 @@ extension Api.messages.ChatFull {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: ChatFull, rhs: ChatFull) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChatFull, _ rhs: ChatFull) -> Swift.Bool {
             guard lhs.fullChat == rhs.fullChat else { return false }
             guard lhs.chats == rhs.chats else { return false }
             guard lhs.users == rhs.users else { return false }
@@ -1300,7 +1277,7 @@ extension Api.messages {
 
 extension Api.messages.ChatInviteImporters {
     /// `messages.chatInviteImporters#81b6b00a count:int importers:Vector<ChatInviteImporter> users:Vector<User> = messages.ChatInviteImporters;`
-    public final class ChatInviteImporters: TLCombinator {
+    public final class ChatInviteImporters: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x81b6b00a
         public static let tlName = "messages.chatInviteImporters"
 
@@ -1326,8 +1303,7 @@ extension Api.messages.ChatInviteImporters {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: ChatInviteImporters, rhs: ChatInviteImporters) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChatInviteImporters, _ rhs: ChatInviteImporters) -> Swift.Bool {
             guard lhs.count == rhs.count else { return false }
             guard lhs.importers == rhs.importers else { return false }
             guard lhs.users == rhs.users else { return false }
@@ -1366,7 +1342,7 @@ extension Api.messages {
 
 extension Api.messages.ChatInviteJoinResult {
     /// `messages.chatInviteJoinResultOk#445663a7 updates:Updates = messages.ChatInviteJoinResult;`
-    public final class ChatInviteJoinResultOk: TLCombinator {
+    public final class ChatInviteJoinResultOk: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x445663a7
         public static let tlName = "messages.chatInviteJoinResultOk"
 
@@ -1384,8 +1360,7 @@ extension Api.messages.ChatInviteJoinResult {
             self.updates.encode(to: &writer)
         }
 
-        public static func == (lhs: ChatInviteJoinResultOk, rhs: ChatInviteJoinResultOk) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChatInviteJoinResultOk, _ rhs: ChatInviteJoinResultOk) -> Swift.Bool {
             guard lhs.updates == rhs.updates else { return false }
             return true
         }
@@ -1394,7 +1369,7 @@ extension Api.messages.ChatInviteJoinResult {
 
 extension Api.messages.ChatInviteJoinResult {
     /// `messages.chatInviteJoinResultWebView#61ca29d3 bot_id:long query_id:long users:Vector<User> = messages.ChatInviteJoinResult;`
-    public final class ChatInviteJoinResultWebView: TLCombinator {
+    public final class ChatInviteJoinResultWebView: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x61ca29d3
         public static let tlName = "messages.chatInviteJoinResultWebView"
 
@@ -1420,8 +1395,7 @@ extension Api.messages.ChatInviteJoinResult {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: ChatInviteJoinResultWebView, rhs: ChatInviteJoinResultWebView) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChatInviteJoinResultWebView, _ rhs: ChatInviteJoinResultWebView) -> Swift.Bool {
             guard lhs.botId == rhs.botId else { return false }
             guard lhs.queryId == rhs.queryId else { return false }
             guard lhs.users == rhs.users else { return false }
@@ -1460,7 +1434,7 @@ extension Api.messages {
 
 extension Api.messages.Chats {
     /// `messages.chats#64ff9fd5 chats:Vector<Chat> = messages.Chats;`
-    public final class Chats: TLCombinator {
+    public final class Chats: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x64ff9fd5
         public static let tlName = "messages.chats"
 
@@ -1478,8 +1452,7 @@ extension Api.messages.Chats {
             self.chats.encode(to: &writer)
         }
 
-        public static func == (lhs: Chats, rhs: Chats) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: Chats, _ rhs: Chats) -> Swift.Bool {
             guard lhs.chats == rhs.chats else { return false }
             return true
         }
@@ -1488,7 +1461,7 @@ extension Api.messages.Chats {
 
 extension Api.messages.Chats {
     /// `messages.chatsSlice#9cd81144 count:int chats:Vector<Chat> = messages.Chats;`
-    public final class ChatsSlice: TLCombinator {
+    public final class ChatsSlice: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x9cd81144
         public static let tlName = "messages.chatsSlice"
 
@@ -1510,8 +1483,7 @@ extension Api.messages.Chats {
             self.chats.encode(to: &writer)
         }
 
-        public static func == (lhs: ChatsSlice, rhs: ChatsSlice) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChatsSlice, _ rhs: ChatsSlice) -> Swift.Bool {
             guard lhs.count == rhs.count else { return false }
             guard lhs.chats == rhs.chats else { return false }
             return true
@@ -1546,7 +1518,7 @@ extension Api.messages {
 
 extension Api.messages.CheckedHistoryImportPeer {
     /// `messages.checkedHistoryImportPeer#a24de717 confirm_text:string = messages.CheckedHistoryImportPeer;`
-    public final class CheckedHistoryImportPeer: TLCombinator {
+    public final class CheckedHistoryImportPeer: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xa24de717
         public static let tlName = "messages.checkedHistoryImportPeer"
 
@@ -1564,8 +1536,7 @@ extension Api.messages.CheckedHistoryImportPeer {
             writer.writeString(self.confirmText)
         }
 
-        public static func == (lhs: CheckedHistoryImportPeer, rhs: CheckedHistoryImportPeer) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: CheckedHistoryImportPeer, _ rhs: CheckedHistoryImportPeer) -> Swift.Bool {
             guard lhs.confirmText == rhs.confirmText else { return false }
             return true
         }
@@ -1599,7 +1570,7 @@ extension Api.messages {
 
 extension Api.messages.ComposedMessageWithAI {
     /// `messages.composedMessageWithAI#90d7adfa flags:# result_text:TextWithEntities diff_text:flags.0?TextWithEntities = messages.ComposedMessageWithAI;`
-    public final class ComposedMessageWithAI: TLCombinator {
+    public final class ComposedMessageWithAI: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x90d7adfa
         public static let tlName = "messages.composedMessageWithAI"
 
@@ -1625,8 +1596,7 @@ extension Api.messages.ComposedMessageWithAI {
             if let value = self.diffText { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: ComposedMessageWithAI, rhs: ComposedMessageWithAI) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ComposedMessageWithAI, _ rhs: ComposedMessageWithAI) -> Swift.Bool {
             guard lhs.resultText == rhs.resultText else { return false }
             guard lhs.diffText == rhs.diffText else { return false }
             return true
@@ -1661,7 +1631,7 @@ extension Api.messages {
 
 extension Api.messages.ComposedRichMessageWithAI {
     /// `messages.composedRichMessageWithAI#4c4537c8 result:RichMessage = messages.ComposedRichMessageWithAI;`
-    public final class ComposedRichMessageWithAI: TLCombinator {
+    public final class ComposedRichMessageWithAI: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x4c4537c8
         public static let tlName = "messages.composedRichMessageWithAI"
 
@@ -1679,8 +1649,7 @@ extension Api.messages.ComposedRichMessageWithAI {
             self.result.encode(to: &writer)
         }
 
-        public static func == (lhs: ComposedRichMessageWithAI, rhs: ComposedRichMessageWithAI) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ComposedRichMessageWithAI, _ rhs: ComposedRichMessageWithAI) -> Swift.Bool {
             guard lhs.result == rhs.result else { return false }
             return true
         }
@@ -1717,7 +1686,7 @@ extension Api.messages {
 
 extension Api.messages.DhConfig {
     /// `messages.dhConfigNotModified#c0e24635 random:bytes = messages.DhConfig;`
-    public final class DhConfigNotModified: TLCombinator {
+    public final class DhConfigNotModified: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xc0e24635
         public static let tlName = "messages.dhConfigNotModified"
 
@@ -1735,8 +1704,7 @@ extension Api.messages.DhConfig {
             writer.writeBytes(self.random)
         }
 
-        public static func == (lhs: DhConfigNotModified, rhs: DhConfigNotModified) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: DhConfigNotModified, _ rhs: DhConfigNotModified) -> Swift.Bool {
             guard lhs.random == rhs.random else { return false }
             return true
         }
@@ -1745,7 +1713,7 @@ extension Api.messages.DhConfig {
 
 extension Api.messages.DhConfig {
     /// `messages.dhConfig#2c221edd g:int p:bytes version:int random:bytes = messages.DhConfig;`
-    public final class DhConfig: TLCombinator {
+    public final class DhConfig: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x2c221edd
         public static let tlName = "messages.dhConfig"
 
@@ -1775,8 +1743,7 @@ extension Api.messages.DhConfig {
             writer.writeBytes(self.random)
         }
 
-        public static func == (lhs: DhConfig, rhs: DhConfig) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: DhConfig, _ rhs: DhConfig) -> Swift.Bool {
             guard lhs.g == rhs.g else { return false }
             guard lhs.p == rhs.p else { return false }
             guard lhs.version == rhs.version else { return false }
@@ -1813,7 +1780,7 @@ extension Api.messages {
 
 extension Api.messages.DialogFilters {
     /// `messages.dialogFilters#2ad93719 flags:# tags_enabled:flags.0?true filters:Vector<DialogFilter> = messages.DialogFilters;`
-    public final class DialogFilters: TLCombinator {
+    public final class DialogFilters: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x2ad93719
         public static let tlName = "messages.dialogFilters"
 
@@ -1838,8 +1805,7 @@ extension Api.messages.DialogFilters {
             self.filters.encode(to: &writer)
         }
 
-        public static func == (lhs: DialogFilters, rhs: DialogFilters) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: DialogFilters, _ rhs: DialogFilters) -> Swift.Bool {
             guard lhs.tagsEnabled == rhs.tagsEnabled else { return false }
             guard lhs.filters == rhs.filters else { return false }
             return true
@@ -1880,7 +1846,7 @@ extension Api.messages {
 
 extension Api.messages.Dialogs {
     /// `messages.dialogs#15ba6c40 dialogs:Vector<Dialog> messages:Vector<Message> chats:Vector<Chat> users:Vector<User> = messages.Dialogs;`
-    public final class Dialogs: TLCombinator {
+    public final class Dialogs: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x15ba6c40
         public static let tlName = "messages.dialogs"
 
@@ -1910,8 +1876,7 @@ extension Api.messages.Dialogs {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: Dialogs, rhs: Dialogs) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: Dialogs, _ rhs: Dialogs) -> Swift.Bool {
             guard lhs.dialogs == rhs.dialogs else { return false }
             guard lhs.messages == rhs.messages else { return false }
             guard lhs.chats == rhs.chats else { return false }
@@ -1923,7 +1888,7 @@ extension Api.messages.Dialogs {
 
 extension Api.messages.Dialogs {
     /// `messages.dialogsSlice#71e094f3 count:int dialogs:Vector<Dialog> messages:Vector<Message> chats:Vector<Chat> users:Vector<User> = messages.Dialogs;`
-    public final class DialogsSlice: TLCombinator {
+    public final class DialogsSlice: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x71e094f3
         public static let tlName = "messages.dialogsSlice"
 
@@ -1957,8 +1922,7 @@ extension Api.messages.Dialogs {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: DialogsSlice, rhs: DialogsSlice) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: DialogsSlice, _ rhs: DialogsSlice) -> Swift.Bool {
             guard lhs.count == rhs.count else { return false }
             guard lhs.dialogs == rhs.dialogs else { return false }
             guard lhs.messages == rhs.messages else { return false }
@@ -1971,7 +1935,7 @@ extension Api.messages.Dialogs {
 
 extension Api.messages.Dialogs {
     /// `messages.dialogsNotModified#f0e3e596 count:int = messages.Dialogs;`
-    public final class DialogsNotModified: TLCombinator {
+    public final class DialogsNotModified: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xf0e3e596
         public static let tlName = "messages.dialogsNotModified"
 
@@ -1989,8 +1953,7 @@ extension Api.messages.Dialogs {
             writer.writeInt32(self.count)
         }
 
-        public static func == (lhs: DialogsNotModified, rhs: DialogsNotModified) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: DialogsNotModified, _ rhs: DialogsNotModified) -> Swift.Bool {
             guard lhs.count == rhs.count else { return false }
             return true
         }
@@ -2024,7 +1987,7 @@ extension Api.messages {
 
 extension Api.messages.DiscussionMessage {
     /// `messages.discussionMessage#a6341782 flags:# messages:Vector<Message> max_id:flags.0?int read_inbox_max_id:flags.1?int read_outbox_max_id:flags.2?int unread_count:int chats:Vector<Chat> users:Vector<User> = messages.DiscussionMessage;`
-    public final class DiscussionMessage: TLCombinator {
+    public final class DiscussionMessage: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xa6341782
         public static let tlName = "messages.discussionMessage"
 
@@ -2072,8 +2035,7 @@ extension Api.messages.DiscussionMessage {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: DiscussionMessage, rhs: DiscussionMessage) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: DiscussionMessage, _ rhs: DiscussionMessage) -> Swift.Bool {
             guard lhs.messages == rhs.messages else { return false }
             guard lhs.maxId == rhs.maxId else { return false }
             guard lhs.readInboxMaxId == rhs.readInboxMaxId else { return false }
@@ -2116,7 +2078,7 @@ extension Api.messages {
 
 extension Api.messages.EmojiGameInfo {
     /// `messages.emojiGameUnavailable#59e65335 = messages.EmojiGameInfo;`
-    public final class EmojiGameUnavailable: TLCombinator {
+    public final class EmojiGameUnavailable: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x59e65335
         public static let tlName = "messages.emojiGameUnavailable"
 
@@ -2129,8 +2091,7 @@ extension Api.messages.EmojiGameInfo {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: EmojiGameUnavailable, rhs: EmojiGameUnavailable) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: EmojiGameUnavailable, _ rhs: EmojiGameUnavailable) -> Swift.Bool {
             return true
         }
     }
@@ -2138,7 +2099,7 @@ extension Api.messages.EmojiGameInfo {
 
 extension Api.messages.EmojiGameInfo {
     /// `messages.emojiGameDiceInfo#44e56023 flags:# game_hash:string prev_stake:long current_streak:int params:Vector<int> plays_left:flags.0?int = messages.EmojiGameInfo;`
-    public final class EmojiGameDiceInfo: TLCombinator {
+    public final class EmojiGameDiceInfo: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x44e56023
         public static let tlName = "messages.emojiGameDiceInfo"
 
@@ -2176,8 +2137,7 @@ extension Api.messages.EmojiGameInfo {
             if let value = self.playsLeft { writer.writeInt32(value) }
         }
 
-        public static func == (lhs: EmojiGameDiceInfo, rhs: EmojiGameDiceInfo) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: EmojiGameDiceInfo, _ rhs: EmojiGameDiceInfo) -> Swift.Bool {
             guard lhs.gameHash == rhs.gameHash else { return false }
             guard lhs.prevStake == rhs.prevStake else { return false }
             guard lhs.currentStreak == rhs.currentStreak else { return false }
@@ -2215,7 +2175,7 @@ extension Api.messages {
 
 extension Api.messages.EmojiGameOutcome {
     /// `messages.emojiGameOutcome#da2ad647 seed:bytes stake_ton_amount:long ton_amount:long = messages.EmojiGameOutcome;`
-    public final class EmojiGameOutcome: TLCombinator {
+    public final class EmojiGameOutcome: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xda2ad647
         public static let tlName = "messages.emojiGameOutcome"
 
@@ -2241,8 +2201,7 @@ extension Api.messages.EmojiGameOutcome {
             writer.writeInt64(self.tonAmount)
         }
 
-        public static func == (lhs: EmojiGameOutcome, rhs: EmojiGameOutcome) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: EmojiGameOutcome, _ rhs: EmojiGameOutcome) -> Swift.Bool {
             guard lhs.seed == rhs.seed else { return false }
             guard lhs.stakeTonAmount == rhs.stakeTonAmount else { return false }
             guard lhs.tonAmount == rhs.tonAmount else { return false }
@@ -2281,7 +2240,7 @@ extension Api.messages {
 
 extension Api.messages.EmojiGroups {
     /// `messages.emojiGroupsNotModified#6fb4ad87 = messages.EmojiGroups;`
-    public final class EmojiGroupsNotModified: TLCombinator {
+    public final class EmojiGroupsNotModified: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x6fb4ad87
         public static let tlName = "messages.emojiGroupsNotModified"
 
@@ -2294,8 +2253,7 @@ extension Api.messages.EmojiGroups {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: EmojiGroupsNotModified, rhs: EmojiGroupsNotModified) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: EmojiGroupsNotModified, _ rhs: EmojiGroupsNotModified) -> Swift.Bool {
             return true
         }
     }
@@ -2303,7 +2261,7 @@ extension Api.messages.EmojiGroups {
 
 extension Api.messages.EmojiGroups {
     /// `messages.emojiGroups#881fb94b hash:int groups:Vector<EmojiGroup> = messages.EmojiGroups;`
-    public final class EmojiGroups: TLCombinator {
+    public final class EmojiGroups: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x881fb94b
         public static let tlName = "messages.emojiGroups"
 
@@ -2325,8 +2283,7 @@ extension Api.messages.EmojiGroups {
             self.groups.encode(to: &writer)
         }
 
-        public static func == (lhs: EmojiGroups, rhs: EmojiGroups) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: EmojiGroups, _ rhs: EmojiGroups) -> Swift.Bool {
             guard lhs.hash == rhs.hash else { return false }
             guard lhs.groups == rhs.groups else { return false }
             return true
@@ -2364,7 +2321,7 @@ extension Api.messages {
 
 extension Api.messages.ExportedChatInvite {
     /// `messages.exportedChatInvite#1871be50 invite:ExportedChatInvite users:Vector<User> = messages.ExportedChatInvite;`
-    public final class ExportedChatInvite: TLCombinator {
+    public final class ExportedChatInvite: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x1871be50
         public static let tlName = "messages.exportedChatInvite"
 
@@ -2386,8 +2343,7 @@ extension Api.messages.ExportedChatInvite {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: ExportedChatInvite, rhs: ExportedChatInvite) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ExportedChatInvite, _ rhs: ExportedChatInvite) -> Swift.Bool {
             guard lhs.invite == rhs.invite else { return false }
             guard lhs.users == rhs.users else { return false }
             return true
@@ -2397,7 +2353,7 @@ extension Api.messages.ExportedChatInvite {
 
 extension Api.messages.ExportedChatInvite {
     /// `messages.exportedChatInviteReplaced#222600ef invite:ExportedChatInvite new_invite:ExportedChatInvite users:Vector<User> = messages.ExportedChatInvite;`
-    public final class ExportedChatInviteReplaced: TLCombinator {
+    public final class ExportedChatInviteReplaced: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x222600ef
         public static let tlName = "messages.exportedChatInviteReplaced"
 
@@ -2423,8 +2379,7 @@ extension Api.messages.ExportedChatInvite {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: ExportedChatInviteReplaced, rhs: ExportedChatInviteReplaced) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ExportedChatInviteReplaced, _ rhs: ExportedChatInviteReplaced) -> Swift.Bool {
             guard lhs.invite == rhs.invite else { return false }
             guard lhs.newInvite == rhs.newInvite else { return false }
             guard lhs.users == rhs.users else { return false }
@@ -2460,7 +2415,7 @@ extension Api.messages {
 
 extension Api.messages.ExportedChatInvites {
     /// `messages.exportedChatInvites#bdc62dcc count:int invites:Vector<ExportedChatInvite> users:Vector<User> = messages.ExportedChatInvites;`
-    public final class ExportedChatInvites: TLCombinator {
+    public final class ExportedChatInvites: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xbdc62dcc
         public static let tlName = "messages.exportedChatInvites"
 
@@ -2486,8 +2441,7 @@ extension Api.messages.ExportedChatInvites {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: ExportedChatInvites, rhs: ExportedChatInvites) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ExportedChatInvites, _ rhs: ExportedChatInvites) -> Swift.Bool {
             guard lhs.count == rhs.count else { return false }
             guard lhs.invites == rhs.invites else { return false }
             guard lhs.users == rhs.users else { return false }
@@ -2526,7 +2480,7 @@ extension Api.messages {
 
 extension Api.messages.FavedStickers {
     /// `messages.favedStickersNotModified#9e8fa6d3 = messages.FavedStickers;`
-    public final class FavedStickersNotModified: TLCombinator {
+    public final class FavedStickersNotModified: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x9e8fa6d3
         public static let tlName = "messages.favedStickersNotModified"
 
@@ -2539,8 +2493,7 @@ extension Api.messages.FavedStickers {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: FavedStickersNotModified, rhs: FavedStickersNotModified) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: FavedStickersNotModified, _ rhs: FavedStickersNotModified) -> Swift.Bool {
             return true
         }
     }
@@ -2548,7 +2501,7 @@ extension Api.messages.FavedStickers {
 
 extension Api.messages.FavedStickers {
     /// `messages.favedStickers#2cb51097 hash:long packs:Vector<StickerPack> stickers:Vector<Document> = messages.FavedStickers;`
-    public final class FavedStickers: TLCombinator {
+    public final class FavedStickers: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x2cb51097
         public static let tlName = "messages.favedStickers"
 
@@ -2574,8 +2527,7 @@ extension Api.messages.FavedStickers {
             self.stickers.encode(to: &writer)
         }
 
-        public static func == (lhs: FavedStickers, rhs: FavedStickers) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: FavedStickers, _ rhs: FavedStickers) -> Swift.Bool {
             guard lhs.hash == rhs.hash else { return false }
             guard lhs.packs == rhs.packs else { return false }
             guard lhs.stickers == rhs.stickers else { return false }
@@ -2614,7 +2566,7 @@ extension Api.messages {
 
 extension Api.messages.FeaturedStickers {
     /// `messages.featuredStickersNotModified#c6dc0c66 count:int = messages.FeaturedStickers;`
-    public final class FeaturedStickersNotModified: TLCombinator {
+    public final class FeaturedStickersNotModified: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xc6dc0c66
         public static let tlName = "messages.featuredStickersNotModified"
 
@@ -2632,8 +2584,7 @@ extension Api.messages.FeaturedStickers {
             writer.writeInt32(self.count)
         }
 
-        public static func == (lhs: FeaturedStickersNotModified, rhs: FeaturedStickersNotModified) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: FeaturedStickersNotModified, _ rhs: FeaturedStickersNotModified) -> Swift.Bool {
             guard lhs.count == rhs.count else { return false }
             return true
         }
@@ -2642,7 +2593,7 @@ extension Api.messages.FeaturedStickers {
 
 extension Api.messages.FeaturedStickers {
     /// `messages.featuredStickers#be382906 flags:# premium:flags.0?true hash:long count:int sets:Vector<StickerSetCovered> unread:Vector<long> = messages.FeaturedStickers;`
-    public final class FeaturedStickers: TLCombinator {
+    public final class FeaturedStickers: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xbe382906
         public static let tlName = "messages.featuredStickers"
 
@@ -2679,8 +2630,7 @@ extension Api.messages.FeaturedStickers {
             self.unread.encode(to: &writer)
         }
 
-        public static func == (lhs: FeaturedStickers, rhs: FeaturedStickers) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: FeaturedStickers, _ rhs: FeaturedStickers) -> Swift.Bool {
             guard lhs.premium == rhs.premium else { return false }
             guard lhs.hash == rhs.hash else { return false }
             guard lhs.count == rhs.count else { return false }
@@ -2718,7 +2668,7 @@ extension Api.messages {
 
 extension Api.messages.ForumTopics {
     /// `messages.forumTopics#367617d3 flags:# order_by_create_date:flags.0?true count:int topics:Vector<ForumTopic> messages:Vector<Message> chats:Vector<Chat> users:Vector<User> pts:int = messages.ForumTopics;`
-    public final class ForumTopics: TLCombinator {
+    public final class ForumTopics: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x367617d3
         public static let tlName = "messages.forumTopics"
 
@@ -2763,8 +2713,7 @@ extension Api.messages.ForumTopics {
             writer.writeInt32(self.pts)
         }
 
-        public static func == (lhs: ForumTopics, rhs: ForumTopics) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ForumTopics, _ rhs: ForumTopics) -> Swift.Bool {
             guard lhs.orderByCreateDate == rhs.orderByCreateDate else { return false }
             guard lhs.count == rhs.count else { return false }
             guard lhs.topics == rhs.topics else { return false }
@@ -2807,7 +2756,7 @@ extension Api.messages {
 
 extension Api.messages.FoundStickerSets {
     /// `messages.foundStickerSetsNotModified#0d54b65d = messages.FoundStickerSets;`
-    public final class FoundStickerSetsNotModified: TLCombinator {
+    public final class FoundStickerSetsNotModified: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x0d54b65d
         public static let tlName = "messages.foundStickerSetsNotModified"
 
@@ -2820,8 +2769,7 @@ extension Api.messages.FoundStickerSets {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: FoundStickerSetsNotModified, rhs: FoundStickerSetsNotModified) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: FoundStickerSetsNotModified, _ rhs: FoundStickerSetsNotModified) -> Swift.Bool {
             return true
         }
     }
@@ -2829,7 +2777,7 @@ extension Api.messages.FoundStickerSets {
 
 extension Api.messages.FoundStickerSets {
     /// `messages.foundStickerSets#8af09dd2 hash:long sets:Vector<StickerSetCovered> = messages.FoundStickerSets;`
-    public final class FoundStickerSets: TLCombinator {
+    public final class FoundStickerSets: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x8af09dd2
         public static let tlName = "messages.foundStickerSets"
 
@@ -2851,8 +2799,7 @@ extension Api.messages.FoundStickerSets {
             self.sets.encode(to: &writer)
         }
 
-        public static func == (lhs: FoundStickerSets, rhs: FoundStickerSets) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: FoundStickerSets, _ rhs: FoundStickerSets) -> Swift.Bool {
             guard lhs.hash == rhs.hash else { return false }
             guard lhs.sets == rhs.sets else { return false }
             return true
@@ -2890,7 +2837,7 @@ extension Api.messages {
 
 extension Api.messages.FoundStickers {
     /// `messages.foundStickersNotModified#6010c534 flags:# next_offset:flags.0?int = messages.FoundStickers;`
-    public final class FoundStickersNotModified: TLCombinator {
+    public final class FoundStickersNotModified: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x6010c534
         public static let tlName = "messages.foundStickersNotModified"
 
@@ -2912,8 +2859,7 @@ extension Api.messages.FoundStickers {
             if let value = self.nextOffset { writer.writeInt32(value) }
         }
 
-        public static func == (lhs: FoundStickersNotModified, rhs: FoundStickersNotModified) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: FoundStickersNotModified, _ rhs: FoundStickersNotModified) -> Swift.Bool {
             guard lhs.nextOffset == rhs.nextOffset else { return false }
             return true
         }
@@ -2922,7 +2868,7 @@ extension Api.messages.FoundStickers {
 
 extension Api.messages.FoundStickers {
     /// `messages.foundStickers#82c9e290 flags:# next_offset:flags.0?int hash:long stickers:Vector<Document> = messages.FoundStickers;`
-    public final class FoundStickers: TLCombinator {
+    public final class FoundStickers: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x82c9e290
         public static let tlName = "messages.foundStickers"
 
@@ -2952,8 +2898,7 @@ extension Api.messages.FoundStickers {
             self.stickers.encode(to: &writer)
         }
 
-        public static func == (lhs: FoundStickers, rhs: FoundStickers) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: FoundStickers, _ rhs: FoundStickers) -> Swift.Bool {
             guard lhs.nextOffset == rhs.nextOffset else { return false }
             guard lhs.hash == rhs.hash else { return false }
             guard lhs.stickers == rhs.stickers else { return false }
@@ -2989,7 +2934,7 @@ extension Api.messages {
 
 extension Api.messages.HighScores {
     /// `messages.highScores#9a3bfd99 scores:Vector<HighScore> users:Vector<User> = messages.HighScores;`
-    public final class HighScores: TLCombinator {
+    public final class HighScores: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x9a3bfd99
         public static let tlName = "messages.highScores"
 
@@ -3011,8 +2956,7 @@ extension Api.messages.HighScores {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: HighScores, rhs: HighScores) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: HighScores, _ rhs: HighScores) -> Swift.Bool {
             guard lhs.scores == rhs.scores else { return false }
             guard lhs.users == rhs.users else { return false }
             return true
@@ -3047,7 +2991,7 @@ extension Api.messages {
 
 extension Api.messages.HistoryImport {
     /// `messages.historyImport#1662af0b id:long = messages.HistoryImport;`
-    public final class HistoryImport: TLCombinator {
+    public final class HistoryImport: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x1662af0b
         public static let tlName = "messages.historyImport"
 
@@ -3065,8 +3009,7 @@ extension Api.messages.HistoryImport {
             writer.writeInt64(self.id)
         }
 
-        public static func == (lhs: HistoryImport, rhs: HistoryImport) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: HistoryImport, _ rhs: HistoryImport) -> Swift.Bool {
             guard lhs.id == rhs.id else { return false }
             return true
         }
@@ -3100,7 +3043,7 @@ extension Api.messages {
 
 extension Api.messages.HistoryImportParsed {
     /// `messages.historyImportParsed#5e0fb7b9 flags:# pm:flags.0?true group:flags.1?true title:flags.2?string = messages.HistoryImportParsed;`
-    public final class HistoryImportParsed: TLCombinator {
+    public final class HistoryImportParsed: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x5e0fb7b9
         public static let tlName = "messages.historyImportParsed"
 
@@ -3130,8 +3073,7 @@ extension Api.messages.HistoryImportParsed {
             if let value = self.title { writer.writeString(value) }
         }
 
-        public static func == (lhs: HistoryImportParsed, rhs: HistoryImportParsed) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: HistoryImportParsed, _ rhs: HistoryImportParsed) -> Swift.Bool {
             guard lhs.pm == rhs.pm else { return false }
             guard lhs.group == rhs.group else { return false }
             guard lhs.title == rhs.title else { return false }
@@ -3167,7 +3109,7 @@ extension Api.messages {
 
 extension Api.messages.InactiveChats {
     /// `messages.inactiveChats#a927fec5 dates:Vector<int> chats:Vector<Chat> users:Vector<User> = messages.InactiveChats;`
-    public final class InactiveChats: TLCombinator {
+    public final class InactiveChats: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xa927fec5
         public static let tlName = "messages.inactiveChats"
 
@@ -3193,8 +3135,7 @@ extension Api.messages.InactiveChats {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: InactiveChats, rhs: InactiveChats) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InactiveChats, _ rhs: InactiveChats) -> Swift.Bool {
             guard lhs.dates == rhs.dates else { return false }
             guard lhs.chats == rhs.chats else { return false }
             guard lhs.users == rhs.users else { return false }

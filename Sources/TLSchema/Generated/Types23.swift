@@ -30,7 +30,7 @@ extension Api.messages {
 
 extension Api.messages.InvitedUsers {
     /// `messages.invitedUsers#7f5defa6 updates:Updates missing_invitees:Vector<MissingInvitee> = messages.InvitedUsers;`
-    public final class InvitedUsers: TLCombinator {
+    public final class InvitedUsers: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x7f5defa6
         public static let tlName = "messages.invitedUsers"
 
@@ -52,8 +52,7 @@ extension Api.messages.InvitedUsers {
             self.missingInvitees.encode(to: &writer)
         }
 
-        public static func == (lhs: InvitedUsers, rhs: InvitedUsers) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: InvitedUsers, _ rhs: InvitedUsers) -> Swift.Bool {
             guard lhs.updates == rhs.updates else { return false }
             guard lhs.missingInvitees == rhs.missingInvitees else { return false }
             return true
@@ -88,7 +87,7 @@ extension Api.messages {
 
 extension Api.messages.MessageEditData {
     /// `messages.messageEditData#26b5dde6 flags:# caption:flags.0?true = messages.MessageEditData;`
-    public final class MessageEditData: TLCombinator {
+    public final class MessageEditData: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x26b5dde6
         public static let tlName = "messages.messageEditData"
 
@@ -109,8 +108,7 @@ extension Api.messages.MessageEditData {
             writer.writeUInt32(flags)
         }
 
-        public static func == (lhs: MessageEditData, rhs: MessageEditData) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageEditData, _ rhs: MessageEditData) -> Swift.Bool {
             guard lhs.caption == rhs.caption else { return false }
             return true
         }
@@ -144,7 +142,7 @@ extension Api.messages {
 
 extension Api.messages.MessageReactionsList {
     /// `messages.messageReactionsList#31bd492d flags:# count:int reactions:Vector<MessagePeerReaction> chats:Vector<Chat> users:Vector<User> next_offset:flags.0?string = messages.MessageReactionsList;`
-    public final class MessageReactionsList: TLCombinator {
+    public final class MessageReactionsList: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x31bd492d
         public static let tlName = "messages.messageReactionsList"
 
@@ -182,8 +180,7 @@ extension Api.messages.MessageReactionsList {
             if let value = self.nextOffset { writer.writeString(value) }
         }
 
-        public static func == (lhs: MessageReactionsList, rhs: MessageReactionsList) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageReactionsList, _ rhs: MessageReactionsList) -> Swift.Bool {
             guard lhs.count == rhs.count else { return false }
             guard lhs.reactions == rhs.reactions else { return false }
             guard lhs.chats == rhs.chats else { return false }
@@ -221,7 +218,7 @@ extension Api.messages {
 
 extension Api.messages.MessageViews {
     /// `messages.messageViews#b6c4f543 views:Vector<MessageViews> chats:Vector<Chat> users:Vector<User> = messages.MessageViews;`
-    public final class MessageViews: TLCombinator {
+    public final class MessageViews: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xb6c4f543
         public static let tlName = "messages.messageViews"
 
@@ -247,8 +244,7 @@ extension Api.messages.MessageViews {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: MessageViews, rhs: MessageViews) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageViews, _ rhs: MessageViews) -> Swift.Bool {
             guard lhs.views == rhs.views else { return false }
             guard lhs.chats == rhs.chats else { return false }
             guard lhs.users == rhs.users else { return false }
@@ -293,7 +289,7 @@ extension Api.messages {
 
 extension Api.messages.Messages {
     /// `messages.messages#1d73e7ea messages:Vector<Message> topics:Vector<ForumTopic> chats:Vector<Chat> users:Vector<User> = messages.Messages;`
-    public final class Messages: TLCombinator {
+    public final class Messages: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x1d73e7ea
         public static let tlName = "messages.messages"
 
@@ -323,8 +319,7 @@ extension Api.messages.Messages {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: Messages, rhs: Messages) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: Messages, _ rhs: Messages) -> Swift.Bool {
             guard lhs.messages == rhs.messages else { return false }
             guard lhs.topics == rhs.topics else { return false }
             guard lhs.chats == rhs.chats else { return false }
@@ -336,7 +331,7 @@ extension Api.messages.Messages {
 
 extension Api.messages.Messages {
     /// `messages.messagesSlice#5f206716 flags:# inexact:flags.1?true count:int next_rate:flags.0?int offset_id_offset:flags.2?int search_flood:flags.3?SearchPostsFlood messages:Vector<Message> topics:Vector<ForumTopic> chats:Vector<Chat> users:Vector<User> = messages.Messages;`
-    public final class MessagesSlice: TLCombinator {
+    public final class MessagesSlice: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x5f206716
         public static let tlName = "messages.messagesSlice"
 
@@ -392,8 +387,7 @@ extension Api.messages.Messages {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: MessagesSlice, rhs: MessagesSlice) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessagesSlice, _ rhs: MessagesSlice) -> Swift.Bool {
             guard lhs.inexact == rhs.inexact else { return false }
             guard lhs.count == rhs.count else { return false }
             guard lhs.nextRate == rhs.nextRate else { return false }
@@ -410,7 +404,7 @@ extension Api.messages.Messages {
 
 extension Api.messages.Messages {
     /// `messages.channelMessages#c776ba4e flags:# inexact:flags.1?true pts:int count:int offset_id_offset:flags.2?int messages:Vector<Message> topics:Vector<ForumTopic> chats:Vector<Chat> users:Vector<User> = messages.Messages;`
-    public final class ChannelMessages: TLCombinator {
+    public final class ChannelMessages: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xc776ba4e
         public static let tlName = "messages.channelMessages"
 
@@ -460,8 +454,7 @@ extension Api.messages.Messages {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: ChannelMessages, rhs: ChannelMessages) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChannelMessages, _ rhs: ChannelMessages) -> Swift.Bool {
             guard lhs.inexact == rhs.inexact else { return false }
             guard lhs.pts == rhs.pts else { return false }
             guard lhs.count == rhs.count else { return false }
@@ -477,7 +470,7 @@ extension Api.messages.Messages {
 
 extension Api.messages.Messages {
     /// `messages.messagesNotModified#74535f21 count:int = messages.Messages;`
-    public final class MessagesNotModified: TLCombinator {
+    public final class MessagesNotModified: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x74535f21
         public static let tlName = "messages.messagesNotModified"
 
@@ -495,8 +488,7 @@ extension Api.messages.Messages {
             writer.writeInt32(self.count)
         }
 
-        public static func == (lhs: MessagesNotModified, rhs: MessagesNotModified) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessagesNotModified, _ rhs: MessagesNotModified) -> Swift.Bool {
             guard lhs.count == rhs.count else { return false }
             return true
         }
@@ -530,7 +522,7 @@ extension Api.messages {
 
 extension Api.messages.MyStickers {
     /// `messages.myStickers#faff629d count:int sets:Vector<StickerSetCovered> = messages.MyStickers;`
-    public final class MyStickers: TLCombinator {
+    public final class MyStickers: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xfaff629d
         public static let tlName = "messages.myStickers"
 
@@ -552,8 +544,7 @@ extension Api.messages.MyStickers {
             self.sets.encode(to: &writer)
         }
 
-        public static func == (lhs: MyStickers, rhs: MyStickers) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MyStickers, _ rhs: MyStickers) -> Swift.Bool {
             guard lhs.count == rhs.count else { return false }
             guard lhs.sets == rhs.sets else { return false }
             return true
@@ -588,7 +579,7 @@ extension Api.messages {
 
 extension Api.messages.PeerDialogs {
     /// `messages.peerDialogs#3371c354 dialogs:Vector<Dialog> messages:Vector<Message> chats:Vector<Chat> users:Vector<User> state:updates.State = messages.PeerDialogs;`
-    public final class PeerDialogs: TLCombinator {
+    public final class PeerDialogs: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x3371c354
         public static let tlName = "messages.peerDialogs"
 
@@ -622,8 +613,7 @@ extension Api.messages.PeerDialogs {
             self.state.encode(to: &writer)
         }
 
-        public static func == (lhs: PeerDialogs, rhs: PeerDialogs) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PeerDialogs, _ rhs: PeerDialogs) -> Swift.Bool {
             guard lhs.dialogs == rhs.dialogs else { return false }
             guard lhs.messages == rhs.messages else { return false }
             guard lhs.chats == rhs.chats else { return false }
@@ -661,7 +651,7 @@ extension Api.messages {
 
 extension Api.messages.PeerSettings {
     /// `messages.peerSettings#6880b94d settings:PeerSettings chats:Vector<Chat> users:Vector<User> = messages.PeerSettings;`
-    public final class PeerSettings: TLCombinator {
+    public final class PeerSettings: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x6880b94d
         public static let tlName = "messages.peerSettings"
 
@@ -687,8 +677,7 @@ extension Api.messages.PeerSettings {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: PeerSettings, rhs: PeerSettings) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PeerSettings, _ rhs: PeerSettings) -> Swift.Bool {
             guard lhs.settings == rhs.settings else { return false }
             guard lhs.chats == rhs.chats else { return false }
             guard lhs.users == rhs.users else { return false }
@@ -724,7 +713,7 @@ extension Api.messages {
 
 extension Api.messages.PreparedInlineMessage {
     /// `messages.preparedInlineMessage#ff57708d query_id:long result:BotInlineResult peer_types:Vector<InlineQueryPeerType> cache_time:int users:Vector<User> = messages.PreparedInlineMessage;`
-    public final class PreparedInlineMessage: TLCombinator {
+    public final class PreparedInlineMessage: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xff57708d
         public static let tlName = "messages.preparedInlineMessage"
 
@@ -758,8 +747,7 @@ extension Api.messages.PreparedInlineMessage {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: PreparedInlineMessage, rhs: PreparedInlineMessage) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PreparedInlineMessage, _ rhs: PreparedInlineMessage) -> Swift.Bool {
             guard lhs.queryId == rhs.queryId else { return false }
             guard lhs.result == rhs.result else { return false }
             guard lhs.peerTypes == rhs.peerTypes else { return false }
@@ -800,7 +788,7 @@ extension Api.messages {
 
 extension Api.messages.QuickReplies {
     /// `messages.quickReplies#c68d6695 quick_replies:Vector<QuickReply> messages:Vector<Message> chats:Vector<Chat> users:Vector<User> = messages.QuickReplies;`
-    public final class QuickReplies: TLCombinator {
+    public final class QuickReplies: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xc68d6695
         public static let tlName = "messages.quickReplies"
 
@@ -830,8 +818,7 @@ extension Api.messages.QuickReplies {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: QuickReplies, rhs: QuickReplies) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: QuickReplies, _ rhs: QuickReplies) -> Swift.Bool {
             guard lhs.quickReplies == rhs.quickReplies else { return false }
             guard lhs.messages == rhs.messages else { return false }
             guard lhs.chats == rhs.chats else { return false }
@@ -843,7 +830,7 @@ extension Api.messages.QuickReplies {
 
 extension Api.messages.QuickReplies {
     /// `messages.quickRepliesNotModified#5f91eb5b = messages.QuickReplies;`
-    public final class QuickRepliesNotModified: TLCombinator {
+    public final class QuickRepliesNotModified: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x5f91eb5b
         public static let tlName = "messages.quickRepliesNotModified"
 
@@ -856,8 +843,7 @@ extension Api.messages.QuickReplies {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: QuickRepliesNotModified, rhs: QuickRepliesNotModified) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: QuickRepliesNotModified, _ rhs: QuickRepliesNotModified) -> Swift.Bool {
             return true
         }
     }
@@ -893,7 +879,7 @@ extension Api.messages {
 
 extension Api.messages.Reactions {
     /// `messages.reactionsNotModified#b06fdbdf = messages.Reactions;`
-    public final class ReactionsNotModified: TLCombinator {
+    public final class ReactionsNotModified: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xb06fdbdf
         public static let tlName = "messages.reactionsNotModified"
 
@@ -906,8 +892,7 @@ extension Api.messages.Reactions {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: ReactionsNotModified, rhs: ReactionsNotModified) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ReactionsNotModified, _ rhs: ReactionsNotModified) -> Swift.Bool {
             return true
         }
     }
@@ -915,7 +900,7 @@ extension Api.messages.Reactions {
 
 extension Api.messages.Reactions {
     /// `messages.reactions#eafdf716 hash:long reactions:Vector<Reaction> = messages.Reactions;`
-    public final class Reactions: TLCombinator {
+    public final class Reactions: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xeafdf716
         public static let tlName = "messages.reactions"
 
@@ -937,8 +922,7 @@ extension Api.messages.Reactions {
             self.reactions.encode(to: &writer)
         }
 
-        public static func == (lhs: Reactions, rhs: Reactions) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: Reactions, _ rhs: Reactions) -> Swift.Bool {
             guard lhs.hash == rhs.hash else { return false }
             guard lhs.reactions == rhs.reactions else { return false }
             return true
@@ -976,7 +960,7 @@ extension Api.messages {
 
 extension Api.messages.RecentStickers {
     /// `messages.recentStickersNotModified#0b17f890 = messages.RecentStickers;`
-    public final class RecentStickersNotModified: TLCombinator {
+    public final class RecentStickersNotModified: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x0b17f890
         public static let tlName = "messages.recentStickersNotModified"
 
@@ -989,8 +973,7 @@ extension Api.messages.RecentStickers {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: RecentStickersNotModified, rhs: RecentStickersNotModified) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: RecentStickersNotModified, _ rhs: RecentStickersNotModified) -> Swift.Bool {
             return true
         }
     }
@@ -998,7 +981,7 @@ extension Api.messages.RecentStickers {
 
 extension Api.messages.RecentStickers {
     /// `messages.recentStickers#88d37c56 hash:long packs:Vector<StickerPack> stickers:Vector<Document> dates:Vector<int> = messages.RecentStickers;`
-    public final class RecentStickers: TLCombinator {
+    public final class RecentStickers: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x88d37c56
         public static let tlName = "messages.recentStickers"
 
@@ -1028,8 +1011,7 @@ extension Api.messages.RecentStickers {
             self.dates.encode(to: &writer)
         }
 
-        public static func == (lhs: RecentStickers, rhs: RecentStickers) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: RecentStickers, _ rhs: RecentStickers) -> Swift.Bool {
             guard lhs.hash == rhs.hash else { return false }
             guard lhs.packs == rhs.packs else { return false }
             guard lhs.stickers == rhs.stickers else { return false }
@@ -1072,7 +1054,7 @@ extension Api.messages {
 
 extension Api.messages.SavedDialogs {
     /// `messages.savedDialogs#f83ae221 dialogs:Vector<SavedDialog> messages:Vector<Message> chats:Vector<Chat> users:Vector<User> = messages.SavedDialogs;`
-    public final class SavedDialogs: TLCombinator {
+    public final class SavedDialogs: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xf83ae221
         public static let tlName = "messages.savedDialogs"
 
@@ -1102,8 +1084,7 @@ extension Api.messages.SavedDialogs {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: SavedDialogs, rhs: SavedDialogs) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SavedDialogs, _ rhs: SavedDialogs) -> Swift.Bool {
             guard lhs.dialogs == rhs.dialogs else { return false }
             guard lhs.messages == rhs.messages else { return false }
             guard lhs.chats == rhs.chats else { return false }
@@ -1115,7 +1096,7 @@ extension Api.messages.SavedDialogs {
 
 extension Api.messages.SavedDialogs {
     /// `messages.savedDialogsSlice#44ba9dd9 count:int dialogs:Vector<SavedDialog> messages:Vector<Message> chats:Vector<Chat> users:Vector<User> = messages.SavedDialogs;`
-    public final class SavedDialogsSlice: TLCombinator {
+    public final class SavedDialogsSlice: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x44ba9dd9
         public static let tlName = "messages.savedDialogsSlice"
 
@@ -1149,8 +1130,7 @@ extension Api.messages.SavedDialogs {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: SavedDialogsSlice, rhs: SavedDialogsSlice) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SavedDialogsSlice, _ rhs: SavedDialogsSlice) -> Swift.Bool {
             guard lhs.count == rhs.count else { return false }
             guard lhs.dialogs == rhs.dialogs else { return false }
             guard lhs.messages == rhs.messages else { return false }
@@ -1163,7 +1143,7 @@ extension Api.messages.SavedDialogs {
 
 extension Api.messages.SavedDialogs {
     /// `messages.savedDialogsNotModified#c01f6fe8 count:int = messages.SavedDialogs;`
-    public final class SavedDialogsNotModified: TLCombinator {
+    public final class SavedDialogsNotModified: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xc01f6fe8
         public static let tlName = "messages.savedDialogsNotModified"
 
@@ -1181,8 +1161,7 @@ extension Api.messages.SavedDialogs {
             writer.writeInt32(self.count)
         }
 
-        public static func == (lhs: SavedDialogsNotModified, rhs: SavedDialogsNotModified) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SavedDialogsNotModified, _ rhs: SavedDialogsNotModified) -> Swift.Bool {
             guard lhs.count == rhs.count else { return false }
             return true
         }
@@ -1219,7 +1198,7 @@ extension Api.messages {
 
 extension Api.messages.SavedGifs {
     /// `messages.savedGifsNotModified#e8025ca2 = messages.SavedGifs;`
-    public final class SavedGifsNotModified: TLCombinator {
+    public final class SavedGifsNotModified: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xe8025ca2
         public static let tlName = "messages.savedGifsNotModified"
 
@@ -1232,8 +1211,7 @@ extension Api.messages.SavedGifs {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: SavedGifsNotModified, rhs: SavedGifsNotModified) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SavedGifsNotModified, _ rhs: SavedGifsNotModified) -> Swift.Bool {
             return true
         }
     }
@@ -1241,7 +1219,7 @@ extension Api.messages.SavedGifs {
 
 extension Api.messages.SavedGifs {
     /// `messages.savedGifs#84a02a0d hash:long gifs:Vector<Document> = messages.SavedGifs;`
-    public final class SavedGifs: TLCombinator {
+    public final class SavedGifs: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x84a02a0d
         public static let tlName = "messages.savedGifs"
 
@@ -1263,8 +1241,7 @@ extension Api.messages.SavedGifs {
             self.gifs.encode(to: &writer)
         }
 
-        public static func == (lhs: SavedGifs, rhs: SavedGifs) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SavedGifs, _ rhs: SavedGifs) -> Swift.Bool {
             guard lhs.hash == rhs.hash else { return false }
             guard lhs.gifs == rhs.gifs else { return false }
             return true
@@ -1302,7 +1279,7 @@ extension Api.messages {
 
 extension Api.messages.SavedReactionTags {
     /// `messages.savedReactionTagsNotModified#889b59ef = messages.SavedReactionTags;`
-    public final class SavedReactionTagsNotModified: TLCombinator {
+    public final class SavedReactionTagsNotModified: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x889b59ef
         public static let tlName = "messages.savedReactionTagsNotModified"
 
@@ -1315,8 +1292,7 @@ extension Api.messages.SavedReactionTags {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: SavedReactionTagsNotModified, rhs: SavedReactionTagsNotModified) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SavedReactionTagsNotModified, _ rhs: SavedReactionTagsNotModified) -> Swift.Bool {
             return true
         }
     }
@@ -1324,7 +1300,7 @@ extension Api.messages.SavedReactionTags {
 
 extension Api.messages.SavedReactionTags {
     /// `messages.savedReactionTags#3259950a tags:Vector<SavedReactionTag> hash:long = messages.SavedReactionTags;`
-    public final class SavedReactionTags: TLCombinator {
+    public final class SavedReactionTags: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x3259950a
         public static let tlName = "messages.savedReactionTags"
 
@@ -1346,8 +1322,7 @@ extension Api.messages.SavedReactionTags {
             writer.writeInt64(self.hash)
         }
 
-        public static func == (lhs: SavedReactionTags, rhs: SavedReactionTags) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SavedReactionTags, _ rhs: SavedReactionTags) -> Swift.Bool {
             guard lhs.tags == rhs.tags else { return false }
             guard lhs.hash == rhs.hash else { return false }
             return true
@@ -1382,7 +1357,7 @@ extension Api.messages {
 
 extension Api.messages.SearchCounter {
     /// `messages.searchCounter#e844ebff flags:# inexact:flags.1?true filter:MessagesFilter count:int = messages.SearchCounter;`
-    public final class SearchCounter: TLCombinator {
+    public final class SearchCounter: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xe844ebff
         public static let tlName = "messages.searchCounter"
 
@@ -1411,8 +1386,7 @@ extension Api.messages.SearchCounter {
             writer.writeInt32(self.count)
         }
 
-        public static func == (lhs: SearchCounter, rhs: SearchCounter) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SearchCounter, _ rhs: SearchCounter) -> Swift.Bool {
             guard lhs.inexact == rhs.inexact else { return false }
             guard lhs.filter == rhs.filter else { return false }
             guard lhs.count == rhs.count else { return false }
@@ -1448,7 +1422,7 @@ extension Api.messages {
 
 extension Api.messages.SearchResultsCalendar {
     /// `messages.searchResultsCalendar#147ee23c flags:# inexact:flags.0?true count:int min_date:int min_msg_id:int offset_id_offset:flags.1?int periods:Vector<SearchResultsCalendarPeriod> messages:Vector<Message> chats:Vector<Chat> users:Vector<User> = messages.SearchResultsCalendar;`
-    public final class SearchResultsCalendar: TLCombinator {
+    public final class SearchResultsCalendar: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x147ee23c
         public static let tlName = "messages.searchResultsCalendar"
 
@@ -1502,8 +1476,7 @@ extension Api.messages.SearchResultsCalendar {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: SearchResultsCalendar, rhs: SearchResultsCalendar) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SearchResultsCalendar, _ rhs: SearchResultsCalendar) -> Swift.Bool {
             guard lhs.inexact == rhs.inexact else { return false }
             guard lhs.count == rhs.count else { return false }
             guard lhs.minDate == rhs.minDate else { return false }
@@ -1545,7 +1518,7 @@ extension Api.messages {
 
 extension Api.messages.SearchResultsPositions {
     /// `messages.searchResultsPositions#53b22baf count:int positions:Vector<SearchResultsPosition> = messages.SearchResultsPositions;`
-    public final class SearchResultsPositions: TLCombinator {
+    public final class SearchResultsPositions: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x53b22baf
         public static let tlName = "messages.searchResultsPositions"
 
@@ -1567,8 +1540,7 @@ extension Api.messages.SearchResultsPositions {
             self.positions.encode(to: &writer)
         }
 
-        public static func == (lhs: SearchResultsPositions, rhs: SearchResultsPositions) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SearchResultsPositions, _ rhs: SearchResultsPositions) -> Swift.Bool {
             guard lhs.count == rhs.count else { return false }
             guard lhs.positions == rhs.positions else { return false }
             return true
@@ -1606,7 +1578,7 @@ extension Api.messages {
 
 extension Api.messages.SentEncryptedMessage {
     /// `messages.sentEncryptedMessage#560f8935 date:int = messages.SentEncryptedMessage;`
-    public final class SentEncryptedMessage: TLCombinator {
+    public final class SentEncryptedMessage: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x560f8935
         public static let tlName = "messages.sentEncryptedMessage"
 
@@ -1624,8 +1596,7 @@ extension Api.messages.SentEncryptedMessage {
             writer.writeInt32(self.date)
         }
 
-        public static func == (lhs: SentEncryptedMessage, rhs: SentEncryptedMessage) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SentEncryptedMessage, _ rhs: SentEncryptedMessage) -> Swift.Bool {
             guard lhs.date == rhs.date else { return false }
             return true
         }
@@ -1634,7 +1605,7 @@ extension Api.messages.SentEncryptedMessage {
 
 extension Api.messages.SentEncryptedMessage {
     /// `messages.sentEncryptedFile#9493ff32 date:int file:EncryptedFile = messages.SentEncryptedMessage;`
-    public final class SentEncryptedFile: TLCombinator {
+    public final class SentEncryptedFile: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x9493ff32
         public static let tlName = "messages.sentEncryptedFile"
 
@@ -1656,8 +1627,7 @@ extension Api.messages.SentEncryptedMessage {
             self.file.encode(to: &writer)
         }
 
-        public static func == (lhs: SentEncryptedFile, rhs: SentEncryptedFile) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SentEncryptedFile, _ rhs: SentEncryptedFile) -> Swift.Bool {
             guard lhs.date == rhs.date else { return false }
             guard lhs.file == rhs.file else { return false }
             return true
@@ -1695,7 +1665,7 @@ extension Api.messages {
 
 extension Api.messages.SponsoredMessages {
     /// `messages.sponsoredMessages#ffda656d flags:# posts_between:flags.0?int start_delay:flags.1?int between_delay:flags.2?int messages:Vector<SponsoredMessage> chats:Vector<Chat> users:Vector<User> = messages.SponsoredMessages;`
-    public final class SponsoredMessages: TLCombinator {
+    public final class SponsoredMessages: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xffda656d
         public static let tlName = "messages.sponsoredMessages"
 
@@ -1739,8 +1709,7 @@ extension Api.messages.SponsoredMessages {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: SponsoredMessages, rhs: SponsoredMessages) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SponsoredMessages, _ rhs: SponsoredMessages) -> Swift.Bool {
             guard lhs.postsBetween == rhs.postsBetween else { return false }
             guard lhs.startDelay == rhs.startDelay else { return false }
             guard lhs.betweenDelay == rhs.betweenDelay else { return false }
@@ -1754,7 +1723,7 @@ extension Api.messages.SponsoredMessages {
 
 extension Api.messages.SponsoredMessages {
     /// `messages.sponsoredMessagesEmpty#1839490f = messages.SponsoredMessages;`
-    public final class SponsoredMessagesEmpty: TLCombinator {
+    public final class SponsoredMessagesEmpty: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x1839490f
         public static let tlName = "messages.sponsoredMessagesEmpty"
 
@@ -1767,8 +1736,7 @@ extension Api.messages.SponsoredMessages {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: SponsoredMessagesEmpty, rhs: SponsoredMessagesEmpty) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SponsoredMessagesEmpty, _ rhs: SponsoredMessagesEmpty) -> Swift.Bool {
             return true
         }
     }
@@ -1804,7 +1772,7 @@ extension Api.messages {
 
 extension Api.messages.StickerSet {
     /// `messages.stickerSet#6e153f16 set:StickerSet packs:Vector<StickerPack> keywords:Vector<StickerKeyword> documents:Vector<Document> = messages.StickerSet;`
-    public final class StickerSet: TLCombinator {
+    public final class StickerSet: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x6e153f16
         public static let tlName = "messages.stickerSet"
 
@@ -1834,8 +1802,7 @@ extension Api.messages.StickerSet {
             self.documents.encode(to: &writer)
         }
 
-        public static func == (lhs: StickerSet, rhs: StickerSet) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StickerSet, _ rhs: StickerSet) -> Swift.Bool {
             guard lhs.set == rhs.set else { return false }
             guard lhs.packs == rhs.packs else { return false }
             guard lhs.keywords == rhs.keywords else { return false }
@@ -1847,7 +1814,7 @@ extension Api.messages.StickerSet {
 
 extension Api.messages.StickerSet {
     /// `messages.stickerSetNotModified#d3f924eb = messages.StickerSet;`
-    public final class StickerSetNotModified: TLCombinator {
+    public final class StickerSetNotModified: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xd3f924eb
         public static let tlName = "messages.stickerSetNotModified"
 
@@ -1860,8 +1827,7 @@ extension Api.messages.StickerSet {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: StickerSetNotModified, rhs: StickerSetNotModified) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StickerSetNotModified, _ rhs: StickerSetNotModified) -> Swift.Bool {
             return true
         }
     }
@@ -1897,7 +1863,7 @@ extension Api.messages {
 
 extension Api.messages.StickerSetInstallResult {
     /// `messages.stickerSetInstallResultSuccess#38641628 = messages.StickerSetInstallResult;`
-    public final class StickerSetInstallResultSuccess: TLCombinator {
+    public final class StickerSetInstallResultSuccess: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x38641628
         public static let tlName = "messages.stickerSetInstallResultSuccess"
 
@@ -1910,8 +1876,7 @@ extension Api.messages.StickerSetInstallResult {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: StickerSetInstallResultSuccess, rhs: StickerSetInstallResultSuccess) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StickerSetInstallResultSuccess, _ rhs: StickerSetInstallResultSuccess) -> Swift.Bool {
             return true
         }
     }
@@ -1919,7 +1884,7 @@ extension Api.messages.StickerSetInstallResult {
 
 extension Api.messages.StickerSetInstallResult {
     /// `messages.stickerSetInstallResultArchive#35e410a8 sets:Vector<StickerSetCovered> = messages.StickerSetInstallResult;`
-    public final class StickerSetInstallResultArchive: TLCombinator {
+    public final class StickerSetInstallResultArchive: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x35e410a8
         public static let tlName = "messages.stickerSetInstallResultArchive"
 
@@ -1937,8 +1902,7 @@ extension Api.messages.StickerSetInstallResult {
             self.sets.encode(to: &writer)
         }
 
-        public static func == (lhs: StickerSetInstallResultArchive, rhs: StickerSetInstallResultArchive) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StickerSetInstallResultArchive, _ rhs: StickerSetInstallResultArchive) -> Swift.Bool {
             guard lhs.sets == rhs.sets else { return false }
             return true
         }
@@ -1975,7 +1939,7 @@ extension Api.messages {
 
 extension Api.messages.Stickers {
     /// `messages.stickersNotModified#f1749a22 = messages.Stickers;`
-    public final class StickersNotModified: TLCombinator {
+    public final class StickersNotModified: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xf1749a22
         public static let tlName = "messages.stickersNotModified"
 
@@ -1988,8 +1952,7 @@ extension Api.messages.Stickers {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: StickersNotModified, rhs: StickersNotModified) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StickersNotModified, _ rhs: StickersNotModified) -> Swift.Bool {
             return true
         }
     }
@@ -1997,7 +1960,7 @@ extension Api.messages.Stickers {
 
 extension Api.messages.Stickers {
     /// `messages.stickers#30a6ec7e hash:long stickers:Vector<Document> = messages.Stickers;`
-    public final class Stickers: TLCombinator {
+    public final class Stickers: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x30a6ec7e
         public static let tlName = "messages.stickers"
 
@@ -2019,8 +1982,7 @@ extension Api.messages.Stickers {
             self.stickers.encode(to: &writer)
         }
 
-        public static func == (lhs: Stickers, rhs: Stickers) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: Stickers, _ rhs: Stickers) -> Swift.Bool {
             guard lhs.hash == rhs.hash else { return false }
             guard lhs.stickers == rhs.stickers else { return false }
             return true
@@ -2055,7 +2017,7 @@ extension Api.messages {
 
 extension Api.messages.TranscribedAudio {
     /// `messages.transcribedAudio#cfb9d957 flags:# pending:flags.0?true transcription_id:long text:string trial_remains_num:flags.1?int trial_remains_until_date:flags.1?int = messages.TranscribedAudio;`
-    public final class TranscribedAudio: TLCombinator {
+    public final class TranscribedAudio: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xcfb9d957
         public static let tlName = "messages.transcribedAudio"
 
@@ -2094,8 +2056,7 @@ extension Api.messages.TranscribedAudio {
             if let value = self.trialRemainsUntilDate { writer.writeInt32(value) }
         }
 
-        public static func == (lhs: TranscribedAudio, rhs: TranscribedAudio) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: TranscribedAudio, _ rhs: TranscribedAudio) -> Swift.Bool {
             guard lhs.pending == rhs.pending else { return false }
             guard lhs.transcriptionId == rhs.transcriptionId else { return false }
             guard lhs.text == rhs.text else { return false }
@@ -2133,7 +2094,7 @@ extension Api.messages {
 
 extension Api.messages.TranslatedRichMessage {
     /// `messages.translatedRichMessage#4203998f result:Vector<RichMessage> = messages.TranslatedRichMessage;`
-    public final class TranslatedRichMessage: TLCombinator {
+    public final class TranslatedRichMessage: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x4203998f
         public static let tlName = "messages.translatedRichMessage"
 
@@ -2151,8 +2112,7 @@ extension Api.messages.TranslatedRichMessage {
             self.result.encode(to: &writer)
         }
 
-        public static func == (lhs: TranslatedRichMessage, rhs: TranslatedRichMessage) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: TranslatedRichMessage, _ rhs: TranslatedRichMessage) -> Swift.Bool {
             guard lhs.result == rhs.result else { return false }
             return true
         }
@@ -2186,7 +2146,7 @@ extension Api.messages {
 
 extension Api.messages.TranslatedText {
     /// `messages.translateResult#33db32f8 result:Vector<TextWithEntities> = messages.TranslatedText;`
-    public final class TranslateResult: TLCombinator {
+    public final class TranslateResult: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x33db32f8
         public static let tlName = "messages.translateResult"
 
@@ -2204,8 +2164,7 @@ extension Api.messages.TranslatedText {
             self.result.encode(to: &writer)
         }
 
-        public static func == (lhs: TranslateResult, rhs: TranslateResult) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: TranslateResult, _ rhs: TranslateResult) -> Swift.Bool {
             guard lhs.result == rhs.result else { return false }
             return true
         }
@@ -2239,7 +2198,7 @@ extension Api.messages {
 
 extension Api.messages.VotesList {
     /// `messages.votesList#4899484e flags:# count:int votes:Vector<MessagePeerVote> chats:Vector<Chat> users:Vector<User> next_offset:flags.0?string = messages.VotesList;`
-    public final class VotesList: TLCombinator {
+    public final class VotesList: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x4899484e
         public static let tlName = "messages.votesList"
 
@@ -2277,8 +2236,7 @@ extension Api.messages.VotesList {
             if let value = self.nextOffset { writer.writeString(value) }
         }
 
-        public static func == (lhs: VotesList, rhs: VotesList) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: VotesList, _ rhs: VotesList) -> Swift.Bool {
             guard lhs.count == rhs.count else { return false }
             guard lhs.votes == rhs.votes else { return false }
             guard lhs.chats == rhs.chats else { return false }
@@ -2316,7 +2274,7 @@ extension Api.messages {
 
 extension Api.messages.WebPage {
     /// `messages.webPage#fd5e12bd webpage:WebPage chats:Vector<Chat> users:Vector<User> = messages.WebPage;`
-    public final class WebPage: TLCombinator {
+    public final class WebPage: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xfd5e12bd
         public static let tlName = "messages.webPage"
 
@@ -2342,8 +2300,7 @@ extension Api.messages.WebPage {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: WebPage, rhs: WebPage) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: WebPage, _ rhs: WebPage) -> Swift.Bool {
             guard lhs.webpage == rhs.webpage else { return false }
             guard lhs.chats == rhs.chats else { return false }
             guard lhs.users == rhs.users else { return false }
@@ -2379,7 +2336,7 @@ extension Api.messages {
 
 extension Api.messages.WebPagePreview {
     /// `messages.webPagePreview#8c9a88ac media:MessageMedia chats:Vector<Chat> users:Vector<User> = messages.WebPagePreview;`
-    public final class WebPagePreview: TLCombinator {
+    public final class WebPagePreview: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x8c9a88ac
         public static let tlName = "messages.webPagePreview"
 
@@ -2405,8 +2362,7 @@ extension Api.messages.WebPagePreview {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: WebPagePreview, rhs: WebPagePreview) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: WebPagePreview, _ rhs: WebPagePreview) -> Swift.Bool {
             guard lhs.media == rhs.media else { return false }
             guard lhs.chats == rhs.chats else { return false }
             guard lhs.users == rhs.users else { return false }
@@ -2442,7 +2398,7 @@ extension Api.payments {
 
 extension Api.payments.BankCardData {
     /// `payments.bankCardData#3e24e573 title:string open_urls:Vector<BankCardOpenUrl> = payments.BankCardData;`
-    public final class BankCardData: TLCombinator {
+    public final class BankCardData: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x3e24e573
         public static let tlName = "payments.bankCardData"
 
@@ -2464,8 +2420,7 @@ extension Api.payments.BankCardData {
             self.openUrls.encode(to: &writer)
         }
 
-        public static func == (lhs: BankCardData, rhs: BankCardData) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: BankCardData, _ rhs: BankCardData) -> Swift.Bool {
             guard lhs.title == rhs.title else { return false }
             guard lhs.openUrls == rhs.openUrls else { return false }
             return true
@@ -2503,7 +2458,7 @@ extension Api.payments {
 
 extension Api.payments.CheckCanSendGiftResult {
     /// `payments.checkCanSendGiftResultOk#374fa7ad = payments.CheckCanSendGiftResult;`
-    public final class CheckCanSendGiftResultOk: TLCombinator {
+    public final class CheckCanSendGiftResultOk: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x374fa7ad
         public static let tlName = "payments.checkCanSendGiftResultOk"
 
@@ -2516,8 +2471,7 @@ extension Api.payments.CheckCanSendGiftResult {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: CheckCanSendGiftResultOk, rhs: CheckCanSendGiftResultOk) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: CheckCanSendGiftResultOk, _ rhs: CheckCanSendGiftResultOk) -> Swift.Bool {
             return true
         }
     }
@@ -2525,7 +2479,7 @@ extension Api.payments.CheckCanSendGiftResult {
 
 extension Api.payments.CheckCanSendGiftResult {
     /// `payments.checkCanSendGiftResultFail#d5e58274 reason:TextWithEntities = payments.CheckCanSendGiftResult;`
-    public final class CheckCanSendGiftResultFail: TLCombinator {
+    public final class CheckCanSendGiftResultFail: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xd5e58274
         public static let tlName = "payments.checkCanSendGiftResultFail"
 
@@ -2543,8 +2497,7 @@ extension Api.payments.CheckCanSendGiftResult {
             self.reason.encode(to: &writer)
         }
 
-        public static func == (lhs: CheckCanSendGiftResultFail, rhs: CheckCanSendGiftResultFail) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: CheckCanSendGiftResultFail, _ rhs: CheckCanSendGiftResultFail) -> Swift.Bool {
             guard lhs.reason == rhs.reason else { return false }
             return true
         }
@@ -2578,7 +2531,7 @@ extension Api.payments {
 
 extension Api.payments.CheckedGiftCode {
     /// `payments.checkedGiftCode#eb983f8f flags:# via_giveaway:flags.2?true from_id:flags.4?Peer giveaway_msg_id:flags.3?int to_id:flags.0?long date:int days:int used_date:flags.1?int chats:Vector<Chat> users:Vector<User> = payments.CheckedGiftCode;`
-    public final class CheckedGiftCode: TLCombinator {
+    public final class CheckedGiftCode: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xeb983f8f
         public static let tlName = "payments.checkedGiftCode"
 
@@ -2635,8 +2588,7 @@ extension Api.payments.CheckedGiftCode {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: CheckedGiftCode, rhs: CheckedGiftCode) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: CheckedGiftCode, _ rhs: CheckedGiftCode) -> Swift.Bool {
             guard lhs.viaGiveaway == rhs.viaGiveaway else { return false }
             guard lhs.fromId == rhs.fromId else { return false }
             guard lhs.giveawayMsgId == rhs.giveawayMsgId else { return false }
@@ -2678,7 +2630,7 @@ extension Api.payments {
 
 extension Api.payments.ConnectedStarRefBots {
     /// `payments.connectedStarRefBots#98d5ea1d count:int connected_bots:Vector<ConnectedBotStarRef> users:Vector<User> = payments.ConnectedStarRefBots;`
-    public final class ConnectedStarRefBots: TLCombinator {
+    public final class ConnectedStarRefBots: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x98d5ea1d
         public static let tlName = "payments.connectedStarRefBots"
 
@@ -2704,8 +2656,7 @@ extension Api.payments.ConnectedStarRefBots {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: ConnectedStarRefBots, rhs: ConnectedStarRefBots) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ConnectedStarRefBots, _ rhs: ConnectedStarRefBots) -> Swift.Bool {
             guard lhs.count == rhs.count else { return false }
             guard lhs.connectedBots == rhs.connectedBots else { return false }
             guard lhs.users == rhs.users else { return false }
@@ -2741,7 +2692,7 @@ extension Api.payments {
 
 extension Api.payments.ExportedInvoice {
     /// `payments.exportedInvoice#aed0cbd9 url:string = payments.ExportedInvoice;`
-    public final class ExportedInvoice: TLCombinator {
+    public final class ExportedInvoice: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xaed0cbd9
         public static let tlName = "payments.exportedInvoice"
 
@@ -2759,8 +2710,7 @@ extension Api.payments.ExportedInvoice {
             writer.writeString(self.url)
         }
 
-        public static func == (lhs: ExportedInvoice, rhs: ExportedInvoice) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ExportedInvoice, _ rhs: ExportedInvoice) -> Swift.Bool {
             guard lhs.url == rhs.url else { return false }
             return true
         }
@@ -2797,7 +2747,7 @@ extension Api.payments {
 
 extension Api.payments.GiveawayInfo {
     /// `payments.giveawayInfo#4367daa0 flags:# participating:flags.0?true preparing_results:flags.3?true start_date:int joined_too_early_date:flags.1?int admin_disallowed_chat_id:flags.2?long disallowed_country:flags.4?string = payments.GiveawayInfo;`
-    public final class GiveawayInfo: TLCombinator {
+    public final class GiveawayInfo: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x4367daa0
         public static let tlName = "payments.giveawayInfo"
 
@@ -2841,8 +2791,7 @@ extension Api.payments.GiveawayInfo {
             if let value = self.disallowedCountry { writer.writeString(value) }
         }
 
-        public static func == (lhs: GiveawayInfo, rhs: GiveawayInfo) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: GiveawayInfo, _ rhs: GiveawayInfo) -> Swift.Bool {
             guard lhs.participating == rhs.participating else { return false }
             guard lhs.preparingResults == rhs.preparingResults else { return false }
             guard lhs.startDate == rhs.startDate else { return false }
@@ -2856,7 +2805,7 @@ extension Api.payments.GiveawayInfo {
 
 extension Api.payments.GiveawayInfo {
     /// `payments.giveawayInfoResults#e175e66f flags:# winner:flags.0?true refunded:flags.1?true start_date:int gift_code_slug:flags.3?string stars_prize:flags.4?long finish_date:int winners_count:int activated_count:flags.2?int = payments.GiveawayInfo;`
-    public final class GiveawayInfoResults: TLCombinator {
+    public final class GiveawayInfoResults: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xe175e66f
         public static let tlName = "payments.giveawayInfoResults"
 
@@ -2908,8 +2857,7 @@ extension Api.payments.GiveawayInfo {
             if let value = self.activatedCount { writer.writeInt32(value) }
         }
 
-        public static func == (lhs: GiveawayInfoResults, rhs: GiveawayInfoResults) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: GiveawayInfoResults, _ rhs: GiveawayInfoResults) -> Swift.Bool {
             guard lhs.winner == rhs.winner else { return false }
             guard lhs.refunded == rhs.refunded else { return false }
             guard lhs.startDate == rhs.startDate else { return false }
@@ -2956,7 +2904,7 @@ extension Api.payments {
 
 extension Api.payments.PaymentForm {
     /// `payments.paymentForm#a0058751 flags:# can_save_credentials:flags.2?true password_missing:flags.3?true form_id:long bot_id:long title:string description:string photo:flags.5?WebDocument invoice:Invoice provider_id:long url:string native_provider:flags.4?string native_params:flags.4?DataJSON additional_methods:flags.6?Vector<PaymentFormMethod> saved_info:flags.0?PaymentRequestedInfo saved_credentials:flags.1?Vector<PaymentSavedCredentials> users:Vector<User> = payments.PaymentForm;`
-    public final class PaymentForm: TLCombinator {
+    public final class PaymentForm: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xa0058751
         public static let tlName = "payments.paymentForm"
 
@@ -3043,8 +2991,7 @@ extension Api.payments.PaymentForm {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: PaymentForm, rhs: PaymentForm) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PaymentForm, _ rhs: PaymentForm) -> Swift.Bool {
             guard lhs.canSaveCredentials == rhs.canSaveCredentials else { return false }
             guard lhs.passwordMissing == rhs.passwordMissing else { return false }
             guard lhs.formId == rhs.formId else { return false }
@@ -3068,7 +3015,7 @@ extension Api.payments.PaymentForm {
 
 extension Api.payments.PaymentForm {
     /// `payments.paymentFormStars#7bf6b15c flags:# form_id:long bot_id:long title:string description:string photo:flags.5?WebDocument invoice:Invoice users:Vector<User> = payments.PaymentForm;`
-    public final class PaymentFormStars: TLCombinator {
+    public final class PaymentFormStars: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x7bf6b15c
         public static let tlName = "payments.paymentFormStars"
 
@@ -3114,8 +3061,7 @@ extension Api.payments.PaymentForm {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: PaymentFormStars, rhs: PaymentFormStars) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PaymentFormStars, _ rhs: PaymentFormStars) -> Swift.Bool {
             guard lhs.formId == rhs.formId else { return false }
             guard lhs.botId == rhs.botId else { return false }
             guard lhs.title == rhs.title else { return false }
@@ -3130,7 +3076,7 @@ extension Api.payments.PaymentForm {
 
 extension Api.payments.PaymentForm {
     /// `payments.paymentFormStarGift#b425cfe1 form_id:long invoice:Invoice = payments.PaymentForm;`
-    public final class PaymentFormStarGift: TLCombinator {
+    public final class PaymentFormStarGift: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xb425cfe1
         public static let tlName = "payments.paymentFormStarGift"
 
@@ -3152,8 +3098,7 @@ extension Api.payments.PaymentForm {
             self.invoice.encode(to: &writer)
         }
 
-        public static func == (lhs: PaymentFormStarGift, rhs: PaymentFormStarGift) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PaymentFormStarGift, _ rhs: PaymentFormStarGift) -> Swift.Bool {
             guard lhs.formId == rhs.formId else { return false }
             guard lhs.invoice == rhs.invoice else { return false }
             return true
@@ -3191,7 +3136,7 @@ extension Api.payments {
 
 extension Api.payments.PaymentReceipt {
     /// `payments.paymentReceipt#70c4fe03 flags:# date:int bot_id:long provider_id:long title:string description:string photo:flags.2?WebDocument invoice:Invoice info:flags.0?PaymentRequestedInfo shipping:flags.1?ShippingOption tip_amount:flags.3?long currency:string total_amount:long credentials_title:string users:Vector<User> = payments.PaymentReceipt;`
-    public final class PaymentReceipt: TLCombinator {
+    public final class PaymentReceipt: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x70c4fe03
         public static let tlName = "payments.paymentReceipt"
 
@@ -3268,8 +3213,7 @@ extension Api.payments.PaymentReceipt {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: PaymentReceipt, rhs: PaymentReceipt) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PaymentReceipt, _ rhs: PaymentReceipt) -> Swift.Bool {
             guard lhs.date == rhs.date else { return false }
             guard lhs.botId == rhs.botId else { return false }
             guard lhs.providerId == rhs.providerId else { return false }
@@ -3291,7 +3235,7 @@ extension Api.payments.PaymentReceipt {
 
 extension Api.payments.PaymentReceipt {
     /// `payments.paymentReceiptStars#dabbf83a flags:# date:int bot_id:long title:string description:string photo:flags.2?WebDocument invoice:Invoice currency:string total_amount:long transaction_id:string users:Vector<User> = payments.PaymentReceipt;`
-    public final class PaymentReceiptStars: TLCombinator {
+    public final class PaymentReceiptStars: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xdabbf83a
         public static let tlName = "payments.paymentReceiptStars"
 
@@ -3349,8 +3293,7 @@ extension Api.payments.PaymentReceipt {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: PaymentReceiptStars, rhs: PaymentReceiptStars) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PaymentReceiptStars, _ rhs: PaymentReceiptStars) -> Swift.Bool {
             guard lhs.date == rhs.date else { return false }
             guard lhs.botId == rhs.botId else { return false }
             guard lhs.title == rhs.title else { return false }
@@ -3396,7 +3339,7 @@ extension Api.payments {
 
 extension Api.payments.PaymentResult {
     /// `payments.paymentResult#4e5f810d updates:Updates = payments.PaymentResult;`
-    public final class PaymentResult: TLCombinator {
+    public final class PaymentResult: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x4e5f810d
         public static let tlName = "payments.paymentResult"
 
@@ -3414,8 +3357,7 @@ extension Api.payments.PaymentResult {
             self.updates.encode(to: &writer)
         }
 
-        public static func == (lhs: PaymentResult, rhs: PaymentResult) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PaymentResult, _ rhs: PaymentResult) -> Swift.Bool {
             guard lhs.updates == rhs.updates else { return false }
             return true
         }
@@ -3424,7 +3366,7 @@ extension Api.payments.PaymentResult {
 
 extension Api.payments.PaymentResult {
     /// `payments.paymentVerificationNeeded#d8411139 url:string = payments.PaymentResult;`
-    public final class PaymentVerificationNeeded: TLCombinator {
+    public final class PaymentVerificationNeeded: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xd8411139
         public static let tlName = "payments.paymentVerificationNeeded"
 
@@ -3442,8 +3384,7 @@ extension Api.payments.PaymentResult {
             writer.writeString(self.url)
         }
 
-        public static func == (lhs: PaymentVerificationNeeded, rhs: PaymentVerificationNeeded) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PaymentVerificationNeeded, _ rhs: PaymentVerificationNeeded) -> Swift.Bool {
             guard lhs.url == rhs.url else { return false }
             return true
         }

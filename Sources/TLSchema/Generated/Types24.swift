@@ -30,7 +30,7 @@ extension Api.payments {
 
 extension Api.payments.ResaleStarGifts {
     /// `payments.resaleStarGifts#947a12df flags:# count:int gifts:Vector<StarGift> next_offset:flags.0?string attributes:flags.1?Vector<StarGiftAttribute> attributes_hash:flags.1?long chats:Vector<Chat> counters:flags.2?Vector<StarGiftAttributeCounter> users:Vector<User> = payments.ResaleStarGifts;`
-    public final class ResaleStarGifts: TLCombinator {
+    public final class ResaleStarGifts: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x947a12df
         public static let tlName = "payments.resaleStarGifts"
 
@@ -83,8 +83,7 @@ extension Api.payments.ResaleStarGifts {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: ResaleStarGifts, rhs: ResaleStarGifts) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ResaleStarGifts, _ rhs: ResaleStarGifts) -> Swift.Bool {
             guard lhs.count == rhs.count else { return false }
             guard lhs.gifts == rhs.gifts else { return false }
             guard lhs.nextOffset == rhs.nextOffset else { return false }
@@ -125,7 +124,7 @@ extension Api.payments {
 
 extension Api.payments.SavedInfo {
     /// `payments.savedInfo#fb8fe43c flags:# has_saved_credentials:flags.1?true saved_info:flags.0?PaymentRequestedInfo = payments.SavedInfo;`
-    public final class SavedInfo: TLCombinator {
+    public final class SavedInfo: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xfb8fe43c
         public static let tlName = "payments.savedInfo"
 
@@ -151,8 +150,7 @@ extension Api.payments.SavedInfo {
             if let value = self.savedInfo { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: SavedInfo, rhs: SavedInfo) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SavedInfo, _ rhs: SavedInfo) -> Swift.Bool {
             guard lhs.hasSavedCredentials == rhs.hasSavedCredentials else { return false }
             guard lhs.savedInfo == rhs.savedInfo else { return false }
             return true
@@ -187,7 +185,7 @@ extension Api.payments {
 
 extension Api.payments.SavedStarGifts {
     /// `payments.savedStarGifts#95f389b1 flags:# count:int chat_notifications_enabled:flags.1?Bool gifts:Vector<SavedStarGift> next_offset:flags.0?string chats:Vector<Chat> users:Vector<User> = payments.SavedStarGifts;`
-    public final class SavedStarGifts: TLCombinator {
+    public final class SavedStarGifts: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x95f389b1
         public static let tlName = "payments.savedStarGifts"
 
@@ -230,8 +228,7 @@ extension Api.payments.SavedStarGifts {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: SavedStarGifts, rhs: SavedStarGifts) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SavedStarGifts, _ rhs: SavedStarGifts) -> Swift.Bool {
             guard lhs.count == rhs.count else { return false }
             guard lhs.chatNotificationsEnabled == rhs.chatNotificationsEnabled else { return false }
             guard lhs.gifts == rhs.gifts else { return false }
@@ -273,7 +270,7 @@ extension Api.payments {
 
 extension Api.payments.StarGiftActiveAuctions {
     /// `payments.starGiftActiveAuctionsNotModified#db33dad0 = payments.StarGiftActiveAuctions;`
-    public final class StarGiftActiveAuctionsNotModified: TLCombinator {
+    public final class StarGiftActiveAuctionsNotModified: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xdb33dad0
         public static let tlName = "payments.starGiftActiveAuctionsNotModified"
 
@@ -286,8 +283,7 @@ extension Api.payments.StarGiftActiveAuctions {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: StarGiftActiveAuctionsNotModified, rhs: StarGiftActiveAuctionsNotModified) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StarGiftActiveAuctionsNotModified, _ rhs: StarGiftActiveAuctionsNotModified) -> Swift.Bool {
             return true
         }
     }
@@ -295,7 +291,7 @@ extension Api.payments.StarGiftActiveAuctions {
 
 extension Api.payments.StarGiftActiveAuctions {
     /// `payments.starGiftActiveAuctions#aef6abbc auctions:Vector<StarGiftActiveAuctionState> users:Vector<User> chats:Vector<Chat> = payments.StarGiftActiveAuctions;`
-    public final class StarGiftActiveAuctions: TLCombinator {
+    public final class StarGiftActiveAuctions: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xaef6abbc
         public static let tlName = "payments.starGiftActiveAuctions"
 
@@ -321,8 +317,7 @@ extension Api.payments.StarGiftActiveAuctions {
             self.chats.encode(to: &writer)
         }
 
-        public static func == (lhs: StarGiftActiveAuctions, rhs: StarGiftActiveAuctions) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StarGiftActiveAuctions, _ rhs: StarGiftActiveAuctions) -> Swift.Bool {
             guard lhs.auctions == rhs.auctions else { return false }
             guard lhs.users == rhs.users else { return false }
             guard lhs.chats == rhs.chats else { return false }
@@ -358,7 +353,7 @@ extension Api.payments {
 
 extension Api.payments.StarGiftAuctionAcquiredGifts {
     /// `payments.starGiftAuctionAcquiredGifts#7d5bd1f0 gifts:Vector<StarGiftAuctionAcquiredGift> users:Vector<User> chats:Vector<Chat> = payments.StarGiftAuctionAcquiredGifts;`
-    public final class StarGiftAuctionAcquiredGifts: TLCombinator {
+    public final class StarGiftAuctionAcquiredGifts: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x7d5bd1f0
         public static let tlName = "payments.starGiftAuctionAcquiredGifts"
 
@@ -384,8 +379,7 @@ extension Api.payments.StarGiftAuctionAcquiredGifts {
             self.chats.encode(to: &writer)
         }
 
-        public static func == (lhs: StarGiftAuctionAcquiredGifts, rhs: StarGiftAuctionAcquiredGifts) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StarGiftAuctionAcquiredGifts, _ rhs: StarGiftAuctionAcquiredGifts) -> Swift.Bool {
             guard lhs.gifts == rhs.gifts else { return false }
             guard lhs.users == rhs.users else { return false }
             guard lhs.chats == rhs.chats else { return false }
@@ -421,7 +415,7 @@ extension Api.payments {
 
 extension Api.payments.StarGiftAuctionState {
     /// `payments.starGiftAuctionState#6b39f4ec gift:StarGift state:StarGiftAuctionState user_state:StarGiftAuctionUserState timeout:int users:Vector<User> chats:Vector<Chat> = payments.StarGiftAuctionState;`
-    public final class StarGiftAuctionState: TLCombinator {
+    public final class StarGiftAuctionState: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x6b39f4ec
         public static let tlName = "payments.starGiftAuctionState"
 
@@ -459,8 +453,7 @@ extension Api.payments.StarGiftAuctionState {
             self.chats.encode(to: &writer)
         }
 
-        public static func == (lhs: StarGiftAuctionState, rhs: StarGiftAuctionState) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StarGiftAuctionState, _ rhs: StarGiftAuctionState) -> Swift.Bool {
             guard lhs.gift == rhs.gift else { return false }
             guard lhs.state == rhs.state else { return false }
             guard lhs.userState == rhs.userState else { return false }
@@ -502,7 +495,7 @@ extension Api.payments {
 
 extension Api.payments.StarGiftCollections {
     /// `payments.starGiftCollectionsNotModified#a0ba4f17 = payments.StarGiftCollections;`
-    public final class StarGiftCollectionsNotModified: TLCombinator {
+    public final class StarGiftCollectionsNotModified: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xa0ba4f17
         public static let tlName = "payments.starGiftCollectionsNotModified"
 
@@ -515,8 +508,7 @@ extension Api.payments.StarGiftCollections {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: StarGiftCollectionsNotModified, rhs: StarGiftCollectionsNotModified) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StarGiftCollectionsNotModified, _ rhs: StarGiftCollectionsNotModified) -> Swift.Bool {
             return true
         }
     }
@@ -524,7 +516,7 @@ extension Api.payments.StarGiftCollections {
 
 extension Api.payments.StarGiftCollections {
     /// `payments.starGiftCollections#8a2932f3 collections:Vector<StarGiftCollection> = payments.StarGiftCollections;`
-    public final class StarGiftCollections: TLCombinator {
+    public final class StarGiftCollections: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x8a2932f3
         public static let tlName = "payments.starGiftCollections"
 
@@ -542,8 +534,7 @@ extension Api.payments.StarGiftCollections {
             self.collections.encode(to: &writer)
         }
 
-        public static func == (lhs: StarGiftCollections, rhs: StarGiftCollections) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StarGiftCollections, _ rhs: StarGiftCollections) -> Swift.Bool {
             guard lhs.collections == rhs.collections else { return false }
             return true
         }
@@ -577,7 +568,7 @@ extension Api.payments {
 
 extension Api.payments.StarGiftUpgradeAttributes {
     /// `payments.starGiftUpgradeAttributes#46c6e36f attributes:Vector<StarGiftAttribute> = payments.StarGiftUpgradeAttributes;`
-    public final class StarGiftUpgradeAttributes: TLCombinator {
+    public final class StarGiftUpgradeAttributes: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x46c6e36f
         public static let tlName = "payments.starGiftUpgradeAttributes"
 
@@ -595,8 +586,7 @@ extension Api.payments.StarGiftUpgradeAttributes {
             self.attributes.encode(to: &writer)
         }
 
-        public static func == (lhs: StarGiftUpgradeAttributes, rhs: StarGiftUpgradeAttributes) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StarGiftUpgradeAttributes, _ rhs: StarGiftUpgradeAttributes) -> Swift.Bool {
             guard lhs.attributes == rhs.attributes else { return false }
             return true
         }
@@ -630,7 +620,7 @@ extension Api.payments {
 
 extension Api.payments.StarGiftUpgradePreview {
     /// `payments.starGiftUpgradePreview#3de1dfed sample_attributes:Vector<StarGiftAttribute> prices:Vector<StarGiftUpgradePrice> next_prices:Vector<StarGiftUpgradePrice> = payments.StarGiftUpgradePreview;`
-    public final class StarGiftUpgradePreview: TLCombinator {
+    public final class StarGiftUpgradePreview: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x3de1dfed
         public static let tlName = "payments.starGiftUpgradePreview"
 
@@ -656,8 +646,7 @@ extension Api.payments.StarGiftUpgradePreview {
             self.nextPrices.encode(to: &writer)
         }
 
-        public static func == (lhs: StarGiftUpgradePreview, rhs: StarGiftUpgradePreview) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StarGiftUpgradePreview, _ rhs: StarGiftUpgradePreview) -> Swift.Bool {
             guard lhs.sampleAttributes == rhs.sampleAttributes else { return false }
             guard lhs.prices == rhs.prices else { return false }
             guard lhs.nextPrices == rhs.nextPrices else { return false }
@@ -693,7 +682,7 @@ extension Api.payments {
 
 extension Api.payments.StarGiftWithdrawalUrl {
     /// `payments.starGiftWithdrawalUrl#84aa3a9c url:string = payments.StarGiftWithdrawalUrl;`
-    public final class StarGiftWithdrawalUrl: TLCombinator {
+    public final class StarGiftWithdrawalUrl: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x84aa3a9c
         public static let tlName = "payments.starGiftWithdrawalUrl"
 
@@ -711,8 +700,7 @@ extension Api.payments.StarGiftWithdrawalUrl {
             writer.writeString(self.url)
         }
 
-        public static func == (lhs: StarGiftWithdrawalUrl, rhs: StarGiftWithdrawalUrl) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StarGiftWithdrawalUrl, _ rhs: StarGiftWithdrawalUrl) -> Swift.Bool {
             guard lhs.url == rhs.url else { return false }
             return true
         }
@@ -749,7 +737,7 @@ extension Api.payments {
 
 extension Api.payments.StarGifts {
     /// `payments.starGiftsNotModified#a388a368 = payments.StarGifts;`
-    public final class StarGiftsNotModified: TLCombinator {
+    public final class StarGiftsNotModified: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xa388a368
         public static let tlName = "payments.starGiftsNotModified"
 
@@ -762,8 +750,7 @@ extension Api.payments.StarGifts {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: StarGiftsNotModified, rhs: StarGiftsNotModified) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StarGiftsNotModified, _ rhs: StarGiftsNotModified) -> Swift.Bool {
             return true
         }
     }
@@ -771,7 +758,7 @@ extension Api.payments.StarGifts {
 
 extension Api.payments.StarGifts {
     /// `payments.starGifts#2ed82995 hash:int gifts:Vector<StarGift> chats:Vector<Chat> users:Vector<User> = payments.StarGifts;`
-    public final class StarGifts: TLCombinator {
+    public final class StarGifts: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x2ed82995
         public static let tlName = "payments.starGifts"
 
@@ -801,8 +788,7 @@ extension Api.payments.StarGifts {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: StarGifts, rhs: StarGifts) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StarGifts, _ rhs: StarGifts) -> Swift.Bool {
             guard lhs.hash == rhs.hash else { return false }
             guard lhs.gifts == rhs.gifts else { return false }
             guard lhs.chats == rhs.chats else { return false }
@@ -839,7 +825,7 @@ extension Api.payments {
 
 extension Api.payments.StarsRevenueAdsAccountUrl {
     /// `payments.starsRevenueAdsAccountUrl#394e7f21 url:string = payments.StarsRevenueAdsAccountUrl;`
-    public final class StarsRevenueAdsAccountUrl: TLCombinator {
+    public final class StarsRevenueAdsAccountUrl: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x394e7f21
         public static let tlName = "payments.starsRevenueAdsAccountUrl"
 
@@ -857,8 +843,7 @@ extension Api.payments.StarsRevenueAdsAccountUrl {
             writer.writeString(self.url)
         }
 
-        public static func == (lhs: StarsRevenueAdsAccountUrl, rhs: StarsRevenueAdsAccountUrl) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StarsRevenueAdsAccountUrl, _ rhs: StarsRevenueAdsAccountUrl) -> Swift.Bool {
             guard lhs.url == rhs.url else { return false }
             return true
         }
@@ -892,7 +877,7 @@ extension Api.payments {
 
 extension Api.payments.StarsRevenueStats {
     /// `payments.starsRevenueStats#6c207376 flags:# top_hours_graph:flags.0?StatsGraph revenue_graph:StatsGraph status:StarsRevenueStatus usd_rate:double = payments.StarsRevenueStats;`
-    public final class StarsRevenueStats: TLCombinator {
+    public final class StarsRevenueStats: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x6c207376
         public static let tlName = "payments.starsRevenueStats"
 
@@ -926,8 +911,7 @@ extension Api.payments.StarsRevenueStats {
             writer.writeDouble(self.usdRate)
         }
 
-        public static func == (lhs: StarsRevenueStats, rhs: StarsRevenueStats) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StarsRevenueStats, _ rhs: StarsRevenueStats) -> Swift.Bool {
             guard lhs.topHoursGraph == rhs.topHoursGraph else { return false }
             guard lhs.revenueGraph == rhs.revenueGraph else { return false }
             guard lhs.status == rhs.status else { return false }
@@ -964,7 +948,7 @@ extension Api.payments {
 
 extension Api.payments.StarsRevenueWithdrawalUrl {
     /// `payments.starsRevenueWithdrawalUrl#1dab80b7 url:string = payments.StarsRevenueWithdrawalUrl;`
-    public final class StarsRevenueWithdrawalUrl: TLCombinator {
+    public final class StarsRevenueWithdrawalUrl: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x1dab80b7
         public static let tlName = "payments.starsRevenueWithdrawalUrl"
 
@@ -982,8 +966,7 @@ extension Api.payments.StarsRevenueWithdrawalUrl {
             writer.writeString(self.url)
         }
 
-        public static func == (lhs: StarsRevenueWithdrawalUrl, rhs: StarsRevenueWithdrawalUrl) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StarsRevenueWithdrawalUrl, _ rhs: StarsRevenueWithdrawalUrl) -> Swift.Bool {
             guard lhs.url == rhs.url else { return false }
             return true
         }
@@ -1017,7 +1000,7 @@ extension Api.payments {
 
 extension Api.payments.StarsStatus {
     /// `payments.starsStatus#6c9ce8ed flags:# balance:StarsAmount subscriptions:flags.1?Vector<StarsSubscription> subscriptions_next_offset:flags.2?string subscriptions_missing_balance:flags.4?long history:flags.3?Vector<StarsTransaction> next_offset:flags.0?string chats:Vector<Chat> users:Vector<User> = payments.StarsStatus;`
-    public final class StarsStatus: TLCombinator {
+    public final class StarsStatus: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x6c9ce8ed
         public static let tlName = "payments.starsStatus"
 
@@ -1071,8 +1054,7 @@ extension Api.payments.StarsStatus {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: StarsStatus, rhs: StarsStatus) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StarsStatus, _ rhs: StarsStatus) -> Swift.Bool {
             guard lhs.balance == rhs.balance else { return false }
             guard lhs.subscriptions == rhs.subscriptions else { return false }
             guard lhs.subscriptionsNextOffset == rhs.subscriptionsNextOffset else { return false }
@@ -1113,7 +1095,7 @@ extension Api.payments {
 
 extension Api.payments.SuggestedStarRefBots {
     /// `payments.suggestedStarRefBots#b4d5d859 flags:# count:int suggested_bots:Vector<StarRefProgram> users:Vector<User> next_offset:flags.0?string = payments.SuggestedStarRefBots;`
-    public final class SuggestedStarRefBots: TLCombinator {
+    public final class SuggestedStarRefBots: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xb4d5d859
         public static let tlName = "payments.suggestedStarRefBots"
 
@@ -1147,8 +1129,7 @@ extension Api.payments.SuggestedStarRefBots {
             if let value = self.nextOffset { writer.writeString(value) }
         }
 
-        public static func == (lhs: SuggestedStarRefBots, rhs: SuggestedStarRefBots) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SuggestedStarRefBots, _ rhs: SuggestedStarRefBots) -> Swift.Bool {
             guard lhs.count == rhs.count else { return false }
             guard lhs.suggestedBots == rhs.suggestedBots else { return false }
             guard lhs.users == rhs.users else { return false }
@@ -1185,7 +1166,7 @@ extension Api.payments {
 
 extension Api.payments.UniqueStarGift {
     /// `payments.uniqueStarGift#416c56e8 gift:StarGift chats:Vector<Chat> users:Vector<User> = payments.UniqueStarGift;`
-    public final class UniqueStarGift: TLCombinator {
+    public final class UniqueStarGift: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x416c56e8
         public static let tlName = "payments.uniqueStarGift"
 
@@ -1211,8 +1192,7 @@ extension Api.payments.UniqueStarGift {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: UniqueStarGift, rhs: UniqueStarGift) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UniqueStarGift, _ rhs: UniqueStarGift) -> Swift.Bool {
             guard lhs.gift == rhs.gift else { return false }
             guard lhs.chats == rhs.chats else { return false }
             guard lhs.users == rhs.users else { return false }
@@ -1248,7 +1228,7 @@ extension Api.payments {
 
 extension Api.payments.UniqueStarGiftValueInfo {
     /// `payments.uniqueStarGiftValueInfo#512fe446 flags:# last_sale_on_fragment:flags.1?true value_is_average:flags.6?true currency:string value:long initial_sale_date:int initial_sale_stars:long initial_sale_price:long last_sale_date:flags.0?int last_sale_price:flags.0?long floor_price:flags.2?long average_price:flags.3?long listed_count:flags.4?int fragment_listed_count:flags.5?int fragment_listed_url:flags.5?string = payments.UniqueStarGiftValueInfo;`
-    public final class UniqueStarGiftValueInfo: TLCombinator {
+    public final class UniqueStarGiftValueInfo: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x512fe446
         public static let tlName = "payments.uniqueStarGiftValueInfo"
 
@@ -1328,8 +1308,7 @@ extension Api.payments.UniqueStarGiftValueInfo {
             if let value = self.fragmentListedUrl { writer.writeString(value) }
         }
 
-        public static func == (lhs: UniqueStarGiftValueInfo, rhs: UniqueStarGiftValueInfo) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UniqueStarGiftValueInfo, _ rhs: UniqueStarGiftValueInfo) -> Swift.Bool {
             guard lhs.lastSaleOnFragment == rhs.lastSaleOnFragment else { return false }
             guard lhs.valueIsAverage == rhs.valueIsAverage else { return false }
             guard lhs.currency == rhs.currency else { return false }
@@ -1376,7 +1355,7 @@ extension Api.payments {
 
 extension Api.payments.ValidatedRequestedInfo {
     /// `payments.validatedRequestedInfo#d1451883 flags:# id:flags.0?string shipping_options:flags.1?Vector<ShippingOption> = payments.ValidatedRequestedInfo;`
-    public final class ValidatedRequestedInfo: TLCombinator {
+    public final class ValidatedRequestedInfo: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xd1451883
         public static let tlName = "payments.validatedRequestedInfo"
 
@@ -1403,8 +1382,7 @@ extension Api.payments.ValidatedRequestedInfo {
             if let value = self.shippingOptions { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: ValidatedRequestedInfo, rhs: ValidatedRequestedInfo) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ValidatedRequestedInfo, _ rhs: ValidatedRequestedInfo) -> Swift.Bool {
             guard lhs.id == rhs.id else { return false }
             guard lhs.shippingOptions == rhs.shippingOptions else { return false }
             return true
@@ -1439,7 +1417,7 @@ extension Api.phone {
 
 extension Api.phone.ExportedGroupCallInvite {
     /// `phone.exportedGroupCallInvite#204bd158 link:string = phone.ExportedGroupCallInvite;`
-    public final class ExportedGroupCallInvite: TLCombinator {
+    public final class ExportedGroupCallInvite: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x204bd158
         public static let tlName = "phone.exportedGroupCallInvite"
 
@@ -1457,8 +1435,7 @@ extension Api.phone.ExportedGroupCallInvite {
             writer.writeString(self.link)
         }
 
-        public static func == (lhs: ExportedGroupCallInvite, rhs: ExportedGroupCallInvite) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ExportedGroupCallInvite, _ rhs: ExportedGroupCallInvite) -> Swift.Bool {
             guard lhs.link == rhs.link else { return false }
             return true
         }
@@ -1492,7 +1469,7 @@ extension Api.phone {
 
 extension Api.phone.GroupCall {
     /// `phone.groupCall#9e727aad call:GroupCall participants:Vector<GroupCallParticipant> participants_next_offset:string chats:Vector<Chat> users:Vector<User> = phone.GroupCall;`
-    public final class GroupCall: TLCombinator {
+    public final class GroupCall: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x9e727aad
         public static let tlName = "phone.groupCall"
 
@@ -1526,8 +1503,7 @@ extension Api.phone.GroupCall {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: GroupCall, rhs: GroupCall) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: GroupCall, _ rhs: GroupCall) -> Swift.Bool {
             guard lhs.call == rhs.call else { return false }
             guard lhs.participants == rhs.participants else { return false }
             guard lhs.participantsNextOffset == rhs.participantsNextOffset else { return false }
@@ -1565,7 +1541,7 @@ extension Api.phone {
 
 extension Api.phone.GroupCallStars {
     /// `phone.groupCallStars#9d1dbd26 total_stars:long top_donors:Vector<GroupCallDonor> chats:Vector<Chat> users:Vector<User> = phone.GroupCallStars;`
-    public final class GroupCallStars: TLCombinator {
+    public final class GroupCallStars: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x9d1dbd26
         public static let tlName = "phone.groupCallStars"
 
@@ -1595,8 +1571,7 @@ extension Api.phone.GroupCallStars {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: GroupCallStars, rhs: GroupCallStars) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: GroupCallStars, _ rhs: GroupCallStars) -> Swift.Bool {
             guard lhs.totalStars == rhs.totalStars else { return false }
             guard lhs.topDonors == rhs.topDonors else { return false }
             guard lhs.chats == rhs.chats else { return false }
@@ -1633,7 +1608,7 @@ extension Api.phone {
 
 extension Api.phone.GroupCallStreamChannels {
     /// `phone.groupCallStreamChannels#d0e482b2 channels:Vector<GroupCallStreamChannel> = phone.GroupCallStreamChannels;`
-    public final class GroupCallStreamChannels: TLCombinator {
+    public final class GroupCallStreamChannels: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xd0e482b2
         public static let tlName = "phone.groupCallStreamChannels"
 
@@ -1651,8 +1626,7 @@ extension Api.phone.GroupCallStreamChannels {
             self.channels.encode(to: &writer)
         }
 
-        public static func == (lhs: GroupCallStreamChannels, rhs: GroupCallStreamChannels) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: GroupCallStreamChannels, _ rhs: GroupCallStreamChannels) -> Swift.Bool {
             guard lhs.channels == rhs.channels else { return false }
             return true
         }
@@ -1686,7 +1660,7 @@ extension Api.phone {
 
 extension Api.phone.GroupCallStreamRtmpUrl {
     /// `phone.groupCallStreamRtmpUrl#2dbf3432 url:string key:string = phone.GroupCallStreamRtmpUrl;`
-    public final class GroupCallStreamRtmpUrl: TLCombinator {
+    public final class GroupCallStreamRtmpUrl: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x2dbf3432
         public static let tlName = "phone.groupCallStreamRtmpUrl"
 
@@ -1708,8 +1682,7 @@ extension Api.phone.GroupCallStreamRtmpUrl {
             writer.writeString(self.key)
         }
 
-        public static func == (lhs: GroupCallStreamRtmpUrl, rhs: GroupCallStreamRtmpUrl) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: GroupCallStreamRtmpUrl, _ rhs: GroupCallStreamRtmpUrl) -> Swift.Bool {
             guard lhs.url == rhs.url else { return false }
             guard lhs.key == rhs.key else { return false }
             return true
@@ -1744,7 +1717,7 @@ extension Api.phone {
 
 extension Api.phone.GroupParticipants {
     /// `phone.groupParticipants#f47751b6 count:int participants:Vector<GroupCallParticipant> next_offset:string chats:Vector<Chat> users:Vector<User> version:int = phone.GroupParticipants;`
-    public final class GroupParticipants: TLCombinator {
+    public final class GroupParticipants: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xf47751b6
         public static let tlName = "phone.groupParticipants"
 
@@ -1782,8 +1755,7 @@ extension Api.phone.GroupParticipants {
             writer.writeInt32(self.version)
         }
 
-        public static func == (lhs: GroupParticipants, rhs: GroupParticipants) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: GroupParticipants, _ rhs: GroupParticipants) -> Swift.Bool {
             guard lhs.count == rhs.count else { return false }
             guard lhs.participants == rhs.participants else { return false }
             guard lhs.nextOffset == rhs.nextOffset else { return false }
@@ -1822,7 +1794,7 @@ extension Api.phone {
 
 extension Api.phone.JoinAsPeers {
     /// `phone.joinAsPeers#afe5623f peers:Vector<Peer> chats:Vector<Chat> users:Vector<User> = phone.JoinAsPeers;`
-    public final class JoinAsPeers: TLCombinator {
+    public final class JoinAsPeers: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xafe5623f
         public static let tlName = "phone.joinAsPeers"
 
@@ -1848,8 +1820,7 @@ extension Api.phone.JoinAsPeers {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: JoinAsPeers, rhs: JoinAsPeers) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: JoinAsPeers, _ rhs: JoinAsPeers) -> Swift.Bool {
             guard lhs.peers == rhs.peers else { return false }
             guard lhs.chats == rhs.chats else { return false }
             guard lhs.users == rhs.users else { return false }
@@ -1885,7 +1856,7 @@ extension Api.phone {
 
 extension Api.phone.PhoneCall {
     /// `phone.phoneCall#ec82e140 phone_call:PhoneCall users:Vector<User> = phone.PhoneCall;`
-    public final class PhoneCall: TLCombinator {
+    public final class PhoneCall: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xec82e140
         public static let tlName = "phone.phoneCall"
 
@@ -1907,8 +1878,7 @@ extension Api.phone.PhoneCall {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: PhoneCall, rhs: PhoneCall) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PhoneCall, _ rhs: PhoneCall) -> Swift.Bool {
             guard lhs.phoneCall == rhs.phoneCall else { return false }
             guard lhs.users == rhs.users else { return false }
             return true
@@ -1943,7 +1913,7 @@ extension Api.photos {
 
 extension Api.photos.Photo {
     /// `photos.photo#20212ca8 photo:Photo users:Vector<User> = photos.Photo;`
-    public final class Photo: TLCombinator {
+    public final class Photo: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x20212ca8
         public static let tlName = "photos.photo"
 
@@ -1965,8 +1935,7 @@ extension Api.photos.Photo {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: Photo, rhs: Photo) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: Photo, _ rhs: Photo) -> Swift.Bool {
             guard lhs.photo == rhs.photo else { return false }
             guard lhs.users == rhs.users else { return false }
             return true
@@ -2004,7 +1973,7 @@ extension Api.photos {
 
 extension Api.photos.Photos {
     /// `photos.photos#8dca6aa5 photos:Vector<Photo> users:Vector<User> = photos.Photos;`
-    public final class Photos: TLCombinator {
+    public final class Photos: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x8dca6aa5
         public static let tlName = "photos.photos"
 
@@ -2026,8 +1995,7 @@ extension Api.photos.Photos {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: Photos, rhs: Photos) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: Photos, _ rhs: Photos) -> Swift.Bool {
             guard lhs.photos == rhs.photos else { return false }
             guard lhs.users == rhs.users else { return false }
             return true
@@ -2037,7 +2005,7 @@ extension Api.photos.Photos {
 
 extension Api.photos.Photos {
     /// `photos.photosSlice#15051f54 count:int photos:Vector<Photo> users:Vector<User> = photos.Photos;`
-    public final class PhotosSlice: TLCombinator {
+    public final class PhotosSlice: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x15051f54
         public static let tlName = "photos.photosSlice"
 
@@ -2063,8 +2031,7 @@ extension Api.photos.Photos {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: PhotosSlice, rhs: PhotosSlice) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PhotosSlice, _ rhs: PhotosSlice) -> Swift.Bool {
             guard lhs.count == rhs.count else { return false }
             guard lhs.photos == rhs.photos else { return false }
             guard lhs.users == rhs.users else { return false }
@@ -2100,7 +2067,7 @@ extension Api.premium {
 
 extension Api.premium.BoostsList {
     /// `premium.boostsList#86f8613c flags:# count:int boosts:Vector<Boost> next_offset:flags.0?string users:Vector<User> = premium.BoostsList;`
-    public final class BoostsList: TLCombinator {
+    public final class BoostsList: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x86f8613c
         public static let tlName = "premium.boostsList"
 
@@ -2134,8 +2101,7 @@ extension Api.premium.BoostsList {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: BoostsList, rhs: BoostsList) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: BoostsList, _ rhs: BoostsList) -> Swift.Bool {
             guard lhs.count == rhs.count else { return false }
             guard lhs.boosts == rhs.boosts else { return false }
             guard lhs.nextOffset == rhs.nextOffset else { return false }
@@ -2172,7 +2138,7 @@ extension Api.premium {
 
 extension Api.premium.BoostsStatus {
     /// `premium.boostsStatus#4959427a flags:# my_boost:flags.2?true level:int current_level_boosts:int boosts:int gift_boosts:flags.4?int next_level_boosts:flags.0?int premium_audience:flags.1?StatsPercentValue boost_url:string prepaid_giveaways:flags.3?Vector<PrepaidGiveaway> my_boost_slots:flags.2?Vector<int> = premium.BoostsStatus;`
-    public final class BoostsStatus: TLCombinator {
+    public final class BoostsStatus: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x4959427a
         public static let tlName = "premium.boostsStatus"
 
@@ -2234,8 +2200,7 @@ extension Api.premium.BoostsStatus {
             if let value = self.myBoostSlots { value.encode(to: &writer) }
         }
 
-        public static func == (lhs: BoostsStatus, rhs: BoostsStatus) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: BoostsStatus, _ rhs: BoostsStatus) -> Swift.Bool {
             guard lhs.myBoost == rhs.myBoost else { return false }
             guard lhs.level == rhs.level else { return false }
             guard lhs.currentLevelBoosts == rhs.currentLevelBoosts else { return false }
@@ -2278,7 +2243,7 @@ extension Api.premium {
 
 extension Api.premium.MyBoosts {
     /// `premium.myBoosts#9ae228e2 my_boosts:Vector<MyBoost> chats:Vector<Chat> users:Vector<User> = premium.MyBoosts;`
-    public final class MyBoosts: TLCombinator {
+    public final class MyBoosts: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x9ae228e2
         public static let tlName = "premium.myBoosts"
 
@@ -2304,8 +2269,7 @@ extension Api.premium.MyBoosts {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: MyBoosts, rhs: MyBoosts) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MyBoosts, _ rhs: MyBoosts) -> Swift.Bool {
             guard lhs.myBoosts == rhs.myBoosts else { return false }
             guard lhs.chats == rhs.chats else { return false }
             guard lhs.users == rhs.users else { return false }
@@ -2341,7 +2305,7 @@ extension Api.smsjobs {
 
 extension Api.smsjobs.EligibilityToJoin {
     /// `smsjobs.eligibleToJoin#dc8b44cf terms_url:string monthly_sent_sms:int = smsjobs.EligibilityToJoin;`
-    public final class EligibleToJoin: TLCombinator {
+    public final class EligibleToJoin: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xdc8b44cf
         public static let tlName = "smsjobs.eligibleToJoin"
 
@@ -2363,8 +2327,7 @@ extension Api.smsjobs.EligibilityToJoin {
             writer.writeInt32(self.monthlySentSms)
         }
 
-        public static func == (lhs: EligibleToJoin, rhs: EligibleToJoin) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: EligibleToJoin, _ rhs: EligibleToJoin) -> Swift.Bool {
             guard lhs.termsUrl == rhs.termsUrl else { return false }
             guard lhs.monthlySentSms == rhs.monthlySentSms else { return false }
             return true
@@ -2399,7 +2362,7 @@ extension Api.smsjobs {
 
 extension Api.smsjobs.Status {
     /// `smsjobs.status#2aee9191 flags:# allow_international:flags.0?true recent_sent:int recent_since:int recent_remains:int total_sent:int total_since:int last_gift_slug:flags.1?string terms_url:string = smsjobs.Status;`
-    public final class Status: TLCombinator {
+    public final class Status: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x2aee9191
         public static let tlName = "smsjobs.status"
 
@@ -2449,8 +2412,7 @@ extension Api.smsjobs.Status {
             writer.writeString(self.termsUrl)
         }
 
-        public static func == (lhs: Status, rhs: Status) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: Status, _ rhs: Status) -> Swift.Bool {
             guard lhs.allowInternational == rhs.allowInternational else { return false }
             guard lhs.recentSent == rhs.recentSent else { return false }
             guard lhs.recentSince == rhs.recentSince else { return false }
@@ -2491,7 +2453,7 @@ extension Api.stats {
 
 extension Api.stats.BroadcastStats {
     /// `stats.broadcastStats#396ca5fc period:StatsDateRangeDays followers:StatsAbsValueAndPrev views_per_post:StatsAbsValueAndPrev shares_per_post:StatsAbsValueAndPrev reactions_per_post:StatsAbsValueAndPrev views_per_story:StatsAbsValueAndPrev shares_per_story:StatsAbsValueAndPrev reactions_per_story:StatsAbsValueAndPrev enabled_notifications:StatsPercentValue growth_graph:StatsGraph followers_graph:StatsGraph mute_graph:StatsGraph top_hours_graph:StatsGraph interactions_graph:StatsGraph iv_interactions_graph:StatsGraph views_by_source_graph:StatsGraph new_followers_by_source_graph:StatsGraph languages_graph:StatsGraph reactions_by_emotion_graph:StatsGraph story_interactions_graph:StatsGraph story_reactions_by_emotion_graph:StatsGraph recent_posts_interactions:Vector<PostInteractionCounters> = stats.BroadcastStats;`
-    public final class BroadcastStats: TLCombinator {
+    public final class BroadcastStats: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x396ca5fc
         public static let tlName = "stats.broadcastStats"
 
@@ -2593,8 +2555,7 @@ extension Api.stats.BroadcastStats {
             self.recentPostsInteractions.encode(to: &writer)
         }
 
-        public static func == (lhs: BroadcastStats, rhs: BroadcastStats) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: BroadcastStats, _ rhs: BroadcastStats) -> Swift.Bool {
             guard lhs.period == rhs.period else { return false }
             guard lhs.followers == rhs.followers else { return false }
             guard lhs.viewsPerPost == rhs.viewsPerPost else { return false }
@@ -2649,7 +2610,7 @@ extension Api.stats {
 
 extension Api.stats.MegagroupStats {
     /// `stats.megagroupStats#ef7ff916 period:StatsDateRangeDays members:StatsAbsValueAndPrev messages:StatsAbsValueAndPrev viewers:StatsAbsValueAndPrev posters:StatsAbsValueAndPrev growth_graph:StatsGraph members_graph:StatsGraph new_members_by_source_graph:StatsGraph languages_graph:StatsGraph messages_graph:StatsGraph actions_graph:StatsGraph top_hours_graph:StatsGraph weekdays_graph:StatsGraph top_posters:Vector<StatsGroupTopPoster> top_admins:Vector<StatsGroupTopAdmin> top_inviters:Vector<StatsGroupTopInviter> users:Vector<User> = stats.MegagroupStats;`
-    public final class MegagroupStats: TLCombinator {
+    public final class MegagroupStats: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xef7ff916
         public static let tlName = "stats.megagroupStats"
 
@@ -2731,8 +2692,7 @@ extension Api.stats.MegagroupStats {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: MegagroupStats, rhs: MegagroupStats) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MegagroupStats, _ rhs: MegagroupStats) -> Swift.Bool {
             guard lhs.period == rhs.period else { return false }
             guard lhs.members == rhs.members else { return false }
             guard lhs.messages == rhs.messages else { return false }
@@ -2782,7 +2742,7 @@ extension Api.stats {
 
 extension Api.stats.MessageStats {
     /// `stats.messageStats#7fe91c14 views_graph:StatsGraph reactions_by_emotion_graph:StatsGraph = stats.MessageStats;`
-    public final class MessageStats: TLCombinator {
+    public final class MessageStats: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x7fe91c14
         public static let tlName = "stats.messageStats"
 
@@ -2804,8 +2764,7 @@ extension Api.stats.MessageStats {
             self.reactionsByEmotionGraph.encode(to: &writer)
         }
 
-        public static func == (lhs: MessageStats, rhs: MessageStats) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: MessageStats, _ rhs: MessageStats) -> Swift.Bool {
             guard lhs.viewsGraph == rhs.viewsGraph else { return false }
             guard lhs.reactionsByEmotionGraph == rhs.reactionsByEmotionGraph else { return false }
             return true
@@ -2840,7 +2799,7 @@ extension Api.stats {
 
 extension Api.stats.PollStats {
     /// `stats.pollStats#2999beed votes_graph:StatsGraph = stats.PollStats;`
-    public final class PollStats: TLCombinator {
+    public final class PollStats: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x2999beed
         public static let tlName = "stats.pollStats"
 
@@ -2858,8 +2817,7 @@ extension Api.stats.PollStats {
             self.votesGraph.encode(to: &writer)
         }
 
-        public static func == (lhs: PollStats, rhs: PollStats) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PollStats, _ rhs: PollStats) -> Swift.Bool {
             guard lhs.votesGraph == rhs.votesGraph else { return false }
             return true
         }
@@ -2893,7 +2851,7 @@ extension Api.stats {
 
 extension Api.stats.PublicForwards {
     /// `stats.publicForwards#93037e20 flags:# count:int forwards:Vector<PublicForward> next_offset:flags.0?string chats:Vector<Chat> users:Vector<User> = stats.PublicForwards;`
-    public final class PublicForwards: TLCombinator {
+    public final class PublicForwards: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x93037e20
         public static let tlName = "stats.publicForwards"
 
@@ -2931,8 +2889,7 @@ extension Api.stats.PublicForwards {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: PublicForwards, rhs: PublicForwards) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PublicForwards, _ rhs: PublicForwards) -> Swift.Bool {
             guard lhs.count == rhs.count else { return false }
             guard lhs.forwards == rhs.forwards else { return false }
             guard lhs.nextOffset == rhs.nextOffset else { return false }
@@ -2970,7 +2927,7 @@ extension Api.stats {
 
 extension Api.stats.StoryStats {
     /// `stats.storyStats#50cd067c views_graph:StatsGraph reactions_by_emotion_graph:StatsGraph = stats.StoryStats;`
-    public final class StoryStats: TLCombinator {
+    public final class StoryStats: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x50cd067c
         public static let tlName = "stats.storyStats"
 
@@ -2992,8 +2949,7 @@ extension Api.stats.StoryStats {
             self.reactionsByEmotionGraph.encode(to: &writer)
         }
 
-        public static func == (lhs: StoryStats, rhs: StoryStats) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StoryStats, _ rhs: StoryStats) -> Swift.Bool {
             guard lhs.viewsGraph == rhs.viewsGraph else { return false }
             guard lhs.reactionsByEmotionGraph == rhs.reactionsByEmotionGraph else { return false }
             return true
@@ -3028,7 +2984,7 @@ extension Api.stickers {
 
 extension Api.stickers.SuggestedShortName {
     /// `stickers.suggestedShortName#85fea03f short_name:string = stickers.SuggestedShortName;`
-    public final class SuggestedShortName: TLCombinator {
+    public final class SuggestedShortName: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x85fea03f
         public static let tlName = "stickers.suggestedShortName"
 
@@ -3046,8 +3002,7 @@ extension Api.stickers.SuggestedShortName {
             writer.writeString(self.shortName)
         }
 
-        public static func == (lhs: SuggestedShortName, rhs: SuggestedShortName) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SuggestedShortName, _ rhs: SuggestedShortName) -> Swift.Bool {
             guard lhs.shortName == rhs.shortName else { return false }
             return true
         }
@@ -3108,7 +3063,7 @@ extension Api.storage {
 
 extension Api.storage.FileType {
     /// `storage.fileUnknown#aa963b05 = storage.FileType;`
-    public final class FileUnknown: TLCombinator {
+    public final class FileUnknown: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xaa963b05
         public static let tlName = "storage.fileUnknown"
 
@@ -3121,8 +3076,7 @@ extension Api.storage.FileType {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: FileUnknown, rhs: FileUnknown) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: FileUnknown, _ rhs: FileUnknown) -> Swift.Bool {
             return true
         }
     }
@@ -3130,7 +3084,7 @@ extension Api.storage.FileType {
 
 extension Api.storage.FileType {
     /// `storage.filePartial#40bc6f52 = storage.FileType;`
-    public final class FilePartial: TLCombinator {
+    public final class FilePartial: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x40bc6f52
         public static let tlName = "storage.filePartial"
 
@@ -3143,8 +3097,7 @@ extension Api.storage.FileType {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: FilePartial, rhs: FilePartial) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: FilePartial, _ rhs: FilePartial) -> Swift.Bool {
             return true
         }
     }
@@ -3152,7 +3105,7 @@ extension Api.storage.FileType {
 
 extension Api.storage.FileType {
     /// `storage.fileJpeg#007efe0e = storage.FileType;`
-    public final class FileJpeg: TLCombinator {
+    public final class FileJpeg: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x007efe0e
         public static let tlName = "storage.fileJpeg"
 
@@ -3165,8 +3118,7 @@ extension Api.storage.FileType {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: FileJpeg, rhs: FileJpeg) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: FileJpeg, _ rhs: FileJpeg) -> Swift.Bool {
             return true
         }
     }
@@ -3174,7 +3126,7 @@ extension Api.storage.FileType {
 
 extension Api.storage.FileType {
     /// `storage.fileGif#cae1aadf = storage.FileType;`
-    public final class FileGif: TLCombinator {
+    public final class FileGif: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xcae1aadf
         public static let tlName = "storage.fileGif"
 
@@ -3187,8 +3139,7 @@ extension Api.storage.FileType {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: FileGif, rhs: FileGif) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: FileGif, _ rhs: FileGif) -> Swift.Bool {
             return true
         }
     }
@@ -3196,7 +3147,7 @@ extension Api.storage.FileType {
 
 extension Api.storage.FileType {
     /// `storage.filePng#0a4f63c0 = storage.FileType;`
-    public final class FilePng: TLCombinator {
+    public final class FilePng: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x0a4f63c0
         public static let tlName = "storage.filePng"
 
@@ -3209,8 +3160,7 @@ extension Api.storage.FileType {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: FilePng, rhs: FilePng) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: FilePng, _ rhs: FilePng) -> Swift.Bool {
             return true
         }
     }
@@ -3218,7 +3168,7 @@ extension Api.storage.FileType {
 
 extension Api.storage.FileType {
     /// `storage.filePdf#ae1e508d = storage.FileType;`
-    public final class FilePdf: TLCombinator {
+    public final class FilePdf: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xae1e508d
         public static let tlName = "storage.filePdf"
 
@@ -3231,8 +3181,7 @@ extension Api.storage.FileType {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: FilePdf, rhs: FilePdf) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: FilePdf, _ rhs: FilePdf) -> Swift.Bool {
             return true
         }
     }
@@ -3240,7 +3189,7 @@ extension Api.storage.FileType {
 
 extension Api.storage.FileType {
     /// `storage.fileMp3#528a0677 = storage.FileType;`
-    public final class FileMp3: TLCombinator {
+    public final class FileMp3: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x528a0677
         public static let tlName = "storage.fileMp3"
 
@@ -3253,8 +3202,7 @@ extension Api.storage.FileType {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: FileMp3, rhs: FileMp3) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: FileMp3, _ rhs: FileMp3) -> Swift.Bool {
             return true
         }
     }
@@ -3262,7 +3210,7 @@ extension Api.storage.FileType {
 
 extension Api.storage.FileType {
     /// `storage.fileMov#4b09ebbc = storage.FileType;`
-    public final class FileMov: TLCombinator {
+    public final class FileMov: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x4b09ebbc
         public static let tlName = "storage.fileMov"
 
@@ -3275,8 +3223,7 @@ extension Api.storage.FileType {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: FileMov, rhs: FileMov) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: FileMov, _ rhs: FileMov) -> Swift.Bool {
             return true
         }
     }
@@ -3284,7 +3231,7 @@ extension Api.storage.FileType {
 
 extension Api.storage.FileType {
     /// `storage.fileMp4#b3cea0e4 = storage.FileType;`
-    public final class FileMp4: TLCombinator {
+    public final class FileMp4: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xb3cea0e4
         public static let tlName = "storage.fileMp4"
 
@@ -3297,8 +3244,7 @@ extension Api.storage.FileType {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: FileMp4, rhs: FileMp4) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: FileMp4, _ rhs: FileMp4) -> Swift.Bool {
             return true
         }
     }
@@ -3306,7 +3252,7 @@ extension Api.storage.FileType {
 
 extension Api.storage.FileType {
     /// `storage.fileWebp#1081464c = storage.FileType;`
-    public final class FileWebp: TLCombinator {
+    public final class FileWebp: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x1081464c
         public static let tlName = "storage.fileWebp"
 
@@ -3319,8 +3265,7 @@ extension Api.storage.FileType {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: FileWebp, rhs: FileWebp) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: FileWebp, _ rhs: FileWebp) -> Swift.Bool {
             return true
         }
     }
@@ -3356,7 +3301,7 @@ extension Api.stories {
 
 extension Api.stories.Albums {
     /// `stories.albumsNotModified#564edaeb = stories.Albums;`
-    public final class AlbumsNotModified: TLCombinator {
+    public final class AlbumsNotModified: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x564edaeb
         public static let tlName = "stories.albumsNotModified"
 
@@ -3369,8 +3314,7 @@ extension Api.stories.Albums {
         public func encodeBare(to writer: inout TLWriter) {
         }
 
-        public static func == (lhs: AlbumsNotModified, rhs: AlbumsNotModified) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: AlbumsNotModified, _ rhs: AlbumsNotModified) -> Swift.Bool {
             return true
         }
     }
@@ -3378,7 +3322,7 @@ extension Api.stories.Albums {
 
 extension Api.stories.Albums {
     /// `stories.albums#c3987a3a hash:long albums:Vector<StoryAlbum> = stories.Albums;`
-    public final class Albums: TLCombinator {
+    public final class Albums: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xc3987a3a
         public static let tlName = "stories.albums"
 
@@ -3400,8 +3344,7 @@ extension Api.stories.Albums {
             self.albums.encode(to: &writer)
         }
 
-        public static func == (lhs: Albums, rhs: Albums) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: Albums, _ rhs: Albums) -> Swift.Bool {
             guard lhs.hash == rhs.hash else { return false }
             guard lhs.albums == rhs.albums else { return false }
             return true
@@ -3439,7 +3382,7 @@ extension Api.stories {
 
 extension Api.stories.AllStories {
     /// `stories.allStoriesNotModified#1158fe3e flags:# state:string stealth_mode:StoriesStealthMode = stories.AllStories;`
-    public final class AllStoriesNotModified: TLCombinator {
+    public final class AllStoriesNotModified: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x1158fe3e
         public static let tlName = "stories.allStoriesNotModified"
 
@@ -3463,8 +3406,7 @@ extension Api.stories.AllStories {
             self.stealthMode.encode(to: &writer)
         }
 
-        public static func == (lhs: AllStoriesNotModified, rhs: AllStoriesNotModified) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: AllStoriesNotModified, _ rhs: AllStoriesNotModified) -> Swift.Bool {
             guard lhs.state == rhs.state else { return false }
             guard lhs.stealthMode == rhs.stealthMode else { return false }
             return true
@@ -3474,7 +3416,7 @@ extension Api.stories.AllStories {
 
 extension Api.stories.AllStories {
     /// `stories.allStories#6efc5e81 flags:# has_more:flags.0?true count:int state:string peer_stories:Vector<PeerStories> chats:Vector<Chat> users:Vector<User> stealth_mode:StoriesStealthMode = stories.AllStories;`
-    public final class AllStories: TLCombinator {
+    public final class AllStories: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x6efc5e81
         public static let tlName = "stories.allStories"
 
@@ -3519,8 +3461,7 @@ extension Api.stories.AllStories {
             self.stealthMode.encode(to: &writer)
         }
 
-        public static func == (lhs: AllStories, rhs: AllStories) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: AllStories, _ rhs: AllStories) -> Swift.Bool {
             guard lhs.hasMore == rhs.hasMore else { return false }
             guard lhs.count == rhs.count else { return false }
             guard lhs.state == rhs.state else { return false }

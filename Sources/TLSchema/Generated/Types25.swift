@@ -30,7 +30,7 @@ extension Api.stories {
 
 extension Api.stories.CanSendStoryCount {
     /// `stories.canSendStoryCount#c387c04e count_remains:int = stories.CanSendStoryCount;`
-    public final class CanSendStoryCount: TLCombinator {
+    public final class CanSendStoryCount: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xc387c04e
         public static let tlName = "stories.canSendStoryCount"
 
@@ -48,8 +48,7 @@ extension Api.stories.CanSendStoryCount {
             writer.writeInt32(self.countRemains)
         }
 
-        public static func == (lhs: CanSendStoryCount, rhs: CanSendStoryCount) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: CanSendStoryCount, _ rhs: CanSendStoryCount) -> Swift.Bool {
             guard lhs.countRemains == rhs.countRemains else { return false }
             return true
         }
@@ -83,7 +82,7 @@ extension Api.stories {
 
 extension Api.stories.FoundStories {
     /// `stories.foundStories#e2de7737 flags:# count:int stories:Vector<FoundStory> next_offset:flags.0?string chats:Vector<Chat> users:Vector<User> = stories.FoundStories;`
-    public final class FoundStories: TLCombinator {
+    public final class FoundStories: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xe2de7737
         public static let tlName = "stories.foundStories"
 
@@ -121,8 +120,7 @@ extension Api.stories.FoundStories {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: FoundStories, rhs: FoundStories) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: FoundStories, _ rhs: FoundStories) -> Swift.Bool {
             guard lhs.count == rhs.count else { return false }
             guard lhs.stories == rhs.stories else { return false }
             guard lhs.nextOffset == rhs.nextOffset else { return false }
@@ -160,7 +158,7 @@ extension Api.stories {
 
 extension Api.stories.PeerStories {
     /// `stories.peerStories#cae68768 stories:PeerStories chats:Vector<Chat> users:Vector<User> = stories.PeerStories;`
-    public final class PeerStories: TLCombinator {
+    public final class PeerStories: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xcae68768
         public static let tlName = "stories.peerStories"
 
@@ -186,8 +184,7 @@ extension Api.stories.PeerStories {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: PeerStories, rhs: PeerStories) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: PeerStories, _ rhs: PeerStories) -> Swift.Bool {
             guard lhs.stories == rhs.stories else { return false }
             guard lhs.chats == rhs.chats else { return false }
             guard lhs.users == rhs.users else { return false }
@@ -223,7 +220,7 @@ extension Api.stories {
 
 extension Api.stories.Stories {
     /// `stories.stories#63c3dd0a flags:# count:int stories:Vector<StoryItem> pinned_to_top:flags.0?Vector<int> chats:Vector<Chat> users:Vector<User> = stories.Stories;`
-    public final class Stories: TLCombinator {
+    public final class Stories: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x63c3dd0a
         public static let tlName = "stories.stories"
 
@@ -261,8 +258,7 @@ extension Api.stories.Stories {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: Stories, rhs: Stories) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: Stories, _ rhs: Stories) -> Swift.Bool {
             guard lhs.count == rhs.count else { return false }
             guard lhs.stories == rhs.stories else { return false }
             guard lhs.pinnedToTop == rhs.pinnedToTop else { return false }
@@ -300,7 +296,7 @@ extension Api.stories {
 
 extension Api.stories.StoryReactionsList {
     /// `stories.storyReactionsList#aa5f789c flags:# count:int reactions:Vector<StoryReaction> chats:Vector<Chat> users:Vector<User> next_offset:flags.0?string = stories.StoryReactionsList;`
-    public final class StoryReactionsList: TLCombinator {
+    public final class StoryReactionsList: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xaa5f789c
         public static let tlName = "stories.storyReactionsList"
 
@@ -338,8 +334,7 @@ extension Api.stories.StoryReactionsList {
             if let value = self.nextOffset { writer.writeString(value) }
         }
 
-        public static func == (lhs: StoryReactionsList, rhs: StoryReactionsList) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StoryReactionsList, _ rhs: StoryReactionsList) -> Swift.Bool {
             guard lhs.count == rhs.count else { return false }
             guard lhs.reactions == rhs.reactions else { return false }
             guard lhs.chats == rhs.chats else { return false }
@@ -377,7 +372,7 @@ extension Api.stories {
 
 extension Api.stories.StoryViews {
     /// `stories.storyViews#de9eed1d views:Vector<StoryViews> users:Vector<User> = stories.StoryViews;`
-    public final class StoryViews: TLCombinator {
+    public final class StoryViews: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xde9eed1d
         public static let tlName = "stories.storyViews"
 
@@ -399,8 +394,7 @@ extension Api.stories.StoryViews {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: StoryViews, rhs: StoryViews) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StoryViews, _ rhs: StoryViews) -> Swift.Bool {
             guard lhs.views == rhs.views else { return false }
             guard lhs.users == rhs.users else { return false }
             return true
@@ -435,7 +429,7 @@ extension Api.stories {
 
 extension Api.stories.StoryViewsList {
     /// `stories.storyViewsList#59d78fc5 flags:# count:int views_count:int forwards_count:int reactions_count:int views:Vector<StoryView> chats:Vector<Chat> users:Vector<User> next_offset:flags.0?string = stories.StoryViewsList;`
-    public final class StoryViewsList: TLCombinator {
+    public final class StoryViewsList: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x59d78fc5
         public static let tlName = "stories.storyViewsList"
 
@@ -485,8 +479,7 @@ extension Api.stories.StoryViewsList {
             if let value = self.nextOffset { writer.writeString(value) }
         }
 
-        public static func == (lhs: StoryViewsList, rhs: StoryViewsList) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: StoryViewsList, _ rhs: StoryViewsList) -> Swift.Bool {
             guard lhs.count == rhs.count else { return false }
             guard lhs.viewsCount == rhs.viewsCount else { return false }
             guard lhs.forwardsCount == rhs.forwardsCount else { return false }
@@ -533,7 +526,7 @@ extension Api.updates {
 
 extension Api.updates.ChannelDifference {
     /// `updates.channelDifferenceEmpty#3e11affb flags:# final:flags.0?true pts:int timeout:flags.1?int = updates.ChannelDifference;`
-    public final class ChannelDifferenceEmpty: TLCombinator {
+    public final class ChannelDifferenceEmpty: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x3e11affb
         public static let tlName = "updates.channelDifferenceEmpty"
 
@@ -563,8 +556,7 @@ extension Api.updates.ChannelDifference {
             if let value = self.timeout { writer.writeInt32(value) }
         }
 
-        public static func == (lhs: ChannelDifferenceEmpty, rhs: ChannelDifferenceEmpty) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChannelDifferenceEmpty, _ rhs: ChannelDifferenceEmpty) -> Swift.Bool {
             guard lhs.final == rhs.final else { return false }
             guard lhs.pts == rhs.pts else { return false }
             guard lhs.timeout == rhs.timeout else { return false }
@@ -575,7 +567,7 @@ extension Api.updates.ChannelDifference {
 
 extension Api.updates.ChannelDifference {
     /// `updates.channelDifferenceTooLong#a4bcc6fe flags:# final:flags.0?true timeout:flags.1?int dialog:Dialog messages:Vector<Message> chats:Vector<Chat> users:Vector<User> = updates.ChannelDifference;`
-    public final class ChannelDifferenceTooLong: TLCombinator {
+    public final class ChannelDifferenceTooLong: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xa4bcc6fe
         public static let tlName = "updates.channelDifferenceTooLong"
 
@@ -617,8 +609,7 @@ extension Api.updates.ChannelDifference {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: ChannelDifferenceTooLong, rhs: ChannelDifferenceTooLong) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChannelDifferenceTooLong, _ rhs: ChannelDifferenceTooLong) -> Swift.Bool {
             guard lhs.final == rhs.final else { return false }
             guard lhs.timeout == rhs.timeout else { return false }
             guard lhs.dialog == rhs.dialog else { return false }
@@ -632,7 +623,7 @@ extension Api.updates.ChannelDifference {
 
 extension Api.updates.ChannelDifference {
     /// `updates.channelDifference#2064674e flags:# final:flags.0?true pts:int timeout:flags.1?int new_messages:Vector<Message> other_updates:Vector<Update> chats:Vector<Chat> users:Vector<User> = updates.ChannelDifference;`
-    public final class ChannelDifference: TLCombinator {
+    public final class ChannelDifference: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x2064674e
         public static let tlName = "updates.channelDifference"
 
@@ -678,8 +669,7 @@ extension Api.updates.ChannelDifference {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: ChannelDifference, rhs: ChannelDifference) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: ChannelDifference, _ rhs: ChannelDifference) -> Swift.Bool {
             guard lhs.final == rhs.final else { return false }
             guard lhs.pts == rhs.pts else { return false }
             guard lhs.timeout == rhs.timeout else { return false }
@@ -728,7 +718,7 @@ extension Api.updates {
 
 extension Api.updates.Difference {
     /// `updates.differenceEmpty#5d75a138 date:int seq:int = updates.Difference;`
-    public final class DifferenceEmpty: TLCombinator {
+    public final class DifferenceEmpty: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x5d75a138
         public static let tlName = "updates.differenceEmpty"
 
@@ -750,8 +740,7 @@ extension Api.updates.Difference {
             writer.writeInt32(self.seq)
         }
 
-        public static func == (lhs: DifferenceEmpty, rhs: DifferenceEmpty) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: DifferenceEmpty, _ rhs: DifferenceEmpty) -> Swift.Bool {
             guard lhs.date == rhs.date else { return false }
             guard lhs.seq == rhs.seq else { return false }
             return true
@@ -761,7 +750,7 @@ extension Api.updates.Difference {
 
 extension Api.updates.Difference {
     /// `updates.difference#00f49ca0 new_messages:Vector<Message> new_encrypted_messages:Vector<EncryptedMessage> other_updates:Vector<Update> chats:Vector<Chat> users:Vector<User> state:updates.State = updates.Difference;`
-    public final class Difference: TLCombinator {
+    public final class Difference: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x00f49ca0
         public static let tlName = "updates.difference"
 
@@ -799,8 +788,7 @@ extension Api.updates.Difference {
             self.state.encode(to: &writer)
         }
 
-        public static func == (lhs: Difference, rhs: Difference) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: Difference, _ rhs: Difference) -> Swift.Bool {
             guard lhs.newMessages == rhs.newMessages else { return false }
             guard lhs.newEncryptedMessages == rhs.newEncryptedMessages else { return false }
             guard lhs.otherUpdates == rhs.otherUpdates else { return false }
@@ -814,7 +802,7 @@ extension Api.updates.Difference {
 
 extension Api.updates.Difference {
     /// `updates.differenceSlice#a8fb1981 new_messages:Vector<Message> new_encrypted_messages:Vector<EncryptedMessage> other_updates:Vector<Update> chats:Vector<Chat> users:Vector<User> intermediate_state:updates.State = updates.Difference;`
-    public final class DifferenceSlice: TLCombinator {
+    public final class DifferenceSlice: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xa8fb1981
         public static let tlName = "updates.differenceSlice"
 
@@ -852,8 +840,7 @@ extension Api.updates.Difference {
             self.intermediateState.encode(to: &writer)
         }
 
-        public static func == (lhs: DifferenceSlice, rhs: DifferenceSlice) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: DifferenceSlice, _ rhs: DifferenceSlice) -> Swift.Bool {
             guard lhs.newMessages == rhs.newMessages else { return false }
             guard lhs.newEncryptedMessages == rhs.newEncryptedMessages else { return false }
             guard lhs.otherUpdates == rhs.otherUpdates else { return false }
@@ -867,7 +854,7 @@ extension Api.updates.Difference {
 
 extension Api.updates.Difference {
     /// `updates.differenceTooLong#4afe8f6d pts:int = updates.Difference;`
-    public final class DifferenceTooLong: TLCombinator {
+    public final class DifferenceTooLong: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x4afe8f6d
         public static let tlName = "updates.differenceTooLong"
 
@@ -885,8 +872,7 @@ extension Api.updates.Difference {
             writer.writeInt32(self.pts)
         }
 
-        public static func == (lhs: DifferenceTooLong, rhs: DifferenceTooLong) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: DifferenceTooLong, _ rhs: DifferenceTooLong) -> Swift.Bool {
             guard lhs.pts == rhs.pts else { return false }
             return true
         }
@@ -920,7 +906,7 @@ extension Api.updates {
 
 extension Api.updates.State {
     /// `updates.state#a56c2a3e pts:int qts:int date:int seq:int unread_count:int = updates.State;`
-    public final class State: TLCombinator {
+    public final class State: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xa56c2a3e
         public static let tlName = "updates.state"
 
@@ -954,8 +940,7 @@ extension Api.updates.State {
             writer.writeInt32(self.unreadCount)
         }
 
-        public static func == (lhs: State, rhs: State) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: State, _ rhs: State) -> Swift.Bool {
             guard lhs.pts == rhs.pts else { return false }
             guard lhs.qts == rhs.qts else { return false }
             guard lhs.date == rhs.date else { return false }
@@ -996,7 +981,7 @@ extension Api.upload {
 
 extension Api.upload.CdnFile {
     /// `upload.cdnFileReuploadNeeded#eea8e46e request_token:bytes = upload.CdnFile;`
-    public final class CdnFileReuploadNeeded: TLCombinator {
+    public final class CdnFileReuploadNeeded: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xeea8e46e
         public static let tlName = "upload.cdnFileReuploadNeeded"
 
@@ -1014,8 +999,7 @@ extension Api.upload.CdnFile {
             writer.writeBytes(self.requestToken)
         }
 
-        public static func == (lhs: CdnFileReuploadNeeded, rhs: CdnFileReuploadNeeded) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: CdnFileReuploadNeeded, _ rhs: CdnFileReuploadNeeded) -> Swift.Bool {
             guard lhs.requestToken == rhs.requestToken else { return false }
             return true
         }
@@ -1024,7 +1008,7 @@ extension Api.upload.CdnFile {
 
 extension Api.upload.CdnFile {
     /// `upload.cdnFile#a99fca4f bytes:bytes = upload.CdnFile;`
-    public final class CdnFile: TLCombinator {
+    public final class CdnFile: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xa99fca4f
         public static let tlName = "upload.cdnFile"
 
@@ -1042,8 +1026,7 @@ extension Api.upload.CdnFile {
             writer.writeBytes(self.bytes)
         }
 
-        public static func == (lhs: CdnFile, rhs: CdnFile) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: CdnFile, _ rhs: CdnFile) -> Swift.Bool {
             guard lhs.bytes == rhs.bytes else { return false }
             return true
         }
@@ -1080,7 +1063,7 @@ extension Api.upload {
 
 extension Api.upload.File {
     /// `upload.file#096a18d5 type:storage.FileType mtime:int bytes:bytes = upload.File;`
-    public final class File: TLCombinator {
+    public final class File: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x096a18d5
         public static let tlName = "upload.file"
 
@@ -1106,8 +1089,7 @@ extension Api.upload.File {
             writer.writeBytes(self.bytes)
         }
 
-        public static func == (lhs: File, rhs: File) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: File, _ rhs: File) -> Swift.Bool {
             guard lhs.type == rhs.type else { return false }
             guard lhs.mtime == rhs.mtime else { return false }
             guard lhs.bytes == rhs.bytes else { return false }
@@ -1118,7 +1100,7 @@ extension Api.upload.File {
 
 extension Api.upload.File {
     /// `upload.fileCdnRedirect#f18cda44 dc_id:int file_token:bytes encryption_key:bytes encryption_iv:bytes file_hashes:Vector<FileHash> = upload.File;`
-    public final class FileCdnRedirect: TLCombinator {
+    public final class FileCdnRedirect: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xf18cda44
         public static let tlName = "upload.fileCdnRedirect"
 
@@ -1152,8 +1134,7 @@ extension Api.upload.File {
             self.fileHashes.encode(to: &writer)
         }
 
-        public static func == (lhs: FileCdnRedirect, rhs: FileCdnRedirect) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: FileCdnRedirect, _ rhs: FileCdnRedirect) -> Swift.Bool {
             guard lhs.dcId == rhs.dcId else { return false }
             guard lhs.fileToken == rhs.fileToken else { return false }
             guard lhs.encryptionKey == rhs.encryptionKey else { return false }
@@ -1191,7 +1172,7 @@ extension Api.upload {
 
 extension Api.upload.WebFile {
     /// `upload.webFile#21e753bc size:int mime_type:string file_type:storage.FileType mtime:int bytes:bytes = upload.WebFile;`
-    public final class WebFile: TLCombinator {
+    public final class WebFile: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x21e753bc
         public static let tlName = "upload.webFile"
 
@@ -1225,8 +1206,7 @@ extension Api.upload.WebFile {
             writer.writeBytes(self.bytes)
         }
 
-        public static func == (lhs: WebFile, rhs: WebFile) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: WebFile, _ rhs: WebFile) -> Swift.Bool {
             guard lhs.size == rhs.size else { return false }
             guard lhs.mimeType == rhs.mimeType else { return false }
             guard lhs.fileType == rhs.fileType else { return false }
@@ -1267,7 +1247,7 @@ extension Api.users {
 
 extension Api.users.SavedMusic {
     /// `users.savedMusicNotModified#e3878aa4 count:int = users.SavedMusic;`
-    public final class SavedMusicNotModified: TLCombinator {
+    public final class SavedMusicNotModified: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0xe3878aa4
         public static let tlName = "users.savedMusicNotModified"
 
@@ -1285,8 +1265,7 @@ extension Api.users.SavedMusic {
             writer.writeInt32(self.count)
         }
 
-        public static func == (lhs: SavedMusicNotModified, rhs: SavedMusicNotModified) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SavedMusicNotModified, _ rhs: SavedMusicNotModified) -> Swift.Bool {
             guard lhs.count == rhs.count else { return false }
             return true
         }
@@ -1295,7 +1274,7 @@ extension Api.users.SavedMusic {
 
 extension Api.users.SavedMusic {
     /// `users.savedMusic#34a2f297 count:int documents:Vector<Document> = users.SavedMusic;`
-    public final class SavedMusic: TLCombinator {
+    public final class SavedMusic: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x34a2f297
         public static let tlName = "users.savedMusic"
 
@@ -1317,8 +1296,7 @@ extension Api.users.SavedMusic {
             self.documents.encode(to: &writer)
         }
 
-        public static func == (lhs: SavedMusic, rhs: SavedMusic) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: SavedMusic, _ rhs: SavedMusic) -> Swift.Bool {
             guard lhs.count == rhs.count else { return false }
             guard lhs.documents == rhs.documents else { return false }
             return true
@@ -1353,7 +1331,7 @@ extension Api.users {
 
 extension Api.users.UserFull {
     /// `users.userFull#3b6d152e full_user:UserFull chats:Vector<Chat> users:Vector<User> = users.UserFull;`
-    public final class UserFull: TLCombinator {
+    public final class UserFull: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x3b6d152e
         public static let tlName = "users.userFull"
 
@@ -1379,8 +1357,7 @@ extension Api.users.UserFull {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: UserFull, rhs: UserFull) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UserFull, _ rhs: UserFull) -> Swift.Bool {
             guard lhs.fullUser == rhs.fullUser else { return false }
             guard lhs.chats == rhs.chats else { return false }
             guard lhs.users == rhs.users else { return false }
@@ -1419,7 +1396,7 @@ extension Api.users {
 
 extension Api.users.Users {
     /// `users.users#62d706b8 users:Vector<User> = users.Users;`
-    public final class Users: TLCombinator {
+    public final class Users: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x62d706b8
         public static let tlName = "users.users"
 
@@ -1437,8 +1414,7 @@ extension Api.users.Users {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: Users, rhs: Users) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: Users, _ rhs: Users) -> Swift.Bool {
             guard lhs.users == rhs.users else { return false }
             return true
         }
@@ -1447,7 +1423,7 @@ extension Api.users.Users {
 
 extension Api.users.Users {
     /// `users.usersSlice#315a4974 count:int users:Vector<User> = users.Users;`
-    public final class UsersSlice: TLCombinator {
+    public final class UsersSlice: TLCombinatorObject {
         public static let constructorID: Swift.UInt32 = 0x315a4974
         public static let tlName = "users.usersSlice"
 
@@ -1469,8 +1445,7 @@ extension Api.users.Users {
             self.users.encode(to: &writer)
         }
 
-        public static func == (lhs: UsersSlice, rhs: UsersSlice) -> Swift.Bool {
-            if lhs === rhs { return true }
+        public static func haveEqualFields(_ lhs: UsersSlice, _ rhs: UsersSlice) -> Swift.Bool {
             guard lhs.count == rhs.count else { return false }
             guard lhs.users == rhs.users else { return false }
             return true
