@@ -291,6 +291,12 @@ import Testing
         #expect(moved, "a packet on another connection moves the session there")
         table.receiving(.init(dc: 1, keyID: 7, sessionID: 9), on: 2, now: 1200, make: { session(9) }) { _, _ in }
         #expect(Set(table.entries.keys.map(\.sessionID)) == [9], "idle sessions expired")
+        // A sweep that keeps the session (used 70 s ago, lifetime 100) rebuilds the table: the
+        // packet still finds its session, not a new one.
+        var made = false
+        let movedAfterSweep = table.receiving(.init(dc: 1, keyID: 7, sessionID: 9), on: 2, now: 1270, make: { made = true; return session(9) }) { _, moved in moved }
+        #expect(!made && !movedAfterSweep)
+        #expect(table.count == 1)
     }
 
     static let sessionKey: AuthKey = {

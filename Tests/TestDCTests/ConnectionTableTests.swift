@@ -26,4 +26,21 @@ struct ConnectionTableTests {
         #expect(table.connections(dc: 2, keyID: 77).isEmpty)
         #expect(table.byID.keys.sorted() == [2, 3])
     }
+
+    /// The duplicate-key check's question, answered from the index without copying connections.
+    @Test func answersWhetherAnotherConnectionOfAKeyMatches() {
+        var table = ConnectionTable()
+        for id in 1...3 { table.insert(LiveConnection(id: id, dc: 2, remote: "r\(id)")) }
+        table.update(1) { $0.authKeyID = 77; $0.sessionID = 10 }
+        table.update(2) { $0.authKeyID = 77; $0.sessionID = 11 }
+        table.update(3) { $0.authKeyID = 88; $0.sessionID = 12 }
+
+        #expect(table.containsConnection(dc: 2, keyID: 77) { $0.sessionID == 11 })
+        #expect(!table.containsConnection(dc: 2, keyID: 77) { $0.sessionID == 12 })
+        #expect(!table.containsConnection(dc: 3, keyID: 77) { _ in true })
+        #expect(!table.containsConnection(dc: 2, keyID: 99) { _ in true })
+
+        table.remove(2)
+        #expect(!table.containsConnection(dc: 2, keyID: 77) { $0.id != 1 })
+    }
 }

@@ -37,6 +37,9 @@ public struct FaultEngine: Sendable, Equatable {
     /// On: every call `decide` sees is kept in `calls`, with its time and fate (a test that checks
     /// what clients sent when, e.g. nothing during a flood wait). Off by default: it only grows.
     public var recordsCalls = false
+    /// Whether `decide` looks at a call's account and phone at all: with no rules and no call log,
+    /// the DC need not find them.
+    var readsCalls: Bool { recordsCalls || !rules.isEmpty }
     public private(set) var calls: [RecordedCall] = []
 
     public struct RecordedCall: Sendable, Equatable {

@@ -115,7 +115,8 @@ extension DCState {
             }
         }
         let account = userID(for: context)
-        let phone = Self.phoneArgument(of: inner, id: id) ?? account.flatMap { user(id: $0)?.phone }
+        // Only fault rules and the call log read the phone; other calls skip finding it.
+        let phone = faults.readsCalls ? Self.phoneArgument(of: inner, id: id) ?? account.flatMap { user(id: $0)?.phone } : nil
         let decision = faults.decide(FaultCall(dc: context.dc, method: method, account: account, phone: phone), now: now,
                                      sessionID: context.sessionID, messageID: context.messageID,
                                      subject: faults.recordsCalls ? Self.callSubject(of: inner, id: id) : nil)
@@ -123,7 +124,7 @@ extension DCState {
         switch decision.outcome {
         case .proceed, .dropAfterAnswer, .swallowAnswer:
             handlerRuns[method, default: 0] += 1
-            call.answer = answer(inner, id: id, method: method, context: context, now: now)
+            call.answer = answer(inner, id: id, method: method, context: context, viewer: account, now: now)
         case .rpcError(let code, let message):
             call.answer = .error(code: code, message: message)
         case .revokeAuthorization(let message):
@@ -171,26 +172,29 @@ extension DCState {
         }
     }
 
-    mutating func answer(_ body: [UInt8], id: UInt32, method: String, context: CallContext, now: Double) -> RPCAnswer {
+    /// `viewer`: the account `context`'s key is logged in to (`userID(for:)`), found once per call.
+    mutating func answer(_ body: [UInt8], id: UInt32, method: String, context: CallContext, viewer: Int64?, now: Double) -> RPCAnswer {
         // A session still open on a key the DC has forgotten learns why on every call.
         if droppedKeys.contains(AuthKeyRef(dc: context.dc, keyID: context.authKeyID)) {
             return .error(code: 406, message: "AUTH_KEY_DUPLICATED")
         }
         // A number the schema does not know is refused whoever asks, as Telegram does.
         guard Self.methodNames[id] != nil else { return .error(code: 400, message: "INPUT_METHOD_INVALID") }
-        let viewer = userID(for: context)
         if viewer == nil, !Self.unauthenticatedMethods.contains(method) {
             // As Telegram: a key whose sign-in stopped at the 2FA password is told so, which is how a
             // client that restarted learns that the password alone completes its login.
             let awaits = awaitingPassword[AuthKeyRef(dc: context.dc, keyID: context.authKeyID)] != nil
             return .error(code: 401, message: awaits ? "SESSION_PASSWORD_NEEDED" : "AUTH_KEY_UNREGISTERED")
         }
-        if let viewer, let account = user(id: viewer), account.deactivated {
-            return .error(code: 401, message: "USER_DEACTIVATED")
-        }
-        // A frozen account is read-only (api/auth): its writes are refused, with 420 and no seconds.
-        if let viewer, user(id: viewer)?.frozen != nil, Self.frozenRefusedMethods.contains(method) {
-            return .error(code: 420, message: "FROZEN_METHOD_INVALID")
+        // Read in place: a copy of the account is a dozen retains and releases on every call.
+        if let viewer, let index = world.users.firstIndex(where: { $0.id == viewer }) {
+            if world.users[index].deactivated {
+                return .error(code: 401, message: "USER_DEACTIVATED")
+            }
+            // A frozen account is read-only (api/auth): its writes are refused, with 420 and no seconds.
+            if world.users[index].frozen != nil, Self.frozenRefusedMethods.contains(method) {
+                return .error(code: 420, message: "FROZEN_METHOD_INVALID")
+            }
         }
         do {
             return try route(body, id: id, context: context, viewer: viewer, now: now)

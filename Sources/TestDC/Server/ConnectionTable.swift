@@ -35,6 +35,17 @@ struct ConnectionTable {
         (byKey[KeyRef(dc: dc, keyID: keyID)] ?? []).compactMap { byID[$0] }
     }
 
+    /// Whether a live connection that used this key last satisfies `predicate`. Asked on every
+    /// request, so it copies no connection (each holds strings: a copy is retains and releases).
+    func containsConnection(dc: Int32, keyID: Int64, where predicate: (borrowing LiveConnection) -> Bool) -> Bool {
+        guard let ids = byKey[KeyRef(dc: dc, keyID: keyID)] else { return false }
+        for id in ids {
+            guard let index = byID.index(forKey: id) else { continue }
+            if predicate(byID.values[index]) { return true }
+        }
+        return false
+    }
+
     private mutating func index(_ connection: LiveConnection) {
         guard let keyID = connection.authKeyID else { return }
         byKey[KeyRef(dc: connection.dc, keyID: keyID), default: []].insert(connection.id)

@@ -49,27 +49,29 @@ struct ServerSessionTable: Sendable {
         _ key: Key, on connection: Int, now: Double, make: () -> ServerSession,
         _ body: (inout ServerSession, _ moved: Bool) -> R
     ) -> R {
-        sweep(now: now, making: entries[key] == nil)
-        var entry = entries.removeValue(forKey: key) ?? Entry(session: make(), connectionID: connection, lastUsed: now)
-        let moved = entry.connectionID != connection
-        entry.connectionID = connection
-        entry.lastUsed = max(entry.lastUsed, now)
-        let result = body(&entry.session, moved)
-        // `consume`: without it the entry (the session's every table) was copied in and the
-        // original destroyed, on every packet.
-        entries[key] = consume entry
-        return result
+        var index = entries.index(forKey: key)
+        if sweep(now: now, making: index == nil) { index = entries.index(forKey: key) }
+        guard let index else {
+            var entry = Entry(session: make(), connectionID: connection, lastUsed: now)
+            let result = body(&entry.session, false)
+            entries[key] = consume entry
+            return result
+        }
+        // In place through the index: one lookup per packet, where taking the entry out and
+        // putting it back hashed the key twice more; the session is not copied either way.
+        let moved = entries.values[index].connectionID != connection
+        entries.values[index].connectionID = connection
+        entries.values[index].lastUsed = max(entries.values[index].lastUsed, now)
+        return body(&entries.values[index].session, moved)
     }
 
     /// Runs `body` on an existing session (an answer that became ready) and says which connection
     /// its output goes to; nil when the session is gone (expired or evicted).
     mutating func answering<R>(_ key: Key, now: Double, _ body: (inout ServerSession) -> R) -> (result: R, connectionID: Int)? {
-        guard var entry = entries.removeValue(forKey: key) else { return nil }
-        entry.lastUsed = max(entry.lastUsed, now)
-        let result = body(&entry.session)
-        let connectionID = entry.connectionID
-        entries[key] = consume entry
-        return (result, connectionID)
+        guard let index = entries.index(forKey: key) else { return nil }
+        entries.values[index].lastUsed = max(entries.values[index].lastUsed, now)
+        let result = body(&entries.values[index].session)
+        return (result, entries.values[index].connectionID)
     }
 
     /// Drops every session of an auth key (a dropped key, AUTH_KEY_DUPLICATED).
@@ -83,15 +85,22 @@ struct ServerSessionTable: Sendable {
 
     /// Expired sessions go at most once a minute (a scan of the table); when a new session would
     /// not fit, the least recently used ones go at once.
-    private mutating func sweep(now: Double, making: Bool) {
+    /// Returns whether it touched the table: indices into `entries` are then stale (a filtered
+    /// dictionary is new storage even when nothing went).
+    private mutating func sweep(now: Double, making: Bool) -> Bool {
+        var touched = false
         if now - lastSweep >= 60 || now < lastSweep {
             lastSweep = now
             entries = entries.filter { now - $0.value.lastUsed < idleLifetime }
+            touched = true
         }
-        guard making, entries.count >= capacity else { return }
-        let excess = entries.count - capacity + 1
-        for key in entries.sorted(by: { $0.value.lastUsed < $1.value.lastUsed }).prefix(excess).map(\.key) {
-            entries.removeValue(forKey: key)
+        if making, entries.count >= capacity {
+            let excess = entries.count - capacity + 1
+            for key in entries.sorted(by: { $0.value.lastUsed < $1.value.lastUsed }).prefix(excess).map(\.key) {
+                entries.removeValue(forKey: key)
+            }
+            touched = true
         }
+        return touched
     }
 }
