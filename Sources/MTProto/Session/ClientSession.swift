@@ -250,22 +250,35 @@ public struct ClientSession: Sendable {
     /// container limits allow.
     public mutating func flush(now: UnixTime) -> [ClientSessionAction] {
         var items = output.takeAcks()
-        items.append(contentsOf: outbox)
-        outbox.removeAll()
+        if items.isEmpty {
+            swap(&items, &outbox)
+        } else {
+            items.append(contentsOf: outbox)
+            outbox.removeAll()
+        }
         guard !items.isEmpty else { return [] }
         selectSalt(now: now)
 
         var actions: [ClientSessionAction] = []
         let runs = MessageContainer.plan(
             bodySizes: items.map { $0.body.count }, maxCount: configuration.maxContainerMessages, maxBytes: configuration.maxContainerBytes)
+        // Each message moves from the queue into the sent table (taken from the end, so nothing is
+        // copied): a copy retains its body, which the caller's thread made, and with callers off
+        // the loop that refcount's cache line comes from another CPU (perf, 2026-12-06, 64 calls
+        // in flight: the copies here were 2.6% of the client loop, nearly all of it swift_retain).
+        items.reverse()
         for run in runs {
             if run.count == 1 {
-                let message = record(items[run.lowerBound], now: now)
+                guard let item = items.popLast() else { break }
+                let message = record(item, now: now)
                 actions.append(.send(seal(message)))
                 continue
             }
             var inner: [SessionMessage] = []
-            for index in run { inner.append(record(items[index], now: now)) }
+            for _ in run {
+                guard let item = items.popLast() else { break }
+                inner.append(record(item, now: now))
+            }
             let containerID = messageIDs.next(now: now, kind: .client)
             let containerSeqNo = seqNos.next(contentRelated: false)
             sent[containerID] = SentMessage(
@@ -318,12 +331,12 @@ public struct ClientSession: Sendable {
         supersededMessageIDs.removeAll { requestMessageIDs[$1] == nil }
     }
 
-    private mutating func record(_ item: Outbound, now: UnixTime) -> SessionMessage {
+    private mutating func record(_ item: consuming Outbound, now: UnixTime) -> SessionMessage {
         let messageID = messageIDs.next(now: now, kind: .client)
         let seqNo = seqNos.next(contentRelated: item.contentRelated)
         if case .request(let request) = item.purpose { requestMessageIDs[request] = messageID }
-        sent[messageID] = SentMessage(outbound: item, messageID: messageID, seqNo: seqNo, sentAt: now)
         let body = item.binding.map { $0.request(messageID: messageID, sessionID: sessionID) } ?? item.body
+        sent[messageID] = SentMessage(outbound: item, messageID: messageID, seqNo: seqNo, sentAt: now)
         return SessionMessage(messageID: messageID, seqNo: seqNo, body: body)
     }
 
@@ -497,10 +510,13 @@ public struct ClientSession: Sendable {
 
         case .msgsAck(let ids):
             var confirmed: [RequestID] = []
-            for id in ids where sent[id] != nil {
-                sent[id]?.acknowledged = true
+            for id in ids {
+                guard let request = sent.update(id, { entry -> RequestID? in
+                    entry.acknowledged = true
+                    return entry.outbound.purpose.requestID
+                }) else { continue }
                 highestConfirmedMessageID = max(highestConfirmedMessageID, id)
-                if let request = sent[id]?.outbound.purpose.requestID { confirmed.append(request) }
+                if let request { confirmed.append(request) }
             }
             if !confirmed.isEmpty { actions.append(.received(confirmed, byStateReport: false)) }
 
@@ -572,8 +588,10 @@ public struct ClientSession: Sendable {
     private mutating func handleResult(
         of requestMessageID: Int64, result: [UInt8], messageID: Int64, now: UnixTime, actions: inout [ClientSessionAction]
     ) {
-        if let entry = sent[requestMessageID] {
-            switch entry.outbound.purpose {
+        // The purpose alone, read in place (a copy of the entry would retain its body).
+        let purpose = sent.update(requestMessageID) { $0.outbound.purpose }
+        if let purpose {
+            switch purpose {
             case .dropAnswer:
                 // rpc_answer_unknown / _dropped_running / _dropped: the request is already forgotten.
                 sent.removeValue(forKey: requestMessageID)
@@ -594,7 +612,7 @@ public struct ClientSession: Sendable {
             }
         }
         let request: RequestID
-        if let entry = sent[requestMessageID], case .request(let pending) = entry.outbound.purpose {
+        if case .request(let pending)? = purpose {
             request = pending
         } else if let pending = supersededMessageIDs[requestMessageID], requestMessageIDs[pending] != nil {
             request = pending
@@ -681,9 +699,12 @@ public struct ClientSession: Sendable {
             switch status & 7 {
             case 1, 2, 3:
                 resendMessage(id)
-            case 4 where sent[id] != nil:
-                sent[id]?.acknowledged = true
-                if let request = sent[id]?.outbound.purpose.requestID { confirmed.append(request) }
+            case 4:
+                let request = sent.update(id) { entry -> RequestID? in
+                    entry.acknowledged = true
+                    return entry.outbound.purpose.requestID
+                }
+                if let request = request ?? nil { confirmed.append(request) }
             default:
                 break
             }

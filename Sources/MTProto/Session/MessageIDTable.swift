@@ -13,6 +13,13 @@ struct MessageIDTable<Value>: Sequence {
         _modify { yield &storage[OwnIdentifierKey(messageID)] }
     }
 
+    /// Runs `body` on the value of `messageID` where it lies; nil when there is none. Reading a
+    /// value out through the subscript copies it, retaining every array it holds.
+    mutating func update<R>(_ messageID: Int64, _ body: (inout Value) -> R) -> R? {
+        guard let index = storage.index(forKey: OwnIdentifierKey(messageID)) else { return nil }
+        return body(&storage.values[index])
+    }
+
     var count: Int { storage.count }
     var isEmpty: Bool { storage.isEmpty }
 

@@ -271,9 +271,15 @@ extension DCConnection {
         }
 
         private func resumeAnswered() {
-            let answered = answeredThisTurn
-            answeredThisTurn.removeAll(keepingCapacity: true)
-            for (continuation, result) in answered { continuation.resume(returning: result) }
+            // Taken out and moved from (reversed, then popped, to keep the order): copying each
+            // answer out retained it, and its bytes go to the caller's thread anyway.
+            var answered: [(Completion, Result<[UInt8], TelegramError>)] = []
+            swap(&answered, &answeredThisTurn)
+            answered.reverse()
+            while let (continuation, result) = answered.popLast() { continuation.resume(returning: result) }
+            // The emptied buffer serves the next turn (a resume only queues the caller's task, so
+            // nothing was answered meanwhile; if something was, that list is kept instead).
+            if answeredThisTurn.isEmpty { swap(&answered, &answeredThisTurn) }
         }
 
         /// Runs `work` once after the tasks already queued on the loop, however often it is asked
