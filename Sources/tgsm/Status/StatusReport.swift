@@ -1,6 +1,7 @@
 import Foundation
 import MTProto
 import OperatorHTTP
+import PostgresStore
 import SessionManager
 import Workers
 
@@ -136,7 +137,7 @@ struct StatusReport: Codable {
         if let queue {
             terminal.line("queue: " + JobState.allCases.map { "\($0.rawValue) \(queue[$0.rawValue] ?? 0)" }.joined(separator: ", "))
         } else {
-            terminal.line(store.hasPrefix("postgres://") ? "queue: none in this database yet (`tgsm jobs enqueue` or `tgsm run` makes it)"
+            terminal.line(PostgresURL.isPostgresURL(store) ? "queue: none in this database yet (`tgsm jobs enqueue` or `tgsm run` makes it)"
                 : "queue: no job queue (jobs.sqlite) in the store directory")
         }
     }
