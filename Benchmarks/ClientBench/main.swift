@@ -148,6 +148,11 @@ struct Figures {
     }
 }
 
+/// TIMELINE=1 also prints, for each phase with many calls in flight, the calls completed in each
+/// 0.1 s: on a 2-vCPU VM the rate within one phase swings by a factor of two as the scheduler
+/// places the four busy threads (docs/BENCHMARKS.md), which a phase's average hides.
+let printsTimeline = environment["TIMELINE"] == "1"
+
 func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
 
 // MARK: - Run
@@ -163,24 +168,37 @@ func measure(_ name: String, calls: Int, inFlight: Int, _ body: @escaping @Senda
     let clientCPUBefore = processCPUSeconds("self")
     let serverCPUBefore = processCPUSeconds(serverPID)
     let start = now()
-    let latencies = try await withThrowingTaskGroup(of: [Double].self) { group in
+    let (latencies, ends) = try await withThrowingTaskGroup(of: (latencies: [Double], ends: [Double]).self) { group in
         for _ in 0..<inFlight {
             group.addTask {
                 var mine: [Double] = []
+                var ends: [Double] = []
                 mine.reserveCapacity(perWorker)
+                if printsTimeline { ends.reserveCapacity(perWorker) }
                 for _ in 0..<perWorker {
                     let begin = now()
                     try await body()
-                    mine.append(now() - begin)
+                    let end = now()
+                    mine.append(end - begin)
+                    if printsTimeline { ends.append(end) }
                 }
-                return mine
+                return (mine, ends)
             }
         }
         var all: [Double] = []
-        for try await part in group { all += part }
-        return all
+        var ends: [Double] = []
+        for try await part in group {
+            all += part.latencies
+            ends += part.ends
+        }
+        return (all, ends)
     }
     let seconds = now() - start
+    if printsTimeline, inFlight > 1 {
+        var perTenth = [Int](repeating: 0, count: Int(seconds * 10) + 1)
+        for end in ends { perTenth[min(perTenth.count - 1, max(0, Int((end - start) * 10)))] += 1 }
+        print("\(name): thousands of calls per second in each 0.1 s: " + perTenth.map { String($0 / 100) }.joined(separator: " "))
+    }
     return Figures(name: name, calls: perWorker * inFlight, seconds: seconds, latencies: latencies,
                    clientCPU: processCPUSeconds("self") - clientCPUBefore, serverCPU: processCPUSeconds(serverPID) - serverCPUBefore)
 }
