@@ -131,6 +131,23 @@ func processCPUSeconds(_ pid: String) -> Double {
     return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
 }
 
+/// The whole machine's CPU ticks so far from /proc/stat: those the hypervisor gave to other guests
+/// (steal) and all of them. On a shared VM a phase's figures move with the share stolen during it.
+func hostCPUTicks() -> (stolen: Double, total: Double) {
+    guard let text = try? String(contentsOfFile: "/proc/stat", encoding: .utf8),
+          let line = text.split(separator: "\n").first else { return (0, 0) }
+    // user nice system idle iowait irq softirq steal (guest time is counted in user already).
+    let fields = line.split(separator: " ").dropFirst().prefix(8).compactMap { Double($0) }
+    guard fields.count == 8 else { return (0, 0) }
+    return (fields[7], fields.reduce(0, +))
+}
+
+func stolenShare(since before: (stolen: Double, total: Double)) -> Double {
+    let after = hostCPUTicks()
+    let total = after.total - before.total
+    return total > 0 ? (after.stolen - before.stolen) / total : 0
+}
+
 struct Figures {
     var name: String
     var calls: Int
@@ -139,6 +156,8 @@ struct Figures {
     /// CPU seconds this process (client and benchmark tasks) and the test DC used in the phase.
     var clientCPU = 0.0
     var serverCPU = 0.0
+    /// The share of the machine's CPU time the hypervisor took during the phase.
+    var stolen = 0.0
 
     var perSecond: Double { Double(calls) / seconds }
     func percentile(_ p: Double) -> Double {
@@ -166,6 +185,7 @@ let serverPID = String(server.pid)
 func measure(_ name: String, calls: Int, inFlight: Int, _ body: @escaping @Sendable () async throws -> Void) async throws -> Figures {
     let perWorker = calls / inFlight
     let clientCPUBefore = processCPUSeconds("self")
+    let hostBefore = hostCPUTicks()
     let serverCPUBefore = processCPUSeconds(serverPID)
     let start = now()
     let (latencies, ends) = try await withThrowingTaskGroup(of: (latencies: [Double], ends: [Double]).self) { group in
@@ -200,7 +220,8 @@ func measure(_ name: String, calls: Int, inFlight: Int, _ body: @escaping @Senda
         print("\(name): thousands of calls per second in each 0.1 s: " + perTenth.map { String($0 / 100) }.joined(separator: " "))
     }
     return Figures(name: name, calls: perWorker * inFlight, seconds: seconds, latencies: latencies,
-                   clientCPU: processCPUSeconds("self") - clientCPUBefore, serverCPU: processCPUSeconds(serverPID) - serverCPUBefore)
+                   clientCPU: processCPUSeconds("self") - clientCPUBefore, serverCPU: processCPUSeconds(serverPID) - serverCPUBefore,
+                   stolen: stolenShare(since: hostBefore))
 }
 
 let key = try RSAPublicKey(pem: server.publicKeyPEM)
@@ -241,8 +262,11 @@ await client.close()
 let pemFile = FileManager.default.temporaryDirectory.appendingPathComponent("clientbench-\(getpid()).pem")
 var peerData = Data()
 var peerResult: [String: Any]?
+var telethonHostBefore = hostCPUTicks()
+var telethonStolen = 0.0
 if !onlyMemory {
     try server.publicKeyPEM.write(to: pemFile, atomically: true, encoding: .utf8)
+    telethonHostBefore = hostCPUTicks()
     let peer = Process()
     peer.executableURL = URL(fileURLWithPath: python)
     let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("telethon_peer.py").path
@@ -253,6 +277,7 @@ if !onlyMemory {
     peerData = peerOut.fileHandleForReading.readDataToEndOfFile()
     peer.waitUntilExit()
     peerResult = (try? JSONSerialization.jsonObject(with: peerData)) as? [String: Any]
+    telethonStolen = stolenShare(since: telethonHostBefore)
 }
 
 // Memory: 1,000 of ours in this process, idle and connected after each logged in and fetched a
@@ -329,14 +354,19 @@ for (offset, row) in ours.enumerated() {
 }
 // Where a call's CPU goes: this process (client and the benchmark's tasks), the test DC, and
 // Telethon's process in its own run of the same workload.
-print("CPU per call, µs".padding(toLength: 30, withPad: " ", startingAt: 0) + pad("ours", 10) + pad("test DC", 9) + " |" + pad("telethon", 13) + " |" + pad("ratio", 10))
+print("CPU per call, µs".padding(toLength: 30, withPad: " ", startingAt: 0) + pad("ours", 10) + pad("test DC", 9) + " |" + pad("telethon", 13) + " |" + pad("ratio", 10)
+      + " |" + pad("host CPU stolen", 16))
 for (offset, row) in ours.enumerated() {
     let theirs = offset % 3 < peerRows.count ? peerRows[offset % 3] : [:]
     let theirCPU = (theirs["cpu_per_call"] as? Double ?? 0) * 1e6
     let oursCPU = row.clientCPU / Double(row.calls) * 1e6
     print(row.name.padding(toLength: 30, withPad: " ", startingAt: 0) + pad(String(format: "%.1f", oursCPU), 10)
           + pad(String(format: "%.1f", row.serverCPU / Double(row.calls) * 1e6), 9) + " |" + pad(String(format: "%.1f", theirCPU), 13)
-          + " |" + pad(oursCPU > 0 && theirCPU > 0 ? String(format: "%.2fx", theirCPU / oursCPU) : "n/a", 10))
+          + " |" + pad(oursCPU > 0 && theirCPU > 0 ? String(format: "%.2fx", theirCPU / oursCPU) : "n/a", 10)
+          + " |" + pad(String(format: "%.0f%%", row.stolen * 100), 16))
+}
+if peerResult != nil {
+    print(String(format: "host CPU stolen by the hypervisor (/proc/stat steal) during Telethon's run: %.0f%%", telethonStolen * 100))
 }
 let theirKiB = peerResult?["kib_per_client"] as? Double ?? 0
 if !noMemory {
