@@ -30,11 +30,6 @@ struct ConnectionTable {
         }
     }
 
-    /// The live connections that used this key last.
-    func connections(dc: Int32, keyID: Int64) -> [LiveConnection] {
-        (byKey[KeyRef(dc: dc, keyID: keyID)] ?? []).compactMap { byID[$0] }
-    }
-
     /// Whether a live connection that used this key last satisfies `predicate`. Asked on every
     /// request, so it copies no connection (each holds strings: a copy is retains and releases).
     func containsConnection(dc: Int32, keyID: Int64, where predicate: (borrowing LiveConnection) -> Bool) -> Bool {
