@@ -58,21 +58,29 @@ struct ServerSessionTable: Sendable {
             return result
         }
         // In place through the index: one lookup per packet, where taking the entry out and
-        // putting it back hashed the key twice more; the session is not copied either way.
-        let moved = entries.values[index].connectionID != connection
-        entries.values[index].connectionID = connection
-        entries.values[index].lastUsed = max(entries.values[index].lastUsed, now)
-        return body(&entries.values[index].session, moved)
+        // putting it back hashed the key twice more.
+        return Self.inPlace(&entries.values[index]) { entry in
+            let moved = entry.connectionID != connection
+            entry.connectionID = connection
+            entry.lastUsed = max(entry.lastUsed, now)
+            return body(&entry.session, moved)
+        }
     }
 
     /// Runs `body` on an existing session (an answer that became ready) and says which connection
     /// its output goes to; nil when the session is gone (expired or evicted).
     mutating func answering<R>(_ key: Key, now: Double, _ body: (inout ServerSession) -> R) -> (result: R, connectionID: Int)? {
         guard let index = entries.index(forKey: key) else { return nil }
-        entries.values[index].lastUsed = max(entries.values[index].lastUsed, now)
-        let result = body(&entries.values[index].session)
-        return (result, entries.values[index].connectionID)
+        return Self.inPlace(&entries.values[index]) { entry in
+            entry.lastUsed = max(entry.lastUsed, now)
+            return (body(&entry.session), entry.connectionID)
+        }
     }
+
+    /// Runs `body` on an entry passed `inout`, which reaches it in place: reading a field through
+    /// `entries.values[index]` instead copies the whole entry, the session's every table retained
+    /// and released (perf: 6% of the test DC at 64 calls in flight).
+    private static func inPlace<R>(_ entry: inout Entry, _ body: (inout Entry) -> R) -> R { body(&entry) }
 
     /// Drops every session of an auth key (a dropped key, AUTH_KEY_DUPLICATED).
     mutating func removeSessions(dc: Int32, keyID: Int64) {
