@@ -223,10 +223,14 @@ extension DCConnection {
 
         // MARK: - Executing actions
 
-        private func execute(_ actions: [DCConnectionStateMachine.Action]) {
+        private func execute(_ actions: consuming [DCConnectionStateMachine.Action]) {
             var wrote = false
-            for action in actions {
-                switch action {
+            // Moved out one by one (reversed, then popped, to keep the order): iterating copied each
+            // action, retaining the bytes and answers it carries once more on every call.
+            var pending = actions
+            pending.reverse()
+            while let action = pending.popLast() {
+                switch consume action {
                 case .connect:
                     openLink()
                 case .write(let bytes):
@@ -264,7 +268,7 @@ extension DCConnection {
         /// serves them all; completions outside a frame (timeouts, cancels, `close()`) resume at once,
         /// and a link closed while a frame is handled (its `channelInactive` comes synchronously)
         /// resumes its failed calls with that turn's answers.
-        private func complete(_ continuation: Completion, with result: Result<[UInt8], TelegramError>) {
+        private func complete(_ continuation: Completion, with result: consuming Result<[UInt8], TelegramError>) {
             guard isHandlingFrame else { return continuation.resume(returning: result) }
             answeredThisTurn.append((continuation, result))
             if answeredThisTurn.count == 1 { onceThisTurn(.resumeCallers) { $0.resumeAnswered() } }

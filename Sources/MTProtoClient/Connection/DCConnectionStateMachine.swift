@@ -623,16 +623,22 @@ struct DCConnectionStateMachine {
     }
 
     private mutating func handle(_ sessionActions: [ClientSessionAction], now: UnixTime, into actions: inout [Action]) {
+        // Read once, not per action: `binding?.request` copies the whole binding (its key's bytes
+        // retained and released) for every answer. Only `bindingAnswered` changes it here (to nil).
+        var bindingRequest = binding?.request
         for action in sessionActions {
             switch action {
             case .send(let bytes):
                 actions.append(.write(bytes))
-            case .rpcResult(let request, let bytes) where binding?.request == request:
+            case .rpcResult(let request, let bytes) where bindingRequest == request:
                 bindingAnswered(bytes == Self.boolTrue ? nil : "the DC answered \(bytes.prefix(8)) instead of boolTrue", now: now, into: &actions)
-            case .rpcError(let request, let error) where binding?.request == request:
+                bindingRequest = nil
+            case .rpcError(let request, let error) where bindingRequest == request:
                 bindingAnswered("\(error.code) \(error.message)", now: now, into: &actions)
-            case .requestFailed(let request, let failure) where binding?.request == request:
+                bindingRequest = nil
+            case .requestFailed(let request, let failure) where bindingRequest == request:
                 bindingAnswered("\(failure)", now: now, into: &actions)
+                bindingRequest = nil
             case .rpcResult(let request, let bytes):
                 if let (token, _) = calls.complete(request) { actions.append(.complete(token, .success(bytes))) }
             case .rpcError(let request, let error):
