@@ -262,11 +262,10 @@ await client.close()
 let pemFile = FileManager.default.temporaryDirectory.appendingPathComponent("clientbench-\(getpid()).pem")
 var peerData = Data()
 var peerResult: [String: Any]?
-var telethonHostBefore = hostCPUTicks()
 var telethonStolen = 0.0
 if !onlyMemory {
     try server.publicKeyPEM.write(to: pemFile, atomically: true, encoding: .utf8)
-    telethonHostBefore = hostCPUTicks()
+    let hostBefore = hostCPUTicks()
     let peer = Process()
     peer.executableURL = URL(fileURLWithPath: python)
     let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("telethon_peer.py").path
@@ -277,7 +276,7 @@ if !onlyMemory {
     peerData = peerOut.fileHandleForReading.readDataToEndOfFile()
     peer.waitUntilExit()
     peerResult = (try? JSONSerialization.jsonObject(with: peerData)) as? [String: Any]
-    telethonStolen = stolenShare(since: telethonHostBefore)
+    telethonStolen = stolenShare(since: hostBefore)
 }
 
 // Memory: 1,000 of ours in this process, idle and connected after each logged in and fetched a

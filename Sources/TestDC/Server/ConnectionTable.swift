@@ -31,14 +31,10 @@ struct ConnectionTable {
     }
 
     /// Whether a live connection that used this key last satisfies `predicate`. Asked on every
-    /// request, so it copies no connection (each holds strings: a copy is retains and releases).
-    func containsConnection(dc: Int32, keyID: Int64, where predicate: (borrowing LiveConnection) -> Bool) -> Bool {
+    /// request, so it builds no list: it looks at the key's connections (one or two) one by one.
+    func containsConnection(dc: Int32, keyID: Int64, where predicate: (LiveConnection) -> Bool) -> Bool {
         guard let ids = byKey[KeyRef(dc: dc, keyID: keyID)] else { return false }
-        for id in ids {
-            guard let index = byID.index(forKey: id) else { continue }
-            if predicate(byID.values[index]) { return true }
-        }
-        return false
+        return ids.contains { id in byID[id].map(predicate) ?? false }
     }
 
     private mutating func index(_ connection: LiveConnection) {
