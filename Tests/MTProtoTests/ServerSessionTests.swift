@@ -205,6 +205,28 @@ import MTProtoCrypto
         #expect(unknown.contains(.msgsStateInfo(requestMessageID: base + 8, info: [1])))
     }
 
+    @Test mutating func answerResendRequestsRepeatHeldAnswersAndReportEveryState() throws {
+        let base = clientMessageID(now)
+        _ = try send(Fixtures.request(1), messageID: base, seqNo: 1)
+        _ = try send(Fixtures.request(2), messageID: base + 4, seqNo: 3)
+        // The answer goes in a container with the acks of the two queries: its own msg_id is inside.
+        let answered = try messages(server.answer(request: base, result: [5, 6, 7, 8], now: now))
+        let answer = try #require(answered.first { WireConstructor.of($0.body) == WireConstructor.rpcResult })
+        let asked = base + 8
+        let actions = try send(ServiceMessage.msgResendAnsReq([base, base + 4, base + 400]).serialized, messageID: asked, seqNo: 4)
+        // The held answer again under its own msg_id.
+        #expect(try messages(actions).map(\.messageID).contains(answer.messageID))
+        let service = try bodies(actions)
+        #expect(service.contains(.rpcResult(requestMessageID: base, result: [5, 6, 7, 8])))
+        // Answered, still running (no answer to give yet), never received.
+        #expect(service.contains(.msgsStateInfo(requestMessageID: asked, info: [4, 4 | 32, 3])))
+        // Once acknowledged, the answer is not held any more: only the state goes.
+        _ = try send(ServiceMessage.msgsAck([answer.messageID]).serialized, messageID: base + 12, seqNo: 4)
+        let later = try bodies(try send(ServiceMessage.msgResendAnsReq([base]).serialized, messageID: base + 16, seqNo: 4))
+        #expect(!later.contains(.rpcResult(requestMessageID: base, result: [5, 6, 7, 8])))
+        #expect(later.contains(.msgsStateInfo(requestMessageID: base + 16, info: [4])))
+    }
+
     @Test mutating func gzippedQueriesAreUnpackedAndBombsDiscarded() throws {
         let base = clientMessageID(now)
         let query = Fixtures.request(5) + [UInt8](repeating: 3, count: 4_000)

@@ -37,6 +37,7 @@ import Testing
             (SessionManagerError(.transport(account: a, dc: 2, code: -429)), "TGSM-NET-003"),
             (SessionManagerError(.handshakeFailed(account: a, dc: 2, reason: "bad key")), "TGSM-NET-004"),
             (SessionManagerError(.proxyRefused(account: a, dc: 2, reason: "wrong password")), "TGSM-NET-005"),
+            (SessionManagerError(.inDoubt(account: a, method: "m", reason: .noAnswerAfterReceipt(waited: 20))), "TGSM-NET-006"),
             (SessionManagerError(.serverError(account: a, method: "m", error: RPCError(code: 500, message: "INTERNAL"), idempotent: false)), "TGSM-RPC-001"),
             (SessionManagerError(.requestRefused(account: a, method: "m", error: RPCError(code: 400, message: "PEER_ID_INVALID"))), "TGSM-RPC-002"),
             (SessionManagerError(.serverWait(account: a, method: "m", error: RPCError(code: 420, message: "FLOOD_WAIT_3"), seconds: 3)), "TGSM-RPC-003"),
@@ -125,6 +126,9 @@ import Testing
             (.proxyRefused(dc: 2, reason: "x"), SessionManagerError.proxyRefusedCode),
             (.cancelled(method: "m", delivery: .notSent), "TGSM-RPC-004"),
             (.storage(reason: "x"), "TGSM-SESSION-003"),
+            // Reached the server, no answer: a network outcome like a timeout, not a client failure.
+            (.inDoubt(method: "m", reason: .noAnswerAfterReceipt(waited: 20)), "TGSM-NET-006"),
+            (.inDoubt(method: "m", reason: .sessionChanged), "TGSM-NET-006"),
             (.closed, "TGSM-RPC-005"),
             (.migrationLoop(method: "m", dcs: [1, 2, 1]), "TGSM-RPC-005"),
         ]

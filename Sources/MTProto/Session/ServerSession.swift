@@ -246,6 +246,12 @@ public struct ServerSession: Sendable {
             } else {
                 respond(ServiceMessage.msgsStateInfo(requestMessageID: id, info: ids.map(state(of:))), to: id)
             }
+        case .msgResendAnsReq(let ids):
+            // The answers still held (not acknowledged) go again under their msg_ids, and the state
+            // of every id with them, as if this were msgs_state_req too: a query still running
+            // (+32, no answer yet) tells the client to keep waiting, a forgotten one to send it again.
+            actions += resend(ids.compactMap { answers[$0] }.filter { unacknowledged[$0] != nil }, now: now)
+            respond(ServiceMessage.msgsStateInfo(requestMessageID: id, info: ids.map(state(of:))), to: id)
         case .getFutureSalts(let count):
             let upcoming = salts.upcoming(Int(count), at: now)
             respond(ServiceMessage.futureSalts(requestMessageID: id, now: Int32(clamping: Int64(now.seconds)), salts: upcoming), to: id)
@@ -271,7 +277,7 @@ public struct ServerSession: Sendable {
             } else {
                 acknowledge(original.messageID, now: now)
             }
-        case .httpWait, .msgsStateInfo, .msgsAllInfo, .msgDetailedInfo, .msgNewDetailedInfo, .msgResendAnsReq:
+        case .httpWait, .msgsStateInfo, .msgsAllInfo, .msgDetailedInfo, .msgNewDetailedInfo:
             // Informational or HTTP-only: nothing to answer over TCP.
             break
         case .rpcResult, .badMsgNotification, .badServerSalt, .futureSalts, .pong, .destroySessionResult, .newSessionCreated:

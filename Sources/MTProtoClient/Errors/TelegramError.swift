@@ -195,6 +195,14 @@ public enum InDoubtReason: Sendable, Hashable, CustomStringConvertible {
     /// was pending, so its answer is lost, and the resend policy does not repeat this method.
     case sessionChanged
 
+    /// Stable, for logs and facts.
+    public var code: String {
+        switch self {
+        case .noAnswerAfterReceipt: "no_answer_after_receipt"
+        case .sessionChanged: "session_changed"
+        }
+    }
+
     public var description: String {
         switch self {
         case .noAnswerAfterReceipt(let waited):

@@ -51,6 +51,9 @@ public struct SessionManagerError: TelegramMiddlewareError {
         case transport(account: AccountID, dc: Int, code: Int32)
         /// The key exchange failed (TGSM-NET-004).
         case handshakeFailed(account: AccountID, dc: Int, reason: String)
+        /// The server confirmed receiving the call, then its answer never came (or a new session lost it):
+        /// it may have run (TGSM-NET-006). Unlike a timeout, the request certainly reached the server.
+        case inDoubt(account: AccountID, method: String, reason: InDoubtReason)
         /// The account's proxy refused this client: its credentials or secret are wrong (TGSM-NET-005).
         /// A person must fix the link; the call is not retried (the link keeper tries again with backoff).
         case proxyRefused(account: AccountID, dc: Int, reason: String)
@@ -82,7 +85,7 @@ public struct SessionManagerError: TelegramMiddlewareError {
         case .floodWait, .sendCodeGuard, .rateGate, .breakerOpen: .rateLimit
         case .accountUnusable, .leaseHeld, .storageFailed, .leaseExpired: .session
         case .authorizationLost, .authKeyRejected, .passwordNeeded: .auth
-        case .connectionFailed, .timeout, .transport, .handshakeFailed, .proxyRefused: .network
+        case .connectionFailed, .timeout, .transport, .handshakeFailed, .proxyRefused, .inDoubt: .network
         case .serverError, .requestRefused, .serverWait, .cancelled, .client: .rpc
         }
     }
@@ -123,6 +126,7 @@ public struct SessionManagerError: TelegramMiddlewareError {
             case .transport: 3
             case .handshakeFailed: 4
             case .proxyRefused: 5
+            case .inDoubt: 6
             case .serverError: 1
             case .requestRefused: 2
             case .serverWait: 3
@@ -138,7 +142,7 @@ public struct SessionManagerError: TelegramMiddlewareError {
         case .sendCodeGuard(let account, _, _), .rateGate(let account, _, _, _, _), .breakerOpen(let account, _, _, _),
             .accountUnusable(let account, _, _), .leaseHeld(let account, _, _), .storageFailed(let account, _), .leaseExpired(let account, _),
             .authorizationLost(let account, _, _, _), .authKeyRejected(let account, _, _, _), .passwordNeeded(let account, _),
-            .connectionFailed(let account, _, _, _), .timeout(let account, _, _), .transport(let account, _, _),
+            .connectionFailed(let account, _, _, _), .timeout(let account, _, _), .inDoubt(let account, _, _), .transport(let account, _, _),
             .handshakeFailed(let account, _, _), .proxyRefused(let account, _, _), .serverError(let account, _, _, _), .requestRefused(let account, _, _),
             .serverWait(let account, _, _, _), .cancelled(let account, _), .client(let account, _):
             account
@@ -221,6 +225,8 @@ public struct SessionManagerError: TelegramMiddlewareError {
             facts += [("dc", String(dc)), ("attempts", String(attempts)), ("reason", reason)]
         case .timeout(_, let method, let seconds):
             facts += [("method", method), ("seconds", String(seconds))]
+        case .inDoubt(_, let method, let reason):
+            facts += [("method", method), ("reason", reason.code)]
         case .transport(_, let dc, let code):
             facts += [("dc", String(dc)), ("code", String(code))]
         case .handshakeFailed(_, let dc, let reason), .proxyRefused(_, let dc, let reason):
@@ -273,6 +279,8 @@ public struct SessionManagerError: TelegramMiddlewareError {
             attempts == 0 ? reason : "no connection to DC \(dc) after \(attempts) attempts (\(reason))"
         case .timeout(_, let method, let seconds):
             "\(method) got no answer within \(seconds) s; it may still have run on the server"
+        case .inDoubt(_, let method, let reason):
+            "\(method) reached the server and may have run, but no answer came: \(reason)"
         case .transport(_, let dc, let code):
             "DC \(dc) closed the connection with transport error -\(abs(code))"
         case .handshakeFailed(_, let dc, let reason):
@@ -368,6 +376,18 @@ public struct SessionManagerError: TelegramMiddlewareError {
                 "Check whether the call ran (e.g. read the chat) before repeating a call that is not idempotent.",
                 "Raise the timeout if the call is known to be slow.",
             ]
+        case .inDoubt(_, _, .sessionChanged):
+            return [
+                "Check whether the call took effect (e.g. read the chat) before repeating it: it reached the server.",
+                "If running it twice does no harm, mark the method safe to repeat after a new session "
+                    + "(TelegramClientConfiguration.resendPolicy), or the call idempotent (InvokeOptions.isIdempotent) for the retry policy.",
+            ]
+        case .inDoubt:
+            return [
+                "Check whether the call took effect (e.g. read the chat) before repeating it: it reached the server.",
+                "Calls marked idempotent (InvokeOptions.isIdempotent) are repeated with backoff by the retry policy; if they end "
+                    + "in doubt too, answers are being lost on the way back: check the network to the DC (or the account's proxy).",
+            ]
         case .transport(_, _, let code):
             return code == 429 || code == -429
                 ? ["Open fewer connections from this address; the client backs off and reconnects by itself."]
@@ -458,7 +478,9 @@ extension TelegramError {
             return SessionManagerError(.cancelled(account: account, method: method), underlying: self)
         case .storage(let reason):
             return SessionManagerError(.storageFailed(account: account, reason: reason), underlying: self)
-        case .undecodableResult, .rejected, .closed, .unknownDC, .migrationLoop, .inDoubt:
+        case .inDoubt(let method, let reason):
+            return SessionManagerError(.inDoubt(account: account, method: method, reason: reason), underlying: self)
+        case .undecodableResult, .rejected, .closed, .unknownDC, .migrationLoop:
             return SessionManagerError(.client(account: account, error: self), underlying: self)
         }
     }

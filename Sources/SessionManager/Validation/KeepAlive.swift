@@ -85,7 +85,8 @@ public struct KeepAlive: Sendable {
             return .pinged(rtt: rtt)
         } catch {
             let guidance = error.guidance(account: account)
-            logger.warning("keep-alive call failed", metadata: ["account": "\(account)", "code": "\(guidance.code)"])
+            // The summary too: a code alone does not tell an operator which of its causes it was.
+            logger.warning("keep-alive call failed", metadata: ["account": "\(account)", "code": "\(guidance.code)", "reason": "\(guidance.summary)"])
             return .failed(code: guidance.code)
         }
     }

@@ -158,7 +158,7 @@ public struct SessionValidator: Sendable {
             return .rateLimited(until: error.until)
         case .serverWait(_, _, _, let seconds):
             return .rateLimited(until: now + Double(seconds))
-        case .connectionFailed, .timeout, .transport, .handshakeFailed, .proxyRefused:
+        case .connectionFailed, .timeout, .inDoubt, .transport, .handshakeFailed, .proxyRefused:
             return .networkDown(code: error.code, reason: error.summary)
         case .leaseHeld, .storageFailed, .leaseExpired, .serverError, .requestRefused, .cancelled, .client:
             return .failed(code: error.code)
