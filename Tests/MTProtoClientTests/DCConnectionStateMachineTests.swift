@@ -510,6 +510,24 @@ import Testing
         #expect(dc.serverEvents.contains(.disconnectAfter(seconds: 75)), "ping_delay_disconnect every 60 s")
     }
 
+    /// An authentic message the spec says to ignore (here a replay) is counted and named for the
+    /// debug log, so a client that cannot hear its DC shows it; the session stays usable.
+    @Test func ignoredServerMessagesAreCountedAndNamed() {
+        var dc = InMemoryDC(key: InMemoryDC.key())
+        let first = dc.invoke(requestBody(17))
+        dc.acceptConnection()
+        dc.pump()
+        #expect(success(dc, first) != nil)
+        #expect(dc.machine.statistics.messagesIgnored == 0 && dc.ignored.isEmpty)
+        dc.replayLastServerPacket()
+        #expect(dc.machine.statistics.messagesIgnored == 1)
+        #expect(dc.ignored.count == 1 && dc.ignored.allSatisfy { if case .duplicateMessage = $0 { true } else { false } })
+        #expect(dc.closeRequests == 0, "a replay does not end the link")
+        let second = dc.invoke(requestBody(18))
+        dc.pump()
+        #expect(success(dc, second) == Array(requestBody(18).reversed()))
+    }
+
     @Test func aSaltChangeIsAPersistAction() {
         var dc = InMemoryDC(key: InMemoryDC.key())
         dc.acceptConnection()

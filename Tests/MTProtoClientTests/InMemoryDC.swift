@@ -44,6 +44,9 @@ struct InMemoryDC {
     private(set) var persisted: [DCSessionUpdate] = []
     private(set) var updates: [[UInt8]] = []
     private(set) var events: [ServerEvent] = []
+    /// Server messages the session ignored (`.ignored`), in order.
+    private(set) var ignored: [SessionError] = []
+    private var lastDelivered: [UInt8]?
     private(set) var serverEvents: [ServerSessionAction] = []
     /// RPC queries the server took, in order (prefix included on the first of a session).
     private(set) var queries: [[UInt8]] = []
@@ -267,7 +270,14 @@ struct InMemoryDC {
 
     private mutating func deliver(_ bytes: [UInt8]) {
         guard isConnected, serverReplies else { return }
+        lastDelivered = bytes
         apply(machine.received(.packet(ByteBuffer(bytes: bytes)), now: now))
+    }
+
+    /// The last server packet again, byte for byte: a replay.
+    mutating func replayLastServerPacket() {
+        guard let lastDelivered else { return }
+        deliver(lastDelivered)
     }
 
     private mutating func apply(_ actions: [DCConnectionStateMachine.Action]) {
@@ -307,6 +317,8 @@ struct InMemoryDC {
             case .deliver(let event):
                 events.append(event)
                 if case .update(let body) = event { updates.append(body) }
+            case .ignored(let error):
+                ignored.append(error)
             }
         }
     }

@@ -28,6 +28,11 @@ public struct ConnectionStatistics: Sendable, Hashable {
     public var futureSaltRequests = 0
     /// Messages the server sent on its own (updates) handed to the client.
     public var updates = 0
+    /// Authentic server messages the session ignored, as the spec says to (a replay, an id below
+    /// its window, a time out of the window, another session's, a malformed body). A few are
+    /// normal (resent copies); a count that grows with every call means the client cannot hear
+    /// the DC, and the connection's debug log says why.
+    public var messagesIgnored = 0
     /// PFS: temporary keys bound with auth.bindTempAuthKey, and renewals started before expiry.
     public var temporaryKeyBinds = 0
     public var temporaryKeyRenewals = 0

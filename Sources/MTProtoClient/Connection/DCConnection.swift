@@ -256,6 +256,8 @@ extension DCConnection {
                     saves.submit(update)
                 case .deliver(let event):
                     events(event)
+                case .ignored(let error):
+                    logger.debug("server message ignored", metadata: ["reason": "\(error)"])
                 }
             }
             // Packets written in one turn (many callers resumed, several answers read) leave in one system call.

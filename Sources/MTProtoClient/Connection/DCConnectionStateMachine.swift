@@ -98,6 +98,8 @@ struct DCConnectionStateMachine {
         case persist(DCSessionUpdate)
         /// Something the server did on its own, for the updates machinery.
         case deliver(ServerEvent)
+        /// A server message was ignored (no secret in the error: ids and times): for the debug log.
+        case ignored(SessionError)
     }
 
     let configuration: Configuration
@@ -329,7 +331,9 @@ struct DCConnectionStateMachine {
             } catch {
                 state = .ready(consume session)
                 // A packet that is not an authentic message of this key: the link is not to be trusted.
-                return error.isFatal ? [.closeChannel] : []
+                if error.isFatal { return [.closeChannel] }
+                statistics.messagesIgnored += 1
+                return [.ignored(error)]
             }
             state = .ready(consume session)
             handle(sessionActions, now: now, into: &actions)
@@ -680,7 +684,10 @@ struct DCConnectionStateMachine {
                 actions.append(.persist(DCSessionUpdate(
                     authKey: session.authKey, serverSalt: session.serverSalt, timeOffset: session.timeOffset, isNewKey: false,
                     futureSalts: salts)))
-            case .pong, .sessionDestroyed, .messageDiscarded:
+            case .messageDiscarded(_, let error):
+                statistics.messagesIgnored += 1
+                actions.append(.ignored(error))
+            case .pong, .sessionDestroyed:
                 break
             }
         }
