@@ -44,8 +44,10 @@ import Testing
     /// A keep-alive failure's code covers several causes; its warning names the one it was.
     static let keepAliveLog = LogCapture()
 
-    static var lastKeepAliveFailure: String {
-        keepAliveLog.all.last.map { $0.metadata["reason"] ?? $0.message } ?? "none"
+    /// The last keep-alive failure's reason, of any code or of `code`.
+    static func lastKeepAliveFailure(code: String? = nil) -> String {
+        let failure = keepAliveLog.all.last { event in code.map { event.metadata["code"] == $0 } ?? true }
+        return failure.map { $0.metadata["reason"] ?? $0.message } ?? "none"
     }
 
     static func trace(_ message: @autoclosure () -> String) {
@@ -143,7 +145,7 @@ import Testing
             case .pinged: figures.keepAlivePings += 1
             case .failed(let code):
                 figures.failures[code, default: 0] += 1
-                Self.trace("step \(figures.steps) keep-alive failed \(code), \(Int(time.now().seconds - soak.lastAuthorizedSuccess)) s since the last success: \(Self.lastKeepAliveFailure)")
+                Self.trace("step \(figures.steps) keep-alive failed \(code), \(Int(time.now().seconds - soak.lastAuthorizedSuccess)) s since the last success: \(Self.lastKeepAliveFailure())")
                 if Self.tracing {
                     let statistics = await soak.process.client.statistics()[1]
                     let offset = soak.dc.core.withState { $0.faults.clockOffset(dc: 1) }
@@ -189,7 +191,7 @@ import Testing
         // the timers' clock by the in-doubt deadlines every 20 ms of real time, so one can end so
         // before loopback delivers the answer; it was counted as RPC-005 until 2026-12-06 and made
         // this expectation fail in 1 soak of 20-30.
-        #expect(figures.failures["TGSM-RPC-005"] == nil, "\(figures.failures); the last busy call's: \(figures.lastFailure["TGSM-RPC-005"] ?? "none"), the last keep-alive's: \(Self.lastKeepAliveFailure)")
+        #expect(figures.failures["TGSM-RPC-005"] == nil, "\(figures.failures); the last busy call's: \(figures.lastFailure["TGSM-RPC-005"] ?? "none"), the last keep-alive's: \(Self.lastKeepAliveFailure(code: "TGSM-RPC-005"))")
         // Kills with a call in flight happened, of both kinds of restart (nearly every one tried: a
         // call that cannot reach the DC in time, its link still coming back, makes a plain kill).
         let tried = (0..<(figures.injected["processKill"] ?? 0)).filter { $0 % 8 < 2 }.count
