@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import MTProtoCrypto
 import TL
 import TLSchema
@@ -11,9 +12,16 @@ import TLSchema
 /// Written at most once per `minimumInterval` of real time while boxes change, and always on
 /// shutdown (`RunningTestDC.shutdown`): a killed DC may lose the last second of messages, a stopped
 /// one loses nothing. Message texts are test data, not secrets; the file is 0600 anyway.
+///
+/// The DC's lock only copies what the snapshot is made of (`BoxesCapture`: copy-on-write, no
+/// element copied); the snapshot, its JSON and the file are made by `writer` on a thread of its
+/// own. Made under the lock, a save held every connection of the DC while it ran: 20-80 ms once a
+/// second by the end of a 30-day soak (400 KB of boxes, debug build, 2026-12-06), 10.5 s of the
+/// lock in a 117 s run, growing with the boxes.
 struct MessageBoxStore: Sendable {
     let url: URL
     var minimumInterval: Duration = .seconds(1)
+    let writer = MessageBoxWriter()
 
     struct Snapshot: Codable, Equatable {
         var format = 1
@@ -69,8 +77,18 @@ struct MessageBoxStore: Sendable {
     }
 }
 
-extension DCState {
-    var boxesSnapshot: MessageBoxStore.Snapshot {
+/// What a boxes snapshot is made of, as the DC's state held it at `version`.
+struct BoxesCapture: Sendable {
+    var version: Int
+    var privateBoxes: [Int64: [PrivateMessage]]
+    var userPts: [Int64: Int32]
+    var userSeq: [Int64: Int32]
+    var userUpdateLogs: [Int64: [LoggedUpdate]]
+    var channels: [World.Channel]
+    var channelPts: [Int64: Int32]
+    var channelUpdateLogs: [Int64: [LoggedUpdate]]
+
+    var snapshot: MessageBoxStore.Snapshot {
         func stored(_ log: [LoggedUpdate]?) -> [MessageBoxStore.StoredUpdate] {
             (log ?? []).map { .init(pts: $0.pts, ptsCount: $0.ptsCount, date: $0.date, update: Hex.encode($0.update.serialized())) }
         }
@@ -81,10 +99,72 @@ extension DCState {
                 .init(id: id, pts: userPts[id], seq: userSeq[id], messages: privateBoxes[id] ?? [], updates: stored(userUpdateLogs[id]))
             },
             channels: channelIDs.compactMap { id in
-                guard let channel = world.channels.first(where: { $0.id == id }) else { return nil }
+                guard let channel = channels.first(where: { $0.id == id }) else { return nil }
                 return .init(id: id, pts: channelPts[id], messages: channel.messages, updates: stored(channelUpdateLogs[id]))
             })
     }
+}
+
+/// Writes boxes snapshots on a serial queue of its own, and only the newest counts: a capture that
+/// arrives while one is written replaces any still waiting, and one not newer than the last written
+/// is dropped.
+final class MessageBoxWriter: Sendable {
+    private struct State {
+        var waiting: BoxesCapture?
+        var draining = false
+        var written = Int.min
+    }
+
+    private let queue = DispatchQueue(label: "tgsm.testdc.boxes")
+    private let state = Mutex(State())
+
+    /// Queues `capture` for `store`'s file and returns at once.
+    func submit(_ capture: BoxesCapture, to store: MessageBoxStore) {
+        let start = state.withLock { state -> Bool in
+            if let waiting = state.waiting, waiting.version >= capture.version { return false }
+            state.waiting = capture
+            let start = !state.draining
+            state.draining = true
+            return start
+        }
+        if start { queue.async { self.drain(to: store) } }
+    }
+
+    /// Writes `capture` (if newer than what was written) after everything queued, and returns
+    /// once it is on disk: for a DC that stops.
+    func flush(_ capture: BoxesCapture?, to store: MessageBoxStore) {
+        if let capture { submit(capture, to: store) }
+        queue.sync { drain(to: store) }
+    }
+
+    private func drain(to store: MessageBoxStore) {
+        while let next = takeNext() { store.save(next.snapshot) }
+    }
+
+    /// The waiting capture when it is newer than the last written; nil, and the drain ends, when none is.
+    private func takeNext() -> BoxesCapture? {
+        state.withLock { state in
+            while let waiting = state.waiting {
+                state.waiting = nil
+                if waiting.version > state.written {
+                    state.written = waiting.version
+                    return waiting
+                }
+            }
+            state.draining = false
+            return nil
+        }
+    }
+}
+
+extension DCState {
+    var boxesCapture: BoxesCapture {
+        BoxesCapture(
+            version: boxesVersion, privateBoxes: privateBoxes, userPts: userPts, userSeq: userSeq, userUpdateLogs: userUpdateLogs,
+            channels: world.channels, channelPts: channelPts, channelUpdateLogs: channelUpdateLogs)
+    }
+
+    var boxesSnapshot: MessageBoxStore.Snapshot { boxesCapture.snapshot }
 
     /// Restores saved boxes. Accounts and channels the world no longer has are skipped; an update
     /// that no longer decodes (a schema change) drops that log, so getDifference answers
@@ -113,14 +193,15 @@ extension DCState {
         savedBoxesVersion = boxesVersion
     }
 
-    /// Writes `boxes.json` when boxes changed since the last save and either `force` is set or
-    /// the store's interval passed since then.
-    mutating func saveBoxesIfChanged(force: Bool = false) {
-        guard let store = boxStore, boxesVersion != savedBoxesVersion else { return }
+    /// The boxes to write when they changed since the last save and either `force` is set or the
+    /// store's interval passed since then: the caller hands them to the store's writer once it
+    /// has left the DC's lock.
+    mutating func boxesToSave(force: Bool = false) -> (capture: BoxesCapture, store: MessageBoxStore)? {
+        guard let store = boxStore, boxesVersion != savedBoxesVersion else { return nil }
         let now = ContinuousClock.now
-        if !force, let last = lastBoxesSave, last.duration(to: now) < store.minimumInterval { return }
-        store.save(boxesSnapshot)
+        if !force, let last = lastBoxesSave, last.duration(to: now) < store.minimumInterval { return nil }
         savedBoxesVersion = boxesVersion
         lastBoxesSave = now
+        return (boxesCapture, store)
     }
 }

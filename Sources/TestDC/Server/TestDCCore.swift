@@ -98,16 +98,27 @@ public final class TestDCCore: Sendable {
         channels.withLock { $0[connection] }
     }
 
-    /// Runs `body` under the lock; keys and logins it changed are saved before the lock is released
-    /// (message boxes too, at most once a second; `RunningTestDC.shutdown` saves the rest).
+    /// Runs `body` under the lock; keys and logins it changed are saved before the lock is released.
+    /// Message boxes are copied then (at most once a second) and written after it, by the store's
+    /// writer; `RunningTestDC.shutdown` writes the rest (`flushBoxes`).
     public func withState<R>(_ body: (inout DCState) throws -> R) rethrows -> R {
-        try state.withLock { state in
+        var boxes: (capture: BoxesCapture, store: MessageBoxStore)?
+        defer { if let boxes { boxes.store.writer.submit(boxes.capture, to: boxes.store) } }
+        return try state.withLock { state in
             defer {
                 state.saveAuthKeysIfChanged()
-                state.saveBoxesIfChanged()
+                boxes = state.boxesToSave()
             }
             return try body(&state)
         }
+    }
+
+    /// Writes the message boxes as they are now, after any write under way, and returns once the
+    /// file holds them: for a DC that stops.
+    func flushBoxes() {
+        let (due, store) = state.withLock { state in (state.boxesToSave(force: true), state.boxStore) }
+        guard let store else { return }
+        store.writer.flush(due?.capture, to: store)
     }
 
     /// The DC's clock: the real one plus the fault engine's offset for that DC.

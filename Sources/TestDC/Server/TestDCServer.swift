@@ -154,7 +154,7 @@ public final class RunningTestDC: Sendable {
     public func shutdown() async throws {
         for server in servers { try? await server.close() }
         try? await control?.close()
-        core.withState { $0.saveBoxesIfChanged(force: true) }
+        core.flushBoxes()
     }
 }
 
