@@ -25,15 +25,15 @@ import Testing
 
     @Test func theNewestCaptureWinsWhateverTheOrder() throws {
         try withStore { store in
-            for version in [1, 5, 3, 2, 4] { store.writer.submit(capture(version), to: store) }
-            store.writer.flush(nil, to: store)
+            for version in [1, 5, 3, 2, 4] { store.writer.submit(capture(version)) }
+            store.writer.flush(nil)
             let newest = try writtenVersion(store)
             #expect(newest == 5)
             // An older capture handed in later (a lock taken before the last save) changes nothing.
-            store.writer.flush(capture(4), to: store)
+            store.writer.flush(capture(4))
             let afterOlder = try writtenVersion(store)
             #expect(afterOlder == 5)
-            store.writer.flush(capture(6), to: store)
+            store.writer.flush(capture(6))
             let afterNewer = try writtenVersion(store)
             #expect(afterNewer == 6)
         }
@@ -41,9 +41,9 @@ import Testing
 
     @Test func submitReturnsBeforeTheFileIsWrittenAndFlushWaitsForIt() throws {
         try withStore { store in
-            store.writer.submit(capture(1), to: store)
+            store.writer.submit(capture(1))
             // Whether or not the background write ran yet, flush returns with it on disk.
-            store.writer.flush(nil, to: store)
+            store.writer.flush(nil)
             let written = try writtenVersion(store)
             #expect(written == 1)
             let mode = try FileManager.default.attributesOfItem(atPath: store.url.path)[.posixPermissions] as? Int

@@ -21,7 +21,12 @@ import TLSchema
 struct MessageBoxStore: Sendable {
     let url: URL
     var minimumInterval: Duration = .seconds(1)
-    let writer = MessageBoxWriter()
+    let writer: MessageBoxWriter
+
+    init(url: URL) {
+        self.url = url
+        writer = MessageBoxWriter(url: url)
+    }
 
     struct Snapshot: Codable, Equatable {
         var format = 1
@@ -65,16 +70,6 @@ struct MessageBoxStore: Sendable {
         }
         return snapshot
     }
-
-    /// Replaces the file in one rename, so a crash mid-write leaves the previous snapshot.
-    func save(_ snapshot: Snapshot) {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        guard let data = try? encoder.encode(snapshot) else { return }
-        let temporary = url.appendingPathExtension("tmp")
-        _ = FileManager.default.createFile(atPath: temporary.path, contents: data, attributes: [.posixPermissions: 0o600])
-        _ = rename(temporary.path, url.path)
-    }
 }
 
 /// What a boxes snapshot is made of, as the DC's state held it at `version`.
@@ -115,11 +110,14 @@ final class MessageBoxWriter: Sendable {
         var written = Int.min
     }
 
+    private let url: URL
     private let queue = DispatchQueue(label: "tgsm.testdc.boxes")
     private let state = Mutex(State())
 
-    /// Queues `capture` for `store`'s file and returns at once.
-    func submit(_ capture: BoxesCapture, to store: MessageBoxStore) {
+    init(url: URL) { self.url = url }
+
+    /// Queues `capture` for the file and returns at once.
+    func submit(_ capture: BoxesCapture) {
         let start = state.withLock { state -> Bool in
             if let waiting = state.waiting, waiting.version >= capture.version { return false }
             state.waiting = capture
@@ -127,18 +125,28 @@ final class MessageBoxWriter: Sendable {
             state.draining = true
             return start
         }
-        if start { queue.async { self.drain(to: store) } }
+        if start { queue.async { self.drain() } }
     }
 
     /// Writes `capture` (if newer than what was written) after everything queued, and returns
     /// once it is on disk: for a DC that stops.
-    func flush(_ capture: BoxesCapture?, to store: MessageBoxStore) {
-        if let capture { submit(capture, to: store) }
-        queue.sync { drain(to: store) }
+    func flush(_ capture: BoxesCapture?) {
+        if let capture { submit(capture) }
+        queue.sync { drain() }
     }
 
-    private func drain(to store: MessageBoxStore) {
-        while let next = takeNext() { store.save(next.snapshot) }
+    private func drain() {
+        while let next = takeNext() { write(next.snapshot) }
+    }
+
+    /// Replaces the file in one rename, so a crash mid-write leaves the previous snapshot.
+    private func write(_ snapshot: MessageBoxStore.Snapshot) {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        guard let data = try? encoder.encode(snapshot) else { return }
+        let temporary = url.appendingPathExtension("tmp")
+        _ = FileManager.default.createFile(atPath: temporary.path, contents: data, attributes: [.posixPermissions: 0o600])
+        _ = rename(temporary.path, url.path)
     }
 
     /// The waiting capture when it is newer than the last written; nil, and the drain ends, when none is.
@@ -196,12 +204,12 @@ extension DCState {
     /// The boxes to write when they changed since the last save and either `force` is set or the
     /// store's interval passed since then: the caller hands them to the store's writer once it
     /// has left the DC's lock.
-    mutating func boxesToSave(force: Bool = false) -> (capture: BoxesCapture, store: MessageBoxStore)? {
+    mutating func boxesToSave(force: Bool = false) -> (capture: BoxesCapture, writer: MessageBoxWriter)? {
         guard let store = boxStore, boxesVersion != savedBoxesVersion else { return nil }
         let now = ContinuousClock.now
         if !force, let last = lastBoxesSave, last.duration(to: now) < store.minimumInterval { return nil }
         savedBoxesVersion = boxesVersion
         lastBoxesSave = now
-        return (boxesCapture, store)
+        return (boxesCapture, store.writer)
     }
 }

@@ -102,8 +102,8 @@ public final class TestDCCore: Sendable {
     /// Message boxes are copied then (at most once a second) and written after it, by the store's
     /// writer; `RunningTestDC.shutdown` writes the rest (`flushBoxes`).
     public func withState<R>(_ body: (inout DCState) throws -> R) rethrows -> R {
-        var boxes: (capture: BoxesCapture, store: MessageBoxStore)?
-        defer { if let boxes { boxes.store.writer.submit(boxes.capture, to: boxes.store) } }
+        var boxes: (capture: BoxesCapture, writer: MessageBoxWriter)?
+        defer { if let boxes { boxes.writer.submit(boxes.capture) } }
         return try state.withLock { state in
             defer {
                 state.saveAuthKeysIfChanged()
@@ -116,9 +116,8 @@ public final class TestDCCore: Sendable {
     /// Writes the message boxes as they are now, after any write under way, and returns once the
     /// file holds them: for a DC that stops.
     func flushBoxes() {
-        let (due, store) = state.withLock { state in (state.boxesToSave(force: true), state.boxStore) }
-        guard let store else { return }
-        store.writer.flush(due?.capture, to: store)
+        let (due, writer) = state.withLock { state in (state.boxesToSave(force: true), state.boxStore?.writer) }
+        writer?.flush(due?.capture)
     }
 
     /// The DC's clock: the real one plus the fault engine's offset for that DC.
