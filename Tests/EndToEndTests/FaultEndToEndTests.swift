@@ -266,13 +266,13 @@ import class MTProtoClient.TelegramClient
         await cluster.shutdown()
     }
 
-    /// Issue 12 point 4 end to end: the DC runs the request and never answers; the client asks
-    /// (msgs_state_req), hears "received", asks for the answer (msg_resend_ans_req), then fails the
-    /// call as in doubt well before its own timeout.
+    /// Issue 12 point 4 end to end: the DC takes the request and never answers; the client asks
+    /// (msgs_state_req), hears "received" (still running), asks for the answer (msg_resend_ans_req)
+    /// until `runningWait` has passed, then fails the call as in doubt well before its own timeout.
     @Test func aSwallowedAnswerEndsInDoubtNotInATimeout() async throws {
         let cluster = try await Cluster.start()
         var configuration = cluster.configuration(timeout: 30)
-        configuration.inDoubt = InDoubtPolicy(stateCheckDelay: 0.2, answerWait: 0.2)
+        configuration.inDoubt = InDoubtPolicy(stateCheckDelay: 0.2, answerWait: 0.2, runningWait: 0.6)
         let quiet = Logger(label: "client") { _ in SwiftLogNoOpLogHandler() }
         let client = TelegramClient(configuration: configuration, logger: quiet)
         try await client.connect()
@@ -287,7 +287,10 @@ import class MTProtoClient.TelegramClient
         }
         #expect(method == "messages.sendMessage" && error.delivery == .received)
         let statistics = try #require(await client.statistics()[1])
-        #expect(statistics.stateChecks >= 1 && statistics.answerResendRequests == 1 && statistics.inDoubtFailures == 1)
+        // How many answer requests fit in runningWait depends on how fast replies cross a loaded
+        // machine; the exact sequence is DCConnectionStateMachineTests' (injected clock).
+        #expect(statistics.stateChecks >= 1 && statistics.answerResendRequests >= 1 && statistics.inDoubtFailures == 1, "\(statistics)")
+        #expect(statistics.stillRunningReports >= 1, "the test DC said it still runs: \(statistics)")
         // The connection is still usable.
         _ = try await client.invoke(Self.nearest)
         await client.close()

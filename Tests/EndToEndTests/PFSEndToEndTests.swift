@@ -59,8 +59,10 @@ import Testing
         var binds: Int { dc.core.withState { $0.temporaryKeyBinds } }
     }
 
-    private func stored(_ storage: InMemorySessionStorage) async throws -> DCSessionState {
-        try #require(await storage.load()?.dcs[1])
+    /// What `client` saved by now: saves are written off its loop, after the calls that caused them.
+    private func stored(_ storage: InMemorySessionStorage, by client: TelegramClient) async throws -> DCSessionState {
+        await client.sessionSaved()
+        return try #require(await storage.load()?.dcs[1])
     }
 
     @Test func callsRunOnATemporaryKeyBoundBeforeAnyCall() async throws {
@@ -71,7 +73,7 @@ import Testing
         let users = try await client.invoke(Self.getSelf)
         #expect(users.map(\.userID) == [alice.id])
 
-        let state = try await stored(storage)
+        let state = try await stored(storage, by: client)
         let permanent = try #require(state.authKey)
         let temporary = try #require(state.temporaryKey)
         #expect(temporary.key.id != permanent.id)
@@ -95,13 +97,13 @@ import Testing
         let storage = InMemorySessionStorage()
         let client = setup.client(storage: storage)
         try await setup.logIn(client)
-        let first = try #require(try await stored(storage).temporaryKey)
-        let permanent = try #require(try await stored(storage).authKey)
+        let first = try #require(try await stored(storage, by: client).temporaryKey)
+        let permanent = try #require(try await stored(storage, by: client).authKey)
 
         // Inside the renewal margin: the next call waits for a new key, then runs.
         setup.clock.advance(Double(Self.lifetime) - 200)
         #expect(try await client.invoke(Self.getSelf).map(\.userID) == [alice.id])
-        let second = try #require(try await stored(storage).temporaryKey)
+        let second = try #require(try await stored(storage, by: client).temporaryKey)
         #expect(second.key.id != first.key.id)
         #expect(setup.binds == 2)
         #expect(setup.liveKeyID == second.key.id)
@@ -109,7 +111,7 @@ import Testing
         // Long past expiry (the DC forgot the key): renewed on the next call all the same.
         setup.clock.advance(Double(Self.lifetime) * 3)
         #expect(try await client.invoke(Self.getSelf).map(\.userID) == [alice.id])
-        let third = try #require(try await stored(storage).temporaryKey)
+        let third = try #require(try await stored(storage, by: client).temporaryKey)
         #expect(third.key.id != second.key.id && setup.binds == 3)
         #expect(setup.dc.core.withState { $0.authKey(id: first.key.id, dc: 1, now: setup.clock.now().seconds) } == nil, "the DC forgot the expired key")
 
@@ -117,7 +119,7 @@ import Testing
         #expect(statistics.temporaryKeyRenewals >= 1)
         // One permanent key all along, never a new login.
         #expect(setup.dc.core.withState { $0.authKeyIDs(dc: 1) } == [permanent.id])
-        #expect(try await stored(storage).authKey == permanent)
+        #expect(try await stored(storage, by: client).authKey == permanent)
         #expect(setup.dc.core.withState { $0.handlerRuns["auth.signIn"] } == 1)
         await client.close()
         try await setup.dc.shutdown()
@@ -128,7 +130,7 @@ import Testing
         let storage = InMemorySessionStorage()
         let first = setup.client(storage: storage)
         try await setup.logIn(first)
-        let key = try #require(try await stored(storage).temporaryKey)
+        let key = try #require(try await stored(storage, by: first).temporaryKey)
         await first.close()
 
         let second = setup.client(storage: storage)
@@ -150,7 +152,7 @@ import Testing
         let storage = InMemorySessionStorage()
         let first = setup.client(storage: storage)
         try await setup.logIn(first)
-        let original = try #require(try await stored(storage).temporaryKey)
+        let original = try #require(try await stored(storage, by: first).temporaryKey)
 
         var copied = try #require(await storage.load())
         copied.dcs[1]?.temporaryKey = nil
@@ -160,7 +162,7 @@ import Testing
         #expect(setup.dc.core.withState { $0.permanentKeyID(boundTo: original.key.id, dc: 1) } == nil, "the second binding replaced the first")
 
         #expect(try await first.invoke(Self.getSelf).map(\.userID) == [alice.id])
-        let renewed = try #require(try await stored(storage).temporaryKey)
+        let renewed = try #require(try await stored(storage, by: first).temporaryKey)
         #expect(renewed.key.id != original.key.id && setup.binds == 3)
         let statistics = try #require(await first.statistics()[1])
         #expect(statistics.temporaryKeyBindingsLost == 1)
@@ -176,7 +178,7 @@ import Testing
         let storage = InMemorySessionStorage()
         let client = setup.client(storage: storage)
         try await setup.logIn(client)
-        let permanent = try #require(try await stored(storage).authKey)
+        let permanent = try #require(try await stored(storage, by: client).authKey)
 
         // Logged out (the authorization of the permanent key revoked): the temporary key has none either.
         setup.dc.core.withState { $0.revokeAuthorization(dc: 1, keyID: permanent.id) }
@@ -211,8 +213,8 @@ import Testing
             }
             #expect(reason.contains("ENCRYPTED_MESSAGE_INVALID"))
         }
-        #expect(try await stored(storage).authKey?.id == permanent.id)
-        #expect(try await stored(storage).temporaryKey == nil)
+        #expect(try await stored(storage, by: client).authKey?.id == permanent.id)
+        #expect(try await stored(storage, by: client).temporaryKey == nil)
         await client.close()
         try await setup.dc.shutdown()
     }

@@ -26,6 +26,8 @@ struct InMemoryDC {
     var serverKey: AuthKey?
     var now = InMemoryDC.start
     var answer: (_ body: [UInt8]) -> Answer = { .result(Array($0.reversed())) }
+    /// The server sessions' limits (e.g. a small window of remembered msg_ids).
+    var serverSessionConfiguration = SessionConfiguration()
     /// When false the server takes packets but its replies are lost (a dead link).
     var serverReplies = true
     /// Gathers the calls of several `invoke`s until the next `pump` (one turn of the loop).
@@ -82,7 +84,7 @@ struct InMemoryDC {
         guard let key = serverKey else { return }
         server = ServerSession(
             authKey: key, salts: ServerSaltSchedule(initialSalt: InMemoryDC.salt, validSince: InMemoryDC.start + -10, seed: Array(repeating: 5, count: 32)),
-            entropy: SeededTestEntropy(seed: 6))
+            entropy: SeededTestEntropy(seed: 6), configuration: serverSessionConfiguration)
     }
 
     // MARK: - Driving the machine
@@ -169,6 +171,14 @@ struct InMemoryDC {
         }
     }
 
+    /// Answers an open query (its body reversed), but the packet is lost on the way: the server
+    /// holds the answer unacknowledged, the client never sees it.
+    mutating func answerOpenAndLoseIt(_ body: [UInt8]) {
+        guard let messageID = openQueries.removeValue(forKey: body), var session = server else { return }
+        _ = session.answer(request: messageID, result: Array(body.reversed()), now: now)
+        server = session
+    }
+
     /// Answers an open query with rpc_error.
     mutating func answerOpen(_ body: [UInt8], error: RPCError) {
         guard let messageID = openQueries.removeValue(forKey: body), var session = server else { return }
@@ -225,7 +235,7 @@ struct InMemoryDC {
                     server = ServerSession(
                         authKey: result.authKey,
                         salts: ServerSaltSchedule(initialSalt: result.serverSalt, validSince: now + -10, seed: Array(repeating: 5, count: 32)),
-                        entropy: SeededTestEntropy(seed: 6))
+                        entropy: SeededTestEntropy(seed: 6), configuration: serverSessionConfiguration)
                     deliver(bytes)
                 }
             } catch {

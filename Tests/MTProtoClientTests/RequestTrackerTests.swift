@@ -15,6 +15,31 @@ import Testing
         #expect(tracker.isEmpty)
     }
 
+    /// "Still running" turns a give-up into another answer request, only within the limit counted
+    /// from the first confirmation, and never moves a state check or an answer request.
+    @Test func aRunningReportPostponesTheGiveUpOnlyWithinItsLimit() {
+        var tracker = RequestTracker<String>()
+        let token = tracker.makeToken()
+        let request = RequestID(rawValue: 9)
+        tracker.register(token, method: "messages.search", timeout: nil, payload: "q")
+        tracker.handOver(token, to: request, now: start, checkAt: start + 10)
+        tracker.markRunning(request, askAt: start + 5, now: start + 1, limit: 60)
+        #expect(tracker.entries[token]?.followUp == .checkState(at: start + 10), "not confirmed yet: nothing to postpone")
+        tracker.markReceived(request, followUp: .askForAnswer(at: start + 20), now: start + 10)
+        #expect(tracker.entries[token]?.confirmedAt == start + 10)
+        tracker.markRunning(request, askAt: start + 20, now: start + 10, limit: 60)
+        #expect(tracker.entries[token]?.followUp == .askForAnswer(at: start + 20))
+        tracker.setFollowUp(token, .giveUp(at: start + 30))
+        tracker.markRunning(request, askAt: start + 30, now: start + 20, limit: 60)
+        #expect(tracker.entries[token]?.followUp == .askForAnswer(at: start + 30))
+        tracker.setFollowUp(token, .giveUp(at: start + 80))
+        tracker.markRunning(request, askAt: start + 80, now: start + 70, limit: 60)
+        #expect(tracker.entries[token]?.followUp == .giveUp(at: start + 80), "60 s after the confirmation: no more waiting")
+        // A second confirmation (a repeated state check) keeps the first time.
+        tracker.markReceived(request, followUp: .askForAnswer(at: start + 90), now: start + 75)
+        #expect(tracker.entries[token]?.confirmedAt == start + 10)
+    }
+
     @Test func deadlinesExpireAtTheInjectedTimeAndNotBefore() {
         var tracker = RequestTracker<String>()
         let short = tracker.makeToken()

@@ -208,6 +208,67 @@ import MTProtoCrypto
         #expect(pair.results[lost] != nil, "status 'not received' made the client resend it")
     }
 
+    /// msg_resend_ans_req's reply (msgs_state_info for its ids): a request still running is
+    /// named, an answer the server holds comes again, a request it never got goes again.
+    @Test func answerRequestsReportRunningFetchLostAnswersAndResendWhatNeverArrived() throws {
+        var pair = SessionPair()
+        pair.clientDid(pair.client.ping(id: 6, now: pair.now))
+        try pair.run()
+        let (running, sent) = pair.client.send(request: Fixtures.request(21), now: pair.now)
+        pair.clientDid(sent)
+        try pair.run { _, _ in nil }
+        pair.now = pair.now + 5
+        pair.client.requestAnswers(of: [running])
+        pair.clientDid(pair.client.flush(now: pair.now))
+        try pair.run { _, _ in nil }
+        #expect(pair.clientEvents.contains(.stillRunning([running])))
+        #expect(pair.results[running] == nil)
+
+        // Now the server answers, and the answer is lost on the way.
+        let open = pair.serverEvents.compactMap { if case .request(let id, _) = $0 { id } else { nil } }
+        #expect(open.count == 1)
+        _ = pair.server.answer(request: open[0], result: [9, 9, 9, 9], now: pair.now)
+        pair.now = pair.now + 5
+        pair.client.requestAnswers(of: [running])
+        pair.clientDid(pair.client.flush(now: pair.now))
+        try pair.run { _, _ in nil }
+        #expect(pair.results[running] == [9, 9, 9, 9], "the held answer came again")
+        #expect(pair.clientEvents.filter { if case .stillRunning = $0 { true } else { false } }.count == 1)
+
+        // This request's packet is lost on the way: the reply says "not received", so it goes again.
+        let (lost, _) = pair.client.send(request: Fixtures.request(22), now: pair.now)
+        pair.now = pair.now + 5
+        pair.client.requestAnswers(of: [lost])
+        pair.clientDid(pair.client.flush(now: pair.now))
+        try pair.run()
+        #expect(pair.results[lost] == Array(Fixtures.request(22).reversed()))
+        #expect(pair.client.pendingRequests.isEmpty)
+    }
+
+    /// "Nothing known" (status 1: the msg_id fell below what the server remembers) does not resend
+    /// the request, to a state request or an answer request: it may have run. The owner decides.
+    @Test func requestsTheServerForgotAreNamedNotResent() throws {
+        var configuration = SessionConfiguration()
+        configuration.receivedWindowCapacity = 4
+        var pair = SessionPair(configuration: configuration)
+        let (old, sent) = pair.client.send(request: Fixtures.request(23), now: pair.now)
+        pair.clientDid(sent)
+        try pair.run { _, _ in nil }
+        for id in 0..<6 {
+            pair.clientDid(pair.client.ping(id: Int64(id), now: pair.now))
+            try pair.run()
+        }
+        pair.clientDid(pair.client.requestState(of: [old], now: pair.now))
+        try pair.run { _, _ in nil }
+        pair.client.requestAnswers(of: [old])
+        pair.clientDid(pair.client.flush(now: pair.now))
+        try pair.run { _, _ in nil }
+        #expect(pair.clientEvents.filter { $0 == .forgottenByServer([old]) }.count == 2)
+        let queries = pair.serverEvents.filter { if case .request = $0 { true } else { false } }
+        #expect(queries.count == 1, "never sent again")
+        #expect(pair.client.pendingRequests == [old], "still the owner's to resend or give up")
+    }
+
     @Test func destroySessionIsAnswered() throws {
         var pair = SessionPair()
         pair.clientDid(pair.client.destroySession(0x5555, now: pair.now))

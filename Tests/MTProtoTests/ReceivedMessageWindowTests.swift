@@ -30,13 +30,22 @@ import Testing
     }
 
     @Test func statusFollowsTheStateInfoCodes() {
-        var window = ReceivedMessageWindow(capacity: 8)
+        var window = ReceivedMessageWindow(capacity: 3)
         #expect(window.status(of: 7) == 3)
         window.insert(100, seqNo: 0)
         window.insert(200, seqNo: 0)
         #expect(window.status(of: 100) == 4)
-        #expect(window.status(of: 50) == 1)
+        #expect(window.status(of: 50) == 2, "nothing was let go of: below the window is not received, not forgotten")
         #expect(window.status(of: 150) == 2)
         #expect(window.status(of: 300) == 3)
+        // Two more: 100 and 200 leave the window, and ids up to 200 are "nothing known".
+        window.insert(300, seqNo: 0)
+        window.insert(400, seqNo: 0)
+        window.insert(500, seqNo: 0)
+        #expect(window.entries.map(\.messageID) == [300, 400, 500])
+        #expect(window.status(of: 50) == 1 && window.status(of: 200) == 1)
+        #expect(window.status(of: 250) == 2, "above everything dropped: it would be in the window")
+        window.removeAll()
+        #expect(window.status(of: 50) == 3)
     }
 }

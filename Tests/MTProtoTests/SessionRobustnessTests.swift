@@ -31,10 +31,18 @@ import MTProtoCrypto
         mutating func deliverToClient(_ packet: [UInt8]) {
             do {
                 let actions = try pair.client.receive(packet, now: pair.now)
+                var lost: [RequestID] = []
                 for action in actions {
-                    if case .rpcResult(let id, _) = action { answered[id, default: 0] += 1 }
+                    switch action {
+                    case .rpcResult(let id, _): answered[id, default: 0] += 1
+                    case .newSessionCreated(_, let inDoubt), .sessionReset(_, let inDoubt): lost += inDoubt
+                    case .forgottenByServer(let requests): lost += requests
+                    default: break
+                    }
                 }
                 pair.clientDid(actions)
+                // What an owner whose requests are all safe to repeat does (ResendPolicy.always).
+                if !lost.isEmpty { pair.clientDid(pair.client.resend(lost, now: pair.now)) }
             } catch {
                 // Replays and stale copies are expected here; anything fatal is not.
                 #expect(!error.isFatal, "\(error)")

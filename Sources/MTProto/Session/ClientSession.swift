@@ -39,6 +39,12 @@ public struct ClientSession: Sendable {
     /// connection it has processed every packet sent before, so nothing older can still be named
     /// by a bad_msg_notification and records that expect no answer can go.
     private var highestConfirmedMessageID: Int64 = 0
+    /// first_msg_id of the server's latest new_session_created. A state report about an id below
+    /// it speaks for a session that never saw that message ("not received"), while the session
+    /// before may have run it: such reports are ignored, and `.newSessionCreated` leaves those
+    /// requests to the owner. (Resending on them sent a write the owner had just failed in doubt,
+    /// and a read the owner resent, a second time.)
+    private var serverSessionFirstMessageID: Int64 = 0
 
     /// `timeOffset`: server clock minus local clock, in seconds, if already known (e.g. from the
     /// handshake's server_time); 16/17 notifications correct it later anyway. `futureSalts`: salts
@@ -222,11 +228,13 @@ public struct ClientSession: Sendable {
     }
 
     /// msg_resend_ans_req for requests the server reported as received but whose answer never came:
-    /// the server sends the answer again if it has one. Queued for the next flush.
+    /// the server sends the answer again if it has one, and msgs_state_info for them all. That
+    /// report resends a request the server says it never received, and names with `.stillRunning`
+    /// those it is still working on. Queued for the next flush.
     public mutating func requestAnswers(of requests: [RequestID]) {
         let ids = requests.compactMap { requestMessageIDs[$0] }
         for chunk in ids.chunked(ServiceMessage.maxIDs) {
-            outbox.append(Outbound(purpose: .resendRequest, body: ServiceMessage.msgResendAnsReq(chunk).serialized, contentRelated: false))
+            outbox.append(Outbound(purpose: .answerRequest(chunk), body: ServiceMessage.msgResendAnsReq(chunk).serialized, contentRelated: false))
         }
     }
 
@@ -532,6 +540,7 @@ public struct ClientSession: Sendable {
 
         case .newSessionCreated(let firstMessageID, _, let salt):
             serverSalt = salt
+            serverSessionFirstMessageID = max(serverSessionFirstMessageID, firstMessageID)
             let inDoubt = requestMessageIDs.filter { $0.value < firstMessageID }.map(\.key).sorted()
             actions.append(.newSessionCreated(firstMessageID: firstMessageID, inDoubt: inDoubt))
 
@@ -556,9 +565,16 @@ public struct ClientSession: Sendable {
             outbox.append(Outbound(purpose: .stateInfo, body: ServiceMessage.msgsStateInfo(requestMessageID: messageID, info: info).serialized, contentRelated: false))
 
         case .msgsStateInfo(let requestMessageID, let info):
-            guard let entry = sent[requestMessageID], case .stateRequest(let ids) = entry.outbound.purpose else { return }
-            sent.removeValue(forKey: requestMessageID)
-            applyStates(ids: ids, info: info, actions: &actions)
+            switch sent[requestMessageID]?.outbound.purpose {
+            case .stateRequest(let ids)?:
+                sent.removeValue(forKey: requestMessageID)
+                applyStates(ids: ids, info: info, actions: &actions)
+            case .answerRequest(let ids)?:
+                sent.removeValue(forKey: requestMessageID)
+                applyAnswerRequestStates(ids: ids, info: info, actions: &actions)
+            default:
+                return
+            }
 
         case .msgsAllInfo(let ids, let info):
             applyStates(ids: ids, info: info, actions: &actions)
@@ -695,21 +711,69 @@ public struct ClientSession: Sendable {
     /// (under a new msg_id, as the spec requires); 4 means received.
     private mutating func applyStates(ids: [Int64], info: [UInt8], actions: inout [ClientSessionAction]) {
         var confirmed: [RequestID] = []
-        for (id, status) in zip(ids, info) {
+        var running: [RequestID] = []
+        var forgotten: [RequestID] = []
+        for (id, status) in zip(ids, info) where id >= serverSessionFirstMessageID {
             switch status & 7 {
-            case 1, 2, 3:
+            case 1:
+                if let request = requestID(sentAs: id) { forgotten.append(request) } else { resendMessage(id) }
+            case 2, 3:
                 resendMessage(id)
             case 4:
-                let request = sent.update(id) { entry -> RequestID? in
-                    entry.acknowledged = true
-                    return entry.outbound.purpose.requestID
-                }
-                if let request = request ?? nil { confirmed.append(request) }
+                guard let request = confirmReceived(id) else { continue }
+                confirmed.append(request)
+                if Self.isStillRunning(status) { running.append(request) }
             default:
                 break
             }
         }
         if !confirmed.isEmpty { actions.append(.received(confirmed, byStateReport: true)) }
+        if !running.isEmpty { actions.append(.stillRunning(running)) }
+        if !forgotten.isEmpty { actions.append(.forgottenByServer(forgotten)) }
+    }
+
+    /// The report that answers msg_resend_ans_req, for requests the server had already confirmed.
+    /// "Not received" (2, 3: the ids are in its range, or ahead of it) means it cannot have run,
+    /// so it goes again. "Nothing known" (1) is not that: the server may have run it and then
+    /// forgotten it, so the owner decides. A request still running is named; one whose answer
+    /// exists (+64) gets it again with this report.
+    private mutating func applyAnswerRequestStates(ids: [Int64], info: [UInt8], actions: inout [ClientSessionAction]) {
+        var running: [RequestID] = []
+        var forgotten: [RequestID] = []
+        for (id, status) in zip(ids, info) where id >= serverSessionFirstMessageID {
+            switch status & 7 {
+            case 1:
+                if let request = requestID(sentAs: id) { forgotten.append(request) }
+            case 2, 3:
+                resendMessage(id)
+            case 4 where Self.isStillRunning(status):
+                if let request = confirmReceived(id) { running.append(request) }
+            default:
+                break
+            }
+        }
+        if !running.isEmpty { actions.append(.stillRunning(running)) }
+        if !forgotten.isEmpty { actions.append(.forgottenByServer(forgotten)) }
+    }
+
+    /// The pending request a msg_id carries, if it is one.
+    private func requestID(sentAs messageID: Int64) -> RequestID? {
+        sent[messageID]?.outbound.purpose.requestID
+    }
+
+    /// msgs_state_info's +32 ("the query is being processed or its processing is complete")
+    /// without +64 ("a response was already generated").
+    private static func isStillRunning(_ status: UInt8) -> Bool {
+        status & 32 != 0 && status & 64 == 0
+    }
+
+    /// Marks a sent message acknowledged; its request, if it is one.
+    private mutating func confirmReceived(_ messageID: Int64) -> RequestID? {
+        let request = sent.update(messageID) { entry -> RequestID? in
+            entry.acknowledged = true
+            return entry.outbound.purpose.requestID
+        }
+        return request ?? nil
     }
 
     /// msg_detailed_info / msg_new_detailed_info: ack an answer we have, ask again for one we lack.

@@ -29,6 +29,15 @@ public enum ClientSessionAction: Sendable, Equatable {
     /// msgs_all_info when `byStateReport`) and has not answered them yet: if the answer never
     /// comes, they may have run.
     case received([RequestID], byStateReport: Bool)
+    /// msgs_state_info says the server is still working on these requests (+32 "being processed"
+    /// without +64 "answer generated"), in reply to msgs_state_req or msg_resend_ans_req: their
+    /// answers are not lost, only not made yet. Reported after `received` for the same report.
+    case stillRunning([RequestID])
+    /// Asked about these requests, the server said it knows nothing of them (msgs_state_info
+    /// status 1: their msg_ids are below what it remembers). They may have run and been forgotten,
+    /// so they are not resent: like `newSessionCreated`'s `inDoubt`, `resend(_:now:)` them if they
+    /// are safe to repeat, or treat their outcome as unknown.
+    case forgottenByServer([RequestID])
     /// A message the server sent on its own (updates): a serialized API object.
     case update([UInt8])
     /// The answer to `ping`/`pingDelayDisconnect`.

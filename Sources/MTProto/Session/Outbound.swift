@@ -7,6 +7,8 @@ struct Outbound: Sendable, Equatable {
         case destroySession(Int64)
         case dropAnswer
         case stateRequest([Int64])
+        /// msg_resend_ans_req for these requests' msg_ids: the server answers with msgs_state_info.
+        case answerRequest([Int64])
         case stateInfo
         case acks([Int64])
         case resendRequest
@@ -22,7 +24,7 @@ struct Outbound: Sendable, Equatable {
         /// Kept until answered, however long that takes.
         var awaitsAnswer: Bool {
             switch self {
-            case .request, .ping, .futureSalts, .destroySession, .dropAnswer, .stateRequest: true
+            case .request, .ping, .futureSalts, .destroySession, .dropAnswer, .stateRequest, .answerRequest: true
             default: false
             }
         }

@@ -286,9 +286,17 @@ public struct ServerSession: Sendable {
     }
 
     /// msgs_state_info's status byte for a client msg_id.
+    /// msgs_state_info's byte for a client message: +32 for a query still running or answered,
+    /// and +64 too once its answer exists (held here, so msg_resend_ans_req can send it again).
+    /// The client reads +32 alone as "still running" and keeps waiting instead of giving up.
     private func state(of messageID: Int64) -> UInt8 {
         var status = received.status(of: messageID)
-        if status == 4, openRequests.contains(messageID) { status |= 32 }
+        guard status == 4 else { return status }
+        if openRequests.contains(messageID) {
+            status |= 32
+        } else if answers[messageID] != nil {
+            status |= 32 | 64
+        }
         return status
     }
 

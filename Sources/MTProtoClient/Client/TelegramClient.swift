@@ -185,6 +185,14 @@ public actor TelegramClient: TelegramInvoking {
         return next
     }
 
+    /// Returns once every change to the session made so far (a new key, salt or time offset) is
+    /// written to the storage. Saves run off the connections' loop, one at a time and in order, so
+    /// a call can return before the save its key exchange asked for: read the storage after this,
+    /// not right after the call (a tool copying the session, a test).
+    public func sessionSaved() async {
+        for connection in connections.values { await connection.savesWritten() }
+    }
+
     /// Closes every connection; pending calls fail with `.closed`, later calls too.
     public func close() async {
         guard !isClosed else { return }

@@ -111,6 +111,11 @@ final class DCConnection: Sendable {
         eventLoop.execute { core.value.reroute(route) }
     }
 
+    /// Returns once the saves asked for so far are written.
+    func savesWritten() async {
+        await saves.drained()
+    }
+
     func close() async {
         let core = self.core
         let closed = eventLoop.flatSubmit { core.value.close() }

@@ -614,7 +614,8 @@ struct DCConnectionStateMachine {
                 guard let entry = calls.remove(token) else { continue }
                 statistics.inDoubtFailures += 1
                 session.cancel(request)
-                actions.append(.complete(token, .failure(.inDoubt(method: entry.method, reason: .noAnswerAfterReceipt(waited: 2 * wait)))))
+                let waited = entry.confirmedAt.map { now.seconds - $0.seconds } ?? 2 * wait
+                actions.append(.complete(token, .failure(.inDoubt(method: entry.method, reason: .noAnswerAfterReceipt(waited: waited)))))
             }
         }
         if !ask.isEmpty {
@@ -630,6 +631,10 @@ struct DCConnectionStateMachine {
         // Read once, not per action: `binding?.request` copies the whole binding (its key's bytes
         // retained and released) for every answer. Only `bindingAnswered` changes it here (to nil).
         var bindingRequest = binding?.request
+        // One packet can report the same requests lost twice (new_session_created naming them, and
+        // msgs_state_info saying "nothing known" of their old msg_ids): each is settled once, or a
+        // request safe to repeat would go out twice.
+        var settledAsLost: Set<RequestID> = []
         for action in sessionActions {
             switch action {
             case .send(let bytes):
@@ -670,13 +675,20 @@ struct DCConnectionStateMachine {
                 }
             case .received(let requests, let byStateReport):
                 let followUp: RequestTracker<[UInt8]>.FollowUp? = byStateReport ? .askForAnswer(at: now + configuration.inDoubt.answerWait) : nil
-                for request in requests { calls.markReceived(request, followUp: followUp) }
+                for request in requests { calls.markReceived(request, followUp: followUp, now: now) }
+            case .stillRunning(let requests):
+                statistics.stillRunningReports += requests.count
+                for request in requests {
+                    calls.markRunning(request, askAt: now + configuration.inDoubt.answerWait, now: now, limit: configuration.inDoubt.runningWait)
+                }
             case .update(let body):
                 statistics.updates += 1
                 actions.append(.deliver(.update(body)))
             case .newSessionCreated(_, let inDoubt), .sessionReset(_, let inDoubt):
                 if case .sessionReset = action { needsInitConnection = true } else { actions.append(.deliver(.sessionCreated)) }
-                sessionChanged(under: inDoubt, now: now, into: &actions)
+                answersLost(for: inDoubt.filter { settledAsLost.insert($0).inserted }, reason: .sessionChanged, now: now, into: &actions)
+            case .forgottenByServer(let requests):
+                answersLost(for: requests.filter { settledAsLost.insert($0).inserted }, reason: .forgottenByServer, now: now, into: &actions)
             case .futureSalts(let salts):
                 futureSaltsRequestedAt = nil
                 // Not during a binding: the salts belong to the key the session runs on, saved with it.
@@ -795,9 +807,9 @@ struct DCConnectionStateMachine {
         }
     }
 
-    /// Requests caught by a new server session: repeated when the policy says they are safe,
-    /// failed in doubt otherwise.
-    private mutating func sessionChanged(under inDoubt: [RequestID], now: UnixTime, into actions: inout [Action]) {
+    /// Requests whose answer is lost (caught by a new server session, or forgotten by the server):
+    /// repeated when the policy says they are safe, failed in doubt otherwise.
+    private mutating func answersLost(for inDoubt: [RequestID], reason: InDoubtReason, now: UnixTime, into actions: inout [Action]) {
         var resend: [RequestID] = []
         for request in inDoubt {
             guard let token = calls.token(of: request), let method = calls.entries[token]?.method else { continue }
@@ -812,7 +824,7 @@ struct DCConnectionStateMachine {
             } else if let entry = calls.remove(token) {
                 statistics.inDoubtFailures += 1
                 forget(request, now: now, into: &actions)
-                actions.append(.complete(token, .failure(.inDoubt(method: entry.method, reason: .sessionChanged))))
+                actions.append(.complete(token, .failure(.inDoubt(method: entry.method, reason: reason))))
             }
         }
         guard !resend.isEmpty, var session = takeReadySession() else { return }

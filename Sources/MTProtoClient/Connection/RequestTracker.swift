@@ -40,6 +40,8 @@ struct RequestTracker<Payload> {
         var requestID: RequestID?
         var delivery: RequestDelivery = .notSent
         var followUp: FollowUp?
+        /// When a state report first confirmed the server has it (the in-doubt wait counts from here).
+        var confirmedAt: UnixTime?
         /// The request's body until it is handed to a session (then the session keeps it).
         var payload: Payload?
 
@@ -107,15 +109,28 @@ struct RequestTracker<Payload> {
 
     /// The server confirmed it has the request. A confirmation in answer to a state check
     /// (`followUp` given) starts the wait for the answer.
-    mutating func markReceived(_ request: RequestID, followUp: FollowUp?) {
+    mutating func markReceived(_ request: RequestID, followUp: FollowUp?, now: UnixTime) {
         guard let token = tokensByRequest[request], entries[token] != nil else { return }
         entries[token]?.delivery = .received
         // Only the first report starts the wait: a later one (of a state check repeated while the
         // first was under way) must not set an answer request or a give-up back.
         if let followUp, case .checkState? = entries[token]?.followUp {
             entries[token]?.followUp = followUp
+            if entries[token]?.confirmedAt == nil { entries[token]?.confirmedAt = now }
             lowerFollowUpBound(to: followUp.time)
         }
+    }
+
+    /// The server says it is still working on the request: its answer is not lost. A give-up that
+    /// was set becomes another answer request at `askAt`, unless the server first confirmed the
+    /// request `limit` seconds ago or more (a server that reports "running" for ever must not hold
+    /// a call that has no timeout for ever).
+    mutating func markRunning(_ request: RequestID, askAt: UnixTime, now: UnixTime, limit: Double) {
+        guard let token = tokensByRequest[request], let entry = entries[token],
+              case .giveUp? = entry.followUp, let confirmedAt = entry.confirmedAt,
+              now.seconds - confirmedAt.seconds < limit else { return }
+        entries[token]?.followUp = .askForAnswer(at: askAt)
+        lowerFollowUpBound(to: askAt)
     }
 
     mutating func setFollowUp(_ token: CallToken, _ followUp: FollowUp?) {

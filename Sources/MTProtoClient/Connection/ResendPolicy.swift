@@ -1,7 +1,8 @@
 /// Which pending requests a connection sends again when the server starts a new session under
-/// them (new_session_created naming them, or a seq_no reset): their answer is lost with the old
-/// session and they may or may not have run. Repeating is right only for requests that do the same
-/// thing twice; the others fail with `TelegramError.inDoubt(reason: .sessionChanged)` so the caller
+/// them (new_session_created naming them, or a seq_no reset), or says it knows nothing of them
+/// (msgs_state_info status 1): their answer is lost and they may or may not have run. Repeating is
+/// right only for requests that do the same thing twice; the others fail with
+/// `TelegramError.inDoubt(reason: .sessionChanged)` (or `.forgottenByServer`) so the caller
 /// decides. A request the server reports as never received is always resent: it cannot have run.
 public struct ResendPolicy: Sendable {
     /// Decides by the method's TL name (e.g. `"messages.getHistory"`).

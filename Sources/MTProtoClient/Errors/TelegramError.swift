@@ -194,12 +194,17 @@ public enum InDoubtReason: Sendable, Hashable, CustomStringConvertible {
     /// The server started a new session (new_session_created or a seq_no reset) while the request
     /// was pending, so its answer is lost, and the resend policy does not repeat this method.
     case sessionChanged
+    /// Asked about the request, the server said it knows nothing of it (msgs_state_info status 1:
+    /// its msg_id is below what the server remembers), so it may have run and been forgotten; the
+    /// resend policy does not repeat this method.
+    case forgottenByServer
 
     /// Stable, for logs and facts.
     public var code: String {
         switch self {
         case .noAnswerAfterReceipt: "no_answer_after_receipt"
         case .sessionChanged: "session_changed"
+        case .forgottenByServer: "forgotten_by_server"
         }
     }
 
@@ -210,6 +215,9 @@ public enum InDoubtReason: Sendable, Hashable, CustomStringConvertible {
         case .sessionChanged:
             "the server started a new session while the request was pending and it is not marked safe to repeat "
                 + "(TelegramClientConfiguration.resendPolicy)"
+        case .forgottenByServer:
+            "asked about the request, the server said it no longer knows it (it may have run and been forgotten), "
+                + "and it is not marked safe to repeat (TelegramClientConfiguration.resendPolicy)"
         }
     }
 }

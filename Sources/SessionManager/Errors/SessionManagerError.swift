@@ -376,7 +376,7 @@ public struct SessionManagerError: TelegramMiddlewareError {
                 "Check whether the call ran (e.g. read the chat) before repeating a call that is not idempotent.",
                 "Raise the timeout if the call is known to be slow.",
             ]
-        case .inDoubt(_, _, .sessionChanged):
+        case .inDoubt(_, _, .sessionChanged), .inDoubt(_, _, .forgottenByServer):
             return [
                 "Check whether the call took effect (e.g. read the chat) before repeating it: it reached the server.",
                 "If running it twice does no harm, mark the method safe to repeat after a new session "
