@@ -26,8 +26,6 @@ struct InMemoryDC {
     var serverKey: AuthKey?
     var now = InMemoryDC.start
     var answer: (_ body: [UInt8]) -> Answer = { .result(Array($0.reversed())) }
-    /// The server sessions' limits (e.g. a small window of remembered msg_ids).
-    var serverSessionConfiguration = SessionConfiguration()
     /// When false the server takes packets but its replies are lost (a dead link).
     var serverReplies = true
     /// Gathers the calls of several `invoke`s until the next `pump` (one turn of the loop).
@@ -84,7 +82,7 @@ struct InMemoryDC {
         guard let key = serverKey else { return }
         server = ServerSession(
             authKey: key, salts: ServerSaltSchedule(initialSalt: InMemoryDC.salt, validSince: InMemoryDC.start + -10, seed: Array(repeating: 5, count: 32)),
-            entropy: SeededTestEntropy(seed: 6), configuration: serverSessionConfiguration)
+            entropy: SeededTestEntropy(seed: 6))
     }
 
     // MARK: - Driving the machine
@@ -235,7 +233,7 @@ struct InMemoryDC {
                     server = ServerSession(
                         authKey: result.authKey,
                         salts: ServerSaltSchedule(initialSalt: result.serverSalt, validSince: now + -10, seed: Array(repeating: 5, count: 32)),
-                        entropy: SeededTestEntropy(seed: 6), configuration: serverSessionConfiguration)
+                        entropy: SeededTestEntropy(seed: 6))
                     deliver(bytes)
                 }
             } catch {

@@ -245,28 +245,35 @@ import MTProtoCrypto
         #expect(pair.client.pendingRequests.isEmpty)
     }
 
-    /// "Nothing known" (status 1: the msg_id fell below what the server remembers) does not resend
-    /// the request, to a state request or an answer request: it may have run. The owner decides.
+    /// "Nothing known" (status 1: below what the server still remembers) does not resend the
+    /// request: it may have run, and the owner decides. "Not received" (2) does. Reports about ids
+    /// below a new session's first_msg_id are ignored.
     @Test func requestsTheServerForgotAreNamedNotResent() throws {
-        var configuration = SessionConfiguration()
-        configuration.receivedWindowCapacity = 4
-        var pair = SessionPair(configuration: configuration)
-        let (old, sent) = pair.client.send(request: Fixtures.request(23), now: pair.now)
-        pair.clientDid(sent)
+        var pair = SessionPair()
+        pair.clientDid(pair.client.ping(id: 1, now: pair.now))
+        try pair.run()
+        let (forgotten, first) = pair.client.send(request: Fixtures.request(23), now: pair.now)
+        pair.clientDid(first)
+        let (lost, _) = pair.client.send(request: Fixtures.request(24), now: pair.now)
         try pair.run { _, _ in nil }
-        for id in 0..<6 {
-            pair.clientDid(pair.client.ping(id: Int64(id), now: pair.now))
-            try pair.run()
-        }
-        pair.clientDid(pair.client.requestState(of: [old], now: pair.now))
-        try pair.run { _, _ in nil }
-        pair.client.requestAnswers(of: [old])
-        pair.clientDid(pair.client.flush(now: pair.now))
-        try pair.run { _, _ in nil }
-        #expect(pair.clientEvents.filter { $0 == .forgottenByServer([old]) }.count == 2)
-        let queries = pair.serverEvents.filter { if case .request = $0 { true } else { false } }
-        #expect(queries.count == 1, "never sent again")
-        #expect(pair.client.pendingRequests == [old], "still the owner's to resend or give up")
+        let ids = [try #require(pair.client.messageID(of: forgotten)), try #require(pair.client.messageID(of: lost))]
+        pair.serverDid(pair.server.push(ServiceMessage.msgsAllInfo(ids, info: [1, 2]).serialized, now: pair.now))
+        try pair.run()
+        #expect(pair.clientEvents.contains(.forgottenByServer([forgotten])))
+        #expect(pair.results[lost] == Array(Fixtures.request(24).reversed()), "not received: sent again")
+        let queries = pair.serverEvents.filter { if case .request(_, let body) = $0 { body == Fixtures.request(23) } else { false } }
+        #expect(queries.count == 1, "the forgotten one never went again")
+        #expect(pair.client.pendingRequests == [forgotten], "still the owner's to resend or give up")
+
+        // A new server session: what it says of the ids before it speaks for itself only.
+        pair.client.startNewSession()
+        pair.clientDid(pair.client.ping(id: 2, now: pair.now))
+        try pair.run()
+        let reports = pair.clientEvents.count
+        pair.serverDid(pair.server.push(ServiceMessage.msgsAllInfo([ids[0]], info: [2]).serialized, now: pair.now))
+        try pair.run()
+        #expect(pair.clientEvents.count == reports, "nothing reported")
+        #expect(pair.serverEvents.filter { if case .request(_, let body) = $0 { body == Fixtures.request(23) } else { false } }.count == 1)
     }
 
     @Test func destroySessionIsAnswered() throws {

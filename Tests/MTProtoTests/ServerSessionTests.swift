@@ -228,6 +228,28 @@ import MTProtoCrypto
         #expect(later.contains(.msgsStateInfo(requestMessageID: base + 16, info: [4 | 32 | 64])), "its answer is still known, if not held")
     }
 
+    /// A query still running is known as such after the window of received ids let its msg_id go
+    /// (many calls in flight): never "nothing known".
+    @Test func queriesAreKnownAfterTheWindowLetTheirIDsGo() throws {
+        var configuration = SessionConfiguration()
+        configuration.receivedWindowCapacity = 4
+        var pair = SessionPair(configuration: configuration)
+        let (running, first) = pair.client.send(request: Fixtures.request(31), now: pair.now)
+        pair.clientDid(first)
+        let (answered, second) = pair.client.send(request: Fixtures.request(32), now: pair.now)
+        pair.clientDid(second)
+        try pair.run { _, body in body == Fixtures.request(32) ? [1, 2, 3, 4] : nil }
+        for id in 0..<6 {
+            pair.clientDid(pair.client.ping(id: Int64(id), now: pair.now))
+            try pair.run { _, _ in nil }
+        }
+        pair.clientDid(pair.client.requestState(of: [running], now: pair.now))
+        try pair.run { _, _ in nil }
+        #expect(pair.clientEvents.contains(.stillRunning([running])))
+        #expect(!pair.clientEvents.contains { if case .forgottenByServer = $0 { true } else { false } })
+        #expect(pair.results[answered] == [1, 2, 3, 4])
+    }
+
     @Test mutating func gzippedQueriesAreUnpackedAndBombsDiscarded() throws {
         let base = clientMessageID(now)
         let query = Fixtures.request(5) + [UInt8](repeating: 3, count: 4_000)

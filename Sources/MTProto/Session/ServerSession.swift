@@ -289,15 +289,13 @@ public struct ServerSession: Sendable {
     /// msgs_state_info's byte for a client message: +32 for a query still running or answered,
     /// and +64 too once its answer exists (held here, so msg_resend_ans_req can send it again).
     /// The client reads +32 alone as "still running" and keeps waiting instead of giving up.
+    /// Queries are looked up before the window of received ids: with many calls in flight that
+    /// window lets an id go within milliseconds, and "nothing known" of a query still running
+    /// would make the client give it up (or, before 2026-12-06, send it again).
     private func state(of messageID: Int64) -> UInt8 {
-        var status = received.status(of: messageID)
-        guard status == 4 else { return status }
-        if openRequests.contains(messageID) {
-            status |= 32
-        } else if answers[messageID] != nil {
-            status |= 32 | 64
-        }
-        return status
+        if openRequests.contains(messageID) { return 4 | 32 }
+        if answers[messageID] != nil { return 4 | 32 | 64 }
+        return received.status(of: messageID)
     }
 
     // MARK: - Sending
