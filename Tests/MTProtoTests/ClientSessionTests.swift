@@ -70,6 +70,51 @@ import MTProtoCrypto
         #expect((pair.client.sessionID != firstSession) == (skew > 0))
     }
 
+    /// A server session saw ids 20 s ahead (within its 30 s allowance); then the client's clock
+    /// jumps 15 s forward, the next id is 35 s ahead (17), and the client starts a new session
+    /// whose ids run below the first session's. State reports still work there: a request lost on
+    /// the way is reported "not received" and sent again (a floor kept from the first session's
+    /// new_session_created silenced them).
+    @Test func stateReportsWorkInASessionWhoseIDsRestartedBelowTheLastOnes() throws {
+        var pair = SessionPair(clientClockSkew: 20)
+        let (first, actions) = pair.client.send(request: Fixtures.request(8), now: pair.now)
+        pair.clientDid(actions)
+        try pair.run()
+        #expect(pair.results[first] != nil)
+        let firstSession = pair.client.sessionID
+
+        // From here on the client's clock reads 15 s more than the server's.
+        let jump = 15.0
+        func exchange(_ pair: inout SessionPair) throws {
+            for _ in 0..<20 where !pair.toServer.isEmpty || !pair.toClient.isEmpty {
+                let outbound = pair.toServer
+                pair.toServer.removeAll()
+                for packet in outbound {
+                    let actions = try pair.server.receive(packet, now: pair.now)
+                    pair.serverDid(actions)
+                    for case .request(let id, let body) in actions {
+                        pair.serverDid(pair.server.answer(request: id, result: Array(body.reversed()), now: pair.now))
+                    }
+                }
+                let inbound = pair.toClient
+                pair.toClient.removeAll()
+                for packet in inbound { pair.clientDid(try pair.client.receive(packet, now: pair.now + jump)) }
+            }
+        }
+        let (second, more) = pair.client.send(request: Fixtures.request(9), now: pair.now + jump)
+        pair.clientDid(more)
+        try exchange(&pair)
+        #expect(pair.rejections == [BadMessageCode.messageIDTooHigh])
+        #expect(pair.client.sessionID != firstSession, "ids restarted in a new session")
+        #expect(pair.results[second] != nil)
+
+        let (lost, _) = pair.client.send(request: Fixtures.request(10), now: pair.now + jump)
+        pair.now = pair.now + 2
+        pair.clientDid(pair.client.requestState(of: [lost], now: pair.now + jump))
+        try exchange(&pair)
+        #expect(pair.results[lost] == Array(Fixtures.request(10).reversed()))
+    }
+
     @Test func badSaltAndSkewTogetherStillSucceed() throws {
         var pair = SessionPair(clientSalt: 0, clientClockSkew: 1000)
         let (id, actions) = pair.client.send(request: Fixtures.request(3), now: pair.now)

@@ -540,7 +540,9 @@ public struct ClientSession: Sendable {
 
         case .newSessionCreated(let firstMessageID, _, let salt):
             serverSalt = salt
-            serverSessionFirstMessageID = max(serverSessionFirstMessageID, firstMessageID)
+            // Set, not raised: after a reset that restarts the ids (16/17), the new session's ids
+            // run below the old one's, and a floor kept from it would silence every report.
+            serverSessionFirstMessageID = firstMessageID
             let inDoubt = requestMessageIDs.filter { $0.value < firstMessageID }.map(\.key).sorted()
             actions.append(.newSessionCreated(firstMessageID: firstMessageID, inDoubt: inDoubt))
 
@@ -707,8 +709,9 @@ public struct ClientSession: Sendable {
         actions.append(.sessionReset(newSessionID: sessionID, inDoubt: inDoubt))
     }
 
-    /// msgs_state_info statuses: 1, 2, 3 mean the server does not have the message: send it again
-    /// (under a new msg_id, as the spec requires); 4 means received.
+    /// msgs_state_info statuses: 2 and 3 mean the server does not have the message: send it again
+    /// (under a new msg_id, as the spec requires); 1 means it no longer knows (the owner decides,
+    /// `.forgottenByServer`); 4 means received (+32 without +64: still running).
     private mutating func applyStates(ids: [Int64], info: [UInt8], actions: inout [ClientSessionAction]) {
         var confirmed: [RequestID] = []
         var running: [RequestID] = []
