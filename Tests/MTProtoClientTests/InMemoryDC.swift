@@ -177,6 +177,14 @@ struct InMemoryDC {
         server = session
     }
 
+    /// The server forgets an open query unanswered (as the test DC does when a fault drops it
+    /// before it runs): asked about it, it says "not received".
+    mutating func forgetOpen(_ body: [UInt8]) {
+        guard let messageID = openQueries.removeValue(forKey: body), var session = server else { return }
+        session.forget(request: messageID)
+        server = session
+    }
+
     /// Answers an open query with rpc_error.
     mutating func answerOpen(_ body: [UInt8], error: RPCError) {
         guard let messageID = openQueries.removeValue(forKey: body), var session = server else { return }

@@ -32,12 +32,19 @@ import Testing
         tracker.setFollowUp(token, .giveUp(at: start + 30))
         tracker.markRunning(request, askAt: start + 30, now: start + 20, limit: 60)
         #expect(tracker.entries[token]?.followUp == .askForAnswer(at: start + 30))
+        tracker.setFollowUp(token, .giveUp(at: start + 70))
+        tracker.markRunning(request, askAt: start + 70, now: start + 60, limit: 60)
+        #expect(tracker.entries[token]?.followUp == .askForAnswer(at: start + 70), "the last ask: 60 s after the confirmation")
         tracker.setFollowUp(token, .giveUp(at: start + 80))
         tracker.markRunning(request, askAt: start + 80, now: start + 70, limit: 60)
-        #expect(tracker.entries[token]?.followUp == .giveUp(at: start + 80), "60 s after the confirmation: no more waiting")
+        #expect(tracker.entries[token]?.followUp == .giveUp(at: start + 80), "an ask 70 s after the confirmation: no more waiting")
         // A second confirmation (a repeated state check) keeps the first time.
         tracker.markReceived(request, followUp: .askForAnswer(at: start + 90), now: start + 75)
         #expect(tracker.entries[token]?.confirmedAt == start + 10)
+        // Sent again under a new msg_id: the wait starts over.
+        tracker.markResent(token, checkAt: start + 100)
+        #expect(tracker.entries[token]?.followUp == .checkState(at: start + 100))
+        #expect(tracker.entries[token]?.confirmedAt == nil && tracker.entries[token]?.delivery == .sent)
     }
 
     @Test func deadlinesExpireAtTheInjectedTimeAndNotBefore() {

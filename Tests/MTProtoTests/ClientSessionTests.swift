@@ -310,6 +310,18 @@ import MTProtoCrypto
         #expect(queries.count == 1, "the forgotten one never went again")
         #expect(pair.client.pendingRequests == [forgotten], "still the owner's to resend or give up")
 
+        // "Nothing known" of a container: its requests are named, not resent with it.
+        let inner = [pair.client.enqueue(request: Fixtures.request(25)), pair.client.enqueue(request: Fixtures.request(26))]
+        pair.clientDid(pair.client.flush(now: pair.now))
+        let container = try RawPeer().open(try #require(pair.toServer.last), direction: .clientToServer).messageID
+        try pair.run { _, _ in nil }
+        pair.serverDid(pair.server.push(ServiceMessage.msgsAllInfo([container], info: [1]).serialized, now: pair.now))
+        try pair.run { _, _ in nil }
+        #expect(pair.clientEvents.contains(.forgottenByServer(inner)))
+        for tag: UInt32 in [25, 26] {
+            #expect(pair.serverEvents.filter { if case .request(_, let body) = $0 { body == Fixtures.request(tag) } else { false } }.count == 1)
+        }
+
         // A new server session: what it says of the ids before it speaks for itself only.
         pair.client.startNewSession()
         pair.clientDid(pair.client.ping(id: 2, now: pair.now))

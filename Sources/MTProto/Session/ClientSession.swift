@@ -34,6 +34,8 @@ public struct ClientSession: Sendable {
     /// those of them dropped since the last report.
     private var withheld: Set<RequestID> = []
     private var droppedInsteadOfResent: [RequestID] = []
+    /// Requests sent again under a new msg_id since the last report (`.resent`).
+    private var resentRequests: [RequestID] = []
     private var nextRequestNumber: UInt64 = 1
     /// The highest msg_id of ours the server has answered or acknowledged: over one ordered
     /// connection it has processed every packet sent before, so nothing older can still be named
@@ -185,7 +187,7 @@ public struct ClientSession: Sendable {
         for request in requests {
             if let messageID = requestMessageIDs[request] { resendMessage(messageID) }
         }
-        return reportWithheld() + flush(now: now)
+        return reportResends() + flush(now: now)
     }
 
     /// Sent requests that must not go out again under a new msg_id, for a reason of the owner's (the
@@ -378,6 +380,7 @@ public struct ClientSession: Sendable {
         case .request(let request):
             supersededMessageIDs[messageID] = request
             requestMessageIDs.removeValue(forKey: request)
+            resentRequests.append(request)
             outbox.append(entry.outbound)
         default:
             outbox.append(entry.outbound)
@@ -393,10 +396,15 @@ public struct ClientSession: Sendable {
     }
 
     /// The withheld requests dropped since the last report, as one action.
-    private mutating func reportWithheld() -> [ClientSessionAction] {
-        guard !droppedInsteadOfResent.isEmpty else { return [] }
-        defer { droppedInsteadOfResent.removeAll() }
-        return [.resendWithheld(droppedInsteadOfResent)]
+    /// The requests resent and the withheld ones dropped since the last report, as actions.
+    private mutating func reportResends() -> [ClientSessionAction] {
+        guard !droppedInsteadOfResent.isEmpty || !resentRequests.isEmpty else { return [] }
+        var report: [ClientSessionAction] = []
+        if !resentRequests.isEmpty { report.append(.resent(resentRequests)) }
+        if !droppedInsteadOfResent.isEmpty { report.append(.resendWithheld(droppedInsteadOfResent)) }
+        resentRequests.removeAll()
+        droppedInsteadOfResent.removeAll()
+        return report
     }
 
     private func requestsInside(_ messageID: Int64) -> [RequestID] {
@@ -444,7 +452,7 @@ public struct ClientSession: Sendable {
             }
             handle(message, now: now, actions: &actions)
         }
-        actions += reportWithheld()
+        actions += reportResends()
         if output.pendingAcks.count >= configuration.ackFlushCount || !outbox.isEmpty {
             actions.append(contentsOf: flush(now: now))
         }
@@ -719,7 +727,9 @@ public struct ClientSession: Sendable {
         for (id, status) in zip(ids, info) where id >= serverSessionFirstMessageID {
             switch status & 7 {
             case 1:
-                if let request = requestID(sentAs: id) { forgotten.append(request) } else { resendMessage(id) }
+                // A container's requests too: resending it would repeat writes behind the policy.
+                let requests = requestsInside(id)
+                if requests.isEmpty { resendMessage(id) } else { forgotten += requests }
             case 2, 3:
                 resendMessage(id)
             case 4:
@@ -746,7 +756,7 @@ public struct ClientSession: Sendable {
         for (id, status) in zip(ids, info) where id >= serverSessionFirstMessageID {
             switch status & 7 {
             case 1:
-                if let request = requestID(sentAs: id) { forgotten.append(request) }
+                forgotten += requestsInside(id)
             case 2, 3:
                 resendMessage(id)
             case 4 where Self.isStillRunning(status):
@@ -759,10 +769,6 @@ public struct ClientSession: Sendable {
         if !forgotten.isEmpty { actions.append(.forgottenByServer(forgotten)) }
     }
 
-    /// The pending request a msg_id carries, if it is one.
-    private func requestID(sentAs messageID: Int64) -> RequestID? {
-        sent[messageID]?.outbound.purpose.requestID
-    }
 
     /// msgs_state_info's +32 ("the query is being processed or its processing is complete")
     /// without +64 ("a response was already generated").

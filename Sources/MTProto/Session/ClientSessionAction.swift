@@ -50,6 +50,10 @@ public enum ClientSessionAction: Sendable, Equatable {
     /// session id, the refused message was resent; `inDoubt` were pending in the old session and
     /// their answers will not come.
     case sessionReset(newSessionID: Int64, inDoubt: [RequestID])
+    /// These requests went out again under new msg_ids (the server reported them not processed or
+    /// not received, or the owner asked): their answers are awaited anew. Reported before
+    /// `.resendWithheld` of the same input.
+    case resent([RequestID])
     /// The server reported these requests as not processed, and the owner had withheld their resend
     /// (`withholdResends(of:)`): they were dropped, not sent again, and did not run.
     case resendWithheld([RequestID])

@@ -19,8 +19,9 @@ public struct ConnectionStatistics: Sendable, Hashable {
     public var stateChecks = 0
     /// msg_resend_ans_req sent for requests the server confirmed but never answered.
     public var answerResendRequests = 0
-    /// Requests the server reported as still running (processed, no answer made yet) in reply to
-    /// those two: their wait went on (`InDoubtPolicy.runningWait`) instead of ending in doubt.
+    /// Reports that a request is still running (being processed, no answer made yet), in reply to
+    /// those two, one per request and report; the wait goes on while they come within
+    /// `InDoubtPolicy.runningWait` instead of ending in doubt.
     public var stillRunningReports = 0
     /// Calls failed with `TelegramError.inDoubt`.
     public var inDoubtFailures = 0

@@ -676,6 +676,12 @@ struct DCConnectionStateMachine {
             case .received(let requests, let byStateReport):
                 let followUp: RequestTracker<[UInt8]>.FollowUp? = byStateReport ? .askForAnswer(at: now + configuration.inDoubt.answerWait) : nil
                 for request in requests { calls.markReceived(request, followUp: followUp, now: now) }
+            case .resent(let requests):
+                // A new copy: its wait starts over (a give-up armed for the old one would fail it
+                // as in doubt, and drop its answer, before the new copy could be asked about).
+                for request in requests {
+                    if let token = calls.token(of: request) { calls.markResent(token, checkAt: now + configuration.inDoubt.stateCheckDelay) }
+                }
             case .stillRunning(let requests):
                 statistics.stillRunningReports += requests.count
                 for request in requests {

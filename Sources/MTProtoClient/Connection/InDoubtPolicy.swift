@@ -7,13 +7,15 @@
 /// its answer again, then after `answerWait` more the call fails as in doubt: it may have run.
 /// The server's reply to that request can change the last step: "not received" resends it, and
 /// "still running" (processing, no answer made yet) means the answer is not lost, so the client
-/// asks again every `answerWait` seconds for up to `runningWait` seconds after the server first
-/// confirmed the request. The call's own timeout still applies and fires first when it is shorter.
+/// asks again every `answerWait` seconds while the next ask falls within `runningWait` seconds of
+/// the server's first confirmation, and gives up `answerWait` after the last one. A request that
+/// goes out again (reported not received) starts its wait over. The call's own timeout still
+/// applies and fires first when it is shorter.
 public struct InDoubtPolicy: Sendable, Hashable {
     public var stateCheckDelay: Double
     public var answerWait: Double
     /// How long after its first confirmation a request the server keeps reporting as still running
-    /// is waited for; then it ends in doubt like any other.
+    /// is asked about; it ends in doubt `answerWait` after the last ask, like any other.
     public var runningWait: Double
 
     public init(stateCheckDelay: Double = 10, answerWait: Double = 10, runningWait: Double = 60) {

@@ -107,6 +107,16 @@ struct RequestTracker<Payload> {
         lowerFollowUpBound(to: checkAt)
     }
 
+    /// The request went out again under a new msg_id: the wait for its answer starts over, as for
+    /// a request just sent (asked about at `checkAt`, confirmed anew).
+    mutating func markResent(_ token: CallToken, checkAt: UnixTime) {
+        guard entries[token] != nil else { return }
+        entries[token]?.delivery = .sent
+        entries[token]?.followUp = .checkState(at: checkAt)
+        entries[token]?.confirmedAt = nil
+        lowerFollowUpBound(to: checkAt)
+    }
+
     /// The server confirmed it has the request. A confirmation in answer to a state check
     /// (`followUp` given) starts the wait for the answer.
     mutating func markReceived(_ request: RequestID, followUp: FollowUp?, now: UnixTime) {
@@ -122,13 +132,14 @@ struct RequestTracker<Payload> {
     }
 
     /// The server says it is still working on the request: its answer is not lost. A give-up that
-    /// was set becomes another answer request at `askAt`, unless the server first confirmed the
-    /// request `limit` seconds ago or more (a server that reports "running" for ever must not hold
-    /// a call that has no timeout for ever).
+    /// was set becomes another answer request at `askAt`, if that is at most `limit` seconds after
+    /// the server first confirmed the request (a server that reports "running" for ever must not
+    /// hold a call that has no timeout for ever): the last ask goes out within `limit`, and the
+    /// give-up follows it by the answer wait.
     mutating func markRunning(_ request: RequestID, askAt: UnixTime, now: UnixTime, limit: Double) {
         guard let token = tokensByRequest[request], let entry = entries[token],
               case .giveUp? = entry.followUp, let confirmedAt = entry.confirmedAt,
-              now.seconds - confirmedAt.seconds < limit else { return }
+              askAt.seconds - confirmedAt.seconds <= limit else { return }
         entries[token]?.followUp = .askForAnswer(at: askAt)
         lowerFollowUpBound(to: askAt)
     }
