@@ -24,6 +24,7 @@ import MTProtoCrypto
         #expect(pair.rejections == [BadMessageCode.badServerSalt])
         #expect(pair.client.serverSalt == Fixtures.initialSalt)
         #expect(pair.results[id] != nil)
+        #expect(pair.clientEvents.contains(.resent([id])), "the owner learns a new copy went out")
     }
 
     /// A withheld request the server refuses unprocessed is dropped and reported, not sent again;

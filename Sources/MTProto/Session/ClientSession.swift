@@ -395,7 +395,6 @@ public struct ClientSession: Sendable {
         withheld.remove(request)
     }
 
-    /// The withheld requests dropped since the last report, as one action.
     /// The requests resent and the withheld ones dropped since the last report, as actions.
     private mutating func reportResends() -> [ClientSessionAction] {
         guard !droppedInsteadOfResent.isEmpty || !resentRequests.isEmpty else { return [] }
@@ -768,7 +767,6 @@ public struct ClientSession: Sendable {
         if !running.isEmpty { actions.append(.stillRunning(running)) }
         if !forgotten.isEmpty { actions.append(.forgottenByServer(forgotten)) }
     }
-
 
     /// msgs_state_info's +32 ("the query is being processed or its processing is complete")
     /// without +64 ("a response was already generated").
