@@ -193,8 +193,7 @@ import MTProtoCrypto
 
     @Test func pingGetsPongAndPingDelayDisconnectArmsTheServerTimer() throws {
         var pair = SessionPair()
-        pair.clientDid(pair.client.ping(id: 77, now: pair.now))
-        try pair.run()
+        try pair.exchangePing(id: 77)
         #expect(pair.clientEvents.contains(.pong(pingID: 77)))
         pair.clientDid(pair.client.pingDelayDisconnect(id: 78, disconnectDelay: 75, now: pair.now))
         try pair.run()
@@ -224,8 +223,7 @@ import MTProtoCrypto
         var configuration = SessionConfiguration()
         configuration.ackFlushCount = 4
         var pair = SessionPair(configuration: configuration)
-        pair.clientDid(pair.client.ping(id: 1, now: pair.now))
-        try pair.run()
+        try pair.exchangePing(id: 1)
         let acked = { (pair: SessionPair) in pair.serverEvents.flatMap { if case .acknowledged(let ids) = $0 { ids } else { [] } } }
         // new_session_created is waiting for an ack; nothing was sent yet.
         #expect(acked(pair).isEmpty)
@@ -244,8 +242,7 @@ import MTProtoCrypto
 
     @Test func stateRequestsResendWhatTheServerNeverGot() throws {
         var pair = SessionPair()
-        pair.clientDid(pair.client.ping(id: 5, now: pair.now))
-        try pair.run()
+        try pair.exchangePing(id: 5)
         // This request's packet is lost on the way.
         let (lost, _) = pair.client.send(request: Fixtures.request(13), now: pair.now)
         pair.now = pair.now + 5
@@ -258,8 +255,7 @@ import MTProtoCrypto
     /// named, an answer the server holds comes again, a request it never got goes again.
     @Test func answerRequestsReportRunningFetchLostAnswersAndResendWhatNeverArrived() throws {
         var pair = SessionPair()
-        pair.clientDid(pair.client.ping(id: 6, now: pair.now))
-        try pair.run()
+        try pair.exchangePing(id: 6)
         let (running, sent) = pair.client.send(request: Fixtures.request(21), now: pair.now)
         pair.clientDid(sent)
         try pair.run { _, _ in nil }
@@ -296,8 +292,7 @@ import MTProtoCrypto
     /// below a new session's first_msg_id are ignored.
     @Test func requestsTheServerForgotAreNamedNotResent() throws {
         var pair = SessionPair()
-        pair.clientDid(pair.client.ping(id: 1, now: pair.now))
-        try pair.run()
+        try pair.exchangePing(id: 1)
         let (forgotten, first) = pair.client.send(request: Fixtures.request(23), now: pair.now)
         pair.clientDid(first)
         let (lost, _) = pair.client.send(request: Fixtures.request(24), now: pair.now)
@@ -325,8 +320,7 @@ import MTProtoCrypto
 
         // A new server session: what it says of the ids before it speaks for itself only.
         pair.client.startNewSession()
-        pair.clientDid(pair.client.ping(id: 2, now: pair.now))
-        try pair.run()
+        try pair.exchangePing(id: 2)
         let reports = pair.clientEvents.count
         pair.serverDid(pair.server.push(ServiceMessage.msgsAllInfo([ids[0]], info: [2]).serialized, now: pair.now))
         try pair.run()
@@ -360,8 +354,7 @@ import MTProtoCrypto
 
     @Test func updatesFromTheServerSurfaceAsRawBytes() throws {
         var pair = SessionPair()
-        pair.clientDid(pair.client.ping(id: 9, now: pair.now))
-        try pair.run()
+        try pair.exchangePing(id: 9)
         let update = Fixtures.request(0x7777_0000, payload: 40)
         pair.serverDid(pair.server.push(update, now: pair.now))
         try pair.run()

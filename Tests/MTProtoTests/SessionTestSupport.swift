@@ -85,6 +85,13 @@ struct SessionPair {
         }
     }
 
+    /// One ping and its pong: the server's session exists and its new_session_created is handled,
+    /// so what a test does next happens in a session both sides know.
+    mutating func exchangePing(id: Int64 = 1) throws {
+        clientDid(client.ping(id: id, now: now))
+        try run()
+    }
+
     /// Delivers packets both ways until nothing is in flight; RPC requests the server surfaces are
     /// answered by `answer` (nil leaves them open).
     mutating func run(answer: (Int64, [UInt8]) -> [UInt8]? = { _, body in body.reversed() }) throws {
