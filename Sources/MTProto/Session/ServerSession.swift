@@ -285,7 +285,6 @@ public struct ServerSession: Sendable {
         }
     }
 
-    /// msgs_state_info's status byte for a client msg_id.
     /// msgs_state_info's byte for a client message: +32 for a query still running or answered,
     /// and +64 too once its answer exists (held here, so msg_resend_ans_req can send it again).
     /// The client reads +32 alone as "still running" and keeps waiting instead of giving up.

@@ -631,9 +631,10 @@ struct DCConnectionStateMachine {
         // Read once, not per action: `binding?.request` copies the whole binding (its key's bytes
         // retained and released) for every answer. Only `bindingAnswered` changes it here (to nil).
         var bindingRequest = binding?.request
-        // One packet can report the same requests lost twice (new_session_created naming them, and
-        // msgs_state_info saying "nothing known" of their old msg_ids): each is settled once, or a
-        // request safe to repeat would go out twice.
+        // One packet can report the same requests lost twice (a msgs_all_info and a msgs_state_info
+        // both saying "nothing known" of them): each is settled once, or a request safe to repeat
+        // would go out twice. (A state report in the packet of a new_session_created is already
+        // silenced by the session's floor.)
         var settledAsLost: Set<RequestID> = []
         for action in sessionActions {
             switch action {
