@@ -61,6 +61,7 @@ final class CapturedLog: Sendable {
         _ = try? await client.invoke(Api.functions.help.GetNearestDc())
         try cluster.dc.addFault(FaultRule(match: FaultMatch(method: "users.getUsers", count: 1), effect: .dropBeforeAnswer))
         _ = try await client.invoke(Api.functions.users.GetUsers(id: [.inputUserSelf(.init())]))
+        await client.sessionSaved()
         let key = try #require(await storage.load()?.dcs[1]?.authKey)
         await client.close()
         await cluster.shutdown()
