@@ -249,6 +249,32 @@ import Testing
         #expect(dc.machine.sessionBookkeeping?.isEmpty == true)
     }
 
+    /// One packet names a forgotten request twice (here two msgs_all_info; in practice a
+    /// msgs_all_info next to the msgs_state_info answering a state check): it is settled once, so
+    /// a read goes out again once, not twice.
+    @Test func aRequestReportedForgottenTwiceInOnePacketIsResentOnce() {
+        var dc = InMemoryDC(key: InMemoryDC.key())
+        let warmUp = dc.invoke(requestBody(63))
+        dc.acceptConnection()
+        dc.pump()
+        #expect(success(dc, warmUp) != nil)
+        dc.answer = { _ in .swallow }
+        let read = dc.invoke(requestBody(64), method: "messages.getHistory", timeout: nil)
+        dc.pump()
+        let taken = dc.serverEvents.compactMap { action -> Int64? in
+            guard case .request(let messageID, let body) = action, body == requestBody(64) else { return nil }
+            return messageID
+        }
+        #expect(taken.count == 1)
+        dc.answer = { .result(Array($0.reversed())) }
+        let report = ServiceMessage.msgsAllInfo(taken, info: [1]).serialized
+        dc.push(together: [report, report])
+        dc.pump()
+        #expect(success(dc, read) == Array(requestBody(64).reversed()))
+        #expect(dc.queries.filter { $0 == requestBody(64) }.count == 2, "sent, then sent again once")
+        #expect(dc.machine.statistics.requestsResent == 1)
+    }
+
     @Test func aRequestTheServerReportsNeverReceivedIsResentAfterAReconnect() {
         var dc = InMemoryDC(key: InMemoryDC.key())
         let warmUp = dc.invoke(requestBody(80))

@@ -221,8 +221,13 @@ struct InMemoryDC {
     }
 
     mutating func push(update body: [UInt8]) {
+        push(together: [body])
+    }
+
+    /// Messages nobody asked for, in one packet (one container).
+    mutating func push(together bodies: [[UInt8]]) {
         guard var session = server else { return }
-        let actions = session.push(body, now: now)
+        let actions = session.push(bodies, now: now)
         server = session
         reply(actions)
     }

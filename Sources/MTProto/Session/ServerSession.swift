@@ -330,7 +330,12 @@ public struct ServerSession: Sendable {
 
     /// Sends a message nobody asked for (an update): content-related, msg_id ≡ 3 (mod 4).
     public mutating func push(_ body: [UInt8], now: UnixTime) -> [ServerSessionAction] {
-        outbox.append(Outbound(purpose: .notification, body: body, contentRelated: true))
+        push([body], now: now)
+    }
+
+    /// `push` for several messages at once: they leave together, in one container.
+    public mutating func push(_ bodies: [[UInt8]], now: UnixTime) -> [ServerSessionAction] {
+        for body in bodies { outbox.append(Outbound(purpose: .notification, body: body, contentRelated: true)) }
         return flush(now: now)
     }
 
