@@ -423,6 +423,14 @@ import Workers
         #expect(try await terminal.status() == 0, "\(terminal.output)")
         #expect(terminal.output.components(separatedBy: "\u{1B}[H\u{1B}[2J").count - 1 == 3, "three clears: \(terminal.output)")
         #expect(terminal.output.components(separatedBy: "(3600 s)").count - 1 == 3)
+        // The queue stays open across redraws, and a job enqueued meanwhile shows on the next one.
+        let watching = try PseudoTerminal(arguments: ["status", "--watch", "--interval", "0.05", "--count", "100000", "--store", cli.store],
+                                          environment: cli.environment)
+        let shown = try await watching.expect("queued 2")
+        #expect(try await cli.run(["jobs", "enqueue", "--kind", "me", "--account", "erin", "--run-at", "+120"]).status == 0)
+        _ = try await watching.expect("queued 3", after: shown)
+        watching.signal(SIGTERM)
+        _ = try await watching.status()
 
         let check = try await cli.run(["check"])
         #expect(check.status == 7, "rate limited: \(check.stdout)")

@@ -37,32 +37,41 @@ struct StatusCommand: AsyncParsableCommand {
 
     private func show(store: any OperatorReadableStore, location: String) async throws {
         guard watch else {
-            let report = try await makeReport(store: store, location: location)
+            let opened = try await StoreAccess.queueForReading(global)
+            let report: StatusReport
+            do { report = try await makeReport(store: store, location: location, queue: opened?.0) } catch {
+                await opened?.close()
+                throw error
+            }
+            await opened?.close()
             if output.json { try Terminal.standard.json(report) } else { report.print(on: .standard) }
             return
         }
-        var drawn = 0
-        while !Task.isCancelled {
-            // Read before clearing, so a slow read never leaves a blank screen.
-            let report = try await makeReport(store: store, location: location)
-            Terminal.standard.clearScreen()
-            report.print(on: .standard)
-            drawn += 1
-            if let count, drawn >= count { return }
-            if !Terminal.standard.outIsTerminal { Terminal.standard.line() }
-            try await Task.sleep(for: .seconds(interval))
-        }
-    }
-
-    private func makeReport(store: any OperatorReadableStore, location: String) async throws(CLIFailure) -> StatusReport {
-        let opened = try await StoreAccess.queueForReading(global)
-        do throws(CLIFailure) {
-            let report = try await StatusReport.make(store: store, location: location, queue: opened?.0, now: global.now())
-            await opened?.close()
-            return report
+        // The queue stays open across redraws (a PostgreSQL queue is a pool of connections, not
+        // to be made anew every few seconds); while there is none yet, each redraw looks again,
+        // so workers started after `status --watch` show up.
+        var opened: (any JobQueue, close: @Sendable () async -> Void)?
+        do {
+            var drawn = 0
+            while !Task.isCancelled {
+                if opened == nil { opened = try await StoreAccess.queueForReading(global) }
+                // Read before clearing, so a slow read never leaves a blank screen.
+                let report = try await makeReport(store: store, location: location, queue: opened?.0)
+                Terminal.standard.clearScreen()
+                report.print(on: .standard)
+                drawn += 1
+                if let count, drawn >= count { break }
+                if !Terminal.standard.outIsTerminal { Terminal.standard.line() }
+                try await Task.sleep(for: .seconds(interval))
+            }
         } catch {
             await opened?.close()
             throw error
         }
+        await opened?.close()
+    }
+
+    private func makeReport(store: any OperatorReadableStore, location: String, queue: (any JobQueue)?) async throws(CLIFailure) -> StatusReport {
+        try await StatusReport.make(store: store, location: location, queue: queue, now: global.now())
     }
 }
