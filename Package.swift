@@ -329,7 +329,10 @@ let package = Package(
         ),
         .testTarget(
             name: "TestDCTests",
-            dependencies: ["TestDC", "MTProto", "MTProtoNIO", .product(name: "NIOEmbedded", package: "swift-nio")],
+            dependencies: [
+                "TestDC", "MTProto", "MTProtoNIO", "StoreTestSupport",
+                .product(name: "NIOEmbedded", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict
         ),
         // Our client against the test DC over loopback TCP.

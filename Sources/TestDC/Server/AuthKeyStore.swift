@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import MTProtoCrypto
 
 /// `authkeys.json` in the state directory: every DC's auth keys and the account each is logged in
@@ -6,6 +7,8 @@ import MTProtoCrypto
 /// is written with mode 0600 and its content never reaches a log.
 struct AuthKeyStore: Sendable {
     let url: URL
+    /// Says when a save fails (never what the file holds).
+    let logger: Logger
 
     struct Entry: Codable, Equatable {
         var dc: Int32
@@ -23,18 +26,29 @@ struct AuthKeyStore: Sendable {
         }
     }
 
+    /// A failed save costs clients a new key after a restart of the DC, so it is logged; the
+    /// next change of keys or logins writes the whole file again.
     func save(_ entries: [Entry]) {
+        do {
+            try write(entries)
+        } catch {
+            logger.error("auth keys not saved: after a restart of the test DC, clients with keys made since the last save need a new key and login",
+                         metadata: ["path": "\(url.path)", "reason": "\(error)"])
+        }
+    }
+
+    private func write(_ entries: [Entry]) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        guard let data = try? encoder.encode(entries) else { return }
-        // Created 0600 before the secret goes in; a failed write only costs clients a new key.
+        let data = try encoder.encode(entries)
+        // Created 0600 before the secret goes in.
         if !FileManager.default.fileExists(atPath: url.path) {
             _ = FileManager.default.createFile(atPath: url.path, contents: nil, attributes: [.posixPermissions: 0o600])
         }
-        guard let handle = try? FileHandle(forWritingTo: url) else { return }
+        let handle = try FileHandle(forWritingTo: url)
         defer { try? handle.close() }
-        try? handle.truncate(atOffset: 0)
-        try? handle.write(contentsOf: data)
+        try handle.truncate(atOffset: 0)
+        try handle.write(contentsOf: data)
     }
 
 }

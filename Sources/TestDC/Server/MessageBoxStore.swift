@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import Synchronization
 import MTProtoCrypto
 import TL
@@ -23,9 +24,9 @@ struct MessageBoxStore: Sendable {
     var minimumInterval: Duration = .seconds(1)
     let writer: MessageBoxWriter
 
-    init(url: URL) {
+    init(url: URL, logger: Logger) {
         self.url = url
-        writer = MessageBoxWriter(url: url)
+        writer = MessageBoxWriter(url: url, logger: logger)
     }
 
     struct Snapshot: Codable, Equatable {
@@ -102,19 +103,30 @@ struct BoxesCapture: Sendable {
 
 /// Writes boxes snapshots on a serial queue of its own, and only the newest counts: a capture that
 /// arrives while one is written replaces any still waiting, and one not newer than the last written
-/// is dropped.
+/// is dropped. A write that fails (a full disk, a path taken by something else) is said in the log
+/// once, with the reason, and its capture is kept: the next write, or the flush at shutdown, tries
+/// again, so a passing failure loses nothing.
 final class MessageBoxWriter: Sendable {
     private struct State {
         var waiting: BoxesCapture?
         var draining = false
         var written = Int.min
+        /// Why the last write failed, until one succeeds.
+        var failure: String?
     }
 
     private let url: URL
+    private let logger: Logger
     private let queue = DispatchQueue(label: "tgsm.testdc.boxes")
     private let state = Mutex(State())
 
-    init(url: URL) { self.url = url }
+    init(url: URL, logger: Logger) {
+        self.url = url
+        self.logger = logger
+    }
+
+    /// Why the last write of the file failed; nil once one succeeds.
+    var failure: String? { state.withLock { $0.failure } }
 
     /// Queues `capture` for the file and returns at once.
     func submit(_ capture: BoxesCapture) {
@@ -129,24 +141,43 @@ final class MessageBoxWriter: Sendable {
     }
 
     /// Writes `capture` (if newer than what was written) after everything queued, and returns
-    /// once it is on disk: for a DC that stops.
+    /// once it is on disk, or the write failed: for a DC that stops.
     func flush(_ capture: BoxesCapture?) {
         if let capture { submit(capture) }
         queue.sync { drain() }
     }
 
     private func drain() {
-        while let next = takeNext() { write(next.snapshot) }
+        while let next = takeNext() {
+            do {
+                try write(next.snapshot)
+                written(next)
+            } catch {
+                failed(next, reason: error.description)
+                return
+            }
+        }
     }
 
     /// Replaces the file in one rename, so a crash mid-write leaves the previous snapshot.
-    private func write(_ snapshot: MessageBoxStore.Snapshot) {
+    private func write(_ snapshot: MessageBoxStore.Snapshot) throws(WriteFailure) {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        guard let data = try? encoder.encode(snapshot) else { return }
+        let data: Data
+        do { data = try encoder.encode(snapshot) } catch { throw WriteFailure(description: "encoding: \(error)") }
         let temporary = url.appendingPathExtension("tmp")
-        _ = FileManager.default.createFile(atPath: temporary.path, contents: data, attributes: [.posixPermissions: 0o600])
-        _ = rename(temporary.path, url.path)
+        guard FileManager.default.createFile(atPath: temporary.path, contents: data, attributes: [.posixPermissions: 0o600]) else {
+            throw WriteFailure(description: "cannot create \(temporary.path) (full disk, permissions, or something else at that path)")
+        }
+        guard rename(temporary.path, url.path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            try? FileManager.default.removeItem(at: temporary)
+            throw WriteFailure(description: "cannot rename \(temporary.lastPathComponent) over \(url.lastPathComponent): \(reason)")
+        }
+    }
+
+    private struct WriteFailure: Error, CustomStringConvertible {
+        var description: String
     }
 
     /// The waiting capture when it is newer than the last written; nil, and the drain ends, when none is.
@@ -154,14 +185,34 @@ final class MessageBoxWriter: Sendable {
         state.withLock { state in
             while let waiting = state.waiting {
                 state.waiting = nil
-                if waiting.version > state.written {
-                    state.written = waiting.version
-                    return waiting
-                }
+                if waiting.version > state.written { return waiting }
             }
             state.draining = false
             return nil
         }
+    }
+
+    private func written(_ capture: BoxesCapture) {
+        let recovered = state.withLock { state -> Bool in
+            state.written = max(state.written, capture.version)
+            defer { state.failure = nil }
+            return state.failure != nil
+        }
+        if recovered { logger.notice("message boxes saved again", metadata: ["path": "\(url.path)"]) }
+    }
+
+    /// Keeps `capture` for the next try unless a newer one is waiting, and ends this drain (the
+    /// next submit or flush starts another).
+    private func failed(_ capture: BoxesCapture, reason: String) {
+        let first = state.withLock { state -> Bool in
+            if state.waiting.map({ $0.version < capture.version }) ?? true { state.waiting = capture }
+            state.draining = false
+            defer { state.failure = reason }
+            return state.failure == nil
+        }
+        guard first else { return }
+        logger.error("message boxes not saved: a restart of the test DC would lose the messages and pts since the last save; kept in memory, tried again on the next change and at shutdown",
+                     metadata: ["path": "\(url.path)", "reason": "\(reason)"])
     }
 }
 

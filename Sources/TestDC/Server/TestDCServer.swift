@@ -180,12 +180,12 @@ public enum TestDCServer {
 
         var initialState = DCState(world: configuration.world, dcs: [:], entropy: configuration.entropy)
         if let directory = configuration.stateDirectory {
-            let store = AuthKeyStore(url: directory.appendingPathComponent("authkeys.json"))
+            let store = AuthKeyStore(url: directory.appendingPathComponent("authkeys.json"), logger: logger)
             initialState.restore(try store.load())
             initialState.authKeyStore = store
             initialState.savedAuthVersion = initialState.authVersion
             logger.info("auth keys restored", metadata: ["count": "\(initialState.storedAuthKeys.count)"])
-            let boxes = MessageBoxStore(url: directory.appendingPathComponent("boxes.json"))
+            let boxes = MessageBoxStore(url: directory.appendingPathComponent("boxes.json"), logger: logger)
             if let snapshot = try boxes.load() {
                 initialState.restore(snapshot)
                 logger.info("message boxes restored", metadata: ["accounts": "\(snapshot.users.count)", "channels": "\(snapshot.channels.count)"])
