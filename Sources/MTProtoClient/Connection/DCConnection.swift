@@ -30,6 +30,10 @@ final class DCConnection: Sendable {
     private let core: NIOLoopBoundBox<Core>
     /// Tokens are taken before the call reaches the loop, so a cancellation can name its call.
     private let nextToken = Atomic<UInt64>(1)
+    /// Calls made off the loop wait here for it; the first into an empty inbox asks the loop to
+    /// take them all. One lock per call instead of an `execute` each (two locks and a closure),
+    /// and the calls of many callers reach the loop in one task.
+    private let inbox = Mutex<[Submission]>([])
     /// One consumer, so saves land in the order the machine asked for them; no task while idle.
     private let saves: OnDemandSerialQueue<DCSessionUpdate, Void>
 
@@ -93,7 +97,7 @@ final class DCConnection: Sendable {
                 if eventLoop.inEventLoop {
                     core.value.invoke(call, method: method, floodScope: floodScope, body: body, timeout: timeout, continuation: continuation)
                 } else {
-                    eventLoop.execute { core.value.invoke(call, method: method, floodScope: floodScope, body: body, timeout: timeout, continuation: continuation) }
+                    submit(Submission(call: call, method: method, floodScope: floodScope, body: body, timeout: timeout, continuation: continuation))
                 }
             }
         } onCancel: {
@@ -103,6 +107,16 @@ final class DCConnection: Sendable {
             eventLoop.execute { core.value.cancel(call.token) }
         }
         return try result.get()
+    }
+
+    private func submit(_ submission: Submission) {
+        let first = inbox.withLock { waiting in
+            waiting.append(submission)
+            return waiting.count == 1
+        }
+        guard first else { return }
+        let core = self.core
+        eventLoop.execute { [self] in core.value.takeSubmissions(from: inbox) }
     }
 
     /// Connections from now on go `route`'s way (a changed proxy); see `DCConnectionStateMachine.routeChanged`.
@@ -130,6 +144,16 @@ extension DCConnection {
         let token: CallToken
         let isCancelled = Atomic<Bool>(false)
         init(token: CallToken) { self.token = token }
+    }
+
+    /// A call made off the loop, on its way there.
+    private struct Submission {
+        var call: PendingCall
+        var method: String
+        var floodScope: String?
+        var body: [UInt8]
+        var timeout: Double?
+        var continuation: Completion
     }
 
     /// The connection's state, confined to its event loop.
@@ -195,6 +219,22 @@ extension DCConnection {
             }
             completions[call.token] = continuation
             execute(machine.invoke(call.token, method: method, floodScope: floodScope, body: body, timeout: timeout, now: clock.now()))
+        }
+
+        /// The inbox's array and this one trade places, so neither is allocated again once both have grown.
+        private var spareSubmissions: [Submission] = []
+
+        /// Runs the calls waiting in `inbox`, in the order they were made.
+        func takeSubmissions(from inbox: borrowing Mutex<[Submission]>) {
+            var taken: [Submission] = []
+            swap(&taken, &spareSubmissions)
+            inbox.withLock { swap(&$0, &taken) }
+            // Reversed, then popped, to keep the order without copying each element.
+            taken.reverse()
+            while let next = taken.popLast() {
+                invoke(next.call, method: next.method, floodScope: next.floodScope, body: next.body, timeout: next.timeout, continuation: next.continuation)
+            }
+            swap(&taken, &spareSubmissions)
         }
 
         /// A call not waiting here any more (answered already, or not arrived: see `invoke`) has nothing to cancel.
