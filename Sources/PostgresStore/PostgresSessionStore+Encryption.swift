@@ -48,7 +48,7 @@ extension PostgresSessionStore {
         } catch let error as SessionStoreError {
             throw error
         } catch {
-            throw .database(operation: "turn encryption on in \(location)", reason: PostgresDatabase.describe(error))
+            throw .database(operation: "turn encryption on in \(location)", reason: PostgresDatabase.describe(error), failure: .postgres)
         }
         if let winner = sealed.winner {
             return (try EncryptionHeader.decode(winner).sealer(for: encryption, path: location), winner)
@@ -69,7 +69,7 @@ extension PostgresSessionStore {
         } catch let error as SessionStoreError {
             throw error
         } catch {
-            throw .database(operation: "read the store's encryption header", reason: PostgresDatabase.describe(error))
+            throw .database(operation: "read the store's encryption header", reason: PostgresDatabase.describe(error), failure: .postgres)
         }
     }
 
@@ -188,7 +188,7 @@ extension PostgresSessionStore {
         } catch {
             await store.close()
             if let error = error as? SessionStoreError { throw error }
-            throw .database(operation: "re-key \(location)", reason: "\(error)")
+            throw .database(operation: "re-key \(location)", reason: PostgresDatabase.describe(error), failure: .postgres)
         }
     }
 }

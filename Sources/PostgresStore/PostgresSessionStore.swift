@@ -44,7 +44,7 @@ public final class PostgresSessionStore: SessionStore, Sendable {
     {
         let database: PostgresDatabase
         do { database = try await PostgresDatabase.connect(url: url, logger: logger) } catch {
-            throw .database(operation: "connect", reason: error.description)
+            throw .database(operation: "connect", reason: error.description, failure: .postgres)
         }
         do {
             return try await open(database: database, encryption: encryption, clock: clock, logger: logger, ownsDatabase: true)
@@ -64,12 +64,12 @@ public final class PostgresSessionStore: SessionStore, Sendable {
     {
         let database: PostgresDatabase
         do { database = try await PostgresDatabase.connect(url: url, logger: logger) } catch {
-            throw .database(operation: "connect", reason: error.description)
+            throw .database(operation: "connect", reason: error.description, failure: .postgres)
         }
         do throws(SessionStoreError) {
             let found: Bool
             do { found = try await PostgresMigrator.verify(database, prefix: "store.", migrations: PostgresStoreSchema.migrations) } catch {
-                throw SessionStoreError.database(operation: "read the store", reason: error.description)
+                throw SessionStoreError.database(operation: "read the store", reason: error.description, failure: .postgres)
             }
             guard found else { throw SessionStoreError.notAStore(path: database.location, reason: "no tgsm store schema in it") }
             let secret: Data?
@@ -79,7 +79,7 @@ public final class PostgresSessionStore: SessionStore, Sendable {
                         .first?.decode(Data.self)
                 }
             } catch {
-                throw SessionStoreError.database(operation: "read the store's metadata", reason: PostgresDatabase.describe(error))
+                throw SessionStoreError.database(operation: "read the store's metadata", reason: PostgresDatabase.describe(error), failure: .postgres)
             }
             // No secret yet: no process has used the store (one makes it at its first connection).
             let phoneSecret = secret ?? Data(repeating: 0, count: 32)
@@ -110,7 +110,7 @@ public final class PostgresSessionStore: SessionStore, Sendable {
         do {
             try await PostgresMigrator.migrate(database, prefix: "store.", migrations: PostgresStoreSchema.migrations)
         } catch {
-            throw .database(operation: "prepare the schema in \(database.location)", reason: error.description)
+            throw .database(operation: "prepare the schema in \(database.location)", reason: error.description, failure: .postgres)
         }
         // The phone-key secret: made once by whichever process gets there first, then shared.
         let proposed = SymmetricKey(size: .bits256).withUnsafeBytes { Data($0) }
@@ -131,7 +131,7 @@ public final class PostgresSessionStore: SessionStore, Sendable {
         } catch let error as SessionStoreError {
             throw error
         } catch {
-            throw .database(operation: "read the store's metadata", reason: PostgresDatabase.describe(error))
+            throw .database(operation: "read the store's metadata", reason: PostgresDatabase.describe(error), failure: .postgres)
         }
         guard secret.count == 32 else {
             throw .corruptRecord(account: AccountID("-"), what: "phone-key secret in store_meta (\(secret.count) bytes, not 32)")
@@ -176,7 +176,7 @@ public final class PostgresSessionStore: SessionStore, Sendable {
         } catch let error as SessionStoreError {
             throw error
         } catch {
-            throw .database(operation: operation, reason: PostgresDatabase.describe(error))
+            throw .database(operation: operation, reason: PostgresDatabase.describe(error), failure: .postgres)
         }
     }
 
@@ -186,7 +186,7 @@ public final class PostgresSessionStore: SessionStore, Sendable {
         } catch let error as SessionStoreError {
             throw error
         } catch {
-            throw .database(operation: operation, reason: PostgresDatabase.describe(error))
+            throw .database(operation: operation, reason: PostgresDatabase.describe(error), failure: .postgres)
         }
     }
 

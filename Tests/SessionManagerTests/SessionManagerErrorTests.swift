@@ -74,10 +74,16 @@ import Testing
     /// A store another program holds locked is not the disk's fault: its steps say so, and the lease
     /// error's steps name the holder (before: "see `holder`", a field the CLI never shows).
     @Test func stepsFollowTheCauseAndNameTheHolder() {
-        let locked = SessionManagerError(.storageFailed(account: "alice", reason: "the session store failed to save: database is locked"))
+        let locked = SessionManagerError(.storageFailed(account: "alice", reason: "the session store failed to save: database is locked", failure: .busy))
         #expect(locked.recoverySteps.joined().contains("Another program holds the store file") && !locked.recoverySteps.joined().contains("Check the disk"))
-        let full = SessionManagerError(.storageFailed(account: "alice", reason: "disk full"))
-        #expect(full.recoverySteps.joined().contains("Check the disk") && !full.recoverySteps.joined().contains("restores its newest verified backup"))
+        let full = SessionManagerError(.storageFailed(account: "alice", reason: "the session store failed to save: database or disk is full", failure: .full))
+        #expect(full.recoverySteps.joined().contains("Free space") && !full.recoverySteps.joined().contains("tgsm session restore"), "\(full.recoverySteps)")
+        let unknown = SessionManagerError(.storageFailed(account: "alice", reason: "something else"))
+        #expect(unknown.recoverySteps.joined().contains("Check the disk") && !unknown.recoverySteps.joined().contains("restores its newest verified backup"))
+        // The kind travels from the store through the client's storage error.
+        let fromClient = TelegramError.storage(reason: "locked", cause: SessionStoreError.database(operation: "save", reason: "database is locked", failure: .busy))
+            .guidance(account: "alice")
+        #expect(fromClient.recoverySteps.joined().contains("Another program holds the store file"), "\(fromClient.recoverySteps)")
         let held = SessionManagerError(.leaseHeld(account: "alice", holder: "pid 7 on host-b", expires: nil))
         #expect(held.recoverySteps.first?.contains("(pid 7 on host-b)") == true, "\(held.recoverySteps)")
     }

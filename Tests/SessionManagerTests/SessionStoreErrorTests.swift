@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import MTProto
 import MTProtoClient
 import SessionManager
@@ -22,6 +23,7 @@ import Testing
         } catch {
             #expect("\(error)".contains("Another program holds the SQLite file"), "\(error)")
             #expect(!"\(error)".contains("reopen the store"), "\(error)")
+            #expect(error.databaseFailure == .busy, "\(error)")
         }
         // A backup under the lock says the same, not "check free space and permissions".
         do {
@@ -29,9 +31,68 @@ import Testing
             Issue.record("a backup was recorded in a locked file")
         } catch {
             #expect("\(error)".contains("Another program holds the store file") && !"\(error)".contains("free space"), "\(error)")
+            #expect(error.databaseFailure == .busy, "\(error)")
         }
         lock.release()
         try await store.saveSession(Fixtures.session(), account: "alice", fence: nil)
         try store.close()
+    }
+
+    /// A store opened read-only (as `tgsm status` opens it) refuses a write with SQLITE_READONLY:
+    /// the advice is about making it writable, not about the disk or damage.
+    @Test func aWriteToAStoreThatCannotBeWrittenSaysSo() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("store-errors-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let options = Fixtures.options()
+        try SQLiteSessionStore.open(directory: directory.path, options: options).close()
+        let reader = try #require(SQLiteSessionStore.openForReading(directory: directory.path, options: options))
+        do {
+            try await reader.saveSession(Fixtures.session(), account: "alice", fence: nil)
+            Issue.record("a read-only store took a write")
+        } catch {
+            #expect(error.databaseFailure == .notWritable, "\(error)")
+            #expect("\(error)".contains("cannot be written") && !"\(error)".contains("tgsm check"), "\(error)")
+        }
+        try reader.close()
+    }
+
+    /// SQLite's own failures, made for real on scratch files, get their kind from the result code
+    /// (not from the message's wording), and each kind its own advice.
+    @Test func engineFailuresAreClassifiedByResultCode() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("store-errors-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+
+        // A database that may not grow past its pages: SQLITE_FULL, as on a full disk.
+        let small = try DatabaseQueue(path: directory.path + "/small.sqlite")
+        let full = try #require(throwing(try small.write { db in
+            try db.execute(sql: "CREATE TABLE t(b BLOB)")
+            try db.execute(sql: "PRAGMA max_page_count = \(try Int.fetchOne(db, sql: "PRAGMA page_count") ?? 2)")
+            try db.execute(sql: "INSERT INTO t VALUES (zeroblob(1000000))")
+        }))
+        #expect(DatabaseFailure(full) == .full)
+        let fullError = SessionStoreError.databaseFailed(operation: "save the session", error: full)
+        #expect(fullError.description.contains("disk holding the store is full") && fullError.description.contains("do not restore a backup"), "\(fullError)")
+
+        // A file that is not a database: SQLITE_NOTADB.
+        let garbage = directory.path + "/garbage.sqlite"
+        try Data(repeating: 0x5A, count: 8192).write(to: URL(fileURLWithPath: garbage))
+        let damaged = try #require(throwing(try DatabaseQueue(path: garbage).read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master") }))
+        #expect(DatabaseFailure(damaged) == .damaged)
+        #expect(SessionStoreError.databaseFailed(operation: "read", error: damaged).description.contains("tgsm session restore"))
+
+        // Not the engine's: no kind to go by, the general advice.
+        struct Elsewhere: Error {}
+        #expect(DatabaseFailure(Elsewhere()) == .other)
+        #expect(SessionStoreError.databaseFailed(operation: "read", error: Elsewhere()).description.contains("If this repeats"))
+    }
+
+    private func throwing<T>(_ body: @autoclosure () throws -> T) -> (any Error)? {
+        do {
+            _ = try body()
+            return nil
+        } catch {
+            return error
+        }
     }
 }

@@ -356,7 +356,7 @@ public actor TelegramClient: TelegramInvoking {
         do {
             if let stored = try await storage.load() { state = stored }
         } catch {
-            throw .storage(reason: "\(error)")
+            throw .storage(reason: "\(error)", cause: error)
         }
         isLoaded = true
     }

@@ -46,8 +46,9 @@ public enum TelegramError: Error, Sendable, CustomStringConvertible {
     case unknownDC(Int)
     /// Too many `*_MIGRATE_X` in a row for one request: the servers disagree about where it belongs.
     case migrationLoop(method: String, dcs: [Int])
-    /// The session storage failed to load or save.
-    case storage(reason: String)
+    /// The session storage failed to load or save; `cause` is what the storage threw, for a layer
+    /// that knows its type (the session manager reads its store's kind of failure from it).
+    case storage(reason: String, cause: (any Error)? = nil)
     /// A layer wrapping the client (a middleware: flood-wait ledger, rate gate, breaker, the guard
     /// of a dead session) ended the call itself, usually without touching the network. The value
     /// carries its own stable code, facts and recovery steps.
@@ -160,7 +161,7 @@ public enum TelegramError: Error, Sendable, CustomStringConvertible {
         case .migrationLoop(let method, let dcs):
             "\(method) was sent to DC after DC (\(dcs.map(String.init).joined(separator: " → "))) by *_MIGRATE_X "
                 + "answers without settling; the DCs disagree, try again later"
-        case .storage(let reason):
+        case .storage(let reason, _):
             "the session storage failed (\(reason)); check the store, the session continues in memory"
         case .middleware(let error):
             error.description

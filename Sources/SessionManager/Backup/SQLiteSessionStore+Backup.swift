@@ -80,9 +80,10 @@ extension SQLiteSessionStore {
         } catch let error as DatabaseError where error.resultCode.primaryResultCode == .SQLITE_FULL {
             // SQLite's own text here is "not an error" (the copy's connection had none of its own).
             throw .backupFailed(reason: "the disk holding \(backupDirectory) is full (SQLite error 13); free space there "
-                + "(old `.replaced-*`/`.damaged-*` files in the store directory can go once looked at) and take the backup again")
+                + "(old `.replaced-*`/`.damaged-*` files in the store directory can go once looked at) and take the backup again",
+                failure: .full)
         } catch {
-            throw .backupFailed(reason: "\(error)")
+            throw .backupFailed(reason: "\(error)", failure: DatabaseFailure(error))
         }
         guard let size = FileSystem.size(staging), let sha = FileSystem.sha256Hex(staging) else {
             throw .backupFailed(reason: "the copy cannot be read back")
@@ -108,7 +109,7 @@ extension SQLiteSessionStore {
                 }
             }
         } catch {
-            throw .backupFailed(reason: "the backup \(name) was made but not recorded: \(error)")
+            throw .backupFailed(reason: "the backup \(name) was made but not recorded: \(error)", failure: DatabaseFailure(error))
         }
         logger.info("session store backed up", metadata: ["backup": "\(name)", "reason": "\(reason.rawValue)", "size": "\(size)"])
         return record

@@ -171,7 +171,7 @@ extension SQLiteSessionStore {
             }
             try queue.close()
         } catch {
-            throw .database(operation: "mark the restored store newer than its backups", reason: "\(error)")
+            throw .databaseFailed(operation: "mark the restored store newer than its backups", error: error)
         }
         return outcome
     }

@@ -31,8 +31,9 @@ public struct SessionManagerError: TelegramMiddlewareError {
         case accountUnusable(account: AccountID, status: AccountStatus, method: String)
         /// Another process owns the account (TGSM-SESSION-002).
         case leaseHeld(account: AccountID, holder: String, expires: UnixTime?)
-        /// The session or ledger store failed (TGSM-SESSION-003).
-        case storageFailed(account: AccountID, reason: String)
+        /// The session or ledger store failed (TGSM-SESSION-003); `failure` is the database
+        /// engine's kind of failure when the store said it, and chooses the recovery steps.
+        case storageFailed(account: AccountID, reason: String, failure: DatabaseFailure? = nil)
         /// The store did not let the lease be renewed before it ran out (TGSM-SESSION-004): this
         /// process stopped using the account, since another one may take it from then on.
         case leaseExpired(account: AccountID, cause: String)
@@ -140,7 +141,7 @@ public struct SessionManagerError: TelegramMiddlewareError {
         switch reason {
         case .floodWait(let wait): wait.account
         case .sendCodeGuard(let account, _, _), .rateGate(let account, _, _, _, _), .breakerOpen(let account, _, _, _),
-            .accountUnusable(let account, _, _), .leaseHeld(let account, _, _), .storageFailed(let account, _), .leaseExpired(let account, _),
+            .accountUnusable(let account, _, _), .leaseHeld(let account, _, _), .storageFailed(let account, _, _), .leaseExpired(let account, _),
             .authorizationLost(let account, _, _, _), .authKeyRejected(let account, _, _, _), .passwordNeeded(let account, _),
             .connectionFailed(let account, _, _, _), .timeout(let account, _, _), .inDoubt(let account, _, _), .transport(let account, _, _),
             .handshakeFailed(let account, _, _), .proxyRefused(let account, _, _), .serverError(let account, _, _, _), .requestRefused(let account, _, _),
@@ -210,7 +211,7 @@ public struct SessionManagerError: TelegramMiddlewareError {
         case .leaseHeld(_, let holder, let expires):
             facts.append(("holder", holder))
             if let expires { facts.append(("expires", time(expires))) }
-        case .storageFailed(_, let reason):
+        case .storageFailed(_, let reason, _):
             facts.append(("reason", reason))
         case .leaseExpired(_, let cause):
             facts.append(("cause", cause))
@@ -261,7 +262,7 @@ public struct SessionManagerError: TelegramMiddlewareError {
             "\(method) was refused: the account is marked \(status.state.rawValue) since \(status.cause), so nothing is sent for it"
         case .leaseHeld(_, let holder, _):
             "the account is held by \(holder); two owners would make Telegram see AUTH_KEY_DUPLICATED"
-        case .storageFailed(_, let reason):
+        case .storageFailed(_, let reason, _):
             "the session store failed (\(reason))"
         case .leaseExpired:
             "the session store did not let this process renew the account's lease before it ran out, so the process stopped "
@@ -336,11 +337,26 @@ public struct SessionManagerError: TelegramMiddlewareError {
                 "Stop the other process (\(holder)) or wait for its lease to expire; never run two owners of one account.",
                 "If the holder is dead, the lease is taken over automatically once its heartbeat expires.",
             ]
-        case .storageFailed(_, let reason) where reason.contains("database is locked"):
+        case .storageFailed(_, _, .busy?):
             // A lock is not the disk's or the file's fault: the steps for those sent people the wrong way.
             return [
                 "Another program holds the store file in a transaction (a `sqlite3` shell, a backup tool, a process stuck mid-write): "
                     + "let it finish or stop it, then try again. The store itself is fine.",
+            ]
+        case .storageFailed(_, _, .full?):
+            return [
+                "Free space on the disk holding the store; tgsm carries on once its writes succeed again.",
+                "Nothing stored was lost and the file is not damaged: do not restore a backup for this (it would lose what changed since).",
+            ]
+        case .storageFailed(_, _, .notWritable?):
+            return [
+                "Make the store writable by the user running tgsm: a read-only mount, or a file or directory owned by another user "
+                    + "(the store file is that user's, mode 0600). The store itself is fine.",
+            ]
+        case .storageFailed(_, _, .postgres?):
+            return [
+                "Check that the PostgreSQL server is up and reachable from this host, and that the URL, user and password "
+                    + "($PGPASSWORD) are right; the reason says which step failed.",
             ]
         case .storageFailed:
             return [
@@ -476,8 +492,8 @@ extension TelegramError {
             return SessionManagerError(.timeout(account: account, method: method, seconds: seconds), underlying: self)
         case .cancelled(let method, _):
             return SessionManagerError(.cancelled(account: account, method: method), underlying: self)
-        case .storage(let reason):
-            return SessionManagerError(.storageFailed(account: account, reason: reason), underlying: self)
+        case .storage(let reason, let cause):
+            return SessionManagerError(.storageFailed(account: account, reason: reason, failure: cause.flatMap(DatabaseFailure.of)), underlying: self)
         case .inDoubt(let method, let reason):
             return SessionManagerError(.inDoubt(account: account, method: method, reason: reason), underlying: self)
         case .undecodableResult, .rejected, .closed, .unknownDC, .migrationLoop:

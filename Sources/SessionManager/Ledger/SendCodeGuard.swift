@@ -127,7 +127,7 @@ public final class SendCodeGuard: Sendable {
             latest = try await store.latestSendCodeDeadline(phoneKey: key)
         } catch {
             // Fail closed: without the deadline we cannot know that asking is safe.
-            throw .middleware(SessionManagerError(.storageFailed(account: account, reason: "reading the send-code deadline: \(error)")))
+            throw .middleware(SessionManagerError(.storageFailed(account: account, reason: "reading the send-code deadline: \(error)", failure: DatabaseFailure.of(error))))
         }
         // The phone's latest deadline, whichever account of the store set it (this one's included).
         if let latest, now < latest.deadline {
@@ -144,7 +144,7 @@ public final class SendCodeGuard: Sendable {
         do {
             try await store.setSendCodeDeadline(now + policy.minimumInterval, account: account, phoneKey: key)
         } catch {
-            throw .middleware(SessionManagerError(.storageFailed(account: account, reason: "writing the send-code deadline: \(error)")))
+            throw .middleware(SessionManagerError(.storageFailed(account: account, reason: "writing the send-code deadline: \(error)", failure: DatabaseFailure.of(error))))
         }
         letARequestThrough.withLock { $0 = true }
         return existing

@@ -220,7 +220,7 @@ public actor AccountRuntime {
             if case .leaseHeld(let held) = error {
                 throw SessionManagerError(.leaseHeld(account: account, holder: "\(held.holder), lease token \(held.token)", expires: held.expiresAt))
             }
-            throw SessionManagerError(.storageFailed(account: account, reason: "taking the lease: \(error) [\(error.code)]"))
+            throw SessionManagerError(.storageFailed(account: account, reason: "taking the lease: \(error) [\(error.code)]", failure: error.databaseFailure))
         } catch {
             throw SessionManagerError(.storageFailed(account: account, reason: "taking the lease: \(error)"))
         }
@@ -416,7 +416,7 @@ public actor AccountRuntime {
             }
             return configuration
         } catch let error as SessionStoreError {
-            throw SessionManagerError(.storageFailed(account: account, reason: "reading the identity and proxy: \(error) [\(error.code)]"))
+            throw SessionManagerError(.storageFailed(account: account, reason: "reading the identity and proxy: \(error) [\(error.code)]", failure: error.databaseFailure))
         } catch {
             throw SessionManagerError(.storageFailed(account: account, reason: "reading the identity and proxy: \(error)"))
         }
@@ -571,7 +571,7 @@ public actor AccountRuntime {
 
     /// The renewal's error in a line: a store error's own text, without the advice that follows it.
     static func renewalCause(_ error: any Error) -> String {
-        if case .database(let operation, let reason)? = error as? SessionStoreError { return "\(operation): \(reason)" }
+        if case .database(let operation, let reason, _)? = error as? SessionStoreError { return "\(operation): \(reason)" }
         if let bound = error as? BoundExceeded {
             return "the store did not answer within the \(String(format: "%.1f", bound.seconds)) s the lease had left"
         }

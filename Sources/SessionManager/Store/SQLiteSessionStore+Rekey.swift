@@ -78,7 +78,7 @@ extension SQLiteSessionStore {
         } catch let error as SessionStoreError {
             throw error
         } catch {
-            throw .database(operation: "re-key \(path)", reason: "\(error)")
+            throw .databaseFailed(operation: "re-key \(path)", error: error)
         }
         // The old ciphertexts are in the pages the rows were rewritten from: rebuild the file.
         do {

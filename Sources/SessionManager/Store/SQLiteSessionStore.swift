@@ -53,10 +53,10 @@ public final class SQLiteSessionStore: SessionStore, Sendable {
             // The file passed inspection but SQLite cannot run it (a damage the checks missed).
             outcome = try recovery.recover(reason: "SQLite cannot open it for writing: \(error)")
             do { pool = try openPool(path: path, options: options) } catch {
-                throw .database(operation: "open \(path) restored from its backup", reason: "\(error)")
+                throw .databaseFailed(operation: "open \(path) restored from its backup", error: error)
             }
         } catch {
-            throw .database(operation: "open \(path)", reason: "\(error)")
+            throw .databaseFailed(operation: "open \(path)", error: error)
         }
         // Keep the schema in the main file, not only in the WAL, so a lost WAL loses less.
         _ = try? pool.writeWithoutTransaction { db in try db.checkpoint(.truncate) }
@@ -156,7 +156,7 @@ public final class SQLiteSessionStore: SessionStore, Sendable {
     /// The writer's `PRAGMA synchronous` (0 OFF, 1 NORMAL, 2 FULL, 3 EXTRA), for checks and diagnostics.
     public func synchronousLevel() throws(SessionStoreError) -> Int {
         do { return try pool.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 } } catch {
-            throw .database(operation: "read PRAGMA synchronous", reason: "\(error)")
+            throw .databaseFailed(operation: "read PRAGMA synchronous", error: error)
         }
     }
 
@@ -171,7 +171,7 @@ public final class SQLiteSessionStore: SessionStore, Sendable {
                 logger.debug("the WAL could not be copied into the store file at close; it stays beside it", metadata: ["error": "\(error)"])
             }
         }
-        do { try pool.close() } catch { throw .database(operation: "close", reason: "\(error)") }
+        do { try pool.close() } catch { throw .databaseFailed(operation: "close", error: error) }
     }
 
     /// Reads the encryption header and the phone-key secret, creating them on first use. Turning
@@ -185,7 +185,7 @@ public final class SQLiteSessionStore: SessionStore, Sendable {
                  try Data.fetchOne(db, sql: "SELECT value FROM store_meta WHERE key = 'phone_key_secret'"))
             }
         } catch {
-            throw .database(operation: "read the store's metadata", reason: "\(error)")
+            throw .databaseFailed(operation: "read the store's metadata", error: error)
         }
         var sealer: SecretSealer?
         var newHeader: EncryptionHeader?
@@ -216,7 +216,7 @@ public final class SQLiteSessionStore: SessionStore, Sendable {
         } catch let error as SessionStoreError {
             throw error
         } catch {
-            throw .database(operation: "store the encryption header", reason: "\(error)")
+            throw .databaseFailed(operation: "store the encryption header", error: error)
         }
         if sealing != nil {
             // The rows now hold sealed secrets, but the pages they were rewritten from still hold
@@ -316,7 +316,7 @@ public final class SQLiteSessionStore: SessionStore, Sendable {
         } catch let error as SessionStoreError {
             throw error
         } catch {
-            throw .database(operation: operation, reason: "\(error)")
+            throw .databaseFailed(operation: operation, error: error)
         }
     }
 
@@ -326,7 +326,7 @@ public final class SQLiteSessionStore: SessionStore, Sendable {
         } catch let error as SessionStoreError {
             throw error
         } catch {
-            throw .database(operation: operation, reason: "\(error)")
+            throw .databaseFailed(operation: operation, error: error)
         }
     }
 

@@ -20,10 +20,24 @@ public enum SessionStoreError: Error, Sendable, Equatable, CustomStringConvertib
     /// One stored record failed its check (a damaged row the file-level checks did not catch).
     case corruptRecord(account: AccountID, what: String)
     case invalidProxy(reason: String)
-    /// A backup could not be made or verified; the store itself is unaffected.
-    case backupFailed(reason: String)
-    /// The database engine failed.
-    case database(operation: String, reason: String)
+    /// A backup could not be made or verified; the store itself is unaffected. `failure` is the
+    /// database engine's kind of failure, when it was one.
+    case backupFailed(reason: String, failure: DatabaseFailure = .other)
+    /// The database engine failed; `failure` says how, and chooses the advice.
+    case database(operation: String, reason: String, failure: DatabaseFailure = .other)
+
+    /// `database` for what the engine threw: its message as the reason, its kind as the failure.
+    public static func databaseFailed(operation: String, error: any Error) -> SessionStoreError {
+        .database(operation: operation, reason: "\(error)", failure: DatabaseFailure(error))
+    }
+
+    /// The database engine's kind of failure, for the cases that carry one.
+    public var databaseFailure: DatabaseFailure? {
+        switch self {
+        case .database(_, _, let failure), .backupFailed(_, let failure): failure
+        default: nil
+        }
+    }
     /// A file or directory could not be used.
     case filesystem(path: String, operation: String, reason: String)
 
@@ -82,27 +96,47 @@ public enum SessionStoreError: Error, Sendable, Equatable, CustomStringConvertib
                 + "(reopening the store does so when the file is damaged) or log the account in again."
         case .invalidProxy(let reason):
             "the proxy link is not usable: \(reason)" + (reason.hasSuffix(".") ? "" : ".")
-        case .backupFailed(let reason) where reason.contains("database is locked"):
-            // SQLITE_BUSY: space and permissions are fine; somebody holds the file.
+        case .backupFailed(let reason, .busy):
+            // Space and permissions are fine; somebody holds the file.
             "a backup or restore of the session store failed: \(reason). Another program holds the store file in a transaction (a `sqlite3` "
                 + "shell, a backup tool): let it finish, then back up again. The store itself is intact."
-        case .backupFailed(let reason):
+        case .backupFailed(let reason, _):
             "a backup or restore of the session store failed: \(reason). The store itself is intact; check free space and "
                 + "permissions of the backup directory."
-        case .database(let operation, let reason) where reason.contains("database is locked"):
-            // SQLITE_BUSY past the busy timeout: nothing is wrong with the file.
-            "the session store failed to \(operation): \(reason). Another program holds the SQLite file in a transaction "
-                + "(a backup tool, a `sqlite3` shell, a process stuck mid-write): let it finish or stop it; the store itself is fine."
-        case .database(let operation, let reason) where reason.contains("PostgreSQL"):
-            // The PostgreSQL layer's reasons say already what to check (server, URL, schema version).
-            "the session store failed to \(operation): \(reason)"
-        case .database(let operation, let reason):
-            "the session store failed to \(operation): \(reason). If this repeats: on SQLite, check the disk (free space, "
-                + "I/O errors in the system log), then run `tgsm check`, which says whether the file is damaged and what to do "
-                + "(a full disk is not damage: restoring a backup for it loses what changed since); on PostgreSQL, check that the server is up "
-                + "and reachable and that the URL, user and password ($PGPASSWORD) are right."
+        case .database(let operation, let reason, let failure):
+            "the session store failed to \(operation): \(reason)" + Self.advice(for: failure)
         case .filesystem(let path, let operation, let reason):
             "cannot \(operation) \(path): \(reason); check the path, free space and permissions."
+        }
+    }
+
+    /// What to do, for each kind of engine failure (after the reason, so it starts with a stop).
+    private static func advice(for failure: DatabaseFailure) -> String {
+        switch failure {
+        case .busy:
+            // Past the busy timeout: nothing is wrong with the file.
+            ". Another program holds the SQLite file in a transaction (a backup tool, a `sqlite3` shell, a process stuck "
+                + "mid-write): let it finish or stop it; the store itself is fine."
+        case .full:
+            ". The disk holding the store is full: free space there, and tgsm carries on. Nothing stored was lost and the "
+                + "file is not damaged: do not restore a backup for this (it would lose what changed since)."
+        case .notWritable:
+            ". The store file or its directory cannot be written: a read-only file system, or owner and mode that are not "
+                + "the user running tgsm's (the file is that user's, mode 0600). Fix that; the store itself is fine."
+        case .ioError:
+            ". The disk reported an I/O error: look for disk faults in the system log (`dmesg`), then run `tgsm check`, "
+                + "which says whether the file is damaged and what to do."
+        case .damaged:
+            ". The store file is damaged: run `tgsm check`, which says what is wrong; `tgsm session restore` puts the newest "
+                + "verified backup in place (reopening the store does so by itself)."
+        case .postgres:
+            // The PostgreSQL layer's reasons say already what to check (server, URL, schema version).
+            ""
+        case .other:
+            ". If this repeats: on SQLite, check the disk (free space, I/O errors in the system log), then run `tgsm check`, "
+                + "which says whether the file is damaged and what to do (a full disk is not damage: restoring a backup for it "
+                + "loses what changed since); on PostgreSQL, check that the server is up and reachable and that the URL, user "
+                + "and password ($PGPASSWORD) are right."
         }
     }
 }
