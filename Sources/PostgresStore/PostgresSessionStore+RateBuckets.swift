@@ -25,7 +25,7 @@ extension PostgresSessionStore: RateBucketStore {
                 guard let row = try await connection.rows(
                     "SELECT tokens, updated_at FROM rate_bucket WHERE account = \(account.rawValue) AND bucket = \(bucket.key) FOR UPDATE",
                     logger: logger).first
-                else { throw SessionStoreError.database(operation: "reserve rate tokens of \(account)", reason: "bucket \(bucket.key) vanished") }
+                else { throw SessionStoreError.database(operation: "reserve rate tokens of \(account)", reason: "bucket \(bucket.key) vanished", failure: .postgres) }
                 let (tokens, updatedAt) = try row.decode((Double, Double).self)
                 current.append(TokenBucket(rate: bucket.rate, tokens: tokens, updatedAt: UnixTime(seconds: updatedAt)))
             }

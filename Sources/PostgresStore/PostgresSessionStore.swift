@@ -126,7 +126,7 @@ public final class PostgresSessionStore: SessionStore, Sendable {
                 {
                     return value
                 }
-                throw SessionStoreError.database(operation: "read the phone-key secret", reason: "it is missing after being written")
+                throw SessionStoreError.database(operation: "read the phone-key secret", reason: "it is missing after being written", failure: .postgres)
             }
         } catch let error as SessionStoreError {
             throw error

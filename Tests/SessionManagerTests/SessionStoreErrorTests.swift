@@ -72,7 +72,12 @@ import Testing
         }))
         #expect(DatabaseFailure(full) == .full)
         let fullError = SessionStoreError.databaseFailed(operation: "save the session", error: full)
-        #expect(fullError.description.contains("disk holding the store is full") && fullError.description.contains("do not restore a backup"), "\(fullError)")
+        #expect(fullError.description.contains("A disk is full") && fullError.description.contains("do not restore a backup"), "\(fullError)")
+
+        // A directory that does not exist: SQLITE_CANTOPEN, about the path and open files, not the mode.
+        let nowhere = try #require(throwing(try DatabaseQueue(path: directory.path + "/missing/store.sqlite")))
+        #expect(DatabaseFailure(nowhere) == .cannotOpen)
+        #expect(SessionStoreError.databaseFailed(operation: "open", error: nowhere).description.contains("ulimit -n"))
 
         // A file that is not a database: SQLITE_NOTADB.
         let garbage = directory.path + "/garbage.sqlite"
@@ -80,6 +85,10 @@ import Testing
         let damaged = try #require(throwing(try DatabaseQueue(path: garbage).read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master") }))
         #expect(DatabaseFailure(damaged) == .damaged)
         #expect(SessionStoreError.databaseFailed(operation: "read", error: damaged).description.contains("tgsm session restore"))
+
+        // PostgreSQL's failures say what to check on its side, whatever the reason's wording.
+        let postgres = SessionStoreError.database(operation: "save the session", reason: "serverClosedConnection", failure: .postgres)
+        #expect(postgres.description.contains("PostgreSQL server is up") && !postgres.description.contains("SQLite"), "\(postgres)")
 
         // Not the engine's: no kind to go by, the general advice.
         struct Elsewhere: Error {}

@@ -19,8 +19,8 @@ struct StoreRecovery {
         // what the inspection saw, and must not pass for proof that this file lost commits.
         let backupsBefore = catalog.entries()
         // Who uses the file before this process reads it: reading a file whose WAL went missing
-        // under its user can upset that user (SQLite rebuilds the shared index from the WAL it
-        // finds), and it may be gone by a second look. A user seen at either look counts.
+        // under its user can upset that user, and a user still alive but not holding its locks at
+        // the second look is still a user. One that has exited meanwhile is not (see `inUse`).
         let usersBefore = Self.otherUsers(of: path)
         let verdict = StoreInspector.inspect(path, busyTimeout: options.busyTimeout)
         // What reads as damage here may be another process's file in the middle of something (its
@@ -28,7 +28,7 @@ struct StoreRecovery {
         // throw away what it holds beyond the backup. Before, `tgsm status` did just that to a run.
         let users: [Int32]
         switch verdict {
-        case .damaged, .foreign: users = Array(Set(usersBefore + Self.otherUsers(of: path))).sorted()
+        case .damaged, .foreign: users = Array(Set(usersBefore.filter(FileSystem.processIsAlive) + Self.otherUsers(of: path))).sorted()
         default: users = []
         }
         switch verdict {
@@ -36,7 +36,7 @@ struct StoreRecovery {
             // A backup newer than the file means commits were lost (a deleted WAL, a file copied back):
             // the backup is the better state. Only sidecars are read until one is newer.
             let newer = backupsBefore.filter { $0.commitSequence > sequence }
-            let inUse = newer.isEmpty ? [] : Array(Set(usersBefore + Self.otherUsers(of: path))).sorted()
+            let inUse = newer.isEmpty ? [] : Self.otherUsers(of: path)
             if !inUse.isEmpty {
                 logger.warning("session store is behind its backups, but another process has it open: it is used as it is, not restored under that process",
                                metadata: ["path": "\(path)", "pids": "\(inUse)"])

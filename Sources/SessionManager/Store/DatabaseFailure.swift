@@ -3,13 +3,16 @@ import GRDB
 /// What kind of failure the database engine reported. It chooses the advice a store error gives:
 /// matching the engine's message text instead would break with its next wording.
 public enum DatabaseFailure: String, Sendable, Equatable {
-    /// Another connection held the file's lock past the busy timeout (SQLITE_BUSY, SQLITE_LOCKED).
+    /// Another connection held the file's lock past the busy timeout (SQLITE_BUSY). (SQLITE_LOCKED,
+    /// a conflict within one process, is `other`.)
     case busy
-    /// The disk is full (SQLITE_FULL).
+    /// A disk is full (SQLITE_FULL): the store's, or the temporary directory's for a copy.
     case full
-    /// The file or its directory cannot be written or opened (SQLITE_READONLY, SQLITE_PERM,
-    /// SQLITE_CANTOPEN, SQLITE_AUTH).
+    /// The file or its directory cannot be written (SQLITE_READONLY, SQLITE_PERM).
     case notWritable
+    /// SQLite could not open the file (SQLITE_CANTOPEN): the path, permissions, or the process's
+    /// limit of open files.
+    case cannotOpen
     /// The disk failed a read or a write (SQLITE_IOERR).
     case ioError
     /// The file is damaged (SQLITE_CORRUPT, SQLITE_NOTADB, SQLITE_FORMAT).
@@ -26,9 +29,10 @@ public enum DatabaseFailure: String, Sendable, Equatable {
             return
         }
         switch error.resultCode.primaryResultCode {
-        case .SQLITE_BUSY, .SQLITE_LOCKED: self = .busy
+        case .SQLITE_BUSY: self = .busy
         case .SQLITE_FULL: self = .full
-        case .SQLITE_READONLY, .SQLITE_PERM, .SQLITE_CANTOPEN, .SQLITE_AUTH: self = .notWritable
+        case .SQLITE_READONLY, .SQLITE_PERM: self = .notWritable
+        case .SQLITE_CANTOPEN: self = .cannotOpen
         case .SQLITE_IOERR: self = .ioError
         case .SQLITE_CORRUPT, .SQLITE_NOTADB, .SQLITE_FORMAT: self = .damaged
         default: self = .other

@@ -63,6 +63,11 @@ enum FileSystem {
         return locks
     }
 
+    /// Whether process `pid` still exists (a signal 0 reaches it, or would without permission).
+    static func processIsAlive(_ pid: Int32) -> Bool {
+        kill(pid, 0) == 0 || errno == EPERM
+    }
+
     /// A process's name (/proc/PID/comm), for messages; nil when unknown.
     static func processName(_ pid: Int32) -> String? {
         (try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)

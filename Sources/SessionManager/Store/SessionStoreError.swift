@@ -118,11 +118,14 @@ public enum SessionStoreError: Error, Sendable, Equatable, CustomStringConvertib
             ". Another program holds the SQLite file in a transaction (a backup tool, a `sqlite3` shell, a process stuck "
                 + "mid-write): let it finish or stop it; the store itself is fine."
         case .full:
-            ". The disk holding the store is full: free space there, and tgsm carries on. Nothing stored was lost and the "
-                + "file is not damaged: do not restore a backup for this (it would lose what changed since)."
+            ". A disk is full (the store's, or the temporary directory's for a re-key): free space there. Nothing stored was "
+                + "lost and the file is not damaged: do not restore a backup for this (it would lose what changed since)."
         case .notWritable:
             ". The store file or its directory cannot be written: a read-only file system, or owner and mode that are not "
                 + "the user running tgsm's (the file is that user's, mode 0600). Fix that; the store itself is fine."
+        case .cannotOpen:
+            ". SQLite could not open the file: check that its directory exists and is this user's, that no directory stands "
+                + "at the file's path, and the process's limit of open files (`ulimit -n`; each connection holds a few)."
         case .ioError:
             ". The disk reported an I/O error: look for disk faults in the system log (`dmesg`), then run `tgsm check`, "
                 + "which says whether the file is damaged and what to do."
@@ -130,8 +133,8 @@ public enum SessionStoreError: Error, Sendable, Equatable, CustomStringConvertib
             ". The store file is damaged: run `tgsm check`, which says what is wrong; `tgsm session restore` puts the newest "
                 + "verified backup in place (reopening the store does so by itself)."
         case .postgres:
-            // The PostgreSQL layer's reasons say already what to check (server, URL, schema version).
-            ""
+            ". Check that the PostgreSQL server is up and reachable from this host, and that the URL, user and password "
+                + "($PGPASSWORD) are right; an error with a SQLSTATE is the server's own, explained by its message."
         case .other:
             ". If this repeats: on SQLite, check the disk (free space, I/O errors in the system log), then run `tgsm check`, "
                 + "which says whether the file is damaged and what to do (a full disk is not damage: restoring a backup for it "

@@ -135,6 +135,9 @@ public struct DCState: Sendable {
     /// Bumped by every change to keys or logins; the store is written when it moved.
     var authVersion = 0
     var savedAuthVersion = 0
+    /// Why the last save of the keys failed, until one works.
+    var authSaveFailure: String?
+    var lastAuthSaveAttempt: ContinuousClock.Instant?
     /// Where message boxes are saved (`boxes.json`); nil keeps them in memory only.
     var boxStore: MessageBoxStore?
     /// Bumped by every event in a box (a pts or seq moved); the store is written when it moved.

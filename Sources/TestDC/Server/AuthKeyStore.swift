@@ -26,14 +26,13 @@ struct AuthKeyStore: Sendable {
         }
     }
 
-    /// A failed save costs clients a new key after a restart of the DC, so it is logged; the
-    /// next change of keys or logins writes the whole file again.
-    func save(_ entries: [Entry]) {
+    /// Writes the file; nil when it worked, else why not.
+    func save(_ entries: [Entry]) -> String? {
         do {
             try write(entries)
+            return nil
         } catch {
-            logger.error("auth keys not saved: after a restart of the test DC, clients with keys made since the last save need a new key and login",
-                         metadata: ["path": "\(url.path)", "reason": "\(error)"])
+            return "\(error)"
         }
     }
 
@@ -72,10 +71,27 @@ extension DCState {
         }
     }
 
-    /// Writes the store when keys or logins changed since the last save.
-    mutating func saveAuthKeysIfChanged() {
+    /// Writes the store when keys or logins changed since the last save. A failed save costs
+    /// clients a new key after a restart of the DC: it is logged (once, until a save works again)
+    /// and tried again on the next change at least `authSaveRetryInterval` later, or at shutdown
+    /// (`force`), not on every request meanwhile (each would try the disk under the DC's lock).
+    mutating func saveAuthKeysIfChanged(force: Bool = false) {
         guard let store = authKeyStore, authVersion != savedAuthVersion else { return }
-        store.save(storedAuthKeys)
+        let now = ContinuousClock.now
+        if !force, authSaveFailure != nil, let last = lastAuthSaveAttempt, last.duration(to: now) < Self.authSaveRetryInterval { return }
+        lastAuthSaveAttempt = now
+        if let failure = store.save(storedAuthKeys) {
+            if authSaveFailure == nil {
+                store.logger.error("auth keys not saved: after a restart of the test DC, clients with keys made since the last save need a new key and login; tried again on the next change and at shutdown",
+                                   metadata: ["path": "\(store.url.path)", "reason": "\(failure)"])
+            }
+            authSaveFailure = failure
+            return
+        }
+        if authSaveFailure != nil { store.logger.notice("auth keys saved again", metadata: ["path": "\(store.url.path)"]) }
+        authSaveFailure = nil
         savedAuthVersion = authVersion
     }
+
+    static let authSaveRetryInterval: Duration = .seconds(1)
 }

@@ -115,6 +115,11 @@ public final class TestDCCore: Sendable {
 
     /// Writes the message boxes as they are now, after any write under way, and returns once the
     /// file holds them: for a DC that stops.
+    /// Writes keys and logins whose last save failed: for a DC that stops.
+    func flushAuthKeys() {
+        state.withLock { $0.saveAuthKeysIfChanged(force: true) }
+    }
+
     func flushBoxes() {
         let (due, writer) = state.withLock { state in (state.boxesToSave(force: true), state.boxStore?.writer) }
         writer?.flush(due?.capture)

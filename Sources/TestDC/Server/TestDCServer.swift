@@ -154,6 +154,7 @@ public final class RunningTestDC: Sendable {
     public func shutdown() async throws {
         for server in servers { try? await server.close() }
         try? await control?.close()
+        core.flushAuthKeys()
         core.flushBoxes()
     }
 }
