@@ -9,6 +9,17 @@ import Testing
 /// injected clock: connect, key exchange, answers, timeouts, cancellation, in-doubt requests,
 /// reconnects, timers and persistence, without a socket or a sleep.
 @Suite struct DCConnectionStateMachineTests {
+    /// A machine connected with a key, one call (`warmUp`'s body) answered: a session in its
+    /// steady state, for a test to start from.
+    private func connectedDC(warmUp: UInt32, sourceLocation: SourceLocation = #_sourceLocation) -> InMemoryDC {
+        var dc = InMemoryDC(key: InMemoryDC.key())
+        let call = dc.invoke(requestBody(warmUp))
+        dc.acceptConnection()
+        dc.pump()
+        #expect(success(dc, call) != nil, sourceLocation: sourceLocation)
+        return dc
+    }
+
     private func success(_ dc: InMemoryDC, _ token: CallToken) -> [UInt8]? {
         if case .success(let bytes) = dc.result(token) { return bytes }
         return nil
@@ -220,19 +231,12 @@ import Testing
     /// a msgs_all_info of its own): they may have run, so only the method safe to repeat goes
     /// again; the other ends in doubt. (Before, both were resent: a message could be sent twice.)
     @Test func requestsTheServerForgotAreRepeatedOnlyWhenSafe() {
-        var dc = InMemoryDC(key: InMemoryDC.key())
-        let warmUp = dc.invoke(requestBody(60))
-        dc.acceptConnection()
-        dc.pump()
-        #expect(success(dc, warmUp) != nil)
+        var dc = connectedDC(warmUp: 60)
         dc.answer = { _ in .swallow }
         let write = dc.invoke(requestBody(61), method: "messages.sendMessage", timeout: nil)
         let read = dc.invoke(requestBody(62), method: "messages.getHistory", timeout: nil)
         dc.pump()
-        let taken = dc.serverEvents.compactMap { action -> Int64? in
-            guard case .request(let messageID, let body) = action, body == requestBody(61) || body == requestBody(62) else { return nil }
-            return messageID
-        }
+        let taken = dc.messageIDsTaken(of: [requestBody(61), requestBody(62)])
         #expect(taken.count == 2)
         dc.answer = { .result(Array($0.reversed())) }
         dc.push(update: ServiceMessage.msgsAllInfo(taken, info: [1, 1]).serialized)
@@ -253,18 +257,11 @@ import Testing
     /// msgs_all_info next to the msgs_state_info answering a state check): it is settled once, so
     /// a read goes out again once, not twice.
     @Test func aRequestReportedForgottenTwiceInOnePacketIsResentOnce() {
-        var dc = InMemoryDC(key: InMemoryDC.key())
-        let warmUp = dc.invoke(requestBody(63))
-        dc.acceptConnection()
-        dc.pump()
-        #expect(success(dc, warmUp) != nil)
+        var dc = connectedDC(warmUp: 63)
         dc.answer = { _ in .swallow }
         let read = dc.invoke(requestBody(64), method: "messages.getHistory", timeout: nil)
         dc.pump()
-        let taken = dc.serverEvents.compactMap { action -> Int64? in
-            guard case .request(let messageID, let body) = action, body == requestBody(64) else { return nil }
-            return messageID
-        }
+        let taken = dc.messageIDsTaken(of: [requestBody(64)])
         #expect(taken.count == 1)
         dc.answer = { .result(Array($0.reversed())) }
         let report = ServiceMessage.msgsAllInfo(taken, info: [1]).serialized
@@ -276,11 +273,7 @@ import Testing
     }
 
     @Test func aRequestTheServerReportsNeverReceivedIsResentAfterAReconnect() {
-        var dc = InMemoryDC(key: InMemoryDC.key())
-        let warmUp = dc.invoke(requestBody(80))
-        dc.acceptConnection()
-        dc.pump()
-        #expect(success(dc, warmUp) != nil)
+        var dc = connectedDC(warmUp: 80)
         // The packet carrying the next request is lost with the link: the server never sees it.
         let call = dc.invoke(requestBody(8), method: "messages.sendMessage", timeout: nil)
         dc.dropLink()
@@ -327,11 +320,7 @@ import Testing
     /// and not one sent before the answer that the DC then refuses unprocessed (it would be sent
     /// again under a new msg_id, a call during the wait). Other methods go on.
     @Test func aFloodWaitHoldsBackTheMethodsCallsUntilItEnds() {
-        var dc = InMemoryDC(key: InMemoryDC.key())
-        let warmUp = dc.invoke(requestBody(90))
-        dc.acceptConnection()
-        dc.pump()
-        #expect(success(dc, warmUp) != nil)
+        var dc = connectedDC(warmUp: 90)
         dc.answer = { _ in .swallow }
         let flooded = dc.invoke(requestBody(91), method: "users.getFullUser", timeout: nil)
         let inFlight = dc.invoke(requestBody(92), method: "users.getFullUser", timeout: nil)
@@ -372,11 +361,7 @@ import Testing
     /// second: the second succeeds. Before, the wait took it for unsent (its answer already read, it
     /// had no msg_id left), failed it "not sent", and threw away the answer of a send the DC had run.
     @Test func aCallAnsweredInTheSamePacketAsAFloodWaitKeepsItsAnswer() {
-        var dc = InMemoryDC(key: InMemoryDC.key())
-        let warmUp = dc.invoke(requestBody(110))
-        dc.acceptConnection()
-        dc.pump()
-        #expect(success(dc, warmUp) != nil)
+        var dc = connectedDC(warmUp: 110)
         dc.answer = { _ in .swallow }
         let flooded = dc.invoke(requestBody(111), method: "messages.sendMessage", timeout: nil)
         let answered = dc.invoke(requestBody(112), method: "messages.sendMessage", timeout: nil)
@@ -390,11 +375,7 @@ import Testing
     /// A read caught by a new server session is normally repeated; during its method's wait it
     /// fails with the wait instead (it may have run in the old session, and says so).
     @Test func aReadCaughtByANewSessionIsNotRepeatedDuringItsMethodsWait() {
-        var dc = InMemoryDC(key: InMemoryDC.key())
-        let warmUp = dc.invoke(requestBody(96))
-        dc.acceptConnection()
-        dc.pump()
-        #expect(success(dc, warmUp) != nil)
+        var dc = connectedDC(warmUp: 96)
         dc.answer = { _ in .swallow }
         _ = dc.invoke(requestBody(97), method: "contacts.resolveUsername", timeout: nil)
         let read = dc.invoke(requestBody(98), method: "contacts.resolveUsername", timeout: nil)
@@ -577,11 +558,7 @@ import Testing
     }
 
     @Test func aChangedProxyMovesAnOpenLinkAndItsCallsInFlightToANewLink() {
-        var dc = InMemoryDC(key: InMemoryDC.key())
-        let warmUp = dc.invoke(requestBody(19))
-        dc.acceptConnection()
-        dc.pump()
-        #expect(success(dc, warmUp) != nil)
+        var dc = connectedDC(warmUp: 19)
         let call = dc.invoke(requestBody(20), method: "messages.sendMessage", timeout: nil)
         dc.changeRoute()
         #expect(dc.closeRequests == 1 && dc.connectionRequested, "the old link closes, the new one is asked for at once")

@@ -224,6 +224,14 @@ struct InMemoryDC {
         push(together: [body])
     }
 
+    /// The msg_ids under which the server took queries with these bodies, in the order taken.
+    func messageIDsTaken(of bodies: [[UInt8]]) -> [Int64] {
+        serverEvents.compactMap { action in
+            guard case .request(let messageID, let body) = action, bodies.contains(body) else { return nil }
+            return messageID
+        }
+    }
+
     /// Messages nobody asked for, in one packet (one container).
     mutating func push(together bodies: [[UInt8]]) {
         guard var session = server else { return }
