@@ -250,11 +250,15 @@ import Testing
         #expect(await SessionValidator(account: "alice", invoker: good.stack.invoker, clock: good.clock).validate() == .deactivated)
         await good.client.close()
         await fresh.client.close()
-        // The DC goes away: network down, which says nothing about the session.
+        // The DC goes away: network down, which says nothing about the session. (Its addresses now
+        // refuse connections: the port of a DC shut down may already serve another test's DC.)
         try await cluster.dc.shutdown()
-        let offline = Account(cluster, storage: InMemorySessionStorage(stored))
-        let down = await SessionValidator(account: "alice", invoker: offline.stack.invoker, storage: offline.storage, clock: offline.clock).validate()
-        guard case .networkDown(let code, let reason) = down else { Issue.record("not network down: \(down)"); return }
+        let refusing = try RefusingPort()
+        let down = DCTable(Dictionary(uniqueKeysWithValues: cluster.table.dcIDs.map { ($0, [DCAddress(host: "127.0.0.1", port: refusing.port)]) }))
+        let offline = Account(Cluster(dc: cluster.dc, keys: cluster.keys, table: down), storage: InMemorySessionStorage(stored))
+        let offlineVerdict = await SessionValidator(account: "alice", invoker: offline.stack.invoker, storage: offline.storage, clock: offline.clock).validate()
+        withExtendedLifetime(refusing) {}
+        guard case .networkDown(let code, let reason) = offlineVerdict else { Issue.record("not network down: \(offlineVerdict)"); return }
         #expect(code == "TGSM-NET-001")
         #expect(reason.contains("no connection to DC"))
         await offline.client.close()

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Logging
 import MTProto
 import MTProtoClient
@@ -197,4 +200,48 @@ let nearest = Api.functions.help.GetNearestDc()
 
 func sendMessage(toUser user: Int64, text: String = "hi") -> Api.functions.messages.SendMessage {
     Api.functions.messages.SendMessage(peer: .inputPeerUser(.init(userId: user, accessHash: user * 7919)), message: text, randomId: user)
+}
+
+/// A loopback TCP port that refuses every connection for as long as this lives: a socket bound to
+/// it and not listening. A DC shut down is no such port in a parallel run: the system may hand
+/// its port to another test's DC at once, and a client meant to find nothing reaches that one.
+final class RefusingPort: Sendable {
+    let port: Int
+    private let descriptor: Int32
+
+    init() throws {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { throw RefusingPortError(step: "socket", code: errno) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard bound == 0 else {
+            let code = errno
+            Glibc.close(descriptor)
+            throw RefusingPortError(step: "bind", code: code)
+        }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let named = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
+        }
+        guard named == 0 else {
+            let code = errno
+            Glibc.close(descriptor)
+            throw RefusingPortError(step: "getsockname", code: code)
+        }
+        self.descriptor = descriptor
+        port = Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    deinit { Glibc.close(descriptor) }
+}
+
+struct RefusingPortError: Error, CustomStringConvertible {
+    var step: String
+    var code: Int32
+    var description: String { "\(step) failed: \(String(cString: strerror(code)))" }
 }
