@@ -221,8 +221,11 @@ extension DCConnection {
             execute(machine.invoke(call.token, method: method, floodScope: floodScope, body: body, timeout: timeout, now: clock.now()))
         }
 
-        /// The inbox's array and this one trade places, so neither is allocated again once both have grown.
+        /// The inbox's array and this one trade places, so neither is allocated again for batches
+        /// up to `spareCapacity` calls; a larger one's array is let go, so a burst of calls does not
+        /// leave two big arrays behind in every idle connection.
         private var spareSubmissions: [Submission] = []
+        private static let spareCapacity = 16
 
         /// Runs the calls waiting in `inbox`, in the order they were made.
         func takeSubmissions(from inbox: borrowing Mutex<[Submission]>) {
@@ -234,7 +237,7 @@ extension DCConnection {
             while let next = taken.popLast() {
                 invoke(next.call, method: next.method, floodScope: next.floodScope, body: next.body, timeout: next.timeout, continuation: next.continuation)
             }
-            swap(&taken, &spareSubmissions)
+            if taken.capacity <= Self.spareCapacity { swap(&taken, &spareSubmissions) }
         }
 
         /// A call not waiting here any more (answered already, or not arrived: see `invoke`) has nothing to cancel.
