@@ -48,15 +48,27 @@ public final class PostgresJobQueue: JobQueue, JobHistoryReading {
         let database: PostgresDatabase
         do { database = try await PostgresDatabase.connect(url: url, logger: logger) } catch { throw .storage(error.description) }
         let found: Bool
-        do { found = try await PostgresMigrator.verify(database, prefix: "jobs.", migrations: migrations) } catch {
+        do { found = try await hasSchema(database) } catch {
             await database.close()
-            throw .storage(error.description)
+            throw error
         }
         guard found else {
             await database.close()
             return nil
         }
         return PostgresJobQueue(database: database, logger: logger, ownsDatabase: true)
+    }
+
+    /// `connectForReading` on an open database (a `PostgresSessionStore`'s, so that a reading
+    /// command holds one pool, not two): verified, never migrated; `close()` leaves it open.
+    public static func openForReading(database: PostgresDatabase, logger: Logger = Logger(label: "tgsm.jobs")) async throws(JobQueueError) -> PostgresJobQueue? {
+        guard try await hasSchema(database) else { return nil }
+        return PostgresJobQueue(database: database, logger: logger, ownsDatabase: false)
+    }
+
+    /// Whether the queue's tables exist at a version this tgsm reads (throws for one it does not).
+    private static func hasSchema(_ database: PostgresDatabase) async throws(JobQueueError) -> Bool {
+        do { return try await PostgresMigrator.verify(database, prefix: "jobs.", migrations: migrations) } catch { throw .storage(error.description) }
     }
 
     /// Uses an open database (shared with a `PostgresSessionStore`, say); `close()` leaves it open.

@@ -150,6 +150,12 @@ import Testing
         #expect(report.queue?["queued"] == 3)
         let table = try await cli.run(["status", "--store", url], withStore: false)
         #expect(table.status == 0 && table.stdout.contains("flood waits (1 active)") && table.stdout.contains("queued 3"), "\(table.stdout)")
+        // Watching: the queue reads through the store's pool and is kept across redraws; the
+        // store still reads after each (the queue does not close the pool it borrows).
+        let watched = try await cli.run(["status", "--watch", "--interval", "0.05", "--count", "3", "--store", url], withStore: false)
+        #expect(watched.status == 0, "\(watched.stderr)")
+        #expect(watched.stdout.components(separatedBy: "queued 3").count - 1 == 3 && watched.stdout.components(separatedBy: "alice").count - 1 >= 3,
+                "\(watched.stdout)")
 
         let check = try await cli.run(["check", "--json", "--store", url], withStore: false)
         let findings = try check.json(CheckJSON.self)

@@ -37,7 +37,7 @@ struct StatusCommand: AsyncParsableCommand {
 
     private func show(store: any OperatorReadableStore, location: String) async throws {
         guard watch else {
-            let opened = try await StoreAccess.queueForReading(global)
+            let opened = try await StoreAccess.queueForReading(global, sharing: store)
             let report: StatusReport
             do { report = try await makeReport(store: store, location: location, queue: opened?.0) } catch {
                 await opened?.close()
@@ -54,7 +54,7 @@ struct StatusCommand: AsyncParsableCommand {
         do {
             var drawn = 0
             while !Task.isCancelled {
-                if opened == nil { opened = try await StoreAccess.queueForReading(global) }
+                if opened == nil { opened = try await StoreAccess.queueForReading(global, sharing: store) }
                 // Read before clearing, so a slow read never leaves a blank screen.
                 let report = try await makeReport(store: store, location: location, queue: opened?.0)
                 Terminal.standard.clearScreen()
