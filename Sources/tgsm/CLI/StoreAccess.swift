@@ -122,7 +122,7 @@ enum StoreAccess {
     /// The queue for a command that only reads it (see `openForReading`); nil without a queue file.
     /// On PostgreSQL the queue's schema is checked, not migrated; nil when the database has none yet.
     static func queueForReading(_ global: GlobalOptions, sharing store: (any OperatorReadableStore)? = nil) async throws(CLIFailure) -> (any JobQueue, close: @Sendable () async -> Void)? {
-        if global.postgresURL != nil, let store = store as? PostgresSessionStore {
+        if let store = store as? PostgresSessionStore {
             // The store's pool serves the queue too: one set of connections for the command.
             do {
                 guard let queue = try await PostgresJobQueue.openForReading(database: store.database, logger: global.storeLogger()) else { return nil }

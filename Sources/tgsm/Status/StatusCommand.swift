@@ -35,40 +35,38 @@ struct StatusCommand: AsyncParsableCommand {
         try await StoreAccess.withOperatorStoreForReading(global) { store, location in try await show(store: store, location: location) }
     }
 
+    /// The queue stays open across redraws (a PostgreSQL queue is a pool of connections, not to be
+    /// made anew every few seconds), and is closed however the command ends.
     private func show(store: any OperatorReadableStore, location: String) async throws {
-        guard watch else {
-            let opened = try await StoreAccess.queueForReading(global, sharing: store)
-            let report: StatusReport
-            do { report = try await makeReport(store: store, location: location, queue: opened?.0) } catch {
-                await opened?.close()
-                throw error
-            }
-            await opened?.close()
-            if output.json { try Terminal.standard.json(report) } else { report.print(on: .standard) }
-            return
-        }
-        // The queue stays open across redraws (a PostgreSQL queue is a pool of connections, not
-        // to be made anew every few seconds); while there is none yet, each redraw looks again,
-        // so workers started after `status --watch` show up.
         var opened: (any JobQueue, close: @Sendable () async -> Void)?
         do {
-            var drawn = 0
-            while !Task.isCancelled {
-                if opened == nil { opened = try await StoreAccess.queueForReading(global, sharing: store) }
-                // Read before clearing, so a slow read never leaves a blank screen.
-                let report = try await makeReport(store: store, location: location, queue: opened?.0)
-                Terminal.standard.clearScreen()
-                report.print(on: .standard)
-                drawn += 1
-                if let count, drawn >= count { break }
-                if !Terminal.standard.outIsTerminal { Terminal.standard.line() }
-                try await Task.sleep(for: .seconds(interval))
-            }
+            try await draw(store: store, location: location, queue: &opened)
         } catch {
             await opened?.close()
             throw error
         }
         await opened?.close()
+    }
+
+    private func draw(store: any OperatorReadableStore, location: String, queue opened: inout (any JobQueue, close: @Sendable () async -> Void)?) async throws {
+        var drawn = 0
+        while !Task.isCancelled {
+            // While there is no queue yet, each redraw looks again: workers started after
+            // `status --watch` show up.
+            if opened == nil { opened = try await StoreAccess.queueForReading(global, sharing: store) }
+            let report = try await makeReport(store: store, location: location, queue: opened?.0)
+            guard watch else {
+                if output.json { try Terminal.standard.json(report) } else { report.print(on: .standard) }
+                return
+            }
+            // Read before clearing, so a slow read never leaves a blank screen.
+            Terminal.standard.clearScreen()
+            report.print(on: .standard)
+            drawn += 1
+            if let count, drawn >= count { return }
+            if !Terminal.standard.outIsTerminal { Terminal.standard.line() }
+            try await Task.sleep(for: .seconds(interval))
+        }
     }
 
     private func makeReport(store: any OperatorReadableStore, location: String, queue: (any JobQueue)?) async throws(CLIFailure) -> StatusReport {
