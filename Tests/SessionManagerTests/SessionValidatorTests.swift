@@ -16,7 +16,7 @@ import TL
         (.failure(rpc(401, "AUTH_KEY_UNREGISTERED", method: "updates.getState")), "unauthorized"),
         (.failure(rpc(401, "SESSION_REVOKED", method: "updates.getState")), "revoked"),
         (.failure(rpc(406, "AUTH_KEY_DUPLICATED", method: "updates.getState")), "duplicated"),
-        (.failure(.transport(TransportErrorCode(rawValue: -404), dc: 1)), "duplicated"),
+        (.failure(.transport(TransportErrorCode(rawValue: -404), dc: 1)), "key unknown to the DC"),
         (.failure(rpc(401, "USER_DEACTIVATED_BAN", method: "updates.getState")), "deactivated"),
         (.failure(.connectionFailed(dc: 1, attempts: 6, reason: "refused")), "network down"),
         (.failure(.timeout(method: "updates.getState", seconds: 15, delivery: .sent)), "network down"),
@@ -73,13 +73,21 @@ import TL
         #expect(code == "TGSM-NET-001" && reason.contains("no connection was made in time"), "\(reason)")
     }
 
-    @Test func aMarkedAccountIsClassifiedByItsMarkWithoutTheNetwork() async throws {
-        let statuses = InMemoryAccountStatusStore(["alice": AccountStatus(state: .revoked, since: UnixTime(seconds: 1), cause: "SESSION_REVOKED", code: "TGSM-AUTH-002")])
+    /// Both kinds of `duplicated` mark keep their meaning: a key used twice, or a key the DC does
+    /// not know (-404), which proves no second client.
+    @Test(arguments: [
+        (AccountStatus(state: .revoked, since: UnixTime(seconds: 1), cause: "SESSION_REVOKED", code: "TGSM-AUTH-002"), SessionVerdict.revoked),
+        (AccountStatus(state: .duplicated, since: UnixTime(seconds: 1), cause: "AUTH_KEY_DUPLICATED", code: "TGSM-AUTH-006"), .duplicated),
+        (AccountStatus(state: .duplicated, since: UnixTime(seconds: 1), cause: AccountStatus.keyUnknownCause, code: "TGSM-AUTH-007"), .keyUnknown),
+    ])
+    func aMarkedAccountIsClassifiedByItsMarkWithoutTheNetwork(mark: AccountStatus, expected: SessionVerdict) async throws {
+        let statuses = InMemoryAccountStatusStore(["alice": mark])
         let client = ScriptedInvoker()
         let stack = SessionStack(account: "alice", client: client, ledgerStore: InMemoryFloodLedgerStore(), statuses: statuses,
                                  clock: TestClock(), random: SeededRandomSource(seed: 1), logger: quietLogger)
         let verdict = await SessionValidator(account: "alice", invoker: stack.invoker, storage: try Self.loggedIn(), clock: TestClock()).validate()
-        #expect(verdict == .revoked)
+        #expect(verdict == expected)
+        #expect(verdict.needsLogin)
         #expect(client.calls.isEmpty)
     }
 

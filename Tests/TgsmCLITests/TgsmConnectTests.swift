@@ -671,6 +671,11 @@ import Workers
         #expect(try await run.status() == 8, "\(run.output)")
         let marked = try await setup.cli.run(["session", "list", "--json"])
         #expect(marked.stdout.contains("\"duplicated\""), "\(marked.stdout)")
+        // The check says the DC does not know the key; nothing sends the operator after a second
+        // process that used it (AUTH_KEY_DUPLICATED's advice).
+        let recovered = try await setup.cli.run(["recover", "--account", "alice", "--max-wait", "0"])
+        #expect(recovered.status == 8, "\(recovered.stdout) \(recovered.stderr)")
+        #expect(recovered.stdout.contains("the DC does not know its key") && !recovered.stdout.contains("used twice"), "\(recovered.stdout)")
 
         let again = try await setup.cli.run(["auth", "--account", "alice", "--phone", "15550001"], stdin: DCState.loginCode(for: "15550001") + "\n")
         #expect(again.status == 0, "\(again.stderr)")

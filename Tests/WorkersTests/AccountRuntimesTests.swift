@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import MTProto
 import MTProtoClient
+import MTProtoCrypto
 import SessionManager
 import StoreTestSupport
 import TLSchema
@@ -164,6 +165,34 @@ import Testing
         #expect(error.summary.contains("marked revoked since SESSION_REVOKED"), "\(error)")
         #expect(error.recoverySteps.joined().contains("from another device"), "\(error.recoverySteps)")
         await runtimes.stopAll()
+        await setup.finish()
+    }
+
+    /// A key the DC answers -404 for (it does not know it) is not AUTH_KEY_DUPLICATED: the check's
+    /// verdict, the refusal the workers get and the mark all say the key is unknown (TGSM-AUTH-007),
+    /// so nobody goes looking for a second process that does not exist.
+    @Test func aKeyTheDCDoesNotKnowIsRefusedAsUnknownNotAsDuplicated() async throws {
+        let setup = try await Setup()
+        try await setup.logIn("alice", phone: "15550001")
+        var session = try #require(try await setup.store.loadSession(account: "alice"))
+        for dc in Array(session.dcs.keys) { session.dcs[dc]?.authKey = try AuthKey([UInt8](repeating: 0x5A, count: 256)) }
+        try await setup.store.saveSession(session, account: "alice", fence: nil)
+        let runtimes = setup.runtimes()
+        guard case .failed(let error)? = await runtimes.start(["alice"])["alice"] else { Issue.record("alice started"); return }
+        guard case .accountUnusable(_, let status, _) = error.reason else { Issue.record("\(error)"); return }
+        #expect(status.cause == AccountStatus.keyUnknownCause && status.code == "TGSM-AUTH-007", "\(status)")
+        #expect(!error.summary.contains("AUTH_KEY_DUPLICATED") && !error.recoverySteps.joined().contains("Stop every other process"), "\(error) \(error.recoverySteps)")
+        let mark = try #require(try await setup.store.status(of: "alice"))
+        #expect(mark.cause == AccountStatus.keyUnknownCause && mark.code == "TGSM-AUTH-007", "\(mark)")
+        await runtimes.stopAll()
+        // Without a mark (a stack that does not mark), the verdict alone gives the same code.
+        let bare = try #require(AccountRuntimes.refusal(for: .keyUnknown, account: "alice", now: setup.clock.now()))
+        #expect(bare.recoverySteps == error.recoverySteps, "\(bare.recoverySteps)")
+        guard case .accountUnusable(_, let bareStatus, _) = bare.reason else { Issue.record("\(bare)"); return }
+        #expect(bareStatus.cause == AccountStatus.keyUnknownCause && bareStatus.code == "TGSM-AUTH-007", "\(bareStatus)")
+        let twice = try #require(AccountRuntimes.refusal(for: .duplicated, account: "alice", now: setup.clock.now()))
+        guard case .accountUnusable(_, let twiceStatus, _) = twice.reason else { Issue.record("\(twice)"); return }
+        #expect(twiceStatus.code == "TGSM-AUTH-006" && twice.recoverySteps != error.recoverySteps, "\(twiceStatus)")
         await setup.finish()
     }
 

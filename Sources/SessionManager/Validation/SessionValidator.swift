@@ -10,8 +10,11 @@ public enum SessionVerdict: Sendable, Hashable {
     case unauthorized(cause: String)
     /// SESSION_REVOKED: terminated from another device.
     case revoked
-    /// AUTH_KEY_DUPLICATED or -404: the key is dead on Telegram's side.
+    /// AUTH_KEY_DUPLICATED: the key was used from two places at once and Telegram dropped it.
     case duplicated
+    /// Transport error -404: the DC does not know the key (Telegram destroyed it, or the session
+    /// names the wrong DC or another server). Nothing proves a second client, unlike `duplicated`.
+    case keyUnknown
     /// USER_DEACTIVATED(_BAN).
     case deactivated
     /// No answer: the network, the DC or the proxy is down (`reason` says which, when the client
@@ -26,7 +29,7 @@ public enum SessionVerdict: Sendable, Hashable {
     /// Whether the session must be logged in again (by a person) before it can be used.
     public var needsLogin: Bool {
         switch self {
-        case .unauthorized, .revoked, .duplicated: true
+        case .unauthorized, .revoked, .duplicated, .keyUnknown: true
         default: false
         }
     }
@@ -37,6 +40,7 @@ public enum SessionVerdict: Sendable, Hashable {
         case .unauthorized: "unauthorized"
         case .revoked: "revoked"
         case .duplicated: "duplicated"
+        case .keyUnknown: "key unknown to the DC"
         case .deactivated: "deactivated"
         case .networkDown(let code, _) where code == SessionManagerError.proxyRefusedCode: "refused by the proxy"
         case .networkDown: "network down"
@@ -144,14 +148,14 @@ public struct SessionValidator: Sendable {
             }
         case .passwordNeeded:
             return .unauthorized(cause: "SESSION_PASSWORD_NEEDED")
-        case .authKeyRejected:
-            return .duplicated
+        case .authKeyRejected(_, _, let duplicated, _):
+            return duplicated ? .duplicated : .keyUnknown
         case .accountUnusable(_, let status, _):
             switch status.state {
             case .active: return .failed(code: error.code)
             case .unauthorized: return .unauthorized(cause: status.cause)
             case .revoked: return .revoked
-            case .duplicated: return .duplicated
+            case .duplicated: return status.cause == AccountStatus.keyUnknownCause ? .keyUnknown : .duplicated
             case .deactivated: return .deactivated
             }
         case .floodWait, .sendCodeGuard, .rateGate, .breakerOpen:

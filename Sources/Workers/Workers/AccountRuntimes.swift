@@ -244,7 +244,8 @@ public final class AccountRuntimes: AccountInvokers, Service {
             // a code of its own, so the docs' table and alerting rules tell the two apart.
             (state, cause, code) = (.unauthorized, why, why.hasPrefix(AccountStatus.noLoginFinished) ? AccountStatus.noLoginFinishedCode : "TGSM-AUTH-001")
         case .revoked: (state, cause, code) = (.revoked, "SESSION_REVOKED", "TGSM-AUTH-002")
-        case .duplicated: (state, cause, code) = (.duplicated, "AUTH_KEY_DUPLICATED", "TGSM-AUTH-006")
+        case .duplicated: (state, cause, code) = (.duplicated, AccountStatus.keyRejectedCause(duplicated: true), "TGSM-AUTH-006")
+        case .keyUnknown: (state, cause, code) = (.duplicated, AccountStatus.keyUnknownCause, "TGSM-AUTH-007")
         case .deactivated: (state, cause, code) = (.deactivated, "USER_DEACTIVATED", "TGSM-AUTH-005")
         case .valid, .networkDown, .rateLimited, .failed: return nil
         }

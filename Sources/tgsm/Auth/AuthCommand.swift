@@ -214,7 +214,7 @@ struct AuthCommand: AsyncParsableCommand {
                 + "Check it from an official app or contact Telegram support; asking for codes only risks the number.")
         case .failed(let code)?:
             throw CLIFailure(.failure, "\(account): the session check failed [\(code)]; no code was requested. Run `tgsm check` and retry.")
-        case .unauthorized?, .revoked?, .duplicated?, nil:
+        case .unauthorized?, .revoked?, .duplicated?, .keyUnknown?, nil:
             return
         }
     }

@@ -158,13 +158,11 @@ struct RecoverCommand: AsyncParsableCommand {
         case .valid(let user)?: return ("valid\(user.map { " (user \($0))" } ?? "")", .ok)
         case .unauthorized(let cause)?: return ("needs a login (\(cause)): `tgsm auth --account \(runtime.account)`", .accountMarked)
         case .revoked?: return ("revoked from another device: find out who, then `tgsm auth --account \(runtime.account)`", .accountMarked)
+        case .keyUnknown?:
+            // -404 proves no second client: a wrong DC in an imported session, or a key Telegram dropped.
+            return ("the DC does not know its key (destroyed by Telegram, or the session names the wrong DC): `tgsm check` says what "
+                + "to do; then `tgsm auth --account \(runtime.account)`", .accountMarked)
         case .duplicated?:
-            // -404 (the DC does not know the key) proves no second client: a wrong DC in an imported
-            // session, or a key Telegram dropped.
-            if await runtime.terminalMark()?.cause == AccountStatus.keyUnknownCause {
-                return ("the DC does not know its key (destroyed by Telegram, or the session names the wrong DC): `tgsm check` says what "
-                    + "to do; then `tgsm auth --account \(runtime.account)`", .accountMarked)
-            }
             return ("its key was used twice and is dead (AUTH_KEY_DUPLICATED): stop other users of it, then `tgsm auth --account \(runtime.account)`",
                     .accountMarked)
         case .deactivated?: return ("deactivated or banned: do not retry; check it from an official app", .accountMarked)
