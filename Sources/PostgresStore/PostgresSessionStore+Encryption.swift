@@ -161,8 +161,7 @@ extension PostgresSessionStore {
         let old = store.sealer
         do {
             guard let (header, sealer) = try EncryptionHeader.make(for: newEncryption, path: location) else {
-                throw SessionStoreError.database(operation: "re-key \(location)",
-                                                 reason: "no new key was given; turning encryption off is not supported (export the sessions and import them into a new store)")
+                throw SessionStoreError.newKeyRequired(path: location)
             }
             let json = try header.encoded()
             let count = try await store.write("re-key \(location)") { connection in

@@ -219,6 +219,29 @@ import Testing
         }
     }
 
+    /// A re-key without a new key is a typed refusal that says what to give, with nothing changed;
+    /// before, it was a database failure whose advice sent the operator to check the disk.
+    @Test(arguments: StoreEngine.allCases) func aReKeyWithoutANewKeyIsRefusedWithNothingChanged(_ engine: StoreEngine) async throws {
+        try await EngineStore.with(engine) { place in
+            let old = StoreEncryption.key(SymmetricKey(size: .bits256))
+            let store = try await place.open(encryption: old)
+            let phoneKey = try await Self.storeEverySecret(in: store)
+            try await store.shutDown()
+            do {
+                _ = try await Self.rekey(place, from: old, to: .none)
+                Issue.record("a re-key to no key went through")
+            } catch let error as SessionStoreError {
+                #expect(error.code == "store.new_key_required", "\(error)")
+                #expect(error.description.contains("nothing was changed") && error.description.contains("tgsm session export")
+                        && !error.description.contains("disk"), "\(error)")
+            }
+            let reopened = try await place.open(encryption: old)
+            try await Self.expectEverySecret(in: reopened, phoneKey: phoneKey)
+            try await reopened.shutDown()
+            try await Self.expectNothingInClear(place)
+        }
+    }
+
     /// A process still on the old key after a re-key: its secret writes and reads are refused with
     /// the error that says to restart it with the new key, never a secret sealed under a key the
     /// store no longer has; its other writes go on, and nothing is lost.

@@ -30,12 +30,14 @@ extension SQLiteSessionStore {
     public static func rekey(directory: String, options: SQLiteStoreOptions, to newEncryption: StoreEncryption)
         throws(SessionStoreError) -> RekeyReport
     {
+        // Refused before the store is opened: opening may restore a backup, which a mistaken call
+        // should not set off.
+        if case .none = newEncryption { throw .newKeyRequired(path: directory) }
         let store = try open(directory: directory, options: options)
         let secrets: Int
         do throws(SessionStoreError) {
             guard let (header, sealer) = try EncryptionHeader.make(for: newEncryption, path: store.path) else {
-                throw SessionStoreError.database(operation: "re-key \(store.path)",
-                                                 reason: "no new key was given; turning encryption off is not supported (export the sessions and import them into a new store)")
+                throw SessionStoreError.newKeyRequired(path: store.path)
             }
             secrets = try store.reseal(under: header, sealer: sealer)
             try store.close()

@@ -13,6 +13,8 @@ public enum SessionStoreError: Error, Sendable, Equatable, CustomStringConvertib
     case encryptionKeyChanged(path: String)
     /// The key file cannot be used.
     case keyFile(path: String, reason: String)
+    /// A re-key was asked for without a new key (`StoreEncryption.none`); nothing was changed.
+    case newKeyRequired(path: String)
     /// Another live process owns the account.
     case leaseHeld(Lease)
     /// A write carried a lease token that is no longer the account's (another process took over).
@@ -49,6 +51,7 @@ public enum SessionStoreError: Error, Sendable, Equatable, CustomStringConvertib
         case .encryptionKeyRequired: "store.encryption_key_required"
         case .encryptionKeyChanged: "store.encryption_key_changed"
         case .keyFile: "store.key_file"
+        case .newKeyRequired: "store.new_key_required"
         case .leaseHeld: "store.lease_held"
         case .fenced: "store.fenced"
         case .corruptRecord: "store.corrupt_record"
@@ -83,6 +86,9 @@ public enum SessionStoreError: Error, Sendable, Equatable, CustomStringConvertib
         case .keyFile(let path, let reason):
             "the key file \(path) cannot be used: \(reason). A key file holds 32 random bytes, raw or as 64 hex "
                 + "digits (e.g. `head -c 32 /dev/urandom > key`), mode 0600."
+        case .newKeyRequired(let path):
+            "re-keying \(path) needs a new key (a key file, a passphrase or a key); nothing was changed. Turning encryption off "
+                + "is not supported: export the sessions (`tgsm session export`) and import them into a new store opened without a key."
         case .leaseHeld(let lease):
             "account \(lease.account) is owned by \(lease.holder) (since \(lease.startedAt), lease expires \(lease.expiresAt), "
                 + "token \(lease.token)); two owners would get the key revoked with AUTH_KEY_DUPLICATED. Stop that process, "

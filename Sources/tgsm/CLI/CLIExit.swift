@@ -38,7 +38,7 @@ struct CLIFailure: Error {
     init(_ error: SessionStoreError) {
         let exit: CLIExit = switch error {
         case .damagedWithoutBackup, .notAStore, .corruptRecord: .storeDamaged
-        case .wrongEncryptionKey, .encryptionKeyRequired, .encryptionKeyChanged, .keyFile: .encryptionKey
+        case .wrongEncryptionKey, .encryptionKeyRequired, .encryptionKeyChanged, .keyFile, .newKeyRequired: .encryptionKey
         case .leaseHeld, .fenced: .leaseHeld
         case .invalidProxy, .backupFailed, .database, .filesystem: .failure
         }
