@@ -477,7 +477,11 @@ import Testing
 
         do {
             let store = try SQLiteSessionStore.open(directory: dir.path, options: Fixtures.options())
-            #expect(store.outcome == .opened, "\(store.outcome)")
+            // What the recovery could have seen of the writer, should this fail again (it did once,
+            // before users seen ahead of the inspection were counted too).
+            let writer = kill(child.pid, 0) == 0 ? "alive" : "gone"
+            let locks = ((try? String(contentsOfFile: "/proc/locks", encoding: .utf8)) ?? "").split(separator: "\n").filter { $0.contains(" \(child.pid) ") }
+            #expect(store.outcome == .opened, "\(store.outcome); the writer is \(writer), its locks now: \(locks)")
             try store.close()
         } catch {
             guard case .filesystem(_, let operation, let reason) = error else { Issue.record("\(error)"); await child.kill(); return }
