@@ -93,11 +93,12 @@ final class DCConnection: Sendable {
         let eventLoop = self.eventLoop
         let result: Result<[UInt8], TelegramError> = await withTaskCancellationHandler {
             await withUnsafeContinuation { (continuation: Completion) in
+                let submission = Submission(call: call, method: method, floodScope: floodScope, body: body, timeout: timeout, continuation: continuation)
                 // A caller already on the loop (see `EventLoopTaskExecutor`) writes at once.
                 if eventLoop.inEventLoop {
-                    core.value.invoke(call, method: method, floodScope: floodScope, body: body, timeout: timeout, continuation: continuation)
+                    core.value.invoke(submission)
                 } else {
-                    submit(Submission(call: call, method: method, floodScope: floodScope, body: body, timeout: timeout, continuation: continuation))
+                    submit(submission)
                 }
             }
         } onCancel: {
@@ -146,7 +147,7 @@ extension DCConnection {
         init(token: CallToken) { self.token = token }
     }
 
-    /// A call made off the loop, on its way there.
+    /// A call on its way to the loop (made off it, it waits in the inbox first).
     private struct Submission {
         var call: PendingCall
         var method: String
@@ -212,13 +213,14 @@ extension DCConnection {
             return statistics
         }
 
-        func invoke(_ call: PendingCall, method: String, floodScope: String?, body: [UInt8], timeout: Double?, continuation: Completion) {
-            if call.isCancelled.load(ordering: .acquiring) {
-                continuation.resume(returning: .failure(.cancelled(method: method, delivery: .notSent)))
+        func invoke(_ submission: consuming Submission) {
+            if submission.call.isCancelled.load(ordering: .acquiring) {
+                submission.continuation.resume(returning: .failure(.cancelled(method: submission.method, delivery: .notSent)))
                 return
             }
-            completions[call.token] = continuation
-            execute(machine.invoke(call.token, method: method, floodScope: floodScope, body: body, timeout: timeout, now: clock.now()))
+            completions[submission.call.token] = submission.continuation
+            execute(machine.invoke(submission.call.token, method: submission.method, floodScope: submission.floodScope, body: submission.body,
+                                   timeout: submission.timeout, now: clock.now()))
         }
 
         /// The inbox's array and this one trade places, so neither is allocated again for batches
@@ -234,9 +236,7 @@ extension DCConnection {
             inbox.withLock { swap(&$0, &taken) }
             // Reversed, then popped, to keep the order without copying each element.
             taken.reverse()
-            while let next = taken.popLast() {
-                invoke(next.call, method: next.method, floodScope: next.floodScope, body: next.body, timeout: next.timeout, continuation: next.continuation)
-            }
+            while let next = taken.popLast() { invoke(next) }
             if taken.capacity <= Self.spareCapacity { swap(&taken, &spareSubmissions) }
         }
 
