@@ -155,6 +155,8 @@ extension PostgresSessionStore {
     /// with the old key.
     public static func rekey(url: String, from encryption: StoreEncryption, to newEncryption: StoreEncryption,
                              logger: Logger = Logger(label: "tgsm.store")) async throws(SessionStoreError) -> RekeyReport {
+        // Refused before connecting: connecting migrates the schema, and "nothing was changed" must hold.
+        if case .none = newEncryption { throw .newKeyRequired(path: (try? PostgresURL(url))?.redacted ?? "the PostgreSQL store") }
         let store = try await connect(url: url, encryption: encryption, logger: logger)
         let location = store.database.location
         let opened = store.encryptionHeader

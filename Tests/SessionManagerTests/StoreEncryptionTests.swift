@@ -239,6 +239,14 @@ import Testing
             try await Self.expectEverySecret(in: reopened, phoneKey: phoneKey)
             try await reopened.shutDown()
             try await Self.expectNothingInClear(place)
+            if engine == .sqlite {
+                // Refused before the store is opened: no store is created where there was none.
+                let nowhere = place.location + "-never-made"
+                await Self.expectStoreError("store.new_key_required") {
+                    _ = try SQLiteSessionStore.rekey(directory: nowhere, options: Fixtures.options(), to: .none)
+                }
+                #expect(!FileManager.default.fileExists(atPath: nowhere))
+            }
         }
     }
 

@@ -679,7 +679,24 @@ import Workers
 
         let again = try await setup.cli.run(["auth", "--account", "alice", "--phone", "15550001"], stdin: DCState.loginCode(for: "15550001") + "\n")
         #expect(again.status == 0, "\(again.stderr)")
-        #expect(again.stderr.contains("its key was destroyed by Telegram"), "\(again.stderr)")
+        #expect(again.stderr.contains("the DC does not know its key"), "\(again.stderr)")
+        let check = try await setup.cli.run(["check"])
+        #expect(check.status == 0, "\(check.stdout) \(check.stderr)")
+        try await setup.close()
+    }
+
+    /// The same, found by `tgsm auth`'s own check (no `tgsm run` marked the account first): the
+    /// login goes on with a new key, not with the key the check was just refused for (before, it
+    /// failed with TGSM-AUTH-007, having spent a future auth token, and said to run `tgsm auth`).
+    @Test func authFindingTheKeyUnknownByItsOwnCheckLogsInWithANewKey() async throws {
+        let setup = try await Setup.start()
+        try await Self.logIn(setup)
+        setup.dc.core.withState { state in
+            for keyID in state.authKeyIDs(dc: 1) { state.dropAuthKey(dc: 1, keyID: keyID) }
+        }
+        let again = try await setup.cli.run(["auth", "--account", "alice", "--phone", "15550001"], stdin: DCState.loginCode(for: "15550001") + "\n")
+        #expect(again.status == 0, "\(again.stdout) \(again.stderr)")
+        #expect(again.stderr.contains("the DC does not know its key") && again.stderr.contains("this login creates a new one"), "\(again.stderr)")
         let check = try await setup.cli.run(["check"])
         #expect(check.status == 0, "\(check.stdout) \(check.stderr)")
         try await setup.close()

@@ -37,7 +37,7 @@ extension SQLiteSessionStore {
         let secrets: Int
         do throws(SessionStoreError) {
             guard let (header, sealer) = try EncryptionHeader.make(for: newEncryption, path: store.path) else {
-                throw SessionStoreError.newKeyRequired(path: store.path)
+                throw SessionStoreError.newKeyRequired(path: directory)
             }
             secrets = try store.reseal(under: header, sealer: sealer)
             try store.close()

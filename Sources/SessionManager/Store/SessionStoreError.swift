@@ -87,8 +87,10 @@ public enum SessionStoreError: Error, Sendable, Equatable, CustomStringConvertib
             "the key file \(path) cannot be used: \(reason). A key file holds 32 random bytes, raw or as 64 hex "
                 + "digits (e.g. `head -c 32 /dev/urandom > key`), mode 0600."
         case .newKeyRequired(let path):
-            "re-keying \(path) needs a new key (a key file, a passphrase or a key); nothing was changed. Turning encryption off "
-                + "is not supported: export the sessions (`tgsm session export`) and import them into a new store opened without a key."
+            "re-keying \(path) needs a new key (a key file, a passphrase or a key); nothing was changed. Give the new key. Turning "
+                + "encryption off is not supported: export each account (`tgsm session export --account NAME --format telethon-string "
+                + "--output FILE`) and import it into a new store opened without a key; its proxy, cached peers, flood waits and future "
+                + "auth tokens do not move that way."
         case .leaseHeld(let lease):
             "account \(lease.account) is owned by \(lease.holder) (since \(lease.startedAt), lease expires \(lease.expiresAt), "
                 + "token \(lease.token)); two owners would get the key revoked with AUTH_KEY_DUPLICATED. Stop that process, "

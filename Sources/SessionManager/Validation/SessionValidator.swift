@@ -13,7 +13,8 @@ public enum SessionVerdict: Sendable, Hashable {
     /// AUTH_KEY_DUPLICATED: the key was used from two places at once and Telegram dropped it.
     case duplicated
     /// Transport error -404: the DC does not know the key (Telegram destroyed it, or the session
-    /// names the wrong DC or another server). Nothing proves a second client, unlike `duplicated`.
+    /// names the wrong DC or another server), or an account marked so (`AccountStatus.keyUnknownCause`).
+    /// Nothing proves a second client, unlike `duplicated`.
     case keyUnknown
     /// USER_DEACTIVATED(_BAN).
     case deactivated

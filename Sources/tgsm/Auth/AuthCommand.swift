@@ -141,15 +141,28 @@ struct AuthCommand: AsyncParsableCommand {
     /// `codeRequested`: whether a login code request went to Telegram (a code may be on its way).
     private func checkThenLogIn(_ accountID: AccountID, store: any SessionStore, location: String, resolved: ConnectionOptions.Resolved, route: String?,
                        clock: some TelegramClock, logger: Logger, reached: inout Bool, codeRequested: inout Bool) async throws {
-        let runtime = AccountRuntime(account: accountID, store: store, client: resolved.clientConfiguration,
-                                     configuration: AccountRuntimeConfiguration(stack: SessionStack.Configuration(rateGate: resolved.rateGate),
-                                                                                keepAlive: nil, remembersPeers: true, stopsOnTerminal: false),
-                                     environment: AccountRuntimeEnvironment(clock: clock, logger: logger))
-        let verdict: SessionVerdict?
-        do {
-            verdict = try await runtime.start(validate: true)
-        } catch {
-            throw Runtimes.failure(error, account: accountID)
+        func started() async throws -> (AccountRuntime, SessionVerdict?) {
+            let runtime = AccountRuntime(account: accountID, store: store, client: resolved.clientConfiguration,
+                                         configuration: AccountRuntimeConfiguration(stack: SessionStack.Configuration(rateGate: resolved.rateGate),
+                                                                                    keepAlive: nil, remembersPeers: true, stopsOnTerminal: false),
+                                         environment: AccountRuntimeEnvironment(clock: clock, logger: logger))
+            do {
+                return (runtime, try await runtime.start(validate: true))
+            } catch {
+                throw Runtimes.failure(error, account: accountID)
+            }
+        }
+        var (runtime, verdict) = try await started()
+        switch verdict {
+        case .duplicated?, .keyUnknown?:
+            // The check itself found the key dead (no earlier mark dropped it): logging in over it
+            // would be refused again, and spend a future auth token on the refusal. The check marked
+            // the account, so the key is dropped as for an account found marked, and a new one made.
+            await runtime.stop()
+            try await dropADestroyedKey(store: store, account: accountID, now: clock.now())
+            (runtime, verdict) = try await started()
+        default:
+            break
         }
         // No session to check (a first login) says nothing yet; the login's first answer will.
         if let verdict { if case .networkDown = verdict {} else { reached = true } }
@@ -192,7 +205,11 @@ struct AuthCommand: AsyncParsableCommand {
             session.dcs[dc]?.temporaryKey = nil
         }
         try await store.saveSession(session, account: account, fence: nil)
-        Terminal.standard.errorLine("\(account.rawValue): its key was destroyed by Telegram (marked \(mark.state.rawValue): \(mark.cause)); "
+        // -404 proves no second client: an imported session may only name the wrong DC.
+        let what = mark.cause == AccountStatus.keyUnknownCause
+            ? "the DC does not know its key (Telegram destroyed it, or an imported session named the wrong DC)"
+            : "its key was destroyed by Telegram"
+        Terminal.standard.errorLine("\(account.rawValue): \(what) (marked \(mark.state.rawValue): \(mark.cause)); "
             + "it is dropped and this login creates a new one" + (global.postgresURL == nil ? " (the store's backups keep the old key)." : "."))
     }
 

@@ -160,8 +160,9 @@ struct RecoverCommand: AsyncParsableCommand {
         case .revoked?: return ("revoked from another device: find out who, then `tgsm auth --account \(runtime.account)`", .accountMarked)
         case .keyUnknown?:
             // -404 proves no second client: a wrong DC in an imported session, or a key Telegram dropped.
-            return ("the DC does not know its key (destroyed by Telegram, or the session names the wrong DC): `tgsm check` says what "
-                + "to do; then `tgsm auth --account \(runtime.account)`", .accountMarked)
+            return ("the DC does not know its key (destroyed by Telegram, or the session names the wrong DC): log in again with "
+                + "`tgsm auth --account \(runtime.account)`, or, for an imported session whose DC was wrong, import it again "
+                + "(`tgsm session import --account \(runtime.account) --replace FILE`)", .accountMarked)
         case .duplicated?:
             return ("its key was used twice and is dead (AUTH_KEY_DUPLICATED): stop other users of it, then `tgsm auth --account \(runtime.account)`",
                     .accountMarked)
