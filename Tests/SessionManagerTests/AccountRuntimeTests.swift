@@ -543,8 +543,9 @@ import Testing
         // A new runtime classifies the account without asking for a code (auth.sendCode never ran again).
         let sendCodes = try world.dc.addFault(FaultRule(match: FaultMatch(method: "auth.sendCode"), effect: .delay(milliseconds: 0))).id
         let next = world.runtime()
-        // The first runtime's client saved the key as logged out: the check needs no network at all.
-        #expect(try await next.start() == .unauthorized(cause: "the stored key is not logged in"))
+        // The first runtime's client saved the key as logged out: the check needs no network at all,
+        // and names the mark's cause (revoked: find who), not its consequence (a key logged out).
+        #expect(try await next.start() == .revoked)
         if case .stopped(.terminal) = await next.state {} else { Issue.record("the runtime of a revoked account kept running") }
         #expect(world.dc.core.withState { $0.faults.firedCount(rule: sendCodes) } == 0)
         try await world.close()

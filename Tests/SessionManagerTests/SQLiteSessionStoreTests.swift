@@ -135,10 +135,14 @@ import Crypto
         var state = Fixtures.session(user: nil)
         state.dcs[2]?.isAuthorized = false
         #expect(try await store.saveSession(state, account: "alice", fence: nil), "the keys are new")
+        // The login is the one a mark waited for: the mark ends with it, in the backup too.
+        try await store.setStatus(AccountStatus(state: .duplicated, since: clock.now(), cause: AccountStatus.keyUnknownCause, code: "TGSM-AUTH-007"),
+                                  for: "alice")
         clock.advance(by: 1)
         state.dcs[2]?.isAuthorized = true
         state.userID = 1001
         #expect(try await store.saveSession(state, account: "alice", fence: nil) == false, "no key changed")
+        #expect(try await store.status(of: "alice")?.isTerminal == false)
         clock.advance(by: 1)
         state.dcs[2]?.serverSalt = 99
         try await store.saveSession(state, account: "alice", fence: nil)
@@ -149,7 +153,25 @@ import Crypto
         let restored = try SQLiteSessionStore.open(directory: dir.path, options: options)
         let session = try #require(try await restored.loadSession(account: "alice"))
         #expect(session.isAuthorized && session.userID == 1001, "the newest backup holds the login")
+        #expect(try await restored.status(of: "alice")?.isTerminal == false, "and not the mark the login ended")
         try restored.close()
+    }
+
+    /// A mark no login ends (deactivated: the account is banned) stays through a save that logs in.
+    @Test func aDeactivatedMarkOutlivesASaveThatLogsIn() async throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let store = try SQLiteSessionStore.open(directory: dir.path, options: Fixtures.options())
+        var state = Fixtures.session(user: nil)
+        state.dcs[2]?.isAuthorized = false
+        try await store.saveSession(state, account: "alice", fence: nil)
+        try await store.setStatus(AccountStatus(state: .deactivated, since: UnixTime(seconds: 1), cause: "USER_DEACTIVATED", code: "TGSM-AUTH-005"),
+                                  for: "alice")
+        state.dcs[2]?.isAuthorized = true
+        state.userID = 1001
+        try await store.saveSession(state, account: "alice", fence: nil)
+        #expect(try await store.status(of: "alice")?.state == .deactivated)
+        try store.close()
     }
 
     /// The backup `tgsm session remove` names outlives the newest generations for 30 days: a few

@@ -702,6 +702,42 @@ import Workers
         try await setup.close()
     }
 
+    /// A banned account (USER_DEACTIVATED): every command says so and none asks for a login code,
+    /// including the check that finds its key logged out (before: "needs a login: `tgsm auth`",
+    /// which was refused); once Telegram restores it, `tgsm auth --restored` clears the mark and
+    /// logs in (before, no command cleared it).
+    @Test func aDeactivatedAccountIsNeverSentToALoginUntilRestored() async throws {
+        let setup = try await Setup.start()
+        try await Self.logIn(setup)
+        setup.dc.core.withState { state in
+            if let index = state.world.users.firstIndex(where: { $0.phone == "15550001" }) { state.world.users[index].deactivated = true }
+        }
+        let run = try setup.terminal(["run", "--no-http", "--grace-period", "5"])
+        try await run.expect("TGSM-AUTH-005")
+        #expect(try await run.status() == 8, "\(run.output)")
+
+        let recovered = try await setup.cli.run(["recover", "--account", "alice", "--max-wait", "0"])
+        #expect(recovered.status == 8 && recovered.stdout.contains("deactivated or banned") && !recovered.stdout.contains("tgsm auth"),
+                "\(recovered.stdout) \(recovered.stderr)")
+        let refused = try await setup.cli.run(["auth", "--account", "alice", "--phone", "15550001"], stdin: "\n")
+        #expect(refused.status == 8 && refused.stderr.contains("deactivated") && !refused.stderr.contains("Requesting a login code"), "\(refused.stderr)")
+        let checked = try await setup.cli.run(["check"])
+        #expect(checked.status == 8 && checked.stdout.contains("--restored") && !checked.stdout.contains("Run `tgsm auth --account alice`"),
+                "\(checked.stdout)")
+        let mistaken = try await setup.cli.run(["auth", "--account", "bob", "--phone", "15550002", "--restored"], stdin: "\n")
+        #expect(mistaken.status == 2 && mistaken.stderr.contains("not marked deactivated"), "\(mistaken.stderr)")
+
+        setup.dc.core.withState { state in
+            if let index = state.world.users.firstIndex(where: { $0.phone == "15550001" }) { state.world.users[index].deactivated = false }
+        }
+        let back = try await setup.cli.run(["auth", "--account", "alice", "--phone", "15550001", "--restored"],
+                                           stdin: DCState.loginCode(for: "15550001") + "\n")
+        #expect(back.status == 0 && back.stderr.contains("its deactivated mark"), "\(back.stdout) \(back.stderr)")
+        let fine = try await setup.cli.run(["check"])
+        #expect(fine.status == 0, "\(fine.stdout) \(fine.stderr)")
+        try await setup.close()
+    }
+
     /// Moving an account between tools: an export is refused while `tgsm run` serves the account
     /// (used then, the key would be destroyed for both), and an account imported from a Telethon
     /// string session (which carries no user id) learns its user id at its first check, so a

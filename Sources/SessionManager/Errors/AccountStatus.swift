@@ -125,7 +125,8 @@ public struct AccountStatus: Sendable, Hashable {
             [
                 "Do not retry and do not ask for login codes: the account is deleted or banned.",
                 "Check the account from an official app or contact Telegram support (recover@telegram.org for bans).",
-                "Clear the mark only after the account is restored.",
+                "Once Telegram has restored the account, log it in again with `tgsm auth --account NAME --restored`, which clears the mark; "
+                    + "until then the account is refused and no login code is asked for.",
             ]
         }
     }

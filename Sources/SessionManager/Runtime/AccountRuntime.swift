@@ -281,7 +281,14 @@ public actor AccountRuntime {
         if validate {
             let validator = SessionValidator(account: account, invoker: stack.invoker, storage: storage, health: stack.health,
                                              clock: environment.clock, timeout: self.configuration.validationTimeout)
-            let result = await validator.validate()
+            var result = await validator.validate()
+            // A key found logged out is the consequence; the account's mark names the cause
+            // (deactivated, revoked from another device), whose steps differ: a login is refused
+            // for a deactivated account, and a revoked one needs its revoker found first.
+            if case .unauthorized = result, let mark = await terminalMark(), mark.state != .unauthorized {
+                result = SessionValidator.verdict(for: SessionManagerError(.accountUnusable(account: account, status: mark, method: "updates.getState")),
+                                                  now: environment.clock.now())
+            }
             verdict = result
             self.verdict = result
             logger.info("session checked", metadata: ["verdict": "\(result.label)"])

@@ -86,6 +86,7 @@ extension SQLiteSessionStore {
                 try db.execute(sql: "DELETE FROM dc WHERE account = ? AND dc_id = ?", arguments: [account.rawValue, dc])
             }
             if let updates = state.updates { try Self.saveUpdatesState(db, updates, account: account, now: now) }
+            if loggedIn { try Self.clearMarkALoginEnds(db, account: account, now: now) }
             return (changed, loggedIn)
         }
         // A login: the backup taken when its key was created holds it logged out, and a restore
@@ -99,6 +100,24 @@ extension SQLiteSessionStore {
             }
         }
         return keyChanged
+    }
+
+    /// A login ends a mark that waited for one (unauthorized, revoked, duplicated; not deactivated),
+    /// in the save's own transaction: the backup taken for the login right after must not hold the
+    /// new login beside the old mark. The terminal guard clears it too once the login's answer
+    /// reaches it, but later than this save; before, restoring that backup brought the mark back,
+    /// and the advice it gave (`tgsm auth`) dropped the working key.
+    private static func clearMarkALoginEnds(_ db: Database, account: AccountID, now: UnixTime) throws {
+        let active = AccountStatus.active(since: now)
+        let waiting = AccountStatus.State.allCases.filter { state in
+            let mark = AccountStatus(state: state, since: now, cause: "", code: "")
+            return mark.isTerminal && mark.allowsLogin
+        }
+        try db.execute(sql: """
+            UPDATE account_status SET state = ?, since = ?, cause = ?, code = ?
+            WHERE account = ? AND state IN (\(waiting.map { _ in "?" }.joined(separator: ", ")))
+            """, arguments: StatementArguments([active.state.rawValue, active.since.seconds, active.cause, active.code, account.rawValue] as [any DatabaseValueConvertible]
+                                                  + waiting.map(\.rawValue)))
     }
 
     public func updateServerSalt(_ salt: Int64, dc: Int, account: AccountID, fence: LeaseToken?) async throws(SessionStoreError) {

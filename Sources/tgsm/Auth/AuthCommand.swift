@@ -51,6 +51,11 @@ struct AuthCommand: AsyncParsableCommand {
         valueName: "link"))
     var proxy: String?
 
+    @Flag(name: .customLong("restored"), help: ArgumentHelp(
+        "The account is marked deactivated (USER_DEACTIVATED) and Telegram has restored it since: clear the mark and log in. "
+            + "Without it, a deactivated account is refused, as asking for codes for a banned number only risks it."))
+    var restored = false
+
     @Option(name: .customLong("first-name"), help: "First name when the number has no account yet (else asked for).")
     var firstName: String?
 
@@ -86,6 +91,7 @@ struct AuthCommand: AsyncParsableCommand {
         // code (refused by the phone's deadline, input ended, no network): a mistyped or refused
         // name must not stay as an account that needs a login (503 on /health, exit 8 in check).
         let isNew = (try? await store.isKnownAccount(accountID)) == false
+        try await clearADeactivatedMarkIfRestored(store: store, account: accountID, now: clock.now())
         try await dropADestroyedKey(store: store, account: accountID, now: clock.now())
         // Not under a live holder: the start below refuses then (exit 6), and the account's proxy
         // must not change by a login that did not happen.
@@ -211,6 +217,24 @@ struct AuthCommand: AsyncParsableCommand {
             : "its key was destroyed by Telegram"
         Terminal.standard.errorLine("\(account.rawValue): \(what) (marked \(mark.state.rawValue): \(mark.cause)); "
             + "it is dropped and this login creates a new one" + (global.postgresURL == nil ? " (the store's backups keep the old key)." : "."))
+    }
+
+    /// `--restored`: the person says Telegram gave a deactivated account back; the mark goes, so
+    /// this login may ask for a code. Refused for an account not marked so (a typo must not let a
+    /// login through past another mark), and while a live process holds the account.
+    private func clearADeactivatedMarkIfRestored(store: any SessionStore, account: AccountID, now: UnixTime) async throws {
+        guard restored else { return }
+        let mark = try await store.status(of: account)
+        guard let mark, mark.state == .deactivated else {
+            throw CLIFailure(.usage, "\(account.rawValue) is not marked deactivated (\(mark.map { "marked \($0.state.rawValue)" } ?? "no mark")): "
+                + "--restored is only for an account Telegram restored after USER_DEACTIVATED. Run without it.")
+        }
+        if let lease = try await store.currentLease(account: account), LeaseView(lease, now: now).isLive {
+            throw CLIFailure(.leaseHeld, "\(account.rawValue) is held by \(lease.holder): stop that process first, then run this again.")
+        }
+        try await store.setStatus(.active(since: now), for: account)
+        Terminal.standard.errorLine("\(account.rawValue): its deactivated mark (\(mark.cause) since \(TimeText.iso(mark.since)) UTC) is cleared, "
+            + "as Telegram restored the account; logging in.")
     }
 
     private func checkNoValidSession(_ verdict: SessionVerdict?, route: String?) async throws(CLIFailure) {

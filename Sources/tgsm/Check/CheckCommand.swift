@@ -371,12 +371,18 @@ struct CheckCommand: AsyncParsableCommand {
             for account in accounts {
                 let name = "account \(account)"
                 let session = try await store.loadSession(account: account)
+                let mark = try await store.status(of: account)
                 for key in session?.authKeyIDs ?? [] { holders[key, default: []].append(account) }
                 if let session, session.isAuthorized {
                     loggedIn.insert(account)
                     findings.append(.ok(name, "session on DC \(session.homeDC), logged in"))
+                } else if let mark, mark.isTerminal, !mark.allowsLogin {
+                    // Deactivated or banned: the mark's own finding below says what to do, and no
+                    // step here may send a person to ask for a login code.
+                    findings.append(.problem(.accountMarked, name, "the home DC's key is not logged in (the account is marked \(mark.state.rawValue))", []))
                 } else {
-                    var steps = ["Log the account in, or import its session (`tgsm session import --account \(account) FILE`)."]
+                    let importing = session == nil ? "tgsm session import --account \(account) FILE" : "tgsm session import --account \(account) --replace FILE"
+                    var steps = ["Log the account in, or import its session (`\(importing)`)."]
                     // A kept future auth token makes that login one a person need not be there for.
                     if let phoneKey = try await store.futureAuthTokenPhoneKey(account: account),
                        let newest = try await store.futureAuthTokens(phoneKey: phoneKey).first {
@@ -391,7 +397,7 @@ struct CheckCommand: AsyncParsableCommand {
                     // Exit 8 as docs/CLI.md's table says: nothing runs for it until a person logs it in.
                     findings.append(.problem(.accountMarked, name, session == nil ? "no session stored" : "the home DC's key is not logged in", steps))
                 }
-                if let mark = try await store.status(of: account), mark.isTerminal {
+                if let mark, mark.isTerminal {
                     findings.append(.problem(.accountMarked, name, "marked \(mark.state.rawValue) since \(TimeText.iso(mark.since)) "
                         + "after \(mark.cause) (\(mark.code)); its workers do not run", mark.recoverySteps(account: account)))
                 }
