@@ -628,6 +628,44 @@ import Workers
         #expect(exported.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == string, "the sealed key comes back as it went in")
     }
 
+    /// A lost key: check's steps lead out instead of in a circle. Restoring a sealed backup without
+    /// its key fails as the store did, and any command then puts it back (before, check advised
+    /// just that); the way out without the key is a new store, which works.
+    @Test func aStoreWhoseKeyIsLostIsLedOutNotRoundInACircle() async throws {
+        let (root, base) = try CLI.temporary()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let keyPath = root + "/store.key"
+        try CLIFixtures.write(CLIFixtures.hex((0..<32).map { UInt8($0 * 3 + 2) }), to: keyPath)
+        let string = try PyrogramStringSession.encode(PortableSession(dc: 2, authKey: try CLIFixtures.key(seed: 41), userID: 1001, isBot: false, apiID: 1))
+        #expect(try await base.run(["session", "import", "--account", "alice", "-", "--key-file", keyPath], stdin: string).status == 0)
+        #expect(try await base.run(["session", "backup", "--key-file", keyPath]).status == 0)
+        // The key is lost and the store file was moved aside, as the store's error advises first.
+        try FileManager.default.moveItem(atPath: base.store + "/sessions.sqlite", toPath: base.store + "/sessions.sqlite.sealed")
+        let check = try await base.run(["check"])
+        #expect(check.stdout.contains("seals its secrets") && check.stdout.contains("move the whole directory aside")
+                && !check.stdout.contains("Run `tgsm session restore` to put"), "\(check.stdout)")
+        // Following it: a new store where the old one was, usable without a key.
+        try FileManager.default.moveItem(atPath: base.store, toPath: base.store + ".sealed")
+        let fresh = try await base.run(["session", "import", "--account", "alice", "-"], stdin: string)
+        #expect(fresh.status == 0, "\(fresh.stderr)")
+    }
+
+    /// A damaged store with no backup: check does not advise taking a backup (which fails on a
+    /// damaged store), only what the store file's finding says.
+    @Test func checkDoesNotAdviseABackupOfADamagedStore() async throws {
+        let (root, cli) = try CLI.temporary()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let string = try PyrogramStringSession.encode(PortableSession(dc: 2, authKey: try CLIFixtures.key(seed: 42), userID: 1001, isBot: false, apiID: 1))
+        #expect(try await cli.run(["session", "import", "--account", "alice", "-"], stdin: string).status == 0)
+        for file in (try? FileManager.default.contentsOfDirectory(atPath: cli.store + "/backups")) ?? [] {
+            try FileManager.default.removeItem(atPath: cli.store + "/backups/" + file)
+        }
+        try Data(repeating: 0x41, count: 8192).write(to: URL(fileURLWithPath: cli.store + "/sessions.sqlite"))
+        let check = try await cli.run(["check"])
+        #expect(check.status != 0 && check.stdout.contains("no backup") && !check.stdout.contains("Take one now"), "\(check.stdout)")
+        #expect(check.stdout.contains("None can be taken"), "\(check.stdout)")
+    }
+
     /// Another program holding the store's write lock (a `sqlite3` shell left in a transaction):
     /// reads go on, so check said "no problems" while every `tgsm run` on the store was losing its
     /// leases. It names the process now (exit 3), and says nothing once the lock is gone.

@@ -51,6 +51,11 @@ public struct FloodWait: Sendable, Hashable {
             return "\(method) is one of tgsm's own calls (the session check, the keep-alive), not a job's: nothing to lower; tgsm makes no such call "
                 + "before then, and jobs that do not need it go on."
         }
+        // Logins are a person's (`tgsm auth`), not a job's: no job calls auth.*.
+        if method.hasPrefix("auth.") {
+            return "\(method) is a login step (`tgsm auth`), not a job's call: do not try to log in again before then; every try "
+                + "meanwhile is refused here without reaching Telegram, whose waits on login steps grow when they are ignored."
+        }
         return "Lower the rate of the jobs that call \(method) for this account (`rateLimits` in the config file); repeated waits open the circuit "
             + "breaker and grow longer on Telegram's side."
     }

@@ -73,13 +73,14 @@ public enum SessionStoreError: Error, Sendable, Equatable, CustomStringConvertib
                 + "Point the store at another directory, or move the file away if it is not needed."
         case .wrongEncryptionKey(let path, let source):
             "the secrets in \(path) are encrypted under another key than the one from \(source); nothing was decrypted. "
-                + "Give the key (file or passphrase) the store was created with."
+                + "Give the key the store was created with, or its last re-key's (`--key-file`, TGSM_KEY_FILE; a passphrase or key where a program gave one)."
         case .encryptionKeyRequired(let path):
-            "the secrets in \(path) are encrypted and no key was given; pass the store's key file or passphrase (--key-file, "
-                + "TGSM_KEY_FILE). If the key is lost, nobody can read those secrets (that is the point of it): move the file aside "
-                + "(`mv \(path) \(path).sealed`), then restore a backup whose secrets are in clear (taken before encryption was "
-                + "turned on: `tgsm session backup --list --verify` says which) with `tgsm session restore --backup FILE`, or log the "
-                + "accounts in again (`tgsm auth`)."
+            "the secrets in \(path) are encrypted and no key was given; pass the store's key (`--key-file`, TGSM_KEY_FILE; a "
+                + "passphrase or key where a program gave one). If the key is lost, nobody can read those secrets (that is the point "
+                + "of it). On SQLite, a backup taken before encryption was turned on holds them in clear (`tgsm session backup --list "
+                + "--verify` says which): move the file aside (`mv \(path) \(path).sealed`), then `tgsm session restore --backup FILE`. "
+                + "Without one, move the whole store directory aside (its sealed backups would be put back by the next command "
+                + "otherwise), or on PostgreSQL use a new database, and log the accounts in again (`tgsm auth`)."
         case .encryptionKeyChanged(let path):
             "the secrets in \(path) were sealed under a new key (`tgsm session rekey`) since this process opened the store with the old one; "
                 + "nothing was written or read with the old key. Restart this process with the store's new key."

@@ -180,7 +180,18 @@ struct CheckCommand: AsyncParsableCommand {
         let users = SQLiteSessionStore.processesUsing(directory: directory, options: options)
         let stopFirst = users.isEmpty ? "" : "First stop process \(users.map(String.init).joined(separator: ", ")), which has the store open "
             + "(a `tgsm run`? it saves its sessions as it ends), and run `tgsm check` again: nothing is restored under it. Then: "
-        let restoreStep = good.first.map { stopFirst + "Run `tgsm session restore` to put the newest verified backup (\($0.file), commit \($0.commitSequence)) in place; the damaged file is kept aside." }
+        var restoreStep = good.first.map { stopFirst + "Run `tgsm session restore` to put the newest verified backup (\($0.file), commit \($0.commitSequence)) in place; the damaged file is kept aside." }
+        // A sealed backup restored without its key only fails again as the store did (and every
+        // command that opens the store would put it back): say what works without the key.
+        let keyGiven: Bool = if case .none = options.encryption { false } else { true }
+        if !keyGiven, let newest = good.first, inspections.first(where: { $0.0.file == newest.file })?.1.isSealed == true {
+            let inClear = inspections.first { record, inspection in inspection.problem == nil && inspection.isSealed == false && good.contains(record) }?.0
+            restoreStep = stopFirst + "The newest verified backup (\(newest.file)) seals its secrets: restore it with the store's key "
+                + "(`tgsm session restore --key-file FILE`). Without that key, "
+                + (inClear.map { "restore \($0.file), taken before encryption was turned on (`tgsm session restore --backup \($0.file)`), or " } ?? "")
+                + "move the whole directory aside (`mv \(directory) \(directory).sealed`: its backups would be restored again otherwise) and log "
+                + "the accounts in again (`tgsm auth`), which starts a new store."
+        }
         var storeUsable = false
         switch health {
         case .absent, .empty:
@@ -234,9 +245,10 @@ struct CheckCommand: AsyncParsableCommand {
         }
 
         if backups.isEmpty {
-            findings.append(.problem(.problems, "backups", "no backup in \(directory)/backups", [
+            // A backup of an unusable store cannot be taken (and would only keep the damage).
+            findings.append(.problem(.problems, "backups", "no backup in \(directory)/backups", storeUsable ? [
                 "Take one now: `tgsm session backup` (`tgsm run` also takes one every 6 h, see --backup-interval, and after each new key).",
-            ]))
+            ] : ["None can be taken of the store as it is: see the store file's finding above first."]))
         } else {
             for (record, inspection) in inspections {
                 guard let problem = inspection.problem else { continue }
