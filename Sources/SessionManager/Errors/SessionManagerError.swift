@@ -315,10 +315,11 @@ public struct SessionManagerError: TelegramMiddlewareError {
             return steps
         case .sendCodeGuard:
             return [
-                "Use the code already sent (check the Telegram app, SMS or call) before asking for another: "
-                    + "`SendCodeGuard.pendingCode(phoneNumber:)` has its phone_code_hash for auth.signIn (`tgsm auth` uses it).",
+                "Use the code already sent (check the Telegram app, SMS or call) before asking for another: `tgsm auth` run again "
+                    + "asks for that code without a new request; a program finds its phone_code_hash for auth.signIn with `SendCodeGuard.pendingCode(phoneNumber:)`.",
                 "Wait until `until`; a new request before then is refused locally, restarts included.",
-                "If no code ever arrived and you are sure, clear the deadline for this phone (SendCodeGuard.clear) and request once.",
+                "If no code ever arrived and you are sure, a program may clear the deadline for this phone (`SendCodeGuard.clear`) and "
+                    + "request once; the CLI has no command for it on purpose: wait the deadline out.",
             ]
         case .rateGate(_, _, let category, _, _):
             return [

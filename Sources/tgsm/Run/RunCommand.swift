@@ -377,7 +377,8 @@ struct RunCommand: AsyncParsableCommand {
         }.joined(separator: "; ")
         // `tgsm check` reads a SQLite store only.
         let steps = global.postgresURL == nil ? "see `tgsm check` for each account's recovery steps"
-            : "log each in again (`tgsm auth --account NAME --store …`); a `tgsm run --standby` on the store takes it up without a restart"
+            : "log each in again (`tgsm auth --account NAME --store …`; a deactivated one only once Telegram restored it, with --restored); "
+                + "a `tgsm run --standby` on the store takes it up without a restart"
         if !stops.isEmpty, stops.values.allSatisfy(\.marksAccount), !stop.isRequested || (waiting.isEmpty && stops.count == running.count) {
             throw CLIFailure(.accountMarked, "every account stopped with a session error (\(why)); \(steps)")
         }
