@@ -157,6 +157,22 @@ import Crypto
         try restored.close()
     }
 
+    /// Only the home DC's login ends a mark: another DC's authorization is copied from the home key
+    /// and may land after that key was revoked.
+    @Test func aNonHomeDCsAuthorizationDoesNotEndAMark() async throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let store = try SQLiteSessionStore.open(directory: dir.path, options: Fixtures.options())
+        var state = Fixtures.session()
+        state.dcs[4] = DCSessionState(authKey: try AuthKey([UInt8](repeating: 9, count: 256)), isAuthorized: false)
+        try await store.saveSession(state, account: "alice", fence: nil)
+        try await store.setStatus(AccountStatus(state: .revoked, since: UnixTime(seconds: 1), cause: "SESSION_REVOKED", code: "TGSM-AUTH-002"), for: "alice")
+        state.dcs[4]?.isAuthorized = true
+        try await store.saveSession(state, account: "alice", fence: nil)
+        #expect(try await store.status(of: "alice")?.state == .revoked)
+        try store.close()
+    }
+
     /// A mark no login ends (deactivated: the account is banned) stays through a save that logs in.
     @Test func aDeactivatedMarkOutlivesASaveThatLogsIn() async throws {
         let dir = TemporaryDirectory()

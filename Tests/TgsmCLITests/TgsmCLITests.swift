@@ -547,9 +547,14 @@ import Workers
         #expect(reimport.status == 6)
 
         try await store.releaseLease(lease)
+        // As a revoked client leaves it: the key kept, logged out. The import logs it in, and a
+        // save that logs in ends the mark by itself on SQLite: the import still says it was cleared.
+        var loggedOut = try #require(try await store.loadSession(account: "gina"))
+        for dc in Array(loggedOut.dcs.keys) { loggedOut.dcs[dc]?.isAuthorized = false }
+        try await store.saveSession(loggedOut, account: "gina", fence: nil)
         try store.close()
         let replaced = try await cli.run(["session", "import", "--account", "gina", "--replace", root + "/s.txt"])
-        #expect(replaced.status == 0 && replaced.stdout.contains("mark revoked (TGSM-AUTH-002) was cleared"))
+        #expect(replaced.status == 0 && replaced.stdout.contains("mark revoked (TGSM-AUTH-002) was cleared"), "\(replaced.stdout) \(replaced.stderr)")
     }
 
     /// A freeze a `tgsm run` met and kept is in `tgsm check` (exit 8: a person must appeal, with the
@@ -642,10 +647,14 @@ import Workers
         // The key is lost and the store file was moved aside, as the store's error advises first.
         try FileManager.default.moveItem(atPath: base.store + "/sessions.sqlite", toPath: base.store + "/sessions.sqlite.sealed")
         let check = try await base.run(["check"])
-        #expect(check.stdout.contains("seals its secrets") && check.stdout.contains("move the whole directory aside")
+        #expect(check.stdout.contains("seals its secrets") && check.stdout.contains("set the store file and its backups aside")
                 && !check.stdout.contains("Run `tgsm session restore` to put"), "\(check.stdout)")
         // Following it: a new store where the old one was, usable without a key.
-        try FileManager.default.moveItem(atPath: base.store, toPath: base.store + ".sealed")
+        let sealed = base.store + "/sealed"
+        try FileManager.default.createDirectory(atPath: sealed, withIntermediateDirectories: false)
+        for name in try FileManager.default.contentsOfDirectory(atPath: base.store) where name.hasPrefix("sessions.sqlite") || name == "backups" {
+            try FileManager.default.moveItem(atPath: base.store + "/" + name, toPath: sealed + "/" + name)
+        }
         let fresh = try await base.run(["session", "import", "--account", "alice", "-"], stdin: string)
         #expect(fresh.status == 0, "\(fresh.stderr)")
     }

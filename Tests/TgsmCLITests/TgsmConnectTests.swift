@@ -717,7 +717,8 @@ import Workers
         #expect(try await run.status() == 8, "\(run.output)")
 
         let recovered = try await setup.cli.run(["recover", "--account", "alice", "--max-wait", "0"])
-        #expect(recovered.status == 8 && recovered.stdout.contains("deactivated or banned") && !recovered.stdout.contains("tgsm auth"),
+        #expect(recovered.status == 8 && recovered.stdout.contains("deactivated or banned") && recovered.stdout.contains("--restored")
+                && !recovered.stdout.contains("needs a login"),
                 "\(recovered.stdout) \(recovered.stderr)")
         let refused = try await setup.cli.run(["auth", "--account", "alice", "--phone", "15550001"], stdin: "\n")
         #expect(refused.status == 8 && refused.stderr.contains("deactivated") && !refused.stderr.contains("Requesting a login code"), "\(refused.stderr)")
@@ -726,10 +727,20 @@ import Workers
                 "\(checked.stdout)")
         let mistaken = try await setup.cli.run(["auth", "--account", "bob", "--phone", "15550002", "--restored"], stdin: "\n")
         #expect(mistaken.status == 2 && mistaken.stderr.contains("not marked deactivated"), "\(mistaken.stderr)")
+        // Said too early (Telegram has not restored it): no login happens, and the mark comes back.
+        let early = try await setup.cli.run(["auth", "--account", "alice", "--phone", "15550001", "--restored"],
+                                            stdin: DCState.loginCode(for: "15550001") + "\n")
+        #expect(early.status != 0 && early.stderr.contains("marked deactivated again"), "\(early.stdout) \(early.stderr)")
+        let stillMarked = try await setup.cli.run(["session", "list", "--json"])
+        #expect(stillMarked.stdout.contains("\"deactivated\""), "\(stillMarked.stdout)")
 
         setup.dc.core.withState { state in
             if let index = state.world.users.firstIndex(where: { $0.phone == "15550001" }) { state.world.users[index].deactivated = false }
         }
+        // Restored later than the early try's send-code deadline (ten minutes): cleared here rather than waited for.
+        let store = try SQLiteSessionStore.open(directory: setup.cli.store)
+        try await store.setSendCodeDeadline(nil, account: "alice", phoneKey: try await store.phoneKey(for: "15550001"))
+        try store.close()
         let back = try await setup.cli.run(["auth", "--account", "alice", "--phone", "15550001", "--restored"],
                                            stdin: DCState.loginCode(for: "15550001") + "\n")
         #expect(back.status == 0 && back.stderr.contains("its deactivated mark"), "\(back.stdout) \(back.stderr)")

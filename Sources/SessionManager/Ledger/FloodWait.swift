@@ -53,8 +53,8 @@ public struct FloodWait: Sendable, Hashable {
         }
         // Logins are a person's (`tgsm auth`), not a job's: no job calls auth.*.
         if method.hasPrefix("auth.") {
-            return "\(method) is a login step (`tgsm auth`), not a job's call: do not try to log in again before then; every try "
-                + "meanwhile is refused here without reaching Telegram, whose waits on login steps grow when they are ignored."
+            return "\(method) is a login step (`tgsm auth`), not a job's call: do not try to log in again before then; this step "
+                + "is refused here until then without reaching Telegram, whose waits on login steps grow when they are ignored."
         }
         return "Lower the rate of the jobs that call \(method) for this account (`rateLimits` in the config file); repeated waits open the circuit "
             + "breaker and grow longer on Telegram's side."

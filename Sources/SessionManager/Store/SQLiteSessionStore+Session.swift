@@ -64,10 +64,16 @@ extension SQLiteSessionStore {
             }
             var changed = false
             var loggedIn = userBefore == nil && state.userID != nil
+            // Only the home DC's key logging in is a login a mark waited for: a non-home DC's
+            // authorization is copied from the home one, and may land after the home key was revoked.
+            var homeLoggedIn = false
             for (dc, dcState) in state.dcs {
                 let keyID = dcState.authKey?.id
                 if keyID != nil, previous[dc] ?? nil != keyID { changed = true }
-                if dcState.isAuthorized, dcState.authKey != nil, !authorizedBefore.contains(dc) { loggedIn = true }
+                if dcState.isAuthorized, dcState.authKey != nil, !authorizedBefore.contains(dc) {
+                    loggedIn = true
+                    if dc == state.homeDC { homeLoggedIn = true }
+                }
                 let stored = try dcState.authKey.map { key in
                     try Self.storedForm(key, sealer: sealer, context: SecretContext.authKey(account.rawValue, dc))
                 }
@@ -86,7 +92,7 @@ extension SQLiteSessionStore {
                 try db.execute(sql: "DELETE FROM dc WHERE account = ? AND dc_id = ?", arguments: [account.rawValue, dc])
             }
             if let updates = state.updates { try Self.saveUpdatesState(db, updates, account: account, now: now) }
-            if loggedIn { try Self.clearMarkALoginEnds(db, account: account, now: now) }
+            if homeLoggedIn { try Self.clearMarkALoginEnds(db, account: account, now: now) }
             return (changed, loggedIn)
         }
         // A login: the backup taken when its key was created holds it logged out, and a restore

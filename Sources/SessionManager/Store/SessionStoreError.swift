@@ -79,8 +79,9 @@ public enum SessionStoreError: Error, Sendable, Equatable, CustomStringConvertib
                 + "passphrase or key where a program gave one). If the key is lost, nobody can read those secrets (that is the point "
                 + "of it). On SQLite, a backup taken before encryption was turned on holds them in clear (`tgsm session backup --list "
                 + "--verify` says which): move the file aside (`mv \(path) \(path).sealed`), then `tgsm session restore --backup FILE`. "
-                + "Without one, move the whole store directory aside (its sealed backups would be put back by the next command "
-                + "otherwise), or on PostgreSQL use a new database, and log the accounts in again (`tgsm auth`)."
+                + "Without one, set the store file and its backups/ directory aside (the sealed backups would be put back by the next "
+                + "command otherwise; the job queue, jobs.sqlite, stays), or on PostgreSQL use a new database, and log the accounts in "
+                + "again (`tgsm auth`)."
         case .encryptionKeyChanged(let path):
             "the secrets in \(path) were sealed under a new key (`tgsm session rekey`) since this process opened the store with the old one; "
                 + "nothing was written or read with the old key. Restart this process with the store's new key."

@@ -91,7 +91,7 @@ struct AuthCommand: AsyncParsableCommand {
         // code (refused by the phone's deadline, input ended, no network): a mistyped or refused
         // name must not stay as an account that needs a login (503 on /health, exit 8 in check).
         let isNew = (try? await store.isKnownAccount(accountID)) == false
-        try await clearADeactivatedMarkIfRestored(store: store, account: accountID, now: clock.now())
+        let restoredFrom = try await clearADeactivatedMarkIfRestored(store: store, account: accountID, now: clock.now())
         try await dropADestroyedKey(store: store, account: accountID, now: clock.now())
         // Not under a live holder: the start below refuses then (exit 6), and the account's proxy
         // must not change by a login that did not happen.
@@ -117,6 +117,12 @@ struct AuthCommand: AsyncParsableCommand {
                                      reached: &reached, codeRequested: &codeRequested)
             if replaced != nil, let route { Terminal.standard.errorLine("\(account): connects through its \(route) from now on") }
         } catch {
+            // --restored is a person's word, not Telegram's: a login that did not happen (a number
+            // still banned, no network, the input ended) leaves the account marked as it was.
+            if let restoredFrom, (try? await store.loadSession(account: accountID))??.isAuthorized != true,
+               (try? await store.setStatus(restoredFrom, for: accountID)) != nil {
+                Terminal.standard.errorLine("\(account): marked deactivated again, as no login happened.")
+            }
             if isNew, !codeRequested, await Self.takeBackTheNewAccount(accountID, store: store) {
                 Terminal.standard.errorLine("\(account): not kept in the store: no login code was requested for it (nothing to finish).")
                 throw error
@@ -158,20 +164,26 @@ struct AuthCommand: AsyncParsableCommand {
                 throw Runtimes.failure(error, account: accountID)
             }
         }
+        // No session to check (a first login) says nothing yet; the login's first answer will.
+        func noteAnswered(_ verdict: SessionVerdict?) {
+            if let verdict { if case .networkDown = verdict {} else { reached = true } }
+        }
         var (runtime, verdict) = try await started()
+        noteAnswered(verdict)
         switch verdict {
         case .duplicated?, .keyUnknown?:
             // The check itself found the key dead (no earlier mark dropped it): logging in over it
             // would be refused again, and spend a future auth token on the refusal. The check marked
             // the account, so the key is dropped as for an account found marked, and a new one made.
+            // A mark whose keys were dropped already needs no second start.
+            guard try await store.loadSession(account: accountID)?.dcs.values.contains(where: { $0.authKey != nil }) == true else { break }
             await runtime.stop()
             try await dropADestroyedKey(store: store, account: accountID, now: clock.now())
             (runtime, verdict) = try await started()
+            noteAnswered(verdict)
         default:
             break
         }
-        // No session to check (a first login) says nothing yet; the login's first answer will.
-        if let verdict { if case .networkDown = verdict {} else { reached = true } }
         do {
             try await checkNoValidSession(verdict, route: route)
             let user = try await logIn(runtime: runtime, credentials: resolved, verdict: verdict, clock: clock)
@@ -222,8 +234,9 @@ struct AuthCommand: AsyncParsableCommand {
     /// `--restored`: the person says Telegram gave a deactivated account back; the mark goes, so
     /// this login may ask for a code. Refused for an account not marked so (a typo must not let a
     /// login through past another mark), and while a live process holds the account.
-    private func clearADeactivatedMarkIfRestored(store: any SessionStore, account: AccountID, now: UnixTime) async throws {
-        guard restored else { return }
+    /// Returns the mark it cleared.
+    private func clearADeactivatedMarkIfRestored(store: any SessionStore, account: AccountID, now: UnixTime) async throws -> AccountStatus? {
+        guard restored else { return nil }
         let mark = try await store.status(of: account)
         guard let mark, mark.state == .deactivated else {
             throw CLIFailure(.usage, "\(account.rawValue) is not marked deactivated (\(mark.map { "marked \($0.state.rawValue)" } ?? "no mark")): "
@@ -234,7 +247,8 @@ struct AuthCommand: AsyncParsableCommand {
         }
         try await store.setStatus(.active(since: now), for: account)
         Terminal.standard.errorLine("\(account.rawValue): its deactivated mark (\(mark.cause) since \(TimeText.iso(mark.since)) UTC) is cleared, "
-            + "as Telegram restored the account; logging in.")
+            + "as Telegram restored the account; logging in (the mark comes back if no login happens).")
+        return mark
     }
 
     private func checkNoValidSession(_ verdict: SessionVerdict?, route: String?) async throws(CLIFailure) {
@@ -278,7 +292,13 @@ struct AuthCommand: AsyncParsableCommand {
             if qr { return try await qrLogin(login: login, client: client, clock: clock) }
             // Asked of the client itself: through the stack, the answer would mark the account as
             // needing a login, which it is about to get.
-            if case .unauthorized? = verdict, try await TelegramLogin(client: client).awaitsPassword() {
+            // Unauthorized or revoked (the mark's name for a key found logged out): the key is kept,
+            // and Telegram may be waiting for its 2FA password from an earlier run.
+            let keyKept = switch verdict {
+            case .unauthorized?, .revoked?: true
+            default: false
+            }
+            if keyKept, try await TelegramLogin(client: client).awaitsPassword() {
                 Terminal.standard.errorLine("An earlier `tgsm auth` got past the login code (a code typed, or a future auth token) and stopped "
                     + "at the 2FA password: Telegram keeps this session waiting for it, so no code is needed.")
                 return try await password(login: login, hint: await login.passwordHint(), codeMayPrecede: true)

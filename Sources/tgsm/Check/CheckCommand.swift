@@ -189,8 +189,9 @@ struct CheckCommand: AsyncParsableCommand {
             restoreStep = stopFirst + "The newest verified backup (\(newest.file)) seals its secrets: restore it with the store's key "
                 + "(`tgsm session restore --key-file FILE`). Without that key, "
                 + (inClear.map { "restore \($0.file), taken before encryption was turned on (`tgsm session restore --backup \($0.file)`), or " } ?? "")
-                + "move the whole directory aside (`mv \(directory) \(directory).sealed`: its backups would be restored again otherwise) and log "
-                + "the accounts in again (`tgsm auth`), which starts a new store."
+                + "set the store file and its backups aside (`mkdir \(directory)/sealed && mv \(directory)/\(options.fileName)* \(directory)/backups "
+                + "\(directory)/sealed/`: the backups would be restored again otherwise; the job queue, jobs.sqlite, stays) and log the accounts in "
+                + "again (`tgsm auth`), which starts a new store."
         }
         var storeUsable = false
         switch health {
@@ -391,7 +392,8 @@ struct CheckCommand: AsyncParsableCommand {
                 } else if let mark, mark.isTerminal, !mark.allowsLogin {
                     // Deactivated or banned: the mark's own finding below says what to do, and no
                     // step here may send a person to ask for a login code.
-                    findings.append(.problem(.accountMarked, name, "the home DC's key is not logged in (the account is marked \(mark.state.rawValue))", []))
+                    findings.append(.problem(.accountMarked, name, (session == nil ? "no session stored" : "the home DC's key is not logged in")
+                        + " (the account is marked \(mark.state.rawValue))", []))
                 } else {
                     let importing = session == nil ? "tgsm session import --account \(account) FILE" : "tgsm session import --account \(account) --replace FILE"
                     var steps = ["Log the account in, or import its session (`\(importing)`)."]

@@ -166,7 +166,8 @@ struct RecoverCommand: AsyncParsableCommand {
         case .duplicated?:
             return ("its key was used twice and is dead (AUTH_KEY_DUPLICATED): stop other users of it, then `tgsm auth --account \(runtime.account)`",
                     .accountMarked)
-        case .deactivated?: return ("deactivated or banned: do not retry; check it from an official app", .accountMarked)
+        case .deactivated?: return ("deactivated or banned: do not retry; check it from an official app, and once Telegram restored it "
+            + "`tgsm auth --account \(runtime.account) --restored`", .accountMarked)
         case .networkDown(let code, let reason)?:
             return ("the servers could not be reached [\(code)]\(reason.isEmpty ? "" : ": \(reason)"); check the network, the account's proxy (`tgsm session proxy`) and --server", .failure)
         case .rateLimited(let until)?: return ("still rate limited\(until.map { " until \(TimeText.iso($0)) UTC" } ?? "")", .rateLimited)

@@ -101,6 +101,8 @@ struct SessionImportCommand: AsyncParsableCommand {
             }
             // Before the session: a `tgsm run` finds an account once its session is stored.
             if let proxy { try await store.setProxy(try SessionProxyCommand.parse(proxy, option: "--proxy"), account: id) }
+            // Read before the save: on SQLite a save that logs the account in ends a mark itself.
+            let markBefore = try await store.status(of: id)
             try await store.saveSession(session.sessionState, account: id, fence: nil)
             // What the library had already resolved, so the account does not spend its
             // resolveUsername budget on it again. The session is stored by now: a failure here
@@ -111,7 +113,7 @@ struct SessionImportCommand: AsyncParsableCommand {
                 peersFailure = (error as? SessionStoreError).map { "\($0.code): \($0)" } ?? "\(error)"
             }
             // A new key is a new login: a terminal mark from the old key no longer applies.
-            if let mark = try await store.status(of: id), mark.isTerminal {
+            if let mark = markBefore, mark.isTerminal {
                 try await store.setStatus(.active(since: now), for: id)
                 cleared = "\(mark.state.rawValue) (\(mark.code))"
             }
