@@ -42,8 +42,8 @@ import Workers
 
         var environment: [String: String] { cli.environment }
 
-        func terminal(_ arguments: [String]) throws -> PseudoTerminal {
-            try PseudoTerminal(arguments: arguments + ["--store", cli.store], environment: environment)
+        func terminal(_ arguments: [String], environment extra: [String: String] = [:]) throws -> PseudoTerminal {
+            try PseudoTerminal(arguments: arguments + ["--store", cli.store], environment: environment.merging(extra) { $1 })
         }
 
         /// Telegram ends every session of DC 1's keys (alice's and bob's home; carol's is DC 2).
@@ -699,6 +699,34 @@ import Workers
         #expect(again.stderr.contains("the DC does not know its key") && again.stderr.contains("this login creates a new one"), "\(again.stderr)")
         let check = try await setup.cli.run(["check"])
         #expect(check.status == 0, "\(check.stdout) \(check.stderr)")
+        try await setup.close()
+    }
+
+    /// A login after a dead key, stopped at the 2FA password: the next run goes on with the password
+    /// on the new key (before, the account was still marked `duplicated`, so the next run dropped the
+    /// new key too and needed another code, which the send-code deadline held back).
+    @Test func aLoginAfterADeadKeyStoppedAtThePasswordGoesOnWithIt() async throws {
+        let setup = try await Setup.start()
+        let first = try await setup.cli.run(["auth", "--account", "bob", "--phone", "15550002"], stdin: DCState.loginCode(for: "15550002") + "\n")
+        #expect(first.status == 2, "\(first.stderr)")
+        let store = try SQLiteSessionStore.open(directory: setup.cli.store)
+        try await store.setStatus(AccountStatus(state: .duplicated, since: SystemClock().now(), cause: "AUTH_KEY_DUPLICATED", code: "TGSM-AUTH-006"),
+                                  for: "bob")
+        try store.close()
+        var later = setup.cli
+        later.environment["TGSM_NOW"] = String(Int(Date().timeIntervalSince1970) + 700)
+        let dropped = try await later.run(["auth", "--account", "bob", "--phone", "15550002"], stdin: DCState.loginCode(for: "15550002") + "\n")
+        #expect(dropped.status == 2 && dropped.stderr.contains("it is dropped and this login creates a new one"), "\(dropped.stderr)")
+
+        let terminal = try setup.terminal(["auth", "--account", "bob"], environment: ["TGSM_NOW": String(Int(Date().timeIntervalSince1970) + 800)])
+        var at = try await terminal.expect("stopped at the 2FA password: Telegram keeps this session waiting for it, so no code is needed")
+        at = try await terminal.expect("2FA password (not shown): ", after: at)
+        terminal.type("hunter2")
+        try await terminal.expect("logged in as user 1002", after: at)
+        #expect(try await terminal.status() == 0)
+        #expect(!terminal.output.contains("it is dropped"), "\(terminal.output)")
+        let check = try await setup.cli.run(["check"])
+        #expect(check.status == 0, "\(check.stdout)")
         try await setup.close()
     }
 

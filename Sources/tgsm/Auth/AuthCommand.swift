@@ -229,6 +229,11 @@ struct AuthCommand: AsyncParsableCommand {
             : "its key was destroyed by Telegram"
         Terminal.standard.errorLine("\(account.rawValue): \(what) (marked \(mark.state.rawValue): \(mark.cause)); "
             + "it is dropped and this login creates a new one" + (global.postgresURL == nil ? " (the store's backups keep the old key)." : "."))
+        // The dead key is gone: what is left is an account that needs a login. Left `duplicated`, a
+        // login stopped at its 2FA password would have its new key (the one Telegram keeps waiting
+        // for the password) dropped by the next run as well, and need a new code.
+        try await store.setStatus(AccountStatus(state: .unauthorized, since: mark.since,
+                                                cause: "\(mark.cause); the dead key was dropped for a new login", code: mark.code), for: account)
     }
 
     /// `--restored`: the person says Telegram gave a deactivated account back; the mark goes, so
