@@ -309,7 +309,8 @@ let package = Package(
         // The built `tgsm` binary run as a subprocess against temporary stores.
         .testTarget(
             name: "TgsmCLITests",
-            dependencies: ["tgsm", "CTestPTY", "OffThePool", "OperatorHTTP", "PostgresStore", "StoreTestSupport", "WebhookTestSupport", "Workers", "SessionManager", "MTProtoClient", "MTProto", "MTProtoCrypto", "TestDC", "TLSchema", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["tgsm", "CTestPTY", "OffThePool", "OperatorHTTP", "PostgresStore", "StoreTestSupport", "WebhookTestSupport", "Workers", "SessionManager", "MTProtoClient", "MTProto", "MTProtoCrypto", "TestDC", "TLSchema", .product(name: "Logging", package: "swift-log"),
+                           .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strict
         ),
         // posix_openpt and friends for the pseudo-terminal tests (Glibc's Swift module hides them).

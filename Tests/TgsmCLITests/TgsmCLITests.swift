@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
@@ -555,6 +556,51 @@ import Workers
         try store.close()
         let replaced = try await cli.run(["session", "import", "--account", "gina", "--replace", root + "/s.txt"])
         #expect(replaced.status == 0 && replaced.stdout.contains("mark revoked (TGSM-AUTH-002) was cleared"), "\(replaced.stdout) \(replaced.stderr)")
+    }
+
+    /// A mark this version cannot read (a newer tgsm wrote it, or a hand edit): every command refuses
+    /// the account, and the advice named a restore (which copies the mark back) or a login (which
+    /// reads it first). `tgsm session clear-mark` clears it, and a stale readable one, keeping the
+    /// session; not a deactivated one, and not under a live holder.
+    @Test func clearMarkEndsAMarkThatCannotBeReadOrIsStale() async throws {
+        let (root, cli) = try CLI.temporary()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let string = try PyrogramStringSession.encode(PortableSession(dc: 2, authKey: try CLIFixtures.key(seed: 43), userID: 1001, isBot: false, apiID: 1))
+        #expect(try await cli.run(["session", "import", "--account", "alice", "-"], stdin: string).status == 0)
+        var store = try SQLiteSessionStore.open(directory: cli.store)
+        try await store.setStatus(AccountStatus(state: .revoked, since: UnixTime(seconds: 1_800_000_000), cause: "SESSION_REVOKED", code: "TGSM-AUTH-002"),
+                                  for: "alice")
+        try store.close()
+        let database = try DatabaseQueue(path: cli.store + "/sessions.sqlite")
+        try await database.write { try $0.execute(sql: "UPDATE account_status SET state = 'suspended' WHERE account = 'alice'") }
+        try database.close()
+
+        let check = try await cli.run(["check"])
+        #expect(check.status != 0 && check.stdout.contains("tgsm session clear-mark --account alice"), "\(check.stdout)")
+        let cleared = try await cli.run(["session", "clear-mark", "--account", "alice", "--json"])
+        #expect(cleared.status == 0, "\(cleared.stderr)")
+        #expect((try cleared.jsonObject() as? [String: Any])?["cleared"] as? String == "unreadable", "\(cleared.stdout)")
+        let fine = try await cli.run(["check"])
+        #expect(fine.status == 0, "\(fine.stdout)")
+        #expect(try await cli.run(["session", "clear-mark", "--account", "alice"]).status == 4, "no mark left to clear")
+
+        store = try SQLiteSessionStore.open(directory: cli.store)
+        try await store.setStatus(AccountStatus(state: .deactivated, since: UnixTime(seconds: 1_800_000_000), cause: "USER_DEACTIVATED", code: "TGSM-AUTH-005"),
+                                  for: "alice")
+        let refused = try await cli.run(["session", "clear-mark", "--account", "alice"])
+        #expect(refused.status == 2 && refused.stderr.contains("--restored"), "\(refused.stderr)")
+        try await store.setStatus(AccountStatus(state: .duplicated, since: UnixTime(seconds: 1_800_000_000), cause: "AUTH_KEY_DUPLICATED", code: "TGSM-AUTH-006"),
+                                  for: "alice")
+        let lease = try await store.acquireLease(account: "alice", holder: .current(), now: SystemClock().now(), ttl: 600,
+                                                 holderIsDead: LeaseHolder.isDeadOnThisHost)
+        let held = try await cli.run(["session", "clear-mark", "--account", "alice"])
+        #expect(held.status == 6, "\(held.stderr)")
+        try await store.releaseLease(lease)
+        let stale = try await cli.run(["session", "clear-mark", "--account", "alice"])
+        #expect(stale.status == 0 && stale.stdout.contains("duplicated"), "\(stale.stdout) \(stale.stderr)")
+        #expect(try await store.status(of: "alice")?.isTerminal == false)
+        #expect(try await store.loadSession(account: "alice")?.isAuthorized == true, "the session is kept")
+        try store.close()
     }
 
     /// A freeze a `tgsm run` met and kept is in `tgsm check` (exit 8: a person must appeal, with the

@@ -101,6 +101,10 @@ public enum SessionStoreError: Error, Sendable, Equatable, CustomStringConvertib
             "a write for \(account) carried lease token \(token), but "
                 + (current.map { "the account is now owned by \($0.holder) with token \($0.token)" } ?? "the account has no lease")
                 + "; the write was rejected. This process lost ownership: stop its connections and take the lease again."
+        case .corruptRecord(let account, let what) where what.hasPrefix("account status"):
+            // A restore copies the mark back, and a login or an import reads it first: neither helps.
+            "the stored \(what) of \(account) cannot be read; it was not used, and the account is not run on a guess. A newer tgsm "
+                + "may have written it: that version reads it. Otherwise clear it with `tgsm session clear-mark --account \(account)`."
         case .corruptRecord(let account, let what):
             "the stored \(what) of \(account) failed its integrity check; it was not used. Restore the newest backup "
                 + "(reopening the store does so when the file is damaged) or log the account in again."

@@ -8,10 +8,10 @@ import SessionManager
 struct SessionCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "session",
-        abstract: "List, back up, restore, import, export, re-key and remove the accounts' sessions; set their proxies.",
+        abstract: "List, back up, restore, import, export, re-key and remove the accounts' sessions; set their proxies; clear a stale mark.",
         subcommands: [SessionListCommand.self, SessionBackupCommand.self, SessionRestoreCommand.self,
                       SessionImportCommand.self, SessionExportCommand.self, SessionRekeyCommand.self, SessionRemoveCommand.self,
-                      SessionProxyCommand.self]
+                      SessionProxyCommand.self, SessionClearMarkCommand.self]
     )
 }
 
