@@ -65,18 +65,8 @@ struct SessionClearMarkCommand: AsyncParsableCommand {
         guard unreadable != nil || mark?.isTerminal == true else {
             throw CLIFailure(.notFound, "\(account.rawValue) has no mark to clear; nothing was changed")
         }
-        // Taken for the change: a runtime starting now meets it, and one running the account refuses it.
-        let lease: Lease
-        do {
-            lease = try await store.acquireLease(account: account, holder: .current(), now: global.now(), ttl: 60,
-                                                 holderIsDead: LeaseHolder.isDeadOnThisHost)
-        } catch let error as SessionStoreError {
-            if case .leaseHeld(let held) = error {
-                throw CLIFailure(.leaseHeld, "account \(account.rawValue) is in use by \(held.holder) (lease until \(TimeText.iso(held.expiresAt))); "
-                    + "nothing was changed. Stop that process first, then run this again.")
-            }
-            throw CLIFailure(error)
-        }
+        let lease = try await OperatorLease.take(account, store: store, now: global.now(),
+                                                 refusal: "nothing was changed. Stop that process first, then run this again.")
         do {
             try await store.setStatus(.active(since: global.now()), for: account)
         } catch {

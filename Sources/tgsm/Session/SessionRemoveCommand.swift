@@ -72,17 +72,8 @@ struct SessionRemoveCommand: AsyncParsableCommand {
             throw CLIFailure(.notFound, "the store has no account \(account.rawValue)" + (known.isEmpty ? "; it holds no account yet" : "; it holds: \(known.map(\.rawValue).joined(separator: ", "))"))
         }
         // Taken first: a process starting the account now meets this lease, and one running it refuses the removal.
-        let lease: Lease
-        do {
-            lease = try await store.acquireLease(account: account, holder: .current(), now: global.now(), ttl: 60,
-                                                 holderIsDead: LeaseHolder.isDeadOnThisHost)
-        } catch let error as SessionStoreError {
-            if case .leaseHeld(let held) = error {
-                throw CLIFailure(.leaseHeld, "account \(account.rawValue) is in use by \(held.holder) (lease until \(TimeText.iso(held.expiresAt))); "
-                    + "nothing was removed. Stop that process first (or leave it out with `tgsm run --account`). " + ClusterAdvice.handOver)
-            }
-            throw CLIFailure(error)
-        }
+        let lease = try await OperatorLease.take(account, store: store, now: global.now(), refusal: "nothing was removed. Stop that process "
+            + "first (or leave it out with `tgsm run --account`). " + ClusterAdvice.handOver)
         let loggedIn = (try? await store.loadSession(account: account))??.dcs.values.contains { $0.isAuthorized } ?? false
         var backup: String?
         if let file = store as? SQLiteSessionStore {
