@@ -74,13 +74,8 @@ struct AuthCommand: AsyncParsableCommand {
         Runtimes.bootstrapLogging(level: connection.level)
         let logger = Runtimes.logger("tgsm.auth", level: connection.level)
         let resolved = try connection.resolve(global)
-        let (store, location, closeStore) = try await StoreAccess.sessionStore(global, creating: true)
-        do {
+        try await StoreAccess.withSessionStore(global, creating: true) { store, location in
             try await logIn(store: store, location: location, resolved: resolved, logger: logger)
-            await closeStore()
-        } catch {
-            await closeStore()
-            throw error
         }
     }
 

@@ -156,6 +156,21 @@ enum StoreAccess {
         return (store, store.path, { try? store.close() })
     }
 
+    /// Runs `body` on the store `sessionStore` opens, and closes it however `body` ends.
+    static func withSessionStore<T>(
+        _ global: GlobalOptions, creating: Bool, _ body: (any SessionStore, _ location: String) async throws -> T
+    ) async throws -> T {
+        let (store, location, close) = try await sessionStore(global, creating: creating)
+        do {
+            let result = try await body(store, location)
+            await close()
+            return result
+        } catch {
+            await close()
+            throw error
+        }
+    }
+
     /// `sessionStore` for a command that only reads: a healthy, current SQLite store is opened
     /// read-only (no write, works on a read-only filesystem); otherwise as `sessionStore` opens it.
     static func sessionStoreForReading(_ global: GlobalOptions) async throws(CLIFailure) -> (store: any SessionStore, location: String, close: @Sendable () async -> Void) {

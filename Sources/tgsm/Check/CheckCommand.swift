@@ -185,7 +185,7 @@ struct CheckCommand: AsyncParsableCommand {
         // command that opens the store would put it back): say what works without the key.
         let keyGiven: Bool = if case .none = options.encryption { false } else { true }
         if !keyGiven, let newest = good.first, inspections.first(where: { $0.0.file == newest.file })?.1.isSealed == true {
-            let inClear = inspections.first { record, inspection in inspection.problem == nil && inspection.isSealed == false && good.contains(record) }?.0
+            let inClear = inspections.first { _, inspection in inspection.problem == nil && inspection.isSealed == false }?.0
             restoreStep = stopFirst + "The newest verified backup (\(newest.file)) seals its secrets: restore it with the store's key "
                 + "(`tgsm session restore --key-file FILE`). Without that key, "
                 + (inClear.map { "restore \($0.file), taken before encryption was turned on (`tgsm session restore --backup \($0.file)`), or " } ?? "")

@@ -31,15 +31,7 @@ struct SessionClearMarkCommand: AsyncParsableCommand {
 
     func run() async throws {
         let account = AccountID(self.account)
-        let (store, _, close) = try await StoreAccess.sessionStore(global, creating: false)
-        let result: Result
-        do {
-            result = try await clear(account, in: store)
-            await close()
-        } catch {
-            await close()
-            throw error
-        }
+        let result = try await StoreAccess.withSessionStore(global, creating: false) { store, _ in try await clear(account, in: store) }
         let terminal = Terminal.standard
         if output.json { try terminal.json(result); return }
         terminal.line("\(terminal.paint("cleared", .green)) \(account.rawValue)'s mark (\(result.cleared)\(result.cause.map { ": \($0)" } ?? "")); "

@@ -36,14 +36,8 @@ struct SessionRemoveCommand: AsyncParsableCommand {
 
     func run() async throws {
         let account = AccountID(self.account)
-        let (store, location, close) = try await StoreAccess.sessionStore(global, creating: false)
-        let result: Result
-        do {
-            result = try await remove(account, from: store)
-            await close()
-        } catch {
-            await close()
-            throw error
+        let (result, location) = try await StoreAccess.withSessionStore(global, creating: false) { store, location in
+            (try await remove(account, from: store), location)
         }
         let terminal = Terminal.standard
         if output.json { try terminal.json(result); return }
