@@ -89,13 +89,19 @@ enum StoreAccess {
     static func withOperatorStoreForReading<T>(
         _ global: GlobalOptions, _ body: (any OperatorReadableStore, _ location: String) async throws -> T
     ) async throws -> T {
-        let (store, location, close) = try await operatorStoreForReading(global)
+        try await using(operatorStoreForReading(global), body)
+    }
+
+    /// Runs `body` on an opened store, and closes it however `body` ends.
+    private static func using<Store, T>(
+        _ opened: (store: Store, location: String, close: @Sendable () async -> Void), _ body: (Store, _ location: String) async throws -> T
+    ) async throws -> T {
         do {
-            let result = try await body(store, location)
-            await close()
+            let result = try await body(opened.store, opened.location)
+            await opened.close()
             return result
         } catch {
-            await close()
+            await opened.close()
             throw error
         }
     }
@@ -160,15 +166,7 @@ enum StoreAccess {
     static func withSessionStore<T>(
         _ global: GlobalOptions, creating: Bool, _ body: (any SessionStore, _ location: String) async throws -> T
     ) async throws -> T {
-        let (store, location, close) = try await sessionStore(global, creating: creating)
-        do {
-            let result = try await body(store, location)
-            await close()
-            return result
-        } catch {
-            await close()
-            throw error
-        }
+        try await using(sessionStore(global, creating: creating), body)
     }
 
     /// `sessionStore` for a command that only reads: a healthy, current SQLite store is opened
