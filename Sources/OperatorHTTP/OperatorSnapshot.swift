@@ -86,7 +86,7 @@ public struct OperatorSnapshot: Sendable {
             accounts.append(Account(
                 id: id, enabled: enabled.map { $0.contains(id) } ?? true,
                 summary: try await store.accountSummary(id), lease: lease,
-                mark: try await store.status(of: id), live: live?[id], floodWaits: waits.filter { $0.account == id },
+                mark: try await store.guardedStatus(of: id, now: now), live: live?[id], floodWaits: waits.filter { $0.account == id },
                 storedFreeze: freezes.first { $0.account == id },
                 report: reports.first { $0.account == id && $0.isCurrent(lease: lease, at: now) }))
         }

@@ -293,7 +293,7 @@ extension PostgresSessionStore {
         let (stateName, since, cause, code) = found
         guard let state = AccountStatus.State(rawValue: stateName) else {
             // Written by a newer version, or damaged: refuse to guess whether the account may run.
-            throw .corruptRecord(account: account, what: "account status (unknown state \"\(stateName)\")")
+            throw .unreadableAccountStatus(account: account, detail: "unknown state \"\(stateName)\"")
         }
         return AccountStatus(state: state, since: UnixTime(seconds: since), cause: cause, code: code)
     }

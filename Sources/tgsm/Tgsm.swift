@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SessionManager
 
 /// The tgsm command-line tool: one subcommand per job.
 @main
@@ -32,6 +33,12 @@ struct Tgsm: AsyncParsableCommand {
                 try command.run()
             }
         } catch let failure as CLIFailure {
+            Terminal.standard.error(failure.message)
+            Foundation.exit(failure.exit.rawValue)
+        } catch let error as SessionStoreError {
+            // One a command let through as it came: its documented exit code (5 damaged, 6 held,
+            // 9 key...), not ArgumentParser's 1.
+            let failure = CLIFailure(storeError: error)
             Terminal.standard.error(failure.message)
             Foundation.exit(failure.exit.rawValue)
         } catch {

@@ -180,7 +180,10 @@ import Testing
         }
     }
 
-    @Test func anUnknownStoredStateIsRefusedNotGuessed() async throws {
+    /// A mark this version cannot read (a state a newer tgsm wrote) may be a deactivation: the guard
+    /// refuses every call, login calls too, and never writes over the row. Taken for a store outage,
+    /// it let the account run on a guess.
+    @Test func anUnknownStoredStateStopsTheAccountAndIsKept() async throws {
         let dir = TemporaryDirectory("status")
         defer { dir.remove() }
         let store = try SQLiteSessionStore.open(directory: dir.path, options: Fixtures.options())
@@ -189,13 +192,41 @@ import Testing
         try await queue.write { db in
             try db.execute(sql: "INSERT INTO account_status(account, state, since, cause, code) VALUES ('alice', 'hibernating', 1, 'X', '')")
         }
-        try queue.close()
         let reopened = try SQLiteSessionStore.open(directory: dir.path, options: Fixtures.options())
-        await #expect(throws: SessionStoreError.self) { try await reopened.status(of: "alice") }
-        // The guard fails open on a store error (it cannot know), and says so in the log.
+        let thrown = await #expect(throws: SessionStoreError.self) { try await reopened.status(of: "alice") }
+        #expect(thrown?.unreadableAccountStatus == "account status (unknown state \"hibernating\")")
+
         let guardian = TerminalGuard(account: "alice", statuses: reopened, clock: TestClock(), logger: quietLogger)
-        #expect(await guardian.status().state == .active)
+        let status = await guardian.status()
+        #expect(status.state == .unreadable && status.cause == "account status (unknown state \"hibernating\")" && status.code == "store.corrupt_record")
+        #expect(!status.allowsLogin && !status.yields(to: .deactivated) && !status.yields(to: .revoked))
+        let client = ScriptedInvoker()
+        let invoker = client.wrapped(in: [TerminalGuardMiddleware(guardian)])
+        let refused = try #require(await failure(invoker, nearest))
+        #expect(refused.sessionManagerError?.code == "TGSM-SESSION-001")
+        #expect(refused.sessionManagerError?.recoverySteps.joined().contains("tgsm session clear-mark --account alice") == true)
+        let login = Api.functions.auth.SendCode(phoneNumber: "+10000000000", apiId: 1, apiHash: "x", settings: .codeSettings(.init()))
+        #expect(await failure(invoker, login)?.sessionManagerError?.code == "TGSM-SESSION-001", "no code is asked for: it may be banned")
+        #expect(client.calls.isEmpty)
+        // Nothing writes over it: an `.unreadable` mark, or a later one it does not yield to.
+        await guardian.mark(.unreadable("x", readAt: UnixTime(seconds: 2)))
+        let row = try await queue.read { try String.fetchOne($0, sql: "SELECT state FROM account_status WHERE account = 'alice'") }
+        #expect(row == "hibernating")
+        try queue.close()
         try reopened.close()
+    }
+
+    /// A store that cannot be read at all is an outage: the account runs on (its calls say soon
+    /// enough whether it is still usable), and the log says so.
+    @Test func aStoreOutageIsNotAMark() async throws {
+        struct Unreachable: AccountStatusStore {
+            func status(of account: AccountID) async throws -> AccountStatus? {
+                throw SessionStoreError.database(operation: "read the status", reason: "disk I/O error", failure: .ioError)
+            }
+            func setStatus(_ status: AccountStatus, for account: AccountID) async throws {}
+        }
+        let guardian = TerminalGuard(account: "alice", statuses: Unreachable(), clock: TestClock(), logger: quietLogger)
+        #expect(await guardian.status().state == .active)
     }
 
     @Test func theMarkOfAnErrorSeenOutsideTheGuardIsTheGuardsMark() async throws {

@@ -575,8 +575,19 @@ import Workers
         try await database.write { try $0.execute(sql: "UPDATE account_status SET state = 'suspended' WHERE account = 'alice'") }
         try database.close()
 
+        // An account that needs a person (exit 8), not a damaged store (5): the file is fine.
         let check = try await cli.run(["check"])
-        #expect(check.status != 0 && check.stdout.contains("tgsm session clear-mark --account alice"), "\(check.stdout)")
+        #expect(check.status == 8 && check.stdout.contains("tgsm session clear-mark --account alice"), "\(check.stdout)")
+        #expect(check.stdout.contains("its mark in the store cannot be read: account status (unknown state \"suspended\")"), "\(check.stdout)")
+        // Recover starts the account and checks it: refused without a call (it may be banned), not "usable".
+        let recovered = try await cli.run(["recover", "--api-id", "1", "--api-hash", "x"])
+        #expect(recovered.status == 8, "\(recovered.stdout) \(recovered.stderr)")
+        #expect(recovered.stdout.contains("alice: its mark in the store cannot be read") && !recovered.stdout.contains("every account is usable"),
+                "\(recovered.stdout)")
+        let status = try await cli.run(["status", "--json"])
+        #expect(status.status == 0 && status.stdout.contains("unreadable"), "\(status.stdout) \(status.stderr)")
+        let login = try await cli.run(["auth", "--account", "alice", "--phone", "+15550000000", "--api-id", "1", "--api-hash", "x"], stdin: "")
+        #expect(login.status == 8 && login.stderr.contains("tgsm session clear-mark --account alice"), "\(login.stdout) \(login.stderr)")
         let cleared = try await cli.run(["session", "clear-mark", "--account", "alice", "--json"])
         #expect(cleared.status == 0, "\(cleared.stderr)")
         #expect((try cleared.jsonObject() as? [String: Any])?["cleared"] as? String == "unreadable", "\(cleared.stdout)")

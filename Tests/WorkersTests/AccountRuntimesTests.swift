@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import Logging
 import MTProto
 import MTProtoClient
@@ -193,6 +194,33 @@ import Testing
         let twice = try #require(AccountRuntimes.refusal(for: .duplicated, account: "alice", now: setup.clock.now()))
         guard case .accountUnusable(_, let twiceStatus, _) = twice.reason else { Issue.record("\(twice)"); return }
         #expect(twiceStatus.code == "TGSM-AUTH-006" && twice.recoverySteps != error.recoverySteps, "\(twiceStatus)")
+        await setup.finish()
+    }
+
+    /// A mark this version cannot read (a newer tgsm wrote it): the account is refused as unreadable
+    /// with the way out (`tgsm session clear-mark`), the row is kept as it was, and once a person
+    /// clears it the account runs. Before, the guard took it for a store outage and ran the account.
+    @Test func aMarkThatCannotBeReadStopsTheAccountUntilCleared() async throws {
+        let setup = try await Setup()
+        try await setup.logIn("alice", phone: "15550001")
+        try await setup.store.setStatus(AccountStatus(state: .revoked, since: setup.clock.now(), cause: "SESSION_REVOKED", code: "TGSM-AUTH-002"),
+                                        for: "alice")
+        let file = try DatabaseQueue(path: setup.store.path)
+        try await file.write { try $0.execute(sql: "UPDATE account_status SET state = 'suspended' WHERE account = 'alice'") }
+        let runtimes = setup.runtimes()
+        guard case .failed(let error)? = await runtimes.start(["alice"])["alice"] else { Issue.record("alice started"); return }
+        guard case .accountUnusable(_, let status, _) = error.reason else { Issue.record("\(error)"); return }
+        #expect(status.state == .unreadable && status.cause == "account status (unknown state \"suspended\")", "\(status)")
+        #expect(error.recoverySteps.joined().contains("tgsm session clear-mark --account alice"), "\(error.recoverySteps)")
+        await runtimes.stopAll()
+        let row = try await file.read { try String.fetchOne($0, sql: "SELECT state FROM account_status WHERE account = 'alice'") }
+        #expect(row == "suspended", "nothing wrote over it")
+        try file.close()
+
+        try await setup.store.setStatus(.active(since: setup.clock.now()), for: "alice")
+        let again = setup.runtimes()
+        guard case .running(.valid?)? = await again.start(["alice"])["alice"] else { Issue.record("alice did not start once cleared"); return }
+        await again.stopAll()
         await setup.finish()
     }
 

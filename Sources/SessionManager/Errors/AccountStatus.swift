@@ -15,6 +15,10 @@ public struct AccountStatus: Sendable, Hashable {
         case duplicated
         /// USER_DEACTIVATED / USER_DEACTIVATED_BAN: deleted or banned.
         case deactivated
+        /// The stored mark cannot be read (a state a newer tgsm wrote, a hand edit): whether the
+        /// account may run is not known, so it does not, and no login code is asked for (it may be
+        /// banned). Never written: what a reader takes such a row for (`AccountStatusStore.guardedStatus`).
+        case unreadable
 
         public init(_ loss: AuthorizationLoss) {
             switch loss {
@@ -46,18 +50,27 @@ public struct AccountStatus: Sendable, Hashable {
 
     public var isTerminal: Bool { state != .active }
 
+    /// What a mark `what` describes that this version cannot read is taken for (its `code` is the
+    /// store's: the mark's own cause is unknown). `since` is when it was read.
+    public static func unreadable(_ what: String, readAt since: UnixTime) -> AccountStatus {
+        AccountStatus(state: .unreadable, since: since, cause: what, code: SessionStoreError.corruptRecord(account: "", what: what).code)
+    }
+
     /// Whether a new terminal mark in `state` should replace this one. The first mark names the
     /// cause; a later one is usually its consequence (a call in flight when the session was
     /// revoked comes back AUTH_KEY_UNREGISTERED) and would hide it. Only a deactivation, which
     /// changes what a person must do, replaces another mark; a repeat of the same state keeps the
     /// first one's time and cause.
+    /// An unreadable mark yields to nothing: writing over it would lose what a newer tgsm recorded,
+    /// and no call that could meet a new cause goes out for it anyway.
     public func yields(to state: State) -> Bool {
-        !isTerminal || (state == .deactivated && self.state != .deactivated)
+        !isTerminal || (state == .deactivated && self.state != .deactivated && self.state != .unreadable)
     }
 
     /// Whether a new login may fix it (so auth.* calls are still let through). A deactivated
-    /// account cannot log in; asking for codes for it only risks the phone number.
-    public var allowsLogin: Bool { state != .deactivated }
+    /// account cannot log in; asking for codes for it only risks the phone number, and an
+    /// unreadable mark may be a deactivation.
+    public var allowsLogin: Bool { state != .deactivated && state != .unreadable }
 
     /// The start of the cause of an account no login was ever finished for: a `tgsm auth` that ended
     /// at the code prompt, a number Telegram refused, a login given up. Its steps are not those of
@@ -121,6 +134,13 @@ public struct AccountStatus: Sendable, Hashable {
                 "Log the account in again with `tgsm auth --account NAME` (a new key is created): the old key is dead on Telegram's side.",
                 "Keep the ownership lease enabled so only one process runs the account.",
             ]
+        case .unreadable:
+            [
+                "This version of tgsm cannot read the account's mark in the store (a newer tgsm wrote it, or it was edited by hand), "
+                    + "so it does not guess: nothing is sent for the account and no login code is asked for.",
+                "Run the tgsm version that wrote the mark, which reads it; or, once you know the account may run, clear it with "
+                    + "`tgsm session clear-mark --account NAME` (the session is kept; if the account was in fact stopped, its first call marks it again).",
+            ]
         case .deactivated:
             [
                 "Do not retry and do not ask for login codes: the account is deleted or banned.",
@@ -149,6 +169,21 @@ extension AccountStatus {
             return AccountStatus(state: .duplicated, since: now, cause: keyRejectedCause(duplicated: duplicated), code: managed.code)
         default:
             return nil
+        }
+    }
+}
+
+extension AccountStatusStore {
+    /// The account's status as the terminal guard and the workers must take it: a mark this version
+    /// cannot read is `.unreadable`, which stops the account. Thrown as a store error, it was taken
+    /// for an outage (during which an account runs on) and the account ran on a guess. Other
+    /// failures are thrown.
+    public func guardedStatus(of account: AccountID, now: UnixTime) async throws -> AccountStatus? {
+        do {
+            return try await status(of: account)
+        } catch let error as SessionStoreError {
+            guard let what = error.unreadableAccountStatus else { throw error }
+            return .unreadable(what, readAt: now)
         }
     }
 }

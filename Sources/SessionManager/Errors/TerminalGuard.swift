@@ -29,22 +29,30 @@ public final class TerminalGuard: Sendable {
         self.cached = Mutex(nil)
     }
 
-    /// The account's current status (active when never marked).
+    /// The account's current status (active when never marked). A store that cannot be read is
+    /// taken for an outage, during which the account runs on; a mark that cannot be read is not
+    /// (`.unreadable`): the store has it, and it may be a deactivation.
     public func status() async -> AccountStatus {
         if let known = cached.withLock({ $0 }) { return known ?? .active(since: UnixTime(seconds: 0)) }
         let loaded: AccountStatus?
         do {
-            loaded = try await statuses.status(of: account)
+            loaded = try await statuses.guardedStatus(of: account, now: clock.now())
         } catch {
             logger.error("account status store failed; treating the account as active", metadata: ["account": "\(account)", "error": "\(error)"])
             return .active(since: clock.now())
+        }
+        if let loaded, loaded.state == .unreadable {
+            logger.error("the account's mark in the store cannot be read; nothing is sent for the account",
+                         metadata: ["account": "\(account)", "mark": "\(loaded.cause)", "code": "\(loaded.code)"])
         }
         cached.withLock { $0 = .some(loaded) }
         return loaded ?? .active(since: UnixTime(seconds: 0))
     }
 
-    /// Marks the account (an operator clearing a mark passes `.active`).
+    /// Marks the account (an operator clearing a mark passes `.active`). `.unreadable` is never
+    /// written: it would replace the row this version could not read.
     public func mark(_ status: AccountStatus) async {
+        guard status.state != .unreadable else { return }
         cached.withLock { $0 = .some(status) }
         do {
             try await statuses.setStatus(status, for: account)

@@ -292,7 +292,7 @@ public actor AccountRuntime {
             verdict = result
             self.verdict = result
             logger.info("session checked", metadata: ["verdict": "\(result.label)"])
-            if self.configuration.stopsOnTerminal, result.needsLogin || result == .deactivated {
+            if self.configuration.stopsOnTerminal, result.needsPerson {
                 await halt(.terminal(code: health?.snapshot.lastFailureCode ?? result.label))
             }
         }
@@ -369,9 +369,10 @@ public actor AccountRuntime {
 
     /// The account's mark in the store, when terminal: the cause a person recorded or a runtime met
     /// first (revoked from another device, duplicated), which says more than a start-up check that
-    /// only finds the key logged out. nil when unmarked or unreadable.
+    /// only finds the key logged out; `.unreadable` for a mark this version cannot read. nil when
+    /// unmarked, or when the store cannot be read.
     public func terminalMark() async -> AccountStatus? {
-        guard let mark = try? await store.status(of: account), mark.isTerminal else { return nil }
+        guard let mark = try? await store.guardedStatus(of: account, now: environment.clock.now()), mark.isTerminal else { return nil }
         return mark
     }
 

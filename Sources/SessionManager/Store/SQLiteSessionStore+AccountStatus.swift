@@ -18,11 +18,11 @@ extension SQLiteSessionStore {
         }
         guard let found else { return nil }
         guard let stateName = found.state, let since = found.since, let cause = found.cause, let code = found.code else {
-            throw .corruptRecord(account: account, what: "account status (a column is missing or of the wrong type)")
+            throw .unreadableAccountStatus(account: account, detail: "a column is missing or of the wrong type")
         }
         guard let state = AccountStatus.State(rawValue: stateName) else {
             // Written by a newer version, or damaged: refuse to guess whether the account may run.
-            throw .corruptRecord(account: account, what: "account status (unknown state \"\(stateName)\")")
+            throw .unreadableAccountStatus(account: account, detail: "unknown state \"\(stateName)\"")
         }
         return AccountStatus(state: state, since: UnixTime(seconds: since), cause: cause, code: code)
     }

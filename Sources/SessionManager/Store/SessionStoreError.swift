@@ -28,6 +28,21 @@ public enum SessionStoreError: Error, Sendable, Equatable, CustomStringConvertib
     /// The database engine failed; `failure` says how, and chooses the advice.
     case database(operation: String, reason: String, failure: DatabaseFailure = .other)
 
+    /// `corruptRecord` for an account's terminal mark this version cannot read (a state a newer tgsm
+    /// wrote, a hand edit): the one record whose readers refuse the account rather than run it on a
+    /// guess (`AccountStatusStore.guardedStatus`).
+    public static func unreadableAccountStatus(account: AccountID, detail: String) -> SessionStoreError {
+        .corruptRecord(account: account, what: "\(accountStatusRecord) (\(detail))")
+    }
+
+    static let accountStatusRecord = "account status"
+
+    /// What could not be read, when this is `unreadableAccountStatus`'s error.
+    public var unreadableAccountStatus: String? {
+        guard case .corruptRecord(_, let what) = self, what.hasPrefix(Self.accountStatusRecord) else { return nil }
+        return what
+    }
+
     /// `database` for what the engine threw: its message as the reason, its kind as the failure.
     public static func databaseFailed(operation: String, error: any Error) -> SessionStoreError {
         .database(operation: operation, reason: "\(error)", failure: DatabaseFailure(error))
@@ -101,7 +116,7 @@ public enum SessionStoreError: Error, Sendable, Equatable, CustomStringConvertib
             "a write for \(account) carried lease token \(token), but "
                 + (current.map { "the account is now owned by \($0.holder) with token \($0.token)" } ?? "the account has no lease")
                 + "; the write was rejected. This process lost ownership: stop its connections and take the lease again."
-        case .corruptRecord(let account, let what) where what.hasPrefix("account status"):
+        case .corruptRecord(let account, let what) where what.hasPrefix(Self.accountStatusRecord):
             // A restore copies the mark back, and a login or an import reads it first: neither helps.
             "the stored \(what) of \(account) cannot be read; it was not used, and the account is not run on a guess. A newer tgsm "
                 + "may have written it: that version reads it. Otherwise clear it with `tgsm session clear-mark --account \(account)`."

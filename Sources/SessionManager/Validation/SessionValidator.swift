@@ -18,6 +18,9 @@ public enum SessionVerdict: Sendable, Hashable {
     case keyUnknown
     /// USER_DEACTIVATED(_BAN).
     case deactivated
+    /// The account's mark in the store cannot be read (`AccountStatus.State.unreadable`; `what`
+    /// says what), so nothing was sent: a person must clear it or run the version that wrote it.
+    case markUnreadable(what: String)
     /// No answer: the network, the DC or the proxy is down (`reason` says which, when the client
     /// could tell: a refused connection, a proxy that rejected its credentials). Says nothing about
     /// the session.
@@ -35,6 +38,15 @@ public enum SessionVerdict: Sendable, Hashable {
         }
     }
 
+    /// Whether nothing may run for the account until a person acts: a login, or a deactivation or
+    /// an unreadable mark looked into.
+    public var needsPerson: Bool {
+        switch self {
+        case .deactivated, .markUnreadable: true
+        default: needsLogin
+        }
+    }
+
     public var label: String {
         switch self {
         case .valid: "valid"
@@ -43,6 +55,7 @@ public enum SessionVerdict: Sendable, Hashable {
         case .duplicated: "duplicated"
         case .keyUnknown: "key unknown to the DC"
         case .deactivated: "deactivated"
+        case .markUnreadable: "mark unreadable"
         case .networkDown(let code, _) where code == SessionManagerError.proxyRefusedCode: "refused by the proxy"
         case .networkDown: "network down"
         case .rateLimited: "rate limited"
@@ -158,6 +171,7 @@ public struct SessionValidator: Sendable {
             case .revoked: return .revoked
             case .duplicated: return status.cause == AccountStatus.keyUnknownCause ? .keyUnknown : .duplicated
             case .deactivated: return .deactivated
+            case .unreadable: return .markUnreadable(what: status.cause)
             }
         case .floodWait, .sendCodeGuard, .rateGate, .breakerOpen:
             return .rateLimited(until: error.until)

@@ -247,6 +247,9 @@ public final class AccountRuntimes: AccountInvokers, Service {
         case .duplicated: (state, cause, code) = (.duplicated, AccountStatus.keyRejectedCause(duplicated: true), "TGSM-AUTH-006")
         case .keyUnknown: (state, cause, code) = (.duplicated, AccountStatus.keyUnknownCause, "TGSM-AUTH-007")
         case .deactivated: (state, cause, code) = (.deactivated, "USER_DEACTIVATED", "TGSM-AUTH-005")
+        case .markUnreadable(let what):
+            let mark = AccountStatus.unreadable(what, readAt: now)
+            (state, cause, code) = (mark.state, mark.cause, mark.code)
         case .valid, .networkDown, .rateLimited, .failed: return nil
         }
         return SessionManagerError(.accountUnusable(account: account, status: AccountStatus(state: state, since: now, cause: cause, code: code),

@@ -259,7 +259,7 @@ public final class WorkerPool: Service {
         // waiting for a person, and serves it once a login clears the mark, as for a stop met here.
         var markedAtStart: AccountStop?
         do {
-            if let status = try await accountStatus.status(of: account), status.isTerminal {
+            if let status = try await accountStatus.guardedStatus(of: account, now: clock.now()), status.isTerminal {
                 guard configuration.resumeInterval != nil else {
                     logger.warning("account is marked stopped; its workers do not start",
                                    metadata: ["state": "\(status.state.rawValue)", "cause": "\(status.cause)", "code": "\(status.code)"])
@@ -339,7 +339,7 @@ public final class WorkerPool: Service {
                             observers.yield(.removed(account))
                             break
                         }
-                        if standingBy, let marked = await Self.markedForAPerson(account, statuses: accountStatus) {
+                        if standingBy, let marked = await Self.markedForAPerson(account, statuses: accountStatus, now: clock.now()) {
                             // Its holder met a dead session, marked it and let it go: taking the lease
                             // would only check the dead key again. Served once a login clears the mark.
                             logger.notice("the account's holder marked it and let it go: not taken over; it waits for a person",
@@ -520,7 +520,7 @@ public final class WorkerPool: Service {
                         logger.notice("the account was removed from the store while waiting for a login: its workers end")
                         observers.yield(.removed(account))
                         break
-                    } else if await Self.mayServeAgain(account, statuses: accountStatus) {
+                    } else if await Self.mayServeAgain(account, statuses: accountStatus, now: clock.now()) {
                         if stop.marksAccount {
                             logger.notice("the account was logged in again: its workers serve it on a new session")
                         } else if !retakingLease {
@@ -616,9 +616,9 @@ public final class WorkerPool: Service {
     /// Whether a stopped account's loop should try to serve it again: no terminal mark in the store
     /// (a login cleared it, or the stop marked nothing: a lost lease). A store that cannot be read
     /// says no: the next look tries again.
-    private static func mayServeAgain(_ account: AccountID, statuses: any AccountStatusStore) async -> Bool {
+    private static func mayServeAgain(_ account: AccountID, statuses: any AccountStatusStore, now: UnixTime) async -> Bool {
         do {
-            guard let status = try await statuses.status(of: account) else { return true }
+            guard let status = try await statuses.guardedStatus(of: account, now: now) else { return true }
             return !status.isTerminal
         } catch {
             return false
@@ -633,8 +633,8 @@ public final class WorkerPool: Service {
 
     /// The account's terminal mark, if it has one. A store that cannot be read says none: taking
     /// the lease then meets the mark (or the store's trouble) the usual way.
-    private static func markedForAPerson(_ account: AccountID, statuses: any AccountStatusStore) async -> AccountStatus? {
-        guard let status = try? await statuses.status(of: account), status.isTerminal else { return nil }
+    private static func markedForAPerson(_ account: AccountID, statuses: any AccountStatusStore, now: UnixTime) async -> AccountStatus? {
+        guard let status = try? await statuses.guardedStatus(of: account, now: now), status.isTerminal else { return nil }
         return status
     }
 
@@ -675,7 +675,9 @@ public final class WorkerPool: Service {
         logger.error("terminal session error: the account's workers stop", metadata: ["error": "\(stop.error)", "guidance": "\(stop.guidance)"])
         do {
             // The guard may have marked it already with the first cause: kept by the same rule.
-            if let current = try await accountStatus.status(of: account), !current.yields(to: stop.status.state) { return }
+            // Nor is an unreadable mark written over: the row holds what this version could not read.
+            if let current = try await accountStatus.guardedStatus(of: account, now: clock.now()), !current.yields(to: stop.status.state) { return }
+            guard stop.status.state != .unreadable else { return }
             try await accountStatus.setStatus(stop.status, for: account)
         } catch {
             logger.error("could not record the account's stop", metadata: ["error": "\(error)"])

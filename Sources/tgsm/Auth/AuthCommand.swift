@@ -267,6 +267,10 @@ struct AuthCommand: AsyncParsableCommand {
         case .deactivated?:
             throw CLIFailure(.accountMarked, "\(account): Telegram says the account is deactivated or banned (USER_DEACTIVATED); no code was requested. "
                 + "Check it from an official app or contact Telegram support; asking for codes only risks the number.")
+        case .markUnreadable(let what)?:
+            // It may be a deactivation a newer tgsm recorded: asking for a code then risks the number.
+            throw CLIFailure(.accountMarked, "\(account): its mark in the store cannot be read (\(what)); no code was requested. Run the tgsm "
+                + "version that wrote it, or clear it with `tgsm session clear-mark --account \(account)` once you know the account may log in.")
         case .failed(let code)?:
             throw CLIFailure(.failure, "\(account): the session check failed [\(code)]; no code was requested. Run `tgsm check` and retry.")
         case .unauthorized?, .revoked?, .duplicated?, .keyUnknown?, nil:

@@ -37,6 +37,8 @@ struct CLIFailure: Error {
 
     init(_ error: SessionStoreError) {
         let exit: CLIExit = switch error {
+        // The file is fine; the account waits for a person, as `tgsm check` says (exit 8).
+        case .corruptRecord where error.unreadableAccountStatus != nil: .accountMarked
         case .damagedWithoutBackup, .notAStore, .corruptRecord: .storeDamaged
         case .wrongEncryptionKey, .encryptionKeyRequired, .encryptionKeyChanged, .keyFile, .newKeyRequired: .encryptionKey
         case .leaseHeld, .fenced: .leaseHeld

@@ -384,7 +384,7 @@ struct CheckCommand: AsyncParsableCommand {
             for account in accounts {
                 let name = "account \(account)"
                 let session = try await store.loadSession(account: account)
-                let mark = try await store.status(of: account)
+                let mark = try await store.guardedStatus(of: account, now: now)
                 for key in session?.authKeyIDs ?? [] { holders[key, default: []].append(account) }
                 if let session, session.isAuthorized {
                     loggedIn.insert(account)
@@ -411,7 +411,10 @@ struct CheckCommand: AsyncParsableCommand {
                     // Exit 8 as docs/CLI.md's table says: nothing runs for it until a person logs it in.
                     findings.append(.problem(.accountMarked, name, session == nil ? "no session stored" : "the home DC's key is not logged in", steps))
                 }
-                if let mark, mark.isTerminal {
+                if let mark, mark.state == .unreadable {
+                    findings.append(.problem(.accountMarked, name, "its mark in the store cannot be read: \(mark.cause) (\(mark.code)); "
+                        + "its workers do not run", mark.recoverySteps(account: account)))
+                } else if let mark, mark.isTerminal {
                     findings.append(.problem(.accountMarked, name, "marked \(mark.state.rawValue) since \(TimeText.iso(mark.since)) "
                         + "after \(mark.cause) (\(mark.code)); its workers do not run", mark.recoverySteps(account: account)))
                 }

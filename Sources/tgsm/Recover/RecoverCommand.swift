@@ -168,6 +168,9 @@ struct RecoverCommand: AsyncParsableCommand {
                     .accountMarked)
         case .deactivated?: return ("deactivated or banned: do not retry; check it from an official app, and once Telegram restored it "
             + "`tgsm auth --account \(runtime.account) --restored`", .accountMarked)
+        case .markUnreadable(let what)?:
+            return ("its mark in the store cannot be read (\(what)), so nothing was sent: run the tgsm version that wrote it, or clear it with "
+                + "`tgsm session clear-mark --account \(runtime.account)` once you know the account may run", .accountMarked)
         case .networkDown(let code, let reason)?:
             return ("the servers could not be reached [\(code)]\(reason.isEmpty ? "" : ": \(reason)"); check the network, the account's proxy (`tgsm session proxy`) and --server", .failure)
         case .rateLimited(let until)?: return ("still rate limited\(until.map { " until \(TimeText.iso($0)) UTC" } ?? "")", .rateLimited)
