@@ -99,6 +99,9 @@ import Testing
                 && text.contains("check that the server runs"), "\(text)")
     }
 
+    /// The server's own reason, not the pool's: the pool retries a refused login quietly, so without
+    /// the probe connection the error was its first query's "no answer" after the 30 s bound. The
+    /// reason in the error is the proof; a clock is not (a loaded CI host once took 25 s to say it).
     @Test func aServerThatRefusesTheLoginSaysWhyAtOnce() async throws {
         let server = try ScratchPostgresDatabase.serverURL()
         var wrongUser = try #require(URLComponents(string: server))
@@ -113,7 +116,6 @@ import Testing
                      (try #require(tls.string), "the server does not offer TLS, which the URL asks for (sslmode=require)"),
                      ("postgres://tgsm@127.0.0.1:1/x?sslmode=disable", "cannot connect: Connection refused")]
         for (url, cause) in cases {
-            let started = ContinuousClock.now
             do {
                 let database = try await PostgresDatabase.connect(url: url, logger: quiet)
                 await database.close()
@@ -121,7 +123,6 @@ import Testing
             } catch {
                 #expect(error.description.contains(cause), "\(error)")
             }
-            #expect(ContinuousClock.now - started < .seconds(10), "\(url): said at once, not after the 30 s bound")
         }
     }
 
