@@ -709,6 +709,10 @@ import Workers
         let setup = try await Setup.start()
         let first = try await setup.cli.run(["auth", "--account", "bob", "--phone", "15550002"], stdin: DCState.loginCode(for: "15550002") + "\n")
         #expect(first.status == 2, "\(first.stderr)")
+        // Telegram destroyed the key, and the account is marked so.
+        setup.dc.core.withState { state in
+            for keyID in state.authKeyIDs(dc: 1) { state.dropAuthKey(dc: 1, keyID: keyID) }
+        }
         let store = try SQLiteSessionStore.open(directory: setup.cli.store)
         try await store.setStatus(AccountStatus(state: .duplicated, since: SystemClock().now(), cause: "AUTH_KEY_DUPLICATED", code: "TGSM-AUTH-006"),
                                   for: "bob")
@@ -720,6 +724,52 @@ import Workers
 
         let terminal = try setup.terminal(["auth", "--account", "bob"], environment: ["TGSM_NOW": String(Int(Date().timeIntervalSince1970) + 800)])
         var at = try await terminal.expect("stopped at the 2FA password: Telegram keeps this session waiting for it, so no code is needed")
+        at = try await terminal.expect("2FA password (not shown): ", after: at)
+        terminal.type("hunter2")
+        try await terminal.expect("logged in as user 1002", after: at)
+        #expect(try await terminal.status() == 0)
+        #expect(!terminal.output.contains("it is dropped"), "\(terminal.output)")
+        let check = try await setup.cli.run(["check"])
+        #expect(check.status == 0, "\(check.stdout)")
+        try await setup.close()
+    }
+
+    /// A `duplicated` mark over a key that works (restored with a backup older than the login, or
+    /// set by hand) is stale: `tgsm auth` asks the key first, keeps it and clears the mark, and
+    /// requests no code. Before, it dropped the working key on the mark's word alone.
+    @Test func authKeepsAWorkingKeyUnderAStaleDuplicatedMark() async throws {
+        let setup = try await Setup.start()
+        try await Self.logIn(setup)
+        let store = try SQLiteSessionStore.open(directory: setup.cli.store)
+        let key = try #require(try await store.loadSession(account: "alice")?.dcs[1]?.authKey)
+        try await store.setStatus(AccountStatus(state: .duplicated, since: SystemClock().now(), cause: "AUTH_KEY_DUPLICATED", code: "TGSM-AUTH-006"),
+                                  for: "alice")
+        let sendCodes = try setup.counter("auth.sendCode")
+        let again = try await setup.cli.run(["auth", "--account", "alice", "--phone", "15550001"], stdin: "")
+        #expect(again.status == 10 && again.stderr.contains("its mark (marked duplicated: AUTH_KEY_DUPLICATED) was stale")
+                && again.stderr.contains("already has a valid session") && !again.stderr.contains("it is dropped"), "\(again.stderr)")
+        #expect(setup.fired(sendCodes) == 0, "no code was requested")
+        #expect(try await store.loadSession(account: "alice")?.dcs[1]?.authKey == key, "the key is kept")
+        #expect(try await store.status(of: "alice")?.isTerminal == false)
+        try store.close()
+        let check = try await setup.cli.run(["check"])
+        #expect(check.status == 0, "\(check.stdout)")
+        try await setup.close()
+    }
+
+    /// The same mark over a key Telegram keeps waiting for its 2FA password (a login stopped there):
+    /// the key is kept and the login goes on at the password, with no new code (dropped, a new code
+    /// was needed, which the send-code deadline held back for 10 minutes).
+    @Test func authGoesOnAtThePasswordUnderAStaleDuplicatedMark() async throws {
+        let setup = try await Setup.start()
+        let first = try await setup.cli.run(["auth", "--account", "bob", "--phone", "15550002"], stdin: DCState.loginCode(for: "15550002") + "\n")
+        #expect(first.status == 2, "\(first.stderr)")
+        let store = try SQLiteSessionStore.open(directory: setup.cli.store)
+        try await store.setStatus(AccountStatus(state: .duplicated, since: SystemClock().now(), cause: "AUTH_KEY_DUPLICATED", code: "TGSM-AUTH-006"),
+                                  for: "bob")
+        try store.close()
+        let terminal = try setup.terminal(["auth", "--account", "bob"])
+        var at = try await terminal.expect("was stale: Telegram knows its key, which is not logged in")
         at = try await terminal.expect("2FA password (not shown): ", after: at)
         terminal.type("hunter2")
         try await terminal.expect("logged in as user 1002", after: at)

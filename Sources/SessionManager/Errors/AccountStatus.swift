@@ -188,6 +188,25 @@ extension AccountStatusStore {
     }
 }
 
+extension AccountStatus {
+    /// The mark a start-up verdict that needs a person puts on the account, as the terminal guard
+    /// would for the error behind it; nil for a verdict that says nothing about the session.
+    public init?(marking verdict: SessionVerdict, at now: UnixTime) {
+        switch verdict {
+        case .unauthorized(let why):
+            // A login never finished is not a session Telegram ended (AUTH_KEY_UNREGISTERED, TGSM-AUTH-001):
+            // a code of its own, so the docs' table and alerting rules tell the two apart.
+            self.init(state: .unauthorized, since: now, cause: why, code: why.hasPrefix(Self.noLoginFinished) ? Self.noLoginFinishedCode : "TGSM-AUTH-001")
+        case .revoked: self.init(state: .revoked, since: now, cause: "SESSION_REVOKED", code: "TGSM-AUTH-002")
+        case .duplicated: self.init(state: .duplicated, since: now, cause: Self.keyRejectedCause(duplicated: true), code: "TGSM-AUTH-006")
+        case .keyUnknown: self.init(state: .duplicated, since: now, cause: Self.keyUnknownCause, code: "TGSM-AUTH-007")
+        case .deactivated: self.init(state: .deactivated, since: now, cause: "USER_DEACTIVATED", code: "TGSM-AUTH-005")
+        case .markUnreadable(let what): self = .unreadable(what, readAt: now)
+        case .valid, .networkDown, .rateLimited, .failed: return nil
+        }
+    }
+}
+
 /// Where accounts' statuses are kept: the one contract the terminal guard (layer 6) and the
 /// workers (layer 7) share. `SQLiteSessionStore` implements it persistently (its `account_status`
 /// table, so every process on the store sees a mark); the in-memory implementation serves tests

@@ -235,24 +235,7 @@ public final class AccountRuntimes: AccountInvokers, Service {
     /// The refusal for a start-up verdict that needs a person: the terminal guard's own error, so the
     /// workers stop and mark the account exactly as for a terminal error met mid-job.
     static func refusal(for verdict: SessionVerdict, account: AccountID, now: UnixTime) -> SessionManagerError? {
-        let state: AccountStatus.State
-        let cause: String
-        let code: String
-        switch verdict {
-        case .unauthorized(let why):
-            // A login never finished is not a session Telegram ended (AUTH_KEY_UNREGISTERED, TGSM-AUTH-001):
-            // a code of its own, so the docs' table and alerting rules tell the two apart.
-            (state, cause, code) = (.unauthorized, why, why.hasPrefix(AccountStatus.noLoginFinished) ? AccountStatus.noLoginFinishedCode : "TGSM-AUTH-001")
-        case .revoked: (state, cause, code) = (.revoked, "SESSION_REVOKED", "TGSM-AUTH-002")
-        case .duplicated: (state, cause, code) = (.duplicated, AccountStatus.keyRejectedCause(duplicated: true), "TGSM-AUTH-006")
-        case .keyUnknown: (state, cause, code) = (.duplicated, AccountStatus.keyUnknownCause, "TGSM-AUTH-007")
-        case .deactivated: (state, cause, code) = (.deactivated, "USER_DEACTIVATED", "TGSM-AUTH-005")
-        case .markUnreadable(let what):
-            let mark = AccountStatus.unreadable(what, readAt: now)
-            (state, cause, code) = (mark.state, mark.cause, mark.code)
-        case .valid, .networkDown, .rateLimited, .failed: return nil
-        }
-        return SessionManagerError(.accountUnusable(account: account, status: AccountStatus(state: state, since: now, cause: cause, code: code),
-                                                    method: "updates.getState"))
+        guard let status = AccountStatus(marking: verdict, at: now) else { return nil }
+        return SessionManagerError(.accountUnusable(account: account, status: status, method: "updates.getState"))
     }
 }

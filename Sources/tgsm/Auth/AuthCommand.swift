@@ -87,7 +87,6 @@ struct AuthCommand: AsyncParsableCommand {
         // name must not stay as an account that needs a login (503 on /health, exit 8 in check).
         let isNew = (try? await store.isKnownAccount(accountID)) == false
         let restoredFrom = try await clearADeactivatedMarkIfRestored(store: store, account: accountID, now: clock.now())
-        try await dropADestroyedKey(store: store, account: accountID, now: clock.now())
         // Not under a live holder: the start below refuses then (exit 6), and the account's proxy
         // must not change by a login that did not happen.
         let heldElsewhere = (try? await store.currentLease(account: accountID)).flatMap { $0 }.map { LeaseView($0, now: clock.now()).isLive } ?? false
@@ -163,15 +162,22 @@ struct AuthCommand: AsyncParsableCommand {
         func noteAnswered(_ verdict: SessionVerdict?) {
             if let verdict { if case .networkDown = verdict {} else { reached = true } }
         }
+        // Read before the start: a verdict that comes from it is the store's word, not Telegram's.
+        let markBefore = try? await store.status(of: accountID)
         var (runtime, verdict) = try await started()
         noteAnswered(verdict)
         switch verdict {
         case .duplicated?, .keyUnknown?:
-            // The check itself found the key dead (no earlier mark dropped it): logging in over it
-            // would be refused again, and spend a future auth token on the refusal. The check marked
-            // the account, so the key is dropped as for an account found marked, and a new one made.
+            // The key is dead: logging in over it would be refused again, and spend a future auth
+            // token on the refusal. It is dropped (the account is marked so), and a new one made.
             // A mark whose keys were dropped already needs no second start.
             guard try await store.loadSession(account: accountID)?.dcs.values.contains(where: { $0.authKey != nil }) == true else { break }
+            if markBefore?.state == .duplicated, let client = await runtime.client,
+               let alive = try await probeAKeyMarkedDead(client: client, mark: markBefore, store: store, account: accountID, clock: clock) {
+                noteAnswered(alive)
+                verdict = alive
+                break
+            }
             await runtime.stop()
             try await dropADestroyedKey(store: store, account: accountID, now: clock.now())
             (runtime, verdict) = try await started()
@@ -200,6 +206,35 @@ struct AuthCommand: AsyncParsableCommand {
             await runtime.stop()
             throw error
         }
+    }
+
+    /// A `duplicated` mark is the store's word, and may be stale: restored with a backup taken before
+    /// the login that replaced the key, or written by hand. Dropping on it alone destroyed a working
+    /// key (a new login then needed a code, which the send-code deadline may hold back), or a key
+    /// Telegram keeps waiting for its 2FA password. So the key is asked first, with one updates.getState
+    /// past the mark (the client itself, not the account's stack, which refuses every call for it).
+    /// Nil when the key is dead (the caller drops it); otherwise the verdict to go on with, the mark
+    /// put right: cleared for a key that works, the key's own state for one alive but logged out.
+    /// A probe that proves nothing (no network, a rate limit) keeps the key too.
+    private func probeAKeyMarkedDead(client: TelegramClient, mark: AccountStatus?, store: any SessionStore, account: AccountID,
+                                     clock: any TelegramClock) async throws -> SessionVerdict? {
+        let probe = await SessionValidator(account: account, invoker: client, clock: clock).validate()
+        let marked = mark.map { "marked \($0.state.rawValue): \($0.cause)" } ?? "marked"
+        switch probe {
+        case .duplicated, .keyUnknown:
+            return nil
+        case .valid:
+            try await store.setStatus(.active(since: clock.now()), for: account)
+            Terminal.standard.errorLine("\(account.rawValue): its mark (\(marked)) was stale: Telegram answers on its key, which is kept; the mark is cleared.")
+        case .unauthorized, .revoked:
+            if let status = AccountStatus(marking: probe, at: clock.now()) { try await store.setStatus(status, for: account) }
+            Terminal.standard.errorLine("\(account.rawValue): its mark (\(marked)) was stale: Telegram knows its key, which is not logged in "
+                + "(\(probe.label)); the key is kept and this login goes on with it.")
+        case .deactivated, .markUnreadable, .networkDown, .rateLimited, .failed:
+            // Nothing proves the key dead: kept, and the verdict says why no login happens now.
+            break
+        }
+        return probe
     }
 
     /// An account marked `duplicated` holds a key Telegram destroyed (AUTH_KEY_DUPLICATED, or the
