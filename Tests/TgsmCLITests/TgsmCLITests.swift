@@ -586,6 +586,8 @@ import Workers
                 "\(recovered.stdout)")
         let status = try await cli.run(["status", "--json"])
         #expect(status.status == 0 && status.stdout.contains("unreadable"), "\(status.stdout) \(status.stderr)")
+        let listed = try await cli.run(["session", "list"])
+        #expect(listed.status == 0 && listed.stdout.contains("unreadable"), "\(listed.stdout) \(listed.stderr)")
         let login = try await cli.run(["auth", "--account", "alice", "--phone", "+15550000000", "--api-id", "1", "--api-hash", "x"], stdin: "")
         #expect(login.status == 8 && login.stderr.contains("tgsm session clear-mark --account alice"), "\(login.stdout) \(login.stderr)")
         let cleared = try await cli.run(["session", "clear-mark", "--account", "alice", "--json"])

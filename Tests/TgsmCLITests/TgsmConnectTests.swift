@@ -741,7 +741,11 @@ import Workers
         let setup = try await Setup.start()
         try await Self.logIn(setup)
         let store = try SQLiteSessionStore.open(directory: setup.cli.store)
-        let key = try #require(try await store.loadSession(account: "alice")?.dcs[1]?.authKey)
+        // As a backup taken between the key's creation and its login holds it: not logged in.
+        var session = try #require(try await store.loadSession(account: "alice"))
+        let key = try #require(session.dcs[1]?.authKey)
+        session.dcs[1]?.isAuthorized = false
+        try await store.saveSession(session, account: "alice", fence: nil)
         try await store.setStatus(AccountStatus(state: .duplicated, since: SystemClock().now(), cause: "AUTH_KEY_DUPLICATED", code: "TGSM-AUTH-006"),
                                   for: "alice")
         let sendCodes = try setup.counter("auth.sendCode")
@@ -750,10 +754,38 @@ import Workers
                 && again.stderr.contains("already has a valid session") && !again.stderr.contains("it is dropped"), "\(again.stderr)")
         #expect(setup.fired(sendCodes) == 0, "no code was requested")
         #expect(try await store.loadSession(account: "alice")?.dcs[1]?.authKey == key, "the key is kept")
+        #expect(try await store.loadSession(account: "alice")?.isAuthorized == true, "and known to be logged in")
         #expect(try await store.status(of: "alice")?.isTerminal == false)
         try store.close()
         let check = try await setup.cli.run(["check"])
         #expect(check.status == 0, "\(check.stdout)")
+        try await setup.close()
+    }
+
+    /// The key of a stale mark is asked through the account's flood waits and rate gate: under a
+    /// known wait on the check's call nothing goes out (exit 7), the key is kept; a deactivation
+    /// the question meets is recorded, so `check` and `--restored` go by it.
+    @Test func theQuestionToAKeyMarkedDeadKeepsTheLimitsAndRecordsADeactivation() async throws {
+        let setup = try await Setup.start()
+        try await Self.logIn(setup)
+        let store = try SQLiteSessionStore.open(directory: setup.cli.store)
+        let now = SystemClock().now()
+        try await store.setStatus(AccountStatus(state: .duplicated, since: now, cause: "AUTH_KEY_DUPLICATED", code: "TGSM-AUTH-006"), for: "alice")
+        try await store.recordFloodWait(FloodWait(account: "alice", method: "updates.getState", kind: .floodWait, recordedAt: now, until: now + 3600))
+        let getStates = try setup.counter("updates.getState")
+        let held = try await setup.cli.run(["auth", "--account", "alice", "--phone", "15550001"], stdin: "")
+        #expect(held.status == 7 && !held.stderr.contains("it is dropped"), "\(held.stderr)")
+        #expect(setup.fired(getStates) == 0, "nothing went out under the wait")
+        #expect(try await store.loadSession(account: "alice")?.dcs[1]?.authKey != nil, "the key is kept")
+        _ = try await store.purgeFloodWaits(endedBefore: now + 7200)
+
+        setup.dc.core.withState { state in
+            if let index = state.world.users.firstIndex(where: { $0.phone == "15550001" }) { state.world.users[index].deactivated = true }
+        }
+        let banned = try await setup.cli.run(["auth", "--account", "alice", "--phone", "15550001"], stdin: "")
+        #expect(banned.status == 8 && banned.stderr.contains("deactivated"), "\(banned.stderr)")
+        #expect(try await store.status(of: "alice")?.state == .deactivated)
+        try store.close()
         try await setup.close()
     }
 

@@ -83,17 +83,23 @@ public struct SessionStack: Sendable {
         health = AccountHealth(account: account, policy: configuration.health, clock: clock, logger: logger)
         terminalGuard = TerminalGuard(account: account, statuses: statuses, keyReset: storage.map(AuthKeyReset.init(storage:)), clock: clock, logger: logger)
         self.peerCache = peerCache
-        invoker = client.wrapped(in: [
-            RPCMetricsMiddleware(account: account, clock: clock),
-            HealthMiddleware(health),
-            FloodVerdictMiddleware(ledger),
-            TerminalGuardMiddleware(terminalGuard),
+        let guarded = [RPCMetricsMiddleware(account: account, clock: clock), HealthMiddleware(health), FloodVerdictMiddleware(ledger)]
+            as [any InvocationMiddleware]
+        let rest = [
             RetryMiddleware(account: account, policy: configuration.retry, clock: clock, random: random, logger: logger),
             CircuitBreakerMiddleware(breakers),
             FloodLedgerMiddleware(ledger),
             FutureAuthTokenMiddleware(account: account, store: ledgerStore, clock: clock, logger: logger),
             SendCodeGuardMiddleware(sendCodeGuard),
             RateGateMiddleware(rateGate),
-        ] + (peerCache.map { [PeerCacheMiddleware($0)] } ?? []))
+        ] as [any InvocationMiddleware] + (peerCache.map { [PeerCacheMiddleware($0)] } ?? [])
+        invoker = client.wrapped(in: guarded + [TerminalGuardMiddleware(terminalGuard)] + rest)
+        pastTheMark = client.wrapped(in: guarded + rest)
     }
+
+    /// The stack without its terminal guard: for a person asking whether a mark is stale (`tgsm auth`
+    /// probing a key marked dead), which the guard would refuse. Flood waits, the rate gate and the
+    /// breaker still apply, so the question never goes out under a known wait and a wait it earns
+    /// is kept. A terminal answer here marks nothing: the caller decides what it proves.
+    public let pastTheMark: any TelegramInvoking
 }

@@ -163,27 +163,34 @@ struct AuthCommand: AsyncParsableCommand {
             if let verdict { if case .networkDown = verdict {} else { reached = true } }
         }
         // Read before the start: a verdict that comes from it is the store's word, not Telegram's.
-        let markBefore = try? await store.status(of: accountID)
+        let markBefore: AccountStatus?
+        do { markBefore = try await store.status(of: accountID) } catch { throw CLIFailure(storeError: error) }
         var (runtime, verdict) = try await started()
         noteAnswered(verdict)
-        switch verdict {
-        case .duplicated?, .keyUnknown?:
-            // The key is dead: logging in over it would be refused again, and spend a future auth
-            // token on the refusal. It is dropped (the account is marked so), and a new one made.
-            // A mark whose keys were dropped already needs no second start.
-            guard try await store.loadSession(account: accountID)?.dcs.values.contains(where: { $0.authKey != nil }) == true else { break }
-            if markBefore?.state == .duplicated, let client = await runtime.client,
-               let alive = try await probeAKeyMarkedDead(client: client, mark: markBefore, store: store, account: accountID, clock: clock) {
-                noteAnswered(alive)
-                verdict = alive
+        do {
+            switch verdict {
+            case .duplicated?, .keyUnknown?:
+                // The key is dead: logging in over it would be refused again, and spend a future auth
+                // token on the refusal. It is dropped (the account is marked so), and a new one made.
+                // A mark whose keys were dropped already needs no second start.
+                let session = try await store.loadSession(account: accountID)
+                guard session?.dcs.values.contains(where: { $0.authKey != nil }) == true else { break }
+                if markBefore?.state == .duplicated, let session, session.dcs[session.homeDC]?.authKey != nil,
+                   let alive = try await probeAKeyMarkedDead(runtime: runtime, mark: markBefore, store: store, account: accountID, clock: clock) {
+                    noteAnswered(alive)
+                    verdict = alive
+                    break
+                }
+                await runtime.stop()
+                try await dropADestroyedKey(store: store, account: accountID, now: clock.now())
+                (runtime, verdict) = try await started()
+                noteAnswered(verdict)
+            default:
                 break
             }
+        } catch {
             await runtime.stop()
-            try await dropADestroyedKey(store: store, account: accountID, now: clock.now())
-            (runtime, verdict) = try await started()
-            noteAnswered(verdict)
-        default:
-            break
+            throw error
         }
         do {
             try await checkNoValidSession(verdict, route: route)
@@ -211,26 +218,35 @@ struct AuthCommand: AsyncParsableCommand {
     /// A `duplicated` mark is the store's word, and may be stale: restored with a backup taken before
     /// the login that replaced the key, or written by hand. Dropping on it alone destroyed a working
     /// key (a new login then needed a code, which the send-code deadline may hold back), or a key
-    /// Telegram keeps waiting for its 2FA password. So the key is asked first, with one updates.getState
-    /// past the mark (the client itself, not the account's stack, which refuses every call for it).
-    /// Nil when the key is dead (the caller drops it); otherwise the verdict to go on with, the mark
-    /// put right: cleared for a key that works, the key's own state for one alive but logged out.
-    /// A probe that proves nothing (no network, a rate limit) keeps the key too.
-    private func probeAKeyMarkedDead(client: TelegramClient, mark: AccountStatus?, store: any SessionStore, account: AccountID,
+    /// Telegram keeps waiting for its 2FA password. So the home DC's key is asked first, with one
+    /// updates.getState past the mark (`SessionStack.pastTheMark`: flood waits and the rate gate
+    /// still apply). Nil when the key is dead (the caller drops it); otherwise the verdict to go on
+    /// with, the mark put right: cleared for a key that works (the store told it is logged in, when a
+    /// backup said otherwise), the key's own state for one alive but logged out, a deactivation
+    /// recorded. A probe that proves nothing (no network, a rate limit) keeps the key too.
+    private func probeAKeyMarkedDead(runtime: AccountRuntime, mark: AccountStatus?, store: any SessionStore, account: AccountID,
                                      clock: any TelegramClock) async throws -> SessionVerdict? {
-        let probe = await SessionValidator(account: account, invoker: client, clock: clock).validate()
+        guard let stack = await runtime.stack, case .running(let lease) = await runtime.state else { return nil }
+        let probe = await SessionValidator(account: account, invoker: stack.pastTheMark, clock: clock).validate()
         let marked = mark.map { "marked \($0.state.rawValue): \($0.cause)" } ?? "marked"
         switch probe {
         case .duplicated, .keyUnknown:
             return nil
         case .valid:
+            if var session = try await store.loadSession(account: account), session.dcs[session.homeDC]?.isAuthorized == false {
+                session.dcs[session.homeDC]?.isAuthorized = true
+                try await store.saveSession(session, account: account, fence: lease.token)
+            }
             try await store.setStatus(.active(since: clock.now()), for: account)
             Terminal.standard.errorLine("\(account.rawValue): its mark (\(marked)) was stale: Telegram answers on its key, which is kept; the mark is cleared.")
         case .unauthorized, .revoked:
             if let status = AccountStatus(marking: probe, at: clock.now()) { try await store.setStatus(status, for: account) }
             Terminal.standard.errorLine("\(account.rawValue): its mark (\(marked)) was stale: Telegram knows its key, which is not logged in "
                 + "(\(probe.label)); the key is kept and this login goes on with it.")
-        case .deactivated, .markUnreadable, .networkDown, .rateLimited, .failed:
+        case .deactivated:
+            // What the terminal guard would have written: `check` and `--restored` go by it.
+            if let status = AccountStatus(marking: probe, at: clock.now()) { try await store.setStatus(status, for: account) }
+        case .markUnreadable, .networkDown, .rateLimited, .failed:
             // Nothing proves the key dead: kept, and the verdict says why no login happens now.
             break
         }
@@ -241,11 +257,15 @@ struct AuthCommand: AsyncParsableCommand {
     /// DC no longer knows it): kept, every connection this login makes would be refused with it
     /// (TGSM-AUTH-007) before a code could be asked for. The person logging in is the one the mark
     /// waited for, so the account's keys are dropped and the login creates a new one. Not while a
-    /// live process holds the account (the runtime's start refuses then, naming it).
+    /// live process holds the account: refused, naming it (the login would go on over the dead key).
     private func dropADestroyedKey(store: any SessionStore, account: AccountID, now: UnixTime) async throws {
         guard let mark = try await store.status(of: account), mark.state == .duplicated,
               var session = try await store.loadSession(account: account) else { return }
-        if let lease = try await store.currentLease(account: account), LeaseView(lease, now: now).isLive { return }
+        if let lease = try await store.currentLease(account: account), LeaseView(lease, now: now).isLive {
+            // Said, not skipped: the login would go on over the dead key and be refused.
+            throw CLIFailure(.leaseHeld, "\(account.rawValue)'s key is dead and must be dropped, but the account is held by \(lease.holder) "
+                + "(lease until \(TimeText.iso(lease.expiresAt)) UTC): stop that process, or wait for the lease to run out, then run this again.")
+        }
         guard session.dcs.values.contains(where: { $0.authKey != nil }) else { return }
         for dc in session.dcs.keys {
             session.dcs[dc]?.authKey = nil

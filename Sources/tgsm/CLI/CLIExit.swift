@@ -17,7 +17,7 @@ enum CLIExit: Int32, CaseIterable {
     case leaseHeld = 6
     /// An active flood wait or send-code deadline (`check`).
     case rateLimited = 7
-    /// An account is marked revoked/unauthorized/duplicated/deactivated (`check`).
+    /// An account is marked revoked/unauthorized/duplicated/deactivated, or its mark cannot be read (`check`).
     case accountMarked = 8
     /// The store is encrypted and the key is missing or wrong.
     case encryptionKey = 9

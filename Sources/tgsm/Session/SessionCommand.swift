@@ -130,7 +130,8 @@ struct AccountView: Codable {
         do {
             let summary = try await store.accountSummary(account)
             let lease = try await store.currentLease(account: account)
-            let mark = try await store.status(of: account)
+            // A mark this version cannot read is shown as such, not a failure of the whole listing.
+            let mark = try await store.guardedStatus(of: account, now: now)
             var view = AccountView(account: account, summary: summary, lease: lease, mark: mark, now: now)
             do { view.proxy = try await store.proxy(account: account).map { "\($0.kind.rawValue) \($0.address)" } } catch {
                 if case .encryptionKeyRequired? = error as? SessionStoreError { view.proxy = "sealed" } else { view.proxy = "unreadable" }

@@ -348,7 +348,11 @@ struct SessionExportCommand: AsyncParsableCommand {
             }
             state = try await store.loadSession(account: AccountID(account))
             // Exported all the same (a person may want the file), but a key Telegram ended logs nothing in.
-            if let mark = try await store.status(of: AccountID(account)), mark.isTerminal {
+            let mark = try await store.guardedStatus(of: AccountID(account), now: global.now())
+            if let mark, mark.state == .unreadable {
+                Terminal.standard.warning("account \(account)'s mark in the store cannot be read (\(mark.cause)): whether Telegram still accepts "
+                    + "this session is not known here (`tgsm check` says what to do).")
+            } else if let mark, mark.isTerminal {
                 Terminal.standard.warning("account \(account) is marked \(mark.state.rawValue) since \(TimeText.iso(mark.since)) (\(mark.cause), "
                     + "\(mark.code)): Telegram no longer accepts this session, so the exported one will not log in either. "
                     + "Log the account in again first (`tgsm auth --account \(account)`), then export.")
