@@ -588,6 +588,12 @@ import Workers
         #expect(status.status == 0 && status.stdout.contains("unreadable"), "\(status.stdout) \(status.stderr)")
         let listed = try await cli.run(["session", "list"])
         #expect(listed.status == 0 && listed.stdout.contains("unreadable"), "\(listed.stdout) \(listed.stderr)")
+        // An import over it is refused before it changes anything (it set the proxy first).
+        let reimport = try await cli.run(["session", "import", "--account", "alice", "--replace", "--proxy", "socks5://127.0.0.1:1080", "-"], stdin: string)
+        #expect(reimport.status == 8 && reimport.stderr.contains("tgsm session clear-mark --account alice"), "\(reimport.stderr)")
+        let unchanged = try SQLiteSessionStore.open(directory: cli.store)
+        #expect(try await unchanged.proxy(account: "alice") == nil, "no proxy was set")
+        try unchanged.close()
         let login = try await cli.run(["auth", "--account", "alice", "--phone", "+15550000000", "--api-id", "1", "--api-hash", "x"], stdin: "")
         #expect(login.status == 8 && login.stderr.contains("tgsm session clear-mark --account alice"), "\(login.stdout) \(login.stderr)")
         let cleared = try await cli.run(["session", "clear-mark", "--account", "alice", "--json"])

@@ -93,6 +93,9 @@ struct SessionImportCommand: AsyncParsableCommand {
                         + "other session in anew (or `tgsm auth --account \(account)`) and import that.")
                 }
             }
+            // Read before the save (on SQLite a save that logs the account in ends a mark itself),
+            // and before any change: a mark this version cannot read refuses the import unchanged.
+            let markBefore = try await store.status(of: id)
             // Access hashes are per Telegram user: another user's (or, with the new user unknown,
             // maybe another user's) would be refused, and jobs would die on them.
             if let was = existing?.userID, session.userID != was {
@@ -101,8 +104,6 @@ struct SessionImportCommand: AsyncParsableCommand {
             }
             // Before the session: a `tgsm run` finds an account once its session is stored.
             if let proxy { try await store.setProxy(try SessionProxyCommand.parse(proxy, option: "--proxy"), account: id) }
-            // Read before the save: on SQLite a save that logs the account in ends a mark itself.
-            let markBefore = try await store.status(of: id)
             try await store.saveSession(session.sessionState, account: id, fence: nil)
             // What the library had already resolved, so the account does not spend its
             // resolveUsername budget on it again. The session is stored by now: a failure here
