@@ -6,7 +6,7 @@
 /// our Xeon host, 3.8 ns per byte; this DFA takes no branch per byte. Everything it accepts must be
 /// valid: a `String` made unchecked of invalid bytes breaks the type's memory-safety invariant.
 /// `UTF8ValidationTests` holds it to `String(validating:)` on every 1- and 2-byte sequence, every
-/// 3-byte one led by E0-EF, and every lead and second byte of 4-byte ones.
+/// 3-byte one that starts as a 3-byte scalar does, and every second byte after F0-F4.
 @usableFromInline
 enum UTF8Validation {
     /// Each state is the bit offset of its 6-bit field in a byte's row; a row holds, for every
