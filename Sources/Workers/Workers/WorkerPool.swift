@@ -674,10 +674,11 @@ public final class WorkerPool: Service {
         }
         logger.error("terminal session error: the account's workers stop", metadata: ["error": "\(stop.error)", "guidance": "\(stop.guidance)"])
         do {
-            // The guard may have marked it already with the first cause: kept by the same rule.
-            // Nor is an unreadable mark written over: the row holds what this version could not read.
-            if let current = try await accountStatus.guardedStatus(of: account, now: clock.now()), !current.yields(to: stop.status.state) { return }
+            // `.unreadable` is what a row this version could not read is taken for: never written.
             guard stop.status.state != .unreadable else { return }
+            // The guard may have marked it already with the first cause: kept by the same rule (an
+            // unreadable row yields to nothing, so it is never written over either).
+            if let current = try await accountStatus.guardedStatus(of: account, now: clock.now()), !current.yields(to: stop.status.state) { return }
             try await accountStatus.setStatus(stop.status, for: account)
         } catch {
             logger.error("could not record the account's stop", metadata: ["error": "\(error)"])
