@@ -72,6 +72,21 @@ extension TLCombinator {
     }
 }
 
+/// A constructor generated as a struct: one whose fields are all numbers and flags (`peerUser`,
+/// `messageEntityBold`, `inputPeerSelf`). As a class each decoded one was a heap object, made and
+/// freed again: on a history page, two of a message's four allocations were its peers. With no
+/// reference inside, copying one costs no retain either. Its `==` comes from here, for the reason
+/// `TLCombinatorObject` gives.
+public protocol TLCombinatorValue: TLCombinator {
+    static func haveEqualFields(_ lhs: Self, _ rhs: Self) -> Bool
+}
+
+extension TLCombinatorValue {
+    @inlinable public static func == (lhs: Self, rhs: Self) -> Bool {
+        haveEqualFields(lhs, rhs)
+    }
+}
+
 /// A constructor generated as a class: equal when it is the same object or its fields are equal.
 ///
 /// The generated classes implement `haveEqualFields` and get `==` from here rather than each

@@ -123,6 +123,14 @@ public indirect enum Codec: Sendable, Equatable {
         }
     }
 
+    /// A number or a Bool: a value with no reference inside.
+    var holdsNoReference: Bool {
+        switch self {
+        case .int32, .int64, .double, .int128, .int256, .bool: return true
+        case .string, .bytes, .boxed, .bareConstructor, .typeVariable, .vector: return false
+        }
+    }
+
     /// Nesting of closures the codec needs: nested `$0` closures would shadow each other.
     var closureDepth: Int {
         switch self {

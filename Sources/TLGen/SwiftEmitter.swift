@@ -6,7 +6,8 @@
 /// `indirect` enum's struct payload it was a retain per field, 40% of encoding time), a struct
 /// per function, `Equatable` (field by field, one statement each: a long `&&` chain of `==`
 /// overloads is slow to type-check), one `switch` on the constructor number per type, and the
-/// output split over many files so both cores compile it.
+/// output split over many files so both cores compile it. A constructor whose fields are all
+/// numbers and flags is a struct instead (`TLCombinatorValue`): no heap object, and no retain to copy.
 ///
 /// The classes compare their fields in `haveEqualFields`, a plain static method; `==` comes from
 /// `TLCombinatorObject`. A `static func ==` in each of 1,600 classes made every `==` anywhere in the
@@ -191,8 +192,10 @@ public struct SwiftEmitter {
         var text = "extension \(parent) {\n"
         text += "    /// `\(definitionLine(tl: combinator.tl))`\n"
         let genericClause = generic.map { "<\($0): TLFunction>" } ?? ""
-        let kind = isFunction ? "struct" : "final class"
-        text += "    public \(kind) \(combinator.structName)\(genericClause): \(isFunction ? "TLFunction" : "TLCombinatorObject") {\n"
+        let isValue = !isFunction && Self.isPlainValue(combinator)
+        let kind = isFunction || isValue ? "struct" : "final class"
+        let conformance = isFunction ? "TLFunction" : isValue ? "TLCombinatorValue" : "TLCombinatorObject"
+        text += "    public \(kind) \(combinator.structName)\(genericClause): \(conformance) {\n"
         if let result = combinator.result {
             text += "\(indent)public typealias Result = \(result.swiftType)\n"
         }
@@ -293,7 +296,7 @@ public struct SwiftEmitter {
         text += "\(indent)}\n"
         if !isFunction {
             // A class gets no synthesized ==; compare the fields as a struct would (`==` itself is
-            // TLCombinatorObject's: see the type's comment).
+            // TLCombinatorObject's or TLCombinatorValue's: see the type's comment).
             text += "\n\(indent)public static func haveEqualFields(_ lhs: \(combinator.structName), _ rhs: \(combinator.structName)) -> Swift.Bool {\n"
             for field in stored {
                 let name = SwiftNaming.escaped(field.swiftName)
@@ -305,6 +308,19 @@ public struct SwiftEmitter {
         text += "    }\n"
         text += "}\n"
         return text
+    }
+
+    /// A constructor all of whose fields are numbers or flags is emitted as a struct
+    /// (`TLCombinatorValue`): it holds no reference, so it needs no heap object, and copying it
+    /// retains nothing.
+    static func isPlainValue(_ combinator: SchemaModel.Combinator) -> Bool {
+        guard combinator.typeParameters.isEmpty else { return false }
+        return combinator.fields.allSatisfy { field in
+            switch field.kind {
+            case .flags, .flagOnly: return true
+            case let .plain(codec), let .optional(_, _, codec): return codec.holdsNoReference
+            }
+        }
     }
 
     private func presenceExpression(_ field: SchemaModel.Field) -> String {

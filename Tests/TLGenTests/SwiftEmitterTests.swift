@@ -19,18 +19,22 @@ import Testing
         let output = try files("""
             inputPeerEmpty#7f3b18ea = InputPeer;
             inputPeerUser#dde8a54c user_id:long access_hash:long = InputPeer;
+            inputPeerUserFromMessage#a87b0a1c peer:InputPeer msg_id:int user_id:long = InputPeer;
             """)
         let types = try #require(output["Types01.swift"])
         #expect(types.contains("public enum InputPeer: TLBoxedType {"))
         #expect(types.contains("case inputPeerUser(T.InputPeer.InputPeerUser)"))
-        #expect(types.contains("public final class InputPeerUser: TLCombinatorObject {"))
+        #expect(types.contains("public final class InputPeerUserFromMessage: TLCombinatorObject {"), "an object field: a class")
+        #expect(types.contains("public struct InputPeerUser: TLCombinatorValue {"), "numbers only: a struct, no heap object")
+        #expect(types.contains("public struct InputPeerEmpty: TLCombinatorValue {"), "no fields: a struct")
         #expect(types.contains("guard lhs.userId == rhs.userId else { return false }"))
         #expect(types.contains("public static let constructorID: Swift.UInt32 = 0xdde8a54c"))
         #expect(types.contains("public static let tlName = \"inputPeerUser\""))
         #expect(types.contains("public let accessHash: Swift.Int64"))
         #expect(types.components(separatedBy: "switch id {").count == 2)
         #expect(types.contains("static func haveEqualFields(_ lhs: InputPeerUser, _ rhs: InputPeerUser)"), "classes compare field by field")
-        #expect(!types.contains("func =="), "no class declares its own ==: 1,600 overloads of it slowed every == in the build")
+        #expect(types.contains("static func haveEqualFields(_ lhs: InputPeerUserFromMessage, _ rhs: InputPeerUserFromMessage)"))
+        #expect(!types.contains("func =="), "no constructor declares its own ==: 1,600 overloads of it slowed every == in the build")
     }
 
     @Test func genericWrappersTakeTheWrappedFunctionsResult() throws {

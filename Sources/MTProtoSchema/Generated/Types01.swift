@@ -95,7 +95,7 @@ extension MT {
 
 extension MT.BadMsgNotification {
     /// `bad_msg_notification#a7eff811 bad_msg_id:long bad_msg_seqno:int error_code:int = BadMsgNotification;`
-    public final class BadMsgNotification: TLCombinatorObject {
+    public struct BadMsgNotification: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xa7eff811
         public static let tlName = "bad_msg_notification"
 
@@ -132,7 +132,7 @@ extension MT.BadMsgNotification {
 
 extension MT.BadMsgNotification {
     /// `bad_server_salt#edab447b bad_msg_id:long bad_msg_seqno:int error_code:int new_server_salt:long = BadMsgNotification;`
-    public final class BadServerSalt: TLCombinatorObject {
+    public struct BadServerSalt: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xedab447b
         public static let tlName = "bad_server_salt"
 
@@ -199,7 +199,7 @@ extension MT {
 
 extension MT.BindAuthKeyInner {
     /// `bind_auth_key_inner#75a3f765 nonce:long temp_auth_key_id:long perm_auth_key_id:long temp_session_id:long expires_at:int = BindAuthKeyInner;`
-    public final class BindAuthKeyInner: TLCombinatorObject {
+    public struct BindAuthKeyInner: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x75a3f765
         public static let tlName = "bind_auth_key_inner"
 
@@ -344,7 +344,7 @@ extension MT {
 
 extension MT.DestroyAuthKeyRes {
     /// `destroy_auth_key_ok#f660e1d4 = DestroyAuthKeyRes;`
-    public final class DestroyAuthKeyOk: TLCombinatorObject {
+    public struct DestroyAuthKeyOk: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xf660e1d4
         public static let tlName = "destroy_auth_key_ok"
 
@@ -365,7 +365,7 @@ extension MT.DestroyAuthKeyRes {
 
 extension MT.DestroyAuthKeyRes {
     /// `destroy_auth_key_none#0a9f2259 = DestroyAuthKeyRes;`
-    public final class DestroyAuthKeyNone: TLCombinatorObject {
+    public struct DestroyAuthKeyNone: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x0a9f2259
         public static let tlName = "destroy_auth_key_none"
 
@@ -386,7 +386,7 @@ extension MT.DestroyAuthKeyRes {
 
 extension MT.DestroyAuthKeyRes {
     /// `destroy_auth_key_fail#ea109b13 = DestroyAuthKeyRes;`
-    public final class DestroyAuthKeyFail: TLCombinatorObject {
+    public struct DestroyAuthKeyFail: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xea109b13
         public static let tlName = "destroy_auth_key_fail"
 
@@ -435,7 +435,7 @@ extension MT {
 
 extension MT.DestroySessionRes {
     /// `destroy_session_ok#e22045fc session_id:long = DestroySessionRes;`
-    public final class DestroySessionOk: TLCombinatorObject {
+    public struct DestroySessionOk: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xe22045fc
         public static let tlName = "destroy_session_ok"
 
@@ -462,7 +462,7 @@ extension MT.DestroySessionRes {
 
 extension MT.DestroySessionRes {
     /// `destroy_session_none#62d350c9 session_id:long = DestroySessionRes;`
-    public final class DestroySessionNone: TLCombinatorObject {
+    public struct DestroySessionNone: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x62d350c9
         public static let tlName = "destroy_session_none"
 
@@ -514,7 +514,7 @@ extension MT {
 
 extension MT.FutureSalt {
     /// `future_salt#0949d9dc valid_since:int valid_until:int salt:long = FutureSalt;`
-    public final class FutureSalt: TLCombinatorObject {
+    public struct FutureSalt: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x0949d9dc
         public static let tlName = "future_salt"
 
@@ -638,7 +638,7 @@ extension MT {
 
 extension MT.HttpWait {
     /// `http_wait#9299359f max_delay:int wait_after:int max_wait:int = HttpWait;`
-    public final class HttpWait: TLCombinatorObject {
+    public struct HttpWait: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x9299359f
         public static let tlName = "http_wait"
 
@@ -703,7 +703,7 @@ extension MT {
 
 extension MT.IpPort {
     /// `ipPort#d433ad73 ipv4:int port:int = IpPort;`
-    public final class IpPort: TLCombinatorObject {
+    public struct IpPort: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xd433ad73
         public static let tlName = "ipPort"
 
@@ -800,7 +800,7 @@ extension MT {
 
 extension MT.MsgDetailedInfo {
     /// `msg_detailed_info#276d3ec6 msg_id:long answer_msg_id:long bytes:int status:int = MsgDetailedInfo;`
-    public final class MsgDetailedInfo: TLCombinatorObject {
+    public struct MsgDetailedInfo: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x276d3ec6
         public static let tlName = "msg_detailed_info"
 
@@ -842,7 +842,7 @@ extension MT.MsgDetailedInfo {
 
 extension MT.MsgDetailedInfo {
     /// `msg_new_detailed_info#809db6df answer_msg_id:long bytes:int status:int = MsgDetailedInfo;`
-    public final class MsgNewDetailedInfo: TLCombinatorObject {
+    public struct MsgNewDetailedInfo: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x809db6df
         public static let tlName = "msg_new_detailed_info"
 
@@ -1204,7 +1204,7 @@ extension MT {
 
 extension MT.NewSession {
     /// `new_session_created#9ec20908 first_msg_id:long unique_id:long server_salt:long = NewSession;`
-    public final class NewSessionCreated: TLCombinatorObject {
+    public struct NewSessionCreated: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x9ec20908
         public static let tlName = "new_session_created"
 
@@ -1528,7 +1528,7 @@ extension MT {
 
 extension MT.Pong {
     /// `pong#347773c5 msg_id:long ping_id:long = Pong;`
-    public final class Pong: TLCombinatorObject {
+    public struct Pong: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x347773c5
         public static let tlName = "pong"
 
@@ -1658,7 +1658,7 @@ extension MT {
 
 extension MT.RpcDropAnswer {
     /// `rpc_answer_unknown#5e2ad36e = RpcDropAnswer;`
-    public final class RpcAnswerUnknown: TLCombinatorObject {
+    public struct RpcAnswerUnknown: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x5e2ad36e
         public static let tlName = "rpc_answer_unknown"
 
@@ -1679,7 +1679,7 @@ extension MT.RpcDropAnswer {
 
 extension MT.RpcDropAnswer {
     /// `rpc_answer_dropped_running#cd78e586 = RpcDropAnswer;`
-    public final class RpcAnswerDroppedRunning: TLCombinatorObject {
+    public struct RpcAnswerDroppedRunning: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xcd78e586
         public static let tlName = "rpc_answer_dropped_running"
 
@@ -1700,7 +1700,7 @@ extension MT.RpcDropAnswer {
 
 extension MT.RpcDropAnswer {
     /// `rpc_answer_dropped#a43ad8b7 msg_id:long seq_no:int bytes:int = RpcDropAnswer;`
-    public final class RpcAnswerDropped: TLCombinatorObject {
+    public struct RpcAnswerDropped: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xa43ad8b7
         public static let tlName = "rpc_answer_dropped"
 
@@ -1822,7 +1822,7 @@ extension MT {
 
 extension MT.Server_DH_Params {
     /// `server_DH_params_fail#79cb045d nonce:int128 server_nonce:int128 new_nonce_hash:int128 = Server_DH_Params;`
-    public final class ServerDHParamsFail: TLCombinatorObject {
+    public struct ServerDHParamsFail: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x79cb045d
         public static let tlName = "server_DH_params_fail"
 
@@ -2004,7 +2004,7 @@ extension MT {
 
 extension MT.Set_client_DH_params_answer {
     /// `dh_gen_ok#3bcbf734 nonce:int128 server_nonce:int128 new_nonce_hash1:int128 = Set_client_DH_params_answer;`
-    public final class DhGenOk: TLCombinatorObject {
+    public struct DhGenOk: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x3bcbf734
         public static let tlName = "dh_gen_ok"
 
@@ -2041,7 +2041,7 @@ extension MT.Set_client_DH_params_answer {
 
 extension MT.Set_client_DH_params_answer {
     /// `dh_gen_retry#46dc1fb9 nonce:int128 server_nonce:int128 new_nonce_hash2:int128 = Set_client_DH_params_answer;`
-    public final class DhGenRetry: TLCombinatorObject {
+    public struct DhGenRetry: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x46dc1fb9
         public static let tlName = "dh_gen_retry"
 
@@ -2078,7 +2078,7 @@ extension MT.Set_client_DH_params_answer {
 
 extension MT.Set_client_DH_params_answer {
     /// `dh_gen_fail#a69dae02 nonce:int128 server_nonce:int128 new_nonce_hash3:int128 = Set_client_DH_params_answer;`
-    public final class DhGenFail: TLCombinatorObject {
+    public struct DhGenFail: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xa69dae02
         public static let tlName = "dh_gen_fail"
 

@@ -30,7 +30,7 @@ extension Api {
 
 extension Api.AccountDaysTTL {
     /// `accountDaysTTL#b8d0afdf days:int = AccountDaysTTL;`
-    public final class AccountDaysTTL: TLCombinatorObject {
+    public struct AccountDaysTTL: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xb8d0afdf
         public static let tlName = "accountDaysTTL"
 
@@ -511,7 +511,7 @@ extension Api {
 
 extension Api.AttachMenuBots {
     /// `attachMenuBotsNotModified#f1d88a5c = AttachMenuBots;`
-    public final class AttachMenuBotsNotModified: TLCombinatorObject {
+    public struct AttachMenuBotsNotModified: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xf1d88a5c
         public static let tlName = "attachMenuBotsNotModified"
 
@@ -663,7 +663,7 @@ extension Api {
 
 extension Api.AttachMenuPeerType {
     /// `attachMenuPeerTypeSameBotPM#7d6be90e = AttachMenuPeerType;`
-    public final class AttachMenuPeerTypeSameBotPM: TLCombinatorObject {
+    public struct AttachMenuPeerTypeSameBotPM: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x7d6be90e
         public static let tlName = "attachMenuPeerTypeSameBotPM"
 
@@ -684,7 +684,7 @@ extension Api.AttachMenuPeerType {
 
 extension Api.AttachMenuPeerType {
     /// `attachMenuPeerTypeBotPM#c32bfa1a = AttachMenuPeerType;`
-    public final class AttachMenuPeerTypeBotPM: TLCombinatorObject {
+    public struct AttachMenuPeerTypeBotPM: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xc32bfa1a
         public static let tlName = "attachMenuPeerTypeBotPM"
 
@@ -705,7 +705,7 @@ extension Api.AttachMenuPeerType {
 
 extension Api.AttachMenuPeerType {
     /// `attachMenuPeerTypePM#f146d31f = AttachMenuPeerType;`
-    public final class AttachMenuPeerTypePM: TLCombinatorObject {
+    public struct AttachMenuPeerTypePM: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xf146d31f
         public static let tlName = "attachMenuPeerTypePM"
 
@@ -726,7 +726,7 @@ extension Api.AttachMenuPeerType {
 
 extension Api.AttachMenuPeerType {
     /// `attachMenuPeerTypeChat#0509113f = AttachMenuPeerType;`
-    public final class AttachMenuPeerTypeChat: TLCombinatorObject {
+    public struct AttachMenuPeerTypeChat: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x0509113f
         public static let tlName = "attachMenuPeerTypeChat"
 
@@ -747,7 +747,7 @@ extension Api.AttachMenuPeerType {
 
 extension Api.AttachMenuPeerType {
     /// `attachMenuPeerTypeBroadcast#7bfbdefc = AttachMenuPeerType;`
-    public final class AttachMenuPeerTypeBroadcast: TLCombinatorObject {
+    public struct AttachMenuPeerTypeBroadcast: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x7bfbdefc
         public static let tlName = "attachMenuPeerTypeBroadcast"
 
@@ -793,7 +793,7 @@ extension Api {
 
 extension Api.AuctionBidLevel {
     /// `auctionBidLevel#310240cc pos:int amount:long date:int = AuctionBidLevel;`
-    public final class AuctionBidLevel: TLCombinatorObject {
+    public struct AuctionBidLevel: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x310240cc
         public static let tlName = "auctionBidLevel"
 
@@ -995,7 +995,7 @@ extension Api {
 
 extension Api.AutoDownloadSettings {
     /// `autoDownloadSettings#baa57628 flags:# disabled:flags.0?true video_preload_large:flags.1?true audio_preload_next:flags.2?true phonecalls_less_data:flags.3?true stories_preload:flags.4?true photo_size_max:int video_size_max:long file_size_max:long video_upload_maxbitrate:int small_queue_active_operations_max:int large_queue_active_operations_max:int = AutoDownloadSettings;`
-    public final class AutoDownloadSettings: TLCombinatorObject {
+    public struct AutoDownloadSettings: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xbaa57628
         public static let tlName = "autoDownloadSettings"
 
@@ -1157,7 +1157,7 @@ extension Api {
 
 extension Api.AutoSaveSettings {
     /// `autoSaveSettings#c84834ce flags:# photos:flags.0?true videos:flags.1?true video_max_size:flags.2?long = AutoSaveSettings;`
-    public final class AutoSaveSettings: TLCombinatorObject {
+    public struct AutoSaveSettings: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xc84834ce
         public static let tlName = "autoSaveSettings"
 
@@ -1481,7 +1481,7 @@ extension Api {
 
 extension Api.BaseTheme {
     /// `baseThemeClassic#c3a12462 = BaseTheme;`
-    public final class BaseThemeClassic: TLCombinatorObject {
+    public struct BaseThemeClassic: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xc3a12462
         public static let tlName = "baseThemeClassic"
 
@@ -1502,7 +1502,7 @@ extension Api.BaseTheme {
 
 extension Api.BaseTheme {
     /// `baseThemeDay#fbd81688 = BaseTheme;`
-    public final class BaseThemeDay: TLCombinatorObject {
+    public struct BaseThemeDay: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xfbd81688
         public static let tlName = "baseThemeDay"
 
@@ -1523,7 +1523,7 @@ extension Api.BaseTheme {
 
 extension Api.BaseTheme {
     /// `baseThemeNight#b7b31ea8 = BaseTheme;`
-    public final class BaseThemeNight: TLCombinatorObject {
+    public struct BaseThemeNight: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xb7b31ea8
         public static let tlName = "baseThemeNight"
 
@@ -1544,7 +1544,7 @@ extension Api.BaseTheme {
 
 extension Api.BaseTheme {
     /// `baseThemeTinted#6d5f77ee = BaseTheme;`
-    public final class BaseThemeTinted: TLCombinatorObject {
+    public struct BaseThemeTinted: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x6d5f77ee
         public static let tlName = "baseThemeTinted"
 
@@ -1565,7 +1565,7 @@ extension Api.BaseTheme {
 
 extension Api.BaseTheme {
     /// `baseThemeArctic#5b11125a = BaseTheme;`
-    public final class BaseThemeArctic: TLCombinatorObject {
+    public struct BaseThemeArctic: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x5b11125a
         public static let tlName = "baseThemeArctic"
 
@@ -1611,7 +1611,7 @@ extension Api {
 
 extension Api.Birthday {
     /// `birthday#6c8e1e06 flags:# day:int month:int year:flags.0?int = Birthday;`
-    public final class Birthday: TLCombinatorObject {
+    public struct Birthday: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x6c8e1e06
         public static let tlName = "birthday"
 
@@ -1790,7 +1790,7 @@ extension Api {
 
 extension Api.BotApp {
     /// `botAppNotModified#5da674b7 = BotApp;`
-    public final class BotAppNotModified: TLCombinatorObject {
+    public struct BotAppNotModified: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x5da674b7
         public static let tlName = "botAppNotModified"
 
@@ -2146,7 +2146,7 @@ extension Api {
 
 extension Api.BotCommandScope {
     /// `botCommandScopeDefault#2f6cb2ab = BotCommandScope;`
-    public final class BotCommandScopeDefault: TLCombinatorObject {
+    public struct BotCommandScopeDefault: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x2f6cb2ab
         public static let tlName = "botCommandScopeDefault"
 
@@ -2167,7 +2167,7 @@ extension Api.BotCommandScope {
 
 extension Api.BotCommandScope {
     /// `botCommandScopeUsers#3c4f04d8 = BotCommandScope;`
-    public final class BotCommandScopeUsers: TLCombinatorObject {
+    public struct BotCommandScopeUsers: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x3c4f04d8
         public static let tlName = "botCommandScopeUsers"
 
@@ -2188,7 +2188,7 @@ extension Api.BotCommandScope {
 
 extension Api.BotCommandScope {
     /// `botCommandScopeChats#6fe1a881 = BotCommandScope;`
-    public final class BotCommandScopeChats: TLCombinatorObject {
+    public struct BotCommandScopeChats: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x6fe1a881
         public static let tlName = "botCommandScopeChats"
 
@@ -2209,7 +2209,7 @@ extension Api.BotCommandScope {
 
 extension Api.BotCommandScope {
     /// `botCommandScopeChatAdmins#b9aa606a = BotCommandScope;`
-    public final class BotCommandScopeChatAdmins: TLCombinatorObject {
+    public struct BotCommandScopeChatAdmins: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xb9aa606a
         public static let tlName = "botCommandScopeChatAdmins"
 
@@ -3104,7 +3104,7 @@ extension Api {
 
 extension Api.BotMenuButton {
     /// `botMenuButtonDefault#7533a588 = BotMenuButton;`
-    public final class BotMenuButtonDefault: TLCombinatorObject {
+    public struct BotMenuButtonDefault: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x7533a588
         public static let tlName = "botMenuButtonDefault"
 
@@ -3125,7 +3125,7 @@ extension Api.BotMenuButton {
 
 extension Api.BotMenuButton {
     /// `botMenuButtonCommands#4258c205 = BotMenuButton;`
-    public final class BotMenuButtonCommands: TLCombinatorObject {
+    public struct BotMenuButtonCommands: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x4258c205
         public static let tlName = "botMenuButtonCommands"
 

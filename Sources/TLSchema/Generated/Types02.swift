@@ -106,7 +106,7 @@ extension Api {
 
 extension Api.BusinessAwayMessageSchedule {
     /// `businessAwayMessageScheduleAlways#c9b9e2b9 = BusinessAwayMessageSchedule;`
-    public final class BusinessAwayMessageScheduleAlways: TLCombinatorObject {
+    public struct BusinessAwayMessageScheduleAlways: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xc9b9e2b9
         public static let tlName = "businessAwayMessageScheduleAlways"
 
@@ -127,7 +127,7 @@ extension Api.BusinessAwayMessageSchedule {
 
 extension Api.BusinessAwayMessageSchedule {
     /// `businessAwayMessageScheduleOutsideWorkHours#c3f2f501 = BusinessAwayMessageSchedule;`
-    public final class BusinessAwayMessageScheduleOutsideWorkHours: TLCombinatorObject {
+    public struct BusinessAwayMessageScheduleOutsideWorkHours: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xc3f2f501
         public static let tlName = "businessAwayMessageScheduleOutsideWorkHours"
 
@@ -148,7 +148,7 @@ extension Api.BusinessAwayMessageSchedule {
 
 extension Api.BusinessAwayMessageSchedule {
     /// `businessAwayMessageScheduleCustom#cc4d9ecc start_date:int end_date:int = BusinessAwayMessageSchedule;`
-    public final class BusinessAwayMessageScheduleCustom: TLCombinatorObject {
+    public struct BusinessAwayMessageScheduleCustom: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xcc4d9ecc
         public static let tlName = "businessAwayMessageScheduleCustom"
 
@@ -292,7 +292,7 @@ extension Api {
 
 extension Api.BusinessBotRights {
     /// `businessBotRights#a0624cf7 flags:# reply:flags.0?true read_messages:flags.1?true delete_sent_messages:flags.2?true delete_received_messages:flags.3?true edit_name:flags.4?true edit_bio:flags.5?true edit_profile_photo:flags.6?true edit_username:flags.7?true view_gifts:flags.8?true sell_gifts:flags.9?true change_gift_settings:flags.10?true transfer_and_upgrade_gifts:flags.11?true transfer_stars:flags.12?true manage_stories:flags.13?true = BusinessBotRights;`
-    public final class BusinessBotRights: TLCombinatorObject {
+    public struct BusinessBotRights: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xa0624cf7
         public static let tlName = "businessBotRights"
 
@@ -759,7 +759,7 @@ extension Api {
 
 extension Api.BusinessWeeklyOpen {
     /// `businessWeeklyOpen#120b1ab9 start_minute:int end_minute:int = BusinessWeeklyOpen;`
-    public final class BusinessWeeklyOpen: TLCombinatorObject {
+    public struct BusinessWeeklyOpen: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x120b1ab9
         public static let tlName = "businessWeeklyOpen"
 
@@ -899,7 +899,7 @@ extension Api {
 
 extension Api.ButtonType {
     /// `buttonTypeDefault#c9dd90e9 = ButtonType;`
-    public final class ButtonTypeDefault: TLCombinatorObject {
+    public struct ButtonTypeDefault: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xc9dd90e9
         public static let tlName = "buttonTypeDefault"
 
@@ -920,7 +920,7 @@ extension Api.ButtonType {
 
 extension Api.ButtonType {
     /// `buttonTypeRequestPhone#df3d36f9 = ButtonType;`
-    public final class ButtonTypeRequestPhone: TLCombinatorObject {
+    public struct ButtonTypeRequestPhone: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xdf3d36f9
         public static let tlName = "buttonTypeRequestPhone"
 
@@ -941,7 +941,7 @@ extension Api.ButtonType {
 
 extension Api.ButtonType {
     /// `buttonTypeRequestGeoLocation#9beee140 = ButtonType;`
-    public final class ButtonTypeRequestGeoLocation: TLCombinatorObject {
+    public struct ButtonTypeRequestGeoLocation: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x9beee140
         public static let tlName = "buttonTypeRequestGeoLocation"
 
@@ -962,7 +962,7 @@ extension Api.ButtonType {
 
 extension Api.ButtonType {
     /// `buttonTypeRequestPoll#aacfff84 flags:# quiz:flags.0?Bool = ButtonType;`
-    public final class ButtonTypeRequestPoll: TLCombinatorObject {
+    public struct ButtonTypeRequestPoll: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xaacfff84
         public static let tlName = "buttonTypeRequestPoll"
 
@@ -1596,7 +1596,7 @@ extension Api.ChannelAdminLogEventAction {
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionToggleInvites#1b7907ae new_value:Bool = ChannelAdminLogEventAction;`
-    public final class ChannelAdminLogEventActionToggleInvites: TLCombinatorObject {
+    public struct ChannelAdminLogEventActionToggleInvites: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x1b7907ae
         public static let tlName = "channelAdminLogEventActionToggleInvites"
 
@@ -1623,7 +1623,7 @@ extension Api.ChannelAdminLogEventAction {
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionToggleSignatures#26ae0971 new_value:Bool = ChannelAdminLogEventAction;`
-    public final class ChannelAdminLogEventActionToggleSignatures: TLCombinatorObject {
+    public struct ChannelAdminLogEventActionToggleSignatures: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x26ae0971
         public static let tlName = "channelAdminLogEventActionToggleSignatures"
 
@@ -1736,7 +1736,7 @@ extension Api.ChannelAdminLogEventAction {
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionParticipantJoin#183040d3 = ChannelAdminLogEventAction;`
-    public final class ChannelAdminLogEventActionParticipantJoin: TLCombinatorObject {
+    public struct ChannelAdminLogEventActionParticipantJoin: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x183040d3
         public static let tlName = "channelAdminLogEventActionParticipantJoin"
 
@@ -1757,7 +1757,7 @@ extension Api.ChannelAdminLogEventAction {
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionParticipantLeave#f89777f2 = ChannelAdminLogEventAction;`
-    public final class ChannelAdminLogEventActionParticipantLeave: TLCombinatorObject {
+    public struct ChannelAdminLogEventActionParticipantLeave: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xf89777f2
         public static let tlName = "channelAdminLogEventActionParticipantLeave"
 
@@ -1901,7 +1901,7 @@ extension Api.ChannelAdminLogEventAction {
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionTogglePreHistoryHidden#5f5c95f1 new_value:Bool = ChannelAdminLogEventAction;`
-    public final class ChannelAdminLogEventActionTogglePreHistoryHidden: TLCombinatorObject {
+    public struct ChannelAdminLogEventActionTogglePreHistoryHidden: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x5f5c95f1
         public static let tlName = "channelAdminLogEventActionTogglePreHistoryHidden"
 
@@ -1987,7 +1987,7 @@ extension Api.ChannelAdminLogEventAction {
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionChangeLinkedChat#050c7ac8 prev_value:long new_value:long = ChannelAdminLogEventAction;`
-    public final class ChannelAdminLogEventActionChangeLinkedChat: TLCombinatorObject {
+    public struct ChannelAdminLogEventActionChangeLinkedChat: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x050c7ac8
         public static let tlName = "channelAdminLogEventActionChangeLinkedChat"
 
@@ -2051,7 +2051,7 @@ extension Api.ChannelAdminLogEventAction {
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionToggleSlowMode#53909779 prev_value:int new_value:int = ChannelAdminLogEventAction;`
-    public final class ChannelAdminLogEventActionToggleSlowMode: TLCombinatorObject {
+    public struct ChannelAdminLogEventActionToggleSlowMode: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x53909779
         public static let tlName = "channelAdminLogEventActionToggleSlowMode"
 
@@ -2191,7 +2191,7 @@ extension Api.ChannelAdminLogEventAction {
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionToggleGroupCallSetting#56d6a247 join_muted:Bool = ChannelAdminLogEventAction;`
-    public final class ChannelAdminLogEventActionToggleGroupCallSetting: TLCombinatorObject {
+    public struct ChannelAdminLogEventActionToggleGroupCallSetting: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x56d6a247
         public static let tlName = "channelAdminLogEventActionToggleGroupCallSetting"
 
@@ -2366,7 +2366,7 @@ extension Api.ChannelAdminLogEventAction {
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionChangeHistoryTTL#6e941a38 prev_value:int new_value:int = ChannelAdminLogEventAction;`
-    public final class ChannelAdminLogEventActionChangeHistoryTTL: TLCombinatorObject {
+    public struct ChannelAdminLogEventActionChangeHistoryTTL: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x6e941a38
         public static let tlName = "channelAdminLogEventActionChangeHistoryTTL"
 
@@ -2430,7 +2430,7 @@ extension Api.ChannelAdminLogEventAction {
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionToggleNoForwards#cb2ac766 new_value:Bool = ChannelAdminLogEventAction;`
-    public final class ChannelAdminLogEventActionToggleNoForwards: TLCombinatorObject {
+    public struct ChannelAdminLogEventActionToggleNoForwards: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xcb2ac766
         public static let tlName = "channelAdminLogEventActionToggleNoForwards"
 
@@ -2548,7 +2548,7 @@ extension Api.ChannelAdminLogEventAction {
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionToggleForum#02cc6383 new_value:Bool = ChannelAdminLogEventAction;`
-    public final class ChannelAdminLogEventActionToggleForum: TLCombinatorObject {
+    public struct ChannelAdminLogEventActionToggleForum: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x02cc6383
         public static let tlName = "channelAdminLogEventActionToggleForum"
 
@@ -2698,7 +2698,7 @@ extension Api.ChannelAdminLogEventAction {
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionToggleAntiSpam#64f36dfc new_value:Bool = ChannelAdminLogEventAction;`
-    public final class ChannelAdminLogEventActionToggleAntiSpam: TLCombinatorObject {
+    public struct ChannelAdminLogEventActionToggleAntiSpam: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x64f36dfc
         public static let tlName = "channelAdminLogEventActionToggleAntiSpam"
 
@@ -2885,7 +2885,7 @@ extension Api.ChannelAdminLogEventAction {
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionToggleSignatureProfiles#60a79c79 new_value:Bool = ChannelAdminLogEventAction;`
-    public final class ChannelAdminLogEventActionToggleSignatureProfiles: TLCombinatorObject {
+    public struct ChannelAdminLogEventActionToggleSignatureProfiles: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x60a79c79
         public static let tlName = "channelAdminLogEventActionToggleSignatureProfiles"
 
@@ -2944,7 +2944,7 @@ extension Api.ChannelAdminLogEventAction {
 
 extension Api.ChannelAdminLogEventAction {
     /// `channelAdminLogEventActionToggleAutotranslation#c517f77e new_value:Bool = ChannelAdminLogEventAction;`
-    public final class ChannelAdminLogEventActionToggleAutotranslation: TLCombinatorObject {
+    public struct ChannelAdminLogEventActionToggleAutotranslation: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xc517f77e
         public static let tlName = "channelAdminLogEventActionToggleAutotranslation"
 

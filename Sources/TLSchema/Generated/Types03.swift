@@ -30,7 +30,7 @@ extension Api {
 
 extension Api.ChannelAdminLogEventsFilter {
     /// `channelAdminLogEventsFilter#ea107ae4 flags:# join:flags.0?true leave:flags.1?true invite:flags.2?true ban:flags.3?true unban:flags.4?true kick:flags.5?true unkick:flags.6?true promote:flags.7?true demote:flags.8?true info:flags.9?true settings:flags.10?true pinned:flags.11?true edit:flags.12?true delete:flags.13?true group_call:flags.14?true invites:flags.15?true send:flags.16?true forums:flags.17?true sub_extend:flags.18?true edit_rank:flags.19?true = ChannelAdminLogEventsFilter;`
-    public final class ChannelAdminLogEventsFilter: TLCombinatorObject {
+    public struct ChannelAdminLogEventsFilter: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xea107ae4
         public static let tlName = "channelAdminLogEventsFilter"
 
@@ -183,7 +183,7 @@ extension Api {
 
 extension Api.ChannelLocation {
     /// `channelLocationEmpty#bfb5ad8b = ChannelLocation;`
-    public final class ChannelLocationEmpty: TLCombinatorObject {
+    public struct ChannelLocationEmpty: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xbfb5ad8b
         public static let tlName = "channelLocationEmpty"
 
@@ -264,7 +264,7 @@ extension Api {
 
 extension Api.ChannelMessagesFilter {
     /// `channelMessagesFilterEmpty#94d42ee7 = ChannelMessagesFilter;`
-    public final class ChannelMessagesFilterEmpty: TLCombinatorObject {
+    public struct ChannelMessagesFilterEmpty: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x94d42ee7
         public static let tlName = "channelMessagesFilterEmpty"
 
@@ -701,7 +701,7 @@ extension Api {
 
 extension Api.ChannelParticipantsFilter {
     /// `channelParticipantsRecent#de3f3c79 = ChannelParticipantsFilter;`
-    public final class ChannelParticipantsRecent: TLCombinatorObject {
+    public struct ChannelParticipantsRecent: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xde3f3c79
         public static let tlName = "channelParticipantsRecent"
 
@@ -722,7 +722,7 @@ extension Api.ChannelParticipantsFilter {
 
 extension Api.ChannelParticipantsFilter {
     /// `channelParticipantsAdmins#b4608969 = ChannelParticipantsFilter;`
-    public final class ChannelParticipantsAdmins: TLCombinatorObject {
+    public struct ChannelParticipantsAdmins: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xb4608969
         public static let tlName = "channelParticipantsAdmins"
 
@@ -770,7 +770,7 @@ extension Api.ChannelParticipantsFilter {
 
 extension Api.ChannelParticipantsFilter {
     /// `channelParticipantsBots#b0d1865b = ChannelParticipantsFilter;`
-    public final class ChannelParticipantsBots: TLCombinatorObject {
+    public struct ChannelParticipantsBots: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xb0d1865b
         public static let tlName = "channelParticipantsBots"
 
@@ -952,7 +952,7 @@ extension Api {
 
 extension Api.Chat {
     /// `chatEmpty#29562865 id:long = Chat;`
-    public final class ChatEmpty: TLCombinatorObject {
+    public struct ChatEmpty: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x29562865
         public static let tlName = "chatEmpty"
 
@@ -1623,7 +1623,7 @@ extension Api {
 
 extension Api.ChatAdminRights {
     /// `chatAdminRights#5fb224d5 flags:# change_info:flags.0?true post_messages:flags.1?true edit_messages:flags.2?true delete_messages:flags.3?true ban_users:flags.4?true invite_users:flags.5?true pin_messages:flags.7?true add_admins:flags.9?true anonymous:flags.10?true manage_call:flags.11?true other:flags.12?true manage_topics:flags.13?true post_stories:flags.14?true edit_stories:flags.15?true delete_stories:flags.16?true manage_direct_messages:flags.17?true manage_ranks:flags.18?true manage_linked_peers:flags.19?true manage_welcome_messages:flags.20?true = ChatAdminRights;`
-    public final class ChatAdminRights: TLCombinatorObject {
+    public struct ChatAdminRights: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x5fb224d5
         public static let tlName = "chatAdminRights"
 
@@ -1768,7 +1768,7 @@ extension Api {
 
 extension Api.ChatAdminWithInvites {
     /// `chatAdminWithInvites#f2ecef23 admin_id:long invites_count:int revoked_invites_count:int = ChatAdminWithInvites;`
-    public final class ChatAdminWithInvites: TLCombinatorObject {
+    public struct ChatAdminWithInvites: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xf2ecef23
         public static let tlName = "chatAdminWithInvites"
 
@@ -1830,7 +1830,7 @@ extension Api {
 
 extension Api.ChatBannedRights {
     /// `chatBannedRights#9f120418 flags:# view_messages:flags.0?true send_messages:flags.1?true send_media:flags.2?true send_stickers:flags.3?true send_gifs:flags.4?true send_games:flags.5?true send_inline:flags.6?true embed_links:flags.7?true send_polls:flags.8?true change_info:flags.10?true invite_users:flags.15?true pin_messages:flags.17?true manage_topics:flags.18?true send_photos:flags.19?true send_videos:flags.20?true send_roundvideos:flags.21?true send_audios:flags.22?true send_voices:flags.23?true send_docs:flags.24?true send_plain:flags.25?true edit_rank:flags.26?true send_reactions:flags.27?true manage_linked_peers:flags.28?true until_date:int = ChatBannedRights;`
-    public final class ChatBannedRights: TLCombinatorObject {
+    public struct ChatBannedRights: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x9f120418
         public static let tlName = "chatBannedRights"
 
@@ -2934,7 +2934,7 @@ extension Api {
 
 extension Api.ChatOnlines {
     /// `chatOnlines#f041e250 onlines:int = ChatOnlines;`
-    public final class ChatOnlines: TLCombinatorObject {
+    public struct ChatOnlines: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xf041e250
         public static let tlName = "chatOnlines"
 
@@ -3249,7 +3249,7 @@ extension Api {
 
 extension Api.ChatPhoto {
     /// `chatPhotoEmpty#37c1011c = ChatPhoto;`
-    public final class ChatPhotoEmpty: TLCombinatorObject {
+    public struct ChatPhotoEmpty: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x37c1011c
         public static let tlName = "chatPhotoEmpty"
 
@@ -3347,7 +3347,7 @@ extension Api {
 
 extension Api.ChatReactions {
     /// `chatReactionsNone#eafc32bc = ChatReactions;`
-    public final class ChatReactionsNone: TLCombinatorObject {
+    public struct ChatReactionsNone: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xeafc32bc
         public static let tlName = "chatReactionsNone"
 
@@ -3368,7 +3368,7 @@ extension Api.ChatReactions {
 
 extension Api.ChatReactions {
     /// `chatReactionsAll#52928bca flags:# allow_custom:flags.0?true = ChatReactions;`
-    public final class ChatReactionsAll: TLCombinatorObject {
+    public struct ChatReactionsAll: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x52928bca
         public static let tlName = "chatReactionsAll"
 
@@ -4240,7 +4240,7 @@ extension Api {
 
 extension Api.Contact {
     /// `contact#145ade0b user_id:long mutual:Bool = Contact;`
-    public final class Contact: TLCombinatorObject {
+    public struct Contact: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x145ade0b
         public static let tlName = "contact"
 

@@ -131,7 +131,7 @@ extension Api {
 
 extension Api.DefaultHistoryTTL {
     /// `defaultHistoryTTL#43b46b20 period:int = DefaultHistoryTTL;`
-    public final class DefaultHistoryTTL: TLCombinatorObject {
+    public struct DefaultHistoryTTL: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x43b46b20
         public static let tlName = "defaultHistoryTTL"
 
@@ -541,7 +541,7 @@ extension Api.DialogFilter {
 
 extension Api.DialogFilter {
     /// `dialogFilterDefault#363293ae = DialogFilter;`
-    public final class DialogFilterDefault: TLCombinatorObject {
+    public struct DialogFilterDefault: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x363293ae
         public static let tlName = "dialogFilterDefault"
 
@@ -744,7 +744,7 @@ extension Api.DialogPeer {
 
 extension Api.DialogPeer {
     /// `dialogPeerFolder#514519e2 folder_id:int = DialogPeer;`
-    public final class DialogPeerFolder: TLCombinatorObject {
+    public struct DialogPeerFolder: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x514519e2
         public static let tlName = "dialogPeerFolder"
 
@@ -771,7 +771,7 @@ extension Api.DialogPeer {
 
 extension Api.DialogPeer {
     /// `dialogPeerCommunity#2f65c8e4 community_id:long = DialogPeer;`
-    public final class DialogPeerCommunity: TLCombinatorObject {
+    public struct DialogPeerCommunity: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x2f65c8e4
         public static let tlName = "dialogPeerCommunity"
 
@@ -823,7 +823,7 @@ extension Api {
 
 extension Api.DisallowedGiftsSettings {
     /// `disallowedGiftsSettings#71f276c4 flags:# disallow_unlimited_stargifts:flags.0?true disallow_limited_stargifts:flags.1?true disallow_unique_stargifts:flags.2?true disallow_premium_gifts:flags.3?true disallow_stargifts_from_channels:flags.4?true = DisallowedGiftsSettings;`
-    public final class DisallowedGiftsSettings: TLCombinatorObject {
+    public struct DisallowedGiftsSettings: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x71f276c4
         public static let tlName = "disallowedGiftsSettings"
 
@@ -901,7 +901,7 @@ extension Api {
 
 extension Api.Document {
     /// `documentEmpty#36f8c871 id:long = Document;`
-    public final class DocumentEmpty: TLCombinatorObject {
+    public struct DocumentEmpty: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x36f8c871
         public static let tlName = "documentEmpty"
 
@@ -1051,7 +1051,7 @@ extension Api {
 
 extension Api.DocumentAttribute {
     /// `documentAttributeImageSize#6c37c15c w:int h:int = DocumentAttribute;`
-    public final class DocumentAttributeImageSize: TLCombinatorObject {
+    public struct DocumentAttributeImageSize: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x6c37c15c
         public static let tlName = "documentAttributeImageSize"
 
@@ -1083,7 +1083,7 @@ extension Api.DocumentAttribute {
 
 extension Api.DocumentAttribute {
     /// `documentAttributeAnimated#11b58939 = DocumentAttribute;`
-    public final class DocumentAttributeAnimated: TLCombinatorObject {
+    public struct DocumentAttributeAnimated: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x11b58939
         public static let tlName = "documentAttributeAnimated"
 
@@ -1303,7 +1303,7 @@ extension Api.DocumentAttribute {
 
 extension Api.DocumentAttribute {
     /// `documentAttributeHasStickers#9801d2f7 = DocumentAttribute;`
-    public final class DocumentAttributeHasStickers: TLCombinatorObject {
+    public struct DocumentAttributeHasStickers: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x9801d2f7
         public static let tlName = "documentAttributeHasStickers"
 
@@ -1397,7 +1397,7 @@ extension Api {
 
 extension Api.DraftMessage {
     /// `draftMessageEmpty#1b0c841a flags:# date:flags.0?int = DraftMessage;`
-    public final class DraftMessageEmpty: TLCombinatorObject {
+    public struct DraftMessageEmpty: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x1b0c841a
         public static let tlName = "draftMessageEmpty"
 
@@ -1684,7 +1684,7 @@ extension Api.EmailVerifyPurpose {
 
 extension Api.EmailVerifyPurpose {
     /// `emailVerifyPurposeLoginChange#527d22eb = EmailVerifyPurpose;`
-    public final class EmailVerifyPurposeLoginChange: TLCombinatorObject {
+    public struct EmailVerifyPurposeLoginChange: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x527d22eb
         public static let tlName = "emailVerifyPurposeLoginChange"
 
@@ -1705,7 +1705,7 @@ extension Api.EmailVerifyPurpose {
 
 extension Api.EmailVerifyPurpose {
     /// `emailVerifyPurposePassport#bbf51685 = EmailVerifyPurpose;`
-    public final class EmailVerifyPurposePassport: TLCombinatorObject {
+    public struct EmailVerifyPurposePassport: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xbbf51685
         public static let tlName = "emailVerifyPurposePassport"
 
@@ -2102,7 +2102,7 @@ extension Api {
 
 extension Api.EmojiList {
     /// `emojiListNotModified#481eadfa = EmojiList;`
-    public final class EmojiListNotModified: TLCombinatorObject {
+    public struct EmojiListNotModified: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x481eadfa
         public static let tlName = "emojiListNotModified"
 
@@ -2189,7 +2189,7 @@ extension Api {
 
 extension Api.EmojiStatus {
     /// `emojiStatusEmpty#2de11aae = EmojiStatus;`
-    public final class EmojiStatusEmpty: TLCombinatorObject {
+    public struct EmojiStatusEmpty: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x2de11aae
         public static let tlName = "emojiStatusEmpty"
 
@@ -2210,7 +2210,7 @@ extension Api.EmojiStatus {
 
 extension Api.EmojiStatus {
     /// `emojiStatus#e7ff068a flags:# document_id:long until:flags.0?int = EmojiStatus;`
-    public final class EmojiStatus: TLCombinatorObject {
+    public struct EmojiStatus: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xe7ff068a
         public static let tlName = "emojiStatus"
 
@@ -2322,7 +2322,7 @@ extension Api.EmojiStatus {
 
 extension Api.EmojiStatus {
     /// `inputEmojiStatusCollectible#07141dbf flags:# collectible_id:long until:flags.0?int = EmojiStatus;`
-    public final class InputEmojiStatusCollectible: TLCombinatorObject {
+    public struct InputEmojiStatusCollectible: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x07141dbf
         public static let tlName = "inputEmojiStatusCollectible"
 
@@ -2447,7 +2447,7 @@ extension Api {
 
 extension Api.EncryptedChat {
     /// `encryptedChatEmpty#ab7ec0a0 id:int = EncryptedChat;`
-    public final class EncryptedChatEmpty: TLCombinatorObject {
+    public struct EncryptedChatEmpty: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xab7ec0a0
         public static let tlName = "encryptedChatEmpty"
 
@@ -2474,7 +2474,7 @@ extension Api.EncryptedChat {
 
 extension Api.EncryptedChat {
     /// `encryptedChatWaiting#66b25953 id:int access_hash:long date:int admin_id:long participant_id:long = EncryptedChat;`
-    public final class EncryptedChatWaiting: TLCombinatorObject {
+    public struct EncryptedChatWaiting: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x66b25953
         public static let tlName = "encryptedChatWaiting"
 
@@ -2639,7 +2639,7 @@ extension Api.EncryptedChat {
 
 extension Api.EncryptedChat {
     /// `encryptedChatDiscarded#1e1c7c45 flags:# history_deleted:flags.0?true id:int = EncryptedChat;`
-    public final class EncryptedChatDiscarded: TLCombinatorObject {
+    public struct EncryptedChatDiscarded: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x1e1c7c45
         public static let tlName = "encryptedChatDiscarded"
 
@@ -2702,7 +2702,7 @@ extension Api {
 
 extension Api.EncryptedFile {
     /// `encryptedFileEmpty#c21f497e = EncryptedFile;`
-    public final class EncryptedFileEmpty: TLCombinatorObject {
+    public struct EncryptedFileEmpty: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xc21f497e
         public static let tlName = "encryptedFileEmpty"
 
@@ -2723,7 +2723,7 @@ extension Api.EncryptedFile {
 
 extension Api.EncryptedFile {
     /// `encryptedFile#a8008cd8 id:long access_hash:long size:long dc_id:int key_fingerprint:int = EncryptedFile;`
-    public final class EncryptedFile: TLCombinatorObject {
+    public struct EncryptedFile: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xa8008cd8
         public static let tlName = "encryptedFile"
 
@@ -3167,7 +3167,7 @@ extension Api.ExportedChatInvite {
 
 extension Api.ExportedChatInvite {
     /// `chatInvitePublicJoinRequests#ed107ab7 = ExportedChatInvite;`
-    public final class ChatInvitePublicJoinRequests: TLCombinatorObject {
+    public struct ChatInvitePublicJoinRequests: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xed107ab7
         public static let tlName = "chatInvitePublicJoinRequests"
 

@@ -414,7 +414,7 @@ extension Api {
 
 extension Api.ForumTopic {
     /// `forumTopicDeleted#023f109b id:int = ForumTopic;`
-    public final class ForumTopicDeleted: TLCombinatorObject {
+    public struct ForumTopicDeleted: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x023f109b
         public static let tlName = "forumTopicDeleted"
 
@@ -749,7 +749,7 @@ extension Api {
 
 extension Api.GeoPoint {
     /// `geoPointEmpty#1117dd5f = GeoPoint;`
-    public final class GeoPointEmpty: TLCombinatorObject {
+    public struct GeoPointEmpty: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x1117dd5f
         public static let tlName = "geoPointEmpty"
 
@@ -770,7 +770,7 @@ extension Api.GeoPoint {
 
 extension Api.GeoPoint {
     /// `geoPoint#b2a2f663 flags:# long:double lat:double access_hash:long accuracy_radius:flags.0?int = GeoPoint;`
-    public final class GeoPoint: TLCombinatorObject {
+    public struct GeoPoint: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xb2a2f663
         public static let tlName = "geoPoint"
 
@@ -1009,7 +1009,7 @@ extension Api {
 
 extension Api.GroupCall {
     /// `groupCallDiscarded#7780bcb4 id:long access_hash:long duration:int = GroupCall;`
-    public final class GroupCallDiscarded: TLCombinatorObject {
+    public struct GroupCallDiscarded: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x7780bcb4
         public static let tlName = "groupCallDiscarded"
 
@@ -1671,7 +1671,7 @@ extension Api {
 
 extension Api.GroupCallStreamChannel {
     /// `groupCallStreamChannel#80eb48af channel:int scale:int last_timestamp_ms:long = GroupCallStreamChannel;`
-    public final class GroupCallStreamChannel: TLCombinatorObject {
+    public struct GroupCallStreamChannel: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x80eb48af
         public static let tlName = "groupCallStreamChannel"
 
@@ -1733,7 +1733,7 @@ extension Api {
 
 extension Api.HighScore {
     /// `highScore#73a379eb pos:int user_id:long score:int = HighScore;`
-    public final class HighScore: TLCombinatorObject {
+    public struct HighScore: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x73a379eb
         public static let tlName = "highScore"
 
@@ -1795,7 +1795,7 @@ extension Api {
 
 extension Api.ImportedContact {
     /// `importedContact#c13e3c50 user_id:long client_id:long = ImportedContact;`
-    public final class ImportedContact: TLCombinatorObject {
+    public struct ImportedContact: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xc13e3c50
         public static let tlName = "importedContact"
 
@@ -2176,7 +2176,7 @@ extension Api.InlineButtonType {
 
 extension Api.InlineButtonType {
     /// `inlineButtonTypeGame#5cd3709d = InlineButtonType;`
-    public final class InlineButtonTypeGame: TLCombinatorObject {
+    public struct InlineButtonTypeGame: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x5cd3709d
         public static let tlName = "inlineButtonTypeGame"
 
@@ -2197,7 +2197,7 @@ extension Api.InlineButtonType {
 
 extension Api.InlineButtonType {
     /// `inlineButtonTypeBuy#48bad7a5 = InlineButtonType;`
-    public final class InlineButtonTypeBuy: TLCombinatorObject {
+    public struct InlineButtonTypeBuy: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x48bad7a5
         public static let tlName = "inlineButtonTypeBuy"
 
@@ -2259,7 +2259,7 @@ extension Api.InlineButtonType {
 
 extension Api.InlineButtonType {
     /// `inlineButtonTypeUserProfile#3fa33fcf user_id:long = InlineButtonType;`
-    public final class InlineButtonTypeUserProfile: TLCombinatorObject {
+    public struct InlineButtonTypeUserProfile: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x3fa33fcf
         public static let tlName = "inlineButtonTypeUserProfile"
 
@@ -2340,7 +2340,7 @@ extension Api.InlineButtonType {
 
 extension Api.InlineButtonType {
     /// `inlineButtonTypeDisabled#a438619d = InlineButtonType;`
-    public final class InlineButtonTypeDisabled: TLCombinatorObject {
+    public struct InlineButtonTypeDisabled: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xa438619d
         public static let tlName = "inlineButtonTypeDisabled"
 
@@ -2401,7 +2401,7 @@ extension Api {
 
 extension Api.InlineQueryPeerType {
     /// `inlineQueryPeerTypeSameBotPM#3081ed9d = InlineQueryPeerType;`
-    public final class InlineQueryPeerTypeSameBotPM: TLCombinatorObject {
+    public struct InlineQueryPeerTypeSameBotPM: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x3081ed9d
         public static let tlName = "inlineQueryPeerTypeSameBotPM"
 
@@ -2422,7 +2422,7 @@ extension Api.InlineQueryPeerType {
 
 extension Api.InlineQueryPeerType {
     /// `inlineQueryPeerTypePM#833c0fac = InlineQueryPeerType;`
-    public final class InlineQueryPeerTypePM: TLCombinatorObject {
+    public struct InlineQueryPeerTypePM: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x833c0fac
         public static let tlName = "inlineQueryPeerTypePM"
 
@@ -2443,7 +2443,7 @@ extension Api.InlineQueryPeerType {
 
 extension Api.InlineQueryPeerType {
     /// `inlineQueryPeerTypeChat#d766c50a = InlineQueryPeerType;`
-    public final class InlineQueryPeerTypeChat: TLCombinatorObject {
+    public struct InlineQueryPeerTypeChat: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xd766c50a
         public static let tlName = "inlineQueryPeerTypeChat"
 
@@ -2464,7 +2464,7 @@ extension Api.InlineQueryPeerType {
 
 extension Api.InlineQueryPeerType {
     /// `inlineQueryPeerTypeMegagroup#5ec4be43 = InlineQueryPeerType;`
-    public final class InlineQueryPeerTypeMegagroup: TLCombinatorObject {
+    public struct InlineQueryPeerTypeMegagroup: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x5ec4be43
         public static let tlName = "inlineQueryPeerTypeMegagroup"
 
@@ -2485,7 +2485,7 @@ extension Api.InlineQueryPeerType {
 
 extension Api.InlineQueryPeerType {
     /// `inlineQueryPeerTypeBroadcast#6334ee9a = InlineQueryPeerType;`
-    public final class InlineQueryPeerTypeBroadcast: TLCombinatorObject {
+    public struct InlineQueryPeerTypeBroadcast: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x6334ee9a
         public static let tlName = "inlineQueryPeerTypeBroadcast"
 
@@ -2506,7 +2506,7 @@ extension Api.InlineQueryPeerType {
 
 extension Api.InlineQueryPeerType {
     /// `inlineQueryPeerTypeBotPM#0e3b2d0c = InlineQueryPeerType;`
-    public final class InlineQueryPeerTypeBotPM: TLCombinatorObject {
+    public struct InlineQueryPeerTypeBotPM: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x0e3b2d0c
         public static let tlName = "inlineQueryPeerTypeBotPM"
 
@@ -2588,7 +2588,7 @@ extension Api.InputAiComposeTone {
 
 extension Api.InputAiComposeTone {
     /// `inputAiComposeToneID#0773c080 id:long access_hash:long = InputAiComposeTone;`
-    public final class InputAiComposeToneID: TLCombinatorObject {
+    public struct InputAiComposeToneID: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x0773c080
         public static let tlName = "inputAiComposeToneID"
 
@@ -2769,7 +2769,7 @@ extension Api {
 
 extension Api.InputBotApp {
     /// `inputBotAppID#a920bd7a id:long access_hash:long = InputBotApp;`
-    public final class InputBotAppID: TLCombinatorObject {
+    public struct InputBotAppID: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xa920bd7a
         public static let tlName = "inputBotAppID"
 

@@ -33,7 +33,7 @@ extension Api {
 
 extension Api.InputBotInlineMessageID {
     /// `inputBotInlineMessageID#890c3d89 dc_id:int id:long access_hash:long = InputBotInlineMessageID;`
-    public final class InputBotInlineMessageID: TLCombinatorObject {
+    public struct InputBotInlineMessageID: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x890c3d89
         public static let tlName = "inputBotInlineMessageID"
 
@@ -70,7 +70,7 @@ extension Api.InputBotInlineMessageID {
 
 extension Api.InputBotInlineMessageID {
     /// `inputBotInlineMessageID64#b6d915d7 dc_id:int owner_id:long id:int access_hash:long = InputBotInlineMessageID;`
-    public final class InputBotInlineMessageID64: TLCombinatorObject {
+    public struct InputBotInlineMessageID64: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xb6d915d7
         public static let tlName = "inputBotInlineMessageID64"
 
@@ -816,7 +816,7 @@ extension Api {
 
 extension Api.InputChannel {
     /// `inputChannelEmpty#ee8c1e86 = InputChannel;`
-    public final class InputChannelEmpty: TLCombinatorObject {
+    public struct InputChannelEmpty: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xee8c1e86
         public static let tlName = "inputChannelEmpty"
 
@@ -837,7 +837,7 @@ extension Api.InputChannel {
 
 extension Api.InputChannel {
     /// `inputChannel#f35aec28 channel_id:long access_hash:long = InputChannel;`
-    public final class InputChannel: TLCombinatorObject {
+    public struct InputChannel: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xf35aec28
         public static let tlName = "inputChannel"
 
@@ -937,7 +937,7 @@ extension Api {
 
 extension Api.InputChatPhoto {
     /// `inputChatPhotoEmpty#1ca48f57 = InputChatPhoto;`
-    public final class InputChatPhotoEmpty: TLCombinatorObject {
+    public struct InputChatPhotoEmpty: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x1ca48f57
         public static let tlName = "inputChatPhotoEmpty"
 
@@ -1065,7 +1065,7 @@ extension Api {
 
 extension Api.InputChatTheme {
     /// `inputChatThemeEmpty#83268483 = InputChatTheme;`
-    public final class InputChatThemeEmpty: TLCombinatorObject {
+    public struct InputChatThemeEmpty: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x83268483
         public static let tlName = "inputChatThemeEmpty"
 
@@ -1165,7 +1165,7 @@ extension Api {
 
 extension Api.InputChatlist {
     /// `inputChatlistDialogFilter#f3e0da33 filter_id:int = InputChatlist;`
-    public final class InputChatlistDialogFilter: TLCombinatorObject {
+    public struct InputChatlistDialogFilter: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xf3e0da33
         public static let tlName = "inputChatlistDialogFilter"
 
@@ -1220,7 +1220,7 @@ extension Api {
 
 extension Api.InputCheckPasswordSRP {
     /// `inputCheckPasswordEmpty#9880f658 = InputCheckPasswordSRP;`
-    public final class InputCheckPasswordEmpty: TLCombinatorObject {
+    public struct InputCheckPasswordEmpty: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x9880f658
         public static let tlName = "inputCheckPasswordEmpty"
 
@@ -1551,7 +1551,7 @@ extension Api.InputDialogPeer {
 
 extension Api.InputDialogPeer {
     /// `inputDialogPeerFolder#64600527 folder_id:int = InputDialogPeer;`
-    public final class InputDialogPeerFolder: TLCombinatorObject {
+    public struct InputDialogPeerFolder: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x64600527
         public static let tlName = "inputDialogPeerFolder"
 
@@ -1633,7 +1633,7 @@ extension Api {
 
 extension Api.InputDocument {
     /// `inputDocumentEmpty#72f0eaae = InputDocument;`
-    public final class InputDocumentEmpty: TLCombinatorObject {
+    public struct InputDocumentEmpty: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x72f0eaae
         public static let tlName = "inputDocumentEmpty"
 
@@ -1716,7 +1716,7 @@ extension Api {
 
 extension Api.InputEncryptedChat {
     /// `inputEncryptedChat#f141b5e1 chat_id:int access_hash:long = InputEncryptedChat;`
-    public final class InputEncryptedChat: TLCombinatorObject {
+    public struct InputEncryptedChat: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xf141b5e1
         public static let tlName = "inputEncryptedChat"
 
@@ -1782,7 +1782,7 @@ extension Api {
 
 extension Api.InputEncryptedFile {
     /// `inputEncryptedFileEmpty#1837c364 = InputEncryptedFile;`
-    public final class InputEncryptedFileEmpty: TLCombinatorObject {
+    public struct InputEncryptedFileEmpty: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x1837c364
         public static let tlName = "inputEncryptedFileEmpty"
 
@@ -1845,7 +1845,7 @@ extension Api.InputEncryptedFile {
 
 extension Api.InputEncryptedFile {
     /// `inputEncryptedFile#5a17b5e5 id:long access_hash:long = InputEncryptedFile;`
-    public final class InputEncryptedFile: TLCombinatorObject {
+    public struct InputEncryptedFile: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x5a17b5e5
         public static let tlName = "inputEncryptedFile"
 
@@ -1877,7 +1877,7 @@ extension Api.InputEncryptedFile {
 
 extension Api.InputEncryptedFile {
     /// `inputEncryptedFileBigUploaded#2dc173c8 id:long parts:int key_fingerprint:int = InputEncryptedFile;`
-    public final class InputEncryptedFileBigUploaded: TLCombinatorObject {
+    public struct InputEncryptedFileBigUploaded: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x2dc173c8
         public static let tlName = "inputEncryptedFileBigUploaded"
 
@@ -2145,7 +2145,7 @@ extension Api.InputFileLocation {
 
 extension Api.InputFileLocation {
     /// `inputEncryptedFileLocation#f5235d55 id:long access_hash:long = InputFileLocation;`
-    public final class InputEncryptedFileLocation: TLCombinatorObject {
+    public struct InputEncryptedFileLocation: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xf5235d55
         public static let tlName = "inputEncryptedFileLocation"
 
@@ -2219,7 +2219,7 @@ extension Api.InputFileLocation {
 
 extension Api.InputFileLocation {
     /// `inputSecureFileLocation#cbc7ee28 id:long access_hash:long = InputFileLocation;`
-    public final class InputSecureFileLocation: TLCombinatorObject {
+    public struct InputSecureFileLocation: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xcbc7ee28
         public static let tlName = "inputSecureFileLocation"
 
@@ -2251,7 +2251,7 @@ extension Api.InputFileLocation {
 
 extension Api.InputFileLocation {
     /// `inputTakeoutFileLocation#29be5899 = InputFileLocation;`
-    public final class InputTakeoutFileLocation: TLCombinatorObject {
+    public struct InputTakeoutFileLocation: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x29be5899
         public static let tlName = "inputTakeoutFileLocation"
 
@@ -2575,7 +2575,7 @@ extension Api {
 
 extension Api.InputGame {
     /// `inputGameID#032c3e77 id:long access_hash:long = InputGame;`
-    public final class InputGameID: TLCombinatorObject {
+    public struct InputGameID: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x032c3e77
         public static let tlName = "inputGameID"
 
@@ -2667,7 +2667,7 @@ extension Api {
 
 extension Api.InputGeoPoint {
     /// `inputGeoPointEmpty#e4c123d6 = InputGeoPoint;`
-    public final class InputGeoPointEmpty: TLCombinatorObject {
+    public struct InputGeoPointEmpty: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xe4c123d6
         public static let tlName = "inputGeoPointEmpty"
 
@@ -2688,7 +2688,7 @@ extension Api.InputGeoPoint {
 
 extension Api.InputGeoPoint {
     /// `inputGeoPoint#48222faf flags:# lat:double long:double accuracy_radius:flags.0?int = InputGeoPoint;`
-    public final class InputGeoPoint: TLCombinatorObject {
+    public struct InputGeoPoint: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x48222faf
         public static let tlName = "inputGeoPoint"
 
@@ -2760,7 +2760,7 @@ extension Api {
 
 extension Api.InputGroupCall {
     /// `inputGroupCall#d8aa840f id:long access_hash:long = InputGroupCall;`
-    public final class InputGroupCall: TLCombinatorObject {
+    public struct InputGroupCall: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xd8aa840f
         public static let tlName = "inputGroupCall"
 
@@ -2819,7 +2819,7 @@ extension Api.InputGroupCall {
 
 extension Api.InputGroupCall {
     /// `inputGroupCallInviteMessage#8c10603f msg_id:int = InputGroupCall;`
-    public final class InputGroupCallInviteMessage: TLCombinatorObject {
+    public struct InputGroupCallInviteMessage: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x8c10603f
         public static let tlName = "inputGroupCallInviteMessage"
 

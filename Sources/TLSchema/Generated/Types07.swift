@@ -684,7 +684,7 @@ extension Api {
 
 extension Api.InputMedia {
     /// `inputMediaEmpty#9664f57f = InputMedia;`
-    public final class InputMediaEmpty: TLCombinatorObject {
+    public struct InputMediaEmpty: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x9664f57f
         public static let tlName = "inputMediaEmpty"
 
@@ -1631,7 +1631,7 @@ extension Api {
 
 extension Api.InputMessage {
     /// `inputMessageID#a676a322 id:int = InputMessage;`
-    public final class InputMessageID: TLCombinatorObject {
+    public struct InputMessageID: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xa676a322
         public static let tlName = "inputMessageID"
 
@@ -1658,7 +1658,7 @@ extension Api.InputMessage {
 
 extension Api.InputMessage {
     /// `inputMessageReplyTo#bad88395 id:int = InputMessage;`
-    public final class InputMessageReplyTo: TLCombinatorObject {
+    public struct InputMessageReplyTo: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xbad88395
         public static let tlName = "inputMessageReplyTo"
 
@@ -1685,7 +1685,7 @@ extension Api.InputMessage {
 
 extension Api.InputMessage {
     /// `inputMessagePinned#86872538 = InputMessage;`
-    public final class InputMessagePinned: TLCombinatorObject {
+    public struct InputMessagePinned: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x86872538
         public static let tlName = "inputMessagePinned"
 
@@ -1706,7 +1706,7 @@ extension Api.InputMessage {
 
 extension Api.InputMessage {
     /// `inputMessageCallbackQuery#acfa1a7e id:int query_id:long = InputMessage;`
-    public final class InputMessageCallbackQuery: TLCombinatorObject {
+    public struct InputMessageCallbackQuery: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xacfa1a7e
         public static let tlName = "inputMessageCallbackQuery"
 
@@ -1763,7 +1763,7 @@ extension Api {
 
 extension Api.InputMessageReadMetric {
     /// `inputMessageReadMetric#402b4495 msg_id:int view_id:long time_in_view_ms:int active_time_in_view_ms:int height_to_viewport_ratio_permille:int seen_range_ratio_permille:int = InputMessageReadMetric;`
-    public final class InputMessageReadMetric: TLCombinatorObject {
+    public struct InputMessageReadMetric: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x402b4495
         public static let tlName = "inputMessageReadMetric"
 
@@ -1882,7 +1882,7 @@ extension Api.InputNotifyPeer {
 
 extension Api.InputNotifyPeer {
     /// `inputNotifyUsers#193b4417 = InputNotifyPeer;`
-    public final class InputNotifyUsers: TLCombinatorObject {
+    public struct InputNotifyUsers: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x193b4417
         public static let tlName = "inputNotifyUsers"
 
@@ -1903,7 +1903,7 @@ extension Api.InputNotifyPeer {
 
 extension Api.InputNotifyPeer {
     /// `inputNotifyChats#4a95e84e = InputNotifyPeer;`
-    public final class InputNotifyChats: TLCombinatorObject {
+    public struct InputNotifyChats: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x4a95e84e
         public static let tlName = "inputNotifyChats"
 
@@ -1924,7 +1924,7 @@ extension Api.InputNotifyPeer {
 
 extension Api.InputNotifyPeer {
     /// `inputNotifyBroadcasts#b1db7c7e = InputNotifyPeer;`
-    public final class InputNotifyBroadcasts: TLCombinatorObject {
+    public struct InputNotifyBroadcasts: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xb1db7c7e
         public static let tlName = "inputNotifyBroadcasts"
 
@@ -2396,7 +2396,7 @@ extension Api {
 
 extension Api.InputPeer {
     /// `inputPeerEmpty#7f3b18ea = InputPeer;`
-    public final class InputPeerEmpty: TLCombinatorObject {
+    public struct InputPeerEmpty: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x7f3b18ea
         public static let tlName = "inputPeerEmpty"
 
@@ -2417,7 +2417,7 @@ extension Api.InputPeer {
 
 extension Api.InputPeer {
     /// `inputPeerSelf#7da07ec9 = InputPeer;`
-    public final class InputPeerSelf: TLCombinatorObject {
+    public struct InputPeerSelf: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x7da07ec9
         public static let tlName = "inputPeerSelf"
 
@@ -2438,7 +2438,7 @@ extension Api.InputPeer {
 
 extension Api.InputPeer {
     /// `inputPeerChat#35a95cb9 chat_id:long = InputPeer;`
-    public final class InputPeerChat: TLCombinatorObject {
+    public struct InputPeerChat: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x35a95cb9
         public static let tlName = "inputPeerChat"
 
@@ -2465,7 +2465,7 @@ extension Api.InputPeer {
 
 extension Api.InputPeer {
     /// `inputPeerUser#dde8a54c user_id:long access_hash:long = InputPeer;`
-    public final class InputPeerUser: TLCombinatorObject {
+    public struct InputPeerUser: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xdde8a54c
         public static let tlName = "inputPeerUser"
 
@@ -2497,7 +2497,7 @@ extension Api.InputPeer {
 
 extension Api.InputPeer {
     /// `inputPeerChannel#27bcbbfc channel_id:long access_hash:long = InputPeer;`
-    public final class InputPeerChannel: TLCombinatorObject {
+    public struct InputPeerChannel: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x27bcbbfc
         public static let tlName = "inputPeerChannel"
 

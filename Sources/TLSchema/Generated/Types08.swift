@@ -122,7 +122,7 @@ extension Api {
 
 extension Api.InputPhoneCall {
     /// `inputPhoneCall#1e36fded id:long access_hash:long = InputPhoneCall;`
-    public final class InputPhoneCall: TLCombinatorObject {
+    public struct InputPhoneCall: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x1e36fded
         public static let tlName = "inputPhoneCall"
 
@@ -182,7 +182,7 @@ extension Api {
 
 extension Api.InputPhoto {
     /// `inputPhotoEmpty#1cd7bf0d = InputPhoto;`
-    public final class InputPhotoEmpty: TLCombinatorObject {
+    public struct InputPhotoEmpty: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x1cd7bf0d
         public static let tlName = "inputPhotoEmpty"
 
@@ -304,7 +304,7 @@ extension Api {
 
 extension Api.InputPrivacyKey {
     /// `inputPrivacyKeyStatusTimestamp#4f96cb18 = InputPrivacyKey;`
-    public final class InputPrivacyKeyStatusTimestamp: TLCombinatorObject {
+    public struct InputPrivacyKeyStatusTimestamp: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x4f96cb18
         public static let tlName = "inputPrivacyKeyStatusTimestamp"
 
@@ -325,7 +325,7 @@ extension Api.InputPrivacyKey {
 
 extension Api.InputPrivacyKey {
     /// `inputPrivacyKeyChatInvite#bdfb0426 = InputPrivacyKey;`
-    public final class InputPrivacyKeyChatInvite: TLCombinatorObject {
+    public struct InputPrivacyKeyChatInvite: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xbdfb0426
         public static let tlName = "inputPrivacyKeyChatInvite"
 
@@ -346,7 +346,7 @@ extension Api.InputPrivacyKey {
 
 extension Api.InputPrivacyKey {
     /// `inputPrivacyKeyPhoneCall#fabadc5f = InputPrivacyKey;`
-    public final class InputPrivacyKeyPhoneCall: TLCombinatorObject {
+    public struct InputPrivacyKeyPhoneCall: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xfabadc5f
         public static let tlName = "inputPrivacyKeyPhoneCall"
 
@@ -367,7 +367,7 @@ extension Api.InputPrivacyKey {
 
 extension Api.InputPrivacyKey {
     /// `inputPrivacyKeyPhoneP2P#db9e70d2 = InputPrivacyKey;`
-    public final class InputPrivacyKeyPhoneP2P: TLCombinatorObject {
+    public struct InputPrivacyKeyPhoneP2P: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xdb9e70d2
         public static let tlName = "inputPrivacyKeyPhoneP2P"
 
@@ -388,7 +388,7 @@ extension Api.InputPrivacyKey {
 
 extension Api.InputPrivacyKey {
     /// `inputPrivacyKeyForwards#a4dd4c08 = InputPrivacyKey;`
-    public final class InputPrivacyKeyForwards: TLCombinatorObject {
+    public struct InputPrivacyKeyForwards: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xa4dd4c08
         public static let tlName = "inputPrivacyKeyForwards"
 
@@ -409,7 +409,7 @@ extension Api.InputPrivacyKey {
 
 extension Api.InputPrivacyKey {
     /// `inputPrivacyKeyProfilePhoto#5719bacc = InputPrivacyKey;`
-    public final class InputPrivacyKeyProfilePhoto: TLCombinatorObject {
+    public struct InputPrivacyKeyProfilePhoto: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x5719bacc
         public static let tlName = "inputPrivacyKeyProfilePhoto"
 
@@ -430,7 +430,7 @@ extension Api.InputPrivacyKey {
 
 extension Api.InputPrivacyKey {
     /// `inputPrivacyKeyPhoneNumber#0352dafa = InputPrivacyKey;`
-    public final class InputPrivacyKeyPhoneNumber: TLCombinatorObject {
+    public struct InputPrivacyKeyPhoneNumber: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x0352dafa
         public static let tlName = "inputPrivacyKeyPhoneNumber"
 
@@ -451,7 +451,7 @@ extension Api.InputPrivacyKey {
 
 extension Api.InputPrivacyKey {
     /// `inputPrivacyKeyAddedByPhone#d1219bdd = InputPrivacyKey;`
-    public final class InputPrivacyKeyAddedByPhone: TLCombinatorObject {
+    public struct InputPrivacyKeyAddedByPhone: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xd1219bdd
         public static let tlName = "inputPrivacyKeyAddedByPhone"
 
@@ -472,7 +472,7 @@ extension Api.InputPrivacyKey {
 
 extension Api.InputPrivacyKey {
     /// `inputPrivacyKeyVoiceMessages#aee69d68 = InputPrivacyKey;`
-    public final class InputPrivacyKeyVoiceMessages: TLCombinatorObject {
+    public struct InputPrivacyKeyVoiceMessages: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xaee69d68
         public static let tlName = "inputPrivacyKeyVoiceMessages"
 
@@ -493,7 +493,7 @@ extension Api.InputPrivacyKey {
 
 extension Api.InputPrivacyKey {
     /// `inputPrivacyKeyAbout#3823cc40 = InputPrivacyKey;`
-    public final class InputPrivacyKeyAbout: TLCombinatorObject {
+    public struct InputPrivacyKeyAbout: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x3823cc40
         public static let tlName = "inputPrivacyKeyAbout"
 
@@ -514,7 +514,7 @@ extension Api.InputPrivacyKey {
 
 extension Api.InputPrivacyKey {
     /// `inputPrivacyKeyBirthday#d65a11cc = InputPrivacyKey;`
-    public final class InputPrivacyKeyBirthday: TLCombinatorObject {
+    public struct InputPrivacyKeyBirthday: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xd65a11cc
         public static let tlName = "inputPrivacyKeyBirthday"
 
@@ -535,7 +535,7 @@ extension Api.InputPrivacyKey {
 
 extension Api.InputPrivacyKey {
     /// `inputPrivacyKeyStarGiftsAutoSave#e1732341 = InputPrivacyKey;`
-    public final class InputPrivacyKeyStarGiftsAutoSave: TLCombinatorObject {
+    public struct InputPrivacyKeyStarGiftsAutoSave: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xe1732341
         public static let tlName = "inputPrivacyKeyStarGiftsAutoSave"
 
@@ -556,7 +556,7 @@ extension Api.InputPrivacyKey {
 
 extension Api.InputPrivacyKey {
     /// `inputPrivacyKeyNoPaidMessages#bdc597b4 = InputPrivacyKey;`
-    public final class InputPrivacyKeyNoPaidMessages: TLCombinatorObject {
+    public struct InputPrivacyKeyNoPaidMessages: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xbdc597b4
         public static let tlName = "inputPrivacyKeyNoPaidMessages"
 
@@ -577,7 +577,7 @@ extension Api.InputPrivacyKey {
 
 extension Api.InputPrivacyKey {
     /// `inputPrivacyKeySavedMusic#4dbe9226 = InputPrivacyKey;`
-    public final class InputPrivacyKeySavedMusic: TLCombinatorObject {
+    public struct InputPrivacyKeySavedMusic: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x4dbe9226
         public static let tlName = "inputPrivacyKeySavedMusic"
 
@@ -656,7 +656,7 @@ extension Api {
 
 extension Api.InputPrivacyRule {
     /// `inputPrivacyValueAllowContacts#0d09e07b = InputPrivacyRule;`
-    public final class InputPrivacyValueAllowContacts: TLCombinatorObject {
+    public struct InputPrivacyValueAllowContacts: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x0d09e07b
         public static let tlName = "inputPrivacyValueAllowContacts"
 
@@ -677,7 +677,7 @@ extension Api.InputPrivacyRule {
 
 extension Api.InputPrivacyRule {
     /// `inputPrivacyValueAllowAll#184b35ce = InputPrivacyRule;`
-    public final class InputPrivacyValueAllowAll: TLCombinatorObject {
+    public struct InputPrivacyValueAllowAll: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x184b35ce
         public static let tlName = "inputPrivacyValueAllowAll"
 
@@ -725,7 +725,7 @@ extension Api.InputPrivacyRule {
 
 extension Api.InputPrivacyRule {
     /// `inputPrivacyValueDisallowContacts#0ba52007 = InputPrivacyRule;`
-    public final class InputPrivacyValueDisallowContacts: TLCombinatorObject {
+    public struct InputPrivacyValueDisallowContacts: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x0ba52007
         public static let tlName = "inputPrivacyValueDisallowContacts"
 
@@ -746,7 +746,7 @@ extension Api.InputPrivacyRule {
 
 extension Api.InputPrivacyRule {
     /// `inputPrivacyValueDisallowAll#d66b66c9 = InputPrivacyRule;`
-    public final class InputPrivacyValueDisallowAll: TLCombinatorObject {
+    public struct InputPrivacyValueDisallowAll: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xd66b66c9
         public static let tlName = "inputPrivacyValueDisallowAll"
 
@@ -848,7 +848,7 @@ extension Api.InputPrivacyRule {
 
 extension Api.InputPrivacyRule {
     /// `inputPrivacyValueAllowCloseFriends#2f453e49 = InputPrivacyRule;`
-    public final class InputPrivacyValueAllowCloseFriends: TLCombinatorObject {
+    public struct InputPrivacyValueAllowCloseFriends: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x2f453e49
         public static let tlName = "inputPrivacyValueAllowCloseFriends"
 
@@ -869,7 +869,7 @@ extension Api.InputPrivacyRule {
 
 extension Api.InputPrivacyRule {
     /// `inputPrivacyValueAllowPremium#77cdc9f1 = InputPrivacyRule;`
-    public final class InputPrivacyValueAllowPremium: TLCombinatorObject {
+    public struct InputPrivacyValueAllowPremium: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x77cdc9f1
         public static let tlName = "inputPrivacyValueAllowPremium"
 
@@ -890,7 +890,7 @@ extension Api.InputPrivacyRule {
 
 extension Api.InputPrivacyRule {
     /// `inputPrivacyValueAllowBots#5a4fcce5 = InputPrivacyRule;`
-    public final class InputPrivacyValueAllowBots: TLCombinatorObject {
+    public struct InputPrivacyValueAllowBots: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x5a4fcce5
         public static let tlName = "inputPrivacyValueAllowBots"
 
@@ -911,7 +911,7 @@ extension Api.InputPrivacyRule {
 
 extension Api.InputPrivacyRule {
     /// `inputPrivacyValueDisallowBots#c4e57915 = InputPrivacyRule;`
-    public final class InputPrivacyValueDisallowBots: TLCombinatorObject {
+    public struct InputPrivacyValueDisallowBots: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xc4e57915
         public static let tlName = "inputPrivacyValueDisallowBots"
 
@@ -987,7 +987,7 @@ extension Api.InputQuickReplyShortcut {
 
 extension Api.InputQuickReplyShortcut {
     /// `inputQuickReplyShortcutId#01190cf1 shortcut_id:int = InputQuickReplyShortcut;`
-    public final class InputQuickReplyShortcutId: TLCombinatorObject {
+    public struct InputQuickReplyShortcutId: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x01190cf1
         public static let tlName = "inputQuickReplyShortcutId"
 
@@ -1185,7 +1185,7 @@ extension Api.InputReplyTo {
 
 extension Api.InputReplyTo {
     /// `inputReplyToEphemeralMessage#4119b95e id:int = InputReplyTo;`
-    public final class InputReplyToEphemeralMessage: TLCombinatorObject {
+    public struct InputReplyToEphemeralMessage: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x4119b95e
         public static let tlName = "inputReplyToEphemeralMessage"
 
@@ -1516,7 +1516,7 @@ extension Api {
 
 extension Api.InputSavedStarGift {
     /// `inputSavedStarGiftUser#69279795 msg_id:int = InputSavedStarGift;`
-    public final class InputSavedStarGiftUser: TLCombinatorObject {
+    public struct InputSavedStarGiftUser: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x69279795
         public static let tlName = "inputSavedStarGiftUser"
 
@@ -1677,7 +1677,7 @@ extension Api.InputSecureFile {
 
 extension Api.InputSecureFile {
     /// `inputSecureFile#5367e5be id:long access_hash:long = InputSecureFile;`
-    public final class InputSecureFile: TLCombinatorObject {
+    public struct InputSecureFile: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x5367e5be
         public static let tlName = "inputSecureFile"
 
@@ -1905,7 +1905,7 @@ extension Api {
 
 extension Api.InputStarGiftAuction {
     /// `inputStarGiftAuction#02e16c98 gift_id:long = InputStarGiftAuction;`
-    public final class InputStarGiftAuction: TLCombinatorObject {
+    public struct InputStarGiftAuction: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x02e16c98
         public static let tlName = "inputStarGiftAuction"
 
@@ -2077,7 +2077,7 @@ extension Api {
 
 extension Api.InputStickerSet {
     /// `inputStickerSetEmpty#ffb62b95 = InputStickerSet;`
-    public final class InputStickerSetEmpty: TLCombinatorObject {
+    public struct InputStickerSetEmpty: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xffb62b95
         public static let tlName = "inputStickerSetEmpty"
 
@@ -2098,7 +2098,7 @@ extension Api.InputStickerSet {
 
 extension Api.InputStickerSet {
     /// `inputStickerSetID#9de7a269 id:long access_hash:long = InputStickerSet;`
-    public final class InputStickerSetID: TLCombinatorObject {
+    public struct InputStickerSetID: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x9de7a269
         public static let tlName = "inputStickerSetID"
 
@@ -2157,7 +2157,7 @@ extension Api.InputStickerSet {
 
 extension Api.InputStickerSet {
     /// `inputStickerSetAnimatedEmoji#028703c8 = InputStickerSet;`
-    public final class InputStickerSetAnimatedEmoji: TLCombinatorObject {
+    public struct InputStickerSetAnimatedEmoji: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x028703c8
         public static let tlName = "inputStickerSetAnimatedEmoji"
 
@@ -2205,7 +2205,7 @@ extension Api.InputStickerSet {
 
 extension Api.InputStickerSet {
     /// `inputStickerSetAnimatedEmojiAnimations#0cde3739 = InputStickerSet;`
-    public final class InputStickerSetAnimatedEmojiAnimations: TLCombinatorObject {
+    public struct InputStickerSetAnimatedEmojiAnimations: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x0cde3739
         public static let tlName = "inputStickerSetAnimatedEmojiAnimations"
 
@@ -2226,7 +2226,7 @@ extension Api.InputStickerSet {
 
 extension Api.InputStickerSet {
     /// `inputStickerSetPremiumGifts#c88b3b02 = InputStickerSet;`
-    public final class InputStickerSetPremiumGifts: TLCombinatorObject {
+    public struct InputStickerSetPremiumGifts: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xc88b3b02
         public static let tlName = "inputStickerSetPremiumGifts"
 
@@ -2247,7 +2247,7 @@ extension Api.InputStickerSet {
 
 extension Api.InputStickerSet {
     /// `inputStickerSetEmojiGenericAnimations#04c4d4ce = InputStickerSet;`
-    public final class InputStickerSetEmojiGenericAnimations: TLCombinatorObject {
+    public struct InputStickerSetEmojiGenericAnimations: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x04c4d4ce
         public static let tlName = "inputStickerSetEmojiGenericAnimations"
 
@@ -2268,7 +2268,7 @@ extension Api.InputStickerSet {
 
 extension Api.InputStickerSet {
     /// `inputStickerSetEmojiDefaultStatuses#29d0f5ee = InputStickerSet;`
-    public final class InputStickerSetEmojiDefaultStatuses: TLCombinatorObject {
+    public struct InputStickerSetEmojiDefaultStatuses: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x29d0f5ee
         public static let tlName = "inputStickerSetEmojiDefaultStatuses"
 
@@ -2289,7 +2289,7 @@ extension Api.InputStickerSet {
 
 extension Api.InputStickerSet {
     /// `inputStickerSetEmojiDefaultTopicIcons#44c1f8e9 = InputStickerSet;`
-    public final class InputStickerSetEmojiDefaultTopicIcons: TLCombinatorObject {
+    public struct InputStickerSetEmojiDefaultTopicIcons: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x44c1f8e9
         public static let tlName = "inputStickerSetEmojiDefaultTopicIcons"
 
@@ -2310,7 +2310,7 @@ extension Api.InputStickerSet {
 
 extension Api.InputStickerSet {
     /// `inputStickerSetEmojiChannelDefaultStatuses#49748553 = InputStickerSet;`
-    public final class InputStickerSetEmojiChannelDefaultStatuses: TLCombinatorObject {
+    public struct InputStickerSetEmojiChannelDefaultStatuses: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x49748553
         public static let tlName = "inputStickerSetEmojiChannelDefaultStatuses"
 
@@ -2331,7 +2331,7 @@ extension Api.InputStickerSet {
 
 extension Api.InputStickerSet {
     /// `inputStickerSetTonGifts#1cf671a0 = InputStickerSet;`
-    public final class InputStickerSetTonGifts: TLCombinatorObject {
+    public struct InputStickerSetTonGifts: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x1cf671a0
         public static let tlName = "inputStickerSetTonGifts"
 

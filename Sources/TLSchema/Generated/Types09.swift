@@ -205,7 +205,7 @@ extension Api {
 
 extension Api.InputStorePaymentPurpose {
     /// `inputStorePaymentPremiumSubscription#a6751e66 flags:# restore:flags.0?true upgrade:flags.1?true = InputStorePaymentPurpose;`
-    public final class InputStorePaymentPremiumSubscription: TLCombinatorObject {
+    public struct InputStorePaymentPremiumSubscription: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xa6751e66
         public static let tlName = "inputStorePaymentPremiumSubscription"
 
@@ -666,7 +666,7 @@ extension Api {
 
 extension Api.InputTheme {
     /// `inputTheme#3c5693e9 id:long access_hash:long = InputTheme;`
-    public final class InputTheme: TLCombinatorObject {
+    public struct InputTheme: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x3c5693e9
         public static let tlName = "inputTheme"
 
@@ -848,7 +848,7 @@ extension Api {
 
 extension Api.InputUser {
     /// `inputUserEmpty#b98886cf = InputUser;`
-    public final class InputUserEmpty: TLCombinatorObject {
+    public struct InputUserEmpty: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xb98886cf
         public static let tlName = "inputUserEmpty"
 
@@ -869,7 +869,7 @@ extension Api.InputUser {
 
 extension Api.InputUser {
     /// `inputUserSelf#f7c1b13f = InputUser;`
-    public final class InputUserSelf: TLCombinatorObject {
+    public struct InputUserSelf: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xf7c1b13f
         public static let tlName = "inputUserSelf"
 
@@ -890,7 +890,7 @@ extension Api.InputUser {
 
 extension Api.InputUser {
     /// `inputUser#f21158c6 user_id:long access_hash:long = InputUser;`
-    public final class InputUser: TLCombinatorObject {
+    public struct InputUser: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xf21158c6
         public static let tlName = "inputUser"
 
@@ -990,7 +990,7 @@ extension Api {
 
 extension Api.InputWallPaper {
     /// `inputWallPaper#e630b979 id:long access_hash:long = InputWallPaper;`
-    public final class InputWallPaper: TLCombinatorObject {
+    public struct InputWallPaper: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xe630b979
         public static let tlName = "inputWallPaper"
 
@@ -1049,7 +1049,7 @@ extension Api.InputWallPaper {
 
 extension Api.InputWallPaper {
     /// `inputWallPaperNoFile#967a462e id:long = InputWallPaper;`
-    public final class InputWallPaperNoFile: TLCombinatorObject {
+    public struct InputWallPaperNoFile: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x967a462e
         public static let tlName = "inputWallPaperNoFile"
 
@@ -1532,7 +1532,7 @@ extension Api {
 
 extension Api.JSONValue {
     /// `jsonNull#3f6d7b68 = JSONValue;`
-    public final class JsonNull: TLCombinatorObject {
+    public struct JsonNull: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x3f6d7b68
         public static let tlName = "jsonNull"
 
@@ -1553,7 +1553,7 @@ extension Api.JSONValue {
 
 extension Api.JSONValue {
     /// `jsonBool#c7345e6a value:Bool = JSONValue;`
-    public final class JsonBool: TLCombinatorObject {
+    public struct JsonBool: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xc7345e6a
         public static let tlName = "jsonBool"
 
@@ -1580,7 +1580,7 @@ extension Api.JSONValue {
 
 extension Api.JSONValue {
     /// `jsonNumber#2be0dfa4 value:double = JSONValue;`
-    public final class JsonNumber: TLCombinatorObject {
+    public struct JsonNumber: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x2be0dfa4
         public static let tlName = "jsonNumber"
 
@@ -1722,7 +1722,7 @@ extension Api {
 
 extension Api.JoinChatBotResult {
     /// `joinChatBotResultApproved#ae152a69 = JoinChatBotResult;`
-    public final class JoinChatBotResultApproved: TLCombinatorObject {
+    public struct JoinChatBotResultApproved: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xae152a69
         public static let tlName = "joinChatBotResultApproved"
 
@@ -1743,7 +1743,7 @@ extension Api.JoinChatBotResult {
 
 extension Api.JoinChatBotResult {
     /// `joinChatBotResultDeclined#0efa0194 = JoinChatBotResult;`
-    public final class JoinChatBotResultDeclined: TLCombinatorObject {
+    public struct JoinChatBotResultDeclined: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x0efa0194
         public static let tlName = "joinChatBotResultDeclined"
 
@@ -1764,7 +1764,7 @@ extension Api.JoinChatBotResult {
 
 extension Api.JoinChatBotResult {
     /// `joinChatBotResultQueued#98a3a840 = JoinChatBotResult;`
-    public final class JoinChatBotResultQueued: TLCombinatorObject {
+    public struct JoinChatBotResultQueued: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x98a3a840
         public static let tlName = "joinChatBotResultQueued"
 
@@ -1955,7 +1955,7 @@ extension Api {
 
 extension Api.KeyboardButtonStyle {
     /// `keyboardButtonStyle#4fdd3430 flags:# bg_primary:flags.0?true bg_danger:flags.1?true bg_success:flags.2?true icon:flags.3?long = KeyboardButtonStyle;`
-    public final class KeyboardButtonStyle: TLCombinatorObject {
+    public struct KeyboardButtonStyle: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x4fdd3430
         public static let tlName = "keyboardButtonStyle"
 
@@ -2529,7 +2529,7 @@ extension Api {
 
 extension Api.MaskCoords {
     /// `maskCoords#aed6dbb2 n:int x:double y:double zoom:double = MaskCoords;`
-    public final class MaskCoords: TLCombinatorObject {
+    public struct MaskCoords: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xaed6dbb2
         public static let tlName = "maskCoords"
 
@@ -3005,7 +3005,7 @@ extension Api {
 
 extension Api.MediaAreaCoordinates {
     /// `mediaAreaCoordinates#cfc9e002 flags:# x:double y:double w:double h:double rotation:double radius:flags.0?double = MediaAreaCoordinates;`
-    public final class MediaAreaCoordinates: TLCombinatorObject {
+    public struct MediaAreaCoordinates: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xcfc9e002
         public static let tlName = "mediaAreaCoordinates"
 

@@ -714,7 +714,7 @@ extension Api {
 
 extension Api.MessageAction {
     /// `messageActionEmpty#b6aef7b0 = MessageAction;`
-    public final class MessageActionEmpty: TLCombinatorObject {
+    public struct MessageActionEmpty: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xb6aef7b0
         public static let tlName = "messageActionEmpty"
 
@@ -821,7 +821,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionChatDeletePhoto#95e3fbef = MessageAction;`
-    public final class MessageActionChatDeletePhoto: TLCombinatorObject {
+    public struct MessageActionChatDeletePhoto: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x95e3fbef
         public static let tlName = "messageActionChatDeletePhoto"
 
@@ -869,7 +869,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionChatDeleteUser#a43f30cc user_id:long = MessageAction;`
-    public final class MessageActionChatDeleteUser: TLCombinatorObject {
+    public struct MessageActionChatDeleteUser: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xa43f30cc
         public static let tlName = "messageActionChatDeleteUser"
 
@@ -896,7 +896,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionChatJoinedByLink#031224c3 inviter_id:long = MessageAction;`
-    public final class MessageActionChatJoinedByLink: TLCombinatorObject {
+    public struct MessageActionChatJoinedByLink: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x031224c3
         public static let tlName = "messageActionChatJoinedByLink"
 
@@ -950,7 +950,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionChatMigrateTo#e1037f92 channel_id:long = MessageAction;`
-    public final class MessageActionChatMigrateTo: TLCombinatorObject {
+    public struct MessageActionChatMigrateTo: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xe1037f92
         public static let tlName = "messageActionChatMigrateTo"
 
@@ -1009,7 +1009,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionPinMessage#94bd38ed = MessageAction;`
-    public final class MessageActionPinMessage: TLCombinatorObject {
+    public struct MessageActionPinMessage: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x94bd38ed
         public static let tlName = "messageActionPinMessage"
 
@@ -1030,7 +1030,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionHistoryClear#9fbab604 = MessageAction;`
-    public final class MessageActionHistoryClear: TLCombinatorObject {
+    public struct MessageActionHistoryClear: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x9fbab604
         public static let tlName = "messageActionHistoryClear"
 
@@ -1051,7 +1051,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionGameScore#92a72876 game_id:long score:int = MessageAction;`
-    public final class MessageActionGameScore: TLCombinatorObject {
+    public struct MessageActionGameScore: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x92a72876
         public static let tlName = "messageActionGameScore"
 
@@ -1260,7 +1260,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionScreenshotTaken#4792929b = MessageAction;`
-    public final class MessageActionScreenshotTaken: TLCombinatorObject {
+    public struct MessageActionScreenshotTaken: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x4792929b
         public static let tlName = "messageActionScreenshotTaken"
 
@@ -1414,7 +1414,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionContactSignUp#f3f25f76 = MessageAction;`
-    public final class MessageActionContactSignUp: TLCombinatorObject {
+    public struct MessageActionContactSignUp: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xf3f25f76
         public static let tlName = "messageActionContactSignUp"
 
@@ -1540,7 +1540,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionSetMessagesTTL#3c134d7b flags:# period:int auto_setting_from:flags.0?long = MessageAction;`
-    public final class MessageActionSetMessagesTTL: TLCombinatorObject {
+    public struct MessageActionSetMessagesTTL: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x3c134d7b
         public static let tlName = "messageActionSetMessagesTTL"
 
@@ -1635,7 +1635,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionChatJoinedByRequest#ebbca3cb = MessageAction;`
-    public final class MessageActionChatJoinedByRequest: TLCombinatorObject {
+    public struct MessageActionChatJoinedByRequest: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xebbca3cb
         public static let tlName = "messageActionChatJoinedByRequest"
 
@@ -2048,7 +2048,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionGiveawayLaunch#a80f51e4 flags:# stars:flags.0?long = MessageAction;`
-    public final class MessageActionGiveawayLaunch: TLCombinatorObject {
+    public struct MessageActionGiveawayLaunch: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xa80f51e4
         public static let tlName = "messageActionGiveawayLaunch"
 
@@ -2079,7 +2079,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionGiveawayResults#87e2f155 flags:# stars:flags.0?true winners_count:int unclaimed_count:int = MessageAction;`
-    public final class MessageActionGiveawayResults: TLCombinatorObject {
+    public struct MessageActionGiveawayResults: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x87e2f155
         public static let tlName = "messageActionGiveawayResults"
 
@@ -2119,7 +2119,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionBoostApply#cc02aa6d boosts:int = MessageAction;`
-    public final class MessageActionBoostApply: TLCombinatorObject {
+    public struct MessageActionBoostApply: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xcc02aa6d
         public static let tlName = "messageActionBoostApply"
 
@@ -2619,7 +2619,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionPaidMessagesRefunded#ac1f1fcd count:int stars:long = MessageAction;`
-    public final class MessageActionPaidMessagesRefunded: TLCombinatorObject {
+    public struct MessageActionPaidMessagesRefunded: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xac1f1fcd
         public static let tlName = "messageActionPaidMessagesRefunded"
 
@@ -2651,7 +2651,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionPaidMessagesPrice#84b88578 flags:# broadcast_messages_allowed:flags.0?true stars:long = MessageAction;`
-    public final class MessageActionPaidMessagesPrice: TLCombinatorObject {
+    public struct MessageActionPaidMessagesPrice: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x84b88578
         public static let tlName = "messageActionPaidMessagesPrice"
 
@@ -2882,7 +2882,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionSuggestedPostRefund#69f916f8 flags:# payer_initiated:flags.0?true = MessageAction;`
-    public final class MessageActionSuggestedPostRefund: TLCombinatorObject {
+    public struct MessageActionSuggestedPostRefund: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x69f916f8
         public static let tlName = "messageActionSuggestedPostRefund"
 
@@ -3080,7 +3080,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionNewCreatorPending#b07ed085 new_creator_id:long = MessageAction;`
-    public final class MessageActionNewCreatorPending: TLCombinatorObject {
+    public struct MessageActionNewCreatorPending: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xb07ed085
         public static let tlName = "messageActionNewCreatorPending"
 
@@ -3107,7 +3107,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionChangeCreator#e188503b new_creator_id:long = MessageAction;`
-    public final class MessageActionChangeCreator: TLCombinatorObject {
+    public struct MessageActionChangeCreator: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xe188503b
         public static let tlName = "messageActionChangeCreator"
 
@@ -3134,7 +3134,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionNoForwardsToggle#bf7d6572 prev_value:Bool new_value:Bool = MessageAction;`
-    public final class MessageActionNoForwardsToggle: TLCombinatorObject {
+    public struct MessageActionNoForwardsToggle: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xbf7d6572
         public static let tlName = "messageActionNoForwardsToggle"
 
@@ -3166,7 +3166,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionNoForwardsRequest#3e2793ba flags:# expired:flags.0?true prev_value:Bool new_value:Bool = MessageAction;`
-    public final class MessageActionNoForwardsRequest: TLCombinatorObject {
+    public struct MessageActionNoForwardsRequest: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x3e2793ba
         public static let tlName = "messageActionNoForwardsRequest"
 
@@ -3260,7 +3260,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionManagedBotCreated#16605e3e bot_id:long = MessageAction;`
-    public final class MessageActionManagedBotCreated: TLCombinatorObject {
+    public struct MessageActionManagedBotCreated: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x16605e3e
         public static let tlName = "messageActionManagedBotCreated"
 
@@ -3287,7 +3287,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionChangeCommunity#5d20bae8 flags:# community_id:flags.0?long = MessageAction;`
-    public final class MessageActionChangeCommunity: TLCombinatorObject {
+    public struct MessageActionChangeCommunity: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x5d20bae8
         public static let tlName = "messageActionChangeCommunity"
 
@@ -3318,7 +3318,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionChatJoinedViaCommunity#4a8bfe80 community_id:long = MessageAction;`
-    public final class MessageActionChatJoinedViaCommunity: TLCombinatorObject {
+    public struct MessageActionChatJoinedViaCommunity: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x4a8bfe80
         public static let tlName = "messageActionChatJoinedViaCommunity"
 

@@ -102,7 +102,7 @@ extension Api {
 
 extension Api.MessageEntity {
     /// `messageEntityUnknown#bb92ba95 offset:int length:int = MessageEntity;`
-    public final class MessageEntityUnknown: TLCombinatorObject {
+    public struct MessageEntityUnknown: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xbb92ba95
         public static let tlName = "messageEntityUnknown"
 
@@ -134,7 +134,7 @@ extension Api.MessageEntity {
 
 extension Api.MessageEntity {
     /// `messageEntityMention#fa04579d offset:int length:int = MessageEntity;`
-    public final class MessageEntityMention: TLCombinatorObject {
+    public struct MessageEntityMention: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xfa04579d
         public static let tlName = "messageEntityMention"
 
@@ -166,7 +166,7 @@ extension Api.MessageEntity {
 
 extension Api.MessageEntity {
     /// `messageEntityHashtag#6f635b0d offset:int length:int = MessageEntity;`
-    public final class MessageEntityHashtag: TLCombinatorObject {
+    public struct MessageEntityHashtag: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x6f635b0d
         public static let tlName = "messageEntityHashtag"
 
@@ -198,7 +198,7 @@ extension Api.MessageEntity {
 
 extension Api.MessageEntity {
     /// `messageEntityBotCommand#6cef8ac7 offset:int length:int = MessageEntity;`
-    public final class MessageEntityBotCommand: TLCombinatorObject {
+    public struct MessageEntityBotCommand: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x6cef8ac7
         public static let tlName = "messageEntityBotCommand"
 
@@ -230,7 +230,7 @@ extension Api.MessageEntity {
 
 extension Api.MessageEntity {
     /// `messageEntityUrl#6ed02538 offset:int length:int = MessageEntity;`
-    public final class MessageEntityUrl: TLCombinatorObject {
+    public struct MessageEntityUrl: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x6ed02538
         public static let tlName = "messageEntityUrl"
 
@@ -262,7 +262,7 @@ extension Api.MessageEntity {
 
 extension Api.MessageEntity {
     /// `messageEntityEmail#64e475c2 offset:int length:int = MessageEntity;`
-    public final class MessageEntityEmail: TLCombinatorObject {
+    public struct MessageEntityEmail: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x64e475c2
         public static let tlName = "messageEntityEmail"
 
@@ -294,7 +294,7 @@ extension Api.MessageEntity {
 
 extension Api.MessageEntity {
     /// `messageEntityBold#bd610bc9 offset:int length:int = MessageEntity;`
-    public final class MessageEntityBold: TLCombinatorObject {
+    public struct MessageEntityBold: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xbd610bc9
         public static let tlName = "messageEntityBold"
 
@@ -326,7 +326,7 @@ extension Api.MessageEntity {
 
 extension Api.MessageEntity {
     /// `messageEntityItalic#826f8b60 offset:int length:int = MessageEntity;`
-    public final class MessageEntityItalic: TLCombinatorObject {
+    public struct MessageEntityItalic: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x826f8b60
         public static let tlName = "messageEntityItalic"
 
@@ -358,7 +358,7 @@ extension Api.MessageEntity {
 
 extension Api.MessageEntity {
     /// `messageEntityCode#28a20571 offset:int length:int = MessageEntity;`
-    public final class MessageEntityCode: TLCombinatorObject {
+    public struct MessageEntityCode: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x28a20571
         public static let tlName = "messageEntityCode"
 
@@ -464,7 +464,7 @@ extension Api.MessageEntity {
 
 extension Api.MessageEntity {
     /// `messageEntityMentionName#dc7b1140 offset:int length:int user_id:long = MessageEntity;`
-    public final class MessageEntityMentionName: TLCombinatorObject {
+    public struct MessageEntityMentionName: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xdc7b1140
         public static let tlName = "messageEntityMentionName"
 
@@ -538,7 +538,7 @@ extension Api.MessageEntity {
 
 extension Api.MessageEntity {
     /// `messageEntityPhone#9b69e34b offset:int length:int = MessageEntity;`
-    public final class MessageEntityPhone: TLCombinatorObject {
+    public struct MessageEntityPhone: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x9b69e34b
         public static let tlName = "messageEntityPhone"
 
@@ -570,7 +570,7 @@ extension Api.MessageEntity {
 
 extension Api.MessageEntity {
     /// `messageEntityCashtag#4c4e743f offset:int length:int = MessageEntity;`
-    public final class MessageEntityCashtag: TLCombinatorObject {
+    public struct MessageEntityCashtag: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x4c4e743f
         public static let tlName = "messageEntityCashtag"
 
@@ -602,7 +602,7 @@ extension Api.MessageEntity {
 
 extension Api.MessageEntity {
     /// `messageEntityUnderline#9c4e7e8b offset:int length:int = MessageEntity;`
-    public final class MessageEntityUnderline: TLCombinatorObject {
+    public struct MessageEntityUnderline: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x9c4e7e8b
         public static let tlName = "messageEntityUnderline"
 
@@ -634,7 +634,7 @@ extension Api.MessageEntity {
 
 extension Api.MessageEntity {
     /// `messageEntityStrike#bf0693d4 offset:int length:int = MessageEntity;`
-    public final class MessageEntityStrike: TLCombinatorObject {
+    public struct MessageEntityStrike: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xbf0693d4
         public static let tlName = "messageEntityStrike"
 
@@ -666,7 +666,7 @@ extension Api.MessageEntity {
 
 extension Api.MessageEntity {
     /// `messageEntityBankCard#761e6af4 offset:int length:int = MessageEntity;`
-    public final class MessageEntityBankCard: TLCombinatorObject {
+    public struct MessageEntityBankCard: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x761e6af4
         public static let tlName = "messageEntityBankCard"
 
@@ -698,7 +698,7 @@ extension Api.MessageEntity {
 
 extension Api.MessageEntity {
     /// `messageEntitySpoiler#32ca960f offset:int length:int = MessageEntity;`
-    public final class MessageEntitySpoiler: TLCombinatorObject {
+    public struct MessageEntitySpoiler: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x32ca960f
         public static let tlName = "messageEntitySpoiler"
 
@@ -730,7 +730,7 @@ extension Api.MessageEntity {
 
 extension Api.MessageEntity {
     /// `messageEntityCustomEmoji#c8cf05f8 offset:int length:int document_id:long = MessageEntity;`
-    public final class MessageEntityCustomEmoji: TLCombinatorObject {
+    public struct MessageEntityCustomEmoji: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xc8cf05f8
         public static let tlName = "messageEntityCustomEmoji"
 
@@ -767,7 +767,7 @@ extension Api.MessageEntity {
 
 extension Api.MessageEntity {
     /// `messageEntityBlockquote#f1ccaaac flags:# collapsed:flags.0?true offset:int length:int = MessageEntity;`
-    public final class MessageEntityBlockquote: TLCombinatorObject {
+    public struct MessageEntityBlockquote: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xf1ccaaac
         public static let tlName = "messageEntityBlockquote"
 
@@ -807,7 +807,7 @@ extension Api.MessageEntity {
 
 extension Api.MessageEntity {
     /// `messageEntityFormattedDate#904ac7c7 flags:# relative:flags.0?true short_time:flags.1?true long_time:flags.2?true short_date:flags.3?true long_date:flags.4?true day_of_week:flags.5?true offset:int length:int date:int = MessageEntity;`
-    public final class MessageEntityFormattedDate: TLCombinatorObject {
+    public struct MessageEntityFormattedDate: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x904ac7c7
         public static let tlName = "messageEntityFormattedDate"
 
@@ -877,7 +877,7 @@ extension Api.MessageEntity {
 
 extension Api.MessageEntity {
     /// `messageEntityDiffInsert#71777116 offset:int length:int = MessageEntity;`
-    public final class MessageEntityDiffInsert: TLCombinatorObject {
+    public struct MessageEntityDiffInsert: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x71777116
         public static let tlName = "messageEntityDiffInsert"
 
@@ -946,7 +946,7 @@ extension Api.MessageEntity {
 
 extension Api.MessageEntity {
     /// `messageEntityDiffDelete#0652c1c5 offset:int length:int = MessageEntity;`
-    public final class MessageEntityDiffDelete: TLCombinatorObject {
+    public struct MessageEntityDiffDelete: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x0652c1c5
         public static let tlName = "messageEntityDiffDelete"
 
@@ -1286,7 +1286,7 @@ extension Api {
 
 extension Api.MessageMedia {
     /// `messageMediaEmpty#3ded6320 = MessageMedia;`
-    public final class MessageMediaEmpty: TLCombinatorObject {
+    public struct MessageMediaEmpty: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x3ded6320
         public static let tlName = "messageMediaEmpty"
 
@@ -1434,7 +1434,7 @@ extension Api.MessageMedia {
 
 extension Api.MessageMedia {
     /// `messageMediaUnsupported#9f84f49e = MessageMedia;`
-    public final class MessageMediaUnsupported: TLCombinatorObject {
+    public struct MessageMediaUnsupported: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x9f84f49e
         public static let tlName = "messageMediaUnsupported"
 
@@ -2425,7 +2425,7 @@ extension Api {
 
 extension Api.MessageRange {
     /// `messageRange#0ae30253 min_id:int max_id:int = MessageRange;`
-    public final class MessageRange: TLCombinatorObject {
+    public struct MessageRange: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x0ae30253
         public static let tlName = "messageRange"
 

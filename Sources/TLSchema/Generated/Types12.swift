@@ -81,7 +81,7 @@ extension Api {
 
 extension Api.MessagesFilter {
     /// `inputMessagesFilterEmpty#57e2f66c = MessagesFilter;`
-    public final class InputMessagesFilterEmpty: TLCombinatorObject {
+    public struct InputMessagesFilterEmpty: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x57e2f66c
         public static let tlName = "inputMessagesFilterEmpty"
 
@@ -102,7 +102,7 @@ extension Api.MessagesFilter {
 
 extension Api.MessagesFilter {
     /// `inputMessagesFilterPhotos#9609a51c = MessagesFilter;`
-    public final class InputMessagesFilterPhotos: TLCombinatorObject {
+    public struct InputMessagesFilterPhotos: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x9609a51c
         public static let tlName = "inputMessagesFilterPhotos"
 
@@ -123,7 +123,7 @@ extension Api.MessagesFilter {
 
 extension Api.MessagesFilter {
     /// `inputMessagesFilterVideo#9fc00e65 = MessagesFilter;`
-    public final class InputMessagesFilterVideo: TLCombinatorObject {
+    public struct InputMessagesFilterVideo: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x9fc00e65
         public static let tlName = "inputMessagesFilterVideo"
 
@@ -144,7 +144,7 @@ extension Api.MessagesFilter {
 
 extension Api.MessagesFilter {
     /// `inputMessagesFilterPhotoVideo#56e9f0e4 = MessagesFilter;`
-    public final class InputMessagesFilterPhotoVideo: TLCombinatorObject {
+    public struct InputMessagesFilterPhotoVideo: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x56e9f0e4
         public static let tlName = "inputMessagesFilterPhotoVideo"
 
@@ -165,7 +165,7 @@ extension Api.MessagesFilter {
 
 extension Api.MessagesFilter {
     /// `inputMessagesFilterDocument#9eddf188 = MessagesFilter;`
-    public final class InputMessagesFilterDocument: TLCombinatorObject {
+    public struct InputMessagesFilterDocument: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x9eddf188
         public static let tlName = "inputMessagesFilterDocument"
 
@@ -186,7 +186,7 @@ extension Api.MessagesFilter {
 
 extension Api.MessagesFilter {
     /// `inputMessagesFilterUrl#7ef0dd87 = MessagesFilter;`
-    public final class InputMessagesFilterUrl: TLCombinatorObject {
+    public struct InputMessagesFilterUrl: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x7ef0dd87
         public static let tlName = "inputMessagesFilterUrl"
 
@@ -207,7 +207,7 @@ extension Api.MessagesFilter {
 
 extension Api.MessagesFilter {
     /// `inputMessagesFilterGif#ffc86587 = MessagesFilter;`
-    public final class InputMessagesFilterGif: TLCombinatorObject {
+    public struct InputMessagesFilterGif: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xffc86587
         public static let tlName = "inputMessagesFilterGif"
 
@@ -228,7 +228,7 @@ extension Api.MessagesFilter {
 
 extension Api.MessagesFilter {
     /// `inputMessagesFilterVoice#50f5c392 = MessagesFilter;`
-    public final class InputMessagesFilterVoice: TLCombinatorObject {
+    public struct InputMessagesFilterVoice: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x50f5c392
         public static let tlName = "inputMessagesFilterVoice"
 
@@ -249,7 +249,7 @@ extension Api.MessagesFilter {
 
 extension Api.MessagesFilter {
     /// `inputMessagesFilterMusic#3751b49e = MessagesFilter;`
-    public final class InputMessagesFilterMusic: TLCombinatorObject {
+    public struct InputMessagesFilterMusic: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x3751b49e
         public static let tlName = "inputMessagesFilterMusic"
 
@@ -270,7 +270,7 @@ extension Api.MessagesFilter {
 
 extension Api.MessagesFilter {
     /// `inputMessagesFilterChatPhotos#3a20ecb8 = MessagesFilter;`
-    public final class InputMessagesFilterChatPhotos: TLCombinatorObject {
+    public struct InputMessagesFilterChatPhotos: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x3a20ecb8
         public static let tlName = "inputMessagesFilterChatPhotos"
 
@@ -291,7 +291,7 @@ extension Api.MessagesFilter {
 
 extension Api.MessagesFilter {
     /// `inputMessagesFilterPhoneCalls#80c99768 flags:# missed:flags.0?true = MessagesFilter;`
-    public final class InputMessagesFilterPhoneCalls: TLCombinatorObject {
+    public struct InputMessagesFilterPhoneCalls: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x80c99768
         public static let tlName = "inputMessagesFilterPhoneCalls"
 
@@ -321,7 +321,7 @@ extension Api.MessagesFilter {
 
 extension Api.MessagesFilter {
     /// `inputMessagesFilterRoundVoice#7a7c17a4 = MessagesFilter;`
-    public final class InputMessagesFilterRoundVoice: TLCombinatorObject {
+    public struct InputMessagesFilterRoundVoice: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x7a7c17a4
         public static let tlName = "inputMessagesFilterRoundVoice"
 
@@ -342,7 +342,7 @@ extension Api.MessagesFilter {
 
 extension Api.MessagesFilter {
     /// `inputMessagesFilterRoundVideo#b549da53 = MessagesFilter;`
-    public final class InputMessagesFilterRoundVideo: TLCombinatorObject {
+    public struct InputMessagesFilterRoundVideo: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xb549da53
         public static let tlName = "inputMessagesFilterRoundVideo"
 
@@ -363,7 +363,7 @@ extension Api.MessagesFilter {
 
 extension Api.MessagesFilter {
     /// `inputMessagesFilterMyMentions#c1f8e69a = MessagesFilter;`
-    public final class InputMessagesFilterMyMentions: TLCombinatorObject {
+    public struct InputMessagesFilterMyMentions: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xc1f8e69a
         public static let tlName = "inputMessagesFilterMyMentions"
 
@@ -384,7 +384,7 @@ extension Api.MessagesFilter {
 
 extension Api.MessagesFilter {
     /// `inputMessagesFilterGeo#e7026d0d = MessagesFilter;`
-    public final class InputMessagesFilterGeo: TLCombinatorObject {
+    public struct InputMessagesFilterGeo: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xe7026d0d
         public static let tlName = "inputMessagesFilterGeo"
 
@@ -405,7 +405,7 @@ extension Api.MessagesFilter {
 
 extension Api.MessagesFilter {
     /// `inputMessagesFilterContacts#e062db83 = MessagesFilter;`
-    public final class InputMessagesFilterContacts: TLCombinatorObject {
+    public struct InputMessagesFilterContacts: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xe062db83
         public static let tlName = "inputMessagesFilterContacts"
 
@@ -426,7 +426,7 @@ extension Api.MessagesFilter {
 
 extension Api.MessagesFilter {
     /// `inputMessagesFilterPinned#1bb00451 = MessagesFilter;`
-    public final class InputMessagesFilterPinned: TLCombinatorObject {
+    public struct InputMessagesFilterPinned: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x1bb00451
         public static let tlName = "inputMessagesFilterPinned"
 
@@ -447,7 +447,7 @@ extension Api.MessagesFilter {
 
 extension Api.MessagesFilter {
     /// `inputMessagesFilterPoll#fa2bc90a = MessagesFilter;`
-    public final class InputMessagesFilterPoll: TLCombinatorObject {
+    public struct InputMessagesFilterPoll: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xfa2bc90a
         public static let tlName = "inputMessagesFilterPoll"
 
@@ -493,7 +493,7 @@ extension Api {
 
 extension Api.MissingInvitee {
     /// `missingInvitee#628c9224 flags:# premium_would_allow_invite:flags.0?true premium_required_for_pm:flags.1?true user_id:long = MissingInvitee;`
-    public final class MissingInvitee: TLCombinatorObject {
+    public struct MissingInvitee: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x628c9224
         public static let tlName = "missingInvitee"
 
@@ -706,7 +706,7 @@ extension Api {
 
 extension Api.NotificationSound {
     /// `notificationSoundDefault#97e8bebe = NotificationSound;`
-    public final class NotificationSoundDefault: TLCombinatorObject {
+    public struct NotificationSoundDefault: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x97e8bebe
         public static let tlName = "notificationSoundDefault"
 
@@ -727,7 +727,7 @@ extension Api.NotificationSound {
 
 extension Api.NotificationSound {
     /// `notificationSoundNone#6f0c34df = NotificationSound;`
-    public final class NotificationSoundNone: TLCombinatorObject {
+    public struct NotificationSoundNone: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x6f0c34df
         public static let tlName = "notificationSoundNone"
 
@@ -780,7 +780,7 @@ extension Api.NotificationSound {
 
 extension Api.NotificationSound {
     /// `notificationSoundRingtone#ff6c8049 id:long = NotificationSound;`
-    public final class NotificationSoundRingtone: TLCombinatorObject {
+    public struct NotificationSoundRingtone: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xff6c8049
         public static let tlName = "notificationSoundRingtone"
 
@@ -874,7 +874,7 @@ extension Api.NotifyPeer {
 
 extension Api.NotifyPeer {
     /// `notifyUsers#b4c83b4c = NotifyPeer;`
-    public final class NotifyUsers: TLCombinatorObject {
+    public struct NotifyUsers: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xb4c83b4c
         public static let tlName = "notifyUsers"
 
@@ -895,7 +895,7 @@ extension Api.NotifyPeer {
 
 extension Api.NotifyPeer {
     /// `notifyChats#c007cec3 = NotifyPeer;`
-    public final class NotifyChats: TLCombinatorObject {
+    public struct NotifyChats: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xc007cec3
         public static let tlName = "notifyChats"
 
@@ -916,7 +916,7 @@ extension Api.NotifyPeer {
 
 extension Api.NotifyPeer {
     /// `notifyBroadcasts#d612e8ef = NotifyPeer;`
-    public final class NotifyBroadcasts: TLCombinatorObject {
+    public struct NotifyBroadcasts: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xd612e8ef
         public static let tlName = "notifyBroadcasts"
 
@@ -969,7 +969,7 @@ extension Api.NotifyPeer {
 
 extension Api.NotifyPeer {
     /// `notifyCommunity#be376999 community_id:long = NotifyPeer;`
-    public final class NotifyCommunity: TLCombinatorObject {
+    public struct NotifyCommunity: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xbe376999
         public static let tlName = "notifyCommunity"
 
@@ -1021,7 +1021,7 @@ extension Api {
 
 extension Api.OutboxReadDate {
     /// `outboxReadDate#3bb842ac date:int = OutboxReadDate;`
-    public final class OutboxReadDate: TLCombinatorObject {
+    public struct OutboxReadDate: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x3bb842ac
         public static let tlName = "outboxReadDate"
 
@@ -1284,7 +1284,7 @@ extension Api {
 
 extension Api.PageBlock {
     /// `pageBlockUnsupported#13567e8a = PageBlock;`
-    public final class PageBlockUnsupported: TLCombinatorObject {
+    public struct PageBlockUnsupported: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x13567e8a
         public static let tlName = "pageBlockUnsupported"
 
@@ -1531,7 +1531,7 @@ extension Api.PageBlock {
 
 extension Api.PageBlock {
     /// `pageBlockDivider#db20b188 = PageBlock;`
-    public final class PageBlockDivider: TLCombinatorObject {
+    public struct PageBlockDivider: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xdb20b188
         public static let tlName = "pageBlockDivider"
 

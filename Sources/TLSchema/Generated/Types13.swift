@@ -646,7 +646,7 @@ extension Api {
 
 extension Api.PaidReactionPrivacy {
     /// `paidReactionPrivacyDefault#206ad49e = PaidReactionPrivacy;`
-    public final class PaidReactionPrivacyDefault: TLCombinatorObject {
+    public struct PaidReactionPrivacyDefault: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x206ad49e
         public static let tlName = "paidReactionPrivacyDefault"
 
@@ -667,7 +667,7 @@ extension Api.PaidReactionPrivacy {
 
 extension Api.PaidReactionPrivacy {
     /// `paidReactionPrivacyAnonymous#1f0c1ad9 = PaidReactionPrivacy;`
-    public final class PaidReactionPrivacyAnonymous: TLCombinatorObject {
+    public struct PaidReactionPrivacyAnonymous: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x1f0c1ad9
         public static let tlName = "paidReactionPrivacyAnonymous"
 
@@ -820,7 +820,7 @@ extension Api {
 
 extension Api.PasswordKdfAlgo {
     /// `passwordKdfAlgoUnknown#d45ab096 = PasswordKdfAlgo;`
-    public final class PasswordKdfAlgoUnknown: TLCombinatorObject {
+    public struct PasswordKdfAlgoUnknown: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xd45ab096
         public static let tlName = "passwordKdfAlgoUnknown"
 
@@ -1159,7 +1159,7 @@ extension Api {
 
 extension Api.Peer {
     /// `peerUser#59511722 user_id:long = Peer;`
-    public final class PeerUser: TLCombinatorObject {
+    public struct PeerUser: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x59511722
         public static let tlName = "peerUser"
 
@@ -1186,7 +1186,7 @@ extension Api.Peer {
 
 extension Api.Peer {
     /// `peerChat#36c6019a chat_id:long = Peer;`
-    public final class PeerChat: TLCombinatorObject {
+    public struct PeerChat: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x36c6019a
         public static let tlName = "peerChat"
 
@@ -1213,7 +1213,7 @@ extension Api.Peer {
 
 extension Api.Peer {
     /// `peerChannel#a2a5371e channel_id:long = Peer;`
-    public final class PeerChannel: TLCombinatorObject {
+    public struct PeerChannel: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xa2a5371e
         public static let tlName = "peerChannel"
 
@@ -1328,7 +1328,7 @@ extension Api {
 
 extension Api.PeerColor {
     /// `peerColor#b54b5acf flags:# color:flags.0?int background_emoji_id:flags.1?long = PeerColor;`
-    public final class PeerColor: TLCombinatorObject {
+    public struct PeerColor: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xb54b5acf
         public static let tlName = "peerColor"
 
@@ -1427,7 +1427,7 @@ extension Api.PeerColor {
 
 extension Api.PeerColor {
     /// `inputPeerColorCollectible#b8ea86a9 collectible_id:long = PeerColor;`
-    public final class InputPeerColorCollectible: TLCombinatorObject {
+    public struct InputPeerColorCollectible: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xb8ea86a9
         public static let tlName = "inputPeerColorCollectible"
 
@@ -1519,7 +1519,7 @@ extension Api.PeerLocated {
 
 extension Api.PeerLocated {
     /// `peerSelfLocated#f8ec284b expires:int = PeerLocated;`
-    public final class PeerSelfLocated: TLCombinatorObject {
+    public struct PeerSelfLocated: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xf8ec284b
         public static let tlName = "peerSelfLocated"
 
@@ -2000,7 +2000,7 @@ extension Api {
 
 extension Api.PhoneCall {
     /// `phoneCallEmpty#5366c915 id:long = PhoneCall;`
-    public final class PhoneCallEmpty: TLCombinatorObject {
+    public struct PhoneCallEmpty: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x5366c915
         public static let tlName = "phoneCallEmpty"
 
@@ -2413,7 +2413,7 @@ extension Api {
 
 extension Api.PhoneCallDiscardReason {
     /// `phoneCallDiscardReasonMissed#85e42301 = PhoneCallDiscardReason;`
-    public final class PhoneCallDiscardReasonMissed: TLCombinatorObject {
+    public struct PhoneCallDiscardReasonMissed: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x85e42301
         public static let tlName = "phoneCallDiscardReasonMissed"
 
@@ -2434,7 +2434,7 @@ extension Api.PhoneCallDiscardReason {
 
 extension Api.PhoneCallDiscardReason {
     /// `phoneCallDiscardReasonDisconnect#e095c1a0 = PhoneCallDiscardReason;`
-    public final class PhoneCallDiscardReasonDisconnect: TLCombinatorObject {
+    public struct PhoneCallDiscardReasonDisconnect: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xe095c1a0
         public static let tlName = "phoneCallDiscardReasonDisconnect"
 
@@ -2455,7 +2455,7 @@ extension Api.PhoneCallDiscardReason {
 
 extension Api.PhoneCallDiscardReason {
     /// `phoneCallDiscardReasonHangup#57adc690 = PhoneCallDiscardReason;`
-    public final class PhoneCallDiscardReasonHangup: TLCombinatorObject {
+    public struct PhoneCallDiscardReasonHangup: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x57adc690
         public static let tlName = "phoneCallDiscardReasonHangup"
 
@@ -2476,7 +2476,7 @@ extension Api.PhoneCallDiscardReason {
 
 extension Api.PhoneCallDiscardReason {
     /// `phoneCallDiscardReasonBusy#faf7e8c9 = PhoneCallDiscardReason;`
-    public final class PhoneCallDiscardReasonBusy: TLCombinatorObject {
+    public struct PhoneCallDiscardReasonBusy: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xfaf7e8c9
         public static let tlName = "phoneCallDiscardReasonBusy"
 
@@ -2775,7 +2775,7 @@ extension Api {
 
 extension Api.Photo {
     /// `photoEmpty#2331b22d id:long = Photo;`
-    public final class PhotoEmpty: TLCombinatorObject {
+    public struct PhotoEmpty: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x2331b22d
         public static let tlName = "photoEmpty"
 

@@ -30,7 +30,7 @@ extension Api {
 
 extension Api.PopularContact {
     /// `popularContact#5ce14175 client_id:long importers:int = PopularContact;`
-    public final class PopularContact: TLCombinatorObject {
+    public struct PopularContact: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x5ce14175
         public static let tlName = "popularContact"
 
@@ -167,7 +167,7 @@ extension Api {
 
 extension Api.PostInteractionCounters {
     /// `postInteractionCountersMessage#e7058e7f msg_id:int views:int forwards:int reactions:int = PostInteractionCounters;`
-    public final class PostInteractionCountersMessage: TLCombinatorObject {
+    public struct PostInteractionCountersMessage: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xe7058e7f
         public static let tlName = "postInteractionCountersMessage"
 
@@ -209,7 +209,7 @@ extension Api.PostInteractionCounters {
 
 extension Api.PostInteractionCounters {
     /// `postInteractionCountersStory#8a480e27 story_id:int views:int forwards:int reactions:int = PostInteractionCounters;`
-    public final class PostInteractionCountersStory: TLCombinatorObject {
+    public struct PostInteractionCountersStory: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x8a480e27
         public static let tlName = "postInteractionCountersStory"
 
@@ -453,7 +453,7 @@ extension Api {
 
 extension Api.PrepaidGiveaway {
     /// `prepaidGiveaway#b2539d54 id:long months:int quantity:int date:int = PrepaidGiveaway;`
-    public final class PrepaidGiveaway: TLCombinatorObject {
+    public struct PrepaidGiveaway: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xb2539d54
         public static let tlName = "prepaidGiveaway"
 
@@ -495,7 +495,7 @@ extension Api.PrepaidGiveaway {
 
 extension Api.PrepaidGiveaway {
     /// `prepaidStarsGiveaway#9a9d77e0 id:long stars:long quantity:int boosts:int date:int = PrepaidGiveaway;`
-    public final class PrepaidStarsGiveaway: TLCombinatorObject {
+    public struct PrepaidStarsGiveaway: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x9a9d77e0
         public static let tlName = "prepaidStarsGiveaway"
 
@@ -606,7 +606,7 @@ extension Api {
 
 extension Api.PrivacyKey {
     /// `privacyKeyStatusTimestamp#bc2eab30 = PrivacyKey;`
-    public final class PrivacyKeyStatusTimestamp: TLCombinatorObject {
+    public struct PrivacyKeyStatusTimestamp: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xbc2eab30
         public static let tlName = "privacyKeyStatusTimestamp"
 
@@ -627,7 +627,7 @@ extension Api.PrivacyKey {
 
 extension Api.PrivacyKey {
     /// `privacyKeyChatInvite#500e6dfa = PrivacyKey;`
-    public final class PrivacyKeyChatInvite: TLCombinatorObject {
+    public struct PrivacyKeyChatInvite: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x500e6dfa
         public static let tlName = "privacyKeyChatInvite"
 
@@ -648,7 +648,7 @@ extension Api.PrivacyKey {
 
 extension Api.PrivacyKey {
     /// `privacyKeyPhoneCall#3d662b7b = PrivacyKey;`
-    public final class PrivacyKeyPhoneCall: TLCombinatorObject {
+    public struct PrivacyKeyPhoneCall: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x3d662b7b
         public static let tlName = "privacyKeyPhoneCall"
 
@@ -669,7 +669,7 @@ extension Api.PrivacyKey {
 
 extension Api.PrivacyKey {
     /// `privacyKeyPhoneP2P#39491cc8 = PrivacyKey;`
-    public final class PrivacyKeyPhoneP2P: TLCombinatorObject {
+    public struct PrivacyKeyPhoneP2P: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x39491cc8
         public static let tlName = "privacyKeyPhoneP2P"
 
@@ -690,7 +690,7 @@ extension Api.PrivacyKey {
 
 extension Api.PrivacyKey {
     /// `privacyKeyForwards#69ec56a3 = PrivacyKey;`
-    public final class PrivacyKeyForwards: TLCombinatorObject {
+    public struct PrivacyKeyForwards: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x69ec56a3
         public static let tlName = "privacyKeyForwards"
 
@@ -711,7 +711,7 @@ extension Api.PrivacyKey {
 
 extension Api.PrivacyKey {
     /// `privacyKeyProfilePhoto#96151fed = PrivacyKey;`
-    public final class PrivacyKeyProfilePhoto: TLCombinatorObject {
+    public struct PrivacyKeyProfilePhoto: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x96151fed
         public static let tlName = "privacyKeyProfilePhoto"
 
@@ -732,7 +732,7 @@ extension Api.PrivacyKey {
 
 extension Api.PrivacyKey {
     /// `privacyKeyPhoneNumber#d19ae46d = PrivacyKey;`
-    public final class PrivacyKeyPhoneNumber: TLCombinatorObject {
+    public struct PrivacyKeyPhoneNumber: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xd19ae46d
         public static let tlName = "privacyKeyPhoneNumber"
 
@@ -753,7 +753,7 @@ extension Api.PrivacyKey {
 
 extension Api.PrivacyKey {
     /// `privacyKeyAddedByPhone#42ffd42b = PrivacyKey;`
-    public final class PrivacyKeyAddedByPhone: TLCombinatorObject {
+    public struct PrivacyKeyAddedByPhone: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x42ffd42b
         public static let tlName = "privacyKeyAddedByPhone"
 
@@ -774,7 +774,7 @@ extension Api.PrivacyKey {
 
 extension Api.PrivacyKey {
     /// `privacyKeyVoiceMessages#0697f414 = PrivacyKey;`
-    public final class PrivacyKeyVoiceMessages: TLCombinatorObject {
+    public struct PrivacyKeyVoiceMessages: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x0697f414
         public static let tlName = "privacyKeyVoiceMessages"
 
@@ -795,7 +795,7 @@ extension Api.PrivacyKey {
 
 extension Api.PrivacyKey {
     /// `privacyKeyAbout#a486b761 = PrivacyKey;`
-    public final class PrivacyKeyAbout: TLCombinatorObject {
+    public struct PrivacyKeyAbout: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xa486b761
         public static let tlName = "privacyKeyAbout"
 
@@ -816,7 +816,7 @@ extension Api.PrivacyKey {
 
 extension Api.PrivacyKey {
     /// `privacyKeyBirthday#2000a518 = PrivacyKey;`
-    public final class PrivacyKeyBirthday: TLCombinatorObject {
+    public struct PrivacyKeyBirthday: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x2000a518
         public static let tlName = "privacyKeyBirthday"
 
@@ -837,7 +837,7 @@ extension Api.PrivacyKey {
 
 extension Api.PrivacyKey {
     /// `privacyKeyStarGiftsAutoSave#2ca4fdf8 = PrivacyKey;`
-    public final class PrivacyKeyStarGiftsAutoSave: TLCombinatorObject {
+    public struct PrivacyKeyStarGiftsAutoSave: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x2ca4fdf8
         public static let tlName = "privacyKeyStarGiftsAutoSave"
 
@@ -858,7 +858,7 @@ extension Api.PrivacyKey {
 
 extension Api.PrivacyKey {
     /// `privacyKeyNoPaidMessages#17d348d2 = PrivacyKey;`
-    public final class PrivacyKeyNoPaidMessages: TLCombinatorObject {
+    public struct PrivacyKeyNoPaidMessages: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x17d348d2
         public static let tlName = "privacyKeyNoPaidMessages"
 
@@ -879,7 +879,7 @@ extension Api.PrivacyKey {
 
 extension Api.PrivacyKey {
     /// `privacyKeySavedMusic#ff7a571b = PrivacyKey;`
-    public final class PrivacyKeySavedMusic: TLCombinatorObject {
+    public struct PrivacyKeySavedMusic: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xff7a571b
         public static let tlName = "privacyKeySavedMusic"
 
@@ -958,7 +958,7 @@ extension Api {
 
 extension Api.PrivacyRule {
     /// `privacyValueAllowContacts#fffe1bac = PrivacyRule;`
-    public final class PrivacyValueAllowContacts: TLCombinatorObject {
+    public struct PrivacyValueAllowContacts: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xfffe1bac
         public static let tlName = "privacyValueAllowContacts"
 
@@ -979,7 +979,7 @@ extension Api.PrivacyRule {
 
 extension Api.PrivacyRule {
     /// `privacyValueAllowAll#65427b82 = PrivacyRule;`
-    public final class PrivacyValueAllowAll: TLCombinatorObject {
+    public struct PrivacyValueAllowAll: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x65427b82
         public static let tlName = "privacyValueAllowAll"
 
@@ -1027,7 +1027,7 @@ extension Api.PrivacyRule {
 
 extension Api.PrivacyRule {
     /// `privacyValueDisallowContacts#f888fa1a = PrivacyRule;`
-    public final class PrivacyValueDisallowContacts: TLCombinatorObject {
+    public struct PrivacyValueDisallowContacts: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xf888fa1a
         public static let tlName = "privacyValueDisallowContacts"
 
@@ -1048,7 +1048,7 @@ extension Api.PrivacyRule {
 
 extension Api.PrivacyRule {
     /// `privacyValueDisallowAll#8b73e763 = PrivacyRule;`
-    public final class PrivacyValueDisallowAll: TLCombinatorObject {
+    public struct PrivacyValueDisallowAll: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x8b73e763
         public static let tlName = "privacyValueDisallowAll"
 
@@ -1150,7 +1150,7 @@ extension Api.PrivacyRule {
 
 extension Api.PrivacyRule {
     /// `privacyValueAllowCloseFriends#f7e8d89b = PrivacyRule;`
-    public final class PrivacyValueAllowCloseFriends: TLCombinatorObject {
+    public struct PrivacyValueAllowCloseFriends: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xf7e8d89b
         public static let tlName = "privacyValueAllowCloseFriends"
 
@@ -1171,7 +1171,7 @@ extension Api.PrivacyRule {
 
 extension Api.PrivacyRule {
     /// `privacyValueAllowPremium#ece9814b = PrivacyRule;`
-    public final class PrivacyValueAllowPremium: TLCombinatorObject {
+    public struct PrivacyValueAllowPremium: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xece9814b
         public static let tlName = "privacyValueAllowPremium"
 
@@ -1192,7 +1192,7 @@ extension Api.PrivacyRule {
 
 extension Api.PrivacyRule {
     /// `privacyValueAllowBots#21461b5d = PrivacyRule;`
-    public final class PrivacyValueAllowBots: TLCombinatorObject {
+    public struct PrivacyValueAllowBots: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x21461b5d
         public static let tlName = "privacyValueAllowBots"
 
@@ -1213,7 +1213,7 @@ extension Api.PrivacyRule {
 
 extension Api.PrivacyRule {
     /// `privacyValueDisallowBots#f6a5f82f = PrivacyRule;`
-    public final class PrivacyValueDisallowBots: TLCombinatorObject {
+    public struct PrivacyValueDisallowBots: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xf6a5f82f
         public static let tlName = "privacyValueDisallowBots"
 
@@ -1280,7 +1280,7 @@ extension Api {
 
 extension Api.ProfileTab {
     /// `profileTabPosts#b98cd696 = ProfileTab;`
-    public final class ProfileTabPosts: TLCombinatorObject {
+    public struct ProfileTabPosts: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xb98cd696
         public static let tlName = "profileTabPosts"
 
@@ -1301,7 +1301,7 @@ extension Api.ProfileTab {
 
 extension Api.ProfileTab {
     /// `profileTabGifts#4d4bd46a = ProfileTab;`
-    public final class ProfileTabGifts: TLCombinatorObject {
+    public struct ProfileTabGifts: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x4d4bd46a
         public static let tlName = "profileTabGifts"
 
@@ -1322,7 +1322,7 @@ extension Api.ProfileTab {
 
 extension Api.ProfileTab {
     /// `profileTabMedia#72c64955 = ProfileTab;`
-    public final class ProfileTabMedia: TLCombinatorObject {
+    public struct ProfileTabMedia: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x72c64955
         public static let tlName = "profileTabMedia"
 
@@ -1343,7 +1343,7 @@ extension Api.ProfileTab {
 
 extension Api.ProfileTab {
     /// `profileTabFiles#ab339c00 = ProfileTab;`
-    public final class ProfileTabFiles: TLCombinatorObject {
+    public struct ProfileTabFiles: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xab339c00
         public static let tlName = "profileTabFiles"
 
@@ -1364,7 +1364,7 @@ extension Api.ProfileTab {
 
 extension Api.ProfileTab {
     /// `profileTabMusic#9f27d26e = ProfileTab;`
-    public final class ProfileTabMusic: TLCombinatorObject {
+    public struct ProfileTabMusic: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x9f27d26e
         public static let tlName = "profileTabMusic"
 
@@ -1385,7 +1385,7 @@ extension Api.ProfileTab {
 
 extension Api.ProfileTab {
     /// `profileTabVoice#e477092e = ProfileTab;`
-    public final class ProfileTabVoice: TLCombinatorObject {
+    public struct ProfileTabVoice: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xe477092e
         public static let tlName = "profileTabVoice"
 
@@ -1406,7 +1406,7 @@ extension Api.ProfileTab {
 
 extension Api.ProfileTab {
     /// `profileTabLinks#d3656499 = ProfileTab;`
-    public final class ProfileTabLinks: TLCombinatorObject {
+    public struct ProfileTabLinks: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xd3656499
         public static let tlName = "profileTabLinks"
 
@@ -1427,7 +1427,7 @@ extension Api.ProfileTab {
 
 extension Api.ProfileTab {
     /// `profileTabGifs#a2c0f695 = ProfileTab;`
-    public final class ProfileTabGifs: TLCombinatorObject {
+    public struct ProfileTabGifs: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xa2c0f695
         public static let tlName = "profileTabGifs"
 
@@ -1636,7 +1636,7 @@ extension Api {
 
 extension Api.Reaction {
     /// `reactionEmpty#79f5d419 = Reaction;`
-    public final class ReactionEmpty: TLCombinatorObject {
+    public struct ReactionEmpty: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x79f5d419
         public static let tlName = "reactionEmpty"
 
@@ -1684,7 +1684,7 @@ extension Api.Reaction {
 
 extension Api.Reaction {
     /// `reactionCustomEmoji#8935fc73 document_id:long = Reaction;`
-    public final class ReactionCustomEmoji: TLCombinatorObject {
+    public struct ReactionCustomEmoji: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x8935fc73
         public static let tlName = "reactionCustomEmoji"
 
@@ -1711,7 +1711,7 @@ extension Api.Reaction {
 
 extension Api.Reaction {
     /// `reactionPaid#523da4eb = Reaction;`
-    public final class ReactionPaid: TLCombinatorObject {
+    public struct ReactionPaid: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x523da4eb
         public static let tlName = "reactionPaid"
 
@@ -1826,7 +1826,7 @@ extension Api {
 
 extension Api.ReactionNotificationsFrom {
     /// `reactionNotificationsFromContacts#bac3a61a = ReactionNotificationsFrom;`
-    public final class ReactionNotificationsFromContacts: TLCombinatorObject {
+    public struct ReactionNotificationsFromContacts: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xbac3a61a
         public static let tlName = "reactionNotificationsFromContacts"
 
@@ -1847,7 +1847,7 @@ extension Api.ReactionNotificationsFrom {
 
 extension Api.ReactionNotificationsFrom {
     /// `reactionNotificationsFromAll#4b9e22a0 = ReactionNotificationsFrom;`
-    public final class ReactionNotificationsFromAll: TLCombinatorObject {
+    public struct ReactionNotificationsFromAll: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x4b9e22a0
         public static let tlName = "reactionNotificationsFromAll"
 
@@ -1971,7 +1971,7 @@ extension Api {
 
 extension Api.ReadParticipantDate {
     /// `readParticipantDate#4a4ff172 user_id:long date:int = ReadParticipantDate;`
-    public final class ReadParticipantDate: TLCombinatorObject {
+    public struct ReadParticipantDate: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x4a4ff172
         public static let tlName = "readParticipantDate"
 
@@ -2028,7 +2028,7 @@ extension Api {
 
 extension Api.ReceivedNotifyMessage {
     /// `receivedNotifyMessage#a384b779 id:int flags:int = ReceivedNotifyMessage;`
-    public final class ReceivedNotifyMessage: TLCombinatorObject {
+    public struct ReceivedNotifyMessage: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xa384b779
         public static let tlName = "receivedNotifyMessage"
 

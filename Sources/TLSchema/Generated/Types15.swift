@@ -30,7 +30,7 @@ extension Api {
 
 extension Api.RecentStory {
     /// `recentStory#711d692d flags:# live:flags.0?true max_id:flags.1?int = RecentStory;`
-    public final class RecentStory: TLCombinatorObject {
+    public struct RecentStory: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x711d692d
         public static let tlName = "recentStory"
 
@@ -100,7 +100,7 @@ extension Api {
 
 extension Api.ReplyMarkup {
     /// `replyKeyboardHide#a03e5b85 flags:# selective:flags.2?true = ReplyMarkup;`
-    public final class ReplyKeyboardHide: TLCombinatorObject {
+    public struct ReplyKeyboardHide: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xa03e5b85
         public static let tlName = "replyKeyboardHide"
 
@@ -319,7 +319,7 @@ extension Api {
 
 extension Api.ReportReason {
     /// `inputReportReasonSpam#58dbcab8 = ReportReason;`
-    public final class InputReportReasonSpam: TLCombinatorObject {
+    public struct InputReportReasonSpam: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x58dbcab8
         public static let tlName = "inputReportReasonSpam"
 
@@ -340,7 +340,7 @@ extension Api.ReportReason {
 
 extension Api.ReportReason {
     /// `inputReportReasonViolence#1e22c78d = ReportReason;`
-    public final class InputReportReasonViolence: TLCombinatorObject {
+    public struct InputReportReasonViolence: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x1e22c78d
         public static let tlName = "inputReportReasonViolence"
 
@@ -361,7 +361,7 @@ extension Api.ReportReason {
 
 extension Api.ReportReason {
     /// `inputReportReasonPornography#2e59d922 = ReportReason;`
-    public final class InputReportReasonPornography: TLCombinatorObject {
+    public struct InputReportReasonPornography: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x2e59d922
         public static let tlName = "inputReportReasonPornography"
 
@@ -382,7 +382,7 @@ extension Api.ReportReason {
 
 extension Api.ReportReason {
     /// `inputReportReasonChildAbuse#adf44ee3 = ReportReason;`
-    public final class InputReportReasonChildAbuse: TLCombinatorObject {
+    public struct InputReportReasonChildAbuse: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xadf44ee3
         public static let tlName = "inputReportReasonChildAbuse"
 
@@ -403,7 +403,7 @@ extension Api.ReportReason {
 
 extension Api.ReportReason {
     /// `inputReportReasonOther#c1e4a2b1 = ReportReason;`
-    public final class InputReportReasonOther: TLCombinatorObject {
+    public struct InputReportReasonOther: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xc1e4a2b1
         public static let tlName = "inputReportReasonOther"
 
@@ -424,7 +424,7 @@ extension Api.ReportReason {
 
 extension Api.ReportReason {
     /// `inputReportReasonCopyright#9b89f93a = ReportReason;`
-    public final class InputReportReasonCopyright: TLCombinatorObject {
+    public struct InputReportReasonCopyright: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x9b89f93a
         public static let tlName = "inputReportReasonCopyright"
 
@@ -445,7 +445,7 @@ extension Api.ReportReason {
 
 extension Api.ReportReason {
     /// `inputReportReasonGeoIrrelevant#dbd4feed = ReportReason;`
-    public final class InputReportReasonGeoIrrelevant: TLCombinatorObject {
+    public struct InputReportReasonGeoIrrelevant: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xdbd4feed
         public static let tlName = "inputReportReasonGeoIrrelevant"
 
@@ -466,7 +466,7 @@ extension Api.ReportReason {
 
 extension Api.ReportReason {
     /// `inputReportReasonFake#f5ddd6e7 = ReportReason;`
-    public final class InputReportReasonFake: TLCombinatorObject {
+    public struct InputReportReasonFake: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xf5ddd6e7
         public static let tlName = "inputReportReasonFake"
 
@@ -487,7 +487,7 @@ extension Api.ReportReason {
 
 extension Api.ReportReason {
     /// `inputReportReasonIllegalDrugs#0a8eb2be = ReportReason;`
-    public final class InputReportReasonIllegalDrugs: TLCombinatorObject {
+    public struct InputReportReasonIllegalDrugs: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x0a8eb2be
         public static let tlName = "inputReportReasonIllegalDrugs"
 
@@ -508,7 +508,7 @@ extension Api.ReportReason {
 
 extension Api.ReportReason {
     /// `inputReportReasonPersonalDetails#9ec7863d = ReportReason;`
-    public final class InputReportReasonPersonalDetails: TLCombinatorObject {
+    public struct InputReportReasonPersonalDetails: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x9ec7863d
         public static let tlName = "inputReportReasonPersonalDetails"
 
@@ -627,7 +627,7 @@ extension Api.ReportResult {
 
 extension Api.ReportResult {
     /// `reportResultReported#8db33c4b = ReportResult;`
-    public final class ReportResultReported: TLCombinatorObject {
+    public struct ReportResultReported: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x8db33c4b
         public static let tlName = "reportResultReported"
 
@@ -682,7 +682,7 @@ extension Api {
 
 extension Api.RequestPeerType {
     /// `requestPeerTypeUser#5f3b8a00 flags:# bot:flags.0?Bool premium:flags.1?Bool = RequestPeerType;`
-    public final class RequestPeerTypeUser: TLCombinatorObject {
+    public struct RequestPeerTypeUser: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x5f3b8a00
         public static let tlName = "requestPeerTypeUser"
 
@@ -1074,7 +1074,7 @@ extension Api {
 
 extension Api.RequirementToContact {
     /// `requirementToContactEmpty#050a9839 = RequirementToContact;`
-    public final class RequirementToContactEmpty: TLCombinatorObject {
+    public struct RequirementToContactEmpty: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x050a9839
         public static let tlName = "requirementToContactEmpty"
 
@@ -1095,7 +1095,7 @@ extension Api.RequirementToContact {
 
 extension Api.RequirementToContact {
     /// `requirementToContactPremium#e581e4e9 = RequirementToContact;`
-    public final class RequirementToContactPremium: TLCombinatorObject {
+    public struct RequirementToContactPremium: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xe581e4e9
         public static let tlName = "requirementToContactPremium"
 
@@ -1116,7 +1116,7 @@ extension Api.RequirementToContact {
 
 extension Api.RequirementToContact {
     /// `requirementToContactPaidMessages#b4f67e93 stars_amount:long = RequirementToContact;`
-    public final class RequirementToContactPaidMessages: TLCombinatorObject {
+    public struct RequirementToContactPaidMessages: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xb4f67e93
         public static let tlName = "requirementToContactPaidMessages"
 
@@ -1230,7 +1230,7 @@ extension Api {
 
 extension Api.RichButtonStyle {
     /// `richButtonStyle#03c610bd flags:# bg_primary:flags.0?true bg_danger:flags.1?true bg_success:flags.2?true link:flags.3?true = RichButtonStyle;`
-    public final class RichButtonStyle: TLCombinatorObject {
+    public struct RichButtonStyle: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x03c610bd
         public static let tlName = "richButtonStyle"
 
@@ -1465,7 +1465,7 @@ extension Api {
 
 extension Api.RichText {
     /// `textEmpty#dc3d824f = RichText;`
-    public final class TextEmpty: TLCombinatorObject {
+    public struct TextEmpty: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xdc3d824f
         public static let tlName = "textEmpty"
 
@@ -1857,7 +1857,7 @@ extension Api.RichText {
 
 extension Api.RichText {
     /// `textImage#081ccf4f document_id:long w:int h:int = RichText;`
-    public final class TextImage: TLCombinatorObject {
+    public struct TextImage: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x081ccf4f
         public static let tlName = "textImage"
 

@@ -482,7 +482,7 @@ extension Api {
 
 extension Api.SearchPostsFlood {
     /// `searchPostsFlood#3e0b5b6a flags:# query_is_free:flags.0?true total_daily:int remains:int wait_till:flags.1?int stars_amount:long = SearchPostsFlood;`
-    public final class SearchPostsFlood: TLCombinatorObject {
+    public struct SearchPostsFlood: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x3e0b5b6a
         public static let tlName = "searchPostsFlood"
 
@@ -558,7 +558,7 @@ extension Api {
 
 extension Api.SearchResultsCalendarPeriod {
     /// `searchResultsCalendarPeriod#c9b0539f date:int min_msg_id:int max_msg_id:int count:int = SearchResultsCalendarPeriod;`
-    public final class SearchResultsCalendarPeriod: TLCombinatorObject {
+    public struct SearchResultsCalendarPeriod: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xc9b0539f
         public static let tlName = "searchResultsCalendarPeriod"
 
@@ -625,7 +625,7 @@ extension Api {
 
 extension Api.SearchResultsPosition {
     /// `searchResultPosition#7f648b67 msg_id:int date:int offset:int = SearchResultsPosition;`
-    public final class SearchResultPosition: TLCombinatorObject {
+    public struct SearchResultPosition: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x7f648b67
         public static let tlName = "searchResultPosition"
 
@@ -814,7 +814,7 @@ extension Api {
 
 extension Api.SecureFile {
     /// `secureFileEmpty#64199744 = SecureFile;`
-    public final class SecureFileEmpty: TLCombinatorObject {
+    public struct SecureFileEmpty: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x64199744
         public static let tlName = "secureFileEmpty"
 
@@ -923,7 +923,7 @@ extension Api {
 
 extension Api.SecurePasswordKdfAlgo {
     /// `securePasswordKdfAlgoUnknown#004a8537 = SecurePasswordKdfAlgo;`
-    public final class SecurePasswordKdfAlgoUnknown: TLCombinatorObject {
+    public struct SecurePasswordKdfAlgoUnknown: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x004a8537
         public static let tlName = "securePasswordKdfAlgoUnknown"
 
@@ -1849,7 +1849,7 @@ extension Api {
 
 extension Api.SecureValueType {
     /// `secureValueTypePersonalDetails#9d2a81e3 = SecureValueType;`
-    public final class SecureValueTypePersonalDetails: TLCombinatorObject {
+    public struct SecureValueTypePersonalDetails: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x9d2a81e3
         public static let tlName = "secureValueTypePersonalDetails"
 
@@ -1870,7 +1870,7 @@ extension Api.SecureValueType {
 
 extension Api.SecureValueType {
     /// `secureValueTypePassport#3dac6a00 = SecureValueType;`
-    public final class SecureValueTypePassport: TLCombinatorObject {
+    public struct SecureValueTypePassport: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x3dac6a00
         public static let tlName = "secureValueTypePassport"
 
@@ -1891,7 +1891,7 @@ extension Api.SecureValueType {
 
 extension Api.SecureValueType {
     /// `secureValueTypeDriverLicense#06e425c4 = SecureValueType;`
-    public final class SecureValueTypeDriverLicense: TLCombinatorObject {
+    public struct SecureValueTypeDriverLicense: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x06e425c4
         public static let tlName = "secureValueTypeDriverLicense"
 
@@ -1912,7 +1912,7 @@ extension Api.SecureValueType {
 
 extension Api.SecureValueType {
     /// `secureValueTypeIdentityCard#a0d0744b = SecureValueType;`
-    public final class SecureValueTypeIdentityCard: TLCombinatorObject {
+    public struct SecureValueTypeIdentityCard: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xa0d0744b
         public static let tlName = "secureValueTypeIdentityCard"
 
@@ -1933,7 +1933,7 @@ extension Api.SecureValueType {
 
 extension Api.SecureValueType {
     /// `secureValueTypeInternalPassport#99a48f23 = SecureValueType;`
-    public final class SecureValueTypeInternalPassport: TLCombinatorObject {
+    public struct SecureValueTypeInternalPassport: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x99a48f23
         public static let tlName = "secureValueTypeInternalPassport"
 
@@ -1954,7 +1954,7 @@ extension Api.SecureValueType {
 
 extension Api.SecureValueType {
     /// `secureValueTypeAddress#cbe31e26 = SecureValueType;`
-    public final class SecureValueTypeAddress: TLCombinatorObject {
+    public struct SecureValueTypeAddress: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xcbe31e26
         public static let tlName = "secureValueTypeAddress"
 
@@ -1975,7 +1975,7 @@ extension Api.SecureValueType {
 
 extension Api.SecureValueType {
     /// `secureValueTypeUtilityBill#fc36954e = SecureValueType;`
-    public final class SecureValueTypeUtilityBill: TLCombinatorObject {
+    public struct SecureValueTypeUtilityBill: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xfc36954e
         public static let tlName = "secureValueTypeUtilityBill"
 
@@ -1996,7 +1996,7 @@ extension Api.SecureValueType {
 
 extension Api.SecureValueType {
     /// `secureValueTypeBankStatement#89137c0d = SecureValueType;`
-    public final class SecureValueTypeBankStatement: TLCombinatorObject {
+    public struct SecureValueTypeBankStatement: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x89137c0d
         public static let tlName = "secureValueTypeBankStatement"
 
@@ -2017,7 +2017,7 @@ extension Api.SecureValueType {
 
 extension Api.SecureValueType {
     /// `secureValueTypeRentalAgreement#8b883488 = SecureValueType;`
-    public final class SecureValueTypeRentalAgreement: TLCombinatorObject {
+    public struct SecureValueTypeRentalAgreement: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x8b883488
         public static let tlName = "secureValueTypeRentalAgreement"
 
@@ -2038,7 +2038,7 @@ extension Api.SecureValueType {
 
 extension Api.SecureValueType {
     /// `secureValueTypePassportRegistration#99e3806a = SecureValueType;`
-    public final class SecureValueTypePassportRegistration: TLCombinatorObject {
+    public struct SecureValueTypePassportRegistration: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x99e3806a
         public static let tlName = "secureValueTypePassportRegistration"
 
@@ -2059,7 +2059,7 @@ extension Api.SecureValueType {
 
 extension Api.SecureValueType {
     /// `secureValueTypeTemporaryRegistration#ea02ec33 = SecureValueType;`
-    public final class SecureValueTypeTemporaryRegistration: TLCombinatorObject {
+    public struct SecureValueTypeTemporaryRegistration: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xea02ec33
         public static let tlName = "secureValueTypeTemporaryRegistration"
 
@@ -2080,7 +2080,7 @@ extension Api.SecureValueType {
 
 extension Api.SecureValueType {
     /// `secureValueTypePhone#b320aadb = SecureValueType;`
-    public final class SecureValueTypePhone: TLCombinatorObject {
+    public struct SecureValueTypePhone: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xb320aadb
         public static let tlName = "secureValueTypePhone"
 
@@ -2101,7 +2101,7 @@ extension Api.SecureValueType {
 
 extension Api.SecureValueType {
     /// `secureValueTypeEmail#8e3ca7ee = SecureValueType;`
-    public final class SecureValueTypeEmail: TLCombinatorObject {
+    public struct SecureValueTypeEmail: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x8e3ca7ee
         public static let tlName = "secureValueTypeEmail"
 
@@ -2270,7 +2270,7 @@ extension Api {
 
 extension Api.SendMessageAction {
     /// `sendMessageTypingAction#16bf744e = SendMessageAction;`
-    public final class SendMessageTypingAction: TLCombinatorObject {
+    public struct SendMessageTypingAction: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x16bf744e
         public static let tlName = "sendMessageTypingAction"
 
@@ -2291,7 +2291,7 @@ extension Api.SendMessageAction {
 
 extension Api.SendMessageAction {
     /// `sendMessageCancelAction#fd5ec8f5 = SendMessageAction;`
-    public final class SendMessageCancelAction: TLCombinatorObject {
+    public struct SendMessageCancelAction: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xfd5ec8f5
         public static let tlName = "sendMessageCancelAction"
 
@@ -2312,7 +2312,7 @@ extension Api.SendMessageAction {
 
 extension Api.SendMessageAction {
     /// `sendMessageRecordVideoAction#a187d66f = SendMessageAction;`
-    public final class SendMessageRecordVideoAction: TLCombinatorObject {
+    public struct SendMessageRecordVideoAction: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xa187d66f
         public static let tlName = "sendMessageRecordVideoAction"
 
@@ -2333,7 +2333,7 @@ extension Api.SendMessageAction {
 
 extension Api.SendMessageAction {
     /// `sendMessageUploadVideoAction#e9763aec progress:int = SendMessageAction;`
-    public final class SendMessageUploadVideoAction: TLCombinatorObject {
+    public struct SendMessageUploadVideoAction: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xe9763aec
         public static let tlName = "sendMessageUploadVideoAction"
 
@@ -2360,7 +2360,7 @@ extension Api.SendMessageAction {
 
 extension Api.SendMessageAction {
     /// `sendMessageRecordAudioAction#d52f73f7 = SendMessageAction;`
-    public final class SendMessageRecordAudioAction: TLCombinatorObject {
+    public struct SendMessageRecordAudioAction: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xd52f73f7
         public static let tlName = "sendMessageRecordAudioAction"
 
@@ -2381,7 +2381,7 @@ extension Api.SendMessageAction {
 
 extension Api.SendMessageAction {
     /// `sendMessageUploadAudioAction#f351d7ab progress:int = SendMessageAction;`
-    public final class SendMessageUploadAudioAction: TLCombinatorObject {
+    public struct SendMessageUploadAudioAction: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xf351d7ab
         public static let tlName = "sendMessageUploadAudioAction"
 
@@ -2408,7 +2408,7 @@ extension Api.SendMessageAction {
 
 extension Api.SendMessageAction {
     /// `sendMessageUploadPhotoAction#d1d34a26 progress:int = SendMessageAction;`
-    public final class SendMessageUploadPhotoAction: TLCombinatorObject {
+    public struct SendMessageUploadPhotoAction: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xd1d34a26
         public static let tlName = "sendMessageUploadPhotoAction"
 
@@ -2435,7 +2435,7 @@ extension Api.SendMessageAction {
 
 extension Api.SendMessageAction {
     /// `sendMessageUploadDocumentAction#aa0cd9e4 progress:int = SendMessageAction;`
-    public final class SendMessageUploadDocumentAction: TLCombinatorObject {
+    public struct SendMessageUploadDocumentAction: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xaa0cd9e4
         public static let tlName = "sendMessageUploadDocumentAction"
 
@@ -2462,7 +2462,7 @@ extension Api.SendMessageAction {
 
 extension Api.SendMessageAction {
     /// `sendMessageGeoLocationAction#176f8ba1 = SendMessageAction;`
-    public final class SendMessageGeoLocationAction: TLCombinatorObject {
+    public struct SendMessageGeoLocationAction: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x176f8ba1
         public static let tlName = "sendMessageGeoLocationAction"
 
@@ -2483,7 +2483,7 @@ extension Api.SendMessageAction {
 
 extension Api.SendMessageAction {
     /// `sendMessageChooseContactAction#628cbc6f = SendMessageAction;`
-    public final class SendMessageChooseContactAction: TLCombinatorObject {
+    public struct SendMessageChooseContactAction: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x628cbc6f
         public static let tlName = "sendMessageChooseContactAction"
 
@@ -2504,7 +2504,7 @@ extension Api.SendMessageAction {
 
 extension Api.SendMessageAction {
     /// `sendMessageGamePlayAction#dd6a8f48 = SendMessageAction;`
-    public final class SendMessageGamePlayAction: TLCombinatorObject {
+    public struct SendMessageGamePlayAction: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xdd6a8f48
         public static let tlName = "sendMessageGamePlayAction"
 
@@ -2525,7 +2525,7 @@ extension Api.SendMessageAction {
 
 extension Api.SendMessageAction {
     /// `sendMessageRecordRoundAction#88f27fbc = SendMessageAction;`
-    public final class SendMessageRecordRoundAction: TLCombinatorObject {
+    public struct SendMessageRecordRoundAction: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x88f27fbc
         public static let tlName = "sendMessageRecordRoundAction"
 
@@ -2546,7 +2546,7 @@ extension Api.SendMessageAction {
 
 extension Api.SendMessageAction {
     /// `sendMessageUploadRoundAction#243e1c66 progress:int = SendMessageAction;`
-    public final class SendMessageUploadRoundAction: TLCombinatorObject {
+    public struct SendMessageUploadRoundAction: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x243e1c66
         public static let tlName = "sendMessageUploadRoundAction"
 
@@ -2573,7 +2573,7 @@ extension Api.SendMessageAction {
 
 extension Api.SendMessageAction {
     /// `speakingInGroupCallAction#d92c2285 = SendMessageAction;`
-    public final class SpeakingInGroupCallAction: TLCombinatorObject {
+    public struct SpeakingInGroupCallAction: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xd92c2285
         public static let tlName = "speakingInGroupCallAction"
 
@@ -2594,7 +2594,7 @@ extension Api.SendMessageAction {
 
 extension Api.SendMessageAction {
     /// `sendMessageHistoryImportAction#dbda9246 progress:int = SendMessageAction;`
-    public final class SendMessageHistoryImportAction: TLCombinatorObject {
+    public struct SendMessageHistoryImportAction: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xdbda9246
         public static let tlName = "sendMessageHistoryImportAction"
 
@@ -2621,7 +2621,7 @@ extension Api.SendMessageAction {
 
 extension Api.SendMessageAction {
     /// `sendMessageChooseStickerAction#b05ac6b1 = SendMessageAction;`
-    public final class SendMessageChooseStickerAction: TLCombinatorObject {
+    public struct SendMessageChooseStickerAction: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xb05ac6b1
         public static let tlName = "sendMessageChooseStickerAction"
 
@@ -2841,7 +2841,7 @@ extension Api.SendMessageAction {
 
 extension Api.SendMessageAction {
     /// `sendMessageStopDraftAction#fbf902b0 random_id:long = SendMessageAction;`
-    public final class SendMessageStopDraftAction: TLCombinatorObject {
+    public struct SendMessageStopDraftAction: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xfbf902b0
         public static let tlName = "sendMessageStopDraftAction"
 

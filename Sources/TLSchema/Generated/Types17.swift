@@ -1139,7 +1139,7 @@ extension Api {
 
 extension Api.StarGiftAttributeId {
     /// `starGiftAttributeIdModel#48aaae3c document_id:long = StarGiftAttributeId;`
-    public final class StarGiftAttributeIdModel: TLCombinatorObject {
+    public struct StarGiftAttributeIdModel: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x48aaae3c
         public static let tlName = "starGiftAttributeIdModel"
 
@@ -1166,7 +1166,7 @@ extension Api.StarGiftAttributeId {
 
 extension Api.StarGiftAttributeId {
     /// `starGiftAttributeIdPattern#4a162433 document_id:long = StarGiftAttributeId;`
-    public final class StarGiftAttributeIdPattern: TLCombinatorObject {
+    public struct StarGiftAttributeIdPattern: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x4a162433
         public static let tlName = "starGiftAttributeIdPattern"
 
@@ -1193,7 +1193,7 @@ extension Api.StarGiftAttributeId {
 
 extension Api.StarGiftAttributeId {
     /// `starGiftAttributeIdBackdrop#1f01c757 backdrop_id:int = StarGiftAttributeId;`
-    public final class StarGiftAttributeIdBackdrop: TLCombinatorObject {
+    public struct StarGiftAttributeIdBackdrop: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x1f01c757
         public static let tlName = "starGiftAttributeIdBackdrop"
 
@@ -1257,7 +1257,7 @@ extension Api {
 
 extension Api.StarGiftAttributeRarity {
     /// `starGiftAttributeRarity#36437737 permille:int = StarGiftAttributeRarity;`
-    public final class StarGiftAttributeRarity: TLCombinatorObject {
+    public struct StarGiftAttributeRarity: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x36437737
         public static let tlName = "starGiftAttributeRarity"
 
@@ -1284,7 +1284,7 @@ extension Api.StarGiftAttributeRarity {
 
 extension Api.StarGiftAttributeRarity {
     /// `starGiftAttributeRarityUncommon#dbce6389 = StarGiftAttributeRarity;`
-    public final class StarGiftAttributeRarityUncommon: TLCombinatorObject {
+    public struct StarGiftAttributeRarityUncommon: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xdbce6389
         public static let tlName = "starGiftAttributeRarityUncommon"
 
@@ -1305,7 +1305,7 @@ extension Api.StarGiftAttributeRarity {
 
 extension Api.StarGiftAttributeRarity {
     /// `starGiftAttributeRarityRare#f08d516b = StarGiftAttributeRarity;`
-    public final class StarGiftAttributeRarityRare: TLCombinatorObject {
+    public struct StarGiftAttributeRarityRare: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xf08d516b
         public static let tlName = "starGiftAttributeRarityRare"
 
@@ -1326,7 +1326,7 @@ extension Api.StarGiftAttributeRarity {
 
 extension Api.StarGiftAttributeRarity {
     /// `starGiftAttributeRarityEpic#78fbf3a8 = StarGiftAttributeRarity;`
-    public final class StarGiftAttributeRarityEpic: TLCombinatorObject {
+    public struct StarGiftAttributeRarityEpic: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x78fbf3a8
         public static let tlName = "starGiftAttributeRarityEpic"
 
@@ -1347,7 +1347,7 @@ extension Api.StarGiftAttributeRarity {
 
 extension Api.StarGiftAttributeRarity {
     /// `starGiftAttributeRarityLegendary#cef7e7a8 = StarGiftAttributeRarity;`
-    public final class StarGiftAttributeRarityLegendary: TLCombinatorObject {
+    public struct StarGiftAttributeRarityLegendary: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xcef7e7a8
         public static let tlName = "starGiftAttributeRarityLegendary"
 
@@ -1488,7 +1488,7 @@ extension Api {
 
 extension Api.StarGiftAuctionRound {
     /// `starGiftAuctionRound#3aae0528 num:int duration:int = StarGiftAuctionRound;`
-    public final class StarGiftAuctionRound: TLCombinatorObject {
+    public struct StarGiftAuctionRound: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x3aae0528
         public static let tlName = "starGiftAuctionRound"
 
@@ -1520,7 +1520,7 @@ extension Api.StarGiftAuctionRound {
 
 extension Api.StarGiftAuctionRound {
     /// `starGiftAuctionRoundExtendable#0aa021e5 num:int duration:int extend_top:int extend_window:int = StarGiftAuctionRound;`
-    public final class StarGiftAuctionRoundExtendable: TLCombinatorObject {
+    public struct StarGiftAuctionRoundExtendable: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x0aa021e5
         public static let tlName = "starGiftAuctionRoundExtendable"
 
@@ -1593,7 +1593,7 @@ extension Api {
 
 extension Api.StarGiftAuctionState {
     /// `starGiftAuctionStateNotModified#fe333952 = StarGiftAuctionState;`
-    public final class StarGiftAuctionStateNotModified: TLCombinatorObject {
+    public struct StarGiftAuctionStateNotModified: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xfe333952
         public static let tlName = "starGiftAuctionStateNotModified"
 
@@ -1861,7 +1861,7 @@ extension Api {
 
 extension Api.StarGiftBackground {
     /// `starGiftBackground#aff56398 center_color:int edge_color:int text_color:int = StarGiftBackground;`
-    public final class StarGiftBackground: TLCombinatorObject {
+    public struct StarGiftBackground: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xaff56398
         public static let tlName = "starGiftBackground"
 
@@ -1999,7 +1999,7 @@ extension Api {
 
 extension Api.StarGiftUpgradePrice {
     /// `starGiftUpgradePrice#99ea331d date:int upgrade_stars:long = StarGiftUpgradePrice;`
-    public final class StarGiftUpgradePrice: TLCombinatorObject {
+    public struct StarGiftUpgradePrice: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x99ea331d
         public static let tlName = "starGiftUpgradePrice"
 
@@ -2137,7 +2137,7 @@ extension Api {
 
 extension Api.StarsAmount {
     /// `starsAmount#bbb6b4a3 amount:long nanos:int = StarsAmount;`
-    public final class StarsAmount: TLCombinatorObject {
+    public struct StarsAmount: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xbbb6b4a3
         public static let tlName = "starsAmount"
 
@@ -2169,7 +2169,7 @@ extension Api.StarsAmount {
 
 extension Api.StarsAmount {
     /// `starsTonAmount#74aee3e0 amount:long = StarsAmount;`
-    public final class StarsTonAmount: TLCombinatorObject {
+    public struct StarsTonAmount: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x74aee3e0
         public static let tlName = "starsTonAmount"
 
@@ -2388,7 +2388,7 @@ extension Api {
 
 extension Api.StarsGiveawayWinnersOption {
     /// `starsGiveawayWinnersOption#54236209 flags:# default:flags.0?true users:int per_user_stars:long = StarsGiveawayWinnersOption;`
-    public final class StarsGiveawayWinnersOption: TLCombinatorObject {
+    public struct StarsGiveawayWinnersOption: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x54236209
         public static let tlName = "starsGiveawayWinnersOption"
 
@@ -2453,7 +2453,7 @@ extension Api {
 
 extension Api.StarsRating {
     /// `starsRating#1b0e4f07 flags:# level:int current_level_stars:long stars:long next_level_stars:flags.0?long = StarsRating;`
-    public final class StarsRating: TLCombinatorObject {
+    public struct StarsRating: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x1b0e4f07
         public static let tlName = "starsRating"
 
@@ -2714,7 +2714,7 @@ extension Api {
 
 extension Api.StarsSubscriptionPricing {
     /// `starsSubscriptionPricing#05416d58 period:int amount:long = StarsSubscriptionPricing;`
-    public final class StarsSubscriptionPricing: TLCombinatorObject {
+    public struct StarsSubscriptionPricing: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x05416d58
         public static let tlName = "starsSubscriptionPricing"
 
@@ -3122,7 +3122,7 @@ extension Api {
 
 extension Api.StarsTransactionPeer {
     /// `starsTransactionPeerUnsupported#95f2bfe4 = StarsTransactionPeer;`
-    public final class StarsTransactionPeerUnsupported: TLCombinatorObject {
+    public struct StarsTransactionPeerUnsupported: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x95f2bfe4
         public static let tlName = "starsTransactionPeerUnsupported"
 
@@ -3143,7 +3143,7 @@ extension Api.StarsTransactionPeer {
 
 extension Api.StarsTransactionPeer {
     /// `starsTransactionPeerAppStore#b457b375 = StarsTransactionPeer;`
-    public final class StarsTransactionPeerAppStore: TLCombinatorObject {
+    public struct StarsTransactionPeerAppStore: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xb457b375
         public static let tlName = "starsTransactionPeerAppStore"
 
@@ -3164,7 +3164,7 @@ extension Api.StarsTransactionPeer {
 
 extension Api.StarsTransactionPeer {
     /// `starsTransactionPeerPlayMarket#7b560a0b = StarsTransactionPeer;`
-    public final class StarsTransactionPeerPlayMarket: TLCombinatorObject {
+    public struct StarsTransactionPeerPlayMarket: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x7b560a0b
         public static let tlName = "starsTransactionPeerPlayMarket"
 
@@ -3185,7 +3185,7 @@ extension Api.StarsTransactionPeer {
 
 extension Api.StarsTransactionPeer {
     /// `starsTransactionPeerPremiumBot#250dbaf8 = StarsTransactionPeer;`
-    public final class StarsTransactionPeerPremiumBot: TLCombinatorObject {
+    public struct StarsTransactionPeerPremiumBot: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x250dbaf8
         public static let tlName = "starsTransactionPeerPremiumBot"
 
@@ -3206,7 +3206,7 @@ extension Api.StarsTransactionPeer {
 
 extension Api.StarsTransactionPeer {
     /// `starsTransactionPeerFragment#e92fd902 = StarsTransactionPeer;`
-    public final class StarsTransactionPeerFragment: TLCombinatorObject {
+    public struct StarsTransactionPeerFragment: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xe92fd902
         public static let tlName = "starsTransactionPeerFragment"
 
@@ -3254,7 +3254,7 @@ extension Api.StarsTransactionPeer {
 
 extension Api.StarsTransactionPeer {
     /// `starsTransactionPeerAds#60682812 = StarsTransactionPeer;`
-    public final class StarsTransactionPeerAds: TLCombinatorObject {
+    public struct StarsTransactionPeerAds: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x60682812
         public static let tlName = "starsTransactionPeerAds"
 
@@ -3275,7 +3275,7 @@ extension Api.StarsTransactionPeer {
 
 extension Api.StarsTransactionPeer {
     /// `starsTransactionPeerAPI#f9677aad = StarsTransactionPeer;`
-    public final class StarsTransactionPeerAPI: TLCombinatorObject {
+    public struct StarsTransactionPeerAPI: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xf9677aad
         public static let tlName = "starsTransactionPeerAPI"
 
@@ -3321,7 +3321,7 @@ extension Api {
 
 extension Api.StatsAbsValueAndPrev {
     /// `statsAbsValueAndPrev#cb43acde current:double previous:double = StatsAbsValueAndPrev;`
-    public final class StatsAbsValueAndPrev: TLCombinatorObject {
+    public struct StatsAbsValueAndPrev: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xcb43acde
         public static let tlName = "statsAbsValueAndPrev"
 
@@ -3378,7 +3378,7 @@ extension Api {
 
 extension Api.StatsDateRangeDays {
     /// `statsDateRangeDays#b637edaf min_date:int max_date:int = StatsDateRangeDays;`
-    public final class StatsDateRangeDays: TLCombinatorObject {
+    public struct StatsDateRangeDays: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xb637edaf
         public static let tlName = "statsDateRangeDays"
 
@@ -3556,7 +3556,7 @@ extension Api {
 
 extension Api.StatsGroupTopAdmin {
     /// `statsGroupTopAdmin#d7584c87 user_id:long deleted:int kicked:int banned:int = StatsGroupTopAdmin;`
-    public final class StatsGroupTopAdmin: TLCombinatorObject {
+    public struct StatsGroupTopAdmin: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xd7584c87
         public static let tlName = "statsGroupTopAdmin"
 
@@ -3623,7 +3623,7 @@ extension Api {
 
 extension Api.StatsGroupTopInviter {
     /// `statsGroupTopInviter#535f779d user_id:long invitations:int = StatsGroupTopInviter;`
-    public final class StatsGroupTopInviter: TLCombinatorObject {
+    public struct StatsGroupTopInviter: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x535f779d
         public static let tlName = "statsGroupTopInviter"
 
@@ -3680,7 +3680,7 @@ extension Api {
 
 extension Api.StatsGroupTopPoster {
     /// `statsGroupTopPoster#9d04af9b user_id:long messages:int avg_chars:int = StatsGroupTopPoster;`
-    public final class StatsGroupTopPoster: TLCombinatorObject {
+    public struct StatsGroupTopPoster: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x9d04af9b
         public static let tlName = "statsGroupTopPoster"
 

@@ -30,7 +30,7 @@ extension Api {
 
 extension Api.StatsPercentValue {
     /// `statsPercentValue#cbce2fe0 part:double total:double = StatsPercentValue;`
-    public final class StatsPercentValue: TLCombinatorObject {
+    public struct StatsPercentValue: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xcbce2fe0
         public static let tlName = "statsPercentValue"
 
@@ -564,7 +564,7 @@ extension Api {
 
 extension Api.StoriesStealthMode {
     /// `storiesStealthMode#712e27fd flags:# active_until_date:flags.0?int cooldown_until_date:flags.1?int = StoriesStealthMode;`
-    public final class StoriesStealthMode: TLCombinatorObject {
+    public struct StoriesStealthMode: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x712e27fd
         public static let tlName = "storiesStealthMode"
 
@@ -777,7 +777,7 @@ extension Api {
 
 extension Api.StoryItem {
     /// `storyItemDeleted#51e6ee4f id:int = StoryItem;`
-    public final class StoryItemDeleted: TLCombinatorObject {
+    public struct StoryItemDeleted: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x51e6ee4f
         public static let tlName = "storyItemDeleted"
 
@@ -804,7 +804,7 @@ extension Api.StoryItem {
 
 extension Api.StoryItem {
     /// `storyItemSkipped#ffadc913 flags:# close_friends:flags.8?true live:flags.9?true id:int date:int expire_date:int = StoryItem;`
-    public final class StoryItemSkipped: TLCombinatorObject {
+    public struct StoryItemSkipped: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xffadc913
         public static let tlName = "storyItemSkipped"
 
@@ -2063,7 +2063,7 @@ extension Api {
 
 extension Api.TopPeerCategory {
     /// `topPeerCategoryBotsPM#ab661b5b = TopPeerCategory;`
-    public final class TopPeerCategoryBotsPM: TLCombinatorObject {
+    public struct TopPeerCategoryBotsPM: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xab661b5b
         public static let tlName = "topPeerCategoryBotsPM"
 
@@ -2084,7 +2084,7 @@ extension Api.TopPeerCategory {
 
 extension Api.TopPeerCategory {
     /// `topPeerCategoryBotsInline#148677e2 = TopPeerCategory;`
-    public final class TopPeerCategoryBotsInline: TLCombinatorObject {
+    public struct TopPeerCategoryBotsInline: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x148677e2
         public static let tlName = "topPeerCategoryBotsInline"
 
@@ -2105,7 +2105,7 @@ extension Api.TopPeerCategory {
 
 extension Api.TopPeerCategory {
     /// `topPeerCategoryCorrespondents#0637b7ed = TopPeerCategory;`
-    public final class TopPeerCategoryCorrespondents: TLCombinatorObject {
+    public struct TopPeerCategoryCorrespondents: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x0637b7ed
         public static let tlName = "topPeerCategoryCorrespondents"
 
@@ -2126,7 +2126,7 @@ extension Api.TopPeerCategory {
 
 extension Api.TopPeerCategory {
     /// `topPeerCategoryGroups#bd17a14a = TopPeerCategory;`
-    public final class TopPeerCategoryGroups: TLCombinatorObject {
+    public struct TopPeerCategoryGroups: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xbd17a14a
         public static let tlName = "topPeerCategoryGroups"
 
@@ -2147,7 +2147,7 @@ extension Api.TopPeerCategory {
 
 extension Api.TopPeerCategory {
     /// `topPeerCategoryChannels#161d9628 = TopPeerCategory;`
-    public final class TopPeerCategoryChannels: TLCombinatorObject {
+    public struct TopPeerCategoryChannels: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x161d9628
         public static let tlName = "topPeerCategoryChannels"
 
@@ -2168,7 +2168,7 @@ extension Api.TopPeerCategory {
 
 extension Api.TopPeerCategory {
     /// `topPeerCategoryPhoneCalls#1e76a78c = TopPeerCategory;`
-    public final class TopPeerCategoryPhoneCalls: TLCombinatorObject {
+    public struct TopPeerCategoryPhoneCalls: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x1e76a78c
         public static let tlName = "topPeerCategoryPhoneCalls"
 
@@ -2189,7 +2189,7 @@ extension Api.TopPeerCategory {
 
 extension Api.TopPeerCategory {
     /// `topPeerCategoryForwardUsers#a8406ca9 = TopPeerCategory;`
-    public final class TopPeerCategoryForwardUsers: TLCombinatorObject {
+    public struct TopPeerCategoryForwardUsers: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xa8406ca9
         public static let tlName = "topPeerCategoryForwardUsers"
 
@@ -2210,7 +2210,7 @@ extension Api.TopPeerCategory {
 
 extension Api.TopPeerCategory {
     /// `topPeerCategoryForwardChats#fbeec0f0 = TopPeerCategory;`
-    public final class TopPeerCategoryForwardChats: TLCombinatorObject {
+    public struct TopPeerCategoryForwardChats: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xfbeec0f0
         public static let tlName = "topPeerCategoryForwardChats"
 
@@ -2231,7 +2231,7 @@ extension Api.TopPeerCategory {
 
 extension Api.TopPeerCategory {
     /// `topPeerCategoryBotsApp#fd9e7bec = TopPeerCategory;`
-    public final class TopPeerCategoryBotsApp: TLCombinatorObject {
+    public struct TopPeerCategoryBotsApp: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xfd9e7bec
         public static let tlName = "topPeerCategoryBotsApp"
 
@@ -2252,7 +2252,7 @@ extension Api.TopPeerCategory {
 
 extension Api.TopPeerCategory {
     /// `topPeerCategoryBotsGuestChat#6c24f3dd = TopPeerCategory;`
-    public final class TopPeerCategoryBotsGuestChat: TLCombinatorObject {
+    public struct TopPeerCategoryBotsGuestChat: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x6c24f3dd
         public static let tlName = "topPeerCategoryBotsGuestChat"
 
@@ -2889,7 +2889,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateMessageID#4e90bfd6 id:int random_id:long = Update;`
-    public final class UpdateMessageID: TLCombinatorObject {
+    public struct UpdateMessageID: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x4e90bfd6
         public static let tlName = "updateMessageID"
 
@@ -3220,7 +3220,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateEncryptedChatTyping#1710f156 chat_id:int = Update;`
-    public final class UpdateEncryptedChatTyping: TLCombinatorObject {
+    public struct UpdateEncryptedChatTyping: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x1710f156
         public static let tlName = "updateEncryptedChatTyping"
 
@@ -3279,7 +3279,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateEncryptedMessagesRead#38fe25b7 chat_id:int max_date:int date:int = Update;`
-    public final class UpdateEncryptedMessagesRead: TLCombinatorObject {
+    public struct UpdateEncryptedMessagesRead: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x38fe25b7
         public static let tlName = "updateEncryptedMessagesRead"
 
@@ -3316,7 +3316,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateChatParticipantAdd#3dda5451 chat_id:long user_id:long inviter_id:long date:int version:int = Update;`
-    public final class UpdateChatParticipantAdd: TLCombinatorObject {
+    public struct UpdateChatParticipantAdd: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x3dda5451
         public static let tlName = "updateChatParticipantAdd"
 
@@ -3363,7 +3363,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateChatParticipantDelete#e32f3d77 chat_id:long user_id:long version:int = Update;`
-    public final class UpdateChatParticipantDelete: TLCombinatorObject {
+    public struct UpdateChatParticipantDelete: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xe32f3d77
         public static let tlName = "updateChatParticipantDelete"
 
@@ -3771,7 +3771,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateChannelTooLong#108d941f flags:# channel_id:long pts:flags.0?int = Update;`
-    public final class UpdateChannelTooLong: TLCombinatorObject {
+    public struct UpdateChannelTooLong: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x108d941f
         public static let tlName = "updateChannelTooLong"
 
@@ -3807,7 +3807,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateChannel#635b4c09 channel_id:long = Update;`
-    public final class UpdateChannel: TLCombinatorObject {
+    public struct UpdateChannel: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x635b4c09
         public static let tlName = "updateChannel"
 
@@ -3871,7 +3871,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateReadChannelInbox#922e6e10 flags:# folder_id:flags.0?int channel_id:long max_id:int still_unread_count:int pts:int = Update;`
-    public final class UpdateReadChannelInbox: TLCombinatorObject {
+    public struct UpdateReadChannelInbox: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x922e6e10
         public static let tlName = "updateReadChannelInbox"
 
@@ -3964,7 +3964,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateChannelMessageViews#f226ac08 channel_id:long id:int views:int = Update;`
-    public final class UpdateChannelMessageViews: TLCombinatorObject {
+    public struct UpdateChannelMessageViews: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xf226ac08
         public static let tlName = "updateChannelMessageViews"
 
@@ -4001,7 +4001,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateChatParticipantAdmin#d7ca61a2 chat_id:long user_id:long is_admin:Bool version:int = Update;`
-    public final class UpdateChatParticipantAdmin: TLCombinatorObject {
+    public struct UpdateChatParticipantAdmin: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xd7ca61a2
         public static let tlName = "updateChatParticipantAdmin"
 
@@ -4110,7 +4110,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateStickerSets#31c24808 flags:# masks:flags.0?true emojis:flags.1?true = Update;`
-    public final class UpdateStickerSets: TLCombinatorObject {
+    public struct UpdateStickerSets: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x31c24808
         public static let tlName = "updateStickerSets"
 
@@ -4145,7 +4145,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateSavedGifs#9375341e = Update;`
-    public final class UpdateSavedGifs: TLCombinatorObject {
+    public struct UpdateSavedGifs: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x9375341e
         public static let tlName = "updateSavedGifs"
 
@@ -4468,7 +4468,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateReadChannelOutbox#b75f99a9 channel_id:long max_id:int = Update;`
-    public final class UpdateReadChannelOutbox: TLCombinatorObject {
+    public struct UpdateReadChannelOutbox: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xb75f99a9
         public static let tlName = "updateReadChannelOutbox"
 
@@ -4547,7 +4547,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateReadFeaturedStickers#571d2742 = Update;`
-    public final class UpdateReadFeaturedStickers: TLCombinatorObject {
+    public struct UpdateReadFeaturedStickers: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x571d2742
         public static let tlName = "updateReadFeaturedStickers"
 
@@ -4568,7 +4568,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateRecentStickers#9a422c20 = Update;`
-    public final class UpdateRecentStickers: TLCombinatorObject {
+    public struct UpdateRecentStickers: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x9a422c20
         public static let tlName = "updateRecentStickers"
 
@@ -4589,7 +4589,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateConfig#a229dd06 = Update;`
-    public final class UpdateConfig: TLCombinatorObject {
+    public struct UpdateConfig: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xa229dd06
         public static let tlName = "updateConfig"
 
@@ -4610,7 +4610,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updatePtsChanged#3354678f = Update;`
-    public final class UpdatePtsChanged: TLCombinatorObject {
+    public struct UpdatePtsChanged: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x3354678f
         public static let tlName = "updatePtsChanged"
 
@@ -5000,7 +5000,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateFavedStickers#e511996d = Update;`
-    public final class UpdateFavedStickers: TLCombinatorObject {
+    public struct UpdateFavedStickers: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xe511996d
         public static let tlName = "updateFavedStickers"
 
@@ -5068,7 +5068,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateContactsReset#7084a7be = Update;`
-    public final class UpdateContactsReset: TLCombinatorObject {
+    public struct UpdateContactsReset: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x7084a7be
         public static let tlName = "updateContactsReset"
 
@@ -5089,7 +5089,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateChannelAvailableMessages#b23fc698 channel_id:long available_min_id:int = Update;`
-    public final class UpdateChannelAvailableMessages: TLCombinatorObject {
+    public struct UpdateChannelAvailableMessages: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xb23fc698
         public static let tlName = "updateChannelAvailableMessages"
 
@@ -5481,7 +5481,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateLoginToken#564fe691 = Update;`
-    public final class UpdateLoginToken: TLCombinatorObject {
+    public struct UpdateLoginToken: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x564fe691
         public static let tlName = "updateLoginToken"
 
@@ -5612,7 +5612,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateDialogFilters#3504914f = Update;`
-    public final class UpdateDialogFilters: TLCombinatorObject {
+    public struct UpdateDialogFilters: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x3504914f
         public static let tlName = "updateDialogFilters"
 
@@ -5665,7 +5665,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateChannelMessageForwards#d29a27f4 channel_id:long id:int forwards:int = Update;`
-    public final class UpdateChannelMessageForwards: TLCombinatorObject {
+    public struct UpdateChannelMessageForwards: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xd29a27f4
         public static let tlName = "updateChannelMessageForwards"
 
@@ -5702,7 +5702,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateReadChannelDiscussionInbox#d6b19546 flags:# channel_id:long top_msg_id:int read_max_id:int broadcast_id:flags.0?long broadcast_post:flags.0?int = Update;`
-    public final class UpdateReadChannelDiscussionInbox: TLCombinatorObject {
+    public struct UpdateReadChannelDiscussionInbox: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xd6b19546
         public static let tlName = "updateReadChannelDiscussionInbox"
 
@@ -5754,7 +5754,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateReadChannelDiscussionOutbox#695c9e7c channel_id:long top_msg_id:int read_max_id:int = Update;`
-    public final class UpdateReadChannelDiscussionOutbox: TLCombinatorObject {
+    public struct UpdateReadChannelDiscussionOutbox: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x695c9e7c
         public static let tlName = "updateReadChannelDiscussionOutbox"
 
@@ -5977,7 +5977,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateChat#f89a6a4e chat_id:long = Update;`
-    public final class UpdateChat: TLCombinatorObject {
+    public struct UpdateChat: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xf89a6a4e
         public static let tlName = "updateChat"
 
@@ -6259,7 +6259,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateBotStopped#c4870a49 user_id:long date:int stopped:Bool qts:int = Update;`
-    public final class UpdateBotStopped: TLCombinatorObject {
+    public struct UpdateBotStopped: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xc4870a49
         public static let tlName = "updateBotStopped"
 
@@ -6523,7 +6523,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateAttachMenuBots#17b7a20b = Update;`
-    public final class UpdateAttachMenuBots: TLCombinatorObject {
+    public struct UpdateAttachMenuBots: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x17b7a20b
         public static let tlName = "updateAttachMenuBots"
 
@@ -6544,7 +6544,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateWebViewResultSent#1592b79d query_id:long = Update;`
-    public final class UpdateWebViewResultSent: TLCombinatorObject {
+    public struct UpdateWebViewResultSent: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x1592b79d
         public static let tlName = "updateWebViewResultSent"
 
@@ -6603,7 +6603,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateSavedRingtones#74d8be99 = Update;`
-    public final class UpdateSavedRingtones: TLCombinatorObject {
+    public struct UpdateSavedRingtones: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x74d8be99
         public static let tlName = "updateSavedRingtones"
 
@@ -6674,7 +6674,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateReadFeaturedEmojiStickers#fb4c496c = Update;`
-    public final class UpdateReadFeaturedEmojiStickers: TLCombinatorObject {
+    public struct UpdateReadFeaturedEmojiStickers: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xfb4c496c
         public static let tlName = "updateReadFeaturedEmojiStickers"
 
@@ -6727,7 +6727,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateRecentEmojiStatuses#30f443db = Update;`
-    public final class UpdateRecentEmojiStatuses: TLCombinatorObject {
+    public struct UpdateRecentEmojiStatuses: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x30f443db
         public static let tlName = "updateRecentEmojiStatuses"
 
@@ -6748,7 +6748,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateRecentReactions#6f7863f4 = Update;`
-    public final class UpdateRecentReactions: TLCombinatorObject {
+    public struct UpdateRecentReactions: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x6f7863f4
         public static let tlName = "updateRecentReactions"
 
@@ -6769,7 +6769,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateMoveStickerSetToTop#86fccf85 flags:# masks:flags.0?true emojis:flags.1?true stickerset:long = Update;`
-    public final class UpdateMoveStickerSetToTop: TLCombinatorObject {
+    public struct UpdateMoveStickerSetToTop: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x86fccf85
         public static let tlName = "updateMoveStickerSetToTop"
 
@@ -6846,7 +6846,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateUser#20529438 user_id:long = Update;`
-    public final class UpdateUser: TLCombinatorObject {
+    public struct UpdateUser: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x20529438
         public static let tlName = "updateUser"
 
@@ -6873,7 +6873,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateAutoSaveSettings#ec05b097 = Update;`
-    public final class UpdateAutoSaveSettings: TLCombinatorObject {
+    public struct UpdateAutoSaveSettings: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xec05b097
         public static let tlName = "updateAutoSaveSettings"
 
@@ -6958,7 +6958,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateStoryID#1bf335b9 id:int random_id:long = Update;`
-    public final class UpdateStoryID: TLCombinatorObject {
+    public struct UpdateStoryID: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x1bf335b9
         public static let tlName = "updateStoryID"
 
@@ -7091,7 +7091,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateChannelViewForumAsMessages#07b68920 channel_id:long enabled:Bool = Update;`
-    public final class UpdateChannelViewForumAsMessages: TLCombinatorObject {
+    public struct UpdateChannelViewForumAsMessages: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x07b68920
         public static let tlName = "updateChannelViewForumAsMessages"
 
@@ -7334,7 +7334,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateSavedReactionTags#39c67432 = Update;`
-    public final class UpdateSavedReactionTags: TLCombinatorObject {
+    public struct UpdateSavedReactionTags: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x39c67432
         public static let tlName = "updateSavedReactionTags"
 
@@ -7436,7 +7436,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateDeleteQuickReply#53e6f1ec shortcut_id:int = Update;`
-    public final class UpdateDeleteQuickReply: TLCombinatorObject {
+    public struct UpdateDeleteQuickReply: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x53e6f1ec
         public static let tlName = "updateDeleteQuickReply"
 
@@ -8361,7 +8361,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateStarGiftCraftFail#ac072444 = Update;`
-    public final class UpdateStarGiftCraftFail: TLCombinatorObject {
+    public struct UpdateStarGiftCraftFail: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xac072444
         public static let tlName = "updateStarGiftCraftFail"
 
@@ -8424,7 +8424,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateManagedBot#4880ed9a user_id:long bot_id:long qts:int = Update;`
-    public final class UpdateManagedBot: TLCombinatorObject {
+    public struct UpdateManagedBot: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x4880ed9a
         public static let tlName = "updateManagedBot"
 
@@ -8507,7 +8507,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateAiComposeTones#8c0f91fb = Update;`
-    public final class UpdateAiComposeTones: TLCombinatorObject {
+    public struct UpdateAiComposeTones: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x8c0f91fb
         public static let tlName = "updateAiComposeTones"
 
@@ -8617,7 +8617,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateWebBrowserSettings#c39a2ade flags:# open_external_browser:flags.0?true display_close_button:flags.1?true = Update;`
-    public final class UpdateWebBrowserSettings: TLCombinatorObject {
+    public struct UpdateWebBrowserSettings: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xc39a2ade
         public static let tlName = "updateWebBrowserSettings"
 

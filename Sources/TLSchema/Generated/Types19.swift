@@ -48,7 +48,7 @@ extension Api {
 
 extension Api.Updates {
     /// `updatesTooLong#e317af7e = Updates;`
-    public final class UpdatesTooLong: TLCombinatorObject {
+    public struct UpdatesTooLong: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xe317af7e
         public static let tlName = "updatesTooLong"
 
@@ -640,7 +640,7 @@ extension Api.UrlAuthResult {
 
 extension Api.UrlAuthResult {
     /// `urlAuthResultDefault#a9d6db1f = UrlAuthResult;`
-    public final class UrlAuthResultDefault: TLCombinatorObject {
+    public struct UrlAuthResultDefault: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xa9d6db1f
         public static let tlName = "urlAuthResultDefault"
 
@@ -689,7 +689,7 @@ extension Api {
 
 extension Api.User {
     /// `userEmpty#d3bc4b7a id:long = User;`
-    public final class UserEmpty: TLCombinatorObject {
+    public struct UserEmpty: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xd3bc4b7a
         public static let tlName = "userEmpty"
 
@@ -1424,7 +1424,7 @@ extension Api {
 
 extension Api.UserProfilePhoto {
     /// `userProfilePhotoEmpty#4f11bae1 = UserProfilePhoto;`
-    public final class UserProfilePhotoEmpty: TLCombinatorObject {
+    public struct UserProfilePhotoEmpty: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x4f11bae1
         public static let tlName = "userProfilePhotoEmpty"
 
@@ -1536,7 +1536,7 @@ extension Api {
 
 extension Api.UserStatus {
     /// `userStatusEmpty#09d05049 = UserStatus;`
-    public final class UserStatusEmpty: TLCombinatorObject {
+    public struct UserStatusEmpty: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x09d05049
         public static let tlName = "userStatusEmpty"
 
@@ -1557,7 +1557,7 @@ extension Api.UserStatus {
 
 extension Api.UserStatus {
     /// `userStatusOnline#edb93949 expires:int = UserStatus;`
-    public final class UserStatusOnline: TLCombinatorObject {
+    public struct UserStatusOnline: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xedb93949
         public static let tlName = "userStatusOnline"
 
@@ -1584,7 +1584,7 @@ extension Api.UserStatus {
 
 extension Api.UserStatus {
     /// `userStatusOffline#008c703f was_online:int = UserStatus;`
-    public final class UserStatusOffline: TLCombinatorObject {
+    public struct UserStatusOffline: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x008c703f
         public static let tlName = "userStatusOffline"
 
@@ -1611,7 +1611,7 @@ extension Api.UserStatus {
 
 extension Api.UserStatus {
     /// `userStatusRecently#7b197dc8 flags:# by_me:flags.0?true = UserStatus;`
-    public final class UserStatusRecently: TLCombinatorObject {
+    public struct UserStatusRecently: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x7b197dc8
         public static let tlName = "userStatusRecently"
 
@@ -1641,7 +1641,7 @@ extension Api.UserStatus {
 
 extension Api.UserStatus {
     /// `userStatusLastWeek#541a1d1a flags:# by_me:flags.0?true = UserStatus;`
-    public final class UserStatusLastWeek: TLCombinatorObject {
+    public struct UserStatusLastWeek: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x541a1d1a
         public static let tlName = "userStatusLastWeek"
 
@@ -1671,7 +1671,7 @@ extension Api.UserStatus {
 
 extension Api.UserStatus {
     /// `userStatusLastMonth#65899777 flags:# by_me:flags.0?true = UserStatus;`
-    public final class UserStatusLastMonth: TLCombinatorObject {
+    public struct UserStatusLastMonth: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x65899777
         public static let tlName = "userStatusLastMonth"
 
@@ -2694,7 +2694,7 @@ extension Api.WebPage {
 
 extension Api.WebPage {
     /// `webPageNotModified#7311ca11 flags:# cached_page_views:flags.0?int = WebPage;`
-    public final class WebPageNotModified: TLCombinatorObject {
+    public struct WebPageNotModified: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x7311ca11
         public static let tlName = "webPageNotModified"
 
@@ -2972,7 +2972,7 @@ extension Api.WebPageAttribute {
 
 extension Api.WebPageAttribute {
     /// `webPageAttributeAiComposeTone#7781fe18 emoji_id:long = WebPageAttribute;`
-    public final class WebPageAttributeAiComposeTone: TLCombinatorObject {
+    public struct WebPageAttributeAiComposeTone: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x7781fe18
         public static let tlName = "webPageAttributeAiComposeTone"
 
@@ -3493,7 +3493,7 @@ extension Api.account {
 
 extension Api.account.ChatThemes {
     /// `account.chatThemesNotModified#e011e1c4 = account.ChatThemes;`
-    public final class ChatThemesNotModified: TLCombinatorObject {
+    public struct ChatThemesNotModified: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xe011e1c4
         public static let tlName = "account.chatThemesNotModified"
 
@@ -3647,7 +3647,7 @@ extension Api.account {
 
 extension Api.account.ContentSettings {
     /// `account.contentSettings#57e28221 flags:# sensitive_enabled:flags.0?true sensitive_can_change:flags.1?true = account.ContentSettings;`
-    public final class ContentSettings: TLCombinatorObject {
+    public struct ContentSettings: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x57e28221
         public static let tlName = "account.contentSettings"
 
@@ -3797,7 +3797,7 @@ extension Api.account {
 
 extension Api.account.EmojiStatuses {
     /// `account.emojiStatusesNotModified#d08ce645 = account.EmojiStatuses;`
-    public final class EmojiStatusesNotModified: TLCombinatorObject {
+    public struct EmojiStatusesNotModified: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xd08ce645
         public static let tlName = "account.emojiStatusesNotModified"
 
@@ -3875,7 +3875,7 @@ extension Api.account {
 
 extension Api.account.PaidMessagesRevenue {
     /// `account.paidMessagesRevenue#1e109708 stars_amount:long = account.PaidMessagesRevenue;`
-    public final class PaidMessagesRevenue: TLCombinatorObject {
+    public struct PaidMessagesRevenue: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x1e109708
         public static let tlName = "account.paidMessagesRevenue"
 

@@ -463,7 +463,7 @@ extension Api.account {
 
 extension Api.account.ResetPasswordResult {
     /// `account.resetPasswordFailedWait#e3779861 retry_date:int = account.ResetPasswordResult;`
-    public final class ResetPasswordFailedWait: TLCombinatorObject {
+    public struct ResetPasswordFailedWait: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xe3779861
         public static let tlName = "account.resetPasswordFailedWait"
 
@@ -490,7 +490,7 @@ extension Api.account.ResetPasswordResult {
 
 extension Api.account.ResetPasswordResult {
     /// `account.resetPasswordRequestedWait#e9effc7d until_date:int = account.ResetPasswordResult;`
-    public final class ResetPasswordRequestedWait: TLCombinatorObject {
+    public struct ResetPasswordRequestedWait: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xe9effc7d
         public static let tlName = "account.resetPasswordRequestedWait"
 
@@ -517,7 +517,7 @@ extension Api.account.ResetPasswordResult {
 
 extension Api.account.ResetPasswordResult {
     /// `account.resetPasswordOk#e926d63e = account.ResetPasswordResult;`
-    public final class ResetPasswordOk: TLCombinatorObject {
+    public struct ResetPasswordOk: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xe926d63e
         public static let tlName = "account.resetPasswordOk"
 
@@ -642,7 +642,7 @@ extension Api.account {
 
 extension Api.account.SavedMusicIds {
     /// `account.savedMusicIdsNotModified#4fc81d6e = account.SavedMusicIds;`
-    public final class SavedMusicIdsNotModified: TLCombinatorObject {
+    public struct SavedMusicIdsNotModified: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x4fc81d6e
         public static let tlName = "account.savedMusicIdsNotModified"
 
@@ -718,7 +718,7 @@ extension Api.account {
 
 extension Api.account.SavedRingtone {
     /// `account.savedRingtone#b7263f6d = account.SavedRingtone;`
-    public final class SavedRingtone: TLCombinatorObject {
+    public struct SavedRingtone: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xb7263f6d
         public static let tlName = "account.savedRingtone"
 
@@ -794,7 +794,7 @@ extension Api.account {
 
 extension Api.account.SavedRingtones {
     /// `account.savedRingtonesNotModified#fbf6e8b1 = account.SavedRingtones;`
-    public final class SavedRingtonesNotModified: TLCombinatorObject {
+    public struct SavedRingtonesNotModified: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xfbf6e8b1
         public static let tlName = "account.savedRingtonesNotModified"
 
@@ -929,7 +929,7 @@ extension Api.account {
 
 extension Api.account.Takeout {
     /// `account.takeout#4dba4501 id:long = account.Takeout;`
-    public final class Takeout: TLCombinatorObject {
+    public struct Takeout: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x4dba4501
         public static let tlName = "account.takeout"
 
@@ -984,7 +984,7 @@ extension Api.account {
 
 extension Api.account.Themes {
     /// `account.themesNotModified#f41eb622 = account.Themes;`
-    public final class ThemesNotModified: TLCombinatorObject {
+    public struct ThemesNotModified: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xf41eb622
         public static let tlName = "account.themesNotModified"
 
@@ -1122,7 +1122,7 @@ extension Api.account {
 
 extension Api.account.WallPapers {
     /// `account.wallPapersNotModified#1c199183 = account.WallPapers;`
-    public final class WallPapersNotModified: TLCombinatorObject {
+    public struct WallPapersNotModified: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x1c199183
         public static let tlName = "account.wallPapersNotModified"
 
@@ -1260,7 +1260,7 @@ extension Api.account {
 
 extension Api.account.WebBrowserSettings {
     /// `account.webBrowserSettingsNotModified#c31c8f4e = account.WebBrowserSettings;`
-    public final class WebBrowserSettingsNotModified: TLCombinatorObject {
+    public struct WebBrowserSettingsNotModified: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xc31c8f4e
         public static let tlName = "account.webBrowserSettingsNotModified"
 
@@ -1359,7 +1359,7 @@ extension Api.aicompose {
 
 extension Api.aicompose.Tones {
     /// `aicompose.tonesNotModified#c1f46103 = aicompose.Tones;`
-    public final class TonesNotModified: TLCombinatorObject {
+    public struct TonesNotModified: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xc1f46103
         public static let tlName = "aicompose.tonesNotModified"
 
@@ -1566,7 +1566,7 @@ extension Api.auth {
 
 extension Api.auth.CodeType {
     /// `auth.codeTypeSms#72a3158c = auth.CodeType;`
-    public final class CodeTypeSms: TLCombinatorObject {
+    public struct CodeTypeSms: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x72a3158c
         public static let tlName = "auth.codeTypeSms"
 
@@ -1587,7 +1587,7 @@ extension Api.auth.CodeType {
 
 extension Api.auth.CodeType {
     /// `auth.codeTypeCall#741cd3e3 = auth.CodeType;`
-    public final class CodeTypeCall: TLCombinatorObject {
+    public struct CodeTypeCall: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x741cd3e3
         public static let tlName = "auth.codeTypeCall"
 
@@ -1608,7 +1608,7 @@ extension Api.auth.CodeType {
 
 extension Api.auth.CodeType {
     /// `auth.codeTypeFlashCall#226ccefb = auth.CodeType;`
-    public final class CodeTypeFlashCall: TLCombinatorObject {
+    public struct CodeTypeFlashCall: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x226ccefb
         public static let tlName = "auth.codeTypeFlashCall"
 
@@ -1629,7 +1629,7 @@ extension Api.auth.CodeType {
 
 extension Api.auth.CodeType {
     /// `auth.codeTypeMissedCall#d61ad6ee = auth.CodeType;`
-    public final class CodeTypeMissedCall: TLCombinatorObject {
+    public struct CodeTypeMissedCall: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xd61ad6ee
         public static let tlName = "auth.codeTypeMissedCall"
 
@@ -1650,7 +1650,7 @@ extension Api.auth.CodeType {
 
 extension Api.auth.CodeType {
     /// `auth.codeTypeFragmentSms#06ed998c = auth.CodeType;`
-    public final class CodeTypeFragmentSms: TLCombinatorObject {
+    public struct CodeTypeFragmentSms: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x06ed998c
         public static let tlName = "auth.codeTypeFragmentSms"
 
@@ -2284,7 +2284,7 @@ extension Api.auth {
 
 extension Api.auth.SentCodeType {
     /// `auth.sentCodeTypeApp#3dbb5986 length:int = auth.SentCodeType;`
-    public final class SentCodeTypeApp: TLCombinatorObject {
+    public struct SentCodeTypeApp: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x3dbb5986
         public static let tlName = "auth.sentCodeTypeApp"
 
@@ -2311,7 +2311,7 @@ extension Api.auth.SentCodeType {
 
 extension Api.auth.SentCodeType {
     /// `auth.sentCodeTypeSms#c000bba2 length:int = auth.SentCodeType;`
-    public final class SentCodeTypeSms: TLCombinatorObject {
+    public struct SentCodeTypeSms: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xc000bba2
         public static let tlName = "auth.sentCodeTypeSms"
 
@@ -2338,7 +2338,7 @@ extension Api.auth.SentCodeType {
 
 extension Api.auth.SentCodeType {
     /// `auth.sentCodeTypeCall#5353e5a7 length:int = auth.SentCodeType;`
-    public final class SentCodeTypeCall: TLCombinatorObject {
+    public struct SentCodeTypeCall: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x5353e5a7
         public static let tlName = "auth.sentCodeTypeCall"
 
@@ -2481,7 +2481,7 @@ extension Api.auth.SentCodeType {
 
 extension Api.auth.SentCodeType {
     /// `auth.sentCodeTypeSetUpEmailRequired#a5491dea flags:# apple_signin_allowed:flags.0?true google_signin_allowed:flags.1?true = auth.SentCodeType;`
-    public final class SentCodeTypeSetUpEmailRequired: TLCombinatorObject {
+    public struct SentCodeTypeSetUpEmailRequired: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xa5491dea
         public static let tlName = "auth.sentCodeTypeSetUpEmailRequired"
 

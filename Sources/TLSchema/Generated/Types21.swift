@@ -421,7 +421,7 @@ extension Api.channels.ChannelParticipants {
 
 extension Api.channels.ChannelParticipants {
     /// `channels.channelParticipantsNotModified#f0173fe9 = channels.ChannelParticipants;`
-    public final class ChannelParticipantsNotModified: TLCombinatorObject {
+    public struct ChannelParticipantsNotModified: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xf0173fe9
         public static let tlName = "channels.channelParticipantsNotModified"
 
@@ -567,7 +567,7 @@ extension Api.channels.SponsoredMessageReportResult {
 
 extension Api.channels.SponsoredMessageReportResult {
     /// `channels.sponsoredMessageReportResultAdsHidden#3e3bcf2f = channels.SponsoredMessageReportResult;`
-    public final class SponsoredMessageReportResultAdsHidden: TLCombinatorObject {
+    public struct SponsoredMessageReportResultAdsHidden: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x3e3bcf2f
         public static let tlName = "channels.sponsoredMessageReportResultAdsHidden"
 
@@ -588,7 +588,7 @@ extension Api.channels.SponsoredMessageReportResult {
 
 extension Api.channels.SponsoredMessageReportResult {
     /// `channels.sponsoredMessageReportResultReported#ad798849 = channels.SponsoredMessageReportResult;`
-    public final class SponsoredMessageReportResultReported: TLCombinatorObject {
+    public struct SponsoredMessageReportResultReported: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xad798849
         public static let tlName = "channels.sponsoredMessageReportResultReported"
 
@@ -1256,7 +1256,7 @@ extension Api.contacts {
 
 extension Api.contacts.Contacts {
     /// `contacts.contactsNotModified#b74ba9d2 = contacts.Contacts;`
-    public final class ContactsNotModified: TLCombinatorObject {
+    public struct ContactsNotModified: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xb74ba9d2
         public static let tlName = "contacts.contactsNotModified"
 
@@ -1538,7 +1538,7 @@ extension Api.contacts {
 
 extension Api.contacts.SponsoredPeers {
     /// `contacts.sponsoredPeersEmpty#ea32b4b1 = contacts.SponsoredPeers;`
-    public final class SponsoredPeersEmpty: TLCombinatorObject {
+    public struct SponsoredPeersEmpty: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xea32b4b1
         public static let tlName = "contacts.sponsoredPeersEmpty"
 
@@ -1627,7 +1627,7 @@ extension Api.contacts {
 
 extension Api.contacts.TopPeers {
     /// `contacts.topPeersNotModified#de266ef5 = contacts.TopPeers;`
-    public final class TopPeersNotModified: TLCombinatorObject {
+    public struct TopPeersNotModified: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xde266ef5
         public static let tlName = "contacts.topPeersNotModified"
 
@@ -1685,7 +1685,7 @@ extension Api.contacts.TopPeers {
 
 extension Api.contacts.TopPeers {
     /// `contacts.topPeersDisabled#b52c939d = contacts.TopPeers;`
-    public final class TopPeersDisabled: TLCombinatorObject {
+    public struct TopPeersDisabled: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xb52c939d
         public static let tlName = "contacts.topPeersDisabled"
 
@@ -1734,7 +1734,7 @@ extension Api.ephemeral {
 
 extension Api.ephemeral.WelcomeMessages {
     /// `ephemeral.welcomeMessagesNotModified#59ffdb31 = ephemeral.WelcomeMessages;`
-    public final class WelcomeMessagesNotModified: TLCombinatorObject {
+    public struct WelcomeMessagesNotModified: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x59ffdb31
         public static let tlName = "ephemeral.welcomeMessagesNotModified"
 
@@ -1892,7 +1892,7 @@ extension Api.help {
 
 extension Api.help.AppConfig {
     /// `help.appConfigNotModified#7cde641d = help.AppConfig;`
-    public final class AppConfigNotModified: TLCombinatorObject {
+    public struct AppConfigNotModified: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x7cde641d
         public static let tlName = "help.appConfigNotModified"
 
@@ -2041,7 +2041,7 @@ extension Api.help.AppUpdate {
 
 extension Api.help.AppUpdate {
     /// `help.noAppUpdate#c45a6536 = help.AppUpdate;`
-    public final class NoAppUpdate: TLCombinatorObject {
+    public struct NoAppUpdate: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xc45a6536
         public static let tlName = "help.noAppUpdate"
 
@@ -2090,7 +2090,7 @@ extension Api.help {
 
 extension Api.help.CountriesList {
     /// `help.countriesListNotModified#93cc1f32 = help.CountriesList;`
-    public final class CountriesListNotModified: TLCombinatorObject {
+    public struct CountriesListNotModified: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x93cc1f32
         public static let tlName = "help.countriesListNotModified"
 
@@ -2314,7 +2314,7 @@ extension Api.help {
 
 extension Api.help.DeepLinkInfo {
     /// `help.deepLinkInfoEmpty#66afa166 = help.DeepLinkInfo;`
-    public final class DeepLinkInfoEmpty: TLCombinatorObject {
+    public struct DeepLinkInfoEmpty: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x66afa166
         public static let tlName = "help.deepLinkInfoEmpty"
 
@@ -2456,7 +2456,7 @@ extension Api.help {
 
 extension Api.help.PassportConfig {
     /// `help.passportConfigNotModified#bfb9f457 = help.PassportConfig;`
-    public final class PassportConfigNotModified: TLCombinatorObject {
+    public struct PassportConfigNotModified: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xbfb9f457
         public static let tlName = "help.passportConfigNotModified"
 
@@ -2713,7 +2713,7 @@ extension Api.help {
 
 extension Api.help.PeerColors {
     /// `help.peerColorsNotModified#2ba1f5ce = help.PeerColors;`
-    public final class PeerColorsNotModified: TLCombinatorObject {
+    public struct PeerColorsNotModified: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x2ba1f5ce
         public static let tlName = "help.peerColorsNotModified"
 
@@ -2871,7 +2871,7 @@ extension Api.help {
 
 extension Api.help.PromoData {
     /// `help.promoDataEmpty#98f6ac75 expires:int = help.PromoData;`
-    public final class PromoDataEmpty: TLCombinatorObject {
+    public struct PromoDataEmpty: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x98f6ac75
         public static let tlName = "help.promoDataEmpty"
 

@@ -109,7 +109,7 @@ extension Api.help {
 
 extension Api.help.TermsOfServiceUpdate {
     /// `help.termsOfServiceUpdateEmpty#e3309f7f expires:int = help.TermsOfServiceUpdate;`
-    public final class TermsOfServiceUpdateEmpty: TLCombinatorObject {
+    public struct TermsOfServiceUpdateEmpty: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xe3309f7f
         public static let tlName = "help.termsOfServiceUpdateEmpty"
 
@@ -196,7 +196,7 @@ extension Api.help {
 
 extension Api.help.TimezonesList {
     /// `help.timezonesListNotModified#970708cc = help.TimezonesList;`
-    public final class TimezonesListNotModified: TLCombinatorObject {
+    public struct TimezonesListNotModified: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x970708cc
         public static let tlName = "help.timezonesListNotModified"
 
@@ -277,7 +277,7 @@ extension Api.help {
 
 extension Api.help.UserInfo {
     /// `help.userInfoEmpty#f3ae2eed = help.UserInfo;`
-    public final class UserInfoEmpty: TLCombinatorObject {
+    public struct UserInfoEmpty: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xf3ae2eed
         public static let tlName = "help.userInfoEmpty"
 
@@ -432,7 +432,7 @@ extension Api.messages {
 
 extension Api.messages.AffectedHistory {
     /// `messages.affectedHistory#b45c69d1 pts:int pts_count:int offset:int = messages.AffectedHistory;`
-    public final class AffectedHistory: TLCombinatorObject {
+    public struct AffectedHistory: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xb45c69d1
         public static let tlName = "messages.affectedHistory"
 
@@ -494,7 +494,7 @@ extension Api.messages {
 
 extension Api.messages.AffectedMessages {
     /// `messages.affectedMessages#84d19185 pts:int pts_count:int = messages.AffectedMessages;`
-    public final class AffectedMessages: TLCombinatorObject {
+    public struct AffectedMessages: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x84d19185
         public static let tlName = "messages.affectedMessages"
 
@@ -554,7 +554,7 @@ extension Api.messages {
 
 extension Api.messages.AllStickers {
     /// `messages.allStickersNotModified#e86602c3 = messages.AllStickers;`
-    public final class AllStickersNotModified: TLCombinatorObject {
+    public struct AllStickersNotModified: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xe86602c3
         public static let tlName = "messages.allStickersNotModified"
 
@@ -692,7 +692,7 @@ extension Api.messages {
 
 extension Api.messages.AvailableEffects {
     /// `messages.availableEffectsNotModified#d1ed9a5b = messages.AvailableEffects;`
-    public final class AvailableEffectsNotModified: TLCombinatorObject {
+    public struct AvailableEffectsNotModified: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xd1ed9a5b
         public static let tlName = "messages.availableEffectsNotModified"
 
@@ -778,7 +778,7 @@ extension Api.messages {
 
 extension Api.messages.AvailableReactions {
     /// `messages.availableReactionsNotModified#9f071957 = messages.AvailableReactions;`
-    public final class AvailableReactionsNotModified: TLCombinatorObject {
+    public struct AvailableReactionsNotModified: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x9f071957
         public static let tlName = "messages.availableReactionsNotModified"
 
@@ -1935,7 +1935,7 @@ extension Api.messages.Dialogs {
 
 extension Api.messages.Dialogs {
     /// `messages.dialogsNotModified#f0e3e596 count:int = messages.Dialogs;`
-    public final class DialogsNotModified: TLCombinatorObject {
+    public struct DialogsNotModified: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xf0e3e596
         public static let tlName = "messages.dialogsNotModified"
 
@@ -2078,7 +2078,7 @@ extension Api.messages {
 
 extension Api.messages.EmojiGameInfo {
     /// `messages.emojiGameUnavailable#59e65335 = messages.EmojiGameInfo;`
-    public final class EmojiGameUnavailable: TLCombinatorObject {
+    public struct EmojiGameUnavailable: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x59e65335
         public static let tlName = "messages.emojiGameUnavailable"
 
@@ -2240,7 +2240,7 @@ extension Api.messages {
 
 extension Api.messages.EmojiGroups {
     /// `messages.emojiGroupsNotModified#6fb4ad87 = messages.EmojiGroups;`
-    public final class EmojiGroupsNotModified: TLCombinatorObject {
+    public struct EmojiGroupsNotModified: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x6fb4ad87
         public static let tlName = "messages.emojiGroupsNotModified"
 
@@ -2480,7 +2480,7 @@ extension Api.messages {
 
 extension Api.messages.FavedStickers {
     /// `messages.favedStickersNotModified#9e8fa6d3 = messages.FavedStickers;`
-    public final class FavedStickersNotModified: TLCombinatorObject {
+    public struct FavedStickersNotModified: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x9e8fa6d3
         public static let tlName = "messages.favedStickersNotModified"
 
@@ -2566,7 +2566,7 @@ extension Api.messages {
 
 extension Api.messages.FeaturedStickers {
     /// `messages.featuredStickersNotModified#c6dc0c66 count:int = messages.FeaturedStickers;`
-    public final class FeaturedStickersNotModified: TLCombinatorObject {
+    public struct FeaturedStickersNotModified: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xc6dc0c66
         public static let tlName = "messages.featuredStickersNotModified"
 
@@ -2756,7 +2756,7 @@ extension Api.messages {
 
 extension Api.messages.FoundStickerSets {
     /// `messages.foundStickerSetsNotModified#0d54b65d = messages.FoundStickerSets;`
-    public final class FoundStickerSetsNotModified: TLCombinatorObject {
+    public struct FoundStickerSetsNotModified: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x0d54b65d
         public static let tlName = "messages.foundStickerSetsNotModified"
 
@@ -2837,7 +2837,7 @@ extension Api.messages {
 
 extension Api.messages.FoundStickers {
     /// `messages.foundStickersNotModified#6010c534 flags:# next_offset:flags.0?int = messages.FoundStickers;`
-    public final class FoundStickersNotModified: TLCombinatorObject {
+    public struct FoundStickersNotModified: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x6010c534
         public static let tlName = "messages.foundStickersNotModified"
 
@@ -2991,7 +2991,7 @@ extension Api.messages {
 
 extension Api.messages.HistoryImport {
     /// `messages.historyImport#1662af0b id:long = messages.HistoryImport;`
-    public final class HistoryImport: TLCombinatorObject {
+    public struct HistoryImport: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x1662af0b
         public static let tlName = "messages.historyImport"
 

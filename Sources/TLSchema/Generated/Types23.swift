@@ -87,7 +87,7 @@ extension Api.messages {
 
 extension Api.messages.MessageEditData {
     /// `messages.messageEditData#26b5dde6 flags:# caption:flags.0?true = messages.MessageEditData;`
-    public final class MessageEditData: TLCombinatorObject {
+    public struct MessageEditData: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x26b5dde6
         public static let tlName = "messages.messageEditData"
 
@@ -470,7 +470,7 @@ extension Api.messages.Messages {
 
 extension Api.messages.Messages {
     /// `messages.messagesNotModified#74535f21 count:int = messages.Messages;`
-    public final class MessagesNotModified: TLCombinatorObject {
+    public struct MessagesNotModified: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x74535f21
         public static let tlName = "messages.messagesNotModified"
 
@@ -830,7 +830,7 @@ extension Api.messages.QuickReplies {
 
 extension Api.messages.QuickReplies {
     /// `messages.quickRepliesNotModified#5f91eb5b = messages.QuickReplies;`
-    public final class QuickRepliesNotModified: TLCombinatorObject {
+    public struct QuickRepliesNotModified: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x5f91eb5b
         public static let tlName = "messages.quickRepliesNotModified"
 
@@ -879,7 +879,7 @@ extension Api.messages {
 
 extension Api.messages.Reactions {
     /// `messages.reactionsNotModified#b06fdbdf = messages.Reactions;`
-    public final class ReactionsNotModified: TLCombinatorObject {
+    public struct ReactionsNotModified: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xb06fdbdf
         public static let tlName = "messages.reactionsNotModified"
 
@@ -960,7 +960,7 @@ extension Api.messages {
 
 extension Api.messages.RecentStickers {
     /// `messages.recentStickersNotModified#0b17f890 = messages.RecentStickers;`
-    public final class RecentStickersNotModified: TLCombinatorObject {
+    public struct RecentStickersNotModified: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x0b17f890
         public static let tlName = "messages.recentStickersNotModified"
 
@@ -1143,7 +1143,7 @@ extension Api.messages.SavedDialogs {
 
 extension Api.messages.SavedDialogs {
     /// `messages.savedDialogsNotModified#c01f6fe8 count:int = messages.SavedDialogs;`
-    public final class SavedDialogsNotModified: TLCombinatorObject {
+    public struct SavedDialogsNotModified: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xc01f6fe8
         public static let tlName = "messages.savedDialogsNotModified"
 
@@ -1198,7 +1198,7 @@ extension Api.messages {
 
 extension Api.messages.SavedGifs {
     /// `messages.savedGifsNotModified#e8025ca2 = messages.SavedGifs;`
-    public final class SavedGifsNotModified: TLCombinatorObject {
+    public struct SavedGifsNotModified: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xe8025ca2
         public static let tlName = "messages.savedGifsNotModified"
 
@@ -1279,7 +1279,7 @@ extension Api.messages {
 
 extension Api.messages.SavedReactionTags {
     /// `messages.savedReactionTagsNotModified#889b59ef = messages.SavedReactionTags;`
-    public final class SavedReactionTagsNotModified: TLCombinatorObject {
+    public struct SavedReactionTagsNotModified: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x889b59ef
         public static let tlName = "messages.savedReactionTagsNotModified"
 
@@ -1578,7 +1578,7 @@ extension Api.messages {
 
 extension Api.messages.SentEncryptedMessage {
     /// `messages.sentEncryptedMessage#560f8935 date:int = messages.SentEncryptedMessage;`
-    public final class SentEncryptedMessage: TLCombinatorObject {
+    public struct SentEncryptedMessage: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x560f8935
         public static let tlName = "messages.sentEncryptedMessage"
 
@@ -1723,7 +1723,7 @@ extension Api.messages.SponsoredMessages {
 
 extension Api.messages.SponsoredMessages {
     /// `messages.sponsoredMessagesEmpty#1839490f = messages.SponsoredMessages;`
-    public final class SponsoredMessagesEmpty: TLCombinatorObject {
+    public struct SponsoredMessagesEmpty: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x1839490f
         public static let tlName = "messages.sponsoredMessagesEmpty"
 
@@ -1814,7 +1814,7 @@ extension Api.messages.StickerSet {
 
 extension Api.messages.StickerSet {
     /// `messages.stickerSetNotModified#d3f924eb = messages.StickerSet;`
-    public final class StickerSetNotModified: TLCombinatorObject {
+    public struct StickerSetNotModified: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xd3f924eb
         public static let tlName = "messages.stickerSetNotModified"
 
@@ -1863,7 +1863,7 @@ extension Api.messages {
 
 extension Api.messages.StickerSetInstallResult {
     /// `messages.stickerSetInstallResultSuccess#38641628 = messages.StickerSetInstallResult;`
-    public final class StickerSetInstallResultSuccess: TLCombinatorObject {
+    public struct StickerSetInstallResultSuccess: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x38641628
         public static let tlName = "messages.stickerSetInstallResultSuccess"
 
@@ -1939,7 +1939,7 @@ extension Api.messages {
 
 extension Api.messages.Stickers {
     /// `messages.stickersNotModified#f1749a22 = messages.Stickers;`
-    public final class StickersNotModified: TLCombinatorObject {
+    public struct StickersNotModified: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xf1749a22
         public static let tlName = "messages.stickersNotModified"
 
@@ -2458,7 +2458,7 @@ extension Api.payments {
 
 extension Api.payments.CheckCanSendGiftResult {
     /// `payments.checkCanSendGiftResultOk#374fa7ad = payments.CheckCanSendGiftResult;`
-    public final class CheckCanSendGiftResultOk: TLCombinatorObject {
+    public struct CheckCanSendGiftResultOk: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x374fa7ad
         public static let tlName = "payments.checkCanSendGiftResultOk"
 

@@ -270,7 +270,7 @@ extension Api.payments {
 
 extension Api.payments.StarGiftActiveAuctions {
     /// `payments.starGiftActiveAuctionsNotModified#db33dad0 = payments.StarGiftActiveAuctions;`
-    public final class StarGiftActiveAuctionsNotModified: TLCombinatorObject {
+    public struct StarGiftActiveAuctionsNotModified: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xdb33dad0
         public static let tlName = "payments.starGiftActiveAuctionsNotModified"
 
@@ -495,7 +495,7 @@ extension Api.payments {
 
 extension Api.payments.StarGiftCollections {
     /// `payments.starGiftCollectionsNotModified#a0ba4f17 = payments.StarGiftCollections;`
-    public final class StarGiftCollectionsNotModified: TLCombinatorObject {
+    public struct StarGiftCollectionsNotModified: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xa0ba4f17
         public static let tlName = "payments.starGiftCollectionsNotModified"
 
@@ -737,7 +737,7 @@ extension Api.payments {
 
 extension Api.payments.StarGifts {
     /// `payments.starGiftsNotModified#a388a368 = payments.StarGifts;`
-    public final class StarGiftsNotModified: TLCombinatorObject {
+    public struct StarGiftsNotModified: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xa388a368
         public static let tlName = "payments.starGiftsNotModified"
 
@@ -3063,7 +3063,7 @@ extension Api.storage {
 
 extension Api.storage.FileType {
     /// `storage.fileUnknown#aa963b05 = storage.FileType;`
-    public final class FileUnknown: TLCombinatorObject {
+    public struct FileUnknown: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xaa963b05
         public static let tlName = "storage.fileUnknown"
 
@@ -3084,7 +3084,7 @@ extension Api.storage.FileType {
 
 extension Api.storage.FileType {
     /// `storage.filePartial#40bc6f52 = storage.FileType;`
-    public final class FilePartial: TLCombinatorObject {
+    public struct FilePartial: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x40bc6f52
         public static let tlName = "storage.filePartial"
 
@@ -3105,7 +3105,7 @@ extension Api.storage.FileType {
 
 extension Api.storage.FileType {
     /// `storage.fileJpeg#007efe0e = storage.FileType;`
-    public final class FileJpeg: TLCombinatorObject {
+    public struct FileJpeg: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x007efe0e
         public static let tlName = "storage.fileJpeg"
 
@@ -3126,7 +3126,7 @@ extension Api.storage.FileType {
 
 extension Api.storage.FileType {
     /// `storage.fileGif#cae1aadf = storage.FileType;`
-    public final class FileGif: TLCombinatorObject {
+    public struct FileGif: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xcae1aadf
         public static let tlName = "storage.fileGif"
 
@@ -3147,7 +3147,7 @@ extension Api.storage.FileType {
 
 extension Api.storage.FileType {
     /// `storage.filePng#0a4f63c0 = storage.FileType;`
-    public final class FilePng: TLCombinatorObject {
+    public struct FilePng: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x0a4f63c0
         public static let tlName = "storage.filePng"
 
@@ -3168,7 +3168,7 @@ extension Api.storage.FileType {
 
 extension Api.storage.FileType {
     /// `storage.filePdf#ae1e508d = storage.FileType;`
-    public final class FilePdf: TLCombinatorObject {
+    public struct FilePdf: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xae1e508d
         public static let tlName = "storage.filePdf"
 
@@ -3189,7 +3189,7 @@ extension Api.storage.FileType {
 
 extension Api.storage.FileType {
     /// `storage.fileMp3#528a0677 = storage.FileType;`
-    public final class FileMp3: TLCombinatorObject {
+    public struct FileMp3: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x528a0677
         public static let tlName = "storage.fileMp3"
 
@@ -3210,7 +3210,7 @@ extension Api.storage.FileType {
 
 extension Api.storage.FileType {
     /// `storage.fileMov#4b09ebbc = storage.FileType;`
-    public final class FileMov: TLCombinatorObject {
+    public struct FileMov: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x4b09ebbc
         public static let tlName = "storage.fileMov"
 
@@ -3231,7 +3231,7 @@ extension Api.storage.FileType {
 
 extension Api.storage.FileType {
     /// `storage.fileMp4#b3cea0e4 = storage.FileType;`
-    public final class FileMp4: TLCombinatorObject {
+    public struct FileMp4: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xb3cea0e4
         public static let tlName = "storage.fileMp4"
 
@@ -3252,7 +3252,7 @@ extension Api.storage.FileType {
 
 extension Api.storage.FileType {
     /// `storage.fileWebp#1081464c = storage.FileType;`
-    public final class FileWebp: TLCombinatorObject {
+    public struct FileWebp: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x1081464c
         public static let tlName = "storage.fileWebp"
 
@@ -3301,7 +3301,7 @@ extension Api.stories {
 
 extension Api.stories.Albums {
     /// `stories.albumsNotModified#564edaeb = stories.Albums;`
-    public final class AlbumsNotModified: TLCombinatorObject {
+    public struct AlbumsNotModified: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x564edaeb
         public static let tlName = "stories.albumsNotModified"
 

@@ -30,7 +30,7 @@ extension Api.stories {
 
 extension Api.stories.CanSendStoryCount {
     /// `stories.canSendStoryCount#c387c04e count_remains:int = stories.CanSendStoryCount;`
-    public final class CanSendStoryCount: TLCombinatorObject {
+    public struct CanSendStoryCount: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xc387c04e
         public static let tlName = "stories.canSendStoryCount"
 
@@ -526,7 +526,7 @@ extension Api.updates {
 
 extension Api.updates.ChannelDifference {
     /// `updates.channelDifferenceEmpty#3e11affb flags:# final:flags.0?true pts:int timeout:flags.1?int = updates.ChannelDifference;`
-    public final class ChannelDifferenceEmpty: TLCombinatorObject {
+    public struct ChannelDifferenceEmpty: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x3e11affb
         public static let tlName = "updates.channelDifferenceEmpty"
 
@@ -718,7 +718,7 @@ extension Api.updates {
 
 extension Api.updates.Difference {
     /// `updates.differenceEmpty#5d75a138 date:int seq:int = updates.Difference;`
-    public final class DifferenceEmpty: TLCombinatorObject {
+    public struct DifferenceEmpty: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x5d75a138
         public static let tlName = "updates.differenceEmpty"
 
@@ -854,7 +854,7 @@ extension Api.updates.Difference {
 
 extension Api.updates.Difference {
     /// `updates.differenceTooLong#4afe8f6d pts:int = updates.Difference;`
-    public final class DifferenceTooLong: TLCombinatorObject {
+    public struct DifferenceTooLong: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x4afe8f6d
         public static let tlName = "updates.differenceTooLong"
 
@@ -906,7 +906,7 @@ extension Api.updates {
 
 extension Api.updates.State {
     /// `updates.state#a56c2a3e pts:int qts:int date:int seq:int unread_count:int = updates.State;`
-    public final class State: TLCombinatorObject {
+    public struct State: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xa56c2a3e
         public static let tlName = "updates.state"
 
@@ -1247,7 +1247,7 @@ extension Api.users {
 
 extension Api.users.SavedMusic {
     /// `users.savedMusicNotModified#e3878aa4 count:int = users.SavedMusic;`
-    public final class SavedMusicNotModified: TLCombinatorObject {
+    public struct SavedMusicNotModified: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xe3878aa4
         public static let tlName = "users.savedMusicNotModified"
 
