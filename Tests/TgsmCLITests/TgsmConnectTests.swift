@@ -992,17 +992,33 @@ import Workers
         try await setup.close()
     }
 
-    /// libfaketime (Debian's libfaketime), through which a test steps one process's wall clock as
-    /// NTP would, leaving its monotonic clock alone. scripts/test installs it and requires it.
-    static let faketime: String? = ["/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1", "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1"]
-        .first { FileManager.default.fileExists(atPath: $0) }
-    static let faketimeRequired = ProcessInfo.processInfo.environment["TGSM_REQUIRE_FAKETIME"] == "1"
+    /// Tests/Fixtures/clock_step.c, built with the machine's C compiler into .build: preloaded into
+    /// a process, it steps the process's wall clock as NTP would and leaves its monotonic clock and
+    /// timers alone (the file says why not libfaketime). nil without a C compiler; scripts/test
+    /// requires it.
+    static let clockStep: String? = {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let source = root.appendingPathComponent("Tests/Fixtures/clock_step.c").path
+        let library = root.appendingPathComponent(".build/clock_step.so").path
+        // Built under a name of its own, then renamed: two test processes never load a half-written file.
+        let building = library + ".\(getpid())"
+        for compiler in ["/usr/bin/cc", "/usr/bin/clang", "/opt/swift/usr/bin/clang"] where FileManager.default.isExecutableFile(atPath: compiler) {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: compiler)
+            process.arguments = ["-O2", "-Wall", "-shared", "-fPIC", "-o", building, source, "-ldl"]
+            guard (try? process.run()) != nil else { continue }
+            process.waitUntilExit()
+            if process.terminationStatus == 0, rename(building, library) == 0 { return library }
+        }
+        return nil
+    }()
+    static let clockStepRequired = ProcessInfo.processInfo.environment["TGSM_REQUIRE_CLOCK_STEP"] == "1"
 
-    @Test func libfaketimeIsThereWhereTheTestRunRequiresIt() {
-        if Self.faketimeRequired {
-            #expect(Self.faketime != nil, "TGSM_REQUIRE_FAKETIME=1 but no libfaketime: run scripts/setup-system (apt-get install libfaketime)")
-        } else if Self.faketime == nil {
-            print("SKIPPING the clock-step test of tgsm run: no libfaketime (apt-get install libfaketime; scripts/test does)")
+    @Test func theClockStepIsThereWhereTheTestRunRequiresIt() {
+        if Self.clockStepRequired {
+            #expect(Self.clockStep != nil, "TGSM_REQUIRE_CLOCK_STEP=1 but Tests/Fixtures/clock_step.c did not build: is there a C compiler (cc)?")
+        } else if Self.clockStep == nil {
+            print("SKIPPING the clock-step test of tgsm run: Tests/Fixtures/clock_step.c did not build (no C compiler?)")
         }
     }
 
@@ -1012,22 +1028,20 @@ import Workers
     /// with the right time) waited an hour, and the lease it kept renewing looked expired to every
     /// other process, which could take the account while it was still connected.
     ///
-    /// libfaketime plays NTP: every process here but the test DC sees the "right" time one hour
-    /// ahead of the machine's, and `tgsm run` sees it only from 4 s after its start (the step);
-    /// its monotonic clock is left alone. (Rewriting a timestamp file instead proved unreliable
-    /// under tgsm's threads: the new offset was not always read again.)
-    @Test(.enabled(if: faketime != nil, "needs Debian's libfaketime (apt-get install libfaketime); scripts/test installs it"))
+    /// Tests/Fixtures/clock_step.c plays NTP: every process here but the test DC sees the "right"
+    /// time one hour ahead of the machine's, and `tgsm run` sees it only from 4 s after its start
+    /// (the step); its monotonic clock is left alone.
+    @Test(.enabled(if: clockStep != nil, "needs a C compiler to build Tests/Fixtures/clock_step.c"))
     func runFollowsTheWallClockWhenNTPStepsIt() async throws {
-        let library = try #require(Self.faketime)
+        let library = try #require(Self.clockStep)
         let setup = try await Setup.start()
         try await Self.logIn(setup)
         var corrected = setup.environment
         corrected["LD_PRELOAD"] = library
-        corrected["FAKETIME"] = "+3600"
-        corrected["FAKETIME_DONT_FAKE_MONOTONIC"] = "1"
+        corrected["TGSM_CLOCK_STEP_SECONDS"] = "3600"
         var stepped = corrected
-        stepped["FAKETIME_START_AFTER_SECONDS"] = "4"
-        // Through a shell: spawned directly from this process with libfaketime preloaded, tgsm saw
+        stepped["TGSM_CLOCK_STEP_AFTER"] = "4"
+        // Through a shell: spawned directly from this process with a library preloaded, tgsm saw
         // no arguments (the same command through /bin/sh's exec sees them all).
         let shell = ["-c", "exec \"$0\" \"$@\"", CLI.binary]
         var cli = setup.cli
