@@ -72,11 +72,11 @@ extension TLCombinator {
     }
 }
 
-/// A constructor generated as a struct: one whose fields are all numbers and flags (`peerUser`,
-/// `messageEntityBold`, `inputPeerSelf`). As a class each decoded one was a heap object, made and
-/// freed again: on a history page, two of a message's four allocations were its peers. With no
-/// reference inside, copying one costs no retain either. Its `==` comes from here, for the reason
-/// `TLCombinatorObject` gives.
+/// A constructor generated as a struct: one whose fields are numbers and flags with at most one
+/// string, bytes or vector of those (`peerUser`, `messageEntityTextUrl`, `inputPeerSelf`). As a class
+/// each decoded one was a heap object, made and freed again: on a history page, two of a message's
+/// four allocations were its peers. Copying one retains at most once, as copying a reference does.
+/// Its `==` comes from here, for the reason `TLCombinatorObject` gives.
 public protocol TLCombinatorValue: TLCombinator {
     static func haveEqualFields(_ lhs: Self, _ rhs: Self) -> Bool
 }

@@ -131,6 +131,16 @@ public indirect enum Codec: Sendable, Equatable {
         }
     }
 
+    /// One reference to storage holding no TL object: a string, bytes, or a vector of numbers,
+    /// strings or bytes.
+    var isLeafReference: Bool {
+        switch self {
+        case .string, .bytes: return true
+        case let .vector(element, _): return element.holdsNoReference || element == .string || element == .bytes
+        default: return false
+        }
+    }
+
     /// Nesting of closures the codec needs: nested `$0` closures would shadow each other.
     var closureDepth: Int {
         switch self {

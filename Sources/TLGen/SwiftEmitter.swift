@@ -6,8 +6,9 @@
 /// `indirect` enum's struct payload it was a retain per field, 40% of encoding time), a struct
 /// per function, `Equatable` (field by field, one statement each: a long `&&` chain of `==`
 /// overloads is slow to type-check), one `switch` on the constructor number per type, and the
-/// output split over many files so both cores compile it. A constructor whose fields are all
-/// numbers and flags is a struct instead (`TLCombinatorValue`): no heap object, and no retain to copy.
+/// output split over many files so both cores compile it. A constructor whose fields are
+/// numbers and flags with at most one string, bytes or vector of those is a struct instead
+/// (`TLCombinatorValue`): no heap object, and at most one retain to copy.
 ///
 /// The classes compare their fields in `haveEqualFields`, a plain static method; `==` comes from
 /// `TLCombinatorObject`. A `static func ==` in each of 1,600 classes made every `==` anywhere in the
@@ -310,17 +311,24 @@ public struct SwiftEmitter {
         return text
     }
 
-    /// A constructor all of whose fields are numbers or flags is emitted as a struct
-    /// (`TLCombinatorValue`): it holds no reference, so it needs no heap object, and copying it
-    /// retains nothing.
+    /// A constructor is emitted as a struct (`TLCombinatorValue`) when its fields are numbers and
+    /// flags with at most one string, bytes or vector of those among them (`peerUser`,
+    /// `messageEntityTextUrl`, `photoSize`): it needs no heap object, and copying it retains at most
+    /// once, as copying a class's reference does. Two references or more would be a retain each on
+    /// every copy; an object field could make the struct contain itself.
     static func isPlainValue(_ combinator: SchemaModel.Combinator) -> Bool {
         guard combinator.typeParameters.isEmpty else { return false }
-        return combinator.fields.allSatisfy { field in
+        var references = 0
+        for field in combinator.fields {
             switch field.kind {
-            case .flags, .flagOnly: return true
-            case let .plain(codec), let .optional(_, _, codec): return codec.holdsNoReference
+            case .flags, .flagOnly: continue
+            case let .plain(codec), let .optional(_, _, codec):
+                if codec.holdsNoReference { continue }
+                guard codec.isLeafReference else { return false }
+                references += 1
             }
         }
+        return references <= 1
     }
 
     private func presenceExpression(_ field: SchemaModel.Field) -> String {

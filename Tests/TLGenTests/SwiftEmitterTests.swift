@@ -20,6 +20,8 @@ import Testing
             inputPeerEmpty#7f3b18ea = InputPeer;
             inputPeerUser#dde8a54c user_id:long access_hash:long = InputPeer;
             inputPeerUserFromMessage#a87b0a1c peer:InputPeer msg_id:int user_id:long = InputPeer;
+            messageEntityTextUrl#76a6d327 offset:int length:int url:string = MessageEntity;
+            restrictionReason#d072acb4 platform:string reason:string text:string = RestrictionReason;
             """)
         let types = try #require(output["Types01.swift"])
         #expect(types.contains("public enum InputPeer: TLBoxedType {"))
@@ -27,11 +29,13 @@ import Testing
         #expect(types.contains("public final class InputPeerUserFromMessage: TLCombinatorObject {"), "an object field: a class")
         #expect(types.contains("public struct InputPeerUser: TLCombinatorValue {"), "numbers only: a struct, no heap object")
         #expect(types.contains("public struct InputPeerEmpty: TLCombinatorValue {"), "no fields: a struct")
+        #expect(types.contains("public struct MessageEntityTextUrl: TLCombinatorValue {"), "one string: copied with one retain, as a class")
+        #expect(types.contains("public final class RestrictionReason: TLCombinatorObject {"), "three strings: a class, copied with one retain, not three")
         #expect(types.contains("guard lhs.userId == rhs.userId else { return false }"))
         #expect(types.contains("public static let constructorID: Swift.UInt32 = 0xdde8a54c"))
         #expect(types.contains("public static let tlName = \"inputPeerUser\""))
         #expect(types.contains("public let accessHash: Swift.Int64"))
-        #expect(types.components(separatedBy: "switch id {").count == 2)
+        #expect(types.components(separatedBy: "switch id {").count == 4, "one switch per boxed type, three here")
         #expect(types.contains("static func haveEqualFields(_ lhs: InputPeerUser, _ rhs: InputPeerUser)"), "classes compare field by field")
         #expect(types.contains("static func haveEqualFields(_ lhs: InputPeerUserFromMessage, _ rhs: InputPeerUserFromMessage)"))
         #expect(!types.contains("func =="), "no constructor declares its own ==: 1,600 overloads of it slowed every == in the build")

@@ -271,7 +271,7 @@ extension MT {
 
 extension MT.Client_DH_Inner_Data {
     /// `client_DH_inner_data#6643b654 nonce:int128 server_nonce:int128 retry_id:long g_b:bytes = Client_DH_Inner_Data;`
-    public final class ClientDHInnerData: TLCombinatorObject {
+    public struct ClientDHInnerData: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x6643b654
         public static let tlName = "client_DH_inner_data"
 
@@ -735,7 +735,7 @@ extension MT.IpPort {
 
 extension MT.IpPort {
     /// `ipPortSecret#37982646 ipv4:int port:int secret:bytes = IpPort;`
-    public final class IpPortSecret: TLCombinatorObject {
+    public struct IpPortSecret: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x37982646
         public static let tlName = "ipPortSecret"
 
@@ -907,7 +907,7 @@ extension MT {
 
 extension MT.MsgResendReq {
     /// `msg_resend_req#7d861a08 msg_ids:Vector<long> = MsgResendReq;`
-    public final class MsgResendReq: TLCombinatorObject {
+    public struct MsgResendReq: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x7d861a08
         public static let tlName = "msg_resend_req"
 
@@ -934,7 +934,7 @@ extension MT.MsgResendReq {
 
 extension MT.MsgResendReq {
     /// `msg_resend_ans_req#8610baeb msg_ids:Vector<long> = MsgResendReq;`
-    public final class MsgResendAnsReq: TLCombinatorObject {
+    public struct MsgResendAnsReq: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x8610baeb
         public static let tlName = "msg_resend_ans_req"
 
@@ -986,7 +986,7 @@ extension MT {
 
 extension MT.MsgsAck {
     /// `msgs_ack#62d6b459 msg_ids:Vector<long> = MsgsAck;`
-    public final class MsgsAck: TLCombinatorObject {
+    public struct MsgsAck: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x62d6b459
         public static let tlName = "msgs_ack"
 
@@ -1095,7 +1095,7 @@ extension MT {
 
 extension MT.MsgsStateInfo {
     /// `msgs_state_info#04deb57d req_msg_id:long info:string = MsgsStateInfo;`
-    public final class MsgsStateInfo: TLCombinatorObject {
+    public struct MsgsStateInfo: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x04deb57d
         public static let tlName = "msgs_state_info"
 
@@ -1152,7 +1152,7 @@ extension MT {
 
 extension MT.MsgsStateReq {
     /// `msgs_state_req#da69fb52 msg_ids:Vector<long> = MsgsStateReq;`
-    public final class MsgsStateReq: TLCombinatorObject {
+    public struct MsgsStateReq: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xda69fb52
         public static let tlName = "msgs_state_req"
 
@@ -1762,7 +1762,7 @@ extension MT {
 
 extension MT.RpcError {
     /// `rpc_error#2144ca19 error_code:int error_message:string = RpcError;`
-    public final class RpcError: TLCombinatorObject {
+    public struct RpcError: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x2144ca19
         public static let tlName = "rpc_error"
 
@@ -1859,7 +1859,7 @@ extension MT.Server_DH_Params {
 
 extension MT.Server_DH_Params {
     /// `server_DH_params_ok#d0e8075c nonce:int128 server_nonce:int128 encrypted_answer:bytes = Server_DH_Params;`
-    public final class ServerDHParamsOk: TLCombinatorObject {
+    public struct ServerDHParamsOk: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xd0e8075c
         public static let tlName = "server_DH_params_ok"
 

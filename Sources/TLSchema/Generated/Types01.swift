@@ -451,7 +451,7 @@ extension Api {
 
 extension Api.AttachMenuBotIconColor {
     /// `attachMenuBotIconColor#4576f3f0 name:string color:int = AttachMenuBotIconColor;`
-    public final class AttachMenuBotIconColor: TLCombinatorObject {
+    public struct AttachMenuBotIconColor: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x4576f3f0
         public static let tlName = "attachMenuBotIconColor"
 
@@ -1223,7 +1223,7 @@ extension Api {
 
 extension Api.AvailableEffect {
     /// `availableEffect#93c3e27e flags:# premium_required:flags.2?true id:long emoticon:string static_icon_id:flags.0?long effect_sticker_id:long effect_animation_id:flags.1?long = AvailableEffect;`
-    public final class AvailableEffect: TLCombinatorObject {
+    public struct AvailableEffect: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x93c3e27e
         public static let tlName = "availableEffect"
 
@@ -1902,7 +1902,7 @@ extension Api {
 
 extension Api.BotAppSettings {
     /// `botAppSettings#c99b1950 flags:# placeholder_path:flags.0?bytes background_color:flags.1?int background_dark_color:flags.2?int header_color:flags.3?int header_dark_color:flags.4?int = BotAppSettings;`
-    public final class BotAppSettings: TLCombinatorObject {
+    public struct BotAppSettings: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xc99b1950
         public static let tlName = "botAppSettings"
 
@@ -3260,7 +3260,7 @@ extension Api {
 
 extension Api.BotVerification {
     /// `botVerification#f93cd45c bot_id:long icon:long description:string = BotVerification;`
-    public final class BotVerification: TLCombinatorObject {
+    public struct BotVerification: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xf93cd45c
         public static let tlName = "botVerification"
 

@@ -678,7 +678,7 @@ extension Api {
 
 extension Api.BusinessRecipients {
     /// `businessRecipients#21108ff7 flags:# existing_chats:flags.0?true new_chats:flags.1?true contacts:flags.2?true non_contacts:flags.3?true exclude_selected:flags.5?true users:flags.4?Vector<long> = BusinessRecipients;`
-    public final class BusinessRecipients: TLCombinatorObject {
+    public struct BusinessRecipients: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x21108ff7
         public static let tlName = "businessRecipients"
 
@@ -1087,7 +1087,7 @@ extension Api.ButtonType {
 
 extension Api.ButtonType {
     /// `buttonTypeSimpleWebView#c01a597a url:string = ButtonType;`
-    public final class ButtonTypeSimpleWebView: TLCombinatorObject {
+    public struct ButtonTypeSimpleWebView: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xc01a597a
         public static let tlName = "buttonTypeSimpleWebView"
 
@@ -1191,7 +1191,7 @@ extension Api {
 
 extension Api.CdnPublicKey {
     /// `cdnPublicKey#c982eaba dc_id:int public_key:string = CdnPublicKey;`
-    public final class CdnPublicKey: TLCombinatorObject {
+    public struct CdnPublicKey: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xc982eaba
         public static let tlName = "cdnPublicKey"
 

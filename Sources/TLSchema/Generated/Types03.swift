@@ -360,7 +360,7 @@ extension Api {
 
 extension Api.ChannelParticipant {
     /// `channelParticipant#1bd54456 flags:# user_id:long date:int subscription_until_date:flags.0?int rank:flags.2?string = ChannelParticipant;`
-    public final class ChannelParticipant: TLCombinatorObject {
+    public struct ChannelParticipant: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x1bd54456
         public static let tlName = "channelParticipant"
 
@@ -407,7 +407,7 @@ extension Api.ChannelParticipant {
 
 extension Api.ChannelParticipant {
     /// `channelParticipantSelf#a9478a1a flags:# via_request:flags.0?true user_id:long inviter_id:long date:int subscription_until_date:flags.1?int rank:flags.2?string = ChannelParticipant;`
-    public final class ChannelParticipantSelf: TLCombinatorObject {
+    public struct ChannelParticipantSelf: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xa9478a1a
         public static let tlName = "channelParticipantSelf"
 
@@ -743,7 +743,7 @@ extension Api.ChannelParticipantsFilter {
 
 extension Api.ChannelParticipantsFilter {
     /// `channelParticipantsKicked#a3b54985 q:string = ChannelParticipantsFilter;`
-    public final class ChannelParticipantsKicked: TLCombinatorObject {
+    public struct ChannelParticipantsKicked: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xa3b54985
         public static let tlName = "channelParticipantsKicked"
 
@@ -791,7 +791,7 @@ extension Api.ChannelParticipantsFilter {
 
 extension Api.ChannelParticipantsFilter {
     /// `channelParticipantsBanned#1427a5e1 q:string = ChannelParticipantsFilter;`
-    public final class ChannelParticipantsBanned: TLCombinatorObject {
+    public struct ChannelParticipantsBanned: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x1427a5e1
         public static let tlName = "channelParticipantsBanned"
 
@@ -818,7 +818,7 @@ extension Api.ChannelParticipantsFilter {
 
 extension Api.ChannelParticipantsFilter {
     /// `channelParticipantsSearch#0656ac4b q:string = ChannelParticipantsFilter;`
-    public final class ChannelParticipantsSearch: TLCombinatorObject {
+    public struct ChannelParticipantsSearch: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x0656ac4b
         public static let tlName = "channelParticipantsSearch"
 
@@ -845,7 +845,7 @@ extension Api.ChannelParticipantsFilter {
 
 extension Api.ChannelParticipantsFilter {
     /// `channelParticipantsContacts#bb6ae88d q:string = ChannelParticipantsFilter;`
-    public final class ChannelParticipantsContacts: TLCombinatorObject {
+    public struct ChannelParticipantsContacts: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xbb6ae88d
         public static let tlName = "channelParticipantsContacts"
 
@@ -872,7 +872,7 @@ extension Api.ChannelParticipantsFilter {
 
 extension Api.ChannelParticipantsFilter {
     /// `channelParticipantsMentions#e04b5ceb flags:# q:flags.0?string top_msg_id:flags.1?int = ChannelParticipantsFilter;`
-    public final class ChannelParticipantsMentions: TLCombinatorObject {
+    public struct ChannelParticipantsMentions: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xe04b5ceb
         public static let tlName = "channelParticipantsMentions"
 
@@ -1082,7 +1082,7 @@ extension Api.Chat {
 
 extension Api.Chat {
     /// `chatForbidden#6592a1a7 id:long title:string = Chat;`
-    public final class ChatForbidden: TLCombinatorObject {
+    public struct ChatForbidden: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x6592a1a7
         public static let tlName = "chatForbidden"
 
@@ -1410,7 +1410,7 @@ extension Api.Chat {
 
 extension Api.Chat {
     /// `channelForbidden#17d493d5 flags:# broadcast:flags.5?true megagroup:flags.8?true monoforum:flags.10?true id:long access_hash:long title:string until_date:flags.16?int = Chat;`
-    public final class ChannelForbidden: TLCombinatorObject {
+    public struct ChannelForbidden: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x17d493d5
         public static let tlName = "channelForbidden"
 
@@ -1471,7 +1471,7 @@ extension Api.Chat {
 
 extension Api.Chat {
     /// `communityForbidden#fd3cdab8 flags:# id:long access_hash:flags.13?long title:string = Chat;`
-    public final class CommunityForbidden: TLCombinatorObject {
+    public struct CommunityForbidden: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xfd3cdab8
         public static let tlName = "communityForbidden"
 
@@ -2852,7 +2852,7 @@ extension Api {
 
 extension Api.ChatInviteImporter {
     /// `chatInviteImporter#8c5adfd9 flags:# requested:flags.0?true via_chatlist:flags.3?true user_id:long date:int about:flags.2?string approved_by:flags.1?long = ChatInviteImporter;`
-    public final class ChatInviteImporter: TLCombinatorObject {
+    public struct ChatInviteImporter: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x8c5adfd9
         public static let tlName = "chatInviteImporter"
 
@@ -2992,7 +2992,7 @@ extension Api {
 
 extension Api.ChatParticipant {
     /// `chatParticipant#38e79fde flags:# user_id:long inviter_id:long date:int rank:flags.0?string = ChatParticipant;`
-    public final class ChatParticipant: TLCombinatorObject {
+    public struct ChatParticipant: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x38e79fde
         public static let tlName = "chatParticipant"
 
@@ -3038,7 +3038,7 @@ extension Api.ChatParticipant {
 
 extension Api.ChatParticipant {
     /// `chatParticipantCreator#e1f867b8 flags:# user_id:long rank:flags.0?string = ChatParticipant;`
-    public final class ChatParticipantCreator: TLCombinatorObject {
+    public struct ChatParticipantCreator: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xe1f867b8
         public static let tlName = "chatParticipantCreator"
 
@@ -3074,7 +3074,7 @@ extension Api.ChatParticipant {
 
 extension Api.ChatParticipant {
     /// `chatParticipantAdmin#0360d5d2 flags:# user_id:long inviter_id:long date:int rank:flags.0?string = ChatParticipant;`
-    public final class ChatParticipantAdmin: TLCombinatorObject {
+    public struct ChatParticipantAdmin: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x0360d5d2
         public static let tlName = "chatParticipantAdmin"
 
@@ -3270,7 +3270,7 @@ extension Api.ChatPhoto {
 
 extension Api.ChatPhoto {
     /// `chatPhoto#1c6e1c11 flags:# has_video:flags.0?true photo_id:long stripped_thumb:flags.1?bytes dc_id:int = ChatPhoto;`
-    public final class ChatPhoto: TLCombinatorObject {
+    public struct ChatPhoto: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x1c6e1c11
         public static let tlName = "chatPhoto"
 
@@ -3453,7 +3453,7 @@ extension Api {
 
 extension Api.ChatTheme {
     /// `chatTheme#c3dffc04 emoticon:string = ChatTheme;`
-    public final class ChatTheme: TLCombinatorObject {
+    public struct ChatTheme: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xc3dffc04
         public static let tlName = "chatTheme"
 
@@ -4149,7 +4149,7 @@ extension Api {
 
 extension Api.ConnectedBotStarRef {
     /// `connectedBotStarRef#19a13f71 flags:# revoked:flags.1?true url:string date:int bot_id:long commission_permille:int duration_months:flags.0?int participants:long revenue:long = ConnectedBotStarRef;`
-    public final class ConnectedBotStarRef: TLCombinatorObject {
+    public struct ConnectedBotStarRef: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x19a13f71
         public static let tlName = "connectedBotStarRef"
 
@@ -4411,7 +4411,7 @@ extension Api {
 
 extension Api.DataJSON {
     /// `dataJSON#7d748d04 data:string = DataJSON;`
-    public final class DataJSON: TLCombinatorObject {
+    public struct DataJSON: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x7d748d04
         public static let tlName = "dataJSON"
 

@@ -1150,7 +1150,7 @@ extension Api.DocumentAttribute {
 
 extension Api.DocumentAttribute {
     /// `documentAttributeVideo#43c57c48 flags:# round_message:flags.0?true supports_streaming:flags.1?true nosound:flags.3?true duration:double w:int h:int preload_prefix_size:flags.2?int video_start_ts:flags.4?double video_codec:flags.5?string = DocumentAttribute;`
-    public final class DocumentAttributeVideo: TLCombinatorObject {
+    public struct DocumentAttributeVideo: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x43c57c48
         public static let tlName = "documentAttributeVideo"
 
@@ -1276,7 +1276,7 @@ extension Api.DocumentAttribute {
 
 extension Api.DocumentAttribute {
     /// `documentAttributeFilename#15590068 file_name:string = DocumentAttribute;`
-    public final class DocumentAttributeFilename: TLCombinatorObject {
+    public struct DocumentAttributeFilename: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x15590068
         public static let tlName = "documentAttributeFilename"
 
@@ -1540,7 +1540,7 @@ extension Api {
 
 extension Api.EmailVerification {
     /// `emailVerificationCode#922e55a9 code:string = EmailVerification;`
-    public final class EmailVerificationCode: TLCombinatorObject {
+    public struct EmailVerificationCode: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x922e55a9
         public static let tlName = "emailVerificationCode"
 
@@ -1567,7 +1567,7 @@ extension Api.EmailVerification {
 
 extension Api.EmailVerification {
     /// `emailVerificationGoogle#db909ec2 token:string = EmailVerification;`
-    public final class EmailVerificationGoogle: TLCombinatorObject {
+    public struct EmailVerificationGoogle: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xdb909ec2
         public static let tlName = "emailVerificationGoogle"
 
@@ -1594,7 +1594,7 @@ extension Api.EmailVerification {
 
 extension Api.EmailVerification {
     /// `emailVerificationApple#96d074fd token:string = EmailVerification;`
-    public final class EmailVerificationApple: TLCombinatorObject {
+    public struct EmailVerificationApple: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x96d074fd
         public static let tlName = "emailVerificationApple"
 
@@ -1831,7 +1831,7 @@ extension Api.EmojiGroup {
 
 extension Api.EmojiGroup {
     /// `emojiGroupPremium#093bcf34 title:string icon_emoji_id:long = EmojiGroup;`
-    public final class EmojiGroupPremium: TLCombinatorObject {
+    public struct EmojiGroupPremium: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x093bcf34
         public static let tlName = "emojiGroupPremium"
 
@@ -2047,7 +2047,7 @@ extension Api {
 
 extension Api.EmojiLanguage {
     /// `emojiLanguage#b3fb5361 lang_code:string = EmojiLanguage;`
-    public final class EmojiLanguage: TLCombinatorObject {
+    public struct EmojiLanguage: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xb3fb5361
         public static let tlName = "emojiLanguage"
 
@@ -2123,7 +2123,7 @@ extension Api.EmojiList {
 
 extension Api.EmojiList {
     /// `emojiList#7a1e11d1 hash:long document_id:Vector<long> = EmojiList;`
-    public final class EmojiList: TLCombinatorObject {
+    public struct EmojiList: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x7a1e11d1
         public static let tlName = "emojiList"
 
@@ -2383,7 +2383,7 @@ extension Api {
 
 extension Api.EmojiURL {
     /// `emojiURL#a575739d url:string = EmojiURL;`
-    public final class EmojiURL: TLCombinatorObject {
+    public struct EmojiURL: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xa575739d
         public static let tlName = "emojiURL"
 
@@ -2521,7 +2521,7 @@ extension Api.EncryptedChat {
 
 extension Api.EncryptedChat {
     /// `encryptedChatRequested#48f1d94c flags:# folder_id:flags.0?int id:int access_hash:long date:int admin_id:long participant_id:long g_a:bytes = EncryptedChat;`
-    public final class EncryptedChatRequested: TLCombinatorObject {
+    public struct EncryptedChatRequested: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x48f1d94c
         public static let tlName = "encryptedChatRequested"
 
@@ -2582,7 +2582,7 @@ extension Api.EncryptedChat {
 
 extension Api.EncryptedChat {
     /// `encryptedChat#61f0d4c7 id:int access_hash:long date:int admin_id:long participant_id:long g_a_or_b:bytes key_fingerprint:long = EncryptedChat;`
-    public final class EncryptedChat: TLCombinatorObject {
+    public struct EncryptedChat: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x61f0d4c7
         public static let tlName = "encryptedChat"
 
@@ -2845,7 +2845,7 @@ extension Api.EncryptedMessage {
 
 extension Api.EncryptedMessage {
     /// `encryptedMessageService#23734b06 random_id:long chat_id:int date:int bytes:bytes = EncryptedMessage;`
-    public final class EncryptedMessageService: TLCombinatorObject {
+    public struct EncryptedMessageService: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x23734b06
         public static let tlName = "encryptedMessageService"
 
@@ -3277,7 +3277,7 @@ extension Api {
 
 extension Api.ExportedContactToken {
     /// `exportedContactToken#41bf109b url:string expires:int = ExportedContactToken;`
-    public final class ExportedContactToken: TLCombinatorObject {
+    public struct ExportedContactToken: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x41bf109b
         public static let tlName = "exportedContactToken"
 

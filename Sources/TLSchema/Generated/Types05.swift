@@ -87,7 +87,7 @@ extension Api {
 
 extension Api.ExportedStoryLink {
     /// `exportedStoryLink#3fc9053b link:string = ExportedStoryLink;`
-    public final class ExportedStoryLink: TLCombinatorObject {
+    public struct ExportedStoryLink: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x3fc9053b
         public static let tlName = "exportedStoryLink"
 
@@ -211,7 +211,7 @@ extension Api {
 
 extension Api.FileHash {
     /// `fileHash#f39b035c offset:long limit:int hash:bytes = FileHash;`
-    public final class FileHash: TLCombinatorObject {
+    public struct FileHash: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xf39b035c
         public static let tlName = "fileHash"
 
@@ -1999,7 +1999,7 @@ extension Api {
 
 extension Api.InlineButtonType {
     /// `inlineButtonTypeUrl#eca4f8d4 url:string = InlineButtonType;`
-    public final class InlineButtonTypeUrl: TLCombinatorObject {
+    public struct InlineButtonTypeUrl: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xeca4f8d4
         public static let tlName = "inlineButtonTypeUrl"
 
@@ -2114,7 +2114,7 @@ extension Api.InlineButtonType {
 
 extension Api.InlineButtonType {
     /// `inlineButtonTypeWebView#3bcab5b4 url:string = InlineButtonType;`
-    public final class InlineButtonTypeWebView: TLCombinatorObject {
+    public struct InlineButtonTypeWebView: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x3bcab5b4
         public static let tlName = "inlineButtonTypeWebView"
 
@@ -2141,7 +2141,7 @@ extension Api.InlineButtonType {
 
 extension Api.InlineButtonType {
     /// `inlineButtonTypeCallback#2955bc38 flags:# requires_password:flags.0?true data:bytes = InlineButtonType;`
-    public final class InlineButtonTypeCallback: TLCombinatorObject {
+    public struct InlineButtonTypeCallback: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x2955bc38
         public static let tlName = "inlineButtonTypeCallback"
 
@@ -2313,7 +2313,7 @@ extension Api.InlineButtonType {
 
 extension Api.InlineButtonType {
     /// `inlineButtonTypeCopy#b41d3272 copy_text:string = InlineButtonType;`
-    public final class InlineButtonTypeCopy: TLCombinatorObject {
+    public struct InlineButtonTypeCopy: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xb41d3272
         public static let tlName = "inlineButtonTypeCopy"
 
@@ -2561,7 +2561,7 @@ extension Api {
 
 extension Api.InputAiComposeTone {
     /// `inputAiComposeToneDefault#1fe9a9bf tone:string = InputAiComposeTone;`
-    public final class InputAiComposeToneDefault: TLCombinatorObject {
+    public struct InputAiComposeToneDefault: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x1fe9a9bf
         public static let tlName = "inputAiComposeToneDefault"
 
@@ -2620,7 +2620,7 @@ extension Api.InputAiComposeTone {
 
 extension Api.InputAiComposeTone {
     /// `inputAiComposeToneSlug#1fa01357 slug:string = InputAiComposeTone;`
-    public final class InputAiComposeToneSlug: TLCombinatorObject {
+    public struct InputAiComposeToneSlug: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x1fa01357
         public static let tlName = "inputAiComposeToneSlug"
 
@@ -2647,7 +2647,7 @@ extension Api.InputAiComposeTone {
 
 extension Api.InputAiComposeTone {
     /// `inputAiComposeToneSingleUse#0e0c35af custom_prompt:string = InputAiComposeTone;`
-    public final class InputAiComposeToneSingleUse: TLCombinatorObject {
+    public struct InputAiComposeToneSingleUse: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x0e0c35af
         public static let tlName = "inputAiComposeToneSingleUse"
 

@@ -1086,7 +1086,7 @@ extension Api.InputChatTheme {
 
 extension Api.InputChatTheme {
     /// `inputChatTheme#c93de95c emoticon:string = InputChatTheme;`
-    public final class InputChatTheme: TLCombinatorObject {
+    public struct InputChatTheme: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xc93de95c
         public static let tlName = "inputChatTheme"
 
@@ -1113,7 +1113,7 @@ extension Api.InputChatTheme {
 
 extension Api.InputChatTheme {
     /// `inputChatThemeUniqueGift#87e5dfe4 slug:string = InputChatTheme;`
-    public final class InputChatThemeUniqueGift: TLCombinatorObject {
+    public struct InputChatThemeUniqueGift: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x87e5dfe4
         public static let tlName = "inputChatThemeUniqueGift"
 
@@ -1303,7 +1303,7 @@ extension Api {
 
 extension Api.InputClientProxy {
     /// `inputClientProxy#75588b3f address:string port:int = InputClientProxy;`
-    public final class InputClientProxy: TLCombinatorObject {
+    public struct InputClientProxy: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x75588b3f
         public static let tlName = "inputClientProxy"
 
@@ -1363,7 +1363,7 @@ extension Api {
 
 extension Api.InputCollectible {
     /// `inputCollectibleUsername#e39460a9 username:string = InputCollectible;`
-    public final class InputCollectibleUsername: TLCombinatorObject {
+    public struct InputCollectibleUsername: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xe39460a9
         public static let tlName = "inputCollectibleUsername"
 
@@ -1390,7 +1390,7 @@ extension Api.InputCollectible {
 
 extension Api.InputCollectible {
     /// `inputCollectiblePhone#a2e214a4 phone:string = InputCollectible;`
-    public final class InputCollectiblePhone: TLCombinatorObject {
+    public struct InputCollectiblePhone: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xa2e214a4
         public static let tlName = "inputCollectiblePhone"
 
@@ -1654,7 +1654,7 @@ extension Api.InputDocument {
 
 extension Api.InputDocument {
     /// `inputDocument#1abfb575 id:long access_hash:long file_reference:bytes = InputDocument;`
-    public final class InputDocument: TLCombinatorObject {
+    public struct InputDocument: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x1abfb575
         public static let tlName = "inputDocument"
 
@@ -1803,7 +1803,7 @@ extension Api.InputEncryptedFile {
 
 extension Api.InputEncryptedFile {
     /// `inputEncryptedFileUploaded#64bd0306 id:long parts:int md5_checksum:string key_fingerprint:int = InputEncryptedFile;`
-    public final class InputEncryptedFileUploaded: TLCombinatorObject {
+    public struct InputEncryptedFileUploaded: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x64bd0306
         public static let tlName = "inputEncryptedFileUploaded"
 
@@ -1987,7 +1987,7 @@ extension Api.InputFile {
 
 extension Api.InputFile {
     /// `inputFileBig#fa4f0bb5 id:long parts:int name:string = InputFile;`
-    public final class InputFileBig: TLCombinatorObject {
+    public struct InputFileBig: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xfa4f0bb5
         public static let tlName = "inputFileBig"
 
@@ -2103,7 +2103,7 @@ extension Api {
 
 extension Api.InputFileLocation {
     /// `inputFileLocation#dfdaabe1 volume_id:long local_id:int secret:long file_reference:bytes = InputFileLocation;`
-    public final class InputFileLocation: TLCombinatorObject {
+    public struct InputFileLocation: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xdfdaabe1
         public static let tlName = "inputFileLocation"
 
@@ -2314,7 +2314,7 @@ extension Api.InputFileLocation {
 
 extension Api.InputFileLocation {
     /// `inputPhotoLegacyFileLocation#d83466f3 id:long access_hash:long file_reference:bytes volume_id:long local_id:int secret:long = InputFileLocation;`
-    public final class InputPhotoLegacyFileLocation: TLCombinatorObject {
+    public struct InputPhotoLegacyFileLocation: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xd83466f3
         public static let tlName = "inputPhotoLegacyFileLocation"
 
@@ -2792,7 +2792,7 @@ extension Api.InputGroupCall {
 
 extension Api.InputGroupCall {
     /// `inputGroupCallSlug#fe06823f slug:string = InputGroupCall;`
-    public final class InputGroupCallSlug: TLCombinatorObject {
+    public struct InputGroupCallSlug: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xfe06823f
         public static let tlName = "inputGroupCallSlug"
 

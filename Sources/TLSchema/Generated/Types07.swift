@@ -104,7 +104,7 @@ extension Api.InputInvoice {
 
 extension Api.InputInvoice {
     /// `inputInvoiceSlug#c326caef slug:string = InputInvoice;`
-    public final class InputInvoiceSlug: TLCombinatorObject {
+    public struct InputInvoiceSlug: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xc326caef
         public static let tlName = "inputInvoiceSlug"
 
@@ -190,7 +190,7 @@ extension Api.InputInvoice {
 
 extension Api.InputInvoice {
     /// `inputInvoiceChatInviteSubscription#34e793f1 hash:string = InputInvoice;`
-    public final class InputInvoiceChatInviteSubscription: TLCombinatorObject {
+    public struct InputInvoiceChatInviteSubscription: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x34e793f1
         public static let tlName = "inputInvoiceChatInviteSubscription"
 
@@ -1080,7 +1080,7 @@ extension Api.InputMedia {
 
 extension Api.InputMedia {
     /// `inputMediaPhotoExternal#e5bbfe1a flags:# spoiler:flags.1?true url:string ttl_seconds:flags.0?int = InputMedia;`
-    public final class InputMediaPhotoExternal: TLCombinatorObject {
+    public struct InputMediaPhotoExternal: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xe5bbfe1a
         public static let tlName = "inputMediaPhotoExternal"
 
@@ -1388,7 +1388,7 @@ extension Api.InputMedia {
 
 extension Api.InputMedia {
     /// `inputMediaDice#e66fbf7b emoticon:string = InputMedia;`
-    public final class InputMediaDice: TLCombinatorObject {
+    public struct InputMediaDice: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xe66fbf7b
         public static let tlName = "inputMediaDice"
 
@@ -1447,7 +1447,7 @@ extension Api.InputMedia {
 
 extension Api.InputMedia {
     /// `inputMediaWebPage#c21b8849 flags:# force_large_media:flags.0?true force_small_media:flags.1?true optional:flags.2?true url:string = InputMedia;`
-    public final class InputMediaWebPage: TLCombinatorObject {
+    public struct InputMediaWebPage: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xc21b8849
         public static let tlName = "inputMediaWebPage"
 
@@ -2069,7 +2069,7 @@ extension Api.InputPasskeyCredential {
 
 extension Api.InputPasskeyCredential {
     /// `inputPasskeyCredentialFirebasePNV#5b1ccb28 pnv_token:string = InputPasskeyCredential;`
-    public final class InputPasskeyCredentialFirebasePNV: TLCombinatorObject {
+    public struct InputPasskeyCredentialFirebasePNV: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x5b1ccb28
         public static let tlName = "inputPasskeyCredentialFirebasePNV"
 

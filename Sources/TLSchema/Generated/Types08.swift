@@ -203,7 +203,7 @@ extension Api.InputPhoto {
 
 extension Api.InputPhoto {
     /// `inputPhoto#3bb3b94a id:long access_hash:long file_reference:bytes = InputPhoto;`
-    public final class InputPhoto: TLCombinatorObject {
+    public struct InputPhoto: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x3bb3b94a
         public static let tlName = "inputPhoto"
 
@@ -794,7 +794,7 @@ extension Api.InputPrivacyRule {
 
 extension Api.InputPrivacyRule {
     /// `inputPrivacyValueAllowChatParticipants#840649cf chats:Vector<long> = InputPrivacyRule;`
-    public final class InputPrivacyValueAllowChatParticipants: TLCombinatorObject {
+    public struct InputPrivacyValueAllowChatParticipants: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x840649cf
         public static let tlName = "inputPrivacyValueAllowChatParticipants"
 
@@ -821,7 +821,7 @@ extension Api.InputPrivacyRule {
 
 extension Api.InputPrivacyRule {
     /// `inputPrivacyValueDisallowChatParticipants#e94f0f86 chats:Vector<long> = InputPrivacyRule;`
-    public final class InputPrivacyValueDisallowChatParticipants: TLCombinatorObject {
+    public struct InputPrivacyValueDisallowChatParticipants: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xe94f0f86
         public static let tlName = "inputPrivacyValueDisallowChatParticipants"
 
@@ -960,7 +960,7 @@ extension Api {
 
 extension Api.InputQuickReplyShortcut {
     /// `inputQuickReplyShortcut#24596d41 shortcut:string = InputQuickReplyShortcut;`
-    public final class InputQuickReplyShortcut: TLCombinatorObject {
+    public struct InputQuickReplyShortcut: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x24596d41
         public static let tlName = "inputQuickReplyShortcut"
 
@@ -1575,7 +1575,7 @@ extension Api.InputSavedStarGift {
 
 extension Api.InputSavedStarGift {
     /// `inputSavedStarGiftSlug#2085c238 slug:string = InputSavedStarGift;`
-    public final class InputSavedStarGiftSlug: TLCombinatorObject {
+    public struct InputSavedStarGiftSlug: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x2085c238
         public static let tlName = "inputSavedStarGiftSlug"
 
@@ -1932,7 +1932,7 @@ extension Api.InputStarGiftAuction {
 
 extension Api.InputStarGiftAuction {
     /// `inputStarGiftAuctionSlug#7ab58308 slug:string = InputStarGiftAuction;`
-    public final class InputStarGiftAuctionSlug: TLCombinatorObject {
+    public struct InputStarGiftAuctionSlug: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x7ab58308
         public static let tlName = "inputStarGiftAuctionSlug"
 
@@ -1984,7 +1984,7 @@ extension Api {
 
 extension Api.InputStarsTransaction {
     /// `inputStarsTransaction#206ae6d1 flags:# refund:flags.0?true id:string = InputStarsTransaction;`
-    public final class InputStarsTransaction: TLCombinatorObject {
+    public struct InputStarsTransaction: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x206ae6d1
         public static let tlName = "inputStarsTransaction"
 
@@ -2130,7 +2130,7 @@ extension Api.InputStickerSet {
 
 extension Api.InputStickerSet {
     /// `inputStickerSetShortName#861cc8a0 short_name:string = InputStickerSet;`
-    public final class InputStickerSetShortName: TLCombinatorObject {
+    public struct InputStickerSetShortName: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x861cc8a0
         public static let tlName = "inputStickerSetShortName"
 
@@ -2178,7 +2178,7 @@ extension Api.InputStickerSet {
 
 extension Api.InputStickerSet {
     /// `inputStickerSetDice#e67f520e emoticon:string = InputStickerSet;`
-    public final class InputStickerSetDice: TLCombinatorObject {
+    public struct InputStickerSetDice: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xe67f520e
         public static let tlName = "inputStickerSetDice"
 

@@ -698,7 +698,7 @@ extension Api.InputTheme {
 
 extension Api.InputTheme {
     /// `inputThemeSlug#f5890df1 slug:string = InputTheme;`
-    public final class InputThemeSlug: TLCombinatorObject {
+    public struct InputThemeSlug: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xf5890df1
         public static let tlName = "inputThemeSlug"
 
@@ -1022,7 +1022,7 @@ extension Api.InputWallPaper {
 
 extension Api.InputWallPaper {
     /// `inputWallPaperSlug#72091c80 slug:string = InputWallPaper;`
-    public final class InputWallPaperSlug: TLCombinatorObject {
+    public struct InputWallPaperSlug: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x72091c80
         public static let tlName = "inputWallPaperSlug"
 
@@ -1174,7 +1174,7 @@ extension Api {
 
 extension Api.InputWebFileLocation {
     /// `inputWebFileLocation#c239d686 url:string access_hash:long = InputWebFileLocation;`
-    public final class InputWebFileLocation: TLCombinatorObject {
+    public struct InputWebFileLocation: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xc239d686
         public static let tlName = "inputWebFileLocation"
 
@@ -1607,7 +1607,7 @@ extension Api.JSONValue {
 
 extension Api.JSONValue {
     /// `jsonString#b71e767a value:string = JSONValue;`
-    public final class JsonString: TLCombinatorObject {
+    public struct JsonString: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xb71e767a
         public static let tlName = "jsonString"
 
@@ -1785,7 +1785,7 @@ extension Api.JoinChatBotResult {
 
 extension Api.JoinChatBotResult {
     /// `joinChatBotResultWebView#d6e3b813 url:string = JoinChatBotResult;`
-    public final class JoinChatBotResultWebView: TLCombinatorObject {
+    public struct JoinChatBotResultWebView: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xd6e3b813
         public static let tlName = "joinChatBotResultWebView"
 
@@ -2144,7 +2144,7 @@ extension Api {
 
 extension Api.LabeledPrice {
     /// `labeledPrice#cb296bf8 label:string amount:long = LabeledPrice;`
-    public final class LabeledPrice: TLCombinatorObject {
+    public struct LabeledPrice: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xcb296bf8
         public static let tlName = "labeledPrice"
 
@@ -2477,7 +2477,7 @@ extension Api.LangPackString {
 
 extension Api.LangPackString {
     /// `langPackStringDeleted#2979eeb2 key:string = LangPackString;`
-    public final class LangPackStringDeleted: TLCombinatorObject {
+    public struct LangPackStringDeleted: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x2979eeb2
         public static let tlName = "langPackStringDeleted"
 

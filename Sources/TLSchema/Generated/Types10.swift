@@ -767,7 +767,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionChatEditTitle#b5a1ce5a title:string = MessageAction;`
-    public final class MessageActionChatEditTitle: TLCombinatorObject {
+    public struct MessageActionChatEditTitle: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xb5a1ce5a
         public static let tlName = "messageActionChatEditTitle"
 
@@ -842,7 +842,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionChatAddUser#15cefd00 users:Vector<long> = MessageAction;`
-    public final class MessageActionChatAddUser: TLCombinatorObject {
+    public struct MessageActionChatAddUser: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x15cefd00
         public static let tlName = "messageActionChatAddUser"
 
@@ -923,7 +923,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionChannelCreate#95d2ac92 title:string = MessageAction;`
-    public final class MessageActionChannelCreate: TLCombinatorObject {
+    public struct MessageActionChannelCreate: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x95d2ac92
         public static let tlName = "messageActionChannelCreate"
 
@@ -977,7 +977,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionChannelMigrateFrom#ea3948e9 title:string chat_id:long = MessageAction;`
-    public final class MessageActionChannelMigrateFrom: TLCombinatorObject {
+    public struct MessageActionChannelMigrateFrom: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xea3948e9
         public static let tlName = "messageActionChannelMigrateFrom"
 
@@ -1281,7 +1281,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionCustomAction#fae69f56 message:string = MessageAction;`
-    public final class MessageActionCustomAction: TLCombinatorObject {
+    public struct MessageActionCustomAction: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xfae69f56
         public static let tlName = "messageActionCustomAction"
 
@@ -1688,7 +1688,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionWebViewDataSent#b4c38cb5 text:string = MessageAction;`
-    public final class MessageActionWebViewDataSent: TLCombinatorObject {
+    public struct MessageActionWebViewDataSent: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xb4c38cb5
         public static let tlName = "messageActionWebViewDataSent"
 
@@ -1773,7 +1773,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionTopicCreate#0d999256 flags:# title_missing:flags.1?true title:string icon_color:int icon_emoji_id:flags.0?long = MessageAction;`
-    public final class MessageActionTopicCreate: TLCombinatorObject {
+    public struct MessageActionTopicCreate: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x0d999256
         public static let tlName = "messageActionTopicCreate"
 
@@ -1819,7 +1819,7 @@ extension Api.MessageAction {
 
 extension Api.MessageAction {
     /// `messageActionTopicEdit#c0944820 flags:# title:flags.0?string icon_emoji_id:flags.1?long closed:flags.2?Bool hidden:flags.3?Bool = MessageAction;`
-    public final class MessageActionTopicEdit: TLCombinatorObject {
+    public struct MessageActionTopicEdit: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xc0944820
         public static let tlName = "messageActionTopicEdit"
 

@@ -390,7 +390,7 @@ extension Api.MessageEntity {
 
 extension Api.MessageEntity {
     /// `messageEntityPre#73924be0 offset:int length:int language:string = MessageEntity;`
-    public final class MessageEntityPre: TLCombinatorObject {
+    public struct MessageEntityPre: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x73924be0
         public static let tlName = "messageEntityPre"
 
@@ -427,7 +427,7 @@ extension Api.MessageEntity {
 
 extension Api.MessageEntity {
     /// `messageEntityTextUrl#76a6d327 offset:int length:int url:string = MessageEntity;`
-    public final class MessageEntityTextUrl: TLCombinatorObject {
+    public struct MessageEntityTextUrl: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x76a6d327
         public static let tlName = "messageEntityTextUrl"
 
@@ -909,7 +909,7 @@ extension Api.MessageEntity {
 
 extension Api.MessageEntity {
     /// `messageEntityDiffReplace#c6c1e5a7 offset:int length:int old_text:string = MessageEntity;`
-    public final class MessageEntityDiffReplace: TLCombinatorObject {
+    public struct MessageEntityDiffReplace: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xc6c1e5a7
         public static let tlName = "messageEntityDiffReplace"
 

@@ -635,7 +635,7 @@ extension Api {
 
 extension Api.NearestDc {
     /// `nearestDc#8e1a1775 country:string this_dc:int nearest_dc:int = NearestDc;`
-    public final class NearestDc: TLCombinatorObject {
+    public struct NearestDc: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x8e1a1775
         public static let tlName = "nearestDc"
 
@@ -1552,7 +1552,7 @@ extension Api.PageBlock {
 
 extension Api.PageBlock {
     /// `pageBlockAnchor#ce0d37b0 name:string = PageBlock;`
-    public final class PageBlockAnchor: TLCombinatorObject {
+    public struct PageBlockAnchor: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xce0d37b0
         public static let tlName = "pageBlockAnchor"
 
@@ -2462,7 +2462,7 @@ extension Api.PageBlock {
 
 extension Api.PageBlock {
     /// `pageBlockMath#59080c20 source:string = PageBlock;`
-    public final class PageBlockMath: TLCombinatorObject {
+    public struct PageBlockMath: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x59080c20
         public static let tlName = "pageBlockMath"
 

@@ -2497,7 +2497,7 @@ extension Api.PhoneCallDiscardReason {
 
 extension Api.PhoneCallDiscardReason {
     /// `phoneCallDiscardReasonMigrateConferenceCall#9fbbf1f7 slug:string = PhoneCallDiscardReason;`
-    public final class PhoneCallDiscardReasonMigrateConferenceCall: TLCombinatorObject {
+    public struct PhoneCallDiscardReasonMigrateConferenceCall: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x9fbbf1f7
         public static let tlName = "phoneCallDiscardReasonMigrateConferenceCall"
 
@@ -2549,7 +2549,7 @@ extension Api {
 
 extension Api.PhoneCallProtocol {
     /// `phoneCallProtocol#fc878fc8 flags:# udp_p2p:flags.0?true udp_reflector:flags.1?true min_layer:int max_layer:int library_versions:Vector<string> = PhoneCallProtocol;`
-    public final class PhoneCallProtocol: TLCombinatorObject {
+    public struct PhoneCallProtocol: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xfc878fc8
         public static let tlName = "phoneCallProtocol"
 
@@ -2908,7 +2908,7 @@ extension Api {
 
 extension Api.PhotoSize {
     /// `photoSizeEmpty#0e17e23c type:string = PhotoSize;`
-    public final class PhotoSizeEmpty: TLCombinatorObject {
+    public struct PhotoSizeEmpty: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x0e17e23c
         public static let tlName = "photoSizeEmpty"
 
@@ -2935,7 +2935,7 @@ extension Api.PhotoSize {
 
 extension Api.PhotoSize {
     /// `photoSize#75c78e60 type:string w:int h:int size:int = PhotoSize;`
-    public final class PhotoSize: TLCombinatorObject {
+    public struct PhotoSize: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x75c78e60
         public static let tlName = "photoSize"
 

@@ -1000,7 +1000,7 @@ extension Api.PrivacyRule {
 
 extension Api.PrivacyRule {
     /// `privacyValueAllowUsers#b8905fb2 users:Vector<long> = PrivacyRule;`
-    public final class PrivacyValueAllowUsers: TLCombinatorObject {
+    public struct PrivacyValueAllowUsers: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xb8905fb2
         public static let tlName = "privacyValueAllowUsers"
 
@@ -1069,7 +1069,7 @@ extension Api.PrivacyRule {
 
 extension Api.PrivacyRule {
     /// `privacyValueDisallowUsers#e4621141 users:Vector<long> = PrivacyRule;`
-    public final class PrivacyValueDisallowUsers: TLCombinatorObject {
+    public struct PrivacyValueDisallowUsers: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xe4621141
         public static let tlName = "privacyValueDisallowUsers"
 
@@ -1096,7 +1096,7 @@ extension Api.PrivacyRule {
 
 extension Api.PrivacyRule {
     /// `privacyValueAllowChatParticipants#6b134e8e chats:Vector<long> = PrivacyRule;`
-    public final class PrivacyValueAllowChatParticipants: TLCombinatorObject {
+    public struct PrivacyValueAllowChatParticipants: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x6b134e8e
         public static let tlName = "privacyValueAllowChatParticipants"
 
@@ -1123,7 +1123,7 @@ extension Api.PrivacyRule {
 
 extension Api.PrivacyRule {
     /// `privacyValueDisallowChatParticipants#41c87565 chats:Vector<long> = PrivacyRule;`
-    public final class PrivacyValueDisallowChatParticipants: TLCombinatorObject {
+    public struct PrivacyValueDisallowChatParticipants: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x41c87565
         public static let tlName = "privacyValueDisallowChatParticipants"
 
@@ -1560,7 +1560,7 @@ extension Api {
 
 extension Api.QuickReply {
     /// `quickReply#0697102b shortcut_id:int shortcut:string top_message:int count:int = QuickReply;`
-    public final class QuickReply: TLCombinatorObject {
+    public struct QuickReply: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x0697102b
         public static let tlName = "quickReply"
 
@@ -1657,7 +1657,7 @@ extension Api.Reaction {
 
 extension Api.Reaction {
     /// `reactionEmoji#1b2286b8 emoticon:string = Reaction;`
-    public final class ReactionEmoji: TLCombinatorObject {
+    public struct ReactionEmoji: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x1b2286b8
         public static let tlName = "reactionEmoji"
 
@@ -2097,7 +2097,7 @@ extension Api {
 
 extension Api.RecentMeUrl {
     /// `recentMeUrlUnknown#46e1d13d url:string = RecentMeUrl;`
-    public final class RecentMeUrlUnknown: TLCombinatorObject {
+    public struct RecentMeUrlUnknown: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x46e1d13d
         public static let tlName = "recentMeUrlUnknown"
 
@@ -2124,7 +2124,7 @@ extension Api.RecentMeUrl {
 
 extension Api.RecentMeUrl {
     /// `recentMeUrlUser#b92c09e2 url:string user_id:long = RecentMeUrl;`
-    public final class RecentMeUrlUser: TLCombinatorObject {
+    public struct RecentMeUrlUser: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xb92c09e2
         public static let tlName = "recentMeUrlUser"
 
@@ -2156,7 +2156,7 @@ extension Api.RecentMeUrl {
 
 extension Api.RecentMeUrl {
     /// `recentMeUrlChat#b2da71d2 url:string chat_id:long = RecentMeUrl;`
-    public final class RecentMeUrlChat: TLCombinatorObject {
+    public struct RecentMeUrlChat: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xb2da71d2
         public static let tlName = "recentMeUrlChat"
 

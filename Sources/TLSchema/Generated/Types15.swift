@@ -130,7 +130,7 @@ extension Api.ReplyMarkup {
 
 extension Api.ReplyMarkup {
     /// `replyKeyboardForceReply#86b40b08 flags:# single_use:flags.1?true selective:flags.2?true placeholder:flags.3?string = ReplyMarkup;`
-    public final class ReplyKeyboardForceReply: TLCombinatorObject {
+    public struct ReplyKeyboardForceReply: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x86b40b08
         public static let tlName = "replyKeyboardForceReply"
 
@@ -592,7 +592,7 @@ extension Api.ReportResult {
 
 extension Api.ReportResult {
     /// `reportResultAddComment#6f09ac31 flags:# optional:flags.0?true option:bytes = ReportResult;`
-    public final class ReportResultAddComment: TLCombinatorObject {
+    public struct ReportResultAddComment: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x6f09ac31
         public static let tlName = "reportResultAddComment"
 
@@ -1486,7 +1486,7 @@ extension Api.RichText {
 
 extension Api.RichText {
     /// `textPlain#744694e0 text:string = RichText;`
-    public final class TextPlain: TLCombinatorObject {
+    public struct TextPlain: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x744694e0
         public static let tlName = "textPlain"
 
@@ -1926,7 +1926,7 @@ extension Api.RichText {
 
 extension Api.RichText {
     /// `textMath#9d2eac97 source:string = RichText;`
-    public final class TextMath: TLCombinatorObject {
+    public struct TextMath: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x9d2eac97
         public static let tlName = "textMath"
 
@@ -1953,7 +1953,7 @@ extension Api.RichText {
 
 extension Api.RichText {
     /// `textCustomEmoji#a26156c0 document_id:long alt:string = RichText;`
-    public final class TextCustomEmoji: TLCombinatorObject {
+    public struct TextCustomEmoji: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xa26156c0
         public static let tlName = "textCustomEmoji"
 

@@ -944,7 +944,7 @@ extension Api.SecurePasswordKdfAlgo {
 
 extension Api.SecurePasswordKdfAlgo {
     /// `securePasswordKdfAlgoPBKDF2HMACSHA512iter100000#bbf2dda0 salt:bytes = SecurePasswordKdfAlgo;`
-    public final class SecurePasswordKdfAlgoPBKDF2HMACSHA512iter100000: TLCombinatorObject {
+    public struct SecurePasswordKdfAlgoPBKDF2HMACSHA512iter100000: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xbbf2dda0
         public static let tlName = "securePasswordKdfAlgoPBKDF2HMACSHA512iter100000"
 
@@ -971,7 +971,7 @@ extension Api.SecurePasswordKdfAlgo {
 
 extension Api.SecurePasswordKdfAlgo {
     /// `securePasswordKdfAlgoSHA512#86471d92 salt:bytes = SecurePasswordKdfAlgo;`
-    public final class SecurePasswordKdfAlgoSHA512: TLCombinatorObject {
+    public struct SecurePasswordKdfAlgoSHA512: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x86471d92
         public static let tlName = "securePasswordKdfAlgoSHA512"
 
@@ -1026,7 +1026,7 @@ extension Api {
 
 extension Api.SecurePlainData {
     /// `securePlainPhone#7d6099dd phone:string = SecurePlainData;`
-    public final class SecurePlainPhone: TLCombinatorObject {
+    public struct SecurePlainPhone: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x7d6099dd
         public static let tlName = "securePlainPhone"
 
@@ -1053,7 +1053,7 @@ extension Api.SecurePlainData {
 
 extension Api.SecurePlainData {
     /// `securePlainEmail#21ec5a5f email:string = SecurePlainData;`
-    public final class SecurePlainEmail: TLCombinatorObject {
+    public struct SecurePlainEmail: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x21ec5a5f
         public static let tlName = "securePlainEmail"
 
@@ -2679,7 +2679,7 @@ extension Api.SendMessageAction {
 
 extension Api.SendMessageAction {
     /// `sendMessageEmojiInteractionSeen#b665902e emoticon:string = SendMessageAction;`
-    public final class SendMessageEmojiInteractionSeen: TLCombinatorObject {
+    public struct SendMessageEmojiInteractionSeen: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xb665902e
         public static let tlName = "sendMessageEmojiInteractionSeen"
 

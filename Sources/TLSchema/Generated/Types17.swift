@@ -1696,7 +1696,7 @@ extension Api.StarGiftAuctionState {
 
 extension Api.StarGiftAuctionState {
     /// `starGiftAuctionStateFinished#972dabbf flags:# start_date:int end_date:int average_price:long listed_count:flags.0?int fragment_listed_count:flags.1?int fragment_listed_url:flags.1?string = StarGiftAuctionState;`
-    public final class StarGiftAuctionStateFinished: TLCombinatorObject {
+    public struct StarGiftAuctionStateFinished: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x972dabbf
         public static let tlName = "starGiftAuctionStateFinished"
 
@@ -3441,7 +3441,7 @@ extension Api {
 
 extension Api.StatsGraph {
     /// `statsGraphAsync#4a27eb2d token:string = StatsGraph;`
-    public final class StatsGraphAsync: TLCombinatorObject {
+    public struct StatsGraphAsync: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x4a27eb2d
         public static let tlName = "statsGraphAsync"
 
@@ -3468,7 +3468,7 @@ extension Api.StatsGraph {
 
 extension Api.StatsGraph {
     /// `statsGraphError#bedc9822 error:string = StatsGraph;`
-    public final class StatsGraphError: TLCombinatorObject {
+    public struct StatsGraphError: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xbedc9822
         public static let tlName = "statsGraphError"
 

@@ -87,7 +87,7 @@ extension Api {
 
 extension Api.StatsURL {
     /// `statsURL#47a971e0 url:string = StatsURL;`
-    public final class StatsURL: TLCombinatorObject {
+    public struct StatsURL: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x47a971e0
         public static let tlName = "statsURL"
 
@@ -139,7 +139,7 @@ extension Api {
 
 extension Api.StickerKeyword {
     /// `stickerKeyword#fcfeb29c document_id:long keyword:Vector<string> = StickerKeyword;`
-    public final class StickerKeyword: TLCombinatorObject {
+    public struct StickerKeyword: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xfcfeb29c
         public static let tlName = "stickerKeyword"
 
@@ -2921,7 +2921,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateDeleteMessages#a20db0e5 messages:Vector<int> pts:int pts_count:int = Update;`
-    public final class UpdateDeleteMessages: TLCombinatorObject {
+    public struct UpdateDeleteMessages: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xa20db0e5
         public static let tlName = "updateDeleteMessages"
 
@@ -3552,7 +3552,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateUserPhone#05492a13 user_id:long phone:string = Update;`
-    public final class UpdateUserPhone: TLCombinatorObject {
+    public struct UpdateUserPhone: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x05492a13
         public static let tlName = "updateUserPhone"
 
@@ -3725,7 +3725,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateReadMessagesContents#f8227181 flags:# messages:Vector<int> pts:int pts_count:int date:flags.0?int = Update;`
-    public final class UpdateReadMessagesContents: TLCombinatorObject {
+    public struct UpdateReadMessagesContents: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xf8227181
         public static let tlName = "updateReadMessagesContents"
 
@@ -3922,7 +3922,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateDeleteChannelMessages#c32d5b12 channel_id:long messages:Vector<int> pts:int pts_count:int = Update;`
-    public final class UpdateDeleteChannelMessages: TLCombinatorObject {
+    public struct UpdateDeleteChannelMessages: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xc32d5b12
         public static let tlName = "updateDeleteChannelMessages"
 
@@ -4070,7 +4070,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateStickerSetsOrder#0bb2d201 flags:# masks:flags.0?true emojis:flags.1?true order:Vector<long> = Update;`
-    public final class UpdateStickerSetsOrder: TLCombinatorObject {
+    public struct UpdateStickerSetsOrder: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x0bb2d201
         public static let tlName = "updateStickerSetsOrder"
 
@@ -4946,7 +4946,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateLangPackTooLong#46560264 lang_code:string = Update;`
-    public final class UpdateLangPackTooLong: TLCombinatorObject {
+    public struct UpdateLangPackTooLong: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x46560264
         public static let tlName = "updateLangPackTooLong"
 
@@ -5585,7 +5585,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateDialogFilterOrder#a5d72105 order:Vector<int> = Update;`
-    public final class UpdateDialogFilterOrder: TLCombinatorObject {
+    public struct UpdateDialogFilterOrder: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xa5d72105
         public static let tlName = "updateDialogFilterOrder"
 
@@ -5633,7 +5633,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updatePhoneCallSignalingData#2661bf09 phone_call_id:long data:bytes = Update;`
-    public final class UpdatePhoneCallSignalingData: TLCombinatorObject {
+    public struct UpdatePhoneCallSignalingData: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x2661bf09
         public static let tlName = "updatePhoneCallSignalingData"
 
@@ -5927,7 +5927,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updatePinnedChannelMessages#5bb98608 flags:# pinned:flags.0?true channel_id:long messages:Vector<int> pts:int pts_count:int = Update;`
-    public final class UpdatePinnedChannelMessages: TLCombinatorObject {
+    public struct UpdatePinnedChannelMessages: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x5bb98608
         public static let tlName = "updatePinnedChannelMessages"
 
@@ -7355,7 +7355,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateSmsJob#f16269d4 job_id:string = Update;`
-    public final class UpdateSmsJob: TLCombinatorObject {
+    public struct UpdateSmsJob: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xf16269d4
         public static let tlName = "updateSmsJob"
 
@@ -7490,7 +7490,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateDeleteQuickReplyMessages#566fe7cd shortcut_id:int messages:Vector<int> = Update;`
-    public final class UpdateDeleteQuickReplyMessages: TLCombinatorObject {
+    public struct UpdateDeleteQuickReplyMessages: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x566fe7cd
         public static let tlName = "updateDeleteQuickReplyMessages"
 
@@ -7846,7 +7846,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateBotPurchasedPaidMedia#283bd312 user_id:long payload:string qts:int = Update;`
-    public final class UpdateBotPurchasedPaidMedia: TLCombinatorObject {
+    public struct UpdateBotPurchasedPaidMedia: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x283bd312
         public static let tlName = "updateBotPurchasedPaidMedia"
 
@@ -8382,7 +8382,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateChatParticipantRank#bd8367b9 chat_id:long user_id:long rank:string version:int = Update;`
-    public final class UpdateChatParticipantRank: TLCombinatorObject {
+    public struct UpdateChatParticipantRank: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xbd8367b9
         public static let tlName = "updateChatParticipantRank"
 
@@ -8841,7 +8841,7 @@ extension Api.Update {
 
 extension Api.Update {
     /// `updateBotStarsSubscription#6c0d8e23 flags:# canceled:flags.0?true payment_failed:flags.1?true restored:flags.2?true user_id:long payload:bytes qts:int = Update;`
-    public final class UpdateBotStarsSubscription: TLCombinatorObject {
+    public struct UpdateBotStarsSubscription: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x6c0d8e23
         public static let tlName = "updateBotStarsSubscription"
 

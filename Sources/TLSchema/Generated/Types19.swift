@@ -609,7 +609,7 @@ extension Api.UrlAuthResult {
 
 extension Api.UrlAuthResult {
     /// `urlAuthResultAccepted#623a8fa0 flags:# url:flags.0?string = UrlAuthResult;`
-    public final class UrlAuthResultAccepted: TLCombinatorObject {
+    public struct UrlAuthResultAccepted: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x623a8fa0
         public static let tlName = "urlAuthResultAccepted"
 
@@ -1445,7 +1445,7 @@ extension Api.UserProfilePhoto {
 
 extension Api.UserProfilePhoto {
     /// `userProfilePhoto#82d1f706 flags:# has_video:flags.0?true personal:flags.2?true photo_id:long stripped_thumb:flags.1?bytes dc_id:int = UserProfilePhoto;`
-    public final class UserProfilePhoto: TLCombinatorObject {
+    public struct UserProfilePhoto: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x82d1f706
         public static let tlName = "userProfilePhoto"
 
@@ -1726,7 +1726,7 @@ extension Api {
 
 extension Api.Username {
     /// `username#b4073647 flags:# editable:flags.0?true active:flags.1?true username:string = Username;`
-    public final class Username: TLCombinatorObject {
+    public struct Username: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xb4073647
         public static let tlName = "username"
 
@@ -1797,7 +1797,7 @@ extension Api {
 
 extension Api.VideoSize {
     /// `videoSize#de33b094 flags:# type:string w:int h:int size:int video_start_ts:flags.0?double = VideoSize;`
-    public final class VideoSize: TLCombinatorObject {
+    public struct VideoSize: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xde33b094
         public static let tlName = "videoSize"
 
@@ -1848,7 +1848,7 @@ extension Api.VideoSize {
 
 extension Api.VideoSize {
     /// `videoSizeEmojiMarkup#f85c413c emoji_id:long background_colors:Vector<int> = VideoSize;`
-    public final class VideoSizeEmojiMarkup: TLCombinatorObject {
+    public struct VideoSizeEmojiMarkup: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xf85c413c
         public static let tlName = "videoSizeEmojiMarkup"
 
@@ -2087,7 +2087,7 @@ extension Api {
 
 extension Api.WallPaperSettings {
     /// `wallPaperSettings#372efcd0 flags:# blur:flags.1?true motion:flags.2?true background_color:flags.0?int second_background_color:flags.4?int third_background_color:flags.5?int fourth_background_color:flags.6?int intensity:flags.3?int rotation:flags.4?int emoticon:flags.7?string = WallPaperSettings;`
-    public final class WallPaperSettings: TLCombinatorObject {
+    public struct WallPaperSettings: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x372efcd0
         public static let tlName = "wallPaperSettings"
 
@@ -2478,7 +2478,7 @@ extension Api {
 
 extension Api.WebPage {
     /// `webPageEmpty#211a1788 flags:# id:long url:flags.0?string = WebPage;`
-    public final class WebPageEmpty: TLCombinatorObject {
+    public struct WebPageEmpty: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x211a1788
         public static let tlName = "webPageEmpty"
 
@@ -2514,7 +2514,7 @@ extension Api.WebPage {
 
 extension Api.WebPage {
     /// `webPagePending#b0d13e47 flags:# id:long url:flags.0?string date:int = WebPage;`
-    public final class WebPagePending: TLCombinatorObject {
+    public struct WebPagePending: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xb0d13e47
         public static let tlName = "webPagePending"
 
@@ -3080,7 +3080,7 @@ extension Api {
 
 extension Api.WebViewResult {
     /// `webViewResultUrl#4d22ff98 flags:# fullsize:flags.1?true fullscreen:flags.2?true same_origin:flags.3?true query_id:flags.0?long url:string = WebViewResult;`
-    public final class WebViewResultUrl: TLCombinatorObject {
+    public struct WebViewResultUrl: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x4d22ff98
         public static let tlName = "webViewResultUrl"
 
@@ -3710,7 +3710,7 @@ extension Api.account {
 
 extension Api.account.EmailVerified {
     /// `account.emailVerified#2b96cd1b email:string = account.EmailVerified;`
-    public final class EmailVerified: TLCombinatorObject {
+    public struct EmailVerified: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x2b96cd1b
         public static let tlName = "account.emailVerified"
 

@@ -663,7 +663,7 @@ extension Api.account.SavedMusicIds {
 
 extension Api.account.SavedMusicIds {
     /// `account.savedMusicIds#998d6636 ids:Vector<long> = account.SavedMusicIds;`
-    public final class SavedMusicIds: TLCombinatorObject {
+    public struct SavedMusicIds: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x998d6636
         public static let tlName = "account.savedMusicIds"
 
@@ -872,7 +872,7 @@ extension Api.account {
 
 extension Api.account.SentEmailCode {
     /// `account.sentEmailCode#811f854f email_pattern:string length:int = account.SentEmailCode;`
-    public final class SentEmailCode: TLCombinatorObject {
+    public struct SentEmailCode: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x811f854f
         public static let tlName = "account.sentEmailCode"
 
@@ -1062,7 +1062,7 @@ extension Api.account {
 
 extension Api.account.TmpPassword {
     /// `account.tmpPassword#db64fd34 tmp_password:bytes valid_until:int = account.TmpPassword;`
-    public final class TmpPassword: TLCombinatorObject {
+    public struct TmpPassword: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xdb64fd34
         public static let tlName = "account.tmpPassword"
 
@@ -1696,7 +1696,7 @@ extension Api.auth {
 
 extension Api.auth.ExportedAuthorization {
     /// `auth.exportedAuthorization#b434e2b8 id:long bytes:bytes = auth.ExportedAuthorization;`
-    public final class ExportedAuthorization: TLCombinatorObject {
+    public struct ExportedAuthorization: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xb434e2b8
         public static let tlName = "auth.exportedAuthorization"
 
@@ -1810,7 +1810,7 @@ extension Api.auth {
 
 extension Api.auth.LoggedOut {
     /// `auth.loggedOut#c3a2835f flags:# future_auth_token:flags.0?bytes = auth.LoggedOut;`
-    public final class LoggedOut: TLCombinatorObject {
+    public struct LoggedOut: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xc3a2835f
         public static let tlName = "auth.loggedOut"
 
@@ -1872,7 +1872,7 @@ extension Api.auth {
 
 extension Api.auth.LoginToken {
     /// `auth.loginToken#629f1980 expires:int token:bytes = auth.LoginToken;`
-    public final class LoginToken: TLCombinatorObject {
+    public struct LoginToken: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x629f1980
         public static let tlName = "auth.loginToken"
 
@@ -1904,7 +1904,7 @@ extension Api.auth.LoginToken {
 
 extension Api.auth.LoginToken {
     /// `auth.loginTokenMigrateTo#068e9916 dc_id:int token:bytes = auth.LoginToken;`
-    public final class LoginTokenMigrateTo: TLCombinatorObject {
+    public struct LoginTokenMigrateTo: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x068e9916
         public static let tlName = "auth.loginTokenMigrateTo"
 
@@ -2040,7 +2040,7 @@ extension Api.auth {
 
 extension Api.auth.PasswordRecovery {
     /// `auth.passwordRecovery#137948a5 email_pattern:string = auth.PasswordRecovery;`
-    public final class PasswordRecovery: TLCombinatorObject {
+    public struct PasswordRecovery: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x137948a5
         public static let tlName = "auth.passwordRecovery"
 
@@ -2365,7 +2365,7 @@ extension Api.auth.SentCodeType {
 
 extension Api.auth.SentCodeType {
     /// `auth.sentCodeTypeFlashCall#ab03c6d9 pattern:string = auth.SentCodeType;`
-    public final class SentCodeTypeFlashCall: TLCombinatorObject {
+    public struct SentCodeTypeFlashCall: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xab03c6d9
         public static let tlName = "auth.sentCodeTypeFlashCall"
 
@@ -2392,7 +2392,7 @@ extension Api.auth.SentCodeType {
 
 extension Api.auth.SentCodeType {
     /// `auth.sentCodeTypeMissedCall#82006484 prefix:string length:int = auth.SentCodeType;`
-    public final class SentCodeTypeMissedCall: TLCombinatorObject {
+    public struct SentCodeTypeMissedCall: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x82006484
         public static let tlName = "auth.sentCodeTypeMissedCall"
 
@@ -2424,7 +2424,7 @@ extension Api.auth.SentCodeType {
 
 extension Api.auth.SentCodeType {
     /// `auth.sentCodeTypeEmailCode#f450f59b flags:# apple_signin_allowed:flags.0?true google_signin_allowed:flags.1?true email_pattern:string length:int reset_available_period:flags.3?int reset_pending_date:flags.4?int = auth.SentCodeType;`
-    public final class SentCodeTypeEmailCode: TLCombinatorObject {
+    public struct SentCodeTypeEmailCode: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xf450f59b
         public static let tlName = "auth.sentCodeTypeEmailCode"
 
@@ -2516,7 +2516,7 @@ extension Api.auth.SentCodeType {
 
 extension Api.auth.SentCodeType {
     /// `auth.sentCodeTypeFragmentSms#d9565c39 url:string length:int = auth.SentCodeType;`
-    public final class SentCodeTypeFragmentSms: TLCombinatorObject {
+    public struct SentCodeTypeFragmentSms: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xd9565c39
         public static let tlName = "auth.sentCodeTypeFragmentSms"
 
@@ -2608,7 +2608,7 @@ extension Api.auth.SentCodeType {
 
 extension Api.auth.SentCodeType {
     /// `auth.sentCodeTypeSmsWord#a416ac81 flags:# beginning:flags.0?string = auth.SentCodeType;`
-    public final class SentCodeTypeSmsWord: TLCombinatorObject {
+    public struct SentCodeTypeSmsWord: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xa416ac81
         public static let tlName = "auth.sentCodeTypeSmsWord"
 
@@ -2639,7 +2639,7 @@ extension Api.auth.SentCodeType {
 
 extension Api.auth.SentCodeType {
     /// `auth.sentCodeTypeSmsPhrase#b37794af flags:# beginning:flags.0?string = auth.SentCodeType;`
-    public final class SentCodeTypeSmsPhrase: TLCombinatorObject {
+    public struct SentCodeTypeSmsPhrase: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xb37794af
         public static let tlName = "auth.sentCodeTypeSmsPhrase"
 

@@ -30,7 +30,7 @@ extension Api.bots {
 
 extension Api.bots.ExportedBotToken {
     /// `bots.exportedBotToken#3c60b621 token:string = bots.ExportedBotToken;`
-    public final class ExportedBotToken: TLCombinatorObject {
+    public struct ExportedBotToken: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x3c60b621
         public static let tlName = "bots.exportedBotToken"
 
@@ -200,7 +200,7 @@ extension Api.bots {
 
 extension Api.bots.RequestedButton {
     /// `bots.requestedButton#f13bbcd7 webapp_req_id:string = bots.RequestedButton;`
-    public final class RequestedButton: TLCombinatorObject {
+    public struct RequestedButton: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xf13bbcd7
         public static let tlName = "bots.requestedButton"
 
@@ -2401,7 +2401,7 @@ extension Api.help {
 
 extension Api.help.InviteText {
     /// `help.inviteText#18cb9f78 message:string = help.InviteText;`
-    public final class InviteText: TLCombinatorObject {
+    public struct InviteText: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x18cb9f78
         public static let tlName = "help.inviteText"
 
@@ -2621,7 +2621,7 @@ extension Api.help {
 
 extension Api.help.PeerColorSet {
     /// `help.peerColorSet#26219a58 colors:Vector<int> = help.PeerColorSet;`
-    public final class PeerColorSet: TLCombinatorObject {
+    public struct PeerColorSet: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x26219a58
         public static let tlName = "help.peerColorSet"
 
@@ -3121,7 +3121,7 @@ extension Api.help {
 
 extension Api.help.SupportName {
     /// `help.supportName#8c05f1c9 name:string = help.SupportName;`
-    public final class SupportName: TLCombinatorObject {
+    public struct SupportName: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x8c05f1c9
         public static let tlName = "help.supportName"
 

@@ -365,7 +365,7 @@ extension Api.messages {
 
 extension Api.messages.AffectedFoundMessages {
     /// `messages.affectedFoundMessages#ef8d3e6c pts:int pts_count:int offset:int messages:Vector<int> = messages.AffectedFoundMessages;`
-    public final class AffectedFoundMessages: TLCombinatorObject {
+    public struct AffectedFoundMessages: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xef8d3e6c
         public static let tlName = "messages.affectedFoundMessages"
 
@@ -1008,7 +1008,7 @@ extension Api.messages {
 
 extension Api.messages.BotPreparedInlineMessage {
     /// `messages.botPreparedInlineMessage#8ecf0511 id:string expire_date:int = messages.BotPreparedInlineMessage;`
-    public final class BotPreparedInlineMessage: TLCombinatorObject {
+    public struct BotPreparedInlineMessage: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x8ecf0511
         public static let tlName = "messages.botPreparedInlineMessage"
 
@@ -1518,7 +1518,7 @@ extension Api.messages {
 
 extension Api.messages.CheckedHistoryImportPeer {
     /// `messages.checkedHistoryImportPeer#a24de717 confirm_text:string = messages.CheckedHistoryImportPeer;`
-    public final class CheckedHistoryImportPeer: TLCombinatorObject {
+    public struct CheckedHistoryImportPeer: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xa24de717
         public static let tlName = "messages.checkedHistoryImportPeer"
 
@@ -1686,7 +1686,7 @@ extension Api.messages {
 
 extension Api.messages.DhConfig {
     /// `messages.dhConfigNotModified#c0e24635 random:bytes = messages.DhConfig;`
-    public final class DhConfigNotModified: TLCombinatorObject {
+    public struct DhConfigNotModified: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xc0e24635
         public static let tlName = "messages.dhConfigNotModified"
 
@@ -2175,7 +2175,7 @@ extension Api.messages {
 
 extension Api.messages.EmojiGameOutcome {
     /// `messages.emojiGameOutcome#da2ad647 seed:bytes stake_ton_amount:long ton_amount:long = messages.EmojiGameOutcome;`
-    public final class EmojiGameOutcome: TLCombinatorObject {
+    public struct EmojiGameOutcome: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xda2ad647
         public static let tlName = "messages.emojiGameOutcome"
 
@@ -3043,7 +3043,7 @@ extension Api.messages {
 
 extension Api.messages.HistoryImportParsed {
     /// `messages.historyImportParsed#5e0fb7b9 flags:# pm:flags.0?true group:flags.1?true title:flags.2?string = messages.HistoryImportParsed;`
-    public final class HistoryImportParsed: TLCombinatorObject {
+    public struct HistoryImportParsed: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x5e0fb7b9
         public static let tlName = "messages.historyImportParsed"
 

@@ -2017,7 +2017,7 @@ extension Api.messages {
 
 extension Api.messages.TranscribedAudio {
     /// `messages.transcribedAudio#cfb9d957 flags:# pending:flags.0?true transcription_id:long text:string trial_remains_num:flags.1?int trial_remains_until_date:flags.1?int = messages.TranscribedAudio;`
-    public final class TranscribedAudio: TLCombinatorObject {
+    public struct TranscribedAudio: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xcfb9d957
         public static let tlName = "messages.transcribedAudio"
 
@@ -2692,7 +2692,7 @@ extension Api.payments {
 
 extension Api.payments.ExportedInvoice {
     /// `payments.exportedInvoice#aed0cbd9 url:string = payments.ExportedInvoice;`
-    public final class ExportedInvoice: TLCombinatorObject {
+    public struct ExportedInvoice: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xaed0cbd9
         public static let tlName = "payments.exportedInvoice"
 
@@ -2747,7 +2747,7 @@ extension Api.payments {
 
 extension Api.payments.GiveawayInfo {
     /// `payments.giveawayInfo#4367daa0 flags:# participating:flags.0?true preparing_results:flags.3?true start_date:int joined_too_early_date:flags.1?int admin_disallowed_chat_id:flags.2?long disallowed_country:flags.4?string = payments.GiveawayInfo;`
-    public final class GiveawayInfo: TLCombinatorObject {
+    public struct GiveawayInfo: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x4367daa0
         public static let tlName = "payments.giveawayInfo"
 
@@ -2805,7 +2805,7 @@ extension Api.payments.GiveawayInfo {
 
 extension Api.payments.GiveawayInfo {
     /// `payments.giveawayInfoResults#e175e66f flags:# winner:flags.0?true refunded:flags.1?true start_date:int gift_code_slug:flags.3?string stars_prize:flags.4?long finish_date:int winners_count:int activated_count:flags.2?int = payments.GiveawayInfo;`
-    public final class GiveawayInfoResults: TLCombinatorObject {
+    public struct GiveawayInfoResults: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xe175e66f
         public static let tlName = "payments.giveawayInfoResults"
 
@@ -3366,7 +3366,7 @@ extension Api.payments.PaymentResult {
 
 extension Api.payments.PaymentResult {
     /// `payments.paymentVerificationNeeded#d8411139 url:string = payments.PaymentResult;`
-    public final class PaymentVerificationNeeded: TLCombinatorObject {
+    public struct PaymentVerificationNeeded: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xd8411139
         public static let tlName = "payments.paymentVerificationNeeded"
 

@@ -682,7 +682,7 @@ extension Api.payments {
 
 extension Api.payments.StarGiftWithdrawalUrl {
     /// `payments.starGiftWithdrawalUrl#84aa3a9c url:string = payments.StarGiftWithdrawalUrl;`
-    public final class StarGiftWithdrawalUrl: TLCombinatorObject {
+    public struct StarGiftWithdrawalUrl: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x84aa3a9c
         public static let tlName = "payments.starGiftWithdrawalUrl"
 
@@ -825,7 +825,7 @@ extension Api.payments {
 
 extension Api.payments.StarsRevenueAdsAccountUrl {
     /// `payments.starsRevenueAdsAccountUrl#394e7f21 url:string = payments.StarsRevenueAdsAccountUrl;`
-    public final class StarsRevenueAdsAccountUrl: TLCombinatorObject {
+    public struct StarsRevenueAdsAccountUrl: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x394e7f21
         public static let tlName = "payments.starsRevenueAdsAccountUrl"
 
@@ -948,7 +948,7 @@ extension Api.payments {
 
 extension Api.payments.StarsRevenueWithdrawalUrl {
     /// `payments.starsRevenueWithdrawalUrl#1dab80b7 url:string = payments.StarsRevenueWithdrawalUrl;`
-    public final class StarsRevenueWithdrawalUrl: TLCombinatorObject {
+    public struct StarsRevenueWithdrawalUrl: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x1dab80b7
         public static let tlName = "payments.starsRevenueWithdrawalUrl"
 
@@ -1417,7 +1417,7 @@ extension Api.phone {
 
 extension Api.phone.ExportedGroupCallInvite {
     /// `phone.exportedGroupCallInvite#204bd158 link:string = phone.ExportedGroupCallInvite;`
-    public final class ExportedGroupCallInvite: TLCombinatorObject {
+    public struct ExportedGroupCallInvite: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x204bd158
         public static let tlName = "phone.exportedGroupCallInvite"
 
@@ -2305,7 +2305,7 @@ extension Api.smsjobs {
 
 extension Api.smsjobs.EligibilityToJoin {
     /// `smsjobs.eligibleToJoin#dc8b44cf terms_url:string monthly_sent_sms:int = smsjobs.EligibilityToJoin;`
-    public final class EligibleToJoin: TLCombinatorObject {
+    public struct EligibleToJoin: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xdc8b44cf
         public static let tlName = "smsjobs.eligibleToJoin"
 
@@ -2984,7 +2984,7 @@ extension Api.stickers {
 
 extension Api.stickers.SuggestedShortName {
     /// `stickers.suggestedShortName#85fea03f short_name:string = stickers.SuggestedShortName;`
-    public final class SuggestedShortName: TLCombinatorObject {
+    public struct SuggestedShortName: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0x85fea03f
         public static let tlName = "stickers.suggestedShortName"
 

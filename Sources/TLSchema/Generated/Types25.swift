@@ -981,7 +981,7 @@ extension Api.upload {
 
 extension Api.upload.CdnFile {
     /// `upload.cdnFileReuploadNeeded#eea8e46e request_token:bytes = upload.CdnFile;`
-    public final class CdnFileReuploadNeeded: TLCombinatorObject {
+    public struct CdnFileReuploadNeeded: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xeea8e46e
         public static let tlName = "upload.cdnFileReuploadNeeded"
 
@@ -1008,7 +1008,7 @@ extension Api.upload.CdnFile {
 
 extension Api.upload.CdnFile {
     /// `upload.cdnFile#a99fca4f bytes:bytes = upload.CdnFile;`
-    public final class CdnFile: TLCombinatorObject {
+    public struct CdnFile: TLCombinatorValue {
         public static let constructorID: Swift.UInt32 = 0xa99fca4f
         public static let tlName = "upload.cdnFile"
 
