@@ -136,10 +136,17 @@ public final class PostgresDatabase: Sendable {
                 if progress.abandon() { throw PostgresOutcomeUnknown(what: "\(what): the server ended the connection", seconds: nil) }
                 guard attempt < 5 else { throw ended }
                 logger.debug("transaction retried", metadata: ["reason": "connection ended", "attempt": "\(attempt)"])
+                try await Self.pauseBeforeAnotherConnection(attempt)
                 continue
             } catch let error as PSQLError where attempt < 5 && Self.isRetryable(error) {
                 logger.debug("transaction retried", metadata: ["sqlstate": "\(error.serverInfo?[.sqlState] ?? "-")", "attempt": "\(attempt)"])
                 continue
+            } catch let error as PSQLError where error.code != .server {
+                // The connection failed under a query (it closed before the watch on its end
+                // noticed). After the COMMIT was sent that is no answer, not a rollback: only an
+                // error the server sends (`.server`) says the commit did not happen.
+                if progress.abandon() { throw PostgresOutcomeUnknown(what: "\(what) (\(Self.describe(error)))", seconds: nil) }
+                throw error
             }
         }
     }
@@ -173,9 +180,18 @@ public final class PostgresDatabase: Sendable {
                 }
             } catch is PostgresConnectionEnded where attempt < 5 {
                 // Reads change nothing: run again on another connection.
+                try await Self.pauseBeforeAnotherConnection(attempt)
                 continue
             }
         }
+    }
+
+    /// A connection the server just ended stays in the pool until the pool sees it close, a
+    /// moment later: a retry at once was handed the same dead connection, and five of them spent
+    /// every attempt within a millisecond ("ended the connection five times in a row" after one
+    /// end). 10, 20, 30, 40 ms: the pool has seen the close by then.
+    private static func pauseBeforeAnotherConnection(_ attempt: Int) async throws {
+        try await Task.sleep(for: .milliseconds(10 * attempt))
     }
 
     /// Seconds a transaction or a read may take, the wait for a pooled connection included, before

@@ -232,8 +232,30 @@ public final class PostgresJobQueue: JobQueue, JobHistoryReading {
     public func enqueue(_ job: NewJob, now: UnixTime) async throws(JobQueueError) -> EnqueueOutcome {
         guard job.maxAttempts >= 1 else { throw .invalidJob("maxAttempts must be at least 1 (it is \(job.maxAttempts))") }
         guard !job.kind.rawValue.isEmpty else { throw .invalidJob("the kind is empty") }
+        let outcome: EnqueueOutcome
+        do throws(JobQueueError) {
+            outcome = try await insert(job, now: now, afterDoubt: false)
+        } catch .storageInDoubt(let reason) where job.idempotencyKey != nil {
+            // The key makes the insert safe to run again: had the first COMMIT taken effect, ON
+            // CONFLICT finds its row and nothing is stored twice. The caller gets an answer instead
+            // of a doubt to resolve by hand.
+            logger.notice("an enqueue's COMMIT went unanswered; inserting again under its idempotency key", metadata: ["reason": "\(reason)"])
+            do throws(JobQueueError) {
+                outcome = try await insert(job, now: now, afterDoubt: true)
+            } catch .storageInDoubt(let again) {
+                throw .storageInDoubt("\(reason); inserted again under its idempotency key, and that COMMIT went unanswered too (\(again))")
+            }
+        }
+        if case .created = outcome { signals.yield(job.account) }
+        return outcome
+    }
+
+    /// One INSERT ... ON CONFLICT of `job`. `afterDoubt`: a first attempt's COMMIT went unanswered,
+    /// so a row under the key that holds this very job (kind, account, payload, created at `now`)
+    /// is the one that attempt stored, and is answered as `created`.
+    private func insert(_ job: NewJob, now: UnixTime, afterDoubt: Bool) async throws(JobQueueError) -> EnqueueOutcome {
         let logger = self.logger
-        let outcome = try await write { connection -> EnqueueOutcome in
+        return try await write { connection -> EnqueueOutcome in
             let inserted = try await connection.rows("""
                 INSERT INTO jobs (kind, account, payload, priority, state, run_at, max_attempts, idempotency_key, created_at, updated_at)
                 VALUES (\(job.kind.rawValue), \(job.account.rawValue), \(job.payload), \(Int64(job.priority)), 'queued', \((job.runAt ?? now).seconds),
@@ -247,12 +269,12 @@ public final class PostgresJobQueue: JobQueue, JobHistoryReading {
             }
             // ON CONFLICT waited for a concurrent insert of the key to commit: this statement sees it.
             guard let existing = try await connection.rows(
-                "SELECT id FROM jobs WHERE idempotency_key = \(job.idempotencyKey)", logger: logger).first
+                "SELECT id, kind, account, payload, created_at FROM jobs WHERE idempotency_key = \(job.idempotencyKey)", logger: logger).first
             else { throw JobQueueError.storage("the job with idempotency key \(job.idempotencyKey ?? "-") vanished while enqueueing") }
-            return .duplicate(JobID(try existing.decode(Int64.self)))
+            let (id, kind, account, payload, createdAt) = try existing.decode((Int64, String, String, Data, Double).self)
+            let isThisJob = kind == job.kind.rawValue && account == job.account.rawValue && payload == job.payload && createdAt == now.seconds
+            return afterDoubt && isThisJob ? .created(JobID(id)) : .duplicate(JobID(id))
         }
-        if case .created = outcome { signals.yield(job.account) }
-        return outcome
     }
 
     public func claim(_ request: ClaimRequest, now: UnixTime) async throws(JobQueueError) -> [ClaimedJob] {

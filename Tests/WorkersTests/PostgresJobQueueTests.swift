@@ -57,4 +57,53 @@ import Workers
         }
         await scratch.drop()
     }
+
+    /// An enqueue whose COMMIT took effect but whose answer was lost (the connection ended after
+    /// COMMIT was sent, through `CommitReplyCutter` in front of the real server): with an
+    /// idempotency key it is inserted again, the key finds the row the first attempt stored, and
+    /// the caller hears `created` once instead of a doubt. Without a key nothing is safe to repeat,
+    /// and the doubt is the caller's, as `JobQueueError.storageInDoubt` says.
+    @Test func anEnqueueWhoseCommitAnswerWasLostIsSettledByItsIdempotencyKey() async throws {
+        let scratch = try await ScratchPostgresDatabase.create()
+        var components = try #require(URLComponents(string: scratch.url))
+        let cutter = try await CommitReplyCutter.start(targetPort: try #require(components.port))
+        components.port = cutter.port
+        let queue = try await PostgresJobQueue.connect(url: try #require(components.string), logger: quietLogger)
+        do {
+            let job = NewJob(kind: "k", account: "alice", payload: Data("first".utf8), idempotencyKey: "once")
+            cutter.loseTheNextCommitAnswer()
+            let outcome = try await queue.enqueue(job, now: t0)
+            #expect(cutter.cuts == 1, "the first COMMIT's answer was lost")
+            guard case .created(let id) = outcome else {
+                Issue.record("the enqueue whose answer was lost is this caller's: \(outcome)")
+                throw CancellationError()
+            }
+            #expect(try await queue.counts(account: "alice")[.queued] == 1, "stored once")
+            // The key still answers later callers, and another job under it is not taken for this one.
+            #expect(try await queue.enqueue(job, now: t0) == .duplicate(id))
+            var other = job
+            other.payload = Data("second".utf8)
+            cutter.loseTheNextCommitAnswer()
+            #expect(try await queue.enqueue(other, now: t0) == .duplicate(id))
+
+            cutter.loseTheNextCommitAnswer()
+            do {
+                let outcome = try await queue.enqueue(NewJob(kind: "k", account: "alice"), now: t0)
+                Issue.record("an enqueue without a key whose answer was lost cannot know: \(outcome)")
+            } catch {
+                guard case .storageInDoubt(let reason) = error else { throw error }
+                #expect(reason.contains("COMMIT was sent"), "\(reason)")
+            }
+            #expect(cutter.cuts == 3, "the duplicate's COMMIT and the keyless one's were cut too")
+            #expect(try await queue.counts(account: "alice")[.queued] == 2, "the keyless job's COMMIT took effect")
+        } catch {
+            await queue.close()
+            await cutter.stop()
+            await scratch.drop()
+            throw error
+        }
+        await queue.close()
+        await cutter.stop()
+        await scratch.drop()
+    }
 }

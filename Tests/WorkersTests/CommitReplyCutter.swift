@@ -1,0 +1,106 @@
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// A TCP proxy in front of a real PostgreSQL server that, once armed, lets the next COMMIT through
+/// and the server's answer to it not: it closes the client's connection when the answer arrives.
+/// The transaction has then taken effect on the server while the client only saw its connection
+/// end after sending COMMIT: the in-doubt case a network failure makes, at a chosen moment.
+final class CommitReplyCutter: Sendable {
+    let port: Int
+    private let server: any Channel
+    private let switches: Switches
+
+    private init(port: Int, server: any Channel, switches: Switches) {
+        self.port = port
+        self.server = server
+        self.switches = switches
+    }
+
+    /// Listens on a free loopback port and forwards every connection to `targetPort`.
+    static func start(targetPort: Int) async throws -> CommitReplyCutter {
+        let switches = Switches()
+        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .childChannelOption(ChannelOptions.autoRead, value: false)
+            .childChannelInitializer { client in
+                ClientBootstrap(group: client.eventLoop).connect(host: "127.0.0.1", port: targetPort).flatMap { upstream in
+                    let pair = Pair()
+                    return client.pipeline.addHandler(Relay(peer: upstream, side: .client, pair: pair, switches: switches))
+                        .flatMap { upstream.pipeline.addHandler(Relay(peer: client, side: .server, pair: pair, switches: switches)) }
+                        .flatMap { client.setOption(ChannelOptions.autoRead, value: true) }
+                }
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+        return CommitReplyCutter(port: server.localAddress?.port ?? 0, server: server, switches: switches)
+    }
+
+    /// The next COMMIT's answer is not passed on: its connection is closed instead.
+    func loseTheNextCommitAnswer() { switches.state.withLock { $0.armed = true } }
+
+    /// How many answers were lost so far.
+    var cuts: Int { switches.state.withLock { $0.cuts } }
+
+    func stop() async { try? await server.close() }
+
+    private final class Switches: Sendable {
+        struct State {
+            var armed = false
+            var cuts = 0
+        }
+        let state = Mutex(State())
+    }
+
+    /// One proxied connection: whether its client sent a COMMIT while the cutter was armed.
+    private final class Pair: Sendable {
+        let commitSent = Mutex(false)
+    }
+
+    /// Passes bytes to `peer`. From the client it notes a COMMIT sent while armed (postgres-nio
+    /// sends the statement's text in a Parse message); from the server it closes both connections
+    /// instead of passing on the CommandComplete "COMMIT" that answers it.
+    private final class Relay: ChannelInboundHandler, Sendable {
+        typealias InboundIn = ByteBuffer
+        enum Side { case client, server }
+        private let peer: any Channel
+        private let side: Side
+        private let pair: Pair
+        private let switches: Switches
+
+        init(peer: any Channel, side: Side, pair: Pair, switches: Switches) {
+            self.peer = peer
+            self.side = side
+            self.pair = pair
+            self.switches = switches
+        }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            let buffer = unwrapInboundIn(data)
+            let mentionsCommit = String(decoding: buffer.readableBytesView, as: UTF8.self).contains("COMMIT\0")
+            switch side {
+            case .client:
+                if mentionsCommit, switches.state.withLock({ $0.armed }) { pair.commitSent.withLock { $0 = true } }
+            case .server:
+                let cut = mentionsCommit && pair.commitSent.withLock { $0 } && switches.state.withLock { state in
+                    guard state.armed else { return false }
+                    state.armed = false
+                    state.cuts += 1
+                    return true
+                }
+                if cut {
+                    peer.close(promise: nil)
+                    context.close(promise: nil)
+                    return
+                }
+            }
+            peer.writeAndFlush(buffer, promise: nil)
+        }
+
+        func channelInactive(context: ChannelHandlerContext) {
+            peer.close(promise: nil)
+        }
+
+        func errorCaught(context: ChannelHandlerContext, error: any Error) {
+            context.close(promise: nil)
+        }
+    }
+}
