@@ -299,6 +299,8 @@ extension PostgresSessionStore {
     }
 
     public func setStatus(_ status: AccountStatus, for account: AccountID) async throws(SessionStoreError) {
+        // What a reader makes of a row it cannot read, never a state: the row stays as it is.
+        guard status.state != .unreadable else { return }
         let logger = self.logger
         try await write("set the status of \(account)") { connection in
             try await connection.query("""

@@ -241,6 +241,24 @@ import Testing
         }
     }
 
+    /// `.unreadable` is what a reader makes of a row it cannot read, never a state to store: a write
+    /// of it leaves the row as it was (a newer tgsm's mark kept byte for byte, a cleared one
+    /// cleared), whichever writer asks. Before, only the two writers that could ask checked.
+    @Test(arguments: StoreEngine.allCases) func anUnreadableMarkIsNeverWritten(_ engine: StoreEngine) async throws {
+        try await EngineStore.with(engine) { place in
+            let store = try await place.open()
+            _ = try await store.saveSession(Fixtures.session(), account: "alice", fence: nil)
+            let unreadable = AccountStatus.unreadable("account status (unknown state \"hibernating\")", readAt: UnixTime(seconds: 5))
+            try await store.setStatus(unreadable, for: "alice")
+            #expect(try await store.status(of: "alice") == nil)
+            let revoked = AccountStatus(state: .revoked, since: UnixTime(seconds: 1), cause: "SESSION_REVOKED", code: "TGSM-AUTH-002")
+            try await store.setStatus(revoked, for: "alice")
+            try await store.setStatus(unreadable, for: "alice")
+            #expect(try await store.status(of: "alice") == revoked)
+            try await store.shutDown()
+        }
+    }
+
     /// The code sent and not yet used: kept per account and phone key across reopening, replaced by
     /// a newer one, forgotten on request and with the account.
     @Test(arguments: StoreEngine.allCases) func pendingLoginCodesRoundTripAndGoWithTheirAccount(_ engine: StoreEngine) async throws {

@@ -214,6 +214,8 @@ extension AccountStatus {
 /// writing `.active`.
 public protocol AccountStatusStore: Sendable {
     func status(of account: AccountID) async throws -> AccountStatus?
+    /// Stores the mark; `.unreadable`, which only a reader makes, is not written (the row it stands
+    /// for is kept as it is).
     func setStatus(_ status: AccountStatus, for account: AccountID) async throws
     /// Whether the store still has the account: one removed (`tgsm session remove`) has no status
     /// either, which must not read as "the mark was cleared".
@@ -236,6 +238,7 @@ public actor InMemoryAccountStatusStore: AccountStatusStore {
     public func status(of account: AccountID) -> AccountStatus? { statuses[account] }
 
     public func setStatus(_ status: AccountStatus, for account: AccountID) {
+        guard status.state != .unreadable else { return }
         statuses[account] = status
         removed.remove(account)
     }

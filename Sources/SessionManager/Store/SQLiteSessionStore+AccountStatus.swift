@@ -28,6 +28,8 @@ extension SQLiteSessionStore {
     }
 
     public func setStatus(_ status: AccountStatus, for account: AccountID) async throws(SessionStoreError) {
+        // What a reader makes of a row it cannot read, never a state: the row stays as it is.
+        guard status.state != .unreadable else { return }
         try await write("set the status of \(account)") { db in
             try db.execute(sql: """
                 INSERT INTO account_status(account, state, since, cause, code) VALUES (?, ?, ?, ?, ?)
