@@ -276,7 +276,10 @@ let package = Package(
         // What the store and queue contract tests share: the engines, a scratch PostgreSQL database per test.
         .target(
             name: "StoreTestSupport",
-            dependencies: ["PostgresStore", .product(name: "Logging", package: "swift-log"), .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: [
+                "PostgresStore", .product(name: "Logging", package: "swift-log"), .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            ],
             path: "Tests/StoreTestSupport", swiftSettings: strict
         ),
         // A webhook receiver on loopback for the alert tests (OperatorHTTPTests, the built binary's tests).
@@ -301,7 +304,6 @@ let package = Package(
                 "PostgresStore", "StoreTestSupport", "OffThePool",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
             ],

@@ -60,6 +60,35 @@ import Testing
 
     /// Two processes (two stores on one database) draw from the same buckets: together they get
     /// the account's burst, not one burst each.
+    /// A write whose COMMIT took effect on the server while its answer was lost (the connection
+    /// ended under the COMMIT, through `CommitReplyCutter` in front of the real server) says it
+    /// may or may not have taken effect. Before, it said the store failed, as if nothing had been
+    /// written, while the session was stored.
+    @Test func aWriteWhoseCommitAnswerWasLostSaysItMayHaveTakenEffect() async throws {
+        let scratch = try await ScratchPostgresDatabase.create()
+        let cutter = try await CommitReplyCutter.start(before: scratch.url)
+        let store = try await PostgresSessionStore.connect(url: try cutter.proxied(scratch.url), logger: quiet)
+        do {
+            cutter.loseTheNextCommitAnswer()
+            do {
+                _ = try await store.saveSession(Fixtures.session(), account: "alice", fence: nil)
+                Issue.record("a write whose answer was lost cannot report success")
+            } catch {
+                #expect(error.description.contains("after its COMMIT was sent, so it may or may not have taken effect"), "\(error)")
+            }
+            #expect(cutter.cuts == 1)
+            #expect(try await store.loadSession(account: "alice") == Fixtures.session(), "the server had committed it")
+        } catch {
+            try? await store.shutDown()
+            await cutter.stop()
+            await scratch.drop()
+            throw error
+        }
+        try await store.shutDown()
+        await cutter.stop()
+        await scratch.drop()
+    }
+
     @Test func rateBucketsAreSharedByEveryProcess() async throws {
         try await EngineStore.with(.postgres) { place in
             let first = try #require(try await place.open() as? PostgresSessionStore)

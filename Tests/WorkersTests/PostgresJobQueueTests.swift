@@ -65,10 +65,8 @@ import Workers
     /// and the doubt is the caller's, as `JobQueueError.storageInDoubt` says.
     @Test func anEnqueueWhoseCommitAnswerWasLostIsSettledByItsIdempotencyKey() async throws {
         let scratch = try await ScratchPostgresDatabase.create()
-        var components = try #require(URLComponents(string: scratch.url))
-        let cutter = try await CommitReplyCutter.start(targetPort: try #require(components.port))
-        components.port = cutter.port
-        let queue = try await PostgresJobQueue.connect(url: try #require(components.string), logger: quietLogger)
+        let cutter = try await CommitReplyCutter.start(before: scratch.url)
+        let queue = try await PostgresJobQueue.connect(url: try cutter.proxied(scratch.url), logger: quietLogger)
         do {
             let job = NewJob(kind: "k", account: "alice", payload: Data("first".utf8), idempotencyKey: "once")
             cutter.loseTheNextCommitAnswer()

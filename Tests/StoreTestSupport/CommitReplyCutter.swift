@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 import NIOPosix
 import Synchronization
@@ -6,8 +7,9 @@ import Synchronization
 /// and the server's answer to it not: it closes the client's connection when the answer arrives.
 /// The transaction has then taken effect on the server while the client only saw its connection
 /// end after sending COMMIT: the in-doubt case a network failure makes, at a chosen moment.
-final class CommitReplyCutter: Sendable {
-    let port: Int
+/// `proxied(_:)` gives a scratch database's URL through it.
+public final class CommitReplyCutter: Sendable {
+    public let port: Int
     private let server: any Channel
     private let switches: Switches
 
@@ -18,7 +20,7 @@ final class CommitReplyCutter: Sendable {
     }
 
     /// Listens on a free loopback port and forwards every connection to `targetPort`.
-    static func start(targetPort: Int) async throws -> CommitReplyCutter {
+    public static func start(targetPort: Int) async throws -> CommitReplyCutter {
         let switches = Switches()
         let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .childChannelOption(ChannelOptions.autoRead, value: false)
@@ -34,13 +36,27 @@ final class CommitReplyCutter: Sendable {
         return CommitReplyCutter(port: server.localAddress?.port ?? 0, server: server, switches: switches)
     }
 
+    /// `url` (a scratch database's), through this proxy.
+    public func proxied(_ url: String) throws -> String {
+        guard var components = URLComponents(string: url) else { throw ScratchPostgresDatabase.ScratchError.badURL }
+        components.port = port
+        guard let proxied = components.string else { throw ScratchPostgresDatabase.ScratchError.badURL }
+        return proxied
+    }
+
+    /// Starts one in front of the server of `url` (a scratch database's).
+    public static func start(before url: String) async throws -> CommitReplyCutter {
+        guard let port = URLComponents(string: url)?.port else { throw ScratchPostgresDatabase.ScratchError.badURL }
+        return try await start(targetPort: port)
+    }
+
     /// The next COMMIT's answer is not passed on: its connection is closed instead.
-    func loseTheNextCommitAnswer() { switches.state.withLock { $0.armed = true } }
+    public func loseTheNextCommitAnswer() { switches.state.withLock { $0.armed = true } }
 
     /// How many answers were lost so far.
-    var cuts: Int { switches.state.withLock { $0.cuts } }
+    public var cuts: Int { switches.state.withLock { $0.cuts } }
 
-    func stop() async { try? await server.close() }
+    public func stop() async { try? await server.close() }
 
     private final class Switches: Sendable {
         struct State {
