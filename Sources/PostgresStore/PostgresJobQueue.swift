@@ -21,6 +21,8 @@ import Workers
 ///   held by other processes is woken at once, not at its next poll. Every queue LISTENs on one
 ///   pooled connection and feeds `enqueueSignals()`. While that connection is down, workers still poll (`WorkerConfiguration`).
 /// - **idempotency keys**: a unique index over the whole table, so unique across the cluster.
+/// - **enqueue tokens**: each enqueue writes a random token under a unique index of its own, so an
+///   enqueue whose COMMIT went unanswered can run again and tell its own row from another's.
 public final class PostgresJobQueue: JobQueue, JobHistoryReading {
     public static let notificationChannel = "tgsm_jobs"
 
@@ -139,6 +141,12 @@ public final class PostgresJobQueue: JobQueue, JobHistoryReading {
             "CREATE INDEX jobs_finished ON jobs(finished_at) WHERE finished_at IS NOT NULL",
         ]),
         historyMigration,
+        // An enqueue in doubt inserts again with the same token: ON CONFLICT finds the first
+        // attempt's row if it was stored (waiting for it if its COMMIT is still in flight).
+        PostgresMigration(id: "jobs.v4.enqueue-token", statements: [
+            "ALTER TABLE jobs ADD COLUMN enqueue_token text",
+            "CREATE UNIQUE INDEX jobs_enqueue_token ON jobs(enqueue_token)",
+        ]),
     ]
 
     /// Every state change leaves a row in job_history, as on SQLite (the same events, depth changes
@@ -232,48 +240,48 @@ public final class PostgresJobQueue: JobQueue, JobHistoryReading {
     public func enqueue(_ job: NewJob, now: UnixTime) async throws(JobQueueError) -> EnqueueOutcome {
         guard job.maxAttempts >= 1 else { throw .invalidJob("maxAttempts must be at least 1 (it is \(job.maxAttempts))") }
         guard !job.kind.rawValue.isEmpty else { throw .invalidJob("the kind is empty") }
+        let token = UUID().uuidString
         let outcome: EnqueueOutcome
         do throws(JobQueueError) {
-            outcome = try await insert(job, now: now, afterDoubt: false)
-        } catch .storageInDoubt(let reason) where job.idempotencyKey != nil {
-            // The key makes the insert safe to run again: had the first COMMIT taken effect, ON
+            outcome = try await insert(job, token: token, now: now)
+        } catch .storageInDoubt(let reason) {
+            // The token makes the insert safe to run again: had the first COMMIT taken effect, ON
             // CONFLICT finds its row and nothing is stored twice. The caller gets an answer instead
             // of a doubt to resolve by hand.
-            logger.notice("an enqueue's COMMIT went unanswered; inserting again under its idempotency key", metadata: ["reason": "\(reason)"])
+            logger.notice("an enqueue's COMMIT went unanswered; inserting again under its token", metadata: ["reason": "\(reason)"])
             do throws(JobQueueError) {
-                outcome = try await insert(job, now: now, afterDoubt: true)
+                outcome = try await insert(job, token: token, now: now)
             } catch .storageInDoubt(let again) {
-                throw .storageInDoubt("\(reason); inserted again under its idempotency key, and that COMMIT went unanswered too (\(again))")
+                throw .storageInDoubt("\(reason); inserted again, and that COMMIT went unanswered too (\(again))")
             }
         }
         if case .created = outcome { signals.yield(job.account) }
         return outcome
     }
 
-    /// One INSERT ... ON CONFLICT of `job`. `afterDoubt`: a first attempt's COMMIT went unanswered,
-    /// so a row under the key that holds this very job (kind, account, payload, created at `now`)
-    /// is the one that attempt stored, and is answered as `created`.
-    private func insert(_ job: NewJob, now: UnixTime, afterDoubt: Bool) async throws(JobQueueError) -> EnqueueOutcome {
+    /// One INSERT of `job` under `token`, a conflict on the token or the idempotency key doing
+    /// nothing: a row holding `token` is this enqueue's own (`created`, a first attempt's whose
+    /// COMMIT went unanswered), another under the key is `duplicate`.
+    private func insert(_ job: NewJob, token: String, now: UnixTime) async throws(JobQueueError) -> EnqueueOutcome {
         let logger = self.logger
         return try await write { connection -> EnqueueOutcome in
             let inserted = try await connection.rows("""
-                INSERT INTO jobs (kind, account, payload, priority, state, run_at, max_attempts, idempotency_key, created_at, updated_at)
+                INSERT INTO jobs (kind, account, payload, priority, state, run_at, max_attempts, idempotency_key, enqueue_token, created_at, updated_at)
                 VALUES (\(job.kind.rawValue), \(job.account.rawValue), \(job.payload), \(Int64(job.priority)), 'queued', \((job.runAt ?? now).seconds),
-                        \(Int64(job.maxAttempts)), \(job.idempotencyKey), \(now.seconds), \(now.seconds))
-                ON CONFLICT (idempotency_key) DO NOTHING
+                        \(Int64(job.maxAttempts)), \(job.idempotencyKey), \(token), \(now.seconds), \(now.seconds))
+                ON CONFLICT DO NOTHING
                 RETURNING id
                 """, logger: logger)
             if let row = inserted.first {
                 try await connection.query("SELECT pg_notify(\(Self.notificationChannel), \(job.account.rawValue))", logger: logger)
                 return .created(JobID(try row.decode(Int64.self)))
             }
-            // ON CONFLICT waited for a concurrent insert of the key to commit: this statement sees it.
+            // ON CONFLICT waited for a concurrent insert of the key or the token to commit: this statement sees it.
             guard let existing = try await connection.rows(
-                "SELECT id, kind, account, payload, created_at FROM jobs WHERE idempotency_key = \(job.idempotencyKey)", logger: logger).first
+                "SELECT id, enqueue_token FROM jobs WHERE enqueue_token = \(token) OR idempotency_key = \(job.idempotencyKey)", logger: logger).first
             else { throw JobQueueError.storage("the job with idempotency key \(job.idempotencyKey ?? "-") vanished while enqueueing") }
-            let (id, kind, account, payload, createdAt) = try existing.decode((Int64, String, String, Data, Double).self)
-            let isThisJob = kind == job.kind.rawValue && account == job.account.rawValue && payload == job.payload && createdAt == now.seconds
-            return afterDoubt && isThisJob ? .created(JobID(id)) : .duplicate(JobID(id))
+            let (id, existingToken) = try existing.decode((Int64, String?).self)
+            return existingToken == token ? .created(JobID(id)) : .duplicate(JobID(id))
         }
     }
 

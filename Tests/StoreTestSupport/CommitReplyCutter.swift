@@ -3,8 +3,8 @@ import NIOCore
 import NIOPosix
 import Synchronization
 
-/// A TCP proxy in front of a real PostgreSQL server that, once armed, lets the next COMMIT through
-/// and the server's answer to it not: it closes the client's connection when the answer arrives.
+/// A TCP proxy in front of a real PostgreSQL server that, once armed, lets the next COMMITs through
+/// and the server's answers to them not: it closes the client's connection when an answer arrives.
 /// The transaction has then taken effect on the server while the client only saw its connection
 /// end after sending COMMIT: the in-doubt case a network failure makes, at a chosen moment.
 /// `proxied(_:)` gives a scratch database's URL through it.
@@ -50,8 +50,8 @@ public final class CommitReplyCutter: Sendable {
         return try await start(targetPort: port)
     }
 
-    /// The next COMMIT's answer is not passed on: its connection is closed instead.
-    public func loseTheNextCommitAnswer() { switches.state.withLock { $0.armed = true } }
+    /// The answers of the next `count` COMMITs are not passed on: each one's connection is closed instead.
+    public func loseTheNextCommitAnswer(_ count: Int = 1) { switches.state.withLock { $0.armed = count } }
 
     /// How many answers were lost so far.
     public var cuts: Int { switches.state.withLock { $0.cuts } }
@@ -60,7 +60,7 @@ public final class CommitReplyCutter: Sendable {
 
     private final class Switches: Sendable {
         struct State {
-            var armed = false
+            var armed = 0
             var cuts = 0
         }
         let state = Mutex(State())
@@ -94,11 +94,11 @@ public final class CommitReplyCutter: Sendable {
             let mentionsCommit = String(decoding: buffer.readableBytesView, as: UTF8.self).contains("COMMIT\0")
             switch side {
             case .client:
-                if mentionsCommit, switches.state.withLock({ $0.armed }) { pair.commitSent.withLock { $0 = true } }
+                if mentionsCommit, switches.state.withLock({ $0.armed > 0 }) { pair.commitSent.withLock { $0 = true } }
             case .server:
                 let cut = mentionsCommit && pair.commitSent.withLock { $0 } && switches.state.withLock { state in
-                    guard state.armed else { return false }
-                    state.armed = false
+                    guard state.armed > 0 else { return false }
+                    state.armed -= 1
                     state.cuts += 1
                     return true
                 }

@@ -59,11 +59,11 @@ import Workers
     }
 
     /// An enqueue whose COMMIT took effect but whose answer was lost (the connection ended after
-    /// COMMIT was sent, through `CommitReplyCutter` in front of the real server): with an
-    /// idempotency key it is inserted again, the key finds the row the first attempt stored, and
-    /// the caller hears `created` once instead of a doubt. Without a key nothing is safe to repeat,
-    /// and the doubt is the caller's, as `JobQueueError.storageInDoubt` says.
-    @Test func anEnqueueWhoseCommitAnswerWasLostIsSettledByItsIdempotencyKey() async throws {
+    /// COMMIT was sent, through `CommitReplyCutter` in front of the real server) is inserted again
+    /// under its token: the token finds the row the first attempt stored, and the caller hears
+    /// `created` once instead of a doubt, with or without an idempotency key. Only when the second
+    /// COMMIT's answer is lost too is the doubt the caller's.
+    @Test func anEnqueueWhoseCommitAnswerWasLostSettlesItself() async throws {
         let scratch = try await ScratchPostgresDatabase.create()
         let cutter = try await CommitReplyCutter.start(before: scratch.url)
         let queue = try await PostgresJobQueue.connect(url: try cutter.proxied(scratch.url), logger: quietLogger)
@@ -83,17 +83,29 @@ import Workers
             other.payload = Data("second".utf8)
             cutter.loseTheNextCommitAnswer()
             #expect(try await queue.enqueue(other, now: t0) == .duplicate(id))
+            #expect(cutter.cuts == 2)
 
+            // Without a key: the token alone settles it.
             cutter.loseTheNextCommitAnswer()
+            let keyless = try await queue.enqueue(NewJob(kind: "k", account: "alice"), now: t0)
+            #expect(cutter.cuts == 3)
+            guard case .created(let keylessID) = keyless, keylessID != id else {
+                Issue.record("a keyless enqueue whose answer was lost is this caller's, and a job of its own: \(keyless)")
+                throw CancellationError()
+            }
+            #expect(try await queue.counts(account: "alice")[.queued] == 2)
+
+            // Both answers lost: the doubt is the caller's, and the job was still stored once.
+            cutter.loseTheNextCommitAnswer(2)
             do {
                 let outcome = try await queue.enqueue(NewJob(kind: "k", account: "alice"), now: t0)
-                Issue.record("an enqueue without a key whose answer was lost cannot know: \(outcome)")
+                Issue.record("an enqueue whose two answers were lost cannot know: \(outcome)")
             } catch {
                 guard case .storageInDoubt(let reason) = error else { throw error }
-                #expect(reason.contains("COMMIT was sent"), "\(reason)")
+                #expect(reason.contains("COMMIT was sent") && reason.contains("unanswered too"), "\(reason)")
             }
-            #expect(cutter.cuts == 3, "the duplicate's COMMIT and the keyless one's were cut too")
-            #expect(try await queue.counts(account: "alice")[.queued] == 2, "the keyless job's COMMIT took effect")
+            #expect(cutter.cuts == 5)
+            #expect(try await queue.counts(account: "alice")[.queued] == 3, "the first attempt stored it; the second found it")
         } catch {
             await queue.close()
             await cutter.stop()
