@@ -51,6 +51,8 @@ struct Outcome {
     var jobs: Int
     var seconds: Double
     var latencies: [Int]
+    /// The coordinator's enqueues, one at a time before the workers start.
+    var enqueueSeconds: Double = 0
 
     func percentile(_ p: Double) -> Double {
         let sorted = latencies.sorted()
@@ -64,9 +66,11 @@ func runCase(spec: String, processes: Int, jobs: Int) async throws -> Outcome {
     let (setup, close) = try await openQueue(spec)
     let now = UnixTime(seconds: wallClock())
     let names = accounts.sorted()
+    let enqueueStart = ContinuousClock.now
     for index in 0..<jobs {
         _ = try await setup.enqueue(NewJob(kind: "bench", account: names[index % names.count], idempotencyKey: "bench-\(index)"), now: now)
     }
+    let enqueueTime = ContinuousClock.now - enqueueStart
     await close()
     let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
     var children: [(Process, Pipe)] = []
@@ -101,7 +105,8 @@ func runCase(spec: String, processes: Int, jobs: Int) async throws -> Outcome {
     guard claimed == jobs, let first = starts.min(), let last = ends.max() else {
         throw BenchError.child("claimed \(claimed) of \(jobs) jobs")
     }
-    return Outcome(jobs: jobs, seconds: last - first, latencies: latencies)
+    let enqueueSeconds = Double(enqueueTime.components.seconds) + Double(enqueueTime.components.attoseconds) / 1e18
+    return Outcome(jobs: jobs, seconds: last - first, latencies: latencies, enqueueSeconds: enqueueSeconds)
 }
 
 enum BenchError: Error { case child(String), setup(String) }
@@ -140,23 +145,23 @@ do {
     let build = "release build"
     #endif
     print("QueueBench: \(jobs) jobs over 3 accounts, claim 1 + complete per job, \(build); load before: \(loadAverage())")
-    print("| engine | processes | jobs/s | claim p50 ms | claim p99 ms |")
-    print("|---|---|---|---|---|")
+    print("| engine | processes | jobs/s | claim p50 ms | claim p99 ms | enqueues/s (one caller) |")
+    print("|---|---|---|---|---|---|")
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("queuebench-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(at: directory) }
     for processes in [1, 2, 4] {
         let path = directory.appendingPathComponent("jobs-\(processes).sqlite").path
         let outcome = try await runCase(spec: path, processes: processes, jobs: jobs)
-        print(String(format: "| SQLite | %d | %.0f | %.2f | %.2f |", processes, Double(outcome.jobs) / outcome.seconds,
-                     outcome.percentile(0.5), outcome.percentile(0.99)))
+        print(String(format: "| SQLite | %d | %.0f | %.2f | %.2f | %.0f |", processes, Double(outcome.jobs) / outcome.seconds,
+                     outcome.percentile(0.5), outcome.percentile(0.99), Double(outcome.jobs) / outcome.enqueueSeconds))
     }
     let admin = try await PostgresDatabase.connect(url: base, logger: quiet)
     for processes in [1, 2, 4] {
         let url = try await freshPostgres(admin, base: base, name: "queuebench_\(processes)")
         let outcome = try await runCase(spec: url, processes: processes, jobs: jobs)
-        print(String(format: "| PostgreSQL | %d | %.0f | %.2f | %.2f |", processes, Double(outcome.jobs) / outcome.seconds,
-                     outcome.percentile(0.5), outcome.percentile(0.99)))
+        print(String(format: "| PostgreSQL | %d | %.0f | %.2f | %.2f | %.0f |", processes, Double(outcome.jobs) / outcome.seconds,
+                     outcome.percentile(0.5), outcome.percentile(0.99), Double(outcome.jobs) / outcome.enqueueSeconds))
         try await admin.execute(unsafeSQL: "DROP DATABASE IF EXISTS queuebench_\(processes) WITH (FORCE)")
     }
     await admin.close()
