@@ -279,7 +279,10 @@ public final class PostgresJobQueue: JobQueue, JobHistoryReading {
             // ON CONFLICT waited for a concurrent insert of the key or the token to commit: this statement sees it.
             guard let existing = try await connection.rows(
                 "SELECT id, enqueue_token FROM jobs WHERE enqueue_token = \(token) OR idempotency_key = \(job.idempotencyKey)", logger: logger).first
-            else { throw JobQueueError.storage("the job with idempotency key \(job.idempotencyKey ?? "-") vanished while enqueueing") }
+            else {
+                let which = job.idempotencyKey.map { "the job with idempotency key \($0)" } ?? "the job an earlier attempt of this enqueue stored"
+                throw JobQueueError.storage("\(which) vanished while enqueueing")
+            }
             let (id, existingToken) = try existing.decode((Int64, String?).self)
             return existingToken == token ? .created(JobID(id)) : .duplicate(JobID(id))
         }
