@@ -251,22 +251,22 @@ let package = Package(
             linkerSettings: leanTgsm
         ),
 
-        .testTarget(name: "TLTests", dependencies: ["TL"], swiftSettings: strict),
+        .testTarget(name: "TLTests", dependencies: ["TL", "SeededRandom"], swiftSettings: strict),
         .testTarget(name: "TLGenTests", dependencies: ["TLGen"], swiftSettings: strict),
-        .testTarget(name: "TLSchemaTests", dependencies: ["TL", "TLGen", "TLSchema", "MTProtoSchema", "OffThePool"], swiftSettings: strict),
-        .testTarget(name: "MTProtoCryptoTests", dependencies: ["MTProtoCrypto"], swiftSettings: strict),
-        .testTarget(name: "MTProtoTests", dependencies: ["MTProto", "MTProtoSchema", "TL", "OffThePool", "CLibdeflate"], swiftSettings: strict),
+        .testTarget(name: "TLSchemaTests", dependencies: ["TL", "TLGen", "TLSchema", "MTProtoSchema", "OffThePool", "SeededRandom"], swiftSettings: strict),
+        .testTarget(name: "MTProtoCryptoTests", dependencies: ["MTProtoCrypto", "SeededRandom"], swiftSettings: strict),
+        .testTarget(name: "MTProtoTests", dependencies: ["MTProto", "MTProtoSchema", "TL", "OffThePool", "CLibdeflate", "SeededRandom"], swiftSettings: strict),
         .testTarget(
             name: "MTProtoNIOTests",
-            dependencies: ["MTProtoNIO", "OffThePool", .product(name: "NIOEmbedded", package: "swift-nio"), .product(name: "NIOTestUtils", package: "swift-nio")],
+            dependencies: ["MTProtoNIO", "OffThePool", "SeededRandom", .product(name: "NIOEmbedded", package: "swift-nio"), .product(name: "NIOTestUtils", package: "swift-nio")],
             swiftSettings: strict
         ),
-        .testTarget(name: "MTProtoClientTests", dependencies: ["MTProtoClient", "MTProto", "MTProtoCrypto", "MTProtoNIO", "TL", "TLSchema"], swiftSettings: strict),
+        .testTarget(name: "MTProtoClientTests", dependencies: ["MTProtoClient", "MTProto", "MTProtoCrypto", "MTProtoNIO", "TL", "TLSchema", "SeededRandom"], swiftSettings: strict),
         .testTarget(
             name: "SessionManagerTests",
             dependencies: [
                 "SessionManager", "MTProtoClient", "MTProto", "MTProtoCrypto", "MTProtoNIO", "TestDC", "TL", "TLSchema", "SessionStoreProbe",
-                "PostgresStore", "StoreTestSupport", "OffThePool",
+                "PostgresStore", "StoreTestSupport", "OffThePool", "SeededRandom",
                 .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Crypto", package: "swift-crypto"), .product(name: "Metrics", package: "swift-metrics"),
@@ -290,6 +290,8 @@ let package = Package(
         ),
         // Blocking work of the tests (pipes, child processes) on threads of its own, never the cooperative pool's.
         .target(name: "OffThePool", path: "Tests/OffThePool", swiftSettings: strict),
+        // The tests' seeded generator (SplitMix64), one copy for every suite that draws from it.
+        .target(name: "SeededRandom", path: "Tests/SeededRandom", swiftSettings: strict),
         // A second OS process for the store's crash and lease tests (built with the tests, run by them).
         .executableTarget(
             name: "SessionStoreProbe",
@@ -334,7 +336,7 @@ let package = Package(
         .testTarget(
             name: "TestDCTests",
             dependencies: [
-                "TestDC", "MTProto", "MTProtoNIO", "StoreTestSupport",
+                "TestDC", "MTProto", "MTProtoNIO", "StoreTestSupport", "SeededRandom",
                 .product(name: "NIOEmbedded", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict

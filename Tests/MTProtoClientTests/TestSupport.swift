@@ -3,21 +3,16 @@ import MTProtoCrypto
 import TL
 import TLSchema
 @testable import MTProtoClient
+import SeededRandom
 
 /// A deterministic entropy source (SplitMix64) so SRP and ids replay identically.
 struct SeededTestEntropy: EntropySource {
-    var state: UInt64
+    private var generator: SplitMix64
 
-    init(seed: UInt64) { state = seed }
+    init(seed: UInt64) { generator = SplitMix64(seed: seed) }
 
     mutating func fill(_ buffer: UnsafeMutableRawBufferPointer) {
-        for index in 0..<buffer.count {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            buffer[index] = UInt8(truncatingIfNeeded: z ^ (z >> 31))
-        }
+        for index in 0..<buffer.count { buffer[index] = UInt8(truncatingIfNeeded: generator.next()) }
     }
 }
 

@@ -1,4 +1,5 @@
 import MTProtoCrypto
+import SeededRandom
 
 /// Hex to bytes for test vectors; spaces are ignored. Bad hex is a test bug, so it traps.
 func hex(_ text: String) -> [UInt8] {
@@ -35,18 +36,12 @@ struct ReplayEntropy: EntropySource {
 
 /// A deterministic generator (SplitMix64) for tests that need many "random" bytes.
 struct SeededEntropy: EntropySource {
-    private var state: UInt64
+    private var generator: SplitMix64
 
-    init(seed: UInt64) { state = seed }
+    init(seed: UInt64) { generator = SplitMix64(seed: seed) }
 
     mutating func fill(_ buffer: UnsafeMutableRawBufferPointer) {
-        for index in 0..<buffer.count {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            buffer[index] = UInt8(truncatingIfNeeded: z ^ (z >> 31))
-        }
+        for index in 0..<buffer.count { buffer[index] = UInt8(truncatingIfNeeded: generator.next()) }
     }
 }
 

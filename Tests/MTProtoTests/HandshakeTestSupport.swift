@@ -1,22 +1,21 @@
 import Foundation
 import MTProtoCrypto
 @testable import MTProto
+import SeededRandom
 
 /// A deterministic, non-cryptographic generator (SplitMix64) standing in for the system CSPRNG, so
 /// every run of a test draws the same nonces, exponents and paddings.
 struct SplitMixEntropy: EntropySource {
-    private var state: UInt64
+    private var generator: SplitMix64
 
-    init(seed: UInt64) { state = seed }
+    init(seed: UInt64) { generator = SplitMix64(seed: seed) }
 
+    /// Eight bytes per step, little-endian; each call starts a new step.
     mutating func fill(_ buffer: UnsafeMutableRawBufferPointer) {
+        var word: UInt64 = 0
         for index in 0..<buffer.count {
-            if index % 8 == 0 { state &+= 0x9E37_79B9_7F4A_7C15 }
-            var mixed = state
-            mixed = (mixed ^ (mixed >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            mixed = (mixed ^ (mixed >> 27)) &* 0x94D0_49BB_1331_11EB
-            mixed ^= mixed >> 31
-            buffer[index] = UInt8(truncatingIfNeeded: mixed >> (8 * UInt64(index % 8)))
+            if index % 8 == 0 { word = generator.next() }
+            buffer[index] = UInt8(truncatingIfNeeded: word >> (8 * UInt64(index % 8)))
         }
     }
 }

@@ -1,24 +1,21 @@
 @testable import MTProto
 import MTProtoCrypto
+import SeededRandom
 
-/// SplitMix64: a deterministic entropy source, so every test replays byte for byte.
+/// SplitMix64: a deterministic entropy source, so every test replays byte for byte. Its bytes are
+/// the generator's counter after each step, as they have always been (the suites' recorded values
+/// depend on them).
 struct SeededEntropy: EntropySource {
-    var state: UInt64
+    private var generator: SplitMix64
 
-    init(seed: UInt64) { state = seed }
+    init(seed: UInt64) { generator = SplitMix64(seed: seed) }
 
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    mutating func next() -> UInt64 { generator.next() }
 
     mutating func fill(_ buffer: UnsafeMutableRawBufferPointer) {
         for index in 0..<buffer.count {
             if index % 8 == 0 { _ = next() }
-            buffer[index] = UInt8(truncatingIfNeeded: state >> (8 * UInt64(index % 8)))
+            buffer[index] = UInt8(truncatingIfNeeded: generator.state >> (8 * UInt64(index % 8)))
         }
     }
 

@@ -4,6 +4,7 @@ import MTProtoClient
 import MTProtoCrypto
 import SessionManager
 import Testing
+import SeededRandom
 
 /// One of the pinned Python venvs `scripts/setup-python` creates, each with Telethon 1.45.0 and one
 /// Pyrogram: kurigram 2.2.26 in .build/venv, the original Pyrogram 2.0.106 in .build/venv-pyrogram
@@ -192,15 +193,10 @@ enum Hex {
 /// Deterministic keys: a splitmix64 stream from a seed, so a failure names a reproducible key.
 enum TestKeys {
     static func key(seed: UInt64, leadingZero: Bool = false) -> AuthKey? {
-        var state = seed
+        var generator = SplitMix64(seed: seed)
         var bytes: [UInt8] = []
         while bytes.count < 256 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var mixed = state
-            mixed = (mixed ^ (mixed >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            mixed = (mixed ^ (mixed >> 27)) &* 0x94D0_49BB_1331_11EB
-            mixed ^= mixed >> 31
-            bytes.append(contentsOf: withUnsafeBytes(of: mixed.bigEndian) { Array($0) })
+            bytes.append(contentsOf: withUnsafeBytes(of: generator.next().bigEndian) { Array($0) })
         }
         if leadingZero { bytes[0] = 0 }
         return try? AuthKey(bytes)

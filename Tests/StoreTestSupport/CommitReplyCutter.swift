@@ -20,7 +20,7 @@ public final class CommitReplyCutter: Sendable {
     }
 
     /// Listens on a free loopback port and forwards every connection to `targetPort`.
-    public static func start(targetPort: Int) async throws -> CommitReplyCutter {
+    private static func start(targetPort: Int) async throws -> CommitReplyCutter {
         let switches = Switches()
         let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .childChannelOption(ChannelOptions.autoRead, value: false)

@@ -4,6 +4,7 @@ import TL
 import TLGen
 import TLSchema
 import MTProtoSchema
+import SeededRandom
 
 /// Property: for every constructor and function of both schemas, random valid bytes made from
 /// the schema text decode with the generated code, re-encode to the same bytes, decode again to

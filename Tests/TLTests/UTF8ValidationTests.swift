@@ -1,6 +1,7 @@
 import Testing
 
 @testable import TL
+import SeededRandom
 
 /// `UTF8Validation` decides which bytes become a `String` unchecked, so it must accept nothing the
 /// standard library would refuse, and refuse nothing it accepts. Millions of comparisons: one test
@@ -98,18 +99,5 @@ import Testing
             var reader = TLReader(writer.bytes)
             #expect(try reader.readString() == expected)
         }
-    }
-}
-
-/// A small deterministic generator for the fuzz-style test above.
-private struct SplitMix64 {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

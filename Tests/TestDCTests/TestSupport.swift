@@ -1,21 +1,16 @@
 import MTProtoCrypto
 import MTProtoNIO
 @testable import TestDC
+import SeededRandom
 
 /// SplitMix64: a reproducible entropy source so every test run draws the same bytes.
 struct SeededEntropy: EntropySource {
-    var state: UInt64
+    private var generator: SplitMix64
 
-    init(seed: UInt64) { state = seed }
+    init(seed: UInt64) { generator = SplitMix64(seed: seed) }
 
     mutating func fill(_ buffer: UnsafeMutableRawBufferPointer) {
-        for index in buffer.indices {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            buffer[index] = UInt8(truncatingIfNeeded: z ^ (z >> 31))
-        }
+        for index in 0..<buffer.count { buffer[index] = UInt8(truncatingIfNeeded: generator.next()) }
     }
 }
 
