@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Foundation
+import GRDB
 import OffThePool
 #if canImport(FoundationNetworking)
 import FoundationNetworking
@@ -1894,6 +1895,58 @@ import Workers
                 pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
             }
         }
+    }
+
+    /// A store damaged with its backups lost too. Before, the advice was to move it aside and log
+    /// every account in again, into the limits only the damaged file knew of. `recover --salvage`
+    /// keeps the sessions whose rows pass their checks and the limits, and names who must log in.
+    @Test func recoverSalvagesADamagedStoreWithoutBackup() async throws {
+        let setup = try await Setup.start()
+        try await Self.logIn(setup)
+        try await Self.logIn(setup, account: "carol", phone: "15550003")
+        let path = setup.cli.store + "/sessions.sqlite"
+        let store = try SQLiteSessionStore.open(directory: setup.cli.store, options: SQLiteStoreOptions())
+        let now = Date().timeIntervalSince1970
+        try await store.recordFloodWait(FloodWait(account: "alice", method: "messages.sendMessage", kind: .floodWait,
+                                                  recordedAt: UnixTime(seconds: now), until: UnixTime(seconds: now + 86_400)))
+        let carolKey = try #require(try await store.loadSession(account: "carol")?.dcs[2]?.authKey?.bytes)
+        try store.close()
+        try FileManager.default.removeItem(atPath: setup.cli.store + "/backups")
+        try Self.checkpoint(path)
+        // One byte of carol's key: only the row's check can tell.
+        var file = try Data(contentsOf: URL(fileURLWithPath: path))
+        let at = try #require(file.range(of: Data(carolKey.prefix(32))))
+        file[at.lowerBound + 3] ^= 0x40
+        try file.write(to: URL(fileURLWithPath: path))
+
+        let refused = try await setup.cli.run(["recover"])
+        #expect(refused.status == 5 && refused.stderr.contains("tgsm recover --salvage"), "\(refused.stdout)\n\(refused.stderr)")
+        let checked = try await setup.cli.run(["check"])
+        #expect(checked.stdout.contains("tgsm recover --salvage"), "\(checked.stdout)")
+
+        let salvaged = try await setup.cli.run(["recover", "--salvage"])
+        let out = salvaged.stdout
+        #expect(salvaged.status == 8, "carol must log in again: \(out)\n\(salvaged.stderr)")
+        #expect(out.contains("a new store was built from what still reads in the damaged file, which was kept as \(path).damaged-"), "\(out)")
+        #expect(out.contains("failed their row check, not kept: the DC 2 row of carol"))
+        #expect(out.contains("sessions kept: alice\n") && !out.contains("no repair needed"))
+        #expect(out.contains("to log in again") && out.contains("carol (no key kept)"))
+        #expect(out.contains("alice messages.sendMessage FLOOD_WAIT until"), "the limit came along: \(out)")
+        #expect(out.contains("alice: valid (user 1001)"), "alice's salvaged key works against the DC: \(out)")
+        #expect(out.contains("carol: needs a login"), "\(out)")
+        #expect(!out.contains(carolKey.prefix(8).map { String(format: "%02x", $0) }.joined()))
+
+        try await Self.logIn(setup, account: "carol", phone: "15550003")
+        let recovered = try await setup.cli.run(["recover", "--max-wait", "0"])
+        #expect(recovered.status == 0 && recovered.stdout.contains("carol: valid (user 1003)"), "\(recovered.stdout)\n\(recovered.stderr)")
+        try await setup.close()
+    }
+
+    /// Every page of the store in its main file, where a test's damage goes.
+    static func checkpoint(_ path: String) throws {
+        let queue = try DatabaseQueue(path: path)
+        try queue.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
+        try queue.close()
     }
 
     @Test func recoverRestoresADamagedStoreFromItsBackupFirst() async throws {

@@ -137,7 +137,7 @@ struct StoreRecovery {
     /// Moves the store file and its -wal/-shm aside under a timestamped name; returns the new name
     /// of the main file, if there was one.
     @discardableResult
-    private func moveAside(reason: String) -> String? {
+    func moveAside(reason: String) -> String? {
         let stamp = Int64(options.clock.now().seconds * 1000)
         let target = "\(path).\(reason)-\(stamp)"
         var moved: String?

@@ -57,6 +57,8 @@ public enum SessionStoreError: Error, Sendable, Equatable, CustomStringConvertib
     }
     /// A file or directory could not be used.
     case filesystem(path: String, operation: String, reason: String)
+    /// A salvage (`SQLiteSessionStore.salvage`) was not done, and nothing was changed.
+    case salvageRefused(path: String, reason: String)
 
     public var code: String {
         switch self {
@@ -74,6 +76,7 @@ public enum SessionStoreError: Error, Sendable, Equatable, CustomStringConvertib
         case .backupFailed: "store.backup_failed"
         case .database: "store.database"
         case .filesystem: "store.filesystem"
+        case .salvageRefused: "store.salvage_refused"
         }
     }
 
@@ -81,8 +84,11 @@ public enum SessionStoreError: Error, Sendable, Equatable, CustomStringConvertib
         switch self {
         case .damagedWithoutBackup(let path, let reason, let backups):
             "the session store \(path) is damaged (\(reason)) and \(backups) holds no verified backup of it; "
-                + "it was left in place untouched. Restore a copy of the store directory from your own backups, "
-                + "or move the file aside and log the accounts in again (or import their sessions)."
+                + "it was left in place untouched. Restore a copy of the store directory from your own backups, or run "
+                + "`tgsm recover --salvage`: it builds a new store from what still reads in the file (the sessions whose rows pass their "
+                + "checks, the flood waits and send-code deadlines), keeps the file aside as found, and lists the accounts to log in again. "
+                + "Do not just move the file aside: a new store would not know the limits Telegram imposed, and the next login or call "
+                + "would walk into them."
         case .notAStore(let path, let reason):
             "\(path) is not a tgsm session store (\(reason)) and no backup of one exists; it was left untouched. "
                 + "Point the store at another directory, or move the file away if it is not needed."
@@ -134,6 +140,8 @@ public enum SessionStoreError: Error, Sendable, Equatable, CustomStringConvertib
                 + "permissions of the backup directory."
         case .database(let operation, let reason, let failure):
             "the session store failed to \(operation): \(reason)" + Self.advice(for: failure)
+        case .salvageRefused(let path, let reason):
+            "\(path) was not salvaged: \(reason). Nothing was changed; `tgsm check` says what the store needs."
         case .filesystem(let path, let operation, let reason):
             "cannot \(operation) \(path): \(reason); check the path, free space and permissions."
         }

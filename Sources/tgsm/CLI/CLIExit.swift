@@ -42,7 +42,7 @@ struct CLIFailure: Error {
         case .damagedWithoutBackup, .notAStore, .corruptRecord: .storeDamaged
         case .wrongEncryptionKey, .encryptionKeyRequired, .encryptionKeyChanged, .keyFile, .newKeyRequired: .encryptionKey
         case .leaseHeld, .fenced: .leaseHeld
-        case .invalidProxy, .backupFailed, .database, .filesystem: .failure
+        case .invalidProxy, .backupFailed, .database, .filesystem, .salvageRefused: .failure
         }
         self.init(exit, "\(error) [\(error.code)]")
     }

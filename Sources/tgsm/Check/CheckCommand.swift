@@ -230,7 +230,8 @@ struct CheckCommand: AsyncParsableCommand {
         case .damaged(let reason):
             findings.append(.problem(.storeDamaged, "store file", "damaged: \(reason)", restoreStep.map { [$0] } ?? [
                 "No verified backup exists: restore the directory from your own backups,",
-                "or move \(options.fileName) aside and import or log in the accounts again.",
+                "or run `tgsm recover --salvage`: it builds a new store from what still reads in \(options.fileName) (sessions whose rows "
+                    + "pass their checks, flood waits, send-code deadlines), keeps the file aside as found and lists the accounts to log in again.",
             ]))
         case .unreachable(let reason):
             findings.append(.problem(.failure, "store file", "cannot be read: \(reason)", [

@@ -14,8 +14,9 @@ struct RecoverCommand: AsyncParsableCommand {
         commandName: "recover",
         abstract: "Restore a damaged store, list the active rate limits (waiting out one that holds the check back), and check every session.",
         discussion: """
-            1. store: a damaged store is replaced by its newest verified backup (the damaged file is kept aside); a PostgreSQL \
-            store is reached. \
+            1. store: a damaged store is replaced by its newest verified backup (the damaged file is kept aside); without one, \
+            --salvage builds a new store from what still reads in it (the sessions whose rows pass their checks, the flood waits, \
+            send-code deadlines and marks) and lists the accounts to log in again; a PostgreSQL store is reached. \
             2. limits: every active flood wait of the accounts is listed; one on the check's own call (updates.getState) is \
             waited out, with a progress bar on a terminal and plain lines otherwise, unless it lasts beyond --max-wait (the others \
             hold back only their method, which jobs wait for by themselves). 3. sessions: each account is started (lease, connection) and checked \
@@ -33,6 +34,9 @@ struct RecoverCommand: AsyncParsableCommand {
 
     @Option(name: .customLong("max-wait"), help: "The longest rate limit, in seconds, worth waiting for here; a longer one ends with exit 7.")
     var maxWait: Double = 3600
+
+    @Flag(name: .customLong("salvage"), help: "When the store is damaged and no verified backup exists, build a new store from what still reads in it (the file is kept aside as found).")
+    var salvage = false
 
     func validate() throws {
         guard maxWait >= 0, maxWait.isFinite else { throw ValidationError("--max-wait must be a number of seconds ≥ 0") }
@@ -57,13 +61,13 @@ struct RecoverCommand: AsyncParsableCommand {
             let directory = try global.storeDirectory()
             let health = SQLiteSessionStore.inspectFile(directory: directory, options: global.storeOptions())
             terminal.line("1. store \(directory): \(health)")
-            let file = try StoreAccess.open(global, creating: false)
+            let (file, salvaged) = try openStore(directory: directory, terminal: terminal)
             switch file.outcome {
             case .restored(let backup, let reason, let movedTo):
                 terminal.line("   the store was damaged (\(reason)); restored from the verified backup \(backup)"
                     + (movedTo.map { "; the damaged file was kept as \($0)" } ?? ""))
             case .opened, .created:
-                terminal.line("   opened, no repair needed")
+                if !salvaged { terminal.line("   opened, no repair needed") }
             }
             (store, closeStore) = (file, { try? file.close() })
         }
@@ -143,6 +147,42 @@ struct RecoverCommand: AsyncParsableCommand {
             return
         }
         throw CLIFailure(worst, "not every account is usable; see the steps above")
+    }
+
+    /// The store as any command opens it (a damaged file restored from its newest verified
+    /// backup); with --salvage, one damaged without such a backup is salvaged first.
+    private func openStore(directory: String, terminal: Terminal) throws(CLIFailure) -> (store: SQLiteSessionStore, salvaged: Bool) {
+        let failure: CLIFailure
+        do { return (try StoreAccess.open(global, creating: false), false) } catch { failure = error }
+        guard salvage, failure.exit == .storeDamaged else { throw failure }
+        let report: StoreSalvageReport
+        do { report = try SQLiteSessionStore.salvage(directory: directory, options: global.storeOptions()) } catch { throw CLIFailure(error) }
+        Self.describe(report, terminal: terminal)
+        return (try StoreAccess.open(global, creating: false), true)
+    }
+
+    /// What a salvage kept and lost, in the order an operator acts on it: the accounts first.
+    static func describe(_ report: StoreSalvageReport, terminal: Terminal) {
+        terminal.line("   no verified backup exists: a new store was built from what still reads in the damaged file, which was kept as "
+            + report.damagedFileMovedTo)
+        let kept = report.tables.filter { $0.rowsKept > 0 }.map { "\($0.name) \($0.rowsKept)" }
+        terminal.line("   rows kept: " + (kept.isEmpty ? "none" : kept.joined(separator: ", ")))
+        let brokenOff = report.tables.filter { !$0.readInFull }.map(\.name)
+        if !brokenOff.isEmpty {
+            terminal.line("   read up to the damage from both ends (the rows between are lost): " + brokenOff.joined(separator: ", "))
+        }
+        if !report.rowsFailingTheirCheck.isEmpty {
+            terminal.line("   failed their row check, not kept: " + report.rowsFailingTheirCheck.joined(separator: "; "))
+        }
+        if !report.secretsKept {
+            terminal.line("   the store's header rows do not read, so no auth key or other secret was kept (a sealed one could not be opened)")
+        }
+        terminal.line("   sessions kept: " + (report.accountsWithSession.isEmpty ? "none" : report.accountsWithSession.map(\.rawValue).joined(separator: ", ")))
+        let toLogIn = report.accountsWithoutSession.map { "\($0) (no key kept)" } + report.accountsLost.map { "\($0) (its account row is lost)" }
+        if !toLogIn.isEmpty {
+            terminal.line("   to log in again with `tgsm auth --account NAME` (it keeps to the send-code deadlines listed below): "
+                + toLogIn.joined(separator: ", "))
+        }
     }
 
     static func check(_ runtime: AccountRuntime) async -> (String, CLIExit) {

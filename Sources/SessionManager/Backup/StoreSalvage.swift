@@ -1,0 +1,284 @@
+import Foundation
+import GRDB
+import Logging
+
+/// What a salvage kept of a damaged store that had no verified backup (`SQLiteSessionStore.salvage`).
+public struct StoreSalvageReport: Sendable, Equatable {
+    public struct Table: Sendable, Equatable {
+        public var name: String
+        public var rowsKept: Int
+        /// Rows read but not kept: they failed their row check, or belong to an account not kept.
+        public var rowsDropped: Int
+        /// False when reading broke off at damage: the rows between the two ends read are lost.
+        public var readInFull: Bool
+    }
+
+    public var tables: [Table]
+    /// Accounts kept with their home DC's auth key: they run again without a login.
+    public var accountsWithSession: [AccountID]
+    /// Accounts kept (identity, marks, limits) without their home DC's auth key: each needs a login.
+    public var accountsWithoutSession: [AccountID]
+    /// Accounts the damaged file named in a session row that could not be kept: each needs a login.
+    public var accountsLost: [AccountID]
+    /// The rows that failed their row check ("the DC 2 row of bob").
+    public var rowsFailingTheirCheck: [String]
+    /// Whether the secrets' header (encryption, the phone-key secret) was read. Without it, no
+    /// secret is kept: a sealed key could not be opened, and a clear one could not be told apart.
+    public var secretsKept: Bool
+    /// Where the damaged file is now, as it was found.
+    public var damagedFileMovedTo: String
+}
+
+/// Builds a new store from what still reads in a damaged file when no verified backup exists (the
+/// alternative is logging every account in again, which needs each phone's code, and forgetting
+/// the flood waits and send-code deadlines Telegram imposed: the next login or call would walk
+/// into them). Reads only a copy, so the damaged file is moved aside exactly as found.
+///
+/// Each table is read in primary-key order from both ends, so damage in the middle of a table
+/// costs the rows between the two places reading broke off, not the whole table. An account's and
+/// a DC's row is kept only when its row check holds, which proves every field of it; other tables
+/// take what reads (STRICT columns refuse a value of the wrong type). Leases, live reports and the
+/// backup catalog are not carried: they describe processes and files of before the damage.
+struct StoreSalvage {
+    let recovery: StoreRecovery
+
+    var path: String { recovery.path }
+    var logger: Logger { recovery.logger }
+
+    /// Carried in this order, parents first (the new store enforces foreign keys). The tables whose
+    /// rows hold sealed secrets are carried only with the header that says how they were sealed.
+    static let tables: [(name: String, holdsSecrets: Bool)] = [
+        ("account", false), ("dc", true), ("future_salt", false), ("update_state", false), ("channel_pts", false), ("peer", false),
+        ("flood_wait", false), ("send_code_deadline", false), ("account_status", false), ("pending_login_code", true),
+        ("future_auth_token", true), ("service_notification", false), ("alert_sent", false), ("account_freeze", false),
+    ]
+
+    func salvage() throws(SessionStoreError) -> StoreSalvageReport {
+        switch StoreInspector.inspect(path, busyTimeout: recovery.options.busyTimeout) {
+        case .damaged:
+            break
+        case .good:
+            throw .salvageRefused(path: path, reason: "the store is not damaged; it opens as it is")
+        case .absent, .empty:
+            throw .salvageRefused(path: path, reason: "there is no store file to salvage")
+        case .foreign(let reason):
+            throw .salvageRefused(path: path, reason: "it is not a session store (\(reason))")
+        case .unreachable(let reason):
+            throw .filesystem(path: path, operation: "read the store file to salvage it (nothing was changed)", reason: reason)
+        }
+        let users = StoreRecovery.otherUsers(of: path).filter(FileSystem.processIsAlive)
+        if !users.isEmpty { throw StoreRecovery.inUse(path: path, reading: "reads as damaged here", users: users) }
+        // A verified backup is exactly the last good state; what a salvage reads is only likely to be.
+        if let good = try goodBackup() {
+            throw .salvageRefused(path: path, reason: "the verified backup \(good) exists; opening the store restores it (`tgsm recover`)")
+        }
+
+        let source = path + ".salvage-source-\(getpid())"
+        let staging = path + ".salvage-\(getpid())"
+        let scratch = [source, staging].flatMap { file in ["", "-wal", "-shm", "-journal"].map { file + $0 } }
+        for file in scratch { FileSystem.removeFile(file) }
+        defer { for file in scratch { FileSystem.removeFile(file) } }
+        for suffix in ["", "-wal"] where FileSystem.exists(path + suffix) { try FileSystem.copy(path + suffix, source + suffix) }
+        try FileSystem.createPrivateFile(staging)
+
+        var report: StoreSalvageReport
+        do {
+            report = try carry(from: source, into: staging)
+        } catch let error as SessionStoreError {
+            throw error
+        } catch {
+            throw .databaseFailed(operation: "salvage \(path) into a new store (nothing was changed)", error: error)
+        }
+        guard case .good = StoreInspector.inspect(staging, busyTimeout: recovery.options.busyTimeout) else {
+            throw .salvageRefused(path: path, reason: "the store built from it did not pass the store's checks; nothing was changed")
+        }
+        guard let movedTo = recovery.moveAside(reason: "damaged") else {
+            throw .filesystem(path: path, operation: "move the damaged file aside (nothing was changed)", reason: "the rename failed")
+        }
+        try FileSystem.moveFile(staging, path)
+        FileSystem.syncFile((path as NSString).deletingLastPathComponent)
+        report.damagedFileMovedTo = movedTo
+        logger.warning("session store salvaged: a new store holds what still read in the damaged file", metadata: [
+            "path": "\(path)", "damaged_file_moved_to": "\(movedTo)",
+            "kept": "\(report.tables.filter { $0.rowsKept > 0 }.map { "\($0.name)=\($0.rowsKept)" }.joined(separator: ","))",
+            "broken_off": "\(report.tables.filter { !$0.readInFull }.map(\.name).joined(separator: ","))",
+            "accounts_with_session": "\(report.accountsWithSession.count)",
+            "accounts_needing_login": "\(report.accountsWithoutSession.count + report.accountsLost.count)",
+        ])
+        return report
+    }
+
+    /// The newest backup that verifies; throws when none does but one could not be checked now.
+    private func goodBackup() throws(SessionStoreError) -> String? {
+        let staging = recovery.backupDirectory + "/.salvage-check-\(getpid()).sqlite"
+        defer { FileSystem.removeFile(staging) }
+        var unverifiable: [String] = []
+        for entry in recovery.catalog.entries() {
+            switch recovery.catalog.check(entry, copyTo: staging, busyTimeout: recovery.options.busyTimeout) {
+            case .good: return entry.file
+            case .bad: continue
+            case .unverifiable(let problem): unverifiable.append("\(entry.file): \(problem)")
+            }
+        }
+        guard unverifiable.isEmpty else {
+            throw .filesystem(path: recovery.backupDirectory, operation: "verify the backups before a salvage (nothing was changed)",
+                              reason: unverifiable.joined(separator: "; "))
+        }
+        return nil
+    }
+
+    private func carry(from source: String, into staging: String) throws -> StoreSalvageReport {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(recovery.options.busyTimeout)
+        let queue = try DatabaseQueue(path: staging, configuration: configuration)
+        defer { try? queue.close() }
+        try SQLiteSchema.migrator().migrate(queue)
+        // The damaged copy on a connection of its own, each read on its own: a read that meets the
+        // damage ends that statement, never the new store's transaction.
+        configuration.foreignKeysEnabled = false
+        let damaged = try DatabaseQueue(path: source, configuration: configuration)
+        defer { try? damaged.close() }
+        return try damaged.inDatabase { old in
+            let known = Set(SQLiteSchema.migrator().migrations)
+            if let applied = try? String.fetchAll(old, sql: "SELECT identifier FROM grdb_migrations WHERE identifier LIKE 'store.%'"),
+               let newer = applied.first(where: { !known.contains($0) }) {
+                throw SessionStoreError.salvageRefused(path: path, reason: "a newer tgsm wrote it (migration \(newer)); salvage it with that version")
+            }
+            var report = StoreSalvageReport(tables: [], accountsWithSession: [], accountsWithoutSession: [], accountsLost: [],
+                                            rowsFailingTheirCheck: [], secretsKept: false, damagedFileMovedTo: "")
+            try queue.inTransaction { db in
+                report.secretsKept = try carryMeta(from: old, into: db)
+                var named = Set<String>()
+                for (table, holdsSecrets) in Self.tables where !holdsSecrets || report.secretsKept {
+                    guard let result = try carryTable(table, from: old, into: db, keepSecrets: report.secretsKept,
+                                                      failing: &report.rowsFailingTheirCheck, named: &named) else { continue }
+                    report.tables.append(result)
+                }
+                let kept = Set(try String.fetchAll(db, sql: "SELECT id FROM account"))
+                // A key on another DC alone does not make a session: the account runs from its home DC.
+                let withKey = Set(try String.fetchAll(db, sql: """
+                    SELECT a.id FROM account a JOIN dc d ON d.account = a.id AND d.dc_id = a.home_dc WHERE d.auth_key IS NOT NULL
+                    """))
+                report.accountsWithSession = kept.intersection(withKey).sorted().map { AccountID($0) }
+                report.accountsWithoutSession = kept.subtracting(withKey).sorted().map { AccountID($0) }
+                report.accountsLost = named.subtracting(kept).sorted().map { AccountID($0) }
+                return .commit
+            }
+            return report
+        }
+    }
+
+    /// The store's own keys (the encryption header, the phone-key secret) and its commit counter,
+    /// moved past the damaged file's. Whether every row read.
+    private func carryMeta(from old: Database, into db: Database) throws -> Bool {
+        var readInFull = true
+        do {
+            let cursor = try Row.fetchCursor(old, sql: "SELECT key, value FROM store_meta")
+            while let row = try cursor.next() {
+                guard let key = row["key"] as String? else { continue }
+                switch key {
+                case "format":
+                    continue
+                case "commit_seq":
+                    if let sequence = row["value"] as Int64? {
+                        try db.execute(sql: "UPDATE store_meta SET value = ? WHERE key = 'commit_seq'", arguments: [sequence + 1])
+                    }
+                default:
+                    try db.execute(sql: "INSERT OR REPLACE INTO store_meta(key, value) VALUES (?, ?)", arguments: [key, row["value"] as DatabaseValue])
+                }
+            }
+        } catch {
+            readInFull = false
+            logger.warning("the damaged store's header rows do not read; no secret is carried", metadata: ["error": "\(error)"])
+        }
+        return readInFull
+    }
+
+    /// Copies one table's rows that read and pass their checks; nil when the old file has no such
+    /// table (an older schema) or its columns cannot be read at all.
+    private func carryTable(_ table: String, from old: Database, into db: Database, keepSecrets: Bool, failing: inout [String],
+                            named: inout Set<String>) throws -> StoreSalvageReport.Table? {
+        guard let oldColumns = try? Row.fetchAll(old, sql: "PRAGMA table_info(\(table))"), !oldColumns.isEmpty else {
+            let exists = (try? Bool.fetchOne(old, sql: "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = ?)", arguments: [table])) ?? true
+            return exists ? StoreSalvageReport.Table(name: table, rowsKept: 0, rowsDropped: 0, readInFull: false) : nil
+        }
+        let mainColumns = try String.fetchAll(db, sql: "SELECT name FROM pragma_table_info(?)", arguments: [table])
+        let oldNames = Set(oldColumns.compactMap { $0["name"] as String? })
+        let columns = mainColumns.filter(oldNames.contains)
+        let key = oldColumns.filter { ($0["pk"] as Int? ?? 0) > 0 }.sorted { ($0["pk"] as Int? ?? 0) < ($1["pk"] as Int? ?? 0) }
+            .compactMap { $0["name"] as String? }
+        let list = columns.map { "\"\($0)\"" }.joined(separator: ", ")
+        let order = key.isEmpty ? ["rowid"] : key.map { "\"\($0)\"" }
+        let insert = "INSERT OR IGNORE INTO \(table)(\(list)) VALUES (\(columns.map { _ in "?" }.joined(separator: ", ")))"
+        let keyColumns = key.isEmpty ? ["rowid"] : key
+        var result = StoreSalvageReport.Table(name: table, rowsKept: 0, rowsDropped: 0, readInFull: true)
+        // The keys the first pass read: the second stops where it meets them.
+        var read = Set<[DatabaseValue]>()
+        passes: for direction in ["ASC", "DESC"] {
+            do {
+                let sql = "SELECT \(list), \(keyColumns.map { "\"\($0)\" AS \"key.\($0)\"" }.joined(separator: ", ")) FROM \(table) "
+                    + "ORDER BY \(order.map { "\($0) \(direction)" }.joined(separator: ", "))"
+                let cursor = try Row.fetchCursor(old, sql: sql)
+                while let row = try cursor.next() {
+                    let rowKey = keyColumns.map { row["key." + $0] as DatabaseValue }
+                    if direction == "ASC" { read.insert(rowKey) } else if read.contains(rowKey) { break passes }
+                    if let account = row["account"] as String?, table == "dc" { named.insert(account) }
+                    if table == "account", let id = row["id"] as String? { named.insert(id) }
+                    if let problem = Self.checkProblem(table: table, row: row) {
+                        if !failing.contains(problem) { failing.append(problem); result.rowsDropped += 1 }
+                        continue
+                    }
+                    var values = columns.map { row[$0] as DatabaseValue }
+                    // An account's proxy link is sealed like the keys when the store seals secrets.
+                    if table == "account", !keepSecrets, let index = columns.firstIndex(of: "proxy") { values[index] = .null }
+                    do {
+                        try db.execute(sql: insert, arguments: StatementArguments(values))
+                        result.rowsKept += db.changesCount
+                    } catch {
+                        // A foreign key to an account not kept, a value of the wrong type.
+                        result.rowsDropped += 1
+                    }
+                }
+                // Read to the end from the first side: nothing for the other side to add.
+                if direction == "ASC" { break }
+            } catch {
+                if direction == "ASC" {
+                    result.readInFull = false
+                    logger.warning("a table of the damaged store broke off; reading it from its other end", metadata: ["table": "\(table)", "error": "\(error)"])
+                }
+            }
+        }
+        return result
+    }
+
+    /// Why an account's or a DC's row may not be kept: its row check fails. nil for other tables.
+    static func checkProblem(table: String, row: Row) -> String? {
+        switch table {
+        case "account":
+            guard let id = row["id"] as String? else { return "an account row without an id" }
+            let check = RowCheck.account(id: id, homeDC: (row["home_dc"] as Int64?).map(Int.init), userID: row["user_id"] as Int64?,
+                                         isBot: (row["is_bot"] as Int64?) == 1)
+            return (row["row_check"] as Int64?) == check ? nil : "the account row of \(id)"
+        case "dc":
+            guard let account = row["account"] as String?, let dc = row["dc_id"] as Int64?, let salt = row["server_salt"] as Int64?,
+                  let offset = row["time_offset"] as Double? else { return "a DC row with missing fields" }
+            let check = RowCheck.dc(account: account, dc: Int(dc), key: row["auth_key"] as Data?, keyID: row["auth_key_id"] as Int64?,
+                                    salt: salt, offset: offset, authorized: (row["is_authorized"] as Int64?) == 1)
+            return (row["row_check"] as Int64?) == check ? nil : "the DC \(dc) row of \(account)"
+        default:
+            return nil
+        }
+    }
+}
+
+extension SQLiteSessionStore {
+    /// Builds a new store from what still reads in the damaged store file of `directory` when no
+    /// verified backup exists (`StoreSalvage`): the sessions whose rows pass their checks, the flood
+    /// waits, send-code deadlines, marks and the rest that read. The damaged file is moved aside as
+    /// found. Refused (`salvageRefused`) when the file is not damaged or a verified backup exists,
+    /// and while another process has the file open. Open the store afterwards as usual.
+    public static func salvage(directory: String, options: SQLiteStoreOptions = SQLiteStoreOptions()) throws(SessionStoreError) -> StoreSalvageReport {
+        let recovery = StoreRecovery(path: directory + "/" + options.fileName, backupDirectory: directory + "/backups", options: options)
+        return try StoreSalvage(recovery: recovery).salvage()
+    }
+}

@@ -1,0 +1,163 @@
+import Crypto
+import Foundation
+import GRDB
+import MTProto
+import MTProtoClient
+import SessionManager
+import Testing
+
+/// `SQLiteSessionStore.salvage` on real damaged files: a store damaged with no verified backup
+/// keeps the sessions whose rows pass their checks and the limits Telegram imposed, instead of
+/// every account logging in again into limits nobody remembers.
+@Suite struct StoreSalvageTests {
+    static let now = UnixTime(seconds: 1_800_000_000)
+    static let bobSalt: Int64 = 0x0123_4567_89AB_CDEF
+
+    /// alice, bob and carol with sessions (homes on DC 2), 2,000 of alice's peers over many pages,
+    /// a flood wait, a send-code deadline of a login not finished (dave) and carol's mark. The
+    /// backups the key changes took are removed: this is the store whose backups were lost.
+    static func makeStore(_ directory: TemporaryDirectory, options: SQLiteStoreOptions) async throws {
+        let store = try SQLiteSessionStore.open(directory: directory.path, options: options)
+        try await store.saveSession(Fixtures.session(salt: 10), account: "alice", fence: nil)
+        try await store.saveSession(Fixtures.session(salt: bobSalt), account: "bob", fence: nil)
+        try await store.saveSession(Fixtures.session(salt: 30), account: "carol", fence: nil)
+        let peers = (1...2000).map { PeerRecord(kind: .user, id: Int64($0), accessHash: Int64($0) * 977, username: "user\($0)", seenAt: now) }
+        try await store.rememberPeers(peers, account: "alice", fence: nil)
+        try await store.recordFloodWait(FloodWait(account: "alice", method: "messages.sendMessage", kind: .floodWait, recordedAt: now, until: now + 7200))
+        try await store.setSendCodeDeadline(now + 600, account: "dave", phoneKey: "pk-dave")
+        try await store.setStatus(AccountStatus(state: .revoked, since: now, cause: "SESSION_REVOKED", code: "TGSM-AUTH-002"), for: "carol")
+        try store.close()
+        try FileManager.default.removeItem(atPath: directory.file("backups"))
+        try checkpoint(directory.file("sessions.sqlite"))
+    }
+
+    /// Every page in the main file, where the damage goes (as after any checkpoint).
+    static func checkpoint(_ path: String) throws {
+        let queue = try DatabaseQueue(path: path)
+        try queue.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
+        try queue.close()
+    }
+
+    /// The pages of `table`'s b-tree leaves, and the page size (SQLite's dbstat).
+    static func leafPages(of table: String, in path: String) throws -> (pages: [Int], size: Int) {
+        let queue = try DatabaseQueue(path: path)
+        defer { try? queue.close() }
+        return try queue.read { db in
+            (try Int.fetchAll(db, sql: "SELECT pageno FROM dbstat WHERE name = ? AND pagetype = 'leaf' ORDER BY pageno", arguments: [table]),
+             try Int.fetchOne(db, sql: "PRAGMA page_size") ?? 4096)
+        }
+    }
+
+    static func overwrite(_ path: String, at offset: Int, with bytes: Data) throws {
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        try handle.seek(toOffset: UInt64(offset))
+        try handle.write(contentsOf: bytes)
+        try handle.close()
+    }
+
+    @Test(arguments: [false, true])
+    func aDamagedStoreWithoutBackupKeepsTheSessionsThatPassTheirChecksAndTheLimits(sealed: Bool) async throws {
+        let directory = TemporaryDirectory("salvage")
+        defer { directory.remove() }
+        let options = Fixtures.options(encryption: sealed ? .key(SymmetricKey(data: Data(repeating: 5, count: 32))) : .none)
+        try await Self.makeStore(directory, options: options)
+        let path = directory.file("sessions.sqlite")
+
+        // Two kinds of damage: one byte of bob's DC 2 salt (a value only its row check sees), and a
+        // zeroed page in the middle of the peers (integrity_check sees it; reading stops there).
+        var file = try Data(contentsOf: URL(fileURLWithPath: path))
+        let salt = withUnsafeBytes(of: (Self.bobSalt + 1).bigEndian) { Data($0) }
+        let found = try #require(file.range(of: salt))
+        #expect(file[found.upperBound...].range(of: salt) == nil, "the salt is stored once")
+        let (leaves, pageSize) = try Self.leafPages(of: "peer", in: path)
+        #expect(leaves.count > 10, "\(leaves.count) leaf pages")
+        let zeroed = leaves[leaves.count / 2]
+        file[found.lowerBound + 7] ^= 0x01
+        file.replaceSubrange((zeroed - 1) * pageSize..<zeroed * pageSize, with: Data(count: pageSize))
+        try file.write(to: URL(fileURLWithPath: path))
+
+        #expect(throws: SessionStoreError.self) { _ = try SQLiteSessionStore.open(directory: directory.path, options: options) }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == file, "an open that fails leaves the file as it was")
+
+        let report = try SQLiteSessionStore.salvage(directory: directory.path, options: options)
+        #expect(report.secretsKept)
+        #expect(report.rowsFailingTheirCheck == ["the DC 2 row of bob"])
+        #expect(report.accountsWithSession == ["alice", "carol"])
+        #expect(report.accountsWithoutSession == ["bob"], "bob's home DC row is lost; his DC 1 key alone is no session")
+        #expect(report.accountsLost.isEmpty)
+        let tables = Dictionary(uniqueKeysWithValues: report.tables.map { ($0.name, $0) })
+        #expect(tables["dc"].map { [$0.rowsKept, $0.rowsDropped] } == [8, 1] && tables["dc"]?.readInFull == true, "\(String(describing: tables["dc"]))")
+        #expect(tables["account"]?.rowsKept == 3)
+        let peersKept = try #require(tables["peer"])
+        #expect(!peersKept.readInFull && peersKept.rowsKept > 1000 && peersKept.rowsKept < 2000, "\(peersKept)")
+        #expect(tables["lease"] == nil && tables["live_report"] == nil)
+
+        // The damaged file is kept exactly as found, beside a new private file.
+        #expect(try Data(contentsOf: URL(fileURLWithPath: report.damagedFileMovedTo)) == file)
+        let mode = try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+
+        let store = try SQLiteSessionStore.open(directory: directory.path, options: options)
+        defer { try? store.close() }
+        #expect(store.outcome == .opened)
+        #expect(try await store.loadSession(account: "alice") == Fixtures.session(salt: 10))
+        #expect(try await store.loadSession(account: "carol") == Fixtures.session(salt: 30))
+        let bob = try await store.loadSession(account: "bob")
+        #expect(bob?.dcs[2] == nil && bob?.dcs[1] == Fixtures.session(salt: Self.bobSalt).dcs[1])
+        #expect(try await store.activeFloodWaits(account: "alice", at: Self.now + 60).map(\.until) == [Self.now + 7200])
+        #expect(try await store.sendCodeDeadline(account: "dave", phoneKey: "pk-dave") == Self.now + 600,
+                "the phone key secret came along, so dave's next login still waits")
+        #expect(try await store.status(of: "carol")?.state == .revoked)
+        let peers = try await store.peers(account: "alice").map(\.id)
+        #expect(peers.count == peersKept.rowsKept && peers.contains(1) && peers.contains(2000), "read from both ends")
+
+        #expect(throws: SessionStoreError.salvageRefused(path: path, reason: "the store is not damaged; it opens as it is")) {
+            _ = try SQLiteSessionStore.salvage(directory: directory.path, options: options)
+        }
+    }
+
+    @Test func aVerifiedBackupIsRestoredNotSalvaged() async throws {
+        let directory = TemporaryDirectory("salvage")
+        defer { directory.remove() }
+        let options = Fixtures.options()
+        let store = try SQLiteSessionStore.open(directory: directory.path, options: options)
+        try await store.saveSession(Fixtures.session(), account: "alice", fence: nil)
+        let backup = try store.backup(reason: .manual)
+        try store.close()
+        let path = directory.file("sessions.sqlite")
+        try Self.overwrite(path, at: 0, with: Data(count: 100))
+        let damaged = try Data(contentsOf: URL(fileURLWithPath: path))
+        do {
+            _ = try SQLiteSessionStore.salvage(directory: directory.path, options: options)
+            Issue.record("a salvage went ahead beside a verified backup")
+        } catch {
+            guard case .salvageRefused(_, let reason) = error else { throw error }
+            #expect(reason.contains("backup") && reason.contains("tgsm recover"), "\(reason)")
+        }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == damaged)
+        #expect(SQLiteSessionStore.backupsOnDisk(directory: directory.path).contains { $0.file == backup.file })
+    }
+
+    /// Without the header rows, a key could be sealed under a key nobody can name, or in clear:
+    /// no secret is carried, and everything else still is.
+    @Test func aStoreWhoseHeaderRowsAreLostKeepsTheLimitsButNoSecret() async throws {
+        let directory = TemporaryDirectory("salvage")
+        defer { directory.remove() }
+        let options = Fixtures.options()
+        try await Self.makeStore(directory, options: options)
+        let path = directory.file("sessions.sqlite")
+        let (pages, pageSize) = try Self.leafPages(of: "store_meta", in: path)
+        let page = try #require(pages.first)
+        try Self.overwrite(path, at: (page - 1) * pageSize, with: Data(count: pageSize))
+
+        let report = try SQLiteSessionStore.salvage(directory: directory.path, options: options)
+        #expect(!report.secretsKept)
+        #expect(report.tables.map(\.name).contains("dc") == false)
+        #expect(report.accountsWithSession.isEmpty && report.accountsWithoutSession == ["alice", "bob", "carol"])
+        let store = try SQLiteSessionStore.open(directory: directory.path, options: options)
+        defer { try? store.close() }
+        #expect(try await store.loadSession(account: "alice")?.dcs.isEmpty != false)
+        #expect(try await store.activeFloodWaits(account: "alice", at: Self.now + 60).count == 1)
+        #expect(try await store.peers(account: "alice").count == 2000)
+    }
+}
