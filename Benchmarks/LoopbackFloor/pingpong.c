@@ -3,6 +3,8 @@
 // processes free to use any CPU and with both on one CPU (taskset), it shows what a wake-up across
 // CPUs costs on this machine, which no code on either side can remove.
 // usage: pingpong [round trips] [bytes]
+// FLOOR_SPIN=client, echo or both: that side polls epoll without sleeping. On a VM whose idle vCPU
+// halts at once (no guest halt-polling), this shows how much of the floor is waking a halted vCPU.
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -25,6 +27,8 @@ static int byValue(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
+static int spins;
+
 static int watch(int fd) {
     int poller = epoll_create1(0);
     struct epoll_event event = {.events = EPOLLIN};
@@ -37,7 +41,9 @@ static void receive(int fd, int poller, char *buffer, int size) {
     int got = 0;
     while (got < size) {
         struct epoll_event event;
-        if (epoll_wait(poller, &event, 1, -1) < 0) exit(3);
+        int ready;
+        do { ready = epoll_wait(poller, &event, 1, spins ? 0 : -1); } while (spins && ready == 0);
+        if (ready < 0) exit(3);
         ssize_t n = read(fd, buffer + got, size - got);
         if (n == 0) exit(4);
         if (n > 0) got += (int)n;
@@ -48,6 +54,8 @@ int main(int argc, char **argv) {
     int count = argc > 1 ? atoi(argv[1]) : 20000;
     int size = argc > 2 ? atoi(argv[2]) : 100;
     if (count < 100 || size < 1 || size > 65536) return 1;
+    const char *spin = getenv("FLOOR_SPIN");
+    if (spin != NULL && *spin == 0) spin = NULL;
     int one = 1;
     int listener = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in address = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -59,6 +67,7 @@ int main(int argc, char **argv) {
     pid_t echo = fork();
     if (echo == 0) {
         int peer = accept(listener, NULL, NULL);
+        spins = spin != NULL && (strcmp(spin, "echo") == 0 || strcmp(spin, "both") == 0);
         setsockopt(peer, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         int poller = watch(peer);
         for (int i = 0; i < count; i++) {
@@ -67,6 +76,7 @@ int main(int argc, char **argv) {
         }
         exit(0);
     }
+    spins = spin != NULL && (strcmp(spin, "client") == 0 || strcmp(spin, "both") == 0);
     int client = socket(AF_INET, SOCK_STREAM, 0);
     if (connect(client, (struct sockaddr *)&address, sizeof address) != 0) return 7;
     setsockopt(client, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -81,7 +91,8 @@ int main(int argc, char **argv) {
     }
     waitpid(echo, NULL, 0);
     qsort(latencies, count, sizeof(double), byValue);
-    printf("loopback TCP ping-pong (%d bytes, epoll, no work): p50 %.3f ms, p99 %.3f ms\n", size,
+    printf("loopback TCP ping-pong (%d bytes, epoll%s, no work): p50 %.3f ms, p99 %.3f ms\n", size,
+           spin == NULL ? "" : strcmp(spin, "both") == 0 ? ", both sides polling" : strcmp(spin, "client") == 0 ? ", client polling" : ", echo polling",
            latencies[count / 2] * 1e3, latencies[count * 99 / 100] * 1e3);
     return 0;
 }
