@@ -116,6 +116,65 @@ import Testing
         }
     }
 
+    /// Every page of the file zeroed in turn, and the file cut at several lengths: the salvage either
+    /// refuses with a typed error and leaves the file as it was, or builds a store in which every
+    /// session it says it kept is exactly the one saved and every limit it kept is exactly the one
+    /// recorded. Never another key, salt or time; never a crash.
+    @Test func whateverPageIsLostASalvageKeepsOnlyWhatWasThere() async throws {
+        let template = TemporaryDirectory("salvage")
+        defer { template.remove() }
+        let options = Fixtures.options()
+        try await Self.makeStore(template, options: options)
+        let pristine = try Data(contentsOf: URL(fileURLWithPath: template.file("sessions.sqlite")))
+        let (_, pageSize) = try Self.leafPages(of: "peer", in: template.file("sessions.sqlite"))
+        let pages = pristine.count / pageSize
+        var damages: [(String, Data)] = (2...pages).map { page in
+            var file = pristine
+            file.replaceSubrange((page - 1) * pageSize..<page * pageSize, with: Data(count: pageSize))
+            return ("page \(page) zeroed", file)
+        }
+        for fraction in [0.25, 0.5, 0.75, 0.95] {
+            let length = Int(Double(pages) * fraction) * pageSize
+            damages.append(("cut to \(length) bytes", pristine.prefix(length)))
+        }
+        let saved: [AccountID: SessionState] = ["alice": Fixtures.session(salt: 10), "bob": Fixtures.session(salt: Self.bobSalt),
+                                                "carol": Fixtures.session(salt: 30)]
+        var salvaged = 0
+        for (label, damaged) in damages {
+            let directory = TemporaryDirectory("salvage")
+            defer { directory.remove() }
+            try FileManager.default.createDirectory(atPath: directory.path, withIntermediateDirectories: true)
+            let path = directory.file("sessions.sqlite")
+            try damaged.write(to: URL(fileURLWithPath: path))
+            guard case .damaged = SQLiteSessionStore.inspectFile(directory: directory.path, options: options) else { continue }
+            let report: StoreSalvageReport
+            do {
+                report = try SQLiteSessionStore.salvage(directory: directory.path, options: options)
+            } catch {
+                // Only a file whose list of tables is gone is beyond a salvage.
+                #expect(error.code == "store.salvage_refused" && "\(error)".contains("list of tables"), "\(label): \(error)")
+                #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == damaged, "\(label): a refusal changes nothing")
+                continue
+            }
+            salvaged += 1
+            let store = try SQLiteSessionStore.open(directory: directory.path, options: options)
+            defer { try? store.close() }
+            for account in report.accountsWithSession {
+                let session = try await store.loadSession(account: account)
+                let home = try #require(saved[account]?.dcs[2])
+                #expect(session?.dcs[2] == home, "\(label): \(account)'s home DC comes back exactly or not at all")
+                for (dc, state) in session?.dcs ?? [:] { #expect(saved[account]?.dcs[dc] == state, "\(label): \(account) DC \(dc)") }
+            }
+            for wait in try await store.activeFloodWaits(account: nil, at: Self.now) {
+                #expect(wait.account == "alice" && wait.until == Self.now + 7200, "\(label): \(wait)")
+            }
+            for peer in try await store.peers(account: "alice") {
+                #expect(peer.accessHash == peer.id * 977 && peer.username == "user\(peer.id)", "\(label): \(peer)")
+            }
+        }
+        #expect(salvaged >= damages.count * 9 / 10, "\(salvaged) of \(damages.count) damaged files salvaged")
+    }
+
     @Test func aVerifiedBackupIsRestoredNotSalvaged() async throws {
         let directory = TemporaryDirectory("salvage")
         defer { directory.remove() }

@@ -136,7 +136,18 @@ struct StoreSalvage {
         // The damaged copy on a connection of its own, each read on its own: a read that meets the
         // damage ends that statement, never the new store's transaction.
         configuration.foreignKeysEnabled = false
-        let damaged = try DatabaseQueue(path: source, configuration: configuration)
+        // SQLite refuses a schema whose table starts on a page past the end of a cut file; with
+        // writable_schema on it reads the schema anyway (as its own `.recover` does), and the
+        // tables that are there can still be read.
+        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA writable_schema = ON") }
+        let damaged: DatabaseQueue
+        do {
+            damaged = try DatabaseQueue(path: source, configuration: configuration)
+        } catch where DatabaseFailure(error) == .damaged {
+            throw SessionStoreError.salvageRefused(path: path, reason: "SQLite cannot read the file's list of tables (\((error as? DatabaseError)?.message ?? "\(error)")), "
+                + "so no table in it can be found. Restore the store directory from your own backups, or log the accounts in again "
+                + "(`tgsm auth`); keep the file: a specialist tool (`sqlite3 FILE .recover`) may still read rows from it")
+        }
         defer { try? damaged.close() }
         return try damaged.inDatabase { old in
             let known = Set(SQLiteSchema.migrator().migrations)
