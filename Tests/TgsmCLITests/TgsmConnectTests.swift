@@ -1930,6 +1930,8 @@ import Workers
         #expect(out.contains("a new store was built from what still reads in the damaged file, which was kept as \(path).damaged-"), "\(out)")
         #expect(out.contains("failed their row check, not kept: the DC 2 row of carol"))
         #expect(out.contains("sessions kept: alice\n") && !out.contains("no repair needed"))
+        #expect(out.contains("a verified backup of the salvaged store was taken: "))
+        #expect(SQLiteSessionStore.backupsOnDisk(directory: setup.cli.store).map(\.reason) == [.afterSalvage])
         #expect(out.contains("to log in again") && out.contains("carol (no key kept)"))
         #expect(out.contains("alice messages.sendMessage FLOOD_WAIT until"), "the limit came along: \(out)")
         #expect(out.contains("alice: valid (user 1001)"), "alice's salvaged key works against the DC: \(out)")

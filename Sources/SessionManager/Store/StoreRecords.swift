@@ -77,6 +77,9 @@ public struct BackupRecord: Sendable, Hashable {
         /// beyond the newest generations, so the restore it offers still works after a few more
         /// logins or backups.
         case beforeRemoval = "before-removal"
+        /// Taken by `tgsm recover --salvage` once the salvaged store opened: a store whose backups
+        /// were lost has one again before anything else can go wrong.
+        case afterSalvage = "after-salvage"
     }
 
     /// Days a backup taken before an account's removal is kept beyond the newest generations.

@@ -158,7 +158,14 @@ struct RecoverCommand: AsyncParsableCommand {
         let report: StoreSalvageReport
         do { report = try SQLiteSessionStore.salvage(directory: directory, options: global.storeOptions()) } catch { throw CLIFailure(error) }
         Self.describe(report, terminal: terminal)
-        return (try StoreAccess.open(global, creating: false), true)
+        let store = try StoreAccess.open(global, creating: false)
+        do {
+            let backup = try store.backup(reason: .afterSalvage)
+            terminal.line("   a verified backup of the salvaged store was taken: \(backup.file)")
+        } catch {
+            terminal.warning("the salvaged store has no backup yet (\(error)); take one with `tgsm session backup` once that is fixed")
+        }
+        return (store, true)
     }
 
     /// What a salvage kept and lost, in the order an operator acts on it: the accounts first.
