@@ -135,14 +135,9 @@ struct StoreSalvage {
         try SQLiteSchema.migrator().migrate(queue)
         // The damaged copy on a connection of its own, each read on its own: a read that meets the
         // damage ends that statement, never the new store's transaction.
-        configuration.foreignKeysEnabled = false
-        // SQLite refuses a schema whose table starts on a page past the end of a cut file; with
-        // writable_schema on it reads the schema anyway (as its own `.recover` does), and the
-        // tables that are there can still be read.
-        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA writable_schema = ON") }
         let damaged: DatabaseQueue
         do {
-            damaged = try DatabaseQueue(path: source, configuration: configuration)
+            damaged = try DamagedSQLiteFile.open(source, busyTimeout: recovery.options.busyTimeout)
         } catch where DatabaseFailure(error) == .damaged {
             throw SessionStoreError.salvageRefused(path: path, reason: "SQLite cannot read the file's list of tables (\((error as? DatabaseError)?.message ?? "\(error)")), "
                 + "so no table in it can be found. Restore the store directory from your own backups, or log the accounts in again "
@@ -206,58 +201,40 @@ struct StoreSalvage {
     }
 
     /// Copies one table's rows that read and pass their checks; nil when the old file has no such
-    /// table (an older schema) or its columns cannot be read at all.
+    /// table (an older schema). A table whose definition does not read is reported read in part.
     private func carryTable(_ table: String, from old: Database, into db: Database, keepSecrets: Bool, failing: inout [String],
                             named: inout Set<String>) throws -> StoreSalvageReport.Table? {
-        guard let oldColumns = try? Row.fetchAll(old, sql: "PRAGMA table_info(\(table))"), !oldColumns.isEmpty else {
+        guard let shape = DamagedSQLiteFile.shape(of: table, in: old) else {
             let exists = (try? Bool.fetchOne(old, sql: "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = ?)", arguments: [table])) ?? true
             return exists ? StoreSalvageReport.Table(name: table, rowsKept: 0, rowsDropped: 0, readInFull: false) : nil
         }
         let mainColumns = try String.fetchAll(db, sql: "SELECT name FROM pragma_table_info(?)", arguments: [table])
-        let oldNames = Set(oldColumns.compactMap { $0["name"] as String? })
-        let columns = mainColumns.filter(oldNames.contains)
-        let key = oldColumns.filter { ($0["pk"] as Int? ?? 0) > 0 }.sorted { ($0["pk"] as Int? ?? 0) < ($1["pk"] as Int? ?? 0) }
-            .compactMap { $0["name"] as String? }
-        let list = columns.map { "\"\($0)\"" }.joined(separator: ", ")
-        let order = key.isEmpty ? ["rowid"] : key.map { "\"\($0)\"" }
-        let insert = "INSERT OR IGNORE INTO \(table)(\(list)) VALUES (\(columns.map { _ in "?" }.joined(separator: ", ")))"
-        let keyColumns = key.isEmpty ? ["rowid"] : key
+        let columns = mainColumns.filter(Set(shape.columns).contains)
+        let insert = "INSERT OR IGNORE INTO \(table)(\(columns.map { "\"\($0)\"" }.joined(separator: ", "))) "
+            + "VALUES (\(columns.map { _ in "?" }.joined(separator: ", ")))"
         var result = StoreSalvageReport.Table(name: table, rowsKept: 0, rowsDropped: 0, readInFull: true)
-        // The keys the first pass read: the second stops where it meets them.
-        var read = Set<[DatabaseValue]>()
-        passes: for direction in ["ASC", "DESC"] {
-            do {
-                let sql = "SELECT \(list), \(keyColumns.map { "\"\($0)\" AS \"key.\($0)\"" }.joined(separator: ", ")) FROM \(table) "
-                    + "ORDER BY \(order.map { "\($0) \(direction)" }.joined(separator: ", "))"
-                let cursor = try Row.fetchCursor(old, sql: sql)
-                while let row = try cursor.next() {
-                    let rowKey = keyColumns.map { row["key." + $0] as DatabaseValue }
-                    if direction == "ASC" { read.insert(rowKey) } else if read.contains(rowKey) { break passes }
-                    if let account = row["account"] as String?, table == "dc" { named.insert(account) }
-                    if table == "account", let id = row["id"] as String? { named.insert(id) }
-                    if let problem = Self.checkProblem(table: table, row: row) {
-                        if !failing.contains(problem) { failing.append(problem); result.rowsDropped += 1 }
-                        continue
-                    }
-                    var values = columns.map { row[$0] as DatabaseValue }
-                    // An account's proxy link is sealed like the keys when the store seals secrets.
-                    if table == "account", !keepSecrets, let index = columns.firstIndex(of: "proxy") { values[index] = .null }
-                    do {
-                        try db.execute(sql: insert, arguments: StatementArguments(values))
-                        result.rowsKept += db.changesCount
-                    } catch {
-                        // A foreign key to an account not kept, a value of the wrong type.
-                        result.rowsDropped += 1
-                    }
-                }
-                // Read to the end from the first side: nothing for the other side to add.
-                if direction == "ASC" { break }
-            } catch {
-                if direction == "ASC" {
-                    result.readInFull = false
-                    logger.warning("a table of the damaged store broke off; reading it from its other end", metadata: ["table": "\(table)", "error": "\(error)"])
-                }
+        let read = try DamagedSQLiteFile.read(table, columns: columns, key: shape.key, from: old) { row in
+            if let account = row["account"] as String?, table == "dc" { named.insert(account) }
+            if table == "account", let id = row["id"] as String? { named.insert(id) }
+            if let problem = Self.checkProblem(table: table, row: row) {
+                failing.append(problem)
+                result.rowsDropped += 1
+                return
             }
+            var values = columns.map { row[$0] as DatabaseValue }
+            // An account's proxy link is sealed like the keys when the store seals secrets.
+            if table == "account", !keepSecrets, let index = columns.firstIndex(of: "proxy") { values[index] = .null }
+            do {
+                try db.execute(sql: insert, arguments: StatementArguments(values))
+                result.rowsKept += db.changesCount
+            } catch {
+                // A foreign key to an account not kept, a value of the wrong type.
+                result.rowsDropped += 1
+            }
+        }
+        result.readInFull = read.readInFull
+        if let failure = read.failure {
+            logger.warning("a table of the damaged store broke off; read from both ends", metadata: ["table": "\(table)", "error": "\(failure)"])
         }
         return result
     }
