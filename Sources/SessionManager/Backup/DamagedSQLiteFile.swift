@@ -17,6 +17,12 @@ package enum DamagedSQLiteFile {
         package var lastKeyFromEnd: [DatabaseValue]?
         /// What stopped reading, when something did.
         package var failure: String?
+
+        package init(rowsRead: Int = 0, readInFull: Bool = true, failure: String? = nil) {
+            self.rowsRead = rowsRead
+            self.readInFull = readInFull
+            self.failure = failure
+        }
     }
 
     /// Opens `copy` (a copy of the damaged file, made by the caller) for reading what it holds. A

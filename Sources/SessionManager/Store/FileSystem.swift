@@ -9,8 +9,8 @@ import Foundation
 /// The few file operations the store needs with exact modes and durability: the store's directory
 /// is 0700 and every file 0600 (they hold auth keys), and a rename is only durable once the
 /// directory itself is fsynced.
-enum FileSystem {
-    static func exists(_ path: String) -> Bool {
+package enum FileSystem {
+    package static func exists(_ path: String) -> Bool {
         var info = stat()
         return stat(path, &info) == 0
     }
@@ -33,7 +33,7 @@ enum FileSystem {
     /// holds one on a database and its `-shm` for as long as it has it open, so this says who uses a
     /// store without opening it (opening and closing a file here would drop this process's own
     /// SQLite locks on it). Empty where /proc/locks cannot be read.
-    static func otherProcessesLocking(_ paths: [String]) -> [Int32] {
+    package static func otherProcessesLocking(_ paths: [String]) -> [Int32] {
         Array(Set(otherProcessesLocks(paths).map(\.pid))).sorted()
     }
 
@@ -64,7 +64,7 @@ enum FileSystem {
     }
 
     /// Whether process `pid` still exists (a signal 0 reaches it, or would without permission).
-    static func processIsAlive(_ pid: Int32) -> Bool {
+    package static func processIsAlive(_ pid: Int32) -> Bool {
         kill(pid, 0) == 0 || errno == EPERM
     }
 
@@ -108,7 +108,7 @@ enum FileSystem {
 
     /// Creates an empty 0600 file if none exists, so SQLite (which gives its -wal and -shm the
     /// database file's mode) never creates anything readable by others.
-    static func createPrivateFile(_ path: String) throws(SessionStoreError) {
+    package static func createPrivateFile(_ path: String) throws(SessionStoreError) {
         let fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw .filesystem(path: path, operation: "create", reason: String(cString: strerror(errno))) }
         close(fd)
@@ -117,24 +117,24 @@ enum FileSystem {
         }
     }
 
-    static func syncFile(_ path: String) {
+    package static func syncFile(_ path: String) {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return }
         _ = fsync(fd)
         close(fd)
     }
 
-    static func moveFile(_ from: String, _ to: String) throws(SessionStoreError) {
+    package static func moveFile(_ from: String, _ to: String) throws(SessionStoreError) {
         guard rename(from, to) == 0 else {
             throw .filesystem(path: from, operation: "rename to \(to)", reason: String(cString: strerror(errno)))
         }
     }
 
-    static func removeFile(_ path: String) {
+    package static func removeFile(_ path: String) {
         unlink(path)
     }
 
-    static func copy(_ from: String, _ to: String) throws(SessionStoreError) {
+    package static func copy(_ from: String, _ to: String) throws(SessionStoreError) {
         let data: Data
         do { data = try Data(contentsOf: URL(fileURLWithPath: from)) } catch {
             throw .filesystem(path: from, operation: "read", reason: error.localizedDescription)

@@ -121,6 +121,8 @@ public enum JobQueueError: Error, Sendable, Hashable, CustomStringConvertible {
     /// The queue's file cannot be opened as a database at all (damaged, or not a database): its
     /// jobs cannot be read until it is repaired or set aside.
     case unreadable(path: String, reason: String)
+    /// A salvage (`SQLiteJobQueue.salvage`) was not done, and nothing was changed.
+    case salvageRefused(path: String, reason: String)
 
     /// What a person can do about a job in `state` that a change was refused for.
     private static func whatToDo(_ state: JobState) -> String {
@@ -148,9 +150,12 @@ public enum JobQueueError: Error, Sendable, Hashable, CustomStringConvertible {
                 + "SQLite, check the queue file (jobs.sqlite beside the store), its permissions and free disk space; on PostgreSQL, "
                 + "that the server is up and reachable"
         case .unreadable(let path, let reason):
-            "the job queue's file \(path) cannot be opened as a database (\(reason)): its jobs cannot be read until it is "
-                + "repaired. Keep the file (`sqlite3 \(path) .recover` may save its jobs); moved aside, a new empty queue starts in its "
-                + "place and the jobs must be enqueued again"
+            "the job queue's file \(path) is damaged (\(reason)): its jobs cannot all be read. Stop the processes using it and run "
+                + "`tgsm jobs salvage`: it builds a new queue from what still reads (each job as it was; ids are never given out again), "
+                + "keeps the file aside as found, and names the job ids that may be lost. Do not just move the file aside: a new "
+                + "empty queue would forget every job"
+        case .salvageRefused(let path, let reason):
+            "the job queue \(path) was not salvaged: \(reason). Nothing was changed"
         case .storageInDoubt(let reason):
             "the job queue's database did not confirm the change (\(reason)); no job was lost, but the operation may have "
                 + "happened: look at the job (`tgsm jobs list`) before repeating it, and check the database's health"

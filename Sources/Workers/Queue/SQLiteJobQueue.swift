@@ -546,7 +546,7 @@ public final class SQLiteJobQueue: JobQueue, JobHistoryReading {
         } catch let error as JobQueueError {
             throw error
         } catch {
-            throw .storage("\(error)")
+            throw failure(error)
         }
     }
 
@@ -559,8 +559,17 @@ public final class SQLiteJobQueue: JobQueue, JobHistoryReading {
         } catch let error as JobQueueError {
             throw error
         } catch {
-            throw .storage("\(error)")
+            throw failure(error)
         }
+    }
+
+    /// A damaged file (a page SQLite finds malformed) is its own error: it does not pass, and its
+    /// remedy is a salvage, not a retry.
+    private func failure(_ error: any Error) -> JobQueueError {
+        if let error = error as? DatabaseError, [.SQLITE_CORRUPT, .SQLITE_NOTADB].contains(error.resultCode.primaryResultCode) {
+            return .unreadable(path: writer.path, reason: error.message ?? "\(error.resultCode)")
+        }
+        return .storage("\(error)")
     }
 
     private func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws(JobQueueError) -> T {
@@ -569,7 +578,7 @@ public final class SQLiteJobQueue: JobQueue, JobHistoryReading {
         } catch let error as JobQueueError {
             throw error
         } catch {
-            throw .storage("\(error)")
+            throw failure(error)
         }
     }
 }

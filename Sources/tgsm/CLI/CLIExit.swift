@@ -51,7 +51,7 @@ struct CLIFailure: Error {
         let exit: CLIExit = switch error {
         case .notFound: .notFound
         case .invalidJob: .usage
-        case .claimLost, .invalidTransition, .storage, .storageInDoubt: .failure
+        case .claimLost, .invalidTransition, .storage, .storageInDoubt, .salvageRefused: .failure
         case .unreadable: .storeDamaged
         }
         self.init(exit, "\(error)")

@@ -544,8 +544,9 @@ struct CheckCommand: AsyncParsableCommand {
                 ? ["Check that the role may read the queue's tables (jobs, job_history) and PostgreSQL's log for why it refused.",
                    "A schema this tgsm does not match (named above): run the tgsm version the cluster runs."]
                 : ["Check jobs.sqlite's permissions and free disk space.",
-                   "If the file is damaged, keep it (`sqlite3 jobs.sqlite .recover` may save its jobs) and move it aside: "
-                       + "`tgsm run` then starts an empty queue, and the jobs must be enqueued again."]
+                   "If the file is damaged, stop the processes using it and run `tgsm jobs salvage`: it keeps every job that still reads, "
+                       + "keeps the file aside as found and names the job ids that may be lost (do not move the file aside by hand: "
+                       + "an empty queue forgets every job)."]
             findings.append(.problem(error.exit == .storeDamaged ? .storeDamaged : .problems, "job queue", "the job queue cannot be opened: \(error.message)", steps))
             return
         }

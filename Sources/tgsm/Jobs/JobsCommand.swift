@@ -9,7 +9,8 @@ struct JobsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "jobs",
         abstract: "Enqueue, list, retry, cancel and purge jobs in the durable queue.",
-        subcommands: [JobsEnqueueCommand.self, JobsListCommand.self, JobsRetryCommand.self, JobsCancelCommand.self, JobsPurgeCommand.self]
+        subcommands: [JobsEnqueueCommand.self, JobsListCommand.self, JobsRetryCommand.self, JobsCancelCommand.self, JobsPurgeCommand.self,
+                      JobsSalvageCommand.self]
     )
 }
 
@@ -485,5 +486,60 @@ struct JobsPurgeCommand: AsyncParsableCommand {
         let jobs = "\(count) \(names.joined(separator: "/")) job\(count == 1 ? "" : "s")"
         terminal.line(dryRun ? "would delete \(jobs) that finished before \(TimeText.iso(before)) (dry run: nothing deleted)"
                              : "deleted \(jobs) that finished before \(TimeText.iso(before))")
+    }
+}
+
+/// `tgsm jobs salvage`: a damaged jobs.sqlite rebuilt from what still reads in it, with the ids
+/// of the jobs that may be lost named.
+struct JobsSalvageCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "salvage",
+        abstract: "Rebuild a damaged job queue (jobs.sqlite) from what still reads in it; the damaged file is kept aside as found.",
+        discussion: """
+            Every job that reads is kept as it was (state, attempts, lease, idempotency key) with its history; ids are never             given out again. Jobs are read by id from both ends, so the ids that may be lost are exactly those between the two             places reading broke off: they are named, to be enqueued again where they had not finished (their idempotency keys             are free). Refused, with nothing changed, for a queue that is not damaged and while a process has the file open.             Exit codes: 0 salvaged, 1 refused or failed, 4 no queue file (docs/CLI.md).
+            """)
+
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var output: OutputOptions
+
+    struct Result: Codable {
+        var jobsKept: Int
+        var jobsKeptByState: [String: Int]
+        var jobsReadInFull: Bool
+        var possiblyLostFrom: Int64?
+        var possiblyLostThrough: Int64?
+        var historyRowsKept: Int
+        var damagedFileMovedTo: String
+    }
+
+    func run() async throws {
+        guard global.postgresURL == nil else {
+            throw CLIFailure(.usage, "the queue is in PostgreSQL, whose pages and backups are the database's own: there is no file to salvage "
+                + "(restore the database from its backups or replicas)")
+        }
+        let path = try global.jobsPath()
+        guard FileManager.default.fileExists(atPath: path) else { throw CLIFailure(.notFound, "there is no job queue at \(path): nothing to salvage") }
+        let report: JobQueueSalvageReport
+        do { report = try SQLiteJobQueue.salvage(path: path, now: global.now()) } catch { throw CLIFailure(error) }
+        let byState = Dictionary(uniqueKeysWithValues: report.jobsKeptByState.map { ($0.key.rawValue, $0.value) })
+        let terminal = Terminal.standard
+        if output.json {
+            try terminal.json(Result(jobsKept: report.jobsKept, jobsKeptByState: byState, jobsReadInFull: report.jobsReadInFull,
+                                     possiblyLostFrom: report.possiblyLost?.from, possiblyLostThrough: report.possiblyLost?.through,
+                                     historyRowsKept: report.historyRowsKept, damagedFileMovedTo: report.damagedFileMovedTo))
+            return
+        }
+        terminal.line("\(path) was damaged: a new queue was built from what still reads in it; the damaged file was kept as \(report.damagedFileMovedTo)")
+        let states = JobState.allCases.compactMap { state in byState[state.rawValue].map { "\(state.rawValue) \($0)" } }
+        terminal.line("jobs kept: \(report.jobsKept)" + (states.isEmpty ? "" : " (\(states.joined(separator: ", ")))")
+            + (report.jobsReadInFull ? ", every job read" : ""))
+        terminal.line("history rows kept: \(report.historyRowsKept)" + (report.historyReadInFull ? "" : " (read up to the damage from both ends)"))
+        if let lost = report.possiblyLost {
+            let range = lost.through.map { $0 == lost.from ? "job \(lost.from)" : "jobs \(lost.from)-\($0)" } ?? "jobs from \(lost.from) on"
+            terminal.line("may be lost: \(range) (between the two places reading broke off). Enqueue again those that had not finished; "
+                + "their idempotency keys are free again")
+        } else if !report.jobsReadInFull {
+            terminal.line("no job id is missing between the two places reading broke off")
+        }
     }
 }

@@ -1,0 +1,134 @@
+import Foundation
+import GRDB
+import MTProto
+import SessionManager
+import Testing
+@testable import Workers
+
+/// `SQLiteJobQueue.salvage` on real damaged files: every job that reads comes back exactly as it
+/// was, the ids that may be lost are exactly the ones missing, and no id is given out again.
+@Suite(.timeLimit(.minutes(5))) struct SQLiteJobQueueSalvageTests {
+    let t0 = UnixTime(seconds: 1_800_000_000)
+
+    /// 3,000 jobs over many pages (200-byte payloads), each with an idempotency key; 20 of alice's
+    /// claimed and 10 of those completed. Returns them as stored, with every page in the main file.
+    func fill(_ database: TemporaryDatabase) async throws -> [Job] {
+        let queue = try database.queue()
+        for i in 1...3000 {
+            _ = try await queue.enqueue(NewJob(kind: "k", account: i % 2 == 0 ? "alice" : "bob", payload: Data(repeating: UInt8(i % 251), count: 200),
+                                               idempotencyKey: "key-\(i)"), now: t0 + Double(i))
+        }
+        let request = ClaimRequest(accounts: ["alice"], limit: 20, perAccountLimit: 20, owner: "w1", leaseSeconds: 30)
+        for claimed in try await queue.claim(request, now: t0 + 4000).prefix(10) {
+            try await queue.complete(claimed.claim, result: Data("done".utf8), now: t0 + 4001)
+        }
+        let all = try await queue.jobs(state: nil, account: nil, limit: 10_000).sorted { $0.id.rawValue < $1.id.rawValue }
+        try queue.writer.close()
+        try Self.checkpoint(database.path)
+        return all
+    }
+
+    /// Every page in the main file, where the damage goes.
+    static func checkpoint(_ path: String) throws {
+        let queue = try DatabaseQueue(path: path)
+        try queue.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
+        try queue.close()
+    }
+
+    /// Zeroes the `index`-th leaf page of the jobs table (negative: from the end); returns the file as damaged.
+    func zeroJobsLeaf(_ database: TemporaryDatabase, index: Int) throws -> Data {
+        let (leaves, pageSize) = try Self.leafPages(database.path)
+        #expect(leaves.count > 20, "\(leaves.count) leaf pages")
+        let page = leaves[index >= 0 ? index : leaves.count + index]
+        var file = try Data(contentsOf: URL(fileURLWithPath: database.path))
+        file.replaceSubrange((page - 1) * pageSize..<page * pageSize, with: Data(count: pageSize))
+        try file.write(to: URL(fileURLWithPath: database.path))
+        return file
+    }
+
+    static func leafPages(_ path: String) throws -> ([Int], Int) {
+        let reader = try DatabaseQueue(path: path)
+        defer { try? reader.close() }
+        return try reader.read { db in
+            (try Int.fetchAll(db, sql: "SELECT pageno FROM dbstat WHERE name = 'jobs' AND pagetype = 'leaf' ORDER BY pageno"),
+             try Int.fetchOne(db, sql: "PRAGMA page_size") ?? 4096)
+        }
+    }
+
+    @Test func aDamagedQueueKeepsEveryJobThatReadsAndNamesTheIDsThatMayBeLost() async throws {
+        let database = try TemporaryDatabase()
+        defer { database.remove() }
+        let saved = try await fill(database)
+        let damaged = try zeroJobsLeaf(database, index: 10)
+
+        // Before: the queue opens, and listing it says the file is damaged, naming the way out.
+        let broken = try database.queue()
+        await #expect {
+            _ = try await broken.jobs(state: nil, account: nil, limit: 10_000)
+        } throws: { error in
+            guard case .unreadable(_, _)? = error as? JobQueueError else { return false }
+            return "\(error)".contains("tgsm jobs salvage")
+        }
+        try broken.writer.close()
+
+        let report = try SQLiteJobQueue.salvage(path: database.path, now: t0 + 5000)
+        #expect(!report.jobsReadInFull)
+        let lost = try #require(report.possiblyLost)
+        let through = try #require(lost.through)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: report.damagedFileMovedTo)) == damaged)
+
+        let queue = try database.queue()
+        defer { try? queue.writer.close() }
+        let kept = try await queue.jobs(state: nil, account: nil, limit: 10_000)
+        #expect(kept.count == report.jobsKept && report.jobsKeptByState.values.reduce(0, +) == kept.count)
+        let byID = Dictionary(uniqueKeysWithValues: saved.map { ($0.id.rawValue, $0) })
+        for job in kept { #expect(byID[job.id.rawValue] == job, "job \(job.id) comes back exactly as it was") }
+        let keptIDs = Set(kept.map(\.id.rawValue))
+        let lostIDs = Set(lost.from...through)
+        #expect(keptIDs.isDisjoint(with: lostIDs))
+        #expect(keptIDs.union(lostIDs) == Set(byID.keys), "the ids not kept are exactly the range named: \(lost.from)-\(through)")
+        #expect(lostIDs.count > 0 && lostIDs.count < 200, "one page's jobs: \(lostIDs.count)")
+        #expect(Dictionary(grouping: kept, by: \.state).mapValues(\.count) == report.jobsKeptByState)
+        #expect(report.historyRowsKept > 3000, "the history came along: \(report.historyRowsKept)")
+
+        // No id is given out twice; a lost job's key is free again, a kept one's is not.
+        let next = try await queue.enqueue(NewJob(kind: "k", account: "alice"), now: t0 + 6000)
+        #expect(next.id.rawValue > 3000, "\(next)")
+        let lostKey = try await queue.enqueue(NewJob(kind: "k", account: "alice", idempotencyKey: "key-\(lost.from)"), now: t0 + 6000)
+        guard case .created = lostKey else { Issue.record("a lost job's key: \(lostKey)"); return }
+        let keptKey = try await queue.enqueue(NewJob(kind: "k", account: "alice", idempotencyKey: "key-1"), now: t0 + 6000)
+        #expect(keptKey == .duplicate(JobID(1)))
+        // The history triggers are back: the new jobs were recorded.
+        let recorded = try await queue.writer.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM job_history WHERE at = ?", arguments: [(self.t0 + 6000).seconds]) }
+        #expect(recorded == 2)
+        let enqueuedOnce = try await queue.writer.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM job_history WHERE job = 1 AND event = 'enqueued'") }
+        #expect(enqueuedOnce == 1, "copying a job records nothing new")
+    }
+
+    @Test func damageAtTheEndNamesTheIDsUpToTheHighestEverGiven() async throws {
+        let database = try TemporaryDatabase()
+        defer { database.remove() }
+        _ = try await fill(database)
+        _ = try zeroJobsLeaf(database, index: -1)
+        let report = try SQLiteJobQueue.salvage(path: database.path, now: t0 + 5000)
+        #expect(report.possiblyLost?.through == 3000, "\(String(describing: report.possiblyLost))")
+        #expect(report.possiblyLost.map { $0.from > 2800 } == true)
+        // The highest ids were lost with the page: they are still never given out again.
+        let queue = try database.queue()
+        defer { try? queue.writer.close() }
+        let next = try await queue.enqueue(NewJob(kind: "k", account: "alice"), now: t0 + 6000)
+        #expect(next.id.rawValue == 3001, "\(next)")
+    }
+
+    @Test func anIntactQueueIsNotSalvaged() async throws {
+        let database = try TemporaryDatabase()
+        defer { database.remove() }
+        _ = try await fill(database)
+        let before = try Data(contentsOf: URL(fileURLWithPath: database.path))
+        #expect(throws: JobQueueError.salvageRefused(path: database.path,
+                                                     reason: "the queue is not damaged (it passes SQLite's integrity_check); it opens as it is")) {
+            _ = try SQLiteJobQueue.salvage(path: database.path, now: t0)
+        }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: database.path)) == before)
+    }
+}
