@@ -67,7 +67,10 @@ struct StoreSalvage {
             throw .filesystem(path: path, operation: "read the store file to salvage it (nothing was changed)", reason: reason)
         }
         let users = StoreRecovery.otherUsers(of: path).filter(FileSystem.processIsAlive)
-        if !users.isEmpty { throw StoreRecovery.inUse(path: path, reading: "reads as damaged here", users: users) }
+        if !users.isEmpty {
+            throw .salvageRefused(path: path, reason: "process \(users.map(String.init).joined(separator: ", ")) has it open (a `tgsm run`?); "
+                + "stop it first (it saves its sessions as it ends), so that nothing writes the file while it is read")
+        }
         // A verified backup is exactly the last good state; what a salvage reads is only likely to be.
         if let good = try goodBackup() {
             throw .salvageRefused(path: path, reason: "the verified backup \(good) exists; opening the store restores it (`tgsm recover`)")
@@ -95,7 +98,14 @@ struct StoreSalvage {
         guard let movedTo = recovery.moveAside(reason: "damaged") else {
             throw .filesystem(path: path, operation: "move the damaged file aside (nothing was changed)", reason: "the rename failed")
         }
-        try FileSystem.moveFile(staging, path)
+        do {
+            try FileSystem.moveFile(staging, path)
+        } catch {
+            // The damaged file goes back rather than leave no store at its path (the next command
+            // would start an empty one).
+            for suffix in ["", "-wal", "-shm"] where FileSystem.exists(movedTo + suffix) { try? FileSystem.moveFile(movedTo + suffix, path + suffix) }
+            throw error
+        }
         FileSystem.syncFile((path as NSString).deletingLastPathComponent)
         report.damagedFileMovedTo = movedTo
         logger.warning("session store salvaged: a new store holds what still read in the damaged file", metadata: [

@@ -62,7 +62,10 @@ struct SQLiteJobQueueSalvage {
             for suffix in ["", "-wal", "-shm"] where FileSystem.exists(path + suffix) { try FileSystem.moveFile(path + suffix, aside + suffix) }
             try FileSystem.moveFile(staging, path)
         } catch {
-            throw .storage("the salvaged queue could not be put in place of \(path) (\(error)); the damaged file is at \(aside) if it moved")
+            // The damaged file goes back rather than leave no queue at its path (the next process
+            // would start an empty one).
+            for suffix in ["", "-wal", "-shm"] where FileSystem.exists(aside + suffix) { try? FileSystem.moveFile(aside + suffix, path + suffix) }
+            throw .storage("the salvaged queue could not be put in place of \(path) (\(error)); the damaged file was left where it was")
         }
         FileSystem.syncFile((path as NSString).deletingLastPathComponent)
         report.damagedFileMovedTo = aside
