@@ -121,10 +121,7 @@ import Testing
         let directory = TemporaryDirectory("operator")
         defer { directory.remove() }
         let options = Fixtures.options()
-        let store = try SQLiteSessionStore.open(directory: directory.path, options: options)
-        try await store.saveSession(Fixtures.session(), account: "alice", fence: nil)
-        let backup = try store.backup(reason: .manual)
-        try store.close()
+        let backup = try await Fixtures.aliceWithABackup(in: directory, options: options)
         // Only this backup exists: remove the automatic ones taken at the key change.
         for other in SQLiteSessionStore.backupsOnDisk(directory: directory.path) where other.file != backup.file {
             try FileManager.default.removeItem(atPath: directory.file("backups/" + other.file))

@@ -179,10 +179,7 @@ import Testing
         let directory = TemporaryDirectory("salvage")
         defer { directory.remove() }
         let options = Fixtures.options()
-        let store = try SQLiteSessionStore.open(directory: directory.path, options: options)
-        try await store.saveSession(Fixtures.session(), account: "alice", fence: nil)
-        let backup = try store.backup(reason: .manual)
-        try store.close()
+        let backup = try await Fixtures.aliceWithABackup(in: directory, options: options)
         let path = directory.file("sessions.sqlite")
         try Self.overwrite(path, at: 0, with: Data(count: 100))
         let damaged = try Data(contentsOf: URL(fileURLWithPath: path))

@@ -49,6 +49,15 @@ enum Fixtures {
         ], userID: user, isBot: false)
     }
 
+    /// A store in `directory` holding alice's session, closed, and the manual backup taken of it.
+    static func aliceWithABackup(in directory: TemporaryDirectory, options: SQLiteStoreOptions) async throws -> BackupRecord {
+        let store = try SQLiteSessionStore.open(directory: directory.path, options: options)
+        try await store.saveSession(session(), account: "alice", fence: nil)
+        let backup = try store.backup(reason: .manual)
+        try store.close()
+        return backup
+    }
+
     static func options(clock: ManualClock = ManualClock(), logger: Logger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() },
                         encryption: StoreEncryption = .none, generations: Int = 3) -> SQLiteStoreOptions {
         SQLiteStoreOptions(backupGenerations: generations, backupInterval: 3600, encryption: encryption, clock: clock, logger: logger)
