@@ -57,7 +57,7 @@ struct SQLiteJobQueueSalvage {
         } catch {
             throw .storage("the damaged queue \(path) could not be salvaged into a new file (\(error)); nothing was changed")
         }
-        let aside = "\(path).damaged-\(Int64(now.seconds * 1000))"
+        let aside = "\(path).damaged-\(Int64(exactly: (now.seconds * 1000).rounded(.down)) ?? 0)"
         do {
             for suffix in ["", "-wal", "-shm"] where FileSystem.exists(path + suffix) { try FileSystem.moveFile(path + suffix, aside + suffix) }
             try FileSystem.moveFile(staging, path)

@@ -496,7 +496,11 @@ struct JobsSalvageCommand: AsyncParsableCommand {
         commandName: "salvage",
         abstract: "Rebuild a damaged job queue (jobs.sqlite) from what still reads in it; the damaged file is kept aside as found.",
         discussion: """
-            Every job that reads is kept as it was (state, attempts, lease, idempotency key) with its history; ids are never             given out again. Jobs are read by id from both ends, so the ids that may be lost are exactly those between the two             places reading broke off: they are named, to be enqueued again where they had not finished (their idempotency keys             are free). Refused, with nothing changed, for a queue that is not damaged and while a process has the file open.             Exit codes: 0 salvaged, 1 refused or failed, 4 no queue file (docs/CLI.md).
+            Every job that reads is kept as it was (state, attempts, lease, idempotency key) with its history; ids are never \
+            given out again. Jobs are read by id from both ends, so the ids that may be lost are exactly those between the two \
+            places reading broke off: they are named, to be enqueued again where they had not finished (their idempotency keys \
+            are free). Refused, with nothing changed, for a queue that is not damaged and while a process has the file open. \
+            Exit codes: 0 salvaged, 1 refused or failed, 2 on PostgreSQL, 4 no queue file (docs/CLI.md).
             """)
 
     @OptionGroup var global: GlobalOptions
