@@ -25,17 +25,18 @@ import WebhookTestSupport
         #expect(!result.crashed)
         #expect(result.status == 0, "stdout:\n\(out)\nstderr:\n\(result.stderr)")
 
-        for fault in ["flood wait", "dropped connection", "revoked session", "corrupted store", "Telegram's notice"] {
+        for fault in ["flood wait", "dropped connection", "revoked session", "corrupted store", "store without backups", "Telegram's notice"] {
             #expect(out.contains("handled (\(fault)):"), "no handled line for \(fault):\n\(out)")
         }
         #expect(!out.contains("NOT HANDLED") && !out.contains("problem:"), "\(out)")
-        #expect(out.contains("faults: 5 injected, 5 handled"))
+        #expect(out.contains("faults: 6 injected, 6 handled"))
 
         // Each fault's evidence, as printed.
         #expect(out.contains("FLOOD_WAIT_3") && out.contains("without spending an attempt"))
         #expect(out.contains("bob's client reconnected"))
         #expect(out.contains("carol's workers stopped cleanly (SESSION_REVOKED, TGSM-AUTH-002)") && out.contains("guidance:"))
         #expect(out.contains("restored from its verified backup on reopen"))
+        #expect(out.contains("salvaged without a backup: alice and bob worked on without a new login"), "\(out)")
         #expect(out.contains("carol logged in again with no code: Telegram accepted the token"), "\(out)")
         #expect(out.contains("carol's, queued since the revocation: completed"), "\(out)")
         #expect(out.contains("alice's health is degraded and lists it") && out.contains("Login code ••••• was requested."), "\(out)")
@@ -103,7 +104,7 @@ import WebhookTestSupport
             if chunk.isEmpty { break }
             text += String(decoding: chunk, as: UTF8.self)
         }
-        #expect(text.contains("faults: 5 injected, 5 handled"), "\(text)")
+        #expect(text.contains("faults: 6 injected, 6 handled"), "\(text)")
         let url = try #require(text.split(separator: "\n").last { $0.contains("dashboard: http://") }?
             .split(separator: " ").first { $0.hasPrefix("http://") })
 

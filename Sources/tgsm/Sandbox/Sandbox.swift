@@ -108,6 +108,7 @@ final class Sandbox {
         try await droppedConnection()
         try await revokedSession()
         try await corruptedStore()
+        try await lostBackups()
         try await comeBackWithoutACode()
         try await telegramsNotice()
         try await finish()
@@ -297,11 +298,78 @@ final class Sandbox {
         }
     }
 
+    /// The store damaged again, its backups lost with it (one disk under both): nothing can be
+    /// restored, and `tgsm recover --salvage` builds a new store from what still reads. One byte of
+    /// carol's dead key is the damage: her row fails its check and is left out, while alice's and
+    /// bob's sessions, bob's flood wait, carol's mark and her future auth token come along (the
+    /// next step logs her in by that token).
+    private func lostBackups() async throws {
+        let name = "store without backups"
+        narrator.step("9. fault: the store damaged again, and its backups lost with it")
+        await stopWorkers()
+        await stopDashboard()
+        await sessions?.shutdown()
+        sessions = nil
+        let now = SystemClock().now()
+        // Under the hour at which the operator is alerted: this one is only for the salvage to keep.
+        let wait = FloodWait(account: "bob", method: "contacts.resolveUsername", kind: .floodWait, recordedAt: now, until: now + 1800)
+        try await store.recordFloodWait(wait)
+        let carolSession = try await store.loadSession(account: "carol")
+        let carolKey = carolSession.flatMap { $0.dcs[$0.homeDC]?.authKey?.bytes }
+        try store.close()
+        // Opening checkpoints the WAL into the file, where the damage goes.
+        let options = SQLiteStoreOptions(logger: logger)
+        try SQLiteSessionStore.open(directory: folder.store, options: options).close()
+        let path = folder.store + "/sessions.sqlite"
+        guard let carolKey, var file = FileManager.default.contents(atPath: path), let at = file.range(of: Data(carolKey.prefix(32))) else {
+            narrator.notHandled(name, "carol's stored key was not found in \(path) to damage")
+            outcome.faults.append((name, false))
+            store = try SQLiteSessionStore.open(directory: folder.store, options: options)
+            return
+        }
+        file[at.lowerBound + 3] ^= 0x40
+        try file.write(to: URL(fileURLWithPath: path))
+        try FileManager.default.removeItem(atPath: folder.store + "/backups")
+        narrator.inject("\(folder.store)/backups deleted, and one byte of carol's stored key flipped (a bad disk under both); "
+            + "the store also holds a 30-minute FLOOD_WAIT on bob's contacts.resolveUsername, as Telegram's answer would leave it")
+        do {
+            _ = try SQLiteSessionStore.open(directory: folder.store, options: options)
+        } catch {
+            narrator.info("opening it: [\(error.code)]: nothing to restore, so `tgsm run` would stop here; the way on is `tgsm recover --salvage`")
+        }
+        let report = try SQLiteSessionStore.salvage(directory: folder.store, options: options)
+        let kept = report.tables.filter { $0.rowsKept > 0 }.map { "\($0.name) \($0.rowsKept)" }.joined(separator: ", ")
+        narrator.info("salvaged: rows kept \(kept); failed their check: \(report.rowsFailingTheirCheck.joined(separator: "; ")); "
+            + "the damaged file kept at \(report.damagedFileMovedTo)")
+        store = try SQLiteSessionStore.open(directory: folder.store, options: options)
+        let backup = try store.backup(reason: .afterSalvage)
+        narrator.info("a verified backup of the salvaged store: \(backup.file)")
+        sessions = try SandboxSessions(store: store, cluster: folder.testDC, stack: Self.stackConfiguration, logger: logger)
+        try await startSessions(["alice", "bob"])
+        startWorkers(accounts: Self.demoAccounts.map(\.account))
+        try await startDashboard()
+        var working = true
+        for account: AccountID in ["alice", "bob"] {
+            working = try await expectCompleted(try await enqueue(NewJob(kind: MeJob.kind, account: account)), "me for \(account) on the salvaged store") && working
+        }
+        let waitKept = try await store.activeFloodWaits(account: "bob", at: SystemClock().now()).contains { $0.method == wait.method && $0.until == wait.until }
+        let carol = try await store.status(of: "carol")
+        if working, waitKept, carol?.state == .revoked, report.accountsWithSession == ["alice", "bob"], report.accountsWithoutSession == ["carol"] {
+            narrator.handled(name, "salvaged without a backup: alice and bob worked on without a new login, bob's flood wait and "
+                + "carol's mark were kept, and carol, whose key was the damage, is listed for a login")
+            outcome.faults.append((name, true))
+        } else {
+            narrator.notHandled(name, "after the salvage: sessions \(report.accountsWithSession), to log in \(report.accountsWithoutSession), "
+                + "wait kept \(waitKept), carol \(carol?.state.rawValue ?? "unmarked"), jobs working \(working)")
+            outcome.faults.append((name, false))
+        }
+    }
+
     /// What `tgsm auth --account carol` does after the revocation: her first login left a future
     /// auth token in the store, offered with the code request; the test DC, as Telegram, logs her
     /// in by it without sending a code, and her queued jobs run.
     private func comeBackWithoutACode() async throws {
-        narrator.step("9. recovery: carol logs in again, no code (the future auth token her first login left in the store)")
+        narrator.step("10. recovery: carol logs in again, no code (the future auth token her first login left in the store)")
         guard let sessions, let carol = Self.demoAccounts.first(where: { $0.account == "carol" }) else { return }
         let signIns = try dc.addFault(FaultRule(match: FaultMatch(method: "auth.signIn"), effect: .delay(milliseconds: 0)))
         let codeAsked = try await sessions.logIn(carol, dc: dc)
@@ -331,7 +399,7 @@ final class Sandbox {
     /// keeps it masked for `tgsm check`, and the account keeps working.
     private func telegramsNotice() async throws {
         let name = "Telegram's notice"
-        narrator.step("10. Telegram's notice: Telegram asks alice's session to log out")
+        narrator.step("11. Telegram's notice: Telegram asks alice's session to log out")
         guard let sessions else { return }
         try dc.core.pushServiceNotification(to: 1001, type: "AUTH_KEY_DROP_DUPLICATE",
                                             message: "This session was used from two places at once. Login code 54321 was requested.", popup: true)
@@ -356,7 +424,7 @@ final class Sandbox {
     }
 
     private func finish() async throws {
-        narrator.step("11. status (what `tgsm status --store \(folder.store)` shows)")
+        narrator.step("12. status (what `tgsm status --store \(folder.store)` shows)")
         narrator.terminal.line()
         let report = try await StatusReport.make(store: store, location: store.directory, queue: queue, now: WallClock().now())
         report.print(on: narrator.terminal)
