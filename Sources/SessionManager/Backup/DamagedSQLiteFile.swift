@@ -40,9 +40,9 @@ package enum DamagedSQLiteFile {
     /// definition does not read.
     package static func shape(of table: String, in db: Database) -> (columns: [String], key: [String])? {
         guard let rows = try? Row.fetchAll(db, sql: "SELECT name, pk FROM pragma_table_info(?)", arguments: [table]), !rows.isEmpty else { return nil }
-        let columns = rows.compactMap { $0["name"] as String? }
-        let key = rows.filter { ($0["pk"] as Int? ?? 0) > 0 }.sorted { ($0["pk"] as Int? ?? 0) < ($1["pk"] as Int? ?? 0) }
-            .compactMap { $0["name"] as String? }
+        let columns = rows.compactMap { $0.string("name") }
+        let key = rows.filter { ($0.int64("pk") ?? 0) > 0 }.sorted { ($0.int64("pk") ?? 0) < ($1.int64("pk") ?? 0) }
+            .compactMap { $0.string("name") }
         return (columns, key)
     }
 

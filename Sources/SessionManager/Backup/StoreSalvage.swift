@@ -191,12 +191,12 @@ struct StoreSalvage {
         do {
             let cursor = try Row.fetchCursor(old, sql: "SELECT key, value FROM store_meta")
             while let row = try cursor.next() {
-                guard let key = row["key"] as String? else { continue }
+                guard let key = row.string("key") else { continue }
                 switch key {
                 case "format":
                     continue
                 case "commit_seq":
-                    if let sequence = row["value"] as Int64? {
+                    if let sequence = row.int64("value") {
                         try db.execute(sql: "UPDATE store_meta SET value = ? WHERE key = 'commit_seq'", arguments: [sequence + 1])
                     }
                 default:
@@ -224,8 +224,8 @@ struct StoreSalvage {
             + "VALUES (\(columns.map { _ in "?" }.joined(separator: ", ")))"
         var result = StoreSalvageReport.Table(name: table, rowsKept: 0, rowsDropped: 0, readInFull: true)
         let read = try DamagedSQLiteFile.read(table, columns: columns, key: shape.key, from: old) { row in
-            if let account = row["account"] as String?, table == "dc" { named.insert(account) }
-            if table == "account", let id = row["id"] as String? { named.insert(id) }
+            if let account = row.string("account"), table == "dc" { named.insert(account) }
+            if table == "account", let id = row.string("id") { named.insert(id) }
             if let problem = Self.checkProblem(table: table, row: row) {
                 failing.append(problem)
                 result.rowsDropped += 1
@@ -253,16 +253,16 @@ struct StoreSalvage {
     static func checkProblem(table: String, row: Row) -> String? {
         switch table {
         case "account":
-            guard let id = row["id"] as String? else { return "an account row without an id" }
-            let check = RowCheck.account(id: id, homeDC: (row["home_dc"] as Int64?).map(Int.init), userID: row["user_id"] as Int64?,
-                                         isBot: (row["is_bot"] as Int64?) == 1)
-            return (row["row_check"] as Int64?) == check ? nil : "the account row of \(id)"
+            guard let id = row.string("id") else { return "an account row without an id" }
+            let check = RowCheck.account(id: id, homeDC: row.int64("home_dc").map(Int.init), userID: row.int64("user_id"),
+                                         isBot: row.int64("is_bot") == 1)
+            return row.int64("row_check") == check ? nil : "the account row of \(id)"
         case "dc":
-            guard let account = row["account"] as String?, let dc = row["dc_id"] as Int64?, let salt = row["server_salt"] as Int64?,
-                  let offset = row["time_offset"] as Double? else { return "a DC row with missing fields" }
-            let check = RowCheck.dc(account: account, dc: Int(dc), key: row["auth_key"] as Data?, keyID: row["auth_key_id"] as Int64?,
-                                    salt: salt, offset: offset, authorized: (row["is_authorized"] as Int64?) == 1)
-            return (row["row_check"] as Int64?) == check ? nil : "the DC \(dc) row of \(account)"
+            guard let account = row.string("account"), let dc = row.int64("dc_id"), let salt = row.int64("server_salt"),
+                  let offset = row.double("time_offset") else { return "a DC row with missing fields" }
+            let check = RowCheck.dc(account: account, dc: Int(dc), key: row.blob("auth_key"), keyID: row.int64("auth_key_id"),
+                                    salt: salt, offset: offset, authorized: row.int64("is_authorized") == 1)
+            return row.int64("row_check") == check ? nil : "the DC \(dc) row of \(account)"
         default:
             return nil
         }

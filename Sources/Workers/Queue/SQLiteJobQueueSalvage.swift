@@ -127,13 +127,13 @@ struct SQLiteJobQueueSalvage {
         }
         var byState: [JobState: Int] = [:]
         let jobs = try copy("jobs", from: old, into: db) { row in
-            if let state = (row["state"] as String?).flatMap(JobState.init(rawValue:)) { byState[state, default: 0] += 1 }
+            if let state = row.string("state").flatMap(JobState.init(rawValue:)) { byState[state, default: 0] += 1 }
         }
         let history = try copy("job_history", from: old, into: db) { _ in }
         // Ids are never given out twice: the highest the old file ever gave stays the floor.
         if let sequences = try? Row.fetchAll(old, sql: "SELECT name, seq FROM sqlite_sequence") {
             for row in sequences {
-                guard let name = row["name"] as String?, let seq = row["seq"] as Int64? else { continue }
+                guard let name = row.string("name"), let seq = row.int64("seq") else { continue }
                 try db.execute(sql: "DELETE FROM sqlite_sequence WHERE name = ? AND seq < ?", arguments: [name, seq])
                 if try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM sqlite_sequence WHERE name = ?", arguments: [name]) == 0 {
                     try db.execute(sql: "INSERT INTO sqlite_sequence(name, seq) VALUES (?, ?)", arguments: [name, seq])
