@@ -318,6 +318,62 @@ let ping = ScriptedHandler(kind: "ping") { context in
         #expect(!seen.contains(.stopped("alice")) || seen.last == .stopped("alice"), "the loop ended only at the shutdown")
     }
 
+    /// A queue file damaged under a running pool fails every claim of every poll until a person
+    /// salvages it. Said once, in the queue's own words (which name `tgsm jobs salvage`), then
+    /// quietly, and once more when a claim works again. Before, each failure was an error line per
+    /// account per poll: a flood in the log for a condition that does not pass by itself.
+    @Test func aQueueThatFailsEveryClaimIsSaidOnceUntilAClaimWorks() async throws {
+        let fixture = try Fixture()
+        defer { fixture.database.remove() }
+        for _ in 0..<300 {
+            _ = try await fixture.queue.enqueue(NewJob(kind: "ping", account: "alice", payload: Data(repeating: 1, count: 200)), now: fixture.clock.now())
+        }
+        try fixture.queue.writer.close()
+        // The first page of jobs zeroed, its bytes kept to mend it later.
+        let path = fixture.database.path
+        let (leaves, size) = try SQLiteJobQueueSalvageTests.leafPages(path)
+        let page = try #require(leaves.first)
+        var file = try Data(contentsOf: URL(fileURLWithPath: path))
+        let original = file[(page - 1) * size..<page * size]
+        file.replaceSubrange((page - 1) * size..<page * size, with: Data(count: size))
+        try file.write(to: URL(fileURLWithPath: path))
+
+        let queue = try SQLiteJobQueue.open(path: path)
+        let capture = LogCapture()
+        let pool = WorkerPool(
+            queue: queue, handlers: [ping], invokers: FixedAccountInvokers(["alice": NearestDCInvoker()]), accountStatus: fixture.status,
+            floodLedger: fixture.ledger,
+            configuration: WorkerConfiguration(accounts: ["alice"], concurrencyPerAccount: 1, leaseSeconds: 60, heartbeatInterval: 1000,
+                                               pollInterval: 5, owner: "test"),
+            clock: fixture.clock, random: SeededRandomSource(seed: 1), logger: capture.logger)
+        var events = pool.events().makeAsyncIterator()
+        let task = Task { try await pool.run() }
+        func failures() -> [String] { capture.messages.filter { $0.contains("claiming jobs failed") } }
+        for polls in 1...4 {
+            while failures().count < polls { try await Task.sleep(for: .milliseconds(1)) }
+            await fixture.clock.waitForSleepers(1)
+            fixture.clock.advance(by: 5)
+        }
+        // Mended, and written to by another connection, so the pool's connections read the file anew.
+        file.replaceSubrange((page - 1) * size..<page * size, with: original)
+        try file.write(to: URL(fileURLWithPath: path))
+        let other = try SQLiteJobQueue.open(path: path)
+        _ = try await other.enqueue(NewJob(kind: "ping", account: "bob"), now: fixture.clock.now())
+        try other.writer.close()
+        await fixture.clock.waitForSleepers(1)
+        fixture.clock.advance(by: 5)
+        await awaitEvent(&events) { isFinished($0) == .completed }
+        pool.shutdownGracefully()
+        try await task.value
+        try queue.writer.close()
+
+        let said = failures()
+        #expect(said.filter { $0.hasPrefix("error ") }.count == 1, "\(said)")
+        #expect(said.first { $0.hasPrefix("error ") }?.contains("tgsm jobs salvage") == true, "\(said)")
+        #expect(said.filter { $0.hasPrefix("debug ") }.count >= 3, "\(said)")
+        #expect(capture.messages.filter { $0.hasPrefix("notice claiming jobs works again") }.count == 1, "\(capture.messages)")
+    }
+
     /// An outage after which the session needs a person (its key was revoked meanwhile): the try
     /// that meets the refusal ends the outage and marks the account as any session error does.
     /// Before, every error during an outage was taken for the store still being down, and the loop

@@ -131,6 +131,9 @@ public final class WorkerPool: Service {
         var accounts: Set<AccountID> = []
         /// The grace period was ended early (`endGracePeriodNow`: a second Ctrl-C), not run out.
         var graceCutShort = false
+        /// The last claim of any account's loop failed: the next failures are not said again (a
+        /// damaged queue file fails every poll of every account until a person salvages it).
+        var claimsFailing = false
     }
 
     enum LoopEvent: Sendable {
@@ -448,6 +451,9 @@ public final class WorkerPool: Service {
                             leaseSeconds: configuration.leaseSeconds)
                         do {
                             let claimed = try await queue.claim(request, now: clock.now())
+                            if control.withLock({ state in defer { state.claimsFailing = false }; return state.claimsFailing }) {
+                                logger.notice("claiming jobs works again")
+                            }
                             for job in claimed {
                                 inFlight += 1
                                 observers.yield(.claimed(job.job.id, account: account))
@@ -483,7 +489,10 @@ public final class WorkerPool: Service {
                                 wakeAfter = .infinity
                             }
                         } catch {
-                            logger.error("claiming jobs failed; trying again after the poll interval", metadata: ["error": "\(error)"])
+                            let first = control.withLock { state in defer { state.claimsFailing = true }; return !state.claimsFailing }
+                            logger.log(level: first ? .error : .debug,
+                                       "claiming jobs failed; every account tries again after the poll interval (said once until a claim works)",
+                                       metadata: ["error": "\(error)"])
                         }
                     }
                     if wakeAfter.isFinite {
