@@ -23,10 +23,18 @@ import Testing
             try await queue.complete(claimed.claim, result: Data("done".utf8), now: t0 + 4001)
         }
         let all = try await queue.jobs(state: nil, account: nil, limit: 10_000).sorted { $0.id.rawValue < $1.id.rawValue }
+        // The message archive shares the file, as in `tgsm run`: 500 of a channel's messages, complete through 500.
+        let archive = try SQLiteMessageArchive(writer: queue.writer)
+        try await archive.store(Self.archived, account: "alice", peer: "channel:1")
+        try await archive.advanceCursor(account: "alice", peer: "channel:1", to: 500)
+        try await archive.savePeer(ResolvedPeer(type: .channel, id: 1, accessHash: 77), username: "news", account: "alice")
         try queue.writer.close()
         try Self.checkpoint(database.path)
         return all
     }
+
+    static let archived = (1...500).map { ArchivedMessage(id: Int32($0), date: 1_700_000_000 + Int32($0), from: "user:1001",
+                                                           text: "message \($0)", raw: Data(repeating: UInt8($0 % 256), count: 200)) }
 
     /// Every page in the main file, where the damage goes.
     static func checkpoint(_ path: String) throws {
@@ -35,10 +43,10 @@ import Testing
         try queue.close()
     }
 
-    /// Zeroes the `index`-th leaf page of the jobs table (negative: from the end); returns the file as damaged.
-    func zeroJobsLeaf(_ database: TemporaryDatabase, index: Int) throws -> Data {
-        let (leaves, pageSize) = try Self.leafPages(database.path)
-        #expect(leaves.count > 20, "\(leaves.count) leaf pages")
+    /// Zeroes the `index`-th leaf page of `table` (negative: from the end); returns the file as damaged.
+    func zeroJobsLeaf(_ database: TemporaryDatabase, index: Int, table: String = "jobs") throws -> Data {
+        let (leaves, pageSize) = try Self.leafPages(database.path, table: table)
+        #expect(leaves.count > 10, "\(leaves.count) leaf pages of \(table)")
         let page = leaves[index >= 0 ? index : leaves.count + index]
         var file = try Data(contentsOf: URL(fileURLWithPath: database.path))
         file.replaceSubrange((page - 1) * pageSize..<page * pageSize, with: Data(count: pageSize))
@@ -46,11 +54,11 @@ import Testing
         return file
     }
 
-    static func leafPages(_ path: String) throws -> ([Int], Int) {
+    static func leafPages(_ path: String, table: String = "jobs") throws -> ([Int], Int) {
         let reader = try DatabaseQueue(path: path)
         defer { try? reader.close() }
         return try reader.read { db in
-            (try Int.fetchAll(db, sql: "SELECT pageno FROM dbstat WHERE name = 'jobs' AND pagetype = 'leaf' ORDER BY pageno"),
+            (try Int.fetchAll(db, sql: "SELECT pageno FROM dbstat WHERE name = ? AND pagetype = 'leaf' ORDER BY pageno", arguments: [table]),
              try Int.fetchOne(db, sql: "PRAGMA page_size") ?? 4096)
         }
     }
@@ -90,6 +98,12 @@ import Testing
         #expect(lostIDs.count > 0 && lostIDs.count < 200, "one page's jobs: \(lostIDs.count)")
         #expect(Dictionary(grouping: kept, by: \.state).mapValues(\.count) == report.jobsKeptByState)
         #expect(report.historyRowsKept > 3000, "the history came along: \(report.historyRowsKept)")
+        // The archive sharing the file came along whole, its cursor with it.
+        #expect(report.archiveReadInFull && report.archivedMessagesKept == 500 && report.resolvedPeersKept == 1)
+        let archive = try SQLiteMessageArchive(writer: queue.writer)
+        #expect(try await archive.messages(account: "alice", peer: "channel:1") == Self.archived)
+        #expect(try await archive.cursor(account: "alice", peer: "channel:1") == 500)
+        #expect(try await archive.peer(username: "news", account: "alice") == ResolvedPeer(type: .channel, id: 1, accessHash: 77))
 
         // No id is given out twice; a lost job's key is free again, a kept one's is not.
         let next = try await queue.enqueue(NewJob(kind: "k", account: "alice"), now: t0 + 6000)
@@ -118,6 +132,24 @@ import Testing
         defer { try? queue.writer.close() }
         let next = try await queue.enqueue(NewJob(kind: "k", account: "alice"), now: t0 + 6000)
         #expect(next.id.rawValue == 3001, "\(next)")
+    }
+
+    /// A damaged page among the archived messages: the others are kept, and the channel's cursor
+    /// ("complete through 500") is dropped, so the next history job fetches again what was lost.
+    @Test func anArchiveThatBrokeOffDropsItsCursors() async throws {
+        let database = try TemporaryDatabase()
+        defer { database.remove() }
+        _ = try await fill(database)
+        _ = try zeroJobsLeaf(database, index: 5, table: "messages")
+        let report = try SQLiteJobQueue.salvage(path: database.path, now: t0 + 5000)
+        #expect(report.jobsReadInFull && report.possiblyLost == nil && report.jobsKept == 3000)
+        #expect(!report.archiveReadInFull && report.archivedMessagesKept > 400 && report.archivedMessagesKept < 500, "\(report)")
+        let queue = try database.queue()
+        defer { try? queue.writer.close() }
+        let archive = try SQLiteMessageArchive(writer: queue.writer)
+        let kept = try await archive.messages(account: "alice", peer: "channel:1")
+        #expect(kept.count == report.archivedMessagesKept && Set(kept).isSubset(of: Set(Self.archived)))
+        #expect(try await archive.cursor(account: "alice", peer: "channel:1") == 0)
     }
 
     @Test func anIntactQueueIsNotSalvaged() async throws {

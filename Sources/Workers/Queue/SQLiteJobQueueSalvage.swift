@@ -20,6 +20,13 @@ public struct JobQueueSalvageReport: Sendable, Equatable {
     public var possiblyLost: IDRange?
     public var historyRowsKept: Int
     public var historyReadInFull: Bool
+    /// The message archive that shares the file (`SQLiteMessageArchive`): messages and resolved
+    /// peers kept.
+    public var archivedMessagesKept: Int
+    public var resolvedPeersKept: Int
+    /// False when the archived messages broke off at damage: the archive's cursors ("complete
+    /// through id N") were then dropped, so history jobs fetch again what the damage took.
+    public var archiveReadInFull: Bool
     /// Where the damaged file is now, as it was found.
     public var damagedFileMovedTo: String
 }
@@ -96,8 +103,10 @@ struct SQLiteJobQueueSalvage {
         configuration.busyMode = .timeout(busyTimeout)
         let new = try DatabaseQueue(path: staging, configuration: configuration)
         defer { try? new.close() }
+        // The queue's file also holds the message archive ("jobs.archive.*"): both come along.
         var migrator = DatabaseMigrator()
         SQLiteJobQueue.registerMigrations(in: &migrator)
+        SQLiteMessageArchive.registerMigrations(in: &migrator)
         try migrator.migrate(new)
         return try old.inDatabase { old in
             let known = Set(migrator.migrations)
@@ -141,6 +150,10 @@ struct SQLiteJobQueueSalvage {
             }
         }
         for sql in triggers { try db.execute(sql: sql) }
+        let messages = try copy("messages", from: old, into: db) { _ in }
+        let peers = try copy("resolved_peers", from: old, into: db) { _ in }
+        // A cursor says every message up to its id is archived: kept only when every message read.
+        if messages.read.readInFull { _ = try copy("message_cursors", from: old, into: db) { _ in } }
         var lost: JobQueueSalvageReport.IDRange?
         if !jobs.read.readInFull {
             func id(_ key: [DatabaseValue]?) -> Int64? { key?.first.flatMap { Int64.fromDatabaseValue($0) } }
@@ -152,7 +165,8 @@ struct SQLiteJobQueueSalvage {
         }
         return JobQueueSalvageReport(jobsKept: jobs.kept, jobsKeptByState: byState, jobsReadInFull: jobs.read.readInFull,
                                      possiblyLost: lost, historyRowsKept: history.kept, historyReadInFull: history.read.readInFull,
-                                     damagedFileMovedTo: "")
+                                     archivedMessagesKept: messages.kept, resolvedPeersKept: peers.kept,
+                                     archiveReadInFull: messages.read.readInFull, damagedFileMovedTo: "")
     }
 
     /// Copies the rows of `table` that read (every column both files have); counts what it kept.

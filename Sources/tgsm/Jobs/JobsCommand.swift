@@ -496,8 +496,8 @@ struct JobsSalvageCommand: AsyncParsableCommand {
         commandName: "salvage",
         abstract: "Rebuild a damaged job queue (jobs.sqlite) from what still reads in it; the damaged file is kept aside as found.",
         discussion: """
-            Every job that reads is kept as it was (state, attempts, lease, idempotency key) with its history; ids are never \
-            given out again. Jobs are read by id from both ends, so the ids that may be lost are exactly those between the two \
+            Every job that reads is kept as it was (state, attempts, lease, idempotency key) with its history, and so is the \
+            message archive that shares the file; ids are never given out again. Jobs are read by id from both ends, so the ids that may be lost are exactly those between the two \
             places reading broke off: they are named, to be enqueued again where they had not finished (their idempotency keys \
             are free). Refused, with nothing changed, for a queue that is not damaged and while a process has the file open. \
             Exit codes: 0 salvaged, 1 refused or failed, 2 on PostgreSQL, 4 no queue file (docs/CLI.md).
@@ -513,6 +513,9 @@ struct JobsSalvageCommand: AsyncParsableCommand {
         var possiblyLostFrom: Int64?
         var possiblyLostThrough: Int64?
         var historyRowsKept: Int
+        var archivedMessagesKept: Int
+        var resolvedPeersKept: Int
+        var archiveReadInFull: Bool
         var damagedFileMovedTo: String
     }
 
@@ -530,7 +533,9 @@ struct JobsSalvageCommand: AsyncParsableCommand {
         if output.json {
             try terminal.json(Result(jobsKept: report.jobsKept, jobsKeptByState: byState, jobsReadInFull: report.jobsReadInFull,
                                      possiblyLostFrom: report.possiblyLost?.from, possiblyLostThrough: report.possiblyLost?.through,
-                                     historyRowsKept: report.historyRowsKept, damagedFileMovedTo: report.damagedFileMovedTo))
+                                     historyRowsKept: report.historyRowsKept, archivedMessagesKept: report.archivedMessagesKept,
+                                     resolvedPeersKept: report.resolvedPeersKept, archiveReadInFull: report.archiveReadInFull,
+                                     damagedFileMovedTo: report.damagedFileMovedTo))
             return
         }
         terminal.line("\(path) was damaged: a new queue was built from what still reads in it; the damaged file was kept as \(report.damagedFileMovedTo)")
@@ -538,6 +543,8 @@ struct JobsSalvageCommand: AsyncParsableCommand {
         terminal.line("jobs kept: \(report.jobsKept)" + (states.isEmpty ? "" : " (\(states.joined(separator: ", ")))")
             + (report.jobsReadInFull ? ", every job read" : ""))
         terminal.line("history rows kept: \(report.historyRowsKept)" + (report.historyReadInFull ? "" : " (read up to the damage from both ends)"))
+        terminal.line("archive kept: \(report.archivedMessagesKept) messages, \(report.resolvedPeersKept) resolved peers"
+            + (report.archiveReadInFull ? "" : "; the messages broke off at the damage, so the archive's cursors were dropped and history jobs fetch again what it took"))
         if let lost = report.possiblyLost {
             let range = lost.through.map { $0 == lost.from ? "job \(lost.from)" : "jobs \(lost.from)-\($0)" } ?? "jobs from \(lost.from) on"
             terminal.line("may be lost: \(range) (between the two places reading broke off). Enqueue again those that had not finished; "
