@@ -208,6 +208,8 @@ import Testing
             #expect(recovered.status == 0, "\(recovered.stdout)\(recovered.stderr)")
             #expect(recovered.stdout.contains("1. store postgres://") && recovered.stdout.contains("PostgreSQL, reachable"), "\(recovered.stdout)")
             #expect(recovered.stdout.contains("alice: valid (user 1001)"), "\(recovered.stdout)")
+            let salvage = try await cli.run(["recover", "--salvage"])
+            #expect(salvage.status == 2 && salvage.stderr.contains("PostgreSQL store's pages") && salvage.stdout.isEmpty, "\(salvage.stdout)\(salvage.stderr)")
             bed.dc.core.withState { state in
                 for keyID in state.authKeyIDs(dc: 1) { state.revokeAuthorization(dc: 1, keyID: keyID) }
             }

@@ -53,6 +53,10 @@ struct RecoverCommand: AsyncParsableCommand {
         let store: any OperatorReadableStore
         let closeStore: @Sendable () async -> Void
         if global.postgresURL != nil {
+            guard !salvage else {
+                throw CLIFailure(.usage, "--salvage rebuilds a damaged SQLite store file; a PostgreSQL store's pages and backups are the "
+                    + "database's own (restore it from its backups or replicas). Nothing was done.")
+            }
             // A database's pages and backups are PostgreSQL's own business: reaching it is the step.
             let opened = try await StoreAccess.operatorStore(global)
             terminal.line("1. store \(opened.location): PostgreSQL, reachable")
