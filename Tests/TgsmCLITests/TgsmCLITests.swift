@@ -538,7 +538,8 @@ import Workers
 
     @Test func jobsSalvageRebuildsADamagedQueueAndNamesTheJobsThatMayBeLost() async throws {
         let (_, cli) = try CLI.temporary()
-        try FileManager.default.createDirectory(atPath: cli.store, withIntermediateDirectories: true)
+        // A store beside the queue, for `check` to go on to the queue.
+        try SQLiteSessionStore.open(directory: cli.store).close()
         let path = cli.store + "/jobs.sqlite"
         let queue = try SQLiteJobQueue.open(path: path)
         let now = SystemClock().now()
@@ -551,6 +552,10 @@ import Workers
 
         let listed = try await cli.run(["jobs", "list", "--limit", "5000"])
         #expect(listed.status == 5 && listed.stderr.contains("tgsm jobs salvage"), "\(listed.status) \(listed.stdout)\n\(listed.stderr)")
+        // `check` reads every page of the queue: before, its counts (from an index) said "ok".
+        let checked = try await cli.run(["check"])
+        #expect(checked.status == 5 && checked.stdout.contains("FAIL  job queue: jobs.sqlite is damaged")
+                && checked.stdout.contains("tgsm jobs salvage"), "\(checked.stdout)")
         let salvaged = try await cli.run(["jobs", "salvage"])
         #expect(salvaged.status == 0, "\(salvaged.stderr)")
         #expect(salvaged.stdout.contains("was damaged: a new queue was built from what still reads in it; the damaged file was kept as \(path).damaged-"))
@@ -560,6 +565,7 @@ import Workers
         let ids = Set(kept.compactMap { $0["id"] as? Int })
         #expect(ids.count == 2000 - (through - from + 1) && ids.allSatisfy { !(from...through).contains($0) }, "\(ids.count) kept, \(from)-\(through) lost")
         #expect(salvaged.stdout.contains("jobs kept: \(ids.count) (queued \(ids.count))"), "\(salvaged.stdout)")
+        #expect(try await cli.run(["check"]).stdout.contains("ok    job queue: \(ids.count) queued"))
         let again = try await cli.run(["jobs", "salvage"])
         #expect(again.status == 1 && again.stderr.contains("not damaged"), "\(again.stderr)")
     }

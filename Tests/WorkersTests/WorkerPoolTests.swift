@@ -374,6 +374,47 @@ let ping = ScriptedHandler(kind: "ping") { context in
         #expect(capture.messages.filter { $0.hasPrefix("notice claiming jobs works again") }.count == 1, "\(capture.messages)")
     }
 
+    /// Jobs due later, a page of them damaged: the claim finds nothing due (no damaged page read),
+    /// and the look for the next due job meets the damage. One failure, said once: before, each
+    /// claim that worked said "works again" and the look after it failed again, every poll.
+    @Test func aRoundWhoseLookForTheNextJobFailsIsNotAQueueWorkingAgain() async throws {
+        let fixture = try Fixture()
+        defer { fixture.database.remove() }
+        let later = fixture.clock.now() + 86_400
+        for _ in 0..<300 {
+            _ = try await fixture.queue.enqueue(NewJob(kind: "ping", account: "alice", payload: Data(repeating: 1, count: 200), runAt: later),
+                                                now: fixture.clock.now())
+        }
+        try fixture.queue.writer.close()
+        let path = fixture.database.path
+        let (leaves, size) = try SQLiteJobQueueSalvageTests.leafPages(path)
+        let page = leaves[leaves.count / 2]
+        var file = try Data(contentsOf: URL(fileURLWithPath: path))
+        file.replaceSubrange((page - 1) * size..<page * size, with: Data(count: size))
+        try file.write(to: URL(fileURLWithPath: path))
+
+        let queue = try SQLiteJobQueue.open(path: path)
+        let capture = LogCapture()
+        let pool = WorkerPool(
+            queue: queue, handlers: [ping], invokers: FixedAccountInvokers(["alice": NearestDCInvoker()]), accountStatus: fixture.status,
+            floodLedger: fixture.ledger,
+            configuration: WorkerConfiguration(accounts: ["alice"], concurrencyPerAccount: 1, leaseSeconds: 60, heartbeatInterval: 1000,
+                                               pollInterval: 5, owner: "test"),
+            clock: fixture.clock, random: SeededRandomSource(seed: 1), logger: capture.logger)
+        let task = Task { try await pool.run() }
+        func failures() -> Int { capture.messages.filter { $0.contains("claiming jobs failed") }.count }
+        for polls in 1...4 {
+            while failures() < polls { try await Task.sleep(for: .milliseconds(1)) }
+            await fixture.clock.waitForSleepers(1)
+            fixture.clock.advance(by: 5)
+        }
+        pool.shutdownGracefully()
+        try await task.value
+        try queue.writer.close()
+        #expect(capture.messages.filter { $0.hasPrefix("error ") && $0.contains("claiming jobs failed") }.count == 1, "\(capture.messages)")
+        #expect(!capture.messages.contains { $0.contains("works again") }, "\(capture.messages)")
+    }
+
     /// An outage after which the session needs a person (its key was revoked meanwhile): the try
     /// that meets the refusal ends the outage and marks the account as any session error does.
     /// Before, every error during an outage was taken for the store still being down, and the loop

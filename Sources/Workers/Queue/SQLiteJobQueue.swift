@@ -563,6 +563,17 @@ public final class SQLiteJobQueue: JobQueue, JobHistoryReading {
         }
     }
 
+    /// What SQLite's `integrity_check` finds wrong with the queue's file (its first few findings),
+    /// or nil when the file is intact. Reads every page: for `tgsm check`, not for a hot path.
+    public func integrityProblem() async -> String? {
+        do {
+            let findings = try await writer.read { db in try String.fetchAll(db, sql: "PRAGMA integrity_check(3)") }
+            return findings == ["ok"] ? nil : findings.joined(separator: "; ")
+        } catch {
+            return (error as? DatabaseError)?.message ?? "\(error)"
+        }
+    }
+
     /// A damaged file (a page SQLite finds malformed) is its own error: it does not pass, and its
     /// remedy is a salvage, not a retry.
     private func failure(_ error: any Error) -> JobQueueError {

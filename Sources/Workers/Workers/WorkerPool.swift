@@ -451,9 +451,6 @@ public final class WorkerPool: Service {
                             leaseSeconds: configuration.leaseSeconds)
                         do {
                             let claimed = try await queue.claim(request, now: clock.now())
-                            if control.withLock({ state in defer { state.claimsFailing = false }; return state.claimsFailing }) {
-                                logger.notice("claiming jobs works again")
-                            }
                             for job in claimed {
                                 inFlight += 1
                                 observers.yield(.claimed(job.job.id, account: account))
@@ -487,6 +484,10 @@ public final class WorkerPool: Service {
                                 }
                             } else {
                                 wakeAfter = .infinity
+                            }
+                            // Only a whole round (the claim and the look for the next due job) is the queue working again.
+                            if control.withLock({ state in defer { state.claimsFailing = false }; return state.claimsFailing }) {
+                                logger.notice("claiming jobs works again")
                             }
                         } catch {
                             let first = control.withLock { state in defer { state.claimsFailing = true }; return !state.claimsFailing }

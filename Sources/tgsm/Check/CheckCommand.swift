@@ -551,6 +551,17 @@ struct CheckCommand: AsyncParsableCommand {
             return
         }
         guard let (queue, close) = opened else { return }
+        // A damaged page is not seen by counting (the counts come from an index): SQLite's own check
+        // reads every page. Before, a queue whose claims failed on a malformed page was "ok" here.
+        if let sqlite = queue as? SQLiteJobQueue, let problem = await sqlite.integrityProblem() {
+            await close()
+            findings.append(.problem(.storeDamaged, "job queue", "jobs.sqlite is damaged (\(problem)): some jobs cannot be read or claimed", [
+                "Stop the processes using it (`tgsm run`), then run `tgsm jobs salvage`: it keeps every job that still reads, keeps the "
+                    + "file aside as found and names the job ids that may be lost (do not move the file aside by hand: an empty queue "
+                    + "forgets every job).",
+            ]))
+            return
+        }
         let counts = try? await queue.counts(account: nil)
         let queued = (try? await queue.jobs(state: .queued, account: nil, limit: 10_000)) ?? []
         await close()
