@@ -75,6 +75,31 @@ let ping = ScriptedHandler(kind: "ping") { context in
                 clock: clock, random: SeededRandomSource(seed: 1), logger: logger)
         }
 
+        /// Zeroes a leaf page of the jobs table in the (closed) queue file, the first or the middle one;
+        /// returns the page, its size and its bytes as they were.
+        func zeroJobsLeaf(middle: Bool) throws -> (page: Int, size: Int, original: Data) {
+            let (leaves, size) = try SQLiteJobQueueSalvageTests.leafPages(database.path)
+            let page = try #require(middle ? leaves[leaves.count / 2] : leaves.first)
+            var file = try Data(contentsOf: URL(fileURLWithPath: database.path))
+            let original = file[(page - 1) * size..<page * size]
+            file.replaceSubrange((page - 1) * size..<page * size, with: Data(count: size))
+            try file.write(to: URL(fileURLWithPath: database.path))
+            return (page, size, Data(original))
+        }
+
+        /// A pool of ping for alice over a queue opened anew on the file (its connections read the
+        /// pages as they are now), polling every 5 s, logging into `capture`.
+        func poolOverTheFile(logger: Logger) throws -> (SQLiteJobQueue, WorkerPool) {
+            let queue = try SQLiteJobQueue.open(path: database.path)
+            let pool = WorkerPool(
+                queue: queue, handlers: [ping], invokers: FixedAccountInvokers(["alice": NearestDCInvoker()]), accountStatus: status,
+                floodLedger: ledger,
+                configuration: WorkerConfiguration(accounts: ["alice"], concurrencyPerAccount: 1, leaseSeconds: 60, heartbeatInterval: 1000,
+                                                   pollInterval: 5, owner: "test"),
+                clock: clock, random: SeededRandomSource(seed: 1), logger: logger)
+            return (queue, pool)
+        }
+
         func enqueue(_ kind: JobKind, _ account: AccountID, maxAttempts: Int = 5) async throws -> JobID {
             try await queue.enqueue(NewJob(kind: kind, account: account, maxAttempts: maxAttempts), now: clock.now()).id
         }
@@ -331,21 +356,9 @@ let ping = ScriptedHandler(kind: "ping") { context in
         try fixture.queue.writer.close()
         // The first page of jobs zeroed, its bytes kept to mend it later.
         let path = fixture.database.path
-        let (leaves, size) = try SQLiteJobQueueSalvageTests.leafPages(path)
-        let page = try #require(leaves.first)
-        var file = try Data(contentsOf: URL(fileURLWithPath: path))
-        let original = file[(page - 1) * size..<page * size]
-        file.replaceSubrange((page - 1) * size..<page * size, with: Data(count: size))
-        try file.write(to: URL(fileURLWithPath: path))
-
-        let queue = try SQLiteJobQueue.open(path: path)
+        let (page, size, original) = try fixture.zeroJobsLeaf(middle: false)
         let capture = LogCapture()
-        let pool = WorkerPool(
-            queue: queue, handlers: [ping], invokers: FixedAccountInvokers(["alice": NearestDCInvoker()]), accountStatus: fixture.status,
-            floodLedger: fixture.ledger,
-            configuration: WorkerConfiguration(accounts: ["alice"], concurrencyPerAccount: 1, leaseSeconds: 60, heartbeatInterval: 1000,
-                                               pollInterval: 5, owner: "test"),
-            clock: fixture.clock, random: SeededRandomSource(seed: 1), logger: capture.logger)
+        let (queue, pool) = try fixture.poolOverTheFile(logger: capture.logger)
         var events = pool.events().makeAsyncIterator()
         let task = Task { try await pool.run() }
         func failures() -> [String] { capture.messages.filter { $0.contains("claiming jobs failed") } }
@@ -355,6 +368,7 @@ let ping = ScriptedHandler(kind: "ping") { context in
             fixture.clock.advance(by: 5)
         }
         // Mended, and written to by another connection, so the pool's connections read the file anew.
+        var file = try Data(contentsOf: URL(fileURLWithPath: path))
         file.replaceSubrange((page - 1) * size..<page * size, with: original)
         try file.write(to: URL(fileURLWithPath: path))
         let other = try SQLiteJobQueue.open(path: path)
@@ -386,21 +400,9 @@ let ping = ScriptedHandler(kind: "ping") { context in
                                                 now: fixture.clock.now())
         }
         try fixture.queue.writer.close()
-        let path = fixture.database.path
-        let (leaves, size) = try SQLiteJobQueueSalvageTests.leafPages(path)
-        let page = leaves[leaves.count / 2]
-        var file = try Data(contentsOf: URL(fileURLWithPath: path))
-        file.replaceSubrange((page - 1) * size..<page * size, with: Data(count: size))
-        try file.write(to: URL(fileURLWithPath: path))
-
-        let queue = try SQLiteJobQueue.open(path: path)
+        _ = try fixture.zeroJobsLeaf(middle: true)
         let capture = LogCapture()
-        let pool = WorkerPool(
-            queue: queue, handlers: [ping], invokers: FixedAccountInvokers(["alice": NearestDCInvoker()]), accountStatus: fixture.status,
-            floodLedger: fixture.ledger,
-            configuration: WorkerConfiguration(accounts: ["alice"], concurrencyPerAccount: 1, leaseSeconds: 60, heartbeatInterval: 1000,
-                                               pollInterval: 5, owner: "test"),
-            clock: fixture.clock, random: SeededRandomSource(seed: 1), logger: capture.logger)
+        let (queue, pool) = try fixture.poolOverTheFile(logger: capture.logger)
         let task = Task { try await pool.run() }
         func failures() -> Int { capture.messages.filter { $0.contains("claiming jobs failed") }.count }
         for polls in 1...4 {

@@ -255,10 +255,7 @@ final class Sandbox {
     private func corruptedStore() async throws {
         let name = "corrupted store"
         narrator.step("8. fault: a corrupted store")
-        await stopWorkers()
-        await stopDashboard()
-        await sessions?.shutdown()
-        sessions = nil
+        await stopForTheStore()
         let backup = try store.backup(reason: .manual)
         narrator.info("workers stopped, leases released; verified backup taken: \(backup.file)")
         try store.close()
@@ -274,14 +271,7 @@ final class Sandbox {
         }
         narrator.info("reopened: \(reason); restored from \(restoredFrom); the damaged file kept at \(movedTo ?? "?")")
         // The restored sessions work without a login: alice and bob take up jobs again; carol stays stopped.
-        sessions = try SandboxSessions(store: store, cluster: folder.testDC, stack: Self.stackConfiguration, logger: logger)
-        var usable: [AccountID] = []
-        for demo in Self.demoAccounts {
-            if try await store.status(of: demo.account)?.isTerminal != true { usable.append(demo.account) }
-        }
-        try await startSessions(usable)
-        startWorkers(accounts: Self.demoAccounts.map(\.account))
-        try await startDashboard()
+        try await resumeOnTheStore()
         var working = true
         for account: AccountID in ["alice", "bob"] {
             working = try await expectCompleted(try await enqueue(NewJob(kind: MeJob.kind, account: account)), "me for \(account) on the restored store") && working
@@ -306,10 +296,7 @@ final class Sandbox {
     private func lostBackups() async throws {
         let name = "store without backups"
         narrator.step("9. fault: the store damaged again, and its backups lost with it")
-        await stopWorkers()
-        await stopDashboard()
-        await sessions?.shutdown()
-        sessions = nil
+        await stopForTheStore()
         let now = SystemClock().now()
         // Under the hour at which the operator is alerted: this one is only for the salvage to keep.
         let wait = FloodWait(account: "bob", method: "contacts.resolveUsername", kind: .floodWait, recordedAt: now, until: now + 1800)
@@ -344,10 +331,7 @@ final class Sandbox {
         store = try SQLiteSessionStore.open(directory: folder.store, options: options)
         let backup = try store.backup(reason: .afterSalvage)
         narrator.info("a verified backup of the salvaged store: \(backup.file)")
-        sessions = try SandboxSessions(store: store, cluster: folder.testDC, stack: Self.stackConfiguration, logger: logger)
-        try await startSessions(["alice", "bob"])
-        startWorkers(accounts: Self.demoAccounts.map(\.account))
-        try await startDashboard()
+        try await resumeOnTheStore()
         var working = true
         for account: AccountID in ["alice", "bob"] {
             working = try await expectCompleted(try await enqueue(NewJob(kind: MeJob.kind, account: account)), "me for \(account) on the salvaged store") && working
@@ -489,6 +473,26 @@ final class Sandbox {
     /// one would in production) instead of being slept through inside the call.
     static let stackConfiguration = SessionStack.Configuration(
         ledger: FloodLedger.Policy(inlineWaitThreshold: 0), retry: RetryPolicy(baseDelay: 0.1, maximumFloodWait: 0))
+
+    /// Workers, dashboard and sessions stopped (leases released), for work on the store's file.
+    private func stopForTheStore() async {
+        await stopWorkers()
+        await stopDashboard()
+        await sessions?.shutdown()
+        sessions = nil
+    }
+
+    /// Sessions, workers and dashboard again on `store`: every account not marked gets its session.
+    private func resumeOnTheStore() async throws {
+        sessions = try SandboxSessions(store: store, cluster: folder.testDC, stack: Self.stackConfiguration, logger: logger)
+        var usable: [AccountID] = []
+        for demo in Self.demoAccounts {
+            if try await store.status(of: demo.account)?.isTerminal != true { usable.append(demo.account) }
+        }
+        try await startSessions(usable)
+        startWorkers(accounts: Self.demoAccounts.map(\.account))
+        try await startDashboard()
+    }
 
     private func startWorkers(accounts: [AccountID]) {
         guard let sessions else { return }
