@@ -1481,6 +1481,42 @@ import Workers
         try await setup.close()
     }
 
+    /// A queue file damaged under `tgsm run`: its workers cannot claim, and the operator hears it
+    /// once the hold-off has passed (`queue_failing`, in the queue's words, which name `tgsm jobs
+    /// salvage`). Before, it was only a log line, and no job ran.
+    @Test func runTellsTheWebhookWhenItsWorkersCannotClaim() async throws {
+        let setup = try await Setup.start()
+        try await Self.logIn(setup)
+        // 300 of alice's jobs, due tomorrow, over many pages; one page in the middle zeroed.
+        let path = setup.cli.store + "/jobs.sqlite"
+        let queue = try SQLiteJobQueue.open(path: path)
+        let later = UnixTime(seconds: Date().timeIntervalSince1970 + 86_400)
+        for _ in 0..<300 {
+            _ = try await queue.enqueue(NewJob(kind: "me", account: "alice", payload: Data(repeating: 0x41, count: 200), runAt: later),
+                                        now: SystemClock().now())
+        }
+        try queue.writer.close()
+        let (page, size) = try TgsmCLITests.middleLeafOfJobs(path)
+        try CLIFixtures.zero(path, offset: UInt64((page - 1) * size), count: size)
+        let receiver = WebhookReceiver()
+        let port = await receiver.start()
+        var environment = setup.environment
+        environment["TGSM_ALERT_WEBHOOK"] = "http://127.0.0.1:\(port)/hook"
+        let terminal = try PseudoTerminal(arguments: ["run", "--no-http", "--grace-period", "5", "--alert-interval", "0.2", "--alert-hold-off", "0",
+                                                      "--store", setup.cli.store], environment: environment)
+        _ = try await terminal.expect("ready: alice")
+        #expect(await receiver.waitForRequests(1), "\(terminal.output)")
+        let alert = try JSONDecoder().decode(Alert.self, from: try #require(receiver.requests.first).body)
+        #expect(alert.event == .queueFailing && alert.severity == .critical && alert.account == nil, "\(alert)")
+        #expect(alert.summary.contains("cannot claim jobs") && alert.summary.contains("tgsm jobs salvage"), "\(alert.summary)")
+        #expect(alert.steps.joined().contains("none is lost"), "\(alert.steps)")
+        terminal.signal(SIGTERM)
+        _ = try await terminal.status()
+        await receiver.stop()
+        #expect(receiver.requests.count == 1, "said once: \(receiver.requests.map { String(decoding: $0.body, as: UTF8.self) })")
+        try await setup.close()
+    }
+
     /// `tgsm session restore --force` from another shell while `tgsm run` runs: the run finds its
     /// file replaced, closes its sessions and exits 1 (before: it went on in the moved-aside file,
     /// heartbeats and backups included, while the restored file showed no holder, so a second run

@@ -24,6 +24,11 @@ public struct Alert: Sendable, Codable, Equatable {
         case storeUnreachable = "store_unreachable"
         /// The store that was reported unreachable answers again.
         case storeRecovered = "store_recovered"
+        /// The workers' claims have failed for the hold-off (a damaged queue file, a queue database
+        /// that refuses writes): no job runs. Said by each process that sees it.
+        case queueFailing = "queue_failing"
+        /// The workers that were reported unable to claim claim again.
+        case queueRecovered = "queue_recovered"
         /// Sent by hand (`tgsm alerts test`) to check the webhook's set-up.
         case test
     }

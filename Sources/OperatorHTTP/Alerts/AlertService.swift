@@ -17,6 +17,8 @@ public struct AlertService: Service {
     /// `remembering(in:logger:)`); nil: this process's memory only.
     private let memory: (any AlertMemory)?
     private let queue: (any JobQueue)?
+    /// Why this process's workers cannot claim jobs now (`WorkerPool.claimFailure`); nil: no workers.
+    private let claimFailure: (@Sendable () -> String?)?
     /// nil: every account in the store, as it is at each look.
     private let accounts: [AccountID]?
     private let liveHealth: OperatorHTTPServer.LiveHealth?
@@ -25,13 +27,14 @@ public struct AlertService: Service {
     private let logger: Logger
 
     public init(tracker: AlertTracker, delivery: AlertDelivery, store: any OperatorReadableStore, memory: (any AlertMemory)? = nil,
-                queue: (any JobQueue)?, accounts: [AccountID]?, liveHealth: OperatorHTTPServer.LiveHealth?, clock: any TelegramClock,
-                interval: Double = 10, logger: Logger) {
+                queue: (any JobQueue)?, claimFailure: (@Sendable () -> String?)? = nil, accounts: [AccountID]?,
+                liveHealth: OperatorHTTPServer.LiveHealth?, clock: any TelegramClock, interval: Double = 10, logger: Logger) {
         self.tracker = tracker
         self.delivery = delivery
         self.store = store
         self.memory = memory
         self.queue = queue
+        self.claimFailure = claimFailure
         self.accounts = accounts
         self.liveHealth = liveHealth
         self.clock = clock
@@ -45,7 +48,8 @@ public struct AlertService: Service {
             var tracker = initial
             await recall(into: &tracker)
             var failing = false
-            var outage = StoreOutageAlarm(holdOff: tracker.policy.holdOff, host: tracker.host)
+            var outage = StoreOutageAlarm.make(holdOff: tracker.policy.holdOff, host: tracker.host)
+            var claims = QueueFailureAlarm.make(holdOff: tracker.policy.holdOff, host: tracker.host)
             // A look at a store that hangs ends within this bound and counts as a failure: waiting
             // for the store's own timeout (30 s on PostgreSQL) made a 50 s outage pass unsaid.
             let lookBound = max(tracker.policy.holdOff, 10)
@@ -67,6 +71,8 @@ public struct AlertService: Service {
                     }
                     failing = true
                 }
+                // The workers' claims, apart from the store's reads: a damaged queue file fails the one, not the other.
+                if let claimFailure, let alarm = claims.observe(failure: claimFailure(), at: clock.now()) { await delivery.send([alarm]) }
                 do { try await clock.sleep(for: interval) } catch { break }
             }
             return tracker

@@ -111,6 +111,10 @@ public final class WorkerPool: Service {
     private let random: any RandomSource
     private let logger: Logger
     private let control = Mutex(Control())
+
+    /// Why claiming jobs fails now (the queue's error, which says what to do), or nil while the
+    /// last round of every loop worked: for an alert when it lasts (a damaged queue file).
+    public var claimFailure: String? { control.withLock { $0.claimFailure } }
     private let observers = Broadcaster<WorkerEvent>()
 
     private struct Control {
@@ -131,9 +135,10 @@ public final class WorkerPool: Service {
         var accounts: Set<AccountID> = []
         /// The grace period was ended early (`endGracePeriodNow`: a second Ctrl-C), not run out.
         var graceCutShort = false
-        /// The last claim of any account's loop failed: the next failures are not said again (a
-        /// damaged queue file fails every poll of every account until a person salvages it).
-        var claimsFailing = false
+        /// Why the last claim round of any account's loop failed; nil once a round works. The next
+        /// failures are not said again (a damaged queue file fails every poll of every account until
+        /// a person salvages it), and the alerts read it (`claimFailure`).
+        var claimFailure: String?
     }
 
     enum LoopEvent: Sendable {
@@ -486,11 +491,11 @@ public final class WorkerPool: Service {
                                 wakeAfter = .infinity
                             }
                             // Only a whole round (the claim and the look for the next due job) is the queue working again.
-                            if control.withLock({ state in defer { state.claimsFailing = false }; return state.claimsFailing }) {
+                            if control.withLock({ state in defer { state.claimFailure = nil }; return state.claimFailure != nil }) {
                                 logger.notice("claiming jobs works again")
                             }
                         } catch {
-                            let first = control.withLock { state in defer { state.claimsFailing = true }; return !state.claimsFailing }
+                            let first = control.withLock { state in defer { state.claimFailure = "\(error)" }; return state.claimFailure == nil }
                             logger.log(level: first ? .error : .debug,
                                        "claiming jobs failed; every account tries again after the poll interval (said once until a claim works)",
                                        metadata: ["error": "\(error)"])

@@ -251,7 +251,7 @@ struct RunCommand: AsyncParsableCommand {
         if let alerts {
             extra.append(.init(name: "alerts", service: AlertService(
                 tracker: alerts.tracker(), delivery: alerts.delivery(clock: clock, logger: logger, memory: alertMemory), store: store,
-                memory: alertMemory, queue: queue,
+                memory: alertMemory, queue: queue, claimFailure: { pool.claimFailure },
                 // Every account asked for: one left out at start-up (it needs a login, say) is what an
                 // alert is for; without --account, every account in the store as it is at each look.
                 accounts: accounts.isEmpty ? nil : wanted, liveHealth: RunServices.liveHealth(of: runtimes), clock: clock, interval: alerts.interval, logger: logger)))

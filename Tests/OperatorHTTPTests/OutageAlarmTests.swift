@@ -2,11 +2,12 @@ import MTProto
 @testable import OperatorHTTP
 import Testing
 
-/// A store that cannot be read is said once after the hold-off, and its return once: before, a
-/// PostgreSQL server down for a minute (every lease lost with it) was never said.
-@Suite struct StoreOutageAlarmTests {
+/// A store that cannot be read, or workers that cannot claim, said once after the hold-off, and
+/// the return once: before, a PostgreSQL server down for a minute (every lease lost with it) was
+/// never said, and a damaged queue file was only a log line.
+@Suite struct OutageAlarmTests {
     @Test func anOutageLongerThanTheHoldOffIsSaidOnceAndItsEndOnce() {
-        var alarm = StoreOutageAlarm(holdOff: 20, host: "db-client-1")
+        var alarm = StoreOutageAlarm.make(holdOff: 20, host: "db-client-1")
         let t0 = UnixTime(seconds: 1_800_000_000)
         #expect(alarm.observe(failure: nil, at: t0) == nil)
         // A blip shorter than the hold-off: nothing, before or after.
@@ -28,7 +29,7 @@ import Testing
     /// start. Before, from its end, so the hold-off ran a look's length late (an audit's 50 s
     /// PostgreSQL outage, looks ending after 30 s, was never said).
     @Test func theOutageCountsFromTheStartOfTheFirstLookThatFailed() {
-        var alarm = StoreOutageAlarm(holdOff: 5, host: "h")
+        var alarm = StoreOutageAlarm.make(holdOff: 5, host: "h")
         let t0 = UnixTime(seconds: 1_800_000_000)
         #expect(alarm.observe(failure: nil, at: t0) == nil)
         // A look from t0 + 2 that hung to its 10 s bound: the store has been out of reach since t0 + 2.
@@ -36,5 +37,19 @@ import Testing
         #expect(down?.event == .storeUnreachable && down?.summary.contains("since 2027-01-15T08:00:02Z") == true, "\(String(describing: down))")
         let back = alarm.observe(failure: nil, at: t0 + 52)
         #expect(back?.summary.contains("after 50s") == true, "\(String(describing: back))")
+    }
+
+    /// The workers' claims failing (`WorkerPool.claimFailure`): the same course, in the queue's words.
+    @Test func workersThatCannotClaimAreSaidAfterTheHoldOffAndTheirReturnOnce() {
+        var alarm = QueueFailureAlarm.make(holdOff: 60, host: "worker-1")
+        let t0 = UnixTime(seconds: 1_800_000_000)
+        let failure = "the job queue's file /srv/tgsm/jobs.sqlite is damaged (database disk image is malformed): run `tgsm jobs salvage`"
+        #expect(alarm.observe(failure: failure, at: t0) == nil && alarm.observe(failure: failure, at: t0 + 30) == nil)
+        let down = alarm.observe(failure: failure, at: t0 + 60)
+        #expect(down?.event == .queueFailing && down?.severity == .critical && down?.codes == ["queue_failing"], "\(String(describing: down))")
+        #expect(down?.summary.hasPrefix("the workers cannot claim jobs since 2027-01-15T08:00:00Z") == true && down?.summary.contains("tgsm jobs salvage") == true)
+        #expect(alarm.observe(failure: failure, at: t0 + 3600) == nil)
+        let back = alarm.observe(failure: nil, at: t0 + 3660)
+        #expect(back?.event == .queueRecovered && back?.summary == "the workers claim jobs again, after 1h01m00s they could not", "\(String(describing: back))")
     }
 }
