@@ -5,7 +5,7 @@ import GRDB
 /// wrong type, and a damaged file may hold one. A column the row does not have reads as NULL.
 extension Row {
     private func value(_ column: String) -> DatabaseValue {
-        // Optional: a missing column is nil rather than a trap (GRDB's non-optional subscript throws inside a `try!`).
+        // Optional: a missing column is nil; GRDB's non-optional subscript stops the process on one.
         let value: DatabaseValue? = self[column]
         return value ?? .null
     }
