@@ -36,8 +36,14 @@ package enum DamagedSQLiteFile {
         return try DatabaseQueue(path: copy, configuration: configuration)
     }
 
+    /// Whether the file has `table` at all (an older schema may not); true when its list of tables
+    /// cannot say, so a table that may be there is counted as read in part, not as absent.
+    package static func holds(_ table: String, in db: Database) -> Bool {
+        (try? Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?)", arguments: [table])) ?? true
+    }
+
     /// The table's columns and primary key in `db`; nil when the table is not there or its
-    /// definition does not read.
+    /// definition does not read (`holds` tells the two apart).
     package static func shape(of table: String, in db: Database) -> (columns: [String], key: [String])? {
         guard let rows = try? Row.fetchAll(db, sql: "SELECT name, pk FROM pragma_table_info(?)", arguments: [table]), !rows.isEmpty else { return nil }
         let columns = rows.compactMap { $0.string("name") }

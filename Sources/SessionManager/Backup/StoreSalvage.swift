@@ -215,8 +215,7 @@ struct StoreSalvage {
     private func carryTable(_ table: String, from old: Database, into db: Database, keepSecrets: Bool, failing: inout [String],
                             named: inout Set<String>) throws -> StoreSalvageReport.Table? {
         guard let shape = DamagedSQLiteFile.shape(of: table, in: old) else {
-            let exists = (try? Bool.fetchOne(old, sql: "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = ?)", arguments: [table])) ?? true
-            return exists ? StoreSalvageReport.Table(name: table, rowsKept: 0, rowsDropped: 0, readInFull: false) : nil
+            return DamagedSQLiteFile.holds(table, in: old) ? StoreSalvageReport.Table(name: table, rowsKept: 0, rowsDropped: 0, readInFull: false) : nil
         }
         let mainColumns = try String.fetchAll(db, sql: "SELECT name FROM pragma_table_info(?)", arguments: [table])
         let columns = mainColumns.filter(Set(shape.columns).contains)

@@ -173,6 +173,8 @@ struct SQLiteJobQueueSalvage {
     private func copy(_ table: String, from old: Database, into db: Database,
                       _ note: (Row) -> Void) throws -> (kept: Int, read: DamagedSQLiteFile.TableRead) {
         guard let shape = DamagedSQLiteFile.shape(of: table, in: old) else {
+            // A queue file from before the archive has no messages table: nothing is missing from it.
+            guard DamagedSQLiteFile.holds(table, in: old) else { return (0, DamagedSQLiteFile.TableRead()) }
             return (0, DamagedSQLiteFile.TableRead(rowsRead: 0, readInFull: false, failure: "its definition does not read"))
         }
         let current = try String.fetchAll(db, sql: "SELECT name FROM pragma_table_info(?)", arguments: [table])

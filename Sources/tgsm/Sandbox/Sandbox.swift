@@ -320,7 +320,10 @@ final class Sandbox {
         narrator.inject("\(folder.store)/backups deleted, and one byte of carol's stored key flipped (a bad disk under both); "
             + "the store also holds a 30-minute FLOOD_WAIT on bob's contacts.resolveUsername, as Telegram's answer would leave it")
         do {
-            _ = try SQLiteSessionStore.open(directory: folder.store, options: options)
+            store = try SQLiteSessionStore.open(directory: folder.store, options: options)
+            narrator.notHandled(name, "the damaged store opened as it was (outcome \(store.outcome)): the damage was not found")
+            outcome.faults.append((name, false))
+            return
         } catch {
             narrator.info("opening it: [\(error.code)]: nothing to restore, so `tgsm run` would stop here; the way on is `tgsm recover --salvage`")
         }
