@@ -162,6 +162,11 @@ struct Dashboard {
         html += "<table class=\"counts\"><tr>" + JobState.allCases.map { "<th>\($0.rawValue)</th>" }.joined() + "</tr><tr>"
             + JobState.allCases.map { "<td class=\"jobs-\($0.rawValue)\">\(jobs[$0])</td>" }.joined() + "</tr></table>"
         html += "<p>depth (queued + running) now: <b id=\"depth\">\(snapshot.openJobs)</b></p>"
+        if let failure = snapshot.claimFailure {
+            html += "<p class=\"bad\" id=\"claims-failing\">No job runs: this process's workers cannot claim jobs since "
+                + "\(HTML.escape(ISOTime.string(failure.since))) UTC. \(HTML.escape(Redaction.masked(failure.error)))"
+                + (failure.needsAPerson ? "" : " They try again every poll interval and go on by themselves once the queue answers.") + "</p>"
+        }
         // A chart of zeros would read as "nothing happened" where nothing is recorded.
         html += snapshot.keepsHistory ? historyChart()
             : "<p class=\"dim\">Job outcomes over time are not recorded by this queue (it keeps no history); see the counts above, "

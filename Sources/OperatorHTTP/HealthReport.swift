@@ -1,6 +1,7 @@
 import Foundation
 import MTProto
 import SessionManager
+import Workers
 
 /// `/health`: whether each enabled account can work now, and why not. Ready means: the store has
 /// its session logged in, no terminal mark (revoked, duplicated...), and, in a process that runs
@@ -97,13 +98,22 @@ public struct HealthReport: Sendable, Codable, Equatable {
         /// A terminal error stopped it in this process (no mark in the store).
         public static let stopped = "stopped"
         public static let notRunning = "not_running"
+        /// This process's workers cannot claim jobs because the queue's file is damaged: a person salvages it.
+        public static let queueDamaged = "queue_damaged"
+        /// This process's workers cannot claim jobs because the queue fails (a server down, a disk
+        /// that stalls): they go on by themselves once it answers.
+        public static let queueUnavailable = "queue_unavailable"
 
         /// Whether a person must act (log in, appeal, look at the account), rather than wait for the
         /// network or the store: not connected yet, down, and not running here (a lease a store
         /// outage cost, taken back by itself once the store answers) may pass by themselves.
         public var needsAPerson: Bool { Self.needsAPerson(code) }
 
-        public static func needsAPerson(_ code: String) -> Bool { ![notConnected, down, notRunning].contains(code) }
+        public static func needsAPerson(_ code: String) -> Bool { ![notConnected, down, notRunning, queueUnavailable].contains(code) }
+
+        /// Whether it is the process's queue, not the account: the queue's own alert says it once
+        /// for the process (`queue_failing`), not once per account.
+        public static func isTheQueues(_ code: String) -> Bool { [queueDamaged, queueUnavailable].contains(code) }
 
         /// Whether the store alone says it (no session, not logged in, a mark, a freeze): `tgsm status`
         /// and `tgsm check` say those from the store, and from a running process's report only the rest.
@@ -161,6 +171,12 @@ public struct HealthReport: Sendable, Codable, Equatable {
             add(Reason.sessionNotSaved, "the session could not be saved to the store since \(ISOTime.string(since))"
                 + (live.sessionSaveError.map { " (\($0))" } ?? "") + ": calls go on, but a restart would lose what changed since "
                 + "(keys, salts). Fix the store: free disk space, or restart with the key a re-key gave it (`tgsm check` says what is wrong)")
+        }
+        if let failure = account.claimFailure, account.mark?.isTerminal != true {
+            // The session may be fine; its jobs still wait, and a person looking at the account should hear why.
+            add(failure.needsAPerson ? Reason.queueDamaged : Reason.queueUnavailable,
+                "its jobs do not run: this process's workers cannot claim jobs from the queue since \(ISOTime.string(failure.since)) (\(failure.error))"
+                    + (failure.needsAPerson ? "" : "; they try again every poll interval and go on by themselves once the queue answers"))
         }
         if liveExpected {
             if let live = account.live, live.lastFailureCode == SessionManagerError.proxyRefusedCode, [.degraded, .down].contains(live.state) {

@@ -3,6 +3,7 @@ import MTProto
 import MTProtoClient
 import ServiceLifecycle
 import SessionManager
+import Workers
 
 /// Keeps in the store what this process sees of the accounts it serves (`LiveReport`): every
 /// `interval` seconds it judges each account as `/health` does and writes the reports that changed,
@@ -12,6 +13,7 @@ import SessionManager
 public struct LiveReportService: Service {
     private let store: any OperatorReadableStore
     private let liveHealth: OperatorHTTPServer.LiveHealth
+    private let claimFailure: (@Sendable () -> ClaimFailure?)?
     private let holder: LeaseHolder
     private let clock: any TelegramClock
     private let interval: Double
@@ -21,10 +23,14 @@ public struct LiveReportService: Service {
     /// at most this often: an outage of many accounts costs a write per account per minute, not per look.
     public static let textRefreshInterval: Double = 60
 
-    public init(store: any OperatorReadableStore, liveHealth: @escaping OperatorHTTPServer.LiveHealth, holder: LeaseHolder = .current(),
+    /// - Parameter claimFailure: why this process's workers cannot claim jobs now (`WorkerPool.claimFailure`),
+    ///   said in the report of each account they serve; nil in a process without workers.
+    public init(store: any OperatorReadableStore, liveHealth: @escaping OperatorHTTPServer.LiveHealth,
+                claimFailure: (@Sendable () -> ClaimFailure?)? = nil, holder: LeaseHolder = .current(),
                 clock: any TelegramClock, interval: Double = 10, logger: Logger) {
         self.store = store
         self.liveHealth = liveHealth
+        self.claimFailure = claimFailure
         self.holder = holder
         self.clock = clock
         self.interval = interval
@@ -57,7 +63,7 @@ public struct LiveReportService: Service {
         guard !live.isEmpty else { return }
         let now = clock.now()
         let snapshot = try await OperatorSnapshot.gather(store: store, queue: nil, enabled: Array(live.keys), live: live, now: now, historyLimit: 0,
-                                                         onlyEnabled: true)
+                                                         onlyEnabled: true, claimFailure: claimFailure?())
         for (report, token) in reporter.changed(snapshot.accounts.filter { live[$0.id] != nil }, now: now) {
             if try await store.recordLiveReport(report) { reporter.written(report, token: token) }
         }

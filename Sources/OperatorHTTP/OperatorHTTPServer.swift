@@ -23,6 +23,7 @@ public final class OperatorHTTPServer: Service, Sendable {
     private let store: any OperatorReadableStore
     private let queue: (any JobQueue)?
     private let liveHealth: LiveHealth?
+    private let claimFailure: (@Sendable () -> ClaimFailure?)?
     private let registry: PrometheusCollectorRegistry
     private let gauges: SnapshotGauges
     private let clock: any TelegramClock
@@ -39,11 +40,13 @@ public final class OperatorHTTPServer: Service, Sendable {
     ///   - queue: the job queue, for jobs by state, depth and history; nil when there is none.
     ///   - liveHealth: the health monitors of the accounts this process runs (`SessionStack.health`
     ///     snapshots); nil in a process that runs none (readiness then comes from the store alone).
+    ///   - claimFailure: why this process's workers cannot claim jobs now (`WorkerPool.claimFailure`);
+    ///     nil in a process without workers.
     ///   - registry: what `/metrics` exports; by default the process's (`OperatorMetrics.bootstrap()`).
     /// - Throws: `OperatorHTTPError` when the configuration would expose the server without a token.
     public init(
         configuration: OperatorHTTPConfiguration, store: any OperatorReadableStore, queue: (any JobQueue)?, liveHealth: LiveHealth? = nil,
-        registry: PrometheusCollectorRegistry = OperatorMetrics.bootstrap(), clock: any TelegramClock = WallClock(),
+        claimFailure: (@Sendable () -> ClaimFailure?)? = nil, registry: PrometheusCollectorRegistry = OperatorMetrics.bootstrap(), clock: any TelegramClock = WallClock(),
         logger: Logger = Logger(label: "tgsm.http")
     ) throws(OperatorHTTPError) {
         try configuration.validate()
@@ -51,6 +54,7 @@ public final class OperatorHTTPServer: Service, Sendable {
         self.store = store
         self.queue = queue
         self.liveHealth = liveHealth
+        self.claimFailure = claimFailure
         self.registry = registry
         self.gauges = SnapshotGauges(registry: registry)
         self.storeReachable = registry.makeGauge(descriptor: MetricNameDescriptor(
@@ -135,7 +139,7 @@ public final class OperatorHTTPServer: Service, Sendable {
         let live = await liveHealth?()
         return try await OperatorSnapshot.gather(
             store: store, queue: queue, enabled: configuration.accounts, live: live, now: clock.now(),
-            historyWindow: configuration.historyWindow)
+            historyWindow: configuration.historyWindow, claimFailure: claimFailure?())
     }
 
     /// Whether the last look at the store failed (for saying a spell of failures once).

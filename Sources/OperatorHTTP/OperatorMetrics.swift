@@ -91,6 +91,7 @@ final class SnapshotGauges: Sendable {
     static let floodWaitRemaining = "tgsm_flood_wait_remaining_seconds"
     static let jobs = "tgsm_jobs"
     static let queueDepth = "tgsm_queue_depth"
+    static let claimsFailing = "tgsm_queue_claims_failing"
 
     private let registry: PrometheusCollectorRegistry
     private let previous = Mutex<Set<SeriesKey>>([])
@@ -135,6 +136,8 @@ final class SnapshotGauges: Sendable {
         if let jobs = snapshot.jobs {
             for state in JobState.allCases { set(Self.jobs, [("state", state.rawValue)], Double(jobs[state])) }
             set(Self.queueDepth, [], Double(jobs[.queued]))
+            // The counts read while claims fail (a damaged page off their index): only this says no job runs.
+            set(Self.claimsFailing, [], snapshot.claimFailure == nil ? 0 : 1)
         }
         let gone = previous.withLock { previous -> Set<SeriesKey> in
             let gone = previous.subtracting(values.keys)
@@ -163,5 +166,6 @@ final class SnapshotGauges: Sendable {
         floodWaitRemaining: "Seconds until the longest active flood wait of the method ends",
         jobs: "Jobs in the queue by state",
         queueDepth: "Jobs waiting to run (state queued)",
+        claimsFailing: "1 while this process's workers cannot claim jobs from the queue (see /health), else 0",
     ]
 }

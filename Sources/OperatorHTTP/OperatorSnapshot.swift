@@ -23,6 +23,9 @@ public struct OperatorSnapshot: Sendable {
         /// What the process holding the account's lease reports of it (`LiveReport`), while that
         /// lease is live; nil when none does (nobody runs it, or its process has not looked yet).
         public var report: LiveReport? = nil
+        /// Why this process's workers cannot claim jobs now, for an account this process runs; nil
+        /// when they can, or none run here.
+        public var claimFailure: ClaimFailure? = nil
 
         /// Since when the account is frozen: as this process sees it, else as the store keeps it.
         public var frozenSince: UnixTime? { live?.frozenSince.map { live?.freeze?.since ?? $0 } ?? storedFreeze?.since }
@@ -54,6 +57,9 @@ public struct OperatorSnapshot: Sendable {
     /// The jobs dead-lettered within the window `gather` was asked for (`deadLettersWithin`), oldest
     /// first, whichever process did it; nil when not asked for or the queue keeps no history.
     public var deadLetters: [JobHistoryEntry]? = nil
+    /// Why this process's workers cannot claim jobs now (`WorkerPool.claimFailure`); nil when they
+    /// can, or none run here.
+    public var claimFailure: ClaimFailure? = nil
 
     /// Dead letters read per look at most: past it (a mass failure), the newest ones are said.
     static let deadLetterLimit = 1000
@@ -70,10 +76,12 @@ public struct OperatorSnapshot: Sendable {
     ///   - deadLettersWithin: seconds back to read the dead letters for (the alerts); nil reads none.
     ///   - onlyEnabled: read the enabled accounts alone, not every account in the store (a look
     ///     repeated every few seconds in each process of a cluster).
+    ///   - claimFailure: why this process's workers cannot claim jobs now; given to the accounts it
+    ///     runs (those in `live`).
     public static func gather(
         store: any OperatorReadableStore, queue: (any JobQueue)?, enabled: [AccountID]? = nil,
         live: [AccountID: HealthSnapshot]? = nil, now: UnixTime, historyWindow: Double = 3600, historyLimit: Int = 5000,
-        deadLettersWithin: Double? = nil, onlyEnabled: Bool = false
+        deadLettersWithin: Double? = nil, onlyEnabled: Bool = false, claimFailure: ClaimFailure? = nil
     ) async throws -> OperatorSnapshot {
         var ids = onlyEnabled ? [] : try await store.accounts()
         for id in enabled ?? [] where !ids.contains(id) { ids.append(id) }
@@ -88,7 +96,8 @@ public struct OperatorSnapshot: Sendable {
                 summary: try await store.accountSummary(id), lease: lease,
                 mark: try await store.guardedStatus(of: id, now: now), live: live?[id], floodWaits: waits.filter { $0.account == id },
                 storedFreeze: freezes.first { $0.account == id },
-                report: reports.first { $0.account == id && $0.isCurrent(lease: lease, at: now) }))
+                report: reports.first { $0.account == id && $0.isCurrent(lease: lease, at: now) },
+                claimFailure: live?[id] == nil ? nil : claimFailure))
         }
         let deadlines = try await store.activeSendCodeDeadlines(at: now)
         var counts: JobCounts?
@@ -106,6 +115,6 @@ public struct OperatorSnapshot: Sendable {
         return OperatorSnapshot(
             now: now, accounts: accounts, floodWaits: waits, sendCodeDeadlines: deadlines, jobs: counts, history: history,
             historyWindow: historyWindow, hasLiveHealth: live != nil, keepsHistory: queue.map { $0 is any JobHistoryReading } ?? true,
-            deadLetters: deadLetters)
+            deadLetters: deadLetters, claimFailure: claimFailure)
     }
 }

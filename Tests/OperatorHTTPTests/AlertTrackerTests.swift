@@ -14,9 +14,9 @@ import Workers
     static let me = LeaseHolder(host: "host-a", pid: 100)
 
     func look(_ fixture: Fixture, _ tracker: inout AlertTracker, at offset: Double, accounts: [AccountID],
-              live: [AccountID: HealthSnapshot]) async throws -> [Alert] {
+              live: [AccountID: HealthSnapshot], claimFailure: ClaimFailure? = nil) async throws -> [Alert] {
         let snapshot = try await OperatorSnapshot.gather(store: fixture.store, queue: fixture.queue, enabled: accounts, live: live,
-                                                         now: UnixTime(seconds: Fixture.now + offset), historyLimit: 0)
+                                                         now: UnixTime(seconds: Fixture.now + offset), historyLimit: 0, claimFailure: claimFailure)
         return tracker.observe(snapshot)
     }
 
@@ -44,6 +44,21 @@ import Workers
         // The dead job was there at the first look: no alert for it. Nothing changed: nothing said.
         #expect(try await look(fixture, &tracker, at: 10, accounts: accounts, live: live).isEmpty)
         #expect(try await look(fixture, &tracker, at: 3600, accounts: accounts, live: live).isEmpty)
+    }
+
+    /// Workers that cannot claim jobs make every account they serve not ready in /health, but the
+    /// webhook hears it once for the process (`queue_failing`), not once per account as well.
+    @Test func workersThatCannotClaimAreNotAnAlertPerAccount() async throws {
+        let fixture = try await Fixture.make()
+        defer { fixture.remove() }
+        var tracker = AlertTracker(policy: .init(holdOff: 0), host: "host-a", holder: Self.me)
+        let failure = ClaimFailure(error: "the job queue's file jobs.sqlite is damaged", since: UnixTime(seconds: Fixture.now), needsAPerson: true)
+        let live = [fixture.account: healthy(fixture.account)]
+        let snapshot = try await OperatorSnapshot.gather(store: fixture.store, queue: fixture.queue, enabled: [fixture.account], live: live,
+                                                         now: UnixTime(seconds: Fixture.now), historyLimit: 0, claimFailure: failure)
+        #expect(HealthReport(snapshot).accounts.first?.reasonCodes == ["queue_damaged"], "the precondition: /health says it")
+        #expect(try await look(fixture, &tracker, at: 0, accounts: [fixture.account], live: live, claimFailure: failure).isEmpty)
+        #expect(try await look(fixture, &tracker, at: 60, accounts: [fixture.account], live: live).isEmpty, "and no \"ready again\" either")
     }
 
     @Test func whatMayPassByItselfWaitsForTheHoldOffAndItsEndIsSaid() async throws {

@@ -6,6 +6,7 @@ import OperatorHTTP
 import ServiceLifecycle
 import SessionManager
 import TLSchema
+import Synchronization
 import Testing
 import Workers
 
@@ -78,6 +79,46 @@ import Workers
         #expect(ours.reasonCodes == ["session_not_saved"], "\(ours.reasons)")
         #expect(ours.reasons.first?.contains("could not be saved to the store since 2027-01-15T07:59:30Z (SQLite error 13: database or disk is full)") == true,
                 "\(ours.reasons)")
+    }
+
+    /// Workers that cannot claim jobs (a damaged queue file; a queue server down): every view of
+    /// the process says no job of its accounts runs, and whose move it is. Before, /health said
+    /// ready, the dashboard and tgsm_jobs showed counts (read off an index that still reads), and
+    /// only the log and the webhook knew.
+    @Test func workersThatCannotClaimJobsAreSaidByEveryView() async throws {
+        let fixture = try await Fixture.make()
+        defer { fixture.remove() }
+        let failing = Mutex<ClaimFailure?>(ClaimFailure(
+            error: "the job queue's file jobs.sqlite is damaged (database disk image is malformed): ... run `tgsm jobs salvage` ...",
+            since: UnixTime(seconds: Fixture.now - 90), needsAPerson: true))
+        let server = try fixture.server(OperatorHTTPConfiguration(port: 0, accounts: [fixture.account]), live: fixture.healthyLive(),
+                                        claimFailure: { failing.withLock { $0 } })
+        let (damaged, metrics, page, stalled, clear, clearMetrics) = try await withServer(server) { port in
+            let damaged = try await get(port, "/health"), metrics = try await get(port, "/metrics"), page = try await get(port, "/")
+            failing.withLock { $0 = ClaimFailure(error: "the job queue's database failed (connection refused)", since: UnixTime(seconds: Fixture.now - 5),
+                                                 needsAPerson: false) }
+            let stalled = try await get(port, "/health")
+            failing.withLock { $0 = nil }
+            return (damaged, metrics, page, stalled, try await get(port, "/health"), try await get(port, "/metrics"))
+        }
+        #expect(damaged.status == 503)
+        let report = try JSONDecoder().decode(HealthReport.self, from: Data(damaged.body.utf8))
+        let ours = try #require(report.accounts.first)
+        #expect(!ours.ready && ours.health == "healthy" && ours.reasonCodes == ["queue_damaged"], "\(ours)")
+        #expect(ours.reasons.first?.hasPrefix("its jobs do not run: this process's workers cannot claim jobs from the queue since 2027-01-15T07:58:30Z") == true,
+                "\(ours.reasons)")
+        #expect(ours.reasons.first?.contains("tgsm jobs salvage") == true && HealthReport.Reason.needsAPerson("queue_damaged"))
+        #expect(try parsePrometheus(metrics.body).value("tgsm_queue_claims_failing") == 1)
+        #expect(try parsePrometheus(metrics.body).value("tgsm_account_ready", ["account": fixture.account.rawValue]) == 0)
+        #expect(page.body.contains("id=\"claims-failing\"") && page.body.contains("No job runs") && page.body.contains("[queue_damaged]") == false,
+                "the reasons column shows the text, the queue section the cause")
+        #expect(page.body.contains("since 2027-01-15T07:58:30Z UTC"), "\(page.body)")
+        // A queue that fails by itself waits for it, not for a person.
+        let waiting = try JSONDecoder().decode(HealthReport.self, from: Data(stalled.body.utf8))
+        #expect(waiting.accounts.first?.reasonCodes == ["queue_unavailable"] && !HealthReport.Reason.needsAPerson("queue_unavailable"))
+        #expect(waiting.accounts.first?.reasons.first?.contains("go on by themselves once the queue answers") == true)
+        #expect(clear.status == 200, "\(clear.body)")
+        #expect(try parsePrometheus(clearMetrics.body).value("tgsm_queue_claims_failing") == 0)
     }
 
     @Test func healthIs200WhenEveryEnabledAccountIsReady() async throws {

@@ -104,10 +104,12 @@ struct Fixture {
     /// The views wait up to 30 s for the store (3 s in production): with every suite starting at
     /// once on two cores, a read of this test's own store took longer, and /health answered
     /// "the store could not be read" with no accounts.
-    func server(_ configuration: OperatorHTTPConfiguration, live: OperatorHTTPServer.LiveHealth? = nil) throws -> OperatorHTTPServer {
+    func server(_ configuration: OperatorHTTPConfiguration, live: OperatorHTTPServer.LiveHealth? = nil,
+                claimFailure: (@Sendable () -> ClaimFailure?)? = nil) throws -> OperatorHTTPServer {
         var patient = configuration
         patient.storeTimeout = 30
-        return try OperatorHTTPServer(configuration: patient, store: store, queue: queue, liveHealth: live, clock: clock, logger: quietLogger)
+        return try OperatorHTTPServer(configuration: patient, store: store, queue: queue, liveHealth: live, claimFailure: claimFailure,
+                                      clock: clock, logger: quietLogger)
     }
 
     /// The live view of a process that runs `account` and had a success a minute ago.

@@ -1502,14 +1502,35 @@ import Workers
         let port = await receiver.start()
         var environment = setup.environment
         environment["TGSM_ALERT_WEBHOOK"] = "http://127.0.0.1:\(port)/hook"
-        let terminal = try PseudoTerminal(arguments: ["run", "--no-http", "--grace-period", "5", "--alert-interval", "0.2", "--alert-hold-off", "0",
-                                                      "--store", setup.cli.store], environment: environment)
+        let terminal = try PseudoTerminal(arguments: ["run", "--http-port", "0", "--lease-ttl", "3", "--grace-period", "5", "--alert-interval", "0.2",
+                                                      "--alert-hold-off", "0", "--store", setup.cli.store], environment: environment)
+        let dashboard = try await terminal.expect("dashboard http://127.0.0.1:")
+        let httpPort = try #require(Int(terminal.output.dropFirst(dashboard).prefix { $0.isNumber }))
         _ = try await terminal.expect("ready: alice")
         #expect(await receiver.waitForRequests(1), "\(terminal.output)")
         let alert = try JSONDecoder().decode(Alert.self, from: try #require(receiver.requests.first).body)
         #expect(alert.event == .queueFailing && alert.severity == .critical && alert.account == nil, "\(alert)")
         #expect(alert.summary.contains("cannot claim jobs") && alert.summary.contains("tgsm jobs salvage"), "\(alert.summary)")
         #expect(alert.steps.joined().contains("none is lost"), "\(alert.steps)")
+        // What a load balancer, Prometheus and a person at the dashboard see: before, all three said
+        // ready (the counts read off their index while every claim failed).
+        let health = try await Self.get(httpPort, "/health")
+        #expect(health.status == 503 && health.body.contains("queue_damaged") && health.body.contains("cannot claim jobs"), "\(health.body)")
+        #expect(try await Self.get(httpPort, "/metrics").body.contains("tgsm_queue_claims_failing 1"))
+        let dashboardPage = try await Self.get(httpPort, "/").body
+        #expect(dashboardPage.contains("id=\"claims-failing\"") && dashboardPage.contains("tgsm jobs salvage"), "\(dashboardPage)")
+        // `tgsm status` beside it says it from the run's report of alice.
+        var reasons: [[String: Any]] = []
+        for _ in 0..<100 where !reasons.contains(where: { $0["code"] as? String == "queue_damaged" }) {
+            try await Task.sleep(for: .milliseconds(100))
+            let status = try await setup.cli.run(["status", "--json"])
+            let accounts = (try? status.jsonObject() as? [String: Any])?["accounts"] as? [[String: Any]] ?? []
+            reasons = (accounts.first?["running"] as? [String: Any])?["reasons"] as? [[String: Any]] ?? []
+        }
+        #expect(reasons.contains { $0["code"] as? String == "queue_damaged" && ($0["text"] as? String)?.contains("tgsm jobs salvage") == true },
+                "\(reasons)")
+        let status = try await setup.cli.run(["status"])
+        #expect(status.stdout.contains("[queue_damaged] its jobs do not run"), "\(status.stdout)")
         terminal.signal(SIGTERM)
         _ = try await terminal.status()
         await receiver.stop()

@@ -362,11 +362,15 @@ let ping = ScriptedHandler(kind: "ping") { context in
         var events = pool.events().makeAsyncIterator()
         let task = Task { try await pool.run() }
         func failures() -> [String] { capture.messages.filter { $0.contains("claiming jobs failed") } }
+        let started = fixture.clock.now()
         for polls in 1...4 {
             while failures().count < polls { try await Task.sleep(for: .milliseconds(1)) }
             await fixture.clock.waitForSleepers(1)
             fixture.clock.advance(by: 5)
         }
+        // What the operator views say meanwhile: since the first failure, and a person's to end.
+        let failure = try #require(pool.claimFailure)
+        #expect(failure.since == started && failure.needsAPerson && failure.error.contains("tgsm jobs salvage"), "\(failure)")
         // Mended, and written to by another connection, so the pool's connections read the file anew.
         var file = try Data(contentsOf: URL(fileURLWithPath: path))
         file.replaceSubrange((page - 1) * size..<page * size, with: original)
@@ -386,6 +390,7 @@ let ping = ScriptedHandler(kind: "ping") { context in
         #expect(said.first { $0.hasPrefix("error ") }?.contains("tgsm jobs salvage") == true, "\(said)")
         #expect(said.filter { $0.hasPrefix("debug ") }.count >= 3, "\(said)")
         #expect(capture.messages.filter { $0.hasPrefix("notice claiming jobs works again") }.count == 1, "\(capture.messages)")
+        #expect(pool.claimFailure == nil)
     }
 
     /// Jobs due later, a page of them damaged: the claim finds nothing due (no damaged page read),

@@ -18,7 +18,7 @@ public struct AlertService: Service {
     private let memory: (any AlertMemory)?
     private let queue: (any JobQueue)?
     /// Why this process's workers cannot claim jobs now (`WorkerPool.claimFailure`); nil: no workers.
-    private let claimFailure: (@Sendable () -> String?)?
+    private let claimFailure: (@Sendable () -> ClaimFailure?)?
     /// nil: every account in the store, as it is at each look.
     private let accounts: [AccountID]?
     private let liveHealth: OperatorHTTPServer.LiveHealth?
@@ -27,7 +27,7 @@ public struct AlertService: Service {
     private let logger: Logger
 
     public init(tracker: AlertTracker, delivery: AlertDelivery, store: any OperatorReadableStore, memory: (any AlertMemory)? = nil,
-                queue: (any JobQueue)?, claimFailure: (@Sendable () -> String?)? = nil, accounts: [AccountID]?,
+                queue: (any JobQueue)?, claimFailure: (@Sendable () -> ClaimFailure?)? = nil, accounts: [AccountID]?,
                 liveHealth: OperatorHTTPServer.LiveHealth?, clock: any TelegramClock, interval: Double = 10, logger: Logger) {
         self.tracker = tracker
         self.delivery = delivery
@@ -72,7 +72,10 @@ public struct AlertService: Service {
                     failing = true
                 }
                 // The workers' claims, apart from the store's reads: a damaged queue file fails the one, not the other.
-                if let claimFailure, let alarm = claims.observe(failure: claimFailure(), at: clock.now()) { await delivery.send([alarm]) }
+                if let claimFailure {
+                    let failure = claimFailure()
+                    if let alarm = claims.observe(failure: failure?.error, since: failure?.since, at: clock.now()) { await delivery.send([alarm]) }
+                }
                 do { try await clock.sleep(for: interval) } catch { break }
             }
             return tracker

@@ -222,7 +222,8 @@ public struct AlertTracker: Sendable {
     }
 
     private mutating func accountAlert(_ account: OperatorSnapshot.Account, liveExpected: Bool, now: UnixTime) -> Alert? {
-        let reasons = HealthReport.reasons(account, liveExpected: liveExpected)
+        // The queue's failure is said once for the process (`QueueFailureAlarm`), not once per account.
+        let reasons = HealthReport.reasons(account, liveExpected: liveExpected).filter { !HealthReport.Reason.isTheQueues($0.code) }
         let name = Redaction.masked(account.id.rawValue)
         let recoveredKey = "recovered:\(account.id.rawValue)"
         guard !reasons.isEmpty else {

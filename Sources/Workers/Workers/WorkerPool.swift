@@ -112,9 +112,9 @@ public final class WorkerPool: Service {
     private let logger: Logger
     private let control = Mutex(Control())
 
-    /// Why claiming jobs fails now (the queue's error, which says what to do), or nil while the
-    /// last round of every loop worked: for an alert when it lasts (a damaged queue file).
-    public var claimFailure: String? { control.withLock { $0.claimFailure } }
+    /// Why claiming jobs fails now, or nil while the last round of every loop worked: for the
+    /// operator views and an alert when it lasts (a damaged queue file).
+    public var claimFailure: ClaimFailure? { control.withLock { $0.claimFailure } }
     private let observers = Broadcaster<WorkerEvent>()
 
     private struct Control {
@@ -138,7 +138,7 @@ public final class WorkerPool: Service {
         /// Why the last claim round of any account's loop failed; nil once a round works. The next
         /// failures are not said again (a damaged queue file fails every poll of every account until
         /// a person salvages it), and the alerts read it (`claimFailure`).
-        var claimFailure: String?
+        var claimFailure: ClaimFailure?
     }
 
     enum LoopEvent: Sendable {
@@ -495,7 +495,13 @@ public final class WorkerPool: Service {
                                 logger.notice("claiming jobs works again")
                             }
                         } catch {
-                            let first = control.withLock { state in defer { state.claimFailure = "\(error)" }; return state.claimFailure == nil }
+                            // The latest error, from the spell's start.
+                            var failure = ClaimFailure(error, at: clock.now())
+                            let first = control.withLock { state in
+                                if let since = state.claimFailure?.since { failure.since = since }
+                                defer { state.claimFailure = failure }
+                                return state.claimFailure == nil
+                            }
                             logger.log(level: first ? .error : .debug,
                                        "claiming jobs failed; every account tries again after the poll interval (said once until a claim works)",
                                        metadata: ["error": "\(error)"])

@@ -247,7 +247,8 @@ struct RunCommand: AsyncParsableCommand {
         // What this process sees of its accounts, for `tgsm status` and `tgsm check` elsewhere; as
         // often as the lease is renewed (at most every 10 s), since a report counts only under it.
         extra.append(.init(name: "live-reports", service: LiveReportService(
-            store: store, liveHealth: RunServices.liveHealth(of: runtimes), clock: clock, interval: min(10, leaseTTL / 3), logger: logger)))
+            store: store, liveHealth: RunServices.liveHealth(of: runtimes), claimFailure: { pool.claimFailure }, clock: clock,
+            interval: min(10, leaseTTL / 3), logger: logger)))
         if let alerts {
             extra.append(.init(name: "alerts", service: AlertService(
                 tracker: alerts.tracker(), delivery: alerts.delivery(clock: clock, logger: logger, memory: alertMemory), store: store,
@@ -265,7 +266,8 @@ struct RunCommand: AsyncParsableCommand {
                 server = try OperatorHTTPServer(
                     configuration: OperatorHTTPConfiguration(host: httpHost, port: httpPort, accessToken: token,
                                                              accounts: accounts.isEmpty ? nil : served + marked),
-                    store: store, queue: queue, liveHealth: RunServices.liveHealth(of: runtimes), clock: clock, logger: logger)
+                    store: store, queue: queue, liveHealth: RunServices.liveHealth(of: runtimes), claimFailure: { pool.claimFailure },
+                    clock: clock, logger: logger)
             } catch {
                 throw CLIFailure(.usage, "\(error)")
             }

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import MTProto
+import Synchronization
 import MTProtoClient
 import OperatorHTTP
 import SessionManager
@@ -33,7 +34,12 @@ final class Sandbox {
     let log = SandboxWorkerLog()
     private(set) var store: SQLiteSessionStore
     private(set) var sessions: SandboxSessions?
-    private var pool: WorkerPool?
+    private var pool: WorkerPool? {
+        didSet { runningPool.set(pool) }
+    }
+    /// The pool as the dashboard sees it: the sandbox starts its workers again after a crash while
+    /// the dashboard runs on.
+    private let runningPool = RunningPool()
     private var poolTask: Task<Void, any Error>?
     private var follower: Task<Void, Never>?
     private var dashboard: (server: OperatorHTTPServer, task: Task<Void, any Error>, reports: Task<Void, any Error>)?
@@ -542,11 +548,13 @@ final class Sandbox {
         let server = try OperatorHTTPServer(
             configuration: OperatorHTTPConfiguration(host: "127.0.0.1", port: dashboardPort, accounts: Self.demoAccounts.map(\.account),
                                                      refreshSeconds: 2, historyWindow: 600),
-            store: store, queue: queue, liveHealth: { await sessions?.health() ?? [:] }, logger: logger)
+            store: store, queue: queue, liveHealth: { await sessions?.health() ?? [:] }, claimFailure: { [runningPool] in runningPool.claimFailure },
+            logger: logger)
         let task = Task { try await server.run() }
         // What `tgsm run` also keeps: its view of each account, for `tgsm status` (RUNNING) and
         // `tgsm check` on the sandbox's store (`--keep`).
-        let reporter = LiveReportService(store: store, liveHealth: { await sessions?.health() ?? [:] }, clock: WallClock(), interval: 2, logger: logger)
+        let reporter = LiveReportService(store: store, liveHealth: { await sessions?.health() ?? [:] },
+                                         claimFailure: { [runningPool] in runningPool.claimFailure }, clock: WallClock(), interval: 2, logger: logger)
         let reports = Task { try await reporter.run() }
         dashboard = (server, task, reports)
         dashboardPort = try await server.listeningPort()
@@ -605,4 +613,13 @@ final class Sandbox {
         defer { try? handle.close() }
         try handle.write(contentsOf: Data(count: count))
     }
+}
+
+/// The sandbox's current `WorkerPool`, readable from the dashboard's tasks.
+private final class RunningPool: Sendable {
+    private let pool = Mutex<WorkerPool?>(nil)
+
+    func set(_ running: WorkerPool?) { pool.withLock { $0 = running } }
+
+    var claimFailure: ClaimFailure? { pool.withLock { $0?.claimFailure } }
 }
