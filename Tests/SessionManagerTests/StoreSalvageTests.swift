@@ -232,6 +232,33 @@ import Testing
         #expect(SQLiteSessionStore.backupsOnDisk(directory: directory.path).contains { $0.file == backup.file })
     }
 
+    /// A backup that fails verification is no reason to refuse: the salvage goes ahead, and the
+    /// backup is set aside (`*.bad`) as a restore sets it aside, so no later open tries it again.
+    /// A refusal changes nothing, bad backups included.
+    @Test func aBackupThatFailsVerificationIsSetAsideByTheSalvage() async throws {
+        let directory = TemporaryDirectory("salvage")
+        defer { directory.remove() }
+        let options = Fixtures.options()
+        let backup = try await Fixtures.aliceWithABackup(in: directory, options: options)
+        let backupPath = directory.file("backups/" + backup.file)
+        // Every backup bad (the key's first save took one too), the manual one among them.
+        let backups = SQLiteSessionStore.backupsOnDisk(directory: directory.path).map(\.file)
+        #expect(backups.contains(backup.file))
+        for file in backups { try Self.overwrite(directory.file("backups/" + file), at: 0, with: Data(count: 100)) }
+        let path = directory.file("sessions.sqlite")
+        try Self.checkpoint(path)
+        // alice's DC rows lost: the store's list of tables still reads.
+        let (leaves, pageSize) = try Self.leafPages(of: "dc", in: path)
+        let page = try #require(leaves.first)
+        try Self.overwrite(path, at: (page - 1) * pageSize, with: Data(count: pageSize))
+
+        let report = try SQLiteSessionStore.salvage(directory: directory.path, options: options)
+        #expect(report.backupsSetAside == backups)
+        #expect(!FileManager.default.fileExists(atPath: backupPath))
+        #expect(FileManager.default.fileExists(atPath: backupPath + ".bad") && FileManager.default.fileExists(atPath: backupPath + ".json.bad"))
+        #expect(SQLiteSessionStore.backupsOnDisk(directory: directory.path).map(\.file) == [], "only the salvage's own backup, taken by the CLI")
+    }
+
     /// Without the header rows, a key could be sealed under a key nobody can name, or in clear:
     /// no secret is carried, and everything else still is.
     @Test func aStoreWhoseHeaderRowsAreLostKeepsTheLimitsButNoSecret() async throws {

@@ -27,6 +27,9 @@ public struct StoreSalvageReport: Sendable, Equatable {
     public var secretsKept: Bool
     /// Where the damaged file is now, as it was found.
     public var damagedFileMovedTo: String
+    /// Backups that failed verification before the salvage, renamed `*.bad` as a restore does (so
+    /// no later open tries them again), kept for a person to look at.
+    public var backupsSetAside: [String] = []
 }
 
 /// Builds a new store from what still reads in a damaged file when no verified backup exists (the
@@ -72,7 +75,8 @@ struct StoreSalvage {
                 + "stop it first (it saves its sessions as it ends), so that nothing writes the file while it is read")
         }
         // A verified backup is exactly the last good state; what a salvage reads is only likely to be.
-        if let good = try goodBackup() {
+        let backups = try lookAtTheBackups()
+        if let good = backups.good {
             throw .salvageRefused(path: path, reason: "the verified backup \(good) exists; opening the store restores it (`tgsm recover`)")
         }
 
@@ -108,6 +112,9 @@ struct StoreSalvage {
         }
         FileSystem.syncFile((path as NSString).deletingLastPathComponent)
         report.damagedFileMovedTo = movedTo
+        // Only now, with the salvage done (a refusal changes nothing): never tried again, kept for a person.
+        for entry in backups.bad { recovery.catalog.quarantine(entry) }
+        report.backupsSetAside = backups.bad.map(\.file)
         logger.warning("session store salvaged: a new store holds what still read in the damaged file", metadata: [
             "path": "\(path)", "damaged_file_moved_to": "\(movedTo)",
             "kept": "\(report.tables.filter { $0.rowsKept > 0 }.map { "\($0.name)=\($0.rowsKept)" }.joined(separator: ","))",
@@ -118,23 +125,29 @@ struct StoreSalvage {
         return report
     }
 
-    /// The newest backup that verifies; throws when none does but one could not be checked now.
-    private func goodBackup() throws(SessionStoreError) -> String? {
+    /// The newest backup that verifies, and those found bad on the way to it; throws when none
+    /// verifies but one could not be checked now.
+    private func lookAtTheBackups() throws(SessionStoreError) -> (good: String?, bad: [BackupCatalog.Sidecar]) {
         let staging = recovery.backupDirectory + "/.salvage-check-\(getpid()).sqlite"
         defer { FileSystem.removeFile(staging) }
         var unverifiable: [String] = []
+        var bad: [BackupCatalog.Sidecar] = []
         for entry in recovery.catalog.entries() {
             switch recovery.catalog.check(entry, copyTo: staging, busyTimeout: recovery.options.busyTimeout) {
-            case .good: return entry.file
-            case .bad: continue
-            case .unverifiable(let problem): unverifiable.append("\(entry.file): \(problem)")
+            case .good:
+                return (entry.file, bad)
+            case .bad(let problem):
+                logger.warning("backup failed verification", metadata: ["backup": "\(entry.file)", "problem": "\(problem)"])
+                bad.append(entry)
+            case .unverifiable(let problem):
+                unverifiable.append("\(entry.file): \(problem)")
             }
         }
         guard unverifiable.isEmpty else {
             throw .filesystem(path: recovery.backupDirectory, operation: "verify the backups before a salvage (nothing was changed)",
                               reason: unverifiable.joined(separator: "; "))
         }
-        return nil
+        return (nil, bad)
     }
 
     private func carry(from source: String, into staging: String) throws -> StoreSalvageReport {

@@ -176,6 +176,9 @@ struct RecoverCommand: AsyncParsableCommand {
     static func describe(_ report: StoreSalvageReport, terminal: Terminal) {
         terminal.line("   no verified backup exists: a new store was built from what still reads in the damaged file, which was kept as "
             + report.damagedFileMovedTo)
+        if !report.backupsSetAside.isEmpty {
+            terminal.line("   backups that failed verification, renamed *.bad and kept for a look: " + report.backupsSetAside.joined(separator: ", "))
+        }
         let kept = report.tables.filter { $0.rowsKept > 0 }.map { "\($0.name) \($0.rowsKept)" }
         terminal.line("   rows kept: " + (kept.isEmpty ? "none" : kept.joined(separator: ", ")))
         let brokenOff = report.tables.filter { !$0.readInFull }.map(\.name)
