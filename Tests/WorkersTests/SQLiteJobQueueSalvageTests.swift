@@ -90,7 +90,20 @@ import Testing
         let kept = try await queue.jobs(state: nil, account: nil, limit: 10_000)
         #expect(kept.count == report.jobsKept && report.jobsKeptByState.values.reduce(0, +) == kept.count)
         let byID = Dictionary(uniqueKeysWithValues: saved.map { ($0.id.rawValue, $0) })
-        for job in kept { #expect(byID[job.id.rawValue] == job, "job \(job.id) comes back exactly as it was") }
+        for job in kept {
+            guard var before = byID[job.id.rawValue] else { Issue.record("job \(job.id) was never stored"); continue }
+            // The 10 alice was running: rescued at once (aJobRunningWhenTheFileWasDamagedIsRescuedAtOnce).
+            if before.state == .running {
+                before.state = .queued
+                before.leaseOwner = nil
+                before.leaseUntil = nil
+                before.runAt = t0 + 5000
+                before.updatedAt = t0 + 5000
+                before.lastError = job.lastError
+            }
+            #expect(before == job, "job \(job.id) comes back exactly as it was")
+        }
+        #expect(report.claimsRescued == 10)
         let keptIDs = Set(kept.map(\.id.rawValue))
         let lostIDs = Set(lost.from...through)
         #expect(keptIDs.isDisjoint(with: lostIDs))
@@ -117,6 +130,47 @@ import Testing
         #expect(recorded == 2)
         let enqueuedOnce = try await queue.writer.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM job_history WHERE job = 1 AND event = 'enqueued'") }
         #expect(enqueuedOnce == 1, "copying a job records nothing new")
+    }
+
+    /// The jobs a worker held when the file was damaged: their worker stopped with that file (a
+    /// salvage is refused while any process has it open), so they are rescued at once, as at their
+    /// claim's end: queued again with the attempt spent, dead on a last attempt, history `rescued`.
+    /// Before, they kept their leases, and with them their accounts' slots: the salvaged queue ran
+    /// none of those accounts' jobs until the leases ran out (the sandbox found it).
+    @Test func aJobRunningWhenTheFileWasDamagedIsRescuedAtOnce() async throws {
+        let database = try TemporaryDatabase()
+        defer { database.remove() }
+        _ = try await fill(database)
+        let queue = try database.queue()
+        _ = try await queue.enqueue(NewJob(kind: "k", account: "carol", maxAttempts: 1), now: t0 + 4005)
+        // Within alice's leases (30 s from t0 + 4000): this claim's own rescue leaves them be.
+        let request = ClaimRequest(accounts: ["carol"], limit: 1, perAccountLimit: 1, owner: "w2", leaseSeconds: 3600)
+        let lastTry = try #require(try await queue.claim(request, now: t0 + 4010).first)
+        try queue.writer.close()
+        try Self.checkpoint(database.path)
+        _ = try zeroJobsLeaf(database, index: 10)
+
+        let report = try SQLiteJobQueue.salvage(path: database.path, now: t0 + 5000)
+        #expect(report.claimsRescued == 11)
+        #expect(report.jobsKeptByState[.running] == nil && report.jobsKeptByState[.dead] == 1, "\(report.jobsKeptByState)")
+        let salvaged = try database.queue()
+        defer { try? salvaged.writer.close() }
+        let alices = try await salvaged.jobs(state: nil, account: "alice", limit: 10_000).filter { $0.attempts == 1 && $0.state != .completed }
+        #expect(alices.count == 10)
+        for job in alices {
+            #expect(job.state == .queued && job.leaseOwner == nil && job.runAt == t0 + 5000, "\(job)")
+            #expect(job.lastError?.hasPrefix("rescued: the worker w1 held it when the queue's file was found damaged (salvaged)") == true, "\(job)")
+        }
+        let carols = try #require(try await salvaged.job(lastTry.job.id))
+        #expect(carols.state == .dead && carols.lastError?.contains("on its last allowed attempt when the queue's file was found damaged") == true,
+                "\(carols)")
+        let events = try await salvaged.writer.read { db in
+            try String.fetchAll(db, sql: "SELECT event FROM job_history WHERE at = ? ORDER BY job", arguments: [(self.t0 + 5000).seconds])
+        }
+        #expect(events == Array(repeating: "rescued", count: 10) + ["dead"], "\(events)")
+        // Queued again, the rescued jobs are claimed at once: nothing holds alice's slots.
+        let again = try await salvaged.claim(ClaimRequest(accounts: ["alice"], limit: 2, perAccountLimit: 2, owner: "w3", leaseSeconds: 30), now: t0 + 5001)
+        #expect(again.count == 2)
     }
 
     @Test func damageAtTheEndNamesTheIDsUpToTheHighestEverGiven() async throws {

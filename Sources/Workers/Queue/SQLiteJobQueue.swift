@@ -462,24 +462,47 @@ public final class SQLiteJobQueue: JobQueue, JobHistoryReading {
     /// to the dead letters): the attempt they were on stays spent, so a job that kills its worker
     /// every time ends dead instead of taking every worker down in turn.
     fileprivate static func rescueExpired(_ db: Database, now: UnixTime) throws {
-        let expired = "state = 'running' AND lease_until IS NOT NULL AND lease_until <= ?"
+        try rescue(
+            db, "lease_until IS NOT NULL AND lease_until <= ?", [now.seconds], now: now,
+            lastAttempt: "'the worker ' || COALESCE(lease_owner, '?') || ' stopped renewing its lease (it crashed, was killed or '"
+                + " || 'lost the database) on the last allowed attempt; fix what kills the worker, then requeue the job'",
+            again: "'rescued: the worker ' || COALESCE(lease_owner, '?') || ' stopped renewing its claim (crashed, killed, frozen or cut off from the store mid-job)'")
+    }
+
+    /// Every claim given back at once, as a rescue would at its lease's end: for a salvaged file,
+    /// whose workers stopped with the damaged one (none may have it open) and would otherwise hold
+    /// their accounts' slots until their leases ran out. Returns how many jobs it rescued.
+    static func rescueEveryClaim(_ db: Database, now: UnixTime) throws -> Int {
+        try rescue(
+            db, "1", [], now: now,
+            lastAttempt: "'the worker ' || COALESCE(lease_owner, '?') || ' held it on its last allowed attempt when the queue''s file was '"
+                + " || 'found damaged; if it did not run, requeue it (`tgsm jobs retry`)'",
+            again: "'rescued: the worker ' || COALESCE(lease_owner, '?') || ' held it when the queue''s file was found damaged (salvaged); '"
+                + " || 'it runs again, and may have run already'")
+    }
+
+    /// Running jobs matching `condition` back to the queue, or dead on their last attempt; each
+    /// reason is an SQL expression (it may name the lease's owner).
+    @discardableResult
+    private static func rescue(_ db: Database, _ condition: String, _ arguments: StatementArguments, now: UnixTime,
+                               lastAttempt: String, again: String) throws -> Int {
+        let matching = "state = 'running' AND \(condition)"
         try db.cachedStatement(
             sql: """
-                UPDATE jobs SET state = 'dead', finished_at = ?, updated_at = ?,
-                last_error = 'the worker ' || COALESCE(lease_owner, '?') || ' stopped renewing its lease (it crashed, was killed or '
-                    || 'lost the database) on the last allowed attempt; fix what kills the worker, then requeue the job',
+                UPDATE jobs SET state = 'dead', finished_at = ?, updated_at = ?, last_error = \(lastAttempt),
                 lease_owner = NULL, lease_until = NULL
-                WHERE \(expired) AND attempts >= max_attempts
+                WHERE \(matching) AND attempts >= max_attempts
                 """
-        ).execute(arguments: [now.seconds, now.seconds, now.seconds])
+        ).execute(arguments: [now.seconds, now.seconds] + arguments)
+        let dead = db.changesCount
         try db.cachedStatement(
             sql: """
-                UPDATE jobs SET state = 'queued', run_at = ?, updated_at = ?,
-                last_error = 'rescued: the worker ' || COALESCE(lease_owner, '?') || ' stopped renewing its claim (crashed, killed, frozen or cut off from the store mid-job)',
+                UPDATE jobs SET state = 'queued', run_at = ?, updated_at = ?, last_error = \(again),
                 lease_owner = NULL, lease_until = NULL
-                WHERE \(expired)
+                WHERE \(matching)
                 """
-        ).execute(arguments: [now.seconds, now.seconds, now.seconds])
+        ).execute(arguments: [now.seconds, now.seconds] + arguments)
+        return dead + db.changesCount
     }
 
     private func fenced(_ claim: JobClaim, sql: String, arguments: StatementArguments) async throws(JobQueueError) {

@@ -18,6 +18,10 @@ public struct JobQueueSalvageReport: Sendable, Equatable {
     public var jobsReadInFull: Bool
     /// nil when every job read, or when reading broke off with nothing lost between its two ends.
     public var possiblyLost: IDRange?
+    /// Jobs a worker held when the file was damaged: queued again (dead on their last attempt), as
+    /// a rescue at their lease's end would, since their workers stopped with the damaged file.
+    /// Each may have run already.
+    public var claimsRescued: Int
     public var historyRowsKept: Int
     public var historyReadInFull: Bool
     /// The message archive that shares the file (`SQLiteMessageArchive`): messages and resolved
@@ -150,6 +154,14 @@ struct SQLiteJobQueueSalvage {
             }
         }
         for sql in triggers { try db.execute(sql: sql) }
+        // Nobody has the damaged file open (checked before), so no worker holds a claim in it any more.
+        let rescued = try SQLiteJobQueue.rescueEveryClaim(db, now: now)
+        if rescued > 0 {
+            byState = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT state, COUNT(*) AS n FROM jobs GROUP BY state") {
+                if let state = row.string("state").flatMap(JobState.init(rawValue:)), let count = row.int64("n") { byState[state] = Int(count) }
+            }
+        }
         let messages = try copy("messages", from: old, into: db) { _ in }
         let peers = try copy("resolved_peers", from: old, into: db) { _ in }
         // A cursor says every message up to its id is archived: kept only when every message read.
@@ -164,7 +176,7 @@ struct SQLiteJobQueueSalvage {
             if through.map({ $0 >= from }) ?? true { lost = .init(from: from, through: through) }
         }
         return JobQueueSalvageReport(jobsKept: jobs.kept, jobsKeptByState: byState, jobsReadInFull: jobs.read.readInFull,
-                                     possiblyLost: lost, historyRowsKept: history.kept, historyReadInFull: history.read.readInFull,
+                                     possiblyLost: lost, claimsRescued: rescued, historyRowsKept: history.kept, historyReadInFull: history.read.readInFull,
                                      archivedMessagesKept: messages.kept, resolvedPeersKept: peers.kept,
                                      archiveReadInFull: messages.read.readInFull, damagedFileMovedTo: "")
     }

@@ -512,6 +512,7 @@ struct JobsSalvageCommand: AsyncParsableCommand {
         var jobsReadInFull: Bool
         var possiblyLostFrom: Int64?
         var possiblyLostThrough: Int64?
+        var claimsRescued: Int
         var historyRowsKept: Int
         var archivedMessagesKept: Int
         var resolvedPeersKept: Int
@@ -533,7 +534,7 @@ struct JobsSalvageCommand: AsyncParsableCommand {
         if output.json {
             try terminal.json(Result(jobsKept: report.jobsKept, jobsKeptByState: byState, jobsReadInFull: report.jobsReadInFull,
                                      possiblyLostFrom: report.possiblyLost?.from, possiblyLostThrough: report.possiblyLost?.through,
-                                     historyRowsKept: report.historyRowsKept, archivedMessagesKept: report.archivedMessagesKept,
+                                     claimsRescued: report.claimsRescued, historyRowsKept: report.historyRowsKept, archivedMessagesKept: report.archivedMessagesKept,
                                      resolvedPeersKept: report.resolvedPeersKept, archiveReadInFull: report.archiveReadInFull,
                                      damagedFileMovedTo: report.damagedFileMovedTo))
             return
@@ -542,6 +543,10 @@ struct JobsSalvageCommand: AsyncParsableCommand {
         let states = JobState.allCases.compactMap { state in byState[state.rawValue].map { "\(state.rawValue) \($0)" } }
         terminal.line("jobs kept: \(report.jobsKept)" + (states.isEmpty ? "" : " (\(states.joined(separator: ", ")))")
             + (report.jobsReadInFull ? ", every job read" : ""))
+        if report.claimsRescued > 0 {
+            terminal.line("\(report.claimsRescued) job\(report.claimsRescued == 1 ? " was" : "s were") running when the file was damaged: queued again "
+                + "(dead on a last attempt), as at their claim's end; each may have run already")
+        }
         terminal.line("history rows kept: \(report.historyRowsKept)" + (report.historyReadInFull ? "" : " (read up to the damage from both ends)"))
         terminal.line("archive kept: \(report.archivedMessagesKept) messages, \(report.resolvedPeersKept) resolved peers"
             + (report.archiveReadInFull ? "" : "; the messages broke off at the damage, so the archive's cursors were dropped and history jobs fetch again what it took"))
