@@ -242,6 +242,8 @@ let package = Package(
             name: "tgsm",
             dependencies: [
                 "TestDC", "MTProtoClient", "MTProto", "SessionManager", "Workers", "PostgresStore", "OperatorHTTP", "TLSchema",
+                // The sandbox finds a page of the queue's jobs to damage (SQLite's dbstat).
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

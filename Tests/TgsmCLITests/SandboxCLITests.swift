@@ -25,11 +25,11 @@ import WebhookTestSupport
         #expect(!result.crashed)
         #expect(result.status == 0, "stdout:\n\(out)\nstderr:\n\(result.stderr)")
 
-        for fault in ["flood wait", "dropped connection", "revoked session", "corrupted store", "store without backups", "Telegram's notice"] {
+        for fault in ["flood wait", "dropped connection", "revoked session", "corrupted store", "store without backups", "damaged job queue", "Telegram's notice"] {
             #expect(out.contains("handled (\(fault)):"), "no handled line for \(fault):\n\(out)")
         }
         #expect(!out.contains("NOT HANDLED") && !out.contains("problem:"), "\(out)")
-        #expect(out.contains("faults: 6 injected, 6 handled"))
+        #expect(out.contains("faults: 7 injected, 7 handled"))
 
         // Each fault's evidence, as printed.
         #expect(out.contains("FLOOD_WAIT_3") && out.contains("without spending an attempt"))
@@ -37,6 +37,11 @@ import WebhookTestSupport
         #expect(out.contains("carol's workers stopped cleanly (SESSION_REVOKED, TGSM-AUTH-002)") && out.contains("guidance:"))
         #expect(out.contains("restored from its verified backup on reopen"))
         #expect(out.contains("salvaged without a backup: alice and bob worked on without a new login"), "\(out)")
+        // The queue's file damaged: every view says no job runs, the salvage names what may be lost, the rest run.
+        #expect(out.contains("/health now: alice not ready [queue_damaged]; bob not ready [queue_damaged]") && out.contains("tgsm_queue_claims_failing 1"),
+                "\(out)")
+        #expect(out.contains(": the workers cannot claim jobs since ") && out.contains("`tgsm jobs salvage`: ") && out.contains("may be lost: ids "), "\(out)")
+        #expect(out.contains("handled (damaged job queue):") && out.contains("carol's waited on"), "\(out)")
         #expect(out.contains("carol logged in again with no code: Telegram accepted the token"), "\(out)")
         #expect(out.contains("carol's, queued since the revocation: completed"), "\(out)")
         #expect(out.contains("alice's health is degraded and lists it") && out.contains("Login code ••••• was requested."), "\(out)")
@@ -47,8 +52,8 @@ import WebhookTestSupport
         #expect(out.contains("alert: [ok] tgsm on ") && out.contains(": carol is ready again"), "\(out)")
         #expect(out.contains(": alice: Telegram asked this session to log out (AUTH_KEY_DROP_DUPLICATE)"), "\(out)")
         let posted = try receiver.requests.map { try JSONDecoder().decode(Alert.self, from: $0.body) }
-        #expect(posted.map(\.event) == [.accountNeedsAttention, .accountRecovered, .telegramNotice], "\(posted)")
-        #expect(posted.map(\.account) == ["carol", "carol", "alice"])
+        #expect(posted.map(\.event) == [.accountNeedsAttention, .queueFailing, .queueRecovered, .accountRecovered, .telegramNotice], "\(posted)")
+        #expect(posted.map(\.account) == ["carol", nil, nil, "carol", "alice"])
 
         // The final table is `tgsm status`'s: all three active again (carol back without a code), the queue drained.
         let table = try #require(out.range(of: "ACCOUNT  HOME DC  AUTHORIZED")).lowerBound
@@ -104,7 +109,7 @@ import WebhookTestSupport
             if chunk.isEmpty { break }
             text += String(decoding: chunk, as: UTF8.self)
         }
-        #expect(text.contains("faults: 6 injected, 6 handled"), "\(text)")
+        #expect(text.contains("faults: 7 injected, 7 handled"), "\(text)")
         let url = try #require(text.split(separator: "\n").last { $0.contains("dashboard: http://") }?
             .split(separator: " ").first { $0.hasPrefix("http://") })
 

@@ -4,7 +4,7 @@ import MTProto
 /// once: a store that cannot be read, a queue whose claims fail. A value fed each look's outcome,
 /// for tests. Nothing is remembered in the store (it may be what is down), so each process of a
 /// cluster says it for itself, with its host.
-struct OutageAlarm: Sendable {
+package struct OutageAlarm: Sendable {
     /// What the alerts say about one kind of outage.
     struct Wording: Sendable {
         var down: Alert.Event
@@ -32,7 +32,7 @@ struct OutageAlarm: Sendable {
     /// A look's outcome: nil when all was well, else why not. `started`: when the failed look
     /// began (a look at a store that hangs fails only at its bound), so the hold-off and the
     /// outage's length count from there.
-    mutating func observe(failure: String?, since started: UnixTime? = nil, at now: UnixTime) -> Alert? {
+    package mutating func observe(failure: String?, since started: UnixTime? = nil, at now: UnixTime) -> Alert? {
         guard let failure else {
             defer {
                 failingSince = nil
@@ -70,7 +70,7 @@ enum StoreOutageAlarm {
 
 /// The workers' claims failing (`WorkerPool.claimFailure`): no job runs while they do. A damaged
 /// queue file fails every claim until a person salvages it, and before this it was only a log line.
-enum QueueFailureAlarm {
+package enum QueueFailureAlarm {
     static let wording = OutageAlarm.Wording(
         down: .queueFailing, up: .queueRecovered,
         downSummary: { since, failure in "the workers cannot claim jobs since \(since) (\(failure))" },
@@ -80,5 +80,5 @@ enum QueueFailureAlarm {
                     + "on PostgreSQL, check that the server is up and the role may write the queue's tables."],
         code: "queue_failing")
 
-    static func make(holdOff: Double, host: String) -> OutageAlarm { OutageAlarm(holdOff: holdOff, host: host, wording: wording) }
+    package static func make(holdOff: Double, host: String) -> OutageAlarm { OutageAlarm(holdOff: holdOff, host: host, wording: wording) }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import Logging
 import MTProto
 import Synchronization
@@ -29,8 +30,9 @@ final class Sandbox {
     let floodSeconds: Int
     let narrator: SandboxNarrator
     let dc: RunningTestDC
-    let queue: SQLiteJobQueue
-    let archive: SQLiteMessageArchive
+    /// Opened anew after the queue's salvage (the damaged file is moved aside under the old one).
+    private(set) var queue: SQLiteJobQueue
+    private(set) var archive: SQLiteMessageArchive
     let log = SandboxWorkerLog()
     private(set) var store: SQLiteSessionStore
     private(set) var sessions: SandboxSessions?
@@ -115,6 +117,7 @@ final class Sandbox {
         try await revokedSession()
         try await corruptedStore()
         try await lostBackups()
+        try await damagedQueue()
         try await comeBackWithoutACode()
         try await telegramsNotice()
         try await finish()
@@ -358,11 +361,139 @@ final class Sandbox {
         }
     }
 
+    /// The job queue's file damaged (a bad disk zeroes one page of a batch of jobs): the workers'
+    /// claims fail at it, which /health, the metrics, the dashboard, `tgsm status` and the webhook
+    /// say (before, only the log did); `tgsm jobs salvage` builds a new queue from what still reads
+    /// and names the jobs that may be lost, and the rest run. Carol's jobs, queued since her
+    /// revocation, are in an older page and wait on for her.
+    private func damagedQueue() async throws {
+        let name = "damaged job queue"
+        narrator.step("10. fault: the job queue's file damaged")
+        await stopWorkers()
+        // A KiB of caller data on each (the queue keeps a job's payload whatever it is; `me` reads none):
+        // 24 jobs cover several pages, and run within the accounts' rate limits (5 calls a second).
+        let batch = 24
+        let attached = Data(("{\"attached\": \"" + String(repeating: "x", count: 1000) + "\"}").utf8)
+        var ids: [JobID] = []
+        for index in 0..<batch {
+            ids.append(try await enqueue(NewJob(kind: MeJob.kind, account: index % 2 == 0 ? "alice" : "bob", payload: attached)))
+        }
+        let path = folder.store + "/jobs.sqlite"
+        guard let page = try await Self.zeroAJobsPage(path, among: ids) else {
+            narrator.notHandled(name, "no page of \(path) held only the new batch's jobs to damage")
+            outcome.faults.append((name, false))
+            startWorkers(accounts: Self.demoAccounts.map(\.account))
+            return
+        }
+        narrator.inject("\(batch) `me` jobs for alice and bob (1 KiB of caller data each) queued while the workers were down, then page \(page) of \(path) zeroed "
+            + "(a bad disk), under the running dashboard; `tgsm jobs enqueue` from another terminal adds one more")
+        startWorkers(accounts: Self.demoAccounts.map(\.account))
+        var alarm = QueueFailureAlarm.make(holdOff: 0, host: LeaseHolder.current().host)
+        let pool = self.pool
+        let failing = try await waitUntil(seconds: 20) { pool?.claimFailure != nil }
+        let failure = pool?.claimFailure
+        var codes: [String: [String]] = [:]
+        if let server = dashboard?.server {
+            let snapshot = try await server.snapshot()
+            let health = HealthReport(snapshot)
+            for account in health.accounts where ["alice", "bob"].contains(account.account) { codes[account.account] = account.reasonCodes }
+            narrator.info("/health now: " + health.accounts.map { "\($0.account) \($0.ready ? "ready" : "not ready [\($0.reasonCodes.joined(separator: ", "))]")" }
+                .joined(separator: "; ") + "; tgsm_queue_claims_failing \(snapshot.claimFailure == nil ? 0 : 1)"
+                + (snapshot.claimFailure == nil ? "" : "; the dashboard's queue section says why"))
+        }
+        if let alert = alarm.observe(failure: failure?.error, since: failure?.since, at: WallClock().now()) { await say([alert]) }
+
+        // What the alert says to do: stop `tgsm run`, then `tgsm jobs salvage`.
+        await stopForTheStore()
+        try queue.writer.close()
+        let report = try SQLiteJobQueue.salvage(path: path, now: WallClock().now())
+        let lost = report.possiblyLost.map { "ids \($0.from) to \($0.through.map(String.init) ?? "the end")" } ?? "none"
+        narrator.info("`tgsm jobs salvage`: \(report.jobsKept) jobs kept, \(report.historyRowsKept) history rows, \(report.archivedMessagesKept) "
+            + "archived messages; may be lost: \(lost) (enqueue those again); the damaged file kept at \(report.damagedFileMovedTo)")
+        queue = try SQLiteJobQueue.open(path: path)
+        archive = try SQLiteMessageArchive(writer: queue.writer)
+        try await resumeOnTheStore()
+        let drained = try await waitUntil(seconds: 30) {
+            var open = 0
+            for account: AccountID in ["alice", "bob"] {
+                let counts = try await self.queue.counts(account: account)
+                open += counts[.queued] + counts[.running]
+            }
+            return open == 0
+        }
+        if let back = alarm.observe(failure: self.pool?.claimFailure?.error, at: WallClock().now()) { await say([back]) }
+        var carolsKept = true
+        for id in carolJobs where try await queue.job(id)?.state != .queued { carolsKept = false }
+        var kept: [JobID] = []
+        var completed = 0
+        for id in ids {
+            guard let job = try await queue.job(id) else { continue }
+            kept.append(id)
+            if job.state == .completed { completed += 1 }
+        }
+        let namedLost = ids.filter { id in !kept.contains(id) }.allSatisfy { id in
+            report.possiblyLost.map { id.rawValue >= $0.from && id.rawValue <= ($0.through ?? .max) } ?? false
+        }
+        let saidNotReady = ["alice", "bob"].allSatisfy { codes[$0] == [HealthReport.Reason.queueDamaged] }
+        if failing, failure?.needsAPerson == true, saidNotReady, drained, carolsKept, namedLost, completed == kept.count, kept.count < ids.count {
+            narrator.handled(name, "the workers could not claim jobs, and /health and the alert said so (a person's to end: `tgsm jobs salvage`); "
+                + "salvaged, \(kept.count) of the batch's \(ids.count) jobs ran and the \(ids.count - kept.count) lost were named; carol's waited on")
+            outcome.faults.append((name, true))
+        } else {
+            narrator.notHandled(name, "claims failing \(failing), said by /health \(saidNotReady), drained \(drained), carol's kept \(carolsKept), "
+                + "lost ones named \(namedLost), batch kept \(kept.count), completed \(completed)")
+            outcome.faults.append((name, false))
+        }
+    }
+
+    /// Zeroes a b-tree leaf of the queue's jobs that holds only jobs of `batch`, after a checkpoint
+    /// put every page in the main file; then another connection writes (as `tgsm jobs enqueue`
+    /// from another terminal would), so the open connections read the file anew rather than the
+    /// pages they cached. Returns the page, or nil when no leaf holds only the batch's jobs.
+    private static func zeroAJobsPage(_ path: String, among batch: [JobID]) async throws -> Int? {
+        guard let first = batch.first?.rawValue, let last = batch.last?.rawValue else { return nil }
+        let (leaves, size) = try checkpointedJobLeaves(path)
+        guard let file = FileManager.default.contents(atPath: path) else { return nil }
+        let inside = leaves.filter { page in
+            let start = (page - 1) * size
+            guard page > 1, start + size <= file.count, let ids = LeafPage.rowIDRange(Array(file[start..<start + size])) else { return false }
+            return ids.low >= first && ids.high <= last
+        }
+        guard let page = inside.dropFirst(inside.count / 2).first else { return nil }
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        try handle.seek(toOffset: UInt64((page - 1) * size))
+        try handle.write(contentsOf: Data(count: size))
+        try handle.close()
+        let other = try SQLiteJobQueue.open(path: path)
+        _ = try await other.enqueue(NewJob(kind: MeJob.kind, account: "alice"), now: WallClock().now())
+        try other.writer.close()
+        return page
+    }
+
+    /// The pages of the jobs' b-tree leaves, and the page size, once every page is in the main file.
+    private static func checkpointedJobLeaves(_ path: String) throws -> (pages: [Int], size: Int) {
+        let database = try DatabaseQueue(path: path)
+        defer { try? database.close() }
+        return try database.writeWithoutTransaction { db -> ([Int], Int) in
+            try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)")
+            return (try Int.fetchAll(db, sql: "SELECT pageno FROM dbstat WHERE name = 'jobs' AND pagetype = 'leaf' ORDER BY pageno"),
+                    try Int.fetchOne(db, sql: "PRAGMA page_size") ?? 4096)
+        }
+    }
+
+    /// An alert as the sandbox shows it, and posts it when it has a webhook.
+    private func say(_ alerts: [Alert]) async {
+        for alert in alerts { narrator.alert(alert.text) }
+        guard let alertDelivery, !alerts.isEmpty else { return }
+        await alertDelivery.send(alerts)
+        await alertDelivery.flush(within: 10)
+    }
+
     /// What `tgsm auth --account carol` does after the revocation: her first login left a future
     /// auth token in the store, offered with the code request; the test DC, as Telegram, logs her
     /// in by it without sending a code, and her queued jobs run.
     private func comeBackWithoutACode() async throws {
-        narrator.step("10. recovery: carol logs in again, no code (the future auth token her first login left in the store)")
+        narrator.step("11. recovery: carol logs in again, no code (the future auth token her first login left in the store)")
         guard let sessions, let carol = Self.demoAccounts.first(where: { $0.account == "carol" }) else { return }
         let signIns = try dc.addFault(FaultRule(match: FaultMatch(method: "auth.signIn"), effect: .delay(milliseconds: 0)))
         let codeAsked = try await sessions.logIn(carol, dc: dc)
@@ -392,7 +523,7 @@ final class Sandbox {
     /// keeps it masked for `tgsm check`, and the account keeps working.
     private func telegramsNotice() async throws {
         let name = "Telegram's notice"
-        narrator.step("11. Telegram's notice: Telegram asks alice's session to log out")
+        narrator.step("12. Telegram's notice: Telegram asks alice's session to log out")
         guard let sessions else { return }
         try dc.core.pushServiceNotification(to: 1001, type: "AUTH_KEY_DROP_DUPLICATE",
                                             message: "This session was used from two places at once. Login code 54321 was requested.", popup: true)
@@ -417,7 +548,7 @@ final class Sandbox {
     }
 
     private func finish() async throws {
-        narrator.step("12. status (what `tgsm status --store \(folder.store)` shows)")
+        narrator.step("13. status (what `tgsm status --store \(folder.store)` shows)")
         narrator.terminal.line()
         let report = try await StatusReport.make(store: store, location: store.directory, queue: queue, now: WallClock().now())
         report.print(on: narrator.terminal)
@@ -444,11 +575,7 @@ final class Sandbox {
                                                              live: await sessions?.health(), now: WallClock().now(), historyLimit: 0,
                                                              deadLettersWithin: AlertService.deadLetterWindow)
             let alerts = alertTracker.observe(snapshot)
-            for alert in alerts { narrator.alert(alert.text) }
-            if let alertDelivery {
-                await alertDelivery.send(alerts)
-                await alertDelivery.flush(within: 10)
-            }
+            await say(alerts)
             return alerts
         } catch {
             let problem = "the accounts could not be read for alerts: \(error)"
@@ -622,4 +749,37 @@ private final class RunningPool: Sendable {
     func set(_ running: WorkerPool?) { pool.withLock { $0 = running } }
 
     var claimFailure: ClaimFailure? { pool.withLock { $0?.claimFailure } }
+}
+
+/// A table b-tree leaf page of SQLite's file format (sqlite.org/fileformat2.html, "B-tree Pages"):
+/// enough of it to read the rowids it holds.
+enum LeafPage {
+    /// The lowest and highest rowid of the cells of a table leaf page (type 13), whose cell
+    /// pointers are in key order; nil for another kind of page or one that does not parse.
+    static func rowIDRange(_ page: [UInt8]) -> (low: Int64, high: Int64)? {
+        guard page.count >= 8, page[0] == 13 else { return nil }
+        let cells = Int(page[3]) << 8 | Int(page[4])
+        guard cells > 0, 8 + cells * 2 <= page.count else { return nil }
+        func cell(_ index: Int) -> Int64? {
+            let at = Int(page[8 + index * 2]) << 8 | Int(page[9 + index * 2])
+            guard let (_, afterPayloadSize) = varint(page, at: at), let (rowID, _) = varint(page, at: afterPayloadSize) else { return nil }
+            return rowID
+        }
+        guard let low = cell(0), let high = cell(cells - 1) else { return nil }
+        return (low, high)
+    }
+
+    /// SQLite's varint: big-endian, seven bits a byte while the high bit is set, the ninth byte whole.
+    static func varint(_ bytes: [UInt8], at start: Int) -> (Int64, Int)? {
+        var value: UInt64 = 0
+        var index = start
+        while index < bytes.count, index - start < 9 {
+            let byte = bytes[index]
+            index += 1
+            if index - start == 9 { return (Int64(bitPattern: value << 8 | UInt64(byte)), index) }
+            value = value << 7 | UInt64(byte & 0x7F)
+            if byte & 0x80 == 0 { return (Int64(bitPattern: value), index) }
+        }
+        return nil
+    }
 }
