@@ -164,7 +164,7 @@ struct Dashboard {
         html += "<p>depth (queued + running) now: <b id=\"depth\">\(snapshot.openJobs)</b></p>"
         if let failure = snapshot.claimFailure {
             html += "<p class=\"bad\" id=\"claims-failing\">No job runs: this process's workers cannot claim jobs since "
-                + "\(HTML.escape(ISOTime.string(failure.since))) UTC. \(HTML.escape(Redaction.masked(failure.error)))"
+                + "\(HTML.escape(ISOTime.string(failure.since))) UTC: \(HTML.escape(Redaction.masked(failure.error)))" + (failure.error.hasSuffix(".") ? "" : ".")
                 + (failure.needsAPerson ? "" : " They try again every poll interval and go on by themselves once the queue answers.") + "</p>"
         }
         // A chart of zeros would read as "nothing happened" where nothing is recorded.

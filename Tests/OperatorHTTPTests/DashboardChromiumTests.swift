@@ -5,6 +5,7 @@ import OperatorHTTP
 import SessionManager
 import Synchronization
 import Testing
+import Workers
 
 /// The dashboard as a person sees it: Debian's Chromium, headless, loads it from the running
 /// server, and the test reads the DOM Chromium built and keeps a screenshot.
@@ -77,6 +78,37 @@ import Testing
         let png = try Data(contentsOf: screenshot)
         #expect(png.starts(with: [0x89, 0x50, 0x4E, 0x47]))
         #expect(png.count > 10_000)
+    }
+
+    /// Workers that cannot claim jobs, as a person at the dashboard sees it: the queue section says
+    /// no job runs and what to do, and the account's row says why it is not ready.
+    @Test(.enabled(if: chromium != nil, "needs Debian's chromium (apt-get install chromium); scripts/test installs it"))
+    func theDashboardSaysWhenTheWorkersCannotClaimJobs() async throws {
+        let chromium = try #require(Self.chromium)
+        let fixture = try await Fixture.make(tag: "claims")
+        defer { fixture.remove() }
+        let failure = ClaimFailure(error: "the job queue's file jobs.sqlite is damaged (database disk image is malformed): its jobs cannot all be read. "
+                                       + "Stop the processes using it and run `tgsm jobs salvage`",
+                                   since: UnixTime(seconds: Fixture.now - 300), needsAPerson: true)
+        let server = try fixture.server(OperatorHTTPConfiguration(port: 0, accounts: [fixture.account], refreshSeconds: 30), live: fixture.healthyLive(),
+                                        claimFailure: { failure })
+        try FileManager.default.createDirectory(at: Self.artifacts, withIntermediateDirectories: true)
+        let screenshot = Self.artifacts.appendingPathComponent("dashboard-claims-failing.png")
+        try? FileManager.default.removeItem(at: screenshot)
+        let dom = try await withServer(server) { port in
+            let url = "http://127.0.0.1:\(port)/"
+            let dom = try await Self.runChromium(chromium, ["--dump-dom", url])
+            _ = try await Self.runChromium(chromium, ["--screenshot=\(screenshot.path)", "--window-size=1280,1400", url])
+            return dom
+        }
+        print("dashboard screenshot: \(screenshot.path)")
+        #expect(dom.contains("id=\"overall\">not ready<"))
+        #expect(dom.contains("<p class=\"bad\" id=\"claims-failing\">No job runs: this process's workers cannot claim jobs since 2027-01-15T07:55:00Z UTC: the job queue"),
+                "\(dom)")
+        #expect(dom.contains("run `tgsm jobs salvage`"))
+        #expect(dom.contains("its jobs do not run: this process's workers cannot claim jobs from the queue since 2027-01-15T07:55:00Z"))
+        let png = try Data(contentsOf: screenshot)
+        #expect(png.starts(with: [0x89, 0x50, 0x4E, 0x47]) && png.count > 10_000)
     }
 
     /// Runs headless Chromium (as root it needs --no-sandbox) with its own profile, bounded in time.
