@@ -5,7 +5,7 @@ import Workers
 /// The dashboard page: server-rendered HTML from one snapshot, no script; the browser reloads it
 /// every `refreshSeconds` (meta refresh). Every text from the store, the queue or an error passes
 /// `HTML.escape` (and `Redaction.masked` where a person typed it or an error quoted it).
-struct Dashboard {
+package struct Dashboard {
     var snapshot: OperatorSnapshot
     var health: HealthReport
     var refreshSeconds: Int
@@ -293,7 +293,8 @@ struct Dashboard {
         return html + "</ul></section>\n"
     }
 
-    static func guidance(for entry: JobHistoryEntry) -> [String] {
+    /// What to do about a job after `entry` (the dashboard's recent errors, `tgsm jobs show`).
+    package static func guidance(for entry: JobHistoryEntry) -> [String] {
         switch entry.event {
         case .dead:
             ["The job is a dead letter. A cause outside it (an account, the network) once fixed: `tgsm jobs retry \(entry.job.rawValue)`. "

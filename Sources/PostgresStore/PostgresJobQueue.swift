@@ -515,15 +515,27 @@ public final class PostgresJobQueue: JobQueue, JobHistoryReading {
                 WHERE at >= \(since.seconds) AND event = ANY(\(only)::text[])
                 ORDER BY id DESC LIMIT \(Int64(max(0, limit)))
                 """, logger: logger)
-            return try rows.reversed().map { row in
-                let (at, job, account, kind, name, depthDelta, error) = try row.decode((Double, Int64, String, String, String, Int32, String?).self)
-                guard let event = JobHistoryEntry.Event(rawValue: name) else {
-                    throw JobQueueError.storage("a job history row has the unknown event '\(name)'; was it written by a newer version?")
-                }
-                return JobHistoryEntry(at: UnixTime(seconds: at), job: JobID(job), account: AccountID(account), kind: JobKind(kind),
-                                       event: event, depthDelta: Int(depthDelta), error: error)
-            }
+            return try rows.reversed().map(Self.historyEntry)
         }
+    }
+
+    public func history(of job: JobID) async throws(JobQueueError) -> [JobHistoryEntry] {
+        let logger = self.logger
+        // No index on job: the history holds a week at most, and one person's look scans it once.
+        return try await read { connection -> [JobHistoryEntry] in
+            try await connection.rows("""
+                SELECT at, job, account, kind, event, depth_delta, error FROM job_history WHERE job = \(job.rawValue) ORDER BY id
+                """, logger: logger).map(Self.historyEntry)
+        }
+    }
+
+    private static func historyEntry(_ row: PostgresRow) throws -> JobHistoryEntry {
+        let (at, job, account, kind, name, depthDelta, error) = try row.decode((Double, Int64, String, String, String, Int32, String?).self)
+        guard let event = JobHistoryEntry.Event(rawValue: name) else {
+            throw JobQueueError.storage("a job history row has the unknown event '\(name)'; was it written by a newer version?")
+        }
+        return JobHistoryEntry(at: UnixTime(seconds: at), job: JobID(job), account: AccountID(account), kind: JobKind(kind),
+                               event: event, depthDelta: Int(depthDelta), error: error)
     }
 
     public func job(_ id: JobID) async throws(JobQueueError) -> Job? {

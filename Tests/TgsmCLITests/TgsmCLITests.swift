@@ -572,6 +572,53 @@ import Workers
         #expect(again.status == 1 && again.stderr.contains("not damaged"), "\(again.stderr)")
     }
 
+    /// `tgsm jobs show`: one job whole, with the changes the queue kept and what to do; a job that
+    /// is not there is exit 4 naming `tgsm jobs list`.
+    @Test func jobsShowTellsOneJobsWholeStory() async throws {
+        let (_, cli) = try CLI.temporary()
+        try SQLiteSessionStore.open(directory: cli.store).close()
+        let queue = try SQLiteJobQueue.open(path: cli.store + "/jobs.sqlite")
+        let t0 = SystemClock().now()
+        let payload = #"{"peer": {"type": "user", "id": 424242}, "text": "hello"}"#
+        let id = try await queue.enqueue(NewJob(kind: "send", account: "ivy", payload: Data(payload.utf8), idempotencyKey: "greeting-1", maxAttempts: 2),
+                                         now: t0).id
+        let binary = try await queue.enqueue(NewJob(kind: "me", account: "jan", payload: Data([0xFF, 0xFE, 0x00])), now: t0).id
+        let request = ClaimRequest(accounts: ["ivy"], limit: 1, perAccountLimit: 1, owner: "w1", leaseSeconds: 30)
+        let first = try #require(try await queue.claim(request, now: t0 + 1).first)
+        try await queue.deferJob(first.claim, until: t0 + 2, reason: "FLOOD_WAIT_1 on messages.sendMessage", now: t0 + 1)
+        let second = try #require(try await queue.claim(request, now: t0 + 3).first)
+        try await queue.retry(second.claim, error: "TGSM-NET-002: no answer in time", retryAt: t0 + 4, now: t0 + 3)
+        let third = try #require(try await queue.claim(request, now: t0 + 5).first)
+        try await queue.retry(third.claim, error: "PEER_ID_INVALID: messages.sendMessage refused the peer", retryAt: nil, now: t0 + 5)
+        try queue.writer.close()
+
+        let shown = try await cli.run(["jobs", "show", "\(id.rawValue)"])
+        #expect(shown.status == 0, "\(shown.stderr)")
+        let out = shown.stdout
+        #expect(out.hasPrefix("job \(id.rawValue): send for ivy, dead (attempt 2 of 2, deferred 1 time)"), "\(out)")
+        #expect(out.contains("  idempotency key: greeting-1\n") && out.contains("  payload: \(payload)\n"), "\(out)")
+        #expect(out.contains("  last error: PEER_ID_INVALID: messages.sendMessage refused the peer\n"), "\(out)")
+        let changes = out.split(separator: "\n").filter { $0.hasPrefix("  20") }.map { line -> String in
+            let words = line.split(separator: " ")
+            return words.count > 1 ? String(words[1]) : ""
+        }
+        #expect(changes == ["enqueued", "deferred:", "retried:", "dead:"], "\(out)")
+        #expect(out.contains("deferred: FLOOD_WAIT_1 on messages.sendMessage") && out.contains("retried: TGSM-NET-002: no answer in time"), "\(out)")
+        #expect(out.contains("what to do:\n  1. The job is a dead letter.") && out.contains("`tgsm jobs retry \(id.rawValue)`")
+                && out.contains("`tgsm jobs cancel \(id.rawValue)`"), "\(out)")
+
+        let json = try #require(try await cli.run(["jobs", "show", "\(id.rawValue)", "--json"]).jsonObject() as? [String: Any])
+        #expect((json["history"] as? [[String: Any]])?.compactMap { $0["event"] as? String } == ["enqueued", "deferred", "retried", "dead"])
+        #expect((json["job"] as? [String: Any])?["state"] as? String == "dead" && json["payloadIsText"] as? Bool == true)
+
+        // A payload that is not text is said as such, not printed; a queued job says when it runs.
+        let other = try await cli.run(["jobs", "show", "\(binary.rawValue)"])
+        #expect(other.stdout.contains("  payload: 3 bytes, not text\n") && other.stdout.contains("Due: it runs when a `tgsm run` serving jan has a free slot"),
+                "\(other.stdout)")
+        let missing = try await cli.run(["jobs", "show", "424242"])
+        #expect(missing.status == 4 && missing.stderr.contains("job 424242 does not exist") && missing.stderr.contains("list jobs"), "\(missing.stderr)")
+    }
+
     @Test func marksAndLiveLeasesAreReported() async throws {
         let (root, cli) = try CLI.temporary()
         let string = try TelethonStringSession.encode(PortableSession(dc: 3, authKey: try CLIFixtures.key(seed: 6), address: DCAddress(host: "127.0.0.1", port: 1)))

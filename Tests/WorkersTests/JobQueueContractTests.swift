@@ -400,6 +400,10 @@ import Testing
             let history = try await queue.history(since: t0, limit: 100)
             let events = history.filter { $0.event != .enqueued }.map { [$0.event.rawValue, "\($0.at.seconds - t0.seconds)", "\($0.depthDelta)", $0.error ?? "-"] }
             #expect(history.filter { $0.event == .enqueued }.count == 5)
+            // One job's changes (`tgsm jobs show`): exactly its entries, oldest first.
+            for id in ids { #expect(try await queue.history(of: id) == history.filter { $0.job == id }, "job \(id)") }
+            #expect(try await queue.history(of: ids[0]).map(\.event) == [.enqueued, .completed])
+            #expect(try await queue.history(of: JobID(999_999)).isEmpty)
             #expect(history.filter { $0.event == .enqueued }.allSatisfy { $0.at == t0 && $0.depthDelta == 1 && $0.account == "alice" && $0.kind == "me" })
             #expect(Array(events.prefix(7)) == [
                 ["completed", "2.0", "-1", "-"],

@@ -37,6 +37,8 @@ public protocol JobHistoryReading: Sendable {
     /// Entries at or after `since`, oldest first, at most `limit` (the newest ones when cut); only
     /// those of `events` when given (the alerts read the dead letters alone, however busy the queue).
     func history(since: UnixTime, limit: Int, events: Set<JobHistoryEntry.Event>?) async throws(JobQueueError) -> [JobHistoryEntry]
+    /// One job's entries, oldest first (those within the retention: `tgsm jobs show`).
+    func history(of job: JobID) async throws(JobQueueError) -> [JobHistoryEntry]
 }
 
 extension JobHistoryReading {

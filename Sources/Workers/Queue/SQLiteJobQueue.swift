@@ -435,21 +435,30 @@ public final class SQLiteJobQueue: JobQueue, JobHistoryReading {
         return try await read { db -> [JobHistoryEntry] in
             let rows = try Row.fetchAll(
                 db, sql: "SELECT * FROM job_history WHERE at >= ?\(only) ORDER BY id DESC LIMIT ?", arguments: [since.seconds, max(0, limit)])
-            return try rows.reversed().map { row in
-                let name = try row.decode(String.self, forColumn: "event")
-                guard let event = JobHistoryEntry.Event(rawValue: name) else {
-                    throw JobQueueError.storage("a job history row has the unknown event '\(name)'; was the file written by a newer version?")
-                }
-                return JobHistoryEntry(
-                    at: UnixTime(seconds: try row.decode(Double.self, forColumn: "at")),
-                    job: JobID(try row.decode(Int64.self, forColumn: "job")),
-                    account: AccountID(try row.decode(String.self, forColumn: "account")),
-                    kind: JobKind(try row.decode(String.self, forColumn: "kind")),
-                    event: event,
-                    depthDelta: try row.decode(Int.self, forColumn: "depth_delta"),
-                    error: try row.decode(String?.self, forColumn: "error"))
-            }
+            return try rows.reversed().map(Self.historyEntry)
         }
+    }
+
+    public func history(of job: JobID) async throws(JobQueueError) -> [JobHistoryEntry] {
+        // No index on job: the history holds a week at most, and one person's look scans it once.
+        try await read { db -> [JobHistoryEntry] in
+            try Row.fetchAll(db, sql: "SELECT * FROM job_history WHERE job = ? ORDER BY id", arguments: [job.rawValue]).map(Self.historyEntry)
+        }
+    }
+
+    private static func historyEntry(_ row: Row) throws -> JobHistoryEntry {
+        let name = try row.decode(String.self, forColumn: "event")
+        guard let event = JobHistoryEntry.Event(rawValue: name) else {
+            throw JobQueueError.storage("a job history row has the unknown event '\(name)'; was the file written by a newer version?")
+        }
+        return JobHistoryEntry(
+            at: UnixTime(seconds: try row.decode(Double.self, forColumn: "at")),
+            job: JobID(try row.decode(Int64.self, forColumn: "job")),
+            account: AccountID(try row.decode(String.self, forColumn: "account")),
+            kind: JobKind(try row.decode(String.self, forColumn: "kind")),
+            event: event,
+            depthDelta: try row.decode(Int.self, forColumn: "depth_delta"),
+            error: try row.decode(String?.self, forColumn: "error"))
     }
 
     public func enqueueSignals() -> AsyncStream<AccountID> {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import MTProto
+import OperatorHTTP
 import SessionManager
 import Workers
 
@@ -9,8 +10,8 @@ struct JobsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "jobs",
         abstract: "Enqueue, list, retry, cancel and purge jobs in the durable queue.",
-        subcommands: [JobsEnqueueCommand.self, JobsListCommand.self, JobsRetryCommand.self, JobsCancelCommand.self, JobsPurgeCommand.self,
-                      JobsSalvageCommand.self]
+        subcommands: [JobsEnqueueCommand.self, JobsListCommand.self, JobsShowCommand.self, JobsRetryCommand.self, JobsCancelCommand.self,
+                      JobsPurgeCommand.self, JobsSalvageCommand.self]
     )
 }
 
@@ -362,6 +363,111 @@ struct JobsListCommand: AsyncParsableCommand {
         })
         if let matching, matching > views.count {
             terminal.line(terminal.paint("the newest \(views.count) of \(matching) matching jobs; --limit N shows more, --state and --account narrow it", .dim))
+        }
+    }
+}
+
+/// `tgsm jobs show ID`: one job whole, with every change of its state the queue kept (a week) and
+/// what to do about it. Before, `list` gave the row alone: why a job retried three times before it
+/// died, or what deferred it, was in the dashboard's last hour of errors or nowhere.
+struct JobsShowCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "show", abstract: "One job in full: its payload, result and last error, every change of its state (kept a week), and what to do.")
+
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var output: OutputOptions
+
+    @Argument(help: "The job's id.")
+    var id: Int64
+
+    struct Change: Codable {
+        var at: String
+        var event: String
+        var error: String?
+    }
+
+    struct Result: Codable {
+        var job: JobView
+        /// Whether the payload is text (else `job.payload` is empty and `payloadBytes` says its size).
+        var payloadIsText: Bool
+        var payloadBytes: Int
+        var leaseUntil: String?
+        var history: [Change]
+        var whatToDo: [String]
+    }
+
+    func run() async throws {
+        guard let (queue, close) = try await StoreAccess.queue(global, creating: false) else {
+            throw CLIFailure(.notFound, "there is no job queue in \(try global.storeDirectory()) (jobs.sqlite)")
+        }
+        let job: Job
+        let history: [JobHistoryEntry]
+        do throws(JobQueueError) {
+            guard let found = try await queue.job(JobID(id)) else { throw .notFound(JobID(id)) }
+            job = found
+            history = try await (queue as? any JobHistoryReading)?.history(of: job.id) ?? []
+        } catch {
+            await close()
+            throw CLIFailure(error)
+        }
+        await close()
+        let text = String(validating: job.payload, as: UTF8.self)
+        var view = JobView(job)
+        if text == nil { view.payload = "" }
+        let result = Result(job: view, payloadIsText: text != nil, payloadBytes: job.payload.count, leaseUntil: job.leaseUntil.map(TimeText.iso),
+                            history: history.map { Change(at: TimeText.iso($0.at), event: $0.event.rawValue, error: $0.error) },
+                            whatToDo: Self.whatToDo(job, history: history, now: global.now()))
+        let terminal = Terminal.standard
+        if output.json { try terminal.json(result); return }
+        let color: Terminal.Color? = switch job.state {
+        case .dead: .red
+        case .completed: .green
+        case .running: .yellow
+        default: nil
+        }
+        terminal.line("job \(job.id.rawValue): \(job.kind.rawValue) for \(job.account.rawValue), " + (color.map { terminal.paint(job.state.rawValue, $0) } ?? job.state.rawValue)
+            + " (attempt \(job.attempts) of \(job.maxAttempts)" + (job.deferrals > 0 ? ", deferred \(job.deferrals) time\(job.deferrals == 1 ? "" : "s")" : "") + ")")
+        terminal.line("  created \(view.createdAt), runs at \(view.runAt)" + (view.finishedAt.map { ", finished \($0)" } ?? "")
+            + (job.priority != 0 ? ", priority \(job.priority)" : ""))
+        if let key = job.idempotencyKey { terminal.line("  idempotency key: \(key)") }
+        if job.state == .running, let owner = job.leaseOwner {
+            terminal.line("  held by \(owner)" + (result.leaseUntil.map { " until \($0)" } ?? ""))
+        }
+        terminal.line("  payload: " + (text.map { $0.isEmpty ? "(none)" : $0 } ?? "\(job.payload.count) bytes, not text"))
+        if let progress = job.progress { terminal.line("  progress: " + (String(validating: progress, as: UTF8.self) ?? "\(progress.count) bytes")) }
+        if let result = view.result { terminal.line("  result: \(result)") }
+        if let error = job.lastError { terminal.line("  last error" + (job.state == .completed ? " (of an earlier attempt)" : "") + ": \(error)") }
+        terminal.line(history.isEmpty ? "no changes kept (the queue keeps a week of them)" : "changes, oldest first (the queue keeps a week of them):")
+        for change in history {
+            terminal.line("  \(TimeText.iso(change.at))  \(change.event.rawValue)" + (change.error.map { ": \($0)" } ?? ""))
+        }
+        if !result.whatToDo.isEmpty {
+            terminal.line("what to do:")
+            for (index, step) in result.whatToDo.enumerated() { terminal.line("  \(index + 1). \(step)") }
+        }
+    }
+
+    /// What a person can do about the job as it stands: the dashboard's guidance for the change
+    /// that put it there, else what its state says.
+    static func whatToDo(_ job: Job, history: [JobHistoryEntry], now: UnixTime) -> [String] {
+        let id = job.id.rawValue
+        switch job.state {
+        case .dead:
+            return Dashboard.guidance(for: JobHistoryEntry(at: job.updatedAt, job: job.id, account: job.account, kind: job.kind, event: .dead,
+                                                           depthDelta: 0, error: job.lastError))
+        case .cancelled:
+            return ["Cancelled: nothing runs it. `tgsm jobs retry \(id)` queues it again with fresh attempts."]
+        case .completed:
+            return []
+        case .running:
+            return ["A worker runs it now. If that process is gone, the next claim after its lease ends rescues it (the attempt stays spent)."]
+        case .queued:
+            var steps: [String] = []
+            if let last = history.last, [.retried, .deferred, .rescued].contains(last.event) { steps += Dashboard.guidance(for: last) }
+            steps.append(job.runAt > now
+                ? "Waits until \(TimeText.iso(job.runAt)) (\(TimeText.remaining(job.runAt - now))), then runs in a `tgsm run` serving \(job.account.rawValue)."
+                : "Due: it runs when a `tgsm run` serving \(job.account.rawValue) has a free slot (`tgsm status` says whether one serves it).")
+            return steps
         }
     }
 }
