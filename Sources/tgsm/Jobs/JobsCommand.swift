@@ -9,7 +9,7 @@ import Workers
 struct JobsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "jobs",
-        abstract: "Enqueue, list, retry, cancel and purge jobs in the durable queue.",
+        abstract: "Enqueue, list, show, retry, cancel, purge and salvage jobs in the durable queue.",
         subcommands: [JobsEnqueueCommand.self, JobsListCommand.self, JobsShowCommand.self, JobsRetryCommand.self, JobsCancelCommand.self,
                       JobsPurgeCommand.self, JobsSalvageCommand.self]
     )
