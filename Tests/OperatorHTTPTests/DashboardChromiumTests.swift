@@ -38,17 +38,7 @@ import Workers
         snapshot.sessionDropAskedAt = UnixTime(seconds: Fixture.now - 30)
         let live = [fixture.account: snapshot]
         let server = try fixture.server(OperatorHTTPConfiguration(port: 0, refreshSeconds: 30), live: { live })
-        try FileManager.default.createDirectory(at: Self.artifacts, withIntermediateDirectories: true)
-        let screenshot = Self.artifacts.appendingPathComponent("dashboard.png")
-        try? FileManager.default.removeItem(at: screenshot)
-
-        let dom = try await withServer(server) { port in
-            let url = "http://127.0.0.1:\(port)/"
-            let dom = try await Self.runChromium(chromium, ["--dump-dom", url])
-            _ = try await Self.runChromium(chromium, ["--screenshot=\(screenshot.path)", "--window-size=1280,1400", url])
-            return dom
-        }
-        print("dashboard screenshot: \(screenshot.path)")
+        let (dom, screenshot) = try await Self.render(server, with: chromium, screenshot: "dashboard.png")
 
         // The flood wait recorded through the ledger: its lane, method and exact until-time.
         let lane = "class=\"lane flood\" data-account=\"\(fixture.account.rawValue)\" data-method=\"\(Fixture.floodMethod)\""
@@ -92,16 +82,7 @@ import Workers
                                    since: UnixTime(seconds: Fixture.now - 300), needsAPerson: true)
         let server = try fixture.server(OperatorHTTPConfiguration(port: 0, accounts: [fixture.account], refreshSeconds: 30), live: fixture.healthyLive(),
                                         claimFailure: { failure })
-        try FileManager.default.createDirectory(at: Self.artifacts, withIntermediateDirectories: true)
-        let screenshot = Self.artifacts.appendingPathComponent("dashboard-claims-failing.png")
-        try? FileManager.default.removeItem(at: screenshot)
-        let dom = try await withServer(server) { port in
-            let url = "http://127.0.0.1:\(port)/"
-            let dom = try await Self.runChromium(chromium, ["--dump-dom", url])
-            _ = try await Self.runChromium(chromium, ["--screenshot=\(screenshot.path)", "--window-size=1280,1400", url])
-            return dom
-        }
-        print("dashboard screenshot: \(screenshot.path)")
+        let (dom, screenshot) = try await Self.render(server, with: chromium, screenshot: "dashboard-claims-failing.png")
         #expect(dom.contains("id=\"overall\">not ready<"))
         #expect(dom.contains("<p class=\"bad\" id=\"claims-failing\">No job runs: this process's workers cannot claim jobs since 2027-01-15T07:55:00Z UTC: the job queue"),
                 "\(dom)")
@@ -109,6 +90,21 @@ import Workers
         #expect(dom.contains("its jobs do not run: this process's workers cannot claim jobs from the queue since 2027-01-15T07:55:00Z"))
         let png = try Data(contentsOf: screenshot)
         #expect(png.starts(with: [0x89, 0x50, 0x4E, 0x47]) && png.count > 10_000)
+    }
+
+    /// The dashboard as Chromium built it (its DOM), and a screenshot of it kept in `artifacts`.
+    static func render(_ server: OperatorHTTPServer, with chromium: String, screenshot name: String) async throws -> (dom: String, screenshot: URL) {
+        try FileManager.default.createDirectory(at: artifacts, withIntermediateDirectories: true)
+        let screenshot = artifacts.appendingPathComponent(name)
+        try? FileManager.default.removeItem(at: screenshot)
+        let dom = try await withServer(server) { port in
+            let url = "http://127.0.0.1:\(port)/"
+            let dom = try await runChromium(chromium, ["--dump-dom", url])
+            _ = try await runChromium(chromium, ["--screenshot=\(screenshot.path)", "--window-size=1280,1400", url])
+            return dom
+        }
+        print("dashboard screenshot: \(screenshot.path)")
+        return (dom, screenshot)
     }
 
     /// Runs headless Chromium (as root it needs --no-sandbox) with its own profile, bounded in time.
