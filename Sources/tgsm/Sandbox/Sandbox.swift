@@ -2,10 +2,10 @@ import Foundation
 import GRDB
 import Logging
 import MTProto
-import Synchronization
 import MTProtoClient
 import OperatorHTTP
 import SessionManager
+import Synchronization
 import TestDC
 import Workers
 
