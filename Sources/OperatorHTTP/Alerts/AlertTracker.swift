@@ -184,7 +184,8 @@ public struct AlertTracker: Sendable {
                 alerts.append(Alert(
                     event: .jobsDeadLettered, severity: .warning, account: nil, at: ISOTime.string(now), host: host,
                     summary: "\(added) job\(added == 1 ? "" : "s") ended dead-lettered (\(dead) dead in all)",
-                    steps: ["`tgsm jobs list --state dead` shows each one's last error; `tgsm jobs retry ID` runs one again once its cause is fixed."],
+                    steps: ["`tgsm jobs list --state dead` shows each one's last error, `tgsm jobs show ID` every attempt's; "
+                                + "`tgsm jobs retry ID` runs one again once its cause is fixed."],
                     codes: [JobState.dead.rawValue]))
             }
             deadJobs = dead
@@ -216,7 +217,7 @@ public struct AlertTracker: Sendable {
             // One account's jobs are "of bob", not "of bob ×2".
             summary: "\(jobs.count) job\(jobs.count == 1 ? "" : "s") of \(accounts.count == 1 ? (accounts.first?.0 ?? "") : listed(accounts)) ended dead-lettered"
                 + (deadInAll.map { " (\($0) dead in all)" } ?? "") + ": \(listed(errors))",
-            steps: ["`tgsm jobs list --state dead` shows each one's last error (jobs \(ids)); "
+            steps: ["`tgsm jobs list --state dead` shows each one's last error (jobs \(ids)), `tgsm jobs show ID` every attempt's; "
                     + "`tgsm jobs retry ID` runs one again once its cause is fixed."],
             codes: [JobState.dead.rawValue])
     }
