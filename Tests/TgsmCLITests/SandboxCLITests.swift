@@ -42,6 +42,7 @@ import WebhookTestSupport
                 "\(out)")
         #expect(out.contains(": the workers cannot claim jobs since ") && out.contains("`tgsm jobs salvage`: ") && out.contains("may be lost: ids "), "\(out)")
         #expect(out.contains("handled (damaged job queue):") && out.contains("carol's waited on"), "\(out)")
+        #expect(out.contains("-> rescued -> completed (rescued: the worker ") && out.contains("held it when the queue's file was found damaged"), "\(out)")
         #expect(out.contains("carol logged in again with no code: Telegram accepted the token"), "\(out)")
         #expect(out.contains("carol's, queued since the revocation: completed"), "\(out)")
         #expect(out.contains("alice's health is degraded and lists it") && out.contains("Login code ••••• was requested."), "\(out)")

@@ -431,6 +431,14 @@ final class Sandbox {
             kept.append(id)
             if job.state == .completed { completed += 1 }
         }
+        // One job the salvage gave back, as `tgsm jobs show` tells it: it ran again after the rescue.
+        for id in kept {
+            let changes = try await queue.history(of: id)
+            guard changes.contains(where: { $0.event == .rescued }) else { continue }
+            narrator.info("`tgsm jobs show \(id.rawValue)`: " + changes.map(\.event.rawValue).joined(separator: " -> ")
+                + (changes.first { $0.event == .rescued }?.error.map { " (\($0))" } ?? ""))
+            break
+        }
         let namedLost = ids.filter { id in !kept.contains(id) }.allSatisfy { id in
             report.possiblyLost.map { id.rawValue >= $0.from && id.rawValue <= ($0.through ?? .max) } ?? false
         }
