@@ -615,6 +615,16 @@ import Workers
         let other = try await cli.run(["jobs", "show", "\(binary.rawValue)"])
         #expect(other.stdout.contains("  payload: 3 bytes, not text\n") && other.stdout.contains("Due: it runs when a `tgsm run` serving jan has a free slot"),
                 "\(other.stdout)")
+        // Text from a payload or an error has no power over the terminal: an escape that would
+        // retitle the window, clear the screen or rewrite the line is shown, not obeyed.
+        let hostile = "{\"text\": \"\u{1B}]0;pwned\u{07}\u{1B}[2J\rok\u{9B}31m\"}"
+        let sneaky = try SQLiteJobQueue.open(path: cli.store + "/jobs.sqlite")
+        let trap = try await sneaky.enqueue(NewJob(kind: "send", account: "jan", payload: Data(hostile.utf8)), now: t0).id
+        try sneaky.writer.close()
+        let inert = try await cli.run(["jobs", "show", "\(trap.rawValue)"])
+        #expect(!inert.stdout.unicodeScalars.contains { $0.value == 0x1B || $0.value == 0x07 || $0.value == 0x0D || $0.value == 0x9B },
+                "\(inert.stdout.debugDescription)")
+        #expect(inert.stdout.contains("^[]0;pwned^G^[[2J^Mok\u{FFFD}31m"), "\(inert.stdout.debugDescription)")
         let missing = try await cli.run(["jobs", "show", "424242"])
         #expect(missing.status == 4 && missing.stderr.contains("job 424242 does not exist") && missing.stderr.contains("list jobs"), "\(missing.stderr)")
     }
