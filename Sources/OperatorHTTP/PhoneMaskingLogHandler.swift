@@ -1,7 +1,9 @@
 import Logging
 
 /// The log handler of every `tgsm` command (around standard error's): anything that looks like a phone
-/// number masked (`Redaction.logLine`) in the message and in every metadata value. Account names
+/// number masked (`Redaction.logLine`) in the message and in every metadata value, and every control
+/// character shown rather than written (`InertText.logValue`): a notice Telegram sent is several
+/// lines, and each entry stays one. Account names
 /// are chosen by people and some name their accounts by their numbers; error texts quote the
 /// account they are about, and the logs promise never to hold a phone number (docs/CLI.md), as
 /// /health, the metrics and the alerts already mask them.
@@ -32,7 +34,7 @@ public struct PhoneMaskingLogHandler<Inner: LogHandler>: LogHandler {
 
     public func log(event: LogEvent) {
         var event = event
-        event.message = "\(Redaction.logLine(event.message.description))"
+        event.message = "\(InertText.logValue(Redaction.logLine(event.message.description)))"
         event.metadata = event.metadata.map(Self.masked)
         inner.log(event: event)
     }
@@ -55,8 +57,8 @@ public struct PhoneMaskingLogHandler<Inner: LogHandler>: LogHandler {
 
     private static func masked(_ value: Logger.Metadata.Value) -> Logger.Metadata.Value {
         switch value {
-        case .string(let text): .string(Redaction.logLine(text))
-        case .stringConvertible(let convertible): .string(Redaction.logLine(convertible.description))
+        case .string(let text): .string(InertText.logValue(Redaction.logLine(text)))
+        case .stringConvertible(let convertible): .string(InertText.logValue(Redaction.logLine(convertible.description)))
         case .array(let values): .array(values.map(masked))
         case .dictionary(let metadata): .dictionary(masked(metadata))
         }

@@ -30,4 +30,19 @@ import Testing
         #expect(event.metadata["retry-in"] == "14.123456789012393" && event.metadata["address-space-bytes"] == "123456796")
         #expect(!"\(event)".contains("1555000"))
     }
+
+    /// A notice Telegram sent is several lines, and text from data can hold escapes: each entry
+    /// stays one line, and nothing in it is obeyed by the terminal or the journal showing it.
+    @Test func everyEntryStaysOneLineWithItsControlCharactersShown() throws {
+        let capture = LogCapture()
+        let logger = Logger(label: "test") { _ in PhoneMaskingLogHandler(capture.handler) }
+        logger.warning("Telegram sent this account a service notification", metadata: [
+            "message": "New login.\n\nDevice: Desktop\r\nLocation: \u{1B}]0;pwned\u{07}\u{1B}[2Jhere\tthere\u{9B}",
+            "peers": .array(["a\nb"]),
+        ])
+        let event = try #require(capture.all.first)
+        #expect(event.metadata["message"] == "New login.\\n\\nDevice: Desktop\\r\\nLocation: ^[]0;pwned^G^[[2Jhere\tthere\u{FFFD}")
+        #expect(event.metadata["peers"] == #"["a\\nb"]"#)
+        #expect(!"\(event)".unicodeScalars.contains { $0.value == 0x0A || $0.value == 0x0D || $0.value == 0x1B })
+    }
 }

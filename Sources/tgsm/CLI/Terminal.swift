@@ -61,52 +61,9 @@ struct Terminal: Sendable {
         return masksPhoneNumbers.load(ordering: .relaxed) ? Redaction.logLine(inert) : inert
     }
 
-    /// `text` with no power over the terminal that shows it. A job's payload or last error, a name
-    /// someone chose, a notice Telegram sent can hold control characters: an escape that clears the
-    /// screen, retitles the window or moves the cursor to rewrite what was printed. Those are shown
-    /// in caret notation (`^[`, as `cat -v` does; C1 controls as U+FFFD); newlines, tabs and the
-    /// color sequences tgsm writes itself (ESC [ digits m, `paint`) pass.
-    static func inert(_ text: String) -> String {
-        let scalars = text.unicodeScalars
-        func isControl(_ value: UInt32) -> Bool { (value < 0x20 && value != 0x0A && value != 0x09) || (0x7F...0x9F).contains(value) }
-        guard scalars.contains(where: { isControl($0.value) }) else { return text }
-        var shown = String.UnicodeScalarView()
-        var index = scalars.startIndex
-        while index < scalars.endIndex {
-            let value = scalars[index].value
-            if value == 0x1B, let end = colorSequenceEnd(scalars, after: index) {
-                shown.append(contentsOf: scalars[index..<end])
-                index = end
-                continue
-            }
-            if value < 0x20 && value != 0x0A && value != 0x09 {
-                shown.append("^")
-                shown.append(Unicode.Scalar(UInt8(value + 0x40)))
-            } else if value == 0x7F {
-                shown.append(contentsOf: "^?".unicodeScalars)
-            } else if (0x80...0x9F).contains(value) {
-                shown.append("\u{FFFD}")
-            } else {
-                shown.append(scalars[index])
-            }
-            index = scalars.index(after: index)
-        }
-        return String(shown)
-    }
-
-    /// Where an SGR sequence (ESC [ digits and semicolons m) starting at `escape` ends; nil when none does.
-    private static func colorSequenceEnd(_ scalars: String.UnicodeScalarView, after escape: String.UnicodeScalarView.Index) -> String.UnicodeScalarView.Index? {
-        var index = scalars.index(after: escape)
-        guard index < scalars.endIndex, scalars[index] == "[" else { return nil }
-        index = scalars.index(after: index)
-        while index < scalars.endIndex {
-            let scalar = scalars[index]
-            if scalar == "m" { return scalars.index(after: index) }
-            guard ("0"..."9").contains(scalar) || scalar == ";" else { return nil }
-            index = scalars.index(after: index)
-        }
-        return nil
-    }
+    /// `text` with no power over the terminal that shows it (`InertText.terminal`): a payload, an
+    /// error or a notice cannot clear the screen or rewrite what was printed; tgsm's colors pass.
+    static func inert(_ text: String) -> String { InertText.terminal(text) }
 
     func error(_ message: String) {
         let label = colorsErr ? "\u{1B}[31mtgsm: error:\u{1B}[0m" : "tgsm: error:"
