@@ -565,6 +565,10 @@ import Workers
         let ids = Set(kept.compactMap { $0["id"] as? Int })
         #expect(ids.count == 2000 - (through - from + 1) && ids.allSatisfy { !(from...through).contains($0) }, "\(ids.count) kept, \(from)-\(through) lost")
         #expect(salvaged.stdout.contains("jobs kept: \(ids.count) (queued \(ids.count))"), "\(salvaged.stdout)")
+        // Which they were, from the history: every one only enqueued, each listed to enqueue again.
+        let count = through - from + 1
+        #expect(salvaged.stdout.contains("the history kept names \(count) of them, \(count) not ended"), "\(salvaged.stdout)")
+        #expect(salvaged.stdout.contains("ENQUEUE AGAIN") && salvaged.stdout.contains("\(from)  me    ivy      enqueued"), "\(salvaged.stdout)")
         // No archive in this file (no `tgsm run` made one): nothing of it is said to be lost.
         #expect(salvaged.stdout.contains("archive kept: 0 messages, 0 resolved peers\n"), "\(salvaged.stdout)")
         #expect(try await cli.run(["check"]).stdout.contains("ok    job queue: \(ids.count) queued"))

@@ -109,6 +109,10 @@ import Testing
         #expect(keptIDs.isDisjoint(with: lostIDs))
         #expect(keptIDs.union(lostIDs) == Set(byID.keys), "the ids not kept are exactly the range named: \(lost.from)-\(through)")
         #expect(lostIDs.count > 0 && lostIDs.count < 200, "one page's jobs: \(lostIDs.count)")
+        // What they were, from the history (other pages): each only enqueued, so each is to enqueue again.
+        #expect(report.lostJobs.map(\.id.rawValue) == Array(lost.from...through) && report.lostJobsNamed == lostIDs.count)
+        #expect(report.lostJobs.allSatisfy { $0.lastEvent == .enqueued && !$0.hadEnded && $0.kind == "k" && $0.lastChangeAt == t0 + Double($0.id.rawValue) })
+        #expect(report.lostJobs.allSatisfy { $0.account == ($0.id.rawValue % 2 == 0 ? "alice" : "bob") })
         #expect(Dictionary(grouping: kept, by: \.state).mapValues(\.count) == report.jobsKeptByState)
         #expect(report.historyRowsKept > 3000, "the history came along: \(report.historyRowsKept)")
         // The archive sharing the file came along whole, its cursor with it.
@@ -171,6 +175,27 @@ import Testing
         // Queued again, the rescued jobs are claimed at once: nothing holds alice's slots.
         let again = try await salvaged.claim(ClaimRequest(accounts: ["alice"], limit: 2, perAccountLimit: 2, owner: "w3", leaseSeconds: 30), now: t0 + 5001)
         #expect(again.count == 2)
+    }
+
+    /// The first page lost: among its jobs, alice's that had completed are named as ended (nothing
+    /// to enqueue again), the rest as not ended, with their kind, account and last change.
+    @Test func theLostJobsAreNamedAsTheHistoryKnowsThem() async throws {
+        let database = try TemporaryDatabase()
+        defer { database.remove() }
+        let saved = try await fill(database)
+        _ = try zeroJobsLeaf(database, index: 0)
+        let report = try SQLiteJobQueue.salvage(path: database.path, now: t0 + 5000)
+        let lost = try #require(report.possiblyLost)
+        #expect(lost.from == 1)
+        let byID = Dictionary(uniqueKeysWithValues: saved.map { ($0.id, $0) })
+        #expect(report.lostJobs.count == Int(try #require(lost.through)))
+        for job in report.lostJobs {
+            let before = try #require(byID[job.id])
+            #expect(job.kind == before.kind && job.account == before.account)
+            #expect(job.hadEnded == (before.state == .completed), "\(job) was \(before.state)")
+            #expect(job.lastEvent == (before.state == .completed ? .completed : .enqueued), "\(job)")
+        }
+        #expect(report.lostJobs.contains { $0.hadEnded } && report.lostJobs.contains { !$0.hadEnded })
     }
 
     @Test func damageAtTheEndNamesTheIDsUpToTheHighestEverGiven() async throws {

@@ -13,11 +13,35 @@ public struct JobQueueSalvageReport: Sendable, Equatable {
         public var through: Int64?
     }
 
+    /// A job in `possiblyLost` as the kept history tells it (the history sits in other pages of the
+    /// file): what it was, and how far it got, so an operator enqueues again only what had not ended.
+    public struct LostJob: Sendable, Equatable {
+        public var id: JobID
+        public var kind: JobKind
+        public var account: AccountID
+        /// Its last change the history kept: `enqueued` when nothing happened to it since.
+        public var lastEvent: JobHistoryEntry.Event
+        public var lastChangeAt: UnixTime
+        /// The error of that change (a retry's, a dead letter's), when it had one.
+        public var lastError: String?
+
+        /// Whether it had ended (completed, dead or cancelled): nothing of it waits to run.
+        public var hadEnded: Bool { [.completed, .dead, .cancelled].contains(lastEvent) }
+    }
+
+    /// Jobs listed in `lostJobs` at most; the rest of a larger range are counted, not listed.
+    public static let lostJobsListed = 1000
+
     public var jobsKept: Int
     public var jobsKeptByState: [JobState: Int]
     public var jobsReadInFull: Bool
     /// nil when every job read, or when reading broke off with nothing lost between its two ends.
     public var possiblyLost: IDRange?
+    /// The jobs of `possiblyLost` the kept history names (a week of it), lowest id first, at most
+    /// `lostJobsListed`; an id it does not name has no trace left (older, purged, or its history lost too).
+    public var lostJobs: [LostJob] = []
+    /// How many the history names in all, when more than `lostJobsListed`.
+    public var lostJobsNamed = 0
     /// Jobs a worker held when the file was damaged: queued again (dead on their last attempt), as
     /// a rescue at their lease's end would, since their workers stopped with the damaged file.
     /// Each may have run already.
@@ -175,10 +199,33 @@ struct SQLiteJobQueueSalvage {
                 ?? (try? Int64.fetchOne(old, sql: "SELECT seq FROM sqlite_sequence WHERE name = 'jobs'")) ?? nil
             if through.map({ $0 >= from }) ?? true { lost = .init(from: from, through: through) }
         }
-        return JobQueueSalvageReport(jobsKept: jobs.kept, jobsKeptByState: byState, jobsReadInFull: jobs.read.readInFull,
-                                     possiblyLost: lost, claimsRescued: rescued, historyRowsKept: history.kept, historyReadInFull: history.read.readInFull,
-                                     archivedMessagesKept: messages.kept, resolvedPeersKept: peers.kept,
-                                     archiveReadInFull: messages.read.readInFull, damagedFileMovedTo: "")
+        var report = JobQueueSalvageReport(jobsKept: jobs.kept, jobsKeptByState: byState, jobsReadInFull: jobs.read.readInFull,
+                                           possiblyLost: lost, claimsRescued: rescued, historyRowsKept: history.kept,
+                                           historyReadInFull: history.read.readInFull, archivedMessagesKept: messages.kept,
+                                           resolvedPeersKept: peers.kept, archiveReadInFull: messages.read.readInFull, damagedFileMovedTo: "")
+        if let lost { (report.lostJobs, report.lostJobsNamed) = try Self.lostJobs(in: lost, history: db) }
+        return report
+    }
+
+    /// The jobs of `range` the (copied) history names, each with its last change.
+    private static func lostJobs(in range: JobQueueSalvageReport.IDRange, history db: Database) throws -> ([JobQueueSalvageReport.LostJob], Int) {
+        let named = try Int.fetchOne(db, sql: "SELECT COUNT(DISTINCT job) FROM job_history WHERE job >= ?1 AND (?2 IS NULL OR job <= ?2)",
+                                     arguments: [range.from, range.through]) ?? 0
+        // Each job's last entry: the highest id among its rows.
+        let rows = try Row.fetchAll(db, sql: """
+            SELECT h.job, h.kind, h.account, h.event, h.at, h.error FROM job_history h
+            JOIN (SELECT job, MAX(id) AS last FROM job_history WHERE job >= ?1 AND (?2 IS NULL OR job <= ?2) GROUP BY job ORDER BY job LIMIT ?3) l
+              ON h.id = l.last
+            ORDER BY h.job
+            """, arguments: [range.from, range.through, JobQueueSalvageReport.lostJobsListed])
+        let jobs = rows.compactMap { row -> JobQueueSalvageReport.LostJob? in
+            guard let id = row.int64("job"), let kind = row.string("kind"), let account = row.string("account"),
+                  let event = row.string("event").flatMap(JobHistoryEntry.Event.init(rawValue:)), let at = row.double("at")
+            else { return nil }
+            return .init(id: JobID(id), kind: JobKind(kind), account: AccountID(account), lastEvent: event, lastChangeAt: UnixTime(seconds: at),
+                         lastError: row.string("error"))
+        }
+        return (jobs, named)
     }
 
     /// Copies the rows of `table` that read (every column both files have); counts what it kept.

@@ -619,11 +619,25 @@ struct JobsSalvageCommand: AsyncParsableCommand {
         var possiblyLostFrom: Int64?
         var possiblyLostThrough: Int64?
         var claimsRescued: Int
+        var lostJobs: [LostJob]
+        var lostJobsNamed: Int
         var historyRowsKept: Int
         var archivedMessagesKept: Int
         var resolvedPeersKept: Int
         var archiveReadInFull: Bool
         var damagedFileMovedTo: String
+    }
+
+    /// A possibly lost job as the kept history tells it.
+    struct LostJob: Codable {
+        var id: Int64
+        var kind: String
+        var account: String
+        var lastEvent: String
+        var lastChangeAt: String
+        var lastError: String?
+        /// Completed, dead or cancelled: nothing of it waits to run.
+        var hadEnded: Bool
     }
 
     func run() async throws {
@@ -640,7 +654,11 @@ struct JobsSalvageCommand: AsyncParsableCommand {
         if output.json {
             try terminal.json(Result(jobsKept: report.jobsKept, jobsKeptByState: byState, jobsReadInFull: report.jobsReadInFull,
                                      possiblyLostFrom: report.possiblyLost?.from, possiblyLostThrough: report.possiblyLost?.through,
-                                     claimsRescued: report.claimsRescued, historyRowsKept: report.historyRowsKept, archivedMessagesKept: report.archivedMessagesKept,
+                                     claimsRescued: report.claimsRescued,
+                                     lostJobs: report.lostJobs.map { LostJob(id: $0.id.rawValue, kind: $0.kind.rawValue, account: $0.account.rawValue,
+                                                                             lastEvent: $0.lastEvent.rawValue, lastChangeAt: TimeText.iso($0.lastChangeAt),
+                                                                             lastError: $0.lastError, hadEnded: $0.hadEnded) },
+                                     lostJobsNamed: report.lostJobsNamed, historyRowsKept: report.historyRowsKept, archivedMessagesKept: report.archivedMessagesKept,
                                      resolvedPeersKept: report.resolvedPeersKept, archiveReadInFull: report.archiveReadInFull,
                                      damagedFileMovedTo: report.damagedFileMovedTo))
             return
@@ -660,6 +678,20 @@ struct JobsSalvageCommand: AsyncParsableCommand {
             let range = lost.through.map { $0 == lost.from ? "job \(lost.from)" : "jobs \(lost.from)-\($0)" } ?? "jobs from \(lost.from) on"
             terminal.line("may be lost: \(range) (between the two places reading broke off). Enqueue again those that had not finished; "
                 + "their idempotency keys are free again")
+            if report.lostJobs.isEmpty {
+                terminal.line("the history kept names none of them (older than a week, purged, or their history lost too)")
+            } else {
+                let open = report.lostJobs.filter { !$0.hadEnded }.count
+                terminal.line("the history kept names \(report.lostJobsNamed) of them, \(open) not ended (their payloads are lost with them; "
+                    + "`tgsm jobs show` on a kept job of the same kind shows its shape):")
+                terminal.table(["ID", "KIND", "ACCOUNT", "LAST CHANGE", "AT", "ENQUEUE AGAIN"], report.lostJobs.map { job in
+                    [(String(job.id.rawValue), nil), (job.kind.rawValue, nil), (job.account.rawValue, nil), (job.lastEvent.rawValue, nil),
+                     (TimeText.iso(job.lastChangeAt), nil), (job.hadEnded ? "no (\(job.lastEvent.rawValue))" : "yes", job.hadEnded ? nil : .yellow)]
+                })
+                if report.lostJobsNamed > report.lostJobs.count {
+                    terminal.line("and \(report.lostJobsNamed - report.lostJobs.count) more (`--json` lists the first \(report.lostJobs.count) too)")
+                }
+            }
         } else if !report.jobsReadInFull {
             terminal.line("no job id is missing between the two places reading broke off")
         }

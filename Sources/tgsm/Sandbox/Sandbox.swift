@@ -408,8 +408,11 @@ final class Sandbox {
         try queue.writer.close()
         let report = try SQLiteJobQueue.salvage(path: path, now: WallClock().now())
         let lost = report.possiblyLost.map { "ids \($0.from) to \($0.through.map(String.init) ?? "the end")" } ?? "none"
+        // What the history (other pages) says of them: which had not ended, to enqueue again.
+        let named = report.lostJobs.map { "\($0.id.rawValue) \($0.kind.rawValue) for \($0.account.rawValue) \($0.hadEnded ? $0.lastEvent.rawValue : "not ended")" }
         narrator.info("`tgsm jobs salvage`: \(report.jobsKept) jobs kept, \(report.historyRowsKept) history rows, \(report.archivedMessagesKept) "
-            + "archived messages; may be lost: \(lost) (enqueue those again); the damaged file kept at \(report.damagedFileMovedTo)")
+            + "archived messages; may be lost: \(lost)" + (named.isEmpty ? "" : ", which the history names: \(named.joined(separator: ", "))")
+            + "; the damaged file kept at \(report.damagedFileMovedTo)")
         queue = try SQLiteJobQueue.open(path: path)
         archive = try SQLiteMessageArchive(writer: queue.writer)
         try await resumeOnTheStore()
@@ -431,16 +434,17 @@ final class Sandbox {
             kept.append(id)
             if job.state == .completed { completed += 1 }
         }
-        // One job the salvage gave back, as `tgsm jobs show` tells it: it ran again after the rescue.
-        for id in kept {
-            let changes = try await queue.history(of: id)
-            guard changes.contains(where: { $0.event == .rescued }) else { continue }
+        // One job of the batch as `tgsm jobs show` tells it: one the salvage gave back when a worker
+        // held it (its completion could not be written to the damaged file), else the first.
+        var stories: [(JobID, [JobHistoryEntry])] = []
+        for id in kept { stories.append((id, try await queue.history(of: id))) }
+        if let (id, changes) = stories.first(where: { $0.1.contains { $0.event == .rescued } }) ?? stories.first {
             narrator.info("`tgsm jobs show \(id.rawValue)`: " + changes.map(\.event.rawValue).joined(separator: " -> ")
                 + (changes.first { $0.event == .rescued }?.error.map { " (\($0))" } ?? ""))
-            break
         }
         let namedLost = ids.filter { id in !kept.contains(id) }.allSatisfy { id in
             report.possiblyLost.map { id.rawValue >= $0.from && id.rawValue <= ($0.through ?? .max) } ?? false
+                && report.lostJobs.contains { $0.id == id && !$0.hadEnded }
         }
         let saidNotReady = ["alice", "bob"].allSatisfy { codes[$0] == [HealthReport.Reason.queueDamaged] }
         if failing, failure?.needsAPerson == true, saidNotReady, drained, carolsKept, namedLost, completed == kept.count, kept.count < ids.count {
