@@ -165,7 +165,7 @@ package struct Dashboard {
         if let failure = snapshot.claimFailure {
             html += "<p class=\"bad\" id=\"claims-failing\">No job runs: this process's workers cannot claim jobs since "
                 + "\(HTML.escape(ISOTime.string(failure.since))) UTC: \(HTML.escape(Redaction.masked(failure.error)))" + (failure.error.hasSuffix(".") ? "" : ".")
-                + (failure.needsAPerson ? "" : " They try again every poll interval and go on by themselves once the queue answers.") + "</p>"
+                + (failure.needsAPerson ? "" : " They try again every poll interval and go on as soon as a claim works (the error above says what the queue needs).") + "</p>"
         }
         // A chart of zeros would read as "nothing happened" where nothing is recorded.
         html += snapshot.keepsHistory ? historyChart()

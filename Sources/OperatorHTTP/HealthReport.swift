@@ -176,7 +176,7 @@ public struct HealthReport: Sendable, Codable, Equatable {
             // The session may be fine; its jobs still wait, and a person looking at the account should hear why.
             add(failure.needsAPerson ? Reason.queueDamaged : Reason.queueUnavailable,
                 "its jobs do not run: this process's workers cannot claim jobs from the queue since \(ISOTime.string(failure.since)) (\(failure.error))"
-                    + (failure.needsAPerson ? "" : "; they try again every poll interval and go on by themselves once the queue answers"))
+                    + (failure.needsAPerson ? "" : "; they try again every poll interval and go on as soon as a claim works (the error says what the queue needs)"))
         }
         if liveExpected {
             if let live = account.live, live.lastFailureCode == SessionManagerError.proxyRefusedCode, [.degraded, .down].contains(live.state) {

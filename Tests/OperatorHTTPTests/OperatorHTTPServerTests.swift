@@ -116,7 +116,7 @@ import Workers
         // A queue that fails by itself waits for it, not for a person.
         let waiting = try JSONDecoder().decode(HealthReport.self, from: Data(stalled.body.utf8))
         #expect(waiting.accounts.first?.reasonCodes == ["queue_unavailable"] && !HealthReport.Reason.needsAPerson("queue_unavailable"))
-        #expect(waiting.accounts.first?.reasons.first?.contains("go on by themselves once the queue answers") == true)
+        #expect(waiting.accounts.first?.reasons.first?.contains("go on as soon as a claim works") == true)
         #expect(clear.status == 200, "\(clear.body)")
         #expect(try parsePrometheus(clearMetrics.body).value("tgsm_queue_claims_failing") == 0)
     }
