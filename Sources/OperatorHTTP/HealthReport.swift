@@ -100,8 +100,8 @@ public struct HealthReport: Sendable, Codable, Equatable {
         public static let notRunning = "not_running"
         /// This process's workers cannot claim jobs because the queue's file is damaged: a person salvages it.
         public static let queueDamaged = "queue_damaged"
-        /// This process's workers cannot claim jobs because the queue fails (a server down, a disk
-        /// that stalls): they go on by themselves once it answers.
+        /// This process's workers cannot claim jobs because the queue fails otherwise (a server down, a
+        /// disk that stalls or is full): they go on as soon as a claim works, with no restart.
         public static let queueUnavailable = "queue_unavailable"
 
         /// Whether a person must act (log in, appeal, look at the account), rather than wait for the
