@@ -270,8 +270,10 @@ package struct Dashboard {
         }
         for entry in snapshot.history.reversed() {
             guard let error = entry.error, [.retried, .dead, .deferred, .rescued].contains(entry.event) else { continue }
+            // The window shows its latest error; the job's every change is one command away.
             lines.append(ErrorLine(at: entry.at, account: entry.account.rawValue, code: "job \(entry.event.rawValue)",
-                                   what: "job \(entry.job.rawValue) (\(entry.kind.rawValue)): \(error)", guidance: Self.guidance(for: entry)))
+                                   what: "job \(entry.job.rawValue) (\(entry.kind.rawValue)): \(error)",
+                                   guidance: Self.guidance(for: entry) + ["Its every change and error: `tgsm jobs show \(entry.job.rawValue)`."]))
             if lines.count > limit * 3 { break }
         }
         return Array(lines.sorted { $0.at > $1.at }.prefix(limit))

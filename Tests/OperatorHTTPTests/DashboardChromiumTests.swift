@@ -57,6 +57,7 @@ import Workers
         #expect(dom.contains("class=\"outcome completed\""))
         // Recent errors with guidance; what a job's error quoted is escaped text, never markup.
         #expect(dom.contains("tgsm jobs retry \(fixture.deadJob.rawValue)"))
+        #expect(dom.contains("Its every change and error: `tgsm jobs show \(fixture.deadJob.rawValue)`."))
         #expect(dom.contains("&lt;script&gt;alert(1)&lt;/script&gt;"))
         #expect(!dom.contains("<script"))
         #expect(!dom.contains(Fixture.phoneDigits))
