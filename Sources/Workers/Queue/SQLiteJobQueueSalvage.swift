@@ -63,7 +63,8 @@ public struct JobQueueSalvageReport: Sendable, Equatable {
 /// before: a specialist's `sqlite3 .recover`, or an empty queue and every job enqueued again from
 /// memory. Jobs are read by id from both ends (`DamagedSQLiteFile`), so the ids that may be lost
 /// are exactly the ones between the two places reading broke off; every job kept is the row as it
-/// was (state, attempts, lease, idempotency key), and ids are never given out again.
+/// was (state, attempts, idempotency key; a running one rescued, since its worker stopped with the
+/// damaged file), and ids are never given out again.
 struct SQLiteJobQueueSalvage {
     let path: String
     let busyTimeout: Double

@@ -602,8 +602,9 @@ struct JobsSalvageCommand: AsyncParsableCommand {
         commandName: "salvage",
         abstract: "Rebuild a damaged job queue (jobs.sqlite) from what still reads in it; the damaged file is kept aside as found.",
         discussion: """
-            Every job that reads is kept as it was (state, attempts, lease, idempotency key) with its history, and so is the \
-            message archive that shares the file; ids are never given out again. Jobs are read by id from both ends, so the ids that may be lost are exactly those between the two \
+            Every job that reads is kept as it was (state, attempts, idempotency key) with its history; a job a worker held \
+            is queued again, as at its claim's end (its worker stopped with the damaged file). The message archive that \
+            shares the file comes along too; ids are never given out again. Jobs are read by id from both ends, so the ids that may be lost are exactly those between the two \
             places reading broke off: they are named, to be enqueued again where they had not finished (their idempotency keys \
             are free). Refused, with nothing changed, for a queue that is not damaged and while a process has the file open. \
             Exit codes: 0 salvaged, 1 refused or failed, 2 on PostgreSQL, 4 no queue file (docs/CLI.md).
@@ -682,7 +683,8 @@ struct JobsSalvageCommand: AsyncParsableCommand {
                 terminal.line("the history kept names none of them (older than a week, purged, or their history lost too)")
             } else {
                 let open = report.lostJobs.filter { !$0.hadEnded }.count
-                terminal.line("the history kept names \(report.lostJobsNamed) of them, \(open) not ended (their payloads are lost with them; "
+                let among = report.lostJobsNamed > report.lostJobs.count ? " among the first \(report.lostJobs.count)" : ""
+                terminal.line("the history kept names \(report.lostJobsNamed) of them, \(open) not ended\(among) (their payloads are lost with them; "
                     + "`tgsm jobs show` on a kept job of the same kind shows its shape):")
                 terminal.table(["ID", "KIND", "ACCOUNT", "LAST CHANGE", "AT", "ENQUEUE AGAIN"], report.lostJobs.map { job in
                     [(String(job.id.rawValue), nil), (job.kind.rawValue, nil), (job.account.rawValue, nil), (job.lastEvent.rawValue, nil),

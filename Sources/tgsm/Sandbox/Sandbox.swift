@@ -406,7 +406,18 @@ final class Sandbox {
         // What the alert says to do: stop `tgsm run`, then `tgsm jobs salvage`.
         await stopForTheStore()
         try queue.writer.close()
-        let report = try SQLiteJobQueue.salvage(path: path, now: WallClock().now())
+        let report: JobQueueSalvageReport
+        do {
+            report = try SQLiteJobQueue.salvage(path: path, now: WallClock().now())
+        } catch {
+            // The file is left as it was: the sandbox goes on over it, and says why this step failed.
+            narrator.notHandled(name, "`tgsm jobs salvage` refused or failed: \(error)")
+            outcome.faults.append((name, false))
+            queue = try SQLiteJobQueue.open(path: path)
+            archive = try SQLiteMessageArchive(writer: queue.writer)
+            try await resumeOnTheStore()
+            return
+        }
         let lost = report.possiblyLost.map { "ids \($0.from) to \($0.through.map(String.init) ?? "the end")" } ?? "none"
         // What the history (other pages) says of them: which had not ended, to enqueue again.
         let named = report.lostJobs.map { "\($0.id.rawValue) \($0.kind.rawValue) for \($0.account.rawValue) \($0.hadEnded ? $0.lastEvent.rawValue : "not ended")" }
@@ -472,10 +483,7 @@ final class Sandbox {
             return ids.low >= first && ids.high <= last
         }
         guard let page = inside.dropFirst(inside.count / 2).first else { return nil }
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
-        try handle.seek(toOffset: UInt64((page - 1) * size))
-        try handle.write(contentsOf: Data(count: size))
-        try handle.close()
+        try zero(path, at: (page - 1) * size, count: size)
         let other = try SQLiteJobQueue.open(path: path)
         _ = try await other.enqueue(NewJob(kind: MeJob.kind, account: "alice"), now: WallClock().now())
         try other.writer.close()
@@ -747,9 +755,11 @@ final class Sandbox {
     /// The project's one masking (the dashboard's and the metrics'): the last two digits only.
     static func masked(_ phone: String) -> String { Redaction.masked("+" + phone) }
 
-    private static func zero(_ path: String, count: Int) throws {
+    /// `count` zero bytes written over `path` from `offset` on (a torn write, a bad disk).
+    private static func zero(_ path: String, at offset: Int = 0, count: Int) throws {
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
         defer { try? handle.close() }
+        try handle.seek(toOffset: UInt64(offset))
         try handle.write(contentsOf: Data(count: count))
     }
 }
